@@ -1,0 +1,38 @@
+# gisgrid — the two commands: `make demo` and `make test`. Both set up what they need and are idempotent.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+
+.PHONY: setup demo test lint bench clean-db
+
+$(STAMP): pyproject.toml scripts/bootstrap.sh
+	bash scripts/bootstrap.sh "$(PYTHON)" "$(VENV)"
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+## setup: virtualenv, the project, PostgreSQL + PostGIS (apt-get when root)
+setup: $(STAMP)
+	$(BIN)/gisgrid db setup
+
+## demo: database up, demo district loaded, API and pages on http://127.0.0.1:8000
+demo: setup
+	$(BIN)/gisgrid db up
+	$(BIN)/gisgrid demo load
+	$(BIN)/gisgrid serve
+
+## test: lint, then the whole suite against a throwaway PostGIS database
+test: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/pytest
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+## clean-db: stop and delete the embedded cluster (all local data)
+clean-db: setup
+	-$(BIN)/gisgrid db down
+	rm -rf .gisgrid

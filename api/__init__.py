@@ -1,0 +1,1 @@
+"""The gisgrid HTTP API (FastAPI)."""

@@ -1,0 +1,59 @@
+"""The ``gisgrid`` command. Sub-commands live in one module per concept; this module wires them up and
+turns domain errors into a one-line message and a non-zero exit."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from gisgrid.cli import db as db_cli
+from gisgrid.cli import serve as serve_cli
+from gisgrid.cli.common import build_settings
+from gisgrid.errors import GisgridError
+
+app = typer.Typer(
+    name="gisgrid",
+    help="gisgrid — 数字化城市管理 unit grids, components and cases on PostGIS.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+@app.callback()
+def _root(ctx: typer.Context) -> None:
+    """Settings are read once here (GISGRID_* variables, .env) and handed to every sub-command."""
+    ctx.obj = build_settings()
+
+
+app.add_typer(db_cli.app, name="db")
+app.command("serve")(serve_cli.serve)
+
+
+def _register_optional() -> None:
+    # Sub-command groups added by later modules register here, keeping import order explicit.
+    return None
+
+
+def main() -> None:
+    try:
+        _register_optional()
+        app(standalone_mode=False)
+    except GisgridError as exc:
+        typer.echo(f"error: {exc.message}", err=True)
+        sys.exit(1)
+    except typer.Abort:
+        typer.echo("aborted", err=True)
+        sys.exit(1)
+    except SystemExit:
+        raise
+    except Exception as exc:  # click usage errors arrive here in non-standalone mode
+        import click
+
+        if isinstance(exc, click.exceptions.Exit):
+            sys.exit(exc.exit_code)
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        raise

@@ -1,0 +1,54 @@
+"""Configuration, read from ``GISGRID_*`` environment variables (and ``.env``).
+
+One ``Settings`` object is built at the edge (CLI entry, app factory, test fixture) and passed in;
+nothing reads the environment at import time.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+#: Storage CRS for all geometry: CGCS2000 geographic (lon/lat). See docs/architecture.md.
+STORAGE_SRID = 4490
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="GISGRID_", env_file=".env", extra="ignore")
+
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL of an existing PostGIS server. Unset: the embedded cluster is used.",
+    )
+    data_dir: Path = Field(default=Path(".gisgrid"), description="Folder for the embedded cluster and state.")
+    db_name: str = Field(default="gisgrid", description="Database name inside the embedded cluster.")
+    db_port: int | None = Field(
+        default=None, ge=1, le=65535, description="Port of the embedded cluster; unset picks a free one."
+    )
+    pg_bindir: Path | None = Field(default=None, description="PostgreSQL binaries folder; unset: auto-detect.")
+    catalogue_dir: Path = Field(default=PROJECT_ROOT / "data", description="Catalogues and rules (data/).")
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+
+    @field_validator("database_url")
+    @classmethod
+    def _normalise_url(cls, v: str | None) -> str | None:
+        if v is None or not v.strip():
+            return None
+        v = v.strip()
+        # Plain libpq-style URLs are accepted; the project's driver is psycopg2.
+        if v.startswith("postgres://"):
+            v = "postgresql://" + v[len("postgres://") :]
+        return v
+
+    @property
+    def embedded(self) -> bool:
+        return self.database_url is None
+
+    @property
+    def data_path(self) -> Path:
+        return self.data_dir.expanduser().resolve()

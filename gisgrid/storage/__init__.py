@@ -1,0 +1,1 @@
+"""Storage: the embedded cluster, engine/session, ORM models and Alembic migrations."""

@@ -1,0 +1,378 @@
+"""The embedded PostGIS cluster: a private PostgreSQL server in ``<data_dir>/pg``.
+
+Why a private cluster: a command center or an analyst's laptop must run gisgrid without a DBA. The cluster
+listens on 127.0.0.1 only (no unix socket, so deep folder paths are fine) with trust authentication for
+the local superuser ``gisgrid``.
+
+As root, ``initdb``/``pg_ctl`` refuse to run, so they are run as the ``postgres`` OS user through
+``runuser`` (as Debian's own ``pg_ctlcluster`` does) and the cluster folder is owned by ``postgres``.
+If that user cannot reach the data folder (for example a checkout under a 0700 ``/root``), the cluster
+lives under ``/var/lib/gisgrid/clusters/<hash>`` and ``<data_dir>/pg`` is a pointer file to it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import glob
+import hashlib
+import os
+import pwd
+import re
+import shutil
+import socket
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from gisgrid.errors import ConfigError, DatabaseError
+from gisgrid.settings import Settings
+
+SUPERUSER = "gisgrid"
+PG_OS_USER = "postgres"
+_CONF_MARK = "# gisgrid settings"
+FALLBACK_ROOT = Path("/var/lib/gisgrid/clusters")
+
+
+def is_root() -> bool:
+    return os.geteuid() == 0
+
+
+@dataclass(frozen=True)
+class PgInstall:
+    bindir: Path
+    major: int
+    sharedir: Path
+
+    @property
+    def has_postgis(self) -> bool:
+        return (self.sharedir / "extension" / "postgis.control").exists()
+
+
+def _bindir_major(bindir: Path) -> int | None:
+    try:
+        out = subprocess.run([str(bindir / "postgres"), "--version"], capture_output=True, text=True, check=True).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    m = re.search(r"\(PostgreSQL\)\s+(\d+)", out)
+    return int(m.group(1)) if m else None
+
+
+def _sharedir(bindir: Path, major: int) -> Path:
+    pg_config = bindir / "pg_config"
+    if pg_config.exists():
+        with contextlib.suppress(OSError, subprocess.CalledProcessError):
+            out = subprocess.run([str(pg_config), "--sharedir"], capture_output=True, text=True, check=True)
+            return Path(out.stdout.strip())
+    debian = Path(f"/usr/share/postgresql/{major}")
+    return debian if debian.exists() else bindir.parent / "share" / "postgresql"
+
+
+def find_postgres(settings: Settings) -> PgInstall | None:
+    """The newest PostgreSQL server install (Debian layout first), or the configured one."""
+    candidates: list[Path] = []
+    if settings.pg_bindir:
+        candidates.append(settings.pg_bindir)
+    else:
+        debian = sorted(
+            glob.glob("/usr/lib/postgresql/*/bin"),
+            key=lambda p: int(Path(p).parent.name) if Path(p).parent.name.isdigit() else 0,
+            reverse=True,
+        )
+        candidates += [Path(p) for p in debian]
+        on_path = shutil.which("postgres")
+        if on_path:
+            candidates.append(Path(on_path).resolve().parent)
+    for bindir in candidates:
+        if (bindir / "postgres").exists() and (bindir / "initdb").exists():
+            major = _bindir_major(bindir)
+            if major:
+                return PgInstall(bindir=bindir, major=major, sharedir=_sharedir(bindir, major))
+    return None
+
+
+def _apt_install(packages: list[str], echo) -> None:
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    echo(f"installing {' '.join(packages)} with apt-get …")
+    subprocess.run(["apt-get", "update", "-qq"], check=True, env=env, stdout=subprocess.DEVNULL)
+    subprocess.run(
+        ["apt-get", "install", "-y", "-qq", "--no-install-recommends", *packages],
+        check=True,
+        env=env,
+        stdout=subprocess.DEVNULL,
+    )
+
+
+def ensure_postgis_installed(settings: Settings, echo=print) -> PgInstall:
+    """Find PostgreSQL + PostGIS; on Debian/Ubuntu as root install what is missing, else say what to run."""
+    install = find_postgres(settings)
+    can_apt = is_root() and shutil.which("apt-get") is not None and settings.pg_bindir is None
+    if install is None:
+        if not can_apt:
+            raise ConfigError(
+                "PostgreSQL server not found. Install it: "
+                "sudo apt-get install postgresql postgresql-15-postgis-3 "
+                "(use the postgis package matching the installed major version), "
+                "or set GISGRID_PG_BINDIR, or point GISGRID_DATABASE_URL at an existing PostGIS server."
+            )
+        _apt_install(["postgresql"], echo)
+        install = find_postgres(settings)
+        if install is None:
+            raise ConfigError("apt-get installed postgresql but no server binaries were found in /usr/lib/postgresql")
+    if not install.has_postgis:
+        pkg = f"postgresql-{install.major}-postgis-3"
+        if not can_apt:
+            raise ConfigError(
+                f"PostGIS is not installed for PostgreSQL {install.major}: run sudo apt-get install {pkg}"
+            )
+        _apt_install([pkg], echo)
+        if not install.has_postgis:
+            raise ConfigError(f"apt-get installed {pkg} but postgis.control is still missing in {install.sharedir}")
+    return install
+
+
+def _port_taken(port: int) -> str:
+    return f"port {port} on 127.0.0.1 is in use by another program: set GISGRID_DB_PORT to a free port or stop it"
+
+
+def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError:
+            return True
+    return False
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass(frozen=True)
+class ClusterStatus:
+    initialised: bool
+    running: bool
+    port: int | None
+    datadir: Path
+    url: str | None
+
+    def to_text(self) -> str:
+        if not self.initialised:
+            return f"not initialised ({self.datadir}); run: gisgrid db up"
+        state = "running" if self.running else "stopped"
+        return f"{state}: {self.datadir} port {self.port} → {self.url}"
+
+
+class Cluster:
+    """A private PostgreSQL + PostGIS cluster under ``settings.data_dir``."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.pointer = settings.data_path / "pg"
+
+    # -- locations -----------------------------------------------------------------------------
+    @property
+    def datadir(self) -> Path:
+        if self.pointer.is_file():
+            return Path(self.pointer.read_text().strip())
+        return self.pointer
+
+    def _os_user(self) -> str:
+        return PG_OS_USER if is_root() else pwd.getpwuid(os.geteuid()).pw_name
+
+    def _run_as(self, argv: list[str], **kw) -> subprocess.CompletedProcess[str]:
+        if is_root():
+            argv = ["runuser", "-u", PG_OS_USER, "--", *argv]
+        return subprocess.run(argv, capture_output=True, text=True, **kw)
+
+    def _postgres_can_reach(self, path: Path) -> bool:
+        probe = path if path.exists() else path.parent
+        r = subprocess.run(["runuser", "-u", PG_OS_USER, "--", "test", "-x", str(probe)], capture_output=True)
+        return r.returncode == 0
+
+    @property
+    def initialised(self) -> bool:
+        return (self.datadir / "PG_VERSION").exists()
+
+    def port(self) -> int | None:
+        conf = self.datadir / "postgresql.conf"
+        if not conf.exists():
+            return None
+        ports = re.findall(r"^port\s*=\s*(\d+)", conf.read_text(), flags=re.M)
+        return int(ports[-1]) if ports else None
+
+    def url(self, dbname: str | None = None) -> str:
+        port = self.port()
+        if port is None:
+            raise ConfigError(f"the embedded cluster is not initialised ({self.datadir}); run: gisgrid db up")
+        return f"postgresql+psycopg2://{SUPERUSER}@127.0.0.1:{port}/{dbname or self.settings.db_name}"
+
+    # -- state ---------------------------------------------------------------------------------
+    def running(self) -> bool:
+        if not self.initialised:
+            return False
+        install = find_postgres(self.settings)
+        if install is None:
+            return False
+        r = self._run_as([str(install.bindir / "pg_ctl"), "status", "-D", str(self.datadir)])
+        return r.returncode == 0
+
+    def status(self) -> ClusterStatus:
+        init = self.initialised
+        return ClusterStatus(
+            initialised=init,
+            running=self.running() if init else False,
+            port=self.port(),
+            datadir=self.datadir,
+            url=self.url() if init else None,
+        )
+
+    # -- lifecycle -----------------------------------------------------------------------------
+    def _check_owner(self, datadir: Path) -> None:
+        if not datadir.exists():
+            return
+        owner_uid = datadir.stat().st_uid
+        expected = pwd.getpwnam(self._os_user()).pw_uid
+        if owner_uid != expected:
+            try:
+                owner = pwd.getpwuid(owner_uid).pw_name
+            except KeyError:
+                owner = str(owner_uid)
+            raise ConfigError(
+                f"data folder {datadir} is owned by {owner}, not {self._os_user()}: "
+                f"remove it or set GISGRID_DATA_DIR to a folder of your own"
+            )
+        if any(datadir.iterdir()) and not (datadir / "PG_VERSION").exists():
+            raise ConfigError(
+                f"data folder {datadir} exists and is not a PostgreSQL cluster: "
+                f"remove it or set GISGRID_DATA_DIR to another folder"
+            )
+
+    def _choose_location(self) -> Path:
+        if self.pointer.is_file() or self.pointer.exists():
+            return self.datadir
+        if is_root() and not self._postgres_can_reach(self.settings.data_path):
+            digest = hashlib.sha1(str(self.settings.data_path).encode()).hexdigest()[:12]
+            return FALLBACK_ROOT / digest
+        return self.pointer
+
+    def init(self, install: PgInstall, echo=print) -> bool:
+        """initdb if needed. Returns True when a new cluster was made; removes it again on failure."""
+        datadir = self._choose_location()
+        self._check_owner(datadir)
+        if (datadir / "PG_VERSION").exists():
+            return False
+        # Refuse before creating anything, so a refused start leaves no half-made cluster behind.
+        if self.settings.db_port is not None and port_in_use(self.settings.db_port):
+            raise ConfigError(_port_taken(self.settings.db_port))
+        self.settings.data_path.mkdir(parents=True, exist_ok=True)
+        created = not datadir.exists()
+        datadir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        try:
+            if is_root():
+                shutil.chown(datadir, PG_OS_USER, PG_OS_USER)
+                if datadir.parent != self.settings.data_path:
+                    shutil.chown(datadir.parent, PG_OS_USER, PG_OS_USER)
+            echo(f"initialising PostgreSQL {install.major} cluster in {datadir} …")
+            r = self._run_as(
+                [
+                    str(install.bindir / "initdb"),
+                    "-D",
+                    str(datadir),
+                    "-U",
+                    SUPERUSER,
+                    "--auth=trust",
+                    "--encoding=UTF8",
+                    "--locale=C.UTF-8",
+                ]
+            )
+            if r.returncode != 0:
+                raise DatabaseError(f"initdb failed in {datadir}: {r.stderr.strip().splitlines()[-1:]}")
+            port = self.settings.db_port or free_port()
+            with (datadir / "postgresql.conf").open("a") as conf:
+                conf.write(
+                    f"\n{_CONF_MARK}\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = ''\n"
+                    f"port = {port}\nfsync = on\nshared_buffers = 256MB\nmax_connections = 200\n"
+                    f"logging_collector = off\n"
+                )
+            if datadir != self.pointer:
+                self.pointer.write_text(str(datadir) + "\n")
+        except BaseException:
+            if created:
+                shutil.rmtree(datadir, ignore_errors=True)
+            with contextlib.suppress(FileNotFoundError):
+                if self.pointer.is_file():
+                    self.pointer.unlink()
+            raise
+        return True
+
+    def _set_port(self, port: int) -> None:
+        conf = self.datadir / "postgresql.conf"
+        conf.write_text(conf.read_text() + f"port = {port}\n")
+
+    def start(self, install: PgInstall, echo=print) -> None:
+        if self.running():
+            return
+        port = self.port()
+        wanted = self.settings.db_port
+        if wanted is not None and wanted != port:
+            self._set_port(wanted)
+            port = wanted
+        assert port is not None
+        if port_in_use(port):
+            if wanted is not None:
+                raise ConfigError(_port_taken(port))
+            port = free_port()
+            echo(f"the cluster's previous port is taken; moving it to {port}")
+            self._set_port(port)
+        log = self.datadir / "server.log"
+        r = self._run_as(
+            [
+                str(install.bindir / "pg_ctl"),
+                "start",
+                "-w",
+                "-t",
+                "60",
+                "-D",
+                str(self.datadir),
+                "-l",
+                str(log),
+            ]
+        )
+        if r.returncode != 0:
+            tail = log.read_text(errors="replace").strip().splitlines()[-3:] if log.exists() else []
+            raise DatabaseError(f"the embedded PostgreSQL did not start: {' | '.join(tail) or r.stderr.strip()}")
+
+    def stop(self) -> bool:
+        if not self.running():
+            return False
+        install = find_postgres(self.settings)
+        assert install is not None
+        r = self._run_as([str(install.bindir / "pg_ctl"), "stop", "-w", "-m", "fast", "-D", str(self.datadir)])
+        if r.returncode != 0:
+            raise DatabaseError(f"pg_ctl stop failed: {r.stderr.strip()}")
+        return True
+
+    def up(self, echo=print) -> str:
+        """Install if needed, init, start; return the server URL (database not yet created)."""
+        install = ensure_postgis_installed(self.settings, echo)
+        self.init(install, echo)
+        self.start(install, echo)
+        # pg_ctl -w returns when connections are accepted; a tiny grace for slow disks.
+        for _ in range(50):
+            if self.running():
+                break
+            time.sleep(0.1)
+        return self.url()
+
+    def destroy(self) -> None:
+        """Stop and delete the cluster (used by tests on throwaway data folders)."""
+        with contextlib.suppress(Exception):
+            self.stop()
+        datadir = self.datadir
+        shutil.rmtree(datadir, ignore_errors=True)
+        if self.pointer.is_file():
+            self.pointer.unlink()

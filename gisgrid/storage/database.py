@@ -1,0 +1,184 @@
+"""Engine, sessions and database preparation for both deployment modes.
+
+- embedded (no ``GISGRID_DATABASE_URL``): start the private cluster, create the database;
+- external (``GISGRID_DATABASE_URL`` set): connect to that server, never start anything.
+
+Either way PostGIS is enabled and migrations are applied. Connection problems become one-line
+``DatabaseError``/``ConfigError`` messages that name the cause and the fix.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError, ProgrammingError
+from sqlalchemy.orm import Session, sessionmaker
+
+from gisgrid.errors import ConfigError, DatabaseError
+from gisgrid.settings import Settings
+from gisgrid.storage.cluster import Cluster
+
+Echo = Callable[[str], None]
+
+
+def parse_url(raw: str) -> URL:
+    """Validate a PostgreSQL URL and force the project's driver (psycopg2)."""
+    try:
+        url = make_url(raw)
+    except ArgumentError:
+        raise ConfigError(
+            f"GISGRID_DATABASE_URL is not a database URL: {raw!r}; "
+            "expected e.g. postgresql://user:password@host:5432/dbname"
+        ) from None
+    if url.get_backend_name() not in ("postgresql", "postgres"):
+        raise ConfigError(
+            f"GISGRID_DATABASE_URL must point at PostgreSQL/PostGIS, not {url.get_backend_name()!r}: "
+            "use postgresql://user:password@host:5432/dbname"
+        )
+    if not url.database:
+        raise ConfigError("GISGRID_DATABASE_URL names no database: add /dbname at the end")
+    return url.set(drivername="postgresql+psycopg2")
+
+
+def make_engine(url: str | URL, **kw) -> Engine:
+    if isinstance(url, str):
+        url = parse_url(url)
+    kw.setdefault("pool_pre_ping", True)
+    kw.setdefault("connect_args", {"connect_timeout": 5, "application_name": "gisgrid"})
+    return create_engine(url, plugins=["geoalchemy2"], **kw)
+
+
+def session_factory(engine: Engine) -> sessionmaker[Session]:
+    return sessionmaker(engine, expire_on_commit=False)
+
+
+@contextmanager
+def session_scope(factory: sessionmaker[Session]) -> Iterator[Session]:
+    """One transaction: commit on success, roll back on any error (nothing half-written)."""
+    session = factory()
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+def describe_connect_error(url: URL, exc: BaseException) -> str:
+    msg = str(getattr(exc, "orig", exc)).strip().splitlines()[0] if str(exc) else type(exc).__name__
+    where = f"{url.host or 'localhost'}:{url.port or 5432}"
+    low = msg.lower()
+    if "password authentication failed" in low or "no password supplied" in low:
+        return f"cannot log in to {where} as {url.username!r}: check user and password in GISGRID_DATABASE_URL"
+    if "does not exist" in low and "database" in low:
+        return (
+            f"database {url.database!r} does not exist on {where}: create it "
+            f"(createdb -h {url.host} -p {url.port or 5432} {url.database}) or fix GISGRID_DATABASE_URL"
+        )
+    if "role" in low and "does not exist" in low:
+        return f"role {url.username!r} does not exist on {where}: fix the user in GISGRID_DATABASE_URL"
+    if any(s in low for s in ("connection refused", "could not connect", "timeout", "could not translate")):
+        return (
+            f"cannot reach PostgreSQL at {where} ({msg}): start the server or fix the host/port in "
+            "GISGRID_DATABASE_URL (unset it to use the embedded cluster)"
+        )
+    return f"cannot connect to PostgreSQL at {where}: {msg}"
+
+
+def check_connection(engine: Engine) -> None:
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+    except (OperationalError, DBAPIError) as exc:
+        raise DatabaseError(describe_connect_error(engine.url, exc)) from None
+
+
+def ensure_postgis(engine: Engine) -> str:
+    """Enable PostGIS if the role may; return its version, or say exactly what to run."""
+    with engine.connect() as conn:
+        version = conn.execute(
+            text("SELECT extversion FROM pg_extension WHERE extname = 'postgis'")
+        ).scalar_one_or_none()
+        if version:
+            return str(version)
+        available = conn.execute(
+            text("SELECT 1 FROM pg_available_extensions WHERE name = 'postgis'")
+        ).scalar_one_or_none()
+        if not available:
+            server = conn.execute(text("SHOW server_version")).scalar_one()
+            major = str(server).split(".")[0]
+            raise DatabaseError(
+                f"the server at {engine.url.host}:{engine.url.port or 5432} has no PostGIS installed "
+                f"(PostgreSQL {server}): install postgresql-{major}-postgis-3 on the server, "
+                f"then run CREATE EXTENSION postgis; in database {engine.url.database}"
+            )
+        try:
+            conn.execute(text("CREATE EXTENSION IF NOT EXISTS postgis"))
+            conn.commit()
+        except (ProgrammingError, DBAPIError):
+            conn.rollback()
+            raise DatabaseError(
+                f"PostGIS is not enabled in database {engine.url.database!r} and role "
+                f"{engine.url.username!r} may not enable it: ask an administrator to run "
+                f"CREATE EXTENSION postgis; in that database"
+            ) from None
+        return str(conn.execute(text("SELECT extversion FROM pg_extension WHERE extname='postgis'")).scalar_one())
+
+
+def create_database_if_missing(server_url: URL, dbname: str) -> bool:
+    admin = make_engine(server_url.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            exists = conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": dbname}).scalar()
+            if exists:
+                return False
+            conn.execute(text(f'CREATE DATABASE "{dbname}"'))
+            return True
+    except (OperationalError, DBAPIError) as exc:
+        raise DatabaseError(describe_connect_error(admin.url, exc)) from None
+    finally:
+        admin.dispose()
+
+
+def drop_database(server_url: URL, dbname: str) -> None:
+    admin = make_engine(server_url.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)'))
+    finally:
+        admin.dispose()
+
+
+def database_url(settings: Settings) -> URL:
+    """The URL of the project's database, without starting anything."""
+    if settings.database_url:
+        return parse_url(settings.database_url)
+    return parse_url(Cluster(settings).url())
+
+
+def prepare_database(settings: Settings, echo: Echo = print, *, migrate: bool = True) -> URL:
+    """Bring the database to a usable state: (start the cluster,) create the db, PostGIS, migrations."""
+    from gisgrid.storage import migrate as migrations
+
+    if settings.database_url:
+        url = parse_url(settings.database_url)
+    else:
+        cluster = Cluster(settings)
+        cluster.up(echo)
+        url = parse_url(cluster.url())
+        if create_database_if_missing(url, settings.db_name):
+            echo(f"created database {settings.db_name}")
+    engine = make_engine(url)
+    try:
+        check_connection(engine)
+        ensure_postgis(engine)
+    finally:
+        engine.dispose()
+    if migrate:
+        migrations.upgrade(url)
+    return url

@@ -1,0 +1,176 @@
+"""ORM models. Geometry is stored as lon/lat in CGCS2000 (EPSG:4490, see docs/architecture.md);
+metric work happens in the district's projected CRS (``admin_units.metric_srid``)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from geoalchemy2 import Geometry, WKBElement
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    Date,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    SmallInteger,
+    String,
+    Text,
+    func,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from gisgrid.settings import STORAGE_SRID
+
+
+def _gist(table: str) -> Index:
+    return Index(f"idx_{table}_geom", "geom", postgresql_using="gist")
+
+
+def _geom(kind: str) -> Geometry:
+    # spatial_index=False: the migrations create each GiST index explicitly, exactly once.
+    return Geometry(kind, srid=STORAGE_SRID, spatial_index=False)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class AdminUnit(Base):
+    """District (区, GB/T 2260 6 digits), street/township (街道乡镇, 9) or community/village (社区村, 12)."""
+
+    __tablename__ = "admin_units"
+    __table_args__ = (
+        CheckConstraint("level IN ('district','street','community')", name="ck_admin_level"),
+        _gist("admin_units"),
+        Index("ix_admin_units_parent", "parent_code"),
+    )
+
+    code: Mapped[str] = mapped_column(String(12), primary_key=True)
+    name: Mapped[str] = mapped_column(Text)
+    level: Mapped[str] = mapped_column(String(10))
+    parent_code: Mapped[str | None] = mapped_column(ForeignKey("admin_units.code", ondelete="RESTRICT"))
+    area_m2: Mapped[float | None] = mapped_column(Float)
+    metric_srid: Mapped[int | None] = mapped_column(Integer)
+    geom: Mapped[WKBElement] = mapped_column(_geom("MULTIPOLYGON"))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class ManagementGrid(Base):
+    """三级网格: tier 1 = street, tier 2 = community, tier 3 = building/courtyard group."""
+
+    __tablename__ = "management_grids"
+    __table_args__ = (
+        CheckConstraint("tier BETWEEN 1 AND 3", name="ck_mgmt_tier"),
+        _gist("management_grids"),
+        Index("ix_management_grids_tier", "tier"),
+    )
+
+    code: Mapped[str] = mapped_column(String(14), primary_key=True)
+    tier: Mapped[int] = mapped_column(SmallInteger)
+    name: Mapped[str] = mapped_column(Text)
+    parent_code: Mapped[str | None] = mapped_column(ForeignKey("management_grids.code", ondelete="CASCADE"))
+    admin_code: Mapped[str | None] = mapped_column(String(12))
+    leader_name: Mapped[str | None] = mapped_column(Text)
+    leader_phone: Mapped[str | None] = mapped_column(Text)
+    staff: Mapped[list[dict[str, Any]]] = mapped_column(JSONB, server_default="[]")
+    geom: Mapped[WKBElement] = mapped_column(_geom("MULTIPOLYGON"))
+
+
+class UnitGrid(Base):
+    """万米单元网格, 15-digit code = 6 district + 3 street + 3 community + 3 sequence."""
+
+    __tablename__ = "unit_grids"
+    __table_args__ = (
+        _gist("unit_grids"),
+        Index("ix_unit_grids_unit", "unit_code"),
+        Index("ix_unit_grids_tier3", "tier3_code"),
+    )
+
+    code: Mapped[str] = mapped_column(String(15), primary_key=True)
+    unit_code: Mapped[str] = mapped_column(ForeignKey("admin_units.code", ondelete="RESTRICT"))
+    district_code: Mapped[str] = mapped_column(String(6))
+    street_code: Mapped[str | None] = mapped_column(String(9))
+    community_code: Mapped[str | None] = mapped_column(String(12))
+    seq: Mapped[int] = mapped_column(Integer)
+    row: Mapped[int] = mapped_column(Integer)
+    col: Mapped[int] = mapped_column(Integer)
+    area_m2: Mapped[float] = mapped_column(Float)
+    tier3_code: Mapped[str | None] = mapped_column(ForeignKey("management_grids.code", ondelete="SET NULL"))
+    geom: Mapped[WKBElement] = mapped_column(_geom("MULTIPOLYGON"))
+
+
+class Department(Base):
+    """专业部门: 主管部门 / 权属单位 / 养护单位 (code: 18-char unified social credit code or a local code)."""
+
+    __tablename__ = "departments"
+
+    code: Mapped[str] = mapped_column(String(18), primary_key=True)
+    name: Mapped[str] = mapped_column(Text)
+    kind: Mapped[str | None] = mapped_column(Text)
+    phone: Mapped[str | None] = mapped_column(Text)
+
+
+class Component(Base):
+    """城市部件: a located, coded piece of public infrastructure."""
+
+    __tablename__ = "components"
+    __table_args__ = (_gist("components"),)
+
+    id: Mapped[str] = mapped_column(String(17), primary_key=True)
+    class_code: Mapped[str] = mapped_column(String(5))
+    name: Mapped[str | None] = mapped_column(Text)
+    unit_grid_code: Mapped[str | None] = mapped_column(String(15), index=True)
+    street_code: Mapped[str | None] = mapped_column(String(9))
+    community_code: Mapped[str | None] = mapped_column(String(12))
+    main_dept_code: Mapped[str | None] = mapped_column(ForeignKey("departments.code"))
+    owner_dept_code: Mapped[str | None] = mapped_column(ForeignKey("departments.code"))
+    maint_dept_code: Mapped[str | None] = mapped_column(ForeignKey("departments.code"))
+    status: Mapped[str] = mapped_column(String(4), server_default="完好")
+    initial_date: Mapped[dt.date | None] = mapped_column(Date)
+    change_date: Mapped[dt.date | None] = mapped_column(Date)
+    data_source: Mapped[str | None] = mapped_column(Text)
+    note: Mapped[str | None] = mapped_column(Text)
+    attrs: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default="{}")
+    geom: Mapped[WKBElement] = mapped_column(_geom("GEOMETRY"))
+
+
+class Case(Base):
+    """案件: an incident located to its grid and routed through the closed-loop workflow."""
+
+    __tablename__ = "cases"
+    __table_args__ = (_gist("cases"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    case_no: Mapped[str] = mapped_column(String(20), unique=True)
+    class_code: Mapped[str] = mapped_column(String(5))
+    state: Mapped[str] = mapped_column(String(20))
+    source: Mapped[str | None] = mapped_column(String(20))
+    description: Mapped[str | None] = mapped_column(Text)
+    unit_grid_code: Mapped[str | None] = mapped_column(String(15), index=True)
+    department_code: Mapped[str | None] = mapped_column(ForeignKey("departments.code"))
+    due_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    version: Mapped[int] = mapped_column(Integer, server_default="1")
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    geom: Mapped[WKBElement] = mapped_column(_geom("POINT"))
+
+
+class CaseTransition(Base):
+    """Append-only log of every workflow step of a case."""
+
+    __tablename__ = "case_transitions"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
+    action: Mapped[str] = mapped_column(String(30))
+    from_state: Mapped[str | None] = mapped_column(String(20))
+    to_state: Mapped[str] = mapped_column(String(20))
+    actor: Mapped[str] = mapped_column(Text)
+    role: Mapped[str] = mapped_column(String(20))
+    at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    note: Mapped[str | None] = mapped_column(Text)
+    attachments: Mapped[list[Any]] = mapped_column(JSONB, server_default="[]")

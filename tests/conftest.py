@@ -1,0 +1,107 @@
+"""Test fixtures: every database test runs against a real PostGIS.
+
+Without GISGRID_DATABASE_URL the embedded cluster (GISGRID_DATA_DIR, default ``.gisgrid``) is started;
+with it, that server is used. Either way the session creates a throwaway database, enables PostGIS,
+migrates it to head, and drops it at the end.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, text
+from sqlalchemy.engine import URL
+
+from gisgrid.settings import PROJECT_ROOT, Settings
+from gisgrid.storage import migrate
+from gisgrid.storage.cluster import Cluster
+from gisgrid.storage.database import (
+    create_database_if_missing,
+    drop_database,
+    ensure_postgis,
+    make_engine,
+    parse_url,
+)
+
+DATA_TABLES = (
+    "case_transitions",
+    "cases",
+    "components",
+    "departments",
+    "unit_grids",
+    "management_grids",
+    "admin_units",
+)
+
+
+def _base_settings() -> Settings:
+    env_dir = os.environ.get("GISGRID_DATA_DIR")
+    return Settings(data_dir=Path(env_dir) if env_dir else PROJECT_ROOT / ".gisgrid")
+
+
+@pytest.fixture(scope="session")
+def base_settings() -> Settings:
+    return _base_settings()
+
+
+@pytest.fixture(scope="session")
+def server_url(base_settings: Settings) -> URL:
+    """A PostGIS server the tests may create databases on."""
+    if base_settings.database_url:
+        return parse_url(base_settings.database_url)
+    cluster = Cluster(base_settings)
+    cluster.up(echo=lambda _m: None)
+    return parse_url(cluster.url())
+
+
+def new_database(server: URL, prefix: str = "gisgrid_test") -> URL:
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    create_database_if_missing(server, name)
+    return server.set(database=name)
+
+
+@pytest.fixture(scope="session")
+def db_url(server_url: URL) -> Iterator[URL]:
+    """The session's throwaway database, migrated to head."""
+    url = new_database(server_url)
+    engine = make_engine(url)
+    try:
+        ensure_postgis(engine)
+    finally:
+        engine.dispose()
+    migrate.upgrade(url)
+    yield url
+    drop_database(server_url, url.database or "")
+
+
+@pytest.fixture(scope="session")
+def engine(db_url: URL) -> Iterator[Engine]:
+    eng = make_engine(db_url)
+    yield eng
+    eng.dispose()
+
+
+@pytest.fixture(scope="session")
+def settings(db_url: URL, tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """Settings pointing at the throwaway database (as GISGRID_DATABASE_URL would)."""
+    return Settings(
+        database_url=db_url.render_as_string(hide_password=False),
+        data_dir=tmp_path_factory.mktemp("gisgrid-data"),
+    )
+
+
+@pytest.fixture
+def clean_db(engine: Engine) -> Iterator[Engine]:
+    """A test that writes data gets empty tables before and after."""
+
+    def wipe() -> None:
+        with engine.begin() as conn:
+            conn.execute(text(f"TRUNCATE {', '.join(DATA_TABLES)} RESTART IDENTITY CASCADE"))
+
+    wipe()
+    yield engine
+    wipe()

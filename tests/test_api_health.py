@@ -1,0 +1,48 @@
+"""The API skeleton: /health, /docs, JSON errors."""
+
+from __future__ import annotations
+
+import socket
+
+from fastapi.testclient import TestClient
+
+from api.main import create_app
+from gisgrid.settings import Settings
+from gisgrid.storage import migrate
+
+
+def test_health_reports_database_postgis_and_migration(settings: Settings) -> None:
+    with TestClient(create_app(settings)) as client:
+        r = client.get("/health")
+    assert r.status_code == 200
+    body = r.json()
+    assert body["status"] == "ok"
+    assert body["database"]["reachable"] is True
+    assert body["database"]["postgis_version"].startswith("3.")
+    assert body["migration"] == {"current": migrate.head(), "head": migrate.head(), "up_to_date": True}
+
+
+def test_health_is_503_with_a_reason_when_the_database_is_down(tmp_path) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    dead = Settings(database_url=f"postgresql://gisgrid@127.0.0.1:{port}/gisgrid", data_dir=tmp_path)
+    with TestClient(create_app(dead)) as client:
+        r = client.get("/health")
+    assert r.status_code == 503
+    assert r.json()["error"] == "database_unavailable"
+    assert "cannot reach PostgreSQL" in r.json()["detail"]["database"]["detail"]
+
+
+def test_openapi_docs_are_served(settings: Settings) -> None:
+    with TestClient(create_app(settings)) as client:
+        assert client.get("/docs").status_code == 200
+        spec = client.get("/openapi.json").json()
+    assert "/health" in spec["paths"]
+
+
+def test_unknown_path_is_a_json_404(settings: Settings) -> None:
+    with TestClient(create_app(settings)) as client:
+        r = client.get("/no/such/thing")
+    assert r.status_code == 404
+    assert r.json() == {"error": "not_found", "detail": "Not Found"}

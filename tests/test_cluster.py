@@ -1,0 +1,184 @@
+"""The embedded cluster through the ``gisgrid db`` commands, as an operator runs them."""
+
+from __future__ import annotations
+
+import os
+import pwd
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from gisgrid.settings import Settings
+from gisgrid.storage.cluster import Cluster, is_root
+from gisgrid.storage.database import prepare_database
+
+GISGRID = [sys.executable, "-m", "gisgrid"]
+
+
+def run_cli(*args: str, data_dir: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("GISGRID_")}
+    environ.update(GISGRID_DATA_DIR=str(data_dir), **env)
+    return subprocess.run([*GISGRID, *args], capture_output=True, text=True, env=environ, timeout=180)
+
+
+@pytest.fixture
+def data_dir() -> Iterator[Path]:
+    """A data folder the postgres OS user can reach (pytest's own tmp is 0700 when root)."""
+    d = Path(tempfile.mkdtemp(prefix="gisgrid-cluster-"))
+    d.chmod(0o755)
+    yield d
+    Cluster(Settings(data_dir=d)).destroy()
+    shutil.rmtree(d, ignore_errors=True)
+
+
+def test_db_up_twice_is_idempotent_then_down_and_status(data_dir: Path) -> None:
+    first = run_cli("db", "up", data_dir=data_dir)
+    assert first.returncode == 0, first.stderr
+    assert "initialising PostgreSQL" in first.stdout
+    assert "database ready" in first.stdout
+    cluster = Cluster(Settings(data_dir=data_dir))
+    port = cluster.port()
+    assert (data_dir / "pg" / "PG_VERSION").exists()
+
+    second = run_cli("db", "up", data_dir=data_dir)
+    assert second.returncode == 0, second.stderr
+    assert "initialising" not in second.stdout  # reused, not re-made
+    assert cluster.port() == port
+
+    status = run_cli("db", "status", data_dir=data_dir)
+    assert status.stdout.startswith("running:") and f"port {port}" in status.stdout
+    url = run_cli("db", "url", data_dir=data_dir)
+    assert url.stdout.strip() == f"postgresql+psycopg2://gisgrid@127.0.0.1:{port}/gisgrid"
+
+    assert run_cli("db", "down", data_dir=data_dir).stdout.strip() == "stopped"
+    assert run_cli("db", "status", data_dir=data_dir).stdout.startswith("stopped:")
+    assert run_cli("db", "down", data_dir=data_dir).stdout.strip() == "not running"
+
+    again = run_cli("db", "up", data_dir=data_dir)  # restart keeps the data
+    assert again.returncode == 0 and "initialising" not in again.stdout
+
+
+def test_port_in_use_is_refused_and_nothing_is_created(data_dir: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        r = run_cli("db", "up", data_dir=data_dir, GISGRID_DB_PORT=str(port))
+    assert r.returncode == 1
+    assert r.stderr.strip() == (
+        f"error: port {port} on 127.0.0.1 is in use by another program: set GISGRID_DB_PORT to a free port or stop it"
+    )
+    assert not (data_dir / "pg").exists()
+
+
+def test_data_folder_owned_by_someone_else_is_refused(data_dir: Path) -> None:
+    # /etc belongs to root: neither the postgres user (when root) nor an ordinary user owns it.
+    (data_dir / "pg").symlink_to("/etc")
+    r = run_cli("db", "up", data_dir=data_dir)
+    assert r.returncode == 1
+    expected_owner = "postgres" if is_root() else pwd.getpwuid(os.geteuid()).pw_name
+    assert r.stderr.strip() == (
+        f"error: data folder {data_dir / 'pg'} is owned by root, not {expected_owner}: "
+        "remove it or set GISGRID_DATA_DIR to a folder of your own"
+    )
+    (data_dir / "pg").unlink()
+
+
+def test_data_folder_that_is_not_a_cluster_is_refused(data_dir: Path) -> None:
+    pg = data_dir / "pg"
+    pg.mkdir()
+    if is_root():
+        shutil.chown(pg, "postgres", "postgres")
+    (pg / "notes.txt").write_text("mine")
+    r = run_cli("db", "up", data_dir=data_dir)
+    assert r.returncode == 1
+    assert "exists and is not a PostgreSQL cluster" in r.stderr
+    assert (pg / "notes.txt").read_text() == "mine"  # nothing touched
+
+
+def test_bad_settings_value_is_one_line(data_dir: Path) -> None:
+    r = run_cli("db", "status", data_dir=data_dir, GISGRID_DB_PORT="seventy")
+    assert r.returncode == 1
+    assert r.stderr.startswith("error: GISGRID_DB_PORT:") and r.stderr.count("\n") == 1
+
+
+def test_unreachable_database_url_via_cli(data_dir: Path) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    r = run_cli("db", "up", data_dir=data_dir, GISGRID_DATABASE_URL=f"postgresql://x@127.0.0.1:{port}/db")
+    assert r.returncode == 1
+    assert r.stderr.startswith(f"error: cannot reach PostgreSQL at 127.0.0.1:{port}")
+    assert not (data_dir / "pg").exists()
+
+
+def test_cluster_in_a_folder_the_postgres_user_cannot_reach() -> None:
+    """A checkout under a private folder (e.g. /root): as root the cluster moves to /var/lib/gisgrid."""
+    private = Path(tempfile.mkdtemp(prefix="gisgrid-private-"))  # mode 0700
+    data_dir = private / "data"
+    cluster = Cluster(Settings(data_dir=data_dir))
+    try:
+        url = prepare_database(Settings(data_dir=data_dir), echo=lambda _m: None)
+        assert url.port == cluster.port()
+        if is_root():
+            assert (data_dir / "pg").is_file()
+            assert cluster.datadir.parent == Path("/var/lib/gisgrid/clusters")
+        else:
+            assert (data_dir / "pg" / "PG_VERSION").exists()
+        assert cluster.running()
+    finally:
+        cluster.destroy()
+        shutil.rmtree(private, ignore_errors=True)
+    assert not cluster.datadir.exists()
+
+
+def test_ordinary_user_runs_the_cluster_without_runuser() -> None:
+    """As an ordinary (non-root) user initdb and pg_ctl run directly. When the suite runs as root,
+    a forked child drops to ``nobody`` to prove it."""
+    d = Path(tempfile.mkdtemp(prefix="gisgrid-user-"))
+    d.chmod(0o755)
+    settings = Settings(data_dir=d / "data")
+    if not is_root():
+        try:
+            prepare_database(settings, echo=lambda _m: None)
+            assert Cluster(settings).running()
+        finally:
+            Cluster(settings).destroy()
+            shutil.rmtree(d, ignore_errors=True)
+        return
+    nobody = pwd.getpwnam("nobody")
+    os.chown(d, nobody.pw_uid, nobody.pw_gid)
+    read_fd, write_fd = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # child: become nobody and bring the cluster up
+        code = 1
+        try:
+            os.close(read_fd)
+            os.setgid(nobody.pw_gid)
+            os.setuid(nobody.pw_uid)
+            os.environ["HOME"] = str(d)
+            prepare_database(settings, echo=lambda _m: None)
+            ok = Cluster(settings).running()
+            Cluster(settings).stop()
+            os.write(write_fd, b"ok" if ok else b"not running")
+            code = 0
+        except BaseException as exc:
+            os.write(write_fd, repr(exc).encode()[:2000])
+        finally:
+            os._exit(code)
+    os.close(write_fd)
+    _, status = os.waitpid(pid, 0)
+    message = os.read(read_fd, 4096).decode()
+    os.close(read_fd)
+    try:
+        assert os.waitstatus_to_exitcode(status) == 0, message
+        assert message == "ok"
+        assert (d / "data" / "pg").stat().st_uid == nobody.pw_uid  # the cluster belongs to the user
+    finally:
+        shutil.rmtree(d, ignore_errors=True)

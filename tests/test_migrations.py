@@ -1,0 +1,79 @@
+"""Schema by Alembic: up and down, GiST indexes made once, models in step with the migrations."""
+
+from __future__ import annotations
+
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from geoalchemy2 import alembic_helpers
+from sqlalchemy import inspect, text
+from sqlalchemy.engine import URL
+
+from gisgrid.storage import migrate
+from gisgrid.storage.database import drop_database, ensure_postgis, make_engine
+from gisgrid.storage.models import Base
+from tests.conftest import new_database
+
+TABLES = {
+    "admin_units",
+    "unit_grids",
+    "management_grids",
+    "departments",
+    "components",
+    "cases",
+    "case_transitions",
+}
+
+
+def test_upgrade_downgrade_upgrade(server_url: URL) -> None:
+    url = new_database(server_url, "gisgrid_migr")
+    engine = make_engine(url)
+    try:
+        ensure_postgis(engine)
+        migrate.upgrade(url)
+        assert migrate.current(url) == migrate.head()
+        assert set(inspect(engine).get_table_names()) >= TABLES
+
+        migrate.downgrade(url, "base")
+        assert migrate.current(url) is None
+        engine.dispose()
+        assert not (TABLES & set(inspect(engine).get_table_names()))
+
+        migrate.upgrade(url)
+        assert migrate.current(url) == migrate.head()
+    finally:
+        engine.dispose()
+        drop_database(server_url, url.database or "")
+
+
+def test_each_geometry_column_has_exactly_one_gist_index(engine) -> None:
+    with engine.connect() as conn:
+        rows = conn.execute(
+            text(
+                "SELECT tablename, count(*) FROM pg_indexes WHERE schemaname='public' "
+                "AND indexdef LIKE '%USING gist (geom)%' GROUP BY tablename"
+            )
+        ).all()
+    assert dict(rows) == {
+        "admin_units": 1,
+        "unit_grids": 1,
+        "management_grids": 1,
+        "components": 1,
+        "cases": 1,
+    }
+
+
+def test_storage_srid_is_cgcs2000(engine) -> None:
+    with engine.connect() as conn:
+        srids = set(
+            conn.execute(text("SELECT DISTINCT srid FROM geometry_columns WHERE f_table_schema='public'")).scalars()
+        )
+    assert srids == {4490}
+
+
+def test_models_match_the_migrations(engine) -> None:
+    with engine.connect() as conn:
+        ctx = MigrationContext.configure(
+            conn, opts={"include_object": alembic_helpers.include_object, "compare_type": True}
+        )
+        diff = compare_metadata(ctx, Base.metadata)
+    assert diff == []
