@@ -1,0 +1,475 @@
+"""Writing (and reading back) vector layers for analysts: GeoPackage, Shapefile, GeoJSON, CSV with WKT.
+
+``write_layer`` picks the format from ``fmt`` or the file extension (``.gpkg``, ``.shp``, ``.geojson``/``.json``,
+``.csv``; a path without extension gets ``.gpkg``) and returns the files it wrote.
+
+* **GeoPackage** (recommended): column names and values as they are (Chinese is fine), CRS kept. Writing a
+  layer into an existing GeoPackage replaces that layer and keeps the others. Layer name defaults to the stem.
+* **GeoJSON**: RFC 7946, i.e. lon/lat WGS-84 (CGCS2000 is written as is: the two differ by centimetres),
+  counter-clockwise outer rings, 7 decimals (≈1 cm). Always UTF-8.
+* **CSV**: the attributes plus a ``wkt`` geometry column, UTF-8 **with BOM** so that Excel opens Chinese text
+  correctly. A ``.csvt`` sidecar (GDAL/QGIS convention) records the column types, so codes such as ``001``
+  stay text when the file is opened in QGIS or read back with ``read_layer_any``. CSV carries no CRS: the
+  coordinates are in the layer's CRS (storage: EPSG:4490) and ``read_layer_any`` assumes EPSG:4490.
+* **Shapefile** (compatibility export for older desktop GIS):
+
+  - field names are ASCII and at most 10 bytes. Known names use the fixed table ``SHAPEFILE_FIELDS``
+    (``district_code → DIST_CODE`` …); any other name is ASCII-folded (accents removed, other characters
+    → ``_``), prefixed ``F`` if it starts with a digit, named ``FIELD<n>`` (n = 1-based column position) if
+    nothing ASCII is left (e.g. an all-Chinese name), truncated to 10 bytes and de-duplicated
+    case-insensitively with ``_1``, ``_2`` … suffixes. ``shapefile_field_map(columns)`` returns the mapping;
+  - values are written in UTF-8 (default) or GBK (for old ArcGIS / Chinese Windows tools) and a ``.cpg``
+    file names the encoding. A value that GBK cannot encode, or any text longer than 254 bytes in the chosen
+    encoding (the DBF limit; GDAL would silently truncate it), is refused naming the row and field;
+  - dates with a time of day are written as ISO text (the DBF has no date-time type);
+  - one geometry type per file: Polygon and MultiPolygon (LineString/MultiLineString, Point/MultiPoint)
+    are promoted to the multi type when mixed; a mix of families is refused;
+  - the sizes of ``.shp`` and ``.dbf`` are estimated before writing (``estimate_shapefile_size``) and a
+    file over 2 GiB is refused (many programs, ArcGIS included, cannot read it): use GeoPackage instead.
+
+``read_layer_any`` reads all of the above (and anything else GDAL reads) into a GeoDataFrame.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+import warnings
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Literal, get_args
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pyogrio
+import shapely
+from pyproj import CRS
+from pyproj.exceptions import CRSError
+
+from gisgrid.errors import InvalidInput
+
+Format = Literal["gpkg", "shp", "geojson", "csv"]
+Encoding = Literal["utf-8", "gbk"]
+
+STORAGE_CRS = "EPSG:4490"
+EXTENSIONS: dict[str, Format] = {
+    ".gpkg": "gpkg",
+    ".shp": "shp",
+    ".geojson": "geojson",
+    ".json": "geojson",
+    ".csv": "csv",
+}
+_DEFAULT_SUFFIX: dict[str, str] = {"gpkg": ".gpkg", "shp": ".shp", "geojson": ".geojson", "csv": ".csv"}
+_DRIVERS = {"gpkg": "GPKG", "shp": "ESRI Shapefile", "geojson": "GeoJSON"}
+
+# Shapefile limits: 2 GiB per .shp/.dbf for most readers, 254 bytes per text value, 10-byte field names.
+SHAPEFILE_MAX_BYTES = 2**31
+SHAPEFILE_MAX_TEXT_BYTES = 254
+SHAPEFILE_MAX_NAME_BYTES = 10
+_SHP_ENCODINGS = {"utf-8": "UTF-8", "gbk": "GBK"}  # Python codec → .cpg / GDAL name
+CSV_WKT_COLUMN = "wkt"
+
+#: Fixed Shapefile field names for the columns gisgrid produces (all ASCII, ≤ 10 bytes, unique).
+SHAPEFILE_FIELDS: dict[str, str] = {
+    "code": "CODE",
+    "name": "NAME",
+    "level": "LEVEL",
+    "parent_code": "PARENT",
+    "synthesised": "SYNTH",
+    "district_code": "DIST_CODE",
+    "district_name": "DIST_NAME",
+    "street_code": "STRT_CODE",
+    "street_name": "STRT_NAME",
+    "community_code": "COMM_CODE",
+    "community_name": "COMM_NAME",
+    "grid_code": "GRID_CODE",
+    "grid_name": "GRID_NAME",
+    "seq": "SEQ",
+    "tier1_code": "T1_CODE",
+    "tier1_name": "T1_NAME",
+    "tier2_code": "T2_CODE",
+    "tier2_name": "T2_NAME",
+    "tier3_code": "T3_CODE",
+    "tier3_name": "T3_NAME",
+    "leader_name": "LEADER",
+    "leader_phone": "LEADER_TEL",
+    "area_m2": "AREA_M2",
+    "area_km2": "AREA_KM2",
+    "perimeter_m": "PERIM_M",
+    "centroid_lon": "CEN_LON",
+    "centroid_lat": "CEN_LAT",
+    "category_code": "CAT_CODE",
+    "category_name": "CAT_NAME",
+    "component_code": "COMP_CODE",
+    "component_name": "COMP_NAME",
+    "land_use_code": "LANDUSE",
+    "management_level": "MGMT_LEVEL",
+    "responsible_unit": "RESP_UNIT",
+    "status": "STATUS",
+    "source": "SOURCE",
+    "note": "NOTE",
+    "created_at": "CREATED",
+    "updated_at": "UPDATED",
+    "valid_from": "VALID_FROM",
+    "valid_to": "VALID_TO",
+}
+
+# DBF field widths GDAL uses (measured with GDAL 3.12): 32-bit integers 9, 64-bit 18, reals 24, logical 1,
+# text = longest value in bytes, at least 80, at most 254.
+_DBF_WIDTH = {"f": 24, "b": 1, "M": 24}
+_DBF_MIN_TEXT_WIDTH = 80
+
+
+def _ascii_fold(name: str) -> str:
+    folded = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode("ascii")
+    return re.sub(r"_+", "_", re.sub(r"[^A-Za-z0-9_]", "_", folded)).strip("_")
+
+
+def shapefile_field_map(columns: Iterable[object]) -> dict[str, str]:
+    """Map column names to Shapefile field names (ASCII, ≤ 10 bytes, unique ignoring case).
+
+    Names in ``SHAPEFILE_FIELDS`` take their fixed name; others are folded as described in the module
+    docstring. Deterministic: the same columns in the same order always give the same names."""
+    names = [str(c) for c in columns]
+    taken = {SHAPEFILE_FIELDS[n].upper() for n in names if n in SHAPEFILE_FIELDS}
+    result: dict[str, str] = {}
+    for position, name in enumerate(names, start=1):
+        if name in SHAPEFILE_FIELDS:
+            result[name] = SHAPEFILE_FIELDS[name]
+            continue
+        base = _ascii_fold(name) or f"FIELD{position}"
+        if base[0].isdigit():
+            base = "F" + base
+        candidate = base[:SHAPEFILE_MAX_NAME_BYTES].rstrip("_")
+        n = 0
+        while candidate.upper() in taken:
+            n += 1
+            suffix = f"_{n}"
+            candidate = base[: SHAPEFILE_MAX_NAME_BYTES - len(suffix)].rstrip("_") + suffix
+        taken.add(candidate.upper())
+        result[name] = candidate
+    return result
+
+
+def estimate_shapefile_size(gdf: gpd.GeoDataFrame, encoding: Encoding = "utf-8") -> tuple[int, int]:
+    """Estimated sizes in bytes of the ``.shp`` and ``.dbf`` that ``gdf`` would produce.
+
+    Computed from the Shapefile record layout (vectorised over geometries and columns): per shape an
+    8-byte record header plus type, bbox, part and point arrays; per DBF record the sum of the field
+    widths GDAL chooses. Z adds 8 bytes per point plus a range."""
+    geoms = np.asarray(gdf.geometry.values, dtype=object)
+    present = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
+    type_id = np.where(present, shapely.get_type_id(geoms), -1)
+    n_points = np.where(present, shapely.get_num_coordinates(geoms), 0).astype(np.int64)
+    has_z = present & np.asarray(shapely.has_z(geoms), dtype=bool)
+    # Parts: rings of every polygon, or lines; exploded in one vectorised call.
+    parts, idx = shapely.get_parts(geoms[present], return_index=True)
+    is_poly = shapely.get_type_id(parts) == 3
+    rings = np.where(is_poly, shapely.get_num_interior_rings(parts) + 1, 1)
+    n_parts = np.zeros(len(geoms), dtype=np.int64)
+    n_parts[present] = np.bincount(idx, weights=rings, minlength=int(present.sum())).astype(np.int64)
+
+    point = type_id == 0
+    multipoint = type_id == 4
+    multipart = np.isin(type_id, (1, 2, 3, 5, 6))
+    content = np.full(len(geoms), 4, dtype=np.int64)  # a null shape is just its type
+    content[point] = 4 + 16
+    content[multipoint] = 4 + 32 + 4 + 16 * n_points[multipoint]
+    content[multipart] = 4 + 32 + 8 + 4 * n_parts[multipart] + 16 * n_points[multipart]
+    content[has_z & ~point] += 16 + 8 * n_points[has_z & ~point]
+    content[has_z & point] += 8
+    shp = 100 + int((8 + content).sum())
+
+    attrs = pd.DataFrame(gdf.drop(columns=gdf.geometry.name))
+    widths = [_dbf_width(attrs[c], encoding) for c in attrs.columns]
+    dbf = 32 + 32 * len(widths) + 1 + len(attrs) * (1 + sum(widths)) + 1
+    return shp, dbf
+
+
+def _dbf_width(series: pd.Series, encoding: str) -> int:
+    kind = series.dtype.kind
+    if kind in "iu":
+        return 9 if (kind == "i" and series.dtype.itemsize <= 4) or series.dtype.itemsize <= 2 else 18
+    if kind in _DBF_WIDTH:
+        return _DBF_WIDTH[kind]
+    values = series.dropna()
+    longest = int(values.astype(str).str.encode(encoding, "replace").str.len().max()) if len(values) else 0
+    return min(max(longest, _DBF_MIN_TEXT_WIDTH), SHAPEFILE_MAX_TEXT_BYTES)
+
+
+def _resolve_target(path: Path, fmt: Format | None) -> tuple[Path, Format]:
+    suffix = path.suffix.lower()
+    if fmt is None:
+        if not suffix:
+            return path.with_name(path.name + ".gpkg"), "gpkg"
+        if suffix not in EXTENSIONS:
+            raise InvalidInput(
+                f"{path}: unknown output extension {path.suffix!r}; use .gpkg, .shp, .geojson or .csv "
+                "(or pass the format explicitly)",
+                detail={"path": str(path)},
+            )
+        return path, EXTENSIONS[suffix]
+    if fmt not in _DEFAULT_SUFFIX:
+        raise InvalidInput(f"unknown output format {fmt!r}: expected one of {', '.join(get_args(Format))}")
+    if not suffix:
+        return path.with_name(path.name + _DEFAULT_SUFFIX[fmt]), fmt
+    if EXTENSIONS.get(suffix) != fmt:
+        raise InvalidInput(
+            f"{path}: extension {path.suffix!r} does not match the requested format {fmt!r}",
+            detail={"path": str(path), "format": fmt},
+        )
+    return path, fmt
+
+
+def _looks_lon_lat(gdf: gpd.GeoDataFrame) -> bool:
+    if gdf.geometry.is_empty.all() or gdf.geometry.isna().all():
+        return True
+    xmin, ymin, xmax, ymax = gdf.total_bounds
+    return xmin >= -180 and xmax <= 180 and ymin >= -90 and ymax <= 90
+
+
+def write_layer(
+    gdf: gpd.GeoDataFrame,
+    path: Path,
+    *,
+    fmt: Format | None = None,
+    layer: str | None = None,
+    crs: str | None = None,
+    encoding: Encoding = "utf-8",
+    max_shapefile_bytes: int = SHAPEFILE_MAX_BYTES,
+) -> list[Path]:
+    """Write ``gdf`` to ``path`` for analysts and return the files written (see the module docstring).
+
+    ``crs`` reprojects before writing; ``encoding`` applies to Shapefiles only (the other formats are always
+    UTF-8); ``max_shapefile_bytes`` is the per-file Shapefile limit (2 GiB; lowered in tests)."""
+    if not isinstance(gdf, gpd.GeoDataFrame):
+        raise InvalidInput(f"{path}: expected a GeoDataFrame, got {type(gdf).__name__}")
+    path = Path(path)
+    path, fmt = _resolve_target(path, fmt)
+    encoding = encoding.lower()  # type: ignore[assignment]
+    if encoding not in _SHP_ENCODINGS:
+        raise InvalidInput(f"{path}: unknown encoding {encoding!r}: expected utf-8 or gbk")
+    if encoding != "utf-8" and fmt != "shp":
+        raise InvalidInput(f"{path}: encoding {encoding!r} applies to Shapefiles only; {fmt} files are always UTF-8")
+    gdf = gdf.rename(columns={c: str(c) for c in gdf.columns if not isinstance(c, str)})
+    if crs is not None:
+        gdf = _reproject(gdf, crs, path)
+        if fmt == "geojson" and not gdf.crs.is_geographic:
+            raise InvalidInput(
+                f"{path}: GeoJSON (RFC 7946) is always lon/lat WGS-84, it cannot hold {crs}; "
+                "write a GeoPackage for projected coordinates"
+            )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if fmt == "gpkg":
+        return _write_gpkg(gdf, path, layer)
+    if fmt == "geojson":
+        return _write_geojson(gdf, path)
+    if fmt == "csv":
+        return _write_csv(gdf, path)
+    return _write_shapefile(gdf, path, encoding, max_shapefile_bytes)
+
+
+def _reproject(gdf: gpd.GeoDataFrame, crs: str, path: Path) -> gpd.GeoDataFrame:
+    if gdf.crs is None:
+        raise InvalidInput(f"{path}: cannot reproject to {crs}: the layer has no CRS (storage is {STORAGE_CRS})")
+    try:
+        target = CRS.from_user_input(crs)
+    except CRSError as exc:
+        raise InvalidInput(f"{path}: unknown CRS {crs!r} ({exc})", detail={"crs": crs}) from exc
+    return gdf.to_crs(target)
+
+
+def _write_gpkg(gdf: gpd.GeoDataFrame, path: Path, layer: str | None) -> list[Path]:
+    gdf.to_file(path, layer=layer or path.stem, driver="GPKG", engine="pyogrio")
+    return [path]
+
+
+def _write_geojson(gdf: gpd.GeoDataFrame, path: Path) -> list[Path]:
+    if gdf.crs is None:
+        if not _looks_lon_lat(gdf):
+            raise InvalidInput(f"{path}: the layer has no CRS and is not lon/lat; GeoJSON needs lon/lat")
+        gdf = gdf.set_crs(STORAGE_CRS)
+    elif not CRS.from_user_input(gdf.crs).equals(CRS.from_epsg(4326)):
+        # RFC 7946 is WGS-84 lon/lat; CGCS2000 → WGS-84 is a no-op in PROJ ("ballpark").
+        gdf = gdf.to_crs(4326)
+    gdf.to_file(path, driver="GeoJSON", engine="pyogrio", layer_options={"RFC7946": "YES"})
+    return [path]
+
+
+def _csvt_type(series: pd.Series) -> str:
+    kind = series.dtype.kind
+    if kind == "b":
+        return "Integer(Boolean)"
+    if kind in "iu":
+        return "Integer64"
+    if kind == "f":
+        return "Real"
+    return "String"  # text, dates, mixed objects: text keeps leading zeros of codes
+
+
+def _write_csv(gdf: gpd.GeoDataFrame, path: Path) -> list[Path]:
+    geom_name = gdf.geometry.name
+    if CSV_WKT_COLUMN in gdf.columns and geom_name != CSV_WKT_COLUMN:
+        raise InvalidInput(f"{path}: the layer already has a column named {CSV_WKT_COLUMN!r}; rename it")
+    attrs = pd.DataFrame(gdf.drop(columns=geom_name))
+    attrs[CSV_WKT_COLUMN] = shapely.to_wkt(np.asarray(gdf.geometry.values, dtype=object))
+    attrs.to_csv(path, index=False, encoding="utf-8-sig")  # BOM: Excel then decodes UTF-8
+    types = [_csvt_type(attrs[c]) for c in attrs.columns[:-1]] + ["WKT"]
+    csvt = path.with_suffix(".csvt")
+    csvt.write_text(",".join(f'"{t}"' for t in types) + "\n", encoding="ascii")
+    return [path, csvt]
+
+
+_FAMILIES = {0: "point", 4: "point", 1: "line", 2: "line", 5: "line", 3: "polygon", 6: "polygon"}
+_MULTI_TYPE = {"point": 4, "line": 5, "polygon": 6}
+
+
+def _single_geometry_type(gdf: gpd.GeoDataFrame, path: Path) -> gpd.GeoDataFrame:
+    """One geometry type per Shapefile: promote single to multi when mixed, refuse mixed families."""
+    geoms = np.asarray(gdf.geometry.values, dtype=object)
+    present = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
+    type_ids = shapely.get_type_id(geoms)
+    present_ids = np.unique(type_ids[present])
+    families = {_FAMILIES.get(int(t), "collection") for t in present_ids}
+    if "collection" in families or len(families) > 1:
+        counts = gdf.geometry[present].geom_type.value_counts().to_dict()
+        raise InvalidInput(
+            f"{path}: a Shapefile holds one geometry type, this layer mixes {counts}; "
+            "split it by type or write a GeoPackage",
+            detail={"geometry_types": counts},
+        )
+    if len(present_ids) <= 1:
+        return gdf
+    family = families.pop()
+    multi = np.asarray(geoms.copy(), dtype=object)
+    single = present & (type_ids != _MULTI_TYPE[family])
+    parts, idx = shapely.get_parts(geoms[single], return_index=True)
+    build = {"point": shapely.multipoints, "line": shapely.multilinestrings, "polygon": shapely.multipolygons}
+    multi[single] = build[family](parts, indices=idx)
+    out = gdf.copy()
+    out[gdf.geometry.name] = gpd.GeoSeries(multi, index=gdf.index, crs=gdf.crs)
+    return out
+
+
+def _check_shapefile_text(attrs: pd.DataFrame, codec: str, path: Path) -> None:
+    """Refuse values the encoding cannot hold and values over 254 bytes, naming row and field."""
+    for column in attrs.columns:
+        series = attrs[column]
+        if series.dtype.kind not in "OSUT" and not pd.api.types.is_string_dtype(series):
+            continue
+        values = series.dropna().astype(str)
+        if values.empty:
+            continue
+        try:
+            lengths = values.str.encode(codec).str.len()
+        except UnicodeEncodeError:
+            # Slow path only on failure: find the rows and characters to name them.
+            for row, value in values.items():
+                bad = [ch for ch in value if not _encodable(ch, codec)]
+                if bad:
+                    raise InvalidInput(
+                        f"{path}: row {row}, field {column!r}: value {value!r} contains "
+                        f"{''.join(dict.fromkeys(bad))!r}, which {codec.upper()} cannot encode; "
+                        "write the Shapefile in UTF-8 or use GeoPackage",
+                        detail={"row": row, "field": column, "value": value, "encoding": codec},
+                    ) from None
+            raise
+        too_long = lengths[lengths > SHAPEFILE_MAX_TEXT_BYTES]
+        if not too_long.empty:
+            row = too_long.index[0]
+            raise InvalidInput(
+                f"{path}: row {row}, field {column!r}: text of {int(too_long.iloc[0])} bytes in "
+                f"{codec.upper()} exceeds the Shapefile limit of {SHAPEFILE_MAX_TEXT_BYTES} bytes "
+                f"({len(too_long)} row(s) affected); shorten it or use GeoPackage",
+                detail={"field": column, "rows": too_long.index.tolist(), "limit": SHAPEFILE_MAX_TEXT_BYTES},
+            )
+
+
+def _encodable(ch: str, codec: str) -> bool:
+    try:
+        ch.encode(codec)
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _write_shapefile(gdf: gpd.GeoDataFrame, path: Path, encoding: str, limit: int) -> list[Path]:
+    geom_name = gdf.geometry.name
+    field_map = shapefile_field_map(c for c in gdf.columns if c != geom_name)
+    gdf = gdf.rename(columns=field_map)
+    for column in gdf.columns:
+        if column != geom_name and pd.api.types.is_datetime64_any_dtype(gdf[column]):
+            # The DBF has only a date type; keep the time of day as ISO text.
+            gdf[column] = gdf[column].dt.strftime("%Y-%m-%dT%H:%M:%S").astype(object)
+    gdf = _single_geometry_type(gdf, path)
+    _check_shapefile_text(pd.DataFrame(gdf.drop(columns=geom_name)), encoding, path)
+
+    shp_bytes, dbf_bytes = estimate_shapefile_size(gdf, encoding)  # type: ignore[arg-type]
+    if max(shp_bytes, dbf_bytes) > limit:
+        raise InvalidInput(
+            f"{path}: too large for a Shapefile: estimated .shp {shp_bytes / 2**30:.2f} GiB and "
+            f".dbf {dbf_bytes / 2**30:.2f} GiB, over the {limit / 2**30:.2f} GiB per-file limit that most "
+            "GIS programs enforce; write a GeoPackage (.gpkg) instead",
+            detail={"shp_bytes": shp_bytes, "dbf_bytes": dbf_bytes, "limit": limit},
+        )
+    gdal_encoding = _SHP_ENCODINGS[encoding]
+    with warnings.catch_warnings():
+        # Field names are already ≤ 10 bytes; silence GDAL's generic laundering notices.
+        warnings.filterwarnings("ignore", message=".*(laundered|truncated).*")
+        gdf.to_file(path, driver="ESRI Shapefile", engine="pyogrio", encoding=gdal_encoding)
+    cpg = path.with_suffix(".cpg")
+    if not cpg.exists() or cpg.read_text(encoding="ascii").strip() != gdal_encoding:
+        cpg.write_text(gdal_encoding, encoding="ascii")
+    return [p for p in (path.with_suffix(s) for s in (".shp", ".shx", ".dbf", ".prj", ".cpg")) if p.exists()]
+
+
+def list_layers(path: Path) -> list[str]:
+    """Layer names GDAL sees in ``path`` (InvalidInput if it cannot open it)."""
+    path = Path(path)
+    if not path.exists():
+        raise InvalidInput(f"{path}: file not found", detail={"path": str(path)})
+    try:
+        return [str(name) for name in pyogrio.list_layers(path)[:, 0]]
+    except pyogrio.errors.DataSourceError as exc:
+        raise InvalidInput(f"{path}: not a readable vector file ({exc})", detail={"path": str(path)}) from exc
+
+
+def resolve_layer(path: Path, layer: str | None) -> str:
+    """The layer to read: ``layer`` if it exists, the only layer otherwise; refuse listing the layers."""
+    layers = list_layers(path)
+    if layer is not None and layer not in layers:
+        raise InvalidInput(
+            f"{path}: no layer {layer!r}; available layers: {', '.join(layers) or '(none)'}",
+            detail={"layer": layer, "available": layers},
+        )
+    if layer is None:
+        if len(layers) != 1:
+            raise InvalidInput(
+                f"{path}: {len(layers)} layers, choose one with --layer: {', '.join(layers) or '(none)'}",
+                detail={"available": layers},
+            )
+        layer = layers[0]
+    return layer
+
+
+def read_layer_any(path: Path, layer: str | None = None, *, csv_crs: str | None = STORAGE_CRS) -> gpd.GeoDataFrame:
+    """Read any layer GDAL reads, including this module's CSV-with-``wkt`` files.
+
+    A multi-layer file needs ``layer``. CSV has no CRS: ``csv_crs`` is assigned (None leaves it unset);
+    its ``.csvt`` sidecar, if present, gives the column types."""
+    path = Path(path)
+    if path.suffix.lower() == ".csv":
+        if not path.exists():
+            raise InvalidInput(f"{path}: file not found", detail={"path": str(path)})
+        gdf = pyogrio.read_dataframe(
+            path, GEOM_POSSIBLE_NAMES=CSV_WKT_COLUMN, KEEP_GEOM_COLUMNS="NO", EMPTY_STRING_AS_NULL="YES"
+        )
+        if not isinstance(gdf, gpd.GeoDataFrame):
+            raise InvalidInput(f"{path}: no {CSV_WKT_COLUMN!r} geometry column in the CSV")
+        return gdf.set_crs(csv_crs, allow_override=True) if csv_crs else gdf
+    name = resolve_layer(path, layer)
+    try:
+        return gpd.read_file(path, layer=name, engine="pyogrio")
+    except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError) as exc:
+        raise InvalidInput(f"{path}: cannot read layer {name!r} ({exc})", detail={"layer": name}) from exc

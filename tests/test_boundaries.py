@@ -1,0 +1,399 @@
+"""read_boundaries on hand-made fixture files (GeoJSON, Shapefile, GeoPackage) with Chinese names."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pytest
+import shapely
+from shapely.geometry import LineString, Point, Polygon, box
+
+from gisgrid import geodesy
+from gisgrid.boundaries import UNIT_COLUMNS, BoundaryOptions, read_boundaries
+from gisgrid.errors import InvalidInput
+
+# Fixtures are drawn in metres in CGCS2000 3° GK CM 117E (Beijing), so their areas are known exactly.
+BJ_GK = "EPSG:4548"
+X0, Y0 = 440000.0, 4420000.0
+
+
+def mbox(x0: float, y0: float, x1: float, y1: float) -> Polygon:
+    return box(X0 + x0, Y0 + y0, X0 + x1, Y0 + y1)
+
+
+def write(tmp_path: Path, records: list[dict], name: str = "b.geojson", crs: str | None = BJ_GK, **kw) -> Path:
+    """Write records (attributes + metric ``geometry``) as lon/lat EPSG:4490, or as is when crs is None."""
+    gdf = gpd.GeoDataFrame(records, geometry="geometry", crs=crs)
+    if crs == BJ_GK:
+        gdf = gdf.to_crs("EPSG:4490")
+    path = tmp_path / name
+    gdf.to_file(path, engine="pyogrio", **kw)
+    return path
+
+
+def three_levels() -> list[dict]:
+    return [
+        {"code": "110101", "name": "东城区", "geometry": mbox(0, 0, 2000, 1000)},
+        {"code": "110101001", "name": "东华门街道", "geometry": mbox(0, 0, 1000, 1000)},
+        {"code": "110101002", "name": "景山街道", "geometry": mbox(1000, 0, 2000, 1000)},
+        {"code": "110101001001", "name": "多福巷社区", "geometry": mbox(0, 0, 500, 1000)},
+        {"code": "110101001002", "name": "银闸社区", "geometry": mbox(500, 0, 1000, 1000)},
+    ]
+
+
+def metric_area(geom) -> float:
+    return float(gpd.GeoSeries([geom], crs="EPSG:4490").to_crs(BJ_GK).area.iloc[0])
+
+
+# ---------------------------------------------------------------- codes and levels
+
+
+def test_full_codes_three_levels(tmp_path: Path) -> None:
+    bset = read_boundaries(write(tmp_path, three_levels()), BoundaryOptions())
+    units = bset.units
+    assert list(units.columns) == [*UNIT_COLUMNS, "synthesised", "geometry"]
+    assert units.crs == "EPSG:4490"
+    assert (units.geom_type == "MultiPolygon").all()
+    assert units["code"].tolist() == ["110101", "110101001", "110101001001", "110101001002", "110101002"]
+    row = units.set_index("code").loc["110101001002"]
+    assert row["level"] == "community" and row["parent_code"] == "110101001"
+    assert (row["district_code"], row["street_code"], row["community_code"]) == (
+        "110101",
+        "110101001",
+        "110101001002",
+    )
+    assert (row["district_name"], row["street_name"], row["community_name"]) == ("东城区", "东华门街道", "银闸社区")
+    district = units.set_index("code").loc["110101"]
+    assert district["parent_code"] is None and district["street_code"] is None and district["street_name"] is None
+    assert bset.report.counts == {"district": 1, "street": 2, "community": 2}
+    assert bset.report.topology_ok, bset.report.to_text()
+    assert "topology: no overlaps" in bset.report.to_text()
+    assert abs(metric_area(units.geometry.iloc[0]) - 2e6) < 2e6 * 1e-4
+
+
+def test_local_codes_with_level_and_parent_fields(tmp_path: Path) -> None:
+    records = [
+        {"code": "110101", "name": "东城区", "level": "区", "parent_code": None, "geometry": mbox(0, 0, 2000, 1000)},
+        {
+            "code": "001",
+            "name": "东华门街道",
+            "level": "街道",
+            "parent_code": "110101",
+            "geometry": mbox(0, 0, 1000, 1000),
+        },
+        {
+            "code": "002",
+            "name": "景山街道",
+            "level": "street",
+            "parent_code": "110101",
+            "geometry": mbox(1000, 0, 2000, 1000),
+        },
+        {
+            "code": "005",
+            "name": "多福巷社区",
+            "level": "社区",
+            "parent_code": "001",
+            "geometry": mbox(0, 0, 1000, 1000),
+        },
+    ]
+    units = read_boundaries(write(tmp_path, records), BoundaryOptions(district_code="110101")).units
+    assert units["code"].tolist() == ["110101", "110101001", "110101001005", "110101002"]
+    assert units.set_index("code").loc["110101001005", "parent_code"] == "110101001"
+
+
+def test_numeric_local_codes_keep_leading_zeros(tmp_path: Path) -> None:
+    records = [
+        {"code": 110101, "name": "东城区", "geometry": mbox(0, 0, 2000, 1000)},
+        {"code": 1, "name": "东华门街道", "geometry": mbox(0, 0, 1000, 1000)},
+        {"code": 2, "name": "景山街道", "geometry": mbox(1000, 0, 2000, 1000)},
+    ]
+    levels = ["district", "street", "street"]
+    path = write(tmp_path, [r | {"level": lv} for r, lv in zip(records, levels, strict=True)])
+    bset = read_boundaries(path, BoundaryOptions())
+    assert bset.units["code"].tolist() == ["110101", "110101001", "110101002"]
+    assert any("001–999" in note for note in bset.report.notes)
+
+
+def lon_lat_streets() -> list[dict]:
+    # A 2 × 2 block of streets in lon/lat plus one further south, written in shuffled order.
+    return [
+        {"name": "东南街道", "geometry": box(116.41, 39.90, 116.42, 39.91)},
+        {"name": "西北街道", "geometry": box(116.40, 39.91, 116.41, 39.92)},
+        {"name": "南端街道", "geometry": box(116.40, 39.88, 116.42, 39.89)},
+        {"name": "西南街道", "geometry": box(116.40, 39.90, 116.41, 39.91)},
+        {"name": "东北街道", "geometry": box(116.41, 39.91, 116.42, 39.92)},
+    ]
+
+
+ASSIGN = BoundaryOptions(level="street", assign_codes=True, district_code="110101", district_name="东城区")
+
+
+def test_assign_codes_north_to_south_then_west_to_east(tmp_path: Path) -> None:
+    bset = read_boundaries(write(tmp_path, lon_lat_streets(), crs="EPSG:4490"), ASSIGN)
+    streets = bset.units[bset.units["level"] == "street"]
+    assert dict(zip(streets["name"], streets["code"], strict=True)) == {
+        "西北街道": "110101001",
+        "东北街道": "110101002",
+        "西南街道": "110101003",
+        "东南街道": "110101004",
+        "南端街道": "110101005",
+    }
+    assert len(bset.report.assigned) == 5
+    assert "assigned 5 codes" in bset.report.to_text()
+
+
+def test_assign_codes_stable_across_reads_and_row_order(tmp_path: Path) -> None:
+    first = read_boundaries(write(tmp_path, lon_lat_streets(), "a.geojson", crs="EPSG:4490"), ASSIGN).units
+    again = read_boundaries(tmp_path / "a.geojson", ASSIGN).units
+    reordered = read_boundaries(write(tmp_path, lon_lat_streets()[::-1], "b.geojson", crs="EPSG:4490"), ASSIGN).units
+    for other in (again, reordered):
+        assert other[["code", "name"]].equals(first[["code", "name"]])
+
+
+def test_assign_codes_skips_codes_in_use(tmp_path: Path) -> None:
+    records = lon_lat_streets()
+    for r in records:
+        r["code"] = "001" if r["name"] == "西南街道" else None
+    units = read_boundaries(write(tmp_path, records, crs="EPSG:4490"), ASSIGN).units
+    codes = dict(zip(units["name"], units["code"], strict=True))
+    assert codes["西南街道"] == "110101001"
+    assert [codes[n] for n in ("西北街道", "东北街道", "东南街道", "南端街道")] == [
+        "110101002",
+        "110101003",
+        "110101004",
+        "110101005",
+    ]
+
+
+def test_synthesised_district_from_option(tmp_path: Path) -> None:
+    bset = read_boundaries(write(tmp_path, lon_lat_streets(), crs="EPSG:4490"), ASSIGN)
+    district = bset.units[bset.units["level"] == "district"].iloc[0]
+    assert (district["code"], district["name"], bool(district["synthesised"])) == ("110101", "东城区", True)
+    streets = bset.units[bset.units["level"] == "street"]
+    assert (streets["district_name"] == "东城区").all()
+    assert metric_area(district.geometry) == pytest.approx(streets.to_crs(BJ_GK).area.sum(), rel=1e-6)
+    [synth] = bset.report.synthesised
+    assert (synth.code, synth.name, synth.children) == ("110101", "东城区", 5)
+    assert "synthesised district 110101 东城区" in bset.report.to_text()
+    assert bset.report.topology_ok  # no gap/outside check against a parent made of its children
+
+
+def test_synthesised_district_named_from_parent_name_field(tmp_path: Path) -> None:
+    records = [r | {"district": "东城区"} for r in lon_lat_streets()]
+    opts = BoundaryOptions(level="street", assign_codes=True, district_code="110101", parent_name_field="district")
+    units = read_boundaries(write(tmp_path, records, crs="EPSG:4490"), opts).units
+    assert units.iloc[0]["name"] == "东城区"
+
+
+def test_parent_found_by_location(tmp_path: Path) -> None:
+    records = [
+        {"code": "110101", "name": "东城区", "level": "district", "geometry": mbox(0, 0, 2000, 1000)},
+        {"code": None, "name": "东华门街道", "level": "street", "geometry": mbox(0, 0, 1000, 1000)},
+        {"code": None, "name": "景山街道", "level": "street", "geometry": mbox(1000, 0, 2000, 1000)},
+    ]
+    bset = read_boundaries(write(tmp_path, records), BoundaryOptions(assign_codes=True))
+    assert bset.units["code"].tolist() == ["110101", "110101001", "110101002"]
+    assert any("by location" in note for note in bset.report.notes)
+
+
+# ---------------------------------------------------------------- refusals
+
+
+def test_empty_file_refused(tmp_path: Path) -> None:
+    path = tmp_path / "empty.geojson"
+    path.write_text(json.dumps({"type": "FeatureCollection", "features": []}), encoding="utf-8")
+    with pytest.raises(InvalidInput, match=r"empty\.geojson: no features"):
+        read_boundaries(path, BoundaryOptions())
+
+
+def two_layer_gpkg(tmp_path: Path) -> Path:
+    path = tmp_path / "admin.gpkg"
+    recs = three_levels()
+    gpd.GeoDataFrame(recs[:1], crs=BJ_GK).to_crs(4490).to_file(path, layer="districts")
+    gpd.GeoDataFrame(recs[1:3], crs=BJ_GK).to_crs(4490).to_file(path, layer="streets")
+    return path
+
+
+def test_gpkg_layers(tmp_path: Path) -> None:
+    path = two_layer_gpkg(tmp_path)
+    units = read_boundaries(path, BoundaryOptions(layer="streets", district_name="东城区")).units
+    assert units["code"].tolist() == ["110101", "110101001", "110101002"]
+    assert units["name"].tolist() == ["东城区", "东华门街道", "景山街道"]
+    with pytest.raises(InvalidInput, match=r"no layer 'roads'; available layers: districts, streets"):
+        read_boundaries(path, BoundaryOptions(layer="roads"))
+    with pytest.raises(InvalidInput, match=r"2 layers, choose one with --layer: districts, streets"):
+        read_boundaries(path, BoundaryOptions())
+
+
+def test_missing_code_field_refused(tmp_path: Path) -> None:
+    path = write(tmp_path, lon_lat_streets(), crs="EPSG:4490")
+    with pytest.raises(InvalidInput, match="no code field 'code'") as err:
+        read_boundaries(path, BoundaryOptions(level="street"))
+    assert "--assign-codes" in err.value.message and "--code-field" in err.value.message
+    assert "name" in err.value.detail["fields"]
+
+
+def test_duplicate_codes_refused_naming_both(tmp_path: Path) -> None:
+    records = three_levels()
+    records[2]["code"] = "110101001"
+    with pytest.raises(InvalidInput, match="duplicate codes: code 110101001") as err:
+        read_boundaries(write(tmp_path, records), BoundaryOptions())
+    assert "row 2 (东华门街道)" in err.value.message and "row 3 (景山街道)" in err.value.message
+    assert err.value.detail["duplicates"] == {"110101001": [2, 3]}
+
+
+def test_non_numeric_code_refused(tmp_path: Path) -> None:
+    records = three_levels()
+    records[1]["code"] = "11010100A"
+    with pytest.raises(InvalidInput, match=r"row 2 \(东华门街道\) '11010100A': code in field 'code' is not numeric"):
+        read_boundaries(write(tmp_path, records), BoundaryOptions(level=None))
+
+
+def test_wrong_code_length_refused(tmp_path: Path) -> None:
+    records = three_levels()[1:3]
+    records[0]["code"] = "1101010"
+    with pytest.raises(InvalidInput, match=r"row 1 \(东华门街道\) '1101010': wrong code length for a street"):
+        read_boundaries(write(tmp_path, records), BoundaryOptions(level="street"))
+
+
+def test_code_not_under_parent_refused(tmp_path: Path) -> None:
+    records = three_levels()[1:3]
+    with pytest.raises(
+        InvalidInput, match=r"row 1 \(东华门街道\) '110101001 under 110102'.*does not start with its parent's code"
+    ):
+        read_boundaries(write(tmp_path, records), BoundaryOptions(level="street", district_code="110102"))
+
+
+def test_points_and_lines_refused(tmp_path: Path) -> None:
+    records = [
+        {"code": "110101001", "name": "东华门街道", "geometry": box(116.40, 39.90, 116.41, 39.91)},
+        {"code": "110101002", "name": "景山街道", "geometry": Point(116.4, 39.9)},
+        {"code": "110101003", "name": "交道口街道", "geometry": LineString([(116.4, 39.9), (116.5, 39.9)])},
+    ]
+    with pytest.raises(InvalidInput, match=r"row 2 \(景山街道\), row 3 \(交道口街道\): not a polygon") as err:
+        read_boundaries(write(tmp_path, records, crs="EPSG:4490"), BoundaryOptions())
+    assert err.value.detail["rows"] == [2, 3]
+
+
+def test_empty_geometry_refused(tmp_path: Path) -> None:
+    records = [
+        {"code": "110101001", "name": "东华门街道", "geometry": box(116.40, 39.90, 116.41, 39.91)},
+        {"code": "110101002", "name": "景山街道", "geometry": None},
+    ]
+    with pytest.raises(InvalidInput, match=r"row 2 \(景山街道\): empty geometry"):
+        read_boundaries(write(tmp_path, records, crs="EPSG:4490"), BoundaryOptions())
+
+
+@pytest.mark.filterwarnings("ignore:'crs' was not provided")
+def test_projected_coordinates_without_crs_refused(tmp_path: Path) -> None:
+    path = write(tmp_path, three_levels(), "noprj.shp", crs=None)
+    assert not path.with_suffix(".prj").exists()
+    with pytest.raises(InvalidInput, match="no CRS and its coordinates are not lon/lat") as err:
+        read_boundaries(path, BoundaryOptions())
+    assert "--src-crs" in err.value.message
+    # The same file with --src-crs reads fine.
+    units = read_boundaries(path, BoundaryOptions(src_crs=BJ_GK)).units
+    assert len(units) == 5
+
+
+@pytest.mark.filterwarnings("ignore:'crs' was not provided")
+def test_projected_coordinates_in_geojson_refused(tmp_path: Path) -> None:
+    # GeoJSON is lon/lat by definition; metres in it mean a wrong export.
+    path = write(tmp_path, three_levels()[:1], "metres.geojson", crs=None)
+    with pytest.raises(InvalidInput, match=r"not lon/lat in the declared CRS.*--src-crs"):
+        read_boundaries(path, BoundaryOptions())
+
+
+def test_district_code_cannot_be_invented(tmp_path: Path) -> None:
+    records = [{"name": "东城区", "geometry": mbox(0, 0, 2000, 1000)}]
+    with pytest.raises(InvalidInput, match="cannot be invented"):
+        read_boundaries(write(tmp_path, records), BoundaryOptions(level="district", assign_codes=True))
+    units = read_boundaries(
+        tmp_path / "b.geojson", BoundaryOptions(level="district", assign_codes=True, district_code="110101")
+    ).units
+    assert units["code"].tolist() == ["110101"]
+
+
+# ---------------------------------------------------------------- geometry and topology
+
+
+def test_bow_tie_repaired_and_reported(tmp_path: Path) -> None:
+    bow_tie = Polygon([(116.40, 39.90), (116.41, 39.91), (116.41, 39.90), (116.40, 39.91), (116.40, 39.90)])
+    records = [{"code": "110101001", "name": "东华门街道", "geometry": bow_tie}]
+    bset = read_boundaries(write(tmp_path, records, crs="EPSG:4490"), BoundaryOptions())
+    geom = bset.units.geometry.iloc[0]
+    assert geom.is_valid and geom.geom_type == "MultiPolygon" and len(geom.geoms) == 2
+    [item] = bset.report.repaired
+    assert (item.code, item.name) == ("110101001", "东华门街道")
+    assert item.reason.startswith("Self-intersection")
+    assert "repaired 110101001 东华门街道: Self-intersection" in bset.report.to_text()
+
+
+def test_overlap_gap_and_outside_areas(tmp_path: Path) -> None:
+    records = [
+        {"code": "110101", "name": "东城区", "geometry": mbox(0, 0, 2000, 1000)},
+        {"code": "110101001", "name": "东华门街道", "geometry": mbox(0, 0, 1000, 1000)},
+        {"code": "110101002", "name": "景山街道", "geometry": mbox(900, 0, 1900, 1000)},
+        {"code": "110101003", "name": "交道口街道", "geometry": mbox(1900, 0, 2100, 500)},
+    ]
+    report = read_boundaries(write(tmp_path, records), BoundaryOptions()).report
+    assert report.metric_crs.startswith("EPSG:4548")
+
+    [overlap] = report.overlaps
+    assert (overlap.code_a, overlap.code_b) == ("110101001", "110101002")
+    assert overlap.area_m2 == pytest.approx(100_000, rel=0.01)
+
+    [outside] = report.outside
+    assert (outside.code, outside.parent_code) == ("110101003", "110101")
+    assert outside.area_m2 == pytest.approx(50_000, rel=0.01)
+    assert outside.share == pytest.approx(0.5, rel=0.01)
+
+    [gap] = report.gaps
+    assert (gap.parent_code, gap.pieces) == ("110101", 1)
+    assert gap.area_m2 == pytest.approx(50_000, rel=0.01)
+    x, y = gpd.GeoSeries([Point(gap.largest[0].lon, gap.largest[0].lat)], crs=4490).to_crs(BJ_GK).iloc[0].coords[0]
+    assert 1900 < x - X0 < 2000 and 500 < y - Y0 < 1000  # the piece can be found on a map
+
+    text = report.to_text()
+    assert "overlap 110101001 东华门街道 × 110101002 景山街道: 10" in text
+    assert "gap in 110101 东城区: 50" in text and "outside 110101003 交道口街道" in text
+    as_dict = report.to_dict()
+    assert as_dict["overlaps"][0]["name_b"] == "景山街道" and not report.topology_ok
+
+
+def test_gcj02_input_converted(tmp_path: Path) -> None:
+    wgs = box(116.40, 39.90, 116.41, 39.91)
+    gcj = geodesy.transform_geometries(np.array([wgs], dtype=object), "gcj02", direction="from_storage")[0]
+    records = [{"code": "110101001", "name": "东华门街道", "geometry": gcj}]
+    path = write(tmp_path, records, crs="EPSG:4326")
+    bset = read_boundaries(path, BoundaryOptions(src_datum="gcj02"))
+    got = shapely.get_coordinates(bset.units.geometry.iloc[0])
+    expected = np.column_stack(geodesy.to_storage(*shapely.get_coordinates(gcj).T, "gcj02"))
+    np.testing.assert_allclose(np.sort(got, axis=0), np.sort(expected, axis=0), atol=1e-9)
+    assert shapely.hausdorff_distance(bset.units.geometry.iloc[0], wgs) < 1e-8
+    assert bset.report.datum == "gcj02" and "datum gcj02" in bset.report.to_text()
+    # Without the option the polygon stays ~600 m away in Beijing.
+    plain = read_boundaries(path, BoundaryOptions()).units.geometry.iloc[0]
+    assert shapely.hausdorff_distance(plain, wgs) > 0.003
+
+
+def test_shapefile_in_epsg4547_read_via_prj(tmp_path: Path) -> None:
+    # Zhengzhou, CGCS2000 3° GK CM 114E, in metres; the .prj carries the CRS.
+    x0, y0 = 467952.2, 3846914.1
+    records = [
+        {"code": "410102", "name": "中原区", "geometry": box(x0, y0, x0 + 3000, y0 + 2000)},
+        {"code": "410103", "name": "二七区", "geometry": box(x0, y0 - 2000, x0 + 3000, y0)},
+    ]
+    path = write(tmp_path, records, "zz.shp", crs="EPSG:4547")
+    assert path.with_suffix(".prj").exists()
+    bset = read_boundaries(path, BoundaryOptions())
+    assert bset.units["name"].tolist() == ["中原区", "二七区"]
+    assert "4547" in bset.report.source_crs and bset.report.metric_crs.startswith("EPSG:4547")
+    expected = gpd.GeoSeries([r["geometry"] for r in records], crs="EPSG:4547").to_crs(4490)
+    for got, exp in zip(bset.units.geometry, expected, strict=True):
+        assert shapely.hausdorff_distance(got, exp) < 1e-9
+    areas = bset.units.to_crs("EPSG:4547").area
+    np.testing.assert_allclose(areas, 6e6, rtol=1e-6)

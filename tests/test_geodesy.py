@@ -1,0 +1,144 @@
+"""Datum conversion: published test vector, round trips, prcoords cross-check, pass-through, shapes."""
+
+from __future__ import annotations
+
+import geopandas as gpd
+import numpy as np
+import prcoords
+import pytest
+import shapely
+from pyproj import Geod
+
+from gisgrid import geodesy
+from gisgrid.errors import InvalidInput
+
+GEOD = Geod(ellps="WGS84")
+
+# Amap convert API test vector (6 decimals, BD 5): WGS → GCJ → BD.
+WGS = (116.481499, 39.990475)
+GCJ = (116.487586, 39.991754)
+BD = (116.49412, 39.997716)
+
+
+def metres(lon1, lat1, lon2, lat2) -> np.ndarray:
+    return np.asarray(GEOD.inv(lon1, lat1, lon2, lat2)[2])
+
+
+@pytest.fixture(scope="module")
+def china_points() -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(20240601)
+    return rng.uniform(73.7, 134.7, 400), rng.uniform(18.2, 53.5, 400)
+
+
+def test_published_vector_forward_within_1m() -> None:
+    gx, gy = geodesy.from_storage(*WGS, "gcj02")
+    assert metres(gx, gy, *GCJ) < 1.0
+    bx, by = geodesy.from_storage(*WGS, "bd09")
+    assert metres(bx, by, *BD) < 1.0
+    bx, by = geodesy.gcj02_to_bd09(*GCJ)
+    assert metres(bx, by, *BD) < 1.0
+
+
+def test_published_vector_inverse_within_1m() -> None:
+    assert metres(*geodesy.to_storage(*GCJ, "gcj02"), *WGS) < 1.0
+    assert metres(*geodesy.to_storage(*BD, "bd09"), *WGS) < 1.0
+    assert metres(*geodesy.bd09_to_gcj02(*BD), *GCJ) < 1.0
+
+
+@pytest.mark.parametrize("datum", ["gcj02", "bd09"])
+def test_round_trip_below_1mm(china_points, datum) -> None:
+    lon, lat = china_points
+    ox, oy = geodesy.from_storage(lon, lat, datum)
+    # The offset is real (hundreds of metres) ...
+    assert metres(lon, lat, ox, oy).min() > 50
+    back = geodesy.to_storage(ox, oy, datum)
+    # ... and undone to well below a millimetre.
+    assert metres(lon, lat, *back).max() < 1e-3
+
+
+@pytest.mark.parametrize("datum", ["wgs84", "cgcs2000"])
+def test_identity_datums(datum) -> None:
+    lon, lat = geodesy.to_storage([116.4, 113.6], [39.9, 34.7], datum)
+    np.testing.assert_array_equal(lon, [116.4, 113.6])
+    np.testing.assert_array_equal(lat, [39.9, 34.7])
+
+
+def test_cross_check_against_prcoords(china_points) -> None:
+    lon, lat = china_points
+    # prcoords takes and returns (lat, lon) one point at a time.
+    gx, gy = geodesy.wgs84_to_gcj02(lon, lat)
+    ref = np.array([prcoords.wgs_gcj((la, lo)) for lo, la in zip(lon, lat, strict=True)])
+    assert metres(gx, gy, ref[:, 1], ref[:, 0]).max() < 0.01
+
+    wx, wy = geodesy.gcj02_to_wgs84(gx, gy)
+    ref = np.array([prcoords.gcj_wgs_bored((la, lo)) for lo, la in zip(gx, gy, strict=True)])
+    assert metres(wx, wy, ref[:, 1], ref[:, 0]).max() < 0.01
+
+    bx, by = geodesy.gcj02_to_bd09(gx, gy)
+    ref = np.array([prcoords.gcj_bd((la, lo)) for lo, la in zip(gx, gy, strict=True)])
+    assert metres(bx, by, ref[:, 1], ref[:, 0]).max() < 0.01
+
+    cx, cy = geodesy.bd09_to_gcj02(bx, by)
+    ref = np.array([prcoords.bd_gcj_bored((la, lo)) for lo, la in zip(bx, by, strict=True)])
+    assert metres(cx, cy, ref[:, 1], ref[:, 0]).max() < 0.01
+
+
+@pytest.mark.parametrize("datum", ["gcj02", "bd09"])
+def test_outside_china_passes_through(datum) -> None:
+    # Hagen (DE), New York, the South Atlantic, a NaN.
+    lon = np.array([7.47, -74.0, -20.0, np.nan])
+    lat = np.array([51.36, 40.7, -30.0, 10.0])
+    for func in (geodesy.to_storage, geodesy.from_storage):
+        ox, oy = func(lon, lat, datum)
+        np.testing.assert_array_equal(ox, lon)
+        np.testing.assert_array_equal(oy, lat)
+
+
+def test_mixed_inside_outside_and_no_input_mutation() -> None:
+    lon = np.array([116.4, 7.47])
+    lat = np.array([39.9, 51.36])
+    ox, oy = geodesy.from_storage(lon, lat, "gcj02")
+    assert ox[0] != 116.4 and (ox[1], oy[1]) == (7.47, 51.36)
+    np.testing.assert_array_equal(lon, [116.4, 7.47])  # inputs untouched
+
+
+def test_array_shapes_preserved() -> None:
+    lon = np.full((3, 4), 116.4)
+    lat = np.full((3, 4), 39.9)
+    ox, oy = geodesy.to_storage(lon, lat, "bd09")
+    assert ox.shape == oy.shape == (3, 4)
+    sx, sy = geodesy.from_storage(116.4, 39.9, "gcj02")
+    assert np.ndim(sx) == 0 and np.ndim(sy) == 0
+    ex, ey = geodesy.to_storage([], [], "gcj02")
+    assert ex.shape == ey.shape == (0,)
+    with pytest.raises(InvalidInput, match="same shape"):
+        geodesy.to_storage([1.0, 2.0], [1.0], "gcj02")
+
+
+def test_unknown_datum_refused() -> None:
+    with pytest.raises(InvalidInput, match="unknown datum 'wgs-84'"):
+        geodesy.to_storage(116.4, 39.9, "wgs-84")  # type: ignore[arg-type]
+
+
+def test_transform_geometries_matches_point_conversion() -> None:
+    poly = shapely.Polygon([(116.40, 39.90), (116.41, 39.90), (116.41, 39.91), (116.40, 39.90)])
+    point_z = shapely.Point(116.4, 39.9, 44.0)
+    geoms = np.array([poly, point_z, None], dtype=object)
+    out = geodesy.transform_geometries(geoms, "gcj02")
+    assert isinstance(out, np.ndarray) and out.shape == (3,)
+    assert out[2] is None
+    coords = shapely.get_coordinates(out[0])
+    ex, ey = geodesy.to_storage(*shapely.get_coordinates(poly).T, "gcj02")
+    np.testing.assert_allclose(coords, np.column_stack([ex, ey]), atol=1e-12)
+    assert shapely.has_z(out[1]) and shapely.get_coordinates(out[1], include_z=True)[0, 2] == 44.0
+
+    series = gpd.GeoSeries([poly], index=[7], crs="EPSG:4490")
+    back = geodesy.transform_geometries(geodesy.transform_geometries(series, "bd09", direction="from_storage"), "bd09")
+    assert isinstance(back, gpd.GeoSeries) and list(back.index) == [7] and back.crs == series.crs
+    np.testing.assert_allclose(shapely.get_coordinates(back.values), shapely.get_coordinates(poly), atol=1e-8)
+
+
+def test_transform_geometries_identity_returns_copy() -> None:
+    geoms = np.array([shapely.Point(116.4, 39.9)], dtype=object)
+    out = geodesy.transform_geometries(geoms, "cgcs2000")
+    assert out is not geoms and out[0].equals(geoms[0])

@@ -1,0 +1,283 @@
+"""write_layer / read_layer_any: Shapefile encodings and limits, GeoPackage, GeoJSON, CSV, reprojection."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pyogrio
+import pytest
+import shapely
+from shapely.geometry import LineString, MultiPolygon, Point, Polygon, box
+
+from gisgrid import vectorio
+from gisgrid.errors import InvalidInput
+from gisgrid.vectorio import (
+    SHAPEFILE_FIELDS,
+    estimate_shapefile_size,
+    read_layer_any,
+    shapefile_field_map,
+    write_layer,
+)
+
+NAMES = ["东华门街道", "景山街道", "交道口街道·北"]  # the middle dot is in GBK too
+
+
+def units() -> gpd.GeoDataFrame:
+    holed = Polygon(
+        box(116.40, 39.90, 116.41, 39.91).exterior.coords, [box(116.402, 39.902, 116.403, 39.903).exterior.coords]
+    )
+    return gpd.GeoDataFrame(
+        {
+            "code": ["110101001", "110101002", "110101003"],
+            "name": NAMES,
+            "district_code": ["110101"] * 3,
+            "district_name": ["东城区"] * 3,
+            "street_name": NAMES,
+            "area_m2": [1234.5, 2345.6, 3456.7],
+            "tier3_code": ["001", "002", "003"],
+            "leader_name": ["张三", "李四", None],
+            "网格编号": ["网格001", "网格002", "网格003"],
+            "n_cells": np.array([3, 4, 5], dtype=np.int64),
+        },
+        geometry=[
+            holed,
+            MultiPolygon([box(116.41, 39.90, 116.42, 39.91), box(116.43, 39.90, 116.44, 39.91)]),
+            box(116.40, 39.91, 116.42, 39.92),
+        ],
+        crs="EPSG:4490",
+    )
+
+
+# ---------------------------------------------------------------- Shapefile
+
+
+@pytest.mark.parametrize(("encoding", "cpg"), [("utf-8", "UTF-8"), ("gbk", "GBK")])
+def test_shapefile_round_trip_keeps_chinese(tmp_path: Path, encoding, cpg) -> None:
+    gdf = units()
+    files = write_layer(gdf, tmp_path / "units.shp", encoding=encoding)
+    assert [f.suffix for f in files] == [".shp", ".shx", ".dbf", ".prj", ".cpg"]
+    assert (tmp_path / "units.cpg").read_text(encoding="ascii").strip() == cpg
+
+    back = gpd.read_file(tmp_path / "units.shp", engine="pyogrio")
+    assert back["NAME"].tolist() == NAMES
+    assert back["STRT_NAME"].tolist() == NAMES
+    assert back["DIST_NAME"].tolist() == ["东城区"] * 3
+    assert back["LEADER"].tolist()[:2] == ["张三", "李四"]
+    assert back["FIELD9"].tolist() == ["网格001", "网格002", "网格003"]  # all-Chinese name → FIELD<position>
+    assert back["T3_CODE"].tolist() == ["001", "002", "003"]
+    assert back["AREA_M2"].tolist() == [1234.5, 2345.6, 3456.7]
+    assert back.crs.equals(gdf.crs)
+    np.testing.assert_allclose(back.to_crs(4547).area, gdf.to_crs(4547).area, rtol=1e-9)
+
+    # Field names in the DBF: ASCII, at most 10 bytes.
+    fields = pyogrio.read_info(tmp_path / "units.shp")["fields"]
+    assert all(f.isascii() and len(f.encode()) <= 10 for f in fields)
+    assert list(fields) == list(shapefile_field_map(gdf.columns.drop("geometry")).values())
+
+    # The bytes on disk really are in the declared encoding.
+    dbf = (tmp_path / "units.dbf").read_bytes()
+    assert "景山街道".encode(encoding) in dbf
+
+
+def test_shapefile_gbk_without_cpg_needs_encoding(tmp_path: Path) -> None:
+    write_layer(units(), tmp_path / "units.shp", encoding="gbk")
+    (tmp_path / "units.cpg").unlink()
+    back = gpd.read_file(tmp_path / "units.shp", engine="pyogrio", encoding="gbk")
+    assert back["NAME"].tolist() == NAMES
+
+
+def test_field_map_fixed_fallback_and_unique() -> None:
+    mapping = shapefile_field_map(
+        [
+            "district_code",
+            "street_code",
+            "community_code",
+            "component_category",
+            "名称",
+            "2nd",
+            "Größe",
+            "abcdefghijk1",
+            "abcdefghijk2",
+            "CODE",
+            "code",
+        ]
+    )
+    assert mapping["district_code"] == "DIST_CODE"
+    assert mapping["street_code"] == "STRT_CODE"
+    assert mapping["community_code"] == "COMM_CODE"
+    assert mapping["component_category"] == "component"
+    assert mapping["名称"] == "FIELD5"
+    assert mapping["2nd"] == "F2nd"
+    assert mapping["Größe"] == "Groe"  # ß has no ASCII decomposition
+    assert mapping["abcdefghijk1"] == "abcdefghij"
+    assert mapping["abcdefghijk2"] == "abcdefgh_1"
+    assert mapping["code"] == "CODE" and mapping["CODE"] == "CODE_1"  # the fixed name wins
+    assert len({v.upper() for v in mapping.values()}) == len(mapping)
+    assert all(v.isascii() and len(v) <= 10 for v in mapping.values())
+    # The fixed table itself is valid and collision-free.
+    assert all(v.isascii() and len(v) <= 10 for v in SHAPEFILE_FIELDS.values())
+    assert len(set(SHAPEFILE_FIELDS.values())) == len(SHAPEFILE_FIELDS)
+    # Deterministic.
+    assert shapefile_field_map(["名称", "x"]) == shapefile_field_map(["名称", "x"])
+
+
+def test_gbk_unencodable_value_refused_naming_row(tmp_path: Path) -> None:
+    gdf = units()
+    gdf.loc[1, "name"] = "𠮷祥社区"  # U+20BB7 is outside GBK
+    with pytest.raises(InvalidInput, match=r"row 1, field 'NAME'.*'𠮷'.*GBK cannot encode") as err:
+        write_layer(gdf, tmp_path / "units.shp", encoding="gbk")
+    assert err.value.detail["row"] == 1
+    assert not (tmp_path / "units.shp").exists()
+    # UTF-8 holds it.
+    write_layer(gdf, tmp_path / "units.shp")
+    assert gpd.read_file(tmp_path / "units.shp")["NAME"][1] == "𠮷祥社区"
+
+
+def test_text_over_254_bytes_refused(tmp_path: Path) -> None:
+    gdf = units()
+    gdf.loc[2, "leader_name"] = "长" * 85  # 255 bytes in UTF-8, 170 in GBK
+    with pytest.raises(InvalidInput, match=r"row 2, field 'LEADER': text of 255 bytes in UTF-8 exceeds"):
+        write_layer(gdf, tmp_path / "units.shp")
+    write_layer(gdf, tmp_path / "gbk.shp", encoding="gbk")
+    assert gpd.read_file(tmp_path / "gbk.shp")["LEADER"][2] == "长" * 85
+
+
+def test_size_estimate_matches_written_files(tmp_path: Path) -> None:
+    gdf = units().drop(columns=["n_cells"])
+    gdf["n_small"] = np.array([1, 2, 3], dtype=np.int32)
+    write_layer(gdf, tmp_path / "units.shp")
+    written = gpd.GeoDataFrame(
+        gdf.rename(columns=shapefile_field_map(gdf.columns.drop("geometry"))), geometry="geometry"
+    )
+    shp, dbf = estimate_shapefile_size(written)
+    assert shp == (tmp_path / "units.shp").stat().st_size
+    assert dbf == (tmp_path / "units.dbf").stat().st_size
+
+
+def test_points_size_estimate(tmp_path: Path) -> None:
+    pts = gpd.GeoDataFrame({"id": [1, 2]}, geometry=[Point(1, 2), None], crs=4490)
+    write_layer(pts, tmp_path / "pts.shp")
+    assert estimate_shapefile_size(pts)[0] == (tmp_path / "pts.shp").stat().st_size
+
+
+def test_shapefile_limit_refused_before_writing(tmp_path: Path, monkeypatch) -> None:
+    with pytest.raises(InvalidInput, match=r"too large for a Shapefile.*GeoPackage") as err:
+        write_layer(units(), tmp_path / "units.shp", max_shapefile_bytes=500)
+    assert err.value.detail["limit"] == 500
+    assert not list(tmp_path.iterdir())
+    # The default limit is 2 GiB: a (faked) 2.5 GiB estimate is refused without writing anything.
+    monkeypatch.setattr(vectorio, "estimate_shapefile_size", lambda gdf, encoding="utf-8": (100, 5 * 2**29))
+    with pytest.raises(InvalidInput, match=r"\.dbf 2\.50 GiB, over the 2\.00 GiB"):
+        write_layer(units(), tmp_path / "units.shp")
+    assert not list(tmp_path.iterdir())
+
+
+def test_mixed_polygon_types_promoted_and_mixed_families_refused(tmp_path: Path) -> None:
+    gdf = units()  # Polygon and MultiPolygon
+    write_layer(gdf, tmp_path / "mixed.shp")
+    assert pyogrio.read_info(tmp_path / "mixed.shp")["geometry_type"] in ("Polygon", "MultiPolygon")
+    promoted = vectorio._single_geometry_type(gdf, tmp_path / "x.shp")
+    assert set(promoted.geom_type) == {"MultiPolygon"}
+    assert promoted.geometry.geom_equals(gdf.geometry).all()
+
+    odd = gpd.GeoDataFrame({"a": [1, 2]}, geometry=[box(0, 0, 1, 1), LineString([(0, 0), (1, 1)])], crs=4490)
+    with pytest.raises(InvalidInput, match=r"one geometry type.*LineString"):
+        write_layer(odd, tmp_path / "odd.shp")
+
+
+def test_datetime_written_as_iso_text(tmp_path: Path) -> None:
+    gdf = units()
+    gdf["updated_at"] = pd.to_datetime(["2024-05-01 08:30:00", "2024-05-02 00:00:00", None])
+    write_layer(gdf, tmp_path / "units.shp")
+    assert gpd.read_file(tmp_path / "units.shp")["UPDATED"][0] == "2024-05-01T08:30:00"
+
+
+# ---------------------------------------------------------------- other formats
+
+
+def test_gpkg_round_trip_keeps_names_and_other_layers(tmp_path: Path) -> None:
+    gdf = units()
+    path = tmp_path / "out.gpkg"
+    assert write_layer(gdf, path, layer="街道") == [path]
+    write_layer(gdf.iloc[:1], path, layer="other")
+    write_layer(gdf.iloc[:2], path, layer="街道")  # replaces that layer only
+    assert sorted(vectorio.list_layers(path)) == sorted(["街道", "other"])
+    back = read_layer_any(path, "街道")
+    assert back["网格编号"].tolist() == ["网格001", "网格002"]
+    assert back["name"].tolist() == NAMES[:2] and back.crs.equals(gdf.crs)
+    with pytest.raises(InvalidInput, match="available layers: "):
+        read_layer_any(path, "nope")
+    with pytest.raises(InvalidInput, match="2 layers, choose one with --layer"):
+        read_layer_any(path)
+
+
+def test_default_format_is_gpkg(tmp_path: Path) -> None:
+    files = write_layer(units(), tmp_path / "plain")
+    assert files == [tmp_path / "plain.gpkg"]
+    assert vectorio.list_layers(files[0]) == ["plain"]
+    with pytest.raises(InvalidInput, match=r"unknown output extension '\.txt'"):
+        write_layer(units(), tmp_path / "x.txt")
+    with pytest.raises(InvalidInput, match="does not match the requested format 'shp'"):
+        write_layer(units(), tmp_path / "x.gpkg", fmt="shp")
+    with pytest.raises(InvalidInput, match="Shapefiles only"):
+        write_layer(units(), tmp_path / "x.gpkg", encoding="gbk")
+
+
+def test_geojson_is_rfc7946_lon_lat(tmp_path: Path) -> None:
+    gdf = units().to_crs("EPSG:4548")  # projected input is written as lon/lat
+    path = tmp_path / "out.geojson"
+    write_layer(gdf, path)
+    doc = json.loads(path.read_text(encoding="utf-8"))
+    assert "crs" not in doc  # RFC 7946: no crs member, WGS-84 lon/lat implied
+    assert doc["features"][0]["properties"]["name"] == "东华门街道"
+    lon, lat = doc["features"][0]["geometry"]["coordinates"][0][0]
+    assert 116.3 < lon < 116.5 and 39.8 < lat < 40.0
+    back = read_layer_any(path)
+    assert back.crs.to_epsg() == 4326
+    assert shapely.hausdorff_distance(back.geometry.values, units().geometry.values).max() < 1e-6
+    with pytest.raises(InvalidInput, match=r"GeoJSON .* cannot hold EPSG:4547"):
+        write_layer(units(), tmp_path / "p.geojson", crs="EPSG:4547")
+
+
+def test_csv_with_wkt_and_bom(tmp_path: Path) -> None:
+    gdf = units()
+    files = write_layer(gdf, tmp_path / "out.csv")
+    assert files == [tmp_path / "out.csv", tmp_path / "out.csvt"]
+    raw = files[0].read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbf")  # BOM for Excel
+    header = raw[3:].decode("utf-8").splitlines()[0]
+    assert header.endswith(",wkt") and "网格编号" in header
+    back = read_layer_any(files[0])
+    assert back.crs == "EPSG:4490"
+    assert back["tier3_code"].tolist() == ["001", "002", "003"]  # text stays text (.csvt)
+    assert back["n_cells"].tolist() == [3, 4, 5] and back["area_m2"].tolist() == [1234.5, 2345.6, 3456.7]
+    assert back["name"].tolist() == NAMES and back["leader_name"].isna().tolist() == [False, False, True]
+    assert shapely.equals_exact(back.geometry.values, gdf.geometry.values, tolerance=1e-12).all()
+
+
+def test_reprojection_on_request(tmp_path: Path) -> None:
+    gdf = units()
+    for name in ("p.gpkg", "p.shp", "p.csv"):
+        write_layer(gdf, tmp_path / name, crs="EPSG:4547")
+    expected = gdf.to_crs("EPSG:4547")
+    gpkg = read_layer_any(tmp_path / "p.gpkg")
+    assert gpkg.crs.to_epsg() == 4547
+    assert shapely.hausdorff_distance(gpkg.geometry.values, expected.geometry.values).max() < 1e-6
+    assert read_layer_any(tmp_path / "p.shp").crs.to_epsg() == 4547
+    csv = read_layer_any(tmp_path / "p.csv", csv_crs="EPSG:4547")
+    assert csv.total_bounds[0] > 1000  # metres, not degrees
+    with pytest.raises(InvalidInput, match="unknown CRS 'EPSG:999999'"):
+        write_layer(gdf, tmp_path / "bad.gpkg", crs="EPSG:999999")
+    with pytest.raises(InvalidInput, match="has no CRS"):
+        write_layer(gdf.set_crs(None, allow_override=True), tmp_path / "none.gpkg", crs="EPSG:4547")
+
+
+def test_read_layer_any_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(InvalidInput, match="file not found"):
+        read_layer_any(tmp_path / "nope.gpkg")
+    with pytest.raises(InvalidInput, match="file not found"):
+        read_layer_any(tmp_path / "nope.csv")
