@@ -33,7 +33,13 @@ app.command("serve")(serve_cli.serve)
 
 def _register_optional() -> None:
     # Sub-command groups added by later modules register here, keeping import order explicit.
-    return None
+    from gisgrid.cli import boundaries as boundaries_cli
+    from gisgrid.cli import demo as demo_cli
+    from gisgrid.cli import grids as grids_cli
+
+    app.add_typer(boundaries_cli.app, name="boundaries")
+    app.add_typer(grids_cli.app, name="grids")
+    app.add_typer(demo_cli.app, name="demo")
 
 
 def main() -> None:

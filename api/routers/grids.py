@@ -1,0 +1,65 @@
+"""Unit grids and management grids: paged GeoJSON, one grid, and point location."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+import numpy as np
+from fastapi import APIRouter, Depends, Query, Request
+
+from api.dependencies import BBox, DatumQuery, Page, bbox_query
+from api.deps import EngineDep
+from gisgrid import geodesy
+from gisgrid.grids import store
+
+router = APIRouter(prefix="/grids", tags=["grids 网格"])
+
+Tier = Literal["unit", "1", "2", "3"]
+
+
+def _page_links(request: Request, page: Page, returned: int, matched: int) -> list[dict[str, str]]:
+    links = [{"rel": "self", "href": str(request.url)}]
+    if page.offset + returned < matched:
+        links.append({"rel": "next", "href": str(request.url.include_query_params(offset=page.offset + page.limit))})
+    if page.offset > 0:
+        prev = max(0, page.offset - page.limit)
+        links.append({"rel": "prev", "href": str(request.url.include_query_params(offset=prev))})
+    return links
+
+
+@router.get("", summary="网格列表 Grids as GeoJSON (paged)")
+def list_grids(
+    request: Request,
+    engine: EngineDep,
+    bbox: Annotated[BBox | None, Depends(bbox_query)],
+    page: Annotated[Page, Depends()],
+    tier: Annotated[Tier, Query(description="unit = 万米单元网格; 1/2/3 = 三级网格 tiers")] = "unit",
+) -> dict[str, Any]:
+    with engine.connect() as conn:
+        features, matched = store.grid_features(conn, tier=tier, bbox=bbox, limit=page.limit, offset=page.offset)
+    return {
+        "type": "FeatureCollection",
+        "features": features,
+        "numberMatched": matched,
+        "numberReturned": len(features),
+        "links": _page_links(request, page, len(features), matched),
+    }
+
+
+@router.get("/locate", summary="坐标定位 Locate a point to its unit grid and tiers")
+def locate(
+    engine: EngineDep,
+    lon: Annotated[float, Query(ge=-180, le=180, description="Longitude")],
+    lat: Annotated[float, Query(ge=-90, le=90, description="Latitude")],
+    datum: DatumQuery = "wgs84",
+) -> dict[str, Any]:
+    x, y = geodesy.to_storage(np.array([lon]), np.array([lat]), datum)
+    with engine.connect() as conn:
+        found = store.locate(conn, float(x[0]), float(y[0]))
+    return {"lon": lon, "lat": lat, "datum": datum, **found}
+
+
+@router.get("/{code}", summary="单个网格 One grid by code")
+def get_grid(engine: EngineDep, code: str) -> dict[str, Any]:
+    with engine.connect() as conn:
+        return store.grid_feature(conn, code)

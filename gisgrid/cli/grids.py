@@ -1,0 +1,202 @@
+"""``gisgrid grids``: cut, store, group into tiers, export (万米单元网格 and 三级网格)."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+
+import typer
+
+from gisgrid.cli import boundary_options as bo
+from gisgrid.cli.common import echo, settings_of
+from gisgrid.grids import workflows
+from gisgrid.grids.cutting import CoverageReport
+from gisgrid.storage.database import make_engine, prepare_database
+
+app = typer.Typer(help="Unit grids 万米单元网格 and management tiers 三级网格.", no_args_is_help=True)
+
+
+class Format(StrEnum):
+    gpkg = "gpkg"
+    shp = "shp"
+    geojson = "geojson"
+    csv = "csv"
+
+
+class Encoding(StrEnum):
+    utf8 = "utf-8"
+    gbk = "gbk"
+
+
+class TierChoice(StrEnum):
+    unit = "unit"
+    t1 = "1"
+    t2 = "2"
+    t3 = "3"
+
+
+class WeightChoice(StrEnum):
+    units = "units"
+    components = "components"
+    population = "population"
+
+
+CellAreaOpt = typer.Option(10_000.0, "--cell-area", help="Cell area in m² (side = √area).")
+CrsOpt = typer.Option("auto", "--crs", help="auto (CGCS2000 3° Gauss–Krüger zone; UTM outside China) or EPSG:…")
+SliverOpt = typer.Option(0.3, "--sliver", help="Merge pieces smaller than this share of a cell into a neighbour.")
+
+
+def _coverage_text(c: CoverageReport) -> str:
+    return (
+        f"coverage: units {c.units_area_m2 / 1e6:.4f} km², cells {c.cells_area_m2 / 1e6:.4f} km², "
+        f"difference {c.area_diff_ratio * 100:.5f} %, overlap {c.overlap_m2:.3f} m², "
+        f"cells outside their unit {c.cells_outside_unit}, duplicate codes {c.duplicate_codes}"
+    )
+
+
+@app.command()
+def make(
+    boundary_file: Path = typer.Argument(..., help="Boundary file (GeoJSON, Shapefile, GeoPackage…)."),
+    out: Path = typer.Option(..., "--out", help="Output file: .gpkg (default), .geojson, .shp or .csv (WKT)."),
+    cell_area: float = CellAreaOpt,
+    crs: str = CrsOpt,
+    sliver: float = SliverOpt,
+    fmt: Format | None = typer.Option(None, "--format", help="Override the format given by the extension."),
+    encoding: Encoding = typer.Option(Encoding.utf8, "--encoding", help="Shapefile text encoding."),
+    layer: str | None = bo.LayerOpt,
+    level: bo.Level | None = bo.LevelOpt,
+    code_field: str = bo.CodeFieldOpt,
+    name_field: str = bo.NameFieldOpt,
+    level_field: str = bo.LevelFieldOpt,
+    parent_field: str = bo.ParentFieldOpt,
+    assign_codes: bool = bo.AssignOpt,
+    src_crs: str | None = bo.SrcCrsOpt,
+    src_datum: bo.SrcDatum | None = bo.SrcDatumOpt,
+    district_code: str | None = bo.DistrictCodeOpt,
+    district_name: str | None = bo.DistrictNameOpt,
+) -> None:
+    """Cut unit grids from a boundary file alone (no database) and write them for analysts."""
+    bo.existing_file(boundary_file)
+    opts = bo.boundary_options(
+        layer,
+        level,
+        code_field,
+        name_field,
+        level_field,
+        parent_field,
+        assign_codes,
+        src_crs,
+        src_datum,
+        district_code,
+        district_name,
+    )
+    result = workflows.make_grids_from_file(
+        boundary_file,
+        opts,
+        out=out,
+        cell_area=cell_area,
+        crs=crs,
+        sliver=sliver,
+        fmt=fmt.value if fmt else None,
+        encoding=encoding.value,  # type: ignore[arg-type]
+    )
+    report = result.boundaries.report.to_text()
+    if report:
+        echo(report)
+    echo(
+        f"{len(result.cells)} unit grids in {result.cells['code'].str[:12].nunique()} units "
+        f"(EPSG:{result.cells.attrs['metric_epsg']})"
+    )
+    echo(_coverage_text(result.coverage))
+    echo("wrote " + ", ".join(str(p) for p in result.written))
+
+
+@app.command()
+def generate(
+    ctx: typer.Context,
+    district: str | None = typer.Option(None, "--district", help="Only this district code (default: all)."),
+    cell_area: float = CellAreaOpt,
+    crs: str | None = typer.Option(None, "--crs", help="Default: the district's stored metric CRS."),
+    sliver: float = SliverOpt,
+) -> None:
+    """Cut unit grids for the boundaries loaded in the database and store them (replaces old cells)."""
+    engine = make_engine(prepare_database(settings_of(ctx), echo))
+    try:
+        r = workflows.generate_grids(engine, district=district, cell_area=cell_area, crs=crs, sliver=sliver)
+    finally:
+        engine.dispose()
+    echo(f"stored {r.cells} unit grids for {r.units} units (EPSG:{r.metric_epsg})")
+    echo(_coverage_text(r.coverage))
+
+
+@app.command()
+def tiers(
+    ctx: typer.Context,
+    target_size: float = typer.Option(54, "--target-size", help="Unit grids per tier-3 grid (on average)."),
+    weight: WeightChoice = typer.Option(WeightChoice.units, "--weight", help="Balance tier-3 grids by this."),
+    population_file: Path | None = typer.Option(None, "--population-file", help="CSV code,population."),
+    from_file: Path | None = typer.Option(None, "--from-file", help="Import tier-3 polygons instead of building."),
+    layer: str | None = bo.LayerOpt,
+    code_field: str = typer.Option("code", "--code-field", help="Tier-3 code field (14 digits) in --from-file."),
+    name_field: str = typer.Option("name", "--name-field", help="Tier-3 name field in --from-file."),
+) -> None:
+    """Build the three management tiers: 1 = street, 2 = community, 3 = contiguous balanced groups."""
+    engine = make_engine(prepare_database(settings_of(ctx), echo))
+    try:
+        if from_file is not None:
+            bo.existing_file(from_file)
+            n = workflows.import_tier3_file(
+                engine, from_file, layer=layer, code_field=code_field, name_field=name_field
+            )
+            echo(f"stored {n} tier-3 grids from {from_file}")
+            return
+        r = workflows.build_tiers(engine, target_size=target_size, weight=weight.value, population=population_file)  # type: ignore[arg-type]
+    finally:
+        engine.dispose()
+    b = r.balance
+    echo(f"tier 1: {r.tier1} streets, tier 2: {r.tier2} communities, tier 3: {r.tier3} grids")
+    if len(b):
+        echo(
+            f"balance (max/mean weight per community): median {b['max_over_mean'].median():.3f}, "
+            f"worst {b['max_over_mean'].max():.3f}; all contiguous: {bool(b['all_contiguous'].all())}"
+        )
+
+
+@app.command()
+def staff(
+    ctx: typer.Context,
+    file: Path = typer.Argument(..., help="CSV with grid_code, role (网格长/网格员…), name, phone."),
+) -> None:
+    """Import grid leaders (网格长) and staff for management grids."""
+    bo.existing_file(file)
+    engine = make_engine(prepare_database(settings_of(ctx), echo))
+    try:
+        n = workflows.import_staff(engine, file)
+    finally:
+        engine.dispose()
+    echo(f"staff set for {n} grids")
+
+
+@app.command()
+def export(
+    ctx: typer.Context,
+    out: Path = typer.Option(..., "--out", help="Output path."),
+    fmt: Format | None = typer.Option(None, "--format", help="gpkg, shp, geojson or csv (default: by extension)."),
+    tier: TierChoice = typer.Option(TierChoice.unit, "--tier", help="unit, 1, 2 or 3."),
+    crs: str | None = typer.Option(None, "--crs", help="Reproject, e.g. EPSG:4547 (default: EPSG:4490)."),
+    encoding: Encoding = typer.Option(Encoding.utf8, "--encoding", help="Shapefile encoding: utf-8 or gbk."),
+) -> None:
+    """Export stored grids for analysts (Shapefile: ASCII field names ≤ 10 bytes, .cpg written)."""
+    engine = make_engine(prepare_database(settings_of(ctx), echo))
+    try:
+        files = workflows.export_grids(
+            engine,
+            out,
+            fmt=fmt.value if fmt else None,
+            tier=tier.value,
+            crs=crs,
+            encoding=encoding.value,  # type: ignore[arg-type]
+        )
+    finally:
+        engine.dispose()
+    echo("wrote " + ", ".join(str(p) for p in files))

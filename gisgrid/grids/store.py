@@ -1,0 +1,442 @@
+"""PostGIS persistence and queries for administrative units, unit grids and the three management tiers.
+
+The cutting itself is pure (``gisgrid.grids.cutting``); this module only moves rows in and out, each
+public writer working inside the caller's transaction so a refusal leaves nothing half-written.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+from sqlalchemy import Connection, text
+
+from gisgrid.errors import InvalidInput, NotFound
+from gisgrid.settings import STORAGE_SRID
+from gisgrid.storage.bulk import copy_rows
+
+LEVEL_ORDER = {"district": 0, "street": 1, "community": 2}
+
+
+def _as_multipolygons(geoms: Any) -> np.ndarray:
+    arr = np.asarray(geoms, dtype=object)
+    out = arr.copy()
+    single = shapely.get_type_id(arr) == 3
+    if single.any():
+        out[single] = shapely.multipolygons(arr[single].reshape(-1, 1))
+    return out
+
+
+def hex_ewkb(geoms: Any) -> np.ndarray:
+    """Hex EWKB (SRID 4490) of polygonal geometries, promoted to MultiPolygon for the typed columns."""
+    multi = shapely.set_srid(_as_multipolygons(shapely.force_2d(np.asarray(geoms, dtype=object))), STORAGE_SRID)
+    return shapely.to_wkb(multi, hex=True, include_srid=True)
+
+
+# -- administrative units -------------------------------------------------------------------------
+
+
+@dataclass
+class SaveSummary:
+    inserted: int = 0
+    updated: int = 0
+    codes: list[str] = field(default_factory=list)
+
+
+def existing_codes(conn: Connection, codes: list[str]) -> set[str]:
+    if not codes:
+        return set()
+    rows = conn.execute(text("SELECT code FROM admin_units WHERE code = ANY(:c)"), {"c": codes}).scalars()
+    return set(rows)
+
+
+def save_admin_units(conn: Connection, units: gpd.GeoDataFrame, metric_epsg: int) -> SaveSummary:
+    """Upsert units by code (parents first). ``units`` is in EPSG:4490 with code/name/level/parent_code.
+
+    A parent that is neither in the file nor in the database is refused, naming the rows."""
+    units = units.assign(_order=units["level"].map(LEVEL_ORDER)).sort_values(["_order", "code"])
+    codes = units["code"].tolist()
+    have = existing_codes(conn, codes)
+    parents = {p for p in units["parent_code"].dropna().tolist() if p not in set(codes)}
+    missing = parents - existing_codes(conn, sorted(parents))
+    if missing:
+        rows = units[units["parent_code"].isin(missing)]
+        items = [
+            {"code": c, "field": "parent_code", "reason": f"parent {p} is neither in the file nor in the database"}
+            for c, p in zip(rows["code"], rows["parent_code"], strict=True)
+        ]
+        raise InvalidInput(
+            f"{len(items)} unit(s) name a parent that is not loaded: {', '.join(sorted(missing))}; "
+            "import the parent level first or include it in the file",
+            detail=items,
+        )
+    areas = units.to_crs(epsg=metric_epsg).area.round(2).to_numpy()
+    wkb = hex_ewkb(units.geometry.to_numpy())
+    stmt = text(
+        """
+        INSERT INTO admin_units (code, name, level, parent_code, area_m2, metric_srid, geom)
+        VALUES (:code, :name, :level, :parent, :area, :srid, ST_GeomFromEWKB(decode(:wkb, 'hex')))
+        ON CONFLICT (code) DO UPDATE SET name = EXCLUDED.name, level = EXCLUDED.level,
+            parent_code = EXCLUDED.parent_code, area_m2 = EXCLUDED.area_m2,
+            metric_srid = EXCLUDED.metric_srid, geom = EXCLUDED.geom
+        """
+    )
+    params = [
+        {
+            "code": code,
+            "name": name,
+            "level": level,
+            "parent": parent if isinstance(parent, str) else None,
+            "area": float(area),
+            "srid": metric_epsg,
+            "wkb": w,
+        }
+        for code, name, level, parent, area, w in zip(
+            units["code"], units["name"], units["level"], units["parent_code"], areas, wkb, strict=True
+        )
+    ]
+    conn.execute(stmt, params)
+    return SaveSummary(inserted=len(set(codes) - have), updated=len(have), codes=codes)
+
+
+LOWEST_UNITS_SQL = """
+SELECT u.code, u.name, u.level,
+       left(u.code, 6) AS district_code,
+       CASE WHEN length(u.code) >= 9 THEN left(u.code, 9) END AS street_code,
+       CASE WHEN length(u.code) = 12 THEN u.code END AS community_code,
+       d.name AS district_name, s.name AS street_name,
+       CASE WHEN length(u.code) = 12 THEN u.name END AS community_name,
+       coalesce(d.metric_srid, u.metric_srid) AS metric_srid,
+       u.geom
+FROM admin_units u
+LEFT JOIN admin_units d ON d.code = left(u.code, 6)
+LEFT JOIN admin_units s ON s.code = left(u.code, 9) AND length(u.code) >= 9
+WHERE NOT EXISTS (SELECT 1 FROM admin_units c WHERE c.parent_code = u.code)
+  AND (CAST(:district AS text) IS NULL OR left(u.code, 6) = :district)
+ORDER BY u.code
+"""
+
+
+def load_lowest_units(conn: Connection, district: str | None = None) -> gpd.GeoDataFrame:
+    """The units that get unit grids: every unit without children (community, else street, else district)."""
+    gdf = gpd.read_postgis(text(LOWEST_UNITS_SQL), conn, geom_col="geom", params={"district": district})
+    if gdf.empty:
+        where = f" of district {district}" if district else ""
+        raise InvalidInput(f"no boundaries{where} are loaded: run gisgrid boundaries import FILE first")
+    gdf = gdf.rename_geometry("geometry")
+    gdf["street_name"] = gdf["street_name"].where(gdf["street_code"].notna(), None)
+    return gdf
+
+
+# -- unit grids -----------------------------------------------------------------------------------
+
+UNIT_GRID_COLUMNS = (
+    "code",
+    "unit_code",
+    "district_code",
+    "street_code",
+    "community_code",
+    "seq",
+    "row",
+    "col",
+    "area_m2",
+    "geom",
+)
+
+
+def replace_unit_grids(conn: Connection, cells: gpd.GeoDataFrame, unit_codes: list[str]) -> int:
+    """Replace the unit grids of ``unit_codes`` with ``cells`` (EPSG:4490), in the caller's transaction.
+
+    Tier-3 grids of those units are dropped (they group the old cells), and components are re-located."""
+    # Cells first: deleting tier-3 grids while cells still point at them would rewrite every cell row.
+    conn.execute(text("DELETE FROM unit_grids WHERE unit_code = ANY(:u)"), {"u": unit_codes})
+    conn.execute(
+        text("DELETE FROM management_grids WHERE tier = 3 AND (admin_code = ANY(:u) OR parent_code = ANY(:u))"),
+        {"u": unit_codes},
+    )
+    unit_code = (
+        cells["community_code"]
+        .where(cells["community_code"].notna(), cells["street_code"])
+        .where(lambda s: s.notna(), cells["district_code"])
+    )
+    rows = zip(
+        cells["code"],
+        unit_code,
+        cells["district_code"],
+        cells["street_code"],
+        cells["community_code"],
+        cells["seq"].astype(int),
+        cells["row"].astype(int),
+        cells["col"].astype(int),
+        cells["area_m2"].astype(float),
+        hex_ewkb(cells.geometry.to_numpy()),
+        strict=True,
+    )
+    n = copy_rows(conn, "unit_grids", UNIT_GRID_COLUMNS, rows)
+    relocate_components(conn)
+    return n
+
+
+def relocate_components(conn: Connection) -> int:
+    """Keep each component's unit grid (and street/community) current after the grids changed."""
+    result = conn.execute(
+        text(
+            """
+            UPDATE components c SET unit_grid_code = g.code, street_code = g.street_code,
+                   community_code = g.community_code
+            FROM unit_grids g
+            WHERE ST_Intersects(g.geom, ST_PointOnSurface(c.geom))
+              AND c.unit_grid_code IS DISTINCT FROM g.code
+            """
+        )
+    )
+    return int(result.rowcount or 0)
+
+
+def load_unit_grids(conn: Connection, district: str | None = None) -> gpd.GeoDataFrame:
+    sql = text(
+        """
+        SELECT g.code, g.district_code, g.street_code, g.community_code, g.seq, g.row, g.col, g.area_m2,
+               g.tier3_code, d.name AS district_name, s.name AS street_name, c.name AS community_name, g.geom
+        FROM unit_grids g
+        LEFT JOIN admin_units d ON d.code = g.district_code
+        LEFT JOIN admin_units s ON s.code = g.street_code
+        LEFT JOIN admin_units c ON c.code = g.community_code
+        WHERE CAST(:district AS text) IS NULL OR g.district_code = :district
+        ORDER BY g.code
+        """
+    )
+    gdf = gpd.read_postgis(sql, conn, geom_col="geom", params={"district": district})
+    return gdf.rename_geometry("geometry")
+
+
+# -- management grids (三级网格) -------------------------------------------------------------------
+
+
+def rebuild_tiers_1_2(conn: Connection) -> tuple[int, int]:
+    """Tier 1 = streets, tier 2 = communities, taken from the administrative units (staff kept)."""
+    upsert = """
+        INSERT INTO management_grids (code, tier, name, parent_code, admin_code, geom)
+        SELECT u.code, :tier, u.name, {parent}, u.code, u.geom FROM admin_units u WHERE u.level = :level
+        ON CONFLICT (code) DO UPDATE SET name = EXCLUDED.name, parent_code = EXCLUDED.parent_code,
+            admin_code = EXCLUDED.admin_code, geom = EXCLUDED.geom
+    """
+    t1 = conn.execute(text(upsert.format(parent="NULL")), {"tier": 1, "level": "street"}).rowcount
+    t2 = conn.execute(
+        text(upsert.format(parent="(SELECT p.code FROM management_grids p WHERE p.code = u.parent_code)")),
+        {"tier": 2, "level": "community"},
+    ).rowcount
+    return int(t1 or 0), int(t2 or 0)
+
+
+def save_tier3(conn: Connection, cells: gpd.GeoDataFrame, groups: pd.Series) -> int:
+    """Replace the tier-3 grids of the cells' units by the given grouping (``groups`` indexed like ``cells``).
+
+    Tier-3 rows are upserted and cells re-pointed only where their group changed, so rebuilding the same
+    grouping rewrites no cell row; tier-3 grids left without cells are removed."""
+    parents = sorted(set(cells["community_code"].fillna(cells["street_code"]).fillna(cells["district_code"])))
+    assign = pd.DataFrame({"code": cells["code"].to_numpy(), "tier3": groups.loc[cells.index].to_numpy()})
+    conn.execute(text("CREATE TEMP TABLE _tier3_assign (code text PRIMARY KEY, tier3 text) ON COMMIT DROP"))
+    copy_rows(conn, "_tier3_assign", ("code", "tier3"), assign.itertuples(index=False, name=None))
+    n = conn.execute(
+        text(
+            """
+            INSERT INTO management_grids (code, tier, name, parent_code, admin_code, geom)
+            SELECT a.tier3, 3,
+                   coalesce(u.name, '') || '第' || right(a.tier3, 2) || '网格',
+                   (SELECT p.code FROM management_grids p WHERE p.code = g.unit_code),
+                   g.unit_code,
+                   ST_Multi(ST_CollectionExtract(ST_UnaryUnion(ST_Collect(g.geom)), 3))
+            FROM _tier3_assign a
+            JOIN unit_grids g ON g.code = a.code
+            LEFT JOIN admin_units u ON u.code = g.unit_code
+            GROUP BY a.tier3, g.unit_code, u.name
+            ON CONFLICT (code) DO UPDATE SET name = EXCLUDED.name, parent_code = EXCLUDED.parent_code,
+                admin_code = EXCLUDED.admin_code, geom = EXCLUDED.geom, tier = 3
+            """
+        )
+    ).rowcount
+    conn.execute(
+        text(
+            "UPDATE unit_grids g SET tier3_code = a.tier3 FROM _tier3_assign a "
+            "WHERE a.code = g.code AND g.tier3_code IS DISTINCT FROM a.tier3"
+        )
+    )
+    conn.execute(
+        text(
+            "UPDATE unit_grids g SET tier3_code = NULL WHERE g.unit_code = ANY(:u) AND g.tier3_code IS NOT NULL "
+            "AND NOT EXISTS (SELECT 1 FROM _tier3_assign a WHERE a.code = g.code)"
+        ),
+        {"u": parents},
+    )
+    conn.execute(
+        text(
+            "DELETE FROM management_grids m WHERE m.tier = 3 AND m.admin_code = ANY(:u) "
+            "AND NOT EXISTS (SELECT 1 FROM _tier3_assign a WHERE a.tier3 = m.code)"
+        ),
+        {"u": parents},
+    )
+    return int(n or 0)
+
+
+def save_staff(conn: Connection, staff: pd.DataFrame) -> int:
+    """Set leader (the first 网格长) and staff list of each grid from validated rows (grid_code, role, name, phone)."""
+    members = (
+        staff.assign(
+            member=[
+                json.dumps({"name": n, "phone": p, "role": r}, ensure_ascii=False)
+                for n, p, r in zip(staff["name"], staff["phone"], staff["role"], strict=True)
+            ]
+        )
+        .groupby("grid_code", sort=True)["member"]
+        .agg(lambda m: "[" + ",".join(m) + "]")
+    )
+    leaders = staff[staff["role"] == "网格长"].drop_duplicates("grid_code").set_index("grid_code")
+    rows = [
+        (code, leaders["name"].get(code), leaders["phone"].get(code), members_json)
+        for code, members_json in members.items()
+    ]
+    conn.execute(text("CREATE TEMP TABLE _staff (code text PRIMARY KEY, ln text, lp text, s jsonb) ON COMMIT DROP"))
+    copy_rows(conn, "_staff", ("code", "ln", "lp", "s"), rows)
+    result = conn.execute(
+        text(
+            "UPDATE management_grids m SET leader_name = t.ln, leader_phone = t.lp, staff = t.s "
+            "FROM _staff t WHERE t.code = m.code"
+        )
+    )
+    return int(result.rowcount or 0)
+
+
+def management_grid_codes(conn: Connection) -> set[str]:
+    return set(conn.execute(text("SELECT code FROM management_grids")).scalars())
+
+
+def load_management_grids(conn: Connection, tier: int) -> gpd.GeoDataFrame:
+    sql = text(
+        """
+        SELECT m.code, m.tier, m.name, m.parent_code, m.admin_code, m.leader_name, m.leader_phone,
+               jsonb_array_length(m.staff) AS staff_count,
+               (SELECT count(*) FROM unit_grids g
+                 WHERE g.tier3_code = m.code OR g.community_code = m.code OR g.street_code = m.code) AS unit_grids,
+               m.geom
+        FROM management_grids m WHERE m.tier = :tier ORDER BY m.code
+        """
+    )
+    return gpd.read_postgis(sql, conn, geom_col="geom", params={"tier": tier}).rename_geometry("geometry")
+
+
+# -- queries for the API --------------------------------------------------------------------------
+
+_UNIT_FEATURE = """
+json_build_object(
+  'type', 'Feature', 'id', g.code,
+  'geometry', ST_AsGeoJSON(g.geom, 7, 0)::json,
+  'properties', json_build_object(
+     'code', g.code, 'tier', 'unit', 'district_code', g.district_code, 'street_code', g.street_code,
+     'community_code', g.community_code, 'seq', g.seq, 'area_m2', g.area_m2, 'tier3_code', g.tier3_code,
+     'district_name', d.name, 'street_name', s.name, 'community_name', c.name))
+"""
+_UNIT_FROM = """
+FROM unit_grids g
+LEFT JOIN admin_units d ON d.code = g.district_code
+LEFT JOIN admin_units s ON s.code = g.street_code
+LEFT JOIN admin_units c ON c.code = g.community_code
+"""
+_MGMT_FEATURE = """
+json_build_object(
+  'type', 'Feature', 'id', m.code,
+  'geometry', ST_AsGeoJSON(m.geom, 7, 0)::json,
+  'properties', json_build_object(
+     'code', m.code, 'tier', m.tier, 'name', m.name, 'parent_code', m.parent_code,
+     'admin_code', m.admin_code, 'leader_name', m.leader_name, 'leader_phone', m.leader_phone,
+     'staff', m.staff))
+"""
+
+
+def _bbox_clause(alias: str, bbox: tuple[float, float, float, float] | None) -> tuple[str, dict[str, float]]:
+    if bbox is None:
+        return "TRUE", {}
+    minx, miny, maxx, maxy = bbox
+    clause = f"{alias}.geom && ST_MakeEnvelope(:minx, :miny, :maxx, :maxy, {STORAGE_SRID})"
+    return clause, {"minx": minx, "miny": miny, "maxx": maxx, "maxy": maxy}
+
+
+def grid_features(
+    conn: Connection,
+    *,
+    tier: str,
+    bbox: tuple[float, float, float, float] | None,
+    limit: int,
+    offset: int,
+) -> tuple[list[dict[str, Any]], int]:
+    """A page of unit grids (tier='unit') or management grids (tier '1'/'2'/'3') as GeoJSON features."""
+    if tier == "unit":
+        where, params = _bbox_clause("g", bbox)
+        count_sql = f"SELECT count(*) FROM unit_grids g WHERE {where}"
+        page_sql = f"SELECT {_UNIT_FEATURE} {_UNIT_FROM} WHERE {where} ORDER BY g.code LIMIT :limit OFFSET :offset"
+    else:
+        where, params = _bbox_clause("m", bbox)
+        where += " AND m.tier = :tier"
+        params["tier"] = int(tier)
+        count_sql = f"SELECT count(*) FROM management_grids m WHERE {where}"
+        page_sql = (
+            f"SELECT {_MGMT_FEATURE} FROM management_grids m WHERE {where} ORDER BY m.code LIMIT :limit OFFSET :offset"
+        )
+    matched = int(conn.execute(text(count_sql), params).scalar_one())
+    rows = conn.execute(text(page_sql), {**params, "limit": limit, "offset": offset}).scalars().all()
+    return list(rows), matched
+
+
+def grid_feature(conn: Connection, code: str) -> dict[str, Any]:
+    """One unit grid (15 digits) or management grid (9, 12 or 14 digits) by code."""
+    if len(code) == 15:
+        row = conn.execute(text(f"SELECT {_UNIT_FEATURE} {_UNIT_FROM} WHERE g.code = :c"), {"c": code}).scalar()
+    else:
+        row = conn.execute(
+            text(f"SELECT {_MGMT_FEATURE} FROM management_grids m WHERE m.code = :c"), {"c": code}
+        ).scalar()
+    if row is None:
+        raise NotFound(f"no grid with code {code}")
+    return dict(row)
+
+
+def locate(conn: Connection, lon: float, lat: float) -> dict[str, Any]:
+    """The unit grid containing a storage-datum point, with its tier 1/2/3 grids; NotFound outside."""
+    row = (
+        conn.execute(
+            text(
+                f"""
+                SELECT g.code, g.district_code, g.street_code, g.community_code, g.tier3_code,
+                       d.name AS district_name, t1.name AS tier1_name, t2.name AS tier2_name,
+                       t3.name AS tier3_name, t1.code AS tier1_code, t2.code AS tier2_code
+                FROM unit_grids g
+                LEFT JOIN admin_units d ON d.code = g.district_code
+                LEFT JOIN management_grids t1 ON t1.code = g.street_code AND t1.tier = 1
+                LEFT JOIN management_grids t2 ON t2.code = g.community_code AND t2.tier = 2
+                LEFT JOIN management_grids t3 ON t3.code = g.tier3_code AND t3.tier = 3
+                WHERE ST_Covers(g.geom, ST_SetSRID(ST_MakePoint(:lon, :lat), {STORAGE_SRID}))
+                ORDER BY g.code LIMIT 1
+                """
+            ),
+            {"lon": lon, "lat": lat},
+        )
+        .mappings()
+        .first()
+    )
+    if row is None:
+        raise NotFound(
+            f"the point ({lon:.6f}, {lat:.6f}) is outside the gridded coverage: no unit grid contains it "
+            "(check the datum parameter and the lon/lat order)"
+        )
+    return {
+        "unit_grid": row["code"],
+        "district": {"code": row["district_code"], "name": row["district_name"]},
+        "tier1": {"code": row["tier1_code"], "name": row["tier1_name"]} if row["tier1_code"] else None,
+        "tier2": {"code": row["tier2_code"], "name": row["tier2_name"]} if row["tier2_code"] else None,
+        "tier3": {"code": row["tier3_code"], "name": row["tier3_name"]} if row["tier3_code"] else None,
+    }

@@ -1,0 +1,272 @@
+"""Use cases behind the CLI and the demo: read → check → cut → store → export.
+
+Each function takes an Engine (or none, for the file-only ``make``) and runs its writes in one
+transaction, so a refusal half-way leaves the database as it was.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+from sqlalchemy import Engine, text
+
+from gisgrid.boundaries import BoundaryOptions, BoundarySet, read_boundaries
+from gisgrid.errors import InvalidInput
+from gisgrid.grids import store
+from gisgrid.grids.cutting import CoverageReport, check_coverage, cut_unit_grids, resolve_metric_crs
+from gisgrid.grids.tiers import balance_report, group_tier3
+from gisgrid.vectorio import read_layer_any, write_layer
+
+Weight = Literal["units", "components", "population"]
+
+
+def lowest_units(units: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """Units that get unit grids: those with no child in the set (community, else street, else district)."""
+    parents = set(units["parent_code"].dropna())
+    return units[~units["code"].isin(parents)].reset_index(drop=True)
+
+
+@dataclass
+class MakeResult:
+    cells: gpd.GeoDataFrame
+    boundaries: BoundarySet
+    coverage: CoverageReport
+    written: list[Path] = field(default_factory=list)
+
+
+def make_grids_from_file(
+    path: Path,
+    opts: BoundaryOptions,
+    *,
+    out: Path | None,
+    cell_area: float = 10_000,
+    crs: str = "auto",
+    sliver: float = 0.3,
+    fmt: str | None = None,
+    encoding: Literal["utf-8", "gbk"] = "utf-8",
+) -> MakeResult:
+    """``gisgrid grids make``: a boundary file in, a unit-grid file out, no database."""
+    bset = read_boundaries(path, opts)
+    units = lowest_units(bset.units)
+    cells = cut_unit_grids(units, cell_area=cell_area, crs=crs, sliver=sliver)
+    coverage = check_coverage(units, cells)
+    written = write_layer(cells, out, fmt=fmt, layer="unit_grids", encoding=encoding) if out else []
+    return MakeResult(cells=cells, boundaries=bset, coverage=coverage, written=written)
+
+
+@dataclass
+class ImportResult:
+    boundaries: BoundarySet
+    metric_epsg: int
+    summary: store.SaveSummary | None  # None on --dry-run
+
+
+def import_boundaries(engine: Engine, path: Path, opts: BoundaryOptions, *, dry_run: bool = False) -> ImportResult:
+    bset = read_boundaries(path, opts)
+    metric = resolve_metric_crs("auto", bset.units.geometry.to_numpy())
+    epsg = int(metric.to_epsg() or 0)
+    if dry_run:
+        with engine.connect() as conn:
+            # Still check parents against the database, writing nothing.
+            trans = conn.begin()
+            try:
+                store.save_admin_units(conn, bset.units, epsg)
+            finally:
+                trans.rollback()
+        return ImportResult(bset, epsg, None)
+    with engine.begin() as conn:
+        summary = store.save_admin_units(conn, bset.units, epsg)
+        store.rebuild_tiers_1_2(conn)
+    return ImportResult(bset, epsg, summary)
+
+
+@dataclass
+class GenerateResult:
+    cells: int
+    units: int
+    metric_epsg: int
+    coverage: CoverageReport
+
+
+def generate_grids(
+    engine: Engine,
+    *,
+    district: str | None = None,
+    cell_area: float = 10_000,
+    crs: str | None = None,
+    sliver: float = 0.3,
+) -> GenerateResult:
+    """``gisgrid grids generate``: cut the loaded boundaries and store the cells (replacing old ones)."""
+    with engine.connect() as conn:
+        units = store.load_lowest_units(conn, district)
+    if crs is None:
+        srids = units["metric_srid"].dropna().unique()
+        crs = f"EPSG:{int(srids[0])}" if len(srids) == 1 else "auto"
+    cells = cut_unit_grids(
+        units.drop(columns=["metric_srid", "name", "level"]), cell_area=cell_area, crs=crs, sliver=sliver
+    )
+    coverage = check_coverage(units, cells)
+    with engine.begin() as conn:
+        n = store.replace_unit_grids(conn, cells, units["code"].tolist())
+        store.rebuild_tiers_1_2(conn)
+    return GenerateResult(cells=n, units=len(units), metric_epsg=int(cells.attrs["metric_epsg"]), coverage=coverage)
+
+
+@dataclass
+class TiersResult:
+    tier1: int
+    tier2: int
+    tier3: int
+    balance: pd.DataFrame
+
+
+def _cell_weights(engine: Engine, cells: gpd.GeoDataFrame, weight: Weight, population: Path | None) -> pd.Series | None:
+    if weight == "units":
+        return None
+    if weight == "components":
+        with engine.connect() as conn:
+            counts = dict(
+                conn.execute(text("SELECT unit_grid_code, count(*) FROM components GROUP BY unit_grid_code")).all()
+            )
+        return pd.Series([float(counts.get(c, 0)) for c in cells["code"]], index=cells.index)
+    if population is None:
+        raise InvalidInput("--weight population needs --population-file FILE.csv with columns code,population")
+    table = pd.read_csv(population, dtype={"code": str})
+    if not {"code", "population"} <= set(table.columns):
+        raise InvalidInput(f"{population}: expected columns code,population; found {', '.join(table.columns)}")
+    values = pd.to_numeric(table["population"], errors="coerce")
+    bad = table.index[values.isna() | (values < 0)]
+    if len(bad):
+        raise InvalidInput(f"{population}: row {int(bad[0]) + 2}: population must be a number ≥ 0")
+    by_code = dict(zip(table["code"], values, strict=True))
+    return pd.Series([float(by_code.get(c, 0.0)) for c in cells["code"]], index=cells.index)
+
+
+def build_tiers(
+    engine: Engine,
+    *,
+    target_size: float = 54,
+    weight: Weight = "units",
+    population: Path | None = None,
+    district: str | None = None,
+) -> TiersResult:
+    """``gisgrid grids tiers``: tiers 1-2 from the units, tier 3 by grouping contiguous unit grids."""
+    if target_size < 1:
+        raise InvalidInput("--target-size must be at least 1 unit grid per tier-3 grid")
+    with engine.connect() as conn:
+        cells = store.load_unit_grids(conn, district)
+    if cells.empty:
+        raise InvalidInput("no unit grids are stored: run gisgrid grids generate first")
+    w = _cell_weights(engine, cells, weight, population)
+    if w is None:
+        groups = group_tier3(cells, target_size=target_size)
+        balance = balance_report(cells, groups, None)
+    else:
+        mean = float(w.mean()) or 1.0
+        groups = group_tier3(cells, w, target_weight=target_size * mean)
+        balance = balance_report(cells, groups, w)
+    with engine.begin() as conn:
+        t1, t2 = store.rebuild_tiers_1_2(conn)
+        t3 = store.save_tier3(conn, cells, groups)
+    return TiersResult(tier1=t1, tier2=t2, tier3=t3, balance=balance)
+
+
+def import_tier3_file(
+    engine: Engine, path: Path, *, layer: str | None = None, code_field: str = "code", name_field: str = "name"
+) -> int:
+    """Tier-3 grids drawn by the city: each polygon takes the unit grids whose interior point it covers."""
+    zones = read_layer_any(path, layer)
+    if zones.empty:
+        raise InvalidInput(f"{path}: the file has no features")
+    for f in (code_field, name_field):
+        if f not in zones.columns:
+            raise InvalidInput(f"{path}: field {f!r} not found; available: {', '.join(map(str, zones.columns))}")
+    zones = zones.to_crs(4490) if zones.crs else zones.set_crs(4490)
+    codes = zones[code_field].astype(str)
+    bad = [i for i, c in enumerate(codes) if not re.fullmatch(r"\d{14}", c)]
+    if bad:
+        raise InvalidInput(f"{path}: row {bad[0] + 1}: tier-3 code {codes.iloc[bad[0]]!r} must be 14 digits")
+    dup = codes[codes.duplicated()]
+    if len(dup):
+        raise InvalidInput(f"{path}: tier-3 code {dup.iloc[0]} appears more than once")
+    with engine.connect() as conn:
+        cells = store.load_unit_grids(conn)
+    points = gpd.GeoDataFrame(
+        cells[["code", "community_code"]], geometry=cells.geometry.representative_point(), crs=cells.crs
+    )
+    joined = gpd.sjoin(points, gpd.GeoDataFrame({"tier3": codes.to_numpy()}, geometry=zones.geometry), how="left")
+    joined = joined[~joined.index.duplicated(keep="first")]
+    groups = joined["tier3"]
+    outside = groups.isna()
+    if outside.all():
+        raise InvalidInput(f"{path}: no unit grid falls inside any tier-3 polygon (wrong CRS or area?)")
+    wrong_parent = groups.notna() & (groups.str[:12] != cells["community_code"].fillna(""))
+    if wrong_parent.any():
+        i = int(np.flatnonzero(wrong_parent.to_numpy())[0])
+        raise InvalidInput(
+            f"{path}: tier-3 grid {groups.iloc[i]} covers unit grid {cells['code'].iloc[i]} of another community; "
+            "a tier-3 grid must lie inside one community and its code start with that community's 12 digits"
+        )
+    covered = cells[~outside]
+    with engine.begin() as conn:
+        store.rebuild_tiers_1_2(conn)
+        n = store.save_tier3(conn, covered, groups[~outside])
+    return n
+
+
+STAFF_ROLES = ("网格长", "网格员", "监督员", "专职网格员", "兼职网格员")
+
+
+def import_staff(engine: Engine, path: Path) -> int:
+    """Grid leaders and staff from CSV (grid_code, role, name, phone); refused whole on any bad row."""
+    try:
+        table = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+    except (UnicodeDecodeError, pd.errors.ParserError) as exc:
+        raise InvalidInput(f"{path}: not a UTF-8 CSV file ({exc})") from None
+    need = {"grid_code", "role", "name", "phone"}
+    if not need <= set(table.columns):
+        raise InvalidInput(f"{path}: expected columns {', '.join(sorted(need))}; found {', '.join(table.columns)}")
+    with engine.connect() as conn:
+        known = store.management_grid_codes(conn)
+    errors: list[dict[str, object]] = []
+    for i, r in enumerate(table.itertuples(index=False), start=2):
+        if r.grid_code not in known:
+            errors.append({"row": i, "field": "grid_code", "reason": f"no management grid {r.grid_code!r}"})
+        if r.role not in STAFF_ROLES:
+            errors.append({"row": i, "field": "role", "reason": f"role must be one of {'/'.join(STAFF_ROLES)}"})
+        if not r.name.strip():
+            errors.append({"row": i, "field": "name", "reason": "name is empty"})
+        if r.phone and not re.fullmatch(r"\+?[0-9][0-9\- ]{6,19}", r.phone):
+            errors.append({"row": i, "field": "phone", "reason": f"{r.phone!r} is not a phone number"})
+    if errors:
+        first = errors[0]
+        raise InvalidInput(
+            f"{path}: {len(errors)} problem(s), nothing imported; first: row {first['row']} "
+            f"field {first['field']}: {first['reason']}",
+            detail=errors,
+        )
+    with engine.begin() as conn:
+        return store.save_staff(conn, table)
+
+
+def export_grids(
+    engine: Engine,
+    out: Path,
+    *,
+    fmt: str | None = None,
+    tier: str = "unit",
+    crs: str | None = None,
+    encoding: Literal["utf-8", "gbk"] = "utf-8",
+) -> list[Path]:
+    with engine.connect() as conn:
+        gdf = store.load_unit_grids(conn) if tier == "unit" else store.load_management_grids(conn, int(tier))
+    if gdf.empty:
+        raise InvalidInput(f"no {'unit' if tier == 'unit' else 'tier-' + tier} grids are stored; nothing to export")
+    layer = "unit_grids" if tier == "unit" else f"tier{tier}_grids"
+    return write_layer(gdf, out, fmt=fmt, layer=layer, crs=crs, encoding=encoding)

@@ -1,0 +1,52 @@
+"""Small hand-made boundary sets for database tests (the demo district is used where size matters)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import geopandas as gpd
+import shapely
+from shapely.geometry import Polygon
+
+METRIC = "EPSG:4547"  # CGCS2000 3° GK CM 114E
+X0, Y0 = 470_000.0, 3_846_000.0  # near 113.68E 34.75N
+
+DISTRICT = "419902"
+STREETS = ("419902001", "419902002")
+COMMUNITIES = ("419902001001", "419902001002", "419902002001")
+
+
+def _m(coords: list[tuple[float, float]]) -> Polygon:
+    return Polygon([(X0 + x, Y0 + y) for x, y in coords])
+
+
+def small_district() -> gpd.GeoDataFrame:
+    """A 1.2 km × 0.8 km district: street 1 (west, two communities with a jagged border), street 2 (east).
+
+    Everything tiles exactly: communities tile streets, streets tile the district."""
+    c1 = _m([(0, 0), (400, 0), (430, 350), (380, 800), (0, 800)])
+    c2 = _m([(400, 0), (700, 0), (700, 800), (380, 800), (430, 350)])
+    c3 = _m([(700, 0), (1200, 0), (1150, 520), (1200, 800), (700, 800)])
+    s1 = shapely.union(c1, c2)
+    district = shapely.union(s1, c3)
+    rows = [
+        (DISTRICT, "测试区", "district", None, district),
+        (STREETS[0], "西城街道", "street", DISTRICT, s1),
+        (STREETS[1], "东关街道", "street", DISTRICT, c3),
+        (COMMUNITIES[0], "桃园社区", "community", STREETS[0], c1),
+        (COMMUNITIES[1], "紫荆社区", "community", STREETS[0], c2),
+        (COMMUNITIES[2], "东明社区", "community", STREETS[1], c3),
+    ]
+    gdf = gpd.GeoDataFrame(
+        [r[:4] for r in rows],
+        columns=["code", "name", "level", "parent_code"],
+        geometry=[r[4] for r in rows],
+        crs=METRIC,
+    )
+    return gdf.to_crs(4490)
+
+
+def write_small_district(folder: Path, name: str = "small.geojson") -> Path:
+    path = folder / name
+    small_district().to_file(path, driver="GeoJSON")
+    return path

@@ -1,0 +1,421 @@
+"""Specification of the unit-grid cut (万米单元网格): CRS choice, coverage, coding, slivers, limits.
+
+Pure tests: every fixture is built here from shapely polygons; no database, no files.
+"""
+
+from __future__ import annotations
+
+import geopandas as gpd
+import numpy as np
+import pytest
+import shapely
+from shapely.geometry import MultiPolygon, Polygon, box
+
+from gisgrid.errors import InvalidInput
+from gisgrid.grids.cutting import (
+    CELL_COLUMNS,
+    check_coverage,
+    choose_metric_crs,
+    cut_unit_grids,
+    cut_unit_grids_metric,
+    resolve_metric_crs,
+)
+
+# Grid-aligned origins (multiples of 100 m) in the CGCS2000 GK zones of Zhengzhou and Beijing.
+ZZ_EPSG, ZZ_X, ZZ_Y = 4547, 467_900.0, 3_846_900.0  # ~113.65E 34.75N
+BJ_EPSG, BJ_X, BJ_Y = 4548, 448_600.0, 4_418_500.0  # ~116.40E 39.90N
+
+
+def make_units(polys: list, codes: list[str], epsg: int = ZZ_EPSG) -> gpd.GeoDataFrame:
+    """Units in EPSG:4490 from polygons drawn in a metric CRS; the code length sets the unit level."""
+    rows = []
+    for code in codes:
+        street = code[:9] if len(code) >= 9 else None
+        community = code if len(code) == 12 else None
+        rows.append(
+            {
+                "code": code,
+                "district_code": code[:6],
+                "street_code": street,
+                "community_code": community,
+                "district_name": "中原区",
+                "street_name": f"街道{code[6:9]}" if street else None,
+                "community_name": f"社区{code[9:]}" if community else None,
+            }
+        )
+    return gpd.GeoDataFrame(rows, geometry=list(polys), crs=epsg).to_crs(4490)
+
+
+def rect(x0: float, y0: float, w: float, h: float, ox: float = ZZ_X, oy: float = ZZ_Y) -> Polygon:
+    return box(ox + x0, oy + y0, ox + x0 + w, oy + y0 + h)
+
+
+def voronoi_communities(n: int, seed: int, ox: float, oy: float, radius: float) -> list:
+    """n irregular communities tiling an irregular district blob (metric CRS)."""
+    rng = np.random.default_rng(seed)
+    th = np.linspace(0, 2 * np.pi, 240, endpoint=False)
+    r = radius * (1 + 0.2 * np.sin(3 * th + 0.5) + 0.08 * np.cos(7 * th))
+    blob = Polygon(np.c_[ox + r * np.cos(th), oy + r * np.sin(th)])
+    pts = shapely.points(rng.uniform(-0.7, 0.7, (n, 2)) * radius + (ox, oy))
+    regions = shapely.get_parts(shapely.voronoi_polygons(shapely.multipoints(pts), extend_to=blob))
+    return list(shapely.segmentize(shapely.intersection(regions, blob), 20.0))
+
+
+def community_codes(n: int, district: str = "410102") -> list[str]:
+    return [f"{district}{k // 4 + 1:03d}{k % 4 + 1:03d}" for k in range(n)]
+
+
+# ------------------------------------------------------------------------------------------ CRS
+
+
+@pytest.mark.parametrize(
+    ("lon", "lat", "epsg"),
+    [
+        (113.65, 34.75, 4547),  # Zhengzhou: CM 114E
+        (116.4, 39.9, 4548),  # Beijing: CM 117E
+        (75.0, 39.5, 4534),  # first CGCS2000 CM zone
+        (135.0, 48.0, 4554),  # last CGCS2000 CM zone
+        (13.4, 52.5, 32633),  # Berlin: UTM 33N
+        (151.2, -33.9, 32756),  # Sydney: UTM 56S
+    ],
+)
+def test_choose_metric_crs(lon: float, lat: float, epsg: int) -> None:
+    assert choose_metric_crs(lon, lat).to_epsg() == epsg
+
+
+def test_auto_crs_uses_the_centroid_of_all_units() -> None:
+    units = make_units([rect(0, 0, 300, 200)], ["410102"])
+    assert resolve_metric_crs("auto", units.geometry).to_epsg() == 4547
+    assert cut_unit_grids(units).attrs["metric_epsg"] == 4547
+    bj = make_units([rect(0, 0, 300, 200, BJ_X, BJ_Y)], ["110101"], epsg=BJ_EPSG)
+    assert cut_unit_grids(bj).attrs["metric_epsg"] == 4548
+
+
+def test_explicit_metric_crs_is_used() -> None:
+    units = make_units([rect(0, 0, 300, 200)], ["410102"])
+    cells = cut_unit_grids_metric(units, crs="EPSG:4526")  # zone-prefixed form of the same zone
+    assert cells.crs.to_epsg() == 4526
+    assert len(cells) == 6
+
+
+@pytest.mark.parametrize("spec", ["EPSG:4490", "EPSG:4326", "epsg:4490"])
+def test_geographic_crs_refused(spec: str) -> None:
+    units = make_units([rect(0, 0, 300, 200)], ["410102"])
+    with pytest.raises(InvalidInput, match="geographic"):
+        cut_unit_grids(units, crs=spec)
+
+
+def test_district_outside_explicit_zone_refused() -> None:
+    beijing = make_units([rect(0, 0, 300, 200, BJ_X, BJ_Y)], ["110101"], epsg=BJ_EPSG)
+    with pytest.raises(InvalidInput, match=r"outside the area of use of EPSG:4547"):
+        cut_unit_grids(beijing, crs="EPSG:4547")
+
+
+@pytest.mark.parametrize("spec", ["utm", "4547", "EPSG:99999999"])
+def test_unknown_crs_spec_refused(spec: str) -> None:
+    units = make_units([rect(0, 0, 300, 200)], ["410102"])
+    with pytest.raises(InvalidInput, match="--crs"):
+        cut_unit_grids(units, crs=spec)
+
+
+# ------------------------------------------------------------------------------------ cell area
+
+
+@pytest.mark.parametrize("cell_area", [1, 99.9, 1_000_001, 10_000_000, float("nan")])
+def test_cell_area_out_of_range_refused(cell_area: float) -> None:
+    units = make_units([rect(0, 0, 300, 200)], ["410102"])
+    with pytest.raises(InvalidInput, match="--cell-area"):
+        cut_unit_grids(units, cell_area=cell_area)
+
+
+def test_cell_area_bounds_accepted() -> None:
+    units = make_units([rect(0, 0, 1000, 1000)], ["410102"])
+    assert len(cut_unit_grids(units, cell_area=1_000_000)) == 1
+    small = make_units([rect(0, 0, 30, 20)], ["410102"])
+    assert len(cut_unit_grids(small, cell_area=100)) == 6
+
+
+# ---------------------------------------------------------------------------- codes and numbering
+
+
+def test_aligned_rectangle_numbered_west_to_east_north_to_south() -> None:
+    units = make_units([rect(0, 0, 300, 200)], ["410102001002"])
+    cells = cut_unit_grids(units)
+    col0, row0 = int(ZZ_X // 100), int(ZZ_Y // 100)
+    expected = {
+        "410102001002001": (row0 + 1, col0),
+        "410102001002002": (row0 + 1, col0 + 1),
+        "410102001002003": (row0 + 1, col0 + 2),
+        "410102001002004": (row0, col0),
+        "410102001002005": (row0, col0 + 1),
+        "410102001002006": (row0, col0 + 2),
+    }
+    assert list(cells["code"]) == list(expected)
+    assert [(r, c) for r, c in zip(cells["row"], cells["col"], strict=True)] == list(expected.values())
+    assert list(cells["seq"]) == [1, 2, 3, 4, 5, 6]
+    assert cells["area_m2"].tolist() == [10_000.0] * 6
+    assert list(cells.columns) == [*CELL_COLUMNS, "geometry"]
+    assert cells.crs.to_epsg() == 4490
+    # Geometry back in lon/lat: the first cell is the north-west one.
+    minx, miny, maxx, maxy = cells.total_bounds
+    assert cells.geometry.iloc[0].centroid.x < cells.geometry.iloc[2].centroid.x
+    assert cells.geometry.iloc[0].centroid.y > cells.geometry.iloc[3].centroid.y
+    assert 113.6 < minx < maxx < 113.7 and 34.7 < miny < maxy < 34.8
+
+
+def test_metric_output_keeps_metric_geometry() -> None:
+    units = make_units([rect(0, 0, 300, 200)], ["410102001002"])
+    cells = cut_unit_grids_metric(units)
+    assert cells.crs.to_epsg() == 4547 and cells.attrs["metric_epsg"] == 4547
+    first = cells.geometry.iloc[0]
+    assert first.bounds == pytest.approx((ZZ_X, ZZ_Y + 100, ZZ_X + 100, ZZ_Y + 200), abs=1e-6)
+    assert np.allclose(cells["area_m2"], shapely.area(cells.geometry.values), atol=0.005)
+
+
+@pytest.mark.parametrize(
+    ("code", "prefix"),
+    [("410102", "410102000000"), ("410102003", "410102003000"), ("410102003007", "410102003007")],
+)
+def test_codes_padded_with_000_for_missing_levels(code: str, prefix: str) -> None:
+    cells = cut_unit_grids(make_units([rect(0, 0, 300, 200)], [code]))
+    assert list(cells["code"]) == [f"{prefix}{s:03d}" for s in range(1, 7)]
+    assert cells["district_code"].eq("410102").all()
+
+
+def test_unaligned_unit_numbering_follows_rows_then_columns() -> None:
+    poly = Polygon([(ZZ_X + 37, ZZ_Y + 11), (ZZ_X + 610, ZZ_Y - 40), (ZZ_X + 520, ZZ_Y + 470), (ZZ_X + 80, ZZ_Y + 390)])
+    cells = cut_unit_grids(make_units([poly], ["410102001001"]))
+    key = list(zip(-cells["row"], cells["col"], strict=True))
+    assert key == sorted(key)
+    assert list(cells["seq"]) == list(range(1, len(cells) + 1))
+
+
+# ------------------------------------------------------------------------------ coverage/topology
+
+
+@pytest.mark.parametrize(("ox", "oy", "epsg"), [(ZZ_X, ZZ_Y, ZZ_EPSG), (BJ_X, BJ_Y, BJ_EPSG)])
+def test_cells_tile_realistic_communities_exactly(ox: float, oy: float, epsg: int) -> None:
+    polys = voronoi_communities(9, seed=7, ox=ox, oy=oy, radius=1_400)
+    codes = community_codes(len(polys))
+    units = make_units(polys, codes, epsg=epsg)
+    cells = cut_unit_grids(units)
+    report = check_coverage(units, cells)
+
+    assert report.area_diff_ratio < 1e-4  # union of cells equals the units
+    assert report.overlap_m2 <= 1.0 * report.units_area_m2 / 1e6  # ≤ 1 m² per km²
+    assert report.cells_outside_unit == 0
+    assert report.duplicate_codes == 0
+    assert report.ok
+    assert abs(report.cells_area_m2 - report.units_area_m2) / report.units_area_m2 < 1e-4
+
+    assert cells["code"].is_unique
+    assert cells["code"].str.fullmatch(r"[0-9]{15}").all()
+    assert (cells["code"].str[:12] == cells["community_code"]).all()
+    assert list(cells["code"]) == sorted(cells["code"])
+    assert set(cells["community_code"]) == set(codes)
+    assert set(cells.geom_type) <= {"Polygon", "MultiPolygon"}
+    # Slivers (< 0.3 cell) exist only where a piece has no neighbour in its unit.
+    assert (cells["area_m2"] >= 3_000).mean() > 0.99
+    for _, unit_cells in cells.groupby("community_code"):
+        key = list(zip(-unit_cells["row"], unit_cells["col"], strict=True))
+        assert key == sorted(key)
+        assert list(unit_cells["seq"]) == list(range(1, len(unit_cells) + 1))
+
+
+def test_every_cell_lies_in_its_own_unit() -> None:
+    polys = voronoi_communities(6, seed=3, ox=ZZ_X, oy=ZZ_Y, radius=900)
+    units = make_units(polys, community_codes(6))
+    cells = cut_unit_grids_metric(units)
+    units_m = units.to_crs(cells.crs).set_index("code")
+    for code, unit_cells in cells.groupby("community_code"):
+        unit = units_m.geometry[code]
+        outside = shapely.area(shapely.difference(unit_cells.geometry.values, unit))
+        assert outside.max() < 1e-3
+        others = units_m.drop(index=code).geometry.union_all()
+        assert shapely.area(shapely.intersection(unit_cells.geometry.values, others)).max() < 1e-3
+
+
+def test_neighbouring_cells_share_identical_edges() -> None:
+    # The cut is a clean coverage inside each unit (shared vertices are bitwise identical).
+    poly = voronoi_communities(1, seed=11, ox=ZZ_X, oy=ZZ_Y, radius=500)[0]
+    cells = cut_unit_grids_metric(make_units([poly], ["410102001001"]))
+    assert shapely.coverage_is_valid(cells.geometry.values)
+
+
+# ---------------------------------------------------------------------------------------- pieces
+
+
+def test_sliver_merged_into_neighbour_with_longest_shared_edge() -> None:
+    # A 300 x 200 block with a notch: cell (row 1, col 2) keeps only 40 x 30 m = 1,200 m² (a sliver).
+    # It shares 30 m with its western neighbour and 40 m with its southern one, so the south one takes it.
+    coords = [(0, 0), (300, 0), (300, 100), (240, 100), (240, 130), (195, 130), (195, 200), (0, 200)]
+    poly = Polygon([(ZZ_X + x, ZZ_Y + y) for x, y in coords])
+    cells = cut_unit_grids_metric(make_units([poly], ["410102001001"]))
+    col0, row0 = int(ZZ_X // 100), int(ZZ_Y // 100)
+    assert list(cells["code"]) == [f"410102001001{s:03d}" for s in range(1, 6)]
+    got = {
+        c: (r - row0, k - col0, a)
+        for c, r, k, a in zip(cells["code"], cells["row"], cells["col"], cells["area_m2"], strict=True)
+    }
+    assert got == {
+        "410102001001001": (1, 0, 10_000.0),
+        "410102001001002": (1, 1, 9_650.0),
+        "410102001001003": (0, 0, 10_000.0),
+        "410102001001004": (0, 1, 10_000.0),
+        "410102001001005": (0, 2, 11_200.0),  # absorbed the sliver, kept its own (row, col)
+    }
+    merged = cells.geometry.iloc[4]
+    assert merged.geom_type == "Polygon"
+    expected = box(ZZ_X + 200, ZZ_Y, ZZ_X + 300, ZZ_Y + 130).difference(
+        box(ZZ_X + 240, ZZ_Y + 100, ZZ_X + 300, ZZ_Y + 130)
+    )
+    assert shapely.symmetric_difference(merged, expected).area < 1e-6
+
+
+def test_sliver_prefers_a_non_sliver_neighbour() -> None:
+    # Sliver S (90 x 10 m, row 1 col 1) shares 50 m with sliver T (50 x 50 m, row 0 col 1) but only
+    # 10 m with the full cell west of it: it still goes west. T goes to the full cell west of it.
+    poly = shapely.union_all([rect(0, 0, 100, 200), rect(100, 50, 50, 50), rect(100, 100, 90, 10)]).normalize()
+    cells = cut_unit_grids_metric(make_units([poly], ["410102001001"]))
+    col0, row0 = int(ZZ_X // 100), int(ZZ_Y // 100)
+    got = [
+        (c, r - row0, k - col0, a)
+        for c, r, k, a in zip(cells["code"], cells["row"], cells["col"], cells["area_m2"], strict=True)
+    ]
+    assert got == [("410102001001001", 1, 0, 10_900.0), ("410102001001002", 0, 0, 12_500.0)]
+
+
+def test_chain_of_slivers_reaches_a_host() -> None:
+    # A 20 m wide tail through two cells east of a full cell: both tail pieces are slivers; the one
+    # touching the full cell joins it, and the far one follows through it.
+    poly = box(ZZ_X, ZZ_Y, ZZ_X + 100, ZZ_Y + 100).union(box(ZZ_X + 100, ZZ_Y + 40, ZZ_X + 300, ZZ_Y + 60))
+    cells = cut_unit_grids_metric(make_units([poly], ["410102001001"]))
+    assert len(cells) == 1
+    assert cells["area_m2"].iloc[0] == 14_000.0
+    assert cells["col"].iloc[0] == int(ZZ_X // 100)
+
+
+def test_sliver_without_neighbour_stays() -> None:
+    # A 20 x 20 m island 1 km away is a separate piece with no neighbour in its unit.
+    island = box(ZZ_X + 1_050, ZZ_Y + 50, ZZ_X + 1_070, ZZ_Y + 70)
+    unit = MultiPolygon([rect(0, 0, 200, 100), island])
+    cells = cut_unit_grids_metric(make_units([unit], ["410102001001"]))
+    assert sorted(cells["area_m2"]) == [400.0, 10_000.0, 10_000.0]
+
+
+def test_sliver_fraction_zero_keeps_every_piece() -> None:
+    poly = rect(0, 0, 310, 200)
+    assert len(cut_unit_grids(make_units([poly], ["410102"]))) == 6
+    assert len(cut_unit_grids(make_units([poly], ["410102"]), sliver=0)) == 8
+
+
+def test_concave_unit_gives_separate_pieces_of_one_cell() -> None:
+    # A U whose two arms run through the same cell: the cell yields two pieces, numbered west first.
+    u = rect(0, -100, 100, 200).difference(rect(40, 0, 20, 200))
+    cells = cut_unit_grids_metric(make_units([u], ["410102001001"]), sliver=0)
+    top = cells[cells["row"] == int(ZZ_Y // 100)]
+    assert len(top) == 2
+    assert top["col"].nunique() == 1
+    assert top["area_m2"].tolist() == [4_000.0, 4_000.0]
+    west, east = top.geometry
+    assert west.geom_type == east.geom_type == "Polygon"
+    assert west.centroid.x < east.centroid.x
+    assert west.disjoint(east)
+    assert top["seq"].tolist() == [1, 2]
+
+
+# ---------------------------------------------------------------------------------- determinism
+
+
+def test_cut_is_deterministic() -> None:
+    polys = voronoi_communities(8, seed=5, ox=BJ_X, oy=BJ_Y, radius=1_000)
+    units = make_units(polys, community_codes(8, "110101"), epsg=BJ_EPSG)
+    first = cut_unit_grids(units)
+    second = cut_unit_grids(units.copy())
+    assert first["code"].tolist() == second["code"].tolist()
+    assert (shapely.to_wkb(first.geometry.values) == shapely.to_wkb(second.geometry.values)).all()
+    assert first.drop(columns="geometry").equals(second.drop(columns="geometry"))
+
+
+def test_result_does_not_depend_on_unit_order() -> None:
+    polys = voronoi_communities(5, seed=9, ox=ZZ_X, oy=ZZ_Y, radius=800)
+    units = make_units(polys, community_codes(5))
+    a = cut_unit_grids(units)
+    b = cut_unit_grids(units.iloc[::-1])
+    assert a["code"].tolist() == b["code"].tolist()
+    assert (shapely.to_wkb(a.geometry.values) == shapely.to_wkb(b.geometry.values)).all()
+
+
+# --------------------------------------------------------------------------------------- limits
+
+
+def test_more_than_999_cells_refused_naming_the_unit() -> None:
+    units = make_units([rect(0, 0, 400, 260)], ["410102001001"])  # 1,040 cells of 10 x 10 m
+    with pytest.raises(InvalidInput) as err:
+        cut_unit_grids(units, cell_area=100)
+    msg = err.value.message
+    assert "410102001001" in msg and "社区001" in msg and "1040" in msg
+    assert "--cell-area" in msg and "finer units" in msg
+
+
+def test_far_too_many_cells_refused_before_cutting() -> None:
+    units = make_units([rect(0, 0, 7_000, 7_000)], ["410102"])  # ~4,900 standard cells
+    with pytest.raises(InvalidInput, match=r"410102 \(中原区\) would get about 4900 unit grids"):
+        cut_unit_grids(units)
+
+
+def test_999_cells_accepted() -> None:
+    cells = cut_unit_grids(make_units([rect(0, 0, 2_700, 3_700)], ["410102"]))  # 27 x 37 = 999
+    assert len(cells) == 999
+    assert cells["code"].iloc[-1] == "410102000000999"
+
+
+# --------------------------------------------------------------------------------------- inputs
+
+
+def test_invalid_geometry_refused() -> None:
+    bowtie = Polygon([(ZZ_X, ZZ_Y), (ZZ_X + 200, ZZ_Y + 200), (ZZ_X + 200, ZZ_Y), (ZZ_X, ZZ_Y + 200)])
+    with pytest.raises(InvalidInput, match=r"unit 410102001001: invalid geometry"):
+        cut_unit_grids(make_units([bowtie], ["410102001001"]))
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "match"),
+    [
+        ("district_code", "41010", "district_code"),
+        ("street_code", "410199001", "street_code"),
+        ("code", "410102001002", "lowest-level code"),
+    ],
+)
+def test_inconsistent_codes_refused(column: str, value: str, match: str) -> None:
+    units = make_units([rect(0, 0, 300, 200)], ["410102001001"])
+    units[column] = value
+    with pytest.raises(InvalidInput, match=match):
+        cut_unit_grids(units)
+
+
+def test_duplicate_unit_codes_refused() -> None:
+    units = make_units([rect(0, 0, 300, 200), rect(400, 0, 300, 200)], ["410102001001", "410102001001"])
+    with pytest.raises(InvalidInput, match="more than once"):
+        cut_unit_grids(units)
+
+
+def test_missing_columns_refused() -> None:
+    units = make_units([rect(0, 0, 300, 200)], ["410102001001"]).drop(columns="street_name")
+    with pytest.raises(InvalidInput, match="street_name"):
+        cut_unit_grids(units)
+
+
+def test_coverage_report_detects_broken_cells() -> None:
+    units = make_units([rect(0, 0, 300, 200)], ["410102001001"])
+    cells = cut_unit_grids(units)
+    broken = cells.copy()
+    broken.loc[1, "code"] = broken.loc[0, "code"]
+    broken.loc[2, "geometry"] = broken.geometry[2].buffer(0.0005)  # ~50 m beyond its cell
+    broken = broken.drop(index=5)
+    report = check_coverage(units, broken)
+    assert report.duplicate_codes == 1
+    assert report.cells_outside_unit == 1
+    assert report.overlap_m2 > 1_000
+    assert report.area_diff_ratio > 1e-3
+    assert not report.ok

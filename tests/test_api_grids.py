@@ -1,0 +1,133 @@
+"""GET /grids, /grids/{code}, /grids/locate against a stored small district."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+import shapely
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine, text
+
+from api.main import create_app
+from gisgrid import geodesy
+from gisgrid.boundaries import BoundaryOptions
+from gisgrid.grids import workflows
+from gisgrid.settings import Settings
+from tests.fixtures import COMMUNITIES, DISTRICT, STREETS, write_small_district
+
+
+@pytest.fixture
+def client(clean_db: Engine, settings: Settings, tmp_path: Path) -> Iterator[TestClient]:
+    workflows.import_boundaries(clean_db, write_small_district(tmp_path), BoundaryOptions())
+    workflows.generate_grids(clean_db)
+    workflows.build_tiers(clean_db, target_size=20)
+    with TestClient(create_app(settings)) as c:
+        yield c
+
+
+def _a_cell(engine: Engine) -> tuple[str, float, float, str]:
+    with engine.connect() as conn:
+        row = conn.execute(
+            text(
+                "SELECT code, ST_X(ST_PointOnSurface(geom)), ST_Y(ST_PointOnSurface(geom)), tier3_code "
+                "FROM unit_grids WHERE community_code = :c ORDER BY code LIMIT 1"
+            ),
+            {"c": COMMUNITIES[1]},
+        ).one()
+    return row[0], row[1], row[2], row[3]
+
+
+def test_list_is_a_paged_feature_collection(client: TestClient, clean_db: Engine) -> None:
+    with clean_db.connect() as conn:
+        total = conn.execute(text("SELECT count(*) FROM unit_grids")).scalar_one()
+    r = client.get("/grids", params={"limit": 10})
+    body = r.json()
+    assert r.status_code == 200 and body["type"] == "FeatureCollection"
+    assert body["numberMatched"] == total and body["numberReturned"] == 10
+    assert [link["rel"] for link in body["links"]] == ["self", "next"]
+    codes = [f["id"] for f in body["features"]]
+    assert codes == sorted(codes)
+    page2 = client.get("/grids", params={"limit": 10, "offset": 10}).json()
+    assert not set(codes) & {f["id"] for f in page2["features"]}
+    first = body["features"][0]
+    assert first["geometry"]["type"] == "MultiPolygon"
+    assert first["properties"]["district_code"] == DISTRICT and len(first["properties"]["code"]) == 15
+
+
+def test_bbox_and_tier_filters(client: TestClient, clean_db: Engine) -> None:
+    code, x, y, _ = _a_cell(clean_db)
+    near = client.get("/grids", params={"bbox": f"{x - 1e-4},{y - 1e-4},{x + 1e-4},{y + 1e-4}"}).json()
+    assert code in {f["id"] for f in near["features"]} and near["numberMatched"] <= 9
+    tier1 = client.get("/grids", params={"tier": "1"}).json()
+    assert sorted(f["id"] for f in tier1["features"]) == list(STREETS)
+    assert tier1["features"][0]["properties"]["name"] in {"西城街道", "东关街道"}
+
+
+def test_one_grid_by_code_and_unknown_code(client: TestClient, clean_db: Engine) -> None:
+    code, *_ = _a_cell(clean_db)
+    r = client.get(f"/grids/{code}")
+    assert r.status_code == 200 and r.json()["properties"]["community_name"] == "紫荆社区"
+    t2 = client.get(f"/grids/{COMMUNITIES[1]}").json()
+    assert t2["properties"]["tier"] == 2
+    missing = client.get("/grids/419902009009009")
+    assert missing.status_code == 404
+    assert missing.json() == {"error": "not_found", "detail": "no grid with code 419902009009009"}
+
+
+def test_locate_returns_the_unit_grid_and_three_tiers(client: TestClient, clean_db: Engine) -> None:
+    code, x, y, tier3 = _a_cell(clean_db)
+    r = client.get("/grids/locate", params={"lon": x, "lat": y})
+    assert r.status_code == 200
+    body = r.json()
+    assert body["unit_grid"] == code
+    assert body["tier1"] == {"code": STREETS[0], "name": "西城街道"}
+    assert body["tier2"] == {"code": COMMUNITIES[1], "name": "紫荆社区"}
+    assert body["tier3"]["code"] == tier3 and body["tier3"]["name"].startswith("紫荆社区第")
+
+
+def test_locate_converts_gcj02_and_bd09_input(client: TestClient, clean_db: Engine) -> None:
+    code, x, y, _ = _a_cell(clean_db)
+    gx, gy = geodesy.from_storage(np.array([x]), np.array([y]), "gcj02")
+    bx, by = geodesy.from_storage(np.array([x]), np.array([y]), "bd09")
+    assert shapely.Point(x, y).distance(shapely.Point(gx[0], gy[0])) > 1e-3  # hundreds of metres apart
+    gcj = client.get("/grids/locate", params={"lon": gx[0], "lat": gy[0], "datum": "gcj02"}).json()
+    bd = client.get("/grids/locate", params={"lon": bx[0], "lat": by[0], "datum": "bd09"}).json()
+    assert gcj["unit_grid"] == code and bd["unit_grid"] == code
+
+
+def test_locate_outside_coverage_is_404_with_reason(client: TestClient) -> None:
+    r = client.get("/grids/locate", params={"lon": 116.4, "lat": 39.9})
+    assert r.status_code == 404
+    assert r.json()["error"] == "not_found"
+    assert "outside the gridded coverage" in r.json()["detail"]
+
+
+@pytest.mark.parametrize(
+    ("params", "field"),
+    [
+        ({"lon": "abc", "lat": 34.7}, "lon"),
+        ({"lon": 113.6, "lat": 95}, "lat"),
+        ({"lon": 113.6}, "lat"),
+        ({"lon": 113.6, "lat": 34.7, "datum": "mars"}, "datum"),
+    ],
+)
+def test_locate_bad_numbers_are_422_naming_the_field(client: TestClient, params: dict, field: str) -> None:
+    r = client.get("/grids/locate", params=params)
+    assert r.status_code == 422
+    assert r.json()["error"] == "invalid_input"
+    assert field in [item["field"] for item in r.json()["detail"]]
+
+
+@pytest.mark.parametrize("bbox", ["1,2,3", "a,b,c,d", "114,35,113,34", "0,0,200,10"])
+def test_bad_bbox_is_422(client: TestClient, bbox: str) -> None:
+    r = client.get("/grids", params={"bbox": bbox})
+    assert r.status_code == 422 and r.json()["error"] == "invalid_input"
+
+
+def test_bad_paging_is_422(client: TestClient) -> None:
+    assert client.get("/grids", params={"limit": 0}).status_code == 422
+    assert client.get("/grids", params={"offset": -1}).status_code == 422
+    assert client.get("/grids", params={"tier": "4"}).status_code == 422

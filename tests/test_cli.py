@@ -1,0 +1,117 @@
+"""The ``gisgrid`` command as analysts run it: help everywhere, file-only grid making, one-line refusals."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import geopandas as gpd
+import pytest
+import typer
+from sqlalchemy import Engine, text
+from typer.testing import CliRunner
+
+from gisgrid.cli import _register_optional, app
+from gisgrid.settings import Settings
+from tests.fixtures import COMMUNITIES, write_small_district
+
+_register_optional()
+runner = CliRunner()
+
+
+def _all_command_paths() -> list[list[str]]:
+    root = typer.main.get_command(app)
+    paths: list[list[str]] = [[]]
+
+    def walk(cmd: object, prefix: list[str]) -> None:
+        # typer vendors its own click: recognise groups by their sub-commands, not by class.
+        for name, sub in getattr(cmd, "commands", {}).items():
+            paths.append([*prefix, name])
+            walk(sub, [*prefix, name])
+
+    walk(root, [])
+    return paths
+
+
+@pytest.mark.parametrize("path", _all_command_paths(), ids=lambda p: " ".join(p) or "gisgrid")
+def test_every_command_has_help(path: list[str]) -> None:
+    result = runner.invoke(app, [*path, "--help"])
+    assert result.exit_code == 0, result.output
+    assert "Usage:" in result.output
+
+
+def test_expected_commands_exist() -> None:
+    names = {" ".join(p) for p in _all_command_paths()}
+    assert {
+        "db up",
+        "db down",
+        "db status",
+        "db url",
+        "db upgrade",
+        "db downgrade",
+        "boundaries import",
+        "grids make",
+        "grids generate",
+        "grids tiers",
+        "grids staff",
+        "grids export",
+        "demo load",
+        "serve",
+    } <= names
+
+
+@pytest.mark.parametrize("suffix", [".gpkg", ".geojson", ".csv", ".shp"])
+def test_grids_make_writes_the_file_without_a_database(tmp_path: Path, suffix: str) -> None:
+    src = write_small_district(tmp_path)
+    out = tmp_path / f"cells{suffix}"
+    result = runner.invoke(app, ["grids", "make", str(src), "--out", str(out)], env={"GISGRID_DATABASE_URL": ""})
+    assert result.exit_code == 0, result.output
+    assert "unit grids in 3 units (EPSG:4547)" in result.output
+    assert "difference 0.00000 %" in result.output
+    back = gpd.read_file(out) if suffix != ".csv" else None
+    if back is not None:
+        code_col = "code" if "code" in back.columns else "CODE"
+        assert back[code_col].astype(str).str.len().eq(15).all()
+        assert back[code_col].astype(str).str[:12].isin(COMMUNITIES).all()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--cell-area", "1"], "--cell-area 1 m² is out of range"),
+        (["--cell-area", "10000000"], "--cell-area 10,000,000 m² is out of range"),
+        (["--crs", "EPSG:4326"], "geographic"),
+        (["--crs", "EPSG:4554"], "outside"),
+    ],
+)
+def test_grids_make_refusals_are_one_line_and_write_nothing(tmp_path: Path, args: list[str], message: str) -> None:
+    src = write_small_district(tmp_path)
+    out = tmp_path / "cells.gpkg"
+    r = subprocess.run(
+        [sys.executable, "-m", "gisgrid", "grids", "make", str(src), "--out", str(out), *args],
+        capture_output=True,
+        text=True,
+    )
+    assert r.returncode == 1
+    assert r.stderr.startswith("error: ") and r.stderr.count("\n") == 1
+    assert message in r.stderr.lower()
+    assert not out.exists()
+
+
+def test_boundaries_import_dry_run_via_cli(clean_db: Engine, settings: Settings, tmp_path: Path) -> None:
+    src = write_small_district(tmp_path)
+    env = {"GISGRID_DATABASE_URL": settings.database_url or ""}
+    result = runner.invoke(app, ["boundaries", "import", str(src), "--dry-run"], env=env)
+    assert result.exit_code == 0, result.output
+    assert "read 6 units: 1 district, 2 street, 3 community" in result.output
+    assert "dry run: nothing written" in result.output
+    with clean_db.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM admin_units")).scalar_one() == 0
+
+    stored = runner.invoke(app, ["boundaries", "import", str(src)], env=env)
+    assert stored.exit_code == 0 and "stored: 6 inserted, 0 updated" in stored.output
+    generated = runner.invoke(app, ["grids", "generate"], env=env)
+    assert generated.exit_code == 0 and "unit grids for 3 units (EPSG:4547)" in generated.output
+    tiers = runner.invoke(app, ["grids", "tiers", "--target-size", "20"], env=env)
+    assert tiers.exit_code == 0 and "tier 1: 2 streets, tier 2: 3 communities" in tiers.output

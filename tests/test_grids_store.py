@@ -1,0 +1,183 @@
+"""Boundaries and unit grids in PostGIS: import, generate, tiers, staff, export — as the CLI runs them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import geopandas as gpd
+import pytest
+from sqlalchemy import Engine, text
+
+from gisgrid.boundaries import BoundaryOptions
+from gisgrid.errors import InvalidInput
+from gisgrid.grids import workflows
+from tests.fixtures import COMMUNITIES, DISTRICT, STREETS, small_district, write_small_district
+
+
+def _count(engine: Engine, sql: str, **params: object) -> int:
+    with engine.connect() as conn:
+        return int(conn.execute(text(sql), params).scalar_one())
+
+
+@pytest.fixture
+def loaded(clean_db: Engine, tmp_path: Path) -> Engine:
+    workflows.import_boundaries(clean_db, write_small_district(tmp_path), BoundaryOptions())
+    return clean_db
+
+
+def test_import_stores_units_with_metric_areas_and_tiers_1_2(loaded: Engine) -> None:
+    with loaded.connect() as conn:
+        rows = conn.execute(
+            text("SELECT code, level, parent_code, metric_srid, area_m2 FROM admin_units ORDER BY code")
+        )
+        units = {r.code: r for r in rows}
+    assert set(units) == {DISTRICT, *STREETS, *COMMUNITIES}
+    assert units[DISTRICT].metric_srid == 4547
+    assert units[DISTRICT].area_m2 == pytest.approx(1200 * 800 - 800 * 50 / 2, rel=1e-6)  # notch on the east edge
+    assert units[COMMUNITIES[0]].parent_code == STREETS[0]
+    assert _count(loaded, "SELECT count(*) FROM management_grids WHERE tier = 1") == 2
+    assert _count(loaded, "SELECT count(*) FROM management_grids WHERE tier = 2") == 3
+
+
+def test_dry_run_writes_nothing(clean_db: Engine, tmp_path: Path) -> None:
+    result = workflows.import_boundaries(clean_db, write_small_district(tmp_path), BoundaryOptions(), dry_run=True)
+    assert result.summary is None
+    assert _count(clean_db, "SELECT count(*) FROM admin_units") == 0
+
+
+def test_unknown_parent_is_refused_and_nothing_is_written(clean_db: Engine, tmp_path: Path) -> None:
+    communities = small_district().query("level == 'community'")
+    path = tmp_path / "communities.geojson"
+    communities.to_file(path, driver="GeoJSON")
+    with pytest.raises(InvalidInput, match="name a parent that is not loaded"):
+        workflows.import_boundaries(clean_db, path, BoundaryOptions())
+    assert _count(clean_db, "SELECT count(*) FROM admin_units") == 0
+
+
+def test_reimport_updates_instead_of_duplicating(loaded: Engine, tmp_path: Path) -> None:
+    again = workflows.import_boundaries(loaded, write_small_district(tmp_path, "again.geojson"), BoundaryOptions())
+    assert again.summary is not None
+    assert (again.summary.inserted, again.summary.updated) == (0, 6)
+    assert _count(loaded, "SELECT count(*) FROM admin_units") == 6
+
+
+def test_generate_stores_cells_that_tile_each_unit(loaded: Engine) -> None:
+    result = workflows.generate_grids(loaded)
+    assert result.units == 3 and result.metric_epsg == 4547
+    assert result.cells == _count(loaded, "SELECT count(*) FROM unit_grids")
+    with loaded.connect() as conn:
+        per_unit = conn.execute(
+            text(
+                """
+                SELECT u.code, ST_Area(ST_Transform(u.geom, 4547)) AS unit_area,
+                       ST_Area(ST_Transform(ST_Union(g.geom), 4547)) AS union_area,
+                       sum(ST_Area(ST_Transform(g.geom, 4547))) AS sum_area,
+                       bool_and(g.code LIKE u.code || '%') AS prefixed,
+                       bool_and(ST_CoveredBy(ST_Transform(g.geom, 4547),
+                                             ST_Buffer(ST_Transform(u.geom, 4547), 0.01))) AS inside
+                FROM admin_units u JOIN unit_grids g ON g.unit_code = u.code GROUP BY u.code, u.geom
+                """
+            )
+        ).all()
+    assert {r.code for r in per_unit} == set(COMMUNITIES)
+    for r in per_unit:
+        assert abs(r.union_area - r.unit_area) / r.unit_area < 1e-4
+        assert abs(r.sum_area - r.union_area) <= r.union_area / 1e6  # no overlaps: ≤ 1 m² per km²
+        assert r.prefixed and r.inside  # within 1 cm: the lon/lat round trip moves vertices by ~2 mm
+    # seq 001 is the north-west cell of each community
+    with loaded.connect() as conn:
+        first = conn.execute(
+            text("SELECT code, row, col FROM unit_grids WHERE code LIKE :c || '%' ORDER BY code LIMIT 1"),
+            {"c": COMMUNITIES[0]},
+        ).one()
+        top_row = conn.execute(
+            text("SELECT max(row) FROM unit_grids WHERE unit_code = :c"), {"c": COMMUNITIES[0]}
+        ).scalar_one()
+    assert first.code == COMMUNITIES[0] + "001" and first.row == top_row
+
+
+def test_regenerate_is_identical(loaded: Engine) -> None:
+    workflows.generate_grids(loaded)
+    with loaded.connect() as conn:
+        before = conn.execute(text("SELECT code, ST_AsEWKB(geom) FROM unit_grids ORDER BY code")).all()
+    workflows.generate_grids(loaded)
+    with loaded.connect() as conn:
+        after = conn.execute(text("SELECT code, ST_AsEWKB(geom) FROM unit_grids ORDER BY code")).all()
+    assert [(c, bytes(g)) for c, g in before] == [(c, bytes(g)) for c, g in after]
+
+
+def test_tiers_group_every_unit_grid_into_contiguous_tier3(loaded: Engine) -> None:
+    workflows.generate_grids(loaded)
+    result = workflows.build_tiers(loaded, target_size=20)
+    assert (result.tier1, result.tier2) == (2, 3)
+    assert result.tier3 == _count(loaded, "SELECT count(*) FROM management_grids WHERE tier = 3")
+    assert _count(loaded, "SELECT count(*) FROM unit_grids WHERE tier3_code IS NULL") == 0
+    with loaded.connect() as conn:
+        rows = conn.execute(
+            text(
+                """
+                SELECT m.code, m.parent_code, ST_NumGeometries(m.geom) AS parts,
+                       (SELECT count(*) FROM unit_grids g WHERE g.tier3_code = m.code) AS cells
+                FROM management_grids m WHERE m.tier = 3
+                """
+            )
+        ).all()
+    for r in rows:
+        assert len(r.code) == 14 and r.code[:12] == r.parent_code
+        assert r.parts == 1  # contiguous: the union of its cells is one polygon
+        assert r.cells > 0
+
+
+def test_staff_csv_sets_leaders_or_refuses_whole(loaded: Engine, tmp_path: Path) -> None:
+    good = tmp_path / "staff.csv"
+    good.write_text(
+        f"grid_code,role,name,phone\n{STREETS[0]},网格长,王伟,13800000001\n{STREETS[0]},网格员,李娜,13800000002\n",
+        encoding="utf-8",
+    )
+    assert workflows.import_staff(loaded, good) == 1
+    with loaded.connect() as conn:
+        leader, staff = conn.execute(
+            text("SELECT leader_name, staff FROM management_grids WHERE code = :c"), {"c": STREETS[0]}
+        ).one()
+    assert leader == "王伟"
+    assert [s["name"] for s in staff] == ["王伟", "李娜"]
+
+    bad = tmp_path / "bad.csv"
+    bad.write_text(
+        f"grid_code,role,name,phone\n{STREETS[1]},网格长,张三,13800000003\n999,网格员,,12ab\n", encoding="utf-8"
+    )
+    with pytest.raises(InvalidInput) as err:
+        workflows.import_staff(loaded, bad)
+    assert {(e["row"], e["field"]) for e in err.value.detail} == {(3, "grid_code"), (3, "name"), (3, "phone")}
+    with loaded.connect() as conn:
+        untouched = conn.execute(
+            text("SELECT leader_name FROM management_grids WHERE code = :c"), {"c": STREETS[1]}
+        ).scalar()
+    assert untouched is None  # the good row of a refused file is not written either
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "gbk"])
+def test_shapefile_export_keeps_chinese_names(loaded: Engine, tmp_path: Path, encoding: str) -> None:
+    workflows.generate_grids(loaded)
+    files = workflows.export_grids(loaded, tmp_path / "grids.shp", encoding=encoding)  # type: ignore[arg-type]
+    assert (tmp_path / "grids.cpg").read_text().strip().upper() == encoding.upper().replace("-", "-")
+    back = gpd.read_file(tmp_path / "grids.shp")
+    assert all(len(c.encode()) <= 10 and c.isascii() for c in back.columns)
+    assert set(back.filter(like="COMM_NAME").iloc[:, 0]) == {"桃园社区", "紫荆社区", "东明社区"}
+    assert len(back) == _count(loaded, "SELECT count(*) FROM unit_grids")
+    assert any(p.suffix == ".shp" for p in files)
+
+
+def test_tier_export_to_geopackage(loaded: Engine, tmp_path: Path) -> None:
+    workflows.generate_grids(loaded)
+    workflows.build_tiers(loaded, target_size=20)
+    workflows.export_grids(loaded, tmp_path / "t3.gpkg", tier="3")
+    back = gpd.read_file(tmp_path / "t3.gpkg")
+    assert len(back) == _count(loaded, "SELECT count(*) FROM management_grids WHERE tier = 3")
+    assert back.crs.to_epsg() == 4490
+
+
+def test_export_with_nothing_stored_is_refused(clean_db: Engine, tmp_path: Path) -> None:
+    with pytest.raises(InvalidInput, match="no unit grids are stored"):
+        workflows.export_grids(clean_db, tmp_path / "x.gpkg")
+    assert not (tmp_path / "x.gpkg").exists()
