@@ -1,0 +1,295 @@
+"""Component class catalogue (管理部件分类) and default departments, read from ``data/catalogue/``.
+
+Files (see ``data/catalogue/README.md``):
+
+* ``component_classes.csv`` — ``scheme,code,big_code,big_name,name,default_dept,evidence``. Two schemes:
+  ``gbt47678`` (GB/T 47678.5-2026, 5-digit code = 2 big + 3 small) and ``cjt214`` (CJ/T 214 era,
+  4-digit code = 2 big + 2 small).
+* ``departments.csv`` — ``code,name,kind``: department codes (18 characters, the 统一社会信用代码 format).
+* ``component_class_map.csv`` — ``cjt214_code,gbt47678_code,note``: one-to-one matches by name or meaning.
+
+A city extends or overrides these with extra CSV files (``load_catalogue(..., extra=[...])``), applied in order
+after the base files: a file whose name contains ``departments`` adds/overrides departments, one whose name
+contains ``class_map`` adds/overrides mappings (keyed by the CJ/T 214 code), any other is a classes file
+whose rows add classes or override the base row with the same scheme+code (e.g. a local extension class
+``gbt47678,21001,21,扩展部件,…``). All department files are read before any classes file, so an extra class
+may use an extra department whatever the order of ``extra``.
+
+Every problem is reported at once in one ``InvalidInput`` whose ``detail`` lists
+``{"file", "row", "field", "value", "reason"}`` items; rows are line numbers (the header is line 1).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from gisgrid.errors import InvalidInput
+from gisgrid.settings import Settings
+
+SCHEMES: tuple[str, ...] = ("gbt47678", "cjt214")
+#: Digits of a class code per scheme (2 big + 3 small, 2 big + 2 small).
+CODE_DIGITS: dict[str, int] = {"gbt47678": 5, "cjt214": 4}
+#: C confirmed, I implementation evidence, U unconfirmed (as in the standards notes); L local (a city's own).
+EVIDENCE: tuple[str, ...] = ("C", "I", "U", "L")
+
+CLASS_COLUMNS = ("scheme", "code", "big_code", "big_name", "name", "default_dept", "evidence")
+DEPARTMENT_COLUMNS = ("code", "name", "kind")
+MAP_COLUMNS = ("cjt214_code", "gbt47678_code", "note")
+
+CLASSES_FILE = "component_classes.csv"
+DEPARTMENTS_FILE = "departments.csv"
+MAP_FILE = "component_class_map.csv"
+
+# 统一社会信用代码 is 18 characters; a local legacy code may be shorter, so only the alphabet and maximum
+# length are enforced (upper-case letters and digits).
+_DEPT_CODE = re.compile(r"[0-9A-Z]{1,18}")
+_MAX_LISTED_PROBLEMS = 10
+
+
+@dataclass(frozen=True)
+class ComponentClass:
+    scheme: str
+    code: str
+    big_code: str
+    big_name: str
+    name: str
+    default_dept: str
+    evidence: str
+
+
+@dataclass
+class Catalogue:
+    """Classes per scheme, departments and the CJ/T 214 ↔ GB/T 47678.5 mapping."""
+
+    by_scheme: dict[str, dict[str, ComponentClass]]
+    departments: dict[str, str]
+    department_kinds: dict[str, str] = field(default_factory=dict)
+    cjt_to_gbt: dict[str, str] = field(default_factory=dict)
+    sources: list[Path] = field(default_factory=list)
+
+    def classes(self, scheme: str) -> dict[str, ComponentClass]:
+        """Classes of ``scheme`` keyed by code (InvalidInput for an unknown scheme)."""
+        check_scheme(scheme)
+        return self.by_scheme.get(scheme, {})
+
+    def to_gbt(self, cjt_code: str) -> str | None:
+        """The GB/T 47678.5 code matching a CJ/T 214 code, or None when no match is listed."""
+        return self.cjt_to_gbt.get(cjt_code)
+
+    def to_cjt(self, gbt_code: str) -> str | None:
+        """The CJ/T 214 code matching a GB/T 47678.5 code, or None (the mapping is one-to-one)."""
+        return self._gbt_to_cjt.get(gbt_code)
+
+    @cached_property
+    def _gbt_to_cjt(self) -> dict[str, str]:
+        return {g: c for c, g in self.cjt_to_gbt.items()}
+
+
+def check_scheme(scheme: str) -> str:
+    if scheme not in SCHEMES:
+        raise InvalidInput(
+            f"unknown scheme {scheme!r}: expected one of {', '.join(SCHEMES)}", detail={"scheme": scheme}
+        )
+    return scheme
+
+
+class _Problems:
+    """Collects every problem so that one error lists them all."""
+
+    def __init__(self) -> None:
+        self.items: list[dict[str, Any]] = []
+
+    def add(self, file: Path, row: int | None, field_name: str | None, value: str, reason: str) -> None:
+        self.items.append({"file": str(file), "row": row, "field": field_name, "value": value, "reason": reason})
+
+    def raise_if_any(self) -> None:
+        if not self.items:
+            return
+        lines = [
+            f"{p['file']}: row {p['row']}, field {p['field']!r}: {p['reason']}"
+            if p["row"] is not None
+            else f"{p['file']}: {p['reason']}"
+            for p in self.items[:_MAX_LISTED_PROBLEMS]
+        ]
+        more = len(self.items) - _MAX_LISTED_PROBLEMS
+        if more > 0:
+            lines.append(f"… and {more} more problem(s)")
+        raise InvalidInput(
+            f"catalogue: {len(self.items)} problem(s):\n" + "\n".join(lines), detail={"problems": self.items}
+        )
+
+
+def _read_rows(path: Path, columns: Sequence[str], problems: _Problems) -> list[tuple[int, dict[str, str]]]:
+    """(line number, row) pairs of a small CSV, values stripped; header is line 1."""
+    if not path.exists():
+        raise InvalidInput(f"{path}: catalogue file not found", detail={"file": str(path)})
+    raw = path.read_bytes()
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        # City-made files often come from Excel on Chinese Windows.
+        text = raw.decode("gb18030")
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    header = [h.strip() for h in (reader.fieldnames or [])]
+    missing = [c for c in columns if c not in header]
+    if missing:
+        problems.add(path, None, None, "", f"missing column(s) {', '.join(missing)}; expected {','.join(columns)}")
+        return []
+    reader.fieldnames = header
+    rows: list[tuple[int, dict[str, str]]] = []
+    for record in reader:
+        line = reader.line_num  # physical line of the record's end; equals the row line for one-line records
+        values = {c: (record.get(c) or "").strip() for c in columns}
+        if any(values.values()):
+            rows.append((line, values))
+    return rows
+
+
+def _check_duplicates(path: Path, rows: Iterable[tuple[int, tuple[str, ...], str]], problems: _Problems) -> None:
+    first: dict[tuple[str, ...], int] = {}
+    for line, key, field_name in rows:
+        if key in first:
+            problems.add(path, line, field_name, "/".join(key), f"duplicate of row {first[key]} in the same file")
+        else:
+            first[key] = line
+
+
+def _load_departments(path: Path, departments: dict[str, str], kinds: dict[str, str], problems: _Problems) -> None:
+    rows = _read_rows(path, DEPARTMENT_COLUMNS, problems)
+    _check_duplicates(path, ((line, (r["code"],), "code") for line, r in rows), problems)
+    for line, r in rows:
+        if not _DEPT_CODE.fullmatch(r["code"]):
+            problems.add(
+                path,
+                line,
+                "code",
+                r["code"],
+                "department code must be 1–18 upper-case letters or digits (统一社会信用代码 format, 18 characters)",
+            )
+            continue
+        if not r["name"]:
+            problems.add(path, line, "name", "", "department name is empty")
+            continue
+        departments[r["code"]] = r["name"]
+        kinds[r["code"]] = r["kind"]
+
+
+def _load_classes(
+    path: Path, by_scheme: dict[str, dict[str, ComponentClass]], problems: _Problems, *, local: bool
+) -> list[tuple[Path, int, ComponentClass]]:
+    rows = _read_rows(path, CLASS_COLUMNS, problems)
+    _check_duplicates(path, ((line, (r["scheme"], r["code"]), "code") for line, r in rows), problems)
+    loaded: list[tuple[Path, int, ComponentClass]] = []
+    for line, r in rows:
+        scheme = r["scheme"]
+        if scheme not in SCHEMES:
+            problems.add(path, line, "scheme", scheme, f"unknown scheme; expected one of {', '.join(SCHEMES)}")
+            continue
+        digits = CODE_DIGITS[scheme]
+        ok = True
+        if not (r["code"].isascii() and r["code"].isdigit() and len(r["code"]) == digits):
+            problems.add(path, line, "code", r["code"], f"a {scheme} class code is {digits} digits")
+            ok = False
+        elif r["big_code"] != r["code"][:2]:
+            problems.add(
+                path,
+                line,
+                "big_code",
+                r["big_code"],
+                f"big_code must be the first 2 digits of the code ({r['code'][:2]})",
+            )
+            ok = False
+        for name_field in ("name", "big_name"):
+            if not r[name_field]:
+                problems.add(path, line, name_field, "", f"{name_field} is empty")
+                ok = False
+        evidence = r["evidence"] or ("L" if local else "")
+        if evidence not in EVIDENCE:
+            problems.add(path, line, "evidence", r["evidence"], f"evidence must be one of {', '.join(EVIDENCE)}")
+            ok = False
+        if ok:
+            cls = ComponentClass(
+                scheme, r["code"], r["big_code"], r["big_name"], r["name"], r["default_dept"], evidence
+            )
+            by_scheme[scheme][cls.code] = cls
+            loaded.append((path, line, cls))
+    return loaded
+
+
+def _load_map(path: Path, mapping: dict[str, str], mapped_at: dict[str, tuple[Path, int]], problems: _Problems) -> None:
+    rows = _read_rows(path, MAP_COLUMNS, problems)
+    _check_duplicates(path, ((line, (r["cjt214_code"],), "cjt214_code") for line, r in rows), problems)
+    for line, r in rows:
+        mapping[r["cjt214_code"]] = r["gbt47678_code"]
+        mapped_at[r["cjt214_code"]] = (path, line)
+
+
+def _catalogue_dir(settings_or_dir: Settings | Path | str) -> Path:
+    if isinstance(settings_or_dir, Settings):
+        return Path(settings_or_dir.catalogue_dir) / "catalogue"
+    base = Path(settings_or_dir)
+    # Accept either data/ (Settings.catalogue_dir) or data/catalogue/ itself.
+    return base if (base / CLASSES_FILE).exists() else base / "catalogue"
+
+
+def load_catalogue(settings_or_dir: Settings | Path | str, extra: Sequence[Path | str] = ()) -> Catalogue:
+    """Read the base catalogue, then each ``extra`` CSV in order (see the module docstring)."""
+    base = _catalogue_dir(settings_or_dir)
+    extras = [Path(p) for p in extra]
+    dept_files = [base / DEPARTMENTS_FILE] + [p for p in extras if "departments" in p.name.lower()]
+    map_files = [base / MAP_FILE] + [p for p in extras if "class_map" in p.name.lower()]
+    class_files = [(base / CLASSES_FILE, False)] + [
+        (p, True) for p in extras if p not in dept_files and p not in map_files
+    ]
+
+    problems = _Problems()
+    departments: dict[str, str] = {}
+    kinds: dict[str, str] = {}
+    for path in dept_files:
+        _load_departments(path, departments, kinds, problems)
+
+    by_scheme: dict[str, dict[str, ComponentClass]] = {s: {} for s in SCHEMES}
+    loaded: list[tuple[Path, int, ComponentClass]] = []
+    for path, local in class_files:
+        loaded += _load_classes(path, by_scheme, problems, local=local)
+    # Checked after all files: only the final (possibly overriding) row of a class counts.
+    for path, line, cls in loaded:
+        final = by_scheme[cls.scheme].get(cls.code)
+        if final is cls and cls.default_dept and cls.default_dept not in departments:
+            problems.add(
+                path, line, "default_dept", cls.default_dept, "unknown department (not in any departments file)"
+            )
+
+    mapping: dict[str, str] = {}
+    mapped_at: dict[str, tuple[Path, int]] = {}
+    for path in map_files:
+        _load_map(path, mapping, mapped_at, problems)
+    seen_gbt: dict[str, str] = {}
+    for cjt, gbt in mapping.items():
+        path, line = mapped_at[cjt]
+        if cjt not in by_scheme["cjt214"]:
+            problems.add(path, line, "cjt214_code", cjt, "not a cjt214 class in the catalogue")
+        if gbt not in by_scheme["gbt47678"]:
+            problems.add(path, line, "gbt47678_code", gbt, "not a gbt47678 class in the catalogue")
+        elif gbt in seen_gbt:
+            # to_cjt must be unambiguous.
+            problems.add(
+                path, line, "gbt47678_code", gbt, f"already mapped from cjt214 {seen_gbt[gbt]}; one-to-one only"
+            )
+        else:
+            seen_gbt[gbt] = cjt
+    problems.raise_if_any()
+    return Catalogue(
+        by_scheme=by_scheme,
+        departments=departments,
+        department_kinds=kinds,
+        cjt_to_gbt=mapping,
+        sources=dept_files + [p for p, _ in class_files] + map_files,
+    )

@@ -1,0 +1,760 @@
+"""Pure rules for city components (管理部件): identifiers, reading source files, vectorised validation.
+
+No database code: ``read_component_file`` turns a CSV/GeoJSON/Shapefile/GeoPackage into a raw frame,
+``validate_components`` splits it into accepted rows and a list of refusals (row, field, value, reason),
+``write_errors`` saves that list for the user.
+
+Identifiers (管理部件标识码)
+---------------------------
+* GB/T 47678.5-2026 (``gbt47678``): 17 digits = 6 行政区划 + 2 大类 + 3 小类 + 6 顺序代码.
+* CJ/T 214 era (``cjt214``): 16 digits = 6 行政区划 + 2 大类 + 2 小类 + 6 流水号 (e.g. ``3205080101000001``).
+
+Source columns
+--------------
+Column names are matched case-insensitively (surrounding spaces ignored); the first matching alias wins and
+every unmatched column goes, as text, into the per-row dict ``attrs`` (e.g. BGID/SZDYWGBSM, DeptName1,
+SetLoc, Material). Refusals name the canonical field (left column).
+
+==============  ===========================================  ===========================
+canonical       GB/T 47678.5 / other names                   CJ/T 214-era (legacy)
+==============  ===========================================  ===========================
+id              id, identifier, GLBJBSM, BJBSM               ObjID
+class_code      class_code, 类别代码 (else from the id)        ObjCode
+name            name, GLBJMC                                 ObjName
+main_dept       main_dept, ZGBMDM (主管部门代码)              DeptCode1
+owner_dept      owner_dept, QSDWDM (权属单位代码)             DeptCode2
+maint_dept      maint_dept, YHDWDM (养护单位代码)             DeptCode3
+status          status, GLBJZT                               ObjState
+initial_date    initial_date, CSRQ                           ORDate
+change_date     change_date, BGRQ                            CHDate
+data_source     data_source, SJLY                            DataSource
+note            note, BZ                                     Note
+lon / lat       lon, lng, longitude, 经度 / lat, latitude, 纬度
+x / y           x / y                                        PointX / PointY
+geometry        the layer geometry; in a CSV a ``wkt``/``geometry``/``geom`` column (WKT)
+==============  ===========================================  ===========================
+
+(Shapefile-truncated ``initial_da``, ``change_dat``, ``data_sourc`` are recognised too.)
+
+Coordinates, in order of precedence: ``lon_field``/``lat_field``; ``x_field``/``y_field``; the layer
+geometry (non-empty); a CSV WKT column; lon/lat columns; x/y columns. ``src_crs`` (any pyproj CRS string)
+overrides the file's CRS and is needed for projected x/y (metres); without it coordinates are taken as
+CGCS2000/WGS-84 lon/lat. ``src_datum`` (wgs84|cgcs2000|gcj02|bd09) removes the Chinese web-map offsets.
+Everything ends as storage lon/lat (EPSG:4490). Lines and polygons are kept (``geom_wkb``) and checked at
+a representative point (``shapely.point_on_surface``).
+
+Rows: ``_row`` is the CSV line number with the header as line 1 (blank lines counted and skipped; a quoted
+value spanning lines shifts later numbers), or the 1-based feature number for other formats.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+from pyproj import CRS, Transformer
+from pyproj.exceptions import CRSError
+
+from gisgrid.catalogue import CODE_DIGITS, Catalogue, check_scheme
+from gisgrid.errors import InvalidInput
+from gisgrid.geodesy import DATUMS, to_storage, transform_geometries
+from gisgrid.vectorio import read_layer_any
+
+log = logging.getLogger(__name__)
+
+STATUSES: tuple[str, ...] = ("完好", "破损", "丢失", "废弃", "移除")
+DATA_SOURCES: tuple[str, ...] = ("实测", "地形图", "基础地理数据", "其他")
+DEFAULT_STATUS = "完好"
+DISTRICT_DIGITS = 6
+SERIAL_DIGITS = 6
+
+FIELD_ALIASES: dict[str, tuple[str, ...]] = {
+    "id": ("id", "identifier", "glbjbsm", "objid", "bjbsm"),
+    "class_code": ("class_code", "objcode", "类别代码"),
+    "name": ("name", "glbjmc", "objname"),
+    "main_dept": ("main_dept", "zgbmdm", "deptcode1"),
+    "owner_dept": ("owner_dept", "qsdwdm", "deptcode2"),
+    "maint_dept": ("maint_dept", "yhdwdm", "deptcode3"),
+    "status": ("status", "glbjzt", "objstate"),
+    "initial_date": ("initial_date", "csrq", "ordate", "initial_da"),
+    "change_date": ("change_date", "bgrq", "chdate", "change_dat"),
+    "data_source": ("data_source", "sjly", "datasource", "data_sourc"),
+    "note": ("note", "bz"),
+}
+COORD_ALIASES: dict[str, tuple[str, ...]] = {
+    "lon": ("lon", "lng", "longitude", "经度"),
+    "lat": ("lat", "latitude", "纬度"),
+    "x": ("pointx", "x"),
+    "y": ("pointy", "y"),
+    "wkt": ("wkt", "geometry", "geom"),
+}
+TEXT_FIELDS: tuple[str, ...] = tuple(FIELD_ALIASES)
+ACCEPTED_COLUMNS: tuple[str, ...] = (
+    "_row",
+    "id",
+    "class_code",
+    "name",
+    "lon",
+    "lat",
+    "geom_wkb",
+    "main_dept",
+    "owner_dept",
+    "maint_dept",
+    "status",
+    "initial_date",
+    "change_date",
+    "data_source",
+    "note",
+    "attrs",
+    "is_update",
+)
+ERROR_COLUMNS: tuple[str, ...] = ("row", "field", "value", "reason")
+# Metadata key in DataFrame.attrs (not to be confused with the per-row ``attrs`` column).
+META = "gisgrid"
+_STORAGE_CRS = CRS.from_epsg(4490)
+_MIN_YEAR = 1900  # earlier dates are placeholders such as 0001-01-01, not real survey dates
+
+
+# --------------------------------------------------------------------------------------------- identifiers
+
+
+def identifier_length(scheme: str) -> int:
+    return DISTRICT_DIGITS + CODE_DIGITS[check_scheme(scheme)] + SERIAL_DIGITS
+
+
+def identifier_pattern(scheme: str) -> str:
+    """Regex (for ``re.fullmatch``) of an identifier, one group per part: district, class, serial."""
+    k = CODE_DIGITS[check_scheme(scheme)]
+    return rf"([0-9]{{{DISTRICT_DIGITS}}})([0-9]{{{k}}})([0-9]{{{SERIAL_DIGITS}}})"
+
+
+def parse_identifier(identifier: str, scheme: str) -> tuple[str, str, str]:
+    """(district, class_code, serial) of an identifier; InvalidInput if it has the wrong shape."""
+    m = re.fullmatch(identifier_pattern(scheme), identifier.strip())
+    if not m:
+        raise InvalidInput(
+            f"identifier {identifier!r} is not {identifier_length(scheme)} digits ({scheme})",
+            detail={"identifier": identifier, "scheme": scheme},
+        )
+    return m.group(1), m.group(2), m.group(3)
+
+
+def format_identifier(district: str, class_code: str, serial: int | str, scheme: str) -> str:
+    """Build an identifier from its parts (serial zero-padded to 6 digits)."""
+    k = CODE_DIGITS[check_scheme(scheme)]
+    serial_text = f"{int(serial):0{SERIAL_DIGITS}d}" if isinstance(serial, int) else str(serial)
+    parts = (
+        (district, DISTRICT_DIGITS, "district"),
+        (class_code, k, "class code"),
+        (serial_text, SERIAL_DIGITS, "serial"),
+    )
+    for value, digits, label in parts:
+        if not (value.isascii() and value.isdigit() and len(value) == digits):
+            raise InvalidInput(f"{label} {value!r} must be {digits} digits for {scheme}", detail={label: value})
+    return district + class_code + serial_text
+
+
+# --------------------------------------------------------------------------------------------- reading
+
+
+def _text(series: pd.Series) -> pd.Series:
+    """Any column as stripped text, missing → "" (integers without '.0', dates as YYYY-MM-DD)."""
+    if pd.api.types.is_datetime64_any_dtype(series):
+        return series.dt.strftime("%Y-%m-%d").fillna("").astype(object).astype(str)
+    if pd.api.types.is_float_dtype(series):
+        values = series.to_numpy(dtype=float)
+        finite = np.isfinite(values)
+        integral = finite & (np.mod(values, 1, where=finite, out=np.zeros_like(values)) == 0)
+        out = np.full(len(values), "", dtype=object)
+        out[integral] = values[integral].astype(np.int64).astype(str)
+        out[finite & ~integral] = values[finite & ~integral].astype(str)
+        return pd.Series(out, index=series.index, dtype=str)
+    return _strip(series)
+
+
+def _strip(series: pd.Series) -> pd.Series:
+    """``str.strip`` done once per distinct value (pandas' string methods are per-element Python without pyarrow);
+    many distinct short values (ids, coordinates) go through numpy's C ``strings.strip`` instead."""
+    values = series.to_numpy(dtype=object, copy=True)
+    values[pd.isna(values)] = ""
+    codes, uniques = pd.factorize(values)
+    uniques = np.asarray(uniques, dtype=object).astype(str).astype(object)
+    # Fixed-width arrays only for short values: one long note must not make every cell that wide.
+    if len(uniques) > 1000 and max(map(len, uniques)) <= 64:
+        return pd.Series(np.strings.strip(uniques.astype(str)).astype(object)[codes], index=series.index, dtype=str)
+    stripped = np.array([u.strip() for u in uniques], dtype=object)
+    return pd.Series(stripped[codes] if len(uniques) else values, index=series.index, dtype=str)
+
+
+def _records(table: pd.DataFrame, columns: list[str]) -> list[dict[str, str]]:
+    # Faster than DataFrame.to_dict("records"), which boxes every value through pandas.
+    arrays = [table[c].to_numpy(dtype=object) for c in columns]
+    return [dict(zip(columns, values, strict=True)) for values in zip(*arrays, strict=True)]
+
+
+def _read_csv(path: Path) -> tuple[pd.DataFrame, list[str]]:
+    notes: list[str] = []
+    options: dict[str, Any] = {"dtype": str, "keep_default_na": False, "skip_blank_lines": False}
+    try:
+        try:
+            df = pd.read_csv(path, encoding="utf-8-sig", **options)
+        except UnicodeDecodeError:
+            # Excel on Chinese Windows saves "CSV" in GBK; GB18030 is its superset.
+            df = pd.read_csv(path, encoding="gb18030", **options)
+            notes.append(f"{path.name}: not UTF-8, read as GBK (GB18030)")
+            log.info("%s", notes[-1])
+    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
+        raise InvalidInput(f"{path}: not a readable CSV ({exc})", detail={"path": str(path)}) from exc
+    except pd.errors.EmptyDataError as exc:
+        raise InvalidInput(f"{path}: empty file", detail={"path": str(path)}) from exc
+    df.columns = [str(c).strip() for c in df.columns]
+    df.insert(0, "_row", np.arange(len(df), dtype=np.int64) + 2)  # header is line 1
+    values = df.drop(columns="_row")
+    # Blank lines (kept so that line numbers stay right) and lines of only commas are dropped.
+    blank = (values == "").all(axis=1) if len(values.columns) else pd.Series(True, index=df.index)
+    return df.loc[~blank].reset_index(drop=True), notes
+
+
+def _find(columns: list[str], aliases: tuple[str, ...], taken: set[str]) -> str | None:
+    lowered = {c.strip().lower(): c for c in reversed(columns)}  # first occurrence wins
+    for alias in aliases:
+        column = lowered.get(alias)
+        if column is not None and column not in taken:
+            return column
+    return None
+
+
+def _explicit(columns: list[str], name: str | None, argument: str) -> str | None:
+    if name is None:
+        return None
+    for c in columns:
+        if c == name or c.strip().lower() == name.strip().lower():
+            return c
+    raise InvalidInput(
+        f"{argument}={name!r}: no such column; columns are {', '.join(columns)}",
+        detail={"argument": argument, "field": name, "columns": columns},
+    )
+
+
+def _parse_crs(src_crs: str | None) -> CRS | None:
+    if src_crs is None:
+        return None
+    try:
+        return CRS.from_user_input(src_crs)
+    except CRSError as exc:
+        raise InvalidInput(f"src_crs={src_crs!r}: unknown CRS ({exc})", detail={"src_crs": src_crs}) from exc
+
+
+def _is_storage_like(crs: CRS | None) -> bool:
+    # CGCS2000 and WGS-84 lon/lat are treated as equal (centimetres apart; see gisgrid.geodesy).
+    if crs is None:
+        return True
+    return crs.to_epsg() in (4490, 4326) or crs.equals(CRS.from_user_input("OGC:CRS84"))
+
+
+def _points_to_storage(x: np.ndarray, y: np.ndarray, crs: CRS | None, datum: str) -> tuple[np.ndarray, np.ndarray]:
+    x = x.copy()
+    y = y.copy()
+    ok = np.isfinite(x) & np.isfinite(y)
+    if not _is_storage_like(crs) and ok.any():
+        transformer = Transformer.from_crs(crs, _STORAGE_CRS, always_xy=True)
+        x[ok], y[ok] = transformer.transform(x[ok], y[ok])
+    if datum in ("gcj02", "bd09") and ok.any():
+        x[ok], y[ok] = to_storage(x[ok], y[ok], datum)  # type: ignore[arg-type]
+    return x, y
+
+
+def _geoms_to_storage(geoms: np.ndarray, crs: CRS | None, datum: str) -> np.ndarray:
+    present = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
+    out = np.where(present, geoms, None)
+    if not _is_storage_like(crs) and present.any():
+        out[present] = gpd.GeoSeries(out[present], crs=crs).to_crs(_STORAGE_CRS).to_numpy()
+    if datum in ("gcj02", "bd09") and present.any():
+        out[present] = transform_geometries(out[present], datum)  # type: ignore[arg-type]
+    return out
+
+
+def read_component_file(
+    path: Path | str,
+    *,
+    layer: str | None = None,
+    lon_field: str | None = None,
+    lat_field: str | None = None,
+    x_field: str | None = None,
+    y_field: str | None = None,
+    src_crs: str | None = None,
+    src_datum: str | None = None,
+    class_field: str | None = None,
+) -> pd.DataFrame:
+    """Read a component file into a raw frame (see the module docstring).
+
+    Columns: ``_row``, the text fields (``id`` … ``note``, "" when absent), ``lon``/``lat`` (float, storage
+    datum, NaN when missing or unparseable), ``lon_text``/``lat_text`` (the given text, column input only),
+    ``geometry_text`` (CSV WKT input only), ``geom_wkb`` (non-point geometries, else None) and ``attrs``
+    (dict of the other columns). ``df.attrs["gisgrid"]`` records where coordinates came from and notes
+    (e.g. the GBK fallback)."""
+    path = Path(path)
+    if not path.exists():
+        raise InvalidInput(f"{path}: file not found", detail={"path": str(path)})
+    datum = (src_datum or "cgcs2000").lower()
+    if datum not in DATUMS:
+        raise InvalidInput(f"src_datum={src_datum!r}: expected one of {', '.join(DATUMS)}", detail={"datum": src_datum})
+    crs = _parse_crs(src_crs)
+    notes: list[str] = []
+    geoms: np.ndarray | None = None
+    if path.suffix.lower() in (".csv", ".txt"):
+        table, notes = _read_csv(path)
+    else:
+        gdf = read_layer_any(path, layer)
+        if crs is None and gdf.crs is not None:
+            crs = CRS.from_user_input(gdf.crs)
+        geometry = np.asarray(gdf.geometry.values, dtype=object)
+        attributes = pd.DataFrame(gdf.drop(columns=gdf.geometry.name))
+        table = pd.DataFrame({str(c): _text(attributes[c]) for c in attributes.columns}, index=attributes.index)
+        table = table.reset_index(drop=True)
+        table.insert(0, "_row", np.arange(1, len(table) + 1, dtype=np.int64))
+        if not (shapely.is_missing(geometry) | shapely.is_empty(geometry)).all():
+            geoms = geometry
+
+    columns = [c for c in table.columns if c != "_row"]
+    taken: set[str] = set()
+    mapping: dict[str, str] = {}  # canonical → source column
+    explicit_class = _explicit(columns, class_field, "class_field")
+    if explicit_class:
+        mapping["class_code"] = explicit_class
+        taken.add(explicit_class)
+
+    # Coordinates first, so that e.g. an explicit x/y pair is not also read as something else.
+    lon_col = _explicit(columns, lon_field, "lon_field")
+    lat_col = _explicit(columns, lat_field, "lat_field")
+    x_col = _explicit(columns, x_field, "x_field")
+    y_col = _explicit(columns, y_field, "y_field")
+    wkt_col = None
+    if (lon_col is None) != (lat_col is None) or (x_col is None) != (y_col is None):
+        raise InvalidInput("give both lon_field and lat_field (or both x_field and y_field)")
+    pair = (lon_col, lat_col) if lon_col else (x_col, y_col) if x_col else None
+    if pair is None and geoms is None:
+        wkt_col = _find(columns, COORD_ALIASES["wkt"], taken) if geoms is None else None
+        if wkt_col is None:
+            lon_a, lat_a = _find(columns, COORD_ALIASES["lon"], taken), _find(columns, COORD_ALIASES["lat"], taken)
+            x_a, y_a = _find(columns, COORD_ALIASES["x"], taken), _find(columns, COORD_ALIASES["y"], taken)
+            pair = (lon_a, lat_a) if lon_a and lat_a else (x_a, y_a) if x_a and y_a else None
+            if pair is None:
+                raise InvalidInput(
+                    f"{path}: no coordinates: no geometry, no WKT column and no lon/lat (经度/纬度) or "
+                    f"PointX/PointY columns; name them with lon_field/lat_field or x_field/y_field. "
+                    f"Columns: {', '.join(columns)}",
+                    detail={"path": str(path), "columns": columns},
+                )
+    if pair is not None:
+        taken.update(pair)  # type: ignore[arg-type]
+        geoms = None  # explicit/attribute coordinates win over the layer geometry
+    if wkt_col is not None:
+        taken.add(wkt_col)
+
+    for canonical, aliases in FIELD_ALIASES.items():
+        if canonical in mapping:
+            continue
+        column = _find(columns, aliases, taken)
+        if column is not None:
+            mapping[canonical] = column
+            taken.add(column)
+
+    n = len(table)
+    raw = pd.DataFrame({"_row": table["_row"].to_numpy()})
+    for canonical in TEXT_FIELDS:
+        raw[canonical] = _strip(table[mapping[canonical]]) if canonical in mapping else ""
+
+    geom_wkb = np.full(n, None, dtype=object)
+    meta: dict[str, Any] = {"notes": notes, "fields": mapping, "datum": datum, "crs": crs.to_string() if crs else None}
+    if pair is not None:
+        lon_text = _strip(table[pair[0]])
+        lat_text = _strip(table[pair[1]])
+        x = pd.to_numeric(lon_text, errors="coerce").to_numpy(dtype=float)
+        y = pd.to_numeric(lat_text, errors="coerce").to_numpy(dtype=float)
+        lon, lat = _points_to_storage(x, y, crs, datum)
+        raw["lon_text"], raw["lat_text"] = lon_text.to_numpy(), lat_text.to_numpy()
+        meta["coordinates"] = "columns"
+        meta["coordinate_fields"] = list(pair)
+    else:
+        if wkt_col is not None:
+            wkt_text = _strip(table[wkt_col])
+            geoms = shapely.from_wkt(_none_if_empty(wkt_text).to_numpy(), on_invalid="ignore")
+            raw["geometry_text"] = wkt_text.to_numpy()
+            meta["coordinate_fields"] = [wkt_col]
+        else:
+            meta["coordinate_fields"] = ["geometry"]
+        assert geoms is not None
+        geoms = _geoms_to_storage(np.asarray(geoms, dtype=object), crs, datum)
+        present = ~shapely.is_missing(geoms)
+        is_point = present & (shapely.get_type_id(geoms) == 0)
+        rep = np.where(is_point, geoms, None)
+        others = present & ~is_point
+        if others.any():
+            rep[others] = shapely.point_on_surface(geoms[others])
+            geom_wkb[others] = shapely.to_wkb(geoms[others])
+        lon = np.full(n, np.nan)
+        lat = np.full(n, np.nan)
+        lon[present] = shapely.get_x(rep[present])
+        lat[present] = shapely.get_y(rep[present])
+        meta["coordinates"] = "geometry"
+    raw["lon"] = lon
+    raw["lat"] = lat
+    raw["geom_wkb"] = geom_wkb
+
+    rest = [c for c in columns if c not in taken]
+    raw["attrs"] = _records(table, rest) if rest else [{} for _ in range(n)]
+    raw.attrs[META] = meta
+    return raw
+
+
+# --------------------------------------------------------------------------------------------- validation
+
+
+@dataclass
+class ValidationResult:
+    accepted: pd.DataFrame
+    errors: pd.DataFrame
+
+    @property
+    def refused_rows(self) -> int:
+        return int(self.errors["row"].nunique()) if len(self.errors) else 0
+
+
+class _Errors:
+    """Accumulates refusals as small frames (one per check) plus the refused-row mask."""
+
+    def __init__(self, rows: np.ndarray) -> None:
+        self.rows = rows
+        self.bad = np.zeros(len(rows), dtype=bool)
+        self.frames: list[pd.DataFrame] = []
+
+    def add(self, mask: np.ndarray | pd.Series, field: str, values: Any, reason: Any) -> None:
+        mask = np.asarray(mask, dtype=bool)
+        if not mask.any():
+            return
+        idx = np.flatnonzero(mask)
+        self.bad |= mask
+        self.frames.append(
+            pd.DataFrame(
+                {
+                    "row": self.rows[idx],
+                    "field": field,
+                    "value": _pick(values, idx),
+                    "reason": _pick(reason, idx),
+                }
+            )
+        )
+
+    def frame(self) -> pd.DataFrame:
+        if not self.frames:
+            return pd.DataFrame({c: pd.Series(dtype=np.int64 if c == "row" else object) for c in ERROR_COLUMNS})
+        # Stable sort: by row, then in the order the checks ran.
+        errors = pd.concat(self.frames, ignore_index=True).sort_values("row", kind="stable").reset_index(drop=True)
+        errors["value"] = errors["value"].astype(object).where(errors["value"].notna(), "").astype(str)
+        return errors
+
+
+def _pick(values: Any, idx: np.ndarray) -> Any:
+    if callable(values):
+        return values(idx)  # formatted only for the refused rows
+    if isinstance(values, pd.Series):
+        return values.to_numpy()[idx]
+    if isinstance(values, np.ndarray):
+        return values[idx]
+    return values
+
+
+def _texts(raw: pd.DataFrame, name: str) -> np.ndarray:
+    """Column as an object array of str, missing → "" (the reader has already stripped the text)."""
+    if name not in raw.columns:
+        return np.full(len(raw), "", dtype=object)
+    column = raw[name]
+    if not pd.api.types.is_string_dtype(column):
+        column = _text(column)
+    out = column.to_numpy(dtype=object, copy=True)  # copy: to_numpy may hand out the column's own buffer
+    out[pd.isna(out)] = ""
+    return out
+
+
+def _isin(values: np.ndarray, allowed: Any) -> np.ndarray:
+    return pd.Series(values, dtype=object).isin(allowed).to_numpy()  # hash lookup, not a sort
+
+
+def _num(value: float) -> str:
+    return f"{value:.7f}".rstrip("0").rstrip(".") if np.isfinite(value) else ""
+
+
+_DATE_SHAPE = r"[0-9]{8}|[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}|[0-9]{4}/[0-9]{1,2}/[0-9]{1,2}"
+_DATE_PARTS = r"^([0-9]{4})[-/]?([0-9]{1,2})[-/]?([0-9]{1,2})$"
+
+
+def _parse_dates(text: np.ndarray, today: dt.date) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """(datetime64[D] array, NaT when absent or refused; masks of the problems).
+
+    Parsed once per distinct value: a file has few distinct dates, and pandas string methods are per-element."""
+    codes, uniques = pd.factorize(text)
+    u = pd.Series(uniques, dtype=object).astype(str)
+    present = (u != "").to_numpy()
+    shaped = present & u.str.fullmatch(_DATE_SHAPE).to_numpy(dtype=bool)
+    parts = u[shaped].str.extract(_DATE_PARTS)
+    iso = parts[0] + "-" + parts[1].str.zfill(2) + "-" + parts[2].str.zfill(2)
+    dates = np.full(len(u), np.datetime64("NaT"), dtype="datetime64[D]")
+    dates[shaped] = pd.to_datetime(iso, format="%Y-%m-%d", errors="coerce").to_numpy().astype("datetime64[D]")
+    valid = ~np.isnat(dates)
+    too_old = valid & (dates < np.datetime64(f"{_MIN_YEAR}-01-01"))
+    future = valid & (dates > np.datetime64(today, "D"))
+    dates[too_old | future] = np.datetime64("NaT")
+    masks = {"format": present & ~shaped, "impossible": shaped & ~valid, "too_old": too_old, "future": future}
+    return dates[codes], {k: m[codes] for k, m in masks.items()}
+
+
+def _none_if_empty(text: np.ndarray) -> pd.Series:
+    out = np.array(text, dtype=object, copy=True)
+    out[out == ""] = None
+    return pd.Series(out, dtype=object)  # object dtype: a str column would turn None into NaN
+
+
+def validate_components(
+    raw: pd.DataFrame,
+    *,
+    scheme: str,
+    catalogue: Catalogue,
+    district_code: str,
+    coverage: shapely.Geometry,
+    coverage_bbox: tuple[float, float, float, float] | None = None,
+    known_departments: set[str] | None = None,
+    existing_ids: set[str] | None = None,
+    today: dt.date | None = None,
+) -> ValidationResult:
+    """Check every row of a raw frame (``read_component_file``); all checks are vectorised.
+
+    ``coverage`` is the district in storage lon/lat (EPSG:4490); ``coverage_bbox`` defaults to its bounds and
+    is used to recognise swapped lon/lat. ``known_departments`` defaults to the catalogue's departments.
+    An identifier already in ``existing_ids`` is an update (``is_update``), not an error; a repeated identifier
+    within the file is. A row with several problems gets one errors row per problem and is refused once.
+    Empty status → 完好; empty name → the class name; empty main_dept → the class's default department.
+    ``today`` (default: the current date) bounds the dates."""
+    check_scheme(scheme)
+    classes = catalogue.classes(scheme)
+    known = set(catalogue.departments) if known_departments is None else set(known_departments)
+    today = today or dt.date.today()
+    k = CODE_DIGITS[scheme]
+    id_len = identifier_length(scheme)
+    meta = raw.attrs.get(META, {})
+    raw = raw.reset_index(drop=True)
+    n = len(raw)
+    rows = raw["_row"].to_numpy(dtype=np.int64) if "_row" in raw.columns else np.arange(1, n + 1, dtype=np.int64)
+    errors = _Errors(rows)
+
+    # --- coordinates
+    lon = raw["lon"].to_numpy(dtype=float) if "lon" in raw.columns else np.full(n, np.nan)
+    lat = raw["lat"].to_numpy(dtype=float) if "lat" in raw.columns else np.full(n, np.nan)
+    finite = np.isfinite(lon) & np.isfinite(lat)
+    given = {f: _texts(raw, f"{f}_text") for f in ("lon", "lat") if f"{f}_text" in raw.columns}
+    if meta.get("coordinates") == "geometry":
+        geometry_text = _texts(raw, "geometry_text")
+        reason = np.where(geometry_text == "", "missing geometry", "unparseable geometry (WKT)")
+        errors.add(~finite, "geometry", geometry_text, reason)
+    else:
+        for field, values, label in (("lon", lon, "longitude"), ("lat", lat, "latitude")):
+            if field not in given:
+                errors.add(~np.isfinite(values), field, "", f"missing {label}")
+                continue
+            missing = given[field] == ""
+            errors.add(missing, field, given[field], f"missing {label}")
+            errors.add(~missing & ~np.isfinite(values), field, given[field], f"unparseable {label} (not a number)")
+
+    def coords(idx: np.ndarray) -> Any:
+        if len(given) == 2:  # the text as given
+            return given["lon"][idx] + "," + given["lat"][idx]
+        return [f"{_num(lon[i])},{_num(lat[i])}" for i in idx]
+
+    bx0, by0, bx1, by1 = coverage_bbox if coverage_bbox is not None else shapely.bounds(coverage)
+    with np.errstate(invalid="ignore"):
+        zero = finite & (lon == 0) & (lat == 0)
+        in_bbox = (lon >= bx0) & (lon <= bx1) & (lat >= by0) & (lat <= by1)
+        swapped = finite & ~zero & ~in_bbox & (lat >= bx0) & (lat <= bx1) & (lon >= by0) & (lon <= by1)
+        not_degrees = finite & ~zero & ~swapped & ((np.abs(lon) > 180) | (np.abs(lat) > 90))
+    errors.add(zero, "coordinates", coords, "coordinates are (0, 0): a placeholder, not a location")
+
+    def swapped_reason(idx: np.ndarray) -> list[str]:
+        return [
+            f"longitude and latitude look swapped (lat {_num(lat[i])} > 90)"
+            if abs(lat[i]) > 90
+            else f"longitude and latitude look swapped (swapped lon/lat {_num(lat[i])},{_num(lon[i])} lies in the "
+            "district)"
+            for i in idx
+        ]
+
+    errors.add(swapped, "coordinates", coords, swapped_reason)
+    errors.add(
+        not_degrees, "coordinates", coords, "not lon/lat degrees: projected coordinates (metres) need the source CRS"
+    )
+    check = finite & ~zero & ~swapped & ~not_degrees
+    inside = np.zeros(n, dtype=bool)
+    candidates = check & in_bbox
+    if candidates.any():
+        shapely.prepare(coverage)
+        # intersects (not contains): a component exactly on the district boundary is accepted.
+        inside[candidates] = shapely.intersects_xy(coverage, lon[candidates], lat[candidates])
+    errors.add(check & ~inside, "coordinates", coords, f"outside the district coverage ({district_code})")
+
+    # --- identifier shape, with numpy's C string functions (pandas' are per-element Python without pyarrow).
+    ident = _texts(raw, "id")
+    # One character wider than valid: a longer id is refused for its length anyway, and the width stays bounded.
+    id_u = ident.astype(f"U{id_len + 1}")
+    has_id = id_u != ""
+    ascii_only = id_u.view(np.uint32).reshape(n, id_len + 1).max(axis=1, initial=0) < 128
+    digits_only = has_id & ascii_only & np.strings.isdigit(id_u)
+    well_formed = digits_only & (np.strings.str_len(id_u) == id_len)
+    district_part = np.strings.slice(id_u, 0, DISTRICT_DIGITS)
+    class_part = np.strings.slice(id_u, DISTRICT_DIGITS, DISTRICT_DIGITS + k)
+
+    # --- class code (the class column, else the identifier's class part)
+    class_given = _texts(raw, "class_code")
+    class_code = class_given.copy()
+    derive = (class_given == "") & well_formed
+    class_code[derive] = class_part[derive]
+    class_missing = class_code == ""
+    errors.add(class_missing, "class_code", "", "missing class code (give class_code or a full identifier)")
+    class_unknown = ~class_missing & ~_isin(class_code, classes.keys())
+    errors.add(class_unknown, "class_code", class_code, f"unknown class code for scheme {scheme}")
+
+    # --- identifier
+    errors.add(has_id & ~digits_only, "id", ident, "identifier must contain digits only (0-9)")
+    errors.add(
+        digits_only & ~well_formed,
+        "id",
+        ident,
+        lambda idx: [
+            f"identifier must be {id_len} digits (6 district + 2 big + {k - 2} small + 6 serial), got {len(v)}"
+            for v in ident[idx]
+        ],
+    )
+    errors.add(
+        well_formed & (district_part != district_code),
+        "id",
+        ident,
+        lambda idx: [
+            f"identifier district prefix {d} is not this district ({district_code})" for d in district_part[idx]
+        ],
+    )
+    class_mismatch = np.zeros(n, dtype=bool)
+    compare = well_formed & (class_given != "")
+    class_mismatch[compare] = class_part[compare].astype(object) != class_given[compare]
+    errors.add(
+        class_mismatch,
+        "id",
+        ident,
+        lambda idx: [
+            f"identifier class part {p} does not match class code {c}"
+            for p, c in zip(class_part[idx], class_given[idx], strict=True)
+        ],
+    )
+    ids = pd.Series(ident, dtype=object)
+    repeated = has_id & ids.duplicated(keep="first").to_numpy()
+    if repeated.any():
+        first_row = pd.Series(rows).groupby(ident).transform("first").to_numpy()
+        errors.add(
+            repeated, "id", ident, lambda idx: [f"duplicate identifier: first used at row {r}" for r in first_row[idx]]
+        )
+
+    # --- dates
+    dates: dict[str, np.ndarray] = {}
+    for field in ("initial_date", "change_date"):
+        text = _texts(raw, field)
+        dates[field], problems = _parse_dates(text, today)
+        errors.add(problems["format"], field, text, "unrecognised date (use YYYYMMDD, YYYY-MM-DD or YYYY/MM/DD)")
+        errors.add(problems["impossible"], field, text, "impossible date (no such day)")
+        errors.add(problems["too_old"], field, text, f"implausible date (before {_MIN_YEAR})")
+        errors.add(problems["future"], field, text, f"date in the future (today is {today.isoformat()})")
+    initial, change = dates["initial_date"], dates["change_date"]
+    errors.add(
+        change < initial,  # NaT compares False
+        "change_date",
+        _texts(raw, "change_date"),
+        lambda idx: [
+            f"change date {c} is before the initial date {i}" for c, i in zip(change[idx], initial[idx], strict=True)
+        ],
+    )
+
+    # --- departments
+    default_dept = pd.Series(class_code, dtype=object).map({c: x.default_dept for c, x in classes.items()})
+    dept_text = {f: _texts(raw, f) for f in ("main_dept", "owner_dept", "maint_dept")}
+    for field, text in dept_text.items():
+        errors.add(
+            (text != "") & ~_isin(text, known), field, text, "unknown department code (not in the departments list)"
+        )
+    main_dept = np.where(
+        dept_text["main_dept"] == "", default_dept.fillna("").to_numpy(dtype=object), dept_text["main_dept"]
+    )
+    no_main = (main_dept == "") & ~class_missing & ~class_unknown
+    errors.add(no_main, "main_dept", "", "missing main department (主管部门) and the class has no default department")
+
+    # --- status and data source
+    status = _texts(raw, "status")
+    errors.add(
+        (status != "") & ~_isin(status, STATUSES),
+        "status",
+        status,
+        f"status must be one of {'/'.join(STATUSES)} (empty means {DEFAULT_STATUS})",
+    )
+    status[status == ""] = DEFAULT_STATUS
+    source = _texts(raw, "data_source")
+    errors.add(
+        (source != "") & ~_isin(source, DATA_SOURCES),
+        "data_source",
+        source,
+        f"data source must be one of {'/'.join(DATA_SOURCES)} or empty",
+    )
+
+    # --- accepted rows
+    keep = ~errors.bad
+    m = int(keep.sum())
+    name = _texts(raw, "name")
+    class_name = pd.Series(class_code, dtype=object).map({c: x.name for c, x in classes.items()})
+    name = np.where(name == "", class_name.fillna("").to_numpy(dtype=object), name)
+    geom_wkb = raw["geom_wkb"].to_numpy(dtype=object)[keep] if "geom_wkb" in raw.columns else np.full(m, None)
+    attrs = raw["attrs"].to_numpy(dtype=object)[keep] if "attrs" in raw.columns else [{} for _ in range(m)]
+    kept_id = ident[keep]
+    accepted = pd.DataFrame(
+        {
+            "_row": rows[keep],
+            "id": _none_if_empty(kept_id),
+            "class_code": pd.Series(class_code[keep], dtype=object),
+            "name": pd.Series(name[keep], dtype=object),
+            "lon": lon[keep],
+            "lat": lat[keep],
+            "geom_wkb": pd.Series(geom_wkb, dtype=object),
+            "main_dept": pd.Series(main_dept[keep], dtype=object),
+            "owner_dept": _none_if_empty(dept_text["owner_dept"][keep]),
+            "maint_dept": _none_if_empty(dept_text["maint_dept"][keep]),
+            "status": pd.Series(status[keep], dtype=object),
+            "initial_date": pd.Series(initial[keep].astype(object), dtype=object),  # datetime.date or None
+            "change_date": pd.Series(change[keep].astype(object), dtype=object),
+            "data_source": _none_if_empty(source[keep]),
+            "note": _none_if_empty(_texts(raw, "note")[keep]),
+            "attrs": pd.Series(list(attrs), dtype=object),
+            "is_update": (kept_id != "") & _isin(kept_id, existing_ids or set()),
+        },
+        columns=list(ACCEPTED_COLUMNS),
+    )
+    return ValidationResult(accepted=accepted, errors=errors.frame())
+
+
+def write_errors(errors: pd.DataFrame, path: Path | str) -> Path:
+    """Write the refusals as CSV, UTF-8 with BOM (Excel opens Chinese text correctly)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    frame = errors.reindex(columns=list(ERROR_COLUMNS))
+    frame.to_csv(path, index=False, encoding="utf-8-sig")
+    return path

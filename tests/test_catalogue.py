@@ -1,0 +1,210 @@
+"""Component class catalogue: base files, CJ/T 214 ↔ GB/T 47678.5 mapping, city extensions and refusals."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pytest
+
+from gisgrid.catalogue import (
+    CODE_DIGITS,
+    SCHEMES,
+    ComponentClass,
+    load_catalogue,
+)
+from gisgrid.errors import InvalidInput
+from gisgrid.settings import PROJECT_ROOT, Settings
+
+DATA = PROJECT_ROOT / "data"
+BASE = DATA / "catalogue"
+STREET_OFFICE = "990000000000000013"  # 街道办事处 in the base departments
+
+
+def write_csv(path: Path, header: list[str], rows: list[list[str]], encoding: str = "utf-8") -> Path:
+    with path.open("w", encoding=encoding, newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(header)
+        writer.writerows(rows)
+    return path
+
+
+CLASS_HEADER = ["scheme", "code", "big_code", "big_name", "name", "default_dept", "evidence"]
+
+
+def problems(exc: pytest.ExceptionInfo[InvalidInput]) -> list[tuple[str, int | None, str | None]]:
+    return [(Path(p["file"]).name, p["row"], p["field"]) for p in exc.value.detail["problems"]]
+
+
+def test_base_files_counts_and_consistency() -> None:
+    cat = load_catalogue(Settings())
+    gbt, cjt = cat.classes("gbt47678"), cat.classes("cjt214")
+    assert len(gbt) == 25
+    assert len(cjt) == 80
+    assert len(cat.departments) == 19
+    assert len(cat.cjt_to_gbt) == 16
+    for scheme in SCHEMES:
+        for code, cls in cat.classes(scheme).items():
+            assert cls.code == code and len(code) == CODE_DIGITS[scheme] and code.isdigit()
+            assert cls.big_code == code[:2]
+            assert cls.default_dept in cat.departments
+            assert cls.evidence == "I"
+    assert all(len(code) == 18 and code.startswith("99") for code in cat.departments)
+    # The big classes the notes list, and nothing invented beyond them.
+    assert {c.big_code for c in cjt.values()} == {"01", "02", "03", "04", "05", "06"}
+    assert {c.big_code for c in gbt.values()} == {"01", "02", "03", "04", "05"}
+    assert gbt["01001"].name == "供水井盖" and gbt["05009"].name == "文物古迹" and gbt["01077"].name == "综合杆"
+    assert cjt["0118"].name == "路灯" and cjt["0606"].name == "防洪墙" and "0110" not in cjt
+    assert cat.departments[gbt["01037"].default_dept] == "城市照明管理处"
+    assert cat.departments[gbt["03005"].default_dept] == "区环境卫生服务中心"
+    assert cat.departments[cjt["0401"].default_dept] == "区园林绿化局"
+    assert cat.departments[gbt["02014"].default_dept] == "公安交通管理支队"
+
+
+def test_mapping_both_ways() -> None:
+    cat = load_catalogue(DATA)
+    assert cat.to_gbt("0118") == "01037"
+    assert cat.to_gbt("0305") == "03005"
+    assert cat.to_gbt("0501") == "03008"
+    assert cat.to_cjt("01001") == "0101"
+    assert cat.to_cjt("02014") == "0210"
+    assert cat.to_gbt("0307") is None  # 广告牌匾 splits into 户外广告 + 牌匾标识: no one-to-one match
+    assert cat.to_cjt("01054") is None
+    # The base map covers only names both sides give.
+    for cjt, gbt in cat.cjt_to_gbt.items():
+        assert cjt in cat.classes("cjt214") and gbt in cat.classes("gbt47678")
+
+
+def test_load_accepts_settings_data_dir_or_catalogue_dir() -> None:
+    a, b, c = load_catalogue(Settings(catalogue_dir=DATA)), load_catalogue(DATA), load_catalogue(BASE)
+    assert a.classes("gbt47678") == b.classes("gbt47678") == c.classes("gbt47678")
+
+
+def test_unknown_scheme_in_lookup() -> None:
+    with pytest.raises(InvalidInput, match="unknown scheme"):
+        load_catalogue(DATA).classes("gb30428")
+
+
+def test_city_extension_adds_class_21_and_overrides(tmp_path: Path) -> None:
+    depts = write_csv(
+        tmp_path / "city_departments.csv",
+        ["code", "name", "kind"],
+        [
+            ["99110105MA0000001X", "区共享单车管理办公室", "government"],
+            ["990000000000000013", "某某街道办事处", "subdistrict"],
+        ],
+    )
+    classes = write_csv(
+        tmp_path / "city_classes.csv",
+        CLASS_HEADER,
+        [
+            ["gbt47678", "21001", "21", "扩展部件", "共享单车停放点", "99110105MA0000001X", ""],
+            ["gbt47678", "01037", "01", "市政公用设施", "路灯(含庭院灯)", STREET_OFFICE, "L"],
+            ["cjt214", "2101", "21", "扩展部件", "材质", "", "L"],
+        ],
+    )
+    # Departments are read before classes whatever the order of ``extra``.
+    cat = load_catalogue(DATA, extra=[classes, depts])
+    gbt = cat.classes("gbt47678")
+    assert gbt["21001"] == ComponentClass(
+        "gbt47678", "21001", "21", "扩展部件", "共享单车停放点", "99110105MA0000001X", "L"
+    )
+    assert gbt["01037"].name == "路灯(含庭院灯)" and gbt["01037"].default_dept == STREET_OFFICE
+    assert len(gbt) == 26 and len(cat.classes("cjt214")) == 81
+    assert cat.classes("cjt214")["2101"].default_dept == ""
+    assert cat.departments["990000000000000013"] == "某某街道办事处"
+    assert cat.departments["99110105MA0000001X"] == "区共享单车管理办公室"
+    assert len(cat.departments) == 20
+    # The base catalogue is untouched.
+    assert load_catalogue(DATA).classes("gbt47678")["01037"].name == "路灯"
+
+
+def test_extension_in_gbk_is_read(tmp_path: Path) -> None:
+    extra = write_csv(
+        tmp_path / "local.csv",
+        CLASS_HEADER,
+        [["gbt47678", "21002", "21", "扩展部件", "电子围栏", STREET_OFFICE, "L"]],
+        "gbk",
+    )
+    assert load_catalogue(DATA, extra=[extra]).classes("gbt47678")["21002"].name == "电子围栏"
+
+
+def test_broken_extension_is_refused_naming_file_row_field(tmp_path: Path) -> None:
+    extra = write_csv(
+        tmp_path / "broken.csv",
+        CLASS_HEADER,
+        [
+            ["gb30428", "01001", "01", "x", "x", STREET_OFFICE, "L"],  # line 2: unknown scheme
+            ["gbt47678", "2101", "21", "扩展部件", "x", STREET_OFFICE, "L"],  # line 3: 4 digits in gbt
+            ["gbt47678", "21003", "22", "扩展部件", "x", STREET_OFFICE, "L"],  # line 4: big_code ≠ code[:2]
+            ["gbt47678", "21004", "21", "扩展部件", "x", "99NOPE", "L"],  # line 5: unknown department
+            ["gbt47678", "21004", "21", "扩展部件", "y", STREET_OFFICE, "L"],  # line 6: duplicate of line 5
+            ["cjt214", "21a1", "21", "扩展部件", "x", STREET_OFFICE, "L"],  # line 7: non-digits
+            ["cjt214", "2105", "21", "扩展部件", "", STREET_OFFICE, "X"],  # line 8: empty name, bad evidence
+        ],
+    )
+    with pytest.raises(InvalidInput) as exc:
+        load_catalogue(DATA, extra=[extra])
+    assert sorted(problems(exc), key=lambda p: (p[1], p[2])) == [
+        ("broken.csv", 2, "scheme"),
+        ("broken.csv", 3, "code"),
+        ("broken.csv", 4, "big_code"),
+        ("broken.csv", 6, "code"),
+        ("broken.csv", 7, "code"),
+        ("broken.csv", 8, "evidence"),
+        ("broken.csv", 8, "name"),
+    ]
+    # Line 6 overrides line 5 within the file, so only the duplicate (not 99NOPE) is reported for 21004.
+    assert "broken.csv: row 2, field 'scheme'" in exc.value.message
+    assert "duplicate of row 5" in str(exc.value.detail["problems"])
+
+
+def test_unknown_default_department_is_refused(tmp_path: Path) -> None:
+    extra = write_csv(tmp_path / "c.csv", CLASS_HEADER, [["gbt47678", "21001", "21", "扩展部件", "x", "99NOPE", "L"]])
+    with pytest.raises(InvalidInput) as exc:
+        load_catalogue(DATA, extra=[extra])
+    assert problems(exc) == [("c.csv", 2, "default_dept")]
+
+
+def test_missing_columns_and_missing_file(tmp_path: Path) -> None:
+    extra = write_csv(tmp_path / "c.csv", ["scheme", "code", "name"], [["gbt47678", "21001", "x"]])
+    with pytest.raises(InvalidInput, match="missing column"):
+        load_catalogue(DATA, extra=[extra])
+    with pytest.raises(InvalidInput, match="not found"):
+        load_catalogue(DATA, extra=[tmp_path / "nope.csv"])
+
+
+def test_broken_departments_file(tmp_path: Path) -> None:
+    depts = write_csv(
+        tmp_path / "my_departments.csv",
+        ["code", "name", "kind"],
+        [
+            ["99 BAD", "x", ""],
+            ["990000000000000099", "", ""],
+            ["990000000000000098", "a", ""],
+            ["990000000000000098", "b", ""],
+        ],
+    )
+    with pytest.raises(InvalidInput) as exc:
+        load_catalogue(DATA, extra=[depts])
+    assert problems(exc) == [
+        ("my_departments.csv", 5, "code"),
+        ("my_departments.csv", 2, "code"),
+        ("my_departments.csv", 3, "name"),
+    ]
+
+
+def test_class_map_extension(tmp_path: Path) -> None:
+    ok = write_csv(tmp_path / "city_class_map.csv", ["cjt214_code", "gbt47678_code", "note"], [["0302", "03001", "x"]])
+    with pytest.raises(InvalidInput) as exc:  # 03001 is already the match of 0301: to_cjt would be ambiguous
+        load_catalogue(DATA, extra=[ok])
+    assert [p[2] for p in problems(exc)] == ["gbt47678_code"]
+    override = write_csv(
+        tmp_path / "b_class_map.csv", ["cjt214_code", "gbt47678_code", "note"], [["0117", "01077", "by meaning"]]
+    )
+    cat = load_catalogue(DATA, extra=[override])
+    assert cat.to_gbt("0117") == "01077" and cat.to_cjt("01077") == "0117"
+    bad = write_csv(tmp_path / "c_class_map.csv", ["cjt214_code", "gbt47678_code", "note"], [["0199", "01999", ""]])
+    with pytest.raises(InvalidInput) as exc:
+        load_catalogue(DATA, extra=[bad])
+    assert problems(exc) == [("c_class_map.csv", 2, "cjt214_code"), ("c_class_map.csv", 2, "gbt47678_code")]

@@ -1,0 +1,477 @@
+"""Pure component rules: identifiers, reading CSV/GeoJSON/GPKG/Shapefile, every refusal, speed. No database."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+import shapely
+from pyproj import Geod, Transformer
+from shapely.geometry import LineString, Point, box
+
+from gisgrid.catalogue import Catalogue, load_catalogue
+from gisgrid.components import (
+    ACCEPTED_COLUMNS,
+    DATA_SOURCES,
+    STATUSES,
+    format_identifier,
+    identifier_pattern,
+    parse_identifier,
+    read_component_file,
+    validate_components,
+    write_errors,
+)
+from gisgrid.errors import InvalidInput
+from gisgrid.settings import PROJECT_ROOT
+
+DISTRICT = "110105"
+COVERAGE = box(116.40, 39.90, 116.50, 40.00)
+TODAY = dt.date(2025, 6, 1)
+LAMP_DEPT = "990000000000000012"  # 城市照明管理处
+WATER_DEPT = "990000000000000007"  # 供水集团
+SANITATION = "990000000000000003"  # 环卫中心
+GEOD = Geod(ellps="WGS84")
+
+
+@pytest.fixture(scope="module")
+def cat() -> Catalogue:
+    return load_catalogue(PROJECT_ROOT / "data")
+
+
+def validate(raw: pd.DataFrame, cat: Catalogue, scheme: str = "gbt47678", **kw: object):
+    return validate_components(
+        raw, scheme=scheme, catalogue=cat, district_code=DISTRICT, coverage=COVERAGE, today=TODAY, **kw
+    )
+
+
+def pairs(errors: pd.DataFrame) -> list[tuple[int, str]]:
+    return list(zip(errors["row"].tolist(), errors["field"].tolist(), strict=True))
+
+
+def metres(lon1: float, lat1: float, lon2: float, lat2: float) -> float:
+    return GEOD.inv(lon1, lat1, lon2, lat2)[2]
+
+
+# ------------------------------------------------------------------------------------------- identifiers
+
+
+def test_identifier_both_schemes() -> None:
+    assert identifier_pattern("gbt47678") == r"([0-9]{6})([0-9]{5})([0-9]{6})"
+    assert identifier_pattern("cjt214") == r"([0-9]{6})([0-9]{4})([0-9]{6})"
+    assert parse_identifier("11010501037000042", "gbt47678") == ("110105", "01037", "000042")
+    assert parse_identifier("3205080101000001", "cjt214") == ("320508", "0101", "000001")  # the Suzhou sample
+    assert format_identifier("110105", "01037", 42, "gbt47678") == "11010501037000042"
+    assert format_identifier("320508", "0101", "000001", "cjt214") == "3205080101000001"
+    for bad, scheme in (
+        ("3205080101000001", "gbt47678"),
+        ("11010501037000042", "cjt214"),
+        ("1101050103700004A", "gbt47678"),
+    ):
+        with pytest.raises(InvalidInput):
+            parse_identifier(bad, scheme)
+    with pytest.raises(InvalidInput, match="class code"):
+        format_identifier("110105", "0103", 1, "gbt47678")
+    with pytest.raises(InvalidInput, match="serial"):
+        format_identifier("110105", "01037", 1_000_000, "gbt47678")
+    with pytest.raises(InvalidInput, match="unknown scheme"):
+        identifier_pattern("gb30428")
+
+
+# ------------------------------------------------------------------------------------------- reading
+
+
+def test_legacy_field_names(tmp_path: Path, cat: Catalogue) -> None:
+    path = tmp_path / "legacy.csv"
+    path.write_text(
+        "ObjID,ObjName,DeptCode1,DeptCode2,DeptCode3,BGID,ObjState,ORDate,CHDate,DataSource,Note,PointX,PointY,Material\n"
+        f"1101050118000001,路灯1,{LAMP_DEPT},,,110105001001001,破损,20200101,20240102,实测,旧,116.45,39.95,钢\n",
+        encoding="utf-8",
+    )
+    raw = read_component_file(path)
+    row = raw.iloc[0]
+    assert row["id"] == "1101050118000001" and row["name"] == "路灯1" and row["main_dept"] == LAMP_DEPT
+    assert (row["status"], row["initial_date"], row["change_date"]) == ("破损", "20200101", "20240102")
+    assert (row["data_source"], row["note"], row["lon"], row["lat"]) == ("实测", "旧", 116.45, 39.95)
+    assert row["attrs"] == {"BGID": "110105001001001", "Material": "钢"}
+    result = validate(raw, cat, "cjt214")
+    assert result.errors.empty
+    acc = result.accepted.iloc[0]
+    assert acc["class_code"] == "0118"  # from the identifier
+    assert acc["initial_date"] == dt.date(2020, 1, 1) and acc["change_date"] == dt.date(2024, 1, 2)
+    assert list(result.accepted.columns) == list(ACCEPTED_COLUMNS)
+
+
+def test_standard_names_case_insensitive_and_bom(tmp_path: Path) -> None:
+    path = tmp_path / "std.csv"
+    path.write_text(
+        "glbjbsm, GLBJMC ,zgbmdm,QSDWDM,YHDWDM,GLBJZT,CSRQ,BGRQ,SJLY,BZ,经度,纬度,SZDYWGBSM\n"
+        f"11010501001000001,井盖,{WATER_DEPT},{WATER_DEPT},,完好,2024-01-01,,实测,,116.45,39.95,110105001001001\n",
+        encoding="utf-8-sig",
+    )
+    raw = read_component_file(path)
+    assert raw.loc[0, "id"] == "11010501001000001" and raw.loc[0, "name"] == "井盖"
+    assert raw.loc[0, "owner_dept"] == WATER_DEPT and raw.loc[0, "lon"] == 116.45
+    assert raw.loc[0, "attrs"] == {"SZDYWGBSM": "110105001001001"}
+    assert raw.attrs["gisgrid"]["notes"] == []
+
+
+def test_gbk_csv_fallback_with_note(tmp_path: Path, cat: Catalogue) -> None:
+    path = tmp_path / "gbk.csv"
+    path.write_bytes("类别代码,名称,lon,lat\n03005,垃圾箱甲,116.45,39.95\n".encode("gbk"))
+    raw = read_component_file(path)
+    assert raw.loc[0, "class_code"] == "03005" and raw.loc[0, "attrs"] == {"名称": "垃圾箱甲"}
+    assert "GBK" in raw.attrs["gisgrid"]["notes"][0]
+    acc = validate(raw, cat).accepted.iloc[0]
+    assert (acc["name"], acc["main_dept"], acc["status"]) == ("垃圾箱", SANITATION, "完好")  # class defaults
+
+
+def test_explicit_fields_and_errors(tmp_path: Path) -> None:
+    path = tmp_path / "e.csv"
+    path.write_text("编号,类型,东,北\n11010501037000001,01037,116.45,39.95\n", encoding="utf-8")
+    with pytest.raises(InvalidInput, match="no coordinates"):
+        read_component_file(path)
+    raw = read_component_file(path, lon_field="东", lat_field="北", class_field="类型")
+    assert (raw.loc[0, "class_code"], raw.loc[0, "lon"], raw.loc[0, "attrs"]) == (
+        "01037",
+        116.45,
+        {"编号": "11010501037000001"},
+    )
+    with pytest.raises(InvalidInput, match="no such column"):
+        read_component_file(path, lon_field="lon", lat_field="北")
+    with pytest.raises(InvalidInput, match="both"):
+        read_component_file(path, lon_field="东")
+    with pytest.raises(InvalidInput, match="src_datum"):
+        read_component_file(path, lon_field="东", lat_field="北", src_datum="beijing54")
+
+
+def test_gcj02_input_converted(tmp_path: Path, cat: Catalogue) -> None:
+    path = tmp_path / "gcj.csv"
+    path.write_text("class_code,lng,lat\n01037,116.487586,39.991754\n", encoding="utf-8")
+    raw = read_component_file(path, src_datum="gcj02")
+    assert metres(raw.loc[0, "lon"], raw.loc[0, "lat"], 116.481499, 39.990475) < 1.0
+    assert raw.loc[0, "lon_text"] == "116.487586"  # the given text is kept for error messages
+    # Same point as GeoJSON geometry.
+    gj = tmp_path / "gcj.geojson"
+    gpd.GeoDataFrame({"class_code": ["01037"]}, geometry=[Point(116.487586, 39.991754)], crs=4326).to_file(gj)
+    raw = read_component_file(gj, src_datum="gcj02")
+    assert metres(raw.loc[0, "lon"], raw.loc[0, "lat"], 116.481499, 39.990475) < 1.0
+    assert validate(raw, cat).errors.empty
+
+
+def test_projected_xy_with_src_crs(tmp_path: Path) -> None:
+    x, y = Transformer.from_crs(4490, 4548, always_xy=True).transform(116.45, 39.95)  # CGCS2000 GK CM 117°E
+    path = tmp_path / "xy.csv"
+    path.write_text(f"ObjCode,PointX,PointY\n01037,{x:.3f},{y:.3f}\n", encoding="utf-8")
+    raw = read_component_file(path, src_crs="EPSG:4548")
+    assert metres(raw.loc[0, "lon"], raw.loc[0, "lat"], 116.45, 39.95) < 0.01
+    with pytest.raises(InvalidInput, match="unknown CRS"):
+        read_component_file(path, src_crs="EPSG:999999")
+
+
+def _features(polygon: bool = True) -> gpd.GeoDataFrame:
+    third = box(116.41, 39.91, 116.42, 39.92) if polygon else Point(116.41, 39.91)
+    return gpd.GeoDataFrame(
+        {
+            "ObjID": ["11010501037000001", "11010501037000002", "11010504013000003"],
+            "ObjName": ["路灯1", "路灯2", "绿地"],
+            "DeptCode1": [LAMP_DEPT, LAMP_DEPT, ""],
+            "ORDate": ["20240101", "20240102", "20240103"],
+            "Material": ["钢", "铝", ""],
+            "height": [8.5, 9.0, np.nan],
+        },
+        geometry=[Point(116.45, 39.95), None, third],
+        crs=4490,
+    )
+
+
+@pytest.mark.parametrize("suffix", [".geojson", ".gpkg", ".shp"])
+def test_vector_formats(tmp_path: Path, cat: Catalogue, suffix: str) -> None:
+    path = tmp_path / f"parts{suffix}"
+    shapefile = suffix == ".shp"  # one geometry type per Shapefile: points only there
+    _features(polygon=not shapefile).to_file(path, engine="pyogrio")
+    raw = read_component_file(path)
+    assert raw["_row"].tolist() == [1, 2, 3]
+    assert raw["id"].tolist() == ["11010501037000001", "11010501037000002", "11010504013000003"]
+    assert raw.loc[0, "attrs"] == {"Material": "钢", "height": "8.5"}
+    assert raw.loc[0, "geom_wkb"] is None and (raw.loc[2, "geom_wkb"] is None) == shapefile
+    result = validate(raw, cat)
+    assert pairs(result.errors) == [(2, "geometry")]  # the feature without geometry
+    assert result.errors.loc[0, "reason"] == "missing geometry"
+    third = result.accepted.set_index("_row").loc[3]
+    assert third["main_dept"] == "990000000000000004"  # 绿地 → 园林绿化局 by default
+    assert COVERAGE.contains(Point(third["lon"], third["lat"]))
+    if not shapefile:
+        assert shapely.from_wkb(third["geom_wkb"]).equals(box(116.41, 39.91, 116.42, 39.92))
+
+
+def test_gpkg_layer_reprojected_and_line(tmp_path: Path, cat: Catalogue) -> None:
+    path = tmp_path / "two.gpkg"
+    gdf = gpd.GeoDataFrame(
+        {"GLBJBSM": ["11010502043000001"]}, geometry=[LineString([(116.45, 39.95), (116.46, 39.95)])], crs=4490
+    )
+    gdf.to_crs(3857).to_file(path, layer="speed_bumps")
+    gdf.to_file(path, layer="other")
+    with pytest.raises(InvalidInput, match="layers"):
+        read_component_file(path)
+    raw = read_component_file(path, layer="speed_bumps")
+    line = shapely.from_wkb(raw.loc[0, "geom_wkb"])
+    assert line.distance(Point(raw.loc[0, "lon"], raw.loc[0, "lat"])) < 1e-9  # the representative point
+    assert line.geom_type == "LineString" and line.coords[0] == pytest.approx((116.45, 39.95))
+    assert validate(raw, cat).accepted.loc[0, "class_code"] == "02043"
+
+
+def test_csv_with_wkt(tmp_path: Path, cat: Catalogue) -> None:
+    path = tmp_path / "wkt.csv"
+    path.write_text(
+        'class_code,wkt\n04013,"POLYGON ((116.41 39.91, 116.42 39.91, 116.42 39.92, 116.41 39.91))"\n'
+        "04013,POLYGON ((oops\n04013,\n",
+        encoding="utf-8",
+    )
+    result = validate(read_component_file(path), cat)
+    assert pairs(result.errors) == [(3, "geometry"), (4, "geometry")]
+    assert result.errors["reason"].tolist() == ["unparseable geometry (WKT)", "missing geometry"]
+    assert result.accepted.loc[0, "geom_wkb"] is not None
+
+
+# ------------------------------------------------------------------------------------------- refusals
+
+HEADER = ["GLBJBSM", "类别代码", "GLBJMC", "ZGBMDM", "QSDWDM", "YHDWDM", "GLBJZT", "CSRQ", "BGRQ", "SJLY", "lon", "lat"]
+
+
+def gid(cls: str, serial: int, district: str = DISTRICT) -> str:
+    return f"{district}{cls}{serial:06d}"
+
+
+def case_rows() -> tuple[list[list[str]], list[tuple[int, str]]]:
+    """(rows, expected (line, field) refusals); line numbers count the header as line 1."""
+    ok = ["01037", "路灯", LAMP_DEPT, "", "", "完好", "20240101", "", "实测", "116.45", "39.95"]
+
+    def row(line: int, **changes: str) -> list[str]:
+        values = dict(zip(HEADER[1:], ok, strict=True))
+        values.update({k: v for k, v in changes.items() if k != "GLBJBSM"})
+        return [changes.get("GLBJBSM", gid(values["类别代码"] if values["类别代码"] else "01037", line))] + [
+            values[h] for h in HEADER[1:]
+        ]
+
+    rows = {
+        2: row(2),  # accepted
+        3: row(3, lon=""),
+        4: row(4, lat="abc"),
+        5: row(5, lon="39.95", lat="116.45"),
+        6: row(6, lon="0", lat="0"),
+        7: row(7, lon="116.60"),
+        8: row(8, lon="500000", lat="4420000"),
+        9: row(9, GLBJBSM="", 类别代码="01999"),
+        10: row(10, GLBJBSM="1101050103700001A"),
+        11: row(11, GLBJBSM="1101050103700011"),
+        12: row(12, GLBJBSM=gid("01037", 12, "110106")),
+        13: row(13, GLBJBSM=gid("01001", 13)),
+        14: row(14, GLBJBSM=gid("01037", 2)),
+        15: row(15, CSRQ="2024.01.01"),
+        16: row(16, CSRQ="20240230"),
+        17: row(17, CSRQ="2030-01-01"),
+        18: row(18, CSRQ="20240301", BGRQ="2024/02/01"),
+        19: row(19, ZGBMDM="123"),
+        20: row(20, QSDWDM="990000000000009999"),
+        21: row(21, YHDWDM="X"),
+        22: row(22, GLBJZT="良好"),
+        23: row(23, SJLY="卫星"),
+        24: row(24, GLBJBSM="", lon="", 类别代码="99999", GLBJZT="坏"),
+        25: row(25, GLBJBSM="", 类别代码=""),
+        26: row(26, CSRQ="00010101"),
+        27: row(27, GLBJBSM="", GLBJMC="", ZGBMDM="", GLBJZT="", CSRQ="2023/5/6", SJLY=""),  # accepted, defaults
+        28: row(28, GLBJBSM=gid("01037", 999)),  # accepted: an update of an existing component
+        29: row(29, GLBJBSM=gid("03005", 29), 类别代码="", GLBJMC="", ZGBMDM=""),  # accepted, class from id
+        30: row(30, GLBJBSM=gid("01037", 2)),  # a second duplicate of line 2
+    }
+    expected = [
+        (3, "lon"),
+        (4, "lat"),
+        (5, "coordinates"),
+        (6, "coordinates"),
+        (7, "coordinates"),
+        (8, "coordinates"),
+        (9, "class_code"),
+        (10, "id"),
+        (11, "id"),
+        (12, "id"),
+        (13, "id"),
+        (14, "id"),
+        (15, "initial_date"),
+        (16, "initial_date"),
+        (17, "initial_date"),
+        (18, "change_date"),
+        (19, "main_dept"),
+        (20, "owner_dept"),
+        (21, "maint_dept"),
+        (22, "status"),
+        (23, "data_source"),
+        (24, "lon"),
+        (24, "class_code"),
+        (24, "status"),
+        (25, "class_code"),
+        (26, "initial_date"),
+        (30, "id"),
+    ]
+    return [rows[k] for k in sorted(rows)], expected
+
+
+def test_every_refusal_names_row_and_field(tmp_path: Path, cat: Catalogue) -> None:
+    rows, expected = case_rows()
+    path = tmp_path / "cases.csv"
+    pd.DataFrame(rows, columns=HEADER).to_csv(path, index=False)
+    result = validate(read_component_file(path), cat, existing_ids={gid("01037", 999)})
+    errors = result.errors
+    assert pairs(errors) == expected
+    reason = dict(zip(pairs(errors), errors["reason"], strict=True))
+    assert reason[(3, "lon")] == "missing longitude"
+    assert reason[(4, "lat")] == "unparseable latitude (not a number)"
+    assert reason[(5, "coordinates")] == "longitude and latitude look swapped (lat 116.45 > 90)"
+    assert reason[(6, "coordinates")].startswith("coordinates are (0, 0)")
+    assert reason[(7, "coordinates")] == "outside the district coverage (110105)"
+    assert reason[(8, "coordinates")].startswith("not lon/lat degrees")
+    assert reason[(9, "class_code")] == "unknown class code for scheme gbt47678"
+    assert reason[(10, "id")] == "identifier must contain digits only (0-9)"
+    assert reason[(11, "id")].startswith("identifier must be 17 digits") and reason[(11, "id")].endswith("got 16")
+    assert reason[(12, "id")] == "identifier district prefix 110106 is not this district (110105)"
+    assert reason[(13, "id")] == "identifier class part 01001 does not match class code 01037"
+    assert reason[(14, "id")] == reason[(30, "id")] == "duplicate identifier: first used at row 2"
+    assert reason[(15, "initial_date")].startswith("unrecognised date")
+    assert reason[(16, "initial_date")] == "impossible date (no such day)"
+    assert reason[(17, "initial_date")].startswith("date in the future")
+    assert reason[(18, "change_date")] == "change date 2024-02-01 is before the initial date 2024-03-01"
+    assert reason[(19, "main_dept")].startswith("unknown department code")
+    assert reason[(22, "status")].startswith("status must be one of 完好/破损/丢失/废弃/移除")
+    assert reason[(23, "data_source")].startswith("data source must be one of")
+    assert reason[(25, "class_code")].startswith("missing class code")
+    assert reason[(26, "initial_date")] == "implausible date (before 1900)"
+    value = dict(zip(pairs(errors), errors["value"], strict=True))
+    assert value[(5, "coordinates")] == "39.95,116.45" and value[(16, "initial_date")] == "20240230"
+    assert result.refused_rows == 25
+
+    acc = result.accepted.set_index("_row")
+    assert acc.index.tolist() == [2, 27, 28, 29]
+    assert acc.loc[2, "id"] == gid("01037", 2) and not acc.loc[2, "is_update"]
+    assert acc.loc[27, "id"] is None  # generated later
+    assert (acc.loc[27, "name"], acc.loc[27, "main_dept"], acc.loc[27, "status"]) == ("路灯", LAMP_DEPT, "完好")
+    assert acc.loc[27, "initial_date"] == dt.date(2023, 5, 6) and acc.loc[27, "data_source"] is None
+    assert acc.loc[28, "is_update"]  # an existing id is an upsert, not an error
+    assert (acc.loc[29, "class_code"], acc.loc[29, "name"], acc.loc[29, "main_dept"]) == ("03005", "垃圾箱", SANITATION)
+    assert acc.loc[2, "owner_dept"] is None and acc.loc[2, "change_date"] is None
+
+
+def test_swapped_below_90_and_contains_coverage(cat: Catalogue) -> None:
+    # Urumqi-like district: swapped lat (87.6) is still ≤ 90, recognised by the bbox.
+    coverage = box(87.5, 43.7, 87.7, 43.9)
+    raw = pd.DataFrame({"_row": [2, 3], "class_code": ["01037", "01037"], "lon": [43.8, 87.6], "lat": [87.6, 43.8]})
+    result = validate_components(
+        raw, scheme="gbt47678", catalogue=cat, district_code="650102", coverage=coverage, today=TODAY
+    )
+    assert pairs(result.errors) == [(2, "coordinates")]
+    assert "swapped" in result.errors.loc[0, "reason"]
+    assert result.accepted["_row"].tolist() == [3]
+
+
+def test_known_departments_override_and_cjt_scheme(cat: Catalogue) -> None:
+    raw = pd.DataFrame(
+        {"id": ["1101050305000001"], "main_dept": ["LOCAL01"], "lon": [116.45], "lat": [39.95]}, dtype=object
+    )
+    assert pairs(validate(raw, cat, "cjt214").errors) == [(1, "main_dept")]
+    result = validate(raw, cat, "cjt214", known_departments={"LOCAL01"})
+    assert result.errors.empty and result.accepted.loc[0, "class_code"] == "0305"
+
+
+def test_constants() -> None:
+    assert STATUSES == ("完好", "破损", "丢失", "废弃", "移除")
+    assert DATA_SOURCES == ("实测", "地形图", "基础地理数据", "其他")
+
+
+def test_write_errors_bom_csv(tmp_path: Path, cat: Catalogue) -> None:
+    rows, _ = case_rows()
+    raw = pd.DataFrame(rows, columns=HEADER)
+    raw.insert(0, "_row", range(2, len(rows) + 2))
+    raw = raw.rename(columns={"GLBJBSM": "id", "类别代码": "class_code", "GLBJZT": "status", "CSRQ": "initial_date"})
+    raw["lon"] = pd.to_numeric(raw["lon"], errors="coerce")
+    raw["lat"] = pd.to_numeric(raw["lat"], errors="coerce")
+    errors = validate(raw, cat).errors
+    out = write_errors(errors, tmp_path / "out" / "errors.csv")
+    data = out.read_bytes()
+    assert data.startswith(b"\xef\xbb\xbf") and data.splitlines()[0] == b"\xef\xbb\xbfrow,field,value,reason"
+    back = pd.read_csv(out, encoding="utf-8-sig", dtype=str, keep_default_na=False)
+    assert back["row"].astype(int).tolist() == errors["row"].tolist()
+    assert "良好" in back["value"].tolist()
+
+
+# ------------------------------------------------------------------------------------------- speed
+
+
+def test_validation_speed_200k(tmp_path: Path, cat: Catalogue) -> None:
+    n = 200_000
+    rng = np.random.default_rng(7)
+    coverage = Point(116.45, 39.95).buffer(0.05, quad_segs=64)  # a 257-vertex polygon, as real boundaries are
+    codes = np.array(sorted(cat.classes("gbt47678")))
+    cls = codes[rng.integers(0, len(codes), n)]
+    angle, radius = rng.uniform(0, 2 * np.pi, n), 0.06 * np.sqrt(rng.uniform(0, 1, n))  # ~30 % fall outside
+    frame = pd.DataFrame(
+        {
+            "GLBJBSM": [f"{DISTRICT}{c}{i:06d}" for i, c in enumerate(cls)],
+            "类别代码": cls,
+            "GLBJMC": "部件",
+            "ZGBMDM": LAMP_DEPT,
+            "GLBJZT": rng.choice(["完好", "破损", "坏了"], n, p=[0.8, 0.19, 0.01]),
+            "CSRQ": rng.choice(["20240101", "2024-02-30", "2023/7/1"], n, p=[0.5, 0.01, 0.49]),
+            "SJLY": "实测",
+            "lon": np.round(116.45 + radius * np.cos(angle), 7),
+            "lat": np.round(39.95 + radius * np.sin(angle), 7),
+            "SetLoc": "人行道",
+        }
+    )
+    path = tmp_path / "big.csv"
+    frame.to_csv(path, index=False)
+    start = time.perf_counter()
+    raw = read_component_file(path)
+    read_s = time.perf_counter() - start
+    start = time.perf_counter()
+    result = validate_components(
+        raw, scheme="gbt47678", catalogue=cat, district_code=DISTRICT, coverage=coverage, today=TODAY
+    )
+    elapsed = time.perf_counter() - start
+    print(
+        f"\nread {n} rows in {read_s:.2f} s ({n / read_s:,.0f} rows/s); validated in {elapsed:.2f} s "
+        f"({n / elapsed:,.0f} rows/s): {len(result.accepted)} accepted, {len(result.errors)} refusals"
+    )
+    assert len(result.accepted) + result.refused_rows == n
+    assert 0.5 * n < len(result.accepted) < 0.8 * n
+    assert elapsed < 5.0
+
+
+def test_full_width_digits_and_boundary_point(cat: Catalogue) -> None:
+    raw = pd.DataFrame(
+        {
+            "_row": [2, 3, 4],
+            "id": ["１１０１０５０１０３７０００００１", "", " "],
+            "class_code": ["01037", "01037", "01037"],
+            "lon": [116.45, 116.50, 116.45],  # row 3 lies exactly on the district's east edge
+            "lat": [39.95, 39.95, 39.95],
+        },
+        dtype=object,
+    )
+    result = validate(raw, cat)
+    assert pairs(result.errors) == [(2, "id"), (4, "id")]  # Excel full-width digits; a blank id is not stripped here
+    assert result.accepted["_row"].tolist() == [3]
+
+
+def test_reader_strips_text_and_skips_blank_lines(tmp_path: Path) -> None:
+    path = tmp_path / "s.csv"
+    path.write_text(
+        "id,class_code,lon,lat,BGID\n\n 11010501037000001 , 01037 ,116.45 , 39.95,\n,,,,\n", encoding="utf-8"
+    )
+    raw = read_component_file(path)
+    assert raw["_row"].tolist() == [3]
+    assert (raw.loc[0, "id"], raw.loc[0, "class_code"], raw.loc[0, "lon"]) == ("11010501037000001", "01037", 116.45)
+    assert raw.loc[0, "attrs"] == {"BGID": ""}
