@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from api.errors import add_exception_handlers
-from api.routers import grids, health
+from api.routers import grids, health, home
 from gisgrid import __version__
 from gisgrid.settings import Settings
 from gisgrid.storage.database import database_url, make_engine, session_factory
@@ -32,6 +32,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.engine = engine
     app.state.sessions = session_factory(engine)
     add_exception_handlers(app)
+    app.include_router(home.router)
     app.include_router(health.router)
     app.include_router(grids.router)
     return app

@@ -46,3 +46,11 @@ def test_unknown_path_is_a_json_404(settings: Settings) -> None:
         r = client.get("/no/such/thing")
     assert r.status_code == 404
     assert r.json() == {"error": "not_found", "detail": "Not Found"}
+
+
+def test_home_page_is_chinese_first_and_links_the_docs(settings: Settings) -> None:
+    with TestClient(create_app(settings)) as client:
+        r = client.get("/")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
+    assert '<html lang="zh-CN">' in r.text and 'href="/docs"' in r.text
+    assert "http://" not in r.text and "https://" not in r.text  # nothing off the origin

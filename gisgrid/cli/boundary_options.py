@@ -29,6 +29,9 @@ CodeFieldOpt = typer.Option("code", "--code-field", help="Field with the unit co
 NameFieldOpt = typer.Option("name", "--name-field", help="Field with the unit name.")
 LevelFieldOpt = typer.Option("level", "--level-field", help="Field with district/street/community.")
 ParentFieldOpt = typer.Option("parent_code", "--parent-field", help="Field with the parent's code.")
+ParentNameFieldOpt = typer.Option(
+    "parent_name", "--parent-name-field", help="Field naming the parent district when it is built from its streets."
+)
 AssignOpt = typer.Option(False, "--assign-codes", help="Number children 001… (north→south, west→east).")
 SrcCrsOpt = typer.Option(None, "--src-crs", help="CRS of the file when it has none, e.g. EPSG:4547.")
 SrcDatumOpt = typer.Option(
@@ -45,6 +48,7 @@ def boundary_options(
     name_field: str,
     level_field: str,
     parent_field: str,
+    parent_name_field: str,
     assign_codes: bool,
     src_crs: str | None,
     src_datum: SrcDatum | None,
@@ -58,6 +62,7 @@ def boundary_options(
         name_field=name_field,
         level_field=level_field,
         parent_field=parent_field,
+        parent_name_field=parent_name_field,
         assign_codes=assign_codes,
         src_crs=src_crs,
         src_datum=src_datum.value if src_datum else None,

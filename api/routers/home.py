@@ -1,0 +1,31 @@
+"""``/``: a plain zh-CN landing page listing what the service offers (no external assets)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from fastapi.responses import HTMLResponse
+
+router = APIRouter(tags=["home"])
+
+_PAGE = """<!doctype html>
+<html lang="zh-CN"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>gisgrid 数字化城市管理</title>
+<style>body{font-family:system-ui,"Noto Sans CJK SC","Microsoft YaHei",sans-serif;max-width:46rem;margin:2rem auto;
+padding:0 1rem;color:#1f2933}a{color:#0b6bcb}li{margin:.4rem 0}code{background:#f1f3f5;padding:0 .2rem}</style>
+</head><body>
+<h1>gisgrid 数字化城市管理</h1>
+<p>万米单元网格 · 城市部件 · 案件管理 — Unit grids, components and cases on PostGIS.</p>
+<ul>
+<li><a href="/docs">接口文档 API documentation (OpenAPI)</a></li>
+<li><a href="/health">服务状态 Health</a></li>
+<li><a href="/grids?limit=10">单元网格 Unit grids (GeoJSON)</a> ·
+    <a href="/grids?tier=1">一级网格 Tier 1</a> · <a href="/grids?tier=2&amp;limit=20">二级网格 Tier 2</a> ·
+    <a href="/grids?tier=3&amp;limit=20">三级网格 Tier 3</a></li>
+<li>坐标定位 Locate: <code>/grids/locate?lon=…&amp;lat=…&amp;datum=wgs84|cgcs2000|gcj02|bd09</code></li>
+</ul>
+</body></html>"""
+
+
+@router.get("/", response_class=HTMLResponse, include_in_schema=False)
+def home() -> str:
+    return _PAGE
