@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Annotated
+from urllib.parse import unquote
 
-from fastapi import Depends, Request
+from fastapi import Depends, Header, Request
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
@@ -35,3 +37,23 @@ def get_session(request: Request) -> Iterator[Session]:
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 EngineDep = Annotated[Engine, Depends(get_engine)]
 SessionDep = Annotated[Session, Depends(get_session)]
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who acts: a simple identity from request headers until real login arrives (same shape then)."""
+
+    name: str
+    role: str | None
+
+
+def get_actor(
+    x_actor: Annotated[str | None, Header(description="Acting user's name or id")] = None,
+    x_role: Annotated[str | None, Header(description="Acting user's role")] = None,
+) -> Actor:
+    # Header values are latin-1 on the wire: non-ASCII names (李娜) arrive percent-encoded.
+    name = unquote(x_actor or "").strip() or "anonymous"
+    return Actor(name=name, role=unquote(x_role).strip() if x_role else None)
+
+
+ActorDep = Annotated[Actor, Depends(get_actor)]

@@ -7,8 +7,9 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from api.errors import add_exception_handlers
-from api.routers import grids, health, home
+from api.routers import components, grids, health, home
 from gisgrid import __version__
+from gisgrid.components_store import catalogue_for
 from gisgrid.settings import Settings
 from gisgrid.storage.database import database_url, make_engine, session_factory
 
@@ -31,8 +32,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.engine = engine
     app.state.sessions = session_factory(engine)
+    app.state.catalogue = catalogue_for(settings)
     add_exception_handlers(app)
     app.include_router(home.router)
     app.include_router(health.router)
     app.include_router(grids.router)
+    app.include_router(components.router)
     return app

@@ -31,6 +31,10 @@ class Settings(BaseSettings):
     )
     pg_bindir: Path | None = Field(default=None, description="PostgreSQL binaries folder; unset: auto-detect.")
     catalogue_dir: Path = Field(default=PROJECT_ROOT / "data", description="Catalogues and rules (data/).")
+    catalogue_extra: list[Path] = Field(
+        default_factory=list,
+        description="City files extending/overriding the catalogues, e.g. GISGRID_CATALOGUE_EXTRA='[\"local.csv\"]'",
+    )
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
 

@@ -30,6 +30,8 @@ from gisgrid.storage.database import (
 DATA_TABLES = (
     "case_transitions",
     "cases",
+    "component_history",
+    "component_serials",
     "components",
     "departments",
     "unit_grids",

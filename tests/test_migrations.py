@@ -21,6 +21,8 @@ TABLES = {
     "components",
     "cases",
     "case_transitions",
+    "component_history",
+    "component_serials",
 }
 
 

@@ -20,6 +20,7 @@ from sqlalchemy import (
     String,
     Text,
     func,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -116,12 +117,27 @@ class Department(Base):
 
 
 class Component(Base):
-    """城市部件: a located, coded piece of public infrastructure."""
+    """城市部件: a located, coded piece of public infrastructure (identifier 17 digits GB/T 47678.5, 16 CJ/T 214)."""
 
     __tablename__ = "components"
-    __table_args__ = (_gist("components"),)
+    __table_args__ = (
+        _gist("components"),
+        Index("ix_components_class_code", "class_code"),
+        Index("ix_components_status", "status"),
+        Index("ix_components_main_dept_code", "main_dept_code"),
+        Index("ix_components_maint_dept_code", "maint_dept_code"),
+        # Radius/nearest queries in metres use geography; this functional index keeps them off a table scan.
+        Index("idx_components_geog", text("(geom::geography)"), postgresql_using="gist"),
+        CheckConstraint("status IN ('完好', '破损', '丢失', '废弃', '移除')", name="ck_component_status"),
+        CheckConstraint(
+            "(scheme = 'gbt47678' AND id ~ '^[0-9]{17}$') OR (scheme = 'cjt214' AND id ~ '^[0-9]{16}$')",
+            name="ck_component_id_format",
+        ),
+    )
 
     id: Mapped[str] = mapped_column(String(17), primary_key=True)
+    scheme: Mapped[str] = mapped_column(String(8), server_default="gbt47678")
+    district_code: Mapped[str | None] = mapped_column(String(6))
     class_code: Mapped[str] = mapped_column(String(5))
     name: Mapped[str | None] = mapped_column(Text)
     unit_grid_code: Mapped[str | None] = mapped_column(String(15), index=True)
@@ -136,7 +152,37 @@ class Component(Base):
     data_source: Mapped[str | None] = mapped_column(Text)
     note: Mapped[str | None] = mapped_column(Text)
     attrs: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default="{}")
+    photos: Mapped[list[Any]] = mapped_column(JSONB, server_default="[]")
+    version: Mapped[int] = mapped_column(Integer, server_default="1")
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     geom: Mapped[WKBElement] = mapped_column(_geom("GEOMETRY"))
+
+
+class ComponentHistory(Base):
+    """Every change of a component: who, when, which fields (old → new). Kept after retirement."""
+
+    __tablename__ = "component_history"
+    __table_args__ = (Index("ix_component_history_component", "component_id", "at"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    component_id: Mapped[str] = mapped_column(String(17))
+    at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    actor: Mapped[str] = mapped_column(Text)
+    action: Mapped[str] = mapped_column(String(20))
+    changes: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    source: Mapped[str | None] = mapped_column(Text)
+
+
+class ComponentSerial(Base):
+    """Last serial handed out per district + scheme + class: identifiers are never reused."""
+
+    __tablename__ = "component_serials"
+
+    district_code: Mapped[str] = mapped_column(String(6), primary_key=True)
+    scheme: Mapped[str] = mapped_column(String(8), primary_key=True)
+    class_code: Mapped[str] = mapped_column(String(5), primary_key=True)
+    last_serial: Mapped[int] = mapped_column(Integer)
 
 
 class Case(Base):

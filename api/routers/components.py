@@ -1,0 +1,140 @@
+"""City components (部件): CRUD with history, and spatial queries."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+import numpy as np
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+
+from api.dependencies import BBox, DatumQuery, Page, bbox_query
+from api.deps import ActorDep, EngineDep
+from gisgrid import components_store as store
+from gisgrid import geodesy
+from gisgrid.errors import InvalidInput
+
+router = APIRouter(prefix="/components", tags=["components 部件"])
+
+
+class ComponentIn(BaseModel):
+    class_code: str = Field(description="Class code, e.g. 01037 (路灯) in GB/T 47678.5")
+    lon: float = Field(ge=-180, le=180)
+    lat: float = Field(ge=-90, le=90)
+    datum: Literal["wgs84", "cgcs2000", "gcj02", "bd09"] = "wgs84"
+    id: str | None = Field(default=None, description="Identifier; omitted → generated (never reused)")
+    name: str | None = None
+    main_dept: str | None = Field(default=None, description="主管部门 code (default: the class's)")
+    owner_dept: str | None = Field(default=None, description="权属单位 code")
+    maint_dept: str | None = Field(default=None, description="养护单位 code")
+    status: Literal["完好", "破损", "丢失", "废弃", "移除"] | None = None
+    initial_date: str | None = Field(default=None, description="YYYYMMDD or YYYY-MM-DD")
+    change_date: str | None = None
+    data_source: Literal["实测", "地形图", "基础地理数据", "其他"] | None = None
+    note: str | None = None
+    attrs: dict[str, Any] = Field(default_factory=dict)
+    scheme: Literal["gbt47678", "cjt214"] = "gbt47678"
+
+
+class ComponentPatch(BaseModel):
+    version: int | None = Field(default=None, description="The version you read; a stale one gets 409")
+    lon: float | None = Field(default=None, ge=-180, le=180)
+    lat: float | None = Field(default=None, ge=-90, le=90)
+    datum: Literal["wgs84", "cgcs2000", "gcj02", "bd09"] = "wgs84"
+    name: str | None = None
+    main_dept: str | None = None
+    owner_dept: str | None = None
+    maint_dept: str | None = None
+    status: Literal["完好", "破损", "丢失", "废弃", "移除"] | None = None
+    change_date: str | None = None
+    data_source: Literal["实测", "地形图", "基础地理数据", "其他"] | None = None
+    note: str | None = None
+    attrs: dict[str, Any] | None = None
+
+
+class RetireIn(BaseModel):
+    reason: str = Field(min_length=1, description="Why the component is removed (移除)")
+    version: int | None = None
+
+
+@router.post("", status_code=201, summary="新增部件 Create a component")
+def create(request: Request, engine: EngineDep, actor: ActorDep, body: ComponentIn) -> JSONResponse:
+    data = body.model_dump(exclude={"scheme"})
+    item = store.ComponentInput(**data)
+    feature = store.save_component(
+        engine, request.app.state.catalogue, item, scheme=body.scheme, actor=actor.name, action="create"
+    )
+    return JSONResponse(feature, status_code=201)
+
+
+@router.get("", summary="部件查询 Query components (GeoJSON)")
+def search(
+    engine: EngineDep,
+    bbox: Annotated[BBox | None, Depends(bbox_query)],
+    page: Annotated[Page, Depends()],
+    grid: Annotated[str | None, Query(pattern=r"^\d{15}$", description="Unit grid code")] = None,
+    tier_grid: Annotated[str | None, Query(pattern=r"^(\d{9}|\d{12}|\d{14})$", description="Tier 1/2/3 code")] = None,
+    lon: Annotated[float | None, Query(ge=-180, le=180)] = None,
+    lat: Annotated[float | None, Query(ge=-90, le=90)] = None,
+    datum: DatumQuery = "wgs84",
+    radius_m: Annotated[float | None, Query(gt=0, le=50_000, description="Radius in metres")] = None,
+    nearest: Annotated[int | None, Query(ge=1, le=1000, description="k nearest, with distance_m")] = None,
+    class_code: Annotated[str | None, Query(pattern=r"^\d{4,5}$")] = None,
+    department: str | None = None,
+    status: Literal["完好", "破损", "丢失", "废弃", "移除"] | None = None,
+) -> dict[str, Any]:
+    near = None
+    if lon is not None and lat is not None:
+        x, y = geodesy.to_storage(np.array([lon]), np.array([lat]), datum)
+        near = (float(x[0]), float(y[0]))
+    elif (lon is None) != (lat is None):
+        raise InvalidInput("lon/lat: give both or neither", detail=[{"field": "lon" if lon is None else "lat"}])
+    q = store.ComponentQuery(
+        bbox=bbox,
+        unit_grid=grid,
+        tier_grid=tier_grid,
+        near=near,
+        radius_m=radius_m,
+        nearest=nearest,
+        class_code=class_code,
+        department=department,
+        status=status,
+        limit=page.limit,
+        offset=page.offset,
+    )
+    with engine.connect() as conn:
+        features, matched = store.query_components(conn, q)
+    return {
+        "type": "FeatureCollection",
+        "features": features,
+        "numberMatched": matched,
+        "numberReturned": len(features),
+    }
+
+
+@router.get("/{component_id}", summary="部件详情 One component")
+def read(engine: EngineDep, component_id: str) -> dict[str, Any]:
+    with engine.connect() as conn:
+        return store.get_component(conn, component_id)
+
+
+@router.patch("/{component_id}", summary="修改部件 Update: status change, move, departments…")
+def update(request: Request, engine: EngineDep, actor: ActorDep, component_id: str, body: ComponentPatch) -> dict:
+    changes = body.model_dump(exclude_unset=True, exclude={"version"})
+    return store.update_component(
+        engine, request.app.state.catalogue, component_id, changes, actor=actor.name, expected_version=body.version
+    )
+
+
+@router.post("/{component_id}/retire", summary="移除部件 Retire a component (kept in history)")
+def retire(engine: EngineDep, actor: ActorDep, component_id: str, body: RetireIn) -> dict[str, Any]:
+    return store.retire_component(
+        engine, component_id, actor=actor.name, reason=body.reason, expected_version=body.version
+    )
+
+
+@router.get("/{component_id}/history", summary="变更历史 Change history")
+def history(engine: EngineDep, component_id: str) -> dict[str, Any]:
+    with engine.connect() as conn:
+        return {"id": component_id, "history": store.component_history(conn, component_id)}

@@ -1,0 +1,132 @@
+"""/components: create, read, update (status, move), retire, history; queries; every refusal names its field."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine, text
+
+from api.main import create_app
+from gisgrid.boundaries import BoundaryOptions
+from gisgrid.grids import workflows
+from gisgrid.settings import Settings
+from tests.fixtures import DISTRICT, write_small_district
+from tests.test_components_store import inside_points
+
+WHO = {"X-Actor": quote("李娜"), "X-Role": "data_admin"}  # non-ASCII header values are percent-encoded
+
+
+@pytest.fixture
+def client(clean_db: Engine, settings: Settings, tmp_path: Path) -> Iterator[TestClient]:
+    workflows.import_boundaries(clean_db, write_small_district(tmp_path), BoundaryOptions())
+    workflows.generate_grids(clean_db)
+    with TestClient(create_app(settings)) as c:
+        yield c
+
+
+@pytest.fixture
+def spot() -> tuple[float, float]:
+    xs, ys = inside_points(1, seed=11)
+    return float(xs[0]), float(ys[0])
+
+
+def test_create_read_update_retire_and_history(client: TestClient, spot: tuple[float, float]) -> None:
+    x, y = spot
+    r = client.post("/components", json={"class_code": "01037", "lon": x, "lat": y, "datum": "cgcs2000"}, headers=WHO)
+    assert r.status_code == 201, r.text
+    feature = r.json()
+    cid = feature["id"]
+    assert cid == f"{DISTRICT}01037000001"
+    props = feature["properties"]
+    assert props["name"] == "路灯" and props["status"] == "完好" and props["version"] == 1
+    assert len(props["unit_grid_code"]) == 15 and props["main_dept_name"]
+
+    got = client.get(f"/components/{cid}").json()
+    assert got["geometry"]["coordinates"] == pytest.approx([x, y], abs=1e-7)
+
+    broken = client.patch(f"/components/{cid}", json={"status": "破损", "version": 1}, headers=WHO)
+    assert broken.status_code == 200 and broken.json()["properties"]["status"] == "破损"
+    assert broken.json()["properties"]["version"] == 2
+
+    moved = client.patch(
+        f"/components/{cid}", json={"lon": x + 0.0003, "lat": y, "datum": "cgcs2000", "version": 2}, headers=WHO
+    )
+    assert moved.status_code == 200, moved.text
+    assert moved.json()["geometry"]["coordinates"][0] == pytest.approx(x + 0.0003, abs=1e-7)
+
+    stale = client.patch(f"/components/{cid}", json={"status": "完好", "version": 1}, headers=WHO)
+    assert stale.status_code == 409 and stale.json()["error"] == "conflict"
+
+    retired = client.post(f"/components/{cid}/retire", json={"reason": "道路改造拆除"}, headers=WHO)
+    assert retired.status_code == 200 and retired.json()["properties"]["status"] == "移除"
+    again = client.post(f"/components/{cid}/retire", json={"reason": "x"}, headers=WHO)
+    assert again.status_code == 409
+
+    history = client.get(f"/components/{cid}/history").json()["history"]
+    assert [h["action"] for h in history] == ["create", "update", "update", "retire"]
+    assert history[1]["changes"] == {"status": ["完好", "破损"]}
+    assert set(history[2]["changes"]) >= {"geom"}
+    assert history[3]["changes"] == {"status": ["破损", "移除"]} and history[3]["source"] == "道路改造拆除"
+    assert {h["actor"] for h in history} == {"李娜"}
+    assert client.get(f"/components/{cid}").json()["properties"]["status"] == "移除"  # kept, not deleted
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"class_code": "01037", "lon": 0, "lat": 0}, "coordinates"),
+        ({"class_code": "01037", "lon": 116.4, "lat": 39.9}, "coordinates"),
+        ({"class_code": "09999", "lon": None, "lat": None}, "class_code"),
+        ({"class_code": "01037", "id": "41990201037"}, "id"),
+        ({"class_code": "01037", "id": f"{DISTRICT}03005000001"}, "id"),
+        ({"class_code": "01037", "maint_dept": "nope"}, "maint_dept"),
+        ({"class_code": "01037", "lon": 200}, "lon"),
+        ({"class_code": "01037", "status": "坏了"}, "status"),
+        ({"class_code": "01037", "initial_date": "2024-13-01"}, "initial_date"),
+    ],
+)
+def test_bad_input_is_a_4xx_naming_the_field_and_writes_nothing(
+    client: TestClient, clean_db: Engine, spot: tuple[float, float], body: dict, field: str
+) -> None:
+    x, y = spot
+    payload = {"lon": x, "lat": y, "datum": "cgcs2000", **{k: v for k, v in body.items() if v is not None}}
+    if body.get("lon") is None and "lon" in body:
+        payload.update(lon=x, lat=y)
+    r = client.post("/components", json=payload, headers=WHO)
+    assert r.status_code == 422, r.text
+    detail = r.json()["detail"]
+    fields = [i["field"] for i in (detail["items"] if isinstance(detail, dict) else detail)]
+    assert field in fields
+    with clean_db.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM components")).scalar_one() == 0
+        assert conn.execute(text("SELECT count(*) FROM component_history")).scalar_one() == 0
+
+
+def test_unknown_component_is_404(client: TestClient) -> None:
+    for path in ("/components/41990201037999999", "/components/41990201037999999/history"):
+        r = client.get(path)
+        assert r.status_code == 404 and r.json()["error"] == "not_found"
+
+
+def test_queries_radius_nearest_and_filters(client: TestClient) -> None:
+    xs, ys = inside_points(20, seed=5)
+    for i, (x, y) in enumerate(zip(xs, ys, strict=True)):
+        body = {"class_code": "01037" if i % 2 else "03005", "lon": x, "lat": y, "datum": "cgcs2000"}
+        assert client.post("/components", json=body, headers=WHO).status_code == 201
+    x0, y0 = float(xs[0]), float(ys[0])
+    near = client.get(
+        "/components", params={"lon": x0, "lat": y0, "datum": "cgcs2000", "nearest": 3, "class_code": "03005"}
+    ).json()
+    d = [f["properties"]["distance_m"] for f in near["features"]]
+    assert len(d) == 3 and d == sorted(d) and d[0] == 0
+    radius = client.get("/components", params={"lon": x0, "lat": y0, "datum": "cgcs2000", "radius_m": 150}).json()
+    assert all(f["id"] for f in radius["features"]) and radius["numberMatched"] >= 1
+    page = client.get("/components", params={"limit": 5, "offset": 5}).json()
+    assert page["numberMatched"] == 20 and page["numberReturned"] == 5
+    assert client.get("/components", params={"lon": x0}).status_code == 422
+    assert client.get("/components", params={"grid": "123"}).status_code == 422
+    assert client.get("/components", params={"radius_m": 100}).status_code == 422

@@ -1,0 +1,282 @@
+"""Components in PostGIS: bulk import that loses nothing, identifiers, upsert, history, queries."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+import shapely
+from pyproj import Geod
+from sqlalchemy import Engine, text
+
+from gisgrid import geodesy
+from gisgrid.boundaries import BoundaryOptions
+from gisgrid.components_store import (
+    ComponentQuery,
+    ImportOptions,
+    catalogue_for,
+    import_components,
+    query_components,
+    retire_component,
+)
+from gisgrid.grids import workflows
+from gisgrid.settings import Settings
+from tests.fixtures import COMMUNITIES, DISTRICT, small_district, write_small_district
+
+LAMP, BIN = "01037", "03005"
+CATALOGUE = catalogue_for(Settings())
+
+
+@pytest.fixture
+def district(clean_db: Engine, tmp_path: Path) -> Engine:
+    workflows.import_boundaries(clean_db, write_small_district(tmp_path), BoundaryOptions())
+    workflows.generate_grids(clean_db)
+    workflows.build_tiers(clean_db, target_size=20)
+    return clean_db
+
+
+def inside_points(n: int, seed: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    geom = small_district().query("level == 'district'").geometry.iloc[0]
+    rng = np.random.default_rng(seed)
+    x0, y0, x1, y1 = geom.bounds
+    xs, ys = rng.uniform(x0, x1, 4 * n), rng.uniform(y0, y1, 4 * n)
+    keep = shapely.contains_xy(geom, xs, ys)
+    return xs[keep][:n], ys[keep][:n]
+
+
+def write_csv(path: Path, rows: list[dict]) -> Path:
+    pd.DataFrame(rows).to_csv(path, index=False, encoding="utf-8")
+    return path
+
+
+def run(engine: Engine, path: Path, **kw) -> object:
+    return import_components(engine, path, CATALOGUE, ImportOptions(**kw))
+
+
+def count(engine: Engine, sql: str, **p: object) -> int:
+    with engine.connect() as conn:
+        return int(conn.execute(text(sql), p).scalar_one())
+
+
+def test_import_generates_identifiers_and_assigns_grids(district: Engine, tmp_path: Path) -> None:
+    xs, ys = inside_points(5)
+    rows = [
+        {"class_code": LAMP if i < 3 else BIN, "lon": x, "lat": y} for i, (x, y) in enumerate(zip(xs, ys, strict=True))
+    ]
+    summary = run(district, write_csv(tmp_path / "c.csv", rows))
+    assert (summary.read, summary.inserted, summary.updated, summary.refused) == (5, 5, 0, 0)
+    assert summary.generated_ids == 5
+    with district.connect() as conn:
+        got = conn.execute(
+            text("SELECT id, class_code, unit_grid_code, community_code, main_dept_code FROM components ORDER BY id")
+        ).all()
+        history = conn.execute(text("SELECT action, source FROM component_history ORDER BY id")).all()
+    assert [r.id for r in got] == [
+        f"{DISTRICT}{LAMP}000001",
+        f"{DISTRICT}{LAMP}000002",
+        f"{DISTRICT}{LAMP}000003",
+        f"{DISTRICT}{BIN}000001",
+        f"{DISTRICT}{BIN}000002",
+    ]
+    for r in got:
+        assert r.unit_grid_code is not None and r.unit_grid_code.startswith(r.community_code)
+        assert r.community_code in COMMUNITIES
+    assert {r.main_dept_code for r in got if r.class_code == LAMP} == {"990000000000000012"}  # class default
+    assert [h.action for h in history] == ["create"] * 5 and history[0].source == "c.csv#2"
+    # the grid assignment agrees with PostGIS containment
+    assert (
+        count(
+            district,
+            "SELECT count(*) FROM components c JOIN unit_grids g ON g.code = c.unit_grid_code "
+            "WHERE NOT ST_Intersects(g.geom, c.geom)",
+        )
+        == 0
+    )
+
+
+def test_refused_rows_go_to_the_errors_file_and_the_rest_is_written(district: Engine, tmp_path: Path) -> None:
+    (x, *_), (y, *_) = inside_points(1)
+    rows = [
+        {"class_code": LAMP, "lon": x, "lat": y, "initial_date": "20240105"},  # row 2: fine
+        {"class_code": LAMP, "lon": "", "lat": y},  # 3: missing lon
+        {"class_code": LAMP, "lon": y, "lat": x},  # 4: swapped
+        {"class_code": LAMP, "lon": 0, "lat": 0},  # 5: (0,0)
+        {"class_code": LAMP, "lon": 116.4, "lat": 39.9},  # 6: outside the district
+        {"class_code": "01999", "lon": x, "lat": y},  # 7: unknown class
+        {"id": "4199020103700000", "class_code": LAMP, "lon": x, "lat": y},  # 8: 16 digits
+        {"id": f"{DISTRICT}{LAMP}000777", "class_code": LAMP, "lon": x, "lat": y},  # 9: fine
+        {"id": f"{DISTRICT}{LAMP}000777", "class_code": LAMP, "lon": x, "lat": y},  # 10: duplicate in file
+        {"class_code": LAMP, "lon": x, "lat": y, "initial_date": "2024-02-30"},  # 11: impossible date
+        {"class_code": LAMP, "lon": x, "lat": y, "maint_dept": "990000000000009999"},  # 12: unknown dept
+    ]
+    errors = tmp_path / "errors.csv"
+    summary = run(district, write_csv(tmp_path / "c.csv", rows), errors_path=errors)
+    assert (summary.read, summary.inserted, summary.refused) == (11, 2, 9)
+    table = pd.read_csv(errors, dtype=str, encoding="utf-8-sig")
+    assert list(table.columns) == ["row", "field", "value", "reason"]
+    got = {(int(r.row), r.field) for r in table.itertuples()}
+    assert got == {
+        (3, "lon"),
+        (4, "coordinates"),
+        (5, "coordinates"),
+        (6, "coordinates"),
+        (7, "class_code"),
+        (8, "id"),
+        (10, "id"),
+        (11, "initial_date"),
+        (12, "maint_dept"),
+    }
+    reasons = dict(((int(r.row), r.field), r.reason) for r in table.itertuples())
+    assert "swapped" in reasons[(4, "coordinates")]
+    assert "first used at row 9" in reasons[(10, "id")]
+    assert count(district, "SELECT count(*) FROM components") == 2
+
+
+def test_all_or_nothing_and_dry_run_write_nothing(district: Engine, tmp_path: Path) -> None:
+    xs, ys = inside_points(2)
+    rows = [{"class_code": LAMP, "lon": xs[0], "lat": ys[0]}, {"class_code": "bad", "lon": xs[1], "lat": ys[1]}]
+    path = write_csv(tmp_path / "c.csv", rows)
+    s1 = run(district, path, all_or_nothing=True)
+    assert (s1.refused, s1.inserted, s1.written) == (1, 0, False)
+    s2 = run(district, path, dry_run=True)
+    assert (s2.refused, s2.written) == (1, False)
+    assert count(district, "SELECT count(*) FROM components") == 0
+    assert count(district, "SELECT count(*) FROM component_serials") == 0  # no serial was spent
+
+
+def test_reimport_upserts_by_identifier_and_records_what_changed(district: Engine, tmp_path: Path) -> None:
+    xs, ys = inside_points(2)
+    ids = [f"{DISTRICT}{LAMP}000010", f"{DISTRICT}{LAMP}000011"]
+    base = [
+        {"id": i, "class_code": LAMP, "lon": x, "lat": y, "status": "完好"} for i, x, y in zip(ids, xs, ys, strict=True)
+    ]
+    run(district, write_csv(tmp_path / "a.csv", base))
+    changed = [dict(base[0], status="破损", note="灯杆倾斜"), base[1]]
+    summary = run(district, write_csv(tmp_path / "b.csv", changed), actor="王伟")
+    assert (summary.inserted, summary.updated, summary.unchanged) == (0, 1, 1)
+    with district.connect() as conn:
+        status, version = conn.execute(
+            text("SELECT status, version FROM components WHERE id = :i"), {"i": ids[0]}
+        ).one()
+        hist = conn.execute(
+            text("SELECT actor, action, changes FROM component_history WHERE component_id = :i ORDER BY id"),
+            {"i": ids[0]},
+        ).all()
+    assert (status, version) == ("破损", 2)
+    assert [h.action for h in hist] == ["create", "update"]
+    assert hist[1].actor == "王伟"
+    assert hist[1].changes == {"status": ["完好", "破损"], "note": [None, "灯杆倾斜"]}
+
+
+def test_given_identifiers_raise_the_counter_and_retired_serials_are_never_reused(
+    district: Engine, tmp_path: Path
+) -> None:
+    xs, ys = inside_points(3)
+    run(
+        district,
+        write_csv(
+            tmp_path / "a.csv", [{"id": f"{DISTRICT}{LAMP}000050", "class_code": LAMP, "lon": xs[0], "lat": ys[0]}]
+        ),
+    )
+    retire_component(district, f"{DISTRICT}{LAMP}000050", actor="t", reason="道路改造拆除")
+    run(district, write_csv(tmp_path / "b.csv", [{"class_code": LAMP, "lon": xs[1], "lat": ys[1]}]))
+    with district.connect() as conn:
+        ids = list(conn.execute(text("SELECT id FROM components ORDER BY id")).scalars())
+        retired = conn.execute(text("SELECT status FROM components WHERE id LIKE '%000050'")).scalar()
+    assert ids == [f"{DISTRICT}{LAMP}000050", f"{DISTRICT}{LAMP}000051"]
+    assert retired == "移除"
+
+
+def test_a_new_row_at_the_place_of_a_stored_component_is_a_duplicate(district: Engine, tmp_path: Path) -> None:
+    xs, ys = inside_points(1)
+    run(district, write_csv(tmp_path / "a.csv", [{"class_code": LAMP, "lon": xs[0], "lat": ys[0]}]))
+    again = run(district, write_csv(tmp_path / "b.csv", [{"class_code": LAMP, "lon": xs[0] + 1e-6, "lat": ys[0]}]))
+    assert (again.inserted, again.refused) == (0, 1)
+    assert "duplicate of stored component" in again.errors.iloc[0]["reason"]
+    other_class = run(district, write_csv(tmp_path / "c.csv", [{"class_code": BIN, "lon": xs[0], "lat": ys[0]}]))
+    assert other_class.inserted == 1  # a bin beside a lamp is not a duplicate
+
+
+def test_two_imports_at_once_get_distinct_identifiers(district: Engine, tmp_path: Path) -> None:
+    xs, ys = inside_points(400, seed=7)
+    files = [
+        write_csv(
+            tmp_path / f"f{k}.csv",
+            [{"class_code": LAMP, "lon": x, "lat": y} for x, y in zip(xs[k::2], ys[k::2], strict=True)],
+        )
+        for k in range(2)
+    ]
+    results: list[object] = []
+    threads = [threading.Thread(target=lambda p=p: results.append(run(district, p))) for p in files]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sum(r.inserted for r in results) == 400
+    with district.connect() as conn:
+        serials = sorted(int(i[-6:]) for i in conn.execute(text("SELECT id FROM components")).scalars())
+    assert serials == list(range(1, 401))
+
+
+def test_gcj02_input_lands_within_a_metre_of_the_wgs84_position(clean_db: Engine, tmp_path: Path) -> None:
+    # A small district around the published AMap test point (WGS 116.481499, 39.990475 ↔ GCJ 116.487586, 39.991754).
+    box = gpd.GeoDataFrame(
+        {"code": ["119901"], "name": ["测试区"], "level": ["district"], "parent_code": [None]},
+        geometry=[shapely.box(116.47, 39.98, 116.50, 40.00)],
+        crs=4490,
+    )
+    box.to_file(tmp_path / "b.geojson", driver="GeoJSON")
+    workflows.import_boundaries(clean_db, tmp_path / "b.geojson", BoundaryOptions())
+    workflows.generate_grids(clean_db)
+    path = write_csv(tmp_path / "g.csv", [{"class_code": LAMP, "lon": 116.487586, "lat": 39.991754}])
+    summary = run(clean_db, path, src_datum="gcj02")
+    assert summary.inserted == 1
+    with clean_db.connect() as conn:
+        x, y = conn.execute(text("SELECT ST_X(geom), ST_Y(geom) FROM components")).one()
+    _, _, metres = Geod(ellps="WGS84").inv(x, y, 116.481499, 39.990475)
+    assert metres < 1.0
+    gx, gy = geodesy.from_storage(np.array([x]), np.array([y]), "gcj02")
+    assert abs(gx[0] - 116.487586) < 1e-5 and abs(gy[0] - 39.991754) < 1e-5
+
+
+def test_queries_by_radius_nearest_grid_tier_department_status(district: Engine, tmp_path: Path) -> None:
+    xs, ys = inside_points(60, seed=3)
+    rows = [
+        {"class_code": LAMP if i % 2 else BIN, "lon": x, "lat": y, "status": "破损" if i % 5 == 0 else "完好"}
+        for i, (x, y) in enumerate(zip(xs, ys, strict=True))
+    ]
+    run(district, write_csv(tmp_path / "c.csv", rows))
+    cx, cy = float(xs[0]), float(ys[0])
+    with district.connect() as conn:
+        near, _ = query_components(conn, ComponentQuery(near=(cx, cy), nearest=5, class_code=LAMP))
+        expected = conn.execute(
+            text(
+                "SELECT id, ST_Distance(geom::geography, ST_SetSRID(ST_MakePoint(:x, :y), 4490)::geography) d "
+                "FROM components WHERE class_code = :c ORDER BY d LIMIT 5"
+            ),
+            {"x": cx, "y": cy, "c": LAMP},
+        ).all()
+        within, matched = query_components(conn, ComponentQuery(near=(cx, cy), radius_m=200, limit=1000))
+        radius_truth = conn.execute(
+            text(
+                "SELECT count(*) FROM components WHERE ST_Distance(geom::geography, "
+                "ST_SetSRID(ST_MakePoint(:x, :y), 4490)::geography) <= 200"
+            ),
+            {"x": cx, "y": cy},
+        ).scalar_one()
+        one_grid = conn.execute(text("SELECT unit_grid_code FROM components LIMIT 1")).scalar_one()
+        by_grid, _ = query_components(conn, ComponentQuery(unit_grid=one_grid, limit=1000))
+        by_tier2, t2 = query_components(conn, ComponentQuery(tier_grid=COMMUNITIES[0], limit=1000))
+        broken, nb = query_components(conn, ComponentQuery(status="破损", limit=1000))
+        _, nd = query_components(conn, ComponentQuery(department="990000000000000012", limit=1000))
+    assert [f["id"] for f in near] == [r.id for r in expected]
+    assert [f["properties"]["distance_m"] for f in near] == [round(r.d, 2) for r in expected]
+    assert matched == radius_truth == len(within)
+    assert {f["properties"]["unit_grid_code"] for f in by_grid} == {one_grid}
+    assert t2 == len(by_tier2) and all(f["properties"]["community_code"] == COMMUNITIES[0] for f in by_tier2)
+    assert nb == 12 and all(f["properties"]["status"] == "破损" for f in broken)
+    assert nd == 30  # every lamp: 路灯管理处 is the lamps' 主管部门
