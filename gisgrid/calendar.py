@@ -1,0 +1,309 @@
+"""Working-time arithmetic on the Chinese calendar (工作时 / 工作日) for case deadlines and the traffic light.
+
+Working days come from the ``chinesecalendar`` package (import ``chinese_calendar``): statutory holidays are off,
+adjusted working weekends (调休上班的周六/周日) are on. A city adds its own with ``extra_holidays`` /
+``extra_workdays`` (they win over the package). For a year the package does not know (it covers 2004–2026 in
+1.11.0) the calendar does not guess silently: it treats Mon–Fri as working days, records the year in
+``WorkingCalendar.unknown_years`` and emits a :class:`CalendarYearUnknown` warning (once per year and calendar).
+
+Units (:data:`UNITS`):
+
+* ``working_hours`` — time that only runs inside the working periods of working days (default 08:30–12:00 and
+  13:30–17:30, 7.5 h a day). A deadline that fills a period exactly is the END of that period (11:00 + 1 h is
+  12:00, not 13:30): the earliest instant at which the time has run.
+* ``working_days`` — N working days = N × (working hours per day) working hours. Because every working day has the
+  same periods, a start inside working time is due N working days later at the same clock time (Tue 10:00 + 2 →
+  Thu 10:00). A start outside working time counts from the next period start, so it is due at the end of the N-th
+  working day (Tue 18:00 + 2 → Thu 17:30, i.e. Wed and Thu are the two days). Fractions are allowed (0.5 day).
+* ``calendar_hours`` — plain elapsed time (emergencies handled round the clock); holidays do not matter.
+
+Arithmetic is on wall-clock time in the calendar's zone (``Asia/Shanghai`` has no DST); every datetime passed in
+must be timezone-aware, and results are in the calendar's zone. Durations are counted in whole microseconds so
+that thresholds compare exactly.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
+from typing import Literal, get_args
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import chinese_calendar
+
+from gisgrid.errors import InvalidInput
+
+Unit = Literal["working_hours", "working_days", "calendar_hours"]
+UNITS: tuple[str, ...] = get_args(Unit)
+Light = Literal["green", "yellow", "red"]
+
+#: Percentage of the working time of a node at which the light turns yellow (standards notes §4: 0–80 % green).
+YELLOW_AT_PERCENT = 80
+#: Years with holiday data in the installed chinesecalendar (its own check uses the same min/max).
+KNOWN_YEARS: range = range(min(chinese_calendar.holidays).year, max(chinese_calendar.holidays).year + 1)
+CHINESECALENDAR_VERSION: str = getattr(chinese_calendar, "__version__", "unknown")
+
+_US_PER_SECOND = 1_000_000
+_US_PER_HOUR = 3600 * _US_PER_SECOND
+_US_PER_DAY = 24 * _US_PER_HOUR
+# No real deadline runs this far; stops a loop when a city's extra holidays leave no working day.
+_MAX_DAYS = 366 * 20
+
+
+class CalendarYearUnknown(UserWarning):
+    """The holiday package has no data for a year; Mon–Fri were used as working days."""
+
+
+def _time_us(t: time) -> int:
+    return ((t.hour * 60 + t.minute) * 60 + t.second) * _US_PER_SECOND + t.microsecond
+
+
+def _parse_time(text: str) -> time:
+    try:
+        return time.fromisoformat(text.strip())
+    except ValueError:
+        raise InvalidInput(f"working hours: {text!r} is not a time (HH:MM)", detail={"value": text}) from None
+
+
+@dataclass(frozen=True)
+class WorkingHours:
+    """Working periods of a working day, local wall-clock, sorted and not overlapping."""
+
+    periods: tuple[tuple[time, time], ...] = ((time(8, 30), time(12, 0)), (time(13, 30), time(17, 30)))
+
+    def __post_init__(self) -> None:
+        if not self.periods:
+            raise InvalidInput("working hours: at least one period is needed", detail={"periods": []})
+        previous_end: time | None = None
+        for start, end in self.periods:
+            if start.tzinfo is not None or end.tzinfo is not None:
+                raise InvalidInput("working hours: periods are local times without a zone", detail={})
+            if start >= end:
+                raise InvalidInput(f"working hours: period {start}–{end} ends before it starts", detail={})
+            if previous_end is not None and start < previous_end:
+                raise InvalidInput(f"working hours: period {start}–{end} overlaps or is out of order", detail={})
+            previous_end = end
+
+    @classmethod
+    def parse(cls, text: str) -> WorkingHours:
+        """``"08:30-12:00,13:30-17:30"`` (e.g. from a setting)."""
+        periods = []
+        for part in text.split(","):
+            start, sep, end = part.partition("-")
+            if not sep:
+                raise InvalidInput(f"working hours: {part!r} is not START-END", detail={"value": text})
+            periods.append((_parse_time(start), _parse_time(end)))
+        return cls(tuple(periods))
+
+    @property
+    def spans_us(self) -> tuple[tuple[int, int], ...]:
+        """Periods as microseconds since midnight."""
+        return tuple((_time_us(s), _time_us(e)) for s, e in self.periods)
+
+    @property
+    def hours_per_day(self) -> float:
+        return sum(e - s for s, e in self.spans_us) / _US_PER_HOUR
+
+
+def _zone(tz: str | tzinfo) -> tzinfo:
+    if isinstance(tz, tzinfo):
+        return tz
+    try:
+        return ZoneInfo(tz)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise InvalidInput(f"unknown time zone {tz!r}", detail={"tz": tz}) from None
+
+
+def _check_unit(unit: str) -> Unit:
+    if unit not in UNITS:
+        raise InvalidInput(f"unknown time unit {unit!r}: expected one of {', '.join(UNITS)}", detail={"unit": unit})
+    return unit  # type: ignore[return-value]
+
+
+class WorkingCalendar:
+    """Working days (Chinese statutory calendar + local changes) and working hours in one time zone."""
+
+    def __init__(
+        self,
+        hours: WorkingHours | None = None,
+        tz: str | tzinfo = "Asia/Shanghai",
+        extra_holidays: Iterable[date] = (),
+        extra_workdays: Iterable[date] = (),
+        *,
+        covered_years: Iterable[int] = (),
+    ) -> None:
+        """``covered_years``: years the city's own extra lists fully describe (e.g. the 2027 holidays published
+        before the package is updated); they are treated as known, without a warning."""
+        self.hours = hours or WorkingHours()
+        self.tz = _zone(tz)
+        self.extra_holidays = frozenset(extra_holidays)
+        self.extra_workdays = frozenset(extra_workdays)
+        both = sorted(self.extra_holidays & self.extra_workdays)
+        if both:
+            raise InvalidInput(
+                f"dates both extra holidays and extra working days: {', '.join(map(str, both))}",
+                detail={"dates": [d.isoformat() for d in both]},
+            )
+        self.covered_years = frozenset(covered_years)
+        #: Years met so far that the holiday package does not know (Mon–Fri was assumed).
+        self.unknown_years: set[int] = set()
+        self._spans = self.hours.spans_us
+        self._day_us = sum(e - s for s, e in self._spans)
+        self._working: dict[int, bool] = {}  # date ordinal → working day; the package call costs ~35 µs
+
+    # -- days -----------------------------------------------------------------------------------------------------
+
+    def is_working_day(self, day: date) -> bool:
+        if isinstance(day, datetime):
+            day = day.date()
+        return self._is_working_ordinal(day.toordinal())
+
+    def _is_working_ordinal(self, ordinal: int) -> bool:
+        cached = self._working.get(ordinal)
+        if cached is not None:
+            return cached
+        day = date.fromordinal(ordinal)
+        if day in self.extra_holidays:
+            result = False
+        elif day in self.extra_workdays:
+            result = True
+        elif day.year in self.covered_years:
+            result = day.weekday() < 5
+        else:
+            try:
+                result = chinese_calendar.is_workday(day)
+            except NotImplementedError:
+                result = day.weekday() < 5
+                self._unknown_year(day.year)
+        self._working[ordinal] = result
+        return result
+
+    def _unknown_year(self, year: int) -> None:
+        if year in self.unknown_years:
+            return
+        self.unknown_years.add(year)
+        warnings.warn(
+            f"chinesecalendar {CHINESECALENDAR_VERSION} has no holiday data for {year} (it knows "
+            f"{KNOWN_YEARS.start}–{KNOWN_YEARS.stop - 1}); Mon–Fri are taken as working days, so deadlines "
+            f"may ignore holidays and adjusted working weekends. Update the package, or give the year's "
+            f"extra_holidays/extra_workdays and covered_years.",
+            CalendarYearUnknown,
+            stacklevel=4,
+        )
+
+    # -- instants -------------------------------------------------------------------------------------------------
+
+    def _local(self, at: datetime, name: str) -> tuple[int, int]:
+        """(date ordinal, microseconds since local midnight)."""
+        if not isinstance(at, datetime) or at.tzinfo is None or at.utcoffset() is None:
+            raise InvalidInput(f"{name} must be a timezone-aware datetime", detail={name: str(at)})
+        local = at.astimezone(self.tz)
+        return local.toordinal(), _time_us(local.time())
+
+    def _instant(self, ordinal: int, us: int) -> datetime:
+        naive = datetime.combine(date.fromordinal(ordinal), time()) + timedelta(microseconds=us)
+        return naive.replace(tzinfo=self.tz)
+
+    def is_working_time(self, at: datetime) -> bool:
+        ordinal, us = self._local(at, "at")
+        return self._is_working_ordinal(ordinal) and any(s <= us < e for s, e in self._spans)
+
+    def next_working_instant(self, at: datetime) -> datetime:
+        """``at`` itself when it is working time, else the start of the next working period."""
+        ordinal, us = self._local(at, "at")
+        if self._is_working_ordinal(ordinal) and any(s <= us < e for s, e in self._spans):
+            return at.astimezone(self.tz)
+        return self._add_us(ordinal, us, 0, strict=True)
+
+    def _add_us(self, ordinal: int, pos: int, remaining: int, *, strict: bool = False) -> datetime:
+        """Walk working periods from (ordinal, pos). A period filled exactly ends the walk at its end, except
+        when ``strict`` (amount 0: the next instant that IS working time)."""
+        first = ordinal
+        while ordinal - first <= _MAX_DAYS:
+            if self._is_working_ordinal(ordinal):
+                if pos == 0 and remaining > self._day_us:
+                    remaining -= self._day_us  # a whole day; the common case for long limits
+                else:
+                    for start, end in self._spans:
+                        if pos >= end:
+                            continue
+                        begin = max(start, pos)
+                        available = end - begin
+                        if remaining < available or (remaining == available and not strict):
+                            return self._instant(ordinal, begin + remaining)
+                        remaining -= available
+            ordinal += 1
+            pos = 0
+        raise InvalidInput(f"no working time within {_MAX_DAYS} days: check the extra holidays", detail={})
+
+    def _amount_us(self, amount: float, unit: Unit) -> int:
+        if isinstance(amount, bool) or not isinstance(amount, int | float) or not math.isfinite(amount) or amount < 0:
+            raise InvalidInput(f"time amount must be a finite number ≥ 0, not {amount!r}", detail={"amount": amount})
+        per_unit = self._day_us if unit == "working_days" else _US_PER_HOUR
+        return round(amount * per_unit)
+
+    def add_working_time(self, start: datetime, amount: float, unit: Unit | str = "working_hours") -> datetime:
+        """The instant ``amount`` ``unit`` after ``start`` (see the module docstring; amount 0 returns start)."""
+        unit = _check_unit(unit)
+        amount_us = self._amount_us(amount, unit)
+        ordinal, pos = self._local(start, "start")
+        if amount_us == 0:
+            return start.astimezone(self.tz)
+        if unit == "calendar_hours":
+            # Through UTC: aware arithmetic in one zone object is wall-clock arithmetic.
+            return (start.astimezone(UTC) + timedelta(microseconds=amount_us)).astimezone(self.tz)
+        return self._add_us(ordinal, pos, amount_us)
+
+    def extend(self, due_at: datetime, amount: float, unit: Unit | str = "working_hours") -> datetime:
+        """A deadline extension (延时): ``amount`` more from the current ``due_at``."""
+        return self.add_working_time(due_at, amount, unit)
+
+    def working_us_between(self, a: datetime, b: datetime) -> int:
+        """Working microseconds from ``a`` to ``b`` (negative when ``b`` is before ``a``)."""
+        a_ord, a_us = self._local(a, "a")
+        b_ord, b_us = self._local(b, "b")
+        if (b_ord, b_us) < (a_ord, a_us):
+            return -self.working_us_between(b, a)
+        total = 0
+        for ordinal in range(a_ord, b_ord + 1):
+            if not self._is_working_ordinal(ordinal):
+                continue
+            lo = a_us if ordinal == a_ord else 0
+            hi = b_us if ordinal == b_ord else _US_PER_DAY
+            if lo == 0 and hi == _US_PER_DAY:
+                total += self._day_us
+                continue
+            for start, end in self._spans:
+                total += max(0, min(end, hi) - max(start, lo))
+        return total
+
+    def working_time_between(self, a: datetime, b: datetime, unit: Unit | str = "working_hours") -> float:
+        """Elapsed time from ``a`` to ``b`` in ``unit`` (negative when ``b`` is before ``a``); the inverse of
+        :meth:`add_working_time` for a start in working time."""
+        unit = _check_unit(unit)
+        if unit == "calendar_hours":
+            self._local(a, "a")
+            self._local(b, "b")
+            return (b.astimezone(UTC) - a.astimezone(UTC)) / timedelta(hours=1)
+        us = self.working_us_between(a, b)
+        return us / (self._day_us if unit == "working_days" else _US_PER_HOUR)
+
+
+def traffic_light(started_at: datetime, due_at: datetime, now: datetime, calendar: WorkingCalendar) -> Light:
+    """红黄绿灯 of a node or case by the share of its WORKING time used: < 80 % green, 80–100 % yellow, past
+    ``due_at`` red (standards notes §4).
+
+    ``now`` after ``due_at`` is red even when no working time has passed since (due Thu 17:30, now 18:00): the
+    deadline was missed. A limit with no working time in it (due ≤ start) is yellow until due, then red.
+    """
+    if now > due_at:
+        return "red"
+    total = calendar.working_us_between(started_at, due_at)
+    if total <= 0:
+        return "yellow"
+    elapsed = calendar.working_us_between(started_at, now)
+    # Integer comparison: exactly 80 % is yellow, whatever float rounding would say.
+    return "green" if elapsed * 100 < total * YELLOW_AT_PERCENT else "yellow"

@@ -1,0 +1,392 @@
+"""Event class catalogue (管理事项 / 事件分类) with disposal and workflow-node time limits, from ``data/catalogue/``.
+
+Files (see ``data/catalogue/EVENTS.md``):
+
+* ``event_classes.csv`` — ``scheme,code,big_code,big_name,name,component_class,default_dept,filing_condition,
+  closing_condition,evidence,duplicate_radius_m,duplicate_window_h``. Schemes as for components: ``gbt47678``
+  (GB/T 47678.5-2026 管理事项, 5 digits; 大类 01–05 are "<部件>异常" tied to the component class with the same
+  code) and ``cjt214`` (CJ/T 214 era events, 4 digits).
+* ``event_time_limits.csv`` — ``scheme,code,disposal_type,limit,unit,urgent``: 处置时限 per class and disposal
+  type (e.g. 私搭乱建 停工/处罚/拆除); ``unit`` is one of :data:`gisgrid.calendar.UNITS`.
+* ``node_time_limits.csv`` — ``node,name,limit,unit,evidence``: time limit of each workflow node (受理, 核实, …).
+
+A city overrides or extends any row with extra CSV files (``load_event_catalogue(..., extra=[...])``), applied in
+order after the base files and keyed like them: a file whose name contains ``node_time_limits`` is a node file
+(key ``node``), one containing ``time_limits`` a disposal-limit file (key scheme+code+disposal_type), any other a
+classes file (key scheme+code; an override replaces the whole row). All classes files are read before any limits
+file, so an extra limit may refer to an extra class whatever the order of ``extra``.
+
+Departments and component classes are checked against the component catalogue (:mod:`gisgrid.catalogue`); pass
+the city's loaded ``Catalogue`` when it has extra departments. Every problem is reported at once in one
+``InvalidInput`` whose ``detail`` lists ``{"file", "row", "field", "value", "reason"}`` items (as the component
+catalogue does; rows are line numbers, the header is line 1).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from gisgrid.calendar import UNITS, Unit
+from gisgrid.catalogue import (
+    CODE_DIGITS,
+    EVIDENCE,
+    SCHEMES,
+    Catalogue,
+    _check_duplicates,
+    _Problems,
+    _read_rows,
+    check_scheme,
+    load_catalogue,
+)
+from gisgrid.errors import InvalidInput
+from gisgrid.settings import Settings
+
+CLASS_COLUMNS = (
+    "scheme",
+    "code",
+    "big_code",
+    "big_name",
+    "name",
+    "component_class",
+    "default_dept",
+    "filing_condition",
+    "closing_condition",
+    "evidence",
+    "duplicate_radius_m",
+    "duplicate_window_h",
+)
+LIMIT_COLUMNS = ("scheme", "code", "disposal_type", "limit", "unit", "urgent")
+NODE_COLUMNS = ("node", "name", "limit", "unit", "evidence")
+
+CLASSES_FILE = "event_classes.csv"
+LIMITS_FILE = "event_time_limits.csv"
+NODES_FILE = "node_time_limits.csv"
+
+#: Workflow nodes with a time limit (the disposal node 处置 takes its limit from the event class instead).
+NODES: dict[str, str] = {
+    "accept": "受理",
+    "verify": "核实",
+    "file": "立案",
+    "dispatch": "派遣",
+    "check": "核查",
+    "close": "结案",
+}
+#: Disposal type used when the dispatcher names none.
+DEFAULT_DISPOSAL = "默认"
+#: GB/T 47678.5 big classes that mirror the component classes ("<部件>异常", same code).
+COMPONENT_BIG_CODES = frozenset({"01", "02", "03", "04", "05"})
+
+_TRUE = frozenset({"true", "1", "yes", "y", "是"})
+_FALSE = frozenset({"false", "0", "no", "n", "否", ""})
+_DISTRICT = re.compile(r"[0-9]{6}")
+
+
+@dataclass(frozen=True)
+class EventClass:
+    scheme: str
+    code: str
+    big_code: str
+    big_name: str
+    name: str
+    #: Component class code (same scheme) this event is about, or None for a pure event.
+    component_class: str | None
+    default_dept: str
+    filing_condition: str  # 立案条件
+    closing_condition: str  # 结案条件
+    evidence: str
+    #: A new report within this radius and window of an open case of the same class is a duplicate candidate.
+    duplicate_radius_m: float
+    duplicate_window_h: float
+
+
+@dataclass(frozen=True)
+class DisposalLimit:
+    disposal_type: str
+    limit: float
+    unit: Unit
+    urgent: bool  # 急要件: the case is flagged urgent when dispatched with this type
+
+
+@dataclass
+class EventCatalogue:
+    by_scheme: dict[str, dict[str, EventClass]]
+    limits_by_class: dict[tuple[str, str], dict[str, DisposalLimit]]
+    node_limits: dict[str, tuple[float, Unit]]
+    node_names: dict[str, str] = field(default_factory=dict)
+    sources: list[Path] = field(default_factory=list)
+    _by_component: dict[str, EventClass] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        # Prefer the class whose code equals the component code (the standard's mirror) over a city's extra one.
+        for cls in self.by_scheme.get("gbt47678", {}).values():
+            if cls.component_class and (
+                cls.component_class not in self._by_component or cls.code == cls.component_class
+            ):
+                self._by_component[cls.component_class] = cls
+
+    def classes(self, scheme: str) -> dict[str, EventClass]:
+        """Event classes of ``scheme`` keyed by code (InvalidInput for an unknown scheme)."""
+        check_scheme(scheme)
+        return self.by_scheme.get(scheme, {})
+
+    def get(self, scheme: str, code: str) -> EventClass:
+        """One class; InvalidInput when the scheme or code is unknown."""
+        try:
+            return self.classes(scheme)[code]
+        except KeyError:
+            raise InvalidInput(
+                f"unknown {scheme} event class {code!r}", detail={"scheme": scheme, "code": code}
+            ) from None
+
+    def limits(self, scheme: str, code: str) -> list[DisposalLimit]:
+        """Disposal limits of a class in file order (at least one for every class)."""
+        self.get(scheme, code)
+        return list(self.limits_by_class[(scheme, code)].values())
+
+    def limit(self, scheme: str, code: str, disposal_type: str | None = None) -> DisposalLimit:
+        """The named disposal limit; with no name the ``默认`` one, or the first listed when there is none."""
+        self.get(scheme, code)
+        limits = self.limits_by_class[(scheme, code)]
+        if disposal_type is None:
+            return limits.get(DEFAULT_DISPOSAL) or next(iter(limits.values()))
+        try:
+            return limits[disposal_type]
+        except KeyError:
+            raise InvalidInput(
+                f"{scheme} event class {code} has no disposal type {disposal_type!r}; expected one of "
+                + ", ".join(limits),
+                detail={"scheme": scheme, "code": code, "disposal_type": disposal_type},
+            ) from None
+
+    def for_component_class(self, gbt_code: str) -> EventClass | None:
+        """The GB/T 47678.5 event class "<部件>异常" of a component class, or None."""
+        return self._by_component.get(gbt_code)
+
+
+def matter_code(district: str, code: str) -> str:
+    """事项代码 of a case: 6-digit 行政区划代码 + 5-digit GB/T 47678.5 event class code = 11 digits."""
+    if not _DISTRICT.fullmatch(district):
+        raise InvalidInput(f"district code {district!r} must be 6 digits", detail={"district": district})
+    if not (code.isascii() and code.isdigit() and len(code) == CODE_DIGITS["gbt47678"]):
+        raise InvalidInput(f"event class code {code!r} must be 5 digits (gbt47678)", detail={"code": code})
+    return district + code
+
+
+def split_matter_code(value: str) -> tuple[str, str]:
+    """(district, event class code) of an 11-digit 事项代码."""
+    if not (value.isascii() and value.isdigit() and len(value) == 11):
+        raise InvalidInput(f"事项代码 {value!r} must be 11 digits", detail={"matter_code": value})
+    return value[:6], value[6:]
+
+
+def _number(path: Path, line: int, field_name: str, value: str, problems: _Problems, *, positive: bool) -> float | None:
+    try:
+        number = float(value)
+    except ValueError:
+        problems.add(path, line, field_name, value, "not a number")
+        return None
+    if not math.isfinite(number) or number < 0 or (positive and number == 0):
+        problems.add(path, line, field_name, value, "must be a positive number" if positive else "must be ≥ 0")
+        return None
+    return number
+
+
+def _unit(path: Path, line: int, value: str, problems: _Problems) -> Unit | None:
+    if value not in UNITS:
+        problems.add(path, line, "unit", value, f"unknown unit; expected one of {', '.join(UNITS)}")
+        return None
+    return value  # type: ignore[return-value]
+
+
+def _load_classes(
+    path: Path,
+    by_scheme: dict[str, dict[str, EventClass]],
+    components: Catalogue,
+    problems: _Problems,
+    *,
+    local: bool,
+) -> list[tuple[Path, int, EventClass]]:
+    rows = _read_rows(path, CLASS_COLUMNS, problems)
+    _check_duplicates(path, ((line, (r["scheme"], r["code"]), "code") for line, r in rows), problems)
+    loaded: list[tuple[Path, int, EventClass]] = []
+    for line, r in rows:
+        scheme, code = r["scheme"], r["code"]
+        if scheme not in SCHEMES:
+            problems.add(path, line, "scheme", scheme, f"unknown scheme; expected one of {', '.join(SCHEMES)}")
+            continue
+        digits = CODE_DIGITS[scheme]
+        ok = True
+        if not (code.isascii() and code.isdigit() and len(code) == digits):
+            problems.add(path, line, "code", code, f"a {scheme} class code is {digits} digits")
+            ok = False
+        elif r["big_code"] != code[:2]:
+            problems.add(path, line, "big_code", r["big_code"], f"big_code must be the first 2 digits ({code[:2]})")
+            ok = False
+        for name_field in ("name", "big_name", "filing_condition", "closing_condition"):
+            if not r[name_field]:
+                problems.add(path, line, name_field, "", f"{name_field} is empty")
+                ok = False
+        component = r["component_class"] or None
+        if component is not None and component not in components.classes(scheme):
+            problems.add(path, line, "component_class", component, f"not a {scheme} component class in the catalogue")
+            ok = False
+        elif scheme == "gbt47678" and code[:2] in COMPONENT_BIG_CODES and component != code:
+            # The standard mirrors every component class as "<部件>异常" under the same code.
+            problems.add(
+                path, line, "component_class", r["component_class"], f"gbt47678 大类 01–05 events must name {code}"
+            )
+            ok = False
+        if not r["default_dept"] and not local:
+            problems.add(path, line, "default_dept", "", "default_dept is empty (allowed in extra files only)")
+            ok = False
+        evidence = r["evidence"] or ("L" if local else "")
+        if evidence not in EVIDENCE:
+            problems.add(path, line, "evidence", r["evidence"], f"evidence must be one of {', '.join(EVIDENCE)}")
+            ok = False
+        radius = _number(path, line, "duplicate_radius_m", r["duplicate_radius_m"], problems, positive=False)
+        window = _number(path, line, "duplicate_window_h", r["duplicate_window_h"], problems, positive=False)
+        if ok and radius is not None and window is not None:
+            cls = EventClass(
+                scheme,
+                code,
+                r["big_code"],
+                r["big_name"],
+                r["name"],
+                component,
+                r["default_dept"],
+                r["filing_condition"],
+                r["closing_condition"],
+                evidence,
+                radius,
+                window,
+            )
+            by_scheme[scheme][code] = cls
+            loaded.append((path, line, cls))
+    return loaded
+
+
+def _load_limits(
+    path: Path,
+    by_scheme: dict[str, dict[str, EventClass]],
+    limits: dict[tuple[str, str], dict[str, DisposalLimit]],
+    problems: _Problems,
+) -> None:
+    rows = _read_rows(path, LIMIT_COLUMNS, problems)
+    keys = ((line, (r["scheme"], r["code"], r["disposal_type"]), "disposal_type") for line, r in rows)
+    _check_duplicates(path, keys, problems)
+    for line, r in rows:
+        scheme, code = r["scheme"], r["code"]
+        ok = True
+        if scheme not in SCHEMES:
+            problems.add(path, line, "scheme", scheme, f"unknown scheme; expected one of {', '.join(SCHEMES)}")
+            ok = False
+        elif code not in by_scheme[scheme]:
+            problems.add(path, line, "code", code, f"not a {scheme} event class (in any classes file)")
+            ok = False
+        if not r["disposal_type"]:
+            problems.add(path, line, "disposal_type", "", "disposal_type is empty (use 默认 for the only one)")
+            ok = False
+        amount = _number(path, line, "limit", r["limit"], problems, positive=True)
+        unit = _unit(path, line, r["unit"], problems)
+        urgent_text = r["urgent"].lower()
+        if urgent_text not in _TRUE | _FALSE:
+            problems.add(path, line, "urgent", r["urgent"], "urgent must be true or false")
+            ok = False
+        if ok and amount is not None and unit is not None:
+            limit = DisposalLimit(r["disposal_type"], amount, unit, urgent_text in _TRUE)
+            limits.setdefault((scheme, code), {})[limit.disposal_type] = limit
+
+
+def _load_nodes(
+    path: Path, nodes: dict[str, tuple[float, Unit]], names: dict[str, str], problems: _Problems, *, local: bool
+) -> None:
+    rows = _read_rows(path, NODE_COLUMNS, problems)
+    _check_duplicates(path, ((line, (r["node"],), "node") for line, r in rows), problems)
+    for line, r in rows:
+        ok = True
+        if r["node"] not in NODES:
+            problems.add(path, line, "node", r["node"], f"unknown workflow node; expected one of {', '.join(NODES)}")
+            ok = False
+        evidence = r["evidence"] or ("L" if local else "")
+        if evidence not in EVIDENCE:
+            problems.add(path, line, "evidence", r["evidence"], f"evidence must be one of {', '.join(EVIDENCE)}")
+            ok = False
+        amount = _number(path, line, "limit", r["limit"], problems, positive=True)
+        unit = _unit(path, line, r["unit"], problems)
+        if ok and amount is not None and unit is not None:
+            nodes[r["node"]] = (amount, unit)
+            names[r["node"]] = r["name"] or NODES[r["node"]]
+
+
+def _events_dir(settings_or_dir: Settings | Path | str) -> Path:
+    if isinstance(settings_or_dir, Settings):
+        return Path(settings_or_dir.catalogue_dir) / "catalogue"
+    base = Path(settings_or_dir)
+    # Accept either data/ (Settings.catalogue_dir) or data/catalogue/ itself.
+    return base if (base / CLASSES_FILE).exists() else base / "catalogue"
+
+
+def load_event_catalogue(
+    settings_or_dir: Settings | Path | str,
+    extra: Sequence[Path | str] = (),
+    *,
+    components: Catalogue | None = None,
+) -> EventCatalogue:
+    """Read the base event files, then each ``extra`` CSV in order (see the module docstring).
+
+    ``components`` is the component catalogue used to check departments and component classes; by default the
+    base one in the same folder.
+    """
+    base = _events_dir(settings_or_dir)
+    if components is None:
+        components = load_catalogue(base)
+    extras = [Path(p) for p in extra]
+    node_files = [(base / NODES_FILE, False)] + [(p, True) for p in extras if "node_time_limits" in p.name.lower()]
+    limit_files = [base / LIMITS_FILE] + [
+        p for p in extras if "time_limits" in p.name.lower() and "node_time_limits" not in p.name.lower()
+    ]
+    class_files = [(base / CLASSES_FILE, False)] + [(p, True) for p in extras if "time_limits" not in p.name.lower()]
+
+    problems = _Problems()
+    by_scheme: dict[str, dict[str, EventClass]] = {s: {} for s in SCHEMES}
+    loaded: list[tuple[Path, int, EventClass]] = []
+    for path, local in class_files:
+        loaded += _load_classes(path, by_scheme, components, problems, local=local)
+    final_at: dict[tuple[str, str], tuple[Path, int]] = {}
+    # Checked after all files: only the final (possibly overriding) row of a class counts.
+    for path, line, cls in loaded:
+        if by_scheme[cls.scheme].get(cls.code) is not cls:
+            continue
+        final_at[(cls.scheme, cls.code)] = (path, line)
+        if cls.default_dept and cls.default_dept not in components.departments:
+            problems.add(
+                path, line, "default_dept", cls.default_dept, "unknown department (not in any departments file)"
+            )
+
+    limits: dict[tuple[str, str], dict[str, DisposalLimit]] = {}
+    for path in limit_files:
+        _load_limits(path, by_scheme, limits, problems)
+    for key, (path, line) in final_at.items():
+        if not limits.get(key):
+            # A case of this class could not be given a deadline.
+            problems.add(path, line, "code", key[1], "no disposal time limit in any time-limits file (add 默认)")
+
+    nodes: dict[str, tuple[float, Unit]] = {}
+    names: dict[str, str] = {}
+    for path, local in node_files:
+        _load_nodes(path, nodes, names, problems, local=local)
+    missing = [n for n in NODES if n not in nodes]
+    if missing and nodes:
+        problems.add(base / NODES_FILE, None, "node", "", f"no time limit for node(s) {', '.join(missing)}")
+    problems.raise_if_any()
+    return EventCatalogue(
+        by_scheme=by_scheme,
+        limits_by_class=limits,
+        node_limits=nodes,
+        node_names=names,
+        sources=[p for p, _ in class_files] + limit_files + [p for p, _ in node_files],
+    )

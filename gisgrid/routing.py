@@ -1,0 +1,599 @@
+"""Routing (派遣路由): which department a case goes to. Pure, except for reading the rules file.
+
+Rules are data (``data/rules/routing.csv``, documented in ``data/rules/README.md``); ``route`` decides.
+
+Precedence (standards notes §2: 部件 "先属主、后属地", 事件 "先属地、后属主"):
+
+1. **Component-linked case (部件先属主)**: the component's 养护单位 (``maint_dept``), else 主管部门
+   (``main_dept``), else 权属单位 (``owner_dept``). This beats every rule.
+2. **Area rule (事件先属地)**: rules with an ``area_prefix`` and/or ``tier_grid`` that match the case's place,
+   class, time window and weekday. The most specific wins, by this key:
+   a. the longer of ``area_prefix``/``tier_grid`` (15 unit grid > 14 tier-3 > 12 community > 9 street > 6);
+   b. the longer ``class_prefix`` (a rule for 08001 beats one for 08);
+   c. a rule limited in time (window or weekdays) beats an always-on one;
+   d. the smaller ``priority`` number; e. the smaller ``rule_id``.
+3. **Class-only rule (后属主)**: rules with neither area nor tier grid (the class's 主管 department), ranked by
+   b–e.
+4. **Class default**: the ``class_default`` department the caller passes (e.g. the event class's
+   ``default_dept``).
+5. **None**: department None, queue ``manual`` (人工派遣): a dispatcher must choose.
+
+Time windows use Asia/Shanghai local time. ``time_from`` is inclusive, ``time_to`` exclusive; a window with
+``time_from > time_to`` runs over midnight, and its after-midnight part belongs to the previous day's weekday
+(a Friday-night rule still applies at Saturday 02:00).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime, time, timedelta
+from pathlib import Path
+from typing import Any, Literal, NamedTuple
+from zoneinfo import ZoneInfo
+
+from gisgrid.catalogue import CODE_DIGITS, SCHEMES, load_catalogue
+from gisgrid.errors import InvalidInput
+from gisgrid.settings import PROJECT_ROOT, Settings
+
+RULE_COLUMNS = (
+    "rule_id",
+    "priority",
+    "scheme",
+    "class_prefix",
+    "area_prefix",
+    "tier_grid",
+    "time_from",
+    "time_to",
+    "weekdays",
+    "department",
+    "note",
+)
+RULES_FILE = "routing.csv"
+LOCAL_TZ = ZoneInfo("Asia/Shanghai")
+#: 6 district, 9 street, 12 community, 15 unit grid (GB/T 2260 + 3 + 3 + 3).
+AREA_LENGTHS = (6, 9, 12, 15)
+#: Management grids: 9 tier 1 (street), 12 tier 2 (community), 14 tier 3 (community + 2).
+TIER_LENGTHS = {9: 1, 12: 2, 14: 3}
+WEEKDAY_NAMES = ("一", "二", "三", "四", "五", "六", "日")
+
+_RULE_ID = re.compile(r"[A-Za-z0-9_.-]{1,40}")
+_HHMM = re.compile(r"([01][0-9]|2[0-3]):([0-5][0-9])")
+_WEEKDAYS = re.compile(r"[1-7](-[1-7])?(,[1-7](-[1-7])?)*")
+_MAX_LISTED_PROBLEMS = 10
+
+Queue = Literal["auto", "manual"]
+Source = Literal["component_owner", "rule", "class_default", "none", "override"]
+
+
+# --------------------------------------------------------------------------------------- data
+
+
+@dataclass(frozen=True)
+class RoutingRule:
+    rule_id: str
+    priority: int
+    scheme: str  # "" only when class_prefix is empty (any class)
+    class_prefix: str
+    area_prefix: str
+    tier_grid: str
+    time_from: time | None
+    time_to: time | None
+    weekdays: frozenset[int]  # ISO 1 = Monday … 7 = Sunday; empty = every day
+    department: str
+    note: str = ""
+    source: str = ""  # "file:row", for messages
+
+    @property
+    def is_area_rule(self) -> bool:
+        return bool(self.area_prefix or self.tier_grid)
+
+    @property
+    def area_specificity(self) -> int:
+        return max(len(self.area_prefix), len(self.tier_grid))
+
+    @property
+    def time_limited(self) -> bool:
+        return self.time_from is not None or bool(self.weekdays)
+
+    def rank_key(self) -> tuple[int, int, int, int, str]:
+        """Sort key: most specific first (see the module docstring)."""
+        return (-self.area_specificity, -len(self.class_prefix), 0 if self.time_limited else 1, self.priority,
+                self.rule_id)  # fmt: skip
+
+    def describe(self) -> str:
+        parts = []
+        if self.area_prefix:
+            parts.append(f"区域 {self.area_prefix}")
+        if self.tier_grid:
+            parts.append(f"网格 {self.tier_grid}")
+        parts.append(f"类别 {self.scheme}:{self.class_prefix}" if self.class_prefix else "类别 任意")
+        if self.time_from is not None and self.time_to is not None:
+            parts.append(f"{self.time_from:%H:%M}–{self.time_to:%H:%M}")
+        if self.weekdays:
+            parts.append("周" + "".join(WEEKDAY_NAMES[d - 1] for d in sorted(self.weekdays)))
+        return ", ".join(parts)
+
+
+@dataclass(frozen=True)
+class RoutingRules:
+    rules: tuple[RoutingRule, ...]
+    departments: Mapping[str, str]  # code → name ("" when only codes were given)
+    sources: tuple[Path, ...] = ()
+
+    def department_text(self, code: str) -> str:
+        name = self.departments.get(code)
+        return f"{code} ({name})" if name else code
+
+
+@dataclass(frozen=True)
+class RoutingInput:
+    """What routing needs to know about a case."""
+
+    class_code: str
+    scheme: str
+    unit_grid_code: str  # 15 digits
+    reported_at: datetime  # timezone-aware
+    tier1_code: str | None = None  # 9 digits (street)
+    tier2_code: str | None = None  # 12 digits (community)
+    tier3_code: str | None = None  # 14 digits
+    component_linked: bool = False
+
+    def __post_init__(self) -> None:
+        problems = []
+        if self.scheme not in SCHEMES:
+            problems.append(f"scheme must be one of {', '.join(SCHEMES)}, not {self.scheme!r}")
+        elif not _digits(self.class_code, CODE_DIGITS[self.scheme]):
+            problems.append(f"a {self.scheme} class code is {CODE_DIGITS[self.scheme]} digits, not {self.class_code!r}")
+        if not _digits(self.unit_grid_code, 15):
+            problems.append(f"unit_grid_code must be 15 digits, not {self.unit_grid_code!r}")
+        for name, length in (("tier1_code", 9), ("tier2_code", 12), ("tier3_code", 14)):
+            value = getattr(self, name)
+            if value is not None and not _digits(value, length):
+                problems.append(f"{name} must be {length} digits, not {value!r}")
+        if self.reported_at.tzinfo is None or self.reported_at.utcoffset() is None:
+            problems.append("reported_at must be timezone-aware (local windows are Asia/Shanghai time)")
+        if problems:
+            raise InvalidInput("invalid routing input: " + "; ".join(problems), detail={"problems": problems})
+
+    def tier_code(self, tier: int) -> str | None:
+        return {1: self.tier1_code, 2: self.tier2_code, 3: self.tier3_code}[tier]
+
+
+@dataclass(frozen=True)
+class ComponentOwner:
+    """The responsible units of the component a case is linked to (GB/T 47678.5 YHDWDM/ZGBMDM/QSDWDM)."""
+
+    maint_dept: str | None = None  # 养护单位
+    main_dept: str | None = None  # 主管部门
+    owner_dept: str | None = None  # 权属单位
+    component_id: str | None = None  # 管理部件标识码, for the explanation
+
+
+class Candidate(NamedTuple):
+    rule_id: str
+    department: str
+    matched: bool
+    why: str
+
+
+@dataclass(frozen=True)
+class RoutingDecision:
+    department: str | None
+    queue: Queue  # auto: a department is decided; manual: 人工派遣, a dispatcher must choose
+    source: Source
+    rule_id: str | None
+    explanation: str
+    candidates: list[Candidate] = field(default_factory=list)
+    overridden_by: str | None = None
+    override_reason: str | None = None
+    original: RoutingDecision | None = None  # the decision an override replaced
+
+    @property
+    def original_explanation(self) -> str | None:
+        return self.original.explanation if self.original else None
+
+
+# --------------------------------------------------------------------------------------- loading
+
+
+def _digits(value: Any, length: int) -> bool:
+    return isinstance(value, str) and len(value) == length and value.isascii() and value.isdigit()
+
+
+class _Problems:
+    """Collects every problem so that one error lists them all (same shape as the catalogue's)."""
+
+    def __init__(self) -> None:
+        self.items: list[dict[str, Any]] = []
+
+    def add(self, file: Path, row: int | None, field_name: str | None, value: str, reason: str) -> None:
+        self.items.append({"file": str(file), "row": row, "field": field_name, "value": value, "reason": reason})
+
+    def raise_if_any(self) -> None:
+        if not self.items:
+            return
+        lines = [
+            f"{p['file']}: row {p['row']}, field {p['field']!r}: {p['reason']}"
+            if p["row"] is not None
+            else f"{p['file']}: {p['reason']}"
+            for p in self.items[:_MAX_LISTED_PROBLEMS]
+        ]
+        if len(self.items) > _MAX_LISTED_PROBLEMS:
+            lines.append(f"… and {len(self.items) - _MAX_LISTED_PROBLEMS} more problem(s)")
+        raise InvalidInput(
+            f"routing rules: {len(self.items)} problem(s):\n" + "\n".join(lines), detail={"problems": self.items}
+        )
+
+
+def _rules_path(path_or_settings: Settings | Path | str) -> Path:
+    if isinstance(path_or_settings, Settings):
+        return Path(path_or_settings.catalogue_dir) / "rules" / RULES_FILE
+    path = Path(path_or_settings)
+    if path.is_dir():
+        # Accept data/ (Settings.catalogue_dir), data/rules/, or a file path.
+        return path / RULES_FILE if (path / RULES_FILE).exists() else path / "rules" / RULES_FILE
+    return path
+
+
+def _default_departments(path_or_settings: Settings | Path | str, rules_path: Path) -> dict[str, str]:
+    if isinstance(path_or_settings, Settings):
+        return load_catalogue(path_or_settings).departments
+    # A rules file inside a data tree uses that tree's catalogue; otherwise the project's.
+    data_dir = rules_path.parent.parent
+    if (data_dir / "catalogue" / "departments.csv").exists():
+        return load_catalogue(data_dir).departments
+    return load_catalogue(PROJECT_ROOT / "data").departments
+
+
+def _read_text(path: Path) -> str:
+    raw = path.read_bytes()
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return raw.decode("gb18030")  # files edited in Excel on Chinese Windows
+
+
+def _parse_weekdays(text: str) -> frozenset[int] | None:
+    if not _WEEKDAYS.fullmatch(text):
+        return None
+    days: set[int] = set()
+    for part in text.split(","):
+        lo, _, hi = part.partition("-")
+        a, b = int(lo), int(hi or lo)
+        if a > b:
+            return None
+        days.update(range(a, b + 1))
+    return frozenset(days)
+
+
+def _parse_row(
+    path: Path, line: int, r: dict[str, str], departments: Collection[str], problems: _Problems
+) -> RoutingRule | None:
+    """A RoutingRule, or None after recording the row's problems."""
+    n_before = len(problems.items)
+
+    def bad(field_name: str, reason: str) -> None:
+        problems.add(path, line, field_name, r[field_name], reason)
+
+    if not _RULE_ID.fullmatch(r["rule_id"]):
+        bad("rule_id", "rule_id must be 1–40 letters, digits, '_', '-' or '.'")
+    priority = 0
+    try:
+        priority = int(r["priority"]) if r["priority"] else 100
+    except ValueError:
+        bad("priority", "priority must be an integer (smaller = first), or empty for 100")
+    scheme, class_prefix = r["scheme"], r["class_prefix"]
+    if scheme and scheme not in SCHEMES:
+        bad("scheme", f"unknown scheme; expected one of {', '.join(SCHEMES)} (or empty with an empty class_prefix)")
+    elif class_prefix:
+        if not scheme:
+            bad("scheme", "a class_prefix needs its scheme (gbt47678 or cjt214)")
+        elif not (class_prefix.isascii() and class_prefix.isdigit() and 2 <= len(class_prefix) <= CODE_DIGITS[scheme]):
+            bad("class_prefix", f"a {scheme} class prefix is 2–{CODE_DIGITS[scheme]} digits")
+    elif scheme:
+        bad("scheme", "scheme without a class_prefix: leave both empty for any class")
+    area = r["area_prefix"]
+    if area and not (area.isascii() and area.isdigit() and len(area) in AREA_LENGTHS):
+        bad("area_prefix", "area_prefix must be 6, 9, 12 or 15 digits (district/street/community/unit grid)")
+    tier = r["tier_grid"]
+    if tier and not (tier.isascii() and tier.isdigit() and len(tier) in TIER_LENGTHS):
+        bad("tier_grid", "tier_grid must be 9, 12 or 14 digits (tier 1/2/3 management grid)")
+    if not (class_prefix or area or tier):
+        bad("class_prefix", "a rule must name a class_prefix, an area_prefix or a tier_grid (no catch-all rules)")
+    times: dict[str, time | None] = {}
+    for name in ("time_from", "time_to"):
+        m = _HHMM.fullmatch(r[name])
+        times[name] = time(int(m[1]), int(m[2])) if m else None
+        if r[name] and not m:
+            bad(name, "time must be HH:MM, 00:00–23:59")
+    if bool(r["time_from"]) != bool(r["time_to"]):
+        bad("time_to" if r["time_from"] else "time_from", "give both time_from and time_to, or neither")
+    elif times["time_from"] is not None and times["time_from"] == times["time_to"]:
+        bad("time_to", "time_from equals time_to: an empty window; leave both empty for all day")
+    weekdays = _parse_weekdays(r["weekdays"]) if r["weekdays"] else frozenset()
+    if weekdays is None:
+        bad("weekdays", "weekdays must be ISO days 1–7 as a list or ranges, e.g. 1-5 or 6,7")
+    if not r["department"]:
+        bad("department", "department is empty")
+    elif r["department"] not in departments:
+        bad("department", "unknown department (not in the departments catalogue)")
+    if len(problems.items) > n_before:
+        return None
+    return RoutingRule(
+        rule_id=r["rule_id"],
+        priority=priority,
+        scheme=scheme,
+        class_prefix=class_prefix,
+        area_prefix=area,
+        tier_grid=tier,
+        time_from=times["time_from"],
+        time_to=times["time_to"],
+        weekdays=weekdays or frozenset(),
+        department=r["department"],
+        note=r["note"],
+        source=f"{path}:{line}",
+    )
+
+
+def _load_file(path: Path, departments: Collection[str], problems: _Problems) -> list[tuple[int, RoutingRule]]:
+    if not path.exists():
+        raise InvalidInput(f"{path}: routing rules file not found", detail={"file": str(path)})
+    reader = csv.DictReader(io.StringIO(_read_text(path), newline=""))
+    header = [h.strip() for h in (reader.fieldnames or [])]
+    missing = [c for c in RULE_COLUMNS if c not in header]
+    if missing:
+        problems.add(path, None, None, "", f"missing column(s) {', '.join(missing)}; expected {','.join(RULE_COLUMNS)}")
+        return []
+    reader.fieldnames = header
+    loaded: list[tuple[int, RoutingRule]] = []
+    first_row: dict[str, int] = {}
+    for record in reader:
+        line = reader.line_num
+        r = {c: (record.get(c) or "").strip() for c in RULE_COLUMNS}
+        if not any(r.values()):
+            continue
+        if r["rule_id"] in first_row:
+            problems.add(path, line, "rule_id", r["rule_id"], f"duplicate of row {first_row[r['rule_id']]}")
+            continue
+        first_row[r["rule_id"]] = line
+        rule = _parse_row(path, line, r, departments, problems)
+        if rule is not None:
+            loaded.append((line, rule))
+    return loaded
+
+
+def load_routing_rules(
+    path_or_settings: Settings | Path | str,
+    extra: Sequence[Path | str] = (),
+    *,
+    departments: Mapping[str, str] | Iterable[str] | None = None,
+) -> RoutingRules:
+    """Read the routing rules file, then each ``extra`` file in order.
+
+    A rule_id repeated in one file is an error; in a later file it replaces the earlier rule (a city's
+    override). Departments are checked against ``departments`` (codes, or code → name), by default the
+    catalogue's. Two rules with the same conditions and priority are an error (the result would hang on the
+    rule_id). Every problem is reported at once in one InvalidInput naming file, row and field.
+    """
+    base = _rules_path(path_or_settings)
+    if departments is None:
+        names: dict[str, str] = _default_departments(path_or_settings, base)
+    elif isinstance(departments, Mapping):
+        names = dict(departments)
+    else:
+        names = dict.fromkeys(departments, "")
+    problems = _Problems()
+    files = [base, *(Path(p) for p in extra)]
+    by_id: dict[str, RoutingRule] = {}
+    for path in files:
+        for _line, rule in _load_file(path, names, problems):
+            by_id[rule.rule_id] = rule
+    conditions: dict[tuple[Any, ...], RoutingRule] = {}
+    for rule in by_id.values():
+        key = (rule.scheme, rule.class_prefix, rule.area_prefix, rule.tier_grid, rule.time_from, rule.time_to,
+               rule.weekdays, rule.priority)  # fmt: skip
+        if key in conditions:
+            other = conditions[key]
+            file, _, row = rule.source.rpartition(":")
+            problems.add(
+                Path(file),
+                int(row),
+                "rule_id",
+                rule.rule_id,
+                f"same conditions and priority as rule {other.rule_id} ({other.source}); make one more specific, "
+                "change a priority, or delete one",
+            )
+        else:
+            conditions[key] = rule
+    problems.raise_if_any()
+    ordered = tuple(sorted(by_id.values(), key=RoutingRule.rank_key))
+    return RoutingRules(rules=ordered, departments=names, sources=tuple(files))
+
+
+# --------------------------------------------------------------------------------------- routing
+
+
+def _in_window(rule: RoutingRule, local: datetime) -> tuple[bool, str]:
+    """Whether ``local`` falls in the rule's time window and weekdays; the reason when not."""
+    weekday = local.isoweekday()
+    now = local.time().replace(second=0, microsecond=0)
+    if rule.time_from is not None and rule.time_to is not None:
+        lo, hi = rule.time_from, rule.time_to
+        window = f"{lo:%H:%M}–{hi:%H:%M}"
+        if lo < hi:
+            inside = lo <= now < hi
+        else:
+            inside = now >= lo or now < hi
+            if now < hi:
+                weekday = (local - timedelta(days=1)).isoweekday()  # after midnight: the evening's day
+        if not inside:
+            return False, f"reported {local:%H:%M} is outside {window}"
+    if rule.weekdays and weekday not in rule.weekdays:
+        days = "".join(WEEKDAY_NAMES[d - 1] for d in sorted(rule.weekdays))
+        return False, f"weekday 周{WEEKDAY_NAMES[weekday - 1]} is not in 周{days}"
+    return True, ""
+
+
+def _place_match(rule: RoutingRule, case: RoutingInput) -> tuple[bool, str]:
+    if rule.area_prefix and not case.unit_grid_code.startswith(rule.area_prefix):
+        return False, f"unit grid {case.unit_grid_code} is outside area {rule.area_prefix}"
+    if rule.tier_grid:
+        tier = TIER_LENGTHS[len(rule.tier_grid)]
+        code = case.tier_code(tier)
+        if code is None:
+            return False, f"the case has no tier-{tier} grid code"
+        if code != rule.tier_grid:
+            return False, f"tier-{tier} grid {code} is not {rule.tier_grid}"
+    return True, ""
+
+
+def _class_match(rule: RoutingRule, case: RoutingInput) -> bool:
+    if not rule.class_prefix:
+        return True
+    return rule.scheme == case.scheme and case.class_code.startswith(rule.class_prefix)
+
+
+def route(
+    case: RoutingInput,
+    rules: RoutingRules,
+    *,
+    component: ComponentOwner | None = None,
+    class_default: str | None = None,
+) -> RoutingDecision:
+    """Decide the department for ``case`` (precedence in the module docstring).
+
+    ``candidates`` lists every rule whose class fits the case (rules for other classes are left out), in rank
+    order, each saying why it matched or not and whether it was chosen.
+    """
+    if component is not None and not case.component_linked:
+        raise InvalidInput("a component owner was given for a case that is not component-linked (事件)")
+    local = case.reported_at.astimezone(LOCAL_TZ)
+
+    matched: list[RoutingRule] = []
+    checks: list[tuple[RoutingRule, bool, str]] = []
+    for rule in rules.rules:  # already in rank order
+        if not _class_match(rule, case):
+            continue
+        ok, why = _place_match(rule, case)
+        if ok:
+            ok, why = _in_window(rule, local)
+        checks.append((rule, ok, why))
+        if ok:
+            matched.append(rule)
+
+    owner = _owner_department(component)
+    best = matched[0] if matched else None
+    candidates = []
+    for rule, ok, why in checks:
+        kind = "area rule" if rule.is_area_rule else "class rule"
+        if not ok:
+            text = f"not matched ({kind}): {why}"
+        elif owner is not None:
+            text = f"matched ({kind}); not used: component owner comes first (部件先属主)"
+        elif rule is best:
+            text = f"matched ({kind}); chosen"
+        else:
+            text = f"matched ({kind}); outranked by {best.rule_id if best else '?'}"
+        candidates.append(Candidate(rule.rule_id, rule.department, ok, text))
+
+    if owner is not None:
+        role, dept, component_id = owner
+        of = f" of component {component_id}" if component_id else ""
+        return RoutingDecision(
+            department=dept,
+            queue="auto",
+            source="component_owner",
+            rule_id=None,
+            explanation=f"部件先属主: {role} {rules.department_text(dept)}{of}",
+            candidates=candidates,
+        )
+    lead = ""
+    if case.component_linked:
+        lead = "部件无责任单位信息, 按属地: " if component is not None else "未提供部件信息, 按属地: "
+    if best is not None:
+        label = "事件先属地" if best.is_area_rule else "事件后属主"
+        kind = "区域规则" if best.is_area_rule else "类别规则"
+        return RoutingDecision(
+            department=best.department,
+            queue="auto",
+            source="rule",
+            rule_id=best.rule_id,
+            explanation=f"{lead}{label}: {kind} {best.rule_id} ({best.describe()}) → "
+            f"{rules.department_text(best.department)}",
+            candidates=candidates,
+        )
+    if class_default:
+        return RoutingDecision(
+            department=class_default,
+            queue="auto",
+            source="class_default",
+            rule_id=None,
+            explanation=f"{lead}事件后属主: 无匹配规则, 类别 {case.scheme}:{case.class_code} 的默认主管部门 "
+            f"{rules.department_text(class_default)}",
+            candidates=candidates,
+        )
+    return RoutingDecision(
+        department=None,
+        queue="manual",
+        source="none",
+        rule_id=None,
+        explanation=f"{lead}无匹配规则, 转人工派遣 (no rule for {case.scheme}:{case.class_code} at "
+        f"{case.unit_grid_code}, {local:%Y-%m-%d %H:%M})",
+        candidates=candidates,
+    )
+
+
+def _owner_department(component: ComponentOwner | None) -> tuple[str, str, str | None] | None:
+    """(Chinese role, department, component id) by 养护单位 → 主管部门 → 权属单位, or None."""
+    if component is None:
+        return None
+    for role, dept in (("养护单位", component.maint_dept), ("主管部门", component.main_dept),
+                       ("权属单位", component.owner_dept)):  # fmt: skip
+        if dept and dept.strip():
+            return role, dept.strip(), component.component_id
+    return None
+
+
+def override(
+    decision: RoutingDecision,
+    department: str,
+    actor: str,
+    reason: str,
+    *,
+    departments: Mapping[str, str] | Collection[str] | None = None,
+) -> RoutingDecision:
+    """The dispatcher's choice replacing ``decision``; the original decision (and explanation) is kept.
+
+    With ``departments`` (codes, or code → name) the new department is checked and named.
+    """
+    department = (department or "").strip()
+    problems = []
+    if not department:
+        problems.append("department is empty")
+    elif departments is not None and department not in departments:
+        problems.append(f"unknown department {department!r}")
+    elif department == decision.department:
+        problems.append(f"the case is already routed to {department}; nothing to override")
+    if not (actor or "").strip():
+        problems.append("actor is empty")
+    if not (reason or "").strip():
+        problems.append("reason is empty (改派 needs a written reason)")
+    if problems:
+        raise InvalidInput("routing override refused: " + "; ".join(problems), detail={"problems": problems})
+    name = departments.get(department) if isinstance(departments, Mapping) else None
+    shown = f"{department} ({name})" if name else department
+    return replace(
+        decision,
+        department=department,
+        queue="auto",
+        source="override",
+        rule_id=None,
+        explanation=f"派遣员改派: {shown} by {actor.strip()}, 原因: {reason.strip()}; 原判断: {decision.explanation}",
+        overridden_by=actor.strip(),
+        override_reason=reason.strip(),
+        original=decision,
+    )

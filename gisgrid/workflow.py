@@ -1,0 +1,455 @@
+"""Case workflow (案件办理流程): the closed-loop state machine, pure (no database, no I/O).
+
+Main path (standards notes §4): 监督员上报 → 受理员发核实 → 监督员核实 → 值班长立案 → 派遣员派遣 → 专业部门处置
+→ 受理员发核查 → 监督员核查 → 值班长结案. Side flows: 回退, 返工, 延期 (request/approve/deny), 挂账/挂账恢复,
+作废, 不予立案, 督办, and escalation through the three management tiers (三级网格).
+
+States (``STATES``; ids are English, labels Chinese):
+
+=============  ==========  ============================================================================
+state          label       meaning
+=============  ==========  ============================================================================
+reported       上报        reported by a 监督员/网格员 or the public; waiting for 核实
+verified       核实        confirmed on site; waiting for 立案 by the 值班长
+rejected       不予立案    terminal: not a case (outside the 立案条件)
+voided         作废        terminal: cancelled by the 值班长 (duplicate, false report, …)
+filed          立案        accepted as a case; waiting for 派遣
+dispatched     派遣        a 交办单 is with ``department``; it handles, returns, or asks for an extension
+returned       回退        the department returned a wrong assignment; back in the dispatcher's queue
+handled        处置        the department reports it done (result + after-photo); waiting for 核查
+checked        核查        核查 passed on site; waiting for 结案
+closed         结案        terminal: closed by the 值班长
+suspended      挂账        parked with a written reason; ``previous_state`` is where 挂账恢复 returns
+=============  ==========  ============================================================================
+
+Actions (``TRANSITIONS``; "=" means the state does not change, "←" means back to ``previous_state``):
+
+==================  ============  ================================  ===========================  ==========
+action              label         roles                             from                         to
+==================  ============  ================================  ===========================  ==========
+request_verify      发核实        intake, shift_lead                reported                     =
+verify              核实          supervisor, grid_worker           reported                     verified
+reject              不予立案      intake, shift_lead                reported, verified           rejected
+void                作废          shift_lead                        reported, verified, filed    voided
+file                立案          shift_lead                        verified                     filed
+dispatch            派遣          dispatcher                        filed, returned              dispatched
+return              回退          department                        dispatched                   returned
+handle              处置          department                        dispatched                   handled
+request_check       发核查        intake, shift_lead                handled                      =
+check               核查(通过)    supervisor, grid_worker           handled                      checked
+rework              返工          supervisor, grid_worker           handled                      dispatched
+close               结案          shift_lead                        checked                      closed
+request_extension   延期申请      department                        dispatched (none pending)    =
+approve_extension   延期批准      dispatcher, shift_lead            dispatched (one pending)     =
+deny_extension      延期驳回      dispatcher, shift_lead            dispatched (one pending)     =
+suspend             挂账          dispatcher, shift_lead            filed, dispatched, returned  suspended
+resume              挂账恢复      shift_lead                        suspended                    ←
+supervise           督办          leader, shift_lead                dispatched (overdue/flagged) =
+escalate            提级          grid_worker, dispatcher,          reported, verified, filed,   =
+                                  shift_lead                        dispatched, returned,
+                                                                    suspended (level > 1)
+==================  ============  ================================  ===========================  ==========
+
+Design notes (why):
+
+* ``returned`` is a state, not a flag: a returned case sits in the dispatcher's queue and may be dispatched
+  again (to another department — recorded as ``record_misdispatch``, the 错误派遣 of §4 — or the same one),
+  or suspended.
+* ``rework`` goes straight back to ``dispatched`` with the SAME department and counts ``rework_count``
+  (返工 = the same department dispatched again after a failed 核查).
+* ``request_verify``/``request_check`` (受理员发核实/发核查) change no state and are not gates: they record that
+  the task was issued, which the 受理员 evaluation (核实/核查按时派发率) needs.
+* Leaving ``dispatched`` (handle, return, suspend) withdraws a pending extension request: it is moot.
+* Time is the caller's concern: ``approve_extension`` takes the new ``due_at`` the caller computed; the
+  effects ``pause_due_clock``/``resume_due_clock`` tell it when 挂账 stops and restarts the clock;
+  ``supervise`` takes the caller's ``overdue``/``flagged`` facts.
+* Checks run in this order: unknown action/role (InvalidInput) → version (StaleVersion) → role
+  (RoleNotAllowed) → state and guards (TransitionNotAllowed) → payload (MissingField).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from types import MappingProxyType
+from typing import Any
+
+from gisgrid.errors import Conflict, InvalidInput
+
+# --------------------------------------------------------------------------------------- vocabulary
+
+STATES: dict[str, str] = {
+    "reported": "上报",
+    "verified": "核实",
+    "rejected": "不予立案",
+    "voided": "作废",
+    "filed": "立案",
+    "dispatched": "派遣",
+    "returned": "回退",
+    "handled": "处置",
+    "checked": "核查",
+    "closed": "结案",
+    "suspended": "挂账",
+}
+TERMINAL_STATES: frozenset[str] = frozenset({"rejected", "voided", "closed"})
+
+ROLES: dict[str, str] = {
+    "supervisor": "监督员",
+    "grid_worker": "网格员",
+    "intake": "受理员",
+    "shift_lead": "值班长",
+    "dispatcher": "派遣员",
+    "department": "部门处置人员",
+    "leader": "领导",
+}
+
+#: Effects a transition asks the caller to carry out (documents, timers, counters), with Chinese labels.
+EFFECTS: dict[str, str] = {
+    "issue_verify_task": "发核实任务",
+    "issue_check_task": "发核查任务",
+    "issue_dispatch_order": "签发交办单",
+    "issue_supervision_order": "签发督办单",
+    "record_rework": "记返工",
+    "record_misdispatch": "记错误派遣",
+    "create_extension_request": "登记延期申请",
+    "move_due_at": "延长处置时限",
+    "close_extension_request": "办结延期申请",
+    "withdraw_extension_request": "撤销未决延期申请",
+    "pause_due_clock": "暂停计时",
+    "resume_due_clock": "恢复计时",
+    "notify_escalation": "通知上级网格",
+}
+
+#: Three management tiers (三级网格): the escalation level a case is coordinated at.
+ESCALATION_LEVELS: dict[int, str] = {3: "三级网格(网格)", 2: "二级网格(社区)", 1: "一级网格(街道)"}
+
+UNCHANGED = "="  # to_state marker: the action does not change the state
+PREVIOUS = "←"  # to_state marker: back to the remembered previous_state
+
+# Guards beyond the from-state; evaluated on the case (allowed_actions) or on the payload (apply only).
+_NO_PENDING = "no_pending_extension"
+_PENDING = "pending_extension"
+_BELOW_TOP = "escalation_level_above_1"
+_OVERDUE_OR_FLAGGED = "overdue_or_flagged"
+
+
+@dataclass(frozen=True)
+class ActionRule:
+    """One row of the transition table."""
+
+    action: str
+    label: str
+    roles: tuple[str, ...]
+    from_states: tuple[str, ...]
+    to_state: str  # a state id, UNCHANGED or PREVIOUS
+    required: tuple[str, ...] = ()  # payload fields that must be non-empty
+    effects: tuple[str, ...] = ()
+    guard: str | None = None
+
+
+#: Labels of payload fields, for messages.
+FIELD_LABELS: dict[str, str] = {
+    "department": "处置部门",
+    "reason": "原因/说明",
+    "result": "处置结果",
+    "after_photo": "处置后照片",
+    "new_due_at": "新的处置时限",
+}
+
+_RULES: tuple[ActionRule, ...] = (
+    ActionRule("request_verify", "发核实", ("intake", "shift_lead"), ("reported",), UNCHANGED,
+               effects=("issue_verify_task",)),
+    ActionRule("verify", "核实", ("supervisor", "grid_worker"), ("reported",), "verified"),
+    ActionRule("reject", "不予立案", ("intake", "shift_lead"), ("reported", "verified"), "rejected",
+               required=("reason",)),
+    ActionRule("void", "作废", ("shift_lead",), ("reported", "verified", "filed"), "voided", required=("reason",)),
+    ActionRule("file", "立案", ("shift_lead",), ("verified",), "filed"),
+    ActionRule("dispatch", "派遣", ("dispatcher",), ("filed", "returned"), "dispatched", required=("department",),
+               effects=("issue_dispatch_order",)),
+    ActionRule("return", "回退", ("department",), ("dispatched",), "returned", required=("reason",)),
+    ActionRule("handle", "处置", ("department",), ("dispatched",), "handled", required=("result", "after_photo")),
+    ActionRule("request_check", "发核查", ("intake", "shift_lead"), ("handled",), UNCHANGED,
+               effects=("issue_check_task",)),
+    ActionRule("check", "核查", ("supervisor", "grid_worker"), ("handled",), "checked"),
+    ActionRule("rework", "返工", ("supervisor", "grid_worker"), ("handled",), "dispatched", required=("reason",),
+               effects=("record_rework", "issue_dispatch_order")),
+    ActionRule("close", "结案", ("shift_lead",), ("checked",), "closed"),
+    ActionRule("request_extension", "延期申请", ("department",), ("dispatched",), UNCHANGED, required=("reason",),
+               effects=("create_extension_request",), guard=_NO_PENDING),
+    ActionRule("approve_extension", "延期批准", ("dispatcher", "shift_lead"), ("dispatched",), UNCHANGED,
+               required=("new_due_at",), effects=("close_extension_request", "move_due_at"), guard=_PENDING),
+    ActionRule("deny_extension", "延期驳回", ("dispatcher", "shift_lead"), ("dispatched",), UNCHANGED,
+               required=("reason",), effects=("close_extension_request",), guard=_PENDING),
+    ActionRule("suspend", "挂账", ("dispatcher", "shift_lead"), ("filed", "dispatched", "returned"), "suspended",
+               required=("reason",), effects=("pause_due_clock",)),
+    ActionRule("resume", "挂账恢复", ("shift_lead",), ("suspended",), PREVIOUS, effects=("resume_due_clock",)),
+    ActionRule("supervise", "督办", ("leader", "shift_lead"), ("dispatched",), UNCHANGED, required=("reason",),
+               effects=("issue_supervision_order",), guard=_OVERDUE_OR_FLAGGED),
+    ActionRule("escalate", "提级", ("grid_worker", "dispatcher", "shift_lead"),
+               ("reported", "verified", "filed", "dispatched", "returned", "suspended"), UNCHANGED,
+               required=("reason",), effects=("notify_escalation",), guard=_BELOW_TOP),
+)  # fmt: skip
+
+#: The transition table, keyed by action id (read-only; for documentation and the console).
+TRANSITIONS: Mapping[str, ActionRule] = MappingProxyType({r.action: r for r in _RULES})
+ACTIONS: dict[str, str] = {r.action: r.label for r in _RULES}
+
+
+# --------------------------------------------------------------------------------------- errors
+
+
+class TransitionNotAllowed(Conflict):
+    """The action does not fit the case's current state (or a state guard such as a pending extension)."""
+
+    code = "transition_not_allowed"
+
+
+class RoleNotAllowed(InvalidInput):
+    """The role may not take this action. (An API may prefer to map this one to 403.)"""
+
+    code = "role_not_allowed"
+
+
+class MissingField(InvalidInput):
+    """A payload field the action needs is missing or empty."""
+
+    code = "missing_field"
+
+
+class StaleVersion(Conflict):
+    """The case changed since the caller read it (optimistic locking → 409)."""
+
+    code = "stale_version"
+
+
+# --------------------------------------------------------------------------------------- snapshot
+
+
+@dataclass(frozen=True)
+class CaseState:
+    """What the state machine needs to know about a case; ``apply`` returns a new one."""
+
+    state: str = "reported"
+    previous_state: str | None = None  # only while suspended: where 挂账恢复 returns
+    department: str | None = None  # the department last dispatched to
+    rework_count: int = 0
+    escalation_level: int = 3  # 3 → 2 → 1 (三级网格 → 一级网格)
+    pending_extension: bool = False
+    version: int = 1  # the cases table starts at 1
+
+    def __post_init__(self) -> None:
+        # Snapshots come from storage; a corrupt one must not be moved further.
+        problems = []
+        if self.state not in STATES:
+            problems.append(f"unknown state {self.state!r}")
+        if self.state == "suspended" and self.previous_state not in _RESUMABLE:
+            problems.append(f"a suspended case needs previous_state in {', '.join(_RESUMABLE)}")
+        if self.state != "suspended" and self.previous_state is not None:
+            problems.append("previous_state is only kept while suspended")
+        if self.escalation_level not in ESCALATION_LEVELS:
+            problems.append(f"escalation_level must be 1, 2 or 3, not {self.escalation_level!r}")
+        if self.rework_count < 0:
+            problems.append("rework_count must not be negative")
+        if self.pending_extension and self.state != "dispatched":
+            problems.append("pending_extension only exists while dispatched")
+        if problems:
+            raise InvalidInput("invalid case snapshot: " + "; ".join(problems), detail={"problems": problems})
+
+    @property
+    def label(self) -> str:
+        return STATES[self.state]
+
+    @property
+    def terminal(self) -> bool:
+        return self.state in TERMINAL_STATES
+
+
+_RESUMABLE: tuple[str, ...] = TRANSITIONS["suspend"].from_states
+
+
+@dataclass(frozen=True)
+class Transition:
+    """The record of one applied action: store it in the case log and carry out ``effects``."""
+
+    action: str
+    from_state: str
+    to_state: str
+    role: str
+    case: CaseState  # the new snapshot (version + 1)
+    effects: tuple[str, ...] = ()
+    details: Mapping[str, Any] = field(default_factory=dict)  # department, reason, new_due_at, counters…
+
+    @property
+    def rework_increment(self) -> int:
+        return 1 if "record_rework" in self.effects else 0
+
+
+# --------------------------------------------------------------------------------------- helpers
+
+
+def _state_text(state: str) -> str:
+    return f"{state!r} ({STATES.get(state, '?')})"
+
+
+def _role_text(role: str) -> str:
+    return f"{role!r} ({ROLES.get(role, '?')})"
+
+
+def _lookup(action: str, role: str) -> ActionRule:
+    rule = TRANSITIONS.get(action)
+    if rule is None:
+        raise InvalidInput(
+            f"unknown action {action!r}; expected one of: {', '.join(TRANSITIONS)}", detail={"action": action}
+        )
+    if role not in ROLES:
+        raise InvalidInput(f"unknown role {role!r}; expected one of: {', '.join(ROLES)}", detail={"role": role})
+    return rule
+
+
+def _guard_failure(rule: ActionRule, case: CaseState) -> str | None:
+    """Why a case-level guard refuses the action, or None."""
+    if rule.guard == _NO_PENDING and case.pending_extension:
+        return "an extension request is already pending; approve or deny it first"
+    if rule.guard == _PENDING and not case.pending_extension:
+        return "there is no pending extension request"
+    if rule.guard == _BELOW_TOP and case.escalation_level <= 1:
+        return f"the case is already at escalation level 1 ({ESCALATION_LEVELS[1]}), the top tier"
+    return None
+
+
+def _state_allows(rule: ActionRule, case: CaseState) -> bool:
+    return case.state in rule.from_states and _guard_failure(rule, case) is None
+
+
+def _filled(value: Any) -> bool:
+    if value is None:
+        return False
+    if isinstance(value, str):
+        return bool(value.strip())
+    if isinstance(value, list | tuple | set | dict):
+        return bool(value)
+    return True
+
+
+# --------------------------------------------------------------------------------------- public
+
+
+def allowed_actions(case: CaseState, role: str) -> list[str]:
+    """Actions ``role`` may take on ``case`` now, in table order (the console shows only these buttons).
+
+    Payload-dependent conditions (``supervise`` needs an overdue/flagged case) are not known here.
+    """
+    if role not in ROLES:
+        raise InvalidInput(f"unknown role {role!r}; expected one of: {', '.join(ROLES)}", detail={"role": role})
+    return [r.action for r in _RULES if role in r.roles and _state_allows(r, case)]
+
+
+def apply(
+    case: CaseState,
+    action: str,
+    role: str,
+    *,
+    payload: Mapping[str, Any] | None = None,
+    expected_version: int,
+) -> Transition:
+    """Apply ``action`` by ``role`` to ``case``; returns the Transition with the new snapshot (version + 1).
+
+    Raises InvalidInput (unknown action/role), StaleVersion, RoleNotAllowed, TransitionNotAllowed, MissingField.
+    """
+    payload = dict(payload or {})
+    rule = _lookup(action, role)
+    if expected_version != case.version:
+        raise StaleVersion(
+            f"{action}: the case is at version {case.version}, the request expected {expected_version}; "
+            "reload the case and retry",
+            detail={"action": action, "version": case.version, "expected_version": expected_version},
+        )
+    if role not in rule.roles:
+        allowed = ", ".join(f"{r} ({ROLES[r]})" for r in rule.roles)
+        raise RoleNotAllowed(
+            f"{action} is not allowed for role {_role_text(role)}; allowed roles: {allowed}",
+            detail={"action": action, "role": role, "allowed_roles": list(rule.roles)},
+        )
+    if case.state not in rule.from_states:
+        raise TransitionNotAllowed(
+            f"{action} is not allowed in state {_state_text(case.state)}; allowed from: {', '.join(rule.from_states)}",
+            detail={"action": action, "state": case.state, "allowed_from": list(rule.from_states)},
+        )
+    why = _guard_failure(rule, case)
+    if why is None and rule.guard == _OVERDUE_OR_FLAGGED and not (payload.get("overdue") or payload.get("flagged")):
+        why = "督办 needs an overdue or flagged case (payload overdue=true or flagged=true)"
+    if why is not None:
+        raise TransitionNotAllowed(
+            f"{action} is not allowed in state {_state_text(case.state)}: {why}",
+            detail={"action": action, "state": case.state, "reason": why},
+        )
+    missing = [f for f in rule.required if not _filled(payload.get(f))]
+    if missing:
+        named = ", ".join(f"{f!r} ({FIELD_LABELS.get(f, f)})" for f in missing)
+        raise MissingField(
+            f"{action} needs {named} in the payload; required: {', '.join(rule.required)}",
+            detail={"action": action, "missing": missing, "required": list(rule.required)},
+        )
+    return _transition(case, rule, role, payload)
+
+
+def _transition(case: CaseState, rule: ActionRule, role: str, payload: dict[str, Any]) -> Transition:
+    effects = list(rule.effects)
+    details: dict[str, Any] = {f: payload[f] for f in rule.required}
+    if "note" in payload:
+        details["note"] = payload["note"]
+    changes: dict[str, Any] = {}
+
+    if rule.to_state == UNCHANGED:
+        to_state = case.state
+    elif rule.to_state == PREVIOUS:
+        to_state = case.previous_state or "filed"  # __post_init__ guarantees it is set
+        changes["previous_state"] = None
+    else:
+        to_state = rule.to_state
+    if to_state != case.state:
+        changes["state"] = to_state
+
+    match rule.action:
+        case "dispatch":
+            department = str(payload["department"]).strip()
+            if case.state == "returned" and case.department and department != case.department:
+                effects.append("record_misdispatch")  # 错误派遣: a second department got the case
+                details["returned_by"] = case.department
+            changes["department"] = department
+            details["department"] = department
+        case "rework":
+            asked = payload.get("department")
+            if _filled(asked) and str(asked).strip() != case.department:
+                raise InvalidInput(
+                    f"rework (返工) goes back to the same department {case.department!r}, not {asked!r}",
+                    detail={"action": "rework", "department": case.department, "requested": asked},
+                )
+            changes["rework_count"] = case.rework_count + 1
+            details.update(department=case.department, rework_count=case.rework_count + 1)
+        case "suspend":
+            changes["previous_state"] = case.state
+        case "request_extension":
+            changes["pending_extension"] = True
+        case "approve_extension" | "deny_extension":
+            changes["pending_extension"] = False
+        case "escalate":
+            changes["escalation_level"] = case.escalation_level - 1
+            details.update(from_level=case.escalation_level, to_level=case.escalation_level - 1)
+        case "supervise":
+            details.update(overdue=bool(payload.get("overdue")), flagged=bool(payload.get("flagged")))
+
+    if case.pending_extension and case.state == "dispatched" and to_state != "dispatched":
+        changes["pending_extension"] = False  # leaving 派遣 makes the request moot
+        effects.append("withdraw_extension_request")
+
+    new_case = replace(case, **changes, version=case.version + 1)
+    return Transition(
+        action=rule.action,
+        from_state=case.state,
+        to_state=to_state,
+        role=role,
+        case=new_case,
+        effects=tuple(effects),
+        details=MappingProxyType(details),
+    )

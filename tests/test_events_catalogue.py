@@ -1,0 +1,292 @@
+"""Event class catalogue: base files, disposal and node limits, city overrides and every refusal."""
+
+from __future__ import annotations
+
+import csv
+import shutil
+from pathlib import Path
+
+import pytest
+
+from gisgrid.calendar import UNITS
+from gisgrid.catalogue import load_catalogue
+from gisgrid.errors import InvalidInput
+from gisgrid.events import (
+    CLASS_COLUMNS,
+    LIMIT_COLUMNS,
+    NODE_COLUMNS,
+    NODES,
+    DisposalLimit,
+    load_event_catalogue,
+    matter_code,
+    split_matter_code,
+)
+from gisgrid.settings import PROJECT_ROOT, Settings
+
+DATA = PROJECT_ROOT / "data"
+BASE = DATA / "catalogue"
+STREET_OFFICE = "990000000000000013"
+
+
+def write_csv(path: Path, header: tuple[str, ...], rows: list[list[str]]) -> Path:
+    with path.open("w", encoding="utf-8", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(header)
+        writer.writerows(rows)
+    return path
+
+
+def problems(exc: pytest.ExceptionInfo[InvalidInput]) -> list[tuple[str, int | None, str | None]]:
+    return [(Path(p["file"]).name, p["row"], p["field"]) for p in exc.value.detail["problems"]]
+
+
+def event_row(**overrides: str) -> list[str]:
+    row = {
+        "scheme": "gbt47678",
+        "code": "21001",
+        "big_code": "21",
+        "big_name": "扩展事项",
+        "name": "共享单车堆积",
+        "component_class": "",
+        "default_dept": STREET_OFFICE,
+        "filing_condition": "现场核实存在",
+        "closing_condition": "现场核查已处置恢复",
+        "evidence": "",
+        "duplicate_radius_m": "30",
+        "duplicate_window_h": "12",
+    }
+    row.update(overrides)
+    return [row[c] for c in CLASS_COLUMNS]
+
+
+def test_base_files() -> None:
+    cat = load_event_catalogue(Settings())
+    components = load_catalogue(Settings())
+    gbt, cjt = cat.classes("gbt47678"), cat.classes("cjt214")
+    assert (len(gbt), len(cjt)) == (55, 54)
+    # One "<部件>异常" per gbt47678 component class, same code.
+    for code, comp in components.classes("gbt47678").items():
+        event = cat.for_component_class(code)
+        assert event is not None and event.code == code and event.name == comp.name + "异常"
+        assert event.default_dept == comp.default_dept
+    assert cat.for_component_class("06001") is None
+    assert {c.big_code for c in gbt.values()} == {"01", "02", "03", "04", "05", "06", "07", "08", "09", "10"}
+    assert gbt["06001"].name == "私搭乱建" and gbt["10002"].name == "架空线缆脱落"
+    assert gbt["06010"].filing_condition == "主次干道成堆成片" and gbt["06010"].closing_condition == "彻底清理"
+    assert {c.big_code for c in cjt.values()} == {"01", "02", "03", "04", "05"}
+    assert {"0199", "0399", "0499", "0599"} <= set(cjt) and "0299" not in cjt
+    assert cjt["0406"].name == "道路积水"
+    for scheme in ("gbt47678", "cjt214"):
+        for code, cls in cat.classes(scheme).items():
+            assert cls.default_dept in components.departments, code
+            assert cls.filing_condition and cls.closing_condition
+            limits = cat.limits(scheme, code)
+            assert limits and all(lim.unit in UNITS and lim.limit > 0 for lim in limits)
+    assert cat.node_limits == {
+        "accept": (0.25, "working_hours"),
+        "verify": (1.0, "working_hours"),
+        "file": (0.5, "working_hours"),
+        "dispatch": (0.5, "working_hours"),
+        "check": (2.0, "working_hours"),
+        "close": (1.0, "working_hours"),
+    }
+    assert cat.node_names["verify"] == "核实"
+
+
+def test_limits_from_the_notes() -> None:
+    cat = load_event_catalogue(DATA)
+    demolish = [
+        DisposalLimit("停工", 4, "working_hours", False),
+        DisposalLimit("处罚", 7, "working_days", False),
+        DisposalLimit("拆除", 20, "working_days", False),
+    ]
+    assert cat.limits("gbt47678", "06001") == demolish == cat.limits("cjt214", "0101")
+    assert cat.limit("gbt47678", "06001", "拆除").limit == 20
+    assert cat.limit("gbt47678", "06001").disposal_type == "停工"  # no 默认: the first listed
+    assert cat.limit("gbt47678", "06010") == DisposalLimit("默认", 4, "working_hours", False)  # 暴露垃圾
+    assert cat.limit("cjt214", "0104") == DisposalLimit("默认", 2, "working_hours", False)  # 道路不洁
+    assert cat.limit("gbt47678", "06011") == DisposalLimit("默认", 2, "working_days", False)  # 积存垃圾渣土
+    assert cat.limit("cjt214", "0406") == DisposalLimit("默认", 4, "working_hours", False)  # 道路积水
+    assert cat.limit("gbt47678", "01001", "紧急").urgent
+    with pytest.raises(InvalidInput, match="no disposal type"):
+        cat.limit("gbt47678", "06010", "拆除")
+    with pytest.raises(InvalidInput, match="unknown gbt47678 event class"):
+        cat.get("gbt47678", "99999")
+    with pytest.raises(InvalidInput, match="unknown scheme"):
+        cat.classes("gbt30428")
+
+
+def test_matter_code() -> None:
+    assert matter_code("110101", "06010") == "11010106010"
+    assert split_matter_code("11010106010") == ("110101", "06010")
+    with pytest.raises(InvalidInput):
+        matter_code("11010", "06010")
+    with pytest.raises(InvalidInput):
+        matter_code("110101", "0601")
+    with pytest.raises(InvalidInput):
+        split_matter_code("1101010601")
+
+
+def test_city_overrides_and_extends(tmp_path: Path) -> None:
+    classes = write_csv(
+        tmp_path / "city_events.csv",
+        CLASS_COLUMNS,
+        [
+            event_row(),  # a new local class, evidence defaults to L
+            event_row(code="06010", big_code="06", big_name="市容环境类", name="暴露垃圾", filing_condition="任意道路"),
+        ],
+    )
+    limits = write_csv(
+        tmp_path / "city_time_limits.csv",
+        LIMIT_COLUMNS,
+        [
+            ["gbt47678", "21001", "默认", "1", "working_days", "false"],
+            ["gbt47678", "06010", "默认", "2", "working_hours", ""],  # stricter than the base 4 h
+            ["gbt47678", "06001", "拆除", "15", "working_days", "否"],  # Jiyuan-style value
+        ],
+    )
+    nodes = write_csv(
+        tmp_path / "city_node_time_limits.csv", NODE_COLUMNS, [["dispatch", "派遣", "0.25", "working_hours", ""]]
+    )
+    # Limits first in ``extra``: still read after the classes.
+    cat = load_event_catalogue(DATA, [limits, nodes, classes])
+    local = cat.get("gbt47678", "21001")
+    assert local.evidence == "L" and local.component_class is None
+    assert cat.get("gbt47678", "06010").filing_condition == "任意道路"
+    assert cat.limit("gbt47678", "06010").limit == 2
+    assert [lim.limit for lim in cat.limits("gbt47678", "06001")] == [4, 7, 15]
+    assert cat.limit("gbt47678", "21001").unit == "working_days"
+    assert cat.node_limits["dispatch"] == (0.25, "working_hours") and cat.node_limits["verify"] == (
+        1.0,
+        "working_hours",
+    )
+    assert len(cat.classes("gbt47678")) == 56
+
+
+def test_extra_department_via_component_catalogue(tmp_path: Path) -> None:
+    depts = write_csv(
+        tmp_path / "city_departments.csv",
+        ("code", "name", "kind"),
+        [["91110101AAAAAAAA0X", "共享单车企业", "enterprise"]],
+    )
+    classes = write_csv(tmp_path / "city_events.csv", CLASS_COLUMNS, [event_row(default_dept="91110101AAAAAAAA0X")])
+    limits = write_csv(
+        tmp_path / "city_time_limits.csv", LIMIT_COLUMNS, [["gbt47678", "21001", "默认", "2", "working_hours", "false"]]
+    )
+    with pytest.raises(InvalidInput) as exc:
+        load_event_catalogue(DATA, [classes, limits])
+    assert problems(exc) == [("city_events.csv", 2, "default_dept")]
+    components = load_catalogue(DATA, [depts])
+    cat = load_event_catalogue(DATA, [classes, limits], components=components)
+    assert cat.get("gbt47678", "21001").default_dept == "91110101AAAAAAAA0X"
+
+
+def test_class_refusals_are_collected(tmp_path: Path) -> None:
+    path = write_csv(
+        tmp_path / "bad_events.csv",
+        CLASS_COLUMNS,
+        [
+            event_row(scheme="gbt30428"),  # 2
+            event_row(code="2100"),  # 3
+            event_row(code="21002", big_code="22"),  # 4
+            event_row(code="21003", name=""),  # 5
+            event_row(code="21004", filing_condition=""),  # 6
+            event_row(code="21005", component_class="01999"),  # 7
+            event_row(code="01037", big_code="01", component_class=""),  # 8: 01–05 must name their component
+            event_row(code="21006", default_dept="990000000000000099"),  # 9
+            event_row(code="21007", evidence="X"),  # 10
+            event_row(code="21008", duplicate_radius_m="near"),  # 11
+            event_row(code="21009", duplicate_window_h="-1"),  # 12
+            event_row(code="21010"),  # 13
+            event_row(code="21010"),  # 14 duplicate
+        ],
+    )
+    limits = write_csv(
+        tmp_path / "bad_time_limits.csv",
+        LIMIT_COLUMNS,
+        [["gbt47678", code, "默认", "1", "working_days", "false"] for code in ("21006", "21010")],
+    )
+    with pytest.raises(InvalidInput) as exc:
+        load_event_catalogue(DATA, [path, limits])
+    name = "bad_events.csv"
+    assert sorted(problems(exc)) == [
+        (name, 2, "scheme"),
+        (name, 3, "code"),
+        (name, 4, "big_code"),
+        (name, 5, "name"),
+        (name, 6, "filing_condition"),
+        (name, 7, "component_class"),
+        (name, 8, "component_class"),
+        (name, 9, "default_dept"),
+        (name, 10, "evidence"),
+        (name, 11, "duplicate_radius_m"),
+        (name, 12, "duplicate_window_h"),
+        (name, 14, "code"),
+    ]
+    assert "bad_events.csv: row 2, field 'scheme'" in exc.value.message
+    reasons = {(p["row"], p["field"]): p["reason"] for p in exc.value.detail["problems"]}
+    assert "duplicate of row 13" in reasons[(14, "code")]
+    assert "must name 01037" in reasons[(8, "component_class")]
+
+
+def test_limit_and_node_refusals(tmp_path: Path) -> None:
+    limits = write_csv(
+        tmp_path / "bad_time_limits.csv",
+        LIMIT_COLUMNS,
+        [
+            ["gbt47678", "99999", "默认", "1", "working_days", "false"],  # 2 unknown class
+            ["gbt47678", "06010", "默认", "0", "working_hours", "false"],  # 3 zero
+            ["gbt47678", "06010", "快速", "soon", "working_hours", "false"],  # 4 not a number
+            ["gbt47678", "06010", "夜间", "2", "working_minutes", "false"],  # 5 unit
+            ["gbt47678", "06010", "加急", "2", "working_hours", "maybe"],  # 6 urgent
+            ["gbt47678", "06010", "", "2", "working_hours", "false"],  # 7 empty type
+            ["xyz", "06010", "默认", "2", "working_hours", "false"],  # 8 scheme
+            ["gbt47678", "06010", "加急", "1", "working_hours", "true"],  # 9 duplicate of 6
+        ],
+    )
+    nodes = write_csv(
+        tmp_path / "bad_node_time_limits.csv",
+        NODE_COLUMNS,
+        [["dispose", "处置", "1", "working_hours", ""], ["verify", "核实", "-1", "working_hours", ""]],
+    )
+    with pytest.raises(InvalidInput) as exc:
+        load_event_catalogue(DATA, [limits, nodes])
+    found = problems(exc)
+    lim, nod = "bad_time_limits.csv", "bad_node_time_limits.csv"
+    assert sorted(found) == sorted(
+        [
+            (lim, 2, "code"),
+            (lim, 3, "limit"),
+            (lim, 4, "limit"),
+            (lim, 5, "unit"),
+            (lim, 6, "urgent"),
+            (lim, 7, "disposal_type"),
+            (lim, 8, "scheme"),
+            (lim, 9, "disposal_type"),
+            (nod, 2, "node"),
+            (nod, 3, "limit"),
+        ]
+    )
+
+
+def test_missing_limits_columns_and_files(tmp_path: Path) -> None:
+    # A class with no disposal limit at all is refused (a case of it could not get a deadline).
+    classes = write_csv(tmp_path / "city_events.csv", CLASS_COLUMNS, [event_row()])
+    with pytest.raises(InvalidInput) as exc:
+        load_event_catalogue(DATA, [classes])
+    assert problems(exc) == [("city_events.csv", 2, "code")]
+    # Missing columns.
+    short = write_csv(tmp_path / "short_events.csv", ("scheme", "code"), [["gbt47678", "21001"]])
+    with pytest.raises(InvalidInput, match="missing column"):
+        load_event_catalogue(DATA, [short])
+    # Missing file.
+    with pytest.raises(InvalidInput, match="not found"):
+        load_event_catalogue(DATA, [tmp_path / "nope_events.csv"])
+    # A base folder whose node file lacks a node.
+    base = tmp_path / "catalogue"
+    shutil.copytree(BASE, base)
+    rows = [r for r in csv.reader((base / "node_time_limits.csv").open(encoding="utf-8")) if r[0] != "close"]
+    write_csv(base / "node_time_limits.csv", tuple(rows[0]), rows[1:])
+    with pytest.raises(InvalidInput, match="close"):
+        load_event_catalogue(base)
+    assert set(NODES) == {"accept", "verify", "file", "dispatch", "check", "close"}

@@ -1,0 +1,396 @@
+"""Routing rules and decisions (gisgrid.routing): pure, plus reading small CSV files."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from gisgrid.errors import InvalidInput
+from gisgrid.routing import (
+    RULE_COLUMNS,
+    ComponentOwner,
+    RoutingDecision,
+    RoutingInput,
+    RoutingRules,
+    load_routing_rules,
+    override,
+    route,
+)
+from gisgrid.settings import PROJECT_ROOT, Settings
+
+SH = ZoneInfo("Asia/Shanghai")
+DATA = PROJECT_ROOT / "data"
+DEMO = load_routing_rules(DATA)
+
+CGW = "990000000000000001"  # 区城市管理委员会
+SZ = "990000000000000002"  # 区市政市容管理委员会
+HW = "990000000000000003"  # 区环境卫生服务中心
+JD = "990000000000000013"  # 街道办事处
+ZJ = "990000000000000014"  # 区住房和城乡建设委员会
+WL = "990000000000000017"  # 区文化和旅游局
+LIGHT = "990000000000000012"  # 城市照明管理处
+DEPTS = {f"9900000000000000{n:02d}" for n in range(1, 20)}
+
+HEADER = ",".join(RULE_COLUMNS)
+GRID = "419901001003007"  # a unit grid in street 001, community 003
+FRIDAY = datetime(2026, 3, 6, 10, 0, tzinfo=SH)  # a Friday
+SATURDAY = datetime(2026, 3, 7, 10, 0, tzinfo=SH)
+
+
+def at(hour: int, minute: int = 0, day: datetime = FRIDAY) -> datetime:
+    return day.replace(hour=hour, minute=minute)
+
+
+def case(class_code: str = "06010", grid: str = GRID, when: datetime = FRIDAY, **kw: Any) -> RoutingInput:
+    tiers = {"tier1_code": grid[:9], "tier2_code": grid[:12], "tier3_code": grid[:12] + "01"}
+    return RoutingInput(class_code=class_code, scheme=kw.pop("scheme", "gbt47678"), unit_grid_code=grid,
+                        reported_at=when, **{**tiers, **kw})  # fmt: skip
+
+
+def rules_file(tmp_path: Path, *rows: str, name: str = "routing.csv") -> Path:
+    path = tmp_path / name
+    path.write_text("\n".join([HEADER, *rows]) + "\n", encoding="utf-8")
+    return path
+
+
+def load(tmp_path: Path, *rows: str) -> RoutingRules:
+    return load_routing_rules(rules_file(tmp_path, *rows), departments=DEPTS)
+
+
+# --------------------------------------------------------------------------------------- the demo file
+
+
+def test_demo_rules_load_with_the_catalogue_departments() -> None:
+    assert len(DEMO.rules) == 17
+    assert DEMO.departments[CGW] == "区城市管理委员会"
+    assert {r.department for r in DEMO.rules} <= set(DEMO.departments)
+    assert load_routing_rules(Settings(catalogue_dir=DATA)).rules == DEMO.rules
+    assert load_routing_rules(DATA / "rules" / "routing.csv").rules == DEMO.rules
+
+
+def test_night_rule_at_22_vs_10() -> None:
+    night = route(case("08001", when=at(22)), DEMO)
+    assert (night.department, night.rule_id, night.source, night.queue) == (CGW, "R007", "rule", "auto")
+    assert (
+        night.explanation
+        == "事件后属主: 类别规则 R007 (类别 gbt47678:08001, 22:00–06:00) → 990000000000000001 (区城市管理委员会)"
+    )
+    day = route(case("08001", when=at(10)), DEMO)
+    assert (day.department, day.rule_id) == (ZJ, "R006")
+    assert [(c.rule_id, c.matched, c.why) for c in day.candidates] == [
+        ("R007", False, "not matched (class rule): reported 10:00 is outside 22:00–06:00"),
+        ("R006", True, "matched (class rule); chosen"),
+    ]
+    # Window edges: from inclusive, to exclusive; after midnight still inside.
+    assert route(case("08001", when=at(21, 59)), DEMO).rule_id == "R006"
+    assert route(case("08001", when=at(3)), DEMO).rule_id == "R007"
+    assert route(case("08001", when=at(5, 59)), DEMO).rule_id == "R007"
+    assert route(case("08001", when=at(6)), DEMO).rule_id == "R006"
+    # Local time is Asia/Shanghai whatever zone the caller used: 14:00 UTC = 22:00.
+    assert route(case("08001", when=datetime(2026, 3, 6, 14, 0, tzinfo=UTC)), DEMO).rule_id == "R007"
+
+
+def test_weekend_rule() -> None:
+    weekend = route(case("09001", when=SATURDAY), DEMO)
+    assert (weekend.department, weekend.rule_id) == (JD, "R014")
+    assert weekend.explanation.startswith("事件先属地: 区域规则 R014 (区域 419901001003, 类别 gbt47678:09, 周六日)")
+    weekday = route(case("09001", when=FRIDAY), DEMO)
+    assert (weekday.department, weekday.rule_id) == (CGW, "R009")
+    assert ("R014", JD, False, "not matched (area rule): weekday 周五 is not in 周六日") in weekday.candidates
+    # Same class, another community: the weekend rule does not apply.
+    assert route(case("09001", grid="419901001004001", when=SATURDAY), DEMO).rule_id == "R009"
+
+
+def test_demo_area_rules_beat_class_rules() -> None:
+    town = route(case("06001", grid="419901009002011"), DEMO)
+    assert (town.rule_id, town.department) == ("R012", JD)
+    assert ("R002", CGW, True, "matched (class rule); outranked by R012") in town.candidates
+    assert route(case("06001"), DEMO).rule_id == "R002"  # in the city, 私搭乱建 → 城管委
+    assert route(case("06010"), DEMO).department == HW
+    scenic = route(case("06010", grid="419901002001005", tier3_code="41990100200101"), DEMO)
+    assert (scenic.rule_id, scenic.department) == ("R015", WL)
+    assert route(case("0301", scheme="cjt214", when=at(23)), DEMO).rule_id == "R016"
+    assert route(case("0301", scheme="cjt214", when=at(10)), DEMO).department is None  # no day rule: manual
+    assert route(case("0505", scheme="cjt214"), DEMO).department == "990000000000000006"
+    assert route(case("0101", scheme="cjt214"), DEMO).candidates == []  # gbt47678 rules never match cjt214
+
+
+def test_no_rule_goes_to_the_manual_queue_or_the_class_default() -> None:
+    manual = route(case("10001", when=at(9, 30)), DEMO)
+    assert manual == RoutingDecision(
+        department=None,
+        queue="manual",
+        source="none",
+        rule_id=None,
+        explanation="无匹配规则, 转人工派遣 (no rule for gbt47678:10001 at 419901001003007, 2026-03-06 09:30)",
+        candidates=[],
+    )
+    default = route(case("10001"), DEMO, class_default=SZ)
+    assert (default.department, default.queue, default.source) == (SZ, "auto", "class_default")
+    assert default.explanation == (
+        "事件后属主: 无匹配规则, 类别 gbt47678:10001 的默认主管部门 990000000000000002 (区市政市容管理委员会)"
+    )
+    # A matching rule beats the class default.
+    assert route(case("06010"), DEMO, class_default=SZ).source == "rule"
+
+
+# --------------------------------------------------------------------------------------- precedence
+
+
+@pytest.fixture
+def owner_rules(tmp_path: Path) -> RoutingRules:
+    return load_routing_rules(
+        rules_file(
+            tmp_path,
+            f"A1,50,gbt47678,01037,419901001,,,,,{JD},street rule for 路灯",
+            f"C1,50,gbt47678,01,,,,,,{SZ},class rule",
+        ),
+        departments={JD: "街道办事处", SZ: "区市政市容管理委员会", LIGHT: "城市照明管理处", CGW: "区城市管理委员会"},
+    )
+
+
+def test_component_owner_beats_area_rules(owner_rules: RoutingRules) -> None:
+    linked = case("01037", component_linked=True)
+    owner = ComponentOwner(maint_dept=LIGHT, main_dept=SZ, owner_dept=CGW, component_id="41990101037000012")
+    d = route(linked, owner_rules, component=owner)
+    assert (d.department, d.source, d.rule_id, d.queue) == (LIGHT, "component_owner", None, "auto")
+    assert d.explanation == "部件先属主: 养护单位 990000000000000012 (城市照明管理处) of component 41990101037000012"
+    assert [(c.rule_id, c.matched) for c in d.candidates] == [("A1", True), ("C1", True)]
+    assert all("部件先属主" in c.why for c in d.candidates)
+
+    no_maint = route(linked, owner_rules, component=ComponentOwner(main_dept=SZ, owner_dept=CGW))
+    assert no_maint.explanation == "部件先属主: 主管部门 990000000000000002 (区市政市容管理委员会)"
+    only_owner = route(linked, owner_rules, component=ComponentOwner(owner_dept=CGW, component_id="X"))
+    assert only_owner.explanation == "部件先属主: 权属单位 990000000000000001 (区城市管理委员会) of component X"
+
+
+def test_component_without_owner_or_event_falls_back_to_the_area(owner_rules: RoutingRules) -> None:
+    empty = route(case("01037", component_linked=True), owner_rules, component=ComponentOwner(maint_dept=" "))
+    assert empty.explanation == (
+        "部件无责任单位信息, 按属地: 事件先属地: 区域规则 A1 (区域 419901001, 类别 gbt47678:01037) → "
+        "990000000000000013 (街道办事处)"
+    )
+    missing = route(case("01037", component_linked=True), owner_rules)
+    assert missing.explanation.startswith("未提供部件信息, 按属地: 事件先属地: 区域规则 A1")
+    event = route(case("01037"), owner_rules)
+    assert (event.rule_id, event.department) == ("A1", JD)
+    elsewhere = route(case("01037", grid="419901002001001"), owner_rules)
+    assert (elsewhere.rule_id, elsewhere.source) == ("C1", "rule")
+    assert (
+        elsewhere.explanation
+        == "事件后属主: 类别规则 C1 (类别 gbt47678:01) → 990000000000000002 (区市政市容管理委员会)"
+    )
+    with pytest.raises(InvalidInput, match="not component-linked"):
+        route(case("01037"), owner_rules, component=ComponentOwner(maint_dept=LIGHT))
+
+
+def test_most_specific_area_wins(tmp_path: Path) -> None:
+    rows = [
+        f"D6,1,gbt47678,06,419901,,,,,{CGW},district",
+        f"S9,1,gbt47678,06,419901001,,,,,{SZ},street",
+        f"C12,1,gbt47678,06,419901001003,,,,,{HW},community",
+        f"T14,1,gbt47678,06,,41990100100301,,,,{WL},tier-3 grid",
+        f"U15,1,gbt47678,06,419901001003007,,,,,{JD},unit grid",
+        f"K,1,gbt47678,06010,,,,,,{ZJ},class only (longest class, smallest priority)",
+    ]
+    expected = ["U15", "T14", "C12", "S9", "D6", "K"]
+    for i, winner in enumerate(expected):
+        # Drop the previous winners: the next most specific rule takes over.
+        rules = load(tmp_path, *(r for r in rows if r.split(",")[0] not in expected[:i]))
+        assert route(case("06010"), rules).rule_id == winner
+    d = route(case("06010"), load(tmp_path, *rows))
+    assert [c.rule_id for c in d.candidates] == expected
+    assert [c.why for c in d.candidates][:2] == ["matched (area rule); chosen", "matched (area rule); outranked by U15"]
+
+
+def test_ties_break_by_class_length_time_limit_priority_then_rule_id(tmp_path: Path) -> None:
+    base = f"B,10,gbt47678,06,419901001,,,,,{CGW},"
+    longer_class = f"L,90,gbt47678,060,419901001,,,,,{SZ},"
+    timed = f"Z,90,gbt47678,06,419901001,,,,1-7,{HW},"
+    better_priority = f"Y,5,gbt47678,06,419901001,,,,,{JD},"
+    same_rank = f"A,10,gbt47678,06,,419901001,,,,{WL},tier 1 grid = the same street"
+    assert route(case(), load(tmp_path, base, longer_class)).rule_id == "L"
+    assert route(case(), load(tmp_path, base, timed)).rule_id == "Z"
+    assert route(case(), load(tmp_path, base, better_priority)).rule_id == "Y"
+    assert route(case(), load(tmp_path, base, same_rank)).rule_id == "A"
+
+
+def test_overnight_window_counts_as_the_previous_weekday(tmp_path: Path) -> None:
+    rules = load(tmp_path, f"FRI,1,gbt47678,08001,,,22:00,06:00,5,{CGW},Friday night only")
+    assert route(case("08001", when=at(23)), rules).rule_id == "FRI"  # Friday 23:00
+    assert route(case("08001", when=at(2, day=SATURDAY)), rules).rule_id == "FRI"  # Saturday 02:00
+    assert route(case("08001", when=at(2)), rules).department is None  # Friday 02:00 = Thursday night
+    assert route(case("08001", when=at(23, day=SATURDAY)), rules).department is None
+
+
+def test_tier_rule_needs_the_tier_code(tmp_path: Path) -> None:
+    rules = load(tmp_path, f"T,1,gbt47678,06,,419901001003,,,,{HW},tier 2")
+    d = route(case(tier2_code=None), rules)
+    assert d.candidates[0].why == "not matched (area rule): the case has no tier-2 grid code"
+    assert route(case(), rules).rule_id == "T"
+
+
+# --------------------------------------------------------------------------------------- override
+
+
+def test_override_is_recorded_with_the_original() -> None:
+    original = route(case("08001", when=at(10)), DEMO)
+    new = override(original, CGW, "派遣员 李四", "夜间执法队已在现场", departments=DEMO.departments)
+    assert (new.department, new.source, new.queue, new.rule_id) == (CGW, "override", "auto", None)
+    assert (new.overridden_by, new.override_reason, new.original) == ("派遣员 李四", "夜间执法队已在现场", original)
+    assert new.original_explanation == original.explanation
+    assert new.explanation == (
+        "派遣员改派: 990000000000000001 (区城市管理委员会) by 派遣员 李四, 原因: 夜间执法队已在现场; 原判断: "
+        + original.explanation
+    )
+    assert new.candidates == original.candidates
+    manual = route(case("10001"), DEMO)
+    assert override(manual, SZ, "p", "r").department == SZ
+
+
+@pytest.mark.parametrize(
+    ("department", "actor", "reason", "message"),
+    [
+        ("", "p", "r", "department is empty"),
+        ("990000000000000099", "p", "r", "unknown department"),
+        (ZJ, "p", "r", "already routed"),
+        (CGW, " ", "r", "actor is empty"),
+        (CGW, "p", "", "reason is empty"),
+    ],
+)
+def test_override_refusals(department: str, actor: str, reason: str, message: str) -> None:
+    original = route(case("08001", when=at(10)), DEMO)
+    with pytest.raises(InvalidInput, match=message):
+        override(original, department, actor, reason, departments=DEPTS)
+
+
+# --------------------------------------------------------------------------------------- input checks
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"when": datetime(2026, 3, 6, 10, 0)}, "timezone-aware"),
+        ({"class_code": "0601"}, "gbt47678 class code is 5 digits"),
+        ({"scheme": "cjt214"}, "cjt214 class code is 4 digits"),
+        ({"scheme": "gb"}, "scheme must be one of"),
+        ({"grid": "41990100100300"}, "unit_grid_code must be 15 digits"),
+        ({"tier3_code": "419901001003"}, "tier3_code must be 14 digits"),
+    ],
+)
+def test_invalid_routing_input(changes: dict[str, Any], message: str) -> None:
+    with pytest.raises(InvalidInput, match=message):
+        case(**changes)
+
+
+# --------------------------------------------------------------------------------------- rules file refusals
+
+GOOD = f"R1,10,gbt47678,06,419901001,,22:00,06:00,1-5,{CGW},ok"
+
+
+def _row(**changes: str) -> str:
+    values = dict(zip(RULE_COLUMNS, GOOD.split(","), strict=True))
+    values.update(changes)
+    return ",".join(values[c] for c in RULE_COLUMNS)
+
+
+@pytest.mark.parametrize(
+    ("changes", "field", "reason"),
+    [
+        ({"rule_id": ""}, "rule_id", "rule_id must be"),
+        ({"rule_id": "R 1"}, "rule_id", "rule_id must be"),
+        ({"priority": "high"}, "priority", "priority must be an integer"),
+        ({"scheme": "gb2260"}, "scheme", "unknown scheme"),
+        ({"scheme": ""}, "scheme", "needs its scheme"),
+        ({"class_prefix": ""}, "scheme", "scheme without a class_prefix"),
+        ({"class_prefix": "0"}, "class_prefix", "2–5 digits"),
+        ({"class_prefix": "060011"}, "class_prefix", "2–5 digits"),
+        ({"scheme": "cjt214", "class_prefix": "03011"}, "class_prefix", "2–4 digits"),
+        ({"class_prefix": "0a"}, "class_prefix", "2–5 digits"),
+        ({"area_prefix": "41990"}, "area_prefix", "6, 9, 12 or 15 digits"),
+        ({"area_prefix": "41990100A"}, "area_prefix", "6, 9, 12 or 15 digits"),
+        ({"tier_grid": "4199010010"}, "tier_grid", "9, 12 or 14 digits"),
+        ({"time_from": "24:00"}, "time_from", "HH:MM"),
+        ({"time_to": "6:00"}, "time_to", "HH:MM"),
+        ({"time_to": ""}, "time_to", "both time_from and time_to"),
+        ({"time_from": ""}, "time_from", "both time_from and time_to"),
+        ({"time_to": "22:00"}, "time_to", "empty window"),
+        ({"weekdays": "8"}, "weekdays", "ISO days 1–7"),
+        ({"weekdays": "5-1"}, "weekdays", "ISO days 1–7"),
+        ({"weekdays": "mon"}, "weekdays", "ISO days 1–7"),
+        ({"department": ""}, "department", "department is empty"),
+        ({"department": "990000000000000099"}, "department", "unknown department"),
+    ],
+)
+def test_rules_file_refusals(tmp_path: Path, changes: dict[str, str], field: str, reason: str) -> None:
+    path = rules_file(tmp_path, _row(**changes))
+    with pytest.raises(InvalidInput) as err:
+        load_routing_rules(path, departments=DEPTS)
+    problems = err.value.detail["problems"]
+    assert [(p["file"], p["row"], p["field"]) for p in problems] == [(str(path), 2, field)]
+    assert reason in problems[0]["reason"]
+    assert f"{path}: row 2, field {field!r}: " in err.value.message
+
+
+def test_rule_without_class_area_or_tier_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(InvalidInput, match="no catch-all rules"):
+        load(tmp_path, _row(scheme="", class_prefix="", area_prefix=""))
+    # Area-only (any class) is fine.
+    assert load(tmp_path, _row(scheme="", class_prefix="")).rules[0].class_prefix == ""
+
+
+def test_duplicates_are_refused(tmp_path: Path) -> None:
+    with pytest.raises(InvalidInput) as err:
+        load(tmp_path, GOOD, _row(note="again"))
+    assert err.value.detail["problems"] == [
+        {"file": str(tmp_path / "routing.csv"), "row": 3, "field": "rule_id", "value": "R1",
+         "reason": "duplicate of row 2"},
+    ]  # fmt: skip
+    with pytest.raises(InvalidInput, match="row 3, field 'rule_id': same conditions and priority as rule R1"):
+        load(tmp_path, GOOD, _row(rule_id="R2", department=SZ))
+    # Another priority makes the order explicit.
+    assert len(load(tmp_path, GOOD, _row(rule_id="R2", priority="20")).rules) == 2
+
+
+def test_all_problems_are_reported_together(tmp_path: Path) -> None:
+    with pytest.raises(InvalidInput) as err:
+        load(tmp_path, _row(priority="x"), _row(rule_id="R2", weekdays="9", department="1"))
+    assert [(p["row"], p["field"]) for p in err.value.detail["problems"]] == [
+        (2, "priority"),
+        (3, "weekdays"),
+        (3, "department"),
+    ]
+    assert err.value.message.startswith("routing rules: 3 problem(s):")
+
+
+def test_missing_columns_and_missing_file(tmp_path: Path) -> None:
+    path = tmp_path / "routing.csv"
+    path.write_text("rule_id,priority,department\nR1,1," + CGW + "\n", encoding="utf-8")
+    with pytest.raises(InvalidInput, match=r"missing column\(s\) scheme, class_prefix"):
+        load_routing_rules(path, departments=DEPTS)
+    with pytest.raises(InvalidInput, match="routing rules file not found"):
+        load_routing_rules(tmp_path / "nope.csv", departments=DEPTS)
+
+
+def test_extra_files_add_and_replace_rules(tmp_path: Path) -> None:
+    base = rules_file(tmp_path, GOOD, _row(rule_id="R2", priority="20"))
+    extra = rules_file(tmp_path, _row(rule_id="R2", priority="20", department=SZ), _row(rule_id="R3", priority="30"),
+                       name="city_routing.csv")  # fmt: skip
+    rules = load_routing_rules(base, [extra], departments={CGW: "城管委", SZ: "市政市容委"})
+    assert {r.rule_id: r.department for r in rules.rules} == {"R1": CGW, "R2": SZ, "R3": CGW}
+    assert rules.department_text(SZ) == "990000000000000002 (市政市容委)"
+    assert rules.sources == (base, extra)
+    # An extra file may not repeat an id within itself.
+    bad = rules_file(tmp_path, _row(rule_id="R9"), _row(rule_id="R9"), name="bad.csv")
+    with pytest.raises(InvalidInput, match=r"bad\.csv: row 3, field 'rule_id': duplicate of row 2"):
+        load_routing_rules(base, [bad], departments=DEPTS)
+
+
+def test_gb18030_file_is_read(tmp_path: Path) -> None:
+    path = tmp_path / "routing.csv"
+    path.write_bytes(("\n".join([HEADER, _row(note="夜间施工扰民")]) + "\n").encode("gb18030"))
+    assert load_routing_rules(path, departments=DEPTS).rules[0].note == "夜间施工扰民"

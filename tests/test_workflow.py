@@ -1,0 +1,330 @@
+"""The case state machine (gisgrid.workflow): pure, no database."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from gisgrid.errors import Conflict, InvalidInput
+from gisgrid.workflow import (
+    PREVIOUS,
+    ROLES,
+    STATES,
+    TRANSITIONS,
+    UNCHANGED,
+    CaseState,
+    MissingField,
+    RoleNotAllowed,
+    StaleVersion,
+    Transition,
+    TransitionNotAllowed,
+    allowed_actions,
+    apply,
+)
+
+DEPT = "990000000000000012"
+OTHER_DEPT = "990000000000000002"
+
+FULL_PAYLOAD: dict[str, Any] = {
+    "department": DEPT,
+    "reason": "书面说明",
+    "result": "已更换灯泡",
+    "after_photo": "after.jpg",
+    "new_due_at": "2026-03-10T18:00:00+08:00",
+}
+
+
+def case_in(state: str, *, action: str | None = None, **changes: Any) -> CaseState:
+    """A valid snapshot in ``state`` that satisfies ``action``'s case guards."""
+    fields: dict[str, Any] = {"state": state, "version": 7}
+    if state in ("dispatched", "returned", "handled", "checked", "closed"):
+        fields["department"] = DEPT
+    if state == "suspended":
+        fields["previous_state"] = "dispatched"
+        fields["department"] = DEPT
+    if action in ("approve_extension", "deny_extension"):
+        fields["pending_extension"] = True
+    fields.update(changes)
+    return CaseState(**fields)
+
+
+def payload_for(action: str) -> dict[str, Any]:
+    payload = {f: FULL_PAYLOAD[f] for f in TRANSITIONS[action].required}
+    if action == "supervise":
+        payload["overdue"] = True
+    return payload
+
+
+def do(case: CaseState, action: str, role: str | None = None, **payload: Any) -> Transition:
+    role = role or TRANSITIONS[action].roles[0]
+    return apply(case, action, role, payload={**payload_for(action), **payload}, expected_version=case.version)
+
+
+ALLOWED = [(r.action, s, role) for r in TRANSITIONS.values() for s in r.from_states for role in r.roles]
+REFUSED_STATES = [(r.action, s) for r in TRANSITIONS.values() for s in STATES if s not in r.from_states]
+REFUSED_ROLES = [(r.action, role) for r in TRANSITIONS.values() for role in ROLES if role not in r.roles]
+REQUIRED = [(r.action, f) for r in TRANSITIONS.values() for f in r.required]
+
+
+# --------------------------------------------------------------------------------------- the table
+
+
+def test_table_uses_known_states_and_roles() -> None:
+    for rule in TRANSITIONS.values():
+        assert set(rule.from_states) <= set(STATES)
+        assert rule.to_state in STATES or rule.to_state in (UNCHANGED, PREVIOUS)
+        assert set(rule.roles) <= set(ROLES)
+    # Terminal states have no way out.
+    for terminal in ("rejected", "voided", "closed"):
+        assert all(terminal not in r.from_states for r in TRANSITIONS.values())
+
+
+@pytest.mark.parametrize(("action", "state", "role"), ALLOWED)
+def test_every_allowed_transition(action: str, state: str, role: str) -> None:
+    case = case_in(state, action=action)
+    t = apply(case, action, role, payload=payload_for(action), expected_version=case.version)
+    rule = TRANSITIONS[action]
+    expected = {UNCHANGED: state, PREVIOUS: case.previous_state}.get(rule.to_state, rule.to_state)
+    assert (t.action, t.from_state, t.to_state, t.role) == (action, state, expected, role)
+    assert t.case.state == expected
+    assert t.case.version == case.version + 1
+    assert set(rule.effects) <= set(t.effects)
+    assert action in allowed_actions(case, role)
+
+
+@pytest.mark.parametrize(("action", "state"), REFUSED_STATES)
+def test_every_refused_state(action: str, state: str) -> None:
+    case = case_in(state, action=action if state == "dispatched" else None)
+    rule = TRANSITIONS[action]
+    with pytest.raises(TransitionNotAllowed) as err:
+        do(case, action)
+    assert err.value.message == (
+        f"{action} is not allowed in state {state!r} ({STATES[state]}); allowed from: {', '.join(rule.from_states)}"
+    )
+    assert action not in allowed_actions(case, rule.roles[0])
+
+
+@pytest.mark.parametrize(("action", "role"), REFUSED_ROLES)
+def test_every_refused_role(action: str, role: str) -> None:
+    rule = TRANSITIONS[action]
+    case = case_in(rule.from_states[0], action=action)
+    with pytest.raises(RoleNotAllowed) as err:
+        do(case, action, role)
+    assert err.value.message.startswith(f"{action} is not allowed for role {role!r} ({ROLES[role]}); allowed roles: ")
+    assert err.value.detail["allowed_roles"] == list(rule.roles)
+    assert action not in allowed_actions(case, role)
+
+
+@pytest.mark.parametrize(("action", "field"), REQUIRED)
+def test_every_required_field(action: str, field: str) -> None:
+    rule = TRANSITIONS[action]
+    case = case_in(rule.from_states[0], action=action)
+    for empty in (None, "", "   ", []):
+        payload = {**payload_for(action), field: empty}
+        with pytest.raises(MissingField) as err:
+            apply(case, action, rule.roles[0], payload=payload, expected_version=case.version)
+        assert f"{action} needs {field!r}" in err.value.message
+        assert err.value.detail["missing"] == [field]
+
+
+@pytest.mark.parametrize("state", list(STATES))
+@pytest.mark.parametrize("role", list(ROLES))
+def test_allowed_actions_match_apply(state: str, role: str) -> None:
+    case = case_in(state)
+    listed = allowed_actions(case, role)
+    for action in TRANSITIONS:
+        try:
+            do(case, action, role)
+        except (TransitionNotAllowed, RoleNotAllowed):
+            assert action not in listed
+        else:
+            assert action in listed
+
+
+def test_error_types_and_messages() -> None:
+    assert issubclass(TransitionNotAllowed, Conflict)
+    assert issubclass(StaleVersion, Conflict)
+    assert issubclass(RoleNotAllowed, InvalidInput)
+    assert issubclass(MissingField, InvalidInput)
+    closed = r"^dispatch is not allowed in state 'closed' \(结案\); allowed from: filed, returned$"
+    with pytest.raises(TransitionNotAllowed, match=closed):
+        do(case_in("closed"), "dispatch")
+    with pytest.raises(RoleNotAllowed, match=r"allowed roles: dispatcher \(派遣员\)$"):
+        do(case_in("filed"), "dispatch", "supervisor")
+    with pytest.raises(MissingField, match=r"^suspend needs 'reason' \(原因/说明\)"):
+        apply(case_in("filed"), "suspend", "dispatcher", payload={}, expected_version=7)
+    with pytest.raises(MissingField, match=r"'result'.*'after_photo'"):
+        apply(case_in("dispatched"), "handle", "department", payload={}, expected_version=7)
+    with pytest.raises(MissingField, match="'department'"):
+        apply(case_in("filed"), "dispatch", "dispatcher", payload=None, expected_version=7)
+
+
+def test_unknown_action_and_role() -> None:
+    with pytest.raises(InvalidInput, match="unknown action 'reopen'"):
+        apply(case_in("closed"), "reopen", "shift_lead", payload={}, expected_version=7)
+    with pytest.raises(InvalidInput, match="unknown role 'mayor'"):
+        do(case_in("filed"), "dispatch", "mayor")
+    with pytest.raises(InvalidInput, match="unknown role"):
+        allowed_actions(case_in("filed"), "mayor")
+
+
+# --------------------------------------------------------------------------------------- flows
+
+
+def test_main_path_end_to_end() -> None:
+    case = CaseState()
+    assert (case.state, case.version, case.escalation_level) == ("reported", 1, 3)
+    steps = [
+        ("request_verify", "intake", {}, "reported", ("issue_verify_task",)),
+        ("verify", "supervisor", {}, "verified", ()),
+        ("file", "shift_lead", {}, "filed", ()),
+        ("dispatch", "dispatcher", {"department": DEPT}, "dispatched", ("issue_dispatch_order",)),
+        ("handle", "department", {"result": "已修复", "after_photo": ["a.jpg"]}, "handled", ()),
+        ("request_check", "intake", {}, "handled", ("issue_check_task",)),
+        ("check", "grid_worker", {}, "checked", ()),
+        ("close", "shift_lead", {}, "closed", ()),
+    ]
+    for action, role, payload, to_state, effects in steps:
+        assert action in allowed_actions(case, role)
+        t = apply(case, action, role, payload=payload, expected_version=case.version)
+        assert (t.to_state, t.effects) == (to_state, effects)
+        case = t.case
+    assert case == CaseState(state="closed", department=DEPT, version=9)
+    assert case.terminal and case.label == "结案"
+    assert all(allowed_actions(case, role) == [] for role in ROLES)
+
+
+def test_rework_goes_back_to_the_same_department_and_counts() -> None:
+    case = do(do(case_in("filed"), "dispatch").case, "handle").case
+    t = do(case, "rework", "supervisor", reason="路面未恢复")
+    assert (t.to_state, t.case.department, t.case.rework_count, t.rework_increment) == ("dispatched", DEPT, 1, 1)
+    assert t.effects == ("record_rework", "issue_dispatch_order")
+    assert t.details == {"reason": "路面未恢复", "department": DEPT, "rework_count": 1}
+    second = do(do(t.case, "handle").case, "rework")
+    assert second.case.rework_count == 2
+    closed = do(do(do(second.case, "handle").case, "check").case, "close")
+    assert closed.case.rework_count == 2 and closed.rework_increment == 0
+    with pytest.raises(InvalidInput, match="same department"):
+        do(do(second.case, "handle").case, "rework", department=OTHER_DEPT)
+
+
+def test_return_then_redispatch_records_misdispatch_only_for_another_department() -> None:
+    returned = do(do(case_in("filed"), "dispatch").case, "return", reason="不属本单位职责")
+    assert (returned.to_state, returned.case.department) == ("returned", DEPT)
+    again = do(returned.case, "dispatch", department=OTHER_DEPT)
+    assert again.effects == ("issue_dispatch_order", "record_misdispatch")
+    assert again.details["returned_by"] == DEPT and again.case.department == OTHER_DEPT
+    same = do(returned.case, "dispatch", department=DEPT)
+    assert "record_misdispatch" not in same.effects
+
+
+@pytest.mark.parametrize("state", ["filed", "dispatched", "returned"])
+def test_suspend_and_resume_restore_the_previous_state(state: str) -> None:
+    case = case_in(state)
+    suspended = do(case, "suspend", "shift_lead", reason="涉及拆迁, 时限内无法解决")
+    assert suspended.case.state == "suspended" and suspended.case.previous_state == state
+    assert suspended.effects == ("pause_due_clock",)
+    assert allowed_actions(suspended.case, "shift_lead") == ["resume", "escalate"]
+    resumed = do(suspended.case, "resume")
+    assert (resumed.to_state, resumed.case.previous_state, resumed.effects) == (state, None, ("resume_due_clock",))
+    assert resumed.case == CaseState(state=state, department=case.department, version=9)
+
+
+def test_extension_request_approve_deny() -> None:
+    case = case_in("dispatched")
+    assert "request_extension" in allowed_actions(case, "department")
+    requested = do(case, "request_extension", reason="需采购配件")
+    assert requested.case.pending_extension and requested.to_state == "dispatched"
+    assert requested.effects == ("create_extension_request",)
+    assert "request_extension" not in allowed_actions(requested.case, "department")
+    with pytest.raises(TransitionNotAllowed, match="already pending"):
+        do(requested.case, "request_extension")
+
+    approved = do(requested.case, "approve_extension", "shift_lead", new_due_at="2026-03-12T18:00:00+08:00")
+    assert not approved.case.pending_extension
+    assert approved.effects == ("close_extension_request", "move_due_at")
+    assert approved.details["new_due_at"] == "2026-03-12T18:00:00+08:00"
+
+    denied = do(requested.case, "deny_extension", "dispatcher", reason="时限充足")
+    assert not denied.case.pending_extension and denied.effects == ("close_extension_request",)
+    for action in ("approve_extension", "deny_extension"):
+        with pytest.raises(TransitionNotAllowed, match="no pending extension"):
+            do(denied.case, action)
+
+
+def test_leaving_dispatch_withdraws_a_pending_extension() -> None:
+    pending = case_in("dispatched", pending_extension=True)
+    for action in ("handle", "return", "suspend"):
+        t = do(pending, action)
+        assert not t.case.pending_extension
+        assert t.effects[-1] == "withdraw_extension_request"
+
+
+def test_extension_refused_on_a_closed_case() -> None:
+    closed = case_in("closed")
+    for action in ("request_extension", "approve_extension", "deny_extension"):
+        with pytest.raises(TransitionNotAllowed, match=rf"^{action} is not allowed in state 'closed' \(结案\)"):
+            do(closed, action)
+
+
+def test_escalation_3_2_1_then_refused() -> None:
+    case = case_in("dispatched")
+    levels = []
+    for _ in range(2):
+        t = do(case, "escalate", "grid_worker", reason="网格内无法协调")
+        assert t.to_state == "dispatched" and t.effects == ("notify_escalation",)
+        levels.append((t.details["from_level"], t.details["to_level"]))
+        case = t.case
+    assert levels == [(3, 2), (2, 1)] and case.escalation_level == 1
+    assert "escalate" not in allowed_actions(case, "grid_worker")
+    with pytest.raises(TransitionNotAllowed, match="already at escalation level 1"):
+        do(case, "escalate")
+
+
+def test_supervise_needs_an_overdue_or_flagged_case() -> None:
+    case = case_in("dispatched")
+    with pytest.raises(TransitionNotAllowed, match="overdue or flagged"):
+        apply(case, "supervise", "leader", payload={"reason": "限期办结"}, expected_version=7)
+    t = apply(case, "supervise", "leader", payload={"reason": "限期办结", "flagged": True}, expected_version=7)
+    assert (t.to_state, t.effects, t.case.version) == ("dispatched", ("issue_supervision_order",), 8)
+    assert t.details == {"reason": "限期办结", "overdue": False, "flagged": True}
+
+
+def test_stale_version() -> None:
+    case = case_in("filed")
+    first = apply(case, "dispatch", "dispatcher", payload={"department": DEPT}, expected_version=7)
+    assert first.case.version == 8
+    # A second dispatcher acting on the version they read (7) loses: 409.
+    with pytest.raises(StaleVersion, match="version 8, the request expected 7") as err:
+        apply(first.case, "suspend", "dispatcher", payload={"reason": "x"}, expected_version=7)
+    assert err.value.code == "stale_version" and isinstance(err.value, Conflict)
+    # The version is checked before anything else, so a stale client is told to reload.
+    with pytest.raises(StaleVersion):
+        apply(first.case, "close", "supervisor", payload={}, expected_version=3)
+
+
+def test_apply_does_not_mutate_and_details_are_read_only() -> None:
+    case = case_in("filed")
+    t = do(case, "dispatch", note="急")
+    assert case.state == "filed" and case.version == 7
+    assert t.details == {"department": DEPT, "note": "急"}
+    with pytest.raises(TypeError):
+        t.details["department"] = OTHER_DEPT  # type: ignore[index]
+
+
+@pytest.mark.parametrize(
+    ("fields", "reason"),
+    [
+        ({"state": "reopened"}, "unknown state"),
+        ({"state": "suspended"}, "previous_state"),
+        ({"state": "suspended", "previous_state": "closed"}, "previous_state"),
+        ({"state": "filed", "previous_state": "filed"}, "only kept while suspended"),
+        ({"escalation_level": 0}, "escalation_level"),
+        ({"rework_count": -1}, "negative"),
+        ({"state": "handled", "pending_extension": True}, "pending_extension"),
+    ],
+)
+def test_invalid_snapshots(fields: dict[str, Any], reason: str) -> None:
+    with pytest.raises(InvalidInput, match=reason):
+        CaseState(**fields)
