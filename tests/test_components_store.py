@@ -86,7 +86,7 @@ def test_import_generates_identifiers_and_assigns_grids(district: Engine, tmp_pa
         assert r.unit_grid_code is not None and r.unit_grid_code.startswith(r.community_code)
         assert r.community_code in COMMUNITIES
     assert {r.main_dept_code for r in got if r.class_code == LAMP} == {"990000000000000012"}  # class default
-    assert [h.action for h in history] == ["create"] * 5 and history[0].source == "c.csv#2"
+    assert [h.action for h in history] == ["create"] * 5 and history[0].source == "c.csv"
     # the grid assignment agrees with PostGIS containment
     assert (
         count(
@@ -280,3 +280,31 @@ def test_queries_by_radius_nearest_grid_tier_department_status(district: Engine,
     assert t2 == len(by_tier2) and all(f["properties"]["community_code"] == COMMUNITIES[0] for f in by_tier2)
     assert nb == 12 and all(f["properties"]["status"] == "破损" for f in broken)
     assert nd == 30  # every lamp: 路灯管理处 is the lamps' 主管部门
+
+
+def test_bulk_load_rebuilds_indexes_and_foreign_keys(
+    district: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import gisgrid.components_store as store
+
+    def schema() -> tuple[set[str], set[str]]:
+        with district.connect() as conn:
+            idx = set(conn.execute(text("SELECT indexdef FROM pg_indexes WHERE tablename = 'components'")).scalars())
+            fks = set(
+                conn.execute(
+                    text("SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid = 'components'::regclass")
+                ).scalars()
+            )
+        return idx, fks
+
+    before = schema()
+    monkeypatch.setattr(store, "BULK_REBUILD_MIN", 1)  # take the bulk path for a small file
+    xs, ys = inside_points(50, seed=9)
+    summary = run(
+        district,
+        write_csv(tmp_path / "c.csv", [{"class_code": LAMP, "lon": x, "lat": y} for x, y in zip(xs, ys, strict=True)]),
+    )
+    assert summary.inserted == 50
+    assert schema() == before  # every index and constraint is back, with the same definition
+    with district.connect() as conn, pytest.raises(Exception, match="foreign key"):
+        conn.execute(text("UPDATE components SET main_dept_code = 'nope' WHERE true"))

@@ -6,6 +6,7 @@ import io
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+import pandas as pd
 from sqlalchemy import Connection
 
 _ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
@@ -31,3 +32,17 @@ def copy_rows(conn: Connection, table: str, columns: Sequence[str], rows: Iterab
     with raw.cursor() as cur:
         cur.copy_expert(f"COPY {table} ({', '.join(columns)}) FROM STDIN WITH (FORMAT text)", buf)
     return n
+
+
+def copy_frame(conn: Connection, table: str, frame: pd.DataFrame) -> int:
+    """COPY a DataFrame (columns named as the table's) through CSV: pandas writes it in C, quoting as needed.
+
+    None/NaN become empty unquoted fields, which COPY reads as NULL; empty strings must be None already."""
+    buf = io.StringIO()
+    frame.to_csv(buf, index=False, header=False, lineterminator="\n")
+    buf.seek(0)
+    raw = conn.connection.dbapi_connection
+    assert raw is not None
+    with raw.cursor() as cur:
+        cur.copy_expert(f"COPY {table} ({', '.join(frame.columns)}) FROM STDIN WITH (FORMAT csv)", buf)
+    return len(frame)
