@@ -10,8 +10,10 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from gisgrid.errors import Conflict, DatabaseError, GisgridError, InvalidInput, NotFound
+from gisgrid.workflow import RoleNotAllowed
 
 STATUS: dict[type[GisgridError], int] = {
+    RoleNotAllowed: 403,  # before InvalidInput, its base class: the first match wins
     NotFound: 404,
     InvalidInput: 422,
     Conflict: 409,

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from sqlalchemy.exc import OperationalError
 
 from api.errors import add_exception_handlers
-from api.routers import components, grids, health, home
+from api.routers import cases, components, grids, health, home
 from gisgrid import __version__
+from gisgrid.cases import load_services, sync_reference_data
 from gisgrid.components_store import catalogue_for
+from gisgrid.errors import DatabaseError
 from gisgrid.settings import Settings
 from gisgrid.storage.database import database_url, make_engine, session_factory
 
@@ -19,7 +23,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     engine = make_engine(database_url(settings), pool_size=10, max_overflow=20)
 
     @asynccontextmanager
-    async def lifespan(_: FastAPI):
+    async def lifespan(app: FastAPI):
+        # Reference data (departments) must be in the database before cases and components point at it.
+        with contextlib.suppress(DatabaseError, OperationalError):  # /health reports an unreachable database
+            sync_reference_data(engine, app.state.cases)
         yield
         engine.dispose()
 
@@ -33,9 +40,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.engine = engine
     app.state.sessions = session_factory(engine)
     app.state.catalogue = catalogue_for(settings)
+    app.state.cases = load_services(settings)
     add_exception_handlers(app)
     app.include_router(home.router)
     app.include_router(health.router)
     app.include_router(grids.router)
     app.include_router(components.router)
+    app.include_router(cases.router)
     return app

@@ -28,6 +28,9 @@ from gisgrid.storage.database import (
 )
 
 DATA_TABLES = (
+    "case_documents",
+    "case_photos",
+    "case_numbers",
     "case_transitions",
     "cases",
     "component_history",

@@ -23,6 +23,9 @@ TABLES = {
     "case_transitions",
     "component_history",
     "component_serials",
+    "case_numbers",
+    "case_photos",
+    "case_documents",
 }
 
 

@@ -9,6 +9,7 @@ from typing import Any
 from geoalchemy2 import Geometry, WKBElement
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     CheckConstraint,
     Date,
     DateTime,
@@ -19,6 +20,7 @@ from sqlalchemy import (
     SmallInteger,
     String,
     Text,
+    false,
     func,
     text,
 )
@@ -189,19 +191,58 @@ class Case(Base):
     """案件: an incident located to its grid and routed through the closed-loop workflow."""
 
     __tablename__ = "cases"
-    __table_args__ = (_gist("cases"),)
+    __table_args__ = (
+        _gist("cases"),
+        Index("idx_cases_geog", text("(geom::geography)"), postgresql_using="gist"),
+        Index("ix_cases_state", "state"),
+        Index("ix_cases_class_code", "class_code"),
+        Index("ix_cases_department_code", "department_code"),
+        Index("ix_cases_created_at", "created_at"),
+        Index("ix_cases_tier3_code", "tier3_code"),
+        Index("ux_cases_idempotency_key", "idempotency_key", unique=True),
+    )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
     case_no: Mapped[str] = mapped_column(String(20), unique=True)
+    scheme: Mapped[str] = mapped_column(String(8), server_default="gbt47678")
     class_code: Mapped[str] = mapped_column(String(5))
+    matter_code: Mapped[str | None] = mapped_column(String(11))
+    disposal_type: Mapped[str | None] = mapped_column(Text)
+    urgent: Mapped[bool] = mapped_column(Boolean, server_default=false())
     state: Mapped[str] = mapped_column(String(20))
     source: Mapped[str | None] = mapped_column(String(20))
     description: Mapped[str | None] = mapped_column(Text)
+    address: Mapped[str | None] = mapped_column(Text)
+    reporter: Mapped[str | None] = mapped_column(Text)
+    reporter_role: Mapped[str | None] = mapped_column(String(20))
+    input_lon: Mapped[float | None] = mapped_column(Float)
+    input_lat: Mapped[float | None] = mapped_column(Float)
+    input_datum: Mapped[str | None] = mapped_column(String(10))
     unit_grid_code: Mapped[str | None] = mapped_column(String(15), index=True)
+    district_code: Mapped[str | None] = mapped_column(String(6))
+    street_code: Mapped[str | None] = mapped_column(String(9))
+    community_code: Mapped[str | None] = mapped_column(String(12))
+    tier3_code: Mapped[str | None] = mapped_column(String(14))
+    component_id: Mapped[str | None] = mapped_column(String(17))
+    component_distance_m: Mapped[float | None] = mapped_column(Float)
+    duplicate_of: Mapped[int | None] = mapped_column(ForeignKey("cases.id"))
+    idempotency_key: Mapped[str | None] = mapped_column(String(100))
     department_code: Mapped[str | None] = mapped_column(ForeignKey("departments.code"))
+    routing: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    previous_state: Mapped[str | None] = mapped_column(String(20))
+    rework_count: Mapped[int] = mapped_column(Integer, server_default="0")
+    escalation_level: Mapped[int] = mapped_column(SmallInteger, server_default="3")
+    pending_extension: Mapped[bool] = mapped_column(Boolean, server_default=false())
+    node: Mapped[str | None] = mapped_column(String(20))
+    node_started_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     due_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    disposal_started_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    disposal_due_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    suspended_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    closed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     version: Mapped[int] = mapped_column(Integer, server_default="1")
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     geom: Mapped[WKBElement] = mapped_column(_geom("POINT"))
 
 
@@ -220,3 +261,51 @@ class CaseTransition(Base):
     at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     note: Mapped[str | None] = mapped_column(Text)
     attachments: Mapped[list[Any]] = mapped_column(JSONB, server_default="[]")
+    version: Mapped[int | None] = mapped_column(Integer)
+    department_code: Mapped[str | None] = mapped_column(String(18))
+    effects: Mapped[list[Any]] = mapped_column(JSONB, server_default="[]")
+    details: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default="{}")
+
+
+class CaseNumber(Base):
+    """Last case number handed out per year (案件编号 = year + 6-digit sequence)."""
+
+    __tablename__ = "case_numbers"
+
+    year: Mapped[int] = mapped_column(Integer, primary_key=True)
+    last: Mapped[int] = mapped_column(Integer)
+
+
+class CasePhoto(Base):
+    """A photo of a case, stored content-addressed on disk (before = reported, after = handled)."""
+
+    __tablename__ = "case_photos"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
+    sha256: Mapped[str] = mapped_column(String(64))
+    relpath: Mapped[str] = mapped_column(Text)
+    content_type: Mapped[str] = mapped_column(String(40))
+    kind: Mapped[str] = mapped_column(String(10), server_default="before")
+    width: Mapped[int | None] = mapped_column(Integer)
+    height: Mapped[int | None] = mapped_column(Integer)
+    taken_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    gps_lon: Mapped[float | None] = mapped_column(Float)
+    gps_lat: Mapped[float | None] = mapped_column(Float)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class CaseDocument(Base):
+    """交办单 (dispatch order) and 督办单 (supervision order) issued for a case."""
+
+    __tablename__ = "case_documents"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    number: Mapped[str] = mapped_column(String(30), unique=True)
+    department_code: Mapped[str | None] = mapped_column(String(18))
+    due_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    issued_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    issued_by: Mapped[str | None] = mapped_column(Text)
+    reason: Mapped[str | None] = mapped_column(Text)

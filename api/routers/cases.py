@@ -1,0 +1,246 @@
+"""Cases (案件): intake (JSON or form with photos), list/detail, workflow actions, photos, printable orders."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, File, Form, Header, Query, Request, UploadFile
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
+from pydantic import BaseModel, Field
+from sqlalchemy import text
+
+from api.dependencies import BBox, Page, bbox_query
+from api.deps import ActorDep, EngineDep
+from gisgrid import cases as svc
+from gisgrid.errors import InvalidInput, NotFound
+
+router = APIRouter(prefix="/cases", tags=["cases 案件"])
+
+Datum = Literal["wgs84", "cgcs2000", "gcj02", "bd09"]
+Source = Literal["patrol", "hotline", "public_app", "sensor", "leader"]
+MAX_PHOTO_BYTES = 15 * 1024 * 1024
+
+
+class CaseIn(BaseModel):
+    class_code: str = Field(description="Event class, e.g. 06010 (暴露垃圾)")
+    scheme: Literal["gbt47678", "cjt214"] = "gbt47678"
+    lon: float | None = Field(default=None, ge=-180, le=180)
+    lat: float | None = Field(default=None, ge=-90, le=90)
+    datum: Datum = "wgs84"
+    description: str | None = Field(default=None, max_length=2000)
+    address: str | None = Field(default=None, max_length=256)
+    source: Source = "patrol"
+    reporter: str | None = Field(default=None, max_length=100)
+    disposal_type: str | None = None
+    idempotency_key: str | None = Field(default=None, max_length=100)
+
+
+class ActionIn(BaseModel):
+    version: int = Field(description="The case version you acted on; a stale one gets 409")
+    note: str | None = Field(default=None, max_length=2000)
+    payload: dict[str, Any] = Field(default_factory=dict, description="department, reason, result, amount/unit …")
+
+
+class MergeIn(BaseModel):
+    into: int = Field(description="The case to keep")
+    version: int
+
+
+def _services(request: Request) -> svc.CaseServices:
+    return request.app.state.cases
+
+
+ServicesDep = Annotated[svc.CaseServices, Depends(_services)]
+
+
+def _respond(engine: Any, services: svc.CaseServices, case_id: int, created: bool, role: str | None) -> JSONResponse:
+    with engine.connect() as conn:
+        body = svc.get_case(conn, services, case_id, role=role)
+    return JSONResponse(body, status_code=201 if created else 200)
+
+
+@router.post("", status_code=201, summary="案件上报 Report a case (JSON)")
+def report(
+    engine: EngineDep,
+    services: ServicesDep,
+    actor: ActorDep,
+    body: CaseIn,
+    idempotency_key: Annotated[str | None, Header(max_length=100)] = None,
+) -> JSONResponse:
+    item = svc.Intake(
+        **body.model_dump(exclude={"idempotency_key", "reporter"}),
+        reporter=body.reporter or actor.name,
+        reporter_role=actor.role,
+        idempotency_key=idempotency_key or body.idempotency_key,
+    )
+    case_id, created = svc.intake(engine, services, item)
+    return _respond(engine, services, case_id, created, actor.role)
+
+
+@router.post("/form", status_code=201, summary="案件上报(带照片) Report a case with photos (multipart)")
+async def report_form(
+    engine: EngineDep,
+    services: ServicesDep,
+    actor: ActorDep,
+    class_code: Annotated[str, Form()],
+    scheme: Annotated[Literal["gbt47678", "cjt214"], Form()] = "gbt47678",
+    lon: Annotated[float | None, Form(ge=-180, le=180)] = None,
+    lat: Annotated[float | None, Form(ge=-90, le=90)] = None,
+    datum: Annotated[Datum, Form()] = "wgs84",
+    description: Annotated[str | None, Form(max_length=2000)] = None,
+    address: Annotated[str | None, Form(max_length=256)] = None,
+    source: Annotated[Source, Form()] = "patrol",
+    reporter: Annotated[str | None, Form(max_length=100)] = None,
+    disposal_type: Annotated[str | None, Form()] = None,
+    idempotency_key: Annotated[str | None, Form(max_length=100)] = None,
+    photos: Annotated[list[UploadFile] | None, File(description="JPEG/PNG/HEIC/WebP; EXIF GPS used")] = None,
+    idempotency_header: Annotated[str | None, Header(alias="Idempotency-Key", max_length=100)] = None,
+) -> JSONResponse:
+    files = [(p.filename or f"photo{i}", await _read_limited(p, i)) for i, p in enumerate(photos or [])]
+    item = svc.Intake(
+        class_code=class_code,
+        scheme=scheme,
+        lon=lon,
+        lat=lat,
+        datum=datum,
+        description=description,
+        address=address,
+        source=source,
+        reporter=reporter or actor.name,
+        reporter_role=actor.role,
+        disposal_type=disposal_type,
+        idempotency_key=idempotency_header or idempotency_key,
+        photos=files,
+    )
+    case_id, created = svc.intake(engine, services, item)
+    return _respond(engine, services, case_id, created, actor.role)
+
+
+async def _read_limited(upload: UploadFile, i: int) -> bytes:
+    data = await upload.read(MAX_PHOTO_BYTES + 1)
+    if len(data) > MAX_PHOTO_BYTES:
+        raise InvalidInput(
+            f"photos[{i}]: {upload.filename} is larger than {MAX_PHOTO_BYTES // (1024 * 1024)} MB",
+            detail=[{"field": f"photos[{i}]", "reason": "too large"}],
+        )
+    return data
+
+
+@router.get("", summary="案件列表 List cases (JSON or GeoJSON)")
+def list_cases(
+    engine: EngineDep,
+    services: ServicesDep,
+    bbox: Annotated[BBox | None, Depends(bbox_query)],
+    page: Annotated[Page, Depends()],
+    state: Annotated[str | None, Query(description="Comma-separated states, e.g. dispatched,returned")] = None,
+    class_code: Annotated[str | None, Query(pattern=r"^\d{4,5}$")] = None,
+    department: str | None = None,
+    grid: Annotated[
+        str | None, Query(pattern=r"^(\d{9}|\d{12}|\d{14}|\d{15})$", description="Unit or tier grid")
+    ] = None,
+    source: Source | None = None,
+    light: Literal["green", "yellow", "red"] | None = None,
+    since: dt.datetime | None = None,
+    until: dt.datetime | None = None,
+    format: Literal["json", "geojson"] = "json",
+) -> dict[str, Any]:
+    f = svc.CaseFilter(
+        state=[s for s in state.split(",") if s] if state else None,
+        class_code=class_code,
+        department=department,
+        grid=grid,
+        source=source,
+        light=light,
+        since=since,
+        until=until,
+        bbox=bbox,
+        limit=page.limit,
+        offset=page.offset,
+    )
+    with engine.connect() as conn:
+        items, matched = svc.list_cases(conn, services, f)
+    if format == "geojson":
+        return {
+            "type": "FeatureCollection",
+            "features": [svc.as_feature(c) for c in items],
+            "numberMatched": matched,
+            "numberReturned": len(items),
+        }
+    return {"data": items, "count": matched}
+
+
+@router.get("/lights", summary="红黄绿灯统计 Open cases per traffic light")
+def lights(engine: EngineDep, services: ServicesDep) -> dict[str, int]:
+    with engine.connect() as conn:
+        return svc.light_counts(conn, services)
+
+
+@router.get("/{case_id}", summary="案件详情 One case with its timeline")
+def read(engine: EngineDep, services: ServicesDep, actor: ActorDep, case_id: int) -> dict[str, Any]:
+    with engine.connect() as conn:
+        return svc.get_case(conn, services, case_id, role=actor.role)
+
+
+@router.post("/{case_id}/actions/{action}", summary="办理 Apply a workflow action")
+def act(
+    engine: EngineDep, services: ServicesDep, actor: ActorDep, case_id: int, action: str, body: ActionIn
+) -> dict[str, Any]:
+    if not actor.role:
+        raise InvalidInput("X-Role header: say which role acts (e.g. dispatcher 派遣员)", detail=[{"field": "X-Role"}])
+    req = svc.ActionRequest(
+        action=action, role=actor.role, actor=actor.name, version=body.version, note=body.note, payload=body.payload
+    )
+    svc.act(engine, services, case_id, req)
+    with engine.connect() as conn:
+        return svc.get_case(conn, services, case_id, role=actor.role)
+
+
+@router.post("/{case_id}/actions/{action}/form", summary="办理(带照片) Apply an action with photos (处置 after-photo)")
+async def act_form(
+    engine: EngineDep,
+    services: ServicesDep,
+    actor: ActorDep,
+    case_id: int,
+    action: str,
+    version: Annotated[int, Form()],
+    note: Annotated[str | None, Form(max_length=2000)] = None,
+    result: Annotated[str | None, Form(max_length=2000)] = None,
+    photos: Annotated[list[UploadFile] | None, File()] = None,
+) -> dict[str, Any]:
+    if not actor.role:
+        raise InvalidInput("X-Role header: say which role acts", detail=[{"field": "X-Role"}])
+    files = [(p.filename or f"photo{i}", await _read_limited(p, i)) for i, p in enumerate(photos or [])]
+    payload = {"result": result} if result else {}
+    req = svc.ActionRequest(
+        action=action, role=actor.role, actor=actor.name, version=version, note=note, payload=payload, photos=files
+    )
+    svc.act(engine, services, case_id, req)
+    with engine.connect() as conn:
+        return svc.get_case(conn, services, case_id, role=actor.role)
+
+
+@router.post("/{case_id}/merge", summary="合并重复案件 Merge a duplicate into another case")
+def merge(engine: EngineDep, services: ServicesDep, actor: ActorDep, case_id: int, body: MergeIn) -> dict[str, Any]:
+    if not actor.role:
+        raise InvalidInput("X-Role header: say which role acts", detail=[{"field": "X-Role"}])
+    svc.merge_duplicate(engine, case_id, body.into, actor=actor.name, role=actor.role, version=body.version)
+    with engine.connect() as conn:
+        return svc.get_case(conn, services, case_id, role=actor.role)
+
+
+@router.get("/{case_id}/photos/{sha256}", summary="案件照片 A photo of a case")
+def photo(engine: EngineDep, services: ServicesDep, case_id: int, sha256: str) -> FileResponse:
+    with engine.connect() as conn:
+        row = conn.execute(
+            text("SELECT content_type FROM case_photos WHERE case_id = :c AND sha256 = :h"), {"c": case_id, "h": sha256}
+        ).first()
+    if row is None:
+        raise NotFound(f"case {case_id} has no photo {sha256}")
+    return FileResponse(services.photos.open(sha256), media_type=row[0])
+
+
+@router.get("/{case_id}/documents/{doc_id}", response_class=HTMLResponse, summary="交办单/督办单 Printable order")
+def document(engine: EngineDep, services: ServicesDep, case_id: int, doc_id: int) -> str:
+    with engine.connect() as conn:
+        return svc.render_document(conn, services, case_id, doc_id)

@@ -1,0 +1,965 @@
+"""Cases (案件) in PostGIS: located intake, routing, the closed-loop workflow with working-time deadlines.
+
+Pure rules live elsewhere and are only called here: the state machine (``gisgrid.workflow``), routing
+(``gisgrid.routing``), the event catalogue and time limits (``gisgrid.events``), working time
+(``gisgrid.calendar``), photos (``gisgrid.photos``). Every intake and every action is one transaction:
+a refused request writes nothing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import numpy as np
+from sqlalchemy import Connection, Engine, text
+from sqlalchemy.exc import IntegrityError
+
+from gisgrid import geodesy, routing, workflow
+from gisgrid.calendar import WorkingCalendar, traffic_light
+from gisgrid.catalogue import Catalogue
+from gisgrid.components_store import catalogue_for
+from gisgrid.errors import InvalidInput, NotFound
+from gisgrid.events import EventCatalogue, EventClass, load_event_catalogue, matter_code
+from gisgrid.grids import store as grid_store
+from gisgrid.photos import PhotoInfo, PhotoStore, inspect_photo
+from gisgrid.settings import STORAGE_SRID, Settings
+
+LOCAL_TZ = ZoneInfo("Asia/Shanghai")
+#: The nearest component of the implied class within this distance is linked to the case.
+COMPONENT_LINK_M = 30.0
+
+SOURCES: dict[str, str] = {
+    "patrol": "监督员/网格员巡查",
+    "hotline": "12345热线",
+    "public_app": "公众APP",
+    "sensor": "视频/感知设备",
+    "leader": "领导交办",
+}
+OPEN_STATES = tuple(s for s in workflow.STATES if s not in workflow.TERMINAL_STATES)
+
+#: Which node's time limit runs in each state (the disposal limit runs while dispatched).
+NODE_OF_STATE: dict[str, str | None] = {
+    "reported": "verify",
+    "verified": "file",
+    "filed": "dispatch",
+    "returned": "dispatch",
+    "dispatched": "disposal",
+    "handled": "check",
+    "checked": "close",
+    "suspended": None,
+    "closed": None,
+    "rejected": None,
+    "voided": None,
+}
+
+
+@dataclass
+class CaseServices:
+    """Catalogues, rules and calendar: loaded once (per app or command) and passed in."""
+
+    events: EventCatalogue
+    components: Catalogue
+    rules: routing.RoutingRules
+    calendar: WorkingCalendar
+    photos: PhotoStore
+
+    @property
+    def departments(self) -> dict[str, str]:
+        return self.components.departments
+
+
+def load_services(settings: Settings) -> CaseServices:
+    components = catalogue_for(settings)
+    extra_events = [p for p in settings.catalogue_extra if any(k in p.name.lower() for k in ("event", "limit"))]
+    extra_rules = [p for p in settings.catalogue_extra if "rout" in p.name.lower()]
+    return CaseServices(
+        events=load_event_catalogue(settings, extra_events, components=components),
+        components=components,
+        rules=routing.load_routing_rules(settings, extra_rules, departments=components.departments),
+        calendar=WorkingCalendar(),
+        photos=PhotoStore(settings.data_path / "photos"),
+    )
+
+
+def sync_reference_data(engine: Engine, services: CaseServices) -> None:
+    """Departments from the catalogue into their table (the FK target of cases and components)."""
+    from gisgrid.components_store import sync_departments
+
+    with engine.begin() as conn:
+        sync_departments(conn, services.components)
+
+
+# -- intake ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class Intake:
+    class_code: str
+    scheme: str = "gbt47678"
+    lon: float | None = None
+    lat: float | None = None
+    datum: str = "wgs84"
+    description: str | None = None
+    address: str | None = None
+    source: str = "patrol"
+    reporter: str | None = None
+    reporter_role: str | None = None
+    disposal_type: str | None = None
+    idempotency_key: str | None = None
+    photos: list[tuple[str, bytes]] = field(default_factory=list)  # (filename, bytes)
+
+
+def _now(now: dt.datetime | None) -> dt.datetime:
+    return (now or dt.datetime.now(tz=LOCAL_TZ)).astimezone(LOCAL_TZ)
+
+
+def _event_class(services: CaseServices, scheme: str, code: str) -> EventClass:
+    try:
+        found = services.events.get(scheme, code) if scheme in ("gbt47678", "cjt214") else None
+    except InvalidInput:
+        found = None
+    if found is None:
+        raise InvalidInput(
+            f"class_code: unknown {scheme} event class {code!r}",
+            detail=[{"field": "class_code", "reason": f"not in the {scheme} event catalogue"}],
+        )
+    return found
+
+
+def _node_due(services: CaseServices, node: str, start: dt.datetime) -> dt.datetime:
+    limit, unit = services.events.node_limits[node]
+    return services.calendar.add_working_time(start, limit, unit)
+
+
+def _disposal_limit(services: CaseServices, ev: EventClass, disposal_type: str | None) -> Any:
+    limits = services.events.limits(ev.scheme, ev.code)
+    if disposal_type is None:
+        return services.events.limit(ev.scheme, ev.code)
+    for lim in limits:
+        if lim.disposal_type == disposal_type:
+            return lim
+    names = "/".join(lim.disposal_type for lim in limits)
+    raise InvalidInput(
+        f"disposal_type: {disposal_type!r} is not a disposal type of {ev.name}; use one of {names}",
+        detail=[{"field": "disposal_type", "reason": f"one of {names}"}],
+    )
+
+
+def _next_case_no(conn: Connection, now: dt.datetime) -> str:
+    last = conn.execute(
+        text(
+            "INSERT INTO case_numbers (year, last) VALUES (:y, 1) "
+            "ON CONFLICT (year) DO UPDATE SET last = case_numbers.last + 1 RETURNING last"
+        ),
+        {"y": now.year},
+    ).scalar_one()
+    return f"{now.year}{int(last):06d}"
+
+
+def _nearest_component(conn: Connection, component_class: str | None, x: float, y: float) -> dict[str, Any] | None:
+    if not component_class:
+        return None
+    row = (
+        conn.execute(
+            text(
+                f"""
+                SELECT id, maint_dept_code, main_dept_code, owner_dept_code,
+                       ST_Distance(geom::geography, ST_SetSRID(ST_MakePoint(:x, :y), {STORAGE_SRID})::geography) AS d
+                FROM components
+                WHERE class_code = :c AND status <> '移除'
+                  AND ST_DWithin(geom::geography, ST_SetSRID(ST_MakePoint(:x, :y), {STORAGE_SRID})::geography, :r)
+                ORDER BY geom::geography <-> ST_SetSRID(ST_MakePoint(:x, :y), {STORAGE_SRID})::geography
+                LIMIT 1
+                """
+            ),
+            {"x": x, "y": y, "c": component_class, "r": COMPONENT_LINK_M},
+        )
+        .mappings()
+        .first()
+    )
+    return dict(row) if row else None
+
+
+def possible_duplicates(
+    conn: Connection, ev: EventClass, x: float, y: float, now: dt.datetime, exclude: int | None = None
+) -> list[dict[str, Any]]:
+    """Open cases of the same class within the class's radius and time window."""
+    rows = conn.execute(
+        text(
+            f"""
+            SELECT id, case_no, state, created_at,
+                   round(ST_Distance(geom::geography,
+                         ST_SetSRID(ST_MakePoint(:x, :y), {STORAGE_SRID})::geography)::numeric, 1) AS distance_m
+            FROM cases
+            WHERE scheme = :s AND class_code = :c AND state = ANY(:open) AND duplicate_of IS NULL
+              AND created_at >= :since AND (CAST(:ex AS bigint) IS NULL OR id <> :ex)
+              AND ST_DWithin(geom::geography, ST_SetSRID(ST_MakePoint(:x, :y), {STORAGE_SRID})::geography, :r)
+            ORDER BY distance_m, id LIMIT 20
+            """
+        ),
+        {
+            "x": x,
+            "y": y,
+            "s": ev.scheme,
+            "c": ev.code,
+            "open": list(OPEN_STATES),
+            "since": now - dt.timedelta(hours=ev.duplicate_window_h),
+            "r": ev.duplicate_radius_m,
+            "ex": exclude,
+        },
+    ).mappings()
+    return [{**r, "distance_m": float(r["distance_m"]), "created_at": r["created_at"].isoformat()} for r in rows]
+
+
+def _decision_json(decision: routing.RoutingDecision) -> dict[str, Any]:
+    data = asdict(decision)
+    data["candidates"] = [c._asdict() for c in decision.candidates]
+    return json.loads(json.dumps(data, default=str))
+
+
+def intake(engine: Engine, services: CaseServices, item: Intake, *, now: dt.datetime | None = None) -> tuple[int, bool]:
+    """File a report: returns (case id, created). A repeated idempotency key returns the first case."""
+    now = _now(now)
+    if item.idempotency_key:
+        with engine.connect() as conn:
+            found = conn.execute(
+                text("SELECT id FROM cases WHERE idempotency_key = :k"), {"k": item.idempotency_key}
+            ).scalar()
+        if found:
+            return int(found), False
+    if item.source not in SOURCES:
+        raise InvalidInput(
+            f"source: must be one of {', '.join(SOURCES)}", detail=[{"field": "source", "reason": "unknown source"}]
+        )
+    ev = _event_class(services, item.scheme, item.class_code)
+    limit = _disposal_limit(services, ev, item.disposal_type)
+    infos: list[PhotoInfo] = []
+    for i, (name, data) in enumerate(item.photos):
+        try:
+            infos.append(inspect_photo(data, filename=name))
+        except InvalidInput as exc:
+            raise InvalidInput(
+                f"photos[{i}]: {exc.message}", detail=[{"field": f"photos[{i}]", "reason": exc.message}]
+            ) from None
+    lon, lat, datum = item.lon, item.lat, item.datum
+    if lon is None or lat is None:
+        gps = next((p.gps for p in infos if p.gps), None)
+        if gps is None:
+            raise InvalidInput(
+                "location: give lon and lat, or attach a photo that carries GPS (EXIF)",
+                detail=[{"field": "lon", "reason": "missing"}, {"field": "lat", "reason": "missing"}],
+            )
+        (lon, lat), datum = gps, "wgs84"  # phones write WGS84 into EXIF
+    if datum not in geodesy.DATUMS:
+        raise InvalidInput(f"datum: must be one of {', '.join(geodesy.DATUMS)}", detail=[{"field": "datum"}])
+    if abs(lon) < 1e-9 and abs(lat) < 1e-9:
+        raise InvalidInput(
+            "location: (0, 0) is not a place in the district (an unset GPS fix?)",
+            detail=[{"field": "lon", "reason": "(0,0)"}, {"field": "lat", "reason": "(0,0)"}],
+        )
+    xs, ys = geodesy.to_storage(np.array([lon]), np.array([lat]), datum)  # type: ignore[arg-type]
+    x, y = float(xs[0]), float(ys[0])
+
+    with engine.connect() as conn, conn.begin():
+        try:
+            where = grid_store.locate(conn, x, y)
+        except NotFound:
+            raise InvalidInput(
+                f"location: ({lon}, {lat}) {datum} is outside the gridded coverage; check the datum and that "
+                "lon/lat are not swapped",
+                detail=[{"field": "lon", "reason": "outside coverage"}, {"field": "lat", "reason": "outside coverage"}],
+            ) from None
+        component = _nearest_component(conn, ev.component_class, x, y)
+        owner = (
+            routing.ComponentOwner(
+                maint_dept=component["maint_dept_code"],
+                main_dept=component["main_dept_code"],
+                owner_dept=component["owner_dept_code"],
+                component_id=component["id"],
+            )
+            if component
+            else None
+        )
+        decision = routing.route(
+            routing.RoutingInput(
+                class_code=ev.code,
+                scheme=ev.scheme,
+                unit_grid_code=where["unit_grid"],
+                reported_at=now,
+                tier1_code=where["tier1"]["code"] if where["tier1"] else None,
+                tier2_code=where["tier2"]["code"] if where["tier2"] else None,
+                tier3_code=where["tier3"]["code"] if where["tier3"] else None,
+                component_linked=component is not None,
+            ),
+            services.rules,
+            component=owner,
+            class_default=ev.default_dept or None,
+        )
+        duplicates = possible_duplicates(conn, ev, x, y, now)
+        case_no = _next_case_no(conn, now)
+        due = _node_due(services, "verify", now)
+        try:
+            case_id = conn.execute(
+                text(
+                    f"""
+                    INSERT INTO cases (case_no, scheme, class_code, matter_code, disposal_type, urgent, state, source,
+                        description, address, reporter, reporter_role, input_lon, input_lat, input_datum,
+                        unit_grid_code, district_code, street_code, community_code, tier3_code, component_id,
+                        component_distance_m, idempotency_key, routing, node, node_started_at, due_at,
+                        created_at, updated_at, geom)
+                    VALUES (:no, :scheme, :cls, :matter, :dtype, :urgent, 'reported', :source, :descr, :addr,
+                        :reporter, :rrole, :ilon, :ilat, :idatum, :ug, :d, :t1, :t2, :t3, :comp, :compd, :key,
+                        CAST(:routing AS jsonb), 'verify', :now, :due, :now, :now,
+                        ST_SetSRID(ST_MakePoint(:x, :y), {STORAGE_SRID}))
+                    RETURNING id
+                    """
+                ),
+                {
+                    "no": case_no,
+                    "scheme": ev.scheme,
+                    "cls": ev.code,
+                    "matter": matter_code(where["district"]["code"], ev.code),
+                    "dtype": limit.disposal_type,
+                    "urgent": limit.urgent,
+                    "source": item.source,
+                    "descr": item.description,
+                    "addr": item.address,
+                    "reporter": item.reporter,
+                    "rrole": item.reporter_role,
+                    "ilon": lon,
+                    "ilat": lat,
+                    "idatum": datum,
+                    "ug": where["unit_grid"],
+                    "d": where["district"]["code"],
+                    "t1": where["tier1"]["code"] if where["tier1"] else None,
+                    "t2": where["tier2"]["code"] if where["tier2"] else None,
+                    "t3": where["tier3"]["code"] if where["tier3"] else None,
+                    "comp": component["id"] if component else None,
+                    "compd": round(float(component["d"]), 2) if component else None,
+                    "key": item.idempotency_key,
+                    "routing": json.dumps(
+                        {"decision": _decision_json(decision), "duplicates": duplicates}, ensure_ascii=False
+                    ),
+                    "now": now,
+                    "due": due,
+                    "x": x,
+                    "y": y,
+                },
+            ).scalar_one()
+        except IntegrityError:
+            # The same idempotency key raced us: the other request created the case.
+            conn.rollback()
+            with engine.connect() as again:
+                found = again.execute(
+                    text("SELECT id FROM cases WHERE idempotency_key = :k"), {"k": item.idempotency_key}
+                ).scalar()
+            if found is None:
+                raise
+            return int(found), False
+        _log(
+            conn,
+            case_id,
+            action="report",
+            from_state=None,
+            to_state="reported",
+            actor=item.reporter or "anonymous",
+            role=item.reporter_role or item.source,
+            at=now,
+            version=1,
+            note=item.description,
+            details={"source": item.source, "datum": datum, "input": [lon, lat]},
+        )
+        for info, (_, data) in zip(infos, item.photos, strict=True):
+            _save_photo(conn, services, case_id, info, data, kind="before")
+    return int(case_id), True
+
+
+def _save_photo(
+    conn: Connection, services: CaseServices, case_id: int, info: PhotoInfo, data: bytes, kind: str
+) -> None:
+    stored = services.photos.save(data, info)
+    conn.execute(
+        text(
+            "INSERT INTO case_photos (case_id, sha256, relpath, content_type, kind, width, height, taken_at, "
+            "gps_lon, gps_lat) VALUES (:c, :h, :p, :t, :k, :w, :hgt, :ta, :gx, :gy)"
+        ),
+        {
+            "c": case_id,
+            "h": stored.sha256,
+            "p": stored.relpath,
+            "t": stored.content_type,
+            "k": kind,
+            "w": info.width,
+            "hgt": info.height,
+            "ta": info.taken_at,
+            "gx": info.gps[0] if info.gps else None,
+            "gy": info.gps[1] if info.gps else None,
+        },
+    )
+
+
+def _log(
+    conn: Connection,
+    case_id: int,
+    *,
+    action: str,
+    from_state: str | None,
+    to_state: str,
+    actor: str,
+    role: str,
+    at: dt.datetime,
+    version: int,
+    note: str | None = None,
+    department: str | None = None,
+    effects: list[str] | tuple[str, ...] = (),
+    details: dict[str, Any] | None = None,
+    attachments: list[str] | None = None,
+) -> None:
+    conn.execute(
+        text(
+            "INSERT INTO case_transitions (case_id, action, from_state, to_state, actor, role, at, note, attachments, "
+            "version, department_code, effects, details) VALUES (:c, :a, :f, :t, :actor, :role, :at, :note, "
+            "CAST(:att AS jsonb), :v, :dep, CAST(:eff AS jsonb), CAST(:det AS jsonb))"
+        ),
+        {
+            "c": case_id,
+            "a": action,
+            "f": from_state,
+            "t": to_state,
+            "actor": actor,
+            "role": role,
+            "at": at,
+            "note": note,
+            "att": json.dumps(attachments or []),
+            "v": version,
+            "dep": department,
+            "eff": json.dumps(list(effects)),
+            "det": json.dumps(details or {}, ensure_ascii=False, default=str),
+        },
+    )
+
+
+# -- actions --------------------------------------------------------------------------------------
+
+
+@dataclass
+class ActionRequest:
+    action: str
+    role: str
+    actor: str
+    version: int
+    note: str | None = None
+    payload: dict[str, Any] = field(default_factory=dict)
+    photos: list[tuple[str, bytes]] = field(default_factory=list)  # after-photos for 处置
+
+
+def _snapshot(row: Any) -> workflow.CaseState:
+    return workflow.CaseState(
+        state=row.state,
+        previous_state=row.previous_state,
+        department=row.department_code,
+        rework_count=row.rework_count,
+        escalation_level=row.escalation_level,
+        pending_extension=row.pending_extension,
+        version=row.version,
+    )
+
+
+def act(
+    engine: Engine, services: CaseServices, case_id: int, req: ActionRequest, *, now: dt.datetime | None = None
+) -> int:
+    """Apply one workflow action; two operators acting on the same version: one wins, the other gets 409."""
+    now = _now(now)
+    with engine.connect() as conn, conn.begin():
+        row = conn.execute(text("SELECT * FROM cases WHERE id = :id FOR UPDATE"), {"id": case_id}).one_or_none()
+        if row is None:
+            raise NotFound(f"no case with id {case_id}")
+        case = _snapshot(row)
+        payload = dict(req.payload)
+        if req.note:
+            payload.setdefault("note", req.note)
+        ev = _event_class(services, row.scheme, row.class_code)
+        routing_json = dict(row.routing or {})
+        suggestion = (routing_json.get("decision") or {}).get("department")
+        if req.action == "dispatch":
+            payload.setdefault("department", suggestion)
+            if payload.get("department") and payload["department"] not in services.departments:
+                raise InvalidInput(
+                    f"department: unknown department {payload['department']!r}", detail=[{"field": "department"}]
+                )
+        if req.action == "supervise" and row.due_at is not None:
+            payload.setdefault("overdue", now > row.due_at)
+        if req.action == "approve_extension":
+            payload = _extension_due(services, row, payload)
+        infos = []
+        if req.action == "handle" and req.photos:
+            for i, (name, data) in enumerate(req.photos):
+                try:
+                    infos.append(inspect_photo(data, filename=name))
+                except InvalidInput as exc:
+                    raise InvalidInput(f"photos[{i}]: {exc.message}", detail=[{"field": f"photos[{i}]"}]) from None
+            payload.setdefault("after_photo", [n for n, _ in req.photos])
+        tr = workflow.apply(case, req.action, req.role, payload=payload, expected_version=req.version)
+        new = tr.case
+        updates: dict[str, Any] = {
+            "state": new.state,
+            "previous_state": new.previous_state,
+            "department_code": new.department,
+            "rework_count": new.rework_count,
+            "escalation_level": new.escalation_level,
+            "pending_extension": new.pending_extension,
+        }
+        updates.update(_deadlines(services, ev, row, tr, now))
+        if req.action == "dispatch" and suggestion and new.department != suggestion:
+            original = routing.RoutingDecision(**_decision_fields(routing_json["decision"]))
+            overridden = routing.override(
+                original,
+                new.department,
+                req.actor,
+                payload.get("reason") or req.note or "调度员改派",
+                departments=services.departments,
+            )
+            routing_json["decision"] = _decision_json(overridden)
+            updates["routing"] = json.dumps(routing_json, ensure_ascii=False)
+        sets = ", ".join(f"{k} = :{k}" if k != "routing" else "routing = CAST(:routing AS jsonb)" for k in updates)
+        done = conn.execute(
+            text(f"UPDATE cases SET {sets}, version = version + 1, updated_at = :now WHERE id = :id AND version = :v"),
+            {**updates, "now": now, "id": case_id, "v": req.version},
+        ).rowcount
+        if done != 1:
+            raise workflow.StaleVersion(f"{req.action}: the case changed meanwhile; reload it and retry")
+        _log(
+            conn,
+            case_id,
+            action=req.action,
+            from_state=tr.from_state,
+            to_state=tr.to_state,
+            actor=req.actor,
+            role=req.role,
+            at=now,
+            version=new.version,
+            note=req.note,
+            department=new.department,
+            effects=tr.effects,
+            details=dict(tr.details),
+            attachments=[n for n, _ in req.photos],
+        )
+        for info, (_, data) in zip(infos, req.photos, strict=True):
+            _save_photo(conn, services, case_id, info, data, kind="after")
+        for effect, kind in (("issue_dispatch_order", "dispatch"), ("issue_supervision_order", "supervision")):
+            if effect in tr.effects:
+                _issue_document(conn, case_id, row.case_no, kind, new.department, updates.get("due_at"), req, payload)
+    return case_id
+
+
+def _decision_fields(data: dict[str, Any]) -> dict[str, Any]:
+    fields = {k: data.get(k) for k in ("department", "queue", "source", "rule_id", "explanation")}
+    fields["candidates"] = [routing.Candidate(**c) for c in data.get("candidates") or []]
+    return fields
+
+
+def _extension_due(services: CaseServices, row: Any, payload: dict[str, Any]) -> dict[str, Any]:
+    """An approved extension moves the disposal deadline by ``amount`` ``unit`` (working time by default)."""
+    if payload.get("new_due_at"):
+        new_due = dt.datetime.fromisoformat(str(payload["new_due_at"]))
+        if new_due.tzinfo is None:
+            new_due = new_due.replace(tzinfo=LOCAL_TZ)
+    else:
+        try:
+            amount = float(payload.get("amount"))  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            raise InvalidInput(
+                "amount: an approved extension needs amount (a number) and unit, or new_due_at",
+                detail=[{"field": "amount"}],
+            ) from None
+        if amount <= 0:
+            raise InvalidInput("amount: must be positive", detail=[{"field": "amount"}])
+        unit = payload.get("unit") or "working_days"
+        new_due = services.calendar.extend(row.disposal_due_at or row.due_at, amount, unit)
+    if row.disposal_due_at is not None and new_due <= row.disposal_due_at:
+        raise InvalidInput("new_due_at: an extension must move the deadline later", detail=[{"field": "new_due_at"}])
+    return {**payload, "new_due_at": new_due.isoformat()}
+
+
+def _deadlines(
+    services: CaseServices, ev: EventClass, row: Any, tr: workflow.Transition, now: dt.datetime
+) -> dict[str, Any]:
+    """Which clock runs after this transition, and until when."""
+    state = tr.case.state
+    out: dict[str, Any] = {}
+    if tr.action == "approve_extension":
+        new_due = dt.datetime.fromisoformat(str(tr.details.get("new_due_at") or tr.details.get("new_due")))
+        return {"disposal_due_at": new_due, "due_at": new_due}
+    if tr.action == "suspend":
+        return {"suspended_at": now, "node": None}
+    if tr.action == "resume":
+        # 挂账 stops the clock: the working time left when suspended is what is left now.
+        start = row.suspended_at or now
+        out["suspended_at"] = None
+        for col in ("due_at", "disposal_due_at"):
+            due = getattr(row, col)
+            if due is not None:
+                left = services.calendar.working_time_between(start, due, "working_hours")
+                out[col] = services.calendar.add_working_time(now, max(left, 0.0), "working_hours")
+        out["node"] = NODE_OF_STATE[state]
+        return out
+    if tr.from_state == state:  # request_*, supervise, escalate, extension request/deny: no clock change
+        return out
+    node = NODE_OF_STATE[state]
+    out["node"] = node
+    out["node_started_at"] = now
+    if node is None:
+        out["due_at"] = None
+        if state in workflow.TERMINAL_STATES:
+            out["closed_at"] = now
+    elif node == "disposal":
+        limit = _disposal_limit(services, ev, row.disposal_type)
+        due = services.calendar.add_working_time(now, limit.limit, limit.unit)
+        out.update(disposal_started_at=now, disposal_due_at=due, due_at=due)
+    else:
+        out["due_at"] = _node_due(services, node, now)
+    return out
+
+
+def _issue_document(
+    conn: Connection,
+    case_id: int,
+    case_no: str,
+    kind: str,
+    department: str | None,
+    due_at: Any,
+    req: ActionRequest,
+    payload: dict[str, Any],
+) -> None:
+    prefix = {"dispatch": "JB", "supervision": "DB"}[kind]
+    n = conn.execute(
+        text("SELECT count(*) FROM case_documents WHERE case_id = :c AND kind = :k"), {"c": case_id, "k": kind}
+    ).scalar_one()
+    if due_at is None:
+        due_at = conn.execute(text("SELECT due_at FROM cases WHERE id = :c"), {"c": case_id}).scalar()
+    conn.execute(
+        text(
+            "INSERT INTO case_documents (case_id, kind, number, department_code, due_at, issued_by, reason) "
+            "VALUES (:c, :k, :n, :d, :due, :by, :why)"
+        ),
+        {
+            "c": case_id,
+            "k": kind,
+            "n": f"{prefix}{case_no}-{int(n) + 1:02d}",
+            "d": department,
+            "due": due_at,
+            "by": req.actor,
+            "why": payload.get("reason") or req.note,
+        },
+    )
+
+
+# -- reading --------------------------------------------------------------------------------------
+
+
+def light_of(services: CaseServices, row: Any, now: dt.datetime) -> str | None:
+    if row["due_at"] is None or row["node_started_at"] is None or row["state"] in workflow.TERMINAL_STATES:
+        return None
+    if row["state"] == "suspended":
+        return None
+    return traffic_light(row["node_started_at"], row["due_at"], now, services.calendar)
+
+
+CASE_COLUMNS = """
+c.id, c.case_no, c.scheme, c.class_code, c.matter_code, c.disposal_type, c.urgent, c.state, c.source,
+c.description, c.address, c.reporter, c.unit_grid_code, c.district_code, c.street_code, c.community_code,
+c.tier3_code, c.component_id, c.component_distance_m, c.duplicate_of, c.department_code, d.name AS department_name,
+c.routing, c.previous_state, c.rework_count, c.escalation_level, c.pending_extension, c.node, c.node_started_at,
+c.due_at, c.disposal_due_at, c.closed_at, c.version, c.created_at, c.updated_at,
+ST_X(c.geom) AS lon, ST_Y(c.geom) AS lat
+"""
+
+
+def _case_json(services: CaseServices, row: Any, now: dt.datetime) -> dict[str, Any]:
+    data = {k: (v.astimezone(LOCAL_TZ).isoformat() if isinstance(v, dt.datetime) else v) for k, v in row.items()}
+    try:
+        data["class_name"] = services.events.get(row["scheme"], row["class_code"]).name
+    except (InvalidInput, AttributeError):  # a class removed from the catalogue since
+        data["class_name"] = None
+    data["state_label"] = workflow.STATES.get(row["state"])
+    data["source_label"] = SOURCES.get(row["source"] or "")
+    data["light"] = light_of(services, row, now)
+    return data
+
+
+def get_case(
+    conn: Connection, services: CaseServices, case_id: int, *, role: str | None = None, now: dt.datetime | None = None
+) -> dict[str, Any]:
+    now = _now(now)
+    row = (
+        conn.execute(
+            text(
+                f"SELECT {CASE_COLUMNS} FROM cases c LEFT JOIN departments d ON d.code = c.department_code "
+                "WHERE c.id = :id"
+            ),
+            {"id": case_id},
+        )
+        .mappings()
+        .first()
+    )
+    if row is None:
+        raise NotFound(f"no case with id {case_id}")
+    data = _case_json(services, row, now)
+    timeline = conn.execute(
+        text(
+            "SELECT action, from_state, to_state, actor, role, at, note, version, department_code, effects, details, "
+            "attachments FROM case_transitions WHERE case_id = :id ORDER BY at, id"
+        ),
+        {"id": case_id},
+    ).mappings()
+    data["timeline"] = [
+        {**t, "at": t["at"].astimezone(LOCAL_TZ).isoformat(), "action_label": workflow.ACTIONS.get(t["action"], "上报")}
+        for t in timeline
+    ]
+    data["photos"] = [
+        {**p, "url": f"/cases/{case_id}/photos/{p['sha256']}"}
+        for p in conn.execute(
+            text("SELECT sha256, content_type, kind, width, height FROM case_photos WHERE case_id = :id ORDER BY id"),
+            {"id": case_id},
+        ).mappings()
+    ]
+    data["documents"] = [
+        {
+            **d,
+            "issued_at": d["issued_at"].astimezone(LOCAL_TZ).isoformat(),
+            "due_at": d["due_at"].astimezone(LOCAL_TZ).isoformat() if d["due_at"] else None,
+            "url": f"/cases/{case_id}/documents/{d['id']}",
+        }
+        for d in conn.execute(
+            text(
+                "SELECT id, kind, number, department_code, due_at, issued_at, issued_by FROM case_documents "
+                "WHERE case_id = :id ORDER BY id"
+            ),
+            {"id": case_id},
+        ).mappings()
+    ]
+    if role is not None:
+        data["allowed_actions"] = workflow.allowed_actions(_snapshot_from_mapping(row), role)
+    return data
+
+
+def _snapshot_from_mapping(row: Any) -> workflow.CaseState:
+    return workflow.CaseState(
+        state=row["state"],
+        previous_state=row["previous_state"],
+        department=row["department_code"],
+        rework_count=row["rework_count"],
+        escalation_level=row["escalation_level"],
+        pending_extension=row["pending_extension"],
+        version=row["version"],
+    )
+
+
+@dataclass
+class CaseFilter:
+    state: list[str] | None = None
+    class_code: str | None = None
+    department: str | None = None
+    grid: str | None = None  # unit grid (15) or tier code (9/12/14)
+    source: str | None = None
+    light: str | None = None
+    since: dt.datetime | None = None
+    until: dt.datetime | None = None
+    bbox: tuple[float, float, float, float] | None = None
+    limit: int = 100
+    offset: int = 0
+
+
+def list_cases(
+    conn: Connection, services: CaseServices, f: CaseFilter, *, now: dt.datetime | None = None
+) -> tuple[list[dict[str, Any]], int]:
+    now = _now(now)
+    where, params = ["TRUE"], {}
+    if f.state:
+        unknown = [s for s in f.state if s not in workflow.STATES]
+        if unknown:
+            raise InvalidInput(f"state: unknown state(s) {', '.join(unknown)}", detail=[{"field": "state"}])
+        where.append("c.state = ANY(:states)")
+        params["states"] = f.state
+    if f.class_code:
+        where.append("c.class_code = :cls")
+        params["cls"] = f.class_code
+    if f.department:
+        where.append("c.department_code = :dep")
+        params["dep"] = f.department
+    if f.source:
+        if f.source not in SOURCES:
+            raise InvalidInput(f"source: must be one of {', '.join(SOURCES)}", detail=[{"field": "source"}])
+        where.append("c.source = :src")
+        params["src"] = f.source
+    if f.grid:
+        column = {15: "unit_grid_code", 9: "street_code", 12: "community_code", 14: "tier3_code"}.get(len(f.grid))
+        if column is None or not f.grid.isdigit():
+            raise InvalidInput(
+                "grid: a grid code has 15 (unit), 9, 12 or 14 (tiers 1–3) digits", detail=[{"field": "grid"}]
+            )
+        where.append(f"c.{column} = :grid")
+        params["grid"] = f.grid
+    if f.since:
+        where.append("c.created_at >= :since")
+        params["since"] = f.since
+    if f.until:
+        where.append("c.created_at < :until")
+        params["until"] = f.until
+    if f.bbox:
+        where.append(f"c.geom && ST_MakeEnvelope(:x0, :y0, :x1, :y1, {STORAGE_SRID})")
+        params.update(dict(zip(("x0", "y0", "x1", "y1"), f.bbox, strict=True)))
+    if f.light and f.light not in ("green", "yellow", "red"):
+        raise InvalidInput("light: must be green, yellow or red", detail=[{"field": "light"}])
+    cond = " AND ".join(where)
+    base = f"SELECT {CASE_COLUMNS} FROM cases c LEFT JOIN departments d ON d.code = c.department_code WHERE {cond}"
+    if f.light:
+        # The light depends on working time, computed here for the filtered cases, then paged.
+        rows = conn.execute(text(base + " AND c.due_at IS NOT NULL ORDER BY c.id DESC"), params).mappings().all()
+        cases = [_case_json(services, r, now) for r in rows]
+        cases = [c for c in cases if c["light"] == f.light]
+        return cases[f.offset : f.offset + f.limit], len(cases)
+    matched = int(conn.execute(text(f"SELECT count(*) FROM cases c WHERE {cond}"), params).scalar_one())
+    rows = conn.execute(
+        text(base + " ORDER BY c.id DESC LIMIT :limit OFFSET :offset"), {**params, "limit": f.limit, "offset": f.offset}
+    ).mappings()
+    return [_case_json(services, r, now) for r in rows], matched
+
+
+def light_counts(conn: Connection, services: CaseServices, *, now: dt.datetime | None = None) -> dict[str, int]:
+    now = _now(now)
+    rows = conn.execute(
+        text("SELECT state, node_started_at, due_at FROM cases WHERE state <> ALL(:t) AND due_at IS NOT NULL"),
+        {"t": list(workflow.TERMINAL_STATES)},
+    ).mappings()
+    counts = {"green": 0, "yellow": 0, "red": 0}
+    for r in rows:
+        light = light_of(services, r, now)
+        if light:
+            counts[light] += 1
+    return counts
+
+
+def as_feature(case: dict[str, Any]) -> dict[str, Any]:
+    props = {k: v for k, v in case.items() if k not in ("lon", "lat")}
+    return {
+        "type": "Feature",
+        "id": case["id"],
+        "geometry": {"type": "Point", "coordinates": [case["lon"], case["lat"]]},
+        "properties": props,
+    }
+
+
+def merge_duplicate(engine: Engine, case_id: int, into: int, *, actor: str, role: str, version: int) -> None:
+    """An operator merges a reported duplicate into the kept case: it is voided (through the state machine, so
+    roles and states are checked) and points at the kept case — one transaction."""
+    if case_id == into:
+        raise InvalidInput("into: a case cannot be a duplicate of itself", detail=[{"field": "into"}])
+    now = _now(None)
+    with engine.connect() as conn, conn.begin():
+        if conn.execute(text("SELECT 1 FROM cases WHERE id = :i"), {"i": into}).scalar() is None:
+            raise NotFound(f"no case with id {into}")
+        row = conn.execute(text("SELECT * FROM cases WHERE id = :id FOR UPDATE"), {"id": case_id}).one_or_none()
+        if row is None:
+            raise NotFound(f"no case with id {case_id}")
+        reason = f"与案件 {into} 重复"
+        tr = workflow.apply(_snapshot(row), "void", role, payload={"reason": reason}, expected_version=version)
+        conn.execute(
+            text(
+                "UPDATE cases SET state = :s, duplicate_of = :into, version = version + 1, due_at = NULL, node = NULL, "
+                "closed_at = :now, updated_at = :now WHERE id = :id"
+            ),
+            {"s": tr.case.state, "into": into, "now": now, "id": case_id},
+        )
+        _log(
+            conn,
+            case_id,
+            action="void",
+            from_state=tr.from_state,
+            to_state=tr.to_state,
+            actor=actor,
+            role=role,
+            at=now,
+            version=tr.case.version,
+            note=reason,
+            details={"duplicate_of": into, "reason": reason},
+        )
+
+
+def render_document(conn: Connection, services: CaseServices, case_id: int, doc_id: int) -> str:
+    """The printable 交办单 / 督办单 of a case, with a small offline map of its unit grid."""
+    import shapely
+
+    from gisgrid.documents import OrderData, render_dispatch_order, render_supervision_order
+
+    doc = (
+        conn.execute(text("SELECT * FROM case_documents WHERE id = :d AND case_id = :c"), {"d": doc_id, "c": case_id})
+        .mappings()
+        .first()
+    )
+    if doc is None:
+        raise NotFound(f"case {case_id} has no document {doc_id}")
+    case = get_case(conn, services, case_id)
+    grids = conn.execute(
+        text(
+            """
+            SELECT g.code = :code AS own, ST_AsBinary(g.geom) FROM unit_grids g
+            WHERE g.geom && (SELECT ST_Expand(geom, 0.0015) FROM unit_grids WHERE code = :code)
+            """
+        ),
+        {"code": case["unit_grid_code"]},
+    ).all()
+    own = next((shapely.from_wkb(bytes(w)) for o, w in grids if o), None)
+    if own is None:
+        raise NotFound(f"unit grid {case['unit_grid_code']} of case {case_id} is no longer stored")
+    names = dict(
+        conn.execute(
+            text("SELECT code, name FROM management_grids WHERE code = ANY(:c)"),
+            {"c": [c for c in (case["street_code"], case["community_code"], case["tier3_code"]) if c]},
+        ).all()
+    )
+    ev = _event_class(services, case["scheme"], case["class_code"])
+    limit = _disposal_limit(services, ev, case["disposal_type"])
+    due = doc["due_at"] or (dt.datetime.fromisoformat(case["due_at"]) if case["due_at"] else None)
+    decision = (case["routing"] or {}).get("decision") or {}
+    issued = doc["issued_at"].astimezone(LOCAL_TZ)
+    order = OrderData(
+        case_number=case["case_no"],
+        class_code=case["class_code"],
+        class_name=ev.name,
+        matter_code=case["matter_code"],
+        description=case["description"] or "",
+        lon=case["lon"],
+        lat=case["lat"],
+        unit_grid_code=case["unit_grid_code"],
+        unit_grid=own,
+        department_code=doc["department_code"] or "",
+        department_name=services.departments.get(doc["department_code"] or "", ""),
+        routing_reason=decision.get("explanation") or "",
+        due_at=(due or issued).astimezone(LOCAL_TZ),
+        time_limit=limit.limit,
+        time_limit_unit=limit.unit,
+        issued_at=issued,
+        issuer=doc["issued_by"] or "",
+        address=case["address"],
+        tier1_name=names.get(case["street_code"]),
+        tier2_name=names.get(case["community_code"]),
+        tier3_name=names.get(case["tier3_code"]),
+        neighbours=[shapely.from_wkb(bytes(w)) for o, w in grids if not o],
+        photo_urls=[p["url"] for p in case["photos"] if p["kind"] == "before"],
+        order_number=doc["number"],
+        overdue=(
+            max(
+                0.0,
+                services.calendar.working_time_between(due, issued, limit.unit),
+            )
+            if doc["kind"] == "supervision" and due is not None
+            else None
+        ),
+        supervision_reason=doc["reason"] or ("超期未办结" if doc["kind"] == "supervision" else None),
+    )
+    return render_supervision_order(order) if doc["kind"] == "supervision" else render_dispatch_order(order)

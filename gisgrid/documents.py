@@ -1,0 +1,255 @@
+"""Printable orders of a case: 交办单 (dispatch order) and 督办单 (supervision order), as A4 HTML.
+
+The pages are self-contained for the offline city intranet: no external resource at all (no CDN, web font or map
+tile). The location map is a small inline SVG drawn here: the unit grid (单元网格) polygon, optional neighbouring
+grids and the case point, in a local equirectangular projection (x = lon·cos(lat0), y = −lat; good to well under
+1 % over a grid of a few hundred metres) with a scale bar in metres and a north arrow. Photos are ``<img>`` with
+the caller's relative URLs (e.g. ``/cases/12/photos/<sha256>``); absolute URLs are refused.
+
+Times are shown in Asia/Shanghai as ``2026年11月27日 10:00``. Every datetime passed in must be timezone-aware.
+
+PDF: not produced here. Print the page from a browser ("打印 → 另存为 PDF"); the CSS sets ``@page { size: A4 }``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import lru_cache
+from typing import Any
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
+
+import shapely
+from jinja2 import Environment, PackageLoader, StrictUndefined
+from shapely.geometry import MultiPolygon, Polygon
+
+from gisgrid.calendar import UNITS, Unit
+from gisgrid.errors import InvalidInput
+from gisgrid.events import split_matter_code
+
+LOCAL_TZ = ZoneInfo("Asia/Shanghai")
+UNIT_LABELS: dict[str, str] = {"working_hours": "工作时", "working_days": "工作日", "calendar_hours": "小时"}
+DEFAULT_ISSUING_BODY = "数字化城市管理监督指挥中心"
+
+#: Map size in CSS pixels and the inner padding kept around the drawn extent.
+MAP_WIDTH = 320
+MAP_HEIGHT = 240
+MAP_PADDING = 20
+#: Metres per degree of latitude on the mean sphere (R = 6 371 008.8 m): enough for a scale bar.
+METRES_PER_DEGREE = math.pi * 6_371_008.8 / 180
+#: Smallest extent drawn, so that a tiny grid or a lone point is not blown up to street-furniture scale.
+MIN_SPAN_M = 60.0
+
+Area = Polygon | MultiPolygon
+
+
+@dataclass(frozen=True)
+class OrderData:
+    """What a 交办单/督办单 shows. Geometry and the point are CGCS2000 lon/lat (storage coordinates)."""
+
+    case_number: str  # 案件编号
+    class_code: str  # 案件类别: code + name
+    class_name: str
+    matter_code: str  # 事项代码: 6-digit district + 5-digit event class
+    description: str  # 问题描述
+    lon: float  # 事发位置
+    lat: float
+    unit_grid_code: str  # 单元网格 (15 digits)
+    unit_grid: Area
+    department_code: str  # 承办部门
+    department_name: str
+    routing_reason: str  # 派遣依据
+    due_at: datetime  # 处置时限
+    time_limit: float  # e.g. 4 with unit working_hours → "4 工作时"
+    time_limit_unit: Unit
+    issued_at: datetime  # 签发时间
+    issuer: str  # 签发人
+    address: str | None = None  # 事发地址 (free text from the reporter)
+    tier1_name: str | None = None  # 一级网格 (street)
+    tier2_name: str | None = None  # 二级网格 (community)
+    tier3_name: str | None = None  # 三级网格
+    neighbours: Sequence[Area] = field(default_factory=tuple)
+    photo_urls: Sequence[str] = field(default_factory=tuple)
+    order_number: str | None = None  # 单号 of the order itself, if the city numbers them
+    issuing_body: str = DEFAULT_ISSUING_BODY
+    # 督办单 only:
+    overdue: float | None = None  # time past due_at when supervised, in time_limit_unit
+    supervision_reason: str | None = None  # 督办事由
+
+
+# --- map --------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MapSketch:
+    """The numbers the SVG template draws (pixels, y down)."""
+
+    width: int
+    height: int
+    grid_path: str
+    neighbour_paths: tuple[str, ...]
+    point: tuple[float, float]
+    scale_length_px: float
+    scale_label: str
+
+
+def _nice_length(max_m: float) -> float:
+    """Largest 1, 2 or 5 × 10ⁿ metres not above ``max_m``."""
+    base = 10.0 ** math.floor(math.log10(max_m))
+    return next(m * base for m in (5, 2, 1) if m * base <= max_m * (1 + 1e-9))
+
+
+def _polygons(geom: Area) -> list[Polygon]:
+    if isinstance(geom, Polygon):
+        return [geom]
+    if isinstance(geom, MultiPolygon):
+        return list(geom.geoms)
+    # clip_by_rect may return a GeometryCollection (or lines at an edge): keep the areas.
+    return [g for g in getattr(geom, "geoms", ()) if isinstance(g, Polygon)]
+
+
+def map_sketch(
+    unit_grid: Area,
+    lon: float,
+    lat: float,
+    neighbours: Sequence[Area] = (),
+    *,
+    width: int = MAP_WIDTH,
+    height: int = MAP_HEIGHT,
+) -> MapSketch:
+    """Project the unit grid, the neighbours and the point into a ``width``×``height`` pixel box."""
+    if not isinstance(unit_grid, Polygon | MultiPolygon) or unit_grid.is_empty:
+        raise InvalidInput("the unit grid must be a non-empty Polygon or MultiPolygon", detail={"field": "unit_grid"})
+    minx, miny, maxx, maxy = unit_grid.bounds
+    minx, maxx = min(minx, lon), max(maxx, lon)
+    miny, maxy = min(miny, lat), max(maxy, lat)
+    lat0 = (miny + maxy) / 2
+    k = math.cos(math.radians(lat0))
+    # Extent in projected units (degrees of latitude), at least MIN_SPAN_M wide and tall.
+    min_span = MIN_SPAN_M / METRES_PER_DEGREE
+    cx, cy = (minx + maxx) / 2 * k, -(miny + maxy) / 2
+    span_x = max((maxx - minx) * k, min_span)
+    span_y = max(maxy - miny, min_span)
+    scale = min((width - 2 * MAP_PADDING) / span_x, (height - 2 * MAP_PADDING) / span_y)  # px per unit
+
+    def px(x: float, y: float) -> tuple[float, float]:
+        return (width / 2 + (x * k - cx) * scale, height / 2 + (-y - cy) * scale)
+
+    def path(geom: Area) -> str:
+        parts = []
+        for poly in _polygons(geom):
+            for ring in (poly.exterior, *poly.interiors):
+                pts = [px(x, y) for x, y in ring.coords[:-1]]
+                parts.append("M" + " L".join(f"{x:.1f},{y:.1f}" for x, y in pts) + " Z")
+        return " ".join(parts)
+
+    # Neighbours are clipped to what the map shows (plus a margin): a big neighbour must not bloat the page.
+    half_w, half_h = width / 2 / scale / k, height / 2 / scale
+    clon, clat = cx / k, -cy
+    view = (clon - 2 * half_w, clat - 2 * half_h, clon + 2 * half_w, clat + 2 * half_h)
+    neighbour_paths = []
+    for geom in neighbours:
+        if geom is None or geom.is_empty:
+            continue
+        clipped = path(shapely.clip_by_rect(geom, *view))
+        if clipped:
+            neighbour_paths.append(clipped)
+    metres = _nice_length(0.3 * width / scale * METRES_PER_DEGREE)
+    label = f"{metres / 1000:g} km" if metres >= 1000 else f"{metres:g} m"
+    return MapSketch(
+        width=width,
+        height=height,
+        grid_path=path(unit_grid),
+        neighbour_paths=tuple(neighbour_paths),
+        point=px(lon, lat),
+        scale_length_px=metres / METRES_PER_DEGREE * scale,
+        scale_label=label,
+    )
+
+
+# --- formatting -------------------------------------------------------------------------------------------------
+
+
+def format_time(at: datetime) -> str:
+    """``2026年11月27日 10:00`` in Asia/Shanghai."""
+    if at.tzinfo is None or at.utcoffset() is None:
+        raise InvalidInput(f"datetime {at.isoformat()} must be timezone-aware", detail={"value": at.isoformat()})
+    local = at.astimezone(LOCAL_TZ)
+    return f"{local.year}年{local.month}月{local.day}日 {local:%H:%M}"
+
+
+def format_amount(amount: float, unit: str) -> str:
+    """``4 工作时``, ``1.5 工作日``."""
+    if unit not in UNITS:
+        raise InvalidInput(f"unknown time unit {unit!r}: expected one of {', '.join(UNITS)}", detail={"unit": unit})
+    if not math.isfinite(amount) or amount < 0:
+        raise InvalidInput(f"time amount {amount!r} must be a finite number ≥ 0", detail={"value": amount})
+    return f"{round(amount, 2):g} {UNIT_LABELS[unit]}"
+
+
+def _check_url(url: str) -> str:
+    # Only same-site relative URLs (and inline data: images): the intranet page must fetch nothing from outside.
+    parts = urlsplit(url)
+    if parts.scheme == "data" and url[5:].startswith("image/"):
+        return url
+    if parts.scheme or parts.netloc or url.startswith("//") or "\\" in url:
+        raise InvalidInput(f"photo URL {url!r} must be a relative URL (e.g. /cases/12/photos/<sha256>)")
+    return url
+
+
+def _context(order: OrderData) -> dict[str, Any]:
+    split_matter_code(order.matter_code)  # 11 digits, or InvalidInput
+    if not (math.isfinite(order.lon) and math.isfinite(order.lat) and -180 <= order.lon <= 180):
+        raise InvalidInput(f"case position ({order.lon}, {order.lat}) is not a lon/lat", detail={"field": "lon"})
+    if not -90 <= order.lat <= 90:
+        raise InvalidInput(f"case position ({order.lon}, {order.lat}) is not a lon/lat", detail={"field": "lat"})
+    return {
+        "o": order,
+        "map": map_sketch(order.unit_grid, order.lon, order.lat, order.neighbours),
+        "lonlat": f"{order.lon:.6f}, {order.lat:.6f}",
+        "due": format_time(order.due_at),
+        "limit": format_amount(order.time_limit, order.time_limit_unit),
+        "issued": format_time(order.issued_at),
+        "photos": [_check_url(u) for u in order.photo_urls],
+        "tiers": [
+            (label, name)
+            for label, name in (
+                ("一级网格", order.tier1_name),
+                ("二级网格", order.tier2_name),
+                ("三级网格", order.tier3_name),
+            )
+            if name
+        ],
+    }
+
+
+@lru_cache(maxsize=1)
+def _env() -> Environment:
+    # autoescape everywhere: descriptions and addresses are typed by the public and field staff.
+    return Environment(
+        loader=PackageLoader("gisgrid", "templates"),
+        autoescape=True,
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+
+
+def render_dispatch_order(order: OrderData) -> str:
+    """交办单: the HTML page of a case's dispatch order."""
+    return _env().get_template("orders/dispatch.html").render(**_context(order))
+
+
+def render_supervision_order(order: OrderData) -> str:
+    """督办单: the dispatch data plus how long the case is overdue and why it is supervised."""
+    if order.overdue is None or not order.supervision_reason or not order.supervision_reason.strip():
+        raise InvalidInput(
+            "a 督办单 needs overdue (time past the deadline) and supervision_reason (督办事由)",
+            detail={"fields": ["overdue", "supervision_reason"]},
+        )
+    ctx = _context(order)
+    ctx["overdue"] = format_amount(order.overdue, order.time_limit_unit)
+    return _env().get_template("orders/supervision.html").render(**ctx)

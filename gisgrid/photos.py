@@ -1,0 +1,349 @@
+"""Photos attached to cases (案件照片): check what a phone sent, read its EXIF, store it by content.
+
+:func:`inspect_photo` decodes the bytes (by content — the file name and extension are never trusted) and returns
+a :class:`PhotoInfo`: format, size, SHA-256, the capture time and the GPS position from EXIF. It refuses, with
+:class:`~gisgrid.errors.InvalidInput` naming the file: data that is not an image, a format other than JPEG, PNG,
+WebP or HEIC/HEIF, more than ``max_bytes`` bytes or more than :data:`MAX_PIXELS` pixels (decompression-bomb
+guard), and truncated or corrupt images (the whole image is decoded once to find those).
+
+HEIC (the iPhone default) needs the optional ``pillow-heif`` or ``pi-heif`` package; :data:`SUPPORTED` lists the
+formats this process accepts. Without either, HEIC is refused with a message that says so.
+
+:class:`PhotoStore` keeps the files content-addressed (``aa/bb/<sha256>.<ext>``), written atomically.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import importlib
+import io
+import math
+import os
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from PIL import ExifTags, Image, UnidentifiedImageError
+
+from gisgrid.errors import InvalidInput, NotFound
+from gisgrid.settings import Settings
+
+if TYPE_CHECKING:  # geodesy imports geopandas: not worth loading just for a type name
+    from gisgrid.geodesy import Datum
+
+# HEIC decoding: pillow-heif (decoder + x265 encoder; its binary wheels are GPLv2) or pi-heif (same API, decode
+# only, LGPLv3 wheels: enough for a server that only reads photos). Whichever imports first is registered.
+HEIF_BACKEND: str | None = None
+for _module in ("pillow_heif", "pi_heif"):
+    try:
+        importlib.import_module(_module).register_heif_opener()
+    except ImportError:
+        continue
+    HEIF_BACKEND = _module
+    break
+HEIF_AVAILABLE = HEIF_BACKEND is not None
+
+#: Pillow format id → (content type, file extension) of every format gisgrid can accept.
+_FORMATS: dict[str, tuple[str, str]] = {
+    "JPEG": ("image/jpeg", "jpg"),
+    "PNG": ("image/png", "png"),
+    "WEBP": ("image/webp", "webp"),
+    "HEIF": ("image/heic", "heic"),
+}
+#: Pillow format ids accepted by this process (HEIF only when pillow-heif imported).
+SUPPORTED: frozenset[str] = frozenset(f for f in _FORMATS if f != "HEIF" or HEIF_AVAILABLE)
+_LABELS = {"JPEG": "JPEG", "PNG": "PNG", "WEBP": "WebP", "HEIF": "HEIC/HEIF"}
+
+MAX_BYTES = 15 * 1024 * 1024
+#: Decompression-bomb guard: a 50 MP image is already larger than any phone camera's default output.
+MAX_PIXELS = 50_000_000
+
+# ISO-BMFF brands of HEIF stills (iPhone: heic; some Android: mif1/heix). Used to name HEIC when it is refused.
+_HEIF_BRANDS = {b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1", b"heif"}
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+_EXIF_DATETIME = re.compile(r"(\d{4})[:-](\d{2})[:-](\d{2})[ T](\d{2}):(\d{2}):(\d{2})")
+_EXIF_OFFSET = re.compile(r"([+-])(\d{2}):(\d{2})")
+
+
+@dataclass(frozen=True, slots=True)
+class PhotoInfo:
+    content_type: str
+    format: str  # Pillow format id: JPEG, PNG, WEBP or HEIF
+    width: int  # stored pixel size; EXIF ``orientation`` 5–8 means it is displayed turned by 90°
+    height: int
+    size: int  # bytes
+    sha256: str
+    taken_at: datetime | None  # aware: EXIF DateTimeOriginal with OffsetTimeOriginal
+    taken_at_local: datetime | None  # naive DateTimeOriginal (camera clock, zone unknown when no offset)
+    gps: tuple[float, float] | None  # (lon, lat) in degrees, from the EXIF GPS IFD
+    gps_datum: Datum | None  # "wgs84" whenever gps is set
+    orientation: int = 1  # EXIF Orientation 1–8
+
+
+@dataclass(frozen=True, slots=True)
+class StoredPhoto:
+    sha256: str
+    relpath: str  # posix path below the store root, e.g. "3f/a0/3fa0….jpg"
+    content_type: str
+    size: int
+
+
+def _name(filename: str | None) -> str:
+    return f"photo {filename!r}" if filename else "photo"
+
+
+def _accepted() -> str:
+    return ", ".join(_LABELS[f] for f in _FORMATS if f in SUPPORTED)
+
+
+def _is_heif(data: bytes) -> bool:
+    return data[4:8] == b"ftyp" and data[8:12] in _HEIF_BRANDS
+
+
+def _refuse_unsupported(data: bytes, name: str, filename: str | None) -> InvalidInput:
+    """The error for bytes that no accepted format opened: an image of another format, or not an image."""
+    if _is_heif(data):
+        return InvalidInput(
+            f"{name}: HEIC/HEIF photos are not supported on this server (neither pillow-heif nor pi-heif is "
+            f"installed); send JPEG instead. Accepted: {_accepted()}",
+            detail={"filename": filename, "reason": "unsupported_format", "format": "HEIF"},
+        )
+    try:
+        # Header only, to name the format in the message; nothing is decoded.
+        with Image.open(io.BytesIO(data)) as other:
+            fmt = other.format or "unknown"
+    except Exception:  # any failure here just means "not an image"
+        return InvalidInput(
+            f"{name} is not an image (its content is not {_accepted()})",
+            detail={"filename": filename, "reason": "not_an_image"},
+        )
+    return InvalidInput(
+        f"{name}: unsupported image format {fmt}; accepted: {_accepted()}",
+        detail={"filename": filename, "reason": "unsupported_format", "format": fmt},
+    )
+
+
+def inspect_photo(data: bytes, *, max_bytes: int = MAX_BYTES, filename: str | None = None) -> PhotoInfo:
+    """Check and describe one photo. ``filename`` is used only in error messages."""
+    name = _name(filename)
+    if len(data) > max_bytes:
+        raise InvalidInput(
+            f"{name} is too large: {len(data)} bytes, at most {max_bytes}",
+            detail={"filename": filename, "reason": "too_large", "size": len(data), "max_bytes": max_bytes},
+        )
+    if not data:
+        raise InvalidInput(f"{name} is empty", detail={"filename": filename, "reason": "not_an_image"})
+    try:
+        im = Image.open(io.BytesIO(data), formats=sorted(SUPPORTED))
+    except UnidentifiedImageError:
+        raise _refuse_unsupported(data, name, filename) from None
+    except Image.DecompressionBombError as exc:  # Pillow's own guard (far above MAX_PIXELS) fired first
+        raise InvalidInput(
+            f"{name} is too large: {exc}", detail={"filename": filename, "reason": "too_many_pixels"}
+        ) from None
+    except Exception as exc:  # plugins raise OSError, SyntaxError, ValueError… on malformed headers
+        raise InvalidInput(f"{name} is corrupt: {exc}", detail={"filename": filename, "reason": "corrupt"}) from None
+    with im:
+        # Phones' JPEGs with a multi-picture (MPF) segment open as MPO: still a JPEG file.
+        fmt = "JPEG" if im.format == "MPO" else im.format
+        if fmt not in SUPPORTED:  # cannot happen with formats=…, but never store what was not checked
+            raise _refuse_unsupported(data, name, filename)
+        width, height = im.size
+        if width <= 0 or height <= 0:
+            raise InvalidInput(f"{name} has no pixels", detail={"filename": filename, "reason": "corrupt"})
+        if width * height > MAX_PIXELS:
+            raise InvalidInput(
+                f"{name} is too large: {width}×{height} = {width * height} pixels, at most {MAX_PIXELS}",
+                detail={"filename": filename, "reason": "too_many_pixels", "width": width, "height": height},
+            )
+        try:
+            # JPEG: decode at 1/8 scale — every byte of the entropy-coded data is still read, so truncation
+            # is found, for a fraction of the memory. Other formats ignore draft().
+            im.draft(im.mode, (max(1, width // 8), max(1, height // 8)))
+            im.load()
+        except Exception as exc:  # truncated data: OSError; decoder errors vary by plugin
+            raise InvalidInput(
+                f"{name} is truncated or corrupt: {exc}", detail={"filename": filename, "reason": "corrupt"}
+            ) from None
+        content_type = _FORMATS[fmt][0]
+        if fmt == "HEIF" and im.get_format_mimetype() == "image/heif":
+            content_type = "image/heif"
+        taken_at, taken_local, gps, orientation = _read_exif(im)
+    return PhotoInfo(
+        content_type=content_type,
+        format=fmt,
+        width=width,
+        height=height,
+        size=len(data),
+        sha256=hashlib.sha256(data).hexdigest(),
+        taken_at=taken_at,
+        taken_at_local=taken_local,
+        gps=gps,
+        # Phones write the GNSS fix itself in EXIF, i.e. WGS-84 — not the GCJ-02 of Chinese map SDKs.
+        gps_datum="wgs84" if gps is not None else None,
+        orientation=orientation,
+    )
+
+
+# --- EXIF -------------------------------------------------------------------------------------------------------
+
+
+def _read_exif(im: Image.Image) -> tuple[datetime | None, datetime | None, tuple[float, float] | None, int]:
+    try:
+        exif = im.getexif()
+        exif_ifd = exif.get_ifd(ExifTags.IFD.Exif)
+        gps_ifd = exif.get_ifd(ExifTags.IFD.GPSInfo)
+    except Exception:  # a broken EXIF block must not reject a good picture: treat it as absent
+        return None, None, None, 1
+    local = _exif_datetime(exif_ifd.get(ExifTags.Base.DateTimeOriginal), exif_ifd.get(ExifTags.Base.SubsecTimeOriginal))
+    taken_at = None
+    offset = _exif_offset(exif_ifd.get(ExifTags.Base.OffsetTimeOriginal))
+    if local is not None and offset is not None:
+        taken_at = local.replace(tzinfo=offset)
+    orientation = exif.get(ExifTags.Base.Orientation, 1)
+    if not (isinstance(orientation, int) and 1 <= orientation <= 8):
+        orientation = 1
+    return taken_at, local, _exif_gps(gps_ifd), orientation
+
+
+def _text(value: Any) -> str | None:
+    if isinstance(value, bytes):
+        value = value.decode("ascii", "replace")
+    if not isinstance(value, str):
+        return None
+    return value.strip("\x00 ").strip()
+
+
+def _exif_datetime(value: Any, subsec: Any) -> datetime | None:
+    text = _text(value)
+    m = _EXIF_DATETIME.fullmatch(text) if text else None
+    if m is None:  # missing, blank or "0000:00:00 00:00:00"-style placeholder
+        return None
+    year, month, day, hour, minute, second = (int(g) for g in m.groups())
+    try:
+        dt = datetime(year, month, day, hour, minute, second)
+    except ValueError:
+        return None
+    frac = _text(subsec)
+    if frac and frac.isdigit():
+        dt = dt.replace(microsecond=int(frac[:6].ljust(6, "0")))
+    return dt
+
+
+def _exif_offset(value: Any) -> timezone | None:
+    text = _text(value)
+    m = _EXIF_OFFSET.fullmatch(text) if text else None
+    if m is None:
+        return None
+    sign, hours, minutes = m.groups()
+    delta = timedelta(hours=int(hours), minutes=int(minutes))
+    if delta > timedelta(hours=14) or int(minutes) >= 60:
+        return None
+    return timezone(-delta if sign == "-" else delta)
+
+
+def _rational(value: Any) -> float:
+    if isinstance(value, tuple) and len(value) == 2:  # raw (numerator, denominator) from some writers
+        num, den = value
+        return float(num) / float(den) if den else math.nan
+    return float(value)  # IFDRational (0 denominator → nan), int or float
+
+
+def _dms(value: Any, limit: float) -> float | None:
+    """Degrees from an EXIF (deg, min, sec) triple of rationals (also accepts (deg,) and (deg, min))."""
+    if not isinstance(value, tuple | list) or not 1 <= len(value) <= 3:
+        return None
+    try:
+        parts = [_rational(v) for v in value]
+    except (TypeError, ValueError, ZeroDivisionError):
+        return None
+    if not all(math.isfinite(p) and p >= 0 for p in parts):
+        return None
+    if any(p >= 60 for p in parts[1:]):
+        return None
+    degrees = sum(p / 60**i for i, p in enumerate(parts))
+    return degrees if degrees <= limit else None
+
+
+def _exif_gps(gps: Any) -> tuple[float, float] | None:
+    lat_ref = _text(gps.get(ExifTags.GPS.GPSLatitudeRef))
+    lon_ref = _text(gps.get(ExifTags.GPS.GPSLongitudeRef))
+    lat = _dms(gps.get(ExifTags.GPS.GPSLatitude), 90)
+    lon = _dms(gps.get(ExifTags.GPS.GPSLongitude), 180)
+    # Without its reference a value's hemisphere is unknown: no position rather than a wrong one.
+    if lat is None or lon is None or lat_ref not in ("N", "S") or lon_ref not in ("E", "W"):
+        return None
+    if lat == 0 and lon == 0:  # phones write zeros when they had no fix
+        return None
+    return (-lon if lon_ref == "W" else lon, -lat if lat_ref == "S" else lat)
+
+
+# --- store ------------------------------------------------------------------------------------------------------
+
+
+class PhotoStore:
+    """Content-addressed photo files: ``root/aa/bb/<sha256>.<ext>`` (aa, bb: the first two byte pairs)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> PhotoStore:
+        return cls(settings.data_path / "photos")
+
+    @staticmethod
+    def _check_sha(sha256: str) -> str:
+        # Only 64 lowercase hex digits: the name can carry no "..", "/" or drive letter into a path.
+        if not isinstance(sha256, str) or not _SHA256.fullmatch(sha256):
+            raise InvalidInput(f"not a photo id (64 lowercase hex digits): {sha256!r}", detail={"sha256": sha256})
+        return sha256
+
+    def _relpath(self, sha256: str, ext: str) -> str:
+        return f"{sha256[:2]}/{sha256[2:4]}/{sha256}.{ext}"
+
+    def save(self, data: bytes, info: PhotoInfo) -> StoredPhoto:
+        """Store ``data`` (as checked by :func:`inspect_photo`); the same bytes again reuse the same file."""
+        sha = self._check_sha(info.sha256)
+        if hashlib.sha256(data).hexdigest() != sha:
+            raise InvalidInput("photo bytes do not match their PhotoInfo (sha256 differs)", detail={"sha256": sha})
+        if info.format not in _FORMATS:
+            raise InvalidInput(f"unsupported photo format {info.format!r}", detail={"format": info.format})
+        ext = _FORMATS[info.format][1]
+        relpath = self._relpath(sha, ext)
+        target = self.root / relpath
+        stored = StoredPhoto(sha256=sha, relpath=relpath, content_type=info.content_type, size=len(data))
+        if target.is_file() and target.stat().st_size == len(data):
+            return stored  # same name = same content: nothing to write
+        target.parent.mkdir(parents=True, exist_ok=True)
+        # Temporary file in the same folder (same file system) so that os.replace is atomic: readers see either
+        # no file or the whole file, and a crash leaves at most a dot-file behind, never a half photo.
+        tmp = target.parent / f".{sha}.{secrets.token_hex(8)}.tmp"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o644)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, target)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+            raise
+        return stored
+
+    def open(self, sha256: str) -> Path:
+        """Path of a stored photo; :class:`NotFound` if there is none."""
+        sha = self._check_sha(sha256)
+        root = self.root.resolve()
+        for ext in dict.fromkeys(e for _, e in _FORMATS.values()):
+            path = self.root / self._relpath(sha, ext)
+            if path.is_file():
+                # A symlink planted in the store must not lead outside it.
+                if not path.resolve().is_relative_to(root):
+                    raise InvalidInput(f"photo {sha} resolves outside the photo store", detail={"sha256": sha})
+                return path
+        raise NotFound(f"no photo {sha}", detail={"sha256": sha})

@@ -1,0 +1,362 @@
+"""Cases: located intake, component link, duplicates, idempotency, routing explanations, the workflow with
+working-time deadlines, 409 on concurrent actions, photos with EXIF GPS, documents."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import threading
+from pathlib import Path
+from urllib.parse import quote
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+from PIL import Image
+from sqlalchemy import Engine, text
+
+from api.main import create_app
+from gisgrid import cases as svc
+from gisgrid import geodesy
+from gisgrid.boundaries import BoundaryOptions
+from gisgrid.errors import InvalidInput
+from gisgrid.grids import workflows
+from gisgrid.settings import Settings
+from tests.fixtures import COMMUNITIES, STREETS, write_small_district
+from tests.test_components_store import inside_points
+
+TZ = ZoneInfo("Asia/Shanghai")
+LAMP_EVENT, GARBAGE = "01037", "06010"  # 路灯异常 (tied to component class 01037), 暴露垃圾
+
+
+@pytest.fixture
+def loaded(clean_db: Engine, tmp_path: Path) -> Engine:
+    workflows.import_boundaries(clean_db, write_small_district(tmp_path), BoundaryOptions())
+    workflows.generate_grids(clean_db)
+    workflows.build_tiers(clean_db, target_size=20)
+    return clean_db
+
+
+@pytest.fixture
+def services(loaded: Engine, settings: Settings, tmp_path: Path) -> svc.CaseServices:
+    s = svc.load_services(settings.model_copy(update={"data_dir": tmp_path / "data"}))
+    svc.sync_reference_data(loaded, s)
+    return s
+
+
+@pytest.fixture
+def spot() -> tuple[float, float]:
+    xs, ys = inside_points(1, seed=21)
+    return float(xs[0]), float(ys[0])
+
+
+def at(text_: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(text_).replace(tzinfo=TZ)
+
+
+def report(engine: Engine, services: svc.CaseServices, x: float, y: float, **kw) -> int:
+    now = kw.pop("now", None) or at("2025-09-26T10:00:00")
+    item = svc.Intake(class_code=kw.pop("class_code", GARBAGE), lon=x, lat=y, datum="cgcs2000", **kw)
+    case_id, created = svc.intake(engine, services, item, now=now)
+    assert created
+    return case_id
+
+
+def get(engine: Engine, services: svc.CaseServices, case_id: int, now: str = "2025-09-26T10:00:00") -> dict:
+    with engine.connect() as conn:
+        return svc.get_case(conn, services, case_id, role="dispatcher", now=at(now))
+
+
+def act(engine, services, case_id, action, role, version, now, **payload) -> dict:
+    svc.act(
+        engine,
+        services,
+        case_id,
+        svc.ActionRequest(action=action, role=role, actor="测试员", version=version, payload=payload),
+        now=at(now),
+    )
+    return get(engine, services, case_id, now)
+
+
+def test_intake_locates_numbers_routes_and_sets_the_first_deadline(
+    loaded: Engine, services: svc.CaseServices, spot: tuple[float, float]
+) -> None:
+    x, y = spot
+    item = svc.Intake(class_code=GARBAGE, lon=x, lat=y, datum="cgcs2000", description="路口垃圾堆放", source="patrol")
+    case_id, created = svc.intake(loaded, services, item, now=at("2025-09-26T17:00:00"))  # Friday 17:00
+    case = get(loaded, services, case_id, "2025-09-26T17:00:00")
+    assert created and case["case_no"] == "2025000001"
+    assert case["state"] == "reported" and case["state_label"] == "上报" and case["version"] == 1
+    assert case["matter_code"] == "419902" + GARBAGE and case["class_name"] == "暴露垃圾"
+    assert case["unit_grid_code"][:12] in COMMUNITIES and case["street_code"] in STREETS
+    assert case["tier3_code"] is not None and case["tier3_code"].startswith(case["community_code"])
+    # 核实 node: 1 working hour. Fri 17:00-17:30, then Sun 2025-09-28 is an adjusted working day: 08:30-09:00.
+    assert case["due_at"] == "2025-09-28T09:00:00+08:00"
+    decision = case["routing"]["decision"]
+    assert decision["department"] == "990000000000000003" and decision["source"] == "rule"
+    assert decision["rule_id"] == "R001" and "R001" in decision["explanation"]
+    assert [t["action"] for t in case["timeline"]] == ["report"]
+    again = svc.intake(loaded, services, item, now=at("2025-09-26T17:05:00"))[0]
+    assert get(loaded, services, again)["case_no"] == "2025000002"
+
+
+def test_component_linked_case_goes_to_the_owner_first(
+    loaded: Engine, services: svc.CaseServices, spot: tuple[float, float], tmp_path: Path
+) -> None:
+    from gisgrid.components_store import ComponentInput, catalogue_for, save_component
+
+    x, y = spot
+    lamp = save_component(
+        loaded,
+        catalogue_for(Settings()),
+        ComponentInput(class_code="01037", lon=x + 0.0001, lat=y, datum="cgcs2000", maint_dept="990000000000000008"),
+        actor="t",
+    )
+    case = get(loaded, services, report(loaded, services, x, y, class_code=LAMP_EVENT))
+    assert case["component_id"] == lamp["id"]
+    assert 8 < case["component_distance_m"] < 11  # 0.0001° of longitude at 34.7°N ≈ 9.1 m
+    decision = case["routing"]["decision"]
+    assert decision["source"] == "component_owner" and decision["department"] == "990000000000000008"
+    assert "部件先属主" in decision["explanation"] and lamp["id"] in decision["explanation"]
+    far = get(loaded, services, report(loaded, services, x + 0.001, y, class_code=LAMP_EVENT))
+    assert far["component_id"] is None  # ~90 m away: beyond the 30 m link distance
+    assert far["routing"]["decision"]["source"] != "component_owner"
+
+
+def test_possible_duplicates_are_listed_and_can_be_merged(
+    loaded: Engine, services: svc.CaseServices, spot: tuple[float, float]
+) -> None:
+    x, y = spot
+    first = report(loaded, services, x, y)
+    second = get(loaded, services, report(loaded, services, x + 0.0001, y))  # ~9 m, within 30 m for 暴露垃圾
+    dups = second["routing"]["duplicates"]
+    assert [d["id"] for d in dups] == [first] and 8 < dups[0]["distance_m"] < 11
+    other_class = get(loaded, services, report(loaded, services, x, y, class_code="09009"))
+    assert other_class["routing"]["duplicates"] == []
+    svc.merge_duplicate(loaded, second["id"], first, actor="值班长甲", role="shift_lead", version=1)
+    merged = get(loaded, services, second["id"])
+    assert merged["state"] == "voided" and merged["duplicate_of"] == first
+    with pytest.raises(InvalidInput, match="not allowed for role"):
+        svc.merge_duplicate(loaded, other_class["id"], first, actor="x", role="dispatcher", version=1)
+    assert get(loaded, services, other_class["id"])["duplicate_of"] is None  # refused: nothing written
+
+
+def test_idempotency_key_makes_a_retried_report_one_case(
+    loaded: Engine, services: svc.CaseServices, spot: tuple[float, float]
+) -> None:
+    x, y = spot
+    item = svc.Intake(class_code=GARBAGE, lon=x, lat=y, datum="cgcs2000", idempotency_key="phone-42-0001")
+    results: list[tuple[int, bool]] = []
+    threads = [threading.Thread(target=lambda: results.append(svc.intake(loaded, services, item))) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len({r[0] for r in results}) == 1 and sum(r[1] for r in results) == 1
+    with loaded.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM cases")).scalar_one() == 1
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"class_code": "06999"}, "class_code: unknown gbt47678 event class"),
+        ({"lon": 116.4, "lat": 39.9}, "outside the gridded coverage"),
+        ({"lon": 0.0, "lat": 0.0}, "(0, 0) is not a place"),
+        ({"lon": None, "lat": None}, "give lon and lat, or attach a photo"),
+        ({"source": "rumour"}, "source: must be one of"),
+        ({"disposal_type": "拆除"}, "disposal_type: '拆除' is not a disposal type of 暴露垃圾"),
+        ({"photos": [("a.jpg", b"this is not a picture")]}, "photos[0]"),
+    ],
+)
+def test_bad_intake_is_refused_and_writes_nothing(
+    loaded: Engine, services: svc.CaseServices, spot: tuple[float, float], change: dict, message: str
+) -> None:
+    x, y = spot
+    fields = {"class_code": GARBAGE, "lon": x, "lat": y, "datum": "cgcs2000", **change}
+    with pytest.raises(InvalidInput) as err:
+        svc.intake(loaded, services, svc.Intake(**fields))
+    assert message in err.value.message
+    with loaded.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM cases")).scalar_one() == 0
+        assert conn.execute(text("SELECT count(*) FROM case_numbers")).scalar_one() == 0
+
+
+def test_gcj02_report_lands_in_the_same_grid_as_its_wgs84_point(
+    loaded: Engine, services: svc.CaseServices, spot: tuple[float, float]
+) -> None:
+    x, y = spot
+    gx, gy = geodesy.from_storage(np.array([x]), np.array([y]), "gcj02")
+    a = get(loaded, services, report(loaded, services, x, y))
+    item = svc.Intake(class_code="09009", lon=float(gx[0]), lat=float(gy[0]), datum="gcj02")
+    b = get(loaded, services, svc.intake(loaded, services, item)[0])
+    assert b["unit_grid_code"] == a["unit_grid_code"]
+    assert abs(b["lon"] - x) < 1e-6 and abs(b["lat"] - y) < 1e-6  # within ~0.1 m
+
+
+def _jpeg_with_gps(lon: float, lat: float) -> bytes:
+    def dms(v: float) -> tuple[float, float, float]:
+        d = int(v)
+        m = int((v - d) * 60)
+        return (float(d), float(m), ((v - d) * 60 - m) * 60)
+
+    exif = Image.Exif()
+    exif[0x8825] = {1: "N", 2: dms(lat), 3: "E", 4: dms(lon)}
+    buf = io.BytesIO()
+    Image.new("RGB", (64, 48), (200, 120, 40)).save(buf, "JPEG", exif=exif)
+    return buf.getvalue()
+
+
+def test_location_from_photo_exif_gps(loaded: Engine, services: svc.CaseServices, spot: tuple[float, float]) -> None:
+    x, y = spot
+    photo = _jpeg_with_gps(x, y)  # phones write WGS84; CGCS2000 agrees to centimetres
+    case_id, _ = svc.intake(loaded, services, svc.Intake(class_code=GARBAGE, photos=[("IMG_0001.jpg", photo)]))
+    case = get(loaded, services, case_id)
+    assert abs(case["lon"] - x) < 1e-6 and abs(case["lat"] - y) < 1e-6
+    assert len(case["photos"]) == 1 and case["photos"][0]["kind"] == "before"
+    assert services.photos.open(case["photos"][0]["sha256"]).read_bytes() == photo
+
+
+def test_main_path_with_working_time_deadlines_and_orders(
+    loaded: Engine, services: svc.CaseServices, spot: tuple[float, float]
+) -> None:
+    x, y = spot
+    cid = report(loaded, services, x, y, now=at("2025-09-30T14:00:00"))
+    c = act(loaded, services, cid, "verify", "supervisor", 1, "2025-09-30T14:30:00")
+    assert c["state"] == "verified" and c["due_at"] == "2025-09-30T15:00:00+08:00"  # 立案 0.5 h
+    c = act(loaded, services, cid, "file", "shift_lead", 2, "2025-09-30T15:00:00")
+    assert c["due_at"] == "2025-09-30T15:30:00+08:00"  # 派遣 0.5 h
+    c = act(loaded, services, cid, "dispatch", "dispatcher", 3, "2025-09-30T16:00:00")
+    # 暴露垃圾 4 working hours from Tue 16:00: 1.5 h today, National Day 10-01..10-08, then Thu 10-09 08:30 + 2.5 h.
+    assert c["state"] == "dispatched" and c["department_code"] == "990000000000000003"
+    assert c["due_at"] == c["disposal_due_at"] == "2025-10-09T11:00:00+08:00"
+    assert [d["kind"] for d in c["documents"]] == ["dispatch"] and c["documents"][0]["number"].startswith("JB")
+    c = act(
+        loaded, services, cid, "handle", "department", 4, "2025-10-09T10:00:00", result="已清理", after_photo="a.jpg"
+    )
+    c = act(loaded, services, cid, "rework", "supervisor", 5, "2025-10-09T10:30:00", reason="仍有残留")
+    assert c["state"] == "dispatched" and c["rework_count"] == 1
+    c = act(
+        loaded, services, cid, "handle", "department", 6, "2025-10-09T13:30:00", result="已清理", after_photo="b.jpg"
+    )
+    c = act(loaded, services, cid, "check", "supervisor", 7, "2025-10-09T14:00:00")
+    c = act(loaded, services, cid, "close", "shift_lead", 8, "2025-10-09T14:10:00")
+    assert c["state"] == "closed" and c["closed_at"] == "2025-10-09T14:10:00+08:00" and c["due_at"] is None
+    actions = [t["action"] for t in c["timeline"]]
+    assert actions == ["report", "verify", "file", "dispatch", "handle", "rework", "handle", "check", "close"]
+    with pytest.raises(Exception, match="not allowed in state"):
+        act(loaded, services, cid, "request_extension", "department", 9, "2025-10-09T15:00:00", reason="x")
+
+
+def test_suspension_stops_the_clock_and_extension_moves_the_deadline(
+    loaded: Engine, services: svc.CaseServices, spot: tuple[float, float]
+) -> None:
+    x, y = spot
+    cid = report(loaded, services, x, y, now=at("2025-10-13T09:00:00"))  # Monday
+    act(loaded, services, cid, "verify", "supervisor", 1, "2025-10-13T09:00:00")
+    act(loaded, services, cid, "file", "shift_lead", 2, "2025-10-13T09:00:00")
+    c = act(loaded, services, cid, "dispatch", "dispatcher", 3, "2025-10-13T09:00:00")
+    assert c["due_at"] == "2025-10-13T14:30:00+08:00"  # 4 working hours: 09:00-12:00, lunch, 13:30-14:30
+    c = act(loaded, services, cid, "suspend", "dispatcher", 4, "2025-10-13T10:00:00", reason="需协调产权单位")
+    assert c["state"] == "suspended" and c["light"] is None
+    c = act(loaded, services, cid, "resume", "shift_lead", 5, "2025-10-15T09:00:00")
+    # 3 working hours were left at 10:00 on Monday: from Wednesday 09:00 that is 12:00.
+    assert c["state"] == "dispatched" and c["due_at"] == "2025-10-15T12:00:00+08:00"
+    act(loaded, services, cid, "request_extension", "department", 6, "2025-10-15T10:00:00", reason="需调大型机械")
+    c = act(
+        loaded,
+        services,
+        cid,
+        "approve_extension",
+        "dispatcher",
+        7,
+        "2025-10-15T10:30:00",
+        amount=1,
+        unit="working_days",
+    )
+    assert c["due_at"] == c["disposal_due_at"] == "2025-10-16T12:00:00+08:00"
+
+
+def test_two_operators_dispatching_at_once_one_gets_409(
+    loaded: Engine, settings: Settings, spot: tuple[float, float], tmp_path: Path
+) -> None:
+    x, y = spot
+    with TestClient(create_app(settings.model_copy(update={"data_dir": tmp_path / "d"}))) as client:
+        headers = {"X-Actor": quote("张三"), "X-Role": "supervisor"}
+        case = client.post(
+            "/cases", json={"class_code": GARBAGE, "lon": x, "lat": y, "datum": "cgcs2000"}, headers=headers
+        ).json()
+        cid = case["id"]
+        client.post(f"/cases/{cid}/actions/verify", json={"version": 1}, headers=headers)
+        client.post(f"/cases/{cid}/actions/file", json={"version": 2}, headers={"X-Role": "shift_lead"})
+        statuses: list[int] = []
+        barrier = threading.Barrier(2)
+
+        def dispatch(dept: str) -> None:
+            barrier.wait()
+            r = client.post(
+                f"/cases/{cid}/actions/dispatch",
+                json={"version": 3, "payload": {"department": dept}},
+                headers={"X-Role": "dispatcher", "X-Actor": dept},
+            )
+            statuses.append(r.status_code)
+
+        threads = [threading.Thread(target=dispatch, args=(d,)) for d in ("990000000000000003", "990000000000000001")]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert sorted(statuses) == [200, 409]
+        final = client.get(f"/cases/{cid}").json()
+        assert final["version"] == 4 and [t["action"] for t in final["timeline"]].count("dispatch") == 1
+
+
+def test_api_refusals_have_status_and_reason(
+    loaded: Engine, settings: Settings, spot: tuple[float, float], tmp_path: Path
+) -> None:
+    x, y = spot
+    with TestClient(create_app(settings.model_copy(update={"data_dir": tmp_path / "d"}))) as client:
+        r = client.post("/cases", json={"class_code": GARBAGE, "lon": 116.4, "lat": 39.9})
+        assert r.status_code == 422 and "outside the gridded coverage" in r.json()["detail"]["message"]
+        r = client.post("/cases", json={"class_code": GARBAGE, "lon": x, "lat": 95})
+        assert r.status_code == 422 and r.json()["detail"][0]["field"] == "lat"
+        cid = client.post("/cases", json={"class_code": GARBAGE, "lon": x, "lat": y, "datum": "cgcs2000"}).json()["id"]
+        wrong_role = client.post(f"/cases/{cid}/actions/file", json={"version": 1}, headers={"X-Role": "department"})
+        assert wrong_role.status_code == 403 and "not allowed for role" in wrong_role.json()["detail"]["message"]
+        wrong_state = client.post(f"/cases/{cid}/actions/close", json={"version": 1}, headers={"X-Role": "shift_lead"})
+        assert wrong_state.status_code == 409 and "not allowed in state" in wrong_state.json()["detail"]["message"]
+        stale = client.post(f"/cases/{cid}/actions/verify", json={"version": 7}, headers={"X-Role": "supervisor"})
+        assert stale.status_code == 409
+        no_role = client.post(f"/cases/{cid}/actions/verify", json={"version": 1})
+        assert no_role.status_code == 422
+        bad = client.post(
+            "/cases/form", data={"class_code": GARBAGE}, files={"photos": ("x.jpg", b"<html>", "image/jpeg")}
+        )
+        assert bad.status_code == 422 and "photos[0]" in bad.json()["detail"]["message"]
+        assert client.get("/cases/999999").status_code == 404
+        assert client.get("/cases", params={"state": "nonsense"}).status_code == 422
+        detail = client.get(f"/cases/{cid}", headers={"X-Role": "supervisor"}).json()
+        assert "verify" in detail["allowed_actions"] and "close" not in detail["allowed_actions"]
+
+
+def test_dispatch_and_supervision_orders_are_printable_pages(
+    loaded: Engine, services: svc.CaseServices, spot: tuple[float, float]
+) -> None:
+    x, y = spot
+    cid = report(loaded, services, x, y, now=at("2025-10-13T09:00:00"), description="路口<b>垃圾</b>")
+    act(loaded, services, cid, "verify", "supervisor", 1, "2025-10-13T09:00:00")
+    act(loaded, services, cid, "file", "shift_lead", 2, "2025-10-13T09:00:00")
+    act(loaded, services, cid, "dispatch", "dispatcher", 3, "2025-10-13T09:00:00")
+    c = act(loaded, services, cid, "supervise", "leader", 4, "2025-10-14T09:00:00", reason="超期未处置")
+    kinds = [(d["kind"], d["number"]) for d in c["documents"]]
+    assert kinds == [("dispatch", f"JB{c['case_no']}-01"), ("supervision", f"DB{c['case_no']}-01")]
+    with loaded.connect() as conn:
+        dispatch = svc.render_document(conn, services, cid, c["documents"][0]["id"])
+        supervision = svc.render_document(conn, services, cid, c["documents"][1]["id"])
+    for page in (dispatch, supervision):
+        assert c["case_no"] in page and c["unit_grid_code"] in page and "区环境卫生服务中心" in page
+        assert "<svg" in page and "http://" not in page and "https://" not in page
+        assert "路口&lt;b&gt;垃圾&lt;/b&gt;" in page  # the reporter's text is escaped
+    assert "交办单" in dispatch and "督办单" in supervision and "超期未处置" in supervision
+    assert "2025年10月13日 14:30" in dispatch  # the disposal deadline

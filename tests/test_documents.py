@@ -1,0 +1,257 @@
+"""交办单 / 督办单 HTML: labels and values, the inline SVG map, no external resources, escaping."""
+
+from __future__ import annotations
+
+import math
+import re
+import xml.etree.ElementTree as ET
+from dataclasses import replace
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+import pytest
+from shapely.geometry import MultiPolygon, Point, Polygon, box
+
+from gisgrid.documents import (
+    METRES_PER_DEGREE,
+    OrderData,
+    format_amount,
+    format_time,
+    map_sketch,
+    render_dispatch_order,
+    render_supervision_order,
+)
+from gisgrid.errors import InvalidInput
+
+SH = ZoneInfo("Asia/Shanghai")
+SHA = "3fa0" + "0123456789abcdef" * 3 + "c0ffee00d00d"
+GRID = Polygon([(113.6300, 34.7500), (113.6330, 34.7502), (113.6335, 34.7525), (113.6302, 34.7527)])
+
+
+@pytest.fixture
+def order() -> OrderData:
+    return OrderData(
+        case_number="20261127000123",
+        class_code="08001",
+        class_name="暴露垃圾",
+        matter_code="41010508001",
+        description="人行道上堆放建筑垃圾约 2 立方米",
+        lon=113.6318,
+        lat=34.7513,
+        unit_grid_code="410105001001003",
+        unit_grid=GRID,
+        department_code="410105-SRHW",
+        department_name="金水区市容环卫中心",
+        routing_reason="事件先属地：规则 R012",
+        due_at=datetime(2026, 11, 27, 10, 0, tzinfo=SH),
+        time_limit=4,
+        time_limit_unit="working_hours",
+        issued_at=datetime(2026, 11, 26, 15, 30, tzinfo=SH),
+        issuer="王调度",
+        address="金水路 123 号东侧",
+        tier1_name="经八路街道",
+        tier2_name="黄河路社区",
+        tier3_name="黄河路社区第3网格",
+        neighbours=[box(113.6335, 34.7500, 113.6365, 34.7526), box(113.6270, 34.7500, 113.6300, 34.7526)],
+        photo_urls=[f"/cases/12/photos/{SHA}", "photos/second.jpg"],
+        order_number="JB-2026-00421",
+    )
+
+
+def _supervised(order: OrderData) -> OrderData:
+    return replace(order, overdue=2.5, supervision_reason="超过处置时限未反馈处置结果")
+
+
+def _svg(html: str) -> ET.Element:
+    found = re.findall(r"<svg\b.*?</svg>", html, flags=re.S)
+    assert len(found) == 1
+    return ET.fromstring(found[0])  # also proves the SVG is well-formed XML
+
+
+def _path_points(d: str) -> list[tuple[float, float]]:
+    return [(float(x), float(y)) for x, y in re.findall(r"(-?[\d.]+),(-?[\d.]+)", d)]
+
+
+COMMON = [
+    "<title>",
+    "数字化城市管理监督指挥中心",
+    "JB-2026-00421",
+    "案件编号",
+    "20261127000123",
+    "案件类别",
+    "08001 暴露垃圾",
+    "事项代码",
+    "41010508001",
+    "问题描述",
+    "人行道上堆放建筑垃圾约 2 立方米",
+    "事发位置",
+    "事发地址",
+    "金水路 123 号东侧",
+    "113.631800, 34.751300（CGCS2000）",
+    "单元网格",
+    "410105001001003",
+    "一级网格",
+    "经八路街道",
+    "二级网格",
+    "黄河路社区",
+    "三级网格",
+    "黄河路社区第3网格",
+    "位置示意图",
+    "照片",
+    f'<img src="/cases/12/photos/{SHA}" alt="照片 1">',
+    '<img src="photos/second.jpg" alt="照片 2">',
+    "承办部门",
+    "410105-SRHW 金水区市容环卫中心",
+    "派遣依据",
+    "事件先属地：规则 R012",
+    "处置时限",
+    "2026年11月27日 10:00（时限 4 工作时）",
+    "签发时间",
+    "2026年11月26日 15:30",
+    "签发人",
+    "王调度",
+    "@page { size: A4;",
+    '<html lang="zh-CN">',
+]
+
+
+def test_dispatch_order_labels_and_values(order: OrderData) -> None:
+    html = render_dispatch_order(order)
+    for text in [*COMMON, "交办单"]:
+        assert text in html, text
+    assert "督办" not in html
+    assert html.index("案件编号") < html.index("处置时限") < html.index("签发人")
+
+
+def test_supervision_order_labels_and_values(order: OrderData) -> None:
+    html = render_supervision_order(_supervised(order))
+    for text in [*COMMON, "督办单", "督办事由", "超过处置时限未反馈处置结果", "超时时长", "已超时 2.5 工作时"]:
+        assert text in html, text
+    assert "交办单" not in html
+
+
+def test_supervision_needs_overdue_and_reason(order: OrderData) -> None:
+    with pytest.raises(InvalidInput, match="督办事由"):
+        render_supervision_order(order)
+    with pytest.raises(InvalidInput):
+        render_supervision_order(replace(order, overdue=1.0, supervision_reason="  "))
+    with pytest.raises(InvalidInput):
+        render_supervision_order(replace(order, supervision_reason="超时"))
+
+
+def test_optional_parts_absent(order: OrderData) -> None:
+    html = render_dispatch_order(
+        replace(order, address=None, tier3_name=None, photo_urls=(), neighbours=(), order_number=None)
+    )
+    assert "事发地址" not in html
+    assert "三级网格" not in html and "二级网格" in html
+    assert "<img" not in html
+    assert 'class="neighbour"' not in html
+    assert '单号 <span class="en">Order No.</span>：—' in html
+
+
+def test_svg_map(order: OrderData) -> None:
+    svg = _svg(render_dispatch_order(order))
+    assert svg.get("viewBox") == "0 0 320 240"
+    assert "xmlns" not in svg.attrib
+    paths = {p.get("class"): p for p in svg.iter("path") if p.get("class")}
+    grid = paths["unit-grid"]
+    points = _path_points(grid.get("d", ""))
+    assert len(points) == 4  # the ring without its closing repeat
+    assert grid.get("d", "").startswith("M") and grid.get("d", "").endswith("Z")
+    assert all(0 <= x <= 320 and 0 <= y <= 240 for x, y in points)
+    assert len([p for p in svg.iter("path") if p.get("class") == "neighbour"]) == 2
+    (circle,) = svg.iter("circle")
+    cx, cy = float(circle.get("cx", "nan")), float(circle.get("cy", "nan"))
+    assert 0 < cx < 320 and 0 < cy < 240
+    # The point lies inside the grid on the map as on the ground.
+    assert Polygon(points).contains(Point(cx, cy))
+    texts = {"".join(t.itertext()) for t in svg.iter("text")}
+    assert "北 N" in texts
+    assert any(re.fullmatch(r"\d+ m", t) for t in texts)
+
+
+def test_projection_and_scale_bar() -> None:
+    # A 0.002° square at 30°N is cos(30°) as wide as tall on the map; north is up; the bar is to scale.
+    square = box(120.0, 29.999, 120.002, 30.001)
+    sketch = map_sketch(square, 120.0015, 30.0005)
+    pts = _path_points(sketch.grid_path)
+    xs, ys = [p[0] for p in pts], [p[1] for p in pts]
+    width_px, height_px = max(xs) - min(xs), max(ys) - min(ys)
+    assert width_px / height_px == pytest.approx(math.cos(math.radians(30.0)), rel=5e-3)
+    # Point: 3/4 across, 3/4 up (y grows downwards).
+    assert sketch.point[0] == pytest.approx(min(xs) + 0.75 * width_px, abs=0.2)
+    assert sketch.point[1] == pytest.approx(max(ys) - 0.75 * height_px, abs=0.2)
+    metres_per_px = 0.002 * METRES_PER_DEGREE / height_px
+    label_m = float(sketch.scale_label.removesuffix(" m"))
+    assert sketch.scale_length_px * metres_per_px == pytest.approx(label_m, rel=5e-3)
+    assert label_m in (50, 100, 200)
+
+
+def test_map_edge_cases() -> None:
+    # A point outside the grid still lands inside the view; a hole and a second part are drawn too.
+    holed = Polygon(
+        box(116.0, 40.0, 116.002, 40.002).exterior.coords, [box(116.0005, 40.0005, 116.001, 40.001).exterior.coords]
+    )
+    multi = MultiPolygon([holed, box(116.003, 40.0, 116.004, 40.001)])
+    sketch = map_sketch(multi, 116.006, 39.999)
+    assert sketch.grid_path.count("M") == 3 and sketch.grid_path.count("Z") == 3
+    assert 0 <= sketch.point[0] <= 320 and 0 <= sketch.point[1] <= 240
+    # A 1 m grid is not blown up: the drawn extent is at least MIN_SPAN_M, and the scale bar stays sane.
+    tiny = map_sketch(box(116.0, 40.0, 116.00001, 40.00001), 116.000005, 40.000005)
+    assert re.fullmatch(r"(5|10|20) m", tiny.scale_label)
+    assert "km" in map_sketch(box(116.0, 40.0, 116.2, 40.1), 116.1, 40.05).scale_label
+    with pytest.raises(InvalidInput):
+        map_sketch(Polygon(), 116.0, 40.0)
+
+
+def test_no_external_resource(order: OrderData) -> None:
+    for html in (render_dispatch_order(order), render_supervision_order(_supervised(order))):
+        assert "http://" not in html
+        assert "https://" not in html
+        assert "//" not in "".join(re.findall(r'(?:src|href)="([^"]*)"', html))
+        assert "<link" not in html and "<script" not in html and "@import" not in html and "url(" not in html
+
+
+@pytest.mark.parametrize(
+    "url", ["https://cdn.example.com/a.jpg", "http://10.0.0.1/a.jpg", "//cdn.example.com/a.jpg", "javascript:alert(1)"]
+)
+def test_absolute_photo_urls_refused(order: OrderData, url: str) -> None:
+    with pytest.raises(InvalidInput, match="relative URL"):
+        render_dispatch_order(replace(order, photo_urls=[url]))
+
+
+def test_html_escaping(order: OrderData) -> None:
+    evil = replace(
+        order,
+        description='井盖缺失<script>alert("x")</script> & 路面塌陷',
+        address="<b>路口</b>",
+        issuer="张三'\"><img src=x onerror=alert(1)>",
+        photo_urls=['/p/1.jpg" onerror="alert(1)'],
+    )
+    html = render_supervision_order(_supervised(evil))
+    assert "<script>" not in html
+    assert "井盖缺失&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt; &amp; 路面塌陷" in html
+    assert "&lt;b&gt;路口&lt;/b&gt;" in html
+    assert "onerror=alert(1)>" not in html
+    assert 'src="/p/1.jpg&#34; onerror=&#34;alert(1)"' in html
+
+
+def test_validation(order: OrderData) -> None:
+    with pytest.raises(InvalidInput, match="timezone-aware"):
+        render_dispatch_order(replace(order, due_at=datetime(2026, 11, 27, 10, 0)))
+    with pytest.raises(InvalidInput, match="11 digits"):
+        render_dispatch_order(replace(order, matter_code="4101050800"))
+    with pytest.raises(InvalidInput, match="unknown time unit"):
+        render_dispatch_order(replace(order, time_limit_unit="weeks"))  # type: ignore[arg-type]
+    with pytest.raises(InvalidInput, match="not a lon/lat"):
+        render_dispatch_order(replace(order, lat=math.nan))
+
+
+def test_formatting() -> None:
+    assert format_time(datetime(2026, 11, 27, 2, 0, tzinfo=UTC)) == "2026年11月27日 10:00"
+    assert format_time(datetime(2026, 1, 5, 8, 30, tzinfo=SH)) == "2026年1月5日 08:30"
+    assert format_amount(4, "working_hours") == "4 工作时"
+    assert format_amount(1.5, "working_days") == "1.5 工作日"
+    assert format_amount(24.0, "calendar_hours") == "24 小时"
+    assert format_amount(2 / 3, "working_hours") == "0.67 工作时"

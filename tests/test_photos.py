@@ -1,0 +1,362 @@
+"""Photos: decoding by content, EXIF time and GPS, refusals, content-addressed atomic store."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import random
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+from PIL import ExifTags, Image
+from PIL.TiffImagePlugin import IFDRational
+
+from gisgrid import photos
+from gisgrid.errors import InvalidInput, NotFound
+from gisgrid.photos import MAX_PIXELS, PhotoStore, inspect_photo
+
+Dms = tuple[tuple[int, int], tuple[int, int], tuple[int, int]]
+
+LAT_DMS: Dms = ((34, 1), (45, 1), (1234, 100))
+LON_DMS: Dms = ((113, 1), (37, 1), (5678, 100))
+LAT = 34 + 45 / 60 + 12.34 / 3600
+LON = 113 + 37 / 60 + 56.78 / 3600
+
+
+def _exif(
+    *,
+    lat: Any = LAT_DMS,
+    lon: Any = LON_DMS,
+    lat_ref: str | None = "N",
+    lon_ref: str | None = "E",
+    gps: bool = True,
+    taken: str | None = "2024:05:06 07:08:09",
+    offset: str | None = "+08:00",
+) -> Image.Exif:
+    exif = Image.Exif()
+    exif[ExifTags.Base.Make] = "TestPhone"
+    if gps:
+        ifd = exif.get_ifd(ExifTags.IFD.GPSInfo)  # 0x8825
+        if lat_ref is not None:
+            ifd[ExifTags.GPS.GPSLatitudeRef] = lat_ref
+        if lon_ref is not None:
+            ifd[ExifTags.GPS.GPSLongitudeRef] = lon_ref
+        ifd[ExifTags.GPS.GPSLatitude] = tuple(IFDRational(n, d) for n, d in lat)
+        ifd[ExifTags.GPS.GPSLongitude] = tuple(IFDRational(n, d) for n, d in lon)
+    sub = exif.get_ifd(ExifTags.IFD.Exif)
+    if taken is not None:
+        sub[ExifTags.Base.DateTimeOriginal] = taken
+    if offset is not None:
+        sub[ExifTags.Base.OffsetTimeOriginal] = offset
+    return exif
+
+
+def _image(size: tuple[int, int] = (64, 48), *, noise: bool = False) -> Image.Image:
+    im = Image.new("RGB", size, (30, 120, 200))
+    if noise:  # incompressible content, so that cutting the file cuts image data
+        rnd = random.Random(7)
+        im.putdata([(rnd.randrange(256), rnd.randrange(256), rnd.randrange(256)) for _ in range(size[0] * size[1])])
+    return im
+
+
+def _write(tmp_path: Path, name: str, im: Image.Image, fmt: str, exif: Image.Exif | None = None) -> bytes:
+    path = tmp_path / name
+    kwargs: dict[str, Any] = {"exif": exif.tobytes()} if exif is not None else {}
+    im.save(path, format=fmt, **kwargs)
+    return path.read_bytes()
+
+
+def _jpeg(tmp_path: Path, name: str = "case.jpg", **exif_args: Any) -> bytes:
+    return _write(tmp_path, name, _image(), "JPEG", _exif(**exif_args))
+
+
+# --- inspect ----------------------------------------------------------------------------------------------------
+
+
+def test_jpeg_with_gps_and_time(tmp_path: Path) -> None:
+    data = _jpeg(tmp_path)
+    info = inspect_photo(data, filename="case.jpg")
+    assert info.format == "JPEG"
+    assert info.content_type == "image/jpeg"
+    assert (info.width, info.height) == (64, 48)
+    assert info.size == len(data)
+    assert info.sha256 == hashlib.sha256(data).hexdigest()
+    assert info.gps is not None
+    lon, lat = info.gps
+    assert lon == pytest.approx(LON, abs=1e-7)
+    assert lat == pytest.approx(LAT, abs=1e-7)
+    assert info.gps_datum == "wgs84"
+    assert info.taken_at == datetime(2024, 5, 6, 7, 8, 9, tzinfo=timezone(timedelta(hours=8)))
+    assert info.taken_at.utcoffset() == timedelta(hours=8)
+    assert info.taken_at_local == datetime(2024, 5, 6, 7, 8, 9)
+
+
+@pytest.mark.parametrize(("lat_ref", "lon_ref", "sign_lon", "sign_lat"), [("S", "W", -1, -1), ("S", "E", 1, -1)])
+def test_south_west_refs_are_negative(tmp_path: Path, lat_ref: str, lon_ref: str, sign_lon: int, sign_lat: int) -> None:
+    info = inspect_photo(_jpeg(tmp_path, lat_ref=lat_ref, lon_ref=lon_ref))
+    assert info.gps is not None
+    assert info.gps[0] == pytest.approx(sign_lon * LON, abs=1e-7)
+    assert info.gps[1] == pytest.approx(sign_lat * LAT, abs=1e-7)
+
+
+def test_no_gps_no_time(tmp_path: Path) -> None:
+    info = inspect_photo(_jpeg(tmp_path, gps=False, taken=None, offset=None))
+    assert info.gps is None
+    assert info.gps_datum is None
+    assert info.taken_at is None
+    assert info.taken_at_local is None
+    plain = inspect_photo(_write(tmp_path, "plain.jpg", _image(), "JPEG"))
+    assert plain.gps is None and plain.taken_at is None
+
+
+def test_time_without_offset_is_not_guessed(tmp_path: Path) -> None:
+    info = inspect_photo(_jpeg(tmp_path, offset=None))
+    assert info.taken_at is None
+    assert info.taken_at_local == datetime(2024, 5, 6, 7, 8, 9)
+
+
+@pytest.mark.parametrize(
+    "exif_args",
+    [
+        pytest.param({"lat": ((0, 1), (0, 1), (0, 1)), "lon": ((0, 1), (0, 1), (0, 1))}, id="zero-no-fix"),
+        pytest.param({"lat_ref": None}, id="missing-lat-ref"),
+        pytest.param({"lon_ref": "X"}, id="bad-lon-ref"),
+        pytest.param({"lat": ((34, 1), (75, 1), (0, 1))}, id="minutes-over-60"),
+        pytest.param({"lat": ((95, 1), (0, 1), (0, 1))}, id="lat-over-90"),
+        pytest.param({"lon": ((181, 1), (0, 1), (0, 1))}, id="lon-over-180"),
+    ],
+)
+def test_bad_gps_is_none(tmp_path: Path, exif_args: dict[str, Any]) -> None:
+    info = inspect_photo(_jpeg(tmp_path, **exif_args))
+    assert info.gps is None
+    assert info.gps_datum is None
+    assert info.taken_at is not None  # the rest of the EXIF still counts
+
+
+def test_zero_denominator_gps_is_none() -> None:
+    # Pillow will not write a 0 denominator, so the parser is fed what it reads back: IFDRationals or raw pairs.
+    good = {
+        ExifTags.GPS.GPSLatitudeRef: "N",
+        ExifTags.GPS.GPSLatitude: (IFDRational(34, 1), IFDRational(45, 1), IFDRational(1234, 100)),
+        ExifTags.GPS.GPSLongitudeRef: "E",
+        ExifTags.GPS.GPSLongitude: ((113, 1), (37, 1), (5678, 100)),  # raw pairs, as some writers give them
+    }
+    assert photos._exif_gps(good) == pytest.approx((LON, LAT), abs=1e-7)
+    bad_lat = (IFDRational(34, 0), IFDRational(45, 1), IFDRational(0, 1))
+    assert photos._exif_gps({**good, ExifTags.GPS.GPSLatitude: bad_lat}) is None
+    assert photos._exif_gps({**good, ExifTags.GPS.GPSLongitude: ((113, 1), (37, 1), (5678, 0))}) is None
+    assert photos._exif_gps({**good, ExifTags.GPS.GPSLongitude: "garbage"}) is None
+    assert photos._exif_gps({**good, ExifTags.GPS.GPSLongitude: (b"\x01", None)}) is None
+
+
+def test_png(tmp_path: Path) -> None:
+    data = _write(tmp_path, "shot.png", _image((20, 10)), "PNG", _exif(lat_ref="N", lon_ref="E"))
+    info = inspect_photo(data)
+    assert (info.format, info.content_type, info.width, info.height) == ("PNG", "image/png", 20, 10)
+    assert info.gps == pytest.approx((LON, LAT), abs=1e-7)
+
+
+def test_webp(tmp_path: Path) -> None:
+    info = inspect_photo(_write(tmp_path, "shot.webp", _image(), "WEBP", _exif()))
+    assert (info.format, info.content_type) == ("WEBP", "image/webp")
+    assert info.gps == pytest.approx((LON, LAT), abs=1e-7)
+
+
+def test_extension_is_not_trusted(tmp_path: Path) -> None:
+    # A PNG named .jpg is a PNG; a text file named .jpg is refused as not an image.
+    png = _write(tmp_path, "really-png.jpg", _image(), "PNG")
+    assert inspect_photo(png, filename="really-png.jpg").content_type == "image/png"
+    path = tmp_path / "notes.jpg"
+    path.write_text("这不是照片 / this is not a photo\n", encoding="utf-8")
+    with pytest.raises(InvalidInput, match=r"photo 'notes\.jpg' is not an image") as exc:
+        inspect_photo(path.read_bytes(), filename="notes.jpg")
+    assert exc.value.detail["reason"] == "not_an_image"
+
+
+def test_empty_is_refused() -> None:
+    with pytest.raises(InvalidInput, match=r"'a\.jpg' is empty"):
+        inspect_photo(b"", filename="a.jpg")
+
+
+def test_unsupported_format_is_named(tmp_path: Path) -> None:
+    gif = _write(tmp_path, "anim.gif", _image(), "GIF")
+    with pytest.raises(InvalidInput, match=r"photo 'anim\.gif': unsupported image format GIF; accepted: JPEG") as exc:
+        inspect_photo(gif, filename="anim.gif")
+    assert exc.value.detail == {"filename": "anim.gif", "reason": "unsupported_format", "format": "GIF"}
+    bmp = _write(tmp_path, "x.bmp", _image(), "BMP")
+    with pytest.raises(InvalidInput, match="unsupported image format BMP"):
+        inspect_photo(bmp, filename="x.bmp")
+
+
+def test_truncated_jpeg_is_refused(tmp_path: Path) -> None:
+    data = _write(tmp_path, "big.jpg", _image((256, 256), noise=True), "JPEG")
+    inspect_photo(data)  # the whole file is fine
+    with pytest.raises(InvalidInput, match=r"photo 'cut\.jpg' is truncated or corrupt") as exc:
+        inspect_photo(data[: len(data) * 6 // 10], filename="cut.jpg")
+    assert exc.value.detail["reason"] == "corrupt"
+
+
+def test_corrupt_bytes_are_refused() -> None:
+    rnd = random.Random(1)
+    junk = b"\xff\xd8\xff\xe0" + bytes(rnd.randrange(256) for _ in range(2000))
+    with pytest.raises(InvalidInput, match=r"photo 'junk\.jpg'"):
+        inspect_photo(junk, filename="junk.jpg")
+    png = io.BytesIO()
+    _image().save(png, "PNG")
+    broken = bytearray(png.getvalue())
+    broken[60:80] = b"\x00" * 20  # inside the compressed IDAT data
+    with pytest.raises(InvalidInput, match=r"photo 'broken\.png' is (truncated or )?corrupt"):
+        inspect_photo(bytes(broken), filename="broken.png")
+
+
+def test_too_many_bytes(tmp_path: Path) -> None:
+    data = _jpeg(tmp_path)
+    with pytest.raises(InvalidInput, match=rf"photo 'case\.jpg' is too large: {len(data)} bytes, at most 100") as exc:
+        inspect_photo(data, max_bytes=100, filename="case.jpg")
+    assert exc.value.detail["reason"] == "too_large"
+    assert inspect_photo(data, max_bytes=len(data)).size == len(data)
+
+
+def test_too_many_pixels(tmp_path: Path) -> None:
+    # 1-bit and uniform: ~50 MP that compress to a few kB, i.e. what a decompression bomb looks like.
+    width, height = 8000, MAX_PIXELS // 8000 + 1
+    buf = io.BytesIO()
+    Image.new("1", (width, height)).save(buf, "PNG")
+    assert len(buf.getvalue()) < 1024 * 1024
+    with pytest.raises(InvalidInput, match=rf"'bomb\.png' is too large: 8000×{height}") as exc:
+        inspect_photo(buf.getvalue(), filename="bomb.png")
+    assert exc.value.detail["reason"] == "too_many_pixels"
+
+
+HEIC_SAMPLE = Path(__file__).parent / "photo_samples" / "gps.heic"  # see photo_samples/README.md
+HEIF_ENCODER = photos.HEIF_BACKEND == "pillow_heif"  # pi-heif decodes only
+
+
+def test_heif_backend_is_installed() -> None:
+    # The project installs pillow-heif; a machine without any HEIC backend must fail here, not skip silently.
+    assert photos.HEIF_AVAILABLE, "no HEIC backend: install pillow-heif (or pi-heif)"
+    assert "HEIF" in photos.SUPPORTED
+
+
+@pytest.mark.skipif(not photos.HEIF_AVAILABLE, reason="no HEIC backend: test_heif_backend_is_installed fails")
+def test_heic_sample_decodes() -> None:
+    data = HEIC_SAMPLE.read_bytes()
+    info = inspect_photo(data, filename="IMG_0001.HEIC")
+    assert (info.format, info.content_type, info.width, info.height) == ("HEIF", "image/heic", 64, 48)
+    assert info.gps == pytest.approx((LON, LAT), abs=1e-7)
+    assert info.gps_datum == "wgs84"
+    assert info.taken_at == datetime(2024, 5, 6, 7, 8, 9, tzinfo=timezone(timedelta(hours=8)))
+
+
+@pytest.mark.skipif(not HEIF_ENCODER, reason="HEIC encoding needs pillow-heif; decoding: test_heic_sample_decodes")
+def test_heic_round_trip(tmp_path: Path) -> None:
+    data = _write(tmp_path, "IMG_0002.HEIC", _image(), "HEIF", _exif(lat_ref="S", lon_ref="W"))
+    info = inspect_photo(data, filename="IMG_0002.HEIC")
+    assert (info.format, info.content_type, info.width, info.height) == ("HEIF", "image/heic", 64, 48)
+    assert info.gps == pytest.approx((-LON, -LAT), abs=1e-7)
+    assert info.taken_at == datetime(2024, 5, 6, 7, 8, 9, tzinfo=timezone(timedelta(hours=8)))
+    stored = PhotoStore(tmp_path / "store").save(data, info)
+    assert stored.relpath.endswith(".heic")
+    assert stored.content_type == "image/heic"
+    assert PhotoStore(tmp_path / "store").open(info.sha256).read_bytes() == data
+
+
+def test_heic_refused_without_backend(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Whether or not a backend is installed here, a server without one must refuse HEIC clearly.
+    monkeypatch.setattr(photos, "SUPPORTED", photos.SUPPORTED - {"HEIF"})
+    with pytest.raises(InvalidInput, match=r"photo 'IMG_0001\.HEIC': HEIC/HEIF photos are not supported") as exc:
+        inspect_photo(HEIC_SAMPLE.read_bytes(), filename="IMG_0001.HEIC")
+    assert "pillow-heif" in exc.value.message
+    assert "HEIC" not in exc.value.message.split("Accepted:")[1]
+    assert exc.value.detail["format"] == "HEIF"
+
+
+# --- store ------------------------------------------------------------------------------------------------------
+
+
+def _files(root: Path) -> list[str]:
+    return sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file())
+
+
+def test_store_is_content_addressed_and_idempotent(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    data = _jpeg(tmp_path)
+    info = inspect_photo(data)
+    root = tmp_path / "photos"
+    store = PhotoStore(root)
+    stored = store.save(data, info)
+    sha = info.sha256
+    assert stored.sha256 == sha
+    assert stored.relpath == f"{sha[:2]}/{sha[2:4]}/{sha}.jpg"
+    assert (stored.content_type, stored.size) == ("image/jpeg", len(data))
+    assert _files(root) == [stored.relpath]  # atomic write: no temporary file left behind
+    assert store.open(sha) == root / stored.relpath
+    assert store.open(sha).read_bytes() == data
+
+    def no_write(*args: object) -> None:
+        raise AssertionError("the second save must not write")
+
+    monkeypatch.setattr(photos.os, "replace", no_write)
+    assert store.save(data, inspect_photo(data)) == stored
+    assert _files(root) == [stored.relpath]
+
+
+def test_store_failed_write_leaves_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    data = _jpeg(tmp_path)
+    info = inspect_photo(data)
+    root = tmp_path / "photos"
+
+    def disk_full(src: object, dst: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(photos.os, "replace", disk_full)
+    with pytest.raises(OSError, match="No space"):
+        PhotoStore(root).save(data, info)
+    assert _files(root) == []
+    monkeypatch.undo()
+    with pytest.raises(NotFound):
+        PhotoStore(root).open(info.sha256)
+
+
+def test_store_replaces_a_partial_file(tmp_path: Path) -> None:
+    # A file of the right name but wrong size (e.g. copied in by hand, cut short) is rewritten.
+    data = _jpeg(tmp_path)
+    info = inspect_photo(data)
+    store = PhotoStore(tmp_path / "photos")
+    target = store.root / store.save(data, info).relpath
+    target.write_bytes(data[:10])
+    store.save(data, info)
+    assert target.read_bytes() == data
+
+
+def test_store_refuses_mismatch_and_path_tricks(tmp_path: Path) -> None:
+    data = _jpeg(tmp_path)
+    info = inspect_photo(data)
+    store = PhotoStore(tmp_path / "photos")
+    with pytest.raises(InvalidInput, match="do not match"):
+        store.save(data + b"x", info)
+    for bad in ("../../etc/passwd", "/etc/passwd", info.sha256.upper(), info.sha256[:-1], info.sha256 + "/..", ""):
+        with pytest.raises(InvalidInput, match="not a photo id"):
+            store.open(bad)
+    with pytest.raises(NotFound):
+        store.open("0" * 64)
+
+
+def test_store_refuses_symlink_out_of_root(tmp_path: Path) -> None:
+    outside = tmp_path / "secret.txt"
+    outside.write_text("secret")
+    store = PhotoStore(tmp_path / "photos")
+    sha = "ab" * 32
+    link = store.root / "ab" / "ab" / f"{sha}.jpg"
+    link.parent.mkdir(parents=True)
+    os.symlink(outside, link)
+    with pytest.raises(InvalidInput, match="outside the photo store"):
+        store.open(sha)
+
+
+def test_store_from_settings(tmp_path: Path) -> None:
+    from gisgrid.settings import Settings
+
+    assert PhotoStore.from_settings(Settings(data_dir=tmp_path)).root == tmp_path.resolve() / "photos"
