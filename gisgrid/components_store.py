@@ -31,6 +31,7 @@ from gisgrid.components import (
     write_errors,
 )
 from gisgrid.errors import Conflict, InvalidInput, NotFound
+from gisgrid.photos import PhotoStore, inspect_photo
 from gisgrid.settings import STORAGE_SRID, Settings
 from gisgrid.storage.bulk import copy_frame
 from gisgrid.vectorio import write_layer
@@ -967,3 +968,49 @@ def export_components(conn: Connection, out: Path, *, fmt: str | None, encoding:
     for col in ("initial_date", "change_date"):
         gdf[col] = gdf[col].astype(str).replace({"None": None, "NaT": None})
     return write_layer(gdf, out, fmt=fmt, layer="components", crs=crs, encoding=encoding)  # type: ignore[arg-type]
+
+
+def add_photos(
+    engine: Engine, store: PhotoStore, component_id: str, files: list[tuple[str, bytes]], *, actor: str
+) -> dict[str, Any]:
+    """Attach photos to a component (checked, stored content-addressed); recorded in its history."""
+    if not files:
+        raise InvalidInput("photos: attach at least one photo", detail=[{"field": "photos"}])
+    infos = []
+    for i, (name, data) in enumerate(files):
+        try:
+            infos.append(inspect_photo(data, filename=name))
+        except InvalidInput as exc:
+            raise InvalidInput(f"photos[{i}]: {exc.message}", detail=[{"field": f"photos[{i}]"}]) from None
+    with engine.connect() as conn, conn.begin():
+        current = conn.execute(
+            text("SELECT photos FROM components WHERE id = :id FOR UPDATE"), {"id": component_id}
+        ).one_or_none()
+        if current is None:
+            raise NotFound(f"no component with identifier {component_id}")
+        photos = list(current[0] or [])
+        added = []
+        for info, (name, data) in zip(infos, files, strict=True):
+            stored = store.save(data, info)
+            if any(p.get("sha256") == stored.sha256 for p in photos):
+                continue  # the same picture twice is one photo
+            entry = {"sha256": stored.sha256, "content_type": stored.content_type, "name": name}
+            if info.gps:
+                entry["gps"] = list(info.gps)
+            photos.append(entry)
+            added.append(stored.sha256)
+        conn.execute(
+            text(
+                "UPDATE components SET photos = CAST(:p AS jsonb), version = version + 1, updated_at = now() "
+                "WHERE id = :id"
+            ),
+            {"p": json.dumps(photos, ensure_ascii=False), "id": component_id},
+        )
+        conn.execute(
+            text(
+                "INSERT INTO component_history (component_id, actor, action, changes, source) "
+                "VALUES (:id, :actor, 'photo', jsonb_build_object('photos', CAST(:added AS jsonb)), 'api')"
+            ),
+            {"id": component_id, "actor": actor, "added": json.dumps(added)},
+        )
+        return get_component(conn, component_id)

@@ -130,3 +130,25 @@ def test_queries_radius_nearest_and_filters(client: TestClient) -> None:
     assert client.get("/components", params={"lon": x0}).status_code == 422
     assert client.get("/components", params={"grid": "123"}).status_code == 422
     assert client.get("/components", params={"radius_m": 100}).status_code == 422
+
+
+def test_photos_attach_to_a_component_and_are_served(client: TestClient, spot: tuple[float, float]) -> None:
+    import io
+
+    from PIL import Image
+
+    x, y = spot
+    cid = client.post("/components", json={"class_code": "01037", "lon": x, "lat": y, "datum": "cgcs2000"}).json()["id"]
+    buf = io.BytesIO()
+    Image.new("RGB", (32, 24), (10, 200, 30)).save(buf, "PNG")
+    r = client.post(
+        f"/components/{cid}/photos", files=[("photos", ("lamp.png", buf.getvalue(), "image/png"))], headers=WHO
+    )
+    assert r.status_code == 200, r.text
+    photos = r.json()["properties"]["photos"]
+    assert len(photos) == 1 and photos[0]["content_type"] == "image/png"
+    got = client.get(f"/components/{cid}/photos/{photos[0]['sha256']}")
+    assert got.status_code == 200 and got.content == buf.getvalue()
+    bad = client.post(f"/components/{cid}/photos", files=[("photos", ("x.jpg", b"not an image", "image/jpeg"))])
+    assert bad.status_code == 422 and "photos[0]" in bad.json()["detail"]["message"]
+    assert [h["action"] for h in client.get(f"/components/{cid}/history").json()["history"]] == ["create", "photo"]

@@ -54,3 +54,20 @@ def test_home_page_is_chinese_first_and_links_the_docs(settings: Settings) -> No
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
     assert '<html lang="zh-CN">' in r.text and 'href="/docs"' in r.text
     assert "http://" not in r.text and "https://" not in r.text  # nothing off the origin
+
+
+def test_health_warns_about_years_the_holiday_calendar_does_not_know(settings: Settings) -> None:
+    from gisgrid.calendar import KNOWN_YEARS
+
+    with TestClient(create_app(settings)) as client:
+        cal = client.get("/health").json()["calendar"]
+    assert cal["known_years"] == [KNOWN_YEARS.start, KNOWN_YEARS.stop - 1]
+    last = KNOWN_YEARS.stop - 1
+    import datetime as dt
+
+    next_year = dt.date.today().year + 1
+    if next_year > last:  # e.g. in late 2026 with a package that knows up to 2026
+        assert next_year in cal["unknown_years"]
+        assert any(f"does not know {next_year}" in w for w in cal["warnings"])
+    else:
+        assert cal["warnings"] == []

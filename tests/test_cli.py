@@ -115,3 +115,67 @@ def test_boundaries_import_dry_run_via_cli(clean_db: Engine, settings: Settings,
     assert generated.exit_code == 0 and "unit grids for 3 units (EPSG:4547)" in generated.output
     tiers = runner.invoke(app, ["grids", "tiers", "--target-size", "20"], env=env)
     assert tiers.exit_code == 0 and "tier 1: 2 streets, tier 2: 3 communities" in tiers.output
+
+
+def test_cases_from_the_command_line(clean_db: Engine, settings: Settings, tmp_path: Path) -> None:
+    from gisgrid.boundaries import BoundaryOptions
+    from gisgrid.grids import workflows
+    from tests.test_components_store import inside_points
+
+    workflows.import_boundaries(clean_db, write_small_district(tmp_path), BoundaryOptions())
+    workflows.generate_grids(clean_db)
+    xs, ys = inside_points(1, seed=4)
+    env = {"GISGRID_DATABASE_URL": settings.database_url or "", "GISGRID_DATA_DIR": str(tmp_path / "d")}
+    r = runner.invoke(
+        app,
+        [
+            "cases",
+            "report",
+            "--class",
+            "06010",
+            "--lon",
+            str(xs[0]),
+            "--lat",
+            str(ys[0]),
+            "--datum",
+            "cgcs2000",
+            "--key",
+            "cli-1",
+        ],
+        env=env,
+    )
+    assert r.exit_code == 0, r.output
+    assert "created: case" in r.output
+    again = runner.invoke(
+        app,
+        [
+            "cases",
+            "report",
+            "--class",
+            "06010",
+            "--lon",
+            str(xs[0]),
+            "--lat",
+            str(ys[0]),
+            "--datum",
+            "cgcs2000",
+            "--key",
+            "cli-1",
+        ],
+        env=env,
+    )
+    assert "already reported (same key)" in again.output
+    with clean_db.connect() as conn:
+        case_id = conn.execute(text("SELECT id FROM cases")).scalar_one()
+    done = runner.invoke(
+        app,
+        ["cases", "act", str(case_id), "verify", "--role", "supervisor", "--actor", "王伟", "--version", "1"],
+        env=env,
+    )
+    assert done.exit_code == 0 and "核实 (verified), version 2" in done.output
+    listed = runner.invoke(app, ["cases", "list", "--state", "verified"], env=env)
+    assert "1 case(s)" in listed.output
+    bad = runner.invoke(
+        app, ["cases", "act", str(case_id), "close", "--role", "shift_lead", "--actor", "x", "--version", "2"], env=env
+    )
+    assert bad.exit_code != 0

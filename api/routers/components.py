@@ -5,15 +5,16 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 import numpy as np
-from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Depends, File, Query, Request, UploadFile
+from fastapi.responses import FileResponse, JSONResponse
 from pydantic import BaseModel, Field
 
 from api.dependencies import BBox, DatumQuery, Page, bbox_query
 from api.deps import ActorDep, EngineDep
 from gisgrid import components_store as store
 from gisgrid import geodesy
-from gisgrid.errors import InvalidInput
+from gisgrid.errors import InvalidInput, NotFound
+from gisgrid.photos import MAX_BYTES as MAX_PHOTO_BYTES
 
 router = APIRouter(prefix="/components", tags=["components 部件"])
 
@@ -138,3 +139,25 @@ def retire(engine: EngineDep, actor: ActorDep, component_id: str, body: RetireIn
 def history(engine: EngineDep, component_id: str) -> dict[str, Any]:
     with engine.connect() as conn:
         return {"id": component_id, "history": store.component_history(conn, component_id)}
+
+
+@router.post("/{component_id}/photos", summary="部件照片 Attach photos (multipart)")
+async def add_photos(
+    request: Request,
+    engine: EngineDep,
+    actor: ActorDep,
+    component_id: str,
+    photos: Annotated[list[UploadFile], File(description="JPEG/PNG/HEIC/WebP")],
+) -> dict[str, Any]:
+    files = [(p.filename or f"photo{i}", await p.read(MAX_PHOTO_BYTES + 1)) for i, p in enumerate(photos)]
+    return store.add_photos(engine, request.app.state.cases.photos, component_id, files, actor=actor.name)
+
+
+@router.get("/{component_id}/photos/{sha256}", summary="部件照片 One photo")
+def photo(request: Request, engine: EngineDep, component_id: str, sha256: str) -> FileResponse:
+    with engine.connect() as conn:
+        feature = store.get_component(conn, component_id)
+    match = [p for p in feature["properties"]["photos"] or [] if p.get("sha256") == sha256]
+    if not match:
+        raise NotFound(f"component {component_id} has no photo {sha256}")
+    return FileResponse(request.app.state.cases.photos.open(sha256), media_type=match[0]["content_type"])

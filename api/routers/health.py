@@ -2,20 +2,41 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import datetime as dt
+
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from api.deps import EngineDep
+from gisgrid.calendar import CHINESECALENDAR_VERSION, KNOWN_YEARS
 from gisgrid.storage import migrate
 from gisgrid.storage.database import describe_connect_error
 
 router = APIRouter(tags=["health"])
 
 
+def calendar_status(request: Request, today: dt.date | None = None) -> dict[str, object]:
+    """Which years the holiday calendar knows; years it does not know are a warning, never a silent guess."""
+    today = today or dt.date.today()
+    seen = set(request.app.state.cases.calendar.unknown_years)
+    missing = sorted({y for y in (today.year, today.year + 1) if y not in KNOWN_YEARS} | seen)
+    warnings = [
+        f"chinesecalendar {CHINESECALENDAR_VERSION} does not know {y}: deadlines in {y} count Monday–Friday as "
+        "working days without statutory holidays; upgrade chinesecalendar or add the year's holidays"
+        for y in missing
+    ]
+    return {
+        "package": f"chinesecalendar {CHINESECALENDAR_VERSION}",
+        "known_years": [KNOWN_YEARS.start, KNOWN_YEARS.stop - 1],
+        "unknown_years": missing,
+        "warnings": warnings,
+    }
+
+
 @router.get("/health", summary="服务状态 Service health")
-def health(engine: EngineDep) -> JSONResponse:
+def health(request: Request, engine: EngineDep) -> JSONResponse:
     head = migrate.head()
     try:
         with engine.connect() as conn:
@@ -34,5 +55,6 @@ def health(engine: EngineDep) -> JSONResponse:
         "status": "ok" if ok else "migration_pending",
         "database": {"reachable": True, "server_version": server, "postgis_version": postgis},
         "migration": {"current": current, "head": head, "up_to_date": ok},
+        "calendar": calendar_status(request),
     }
     return JSONResponse(body, status_code=200 if ok else 503)

@@ -34,6 +34,7 @@ app.command("serve")(serve_cli.serve)
 def _register_optional() -> None:
     # Sub-command groups added by later modules register here, keeping import order explicit.
     from gisgrid.cli import boundaries as boundaries_cli
+    from gisgrid.cli import cases as cases_cli
     from gisgrid.cli import components as components_cli
     from gisgrid.cli import demo as demo_cli
     from gisgrid.cli import grids as grids_cli
@@ -41,6 +42,7 @@ def _register_optional() -> None:
     app.add_typer(boundaries_cli.app, name="boundaries")
     app.add_typer(grids_cli.app, name="grids")
     app.add_typer(components_cli.app, name="components")
+    app.add_typer(cases_cli.app, name="cases")
     app.add_typer(demo_cli.app, name="demo")
 
 
