@@ -265,14 +265,13 @@ def intake(engine: Engine, services: CaseServices, item: Intake, *, now: dt.date
     x, y = float(xs[0]), float(ys[0])
 
     with engine.connect() as conn, conn.begin():
-        try:
-            where = grid_store.locate(conn, x, y)
-        except NotFound:
+        where = grid_store.locate_codes(conn, x, y)
+        if where is None:
             raise InvalidInput(
                 f"location: ({lon}, {lat}) {datum} is outside the gridded coverage; check the datum and that "
                 "lon/lat are not swapped",
                 detail=[{"field": "lon", "reason": "outside coverage"}, {"field": "lat", "reason": "outside coverage"}],
-            ) from None
+            )
         component = _nearest_component(conn, ev.component_class, x, y)
         owner = (
             routing.ComponentOwner(
@@ -288,11 +287,11 @@ def intake(engine: Engine, services: CaseServices, item: Intake, *, now: dt.date
             routing.RoutingInput(
                 class_code=ev.code,
                 scheme=ev.scheme,
-                unit_grid_code=where["unit_grid"],
+                unit_grid_code=where["code"],
                 reported_at=now,
-                tier1_code=where["tier1"]["code"] if where["tier1"] else None,
-                tier2_code=where["tier2"]["code"] if where["tier2"] else None,
-                tier3_code=where["tier3"]["code"] if where["tier3"] else None,
+                tier1_code=where["street_code"],
+                tier2_code=where["community_code"],
+                tier3_code=where["tier3_code"],
                 component_linked=component is not None,
             ),
             services.rules,
@@ -322,7 +321,7 @@ def intake(engine: Engine, services: CaseServices, item: Intake, *, now: dt.date
                     "no": case_no,
                     "scheme": ev.scheme,
                     "cls": ev.code,
-                    "matter": matter_code(where["district"]["code"], ev.code),
+                    "matter": matter_code(where["district_code"], ev.code),
                     "dtype": limit.disposal_type,
                     "urgent": limit.urgent,
                     "source": item.source,
@@ -333,11 +332,11 @@ def intake(engine: Engine, services: CaseServices, item: Intake, *, now: dt.date
                     "ilon": lon,
                     "ilat": lat,
                     "idatum": datum,
-                    "ug": where["unit_grid"],
-                    "d": where["district"]["code"],
-                    "t1": where["tier1"]["code"] if where["tier1"] else None,
-                    "t2": where["tier2"]["code"] if where["tier2"] else None,
-                    "t3": where["tier3"]["code"] if where["tier3"] else None,
+                    "ug": where["code"],
+                    "d": where["district_code"],
+                    "t1": where["street_code"],
+                    "t2": where["community_code"],
+                    "t3": where["tier3_code"],
                     "comp": component["id"] if component else None,
                     "compd": round(float(component["d"]), 2) if component else None,
                     "key": item.idempotency_key,
@@ -692,8 +691,15 @@ def _case_json(services: CaseServices, row: Any, now: dt.datetime) -> dict[str, 
 
 
 def get_case(
-    conn: Connection, services: CaseServices, case_id: int, *, role: str | None = None, now: dt.datetime | None = None
+    conn: Connection,
+    services: CaseServices,
+    case_id: int,
+    *,
+    role: str | None = None,
+    now: dt.datetime | None = None,
+    full: bool = True,
 ) -> dict[str, Any]:
+    """One case; ``full`` adds its timeline, photos and documents (intake answers with the case alone)."""
     now = _now(now)
     row = (
         conn.execute(
@@ -709,6 +715,10 @@ def get_case(
     if row is None:
         raise NotFound(f"no case with id {case_id}")
     data = _case_json(services, row, now)
+    if role is not None:
+        data["allowed_actions"] = workflow.allowed_actions(_snapshot_from_mapping(row), role)
+    if not full:
+        return data
     timeline = conn.execute(
         text(
             "SELECT action, from_state, to_state, actor, role, at, note, version, department_code, effects, details, "
@@ -742,8 +752,6 @@ def get_case(
             {"id": case_id},
         ).mappings()
     ]
-    if role is not None:
-        data["allowed_actions"] = workflow.allowed_actions(_snapshot_from_mapping(row), role)
     return data
 
 

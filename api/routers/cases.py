@@ -55,9 +55,10 @@ ServicesDep = Annotated[svc.CaseServices, Depends(_services)]
 
 
 def _respond(engine: Any, services: svc.CaseServices, case_id: int, created: bool, role: str | None) -> JSONResponse:
+    """201 with the new case (200 when an idempotency key was seen before); the timeline is at Location."""
     with engine.connect() as conn:
-        body = svc.get_case(conn, services, case_id, role=role)
-    return JSONResponse(body, status_code=201 if created else 200)
+        body = svc.get_case(conn, services, case_id, role=role, full=False)
+    return JSONResponse(body, status_code=201 if created else 200, headers={"Location": f"/cases/{case_id}"})
 
 
 @router.post("", status_code=201, summary="案件上报 Report a case (JSON)")

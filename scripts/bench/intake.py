@@ -1,0 +1,184 @@
+"""Benchmark: sustained HTTP intake over the demo district holding N components, beside a bare insert endpoint.
+
+    .venv/bin/python scripts/bench/intake.py [--components 1000000] [--clients 16] [--seconds 20]
+
+Sets up a throwaway database (Z区 + N synthetic components), then for each side starts uvicorn (2 workers) and
+drives it with concurrent HTTP clients for ``--seconds``:
+- gisgrid ``POST /cases``: datum conversion, locate to the unit grid and tiers, nearest component of the implied
+  class within 30 m, possible duplicates, routing with explanation, working-time deadline, case number,
+  transition log — one transaction;
+- bare ``POST /bare`` (scripts/bench/bare_app.py): the same JSON inserted as one row (the ceiling).
+Prints reports/s and p50/p95 latency of each and the ratio.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from sqlalchemy import text
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import bench_database, describe
+
+from gisgrid.demo import demo_components_points, make_demo_district
+
+CLASSES = ["06010", "06012", "09009", "01037", "03005", "06001"]  # 01037/03005 link to components
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def serve(app: str, url: str, port: int, data_dir: Path) -> subprocess.Popen[bytes]:
+    env = dict(
+        os.environ, GISGRID_DATABASE_URL=url, GISGRID_DATA_DIR=str(data_dir), PYTHONPATH=str(Path(__file__).parent)
+    )
+    cmd = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        app,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        "2",
+        "--log-level",
+        "warning",
+    ]
+    if app.startswith("api.main"):
+        cmd.append("--factory")
+    proc = subprocess.Popen(cmd, env=env)
+    for _ in range(200):
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return proc
+        except OSError:
+            time.sleep(0.1)
+    proc.kill()
+    raise RuntimeError(f"{app} did not start")
+
+
+async def drive(url: str, points: np.ndarray, clients: int, seconds: float) -> tuple[int, list[float], int]:
+    import httpx2 as httpx
+
+    rng = np.random.default_rng(7)
+    latencies: list[float] = []
+    errors = 0
+    stop = time.perf_counter() + seconds
+
+    async def client(k: int) -> None:
+        nonlocal errors
+        async with httpx.AsyncClient(timeout=30) as http:
+            i = k
+            while time.perf_counter() < stop:
+                x, y = points[i % len(points)]
+                body = {
+                    "class_code": CLASSES[i % len(CLASSES)],
+                    "lon": float(x),
+                    "lat": float(y),
+                    "datum": "cgcs2000",
+                    "description": "bench",
+                    "source": "patrol",
+                }
+                t0 = time.perf_counter()
+                r = await http.post(url, json=body, headers={"Idempotency-Key": f"b{k}-{i}-{rng.integers(1 << 30)}"})
+                latencies.append((time.perf_counter() - t0) * 1000)
+                if r.status_code != 201:
+                    errors += 1
+                i += clients
+
+    await asyncio.gather(*(client(k) for k in range(clients)))
+    return len(latencies), latencies, errors
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--components", type=int, default=1_000_000)
+    ap.add_argument("--clients", type=int, default=16)
+    ap.add_argument("--seconds", type=float, default=20)
+    args = ap.parse_args()
+    tmp = Path(tempfile.mkdtemp(prefix="gisgrid-intake-"))
+    district = make_demo_district()
+    with bench_database("gisgrid_bench_intake", folder=tmp) as (engine, url):
+        lon, lat = demo_components_points(args.components, 3, district)
+        classes = np.random.default_rng(3).choice(["01037", "03005", "01001", "01004", "02014", "04002"], len(lon))
+        with engine.begin() as conn:
+            conn.execute(text("CREATE TABLE _pts (lon float8, lat float8, cls text)"))
+            raw = conn.connection.dbapi_connection
+            import io
+
+            buf = io.StringIO("".join(f"{a},{b},{c}\n" for a, b, c in zip(lon, lat, classes, strict=True)))
+            with raw.cursor() as cur:
+                cur.copy_expert("COPY _pts FROM STDIN WITH (FORMAT csv)", buf)
+            conn.execute(
+                text(
+                    "INSERT INTO departments (code, name) VALUES ('990000000000000012', '路灯管理处') "
+                    "ON CONFLICT DO NOTHING"
+                )
+            )
+            conn.execute(
+                text(
+                    "INSERT INTO components (id, class_code, main_dept_code, district_code, geom) "
+                    "SELECT '419901' || cls || lpad(row_number() OVER (PARTITION BY cls)::text, 6, '0'), cls, "
+                    "'990000000000000012', '419901', ST_SetSRID(ST_MakePoint(lon, lat), 4490) FROM _pts"
+                )
+            )
+            conn.execute(text("DROP TABLE _pts"))
+            conn.execute(
+                text(
+                    "CREATE TABLE bench_bare (id bigserial PRIMARY KEY, payload jsonb, "
+                    "geom geometry(Point, 4490), created_at timestamptz DEFAULT now())"
+                )
+            )
+            conn.execute(text("CREATE INDEX ON bench_bare USING gist (geom)"))
+        with engine.connect() as conn:
+            conn.execute(text("ANALYZE"))
+            n_comp = conn.execute(text("SELECT count(*) FROM components")).scalar_one()
+        pts = np.column_stack(demo_components_points(50_000, 11, district))
+        url_s = url.render_as_string(hide_password=False)
+        results = {}
+        for name, app, path in (
+            ("gisgrid POST /cases", "api.main:create_app", "/cases"),
+            ("bare insert POST /bare", "bare_app:app", "/bare"),
+        ):
+            port = free_port()
+            proc = serve(app, url_s, port, tmp)
+            try:
+                asyncio.run(drive(f"http://127.0.0.1:{port}{path}", pts[:100], 4, 2))  # warm-up
+                n, lat_ms, errors = asyncio.run(
+                    drive(f"http://127.0.0.1:{port}{path}", pts, args.clients, args.seconds)
+                )
+            finally:
+                proc.terminate()
+                proc.wait(timeout=30)
+            results[name] = (n / args.seconds, lat_ms, errors)
+        with engine.connect() as conn:
+            cases = conn.execute(
+                text(
+                    "SELECT count(*), count(component_id), count(*) FILTER (WHERE "
+                    "jsonb_array_length(routing->'duplicates') > 0) FROM cases"
+                )
+            ).one()
+    print(f"demo district Z区 with {n_comp} components; {args.clients} concurrent clients, {args.seconds:.0f} s each")
+    for name, (rate, lat_ms, errors) in results.items():
+        print(f"{name:<24}: {rate:7.1f} reports/s, {describe(lat_ms)}, errors {errors}")
+    ratio = results["gisgrid POST /cases"][0] / results["bare insert POST /bare"][0]
+    print(f"ratio gisgrid / bare     : {ratio:.2f}   (goals: ≥ 500 reports/s, p95 ≤ 100 ms, ≥ 0.5× the bare endpoint)")
+    print(f"cases stored: {cases[0]}, linked to a component: {cases[1]}, with possible duplicates listed: {cases[2]}")
+
+
+if __name__ == "__main__":
+    main()
