@@ -10,8 +10,10 @@ import pandas as pd
 from sqlalchemy import Engine, text
 
 from gisgrid.boundaries import BoundaryOptions
-from gisgrid.demo import DEMO_DISTRICT_CODE, write_demo_district
+from gisgrid.components_store import ImportOptions, catalogue_for, import_components
+from gisgrid.demo import DEMO_DISTRICT_CODE, demo_components_points, make_demo_district, write_demo_district
 from gisgrid.grids import workflows
+from gisgrid.settings import Settings
 
 #: Tier-3 size for the demo: ~38,400 unit grids / 56 ≈ 680 tier-3 grids, as in the seed district.
 DEMO_TIER3_SIZE = 56
@@ -44,7 +46,41 @@ def demo_loaded(engine: Engine) -> bool:
     return bool(t3)
 
 
-def load_demo(engine: Engine, folder: Path, *, seed: int = 2004, force: bool = False, echo: Callable = print) -> str:
+#: Component classes of the demo registry, with their share: lamps, manholes, bins, signs, trees, toilets.
+DEMO_COMPONENT_MIX = {
+    "01037": 0.25,
+    "01001": 0.12,
+    "01004": 0.10,
+    "01007": 0.08,
+    "03005": 0.20,
+    "02014": 0.05,
+    "04002": 0.17,
+    "03001": 0.03,
+}
+
+
+def demo_components_csv(path: Path, n: int, seed: int) -> Path:
+    """A synthetic component registry over Z区 as an analyst would import it (class, lon, lat, status)."""
+    lon, lat = demo_components_points(n, seed, make_demo_district(seed))
+    rng = np.random.default_rng(seed)
+    classes = rng.choice(list(DEMO_COMPONENT_MIX), n, p=list(DEMO_COMPONENT_MIX.values()))
+    status = rng.choice(["完好", "破损", "丢失"], n, p=[0.93, 0.05, 0.02])
+    pd.DataFrame(
+        {"class_code": classes, "lon": lon.round(7), "lat": lat.round(7), "status": status, "data_source": "实测"}
+    ).to_csv(path, index=False)
+    return path
+
+
+def load_demo(
+    engine: Engine,
+    folder: Path,
+    *,
+    seed: int = 2004,
+    force: bool = False,
+    echo: Callable = print,
+    components: int = 20_000,
+    settings: Settings | None = None,
+) -> str:
     if demo_loaded(engine) and not force:
         return "demo district Z区 already loaded (use --force to reload)"
     folder.mkdir(parents=True, exist_ok=True)
@@ -61,7 +97,15 @@ def load_demo(engine: Engine, folder: Path, *, seed: int = 2004, force: bool = F
     staff_csv = folder / "z_district_staff.csv"
     demo_staff(codes, seed).to_csv(staff_csv, index=False, encoding="utf-8")
     n = workflows.import_staff(engine, staff_csv)
+    registry = ""
+    if components:
+        csv = demo_components_csv(folder / "z_district_components.csv", components, seed)
+        summary = import_components(
+            engine, csv, catalogue_for(settings or Settings()), ImportOptions(actor="demo", district=DEMO_DISTRICT_CODE)
+        )
+        registry = f", {summary.inserted + summary.updated + summary.unchanged} components"
+        echo(f"components: {summary.to_text().splitlines()[0]}")
     return (
         f"demo district Z区 loaded: {len(imported.boundaries.units)} units, {generated.cells} unit grids, "
-        f"{tiers.tier3} tier-3 grids with staff for {n}"
+        f"{tiers.tier3} tier-3 grids with staff for {n}{registry}"
     )

@@ -20,8 +20,8 @@ def test_demo_load_fills_the_district_and_is_idempotent(server_url: URL, tmp_pat
     try:
         ensure_postgis(engine)
         migrate.upgrade(url)
-        summary = load_demo(engine, tmp_path, echo=lambda _m: None)
-        assert summary.startswith("demo district Z区 loaded: 137 units")
+        summary = load_demo(engine, tmp_path, echo=lambda _m: None, components=5_000)
+        assert summary.startswith("demo district Z区 loaded: 137 units") and summary.endswith(", 5000 components")
         with engine.connect() as conn:
             levels = dict(conn.execute(text("SELECT level, count(*) FROM admin_units GROUP BY level")).all())
             cells = conn.execute(text("SELECT count(*), sum(area_m2) FROM unit_grids")).one()
@@ -39,6 +39,9 @@ def test_demo_load_fills_the_district_and_is_idempotent(server_url: URL, tmp_pat
         assert abs(district_area / 1e6 - 370) < 370 * 0.03
         assert tiers[1] == 12 and tiers[2] == 124 and 640 <= tiers[3] <= 720
         assert unassigned == 0 and led == tiers[3]
+        with engine.connect() as conn:
+            located = conn.execute(text("SELECT count(*) FROM components WHERE unit_grid_code IS NOT NULL")).scalar()
+        assert located == 5_000  # every demo component sits in a unit grid
 
         assert load_demo(engine, tmp_path, echo=lambda _m: None).startswith("demo district Z区 already loaded")
     finally:

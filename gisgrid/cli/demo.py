@@ -16,12 +16,21 @@ def load(
     ctx: typer.Context,
     seed: int = typer.Option(2004, "--seed", help="Seed of the synthetic district."),
     force: bool = typer.Option(False, "--force", help="Reload even if the demo district is already loaded."),
+    components: int = typer.Option(20_000, "--components", help="Synthetic components to register (0: none)."),
 ) -> None:
     """Load Z区: boundaries, unit grids, three tiers and grid staff. Fast no-op when already loaded."""
     settings = settings_of(ctx)
     engine = make_engine(prepare_database(settings, echo))
     try:
-        summary = load_demo(engine, settings.data_path / "demo", seed=seed, force=force, echo=echo)
+        summary = load_demo(
+            engine,
+            settings.data_path / "demo",
+            seed=seed,
+            force=force,
+            echo=echo,
+            components=components,
+            settings=settings,
+        )
     finally:
         engine.dispose()
     echo(summary)
