@@ -28,9 +28,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any
 
-from gisgrid.errors import InvalidInput
+from gisgrid.errors import InvalidInput, ProblemList
 from gisgrid.settings import Settings
 
 SCHEMES: tuple[str, ...] = ("gbt47678", "cjt214")
@@ -100,30 +99,9 @@ def check_scheme(scheme: str) -> str:
     return scheme
 
 
-class _Problems:
-    """Collects every problem so that one error lists them all."""
-
-    def __init__(self) -> None:
-        self.items: list[dict[str, Any]] = []
-
-    def add(self, file: Path, row: int | None, field_name: str | None, value: str, reason: str) -> None:
-        self.items.append({"file": str(file), "row": row, "field": field_name, "value": value, "reason": reason})
-
-    def raise_if_any(self) -> None:
-        if not self.items:
-            return
-        lines = [
-            f"{p['file']}: row {p['row']}, field {p['field']!r}: {p['reason']}"
-            if p["row"] is not None
-            else f"{p['file']}: {p['reason']}"
-            for p in self.items[:_MAX_LISTED_PROBLEMS]
-        ]
-        more = len(self.items) - _MAX_LISTED_PROBLEMS
-        if more > 0:
-            lines.append(f"… and {more} more problem(s)")
-        raise InvalidInput(
-            f"catalogue: {len(self.items)} problem(s):\n" + "\n".join(lines), detail={"problems": self.items}
-        )
+class _Problems(ProblemList):
+    label = "catalogue"
+    max_listed = _MAX_LISTED_PROBLEMS
 
 
 def _read_rows(path: Path, columns: Sequence[str], problems: _Problems) -> list[tuple[int, dict[str, str]]]:

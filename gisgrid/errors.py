@@ -37,3 +37,32 @@ class InvalidInput(GisgridError):
 
 class Conflict(GisgridError):
     code = "conflict"
+
+
+class ProblemList:
+    """Collects every problem found in a set of data files so that one error lists them all (file, row, field,
+    value, reason); ``label`` names what was being read."""
+
+    label = "data files"
+    max_listed = 10
+
+    def __init__(self) -> None:
+        self.items: list[dict[str, Any]] = []
+
+    def add(self, file: Any, row: int | None, field_name: str | None, value: str, reason: str) -> None:
+        self.items.append({"file": str(file), "row": row, "field": field_name, "value": value, "reason": reason})
+
+    def raise_if_any(self) -> None:
+        if not self.items:
+            return
+        lines = [
+            f"{p['file']}: row {p['row']}, field {p['field']!r}: {p['reason']}"
+            if p["row"] is not None
+            else f"{p['file']}: {p['reason']}"
+            for p in self.items[: self.max_listed]
+        ]
+        if len(self.items) > self.max_listed:
+            lines.append(f"… and {len(self.items) - self.max_listed} more problem(s)")
+        raise InvalidInput(
+            f"{self.label}: {len(self.items)} problem(s):\n" + "\n".join(lines), detail={"problems": self.items}
+        )

@@ -36,7 +36,7 @@ from typing import Any, Literal, NamedTuple
 from zoneinfo import ZoneInfo
 
 from gisgrid.catalogue import CODE_DIGITS, SCHEMES, load_catalogue
-from gisgrid.errors import InvalidInput
+from gisgrid.errors import InvalidInput, ProblemList
 from gisgrid.settings import PROJECT_ROOT, Settings
 
 RULE_COLUMNS = (
@@ -204,29 +204,9 @@ def _digits(value: Any, length: int) -> bool:
     return isinstance(value, str) and len(value) == length and value.isascii() and value.isdigit()
 
 
-class _Problems:
-    """Collects every problem so that one error lists them all (same shape as the catalogue's)."""
-
-    def __init__(self) -> None:
-        self.items: list[dict[str, Any]] = []
-
-    def add(self, file: Path, row: int | None, field_name: str | None, value: str, reason: str) -> None:
-        self.items.append({"file": str(file), "row": row, "field": field_name, "value": value, "reason": reason})
-
-    def raise_if_any(self) -> None:
-        if not self.items:
-            return
-        lines = [
-            f"{p['file']}: row {p['row']}, field {p['field']!r}: {p['reason']}"
-            if p["row"] is not None
-            else f"{p['file']}: {p['reason']}"
-            for p in self.items[:_MAX_LISTED_PROBLEMS]
-        ]
-        if len(self.items) > _MAX_LISTED_PROBLEMS:
-            lines.append(f"… and {len(self.items) - _MAX_LISTED_PROBLEMS} more problem(s)")
-        raise InvalidInput(
-            f"routing rules: {len(self.items)} problem(s):\n" + "\n".join(lines), detail={"problems": self.items}
-        )
+class _Problems(ProblemList):
+    label = "routing rules"
+    max_listed = _MAX_LISTED_PROBLEMS
 
 
 def _rules_path(path_or_settings: Settings | Path | str) -> Path:
