@@ -7,9 +7,10 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from sqlalchemy.exc import OperationalError
+from starlette.middleware.gzip import GZipMiddleware
 
 from api.errors import add_exception_handlers
-from api.routers import cases, components, grids, health, home
+from api.routers import cases, components, console, grids, health, home, tiles
 from gisgrid import __version__
 from gisgrid.cases import load_services, sync_reference_data
 from gisgrid.components_store import catalogue_for
@@ -47,4 +48,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(grids.router)
     app.include_router(components.router)
     app.include_router(cases.router)
+    app.include_router(tiles.router)
+    app.include_router(console.router)
+    # Case GeoJSON polled by the console and big tiles compress 5-20×.
+    app.add_middleware(GZipMiddleware, minimum_size=1024)
     return app

@@ -35,6 +35,10 @@ class Settings(BaseSettings):
         default_factory=list,
         description="City files extending/overriding the catalogues, e.g. GISGRID_CATALOGUE_EXTRA='[\"local.csv\"]'",
     )
+    basemap_url: str | None = Field(
+        default=None, description="Local XYZ basemap for the console, e.g. /basemap/{z}/{x}/{y}.png (default: none)"
+    )
+    basemap_attribution: str | None = Field(default=None, description="Attribution shown for that basemap")
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
 

@@ -1,0 +1,45 @@
+"""``/console``: the operator map console (zh-CN), and ``/static/vendor/...``: its self-hosted JS/CSS/fonts."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Request
+from fastapi.responses import FileResponse, HTMLResponse
+
+from api.deps import EngineDep, SettingsDep
+from gisgrid import workflow
+from gisgrid.errors import NotFound
+from maps import assets
+from maps import console as page
+
+router = APIRouter(tags=["console 指挥地图"])
+
+
+@router.get("/console", response_class=HTMLResponse, summary="指挥中心地图 Operator map console (zh-CN)")
+def console(request: Request, engine: EngineDep, settings: SettingsDep) -> HTMLResponse:
+    basemap_url = getattr(settings, "basemap_url", None)  # GISGRID_BASEMAP_URL: a local XYZ template, or none
+    with engine.connect() as conn:
+        bounds = page.coverage_bounds(conn)
+    html = page.build_console(
+        bounds=bounds,
+        states=workflow.STATES,
+        roles=workflow.ROLES,
+        actions=workflow.ACTIONS,
+        required={a: rule.required for a, rule in workflow.TRANSITIONS.items()},
+        field_labels=workflow.FIELD_LABELS,
+        departments=request.app.state.cases.departments,
+        basemap_url=basemap_url,
+        basemap_attribution=getattr(settings, "basemap_attribution", None),
+    )
+    return HTMLResponse(html, headers={"Cache-Control": "no-cache", "Content-Security-Policy": page.csp(basemap_url)})
+
+
+@router.get("/static/vendor/{asset_path:path}", include_in_schema=False)
+def vendor_asset(asset_path: Annotated[str, Path(max_length=300)]) -> FileResponse:
+    path = assets.resolve(asset_path)
+    if path is None:
+        raise NotFound(f"no vendored asset {asset_path!r} (install them with: python -m maps.assets install)")
+    age = assets.max_age(asset_path)
+    cache = f"public, max-age={age}" + (", immutable" if age == assets.IMMUTABLE_MAX_AGE else "")
+    return FileResponse(path, media_type=assets.media_type(path), headers={"Cache-Control": cache})

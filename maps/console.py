@@ -1,0 +1,633 @@
+"""The operator map console (指挥中心地图): one zh-CN page built with folium, no request off its origin.
+
+Layers: unit grids and the three management tiers as vector tiles (``/tiles/<layer>/{z}/{x}/{y}.mvt``, styled
+under the same layer names ``ST_AsMVT`` gives them), components as vector tiles from zoom 13, cases as a folium
+``Realtime`` layer polling ``/cases?format=geojson&limit=1000`` every 10 s and coloured by traffic light.
+A plain HTML/CSS/JS side panel lists the cases with filters and light counts, shows one case's detail and its
+allowed actions for the role chosen in the panel, and reports the API's own messages (422, 403, 409 …).
+Clicking the map asks ``/grids/locate`` which unit grid and tiers are there (server-side identify).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import folium
+from branca.element import Element, Figure, MacroElement
+from folium import plugins
+from folium.template import Template
+from folium.utilities import JsCode
+from sqlalchemy import Connection, text
+from sqlalchemy.exc import SQLAlchemyError
+
+from maps.assets import use_local_assets
+
+TITLE = "gisgrid 指挥中心地图"
+POLL_MS = 10_000
+CASES_LIMIT = 1000
+DEFAULT_CENTER = (34.75, 113.65)  # lat, lon: used only while no boundaries are loaded
+PANEL_WIDTH_PX = 400
+#: Content-Security-Policy for the page: everything from this origin (basemap origin added when configured).
+CSP = (
+    "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data: blob:{img}; font-src 'self' data:; connect-src 'self'; worker-src 'self' blob:; "
+    "frame-ancestors 'self'; base-uri 'self'; form-action 'self'"
+)
+
+#: URL layer, label, style of its MVT layer (JS), shown at start, z-index, min zoom shown (unit grids are ~100 m
+#: cells: a few pixels each below zoom 14, and a z12 tile of a city district holds thousands of them).
+GRID_LAYERS: tuple[tuple[str, str, str, bool, int, int], ...] = (
+    ("unit_grids", "单元网格(14级以上)", "{weight: 0.6, color: '#78909c', opacity: 0.9, fill: false}", True, 10, 14),
+    ("tier3", "三级网格", "{weight: 1.6, color: '#8e24aa', opacity: 0.9, dashArray: '5 4', fill: false}", False, 11, 0),
+    ("tier2", "二级网格(社区)", "{weight: 2.2, color: '#1e88e5', opacity: 0.9, fill: false}", True, 12, 0),
+    ("tier1", "一级网格(街道)", "{weight: 3, color: '#e53935', opacity: 0.85, fill: false}", True, 13, 0),
+)
+COMPONENTS_MIN_ZOOM = 13
+
+
+class _Raw(Element):
+    """An element emitted exactly as given (our CSS/JS contains braces Jinja must not read)."""
+
+    def __init__(self, raw: str) -> None:
+        super().__init__()
+        self.raw = raw
+
+    def render(self, **kwargs: Any) -> str:
+        return self.raw
+
+
+class _Init(MacroElement):
+    """Hands the map, the case layer and the vector layers to the panel script, after all layers exist."""
+
+    _template = Template(
+        """
+        {% macro script(this, kwargs) %}
+            GG.init({
+                map: {{ this._parent.get_name() }},
+                cases: {{ this.cases.get_name() }},
+                components: {{ this.components.get_name() }}
+            });
+        {% endmacro %}
+        """
+    )
+
+    def __init__(self, cases: Element, components: Element) -> None:
+        super().__init__()
+        self._name = "GisgridConsoleInit"
+        self.cases = cases
+        self.components = components
+
+
+def coverage_bounds(conn: Connection) -> tuple[float, float, float, float] | None:
+    """(min lon, min lat, max lon, max lat) of the loaded boundaries, None when none (or no database)."""
+    try:
+        row = conn.execute(
+            text(
+                "SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) "
+                "FROM (SELECT ST_Extent(geom) AS e FROM admin_units) s"
+            )
+        ).one()
+    except SQLAlchemyError:
+        return None
+    return None if row[0] is None else (float(row[0]), float(row[1]), float(row[2]), float(row[3]))
+
+
+def _vector_options(layer: str, style: str, z_index: int, *, interactive: bool, min_zoom: int = 0) -> str:
+    parts = [
+        "rendererFactory: L.canvas.tile",
+        f"interactive: {'true' if interactive else 'false'}",
+        "maxNativeZoom: 22",
+        "maxZoom: 22",
+        f"minZoom: {min_zoom}",
+        f"zIndex: {z_index}",
+        f"vectorTileLayerStyles: {{ {layer}: {style} }}",
+    ]
+    if interactive:
+        parts.append("getFeatureId: function (f) { return f.properties.id; }")
+    return "{" + ", ".join(parts) + "}"
+
+
+def _json_for_script(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False).replace("</", "<\\/")
+
+
+def build_console(
+    *,
+    bounds: tuple[float, float, float, float] | None,
+    states: Mapping[str, str],
+    roles: Mapping[str, str],
+    actions: Mapping[str, str],
+    required: Mapping[str, Sequence[str]],
+    field_labels: Mapping[str, str],
+    departments: Mapping[str, str],
+    basemap_url: str | None = None,
+    basemap_attribution: str | None = None,
+) -> str:
+    """The console page (HTML). Vocabulary (states, roles, actions …) comes from the caller (gisgrid.workflow)."""
+    use_local_assets()
+    figure = Figure(title=TITLE)
+    if bounds is None:
+        center, zoom = DEFAULT_CENTER, 12
+    else:
+        center, zoom = ((bounds[1] + bounds[3]) / 2, (bounds[0] + bounds[2]) / 2), 14
+    m = folium.Map(location=center, zoom_start=zoom, tiles=None, control_scale=True, max_zoom=22)
+    m.add_to(figure)
+    if bounds is not None:
+        m.fit_bounds([[bounds[1], bounds[0]], [bounds[3], bounds[2]]])
+    if basemap_url:
+        folium.TileLayer(
+            basemap_url, attr=basemap_attribution or "本地底图", name="底图", overlay=False, control=True, max_zoom=22
+        ).add_to(m)
+
+    for layer, label, style, show, z_index, min_zoom in GRID_LAYERS:
+        plugins.VectorGridProtobuf(
+            f"/tiles/{layer}/{{z}}/{{x}}/{{y}}.mvt",
+            label,
+            _vector_options(layer, style, z_index, interactive=False, min_zoom=min_zoom),
+            show=show,
+        ).add_to(m)
+    components = plugins.VectorGridProtobuf(
+        "/tiles/components/{z}/{x}/{y}.mvt",
+        "城市部件(13级以上)",
+        _vector_options(
+            "components",
+            "function (p) { return GG.componentStyle(p); }",
+            14,
+            interactive=True,
+            min_zoom=COMPONENTS_MIN_ZOOM,
+        ),
+        show=False,
+    )
+    components.add_to(m)
+
+    cases = plugins.Realtime(
+        JsCode("function (ok, err) { GG.fetchCases(ok, err); }"),
+        interval=POLL_MS,
+        get_feature_id="function (f) { return f.properties.id; }",
+        remove_missing=True,
+        log_errors=False,  # the panel shows why a poll was refused
+        point_to_layer=JsCode("function (f, latlng) { return GG.caseMarker(f, latlng); }"),
+        style=JsCode("function (f) { return GG.caseStyle(f); }"),
+        on_each_feature=JsCode("function (f, layer) { GG.bindCase(f, layer); }"),
+    )
+    cases.layer_name = "案件(实时)"
+    cases.add_to(m)
+    folium.LayerControl(position="topleft", collapsed=False).add_to(m)
+    _Init(cases, components).add_to(m)
+
+    config = {
+        "states": dict(states),
+        "roles": dict(roles),
+        "actions": dict(actions),
+        "required": {k: list(v) for k, v in required.items()},
+        "fieldLabels": dict(field_labels),
+        "departments": dict(departments),
+        "casesLimit": CASES_LIMIT,
+    }
+    figure.header.add_child(_Raw(f"<style>{PANEL_CSS}</style>"), name="gisgrid_console_css")
+    figure.html.add_child(_Raw(_panel_html(states, roles)), name="gisgrid_console_panel")
+    figure.html.add_child(
+        _Raw(f"<script>window.GG_CONFIG = {_json_for_script(config)};\n{PANEL_JS}</script>"),
+        name="gisgrid_console_js",
+    )
+    html = figure.render()
+    return html.replace("<html>", '<html lang="zh-CN">', 1)
+
+
+def csp(basemap_url: str | None = None) -> str:
+    """The page's Content-Security-Policy (a basemap on another origin is allowed for images only)."""
+    extra = ""
+    if basemap_url and "://" in basemap_url:
+        scheme, rest = basemap_url.split("://", 1)
+        host = rest.split("/", 1)[0]
+        if "{" not in host:  # a host with {s} subdomains cannot be named exactly; allow the scheme's port
+            extra = f" {scheme}://{host}"
+    return CSP.format(img=extra)
+
+
+def _options(values: Mapping[str, str], all_label: str) -> str:
+    opts = [f'<option value="">{all_label}</option>']
+    opts += [f'<option value="{_attr(k)}">{_attr(v)}</option>' for k, v in values.items()]
+    return "".join(opts)
+
+
+def _attr(value: str) -> str:
+    return str(value).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
+
+
+def _panel_html(states: Mapping[str, str], roles: Mapping[str, str]) -> str:
+    role_options = "".join(f'<option value="{_attr(k)}">{_attr(v)}</option>' for k, v in roles.items())
+    return f"""
+<aside id="gg-panel" aria-label="案件面板">
+  <header class="gg-head">
+    <h1>指挥中心 · 案件</h1>
+    <div class="gg-who">
+      <label>角色 <select id="gg-role">{role_options}</select></label>
+      <label>操作人 <input id="gg-actor" size="6" value="值班员" maxlength="40"></label>
+    </div>
+  </header>
+  <section class="gg-lights" aria-label="红黄绿灯统计">
+    <span class="gg-light" data-light="green"><i class="gg-dot gg-green"></i>绿灯 <b id="gg-n-green">–</b></span>
+    <span class="gg-light" data-light="yellow"><i class="gg-dot gg-yellow"></i>黄灯 <b id="gg-n-yellow">–</b></span>
+    <span class="gg-light" data-light="red"><i class="gg-dot gg-red"></i>红灯 <b id="gg-n-red">–</b></span>
+  </section>
+  <form id="gg-filters" class="gg-filters" autocomplete="off">
+    <label>状态 <select name="state">{_options(states, "全部")}</select></label>
+    <label>类别 <input name="class_code" placeholder="如 06010" size="7" maxlength="12"></label>
+    <label>灯 <select name="light"><option value="">全部</option><option value="green">绿灯</option>
+      <option value="yellow">黄灯</option><option value="red">红灯</option></select></label>
+    <button type="submit">筛选</button>
+    <button type="reset">清除</button>
+  </form>
+  <div id="gg-error" class="gg-error" role="alert" hidden></div>
+  <div id="gg-count" class="gg-count">正在加载案件…</div>
+  <ul id="gg-list" class="gg-list"></ul>
+  <section id="gg-detail" class="gg-detail" hidden aria-live="polite"></section>
+</aside>
+"""
+
+
+PANEL_CSS = f"""
+html, body {{ height: 100%; margin: 0; }}
+body {{ font-family: system-ui, "Noto Sans CJK SC", "Microsoft YaHei", sans-serif; font-size: 13px; }}
+.folium-map {{ position: absolute !important; left: 0 !important; top: 0 !important; bottom: 0 !important;
+  width: calc(100% - {PANEL_WIDTH_PX}px) !important; height: 100% !important; }}
+#gg-panel {{ position: absolute; right: 0; top: 0; bottom: 0; width: {PANEL_WIDTH_PX}px; overflow-y: auto;
+  box-sizing: border-box; border-left: 1px solid #cfd8dc; background: #fafbfc; color: #1f2933; padding: 8px 10px; }}
+#gg-panel h1 {{ font-size: 16px; margin: 0 0 6px; }}
+#gg-panel h2 {{ font-size: 15px; margin: 8px 0 4px; }}
+#gg-panel h3 {{ font-size: 13px; margin: 10px 0 4px; color: #455a64; }}
+.gg-who, .gg-filters {{ display: flex; flex-wrap: wrap; gap: 4px 8px; align-items: center; margin-bottom: 6px; }}
+.gg-filters button, .gg-actions button {{ padding: 1px 8px; }}
+.gg-lights {{ display: flex; gap: 12px; margin: 6px 0; }}
+.gg-light {{ cursor: pointer; }}
+.gg-dot {{ display: inline-block; width: 10px; height: 10px; border-radius: 50%; margin-right: 3px;
+  vertical-align: -1px; border: 1px solid #fff; box-shadow: 0 0 0 1px #90a4ae; }}
+.gg-green {{ background: #2e7d32; }} .gg-yellow {{ background: #f9a825; }} .gg-red {{ background: #c62828; }}
+.gg-grey {{ background: #9e9e9e; }}
+.gg-error {{ background: #fdecea; color: #8a1c1c; border: 1px solid #f5c2c0; padding: 6px 8px; margin: 6px 0;
+  white-space: pre-line; }}
+.gg-note {{ background: #e8f5e9; color: #1b5e20; border: 1px solid #c8e6c9; padding: 6px 8px; margin: 6px 0; }}
+.gg-count {{ color: #546e7a; margin: 4px 0; }}
+.gg-list {{ list-style: none; margin: 0; padding: 0; max-height: 40vh; overflow-y: auto; border: 1px solid #e0e0e0;
+  background: #fff; }}
+.gg-list li {{ padding: 4px 6px; border-bottom: 1px solid #eceff1; cursor: pointer; }}
+.gg-list li:hover, .gg-list li.gg-sel {{ background: #e3f2fd; }}
+.gg-list small {{ color: #607d8b; }}
+.gg-detail {{ margin-top: 8px; background: #fff; border: 1px solid #e0e0e0; padding: 6px 8px; }}
+.gg-detail dl {{ display: grid; grid-template-columns: 84px 1fr; gap: 2px 6px; margin: 0; }}
+.gg-detail dt {{ color: #607d8b; font-weight: normal; }} .gg-detail dd {{ margin: 0; word-break: break-all; }}
+.gg-timeline {{ margin: 0; padding-left: 16px; }} .gg-timeline li {{ margin: 2px 0; }}
+.gg-photos img {{ max-width: 110px; max-height: 90px; margin: 2px; border: 1px solid #cfd8dc; }}
+.gg-actions {{ display: flex; flex-wrap: wrap; gap: 4px; }}
+.gg-form {{ margin-top: 6px; padding: 6px; border: 1px dashed #90a4ae; }}
+.gg-form label {{ display: block; margin: 3px 0; }} .gg-form textarea {{ width: 100%; }}
+"""
+
+
+PANEL_JS = r"""
+(function () {
+  "use strict";
+  var C = window.GG_CONFIG;
+  var LIGHTS = {green: "绿灯", yellow: "黄灯", red: "红灯"};
+  var COLOURS = {green: "#2e7d32", yellow: "#f9a825", red: "#c62828"};
+  var GREY = "#9e9e9e";
+  var SEVERITY = {red: 0, yellow: 1, green: 2};
+  var GG = window.GG = {map: null, cases: null, filters: {}, selected: null, lastGood: null};
+
+  function $(id) { return document.getElementById(id); }
+  function el(tag, attrs) {
+    var node = document.createElement(tag);
+    if (attrs) {
+      for (var k in attrs) {
+        if (k === "text") { node.textContent = attrs[k]; }
+        else if (k === "cls") { node.className = attrs[k]; }
+        else if (k.slice(0, 2) === "on") { node.addEventListener(k.slice(2), attrs[k]); }
+        else { node.setAttribute(k, attrs[k]); }
+      }
+    }
+    for (var i = 2; i < arguments.length; i++) {
+      var c = arguments[i];
+      if (c === null || c === undefined || c === false) { continue; }
+      node.appendChild(typeof c === "string" ? document.createTextNode(c) : c);
+    }
+    return node;
+  }
+  function dot(light) { return el("i", {cls: "gg-dot " + (light ? "gg-" + light : "gg-grey")}); }
+  function fmtTime(iso) { return iso ? String(iso).replace("T", " ").slice(0, 16) : "—"; }
+
+  /* The API's error body is {"error": code, "detail": text | [{field, reason}] | {message, items}}. */
+  function messageOf(body, status) {
+    var prefix = status ? "(" + status + ") " : "";
+    if (!body || typeof body !== "object") { return prefix + "请求失败"; }
+    var d = body.detail;
+    if (typeof d === "string") { return prefix + d; }
+    if (Array.isArray(d)) {
+      return prefix + d.map(function (i) { return (i.field ? i.field + ": " : "") + (i.reason || JSON.stringify(i)); })
+        .join("\n");
+    }
+    if (d && d.message) { return prefix + d.message; }
+    return prefix + (body.error || "请求失败");
+  }
+  GG.messageOf = messageOf;
+
+  function request(url, options) {
+    return fetch(url, options || {}).then(function (r) {
+      return r.json().catch(function () { return null; }).then(function (body) {
+        if (!r.ok) { var e = new Error(messageOf(body, r.status)); e.status = r.status; throw e; }
+        return body;
+      });
+    }, function () { throw new Error("无法连接服务器"); });
+  }
+
+  function showError(text) { var box = $("gg-error"); box.textContent = text; box.hidden = !text; }
+  GG.showError = showError;
+
+  function headers(json) {
+    var h = {"Accept": "application/json", "X-Role": $("gg-role").value,
+             "X-Actor": encodeURIComponent($("gg-actor").value || "值班员")};
+    if (json) { h["Content-Type"] = "application/json"; }
+    return h;
+  }
+
+  function casesUrl() {
+    var q = new URLSearchParams({format: "geojson", limit: String(C.casesLimit)});
+    for (var k in GG.filters) { if (GG.filters[k]) { q.set(k, GG.filters[k]); } }
+    return "/cases?" + q.toString();
+  }
+
+  /* Realtime source: a refused filter keeps the last good cases on the map and says why in the panel. */
+  GG.fetchCases = function (ok, err) {
+    request(casesUrl()).then(function (fc) {
+      showError("");
+      GG.lastGood = fc;
+      renderList(fc);
+      ok(fc);
+    }, function (e) {
+      showError("案件查询被拒绝:" + e.message);
+      err(e, e.message);
+    });
+    refreshLights();
+  };
+
+  function refreshLights() {
+    request("/cases/lights").then(function (n) {
+      ["green", "yellow", "red"].forEach(function (k) { $("gg-n-" + k).textContent = n[k]; });
+    }, function () {});
+  }
+
+  GG.caseStyle = function (f) {
+    var light = f.properties.light;
+    return {radius: 7, weight: 1.5, color: "#ffffff", fillOpacity: 0.95, fillColor: COLOURS[light] || GREY};
+  };
+  GG.caseMarker = function (f, latlng) { return L.circleMarker(latlng, GG.caseStyle(f)); };
+  GG.bindCase = function (f, layer) {
+    var p = f.properties;
+    layer.bindTooltip((p.case_no || ("#" + p.id)) + " " + (p.class_name || p.class_code) + " · " +
+      (p.state_label || p.state));
+    layer.on("click", function (e) { L.DomEvent.stopPropagation(e); GG.openCase(p.id); });
+  };
+  GG.componentStyle = function (p) {
+    var bad = p.status && p.status !== "完好";
+    return {radius: 4, weight: 1, color: "#ffffff", fill: true, fillOpacity: 0.9,
+            fillColor: bad ? "#ef6c00" : "#00897b"};
+  };
+
+  function renderList(fc) {
+    var feats = (fc.features || []).slice().sort(function (a, b) {
+      var sa = SEVERITY[a.properties.light], sb = SEVERITY[b.properties.light];
+      sa = sa === undefined ? 3 : sa; sb = sb === undefined ? 3 : sb;
+      return sa - sb || b.properties.id - a.properties.id;
+    });
+    var list = $("gg-list");
+    list.textContent = "";
+    feats.forEach(function (f) {
+      var p = f.properties;
+      var li = el("li", {"data-id": p.id, onclick: function () { GG.openCase(p.id); }},
+        dot(p.light), el("b", {text: p.case_no || ("#" + p.id)}), " ",
+        (p.class_name || p.class_code || ""), " · ", (p.state_label || p.state || ""),
+        el("br"), el("small", {text: (p.address || "") + (p.due_at ? "  时限 " + fmtTime(p.due_at) : "")}));
+      if (String(p.id) === String(GG.selected)) { li.className = "gg-sel"; }
+      list.appendChild(li);
+    });
+    var total = fc.numberMatched === undefined ? feats.length : fc.numberMatched;
+    var shown = total > feats.length ? "(地图与列表显示前 " + feats.length + " 件)" : "";
+    $("gg-count").textContent = "共 " + total + " 件" + shown;
+  }
+
+  function row(label, value) {
+    var empty = value === null || value === undefined || value === "";
+    return [el("dt", {text: label}), el("dd", null, empty ? "—" : value)];
+  }
+  function dl(rows) {
+    var d = el("dl");
+    rows.forEach(function (r) { d.appendChild(r[0]); d.appendChild(r[1]); });
+    return d;
+  }
+
+  GG.openCase = function (id) {
+    GG.selected = id;
+    var box = $("gg-detail");
+    box.hidden = false;
+    box.textContent = "正在加载案件 #" + id + "…";
+    Array.prototype.forEach.call($("gg-list").children, function (li) {
+      li.className = li.getAttribute("data-id") === String(id) ? "gg-sel" : "";
+    });
+    return request("/cases/" + encodeURIComponent(id), {headers: headers(false)}).then(function (c) {
+      renderCase(c);
+      if (GG.map && c.lat !== null && c.lon !== null && c.lat !== undefined) {
+        GG.map.setView([c.lat, c.lon], Math.max(GG.map.getZoom(), 16));
+      }
+    }, function (e) {
+      box.textContent = "";
+      box.appendChild(el("div", {cls: "gg-error", text: e.message}));
+    });
+  };
+
+  function renderCase(c, note) {
+    var box = $("gg-detail");
+    box.textContent = "";
+    var routing = c.routing || {};
+    var hasLonLat = c.lon !== null && c.lon !== undefined;
+    box.appendChild(el("h2", null, dot(c.light), (c.case_no || "#" + c.id) + " " + (c.class_name || "")));
+    if (note) { box.appendChild(el("div", {cls: "gg-note", text: note})); }
+    box.appendChild(dl([
+      row("类别", (c.class_name || "") + "(" + c.class_code + ")" + (c.urgent ? " 急" : "")),
+      row("状态", (c.state_label || c.state) + (c.node ? " · 环节 " + (C.actions[c.node] || c.node) : "")),
+      row("位置", (c.address || "") + " " + (hasLonLat ? "(" + Number(c.lon).toFixed(6) + ", " +
+        Number(c.lat).toFixed(6) + ")" : "")),
+      row("单元网格", c.unit_grid_code),
+      row("一级网格", el("span", {id: "gg-tier1", text: c.street_code || "—"})),
+      row("二级网格", el("span", {id: "gg-tier2", text: c.community_code || "—"})),
+      row("三级网格", el("span", {id: "gg-tier3", text: c.tier3_code || "—"})),
+      row("处置部门", c.department_name ? c.department_name + "(" + c.department_code + ")" : c.department_code),
+      row("派遣依据", routing.explanation || null),
+      row("时限", fmtTime(c.due_at) + (c.light ? " · " + LIGHTS[c.light] : " · 未计时")),
+      row("来源", (c.source_label || c.source || "") + (c.reporter ? " · " + c.reporter : "")),
+      row("描述", c.description)
+    ]));
+    if (c.timeline && c.timeline.length) {
+      box.appendChild(el("h3", {text: "办理过程"}));
+      var ol = el("ol", {cls: "gg-timeline"});
+      c.timeline.forEach(function (t) {
+        ol.appendChild(el("li", null, fmtTime(t.at) + " " + (t.action_label || t.action) + " · " + (t.actor || "") +
+          (t.role ? "(" + (C.roles[t.role] || t.role) + ")" : "") +
+          (t.to_state ? " → " + (C.states[t.to_state] || t.to_state) : "") + (t.note ? " · " + t.note : "")));
+      });
+      box.appendChild(ol);
+    }
+    if (c.photos && c.photos.length) {
+      box.appendChild(el("h3", {text: "照片"}));
+      var ph = el("div", {cls: "gg-photos"});
+      c.photos.forEach(function (p) {
+        ph.appendChild(el("a", {href: p.url, target: "_blank", rel: "noopener"},
+          el("img", {src: p.url, alt: p.kind || "照片", loading: "lazy"})));
+      });
+      box.appendChild(ph);
+    }
+    if (c.documents && c.documents.length) {
+      box.appendChild(el("h3", {text: "文书"}));
+      c.documents.forEach(function (d) {
+        box.appendChild(el("div", null, el("a", {href: d.url, target: "_blank", text: (d.number || d.kind)})));
+      });
+    }
+    box.appendChild(el("h3", {text: "可办理操作(" + (C.roles[$("gg-role").value] || $("gg-role").value) + ")"}));
+    var acts = el("div", {cls: "gg-actions"});
+    var allowed = c.allowed_actions || [];
+    if (!allowed.length) { acts.appendChild(el("span", {text: "当前角色无可办理操作"})); }
+    allowed.forEach(function (a) {
+      acts.appendChild(el("button", {type: "button", "data-action": a, onclick: function () { actionForm(c, a); }},
+        C.actions[a] || a));
+    });
+    box.appendChild(acts);
+    box.appendChild(el("div", {id: "gg-action-area"}));
+    if (hasLonLat) { tierNames(c); }
+  }
+
+  /* The case holds tier codes; their names come from the grid service (same origin). */
+  function tierNames(c) {
+    request("/grids/locate?datum=cgcs2000&lon=" + c.lon + "&lat=" + c.lat).then(function (g) {
+      ["tier1", "tier2", "tier3"].forEach(function (k) {
+        var span = $("gg-" + k);
+        if (span && g[k] && String(GG.selected) === String(c.id)) {
+          span.textContent = g[k].name + "(" + g[k].code + ")";
+        }
+      });
+    }, function () {});
+  }
+
+  function fieldInput(name) {
+    if (name === "department") {
+      var s = el("select", {name: name}, el("option", {value: "", text: "请选择部门"}));
+      Object.keys(C.departments).forEach(function (code) {
+        s.appendChild(el("option", {value: code, text: C.departments[code] + "(" + code + ")"}));
+      });
+      return s;
+    }
+    if (name === "new_due_at") { return el("input", {name: name, type: "datetime-local"}); }
+    return el("textarea", {name: name, rows: "2"});
+  }
+
+  function actionForm(c, action) {
+    var area = $("gg-action-area");
+    area.textContent = "";
+    var fields = (C.required[action] || []).filter(function (f) { return f !== "after_photo"; });
+    var form = el("form", {cls: "gg-form"}, el("b", {text: C.actions[action] || action}));
+    fields.forEach(function (f) { form.appendChild(el("label", null, (C.fieldLabels[f] || f) + " ", fieldInput(f))); });
+    form.appendChild(el("label", null, "备注 ", el("textarea", {name: "note", rows: "2"})));
+    if ((C.required[action] || []).indexOf("after_photo") >= 0) {
+      form.appendChild(el("div", {cls: "gg-count",
+        text: "此操作需处置后照片(移动端上传),此处提交将由服务器说明原因。"}));
+    }
+    var msg = el("div", {cls: "gg-error", hidden: "hidden"});
+    form.appendChild(msg);
+    form.appendChild(el("button", {type: "submit", text: "提交"}));
+    form.addEventListener("submit", function (ev) {
+      ev.preventDefault();
+      var payload = {};
+      fields.forEach(function (f) { var v = form.elements[f].value; if (v) { payload[f] = v; } });
+      if (action === "supervise" && c.light === "red") { payload.overdue = true; }
+      var note = form.elements.note.value || null;
+      request("/cases/" + encodeURIComponent(c.id) + "/actions/" + encodeURIComponent(action), {
+        method: "POST", headers: headers(true),
+        body: JSON.stringify({version: c.version, payload: payload, note: note})
+      }).then(function (updated) {
+        renderCase(updated, "已办理:" + (C.actions[action] || action));
+        if (GG.cases) { GG.cases.update(); }
+      }, function (e) {
+        msg.textContent = "未办理:" + e.message;
+        msg.hidden = false;
+      });
+    });
+    area.appendChild(form);
+  }
+
+  function locate(e) {
+    var ll = e.latlng;
+    var url = "/grids/locate?datum=cgcs2000&lon=" + ll.lng.toFixed(7) + "&lat=" + ll.lat.toFixed(7);
+    request(url).then(function (g) {
+      var lines = ["单元网格 " + g.unit_grid];
+      if (g.tier1) { lines.push("一级 " + g.tier1.name + "(" + g.tier1.code + ")"); }
+      if (g.tier2) { lines.push("二级 " + g.tier2.name + "(" + g.tier2.code + ")"); }
+      if (g.tier3) { lines.push("三级 " + g.tier3.name + "(" + g.tier3.code + ")"); }
+      popup(ll, lines);
+    }, function (err) { popup(ll, [err.message]); });
+  }
+
+  function popup(latlng, lines) {
+    var div = el("div");
+    lines.forEach(function (t, i) {
+      if (i) { div.appendChild(el("br")); }
+      div.appendChild(document.createTextNode(t));
+    });
+    L.popup().setLatLng(latlng).setContent(div).openOn(GG.map);
+  }
+
+  GG.init = function (refs) {
+    GG.map = refs.map;
+    GG.cases = refs.cases;
+    GG.components = refs.components;
+    if (GG.map.attributionControl) { GG.map.attributionControl.setPrefix(false); }
+    /* folium adds the Realtime container straight to the map; hand it to the Realtime layer so the layer
+       control shows it as on and can switch it off and on. */
+    if (GG.cases && !GG.map.hasLayer(GG.cases)) {
+      GG.map.removeLayer(GG.cases._container);
+      GG.map.addLayer(GG.cases);
+    }
+    GG.map.on("click", locate);
+    if (refs.components) {
+      refs.components.on("click", function (e) {
+        var p = (e.layer && e.layer.properties) || {};
+        L.DomEvent.stopPropagation(e);
+        popup(e.latlng, ["部件 " + (p.id || ""), "类别 " + (p.class_code || "") + (p.name ? " " + p.name : ""),
+                         "状态 " + (p.status || "")]);
+      });
+    }
+  };
+
+  function bindPanel() {
+    var form = $("gg-filters");
+    form.addEventListener("submit", function (ev) {
+      ev.preventDefault();
+      GG.filters = {state: form.elements.state.value, class_code: form.elements.class_code.value.trim(),
+                    light: form.elements.light.value};
+      if (GG.cases) { GG.cases.update(); }
+    });
+    form.addEventListener("reset", function () {
+      GG.filters = {};
+      setTimeout(function () { if (GG.cases) { GG.cases.update(); } }, 0);
+    });
+    Array.prototype.forEach.call(document.querySelectorAll(".gg-light"), function (s) {
+      s.addEventListener("click", function () {
+        form.elements.light.value = s.getAttribute("data-light");
+        form.requestSubmit ? form.requestSubmit() : form.dispatchEvent(new Event("submit"));
+      });
+    });
+    $("gg-role").addEventListener("change", function () { if (GG.selected !== null) { GG.openCase(GG.selected); } });
+  }
+  if (document.readyState === "loading") { document.addEventListener("DOMContentLoaded", bindPanel); }
+  else { bindPanel(); }
+})();
+"""

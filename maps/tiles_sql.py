@@ -1,0 +1,140 @@
+"""Mapbox vector tiles straight from PostGIS (``ST_AsMVT``), one layer per request.
+
+Kept free of gisgrid imports: the router passes the storage SRID and the states without a running clock.
+Each layer's MVT name is its URL name, so a client styles ``vectorTileLayerStyles[<layer>]``.
+The tile envelope is transformed into the storage SRID in ``WHERE`` so the GiST index on ``geom`` is used;
+geometry goes to EPSG:3857 only for the rows found.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import Connection, text
+
+EXTENT = 4096
+BUFFER = 64
+MAX_ZOOM = 22
+#: Cap on features per tile (tipg's default); a tile over it is cut, never an error.
+MAX_FEATURES = 10_000
+#: Polygons are simplified below this zoom, with a tolerance of half a screen pixel (256-px tiles).
+SIMPLIFY_BELOW = 15
+#: States whose case has no running clock (grey on the map) unless the router passes its own list.
+NO_CLOCK_STATES: tuple[str, ...] = ("rejected", "voided", "closed", "suspended")
+MEDIA_TYPE = "application/vnd.mapbox-vector-tile"
+#: Half the EPSG:3857 world width in metres.
+_WORLD_HALF = 20037508.342789244
+
+
+class TileNotFound(LookupError):
+    """Unknown layer or a z/x/y outside the tile matrix: the router answers 404."""
+
+
+@dataclass(frozen=True)
+class Layer:
+    name: str
+    table: str
+    columns: str  # select list over alias ``t``
+    where: str = "TRUE"  # extra condition over alias ``t``
+    polygons: bool = True
+    min_zoom: int = 0  # below it the tile is empty (no query)
+    id_column: str | None = None  # an integer column used as the MVT feature id
+    max_age: int = 60  # Cache-Control seconds
+
+
+LAYERS: dict[str, Layer] = {
+    layer.name: layer
+    for layer in (
+        Layer("unit_grids", "unit_grids", "t.code, t.street_code, t.community_code, t.tier3_code"),
+        Layer("tier1", "management_grids", "t.code, t.tier, t.name", where="t.tier = 1"),
+        Layer("tier2", "management_grids", "t.code, t.tier, t.name, t.parent_code", where="t.tier = 2"),
+        Layer("tier3", "management_grids", "t.code, t.tier, t.name, t.parent_code", where="t.tier = 3"),
+        Layer(
+            "components",
+            "components",
+            "t.id, t.class_code, t.status, t.name",
+            where="GeometryType(t.geom) <> 'GEOMETRYCOLLECTION'",
+            polygons=False,
+            min_zoom=13,
+            max_age=60,
+        ),
+        Layer(
+            "cases",
+            "cases",
+            # Colour-ready: ``clock`` false → grey; due_epoch < now → red; the working-time green/yellow split
+            # needs the calendar, so the console takes ``light`` from /cases (Realtime) instead.
+            "t.id, t.id AS fid, t.state, t.class_code, "
+            """to_char(t.due_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') AS due_at, """
+            "extract(epoch FROM t.due_at)::bigint AS due_epoch, "
+            "(t.due_at IS NOT NULL AND t.state <> ALL(CAST(:no_clock AS text[]))) AS clock",
+            polygons=False,
+            id_column="fid",
+            max_age=10,
+        ),
+    )
+}
+
+
+def parse_tile(layer: str, z: str, x: str, y: str) -> tuple[Layer, int, int, int]:
+    """Check a tile address from the URL; ``TileNotFound`` names what is wrong."""
+    spec = LAYERS.get(layer)
+    if spec is None:
+        raise TileNotFound(f"no tile layer {layer!r}; layers: {', '.join(LAYERS)}")
+    if not all(v.isascii() and v.isdigit() and len(v) <= 8 for v in (z, x, y)):  # no signs, spaces, "1_0"
+        raise TileNotFound(f"tile {z}/{x}/{y}: z, x and y must be whole numbers")
+    zi, xi, yi = int(z), int(x), int(y)
+    if not 0 <= zi <= MAX_ZOOM:
+        raise TileNotFound(f"tile {z}/{x}/{y}: zoom must be 0–{MAX_ZOOM}")
+    if not (xi < 2**zi and yi < 2**zi):
+        raise TileNotFound(f"tile {z}/{x}/{y}: x and y must be below 2^z = {2**zi}")
+    return spec, zi, xi, yi
+
+
+def tile_sql(spec: Layer, z: int, srid: int) -> str:
+    """The SQL of one layer's tile at zoom ``z`` (binds :z, :x, :y, :margin, :cap, :tol, :no_clock)."""
+    geom = "ST_Transform(t.geom, 3857)"
+    if spec.polygons and z < SIMPLIFY_BELOW:
+        geom = f"ST_SimplifyPreserveTopology({geom}, :tol)"
+    id_arg = f", '{spec.id_column}'" if spec.id_column else ""
+    return f"""
+        SELECT coalesce(ST_AsMVT(q, '{spec.name}', {EXTENT}, 'geom'{id_arg}), ''::bytea)
+        FROM (
+            SELECT {spec.columns},
+                   ST_AsMVTGeom({geom}, ST_TileEnvelope(:z, :x, :y), {EXTENT}, {BUFFER}, true) AS geom
+            FROM {spec.table} t
+            WHERE t.geom && ST_Transform(ST_TileEnvelope(:z, :x, :y, margin => :margin), {int(srid)})
+              AND {spec.where}
+            LIMIT :cap
+        ) q
+        WHERE q.geom IS NOT NULL
+    """
+
+
+def tolerance_m(z: int) -> float:
+    """Half a screen pixel at zoom ``z`` in EPSG:3857 metres (a 256-px tile over the world width)."""
+    return 2 * _WORLD_HALF / (2**z) / 512
+
+
+def fetch_tile(
+    conn: Connection,
+    spec: Layer,
+    z: int,
+    x: int,
+    y: int,
+    *,
+    srid: int,
+    no_clock_states: Sequence[str] = NO_CLOCK_STATES,
+    max_features: int = MAX_FEATURES,
+) -> bytes:
+    """The MVT bytes of one layer's tile (empty bytes for an empty tile or below the layer's min zoom)."""
+    if z < spec.min_zoom:
+        return b""
+    sql = tile_sql(spec, z, srid)
+    params: dict[str, object] = {"z": z, "x": x, "y": y, "margin": BUFFER / EXTENT, "cap": max_features}
+    if ":tol" in sql:
+        params["tol"] = tolerance_m(z)
+    if ":no_clock" in sql:
+        params["no_clock"] = list(no_clock_states)
+    data = conn.execute(text(sql), params).scalar()
+    return bytes(data or b"")

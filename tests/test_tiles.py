@@ -1,0 +1,201 @@
+"""GET /tiles/{layer}/{z}/{x}/{y}.mvt against a stored small district, decoded with mapbox-vector-tile."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import quote
+
+import mapbox_vector_tile
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine, text
+
+from api.main import create_app
+from api.routers import tiles
+from gisgrid.boundaries import BoundaryOptions
+from gisgrid.grids import workflows
+from gisgrid.settings import STORAGE_SRID, Settings
+from maps import tiles_sql
+from tests.fixtures import STREETS, write_small_district
+from tests.test_components_store import inside_points
+
+MVT = "application/vnd.mapbox-vector-tile"
+WHO = {"X-Actor": quote("李娜"), "X-Role": "data_admin"}
+
+
+def app_with_tiles(settings: Settings) -> FastAPI:
+    """The app as api.main builds it, with the tiles router added if main does not include it yet."""
+    app = create_app(settings)
+    if not any(getattr(r, "path", "").startswith("/tiles/") for r in app.routes):
+        app.include_router(tiles.router)
+    return app
+
+
+@pytest.fixture
+def client(clean_db: Engine, settings: Settings, tmp_path: Path) -> Iterator[TestClient]:
+    workflows.import_boundaries(clean_db, write_small_district(tmp_path), BoundaryOptions())
+    workflows.generate_grids(clean_db)
+    workflows.build_tiers(clean_db, target_size=20)
+    with TestClient(app_with_tiles(settings.model_copy(update={"data_dir": tmp_path / "data"}))) as c:
+        yield c
+
+
+def tile_of(lon: float, lat: float, z: int) -> tuple[int, int]:
+    n = 2**z
+    x = int((lon + 180) / 360 * n)
+    y = int((1 - math.asinh(math.tan(math.radians(lat))) / math.pi) / 2 * n)
+    return x, y
+
+
+def district_tile(engine: Engine) -> tuple[int, int, int]:
+    """The highest zoom whose one tile covers the whole district."""
+    with engine.connect() as conn:
+        x0, y0, x1, y1 = conn.execute(
+            text(
+                "SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) "
+                "FROM (SELECT ST_Extent(geom) e FROM admin_units) s"
+            )
+        ).one()
+    for z in range(16, 0, -1):
+        if tile_of(x0, y1, z) == tile_of(x1, y0, z):
+            return (z, *tile_of(x0, y1, z))
+    raise AssertionError("no single tile covers the district")
+
+
+def count(engine: Engine, sql: str) -> int:
+    with engine.connect() as conn:
+        return int(conn.execute(text(sql)).scalar_one())
+
+
+def get_layer(client: TestClient, layer: str, z: int, x: int, y: int) -> list[dict]:
+    r = client.get(f"/tiles/{layer}/{z}/{x}/{y}.mvt")
+    assert r.status_code == 200, r.text
+    assert r.headers["content-type"] == MVT
+    assert r.headers["cache-control"].startswith("public, max-age=")
+    decoded = mapbox_vector_tile.decode(r.content)
+    if not r.content:
+        return []
+    assert list(decoded) == [layer]  # the MVT layer name is the URL layer name (VectorGrid styles key on it)
+    assert decoded[layer]["extent"] == 4096
+    return decoded[layer]["features"]
+
+
+def test_unit_grid_tile_holds_every_cell_with_its_codes(client: TestClient, clean_db: Engine) -> None:
+    z, x, y = district_tile(clean_db)
+    features = get_layer(client, "unit_grids", z, x, y)
+    total = count(clean_db, "SELECT count(*) FROM unit_grids")
+    assert total > 20 and len(features) == total
+    props = features[0]["properties"]
+    assert set(props) == {"code", "street_code", "community_code", "tier3_code"}
+    assert len(props["code"]) == 15 and props["code"].startswith(props["community_code"])
+    assert {f["geometry"]["type"] for f in features} <= {"Polygon", "MultiPolygon"}
+
+
+def test_tier_tiles_hold_the_three_tiers_with_chinese_names(client: TestClient, clean_db: Engine) -> None:
+    z, x, y = district_tile(clean_db)
+    tier1 = get_layer(client, "tier1", z, x, y)
+    assert sorted(f["properties"]["code"] for f in tier1) == list(STREETS)
+    assert {f["properties"]["name"] for f in tier1} == {"西城街道", "东关街道"}
+    assert set(tier1[0]["properties"]) == {"code", "tier", "name"} and tier1[0]["properties"]["tier"] == 1
+    tier2 = get_layer(client, "tier2", z, x, y)
+    assert len(tier2) == 3 and set(tier2[0]["properties"]) == {"code", "tier", "name", "parent_code"}
+    tier3 = get_layer(client, "tier3", z, x, y)
+    assert len(tier3) == count(clean_db, "SELECT count(*) FROM management_grids WHERE tier = 3") > 0
+    assert all(len(f["properties"]["code"]) == 14 for f in tier3)
+
+
+def test_a_tile_beside_the_district_is_empty(client: TestClient, clean_db: Engine) -> None:
+    z, x, y = district_tile(clean_db)
+    assert get_layer(client, "unit_grids", z, x + 2, y) == []
+
+
+def test_components_only_from_zoom_13(client: TestClient) -> None:
+    xs, ys = inside_points(3, seed=5)
+    for lon, lat in zip(xs, ys, strict=True):
+        r = client.post(
+            "/components", json={"class_code": "01037", "lon": lon, "lat": lat, "datum": "cgcs2000"}, headers=WHO
+        )
+        assert r.status_code == 201, r.text
+    lon, lat = float(xs[0]), float(ys[0])
+    x12, y12 = tile_of(lon, lat, 12)
+    r = client.get(f"/tiles/components/12/{x12}/{y12}.mvt")
+    assert r.status_code == 200 and r.content == b"" and r.headers["content-type"] == MVT
+    x, y = tile_of(lon, lat, 13)
+    features = get_layer(client, "components", 13, x, y)
+    assert 1 <= len(features) <= 3
+    assert set(features[0]["properties"]) >= {"id", "class_code", "status"}
+    assert features[0]["properties"]["class_code"] == "01037" and features[0]["geometry"]["type"] == "Point"
+
+
+def test_cases_tile_has_colour_ready_attributes(client: TestClient, clean_db: Engine) -> None:
+    xs, ys = inside_points(2, seed=21)
+    ids = []
+    for lon, lat in zip(xs, ys, strict=True):
+        r = client.post(
+            "/cases",
+            json={"class_code": "06010", "lon": lon, "lat": lat, "datum": "cgcs2000"},
+            headers={"X-Role": "supervisor"},
+        )
+        assert r.status_code == 201, r.text
+        ids.append(r.json()["id"])
+    z, x, y = district_tile(clean_db)
+    features = get_layer(client, "cases", z, x, y)
+    assert sorted(f["properties"]["id"] for f in features) == sorted(ids)
+    assert sorted(f["id"] for f in features) == sorted(ids)  # also the MVT feature id
+    props = features[0]["properties"]
+    assert {"id", "state", "class_code", "due_at", "due_epoch", "clock"} <= set(props)
+    assert props["state"] == "reported" and props["class_code"] == "06010" and props["clock"] is True
+    assert props["due_at"].endswith("Z") and props["due_epoch"] > 1_600_000_000
+    with clean_db.begin() as conn:
+        conn.execute(text("UPDATE cases SET state = 'closed' WHERE id = :i"), {"i": ids[0]})
+    closed = next(f for f in get_layer(client, "cases", z, x, y) if f["properties"]["id"] == ids[0])
+    assert closed["properties"]["clock"] is False
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/tiles/roads/12/3000/1500.mvt",  # unknown layer
+        "/tiles/unit_grids/23/0/0.mvt",  # zoom above 22
+        "/tiles/unit_grids/2/4/0.mvt",  # x ≥ 2^z
+        "/tiles/unit_grids/2/0/4.mvt",
+        "/tiles/unit_grids/2/-1/0.mvt",
+        "/tiles/unit_grids/a/0/0.mvt",
+        "/tiles/unit_grids/1/0/0.png",
+    ],
+)
+def test_unknown_layer_or_tile_is_404_json(client: TestClient, path: str) -> None:
+    r = client.get(path)
+    assert r.status_code == 404
+    assert r.json()["error"] == "not_found"
+
+
+def test_404_names_the_layers(client: TestClient) -> None:
+    body = client.get("/tiles/roads/0/0/0.mvt").json()
+    assert "roads" in body["detail"] and "unit_grids" in body["detail"]
+
+
+def test_feature_cap_and_index_use(client: TestClient, clean_db: Engine) -> None:
+    z, x, y = district_tile(clean_db)
+    spec = tiles_sql.LAYERS["unit_grids"]
+    with clean_db.connect() as conn:
+        capped = tiles_sql.fetch_tile(conn, spec, z, x, y, srid=STORAGE_SRID, max_features=5)
+        assert len(mapbox_vector_tile.decode(capped)["unit_grids"]["features"]) == 5
+        # The envelope is transformed to the storage SRID in WHERE, so the GiST index answers it.
+        conn.execute(text("SET LOCAL enable_seqscan = off"))
+        plan = conn.execute(
+            text("EXPLAIN " + tiles_sql.tile_sql(spec, z, STORAGE_SRID)),
+            {"z": z, "x": x, "y": y, "margin": 64 / 4096, "cap": 10, "tol": 1.0},
+        ).scalars()
+        assert "idx_unit_grids_geom" in "\n".join(plan)
+
+
+def test_parse_tile_bounds() -> None:
+    assert tiles_sql.parse_tile("tier1", "0", "0", "0")[1:] == (0, 0, 0)
+    assert tiles_sql.parse_tile("cases", "22", str(2**22 - 1), "0")[1:] == (22, 2**22 - 1, 0)
+    for args in [("tier1", "1", "2", "0"), ("tier1", "٣", "0", "0"), ("tier1", "+1", "0", "0"), ("x", "0", "0", "0")]:
+        with pytest.raises(tiles_sql.TileNotFound):
+            tiles_sql.parse_tile(*args)
