@@ -1,0 +1,476 @@
+"""Evaluation (gisgrid.evaluation): every indicator on a small hand-computed history, 挂账/缓办, holidays, ranking.
+
+Pure: the history is built through the real state machine (gisgrid.workflow), so states, effects and details are
+the ones the cases service would log. Times are Asia/Shanghai; working hours 08:30–12:00, 13:30–17:30.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from gisgrid import workflow
+from gisgrid.calendar import WorkingCalendar
+from gisgrid.errors import InvalidInput
+from gisgrid.evaluation import (
+    Period,
+    WorkClock,
+    evaluate,
+    evaluate_departments,
+    evaluate_posts,
+    evaluate_regions,
+    grade,
+    load_evaluation_rules,
+    prepare,
+    rank,
+)
+
+TZ = "Asia/Shanghai"
+CAL = WorkingCalendar()
+LIMITS = {"accept": 0.25, "verify": 1.0, "file": 0.5, "dispatch": 0.5, "check": 2.0, "close": 1.0}
+D1, D2 = "990000000000000001", "990000000000000002"
+MARCH = Period.month(2025, 3)
+
+
+def ts(text: str) -> pd.Timestamp:
+    return pd.Timestamp(text, tz=TZ)
+
+
+class History:
+    """Cases and their transition log, each action applied through workflow.apply."""
+
+    def __init__(self) -> None:
+        self.cases: list[dict[str, Any]] = []
+        self.rows: list[dict[str, Any]] = []
+        self.state: dict[int, workflow.CaseState] = {}
+
+    def report(self, cid: int, at: str, *, source: str, actor: str, tier3: str, grid: str, limit_h: float) -> None:
+        role = "supervisor" if source == "patrol" else source
+        self.cases.append(
+            {
+                "id": cid,
+                "case_no": f"2025{cid:06d}",
+                "class_code": "06010",
+                "source": source,
+                "unit_grid_code": grid,
+                "tier3_code": tier3,
+                "community_code": tier3[:12],
+                "street_code": tier3[:9],
+                "district_code": tier3[:6],
+                "created_at": ts(at),
+                "disposal_limit_h": limit_h,
+            }
+        )
+        self.state[cid] = workflow.CaseState()
+        self.rows.append(
+            {"case_id": cid, "action": "report", "from_state": None, "to_state": "reported", "actor": actor,
+             "role": role, "at": ts(at), "department_code": None, "details": {"source": source}, "effects": []}
+        )  # fmt: skip
+
+    def act(self, cid: int, action: str, at: str, actor: str, role: str, **payload: Any) -> None:
+        case = self.state[cid]
+        payload = {"reason": "说明", "result": "已处置", "after_photo": ["a.jpg"], **payload}
+        tr = workflow.apply(case, action, role, payload=payload, expected_version=case.version)
+        self.state[cid] = tr.case
+        self.rows.append(
+            {"case_id": cid, "action": action, "from_state": tr.from_state, "to_state": tr.to_state, "actor": actor,
+             "role": role, "at": ts(at), "department_code": tr.case.department, "details": dict(tr.details),
+             "effects": list(tr.effects)}
+        )  # fmt: skip
+
+    def frames(self) -> tuple[pd.DataFrame, pd.DataFrame]:
+        cases = pd.DataFrame(self.cases)
+        cases["state"] = [self.state[i].state for i in cases["id"]]
+        t = pd.DataFrame(self.rows)
+        t.insert(0, "id", np.arange(1, len(t) + 1))
+        return cases, t
+
+
+def march_history(*, with_april: bool = False) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Seven March cases in two tier-3 grids (T1 = …01, T2 = …02) and one February case."""
+    t1, t2 = "41990100100101", "41990100100102"
+    h = History()
+    # 1 — T1, patrol S1, D1: every node on time.
+    h.report(1, "2025-03-03 09:00", source="patrol", actor="S1", tier3=t1, grid="G1", limit_h=4)
+    h.act(1, "request_verify", "2025-03-03 09:10", "I1", "intake")
+    h.act(1, "verify", "2025-03-03 09:40", "S1", "supervisor")
+    h.act(1, "file", "2025-03-03 10:00", "L1", "shift_lead")
+    h.act(1, "dispatch", "2025-03-03 10:20", "P1", "dispatcher", department=D1)
+    h.act(1, "handle", "2025-03-03 14:00", D1, "department")  # 2h10 of working time ≤ 4 h
+    h.act(1, "request_check", "2025-03-03 14:05", "I1", "intake")
+    h.act(1, "check", "2025-03-03 15:00", "S1", "supervisor")
+    h.act(1, "close", "2025-03-03 15:30", "L1", "shift_lead")
+    # 2 — T1, hotline at night, D1: late 核实 and 派遣, 返工, second disposal late, late 发核查 and 结案.
+    h.report(2, "2025-03-04 20:00", source="hotline", actor="12345", tier3=t1, grid="G1", limit_h=4)
+    h.act(2, "request_verify", "2025-03-05 08:40", "I2", "intake")  # night does not count: 10 min
+    h.act(2, "verify", "2025-03-05 10:40", "S1", "supervisor")  # 2 h > 1 h
+    h.act(2, "file", "2025-03-05 10:50", "L1", "shift_lead")
+    h.act(2, "dispatch", "2025-03-05 11:50", "P1", "dispatcher", department=D1)  # 1 h > 0.5 h
+    h.act(2, "handle", "2025-03-05 15:00", D1, "department")  # 1h40 ≤ 4 h
+    h.act(2, "request_check", "2025-03-05 15:10", "I1", "intake")
+    h.act(2, "rework", "2025-03-05 16:00", "S2", "supervisor")  # closes the check node on time
+    h.act(2, "handle", "2025-03-06 16:00", D1, "department")  # 7.5 h > 4 h
+    h.act(2, "request_check", "2025-03-06 16:25", "I2", "intake")  # 25 min > 15 min
+    h.act(2, "check", "2025-03-06 16:30", "S2", "supervisor")
+    h.act(2, "close", "2025-03-07 09:00", "L2", "shift_lead")  # 1.5 h > 1 h
+    # 3 — T1, patrol S2: first sent to D2 (回退), re-dispatched to D1, 延期 approved, on time within the extension.
+    h.report(3, "2025-03-10 09:00", source="patrol", actor="S2", tier3=t1, grid="G2", limit_h=4)
+    h.act(3, "request_verify", "2025-03-10 09:05", "I1", "intake")
+    h.act(3, "verify", "2025-03-10 09:30", "S2", "supervisor")
+    h.act(3, "file", "2025-03-10 09:40", "L1", "shift_lead")
+    h.act(3, "dispatch", "2025-03-10 09:50", "P2", "dispatcher", department=D2)
+    h.act(3, "return", "2025-03-10 10:30", D2, "department")
+    h.act(3, "dispatch", "2025-03-10 10:40", "P1", "dispatcher", department=D1)
+    h.act(3, "request_extension", "2025-03-10 11:00", D1, "department")
+    h.act(3, "approve_extension", "2025-03-10 11:10", "P1", "dispatcher", new_due_at="2025-03-11T17:30:00+08:00")
+    h.act(3, "handle", "2025-03-11 16:00", D1, "department")  # 11h20 > 4 h but ≤ 12h50 allowed
+    h.act(3, "request_check", "2025-03-11 16:10", "I2", "intake")
+    h.act(3, "check", "2025-03-11 16:30", "S2", "supervisor")
+    h.act(3, "close", "2025-03-11 17:00", "L2", "shift_lead")
+    # 4 — T2, hotline, D2: 挂账 on 03-13 (resumed in April only).
+    h.report(4, "2025-03-12 10:00", source="hotline", actor="12345", tier3=t2, grid="G4", limit_h=8)
+    h.act(4, "request_verify", "2025-03-12 10:10", "I1", "intake")
+    h.act(4, "verify", "2025-03-12 10:40", "S3", "supervisor")
+    h.act(4, "file", "2025-03-12 11:00", "L1", "shift_lead")
+    h.act(4, "dispatch", "2025-03-12 11:10", "P2", "dispatcher", department=D2)
+    h.act(4, "suspend", "2025-03-13 10:00", "P2", "dispatcher", reason="挂账：需专项资金")
+    # 5 — T2, patrol S3: voided after filing (duplicate).
+    h.report(5, "2025-03-14 09:00", source="patrol", actor="S3", tier3=t2, grid="G4", limit_h=4)
+    h.act(5, "request_verify", "2025-03-14 09:10", "I2", "intake")
+    h.act(5, "verify", "2025-03-14 09:20", "S3", "supervisor")
+    h.act(5, "file", "2025-03-14 09:30", "L2", "shift_lead")
+    h.act(5, "void", "2025-03-14 09:45", "L2", "shift_lead", reason="重复上报")
+    # 6 — T2, patrol S3: rejected at intake.
+    h.report(6, "2025-03-17 09:00", source="patrol", actor="S3", tier3=t2, grid="G5", limit_h=4)
+    h.act(6, "reject", "2025-03-17 09:20", "I1", "intake", reason="不属于立案范围")
+    # 7 — T2, patrol S3, D2: dispatched on the last day, overdue and open at the period end.
+    h.report(7, "2025-03-31 09:00", source="patrol", actor="S3", tier3=t2, grid="G6", limit_h=4)
+    h.act(7, "request_verify", "2025-03-31 09:05", "I2", "intake")
+    h.act(7, "verify", "2025-03-31 09:30", "S3", "supervisor")
+    h.act(7, "file", "2025-03-31 09:40", "L1", "shift_lead")
+    h.act(7, "dispatch", "2025-03-31 09:50", "P1", "dispatcher", department=D2)
+    # 8 — February, T1: outside the period (it only adds unit grid G3 to T1's size).
+    h.report(8, "2025-02-27 09:00", source="patrol", actor="S1", tier3=t1, grid="G3", limit_h=4)
+    h.act(8, "request_verify", "2025-02-27 09:10", "I1", "intake")
+    if with_april:
+        h.act(4, "resume", "2025-04-02 10:00", "L1", "shift_lead")
+        h.act(4, "handle", "2025-04-02 11:00", D2, "department")  # 7h20 net of the 挂账 ≤ 8 h
+        h.act(4, "request_check", "2025-04-02 11:05", "I1", "intake")
+        h.act(4, "check", "2025-04-02 11:30", "S3", "supervisor")
+        h.act(4, "close", "2025-04-02 11:40", "L1", "shift_lead")
+    return h.frames()
+
+
+@pytest.fixture(scope="module")
+def march() -> Any:
+    cases, transitions = march_history()
+    return prepare(cases, transitions, CAL, LIMITS, MARCH)
+
+
+def row(df: pd.DataFrame, subject: str) -> pd.Series:
+    return df.set_index("subject").loc[subject]
+
+
+def close(a: Any, b: float) -> bool:
+    # Scores are rounded to 6 decimals; every other value is exact.
+    return (isinstance(a, float) and math.isnan(a) and math.isnan(b)) or abs(float(a) - b) < 1e-6
+
+
+# --------------------------------------------------------------------------------------- regions
+
+
+def test_regions_every_indicator_by_hand(march: Any) -> None:
+    df = evaluate_regions(march, "tier3")
+    expected = {
+        "41990100100101": {
+            "reports": 3, "valid_reports": 3, "valid_report_rate": 1.0, "filed": 3, "filing_rate": 1.0,
+            "public_filed": 1, "public_report_rate": 1 / 3, "on_time_verify_rate": 2 / 3, "on_time_check_rate": 1.0,
+            "on_time_dispatch_rate": 0.75, "dispatched": 3, "accurate_dispatch_rate": 2 / 3, "to_dispose": 4,
+            "handled": 4, "on_time_disposal_rate": 0.75, "to_close": 3, "closed": 3, "closure_rate": 1.0,
+            "on_time_closure_rate": 2 / 3, "reworked": 1, "rework_rate": 1 / 3, "extended": 1, "suspended": 0,
+            "deferred": 0, "unit_grids": 3, "filed_per_grid_month": 1.0, "filed_score": 75.0,
+            # 75×.10 + (1−1/3)×100×.20 + 100×.30 + (2/3)×100×.25 + (1−1/3)×100×.15
+            "score": 77.5,
+        },
+        "41990100100102": {
+            "reports": 4, "valid_reports": 2, "valid_report_rate": 0.5, "filed": 3, "filing_rate": 0.75,
+            "public_filed": 1, "public_report_rate": 1 / 3, "on_time_verify_rate": 1.0,
+            "on_time_check_rate": float("nan"), "on_time_dispatch_rate": 1.0, "dispatched": 2,
+            "accurate_dispatch_rate": 1.0, "to_dispose": 1, "handled": 0, "on_time_disposal_rate": 0.0,
+            "to_close": 1, "closed": 0, "closure_rate": 0.0, "on_time_closure_rate": 0.0, "reworked": 0,
+            "rework_rate": 0.0, "extended": 0, "suspended": 1, "deferred": 0, "unit_grids": 3,
+            "filed_per_grid_month": 1.0, "filed_score": 75.0,
+            "score": 7.5 + 200 / 15 + 15.0,  # 75×.10 + (1−1/3)×100×.20 + 0 + 0 + 100×.15
+        },
+    }  # fmt: skip
+    for subject, values in expected.items():
+        got = row(df, subject)
+        for col, value in values.items():
+            assert close(got[col], value), (subject, col, got[col], value)
+    assert row(df, "41990100100101")["grade"] == "B"
+    assert row(df, "41990100100102")["grade"] == "E"
+    assert (df["level"] == "tier3").all()
+
+
+def test_region_levels_aggregate_the_same_cases(march: Any) -> None:
+    district = evaluate_regions(march, "district")
+    assert district["subject"].tolist() == ["419901"]
+    d = district.iloc[0]
+    assert (d["reports"], d["filed"], d["to_close"], d["closed"], d["to_dispose"]) == (7, 6, 4, 3, 5)
+    grids = evaluate_regions(march, "unit_grid")
+    assert sorted(grids["subject"]) == ["G1", "G2", "G4", "G5", "G6"]
+    assert grids["reports"].sum() == 7
+    street = evaluate_regions(march, "street")
+    assert street.iloc[0]["reports"] == 7 and street.iloc[0]["level"] == "street"
+    with pytest.raises(InvalidInput):
+        evaluate_regions(march, "province")
+
+
+def test_suspended_case_leaves_the_denominators_until_resumed() -> None:
+    """挂账 at as_of: out of 应结案数 and of 按期处置; resumed and closed later: back in, net of the paused time."""
+    cases, transitions = march_history(with_april=True)
+    at_end = evaluate_regions(prepare(cases, transitions, CAL, LIMITS, MARCH), "tier3")
+    t2 = row(at_end, "41990100100102")
+    assert (t2["suspended"], t2["to_close"], t2["to_dispose"]) == (1, 1, 1)
+    later = prepare(cases, transitions, CAL, LIMITS, MARCH, as_of="2025-04-10")
+    t2 = row(evaluate_regions(later, "tier3"), "41990100100102")
+    assert (t2["suspended"], t2["to_close"], t2["closed"]) == (0, 2, 1)
+    assert (t2["to_dispose"], t2["handled"]) == (2, 1)
+    assert close(t2["on_time_disposal_rate"], 0.5)  # case 4: 7h20 of working time without the 挂账 ≤ 8 h
+    node = later.nodes[(later.nodes["case_id"] == 4) & (later.nodes["node"] == "disposal")].iloc[0]
+    assert close(node["elapsed_h"], 7 + 1 / 3) and bool(node["on_time"])
+    with pytest.raises(InvalidInput):
+        prepare(cases, transitions, CAL, LIMITS, MARCH, as_of="2025-03-20")
+
+
+def test_period_membership_is_by_report_time(march: Any) -> None:
+    assert sorted(march.cases["id"]) == [1, 2, 3, 4, 5, 6, 7]
+    cases, transitions = march_history()
+    feb = prepare(cases, transitions, CAL, LIMITS, Period.month(2025, 2))
+    assert feb.cases["id"].tolist() == [8]
+
+
+# --------------------------------------------------------------------------------------- departments and posts
+
+
+def test_departments_by_hand(march: Any) -> None:
+    df = evaluate_departments(march)
+    d1, d2 = row(df, D1), row(df, D2)
+    for col, value in {
+        "dispatched": 3, "returned": 0, "filed": 3, "filed_score": 100.0, "to_dispose": 4, "handled": 4,
+        "on_time_disposal_rate": 0.75, "to_close": 3, "closed": 3, "closure_rate": 1.0,
+        "on_time_closure_rate": 2 / 3, "reworked": 1, "rework_rate": 1 / 3, "extended": 1, "suspended": 0,
+        "score": 10 + 30 + 22.5 + 20,  # 100×.10 + 100×.30 + 75×.30 + (1−1/3)×100×.30
+    }.items():  # fmt: skip
+        assert close(d1[col], value), (col, d1[col], value)
+    for col, value in {
+        "dispatched": 3, "returned": 1, "filed": 2, "to_dispose": 1, "handled": 0, "on_time_disposal_rate": 0.0,
+        "to_close": 1, "closed": 0, "closure_rate": 0.0, "reworked": 0, "rework_rate": 0.0, "suspended": 1,
+        "score": 40.0,
+    }.items():  # fmt: skip
+        assert close(d2[col], value), (col, d2[col], value)
+    assert (d1["grade"], d2["grade"]) == ("B", "D")
+
+
+def test_supervisors_by_hand(march: Any) -> None:
+    df = evaluate_posts(march, "supervisor")
+    s1, s2, s3 = row(df, "S1"), row(df, "S2"), row(df, "S3")
+    assert (s1["reports"], s1["valid_reports"], s1["area"]) == (1, 1, "41990100100101")
+    assert close(s1["on_time_verify_rate"], 0.5) and close(s1["on_time_check_rate"], 1.0)
+    assert (s1["area_filed"], s1["missed_reports"]) == (3, 1) and close(s1["missed_report_rate"], 1 / 3)
+    # 有效上报率×40% + (1−漏报率)×20% + 按时核实率×20% + 按时核查率×20%
+    assert close(s1["score"], 40 + 40 / 3 + 10 + 20)
+    assert close(s2["score"], 40 + 40 / 3 + 20 + 20) and s2["grade"] == "A"
+    assert (s3["reports"], s3["valid_reports"]) == (3, 1) and math.isnan(s3["on_time_check_rate"])
+    # No 核查 node: the other weights are renormalised (÷ 0.8).
+    assert close(s3["score"], (40 / 3 + 40 / 3 + 20) / 0.8) and s3["grade"] == "D"
+
+
+def test_areas_can_be_given(march: Any) -> None:
+    areas = pd.DataFrame({"actor": ["S1", "S1"], "tier3_code": ["41990100100101", "41990100100102"]})
+    s1 = row(evaluate_posts(march, "supervisor", areas=areas), "S1")
+    assert (s1["area_filed"], s1["missed_reports"]) == (6, 2)
+
+
+def test_intake_shift_lead_dispatcher_by_hand(march: Any) -> None:
+    intake = evaluate_posts(march, "intake")
+    i1, i2 = row(intake, "I1"), row(intake, "I2")
+    assert (i1["accepted"], i2["accepted"]) == (4, 3)  # I1 also rejected case 6
+    assert i1["accepted_score"] == 0.0  # ≤ 100 a month
+    assert close(i1["on_time_issue_verify_rate"], 1.0) and close(i1["on_time_issue_check_rate"], 1.0)
+    assert close(i2["on_time_issue_check_rate"], 0.5)
+    assert close(i1["score"], 75.0) and close(i2["score"], 57.5)
+
+    leads = evaluate_posts(march, "shift_lead")
+    l1, l2 = row(leads, "L1"), row(leads, "L2")
+    assert (l1["filed"], l1["voided"], l2["filed"], l2["voided"]) == (5, 0, 1, 1)
+    assert close(l1["accurate_filing_rate"], 1.0) and close(l2["accurate_filing_rate"], 0.0)
+    assert close(l2["on_time_closing_rate"], 0.5)
+    assert close(l1["score"], 100.0) and close(l2["score"], 42.5)
+
+    disp = evaluate_posts(march, "dispatcher")
+    p1, p2 = row(disp, "P1"), row(disp, "P2")
+    assert (p1["dispatches"], p2["dispatches"], p1["first_dispatches"], p2["first_dispatches"]) == (4, 2, 3, 2)
+    assert close(p1["on_time_dispatch_rate"], 0.75) and close(p2["on_time_dispatch_rate"], 1.0)
+    assert close(p1["accurate_dispatch_rate"], 1.0) and close(p2["accurate_dispatch_rate"], 0.5)
+    assert close(p1["score"], 70.0) and close(p2["score"], 60.0)
+    assert (p1["grade"], p2["grade"]) == ("C", "C")
+    with pytest.raises(InvalidInput):
+        evaluate_posts(march, "leader")
+
+
+def test_evaluate_one_call_matches_the_steps() -> None:
+    cases, transitions = march_history()
+    one = evaluate(cases, transitions, CAL, LIMITS, MARCH, "department")
+    steps = evaluate_departments(prepare(cases, transitions, CAL, LIMITS, MARCH))
+    pd.testing.assert_frame_equal(one, steps)
+
+
+# --------------------------------------------------------------------------------------- holidays
+
+
+def holiday_history() -> tuple[pd.DataFrame, pd.DataFrame]:
+    """National Day 2025: 10-01..10-08 off. Tier-3 grid H."""
+    h = History()
+    grid, t3 = "G9", "41990100200101"
+
+    def upto_dispatch(cid: int, day: str, limit_h: float) -> None:
+        h.report(cid, f"{day} 15:00", source="hotline", actor="12345", tier3=t3, grid=grid, limit_h=limit_h)
+        h.act(cid, "request_verify", f"{day} 15:05", "I1", "intake")
+        h.act(cid, "verify", f"{day} 15:30", "S9", "supervisor")
+        h.act(cid, "file", f"{day} 15:40", "L1", "shift_lead")
+        h.act(cid, "dispatch", f"{day} 16:00", "P1", "dispatcher", department=D1)
+
+    upto_dispatch(11, "2025-09-30", 7.5)
+    h.act(11, "handle", "2025-10-09 12:00", D1, "department")  # 1.5 h + 3.5 h = 5 h: nine days, on time
+    upto_dispatch(12, "2025-09-30", 7.5)
+    h.act(12, "handle", "2025-10-10 12:00", D1, "department")  # 1.5 + 7.5 + 3.5 = 12.5 h: late
+    # A 核实 node over the holiday: 17:00 → 10-09 08:50 is 30 + 20 minutes.
+    h.report(13, "2025-09-30 16:55", source="hotline", actor="12345", tier3=t3, grid=grid, limit_h=7.5)
+    h.act(13, "request_verify", "2025-09-30 17:00", "I1", "intake")
+    h.act(13, "verify", "2025-10-09 08:50", "S9", "supervisor")
+    # 挂账 inside a disposal node: exactly at the 3 h limit once the paused time is taken out.
+    h.report(14, "2025-10-13 08:40", source="hotline", actor="12345", tier3=t3, grid=grid, limit_h=3)
+    h.act(14, "request_verify", "2025-10-13 08:45", "I1", "intake")
+    h.act(14, "verify", "2025-10-13 08:50", "S9", "supervisor")
+    h.act(14, "file", "2025-10-13 08:55", "L1", "shift_lead")
+    h.act(14, "dispatch", "2025-10-13 09:00", "P1", "dispatcher", department=D1)
+    h.act(14, "suspend", "2025-10-13 10:00", "P1", "dispatcher", reason="挂账：待协调")
+    h.act(14, "resume", "2025-10-15 10:00", "L1", "shift_lead")
+    h.act(14, "handle", "2025-10-15 12:00", D1, "department")
+    # 缓办 at the period end.
+    h.report(15, "2025-10-14 08:40", source="hotline", actor="12345", tier3=t3, grid=grid, limit_h=3)
+    h.act(15, "request_verify", "2025-10-14 08:45", "I1", "intake")
+    h.act(15, "verify", "2025-10-14 08:50", "S9", "supervisor")
+    h.act(15, "file", "2025-10-14 08:55", "L1", "shift_lead")
+    h.act(15, "dispatch", "2025-10-14 09:00", "P1", "dispatcher", department=D1)
+    h.act(15, "suspend", "2025-10-14 10:00", "P1", "dispatcher", reason="缓办：待冬季过后施工")
+    return h.frames()
+
+
+def test_nodes_spanning_a_holiday_count_working_time_only() -> None:
+    cases, transitions = holiday_history()
+    facts = prepare(cases, transitions, CAL, LIMITS, Period.between("2025-09-29", "2025-10-20"))
+    nodes = facts.nodes.set_index(["case_id", "node"])
+    assert close(nodes.loc[(11, "disposal"), "elapsed_h"], 5.0) and nodes.loc[(11, "disposal"), "on_time"]
+    assert close(nodes.loc[(12, "disposal"), "elapsed_h"], 12.5) and not nodes.loc[(12, "disposal"), "on_time"]
+    assert close(nodes.loc[(13, "verify"), "elapsed_h"], 50 / 60) and nodes.loc[(13, "verify"), "on_time"]
+    # Suspended Mon 10:00 → Wed 10:00 (15 working hours) is not counted: 18 h − 15 h = 3 h ≤ 3 h, exactly.
+    assert close(nodes.loc[(14, "disposal"), "elapsed_h"], 3.0) and nodes.loc[(14, "disposal"), "on_time"]
+    region = row(evaluate_regions(facts, "tier3"), "41990100200101")
+    assert (region["deferred"], region["suspended"]) == (1, 0)
+    assert region["to_close"] == 3  # cases 11, 12 and 14 are filed; 15 is 缓办
+    assert close(region["on_time_disposal_rate"], 2 / 3)  # 15's open node is paused, not counted
+
+
+# --------------------------------------------------------------------------------------- ranking, grades, rules
+
+
+def test_rank_with_rank_change() -> None:
+    now = pd.DataFrame({"subject": ["a", "b", "c", "d", "e"], "score": [90.0, 80.0, 80.0, np.nan, 70.0]})
+    before = pd.DataFrame({"subject": ["a", "b", "c", "e"], "score": [70.0, 95.0, 60.0, 80.0]})
+    out = rank(now, previous=before)
+    assert out["subject"].tolist() == ["a", "b", "c", "e", "d"]
+    assert out["rank"].tolist()[:4] == [1, 2, 2, 4] and pd.isna(out["rank"].iloc[4])
+    change = dict(zip(out["subject"], out["rank_change"], strict=True))
+    assert change["a"] == 2 and change["b"] == -1 and change["c"] == 2 and change["e"] == -2
+    assert pd.isna(change["d"])
+    assert "rank_change" not in rank(now).columns
+
+
+def test_rank_of_regions_against_the_previous_month() -> None:
+    cases, transitions = march_history()
+    feb = evaluate_regions(prepare(cases, transitions, CAL, LIMITS, MARCH.previous()), "tier3")
+    mar = evaluate_regions(prepare(cases, transitions, CAL, LIMITS, MARCH), "tier3")
+    out = rank(mar, previous=feb)
+    assert out["subject"].tolist() == ["41990100100101", "41990100100102"]
+    assert out["rank"].tolist() == [1, 2]
+    assert pd.isna(out["rank_change"].iloc[1])  # T2 had no case in February
+
+
+def test_grade_bands() -> None:
+    got = grade([100, 90, 89.99, 75, 74.9, 60, 59.9, 40, 39.9, 0, np.nan]).tolist()
+    assert got == ["A", "A", "B", "B", "C", "C", "D", "D", "E", "E", None]
+
+
+def test_rules_file_weights_sum_to_one_and_bad_files_are_refused(tmp_path: Path) -> None:
+    rules = load_evaluation_rules()
+    assert set(rules.weights) == {"region", "department", "supervisor", "intake", "shift_lead", "dispatcher"}
+    for weights in rules.weights.values():
+        assert abs(sum(w.weight for w in weights) - 1.0) < 1e-12
+    intake = next(t for t in rules.scores["intake"] if t.output == "accepted_score")
+    values = pd.Series([0, 100, 101, 300, 301, 500, 501, 1200, 1201, 2000, 2001, 9999], dtype=float)
+    assert intake.apply(values).tolist() == [0, 0, 40, 40, 60, 60, 75, 75, 90, 90, 100, 100]
+    bad = tmp_path / "evaluation.csv"
+    bad.write_text(
+        "kind,subject,key,source,lower,upper,value,note\n"
+        "weight,region,closure_rate,,,,0.5,\n"
+        "weight,region,no_such_rate,,,,0.5,\n"
+        "weight,nobody,closure_rate,,,,1,\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(InvalidInput) as err:
+        load_evaluation_rules(bad)
+    reasons = " ".join(str(p.get("reason")) for p in err.value.detail)
+    assert "unknown indicator" in reasons and "weights sum to 0.5" in reasons and "one of" in reasons
+
+
+# --------------------------------------------------------------------------------------- periods and the clock
+
+
+def test_periods() -> None:
+    m = Period.month(2025, 2)
+    assert (m.start, m.end, m.label, m.months) == (ts("2025-02-01"), ts("2025-03-01"), "2025-02", 1.0)
+    assert Period.month(2025, 1).previous() == Period.month(2024, 12)
+    q = Period.quarter(2025, 1)
+    assert (q.end, q.label, q.months, q.previous().label) == (ts("2025-04-01"), "2025-Q1", 3.0, "2024-Q4")
+    w = Period.week(2025, 1)
+    assert (w.start, w.label, w.days) == (ts("2024-12-30"), "2025-W01", 7.0)
+    assert w.previous().label == "2024-W52"
+    y = Period.year(2025)
+    assert (y.months, y.label, y.previous().label) == (12.0, "2025", "2024")
+    r = Period.between("2025-03-01", "2025-03-16")
+    assert (r.days, r.months, r.previous().start) == (15.0, 0.5, ts("2025-02-14"))
+    assert Period.containing("2025-05-20 13:00", "quarter").label == "2025-Q2"
+    with pytest.raises(InvalidInput):
+        Period.between("2025-03-02", "2025-03-01")
+
+
+def test_work_clock_agrees_with_the_calendar() -> None:
+    clock = WorkClock(CAL, date(2025, 9, 20), date(2025, 11, 30))
+    rng = np.random.default_rng(7)
+    a = (ts("2025-09-21") + pd.to_timedelta(rng.uniform(0, 30 * 24, 300), unit="h")).floor("s")
+    b = (a + pd.to_timedelta(rng.uniform(0, 200, 300), unit="h")).floor("s")
+    ours = clock.between(a, b)
+    theirs = [CAL.working_us_between(x.to_pydatetime(), y.to_pydatetime()) for x, y in zip(a, b, strict=True)]
+    assert np.array_equal(ours, np.array(theirs, dtype=float))
+    hours = rng.uniform(0.1, 40, 300)
+    due = clock.instant(clock.position(a) + np.round(hours * 3.6e9))
+    want = [CAL.add_working_time(x.to_pydatetime(), h) for x, h in zip(a, hours, strict=True)]
+    assert all(abs((d - w).total_seconds()) < 1e-6 for d, w in zip(due, want, strict=True))

@@ -1,0 +1,166 @@
+"""Synthetic case histories (gisgrid.simulate): determinism, realism against the state machine and the calendar,
+planting, and the 100k-case benchmark (pure, no database)."""
+
+from __future__ import annotations
+
+import time
+from functools import cache
+
+import pandas as pd
+import pytest
+
+from gisgrid import workflow
+from gisgrid.calendar import WorkingCalendar
+from gisgrid.errors import InvalidInput
+from gisgrid.evaluation import (
+    Period,
+    WorkClock,
+    evaluate_departments,
+    evaluate_posts,
+    evaluate_regions,
+    prepare,
+)
+from gisgrid.events import load_event_catalogue
+from gisgrid.settings import Settings
+from gisgrid.simulate import Simulation, classes_from_catalogue, simulate, synthetic_cells
+from gisgrid.storage.models import Case, CaseTransition
+
+CAL = WorkingCalendar()
+
+
+@cache
+def catalogue() -> tuple[pd.DataFrame, list[str], dict]:
+    events = load_event_catalogue(Settings())
+    classes = classes_from_catalogue(events)
+    return classes, sorted(set(classes["department"])), dict(events.node_limits)
+
+
+@cache
+def small(seed: int = 5) -> Simulation:
+    classes, deps, _ = catalogue()
+    cells = synthetic_cells(streets=3, communities=2, tier3=3)
+    plant = {"escalation": [cells["street_code"].iloc[0]], "paper_closure": list(cells["code"].iloc[:4])}
+    # Over National Day 2025 (10-01..10-08 off, Sat 10-11 worked) to see the calendar at work.
+    return simulate(cells, deps, classes, days=60, seed=seed, start="2025-09-15", plant=plant, rate=0.08)
+
+
+def test_same_seed_same_history_other_seed_another() -> None:
+    a, b = small(5), small.__wrapped__(5)
+    assert a is not b
+    pd.testing.assert_frame_equal(a.cases, b.cases)
+    pd.testing.assert_frame_equal(a.transitions, b.transitions)
+    pd.testing.assert_frame_equal(a.staff, b.staff)
+    assert a.truth == b.truth
+    c = small(6)
+    assert len(c.cases) != len(a.cases) or not c.cases["class_code"].equals(a.cases["class_code"])
+
+
+def test_tables_are_shaped_like_the_storage_models() -> None:
+    cases, transitions = small()
+    case_columns = {c.name for c in Case.__table__.columns}
+    extra = set(cases.columns) - case_columns
+    assert extra == {"disposal_limit_h", "lon", "lat"}, extra  # the documented inputs the database lacks
+    assert {"id", "case_no", "class_code", "source", "state", "tier3_code", "created_at", "closed_at"} <= set(cases)
+    t_columns = {c.name for c in CaseTransition.__table__.columns}
+    assert set(transitions.columns) <= t_columns
+    assert cases["id"].is_unique and cases["case_no"].is_unique
+    assert cases["created_at"].is_monotonic_increasing  # ids in report order
+    assert set(transitions["case_id"]) == set(cases["id"])
+    assert isinstance(transitions["details"].iloc[0], dict) and isinstance(transitions["effects"].iloc[0], list)
+
+
+def test_every_case_replays_through_the_state_machine() -> None:
+    cases, transitions = small()
+    by_case = dict(tuple(transitions.groupby("case_id")))
+    for cid in cases["id"]:
+        log = by_case[cid]
+        assert log.iloc[0]["action"] == "report" and log["at"].is_monotonic_increasing
+        state = workflow.CaseState()
+        for r in log.iloc[1:].itertuples():
+            tr = workflow.apply(state, r.action, r.role, payload=dict(r.details), expected_version=state.version)
+            assert (tr.from_state, tr.to_state, list(tr.effects)) == (r.from_state, r.to_state, r.effects)
+            assert tr.case.department == (r.department_code if isinstance(r.department_code, str) else None)
+            state = tr.case
+        c = cases.loc[cases["id"] == cid].iloc[0]
+        assert (c["state"], c["rework_count"], c["escalation_level"]) == (
+            state.state,
+            state.rework_count,
+            state.escalation_level,
+        )
+
+
+def test_workflow_actions_happen_in_working_time_and_skip_the_holiday() -> None:
+    sim = small()
+    t = sim.transitions[sim.transitions["action"] != "report"]
+    local = t["at"].dt.tz_convert("Asia/Shanghai")
+    days = local.dt.date
+    assert days.map(CAL.is_working_day).all()  # never on a weekend or a holiday, only on 调休 Saturdays
+    minutes = local.dt.hour * 60 + local.dt.minute + local.dt.second / 60
+    assert (((minutes >= 8.5 * 60) & (minutes <= 12 * 60)) | ((minutes >= 13.5 * 60) & (minutes <= 17.5 * 60))).all()
+    assert not (days.between(pd.Timestamp("2025-10-01").date(), pd.Timestamp("2025-10-08").date())).any()
+    assert (days == pd.Timestamp("2025-10-11").date()).any()  # the adjusted working Saturday is used
+    # Reports arrive on any day, the public's also in the evening.
+    reports = sim.transitions[sim.transitions["action"] == "report"]["at"].dt.date
+    assert reports.between(pd.Timestamp("2025-10-01").date(), pd.Timestamp("2025-10-08").date()).any()
+
+
+def test_history_is_cut_at_its_end_and_has_the_side_flows() -> None:
+    sim = small()
+    end = pd.Timestamp("2025-11-14", tz="Asia/Shanghai")
+    assert (sim.transitions["at"] < end).all()
+    states = set(sim.cases["state"])
+    assert {"closed", "rejected", "voided", "dispatched", "suspended"} <= states
+    actions = set(sim.transitions["action"])
+    assert {"return", "rework", "approve_extension", "suspend", "resume", "escalate", "void", "reject"} <= actions
+    voided = sim.cases[sim.cases["state"] == "voided"]
+    assert voided["duplicate_of"].notna().any()
+    closed = sim.cases[sim.cases["state"] == "closed"]
+    assert closed["closed_at"].notna().all() and (closed["closed_at"] > closed["created_at"]).all()
+    assert (sim.staff["staff"] >= 1).all() and len(sim.components) == 18 * 20
+
+
+def test_planted_escalation_and_truth() -> None:
+    sim = small()
+    street = sim.truth["escalation"][0]
+    assert sim.truth["selective"] == [] and len(sim.truth["paper_closure"]) == 4
+    share = (sim.cases["escalation_level"] == 1).groupby(sim.cases["street_code"] == street).mean()
+    assert share[True] > 0.2 > 0.02 > share[False]
+    with pytest.raises(InvalidInput):
+        simulate(synthetic_cells(1, 1, 1), ["a", "b"], ["06010"], days=5, seed=1, start="2025-01-01",
+                 plant={"floods": ["x"]})  # fmt: skip
+
+
+def test_simulated_history_evaluates() -> None:
+    sim = small()
+    _, _, limits = catalogue()
+    facts = prepare(sim.cases, sim.transitions, CAL, limits, Period.between("2025-09-15", "2025-11-14"))
+    regions = evaluate_regions(facts, "street")
+    assert len(regions) == 3 and regions["score"].between(0, 100).all()
+    assert regions["closure_rate"].between(0.8, 1.0).all()
+    departments = evaluate_departments(facts)
+    assert departments["on_time_disposal_rate"].dropna().between(0.4, 1.0).all()
+    for role in ("supervisor", "intake", "shift_lead", "dispatcher"):
+        posts = evaluate_posts(facts, role)
+        assert len(posts) > 0 and posts["grade"].notna().all()
+
+
+@pytest.mark.slow
+def test_benchmark_100k_cases() -> None:
+    classes, deps, limits = catalogue()
+    cells = synthetic_cells(streets=10, communities=4, tier3=5)  # 4000 unit grids
+    t0 = time.perf_counter()
+    sim = simulate(cells, deps, classes, days=365, seed=2025, start="2025-01-01", rate=0.073)
+    t1 = time.perf_counter()
+    facts = prepare(sim.cases, sim.transitions, CAL, limits, Period.year(2025))
+    tables = [evaluate_regions(facts, level) for level in ("unit_grid", "tier3", "street", "district")]
+    tables.append(evaluate_departments(facts))
+    tables += [evaluate_posts(facts, role) for role in ("supervisor", "intake", "shift_lead", "dispatcher")]
+    t2 = time.perf_counter()
+    print(
+        f"\nbenchmark: {len(sim.cases):,} cases, {len(sim.transitions):,} transitions; simulate {t1 - t0:.2f} s; "
+        f"indicators (prepare + 9 tables) {t2 - t1:.2f} s"
+    )
+    assert len(sim.cases) > 95_000
+    assert t1 - t0 < 30 and t2 - t1 < 30  # generous: a loaded CI machine is slower than a quiet one
+    clock = WorkClock.covering(CAL, sim.transitions["at"])
+    assert clock.working.sum() > 240  # a year of working days
