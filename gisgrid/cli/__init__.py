@@ -37,12 +37,15 @@ def _register_optional() -> None:
     from gisgrid.cli import cases as cases_cli
     from gisgrid.cli import components as components_cli
     from gisgrid.cli import demo as demo_cli
+    from gisgrid.cli import evaluation as evaluation_cli
     from gisgrid.cli import grids as grids_cli
 
     app.add_typer(boundaries_cli.app, name="boundaries")
     app.add_typer(grids_cli.app, name="grids")
     app.add_typer(components_cli.app, name="components")
     app.add_typer(cases_cli.app, name="cases")
+    app.command("simulate")(evaluation_cli.simulate_cmd)
+    app.command("evaluate")(evaluation_cli.evaluate_cmd)
     app.add_typer(demo_cli.app, name="demo")
 
 

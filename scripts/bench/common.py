@@ -36,7 +36,7 @@ def bench_database(name: str, *, with_demo: bool = True, folder: Path | None = N
         ensure_postgis(engine)
         migrate.upgrade(url)
         if with_demo:
-            load_demo(engine, folder or settings.data_path / "bench", echo=lambda _m: None)
+            load_demo(engine, folder or settings.data_path / "bench", echo=lambda _m: None, components=0)
         yield engine, url
     finally:
         engine.dispose()

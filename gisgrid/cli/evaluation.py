@@ -1,0 +1,140 @@
+"""``gisgrid simulate`` and ``gisgrid evaluate``: a case history for the loaded district, and its indicators."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pandas as pd
+import typer
+
+from gisgrid import cases as case_svc
+from gisgrid import history
+from gisgrid.calendar import WorkingCalendar
+from gisgrid.cli.common import echo, settings_of
+from gisgrid.errors import InvalidInput
+from gisgrid.evaluation import Period, evaluate, rank
+from gisgrid.simulate import classes_from_catalogue, simulate
+from gisgrid.storage.database import make_engine, prepare_database
+
+
+def _plant(spec: str | None) -> dict[str, list[str]]:
+    """``selective=CODE;CODE,overload=CODE`` → {"selective": [...], "overload": [...]}."""
+    if not spec:
+        return {}
+    out: dict[str, list[str]] = {}
+    for part in spec.split(","):
+        if "=" not in part:
+            raise InvalidInput(
+                f"--plant: {part!r} is not KIND=CODE;CODE (kinds: selective, overload, escalation, paper_closure)"
+            )
+        kind, codes = part.split("=", 1)
+        out[kind.strip()] = [c for c in codes.split(";") if c]
+    return out
+
+
+def simulate_cmd(
+    ctx: typer.Context,
+    days: int = typer.Option(30, "--days", help="Length of the history in days."),
+    seed: int = typer.Option(1, "--seed", help="Random seed (the same seed gives the same history)."),
+    start: str = typer.Option(None, "--start", help="First day, YYYY-MM-DD (default: DAYS days ago)."),
+    rate: float = typer.Option(0.05, "--rate", help="Problems per unit grid per working day."),
+    plant: str | None = typer.Option(
+        None, "--plant", help="Planted anomalies, e.g. selective=41990100100101;41990100100102,escalation=419901003"
+    ),
+    district: str | None = typer.Option(None, "--district"),
+) -> None:
+    """Write a realistic case history over the loaded district (demo, tests, trying the evaluation)."""
+    settings = settings_of(ctx)
+    engine = make_engine(prepare_database(settings, echo))
+    services = case_svc.load_services(settings)
+    case_svc.sync_reference_data(engine, services)
+    first = dt.date.fromisoformat(start) if start else dt.date.today() - dt.timedelta(days=days)
+    with engine.connect() as conn:
+        cells = history.cells_for_simulation(conn, district)
+    classes = classes_from_catalogue(services.events)
+    sim = simulate(
+        cells, list(services.departments), classes, days=days, seed=seed, start=first, plant=_plant(plant), rate=rate
+    )
+    written = history.write_history(engine, sim.cases, sim.transitions)
+    engine.dispose()
+    echo(f"wrote {written.cases} cases (ids {written.first_id}–{written.last_id}) and {written.transitions} steps")
+    for kind, codes in sim.truth.items():
+        if codes:
+            echo(f"planted {kind}: {', '.join(codes)}")
+
+
+def evaluate_cmd(
+    ctx: typer.Context,
+    period: str = typer.Option(..., "--period", help="2026-10 (month), 2026-Q3, 2026, 2026-W40, or A..B (dates)."),
+    subject: str = typer.Option(
+        "region", "--subject", help="region, department, supervisor, intake, shift_lead, dispatcher."
+    ),
+    level: str = typer.Option("tier3", "--level", help="For regions: unit_grid, tier3, tier2, tier1, district."),
+    out: Path | None = typer.Option(None, "--out", help="Write the table: .csv or .xlsx."),
+    top: int = typer.Option(15, "--top", help="Rows to print."),
+) -> None:
+    """综合评价: indicators, score and grade per subject for a period, ranked (with change vs the period before)."""
+    settings = settings_of(ctx)
+    engine = make_engine(prepare_database(settings, echo))
+    services = case_svc.load_services(settings)
+    table = indicators(engine, services, parse_period(period), subject, level)
+    engine.dispose()
+    if out is not None:
+        write_table(table, out)
+        echo(f"wrote {out}")
+    shown = [c for c in ("rank", "rank_change", "subject", "score", "grade") if c in table.columns]
+    with pd.option_context("display.width", 160, "display.max_columns", 12):
+        echo(table[shown + [c for c in table.columns if c not in shown][:6]].head(top).to_string(index=False))
+
+
+def parse_period(text: str) -> Period:
+    text = text.strip()
+    try:
+        if ".." in text:
+            a, b = text.split("..", 1)
+            return Period.between(a, b)
+        if "-Q" in text:
+            y, q = text.split("-Q")
+            return Period.quarter(int(y), int(q))
+        if "-W" in text:
+            y, w = text.split("-W")
+            return Period.week(int(y), int(w))
+        if len(text) == 4:
+            return Period.year(int(text))
+        y, m = text.split("-")
+        return Period.month(int(y), int(m))
+    except (ValueError, TypeError):
+        raise InvalidInput(
+            f"period: {text!r} is not a month (2026-10), quarter (2026-Q3), week (2026-W40), year (2026) or "
+            "range (2026-10-01..2026-11-01)"
+        ) from None
+
+
+def indicators(engine, services: case_svc.CaseServices, period: Period, subject: str, level: str) -> pd.DataFrame:
+    """Indicators for ``period`` ranked, with rank changes against the period before."""
+    limits = history.disposal_limits_h(services.events)
+    calendar = WorkingCalendar()
+    node_limits = services.events.node_limits
+    with engine.connect() as conn:
+        now_cases, now_steps = history.read_history(conn, period, limits)
+        before = period.previous()
+        old_cases, old_steps = history.read_history(conn, before, limits)
+    if now_cases.empty:
+        raise InvalidInput(f"no cases were reported in {period.label}")
+    table = evaluate(now_cases, now_steps, calendar, node_limits, period, subject, level=level)
+    previous = (
+        evaluate(old_cases, old_steps, calendar, node_limits, before, subject, level=level)
+        if not old_cases.empty
+        else None
+    )
+    return rank(table, previous=rank(previous) if previous is not None else None)
+
+
+def write_table(table: pd.DataFrame, out: Path) -> None:
+    if out.suffix.lower() == ".xlsx":
+        table.to_excel(out, index=False)
+    elif out.suffix.lower() == ".csv":
+        table.to_csv(out, index=False, encoding="utf-8-sig")
+    else:
+        raise InvalidInput(f"--out: {out.name}: use a .csv or .xlsx file")

@@ -1,0 +1,61 @@
+"""A simulated history written to PostGIS and evaluated back: the CLI an evaluator uses."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+from sqlalchemy import Engine, text
+from typer.testing import CliRunner
+
+from gisgrid.boundaries import BoundaryOptions
+from gisgrid.cli import _register_optional, app
+from gisgrid.grids import workflows
+from gisgrid.settings import Settings
+from tests.fixtures import write_small_district
+
+_register_optional()
+runner = CliRunner()
+
+
+def test_simulate_writes_a_history_and_evaluate_ranks_it(clean_db: Engine, settings: Settings, tmp_path: Path) -> None:
+    workflows.import_boundaries(clean_db, write_small_district(tmp_path), BoundaryOptions())
+    workflows.generate_grids(clean_db)
+    workflows.build_tiers(clean_db, target_size=20)
+    env = {"GISGRID_DATABASE_URL": settings.database_url or "", "GISGRID_DATA_DIR": str(tmp_path / "d")}
+    r = runner.invoke(
+        app, ["simulate", "--days", "60", "--seed", "3", "--start", "2025-09-01", "--rate", "0.3"], env=env
+    )
+    assert r.exit_code == 0, r.output
+    with clean_db.connect() as conn:
+        n_cases, n_steps, years = conn.execute(
+            text(
+                "SELECT count(*), (SELECT count(*) FROM case_transitions), count(DISTINCT left(case_no, 4)) FROM cases"
+            )
+        ).one()
+        unique_numbers = conn.execute(text("SELECT count(DISTINCT case_no) FROM cases")).scalar_one()
+        orphan_steps = conn.execute(
+            text("SELECT count(*) FROM case_transitions t LEFT JOIN cases c ON c.id = t.case_id WHERE c.id IS NULL")
+        ).scalar_one()
+    assert f"wrote {n_cases} cases" in r.output and n_cases > 100 and n_steps > 5 * n_cases
+    assert unique_numbers == n_cases and years == 1 and orphan_steps == 0
+
+    out = tmp_path / "tier3.csv"
+    ev = runner.invoke(
+        app, ["evaluate", "--period", "2025-10", "--subject", "region", "--level", "tier3", "--out", str(out)], env=env
+    )
+    assert ev.exit_code == 0, ev.output
+    table = pd.read_csv(out, encoding="utf-8-sig", dtype={"subject": str})
+    assert {"subject", "score", "grade", "rank", "rank_change"} <= set(table.columns)
+    assert table["rank"].tolist() == sorted(table["rank"].tolist())
+    assert set(table["grade"].dropna()) <= set("ABCDE")
+    xlsx = tmp_path / "departments.xlsx"
+    dep = runner.invoke(
+        app, ["evaluate", "--period", "2025-10", "--subject", "department", "--out", str(xlsx)], env=env
+    )
+    assert dep.exit_code == 0, dep.output and xlsx.exists()
+    assert len(pd.read_excel(xlsx)) >= 1
+    empty = runner.invoke(app, ["evaluate", "--period", "2024-01"], env=env)
+    assert empty.exit_code != 0
+    bad = runner.invoke(app, ["evaluate", "--period", "last month"], env=env)
+    assert bad.exit_code != 0
