@@ -59,3 +59,34 @@ def test_simulate_writes_a_history_and_evaluate_ranks_it(clean_db: Engine, setti
     assert empty.exit_code != 0
     bad = runner.invoke(app, ["evaluate", "--period", "last month"], env=env)
     assert bad.exit_code != 0
+
+
+def test_evaluation_and_risks_over_http(clean_db: Engine, settings: Settings, tmp_path: Path) -> None:
+    from fastapi.testclient import TestClient
+
+    from api.main import create_app
+
+    workflows.import_boundaries(clean_db, write_small_district(tmp_path), BoundaryOptions())
+    workflows.generate_grids(clean_db)
+    workflows.build_tiers(clean_db, target_size=20)
+    env = {"GISGRID_DATABASE_URL": settings.database_url or "", "GISGRID_DATA_DIR": str(tmp_path / "d")}
+    r = runner.invoke(
+        app, ["simulate", "--days", "45", "--seed", "5", "--start", "2025-09-15", "--rate", "0.3"], env=env
+    )
+    assert r.exit_code == 0, r.output
+    with TestClient(create_app(settings.model_copy(update={"data_dir": tmp_path / "d"}))) as client:
+        ev = client.get("/evaluation", params={"period": "2025-10", "subject": "department"})
+        assert ev.status_code == 200, ev.text
+        rows = ev.json()["data"]
+        assert rows and {"subject", "score", "grade", "rank"} <= set(rows[0])
+        csv = client.get("/evaluation", params={"period": "2025-10", "level": "tier1", "format": "csv"})
+        assert csv.status_code == 200 and csv.text.startswith("\ufeff") and "subject" in csv.text.splitlines()[0]
+        for kind in ("selective", "overload", "escalation", "paper_closure"):
+            risk = client.get(f"/risks/{kind}", params={"period": "2025-10"})
+            assert risk.status_code == 200, (kind, risk.text)
+            for row in risk.json()["data"]:
+                assert {"subject", "score", "flagged", "explanation"} <= set(row)
+                assert 0 <= row["score"] <= 1
+        assert client.get("/risks/gossip", params={"period": "2025-10"}).status_code == 422
+        assert client.get("/evaluation", params={"period": "someday"}).status_code == 422
+        assert client.get("/evaluation", params={"period": "2020-01"}).status_code == 422

@@ -1,0 +1,41 @@
+"""Risk analytics over the stored record: loads the inputs the pure ``gisgrid.risks`` functions need."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import Connection, text
+
+from gisgrid import history, risks
+from gisgrid.calendar import WorkingCalendar
+from gisgrid.errors import InvalidInput
+from gisgrid.evaluation import Period
+
+KINDS = ("selective", "overload", "escalation", "paper_closure")
+
+
+def risk_table(conn: Connection, events: Any, kind: str, period: Period) -> pd.DataFrame:
+    """One risk for the cases reported in ``period``: score, flag, explanation and the numbers, worst first."""
+    if kind not in KINDS:
+        raise InvalidInput(f"kind: must be one of {', '.join(KINDS)}", detail=[{"field": "kind"}])
+    cases, steps = history.read_history(conn, period, history.disposal_limits_h(events))
+    if cases.empty:
+        raise InvalidInput(f"no cases were reported in {period.label}", detail=[{"field": "period"}])
+    if kind == "selective":
+        cells = history.cells_for_simulation(conn)
+        components = pd.read_sql(text("SELECT unit_grid_code, count(*) AS components FROM components GROUP BY 1"), conn)
+        out = risks.selective_reporting(
+            cases, components=components if len(components) else None, adjacency=risks.adjacency(cells, "tier3")
+        )
+    elif kind == "overload":
+        staff = pd.read_sql(
+            text("SELECT code AS tier3_code, jsonb_array_length(staff) AS staff FROM management_grids WHERE tier = 3"),
+            conn,
+        )
+        out = risks.grid_overload(cases, steps, staff[staff["staff"] > 0], start=period.start, end=period.end)
+    elif kind == "escalation":
+        out = risks.escalation_pileup(cases, steps, WorkingCalendar(), as_of=period.end)
+    else:
+        out = risks.paper_closure(cases)
+    return out.sort_values(["flagged", "score"], ascending=False, kind="stable").reset_index(drop=True)
