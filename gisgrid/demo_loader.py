@@ -79,6 +79,7 @@ def load_demo(
     force: bool = False,
     echo: Callable = print,
     components: int = 20_000,
+    history_days: int = 60,
     settings: Settings | None = None,
 ) -> str:
     if demo_loaded(engine) and not force:
@@ -105,7 +106,37 @@ def load_demo(
         )
         registry = f", {summary.inserted + summary.updated + summary.unchanged} components"
         echo(f"components: {summary.to_text().splitlines()[0]}")
+    record = ""
+    if history_days:
+        written = demo_history(engine, settings or Settings(), days=history_days, seed=seed)
+        record = f", {written} cases over {history_days} days"
+        echo(f"case history: {written} cases")
     return (
         f"demo district Z区 loaded: {len(imported.boundaries.units)} units, {generated.cells} unit grids, "
-        f"{tiers.tier3} tier-3 grids with staff for {n}{registry}"
+        f"{tiers.tier3} tier-3 grids with staff for {n}{registry}{record}"
     )
+
+
+def demo_history(engine: Engine, settings: Settings, *, days: int, seed: int) -> int:
+    """A simulated case record up to today (about 150 reports a working day), so the console, evaluation and
+    risk pages have something to show."""
+    import datetime as dt
+
+    from gisgrid import cases as case_svc
+    from gisgrid import history
+    from gisgrid.simulate import classes_from_catalogue, simulate
+
+    services = case_svc.load_services(settings)
+    case_svc.sync_reference_data(engine, services)
+    with engine.connect() as conn:
+        cells = history.cells_for_simulation(conn, DEMO_DISTRICT_CODE)
+    sim = simulate(
+        cells,
+        list(services.departments),
+        classes_from_catalogue(services.events),
+        days=days,
+        seed=seed,
+        start=dt.date.today() - dt.timedelta(days=days),
+        rate=0.004,
+    )
+    return history.write_history(engine, sim.cases, sim.transitions, services).cases

@@ -91,9 +91,12 @@ def cells_for_simulation(conn: Connection, district: str | None = None) -> pd.Da
     return rows
 
 
-def write_history(engine: Engine, cases: pd.DataFrame, transitions: pd.DataFrame) -> WrittenHistory:
+def write_history(
+    engine: Engine, cases: pd.DataFrame, transitions: pd.DataFrame, services: Any | None = None
+) -> WrittenHistory:
     """Append a history: case ids and numbers are moved past the stored ones (numbers stay unique per year);
-    everything is written in one transaction or not at all."""
+    everything is written in one transaction or not at all. With ``services`` (gisgrid.cases.CaseServices) the
+    open cases get their running node and deadline, so the console shows their traffic lights."""
     if cases.empty:
         raise InvalidInput("the history has no cases")
     with engine.connect() as conn, conn.begin():
@@ -126,6 +129,8 @@ def write_history(engine: Engine, cases: pd.DataFrame, transitions: pd.DataFrame
         )
         last = int(c["id"].max())
         conn.execute(text("SELECT setval('cases_id_seq', :v)"), {"v": last})
+        if services is not None:
+            _open_clocks(conn, services, c, t)
     return WrittenHistory(len(c), len(t), base + 1, last)
 
 
@@ -195,3 +200,24 @@ def disposal_limits_h(events: Any, hours_per_day: float = 7.5) -> dict[tuple[str
             lim = events.limit(scheme, code)
             out[(scheme, code)] = lim.limit * hours_per_day if lim.unit == "working_days" else float(lim.limit)
     return out
+
+
+def _open_clocks(conn: Connection, services: Any, c: pd.DataFrame, t: pd.DataFrame) -> None:
+    """Running node, its start and deadline for each open case, from its last step (few cases: a loop is fine)."""
+    from gisgrid.cases import NODE_OF_STATE, _disposal_limit, _event_class, _node_due
+
+    last = t.sort_values(["case_id", "at", "version"]).groupby("case_id").tail(1).set_index("case_id")
+    rows = []
+    for case in c.itertuples():
+        node = NODE_OF_STATE.get(case.state)
+        if node is None:
+            continue
+        started = last.loc[case.id, "at"].to_pydatetime()
+        if node == "disposal":
+            lim = _disposal_limit(services, _event_class(services, case.scheme, case.class_code), None)
+            due = services.calendar.add_working_time(started, lim.limit, lim.unit)
+        else:
+            due = _node_due(services, node, started)
+        rows.append({"id": int(case.id), "node": node, "s": started, "due": due})
+    if rows:
+        conn.execute(text("UPDATE cases SET node = :node, node_started_at = :s, due_at = :due WHERE id = :id"), rows)

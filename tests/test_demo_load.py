@@ -20,8 +20,8 @@ def test_demo_load_fills_the_district_and_is_idempotent(server_url: URL, tmp_pat
     try:
         ensure_postgis(engine)
         migrate.upgrade(url)
-        summary = load_demo(engine, tmp_path, echo=lambda _m: None, components=5_000)
-        assert summary.startswith("demo district Z区 loaded: 137 units") and summary.endswith(", 5000 components")
+        summary = load_demo(engine, tmp_path, echo=lambda _m: None, components=5_000, history_days=20)
+        assert summary.startswith("demo district Z区 loaded: 137 units") and ", 5000 components, " in summary
         with engine.connect() as conn:
             levels = dict(conn.execute(text("SELECT level, count(*) FROM admin_units GROUP BY level")).all())
             cells = conn.execute(text("SELECT count(*), sum(area_m2) FROM unit_grids")).one()
@@ -42,6 +42,15 @@ def test_demo_load_fills_the_district_and_is_idempotent(server_url: URL, tmp_pat
         with engine.connect() as conn:
             located = conn.execute(text("SELECT count(*) FROM components WHERE unit_grid_code IS NOT NULL")).scalar()
         assert located == 5_000  # every demo component sits in a unit grid
+        with engine.connect() as conn:
+            n_cases, open_with_clock, open_cases = conn.execute(
+                text(
+                    "SELECT count(*), count(*) FILTER (WHERE due_at IS NOT NULL AND state NOT IN "
+                    "('closed','rejected','voided','suspended')), count(*) FILTER (WHERE state NOT IN "
+                    "('closed','rejected','voided','suspended')) FROM cases"
+                )
+            ).one()
+        assert n_cases > 500 and open_with_clock == open_cases > 0  # open cases show a traffic light
 
         assert load_demo(engine, tmp_path, echo=lambda _m: None).startswith("demo district Z区 already loaded")
     finally:

@@ -56,7 +56,7 @@ def simulate_cmd(
     sim = simulate(
         cells, list(services.departments), classes, days=days, seed=seed, start=first, plant=_plant(plant), rate=rate
     )
-    written = history.write_history(engine, sim.cases, sim.transitions)
+    written = history.write_history(engine, sim.cases, sim.transitions, services)
     engine.dispose()
     echo(f"wrote {written.cases} cases (ids {written.first_id}–{written.last_id}) and {written.transitions} steps")
     for kind, codes in sim.truth.items():

@@ -36,7 +36,9 @@ def bench_database(name: str, *, with_demo: bool = True, folder: Path | None = N
         ensure_postgis(engine)
         migrate.upgrade(url)
         if with_demo:
-            load_demo(engine, folder or settings.data_path / "bench", echo=lambda _m: None, components=0)
+            load_demo(
+                engine, folder or settings.data_path / "bench", echo=lambda _m: None, components=0, history_days=0
+            )
         yield engine, url
     finally:
         engine.dispose()
