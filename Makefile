@@ -16,6 +16,7 @@ $(STAMP): pyproject.toml scripts/bootstrap.sh
 setup: $(STAMP)
 	$(BIN)/gisgrid db setup
 	bash scripts/ensure_node.sh
+	bash scripts/ensure_browser.sh
 	$(BIN)/python -m maps.assets install
 
 ## demo: database up, demo district loaded, API and pages on http://127.0.0.1:8000
@@ -28,7 +29,7 @@ demo: setup
 test: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/pytest
+	GISGRID_REQUIRE_BROWSER=1 $(BIN)/pytest
 
 lint: setup
 	$(BIN)/ruff check .

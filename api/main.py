@@ -10,7 +10,7 @@ from sqlalchemy.exc import OperationalError
 from starlette.middleware.gzip import GZipMiddleware
 
 from api.errors import add_exception_handlers
-from api.routers import cases, components, console, evaluation, grids, health, home, tiles
+from api.routers import cases, components, console, evaluation, field, grids, health, home, tiles
 from gisgrid import __version__
 from gisgrid.cases import load_services, sync_reference_data
 from gisgrid.components_store import catalogue_for
@@ -51,6 +51,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(evaluation.router)
     app.include_router(tiles.router)
     app.include_router(console.router)
+    app.include_router(field.router)
     # Case GeoJSON polled by the console and big tiles compress 5-20×.
     app.add_middleware(GZipMiddleware, minimum_size=1024)
     return app

@@ -39,6 +39,7 @@ def _register_optional() -> None:
     from gisgrid.cli import demo as demo_cli
     from gisgrid.cli import evaluation as evaluation_cli
     from gisgrid.cli import grids as grids_cli
+    from gisgrid.cli import maprender as maprender_cli
 
     app.add_typer(boundaries_cli.app, name="boundaries")
     app.add_typer(grids_cli.app, name="grids")
@@ -47,6 +48,7 @@ def _register_optional() -> None:
     app.command("simulate")(evaluation_cli.simulate_cmd)
     app.command("evaluate")(evaluation_cli.evaluate_cmd)
     app.add_typer(demo_cli.app, name="demo")
+    app.add_typer(maprender_cli.app, name="map")
 
 
 def main() -> None:
@@ -62,11 +64,10 @@ def main() -> None:
     except SystemExit:
         raise
     except Exception as exc:  # click usage errors arrive here in non-standalone mode
-        import click
-
-        if isinstance(exc, click.exceptions.Exit):
-            sys.exit(exc.exit_code)
-        if isinstance(exc, click.ClickException):
+        # typer vendors its own click: recognise its usage errors and exits by shape, not class.
+        if hasattr(exc, "show") and hasattr(exc, "exit_code"):
             exc.show()
+            sys.exit(exc.exit_code)
+        if hasattr(exc, "exit_code") and type(exc).__name__ == "Exit":
             sys.exit(exc.exit_code)
         raise

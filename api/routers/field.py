@@ -1,0 +1,31 @@
+"""``/field``: the phone page for field staff (网格员/监督员上报, zh-CN), and ``/field/classes``: its class list."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import HTMLResponse, JSONResponse
+
+from api.deps import EngineDep
+from gisgrid import workflow
+from maps import console
+from maps import field as page
+
+router = APIRouter(tags=["field 移动上报"])
+
+Scheme = Literal["gbt47678", "cjt214"]
+
+
+@router.get("/field", response_class=HTMLResponse, summary="网格员上报 Field reporting page for a phone (zh-CN)")
+def field_page(engine: EngineDep, scheme: Annotated[Scheme, Query()] = "gbt47678") -> HTMLResponse:
+    with engine.connect() as conn:
+        bounds = console.coverage_bounds(conn)
+    html = page.build_field_page(bounds=bounds, roles=workflow.ROLES, scheme=scheme)
+    return HTMLResponse(html, headers={"Cache-Control": "no-cache", "Content-Security-Policy": page.CSP})
+
+
+@router.get("/field/classes", summary="上报类别 Event classes for the field page's picker")
+def field_classes(request: Request, scheme: Annotated[Scheme, Query()] = "gbt47678") -> JSONResponse:
+    data: list[dict[str, Any]] = page.class_list(request.app.state.cases.events, scheme)
+    return JSONResponse({"data": data, "count": len(data)}, headers={"Cache-Control": "public, max-age=300"})

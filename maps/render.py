@@ -1,0 +1,630 @@
+"""Static thematic maps (专题图) for analysts: one HTML file plus its local assets, opened offline from file://.
+
+``render(conn, layer=..., out=Path("maps/out/NAME.html"))`` writes ``NAME.html`` and, beside it, ``NAME_files/``
+holding the vendored Leaflet the page links by relative paths (the same ``<package>@<version>/<path>`` layout as
+``/static/vendor``, plus every file a stylesheet's ``url(...)`` names). Copy both together.
+
+Layers: ``grids`` (tier ``unit`` = unit grids via :func:`gisgrid.grids.store.load_unit_grids`, tiers 1–3 via
+:func:`~gisgrid.grids.store.load_management_grids`; both with per-grid counts of components and cases, area and
+cases per km²), ``components`` and ``cases`` (points, from SQL, at most ``limit`` rows).
+
+Colouring by a column: numbers in classes by quantiles (numpy; a branca ``StepColormap``) or on a linear ramp
+(``LinearColormap``); text and yes/no values by category (the 12 most frequent, the rest as 其他). The legend is a
+plain HTML block (branca's own legend needs d3 from a CDN).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import html as html_lib
+import json
+import re
+import shutil
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, unquote
+from zoneinfo import ZoneInfo
+
+import folium
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+from branca.colormap import LinearColormap, StepColormap, linear
+from branca.element import Element
+from sqlalchemy import Connection, text
+
+from gisgrid.errors import InvalidInput
+from gisgrid.grids import store
+from maps import assets
+
+LAYERS: dict[str, str] = {"grids": "网格", "components": "城市部件", "cases": "案件"}
+TIERS: dict[str, str] = {"unit": "单元网格", "1": "一级网格(街道)", "2": "二级网格(社区)", "3": "三级网格"}
+SCALES = ("quantile", "linear")
+DEFAULT_LIMIT = 100_000
+MAX_CATEGORIES = 12
+#: Qualitative colours for categories (Tableau 10 + 2), grey for "other" and for no value.
+PALETTE = (
+    "#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948",
+    "#b07aa1", "#ff9da7", "#9c755f", "#17becf", "#1f3a93", "#8cd17d",
+)  # fmt: skip
+OTHER_COLOUR = "#bdbdbd"
+NO_DATA_COLOUR = "#e0e0e0"
+PLAIN_COLOUR = "#1e88e5"
+RAMP = linear.YlOrRd_09  # sequential, light → dark
+COORD_DECIMALS = 6  # ≈ 0.1 m
+LOCAL_TZ = "Asia/Shanghai"
+TERMINAL_STATES = ("closed", "rejected", "voided")
+
+#: Chinese names of the columns (tooltips and legend titles).
+COLUMN_LABELS: dict[str, str] = {
+    "code": "编码",
+    "name": "名称",
+    "tier": "层级",
+    "district_code": "区",
+    "district_name": "区",
+    "street_code": "街道编码",
+    "street_name": "街道",
+    "community_code": "社区编码",
+    "community_name": "社区",
+    "tier3_code": "三级网格",
+    "parent_code": "上级网格",
+    "admin_code": "行政区划",
+    "leader_name": "网格长",
+    "leader_phone": "电话",
+    "staff_count": "网格员人数",
+    "unit_grids": "单元网格数",
+    "seq": "序号",
+    "row": "行",
+    "col": "列",
+    "area_m2": "面积(m²)",
+    "area_km2": "面积(km²)",
+    "components": "部件数",
+    "components_faulty": "非完好部件数",
+    "cases": "案件数",
+    "open_cases": "在办案件数",
+    "cases_30d": "近30天案件数",
+    "cases_per_km2": "每平方公里案件数",
+    "id": "标识码",
+    "class_code": "类别",
+    "status": "状态",
+    "scheme": "标准",
+    "main_dept_code": "主管部门",
+    "maint_dept_code": "养护部门",
+    "unit_grid_code": "单元网格",
+    "initial_date": "初始日期",
+    "change_date": "变更日期",
+    "case_no": "案件编号",
+    "state": "状态",
+    "source": "来源",
+    "urgent": "急件",
+    "department_code": "处置部门",
+    "rework_count": "返工次数",
+    "escalation_level": "协调层级",
+    "age_days": "历时(天)",
+    "created_at": "上报时间",
+    "due_at": "时限",
+    "closed_at": "结案时间",
+}
+#: Columns shown in the tooltip (when present), in this order, plus the colouring column.
+TOOLTIP_COLUMNS: dict[str, tuple[str, ...]] = {
+    "grids": ("code", "name", "community_name", "street_name", "components", "cases", "open_cases"),
+    "components": ("id", "class_code", "name", "status", "unit_grid_code"),
+    "cases": ("case_no", "class_code", "state", "department_code", "created_at", "age_days"),
+}
+
+
+class UnknownColumn(InvalidInput):
+    """``--color-by`` names no column of the layer; the message lists the choices."""
+
+
+@dataclass
+class LegendEntry:
+    label: str
+    colour: str
+    count: int
+
+
+@dataclass
+class Rendered:
+    html: Path
+    files_dir: Path
+    files: list[Path]
+    features: int
+    total: int
+    column: str | None
+    legend: list[LegendEntry] = field(default_factory=list)
+
+    @property
+    def truncated(self) -> bool:
+        return self.features < self.total
+
+
+# -- data ---------------------------------------------------------------------------------------------
+
+
+def _bbox_sql(bbox: tuple[float, float, float, float] | None, alias: str) -> tuple[str, dict[str, float]]:
+    if bbox is None:
+        return "TRUE", {}
+    return (
+        f"{alias}.geom && ST_MakeEnvelope(:x0, :y0, :x1, :y1, ST_SRID({alias}.geom))",
+        dict(zip(("x0", "y0", "x1", "y1"), bbox, strict=True)),
+    )
+
+
+def _grid_counts(conn: Connection, tier: str) -> pd.DataFrame:
+    """Per grid code: components (all, not 完好/移除), cases (not merged: all, open, last 30 days)."""
+    key = {"unit": "unit_grid_code", "1": "street_code", "2": "community_code", "3": "tier3_code"}[tier]
+    if tier == "3":  # components carry no tier-3 code: through their unit grid
+        comp_from = "components c JOIN unit_grids g ON g.code = c.unit_grid_code"
+        comp_key = "g.tier3_code"
+    else:
+        comp_from, comp_key = "components c", f"c.{key}"
+    comps = pd.read_sql(
+        text(
+            f"SELECT {comp_key} AS code, count(*) AS components, "
+            f"count(*) FILTER (WHERE c.status NOT IN ('完好', '移除')) AS components_faulty "
+            f"FROM {comp_from} WHERE {comp_key} IS NOT NULL GROUP BY 1"
+        ),
+        conn,
+    )
+    cases = pd.read_sql(
+        text(
+            f"SELECT c.{key} AS code, count(*) AS cases, "
+            "count(*) FILTER (WHERE c.state <> ALL(CAST(:t AS text[]))) AS open_cases, "
+            "count(*) FILTER (WHERE c.created_at >= now() - interval '30 days') AS cases_30d "
+            f"FROM cases c WHERE c.{key} IS NOT NULL AND c.duplicate_of IS NULL GROUP BY 1"
+        ),
+        conn,
+        params={"t": list(TERMINAL_STATES)},
+    )
+    return comps.merge(cases, on="code", how="outer")
+
+
+def load_grids(
+    conn: Connection, tier: str = "unit", bbox: tuple[float, float, float, float] | None = None
+) -> gpd.GeoDataFrame:
+    if tier not in TIERS:
+        raise InvalidInput(f"tier: {tier!r} is not one of {', '.join(TIERS)}", detail=[{"field": "tier"}])
+    if tier == "unit":
+        gdf = store.load_unit_grids(conn)
+        gdf = gdf.drop(columns=["district_code"]).assign(area_km2=gdf["area_m2"] / 1e6)
+    else:
+        gdf = store.load_management_grids(conn, int(tier))
+        areas = pd.read_sql(
+            text("SELECT code, ST_Area(geom::geography) / 1e6 AS area_km2 FROM management_grids WHERE tier = :t"),
+            conn,
+            params={"t": int(tier)},
+        )
+        gdf = gdf.drop(columns=["tier"]).merge(areas, on="code", how="left")
+    if bbox is not None:
+        gdf = gdf.cx[bbox[0] : bbox[2], bbox[1] : bbox[3]]
+    gdf = gdf.merge(_grid_counts(conn, tier), on="code", how="left")
+    for col in ("components", "components_faulty", "cases", "open_cases", "cases_30d"):
+        gdf[col] = gdf[col].fillna(0).astype("int64")
+    gdf["cases_per_km2"] = (gdf["cases"] / gdf["area_km2"].where(gdf["area_km2"] > 0)).round(2)
+    return gpd.GeoDataFrame(gdf, geometry="geometry", crs=4490)
+
+
+def _read_points(conn: Connection, sql: str, params: dict[str, Any]) -> gpd.GeoDataFrame:
+    gdf = gpd.read_postgis(text(sql), conn, geom_col="geom", params=params)
+    return gdf.rename_geometry("geometry")
+
+
+def _count(conn: Connection, table: str, where: str, params: dict[str, Any]) -> int:
+    return int(conn.execute(text(f"SELECT count(*) FROM {table} t WHERE {where}"), params).scalar_one())
+
+
+def load_components(
+    conn: Connection, *, limit: int = DEFAULT_LIMIT, bbox: tuple[float, float, float, float] | None = None
+) -> tuple[gpd.GeoDataFrame, int]:
+    where, params = _bbox_sql(bbox, "t")
+    gdf = _read_points(
+        conn,
+        "SELECT t.id, t.scheme, t.class_code, t.name, t.status, t.main_dept_code, t.maint_dept_code, "
+        "t.unit_grid_code, t.street_code, t.community_code, t.initial_date, t.change_date, t.geom "
+        f"FROM components t WHERE {where} ORDER BY t.id LIMIT :limit",
+        {**params, "limit": limit},
+    )
+    return gdf, _count(conn, "components", where, params)
+
+
+def load_cases(
+    conn: Connection, *, limit: int = DEFAULT_LIMIT, bbox: tuple[float, float, float, float] | None = None
+) -> tuple[gpd.GeoDataFrame, int]:
+    where, params = _bbox_sql(bbox, "t")
+    gdf = _read_points(
+        conn,
+        "SELECT t.id, t.case_no, t.scheme, t.class_code, t.state, t.source, t.urgent, t.department_code, "
+        "t.unit_grid_code, t.street_code, t.community_code, t.tier3_code, t.rework_count, t.escalation_level, "
+        "round((extract(epoch FROM coalesce(t.closed_at, now()) - t.created_at) / 86400)::numeric, 2)::float8 "
+        "AS age_days, t.created_at, t.due_at, t.closed_at, t.geom "
+        f"FROM cases t WHERE {where} AND t.duplicate_of IS NULL ORDER BY t.id DESC LIMIT :limit",
+        {**params, "limit": limit},
+    )
+    return gdf, _count(conn, "cases", f"{where} AND t.duplicate_of IS NULL", params)
+
+
+def load_layer(
+    conn: Connection,
+    layer: str,
+    *,
+    tier: str | None = None,
+    limit: int = DEFAULT_LIMIT,
+    bbox: tuple[float, float, float, float] | None = None,
+) -> tuple[gpd.GeoDataFrame, int]:
+    """(features, how many match before ``limit``)."""
+    if layer not in LAYERS:
+        raise InvalidInput(f"layer: {layer!r} is not one of {', '.join(LAYERS)}", detail=[{"field": "layer"}])
+    if layer != "grids" and tier is not None:
+        raise InvalidInput("tier: only the grids layer has tiers", detail=[{"field": "tier"}])
+    if layer == "grids":
+        gdf = load_grids(conn, tier or "unit", bbox)
+        total = len(gdf)
+        return gdf.iloc[:limit], total
+    return (load_components if layer == "components" else load_cases)(conn, limit=limit, bbox=bbox)
+
+
+# -- colouring ----------------------------------------------------------------------------------------
+
+
+def column_kinds(gdf: gpd.GeoDataFrame) -> dict[str, str]:
+    """Colourable column → ``numeric`` or ``category`` (dates and the geometry are not colourable)."""
+    kinds: dict[str, str] = {}
+    for col in gdf.columns:
+        if col == gdf.geometry.name:
+            continue
+        s = gdf[col]
+        if pd.api.types.is_bool_dtype(s):
+            kinds[col] = "category"
+        elif pd.api.types.is_numeric_dtype(s):
+            kinds[col] = "numeric"
+        elif pd.api.types.is_datetime64_any_dtype(s) or s.map(lambda v: isinstance(v, dt.date)).any():
+            continue
+        else:
+            kinds[col] = "category"
+    return kinds
+
+
+def check_column(gdf: gpd.GeoDataFrame, column: str, where: str) -> str:
+    kinds = column_kinds(gdf)
+    if column in kinds:
+        return kinds[column]
+    numeric = ", ".join(c for c, k in kinds.items() if k == "numeric") or "—"
+    category = ", ".join(c for c, k in kinds.items() if k == "category") or "—"
+    raise UnknownColumn(
+        f"{where} has no column {column!r} to colour by; choose one of — numbers: {numeric}; categories: {category}",
+        detail=[{"field": "color_by", "reason": "unknown column", "choices": list(kinds)}],
+    )
+
+
+def _fmt(x: float) -> str:
+    if float(x).is_integer():
+        return f"{int(x):,}"
+    return f"{x:,.2f}" if abs(x) >= 1 else f"{x:.3g}"
+
+
+def quantile_breaks(values: np.ndarray, k: int) -> np.ndarray:
+    """Class limits b0 < b1 < … (at most ``k`` classes) at the quantiles of the finite values."""
+    v = values[np.isfinite(values)]
+    if v.size == 0:
+        return np.array([])
+    return np.unique(np.quantile(v, np.linspace(0, 1, k + 1)))
+
+
+@dataclass
+class Colouring:
+    colour_of: Any  # value → "#rrggbb"
+    legend: list[LegendEntry]
+    subtitle: str
+    gradient: tuple[str, str, str] | None = None  # (css gradient, min label, max label) for a linear ramp
+
+
+def _numeric_colouring(values: pd.Series, k: int, scale: str) -> Colouring:
+    v = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float)
+    finite = v[np.isfinite(v)]
+    missing = int((~np.isfinite(v)).sum())
+    no_data = [LegendEntry("无数据", NO_DATA_COLOUR, missing)] if missing else []
+    if finite.size == 0 or finite.min() == finite.max():
+        only = [LegendEntry(_fmt(finite[0]), RAMP.rgb_hex_str(0.5), int(finite.size))] if finite.size else []
+        return Colouring(lambda x: RAMP.rgb_hex_str(0.5), only + no_data, "单一取值")
+    lo, hi = float(finite.min()), float(finite.max())
+    if scale == "linear":
+        ramp = RAMP.scale(lo, hi)
+        assert isinstance(ramp, LinearColormap)
+        stops = ", ".join(ramp.rgb_hex_str(lo + (hi - lo) * t) for t in np.linspace(0, 1, 7))
+        return Colouring(
+            ramp.rgb_hex_str,
+            no_data,
+            "线性色阶",
+            gradient=(f"linear-gradient(to right, {stops})", _fmt(lo), _fmt(hi)),
+        )
+    breaks = quantile_breaks(finite, k)
+    n = len(breaks) - 1
+    colours = [RAMP.rgb_hex_str(t) for t in (np.linspace(0.08, 1, n) if n > 1 else [0.6])]
+    step = StepColormap(colours, index=list(breaks), vmin=lo, vmax=hi)
+    klass = np.clip(np.searchsorted(breaks, finite, side="right") - 1, 0, n - 1)
+    counts = np.bincount(klass, minlength=n)
+    legend = [
+        LegendEntry(
+            f"{_fmt(breaks[i])} – {_fmt(breaks[i + 1])}",
+            step.rgb_hex_str(breaks[i]),
+            int(counts[i]),
+        )
+        for i in range(n)
+    ]
+    return Colouring(step.rgb_hex_str, legend + no_data, f"分位数分级({n} 级)")
+
+
+def _category_key(value: Any) -> str | None:
+    if value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NA:
+        return None
+    if isinstance(value, bool | np.bool_):
+        return "是" if value else "否"
+    return str(value)
+
+
+def _category_colouring(values: pd.Series, labels: Mapping[str, str]) -> Colouring:
+    keys = values.map(_category_key)
+    counts = keys.value_counts(dropna=True)
+    top = list(counts.index[:MAX_CATEGORIES])
+    colour = {k: PALETTE[i % len(PALETTE)] for i, k in enumerate(top)}
+    legend = [LegendEntry(f"{labels[k]}({k})" if k in labels else k, colour[k], int(counts[k])) for k in top]
+    rest = counts.iloc[MAX_CATEGORIES:]
+    if len(rest):
+        legend.append(LegendEntry(f"其他({len(rest)} 类)", OTHER_COLOUR, int(rest.sum())))
+    missing = int(keys.isna().sum())
+    if missing:
+        legend.append(LegendEntry("无数据", NO_DATA_COLOUR, missing))
+
+    def colour_of(value: Any) -> str:
+        key = _category_key(value)
+        return NO_DATA_COLOUR if key is None else colour.get(key, OTHER_COLOUR)
+
+    return Colouring(colour_of, legend, f"按类别({len(counts)} 类)")
+
+
+# -- the page -----------------------------------------------------------------------------------------
+
+
+class _Html(Element):
+    """An element emitted exactly as given."""
+
+    def __init__(self, raw: str) -> None:
+        super().__init__()
+        self.raw = raw
+
+    def render(self, **kwargs: Any) -> str:
+        return self.raw
+
+
+def _esc(value: object) -> str:
+    return html_lib.escape(str(value), quote=True)
+
+
+LEGEND_CSS = """
+.gg-legend { position: fixed; right: 12px; bottom: 24px; z-index: 1000; max-width: 320px; max-height: 70vh;
+  overflow-y: auto; background: rgba(255,255,255,.95); border: 1px solid #b0bec5; border-radius: 6px;
+  padding: 8px 10px; font: 13px/1.4 system-ui, "Noto Sans CJK SC", "Microsoft YaHei", sans-serif; color: #1f2933;
+  box-shadow: 0 1px 4px rgba(0,0,0,.2); }
+.gg-legend h1 { font-size: 14px; margin: 0 0 2px; }
+.gg-legend .gg-sub { color: #546e7a; margin-bottom: 6px; }
+.gg-legend ul { list-style: none; margin: 0; padding: 0; }
+.gg-legend li { display: flex; align-items: center; gap: 6px; margin: 2px 0; }
+.gg-legend i { flex: none; width: 18px; height: 12px; border: 1px solid #78909c; }
+.gg-legend small { color: #78909c; }
+.gg-legend .gg-ramp { height: 12px; border: 1px solid #78909c; margin: 4px 0 2px; }
+.gg-legend .gg-ends { display: flex; justify-content: space-between; }
+"""
+
+
+def _legend_html(title: str, subtitle: str, colouring: Colouring | None, plain: LegendEntry | None) -> str:
+    rows = colouring.legend if colouring else [plain] if plain else []
+    items = "".join(
+        f'<li><i style="background:{_esc(e.colour)}"></i><span>{_esc(e.label)}</span> <small>{e.count:,}</small></li>'
+        for e in rows
+    )
+    ramp = ""
+    if colouring and colouring.gradient:
+        css, lo, hi = colouring.gradient
+        ramp = (
+            f'<div class="gg-ramp" style="background:{_esc(css)}"></div>'
+            f'<div class="gg-ends"><span>{_esc(lo)}</span><span>{_esc(hi)}</span></div>'
+        )
+    return (
+        f'<div id="gg-legend" class="gg-legend" role="region" aria-label="图例"><h1>{_esc(title)}</h1>'
+        f'<div class="gg-sub">{_esc(subtitle)}</div>{ramp}<ul>{items}</ul></div>'
+    )
+
+
+def _feature_collection(gdf: gpd.GeoDataFrame) -> dict[str, Any]:
+    out = gdf.copy()
+    for col in out.columns:
+        if col == out.geometry.name:
+            continue
+        s = out[col]
+        if pd.api.types.is_datetime64_any_dtype(s):
+            if getattr(s.dt, "tz", None) is not None:
+                s = s.dt.tz_convert(LOCAL_TZ)
+            out[col] = s.dt.strftime("%Y-%m-%d %H:%M").where(s.notna(), None)
+        elif s.dtype == object and s.map(lambda v: isinstance(v, dt.date)).any():
+            out[col] = s.map(lambda v: v.isoformat() if isinstance(v, dt.date) else v)
+    geoms = shapely.transform(out.geometry.to_numpy(), lambda c: np.round(c, COORD_DECIMALS))
+    out = out.set_geometry(gpd.GeoSeries(geoms, index=out.index, crs=out.crs))
+    fc = json.loads(out.to_json(na="null", drop_id=True, to_wgs84=False))
+    for i, feat in enumerate(fc["features"]):
+        feat["id"] = str(i)
+    return fc
+
+
+def build_map(
+    gdf: gpd.GeoDataFrame,
+    *,
+    layer: str,
+    tier: str | None = None,
+    column: str | None = None,
+    classes: int = 5,
+    scale: str = "quantile",
+    labels: Mapping[str, Mapping[str, str]] | None = None,
+    title: str | None = None,
+    total: int | None = None,
+) -> tuple[str, list[LegendEntry]]:
+    """The map page (HTML with ``/static/vendor`` links) and its legend."""
+    assets.use_local_assets()
+    if scale not in SCALES:
+        raise InvalidInput(f"scale: {scale!r} is not one of {', '.join(SCALES)}", detail=[{"field": "scale"}])
+    layer_label = TIERS[tier or "unit"] if layer == "grids" else LAYERS[layer]
+    colouring: Colouring | None = None
+    plain: LegendEntry | None = None
+    if column is not None:
+        kind = check_column(gdf, column, f"layer {layer}" + (f" (tier {tier or 'unit'})" if layer == "grids" else ""))
+        colouring = (
+            _numeric_colouring(gdf[column], classes, scale)
+            if kind == "numeric"
+            else _category_colouring(gdf[column], (labels or {}).get(column, {}))
+        )
+    else:
+        plain = LegendEntry(layer_label, PLAIN_COLOUR if layer != "grids" else "#ffffff", len(gdf))
+    col_label = COLUMN_LABELS.get(column or "", column or "")
+    heading = title or (f"{layer_label} · {col_label}" if column else layer_label)
+    shown = f"共 {len(gdf):,} 个" + (
+        f"(共 {total:,} 个,仅显示前 {len(gdf):,} 个)" if total and total > len(gdf) else ""
+    )
+    subtitle = " · ".join(
+        [
+            p
+            for p in (
+                colouring.subtitle if colouring else "",
+                shown,
+                dt.datetime.now(ZoneInfo(LOCAL_TZ)).strftime("%Y-%m-%d %H:%M"),
+            )
+            if p
+        ]
+    )
+
+    figure = folium.Figure(title=f"gisgrid 专题图 · {heading}")
+    m = folium.Map(location=(34.75, 113.65), zoom_start=12, tiles=None, prefer_canvas=True, control_scale=True)
+    # Only Leaflet: no Bootstrap, jQuery or icon fonts for a map of polygons and circles.
+    m.default_js = [(n, u) for n, u in folium.Map.default_js if n == "leaflet"]  # type: ignore[attr-defined]
+    m.default_css = [(n, u) for n, u in folium.Map.default_css if n == "leaflet_css"]  # type: ignore[attr-defined]
+    m.add_to(figure)
+    if len(gdf):
+        x0, y0, x1, y1 = (float(v) for v in gdf.total_bounds)
+        m.fit_bounds([[y0, x0], [y1, x1]])
+
+    props = gdf.columns
+    tip = [c for c in TOOLTIP_COLUMNS[layer] if c in props]
+    if column and column not in tip:
+        tip.append(column)
+    polygons = layer == "grids"
+    colour_of = colouring.colour_of if colouring else None
+
+    def style(feature: dict[str, Any]) -> dict[str, Any]:
+        value = feature["properties"].get(column) if column else None
+        fill = colour_of(value) if colour_of else (PLAIN_COLOUR if not polygons else "#ffffff")
+        if polygons:
+            return {"fillColor": fill, "color": "#546e7a", "weight": 0.6 if tier in (None, "unit") else 1.5,
+                    "fillOpacity": 0.75 if colour_of else 0.05}  # fmt: skip
+        return {"fillColor": fill, "color": "#ffffff", "weight": 1, "fillOpacity": 0.9, "radius": 5}
+
+    folium.GeoJson(
+        _feature_collection(gdf),
+        name=heading,
+        style_function=style,
+        marker=None if polygons else folium.CircleMarker(radius=5, fill=True),
+        tooltip=folium.GeoJsonTooltip(fields=tip, aliases=[COLUMN_LABELS.get(c, c) for c in tip], localize=True)
+        if tip and len(gdf)
+        else None,
+        zoom_on_click=False,
+    ).add_to(m)
+    figure.header.add_child(_Html(f"<style>{LEGEND_CSS}</style>"), name="gisgrid_legend_css")
+    figure.html.add_child(_Html(_legend_html(heading, subtitle, colouring, plain)), name="gisgrid_legend")
+    page = figure.render().replace("<html>", '<html lang="zh-CN">', 1)
+    return page, (colouring.legend if colouring else [plain] if plain else [])
+
+
+# -- the folder ---------------------------------------------------------------------------------------
+
+_LINK = re.compile(r"""(?P<attr>\b(?:src|href)=["'])(?P<url>/static/vendor/[^"'?#]+)""")
+_ANY_LINK = re.compile(r"""<(?:script|link)\b[^>]*?\b(?:src|href)=["']([^"']+)""", re.IGNORECASE)
+_CSS_URL = re.compile(r"""url\(\s*(['"]?)(?P<url>[^'")]+)\1\s*\)""")
+
+
+def _copy_with_css_deps(src: Path, dest: Path, copied: dict[Path, Path]) -> None:
+    if dest in copied:
+        return
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(src, dest)
+    copied[dest] = src
+    if src.suffix.lower() != ".css":
+        return
+    for m in _CSS_URL.finditer(src.read_text(encoding="utf-8", errors="replace")):
+        ref = m.group("url").strip()
+        if ref.startswith(("data:", "#", "/")) or "://" in ref:
+            continue
+        rel = unquote(ref.split("#", 1)[0].split("?", 1)[0])
+        if not rel:
+            continue
+        dep_src = (src.parent / rel).resolve()
+        dep_dest = (dest.parent / rel).resolve()
+        if dep_src.is_file():
+            _copy_with_css_deps(dep_src, dep_dest, copied)
+
+
+def export_folder(page: str, out: Path) -> tuple[Path, list[Path]]:
+    """Write ``out`` (HTML) with every ``/static/vendor`` link copied into ``<stem>_files/`` and made relative."""
+    out = out.resolve()
+    files_dir = out.with_name(out.stem + "_files")
+    copied: dict[Path, Path] = {}
+
+    def relink(m: re.Match[str]) -> str:
+        url = m.group("url")
+        src = assets.local_file(url)
+        if src is None:
+            raise assets.AssetError(f"{url} is not installed (run: python -m maps.assets install)")
+        rel = url[len(assets.VENDOR_PREFIX) + 1 :]
+        _copy_with_css_deps(src, files_dir.joinpath(*rel.split("/")), copied)
+        return m.group("attr") + quote(files_dir.name) + "/" + quote(rel, safe="/@")
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    page = _LINK.sub(relink, page)
+    left = [u for u in _ANY_LINK.findall(page) if u.startswith("/") or re.match(r"[A-Za-z][\w+.-]*:", u)]
+    if left:
+        raise assets.AssetError(f"the map links files it cannot carry along: {', '.join(sorted(set(left)))}")
+    out.write_text(page, encoding="utf-8")
+    return files_dir, sorted(copied)
+
+
+def render(
+    conn: Connection,
+    *,
+    layer: str,
+    out: Path,
+    tier: str | None = None,
+    column: str | None = None,
+    classes: int = 5,
+    scale: str = "quantile",
+    limit: int = DEFAULT_LIMIT,
+    bbox: tuple[float, float, float, float] | None = None,
+    labels: Mapping[str, Mapping[str, str]] | None = None,
+    title: str | None = None,
+) -> Rendered:
+    """Load a layer, colour it by ``column`` and write the self-contained map folder."""
+    if out.suffix.lower() not in (".html", ".htm"):
+        raise InvalidInput(f"out: {out} must name an .html file", detail=[{"field": "out"}])
+    gdf, total = load_layer(conn, layer, tier=tier, limit=limit, bbox=bbox)
+    page, legend = build_map(
+        gdf,
+        layer=layer,
+        tier=tier,
+        column=column,
+        classes=classes,
+        scale=scale,
+        labels=labels,
+        title=title,
+        total=total,
+    )
+    files_dir, files = export_folder(page, out)
+    return Rendered(out.resolve(), files_dir, files, len(gdf), total, column, legend)

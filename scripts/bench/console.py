@@ -1,0 +1,355 @@
+"""Benchmark: the operator console over the demo district with 1,000,000 components and 100,000 cases.
+
+    .venv/bin/python scripts/bench/console.py [--components 1000000] [--cases 100000] [--tiles 40] [--paints 3]
+
+Sets up a throwaway database (Z区 + its 20,000 demo components, topped up to ``--components`` and ``--cases``
+with ``INSERT … SELECT`` from generated points), serves ``api.main:create_app`` with uvicorn (2 workers) and prints:
+
+* the console HTML size (goal ≤ 200 KB);
+* time to first map paint in headless Chromium (``/usr/bin/chromium`` via Playwright; goal ≤ 2 s): first
+  contentful paint, first vector-tile pixels on the map, cases listed; each in a fresh browser context (cold cache);
+* tile latency p50/p95 per layer and zoom 12–16 over HTTP (keep-alive, gzip as a browser asks) side by side with
+  the raw ``ST_AsMVT`` SQL of the same tiles (``maps.tiles_sql.fetch_tile``, one connection), interleaved tile by
+  tile; goals: HTTP p95 ≤ 50 ms, HTTP ≤ 1.3 × SQL. Tiles are those holding demo-distributed points (where the
+  components are dense, as an operator would look), ``--tiles`` per layer and zoom.
+
+Not a test: it prints figures. About 5 minutes on the 2-core build machine, most of it loading the data.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import io
+import math
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from sqlalchemy import Engine, text
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import bench_database, percentile
+from intake import free_port
+
+from gisgrid.demo import demo_components_points, make_demo_district
+from gisgrid.demo_loader import DEMO_COMPONENT_MIX
+from gisgrid.settings import STORAGE_SRID
+from gisgrid.workflow import TERMINAL_STATES
+from maps import tiles_sql
+from maps.console import COMPONENTS_MIN_ZOOM, GRID_LAYERS
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+LAYERS = ("unit_grids", "tier1", "tier2", "tier3", "components", "cases")
+ZOOMS = (12, 13, 14, 15, 16)
+#: Below these zooms the console does not ask for the layer (its min zoom): listed, not counted in the goals.
+#: It never asks for case tiles (it polls /cases GeoJSON); they are listed for other clients.
+CONSOLE_MIN_ZOOM = {layer: z for layer, _, _, _, _, z in GRID_LAYERS} | {
+    "components": COMPONENTS_MIN_ZOOM,
+    "cases": 99,
+}
+NO_CLOCK = (*sorted(TERMINAL_STATES), "suspended")
+CASE_STATES = {
+    "reported": 0.10,
+    "verified": 0.05,
+    "filed": 0.05,
+    "dispatched": 0.25,
+    "handled": 0.05,
+    "checked": 0.03,
+    "closed": 0.45,
+    "rejected": 0.02,
+}
+CASE_CLASSES = ("06010", "06012", "09009", "01037", "03005", "06001")
+FIRST_PAINT = """() => {
+  const gg = window.GG;
+  if (!gg || !gg.map) { return false; }
+  let drawn = false;
+  gg.map.eachLayer((l) => {
+    if (drawn || !l._url || !l._container) { return; }
+    for (const c of l._container.querySelectorAll("canvas")) {
+      const d = c.getContext("2d").getImageData(0, 0, c.width, c.height).data;
+      for (let i = 3; i < d.length; i += 64) { if (d[i]) { drawn = true; break; } }
+      if (drawn) { break; }
+    }
+  });
+  return drawn ? performance.now() : false;
+}"""
+CASES_LISTED = """() => /共 \\d+ 件/.test((document.getElementById("gg-count") || {}).textContent || "")
+  ? performance.now() : false"""
+
+
+#: uvicorn on a socket made with proto IPPROTO_TCP: asyncio sets TCP_NODELAY only then. uvicorn's own
+#: ``--workers N`` socket has proto 0, and every small answer then waits ~40 ms for a delayed ACK (Nagle).
+LAUNCH = """
+import socket, sys, uvicorn
+from uvicorn.supervisors import Multiprocess
+sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+sock.bind(("127.0.0.1", int(sys.argv[1])))
+sock.set_inheritable(True)
+workers = int(sys.argv[2])
+config = uvicorn.Config("api.main:create_app", factory=True, workers=workers, log_level="warning")
+server = uvicorn.Server(config)
+if workers > 1:
+    Multiprocess(config, sockets=[sock]).run()
+else:
+    server.run(sockets=[sock])
+"""
+
+
+def serve(url: str, port: int, data_dir: Path, workers: int) -> subprocess.Popen[bytes]:
+    env = dict(os.environ, GISGRID_DATABASE_URL=url, GISGRID_DATA_DIR=str(data_dir))
+    proc = subprocess.Popen([sys.executable, "-c", LAUNCH, str(port), str(workers)], env=env)
+    for _ in range(300):
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return proc
+        except OSError:
+            if proc.poll() is not None:
+                break
+            time.sleep(0.1)
+    proc.kill()
+    raise RuntimeError("the app did not start")
+
+
+def copy_points(engine: Engine, table: str, lon: np.ndarray, lat: np.ndarray) -> None:
+    with engine.begin() as conn:
+        conn.execute(text(f"CREATE UNLOGGED TABLE {table} (i bigint, lon float8, lat float8)"))
+        buf = io.StringIO("".join(f"{i},{a:.7f},{b:.7f}\n" for i, (a, b) in enumerate(zip(lon, lat, strict=True))))
+        with conn.connection.dbapi_connection.cursor() as cur:  # type: ignore[union-attr]
+            cur.copy_expert(f"COPY {table} FROM STDIN WITH (FORMAT csv)", buf)
+
+
+def load_components(engine: Engine, district: object, total: int) -> int:
+    with engine.connect() as conn:
+        have = int(conn.execute(text("SELECT count(*) FROM components")).scalar_one())
+    n = max(0, total - have)
+    if n:
+        lon, lat = demo_components_points(n, 31, district)
+        classes = np.random.default_rng(31).choice(list(DEMO_COMPONENT_MIX), n, p=list(DEMO_COMPONENT_MIX.values()))
+        copy_points(engine, "_pts", lon, lat)
+        with engine.begin() as conn:
+            conn.execute(text("CREATE UNLOGGED TABLE _cls (i bigint, cls text)"))
+            buf = io.StringIO("".join(f"{i},{c}\n" for i, c in enumerate(classes)))
+            with conn.connection.dbapi_connection.cursor() as cur:  # type: ignore[union-attr]
+                cur.copy_expert("COPY _cls FROM STDIN WITH (FORMAT csv)", buf)
+            conn.execute(text("SELECT setseed(0.31)"))
+            # Serials from 500001 up: clear of the demo registry's own (1 … a few thousand per class).
+            conn.execute(
+                text(
+                    "INSERT INTO components (id, class_code, status, district_code, geom) "
+                    "SELECT '419901' || c.cls || lpad((500000 + row_number() OVER (PARTITION BY c.cls ORDER BY p.i))"
+                    "::text, 6, '0'), c.cls, CASE WHEN random() < 0.07 THEN '破损' ELSE '完好' END, '419901', "
+                    f"ST_SetSRID(ST_MakePoint(p.lon, p.lat), {STORAGE_SRID}) FROM _pts p JOIN _cls c USING (i)"
+                )
+            )
+            conn.execute(text("DROP TABLE _pts, _cls"))
+    return n
+
+
+def load_cases(engine: Engine, district: object, n: int) -> None:
+    lon, lat = demo_components_points(n, 47, district)
+    copy_points(engine, "_cpts", lon, lat)
+    states = "ARRAY[" + ",".join(f"'{s}'" for s in CASE_STATES) + "]"
+    cum = np.cumsum(list(CASE_STATES.values()))
+    pick = (
+        "CASE " + " ".join(f"WHEN r < {c:.4f} THEN {i + 1}" for i, c in enumerate(cum[:-1])) + f" ELSE {len(cum)} END"
+    )
+    classes = "ARRAY[" + ",".join(f"'{c}'" for c in CASE_CLASSES) + "]"
+    with engine.begin() as conn:
+        conn.execute(text("SELECT setseed(0.47)"))
+        conn.execute(
+            text(
+                f"""
+                INSERT INTO cases (case_no, class_code, state, source, description, district_code, node,
+                                   node_started_at, due_at, created_at, updated_at, closed_at, geom)
+                SELECT '2025' || lpad(q.i::text, 7, '0'), ({classes})[1 + (q.i % {len(CASE_CLASSES)})],
+                       q.state, 'patrol', 'bench', '419901',
+                       CASE WHEN q.state IN ('closed', 'rejected') THEN NULL ELSE 'disposal' END,
+                       q.created, q.created + (random() * 6 + 0.5) * interval '1 day', q.created, q.created,
+                       CASE WHEN q.state = 'closed' THEN q.created + interval '2 days' END,
+                       ST_SetSRID(ST_MakePoint(q.lon, q.lat), {STORAGE_SRID})
+                FROM (
+                    SELECT p.i, p.lon, p.lat, ({states})[s.k] AS state,
+                           now() - random() * interval '60 days' AS created
+                    FROM _cpts p
+                    CROSS JOIN LATERAL (SELECT {pick} AS k FROM (SELECT random() AS r, p.i) z) s
+                ) q
+                """
+            )
+        )
+        conn.execute(text("DROP TABLE _cpts"))
+
+
+def tile_of(lon: float, lat: float, z: int) -> tuple[int, int]:
+    n = 2**z
+    x = int((lon + 180) / 360 * n)
+    y = int((1 - math.asinh(math.tan(math.radians(lat))) / math.pi) / 2 * n)
+    return x, y
+
+
+def sample_tiles(district: object, z: int, k: int, seed: int) -> list[tuple[int, int]]:
+    lon, lat = demo_components_points(20 * k, seed, district)
+    seen: dict[tuple[int, int], None] = {}
+    for a, b in zip(lon, lat, strict=True):
+        seen.setdefault(tile_of(float(a), float(b), z))
+        if len(seen) >= k:
+            break
+    return list(seen)
+
+
+def console_size(base: str) -> None:
+    import httpx2 as httpx
+
+    r = httpx.get(base + "/console", timeout=60)
+    r.raise_for_status()
+    raw = len(r.content)
+    print(f"console HTML: {raw / 1024:.1f} KB ({len(gzip.compress(r.content)) / 1024:.1f} KB gzipped)"
+          f"   goal ≤ 200 KB: {'ok' if raw <= 200 * 1024 else 'OVER'}")  # fmt: skip
+
+
+def first_paint(base: str, runs: int) -> None:
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        print("first paint: skipped (pip install playwright)")
+        return
+    if not Path(CHROMIUM).is_file():
+        print(f"first paint: skipped (no {CHROMIUM})")
+        return
+    fcp, tiles, listed = [], [], []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        try:
+            for _ in range(runs):
+                context = browser.new_context(viewport={"width": 1366, "height": 800})
+                page = context.new_page()
+                page.goto(base + "/console", wait_until="commit")
+                tiles.append(page.wait_for_function(FIRST_PAINT, polling="raf", timeout=60_000).json_value())
+                listed.append(page.wait_for_function(CASES_LISTED, polling="raf", timeout=60_000).json_value())
+                fcp.append(
+                    page.evaluate(
+                        "() => (performance.getEntriesByName('first-contentful-paint')[0] || {}).startTime || null"
+                    )
+                )
+                context.close()
+        finally:
+            browser.close()
+    med = statistics.median
+    print(
+        f"first map paint (headless Chromium, cold, median of {runs}): FCP {med(f for f in fcp if f) / 1000:.2f} s, "
+        f"first grid tile drawn {med(tiles) / 1000:.2f} s, cases listed {med(listed) / 1000:.2f} s"
+        f"   goal ≤ 2 s: {'ok' if med(tiles) <= 2000 else 'OVER'}"
+    )
+
+
+def tile_latency(base: str, engine: Engine, district: object, per: int) -> None:
+    import httpx2 as httpx
+
+    print(f"tile latency, {per} tiles per layer and zoom (HTTP = GET /tiles/…, SQL = ST_AsMVT alone):")
+    print(
+        f"{'layer':<11}{'z':>3} {'HTTP p50':>9} {'p95':>7} {'SQL p50':>9} {'p95':>7} {'×p50':>6} {'×p95':>6} {'KB':>6}"
+    )
+    pooled: dict[int, tuple[list[float], list[float]]] = {z: ([], []) for z in ZOOMS}
+    with httpx.Client(base_url=base, timeout=60, headers={"Accept-Encoding": "gzip"}) as http, engine.connect() as conn:
+        for z in ZOOMS:
+            tiles = sample_tiles(district, z, per, seed=100 + z)
+            for layer in LAYERS:
+                spec = tiles_sql.LAYERS[layer]
+                if z < spec.min_zoom:
+                    continue
+                h_ms, s_ms, sizes = [], [], []
+                for i, (x, y) in enumerate(tiles):
+                    url = f"/tiles/{layer}/{z}/{x}/{y}.mvt"
+                    first_sql = i % 2 == 0  # alternate who goes first: neither side gets the warm cache always
+                    for side in ("sql", "http") if first_sql else ("http", "sql"):
+                        t0 = time.perf_counter()
+                        if side == "sql":
+                            data = tiles_sql.fetch_tile(
+                                conn, spec, z, x, y, srid=STORAGE_SRID, no_clock_states=NO_CLOCK
+                            )
+                            s_ms.append((time.perf_counter() - t0) * 1000)
+                            sizes.append(len(data))
+                        else:
+                            r = http.get(url)
+                            r.raise_for_status()
+                            h_ms.append((time.perf_counter() - t0) * 1000)
+                asked = z >= CONSOLE_MIN_ZOOM.get(layer, 0)
+                if asked:
+                    pooled[z][0].extend(h_ms)
+                    pooled[z][1].extend(s_ms)
+                hp50, hp95, sp50, sp95 = (percentile(h_ms, 50), percentile(h_ms, 95), percentile(s_ms, 50),
+                                          percentile(s_ms, 95))  # fmt: skip
+                print(
+                    f"{layer:<11}{z:>3} {hp50:>7.1f}ms {hp95:>5.1f}ms {sp50:>7.1f}ms {sp95:>5.1f}ms "
+                    f"{hp50 / sp50:>5.2f}× {hp95 / sp95:>5.2f}× {statistics.fmean(sizes) / 1024:>6.1f}"
+                    + ("" if asked else "  (not asked for by the console at this zoom)")
+                )
+    print("per zoom, the layers the console asks for at that zoom:")
+    for z, (h_ms, s_ms) in pooled.items():
+        hp95, sp95 = percentile(h_ms, 95), percentile(s_ms, 95)
+        print(
+            f"  z{z}: HTTP p50 {percentile(h_ms, 50):.1f} ms, p95 {hp95:.1f} ms (goal ≤ 50: "
+            f"{'ok' if hp95 <= 50 else 'OVER'}); SQL p50 {percentile(s_ms, 50):.1f} ms, p95 {sp95:.1f} ms; "
+            f"HTTP/SQL p95 {hp95 / sp95:.2f}× (goal ≤ 1.3: {'ok' if hp95 <= 1.3 * sp95 else 'OVER'})"
+        )
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--components", type=int, default=1_000_000)
+    ap.add_argument("--cases", type=int, default=100_000)
+    ap.add_argument("--tiles", type=int, default=40, help="tiles per layer and zoom")
+    ap.add_argument("--paints", type=int, default=3, help="cold page loads for the first-paint figure")
+    ap.add_argument("--workers", type=int, default=2, help="uvicorn worker processes")
+    args = ap.parse_args()
+    started = time.perf_counter()
+    tmp = Path(tempfile.mkdtemp(prefix="gisgrid-console-"))
+    district = make_demo_district()
+    with bench_database("gisgrid_bench_console", folder=tmp) as (engine, url):
+        t0 = time.perf_counter()
+        added = load_components(engine, district, args.components)
+        load_cases(engine, district, args.cases)
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.execute(text("VACUUM ANALYZE components"))
+            conn.execute(text("VACUUM ANALYZE cases"))
+            n_comp, n_cases, n_grids = conn.execute(
+                text(
+                    "SELECT (SELECT count(*) FROM components), (SELECT count(*) FROM cases), "
+                    "(SELECT count(*) FROM unit_grids)"
+                )
+            ).one()
+        print(
+            f"data: Z区 with {n_grids:,} unit grids, {n_comp:,} components ({added:,} added), {n_cases:,} cases "
+            f"(loaded in {time.perf_counter() - started:.0f} s, top-up {time.perf_counter() - t0:.0f} s)"
+        )
+        port = free_port()
+        proc = serve(url.render_as_string(hide_password=False), port, tmp, args.workers)
+        base = f"http://127.0.0.1:{port}"
+        try:
+            console_size(base)
+            first_paint(base, args.paints)
+            tile_latency(base, engine, district, args.tiles)
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
+    print(f"total {time.perf_counter() - started:.0f} s")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,228 @@
+"""Browser tests: the real pages in headless Debian Chromium driven by Playwright, against a live app.
+
+The app (``api.main.create_app`` on the session's throwaway database, with the console, tiles and field routers)
+runs under uvicorn in a background thread on a free port for the whole session; each test gets the small
+district loaded afresh (``clean_db``) and a fresh browser context whose every request is recorded.
+
+Chromium is the distribution's (``/usr/bin/chromium``, or ``GISGRID_CHROMIUM``), never a Playwright download.
+Without it or the ``playwright`` package the tests are skipped, unless ``GISGRID_REQUIRE_BROWSER=1`` (then they
+fail). Screenshots go to ``test-artifacts/browser/`` (git-ignored).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx2 as httpx
+import pytest
+from fastapi import FastAPI
+from sqlalchemy import Engine
+
+from api.main import create_app
+from api.routers import console, tiles
+from api.routers import field as field_router
+from gisgrid.boundaries import BoundaryOptions
+from gisgrid.cases import sync_reference_data
+from gisgrid.grids import workflows
+from gisgrid.settings import PROJECT_ROOT, Settings
+from maps import assets
+from tests.fixtures import write_small_district
+
+CHROMIUM = os.environ.get("GISGRID_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+ARTIFACTS = PROJECT_ROOT / "test-artifacts" / "browser"
+
+
+def _unavailable(reason: str) -> None:
+    if os.environ.get("GISGRID_REQUIRE_BROWSER") == "1":
+        pytest.fail(reason)
+    pytest.skip(reason)
+
+
+def app_with_pages(settings: Settings) -> FastAPI:
+    """The app as api.main builds it, with the console, tiles and field routers added if main lacks them."""
+    app = create_app(settings)
+    paths = {getattr(r, "path", "") for r in app.routes}
+    if "/console" not in paths:
+        app.include_router(console.router)
+    if not any(p.startswith("/tiles/") for p in paths):
+        app.include_router(tiles.router)
+    if "/field" not in paths:
+        app.include_router(field_router.router)
+    return app
+
+
+class LiveServer:
+    """uvicorn serving ``app`` in a daemon thread on an already-bound socket (no port race)."""
+
+    def __init__(self, app: FastAPI) -> None:
+        import uvicorn
+
+        self.app = app
+        # IPPROTO_TCP named explicitly: asyncio sets TCP_NODELAY only on sockets whose proto says TCP, and with
+        # proto 0 every small answer waits ~40 ms for a delayed ACK (Nagle).
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", 0))
+        self.port = int(self.sock.getsockname()[1])
+        self.url = f"http://127.0.0.1:{self.port}"
+        config = uvicorn.Config(app, log_level="warning", lifespan="on", access_log=False)
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True)
+
+    def start(self) -> None:
+        self.thread.start()
+        deadline = time.monotonic() + 30
+        while not self.server.started:
+            if not self.thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("the live app did not start")
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=15)
+        self.sock.close()
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        _unavailable("the playwright package is not installed (pip install playwright; no browser download)")
+    if not Path(CHROMIUM).is_file():
+        _unavailable(f"no Chromium at {CHROMIUM} (Debian: apt-get install -y chromium)")
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+@pytest.fixture(scope="session")
+def live_server(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    assets.install_assets()
+    app = app_with_pages(settings.model_copy(update={"data_dir": tmp_path_factory.mktemp("browser-data")}))
+    server = LiveServer(app)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def live(browser: Any, live_server: LiveServer, clean_db: Engine, tmp_path: Path) -> LiveServer:
+    """The live app over a freshly loaded small district (departments synced again after the wipe)."""
+    workflows.import_boundaries(clean_db, write_small_district(tmp_path), BoundaryOptions())
+    workflows.generate_grids(clean_db)
+    workflows.build_tiers(clean_db, target_size=20)
+    sync_reference_data(clean_db, live_server.app.state.cases)
+    return live_server
+
+
+@pytest.fixture
+def api(live: LiveServer) -> Iterator[httpx.Client]:
+    """An HTTP client on the live app (what another user's phone or desk would do)."""
+    with httpx.Client(base_url=live.url, timeout=30) as client:
+        yield client
+
+
+@dataclass
+class Watch:
+    """Every request a page makes, the failed ones and the answers ≥ 400."""
+
+    origin: str
+    requests: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+    bad: list[str] = field(default_factory=list)
+    responses: list[Any] = field(default_factory=list)
+
+    def attach(self, page: Any) -> None:
+        page.on("request", lambda r: self.requests.append(r.url))
+        page.on("requestfailed", lambda r: self.failed.append(f"{r.url} {r.failure}"))
+        page.on("response", self._response)
+
+    def _response(self, r: Any) -> None:
+        self.responses.append(r)
+        if r.status >= 400:
+            self.bad.append(f"{r.status} {r.url}")
+
+    def off_origin(self) -> list[str]:
+        """Requests to anything but this app (data: and blob: URLs never leave the browser)."""
+        out = []
+        for url in self.requests:
+            parts = urlsplit(url)
+            if parts.scheme in ("data", "blob"):
+                continue
+            if f"{parts.scheme}://{parts.netloc}" != self.origin:
+                out.append(url)
+        return out
+
+
+@dataclass
+class Tab:
+    page: Any
+    context: Any
+    watch: Watch
+    name: str
+
+    def shot(self, label: str) -> Path:
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        path = ARTIFACTS / f"{self.name}-{label}.png"
+        self.page.screenshot(path=str(path), full_page=True)
+        return path
+
+
+def _open(browser: Any, live: LiveServer, name: str, **context_options: Any) -> Iterator[Tab]:
+    context = browser.new_context(**context_options)
+    context.set_default_timeout(15_000)
+    page = context.new_page()
+    watch = Watch(live.url)
+    watch.attach(page)
+    tab = Tab(page, context, watch, name)
+    try:
+        yield tab
+    finally:
+        with contextlib.suppress(Exception):
+            tab.shot("end")
+        context.close()
+
+
+@pytest.fixture
+def desk(browser: Any, live: LiveServer, request: pytest.FixtureRequest) -> Iterator[Tab]:
+    """A desktop browser tab (the operator console)."""
+    yield from _open(browser, live, request.node.name, viewport={"width": 1366, "height": 800}, locale="zh-CN")
+
+
+@pytest.fixture
+def phone(browser: Any, live: LiveServer, request: pytest.FixtureRequest) -> Iterator[Tab]:
+    """A phone-sized touch browser tab (the field page)."""
+    yield from _open(
+        browser,
+        live,
+        request.node.name,
+        viewport={"width": 390, "height": 844},
+        device_scale_factor=2,
+        is_mobile=True,
+        has_touch=True,
+        locale="zh-CN",
+    )

@@ -1,0 +1,129 @@
+"""The operator console in headless Chromium: offline-clean load, grid tiles drawn, live cases, dispatching."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx2 as httpx
+from sqlalchemy import Engine, text
+
+from tests.browser.conftest import LiveServer, Tab
+from tests.test_components_store import inside_points
+
+COLOURS = {"green": "#2e7d32", "yellow": "#f9a825", "red": "#c62828"}
+POLL_MS = 10_000  # maps.console.POLL_MS
+
+#: Non-transparent pixels drawn on the canvas tiles of the vector layer whose URL names ``layer``.
+DRAWN_PIXELS = """(layer) => {
+  let n = 0, tiles = 0;
+  GG.map.eachLayer((l) => {
+    if (!l._url || l._url.indexOf("/tiles/" + layer + "/") < 0 || !l._container) { return; }
+    l._container.querySelectorAll("canvas").forEach((c) => {
+      tiles += 1;
+      const d = c.getContext("2d").getImageData(0, 0, c.width, c.height).data;
+      for (let i = 3; i < d.length; i += 4) { if (d[i]) { n += 1; } }
+    });
+  });
+  return {pixels: n, tiles: tiles};
+}"""
+
+MARKER_FILL = """(id) => {
+  const l = GG.cases && GG.cases.getLayer(id);
+  return l && l._path && GG.map.hasLayer(l) ? l._path.getAttribute("fill") : null;
+}"""
+
+MARKER_POINT = """(id) => {
+  const l = GG.cases.getLayer(id);
+  GG.map.setView(l.getLatLng(), 17, {animate: false});
+  const p = GG.map.latLngToContainerPoint(l.getLatLng());
+  const r = GG.map.getContainer().getBoundingClientRect();
+  return [r.left + p.x, r.top + p.y];
+}"""
+
+
+def report(api: httpx.Client, seed: int, **extra: Any) -> dict[str, Any]:
+    xs, ys = inside_points(1, seed=seed)
+    body = {"class_code": "06010", "lon": float(xs[0]), "lat": float(ys[0]), "datum": "cgcs2000", **extra}
+    r = api.post("/cases", json=body, headers={"X-Role": "supervisor", "X-Actor": "wang"})
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+def open_console(tab: Tab, live: LiveServer) -> None:
+    tab.page.goto(live.url + "/console")
+    tab.page.wait_for_function("() => window.GG && GG.map && GG.cases")
+    tab.page.wait_for_function("() => /共 \\d+ 件/.test(document.getElementById('gg-count').textContent)")
+
+
+def test_console_loads_from_its_origin_only_and_draws_the_grid_tiles(
+    desk: Tab, live: LiveServer, api: httpx.Client
+) -> None:
+    page = desk.page
+    open_console(desk, live)
+    page.wait_for_load_state("networkidle")
+    for layer in ("tier1", "tier2"):
+        page.wait_for_function(f"() => ({DRAWN_PIXELS})('{layer}').pixels > 0", timeout=10_000)
+    desk.shot("loaded")
+    assert not desk.watch.off_origin(), desk.watch.off_origin()
+    assert not desk.watch.failed, desk.watch.failed
+    assert not desk.watch.bad, desk.watch.bad
+    for layer in ("tier1", "tier2"):
+        tiles = [r for r in desk.watch.responses if f"/tiles/{layer}/" in r.url]
+        assert tiles and all(r.status == 200 for r in tiles), layer
+        # (Playwright reads no body of these fetches from this Chromium: ask the server for the same tiles)
+        assert any(api.get(r.url).content for r in tiles), f"every {layer} tile was empty"
+        drawn = page.evaluate(DRAWN_PIXELS, layer)
+        assert drawn["tiles"] >= 1 and drawn["pixels"] > 100, (layer, drawn)
+    assert any(u.endswith("/static/vendor/gisgrid/vectorgrid-click-fix.js") for u in desk.watch.requests)
+
+
+def test_a_case_reported_elsewhere_appears_without_reload(desk: Tab, live: LiveServer, api: httpx.Client) -> None:
+    page = desk.page
+    page.clock.install()  # the 10 s Realtime poll runs on a clock the test can move
+    open_console(desk, live)
+    assert page.locator("#gg-list li").count() == 0
+    case = report(api, seed=11)
+    page.clock.run_for(POLL_MS + 500)
+    page.wait_for_selector(f'#gg-list li[data-id="{case["id"]}"]', timeout=5_000)
+    page.wait_for_function(f"() => ({MARKER_FILL})({case['id']}) === '{COLOURS['green']}'", timeout=5_000)
+    assert page.locator("#gg-count").inner_text().startswith("共 1 件")
+    assert not desk.watch.off_origin() and not desk.watch.failed and not desk.watch.bad
+    desk.shot("new-case")
+
+
+def test_dispatching_from_the_panel_changes_state_and_colour(
+    desk: Tab, live: LiveServer, api: httpx.Client, clean_db: Engine
+) -> None:
+    page = desk.page
+    case = report(api, seed=12)
+    cid = case["id"]
+    assert api.post(f"/cases/{cid}/actions/verify", json={"version": 1}, headers={"X-Role": "supervisor"}).is_success
+    filed = api.post(f"/cases/{cid}/actions/file", json={"version": 2}, headers={"X-Role": "shift_lead"})
+    assert filed.status_code == 200 and filed.json()["state"] == "filed"
+    with clean_db.begin() as conn:  # waiting for dispatch since 3 days: overdue, red
+        conn.execute(
+            text(
+                "UPDATE cases SET node_started_at = now() - interval '3 days', due_at = now() - interval '1 hour' "
+                "WHERE id = :id"
+            ),
+            {"id": cid},
+        )
+    open_console(desk, live)
+    page.wait_for_function(f"() => ({MARKER_FILL})({cid}) === '{COLOURS['red']}'")
+    page.select_option("#gg-role", "dispatcher")
+    x, y = page.evaluate(MARKER_POINT, cid)
+    page.mouse.click(x, y)  # the marker on the map
+    detail = page.locator("#gg-detail")
+    detail.locator('button[data-action="dispatch"]').click()
+    form = detail.locator("form.gg-form")
+    form.locator('select[name="department"]').select_option(index=1)
+    desk.shot("dispatch-form")
+    form.locator('button[type="submit"]').click()
+    page.wait_for_selector("#gg-detail .gg-note")
+    assert "已办理:派遣" in detail.inner_text()
+    state = detail.locator("dt:text-is('状态') + dd").inner_text()
+    assert state.startswith("派遣"), state
+    page.wait_for_function(f"() => ({MARKER_FILL})({cid}) === '{COLOURS['green']}'")
+    assert api.get(f"/cases/{cid}").json()["state"] == "dispatched"
+    assert not desk.watch.off_origin() and not desk.watch.failed and not desk.watch.bad, desk.watch.bad
+    desk.shot("dispatched")

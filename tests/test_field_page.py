@@ -1,0 +1,137 @@
+"""GET /field: the zh-CN phone reporting page is small and offline-safe; its class list and the intake contract
+it relies on (multipart + Idempotency-Key: 201 once, then 200 with the same case) work."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine, text
+
+from api.main import create_app
+from api.routers import field, tiles
+from gisgrid import workflow
+from gisgrid.boundaries import BoundaryOptions
+from gisgrid.grids import workflows
+from gisgrid.settings import Settings
+from maps import assets
+from maps import field as page
+from tests.fixtures import write_small_district
+from tests.test_components_store import inside_points
+
+MAX_BYTES = 100 * 1024
+
+
+def app_with_field(settings: Settings) -> FastAPI:
+    """The app as api.main builds it, with the field and tiles routers added if main lacks them."""
+    app = create_app(settings)
+    paths = {getattr(r, "path", "") for r in app.routes}
+    if "/field" not in paths:
+        app.include_router(field.router)
+    if not any(p.startswith("/tiles/") for p in paths):
+        app.include_router(tiles.router)
+    return app
+
+
+@pytest.fixture(scope="module")
+def installed() -> None:
+    assets.install_assets()
+
+
+@pytest.fixture
+def client(installed: None, clean_db: Engine, settings: Settings, tmp_path: Path) -> Iterator[TestClient]:
+    workflows.import_boundaries(clean_db, write_small_district(tmp_path), BoundaryOptions())
+    workflows.generate_grids(clean_db)
+    workflows.build_tiers(clean_db, target_size=20)
+    with TestClient(app_with_field(settings.model_copy(update={"data_dir": tmp_path / "data"}))) as c:
+        yield c
+
+
+def test_field_page_is_small_zh_cn_for_a_phone_and_offline(client: TestClient) -> None:
+    r = client.get("/field")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
+    assert len(r.content) <= MAX_BYTES, len(r.content)
+    html = r.text
+    assets.assert_no_external(html)
+    assert '<html lang="zh-CN">' in html and "<title>gisgrid 网格员上报</title>" in html
+    assert 'name="viewport" content="width=device-width, initial-scale=1' in html
+    assert 'type="file" accept="image/*" capture="environment" multiple' in html
+    assert "min-height: 48px" in html  # touch targets
+    csp = r.headers["content-security-policy"]
+    assert "default-src 'self'" in csp and "connect-src 'self'" in csp and "blob:" in csp
+    urls = re.findall(r"""<(?:script|link)\b[^>]*?(?:src|href)="([^"]+)\"""", html)
+    assert [u for u in urls if u != "data:,"] == [*page.STYLES, *page.SCRIPTS]
+    for url in page.STYLES + page.SCRIPTS:
+        assert url.startswith("/static/vendor/") and client.get(url).status_code == 200, url
+    # what the page does: vector grid tiles, GPS (wgs84) or a tap (cgcs2000), outbox, idempotent intake
+    for needle in (
+        "/tiles/",
+        "navigator.geolocation",
+        '"wgs84"',
+        '"cgcs2000"',
+        "indexedDB.open",
+        "crypto.randomUUID",
+        "getRandomValues",
+        '"Idempotency-Key"',
+        '"/cases/form"',
+        '"online"',
+        "/field/classes",
+        "/grids/locate",
+        "localStorage",
+    ):
+        assert needle in html, needle
+    assert '"unit_grids"' in html and '"tier3"' in html
+    for label in ("网格员", "监督员", "上报", "待发送", "我的上报"):
+        assert label in html
+    assert "fitBounds" in html and '"bounds": [[' in html  # centred on the loaded district
+
+
+def test_class_list_endpoint(client: TestClient) -> None:
+    r = client.get("/field/classes")
+    assert r.status_code == 200
+    body = r.json()
+    assert body["count"] == len(body["data"]) > 20
+    garbage = next(c for c in body["data"] if c["code"] == "06010")
+    assert set(garbage) == {"scheme", "code", "name", "big_code", "big_name"} and garbage["name"] == "暴露垃圾"
+    codes = [c["code"] for c in body["data"]]
+    assert codes == sorted(codes) and all(c["scheme"] == "gbt47678" for c in body["data"])
+    old = client.get("/field/classes", params={"scheme": "cjt214"}).json()
+    assert old["count"] and all(len(c["code"]) == 4 for c in old["data"])
+    assert client.get("/field/classes", params={"scheme": "x"}).status_code == 422
+
+
+def test_the_intake_contract_the_outbox_relies_on(client: TestClient, clean_db: Engine) -> None:
+    xs, ys = inside_points(1, seed=5)
+    key = str(uuid.uuid4())
+    form = {
+        "class_code": "06010",
+        "lon": str(float(xs[0])),
+        "lat": str(float(ys[0])),
+        "datum": "cgcs2000",
+        "reporter": "张伟",
+        "description": "离线上报",
+    }
+    headers = {"Idempotency-Key": key, "X-Role": "grid_worker", "X-Actor": "%E5%BC%A0%E4%BC%9F"}
+    first = client.post("/cases/form", data=form, headers=headers)
+    assert first.status_code == 201, first.text
+    again = client.post("/cases/form", data=form, headers=headers)  # the answer was lost: the retry
+    assert again.status_code == 200 and again.json()["id"] == first.json()["id"]
+    with clean_db.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM cases WHERE idempotency_key = :k"), {"k": key}).scalar() == 1
+    mine = client.get(f"/cases/{first.json()['id']}").json()
+    assert mine["reporter"] == "张伟" and mine["state_label"] and mine["case_no"]
+    # a 4xx the page drops with the API's message: no location and no photo
+    refused = client.post("/cases/form", data={"class_code": "06010"}, headers={"Idempotency-Key": str(uuid.uuid4())})
+    assert refused.status_code == 422 and "location" in str(refused.json()["detail"])
+
+
+def test_page_text_is_escaped() -> None:
+    html = page.build_field_page(bounds=None, roles={"grid_worker": '"><script>alert(1)</script>'})
+    assert "<script>alert(1)</script>" not in html
+    assert '"bounds": null' in html and "监督员" not in html  # only the given roles
+    assert page.build_field_page(bounds=None, roles=workflow.ROLES).count("<option") == 2
