@@ -16,6 +16,7 @@ padding:0 1rem;color:#1f2933}a{color:#0b6bcb}li{margin:.4rem 0}code{background:#
 <h1>gisgrid 数字化城市管理</h1>
 <p>万米单元网格 · 城市部件 · 案件管理 — Unit grids, components and cases on PostGIS.</p>
 <ul>
+<li><a href="/console">指挥中心地图 Operator console</a> · <a href="/field">网格员上报 Field reporting (phone)</a></li>
 <li><a href="/docs">接口文档 API documentation (OpenAPI)</a></li>
 <li><a href="/health">服务状态 Health</a></li>
 <li><a href="/grids?limit=10">单元网格 Unit grids (GeoJSON)</a> ·

@@ -23,5 +23,8 @@ def serve(
     host = host or settings.host
     port = port or settings.port
     base = f"http://{host}:{port}"
-    echo(f"gisgrid on {base}\n  API docs:  {base}/docs\n  health:    {base}/health\n  grids:     {base}/grids")
+    echo(
+        f"gisgrid on {base}\n  console:   {base}/console\n  field:     {base}/field\n"
+        f"  API docs:  {base}/docs\n  health:    {base}/health"
+    )
     uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
