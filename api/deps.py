@@ -1,15 +1,13 @@
-"""Dependencies: settings and a DB session per request, both taken from ``app.state`` (set by the factory)."""
+"""Dependencies: settings, the engine and the acting user, taken from ``app.state`` and the request."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Annotated
 from urllib.parse import unquote
 
 from fastapi import Depends, Header, Request
 from sqlalchemy import Engine
-from sqlalchemy.orm import Session
 
 from gisgrid.settings import Settings
 
@@ -22,21 +20,8 @@ def get_engine(request: Request) -> Engine:
     return request.app.state.engine
 
 
-def get_session(request: Request) -> Iterator[Session]:
-    session: Session = request.app.state.sessions()
-    try:
-        yield session
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
-    finally:
-        session.close()
-
-
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 EngineDep = Annotated[Engine, Depends(get_engine)]
-SessionDep = Annotated[Session, Depends(get_session)]
 
 
 @dataclass(frozen=True)

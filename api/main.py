@@ -16,7 +16,7 @@ from gisgrid.cases import load_services, sync_reference_data
 from gisgrid.components_store import catalogue_for
 from gisgrid.errors import DatabaseError
 from gisgrid.settings import Settings
-from gisgrid.storage.database import database_url, make_engine, session_factory
+from gisgrid.storage.database import database_url, make_engine
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -39,7 +39,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.engine = engine
-    app.state.sessions = session_factory(engine)
     app.state.catalogue = catalogue_for(settings)
     app.state.cases = load_services(settings)
     add_exception_handlers(app)

@@ -9,13 +9,11 @@ Either way PostGIS is enabled and migrations are applied. Connection problems be
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError, ProgrammingError
-from sqlalchemy.orm import Session, sessionmaker
 
 from gisgrid.errors import ConfigError, DatabaseError
 from gisgrid.settings import Settings
@@ -49,24 +47,6 @@ def make_engine(url: str | URL, **kw) -> Engine:
     kw.setdefault("pool_pre_ping", True)
     kw.setdefault("connect_args", {"connect_timeout": 5, "application_name": "gisgrid"})
     return create_engine(url, plugins=["geoalchemy2"], **kw)
-
-
-def session_factory(engine: Engine) -> sessionmaker[Session]:
-    return sessionmaker(engine, expire_on_commit=False)
-
-
-@contextmanager
-def session_scope(factory: sessionmaker[Session]) -> Iterator[Session]:
-    """One transaction: commit on success, roll back on any error (nothing half-written)."""
-    session = factory()
-    try:
-        yield session
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
-    finally:
-        session.close()
 
 
 def describe_connect_error(url: URL, exc: BaseException) -> str:
