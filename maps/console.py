@@ -135,10 +135,7 @@ def build_console(
     m = folium.Map(location=center, zoom_start=zoom, tiles=None, control_scale=True, max_zoom=22)
     m.add_to(figure)
     if bounds is not None:
-        # No animation: an animated zoom first requests (and throws away) a full set of tiles at the start zoom.
-        fit = folium.FitBounds([[bounds[1], bounds[0]], [bounds[3], bounds[2]]])
-        fit.options["animate"] = False
-        fit.add_to(m)
+        m.fit_bounds([[bounds[1], bounds[0]], [bounds[3], bounds[2]]])
     if basemap_url:
         folium.TileLayer(
             basemap_url, attr=basemap_attribution or "本地底图", name="底图", overlay=False, control=True, max_zoom=22
