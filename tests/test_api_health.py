@@ -57,17 +57,20 @@ def test_home_page_is_chinese_first_and_links_the_docs(settings: Settings) -> No
 
 
 def test_health_warns_about_years_the_holiday_calendar_does_not_know(settings: Settings) -> None:
+    import datetime as dt
+    from types import SimpleNamespace
+
+    from api.routers.health import calendar_status
     from gisgrid.calendar import KNOWN_YEARS
 
-    with TestClient(create_app(settings)) as client:
-        cal = client.get("/health").json()["calendar"]
-    assert cal["known_years"] == [KNOWN_YEARS.start, KNOWN_YEARS.stop - 1]
     last = KNOWN_YEARS.stop - 1
-    import datetime as dt
-
-    next_year = dt.date.today().year + 1
-    if next_year > last:  # e.g. in late 2026 with a package that knows up to 2026
-        assert next_year in cal["unknown_years"]
-        assert any(f"does not know {next_year}" in w for w in cal["warnings"])
-    else:
-        assert cal["warnings"] == []
+    with TestClient(create_app(settings)) as client:
+        assert client.get("/health").json()["calendar"]["known_years"] == [KNOWN_YEARS.start, last]
+        request = SimpleNamespace(app=client.app)
+        # In the last known year, next year is unknown: a warning naming it, not a silent guess.
+        late = calendar_status(request, today=dt.date(last, 11, 26))
+        assert late["unknown_years"] == [last + 1]
+        assert late["warnings"] and f"does not know {last + 1}" in late["warnings"][0]
+        # Two years earlier both this and next year are known: no warning.
+        early = calendar_status(request, today=dt.date(last - 2, 6, 1))
+        assert early["unknown_years"] == [] and early["warnings"] == []

@@ -8,12 +8,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
 from api.main import create_app
-from api.routers import console, tiles
 from gisgrid import workflow
 from gisgrid.boundaries import BoundaryOptions
 from gisgrid.grids import workflows
@@ -26,17 +24,6 @@ from tests.test_components_store import inside_points
 MAX_BYTES = 200 * 1024
 
 
-def app_with_console(settings: Settings) -> FastAPI:
-    """The app as api.main builds it, with the console and tiles routers added if main lacks them."""
-    app = create_app(settings)
-    paths = {getattr(r, "path", "") for r in app.routes}
-    if "/console" not in paths:
-        app.include_router(console.router)
-    if not any(p.startswith("/tiles/") for p in paths):
-        app.include_router(tiles.router)
-    return app
-
-
 @pytest.fixture(scope="module")
 def installed() -> None:
     assets.install_assets()
@@ -47,7 +34,7 @@ def client(installed: None, clean_db: Engine, settings: Settings, tmp_path: Path
     workflows.import_boundaries(clean_db, write_small_district(tmp_path), BoundaryOptions())
     workflows.generate_grids(clean_db)
     workflows.build_tiers(clean_db, target_size=20)
-    with TestClient(app_with_console(settings.model_copy(update={"data_dir": tmp_path / "data"}))) as c:
+    with TestClient(create_app(settings.model_copy(update={"data_dir": tmp_path / "data"}))) as c:
         yield c
 
 

@@ -9,12 +9,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 
 from api.main import create_app
-from api.routers import field, tiles
 from gisgrid import workflow
 from gisgrid.boundaries import BoundaryOptions
 from gisgrid.grids import workflows
@@ -27,17 +25,6 @@ from tests.test_components_store import inside_points
 MAX_BYTES = 100 * 1024
 
 
-def app_with_field(settings: Settings) -> FastAPI:
-    """The app as api.main builds it, with the field and tiles routers added if main lacks them."""
-    app = create_app(settings)
-    paths = {getattr(r, "path", "") for r in app.routes}
-    if "/field" not in paths:
-        app.include_router(field.router)
-    if not any(p.startswith("/tiles/") for p in paths):
-        app.include_router(tiles.router)
-    return app
-
-
 @pytest.fixture(scope="module")
 def installed() -> None:
     assets.install_assets()
@@ -48,7 +35,7 @@ def client(installed: None, clean_db: Engine, settings: Settings, tmp_path: Path
     workflows.import_boundaries(clean_db, write_small_district(tmp_path), BoundaryOptions())
     workflows.generate_grids(clean_db)
     workflows.build_tiers(clean_db, target_size=20)
-    with TestClient(app_with_field(settings.model_copy(update={"data_dir": tmp_path / "data"}))) as c:
+    with TestClient(create_app(settings.model_copy(update={"data_dir": tmp_path / "data"}))) as c:
         yield c
 
 

@@ -9,12 +9,10 @@ from urllib.parse import quote
 
 import mapbox_vector_tile
 import pytest
-from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 
 from api.main import create_app
-from api.routers import tiles
 from gisgrid.boundaries import BoundaryOptions
 from gisgrid.grids import workflows
 from gisgrid.settings import STORAGE_SRID, Settings
@@ -26,20 +24,12 @@ MVT = "application/vnd.mapbox-vector-tile"
 WHO = {"X-Actor": quote("李娜"), "X-Role": "data_admin"}
 
 
-def app_with_tiles(settings: Settings) -> FastAPI:
-    """The app as api.main builds it, with the tiles router added if main does not include it yet."""
-    app = create_app(settings)
-    if not any(getattr(r, "path", "").startswith("/tiles/") for r in app.routes):
-        app.include_router(tiles.router)
-    return app
-
-
 @pytest.fixture
 def client(clean_db: Engine, settings: Settings, tmp_path: Path) -> Iterator[TestClient]:
     workflows.import_boundaries(clean_db, write_small_district(tmp_path), BoundaryOptions())
     workflows.generate_grids(clean_db)
     workflows.build_tiers(clean_db, target_size=20)
-    with TestClient(app_with_tiles(settings.model_copy(update={"data_dir": tmp_path / "data"}))) as c:
+    with TestClient(create_app(settings.model_copy(update={"data_dir": tmp_path / "data"}))) as c:
         yield c
 
 

@@ -28,8 +28,6 @@ from fastapi import FastAPI
 from sqlalchemy import Engine
 
 from api.main import create_app
-from api.routers import console, tiles
-from api.routers import field as field_router
 from gisgrid.boundaries import BoundaryOptions
 from gisgrid.cases import sync_reference_data
 from gisgrid.grids import workflows
@@ -54,19 +52,6 @@ def _unavailable(reason: str) -> None:
     if os.environ.get("GISGRID_REQUIRE_BROWSER") == "1":
         pytest.fail(reason)
     pytest.skip(reason)
-
-
-def app_with_pages(settings: Settings) -> FastAPI:
-    """The app as api.main builds it, with the console, tiles and field routers added if main lacks them."""
-    app = create_app(settings)
-    paths = {getattr(r, "path", "") for r in app.routes}
-    if "/console" not in paths:
-        app.include_router(console.router)
-    if not any(p.startswith("/tiles/") for p in paths):
-        app.include_router(tiles.router)
-    if "/field" not in paths:
-        app.include_router(field_router.router)
-    return app
 
 
 class LiveServer:
@@ -120,7 +105,7 @@ def browser() -> Iterator[Any]:
 @pytest.fixture(scope="session")
 def live_server(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     assets.install_assets()
-    app = app_with_pages(settings.model_copy(update={"data_dir": tmp_path_factory.mktemp("browser-data")}))
+    app = create_app(settings.model_copy(update={"data_dir": tmp_path_factory.mktemp("browser-data")}))
     server = LiveServer(app)
     server.start()
     try:
