@@ -23,7 +23,7 @@ from gisgrid.calendar import WorkingCalendar, traffic_light
 from gisgrid.catalogue import Catalogue
 from gisgrid.components_store import catalogue_for
 from gisgrid.errors import InvalidInput, NotFound
-from gisgrid.events import EventCatalogue, EventClass, load_event_catalogue, matter_code
+from gisgrid.events import DISPOSAL_NODE, EventCatalogue, EventClass, load_event_catalogue, matter_code
 from gisgrid.grids import store as grid_store
 from gisgrid.photos import PhotoInfo, PhotoStore, inspect_photo
 from gisgrid.settings import STORAGE_SRID, Settings
@@ -678,6 +678,15 @@ ST_X(c.geom) AS lon, ST_Y(c.geom) AS lat
 """
 
 
+def node_label(services: CaseServices, node: str | None) -> str | None:
+    """The Chinese name of a workflow node (核实, 派遣, 处置 …) from the node catalogue."""
+    if node is None:
+        return None
+    if node == DISPOSAL_NODE[0]:
+        return DISPOSAL_NODE[1]
+    return services.events.node_names.get(node, node)
+
+
 def _case_json(services: CaseServices, row: Any, now: dt.datetime) -> dict[str, Any]:
     data = {k: (v.astimezone(LOCAL_TZ).isoformat() if isinstance(v, dt.datetime) else v) for k, v in row.items()}
     try:
@@ -685,6 +694,7 @@ def _case_json(services: CaseServices, row: Any, now: dt.datetime) -> dict[str, 
     except (InvalidInput, AttributeError):  # a class removed from the catalogue since
         data["class_name"] = None
     data["state_label"] = workflow.STATES.get(row["state"])
+    data["node_label"] = node_label(services, row["node"])
     data["source_label"] = SOURCES.get(row["source"] or "")
     data["light"] = light_of(services, row, now)
     return data
@@ -782,11 +792,10 @@ class CaseFilter:
     offset: int = 0
 
 
-def list_cases(
-    conn: Connection, services: CaseServices, f: CaseFilter, *, now: dt.datetime | None = None
-) -> tuple[list[dict[str, Any]], int]:
-    now = _now(now)
-    where, params = ["TRUE"], {}
+def _filter_sql(f: CaseFilter) -> tuple[str, dict[str, Any]]:
+    """The WHERE condition (over alias ``c``) and parameters of a case filter; refuses a bad field by name."""
+    where: list[str] = ["TRUE"]
+    params: dict[str, Any] = {}
     if f.state:
         unknown = [s for s in f.state if s not in workflow.STATES]
         if unknown:
@@ -823,7 +832,14 @@ def list_cases(
         params.update(dict(zip(("x0", "y0", "x1", "y1"), f.bbox, strict=True)))
     if f.light and f.light not in ("green", "yellow", "red"):
         raise InvalidInput("light: must be green, yellow or red", detail=[{"field": "light"}])
-    cond = " AND ".join(where)
+    return " AND ".join(where), params
+
+
+def list_cases(
+    conn: Connection, services: CaseServices, f: CaseFilter, *, now: dt.datetime | None = None
+) -> tuple[list[dict[str, Any]], int]:
+    now = _now(now)
+    cond, params = _filter_sql(f)
     base = f"SELECT {CASE_COLUMNS} FROM cases c LEFT JOIN departments d ON d.code = c.department_code WHERE {cond}"
     if f.light:
         # The light depends on working time, computed here for the filtered cases, then paged.
@@ -836,6 +852,29 @@ def list_cases(
         text(base + " ORDER BY c.id DESC LIMIT :limit OFFSET :offset"), {**params, "limit": f.limit, "offset": f.offset}
     ).mappings()
     return [_case_json(services, r, now) for r in rows], matched
+
+
+#: Heat-map cells: cases are counted per square of this many degrees (about 50 m).
+HEAT_CELL_DEG = 0.0005
+
+
+def case_heat(conn: Connection, f: CaseFilter) -> list[tuple[float, float, int]]:
+    """(lat, lon, cases) per small square for a heat map of the filtered cases: a period of 100,000 cases
+    becomes a few thousand weighted points. The traffic-light filter needs working time and is not offered."""
+    if f.light:
+        raise InvalidInput("light: the heat map counts cases of any light", detail=[{"field": "light"}])
+    cond, params = _filter_sql(f)
+    rows = conn.execute(
+        text(
+            f"""
+            SELECT avg(ST_Y(c.geom)), avg(ST_X(c.geom)), count(*)
+            FROM cases c WHERE {cond} AND c.duplicate_of IS NULL
+            GROUP BY round(ST_X(c.geom) / :cell), round(ST_Y(c.geom) / :cell)
+            """
+        ),
+        {**params, "cell": HEAT_CELL_DEG},
+    ).all()
+    return [(round(float(lat), 6), round(float(lon), 6), int(n)) for lat, lon, n in rows]
 
 
 def light_counts(conn: Connection, services: CaseServices, *, now: dt.datetime | None = None) -> dict[str, int]:

@@ -75,6 +75,8 @@ NODES: dict[str, str] = {
     "check": "核查",
     "close": "结案",
 }
+#: The disposal node: its limit comes from the event class, its name is fixed.
+DISPOSAL_NODE = ("disposal", "处置")
 #: Disposal type used when the dispatcher names none.
 DEFAULT_DISPOSAL = "默认"
 #: GB/T 47678.5 big classes that mirror the component classes ("<部件>异常", same code).

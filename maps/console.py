@@ -1,8 +1,10 @@
 """The operator map console (指挥中心地图): one zh-CN page built with folium, no request off its origin.
 
 Layers: unit grids and the three management tiers as vector tiles (``/tiles/<layer>/{z}/{x}/{y}.mvt``, styled
-under the same layer names ``ST_AsMVT`` gives them), components as vector tiles from zoom 13, cases as a folium
-``Realtime`` layer polling ``/cases?format=geojson&limit=1000`` every 10 s and coloured by traffic light.
+under the same layer names ``ST_AsMVT`` gives them); components by zoom — counts per unit grid as tiles
+(``component_cells``) at zoom 12–15, single components as tiles at 16, clustered points from ``/components`` at 17+;
+cases as a folium ``Realtime`` layer polling ``/cases?format=geojson&limit=1000`` every 10 s and coloured by
+traffic light; a heat map of the filtered cases over the chosen period (``/cases/heat``).
 A plain HTML/CSS/JS side panel lists the cases with filters and light counts, shows one case's detail and its
 allowed actions for the role chosen in the panel, and reports the API's own messages (422, 403, 409 …).
 Clicking the map asks ``/grids/locate`` which unit grid and tiers are there (server-side identify).
@@ -44,7 +46,15 @@ GRID_LAYERS: tuple[tuple[str, str, str, bool, int, int], ...] = (
     ("tier2", "二级网格(社区)", "{weight: 2.2, color: '#1e88e5', opacity: 0.9, fill: false}", True, 12, 0),
     ("tier1", "一级网格(街道)", "{weight: 3, color: '#e53935', opacity: 0.85, fill: false}", True, 13, 0),
 )
-COMPONENTS_MIN_ZOOM = 13
+#: Components by zoom: counts per unit grid up to CELLS_MAX, single points as tiles up to POINT_TILES_MAX,
+#: clustered points (GeoJSON of the view, at most CLUSTER_LIMIT) above. A z13 tile of the urban core holds
+#: ~100,000 components: drawn one by one it is neither fast nor readable.
+COMPONENT_CELLS_MIN_ZOOM = 12
+COMPONENT_CELLS_MAX_ZOOM = 15
+COMPONENT_POINT_TILES_MAX_ZOOM = 16
+COMPONENT_CLUSTER_LIMIT = 5000
+#: The heat map's default period when the panel names none.
+HEAT_DEFAULT_DAYS = 30
 
 
 class _Raw(Element):
@@ -67,17 +77,46 @@ class _Init(MacroElement):
             GG.init({
                 map: {{ this._parent.get_name() }},
                 cases: {{ this.cases.get_name() }},
-                components: {{ this.components.get_name() }}
+                components: {{ this.components.get_name() }},
+                componentCells: {{ this.cells.get_name() }},
+                componentPoints: {{ this.points.get_name() }},
+                componentCluster: {{ this.cluster.get_name() }},
+                heat: {{ this.heat.get_name() }}
             });
         {% endmacro %}
         """
     )
 
-    def __init__(self, cases: Element, components: Element) -> None:
+    def __init__(
+        self, cases: Element, components: Element, cells: Element, points: Element, cluster: Element, heat: Element
+    ) -> None:
         super().__init__()
         self._name = "GisgridConsoleInit"
         self.cases = cases
         self.components = components
+        self.cells = cells
+        self.points = points
+        self.cluster = cluster
+        self.heat = heat
+
+
+class _FitNow(MacroElement):
+    """Fit the district before any layer exists, without animation: an animated fit from the start zoom makes
+    every tile layer fetch (and throw away) a full set of tiles at that zoom first."""
+
+    _template = Template(
+        """
+        {% macro script(this, kwargs) %}
+            {{ this._parent.get_name() }}.invalidateSize(false);
+            {{ this._parent.get_name() }}.fitBounds({{ this.bounds|tojson }}, {animate: false});
+        {% endmacro %}
+        """
+    )
+
+    def __init__(self, bounds: list[list[float]]) -> None:
+        super().__init__()
+        self._name = "FitNow"
+        self.bounds = bounds
 
 
 def coverage_bounds(conn: Connection) -> tuple[float, float, float, float] | None:
@@ -94,12 +133,14 @@ def coverage_bounds(conn: Connection) -> tuple[float, float, float, float] | Non
     return None if row[0] is None else (float(row[0]), float(row[1]), float(row[2]), float(row[3]))
 
 
-def _vector_options(layer: str, style: str, z_index: int, *, interactive: bool, min_zoom: int = 0) -> str:
+def _vector_options(
+    layer: str, style: str, z_index: int, *, interactive: bool, min_zoom: int = 0, max_zoom: int = 22
+) -> str:
     parts = [
         "rendererFactory: L.canvas.tile",
         f"interactive: {'true' if interactive else 'false'}",
-        "maxNativeZoom: 22",
-        "maxZoom: 22",
+        f"maxNativeZoom: {max_zoom}",
+        f"maxZoom: {max_zoom}",
         f"minZoom: {min_zoom}",
         f"zIndex: {z_index}",
         f"vectorTileLayerStyles: {{ {layer}: {style} }}",
@@ -133,9 +174,13 @@ def build_console(
     else:
         center, zoom = ((bounds[1] + bounds[3]) / 2, (bounds[0] + bounds[2]) / 2), 14
     m = folium.Map(location=center, zoom_start=zoom, tiles=None, control_scale=True, max_zoom=22)
+    # The map's own zoom range: without it Leaflet clamps the view to the first added layer's minZoom
+    # (unit grids: 14) and the district never shows whole. (folium passes min_zoom only to its tile layer.)
+    m.options["minZoom"] = 5
+    m.options["maxZoom"] = 22
     m.add_to(figure)
     if bounds is not None:
-        m.fit_bounds([[bounds[1], bounds[0]], [bounds[3], bounds[2]]])
+        _FitNow([[bounds[1], bounds[0]], [bounds[3], bounds[2]]]).add_to(m)
     if basemap_url:
         folium.TileLayer(
             basemap_url, attr=basemap_attribution or "本地底图", name="底图", overlay=False, control=True, max_zoom=22
@@ -148,19 +193,41 @@ def build_console(
             _vector_options(layer, style, z_index, interactive=False, min_zoom=min_zoom),
             show=show,
         ).add_to(m)
-    components = plugins.VectorGridProtobuf(
+    # One entry in the layer control; what it draws depends on the zoom (see COMPONENT_* above).
+    components = folium.FeatureGroup(name="城市部件", show=False)
+    components.add_to(m)
+    cells = plugins.VectorGridProtobuf(
+        "/tiles/component_cells/{z}/{x}/{y}.mvt",
+        "部件密度",
+        _vector_options(
+            "component_cells",
+            "function (p) { return GG.cellStyle(p); }",
+            14,
+            interactive=True,
+            min_zoom=COMPONENT_CELLS_MIN_ZOOM,
+            max_zoom=COMPONENT_CELLS_MAX_ZOOM,
+        ),
+        control=False,
+    )
+    cells.add_to(components)
+    points = plugins.VectorGridProtobuf(
         "/tiles/components/{z}/{x}/{y}.mvt",
-        "城市部件(13级以上)",
+        "部件",
         _vector_options(
             "components",
             "function (p) { return GG.componentStyle(p); }",
             14,
             interactive=True,
-            min_zoom=COMPONENTS_MIN_ZOOM,
+            min_zoom=COMPONENT_CELLS_MAX_ZOOM + 1,
+            max_zoom=COMPONENT_POINT_TILES_MAX_ZOOM,
         ),
-        show=False,
+        control=False,
     )
-    components.add_to(m)
+    points.add_to(components)
+    cluster = plugins.MarkerCluster(control=False, options={"chunkedLoading": True, "maxClusterRadius": 40})
+    cluster.add_to(components)
+    heat = plugins.HeatMap([], name="案件热力图(按筛选时段)", show=False, radius=18, blur=15, min_opacity=0.3)
+    heat.add_to(m)
 
     cases = plugins.Realtime(
         JsCode("function (ok, err) { GG.fetchCases(ok, err); }"),
@@ -175,7 +242,7 @@ def build_console(
     cases.layer_name = "案件(实时)"
     cases.add_to(m)
     folium.LayerControl(position="topleft", collapsed=False).add_to(m)
-    _Init(cases, components).add_to(m)
+    _Init(cases, components, cells, points, cluster, heat).add_to(m)
 
     config = {
         "states": dict(states),
@@ -185,9 +252,12 @@ def build_console(
         "fieldLabels": dict(field_labels),
         "departments": dict(departments),
         "casesLimit": CASES_LIMIT,
+        "clusterMinZoom": COMPONENT_POINT_TILES_MAX_ZOOM + 1,
+        "clusterLimit": COMPONENT_CLUSTER_LIMIT,
+        "heatDefaultDays": HEAT_DEFAULT_DAYS,
     }
     figure.header.add_child(_Raw(f"<style>{PANEL_CSS}</style>"), name="gisgrid_console_css")
-    figure.html.add_child(_Raw(_panel_html(states, roles)), name="gisgrid_console_panel")
+    figure.html.add_child(_Raw(_panel_html(states, roles, departments)), name="gisgrid_console_panel")
     figure.html.add_child(
         _Raw(f"<script>window.GG_CONFIG = {_json_for_script(config)};\n{PANEL_JS}</script>"),
         name="gisgrid_console_js",
@@ -217,7 +287,7 @@ def _attr(value: str) -> str:
     return str(value).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
 
 
-def _panel_html(states: Mapping[str, str], roles: Mapping[str, str]) -> str:
+def _panel_html(states: Mapping[str, str], roles: Mapping[str, str], departments: Mapping[str, str]) -> str:
     role_options = "".join(f'<option value="{_attr(k)}">{_attr(v)}</option>' for k, v in roles.items())
     return f"""
 <aside id="gg-panel" aria-label="案件面板">
@@ -238,6 +308,10 @@ def _panel_html(states: Mapping[str, str], roles: Mapping[str, str]) -> str:
     <label>类别 <input name="class_code" placeholder="如 06010" size="7" maxlength="12"></label>
     <label>灯 <select name="light"><option value="">全部</option><option value="green">绿灯</option>
       <option value="yellow">黄灯</option><option value="red">红灯</option></select></label>
+    <label>部门 <select name="department">{_options(departments, "全部")}</select></label>
+    <label>网格 <input name="grid" placeholder="街道/社区/三级/单元网格编码" size="16" maxlength="15"></label>
+    <label>上报 自 <input name="since" type="date"></label>
+    <label>至 <input name="until" type="date"></label>
     <button type="submit">筛选</button>
     <button type="reset">清除</button>
   </form>
@@ -267,6 +341,8 @@ body {{ font-family: system-ui, "Noto Sans CJK SC", "Microsoft YaHei", sans-seri
   vertical-align: -1px; border: 1px solid #fff; box-shadow: 0 0 0 1px #90a4ae; }}
 .gg-green {{ background: #2e7d32; }} .gg-yellow {{ background: #f9a825; }} .gg-red {{ background: #c62828; }}
 .gg-grey {{ background: #9e9e9e; }}
+.gg-comp {{ background: #00897b; border: 1.5px solid #fff; border-radius: 50%; box-shadow: 0 0 0 1px #607d8b; }}
+.gg-comp-bad {{ background: #ef6c00; }}
 .gg-error {{ background: #fdecea; color: #8a1c1c; border: 1px solid #f5c2c0; padding: 6px 8px; margin: 6px 0;
   white-space: pre-line; }}
 .gg-note {{ background: #e8f5e9; color: #1b5e20; border: 1px solid #c8e6c9; padding: 6px 8px; margin: 6px 0; }}
@@ -351,6 +427,68 @@ PANEL_JS = r"""
     if (json) { h["Content-Type"] = "application/json"; }
     return h;
   }
+
+  /* A date from the panel as the start of that day (or of the next: "至" includes its day), Beijing time. */
+  function dayStart(value, plusDays) {
+    if (!value) { return ""; }
+    var d = new Date(value + "T00:00:00+08:00");
+    d.setUTCDate(d.getUTCDate() + plusDays);
+    return d.toISOString();
+  }
+
+  /* Heat map: the filtered cases (any light) over the filter's period, by default the last N days. */
+  GG.refreshHeat = function () {
+    if (!GG.heat || !GG.map.hasLayer(GG.heat)) { return; }
+    var q = new URLSearchParams();
+    var f = GG.filters || {};
+    ["state", "class_code", "department", "grid", "since", "until"].forEach(function (k) {
+      if (f[k]) { q.set(k, f[k]); }
+    });
+    if (!f.since) { q.set("since", new Date(Date.now() - C.heatDefaultDays * 864e5).toISOString()); }
+    request("/cases/heat?" + q.toString()).then(function (h) {
+      showError("");
+      var counts = h.points.map(function (p) { return p[2]; }).sort(function (a, b) { return a - b; });
+      GG.heat.setOptions({max: counts.length ? counts[Math.floor(0.95 * (counts.length - 1))] : 1});
+      GG.heat.setLatLngs(h.points);
+      GG.heatCases = h.cases;
+    }, function (e) { showError("热力图查询被拒绝:" + e.message); });
+  };
+
+  GG.cellStyle = function (p) {
+    var n = p.n || 0;
+    return {radius: Math.min(16, 2.5 + Math.sqrt(n) / 2), weight: 0.5, color: "#ffffff", fill: true,
+            fillOpacity: 0.75, fillColor: n >= 200 ? "#00695c" : n >= 50 ? "#00897b" : "#4db6ac"};
+  };
+
+  /* Clustered components of the view (zoom >= clusterMinZoom while the components layer is on). */
+  GG.loadCluster = function () {
+    var g = GG.componentCluster;
+    if (!g) { return; }
+    if (!GG.map.hasLayer(GG.components) || GG.map.getZoom() < C.clusterMinZoom) { g.clearLayers(); return; }
+    var b = GG.map.getBounds();
+    var bbox = [b.getWest(), b.getSouth(), b.getEast(), b.getNorth()].map(function (v) { return v.toFixed(6); });
+    var seq = (GG.clusterSeq = (GG.clusterSeq || 0) + 1);
+    request("/components?limit=" + C.clusterLimit + "&bbox=" + bbox.join(",")).then(function (fc) {
+      if (seq !== GG.clusterSeq) { return; }  // a newer view was asked for meanwhile
+      var markers = [];
+      L.geoJSON(fc, {
+        pointToLayer: function (f, ll) {
+          var bad = f.properties.status && f.properties.status !== "完好";
+          return L.marker(ll, {icon: L.divIcon({className: "gg-comp" + (bad ? " gg-comp-bad" : ""),
+                                                iconSize: [10, 10]})});
+        },
+        onEachFeature: function (f, layer) {
+          var p = f.properties;
+          layer.bindPopup(function () {
+            return linesDiv(["部件 " + (f.id || p.id || ""), "类别 " + (p.class_code || "") + " " + (p.name || ""),
+                             "状态 " + (p.status || "")]);
+          });
+        }
+      }).eachLayer(function (l) { if (l.getLatLng) { markers.push(l); } });
+      g.clearLayers();
+      g.addLayers(markers);
+    }, function (e) { showError("部件查询被拒绝:" + e.message); });
+  };
 
   function casesUrl() {
     var q = new URLSearchParams({format: "geojson", limit: String(C.casesLimit)});
@@ -455,7 +593,7 @@ PANEL_JS = r"""
     if (note) { box.appendChild(el("div", {cls: "gg-note", text: note})); }
     box.appendChild(dl([
       row("类别", (c.class_name || "") + "(" + c.class_code + ")" + (c.urgent ? " 急" : "")),
-      row("状态", (c.state_label || c.state) + (c.node ? " · 环节 " + (C.actions[c.node] || c.node) : "")),
+      row("状态", (c.state_label || c.state) + (c.node ? " · 环节 " + (c.node_label || c.node) : "")),
       row("位置", (c.address || "") + " " + (hasLonLat ? "(" + Number(c.lon).toFixed(6) + ", " +
         Number(c.lat).toFixed(6) + ")" : "")),
       row("单元网格", c.unit_grid_code),
@@ -576,19 +714,38 @@ PANEL_JS = r"""
     }, function (err) { popup(ll, [err.message]); });
   }
 
-  function popup(latlng, lines) {
+  function linesDiv(lines) {
     var div = el("div");
     lines.forEach(function (t, i) {
       if (i) { div.appendChild(el("br")); }
       div.appendChild(document.createTextNode(t));
     });
-    L.popup().setLatLng(latlng).setContent(div).openOn(GG.map);
+    return div;
+  }
+
+  function popup(latlng, lines) {
+    L.popup().setLatLng(latlng).setContent(linesDiv(lines)).openOn(GG.map);
   }
 
   GG.init = function (refs) {
     GG.map = refs.map;
     GG.cases = refs.cases;
     GG.components = refs.components;
+    GG.componentCluster = refs.componentCluster;
+    GG.heat = refs.heat;
+    GG.map.on("moveend", GG.loadCluster);
+    GG.map.on("overlayadd overlayremove", function (e) {
+      if (e.layer === GG.components) { GG.loadCluster(); }
+      if (e.layer === GG.heat) { GG.refreshHeat(); }
+    });
+    if (refs.componentCells) {
+      refs.componentCells.on("click", function (e) {
+        var p = (e.layer && e.layer.properties) || {};
+        L.DomEvent.stopPropagation(e);
+        popup(e.latlng, ["单元网格 " + (p.id || ""), "部件 " + (p.n || 0) + " 个(放大到 " + (C.clusterMinZoom - 1) +
+                         " 级看单个部件)"]);
+      });
+    }
     if (GG.map.attributionControl) { GG.map.attributionControl.setPrefix(false); }
     /* folium adds the Realtime container straight to the map; hand it to the Realtime layer so the layer
        control shows it as on and can switch it off and on. */
@@ -597,8 +754,8 @@ PANEL_JS = r"""
       GG.map.addLayer(GG.cases);
     }
     GG.map.on("click", locate);
-    if (refs.components) {
-      refs.components.on("click", function (e) {
+    if (refs.componentPoints) {
+      refs.componentPoints.on("click", function (e) {
         var p = (e.layer && e.layer.properties) || {};
         L.DomEvent.stopPropagation(e);
         popup(e.latlng, ["部件 " + (p.id || ""), "类别 " + (p.class_code || "") + (p.name ? " " + p.name : ""),
@@ -611,13 +768,16 @@ PANEL_JS = r"""
     var form = $("gg-filters");
     form.addEventListener("submit", function (ev) {
       ev.preventDefault();
-      GG.filters = {state: form.elements.state.value, class_code: form.elements.class_code.value.trim(),
-                    light: form.elements.light.value};
+      var e = form.elements;
+      GG.filters = {state: e.state.value, class_code: e.class_code.value.trim(), light: e.light.value,
+                    department: e.department.value, grid: e.grid.value.trim(),
+                    since: dayStart(e.since.value, 0), until: dayStart(e.until.value, 1)};
       if (GG.cases) { GG.cases.update(); }
+      GG.refreshHeat();
     });
     form.addEventListener("reset", function () {
       GG.filters = {};
-      setTimeout(function () { if (GG.cases) { GG.cases.update(); } }, 0);
+      setTimeout(function () { if (GG.cases) { GG.cases.update(); } GG.refreshHeat(); }, 0);
     });
     Array.prototype.forEach.call(document.querySelectorAll(".gg-light"), function (s) {
       s.addEventListener("click", function () {

@@ -59,6 +59,8 @@ LAYERS: dict[str, Layer] = {
             min_zoom=13,
             max_age=60,
         ),
+        # Components per unit grid (kept by triggers, migration 0004): the low-zoom component layer.
+        Layer("component_cells", "component_cells", "t.unit_grid_code AS id, t.n", polygons=False, max_age=60),
         Layer(
             "cases",
             "cases",

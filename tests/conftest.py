@@ -34,6 +34,7 @@ DATA_TABLES = (
     "case_transitions",
     "cases",
     "component_history",
+    "component_cells",
     "component_serials",
     "components",
     "departments",

@@ -88,6 +88,7 @@ def test_intake_locates_numbers_routes_and_sets_the_first_deadline(
     case = get(loaded, services, case_id, "2025-09-26T17:00:00")
     assert created and case["case_no"] == "2025000001"
     assert case["state"] == "reported" and case["state_label"] == "上报" and case["version"] == 1
+    assert case["node"] == "verify" and case["node_label"] == "核实"
     assert case["matter_code"] == "419902" + GARBAGE and case["class_name"] == "暴露垃圾"
     assert case["unit_grid_code"][:12] in COMMUNITIES and case["street_code"] in STREETS
     assert case["tier3_code"] is not None and case["tier3_code"].startswith(case["community_code"])
@@ -230,6 +231,7 @@ def test_main_path_with_working_time_deadlines_and_orders(
     c = act(loaded, services, cid, "dispatch", "dispatcher", 3, "2025-09-30T16:00:00")
     # 暴露垃圾 4 working hours from Tue 16:00: 1.5 h today, National Day 10-01..10-08, then Thu 10-09 08:30 + 2.5 h.
     assert c["state"] == "dispatched" and c["department_code"] == "990000000000000003"
+    assert c["node"] == "disposal" and c["node_label"] == "处置"
     assert c["due_at"] == c["disposal_due_at"] == "2025-10-09T11:00:00+08:00"
     assert [d["kind"] for d in c["documents"]] == ["dispatch"] and c["documents"][0]["number"].startswith("JB")
     c = act(

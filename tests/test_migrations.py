@@ -63,6 +63,7 @@ def test_each_geometry_column_has_exactly_one_gist_index(engine) -> None:
         "unit_grids": 1,
         "management_grids": 1,
         "components": 1,
+        "component_cells": 1,
         "cases": 1,
     }
 

@@ -171,6 +171,35 @@ def list_cases(
     return {"data": items, "count": matched}
 
 
+@router.get("/heat", summary="案件热力 Cases per ~50 m square for a heat map")
+def heat(
+    engine: EngineDep,
+    bbox: Annotated[BBox | None, Depends(bbox_query)],
+    since: dt.datetime | None = None,
+    until: dt.datetime | None = None,
+    state: Annotated[str | None, Query(description="Comma-separated states")] = None,
+    class_code: Annotated[str | None, Query(pattern=r"^\d{4,5}$")] = None,
+    department: str | None = None,
+    grid: Annotated[str | None, Query(pattern=r"^(\d{9}|\d{12}|\d{14}|\d{15})$")] = None,
+    source: Source | None = None,
+) -> dict[str, Any]:
+    if since is not None and until is not None and until <= since:
+        raise InvalidInput("until: must be after since", detail=[{"field": "until"}])
+    f = svc.CaseFilter(
+        state=[s for s in state.split(",") if s] if state else None,
+        class_code=class_code,
+        department=department,
+        grid=grid,
+        source=source,
+        since=since,
+        until=until,
+        bbox=bbox,
+    )
+    with engine.connect() as conn:
+        points = svc.case_heat(conn, f)
+    return {"cell_deg": svc.HEAT_CELL_DEG, "cases": sum(p[2] for p in points), "points": points}
+
+
 @router.get("/lights", summary="红黄绿灯统计 Open cases per traffic light")
 def lights(engine: EngineDep, services: ServicesDep) -> dict[str, int]:
     with engine.connect() as conn:

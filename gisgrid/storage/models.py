@@ -176,6 +176,20 @@ class ComponentHistory(Base):
     source: Mapped[str | None] = mapped_column(Text)
 
 
+class ComponentCell(Base):
+    """Components per unit grid (count and summed centroid), kept by triggers on ``components`` (migration 0004);
+    the console's component layer below zoom 16."""
+
+    __tablename__ = "component_cells"
+    __table_args__ = (_gist("component_cells"),)
+
+    unit_grid_code: Mapped[str] = mapped_column(String(15), primary_key=True)
+    n: Mapped[int] = mapped_column(Integer)
+    sx: Mapped[float] = mapped_column(Float)
+    sy: Mapped[float] = mapped_column(Float)
+    geom: Mapped[WKBElement] = mapped_column(_geom("POINT"), nullable=False)
+
+
 class ComponentSerial(Base):
     """Last serial handed out per district + scheme + class: identifiers are never reused."""
 
