@@ -58,7 +58,7 @@ def test_console_renders_small_zh_cn_and_offline(client: TestClient) -> None:
 
 def test_console_layers_match_the_tile_layers(client: TestClient) -> None:
     html = client.get("/console").text
-    for layer in ("unit_grids", "tier1", "tier2", "tier3", "components"):
+    for layer in ("unit_grids", "tier1", "tier2", "tier3", "component_cells", "components"):
         assert layer in tiles_sql.LAYERS
         assert f"'/tiles/{layer}/{{z}}/{{x}}/{{y}}.mvt'" in html
         assert f"vectorTileLayerStyles: {{ {layer}:" in html  # the MVT layer name ST_AsMVT gives
@@ -69,9 +69,40 @@ def test_console_layers_match_the_tile_layers(client: TestClient) -> None:
     # zh-CN vocabulary for the panel: roles, states, action labels
     for label in ("派遣员", "值班长", "立案", "红灯", "绿灯", "黄灯"):
         assert label in html
-    for label in ("单元网格", "一级网格(街道)", "城市部件(13级以上)", "案件(实时)"):  # layer control (JSON-escaped)
-        assert json.dumps(label)[1:-1] in html
-    assert "fitBounds" in html  # centred on the loaded district
+    for label in ("单元网格", "一级网格(街道)", "城市部件", "案件热力图(按筛选时段)", "案件(实时)"):  # layer control
+        assert json.dumps(label)[1:-1] in html  # (JSON-escaped)
+    # components by zoom: counts per grid 12–15, point tiles at 16, clustered points from 17
+    assert "minZoom: 12" in html and "maxZoom: 15" in html and "L.markerClusterGroup(" in html
+    assert '"clusterMinZoom": 17' in html and "L.heatLayer(" in html and "/cases/heat?" in html
+    # the district is fitted before any layer exists, with an explicit min zoom (see _FitNow)
+    assert html.index("fitBounds(") < html.index("L.vectorGrid.protobuf(") and '"minZoom": 5' in html
+    for name in ("department", "grid", "since", "until"):  # panel filters
+        assert f'name="{name}"' in html
+
+
+def test_heat_counts_the_filtered_cases_of_the_period(client: TestClient) -> None:
+    xs, ys = inside_points(3, seed=11)
+    for x, y, cls in zip(xs, ys, ("06010", "06010", "01037"), strict=True):
+        made = client.post(
+            "/cases",
+            json={"class_code": cls, "lon": float(x), "lat": float(y), "datum": "cgcs2000"},
+            headers={"X-Role": "supervisor"},
+        )
+        assert made.status_code == 201, made.text
+    heat = client.get("/cases/heat").json()
+    assert heat["cases"] == 3 and sum(p[2] for p in heat["points"]) == 3
+    lat, lon, _ = heat["points"][0]
+    assert min(abs(lat - y) + abs(lon - x) for x, y in zip(xs, ys, strict=True)) < 1e-3
+    assert client.get("/cases/heat", params={"class_code": "06010"}).json()["cases"] == 2
+    assert client.get("/cases/heat", params={"since": "2099-01-01T00:00:00+08:00"}).json() == {
+        "cell_deg": 0.0005,
+        "cases": 0,
+        "points": [],
+    }
+    bad = client.get("/cases/heat", params={"since": "2026-02-01T00:00:00+08:00", "until": "2026-01-01T00:00:00+08:00"})
+    assert bad.status_code == 422 and bad.json()["detail"]["items"] == [{"field": "until"}]
+    assert bad.json()["detail"]["message"] == "until: must be after since"
+    assert client.get("/cases/heat", params={"since": "yesterday"}).status_code == 422
 
 
 def test_the_panel_endpoints_answer_and_a_bad_filter_explains_itself(client: TestClient) -> None:

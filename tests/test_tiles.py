@@ -120,6 +120,24 @@ def test_components_only_from_zoom_13(client: TestClient) -> None:
     assert features[0]["properties"]["class_code"] == "01037" and features[0]["geometry"]["type"] == "Point"
 
 
+def test_component_cells_tile_counts_components_per_unit_grid(client: TestClient, clean_db: Engine) -> None:
+    xs, ys = inside_points(40, seed=9)
+    for lon, lat in zip(xs, ys, strict=True):
+        r = client.post(
+            "/components", json={"class_code": "01037", "lon": lon, "lat": lat, "datum": "cgcs2000"}, headers=WHO
+        )
+        assert r.status_code == 201, r.text
+    z, x, y = district_tile(clean_db)
+    features = get_layer(client, "component_cells", z, x, y)
+    with clean_db.connect() as conn:
+        per_grid = dict(
+            conn.execute(text("SELECT unit_grid_code, count(*) FROM components GROUP BY unit_grid_code")).all()
+        )
+    assert {f["properties"]["id"]: f["properties"]["n"] for f in features} == per_grid
+    assert sum(f["properties"]["n"] for f in features) == 40
+    assert {f["geometry"]["type"] for f in features} == {"Point"}
+
+
 def test_cases_tile_has_colour_ready_attributes(client: TestClient, clean_db: Engine) -> None:
     xs, ys = inside_points(2, seed=21)
     ids = []

@@ -127,3 +127,51 @@ def test_dispatching_from_the_panel_changes_state_and_colour(
     assert api.get(f"/cases/{cid}").json()["state"] == "dispatched"
     assert not desk.watch.off_origin() and not desk.watch.failed and not desk.watch.bad, desk.watch.bad
     desk.shot("dispatched")
+
+
+def test_the_district_opens_whole_and_components_and_heat_draw_by_zoom(
+    desk: Tab, live: LiveServer, api: httpx.Client, clean_db: Engine
+) -> None:
+    page = desk.page
+    xs, ys = inside_points(30, seed=21)
+    for x, y in zip(xs, ys, strict=True):
+        r = api.post(
+            "/components",
+            json={"class_code": "01037", "lon": float(x), "lat": float(y), "datum": "cgcs2000"},
+            headers={"X-Role": "data_admin", "X-Actor": "li"},
+        )
+        assert r.status_code == 201, r.text
+    for seed in (31, 32):
+        report(api, seed=seed)
+    open_console(desk, live)
+    with clean_db.connect() as conn:
+        x0, y0, x1, y1 = conn.execute(
+            text(
+                "SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM (SELECT ST_Extent(geom) e FROM admin_units) s"
+            )
+        ).one()
+    # the whole district is in view at once, not the zoom-14 centre (Leaflet's clamp to a layer's minZoom)
+    assert page.evaluate(f"() => GG.map.getBounds().contains(L.latLngBounds([[{y0}, {x0}], [{y1}, {x1}]]))")
+    page.get_by_label("城市部件").check()
+    page.get_by_label("案件热力图(按筛选时段)").check()
+    page.evaluate(f"() => GG.map.setView([{ys[0]}, {xs[0]}], 14, {{animate: false}})")
+    page.wait_for_function(f"() => ({DRAWN_PIXELS})('component_cells').pixels > 0", timeout=10_000)
+    page.wait_for_function("() => GG.heat._latlngs.length === 2 && GG.heatCases === 2", timeout=10_000)
+    desk.shot("components-cells-and-heat")
+    page.evaluate(f"() => GG.map.setView([{ys[0]}, {xs[0]}], 18, {{animate: false}})")
+    page.wait_for_function("() => GG.componentCluster.getLayers().length >= 1", timeout=10_000)
+    in_view = page.evaluate("() => GG.componentCluster.getLayers().length")
+    bounds = page.evaluate(
+        "() => { const b = GG.map.getBounds(); return [b.getWest(), b.getSouth(), b.getEast(), b.getNorth()]; }"
+    )
+    expected = sum(
+        1 for x, y in zip(xs, ys, strict=True) if bounds[0] <= x <= bounds[2] and bounds[1] <= y <= bounds[3]
+    )
+    assert in_view == expected
+    desk.shot("components-clustered")
+    # a heat-map filter the API refuses is shown in the panel, the map keeps its layers
+    page.fill('#gg-filters input[name="grid"]', "12ab")
+    page.click('#gg-filters button[type="submit"]')
+    page.wait_for_function("() => !document.getElementById('gg-error').hidden")
+    assert "grid" in page.inner_text("#gg-error")
+    assert not desk.watch.off_origin() and not desk.watch.failed, desk.watch.failed
