@@ -22,6 +22,7 @@ import shapely
 from pyproj import Geod
 from sqlalchemy import Connection, Engine, text
 
+from gisgrid import geodesy
 from gisgrid.catalogue import CODE_DIGITS, Catalogue, load_catalogue
 from gisgrid.components import (
     STATUSES,
@@ -33,7 +34,7 @@ from gisgrid.components import (
 from gisgrid.errors import Conflict, InvalidInput, NotFound
 from gisgrid.photos import PhotoStore, inspect_photo
 from gisgrid.settings import STORAGE_SRID, Settings
-from gisgrid.storage.bulk import copy_frame
+from gisgrid.storage.bulk import copy_frame, copy_frames, point_ewkb_hex
 from gisgrid.vectorio import write_layer
 
 SERIAL_MAX = 999_999
@@ -413,18 +414,22 @@ def existing_ids(conn: Connection, ids: list[str]) -> set[str]:
 
 def _insert_new(conn: Connection, rows: pd.DataFrame, scheme: str, district: str, progress: Progress) -> None:
     """New components go straight in with COPY (no staging): the bulk of a first import."""
-    points = shapely.points(rows["lon"].to_numpy(dtype=float), rows["lat"].to_numpy(dtype=float))
-    geom = shapely.to_wkb(shapely.set_srid(points, STORAGE_SRID), hex=True, include_srid=True).astype(object)
+    geom = point_ewkb_hex(rows["lon"].to_numpy(dtype=float), rows["lat"].to_numpy(dtype=float), STORAGE_SRID)
     has_wkb = rows["wkb"].notna().to_numpy()
     geom[has_wkb] = rows["wkb"].to_numpy(dtype=object)[has_wkb]
     frame = rows.rename(
         columns={"main_dept": "main_dept_code", "owner_dept": "owner_dept_code", "maint_dept": "maint_dept_code"}
     ).assign(scheme=scheme, district_code=district, geom=geom)[list(NEW_COLUMNS)]
     with _secondary_indexes_deferred(conn, len(frame)):
-        for start in range(0, len(frame), CHUNK):
-            stop = min(start + CHUNK, len(frame))
-            copy_frame(conn, "components", frame.iloc[start:stop])
-            progress("write", stop, len(frame))
+        done = 0
+
+        def advanced(rows: int) -> None:
+            nonlocal done
+            done += rows
+            progress("write", done, len(frame))
+
+        parts = (frame.iloc[start : start + CHUNK] for start in range(0, len(frame), CHUNK))
+        copy_frames(conn, "components", list(frame.columns), parts, on_chunk=advanced)
 
 
 @contextmanager
@@ -881,6 +886,14 @@ class ComponentQuery:
     offset: int = 0
 
 
+def _within_sql(point: str, lat: float, param: str, metres: float) -> str:
+    """Components within ``:param`` metres of ``point`` (SQL over alias ``c``): a degree box the geometry GiST
+    index answers, then the exact ellipsoidal distance."""
+    dx, dy = geodesy.degree_box(lat, metres)
+    box = f"c.geom && ST_Expand({point}, {dx!r}, {dy!r})"
+    return f"{box} AND ST_DWithin(c.geom::geography, {point}::geography, :{param})"
+
+
 def query_components(conn: Connection, q: ComponentQuery) -> tuple[list[dict[str, Any]], int]:
     """Filter components; with ``nearest`` the k closest (by metres, with ``distance_m``), else paged by id."""
     where, params = ["TRUE"], {}
@@ -912,24 +925,37 @@ def query_components(conn: Connection, q: ComponentQuery) -> tuple[list[dict[str
             raise InvalidInput(f"status: must be one of {'/'.join(STATUSES)}")
         where.append("c.status = :st")
         params["st"] = q.status
-    point = None
+    point = geo_point = None
     if q.near is not None:
-        point = f"ST_SetSRID(ST_MakePoint({float(q.near[0])!r}, {float(q.near[1])!r}), {STORAGE_SRID})::geography"
+        x, y = float(q.near[0]), float(q.near[1])
+        geo_point = f"ST_SetSRID(ST_MakePoint({x!r}, {y!r}), {STORAGE_SRID})"
+        point = f"{geo_point}::geography"
     if q.radius_m is not None:
         if point is None:
             raise InvalidInput("radius_m: a radius needs lon and lat")
-        where.append(f"ST_DWithin(c.geom::geography, {point}, :r)")
+        where.append(_within_sql(geo_point, y, "r", q.radius_m))
         params["r"] = float(q.radius_m)
     cond = " AND ".join(where)
     if q.nearest is not None:
         if point is None:
             raise InvalidInput("nearest: nearest-k needs lon and lat")
-        # The geography KNN operator walks the functional GiST index: no table scan, exact metres after.
+        # Exact metres from the plain geometry index, in two index scans: the k nearest in degrees are k
+        # components within M metres (M = the farthest of them), so the true k nearest are within M too.
+        reach = conn.execute(
+            text(
+                f"SELECT max(ST_Distance(s.geom::geography, {point})) FROM (SELECT c.geom FROM components c "
+                f"WHERE {cond} ORDER BY c.geom <-> {geo_point} LIMIT :limit) s"
+            ),
+            {**params, "limit": q.nearest},
+        ).scalar()
+        if reach is None:
+            return [], 0
         sql = f"""
             SELECT {_feature_sql(f", 'distance_m', round(ST_Distance(c.geom::geography, {point})::numeric, 2)")}
-            {_FROM} WHERE {cond} ORDER BY c.geom::geography <-> {point} LIMIT :limit
+            {_FROM} WHERE {cond} AND {_within_sql(geo_point, y, "reach", float(reach) + 0.001)}
+            ORDER BY ST_Distance(c.geom::geography, {point}), c.id LIMIT :limit
         """
-        rows = conn.execute(text(sql), {**params, "limit": q.nearest}).scalars().all()
+        rows = conn.execute(text(sql), {**params, "limit": q.nearest, "reach": float(reach) + 0.001}).scalars().all()
         return [dict(r) for r in rows], len(rows)
     matched = int(conn.execute(text(f"SELECT count(*) FROM components c WHERE {cond}"), params).scalar_one())
     rows = (

@@ -257,3 +257,18 @@ def transform_geometries(
     if isinstance(geoms, gpd.GeoSeries):
         return gpd.GeoSeries(result, index=geoms.index, crs=geoms.crs, name=geoms.name)
     return result
+
+
+#: Fewest metres in a degree of latitude (at the equator) and in a degree of longitude per cos(latitude)
+#: on the CGCS2000/WGS84 ellipsoid: dividing a distance by them over-covers it, never under-covers.
+_MIN_M_PER_DEG_LAT = 110_574.0
+_MIN_M_PER_DEG_LON_AT_EQUATOR = 111_320.0
+
+
+def degree_box(lat: float, metres: float) -> tuple[float, float]:
+    """Half-width and half-height in degrees of a box sure to hold every point within ``metres`` of a point at
+    latitude ``lat`` (1 % spare): the prefilter that lets a plain geometry GiST index answer metric questions."""
+    dy = metres / _MIN_M_PER_DEG_LAT * 1.01
+    poleward = min(89.0, abs(lat) + dy)
+    dx = metres / (_MIN_M_PER_DEG_LON_AT_EQUATOR * float(np.cos(np.radians(poleward)))) * 1.01
+    return dx, dy

@@ -142,3 +142,16 @@ def test_transform_geometries_identity_returns_copy() -> None:
     geoms = np.array([shapely.Point(116.4, 39.9)], dtype=object)
     out = geodesy.transform_geometries(geoms, "cgcs2000")
     assert out is not geoms and out[0].equals(geoms[0])
+
+
+def test_degree_box_holds_every_point_within_the_distance() -> None:
+    geod = Geod(ellps="GRS80")  # CGCS2000's ellipsoid differs from GRS80 by 0.1 mm in the semi-minor axis
+    rng = np.random.default_rng(5)
+    for lat in (0.0, 18.2, 34.75, 45.8, 53.5):
+        for metres in (30.0, 200.0, 5_000.0):
+            az = rng.uniform(0, 360, 720)
+            lon2, lat2, _ = geod.fwd(np.full(720, 113.0), np.full(720, lat), az, np.full(720, metres))
+            dx, dy = geodesy.degree_box(lat, metres)
+            assert np.all(np.abs(lon2 - 113.0) <= dx) and np.all(np.abs(lat2 - lat) <= dy)
+            # and it is not wastefully large: at most 3 % spare on each side
+            assert np.abs(lon2 - 113.0).max() > dx / 1.03 and np.abs(lat2 - lat).max() > dy / 1.03

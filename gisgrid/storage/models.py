@@ -128,8 +128,6 @@ class Component(Base):
         Index("ix_components_status", "status"),
         Index("ix_components_main_dept_code", "main_dept_code"),
         Index("ix_components_maint_dept_code", "maint_dept_code"),
-        # Radius/nearest queries in metres use geography; this functional index keeps them off a table scan.
-        Index("idx_components_geog", text("(geom::geography)"), postgresql_using="gist"),
         CheckConstraint("status IN ('完好', '破损', '丢失', '废弃', '移除')", name="ck_component_status"),
         CheckConstraint(
             "(scheme = 'gbt47678' AND id ~ '^[0-9]{17}$') OR (scheme = 'cjt214' AND id ~ '^[0-9]{16}$')",
