@@ -223,14 +223,27 @@ def _decision_json(decision: routing.RoutingDecision) -> dict[str, Any]:
 
 def intake(engine: Engine, services: CaseServices, item: Intake, *, now: dt.datetime | None = None) -> tuple[int, bool]:
     """File a report: returns (case id, created). A repeated idempotency key returns the first case."""
+    with engine.connect() as conn:
+        return intake_on(conn, services, item, now=now)
+
+
+def _case_with_key(conn: Connection, key: str) -> int | None:
+    found = conn.execute(text("SELECT id FROM cases WHERE idempotency_key = :k"), {"k": key}).scalar()
+    if conn.in_transaction():
+        conn.commit()  # end the read: the caller's connection is free for its own transaction
+    return int(found) if found is not None else None
+
+
+def intake_on(
+    conn: Connection, services: CaseServices, item: Intake, *, now: dt.datetime | None = None
+) -> tuple[int, bool]:
+    """:func:`intake` on the caller's connection (which then reads the case back without a second checkout);
+    the report is written in its own transaction on it."""
     now = _now(now)
     if item.idempotency_key:
-        with engine.connect() as conn:
-            found = conn.execute(
-                text("SELECT id FROM cases WHERE idempotency_key = :k"), {"k": item.idempotency_key}
-            ).scalar()
-        if found:
-            return int(found), False
+        found = _case_with_key(conn, item.idempotency_key)
+        if found is not None:
+            return found, False
     if item.source not in SOURCES:
         raise InvalidInput(
             f"source: must be one of {', '.join(SOURCES)}", detail=[{"field": "source", "reason": "unknown source"}]
@@ -264,44 +277,49 @@ def intake(engine: Engine, services: CaseServices, item: Intake, *, now: dt.date
     xs, ys = geodesy.to_storage(np.array([lon]), np.array([lat]), datum)  # type: ignore[arg-type]
     x, y = float(xs[0]), float(ys[0])
 
-    with engine.connect() as conn, conn.begin():
-        where = grid_store.locate_codes(conn, x, y)
-        if where is None:
-            raise InvalidInput(
-                f"location: ({lon}, {lat}) {datum} is outside the gridded coverage; check the datum and that "
-                "lon/lat are not swapped",
-                detail=[{"field": "lon", "reason": "outside coverage"}, {"field": "lat", "reason": "outside coverage"}],
+    try:
+        with conn.begin():
+            where = grid_store.locate_codes(conn, x, y)
+            if where is None:
+                raise InvalidInput(
+                    f"location: ({lon}, {lat}) {datum} is outside the gridded coverage; check the datum and that "
+                    "lon/lat are not swapped",
+                    detail=[{"field": f, "reason": "outside coverage"} for f in ("lon", "lat")],
+                )
+            component = _nearest_component(conn, ev.component_class, x, y)
+            owner = (
+                routing.ComponentOwner(
+                    maint_dept=component["maint_dept_code"],
+                    main_dept=component["main_dept_code"],
+                    owner_dept=component["owner_dept_code"],
+                    component_id=component["id"],
+                )
+                if component
+                else None
             )
-        component = _nearest_component(conn, ev.component_class, x, y)
-        owner = (
-            routing.ComponentOwner(
-                maint_dept=component["maint_dept_code"],
-                main_dept=component["main_dept_code"],
-                owner_dept=component["owner_dept_code"],
-                component_id=component["id"],
+            decision = routing.route(
+                routing.RoutingInput(
+                    class_code=ev.code,
+                    scheme=ev.scheme,
+                    unit_grid_code=where["code"],
+                    reported_at=now,
+                    tier1_code=where["street_code"],
+                    tier2_code=where["community_code"],
+                    tier3_code=where["tier3_code"],
+                    component_linked=component is not None,
+                ),
+                services.rules,
+                component=owner,
+                class_default=ev.default_dept or None,
             )
-            if component
-            else None
-        )
-        decision = routing.route(
-            routing.RoutingInput(
-                class_code=ev.code,
-                scheme=ev.scheme,
-                unit_grid_code=where["code"],
-                reported_at=now,
-                tier1_code=where["street_code"],
-                tier2_code=where["community_code"],
-                tier3_code=where["tier3_code"],
-                component_linked=component is not None,
-            ),
-            services.rules,
-            component=owner,
-            class_default=ev.default_dept or None,
-        )
-        duplicates = possible_duplicates(conn, ev, x, y, now)
-        case_no = _next_case_no(conn, now)
-        due = _node_due(services, "verify", now)
-        try:
+            duplicates = possible_duplicates(conn, ev, x, y, now)
+            due = _node_due(services, "verify", now)
+            routing_json = json.dumps(
+                {"decision": _decision_json(decision), "duplicates": duplicates}, ensure_ascii=False
+            )
+            # Last before the insert: the year's number row stays locked until commit, so concurrent reports queue
+            # on it only for the insert and the log, not for the work above.
+            case_no = _next_case_no(conn, now)
             case_id = conn.execute(
                 text(
                     f"""
@@ -340,40 +358,34 @@ def intake(engine: Engine, services: CaseServices, item: Intake, *, now: dt.date
                     "comp": component["id"] if component else None,
                     "compd": round(float(component["d"]), 2) if component else None,
                     "key": item.idempotency_key,
-                    "routing": json.dumps(
-                        {"decision": _decision_json(decision), "duplicates": duplicates}, ensure_ascii=False
-                    ),
+                    "routing": routing_json,
                     "now": now,
                     "due": due,
                     "x": x,
                     "y": y,
                 },
             ).scalar_one()
-        except IntegrityError:
-            # The same idempotency key raced us: the other request created the case.
-            conn.rollback()
-            with engine.connect() as again:
-                found = again.execute(
-                    text("SELECT id FROM cases WHERE idempotency_key = :k"), {"k": item.idempotency_key}
-                ).scalar()
-            if found is None:
-                raise
-            return int(found), False
-        _log(
-            conn,
-            case_id,
-            action="report",
-            from_state=None,
-            to_state="reported",
-            actor=item.reporter or "anonymous",
-            role=item.reporter_role or item.source,
-            at=now,
-            version=1,
-            note=item.description,
-            details={"source": item.source, "datum": datum, "input": [lon, lat]},
-        )
-        for info, (_, data) in zip(infos, item.photos, strict=True):
-            _save_photo(conn, services, case_id, info, data, kind="before")
+            _log(
+                conn,
+                case_id,
+                action="report",
+                from_state=None,
+                to_state="reported",
+                actor=item.reporter or "anonymous",
+                role=item.reporter_role or item.source,
+                at=now,
+                version=1,
+                note=item.description,
+                details={"source": item.source, "datum": datum, "input": [lon, lat]},
+            )
+            for info, (_, data) in zip(infos, item.photos, strict=True):
+                _save_photo(conn, services, case_id, info, data, kind="before")
+    except IntegrityError:
+        # The same idempotency key raced us (the transaction is rolled back): the other request made the case.
+        found = _case_with_key(conn, item.idempotency_key) if item.idempotency_key else None
+        if found is None:
+            raise
+        return found, False
     return int(case_id), True
 
 

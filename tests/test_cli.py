@@ -179,3 +179,21 @@ def test_cases_from_the_command_line(clean_db: Engine, settings: Settings, tmp_p
         app, ["cases", "act", str(case_id), "close", "--role", "shift_lead", "--actor", "x", "--version", "2"], env=env
     )
     assert bad.exit_code != 0
+
+
+def test_serve_listens_with_tcp_nodelay_ready_socket_and_names_a_busy_port() -> None:
+    import socket
+
+    from gisgrid.cli.serve import listen
+    from gisgrid.errors import ConfigError
+
+    sock = listen("127.0.0.1", 0)
+    try:
+        # asyncio sets TCP_NODELAY on accepted connections only when the listener's proto is IPPROTO_TCP
+        assert sock.proto == socket.IPPROTO_TCP and sock.get_inheritable()
+        port = sock.getsockname()[1]
+        sock.listen()
+        with pytest.raises(ConfigError, match=f"cannot listen on 127.0.0.1:{port}"):
+            listen("127.0.0.1", port)
+    finally:
+        sock.close()

@@ -75,8 +75,10 @@ def report(
         reporter_role=actor.role,
         idempotency_key=idempotency_key or body.idempotency_key,
     )
-    case_id, created = svc.intake(engine, services, item)
-    return _respond(engine, services, case_id, created, actor.role)
+    with engine.connect() as conn:  # one checkout for the report and the answer
+        case_id, created = svc.intake_on(conn, services, item)
+        body = svc.get_case(conn, services, case_id, role=actor.role, full=False)
+    return JSONResponse(body, status_code=201 if created else 200, headers={"Location": f"/cases/{case_id}"})
 
 
 @router.post("/form", status_code=201, summary="案件上报(带照片) Report a case with photos (multipart)")
@@ -114,8 +116,10 @@ async def report_form(
         idempotency_key=idempotency_header or idempotency_key,
         photos=files,
     )
-    case_id, created = svc.intake(engine, services, item)
-    return _respond(engine, services, case_id, created, actor.role)
+    with engine.connect() as conn:  # one checkout for the report and the answer
+        case_id, created = svc.intake_on(conn, services, item)
+        body = svc.get_case(conn, services, case_id, role=actor.role, full=False)
+    return JSONResponse(body, status_code=201 if created else 200, headers={"Location": f"/cases/{case_id}"})
 
 
 async def _read_limited(upload: UploadFile, i: int) -> bytes:

@@ -1,20 +1,42 @@
-"""``gisgrid serve``: run the API and pages with uvicorn."""
+"""``gisgrid serve``: run the API and pages with uvicorn (one process, or several sharing one socket)."""
 
 from __future__ import annotations
+
+import socket
 
 import typer
 
 from gisgrid.cli.common import echo, settings_of
+from gisgrid.errors import ConfigError
 from gisgrid.storage.database import prepare_database
+
+
+def listen(host: str, port: int) -> socket.socket:
+    """The listening socket, made with proto IPPROTO_TCP: asyncio turns TCP_NODELAY on for accepted sockets only
+    then. (uvicorn's own multi-worker socket has proto 0, and every small answer then waits ~40 ms for the
+    client's delayed ACK.)"""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        reason = f"{exc.strerror} (another server there? use --port)"
+        raise ConfigError(f"cannot listen on {host}:{port}: {reason}") from None
+    sock.set_inheritable(True)
+    return sock
 
 
 def serve(
     ctx: typer.Context,
     host: str = typer.Option(None, help="Bind address (default GISGRID_HOST, 127.0.0.1)."),
     port: int = typer.Option(None, help="Port (default GISGRID_PORT, 8000)."),
+    workers: int = typer.Option(1, "--workers", min=1, max=64, help="Worker processes (about one per core)."),
 ) -> None:
     """Serve the API (/docs), the console and the field page."""
     import uvicorn
+    from uvicorn.supervisors import Multiprocess
 
     from api.main import create_app
 
@@ -22,9 +44,16 @@ def serve(
     prepare_database(settings, echo)
     host = host or settings.host
     port = port or settings.port
+    sock = listen(host, port)
     base = f"http://{host}:{port}"
     echo(
-        f"gisgrid on {base}\n  console:   {base}/console\n  field:     {base}/field\n"
-        f"  API docs:  {base}/docs\n  health:    {base}/health"
+        f"gisgrid on {base} ({workers} worker{'s' if workers > 1 else ''})\n  console:   {base}/console\n"
+        f"  field:     {base}/field\n  API docs:  {base}/docs\n  health:    {base}/health"
     )
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+    if workers == 1:
+        config = uvicorn.Config(create_app(settings), log_level="info")
+        uvicorn.Server(config).run(sockets=[sock])
+    else:
+        # Each worker builds its app from the same GISGRID_* environment.
+        config = uvicorn.Config("api.main:create_app", factory=True, workers=workers, log_level="info")
+        Multiprocess(config, sockets=[sock]).run()

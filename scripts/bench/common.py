@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import socket
 import statistics
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -56,3 +61,42 @@ def describe(values_ms: list[float]) -> str:
         f"p50 {percentile(values_ms, 50):.2f} ms, p95 {percentile(values_ms, 95):.2f} ms, "
         f"mean {statistics.fmean(values_ms):.2f} ms (n={len(values_ms)})"
     )
+
+
+#: Runs an ASGI app the way ``gisgrid serve --workers N`` does (its socket: TCP_NODELAY on every connection).
+LAUNCH = """
+import sys, uvicorn
+from uvicorn.supervisors import Multiprocess
+from gisgrid.cli.serve import listen
+app, port, workers = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+sock = listen("127.0.0.1", port)
+config = uvicorn.Config(app, factory=app.startswith("api.main"), workers=workers, log_level="warning")
+if workers > 1:
+    Multiprocess(config, sockets=[sock]).run()
+else:
+    uvicorn.Server(config).run(sockets=[sock])
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start_server(app: str, port: int, workers: int, **env: str) -> subprocess.Popen[bytes]:
+    """Start ``app`` (an import string) on 127.0.0.1:port with ``workers`` processes; wait until it answers."""
+    path = os.pathsep.join([str(Path(__file__).parent), os.environ.get("PYTHONPATH", "")])
+    proc = subprocess.Popen(
+        [sys.executable, "-c", LAUNCH, app, str(port), str(workers)], env=dict(os.environ, PYTHONPATH=path, **env)
+    )
+    for _ in range(300):
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return proc
+        except OSError:
+            if proc.poll() is not None:
+                break
+            time.sleep(0.1)
+    proc.kill()
+    raise RuntimeError(f"{app} did not start")

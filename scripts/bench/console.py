@@ -22,10 +22,7 @@ import argparse
 import gzip
 import io
 import math
-import os
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -35,8 +32,7 @@ import numpy as np
 from sqlalchemy import Engine, text
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import bench_database, percentile
-from intake import free_port
+from common import bench_database, free_port, percentile, start_server
 
 from gisgrid.demo import demo_components_points, make_demo_district
 from gisgrid.demo_loader import DEMO_COMPONENT_MIX
@@ -92,40 +88,6 @@ FIRST_PAINT = """() => {
 }"""
 CASES_LISTED = """() => /共 \\d+ 件/.test((document.getElementById("gg-count") || {}).textContent || "")
   ? performance.now() : false"""
-
-
-#: uvicorn on a socket made with proto IPPROTO_TCP: asyncio sets TCP_NODELAY only then. uvicorn's own
-#: ``--workers N`` socket has proto 0, and every small answer then waits ~40 ms for a delayed ACK (Nagle).
-LAUNCH = """
-import socket, sys, uvicorn
-from uvicorn.supervisors import Multiprocess
-sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-sock.bind(("127.0.0.1", int(sys.argv[1])))
-sock.set_inheritable(True)
-workers = int(sys.argv[2])
-config = uvicorn.Config("api.main:create_app", factory=True, workers=workers, log_level="warning")
-server = uvicorn.Server(config)
-if workers > 1:
-    Multiprocess(config, sockets=[sock]).run()
-else:
-    server.run(sockets=[sock])
-"""
-
-
-def serve(url: str, port: int, data_dir: Path, workers: int) -> subprocess.Popen[bytes]:
-    env = dict(os.environ, GISGRID_DATABASE_URL=url, GISGRID_DATA_DIR=str(data_dir))
-    proc = subprocess.Popen([sys.executable, "-c", LAUNCH, str(port), str(workers)], env=env)
-    for _ in range(300):
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return proc
-        except OSError:
-            if proc.poll() is not None:
-                break
-            time.sleep(0.1)
-    proc.kill()
-    raise RuntimeError("the app did not start")
 
 
 def copy_points(engine: Engine, table: str, lon: np.ndarray, lat: np.ndarray) -> None:
@@ -340,7 +302,13 @@ def main() -> None:
             f"(loaded in {time.perf_counter() - started:.0f} s, top-up {time.perf_counter() - t0:.0f} s)"
         )
         port = free_port()
-        proc = serve(url.render_as_string(hide_password=False), port, tmp, args.workers)
+        proc = start_server(
+            "api.main:create_app",
+            port,
+            args.workers,
+            GISGRID_DATABASE_URL=url.render_as_string(hide_password=False),
+            GISGRID_DATA_DIR=str(tmp),
+        )
         base = f"http://127.0.0.1:{port}"
         try:
             console_size(base)

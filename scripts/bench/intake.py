@@ -2,7 +2,8 @@
 
     .venv/bin/python scripts/bench/intake.py [--components 1000000] [--clients 16] [--seconds 20]
 
-Sets up a throwaway database (Z区 + N synthetic components), then for each side starts uvicorn (2 workers) and
+Sets up a throwaway database (Z区 + N synthetic components), then for each side starts the server as
+``gisgrid serve --workers 2`` does (uvicorn workers sharing one TCP_NODELAY socket) and
 drives it with concurrent HTTP clients for ``--seconds``:
 - gisgrid ``POST /cases``: datum conversion, locate to the unit grid and tiers, nearest component of the implied
   class within 30 m, possible duplicates, routing with explanation, working-time deadline, case number,
@@ -15,9 +16,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
-import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -27,48 +25,11 @@ import numpy as np
 from sqlalchemy import text
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import bench_database, describe
+from common import bench_database, describe, free_port, start_server
 
 from gisgrid.demo import demo_components_points, make_demo_district
 
 CLASSES = ["06010", "06012", "09009", "01037", "03005", "06001"]  # 01037/03005 link to components
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def serve(app: str, url: str, port: int, data_dir: Path) -> subprocess.Popen[bytes]:
-    env = dict(
-        os.environ, GISGRID_DATABASE_URL=url, GISGRID_DATA_DIR=str(data_dir), PYTHONPATH=str(Path(__file__).parent)
-    )
-    cmd = [
-        sys.executable,
-        "-m",
-        "uvicorn",
-        app,
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--workers",
-        "2",
-        "--log-level",
-        "warning",
-    ]
-    if app.startswith("api.main"):
-        cmd.append("--factory")
-    proc = subprocess.Popen(cmd, env=env)
-    for _ in range(200):
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return proc
-        except OSError:
-            time.sleep(0.1)
-    proc.kill()
-    raise RuntimeError(f"{app} did not start")
 
 
 async def drive(url: str, points: np.ndarray, clients: int, seconds: float) -> tuple[int, list[float], int]:
@@ -109,6 +70,7 @@ def main() -> None:
     ap.add_argument("--components", type=int, default=1_000_000)
     ap.add_argument("--clients", type=int, default=16)
     ap.add_argument("--seconds", type=float, default=20)
+    ap.add_argument("--workers", type=int, default=2, help="server worker processes (gisgrid serve --workers)")
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="gisgrid-intake-"))
     district = make_demo_district()
@@ -155,7 +117,7 @@ def main() -> None:
             ("bare insert POST /bare", "bare_app:app", "/bare"),
         ):
             port = free_port()
-            proc = serve(app, url_s, port, tmp)
+            proc = start_server(app, port, args.workers, GISGRID_DATABASE_URL=url_s, GISGRID_DATA_DIR=str(tmp))
             try:
                 asyncio.run(drive(f"http://127.0.0.1:{port}{path}", pts[:100], 4, 2))  # warm-up
                 n, lat_ms, errors = asyncio.run(
