@@ -6,11 +6,14 @@ holding the vendored Leaflet the page links by relative paths (the same ``<packa
 
 Layers: ``grids`` (tier ``unit`` = unit grids via :func:`gisgrid.grids.store.load_unit_grids`, tiers 1–3 via
 :func:`~gisgrid.grids.store.load_management_grids`; both with per-grid counts of components and cases, area and
-cases per km²), ``components`` and ``cases`` (points, from SQL, at most ``limit`` rows).
+cases per km²), ``components`` and ``cases`` (points, from SQL, at most ``limit`` rows), and ``evaluation``
+(:func:`render_evaluation`: one 综合评价 indicator of a period over unit grids or a tier, the same classes and
+colours as the console's ``GET /evaluation/map``, through :func:`maps.choropleth.choropleth`).
 
-Colouring by a column: numbers in classes by quantiles (numpy; a branca ``StepColormap``) or on a linear ramp
-(``LinearColormap``); text and yes/no values by category (the 12 most frequent, the rest as 其他). The legend is a
-plain HTML block (branca's own legend needs d3 from a CDN).
+Colouring by a column: numbers in classes by a mapclassify scheme (:mod:`maps.choropleth`: quantiles, natural
+breaks, equal interval) or on a linear ramp (branca ``LinearColormap``); text and yes/no values by category (the 12
+most frequent, the rest as 其他). No value → grey, "无数据 no data". The legend is a plain HTML block (branca's own
+legend needs d3 from a CDN).
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ import html as html_lib
 import json
 import re
 import shutil
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,17 +35,19 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
-from branca.colormap import LinearColormap, StepColormap, linear
+from branca.colormap import LinearColormap
 from branca.element import Element
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, Engine, text
 
 from gisgrid.errors import InvalidInput
+from gisgrid.evaluation import Period
 from gisgrid.grids import store
-from maps import assets
+from maps import assets, choropleth
 
-LAYERS: dict[str, str] = {"grids": "网格", "components": "城市部件", "cases": "案件"}
+LAYERS: dict[str, str] = {"grids": "网格", "components": "城市部件", "cases": "案件", "evaluation": "综合评价"}
 TIERS: dict[str, str] = {"unit": "单元网格", "1": "一级网格(街道)", "2": "二级网格(社区)", "3": "三级网格"}
-SCALES = ("quantile", "linear")
+#: Numeric colouring: the mapclassify schemes and a continuous ramp.
+SCHEMES: dict[str, str] = {**choropleth.SCHEMES, "linear": "线性色阶"}
 DEFAULT_LIMIT = 100_000
 MAX_CATEGORIES = 12
 #: Qualitative colours for categories (Tableau 10 + 2), grey for "other" and for no value.
@@ -51,9 +56,9 @@ PALETTE = (
     "#b07aa1", "#ff9da7", "#9c755f", "#17becf", "#1f3a93", "#8cd17d",
 )  # fmt: skip
 OTHER_COLOUR = "#bdbdbd"
-NO_DATA_COLOUR = "#e0e0e0"
+NO_DATA_COLOUR = choropleth.NO_DATA_COLOUR
 PLAIN_COLOUR = "#1e88e5"
-RAMP = linear.YlOrRd_09  # sequential, light → dark
+RAMP = choropleth.RAMP  # sequential, light → dark
 COORD_DECIMALS = 6  # ≈ 0.1 m
 LOCAL_TZ = "Asia/Shanghai"
 TERMINAL_STATES = ("closed", "rejected", "voided")
@@ -113,6 +118,7 @@ TOOLTIP_COLUMNS: dict[str, tuple[str, ...]] = {
     "grids": ("code", "name", "community_name", "street_name", "components", "cases", "open_cases"),
     "components": ("id", "class_code", "name", "status", "unit_grid_code"),
     "cases": ("case_no", "class_code", "state", "department_code", "created_at", "age_days"),
+    "evaluation": ("code", "name", "value_label", "grade", "rank"),
 }
 
 
@@ -256,8 +262,10 @@ def load_layer(
     bbox: tuple[float, float, float, float] | None = None,
 ) -> tuple[gpd.GeoDataFrame, int]:
     """(features, how many match before ``limit``)."""
-    if layer not in LAYERS:
-        raise InvalidInput(f"layer: {layer!r} is not one of {', '.join(LAYERS)}", detail=[{"field": "layer"}])
+    if layer not in LAYERS or layer == "evaluation":
+        choices = ", ".join(k for k in LAYERS if k != "evaluation")
+        hint = " (the evaluation layer: render_evaluation)" if layer == "evaluation" else ""
+        raise InvalidInput(f"layer: {layer!r} is not one of {choices}{hint}", detail=[{"field": "layer"}])
     if layer != "grids" and tier is not None:
         raise InvalidInput("tier: only the grids layer has tiers", detail=[{"field": "tier"}])
     if layer == "grids":
@@ -300,18 +308,21 @@ def check_column(gdf: gpd.GeoDataFrame, column: str, where: str) -> str:
     )
 
 
-def _fmt(x: float) -> str:
-    if float(x).is_integer():
-        return f"{int(x):,}"
-    return f"{x:,.2f}" if abs(x) >= 1 else f"{x:.3g}"
+_fmt = choropleth.format_number
 
 
-def quantile_breaks(values: np.ndarray, k: int) -> np.ndarray:
-    """Class limits b0 < b1 < … (at most ``k`` classes) at the quantiles of the finite values."""
-    v = values[np.isfinite(values)]
-    if v.size == 0:
-        return np.array([])
-    return np.unique(np.quantile(v, np.linspace(0, 1, k + 1)))
+def scheme_name(scheme: str) -> str:
+    """``linear`` or a mapclassify scheme (aliases such as ``quantile`` accepted)."""
+    key = scheme.strip().lower()
+    if key == "linear":
+        return key
+    try:
+        return choropleth.scheme_name(key)
+    except InvalidInput:
+        raise InvalidInput(
+            f"scheme: {scheme!r} is not one of {', '.join(SCHEMES)}",
+            detail=[{"field": "scheme", "reason": "unknown scheme", "choices": list(SCHEMES)}],
+        ) from None
 
 
 @dataclass
@@ -322,40 +333,41 @@ class Colouring:
     gradient: tuple[str, str, str] | None = None  # (css gradient, min label, max label) for a linear ramp
 
 
-def _numeric_colouring(values: pd.Series, k: int, scale: str) -> Colouring:
-    v = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float)
+def _legend_entries(classes: choropleth.Classes) -> list[LegendEntry]:
+    return [LegendEntry(row.label, row.colour, row.count) for row in classes.legend()]
+
+
+def _numeric_colouring(values: pd.Series, k: int, scheme: str) -> Colouring:
+    """Classes by a mapclassify scheme (:func:`maps.choropleth.classify`), or a continuous ``linear`` ramp."""
+    scheme = scheme_name(scheme)
+    if scheme != "linear":
+        classes = choropleth.classify(values, scheme, k)
+        return Colouring(classes.colour_of, _legend_entries(classes), classes.subtitle)
+    v = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
     finite = v[np.isfinite(v)]
-    missing = int((~np.isfinite(v)).sum())
-    no_data = [LegendEntry("无数据", NO_DATA_COLOUR, missing)] if missing else []
     if finite.size == 0 or finite.min() == finite.max():
-        only = [LegendEntry(_fmt(finite[0]), RAMP.rgb_hex_str(0.5), int(finite.size))] if finite.size else []
-        return Colouring(lambda x: RAMP.rgb_hex_str(0.5), only + no_data, "单一取值")
+        classes = choropleth.classify(values, "quantiles", k)  # one class or none: nothing to ramp
+        return Colouring(classes.colour_of, _legend_entries(classes), classes.subtitle)
+    missing = int(v.size - finite.size)
+    no_data = [LegendEntry(choropleth.NO_DATA_LABEL, NO_DATA_COLOUR, missing)] if missing else []
     lo, hi = float(finite.min()), float(finite.max())
-    if scale == "linear":
-        ramp = RAMP.scale(lo, hi)
-        assert isinstance(ramp, LinearColormap)
-        stops = ", ".join(ramp.rgb_hex_str(lo + (hi - lo) * t) for t in np.linspace(0, 1, 7))
-        return Colouring(
-            ramp.rgb_hex_str,
-            no_data,
-            "线性色阶",
-            gradient=(f"linear-gradient(to right, {stops})", _fmt(lo), _fmt(hi)),
-        )
-    breaks = quantile_breaks(finite, k)
-    n = len(breaks) - 1
-    colours = [RAMP.rgb_hex_str(t) for t in (np.linspace(0.08, 1, n) if n > 1 else [0.6])]
-    step = StepColormap(colours, index=list(breaks), vmin=lo, vmax=hi)
-    klass = np.clip(np.searchsorted(breaks, finite, side="right") - 1, 0, n - 1)
-    counts = np.bincount(klass, minlength=n)
-    legend = [
-        LegendEntry(
-            f"{_fmt(breaks[i])} – {_fmt(breaks[i + 1])}",
-            step.rgb_hex_str(breaks[i]),
-            int(counts[i]),
-        )
-        for i in range(n)
-    ]
-    return Colouring(step.rgb_hex_str, legend + no_data, f"分位数分级({n} 级)")
+    ramp = RAMP.scale(lo, hi)
+    assert isinstance(ramp, LinearColormap)
+    stops = ", ".join(ramp.rgb_hex_str(lo + (hi - lo) * t) for t in np.linspace(0, 1, 7))
+
+    def colour_of(value: Any) -> str:
+        try:
+            x = float(value)
+        except (TypeError, ValueError):
+            return NO_DATA_COLOUR
+        return ramp.rgb_hex_str(x) if np.isfinite(x) else NO_DATA_COLOUR
+
+    return Colouring(
+        colour_of,
+        no_data,
+        SCHEMES["linear"],
+        gradient=(f"linear-gradient(to right, {stops})", _fmt(lo), _fmt(hi)),
+    )
 
 
 def _category_key(value: Any) -> str | None:
@@ -377,7 +389,7 @@ def _category_colouring(values: pd.Series, labels: Mapping[str, str]) -> Colouri
         legend.append(LegendEntry(f"其他({len(rest)} 类)", OTHER_COLOUR, int(rest.sum())))
     missing = int(keys.isna().sum())
     if missing:
-        legend.append(LegendEntry("无数据", NO_DATA_COLOUR, missing))
+        legend.append(LegendEntry(choropleth.NO_DATA_LABEL, NO_DATA_COLOUR, missing))
 
     def colour_of(value: Any) -> str:
         key = _category_key(value)
@@ -420,15 +432,14 @@ LEGEND_CSS = """
 """
 
 
-def _legend_html(title: str, subtitle: str, colouring: Colouring | None, plain: LegendEntry | None) -> str:
-    rows = colouring.legend if colouring else [plain] if plain else []
+def _legend_html(title: str, subtitle: str, rows: list[LegendEntry], gradient: tuple[str, str, str] | None) -> str:
     items = "".join(
         f'<li><i style="background:{_esc(e.colour)}"></i><span>{_esc(e.label)}</span> <small>{e.count:,}</small></li>'
         for e in rows
     )
     ramp = ""
-    if colouring and colouring.gradient:
-        css, lo, hi = colouring.gradient
+    if gradient:
+        css, lo, hi = gradient
         ramp = (
             f'<div class="gg-ramp" style="background:{_esc(css)}"></div>'
             f'<div class="gg-ends"><span>{_esc(lo)}</span><span>{_esc(hi)}</span></div>'
@@ -459,6 +470,57 @@ def _feature_collection(gdf: gpd.GeoDataFrame) -> dict[str, Any]:
     return fc
 
 
+def _subtitle(*parts: str) -> str:
+    now = dt.datetime.now(ZoneInfo(LOCAL_TZ)).strftime("%Y-%m-%d %H:%M")
+    return " · ".join(p for p in (*parts, now) if p)
+
+
+def _page(
+    features: dict[str, Any],
+    *,
+    heading: str,
+    subtitle: str,
+    legend: list[LegendEntry],
+    style: Callable[[dict[str, Any]], dict[str, Any]],
+    tooltip: list[str],
+    aliases: list[str],
+    bounds: tuple[float, float, float, float] | None,
+    polygons: bool,
+    gradient: tuple[str, str, str] | None = None,
+) -> str:
+    """The folium page: one GeoJSON layer, its tooltip and the HTML legend (Leaflet only, ``/static/vendor``)."""
+    assets.use_local_assets()
+    figure = folium.Figure(title=f"gisgrid 专题图 · {heading}")
+    m = folium.Map(location=(34.75, 113.65), zoom_start=12, tiles=None, prefer_canvas=True, control_scale=True)
+    # Only Leaflet: no Bootstrap, jQuery or icon fonts for a map of polygons and circles.
+    m.default_js = [(n, u) for n, u in folium.Map.default_js if n == "leaflet"]  # type: ignore[attr-defined]
+    m.default_css = [(n, u) for n, u in folium.Map.default_css if n == "leaflet_css"]  # type: ignore[attr-defined]
+    m.add_to(figure)
+    if bounds is not None:
+        x0, y0, x1, y1 = bounds
+        m.fit_bounds([[y0, x0], [y1, x1]])
+    folium.GeoJson(
+        features,
+        name=heading,
+        style_function=style,
+        marker=None if polygons else folium.CircleMarker(radius=5, fill=True),
+        tooltip=folium.GeoJsonTooltip(fields=tooltip, aliases=aliases, localize=True)
+        if tooltip and features["features"]
+        else None,
+        zoom_on_click=False,
+    ).add_to(m)
+    figure.header.add_child(_Html(f"<style>{LEGEND_CSS}</style>"), name="gisgrid_legend_css")
+    figure.html.add_child(_Html(_legend_html(heading, subtitle, legend, gradient)), name="gisgrid_legend")
+    return figure.render().replace("<html>", '<html lang="zh-CN">', 1)
+
+
+def _bounds(gdf: gpd.GeoDataFrame) -> tuple[float, float, float, float] | None:
+    if not len(gdf) or gdf.geometry.isna().all():
+        return None
+    x0, y0, x1, y1 = (float(v) for v in gdf.total_bounds)
+    return x0, y0, x1, y1
+
+
 def build_map(
     gdf: gpd.GeoDataFrame,
     *,
@@ -466,22 +528,20 @@ def build_map(
     tier: str | None = None,
     column: str | None = None,
     classes: int = 5,
-    scale: str = "quantile",
+    scheme: str = choropleth.DEFAULT_SCHEME,
     labels: Mapping[str, Mapping[str, str]] | None = None,
     title: str | None = None,
     total: int | None = None,
 ) -> tuple[str, list[LegendEntry]]:
-    """The map page (HTML with ``/static/vendor`` links) and its legend."""
-    assets.use_local_assets()
-    if scale not in SCALES:
-        raise InvalidInput(f"scale: {scale!r} is not one of {', '.join(SCALES)}", detail=[{"field": "scale"}])
+    """The map page (HTML with ``/static/vendor`` links) and its legend (layers grids, components, cases)."""
+    scheme = scheme_name(scheme)
     layer_label = TIERS[tier or "unit"] if layer == "grids" else LAYERS[layer]
     colouring: Colouring | None = None
     plain: LegendEntry | None = None
     if column is not None:
         kind = check_column(gdf, column, f"layer {layer}" + (f" (tier {tier or 'unit'})" if layer == "grids" else ""))
         colouring = (
-            _numeric_colouring(gdf[column], classes, scale)
+            _numeric_colouring(gdf[column], classes, scheme)
             if kind == "numeric"
             else _category_colouring(gdf[column], (labels or {}).get(column, {}))
         )
@@ -492,30 +552,7 @@ def build_map(
     shown = f"共 {len(gdf):,} 个" + (
         f"(共 {total:,} 个,仅显示前 {len(gdf):,} 个)" if total and total > len(gdf) else ""
     )
-    subtitle = " · ".join(
-        [
-            p
-            for p in (
-                colouring.subtitle if colouring else "",
-                shown,
-                dt.datetime.now(ZoneInfo(LOCAL_TZ)).strftime("%Y-%m-%d %H:%M"),
-            )
-            if p
-        ]
-    )
-
-    figure = folium.Figure(title=f"gisgrid 专题图 · {heading}")
-    m = folium.Map(location=(34.75, 113.65), zoom_start=12, tiles=None, prefer_canvas=True, control_scale=True)
-    # Only Leaflet: no Bootstrap, jQuery or icon fonts for a map of polygons and circles.
-    m.default_js = [(n, u) for n, u in folium.Map.default_js if n == "leaflet"]  # type: ignore[attr-defined]
-    m.default_css = [(n, u) for n, u in folium.Map.default_css if n == "leaflet_css"]  # type: ignore[attr-defined]
-    m.add_to(figure)
-    if len(gdf):
-        x0, y0, x1, y1 = (float(v) for v in gdf.total_bounds)
-        m.fit_bounds([[y0, x0], [y1, x1]])
-
-    props = gdf.columns
-    tip = [c for c in TOOLTIP_COLUMNS[layer] if c in props]
+    tip = [c for c in TOOLTIP_COLUMNS[layer] if c in gdf.columns]
     if column and column not in tip:
         tip.append(column)
     polygons = layer == "grids"
@@ -529,20 +566,59 @@ def build_map(
                     "fillOpacity": 0.75 if colour_of else 0.05}  # fmt: skip
         return {"fillColor": fill, "color": "#ffffff", "weight": 1, "fillOpacity": 0.9, "radius": 5}
 
-    folium.GeoJson(
+    legend = colouring.legend if colouring else [plain] if plain else []
+    page = _page(
         _feature_collection(gdf),
-        name=heading,
-        style_function=style,
-        marker=None if polygons else folium.CircleMarker(radius=5, fill=True),
-        tooltip=folium.GeoJsonTooltip(fields=tip, aliases=[COLUMN_LABELS.get(c, c) for c in tip], localize=True)
-        if tip and len(gdf)
-        else None,
-        zoom_on_click=False,
-    ).add_to(m)
-    figure.header.add_child(_Html(f"<style>{LEGEND_CSS}</style>"), name="gisgrid_legend_css")
-    figure.html.add_child(_Html(_legend_html(heading, subtitle, colouring, plain)), name="gisgrid_legend")
-    page = figure.render().replace("<html>", '<html lang="zh-CN">', 1)
-    return page, (colouring.legend if colouring else [plain] if plain else [])
+        heading=heading,
+        subtitle=_subtitle(colouring.subtitle if colouring else "", shown),
+        legend=legend,
+        style=style,
+        tooltip=tip,
+        aliases=[COLUMN_LABELS.get(c, c) for c in tip],
+        bounds=_bounds(gdf),
+        polygons=polygons,
+        gradient=colouring.gradient if colouring else None,
+    )
+    return page, legend
+
+
+def build_evaluation_map(
+    regions: gpd.GeoDataFrame,
+    *,
+    indicator: str,
+    level: str,
+    period_label: str,
+    classes: int = choropleth.DEFAULT_K,
+    scheme: str = choropleth.DEFAULT_SCHEME,
+    title: str | None = None,
+) -> tuple[str, list[LegendEntry]]:
+    """The page of one 综合评价 indicator over regions (from :func:`maps.choropleth.indicator_regions`): classes,
+    colours and legend of :func:`maps.choropleth.choropleth`, as the console draws them."""
+    body = choropleth.choropleth(
+        regions, indicator, scheme=scheme, k=classes, properties=("code", "name", "score", "grade", "rank")
+    )
+    legend = [LegendEntry(row["label"], row["colour"], row["count"]) for row in body["legend"]]
+    heading = title or f"{choropleth.LEVELS[level]} · {choropleth.indicator_title(indicator)}"
+    tip = ["code", "name", "value_label", *(c for c in ("grade", "rank") if c != indicator)]
+    names = {**COLUMN_LABELS, "value_label": choropleth.indicator_label(indicator), "grade": "等级", "rank": "排名"}
+    thin = level == "unit_grid"
+
+    def style(feature: dict[str, Any]) -> dict[str, Any]:
+        return {"fillColor": feature["properties"]["colour"], "color": "#546e7a", "weight": 0.6 if thin else 1.5,
+                "fillOpacity": 0.75}  # fmt: skip
+
+    page = _page(
+        body["features"],
+        heading=heading,
+        subtitle=_subtitle(f"评价期 {period_label}", body["subtitle"], f"共 {len(regions):,} 个"),
+        legend=legend,
+        style=style,
+        tooltip=tip,
+        aliases=[names.get(c, c) for c in tip],
+        bounds=_bounds(regions),
+        polygons=True,
+    )
+    return page, legend
 
 
 # -- the folder ---------------------------------------------------------------------------------------
@@ -597,6 +673,11 @@ def export_folder(page: str, out: Path) -> tuple[Path, list[Path]]:
     return files_dir, sorted(copied)
 
 
+def _check_out(out: Path) -> None:
+    if out.suffix.lower() not in (".html", ".htm"):
+        raise InvalidInput(f"out: {out} must name an .html file", detail=[{"field": "out"}])
+
+
 def render(
     conn: Connection,
     *,
@@ -605,15 +686,16 @@ def render(
     tier: str | None = None,
     column: str | None = None,
     classes: int = 5,
-    scale: str = "quantile",
+    scheme: str = choropleth.DEFAULT_SCHEME,
     limit: int = DEFAULT_LIMIT,
     bbox: tuple[float, float, float, float] | None = None,
     labels: Mapping[str, Mapping[str, str]] | None = None,
     title: str | None = None,
+    scale: str | None = None,
 ) -> Rendered:
-    """Load a layer, colour it by ``column`` and write the self-contained map folder."""
-    if out.suffix.lower() not in (".html", ".htm"):
-        raise InvalidInput(f"out: {out} must name an .html file", detail=[{"field": "out"}])
+    """Load a layer, colour it by ``column`` and write the self-contained map folder (``scale``: the old name
+    of ``scheme``, ``quantile`` or ``linear``)."""
+    _check_out(out)
     gdf, total = load_layer(conn, layer, tier=tier, limit=limit, bbox=bbox)
     page, legend = build_map(
         gdf,
@@ -621,10 +703,35 @@ def render(
         tier=tier,
         column=column,
         classes=classes,
-        scale=scale,
+        scheme=scale or scheme,
         labels=labels,
         title=title,
         total=total,
     )
     files_dir, files = export_folder(page, out)
     return Rendered(out.resolve(), files_dir, files, len(gdf), total, column, legend)
+
+
+def render_evaluation(
+    engine: Engine,
+    services: Any,
+    *,
+    period: str | Period,
+    indicator: str,
+    out: Path,
+    level: str = "tier3",
+    classes: int = choropleth.DEFAULT_K,
+    scheme: str = choropleth.DEFAULT_SCHEME,
+    title: str | None = None,
+) -> Rendered:
+    """The ``evaluation`` layer: ``indicator`` of ``period`` over the regions of ``level``, written like
+    :func:`render` (a region without cases in the period is grey, 无数据)."""
+    _check_out(out)
+    scheme = choropleth.scheme_name(scheme)
+    choropleth.check_k(classes)
+    regions, p = choropleth.indicator_regions(engine, services, period, level, indicator)
+    page, legend = build_evaluation_map(
+        regions, indicator=indicator, level=level, period_label=p.label, classes=classes, scheme=scheme, title=title
+    )
+    files_dir, files = export_folder(page, out)
+    return Rendered(out.resolve(), files_dir, files, len(regions), len(regions), indicator, legend)

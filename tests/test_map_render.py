@@ -2,20 +2,30 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import html
+import json
 import re
+import warnings
 from pathlib import Path
 from urllib.parse import unquote
 
+import mapclassify
+import numpy as np
+import pandas as pd
 import pytest
 from sqlalchemy import Engine, text
 from typer.testing import CliRunner
 
 from gisgrid import cases as svc
+from gisgrid import history
 from gisgrid.boundaries import BoundaryOptions
+from gisgrid.cli.evaluation import indicators, parse_period
 from gisgrid.cli.maprender import app
 from gisgrid.grids import workflows
 from gisgrid.settings import Settings
-from maps import assets, render
+from gisgrid.simulate import classes_from_catalogue, simulate
+from maps import assets, choropleth, render
 from tests.fixtures import COMMUNITIES, write_small_district
 from tests.test_components_store import inside_points
 
@@ -147,14 +157,210 @@ def test_unknown_layer_column_or_tier_are_refused_with_the_choices(
     assert not (tmp_path / "x.html").exists()
 
 
-def test_quantile_breaks() -> None:
-    import numpy as np
+def legend_rows(page: str) -> list[tuple[str, int]]:
+    """(label, count) of each legend row of a rendered page."""
+    legend = re.search(r'<div id="gg-legend".*?</ul></div>', page, re.S)
+    assert legend, "no legend"
+    rows = re.findall(r"<li>.*?<span>(.*?)</span> <small>([\d,]+)</small></li>", legend.group(0))
+    return [(html.unescape(label), int(count.replace(",", ""))) for label, count in rows]
 
-    assert list(render.quantile_breaks(np.array([0, 0, 0, 1, 2, 3, 10.0]), 4)) == [
-        0,
-        1,
-        2.5,
-        10,
-    ]  # 0 0 | 1 | 2.5 | 10: ties merged
-    assert list(render.quantile_breaks(np.array([5.0, 5.0]), 5)) == [5]
-    assert render.quantile_breaks(np.array([np.nan]), 5).size == 0
+
+def test_unit_grids_by_natural_breaks_and_equal_interval(district: Engine, settings: Settings, tmp_path: Path) -> None:
+    with district.connect() as conn:
+        areas = render.load_grids(conn, "unit")["area_m2"].to_numpy()
+    for scheme, cls in (("natural_breaks", mapclassify.NaturalBreaks), ("equal_interval", mapclassify.EqualInterval)):
+        out = tmp_path / f"{scheme}.html"
+        code, output = run(
+            settings, "--layer", "grids", "--color-by", "area_m2", "--scheme", scheme, "-k", "3", "--out", str(out)
+        )
+        assert code == 0, output
+        rows = legend_rows(check_folder(out))
+        assert sum(n for _, n in rows) == len(areas) and 2 <= len(rows) <= 3
+        assert choropleth.SCHEMES[scheme] in out.read_text(encoding="utf-8")
+        if cls is mapclassify.EqualInterval:  # deterministic: the same classes as mapclassify's
+            assert [n for _, n in rows] == expected_counts(pd.Series(areas), "equal_interval", 3)
+    code, output = run(settings, "--layer", "grids", "--scheme", "kriging", "--out", str(tmp_path / "k.html"))
+    assert code == 2 and "natural_breaks" in output and "equal_interval" in output
+
+
+# -- the evaluation layer -----------------------------------------------------------------------------
+
+PERIOD = "2025-10"
+
+
+def write_simulated_history(engine: Engine, settings: Settings, folder: Path) -> None:
+    """The small district, its tiers and 45 days of simulated cases (2025-09-15 …); the first tier-3 grid's cases
+    are moved a year back, so in 2025-10 it has no data."""
+    workflows.import_boundaries(engine, write_small_district(folder), BoundaryOptions())
+    workflows.generate_grids(engine)
+    workflows.build_tiers(engine, target_size=20)
+    services = svc.load_services(settings)
+    svc.sync_reference_data(engine, services)
+    with engine.connect() as conn:
+        cells = history.cells_for_simulation(conn)
+    sim = simulate(
+        cells,
+        list(services.departments),
+        classes_from_catalogue(services.events),
+        days=45,
+        seed=5,
+        start=dt.date(2025, 9, 15),
+        rate=0.3,
+    )
+    history.write_history(engine, sim.cases, sim.transitions, services)
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "UPDATE cases SET created_at = created_at - interval '1 year' "
+                "WHERE tier3_code = (SELECT min(code) FROM management_grids WHERE tier = 3)"
+            )
+        )
+
+
+@pytest.fixture
+def evaluated(installed: None, clean_db: Engine, settings: Settings, tmp_path: Path) -> Engine:
+    write_simulated_history(clean_db, settings, tmp_path)
+    return clean_db
+
+
+def expected_counts(values: pd.Series, scheme: str, k: int) -> list[int]:
+    v = values.dropna().to_numpy(dtype=float)
+    cls = {"quantiles": mapclassify.Quantiles, "equal_interval": mapclassify.EqualInterval}[scheme]
+    return [int(c) for c in cls(v, k=min(k, len(np.unique(v)))).counts]
+
+
+def test_evaluation_layer_over_tier3_grids(evaluated: Engine, settings: Settings, tmp_path: Path) -> None:
+    services = svc.load_services(settings)
+    table = indicators(evaluated, services, parse_period(PERIOD), "region", "tier3")
+    with evaluated.connect() as conn:
+        tier3 = conn.execute(text("SELECT code, name FROM management_grids WHERE tier = 3 ORDER BY code")).all()
+    assert len(tier3) >= 4 and tier3[0][0] not in set(table["subject"])  # the grid without cases in the period
+    values = pd.Series(dict(zip(table["subject"], table["on_time_disposal_rate"], strict=True)))
+    values = values.reindex([c for c, _ in tier3])
+
+    out = tmp_path / "按期处置率.html"
+    code, output = run(
+        settings, "--layer", "evaluation", "--indicator", "on_time_disposal_rate", "--period", PERIOD,
+        "--level", "tier3", "--classes", "4", "--out", str(out),
+    )  # fmt: skip
+    assert code == 0, output
+    page = check_folder(out)  # every link local, no off-origin URL
+    assert "三级网格 · 按期处置率 On-time disposal rate" in page and f"评价期 {PERIOD}" in page
+    assert "分位数分级" in page
+    rows = legend_rows(page)
+    n_missing = int(values.isna().sum())
+    assert rows[-1] == ("无数据 no data", n_missing) and n_missing >= 1
+    assert [n for _, n in rows[:-1]] == expected_counts(values, "quantiles", 4)
+    assert all(label.endswith("%") for label, _ in rows[:-1])  # rates as percentages
+    assert sum(n for _, n in rows) == len(tier3)
+    assert f"{len(tier3)} features" in output
+    for c, name in tier3:
+        assert c in page and (name in page or json.dumps(name)[1:-1] in page)
+    # the tooltip: code, name, the indicator, grade and rank (in Chinese)
+    fields = re.search(r"let fields = (\[.*?\]);\s*let aliases = (\[.*?\]);", page, re.S)
+    assert fields is not None
+    assert json.loads(fields.group(1)) == ["code", "name", "value_label", "grade", "rank"]
+    assert json.loads(fields.group(2)) == ["编码", "名称", "按期处置率", "等级", "排名"]
+
+    # grades: fixed classes A–E; equal intervals of the score over communities (tier 2)
+    out = tmp_path / "grade.html"
+    code, output = run(settings, "--layer", "evaluation", "--indicator", "grade", "--period", PERIOD, "--out", str(out))
+    assert code == 0, output
+    grades = [label for label, _ in legend_rows(check_folder(out))]
+    assert grades[:5] == ["A (≥ 90)", "B (75–90)", "C (60–75)", "D (40–60)", "E (< 40)"]
+    out = tmp_path / "score.html"
+    code, output = run(
+        settings, "--layer", "evaluation", "--color-by", "score", "--period", PERIOD, "--level", "tier2",
+        "--scale", "equal", "-k", "3", "--out", str(out),
+    )  # fmt: skip
+    assert code == 0, output
+    t2 = indicators(evaluated, services, parse_period(PERIOD), "region", "tier2").set_index("subject")["score"]
+    page = check_folder(out)
+    assert "二级网格(社区) · 综合指标值 Composite score" in page and "等间距分级" in page
+    assert [n for _, n in legend_rows(page)] == expected_counts(t2.reindex(list(COMMUNITIES)), "equal_interval", 3)
+
+
+def test_evaluation_layer_refuses_unknown_indicator_period_and_options(
+    evaluated: Engine, settings: Settings, tmp_path: Path
+) -> None:
+    out = str(tmp_path / "e.html")
+    base = ["--layer", "evaluation", "--out", out]
+    code, output = run(settings, *base, "--indicator", "happiness", "--period", PERIOD)
+    assert code == 2 and "happiness" in output and "on_time_disposal_rate" in output and "按期处置率" in output
+    code, output = run(settings, *base, "--indicator", "score", "--period", "someday")
+    assert code == 2 and "--period" in output and "2026-Q3" in output
+    code, output = run(settings, *base, "--indicator", "score", "--period", "2020-01")
+    assert code == 2 and "no cases" in output
+    code, output = run(settings, *base, "--period", PERIOD)
+    assert code == 2 and "--indicator" in output and "rework_rate" in output
+    code, output = run(settings, *base, "--indicator", "score", "--period", PERIOD, "--level", "tier9")
+    assert code == 2 and "tier3" in output
+    code, output = run(settings, *base, "--indicator", "score", "--period", PERIOD, "--scheme", "linear")
+    assert code == 2 and "quantiles" in output
+    code, output = run(settings, "--layer", "grids", "--indicator", "score", "--out", out)
+    assert code == 2 and "evaluation" in output
+    code, output = run(settings, "--layer", "evaluation", "--tier", "3", "--indicator", "score", "--out", out)
+    assert code == 2 and "--level" in output
+    assert not Path(out).exists()
+
+
+# -- classing -----------------------------------------------------------------------------------------
+
+
+def test_classes_with_few_distinct_values_all_equal_or_no_data() -> None:
+    q = choropleth.classify(np.array([0, 0, 0, 1, 2, 3, 10.0]), "quantiles", 4)
+    assert q.edges == (0, 0, 1, 2.5, 10) and q.counts == (3, 1, 1, 2) and q.labels[0] == "0"
+    two = choropleth.classify([1.0, 2.0, 2.0, np.nan], "natural_breaks", 5)  # k lowered to the distinct values
+    assert two.k == 2 and two.counts == (1, 2) and two.no_data == 1
+    assert [e.label for e in two.legend()][-1] == "无数据 no data"
+    same = choropleth.classify([5.0, 5.0], "equal_interval", 5)
+    assert same.k == 1 and same.labels == ("5",) and same.counts == (2,) and same.subtitle == "单一取值"
+    none = choropleth.classify([np.nan, None], "quantiles", 5)
+    assert none.k == 0 and none.no_data == 2 and list(none.colours_of([np.nan])) == [choropleth.NO_DATA_COLOUR]
+    ints = choropleth.classify(pd.array([3, None, 1, 2], dtype="Int64"), "quantile", 3)  # an alias
+    assert ints.scheme == "quantiles" and list(ints.index_of([3, None, 1, 2])) == [2, -1, 0, 1]
+
+
+def test_natural_breaks_are_jenks_and_do_not_change_between_runs() -> None:
+    rng = np.random.default_rng(7)
+    small = rng.gamma(2.0, size=150)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # numba not installed
+        jenks = tuple(mapclassify.FisherJenks(small, k=5).bins)
+    assert choropleth.classify(small, "natural_breaks", 5).edges[1:] == jenks  # exact Jenks
+    big = np.concatenate([rng.normal(10, 1, 400), rng.normal(30, 1, 400), rng.normal(60, 2, 400)])
+    state = np.random.get_state()
+    first = choropleth.classify(big, "natural_breaks", 3)
+    assert first == choropleth.classify(big, "natural_breaks", 3)  # k-means, seeded
+    assert np.array_equal(np.random.get_state()[1], state[1])  # the global generator given back
+    assert first.counts == (400, 400, 400)
+    with pytest.raises(choropleth.InvalidInput, match="scheme"):
+        choropleth.classify(big, "headtail", 3)
+
+
+def test_choropleth_geojson_rounds_simplifies_and_marks_no_data() -> None:
+    import geopandas as gpd
+    import shapely
+
+    wiggly = shapely.Polygon([(113.0000004, 34.0), (113.0005, 34.000000001), (113.001, 34.0), (113.001, 34.001),
+                              (113.000123456789, 34.0015), (113.0, 34.001)])  # fmt: skip
+    regions = gpd.GeoDataFrame(
+        {"code": ["a", "b", "c"], "name": ["甲", "乙", "丙"], "rework_rate": [0.1, np.nan, 0.3],
+         "rank": pd.array([1, None, 2], dtype="Int64")},
+        geometry=[wiggly, shapely.box(113.001, 34.0, 113.002, 34.001), shapely.box(113.002, 34.0, 113.003, 34.001)],
+        crs=4490,
+    )  # fmt: skip
+    body = choropleth.choropleth(regions, "rework_rate", k=2, properties=("code", "name", "rank"))
+    fc = body["features"]
+    assert fc["type"] == "FeatureCollection" and [f["id"] for f in fc["features"]] == ["a", "b", "c"]
+    a, b, c = (f["properties"] for f in fc["features"])
+    assert a == {"code": "a", "name": "甲", "rank": 1, "value": 0.1, "value_label": "10.0%", "class": 0,
+                 "colour": body["legend"][0]["colour"]}  # fmt: skip
+    assert b["class"] is None and b["value"] is None and b["colour"] == choropleth.NO_DATA_COLOUR and b["rank"] is None
+    assert c["class"] == 1
+    ring = fc["features"][0]["geometry"]["coordinates"][0]
+    assert len(ring) == 6  # the 0.1 mm wiggle is gone, the 55 m bump kept
+    assert all(round(x, 6) == x and round(y, 6) == y for x, y in ring)
+    assert [113.000123, 34.0015] in ring and [113.0, 34.0] in ring
+    assert [row["count"] for row in body["legend"]] == [1, 1, 1] and body["legend"][-1]["class"] is None
+    assert body["breaks"] == [0.1, 0.2, 0.3]

@@ -8,11 +8,12 @@ from typing import Annotated, Any, Literal
 
 import pandas as pd
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import Response
+from fastapi.responses import JSONResponse, Response
 
 from api.deps import EngineDep
 from gisgrid.cli.evaluation import indicators, parse_period
 from gisgrid.risk_service import risk_table
+from maps import choropleth
 
 router = APIRouter(tags=["evaluation 综合评价"])
 
@@ -44,6 +45,30 @@ def evaluation(
 ) -> Any:
     table = indicators(engine, request.app.state.cases, parse_period(period), subject, level)
     return _table(table, format, f"evaluation-{subject}-{period}")
+
+
+@router.get("/evaluation/map", summary="综合评价专题图 One indicator over the regions of a level, classed, as GeoJSON")
+def evaluation_map(
+    request: Request,
+    engine: EngineDep,
+    period: PeriodQuery,
+    indicator: Annotated[
+        str, Query(description="An indicator column of the region table, e.g. on_time_disposal_rate, score, grade")
+    ],
+    level: Level = "tier3",
+    scheme: Annotated[
+        str, Query(description="quantiles, natural_breaks or equal_interval (mapclassify); aliases quantile, jenks")
+    ] = choropleth.DEFAULT_SCHEME,
+    k: Annotated[int, Query(ge=choropleth.MIN_K, le=choropleth.MAX_K, description="Classes")] = choropleth.DEFAULT_K,
+) -> JSONResponse:
+    """``{period, level, indicator, indicator_label, title, scheme, k, subtitle, breaks, legend, features}``:
+    ``legend`` = the classes (class, label, colour, count, lower, upper) and a grey 无数据 entry for regions without
+    cases; ``features`` = a FeatureCollection of the regions (id = code; properties code, name, score, grade,
+    rank, value, value_label, class, colour), simplified (~1 m) with coordinates to 6 decimals (CGCS2000)."""
+    body = choropleth.indicator_map(
+        engine, request.app.state.cases, period=period, indicator=indicator, level=level, scheme=scheme, k=k
+    )
+    return JSONResponse(body)  # plain JSON types already: no jsonable_encoder walk over every coordinate
 
 
 @router.get("/risks/{kind}", summary="治理风险 Risk scores with explanations")

@@ -2,6 +2,8 @@
 
     gisgrid map render --layer grids --tier 2 --color-by cases --out maps/out/社区案件.html
     gisgrid map render --layer cases --color-by state --out maps/out/cases.html
+    gisgrid map render --layer evaluation --indicator on_time_disposal_rate --period 2026-10 --level tier3 \
+        --scheme natural_breaks --out maps/out/按期处置率.html
 
 The HTML and its ``<name>_files/`` folder (Leaflet, copied from the vendored assets) go together; open the HTML
 from the file system with no server and no network.
@@ -16,11 +18,14 @@ import typer
 
 from gisgrid import workflow
 from gisgrid.cli.common import echo, settings_of
+from gisgrid.errors import InvalidInput
 from gisgrid.storage.database import make_engine, prepare_database
+from maps import choropleth
 from maps import render as renderer
 
 app = typer.Typer(
-    help="Static maps 专题图: a choropleth of grids, components or cases, for offline use.", no_args_is_help=True
+    help="Static maps 专题图: a choropleth of grids, components, cases or an evaluation indicator, for offline use.",
+    no_args_is_help=True,
 )
 
 
@@ -33,6 +38,7 @@ class Layer(StrEnum):
     grids = "grids"
     components = "components"
     cases = "cases"
+    evaluation = "evaluation"
 
 
 class Tier(StrEnum):
@@ -42,9 +48,20 @@ class Tier(StrEnum):
     tier3 = "3"
 
 
-class Scale(StrEnum):
-    quantile = "quantile"
-    linear = "linear"
+class Level(StrEnum):
+    unit_grid = "unit_grid"
+    tier3 = "tier3"
+    tier2 = "tier2"
+    tier1 = "tier1"
+    district = "district"
+
+
+def _scheme(value: str) -> str:
+    """quantiles, natural_breaks, equal_interval or linear; aliases (quantile, jenks, fisher_jenks, equal) too."""
+    try:
+        return renderer.scheme_name(value)
+    except InvalidInput as exc:
+        raise typer.BadParameter(exc.message) from None
 
 
 def _bbox(value: str | None) -> tuple[float, float, float, float] | None:
@@ -90,39 +107,70 @@ def render(
     out: Path = typer.Option(..., "--out", help="The HTML file; its assets go to <name>_files/ beside it."),
     tier: Tier | None = typer.Option(None, "--tier", help="Grids only: unit (default), 1, 2 or 3."),
     color_by: str | None = typer.Option(None, "--color-by", help="Column to colour by (an unknown one lists all)."),
-    classes: int = typer.Option(5, "--classes", min=2, max=9, help="Quantile classes for a numeric column."),
-    scale: Scale = typer.Option(Scale.quantile, "--scale", help="Numeric columns: quantile classes or linear."),
+    classes: int = typer.Option(5, "--classes", "-k", min=2, max=9, help="Classes for a numeric column."),
+    scheme: str = typer.Option(
+        choropleth.DEFAULT_SCHEME,
+        "--scheme",
+        "--scale",
+        callback=_scheme,
+        help="Numeric columns: quantiles, natural_breaks, equal_interval (mapclassify) or linear (a ramp). "
+        "--scale quantile|linear is the old spelling.",
+    ),
     limit: int = typer.Option(renderer.DEFAULT_LIMIT, "--limit", min=1, help="At most this many features."),
     bbox: str | None = typer.Option(None, "--bbox", help="minlon,minlat,maxlon,maxlat: only features there."),
     title: str | None = typer.Option(None, "--title", help="Legend title (default: layer · column)."),
+    indicator: str | None = typer.Option(
+        None, "--indicator", help="Evaluation only: the indicator column, e.g. on_time_disposal_rate, score, grade."
+    ),
+    period: str | None = typer.Option(
+        None, "--period", help="Evaluation only: 2026-10, 2026-Q3, 2026-W40, 2026 or 2026-10-01..2026-11-01."
+    ),
+    level: Level | None = typer.Option(None, "--level", help="Evaluation only: the regions (default tier3)."),
 ) -> None:
     """Write a choropleth map with a legend as a self-contained folder (HTML + local Leaflet, relative links)."""
     if tier is not None and layer is not Layer.grids:
-        raise typer.BadParameter("only --layer grids has tiers", param_hint="--tier")
+        raise typer.BadParameter("only --layer grids has tiers (evaluation: --level)", param_hint="--tier")
+    if layer is not Layer.evaluation:
+        for given, name in ((indicator, "--indicator"), (period, "--period"), (level, "--level")):
+            if given is not None:
+                raise typer.BadParameter("only --layer evaluation takes it", param_hint=name)
     if out.suffix.lower() not in (".html", ".htm"):
         raise typer.BadParameter(f"{out} must name an .html file (its assets go beside it)", param_hint="--out")
     area = _bbox(bbox)
-    settings = settings_of(ctx)
-    engine = make_engine(prepare_database(settings, echo))
-    try:
-        with engine.connect() as conn:
-            result = renderer.render(
-                conn,
-                layer=layer.value,
-                out=out,
-                tier=tier.value if tier else None,
-                column=color_by,
-                classes=classes,
-                scale=scale.value,
-                limit=limit,
-                bbox=area,
-                labels=_labels(ctx, layer) if color_by else None,
-                title=title,
-            )
-    except renderer.UnknownColumn as exc:
-        raise typer.BadParameter(exc.message, param_hint="--color-by") from None
-    finally:
-        engine.dispose()
+    if layer is Layer.evaluation:
+        result = _render_evaluation(
+            ctx,
+            indicator=indicator or color_by,
+            period=period,
+            level=level or Level.tier3,
+            out=out,
+            classes=classes,
+            scheme=scheme,
+            title=title,
+            bbox=area,
+        )
+    else:
+        settings = settings_of(ctx)
+        engine = make_engine(prepare_database(settings, echo))
+        try:
+            with engine.connect() as conn:
+                result = renderer.render(
+                    conn,
+                    layer=layer.value,
+                    out=out,
+                    tier=tier.value if tier else None,
+                    column=color_by,
+                    classes=classes,
+                    scheme=scheme,
+                    limit=limit,
+                    bbox=area,
+                    labels=_labels(ctx, layer) if color_by else None,
+                    title=title,
+                )
+        except renderer.UnknownColumn as exc:
+            raise typer.BadParameter(exc.message, param_hint="--color-by") from None
+        finally:
+            engine.dispose()
     size = sum(p.stat().st_size for p in result.files) + result.html.stat().st_size
     echo(f"wrote {result.html} and {result.files_dir.name}/ ({len(result.files)} files, {size / 1e6:.1f} MB in all)")
     cut = f" of {result.total:,} (raise --limit or use --bbox)" if result.truncated else ""
@@ -130,3 +178,52 @@ def render(
     for entry in result.legend:
         echo(f"  {entry.colour}  {entry.label}  ({entry.count:,})")
     echo("open the HTML from the file system; copy it together with its _files folder")
+
+
+def _render_evaluation(
+    ctx: typer.Context,
+    *,
+    indicator: str | None,
+    period: str | None,
+    level: Level,
+    out: Path,
+    classes: int,
+    scheme: str,
+    title: str | None,
+    bbox: tuple[float, float, float, float] | None,
+) -> renderer.Rendered:
+    from gisgrid import cases as svc
+
+    if indicator is None:
+        choices = ", ".join(choropleth.INDICATOR_COLUMNS)
+        raise typer.BadParameter(f"name the indicator to map, one of: {choices}", param_hint="--indicator")
+    if period is None:
+        raise typer.BadParameter("name the period, e.g. 2026-10 or 2026-Q3", param_hint="--period")
+    if bbox is not None:
+        raise typer.BadParameter("the evaluation layer maps every region of the level", param_hint="--bbox")
+    if scheme == "linear":
+        raise typer.BadParameter(
+            f"the evaluation layer is classed: one of {', '.join(choropleth.SCHEMES)}", param_hint="--scheme"
+        )
+    settings = settings_of(ctx)
+    engine = make_engine(prepare_database(settings, echo))
+    try:
+        return renderer.render_evaluation(
+            engine,
+            svc.load_services(settings),
+            period=period,
+            indicator=indicator,
+            level=level.value,
+            out=out,
+            classes=classes,
+            scheme=scheme,
+            title=title,
+        )
+    except InvalidInput as exc:
+        field = next((d.get("field") for d in exc.detail or [] if isinstance(d, dict)), None)
+        hints = {"indicator": "--indicator", "period": "--period", "level": "--level", "scheme": "--scheme"}
+        if field in hints:
+            raise typer.BadParameter(exc.message, param_hint=hints[field]) from None
+        raise
+    finally:
+        engine.dispose()

@@ -1,0 +1,522 @@
+"""Choropleths of evaluation indicators (综合评价专题图) over unit grids and tiers, for the console and static maps.
+
+Classing is mapclassify's (PySAL): ``quantiles`` (default), ``natural_breaks`` (Jenks: the exact Fisher–Jenks
+for up to :data:`EXACT_JENKS_MAX` values, else mapclassify's 1-D k-means ``NaturalBreaks`` under a fixed seed, so
+that the same data always gives the same classes) and ``equal_interval``. Fewer distinct values than classes
+lower ``k`` to that number; all-equal values make one class; missing values (NaN, a region without cases in the
+period) get no class and the grey :data:`NO_DATA_COLOUR` with a "无数据 no data" legend entry.
+
+Pure parts (no database): :func:`classify`, :func:`classify_grades`, :func:`classify_indicator`,
+:func:`feature_collection` and :func:`choropleth` (regions + a column → ``{"legend": …, "features": …}``).
+Database parts: :func:`load_regions` (region polygons of a level) and :func:`indicator_map` (period → the
+indicator table of :func:`gisgrid.cli.evaluation.indicators` joined onto the polygons → the choropleth).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import threading
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import geopandas as gpd
+import mapclassify
+import numpy as np
+import pandas as pd
+import shapely
+from branca.colormap import linear
+from sqlalchemy import Connection, Engine, text
+
+from gisgrid.errors import InvalidInput
+from gisgrid.evaluation import INDICATORS, REGION_COLUMNS, Period, default_rules
+
+#: Classing schemes (mapclassify) → Chinese name.
+SCHEMES: dict[str, str] = {"quantiles": "分位数分级", "natural_breaks": "自然断点分级", "equal_interval": "等间距分级"}
+#: Other spellings accepted for a scheme (``--scale quantile`` of the first static maps among them).
+SCHEME_ALIASES: dict[str, str] = {
+    "quantile": "quantiles",
+    "natural": "natural_breaks",
+    "naturalbreaks": "natural_breaks",
+    "jenks": "natural_breaks",
+    "fisher_jenks": "natural_breaks",
+    "fisherjenks": "natural_breaks",
+    "equal": "equal_interval",
+    "equalinterval": "equal_interval",
+}
+DEFAULT_SCHEME = "quantiles"
+DEFAULT_K = 5
+MIN_K, MAX_K = 2, 9
+#: Above this many values the exact Fisher–Jenks (pure Python without numba: O(k·n²)) gives way to k-means.
+EXACT_JENKS_MAX = 200
+JENKS_SEED = 20_260_701
+
+RAMP = linear.YlOrRd_09  # sequential, light → dark
+NO_DATA_COLOUR = "#e0e0e0"
+NO_DATA_LABEL = "无数据 no data"
+#: Grade colours, best → worst (ColorBrewer RdYlGn, reversed).
+GRADE_COLOURS: tuple[str, ...] = ("#1a9850", "#91cf60", "#fee08b", "#fc8d59", "#d73027")
+COORD_DECIMALS = 6  # ≈ 0.1 m
+SIMPLIFY_TOLERANCE = 1e-5  # degrees ≈ 1 m: below what a grid map shows, removes vertex noise
+
+#: Region levels → Chinese name (the levels of ``GET /evaluation``).
+LEVELS: dict[str, str] = {
+    "unit_grid": "单元网格",
+    "tier3": "三级网格",
+    "tier2": "二级网格(社区)",
+    "tier1": "一级网格(街道)",
+    "district": "区",
+}
+#: Region indicators that can be mapped: every column of the region table but the keys, plus the ranks.
+INDICATOR_COLUMNS: tuple[str, ...] = (
+    *(c for c in REGION_COLUMNS if c not in ("subject", "level")),
+    "rank",
+    "previous_rank",
+    "rank_change",
+)
+CATEGORY_INDICATORS: tuple[str, ...] = ("grade",)
+_EXTRA_LABELS: dict[str, str] = {
+    "unit_grids": "单元网格数",
+    "filed_per_grid_month": "每网格月均立案数",
+    "previous_rank": "上期排名",
+}
+_ENGLISH: dict[str, str] = {
+    "on_time_verify_rate": "On-time verification rate",
+    "on_time_check_rate": "On-time check rate",
+    "on_time_dispatch_rate": "On-time dispatch rate",
+    "on_time_disposal_rate": "On-time disposal rate",
+    "on_time_closure_rate": "On-time closure rate",
+    "filed_per_grid_month": "Filed per grid per month",
+    "score": "Composite score",
+}
+
+
+class UnknownIndicator(InvalidInput):
+    """An indicator that is not a column of the region evaluation table; the message lists the choices."""
+
+
+# -- names and formats --------------------------------------------------------------------------------
+
+
+def indicator_label(column: str) -> str:
+    """Chinese name of an indicator column (the column itself when it has none)."""
+    return INDICATORS.get(column) or _EXTRA_LABELS.get(column) or column
+
+
+def indicator_english(column: str) -> str:
+    if column in _ENGLISH:
+        return _ENGLISH[column]
+    text_ = column.replace("_", " ")
+    return text_[:1].upper() + text_[1:]
+
+
+def indicator_title(column: str) -> str:
+    """Legend title: ``按期处置率 On-time disposal rate``."""
+    return f"{indicator_label(column)} {indicator_english(column)}"
+
+
+def check_indicator(indicator: str) -> str:
+    if indicator in INDICATOR_COLUMNS:
+        return indicator
+    choices = ", ".join(f"{c} ({indicator_label(c)})" for c in INDICATOR_COLUMNS)
+    raise UnknownIndicator(
+        f"indicator: {indicator!r} is not a region evaluation indicator; choose one of: {choices}",
+        detail=[{"field": "indicator", "reason": "unknown indicator", "choices": list(INDICATOR_COLUMNS)}],
+    )
+
+
+def check_level(level: str) -> str:
+    if level in LEVELS:
+        return level
+    raise InvalidInput(
+        f"level: {level!r} is not one of {', '.join(LEVELS)}",
+        detail=[{"field": "level", "reason": "unknown level", "choices": list(LEVELS)}],
+    )
+
+
+def scheme_name(scheme: str) -> str:
+    """The canonical scheme for ``scheme`` or one of its aliases (case and ``-`` do not matter)."""
+    key = scheme.strip().lower().replace("-", "_")
+    key = SCHEME_ALIASES.get(key, key)
+    if key in SCHEMES:
+        return key
+    raise InvalidInput(
+        f"scheme: {scheme!r} is not one of {', '.join(SCHEMES)}",
+        detail=[{"field": "scheme", "reason": "unknown scheme", "choices": list(SCHEMES)}],
+    )
+
+
+def check_k(k: int) -> int:
+    if MIN_K <= k <= MAX_K:
+        return k
+    raise InvalidInput(f"k: {k} classes; use {MIN_K} to {MAX_K}", detail=[{"field": "k"}])
+
+
+def format_number(x: float) -> str:
+    if float(x).is_integer():
+        return f"{int(x):,}"
+    return f"{x:,.2f}" if abs(x) >= 1 else f"{x:.3g}"
+
+
+def format_percent(x: float) -> str:
+    return f"{x * 100:.1f}%"
+
+
+def formatter(column: str) -> Callable[[float], str]:
+    """Rates (0–1) as percentages, anything else as a number."""
+    return format_percent if column.endswith("_rate") else format_number
+
+
+# -- classing -----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LegendClass:
+    index: int | None  # None: no data
+    label: str
+    colour: str
+    count: int
+    lower: float | None = None
+    upper: float | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "class": self.index,
+            "label": self.label,
+            "colour": self.colour,
+            "count": self.count,
+            "lower": self.lower,
+            "upper": self.upper,
+        }
+
+
+@dataclass(frozen=True)
+class Classes:
+    """Classes of some values: numeric (``edges`` = minimum, then each class's upper bound, mapclassify's bins,
+    a class holding lower < v ≤ upper; the first also holds the minimum) or categories (``categories``)."""
+
+    scheme: str
+    colours: tuple[str, ...]
+    counts: tuple[int, ...]
+    no_data: int
+    labels: tuple[str, ...]
+    edges: tuple[float, ...] = ()
+    categories: tuple[str, ...] = ()
+
+    @property
+    def k(self) -> int:
+        return len(self.colours)
+
+    def index_of(self, values: Any) -> np.ndarray:
+        """Class of each value, -1 for no data (NaN, None, an unknown category)."""
+        if self.categories:
+            s = pd.Series(np.asarray(values, dtype=object))
+            codes = pd.Categorical(s.where(s.notna(), None), categories=list(self.categories)).codes
+            return np.asarray(codes, dtype=np.int64)
+        v = _floats(values)
+        out = np.full(v.shape, -1, dtype=np.int64)
+        if not self.k:
+            return out
+        ok = np.isfinite(v)
+        out[ok] = np.clip(np.searchsorted(np.asarray(self.edges[1:]), v[ok], side="left"), 0, self.k - 1)
+        return out
+
+    def colours_of(self, values: Any) -> np.ndarray:
+        palette = np.array([*self.colours, NO_DATA_COLOUR], dtype=object)
+        return palette[self.index_of(values)]  # -1 picks the no-data colour at the end
+
+    def colour_of(self, value: Any) -> str:
+        return str(self.colours_of([value])[0])
+
+    def legend(self) -> list[LegendClass]:
+        rows = [
+            LegendClass(
+                i,
+                self.labels[i],
+                self.colours[i],
+                self.counts[i],
+                self.edges[i] if self.edges else None,
+                self.edges[i + 1] if self.edges else None,
+            )
+            for i in range(self.k)
+        ]
+        if self.no_data:
+            rows.append(LegendClass(None, NO_DATA_LABEL, NO_DATA_COLOUR, self.no_data))
+        return rows
+
+    @property
+    def subtitle(self) -> str:
+        if self.categories:
+            return f"按等级({self.k} 级)"
+        if not self.k:
+            return NO_DATA_LABEL
+        if len(self.edges) == 2 and self.edges[0] == self.edges[1]:
+            return "单一取值"
+        return f"{SCHEMES.get(self.scheme, self.scheme)}({self.k} 级)"
+
+
+_RNG_LOCK = threading.Lock()
+
+
+def _floats(values: Any) -> np.ndarray:
+    """Numbers as floats, anything else (None, NA, text) as NaN."""
+    s = pd.to_numeric(pd.Series(np.asarray(values, dtype=object)), errors="coerce")
+    return s.astype("Float64").to_numpy(dtype=float, na_value=np.nan)
+
+
+def _bins(finite: np.ndarray, scheme: str, k: int) -> np.ndarray:
+    """mapclassify's class upper bounds (ascending, the last = the maximum) for at least two distinct values."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "Numba not installed", "not enough unique values"
+        if scheme == "quantiles":
+            bins = mapclassify.Quantiles(finite, k=k).bins
+        elif scheme == "equal_interval":
+            bins = mapclassify.EqualInterval(finite, k=k).bins
+        elif finite.size <= EXACT_JENKS_MAX:
+            bins = mapclassify.FisherJenks(finite, k=k).bins
+        else:
+            # NaturalBreaks is k-means on numpy's global generator: seeded here, and given back as it was.
+            with _RNG_LOCK:
+                state = np.random.get_state()
+                np.random.seed(JENKS_SEED)
+                try:
+                    bins = mapclassify.NaturalBreaks(finite, k=k).bins
+                finally:
+                    np.random.set_state(state)
+    bins = np.unique(np.asarray(bins, dtype=float))
+    bins[-1] = max(bins[-1], float(finite.max()))  # float noise must not leave the maximum out
+    return bins
+
+
+def classify(
+    values: Any,
+    scheme: str = DEFAULT_SCHEME,
+    k: int = DEFAULT_K,
+    fmt: Callable[[float], str] = format_number,
+) -> Classes:
+    """Numeric classes of ``values`` (NaN and non-numbers are no data)."""
+    scheme = scheme_name(scheme)
+    v = _floats(values)
+    finite = v[np.isfinite(v)]
+    no_data = int(v.size - finite.size)
+    if finite.size == 0:
+        return Classes(scheme, (), (), no_data, ())
+    distinct = np.unique(finite)
+    if distinct.size == 1:
+        only = float(distinct[0])
+        return Classes(scheme, (RAMP.rgb_hex_str(0.5),), (int(finite.size),), no_data, (fmt(only),), (only, only))
+    bins = _bins(finite, scheme, min(k, int(distinct.size)))
+    edges = np.concatenate([[float(finite.min())], bins])
+    n = bins.size
+    colours = tuple(RAMP.rgb_hex_str(float(t)) for t in np.linspace(0.08, 1, n))
+    klass = np.clip(np.searchsorted(bins, finite, side="left"), 0, n - 1)
+    counts = tuple(int(c) for c in np.bincount(klass, minlength=n))
+    labels = tuple(
+        fmt(edges[i + 1]) if edges[i] == edges[i + 1] else f"{fmt(edges[i])} – {fmt(edges[i + 1])}" for i in range(n)
+    )
+    return Classes(scheme, colours, counts, no_data, labels, tuple(float(e) for e in edges))
+
+
+def classify_grades(values: Any) -> Classes:
+    """The grades A–E of the evaluation rules as classes, best first (every grade listed, even when empty)."""
+    grades = default_rules().grades
+    letters = tuple(g[0] for g in grades)
+    s = pd.Series(np.asarray(values, dtype=object))
+    known = s.where(s.isin(letters))
+    counts = known.value_counts()
+    labels = []
+    for letter, lo, hi in grades:
+        if lo is None or math.isinf(lo):
+            labels.append(f"{letter} (< {format_number(hi)})")
+        elif hi is None or math.isinf(hi):
+            labels.append(f"{letter} (≥ {format_number(lo)})")
+        else:
+            labels.append(f"{letter} ({format_number(lo)}–{format_number(hi)})")
+    colours = tuple(GRADE_COLOURS[min(i, len(GRADE_COLOURS) - 1)] for i in range(len(letters)))
+    return Classes(
+        "grades",
+        colours,
+        tuple(int(counts.get(letter, 0)) for letter in letters),
+        int(known.isna().sum()),
+        tuple(labels),
+        categories=letters,
+    )
+
+
+def classify_indicator(values: Any, column: str, scheme: str = DEFAULT_SCHEME, k: int = DEFAULT_K) -> Classes:
+    if column in CATEGORY_INDICATORS:
+        return classify_grades(values)
+    return classify(values, scheme, k, formatter(column))
+
+
+# -- GeoJSON ------------------------------------------------------------------------------------------
+
+
+def transport_geometry(geoms: Any, tolerance: float = SIMPLIFY_TOLERANCE, decimals: int = COORD_DECIMALS) -> np.ndarray:
+    """Simplified (topology kept within each polygon) and rounded to ``decimals``, all at once."""
+    arr = np.asarray(geoms, dtype=object)
+    if tolerance > 0:
+        arr = shapely.simplify(arr, tolerance, preserve_topology=True)
+    return shapely.transform(arr, lambda c: np.round(c, decimals))
+
+
+def feature_collection(
+    gdf: gpd.GeoDataFrame,
+    *,
+    id_column: str = "code",
+    tolerance: float = SIMPLIFY_TOLERANCE,
+    decimals: int = COORD_DECIMALS,
+) -> dict[str, Any]:
+    """A GeoJSON FeatureCollection (ids from ``id_column``; NaN and NA as null) with transport geometry.
+
+    Geometry goes through GEOS in one call (``shapely.to_geojson``), properties through pandas' JSON writer:
+    geopandas' ``to_json`` builds every feature in Python, ten times slower for 20 000 unit grids."""
+    geoms = transport_geometry(gdf.geometry.to_numpy(), tolerance, decimals)
+    texts = shapely.to_geojson(geoms)
+    geometry = json.loads("[" + ",".join(t if t is not None else "null" for t in texts) + "]")
+    props = pd.DataFrame(gdf.drop(columns=gdf.geometry.name))
+    records = json.loads(props.to_json(orient="records", double_precision=15, force_ascii=False))
+    ids = gdf[id_column].astype(str).tolist()
+    return {
+        "type": "FeatureCollection",
+        "features": [
+            {"type": "Feature", "id": i, "properties": p, "geometry": g}
+            for i, p, g in zip(ids, records, geometry, strict=True)
+        ],
+    }
+
+
+def choropleth(
+    regions: gpd.GeoDataFrame,
+    column: str,
+    *,
+    scheme: str = DEFAULT_SCHEME,
+    k: int = DEFAULT_K,
+    properties: Sequence[str] = ("code", "name"),
+    tolerance: float = SIMPLIFY_TOLERANCE,
+    decimals: int = COORD_DECIMALS,
+) -> dict[str, Any]:
+    """Regions coloured by ``column``: ``{"scheme", "k", "subtitle", "breaks", "legend", "features"}``.
+
+    Each feature carries ``properties`` plus ``value``, ``value_label``, ``class`` (legend index, null for no
+    data) and ``colour``; ``legend`` lists the classes (label, colour, count, lower, upper) then, when some
+    region has no value, the no-data entry; ``breaks`` = the class edges (minimum, then upper bounds)."""
+    for needed in ("code", column):
+        if needed not in regions.columns:
+            raise InvalidInput(f"{needed!r} is not a column of the regions", detail=[{"field": "indicator"}])
+    classes = classify_indicator(regions[column], column, scheme, k)
+    fmt = formatter(column)
+    values = regions[column]
+    index = classes.index_of(values)
+    if column in CATEGORY_INDICATORS:
+        value_label = values.astype(object).where(values.notna(), None)
+    else:
+        num = pd.to_numeric(values, errors="coerce")
+        value_label = num.map(fmt, na_action="ignore").astype(object).where(num.notna(), None)
+    keep = list(dict.fromkeys(["code", *(c for c in properties if c in regions.columns)]))
+    out = gpd.GeoDataFrame(
+        regions[keep].assign(
+            value=values.array,
+            value_label=value_label.to_numpy(),
+            **{"class": pd.array(np.where(index >= 0, index, None), dtype="Int64")},
+            colour=classes.colours_of(values),
+        ),
+        geometry=regions.geometry,
+        crs=regions.crs,
+    )
+    return {
+        "scheme": classes.scheme,
+        "k": classes.k,
+        "subtitle": classes.subtitle,
+        "breaks": list(classes.edges),
+        "legend": [row.as_dict() for row in classes.legend()],
+        "features": feature_collection(out, tolerance=tolerance, decimals=decimals),
+    }
+
+
+# -- from the database --------------------------------------------------------------------------------
+
+_REGION_SQL: dict[str, str] = {
+    "unit_grid": (
+        "SELECT g.code, coalesce(c.name || ' ', '') || '第' || g.seq || '号单元网格' AS name, g.geom "
+        "FROM unit_grids g LEFT JOIN admin_units c ON c.code = g.community_code ORDER BY g.code"
+    ),
+    "tier3": "SELECT code, name, geom FROM management_grids WHERE tier = 3 ORDER BY code",
+    "tier2": "SELECT code, name, geom FROM management_grids WHERE tier = 2 ORDER BY code",
+    "tier1": "SELECT code, name, geom FROM management_grids WHERE tier = 1 ORDER BY code",
+    "district": "SELECT code, name, geom FROM admin_units WHERE level = 'district' ORDER BY code",
+}
+
+
+def load_regions(conn: Connection, level: str) -> gpd.GeoDataFrame:
+    """Code, name and polygon of every region of ``level`` (EPSG:4490)."""
+    gdf = gpd.read_postgis(text(_REGION_SQL[check_level(level)]), conn, geom_col="geom")
+    return gdf.rename_geometry("geometry").set_crs(4490, allow_override=True)
+
+
+def parse_period_param(period: str | Period) -> Period:
+    """A period from its text, the error naming the ``period`` parameter."""
+    from gisgrid.cli.evaluation import parse_period
+
+    if isinstance(period, Period):
+        return period
+    try:
+        return parse_period(period)
+    except InvalidInput as exc:
+        raise InvalidInput(exc.message, detail=[{"field": "period", "value": period}]) from None
+
+
+def indicator_regions(
+    engine: Engine, services: Any, period: str | Period, level: str, indicator: str
+) -> tuple[gpd.GeoDataFrame, Period]:
+    """Every region of ``level`` with ``indicator``, score, grade and rank for ``period`` (NaN where the region had
+    no case). Checks the indicator and level first, so a mistake costs no evaluation."""
+    from gisgrid.cli.evaluation import indicators
+
+    check_indicator(indicator)
+    check_level(level)
+    p = parse_period_param(period)
+    try:
+        table = indicators(engine, services, p, "region", level)
+    except InvalidInput as exc:
+        if "no cases" in exc.message:
+            raise InvalidInput(f"period: {exc.message}", detail=[{"field": "period", "value": p.label}]) from None
+        raise
+    cols = list(dict.fromkeys([indicator, "score", "grade", "rank"]))
+    table = table.reindex(columns=["subject", *cols]).rename(columns={"subject": "code"})
+    table["code"] = table["code"].astype(str)
+    with engine.connect() as conn:
+        regions = load_regions(conn, level)
+    gdf = regions.merge(table, on="code", how="left")
+    return gpd.GeoDataFrame(gdf, geometry="geometry", crs=regions.crs), p
+
+
+def indicator_map(
+    engine: Engine,
+    services: Any,
+    *,
+    period: str | Period,
+    indicator: str,
+    level: str = "tier3",
+    scheme: str = DEFAULT_SCHEME,
+    k: int = DEFAULT_K,
+    tolerance: float = SIMPLIFY_TOLERANCE,
+) -> dict[str, Any]:
+    """The console's choropleth of one indicator: metadata, ``legend`` and ``features`` (see :func:`choropleth`)."""
+    scheme = scheme_name(scheme)
+    check_k(k)
+    gdf, p = indicator_regions(engine, services, period, level, indicator)
+    body = choropleth(
+        gdf, indicator, scheme=scheme, k=k, properties=("code", "name", "score", "grade", "rank"), tolerance=tolerance
+    )
+    return {
+        "period": p.label,
+        "level": level,
+        "level_label": LEVELS[level],
+        "indicator": indicator,
+        "indicator_label": indicator_label(indicator),
+        "title": indicator_title(indicator),
+        **body,
+    }
