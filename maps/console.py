@@ -163,6 +163,7 @@ def build_console(
     required: Mapping[str, Sequence[str]],
     field_labels: Mapping[str, str],
     departments: Mapping[str, str],
+    indicators: Mapping[str, str] | None = None,
     basemap_url: str | None = None,
     basemap_attribution: str | None = None,
 ) -> str:
@@ -257,7 +258,7 @@ def build_console(
         "heatDefaultDays": HEAT_DEFAULT_DAYS,
     }
     figure.header.add_child(_Raw(f"<style>{PANEL_CSS}</style>"), name="gisgrid_console_css")
-    figure.html.add_child(_Raw(_panel_html(states, roles, departments)), name="gisgrid_console_panel")
+    figure.html.add_child(_Raw(_panel_html(states, roles, departments, indicators or {})), name="gisgrid_console_panel")
     figure.html.add_child(
         _Raw(f"<script>window.GG_CONFIG = {_json_for_script(config)};\n{PANEL_JS}</script>"),
         name="gisgrid_console_js",
@@ -277,9 +278,12 @@ def csp(basemap_url: str | None = None) -> str:
     return CSP.format(img=extra)
 
 
-def _options(values: Mapping[str, str], all_label: str) -> str:
-    opts = [f'<option value="">{all_label}</option>']
-    opts += [f'<option value="{_attr(k)}">{_attr(v)}</option>' for k, v in values.items()]
+def _options(values: Mapping[str, str], all_label: str | None, selected: str | None = None) -> str:
+    opts = [f'<option value="">{all_label}</option>'] if all_label is not None else []
+    opts += [
+        f'<option value="{_attr(k)}"{" selected" if k == selected else ""}>{_attr(v)}</option>'
+        for k, v in values.items()
+    ]
     return "".join(opts)
 
 
@@ -287,7 +291,9 @@ def _attr(value: str) -> str:
     return str(value).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
 
 
-def _panel_html(states: Mapping[str, str], roles: Mapping[str, str], departments: Mapping[str, str]) -> str:
+def _panel_html(
+    states: Mapping[str, str], roles: Mapping[str, str], departments: Mapping[str, str], indicators: Mapping[str, str]
+) -> str:
     role_options = "".join(f'<option value="{_attr(k)}">{_attr(v)}</option>' for k, v in roles.items())
     return f"""
 <aside id="gg-panel" aria-label="案件面板">
@@ -319,6 +325,21 @@ def _panel_html(states: Mapping[str, str], roles: Mapping[str, str], departments
   <div id="gg-count" class="gg-count">正在加载案件…</div>
   <ul id="gg-list" class="gg-list"></ul>
   <section id="gg-detail" class="gg-detail" hidden aria-live="polite"></section>
+  <details id="gg-eval" class="gg-eval"{" hidden" if not indicators else ""}>
+    <summary>综合评价专题图</summary>
+    <form id="gg-eval-form" class="gg-filters" autocomplete="off">
+      <label>指标 <select name="indicator">{_options(indicators, None, "on_time_disposal_rate")}</select></label>
+      <label>层级 <select name="level"><option value="tier3">三级网格</option>
+        <option value="tier2">二级网格(社区)</option><option value="tier1">一级网格(街道)</option>
+        <option value="unit_grid">单元网格</option></select></label>
+      <label>期间 <input name="period" type="month" required></label>
+      <label>分级 <select name="scheme"><option value="quantiles">分位数</option>
+        <option value="natural_breaks">自然断点</option><option value="equal_interval">等间距</option></select></label>
+      <button type="submit">显示</button>
+      <button type="button" id="gg-eval-clear">清除</button>
+    </form>
+    <div id="gg-eval-legend" class="gg-legend" aria-live="polite"></div>
+  </details>
 </aside>
 """
 
@@ -343,6 +364,10 @@ body {{ font-family: system-ui, "Noto Sans CJK SC", "Microsoft YaHei", sans-seri
 .gg-grey {{ background: #9e9e9e; }}
 .gg-comp {{ background: #00897b; border: 1.5px solid #fff; border-radius: 50%; box-shadow: 0 0 0 1px #607d8b; }}
 .gg-comp-bad {{ background: #ef6c00; }}
+.gg-eval {{ margin-top: 8px; border-top: 1px solid #cfd8dc; padding-top: 6px; }}
+.gg-eval summary {{ cursor: pointer; font-weight: 600; }}
+.gg-legend div {{ margin: 2px 0; }}
+.gg-swatch {{ display: inline-block; width: 14px; height: 10px; margin-right: 6px; border: 1px solid #90a4ae; }}
 .gg-error {{ background: #fdecea; color: #8a1c1c; border: 1px solid #f5c2c0; padding: 6px 8px; margin: 6px 0;
   white-space: pre-line; }}
 .gg-note {{ background: #e8f5e9; color: #1b5e20; border: 1px solid #c8e6c9; padding: 6px 8px; margin: 6px 0; }}
@@ -453,6 +478,52 @@ PANEL_JS = r"""
       GG.heatCases = h.cases;
     }, function (e) { showError("热力图查询被拒绝:" + e.message); });
   };
+
+  /* 综合评价专题图: one indicator over the regions of a level for a month, classes and colours from the API. */
+  function bindEvaluation() {
+    var form = $("gg-eval-form");
+    if (!form) { return; }
+    var last = new Date(Date.now() - 30 * 864e5 + 8 * 36e5);  // last month, Beijing time
+    form.elements.period.value = last.toISOString().slice(0, 7);
+    form.addEventListener("submit", function (ev) {
+      ev.preventDefault();
+      var e = form.elements;
+      var q = new URLSearchParams({period: e.period.value, indicator: e.indicator.value, level: e.level.value,
+                                   scheme: e.scheme.value});
+      var legend = $("gg-eval-legend");
+      legend.textContent = "正在计算…";
+      request("/evaluation/map?" + q.toString()).then(function (m) {
+        if (GG.choropleth) { GG.map.removeLayer(GG.choropleth); }
+        GG.choropleth = L.geoJSON(m.features, {
+          style: function (f) {
+            return {color: "#37474f", weight: 0.6, fillColor: f.properties.colour, fillOpacity: 0.65};
+          },
+          onEachFeature: function (f, layer) {
+            var p = f.properties;
+            layer.bindTooltip(linesDiv([(p.name || "") + " " + p.code, m.indicator_label + " " +
+              (p.value_label === null || p.value_label === undefined ? "无数据" : p.value_label),
+              "等级 " + (p.grade || "—") + " · 排名 " + (p.rank || "—")]), {sticky: true});
+          }
+        }).addTo(GG.map);
+        GG.choropleth.bringToBack();
+        legend.textContent = "";
+        legend.appendChild(el("b", {text: m.title + " · " + m.period}));
+        legend.appendChild(el("div", {cls: "gg-count", text: (m.level_label || m.level) + " · " + m.subtitle}));
+        m.legend.forEach(function (c) {
+          var sw = el("i", {cls: "gg-swatch"});
+          sw.style.background = c.colour;
+          legend.appendChild(el("div", null, sw, c.label + "(" + c.count + ")"));
+        });
+      }, function (err) {
+        legend.textContent = "";
+        showError("专题图未生成:" + err.message);
+      });
+    });
+    $("gg-eval-clear").addEventListener("click", function () {
+      if (GG.choropleth) { GG.map.removeLayer(GG.choropleth); GG.choropleth = null; }
+      $("gg-eval-legend").textContent = "";
+    });
+  }
 
   GG.cellStyle = function (p) {
     var n = p.n || 0;
@@ -787,7 +858,8 @@ PANEL_JS = r"""
     });
     $("gg-role").addEventListener("change", function () { if (GG.selected !== null) { GG.openCase(GG.selected); } });
   }
-  if (document.readyState === "loading") { document.addEventListener("DOMContentLoaded", bindPanel); }
-  else { bindPanel(); }
+  function bindAll() { bindPanel(); bindEvaluation(); }
+  if (document.readyState === "loading") { document.addEventListener("DOMContentLoaded", bindAll); }
+  else { bindAll(); }
 })();
 """

@@ -78,6 +78,9 @@ def test_console_layers_match_the_tile_layers(client: TestClient) -> None:
     assert html.index("fitBounds(") < html.index("L.vectorGrid.protobuf(") and '"minZoom": 5' in html
     for name in ("department", "grid", "since", "until"):  # panel filters
         assert f'name="{name}"' in html
+    # 综合评价专题图: indicators of the region table, drawn from /evaluation/map
+    assert "/evaluation/map?" in html and 'id="gg-eval-form"' in html
+    assert '<option value="on_time_disposal_rate" selected>按期处置率</option>' in html
 
 
 def test_heat_counts_the_filtered_cases_of_the_period(client: TestClient) -> None:

@@ -10,6 +10,7 @@ from fastapi.responses import FileResponse, HTMLResponse
 from api.deps import EngineDep, SettingsDep
 from gisgrid import workflow
 from gisgrid.errors import NotFound
+from gisgrid.evaluation import INDICATORS, REGION_COLUMNS
 from maps import assets
 from maps import console as page
 
@@ -29,6 +30,7 @@ def console(request: Request, engine: EngineDep, settings: SettingsDep) -> HTMLR
         required={a: rule.required for a, rule in workflow.TRANSITIONS.items()},
         field_labels=workflow.FIELD_LABELS,
         departments=request.app.state.cases.departments,
+        indicators={c: INDICATORS[c] for c in REGION_COLUMNS if c in INDICATORS},
         basemap_url=basemap_url,
         basemap_attribution=getattr(settings, "basemap_attribution", None),
     )

@@ -7,11 +7,10 @@ from pathlib import Path
 
 import numpy as np
 import typer
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from gisgrid import geodesy
 from gisgrid.cli.boundary_options import SrcDatum
-from gisgrid.cli.common import echo, settings_of
+from gisgrid.cli.common import echo, settings_of, stage_progress
 from gisgrid.components_store import (
     ComponentQuery,
     ImportOptions,
@@ -79,15 +78,7 @@ def import_(
         all_or_nothing=all_or_nothing,
         actor=actor,
     )
-    columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"))
-    with Progress(*columns, TimeElapsedColumn(), transient=True) as bar:
-        tasks: dict[str, int] = {}
-
-        def progress(stage: str, done: int, total: int) -> None:
-            if stage not in tasks:
-                tasks[stage] = bar.add_task(stage, total=total)
-            bar.update(tasks[stage], completed=done, total=total)
-
+    with stage_progress() as progress:
         try:
             summary = import_components(engine, file, catalogue, opts, progress=progress)
         finally:

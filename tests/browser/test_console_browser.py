@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import re
 from typing import Any
 
 import httpx2 as httpx
 from sqlalchemy import Engine, text
 
+from gisgrid import cases as svc
+from gisgrid import history
+from gisgrid.settings import Settings
+from gisgrid.simulate import classes_from_catalogue, simulate
 from tests.browser.conftest import LiveServer, Tab
 from tests.test_components_store import inside_points
 
@@ -147,7 +153,8 @@ def test_the_district_opens_whole_and_components_and_heat_draw_by_zoom(
     with clean_db.connect() as conn:
         x0, y0, x1, y1 = conn.execute(
             text(
-                "SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM (SELECT ST_Extent(geom) e FROM admin_units) s"
+                "SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) "
+                "FROM (SELECT ST_Extent(geom) e FROM admin_units) s"
             )
         ).one()
     # the whole district is in view at once, not the zoom-14 centre (Leaflet's clamp to a layer's minZoom)
@@ -175,3 +182,34 @@ def test_the_district_opens_whole_and_components_and_heat_draw_by_zoom(
     page.wait_for_function("() => !document.getElementById('gg-error').hidden")
     assert "grid" in page.inner_text("#gg-error")
     assert not desk.watch.off_origin() and not desk.watch.failed, desk.watch.failed
+
+
+def test_an_indicator_map_is_drawn_with_its_legend_and_a_refusal_is_explained(
+    desk: Tab, live: LiveServer, clean_db: Engine, settings: Settings
+) -> None:
+    services = svc.load_services(settings)
+    with clean_db.connect() as conn:
+        cells = history.cells_for_simulation(conn)
+    sim = simulate(cells, list(services.departments), classes_from_catalogue(services.events), days=40, seed=5,
+                   start=dt.date(2025, 9, 20), rate=0.3)  # fmt: skip
+    history.write_history(clean_db, sim.cases, sim.transitions, services)
+    with clean_db.connect() as conn:
+        tier3 = conn.execute(text("SELECT count(*) FROM management_grids WHERE tier = 3")).scalar_one()
+    page = desk.page
+    open_console(desk, live)
+    page.click("#gg-eval summary")
+    page.fill('#gg-eval-form input[name="period"]', "2025-10")
+    page.select_option('#gg-eval-form select[name="indicator"]', "on_time_disposal_rate")
+    page.click('#gg-eval-form button[type="submit"]')
+    page.wait_for_function("() => GG.choropleth && GG.choropleth.getLayers().length > 0", timeout=30_000)
+    assert page.evaluate("() => GG.choropleth.getLayers().length") == tier3
+    legend = page.inner_text("#gg-eval-legend")
+    assert "按期处置率" in legend and "2025-10" in legend and "%" in legend
+    counts = [int(n) for n in re.findall(r"\((\d+)\)", legend)]  # "label (count)" per class
+    assert sum(counts) == tier3  # every tier-3 grid is in one class (or 无数据)
+    desk.shot("evaluation-map")
+    page.fill('#gg-eval-form input[name="period"]', "2031-01")  # no cases then: the API says so, the panel shows it
+    page.click('#gg-eval-form button[type="submit"]')
+    page.wait_for_function("() => /专题图未生成/.test(document.getElementById('gg-error').textContent)")
+    assert "period" in page.inner_text("#gg-error")
+    assert not desk.watch.off_origin() and not desk.watch.failed
