@@ -163,20 +163,22 @@ def _next_case_no(conn: Connection, now: dt.datetime) -> str:
 def _nearest_component(conn: Connection, component_class: str | None, x: float, y: float) -> dict[str, Any] | None:
     if not component_class:
         return None
+    dx, dy = geodesy.degree_box(y, COMPONENT_LINK_M)  # a box the geometry index answers, then exact metres
     row = (
         conn.execute(
             text(
                 f"""
-                SELECT id, maint_dept_code, main_dept_code, owner_dept_code,
-                       ST_Distance(geom::geography, ST_SetSRID(ST_MakePoint(:x, :y), {STORAGE_SRID})::geography) AS d
-                FROM components
-                WHERE class_code = :c AND status <> '移除'
-                  AND ST_DWithin(geom::geography, ST_SetSRID(ST_MakePoint(:x, :y), {STORAGE_SRID})::geography, :r)
-                ORDER BY geom::geography <-> ST_SetSRID(ST_MakePoint(:x, :y), {STORAGE_SRID})::geography
+                WITH p AS (SELECT ST_SetSRID(ST_MakePoint(:x, :y), {STORAGE_SRID}) AS g)
+                SELECT c.id, c.maint_dept_code, c.main_dept_code, c.owner_dept_code,
+                       ST_Distance(c.geom::geography, p.g::geography) AS d
+                FROM components c, p
+                WHERE c.class_code = :c AND c.status <> '移除' AND c.geom && ST_Expand(p.g, :dx, :dy)
+                  AND ST_DWithin(c.geom::geography, p.g::geography, :r)
+                ORDER BY d, c.id
                 LIMIT 1
                 """
             ),
-            {"x": x, "y": y, "c": component_class, "r": COMPONENT_LINK_M},
+            {"x": x, "y": y, "c": component_class, "r": COMPONENT_LINK_M, "dx": dx, "dy": dy},
         )
         .mappings()
         .first()
