@@ -23,7 +23,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import geopandas as gpd
-import mapclassify
 import numpy as np
 import pandas as pd
 import shapely
@@ -268,6 +267,8 @@ def _floats(values: Any) -> np.ndarray:
 
 def _bins(finite: np.ndarray, scheme: str, k: int) -> np.ndarray:
     """mapclassify's class upper bounds (ascending, the last = the maximum) for at least two distinct values."""
+    import mapclassify  # scipy behind it: 1.5 s of import, paid by the first map, not by every start
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # "Numba not installed", "not enough unique values"
         if scheme == "quantiles":
