@@ -40,13 +40,14 @@ class Layer:
     polygons: bool = True
     min_zoom: int = 0  # below it the tile is empty (no query)
     id_column: str | None = None  # an integer column used as the MVT feature id
+    simplify: bool = True  # polygons simplified below SIMPLIFY_BELOW (not unit grids: mostly 5-point boxes)
     max_age: int = 60  # Cache-Control seconds
 
 
 LAYERS: dict[str, Layer] = {
     layer.name: layer
     for layer in (
-        Layer("unit_grids", "unit_grids", "t.code, t.street_code, t.community_code, t.tier3_code"),
+        Layer("unit_grids", "unit_grids", "t.code, t.street_code, t.community_code, t.tier3_code", simplify=False),
         Layer("tier1", "management_grids", "t.code, t.tier, t.name", where="t.tier = 1"),
         Layer("tier2", "management_grids", "t.code, t.tier, t.name, t.parent_code", where="t.tier = 2"),
         Layer("tier3", "management_grids", "t.code, t.tier, t.name, t.parent_code", where="t.tier = 3"),
@@ -96,7 +97,7 @@ def parse_tile(layer: str, z: str, x: str, y: str) -> tuple[Layer, int, int, int
 def tile_sql(spec: Layer, z: int, srid: int) -> str:
     """The SQL of one layer's tile at zoom ``z`` (binds :z, :x, :y, :margin, :cap, :tol, :no_clock)."""
     geom = "ST_Transform(t.geom, 3857)"
-    if spec.polygons and z < SIMPLIFY_BELOW:
+    if spec.polygons and spec.simplify and z < SIMPLIFY_BELOW:
         geom = f"ST_SimplifyPreserveTopology({geom}, :tol)"
     id_arg = f", '{spec.id_column}'" if spec.id_column else ""
     return f"""
@@ -138,5 +139,8 @@ def fetch_tile(
         params["tol"] = tolerance_m(z)
     if ":no_clock" in sql:
         params["no_clock"] = list(no_clock_states)
+    # A tile reads a few hundred rows through the GiST index; a parallel plan's worker start-up costs more than the
+    # whole query, and the planner picks one for the dense layers (tens of ms instead of a few).
+    conn.execute(text("SET LOCAL max_parallel_workers_per_gather = 0"))
     data = conn.execute(text(sql), params).scalar()
     return bytes(data or b"")
