@@ -12,7 +12,6 @@ Clicking the map asks ``/grids/locate`` which unit grid and tiers are there (ser
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -25,6 +24,7 @@ from sqlalchemy import Connection, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from maps.assets import use_local_assets
+from maps.pagejs import attr, json_for_script, with_dom
 
 TITLE = "gisgrid 指挥中心地图"
 POLL_MS = 10_000
@@ -150,10 +150,6 @@ def _vector_options(
     return "{" + ", ".join(parts) + "}"
 
 
-def _json_for_script(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False).replace("</", "<\\/")
-
-
 def build_console(
     *,
     bounds: tuple[float, float, float, float] | None,
@@ -260,7 +256,7 @@ def build_console(
     figure.header.add_child(_Raw(f"<style>{PANEL_CSS}</style>"), name="gisgrid_console_css")
     figure.html.add_child(_Raw(_panel_html(states, roles, departments, indicators or {})), name="gisgrid_console_panel")
     figure.html.add_child(
-        _Raw(f"<script>window.GG_CONFIG = {_json_for_script(config)};\n{PANEL_JS}</script>"),
+        _Raw(f"<script>window.GG_CONFIG = {json_for_script(config)};\n{PANEL_JS}</script>"),
         name="gisgrid_console_js",
     )
     html = figure.render()
@@ -281,20 +277,15 @@ def csp(basemap_url: str | None = None) -> str:
 def _options(values: Mapping[str, str], all_label: str | None, selected: str | None = None) -> str:
     opts = [f'<option value="">{all_label}</option>'] if all_label is not None else []
     opts += [
-        f'<option value="{_attr(k)}"{" selected" if k == selected else ""}>{_attr(v)}</option>'
-        for k, v in values.items()
+        f'<option value="{attr(k)}"{" selected" if k == selected else ""}>{attr(v)}</option>' for k, v in values.items()
     ]
     return "".join(opts)
-
-
-def _attr(value: str) -> str:
-    return str(value).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
 
 
 def _panel_html(
     states: Mapping[str, str], roles: Mapping[str, str], departments: Mapping[str, str], indicators: Mapping[str, str]
 ) -> str:
-    role_options = "".join(f'<option value="{_attr(k)}">{_attr(v)}</option>' for k, v in roles.items())
+    role_options = "".join(f'<option value="{attr(k)}">{attr(v)}</option>' for k, v in roles.items())
     return f"""
 <aside id="gg-panel" aria-label="案件面板">
   <header class="gg-head">
@@ -398,50 +389,12 @@ PANEL_JS = r"""
   var SEVERITY = {red: 0, yellow: 1, green: 2};
   var GG = window.GG = {map: null, cases: null, filters: {}, selected: null, lastGood: null};
 
-  function $(id) { return document.getElementById(id); }
-  function el(tag, attrs) {
-    var node = document.createElement(tag);
-    if (attrs) {
-      for (var k in attrs) {
-        if (k === "text") { node.textContent = attrs[k]; }
-        else if (k === "cls") { node.className = attrs[k]; }
-        else if (k.slice(0, 2) === "on") { node.addEventListener(k.slice(2), attrs[k]); }
-        else { node.setAttribute(k, attrs[k]); }
-      }
-    }
-    for (var i = 2; i < arguments.length; i++) {
-      var c = arguments[i];
-      if (c === null || c === undefined || c === false) { continue; }
-      node.appendChild(typeof c === "string" ? document.createTextNode(c) : c);
-    }
-    return node;
-  }
+  /*gisgrid:dom*/
   function dot(light) { return el("i", {cls: "gg-dot " + (light ? "gg-" + light : "gg-grey")}); }
   function fmtTime(iso) { return iso ? String(iso).replace("T", " ").slice(0, 16) : "—"; }
 
   /* The API's error body is {"error": code, "detail": text | [{field, reason}] | {message, items}}. */
-  function messageOf(body, status) {
-    var prefix = status ? "(" + status + ") " : "";
-    if (!body || typeof body !== "object") { return prefix + "请求失败"; }
-    var d = body.detail;
-    if (typeof d === "string") { return prefix + d; }
-    if (Array.isArray(d)) {
-      return prefix + d.map(function (i) { return (i.field ? i.field + ": " : "") + (i.reason || JSON.stringify(i)); })
-        .join("\n");
-    }
-    if (d && d.message) { return prefix + d.message; }
-    return prefix + (body.error || "请求失败");
-  }
   GG.messageOf = messageOf;
-
-  function request(url, options) {
-    return fetch(url, options || {}).then(function (r) {
-      return r.json().catch(function () { return null; }).then(function (body) {
-        if (!r.ok) { var e = new Error(messageOf(body, r.status)); e.status = r.status; throw e; }
-        return body;
-      });
-    }, function () { throw new Error("无法连接服务器"); });
-  }
 
   function showError(text) { var box = $("gg-error"); box.textContent = text; box.hidden = !text; }
   GG.showError = showError;
@@ -863,3 +816,4 @@ PANEL_JS = r"""
   else { bindAll(); }
 })();
 """
+PANEL_JS = with_dom(PANEL_JS)

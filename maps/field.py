@@ -19,12 +19,12 @@ localStorage and their states fetched from ``/cases/{id}`` (the API has no repor
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 from gisgrid.events import EventCatalogue
 from maps.assets import ASSETS
+from maps.pagejs import attr, json_for_script, with_dom
 
 TITLE = "gisgrid 网格员上报"
 DEFAULT_CENTER = (34.75, 113.65)  # lat, lon: used only while no boundaries are loaded
@@ -61,14 +61,6 @@ def class_list(events: EventCatalogue, scheme: str = "gbt47678") -> list[dict[st
     ]
 
 
-def _attr(value: object) -> str:
-    return str(value).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
-
-
-def _json_for_script(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False).replace("</", "<\\/")
-
-
 def build_field_page(
     *,
     bounds: tuple[float, float, float, float] | None,
@@ -89,16 +81,16 @@ def build_field_page(
         "grids": {name: {"style": style, "minZoom": z} for name, (style, z) in GRID_LAYERS.items()},
     }
     role_options = "".join(
-        f'<option value="{_attr(k)}">{_attr(roles.get(k, k))}</option>' for k in reporting_roles if k in roles
+        f'<option value="{attr(k)}">{attr(roles.get(k, k))}</option>' for k in reporting_roles if k in roles
     )
-    links = "".join(f'<link rel="stylesheet" href="{_attr(u)}">' for u in STYLES)
-    scripts = "".join(f'<script src="{_attr(u)}"></script>' for u in SCRIPTS)
+    links = "".join(f'<link rel="stylesheet" href="{attr(u)}">' for u in STYLES)
+    scripts = "".join(f'<script src="{attr(u)}"></script>' for u in SCRIPTS)
     return f"""<!doctype html>
 <html lang="zh-CN"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1, viewport-fit=cover">
 <meta name="theme-color" content="#0b6bcb"><meta name="format-detection" content="telephone=no">
 <link rel="icon" href="data:,">
-<title>{_attr(TITLE)}</title>
+<title>{attr(TITLE)}</title>
 {links}
 <style>{PAGE_CSS}</style>
 </head><body>
@@ -162,7 +154,7 @@ def build_field_page(
   </section>
 </main>
 {scripts}
-<script>window.GF_CONFIG = {_json_for_script(config)};
+<script>window.GF_CONFIG = {json_for_script(config)};
 {PAGE_JS}</script>
 </body></html>
 """
@@ -238,24 +230,7 @@ PAGE_JS = r"""
   var GF = window.GF = {map: null, loc: null, cls: null, classes: [], photos: [], flushing: null, again: false,
                         marker: null, accuracy: null, mineLayer: null};
 
-  function $(id) { return document.getElementById(id); }
-  function el(tag, attrs) {
-    var node = document.createElement(tag);
-    if (attrs) {
-      for (var k in attrs) {
-        if (k === "text") { node.textContent = attrs[k]; }
-        else if (k === "cls") { node.className = attrs[k]; }
-        else if (k.slice(0, 2) === "on") { node.addEventListener(k.slice(2), attrs[k]); }
-        else { node.setAttribute(k, attrs[k]); }
-      }
-    }
-    for (var i = 2; i < arguments.length; i++) {
-      var c = arguments[i];
-      if (c === null || c === undefined || c === false) { continue; }
-      node.appendChild(typeof c === "string" ? document.createTextNode(c) : c);
-    }
-    return node;
-  }
+  /*gisgrid:dom*/
   function load(key, fallback) {
     try { var v = JSON.parse(localStorage.getItem(key)); return v === null ? fallback : v; }
     catch (e) { return fallback; }
@@ -281,26 +256,6 @@ PAGE_JS = r"""
   }
 
   /* The API's error body is {"error": code, "detail": text | [{field, reason}] | {message, items}}. */
-  function messageOf(body, status) {
-    var prefix = status ? "(" + status + ") " : "";
-    if (!body || typeof body !== "object") { return prefix + "请求失败"; }
-    var d = body.detail;
-    if (typeof d === "string") { return prefix + d; }
-    if (Array.isArray(d)) {
-      return prefix + d.map(function (i) { return (i.field ? i.field + ": " : "") + (i.reason || JSON.stringify(i)); })
-        .join("\n");
-    }
-    if (d && d.message) { return prefix + d.message; }
-    return prefix + (body.error || "请求失败");
-  }
-  function request(url, options) {
-    return fetch(url, options || {}).then(function (r) {
-      return r.json().catch(function () { return null; }).then(function (body) {
-        if (!r.ok) { var e = new Error(messageOf(body, r.status)); e.status = r.status; throw e; }
-        return body;
-      });
-    }, function () { var e = new Error("无法连接服务器"); e.network = true; throw e; });
-  }
 
   /* One status line under the bar (sticky: seen wherever the page is scrolled); a tap hides it. */
   function notice(text, warn) {
@@ -706,3 +661,4 @@ PAGE_JS = r"""
   if (document.readyState === "loading") { document.addEventListener("DOMContentLoaded", init); } else { init(); }
 })();
 """
+PAGE_JS = with_dom(PAGE_JS)

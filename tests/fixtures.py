@@ -7,6 +7,7 @@ from pathlib import Path
 import geopandas as gpd
 import shapely
 from shapely.geometry import Polygon
+from sqlalchemy import Engine
 
 METRIC = "EPSG:4547"  # CGCS2000 3° GK CM 114E
 X0, Y0 = 470_000.0, 3_846_000.0  # near 113.68E 34.75N
@@ -50,3 +51,13 @@ def write_small_district(folder: Path, name: str = "small.geojson") -> Path:
     path = folder / name
     small_district().to_file(path, driver="GeoJSON")
     return path
+
+
+def load_small_district(engine: Engine, folder: Path) -> None:
+    """Store the small district: its boundaries, unit grids and tiers (tier-3 grids of about 20 cells)."""
+    from gisgrid.boundaries import BoundaryOptions
+    from gisgrid.grids import workflows
+
+    workflows.import_boundaries(engine, write_small_district(folder), BoundaryOptions())
+    workflows.generate_grids(engine)
+    workflows.build_tiers(engine, target_size=20)

@@ -13,17 +13,13 @@ from sqlalchemy import Engine, text
 
 from api.main import create_app
 from gisgrid import geodesy
-from gisgrid.boundaries import BoundaryOptions
-from gisgrid.grids import workflows
 from gisgrid.settings import Settings
-from tests.fixtures import COMMUNITIES, DISTRICT, STREETS, write_small_district
+from tests.fixtures import COMMUNITIES, DISTRICT, STREETS, load_small_district
 
 
 @pytest.fixture
 def client(clean_db: Engine, settings: Settings, tmp_path: Path) -> Iterator[TestClient]:
-    workflows.import_boundaries(clean_db, write_small_district(tmp_path), BoundaryOptions())
-    workflows.generate_grids(clean_db)
-    workflows.build_tiers(clean_db, target_size=20)
+    load_small_district(clean_db, tmp_path)
     with TestClient(create_app(settings)) as c:
         yield c
 

@@ -19,11 +19,9 @@ from sqlalchemy import Engine, text
 from api.main import create_app
 from gisgrid import cases as svc
 from gisgrid import geodesy
-from gisgrid.boundaries import BoundaryOptions
 from gisgrid.errors import InvalidInput
-from gisgrid.grids import workflows
 from gisgrid.settings import Settings
-from tests.fixtures import COMMUNITIES, STREETS, write_small_district
+from tests.fixtures import COMMUNITIES, STREETS, load_small_district
 from tests.test_components_store import inside_points
 
 TZ = ZoneInfo("Asia/Shanghai")
@@ -32,9 +30,7 @@ LAMP_EVENT, GARBAGE = "01037", "06010"  # 路灯异常 (tied to component class 
 
 @pytest.fixture
 def loaded(clean_db: Engine, tmp_path: Path) -> Engine:
-    workflows.import_boundaries(clean_db, write_small_district(tmp_path), BoundaryOptions())
-    workflows.generate_grids(clean_db)
-    workflows.build_tiers(clean_db, target_size=20)
+    load_small_district(clean_db, tmp_path)
     return clean_db
 
 

@@ -8,7 +8,14 @@ import pytest
 from sqlalchemy import Engine, text
 
 from gisgrid.components_store import retire_component, update_component
-from tests.test_components_store import BIN, CATALOGUE, LAMP, district, inside_points, run, write_csv  # noqa: F401
+from tests.fixtures import load_small_district
+from tests.test_components_store import BIN, CATALOGUE, LAMP, inside_points, run, write_csv
+
+
+@pytest.fixture
+def district(clean_db: Engine, tmp_path: Path) -> Engine:
+    load_small_district(clean_db, tmp_path)
+    return clean_db
 
 
 def cells(engine: Engine) -> dict[str, tuple[int, float, float]]:
@@ -39,7 +46,9 @@ def assert_same(engine: Engine) -> None:
 
 def test_cells_follow_imports_moves_and_retirements(district: Engine, tmp_path: Path) -> None:
     xs, ys = inside_points(300, seed=7)
-    rows = [{"class_code": LAMP if i % 2 else BIN, "lon": x, "lat": y} for i, (x, y) in enumerate(zip(xs, ys))]
+    rows = [
+        {"class_code": LAMP if i % 2 else BIN, "lon": x, "lat": y} for i, (x, y) in enumerate(zip(xs, ys, strict=True))
+    ]
     summary = run(district, write_csv(tmp_path / "c.csv", rows))
     assert summary.inserted == 300
     assert sum(n for n, _, _ in cells(district).values()) == 300
@@ -74,9 +83,12 @@ def test_cells_follow_imports_moves_and_retirements(district: Engine, tmp_path: 
 
 def test_a_failed_import_leaves_the_cells_as_they_were(district: Engine, tmp_path: Path) -> None:
     xs, ys = inside_points(20, seed=3)
-    run(district, write_csv(tmp_path / "a.csv", [{"class_code": LAMP, "lon": x, "lat": y} for x, y in zip(xs, ys)]))
+    run(
+        district,
+        write_csv(tmp_path / "a.csv", [{"class_code": LAMP, "lon": x, "lat": y} for x, y in zip(xs, ys, strict=True)]),
+    )
     before = cells(district)
-    bad = [{"class_code": LAMP, "lon": x, "lat": y} for x, y in zip(*inside_points(10, seed=4))]
+    bad = [{"class_code": LAMP, "lon": x, "lat": y} for x, y in zip(*inside_points(10, seed=4), strict=True)]
     bad.append({"class_code": "99999", "lon": xs[0], "lat": ys[0]})
     summary = run(district, write_csv(tmp_path / "b.csv", bad), all_or_nothing=True)
     assert summary.inserted == 0 and summary.refused >= 1

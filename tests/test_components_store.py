@@ -25,7 +25,7 @@ from gisgrid.components_store import (
 )
 from gisgrid.grids import workflows
 from gisgrid.settings import Settings
-from tests.fixtures import COMMUNITIES, DISTRICT, small_district, write_small_district
+from tests.fixtures import COMMUNITIES, DISTRICT, load_small_district, small_district
 
 LAMP, BIN = "01037", "03005"
 CATALOGUE = catalogue_for(Settings())
@@ -33,9 +33,7 @@ CATALOGUE = catalogue_for(Settings())
 
 @pytest.fixture
 def district(clean_db: Engine, tmp_path: Path) -> Engine:
-    workflows.import_boundaries(clean_db, write_small_district(tmp_path), BoundaryOptions())
-    workflows.generate_grids(clean_db)
-    workflows.build_tiers(clean_db, target_size=20)
+    load_small_district(clean_db, tmp_path)
     return clean_db
 
 

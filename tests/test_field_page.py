@@ -14,12 +14,10 @@ from sqlalchemy import Engine, text
 
 from api.main import create_app
 from gisgrid import workflow
-from gisgrid.boundaries import BoundaryOptions
-from gisgrid.grids import workflows
 from gisgrid.settings import Settings
 from maps import assets
 from maps import field as page
-from tests.fixtures import write_small_district
+from tests.fixtures import load_small_district
 from tests.test_components_store import inside_points
 
 MAX_BYTES = 100 * 1024
@@ -32,9 +30,7 @@ def installed() -> None:
 
 @pytest.fixture
 def client(installed: None, clean_db: Engine, settings: Settings, tmp_path: Path) -> Iterator[TestClient]:
-    workflows.import_boundaries(clean_db, write_small_district(tmp_path), BoundaryOptions())
-    workflows.generate_grids(clean_db)
-    workflows.build_tiers(clean_db, target_size=20)
+    load_small_district(clean_db, tmp_path)
     with TestClient(create_app(settings.model_copy(update={"data_dir": tmp_path / "data"}))) as c:
         yield c
 

@@ -19,14 +19,12 @@ from typer.testing import CliRunner
 
 from gisgrid import cases as svc
 from gisgrid import history
-from gisgrid.boundaries import BoundaryOptions
 from gisgrid.cli.evaluation import indicators, parse_period
 from gisgrid.cli.maprender import app
-from gisgrid.grids import workflows
 from gisgrid.settings import Settings
 from gisgrid.simulate import classes_from_catalogue, simulate
 from maps import assets, choropleth, render
-from tests.fixtures import COMMUNITIES, write_small_district
+from tests.fixtures import COMMUNITIES, load_small_district
 from tests.test_components_store import inside_points
 
 LINK = re.compile(r"""<(?:script|link)\b[^>]*?\b(?:src|href)=["']([^"']+)""", re.IGNORECASE)
@@ -41,9 +39,7 @@ def installed() -> None:
 @pytest.fixture
 def district(installed: None, clean_db: Engine, settings: Settings, tmp_path: Path) -> Engine:
     """The small district with 40 components (4 faulty) and 6 cases (2 of them closed as rejected)."""
-    workflows.import_boundaries(clean_db, write_small_district(tmp_path), BoundaryOptions())
-    workflows.generate_grids(clean_db)
-    workflows.build_tiers(clean_db, target_size=20)
+    load_small_district(clean_db, tmp_path)
     with clean_db.begin() as conn:
         conn.execute(
             text(
@@ -191,9 +187,7 @@ PERIOD = "2025-10"
 def write_simulated_history(engine: Engine, settings: Settings, folder: Path) -> None:
     """The small district, its tiers and 45 days of simulated cases (2025-09-15 …); the first tier-3 grid's cases
     are moved a year back, so in 2025-10 it has no data."""
-    workflows.import_boundaries(engine, write_small_district(folder), BoundaryOptions())
-    workflows.generate_grids(engine)
-    workflows.build_tiers(engine, target_size=20)
+    load_small_district(engine, folder)
     services = svc.load_services(settings)
     svc.sync_reference_data(engine, services)
     with engine.connect() as conn:

@@ -13,11 +13,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 
 from api.main import create_app
-from gisgrid.boundaries import BoundaryOptions
-from gisgrid.grids import workflows
 from gisgrid.settings import STORAGE_SRID, Settings
 from maps import tiles_sql
-from tests.fixtures import STREETS, write_small_district
+from tests.fixtures import STREETS, load_small_district
 from tests.test_components_store import inside_points
 
 MVT = "application/vnd.mapbox-vector-tile"
@@ -26,9 +24,7 @@ WHO = {"X-Actor": quote("李娜"), "X-Role": "data_admin"}
 
 @pytest.fixture
 def client(clean_db: Engine, settings: Settings, tmp_path: Path) -> Iterator[TestClient]:
-    workflows.import_boundaries(clean_db, write_small_district(tmp_path), BoundaryOptions())
-    workflows.generate_grids(clean_db)
-    workflows.build_tiers(clean_db, target_size=20)
+    load_small_district(clean_db, tmp_path)
     with TestClient(create_app(settings.model_copy(update={"data_dir": tmp_path / "data"}))) as c:
         yield c
 

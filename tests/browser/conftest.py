@@ -28,12 +28,10 @@ from fastapi import FastAPI
 from sqlalchemy import Engine
 
 from api.main import create_app
-from gisgrid.boundaries import BoundaryOptions
 from gisgrid.cases import sync_reference_data
-from gisgrid.grids import workflows
 from gisgrid.settings import PROJECT_ROOT, Settings
 from maps import assets
-from tests.fixtures import write_small_district
+from tests.fixtures import load_small_district
 
 CHROMIUM = os.environ.get("GISGRID_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -117,9 +115,7 @@ def live_server(settings: Settings, tmp_path_factory: pytest.TempPathFactory) ->
 @pytest.fixture
 def live(browser: Any, live_server: LiveServer, clean_db: Engine, tmp_path: Path) -> LiveServer:
     """The live app over a freshly loaded small district (departments synced again after the wipe)."""
-    workflows.import_boundaries(clean_db, write_small_district(tmp_path), BoundaryOptions())
-    workflows.generate_grids(clean_db)
-    workflows.build_tiers(clean_db, target_size=20)
+    load_small_district(clean_db, tmp_path)
     sync_reference_data(clean_db, live_server.app.state.cases)
     return live_server
 
