@@ -2,7 +2,7 @@
 
 Layers: unit grids and the three management tiers as vector tiles (``/tiles/<layer>/{z}/{x}/{y}.mvt``, styled
 under the same layer names ``ST_AsMVT`` gives them); components by zoom — counts per unit grid as tiles
-(``component_cells``) at zoom 12–15, single components as tiles at 16, clustered points from ``/components`` at 17+;
+(``component_cells``) at zoom 13–15, single components as tiles at 16, clustered points from ``/components`` at 17+;
 cases as a folium ``Realtime`` layer polling ``/cases?format=geojson&limit=1000`` every 10 s and coloured by
 traffic light; a heat map of the filtered cases over the chosen period (``/cases/heat``).
 A plain HTML/CSS/JS side panel lists the cases with filters and light counts, shows one case's detail and its
@@ -46,10 +46,10 @@ GRID_LAYERS: tuple[tuple[str, str, str, bool, int, int], ...] = (
     ("tier2", "二级网格(社区)", "{weight: 2.2, color: '#1e88e5', opacity: 0.9, fill: false}", True, 12, 0),
     ("tier1", "一级网格(街道)", "{weight: 3, color: '#e53935', opacity: 0.85, fill: false}", True, 13, 0),
 )
-#: Components by zoom: counts per unit grid up to CELLS_MAX, single points as tiles up to POINT_TILES_MAX,
-#: clustered points (GeoJSON of the view, at most CLUSTER_LIMIT) above. A z13 tile of the urban core holds
-#: ~100,000 components: drawn one by one it is neither fast nor readable.
-COMPONENT_CELLS_MIN_ZOOM = 12
+#: Components by zoom: counts per unit grid from CELLS_MIN up to CELLS_MAX (a z12 tile of them is ~130 KB),
+#: single points as tiles up to POINT_TILES_MAX, clustered points (GeoJSON of the view, at most CLUSTER_LIMIT)
+#: above. A z13 tile of the urban core holds ~100,000 components: one by one it is neither fast nor readable.
+COMPONENT_CELLS_MIN_ZOOM = 13
 COMPONENT_CELLS_MAX_ZOOM = 15
 COMPONENT_POINT_TILES_MAX_ZOOM = 16
 COMPONENT_CLUSTER_LIMIT = 5000

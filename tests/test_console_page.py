@@ -67,8 +67,8 @@ def test_console_layers_match_the_tile_layers(client: TestClient) -> None:
         assert label in html
     for label in ("单元网格", "一级网格(街道)", "城市部件", "案件热力图(按筛选时段)", "案件(实时)"):  # layer control
         assert json.dumps(label)[1:-1] in html  # (JSON-escaped)
-    # components by zoom: counts per grid 12–15, point tiles at 16, clustered points from 17
-    assert "minZoom: 12" in html and "maxZoom: 15" in html and "L.markerClusterGroup(" in html
+    # components by zoom: counts per grid 13–15, point tiles at 16, clustered points from 17
+    assert "minZoom: 13" in html and "maxZoom: 15" in html and "L.markerClusterGroup(" in html
     assert '"clusterMinZoom": 17' in html and "L.heatLayer(" in html and "/cases/heat?" in html
     # the district is fitted before any layer exists, with an explicit min zoom (see _FitNow)
     assert html.index("fitBounds(") < html.index("L.vectorGrid.protobuf(") and '"minZoom": 5' in html

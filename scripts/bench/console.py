@@ -122,6 +122,14 @@ def load_components(engine: Engine, district: object, total: int) -> int:
                 )
             )
             conn.execute(text("DROP TABLE _pts, _cls"))
+    with engine.begin() as conn:  # located like an import does (the per-grid counts follow by trigger)
+        conn.execute(
+            text(
+                "UPDATE components c SET unit_grid_code = g.code, street_code = g.street_code, "
+                "community_code = g.community_code FROM unit_grids g "
+                "WHERE c.unit_grid_code IS NULL AND ST_Intersects(g.geom, c.geom)"
+            )
+        )
     return n
 
 
