@@ -6,8 +6,12 @@ module moves those frames to and from the tables, in one transaction per write.
 
 from __future__ import annotations
 
+import datetime as dt
+import io
 import json
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -91,47 +95,113 @@ def cells_for_simulation(conn: Connection, district: str | None = None) -> pd.Da
     return rows
 
 
+#: Optional case columns written when the frame has them (an import keeps the input point and the clock facts).
+OPTIONAL_CASE_COLUMNS = ("input_lon", "input_lat", "input_datum", "description", "pending_extension", "suspended_at")
+#: Case numbers the live intake makes (year + 6 digits): kept numbers of this shape move the year's counter.
+LIVE_NUMBER = r"([0-9]{4})([0-9]{6})"
+
+
 def write_history(
-    engine: Engine, cases: pd.DataFrame, transitions: pd.DataFrame, services: Any | None = None
+    engine: Engine,
+    cases: pd.DataFrame,
+    transitions: pd.DataFrame,
+    services: Any | None = None,
+    *,
+    keep_numbers: bool = False,
 ) -> WrittenHistory:
     """Append a history: case ids and numbers are moved past the stored ones (numbers stay unique per year);
     everything is written in one transaction or not at all. With ``services`` (gisgrid.cases.CaseServices) the
-    open cases get their running node and deadline, so the console shows their traffic lights."""
+    open cases get their running node and deadline, so the console shows their traffic lights.
+
+    ``keep_numbers``: keep ``case_no`` as given (an imported history keeps the city's own numbers); a number
+    already stored (or repeated in ``cases``) refuses the whole write, and numbers shaped like the live ones
+    (year + 6 digits) move that year's counter past them, so later intakes never reuse them."""
+    with engine.connect() as conn, conn.begin():
+        return write_history_in(conn, cases, transitions, services, keep_numbers=keep_numbers)
+
+
+def write_history_in(
+    conn: Connection,
+    cases: pd.DataFrame,
+    transitions: pd.DataFrame,
+    services: Any | None = None,
+    *,
+    keep_numbers: bool = False,
+) -> WrittenHistory:
+    """:func:`write_history` inside the caller's transaction (which commits or rolls back)."""
     if cases.empty:
         raise InvalidInput("the history has no cases")
-    with engine.connect() as conn, conn.begin():
-        conn.execute(text("LOCK TABLE cases IN EXCLUSIVE MODE"))  # ids and numbers are taken in one block
-        base = int(conn.execute(text("SELECT coalesce(max(id), 0) FROM cases")).scalar_one())
-        c = cases.copy()
-        c["id"] = c["id"].astype(np.int64) + base
-        t = transitions.copy()
-        t["case_id"] = t["case_id"].astype(np.int64) + base
-        if "duplicate_of" in c.columns:
-            c["duplicate_of"] = (c["duplicate_of"].astype("Float64") + base).astype("Int64")
+    conn.execute(text("LOCK TABLE cases IN EXCLUSIVE MODE"))  # ids and numbers are taken in one block
+    base = int(conn.execute(text("SELECT coalesce(max(id), 0) FROM cases")).scalar_one())
+    c = cases.copy()
+    c["id"] = c["id"].astype(np.int64) + base
+    t = transitions.copy()
+    t["case_id"] = t["case_id"].astype(np.int64) + base
+    if "duplicate_of" in c.columns:
+        c["duplicate_of"] = (c["duplicate_of"].astype("Float64") + base).astype("Int64")
+    if keep_numbers:
+        _check_kept_numbers(conn, c)
+    else:
         c["case_no"] = _renumber(conn, c)
-        c["matter_code"] = c["district_code"] + c["class_code"]
-        c["updated_at"] = t.groupby("case_id")["at"].max().reindex(c["id"]).to_numpy()
-        c["version"] = t.groupby("case_id")["version"].max().reindex(c["id"]).fillna(1).astype(int).to_numpy()
-        points = shapely.points(c["lon"].to_numpy(dtype=float), c["lat"].to_numpy(dtype=float))
-        c["geom"] = shapely.to_wkb(shapely.set_srid(points, STORAGE_SRID), hex=True, include_srid=True)
-        for col in CASE_COLUMNS:
-            if col not in c.columns:
-                c[col] = None
-        copy_frame(conn, "cases", c[list(CASE_COLUMNS)].astype(object).where(c[list(CASE_COLUMNS)].notna(), None))
-        t["details"] = [json.dumps(d or {}, ensure_ascii=False, default=str) for d in t["details"]]
-        t["effects"] = [json.dumps(list(e) if e is not None else []) for e in t["effects"]]
-        if "note" not in t.columns:
-            t["note"] = None
-        copy_frame(
-            conn,
-            "case_transitions",
-            t[list(TRANSITION_COLUMNS)].astype(object).where(t[list(TRANSITION_COLUMNS)].notna(), None),
-        )
-        last = int(c["id"].max())
-        conn.execute(text("SELECT setval('cases_id_seq', :v)"), {"v": last})
-        if services is not None:
-            _open_clocks(conn, services, c, t)
+    c["matter_code"] = c["district_code"] + c["class_code"]
+    c["updated_at"] = t.groupby("case_id")["at"].max().reindex(c["id"]).to_numpy()
+    c["version"] = t.groupby("case_id")["version"].max().reindex(c["id"]).fillna(1).astype(int).to_numpy()
+    points = shapely.points(c["lon"].to_numpy(dtype=float), c["lat"].to_numpy(dtype=float))
+    c["geom"] = shapely.to_wkb(shapely.set_srid(points, STORAGE_SRID), hex=True, include_srid=True)
+    for col in CASE_COLUMNS:
+        if col not in c.columns:
+            c[col] = None
+    columns = list(CASE_COLUMNS) + [col for col in OPTIONAL_CASE_COLUMNS if col in c.columns]
+    copy_frame(conn, "cases", c[columns].astype(object).where(c[columns].notna(), None))
+    t["details"] = [json.dumps(d or {}, ensure_ascii=False, default=str) for d in t["details"]]
+    t["effects"] = [json.dumps(list(e) if e is not None else []) for e in t["effects"]]
+    if "note" not in t.columns:
+        t["note"] = None
+    copy_frame(
+        conn,
+        "case_transitions",
+        t[list(TRANSITION_COLUMNS)].astype(object).where(t[list(TRANSITION_COLUMNS)].notna(), None),
+    )
+    last = int(c["id"].max())
+    conn.execute(text("SELECT setval('cases_id_seq', :v)"), {"v": last})
+    if services is not None:
+        _open_clocks(conn, services, c, t)
     return WrittenHistory(len(c), len(t), base + 1, last)
+
+
+def stored_case_numbers(conn: Connection, numbers: list[str]) -> set[str]:
+    """Which of ``numbers`` are already used by stored cases."""
+    if not numbers:
+        return set()
+    rows = conn.execute(text("SELECT case_no FROM cases WHERE case_no = ANY(:n)"), {"n": numbers}).scalars()
+    return set(rows)
+
+
+def _check_kept_numbers(conn: Connection, c: pd.DataFrame) -> None:
+    numbers = c["case_no"].astype(str)
+    repeated = sorted(set(numbers[numbers.duplicated()]))
+    taken = sorted(stored_case_numbers(conn, numbers.tolist()))
+    if repeated or taken:
+        parts = []
+        if taken:
+            parts.append(f"already stored: {', '.join(taken[:10])}")
+        if repeated:
+            parts.append(f"repeated: {', '.join(repeated[:10])}")
+        raise InvalidInput(
+            "case numbers must be new and unique (" + "; ".join(parts) + ")",
+            detail={"stored": taken, "repeated": repeated},
+        )
+    parts = numbers.str.extract(f"^{LIVE_NUMBER}$").dropna()
+    if parts.empty:
+        return
+    highest = parts[1].astype(int).groupby(parts[0].astype(int)).max()
+    conn.execute(
+        text(
+            "INSERT INTO case_numbers (year, last) VALUES (:y, :n) "
+            "ON CONFLICT (year) DO UPDATE SET last = GREATEST(case_numbers.last, EXCLUDED.last)"
+        ),
+        [{"y": int(y), "n": int(n)} for y, n in sorted(highest.items())],
+    )
 
 
 def _renumber(conn: Connection, c: pd.DataFrame) -> pd.Series:
@@ -155,41 +225,134 @@ def _renumber(conn: Connection, c: pd.DataFrame) -> pd.Series:
     return out
 
 
+#: Transition columns read as categorical (few distinct values, compared and grouped many times).
+HISTORY_STEP_CATEGORIES = ("action", "from_state", "to_state", "actor", "role", "department_code", "details", "effects")
+_CASE_TEXT = (
+    "case_no", "scheme", "class_code", "disposal_type", "state", "source", "reporter", "reporter_role",
+    "unit_grid_code", "district_code", "street_code", "community_code", "tier3_code", "department_code",
+    "previous_state",
+)  # fmt: skip
+#: Categorical columns whose values may look like numbers: selected as ``'~' || column`` (else pandas would turn
+#: the categories into numbers, 09005 into 9005) and the "~" taken off the categories.
+_PREFIXED = frozenset(("actor", "department_code"))
+# Instants travel as integer UTC microseconds (exact: a float8 keeps 0.1 µs at today's epoch seconds).
+_EPOCH_US = "round(date_part('epoch', {0}) * 1000000)::int8"
+
+
+def _select(column: str, table: str = "", prefixed: frozenset[str] = frozenset()) -> str:
+    name = table + column
+    if column.endswith("_at") or column == "at":
+        return _EPOCH_US.format(name)
+    if column in ("details", "effects"):
+        return f"{name}::text"
+    return f"'~' || {name}::text" if column in prefixed else name
+
+
+def _copy_csv(
+    conn: Connection, query: str, params: dict[str, Any], names: list[str], dtypes: dict[str, Any]
+) -> pd.DataFrame:
+    """``COPY (query) TO STDOUT`` as CSV, parsed by pandas in C: a categorical column never makes one Python string
+    per row; other columns' types are inferred unless given. NULL and the empty string both read as missing."""
+    raw = conn.connection.dbapi_connection
+    assert raw is not None
+    buf = io.BytesIO()
+    with raw.cursor() as cur:
+        sql = cur.mogrify(query, params).decode()
+        cur.copy_expert(f"COPY ({sql}) TO STDOUT WITH (FORMAT csv)", buf)
+    if not buf.tell():
+        return pd.DataFrame({col: pd.Series(dtype=dtypes.get(col, np.int64)) for col in names})
+    buf.seek(0)
+    out = pd.read_csv(buf, header=None, names=names, dtype=dtypes, keep_default_na=False, na_values=[""])
+    for col in _PREFIXED.intersection(c for c, d in dtypes.items() if d == "category"):
+        out[col] = out[col].cat.rename_categories(out[col].cat.categories.astype(str).str.slice(1))
+    return out
+
+
+def _local_us(values: pd.Series, tz: Any) -> pd.Series:
+    """Integer UTC microseconds (NaN for NULL) → tz-aware instants in ``tz``."""
+    v = values.to_numpy()
+    if v.dtype.kind == "f":
+        v = np.where(np.isnan(v), np.iinfo(np.int64).min, v)
+    idx = pd.DatetimeIndex(v.astype(np.int64).view("datetime64[us]")).tz_localize("UTC").tz_convert(tz)
+    return pd.Series(idx, index=values.index)
+
+
+def _json_objects(values: pd.Series) -> np.ndarray:
+    """A categorical column of JSON texts → the decoded values, each distinct text decoded once: rows with the same
+    text share one object (read-only)."""
+    texts = values.cat.categories
+    decoded = np.empty(len(texts) + 1, dtype=object)  # the last slot (None) for NULL
+    for i, text_ in enumerate(texts):
+        decoded[i] = json.loads(text_)
+    return decoded[values.cat.codes.to_numpy()]
+
+
 def read_history(
     conn: Connection, period: Period, disposal_limit_h: dict[tuple[str, str], float]
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Cases reported in ``period`` and all their transitions, shaped for :mod:`gisgrid.evaluation`."""
-    cases = pd.read_sql(
-        text(
-            """
-            SELECT id, case_no, scheme, class_code, disposal_type, state, source, reporter, reporter_role,
-                   unit_grid_code, district_code, street_code, community_code, tier3_code, department_code,
-                   previous_state, rework_count, escalation_level, duplicate_of, created_at, closed_at,
-                   ST_X(geom) AS lon, ST_Y(geom) AS lat
-            FROM cases WHERE created_at >= :a AND created_at < :b ORDER BY id
-            """
-        ),
+    """Cases reported in ``period`` and all their transitions, shaped for :mod:`gisgrid.evaluation`.
+
+    Read with ``COPY … TO STDOUT`` and parsed by pandas (a month of a busy district is hundreds of thousands of
+    transitions). Cases are sorted by id, transitions by case, time and id; times are tz-aware in the period's
+    zone. Transition columns :data:`HISTORY_STEP_CATEGORIES` are categorical (``from_state`` and ``to_state``
+    share their categories, so they compare); ``details`` are dicts and ``effects`` lists, one object per distinct
+    JSON text — treat them as read-only. ``disposal_limit_h`` is looked up per (scheme, class)."""
+    params = {"a": period.start.to_pydatetime(), "b": period.end.to_pydatetime()}
+    tz = period.start.tz
+    case_names = [
+        "id", "case_no", "scheme", "class_code", "disposal_type", "state", "source", "reporter", "reporter_role",
+        "unit_grid_code", "district_code", "street_code", "community_code", "tier3_code", "department_code",
+        "previous_state", "rework_count", "escalation_level", "duplicate_of", "created_at", "closed_at", "lon", "lat",
+    ]  # fmt: skip
+    case_sql = ", ".join(_select(c) for c in case_names[:-2])
+    cases = _copy_csv(
         conn,
-        params={"a": period.start.to_pydatetime(), "b": period.end.to_pydatetime()},
+        f"SELECT {case_sql}, ST_X(geom), ST_Y(geom) FROM cases WHERE created_at >= %(a)s AND created_at < %(b)s "
+        "ORDER BY id",
+        params,
+        case_names,
+        dict.fromkeys(_CASE_TEXT, str),
     )
     for col in ("created_at", "closed_at"):
-        cases[col] = pd.to_datetime(cases[col], utc=True).dt.tz_convert(period.start.tz)
-    keys = list(zip(cases["scheme"], cases["class_code"], strict=True))
-    cases["disposal_limit_h"] = [disposal_limit_h.get(k, np.nan) for k in keys]
-    transitions = pd.read_sql(
-        text(
-            """
-            SELECT t.id, t.case_id, t.action, t.from_state, t.to_state, t.actor, t.role, t.at, t.department_code,
-                   t.details, t.effects, t.version
-            FROM case_transitions t JOIN cases c ON c.id = t.case_id
-            WHERE c.created_at >= :a AND c.created_at < :b ORDER BY t.case_id, t.at, t.id
-            """
-        ),
+        cases[col] = _local_us(cases[col], tz)
+    # The disposal limit of each distinct (scheme, class) pair.
+    s_code, schemes = pd.factorize(cases["scheme"])
+    c_code, classes = pd.factorize(cases["class_code"])
+    width = len(classes) + 1
+    distinct, inverse = np.unique((s_code + 1) * width + c_code + 1, return_inverse=True)
+    schemes, classes = [None, *schemes], [None, *classes]
+    limits = [disposal_limit_h.get((schemes[p // width], classes[p % width]), np.nan) for p in distinct]
+    cases["disposal_limit_h"] = np.asarray(limits, dtype=np.float64)[inverse]
+
+    step_names = [
+        "id", "case_id", "action", "from_state", "to_state", "actor", "role", "at", "department_code", "details",
+        "effects", "version",
+    ]  # fmt: skip
+    step_sql = ", ".join(_select(c, "t.", _PREFIXED) for c in step_names)
+    # The id range lets the planner read the period's transitions through the case_id index instead of scanning
+    # the whole table (cases are numbered as they come, so a period's ids are about contiguous).
+    ids = cases["id"].to_numpy()
+    params |= {"lo": int(ids.min()) if len(ids) else 0, "hi": int(ids.max()) if len(ids) else -1}
+    t = _copy_csv(
         conn,
-        params={"a": period.start.to_pydatetime(), "b": period.end.to_pydatetime()},
+        f"SELECT {step_sql} FROM case_transitions t JOIN cases c ON c.id = t.case_id "
+        "WHERE c.created_at >= %(a)s AND c.created_at < %(b)s AND t.case_id BETWEEN %(lo)s AND %(hi)s",
+        params,
+        step_names,
+        dict.fromkeys(HISTORY_STEP_CATEGORIES, "category"),
     )
-    transitions["at"] = pd.to_datetime(transitions["at"], utc=True).dt.tz_convert(period.start.tz)
-    return cases, transitions
+    case_id, at, step_id = t["case_id"].to_numpy(), t["at"].to_numpy(), t["id"].to_numpy()
+    if len(t) > 1:
+        d_case, d_at, d_id = np.diff(case_id), np.diff(at), np.diff(step_id)
+        if not ((d_case > 0) | ((d_case == 0) & ((d_at > 0) | ((d_at == 0) & (d_id >= 0))))).all():
+            t = t.iloc[np.lexsort((step_id, at, case_id))].reset_index(drop=True)
+    t["at"] = _local_us(t["at"], tz)
+    states = t["from_state"].cat.categories.union(t["to_state"].cat.categories)
+    for col in ("from_state", "to_state"):
+        t[col] = t[col].cat.set_categories(states)
+    for col in ("details", "effects"):
+        t[col] = _json_objects(t[col])
+    return cases, t
 
 
 def disposal_limits_h(events: Any, hours_per_day: float = 7.5) -> dict[tuple[str, str], float]:
@@ -221,3 +384,164 @@ def _open_clocks(conn: Connection, services: Any, c: pd.DataFrame, t: pd.DataFra
         rows.append({"id": int(case.id), "node": node, "s": started, "due": due})
     if rows:
         conn.execute(text("UPDATE cases SET node = :node, node_started_at = :s, due_at = :due WHERE id = :id"), rows)
+
+
+# -- import of a city's own history -----------------------------------------------------------------
+
+
+@dataclass
+class HistoryImportOptions:
+    errors_path: Path | None = None  # refusals CSV, written only when there are refusals
+    dry_run: bool = False
+    all_or_nothing: bool = False
+    now: dt.datetime | None = None  # "the future" starts here (tests)
+
+
+@dataclass
+class HistoryImportSummary:
+    rows: int = 0
+    cases_read: int = 0
+    imported_cases: int = 0
+    imported_transitions: int = 0
+    accepted_cases: int = 0  # passed every check (imported unless dry run or all-or-nothing)
+    accepted_transitions: int = 0
+    refused_rows: int = 0
+    refused_cases: int = 0
+    errors: pd.DataFrame = field(default_factory=pd.DataFrame)
+    errors_path: Path | None = None
+    written: bool = False
+    dry_run: bool = False
+    all_or_nothing: bool = False
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def everything_refused(self) -> bool:
+        return self.refused_rows > 0 and self.accepted_cases == 0
+
+    def to_text(self) -> str:
+        lines = [
+            f"read {self.rows} rows ({self.cases_read} cases): imported {self.imported_cases} cases "
+            f"({self.imported_transitions} transitions), refused {self.refused_rows} rows ({self.refused_cases} cases)"
+        ]
+        if self.dry_run:
+            lines.append(
+                f"dry run: {self.accepted_cases} cases ({self.accepted_transitions} transitions) passed every check; "
+                "nothing written (试运行，未写入)"
+            )
+        elif self.all_or_nothing and self.refused_rows:
+            lines.append("--all-or-nothing: the file has refusals, nothing written (全部拒收，未写入)")
+        lines.extend(self.notes)
+        if len(self.errors):
+            own = self.errors[self.errors["field"] != ""]  # a cause, not "case refused: row N …"
+            first = (own if len(own) else self.errors).iloc[0]
+            where = f"row {first['row']}" + (f" field {first['field']}" if first["field"] else "")
+            lines.append(f"first refusal: {where}: {first['reason']}")
+        if self.errors_path:
+            lines.append(f"refusals written to {self.errors_path} (拒收明细)")
+        return "\n".join(lines)
+
+
+def coverage_extent(conn: Connection) -> tuple[float, float, float, float]:
+    """Bounds of the stored unit grids (storage lon/lat); InvalidInput when there are none."""
+    row = conn.execute(
+        text(
+            "SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM (SELECT ST_Extent(geom) AS e FROM unit_grids) s"
+        )
+    ).one()
+    if row[0] is None:
+        raise InvalidInput("no unit grids are stored: load boundaries and run gisgrid grids generate first")
+    return float(row[0]), float(row[1]), float(row[2]), float(row[3])
+
+
+def locate_points(conn: Connection, lon: np.ndarray, lat: np.ndarray) -> pd.DataFrame:
+    """Unit grid and tier codes of each storage lon/lat point in one query (None outside every grid; a point on a
+    shared edge goes to the smaller code, as case intake does). Index: the point's position."""
+    columns = ["unit_grid_code", "district_code", "street_code", "community_code", "tier3_code"]
+    out = pd.DataFrame(None, index=range(len(lon)), columns=columns, dtype=object)
+    if not len(lon):
+        return out
+    rows = conn.execute(
+        text(
+            f"""
+            SELECT p.i, g.code, g.district_code, g.street_code, g.community_code, g.tier3_code
+            FROM unnest(CAST(:i AS int[]), CAST(:x AS float8[]), CAST(:y AS float8[])) AS p(i, x, y)
+            CROSS JOIN LATERAL (
+                SELECT code, district_code, street_code, community_code, tier3_code FROM unit_grids
+                WHERE ST_Covers(geom, ST_SetSRID(ST_MakePoint(p.x, p.y), {STORAGE_SRID}))
+                ORDER BY code LIMIT 1) g
+            """
+        ),
+        {"i": list(range(len(lon))), "x": [float(v) for v in lon], "y": [float(v) for v in lat]},
+    ).all()
+    if rows:
+        idx = [r[0] for r in rows]
+        out.loc[idx, columns] = [list(r[1:]) for r in rows]
+    return out
+
+
+def import_history(
+    engine: Engine,
+    path: Path | str,
+    services: Any,
+    options: HistoryImportOptions | None = None,
+    *,
+    progress: Callable[[str, int, int], None] | None = None,
+) -> HistoryImportSummary:
+    """``gisgrid cases import-history``: read and check a city's past record (:mod:`gisgrid.history_import`),
+    locate every case in the unit grids, refuse numbers already stored, and write the accepted cases whole — with
+    their own case numbers — in one transaction (nothing when ``dry_run``, or ``all_or_nothing`` with a refusal).
+    A file that cannot be read raises InvalidInput."""
+    from gisgrid.components_store import sync_departments
+    from gisgrid.history_import import parse_history, read_history_csv, write_history_errors
+
+    opts = options or HistoryImportOptions()
+    report = progress or (lambda _stage, _done, _total: None)
+    raw, notes = read_history_csv(path)
+    summary = HistoryImportSummary(dry_run=opts.dry_run, all_or_nothing=opts.all_or_nothing, notes=notes)
+    with engine.connect() as conn, conn.begin() as trans:
+        bbox = coverage_extent(conn)
+        parsed = parse_history(raw, services, now=opts.now, coverage_bbox=bbox, progress=report)
+        report("locate", 0, 1)
+        if len(parsed.cases):
+            if not opts.dry_run:  # the numbers checked here stay free until the commit
+                conn.execute(text("LOCK TABLE cases IN EXCLUSIVE MODE"))
+            c = parsed.cases
+            where = locate_points(conn, c["lon"].to_numpy(dtype=float), c["lat"].to_numpy(dtype=float))
+            outside = where["unit_grid_code"].isna().to_numpy()
+            refusals: dict[str, tuple[int, str, str, str]] = {}
+            for k in np.flatnonzero(outside):
+                case_no = str(c["case_no"].iloc[k])
+                coords = f"{c['input_lon'].iloc[k]},{c['input_lat'].iloc[k]}"
+                refusals[case_no] = (
+                    parsed.case_rows[case_no][0],
+                    "coordinates",
+                    coords,
+                    f"outside the gridded coverage ({c['input_datum'].iloc[k]}); check the datum and that lon/lat "
+                    "are not swapped",
+                )
+            for case_no in sorted(stored_case_numbers(conn, c["case_no"].tolist())):
+                refusals.setdefault(
+                    case_no,
+                    (parsed.case_rows[case_no][0], "case_no", case_no, "case number already stored (案件编号已存在)"),
+                )
+            for col in where.columns:
+                parsed.cases[col] = where[col].to_numpy(dtype=object)
+            parsed = parsed.refuse(refusals)
+        report("locate", 1, 1)
+        summary.rows, summary.cases_read = parsed.rows, parsed.case_count
+        summary.accepted_cases, summary.accepted_transitions = len(parsed.cases), len(parsed.transitions)
+        summary.errors = parsed.errors
+        summary.refused_rows, summary.refused_cases = parsed.refused_rows, parsed.refused_cases
+        if opts.errors_path is not None and len(parsed.errors):
+            summary.errors_path = write_history_errors(parsed.errors, opts.errors_path)
+        if opts.dry_run or parsed.cases.empty or (opts.all_or_nothing and len(parsed.errors)):
+            trans.rollback()
+            return summary
+        report("write", 0, 1)
+        sync_departments(conn, services.components)
+        written = write_history_in(conn, parsed.cases, parsed.transitions, services, keep_numbers=True)
+        trans.commit()
+        report("write", 1, 1)
+    summary.imported_cases, summary.imported_transitions = written.cases, written.transitions
+    summary.written = True
+    return summary

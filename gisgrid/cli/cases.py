@@ -9,12 +9,13 @@ import typer
 from sqlalchemy import Engine
 
 from gisgrid import cases as svc
+from gisgrid import history
 from gisgrid.cli.boundary_options import SrcDatum
-from gisgrid.cli.common import echo, settings_of
+from gisgrid.cli.common import echo, settings_of, stage_progress
 from gisgrid.errors import InvalidInput
 from gisgrid.storage.database import make_engine, prepare_database
 
-app = typer.Typer(help="Cases 案件: report, list, show, act.", no_args_is_help=True)
+app = typer.Typer(help="Cases 案件: report, list, show, act, import a history.", no_args_is_help=True)
 
 
 def _open(ctx: typer.Context) -> tuple[Engine, svc.CaseServices]:
@@ -136,3 +137,30 @@ def act(
         f"case {case['case_no']}: {case['state_label']} ({case['state']}), version {case['version']}, "
         f"due {case['due_at']}"
     )
+
+
+@app.command("import-history")
+def import_history(
+    ctx: typer.Context,
+    file: Path = typer.Argument(..., help="CSV, one row per transition (see docs/history-import.md)."),
+    errors: Path | None = typer.Option(
+        None, "--errors", help="Refusals CSV (row, case_no, field, value, reason); default FILE.errors.csv."
+    ),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Check every row and case; write nothing."),
+    all_or_nothing: bool = typer.Option(False, "--all-or-nothing", help="Write nothing if any row is refused."),
+) -> None:
+    """历史案件导入: load a city's past cases (one row per transition), checked row by row and through the
+    workflow; accepted cases are written whole with their own numbers, refused ones listed with row/field/reason."""
+    if not file.is_file():
+        raise InvalidInput(f"{file}: file not found")
+    errors_path = errors or file.with_name(f"{file.stem}.errors.csv")
+    engine, services = _open(ctx)
+    opts = history.HistoryImportOptions(errors_path=errors_path, dry_run=dry_run, all_or_nothing=all_or_nothing)
+    with stage_progress() as progress:
+        try:
+            summary = history.import_history(engine, file, services, opts, progress=progress)
+        finally:
+            engine.dispose()
+    echo(summary.to_text())
+    if summary.everything_refused or (all_or_nothing and summary.refused_rows):
+        raise typer.Exit(1)

@@ -1,0 +1,792 @@
+"""Reading a city's past case record (历史案件导入): one CSV row per transition, checked row by row and case by case.
+
+No database access here: :func:`read_history_csv` reads the file, :func:`parse_history` checks it against the
+catalogues and the workflow state machine (:mod:`gisgrid.workflow`) and returns the accepted cases and their
+transitions, shaped like the tables ``cases`` and ``case_transitions`` (as :func:`gisgrid.history.write_history`
+takes them), plus the refusals (row, case_no, field, value, reason). The database side (locating the cases in the
+unit grids, case numbers already stored, the write) is :func:`gisgrid.history.import_history`.
+
+The format is documented in ``docs/history-import.md``. In short: rows of one case share ``case_no`` and come in
+the order the transitions happened (other cases' rows may come in between); ``state`` is the case's state AFTER
+the row's transition; the first row of a case is its report (state ``reported``). Case-level fields (scheme,
+class_code, lon, lat, datum, source, disposal_type) may be given on every row (then they must agree) or only once.
+
+Never half a case: when any row of a case is refused, every row of it is refused (the others with
+"case refused: row N …"), and the case is not imported.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import pandas as pd
+
+from gisgrid import geodesy, workflow
+from gisgrid.cases import SOURCES
+from gisgrid.components import _Errors, _find, _num, _read_csv
+from gisgrid.errors import InvalidInput
+
+LOCAL_TZ = ZoneInfo("Asia/Shanghai")
+DEFAULT_SCHEME = "gbt47678"
+DEFAULT_DATUM = "wgs84"
+SCHEMES: tuple[str, ...] = ("gbt47678", "cjt214")
+CASE_NO_MAX = 20  # cases.case_no is varchar(20)
+MIN_YEAR, MAX_YEAR = 1990, 2200  # earlier/later years are placeholders (0001-01-01, 9999-12-31), not records
+
+#: Canonical column → accepted header names (matched case-insensitively, surrounding spaces ignored).
+COLUMN_ALIASES: dict[str, tuple[str, ...]] = {
+    "case_no": ("case_no", "case_number", "case", "案件编号", "案件号"),
+    "scheme": ("scheme", "编码标准"),
+    "class_code": ("class_code", "class", "event_class", "类别代码", "事件类别", "案件类别"),
+    "lon": ("lon", "lng", "longitude", "经度"),
+    "lat": ("lat", "latitude", "纬度"),
+    "datum": ("datum", "坐标系"),
+    "source": ("source", "案件来源", "来源"),
+    "state": ("state", "status", "状态", "案件状态"),
+    "action": ("action", "动作", "操作"),
+    "role": ("role", "actor_role", "角色", "岗位"),
+    "actor": ("actor", "操作人", "处理人"),
+    "department_code": ("department_code", "department", "dept_code", "部门代码", "处置部门"),
+    "at": ("at", "timestamp", "time", "时间", "操作时间"),
+    "note": ("note", "reason", "备注", "说明"),
+    "disposal_type": ("disposal_type", "处置类型"),
+    "new_due_at": ("new_due_at", "新处置时限"),
+}
+REQUIRED_COLUMNS: tuple[str, ...] = ("case_no", "class_code", "lon", "lat", "source", "state", "at")
+#: Fields that belong to the case, not to one transition: given once or repeated identically.
+CASE_FIELDS: tuple[str, ...] = ("scheme", "class_code", "lon", "lat", "datum", "source", "disposal_type")
+ERROR_COLUMNS: tuple[str, ...] = ("row", "case_no", "field", "value", "reason")
+
+#: 缓办 is the workflow state ``suspended`` with details kind = deferred (see gisgrid.evaluation).
+DEFERRED_LABEL = "缓办"
+#: Stands in for a reason/result the history does not record (the workflow asks for one; it is not stored).
+_NOT_RECORDED = "(未记录)"
+
+_STATE_NAMES: dict[str, str] = {**{s: s for s in workflow.STATES}, **{v: k for k, v in workflow.STATES.items()}}
+_STATE_NAMES[DEFERRED_LABEL] = "suspended"
+_ACTION_NAMES: dict[str, str] = {
+    **{a: a for a in workflow.ACTIONS},
+    **{v: k for k, v in workflow.ACTIONS.items()},
+    "report": "report",
+    "上报": "report",
+}
+_ROLE_NAMES: dict[str, str] = {**{r: r for r in workflow.ROLES}, **{v: k for k, v in workflow.ROLES.items()}}
+_SOURCE_NAMES: dict[str, str] = {**{s: s for s in SOURCES}, **{v: k for k, v in SOURCES.items()}}
+_DATE_ONLY = re.compile(r"[0-9]{4}-?[0-9]{2}-?[0-9]{2}")
+
+Progress = Callable[[str, int, int], None]
+
+
+def _no_progress(_stage: str, _done: int, _total: int) -> None:
+    return None
+
+
+# --------------------------------------------------------------------------------------- reading
+
+
+def read_history_csv(path: Path | str) -> tuple[pd.DataFrame, list[str]]:
+    """The file as text columns named canonically (missing optional columns are ""), with ``_row`` (the CSV line,
+    header = line 1). Returns the frame and notes (GBK fallback, ignored columns). A file that cannot be read or
+    lacks a required column raises InvalidInput (nothing can be imported from it)."""
+    path = Path(path)
+    if not path.is_file():
+        raise InvalidInput(f"{path}: file not found", detail={"path": str(path)})
+    table, notes = _read_csv(path)
+    columns = [c for c in table.columns if c != "_row"]
+    taken: set[str] = set()
+    mapping: dict[str, str] = {}
+    for canonical, aliases in COLUMN_ALIASES.items():
+        found = _find(columns, aliases, taken)
+        if found is not None:
+            mapping[canonical] = found
+            taken.add(found)
+    missing = [c for c in REQUIRED_COLUMNS if c not in mapping]
+    if missing:
+        raise InvalidInput(
+            f"{path.name}: missing column(s) {', '.join(missing)}; columns are {', '.join(columns) or '(none)'} "
+            "(see docs/history-import.md)",
+            detail={"missing": missing, "columns": columns},
+        )
+    ignored = [c for c in columns if c not in taken]
+    if ignored:
+        notes.append(f"ignored column(s): {', '.join(ignored)}")
+    out = pd.DataFrame({"_row": table["_row"].to_numpy(dtype=np.int64)})
+    for canonical in COLUMN_ALIASES:
+        src = mapping.get(canonical)
+        values = table[src].to_numpy(dtype=object) if src else np.full(len(table), "", dtype=object)
+        out[canonical] = pd.Series(values, dtype=object).fillna("").astype(str).str.strip().to_numpy(dtype=object)
+    if out.empty:
+        raise InvalidInput(f"{path.name}: no data rows", detail={"path": str(path)})
+    return out, notes
+
+
+# --------------------------------------------------------------------------------------- result
+
+
+@dataclass
+class ParsedHistory:
+    """Accepted cases and transitions (local ids 1…n) and the refusals; ``case_rows`` lists each case's rows."""
+
+    cases: pd.DataFrame
+    transitions: pd.DataFrame
+    errors: pd.DataFrame
+    rows: int
+    case_count: int  # distinct case numbers read
+    case_rows: dict[str, list[int]] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def refused_rows(self) -> int:
+        return int(self.errors["row"].nunique()) if len(self.errors) else 0
+
+    @property
+    def refused_cases(self) -> int:
+        return int(self.errors.loc[self.errors["case_no"] != "", "case_no"].nunique()) + int(
+            self.errors.loc[self.errors["case_no"] == "", "row"].nunique()
+        )
+
+    def refuse(self, refusals: dict[str, tuple[int, str, str, str]]) -> ParsedHistory:
+        """Refuse whole accepted cases: ``case_no`` → (row, field, value, reason). Returns a new result."""
+        refusals = {k: v for k, v in refusals.items() if k in set(self.cases["case_no"])}
+        if not refusals:
+            return self
+        frames = [self.errors]
+        for case_no, (row, fld, value, reason) in refusals.items():
+            frames.append(_case_refusal(case_no, self.case_rows[case_no], row, fld, value, reason))
+        keep = ~self.cases["case_no"].isin(list(refusals)).to_numpy()
+        cases = self.cases[keep].reset_index(drop=True)
+        new_id = dict(zip(cases["id"], range(1, len(cases) + 1), strict=True))
+        t = self.transitions[self.transitions["case_id"].isin(list(new_id))].copy()
+        t["case_id"] = t["case_id"].map(new_id).astype(np.int64)
+        cases["id"] = np.arange(1, len(cases) + 1, dtype=np.int64)
+        return ParsedHistory(
+            cases=cases,
+            transitions=t.reset_index(drop=True),
+            errors=_sorted_errors(pd.concat(frames, ignore_index=True)),
+            rows=self.rows,
+            case_count=self.case_count,
+            case_rows=self.case_rows,
+            notes=self.notes,
+        )
+
+
+def _empty_errors() -> pd.DataFrame:
+    return pd.DataFrame({c: pd.Series(dtype=np.int64 if c == "row" else object) for c in ERROR_COLUMNS})
+
+
+def _sorted_errors(errors: pd.DataFrame) -> pd.DataFrame:
+    if errors.empty:
+        return _empty_errors()
+    out = errors.sort_values("row", kind="stable").reset_index(drop=True)
+    out["row"] = out["row"].astype(np.int64)
+    for c in ERROR_COLUMNS[1:]:
+        out[c] = out[c].astype(object).where(out[c].notna(), "").astype(str)
+    return out[list(ERROR_COLUMNS)]
+
+
+def _case_refusal(case_no: str, rows: list[int], row: int, fld: str, value: str, reason: str) -> pd.DataFrame:
+    """The refusal of ``row`` and, for every other row of the case, "case refused: row N …"."""
+    others = [r for r in rows if r != row]
+    told = f"case refused: row {row}, {fld}: {reason}"
+    return pd.DataFrame(
+        {
+            "row": [row, *others],
+            "case_no": case_no,
+            "field": [fld, *([""] * len(others))],
+            "value": [value, *([""] * len(others))],
+            "reason": [reason, *([told] * len(others))],
+        }
+    )
+
+
+def write_history_errors(errors: pd.DataFrame, path: Path | str) -> Path:
+    """The refusals as CSV (row, case_no, field, value, reason), UTF-8 with BOM (Excel opens Chinese text)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    errors.reindex(columns=list(ERROR_COLUMNS)).to_csv(path, index=False, encoding="utf-8-sig")
+    return path
+
+
+# --------------------------------------------------------------------------------------- row checks
+
+
+def _parse_instants(text: np.ndarray, now: dt.datetime) -> tuple[np.ndarray, np.ndarray]:
+    """(tz-aware Timestamps or None, reason or "") per value; each distinct text is parsed once."""
+    codes, uniques = pd.factorize(pd.Series(text, dtype=object))
+    values = np.full(len(uniques), None, dtype=object)
+    reasons = np.full(len(uniques), "", dtype=object)
+    for i, u in enumerate(uniques):
+        u = str(u)
+        if u == "":
+            reasons[i] = "missing timestamp"
+            continue
+        if _DATE_ONLY.fullmatch(u):
+            reasons[i] = "a date without a time of day: give the time too (e.g. 2025-09-01T09:30:00)"
+            continue
+        try:
+            parsed = dt.datetime.fromisoformat(u)
+        except ValueError:
+            reasons[i] = "not an ISO 8601 timestamp (e.g. 2025-09-01T09:30:00 or 2025-09-01T09:30:00+08:00)"
+            continue
+        if not MIN_YEAR <= parsed.year <= MAX_YEAR:
+            reasons[i] = f"year {parsed.year} is not plausible in a case record (a placeholder?)"
+            continue
+        if parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=LOCAL_TZ)  # naive = local time (Asia/Shanghai)
+        if parsed > now:
+            reasons[i] = f"in the future (after {now.isoformat(timespec='seconds')}): a history is past"
+            continue
+        values[i] = parsed
+    ok = np.flatnonzero(reasons == "")
+    if len(ok):  # one vectorised conversion (mixed offsets → UTC → local), not one Timestamp per value
+        local = pd.to_datetime(list(values[ok]), utc=True).tz_convert(LOCAL_TZ)
+        values[ok] = local.astype(object).to_numpy()
+    return values[codes], reasons[codes]
+
+
+def _case_first(key: pd.Series, values: np.ndarray) -> np.ndarray:
+    """Per row: the case's first non-blank value (NaN when the case has none or the row has no case)."""
+    s = pd.Series(values, dtype=object).where(pd.Series(values, dtype=object) != "")
+    return s.groupby(key.to_numpy(), dropna=True).transform("first").reindex(s.index).to_numpy(dtype=object)
+
+
+def parse_history(
+    raw: pd.DataFrame,
+    services: Any,
+    *,
+    now: dt.datetime | None = None,
+    coverage_bbox: tuple[float, float, float, float] | None = None,
+    progress: Progress = _no_progress,
+) -> ParsedHistory:
+    """Check every row (see the module docstring and docs/history-import.md) and rebuild each case through the
+    workflow state machine. ``services``: a :class:`gisgrid.cases.CaseServices` (event catalogue, departments).
+    ``coverage_bbox`` (storage lon/lat) lets swapped lon/lat be named as such. Locations are converted to storage
+    lon/lat but not located in the unit grids (that needs the database)."""
+    now = (now or dt.datetime.now(tz=LOCAL_TZ)).astimezone(LOCAL_TZ)
+    f = raw.reset_index(drop=True)
+    n = len(f)
+    rows = f["_row"].to_numpy(dtype=np.int64)
+    errors = _Errors(rows)
+    col = {c: f[c].to_numpy(dtype=object) for c in COLUMN_ALIASES}
+
+    # --- case number
+    case_no = col["case_no"]
+    errors.add(case_no == "", "case_no", "", "missing case number")
+    too_long = np.array([len(v) > CASE_NO_MAX for v in case_no], dtype=bool)
+    errors.add(too_long, "case_no", case_no, f"case number longer than {CASE_NO_MAX} characters")
+    key = pd.Series(np.where((case_no == "") | too_long, None, case_no), dtype=object)
+
+    # --- case-level fields: the case's first non-blank value; later rows blank or equal. Sources and datums are
+    # compared by what they mean (12345热线 = hotline, WGS84 = wgs84).
+    src = np.array([_SOURCE_NAMES.get(v, "") for v in col["source"]], dtype=object)
+    norm = dict(col)
+    norm["source"] = np.where(src != "", src, col["source"]).astype(object)
+    norm["datum"] = np.array([v.lower() for v in col["datum"]], dtype=object)
+    case_val = {c: _case_first(key, norm[c]) for c in CASE_FIELDS}
+    scheme = np.where(pd.isna(case_val["scheme"]), DEFAULT_SCHEME, case_val["scheme"]).astype(object)
+    errors.add(
+        (col["scheme"] != "") & ~np.isin(col["scheme"], SCHEMES),
+        "scheme",
+        col["scheme"],
+        f"unknown scheme: use {' or '.join(SCHEMES)}",
+    )
+    scheme_ok = np.isin(scheme, SCHEMES)
+
+    cls = col["class_code"]
+    classes = {s: services.events.classes(s) for s in SCHEMES}
+    known_class = np.array(
+        [ok and c in classes[s] for c, s, ok in zip(cls, scheme, scheme_ok, strict=True)], dtype=bool
+    )
+    errors.add(
+        (cls != "") & scheme_ok & ~known_class,
+        "class_code",
+        cls,
+        lambda idx: [f"unknown event class for scheme {scheme[i]}" for i in idx],
+    )
+
+    errors.add(
+        (col["source"] != "") & (src == ""), "source", col["source"], f"unknown source: use {', '.join(SOURCES)}"
+    )
+    errors.add(
+        (col["datum"] != "") & ~np.isin(norm["datum"], geodesy.DATUMS),
+        "datum",
+        col["datum"],
+        f"unknown datum: use {', '.join(geodesy.DATUMS)}",
+    )
+
+    lon = pd.to_numeric(pd.Series(col["lon"], dtype=object), errors="coerce").to_numpy(dtype=float)
+    lat = pd.to_numeric(pd.Series(col["lat"], dtype=object), errors="coerce").to_numpy(dtype=float)
+    for name, text, values, label in (("lon", col["lon"], lon, "longitude"), ("lat", col["lat"], lat, "latitude")):
+        errors.add((text != "") & ~np.isfinite(values), name, text, f"unparseable {label} (not a number)")
+    lon_given, lat_given = col["lon"] != "", col["lat"] != ""
+    errors.add(lon_given != lat_given, "coordinates", _coords(col), "give both lon and lat")
+    pair = lon_given & lat_given & np.isfinite(lon) & np.isfinite(lat)
+    with np.errstate(invalid="ignore"):
+        zero = pair & (lon == 0) & (lat == 0)
+        swapped = np.zeros(n, dtype=bool)
+        if coverage_bbox is not None:
+            x0, y0, x1, y1 = coverage_bbox
+            inside = (lon >= x0) & (lon <= x1) & (lat >= y0) & (lat <= y1)
+            swapped = pair & ~zero & ~inside & (lat >= x0) & (lat <= x1) & (lon >= y0) & (lon <= y1)
+        else:
+            swapped = pair & (np.abs(lat) > 90) & (np.abs(lon) <= 90)
+        out_of_range = pair & ~zero & ~swapped & ((np.abs(lon) > 180) | (np.abs(lat) > 90))
+    errors.add(zero, "coordinates", _coords(col), "coordinates are (0, 0): a placeholder, not a location")
+    errors.add(swapped, "coordinates", _coords(col), "longitude and latitude look swapped")
+    errors.add(out_of_range, "coordinates", _coords(col), "not lon/lat degrees (|lon| ≤ 180, |lat| ≤ 90)")
+
+    # Conflicts between rows of one case (only between values that are themselves fine).
+    for name in ("scheme", "class_code", "datum", "source", "disposal_type"):
+        given = col[name] != ""
+        first = case_val[name]
+        differs = given & ~pd.isna(first) & (norm[name] != np.where(pd.isna(first), "", first))
+        errors.add(
+            differs,
+            name,
+            col[name],
+            lambda idx, name=name, first=first: [
+                f"conflicts with {first[i]!r} given earlier for this case" for i in idx
+            ],
+        )
+    lon_case = pd.to_numeric(pd.Series(case_val["lon"], dtype=object), errors="coerce").to_numpy(dtype=float)
+    lat_case = pd.to_numeric(pd.Series(case_val["lat"], dtype=object), errors="coerce").to_numpy(dtype=float)
+    with np.errstate(invalid="ignore"):
+        moved = pair & np.isfinite(lon_case) & ((np.abs(lon - lon_case) > 1e-9) | (np.abs(lat - lat_case) > 1e-9))
+    errors.add(
+        moved,
+        "coordinates",
+        _coords(col),
+        lambda idx: [
+            f"conflicts with {_num(lon_case[i])},{_num(lat_case[i])} given earlier for this case" for i in idx
+        ],
+    )
+
+    # --- per-row fields
+    state = np.array([_STATE_NAMES.get(v, "") for v in col["state"]], dtype=object)
+    errors.add(col["state"] == "", "state", "", "missing state")
+    errors.add(
+        (col["state"] != "") & (state == ""),
+        "state",
+        col["state"],
+        f"unknown state: use one of {', '.join(workflow.STATES)} (or the Chinese labels, 缓办)",
+    )
+    action = np.array([_ACTION_NAMES.get(v, "") for v in col["action"]], dtype=object)
+    errors.add(
+        (col["action"] != "") & (action == ""),
+        "action",
+        col["action"],
+        f"unknown action: use report or one of {', '.join(workflow.TRANSITIONS)}",
+    )
+    role_names = {**_ROLE_NAMES, **_SOURCE_NAMES}
+    role = np.array([role_names.get(v, "") for v in col["role"]], dtype=object)
+    errors.add(
+        (col["role"] != "") & (role == ""),
+        "role",
+        col["role"],
+        f"unknown role: use one of {', '.join(workflow.ROLES)}",
+    )
+    dept = col["department_code"]
+    errors.add(
+        (dept != "") & ~pd.Series(dept, dtype=object).isin(list(services.departments)).to_numpy(),
+        "department_code",
+        dept,
+        "unknown department code (not in the department catalogue)",
+    )
+    at, at_reason = _parse_instants(col["at"], now)
+    errors.add(at_reason != "", "at", col["at"], at_reason)
+    new_due, due_reason = _parse_instants(col["new_due_at"], dt.datetime.max.replace(tzinfo=LOCAL_TZ))
+    errors.add((col["new_due_at"] != "") & (due_reason != ""), "new_due_at", col["new_due_at"], due_reason)
+
+    # Disposal type: a type of the case's class.
+    dtype_given = col["disposal_type"] != ""
+    bad_dtype = np.zeros(n, dtype=bool)
+    for i in np.flatnonzero(dtype_given & scheme_ok):
+        c = case_val["class_code"][i]
+        if isinstance(c, str) and c in classes[scheme[i]]:
+            bad_dtype[i] = col["disposal_type"][i] not in {
+                lim.disposal_type for lim in services.events.limits(scheme[i], c)
+            }
+    errors.add(bad_dtype, "disposal_type", col["disposal_type"], "not a disposal type of the event class")
+
+    # --- order of time within a case (file order is the transition order)
+    at_us = np.array([t.value if t is not None else np.nan for t in at], dtype=float)
+    order = pd.DataFrame({"key": key, "at": at_us, "pos": np.arange(n)})
+    valid_at = order["at"].notna() & order["key"].notna()
+    v = order[valid_at]
+    prev_max = v.groupby("key")["at"].cummax().groupby(v["key"]).shift(1)
+    late = (v["at"] < prev_max).to_numpy()
+    if late.any():
+        # The earlier row that is later in time: the row of the running maximum before this one.
+        v = v.assign(best=np.where(v["at"] >= v.groupby("key")["at"].cummax(), v["pos"], np.nan))
+        v["best"] = v.groupby("key")["best"].ffill()
+        before = v.groupby("key")["best"].shift(1).to_numpy()
+        idx = v["pos"].to_numpy()[late]
+        ref = before[late].astype(np.int64)
+        mask = np.zeros(n, dtype=bool)
+        mask[idx] = True
+        reason = np.full(n, "", dtype=object)
+        reason[idx] = [
+            f"timestamp out of order: earlier than row {rows[j]} ({at[j].isoformat()}) of the same case" for j in ref
+        ]
+        errors.add(mask, "at", col["at"], reason)
+
+    # --- missing case-level values (reported on the case's first row)
+    first_row = np.zeros(n, dtype=bool)
+    has_key = key.notna().to_numpy()
+    first_row[np.flatnonzero(has_key)[~key[has_key].duplicated().to_numpy()]] = True
+    errors.add(first_row & pd.isna(case_val["class_code"]), "class_code", "", "missing class code for this case")
+    errors.add(first_row & pd.isna(case_val["source"]), "source", "", "missing source for this case")
+    errors.add(first_row & (pd.isna(case_val["lon"]) | pd.isna(case_val["lat"])), "coordinates", "",
+               "missing lon/lat for this case")  # fmt: skip
+
+    row_errors = errors.frame()
+    case_of_row = dict(zip(rows.tolist(), case_no, strict=True))
+    row_errors.insert(1, "case_no", [case_of_row[int(r)] for r in row_errors["row"]])
+    bad_row = errors.bad
+
+    # --- case by case through the state machine
+    case_rows: dict[str, list[int]] = {}
+    positions: dict[str, list[int]] = {}
+    for i in np.flatnonzero(has_key):
+        positions.setdefault(case_no[i], []).append(int(i))
+        case_rows.setdefault(case_no[i], []).append(int(rows[i]))
+    refusals = [row_errors]
+    keyed = row_errors[row_errors["case_no"].isin(list(case_rows))]
+    refused_by_row: set[str] = set()
+    for c, own in keyed.groupby("case_no", sort=False):
+        refused_by_row.add(str(c))
+        first_bad = own.iloc[0]  # errors are sorted by row
+        others = [r for r in case_rows[str(c)] if r not in set(own["row"])]
+        if others:
+            told = f"case refused: row {first_bad['row']}, {first_bad['field']}: {first_bad['reason']}"
+            refusals.append(pd.DataFrame({"row": others, "case_no": c, "field": "", "value": "", "reason": told}))
+    # Storage lon/lat per case (datum conversion vectorised per datum).
+    datum_case = np.array([DEFAULT_DATUM if pd.isna(d) else str(d).lower() for d in case_val["datum"]], dtype=object)
+    x = np.full(n, np.nan)
+    y = np.full(n, np.nan)
+    convertible = ~bad_row & np.isfinite(lon_case) & np.isfinite(lat_case) & np.isin(datum_case, geodesy.DATUMS)
+    for d in geodesy.DATUMS:
+        m = convertible & (datum_case == d)
+        if m.any():
+            x[m], y[m] = geodesy.to_storage(lon_case[m], lat_case[m], d)  # type: ignore[arg-type]
+
+    ctx = _RowContext(
+        rows=rows,
+        state=state,
+        state_text=col["state"],
+        action=action,
+        role=role,
+        actor=col["actor"],
+        dept=dept,
+        at=at,
+        note=col["note"],
+        new_due=new_due,
+        new_due_text=col["new_due_at"],
+        source=np.array(
+            [_SOURCE_NAMES.get(str(s), "") if not pd.isna(s) else "" for s in case_val["source"]], dtype=object
+        ),
+    )
+    case_records: list[dict[str, Any]] = []
+    step_records: list[dict[str, Any]] = []
+    todo = [c for c in positions if c not in refused_by_row]
+    progress("check", 0, len(todo))
+    for done, c in enumerate(todo, start=1):
+        pos = positions[c]
+        built = _build_case(ctx, pos, len(case_records) + 1)
+        if isinstance(built, _Refusal):
+            refusals.append(_case_refusal(c, case_rows[c], built.row, built.field, built.value, built.reason))
+        else:
+            record, steps = built
+            i0 = pos[0]
+            s = scheme[i0]
+            cls_code = str(case_val["class_code"][i0])
+            dtype_name = case_val["disposal_type"][i0]
+            lim = services.events.limit(s, cls_code, None if pd.isna(dtype_name) else str(dtype_name))
+            record.update(
+                case_no=c,
+                scheme=s,
+                class_code=cls_code,
+                disposal_type=lim.disposal_type,
+                urgent=bool(lim.urgent),
+                source=ctx.source[i0],
+                lon=x[i0],
+                lat=y[i0],
+                input_lon=lon_case[i0],
+                input_lat=lat_case[i0],
+                input_datum=datum_case[i0],
+            )
+            steps[0]["details"].update(source=ctx.source[i0], datum=datum_case[i0], input=[lon_case[i0], lat_case[i0]])
+            case_records.append(record)
+            step_records.extend(steps)
+        if done % 1000 == 0 or done == len(todo):
+            progress("check", done, len(todo))
+
+    cases = pd.DataFrame(case_records, columns=list(_CASE_FRAME))
+    for c in ("unit_grid_code", "district_code", "street_code", "community_code", "tier3_code", "duplicate_of"):
+        cases[c] = None
+    transitions = pd.DataFrame(step_records, columns=list(_STEP_FRAME))
+    if len(transitions):
+        transitions["at"] = pd.DatetimeIndex(transitions["at"]).tz_convert(LOCAL_TZ)
+    return ParsedHistory(
+        cases=cases,
+        transitions=transitions,
+        errors=_sorted_errors(pd.concat(refusals, ignore_index=True)),
+        rows=n,
+        case_count=len(positions),
+        case_rows=case_rows,
+    )
+
+
+def _coords(col: dict[str, np.ndarray]) -> Callable[[np.ndarray], list[str]]:
+    return lambda idx: [f"{col['lon'][i]},{col['lat'][i]}" for i in idx]
+
+
+# --------------------------------------------------------------------------------------- the state machine
+
+
+_CASE_FRAME = (
+    "id", "case_no", "scheme", "class_code", "disposal_type", "urgent", "state", "source", "reporter",
+    "reporter_role", "department_code", "previous_state", "rework_count", "escalation_level", "pending_extension",
+    "created_at", "closed_at", "suspended_at", "lon", "lat", "input_lon", "input_lat", "input_datum", "description",
+)  # fmt: skip
+_STEP_FRAME = (
+    "case_id", "action", "from_state", "to_state", "actor", "role", "at", "department_code", "details", "effects",
+    "version", "note", "_row",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class _RowContext:
+    rows: np.ndarray
+    state: np.ndarray
+    state_text: np.ndarray
+    action: np.ndarray
+    role: np.ndarray
+    actor: np.ndarray
+    dept: np.ndarray
+    at: np.ndarray
+    note: np.ndarray
+    new_due: np.ndarray
+    new_due_text: np.ndarray
+    source: np.ndarray  # per row: the case's source id
+
+
+@dataclass(frozen=True)
+class _Refusal:
+    row: int
+    field: str
+    value: str
+    reason: str
+
+
+def _state_text(state: str) -> str:
+    return f"{state} ({workflow.STATES.get(state, '?')})"
+
+
+def _next_state(rule: workflow.ActionRule, case: workflow.CaseState) -> str:
+    if rule.to_state == workflow.UNCHANGED:
+        return case.state
+    if rule.to_state == workflow.PREVIOUS:
+        return case.previous_state or "filed"
+    return rule.to_state
+
+
+def _candidates(case: workflow.CaseState, target: str, role: str) -> list[workflow.ActionRule]:
+    roles = [role] if role else list(workflow.ROLES)
+    allowed = {a for r in roles for a in workflow.allowed_actions(case, r)}
+    return [r for a, r in workflow.TRANSITIONS.items() if a in allowed and _next_state(r, case) == target]
+
+
+def _no_way(ctx: _RowContext, i: int, case: workflow.CaseState, target: str, role: str) -> _Refusal:
+    """Why no action takes ``case`` to ``target`` (by ``role``)."""
+    row = int(ctx.rows[i])
+    if role and _candidates(case, target, ""):
+        fits = sorted({r for rule in _candidates(case, target, "") for r in rule.roles})
+        return _Refusal(
+            row,
+            "role",
+            ctx.role[i],
+            f"role {role} ({workflow.ROLES.get(role, role)}) may not take a case from {_state_text(case.state)} to "
+            f"{_state_text(target)}; roles that may: {', '.join(fits)}",
+        )
+    if case.terminal:
+        reason = f"impossible transition order: the case was already {_state_text(case.state)}, a final state"
+    else:
+        nexts = sorted({_next_state(workflow.TRANSITIONS[a], case) for r in workflow.ROLES
+                        for a in workflow.allowed_actions(case, r)})  # fmt: skip
+        reason = (
+            f"impossible transition order: no action takes a case from {_state_text(case.state)} to "
+            f"{_state_text(target)}; possible next states: {', '.join(_state_text(s) for s in nexts)}"
+        )
+    return _Refusal(row, "state", ctx.state_text[i], reason)
+
+
+def _build_case(
+    ctx: _RowContext, pos: list[int], case_id: int
+) -> tuple[dict[str, Any], list[dict[str, Any]]] | _Refusal:
+    """Replay one case's rows through the workflow; the first impossible step refuses the case."""
+    i0 = pos[0]
+    row0 = int(ctx.rows[i0])
+    if ctx.state[i0] != "reported" or ctx.action[i0] not in ("", "report"):
+        return _Refusal(
+            row0,
+            "state",
+            ctx.state_text[i0],
+            "the first row of a case must be its report (state reported 上报); got "
+            + (_state_text(ctx.state[i0]) if ctx.state[i0] else "no state")
+            + (f", action {ctx.action[i0]}" if ctx.action[i0] not in ("", "report") else ""),
+        )
+    source = ctx.source[i0]
+    role0 = ctx.role[i0] or ("supervisor" if source == "patrol" else source)
+    actor0 = ctx.actor[i0] or (SOURCES.get(role0) or workflow.ROLES.get(role0) or role0)
+    note0 = ctx.note[i0] or None
+    steps: list[dict[str, Any]] = [
+        {
+            "case_id": case_id,
+            "action": "report",
+            "from_state": None,
+            "to_state": "reported",
+            "actor": actor0,
+            "role": role0,
+            "at": ctx.at[i0],
+            "department_code": ctx.dept[i0] or None,
+            "details": {},
+            "effects": [],
+            "version": 1,
+            "note": note0,
+            "_row": row0,
+        }
+    ]
+    case = workflow.CaseState()
+    closed_at = suspended_at = None
+    for i in pos[1:]:
+        row = int(ctx.rows[i])
+        target, role, given_action = ctx.state[i], ctx.role[i], ctx.action[i]
+        if given_action == "report":
+            return _Refusal(row, "action", ctx.action[i], "a case is reported once: only its first row is a report")
+        if role and role not in workflow.ROLES:
+            return _Refusal(
+                row,
+                "role",
+                ctx.role[i],
+                f"{role} is a source, not a workflow role: use one of {', '.join(workflow.ROLES)}",
+            )
+        if given_action:
+            rule = workflow.TRANSITIONS[given_action]
+        else:
+            found = _candidates(case, target, role)
+            if not found:
+                return _no_way(ctx, i, case, target, role)
+            if len(found) > 1 and ctx.new_due[i] is not None:  # a new deadline is what an approval gives
+                found = [r for r in found if r.action == "approve_extension"] or found
+            if len(found) > 1:
+                names = ", ".join(f"{r.action} ({r.label})" for r in found)
+                return _Refusal(
+                    row,
+                    "action",
+                    "",
+                    f"several actions take a case from {_state_text(case.state)} to {_state_text(target)}"
+                    + (f" by {role}" if role else "")
+                    + f": {names}; give the action column",
+                )
+            rule = found[0]
+        acting = role or rule.roles[0]
+        dept = ctx.dept[i]
+        if rule.action == "dispatch" and not dept:
+            return _Refusal(row, "department_code", "", "a dispatch (派遣) needs the department it went to")
+        if rule.action == "approve_extension" and ctx.new_due[i] is None:
+            return _Refusal(
+                row, "new_due_at", ctx.new_due_text[i], "an approved extension (延期批准) needs the new deadline"
+            )
+        if dept and rule.action not in ("dispatch", "rework") and case.department and dept != case.department:
+            return _Refusal(
+                row,
+                "department_code",
+                dept,
+                f"the case is with department {case.department} (last dispatched to it), not {dept}",
+            )
+        note = ctx.note[i] or None
+        payload: dict[str, Any] = {
+            "reason": note or _NOT_RECORDED,
+            "result": note or _NOT_RECORDED,
+            "after_photo": [_NOT_RECORDED],
+            "flagged": True,  # 督办 happened: it was overdue or flagged then
+        }
+        if dept:
+            payload["department"] = dept
+        if ctx.new_due[i] is not None:
+            payload["new_due_at"] = ctx.new_due[i].isoformat()
+        try:
+            tr = workflow.apply(case, rule.action, acting, payload=payload, expected_version=case.version)
+        except workflow.RoleNotAllowed as exc:
+            return _Refusal(row, "role", ctx.role[i], exc.message)
+        except workflow.TransitionNotAllowed as exc:
+            return _Refusal(row, "state", ctx.state_text[i], f"impossible transition order: {exc.message}")
+        except InvalidInput as exc:
+            return _Refusal(row, "department_code" if dept else "action", dept or given_action, exc.message)
+        if tr.to_state != target:
+            return _Refusal(
+                row,
+                "state",
+                ctx.state_text[i],
+                f"impossible transition order: {rule.action} ({rule.label}) takes the case from "
+                f"{_state_text(case.state)} to {_state_text(tr.to_state)}, not {_state_text(target)}",
+            )
+        details = {
+            k: v for k, v in tr.details.items() if v != _NOT_RECORDED and v != [_NOT_RECORDED] and k != "flagged"
+        }
+        if rule.action == "supervise":
+            details.pop("overdue", None)
+        if rule.action == "suspend":
+            deferred = ctx.state_text[i] == DEFERRED_LABEL or (note is not None and DEFERRED_LABEL in note)
+            details["kind"] = "deferred" if deferred else "suspended"
+            suspended_at = ctx.at[i]
+        case = tr.case
+        if case.terminal:
+            closed_at = ctx.at[i]
+        steps.append(
+            {
+                "case_id": case_id,
+                "action": rule.action,
+                "from_state": tr.from_state,
+                "to_state": tr.to_state,
+                "actor": ctx.actor[i] or _default_actor(acting, case.department),
+                "role": acting,
+                "at": ctx.at[i],
+                "department_code": dept or case.department,
+                "details": details,
+                "effects": list(tr.effects),
+                "version": case.version,
+                "note": note,
+                "_row": row,
+            }
+        )
+    record = {
+        "id": case_id,
+        "state": case.state,
+        "reporter": actor0,
+        "reporter_role": role0,
+        "description": note0,  # the report's note describes the problem
+        "department_code": case.department,
+        "previous_state": case.previous_state,
+        "rework_count": case.rework_count,
+        "escalation_level": case.escalation_level,
+        "pending_extension": case.pending_extension,
+        "created_at": ctx.at[i0],
+        "closed_at": closed_at if case.terminal else None,
+        "suspended_at": suspended_at if case.state == "suspended" else None,
+    }
+    return record, steps
+
+
+def _default_actor(role: str, department: str | None) -> str:
+    if role == "department" and department:
+        return department
+    return workflow.ROLES.get(role, role)

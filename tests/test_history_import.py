@@ -1,0 +1,523 @@
+"""History import (历史案件导入, issue #7): a city's past record, one CSV row per transition, checked row by row and
+through the workflow; accepted cases are written whole with their own numbers, refused ones listed with
+row/field/reason, never half a case; the imported history evaluates."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import pandas as pd
+import pytest
+from sqlalchemy import Engine, text
+from typer.testing import CliRunner
+
+from gisgrid import cases as svc
+from gisgrid import history
+from gisgrid.cli import _register_optional, app
+from gisgrid.errors import InvalidInput
+from gisgrid.evaluation import Period, evaluate
+from gisgrid.history_import import parse_history, read_history_csv
+from gisgrid.settings import PROJECT_ROOT, Settings
+from tests.fixtures import DISTRICT, load_small_district
+
+_register_optional()
+runner = CliRunner()
+TZ = ZoneInfo("Asia/Shanghai")
+NOW = dt.datetime(2026, 1, 1, tzinfo=TZ)
+SAMPLE = PROJECT_ROOT / "data" / "demo" / "history-sample.csv"
+SAMPLE_NUMBERS = ["2025000101", "2025000102", "2025000103", "2025000104"]
+# Lines of the sample file (the header is line 1): case 2025000103 (hotline, reworked) is lines 17–27.
+REWORKED_LINES = list(range(17, 28))
+
+
+@pytest.fixture
+def loaded(clean_db: Engine, tmp_path: Path) -> Engine:
+    load_small_district(clean_db, tmp_path)
+    return clean_db
+
+
+@pytest.fixture
+def services(loaded: Engine, settings: Settings, tmp_path: Path) -> svc.CaseServices:
+    s = svc.load_services(settings.model_copy(update={"data_dir": tmp_path / "data"}))
+    svc.sync_reference_data(loaded, s)
+    return s
+
+
+@pytest.fixture(scope="module")
+def catalogue_services() -> svc.CaseServices:
+    """Catalogues only (the checks that need no database)."""
+    return svc.load_services(Settings())
+
+
+def sample_rows() -> list[dict[str, str]]:
+    with SAMPLE.open(encoding="utf-8-sig", newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def write_rows(path: Path, rows: list[dict[str, str]]) -> Path:
+    with path.open("w", encoding="utf-8", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
+
+
+def changed(line: int, **values: str) -> list[dict[str, str]]:
+    """The sample with the row on CSV ``line`` changed."""
+    rows = sample_rows()
+    rows[line - 2].update(values)
+    return rows
+
+
+def run(engine: Engine, services: svc.CaseServices, path: Path, **opts: object) -> history.HistoryImportSummary:
+    options = history.HistoryImportOptions(errors_path=path.with_suffix(".errors.csv"), now=NOW, **opts)  # type: ignore[arg-type]
+    return history.import_history(engine, path, services, options)
+
+
+def read_errors(path: Path) -> pd.DataFrame:
+    return pd.read_csv(path, encoding="utf-8-sig", dtype=str, keep_default_na=False).astype({"row": int})
+
+
+def stored(engine: Engine) -> pd.DataFrame:
+    with engine.connect() as conn:
+        return pd.read_sql(
+            text(
+                "SELECT c.case_no, c.state, c.class_code, c.source, c.reporter, c.reporter_role, c.department_code, "
+                "c.previous_state, c.rework_count, c.version, c.unit_grid_code, c.district_code, c.tier3_code, "
+                "c.matter_code, c.input_datum, c.description, c.created_at, c.closed_at, c.suspended_at, c.node, "
+                "(SELECT count(*) FROM case_transitions t WHERE t.case_id = c.id) AS steps "
+                "FROM cases c ORDER BY c.case_no"
+            ),
+            conn,
+        ).set_index("case_no")
+
+
+def count(engine: Engine, sql: str) -> int:
+    with engine.connect() as conn:
+        return int(conn.execute(text(sql)).scalar_one())
+
+
+# --------------------------------------------------------------------------------------- a valid history
+
+
+def test_the_sample_history_imports_whole_cases_with_their_own_numbers(
+    loaded: Engine, services: svc.CaseServices, tmp_path: Path
+) -> None:
+    path = write_rows(tmp_path / "history.csv", sample_rows())
+    summary = run(loaded, services, path)
+    assert (summary.rows, summary.cases_read) == (28, 4)
+    assert (summary.imported_cases, summary.imported_transitions) == (4, 28)
+    assert (summary.refused_rows, summary.refused_cases, summary.written) == (0, 0, True)
+    assert summary.to_text().splitlines()[0] == (
+        "read 28 rows (4 cases): imported 4 cases (28 transitions), refused 0 rows (0 cases)"
+    )
+    assert not path.with_suffix(".errors.csv").exists()  # written only when something is refused
+
+    cases = stored(loaded)
+    assert cases.index.tolist() == SAMPLE_NUMBERS
+    assert cases["state"].tolist() == ["closed", "suspended", "closed", "rejected"]
+    assert cases["steps"].tolist() == [9, 6, 11, 2]
+    assert cases["version"].tolist() == [9, 6, 11, 2]
+    assert cases["source"].tolist() == ["patrol", "patrol", "hotline", "public_app"]
+    assert cases["reporter"].tolist() == ["监督员张伟", "监督员李娜", "12345热线", "公众APP"]
+    assert cases["description"].tolist() == [
+        "路口垃圾堆放",
+        "路灯不亮",
+        "市民来电：小区门口垃圾堆积",
+        "APP上报：草坪有纸屑",
+    ]
+    assert cases["reporter_role"].tolist() == ["supervisor", "supervisor", "hotline", "public_app"]
+    assert cases["department_code"].tolist()[:3] == ["990000000000000003", "990000000000000012", "990000000000000003"]
+    assert cases["rework_count"].tolist() == [0, 0, 1, 0]
+    assert cases.loc["2025000102", "previous_state"] == "dispatched"
+    assert cases.loc["2025000102", "suspended_at"] == pd.Timestamp("2025-09-04T09:00:00+08:00")
+    assert cases["closed_at"].notna().tolist() == [True, False, True, True]
+    assert cases.loc["2025000101", "closed_at"] == pd.Timestamp("2025-09-02T15:00:00+08:00")
+    assert cases.loc["2025000103", "created_at"] == pd.Timestamp("2025-09-04T08:50:00+08:00")
+    assert (cases["district_code"] == DISTRICT).all() and cases["unit_grid_code"].str.len().eq(15).all()
+    assert cases["tier3_code"].notna().all() and (cases["input_datum"] == "wgs84").all()
+    assert (cases["matter_code"] == DISTRICT + cases["class_code"]).all()
+    assert cases["node"].isna().all()  # closed, suspended (挂账 stops the clock) and rejected: no running node
+
+    with loaded.connect() as conn:
+        steps = pd.read_sql(
+            text(
+                "SELECT t.action, t.from_state, t.to_state, t.role, t.department_code, t.version, t.effects, "
+                "t.details FROM case_transitions t JOIN cases c ON c.id = t.case_id "
+                "WHERE c.case_no = '2025000103' ORDER BY t.version"
+            ),
+            conn,
+        )
+    assert steps["action"].tolist() == [
+        "report", "request_verify", "verify", "file", "dispatch", "handle", "rework", "handle", "request_check",
+        "check", "close",
+    ]  # fmt: skip
+    assert steps["to_state"].tolist() == [
+        "reported", "reported", "verified", "filed", "dispatched", "handled", "dispatched", "handled", "handled",
+        "checked", "closed",
+    ]  # fmt: skip
+    assert steps["role"].tolist()[:3] == ["hotline", "intake", "supervisor"]
+    assert steps["version"].tolist() == list(range(1, 12))
+    assert steps["effects"][6] == ["record_rework", "issue_dispatch_order"]
+    assert steps["details"][6] == {
+        "reason": "核查未通过：仍有垃圾（返工）",
+        "department": "990000000000000003",
+        "rework_count": 1,
+    }
+    assert steps["details"][0] == {"source": "hotline", "datum": "wgs84", "input": [113.682211, 34.745454]}
+
+    # The year's counter moved past the kept numbers: the next live report does not reuse one.
+    x, y = 113.674566, 34.745434
+    case_id, _ = svc.intake(
+        loaded,
+        services,
+        svc.Intake(class_code="06010", lon=x, lat=y),
+        now=dt.datetime(2025, 12, 1, 10, tzinfo=TZ),
+    )
+    with loaded.connect() as conn:
+        assert conn.execute(text("SELECT case_no FROM cases WHERE id = :i"), {"i": case_id}).scalar_one() == (
+            "2025000105"
+        )
+
+
+def test_an_imported_history_evaluates(loaded: Engine, services: svc.CaseServices, tmp_path: Path) -> None:
+    run(loaded, services, write_rows(tmp_path / "history.csv", sample_rows()))
+    period = Period.month(2025, 9)
+    with loaded.connect() as conn:
+        cases, steps = history.read_history(conn, period, history.disposal_limits_h(services.events))
+    node_limits = services.events.node_limits
+    region = evaluate(cases, steps, services.calendar, node_limits, period, "region", level="district")
+    row = region.set_index("subject").loc[DISTRICT]
+    assert (row["reports"], row["filed"], row["public_filed"], row["dispatched"]) == (4, 3, 1, 3)
+    assert (row["to_close"], row["closed"], row["suspended"], row["reworked"]) == (2, 2, 1, 1)
+    assert row["closure_rate"] == 1.0
+    # 处置: case 101 in 2 working hours (limit 4), case 103 once on time and, after 返工, in 5.75 working hours.
+    assert (row["to_dispose"], row["handled"]) == (3, 3)
+    assert row["on_time_disposal_rate"] == pytest.approx(2 / 3)
+    assert row["on_time_closure_rate"] == 0.5 and row["rework_rate"] == 0.5
+    assert row["valid_report_rate"] == 0.75 and row["on_time_verify_rate"] == 1.0
+
+    departments = evaluate(cases, steps, services.calendar, node_limits, period, "department").set_index("subject")
+    sanitation = departments.loc["990000000000000003"]
+    assert (sanitation["dispatched"], sanitation["to_dispose"], sanitation["closed"]) == (2, 3, 2)
+    assert departments.loc["990000000000000012", "suspended"] == 1
+
+
+# --------------------------------------------------------------------------------------- refusals
+
+
+REFUSALS = [
+    pytest.param(17, {"class_code": "06999"}, 17, "class_code", "06999", "unknown event class for scheme gbt47678",
+                 id="unknown-class"),
+    pytest.param(21, {"department_code": "990000000000000999"}, 21, "department_code", "990000000000000999",
+                 "unknown department code (not in the department catalogue)", id="unknown-department"),
+    pytest.param(24, {"at": "2025-09-04T11:30:00"}, 24, "at", "2025-09-04T11:30:00",
+                 "timestamp out of order: earlier than row 23 (2025-09-04T11:45:00+08:00) of the same case",
+                 id="timestamp-out-of-order"),
+    pytest.param(26, {"state": "closed"}, 26, "state", "closed",
+                 "impossible transition order: no action takes a case from handled (处置) to closed (结案); possible "
+                 "next states: checked (核查), dispatched (派遣), handled (处置)", id="impossible-order"),
+    pytest.param(17, {"state": "verified"}, 17, "state", "verified",
+                 "the first row of a case must be its report (state reported 上报); got verified (核实)",
+                 id="first-row-not-a-report"),
+    pytest.param(19, {"role": "department"}, 19, "role", "department",
+                 "role department (部门处置人员) may not take a case from reported (上报) to verified (核实); "
+                 "roles that may: grid_worker, supervisor", id="role-not-allowed"),
+    pytest.param(18, {"role": "shift_lead", "action": ""}, 18, "action", "",
+                 "several actions take a case from reported (上报) to reported (上报) by shift_lead: request_verify "
+                 "(发核实), escalate (提级); give the action column", id="ambiguous-action"),
+    pytest.param(21, {"department_code": ""}, 21, "department_code", "",
+                 "a dispatch (派遣) needs the department it went to", id="dispatch-without-department"),
+    pytest.param(19, {"at": "2025/09/04 09:40"}, 19, "at", "2025/09/04 09:40",
+                 "not an ISO 8601 timestamp (e.g. 2025-09-01T09:30:00 or 2025-09-01T09:30:00+08:00)",
+                 id="bad-timestamp"),
+    pytest.param(19, {"at": "2025-09-04"}, 19, "at", "2025-09-04",
+                 "a date without a time of day: give the time too (e.g. 2025-09-01T09:30:00)", id="date-only"),
+    pytest.param(19, {"at": "0001-01-01T00:00:00"}, 19, "at", "0001-01-01T00:00:00",
+                 "year 1 is not plausible in a case record (a placeholder?)", id="placeholder-timestamp"),
+    pytest.param(19, {"role": "巡查员"}, 19, "role", "巡查员",
+                 "unknown role: use one of supervisor, grid_worker, intake, shift_lead, dispatcher, department, leader",
+                 id="unknown-role"),
+    pytest.param(27, {"at": "2026-03-01T10:00:00"}, 27, "at", "2026-03-01T10:00:00",
+                 "in the future (after 2026-01-01T00:00:00+08:00): a history is past", id="future"),
+    pytest.param(19, {"state": "办结"}, 19, "state", "办结",
+                 "unknown state: use one of reported, verified, rejected, voided, filed, dispatched, returned, "
+                 "handled, checked, closed, suspended (or the Chinese labels, 缓办)", id="unknown-state"),
+    pytest.param(17, {"source": "wechat"}, 17, "source", "wechat",
+                 "unknown source: use patrol, hotline, public_app, sensor, leader", id="unknown-source"),
+    pytest.param(17, {"datum": "wgs-1984"}, 17, "datum", "wgs-1984", "unknown datum: use wgs84, cgcs2000, gcj02, bd09",
+                 id="unknown-datum"),
+    pytest.param(17, {"lon": "113,68"}, 17, "lon", "113,68", "unparseable longitude (not a number)",
+                 id="unparseable-lon"),
+    pytest.param(17, {"lon": "0", "lat": "0"}, 17, "coordinates", "0,0",
+                 "coordinates are (0, 0): a placeholder, not a location", id="zero-zero"),
+    pytest.param(17, {"lon": "34.745454", "lat": "113.682211"}, 17, "coordinates", "34.745454,113.682211",
+                 "longitude and latitude look swapped", id="swapped"),
+    pytest.param(17, {"lon": "116.397", "lat": "39.909"}, 17, "coordinates", "116.397,39.909",
+                 "outside the gridded coverage (wgs84); check the datum and that lon/lat are not swapped",
+                 id="outside-coverage"),
+    pytest.param(20, {"class_code": "01037"}, 20, "class_code", "01037",
+                 "conflicts with '06010' given earlier for this case", id="conflicting-class"),
+    pytest.param(22, {"lon": "113.69", "lat": "34.745454"}, 22, "coordinates", "113.69,34.745454",
+                 "conflicts with 113.682211,34.745454 given earlier for this case", id="conflicting-location"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("line", "values", "row", "field", "value", "reason"), REFUSALS)
+def test_a_refused_row_refuses_its_whole_case_and_the_others_import(
+    loaded: Engine,
+    services: svc.CaseServices,
+    tmp_path: Path,
+    line: int,
+    values: dict[str, str],
+    row: int,
+    field: str,
+    value: str,
+    reason: str,
+) -> None:
+    path = write_rows(tmp_path / "history.csv", changed(line, **values))
+    summary = run(loaded, services, path)
+    assert (summary.imported_cases, summary.imported_transitions) == (3, 17)
+    assert (summary.refused_rows, summary.refused_cases) == (11, 1)
+    assert summary.errors_path == path.with_suffix(".errors.csv")
+    errors = read_errors(summary.errors_path)
+    assert list(errors.columns) == ["row", "case_no", "field", "value", "reason"]
+    assert sorted(set(errors["row"])) == REWORKED_LINES and (errors["case_no"] == "2025000103").all()
+    own = errors[errors["row"] == row]
+    assert own[["field", "value", "reason"]].values.tolist() == [[field, value, reason]]
+    others = errors[errors["row"] != row]
+    assert len(others) == 10
+    assert (others["reason"] == f"case refused: row {row}, {field}: {reason}").all()
+    assert f"first refusal: row {row} field {field}: {reason}" in summary.to_text()
+    # Never half a case: nothing of 2025000103 is stored; the other cases are whole.
+    assert stored(loaded).index.tolist() == ["2025000101", "2025000102", "2025000104"]
+    assert stored(loaded)["steps"].tolist() == [9, 6, 2]
+
+
+def test_a_case_number_already_stored_is_refused(loaded: Engine, services: svc.CaseServices, tmp_path: Path) -> None:
+    first = write_rows(tmp_path / "first.csv", [r for r in sample_rows() if r["case_no"] == "2025000103"])
+    assert run(loaded, services, first).imported_cases == 1
+    summary = run(loaded, services, write_rows(tmp_path / "all.csv", sample_rows()))
+    assert (summary.imported_cases, summary.refused_rows, summary.refused_cases) == (3, 11, 1)
+    errors = read_errors(summary.errors_path)
+    assert errors.iloc[0][["row", "field", "value", "reason"]].tolist() == [
+        17,
+        "case_no",
+        "2025000103",
+        "case number already stored (案件编号已存在)",
+    ]
+    assert (
+        errors["reason"].iloc[1:] == "case refused: row 17, case_no: case number already stored (案件编号已存在)"
+    ).all()
+    assert count(loaded, "SELECT count(*) FROM cases") == 4
+    assert count(loaded, "SELECT count(*) FROM case_transitions") == 28  # the stored case kept its 11 steps
+
+
+def test_several_refusals_in_one_file_each_refuse_only_their_case(
+    loaded: Engine, services: svc.CaseServices, tmp_path: Path
+) -> None:
+    rows = sample_rows()
+    rows[4 - 2]["state"] = "filed"  # 2025000101: reported → filed skips 核实
+    rows[29 - 2]["department_code"] = "NOPE"  # 2025000104: unknown department on its 不予立案 row
+    # Rows without a usable case number are refused alone.
+    rows.append({**rows[-1], "case_no": "", "state": "closed", "department_code": ""})
+    rows.append({**rows[-1], "case_no": "9" * 21})
+    summary = run(loaded, services, write_rows(tmp_path / "h.csv", rows))
+    assert (summary.rows, summary.cases_read) == (30, 4)
+    assert (summary.imported_cases, summary.refused_cases, summary.refused_rows) == (2, 4, 9 + 2 + 1 + 1)
+    errors = read_errors(summary.errors_path).set_index("row")
+    assert errors.loc[4, "reason"].startswith("impossible transition order: no action takes a case from reported")
+    assert errors.loc[29, ["field", "reason"]].tolist() == [
+        "department_code",
+        "unknown department code (not in the department catalogue)",
+    ]
+    assert errors.loc[30, ["case_no", "field", "reason"]].tolist() == ["", "case_no", "missing case number"]
+    assert errors.loc[31, ["field", "reason"]].tolist() == ["case_no", "case number longer than 20 characters"]
+    assert errors.loc[28, "reason"].startswith("case refused: row 29, department_code:")
+    assert stored(loaded).index.tolist() == ["2025000102", "2025000103"]
+
+
+def test_all_or_nothing_leaves_the_database_unchanged(
+    loaded: Engine, services: svc.CaseServices, tmp_path: Path
+) -> None:
+    path = write_rows(tmp_path / "history.csv", changed(21, department_code="990000000000000999"))
+    summary = run(loaded, services, path, all_or_nothing=True)
+    assert (summary.imported_cases, summary.written, summary.accepted_cases) == (0, False, 3)
+    assert (summary.refused_rows, summary.refused_cases) == (11, 1)
+    assert "--all-or-nothing: the file has refusals, nothing written" in summary.to_text()
+    assert sorted(set(read_errors(summary.errors_path)["row"])) == REWORKED_LINES
+    for table in ("cases", "case_transitions", "case_numbers"):
+        assert count(loaded, f"SELECT count(*) FROM {table}") == 0
+    # Without refusals all-or-nothing writes everything.
+    clean = run(loaded, services, write_rows(tmp_path / "ok.csv", sample_rows()), all_or_nothing=True)
+    assert (clean.imported_cases, clean.written) == (4, True)
+
+
+def test_dry_run_checks_everything_and_writes_nothing(
+    loaded: Engine, services: svc.CaseServices, tmp_path: Path
+) -> None:
+    path = write_rows(tmp_path / "history.csv", changed(26, state="closed"))
+    summary = run(loaded, services, path, dry_run=True)
+    assert (summary.accepted_cases, summary.accepted_transitions, summary.imported_cases) == (3, 17, 0)
+    assert (summary.refused_rows, summary.written) == (11, False)
+    assert "dry run: 3 cases (17 transitions) passed every check; nothing written" in summary.to_text()
+    assert summary.errors_path is not None and summary.errors_path.exists()  # the refusals are the point of it
+    for table in ("cases", "case_transitions", "case_numbers"):
+        assert count(loaded, f"SELECT count(*) FROM {table}") == 0
+
+
+def test_unreadable_files_are_refused_whole(loaded: Engine, services: svc.CaseServices, tmp_path: Path) -> None:
+    missing_column = tmp_path / "no-state.csv"
+    pd.DataFrame(sample_rows()).drop(columns=["state"]).to_csv(missing_column, index=False)
+    with pytest.raises(InvalidInput, match=r"missing column\(s\) state"):
+        run(loaded, services, missing_column)
+    empty = tmp_path / "empty.csv"
+    empty.write_text("case_no,class_code,lon,lat,source,state,at\n", encoding="utf-8")
+    with pytest.raises(InvalidInput, match="no data rows"):
+        run(loaded, services, empty)
+    with pytest.raises(InvalidInput, match="file not found"):
+        run(loaded, services, tmp_path / "absent.csv")
+    assert count(loaded, "SELECT count(*) FROM cases") == 0
+
+
+# --------------------------------------------------------------------------------------- checks without a database
+
+
+def test_aliases_labels_extensions_and_deferral(catalogue_services: svc.CaseServices, tmp_path: Path) -> None:
+    """Chinese headers and labels are read; 延期批准 needs and keeps the new deadline (which also tells it from
+    延期驳回 and 提级 when no action is given); 缓办 is a deferred suspension; case-level fields may be repeated."""
+    rows = [
+        # 案件编号, 类别代码, 经度, 纬度, 来源, 状态, 角色, 操作人, 部门代码, 时间, 备注, 动作, 新处置时限
+        ("C-1", "06010", "113.6746", "34.7454", "12345热线", "上报", "", "", "", "2025-09-02T09:00:00", "", "", ""),
+        ("C-1", "06010", "113.6746", "34.7454", "", "核实", "监督员", "张伟", "", "2025-09-02T09:30:00", "", "", ""),
+        ("C-1", "", "", "", "", "立案", "值班长", "李", "", "2025-09-02T09:45:00", "", "", ""),
+        ("C-1", "", "", "", "", "派遣", "派遣员", "赵", "990000000000000003", "2025-09-02T10:00", "", "", ""),
+        ("C-1", "", "", "", "", "派遣", "部门处置人员", "", "", "2025-09-02T10:30", "需协调", "延期申请", ""),
+        ("C-1", "", "", "", "", "派遣", "派遣员", "赵", "", "2025-09-02T10:40", "", "", "2025-09-03T12:00:00"),
+        ("C-1", "", "", "", "", "缓办", "派遣员", "赵", "", "2025-09-02T11:00", "待季节施工", "", ""),
+        ("C-2", "06010", "113.6746", "34.7454", "patrol", "reported", "supervisor", "", "", "2025-09-02T09:00", "",
+         "", ""),
+        ("C-2", "", "", "", "", "verified", "supervisor", "", "", "2025-09-02T09:10", "", "", ""),
+        ("C-2", "", "", "", "", "filed", "shift_lead", "", "", "2025-09-02T09:20", "", "", ""),
+        ("C-2", "", "", "", "", "dispatched", "dispatcher", "", "990000000000000003", "2025-09-02T09:30", "", "", ""),
+        ("C-2", "", "", "", "", "dispatched", "department", "", "", "2025-09-02T09:40", "", "request_extension", ""),
+        ("C-2", "", "", "", "", "dispatched", "dispatcher", "", "", "2025-09-02T09:50", "", "approve_extension", ""),
+    ]  # fmt: skip
+    header = ["案件编号", "类别代码", "经度", "纬度", "来源", "状态", "角色", "操作人", "部门代码", "时间", "备注",
+              "动作", "新处置时限"]  # fmt: skip
+    path = tmp_path / "zh.csv"
+    pd.DataFrame(rows, columns=header).to_csv(path, index=False, encoding="utf-8-sig")
+    raw, notes = read_history_csv(path)
+    assert notes == []
+    parsed = parse_history(raw, catalogue_services, now=NOW)
+    assert parsed.cases["case_no"].tolist() == ["C-1"]
+    case = parsed.cases.iloc[0]
+    assert (case["state"], case["previous_state"], case["source"]) == ("suspended", "dispatched", "hotline")
+    steps = parsed.transitions
+    assert steps["action"].tolist() == [
+        "report", "verify", "file", "dispatch", "request_extension", "approve_extension", "suspend",
+    ]  # fmt: skip
+    assert steps["actor"].tolist()[:2] == ["12345热线", "张伟"]
+    assert steps["actor"].tolist()[4] == "990000000000000003"  # a department's row without actor: the department
+    assert steps["details"][5] == {"new_due_at": "2025-09-03T12:00:00+08:00"}
+    assert steps["details"][6] == {"reason": "待季节施工", "kind": "deferred"}
+    assert steps["effects"][6] == ["pause_due_clock"]
+    errors = parsed.errors.set_index("row")
+    assert errors.loc[14, ["field", "reason"]].tolist() == [
+        "new_due_at",
+        "an approved extension (延期批准) needs the new deadline",
+    ]
+    assert (errors.loc[list(range(9, 14)), "reason"].str.startswith("case refused: row 14, new_due_at:")).all()
+
+
+def test_checks_scale_to_a_simulated_history(catalogue_services: svc.CaseServices) -> None:
+    """A simulated history written out as a CSV reads back through every check unchanged (same actions and states)."""
+    from gisgrid.simulate import classes_from_catalogue, simulate, synthetic_cells
+
+    cells = synthetic_cells(streets=2, communities=2, tier3=2)
+    sim = simulate(
+        cells, list(catalogue_services.departments), classes_from_catalogue(catalogue_services.events),
+        days=20, seed=7, start="2025-09-01", rate=0.2,
+    )  # fmt: skip
+    c = sim.cases.set_index("id")
+    t = sim.transitions
+    raw = pd.DataFrame(
+        {
+            "_row": np.arange(2, len(t) + 2),
+            "case_no": c.loc[t["case_id"], "case_no"].to_numpy(),
+            "class_code": c.loc[t["case_id"], "class_code"].to_numpy(),
+            "lon": [f"{v:.7f}" for v in c.loc[t["case_id"], "lon"]],
+            "lat": [f"{v:.7f}" for v in c.loc[t["case_id"], "lat"]],
+            "source": c.loc[t["case_id"], "source"].to_numpy(),
+            "state": t["to_state"].to_numpy(),
+            "action": t["action"].to_numpy(),
+            "role": t["role"].to_numpy(),
+            "actor": t["actor"].to_numpy(),
+            "department_code": [
+                d if a == "dispatch" else "" for a, d in zip(t["action"], t["department_code"], strict=True)
+            ],
+            "at": [ts.isoformat() for ts in t["at"]],
+            "new_due_at": [d.get("new_due_at", "") for d in t["details"]],
+        }
+    ).astype(str)
+    for col in ("scheme", "datum", "note", "disposal_type"):
+        raw[col] = ""
+    parsed = parse_history(raw, catalogue_services, now=NOW)
+    assert parsed.errors.empty, parsed.errors.head().to_dict("records")
+    assert len(parsed.cases) == len(c) and len(parsed.transitions) == len(t)
+    assert parsed.transitions["action"].tolist() == t["action"].tolist()
+    assert parsed.cases["state"].tolist() == c["state"].tolist()
+    assert parsed.cases["rework_count"].tolist() == c["rework_count"].tolist()
+
+
+# --------------------------------------------------------------------------------------- the command
+
+
+def test_import_history_from_the_command_line_then_evaluate(loaded: Engine, settings: Settings, tmp_path: Path) -> None:
+    env = {"GISGRID_DATABASE_URL": settings.database_url or "", "GISGRID_DATA_DIR": str(tmp_path / "d")}
+    bad = write_rows(tmp_path / "bad.csv", changed(24, at="2025-09-04T11:30:00"))
+    dry = runner.invoke(app, ["cases", "import-history", str(bad), "--dry-run"], env=env)
+    assert dry.exit_code == 0, dry.output
+    assert "read 28 rows (4 cases): imported 0 cases (0 transitions), refused 11 rows (1 cases)" in dry.output
+    assert f"refusals written to {tmp_path / 'bad.errors.csv'}" in dry.output
+    assert count(loaded, "SELECT count(*) FROM cases") == 0
+
+    strict = runner.invoke(app, ["cases", "import-history", str(bad), "--all-or-nothing"], env=env)
+    assert strict.exit_code == 1 and "nothing written" in strict.output
+    assert count(loaded, "SELECT count(*) FROM cases") == 0
+
+    errors = tmp_path / "out" / "refused.csv"
+    partial = runner.invoke(app, ["cases", "import-history", str(bad), "--errors", str(errors)], env=env)
+    assert partial.exit_code == 0, partial.output
+    assert "imported 3 cases (17 transitions), refused 11 rows (1 cases)" in partial.output
+    assert len(read_errors(errors)) == 11
+
+    # Everything refused (all four numbers are stored now but 2025000103): a non-zero exit.
+    again = write_rows(tmp_path / "again.csv", [r for r in sample_rows() if r["case_no"] != "2025000103"])
+    refused = runner.invoke(app, ["cases", "import-history", str(again)], env=env)
+    assert refused.exit_code == 1
+    assert "imported 0 cases (0 transitions), refused 17 rows (3 cases)" in refused.output
+
+    unreadable = tmp_path / "notes.csv"
+    unreadable.write_text("note\nhello\n", encoding="utf-8")
+    r = runner.invoke(app, ["cases", "import-history", str(unreadable)], env=env)
+    assert r.exit_code != 0 and "missing column(s) case_no" in str(r.exception)
+
+    rest = write_rows(tmp_path / "rest.csv", [r for r in sample_rows() if r["case_no"] == "2025000103"])
+    ok = runner.invoke(app, ["cases", "import-history", str(rest)], env=env)
+    assert ok.exit_code == 0 and "imported 1 cases (11 transitions), refused 0 rows (0 cases)" in ok.output
+
+    out = tmp_path / "district.csv"
+    ev = runner.invoke(
+        app, ["evaluate", "--period", "2025-09", "--subject", "region", "--level", "district", "--out", str(out)],
+        env=env,
+    )  # fmt: skip
+    assert ev.exit_code == 0, ev.output
+    table = pd.read_csv(out, encoding="utf-8-sig", dtype={"subject": str}).set_index("subject")
+    assert table.loc[DISTRICT, ["reports", "filed", "to_close", "closed", "to_dispose"]].tolist() == [4, 3, 2, 2, 3]
+    assert table.loc[DISTRICT, "on_time_disposal_rate"] == pytest.approx(2 / 3)
+    assert table.loc[DISTRICT, "on_time_closure_rate"] == 0.5
