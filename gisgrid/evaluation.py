@@ -115,7 +115,7 @@ from __future__ import annotations
 
 import csv
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from itertools import pairwise
@@ -579,18 +579,19 @@ def default_rules() -> EvaluationRules:
 def composite(df: pd.DataFrame, subject: str, rules: EvaluationRules | None = None) -> pd.Series:
     """综合指标值: Σ w·value / Σ w over indicators with a value (rates ×100, ``1-`` weights use 1 − rate)."""
     rules = rules or default_rules()
-    num = pd.Series(0.0, index=df.index)
-    den = pd.Series(0.0, index=df.index)
+    num = np.zeros(len(df))
+    den = np.zeros(len(df))
     for w in rules.weights[subject]:
-        x = df[w.indicator].astype(np.float64)
+        x = df[w.indicator].astype(np.float64).to_numpy()
         if not w.indicator.endswith("_score"):
             x = 100.0 * (1.0 - x) if w.complement else 100.0 * x
         elif w.complement:
             x = 100.0 - x
-        has = x.notna()
-        num += np.where(has, w.weight * x.fillna(0.0), 0.0)
+        has = ~np.isnan(x)
+        num += np.where(has, w.weight * np.where(has, x, 0.0), 0.0)
         den += np.where(has, w.weight, 0.0)
-    return (num / den.where(den > 0)).round(6)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return pd.Series(np.round(np.where(den > 0, num / den, np.nan), 6), index=df.index)
 
 
 def _finish(df: pd.DataFrame, subject: str, rules: EvaluationRules | None) -> pd.DataFrame:
@@ -603,22 +604,53 @@ def _finish(df: pd.DataFrame, subject: str, rules: EvaluationRules | None) -> pd
 
 
 # --------------------------------------------------------------------------------------- facts
+#
+# Built with integer arrays: transitions are sorted by case, time and id, so a case's rows are consecutive; a
+# case's row in ``cases`` is looked up once (``case_row``); names (actions, roles, actors, departments, region
+# codes) are categorical codes, and every count is an ``np.bincount`` over codes — no hashing of strings per row.
 
 
 @dataclass
 class Facts:
-    """Everything the indicator tables are computed from, built once by :func:`prepare`."""
+    """Everything the indicator tables are computed from, built once by :func:`prepare` (then shared by every
+    subject and level: the tables only count)."""
 
     period: Period
     as_of: pd.Timestamp
     cases: pd.DataFrame  # one row per case reported in the period, with per-case facts
-    transitions: pd.DataFrame  # their transitions before as_of, sorted
-    nodes: pd.DataFrame  # node instances (see NODES)
+    transitions: pd.DataFrame  # their transitions before as_of, sorted (case, time, id); case_row = row in cases
+    nodes: pd.DataFrame  # node instances (see NODES); case_row = the case's row in cases
     all_cases: pd.DataFrame = field(repr=False)  # the whole input (for region sizes)
+    all_in_period: bool = field(default=False, repr=False)  # cases holds every row of all_cases, in order
+    _codes: dict[tuple[str, str], tuple[np.ndarray, pd.Index]] = field(default_factory=dict, repr=False)
 
     @property
     def months(self) -> float:
         return self.period.months
+
+    def codes(self, frame: str, column: str) -> tuple[np.ndarray, pd.Index]:
+        """Codes of ``column`` of the frame ``frame`` (cases, transitions, nodes, all_cases) into its sorted distinct
+        values (−1 = missing), computed once per column."""
+        if frame == "all_cases" and self.all_in_period:
+            frame = "cases"
+        key = (frame, column)
+        if key not in self._codes:
+            self._codes[key] = _factorize(getattr(self, frame)[column])
+        return self._codes[key]
+
+
+def _factorize(values: pd.Series) -> tuple[np.ndarray, pd.Index]:
+    """(codes, keys): int64 codes (−1 for missing) into the sorted distinct non-missing values, as groupby keys."""
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        raw = values.cat.codes.to_numpy().astype(np.int64)
+        cats = values.cat.categories
+        present = np.flatnonzero(np.bincount(raw[raw >= 0], minlength=len(cats)))
+        order = present[cats.take(present).argsort()]
+        remap = np.full(len(cats) + 1, -1, dtype=np.int64)
+        remap[order] = np.arange(len(order))
+        return remap[raw], cats.take(order)  # raw −1 picks the last slot: −1
+    codes, keys = pd.factorize(values, sort=True)
+    return codes.astype(np.int64), pd.Index(keys)
 
 
 def _node_limits_us(node_limits: Mapping[str, Any], calendar: WorkingCalendar) -> dict[str, tuple[float, bool]]:
@@ -639,69 +671,112 @@ def _node_limits_us(node_limits: Mapping[str, Any], calendar: WorkingCalendar) -
     return out
 
 
-def _pair(t: pd.DataFrame, openers: Iterable[str], closers: Iterable[str], cancels: Iterable[str]) -> pd.DataFrame:
-    """Opener rows of ``t`` (sorted by case and time) not superseded by a later opener, each with the next closing
-    row (``close_*`` columns, NaN/NaT while the node is open at as_of); cancelled nodes are dropped."""
-    openers, closers, cancels = set(openers), set(closers), set(cancels)
-    sub = t[t["action"].isin(openers | closers | cancels)].reset_index(drop=True)
-    kind = np.select([sub["action"].isin(openers), sub["action"].isin(closers)], [0, 1], 2)
-    case = sub["case_id"].to_numpy()
-    same = np.r_[case[1:] == case[:-1], False]
-    next_kind = np.where(same, np.r_[kind[1:], -1], -1)  # -1: nothing follows in this case
-    # An opener followed by another opener is superseded; one followed by a cancel never counts.
-    rows = np.flatnonzero((kind == 0) & (next_kind != 0) & (next_kind != 2))
-    closed = next_kind[rows] == 1
-    nxt = np.where(closed, rows + 1, rows)
-
-    def take(col: str, at: np.ndarray) -> pd.Series:
-        return sub[col].iloc[at].reset_index(drop=True)
-
-    out = pd.DataFrame(
-        {
-            "case_id": take("case_id", rows),
-            "open_action": take("action", rows),
-            "open_at": take("at", rows),
-            "open_actor": take("actor", rows),
-            "open_department": take("department_code", rows),
-            "closed": closed,
-        }
-    )
-    for col in ("action", "at", "actor", "role"):
-        out[f"close_{col}"] = take(col, nxt).where(closed)
+def _first_in_group(groups: np.ndarray) -> np.ndarray:
+    """True where a row starts a new run of equal ``groups`` values."""
+    out = np.ones(len(groups), dtype=bool)
+    if len(groups) > 1:
+        out[1:] = groups[1:] != groups[:-1]
     return out
 
 
+def _last_in_group(groups: np.ndarray) -> np.ndarray:
+    out = np.ones(len(groups), dtype=bool)
+    if len(groups) > 1:
+        out[:-1] = groups[1:] != groups[:-1]
+    return out
+
+
+def _is_sorted(*keys: np.ndarray) -> bool:
+    """Rows already in lexicographic order of ``keys`` (most significant first)?"""
+    if len(keys[0]) < 2:
+        return True
+    ok = np.zeros(len(keys[0]) - 1, dtype=bool)
+    tied = np.ones(len(keys[0]) - 1, dtype=bool)
+    for k in keys:
+        d = np.diff(k)
+        ok |= tied & (d > 0)
+        tied &= d == 0
+    return bool((ok | tied).all())
+
+
+def _pair(a1: np.ndarray, crow: np.ndarray, lookup: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Node instances from transitions sorted by case and time: ``lookup[a1]`` is each row's kind (0 opener,
+    1 closer, 2 canceller, 3 other). An opener followed (in its case) by another opener is superseded, one followed
+    by a canceller never counts. Returns the opener rows, the closing rows (−1 while open at as_of) and closed."""
+    kind = lookup[a1]
+    sub = np.flatnonzero(kind != 3)
+    k = kind[sub]
+    same = ~_last_in_group(crow[sub])
+    next_kind = np.full(len(sub), -1, dtype=np.int64)  # −1: nothing follows in this case
+    next_kind[:-1] = np.where(same[:-1], k[1:], -1)
+    sel = np.flatnonzero((k == 0) & (next_kind != 0) & (next_kind != 2))
+    closed = next_kind[sel] == 1
+    close_rows = np.where(closed, sub[np.minimum(sel + 1, len(sub) - 1)], -1) if len(sel) else sel
+    return sub[sel], close_rows, closed
+
+
+def _take_cat(col: pd.Series, rows: np.ndarray) -> pd.Categorical:
+    """A categorical column's values at ``rows`` (−1 → missing)."""
+    codes = col.cat.codes.to_numpy()
+    picked = codes[rows] if len(codes) else np.zeros(len(rows), dtype=codes.dtype)
+    return pd.Categorical.from_codes(np.where(rows >= 0, picked, -1), dtype=col.dtype)
+
+
+def _take_at(at: pd.Series, rows: np.ndarray) -> pd.Series:
+    """A datetime column's values at ``rows`` (−1 → NaT)."""
+    return pd.Series(at.array.take(rows, allow_fill=True))
+
+
+def _per_case(n_cases: int, crow: np.ndarray, rows: np.ndarray, *, last: bool = False) -> np.ndarray:
+    """For each case, its first (or last) row among ``rows`` (sorted by case), −1 when none."""
+    out = np.full(n_cases, -1, dtype=np.int64)
+    if len(rows):
+        pick = _last_in_group(crow[rows]) if last else _first_in_group(crow[rows])
+        out[crow[rows[pick]]] = rows[pick]
+    return out
+
+
+def _details_get(details: np.ndarray, key: str) -> pd.Series:
+    return pd.Series([d.get(key) if isinstance(d, dict) else None for d in details], dtype=object)
+
+
 def _overlap(
-    spans: pd.DataFrame, start_col: str, end_col: str, susp: pd.DataFrame, clock: WorkClock
+    case: np.ndarray,
+    start_us: np.ndarray,
+    end_us: np.ndarray,
+    start_pos: np.ndarray,
+    end_pos: np.ndarray,
+    susp: dict[str, np.ndarray],
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Working and calendar µs of suspension (``susp``: case_id, s0, s1) inside each [start, end) of ``spans``."""
-    work = np.zeros(len(spans))
-    cal = np.zeros(len(spans))
-    if susp.empty or spans.empty:
+    """Working and calendar µs of suspension inside each [start, end) (``susp``: arrays case, s0/s1 in µs and
+    working positions p0/p1, sorted by case)."""
+    work = np.zeros(len(case))
+    cal = np.zeros(len(case))
+    if not len(susp["case"]) or not len(case):
         return work, cal
-    left = spans[["case_id", start_col, end_col]].reset_index(drop=True)
-    left["row"] = np.arange(len(left))
-    m = left.merge(susp, on="case_id")
-    if m.empty:
+    lo = np.searchsorted(susp["case"], case, side="left")
+    hi = np.searchsorted(susp["case"], case, side="right")
+    n = hi - lo
+    rows = np.repeat(np.arange(len(case)), n)
+    if not len(rows):
         return work, cal
-    lo = m[[start_col, "s0"]].max(axis=1)
-    hi = m[[end_col, "s1"]].min(axis=1)
-    pos = hi > lo
-    m, lo, hi = m[pos], lo[pos], hi[pos]
-    if m.empty:
-        return work, cal
-    w = clock.between(lo, hi)
-    c = (hi - lo).dt.total_seconds().to_numpy() * 1e6
-    rows = m["row"].to_numpy()
+    k = np.repeat(lo - np.r_[0, np.cumsum(n)[:-1]], n) + np.arange(len(rows))
+    t0 = np.maximum(start_us[rows], susp["s0"][k])
+    t1 = np.minimum(end_us[rows], susp["s1"][k])
+    inside = t1 > t0
+    rows, k, t0, t1 = rows[inside], k[inside], t0[inside], t1[inside]
+    w = np.minimum(end_pos[rows], susp["p1"][k]) - np.maximum(start_pos[rows], susp["p0"][k])
     np.add.at(work, rows, w)
-    np.add.at(cal, rows, c)
+    np.add.at(cal, rows, (t1 - t0).astype(np.float64))
     return work, cal
 
 
-def _details_get(t: pd.DataFrame, key: str) -> pd.Series:
-    if "details" not in t.columns:
-        return pd.Series(None, index=t.index, dtype=object)
-    return t["details"].map(lambda d: d.get(key) if isinstance(d, dict) else None)
+def _us(times: pd.Series) -> np.ndarray:
+    """UTC microseconds since the epoch (int64; NaT is the int64 minimum) of a datetime Series."""
+    return times.array.as_unit("us").asi8
+
+
+_TRANSITION_COLUMNS = ("id", "case_id", "action", "to_state", "actor", "role", "at", "department_code")
 
 
 def prepare(
@@ -726,178 +801,356 @@ def prepare(
         raise InvalidInput("as_of must not be before the period end", detail={"as_of": str(as_of_ts)})
     limits = _node_limits_us(node_limits, calendar)
 
-    all_cases = cases
+    # Cases of the period, indexed by id.
     created = local_times(cases["created_at"], tz)
-    in_period = (created >= period.start) & (created < period.end)
-    c = cases.loc[in_period].copy()
-    c["created_at"] = created[in_period]
+    in_period = ((created >= period.start) & (created < period.end)).to_numpy()
+    all_in = bool(in_period.all())
+    c = cases.copy(deep=False) if all_in else cases.loc[in_period].copy()
+    c["created_at"] = created.array if all_in else created[in_period].array
     c = c.set_index("id", drop=False).rename_axis(None)
+    if not c.index.is_monotonic_increasing:
+        c = c.sort_index(kind="stable")  # by id, as the transitions: a case's row grows with its id
+    if not c.index.is_unique:
+        dup = c.index[c.index.duplicated()].unique().tolist()[:10]
+        raise InvalidInput("cases: ids must be unique", detail={"duplicated": [str(v) for v in dup]})
+    ids = c.index.to_numpy()
+    n_c = len(c)
 
-    t = transitions[transitions["case_id"].isin(c.index)].copy()
-    t["at"] = local_times(t["at"], tz)
-    t = t[t["at"] < as_of_ts]
+    # Their transitions before as_of, sorted by case, time and id; crow = the case's row in c.
+    tcase = transitions["case_id"].to_numpy()
+    crow_all = np.full(len(tcase), -1, dtype=np.int64)
+    if n_c and len(tcase):
+        # Look each distinct run of case ids up once (the rows usually come grouped by case).
+        start = np.flatnonzero(_first_in_group(tcase))
+        found = np.minimum(np.searchsorted(ids, tcase[start]), n_c - 1)
+        run = np.where(ids[found] == tcase[start], found, -1)
+        crow_all = np.repeat(run, np.diff(np.r_[start, len(tcase)]))
+    at_all = local_times(transitions["at"], tz)
+    keep = (crow_all >= 0) & (at_all < as_of_ts).to_numpy()
+    src = np.flatnonzero(keep)  # rows of the input (for details and effects)
+    cols = [col for col in _TRANSITION_COLUMNS if col in transitions.columns]
+    t = transitions[cols].iloc[src] if len(src) < len(transitions) else transitions[cols].copy(deep=False)
+    t["at"] = at_all.array.take(src) if len(src) < len(transitions) else at_all.array
     if "department_code" not in t.columns:
         t["department_code"] = None
-    order = t["id"] if "id" in t.columns else pd.Series(np.arange(len(t)), index=t.index)
-    t = t.assign(_order=order.to_numpy()).sort_values(["case_id", "at", "_order"], kind="mergesort")
+    crow = crow_all[src]
+    at_us = _us(t["at"])
+    order = t["id"].to_numpy() if "id" in t.columns else np.arange(len(t))
+    if not _is_sorted(t["case_id"].to_numpy(), at_us, order):
+        perm = np.lexsort((order, at_us, t["case_id"].to_numpy()))
+        t, crow, src, at_us = t.iloc[perm], crow[perm], src[perm], at_us[perm]
     t = t.reset_index(drop=True)
-    for col in ("action", "role", "to_state"):
-        t[col] = t[col].astype("category")  # compared many times below: codes beat strings tenfold
+    for col in ("action", "role", "to_state", "actor", "department_code"):
+        if not isinstance(t[col].dtype, pd.CategoricalDtype):
+            t[col] = t[col].astype("category")  # compared and grouped many times below: codes, not strings
+    t["case_row"] = crow
 
-    a = t["action"]
-    cid = t["case_id"]
-    last = t.groupby("case_id").tail(1).set_index("case_id")
-    c["state_at"] = last["to_state"].astype(object).reindex(c.index).fillna("reported")
+    actions = t["action"].cat.categories
+    a1 = t["action"].cat.codes.to_numpy().astype(np.int64) + 1  # 0 = missing
 
-    def any_of(mask: pd.Series) -> pd.Series:
-        return mask.groupby(cid).any().reindex(c.index, fill_value=False).astype(bool)
+    def lookup(groups: Sequence[Iterable[str]], other: int) -> np.ndarray:
+        """action code + 1 → the index of the first group holding it, else ``other``."""
+        out = np.full(len(actions) + 1, other, dtype=np.int64)
+        for g, names in reversed(list(enumerate(groups))):
+            for name in names:
+                if name in actions:
+                    out[actions.get_loc(name) + 1] = g
+        return out
 
-    c["filed"] = any_of(a == "file")
-    c["reworked_any"] = any_of(a == "rework")
-    c["extended"] = any_of(a == "approve_extension")
-    c["returned_any"] = any_of(a == "return")
-    is_dispatch = a == "dispatch"
-    misd = pd.Series(False, index=t.index)
-    if "effects" in t.columns and is_dispatch.any():
-        eff = t.loc[is_dispatch, "effects"]
-        misd.loc[is_dispatch] = [isinstance(e, list | tuple) and "record_misdispatch" in e for e in eff]
-    c["misdispatched"] = any_of(misd)
-    c["dispatched"] = any_of(is_dispatch)
-    disp = t[is_dispatch].groupby("case_id")
-    c["first_dispatcher"] = disp["actor"].first().reindex(c.index)
-    c["final_department"] = disp["department_code"].last().reindex(c.index)
-    rep = t[a == "report"].groupby("case_id")
-    c["reporter_actor"] = rep["actor"].first().reindex(c.index)
-    c["reporter_role"] = rep["role"].first().reindex(c.index)
-    c["filer"] = t[a == "file"].groupby("case_id")["actor"].first().reindex(c.index)
+    def is_action(*names: str) -> np.ndarray:
+        return lookup([names], 1)[a1] == 0
 
-    susp_rows = t[a == "suspend"]
-    kind = _details_get(susp_rows, "kind").fillna("")
-    reason = _details_get(susp_rows, "reason").fillna("").astype(str)
-    deferred_flag = (kind == "deferred") | reason.str.contains("缓办", regex=False)
-    last_kind = deferred_flag.groupby(susp_rows["case_id"]).last().reindex(c.index, fill_value=False).astype(bool)
-    is_susp = c["state_at"] == "suspended"
-    c["suspended_now"] = is_susp & ~last_kind
-    c["deferred_now"] = is_susp & last_kind
-    c["voided_after_filing"] = c["filed"] & (c["state_at"] == "voided")
-    c["valid"] = c["filed"] & (c["state_at"] != "voided")
-    c["to_close"] = c["filed"] & ~c["voided_after_filing"] & ~is_susp
-    c["closed_now"] = c["to_close"] & (c["state_at"] == "closed")
-    c["accurate_dispatch"] = c["dispatched"] & ~c["returned_any"] & ~c["misdispatched"]
-    c["public"] = c["source"].isin(PUBLIC_SOURCES)
+    def any_of(mask: np.ndarray) -> np.ndarray:
+        out = np.zeros(n_c, dtype=bool)
+        out[crow[mask]] = True
+        return out
 
-    # Suspension intervals (挂账/缓办 stop every clock).
-    sp = _pair(t, ("suspend",), ("resume",), ())
-    susp = pd.DataFrame(
-        {"case_id": sp["case_id"], "s0": sp["open_at"], "s1": sp["close_at"].where(sp["closed"], as_of_ts)}
-    )
-    new_due = pd.Series(dtype=object)
-    appr = t[a == "approve_extension"]
-    if len(appr):
-        new_due = local_times(_details_get(appr, "new_due_at"), tz)
+    # The state at as_of: the to_state of the case's last transition (reported without one).
+    last_row = _per_case(n_c, crow, np.arange(len(t)), last=True)
+    states = t["to_state"]
+    state_names = np.asarray([*states.cat.categories, "reported"], dtype=object)
+    state_codes = states.cat.codes.to_numpy().astype(np.int64)
+    code = np.where(last_row >= 0, state_codes[last_row] if len(t) else -1, -1)
+    state_now = state_names[np.where(code >= 0, code, len(state_names) - 1)]
+    c["state_at"] = state_now
+
+    is_dispatch = is_action("dispatch")
+    c["filed"] = filed = any_of(is_action("file"))
+    c["reworked_any"] = any_of(is_action("rework"))
+    c["extended"] = any_of(is_action("approve_extension"))
+    c["returned_any"] = returned_any = any_of(is_action("return"))
+    disp_rows = np.flatnonzero(is_dispatch)
+    misd = np.zeros(len(t), dtype=bool)
+    if "effects" in transitions.columns and len(disp_rows):
+        eff = transitions["effects"].to_numpy()[src[disp_rows]]
+        # Each distinct object once (rows read from the database share one list per distinct JSON text).
+        _, first, inverse = np.unique(np.fromiter(map(id, eff), np.int64, len(eff)), True, True)
+        flags = [isinstance(e, (list, tuple)) and "record_misdispatch" in e for e in eff[first]]
+        misd[disp_rows] = np.asarray(flags, dtype=bool)[inverse]
+    c["misdispatched"] = misdispatched = any_of(misd)
+    c["dispatched"] = dispatched = any_of(is_dispatch)
+    c["first_dispatcher"] = _take_cat(t["actor"], _per_case(n_c, crow, disp_rows))
+    c["final_department"] = _take_cat(t["department_code"], _per_case(n_c, crow, disp_rows, last=True))
+    first_report = _per_case(n_c, crow, np.flatnonzero(is_action("report")))
+    c["reporter_actor"] = _take_cat(t["actor"], first_report)
+    c["reporter_role"] = _take_cat(t["role"], first_report)
+    c["filer"] = _take_cat(t["actor"], _per_case(n_c, crow, np.flatnonzero(is_action("file"))))
+
+    susp_rows = np.flatnonzero(is_action("suspend"))
+    deferred_of_last = np.zeros(n_c, dtype=bool)
+    if len(susp_rows) and "details" in transitions.columns:
+        det = transitions["details"].to_numpy()[src[susp_rows]]
+        kind = _details_get(det, "kind")
+        reason = _details_get(det, "reason").fillna("").astype(str)
+        flag = ((kind == "deferred") | reason.str.contains("缓办", regex=False)).to_numpy(dtype=bool)
+        last_susp = _last_in_group(crow[susp_rows])
+        deferred_of_last[crow[susp_rows[last_susp]]] = flag[last_susp]
+    is_susp = state_now == "suspended"
+    is_voided = state_now == "voided"
+    c["suspended_now"] = is_susp & ~deferred_of_last
+    c["deferred_now"] = is_susp & deferred_of_last
+    c["voided_after_filing"] = voided_after = filed & is_voided
+    c["valid"] = filed & ~is_voided
+    c["to_close"] = to_close = filed & ~voided_after & ~is_susp
+    c["closed_now"] = closed_now = to_close & (state_now == "closed")
+    c["accurate_dispatch"] = dispatched & ~returned_any & ~misdispatched
+    c["public"] = c["source"].isin(PUBLIC_SOURCES).to_numpy(dtype=bool)
+
+    # Working positions of every transition, of as_of and of the approved new deadlines.
+    appr_rows = np.flatnonzero(is_action("approve_extension"))
+    new_due = pd.Series(pd.NaT, index=range(len(appr_rows)), dtype=pd.DatetimeTZDtype("us", tz))
+    if len(appr_rows) and "details" in transitions.columns:
+        due = _details_get(transitions["details"].to_numpy()[src[appr_rows]], "new_due_at")
+        if due.notna().any():
+            new_due = local_times(due, tz)
     clock = WorkClock.covering(calendar, t["at"], c["created_at"], as_of_ts, new_due)
+    pos = clock.position(t["at"])
+    as_of_us = int(_us(pd.Series([as_of_ts]))[0])
+    as_of_pos = float(clock.position(pd.Series([as_of_ts]))[0])
 
-    nodes = _nodes(t, c, clock, limits, susp, appr.assign(new_due_at=new_due), as_of_ts)
-    disp_nodes = nodes[nodes["node"] == "disposal"]
-    all_on_time = disp_nodes.groupby("case_id")["on_time"].all()
-    c["disposal_on_time"] = all_on_time.reindex(c.index, fill_value=False).astype(bool)
-    c["on_time_closed"] = c["closed_now"] & c["disposal_on_time"]
-    return Facts(period=period, as_of=as_of_ts, cases=c, transitions=t, nodes=nodes, all_cases=all_cases)
+    # Suspension intervals (挂账/缓办 stop every clock): suspend → resume, or as_of.
+    s_open, s_close, s_closed = _pair(a1, crow, lookup([("suspend",), ("resume",)], 3))
+    susp = {
+        "case": crow[s_open],
+        "s0": at_us[s_open],
+        "s1": np.where(s_closed, at_us[s_close], as_of_us),
+        "p0": pos[s_open],
+        "p1": np.where(s_closed, pos[s_close], as_of_pos),
+    }
+    approvals = {"row": appr_rows, "due_us": _us(new_due), "due_pos": clock.position(new_due)}
+    nodes = _nodes(t, c, crow, a1, lookup, at_us, pos, as_of_us, as_of_pos, limits, susp, approvals, is_susp)
+
+    disposal = nodes["node"].cat.codes.to_numpy() == list(NODES).index("disposal")
+    rows = nodes["case_row"].to_numpy()
+    late = np.zeros(n_c, dtype=bool)
+    late[rows[disposal & ~nodes["on_time"].to_numpy()]] = True
+    c["disposal_on_time"] = disposal_on_time = _has(n_c, rows[disposal]) & ~late
+    c["on_time_closed"] = closed_now & disposal_on_time
+    return Facts(
+        period=period,
+        as_of=as_of_ts,
+        cases=c,
+        transitions=t,
+        nodes=nodes,
+        all_cases=cases,
+        all_in_period=all_in,
+    )
+
+
+def _has(n: int, rows: np.ndarray) -> np.ndarray:
+    out = np.zeros(n, dtype=bool)
+    out[rows] = True
+    return out
 
 
 def _nodes(
     t: pd.DataFrame,
     c: pd.DataFrame,
-    clock: WorkClock,
+    crow: np.ndarray,
+    a1: np.ndarray,
+    lookup: Callable[[Sequence[Iterable[str]], int], np.ndarray],
+    at_us: np.ndarray,
+    pos: np.ndarray,
+    as_of_us: int,
+    as_of_pos: float,
     limits: dict[str, tuple[float, bool]],
-    susp: pd.DataFrame,
-    approvals: pd.DataFrame,
-    as_of: pd.Timestamp,
+    susp: dict[str, np.ndarray],
+    approvals: dict[str, np.ndarray],
+    susp_now_case: np.ndarray,
 ) -> pd.DataFrame:
-    frames = []
-    for node, (openers, closers, cancels, key) in NODES.items():
-        p = _pair(t, openers, closers, cancels)
-        p.insert(0, "node", node)
+    """Every node instance (:data:`NODES`) with its elapsed and allowed time, on time, overdue, counted."""
+    opens, closes, closeds, kinds, limit_us, calendar = [], [], [], [], [], []
+    disposal_limit = np.full(len(c), np.nan)
+    if "disposal_limit_h" in c.columns:
+        disposal_limit = pd.to_numeric(c["disposal_limit_h"], errors="coerce").to_numpy(dtype=np.float64)
+    disposal_calendar = np.zeros(len(c), dtype=bool)
+    if "disposal_limit_unit" in c.columns:
+        disposal_calendar = (c["disposal_limit_unit"] == "calendar_hours").to_numpy(dtype=bool)
+    for k, (openers, closers, cancels, key) in enumerate(NODES.values()):
+        o, cl, closed = _pair(a1, crow, lookup([openers, closers, cancels], 3))
+        opens.append(o)
+        closes.append(cl)
+        closeds.append(closed)
+        kinds.append(np.full(len(o), k, dtype=np.int8))
         if key is None:
-            lim = np.full(len(p), np.nan)
-            if "disposal_limit_h" in c.columns:
-                lim = pd.to_numeric(c["disposal_limit_h"], errors="coerce").reindex(p["case_id"]).to_numpy(float)
-            p["limit_us"] = np.round(lim * _US_HOUR)
-            p["calendar"] = False
-            if "disposal_limit_unit" in c.columns:
-                p["calendar"] = c["disposal_limit_unit"].reindex(p["case_id"]).to_numpy() == "calendar_hours"
+            limit_us.append(np.round(disposal_limit[crow[o]] * _US_HOUR))
+            calendar.append(disposal_calendar[crow[o]])
         else:
-            p["limit_us"] = float(limits[key][0])
-            p["calendar"] = limits[key][1]
-        frames.append(p)
-    nodes = pd.concat(frames, ignore_index=True)
-    nodes["end_at"] = nodes["close_at"].where(nodes["closed"], as_of)
-    susp_work, susp_cal = _overlap(nodes, "open_at", "end_at", susp, clock)
-    work = clock.between(nodes["open_at"], nodes["end_at"]) - susp_work
-    cal = (nodes["end_at"] - nodes["open_at"]).dt.total_seconds().to_numpy() * 1e6 - susp_cal
-    nodes["elapsed_h"] = np.where(nodes["calendar"], cal, work) / _US_HOUR
-    elapsed_us = np.round(np.where(nodes["calendar"], cal, work))
-    allowed = nodes["limit_us"].to_numpy(dtype=np.float64).copy()
+            limit_us.append(np.full(len(o), float(limits[key][0])))
+            calendar.append(np.full(len(o), limits[key][1], dtype=bool))
+    o, cl, closed = np.concatenate(opens), np.concatenate(closes), np.concatenate(closeds)
+    kind, lim, cal_flag = np.concatenate(kinds), np.concatenate(limit_us), np.concatenate(calendar)
+    rows = crow[o]
+    cl_safe = np.where(closed, cl, 0)
+    start_us, start_pos = at_us[o], pos[o]
+    end_us = np.where(closed, at_us[cl_safe] if len(at_us) else 0, as_of_us)
+    end_pos = np.where(closed, pos[cl_safe] if len(pos) else 0.0, as_of_pos)
+    susp_work, susp_cal = _overlap(rows, start_us, end_us, start_pos, end_pos, susp)
+    work = end_pos - start_pos - susp_work
+    cal = (end_us - start_us).astype(np.float64) - susp_cal
+    elapsed = np.where(cal_flag, cal, work)
+    elapsed_us = np.round(elapsed)
+    allowed = lim.copy()
 
     # 延期: the last approved new deadline inside a disposal node widens its allowed time.
-    if len(approvals):
-        dn = nodes[nodes["node"] == "disposal"][["case_id", "open_at", "end_at", "calendar"]]
-        dn = dn.reset_index().rename(columns={"index": "node_row"})
-        m = dn.merge(approvals[["case_id", "at", "new_due_at"]], on="case_id")
-        m = m[(m["at"] >= m["open_at"]) & (m["at"] <= m["end_at"]) & m["new_due_at"].notna()]
-        if len(m):
-            m = m.sort_values("at").groupby("node_row").tail(1)
-            before_w, before_c = _overlap(m, "open_at", "at", susp, clock)
-            ext_w = clock.between(m["open_at"], m["new_due_at"]) - before_w
-            ext_c = (m["new_due_at"] - m["open_at"]).dt.total_seconds().to_numpy() * 1e6 - before_c
-            ext = np.round(np.where(m["calendar"], ext_c, ext_w))
-            rows = m["node_row"].to_numpy()
-            allowed[rows] = np.fmax(allowed[rows], ext)
-    nodes["allowed_h"] = allowed / _US_HOUR
+    disposal = np.flatnonzero(kind == list(NODES).index("disposal"))
+    arow = approvals["row"]
+    ok = ~np.isnan(approvals["due_pos"])
+    if len(disposal) and ok.any():
+        arow, due_us, due_pos = arow[ok], approvals["due_us"][ok], approvals["due_pos"][ok]
+        acase = crow[arow]  # sorted by case, then time
+        lo = np.searchsorted(acase, rows[disposal], side="left")
+        n = np.searchsorted(acase, rows[disposal], side="right") - lo
+        node_i = np.repeat(disposal, n)
+        k = np.repeat(lo - np.r_[0, np.cumsum(n)[:-1]], n) + np.arange(int(n.sum()))
+        at_k = at_us[arow[k]]
+        inside = (at_k >= start_us[node_i]) & (at_k <= end_us[node_i])
+        node_i, k, at_k = node_i[inside], k[inside], at_k[inside]
+        if len(node_i):
+            last = _last_in_group(node_i)  # the last approval of each node (pairs are in node, time order)
+            node_i, k, at_k = node_i[last], k[last], at_k[last]
+            before_w, before_c = _overlap(rows[node_i], start_us[node_i], at_k, start_pos[node_i],
+                                          pos[arow[k]], susp)  # fmt: skip
+            ext_w = due_pos[k] - start_pos[node_i] - before_w
+            ext_c = (due_us[k] - start_us[node_i]).astype(np.float64) - before_c
+            ext = np.round(np.where(cal_flag[node_i], ext_c, ext_w))
+            allowed[node_i] = np.fmax(allowed[node_i], ext)
+
     has_limit = ~np.isnan(allowed)
-    closed = nodes["closed"].to_numpy(dtype=bool)
-    susp_now = c["state_at"].reindex(nodes["case_id"]).to_numpy() == "suspended"
-    nodes["on_time"] = closed & has_limit & (elapsed_us <= np.nan_to_num(allowed, nan=-1))
-    nodes["overdue_open"] = ~closed & has_limit & ~susp_now & (elapsed_us > np.nan_to_num(allowed, nan=np.inf))
-    nodes["counted"] = (closed & has_limit) | nodes["overdue_open"]
-    return nodes.drop(columns=["end_at"])
+    susp_now = susp_now_case[rows]
+    on_time = closed & has_limit & (elapsed_us <= np.nan_to_num(allowed, nan=-1))
+    overdue_open = ~closed & has_limit & ~susp_now & (elapsed_us > np.nan_to_num(allowed, nan=np.inf))
+    close_rows = np.where(closed, cl, -1)
+    return pd.DataFrame(
+        {
+            "node": pd.Categorical.from_codes(kind, categories=list(NODES)),
+            "case_id": t["case_id"].to_numpy()[o],
+            "open_action": _take_cat(t["action"], o),
+            "open_at": _take_at(t["at"], o),
+            "open_actor": _take_cat(t["actor"], o),
+            "open_department": _take_cat(t["department_code"], o),
+            "closed": closed,
+            "close_action": _take_cat(t["action"], close_rows),
+            "close_at": _take_at(t["at"], close_rows),
+            "close_actor": _take_cat(t["actor"], close_rows),
+            "close_role": _take_cat(t["role"], close_rows),
+            "limit_us": lim,
+            "calendar": cal_flag,
+            "elapsed_h": elapsed / _US_HOUR,
+            "allowed_h": allowed / _US_HOUR,
+            "on_time": on_time,
+            "overdue_open": overdue_open,
+            "counted": (closed & has_limit) | overdue_open,
+            "case_row": rows,
+        }
+    )
 
 
 # --------------------------------------------------------------------------------------- indicator tables
 
 
 def _rate(num: pd.Series, den: pd.Series) -> pd.Series:
-    return num.astype(np.float64) / den.where(den > 0).astype(np.float64)
+    """num / den where den > 0, else NaN (both on the same index, as every caller has them)."""
+    if not (num.index is den.index or num.index.equals(den.index)):
+        return num.astype(np.float64) / den.where(den > 0).astype(np.float64)
+    n, d = num.astype(np.float64).to_numpy(), den.astype(np.float64).to_numpy()
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return pd.Series(np.where(d > 0, n / d, np.nan), index=num.index)
 
 
-def _node_rate(nodes: pd.DataFrame, node: str, key: pd.Series | str, index: pd.Index) -> pd.Series:
-    """On-time share of counted ``node`` instances grouped by ``key`` (a nodes column or a per-case Series)."""
-    n = nodes[(nodes["node"] == node) & nodes["counted"]]
-    k = n[key] if isinstance(key, str) else key.reindex(n["case_id"]).to_numpy()
-    g = n["on_time"].groupby(k)
-    return _rate(g.sum().reindex(index, fill_value=0), g.size().reindex(index, fill_value=0))
+def _distinct(values: np.ndarray) -> np.ndarray:
+    """Sorted distinct integers (a sort: faster here than np.unique's hashing)."""
+    s = np.sort(values)
+    return s[_first_in_group(s)]
 
 
-def _case_counts(c: pd.DataFrame, key: str) -> pd.DataFrame:
-    g = c.groupby(key)
-    out = pd.DataFrame(
+class _Groups:
+    """Rows grouped by codes into sorted keys, like ``groupby`` (missing keys dropped, only keys present)."""
+
+    def __init__(self, codes: np.ndarray, keys: pd.Index, mask: np.ndarray | None = None) -> None:
+        self.codes = codes if mask is None else np.where(mask, codes, -1)
+        self.n_keys = len(keys)
+        counts = np.bincount(self.codes[self.codes >= 0], minlength=self.n_keys)
+        self.present = np.flatnonzero(counts)
+        self.index = keys.take(self.present)
+        self._size = counts[self.present]
+
+    def size(self) -> pd.Series:
+        return pd.Series(self._size, index=self.index)
+
+    def sum(self, mask: np.ndarray) -> pd.Series:
+        """Number of rows with ``mask`` per key (the sum of a boolean column)."""
+        ok = mask & (self.codes >= 0)
+        return pd.Series(np.bincount(self.codes[ok], minlength=self.n_keys)[self.present], index=self.index)
+
+    def distinct(self, other: np.ndarray) -> pd.Series:
+        """Number of distinct ``other`` values (ints ≥ 0; negative = missing, not counted) per key."""
+        ok = (self.codes >= 0) & (other >= 0)
+        pairs = _distinct(self.codes[ok] * (int(other.max(initial=0)) + 1) + other[ok])
+        keys = pairs // (int(other.max(initial=0)) + 1)
+        return pd.Series(np.bincount(keys, minlength=self.n_keys)[self.present], index=self.index)
+
+
+def _counted(facts: Facts, node: str, role: str | None = None) -> np.ndarray:
+    """Rows of ``facts.nodes`` that count for ``node`` (closed by ``role`` when given)."""
+    n = facts.nodes
+    mask = (n["node"].cat.codes.to_numpy() == list(NODES).index(node)) & n["counted"].to_numpy()
+    if role is not None:
+        mask &= n["closed"].to_numpy() & (n["close_role"] == role).to_numpy(dtype=bool)
+    return np.flatnonzero(mask)
+
+
+def _node_rate(facts: Facts, node: str, case_codes: np.ndarray, keys: pd.Index, index: pd.Index) -> pd.Series:
+    """On-time share of counted ``node`` instances grouped by their case's code."""
+    rows = _counted(facts, node)
+    codes = case_codes[facts.nodes["case_row"].to_numpy()[rows]]
+    g = _Groups(codes, keys)
+    on_time = facts.nodes["on_time"].to_numpy()[rows]
+    return _rate(g.sum(on_time).reindex(index, fill_value=0), g.size().reindex(index, fill_value=0))
+
+
+def _case_counts(c: pd.DataFrame, g: _Groups) -> pd.DataFrame:
+    def col(name: str) -> np.ndarray:
+        return c[name].to_numpy(dtype=bool)
+
+    return pd.DataFrame(
         {
             "reports": g.size(),
-            "valid_reports": g["valid"].sum(),
-            "filed": g["filed"].sum(),
-            "public_filed": (c["filed"] & c["public"]).groupby(c[key]).sum(),
-            "dispatched": g["dispatched"].sum(),
-            "accurate_dispatched": g["accurate_dispatch"].sum(),
-            "to_close": g["to_close"].sum(),
-            "closed": g["closed_now"].sum(),
-            "on_time_closed": g["on_time_closed"].sum(),
-            "reworked": (c["to_close"] & c["reworked_any"]).groupby(c[key]).sum(),
-            "extended": g["extended"].sum(),
-            "suspended": g["suspended_now"].sum(),
-            "deferred": g["deferred_now"].sum(),
-        }
+            "valid_reports": g.sum(col("valid")),
+            "filed": g.sum(col("filed")),
+            "public_filed": g.sum(col("filed") & col("public")),
+            "dispatched": g.sum(col("dispatched")),
+            "accurate_dispatched": g.sum(col("accurate_dispatch")),
+            "to_close": g.sum(col("to_close")),
+            "closed": g.sum(col("closed_now")),
+            "on_time_closed": g.sum(col("on_time_closed")),
+            "reworked": g.sum(col("to_close") & col("reworked_any")),
+            "extended": g.sum(col("extended")),
+            "suspended": g.sum(col("suspended_now")),
+            "deferred": g.sum(col("deferred_now")),
+        },
+        index=g.index,
     )
-    return out
 
 
 def _common_rates(out: pd.DataFrame) -> pd.DataFrame:
@@ -961,23 +1214,26 @@ def evaluate_regions(
     c = facts.cases
     if col not in c.columns:
         raise InvalidInput(f"cases: missing column {col!r} for level {level}", detail={"column": col})
-    out = _case_counts(c, col)
-    key = c[col]
-    out["on_time_verify_rate"] = _node_rate(facts.nodes, "verify", key, out.index)
-    out["on_time_check_rate"] = _node_rate(facts.nodes, "check", key, out.index)
-    out["on_time_dispatch_rate"] = _node_rate(facts.nodes, "dispatch", key, out.index)
-    dn = facts.nodes[(facts.nodes["node"] == "disposal") & facts.nodes["counted"]]
-    dk = key.reindex(dn["case_id"]).to_numpy()
-    out["to_dispose"] = dn.groupby(dk).size().reindex(out.index, fill_value=0)
-    out["handled"] = dn["closed"].groupby(dk).sum().reindex(out.index, fill_value=0)
-    out["on_time_disposal_rate"] = _rate(dn["on_time"].groupby(dk).sum().reindex(out.index, fill_value=0),
-                                         out["to_dispose"])  # fmt: skip
+    codes, keys = facts.codes("cases", col)
+    g = _Groups(codes, keys)
+    out = _case_counts(c, g)
+    out["on_time_verify_rate"] = _node_rate(facts, "verify", codes, keys, out.index)
+    out["on_time_check_rate"] = _node_rate(facts, "check", codes, keys, out.index)
+    out["on_time_dispatch_rate"] = _node_rate(facts, "dispatch", codes, keys, out.index)
+    rows = _counted(facts, "disposal")
+    dg = _Groups(codes[facts.nodes["case_row"].to_numpy()[rows]], keys)
+    out["to_dispose"] = dg.size().reindex(out.index, fill_value=0)
+    out["handled"] = dg.sum(facts.nodes["closed"].to_numpy()[rows]).reindex(out.index, fill_value=0)
+    on_time = dg.sum(facts.nodes["on_time"].to_numpy()[rows]).reindex(out.index, fill_value=0)
+    out["on_time_disposal_rate"] = _rate(on_time, out["to_dispose"])
     out = _common_rates(out)
     if cells is not None:
         code_col = "code" if "code" in cells.columns else "unit_grid_code"
         sizes = cells.groupby(col)[code_col].nunique()
-    elif "unit_grid_code" in facts.all_cases.columns:
-        sizes = facts.all_cases.groupby(col)["unit_grid_code"].nunique()
+    elif "unit_grid_code" in facts.all_cases.columns and col in facts.all_cases.columns:
+        lc, lk = facts.codes("all_cases", col)
+        uc, _ = facts.codes("all_cases", "unit_grid_code")
+        sizes = _Groups(lc, lk).distinct(uc)
     else:
         sizes = pd.Series(dtype=np.float64)
     out["unit_grids"] = sizes.reindex(out.index)
@@ -988,30 +1244,50 @@ def evaluate_regions(
     return out[list(REGION_COLUMNS)]
 
 
+def _pairs_per_key(case_rows: np.ndarray, codes: np.ndarray, keys: pd.Index) -> pd.Series:
+    """Distinct (case, key) pairs per key: rows of the same case and key count once."""
+    ok = codes >= 0
+    pairs = _distinct(case_rows[ok] * len(keys) + codes[ok])
+    return _Groups(pairs % max(len(keys), 1), keys).size()
+
+
 def evaluate_departments(facts: Facts, *, rules: EvaluationRules | None = None) -> pd.DataFrame:
     """One row per department (see the module docstring)."""
     c, t, nodes = facts.cases, facts.transitions, facts.nodes
-    fc = c[c["final_department"].notna()]
-    out = _case_counts(fc, "final_department")
-    disp = t[t["action"] == "dispatch"].drop_duplicates(["case_id", "department_code"])
-    dispatched = disp.groupby("department_code").size()
-    returned = t[t["action"] == "return"].drop_duplicates(["case_id", "department_code"]).groupby("department_code")
-    dn = nodes[(nodes["node"] == "disposal") & nodes["counted"]]
-    g = dn.groupby("open_department")
-    index = out.index.union(dispatched.index).union(g.size().index)
+    out = _case_counts(c, _Groups(*facts.codes("cases", "final_department")))
+    dep, deps = facts.codes("transitions", "department_code")
+    action = t["action"]
+    crow = t["case_row"].to_numpy()
+
+    def rows_of(name: str) -> np.ndarray:
+        return (action == name).to_numpy(dtype=bool)
+
+    dispatch, ret, rework = rows_of("dispatch"), rows_of("return"), rows_of("rework")
+    dispatched = _pairs_per_key(crow[dispatch], dep[dispatch], deps)
+    returned = _pairs_per_key(crow[ret], dep[ret], deps)
+    rows = _counted(facts, "disposal")
+    ndep, ndeps = facts.codes("nodes", "open_department")
+    g = _Groups(ndep[rows], ndeps)
+    index = out.index.union(dispatched.index).union(g.index)
     out = out.reindex(index, fill_value=0)
     out["dispatched"] = dispatched.reindex(index, fill_value=0)
-    out["returned"] = returned.size().reindex(index, fill_value=0)
+    out["returned"] = returned.reindex(index, fill_value=0)
     # 返工/延期 while the case was with the department (their rows carry the department).
-    rw = t[(t["action"] == "rework")].drop_duplicates(["case_id", "department_code"])
-    rw = rw[rw["case_id"].map(c["to_close"]).astype(bool)]
-    rw = rw[rw["department_code"].to_numpy() == c["final_department"].reindex(rw["case_id"]).to_numpy()]
-    out["reworked"] = rw.groupby("department_code").size().reindex(index, fill_value=0)
-    ext = t[t["action"] == "approve_extension"].drop_duplicates(["case_id", "department_code"])
-    out["extended"] = ext.groupby("department_code").size().reindex(index, fill_value=0)
+    final = c["final_department"]
+    final_codes = final.cat.codes.to_numpy() if isinstance(final.dtype, pd.CategoricalDtype) else None
+    if final_codes is not None and final.dtype == t["department_code"].dtype:
+        same = t["department_code"].cat.codes.to_numpy() == final_codes[crow]
+    else:
+        same = t["department_code"].astype(object).to_numpy() == final.astype(object).to_numpy()[crow]
+    same &= dep >= 0
+    mine = rework & same & c["to_close"].to_numpy(dtype=bool)[crow]
+    out["reworked"] = _pairs_per_key(crow[mine], dep[mine], deps).reindex(index, fill_value=0)
+    ext = rows_of("approve_extension")
+    out["extended"] = _pairs_per_key(crow[ext], dep[ext], deps).reindex(index, fill_value=0)
     out["to_dispose"] = g.size().reindex(index, fill_value=0)
-    out["handled"] = g["closed"].sum().reindex(index, fill_value=0)
-    out["on_time_disposal_rate"] = _rate(g["on_time"].sum().reindex(index, fill_value=0), out["to_dispose"])
+    out["handled"] = g.sum(nodes["closed"].to_numpy()[rows]).reindex(index, fill_value=0)
+    on_time = g.sum(nodes["on_time"].to_numpy()[rows]).reindex(index, fill_value=0)
+    out["on_time_disposal_rate"] = _rate(on_time, out["to_dispose"])
     out = _common_rates(out)
     out["filed_per_month"] = out["filed"] / facts.months
     out = out.rename_axis("subject").reset_index()
@@ -1019,10 +1295,11 @@ def evaluate_departments(facts: Facts, *, rules: EvaluationRules | None = None) 
     return out[list(DEPARTMENT_COLUMNS)]
 
 
-def _closed_nodes_rate(nodes: pd.DataFrame, node: str, role: str) -> tuple[pd.Series, pd.Series]:
-    n = nodes[(nodes["node"] == node) & nodes["closed"] & nodes["counted"] & (nodes["close_role"] == role)]
-    g = n.groupby("close_actor")["on_time"]
-    return g.sum(), g.size()
+def _closed_nodes_rate(facts: Facts, node: str, role: str) -> tuple[pd.Series, pd.Series]:
+    rows = _counted(facts, node, role)
+    codes, keys = facts.codes("nodes", "close_actor")
+    g = _Groups(codes[rows], keys)
+    return g.sum(facts.nodes["on_time"].to_numpy()[rows]), g.size()
 
 
 def evaluate_posts(
@@ -1036,83 +1313,103 @@ def evaluate_posts(
     if role not in POST_ROLES:
         raise InvalidInput(f"role must be one of {', '.join(POST_ROLES)}", detail={"role": role})
     subject = POST_ROLES[role]
-    c, t, nodes = facts.cases, facts.transitions, facts.nodes
+    c, t = facts.cases, facts.transitions
+    crow = t["case_row"].to_numpy()
+    actor, actors = facts.codes("transitions", "actor")
+    t_role = (t["role"] == role).to_numpy(dtype=bool)
 
     def rate_pair(node: str) -> tuple[pd.Series, pd.Series]:
-        return _closed_nodes_rate(nodes, node, role)
+        return _closed_nodes_rate(facts, node, role)
+
+    def rate(on: pd.Series, n: pd.Series, index: pd.Index) -> pd.Series:
+        return _rate(on.reindex(index, fill_value=0), n.reindex(index, fill_value=0))
 
     if subject == "supervisor":
-        mine = c[c["reporter_role"] == role]
-        g = mine.groupby("reporter_actor")
+        mine = (c["reporter_role"] == role).to_numpy(dtype=bool)
+        rep, reps = facts.codes("cases", "reporter_actor")
+        g = _Groups(rep, reps, mine)
         v_on, v_n = rate_pair("verify")
         k_on, k_n = rate_pair("check")
-        index = g.size().index.union(v_n.index).union(k_n.index)
+        index = g.index.union(v_n.index).union(k_n.index)
         out = pd.DataFrame(index=index)
         out["reports"] = g.size().reindex(index, fill_value=0)
-        out["valid_reports"] = g["valid"].sum().reindex(index, fill_value=0)
+        out["valid_reports"] = g.sum(c["valid"].to_numpy(dtype=bool)).reindex(index, fill_value=0)
         out["valid_report_rate"] = _rate(out["valid_reports"], out["reports"])
-        out["on_time_verify_rate"] = _rate(v_on.reindex(index, fill_value=0), v_n.reindex(index, fill_value=0))
-        out["on_time_check_rate"] = _rate(k_on.reindex(index, fill_value=0), k_n.reindex(index, fill_value=0))
+        out["on_time_verify_rate"] = rate(v_on, v_n, index)
+        out["on_time_check_rate"] = rate(k_on, k_n, index)
         if areas is None:
             # Each actor's area: the tier-3 grid of most of its own reports (ties: the smaller code).
-            counts = mine.groupby(["reporter_actor", "tier3_code"]).size().rename("n").reset_index()
-            counts = counts.sort_values(["reporter_actor", "n", "tier3_code"], ascending=[True, False, True])
-            areas = counts.drop_duplicates("reporter_actor").rename(columns={"reporter_actor": "actor"})
-            areas = areas[["actor", "tier3_code"]]
+            t3, t3s = facts.codes("cases", "tier3_code")
+            ok = mine & (rep >= 0) & (t3 >= 0)
+            pair, n = np.unique(rep[ok] * len(t3s) + t3[ok], return_counts=True)
+            counts = pd.DataFrame({"a": pair // len(t3s), "t3": pair % len(t3s), "n": n})
+            counts = counts.sort_values(["a", "n", "t3"], ascending=[True, False, True], kind="mergesort")
+            best = counts.drop_duplicates("a")
+            areas = pd.DataFrame(
+                {"actor": reps.take(best["a"].to_numpy()), "tier3_code": t3s.take(best["t3"].to_numpy())}
+            )
         area_col = next(col for col in areas.columns if col != "actor")
-        filed = c[c["filed"]]
+        filed = c["filed"].to_numpy(dtype=bool)
+        ac, acs = facts.codes("cases", area_col)
+        ag = _Groups(ac, acs, filed)
+        missed = ag.sum(c["public"].to_numpy(dtype=bool))
         per_area = pd.DataFrame(
-            {"area_filed": filed.groupby(area_col).size(),
-             "missed_reports": filed[filed["public"]].groupby(area_col).size()}
-        ).fillna(0)  # fmt: skip
+            {"area_filed": ag.size(), "missed_reports": missed.astype(np.float64) if (missed == 0).any() else missed}
+        )
         a = (
             areas[["actor", area_col]]
             .merge(per_area, left_on=area_col, right_index=True, how="left")
             .fillna({"area_filed": 0, "missed_reports": 0})
         )
-        a = a.groupby("actor").agg(
-            area=(area_col, lambda s: ",".join(sorted(map(str, s)))),
-            area_filed=("area_filed", "sum"),
-            missed_reports=("missed_reports", "sum"),
-        )
+        a = a.assign(_area=a[area_col].astype(str)).sort_values(["actor", "_area"], kind="mergesort")
+        several = a["actor"].duplicated(keep=False).to_numpy()
+        text = pd.Series(a["_area"].to_numpy()[~several], index=a["actor"].to_numpy()[~several], dtype=str)
+        if several.any():  # an actor with several areas: "a,b" (sorted as text)
+            text = pd.concat([text, a[several].groupby("actor")["_area"].agg(",".join)])
+        a = a.groupby("actor")[["area_filed", "missed_reports"]].sum()
+        a.insert(0, "area", text.reindex(a.index))
         out = out.join(a, how="left")
         out["missed_report_rate"] = _rate(out["missed_reports"].fillna(0), out["area_filed"].fillna(0))
     elif subject == "intake":
-        acts = t[(t["role"] == role) & t["action"].isin(("request_verify", "reject"))]
-        accepted = acts.drop_duplicates(["case_id", "actor"]).groupby("actor").size()
+        acts = t_role & t["action"].isin(("request_verify", "reject")).to_numpy(dtype=bool)
+        accepted = _pairs_per_key(crow[acts], actor[acts], actors)
         v_on, v_n = rate_pair("accept")
         k_on, k_n = rate_pair("issue_check")
         index = accepted.index.union(v_n.index).union(k_n.index)
         out = pd.DataFrame(index=index)
         out["accepted"] = accepted.reindex(index, fill_value=0)
         out["accepted_per_month"] = out["accepted"] / facts.months
-        out["on_time_issue_verify_rate"] = _rate(v_on.reindex(index, fill_value=0), v_n.reindex(index, fill_value=0))
-        out["on_time_issue_check_rate"] = _rate(k_on.reindex(index, fill_value=0), k_n.reindex(index, fill_value=0))
+        out["on_time_issue_verify_rate"] = rate(v_on, v_n, index)
+        out["on_time_issue_check_rate"] = rate(k_on, k_n, index)
     elif subject == "shift_lead":
-        files = t[(t["role"] == role) & (t["action"] == "file")].drop_duplicates("case_id")
-        voided = files["case_id"].map(c["voided_after_filing"]).astype(bool)
+        rows = np.flatnonzero(t_role & (t["action"] == "file").to_numpy(dtype=bool))
+        rows = rows[_first_in_group(crow[rows])]  # a case's first filing by the role
+        voided = c["voided_after_filing"].to_numpy(dtype=bool)[crow[rows]]
+        g = _Groups(actor[rows], actors)
         f_on, f_n = rate_pair("file")
         c_on, c_n = rate_pair("close")
-        index = pd.Index(files["actor"].unique()).union(f_n.index).union(c_n.index)
+        index = g.index.union(f_n.index).union(c_n.index)
         out = pd.DataFrame(index=index)
-        out["filed"] = files.groupby("actor").size().reindex(index, fill_value=0)
-        out["voided"] = voided.groupby(files["actor"]).sum().reindex(index, fill_value=0)
+        out["filed"] = g.size().reindex(index, fill_value=0)
+        out["voided"] = g.sum(voided).reindex(index, fill_value=0)
         out["accurate_filing_rate"] = _rate(out["filed"] - out["voided"], out["filed"])
-        out["on_time_filing_rate"] = _rate(f_on.reindex(index, fill_value=0), f_n.reindex(index, fill_value=0))
-        out["on_time_closing_rate"] = _rate(c_on.reindex(index, fill_value=0), c_n.reindex(index, fill_value=0))
+        out["on_time_filing_rate"] = rate(f_on, f_n, index)
+        out["on_time_closing_rate"] = rate(c_on, c_n, index)
     else:  # dispatcher
-        acts = t[(t["role"] == role) & (t["action"] == "dispatch")]
+        acts = t_role & (t["action"] == "dispatch").to_numpy(dtype=bool)
+        g = _Groups(actor, actors, acts)
         d_on, d_n = rate_pair("dispatch")
-        first = c[c["dispatched"] & c["first_dispatcher"].isin(acts["actor"].unique())]
-        index = pd.Index(acts["actor"].unique()).union(d_n.index)
+        fd, fds = facts.codes("cases", "first_dispatcher")
+        first = c["dispatched"].to_numpy(dtype=bool) & fds.isin(g.index)[np.maximum(fd, 0)] & (fd >= 0)
+        fg = _Groups(fd, fds, first)
+        index = g.index.union(d_n.index)
         out = pd.DataFrame(index=index)
-        out["dispatches"] = acts.groupby("actor").size().reindex(index, fill_value=0)
+        out["dispatches"] = g.size().reindex(index, fill_value=0)
         out["dispatches_per_month"] = out["dispatches"] / facts.months
-        out["on_time_dispatch_rate"] = _rate(d_on.reindex(index, fill_value=0), d_n.reindex(index, fill_value=0))
-        fg = first.groupby("first_dispatcher")
+        out["on_time_dispatch_rate"] = rate(d_on, d_n, index)
         out["first_dispatches"] = fg.size().reindex(index, fill_value=0)
-        out["accurate_dispatch_rate"] = _rate(fg["accurate_dispatch"].sum().reindex(index, fill_value=0),
-                                              out["first_dispatches"])  # fmt: skip
+        accurate = fg.sum(c["accurate_dispatch"].to_numpy(dtype=bool)).reindex(index, fill_value=0)
+        out["accurate_dispatch_rate"] = _rate(accurate, out["first_dispatches"])
     out = out.rename_axis("subject").reset_index()
     out.insert(1, "role", role)
     out = _finish(out, subject, rules)
@@ -1140,6 +1437,27 @@ def evaluate(
     if subject == "department":
         return evaluate_departments(facts, rules=rules)
     return evaluate_posts(facts, subject, rules=rules, areas=areas)
+
+
+#: Region levels of :func:`evaluate_all` (LEVELS without the aliases community and street).
+REGION_LEVELS: tuple[str, ...] = ("unit_grid", "tier3", "tier2", "tier1", "district")
+
+
+def evaluate_all(
+    facts: Facts,
+    *,
+    levels: Sequence[str] = REGION_LEVELS,
+    rules: EvaluationRules | None = None,
+    cells: pd.DataFrame | None = None,
+    areas: pd.DataFrame | None = None,
+) -> dict[str, pd.DataFrame]:
+    """Every table from one :func:`prepare`: ``region/<level>`` for each level, ``department`` and
+    ``post/<role>`` for each post role (a period's whole evaluation; far cheaper than one :func:`evaluate` each)."""
+    out = {f"region/{level}": evaluate_regions(facts, level, rules=rules, cells=cells) for level in levels}
+    out["department"] = evaluate_departments(facts, rules=rules)
+    for role in POST_ROLES:
+        out[f"post/{role}"] = evaluate_posts(facts, role, rules=rules, areas=areas)
+    return out
 
 
 def rank(

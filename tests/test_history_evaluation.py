@@ -8,20 +8,16 @@ import pandas as pd
 from sqlalchemy import Engine, text
 from typer.testing import CliRunner
 
-from gisgrid.boundaries import BoundaryOptions
 from gisgrid.cli import _register_optional, app
-from gisgrid.grids import workflows
 from gisgrid.settings import Settings
-from tests.fixtures import write_small_district
+from tests.fixtures import load_small_district
 
 _register_optional()
 runner = CliRunner()
 
 
 def test_simulate_writes_a_history_and_evaluate_ranks_it(clean_db: Engine, settings: Settings, tmp_path: Path) -> None:
-    workflows.import_boundaries(clean_db, write_small_district(tmp_path), BoundaryOptions())
-    workflows.generate_grids(clean_db)
-    workflows.build_tiers(clean_db, target_size=20)
+    load_small_district(clean_db, tmp_path)
     env = {"GISGRID_DATABASE_URL": settings.database_url or "", "GISGRID_DATA_DIR": str(tmp_path / "d")}
     r = runner.invoke(
         app, ["simulate", "--days", "60", "--seed", "3", "--start", "2025-09-01", "--rate", "0.3"], env=env
@@ -66,9 +62,7 @@ def test_evaluation_and_risks_over_http(clean_db: Engine, settings: Settings, tm
 
     from api.main import create_app
 
-    workflows.import_boundaries(clean_db, write_small_district(tmp_path), BoundaryOptions())
-    workflows.generate_grids(clean_db)
-    workflows.build_tiers(clean_db, target_size=20)
+    load_small_district(clean_db, tmp_path)
     env = {"GISGRID_DATABASE_URL": settings.database_url or "", "GISGRID_DATA_DIR": str(tmp_path / "d")}
     r = runner.invoke(
         app, ["simulate", "--days", "45", "--seed", "5", "--start", "2025-09-15", "--rate", "0.3"], env=env
