@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated, Literal
 
 from fastapi import Query
@@ -11,7 +12,7 @@ from gisgrid.errors import InvalidInput
 BBox = tuple[float, float, float, float]
 
 
-def bbox_query(
+async def bbox_query(
     bbox: Annotated[
         str | None,
         Query(description="minLon,minLat,maxLon,maxLat (CGCS2000/WGS84 degrees)", examples=["113.6,34.7,113.8,34.8"]),
@@ -34,14 +35,18 @@ def bbox_query(
     return minx, miny, maxx, maxy
 
 
+@dataclass(frozen=True)
 class Page:
-    def __init__(
-        self,
-        limit: Annotated[int, Query(ge=1, le=5000, description="Features per page")] = 100,
-        offset: Annotated[int, Query(ge=0, description="Features to skip")] = 0,
-    ) -> None:
-        self.limit = limit
-        self.offset = offset
+    limit: int
+    offset: int
+
+
+async def page_query(
+    limit: Annotated[int, Query(ge=1, le=5000, description="Features per page")] = 100,
+    offset: Annotated[int, Query(ge=0, description="Features to skip")] = 0,
+) -> Page:
+    """Paging parameters (async: a sync dependency costs a thread-pool hop per request)."""
+    return Page(limit, offset)
 
 
 DatumQuery = Annotated[

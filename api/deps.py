@@ -12,11 +12,12 @@ from sqlalchemy import Engine
 from gisgrid.settings import Settings
 
 
-def get_settings(request: Request) -> Settings:
+# Plain lookups are ``async def``: FastAPI runs a sync dependency in its thread pool, a hop per request.
+async def get_settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
-def get_engine(request: Request) -> Engine:
+async def get_engine(request: Request) -> Engine:
     return request.app.state.engine
 
 
@@ -32,7 +33,7 @@ class Actor:
     role: str | None
 
 
-def get_actor(
+async def get_actor(
     x_actor: Annotated[str | None, Header(description="Acting user's name or id")] = None,
     x_role: Annotated[str | None, Header(description="Acting user's role")] = None,
 ) -> Actor:

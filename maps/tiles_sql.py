@@ -23,6 +23,7 @@ SIMPLIFY_BELOW = 15
 #: States whose case has no running clock (grey on the map) unless the router passes its own list.
 NO_CLOCK_STATES: tuple[str, ...] = ("rejected", "voided", "closed", "suspended")
 MEDIA_TYPE = "application/vnd.mapbox-vector-tile"
+NO_PARALLEL = "SET LOCAL max_parallel_workers_per_gather = 0;\n"
 #: Half the EPSG:3857 world width in metres.
 _WORLD_HALF = 20037508.342789244
 
@@ -140,7 +141,7 @@ def fetch_tile(
     if ":no_clock" in sql:
         params["no_clock"] = list(no_clock_states)
     # A tile reads a few hundred rows through the GiST index; a parallel plan's worker start-up costs more than the
-    # whole query, and the planner picks one for the dense layers (tens of ms instead of a few).
-    conn.execute(text("SET LOCAL max_parallel_workers_per_gather = 0"))
-    data = conn.execute(text(sql), params).scalar()
+    # whole query, and the planner picks one for the dense layers (tens of ms instead of a few). Sent with the
+    # query in one round trip (psycopg2 returns the last statement's result).
+    data = conn.execute(text(NO_PARALLEL + sql), params).scalar()
     return bytes(data or b"")

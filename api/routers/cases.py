@@ -10,7 +10,7 @@ from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from pydantic import BaseModel, Field
 from sqlalchemy import text
 
-from api.dependencies import BBox, Page, bbox_query
+from api.dependencies import BBox, Page, bbox_query, page_query
 from api.deps import ActorDep, EngineDep
 from gisgrid import cases as svc
 from gisgrid.errors import InvalidInput, NotFound
@@ -137,7 +137,7 @@ def list_cases(
     engine: EngineDep,
     services: ServicesDep,
     bbox: Annotated[BBox | None, Depends(bbox_query)],
-    page: Annotated[Page, Depends()],
+    page: Annotated[Page, Depends(page_query)],
     state: Annotated[str | None, Query(description="Comma-separated states, e.g. dispatched,returned")] = None,
     class_code: Annotated[str | None, Query(pattern=r"^\d{4,5}$")] = None,
     department: str | None = None,

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, File, Query, Request, UploadFile
 from fastapi.responses import FileResponse, JSONResponse
 from pydantic import BaseModel, Field
 
-from api.dependencies import BBox, DatumQuery, Page, bbox_query
+from api.dependencies import BBox, DatumQuery, Page, bbox_query, page_query
 from api.deps import ActorDep, EngineDep
 from gisgrid import components_store as store
 from gisgrid import geodesy
@@ -73,7 +73,7 @@ def create(request: Request, engine: EngineDep, actor: ActorDep, body: Component
 def search(
     engine: EngineDep,
     bbox: Annotated[BBox | None, Depends(bbox_query)],
-    page: Annotated[Page, Depends()],
+    page: Annotated[Page, Depends(page_query)],
     grid: Annotated[str | None, Query(pattern=r"^\d{15}$", description="Unit grid code")] = None,
     tier_grid: Annotated[str | None, Query(pattern=r"^(\d{9}|\d{12}|\d{14})$", description="Tier 1/2/3 code")] = None,
     lon: Annotated[float | None, Query(ge=-180, le=180)] = None,

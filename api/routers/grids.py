@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 import numpy as np
 from fastapi import APIRouter, Depends, Query, Request
 
-from api.dependencies import BBox, DatumQuery, Page, bbox_query
+from api.dependencies import BBox, DatumQuery, Page, bbox_query, page_query
 from api.deps import EngineDep
 from gisgrid import geodesy
 from gisgrid.grids import store
@@ -32,7 +32,7 @@ def list_grids(
     request: Request,
     engine: EngineDep,
     bbox: Annotated[BBox | None, Depends(bbox_query)],
-    page: Annotated[Page, Depends()],
+    page: Annotated[Page, Depends(page_query)],
     tier: Annotated[Tier, Query(description="unit = 万米单元网格; 1/2/3 = 三级网格 tiers")] = "unit",
 ) -> dict[str, Any]:
     with engine.connect() as conn:
