@@ -125,7 +125,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from gisgrid.calendar import WorkingCalendar
+from gisgrid.calendar import YELLOW_AT_PERCENT, WorkingCalendar
 from gisgrid.errors import InvalidInput
 
 RULES_FILE = Path(__file__).resolve().parent.parent / "data" / "rules" / "evaluation.csv"
@@ -315,6 +315,20 @@ class WorkClock:
         values = np.where(ok, local_us, 0).astype(np.int64)
         idx = pd.DatetimeIndex(values.astype("datetime64[us]")).tz_localize(self.tz)
         return idx.where(ok, pd.NaT)
+
+
+def traffic_lights(started: Any, due: Any, now: datetime, calendar: WorkingCalendar) -> np.ndarray:
+    """:func:`gisgrid.calendar.traffic_light` for whole columns: "green" / "yellow" / "red" per row, the same
+    answer row by row (past due → red; no working time in the limit → yellow; else green below 80 % used)."""
+    clock = WorkClock.covering(calendar, started, due, now)
+    s = clock.position(started).astype(np.int64)
+    d = clock.position(due).astype(np.int64)
+    n = int(clock.position(pd.DatetimeIndex([now]))[0])
+    total, elapsed = d - s, n - s
+    out = np.where(elapsed * 100 < total * YELLOW_AT_PERCENT, "green", "yellow").astype(object)
+    out[total <= 0] = "yellow"
+    out[np.asarray(_as_index(due, calendar.tz) < pd.Timestamp(now))] = "red"
+    return out
 
 
 def _as_index(times: Any, tz: Any) -> pd.DatetimeIndex:

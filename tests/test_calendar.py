@@ -246,3 +246,25 @@ def test_add_is_fast(cal: WorkingCalendar) -> None:
     for _ in range(200):
         cal.add_working_time(start, 20, "working_days")
     assert (clock.perf_counter() - t0) / 200 < 1e-3
+
+
+def test_traffic_lights_for_a_column_agree_with_one_by_one() -> None:
+    import numpy as np
+    import pandas as pd
+
+    from gisgrid.evaluation import traffic_lights
+
+    cal = WorkingCalendar()
+    tz = cal.tz
+    rng = np.random.default_rng(3)
+    base = pd.Timestamp("2025-09-26 08:00", tz=tz)  # across the National Day week and its adjusted Saturdays
+    started = [base + pd.Timedelta(minutes=int(m)) for m in rng.integers(0, 20 * 24 * 60, 400)]
+    due = [s + pd.Timedelta(minutes=int(m)) for s, m in zip(started, rng.integers(-60, 6 * 24 * 60, 400), strict=True)]
+    for now in (pd.Timestamp("2025-10-03 10:00", tz=tz), pd.Timestamp("2025-10-11 09:15", tz=tz)):
+        got = traffic_lights(pd.Series(started), pd.Series(due), now.to_pydatetime(), cal)
+        want = [
+            traffic_light(s.to_pydatetime(), d.to_pydatetime(), now.to_pydatetime(), cal)
+            for s, d in zip(started, due, strict=True)
+        ]
+        assert list(got) == want
+        assert {"green", "yellow", "red"} <= set(want)
