@@ -6,6 +6,7 @@ import datetime as dt
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, File, Form, Header, Query, Request, UploadFile
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from pydantic import BaseModel, Field
 from sqlalchemy import text
@@ -54,9 +55,11 @@ def _services(request: Request) -> svc.CaseServices:
 ServicesDep = Annotated[svc.CaseServices, Depends(_services)]
 
 
-def _respond(engine: Any, services: svc.CaseServices, case_id: int, created: bool, role: str | None) -> JSONResponse:
-    """201 with the new case (200 when an idempotency key was seen before); the timeline is at Location."""
+def _report(engine: Any, services: svc.CaseServices, item: svc.Intake, role: str | None) -> JSONResponse:
+    """File the report and answer 201 with the new case (200 when an idempotency key was seen before; the
+    timeline is at Location) — one pooled connection for both."""
     with engine.connect() as conn:
+        case_id, created = svc.intake_on(conn, services, item)
         body = svc.get_case(conn, services, case_id, role=role, full=False)
     return JSONResponse(body, status_code=201 if created else 200, headers={"Location": f"/cases/{case_id}"})
 
@@ -75,10 +78,7 @@ def report(
         reporter_role=actor.role,
         idempotency_key=idempotency_key or body.idempotency_key,
     )
-    with engine.connect() as conn:  # one checkout for the report and the answer
-        case_id, created = svc.intake_on(conn, services, item)
-        body = svc.get_case(conn, services, case_id, role=actor.role, full=False)
-    return JSONResponse(body, status_code=201 if created else 200, headers={"Location": f"/cases/{case_id}"})
+    return _report(engine, services, item, actor.role)
 
 
 @router.post("/form", status_code=201, summary="案件上报(带照片) Report a case with photos (multipart)")
@@ -116,10 +116,8 @@ async def report_form(
         idempotency_key=idempotency_header or idempotency_key,
         photos=files,
     )
-    with engine.connect() as conn:  # one checkout for the report and the answer
-        case_id, created = svc.intake_on(conn, services, item)
-        body = svc.get_case(conn, services, case_id, role=actor.role, full=False)
-    return JSONResponse(body, status_code=201 if created else 200, headers={"Location": f"/cases/{case_id}"})
+    # The database work is blocking: off the event loop, like the sync endpoints.
+    return await run_in_threadpool(_report, engine, services, item, actor.role)
 
 
 async def _read_limited(upload: UploadFile, i: int) -> bytes:
@@ -216,6 +214,13 @@ def read(engine: EngineDep, services: ServicesDep, actor: ActorDep, case_id: int
         return svc.get_case(conn, services, case_id, role=actor.role)
 
 
+def _act(engine: Any, services: svc.CaseServices, case_id: int, req: svc.ActionRequest) -> dict[str, Any]:
+    """Apply the action and answer with the case as the acting role sees it."""
+    svc.act(engine, services, case_id, req)
+    with engine.connect() as conn:
+        return svc.get_case(conn, services, case_id, role=req.role)
+
+
 @router.post("/{case_id}/actions/{action}", summary="办理 Apply a workflow action")
 def act(
     engine: EngineDep, services: ServicesDep, actor: ActorDep, case_id: int, action: str, body: ActionIn
@@ -225,9 +230,7 @@ def act(
     req = svc.ActionRequest(
         action=action, role=actor.role, actor=actor.name, version=body.version, note=body.note, payload=body.payload
     )
-    svc.act(engine, services, case_id, req)
-    with engine.connect() as conn:
-        return svc.get_case(conn, services, case_id, role=actor.role)
+    return _act(engine, services, case_id, req)
 
 
 @router.post("/{case_id}/actions/{action}/form", summary="办理(带照片) Apply an action with photos (处置 after-photo)")
@@ -249,9 +252,7 @@ async def act_form(
     req = svc.ActionRequest(
         action=action, role=actor.role, actor=actor.name, version=version, note=note, payload=payload, photos=files
     )
-    svc.act(engine, services, case_id, req)
-    with engine.connect() as conn:
-        return svc.get_case(conn, services, case_id, role=actor.role)
+    return await run_in_threadpool(_act, engine, services, case_id, req)  # blocking database work
 
 
 @router.post("/{case_id}/merge", summary="合并重复案件 Merge a duplicate into another case")

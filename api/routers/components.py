@@ -6,6 +6,7 @@ from typing import Annotated, Any, Literal
 
 import numpy as np
 from fastapi import APIRouter, Depends, File, Query, Request, UploadFile
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, JSONResponse
 from pydantic import BaseModel, Field
 
@@ -150,7 +151,9 @@ async def add_photos(
     photos: Annotated[list[UploadFile], File(description="JPEG/PNG/HEIC/WebP")],
 ) -> dict[str, Any]:
     files = [(p.filename or f"photo{i}", await p.read(MAX_PHOTO_BYTES + 1)) for i, p in enumerate(photos)]
-    return store.add_photos(engine, request.app.state.cases.photos, component_id, files, actor=actor.name)
+    photo_store = request.app.state.cases.photos
+    # Decoding, storing and the database write block: off the event loop.
+    return await run_in_threadpool(store.add_photos, engine, photo_store, component_id, files, actor=actor.name)
 
 
 @router.get("/{component_id}/photos/{sha256}", summary="部件照片 One photo")
