@@ -11,6 +11,7 @@ import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine, text
@@ -111,3 +112,24 @@ def clean_db(engine: Engine) -> Iterator[Engine]:
     wipe()
     yield engine
     wipe()
+
+
+@pytest.fixture(scope="session")
+def installed_assets() -> None:
+    """The vendored front-end assets (npm), installed once: pages link them."""
+    from maps import assets
+
+    assets.install_assets()
+
+
+@pytest.fixture
+def page_client(installed_assets: None, clean_db: Engine, settings: Settings, tmp_path: Path) -> Iterator[Any]:
+    """The app over the small district with its assets: for the console and field pages."""
+    from fastapi.testclient import TestClient
+
+    from api.main import create_app
+    from tests.fixtures import load_small_district
+
+    load_small_district(clean_db, tmp_path)
+    with TestClient(create_app(settings.model_copy(update={"data_dir": tmp_path / "data"}))) as c:
+        yield c

@@ -19,12 +19,6 @@ from api.routers import console
 from maps import assets
 
 
-@pytest.fixture(scope="module")
-def installed() -> None:
-    assets.install_assets()  # npm ci only when maps/node_modules is missing or stale
-    assert assets.stale_reason() is None
-
-
 def full_map() -> str:
     """A map using every class the project localises (and the links folium would add for each)."""
     assets.use_local_assets()
@@ -54,7 +48,7 @@ def test_every_class_level_link_is_local_after_use_local_assets() -> None:
     assert "leaflet.vectorgrid@1.3.0" in plugins.VectorGridProtobuf.default_js[0][1]
 
 
-def test_a_map_with_every_plugin_links_only_local_files(installed: None) -> None:
+def test_a_map_with_every_plugin_links_only_local_files(installed_assets: None) -> None:
     html = full_map()
     assets.assert_no_external(html)
     found = links(html)
@@ -65,14 +59,14 @@ def test_a_map_with_every_plugin_links_only_local_files(installed: None) -> None
         assert assets.ASSETS[name] in found
 
 
-def test_files_exist_at_the_pinned_versions(installed: None) -> None:
+def test_files_exist_at_the_pinned_versions(installed_assets: None) -> None:
     assert assets.missing_files() == {}
     assert assets.PINS["leaflet.vectorgrid"] == "1.3.0" and assets.PINS["leaflet"] == "1.9.3"
     for package, version in assets.PINS.items():
         assert assets._installed_version(package) == version
 
 
-def test_css_files_reference_only_local_files(installed: None) -> None:
+def test_css_files_reference_only_local_files(installed_assets: None) -> None:
     for name, url in assets.ASSETS.items():
         if not url.endswith(".css"):
             continue
@@ -123,7 +117,7 @@ def test_npm_missing_names_the_command(monkeypatch: pytest.MonkeyPatch) -> None:
         assets.install_assets()
 
 
-def test_vendor_route_serves_assets_and_nothing_else(installed: None) -> None:
+def test_vendor_route_serves_assets_and_nothing_else(installed_assets: None) -> None:
     app = FastAPI()
     add_exception_handlers(app)
     app.include_router(console.router)

@@ -126,44 +126,12 @@ def test_cases_from_the_command_line(clean_db: Engine, settings: Settings, tmp_p
     workflows.generate_grids(clean_db)
     xs, ys = inside_points(1, seed=4)
     env = {"GISGRID_DATABASE_URL": settings.database_url or "", "GISGRID_DATA_DIR": str(tmp_path / "d")}
-    r = runner.invoke(
-        app,
-        [
-            "cases",
-            "report",
-            "--class",
-            "06010",
-            "--lon",
-            str(xs[0]),
-            "--lat",
-            str(ys[0]),
-            "--datum",
-            "cgcs2000",
-            "--key",
-            "cli-1",
-        ],
-        env=env,
-    )
+    report = ["cases", "report", "--class", "06010", "--lon", str(xs[0]), "--lat", str(ys[0])]
+    report += ["--datum", "cgcs2000", "--key", "cli-1"]
+    r = runner.invoke(app, report, env=env)
     assert r.exit_code == 0, r.output
     assert "created: case" in r.output
-    again = runner.invoke(
-        app,
-        [
-            "cases",
-            "report",
-            "--class",
-            "06010",
-            "--lon",
-            str(xs[0]),
-            "--lat",
-            str(ys[0]),
-            "--datum",
-            "cgcs2000",
-            "--key",
-            "cli-1",
-        ],
-        env=env,
-    )
+    again = runner.invoke(app, report, env=env)  # a retry with the same key
     assert "already reported (same key)" in again.output
     with clean_db.connect() as conn:
         case_id = conn.execute(text("SELECT id FROM cases")).scalar_one()

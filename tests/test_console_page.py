@@ -4,34 +4,21 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine
 
-from api.main import create_app
 from gisgrid import workflow
-from gisgrid.settings import Settings
 from maps import assets, tiles_sql
 from maps import console as page
-from tests.fixtures import load_small_district
 from tests.test_components_store import inside_points
 
 MAX_BYTES = 200 * 1024
 
 
-@pytest.fixture(scope="module")
-def installed() -> None:
-    assets.install_assets()
-
-
 @pytest.fixture
-def client(installed: None, clean_db: Engine, settings: Settings, tmp_path: Path) -> Iterator[TestClient]:
-    load_small_district(clean_db, tmp_path)
-    with TestClient(create_app(settings.model_copy(update={"data_dir": tmp_path / "data"}))) as c:
-        yield c
+def client(page_client: TestClient) -> TestClient:
+    return page_client
 
 
 def test_console_renders_small_zh_cn_and_offline(client: TestClient) -> None:

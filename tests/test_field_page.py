@@ -5,34 +5,22 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 
-from api.main import create_app
 from gisgrid import workflow
-from gisgrid.settings import Settings
 from maps import assets
 from maps import field as page
-from tests.fixtures import load_small_district
 from tests.test_components_store import inside_points
 
 MAX_BYTES = 100 * 1024
 
 
-@pytest.fixture(scope="module")
-def installed() -> None:
-    assets.install_assets()
-
-
 @pytest.fixture
-def client(installed: None, clean_db: Engine, settings: Settings, tmp_path: Path) -> Iterator[TestClient]:
-    load_small_district(clean_db, tmp_path)
-    with TestClient(create_app(settings.model_copy(update={"data_dir": tmp_path / "data"}))) as c:
-        yield c
+def client(page_client: TestClient) -> TestClient:
+    return page_client
 
 
 def test_field_page_is_small_zh_cn_for_a_phone_and_offline(client: TestClient) -> None:

@@ -31,13 +31,8 @@ LINK = re.compile(r"""<(?:script|link)\b[^>]*?\b(?:src|href)=["']([^"']+)""", re
 CSS_URL = re.compile(r"""url\(\s*(['"]?)([^'")]+)\1\s*\)""")
 
 
-@pytest.fixture(scope="module")
-def installed() -> None:
-    assets.install_assets()
-
-
 @pytest.fixture
-def district(installed: None, clean_db: Engine, settings: Settings, tmp_path: Path) -> Engine:
+def district(installed_assets: None, clean_db: Engine, settings: Settings, tmp_path: Path) -> Engine:
     """The small district with 40 components (4 faulty) and 6 cases (2 of them closed as rejected)."""
     load_small_district(clean_db, tmp_path)
     with clean_db.begin() as conn:
@@ -212,7 +207,7 @@ def write_simulated_history(engine: Engine, settings: Settings, folder: Path) ->
 
 
 @pytest.fixture
-def evaluated(installed: None, clean_db: Engine, settings: Settings, tmp_path: Path) -> Engine:
+def evaluated(installed_assets: None, clean_db: Engine, settings: Settings, tmp_path: Path) -> Engine:
     write_simulated_history(clean_db, settings, tmp_path)
     return clean_db
 
