@@ -119,7 +119,7 @@ def _now(now: dt.datetime | None) -> dt.datetime:
     return (now or dt.datetime.now(tz=LOCAL_TZ)).astimezone(LOCAL_TZ)
 
 
-def _event_class(services: CaseServices, scheme: str, code: str) -> EventClass:
+def event_class(services: CaseServices, scheme: str, code: str) -> EventClass:
     try:
         found = services.events.get(scheme, code) if scheme in ("gbt47678", "cjt214") else None
     except InvalidInput:
@@ -258,7 +258,7 @@ def intake_on(
         raise InvalidInput(
             f"source: must be one of {', '.join(SOURCES)}", detail=[{"field": "source", "reason": "unknown source"}]
         )
-    ev = _event_class(services, item.scheme, item.class_code)
+    ev = event_class(services, item.scheme, item.class_code)
     limit = _disposal_limit(services, ev, item.disposal_type)
     infos: list[PhotoInfo] = []
     for i, (name, data) in enumerate(item.photos):
@@ -501,7 +501,7 @@ def act(
         payload = dict(req.payload)
         if req.note:
             payload.setdefault("note", req.note)
-        ev = _event_class(services, row.scheme, row.class_code)
+        ev = event_class(services, row.scheme, row.class_code)
         routing_json = dict(row.routing or {})
         suggestion = (routing_json.get("decision") or {}).get("department")
         if req.action == "dispatch":
@@ -636,12 +636,22 @@ def _deadlines(
         if state in workflow.TERMINAL_STATES:
             out["closed_at"] = now
     elif node == "disposal":
-        limit = _disposal_limit(services, ev, row.disposal_type)
-        due = services.calendar.add_working_time(now, limit.limit, limit.unit)
+        due = node_due_at(services, node, ev, row.disposal_type, now)
         out.update(disposal_started_at=now, disposal_due_at=due, due_at=due)
     else:
-        out["due_at"] = _node_due(services, node, now)
+        out["due_at"] = node_due_at(services, node, ev, row.disposal_type, now)
     return out
+
+
+def node_due_at(
+    services: CaseServices, node: str, ev: EventClass, disposal_type: str | None, start: dt.datetime
+) -> dt.datetime:
+    """When a node started at ``start`` is due: the class's disposal limit (of its disposal type) for 处置, the
+    node's own limit otherwise — in working time."""
+    if node == DISPOSAL_NODE[0]:
+        limit = _disposal_limit(services, ev, disposal_type)
+        return services.calendar.add_working_time(start, limit.limit, limit.unit)
+    return _node_due(services, node, start)
 
 
 def _issue_document(
@@ -996,7 +1006,7 @@ def render_document(conn: Connection, services: CaseServices, case_id: int, doc_
             {"c": [c for c in (case["street_code"], case["community_code"], case["tier3_code"]) if c]},
         ).all()
     )
-    ev = _event_class(services, case["scheme"], case["class_code"])
+    ev = event_class(services, case["scheme"], case["class_code"])
     limit = _disposal_limit(services, ev, case["disposal_type"])
     due = doc["due_at"] or (dt.datetime.fromisoformat(case["due_at"]) if case["due_at"] else None)
     decision = (case["routing"] or {}).get("decision") or {}

@@ -367,7 +367,7 @@ def disposal_limits_h(events: Any, hours_per_day: float = 7.5) -> dict[tuple[str
 
 def _open_clocks(conn: Connection, services: Any, c: pd.DataFrame, t: pd.DataFrame) -> None:
     """Running node, its start and deadline for each open case, from its last step (few cases: a loop is fine)."""
-    from gisgrid.cases import NODE_OF_STATE, _disposal_limit, _event_class, _node_due
+    from gisgrid.cases import NODE_OF_STATE, event_class, node_due_at
 
     last = t.sort_values(["case_id", "at", "version"]).groupby("case_id").tail(1).set_index("case_id")
     rows = []
@@ -376,11 +376,9 @@ def _open_clocks(conn: Connection, services: Any, c: pd.DataFrame, t: pd.DataFra
         if node is None:
             continue
         started = last.loc[case.id, "at"].to_pydatetime()
-        if node == "disposal":
-            lim = _disposal_limit(services, _event_class(services, case.scheme, case.class_code), None)
-            due = services.calendar.add_working_time(started, lim.limit, lim.unit)
-        else:
-            due = _node_due(services, node, started)
+        ev = event_class(services, case.scheme, case.class_code)
+        disposal = getattr(case, "disposal_type", None)
+        due = node_due_at(services, node, ev, disposal if isinstance(disposal, str) and disposal else None, started)
         rows.append({"id": int(case.id), "node": node, "s": started, "due": due})
     if rows:
         conn.execute(text("UPDATE cases SET node = :node, node_started_at = :s, due_at = :due WHERE id = :id"), rows)
