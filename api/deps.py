@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 from urllib.parse import unquote
 
+import asyncpg
 from fastapi import Depends, Header, Request
 from sqlalchemy import Engine
+from sqlalchemy.engine import URL
 
 from gisgrid.settings import Settings
+from maps.tiles_sql import TILE_SESSION_SETTINGS
 
 
 # Plain lookups are ``async def``: FastAPI runs a sync dependency in its thread pool, a hop per request.
@@ -23,6 +27,61 @@ async def get_engine(request: Request) -> Engine:
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 EngineDep = Annotated[Engine, Depends(get_engine)]
+
+
+class TilePool:
+    """The asyncpg pool behind the tile endpoint — the one hot path that is async end to end (no thread hop, no
+    ping per checkout, statements prepared once per session). Made on first use inside the serving event loop
+    (a pool belongs to its loop), closed by the app's lifespan."""
+
+    def __init__(self, url: URL, max_size: int = 10) -> None:
+        self.url = url
+        self.max_size = max_size
+        self._pool: asyncpg.Pool | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._lock: asyncio.Lock | None = None
+
+    def _connect_kwargs(self) -> dict[str, Any]:
+        u = self.url
+        return {
+            "host": u.query.get("host") or u.host or "localhost",
+            "port": u.port or 5432,
+            "user": u.username,
+            "password": u.password,
+            "database": u.database,
+            "server_settings": {"application_name": "gisgrid-tiles", **TILE_SESSION_SETTINGS},
+            "timeout": 5,
+        }
+
+    async def get(self) -> asyncpg.Pool:
+        loop = asyncio.get_running_loop()
+        if self._pool is not None and self._loop is loop:
+            return self._pool
+        if self._lock is None or self._loop is not loop:
+            self._lock, self._loop, self._pool = asyncio.Lock(), loop, None  # a new loop (tests): a new pool
+        async with self._lock:
+            if self._pool is None:
+                self._pool = await asyncpg.create_pool(
+                    min_size=1, max_size=self.max_size, reset=_keep_session, **self._connect_kwargs()
+                )
+        return self._pool
+
+    async def close(self) -> None:
+        if self._pool is not None and self._loop is asyncio.get_running_loop():
+            await self._pool.close()
+        self._pool = None
+
+
+async def _keep_session(_conn: asyncpg.Connection) -> None:
+    """No reset round trip when a tile connection goes back to the pool: a tile query changes no session state
+    (no SET, LISTEN, advisory lock or cursor), and the settings it needs are the session's own."""
+
+
+async def get_tile_pool(request: Request) -> TilePool:
+    return request.app.state.tile_pool
+
+
+TilePoolDep = Annotated[TilePool, Depends(get_tile_pool)]
 
 
 @dataclass(frozen=True)

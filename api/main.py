@@ -9,6 +9,7 @@ from fastapi import FastAPI
 from sqlalchemy.exc import OperationalError
 from starlette.middleware.gzip import GZipMiddleware
 
+from api.deps import TilePool
 from api.errors import add_exception_handlers
 from api.routers import cases, components, console, evaluation, field, grids, health, home, tiles
 from gisgrid import __version__
@@ -29,6 +30,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         with contextlib.suppress(DatabaseError, OperationalError):  # /health reports an unreachable database
             sync_reference_data(engine, app.state.cases)
         yield
+        await app.state.tile_pool.close()
         engine.dispose()
 
     app = FastAPI(
@@ -39,16 +41,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.engine = engine
+    app.state.tile_pool = TilePool(engine.url)
     app.state.catalogue = catalogue_for(settings)
     app.state.cases = load_services(settings)
     add_exception_handlers(app)
+    app.include_router(tiles.router)  # first: the most requested path is matched before the others are tried
     app.include_router(home.router)
     app.include_router(health.router)
     app.include_router(grids.router)
     app.include_router(components.router)
     app.include_router(cases.router)
     app.include_router(evaluation.router)
-    app.include_router(tiles.router)
     app.include_router(console.router)
     app.include_router(field.router)
     # Case GeoJSON polled by the console and big tiles compress 5-20×.

@@ -8,8 +8,10 @@ geometry goes to EPSG:3857 only for the rows found.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any, Protocol
 
 from sqlalchemy import Connection, text
 
@@ -23,9 +25,19 @@ SIMPLIFY_BELOW = 15
 #: States whose case has no running clock (grey on the map) unless the router passes its own list.
 NO_CLOCK_STATES: tuple[str, ...] = ("rejected", "voided", "closed", "suspended")
 MEDIA_TYPE = "application/vnd.mapbox-vector-tile"
-NO_PARALLEL = "SET LOCAL max_parallel_workers_per_gather = 0;\n"
+#: Settings of every tile query: no parallel workers (a tile reads a few hundred rows through the GiST index; worker
+#: start-up costs more than the whole query, and the planner picks parallel plans for the dense layers) and no JIT
+#: (compiling those plans costs more than running them). A pool that serves only tiles sets them per session.
+TILE_SESSION_SETTINGS = {"max_parallel_workers_per_gather": "0", "jit": "off"}
+TILE_SET_LOCAL = "".join(f"SET LOCAL {k} = {v};\n" for k, v in TILE_SESSION_SETTINGS.items())
 #: Half the EPSG:3857 world width in metres.
 _WORLD_HALF = 20037508.342789244
+
+
+class AsyncPool(Protocol):
+    """What the async fetch needs of a pool (asyncpg's ``Pool``)."""
+
+    async def fetchval(self, query: str, *args: object) -> Any: ...
 
 
 class TileNotFound(LookupError):
@@ -120,8 +132,7 @@ def tolerance_m(z: int) -> float:
     return 2 * _WORLD_HALF / (2**z) / 512
 
 
-def fetch_tile(
-    conn: Connection,
+def tile_query(
     spec: Layer,
     z: int,
     x: int,
@@ -130,18 +141,52 @@ def fetch_tile(
     srid: int,
     no_clock_states: Sequence[str] = NO_CLOCK_STATES,
     max_features: int = MAX_FEATURES,
-) -> bytes:
-    """The MVT bytes of one layer's tile (empty bytes for an empty tile or below the layer's min zoom)."""
+) -> tuple[str, dict[str, object]] | None:
+    """The SQL and bind values of one layer's tile; None below the layer's min zoom (an empty tile, no query)."""
     if z < spec.min_zoom:
-        return b""
+        return None
     sql = tile_sql(spec, z, srid)
     params: dict[str, object] = {"z": z, "x": x, "y": y, "margin": BUFFER / EXTENT, "cap": max_features}
     if ":tol" in sql:
         params["tol"] = tolerance_m(z)
     if ":no_clock" in sql:
         params["no_clock"] = list(no_clock_states)
-    # A tile reads a few hundred rows through the GiST index; a parallel plan's worker start-up costs more than the
-    # whole query, and the planner picks one for the dense layers (tens of ms instead of a few). Sent with the
-    # query in one round trip (psycopg2 returns the last statement's result).
-    data = conn.execute(text(NO_PARALLEL + sql), params).scalar()
+    return sql, params
+
+
+def fetch_tile(conn: Connection, spec: Layer, z: int, x: int, y: int, **kw: Any) -> bytes:
+    """The MVT bytes of one layer's tile over a SQLAlchemy connection (the CLI, tests, the benchmark's SQL side);
+    empty bytes for an empty tile or below the layer's min zoom. ``kw``: as :func:`tile_query`."""
+    query = tile_query(spec, z, x, y, **kw)
+    if query is None:
+        return b""
+    sql, params = query
+    # The settings go with the query in one round trip (psycopg2 returns the last statement's result).
+    data = conn.execute(text(TILE_SET_LOCAL + sql), params).scalar()
+    return bytes(data or b"")
+
+
+_NAMED = re.compile(r"(?<!:):([a-z_]+)\b")
+
+
+def positional(sql: str, params: dict[str, object]) -> tuple[str, list[object]]:
+    """``:name`` binds as ``$n`` with their values in order (asyncpg's style); ``::type`` casts are left alone."""
+    order: list[str] = []
+
+    def number(m: re.Match[str]) -> str:
+        if m.group(1) not in order:
+            order.append(m.group(1))
+        return f"${order.index(m.group(1)) + 1}"
+
+    out = _NAMED.sub(number, sql)
+    return out, [params[name] for name in order]
+
+
+async def fetch_tile_async(pool: AsyncPool, spec: Layer, z: int, x: int, y: int, **kw: Any) -> bytes:
+    """:func:`fetch_tile` over an asyncpg pool whose sessions have ``TILE_SESSION_SETTINGS`` (the server)."""
+    query = tile_query(spec, z, x, y, **kw)
+    if query is None:
+        return b""
+    sql, args = positional(*query)
+    data = await pool.fetchval(sql, *args)
     return bytes(data or b"")

@@ -13,6 +13,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 
 from api.main import create_app
+from api.routers import tiles as tiles_router
 from gisgrid.settings import STORAGE_SRID, Settings
 from maps import tiles_sql
 from tests.fixtures import STREETS, load_small_district
@@ -203,3 +204,29 @@ def test_parse_tile_bounds() -> None:
     for args in [("tier1", "1", "2", "0"), ("tier1", "٣", "0", "0"), ("tier1", "+1", "0", "0"), ("x", "0", "0", "0")]:
         with pytest.raises(tiles_sql.TileNotFound):
             tiles_sql.parse_tile(*args)
+
+
+def test_tiles_are_gzipped_when_the_client_accepts_it(client: TestClient, clean_db: Engine) -> None:
+    z, x, y = district_tile(clean_db)
+    url = f"/tiles/unit_grids/{z}/{x}/{y}.mvt"
+    plain = client.get(url, headers={"Accept-Encoding": "identity"})
+    assert "content-encoding" not in plain.headers and len(plain.content) > tiles_router.GZIP_MIN_BYTES
+    packed = client.get(url, headers={"Accept-Encoding": "gzip, deflate"})
+    assert packed.headers["content-encoding"] == "gzip" and packed.headers["vary"] == "Accept-Encoding"
+    assert int(packed.headers["content-length"]) < len(plain.content) / 2
+    assert packed.content == plain.content  # decoded by the client: the same MVT bytes
+
+
+def test_a_tile_is_503_with_the_reason_when_the_database_is_down(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    dead = Settings(database_url=f"postgresql://gisgrid@127.0.0.1:{port}/gisgrid", data_dir=tmp_path)
+    with TestClient(create_app(dead)) as c:
+        r = c.get("/tiles/unit_grids/14/13367/6503.mvt")
+        assert c.get("/tiles/nolayer/14/13367/6503.mvt").status_code == 404  # checked before the database
+    assert r.status_code == 503
+    assert r.json()["error"] == "database_error"
+    assert r.json()["detail"].startswith("tile unit_grids/14/13367/6503: the database did not answer")

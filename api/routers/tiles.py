@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response
+import zlib
+from typing import Annotated
 
-from api.deps import EngineDep
-from gisgrid.errors import NotFound
+import asyncpg
+from fastapi import APIRouter, Header, Response
+
+from api.deps import TilePoolDep
+from gisgrid.errors import DatabaseError, NotFound
 from gisgrid.settings import STORAGE_SRID
 from gisgrid.workflow import TERMINAL_STATES
 from maps import tiles_sql
@@ -14,6 +18,10 @@ router = APIRouter(prefix="/tiles", tags=["tiles 矢量瓦片"])
 
 #: Cases whose deadline clock does not run (grey on the map).
 NO_CLOCK_STATES = (*sorted(TERMINAL_STATES), "suspended")
+#: Tiles are gzipped here, fast (nginx's default level): level 9 took 42 ms on a 368 KB tile for 12 % less than
+#: level 1's 3 ms. The app's GZip middleware leaves an encoded answer alone.
+GZIP_LEVEL = 1
+GZIP_MIN_BYTES = 1024
 
 
 @router.get(
@@ -27,15 +35,26 @@ NO_CLOCK_STATES = (*sorted(TERMINAL_STATES), "suspended")
     response_class=Response,
     responses={200: {"content": {tiles_sql.MEDIA_TYPE: {}}}, 404: {"description": "Unknown layer or tile"}},
 )
-def tile(engine: EngineDep, layer: str, z: str, x: str, y: str) -> Response:
+async def tile(
+    pool: TilePoolDep,
+    layer: str,
+    z: str,
+    x: str,
+    y: str,
+    accept_encoding: Annotated[str, Header(include_in_schema=False)] = "",
+) -> Response:
     try:
         spec, zi, xi, yi = tiles_sql.parse_tile(layer, z, x, y)
     except tiles_sql.TileNotFound as exc:
         raise NotFound(str(exc)) from None
-    with engine.connect() as conn:
-        data = tiles_sql.fetch_tile(conn, spec, zi, xi, yi, srid=STORAGE_SRID, no_clock_states=NO_CLOCK_STATES)
-    return Response(
-        content=data,
-        media_type=tiles_sql.MEDIA_TYPE,
-        headers={"Cache-Control": f"public, max-age={spec.max_age}"},
-    )
+    try:
+        data = await tiles_sql.fetch_tile_async(
+            await pool.get(), spec, zi, xi, yi, srid=STORAGE_SRID, no_clock_states=NO_CLOCK_STATES
+        )
+    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        raise DatabaseError(f"tile {layer}/{z}/{x}/{y}: the database did not answer ({exc})") from None
+    headers = {"Cache-Control": f"public, max-age={spec.max_age}", "Vary": "Accept-Encoding"}
+    if len(data) >= GZIP_MIN_BYTES and "gzip" in accept_encoding:
+        data = zlib.compress(data, GZIP_LEVEL, wbits=31)  # wbits 31: a gzip member
+        headers["Content-Encoding"] = "gzip"
+    return Response(content=data, media_type=tiles_sql.MEDIA_TYPE, headers=headers)

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 from sqlalchemy.engine import URL
 
 from gisgrid.settings import Settings
@@ -25,29 +25,61 @@ from gisgrid.storage.database import (
     prepare_database,
 )
 
+#: Set to keep a benchmark's database and use it again on the next run (iterating on the code, not the data).
+REUSE_ENV = "GISGRID_BENCH_REUSE"
+
 
 @contextmanager
 def bench_database(name: str, *, with_demo: bool = True, folder: Path | None = None) -> Iterator[tuple[Engine, URL]]:
-    """A fresh database ``name`` (dropped afterwards), migrated, with Z区 loaded when asked."""
+    """A fresh database ``name`` (dropped afterwards), migrated, with Z区 loaded when asked.
+
+    With ``GISGRID_BENCH_REUSE=1`` the database is kept afterwards, and a kept one that was loaded to the end is
+    handed over as it is: callers skip their loading when :func:`reused` says so."""
     from gisgrid.demo_loader import load_demo
 
     settings = Settings()
+    keep = os.environ.get(REUSE_ENV) == "1"
     server = prepare_database(settings, echo=lambda _m: None, migrate=False)
     url = server.set(database=name)
-    drop_database(server, name)
-    create_database_if_missing(server, name)
+    if not (keep and _loaded(url)):
+        drop_database(server, name)
+        create_database_if_missing(server, name)
     engine = make_engine(url, pool_size=20, max_overflow=20)
     try:
-        ensure_postgis(engine)
-        migrate.upgrade(url)
-        if with_demo:
-            load_demo(
-                engine, folder or settings.data_path / "bench", echo=lambda _m: None, components=0, history_days=0
-            )
+        if not reused(engine):
+            ensure_postgis(engine)
+            migrate.upgrade(url)
+            if with_demo:
+                load_demo(
+                    engine, folder or settings.data_path / "bench", echo=lambda _m: None, components=0, history_days=0
+                )
         yield engine, url
     finally:
         engine.dispose()
-        drop_database(server, name)
+        if not keep:
+            drop_database(server, name)
+
+
+def _loaded(url: URL) -> bool:
+    try:
+        engine = make_engine(url)
+        try:
+            return reused(engine)
+        finally:
+            engine.dispose()
+    except Exception:  # no such database yet
+        return False
+
+
+def reused(engine: Engine) -> bool:
+    """True when this database was loaded completely by an earlier run (see :func:`mark_loaded`)."""
+    with engine.connect() as conn:
+        return conn.execute(text("SELECT to_regclass('public._bench_loaded') IS NOT NULL")).scalar_one()
+
+
+def mark_loaded(engine: Engine) -> None:
+    with engine.begin() as conn:
+        conn.execute(text("CREATE TABLE IF NOT EXISTS _bench_loaded ()"))
 
 
 def percentile(values: list[float], p: float) -> float:
