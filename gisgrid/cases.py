@@ -17,16 +17,14 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pandas as pd
 from sqlalchemy import Connection, Engine, text
-from sqlalchemy.exc import IntegrityError
 
 from gisgrid import geodesy, routing, workflow
 from gisgrid.calendar import WorkingCalendar, traffic_light
 from gisgrid.catalogue import Catalogue
 from gisgrid.components_store import catalogue_for
-from gisgrid.errors import InvalidInput, NotFound
+from gisgrid.errors import Conflict, InvalidInput, NotFound
 from gisgrid.evaluation import traffic_lights
 from gisgrid.events import DISPOSAL_NODE, EventCatalogue, EventClass, load_event_catalogue, matter_code
-from gisgrid.grids import store as grid_store
 from gisgrid.photos import PhotoInfo, PhotoStore, inspect_photo
 from gisgrid.settings import STORAGE_SRID, Settings
 
@@ -151,78 +149,93 @@ def _disposal_limit(services: CaseServices, ev: EventClass, disposal_type: str |
     )
 
 
-def _next_case_no(conn: Connection, now: dt.datetime) -> str:
-    """The next 案件编号 of the year, taken in its own short transaction so concurrent reports do not queue on the
-    year's row for the length of their writes. It commits without waiting for the disk: the case's own commit
-    flushes the log up to and past it, and a crash before that loses no used number. A write that fails after
-    the number was taken leaves a gap; numbers stay unique and increasing."""
-    with conn.begin():
-        conn.execute(text("SET LOCAL synchronous_commit = off"))
-        last = conn.execute(
-            text(
-                "INSERT INTO case_numbers (year, last) VALUES (:y, 1) "
-                "ON CONFLICT (year) DO UPDATE SET last = case_numbers.last + 1 RETURNING last"
-            ),
-            {"y": now.year},
-        ).scalar_one()
-    return f"{now.year}{int(last):06d}"
+#: The nearest component of a class within COMPONENT_LINK_M of point ``p.g``: a degree box the geometry index
+#: answers (:dx, :dy from geodesy.degree_box), then exact metres.
+_NEAREST_COMPONENT = f"""
+    SELECT k.id, k.maint_dept_code, k.main_dept_code, k.owner_dept_code,
+           ST_Distance(k.geom::geography, p.g::geography) AS d
+    FROM components k
+    WHERE k.class_code = CAST(:cc AS text) AND k.status <> '移除' AND k.geom && ST_Expand(p.g, :dx, :dy)
+      AND ST_DWithin(k.geom::geography, p.g::geography, {COMPONENT_LINK_M})
+    ORDER BY d, k.id
+    LIMIT 1
+"""
+#: Open cases of the same class within the class's radius (:r) and time window (since :since) of ``p.g``.
+_DUPLICATES = """
+    SELECT o.id, o.case_no, o.state, o.created_at,
+           round(ST_Distance(o.geom::geography, p.g::geography)::numeric, 1) AS distance_m
+    FROM cases o
+    WHERE o.scheme = :s AND o.class_code = :c AND o.state = ANY(:open) AND o.duplicate_of IS NULL
+      AND o.created_at >= :since AND ST_DWithin(o.geom::geography, p.g::geography, :r)
+    ORDER BY distance_m, o.id
+    LIMIT 20
+"""
+#: Everything a report reads, in one round trip: a case already made with its idempotency key, the unit grid and
+#: tiers of the point, the nearest component of the implied class, the possible duplicates.
+_INTAKE_READ = text(
+    f"""
+    WITH p AS (SELECT ST_SetSRID(ST_MakePoint(:x, :y), {STORAGE_SRID}) AS g)
+    SELECT
+        (SELECT id FROM cases WHERE idempotency_key = CAST(:key AS text)) AS existing,
+        (SELECT to_jsonb(u) FROM (
+            SELECT code, district_code, street_code, community_code, tier3_code FROM unit_grids
+            WHERE ST_Covers(unit_grids.geom, p.g) ORDER BY code LIMIT 1) u) AS grid,
+        (SELECT to_jsonb(k) FROM ({_NEAREST_COMPONENT}) k) AS component,
+        (SELECT coalesce(jsonb_agg(to_jsonb(o) ORDER BY o.distance_m, o.id), '[]') FROM ({_DUPLICATES}) o)
+            AS duplicates
+    FROM p
+    """
+)
+_CASE_INSERT_COLUMNS = (
+    "case_no, scheme, class_code, matter_code, disposal_type, urgent, state, source, description, address, "
+    "reporter, reporter_role, input_lon, input_lat, input_datum, unit_grid_code, district_code, street_code, "
+    "community_code, tier3_code, component_id, component_distance_m, idempotency_key, routing, node, "
+    "node_started_at, due_at, created_at, updated_at, geom"
+)
+_CASE_INSERT_VALUES = (
+    "next_case_no(:year), :scheme, :cls, :matter, :dtype, :urgent, 'reported', :source, :descr, :addr, :reporter, "
+    ":rrole, :ilon, :ilat, :idatum, :ug, :d, :t1, :t2, :t3, :comp, :compd, :key, CAST(:routing AS jsonb), 'verify', "
+    f":now, :due, :now, :now, ST_SetSRID(ST_MakePoint(:x, :y), {STORAGE_SRID})"
+)
+_PHOTOS_CTE = """,
+    ph AS (
+        INSERT INTO case_photos (case_id, sha256, relpath, content_type, kind, width, height, taken_at,
+            gps_lon, gps_lat)
+        SELECT c.id, f.* FROM c, unnest(CAST(:ph_sha AS text[]), CAST(:ph_path AS text[]), CAST(:ph_type AS text[]),
+            CAST(:ph_kind AS text[]), CAST(:ph_w AS int[]), CAST(:ph_h AS int[]), CAST(:ph_taken AS timestamptz[]),
+            CAST(:ph_gx AS float8[]), CAST(:ph_gy AS float8[])) AS f
+    )"""
 
 
-def _nearest_component(conn: Connection, component_class: str | None, x: float, y: float) -> dict[str, Any] | None:
-    if not component_class:
-        return None
-    dx, dy = geodesy.degree_box(y, COMPONENT_LINK_M)  # a box the geometry index answers, then exact metres
-    row = (
-        conn.execute(
-            text(
-                f"""
-                WITH p AS (SELECT ST_SetSRID(ST_MakePoint(:x, :y), {STORAGE_SRID}) AS g)
-                SELECT c.id, c.maint_dept_code, c.main_dept_code, c.owner_dept_code,
-                       ST_Distance(c.geom::geography, p.g::geography) AS d
-                FROM components c, p
-                WHERE c.class_code = :c AND c.status <> '移除' AND c.geom && ST_Expand(p.g, :dx, :dy)
-                  AND ST_DWithin(c.geom::geography, p.g::geography, :r)
-                ORDER BY d, c.id
-                LIMIT 1
-                """
-            ),
-            {"x": x, "y": y, "c": component_class, "r": COMPONENT_LINK_M, "dx": dx, "dy": dy},
-        )
-        .mappings()
-        .first()
-    )
-    return dict(row) if row else None
-
-
-def possible_duplicates(
-    conn: Connection, ev: EventClass, x: float, y: float, now: dt.datetime, exclude: int | None = None
-) -> list[dict[str, Any]]:
-    """Open cases of the same class within the class's radius and time window."""
-    rows = conn.execute(
-        text(
-            f"""
-            SELECT id, case_no, state, created_at,
-                   round(ST_Distance(geom::geography,
-                         ST_SetSRID(ST_MakePoint(:x, :y), {STORAGE_SRID})::geography)::numeric, 1) AS distance_m
-            FROM cases
-            WHERE scheme = :s AND class_code = :c AND state = ANY(:open) AND duplicate_of IS NULL
-              AND created_at >= :since AND (CAST(:ex AS bigint) IS NULL OR id <> :ex)
-              AND ST_DWithin(geom::geography, ST_SetSRID(ST_MakePoint(:x, :y), {STORAGE_SRID})::geography, :r)
-            ORDER BY distance_m, id LIMIT 20
-            """
+def _intake_write(with_photos: bool) -> Any:
+    """The case, its first log entry (and its photos) in one statement — one round trip, one implicit
+    transaction; the new case comes back ready to answer with. A conflict on the idempotency key (a concurrent
+    retry) or on the case number inserts nothing and returns no row."""
+    return text(
+        f"""
+        WITH c AS (
+            INSERT INTO cases ({_CASE_INSERT_COLUMNS}) VALUES ({_CASE_INSERT_VALUES})
+            ON CONFLICT DO NOTHING
+            RETURNING *
         ),
-        {
-            "x": x,
-            "y": y,
-            "s": ev.scheme,
-            "c": ev.code,
-            "open": list(OPEN_STATES),
-            "since": now - dt.timedelta(hours=ev.duplicate_window_h),
-            "r": ev.duplicate_radius_m,
-            "ex": exclude,
-        },
-    ).mappings()
-    return [{**r, "distance_m": float(r["distance_m"]), "created_at": r["created_at"].isoformat()} for r in rows]
+        t AS (
+            INSERT INTO case_transitions (case_id, action, from_state, to_state, actor, role, at, note, attachments,
+                version, effects, details)
+            SELECT c.id, 'report', NULL, 'reported', :actor, :role, :now, :descr, '[]', 1, '[]',
+                CAST(:details AS jsonb) FROM c
+        ){_PHOTOS_CTE if with_photos else ""}
+        SELECT {CASE_COLUMNS} FROM c LEFT JOIN departments d ON d.code = c.department_code
+        """
+    )
+
+
+@dataclass(frozen=True)
+class Filed:
+    """What an intake did: the case, whether this call made it, and the stored row when it did."""
+
+    case_id: int
+    created: bool
+    row: Any = None  # a mapping of CASE_COLUMNS for a new case
 
 
 def _decision_json(decision: routing.RoutingDecision) -> dict[str, Any]:
@@ -233,33 +246,12 @@ def _decision_json(decision: routing.RoutingDecision) -> dict[str, Any]:
 
 def intake(engine: Engine, services: CaseServices, item: Intake, *, now: dt.datetime | None = None) -> tuple[int, bool]:
     """File a report: returns (case id, created). A repeated idempotency key returns the first case."""
-    with engine.connect() as conn:
-        return intake_on(conn, services, item, now=now)
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        filed = intake_on(conn, services, item, now=now)
+    return filed.case_id, filed.created
 
 
-def _case_with_key(conn: Connection, key: str) -> int | None:
-    found = conn.execute(text("SELECT id FROM cases WHERE idempotency_key = :k"), {"k": key}).scalar()
-    if conn.in_transaction():
-        conn.commit()  # end the read: the caller's connection is free for its own transaction
-    return int(found) if found is not None else None
-
-
-def intake_on(
-    conn: Connection, services: CaseServices, item: Intake, *, now: dt.datetime | None = None
-) -> tuple[int, bool]:
-    """:func:`intake` on the caller's connection (which then reads the case back without a second checkout);
-    the report is written in its own transaction on it."""
-    now = _now(now)
-    if item.idempotency_key:
-        found = _case_with_key(conn, item.idempotency_key)
-        if found is not None:
-            return found, False
-    if item.source not in SOURCES:
-        raise InvalidInput(
-            f"source: must be one of {', '.join(SOURCES)}", detail=[{"field": "source", "reason": "unknown source"}]
-        )
-    ev = event_class(services, item.scheme, item.class_code)
-    limit = _disposal_limit(services, ev, item.disposal_type)
+def _checked_photos(item: Intake) -> list[PhotoInfo]:
     infos: list[PhotoInfo] = []
     for i, (name, data) in enumerate(item.photos):
         try:
@@ -268,6 +260,20 @@ def intake_on(
             raise InvalidInput(
                 f"photos[{i}]: {exc.message}", detail=[{"field": f"photos[{i}]", "reason": exc.message}]
             ) from None
+    return infos
+
+
+def intake_on(conn: Connection, services: CaseServices, item: Intake, *, now: dt.datetime | None = None) -> Filed:
+    """:func:`intake` on the caller's connection, best in AUTOCOMMIT (``intake`` opens one so): the report takes
+    two round trips — one read, one write that is its own transaction — and nothing is locked."""
+    now = _now(now)
+    if item.source not in SOURCES:
+        raise InvalidInput(
+            f"source: must be one of {', '.join(SOURCES)}", detail=[{"field": "source", "reason": "unknown source"}]
+        )
+    ev = event_class(services, item.scheme, item.class_code)
+    limit = _disposal_limit(services, ev, item.disposal_type)
+    infos = _checked_photos(item)
     lon, lat, datum = item.lon, item.lat, item.datum
     if lon is None or lat is None:
         gps = next((p.gps for p in infos if p.gps), None)
@@ -286,17 +292,33 @@ def intake_on(
         )
     xs, ys = geodesy.to_storage(np.array([lon]), np.array([lat]), datum)  # type: ignore[arg-type]
     x, y = float(xs[0]), float(ys[0])
-
-    with conn.begin():  # read what the report needs; nothing is locked
-        where = grid_store.locate_codes(conn, x, y)
-        if where is None:
-            raise InvalidInput(
-                f"location: ({lon}, {lat}) {datum} is outside the gridded coverage; check the datum and that "
-                "lon/lat are not swapped",
-                detail=[{"field": f, "reason": "outside coverage"} for f in ("lon", "lat")],
-            )
-        component = _nearest_component(conn, ev.component_class, x, y)
-        duplicates = possible_duplicates(conn, ev, x, y, now)
+    dx, dy = geodesy.degree_box(y, COMPONENT_LINK_M)
+    read = conn.execute(
+        _INTAKE_READ,
+        {
+            "x": x,
+            "y": y,
+            "key": item.idempotency_key,
+            "cc": ev.component_class or None,
+            "dx": dx,
+            "dy": dy,
+            "s": ev.scheme,
+            "c": ev.code,
+            "open": list(OPEN_STATES),
+            "since": now - dt.timedelta(hours=ev.duplicate_window_h),
+            "r": ev.duplicate_radius_m,
+        },
+    ).one()
+    if read.existing is not None:  # a retry of a report already filed
+        return Filed(int(read.existing), False)
+    where = read.grid
+    if where is None:
+        raise InvalidInput(
+            f"location: ({lon}, {lat}) {datum} is outside the gridded coverage; check the datum and that "
+            "lon/lat are not swapped",
+            detail=[{"field": f, "reason": "outside coverage"} for f in ("lon", "lat")],
+        )
+    component = read.component
     owner = (
         routing.ComponentOwner(
             maint_dept=component["maint_dept_code"],
@@ -322,79 +344,74 @@ def intake_on(
         component=owner,
         class_default=ev.default_dept or None,
     )
-    due = _node_due(services, "verify", now)
-    routing_json = json.dumps({"decision": _decision_json(decision), "duplicates": duplicates}, ensure_ascii=False)
-    case_no = _next_case_no(conn, now)
+    routing_json = json.dumps({"decision": _decision_json(decision), "duplicates": read.duplicates}, ensure_ascii=False)
+    params: dict[str, Any] = {
+        "year": now.year,
+        "scheme": ev.scheme,
+        "cls": ev.code,
+        "matter": matter_code(where["district_code"], ev.code),
+        "dtype": limit.disposal_type,
+        "urgent": limit.urgent,
+        "source": item.source,
+        "descr": item.description,
+        "addr": item.address,
+        "reporter": item.reporter,
+        "rrole": item.reporter_role,
+        "ilon": lon,
+        "ilat": lat,
+        "idatum": datum,
+        "ug": where["code"],
+        "d": where["district_code"],
+        "t1": where["street_code"],
+        "t2": where["community_code"],
+        "t3": where["tier3_code"],
+        "comp": component["id"] if component else None,
+        "compd": round(float(component["d"]), 2) if component else None,
+        "key": item.idempotency_key,
+        "routing": routing_json,
+        "now": now,
+        "due": _node_due(services, "verify", now),
+        "x": x,
+        "y": y,
+        "actor": item.reporter or "anonymous",
+        "role": item.reporter_role or item.source,
+        "details": json.dumps({"source": item.source, "datum": datum, "input": [lon, lat]}, ensure_ascii=False),
+    }
+    if infos:
+        params |= _photo_params(services, infos, item.photos)
+    for _attempt in range(3):
+        row = conn.execute(_INTAKE_WRITE_WITH_PHOTOS if infos else _INTAKE_WRITE, params).mappings().first()
+        if conn.in_transaction():
+            conn.commit()  # a caller's connection outside AUTOCOMMIT
+        if row is not None:
+            return Filed(int(row["id"]), True, row)
+        # Nothing inserted: the same idempotency key made the case meanwhile (a concurrent retry) — answer with it —
+        # or the number was taken by a history import that raised the year's counter: take the next one.
+        if item.idempotency_key:
+            found = conn.execute(
+                text("SELECT id FROM cases WHERE idempotency_key = :k"), {"k": item.idempotency_key}
+            ).scalar()
+            if conn.in_transaction():
+                conn.commit()
+            if found is not None:
+                return Filed(int(found), False)
+    raise Conflict("case number: no free number could be taken; submit again")
 
-    try:
-        with conn.begin():
-            case_id = conn.execute(
-                text(
-                    f"""
-                    INSERT INTO cases (case_no, scheme, class_code, matter_code, disposal_type, urgent, state, source,
-                        description, address, reporter, reporter_role, input_lon, input_lat, input_datum,
-                        unit_grid_code, district_code, street_code, community_code, tier3_code, component_id,
-                        component_distance_m, idempotency_key, routing, node, node_started_at, due_at,
-                        created_at, updated_at, geom)
-                    VALUES (:no, :scheme, :cls, :matter, :dtype, :urgent, 'reported', :source, :descr, :addr,
-                        :reporter, :rrole, :ilon, :ilat, :idatum, :ug, :d, :t1, :t2, :t3, :comp, :compd, :key,
-                        CAST(:routing AS jsonb), 'verify', :now, :due, :now, :now,
-                        ST_SetSRID(ST_MakePoint(:x, :y), {STORAGE_SRID}))
-                    RETURNING id
-                    """
-                ),
-                {
-                    "no": case_no,
-                    "scheme": ev.scheme,
-                    "cls": ev.code,
-                    "matter": matter_code(where["district_code"], ev.code),
-                    "dtype": limit.disposal_type,
-                    "urgent": limit.urgent,
-                    "source": item.source,
-                    "descr": item.description,
-                    "addr": item.address,
-                    "reporter": item.reporter,
-                    "rrole": item.reporter_role,
-                    "ilon": lon,
-                    "ilat": lat,
-                    "idatum": datum,
-                    "ug": where["code"],
-                    "d": where["district_code"],
-                    "t1": where["street_code"],
-                    "t2": where["community_code"],
-                    "t3": where["tier3_code"],
-                    "comp": component["id"] if component else None,
-                    "compd": round(float(component["d"]), 2) if component else None,
-                    "key": item.idempotency_key,
-                    "routing": routing_json,
-                    "now": now,
-                    "due": due,
-                    "x": x,
-                    "y": y,
-                },
-            ).scalar_one()
-            _log(
-                conn,
-                case_id,
-                action="report",
-                from_state=None,
-                to_state="reported",
-                actor=item.reporter or "anonymous",
-                role=item.reporter_role or item.source,
-                at=now,
-                version=1,
-                note=item.description,
-                details={"source": item.source, "datum": datum, "input": [lon, lat]},
-            )
-            for info, (_, data) in zip(infos, item.photos, strict=True):
-                _save_photo(conn, services, case_id, info, data, kind="before")
-    except IntegrityError:
-        # The same idempotency key raced us (the transaction is rolled back): the other request made the case.
-        found = _case_with_key(conn, item.idempotency_key) if item.idempotency_key else None
-        if found is None:
-            raise
-        return found, False
-    return int(case_id), True
+
+def _photo_params(services: CaseServices, infos: list[PhotoInfo], photos: list[tuple[str, bytes]]) -> dict[str, Any]:
+    """Photos saved (content-addressed: a retry or a failed write leaves no duplicate) and their rows as arrays."""
+    stored = [services.photos.save(data, info) for info, (_, data) in zip(infos, photos, strict=True)]
+    return {
+        "ph_sha": [s.sha256 for s in stored],
+        "ph_path": [s.relpath for s in stored],
+        "ph_type": [s.content_type for s in stored],
+        "ph_kind": ["before"] * len(stored),
+        "ph_w": [i.width for i in infos],
+        "ph_h": [i.height for i in infos],
+        "ph_taken": [i.taken_at for i in infos],
+        "ph_gx": [i.gps[0] if i.gps else None for i in infos],
+        "ph_gy": [i.gps[1] if i.gps else None for i in infos],
+    }
 
 
 def _save_photo(
@@ -706,6 +723,8 @@ c.routing, c.previous_state, c.rework_count, c.escalation_level, c.pending_exten
 c.due_at, c.disposal_due_at, c.closed_at, c.version, c.created_at, c.updated_at,
 ST_X(c.geom) AS lon, ST_Y(c.geom) AS lat
 """
+_INTAKE_WRITE = _intake_write(with_photos=False)
+_INTAKE_WRITE_WITH_PHOTOS = _intake_write(with_photos=True)
 
 
 def node_label(services: CaseServices, node: str | None) -> str | None:
@@ -727,6 +746,16 @@ def _case_json(services: CaseServices, row: Any, now: dt.datetime) -> dict[str, 
     data["node_label"] = node_label(services, row["node"])
     data["source_label"] = SOURCES.get(row["source"] or "")
     data["light"] = light_of(services, row, now)
+    return data
+
+
+def case_summary(
+    services: CaseServices, row: Any, *, role: str | None = None, now: dt.datetime | None = None
+) -> dict[str, Any]:
+    """A case as the API shows it, from a row of CASE_COLUMNS (with the actions ``role`` may take)."""
+    data = _case_json(services, row, _now(now))
+    if role is not None:
+        data["allowed_actions"] = workflow.allowed_actions(_snapshot_from_mapping(row), role)
     return data
 
 
@@ -754,9 +783,7 @@ def get_case(
     )
     if row is None:
         raise NotFound(f"no case with id {case_id}")
-    data = _case_json(services, row, now)
-    if role is not None:
-        data["allowed_actions"] = workflow.allowed_actions(_snapshot_from_mapping(row), role)
+    data = case_summary(services, row, role=role, now=now)
     if not full:
         return data
     timeline = conn.execute(

@@ -195,33 +195,28 @@ def _check_kept_numbers(conn: Connection, c: pd.DataFrame) -> None:
     if parts.empty:
         return
     highest = parts[1].astype(int).groupby(parts[0].astype(int)).max()
-    conn.execute(
-        text(
-            "INSERT INTO case_numbers (year, last) VALUES (:y, :n) "
-            "ON CONFLICT (year) DO UPDATE SET last = GREATEST(case_numbers.last, EXCLUDED.last)"
-        ),
-        [{"y": int(y), "n": int(n)} for y, n in sorted(highest.items())],
-    )
+    for y, n in sorted(highest.items()):  # the year's later numbers start above the highest kept one
+        conn.execute(text("SELECT case_no_at_least(:y, :n)"), {"y": int(y), "n": int(n)})
 
 
 def _renumber(conn: Connection, c: pd.DataFrame) -> pd.Series:
-    """New numbers continue each year's sequence (案件编号 = year + 6 digits)."""
+    """New numbers from each year's sequence (案件编号 = year + 6 digits), in order of filing."""
     year = pd.DatetimeIndex(c["created_at"]).year
     out = pd.Series(index=c.index, dtype=object)
     for y in sorted(set(year)):
         mask = year == y
         n = int(mask.sum())
-        last = conn.execute(
+        numbers = conn.execute(
             text(
-                "INSERT INTO case_numbers (year, last) VALUES (:y, :n) "
-                "ON CONFLICT (year) DO UPDATE SET last = case_numbers.last + :n RETURNING last"
+                "SELECT format_case_no(:y, v) FROM (SELECT nextval(case_no_sequence(:y)) AS v "
+                "FROM generate_series(1, :n)) s ORDER BY v"
             ),
             {"y": int(y), "n": n},
-        ).scalar_one()
+        ).scalars()
         order = np.argsort(c.loc[mask, "created_at"].to_numpy(), kind="stable")
-        seq = np.empty(n, dtype=np.int64)
-        seq[order] = np.arange(int(last) - n + 1, int(last) + 1)
-        out[mask] = [f"{int(y)}{s:06d}" for s in seq]
+        taken = np.empty(n, dtype=object)
+        taken[order] = list(numbers)
+        out[mask] = taken
     return out
 
 

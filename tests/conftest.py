@@ -31,7 +31,6 @@ from gisgrid.storage.database import (
 DATA_TABLES = (
     "case_documents",
     "case_photos",
-    "case_numbers",
     "case_transitions",
     "cases",
     "component_history",
@@ -43,6 +42,18 @@ DATA_TABLES = (
     "management_grids",
     "admin_units",
 )
+
+
+#: Each year's case-number sequence (migration 0006) is made on first use: a clean database has none.
+DROP_CASE_NUMBER_SEQUENCES = """
+DO $$
+DECLARE r record;
+BEGIN
+    FOR r IN SELECT relname FROM pg_class WHERE relkind = 'S' AND relname ~ '^case_no_[0-9]+$' LOOP
+        EXECUTE format('DROP SEQUENCE %I', r.relname);
+    END LOOP;
+END $$
+"""
 
 
 def _base_settings() -> Settings:
@@ -108,6 +119,7 @@ def clean_db(engine: Engine) -> Iterator[Engine]:
     def wipe() -> None:
         with engine.begin() as conn:
             conn.execute(text(f"TRUNCATE {', '.join(DATA_TABLES)} RESTART IDENTITY CASCADE"))
+            conn.execute(text(DROP_CASE_NUMBER_SEQUENCES))
 
     wipe()
     yield engine

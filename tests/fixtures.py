@@ -7,7 +7,7 @@ from pathlib import Path
 import geopandas as gpd
 import shapely
 from shapely.geometry import Polygon
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 
 METRIC = "EPSG:4547"  # CGCS2000 3° GK CM 114E
 X0, Y0 = 470_000.0, 3_846_000.0  # near 113.68E 34.75N
@@ -61,3 +61,12 @@ def load_small_district(engine: Engine, folder: Path) -> None:
     workflows.import_boundaries(engine, write_small_district(folder), BoundaryOptions())
     workflows.generate_grids(engine)
     workflows.build_tiers(engine, target_size=20)
+
+
+def case_number_years(engine: Engine) -> list[int]:
+    """Years whose case-number sequence exists (made by the first number taken that year; migration 0006)."""
+    with engine.connect() as conn:
+        names = conn.execute(
+            text("SELECT relname FROM pg_class WHERE relkind = 'S' AND relname ~ '^case_no_[0-9]+$' ORDER BY 1")
+        ).scalars()
+        return [int(n.removeprefix("case_no_")) for n in names]

@@ -22,7 +22,7 @@ from gisgrid.errors import InvalidInput
 from gisgrid.evaluation import Period, evaluate
 from gisgrid.history_import import parse_history, read_history_csv
 from gisgrid.settings import PROJECT_ROOT, Settings
-from tests.fixtures import DISTRICT, load_small_district
+from tests.fixtures import DISTRICT, case_number_years, load_small_district
 
 _register_optional()
 runner = CliRunner()
@@ -350,8 +350,9 @@ def test_all_or_nothing_leaves_the_database_unchanged(
     assert (summary.refused_rows, summary.refused_cases) == (11, 1)
     assert "--all-or-nothing: the file has refusals, nothing written" in summary.to_text()
     assert sorted(set(read_errors(summary.errors_path)["row"])) == REWORKED_LINES
-    for table in ("cases", "case_transitions", "case_numbers"):
+    for table in ("cases", "case_transitions"):
         assert count(loaded, f"SELECT count(*) FROM {table}") == 0
+    assert case_number_years(loaded) == []
     # Without refusals all-or-nothing writes everything.
     clean = run(loaded, services, write_rows(tmp_path / "ok.csv", sample_rows()), all_or_nothing=True)
     assert (clean.imported_cases, clean.written) == (4, True)
@@ -366,8 +367,9 @@ def test_dry_run_checks_everything_and_writes_nothing(
     assert (summary.refused_rows, summary.written) == (11, False)
     assert "dry run: 3 cases (17 transitions) passed every check; nothing written" in summary.to_text()
     assert summary.errors_path is not None and summary.errors_path.exists()  # the refusals are the point of it
-    for table in ("cases", "case_transitions", "case_numbers"):
+    for table in ("cases", "case_transitions"):
         assert count(loaded, f"SELECT count(*) FROM {table}") == 0
+    assert case_number_years(loaded) == []
 
 
 def test_unreadable_files_are_refused_whole(loaded: Engine, services: svc.CaseServices, tmp_path: Path) -> None:

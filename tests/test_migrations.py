@@ -23,7 +23,6 @@ TABLES = {
     "case_transitions",
     "component_history",
     "component_serials",
-    "case_numbers",
     "case_photos",
     "case_documents",
 }
@@ -83,3 +82,25 @@ def test_models_match_the_migrations(engine) -> None:
         )
         diff = compare_metadata(ctx, Base.metadata)
     assert diff == []
+
+
+def test_case_numbers_move_to_yearly_sequences_and_back(server_url: URL) -> None:
+    """0006: each year's counter carries over — the next number follows the last one handed out, both ways."""
+    url = new_database(server_url, "gisgrid_migr_numbers")
+    engine = make_engine(url)
+    try:
+        ensure_postgis(engine)
+        migrate.upgrade(url, "0005")
+        with engine.begin() as conn:
+            conn.execute(text("INSERT INTO case_numbers (year, last) VALUES (2025, 41), (2026, 999999)"))
+        migrate.upgrade(url)
+        with engine.begin() as conn:
+            taken = conn.execute(text("SELECT next_case_no(2025), next_case_no(2026), next_case_no(2027)")).one()
+        assert tuple(taken) == ("2025000042", "20261000000", "2027000001")  # 7 digits past 999999, never cut
+        migrate.downgrade(url, "0005")
+        with engine.connect() as conn:
+            rows = conn.execute(text("SELECT year, last FROM case_numbers ORDER BY year")).all()
+        assert [tuple(r) for r in rows] == [(2025, 42), (2026, 1000000), (2027, 1)]
+    finally:
+        engine.dispose()
+        drop_database(server_url, url.database or "")

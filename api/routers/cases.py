@@ -56,12 +56,17 @@ ServicesDep = Annotated[svc.CaseServices, Depends(_services)]
 
 
 def _report(engine: Any, services: svc.CaseServices, item: svc.Intake, role: str | None) -> JSONResponse:
-    """File the report and answer 201 with the new case (200 when an idempotency key was seen before; the
-    timeline is at Location) — one pooled connection for both."""
-    with engine.connect() as conn:
-        case_id, created = svc.intake_on(conn, services, item)
-        body = svc.get_case(conn, services, case_id, role=role, full=False)
-    return JSONResponse(body, status_code=201 if created else 200, headers={"Location": f"/cases/{case_id}"})
+    """File the report and answer 201 with the new case as stored (200 with the first case when its idempotency
+    key was seen before; the timeline is at Location)."""
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        filed = svc.intake_on(conn, services, item)
+        if filed.created:
+            body = svc.case_summary(services, filed.row, role=role)
+        else:
+            body = svc.get_case(conn, services, filed.case_id, role=role, full=False)
+    return JSONResponse(
+        body, status_code=201 if filed.created else 200, headers={"Location": f"/cases/{filed.case_id}"}
+    )
 
 
 @router.post("", status_code=201, summary="案件上报 Report a case (JSON)")

@@ -440,23 +440,3 @@ def locate(conn: Connection, lon: float, lat: float) -> dict[str, Any]:
         "tier2": {"code": row["tier2_code"], "name": row["tier2_name"]} if row["tier2_code"] else None,
         "tier3": {"code": row["tier3_code"], "name": row["tier3_name"]} if row["tier3_code"] else None,
     }
-
-
-def locate_codes(conn: Connection, lon: float, lat: float) -> dict[str, str | None] | None:
-    """The codes only (unit grid, district, street, community, tier 3) of a storage-datum point: the hot path
-    of case intake, one index probe and no joins. None outside the coverage."""
-    row = (
-        conn.execute(
-            text(
-                f"""
-                SELECT code, district_code, street_code, community_code, tier3_code FROM unit_grids
-                WHERE ST_Covers(geom, ST_SetSRID(ST_MakePoint(:lon, :lat), {STORAGE_SRID}))
-                ORDER BY code LIMIT 1
-                """
-            ),
-            {"lon": lon, "lat": lat},
-        )
-        .mappings()
-        .first()
-    )
-    return dict(row) if row else None

@@ -279,15 +279,6 @@ class CaseTransition(Base):
     details: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default="{}")
 
 
-class CaseNumber(Base):
-    """Last case number handed out per year (案件编号 = year + 6-digit sequence)."""
-
-    __tablename__ = "case_numbers"
-
-    year: Mapped[int] = mapped_column(Integer, primary_key=True)
-    last: Mapped[int] = mapped_column(Integer)
-
-
 class CasePhoto(Base):
     """A photo of a case, stored content-addressed on disk (before = reported, after = handled)."""
 

@@ -25,7 +25,7 @@ import numpy as np
 from sqlalchemy import text
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import bench_database, describe, free_port, start_server
+from common import bench_database, describe, free_port, mark_loaded, reused, start_server
 
 from gisgrid.demo import demo_components_points, make_demo_district
 
@@ -75,37 +75,42 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="gisgrid-intake-"))
     district = make_demo_district()
     with bench_database("gisgrid_bench_intake", folder=tmp) as (engine, url):
-        lon, lat = demo_components_points(args.components, 3, district)
-        classes = np.random.default_rng(3).choice(["01037", "03005", "01001", "01004", "02014", "04002"], len(lon))
-        with engine.begin() as conn:
-            conn.execute(text("CREATE TABLE _pts (lon float8, lat float8, cls text)"))
-            raw = conn.connection.dbapi_connection
-            import io
+        if reused(engine):  # a kept database (GISGRID_BENCH_REUSE=1): only the reports of the last run go
+            with engine.begin() as conn:
+                conn.execute(text("TRUNCATE cases, case_transitions, case_photos, case_documents, bench_bare CASCADE"))
+        else:
+            lon, lat = demo_components_points(args.components, 3, district)
+            classes = np.random.default_rng(3).choice(["01037", "03005", "01001", "01004", "02014", "04002"], len(lon))
+            with engine.begin() as conn:
+                conn.execute(text("CREATE TABLE _pts (lon float8, lat float8, cls text)"))
+                raw = conn.connection.dbapi_connection
+                import io
 
-            buf = io.StringIO("".join(f"{a},{b},{c}\n" for a, b, c in zip(lon, lat, classes, strict=True)))
-            with raw.cursor() as cur:
-                cur.copy_expert("COPY _pts FROM STDIN WITH (FORMAT csv)", buf)
-            conn.execute(
-                text(
-                    "INSERT INTO departments (code, name) VALUES ('990000000000000012', '路灯管理处') "
-                    "ON CONFLICT DO NOTHING"
+                buf = io.StringIO("".join(f"{a},{b},{c}\n" for a, b, c in zip(lon, lat, classes, strict=True)))
+                with raw.cursor() as cur:
+                    cur.copy_expert("COPY _pts FROM STDIN WITH (FORMAT csv)", buf)
+                conn.execute(
+                    text(
+                        "INSERT INTO departments (code, name) VALUES ('990000000000000012', '路灯管理处') "
+                        "ON CONFLICT DO NOTHING"
+                    )
                 )
-            )
-            conn.execute(
-                text(
-                    "INSERT INTO components (id, class_code, main_dept_code, district_code, geom) "
-                    "SELECT '419901' || cls || lpad(row_number() OVER (PARTITION BY cls)::text, 6, '0'), cls, "
-                    "'990000000000000012', '419901', ST_SetSRID(ST_MakePoint(lon, lat), 4490) FROM _pts"
+                conn.execute(
+                    text(
+                        "INSERT INTO components (id, class_code, main_dept_code, district_code, geom) "
+                        "SELECT '419901' || cls || lpad(row_number() OVER (PARTITION BY cls)::text, 6, '0'), cls, "
+                        "'990000000000000012', '419901', ST_SetSRID(ST_MakePoint(lon, lat), 4490) FROM _pts"
+                    )
                 )
-            )
-            conn.execute(text("DROP TABLE _pts"))
-            conn.execute(
-                text(
-                    "CREATE TABLE bench_bare (id bigserial PRIMARY KEY, payload jsonb, "
-                    "geom geometry(Point, 4490), created_at timestamptz DEFAULT now())"
+                conn.execute(text("DROP TABLE _pts"))
+                conn.execute(
+                    text(
+                        "CREATE TABLE bench_bare (id bigserial PRIMARY KEY, payload jsonb, "
+                        "geom geometry(Point, 4490), created_at timestamptz DEFAULT now())"
+                    )
                 )
-            )
-            conn.execute(text("CREATE INDEX ON bench_bare USING gist (geom)"))
+                conn.execute(text("CREATE INDEX ON bench_bare USING gist (geom)"))
+            mark_loaded(engine)
         with engine.connect() as conn:
             conn.execute(text("ANALYZE"))
             n_comp = conn.execute(text("SELECT count(*) FROM components")).scalar_one()
