@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -239,9 +239,18 @@ class Filed:
 
 
 def _decision_json(decision: routing.RoutingDecision) -> dict[str, Any]:
-    data = asdict(decision)
-    data["candidates"] = [c._asdict() for c in decision.candidates]
-    return json.loads(json.dumps(data, default=str))
+    """The decision as stored in ``cases.routing`` (plain strings and booleans: no serialising round trip)."""
+    return {
+        "department": decision.department,
+        "queue": decision.queue,
+        "source": decision.source,
+        "rule_id": decision.rule_id,
+        "explanation": decision.explanation,
+        "candidates": [c._asdict() for c in decision.candidates],
+        "overridden_by": decision.overridden_by,
+        "override_reason": decision.override_reason,
+        "original": _decision_json(decision.original) if decision.original else None,
+    }
 
 
 def intake(engine: Engine, services: CaseServices, item: Intake, *, now: dt.datetime | None = None) -> tuple[int, bool]:
@@ -267,6 +276,11 @@ def intake_on(conn: Connection, services: CaseServices, item: Intake, *, now: dt
     """:func:`intake` on the caller's connection, best in AUTOCOMMIT (``intake`` opens one so): the report takes
     two round trips — one read, one write that is its own transaction — and nothing is locked."""
     now = _now(now)
+    if item.reporter_role is not None and item.reporter_role not in workflow.ROLES:
+        raise InvalidInput(
+            f"reporter_role: unknown role {item.reporter_role!r}; expected one of: {', '.join(workflow.ROLES)}",
+            detail=[{"field": "X-Role", "reason": "unknown role"}],
+        )
     if item.source not in SOURCES:
         raise InvalidInput(
             f"source: must be one of {', '.join(SOURCES)}", detail=[{"field": "source", "reason": "unknown source"}]

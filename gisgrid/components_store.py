@@ -34,7 +34,7 @@ from gisgrid.components import (
 from gisgrid.errors import Conflict, InvalidInput, NotFound
 from gisgrid.photos import PhotoStore, inspect_photo
 from gisgrid.settings import STORAGE_SRID, Settings
-from gisgrid.storage.bulk import copy_frame, copy_frames, point_ewkb_hex
+from gisgrid.storage.bulk import CopyPart, copy_batches, copy_frame, point_ewkb_hex
 from gisgrid.vectorio import write_layer
 
 SERIAL_MAX = 999_999
@@ -194,34 +194,47 @@ def anchor_points(accepted: pd.DataFrame) -> np.ndarray:
     return points
 
 
-def locate_in_grids(conn: Connection, points: np.ndarray) -> pd.DataFrame:
-    """Unit grid, street and community of each point (None outside every grid), vectorised with an STRtree.
+@dataclass(frozen=True)
+class UnitGrids:
+    """The unit grids around some points, in an STRtree: locating points needs no database round trip, so the
+    import can locate chunk after chunk in its preparation thread."""
 
-    A point on the shared edge of two cells goes to the smaller code, as ``ORDER BY code LIMIT 1`` would."""
-    out = pd.DataFrame(
-        {"unit_grid_code": None, "street_code": None, "community_code": None}, index=range(len(points)), dtype=object
-    )
-    if not len(points):
-        return out
-    x0, y0, x1, y1 = (float(v) for v in shapely.total_bounds(points))
-    rows = conn.execute(
-        text(
-            "SELECT code, street_code, community_code, ST_AsBinary(geom) FROM unit_grids "
-            f"WHERE geom && ST_MakeEnvelope(:x0, :y0, :x1, :y1, {STORAGE_SRID}) ORDER BY code"
-        ),
-        {"x0": x0, "y0": y0, "x1": x1, "y1": y1},
-    ).all()
-    if not rows:
-        return out
-    grids = shapely.from_wkb([bytes(r[3]) for r in rows])
-    point_idx, grid_idx = shapely.STRtree(grids).query(points, predicate="intersects")
-    order = np.lexsort((grid_idx, point_idx))  # rows come sorted by code: the smallest index is the smallest code
-    point_idx, grid_idx = point_idx[order], grid_idx[order]
-    first = np.r_[True, point_idx[1:] != point_idx[:-1]] if len(point_idx) else np.zeros(0, dtype=bool)
-    point_idx, grid_idx = point_idx[first], grid_idx[first]
-    meta = np.array([r[:3] for r in rows], dtype=object)
-    out.iloc[point_idx, :] = meta[grid_idx]
-    return out
+    tree: shapely.STRtree | None
+    meta: np.ndarray  # (code, street_code, community_code) per grid, in code order
+
+    @classmethod
+    def around(cls, conn: Connection, points: np.ndarray) -> UnitGrids:
+        if not len(points):
+            return cls(None, np.empty((0, 3), dtype=object))
+        x0, y0, x1, y1 = (float(v) for v in shapely.total_bounds(points))
+        rows = conn.execute(
+            text(
+                "SELECT code, street_code, community_code, ST_AsBinary(geom) FROM unit_grids "
+                f"WHERE geom && ST_MakeEnvelope(:x0, :y0, :x1, :y1, {STORAGE_SRID}) ORDER BY code"
+            ),
+            {"x0": x0, "y0": y0, "x1": x1, "y1": y1},
+        ).all()
+        meta = np.array([r[:3] for r in rows], dtype=object).reshape(len(rows), 3)
+        tree = shapely.STRtree(shapely.from_wkb([bytes(r[3]) for r in rows])) if rows else None
+        return cls(tree, meta)
+
+    def locate(self, points: np.ndarray) -> pd.DataFrame:
+        """Unit grid, street and community of each point (None outside every grid).
+
+        A point on the shared edge of two cells goes to the smaller code, as ``ORDER BY code LIMIT 1`` would."""
+        out = np.full((len(points), 3), None, dtype=object)
+        if self.tree is not None and len(points):
+            point_idx, grid_idx = self.tree.query(points, predicate="intersects")
+            order = np.lexsort((grid_idx, point_idx))  # grids are in code order: the smallest index, smallest code
+            point_idx, grid_idx = point_idx[order], grid_idx[order]
+            first = np.r_[True, point_idx[1:] != point_idx[:-1]] if len(point_idx) else np.zeros(0, dtype=bool)
+            out[point_idx[first]] = self.meta[grid_idx[first]]
+        return pd.DataFrame(out, columns=["unit_grid_code", "street_code", "community_code"], dtype=object)
+
+
+def locate_in_grids(conn: Connection, points: np.ndarray) -> pd.DataFrame:
+    """Unit grid, street and community of each point (None outside every grid), vectorised with an STRtree."""
+    return UnitGrids.around(conn, points).locate(points)
 
 
 def same_place_duplicates(conn: Connection, scheme: str, accepted: pd.DataFrame, points: np.ndarray) -> pd.DataFrame:
@@ -306,11 +319,34 @@ def reserve_serials(conn: Connection, district: str, scheme: str, counts: dict[s
     return first
 
 
-def assign_identifiers(conn: Connection, district: str, scheme: str, stage: pd.DataFrame) -> int:
-    """Given identifiers raise the serial counters (so generated ones never collide with them); missing ones
-    are generated from reserved blocks, numbered in file order within each class. Returns how many."""
+class SerialBlocks:
+    """Identifiers for rows without one, from blocks reserved for the whole file, handed out chunk by chunk:
+    numbered in file order within each class, as if the file were numbered at once."""
+
+    def __init__(self, district: str, first: dict[str, int]) -> None:
+        self.district = district
+        self.next = dict(first)
+
+    def take(self, classes: np.ndarray) -> np.ndarray:
+        """Identifiers for rows of these classes (in file order), continuing where the last chunk stopped."""
+        codes, uniques = pd.factorize(classes)
+        if not len(codes):
+            return np.empty(0, dtype=object)
+        start = np.array([self.next[c] for c in uniques], dtype=np.int64)
+        serials = start[codes] + pd.Series(codes).groupby(codes).cumcount().to_numpy()
+        for c, n in zip(uniques, np.bincount(codes, minlength=len(uniques)), strict=True):
+            self.next[c] += int(n)
+        d = self.district
+        return np.array([f"{d}{c}{s:06d}" for c, s in zip(classes, serials.tolist(), strict=True)], dtype=object)
+
+
+def reserve_identifiers(
+    conn: Connection, district: str, scheme: str, ids: pd.Series, classes: pd.Series
+) -> SerialBlocks:
+    """Given identifiers raise the serial counters (so generated ones never collide with them); a block of
+    serials is reserved per class for the rows without one (``ids`` None)."""
     k = CODE_DIGITS[scheme]
-    given = stage["id"].dropna()
+    given = ids.dropna()
     if len(given):
         highest = given.str[6 + k :].astype(int).groupby(given.str[6 : 6 + k]).max()
         conn.execute(
@@ -324,13 +360,17 @@ def assign_identifiers(conn: Connection, district: str, scheme: str, stage: pd.D
             ),
             [{"d": district, "s": scheme, "c": c, "n": int(n)} for c, n in sorted(highest.items())],
         )
-    missing = stage["id"].isna()
-    if not missing.any():
-        return 0
-    classes = stage.loc[missing, "class_code"]
-    first = reserve_serials(conn, district, scheme, {c: int(n) for c, n in classes.value_counts().items()})
-    serials = classes.map(first).astype(int) + classes.groupby(classes).cumcount()
-    stage.loc[missing, "id"] = district + classes + serials.astype(str).str.zfill(6)
+    wanted = classes[ids.isna().to_numpy()].value_counts()
+    first = reserve_serials(conn, district, scheme, {c: int(n) for c, n in wanted.items()}) if len(wanted) else {}
+    return SerialBlocks(district, first)
+
+
+def assign_identifiers(conn: Connection, district: str, scheme: str, stage: pd.DataFrame) -> int:
+    """Identifiers for a whole frame at once (see ``reserve_identifiers``); returns how many were generated."""
+    blocks = reserve_identifiers(conn, district, scheme, stage["id"], stage["class_code"])
+    missing = stage["id"].isna().to_numpy()
+    if missing.any():
+        stage.loc[missing, "id"] = blocks.take(stage["class_code"].to_numpy(dtype=object)[missing])
     return int(missing.sum())
 
 
@@ -412,36 +452,81 @@ def existing_ids(conn: Connection, ids: list[str]) -> set[str]:
     return set(conn.execute(text("SELECT id FROM components WHERE id = ANY(:ids)"), {"ids": ids}).scalars())
 
 
-def _insert_new(conn: Connection, rows: pd.DataFrame, scheme: str, district: str, progress: Progress) -> None:
-    """New components go straight in with COPY (no staging): the bulk of a first import."""
-    geom = point_ewkb_hex(rows["lon"].to_numpy(dtype=float), rows["lat"].to_numpy(dtype=float), STORAGE_SRID)
-    has_wkb = rows["wkb"].notna().to_numpy()
-    geom[has_wkb] = rows["wkb"].to_numpy(dtype=object)[has_wkb]
-    frame = rows.rename(
+def _table_frame(stage: pd.DataFrame, scheme: str, district: str) -> pd.DataFrame:
+    """Staged new rows as the ``components`` table takes them (geometry as hex EWKB)."""
+    geom = point_ewkb_hex(stage["lon"].to_numpy(dtype=float), stage["lat"].to_numpy(dtype=float), STORAGE_SRID)
+    has_wkb = stage["wkb"].notna().to_numpy()
+    geom[has_wkb] = stage["wkb"].to_numpy(dtype=object)[has_wkb]
+    frame = stage.rename(
         columns={"main_dept": "main_dept_code", "owner_dept": "owner_dept_code", "maint_dept": "maint_dept_code"}
-    ).assign(scheme=scheme, district_code=district, geom=geom)[list(NEW_COLUMNS)]
-    with _secondary_indexes_deferred(conn, len(frame)):
-        done = 0
+    ).assign(scheme=scheme, district_code=district, geom=geom)
+    return frame[list(NEW_COLUMNS)]
 
-        def advanced(rows: int) -> None:
-            nonlocal done
-            done += rows
-            progress("write", done, len(frame))
 
-        parts = (frame.iloc[start : start + CHUNK] for start in range(0, len(frame), CHUNK))
-        copy_frames(conn, "components", list(frame.columns), parts, on_chunk=advanced)
+def _insert_new(
+    conn: Connection,
+    rows: pd.DataFrame,
+    points: np.ndarray,
+    grids: UnitGrids,
+    blocks: SerialBlocks,
+    *,
+    scheme: str,
+    district: str,
+    actor: str,
+    source: str,
+    progress: Progress,
+) -> None:
+    """New components and their 'create' history rows go straight in with COPY (no staging), chunk by chunk:
+    a thread assigns the grids and identifiers of the next chunk and encodes it while PostgreSQL loads this
+    one, so the Python work and the database work of a big file run on two cores at once."""
+
+    def batches(bulk: bool, sums: list[pd.DataFrame]) -> Iterator[list[CopyPart]]:
+        for start in range(0, len(rows), CHUNK):
+            chunk = rows.iloc[start : start + CHUNK]
+            stage = stage_frame(chunk, grids.locate(points[start : start + CHUNK]))
+            if bulk:  # the cells trigger is off
+                sums.append(_cell_sums(chunk, stage["unit_grid_code"].to_numpy(dtype=object)))
+            missing = stage["id"].isna().to_numpy()
+            if missing.any():
+                stage.loc[missing, "id"] = blocks.take(stage["class_code"].to_numpy(dtype=object)[missing])
+            frame = _table_frame(stage, scheme, district)
+            history = pd.DataFrame({"component_id": frame["id"], "actor": actor, "action": "create", "source": source})
+            yield [
+                CopyPart("components", frame),
+                CopyPart("component_history", history, not_null=("actor", "action", "source")),
+            ]
+
+    done = 0
+
+    def copied(table: str, n: int) -> None:
+        nonlocal done
+        if table == "components":
+            done += n
+            progress("write", done, len(rows))
+
+    with _bulk_load(conn, len(rows)) as bulk:
+        sums: list[pd.DataFrame] = []
+        copy_batches(conn, batches(bulk, sums), on_part=copied)
+        if bulk:
+            _add_to_cells(conn, pd.concat(sums).groupby(level=0).sum())
+
+
+#: The statement trigger that keeps ``component_cells`` on INSERT (migration 0004); a bulk load does its work.
+CELLS_INSERT_TRIGGER = "component_cells_insert"
 
 
 @contextmanager
-def _secondary_indexes_deferred(conn: Connection, new_rows: int) -> Iterator[None]:
-    """For a load at least as big as the registry, drop the secondary indexes and foreign keys and make them
-    again afterwards (as pg_restore does): building once is about twice as fast as maintaining 7 indexes and
-    3 foreign keys row by row. The table is locked until the import commits; a failure rolls the drop back."""
+def _bulk_load(conn: Connection, new_rows: int) -> Iterator[bool]:
+    """For a load at least as big as the registry (yields True), drop the indexes, primary key and foreign keys
+    and make them again afterwards (as pg_restore does): one sorted build is several times cheaper than
+    maintaining them row by row. The cells trigger is off meanwhile: the caller adds the load to
+    ``component_cells`` itself (``_add_to_cells``), which costs PostgreSQL nothing per row. The table is locked
+    until the import commits, so no other writer misses the trigger; a failure rolls it all back."""
     stored = conn.execute(
         text("SELECT greatest(reltuples, 0)::bigint FROM pg_class WHERE oid = 'components'::regclass")
     ).scalar_one()
     if new_rows < max(BULK_REBUILD_MIN, int(stored)):
-        yield
+        yield False
         return
     indexes = conn.execute(
         text(
@@ -449,22 +534,73 @@ def _secondary_indexes_deferred(conn: Connection, new_rows: int) -> Iterator[Non
             "AND tablename = 'components' AND indexname <> 'components_pkey' ORDER BY indexname"
         )
     ).all()
-    foreign_keys = conn.execute(
+    constraints = conn.execute(  # the primary key first: it is made again before the other indexes
         text(
             "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
-            "WHERE conrelid = 'components'::regclass AND contype = 'f' ORDER BY conname"
+            "WHERE conrelid = 'components'::regclass AND contype IN ('p', 'f') ORDER BY contype = 'f', conname"
         )
     ).all()
     for name, _ in indexes:
         conn.execute(text(f'DROP INDEX "{name}"'))
-    for name, _ in foreign_keys:  # re-adding validates every row in one join instead of one query per row
+    for name, _ in constraints:  # re-adding a foreign key checks every row in one join, not one query per row
         conn.execute(text(f'ALTER TABLE components DROP CONSTRAINT "{name}"'))
-    yield
-    conn.execute(text("SET LOCAL maintenance_work_mem = '512MB'"))  # index builds sort in memory
+    conn.execute(text(f"ALTER TABLE components DISABLE TRIGGER {CELLS_INSERT_TRIGGER}"))
+    yield True
+    conn.execute(text(f"ALTER TABLE components ENABLE TRIGGER {CELLS_INSERT_TRIGGER}"))
+    # Index builds sort in memory; btree builds already use the parallel maintenance workers, and the GiST
+    # build is the sorted one (PostgreSQL ≥ 14, PostGIS ≥ 3.1).
+    conn.execute(text("SET LOCAL maintenance_work_mem = '512MB'"))
+    primary = [c for c in constraints if c[1].startswith("PRIMARY KEY")]
+    for name, definition in primary:
+        conn.execute(text(f'ALTER TABLE components ADD CONSTRAINT "{name}" {definition}'))
     for _, definition in indexes:
         conn.execute(text(definition))
-    for name, definition in foreign_keys:
-        conn.execute(text(f'ALTER TABLE components ADD CONSTRAINT "{name}" {definition}'))
+    for name, definition in constraints:
+        if (name, definition) not in primary:
+            conn.execute(text(f'ALTER TABLE components ADD CONSTRAINT "{name}" {definition}'))
+
+
+def _cell_sums(rows: pd.DataFrame, grid_codes: np.ndarray) -> pd.DataFrame:
+    """What the cells trigger would add for these new rows: per unit grid, how many counted components and the
+    sums of their centroids' coordinates (removed ones, those outside every grid and empty ones not counted)."""
+    x, y = rows["lon"].to_numpy(dtype=float, copy=True), rows["lat"].to_numpy(dtype=float, copy=True)
+    wkb = rows["geom_wkb"].to_numpy(dtype=object)
+    shaped = pd.notna(wkb) if len(wkb) else np.zeros(0, dtype=bool)
+    counted = pd.notna(grid_codes) & (rows["status"].to_numpy(dtype=object) != "移除")
+    if shaped.any():  # lines and polygons count at their centroid, as ST_Centroid puts it
+        geoms = shapely.from_wkb(wkb[shaped])
+        centroids = shapely.get_coordinates(shapely.centroid(geoms))
+        empty = shapely.is_empty(geoms)
+        x[np.flatnonzero(shaped)[~empty]], y[np.flatnonzero(shaped)[~empty]] = centroids[:, 0], centroids[:, 1]
+        counted[np.flatnonzero(shaped)[empty]] = False
+    frame = pd.DataFrame({"code": grid_codes[counted], "n": 1, "sx": x[counted], "sy": y[counted]})
+    return frame.groupby("code", sort=False).sum()
+
+
+def _add_to_cells(conn: Connection, sums: pd.DataFrame) -> None:
+    """Add per-grid sums (``_cell_sums``) to ``component_cells`` as the insert trigger of migration 0004 does."""
+    if not len(sums):
+        return
+    conn.execute(
+        text(
+            f"""
+            INSERT INTO component_cells AS c (unit_grid_code, n, sx, sy, geom)
+            SELECT d.code, d.n, d.sx, d.sy, ST_SetSRID(ST_MakePoint(d.sx / d.n, d.sy / d.n), {STORAGE_SRID})
+            FROM unnest(CAST(:code AS text[]), CAST(:n AS int[]), CAST(:sx AS float8[]), CAST(:sy AS float8[]))
+                AS d(code, n, sx, sy)
+            ON CONFLICT (unit_grid_code) DO UPDATE SET
+                n = c.n + excluded.n, sx = c.sx + excluded.sx, sy = c.sy + excluded.sy,
+                geom = ST_SetSRID(ST_MakePoint((c.sx + excluded.sx) / (c.n + excluded.n),
+                                               (c.sy + excluded.sy) / (c.n + excluded.n)), {STORAGE_SRID})
+            """
+        ),
+        {
+            "code": sums.index.tolist(),
+            "n": sums["n"].astype(int).tolist(),
+            "sx": sums["sx"].tolist(),
+            "sy": sums["sy"].tolist(),
+        },
+    )
 
 
 def _update_existing(conn: Connection, rows: pd.DataFrame, actor: str, source: str) -> int:
@@ -515,30 +651,40 @@ def _update_existing(conn: Connection, rows: pd.DataFrame, actor: str, source: s
 
 def write_components(
     conn: Connection,
-    stage: pd.DataFrame,
-    existing: set[str],
+    accepted: pd.DataFrame,
+    points: np.ndarray,
     *,
     scheme: str,
     district: str,
     actor: str,
     source: str,
     progress: Progress = _no_progress,
-) -> tuple[int, int, int]:
-    """Insert new and update existing components, with history; returns (inserted, updated, unchanged)."""
-    is_existing = stage["id"].isin(existing).to_numpy()
-    new, old = stage[~is_existing], stage[is_existing]
+) -> tuple[int, int, int, int]:
+    """Insert new and update existing components (accepted rows and their anchor points), with history;
+    identifiers are generated for rows without one. Returns (inserted, updated, unchanged, generated)."""
+    ids = accepted["id"]
+    existing = existing_ids(conn, ids.dropna().tolist())
+    blocks = reserve_identifiers(conn, district, scheme, ids, accepted["class_code"])
+    grids = UnitGrids.around(conn, points)
+    is_existing = ids.isin(existing).to_numpy()
+    new, old = np.flatnonzero(~is_existing), np.flatnonzero(is_existing)
     if len(new):
-        _insert_new(conn, new, scheme, district, progress)
-        # Rows written by this transaction carry its id in xmin: one set-based insert, no round trip per row.
-        conn.execute(
-            text(
-                "INSERT INTO component_history (component_id, actor, action, source) "
-                "SELECT id, :actor, 'create', :src FROM components WHERE xmin = pg_current_xact_id()::xid"
-            ),
-            {"actor": actor, "src": source},
+        _insert_new(
+            conn,
+            accepted.iloc[new],
+            points[new],
+            grids,
+            blocks,
+            scheme=scheme,
+            district=district,
+            actor=actor,
+            source=source,
+            progress=progress,
         )
-    updated = _update_existing(conn, old, actor, source) if len(old) else 0
-    return len(new), updated, len(old) - updated
+    updated = 0
+    if len(old):
+        updated = _update_existing(conn, stage_frame(accepted.iloc[old], grids.locate(points[old])), actor, source)
+    return len(new), updated, len(old) - updated, int(ids.isna().sum())
 
 
 def import_components(
@@ -594,14 +740,11 @@ def import_components(
         if opts.dry_run or (opts.all_or_nothing and summary.refused):
             trans.rollback()
             return summary
-        stage = stage_frame(accepted, locate_in_grids(conn, points))
         sync_departments(conn, catalogue)
-        existing = existing_ids(conn, stage["id"].dropna().tolist())
-        summary.generated_ids = assign_identifiers(conn, coverage.district_code, opts.scheme, stage)
-        summary.inserted, summary.updated, summary.unchanged = write_components(
+        summary.inserted, summary.updated, summary.unchanged, summary.generated_ids = write_components(
             conn,
-            stage,
-            existing,
+            accepted,
+            points,
             scheme=opts.scheme,
             district=coverage.district_code,
             actor=opts.actor,
@@ -765,13 +908,12 @@ def save_component(
             dup = same_place_duplicates(conn, scheme, accepted, points)
             if len(dup):
                 raise InvalidInput(dup["reason"].iloc[0], detail=dup.drop(columns=["row"]).to_dict("records"))
-        stage = stage_frame(accepted, locate_in_grids(conn, points))
-        existing = existing_ids(conn, stage["id"].dropna().tolist())
-        assign_identifiers(conn, coverage.district_code, scheme, stage)
+        accepted = accepted.copy()
+        assign_identifiers(conn, coverage.district_code, scheme, accepted)  # the API answers with the new id
         write_components(
-            conn, stage, existing, scheme=scheme, district=coverage.district_code, actor=actor, source="api"
+            conn, accepted, points, scheme=scheme, district=coverage.district_code, actor=actor, source="api"
         )
-        new_id = str(stage["id"].iloc[0])
+        new_id = str(accepted["id"].iloc[0])
         return get_component(conn, new_id)
 
 

@@ -166,6 +166,7 @@ def test_idempotency_key_makes_a_retried_report_one_case(
         ({"source": "rumour"}, "source: must be one of"),
         ({"disposal_type": "拆除"}, "disposal_type: '拆除' is not a disposal type of 暴露垃圾"),
         ({"photos": [("a.jpg", b"this is not a picture")]}, "photos[0]"),
+        ({"reporter_role": "patrolman"}, "reporter_role: unknown role 'patrolman'"),
     ],
 )
 def test_bad_intake_is_refused_and_writes_nothing(
@@ -333,6 +334,12 @@ def test_api_refusals_have_status_and_reason(
             "/cases/form", data={"class_code": GARBAGE}, files={"photos": ("x.jpg", b"<html>", "image/jpeg")}
         )
         assert bad.status_code == 422 and "photos[0]" in bad.json()["detail"]["message"]
+        unknown_role = client.post(
+            "/cases", json={"class_code": GARBAGE, "lon": x, "lat": y, "datum": "cgcs2000"}, headers={"X-Role": "boss"}
+        )
+        assert unknown_role.status_code == 422 and unknown_role.json()["detail"]["items"][0]["field"] == "X-Role"
+        with loaded.connect() as conn:
+            assert conn.execute(text("SELECT count(*) FROM cases")).scalar_one() == 1  # only the case acted on
         assert client.get("/cases/999999").status_code == 404
         assert client.get("/cases", params={"state": "nonsense"}).status_code == 422
         detail = client.get(f"/cases/{cid}", headers={"X-Role": "supervisor"}).json()

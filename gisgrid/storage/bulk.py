@@ -6,6 +6,7 @@ import io
 import queue
 import threading
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -162,3 +163,78 @@ def copy_frames(
         stop.set()
         worker.join()
     return total
+
+
+@dataclass(frozen=True)
+class CopyPart:
+    """One frame for one table (columns named as the table's) in a batch of ``copy_batches``."""
+
+    table: str
+    frame: pd.DataFrame
+    #: Columns whose empty fields are empty strings, not NULL (COPY's FORCE_NOT_NULL).
+    not_null: tuple[str, ...] = ()
+
+
+def _copy_sql(part: CopyPart) -> str:
+    options = "FORMAT csv"
+    if part.not_null:
+        options += f", FORCE_NOT_NULL ({', '.join(part.not_null)})"
+    return f"COPY {part.table} ({', '.join(part.frame.columns)}) FROM STDIN WITH ({options})"
+
+
+def copy_batches(
+    conn: Connection,
+    batches: Iterable[Sequence[CopyPart]],
+    *,
+    on_part: Callable[[str, int], None] = lambda _table, _rows: None,
+) -> dict[str, int]:
+    """COPY batches of frames through the connection's transaction, one COPY statement per part in order, while
+    a thread takes the next batch from ``batches`` and encodes it: when ``batches`` is a generator that prepares
+    each chunk (checks, grid assignment, identifiers), that preparation runs on one core beside PostgreSQL's
+    COPY work on the other, for every table of the batch. ``on_part(table, rows)`` follows each COPY; returns
+    the rows written per table. An exception from either side aborts the rest, writing nothing more."""
+    encoded: queue.Queue[list[tuple[str, bytes, CopyPart]] | BaseException | None] = queue.Queue(maxsize=1)
+    stop = threading.Event()
+
+    def put(item: list[tuple[str, bytes, CopyPart]] | BaseException | None) -> None:
+        while not stop.is_set():
+            try:
+                encoded.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    def produce() -> None:
+        try:
+            for batch in batches:
+                if stop.is_set():
+                    return
+                out = []
+                for part in batch:
+                    buf = io.StringIO()
+                    part.frame.to_csv(buf, index=False, header=False, lineterminator="\n")
+                    out.append((_copy_sql(part), buf.getvalue().encode("utf-8"), part))
+                put(out)
+            put(None)
+        except BaseException as exc:  # handed to the COPY side, which re-raises it
+            put(exc)
+
+    worker = threading.Thread(target=produce, name="copy-batches", daemon=True)
+    worker.start()
+    raw = conn.connection.dbapi_connection
+    assert raw is not None
+    written: dict[str, int] = {}
+    try:
+        with raw.cursor() as cur:
+            while (item := encoded.get()) is not None:
+                if isinstance(item, BaseException):
+                    raise item
+                for sql, data, part in item:
+                    if len(part.frame):
+                        cur.copy_expert(sql, io.BytesIO(data), size=1 << 20)
+                    written[part.table] = written.get(part.table, 0) + len(part.frame)
+                    on_part(part.table, len(part.frame))
+    finally:
+        stop.set()
+        worker.join()
+    return written

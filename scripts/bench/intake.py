@@ -19,6 +19,7 @@ import asyncio
 import sys
 import tempfile
 import time
+import uuid
 from pathlib import Path
 
 import numpy as np
@@ -35,7 +36,7 @@ CLASSES = ["06010", "06012", "09009", "01037", "03005", "06001"]  # 01037/03005 
 async def drive(url: str, points: np.ndarray, clients: int, seconds: float) -> tuple[int, list[float], int]:
     import httpx2 as httpx
 
-    rng = np.random.default_rng(7)
+    run = uuid.uuid4().hex[:8]  # keys never repeat across runs (a repeat is answered 200 with the first case)
     latencies: list[float] = []
     errors = 0
     stop = time.perf_counter() + seconds
@@ -55,10 +56,12 @@ async def drive(url: str, points: np.ndarray, clients: int, seconds: float) -> t
                     "source": "patrol",
                 }
                 t0 = time.perf_counter()
-                r = await http.post(url, json=body, headers={"Idempotency-Key": f"b{k}-{i}-{rng.integers(1 << 30)}"})
+                r = await http.post(url, json=body, headers={"Idempotency-Key": f"b{run}-{k}-{i}"})
                 latencies.append((time.perf_counter() - t0) * 1000)
                 if r.status_code != 201:
                     errors += 1
+                    if errors <= 3:
+                        print(f"  refused: HTTP {r.status_code} {r.text[:300]}")
                 i += clients
 
     await asyncio.gather(*(client(k) for k in range(clients)))
@@ -111,8 +114,8 @@ def main() -> None:
                 )
                 conn.execute(text("CREATE INDEX ON bench_bare USING gist (geom)"))
             mark_loaded(engine)
-        with engine.connect() as conn:
-            conn.execute(text("ANALYZE"))
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.execute(text("ANALYZE"))  # outside a transaction: statistics the planner keeps (it was rolled back)
             n_comp = conn.execute(text("SELECT count(*) FROM components")).scalar_one()
         pts = np.column_stack(demo_components_points(50_000, 11, district))
         url_s = url.render_as_string(hide_password=False)
