@@ -25,8 +25,14 @@ async def get_engine(request: Request) -> Engine:
     return request.app.state.engine
 
 
+async def get_autocommit_engine(request: Request) -> Engine:
+    """The engine whose connections stay in AUTOCOMMIT: for work done in single statements (case intake)."""
+    return request.app.state.autocommit_engine
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 EngineDep = Annotated[Engine, Depends(get_engine)]
+AutocommitEngineDep = Annotated[Engine, Depends(get_autocommit_engine)]
 
 
 class TilePool:

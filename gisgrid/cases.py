@@ -27,6 +27,7 @@ from gisgrid.evaluation import traffic_lights
 from gisgrid.events import DISPOSAL_NODE, EventCatalogue, EventClass, load_event_catalogue, matter_code
 from gisgrid.photos import PhotoInfo, PhotoStore, inspect_photo
 from gisgrid.settings import STORAGE_SRID, Settings
+from gisgrid.storage.prepared import Prepared
 
 LOCAL_TZ = ZoneInfo("Asia/Shanghai")
 #: The nearest component of the implied class within this distance is linked to the case.
@@ -172,7 +173,8 @@ _DUPLICATES = """
 """
 #: Everything a report reads, in one round trip: a case already made with its idempotency key, the unit grid and
 #: tiers of the point, the nearest component of the implied class, the possible duplicates.
-_INTAKE_READ = text(
+_INTAKE_READ = Prepared(
+    "gisgrid_intake_read",
     f"""
     WITH p AS (SELECT ST_SetSRID(ST_MakePoint(:x, :y), {STORAGE_SRID}) AS g)
     SELECT
@@ -184,7 +186,7 @@ _INTAKE_READ = text(
         (SELECT coalesce(jsonb_agg(to_jsonb(o) ORDER BY o.distance_m, o.id), '[]') FROM ({_DUPLICATES}) o)
             AS duplicates
     FROM p
-    """
+    """,
 )
 _CASE_INSERT_COLUMNS = (
     "case_no, scheme, class_code, matter_code, disposal_type, urgent, state, source, description, address, "
@@ -207,11 +209,12 @@ _PHOTOS_CTE = """,
     )"""
 
 
-def _intake_write(with_photos: bool) -> Any:
+def _intake_write(with_photos: bool) -> Prepared:
     """The case, its first log entry (and its photos) in one statement — one round trip, one implicit
     transaction; the new case comes back ready to answer with. A conflict on the idempotency key (a concurrent
     retry) or on the case number inserts nothing and returns no row."""
-    return text(
+    return Prepared(
+        "gisgrid_intake_write" + ("_photos" if with_photos else ""),
         f"""
         WITH c AS (
             INSERT INTO cases ({_CASE_INSERT_COLUMNS}) VALUES ({_CASE_INSERT_VALUES})
@@ -225,7 +228,7 @@ def _intake_write(with_photos: bool) -> Any:
                 CAST(:details AS jsonb) FROM c
         ){_PHOTOS_CTE if with_photos else ""}
         SELECT {CASE_COLUMNS} FROM c LEFT JOIN departments d ON d.code = c.department_code
-        """
+        """,
     )
 
 
@@ -307,8 +310,8 @@ def intake_on(conn: Connection, services: CaseServices, item: Intake, *, now: dt
     xs, ys = geodesy.to_storage(np.array([lon]), np.array([lat]), datum)  # type: ignore[arg-type]
     x, y = float(xs[0]), float(ys[0])
     dx, dy = geodesy.degree_box(y, COMPONENT_LINK_M)
-    read = conn.execute(
-        _INTAKE_READ,
+    (read,) = _INTAKE_READ.rows(
+        conn,
         {
             "x": x,
             "y": y,
@@ -322,17 +325,17 @@ def intake_on(conn: Connection, services: CaseServices, item: Intake, *, now: dt
             "since": now - dt.timedelta(hours=ev.duplicate_window_h),
             "r": ev.duplicate_radius_m,
         },
-    ).one()
-    if read.existing is not None:  # a retry of a report already filed
-        return Filed(int(read.existing), False)
-    where = read.grid
+    )
+    if read["existing"] is not None:  # a retry of a report already filed
+        return Filed(int(read["existing"]), False)
+    where = read["grid"]
     if where is None:
         raise InvalidInput(
             f"location: ({lon}, {lat}) {datum} is outside the gridded coverage; check the datum and that "
             "lon/lat are not swapped",
             detail=[{"field": f, "reason": "outside coverage"} for f in ("lon", "lat")],
         )
-    component = read.component
+    component = read["component"]
     owner = (
         routing.ComponentOwner(
             maint_dept=component["maint_dept_code"],
@@ -358,7 +361,8 @@ def intake_on(conn: Connection, services: CaseServices, item: Intake, *, now: dt
         component=owner,
         class_default=ev.default_dept or None,
     )
-    routing_json = json.dumps({"decision": _decision_json(decision), "duplicates": read.duplicates}, ensure_ascii=False)
+    decided = {"decision": _decision_json(decision), "duplicates": read["duplicates"]}
+    routing_json = json.dumps(decided, ensure_ascii=False)
     params: dict[str, Any] = {
         "year": now.year,
         "scheme": ev.scheme,
@@ -394,7 +398,8 @@ def intake_on(conn: Connection, services: CaseServices, item: Intake, *, now: dt
     if infos:
         params |= _photo_params(services, infos, item.photos)
     for _attempt in range(3):
-        row = conn.execute(_INTAKE_WRITE_WITH_PHOTOS if infos else _INTAKE_WRITE, params).mappings().first()
+        written = (_INTAKE_WRITE_WITH_PHOTOS if infos else _INTAKE_WRITE).rows(conn, params)
+        row = written[0] if written else None
         if conn.in_transaction():
             conn.commit()  # a caller's connection outside AUTOCOMMIT
         if row is not None:

@@ -41,6 +41,13 @@ class Settings(BaseSettings):
     basemap_attribution: str | None = Field(default=None, description="Attribution shown for that basemap")
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
+    db_pool_size: int = Field(
+        default=16,
+        ge=1,
+        le=100,
+        description="Database connections each server process keeps open per pool (as many again in bursts); "
+        "below the concurrent requests a process serves, connections are opened and closed on every burst",
+    )
 
     @field_validator("database_url")
     @classmethod

@@ -1,5 +1,6 @@
 """The ceiling for the intake benchmark: an endpoint on the same stack (FastAPI + uvicorn + SQLAlchemy +
-PostGIS) that only inserts the report as a row — no locating, routing, duplicates, deadlines or log."""
+PostGIS) that only inserts the report as a row — no locating, routing, duplicates, deadlines or log — as lean as
+the stack allows: one autocommit INSERT on a pool sized like the app's."""
 
 from __future__ import annotations
 
@@ -10,9 +11,13 @@ from fastapi import FastAPI
 from pydantic import BaseModel
 from sqlalchemy import text
 
+from gisgrid.settings import Settings
 from gisgrid.storage.database import make_engine
 
-engine = make_engine(os.environ["GISGRID_DATABASE_URL"], pool_size=10, max_overflow=20)
+size = Settings().db_pool_size
+engine = make_engine(
+    os.environ["GISGRID_DATABASE_URL"], pool_size=size, max_overflow=size, isolation_level="AUTOCOMMIT"
+)
 app = FastAPI()
 
 
@@ -27,7 +32,7 @@ class Report(BaseModel):
 
 @app.post("/bare", status_code=201)
 def bare(body: Report) -> dict[str, int]:
-    with engine.begin() as conn:
+    with engine.connect() as conn:
         new_id = conn.execute(
             text(
                 "INSERT INTO bench_bare (payload, geom) VALUES (CAST(:p AS jsonb), "

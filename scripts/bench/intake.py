@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 import tempfile
 import time
@@ -120,6 +121,7 @@ def main() -> None:
         pts = np.column_stack(demo_components_points(50_000, 11, district))
         url_s = url.render_as_string(hide_password=False)
         results = {}
+        cpu: dict[str, dict[str, float]] = {}
         for name, app, path in (
             ("gisgrid POST /cases", "api.main:create_app", "/cases"),
             ("bare insert POST /bare", "bare_app:app", "/bare"),
@@ -128,13 +130,16 @@ def main() -> None:
             proc = start_server(app, port, args.workers, GISGRID_DATABASE_URL=url_s, GISGRID_DATA_DIR=str(tmp))
             try:
                 asyncio.run(drive(f"http://127.0.0.1:{port}{path}", pts[:100], 4, 2))  # warm-up
+                before = cpu_by_side(proc.pid, url.database or "")
                 n, lat_ms, errors = asyncio.run(
                     drive(f"http://127.0.0.1:{port}{path}", pts, args.clients, args.seconds)
                 )
+                spent = {k: v - before[k] for k, v in cpu_by_side(proc.pid, url.database or "").items()}
             finally:
                 proc.terminate()
                 proc.wait(timeout=30)
             results[name] = (n / args.seconds, lat_ms, errors)
+            cpu[name] = {k: v / max(n, 1) * 1000 for k, v in spent.items()}
         with engine.connect() as conn:
             cases = conn.execute(
                 text(
@@ -148,6 +153,49 @@ def main() -> None:
     ratio = results["gisgrid POST /cases"][0] / results["bare insert POST /bare"][0]
     print(f"ratio gisgrid / bare     : {ratio:.2f}   (goals: ≥ 500 reports/s, p95 ≤ 100 ms, ≥ 0.5× the bare endpoint)")
     print(f"cases stored: {cases[0]}, linked to a component: {cases[1]}, with possible duplicates listed: {cases[2]}")
+    print("CPU per report (ms; the 2 cores are shared by all three):")
+    for name, sides in cpu.items():
+        print(f"  {name:<24}: " + ", ".join(f"{k} {v:.2f}" for k, v in sides.items()))
+
+
+def _cpu_seconds(pid: int) -> float:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (FileNotFoundError, ProcessLookupError):
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+
+
+def _other_database(pid: int, database: str) -> bool:
+    """A PostgreSQL backend serving another database (``postgres: user db host(port) …``), not this benchmark's."""
+    try:
+        words = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").split()
+    except (FileNotFoundError, ProcessLookupError):
+        return True
+    return len(words) >= 4 and words[0] == "postgres:" and "(" in words[3] and words[2] != database
+
+
+def cpu_by_side(server_pid: int, database: str) -> dict[str, float]:
+    """CPU seconds so far of the HTTP clients (this process), the server (its process tree) and PostgreSQL (the
+    backends of ``database`` and the shared background processes: WAL writer, checkpointer …)."""
+    server, postgres = 0.0, 0.0
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            name, rest = stat.read_text().split(" (", 1)[1].rsplit(")", 1)
+        except (FileNotFoundError, ProcessLookupError, IndexError, ValueError):
+            continue
+        pid, ppid = int(stat.parent.name), int(rest.split()[1])
+        children.setdefault(ppid, []).append(pid)
+        if name == "postgres" and not _other_database(pid, database):
+            postgres += _cpu_seconds(pid)
+    todo = [server_pid]
+    while todo:
+        pid = todo.pop()
+        server += _cpu_seconds(pid)
+        todo.extend(children.get(pid, []))
+    own = time.process_time()
+    return {"clients": own, "server": server, "PostgreSQL": postgres}
 
 
 if __name__ == "__main__":
