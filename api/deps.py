@@ -83,13 +83,6 @@ async def _keep_session(_conn: asyncpg.Connection) -> None:
     (no SET, LISTEN, advisory lock or cursor), and the settings it needs are the session's own."""
 
 
-async def get_tile_pool(request: Request) -> TilePool:
-    return request.app.state.tile_pool
-
-
-TilePoolDep = Annotated[TilePool, Depends(get_tile_pool)]
-
-
 @dataclass(frozen=True)
 class Actor:
     """Who acts: a simple identity from request headers until real login arrives (same shape then)."""

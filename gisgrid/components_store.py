@@ -40,7 +40,7 @@ from gisgrid.vectorio import write_layer
 SERIAL_MAX = 999_999
 #: Two components of the same class closer than this are the same thing surveyed twice.
 SAME_PLACE_M = 0.5
-CHUNK = 100_000
+CHUNK = 50_000  # rows per COPY batch: small enough that filling and draining the pipeline is short
 #: Loads of at least this many new rows (and at least the registry's size) rebuild the indexes once.
 BULK_REBUILD_MIN = 50_000
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import io
+import itertools
 import queue
+import re
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -165,6 +167,44 @@ def copy_frames(
     return total
 
 
+_CSV_SPECIAL = re.compile(r'[,"\r\n]')
+
+
+def _csv_text(column: pd.Series) -> np.ndarray | None:
+    """A text column's CSV fields (None when every value is missing), or raise TypeError for other dtypes."""
+    if not (pd.api.types.is_object_dtype(column) or pd.api.types.is_string_dtype(column)):
+        raise TypeError(column.dtype)
+    values = column.to_numpy(dtype=object, copy=True)
+    missing = pd.isna(values)
+    if missing.all():
+        return None
+    values[missing] = ""
+    try:
+        joined = "\0".join(values)  # one C pass both proves every value a str and finds what needs quoting
+    except TypeError:  # dates, numbers: as to_csv writes them
+        values = np.array([v if type(v) is str else str(v) for v in values], dtype=object)
+        joined = "\0".join(values)
+    if _CSV_SPECIAL.search(joined):
+        values = np.array(
+            ['"' + v.replace('"', '""') + '"' if _CSV_SPECIAL.search(v) else v for v in values], dtype=object
+        )
+    return values
+
+
+def csv_bytes(frame: pd.DataFrame) -> bytes:
+    """The frame as headerless UTF-8 CSV, exactly as ``DataFrame.to_csv`` writes it (missing values and empty
+    strings are empty fields, which COPY reads as NULL), in about half the time for text columns: each column
+    is checked once for characters that need quoting and rows are joined in C."""
+    try:
+        columns = [_csv_text(frame[c]) for c in frame.columns]
+    except TypeError:  # a numeric or datetime column: pandas' formatting
+        return frame.to_csv(index=False, header=False, lineterminator="\n").encode("utf-8")
+    if len(columns) < 2 or all(c is None for c in columns):  # to_csv's special cases of blank lines
+        return frame.to_csv(index=False, header=False, lineterminator="\n").encode("utf-8")
+    fields = [itertools.repeat("") if c is None else c for c in columns]
+    return ("\n".join(map(",".join, zip(*fields, strict=False))) + "\n").encode("utf-8")
+
+
 @dataclass(frozen=True)
 class CopyPart:
     """One frame for one table (columns named as the table's) in a batch of ``copy_batches``."""
@@ -211,9 +251,7 @@ def copy_batches(
                     return
                 out = []
                 for part in batch:
-                    buf = io.StringIO()
-                    part.frame.to_csv(buf, index=False, header=False, lineterminator="\n")
-                    out.append((_copy_sql(part), buf.getvalue().encode("utf-8"), part))
+                    out.append((_copy_sql(part), csv_bytes(part.frame), part))
                 put(out)
             put(None)
         except BaseException as exc:  # handed to the COPY side, which re-raises it
