@@ -25,9 +25,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     url = database_url(settings)
     size = settings.db_pool_size
     engine = make_engine(url, pool_size=size, max_overflow=size)
-    # Single-statement writes (case intake) run on connections that stay in autocommit: no BEGIN/COMMIT round
-    # trips, and no switching a pooled connection's mode on every checkout.
-    autocommit_engine = make_engine(url, pool_size=size, max_overflow=size, isolation_level="AUTOCOMMIT")
+    # Case intake runs on connections that stay in autocommit (no BEGIN/COMMIT round trips, no switching a pooled
+    # connection's mode on every checkout) with its statements prepared once per connection; they keep one plan
+    # (a custom plan per call re-plans for as long as the query runs — see cases._NEAREST_COMPONENT).
+    autocommit_engine = make_engine(
+        url,
+        pool_size=size,
+        max_overflow=size,
+        isolation_level="AUTOCOMMIT",
+        connect_args={"options": "-c plan_cache_mode=force_generic_plan"},
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):

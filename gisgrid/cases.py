@@ -151,12 +151,14 @@ def _disposal_limit(services: CaseServices, ev: EventClass, disposal_type: str |
 
 
 #: The nearest component of a class within COMPONENT_LINK_M of point ``p.g``: a degree box the geometry index
-#: answers (:dx, :dy from geodesy.degree_box), then exact metres.
+#: answers (:dx, :dy from geodesy.degree_box), then class, status and exact metres on the few rows inside.
+#: OFFSET 0 keeps the class test out of the index scan: a plan made for any class (the prepared statement's
+#: generic plan) otherwise ANDs in the class index, reading every component of a common class (3 ms, not 0.1).
 _NEAREST_COMPONENT = f"""
     SELECT k.id, k.maint_dept_code, k.main_dept_code, k.owner_dept_code,
            ST_Distance(k.geom::geography, p.g::geography) AS d
-    FROM components k
-    WHERE k.class_code = CAST(:cc AS text) AND k.status <> '移除' AND k.geom && ST_Expand(p.g, :dx, :dy)
+    FROM (SELECT * FROM components WHERE geom && ST_Expand(p.g, :dx, :dy) OFFSET 0) k
+    WHERE k.class_code = CAST(:cc AS text) AND k.status <> '移除'
       AND ST_DWithin(k.geom::geography, p.g::geography, {COMPONENT_LINK_M})
     ORDER BY d, k.id
     LIMIT 1

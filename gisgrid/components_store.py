@@ -194,6 +194,21 @@ def anchor_points(accepted: pd.DataFrame) -> np.ndarray:
     return points
 
 
+def anchor_bounds(accepted: pd.DataFrame) -> tuple[float, float, float, float] | None:
+    """A box holding every row's anchor point, without making the points: lon/lat, and the bounds of the
+    lines and polygons (their point on the surface lies inside them). None for no rows."""
+    if not len(accepted):
+        return None
+    lon, lat = accepted["lon"].to_numpy(dtype=float), accepted["lat"].to_numpy(dtype=float)
+    x0, y0, x1, y1 = np.nanmin(lon), np.nanmin(lat), np.nanmax(lon), np.nanmax(lat)
+    wkb = accepted["geom_wkb"].to_numpy(dtype=object)
+    has_wkb = pd.notna(wkb)
+    if has_wkb.any():
+        gx0, gy0, gx1, gy1 = shapely.total_bounds(shapely.from_wkb(wkb[has_wkb]))
+        x0, y0, x1, y1 = np.nanmin([x0, gx0]), np.nanmin([y0, gy0]), np.nanmax([x1, gx1]), np.nanmax([y1, gy1])
+    return float(x0), float(y0), float(x1), float(y1)
+
+
 @dataclass(frozen=True)
 class UnitGrids:
     """The unit grids around some points, in an STRtree: locating points needs no database round trip, so the
@@ -203,10 +218,11 @@ class UnitGrids:
     meta: np.ndarray  # (code, street_code, community_code) per grid, in code order
 
     @classmethod
-    def around(cls, conn: Connection, points: np.ndarray) -> UnitGrids:
-        if not len(points):
+    def around(cls, conn: Connection, bounds: tuple[float, float, float, float] | None) -> UnitGrids:
+        """The grids meeting the box ``bounds`` (x0, y0, x1, y1; None: no grids)."""
+        if bounds is None:
             return cls(None, np.empty((0, 3), dtype=object))
-        x0, y0, x1, y1 = (float(v) for v in shapely.total_bounds(points))
+        x0, y0, x1, y1 = bounds
         rows = conn.execute(
             text(
                 "SELECT code, street_code, community_code, ST_AsBinary(geom) FROM unit_grids "
@@ -234,16 +250,24 @@ class UnitGrids:
 
 def locate_in_grids(conn: Connection, points: np.ndarray) -> pd.DataFrame:
     """Unit grid, street and community of each point (None outside every grid), vectorised with an STRtree."""
-    return UnitGrids.around(conn, points).locate(points)
+    bounds = tuple(float(v) for v in shapely.total_bounds(points)) if len(points) else None
+    return UnitGrids.around(conn, bounds).locate(points)  # type: ignore[arg-type]
 
 
-def same_place_duplicates(conn: Connection, scheme: str, accepted: pd.DataFrame, points: np.ndarray) -> pd.DataFrame:
-    """New rows (no identifier) of a class already stored at the same place are duplicates, not new things."""
+def same_place_duplicates(
+    conn: Connection, scheme: str, accepted: pd.DataFrame, points: np.ndarray | None = None
+) -> pd.DataFrame:
+    """New rows (no identifier) of a class already stored at the same place are duplicates, not new things.
+
+    ``points`` are the rows' anchor points; without them they are made only when something is stored nearby
+    (a first import of a million rows need not make a million points here)."""
     new = accepted["id"].isna().to_numpy()
     empty = pd.DataFrame(columns=["row", "field", "value", "reason"])
     if not new.any():
         return empty
-    x0, y0, x1, y1 = (float(v) for v in shapely.total_bounds(points[new]))
+    bounds = anchor_bounds(accepted[new])
+    assert bounds is not None
+    x0, y0, x1, y1 = bounds
     stored = conn.execute(
         text(
             f"""
@@ -264,6 +288,9 @@ def same_place_duplicates(conn: Connection, scheme: str, accepted: pd.DataFrame,
     ).all()
     if not stored:
         return empty
+    if points is None:
+        points = np.empty(len(accepted), dtype=object)
+        points[new] = anchor_points(accepted[new])
     ids = np.array([r[0] for r in stored], dtype=object)
     classes = np.array([r[1] for r in stored], dtype=object)
     xy = np.array([(r[2], r[3]) for r in stored], dtype=float)
@@ -466,7 +493,6 @@ def _table_frame(stage: pd.DataFrame, scheme: str, district: str) -> pd.DataFram
 def _insert_new(
     conn: Connection,
     rows: pd.DataFrame,
-    points: np.ndarray,
     grids: UnitGrids,
     blocks: SerialBlocks,
     *,
@@ -483,7 +509,7 @@ def _insert_new(
     def batches(bulk: bool, sums: list[pd.DataFrame]) -> Iterator[list[CopyPart]]:
         for start in range(0, len(rows), CHUNK):
             chunk = rows.iloc[start : start + CHUNK]
-            stage = stage_frame(chunk, grids.locate(points[start : start + CHUNK]))
+            stage = stage_frame(chunk, grids.locate(anchor_points(chunk)))
             if bulk:  # the cells trigger is off
                 sums.append(_cell_sums(chunk, stage["unit_grid_code"].to_numpy(dtype=object)))
             missing = stage["id"].isna().to_numpy()
@@ -652,7 +678,6 @@ def _update_existing(conn: Connection, rows: pd.DataFrame, actor: str, source: s
 def write_components(
     conn: Connection,
     accepted: pd.DataFrame,
-    points: np.ndarray,
     *,
     scheme: str,
     district: str,
@@ -660,19 +685,18 @@ def write_components(
     source: str,
     progress: Progress = _no_progress,
 ) -> tuple[int, int, int, int]:
-    """Insert new and update existing components (accepted rows and their anchor points), with history;
-    identifiers are generated for rows without one. Returns (inserted, updated, unchanged, generated)."""
+    """Insert new and update existing components (accepted rows), with history; identifiers are generated for
+    rows without one. Returns (inserted, updated, unchanged, generated)."""
     ids = accepted["id"]
     existing = existing_ids(conn, ids.dropna().tolist())
     blocks = reserve_identifiers(conn, district, scheme, ids, accepted["class_code"])
-    grids = UnitGrids.around(conn, points)
+    grids = UnitGrids.around(conn, anchor_bounds(accepted))
     is_existing = ids.isin(existing).to_numpy()
     new, old = np.flatnonzero(~is_existing), np.flatnonzero(is_existing)
     if len(new):
         _insert_new(
             conn,
             accepted.iloc[new],
-            points[new],
             grids,
             blocks,
             scheme=scheme,
@@ -683,7 +707,8 @@ def write_components(
         )
     updated = 0
     if len(old):
-        updated = _update_existing(conn, stage_frame(accepted.iloc[old], grids.locate(points[old])), actor, source)
+        rows = accepted.iloc[old]
+        updated = _update_existing(conn, stage_frame(rows, grids.locate(anchor_points(rows))), actor, source)
     return len(new), updated, len(old) - updated, int(ids.isna().sum())
 
 
@@ -726,11 +751,9 @@ def import_components(
     progress("check", 1, 1)
     accepted = result.accepted
     with engine.connect() as conn, conn.begin() as trans:
-        points = anchor_points(accepted)
-        duplicates = same_place_duplicates(conn, opts.scheme, accepted, points)
+        duplicates = same_place_duplicates(conn, opts.scheme, accepted)
         if len(duplicates):
-            keep = ~accepted["_row"].isin(duplicates["row"]).to_numpy()
-            accepted, points = accepted[keep].reset_index(drop=True), points[keep]
+            accepted = accepted[~accepted["_row"].isin(duplicates["row"]).to_numpy()].reset_index(drop=True)
         errors = pd.concat([e for e in (result.errors, duplicates) if len(e)] or [result.errors], ignore_index=True)
         summary.errors = errors.sort_values(["row", "field"], kind="stable").reset_index(drop=True)
         summary.refused_rows = sorted({int(r) for r in summary.errors["row"]})
@@ -744,7 +767,6 @@ def import_components(
         summary.inserted, summary.updated, summary.unchanged, summary.generated_ids = write_components(
             conn,
             accepted,
-            points,
             scheme=opts.scheme,
             district=coverage.district_code,
             actor=opts.actor,
@@ -903,16 +925,13 @@ def save_component(
         )
         _refuse(result)
         accepted = result.accepted
-        points = anchor_points(accepted)
         if not item.id:
-            dup = same_place_duplicates(conn, scheme, accepted, points)
+            dup = same_place_duplicates(conn, scheme, accepted)
             if len(dup):
                 raise InvalidInput(dup["reason"].iloc[0], detail=dup.drop(columns=["row"]).to_dict("records"))
         accepted = accepted.copy()
         assign_identifiers(conn, coverage.district_code, scheme, accepted)  # the API answers with the new id
-        write_components(
-            conn, accepted, points, scheme=scheme, district=coverage.district_code, actor=actor, source="api"
-        )
+        write_components(conn, accepted, scheme=scheme, district=coverage.district_code, actor=actor, source="api")
         new_id = str(accepted["id"].iloc[0])
         return get_component(conn, new_id)
 

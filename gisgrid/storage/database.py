@@ -45,7 +45,7 @@ def make_engine(url: str | URL, **kw) -> Engine:
     if isinstance(url, str):
         url = parse_url(url)
     kw.setdefault("pool_pre_ping", True)
-    kw.setdefault("connect_args", {"connect_timeout": 5, "application_name": "gisgrid"})
+    kw["connect_args"] = {"connect_timeout": 5, "application_name": "gisgrid", **kw.get("connect_args", {})}
     return create_engine(url, plugins=["geoalchemy2"], **kw)
 
 
