@@ -248,12 +248,6 @@ class UnitGrids:
         return pd.DataFrame(out, columns=["unit_grid_code", "street_code", "community_code"], dtype=object)
 
 
-def locate_in_grids(conn: Connection, points: np.ndarray) -> pd.DataFrame:
-    """Unit grid, street and community of each point (None outside every grid), vectorised with an STRtree."""
-    bounds = tuple(float(v) for v in shapely.total_bounds(points)) if len(points) else None
-    return UnitGrids.around(conn, bounds).locate(points)  # type: ignore[arg-type]
-
-
 def same_place_duplicates(
     conn: Connection, scheme: str, accepted: pd.DataFrame, points: np.ndarray | None = None
 ) -> pd.DataFrame:
