@@ -156,6 +156,35 @@ def test_idempotency_key_makes_a_retried_report_one_case(
         assert conn.execute(text("SELECT count(*) FROM cases")).scalar_one() == 1
 
 
+def test_the_first_reports_of_a_year_filed_at_once_all_get_numbers(
+    loaded: Engine, services: svc.CaseServices, spot: tuple[float, float]
+) -> None:
+    """The year's number sequence is made by the first report; the others filed at that moment wait for it
+    instead of failing (a race once found: "relation case_no_2026 already exists")."""
+    x, y = spot
+    now = at("2031-01-02T09:00:00")
+    results: list[tuple[int, bool]] = []
+    errors: list[Exception] = []
+
+    def report(k: int) -> None:
+        try:
+            item = svc.Intake(class_code=GARBAGE, lon=x, lat=y, datum="cgcs2000", idempotency_key=f"first-{k}")
+            results.append(svc.intake(loaded, services, item, now=now))
+        except Exception as exc:  # collected and asserted below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=report, args=(k,)) for k in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert case_number_years(loaded) == [2031]
+    with loaded.connect() as conn:
+        numbers = conn.execute(text("SELECT case_no FROM cases ORDER BY case_no")).scalars().all()
+    assert numbers == [f"2031{n:06d}" for n in range(1, 7)]
+
+
 @pytest.mark.parametrize(
     ("change", "message"),
     [

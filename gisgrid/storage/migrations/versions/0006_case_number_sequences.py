@@ -22,21 +22,19 @@ branch_labels = None
 depends_on = None
 
 FUNCTIONS = """
-CREATE FUNCTION case_no_sequence(y integer) RETURNS regclass LANGUAGE plpgsql AS $$
-DECLARE
-    name text := 'case_no_' || y;
-    seq regclass := to_regclass(name);
+-- The year's counter, made by whoever comes first. The advisory lock queues makers until the first commits;
+-- IF NOT EXISTS then sees its sequence (a cached "no such relation" would not). NOTICEs of that are muted.
+CREATE FUNCTION make_case_no_sequence(y integer) RETURNS regclass LANGUAGE plpgsql
+SET client_min_messages = warning AS $$
 BEGIN
-    IF seq IS NULL THEN  -- the year's first case: whoever comes first makes the counter, the others wait and use it
-        PERFORM pg_advisory_xact_lock(hashtext('gisgrid.case_no_sequence'));
-        seq := to_regclass(name);
-        IF seq IS NULL THEN
-            EXECUTE format('CREATE SEQUENCE %I AS bigint', name);
-            seq := to_regclass(name);
-        END IF;
-    END IF;
-    RETURN seq;
+    PERFORM pg_advisory_xact_lock(hashtext('gisgrid.case_no_sequence'));
+    EXECUTE format('CREATE SEQUENCE IF NOT EXISTS %I AS bigint', 'case_no_' || y);
+    RETURN to_regclass('case_no_' || y);
 END $$;
+
+CREATE FUNCTION case_no_sequence(y integer) RETURNS regclass LANGUAGE sql AS $$
+    SELECT coalesce(to_regclass('case_no_' || y), make_case_no_sequence(y))
+$$;
 
 CREATE FUNCTION format_case_no(y integer, n bigint) RETURNS text LANGUAGE sql IMMUTABLE AS $$
     SELECT y::text || CASE WHEN n < 1000000 THEN lpad(n::text, 6, '0') ELSE n::text END
@@ -97,5 +95,5 @@ def downgrade() -> None:
         """
     )
     for fn in ("case_no_at_least(integer, bigint)", "next_case_no(integer)", "format_case_no(integer, bigint)",
-               "case_no_sequence(integer)"):  # fmt: skip
+               "case_no_sequence(integer)", "make_case_no_sequence(integer)"):  # fmt: skip
         op.execute(f"DROP FUNCTION {fn}")
