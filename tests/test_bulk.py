@@ -1,4 +1,4 @@
-"""COPY helpers: a pipelined multi-frame COPY writes everything once, or nothing when anything fails."""
+"""COPY helpers: pipelined batches of COPYs write everything, or nothing when anything fails."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 from psycopg2.errors import InvalidTextRepresentation
 from sqlalchemy import Engine, text
 
-from gisgrid.storage.bulk import copy_frames
+from gisgrid.storage.bulk import CopyPart, copy_batches, csv_bytes
 
 
 @pytest.fixture
@@ -34,33 +34,6 @@ def frames(k: int, size: int, bad_at: int | None = None) -> Iterator[pd.DataFram
             raise ValueError(f"frame {i} could not be made")
 
 
-def test_many_frames_go_in_as_one_copy_with_progress(engine: Engine, table: str) -> None:
-    seen: list[int] = []
-    with engine.begin() as conn:
-        total = copy_frames(conn, table, ["n", "label"], frames(5, 1000), on_chunk=seen.append)
-    assert total == 5000 and seen == [1000] * 5
-    got = rows(engine)
-    assert [r[0] for r in got] == list(range(5000))
-    assert got[7] == (7, '行7, "q"\n') and got[8] == (8, None)  # quoting, newlines and NULLs survive
-
-
-def test_a_failing_encoder_aborts_the_copy_and_writes_nothing(engine: Engine, table: str) -> None:
-    with pytest.raises(ValueError, match="frame 2 could not be made"), engine.begin() as conn:
-        copy_frames(conn, table, ["n", "label"], frames(5, 1000, bad_at=2))
-    assert rows(engine) == []
-
-
-def test_a_row_postgres_refuses_aborts_the_copy_and_writes_nothing(engine: Engine, table: str) -> None:
-    def with_bad_row() -> Iterator[pd.DataFrame]:
-        yield pd.DataFrame({"n": [1, 2], "label": ["a", "b"]})
-        yield pd.DataFrame({"n": ["three"], "label": ["c"]})
-        yield from frames(20, 1000)  # more than the queue holds: the encoder must not hang
-
-    with pytest.raises(InvalidTextRepresentation, match="three"), engine.begin() as conn:
-        copy_frames(conn, table, ["n", "label"], with_bad_row())
-    assert rows(engine) == []
-
-
 def test_point_ewkb_hex_is_what_shapely_writes() -> None:
     import numpy as np
     import shapely
@@ -72,3 +45,70 @@ def test_point_ewkb_hex_is_what_shapely_writes() -> None:
     x[:3], y[:3] = [113.6502917, -0.0, 0.0], [34.7466, 1e-300, -45.5]
     want = shapely.to_wkb(shapely.set_srid(shapely.points(x, y), 4490), hex=True, include_srid=True)
     assert point_ewkb_hex(x, y, 4490).tolist() == want.tolist()
+
+
+def test_csv_bytes_is_what_to_csv_writes() -> None:
+    import datetime as dt
+
+    import numpy as np
+
+    text_frame = pd.DataFrame(
+        {
+            "id": ["1", "2", "3", "4"],
+            "label": ['a,"b"', "line\nbreak", None, "行"],
+            "empty": [None, None, None, None],
+            "day": [dt.date(2024, 1, 5), None, dt.date(1999, 12, 31), None],
+            "mixed": [1.5, np.nan, 7, "x y"],
+            "constant": pd.Series(["k"] * 4, dtype="str"),
+        }
+    )
+    numeric = text_frame.assign(n=[1, 2, 3, 4], f=[0.1, np.nan, 1e-300, -2.0])
+    one_column = pd.DataFrame({"label": ["", None, "a"]})
+    for frame in (text_frame, numeric, one_column, text_frame.iloc[:0], text_frame[["empty", "empty"]]):
+        assert csv_bytes(frame) == frame.to_csv(index=False, header=False, lineterminator="\n").encode("utf-8")
+    # to_csv leaves a carriage return unquoted (its line ends are "\n"); COPY would take it for the end of a row
+    assert csv_bytes(pd.DataFrame({"a": ["x\ry", "z"], "b": ["1", "2"]})) == b'"x\ry",1\nz,2\n'
+
+
+def test_batches_go_in_table_by_table_in_order(engine: Engine, table: str) -> None:
+    with engine.begin() as conn:
+        conn.execute(text("DROP TABLE IF EXISTS _bulk_u; CREATE TABLE _bulk_u (n integer, who text NOT NULL)"))
+    seen: list[tuple[str, int]] = []
+
+    def batches() -> Iterator[list[CopyPart]]:
+        for chunk in frames(3, 4):
+            chunk.loc[chunk.index[0], "label"] = "cr\rin a value"
+            who = pd.DataFrame({"n": chunk["n"], "who": ""})  # empty, not NULL
+            yield [CopyPart(table, chunk), CopyPart("_bulk_u", who, not_null=("who",))]
+
+    try:
+        with engine.begin() as conn:
+            written = copy_batches(conn, batches(), on_part=lambda t, n: seen.append((t, n)))
+            who = conn.execute(text("SELECT count(*) FROM _bulk_u WHERE who = ''")).scalar_one()
+        assert written == {table: 12, "_bulk_u": 12} and who == 12
+        assert seen == [(table, 4), ("_bulk_u", 4)] * 3
+        got = rows(engine)
+        assert [r[0] for r in got] == list(range(12)) and got[4] == (4, "cr\rin a value")
+        assert got[7] == (7, '行7, "q"\n') and got[1] == (1, None)  # quoting, newlines and NULLs survive
+    finally:
+        with engine.begin() as conn:
+            conn.execute(text("DROP TABLE _bulk_u"))
+
+
+def test_a_failing_batch_aborts_and_writes_nothing(engine: Engine, table: str) -> None:
+    def batches() -> Iterator[list[CopyPart]]:
+        for chunk in frames(30, 1000, bad_at=20):  # the preparation fails after many COPYs went through
+            yield [CopyPart(table, chunk)]
+
+    with pytest.raises(ValueError, match="frame 20 could not be made"), engine.begin() as conn:
+        copy_batches(conn, batches())
+    assert rows(engine) == []
+
+    def refused() -> Iterator[list[CopyPart]]:
+        yield [CopyPart(table, pd.DataFrame({"n": ["three"], "label": ["c"]}))]
+        for chunk in frames(20, 1000):  # more than the queue holds: the preparing thread must not hang
+            yield [CopyPart(table, chunk)]
+
+    with pytest.raises(InvalidTextRepresentation, match="three"), engine.begin() as conn:
+        copy_batches(conn, refused())
+    assert rows(engine) == []

@@ -304,5 +304,119 @@ def test_bulk_load_rebuilds_indexes_and_foreign_keys(
     )
     assert summary.inserted == 50
     assert schema() == before  # every index and constraint is back, with the same definition
+    with district.connect() as conn:  # analysed with the load: the planner knows the classes at once
+        common = conn.execute(
+            text(
+                "SELECT most_common_vals::text FROM pg_stats WHERE tablename = 'components' AND attname = 'class_code'"
+            )
+        ).scalar_one()
+    assert common == "{" + LAMP + "}"
     with district.connect() as conn, pytest.raises(Exception, match="foreign key"):
         conn.execute(text("UPDATE components SET main_dept_code = 'nope' WHERE true"))
+
+
+def test_serials_continue_across_chunks_in_file_order(
+    district: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import gisgrid.components_store as store
+
+    monkeypatch.setattr(store, "CHUNK", 3)  # 8 rows: chunks of 3, 3 and 2, each class split across them
+    xs, ys = inside_points(8, seed=11)
+    classes = [LAMP, BIN, LAMP, LAMP, BIN, LAMP, BIN, LAMP]
+    rows = [
+        {"class_code": c, "lon": x, "lat": y, "name": f"line {i + 2}"}
+        for i, (c, x, y) in enumerate(zip(classes, xs, ys, strict=True))
+    ]
+    rows[4]["id"] = f"{DISTRICT}{BIN}000040"  # a given identifier raises the bins' counter before any is made
+    summary = run(district, write_csv(tmp_path / "c.csv", rows))
+    assert (summary.inserted, summary.generated_ids) == (8, 7)
+    with district.connect() as conn:
+        by_row = conn.execute(
+            text("SELECT split_part(source, '#', 1), component_id FROM component_history ORDER BY id")
+        ).all()
+        ids_in_file_order = list(
+            conn.execute(text("SELECT id FROM components ORDER BY split_part(name, ' ', 2)::int")).scalars()
+        )
+    assert ids_in_file_order == [
+        f"{DISTRICT}{LAMP}000001",
+        f"{DISTRICT}{BIN}000041",
+        f"{DISTRICT}{LAMP}000002",
+        f"{DISTRICT}{LAMP}000003",
+        f"{DISTRICT}{BIN}000040",
+        f"{DISTRICT}{LAMP}000004",
+        f"{DISTRICT}{BIN}000042",
+        f"{DISTRICT}{LAMP}000005",
+    ]
+    # one 'create' history row per component, written beside each chunk
+    assert sorted(i for _, i in by_row) == sorted(ids_in_file_order) and {s for s, _ in by_row} == {"c.csv"}
+
+
+def test_a_duplicate_identifier_in_another_chunk_is_refused(
+    district: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import gisgrid.components_store as store
+
+    monkeypatch.setattr(store, "CHUNK", 2)
+    xs, ys = inside_points(5, seed=12)
+    given = f"{DISTRICT}{LAMP}000009"
+    rows = [{"class_code": LAMP, "lon": x, "lat": y} for x, y in zip(xs, ys, strict=True)]
+    rows[0]["id"] = rows[3]["id"] = given  # lines 2 and 5: first and second chunk
+    summary = run(district, write_csv(tmp_path / "c.csv", rows))
+    assert (summary.inserted, summary.refused, summary.refused_rows) == (4, 1, [5])
+    assert summary.errors[["row", "field", "reason"]].values.tolist() == [
+        [5, "id", "duplicate identifier: first used at row 2"]
+    ]
+    with district.connect() as conn:
+        ids = list(conn.execute(text("SELECT id FROM components ORDER BY id")).scalars())
+    assert ids == [f"{DISTRICT}{LAMP}{s:06d}" for s in (9, 10, 11, 12)]
+
+
+def test_bulk_load_keeps_component_cells_and_turns_the_trigger_back_on(
+    district: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import gisgrid.components_store as store
+
+    def cells() -> dict[str, tuple[int, float, float]]:
+        with district.connect() as conn:
+            rows = conn.execute(text("SELECT unit_grid_code, n, sx, sy FROM component_cells")).all()
+        return {r[0]: (r[1], r[2], r[3]) for r in rows}
+
+    def truth() -> dict[str, tuple[int, float, float]]:
+        with district.connect() as conn:
+            rows = conn.execute(
+                text(
+                    "SELECT unit_grid_code, count(*), sum(ST_X(ST_Centroid(geom))), sum(ST_Y(ST_Centroid(geom))) "
+                    "FROM components WHERE status <> '移除' AND unit_grid_code IS NOT NULL GROUP BY 1"
+                )
+            ).all()
+        return {r[0]: (r[1], r[2], r[3]) for r in rows}
+
+    def assert_cells_right() -> None:
+        got, want = cells(), truth()
+        assert set(got) == set(want)
+        for code, (n, sx, sy) in want.items():
+            assert got[code][0] == n
+            assert got[code][1] == pytest.approx(sx, abs=1e-9) and got[code][2] == pytest.approx(sy, abs=1e-9)
+
+    monkeypatch.setattr(store, "BULK_REBUILD_MIN", 1)
+    monkeypatch.setattr(store, "CHUNK", 7)
+    xs, ys = inside_points(40, seed=13)
+    wkt = [f"POINT ({float(x)!r} {float(y)!r})" for x, y in zip(xs, ys, strict=True)]
+    square = shapely.box(xs[0] - 1e-4, ys[0] - 1e-4, xs[0] + 2e-4, ys[0] + 1e-4)  # counted at its centroid
+    wkt[1] = square.wkt
+    statuses = ["移除" if i % 9 == 0 else "完好" for i in range(40)]  # removed ones do not count
+    rows = [{"class_code": LAMP, "wkt": w, "status": s} for w, s in zip(wkt, statuses, strict=True)]
+    summary = run(district, write_csv(tmp_path / "c.csv", rows))
+    assert summary.inserted == 40
+    assert sum(n for n, _, _ in cells().values()) == 40 - 5
+    assert_cells_right()
+    with district.connect() as conn:
+        enabled = conn.execute(
+            text("SELECT tgenabled FROM pg_trigger WHERE tgname = 'component_cells_insert'")
+        ).scalar_one()
+    assert enabled == "O"
+    monkeypatch.setattr(store, "BULK_REBUILD_MIN", 10**9)  # a small import after it is counted by the trigger
+    more = run(district, write_csv(tmp_path / "d.csv", [{"class_code": BIN, "lon": xs[2], "lat": ys[2]}]))
+    assert more.inserted == 1
+    assert sum(n for n, _, _ in cells().values()) == 36
+    assert_cells_right()

@@ -75,103 +75,21 @@ def copy_frame(conn: Connection, table: str, frame: pd.DataFrame) -> int:
     return len(frame)
 
 
-class _Pipe(io.RawIOBase):
-    """The read end of an encoder thread: COPY pulls bytes while the next chunk is being encoded."""
-
-    def __init__(self, chunks: queue.Queue[tuple[bytes, int] | BaseException | None], on_chunk: Callable[[int], None]):
-        super().__init__()
-        self._chunks = chunks
-        self._on_chunk = on_chunk
-        self._buf = memoryview(b"")
-        self._done = False
-        self.error: BaseException | None = None
-
-    def readable(self) -> bool:
-        return True
-
-    def read(self, size: int = -1) -> bytes:
-        while not self._buf and not self._done:
-            item = self._chunks.get()
-            if item is None:
-                self._done = True
-            elif isinstance(item, BaseException):
-                self.error = item  # psycopg2 reports it as a cancelled COPY; the caller re-raises the cause
-                raise item
-            else:
-                data, rows = item
-                self._buf = memoryview(data)
-                self._on_chunk(rows)
-        if size is None or size < 0:
-            size = len(self._buf)
-        out, self._buf = self._buf[:size], self._buf[size:]
-        return bytes(out)
-
-
-def copy_frames(
-    conn: Connection,
-    table: str,
-    columns: Sequence[str],
-    frames: Iterable[pd.DataFrame],
-    *,
-    on_chunk: Callable[[int], None] = lambda _rows: None,
-) -> int:
-    """COPY many DataFrames as ONE statement, encoding the next frame in a thread while PostgreSQL parses the
-    current one (psycopg2 lets go of the GIL while it sends): encoding and loading overlap on two cores, and
-    statement-level triggers run once. ``on_chunk(rows)`` is called as each frame is handed to COPY."""
-    chunks: queue.Queue[tuple[bytes, int] | BaseException | None] = queue.Queue(maxsize=2)
-    stop = threading.Event()
-
-    def put(item: tuple[bytes, int] | BaseException | None) -> None:
-        while not stop.is_set():
-            try:
-                chunks.put(item, timeout=0.1)
-                return
-            except queue.Full:
-                continue
-
-    def encode() -> None:
-        try:
-            for frame in frames:
-                if stop.is_set():
-                    return
-                buf = io.StringIO()
-                frame.to_csv(buf, index=False, header=False, lineterminator="\n")
-                put((buf.getvalue().encode("utf-8"), len(frame)))
-            put(None)
-        except BaseException as exc:  # handed to the reader: COPY is aborted with it
-            put(exc)
-
-    total = 0
-
-    def counted(rows: int) -> None:
-        nonlocal total
-        total += rows
-        on_chunk(rows)
-
-    worker = threading.Thread(target=encode, name=f"copy-{table}", daemon=True)
-    worker.start()
-    raw = conn.connection.dbapi_connection
-    assert raw is not None
-    pipe = _Pipe(chunks, counted)
-    try:
-        with raw.cursor() as cur:
-            sql = f"COPY {table} ({', '.join(columns)}) FROM STDIN WITH (FORMAT csv)"
-            cur.copy_expert(sql, pipe, size=1 << 20)
-    except Exception:
-        if pipe.error is not None:
-            raise pipe.error from None
-        raise
-    finally:
-        stop.set()
-        worker.join()
-    return total
-
-
 _CSV_SPECIAL = re.compile(r'[,"\r\n]')
 
 
 def _csv_text(column: pd.Series) -> np.ndarray | None:
-    """A text column's CSV fields (None when every value is missing), or raise TypeError for other dtypes."""
+    """A column's CSV fields (None when every value is missing); TypeError for dtypes other than text, numbers
+    and booleans."""
+    kind = column.dtype.kind
+    if kind in "iub":
+        return column.to_numpy().astype(str).astype(object)
+    if kind == "f":
+        numbers = column.to_numpy()
+        values = np.array([repr(v) for v in numbers.tolist()], dtype=object)  # to_csv's shortest round trip
+        missing = np.isnan(numbers)
+        values[missing] = ""
+        return None if missing.all() else values
     if not (pd.api.types.is_object_dtype(column) or pd.api.types.is_string_dtype(column)):
         raise TypeError(column.dtype)
     values = column.to_numpy(dtype=object, copy=True)
@@ -192,12 +110,13 @@ def _csv_text(column: pd.Series) -> np.ndarray | None:
 
 
 def csv_bytes(frame: pd.DataFrame) -> bytes:
-    """The frame as headerless UTF-8 CSV, exactly as ``DataFrame.to_csv`` writes it (missing values and empty
-    strings are empty fields, which COPY reads as NULL), in about half the time for text columns: each column
-    is checked once for characters that need quoting and rows are joined in C."""
+    """The frame as headerless UTF-8 CSV, as ``DataFrame.to_csv`` writes it (missing values and empty strings
+    are empty fields, which COPY reads as NULL) but in about half the time for text columns: each column is
+    checked once for characters that need quoting and rows are joined in C. Unlike to_csv it also quotes a
+    value with a carriage return, which COPY would otherwise take for the end of the row."""
     try:
-        columns = [_csv_text(frame[c]) for c in frame.columns]
-    except TypeError:  # a numeric or datetime column: pandas' formatting
+        columns = [_csv_text(frame.iloc[:, i]) for i in range(frame.shape[1])]
+    except TypeError:  # dates and times: pandas' formatting
         return frame.to_csv(index=False, header=False, lineterminator="\n").encode("utf-8")
     if len(columns) < 2 or all(c is None for c in columns):  # to_csv's special cases of blank lines
         return frame.to_csv(index=False, header=False, lineterminator="\n").encode("utf-8")
@@ -230,7 +149,7 @@ def copy_batches(
 ) -> dict[str, int]:
     """COPY batches of frames through the connection's transaction, one COPY statement per part in order, while
     a thread takes the next batch from ``batches`` and encodes it: when ``batches`` is a generator that prepares
-    each chunk (checks, grid assignment, identifiers), that preparation runs on one core beside PostgreSQL's
+    each chunk (grid assignment, identifiers), that preparation runs on one core beside PostgreSQL's
     COPY work on the other, for every table of the batch. ``on_part(table, rows)`` follows each COPY; returns
     the rows written per table. An exception from either side aborts the rest, writing nothing more."""
     encoded: queue.Queue[list[tuple[str, bytes, CopyPart]] | BaseException | None] = queue.Queue(maxsize=1)
