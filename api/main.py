@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import gc
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
@@ -41,6 +42,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # Reference data (departments) must be in the database before cases and components point at it.
         with contextlib.suppress(DatabaseError, OperationalError):  # /health reports an unreachable database
             sync_reference_data(engine, app.state.cases)
+        # What start-up made (modules, catalogues, calendars) lives as long as the process: out of the collector's
+        # sight, so the full collections that requests trigger stay short instead of walking it every time.
+        gc.collect()
+        gc.freeze()
         yield
         await app.state.tile_pool.close()
         engine.dispose()

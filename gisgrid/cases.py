@@ -163,11 +163,12 @@ _NEAREST_COMPONENT = f"""
     ORDER BY d, k.id
     LIMIT 1
 """
-#: Open cases of the same class within the class's radius (:r) and time window (since :since) of ``p.g``.
+#: Open cases of the same class within the class's radius (:r; :rdx, :rdy its degree box) and time window (since
+#: :since) of ``p.g``; the same OFFSET 0 fence as above.
 _DUPLICATES = """
     SELECT o.id, o.case_no, o.state, o.created_at,
            round(ST_Distance(o.geom::geography, p.g::geography)::numeric, 1) AS distance_m
-    FROM cases o
+    FROM (SELECT * FROM cases WHERE geom && ST_Expand(p.g, :rdx, :rdy) OFFSET 0) o
     WHERE o.scheme = :s AND o.class_code = :c AND o.state = ANY(:open) AND o.duplicate_of IS NULL
       AND o.created_at >= :since AND ST_DWithin(o.geom::geography, p.g::geography, :r)
     ORDER BY distance_m, o.id
@@ -312,6 +313,7 @@ def intake_on(conn: Connection, services: CaseServices, item: Intake, *, now: dt
     xs, ys = geodesy.to_storage(np.array([lon]), np.array([lat]), datum)  # type: ignore[arg-type]
     x, y = float(xs[0]), float(ys[0])
     dx, dy = geodesy.degree_box(y, COMPONENT_LINK_M)
+    rdx, rdy = geodesy.degree_box(y, ev.duplicate_radius_m)
     (read,) = _INTAKE_READ.rows(
         conn,
         {
@@ -326,6 +328,8 @@ def intake_on(conn: Connection, services: CaseServices, item: Intake, *, now: dt
             "open": list(OPEN_STATES),
             "since": now - dt.timedelta(hours=ev.duplicate_window_h),
             "r": ev.duplicate_radius_m,
+            "rdx": rdx,
+            "rdy": rdy,
         },
     )
     if read["existing"] is not None:  # a retry of a report already filed

@@ -22,7 +22,6 @@ from sqlalchemy import (
     Text,
     false,
     func,
-    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -205,7 +204,6 @@ class Case(Base):
     __tablename__ = "cases"
     __table_args__ = (
         _gist("cases"),
-        Index("idx_cases_geog", text("(geom::geography)"), postgresql_using="gist"),
         Index("ix_cases_state", "state"),
         Index("ix_cases_class_code", "class_code"),
         Index("ix_cases_department_code", "department_code"),

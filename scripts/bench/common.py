@@ -46,9 +46,9 @@ def bench_database(name: str, *, with_demo: bool = True, folder: Path | None = N
         create_database_if_missing(server, name)
     engine = make_engine(url, pool_size=20, max_overflow=20)
     try:
+        ensure_postgis(engine)
+        migrate.upgrade(url)  # a kept database too: it runs the code's schema
         if not reused(engine):
-            ensure_postgis(engine)
-            migrate.upgrade(url)
             if with_demo:
                 load_demo(
                     engine, folder or settings.data_path / "bench", echo=lambda _m: None, components=0, history_days=0
