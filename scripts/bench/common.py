@@ -48,11 +48,10 @@ def bench_database(name: str, *, with_demo: bool = True, folder: Path | None = N
     try:
         ensure_postgis(engine)
         migrate.upgrade(url)  # a kept database too: it runs the code's schema
-        if not reused(engine):
-            if with_demo:
-                load_demo(
-                    engine, folder or settings.data_path / "bench", echo=lambda _m: None, components=0, history_days=0
-                )
+        if with_demo and not reused(engine):
+            load_demo(
+                engine, folder or settings.data_path / "bench", echo=lambda _m: None, components=0, history_days=0
+            )
         yield engine, url
     finally:
         engine.dispose()
