@@ -15,7 +15,8 @@ with ``INSERT … SELECT`` from generated points), serves ``api.main:create_app`
   zoom.
 
 Not a test: it prints figures. About 5 minutes on the 2-core build machine, most of it loading the data;
-``GISGRID_BENCH_REUSE=1`` keeps the loaded database for the next run.
+``GISGRID_BENCH_REUSE=1`` keeps the loaded database for the next run. Last, the HTTP floor: the same round trip
+to a do-nothing ASGI app (``floor_app.py``) served the same way.
 """
 
 from __future__ import annotations
@@ -307,6 +308,30 @@ async def _tile_latency(base: str, url: URL, district: object, per: int) -> None
         )
 
 
+def http_floor(workers: int, n: int = 2000) -> None:
+    """A round trip to a do-nothing ASGI app served the same way: the part of a tile's HTTP time no code of ours
+    can remove on this machine."""
+    port = free_port()
+    proc = start_server("floor_app:app", port, workers)
+    web = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    try:
+        times = []
+        for _ in range(n):
+            t0 = time.perf_counter()
+            web.request("GET", "/tiles/floor/0/0/0.mvt", headers={"Accept-Encoding": "gzip"})
+            web.getresponse().read()
+            times.append((time.perf_counter() - t0) * 1000)
+    finally:
+        web.close()
+        proc.terminate()
+        proc.wait(timeout=30)
+    times = times[n // 10 :]  # after warm-up
+    print(
+        f"HTTP floor (an ASGI app answering 100 fixed bytes, same server set-up): p50 {percentile(times, 50):.2f} ms, "
+        f"p95 {percentile(times, 95):.2f} ms"
+    )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--components", type=int, default=1_000_000)
@@ -355,6 +380,7 @@ def main() -> None:
         finally:
             proc.terminate()
             proc.wait(timeout=30)
+        http_floor(args.workers)
     print(f"total {time.perf_counter() - started:.0f} s")
 
 
