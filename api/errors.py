@@ -25,12 +25,16 @@ def error_body(code: str, detail: Any) -> dict[str, Any]:
     return {"error": code, "detail": detail}
 
 
+def domain_error_response(exc: GisgridError) -> JSONResponse:
+    status = next((s for cls, s in STATUS.items() if isinstance(exc, cls)), 400)
+    detail: Any = exc.message if exc.detail is None else {"message": exc.message, "items": exc.detail}
+    return JSONResponse(error_body(exc.code, detail), status_code=status)
+
+
 def add_exception_handlers(app: FastAPI) -> None:
     @app.exception_handler(GisgridError)
     async def _domain(_: Request, exc: GisgridError) -> JSONResponse:
-        status = next((s for cls, s in STATUS.items() if isinstance(exc, cls)), 400)
-        detail: Any = exc.message if exc.detail is None else {"message": exc.message, "items": exc.detail}
-        return JSONResponse(error_body(exc.code, detail), status_code=status)
+        return domain_error_response(exc)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:

@@ -230,3 +230,25 @@ def test_a_tile_is_503_with_the_reason_when_the_database_is_down(tmp_path: Path)
     assert r.status_code == 503
     assert r.json()["error"] == "database_error"
     assert r.json()["detail"].startswith("tile unit_grids/14/13367/6503: the database did not answer")
+
+
+def test_the_fast_path_and_the_documented_route_answer_alike(
+    clean_db: Engine, settings: Settings, tmp_path: Path
+) -> None:
+    """Tiles are served by a middleware in front of FastAPI; the route in the OpenAPI document answers the same."""
+    load_small_district(clean_db, tmp_path)
+    z, x, y = district_tile(clean_db)
+    answers = []
+    for fast in (True, False):
+        app = create_app(settings.model_copy(update={"data_dir": tmp_path / "data"}))
+        assert any(m.cls is tiles_router.TileFastPath for m in app.user_middleware)
+        if not fast:
+            app.user_middleware = [m for m in app.user_middleware if m.cls is not tiles_router.TileFastPath]
+        with TestClient(app) as c:
+            ok = c.get(f"/tiles/unit_grids/{z}/{x}/{y}.mvt")
+            missing = c.get("/tiles/unit_grids/99/0/0.mvt")
+            answers.append(
+                (ok.status_code, ok.content, ok.headers["content-encoding"], missing.status_code, missing.json())
+            )
+    assert answers[0] == answers[1]
+    assert answers[0][3] == 404 and "zoom must be 0–22" in answers[0][4]["detail"]

@@ -6,14 +6,17 @@ import zlib
 
 import asyncpg
 from fastapi import APIRouter, Request, Response
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api.deps import TilePool
-from gisgrid.errors import DatabaseError, NotFound
+from api.errors import domain_error_response
+from gisgrid.errors import DatabaseError, GisgridError, NotFound
 from gisgrid.settings import STORAGE_SRID
 from gisgrid.workflow import TERMINAL_STATES
 from maps import tiles_sql
 
-router = APIRouter(prefix="/tiles", tags=["tiles 矢量瓦片"])
+PREFIX = "/tiles/"
+router = APIRouter(prefix=PREFIX.rstrip("/"), tags=["tiles 矢量瓦片"])
 
 #: Cases whose deadline clock does not run (grey on the map).
 NO_CLOCK_STATES = (*sorted(TERMINAL_STATES), "suspended")
@@ -42,15 +45,21 @@ _PATH_PARAMETERS = [
     openapi_extra={"parameters": _PATH_PARAMETERS},
 )
 async def tile(request: Request) -> Response:
-    # The hottest path: the address is read and checked here (parse_tile) rather than by FastAPI's parameter
-    # machinery, which costs about as much again as a small tile's whole query; the parameters are documented above.
+    # Served by TileFastPath before FastAPI's layers; this route is what the OpenAPI document shows, and answers
+    # the same when the app runs without that middleware.
     p = request.path_params
-    layer, z, x, y = p["layer"], p["z"], p["x"], p["y"]
+    return await tile_response(
+        request.app.state.tile_pool, p["layer"], p["z"], p["x"], p["y"], request.headers.get("accept-encoding", "")
+    )
+
+
+async def tile_response(pool: TilePool, layer: str, z: str, x: str, y: str, accept_encoding: str) -> Response:
+    """One tile as an HTTP response: the address checked (404 naming what is wrong), the MVT from the tile pool
+    (503 when the database does not answer), gzipped when the client accepts it."""
     try:
         spec, zi, xi, yi = tiles_sql.parse_tile(layer, z, x, y)
     except tiles_sql.TileNotFound as exc:
         raise NotFound(str(exc)) from None
-    pool: TilePool = request.app.state.tile_pool
     try:
         data = await tiles_sql.fetch_tile_async(
             await pool.get(), spec, zi, xi, yi, srid=STORAGE_SRID, no_clock_states=NO_CLOCK_STATES
@@ -58,7 +67,31 @@ async def tile(request: Request) -> Response:
     except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
         raise DatabaseError(f"tile {layer}/{z}/{x}/{y}: the database did not answer ({exc})") from None
     headers = {"Cache-Control": f"public, max-age={spec.max_age}", "Vary": "Accept-Encoding"}
-    if len(data) >= GZIP_MIN_BYTES and "gzip" in request.headers.get("accept-encoding", ""):
+    if len(data) >= GZIP_MIN_BYTES and "gzip" in accept_encoding:
         data = zlib.compress(data, GZIP_LEVEL, wbits=31)  # wbits 31: a gzip member
         headers["Content-Encoding"] = "gzip"
     return Response(content=data, media_type=tiles_sql.MEDIA_TYPE, headers=headers)
+
+
+class TileFastPath:
+    """ASGI middleware answering ``GET /tiles/{layer}/{z}/{x}/{y}.mvt`` straight from the tile pool, before
+    FastAPI's routing, dependency and middleware layers: measured in process, those cost ~0.3 ms a request — as
+    long as a small tile's whole query. Errors get the app's JSON bodies; everything else passes through."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path: str = scope.get("path", "")
+        if scope["type"] == "http" and scope["method"] == "GET" and path.startswith(PREFIX):
+            parts = path[len(PREFIX) :].split("/")
+            if len(parts) == 4 and parts[3].endswith(".mvt"):
+                layer, z, x, y = parts[0], parts[1], parts[2], parts[3][:-4]
+                accept = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"accept-encoding"), "")
+                try:
+                    response = await tile_response(scope["app"].state.tile_pool, layer, z, x, y, accept)
+                except GisgridError as exc:
+                    response = domain_error_response(exc)
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
