@@ -26,3 +26,21 @@ def test_a_statement_is_prepared_once_per_connection_and_returns_rows_as_dicts(e
     engine.dispose()  # a new connection prepares it again
     with engine.connect() as conn:
         assert stmt.rows(conn, {"k": 1, "upto": 0}) == []
+
+
+def test_outside_autocommit_it_joins_the_connections_transaction(engine: Engine) -> None:
+    stmt = Prepared("gisgrid_test_insert", "INSERT INTO _prepared_probe VALUES (:v) RETURNING v")
+    with engine.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE IF NOT EXISTS _prepared_probe (v int)")
+    try:
+        with engine.connect() as conn:
+            assert stmt.rows(conn, {"v": 1}) == [{"v": 1}]
+            assert conn.in_transaction()
+            conn.rollback()  # undone with the transaction it joined
+            assert stmt.rows(conn, {"v": 2}) == [{"v": 2}]
+            conn.commit()
+        with engine.connect() as conn:
+            assert conn.exec_driver_sql("SELECT array_agg(v) FROM _prepared_probe").scalar_one() == [2]
+    finally:
+        with engine.begin() as conn:
+            conn.exec_driver_sql("DROP TABLE _prepared_probe")
