@@ -47,6 +47,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         gc.collect()
         gc.freeze()
         yield
+        gc.unfreeze()  # an app made and shut down in-process (tests) gives its objects back to the collector
         await app.state.tile_pool.close()
         engine.dispose()
         autocommit_engine.dispose()
