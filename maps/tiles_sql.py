@@ -1,6 +1,6 @@
 """Mapbox vector tiles straight from PostGIS (``ST_AsMVT``), one layer per request.
 
-Kept free of gisgrid imports: the router passes the storage SRID and the states without a running clock.
+The router passes the storage SRID and the states without a running clock (no domain imports here).
 Each layer's MVT name is its URL name, so a client styles ``vectorTileLayerStyles[<layer>]``.
 The tile envelope is transformed into the storage SRID in ``WHERE`` so the GiST index on ``geom`` is used;
 geometry goes to EPSG:3857 only for the rows found.
@@ -8,12 +8,14 @@ geometry goes to EPSG:3857 only for the rows found.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, Protocol
 
 from sqlalchemy import Connection, text
+
+from gisgrid.storage.prepared import positional
 
 EXTENT = 4096
 BUFFER = 64
@@ -166,20 +168,11 @@ def fetch_tile(conn: Connection, spec: Layer, z: int, x: int, y: int, **kw: Any)
     return bytes(data or b"")
 
 
-_NAMED = re.compile(r"(?<!:):([a-z_]+)\b")
-
-
-def positional(sql: str, params: dict[str, object]) -> tuple[str, list[object]]:
-    """``:name`` binds as ``$n`` with their values in order (asyncpg's style); ``::type`` casts are left alone."""
-    order: list[str] = []
-
-    def number(m: re.Match[str]) -> str:
-        if m.group(1) not in order:
-            order.append(m.group(1))
-        return f"${order.index(m.group(1)) + 1}"
-
-    out = _NAMED.sub(number, sql)
-    return out, [params[name] for name in order]
+@lru_cache(maxsize=256)
+def _numbered(sql: str) -> tuple[str, tuple[str, ...]]:
+    """A layer's tile SQL with ``$n`` binds (asyncpg's style), made once per distinct statement, not per tile."""
+    numbered, order = positional(sql)
+    return numbered, tuple(order)
 
 
 async def fetch_tile_async(pool: AsyncPool, spec: Layer, z: int, x: int, y: int, **kw: Any) -> bytes:
@@ -187,6 +180,7 @@ async def fetch_tile_async(pool: AsyncPool, spec: Layer, z: int, x: int, y: int,
     query = tile_query(spec, z, x, y, **kw)
     if query is None:
         return b""
-    sql, args = positional(*query)
-    data = await pool.fetchval(sql, *args)
+    sql, params = query
+    numbered, order = _numbered(sql)
+    data = await pool.fetchval(numbered, *(params[k] for k in order))
     return bytes(data or b"")
