@@ -11,7 +11,7 @@ import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from sqlalchemy import Engine, text
@@ -27,6 +27,9 @@ from gisgrid.storage.database import (
     make_engine,
     parse_url,
 )
+
+if TYPE_CHECKING:
+    from gisgrid.cases import CaseServices
 
 DATA_TABLES = (
     "case_documents",
@@ -145,3 +148,33 @@ def page_client(installed_assets: None, clean_db: Engine, settings: Settings, tm
     load_small_district(clean_db, tmp_path)
     with TestClient(create_app(settings.model_copy(update={"data_dir": tmp_path / "data"}))) as c:
         yield c
+
+
+@pytest.fixture
+def loaded(clean_db: Engine, tmp_path: Path) -> Engine:
+    """The small district (boundaries, unit grids, tiers) in a clean database."""
+    from tests.fixtures import load_small_district
+
+    load_small_district(clean_db, tmp_path)
+    return clean_db
+
+
+@pytest.fixture
+def services(loaded: Engine, settings: Settings, tmp_path: Path) -> CaseServices:
+    """Case services (catalogues, rules, calendar, photo store) with their departments in the database."""
+    from gisgrid import cases as svc
+
+    s = svc.load_services(settings.model_copy(update={"data_dir": tmp_path / "data"}))
+    svc.sync_reference_data(loaded, s)
+    return s
+
+
+@pytest.fixture
+def unreachable_settings(tmp_path: Path) -> Settings:
+    """Settings naming a PostgreSQL server that is not there (a port just found free)."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    return Settings(database_url=f"postgresql://gisgrid@127.0.0.1:{port}/gisgrid", data_dir=tmp_path)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import socket
-
 from fastapi.testclient import TestClient
 
 from api.main import create_app
@@ -22,12 +20,8 @@ def test_health_reports_database_postgis_and_migration(settings: Settings) -> No
     assert body["migration"] == {"current": migrate.head(), "head": migrate.head(), "up_to_date": True}
 
 
-def test_health_is_503_with_a_reason_when_the_database_is_down(tmp_path) -> None:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    dead = Settings(database_url=f"postgresql://gisgrid@127.0.0.1:{port}/gisgrid", data_dir=tmp_path)
-    with TestClient(create_app(dead)) as client:
+def test_health_is_503_with_a_reason_when_the_database_is_down(unreachable_settings: Settings) -> None:
+    with TestClient(create_app(unreachable_settings)) as client:
         r = client.get("/health")
     assert r.status_code == 503
     assert r.json()["error"] == "database_unavailable"

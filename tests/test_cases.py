@@ -21,24 +21,11 @@ from gisgrid import cases as svc
 from gisgrid import geodesy
 from gisgrid.errors import InvalidInput
 from gisgrid.settings import Settings
-from tests.fixtures import COMMUNITIES, STREETS, case_number_years, load_small_district
+from tests.fixtures import COMMUNITIES, STREETS, case_number_years
 from tests.test_components_store import inside_points
 
 TZ = ZoneInfo("Asia/Shanghai")
 LAMP_EVENT, GARBAGE = "01037", "06010"  # 路灯异常 (tied to component class 01037), 暴露垃圾
-
-
-@pytest.fixture
-def loaded(clean_db: Engine, tmp_path: Path) -> Engine:
-    load_small_district(clean_db, tmp_path)
-    return clean_db
-
-
-@pytest.fixture
-def services(loaded: Engine, settings: Settings, tmp_path: Path) -> svc.CaseServices:
-    s = svc.load_services(settings.model_copy(update={"data_dir": tmp_path / "data"}))
-    svc.sync_reference_data(loaded, s)
-    return s
 
 
 @pytest.fixture

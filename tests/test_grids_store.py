@@ -20,13 +20,13 @@ def _count(engine: Engine, sql: str, **params: object) -> int:
 
 
 @pytest.fixture
-def loaded(clean_db: Engine, tmp_path: Path) -> Engine:
+def imported(clean_db: Engine, tmp_path: Path) -> Engine:
     workflows.import_boundaries(clean_db, write_small_district(tmp_path), BoundaryOptions())
     return clean_db
 
 
-def test_import_stores_units_with_metric_areas_and_tiers_1_2(loaded: Engine) -> None:
-    with loaded.connect() as conn:
+def test_import_stores_units_with_metric_areas_and_tiers_1_2(imported: Engine) -> None:
+    with imported.connect() as conn:
         rows = conn.execute(
             text("SELECT code, level, parent_code, metric_srid, area_m2 FROM admin_units ORDER BY code")
         )
@@ -35,8 +35,8 @@ def test_import_stores_units_with_metric_areas_and_tiers_1_2(loaded: Engine) -> 
     assert units[DISTRICT].metric_srid == 4547
     assert units[DISTRICT].area_m2 == pytest.approx(1200 * 800 - 800 * 50 / 2, rel=1e-6)  # notch on the east edge
     assert units[COMMUNITIES[0]].parent_code == STREETS[0]
-    assert _count(loaded, "SELECT count(*) FROM management_grids WHERE tier = 1") == 2
-    assert _count(loaded, "SELECT count(*) FROM management_grids WHERE tier = 2") == 3
+    assert _count(imported, "SELECT count(*) FROM management_grids WHERE tier = 1") == 2
+    assert _count(imported, "SELECT count(*) FROM management_grids WHERE tier = 2") == 3
 
 
 def test_dry_run_writes_nothing(clean_db: Engine, tmp_path: Path) -> None:
@@ -54,18 +54,18 @@ def test_unknown_parent_is_refused_and_nothing_is_written(clean_db: Engine, tmp_
     assert _count(clean_db, "SELECT count(*) FROM admin_units") == 0
 
 
-def test_reimport_updates_instead_of_duplicating(loaded: Engine, tmp_path: Path) -> None:
-    again = workflows.import_boundaries(loaded, write_small_district(tmp_path, "again.geojson"), BoundaryOptions())
+def test_reimport_updates_instead_of_duplicating(imported: Engine, tmp_path: Path) -> None:
+    again = workflows.import_boundaries(imported, write_small_district(tmp_path, "again.geojson"), BoundaryOptions())
     assert again.summary is not None
     assert (again.summary.inserted, again.summary.updated) == (0, 6)
-    assert _count(loaded, "SELECT count(*) FROM admin_units") == 6
+    assert _count(imported, "SELECT count(*) FROM admin_units") == 6
 
 
-def test_generate_stores_cells_that_tile_each_unit(loaded: Engine) -> None:
-    result = workflows.generate_grids(loaded)
+def test_generate_stores_cells_that_tile_each_unit(imported: Engine) -> None:
+    result = workflows.generate_grids(imported)
     assert result.units == 3 and result.metric_epsg == 4547
-    assert result.cells == _count(loaded, "SELECT count(*) FROM unit_grids")
-    with loaded.connect() as conn:
+    assert result.cells == _count(imported, "SELECT count(*) FROM unit_grids")
+    with imported.connect() as conn:
         per_unit = conn.execute(
             text(
                 """
@@ -85,7 +85,7 @@ def test_generate_stores_cells_that_tile_each_unit(loaded: Engine) -> None:
         assert abs(r.sum_area - r.union_area) <= r.union_area / 1e6  # no overlaps: ≤ 1 m² per km²
         assert r.prefixed and r.inside  # within 1 cm: the lon/lat round trip moves vertices by ~2 mm
     # seq 001 is the north-west cell of each community
-    with loaded.connect() as conn:
+    with imported.connect() as conn:
         first = conn.execute(
             text("SELECT code, row, col FROM unit_grids WHERE code LIKE :c || '%' ORDER BY code LIMIT 1"),
             {"c": COMMUNITIES[0]},
@@ -96,23 +96,23 @@ def test_generate_stores_cells_that_tile_each_unit(loaded: Engine) -> None:
     assert first.code == COMMUNITIES[0] + "001" and first.row == top_row
 
 
-def test_regenerate_is_identical(loaded: Engine) -> None:
-    workflows.generate_grids(loaded)
-    with loaded.connect() as conn:
+def test_regenerate_is_identical(imported: Engine) -> None:
+    workflows.generate_grids(imported)
+    with imported.connect() as conn:
         before = conn.execute(text("SELECT code, ST_AsEWKB(geom) FROM unit_grids ORDER BY code")).all()
-    workflows.generate_grids(loaded)
-    with loaded.connect() as conn:
+    workflows.generate_grids(imported)
+    with imported.connect() as conn:
         after = conn.execute(text("SELECT code, ST_AsEWKB(geom) FROM unit_grids ORDER BY code")).all()
     assert [(c, bytes(g)) for c, g in before] == [(c, bytes(g)) for c, g in after]
 
 
-def test_tiers_group_every_unit_grid_into_contiguous_tier3(loaded: Engine) -> None:
-    workflows.generate_grids(loaded)
-    result = workflows.build_tiers(loaded, target_size=20)
+def test_tiers_group_every_unit_grid_into_contiguous_tier3(imported: Engine) -> None:
+    workflows.generate_grids(imported)
+    result = workflows.build_tiers(imported, target_size=20)
     assert (result.tier1, result.tier2) == (2, 3)
-    assert result.tier3 == _count(loaded, "SELECT count(*) FROM management_grids WHERE tier = 3")
-    assert _count(loaded, "SELECT count(*) FROM unit_grids WHERE tier3_code IS NULL") == 0
-    with loaded.connect() as conn:
+    assert result.tier3 == _count(imported, "SELECT count(*) FROM management_grids WHERE tier = 3")
+    assert _count(imported, "SELECT count(*) FROM unit_grids WHERE tier3_code IS NULL") == 0
+    with imported.connect() as conn:
         rows = conn.execute(
             text(
                 """
@@ -128,14 +128,14 @@ def test_tiers_group_every_unit_grid_into_contiguous_tier3(loaded: Engine) -> No
         assert r.cells > 0
 
 
-def test_staff_csv_sets_leaders_or_refuses_whole(loaded: Engine, tmp_path: Path) -> None:
+def test_staff_csv_sets_leaders_or_refuses_whole(imported: Engine, tmp_path: Path) -> None:
     good = tmp_path / "staff.csv"
     good.write_text(
         f"grid_code,role,name,phone\n{STREETS[0]},网格长,王伟,13800000001\n{STREETS[0]},网格员,李娜,13800000002\n",
         encoding="utf-8",
     )
-    assert workflows.import_staff(loaded, good) == 1
-    with loaded.connect() as conn:
+    assert workflows.import_staff(imported, good) == 1
+    with imported.connect() as conn:
         leader, staff = conn.execute(
             text("SELECT leader_name, staff FROM management_grids WHERE code = :c"), {"c": STREETS[0]}
         ).one()
@@ -147,9 +147,9 @@ def test_staff_csv_sets_leaders_or_refuses_whole(loaded: Engine, tmp_path: Path)
         f"grid_code,role,name,phone\n{STREETS[1]},网格长,张三,13800000003\n999,网格员,,12ab\n", encoding="utf-8"
     )
     with pytest.raises(InvalidInput) as err:
-        workflows.import_staff(loaded, bad)
+        workflows.import_staff(imported, bad)
     assert {(e["row"], e["field"]) for e in err.value.detail} == {(3, "grid_code"), (3, "name"), (3, "phone")}
-    with loaded.connect() as conn:
+    with imported.connect() as conn:
         untouched = conn.execute(
             text("SELECT leader_name FROM management_grids WHERE code = :c"), {"c": STREETS[1]}
         ).scalar()
@@ -157,23 +157,23 @@ def test_staff_csv_sets_leaders_or_refuses_whole(loaded: Engine, tmp_path: Path)
 
 
 @pytest.mark.parametrize("encoding", ["utf-8", "gbk"])
-def test_shapefile_export_keeps_chinese_names(loaded: Engine, tmp_path: Path, encoding: str) -> None:
-    workflows.generate_grids(loaded)
-    files = workflows.export_grids(loaded, tmp_path / "grids.shp", encoding=encoding)  # type: ignore[arg-type]
+def test_shapefile_export_keeps_chinese_names(imported: Engine, tmp_path: Path, encoding: str) -> None:
+    workflows.generate_grids(imported)
+    files = workflows.export_grids(imported, tmp_path / "grids.shp", encoding=encoding)  # type: ignore[arg-type]
     assert (tmp_path / "grids.cpg").read_text().strip().upper() == encoding.upper().replace("-", "-")
     back = gpd.read_file(tmp_path / "grids.shp")
     assert all(len(c.encode()) <= 10 and c.isascii() for c in back.columns)
     assert set(back.filter(like="COMM_NAME").iloc[:, 0]) == {"桃园社区", "紫荆社区", "东明社区"}
-    assert len(back) == _count(loaded, "SELECT count(*) FROM unit_grids")
+    assert len(back) == _count(imported, "SELECT count(*) FROM unit_grids")
     assert any(p.suffix == ".shp" for p in files)
 
 
-def test_tier_export_to_geopackage(loaded: Engine, tmp_path: Path) -> None:
-    workflows.generate_grids(loaded)
-    workflows.build_tiers(loaded, target_size=20)
-    workflows.export_grids(loaded, tmp_path / "t3.gpkg", tier="3")
+def test_tier_export_to_geopackage(imported: Engine, tmp_path: Path) -> None:
+    workflows.generate_grids(imported)
+    workflows.build_tiers(imported, target_size=20)
+    workflows.export_grids(imported, tmp_path / "t3.gpkg", tier="3")
     back = gpd.read_file(tmp_path / "t3.gpkg")
-    assert len(back) == _count(loaded, "SELECT count(*) FROM management_grids WHERE tier = 3")
+    assert len(back) == _count(imported, "SELECT count(*) FROM management_grids WHERE tier = 3")
     assert back.crs.to_epsg() == 4490
 
 

@@ -22,7 +22,7 @@ from gisgrid.errors import InvalidInput
 from gisgrid.evaluation import Period, evaluate
 from gisgrid.history_import import parse_history, read_history_csv
 from gisgrid.settings import PROJECT_ROOT, Settings
-from tests.fixtures import DISTRICT, case_number_years, load_small_district
+from tests.fixtures import DISTRICT, case_number_years
 
 _register_optional()
 runner = CliRunner()
@@ -32,19 +32,6 @@ SAMPLE = PROJECT_ROOT / "data" / "demo" / "history-sample.csv"
 SAMPLE_NUMBERS = ["2025000101", "2025000102", "2025000103", "2025000104"]
 # Lines of the sample file (the header is line 1): case 2025000103 (hotline, reworked) is lines 17–27.
 REWORKED_LINES = list(range(17, 28))
-
-
-@pytest.fixture
-def loaded(clean_db: Engine, tmp_path: Path) -> Engine:
-    load_small_district(clean_db, tmp_path)
-    return clean_db
-
-
-@pytest.fixture
-def services(loaded: Engine, settings: Settings, tmp_path: Path) -> svc.CaseServices:
-    s = svc.load_services(settings.model_copy(update={"data_dir": tmp_path / "data"}))
-    svc.sync_reference_data(loaded, s)
-    return s
 
 
 @pytest.fixture(scope="module")

@@ -217,14 +217,8 @@ def test_tiles_are_gzipped_when_the_client_accepts_it(client: TestClient, clean_
     assert packed.content == plain.content  # decoded by the client: the same MVT bytes
 
 
-def test_a_tile_is_503_with_the_reason_when_the_database_is_down(tmp_path: Path) -> None:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    dead = Settings(database_url=f"postgresql://gisgrid@127.0.0.1:{port}/gisgrid", data_dir=tmp_path)
-    with TestClient(create_app(dead)) as c:
+def test_a_tile_is_503_with_the_reason_when_the_database_is_down(unreachable_settings: Settings) -> None:
+    with TestClient(create_app(unreachable_settings)) as c:
         r = c.get("/tiles/unit_grids/14/13367/6503.mvt")
         assert c.get("/tiles/nolayer/14/13367/6503.mvt").status_code == 404  # checked before the database
     assert r.status_code == 503
