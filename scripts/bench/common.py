@@ -14,6 +14,7 @@ from pathlib import Path
 
 from sqlalchemy import Engine, text
 from sqlalchemy.engine import URL
+from sqlalchemy.exc import OperationalError
 
 from gisgrid.settings import Settings
 from gisgrid.storage import migrate
@@ -60,14 +61,15 @@ def bench_database(name: str, *, with_demo: bool = True, folder: Path | None = N
 
 
 def _loaded(url: URL) -> bool:
+    engine = make_engine(url)
     try:
-        engine = make_engine(url)
-        try:
-            return reused(engine)
-        finally:
-            engine.dispose()
-    except Exception:  # no such database yet
-        return False
+        return reused(engine)
+    except OperationalError as exc:
+        if "does not exist" in str(exc.orig):  # no such database yet; anything else is a real failure
+            return False
+        raise
+    finally:
+        engine.dispose()
 
 
 def reused(engine: Engine) -> bool:
