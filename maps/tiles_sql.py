@@ -13,8 +13,6 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Protocol
 
-from sqlalchemy import Connection, text
-
 from gisgrid.storage.prepared import positional
 
 EXTENT = 4096
@@ -31,7 +29,6 @@ MEDIA_TYPE = "application/vnd.mapbox-vector-tile"
 #: start-up costs more than the whole query, and the planner picks parallel plans for the dense layers) and no JIT
 #: (compiling those plans costs more than running them). A pool that serves only tiles sets them per session.
 TILE_SESSION_SETTINGS = {"max_parallel_workers_per_gather": "0", "jit": "off"}
-TILE_SET_LOCAL = "".join(f"SET LOCAL {k} = {v};\n" for k, v in TILE_SESSION_SETTINGS.items())
 #: Half the EPSG:3857 world width in metres.
 _WORLD_HALF = 20037508.342789244
 
@@ -156,18 +153,6 @@ def tile_query(
     return sql, params
 
 
-def fetch_tile(conn: Connection, spec: Layer, z: int, x: int, y: int, **kw: Any) -> bytes:
-    """The MVT bytes of one layer's tile over a SQLAlchemy connection (the CLI, tests, the benchmark's SQL side);
-    empty bytes for an empty tile or below the layer's min zoom. ``kw``: as :func:`tile_query`."""
-    query = tile_query(spec, z, x, y, **kw)
-    if query is None:
-        return b""
-    sql, params = query
-    # The settings go with the query in one round trip (psycopg2 returns the last statement's result).
-    data = conn.execute(text(TILE_SET_LOCAL + sql), params).scalar()
-    return bytes(data or b"")
-
-
 @lru_cache(maxsize=256)
 def _numbered(sql: str) -> tuple[str, tuple[str, ...]]:
     """A layer's tile SQL with ``$n`` binds (asyncpg's style), made once per distinct statement, not per tile."""
@@ -176,7 +161,8 @@ def _numbered(sql: str) -> tuple[str, tuple[str, ...]]:
 
 
 async def fetch_tile_async(pool: AsyncPool, spec: Layer, z: int, x: int, y: int, **kw: Any) -> bytes:
-    """:func:`fetch_tile` over an asyncpg pool whose sessions have ``TILE_SESSION_SETTINGS`` (the server)."""
+    """The MVT bytes of one layer's tile (empty bytes for an empty tile or below the layer's min zoom), over an
+    asyncpg pool or connection whose sessions have ``TILE_SESSION_SETTINGS``. ``kw``: as :func:`tile_query`."""
     query = tile_query(spec, z, x, y, **kw)
     if query is None:
         return b""

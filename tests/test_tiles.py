@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import math
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import quote
 
+import asyncpg
 import mapbox_vector_tile
 import pytest
 from fastapi.testclient import TestClient
@@ -183,12 +185,24 @@ def test_404_names_the_layers(client: TestClient) -> None:
     assert "roads" in body["detail"] and "unit_grids" in body["detail"]
 
 
+async def capped_tile(engine: Engine, spec: tiles_sql.Layer, z: int, x: int, y: int, max_features: int) -> bytes:
+    u = engine.url
+    conn = await asyncpg.connect(
+        host=u.host, port=u.port, user=u.username, password=u.password, database=u.database,
+        server_settings=dict(tiles_sql.TILE_SESSION_SETTINGS),
+    )  # fmt: skip
+    try:
+        return await tiles_sql.fetch_tile_async(conn, spec, z, x, y, srid=STORAGE_SRID, max_features=max_features)
+    finally:
+        await conn.close()
+
+
 def test_feature_cap_and_index_use(client: TestClient, clean_db: Engine) -> None:
     z, x, y = district_tile(clean_db)
     spec = tiles_sql.LAYERS["unit_grids"]
+    capped = asyncio.run(capped_tile(clean_db, spec, z, x, y, max_features=5))
+    assert len(mapbox_vector_tile.decode(capped)["unit_grids"]["features"]) == 5
     with clean_db.connect() as conn:
-        capped = tiles_sql.fetch_tile(conn, spec, z, x, y, srid=STORAGE_SRID, max_features=5)
-        assert len(mapbox_vector_tile.decode(capped)["unit_grids"]["features"]) == 5
         # The envelope is transformed to the storage SRID in WHERE, so the GiST index answers it.
         conn.execute(text("SET LOCAL enable_seqscan = off"))
         plan = conn.execute(
