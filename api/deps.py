@@ -40,7 +40,7 @@ class TilePool:
     ping per checkout, statements prepared once per session). Made on first use inside the serving event loop
     (a pool belongs to its loop), closed by the app's lifespan."""
 
-    def __init__(self, url: URL, max_size: int = 10) -> None:
+    def __init__(self, url: URL, max_size: int) -> None:
         self.url = url
         self.max_size = max_size
         self._pool: asyncpg.Pool | None = None

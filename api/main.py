@@ -61,7 +61,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.engine = engine
     app.state.autocommit_engine = autocommit_engine
-    app.state.tile_pool = TilePool(engine.url)
+    app.state.tile_pool = TilePool(engine.url, max_size=size)
     app.state.catalogue = catalogue_for(settings)
     app.state.cases = load_services(settings)
     add_exception_handlers(app)
