@@ -9,7 +9,7 @@ import pytest
 from psycopg2.errors import InvalidTextRepresentation
 from sqlalchemy import Engine, text
 
-from gisgrid.storage.bulk import CopyPart, copy_batches, csv_bytes
+from gisgrid.storage.bulk import CopyPart, copy_batches, copy_frame, csv_bytes
 
 
 @pytest.fixture
@@ -112,3 +112,10 @@ def test_a_failing_batch_aborts_and_writes_nothing(engine: Engine, table: str) -
     with pytest.raises(InvalidTextRepresentation, match="three"), engine.begin() as conn:
         copy_batches(conn, refused())
     assert rows(engine) == []
+
+
+def test_copy_frame_keeps_carriage_returns_quotes_and_nulls(engine: Engine, table: str) -> None:
+    frame = pd.DataFrame({"n": [1, 2, 3], "label": ["路灯\r损坏", 'say "hi", twice', None]})
+    with engine.begin() as conn:
+        assert copy_frame(conn, table, frame) == 3
+    assert rows(engine) == [(1, "路灯\r损坏"), (2, 'say "hi", twice'), (3, None)]

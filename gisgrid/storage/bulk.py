@@ -62,16 +62,15 @@ def copy_rows(conn: Connection, table: str, columns: Sequence[str], rows: Iterab
 
 
 def copy_frame(conn: Connection, table: str, frame: pd.DataFrame) -> int:
-    """COPY a DataFrame (columns named as the table's) through CSV: pandas writes it in C, quoting as needed.
+    """COPY a DataFrame (columns named as the table's) through CSV (``csv_bytes``).
 
     None/NaN become empty unquoted fields, which COPY reads as NULL; empty strings must be None already."""
-    buf = io.StringIO()
-    frame.to_csv(buf, index=False, header=False, lineterminator="\n")
-    buf.seek(0)
     raw = conn.connection.dbapi_connection
     assert raw is not None
     with raw.cursor() as cur:
-        cur.copy_expert(f"COPY {table} ({', '.join(frame.columns)}) FROM STDIN WITH (FORMAT csv)", buf)
+        cur.copy_expert(
+            f"COPY {table} ({', '.join(frame.columns)}) FROM STDIN WITH (FORMAT csv)", io.BytesIO(csv_bytes(frame))
+        )
     return len(frame)
 
 
