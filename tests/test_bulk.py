@@ -119,3 +119,10 @@ def test_copy_frame_keeps_carriage_returns_quotes_and_nulls(engine: Engine, tabl
     with engine.begin() as conn:
         assert copy_frame(conn, table, frame) == 3
     assert rows(engine) == [(1, "路灯\r损坏"), (2, 'say "hi", twice'), (3, None)]
+
+
+def test_csv_bytes_quotes_a_carriage_return_beside_datetimes_too() -> None:
+    at = pd.to_datetime(["2025-09-01T09:30:00+08:00", None, "2025-09-01T09:30:00.123456+08:00"], format="ISO8601")
+    frame = pd.DataFrame({"note": ["a\rb", "c", None], "at": at})
+    expected = frame.to_csv(index=False, header=False, lineterminator="\n").replace("a\rb", '"a\rb"')
+    assert csv_bytes(frame) == expected.encode("utf-8")

@@ -78,9 +78,14 @@ _CSV_SPECIAL = re.compile(r'[,"\r\n]')
 
 
 def _csv_text(column: pd.Series) -> np.ndarray | None:
-    """A column's CSV fields (None when every value is missing); TypeError for dtypes other than text, numbers
-    and booleans."""
+    """A column's CSV fields (None when every value is missing); TypeError for dtypes other than text, numbers,
+    booleans and datetimes."""
     kind = column.dtype.kind
+    if kind == "M":  # datetimes (with or without zone) as pandas prints them, which PostgreSQL reads
+        values = column.astype(str).to_numpy(dtype=object)
+        missing = column.isna().to_numpy()
+        values[missing] = ""
+        return None if missing.all() else values
     if kind in "iub":
         return column.to_numpy().astype(str).astype(object)
     if kind == "f":
@@ -115,7 +120,7 @@ def csv_bytes(frame: pd.DataFrame) -> bytes:
     value with a carriage return, which COPY would otherwise take for the end of the row."""
     try:
         columns = [_csv_text(frame.iloc[:, i]) for i in range(frame.shape[1])]
-    except TypeError:  # dates and times: pandas' formatting
+    except TypeError:  # other dtypes (durations, categories …): pandas' formatting
         return frame.to_csv(index=False, header=False, lineterminator="\n").encode("utf-8")
     if len(columns) < 2 or all(c is None for c in columns):  # to_csv's special cases of blank lines
         return frame.to_csv(index=False, header=False, lineterminator="\n").encode("utf-8")
