@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import math
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from urllib.parse import quote
 
@@ -200,7 +201,9 @@ async def capped_tile(engine: Engine, spec: tiles_sql.Layer, z: int, x: int, y: 
 def test_feature_cap_and_index_use(client: TestClient, clean_db: Engine) -> None:
     z, x, y = district_tile(clean_db)
     spec = tiles_sql.LAYERS["unit_grids"]
-    capped = asyncio.run(capped_tile(clean_db, spec, z, x, y, max_features=5))
+    # In a thread of its own: Playwright's sync API (the browser tests) keeps an event loop running in this one.
+    with ThreadPoolExecutor(1) as pool:
+        capped = pool.submit(asyncio.run, capped_tile(clean_db, spec, z, x, y, max_features=5)).result()
     assert len(mapbox_vector_tile.decode(capped)["unit_grids"]["features"]) == 5
     with clean_db.connect() as conn:
         # The envelope is transformed to the storage SRID in WHERE, so the GiST index answers it.
