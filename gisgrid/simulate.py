@@ -189,7 +189,7 @@ def synthetic_cells(
 def classes_from_catalogue(events: Any, scheme: str = "gbt47678", hours_per_day: float = 7.5) -> pd.DataFrame:
     """Classes for :func:`simulate` from an ``EventCatalogue``: code, name, department (default), weight (by
     :data:`BIG_CLASS_MIX`, shared equally inside a 大类), disposal_limit_h (default disposal type in working hours;
-    a calendar-hours limit is kept as hours), hard, component (a component-class event)."""
+    a calendar-hours limit is kept as hours) and its disposal_type, hard, component (a component-class event)."""
     rows = []
     for code, cls in events.classes(scheme).items():
         lim = events.limit(scheme, code)
@@ -200,6 +200,7 @@ def classes_from_catalogue(events: Any, scheme: str = "gbt47678", hours_per_day:
                 "name": cls.name,
                 "department": cls.default_dept,
                 "big": cls.big_code,
+                "disposal_type": lim.disposal_type,
                 "disposal_limit_h": float(hours),
                 "hard": code in HARD_CLASSES,
                 "component": cls.component_class is not None,
@@ -221,6 +222,8 @@ def _classes_frame(classes: pd.DataFrame | Sequence[str], departments: list[str]
         df["weight"] = 1.0
     if "disposal_limit_h" not in df.columns:
         df["disposal_limit_h"] = 5 * 7.5
+    if "disposal_type" not in df.columns:
+        df["disposal_type"] = None  # the class's default limit
     if "hard" not in df.columns:
         df["hard"] = df["code"].isin(HARD_CLASSES)
     df["weight"] = df["weight"].astype(float) / df["weight"].sum()
@@ -802,7 +805,7 @@ def _assemble(
             "case_no": (pd.Series(year).astype(str) + pd.Series(seq).astype(str).str.zfill(6)).to_numpy(),
             "scheme": "gbt47678",
             "class_code": ctx.cls["code"].to_numpy()[cls_rows],
-            "disposal_type": "默认",
+            "disposal_type": ctx.cls["disposal_type"].to_numpy()[cls_rows],
             "urgent": False,
             "state": state,
             "source": p["source"].to_numpy(),

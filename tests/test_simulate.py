@@ -69,6 +69,14 @@ def test_tables_are_shaped_like_the_storage_models() -> None:
     assert isinstance(transitions["details"].iloc[0], dict) and isinstance(transitions["effects"].iloc[0], list)
 
 
+def test_each_case_carries_the_disposal_type_its_deadline_was_set_by() -> None:
+    cases, _ = small()
+    events = load_event_catalogue(Settings())
+    for (scheme, code), dtype in cases.groupby(["scheme", "class_code"])["disposal_type"].unique().items():
+        assert list(dtype) == [events.limit(scheme, code).disposal_type]
+    assert (cases.loc[cases["class_code"] == "06001", "disposal_type"] == "停工").all()  # 私搭乱建 has no 默认
+
+
 def test_every_case_replays_through_the_state_machine() -> None:
     cases, transitions = small()
     by_case = dict(tuple(transitions.groupby("case_id")))
