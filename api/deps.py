@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any
 from urllib.parse import unquote
@@ -12,8 +13,9 @@ from fastapi import Depends, Header, Request
 from sqlalchemy import Engine
 from sqlalchemy.engine import URL
 
+from gisgrid.errors import DatabaseError
 from gisgrid.settings import Settings
-from maps.tiles_sql import TILE_SESSION_SETTINGS
+from gisgrid.storage.database import asyncpg_connect_args
 
 
 # Plain lookups are ``async def``: FastAPI runs a sync dependency in its thread pool, a hop per request.
@@ -25,37 +27,38 @@ async def get_engine(request: Request) -> Engine:
     return request.app.state.engine
 
 
-async def get_autocommit_engine(request: Request) -> Engine:
-    """The engine whose connections stay in AUTOCOMMIT: for work done in single statements (case intake)."""
-    return request.app.state.autocommit_engine
-
-
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 EngineDep = Annotated[Engine, Depends(get_engine)]
-AutocommitEngineDep = Annotated[Engine, Depends(get_autocommit_engine)]
 
 
-class TilePool:
-    """The asyncpg pool behind the tile endpoint — the one hot path that is async end to end (no thread hop, no
-    ping per checkout, statements prepared once per session). Made on first use inside the serving event loop
-    (a pool belongs to its loop), closed by the app's lifespan."""
+class AsyncPool:
+    """An asyncpg pool for the hot paths that are async end to end — tiles and case intake: no thread hop, no ping
+    per checkout, statements prepared once per session. Made on first use inside the serving event loop (a pool
+    belongs to its loop), closed by the app's lifespan. ``server_settings`` are the sessions' own (the statements
+    rely on them), so nothing resets a session when its connection goes back to the pool."""
 
-    def __init__(self, url: URL, max_size: int) -> None:
+    def __init__(
+        self,
+        url: URL,
+        max_size: int,
+        *,
+        application_name: str,
+        server_settings: Mapping[str, str],
+        init: Callable[[asyncpg.Connection], Awaitable[None]] | None = None,
+    ) -> None:
         self.url = url
         self.max_size = max_size
+        self.application_name = application_name
+        self.server_settings = dict(server_settings)
+        self.init = init
         self._pool: asyncpg.Pool | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._lock: asyncio.Lock | None = None
 
     def _connect_kwargs(self) -> dict[str, Any]:
-        u = self.url
         return {
-            "host": u.query.get("host") or u.host or "localhost",
-            "port": u.port or 5432,
-            "user": u.username,
-            "password": u.password,
-            "database": u.database,
-            "server_settings": {"application_name": "gisgrid-tiles", **TILE_SESSION_SETTINGS},
+            **asyncpg_connect_args(self.url),
+            "server_settings": {"application_name": self.application_name, **self.server_settings},
             "timeout": 5,
         }
 
@@ -68,7 +71,7 @@ class TilePool:
         async with self._lock:
             if self._pool is None:
                 self._pool = await asyncpg.create_pool(
-                    min_size=1, max_size=self.max_size, reset=_keep_session, **self._connect_kwargs()
+                    min_size=1, max_size=self.max_size, reset=_keep_session, init=self.init, **self._connect_kwargs()
                 )
         return self._pool
 
@@ -79,8 +82,22 @@ class TilePool:
 
 
 async def _keep_session(_conn: asyncpg.Connection) -> None:
-    """No reset round trip when a tile connection goes back to the pool: a tile query changes no session state
-    (no SET, LISTEN, advisory lock or cursor), and the settings it needs are the session's own."""
+    """No reset round trip when a connection goes back to the pool: the tile and intake statements change no
+    session state (no SET, LISTEN, advisory lock or cursor), and the settings they need are the session's own."""
+
+
+#: What asyncpg raises when the database cannot be reached or fails a statement.
+ASYNC_DATABASE_ERRORS = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError)
+
+
+async def get_intake_pool(request: Request) -> asyncpg.Pool:
+    try:
+        return await request.app.state.intake_pool.get()
+    except ASYNC_DATABASE_ERRORS as exc:
+        raise DatabaseError(f"the database did not answer ({exc})") from None
+
+
+IntakePoolDep = Annotated[asyncpg.Pool, Depends(get_intake_pool)]
 
 
 @dataclass(frozen=True)

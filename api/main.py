@@ -10,15 +10,17 @@ from fastapi import FastAPI
 from sqlalchemy.exc import OperationalError
 from starlette.middleware.gzip import GZipMiddleware
 
-from api.deps import TilePool
+from api.deps import AsyncPool
 from api.errors import add_exception_handlers
 from api.routers import cases, components, console, evaluation, field, grids, health, home, tiles
 from gisgrid import __version__
-from gisgrid.cases import load_services, sync_reference_data
+from gisgrid.cases import INTAKE_SESSION_SETTINGS, load_services, sync_reference_data
 from gisgrid.components_store import catalogue_for
 from gisgrid.errors import DatabaseError
 from gisgrid.settings import Settings
 from gisgrid.storage.database import database_url, make_engine
+from gisgrid.storage.prepared import init_async_connection
+from maps.tiles_sql import TILE_SESSION_SETTINGS
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -26,16 +28,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     url = database_url(settings)
     size = settings.db_pool_size
     engine = make_engine(url, pool_size=size, max_overflow=size)
-    # Case intake runs on connections that stay in autocommit (no BEGIN/COMMIT round trips, no switching a pooled
-    # connection's mode on every checkout) with its statements prepared once per connection; they keep one plan
-    # (a custom plan per call re-plans for as long as the query runs — see cases._NEAREST_COMPONENT).
-    autocommit_engine = make_engine(
-        url,
-        pool_size=size,
-        max_overflow=size,
-        isolation_level="AUTOCOMMIT",
-        connect_args={"options": "-c plan_cache_mode=force_generic_plan"},
-    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -49,8 +41,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         yield
         gc.unfreeze()  # an app made and shut down in-process (tests) gives its objects back to the collector
         await app.state.tile_pool.close()
+        await app.state.intake_pool.close()
         engine.dispose()
-        autocommit_engine.dispose()
 
     app = FastAPI(
         title="gisgrid 数字化城市管理 API",
@@ -60,8 +52,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.engine = engine
-    app.state.autocommit_engine = autocommit_engine
-    app.state.tile_pool = TilePool(engine.url, max_size=size)
+    # The two hot paths run async on asyncpg pools, each session set up for its statements.
+    app.state.tile_pool = AsyncPool(
+        engine.url, size, application_name="gisgrid-tiles", server_settings=TILE_SESSION_SETTINGS
+    )
+    app.state.intake_pool = AsyncPool(
+        engine.url,
+        size,
+        application_name="gisgrid-intake",
+        server_settings=INTAKE_SESSION_SETTINGS,
+        init=init_async_connection,
+    )
     app.state.catalogue = catalogue_for(settings)
     app.state.cases = load_services(settings)
     add_exception_handlers(app)

@@ -8,6 +8,7 @@ a refused request writes nothing.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 from dataclasses import dataclass, field
@@ -27,7 +28,7 @@ from gisgrid.evaluation import traffic_lights
 from gisgrid.events import DISPOSAL_NODE, EventCatalogue, EventClass, load_event_catalogue, matter_code
 from gisgrid.photos import PhotoInfo, PhotoStore, inspect_photo
 from gisgrid.settings import STORAGE_SRID, Settings
-from gisgrid.storage.prepared import Prepared
+from gisgrid.storage.prepared import AsyncFetcher, Prepared
 
 LOCAL_TZ = ZoneInfo("Asia/Shanghai")
 #: The nearest component of the implied class within this distance is linked to the case.
@@ -278,10 +279,50 @@ def _checked_photos(item: Intake) -> list[PhotoInfo]:
     return infos
 
 
-def intake_on(conn: Connection, services: CaseServices, item: Intake, *, now: dt.datetime | None = None) -> Filed:
-    """:func:`intake` on the caller's connection, best in AUTOCOMMIT (``intake`` opens one so): the report takes
-    two round trips — one read, one write that is its own transaction — and nothing is locked."""
-    now = _now(now)
+@dataclass(frozen=True)
+class _Draft:
+    """A report checked and located in storage coordinates, before the database is asked anything."""
+
+    item: Intake
+    ev: EventClass
+    limit: Any
+    infos: list[PhotoInfo]
+    lon: float
+    lat: float
+    datum: str
+    x: float
+    y: float
+    now: dt.datetime
+
+    def read_params(self) -> dict[str, Any]:
+        """The binds of ``_INTAKE_READ``."""
+        ev = self.ev
+        dx, dy = geodesy.degree_box(self.y, COMPONENT_LINK_M)
+        rdx, rdy = geodesy.degree_box(self.y, ev.duplicate_radius_m)
+        return {
+            "x": self.x,
+            "y": self.y,
+            "key": self.item.idempotency_key,
+            "cc": ev.component_class or None,
+            "dx": dx,
+            "dy": dy,
+            "s": ev.scheme,
+            "c": ev.code,
+            "open": list(OPEN_STATES),
+            "since": self.now - dt.timedelta(hours=ev.duplicate_window_h),
+            "r": ev.duplicate_radius_m,
+            "rdx": rdx,
+            "rdy": rdy,
+        }
+
+    @property
+    def write(self) -> Prepared:
+        return _INTAKE_WRITE_WITH_PHOTOS if self.infos else _INTAKE_WRITE
+
+
+def _draft(services: CaseServices, item: Intake, now: dt.datetime) -> _Draft:
+    """Every check a report can fail without the database: role, source, class, disposal type, photos, location
+    (given, or the photos' EXIF GPS), datum, (0, 0); the point converted to the storage datum."""
     if item.reporter_role is not None and item.reporter_role not in workflow.ROLES:
         raise InvalidInput(
             f"reporter_role: unknown role {item.reporter_role!r}; expected one of: {', '.join(workflow.ROLES)}",
@@ -311,34 +352,18 @@ def intake_on(conn: Connection, services: CaseServices, item: Intake, *, now: dt
             detail=[{"field": "lon", "reason": "(0,0)"}, {"field": "lat", "reason": "(0,0)"}],
         )
     xs, ys = geodesy.to_storage(np.array([lon]), np.array([lat]), datum)  # type: ignore[arg-type]
-    x, y = float(xs[0]), float(ys[0])
-    dx, dy = geodesy.degree_box(y, COMPONENT_LINK_M)
-    rdx, rdy = geodesy.degree_box(y, ev.duplicate_radius_m)
-    (read,) = _INTAKE_READ.rows(
-        conn,
-        {
-            "x": x,
-            "y": y,
-            "key": item.idempotency_key,
-            "cc": ev.component_class or None,
-            "dx": dx,
-            "dy": dy,
-            "s": ev.scheme,
-            "c": ev.code,
-            "open": list(OPEN_STATES),
-            "since": now - dt.timedelta(hours=ev.duplicate_window_h),
-            "r": ev.duplicate_radius_m,
-            "rdx": rdx,
-            "rdy": rdy,
-        },
-    )
-    if read["existing"] is not None:  # a retry of a report already filed
-        return Filed(int(read["existing"]), False)
+    return _Draft(item, ev, limit, infos, lon, lat, datum, float(xs[0]), float(ys[0]), now)
+
+
+def _write_params(services: CaseServices, draft: _Draft, read: dict[str, Any]) -> dict[str, Any]:
+    """From what ``_INTAKE_READ`` found (a report not seen before): the grid or the refusal, the routing decision
+    with its explanation, the first deadline — the binds of the write; photos are stored here."""
+    item, ev, now = draft.item, draft.ev, draft.now
     where = read["grid"]
     if where is None:
         raise InvalidInput(
-            f"location: ({lon}, {lat}) {datum} is outside the gridded coverage; check the datum and that "
-            "lon/lat are not swapped",
+            f"location: ({draft.lon}, {draft.lat}) {draft.datum} is outside the gridded coverage; check the datum "
+            "and that lon/lat are not swapped",
             detail=[{"field": f, "reason": "outside coverage"} for f in ("lon", "lat")],
         )
     component = read["component"]
@@ -368,22 +393,21 @@ def intake_on(conn: Connection, services: CaseServices, item: Intake, *, now: dt
         class_default=ev.default_dept or None,
     )
     decided = {"decision": _decision_json(decision), "duplicates": read["duplicates"]}
-    routing_json = json.dumps(decided, ensure_ascii=False)
     params: dict[str, Any] = {
         "year": now.year,
         "scheme": ev.scheme,
         "cls": ev.code,
         "matter": matter_code(where["district_code"], ev.code),
-        "dtype": limit.disposal_type,
-        "urgent": limit.urgent,
+        "dtype": draft.limit.disposal_type,
+        "urgent": draft.limit.urgent,
         "source": item.source,
         "descr": item.description,
         "addr": item.address,
         "reporter": item.reporter,
         "rrole": item.reporter_role,
-        "ilon": lon,
-        "ilat": lat,
-        "idatum": datum,
+        "ilon": draft.lon,
+        "ilat": draft.lat,
+        "idatum": draft.datum,
         "ug": where["code"],
         "d": where["district_code"],
         "t1": where["street_code"],
@@ -392,35 +416,79 @@ def intake_on(conn: Connection, services: CaseServices, item: Intake, *, now: dt
         "comp": component["id"] if component else None,
         "compd": round(float(component["d"]), 2) if component else None,
         "key": item.idempotency_key,
-        "routing": routing_json,
+        "routing": json.dumps(decided, ensure_ascii=False),
         "now": now,
         "due": _node_due(services, "verify", now),
-        "x": x,
-        "y": y,
+        "x": draft.x,
+        "y": draft.y,
         "actor": item.reporter or "anonymous",
         "role": item.reporter_role or item.source,
-        "details": json.dumps({"source": item.source, "datum": datum, "input": [lon, lat]}, ensure_ascii=False),
+        "details": json.dumps(
+            {"source": item.source, "datum": draft.datum, "input": [draft.lon, draft.lat]}, ensure_ascii=False
+        ),
     }
-    if infos:
-        params |= _photo_params(services, infos, item.photos)
-    for _attempt in range(3):
-        written = (_INTAKE_WRITE_WITH_PHOTOS if infos else _INTAKE_WRITE).rows(conn, params)
-        row = written[0] if written else None
+    if draft.infos:
+        params |= _photo_params(services, draft.infos, item.photos)
+    return params
+
+
+#: Settings of a session that runs intake: one plan per statement (a custom plan per call re-plans for as long as
+#: the query runs — see ``_NEAREST_COMPONENT``).
+INTAKE_SESSION_SETTINGS = {"plan_cache_mode": "force_generic_plan"}
+_WRITE_ATTEMPTS = 3
+_NO_NUMBER = "case number: no free number could be taken; submit again"
+_BY_KEY = "SELECT id FROM cases WHERE idempotency_key = "
+
+
+def intake_on(conn: Connection, services: CaseServices, item: Intake, *, now: dt.datetime | None = None) -> Filed:
+    """:func:`intake` on the caller's connection, best in AUTOCOMMIT (``intake`` opens one so): the report takes
+    two round trips — one read, one write that is its own transaction — and nothing is locked."""
+    draft = _draft(services, item, _now(now))
+    (read,) = _INTAKE_READ.rows(conn, draft.read_params())
+    if read["existing"] is not None:  # a retry of a report already filed
+        return Filed(int(read["existing"]), False)
+    params = _write_params(services, draft, read)
+    for _attempt in range(_WRITE_ATTEMPTS):
+        written = draft.write.rows(conn, params)
         if conn.in_transaction():
             conn.commit()  # a caller's connection outside AUTOCOMMIT
-        if row is not None:
-            return Filed(int(row["id"]), True, row)
+        if written:
+            return Filed(int(written[0]["id"]), True, written[0])
         # Nothing inserted: the same idempotency key made the case meanwhile (a concurrent retry) — answer with it —
         # or the number was taken by a history import that raised the year's counter: take the next one.
         if item.idempotency_key:
-            found = conn.execute(
-                text("SELECT id FROM cases WHERE idempotency_key = :k"), {"k": item.idempotency_key}
-            ).scalar()
+            found = conn.execute(text(_BY_KEY + ":k"), {"k": item.idempotency_key}).scalar()
             if conn.in_transaction():
                 conn.commit()
             if found is not None:
                 return Filed(int(found), False)
-    raise Conflict("case number: no free number could be taken; submit again")
+    raise Conflict(_NO_NUMBER)
+
+
+async def intake_async(
+    conn: AsyncFetcher, services: CaseServices, item: Intake, *, now: dt.datetime | None = None
+) -> Filed:
+    """:func:`intake_on` on an asyncpg connection in autocommit, its session set up by ``init_async_connection``
+    with ``INTAKE_SESSION_SETTINGS`` (the API's intake pool). Photo checks and storage, which read and write whole
+    files, run in a worker thread; everything else on the event loop."""
+    now = _now(now)
+    draft = await asyncio.to_thread(_draft, services, item, now) if item.photos else _draft(services, item, now)
+    (read,) = await _INTAKE_READ.rows_async(conn, draft.read_params())
+    if read["existing"] is not None:
+        return Filed(int(read["existing"]), False)
+    if draft.infos:
+        params = await asyncio.to_thread(_write_params, services, draft, read)
+    else:
+        params = _write_params(services, draft, read)
+    for _attempt in range(_WRITE_ATTEMPTS):
+        written = await draft.write.rows_async(conn, params)
+        if written:
+            return Filed(int(written[0]["id"]), True, written[0])
+        if item.idempotency_key:
+            found = await conn.fetch(_BY_KEY + "$1", item.idempotency_key)
+            if found:
+                return Filed(int(found[0]["id"]), False)
+    raise Conflict(_NO_NUMBER)
 
 
 def _photo_params(services: CaseServices, infos: list[PhotoInfo], photos: list[tuple[str, bytes]]) -> dict[str, Any]:

@@ -3,13 +3,18 @@ working-time deadlines, 409 on concurrent actions, photos with EXIF GPS, documen
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import io
 import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
+import asyncpg
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
@@ -21,6 +26,8 @@ from gisgrid import cases as svc
 from gisgrid import geodesy
 from gisgrid.errors import InvalidInput
 from gisgrid.settings import Settings
+from gisgrid.storage.database import asyncpg_connect_args
+from gisgrid.storage.prepared import init_async_connection
 from tests.fixtures import COMMUNITIES, STREETS, case_number_years
 from tests.test_components_store import inside_points
 
@@ -38,10 +45,43 @@ def at(text_: str) -> dt.datetime:
     return dt.datetime.fromisoformat(text_).replace(tzinfo=TZ)
 
 
-def report(engine: Engine, services: svc.CaseServices, x: float, y: float, **kw) -> int:
+Intake = Callable[..., tuple[int, bool]]
+
+
+def intake_async(
+    engine: Engine, services: svc.CaseServices, item: svc.Intake, *, now: dt.datetime | None = None
+) -> tuple[int, bool]:
+    """``svc.intake`` as the API files a report: ``intake_async`` on an asyncpg session set up like the intake
+    pool's (run in a thread of its own: the browser tests leave an event loop running in this one)."""
+
+    async def file() -> tuple[int, bool]:
+        conn = await asyncpg.connect(
+            **asyncpg_connect_args(engine.url), server_settings=dict(svc.INTAKE_SESSION_SETTINGS)
+        )
+        try:
+            await init_async_connection(conn)
+            filed = await svc.intake_async(conn, services, item, now=now)
+        finally:
+            await conn.close()
+        return filed.case_id, filed.created
+
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, file()).result()
+
+
+@pytest.fixture(params=["sync", "async"])
+def intake(request: pytest.FixtureRequest) -> Intake:
+    """The two ways a report is filed — on a psycopg2 connection (CLI, scripts) and on an asyncpg one (the API)
+    — held to the same specification."""
+    return svc.intake if request.param == "sync" else intake_async
+
+
+def report(
+    engine: Engine, services: svc.CaseServices, x: float, y: float, *, via: Intake = svc.intake, **kw: Any
+) -> int:
     now = kw.pop("now", None) or at("2025-09-26T10:00:00")
     item = svc.Intake(class_code=kw.pop("class_code", GARBAGE), lon=x, lat=y, datum="cgcs2000", **kw)
-    case_id, created = svc.intake(engine, services, item, now=now)
+    case_id, created = via(engine, services, item, now=now)
     assert created
     return case_id
 
@@ -63,11 +103,11 @@ def act(engine, services, case_id, action, role, version, now, **payload) -> dic
 
 
 def test_intake_locates_numbers_routes_and_sets_the_first_deadline(
-    loaded: Engine, services: svc.CaseServices, spot: tuple[float, float]
+    loaded: Engine, services: svc.CaseServices, intake: Intake, spot: tuple[float, float]
 ) -> None:
     x, y = spot
     item = svc.Intake(class_code=GARBAGE, lon=x, lat=y, datum="cgcs2000", description="路口垃圾堆放", source="patrol")
-    case_id, created = svc.intake(loaded, services, item, now=at("2025-09-26T17:00:00"))  # Friday 17:00
+    case_id, created = intake(loaded, services, item, now=at("2025-09-26T17:00:00"))  # Friday 17:00
     case = get(loaded, services, case_id, "2025-09-26T17:00:00")
     assert created and case["case_no"] == "2025000001"
     assert case["state"] == "reported" and case["state_label"] == "上报" and case["version"] == 1
@@ -81,12 +121,12 @@ def test_intake_locates_numbers_routes_and_sets_the_first_deadline(
     assert decision["department"] == "990000000000000003" and decision["source"] == "rule"
     assert decision["rule_id"] == "R001" and "R001" in decision["explanation"]
     assert [t["action"] for t in case["timeline"]] == ["report"]
-    again = svc.intake(loaded, services, item, now=at("2025-09-26T17:05:00"))[0]
+    again = intake(loaded, services, item, now=at("2025-09-26T17:05:00"))[0]
     assert get(loaded, services, again)["case_no"] == "2025000002"
 
 
 def test_component_linked_case_goes_to_the_owner_first(
-    loaded: Engine, services: svc.CaseServices, spot: tuple[float, float], tmp_path: Path
+    loaded: Engine, services: svc.CaseServices, intake: Intake, spot: tuple[float, float], tmp_path: Path
 ) -> None:
     from gisgrid.components_store import ComponentInput, catalogue_for, save_component
 
@@ -97,26 +137,28 @@ def test_component_linked_case_goes_to_the_owner_first(
         ComponentInput(class_code="01037", lon=x + 0.0001, lat=y, datum="cgcs2000", maint_dept="990000000000000008"),
         actor="t",
     )
-    case = get(loaded, services, report(loaded, services, x, y, class_code=LAMP_EVENT))
+    case = get(loaded, services, report(loaded, services, x, y, via=intake, class_code=LAMP_EVENT))
     assert case["component_id"] == lamp["id"]
     assert 8 < case["component_distance_m"] < 11  # 0.0001° of longitude at 34.7°N ≈ 9.1 m
     decision = case["routing"]["decision"]
     assert decision["source"] == "component_owner" and decision["department"] == "990000000000000008"
     assert "部件先属主" in decision["explanation"] and lamp["id"] in decision["explanation"]
-    far = get(loaded, services, report(loaded, services, x + 0.001, y, class_code=LAMP_EVENT))
+    far = get(loaded, services, report(loaded, services, x + 0.001, y, via=intake, class_code=LAMP_EVENT))
     assert far["component_id"] is None  # ~90 m away: beyond the 30 m link distance
     assert far["routing"]["decision"]["source"] != "component_owner"
 
 
 def test_possible_duplicates_are_listed_and_can_be_merged(
-    loaded: Engine, services: svc.CaseServices, spot: tuple[float, float]
+    loaded: Engine, services: svc.CaseServices, intake: Intake, spot: tuple[float, float]
 ) -> None:
     x, y = spot
-    first = report(loaded, services, x, y)
-    second = get(loaded, services, report(loaded, services, x + 0.0001, y))  # ~9 m, within 30 m for 暴露垃圾
+    first = report(loaded, services, x, y, via=intake)
+    second = get(
+        loaded, services, report(loaded, services, x + 0.0001, y, via=intake)
+    )  # ~9 m, within 30 m for 暴露垃圾
     dups = second["routing"]["duplicates"]
     assert [d["id"] for d in dups] == [first] and 8 < dups[0]["distance_m"] < 11
-    other_class = get(loaded, services, report(loaded, services, x, y, class_code="09009"))
+    other_class = get(loaded, services, report(loaded, services, x, y, via=intake, class_code="09009"))
     assert other_class["routing"]["duplicates"] == []
     svc.merge_duplicate(loaded, second["id"], first, actor="值班长甲", role="shift_lead", version=1)
     merged = get(loaded, services, second["id"])
@@ -127,12 +169,12 @@ def test_possible_duplicates_are_listed_and_can_be_merged(
 
 
 def test_idempotency_key_makes_a_retried_report_one_case(
-    loaded: Engine, services: svc.CaseServices, spot: tuple[float, float]
+    loaded: Engine, services: svc.CaseServices, intake: Intake, spot: tuple[float, float]
 ) -> None:
     x, y = spot
     item = svc.Intake(class_code=GARBAGE, lon=x, lat=y, datum="cgcs2000", idempotency_key="phone-42-0001")
     results: list[tuple[int, bool]] = []
-    threads = [threading.Thread(target=lambda: results.append(svc.intake(loaded, services, item))) for _ in range(4)]
+    threads = [threading.Thread(target=lambda: results.append(intake(loaded, services, item))) for _ in range(4)]
     for t in threads:
         t.start()
     for t in threads:
@@ -144,7 +186,7 @@ def test_idempotency_key_makes_a_retried_report_one_case(
 
 
 def test_the_first_reports_of_a_year_filed_at_once_all_get_numbers(
-    loaded: Engine, services: svc.CaseServices, spot: tuple[float, float]
+    loaded: Engine, services: svc.CaseServices, intake: Intake, spot: tuple[float, float]
 ) -> None:
     """The year's number sequence is made by the first report; the others filed at that moment wait for it
     instead of failing (a race once found: "relation case_no_2026 already exists")."""
@@ -156,7 +198,7 @@ def test_the_first_reports_of_a_year_filed_at_once_all_get_numbers(
     def report(k: int) -> None:
         try:
             item = svc.Intake(class_code=GARBAGE, lon=x, lat=y, datum="cgcs2000", idempotency_key=f"first-{k}")
-            results.append(svc.intake(loaded, services, item, now=now))
+            results.append(intake(loaded, services, item, now=now))
         except Exception as exc:  # collected and asserted below
             errors.append(exc)
 
@@ -186,12 +228,12 @@ def test_the_first_reports_of_a_year_filed_at_once_all_get_numbers(
     ],
 )
 def test_bad_intake_is_refused_and_writes_nothing(
-    loaded: Engine, services: svc.CaseServices, spot: tuple[float, float], change: dict, message: str
+    loaded: Engine, services: svc.CaseServices, intake: Intake, spot: tuple[float, float], change: dict, message: str
 ) -> None:
     x, y = spot
     fields = {"class_code": GARBAGE, "lon": x, "lat": y, "datum": "cgcs2000", **change}
     with pytest.raises(InvalidInput) as err:
-        svc.intake(loaded, services, svc.Intake(**fields))
+        intake(loaded, services, svc.Intake(**fields))
     assert message in err.value.message
     with loaded.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM cases")).scalar_one() == 0
@@ -223,10 +265,12 @@ def _jpeg_with_gps(lon: float, lat: float) -> bytes:
     return buf.getvalue()
 
 
-def test_location_from_photo_exif_gps(loaded: Engine, services: svc.CaseServices, spot: tuple[float, float]) -> None:
+def test_location_from_photo_exif_gps(
+    loaded: Engine, services: svc.CaseServices, intake: Intake, spot: tuple[float, float]
+) -> None:
     x, y = spot
     photo = _jpeg_with_gps(x, y)  # phones write WGS84; CGCS2000 agrees to centimetres
-    case_id, _ = svc.intake(loaded, services, svc.Intake(class_code=GARBAGE, photos=[("IMG_0001.jpg", photo)]))
+    case_id, _ = intake(loaded, services, svc.Intake(class_code=GARBAGE, photos=[("IMG_0001.jpg", photo)]))
     case = get(loaded, services, case_id)
     assert abs(case["lon"] - x) < 1e-6 and abs(case["lat"] - y) < 1e-6
     assert len(case["photos"]) == 1 and case["photos"][0]["kind"] == "before"
@@ -360,6 +404,43 @@ def test_api_refusals_have_status_and_reason(
         assert client.get("/cases", params={"state": "nonsense"}).status_code == 422
         detail = client.get(f"/cases/{cid}", headers={"X-Role": "supervisor"}).json()
         assert "verify" in detail["allowed_actions"] and "close" not in detail["allowed_actions"]
+
+
+def test_a_report_over_the_api_answers_with_the_case_as_stored(
+    loaded: Engine, settings: Settings, spot: tuple[float, float], tmp_path: Path
+) -> None:
+    x, y = spot
+    body = {"class_code": GARBAGE, "lon": x, "lat": y, "datum": "cgcs2000", "description": "路口垃圾堆放"}
+    headers = {"Idempotency-Key": "phone-7-0001", "X-Role": "grid_worker", "X-Actor": quote("王芳")}
+    with TestClient(create_app(settings.model_copy(update={"data_dir": tmp_path / "d"}))) as client:
+        first = client.post("/cases", json=body, headers=headers)
+        assert first.status_code == 201, first.text
+        answer = first.json()
+        assert first.headers["location"] == f"/cases/{answer['id']}"
+        stored = client.get(first.headers["location"], headers={"X-Role": "grid_worker"}).json()
+        assert {k: stored[k] for k in answer} == answer  # every field of the answer as stored
+        assert answer["reporter"] == "王芳" and answer["case_no"] == f"{dt.datetime.now(TZ).year}000001"
+        assert answer["routing"]["decision"]["rule_id"] == "R001" and answer["routing"]["duplicates"] == []
+        assert answer["state"] == "reported" and answer["light"] == "green"
+        again = client.post("/cases", json=body, headers=headers)  # the answer was lost: the phone retries
+        assert again.status_code == 200 and again.json()["id"] == answer["id"]
+        with_photo = client.post(
+            "/cases/form",
+            data={"class_code": "09009"},
+            files={"photos": ("IMG_0002.jpg", _jpeg_with_gps(x, y), "image/jpeg")},
+        )
+        assert with_photo.status_code == 201, with_photo.text
+        case = client.get(with_photo.headers["location"]).json()
+        assert len(case["photos"]) == 1 and abs(case["lon"] - x) < 1e-6 and abs(case["lat"] - y) < 1e-6
+    with loaded.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM cases")).scalar_one() == 2
+
+
+def test_a_report_is_503_with_the_reason_when_the_database_is_down(unreachable_settings: Settings) -> None:
+    with TestClient(create_app(unreachable_settings)) as client:
+        r = client.post("/cases", json={"class_code": GARBAGE, "lon": 113.6, "lat": 34.7})
+    assert r.status_code == 503 and r.json()["error"] == "database_error"
+    assert r.json()["detail"].startswith("the database did not answer")
 
 
 def test_dispatch_and_supervision_orders_are_printable_pages(

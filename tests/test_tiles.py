@@ -18,6 +18,7 @@ from sqlalchemy import Engine, text
 from api.main import create_app
 from api.routers import tiles as tiles_router
 from gisgrid.settings import STORAGE_SRID, Settings
+from gisgrid.storage.database import asyncpg_connect_args
 from maps import tiles_sql
 from tests.fixtures import STREETS, load_small_district
 from tests.test_components_store import inside_points
@@ -187,11 +188,9 @@ def test_404_names_the_layers(client: TestClient) -> None:
 
 
 async def capped_tile(engine: Engine, spec: tiles_sql.Layer, z: int, x: int, y: int, max_features: int) -> bytes:
-    u = engine.url
     conn = await asyncpg.connect(
-        host=u.host, port=u.port, user=u.username, password=u.password, database=u.database,
-        server_settings=dict(tiles_sql.TILE_SESSION_SETTINGS),
-    )  # fmt: skip
+        **asyncpg_connect_args(engine.url), server_settings=dict(tiles_sql.TILE_SESSION_SETTINGS)
+    )
     try:
         return await tiles_sql.fetch_tile_async(conn, spec, z, x, y, srid=STORAGE_SRID, max_features=max_features)
     finally:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any, Literal
 
+import asyncpg
 from fastapi import APIRouter, Depends, File, Form, Header, Query, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
@@ -12,9 +13,9 @@ from pydantic import BaseModel, Field
 from sqlalchemy import Engine, text
 
 from api.dependencies import BBox, Page, bbox_query, page_query
-from api.deps import ActorDep, AutocommitEngineDep, EngineDep
+from api.deps import ASYNC_DATABASE_ERRORS, ActorDep, EngineDep, IntakePoolDep
 from gisgrid import cases as svc
-from gisgrid.errors import InvalidInput, NotFound
+from gisgrid.errors import DatabaseError, InvalidInput, NotFound
 
 router = APIRouter(prefix="/cases", tags=["cases 案件"])
 
@@ -48,30 +49,41 @@ class MergeIn(BaseModel):
     version: int
 
 
-def _services(request: Request) -> svc.CaseServices:
+async def _services(request: Request) -> svc.CaseServices:  # async: a sync dependency costs a thread hop
     return request.app.state.cases
 
 
 ServicesDep = Annotated[svc.CaseServices, Depends(_services)]
 
 
-def _report(engine: Engine, services: svc.CaseServices, item: svc.Intake, role: str | None) -> JSONResponse:
+async def _report(
+    pool: asyncpg.Pool, engine: Engine, services: svc.CaseServices, item: svc.Intake, role: str | None
+) -> JSONResponse:
     """File the report and answer 201 with the new case as stored (200 with the first case when its idempotency
     key was seen before; the timeline is at Location)."""
-    with engine.connect() as conn:  # an AUTOCOMMIT engine's: intake's read and its one-statement write
-        filed = svc.intake_on(conn, services, item)
-        if filed.created:
-            body = svc.case_summary(services, filed.row, role=role)
-        else:
-            body = svc.get_case(conn, services, filed.case_id, role=role, full=False)
+    try:
+        async with pool.acquire() as conn:  # autocommit: intake's read and its one-statement write
+            filed = await svc.intake_async(conn, services, item)
+    except ASYNC_DATABASE_ERRORS as exc:
+        raise DatabaseError(f"report: the database did not answer ({exc})") from None
+    if filed.created:
+        body = svc.case_summary(services, filed.row, role=role)
+    else:
+        body = await run_in_threadpool(_first_case, engine, services, filed.case_id, role)
     return JSONResponse(
         body, status_code=201 if filed.created else 200, headers={"Location": f"/cases/{filed.case_id}"}
     )
 
 
+def _first_case(engine: Engine, services: svc.CaseServices, case_id: int, role: str | None) -> dict[str, Any]:
+    with engine.connect() as conn:
+        return svc.get_case(conn, services, case_id, role=role, full=False)
+
+
 @router.post("", status_code=201, summary="案件上报 Report a case (JSON)")
-def report(
-    engine: AutocommitEngineDep,
+async def report(
+    pool: IntakePoolDep,
+    engine: EngineDep,
     services: ServicesDep,
     actor: ActorDep,
     body: CaseIn,
@@ -83,12 +95,13 @@ def report(
         reporter_role=actor.role,
         idempotency_key=idempotency_key or body.idempotency_key,
     )
-    return _report(engine, services, item, actor.role)
+    return await _report(pool, engine, services, item, actor.role)
 
 
 @router.post("/form", status_code=201, summary="案件上报(带照片) Report a case with photos (multipart)")
 async def report_form(
-    engine: AutocommitEngineDep,
+    pool: IntakePoolDep,
+    engine: EngineDep,
     services: ServicesDep,
     actor: ActorDep,
     class_code: Annotated[str, Form()],
@@ -121,8 +134,7 @@ async def report_form(
         idempotency_key=idempotency_header or idempotency_key,
         photos=files,
     )
-    # The database work is blocking: off the event loop, like the sync endpoints.
-    return await run_in_threadpool(_report, engine, services, item, actor.role)
+    return await _report(pool, engine, services, item, actor.role)
 
 
 async def _read_limited(upload: UploadFile, i: int) -> bytes:

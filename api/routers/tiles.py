@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import zlib
 
-import asyncpg
 from fastapi import APIRouter, Request, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from api.deps import TilePool
+from api.deps import ASYNC_DATABASE_ERRORS, AsyncPool
 from api.errors import domain_error_response
 from gisgrid.errors import DatabaseError, GisgridError, NotFound
 from gisgrid.settings import STORAGE_SRID
@@ -53,7 +52,7 @@ async def tile(request: Request) -> Response:
     )
 
 
-async def tile_response(pool: TilePool, layer: str, z: str, x: str, y: str, accept_encoding: str) -> Response:
+async def tile_response(pool: AsyncPool, layer: str, z: str, x: str, y: str, accept_encoding: str) -> Response:
     """One tile as an HTTP response: the address checked (404 naming what is wrong), the MVT from the tile pool
     (503 when the database does not answer), gzipped when the client accepts it."""
     try:
@@ -64,7 +63,7 @@ async def tile_response(pool: TilePool, layer: str, z: str, x: str, y: str, acce
         data = await tiles_sql.fetch_tile_async(
             await pool.get(), spec, zi, xi, yi, srid=STORAGE_SRID, no_clock_states=NO_CLOCK_STATES
         )
-    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+    except ASYNC_DATABASE_ERRORS as exc:
         raise DatabaseError(f"tile {layer}/{z}/{x}/{y}: the database did not answer ({exc})") from None
     headers = {"Cache-Control": f"public, max-age={spec.max_age}", "Vary": "Accept-Encoding"}
     if len(data) >= GZIP_MIN_BYTES and "gzip" in accept_encoding:

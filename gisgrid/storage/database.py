@@ -49,6 +49,19 @@ def make_engine(url: str | URL, **kw) -> Engine:
     return create_engine(url, plugins=["geoalchemy2"], **kw)
 
 
+def asyncpg_connect_args(url: URL) -> dict[str, str | int | None]:
+    """``asyncpg.connect``/``create_pool`` arguments naming the server and database of a SQLAlchemy URL (a socket
+    directory given as ``?host=`` included)."""
+    host = url.query.get("host")
+    return {
+        "host": (host if isinstance(host, str) else None) or url.host or "localhost",
+        "port": url.port or 5432,
+        "user": url.username,
+        "password": url.password,
+        "database": url.database,
+    }
+
+
 def describe_connect_error(url: URL, exc: BaseException) -> str:
     msg = str(getattr(exc, "orig", exc)).strip().splitlines()[0] if str(exc) else type(exc).__name__
     where = f"{url.host or 'localhost'}:{url.port or 5432}"

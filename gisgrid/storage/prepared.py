@@ -2,14 +2,17 @@
 
 A statement written with ``:name`` binds is PREPAREd once per pooled connection and EXECUTEd by name: PostgreSQL
 plans it once instead of on every call (about as long as running the intake's statements), and the call skips
-SQLAlchemy's compile and result machinery. Everything else in the project goes through SQLAlchemy ``text()``.
+SQLAlchemy's compile and result machinery. The same statement runs on a psycopg2 connection (``rows``: the CLI,
+scripts, tests) or on an asyncpg connection (``rows_async``: the API, which asyncpg prepares and keeps per
+connection by itself). Everything else in the project goes through SQLAlchemy ``text()``.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import Connection
 
@@ -43,6 +46,14 @@ class Prepared:
         object.__setattr__(self, "_positional", sql)
         object.__setattr__(self, "_order", tuple(order))
 
+    def args(self, params: dict[str, Any]) -> list[Any]:
+        """``params`` (every bind by name) in ``$n`` order."""
+        return [params[k] for k in self._order]
+
+    async def rows_async(self, conn: AsyncFetcher, params: dict[str, Any]) -> list[dict[str, Any]]:
+        """:meth:`rows` on an asyncpg connection (one whose session went through :func:`init_async_connection`)."""
+        return [dict(r) for r in await conn.fetch(self._positional, *self.args(params))]
+
     def rows(self, conn: Connection, params: dict[str, Any]) -> list[dict[str, Any]]:
         """Run it with ``params`` (every bind by name) and return the rows as dicts. On a connection outside
         AUTOCOMMIT it joins the connection's transaction like any other statement."""
@@ -54,10 +65,25 @@ class Prepared:
             if self.name not in done:
                 cur.execute(f"PREPARE {self.name} AS {self._positional}")
                 done.add(self.name)
-            cur.execute(
-                f"EXECUTE {self.name} ({', '.join(['%s'] * len(self._order))})", [params[k] for k in self._order]
-            )
+            cur.execute(f"EXECUTE {self.name} ({', '.join(['%s'] * len(self._order))})", self.args(params))
             if cur.description is None:
                 return []
             names = [d.name for d in cur.description]
             return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+
+
+class AsyncFetcher(Protocol):
+    """What :meth:`Prepared.rows_async` needs of an asyncpg connection or pool."""
+
+    async def fetch(self, query: str, *args: Any) -> list[Any]: ...
+
+
+def _json_text(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+
+
+async def init_async_connection(conn: Any) -> None:
+    """An asyncpg session reads json/jsonb as Python values, as psycopg2 does, and takes them as JSON text or as
+    values; without this it hands back the JSON text."""
+    for name in ("json", "jsonb"):
+        await conn.set_type_codec(name, encoder=_json_text, decoder=json.loads, schema="pg_catalog")
