@@ -433,8 +433,10 @@ def _write_params(services: CaseServices, draft: _Draft, read: dict[str, Any]) -
 
 
 #: Settings of a session that runs intake: one plan per statement (a custom plan per call re-plans for as long as
-#: the query runs — see ``_NEAREST_COMPONENT``).
-INTAKE_SESSION_SETTINGS = {"plan_cache_mode": "force_generic_plan"}
+#: the query runs — see ``_NEAREST_COMPONENT``), and that plan made of index scans even when it is made while
+#: ``cases`` is empty: every intake probe is an index lookup, but a generic plan made on an empty table scans it,
+#: and keeps scanning it as it grows until an ANALYZE replaces the plan.
+INTAKE_SESSION_SETTINGS = {"plan_cache_mode": "force_generic_plan", "enable_seqscan": "off"}
 _WRITE_ATTEMPTS = 3
 _NO_NUMBER = "case number: no free number could be taken; submit again"
 _BY_KEY = "SELECT id FROM cases WHERE idempotency_key = "

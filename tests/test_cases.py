@@ -26,7 +26,7 @@ from gisgrid import cases as svc
 from gisgrid import geodesy
 from gisgrid.errors import InvalidInput
 from gisgrid.settings import Settings
-from gisgrid.storage.database import asyncpg_connect_args
+from gisgrid.storage.database import asyncpg_connect_args, make_engine
 from gisgrid.storage.prepared import init_async_connection
 from tests.fixtures import COMMUNITIES, STREETS, case_number_years
 from tests.test_components_store import inside_points
@@ -404,6 +404,31 @@ def test_api_refusals_have_status_and_reason(
         assert client.get("/cases", params={"state": "nonsense"}).status_code == 422
         detail = client.get(f"/cases/{cid}", headers={"X-Role": "supervisor"}).json()
         assert "verify" in detail["allowed_actions"] and "close" not in detail["allowed_actions"]
+
+
+def test_the_intake_read_plan_made_on_an_empty_cases_table_uses_the_indexes(
+    loaded: Engine, services: svc.CaseServices, spot: tuple[float, float]
+) -> None:
+    """A deployment's first reports prepare the statements while ``cases`` is empty: the plan they keep must not
+    scan the table (it would scan every case of the city until the next ANALYZE)."""
+    options = " ".join(f"-c {k}={v}" for k, v in svc.INTAKE_SESSION_SETTINGS.items())
+    engine = make_engine(loaded.url, isolation_level="AUTOCOMMIT", connect_args={"options": options})
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("VACUUM ANALYZE cases"))  # known empty, as after a TRUNCATE
+            x, y = spot
+            params = svc._draft(
+                services, svc.Intake(class_code=GARBAGE, lon=x, lat=y, datum="cgcs2000"), at("2025-09-26T10:00:00")
+            ).read_params()
+            svc._INTAKE_READ.rows(conn, params)  # prepared on this connection
+            args = svc._INTAKE_READ.args(params)
+            with conn.connection.dbapi_connection.cursor() as cur:
+                cur.execute(f"EXPLAIN EXECUTE {svc._INTAKE_READ.name} ({', '.join(['%s'] * len(args))})", args)
+                plan = "\n".join(r[0] for r in cur.fetchall())
+    finally:
+        engine.dispose()
+    assert "Seq Scan" not in plan, plan
+    assert "ux_cases_idempotency_key" in plan and "idx_cases_geom" in plan and "idx_components_geom" in plan
 
 
 def test_a_report_over_the_api_answers_with_the_case_as_stored(

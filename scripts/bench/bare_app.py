@@ -1,24 +1,26 @@
-"""The ceiling for the intake benchmark: an endpoint on the same stack (FastAPI + uvicorn + SQLAlchemy +
-PostGIS) that only inserts the report as a row — no locating, routing, duplicates, deadlines or log — as lean as
-the stack allows: one autocommit INSERT on a pool sized like the app's."""
+"""The ceiling for the intake benchmark: an endpoint on the same stack as ``POST /cases`` (FastAPI + uvicorn, an
+asyncpg pool sized like the app's intake pool, PostGIS) that only inserts the report as a row — no locating,
+routing, duplicates, deadlines or log — as lean as the stack allows: one autocommit INSERT, no thread hop."""
 
 from __future__ import annotations
 
 import json
 import os
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 from pydantic import BaseModel
-from sqlalchemy import text
 
+from api.deps import AsyncPool
 from gisgrid.settings import Settings
-from gisgrid.storage.database import make_engine
+from gisgrid.storage.database import parse_url
 
-size = Settings().db_pool_size
-engine = make_engine(
-    os.environ["GISGRID_DATABASE_URL"], pool_size=size, max_overflow=size, isolation_level="AUTOCOMMIT"
-)
 app = FastAPI()
+app.state.pool = AsyncPool(
+    parse_url(os.environ["GISGRID_DATABASE_URL"]),
+    Settings().db_pool_size,
+    application_name="gisgrid-bench-bare",
+    server_settings={},
+)
 
 
 class Report(BaseModel):
@@ -31,13 +33,13 @@ class Report(BaseModel):
 
 
 @app.post("/bare", status_code=201)
-def bare(body: Report) -> dict[str, int]:
-    with engine.connect() as conn:
-        new_id = conn.execute(
-            text(
-                "INSERT INTO bench_bare (payload, geom) VALUES (CAST(:p AS jsonb), "
-                "ST_SetSRID(ST_MakePoint(:x, :y), 4490)) RETURNING id"
-            ),
-            {"p": json.dumps(body.model_dump(), ensure_ascii=False), "x": body.lon, "y": body.lat},
-        ).scalar_one()
+async def bare(body: Report, request: Request) -> dict[str, int]:
+    pool = await request.app.state.pool.get()
+    new_id = await pool.fetchval(
+        "INSERT INTO bench_bare (payload, geom) VALUES ($1::jsonb, ST_SetSRID(ST_MakePoint($2, $3), 4490)) "
+        "RETURNING id",
+        json.dumps(body.model_dump(), ensure_ascii=False),
+        body.lon,
+        body.lat,
+    )
     return {"id": int(new_id)}

@@ -1,6 +1,6 @@
 """Benchmark: sustained HTTP intake over the demo district holding N components, beside a bare insert endpoint.
 
-    .venv/bin/python scripts/bench/intake.py [--components 1000000] [--clients 16] [--seconds 20]
+    .venv/bin/python scripts/bench/intake.py [--components 1000000] [--clients 16] [--seconds 20] [--driver wrk]
 
 Sets up a throwaway database (Z区 + N synthetic components), then for each side starts the server as
 ``gisgrid serve --workers 2`` does (uvicorn workers sharing one TCP_NODELAY socket) and
@@ -10,24 +10,34 @@ drives it with concurrent HTTP clients for ``--seconds``:
   transition log — one transaction;
 - bare ``POST /bare`` (scripts/bench/bare_app.py): the same JSON inserted as one row (the ceiling).
 Prints reports/s and p50/p95 latency of each and the ratio.
+
+The load comes from ``wrk`` (Debian's package, installed when missing and root; ``scripts/bench/intake_wrk.lua``
+makes each request) — a C load generator that leaves the two cores to the server and PostgreSQL — or, with
+``--driver python``, from asyncio clients in this process (httpx), which take about as much CPU as the server.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
+import resource
+import shutil
+import statistics
+import subprocess
 import sys
 import tempfile
 import time
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from sqlalchemy import text
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import bench_database, describe, free_port, mark_loaded, reused, start_server
+from common import bench_database, free_port, mark_loaded, percentile, reused, start_server
 
 from gisgrid.demo import demo_components_points, make_demo_district
 
@@ -69,13 +79,86 @@ async def drive(url: str, points: np.ndarray, clients: int, seconds: float) -> t
     return len(latencies), latencies, errors
 
 
+WRK_SCRIPT = Path(__file__).with_name("intake_wrk.lua")
+WRK_THREADS = 2
+
+
+def ensure_wrk() -> str | None:
+    """``wrk``'s path, installing Debian's package when missing and root; None when it cannot be had."""
+    if shutil.which("wrk") is None and os.geteuid() == 0 and shutil.which("apt-get"):
+        subprocess.run(
+            ["apt-get", "install", "-y", "-qq", "wrk"],
+            env=dict(os.environ, DEBIAN_FRONTEND="noninteractive"),
+            stdout=subprocess.DEVNULL,
+            check=False,
+        )
+    return shutil.which("wrk")
+
+
+@dataclass
+class Load:
+    """What one side's run measured."""
+
+    requests: int
+    refused: int
+    p50_ms: float
+    p95_ms: float
+    mean_ms: float
+    client_cpu_s: float
+
+
+def drive_wrk(wrk: str, url: str, points: np.ndarray, clients: int, seconds: float, folder: Path) -> Load:
+    points_file = folder / "points.csv"
+    points_file.write_text("".join(f"{float(x)!r},{float(y)!r}\n" for x, y in points))
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    done = subprocess.run(
+        [
+            wrk,
+            "-t",
+            str(WRK_THREADS),
+            "-c",
+            str(clients),
+            "-d",
+            f"{seconds:.0f}s",
+            "--timeout",
+            "30s",
+            "-s",
+            str(WRK_SCRIPT),
+            url,
+        ],
+        env=dict(os.environ, POINTS_FILE=str(points_file), RUN_ID=uuid.uuid4().hex[:8], WRK_THREADS=str(WRK_THREADS)),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    if out["refused"] or out["socket_errors"]:
+        print(f"  refused: {out['refused']}, socket errors: {out['socket_errors']}; first: {out['sample']}")
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return Load(
+        out["requests"], out["refused"] + out["socket_errors"], out["p50_ms"], out["p95_ms"], out["mean_ms"], cpu
+    )
+
+
+def drive_python(url: str, points: np.ndarray, clients: int, seconds: float) -> Load:
+    cpu = time.process_time()
+    n, lat_ms, errors = asyncio.run(drive(url, points, clients, seconds))
+    cpu = time.process_time() - cpu
+    return Load(n, errors, percentile(lat_ms, 50), percentile(lat_ms, 95), statistics.fmean(lat_ms), cpu)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--components", type=int, default=1_000_000)
     ap.add_argument("--clients", type=int, default=16)
     ap.add_argument("--seconds", type=float, default=20)
     ap.add_argument("--workers", type=int, default=2, help="server worker processes (gisgrid serve --workers)")
+    ap.add_argument("--driver", choices=["wrk", "python"], default="wrk", help="load generator (default wrk)")
     args = ap.parse_args()
+    wrk = ensure_wrk() if args.driver == "wrk" else None
+    if args.driver == "wrk" and wrk is None:
+        sys.exit("wrk is not installed (apt-get install wrk), or use --driver python")
     tmp = Path(tempfile.mkdtemp(prefix="gisgrid-intake-"))
     district = make_demo_district()
     with bench_database("gisgrid_bench_intake", folder=tmp) as (engine, url):
@@ -117,12 +200,14 @@ def main() -> None:
             mark_loaded(engine)
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             # Outside a transaction (inside, the statistics were rolled back), and VACUUM too: otherwise autovacuum
-            # takes on the million fresh rows in the middle of the first side's run.
+            # takes on the million fresh rows in the middle of the first side's run. Then CHECKPOINT: the pages
+            # VACUUM dirtied are written now, not by the checkpointer during the first side's run.
             conn.execute(text("VACUUM ANALYZE"))
+            conn.execute(text("CHECKPOINT"))
             n_comp = conn.execute(text("SELECT count(*) FROM components")).scalar_one()
         pts = np.column_stack(demo_components_points(50_000, 11, district))
         url_s = url.render_as_string(hide_password=False)
-        results = {}
+        results: dict[str, Load] = {}
         cpu: dict[str, dict[str, float]] = {}
         for name, app, path in (
             ("gisgrid POST /cases", "api.main:create_app", "/cases"),
@@ -133,15 +218,18 @@ def main() -> None:
             try:
                 asyncio.run(drive(f"http://127.0.0.1:{port}{path}", pts[:100], 4, 2))  # warm-up
                 before = cpu_by_side(proc.pid, url.database or "")
-                n, lat_ms, errors = asyncio.run(
-                    drive(f"http://127.0.0.1:{port}{path}", pts, args.clients, args.seconds)
-                )
+                target = f"http://127.0.0.1:{port}{path}"
+                if wrk:
+                    load = drive_wrk(wrk, target, pts, args.clients, args.seconds, tmp)
+                else:
+                    load = drive_python(target, pts, args.clients, args.seconds)
                 spent = {k: v - before[k] for k, v in cpu_by_side(proc.pid, url.database or "").items()}
             finally:
                 proc.terminate()
                 proc.wait(timeout=30)
-            results[name] = (n / args.seconds, lat_ms, errors)
-            cpu[name] = {k: v / max(n, 1) * 1000 for k, v in spent.items()}
+            results[name] = load
+            spent = {"clients": load.client_cpu_s, **spent}
+            cpu[name] = {k: v / max(load.requests, 1) * 1000 for k, v in spent.items()}
         with engine.connect() as conn:
             cases = conn.execute(
                 text(
@@ -149,10 +237,16 @@ def main() -> None:
                     "jsonb_array_length(routing->'duplicates') > 0) FROM cases"
                 )
             ).one()
-    print(f"demo district Z区 with {n_comp} components; {args.clients} concurrent clients, {args.seconds:.0f} s each")
-    for name, (rate, lat_ms, errors) in results.items():
-        print(f"{name:<24}: {rate:7.1f} reports/s, {describe(lat_ms)}, errors {errors}")
-    ratio = results["gisgrid POST /cases"][0] / results["bare insert POST /bare"][0]
+    print(
+        f"demo district Z区 with {n_comp} components; {args.clients} concurrent clients ({args.driver}), "
+        f"{args.seconds:.0f} s each"
+    )
+    for name, r in results.items():
+        print(
+            f"{name:<24}: {r.requests / args.seconds:7.1f} reports/s, p50 {r.p50_ms:.2f} ms, p95 {r.p95_ms:.2f} ms, "
+            f"mean {r.mean_ms:.2f} ms (n={r.requests}), errors {r.refused}"
+        )
+    ratio = results["gisgrid POST /cases"].requests / results["bare insert POST /bare"].requests
     print(f"ratio gisgrid / bare     : {ratio:.2f}   (goals: ≥ 500 reports/s, p95 ≤ 100 ms, ≥ 0.5× the bare endpoint)")
     print(f"cases stored: {cases[0]}, linked to a component: {cases[1]}, with possible duplicates listed: {cases[2]}")
     print("CPU per report (ms; the 2 cores are shared by all three):")
@@ -178,8 +272,8 @@ def _other_database(pid: int, database: str) -> bool:
 
 
 def cpu_by_side(server_pid: int, database: str) -> dict[str, float]:
-    """CPU seconds so far of the HTTP clients (this process), the server (its process tree) and PostgreSQL (the
-    backends of ``database`` and the shared background processes: WAL writer, checkpointer …)."""
+    """CPU seconds so far of the server (its process tree) and PostgreSQL (the backends of ``database`` and the
+    shared background processes: WAL writer, checkpointer …)."""
     server, postgres = 0.0, 0.0
     children: dict[int, list[int]] = {}
     for stat in Path("/proc").glob("[0-9]*/stat"):
@@ -196,8 +290,7 @@ def cpu_by_side(server_pid: int, database: str) -> dict[str, float]:
         pid = todo.pop()
         server += _cpu_seconds(pid)
         todo.extend(children.get(pid, []))
-    own = time.process_time()
-    return {"clients": own, "server": server, "PostgreSQL": postgres}
+    return {"server": server, "PostgreSQL": postgres}
 
 
 if __name__ == "__main__":
