@@ -44,6 +44,7 @@ from common import bench_database, free_port, mark_loaded, percentile, reused, s
 from gisgrid.demo import demo_components_points, make_demo_district
 from gisgrid.demo_loader import DEMO_COMPONENT_MIX
 from gisgrid.settings import STORAGE_SRID
+from gisgrid.storage.database import asyncpg_connect_args
 from gisgrid.workflow import TERMINAL_STATES
 from maps import tiles_sql
 from maps.console import COMPONENT_CELLS_MAX_ZOOM, COMPONENT_CELLS_MIN_ZOOM, COMPONENT_POINT_TILES_MAX_ZOOM, GRID_LAYERS
@@ -248,10 +249,7 @@ async def _tile_latency(base: str, url: URL, district: object, per: int) -> None
 
     host, port = base.removeprefix("http://").split(":")
     web = http.client.HTTPConnection(host, int(port), timeout=60)
-    conn = await asyncpg.connect(
-        host=url.host, port=url.port, user=url.username, password=url.password, database=url.database,
-        server_settings=dict(tiles_sql.TILE_SESSION_SETTINGS),
-    )  # fmt: skip
+    conn = await asyncpg.connect(**asyncpg_connect_args(url), server_settings=dict(tiles_sql.TILE_SESSION_SETTINGS))
     print(f"tile latency, {per} tiles per layer and zoom (HTTP = GET /tiles/…, SQL = ST_AsMVT alone):")
     print(
         f"{'layer':<16}{'z':>3} {'HTTP p50':>9} {'p95':>7} {'SQL p50':>9} {'p95':>7} {'×p50':>6} {'×p95':>6} {'KB':>6}"
