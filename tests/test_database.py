@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 from pathlib import Path
 
 import pytest
@@ -14,12 +13,6 @@ from gisgrid.settings import Settings
 from gisgrid.storage import migrate
 from gisgrid.storage.database import drop_database, make_engine, parse_url, prepare_database
 from tests.conftest import new_database
-
-
-def _closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])  # closed again when the block ends: nothing listens there
 
 
 def test_database_url_is_used_and_no_cluster_is_started(server_url: URL, tmp_path: Path) -> None:
@@ -53,11 +46,10 @@ def test_malformed_database_url_is_refused(raw: str, expected: str) -> None:
         parse_url(raw)
 
 
-def test_unreachable_server_gives_one_line_cause_and_fix(tmp_path: Path) -> None:
-    port = _closed_port()
-    settings = Settings(database_url=f"postgresql://gisgrid@127.0.0.1:{port}/gisgrid", data_dir=tmp_path)
+def test_unreachable_server_gives_one_line_cause_and_fix(unreachable_settings: Settings) -> None:
+    port = parse_url(unreachable_settings.database_url or "").port
     with pytest.raises(DatabaseError) as err:
-        prepare_database(settings, echo=lambda _m: None)
+        prepare_database(unreachable_settings, echo=lambda _m: None)
     msg = err.value.message
     assert f"cannot reach PostgreSQL at 127.0.0.1:{port}" in msg
     assert "GISGRID_DATABASE_URL" in msg
