@@ -121,6 +121,18 @@ def test_copy_frame_keeps_carriage_returns_quotes_and_nulls(engine: Engine, tabl
     assert rows(engine) == [(1, "路灯\r损坏"), (2, 'say "hi", twice'), (3, None)]
 
 
+def test_csv_bytes_writes_categories_and_durations_as_to_csv_and_quotes_their_carriage_returns() -> None:
+    frame = pd.DataFrame(
+        {
+            "kind": pd.Categorical(["井盖", "路灯", None]),
+            "took": pd.to_timedelta(["1 days 02:00:00", None, "00:30:00"]),
+            "n": [1, 2, 3],
+        }
+    )
+    assert csv_bytes(frame) == frame.to_csv(index=False, header=False, lineterminator="\n").encode("utf-8")
+    assert csv_bytes(pd.DataFrame({"k": pd.Categorical(["a\rb", "c"]), "n": [1, 2]})) == b'"a\rb",1\nc,2\n'
+
+
 def test_csv_bytes_quotes_a_carriage_return_beside_datetimes_too() -> None:
     at = pd.to_datetime(["2025-09-01T09:30:00+08:00", None, "2025-09-01T09:30:00.123456+08:00"], format="ISO8601")
     frame = pd.DataFrame({"note": ["a\rb", "c", None], "at": at})

@@ -78,8 +78,8 @@ _CSV_SPECIAL = re.compile(r'[,"\r\n]')
 
 
 def _csv_text(column: pd.Series) -> np.ndarray | None:
-    """A column's CSV fields (None when every value is missing); TypeError for dtypes other than text, numbers,
-    booleans and datetimes."""
+    """A column's CSV fields (None when every value is missing). Other dtypes than text, numbers, booleans and
+    datetimes (categories, durations …) are written value by value as ``str`` gives them, as to_csv does."""
     kind = column.dtype.kind
     if kind == "M":  # datetimes (with or without zone) as pandas prints them, which PostgreSQL reads
         values = column.astype(str).to_numpy(dtype=object)
@@ -94,8 +94,6 @@ def _csv_text(column: pd.Series) -> np.ndarray | None:
         missing = np.isnan(numbers)
         values[missing] = ""
         return None if missing.all() else values
-    if not (pd.api.types.is_object_dtype(column) or pd.api.types.is_string_dtype(column)):
-        raise TypeError(column.dtype)
     values = column.to_numpy(dtype=object, copy=True)
     missing = pd.isna(values)
     if missing.all():
@@ -118,10 +116,7 @@ def csv_bytes(frame: pd.DataFrame) -> bytes:
     are empty fields, which COPY reads as NULL) but in about half the time for text columns: each column is
     checked once for characters that need quoting and rows are joined in C. Unlike to_csv it also quotes a
     value with a carriage return, which COPY would otherwise take for the end of the row."""
-    try:
-        columns = [_csv_text(frame.iloc[:, i]) for i in range(frame.shape[1])]
-    except TypeError:  # other dtypes (durations, categories …): pandas' formatting
-        return frame.to_csv(index=False, header=False, lineterminator="\n").encode("utf-8")
+    columns = [_csv_text(frame.iloc[:, i]) for i in range(frame.shape[1])]
     if len(columns) < 2 or all(c is None for c in columns):  # to_csv's special cases of blank lines
         return frame.to_csv(index=False, header=False, lineterminator="\n").encode("utf-8")
     fields = [itertools.repeat("") if c is None else c for c in columns]
