@@ -85,13 +85,15 @@ WRK_THREADS = 2
 
 def ensure_wrk() -> str | None:
     """``wrk``'s path, installing Debian's package when missing and root; None when it cannot be had."""
-    if shutil.which("wrk") is None and os.geteuid() == 0 and shutil.which("apt-get"):
-        subprocess.run(
-            ["apt-get", "install", "-y", "-qq", "wrk"],
-            env=dict(os.environ, DEBIAN_FRONTEND="noninteractive"),
-            stdout=subprocess.DEVNULL,
-            check=False,
-        )
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    for step in (
+        ["apt-get", "install", "-y", "-qq", "wrk"],
+        ["apt-get", "update", "-qq"],
+        ["apt-get", "install", "-y", "-qq", "wrk"],
+    ):
+        if shutil.which("wrk") or os.geteuid() != 0 or not shutil.which("apt-get"):
+            break
+        subprocess.run(step, env=env, stdout=subprocess.DEVNULL, check=False)  # install; if that fails, update lists
     return shutil.which("wrk")
 
 
