@@ -13,7 +13,6 @@ from fastapi import Depends, Header, Request
 from sqlalchemy import Engine
 from sqlalchemy.engine import URL
 
-from gisgrid.errors import DatabaseError
 from gisgrid.settings import Settings
 from gisgrid.storage.database import asyncpg_connect_args
 
@@ -86,18 +85,22 @@ async def _keep_session(_conn: asyncpg.Connection) -> None:
     session state (no SET, LISTEN, advisory lock or cursor), and the settings they need are the session's own."""
 
 
-#: What asyncpg raises when the database cannot be reached or fails a statement.
-ASYNC_DATABASE_ERRORS = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError)
+#: What asyncpg raises when the database cannot be reached or takes no work (down, restarting, out of
+#: connections): answered 503 with the reason. Any other database error is a fault of the statement: a 500.
+DATABASE_UNAVAILABLE = (
+    OSError,
+    asyncpg.InterfaceError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.exceptions.OperatorInterventionError,
+    asyncpg.exceptions.InsufficientResourcesError,
+)
 
 
-async def get_intake_pool(request: Request) -> asyncpg.Pool:
-    try:
-        return await request.app.state.intake_pool.get()
-    except ASYNC_DATABASE_ERRORS as exc:
-        raise DatabaseError(f"the database did not answer ({exc})") from None
+async def get_intake_pool(request: Request) -> AsyncPool:
+    return request.app.state.intake_pool
 
 
-IntakePoolDep = Annotated[asyncpg.Pool, Depends(get_intake_pool)]
+IntakePoolDep = Annotated[AsyncPool, Depends(get_intake_pool)]
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any, Literal
 
-import asyncpg
 from fastapi import APIRouter, Depends, File, Form, Header, Query, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
@@ -13,7 +12,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import Engine, text
 
 from api.dependencies import BBox, Page, bbox_query, page_query
-from api.deps import ASYNC_DATABASE_ERRORS, ActorDep, EngineDep, IntakePoolDep
+from api.deps import DATABASE_UNAVAILABLE, ActorDep, AsyncPool, EngineDep, IntakePoolDep
 from gisgrid import cases as svc
 from gisgrid.errors import DatabaseError, InvalidInput, NotFound
 
@@ -57,15 +56,15 @@ ServicesDep = Annotated[svc.CaseServices, Depends(_services)]
 
 
 async def _report(
-    pool: asyncpg.Pool, engine: Engine, services: svc.CaseServices, item: svc.Intake, role: str | None
+    pool: AsyncPool, engine: Engine, services: svc.CaseServices, item: svc.Intake, role: str | None
 ) -> JSONResponse:
     """File the report and answer 201 with the new case as stored (200 with the first case when its idempotency
     key was seen before; the timeline is at Location)."""
     try:
-        async with pool.acquire() as conn:  # autocommit: intake's read and its one-statement write
+        async with (await pool.get()).acquire() as conn:  # autocommit: intake's read and its one-statement write
             filed = await svc.intake_async(conn, services, item)
-    except ASYNC_DATABASE_ERRORS as exc:
-        raise DatabaseError(f"report: the database did not answer ({exc})") from None
+    except DATABASE_UNAVAILABLE as exc:
+        raise DatabaseError(f"the database did not answer ({exc})") from None
     if filed.created:
         body = svc.case_summary(services, filed.row, role=role)
     else:

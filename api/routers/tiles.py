@@ -7,7 +7,7 @@ import zlib
 from fastapi import APIRouter, Request, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from api.deps import ASYNC_DATABASE_ERRORS, AsyncPool
+from api.deps import DATABASE_UNAVAILABLE, AsyncPool
 from api.errors import domain_error_response
 from gisgrid.errors import DatabaseError, GisgridError, NotFound
 from gisgrid.settings import STORAGE_SRID
@@ -63,7 +63,7 @@ async def tile_response(pool: AsyncPool, layer: str, z: str, x: str, y: str, acc
         data = await tiles_sql.fetch_tile_async(
             await pool.get(), spec, zi, xi, yi, srid=STORAGE_SRID, no_clock_states=NO_CLOCK_STATES
         )
-    except ASYNC_DATABASE_ERRORS as exc:
+    except DATABASE_UNAVAILABLE as exc:
         raise DatabaseError(f"tile {layer}/{z}/{x}/{y}: the database did not answer ({exc})") from None
     headers = {"Cache-Control": f"public, max-age={spec.max_age}", "Vary": "Accept-Encoding"}
     if len(data) >= GZIP_MIN_BYTES and "gzip" in accept_encoding:
