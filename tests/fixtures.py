@@ -1,8 +1,13 @@
-"""Small hand-made boundary sets for database tests (the demo district is used where size matters)."""
+"""Small hand-made boundary sets for database tests (the demo district is used where size matters), and helpers
+the tests share."""
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Coroutine
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any, TypeVar
 
 import geopandas as gpd
 import shapely
@@ -15,6 +20,15 @@ X0, Y0 = 470_000.0, 3_846_000.0  # near 113.68E 34.75N
 DISTRICT = "419902"
 STREETS = ("419902001", "419902002")
 COMMUNITIES = ("419902001001", "419902001002", "419902002001")
+
+T = TypeVar("T")
+
+
+def run_async(coro: Coroutine[Any, Any, T]) -> T:
+    """``asyncio.run`` in a thread of its own: Playwright's sync API (the browser tests) leaves an event loop
+    running in the main thread, where asyncio.run refuses to start another."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coro).result()
 
 
 def _m(coords: list[tuple[float, float]]) -> Polygon:

@@ -3,12 +3,10 @@ working-time deadlines, 409 on concurrent actions, photos with EXIF GPS, documen
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import io
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -28,7 +26,7 @@ from gisgrid.errors import InvalidInput
 from gisgrid.settings import Settings
 from gisgrid.storage.database import asyncpg_connect_args, make_engine
 from gisgrid.storage.prepared import init_async_connection
-from tests.fixtures import COMMUNITIES, STREETS, case_number_years
+from tests.fixtures import COMMUNITIES, STREETS, case_number_years, run_async
 from tests.test_components_store import inside_points
 
 TZ = ZoneInfo("Asia/Shanghai")
@@ -48,11 +46,11 @@ def at(text_: str) -> dt.datetime:
 Intake = Callable[..., tuple[int, bool]]
 
 
-def intake_async(
+def intake_over_asyncpg(
     engine: Engine, services: svc.CaseServices, item: svc.Intake, *, now: dt.datetime | None = None
 ) -> tuple[int, bool]:
     """``svc.intake`` as the API files a report: ``intake_async`` on an asyncpg session set up like the intake
-    pool's (run in a thread of its own: the browser tests leave an event loop running in this one)."""
+    pool's."""
 
     async def file() -> tuple[int, bool]:
         conn = await asyncpg.connect(
@@ -65,15 +63,14 @@ def intake_async(
             await conn.close()
         return filed.case_id, filed.created
 
-    with ThreadPoolExecutor(1) as pool:
-        return pool.submit(asyncio.run, file()).result()
+    return run_async(file())
 
 
 @pytest.fixture(params=["sync", "async"])
 def intake(request: pytest.FixtureRequest) -> Intake:
     """The two ways a report is filed — on a psycopg2 connection (CLI, scripts) and on an asyncpg one (the API)
     — held to the same specification."""
-    return svc.intake if request.param == "sync" else intake_async
+    return svc.intake if request.param == "sync" else intake_over_asyncpg
 
 
 def report(
@@ -466,6 +463,20 @@ def test_a_report_is_503_with_the_reason_when_the_database_is_down(unreachable_s
         r = client.post("/cases", json={"class_code": GARBAGE, "lon": 113.6, "lat": 34.7})
     assert r.status_code == 503 and r.json()["error"] == "database_error"
     assert r.json()["detail"].startswith("the database did not answer")
+
+
+def test_only_an_unavailable_database_is_a_503_a_failing_statement_is_not() -> None:
+    from api.deps import DATABASE_UNAVAILABLE
+
+    down = [
+        ConnectionRefusedError(),
+        TimeoutError(),
+        asyncpg.CannotConnectNowError(),
+        asyncpg.TooManyConnectionsError(),
+    ]
+    faults = [asyncpg.UniqueViolationError(), asyncpg.UndefinedTableError(), asyncpg.DataError()]
+    assert all(isinstance(e, DATABASE_UNAVAILABLE) for e in down)
+    assert not any(isinstance(e, DATABASE_UNAVAILABLE) for e in faults)
 
 
 def test_dispatch_and_supervision_orders_are_printable_pages(

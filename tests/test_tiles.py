@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import math
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from urllib.parse import quote
 
@@ -20,7 +18,7 @@ from api.routers import tiles as tiles_router
 from gisgrid.settings import STORAGE_SRID, Settings
 from gisgrid.storage.database import asyncpg_connect_args
 from maps import tiles_sql
-from tests.fixtures import STREETS, load_small_district
+from tests.fixtures import STREETS, load_small_district, run_async
 from tests.test_components_store import inside_points
 
 MVT = "application/vnd.mapbox-vector-tile"
@@ -200,9 +198,7 @@ async def capped_tile(engine: Engine, spec: tiles_sql.Layer, z: int, x: int, y: 
 def test_feature_cap_and_index_use(client: TestClient, clean_db: Engine) -> None:
     z, x, y = district_tile(clean_db)
     spec = tiles_sql.LAYERS["unit_grids"]
-    # In a thread of its own: Playwright's sync API (the browser tests) keeps an event loop running in this one.
-    with ThreadPoolExecutor(1) as pool:
-        capped = pool.submit(asyncio.run, capped_tile(clean_db, spec, z, x, y, max_features=5)).result()
+    capped = run_async(capped_tile(clean_db, spec, z, x, y, max_features=5))
     assert len(mapbox_vector_tile.decode(capped)["unit_grids"]["features"]) == 5
     with clean_db.connect() as conn:
         # The envelope is transformed to the storage SRID in WHERE, so the GiST index answers it.
