@@ -85,15 +85,12 @@ WRK_THREADS = 2
 
 def ensure_wrk() -> str | None:
     """``wrk``'s path, installing Debian's package when missing and root; None when it cannot be had."""
-    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-    for step in (
-        ["apt-get", "install", "-y", "-qq", "wrk"],
-        ["apt-get", "update", "-qq"],
-        ["apt-get", "install", "-y", "-qq", "wrk"],
-    ):
-        if shutil.which("wrk") or os.geteuid() != 0 or not shutil.which("apt-get"):
-            break
-        subprocess.run(step, env=env, stdout=subprocess.DEVNULL, check=False)  # install; if that fails, update lists
+    if shutil.which("wrk") is None and os.geteuid() == 0 and shutil.which("apt-get"):
+        env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+        install = ["apt-get", "install", "-y", "-qq", "wrk"]
+        if subprocess.run(install, env=env, stdout=subprocess.DEVNULL, check=False).returncode != 0:
+            subprocess.run(["apt-get", "update", "-qq"], env=env, check=False)  # stale package lists: refresh, retry
+            subprocess.run(install, env=env, stdout=subprocess.DEVNULL, check=False)
     return shutil.which("wrk")
 
 
@@ -128,7 +125,13 @@ def drive_wrk(wrk: str, url: str, points: np.ndarray, clients: int, seconds: flo
             str(WRK_SCRIPT),
             url,
         ],
-        env=dict(os.environ, POINTS_FILE=str(points_file), RUN_ID=uuid.uuid4().hex[:8], WRK_THREADS=str(WRK_THREADS)),
+        env=dict(
+            os.environ,
+            POINTS_FILE=str(points_file),
+            CLASSES=",".join(CLASSES),
+            RUN_ID=uuid.uuid4().hex[:8],
+            WRK_THREADS=str(WRK_THREADS),
+        ),
         capture_output=True,
         text=True,
         check=True,

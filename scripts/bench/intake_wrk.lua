@@ -1,8 +1,7 @@
 -- wrk script for scripts/bench/intake.py: POST a report per request, each at the next point of POINTS_FILE
--- (lon,lat per line; thread k of WRK_THREADS takes points k, k + WRK_THREADS …), the event class rotating, a key no
--- other request or run uses (Idempotency-Key).
+-- (lon,lat per line; thread k of WRK_THREADS takes points k, k + WRK_THREADS …), the event class rotating over
+-- CLASSES (comma-separated, intake.py's list), a key no other request or run uses (Idempotency-Key).
 -- Prints one JSON line: requests, non-201 answers, latency p50/p95/mean in ms.
-local classes = {"06010", "06012", "09009", "01037", "03005", "06001"}
 local threads = {}
 local counter = 1
 
@@ -16,6 +15,10 @@ function init(args)
   for line in io.lines(os.getenv("POINTS_FILE")) do
     local lon, lat = line:match("([^,]+),([^,]+)")
     table.insert(points, {lon, lat})
+  end
+  classes = {}
+  for code in string.gmatch(os.getenv("CLASSES"), "[^,]+") do
+    table.insert(classes, code)
   end
   run = os.getenv("RUN_ID")
   stride = tonumber(os.getenv("WRK_THREADS"))
