@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -500,12 +500,10 @@ def _insert_new(
     a thread assigns the grids and identifiers of the next chunk and encodes it while PostgreSQL loads this
     one, so the Python work and the database work of a big file run on two cores at once."""
 
-    def batches(bulk: bool, sums: list[pd.DataFrame]) -> Iterator[list[CopyPart]]:
+    def batches() -> Iterator[list[CopyPart]]:
         for start in range(0, len(rows), CHUNK):
             chunk = rows.iloc[start : start + CHUNK]
             stage = stage_frame(chunk, grids.locate(anchor_points(chunk)))
-            if bulk:  # the cells trigger is off
-                sums.append(_cell_sums(chunk, stage["unit_grid_code"].to_numpy(dtype=object)))
             missing = stage["id"].isna().to_numpy()
             if missing.any():
                 stage.loc[missing, "id"] = blocks.take(stage["class_code"].to_numpy(dtype=object)[missing])
@@ -524,29 +522,27 @@ def _insert_new(
             done += n
             progress("write", done, len(rows))
 
-    with _bulk_load(conn, len(rows)) as bulk:
-        sums: list[pd.DataFrame] = []
-        copy_batches(conn, batches(bulk, sums), on_part=copied)
-        if bulk:
-            _add_to_cells(conn, pd.concat(sums).groupby(level=0).sum())
+    with _bulk_load(conn, len(rows)):
+        copy_batches(conn, batches(), on_part=copied)
 
 
-#: The statement trigger that keeps ``component_cells`` on INSERT (migration 0004); a bulk load does its work.
+#: The statement trigger that keeps ``component_cells`` on INSERT (migrations 0004, 0008); off during a bulk load,
+#: which recounts the cells at its end with ``component_cells_recount()`` (0008), made from the same rule.
 CELLS_INSERT_TRIGGER = "component_cells_insert"
 
 
 @contextmanager
-def _bulk_load(conn: Connection, new_rows: int) -> Iterator[bool]:
-    """For a load at least as big as the registry (yields True), drop the indexes, primary key and foreign keys
+def _bulk_load(conn: Connection, new_rows: int) -> Iterator[None]:
+    """For a load at least as big as the registry, drop the indexes, primary key and foreign keys
     and make them again afterwards (as pg_restore does): one sorted build is several times cheaper than
-    maintaining them row by row. The cells trigger is off meanwhile: the caller adds the load to
-    ``component_cells`` itself (``_add_to_cells``), which costs PostgreSQL nothing per row. The table is locked
-    until the import commits, so no other writer misses the trigger; a failure rolls it all back."""
+    maintaining them row by row. The cells trigger is off meanwhile (per COPY statement it would upsert every
+    grid the chunk touches) and the cells are recounted once at the end. The table is locked until the import
+    commits, so no other writer misses the trigger; a failure rolls it all back."""
     stored = conn.execute(
         text("SELECT greatest(reltuples, 0)::bigint FROM pg_class WHERE oid = 'components'::regclass")
     ).scalar_one()
     if new_rows < max(BULK_REBUILD_MIN, int(stored)):
-        yield False
+        yield
         return
     indexes = conn.execute(
         text(
@@ -565,7 +561,8 @@ def _bulk_load(conn: Connection, new_rows: int) -> Iterator[bool]:
     for name, _ in constraints:  # re-adding a foreign key checks every row in one join, not one query per row
         conn.execute(text(f'ALTER TABLE components DROP CONSTRAINT "{name}"'))
     conn.execute(text(f"ALTER TABLE components DISABLE TRIGGER {CELLS_INSERT_TRIGGER}"))
-    yield True
+    yield
+    conn.execute(text("SELECT component_cells_recount()"))
     conn.execute(text(f"ALTER TABLE components ENABLE TRIGGER {CELLS_INSERT_TRIGGER}"))
     # Index builds sort in memory; btree builds already use the parallel maintenance workers, and the GiST
     # build is the sorted one (PostgreSQL ≥ 14, PostGIS ≥ 3.1).
@@ -581,54 +578,6 @@ def _bulk_load(conn: Connection, new_rows: int) -> Iterator[bool]:
     # Statistics now, with the load (they commit with it): until autovacuum gets round to it the planner would
     # take a common class for a rare one — a nearest-component probe then read 166,000 index entries, not 3.
     conn.execute(text("ANALYZE components"))
-
-
-def _cell_sums(rows: pd.DataFrame, grid_codes: np.ndarray) -> pd.DataFrame:
-    """What the cells trigger would add for these new rows: per unit grid, how many counted components and the
-    sums of their centroids' coordinates (removed ones, those outside every grid and empty ones not counted)."""
-    x, y = rows["lon"].to_numpy(dtype=float, copy=True), rows["lat"].to_numpy(dtype=float, copy=True)
-    wkb = rows["geom_wkb"].to_numpy(dtype=object)
-    shaped = pd.notna(wkb) if len(wkb) else np.zeros(0, dtype=bool)
-    counted = pd.notna(grid_codes) & (rows["status"].to_numpy(dtype=object) != "移除")
-    if shaped.any():  # lines and polygons count at their centroid, as ST_Centroid puts it
-        geoms = shapely.from_wkb(wkb[shaped])
-        centroids = shapely.get_coordinates(shapely.centroid(geoms))
-        empty = shapely.is_empty(geoms)
-        x[np.flatnonzero(shaped)[~empty]], y[np.flatnonzero(shaped)[~empty]] = centroids[:, 0], centroids[:, 1]
-        counted[np.flatnonzero(shaped)[empty]] = False
-    frame = pd.DataFrame({"code": grid_codes[counted], "n": 1, "sx": x[counted], "sy": y[counted]})
-    return frame.groupby("code", sort=False).sum()
-
-
-def _add_to_cells(conn: Connection, sums: pd.DataFrame) -> None:
-    """Add per-grid sums (``_cell_sums``) to ``component_cells`` as the insert trigger of migration 0004 does."""
-    if not len(sums):
-        return
-    conn.execute(
-        text(
-            f"""
-            INSERT INTO component_cells AS c (unit_grid_code, n, sx, sy, geom)
-            SELECT d.code, d.n, d.sx, d.sy, ST_SetSRID(ST_MakePoint(d.sx / d.n, d.sy / d.n), {STORAGE_SRID})
-            FROM unnest(CAST(:code AS text[]), CAST(:n AS int[]), CAST(:sx AS float8[]), CAST(:sy AS float8[]))
-                AS d(code, n, sx, sy)
-            ON CONFLICT (unit_grid_code) DO UPDATE SET
-                n = c.n + excluded.n, sx = c.sx + excluded.sx, sy = c.sy + excluded.sy,
-                geom = ST_SetSRID(ST_MakePoint((c.sx + excluded.sx) / (c.n + excluded.n),
-                                               (c.sy + excluded.sy) / (c.n + excluded.n)), {STORAGE_SRID})
-            """
-        ),
-        {  # array literals: psycopg2 sends a list as ARRAY[v1, v2, …], one expression node per value to parse
-            "code": _array_literal(sums.index.tolist()),
-            "n": _array_literal(sums["n"].astype(int).tolist()),
-            "sx": _array_literal(sums["sx"].tolist()),
-            "sy": _array_literal(sums["sy"].tolist()),
-        },
-    )
-
-
-def _array_literal(values: Sequence[str | int | float]) -> str:
-    """A PostgreSQL array literal of grid codes (digits, no quoting needed) or numbers (repr: exact floats)."""
-    return "{" + ",".join(v if isinstance(v, str) else repr(v) for v in values) + "}"
 
 
 def _update_existing(conn: Connection, rows: pd.DataFrame, actor: str, source: str) -> int:

@@ -75,6 +75,14 @@ def test_cells_follow_imports_moves_and_retirements(district: Engine, tmp_path: 
     assert sum(n for n, _, _ in cells(district).values()) == 299  # a removed (移除) component no longer counts
     assert_same(district)
 
+    kept = cells(district)  # the recount a bulk import ends with agrees with what the triggers kept
+    with district.begin() as conn:
+        conn.execute(text("SELECT component_cells_recount()"))
+    assert set(cells(district)) == set(kept)
+    for code, (n, x, y) in kept.items():
+        assert cells(district)[code][0] == n
+        assert cells(district)[code][1:] == pytest.approx((x, y), abs=1e-9)
+
     with district.connect() as conn, conn.begin():
         conn.execute(text("DELETE FROM component_history"))
         conn.execute(text("DELETE FROM components"))
