@@ -13,6 +13,7 @@ from fastapi import Depends, Header, Request
 from sqlalchemy import Engine
 from sqlalchemy.engine import URL
 
+from gisgrid.errors import InvalidInput
 from gisgrid.settings import Settings
 from gisgrid.storage.database import asyncpg_connect_args
 
@@ -115,9 +116,22 @@ async def get_actor(
     x_actor: Annotated[str | None, Header(description="Acting user's name or id")] = None,
     x_role: Annotated[str | None, Header(description="Acting user's role")] = None,
 ) -> Actor:
-    # Header values are latin-1 on the wire: non-ASCII names (李娜) arrive percent-encoded.
-    name = unquote(x_actor or "").strip() or "anonymous"
-    return Actor(name=name, role=unquote(x_role).strip() if x_role else None)
+    # Header values are bytes the server reads as latin-1: non-ASCII names (李娜) are sent percent-encoded; raw
+    # UTF-8 from a client that did not encode is read as UTF-8, and anything else refused (not stored garbled).
+    name = unquote(_header_text(x_actor or "", "X-Actor")).strip() or "anonymous"
+    return Actor(name=name, role=unquote(_header_text(x_role, "X-Role")).strip() if x_role else None)
+
+
+def _header_text(value: str, header: str) -> str:
+    if value.isascii():
+        return value
+    try:
+        return value.encode("latin-1").decode("utf-8")
+    except UnicodeError:
+        raise InvalidInput(
+            f"{header} header: not UTF-8 text; send non-ASCII names percent-encoded (e.g. %E6%9D%8E%E5%A8%9C)",
+            detail=[{"field": header, "reason": "not UTF-8"}],
+        ) from None
 
 
 ActorDep = Annotated[Actor, Depends(get_actor)]

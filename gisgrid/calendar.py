@@ -239,6 +239,26 @@ class WorkingCalendar:
             pos = 0
         raise InvalidInput(f"no working time within {_MAX_DAYS} days: check the extra holidays", detail={})
 
+    def rewind_working_us(self, end: datetime, amount_us: int) -> datetime:
+        """The latest instant with ``amount_us`` microseconds of working time between it and ``end`` (the inverse
+        of :meth:`add_working_time`, walking back): where a clock that has used that much must have started."""
+        if amount_us <= 0:
+            return end.astimezone(self.tz)
+        ordinal, pos = self._local(end, "end")
+        remaining, last = amount_us, ordinal
+        while last - ordinal <= _MAX_DAYS:
+            if self._is_working_ordinal(ordinal):
+                for start, stop in reversed(self._spans):
+                    top = min(stop, pos)
+                    if top <= start:
+                        continue
+                    if remaining <= top - start:
+                        return self._instant(ordinal, top - remaining)
+                    remaining -= top - start
+            ordinal -= 1
+            pos = _US_PER_DAY
+        raise InvalidInput(f"no working time within {_MAX_DAYS} days: check the extra holidays", detail={})
+
     def _amount_us(self, amount: float, unit: Unit) -> int:
         if isinstance(amount, bool) or not isinstance(amount, int | float) or not math.isfinite(amount) or amount < 0:
             raise InvalidInput(f"time amount must be a finite number ≥ 0, not {amount!r}", detail={"amount": amount})

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
+import math
 from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -25,7 +26,7 @@ from gisgrid.catalogue import Catalogue
 from gisgrid.components_store import catalogue_for
 from gisgrid.errors import Conflict, InvalidInput, NotFound
 from gisgrid.evaluation import traffic_lights
-from gisgrid.events import DISPOSAL_NODE, EventCatalogue, EventClass, load_event_catalogue, matter_code
+from gisgrid.events import DISPOSAL_NODE, EventCatalogue, EventClass, load_event_catalogue, matter_code_of
 from gisgrid.photos import PhotoInfo, PhotoStore, inspect_photo
 from gisgrid.settings import STORAGE_SRID, Settings
 from gisgrid.storage.prepared import AsyncFetcher, Prepared
@@ -217,6 +218,7 @@ def _intake_write(with_photos: bool) -> Prepared:
     """The case, its first log entry (and its photos) in one statement — one round trip, one implicit
     transaction; the new case comes back ready to answer with. A conflict on the idempotency key (a concurrent
     retry) or on the case number inserts nothing and returns no row."""
+    attachments = "to_jsonb(CAST(:ph_name AS text[]))" if with_photos else "'[]'"  # the photos' file names
     return Prepared(
         "gisgrid_intake_write" + ("_photos" if with_photos else ""),
         f"""
@@ -228,7 +230,7 @@ def _intake_write(with_photos: bool) -> Prepared:
         t AS (
             INSERT INTO case_transitions (case_id, action, from_state, to_state, actor, role, at, note, attachments,
                 version, effects, details)
-            SELECT c.id, 'report', NULL, 'reported', :actor, :role, :now, :descr, '[]', 1, '[]',
+            SELECT c.id, 'report', NULL, 'reported', :actor, :role, :now, :descr, {attachments}, 1, '[]',
                 CAST(:details AS jsonb) FROM c
         ){_PHOTOS_CTE if with_photos else ""}
         SELECT {CASE_COLUMNS} FROM c LEFT JOIN departments d ON d.code = c.department_code
@@ -397,7 +399,7 @@ def _write_params(services: CaseServices, draft: _Draft, read: dict[str, Any]) -
         "year": now.year,
         "scheme": ev.scheme,
         "cls": ev.code,
-        "matter": matter_code(where["district_code"], ev.code),
+        "matter": matter_code_of(where["district_code"], ev),
         "dtype": draft.limit.disposal_type,
         "urgent": draft.limit.urgent,
         "source": item.source,
@@ -497,6 +499,7 @@ def _photo_params(services: CaseServices, infos: list[PhotoInfo], photos: list[t
     """Photos saved (content-addressed: a retry or a failed write leaves no duplicate) and their rows as arrays."""
     stored = [services.photos.save(data, info) for info, (_, data) in zip(infos, photos, strict=True)]
     return {
+        "ph_name": [name for name, _ in photos],
         "ph_sha": [s.sha256 for s in stored],
         "ph_path": [s.relpath for s in stored],
         "ph_type": [s.content_type for s in stored],
@@ -585,7 +588,8 @@ class ActionRequest:
     version: int
     note: str | None = None
     payload: dict[str, Any] = field(default_factory=dict)
-    photos: list[tuple[str, bytes]] = field(default_factory=list)  # after-photos for 处置
+    #: Photos taken with the action: the after-photos of 处置 (its required ``after_photo``), evidence of others.
+    photos: list[tuple[str, bytes]] = field(default_factory=list)
 
 
 def _snapshot(row: Any) -> workflow.CaseState:
@@ -618,22 +622,22 @@ def act(
         suggestion = (routing_json.get("decision") or {}).get("department")
         if req.action == "dispatch":
             payload.setdefault("department", suggestion)
-            if payload.get("department") and payload["department"] not in services.departments:
-                raise InvalidInput(
-                    f"department: unknown department {payload['department']!r}", detail=[{"field": "department"}]
-                )
+            department = payload.get("department")
+            if department and (not isinstance(department, str) or department not in services.departments):
+                raise InvalidInput(f"department: unknown department {department!r}", detail=[{"field": "department"}])
         if req.action == "supervise" and row.due_at is not None:
             payload.setdefault("overdue", now > row.due_at)
-        if req.action == "approve_extension":
-            payload = _extension_due(services, row, payload)
         infos = []
-        if req.action == "handle" and req.photos:
-            for i, (name, data) in enumerate(req.photos):
-                try:
-                    infos.append(inspect_photo(data, filename=name))
-                except InvalidInput as exc:
-                    raise InvalidInput(f"photos[{i}]: {exc.message}", detail=[{"field": f"photos[{i}]"}]) from None
-            payload.setdefault("after_photo", [n for n, _ in req.photos])
+        for i, (name, data) in enumerate(req.photos):
+            try:
+                infos.append(inspect_photo(data, filename=name))
+            except InvalidInput as exc:
+                raise InvalidInput(f"photos[{i}]: {exc.message}", detail=[{"field": f"photos[{i}]"}]) from None
+        if req.action == "handle":  # the after-photo is a photo sent with the action, not a name in the payload
+            payload["after_photo"] = [n for n, _ in req.photos] or None
+        if req.action == "approve_extension":  # state and role first: bad input on a closed case is still a 409
+            workflow.check(case, req.action, req.role, payload=payload, expected_version=req.version)
+            payload = _extension_due(services, row, payload)
         tr = workflow.apply(case, req.action, req.role, payload=payload, expected_version=req.version)
         new = tr.case
         updates: dict[str, Any] = {
@@ -679,8 +683,9 @@ def act(
             details=dict(tr.details),
             attachments=[n for n, _ in req.photos],
         )
+        kind = "after" if req.action == "handle" else "evidence"
         for info, (_, data) in zip(infos, req.photos, strict=True):
-            _save_photo(conn, services, case_id, info, data, kind="after")
+            _save_photo(conn, services, case_id, info, data, kind=kind)
         for effect, kind in (("issue_dispatch_order", "dispatch"), ("issue_supervision_order", "supervision")):
             if effect in tr.effects:
                 _issue_document(conn, case_id, row.case_no, kind, new.department, updates.get("due_at"), req, payload)
@@ -693,10 +698,20 @@ def _decision_fields(data: dict[str, Any]) -> dict[str, Any]:
     return fields
 
 
+#: The longest extension approved in one step (a longer one is a typing slip, or a case to suspend, 挂账).
+MAX_EXTENSION_DAYS = 366
+
+
 def _extension_due(services: CaseServices, row: Any, payload: dict[str, Any]) -> dict[str, Any]:
     """An approved extension moves the disposal deadline by ``amount`` ``unit`` (working time by default)."""
     if payload.get("new_due_at"):
-        new_due = dt.datetime.fromisoformat(str(payload["new_due_at"]))
+        try:
+            new_due = dt.datetime.fromisoformat(payload["new_due_at"])
+        except (TypeError, ValueError):
+            raise InvalidInput(
+                f"new_due_at: {payload['new_due_at']!r} is not a date and time (ISO 8601, e.g. 2026-12-01T17:30)",
+                detail=[{"field": "new_due_at"}],
+            ) from None
         if new_due.tzinfo is None:
             new_due = new_due.replace(tzinfo=LOCAL_TZ)
     else:
@@ -707,9 +722,14 @@ def _extension_due(services: CaseServices, row: Any, payload: dict[str, Any]) ->
                 "amount: an approved extension needs amount (a number) and unit, or new_due_at",
                 detail=[{"field": "amount"}],
             ) from None
-        if amount <= 0:
-            raise InvalidInput("amount: must be positive", detail=[{"field": "amount"}])
-        unit = payload.get("unit") or "working_days"
+        if not (math.isfinite(amount) and amount > 0):
+            raise InvalidInput("amount: must be a positive number", detail=[{"field": "amount"}])
+        unit = str(payload.get("unit") or "working_days")
+        if (amount / 24 if unit.endswith("hours") else amount) > MAX_EXTENSION_DAYS:
+            raise InvalidInput(
+                f"amount: {amount:g} {unit} is more than the {MAX_EXTENSION_DAYS} days an extension may take",
+                detail=[{"field": "amount"}],
+            )
         new_due = services.calendar.extend(row.disposal_due_at or row.due_at, amount, unit)
     if row.disposal_due_at is not None and new_due <= row.disposal_due_at:
         raise InvalidInput("new_due_at: an extension must move the deadline later", detail=[{"field": "new_due_at"}])
@@ -728,9 +748,13 @@ def _deadlines(
     if tr.action == "suspend":
         return {"suspended_at": now, "node": None}
     if tr.action == "resume":
-        # 挂账 stops the clock: the working time left when suspended is what is left now.
+        # 挂账 stops the clock: the working time left when suspended is what is left now, and the time used
+        # before it is what was used (the light's share), so the node restarts that much working time ago.
         start = row.suspended_at or now
         out["suspended_at"] = None
+        if row.node_started_at is not None:
+            used = services.calendar.working_us_between(row.node_started_at, start)
+            out["node_started_at"] = services.calendar.rewind_working_us(now, used)
         for col in ("due_at", "disposal_due_at"):
             due = getattr(row, col)
             if due is not None:
@@ -973,12 +997,16 @@ def _filter_sql(f: CaseFilter) -> tuple[str, dict[str, Any]]:
             )
         where.append(f"c.{column} = :grid")
         params["grid"] = f.grid
-    if f.since:
+    # A period without an offset is China time, as every time the service answers with (not the server's zone).
+    since, until = (t.replace(tzinfo=LOCAL_TZ) if t and t.tzinfo is None else t for t in (f.since, f.until))
+    if since and until and until <= since:
+        raise InvalidInput("until: must be after since", detail=[{"field": "until"}])
+    if since:
         where.append("c.created_at >= :since")
-        params["since"] = f.since
-    if f.until:
+        params["since"] = since
+    if until:
         where.append("c.created_at < :until")
-        params["until"] = f.until
+        params["until"] = until
     if f.bbox:
         where.append(f"c.geom && ST_MakeEnvelope(:x0, :y0, :x1, :y1, {STORAGE_SRID})")
         params.update(dict(zip(("x0", "y0", "x1", "y1"), f.bbox, strict=True)))
@@ -1060,19 +1088,42 @@ def as_feature(case: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def merge_duplicate(engine: Engine, case_id: int, into: int, *, actor: str, role: str, version: int) -> None:
+def merge_duplicate(
+    engine: Engine, services: CaseServices, case_id: int, into: int, *, actor: str, role: str, version: int
+) -> None:
     """An operator merges a reported duplicate into the kept case: it is voided (through the state machine, so
-    roles and states are checked) and points at the kept case — one transaction."""
+    roles and states are checked) and points at the kept case — one transaction. The kept case must be open, not
+    itself merged, of the same class and within the class's duplicate radius (as the listed duplicates are)."""
     if case_id == into:
         raise InvalidInput("into: a case cannot be a duplicate of itself", detail=[{"field": "into"}])
     now = _now(None)
     with engine.connect() as conn, conn.begin():
-        if conn.execute(text("SELECT 1 FROM cases WHERE id = :i"), {"i": into}).scalar() is None:
-            raise NotFound(f"no case with id {into}")
-        row = conn.execute(text("SELECT * FROM cases WHERE id = :id FOR UPDATE"), {"id": case_id}).one_or_none()
-        if row is None:
-            raise NotFound(f"no case with id {case_id}")
+        rows = {  # both locked, in id order: two merges at once cannot point two cases at each other
+            r.id: r
+            for r in conn.execute(
+                text(
+                    "SELECT c.*, ST_Distance(c.geom::geography, (SELECT geom FROM cases WHERE id = :b)::geography) "
+                    "AS distance_m FROM cases c WHERE c.id IN (:a, :b) ORDER BY c.id FOR UPDATE"
+                ),
+                {"a": case_id, "b": into},
+            )
+        }
+        for wanted in (case_id, into):
+            if wanted not in rows:
+                raise NotFound(f"no case with id {wanted}")
+        row, kept = rows[case_id], rows[into]
         reason = f"与案件 {into} 重复"
+        workflow.check(_snapshot(row), "void", role, expected_version=version)
+        ev = event_class(services, row.scheme, row.class_code)
+        why = None
+        if kept.state not in OPEN_STATES or kept.duplicate_of is not None:
+            why = f"case {into} is {workflow.STATES.get(kept.state, kept.state)}, not an open case to keep"
+        elif (kept.scheme, kept.class_code) != (row.scheme, row.class_code):
+            why = f"case {into} is of class {kept.class_code}, not {row.class_code} ({ev.name})"
+        elif row.distance_m is not None and row.distance_m > ev.duplicate_radius_m:
+            why = f"case {into} is {row.distance_m:.0f} m away, beyond the {ev.duplicate_radius_m:g} m of {ev.name}"
+        if why:
+            raise workflow.TransitionNotAllowed(f"merge into {into}: {why}", detail=[{"field": "into", "reason": why}])
         tr = workflow.apply(_snapshot(row), "void", role, payload={"reason": reason}, expected_version=version)
         conn.execute(
             text(

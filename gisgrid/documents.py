@@ -53,7 +53,7 @@ class OrderData:
     case_number: str  # 案件编号
     class_code: str  # 案件类别: code + name
     class_name: str
-    matter_code: str  # 事项代码: 6-digit district + 5-digit event class
+    matter_code: str | None  # 事项代码: 6-digit district + 5-digit event class (GB/T 47678.5 classes only)
     description: str  # 问题描述
     lon: float  # 事发位置
     lat: float
@@ -201,7 +201,8 @@ def _check_url(url: str) -> str:
 
 
 def _context(order: OrderData) -> dict[str, Any]:
-    split_matter_code(order.matter_code)  # 11 digits, or InvalidInput
+    if order.matter_code is not None:
+        split_matter_code(order.matter_code)  # 11 digits, or InvalidInput
     if not (math.isfinite(order.lon) and math.isfinite(order.lat) and -180 <= order.lon <= 180):
         raise InvalidInput(f"case position ({order.lon}, {order.lat}) is not a lon/lat", detail={"field": "lon"})
     if not -90 <= order.lat <= 90:

@@ -169,6 +169,15 @@ class EventCatalogue:
         return self._by_component.get(gbt_code)
 
 
+#: The scheme whose class codes make the 11-digit 事项代码 (GB/T 47678.5). A CJ/T 214 event class has none.
+MATTER_SCHEME = "gbt47678"
+
+
+def matter_code_of(district: str, ev: EventClass) -> str | None:
+    """事项代码 of a case of class ``ev`` in ``district``, None for a class of another scheme."""
+    return matter_code(district, ev.code) if ev.scheme == MATTER_SCHEME else None
+
+
 def matter_code(district: str, code: str) -> str:
     """事项代码 of a case: 6-digit 行政区划代码 + 5-digit GB/T 47678.5 event class code = 11 digits."""
     if not _DISTRICT.fullmatch(district):

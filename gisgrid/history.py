@@ -21,6 +21,7 @@ from sqlalchemy import Connection, Engine, text
 
 from gisgrid.errors import InvalidInput
 from gisgrid.evaluation import Period
+from gisgrid.events import MATTER_SCHEME
 from gisgrid.settings import STORAGE_SRID
 from gisgrid.storage.bulk import copy_frame
 
@@ -143,7 +144,7 @@ def write_history_in(
         _check_kept_numbers(conn, c)
     else:
         c["case_no"] = _renumber(conn, c)
-    c["matter_code"] = c["district_code"] + c["class_code"]
+    c["matter_code"] = (c["district_code"] + c["class_code"]).where(c["scheme"] == MATTER_SCHEME)
     c["updated_at"] = t.groupby("case_id")["at"].max().reindex(c["id"]).to_numpy()
     c["version"] = t.groupby("case_id")["version"].max().reindex(c["id"]).fillna(1).astype(int).to_numpy()
     points = shapely.points(c["lon"].to_numpy(dtype=float), c["lat"].to_numpy(dtype=float))

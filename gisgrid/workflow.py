@@ -357,6 +357,24 @@ def apply(
     Raises InvalidInput (unknown action/role), StaleVersion, RoleNotAllowed, TransitionNotAllowed, MissingField.
     """
     payload = dict(payload or {})
+    rule = check(case, action, role, payload=payload, expected_version=expected_version)
+    missing = [f for f in rule.required if not _filled(payload.get(f))]
+    if missing:
+        named = ", ".join(f"{f!r} ({FIELD_LABELS.get(f, f)})" for f in missing)
+        raise MissingField(
+            f"{action} needs {named} in the payload; required: {', '.join(rule.required)}",
+            detail={"action": action, "missing": missing, "required": list(rule.required)},
+        )
+    return _transition(case, rule, role, payload)
+
+
+def check(
+    case: CaseState, action: str, role: str, *, payload: Mapping[str, Any] | None = None, expected_version: int
+) -> ActionRule:
+    """Whether ``role`` may take ``action`` on ``case`` now (version, role, state, guard), before the caller works
+    out payload fields from the request (an extension's new deadline); its rule, or the error :func:`apply`
+    raises."""
+    payload = payload or {}
     rule = _lookup(action, role)
     if expected_version != case.version:
         raise StaleVersion(
@@ -383,14 +401,7 @@ def apply(
             f"{action} is not allowed in state {_state_text(case.state)}: {why}",
             detail={"action": action, "state": case.state, "reason": why},
         )
-    missing = [f for f in rule.required if not _filled(payload.get(f))]
-    if missing:
-        named = ", ".join(f"{f!r} ({FIELD_LABELS.get(f, f)})" for f in missing)
-        raise MissingField(
-            f"{action} needs {named} in the payload; required: {', '.join(rule.required)}",
-            detail={"action": action, "missing": missing, "required": list(rule.required)},
-        )
-    return _transition(case, rule, role, payload)
+    return rule
 
 
 def _transition(case: CaseState, rule: ActionRule, role: str, payload: dict[str, Any]) -> Transition:

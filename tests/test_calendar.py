@@ -141,6 +141,23 @@ def test_between_is_the_inverse_of_add(cal: WorkingCalendar, start: datetime, am
     assert days_due == due
 
 
+def test_rewind_walks_back_over_lunch_weekends_and_holidays(cal: WorkingCalendar) -> None:
+    hour = 3_600_000_000
+    assert cal.rewind_working_us(at(2025, 6, 10, 14, 0), hour) == at(2025, 6, 10, 11, 30)  # half before lunch
+    assert cal.rewind_working_us(at(2025, 6, 16, 9, 0), hour) == at(2025, 6, 13, 17, 0)  # Mon 09:00 → Fri
+    # Thu 2025-10-09 after the National Day week: back to the adjusted working Sunday 2025-09-28.
+    assert cal.rewind_working_us(at(2025, 10, 9, 9, 30), 2 * hour) == at(2025, 9, 30, 16, 30)
+    assert cal.rewind_working_us(at(2025, 6, 14, 10, 0), 0) == at(2025, 6, 14, 10, 0)
+    assert cal.rewind_working_us(at(2025, 6, 14, 10, 0), hour) == at(2025, 6, 13, 16, 30)  # from a Saturday
+
+
+@pytest.mark.parametrize("end", [at(2025, 6, 10, 10, 0), at(2025, 10, 9, 8, 45), at(2026, 2, 24, 13, 0)])
+@pytest.mark.parametrize("amount", [0.25, 3.5, 7.5, 40])
+def test_rewind_is_the_inverse_of_between(cal: WorkingCalendar, end: datetime, amount: float) -> None:
+    start = cal.rewind_working_us(end, round(amount * 3_600_000_000))
+    assert cal.working_time_between(start, end) == pytest.approx(amount, abs=1e-9)
+
+
 def test_between_counts_only_working_time(cal: WorkingCalendar) -> None:
     assert cal.working_time_between(at(2025, 9, 30, 17, 30), at(2025, 10, 9, 8, 30)) == 0
     assert cal.working_time_between(at(2025, 6, 13, 12, 0), at(2025, 6, 16, 9, 30)) == 5  # Fri pm 4 + Mon 1

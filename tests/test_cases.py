@@ -19,13 +19,15 @@ from fastapi.testclient import TestClient
 from PIL import Image
 from sqlalchemy import Engine, text
 
+from api.deps import Actor, get_actor
 from api.main import create_app
 from gisgrid import cases as svc
 from gisgrid import geodesy
-from gisgrid.errors import InvalidInput
+from gisgrid.errors import Conflict, InvalidInput, NotFound
 from gisgrid.settings import Settings
 from gisgrid.storage.database import asyncpg_connect_args, make_engine
 from gisgrid.storage.prepared import init_async_connection
+from gisgrid.workflow import MissingField
 from tests.fixtures import COMMUNITIES, STREETS, case_number_years, run_async
 from tests.test_components_store import inside_points
 
@@ -88,12 +90,14 @@ def get(engine: Engine, services: svc.CaseServices, case_id: int, now: str = "20
         return svc.get_case(conn, services, case_id, role="dispatcher", now=at(now))
 
 
-def act(engine, services, case_id, action, role, version, now, **payload) -> dict:
+def act(engine, services, case_id, action, role, version, now, photos=(), **payload) -> dict:
     svc.act(
         engine,
         services,
         case_id,
-        svc.ActionRequest(action=action, role=role, actor="测试员", version=version, payload=payload),
+        svc.ActionRequest(
+            action=action, role=role, actor="测试员", version=version, payload=payload, photos=list(photos)
+        ),
         now=at(now),
     )
     return get(engine, services, case_id, now)
@@ -120,6 +124,26 @@ def test_intake_locates_numbers_routes_and_sets_the_first_deadline(
     assert [t["action"] for t in case["timeline"]] == ["report"]
     again = intake(loaded, services, item, now=at("2025-09-26T17:05:00"))[0]
     assert get(loaded, services, again)["case_no"] == "2025000002"
+
+
+def test_a_cjt214_event_is_filed_without_a_matter_code_and_routed_by_its_scheme_rules(
+    loaded: Engine, services: svc.CaseServices, intake: Intake, spot: tuple[float, float]
+) -> None:
+    x, y = spot
+    item = svc.Intake(class_code="0505", scheme="cjt214", lon=x, lat=y, datum="cgcs2000", description="占道停车")
+    case_id, created = intake(loaded, services, item, now=at("2025-09-26T10:00:00"))
+    case = get(loaded, services, case_id)
+    assert created and case["scheme"] == "cjt214" and case["class_code"] == "0505"
+    assert case["class_name"] == "机动车乱停放"
+    assert case["matter_code"] is None  # 事项代码 is made of GB/T 47678.5 class codes only
+    decision = case["routing"]["decision"]
+    assert decision["rule_id"] == "R017" and decision["department"] == "990000000000000006"
+    act(loaded, services, case_id, "verify", "supervisor", 1, "2025-09-26T10:00:00")
+    act(loaded, services, case_id, "file", "shift_lead", 2, "2025-09-26T10:00:00")
+    c = act(loaded, services, case_id, "dispatch", "dispatcher", 3, "2025-09-26T10:00:00")
+    with loaded.connect() as conn:
+        page = svc.render_document(conn, services, case_id, c["documents"][0]["id"])
+    assert c["case_no"] in page and "机动车乱停放" in page and "事项代码" in page
 
 
 def test_component_linked_case_goes_to_the_owner_first(
@@ -157,12 +181,39 @@ def test_possible_duplicates_are_listed_and_can_be_merged(
     assert [d["id"] for d in dups] == [first] and 8 < dups[0]["distance_m"] < 11
     other_class = get(loaded, services, report(loaded, services, x, y, via=intake, class_code="09009"))
     assert other_class["routing"]["duplicates"] == []
-    svc.merge_duplicate(loaded, second["id"], first, actor="值班长甲", role="shift_lead", version=1)
+    svc.merge_duplicate(loaded, services, second["id"], first, actor="值班长甲", role="shift_lead", version=1)
     merged = get(loaded, services, second["id"])
     assert merged["state"] == "voided" and merged["duplicate_of"] == first
     with pytest.raises(InvalidInput, match="not allowed for role"):
-        svc.merge_duplicate(loaded, other_class["id"], first, actor="x", role="dispatcher", version=1)
-    assert get(loaded, services, other_class["id"])["duplicate_of"] is None  # refused: nothing written
+        svc.merge_duplicate(loaded, services, other_class["id"], first, actor="x", role="dispatcher", version=1)
+    third = report(loaded, services, x, y + 0.0001, via=intake)
+    far = report(loaded, services, x + 0.001, y, via=intake)  # ~90 m: beyond 暴露垃圾's 30 m
+    refusals = [  # 409: the kept case is not one to merge into; 404: there is none
+        (third, second["id"], Conflict, "is 作废, not an open case to keep"),  # a merged one: no chains, no cycles
+        (other_class["id"], first, Conflict, "is of class 06010, not 09009"),
+        (far, first, Conflict, "m away, beyond the 30 m of 暴露垃圾"),
+        (first, 10**9, NotFound, f"no case with id {10**9}"),
+    ]
+    for dup, into, error, why in refusals:
+        with pytest.raises(error, match=why):
+            svc.merge_duplicate(loaded, services, dup, into, actor="x", role="shift_lead", version=1)
+        assert get(loaded, services, dup)["state"] == "reported"  # refused: nothing written
+    assert get(loaded, services, first)["duplicate_of"] is None
+
+
+def test_a_period_without_an_offset_is_china_time(
+    loaded: Engine, services: svc.CaseServices, spot: tuple[float, float]
+) -> None:
+    x, y = spot
+    early = report(loaded, services, x, y, now=at("2025-09-26T07:00:00"))  # 2025-09-25 23:00 UTC
+    late = report(loaded, services, x, y, now=at("2025-09-26T23:30:00"))  # 2025-09-26 15:30 UTC
+    report(loaded, services, x, y, now=at("2025-09-27T00:30:00"))  # the next day
+    day = svc.CaseFilter(since=dt.datetime(2025, 9, 26), until=dt.datetime(2025, 9, 27))
+    with loaded.connect() as conn:
+        items, matched = svc.list_cases(conn, services, day)
+        assert matched == 2 and sorted(c["id"] for c in items) == sorted([early, late])
+        with pytest.raises(InvalidInput, match="until: must be after since"):
+            svc.list_cases(conn, services, svc.CaseFilter(since=day.until, until=day.since))
 
 
 def test_idempotency_key_makes_a_retried_report_one_case(
@@ -262,6 +313,18 @@ def _jpeg_with_gps(lon: float, lat: float) -> bytes:
     return buf.getvalue()
 
 
+def _jpeg(shade: int) -> bytes:
+    buf = io.BytesIO()
+    Image.new("RGB", (32, 24), (shade, 90, 60)).save(buf, "JPEG")
+    return buf.getvalue()
+
+
+def _png() -> bytes:
+    buf = io.BytesIO()
+    Image.new("RGB", (32, 24), (10, 200, 60)).save(buf, "PNG")
+    return buf.getvalue()
+
+
 def test_location_from_photo_exif_gps(
     loaded: Engine, services: svc.CaseServices, intake: Intake, spot: tuple[float, float]
 ) -> None:
@@ -271,6 +334,7 @@ def test_location_from_photo_exif_gps(
     case = get(loaded, services, case_id)
     assert abs(case["lon"] - x) < 1e-6 and abs(case["lat"] - y) < 1e-6
     assert len(case["photos"]) == 1 and case["photos"][0]["kind"] == "before"
+    assert case["timeline"][0]["attachments"] == ["IMG_0001.jpg"]  # the report's log entry names its photos
     assert services.photos.open(case["photos"][0]["sha256"]).read_bytes() == photo
 
 
@@ -289,14 +353,48 @@ def test_main_path_with_working_time_deadlines_and_orders(
     assert c["node"] == "disposal" and c["node_label"] == "处置"
     assert c["due_at"] == c["disposal_due_at"] == "2025-10-09T11:00:00+08:00"
     assert [d["kind"] for d in c["documents"]] == ["dispatch"] and c["documents"][0]["number"].startswith("JB")
+    with pytest.raises(MissingField, match="after_photo"):  # an after-photo is a photo, not a name in the payload
+        act(loaded, services, cid, "handle", "department", 4, "2025-10-09T10:00:00", result="已清理", after_photo="a")
     c = act(
-        loaded, services, cid, "handle", "department", 4, "2025-10-09T10:00:00", result="已清理", after_photo="a.jpg"
+        loaded,
+        services,
+        cid,
+        "handle",
+        "department",
+        4,
+        "2025-10-09T10:00:00",
+        result="已清理",
+        photos=[("a.jpg", _jpeg(1))],
     )
-    c = act(loaded, services, cid, "rework", "supervisor", 5, "2025-10-09T10:30:00", reason="仍有残留")
+    c = act(
+        loaded,
+        services,
+        cid,
+        "rework",
+        "supervisor",
+        5,
+        "2025-10-09T10:30:00",
+        reason="仍有残留",
+        photos=[("r.png", _png())],
+    )
     assert c["state"] == "dispatched" and c["rework_count"] == 1
     c = act(
-        loaded, services, cid, "handle", "department", 6, "2025-10-09T13:30:00", result="已清理", after_photo="b.jpg"
+        loaded,
+        services,
+        cid,
+        "handle",
+        "department",
+        6,
+        "2025-10-09T13:30:00",
+        result="已清理",
+        photos=[("b.jpg", _jpeg(2))],
     )
+    assert [p["kind"] for p in c["photos"]] == ["after", "evidence", "after"]
+    assert [t["attachments"] for t in c["timeline"] if t["action"] in ("handle", "rework")] == [
+        ["a.jpg"],
+        ["r.png"],
+        ["b.jpg"],
+    ]
     c = act(loaded, services, cid, "check", "supervisor", 7, "2025-10-09T14:00:00")
     c = act(loaded, services, cid, "close", "shift_lead", 8, "2025-10-09T14:10:00")
     assert c["state"] == "closed" and c["closed_at"] == "2025-10-09T14:10:00+08:00" and c["due_at"] is None
@@ -320,6 +418,9 @@ def test_suspension_stops_the_clock_and_extension_moves_the_deadline(
     c = act(loaded, services, cid, "resume", "shift_lead", 5, "2025-10-15T09:00:00")
     # 3 working hours were left at 10:00 on Monday: from Wednesday 09:00 that is 12:00.
     assert c["state"] == "dispatched" and c["due_at"] == "2025-10-15T12:00:00+08:00"
+    # The light counts the hour used before the suspension, not the days suspended: 1 h 05 of 4 h, then 3 h 20.
+    assert get(loaded, services, cid, "2025-10-15T09:05:00")["light"] == "green"
+    assert get(loaded, services, cid, "2025-10-15T11:20:00")["light"] == "yellow"
     act(loaded, services, cid, "request_extension", "department", 6, "2025-10-15T10:00:00", reason="需调大型机械")
     c = act(
         loaded,
@@ -397,6 +498,12 @@ def test_api_refusals_have_status_and_reason(
         assert unknown_role.status_code == 422 and unknown_role.json()["detail"]["items"][0]["field"] == "X-Role"
         with loaded.connect() as conn:
             assert conn.execute(text("SELECT count(*) FROM cases")).scalar_one() == 1  # only the case acted on
+        raw = client.post(  # a client that sends the name as raw UTF-8 instead of percent-encoding it
+            "/cases",
+            json={"class_code": GARBAGE, "lon": x, "lat": y, "datum": "cgcs2000"},
+            headers={"X-Actor": "李娜".encode()},
+        )
+        assert raw.status_code == 201 and raw.json()["reporter"] == "李娜"
         assert client.get("/cases/999999").status_code == 404
         assert client.get("/cases", params={"state": "nonsense"}).status_code == 422
         detail = client.get(f"/cases/{cid}", headers={"X-Role": "supervisor"}).json()
@@ -456,6 +563,78 @@ def test_a_report_over_the_api_answers_with_the_case_as_stored(
         assert len(case["photos"]) == 1 and abs(case["lon"] - x) < 1e-6 and abs(case["lat"] - y) < 1e-6
     with loaded.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM cases")).scalar_one() == 2
+
+
+def test_actions_with_photos_on_the_form_and_bad_payloads_refused_by_field(
+    loaded: Engine, settings: Settings, spot: tuple[float, float], tmp_path: Path
+) -> None:
+    x, y = spot
+    with TestClient(create_app(settings.model_copy(update={"data_dir": tmp_path / "d"}))) as client:
+
+        def do(action: str, role: str, version: int, **payload: Any) -> Any:
+            return client.post(
+                f"/cases/{cid}/actions/{action}",
+                json={"version": version, "payload": payload},
+                headers={"X-Role": role},
+            )
+
+        cid = client.post("/cases", json={"class_code": GARBAGE, "lon": x, "lat": y, "datum": "cgcs2000"}).json()["id"]
+        do("verify", "supervisor", 1)
+        do("file", "shift_lead", 2)
+        for department in (["990000000000000003"], {"a": 1}, "nope"):
+            r = do("dispatch", "dispatcher", 3, department=department)
+            assert r.status_code == 422 and r.json()["detail"]["items"][0]["field"] == "department"
+        assert do("dispatch", "dispatcher", 3).status_code == 200
+        assert do("request_extension", "department", 4, reason="需调机械").status_code == 200
+        for payload, field in (
+            ({"new_due_at": "next tuesday"}, "new_due_at"),
+            ({"new_due_at": 12345}, "new_due_at"),
+            ({"amount": "nan"}, "amount"),
+            ({"amount": 1e8, "unit": "calendar_hours"}, "amount"),
+            ({"amount": -1}, "amount"),
+        ):
+            r = do("approve_extension", "dispatcher", 5, **payload)
+            assert r.status_code == 422 and r.json()["detail"]["items"][0]["field"] == field, payload
+        assert do("deny_extension", "dispatcher", 5, reason="不予延期").status_code == 200
+        r = do("handle", "department", 6, result="已清理", after_photo="fake.jpg")  # a name is not a photo
+        assert r.status_code == 422 and "after_photo" in r.json()["detail"]["message"]
+        r = client.post(
+            f"/cases/{cid}/actions/handle/form",
+            data={"version": "6", "result": "已清理"},
+            files={"photos": ("after.jpg", _jpeg(3), "image/jpeg")},
+            headers={"X-Role": "department"},
+        )
+        assert r.status_code == 200 and r.json()["state"] == "handled"
+        r = client.post(  # a failed 核查 with its evidence: 返工 with a reason and a photo
+            f"/cases/{cid}/actions/rework/form",
+            data={"version": "7", "reason": "仍有残留"},
+            files={"photos": ("still.png", _png(), "image/png")},
+            headers={"X-Role": "supervisor"},
+        )
+        assert r.status_code == 200 and r.json()["state"] == "dispatched" and r.json()["rework_count"] == 1
+        assert [p["kind"] for p in r.json()["photos"]] == ["after", "evidence"]
+        r = client.post(  # not an image: refused, nothing written
+            f"/cases/{cid}/actions/return/form",
+            data={"version": "8", "reason": "非本部门"},
+            files={"photos": ("x.jpg", b"<html>", "image/jpeg")},
+            headers={"X-Role": "department"},
+        )
+        assert r.status_code == 422 and "photos[0]" in r.json()["detail"]["message"]
+        final = client.get(f"/cases/{cid}").json()
+        assert final["version"] == 8 and final["state"] == "dispatched" and len(final["photos"]) == 2
+        closed = client.post("/cases", json={"class_code": GARBAGE, "lon": x, "lat": y, "datum": "cgcs2000"}).json()
+        cid = closed["id"]
+        do("void", "shift_lead", 1, reason="重复")
+        r = do("approve_extension", "dispatcher", 2, new_due_at="next tuesday")  # the state first: 409, not 422
+        assert r.status_code == 409 and "not allowed in state" in r.json()["detail"]["message"]
+
+
+def test_an_actor_header_is_percent_encoded_or_utf8_text_else_refused() -> None:
+    assert run_async(get_actor(x_actor=quote("李娜"), x_role="supervisor")) == Actor("李娜", "supervisor")
+    raw = "李娜".encode().decode("latin-1")  # raw UTF-8 bytes, as the server reads header bytes
+    assert run_async(get_actor(x_actor=raw, x_role=None)) == Actor("李娜", None)
+    with pytest.raises(InvalidInput, match="X-Actor header: not UTF-8"):  # not stored garbled
+        run_async(get_actor(x_actor="\xff\xfe", x_role=None))
 
 
 def test_a_report_is_503_with_the_reason_when_the_database_is_down(unreachable_settings: Settings) -> None:

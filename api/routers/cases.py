@@ -201,8 +201,6 @@ def heat(
     grid: Annotated[str | None, Query(pattern=r"^(\d{9}|\d{12}|\d{14}|\d{15})$")] = None,
     source: Source | None = None,
 ) -> dict[str, Any]:
-    if since is not None and until is not None and until <= since:
-        raise InvalidInput("until: must be after since", detail=[{"field": "until"}])
     f = svc.CaseFilter(
         state=[s for s in state.split(",") if s] if state else None,
         class_code=class_code,
@@ -249,7 +247,10 @@ def act(
     return _act(engine, services, case_id, req)
 
 
-@router.post("/{case_id}/actions/{action}/form", summary="办理(带照片) Apply an action with photos (处置 after-photo)")
+@router.post(
+    "/{case_id}/actions/{action}/form",
+    summary="办理(带照片) Apply an action with photos: 处置 after-photos, evidence for the others",
+)
 async def act_form(
     engine: EngineDep,
     services: ServicesDep,
@@ -258,13 +259,14 @@ async def act_form(
     action: str,
     version: Annotated[int, Form()],
     note: Annotated[str | None, Form(max_length=2000)] = None,
-    result: Annotated[str | None, Form(max_length=2000)] = None,
+    result: Annotated[str | None, Form(max_length=2000, description="处置结果 (handle)")] = None,
+    reason: Annotated[str | None, Form(max_length=2000, description="原因 (return, rework, suspend, …)")] = None,
     photos: Annotated[list[UploadFile] | None, File()] = None,
 ) -> dict[str, Any]:
     if not actor.role:
         raise InvalidInput("X-Role header: say which role acts", detail=[{"field": "X-Role"}])
     files = [(p.filename or f"photo{i}", await _read_limited(p, i)) for i, p in enumerate(photos or [])]
-    payload = {"result": result} if result else {}
+    payload = {k: v for k, v in (("result", result), ("reason", reason)) if v}
     req = svc.ActionRequest(
         action=action, role=actor.role, actor=actor.name, version=version, note=note, payload=payload, photos=files
     )
@@ -275,7 +277,7 @@ async def act_form(
 def merge(engine: EngineDep, services: ServicesDep, actor: ActorDep, case_id: int, body: MergeIn) -> dict[str, Any]:
     if not actor.role:
         raise InvalidInput("X-Role header: say which role acts", detail=[{"field": "X-Role"}])
-    svc.merge_duplicate(engine, case_id, body.into, actor=actor.name, role=actor.role, version=body.version)
+    svc.merge_duplicate(engine, services, case_id, body.into, actor=actor.name, role=actor.role, version=body.version)
     with engine.connect() as conn:
         return svc.get_case(conn, services, case_id, role=actor.role)
 
