@@ -12,7 +12,7 @@ import asyncio
 import datetime as dt
 import json
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -1057,16 +1057,20 @@ def case_heat(conn: Connection, f: CaseFilter) -> list[tuple[float, float, int]]
     return [(round(float(lat), 6), round(float(lon), 6), int(n)) for lat, lon, n in rows]
 
 
-def light_counts(conn: Connection, services: CaseServices, *, now: dt.datetime | None = None) -> dict[str, int]:
-    """Open cases per traffic light, computed for all of them at once (the console asks every 10 s)."""
+def light_counts(
+    conn: Connection, services: CaseServices, f: CaseFilter | None = None, *, now: dt.datetime | None = None
+) -> dict[str, int]:
+    """Open cases (of the filter) per traffic light, computed for all of them at once (the console asks every
+    10 s); the filter's light and paging do not apply."""
     now = _now(now)
+    cond, params = _filter_sql(replace(f, light=None) if f else CaseFilter())
     rows = pd.read_sql(
         text(
-            "SELECT node_started_at, due_at FROM cases WHERE state <> ALL(:t) AND state <> 'suspended' "
-            "AND due_at IS NOT NULL AND node_started_at IS NOT NULL"
+            f"SELECT c.node_started_at, c.due_at FROM cases c WHERE {cond} AND c.state <> ALL(:t) "
+            "AND c.state <> 'suspended' AND c.due_at IS NOT NULL AND c.node_started_at IS NOT NULL"
         ),
         conn,
-        params={"t": list(workflow.TERMINAL_STATES)},
+        params={**params, "t": list(workflow.TERMINAL_STATES)},
     )
     counts = {"green": 0, "yellow": 0, "red": 0}
     if len(rows):

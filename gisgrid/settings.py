@@ -7,6 +7,7 @@ nothing reads the environment at import time.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -39,6 +40,13 @@ class Settings(BaseSettings):
         default=None, description="Local XYZ basemap for the console, e.g. /basemap/{z}/{x}/{y}.png (default: none)"
     )
     basemap_attribution: str | None = Field(default=None, description="Attribution shown for that basemap")
+    basemap_subdomains: str | None = Field(default=None, description="Values of {s} in the basemap URL (default abc)")
+    basemap_datum: Literal["cgcs2000", "wgs84", "gcj02"] = Field(
+        default="cgcs2000", description="Datum of the basemap tiles; gcj02 (AMap, Tencent) shifts it under the overlays"
+    )
+    tianditu_token: str | None = Field(
+        default=None, description="天地图 Tianditu key: its vector basemap and labels when no basemap URL is set"
+    )
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     db_pool_size: int = Field(

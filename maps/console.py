@@ -3,11 +3,13 @@
 Layers: unit grids and the three management tiers as vector tiles (``/tiles/<layer>/{z}/{x}/{y}.mvt``, styled
 under the same layer names ``ST_AsMVT`` gives them); components by zoom — counts per unit grid as tiles
 (``component_cells``) at zoom 13–15, single components as tiles at 16, clustered points from ``/components`` at 17+;
-cases as a folium ``Realtime`` layer polling ``/cases?format=geojson&limit=1000`` every 10 s and coloured by
-traffic light; a heat map of the filtered cases over the chosen period (``/cases/heat``).
+cases as a folium ``Realtime`` layer polling ``/cases?format=geojson&limit=1000`` every 10 s, filled with the
+traffic light and ringed with the state; a heat map of the filtered cases over the chosen period (``/cases/heat``);
+an optional basemap (``maps.basemap``).
 A plain HTML/CSS/JS side panel lists the cases with filters and light counts, shows one case's detail and its
 allowed actions for the role chosen in the panel, and reports the API's own messages (422, 403, 409 …).
-Clicking the map asks ``/grids/locate`` which unit grid and tiers are there (server-side identify).
+Clicking the map asks ``/grids/locate`` which unit grid, tiers and 网格长 are there (server-side identify) and
+``/cases`` for the grid's open cases.
 """
 
 from __future__ import annotations
@@ -23,7 +25,9 @@ from folium.utilities import JsCode
 from sqlalchemy import Connection, text
 from sqlalchemy.exc import SQLAlchemyError
 
+from gisgrid.workflow import TERMINAL_STATES
 from maps.assets import use_local_assets
+from maps.basemap import Basemap, gcj02_shift_table
 from maps.pagejs import attr, json_for_script, with_dom
 
 TITLE = "gisgrid 指挥中心地图"
@@ -55,6 +59,22 @@ COMPONENT_POINT_TILES_MAX_ZOOM = 16
 COMPONENT_CLUSTER_LIMIT = 5000
 #: The heat map's default period when the panel names none.
 HEAT_DEFAULT_DAYS = 30
+#: Leaflet pane of a GCJ-02 basemap (moved under the overlays).
+BASEMAP_PANE = "gg-basemap"
+#: A case marker is filled with its traffic light and ringed with its state's colour (closed ones grey on grey).
+STATE_COLOURS = {
+    "reported": "#1565c0",
+    "verified": "#00838f",
+    "filed": "#5e35b1",
+    "dispatched": "#ef6c00",
+    "returned": "#d81b60",
+    "handled": "#00897b",
+    "checked": "#3949ab",
+    "suspended": "#6d4c41",
+    "closed": "#616161",
+    "rejected": "#9e9e9e",
+    "voided": "#bdbdbd",
+}
 
 
 class _Raw(Element):
@@ -160,8 +180,7 @@ def build_console(
     field_labels: Mapping[str, str],
     departments: Mapping[str, str],
     indicators: Mapping[str, str] | None = None,
-    basemap_url: str | None = None,
-    basemap_attribution: str | None = None,
+    basemap: Basemap | None = None,
 ) -> str:
     """The console page (HTML). Vocabulary (states, roles, actions …) comes from the caller (gisgrid.workflow)."""
     use_local_assets()
@@ -178,10 +197,24 @@ def build_console(
     m.add_to(figure)
     if bounds is not None:
         _FitNow([[bounds[1], bounds[0]], [bounds[3], bounds[2]]]).add_to(m)
-    if basemap_url:
-        folium.TileLayer(
-            basemap_url, attr=basemap_attribution or "本地底图", name="底图", overlay=False, control=True, max_zoom=22
-        ).add_to(m)
+    shift = None
+    if basemap is not None:
+        options: dict[str, Any] = {}
+        if basemap.datum == "gcj02":  # its own pane, which the page moves by the GCJ-02 offset of the view
+            folium.map.CustomPane(BASEMAP_PANE, z_index=150, pointer_events=False).add_to(m)
+            options["pane"] = BASEMAP_PANE
+            shift = gcj02_shift_table(bounds or (DEFAULT_CENTER[1], DEFAULT_CENTER[0]) * 2)
+        for source in basemap.sources:
+            folium.TileLayer(
+                source.url,
+                attr=basemap.attribution,
+                name="底图注记" if source.overlay else "底图",
+                overlay=source.overlay,
+                control=not source.overlay,
+                subdomains=basemap.subdomains,
+                max_zoom=22,
+                **options,
+            ).add_to(m)
 
     for layer, label, style, show, z_index, min_zoom in GRID_LAYERS:
         plugins.VectorGridProtobuf(
@@ -252,7 +285,12 @@ def build_console(
         "clusterMinZoom": COMPONENT_POINT_TILES_MAX_ZOOM + 1,
         "clusterLimit": COMPONENT_CLUSTER_LIMIT,
         "heatDefaultDays": HEAT_DEFAULT_DAYS,
+        "openStates": [s for s in states if s not in TERMINAL_STATES],
+        "stateColours": dict(STATE_COLOURS),
+        "basemapPane": BASEMAP_PANE,
+        "basemapShift": shift,
     }
+    figure.header.add_child(_Raw('<link rel="icon" href="data:,">'), name="gisgrid_no_favicon")  # no /favicon.ico
     figure.header.add_child(_Raw(f"<style>{PANEL_CSS}</style>"), name="gisgrid_console_css")
     figure.html.add_child(_Raw(_panel_html(states, roles, departments, indicators or {})), name="gisgrid_console_panel")
     figure.html.add_child(
@@ -263,15 +301,9 @@ def build_console(
     return html.replace("<html>", '<html lang="zh-CN">', 1)
 
 
-def csp(basemap_url: str | None = None) -> str:
-    """The page's Content-Security-Policy (a basemap on another origin is allowed for images only)."""
-    extra = ""
-    if basemap_url and "://" in basemap_url:
-        scheme, rest = basemap_url.split("://", 1)
-        host = rest.split("/", 1)[0]
-        if "{" not in host:  # a host with {s} subdomains cannot be named exactly; allow the scheme's port
-            extra = f" {scheme}://{host}"
-    return CSP.format(img=extra)
+def csp(basemap: Basemap | None = None) -> str:
+    """The page's Content-Security-Policy (a basemap's hosts, each {s} subdomain named, for images only)."""
+    return CSP.format(img="".join(f" {host}" for host in basemap.hosts) if basemap else "")
 
 
 def _options(values: Mapping[str, str], all_label: str | None, selected: str | None = None) -> str:
@@ -286,6 +318,11 @@ def _panel_html(
     states: Mapping[str, str], roles: Mapping[str, str], departments: Mapping[str, str], indicators: Mapping[str, str]
 ) -> str:
     role_options = "".join(f'<option value="{attr(k)}">{attr(v)}</option>' for k, v in roles.items())
+    open_states = [s for s in states if s not in TERMINAL_STATES]
+    legend = "".join(
+        f'<span><i class="gg-ring" style="border-color:{STATE_COLOURS.get(k, "#9e9e9e")}"></i>{attr(v)}</span>'
+        for k, v in states.items()
+    )
     return f"""
 <aside id="gg-panel" aria-label="案件面板">
   <header class="gg-head">
@@ -300,8 +337,10 @@ def _panel_html(
     <span class="gg-light" data-light="yellow"><i class="gg-dot gg-yellow"></i>黄灯 <b id="gg-n-yellow">–</b></span>
     <span class="gg-light" data-light="red"><i class="gg-dot gg-red"></i>红灯 <b id="gg-n-red">–</b></span>
   </section>
+  <details class="gg-legend-states"><summary>图例:填色为红黄绿灯,外圈为状态</summary>{legend}</details>
   <form id="gg-filters" class="gg-filters" autocomplete="off">
-    <label>状态 <select name="state">{_options(states, "全部")}</select></label>
+    <label>状态 <select name="state"><option value="{attr(",".join(open_states))}" selected>在办(未结案)</option>
+      {_options(states, "全部")}</select></label>
     <label>类别 <input name="class_code" placeholder="如 06010" size="7" maxlength="12"></label>
     <label>灯 <select name="light"><option value="">全部</option><option value="green">绿灯</option>
       <option value="yellow">黄灯</option><option value="red">红灯</option></select></label>
@@ -353,6 +392,9 @@ body {{ font-family: system-ui, "Noto Sans CJK SC", "Microsoft YaHei", sans-seri
   vertical-align: -1px; border: 1px solid #fff; box-shadow: 0 0 0 1px #90a4ae; }}
 .gg-green {{ background: #2e7d32; }} .gg-yellow {{ background: #f9a825; }} .gg-red {{ background: #c62828; }}
 .gg-grey {{ background: #9e9e9e; }}
+.gg-legend-states span {{ display: inline-block; margin: 2px 8px 2px 0; }}
+.gg-ring {{ display: inline-block; width: 8px; height: 8px; border-radius: 50%; border: 3px solid;
+  margin-right: 3px; vertical-align: -2px; background: #fff; }}
 .gg-comp {{ background: #00897b; border: 1.5px solid #fff; border-radius: 50%; box-shadow: 0 0 0 1px #607d8b; }}
 .gg-comp-bad {{ background: #ef6c00; }}
 .gg-eval {{ margin-top: 8px; border-top: 1px solid #cfd8dc; padding-top: 6px; }}
@@ -387,7 +429,8 @@ PANEL_JS = r"""
   var COLOURS = {green: "#2e7d32", yellow: "#f9a825", red: "#c62828"};
   var GREY = "#9e9e9e";
   var SEVERITY = {red: 0, yellow: 1, green: 2};
-  var GG = window.GG = {map: null, cases: null, filters: {}, selected: null, lastGood: null};
+  var OPEN = C.openStates.join(",");  // the state filter's default: cases still being worked on
+  var GG = window.GG = {map: null, cases: null, filters: {state: OPEN}, selected: null, lastGood: null};
 
   /*gisgrid:dom*/
   function dot(light) { return el("i", {cls: "gg-dot " + (light ? "gg-" + light : "gg-grey")}); }
@@ -396,7 +439,14 @@ PANEL_JS = r"""
   /* The API's error body is {"error": code, "detail": text | [{field, reason}] | {message, items}}. */
   GG.messageOf = messageOf;
 
-  function showError(text) { var box = $("gg-error"); box.textContent = text; box.hidden = !text; }
+  /* One message per source (cases, heat map, components …): one query's answer does not hide another's refusal. */
+  var ERRORS = {};
+  function showError(source, text) {
+    if (text) { ERRORS[source] = text; } else { delete ERRORS[source]; }
+    var box = $("gg-error");
+    box.textContent = Object.keys(ERRORS).map(function (k) { return ERRORS[k]; }).join("\n");
+    box.hidden = !box.textContent;
+  }
   GG.showError = showError;
 
   function headers(json) {
@@ -424,12 +474,12 @@ PANEL_JS = r"""
     });
     if (!f.since) { q.set("since", new Date(Date.now() - C.heatDefaultDays * 864e5).toISOString()); }
     request("/cases/heat?" + q.toString()).then(function (h) {
-      showError("");
+      showError("heat", "");
       var counts = h.points.map(function (p) { return p[2]; }).sort(function (a, b) { return a - b; });
       GG.heat.setOptions({max: counts.length ? counts[Math.floor(0.95 * (counts.length - 1))] : 1});
       GG.heat.setLatLngs(h.points);
       GG.heatCases = h.cases;
-    }, function (e) { showError("热力图查询被拒绝:" + e.message); });
+    }, function (e) { showError("heat", "热力图查询被拒绝:" + e.message); });
   };
 
   /* 综合评价专题图: one indicator over the regions of a level for a month, classes and colours from the API. */
@@ -469,7 +519,7 @@ PANEL_JS = r"""
         });
       }, function (err) {
         legend.textContent = "";
-        showError("专题图未生成:" + err.message);
+        showError("evaluation", "专题图未生成:" + err.message);
       });
     });
     $("gg-eval-clear").addEventListener("click", function () {
@@ -511,38 +561,46 @@ PANEL_JS = r"""
       }).eachLayer(function (l) { if (l.getLatLng) { markers.push(l); } });
       g.clearLayers();
       g.addLayers(markers);
-    }, function (e) { showError("部件查询被拒绝:" + e.message); });
+    }, function (e) { showError("components", "部件查询被拒绝:" + e.message); });
   };
 
+  function filterQuery(skip) {
+    var q = new URLSearchParams();
+    for (var k in GG.filters) { if (GG.filters[k] && skip.indexOf(k) < 0) { q.set(k, GG.filters[k]); } }
+    return q;
+  }
   function casesUrl() {
-    var q = new URLSearchParams({format: "geojson", limit: String(C.casesLimit)});
-    for (var k in GG.filters) { if (GG.filters[k]) { q.set(k, GG.filters[k]); } }
+    var q = filterQuery([]);
+    q.set("format", "geojson");
+    q.set("limit", String(C.casesLimit));
     return "/cases?" + q.toString();
   }
 
   /* Realtime source: a refused filter keeps the last good cases on the map and says why in the panel. */
   GG.fetchCases = function (ok, err) {
     request(casesUrl()).then(function (fc) {
-      showError("");
+      showError("cases", "");
       GG.lastGood = fc;
       renderList(fc);
       ok(fc);
     }, function (e) {
-      showError("案件查询被拒绝:" + e.message);
+      showError("cases", "案件查询被拒绝:" + e.message);
       err(e, e.message);
     });
     refreshLights();
   };
 
+  /* Counts per light of the filtered cases (the light filter itself aside: the counts are what it chooses from). */
   function refreshLights() {
-    request("/cases/lights").then(function (n) {
+    request("/cases/lights?" + filterQuery(["light"]).toString()).then(function (n) {
       ["green", "yellow", "red"].forEach(function (k) { $("gg-n-" + k).textContent = n[k]; });
     }, function () {});
   }
 
   GG.caseStyle = function (f) {
-    var light = f.properties.light;
-    return {radius: 7, weight: 1.5, color: "#ffffff", fillOpacity: 0.95, fillColor: COLOURS[light] || GREY};
+    var p = f.properties;
+    return {radius: 7, weight: 3, color: C.stateColours[p.state] || GREY, opacity: 1, fillOpacity: 0.95,
+            fillColor: COLOURS[p.light] || "#eeeeee"};
   };
   GG.caseMarker = function (f, latlng) { return L.circleMarker(latlng, GG.caseStyle(f)); };
   GG.bindCase = function (f, layer) {
@@ -625,7 +683,7 @@ PANEL_JS = r"""
       row("二级网格", el("span", {id: "gg-tier2", text: c.community_code || "—"})),
       row("三级网格", el("span", {id: "gg-tier3", text: c.tier3_code || "—"})),
       row("处置部门", c.department_name ? c.department_name + "(" + c.department_code + ")" : c.department_code),
-      row("派遣依据", routing.explanation || null),
+      row("派遣依据", (routing.decision || {}).explanation || null),
       row("时限", fmtTime(c.due_at) + (c.light ? " · " + LIGHTS[c.light] : " · 未计时")),
       row("来源", (c.source_label || c.source || "") + (c.reporter ? " · " + c.reporter : "")),
       row("描述", c.description)
@@ -680,12 +738,15 @@ PANEL_JS = r"""
     }, function () {});
   }
 
-  function fieldInput(name) {
+  function fieldInput(name, c) {
     if (name === "department") {
+      var suggested = ((c.routing || {}).decision || {}).department;
       var s = el("select", {name: name}, el("option", {value: "", text: "请选择部门"}));
       Object.keys(C.departments).forEach(function (code) {
-        s.appendChild(el("option", {value: code, text: C.departments[code] + "(" + code + ")"}));
+        s.appendChild(el("option", {value: code, text: C.departments[code] + "(" + code + ")" +
+          (code === suggested ? " · 派遣建议" : "")}));
       });
+      if (suggested && C.departments[suggested]) { s.value = suggested; }  // the routing suggestion preselected
       return s;
     }
     if (name === "new_due_at") { return el("input", {name: name, type: "datetime-local"}); }
@@ -697,11 +758,17 @@ PANEL_JS = r"""
     area.textContent = "";
     var fields = (C.required[action] || []).filter(function (f) { return f !== "after_photo"; });
     var form = el("form", {cls: "gg-form"}, el("b", {text: C.actions[action] || action}));
-    fields.forEach(function (f) { form.appendChild(el("label", null, (C.fieldLabels[f] || f) + " ", fieldInput(f))); });
+    fields.forEach(function (f) {
+      form.appendChild(el("label", null, (C.fieldLabels[f] || f) + " ", fieldInput(f, c)));
+    });
     form.appendChild(el("label", null, "备注 ", el("textarea", {name: "note", rows: "2"})));
-    if ((C.required[action] || []).indexOf("after_photo") >= 0) {
-      form.appendChild(el("div", {cls: "gg-count",
-        text: "此操作需处置后照片(移动端上传),此处提交将由服务器说明原因。"}));
+    /* Photos go with the action on the form endpoint, which takes result and reason: 处置 needs its after-photo,
+       the others may carry evidence (返工 with what the check found). */
+    var needsPhoto = (C.required[action] || []).indexOf("after_photo") >= 0;
+    var formFields = fields.every(function (f) { return f === "result" || f === "reason"; });
+    if (formFields) {
+      form.appendChild(el("label", null, (needsPhoto ? "处置后照片(必填) " : "照片 "),
+        el("input", {name: "photos", type: "file", accept: "image/*", multiple: "multiple"})));
     }
     var msg = el("div", {cls: "gg-error", hidden: "hidden"});
     form.appendChild(msg);
@@ -712,10 +779,21 @@ PANEL_JS = r"""
       fields.forEach(function (f) { var v = form.elements[f].value; if (v) { payload[f] = v; } });
       if (action === "supervise" && c.light === "red") { payload.overdue = true; }
       var note = form.elements.note.value || null;
-      request("/cases/" + encodeURIComponent(c.id) + "/actions/" + encodeURIComponent(action), {
-        method: "POST", headers: headers(true),
-        body: JSON.stringify({version: c.version, payload: payload, note: note})
-      }).then(function (updated) {
+      var url = "/cases/" + encodeURIComponent(c.id) + "/actions/" + encodeURIComponent(action);
+      var photos = form.elements.photos ? form.elements.photos.files : [];
+      var sent;
+      if (photos.length || needsPhoto) {
+        var data = new FormData();
+        data.append("version", String(c.version));
+        if (note) { data.append("note", note); }
+        Object.keys(payload).forEach(function (k) { data.append(k, payload[k]); });
+        Array.prototype.forEach.call(photos, function (file) { data.append("photos", file, file.name); });
+        sent = request(url + "/form", {method: "POST", headers: headers(false), body: data});
+      } else {
+        sent = request(url, {method: "POST", headers: headers(true),
+                             body: JSON.stringify({version: c.version, payload: payload, note: note})});
+      }
+      sent.then(function (updated) {
         renderCase(updated, "已办理:" + (C.actions[action] || action));
         if (GG.cases) { GG.cases.update(); }
       }, function (e) {
@@ -726,6 +804,7 @@ PANEL_JS = r"""
     area.appendChild(form);
   }
 
+  /* A click on the map: the unit grid there, its tiers and 网格长, and its open cases (each opens its detail). */
   function locate(e) {
     var ll = e.latlng;
     var url = "/grids/locate?datum=cgcs2000&lon=" + ll.lng.toFixed(7) + "&lat=" + ll.lat.toFixed(7);
@@ -733,8 +812,27 @@ PANEL_JS = r"""
       var lines = ["单元网格 " + g.unit_grid];
       if (g.tier1) { lines.push("一级 " + g.tier1.name + "(" + g.tier1.code + ")"); }
       if (g.tier2) { lines.push("二级 " + g.tier2.name + "(" + g.tier2.code + ")"); }
-      if (g.tier3) { lines.push("三级 " + g.tier3.name + "(" + g.tier3.code + ")"); }
-      popup(ll, lines);
+      if (g.tier3) {
+        lines.push("三级 " + g.tier3.name + "(" + g.tier3.code + ")");
+        var leader = g.tier3.leader_name ? g.tier3.leader_name + " " + (g.tier3.leader_phone || "") : "未配置";
+        lines.push("网格长 " + leader);
+      }
+      var box = linesDiv(lines);
+      var open = el("div", {cls: "gg-grid-cases", text: "正在查询在办案件…"});
+      box.appendChild(open);
+      L.popup().setLatLng(ll).setContent(box).openOn(GG.map);
+      var q = new URLSearchParams({grid: g.unit_grid, state: C.openStates.join(","), limit: "20"});
+      request("/cases?" + q.toString()).then(function (r) {
+        var more = r.count > r.data.length ? "(前 " + r.data.length + " 件)" : "";
+        open.textContent = "在办案件 " + r.count + " 件" + more;
+        r.data.forEach(function (c) {
+          var label = (c.case_no || "#" + c.id) + " " + (c.class_name || c.class_code) + " · " +
+            (c.state_label || c.state);
+          open.appendChild(el("div", null, el("a", {href: "#", text: label, onclick: function (ev) {
+            ev.preventDefault(); GG.openCase(c.id);
+          }})));
+        });
+      }, function (err) { open.textContent = "在办案件未能查询:" + err.message; });
     }, function (err) { popup(ll, [err.message]); });
   }
 
@@ -751,8 +849,35 @@ PANEL_JS = r"""
     L.popup().setLatLng(latlng).setContent(linesDiv(lines)).openOn(GG.map);
   }
 
+  /* GCJ-02 minus CGCS2000 at (lon, lat), bilinear in the server's table (gisgrid.geodesy made it). */
+  GG.gcjOffset = function (lon, lat) {
+    var t = C.basemapShift;
+    var fx = Math.min(Math.max((lon - t.lon0) / t.step, 0), t.nx - 1.001);
+    var fy = Math.min(Math.max((lat - t.lat0) / t.step, 0), t.ny - 1.001);
+    var i = Math.floor(fx), j = Math.floor(fy), u = fx - i, v = fy - j;
+    function at(a) {
+      var k = j * t.nx + i;
+      return (a[k] * (1 - u) + a[k + 1] * u) * (1 - v) + (a[k + t.nx] * (1 - u) + a[k + t.nx + 1] * u) * v;
+    }
+    return [at(t.dlon), at(t.dlat)];
+  };
+
+  /* A GCJ-02 basemap draws a place where GCJ-02 puts it: move its pane by the offset at the view's centre, so
+     the overlays (CGCS2000) line up with it. */
+  function shiftBasemap() {
+    var pane = GG.map.getPane(C.basemapPane);
+    if (!pane || !C.basemapShift) { return; }
+    var c = GG.map.getCenter(), z = GG.map.getZoom();
+    var d = GG.gcjOffset(c.lng, c.lat);
+    var here = GG.map.project(c, z), there = GG.map.project(L.latLng(c.lat + d[1], c.lng + d[0]), z);
+    GG.basemapShiftPx = [here.x - there.x, here.y - there.y];
+    pane.style.left = GG.basemapShiftPx[0].toFixed(1) + "px";
+    pane.style.top = GG.basemapShiftPx[1].toFixed(1) + "px";
+  }
+
   GG.init = function (refs) {
     GG.map = refs.map;
+    if (C.basemapShift) { GG.map.on("zoomend moveend viewreset", shiftBasemap); shiftBasemap(); }
     GG.cases = refs.cases;
     GG.components = refs.components;
     GG.componentCluster = refs.componentCluster;
@@ -800,7 +925,7 @@ PANEL_JS = r"""
       GG.refreshHeat();
     });
     form.addEventListener("reset", function () {
-      GG.filters = {};
+      GG.filters = {state: OPEN};
       setTimeout(function () { if (GG.cases) { GG.cases.update(); } GG.refreshHeat(); }, 0);
     });
     Array.prototype.forEach.call(document.querySelectorAll(".gg-light"), function (s) {

@@ -216,6 +216,24 @@ def test_a_period_without_an_offset_is_china_time(
             svc.list_cases(conn, services, svc.CaseFilter(since=day.until, until=day.since))
 
 
+def test_light_counts_follow_the_filter(loaded: Engine, services: svc.CaseServices, spot: tuple[float, float]) -> None:
+    x, y = spot
+    report(loaded, services, x, y, now=at("2025-09-26T10:00:00"))  # 核实 1 working hour: due 11:00
+    report(loaded, services, x, y, now=at("2025-09-26T10:40:00"), class_code="09009")
+    lamp = report(loaded, services, x, y, now=at("2025-09-26T08:30:00"), class_code=LAMP_EVENT)
+    act(loaded, services, lamp, "void", "shift_lead", 1, "2025-09-26T08:40:00", reason="误报")  # closed: no light
+    now = at("2025-09-26T10:55:00")
+    with loaded.connect() as conn:
+
+        def counts(**kw: Any) -> dict[str, int]:
+            return svc.light_counts(conn, services, svc.CaseFilter(**kw), now=now)
+
+        assert counts() == {"green": 1, "yellow": 1, "red": 0}  # 55 of 60 min used: yellow; 15 of 60: green
+        assert counts(class_code=GARBAGE) == {"green": 0, "yellow": 1, "red": 0}
+        assert counts(class_code=LAMP_EVENT) == {"green": 0, "yellow": 0, "red": 0}
+        assert counts(since=dt.datetime(2025, 9, 26, 10, 30)) == {"green": 1, "yellow": 0, "red": 0}
+
+
 def test_idempotency_key_makes_a_retried_report_one_case(
     loaded: Engine, services: svc.CaseServices, intake: Intake, spot: tuple[float, float]
 ) -> None:

@@ -5,12 +5,15 @@ from __future__ import annotations
 import json
 import re
 
+import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from gisgrid import workflow
+from gisgrid import geodesy, workflow
+from gisgrid.errors import ConfigError
 from maps import assets, tiles_sql
 from maps import console as page
+from maps.basemap import basemap_for, gcj02_shift_table
 from tests.test_components_store import inside_points
 
 MAX_BYTES = 200 * 1024
@@ -33,7 +36,10 @@ def test_console_renders_small_zh_cn_and_offline(client: TestClient) -> None:
     # every script and stylesheet comes from this app
     urls = re.findall(r"""<(?:script|link)\b[^>]*?(?:src|href)="([^"]+)\"""", html)
     assert len(urls) >= 12
+    assert '<link rel="icon" href="data:,">' in html  # no /favicon.ico request (a 404 in the browser console)
     for url in urls:
+        if url == "data:,":
+            continue
         assert url.startswith("/static/vendor/"), url
         got = client.get(url)
         assert got.status_code == 200, url
@@ -46,7 +52,7 @@ def test_console_layers_match_the_tile_layers(client: TestClient) -> None:
         assert f"'/tiles/{layer}/{{z}}/{{x}}/{{y}}.mvt'" in html
         assert f"vectorTileLayerStyles: {{ {layer}:" in html  # the MVT layer name ST_AsMVT gives
     assert "L.realtime(" in html and '"interval": 10000' in html and '"removeMissing": true' in html
-    assert 'format: "geojson", limit: String(C.casesLimit)' in html and '"casesLimit": 1000' in html
+    assert 'q.set("format", "geojson")' in html and '"casesLimit": 1000' in html
     assert "L.control.layers(" in html
     assert "/cases/lights" in html and "/grids/locate" in html and "/actions/" in html
     # zh-CN vocabulary for the panel: roles, states, action labels
@@ -121,8 +127,8 @@ def test_the_panel_endpoints_answer_and_a_bad_filter_explains_itself(client: Tes
 
 
 def _page(**kw: object) -> str:
+    kw.setdefault("bounds", None)
     return page.build_console(
-        bounds=None,
         states=workflow.STATES,
         roles=workflow.ROLES,
         actions=workflow.ACTIONS,
@@ -135,12 +141,48 @@ def _page(**kw: object) -> str:
 
 def test_no_basemap_by_default_and_a_local_basemap_when_set() -> None:
     plain = _page()
-    assert "L.tileLayer(" not in plain
-    local = _page(basemap_url="/basemap/{z}/{x}/{y}.png", basemap_attribution="市测绘院")
+    assert "L.tileLayer(" not in plain and '"basemapShift": null' in plain
+    local = _page(basemap=basemap_for("/basemap/{z}/{x}/{y}.png", attribution="市测绘院"))
     assert "L.tileLayer(" in local and "/basemap/{z}/{x}/{y}.png" in local
     assets.assert_no_external(local)
-    assert "http://10.8.0.5:8080" in page.csp("http://10.8.0.5:8080/xyz/{z}/{x}/{y}.png")
+    other_host = basemap_for("http://10.8.0.5:8080/xyz/{z}/{x}/{y}.png")
+    assert "img-src 'self' data: blob: http://10.8.0.5:8080;" in page.csp(other_host)
     assert page.csp(None).count("'self'") >= 5
+    subdomains = basemap_for("http://t{s}.tiles.city.local/{z}/{x}/{y}.png", subdomains="012")
+    assert subdomains is not None and subdomains.hosts == tuple(f"http://t{i}.tiles.city.local" for i in range(3))
+    with pytest.raises(ConfigError, match=r"only \{s\}"):
+        basemap_for("http://{z}.tiles.city.local/{x}/{y}.png")
+
+
+def test_tianditu_with_a_token_is_its_basemap_and_labels_from_its_eight_hosts() -> None:
+    tdt = basemap_for(tianditu_token="0123456789abcdef0123456789abcdef")
+    assert tdt is not None and tdt.subdomains == "01234567" and tdt.datum == "cgcs2000"
+    html = _page(basemap=tdt)
+    assert html.count("L.tileLayer(") == 2 and "vec_w/wmts?" in html and "cva_w/wmts?" in html
+    assert "tk=0123456789abcdef0123456789abcdef" in html and '"subdomains": "01234567"' in html
+    csp = page.csp(tdt)
+    assert all(f"https://t{i}.tianditu.gov.cn" in csp for i in range(8))
+    with pytest.raises(ConfigError, match="TIANDITU_TOKEN"):
+        basemap_for(tianditu_token="abc'); alert(1); //")
+
+
+def test_a_gcj02_basemap_moves_in_its_own_pane_by_the_offset_geodesy_gives() -> None:
+    bounds = (113.5, 34.6, 113.8, 34.9)
+    html = _page(basemap=basemap_for("/amap/{z}/{x}/{y}.png", datum="gcj02"), bounds=bounds)
+    assert '"pane": "gg-basemap"' in html and '"basemapShift": {' in html
+    table = gcj02_shift_table(bounds)
+    # the table interpolated (as the page does) agrees with geodesy at points between its nodes
+    lon = np.array([113.5123, 113.6789, 113.7999])
+    lat = np.array([34.6234, 34.7777, 34.8888])
+    glon, glat = geodesy.from_storage(lon, lat, "gcj02")
+    fx, fy = (lon - table["lon0"]) / table["step"], (lat - table["lat0"]) / table["step"]
+    i, j = np.floor(fx).astype(int), np.floor(fy).astype(int)
+    u, v = fx - i, fy - j
+    for name, want in (("dlon", glon - lon), ("dlat", glat - lat)):
+        a = np.array(table[name]).reshape(table["ny"], table["nx"])
+        got = (a[j, i] * (1 - u) + a[j, i + 1] * u) * (1 - v) + (a[j + 1, i] * (1 - u) + a[j + 1, i + 1] * u) * v
+        assert np.abs(got - want).max() < 1e-6  # under 10 cm
+    assert np.hypot((glon - lon) * 91_000, (glat - lat) * 111_000).min() > 100  # the offset: hundreds of metres
 
 
 def test_panel_text_is_escaped() -> None:

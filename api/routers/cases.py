@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import replace
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, File, Form, Header, Query, Request, UploadFile
@@ -146,12 +147,8 @@ async def _read_limited(upload: UploadFile, i: int) -> bytes:
     return data
 
 
-@router.get("", summary="案件列表 List cases (JSON or GeoJSON)")
-def list_cases(
-    engine: EngineDep,
-    services: ServicesDep,
+async def case_filter(
     bbox: Annotated[BBox | None, Depends(bbox_query)],
-    page: Annotated[Page, Depends(page_query)],
     state: Annotated[str | None, Query(description="Comma-separated states, e.g. dispatched,returned")] = None,
     class_code: Annotated[str | None, Query(pattern=r"^\d{4,5}$")] = None,
     department: str | None = None,
@@ -159,24 +156,35 @@ def list_cases(
         str | None, Query(pattern=r"^(\d{9}|\d{12}|\d{14}|\d{15})$", description="Unit or tier grid")
     ] = None,
     source: Source | None = None,
-    light: Literal["green", "yellow", "red"] | None = None,
-    since: dt.datetime | None = None,
-    until: dt.datetime | None = None,
-    format: Literal["json", "geojson"] = "json",
-) -> dict[str, Any]:
-    f = svc.CaseFilter(
+    since: Annotated[dt.datetime | None, Query(description="Reported at or after (no offset: China time)")] = None,
+    until: Annotated[dt.datetime | None, Query(description="Reported before (no offset: China time)")] = None,
+) -> svc.CaseFilter:
+    """The case filter the list, the heat map and the light counts share (async: no thread hop)."""
+    return svc.CaseFilter(
         state=[s for s in state.split(",") if s] if state else None,
         class_code=class_code,
         department=department,
         grid=grid,
         source=source,
-        light=light,
         since=since,
         until=until,
         bbox=bbox,
-        limit=page.limit,
-        offset=page.offset,
     )
+
+
+FilterDep = Annotated[svc.CaseFilter, Depends(case_filter)]
+
+
+@router.get("", summary="案件列表 List cases (JSON or GeoJSON)")
+def list_cases(
+    engine: EngineDep,
+    services: ServicesDep,
+    f: FilterDep,
+    page: Annotated[Page, Depends(page_query)],
+    light: Literal["green", "yellow", "red"] | None = None,
+    format: Literal["json", "geojson"] = "json",
+) -> dict[str, Any]:
+    f = replace(f, light=light, limit=page.limit, offset=page.offset)
     with engine.connect() as conn:
         items, matched = svc.list_cases(conn, services, f)
     if format == "geojson":
@@ -190,36 +198,16 @@ def list_cases(
 
 
 @router.get("/heat", summary="案件热力 Cases per ~50 m square for a heat map")
-def heat(
-    engine: EngineDep,
-    bbox: Annotated[BBox | None, Depends(bbox_query)],
-    since: dt.datetime | None = None,
-    until: dt.datetime | None = None,
-    state: Annotated[str | None, Query(description="Comma-separated states")] = None,
-    class_code: Annotated[str | None, Query(pattern=r"^\d{4,5}$")] = None,
-    department: str | None = None,
-    grid: Annotated[str | None, Query(pattern=r"^(\d{9}|\d{12}|\d{14}|\d{15})$")] = None,
-    source: Source | None = None,
-) -> dict[str, Any]:
-    f = svc.CaseFilter(
-        state=[s for s in state.split(",") if s] if state else None,
-        class_code=class_code,
-        department=department,
-        grid=grid,
-        source=source,
-        since=since,
-        until=until,
-        bbox=bbox,
-    )
+def heat(engine: EngineDep, f: FilterDep) -> dict[str, Any]:
     with engine.connect() as conn:
         points = svc.case_heat(conn, f)
     return {"cell_deg": svc.HEAT_CELL_DEG, "cases": sum(p[2] for p in points), "points": points}
 
 
-@router.get("/lights", summary="红黄绿灯统计 Open cases per traffic light")
-def lights(engine: EngineDep, services: ServicesDep) -> dict[str, int]:
+@router.get("/lights", summary="红黄绿灯统计 Open cases of the filter per traffic light")
+def lights(engine: EngineDep, services: ServicesDep, f: FilterDep) -> dict[str, int]:
     with engine.connect() as conn:
-        return svc.light_counts(conn, services)
+        return svc.light_counts(conn, services, f)
 
 
 @router.get("/{case_id}", summary="案件详情 One case with its timeline")

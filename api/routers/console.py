@@ -13,13 +13,20 @@ from gisgrid.errors import NotFound
 from gisgrid.evaluation import INDICATORS, REGION_COLUMNS
 from maps import assets
 from maps import console as page
+from maps.basemap import basemap_for
 
 router = APIRouter(tags=["console 指挥地图"])
 
 
 @router.get("/console", response_class=HTMLResponse, summary="指挥中心地图 Operator map console (zh-CN)")
 def console(request: Request, engine: EngineDep, settings: SettingsDep) -> HTMLResponse:
-    basemap_url = getattr(settings, "basemap_url", None)  # GISGRID_BASEMAP_URL: a local XYZ template, or none
+    basemap = basemap_for(
+        settings.basemap_url,
+        attribution=settings.basemap_attribution,
+        subdomains=settings.basemap_subdomains,
+        datum=settings.basemap_datum,
+        tianditu_token=settings.tianditu_token,
+    )
     with engine.connect() as conn:
         bounds = page.coverage_bounds(conn)
     html = page.build_console(
@@ -31,10 +38,9 @@ def console(request: Request, engine: EngineDep, settings: SettingsDep) -> HTMLR
         field_labels=workflow.FIELD_LABELS,
         departments=request.app.state.cases.departments,
         indicators={c: INDICATORS[c] for c in REGION_COLUMNS if c in INDICATORS},
-        basemap_url=basemap_url,
-        basemap_attribution=getattr(settings, "basemap_attribution", None),
+        basemap=basemap,
     )
-    return HTMLResponse(html, headers={"Cache-Control": "no-cache", "Content-Security-Policy": page.csp(basemap_url)})
+    return HTMLResponse(html, headers={"Cache-Control": "no-cache", "Content-Security-Policy": page.csp(basemap)})
 
 
 @router.get("/static/vendor/{asset_path:path}", include_in_schema=False)

@@ -413,7 +413,8 @@ def locate(conn: Connection, lon: float, lat: float) -> dict[str, Any]:
                 f"""
                 SELECT g.code, g.district_code, g.street_code, g.community_code, g.tier3_code,
                        d.name AS district_name, t1.name AS tier1_name, t2.name AS tier2_name,
-                       t3.name AS tier3_name, t1.code AS tier1_code, t2.code AS tier2_code
+                       t3.name AS tier3_name, t1.code AS tier1_code, t2.code AS tier2_code,
+                       t3.leader_name AS tier3_leader_name, t3.leader_phone AS tier3_leader_phone
                 FROM unit_grids g
                 LEFT JOIN admin_units d ON d.code = g.district_code
                 LEFT JOIN management_grids t1 ON t1.code = g.street_code AND t1.tier = 1
@@ -438,5 +439,12 @@ def locate(conn: Connection, lon: float, lat: float) -> dict[str, Any]:
         "district": {"code": row["district_code"], "name": row["district_name"]},
         "tier1": {"code": row["tier1_code"], "name": row["tier1_name"]} if row["tier1_code"] else None,
         "tier2": {"code": row["tier2_code"], "name": row["tier2_name"]} if row["tier2_code"] else None,
-        "tier3": {"code": row["tier3_code"], "name": row["tier3_name"]} if row["tier3_code"] else None,
+        "tier3": {
+            "code": row["tier3_code"],
+            "name": row["tier3_name"],
+            "leader_name": row["tier3_leader_name"],  # 网格长: the tier-3 grid is the one a person answers for
+            "leader_phone": row["tier3_leader_phone"],
+        }
+        if row["tier3_code"]
+        else None,
     }

@@ -38,6 +38,12 @@ MARKER_FILL = """(id) => {
   return l && l._path && GG.map.hasLayer(l) ? l._path.getAttribute("fill") : null;
 }"""
 
+MARKER_RING = """(id) => {
+  const l = GG.cases && GG.cases.getLayer(id);
+  return l && l._path && GG.map.hasLayer(l) ? l._path.getAttribute("stroke") : null;
+}"""
+STATE_RINGS = {"filed": "#5e35b1", "dispatched": "#ef6c00"}  # maps.console.STATE_COLOURS
+
 MARKER_POINT = """(id) => {
   const l = GG.cases.getLayer(id);
   GG.map.setView(l.getLatLng(), 17, {animate: false});
@@ -116,13 +122,17 @@ def test_dispatching_from_the_panel_changes_state_and_colour(
         )
     open_console(desk, live)
     page.wait_for_function(f"() => ({MARKER_FILL})({cid}) === '{COLOURS['red']}'")
+    assert page.evaluate(MARKER_RING, cid) == STATE_RINGS["filed"]  # filled by its light, ringed by its state
     page.select_option("#gg-role", "dispatcher")
     x, y = page.evaluate(MARKER_POINT, cid)
     page.mouse.click(x, y)  # the marker on the map
     detail = page.locator("#gg-detail")
     detail.locator('button[data-action="dispatch"]').click()
+    decision = filed.json()["routing"]["decision"]
+    assert detail.locator("dt:text-is('派遣依据') + dd").inner_text() == decision["explanation"]
     form = detail.locator("form.gg-form")
-    form.locator('select[name="department"]').select_option(index=1)
+    department = form.locator('select[name="department"]')
+    assert department.input_value() == decision["department"]  # the routing suggestion preselected
     desk.shot("dispatch-form")
     form.locator('button[type="submit"]').click()
     page.wait_for_selector("#gg-detail .gg-note")
@@ -130,9 +140,41 @@ def test_dispatching_from_the_panel_changes_state_and_colour(
     state = detail.locator("dt:text-is('状态') + dd").inner_text()
     assert state.startswith("派遣"), state
     page.wait_for_function(f"() => ({MARKER_FILL})({cid}) === '{COLOURS['green']}'")
+    assert page.evaluate(MARKER_RING, cid) == STATE_RINGS["dispatched"]
     assert api.get(f"/cases/{cid}").json()["state"] == "dispatched"
     assert not desk.watch.off_origin() and not desk.watch.failed and not desk.watch.bad, desk.watch.bad
     desk.shot("dispatched")
+
+
+def test_a_grid_click_shows_its_tiers_leader_and_open_cases_and_a_refused_filter_is_explained(
+    desk: Tab, live: LiveServer, api: httpx.Client
+) -> None:
+    page = desk.page
+    case = report(api, seed=13)
+    open_console(desk, live)
+    page.wait_for_selector(f'#gg-list li[data-id="{case["id"]}"]')
+    page.evaluate(MARKER_POINT, case["id"])
+    # the map's own click at the case's place (as on a spot beside its marker)
+    page.evaluate("(id) => GG.map.fire('click', {latlng: GG.cases.getLayer(id).getLatLng()})", case["id"])
+    popup = page.locator(".leaflet-popup-content")
+    page.wait_for_function(
+        "() => { const p = document.querySelector('.leaflet-popup-content');"
+        " return !!p && /在办案件 \\d+ 件/.test(p.innerText); }"
+    )
+    text_ = popup.inner_text()
+    assert f"单元网格 {case['unit_grid_code']}" in text_ and "三级 " in text_ and "网格长 " in text_, text_
+    assert "在办案件 1 件" in text_ and case["case_no"] in text_
+    popup.locator(f"text={case['case_no']}").click()
+    page.wait_for_selector("#gg-detail h2")
+    assert case["case_no"] in page.locator("#gg-detail h2").inner_text()
+    desk.shot("grid-click")
+    form = page.locator("#gg-filters")
+    form.locator('input[name="since"]').fill("2026-11-26")
+    form.locator('input[name="until"]').fill("2026-11-20")
+    form.locator('button[type="submit"]').click()
+    page.wait_for_function("() => !document.getElementById('gg-error').hidden")
+    assert "until: must be after since" in page.locator("#gg-error").inner_text()
+    desk.shot("refused-period")
 
 
 def test_the_district_opens_whole_and_components_and_heat_draw_by_zoom(
