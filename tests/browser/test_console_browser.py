@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
+import io
 import re
 from typing import Any
 
 import httpx2 as httpx
+from PIL import Image
 from sqlalchemy import Engine, text
 
 from gisgrid import cases as svc
@@ -144,6 +146,26 @@ def test_dispatching_from_the_panel_changes_state_and_colour(
     assert api.get(f"/cases/{cid}").json()["state"] == "dispatched"
     assert not desk.watch.off_origin() and not desk.watch.failed and not desk.watch.bad, desk.watch.bad
     desk.shot("dispatched")
+    # the department handles it from the panel with its after-photo (the form endpoint)
+    page.select_option("#gg-role", "department")
+    detail.locator('button[data-action="handle"]').click()
+    form = detail.locator("form.gg-form")
+    form.locator('textarea[name="result"]').fill("已清运")
+    form.locator('input[name="photos"]').set_input_files(
+        {"name": "after.png", "mimeType": "image/png", "buffer": _png_bytes()}
+    )
+    form.locator('button[type="submit"]').click()
+    page.wait_for_function("() => /已办理:处置/.test(document.getElementById('gg-detail').innerText)")
+    handled = api.get(f"/cases/{cid}").json()
+    assert handled["state"] == "handled" and [p["kind"] for p in handled["photos"]] == ["after"]
+    assert detail.locator(".gg-photos img").count() == 1
+    desk.shot("handled")
+
+
+def _png_bytes() -> bytes:
+    buf = io.BytesIO()
+    Image.new("RGB", (40, 30), (30, 140, 90)).save(buf, "PNG")
+    return buf.getvalue()
 
 
 def test_a_grid_click_shows_its_tiers_leader_and_open_cases_and_a_refused_filter_is_explained(
