@@ -7,9 +7,7 @@ from typing import Annotated, Literal
 
 from fastapi import Query
 
-from gisgrid.errors import InvalidInput
-
-BBox = tuple[float, float, float, float]
+from gisgrid.geodesy import BBox, parse_bbox
 
 
 async def bbox_query(
@@ -18,21 +16,7 @@ async def bbox_query(
         Query(description="minLon,minLat,maxLon,maxLat (CGCS2000/WGS84 degrees)", examples=["113.6,34.7,113.8,34.8"]),
     ] = None,
 ) -> BBox | None:
-    if bbox is None:
-        return None
-    parts = bbox.split(",")
-    try:
-        values = tuple(float(p) for p in parts)
-    except ValueError:
-        raise InvalidInput(f"bbox: {bbox!r} is not four comma-separated numbers", detail=[{"field": "bbox"}]) from None
-    if len(values) != 4:
-        raise InvalidInput(f"bbox: expected 4 numbers, got {len(values)}", detail=[{"field": "bbox"}])
-    minx, miny, maxx, maxy = values
-    if not (-180 <= minx < maxx <= 180 and -90 <= miny < maxy <= 90):
-        raise InvalidInput(
-            "bbox: need minLon < maxLon within ±180 and minLat < maxLat within ±90", detail=[{"field": "bbox"}]
-        )
-    return minx, miny, maxx, maxy
+    return None if bbox is None else parse_bbox(bbox)
 
 
 @dataclass(frozen=True)

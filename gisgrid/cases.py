@@ -116,6 +116,28 @@ class Intake:
     photos: list[tuple[str, bytes]] = field(default_factory=list)  # (filename, bytes)
 
 
+#: The longest text a report or an action takes, per field (the API's request models and the CLI state these).
+TEXT_LIMITS = {
+    "description": 2000,
+    "address": 256,
+    "reporter": 100,
+    "idempotency_key": 100,
+    "note": 2000,
+    "result": 2000,
+    "reason": 2000,
+}
+
+
+def check_text_lengths(values: dict[str, Any]) -> None:
+    """Refuse a text longer than ``TEXT_LIMITS`` allows for its field (other values are not looked at)."""
+    for name, value in values.items():
+        limit = TEXT_LIMITS.get(name)
+        if limit is not None and isinstance(value, str) and len(value) > limit:
+            raise InvalidInput(
+                f"{name}: at most {limit} characters, got {len(value)}", detail=[{"field": name, "reason": "too long"}]
+            )
+
+
 def _now(now: dt.datetime | None) -> dt.datetime:
     return (now or dt.datetime.now(tz=LOCAL_TZ)).astimezone(LOCAL_TZ)
 
@@ -334,6 +356,7 @@ def _draft(services: CaseServices, item: Intake, now: dt.datetime) -> _Draft:
         raise InvalidInput(
             f"source: must be one of {', '.join(SOURCES)}", detail=[{"field": "source", "reason": "unknown source"}]
         )
+    check_text_lengths({k: getattr(item, k) for k in ("description", "address", "reporter", "idempotency_key")})
     ev = event_class(services, item.scheme, item.class_code)
     limit = _disposal_limit(services, ev, item.disposal_type)
     infos = _checked_photos(item)
@@ -614,6 +637,7 @@ def act(
         if row is None:
             raise NotFound(f"no case with id {case_id}")
         case = _snapshot(row)
+        check_text_lengths({"note": req.note, **req.payload})
         payload = dict(req.payload)
         if req.note:
             payload.setdefault("note", req.note)

@@ -272,3 +272,24 @@ def degree_box(lat: float, metres: float) -> tuple[float, float]:
     poleward = min(89.0, abs(lat) + dy)
     dx = metres / (_MIN_M_PER_DEG_LON_AT_EQUATOR * float(np.cos(np.radians(poleward)))) * 1.01
     return dx, dy
+
+
+BBox = tuple[float, float, float, float]
+
+
+def parse_bbox(text_: str, field: str = "bbox") -> BBox:
+    """``minLon,minLat,maxLon,maxLat`` (degrees) as four floats, or InvalidInput naming ``field``."""
+    try:
+        values = tuple(float(p) for p in text_.split(","))
+    except ValueError:
+        raise InvalidInput(
+            f"{field}: {text_!r} is not four comma-separated numbers", detail=[{"field": field}]
+        ) from None
+    if len(values) != 4:
+        raise InvalidInput(f"{field}: expected 4 numbers, got {len(values)}", detail=[{"field": field}])
+    minx, miny, maxx, maxy = values
+    if not (-180 <= minx < maxx <= 180 and -90 <= miny < maxy <= 90):
+        raise InvalidInput(
+            f"{field}: need minLon < maxLon within ±180 and minLat < maxLat within ±90", detail=[{"field": field}]
+        )
+    return minx, miny, maxx, maxy

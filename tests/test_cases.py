@@ -291,6 +291,8 @@ def test_the_first_reports_of_a_year_filed_at_once_all_get_numbers(
         ({"disposal_type": "拆除"}, "disposal_type: '拆除' is not a disposal type of 暴露垃圾"),
         ({"photos": [("a.jpg", b"this is not a picture")]}, "photos[0]"),
         ({"reporter_role": "patrolman"}, "reporter_role: unknown role 'patrolman'"),
+        ({"address": "路" * 257}, "address: at most 256 characters, got 257"),
+        ({"description": "x" * 2001}, "description: at most 2000 characters"),
     ],
 )
 def test_bad_intake_is_refused_and_writes_nothing(

@@ -30,17 +30,17 @@ class CaseIn(BaseModel):
     lon: float | None = Field(default=None, ge=-180, le=180)
     lat: float | None = Field(default=None, ge=-90, le=90)
     datum: Datum = "wgs84"
-    description: str | None = Field(default=None, max_length=2000)
-    address: str | None = Field(default=None, max_length=256)
+    description: str | None = Field(default=None, max_length=svc.TEXT_LIMITS["description"])
+    address: str | None = Field(default=None, max_length=svc.TEXT_LIMITS["address"])
     source: Source = "patrol"
-    reporter: str | None = Field(default=None, max_length=100)
+    reporter: str | None = Field(default=None, max_length=svc.TEXT_LIMITS["reporter"])
     disposal_type: str | None = None
-    idempotency_key: str | None = Field(default=None, max_length=100)
+    idempotency_key: str | None = Field(default=None, max_length=svc.TEXT_LIMITS["idempotency_key"])
 
 
 class ActionIn(BaseModel):
     version: int = Field(description="The case version you acted on; a stale one gets 409")
-    note: str | None = Field(default=None, max_length=2000)
+    note: str | None = Field(default=None, max_length=svc.TEXT_LIMITS["note"])
     payload: dict[str, Any] = Field(default_factory=dict, description="department, reason, result, amount/unit …")
 
 
@@ -87,7 +87,7 @@ async def report(
     services: ServicesDep,
     actor: ActorDep,
     body: CaseIn,
-    idempotency_key: Annotated[str | None, Header(max_length=100)] = None,
+    idempotency_key: Annotated[str | None, Header(max_length=svc.TEXT_LIMITS["idempotency_key"])] = None,
 ) -> JSONResponse:
     item = svc.Intake(
         **body.model_dump(exclude={"idempotency_key", "reporter"}),
@@ -109,14 +109,16 @@ async def report_form(
     lon: Annotated[float | None, Form(ge=-180, le=180)] = None,
     lat: Annotated[float | None, Form(ge=-90, le=90)] = None,
     datum: Annotated[Datum, Form()] = "wgs84",
-    description: Annotated[str | None, Form(max_length=2000)] = None,
-    address: Annotated[str | None, Form(max_length=256)] = None,
+    description: Annotated[str | None, Form(max_length=svc.TEXT_LIMITS["description"])] = None,
+    address: Annotated[str | None, Form(max_length=svc.TEXT_LIMITS["address"])] = None,
     source: Annotated[Source, Form()] = "patrol",
-    reporter: Annotated[str | None, Form(max_length=100)] = None,
+    reporter: Annotated[str | None, Form(max_length=svc.TEXT_LIMITS["reporter"])] = None,
     disposal_type: Annotated[str | None, Form()] = None,
-    idempotency_key: Annotated[str | None, Form(max_length=100)] = None,
+    idempotency_key: Annotated[str | None, Form(max_length=svc.TEXT_LIMITS["idempotency_key"])] = None,
     photos: Annotated[list[UploadFile] | None, File(description="JPEG/PNG/HEIC/WebP; EXIF GPS used")] = None,
-    idempotency_header: Annotated[str | None, Header(alias="Idempotency-Key", max_length=100)] = None,
+    idempotency_header: Annotated[
+        str | None, Header(alias="Idempotency-Key", max_length=svc.TEXT_LIMITS["idempotency_key"])
+    ] = None,
 ) -> JSONResponse:
     files = [(p.filename or f"photo{i}", await _read_limited(p, i)) for i, p in enumerate(photos or [])]
     item = svc.Intake(
@@ -246,9 +248,11 @@ async def act_form(
     case_id: int,
     action: str,
     version: Annotated[int, Form()],
-    note: Annotated[str | None, Form(max_length=2000)] = None,
-    result: Annotated[str | None, Form(max_length=2000, description="处置结果 (handle)")] = None,
-    reason: Annotated[str | None, Form(max_length=2000, description="原因 (return, rework, suspend, …)")] = None,
+    note: Annotated[str | None, Form(max_length=svc.TEXT_LIMITS["note"])] = None,
+    result: Annotated[str | None, Form(max_length=svc.TEXT_LIMITS["result"], description="处置结果 (handle)")] = None,
+    reason: Annotated[
+        str | None, Form(max_length=svc.TEXT_LIMITS["reason"], description="原因 (return, rework, suspend, …)")
+    ] = None,
     photos: Annotated[list[UploadFile] | None, File()] = None,
 ) -> dict[str, Any]:
     if not actor.role:

@@ -1,21 +1,52 @@
-"""``gisgrid cases``: report, list, show and work cases (案件) from the command line."""
+"""``gisgrid cases``: report, list, show, work, merge and print cases (案件) from the command line.
+
+A thin layer over ``gisgrid.cases`` — the same service functions the API routers call. Every refusal of bad
+input is an :class:`InvalidInput` (``error: …`` and exit 1 from ``gisgrid.cli.main``), raised before anything is
+written."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+import os
+import tempfile
+from enum import StrEnum
 from pathlib import Path
+from typing import Any
 
 import typer
+from pydantic import TypeAdapter, ValidationError
 from sqlalchemy import Engine
 
 from gisgrid import cases as svc
-from gisgrid import history
+from gisgrid import geodesy, history, workflow
 from gisgrid.cli.boundary_options import SrcDatum
 from gisgrid.cli.common import echo, settings_of, stage_progress
-from gisgrid.errors import InvalidInput
+from gisgrid.errors import InvalidInput, NotFound
+from gisgrid.photos import MAX_BYTES as MAX_PHOTO_BYTES
 from gisgrid.storage.database import make_engine, prepare_database
 
-app = typer.Typer(help="Cases 案件: report, list, show, act, import a history.", no_args_is_help=True)
+app = typer.Typer(
+    help="Cases 案件: report, list, show, act, merge, print orders, import a history.", no_args_is_help=True
+)
+
+#: What the API accepts (``api/routers/cases.py`` CaseIn, ``api/dependencies.py`` page_query).
+MAX_LIMIT = 5000
+ROLE_HELP = ", ".join(f"{r} ({label})" for r, label in workflow.ROLES.items())
+
+
+class OutputFormat(StrEnum):
+    text = "text"
+    json = "json"
+    geojson = "geojson"
+
+
+class DocumentKind(StrEnum):
+    dispatch = "dispatch"
+    supervision = "supervision"
+
+
+DOCUMENT_LABELS = {DocumentKind.dispatch: "交办单", DocumentKind.supervision: "督办单"}
 
 
 def _open(ctx: typer.Context) -> tuple[Engine, svc.CaseServices]:
@@ -30,27 +61,88 @@ def _print(data: object) -> None:
     echo(json.dumps(data, ensure_ascii=False, indent=1, default=str))
 
 
+def _check_lengths(**values: str | None) -> None:
+    """Refuse text longer than a case takes (``svc.TEXT_LIMITS``), named by its option (``key``: the key's)."""
+    for key, value in values.items():
+        field = "idempotency_key" if key == "key" else key
+        try:
+            svc.check_text_lengths({field: value})
+        except InvalidInput as exc:
+            raise InvalidInput("--" + key.replace("_", "-") + exc.message.removeprefix(field)) from None
+
+
+def _read_photos(paths: list[Path]) -> list[tuple[str, bytes]]:
+    """(file name, bytes) of each ``--photo``; the picture itself is checked by the domain (``photos[i]: …``)."""
+    photos: list[tuple[str, bytes]] = []
+    for p in paths:
+        if not p.is_file():
+            raise InvalidInput(f"--photo: {p} is not a file")
+        try:
+            size = p.stat().st_size
+            if size > MAX_PHOTO_BYTES:
+                raise InvalidInput(f"--photo: {p} is larger than {MAX_PHOTO_BYTES // (1024 * 1024)} MB")
+            photos.append((p.name, p.read_bytes()))
+        except OSError as exc:
+            raise InvalidInput(f"--photo: cannot read {p}: {exc.strerror or exc}") from None
+    return photos
+
+
+def _when(option: str, value: str | None) -> dt.datetime | None:
+    """An ISO date or date-time, parsed as the API parses ``since``/``until`` (without a zone: Beijing time, as
+    ``gisgrid.cases`` reads it)."""
+    if value is None:
+        return None
+    try:
+        parsed = TypeAdapter(dt.datetime).validate_python(value.strip())
+    except ValidationError:
+        raise InvalidInput(f"{option}: {value!r} is not a date or date-time (2026-10-01 or 2026-10-01T08:30)") from None
+    return parsed
+
+
+def _window(since: str | None, until: str | None, period: str | None) -> tuple[dt.datetime | None, dt.datetime | None]:
+    if period is not None:
+        if since is not None or until is not None:
+            raise InvalidInput("--period: give either --period or --since/--until, not both")
+        from gisgrid.cli.evaluation import parse_period
+
+        p = parse_period(period)
+        return p.start.to_pydatetime(), p.end.to_pydatetime()
+    return _when("--since", since), _when("--until", until)  # the order is checked with the other filters
+
+
+def _bbox(value: str | None) -> geodesy.BBox | None:
+    """``minlon,minlat,maxlon,maxlat``, parsed as the API parses its bbox."""
+    return None if value is None else geodesy.parse_bbox(value, "--bbox")
+
+
+def _case_line(case: dict[str, Any]) -> str:
+    return f"case {case['case_no']}: {case['state_label']} ({case['state']}), version {case['version']}"
+
+
 @app.command()
 def report(
     ctx: typer.Context,
     class_code: str = typer.Option(..., "--class", help="Event class, e.g. 06010 (暴露垃圾)."),
-    lon: float | None = typer.Option(None, "--lon"),
+    lon: float | None = typer.Option(None, "--lon", help="Longitude; leave out to use a photo's EXIF GPS."),
     lat: float | None = typer.Option(None, "--lat"),
-    datum: SrcDatum = typer.Option(SrcDatum.wgs84, "--datum"),
+    datum: SrcDatum = typer.Option(SrcDatum.wgs84, "--datum", help="Datum of lon/lat (gcj02: AMap, bd09: Baidu)."),
     scheme: str = typer.Option("gbt47678", "--scheme", help="gbt47678 or cjt214."),
-    description: str | None = typer.Option(None, "--description"),
-    source: str = typer.Option("patrol", "--source", help=", ".join(svc.SOURCES)),
-    reporter: str | None = typer.Option(None, "--reporter"),
-    photo: list[Path] = typer.Option([], "--photo", help="Photo file(s); EXIF GPS used when no lon/lat."),
+    description: str | None = typer.Option(None, "--description", help="问题描述."),
+    address: str | None = typer.Option(None, "--address", help="事发地址, e.g. 中原路12号."),
+    source: str = typer.Option("patrol", "--source", help=", ".join(f"{k} ({v})" for k, v in svc.SOURCES.items())),
+    reporter: str | None = typer.Option(None, "--reporter", help="Who reports (上报人)."),
+    role: str | None = typer.Option(None, "--role", help=f"The reporter's role: {ROLE_HELP}."),
+    disposal_type: str | None = typer.Option(
+        None, "--disposal-type", help="处置类型 of the class, e.g. 紧急 (its time limit); default 默认."
+    ),
+    photo: list[Path] = typer.Option([], "--photo", help="Photo file (repeatable); EXIF GPS used when no lon/lat."),
     idempotency_key: str | None = typer.Option(None, "--key", help="Client key: a retry creates no second case."),
 ) -> None:
     """Report a case (上报): located, numbered, routed; prints the case."""
-    photos = []
-    for p in photo:
-        if not p.exists():
-            raise InvalidInput(f"--photo: {p} does not exist")
-        photos.append((p.name, p.read_bytes()))
-    engine, services = _open(ctx)
+    _check_lengths(description=description, address=address, reporter=reporter, key=idempotency_key)
+    for option, value, bound in (("--lon", lon, 180), ("--lat", lat, 90)):
+        if value is not None and not -bound <= value <= bound:
+            raise InvalidInput(f"{option}: {value} is outside ±{bound}°")
     item = svc.Intake(
         class_code=class_code,
         scheme=scheme,
@@ -58,42 +150,75 @@ def report(
         lat=lat,
         datum=datum.value,
         description=description,
+        address=address,
         source=source,
         reporter=reporter,
+        reporter_role=role,
+        disposal_type=disposal_type,
         idempotency_key=idempotency_key,
-        photos=photos,
+        photos=_read_photos(photo),
     )
+    engine, services = _open(ctx)
     case_id, created = svc.intake(engine, services, item)
     with engine.connect() as conn:
-        case = svc.get_case(conn, services, case_id)
+        case = svc.get_case(conn, services, case_id, role=role)
     echo(("created" if created else "already reported (same key)") + f": case {case['case_no']} (id {case_id})")
-    _print({k: case[k] for k in ("id", "case_no", "state", "unit_grid_code", "tier3_code", "due_at", "routing")})
+    shown = ("id", "case_no", "state", "unit_grid_code", "tier3_code", "disposal_type", "due_at", "routing")
+    _print({k: case[k] for k in shown} | {"photos": len(case["photos"])})
 
 
 @app.command("list")
 def list_(
     ctx: typer.Context,
-    state: str | None = typer.Option(None, "--state", help="Comma-separated states."),
-    light: str | None = typer.Option(None, "--light", help="green, yellow or red."),
-    class_code: str | None = typer.Option(None, "--class"),
-    department: str | None = typer.Option(None, "--department"),
-    grid: str | None = typer.Option(None, "--grid", help="Unit or tier grid code."),
-    limit: int = typer.Option(20, "--limit"),
-    offset: int = typer.Option(0, "--offset"),
+    state: str | None = typer.Option(None, "--state", help="Comma-separated states, e.g. dispatched,returned."),
+    light: str | None = typer.Option(None, "--light", help="green, yellow or red (红黄绿灯)."),
+    class_code: str | None = typer.Option(None, "--class", help="Event class code."),
+    department: str | None = typer.Option(None, "--department", help="Department code (处置部门)."),
+    grid: str | None = typer.Option(None, "--grid", help="Unit grid (15 digits) or tier grid (9/12/14) code."),
+    source: str | None = typer.Option(None, "--source", help=", ".join(f"{k} ({v})" for k, v in svc.SOURCES.items())),
+    since: str | None = typer.Option(None, "--since", help="Reported at or after (2026-10-01[T08:30], Beijing time)."),
+    until: str | None = typer.Option(None, "--until", help="Reported before."),
+    period: str | None = typer.Option(
+        None, "--period", help="Instead of --since/--until: 2026-10, 2026-Q3, 2026-W40, 2026 or A..B."
+    ),
+    bbox: str | None = typer.Option(None, "--bbox", help="minlon,minlat,maxlon,maxlat (degrees)."),
+    limit: int = typer.Option(20, "--limit", help=f"Cases per page, 1–{MAX_LIMIT}."),
+    offset: int = typer.Option(0, "--offset", help="Cases to skip."),
+    output: OutputFormat = typer.Option(
+        OutputFormat.text, "--format", help="text (one line per case), json or geojson (as the API answers)."
+    ),
 ) -> None:
-    """List cases, newest first."""
-    engine, services = _open(ctx)
+    """List cases, newest first (the filters of GET /cases)."""
+    if not 1 <= limit <= MAX_LIMIT:
+        raise InvalidInput(f"--limit: must be between 1 and {MAX_LIMIT}, got {limit}")
+    if offset < 0:
+        raise InvalidInput(f"--offset: must be 0 or more, got {offset}")
+    start, end = _window(since, until, period)
     f = svc.CaseFilter(
-        state=state.split(",") if state else None,
+        state=[s for s in state.split(",") if s] if state else None,
         light=light,
         class_code=class_code,
         department=department,
         grid=grid,
+        source=source,
+        since=start,
+        until=end,
+        bbox=_bbox(bbox),
         limit=limit,
         offset=offset,
     )
+    engine, services = _open(ctx)
     with engine.connect() as conn:
         items, matched = svc.list_cases(conn, services, f)
+    if output is OutputFormat.json:
+        _print({"data": items, "count": matched})
+        return
+    if output is OutputFormat.geojson:
+        features = [svc.as_feature(c) for c in items]
+        _print(
+            {"type": "FeatureCollection", "features": features, "numberMatched": matched, "numberReturned": len(items)}
+        )
+        return
     echo(f"{matched} case(s)")
     for c in items:
         echo(
@@ -104,9 +229,11 @@ def list_(
 
 @app.command()
 def show(
-    ctx: typer.Context, case_id: int = typer.Argument(...), role: str | None = typer.Option(None, "--role")
+    ctx: typer.Context,
+    case_id: int = typer.Argument(..., help="Case id."),
+    role: str | None = typer.Option(None, "--role", help=f"List the actions this role may take: {ROLE_HELP}."),
 ) -> None:
-    """One case with its timeline (and the actions ROLE may take)."""
+    """One case with its timeline, photos and orders (and the actions ROLE may take)."""
     engine, services = _open(ctx)
     with engine.connect() as conn:
         _print(svc.get_case(conn, services, case_id, role=role))
@@ -115,28 +242,107 @@ def show(
 @app.command()
 def act(
     ctx: typer.Context,
-    case_id: int = typer.Argument(...),
+    case_id: int = typer.Argument(..., help="Case id."),
     action: str = typer.Argument(..., help="verify, file, dispatch, handle, check, close, return, suspend …"),
-    role: str = typer.Option(..., "--role", help="supervisor, grid_worker, intake, shift_lead, dispatcher, …"),
-    actor: str = typer.Option(..., "--actor", help="Who acts."),
+    role: str = typer.Option(..., "--role", help=f"Who acts: {ROLE_HELP}."),
+    actor: str = typer.Option(..., "--actor", help="Who acts (name)."),
     version: int = typer.Option(..., "--version", help="The case version you acted on."),
-    note: str | None = typer.Option(None, "--note"),
-    payload: str = typer.Option("{}", "--payload", help='JSON, e.g. {"department": "…", "reason": "…"}'),
+    note: str | None = typer.Option(None, "--note", help="备注."),
+    result: str | None = typer.Option(None, "--result", help="处置结果 (handle), as the API's action form takes it."),
+    reason: str | None = typer.Option(None, "--reason", help="原因 (return, rework, suspend, void …)."),
+    payload: str = typer.Option("{}", "--payload", help='JSON object, e.g. {"department": "…", "reason": "…"}'),
+    photo: list[Path] = typer.Option(
+        [], "--photo", help="Photo taken with the action (repeatable): 处置 after-photo, evidence for the others."
+    ),
 ) -> None:
     """Apply a workflow action (one transaction; a stale version is refused)."""
     try:
         data = json.loads(payload)
     except json.JSONDecodeError as exc:
         raise InvalidInput(f"--payload is not JSON: {exc.msg}") from None
+    if not isinstance(data, dict):
+        raise InvalidInput("--payload must be a JSON object")
+    for key, value in (("result", result), ("reason", reason)):
+        if value:
+            data.setdefault(key, value)
+    _check_lengths(note=note, result=result, reason=reason)
+    photos = _read_photos(photo)
     engine, services = _open(ctx)
-    req = svc.ActionRequest(action=action, role=role, actor=actor, version=version, note=note, payload=data)
+    req = svc.ActionRequest(
+        action=action, role=role, actor=actor, version=version, note=note, payload=data, photos=photos
+    )
     svc.act(engine, services, case_id, req)
     with engine.connect() as conn:
         case = svc.get_case(conn, services, case_id, role=role)
-    echo(
-        f"case {case['case_no']}: {case['state_label']} ({case['state']}), version {case['version']}, "
-        f"due {case['due_at']}"
-    )
+    echo(f"{_case_line(case)}, due {case['due_at']}")
+
+
+@app.command()
+def merge(
+    ctx: typer.Context,
+    case_id: int = typer.Argument(..., help="The duplicate (voided)."),
+    into: int = typer.Option(..., "--into", help="The case to keep."),
+    version: int = typer.Option(..., "--version", help="The duplicate's version you acted on."),
+    actor: str = typer.Option(..., "--actor", help="Who merges (name)."),
+    role: str = typer.Option(..., "--role", help="Who merges: shift_lead (值班长) voids cases."),
+) -> None:
+    """合并重复案件: void a duplicate report and point it at the case kept (POST /cases/{id}/merge)."""
+    engine, services = _open(ctx)
+    svc.merge_duplicate(engine, services, case_id, into, actor=actor, role=role, version=version)
+    with engine.connect() as conn:
+        case = svc.get_case(conn, services, case_id, role=role, full=False)
+        kept = svc.get_case(conn, services, into, full=False)
+    echo(f"{_case_line(case)}, duplicate of case {kept['case_no']} (id {into})")
+
+
+@app.command()
+def document(
+    ctx: typer.Context,
+    case_id: int = typer.Argument(..., help="Case id."),
+    out: Path = typer.Option(..., "--out", help="HTML file to write, e.g. JB2026000001.html."),
+    kind: DocumentKind = typer.Option(
+        DocumentKind.dispatch, "--kind", help="dispatch (交办单, issued on 派遣) or supervision (督办单, on 督办)."
+    ),
+    number: str | None = typer.Option(
+        None, "--number", help="Which order when there are several, e.g. JB2026000001-02; default the latest."
+    ),
+) -> None:
+    """交办单 / 督办单: write a case's printable order (the page GET /cases/{id}/documents/{doc} serves)."""
+    folder = out.parent if str(out.parent) else Path(".")
+    if not folder.is_dir():
+        raise InvalidInput(f"--out: folder {folder} does not exist")
+    if out.is_dir():
+        raise InvalidInput(f"--out: {out} is a folder")
+    engine, services = _open(ctx)
+    with engine.connect() as conn:
+        case = svc.get_case(conn, services, case_id)
+        docs = [d for d in case["documents"] if d["kind"] == kind.value]
+        label = f"{DOCUMENT_LABELS[kind]} ({kind.value} order)"
+        if not docs:
+            raise NotFound(f"case {case['case_no']} has no {label} yet")
+        if number is None:
+            doc = docs[-1]
+        else:
+            doc = next((d for d in docs if d["number"] == number), None)
+            if doc is None:
+                raise NotFound(
+                    f"case {case['case_no']} has no {label} {number}; it has {', '.join(d['number'] for d in docs)}"
+                )
+        page = svc.render_document(conn, services, case_id, doc["id"])
+    _write_atomically(out, page)
+    echo(f"wrote {out} ({DOCUMENT_LABELS[kind]} {doc['number']})")
+
+
+def _write_atomically(path: Path, content: str) -> None:
+    """The whole file or none: written beside ``path`` and renamed over it."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent if str(path.parent) else ".", prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(content)
+        os.replace(tmp, path)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        raise InvalidInput(f"--out: cannot write {path}: {exc.strerror or exc}") from None
 
 
 @app.command("import-history")

@@ -1,0 +1,555 @@
+"""``gisgrid cases`` covers what the API offers — report with role/address/disposal type/photos, the list filters and
+formats of GET /cases, actions with after-photos, merging duplicates, the printable orders — and refuses bad input
+with one ``error: …`` line, a non-zero exit and nothing written.
+
+Commands run through ``gisgrid.cli.main`` (the installed entry point: its error handling is what users see) on the
+small district in a real PostGIS."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import io
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+from PIL import Image
+from pyproj import Transformer
+from sqlalchemy import Engine, text
+
+from gisgrid import cases as svc
+from gisgrid.cli import main
+from gisgrid.settings import Settings
+from tests.fixtures import METRIC, X0, Y0
+
+TZ = ZoneInfo("Asia/Shanghai")
+GARBAGE, MANHOLE = "06010", "01001"  # 暴露垃圾; 供水井盖异常 (disposal types 默认 and 紧急)
+TO_LONLAT = Transformer.from_crs(METRIC, "EPSG:4490", always_xy=True)
+
+
+def lonlat(east_m: float, north_m: float) -> tuple[float, float]:
+    """A point of the small district given in metres from its south-west corner (street 1 west of 700 m)."""
+    lon, lat = TO_LONLAT.transform(X0 + east_m, Y0 + north_m)
+    return float(lon), float(lat)
+
+
+def at(text_: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(text_).replace(tzinfo=TZ)
+
+
+@dataclass
+class Run:
+    code: int
+    out: str
+    err: str
+
+
+Gisgrid = Callable[..., Run]
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    return tmp_path / "data"  # the ``services`` fixture's photo store lives here too
+
+
+@pytest.fixture
+def gisgrid(
+    settings: Settings, data_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> Gisgrid:
+    """``gisgrid ARGS…`` as typed in a shell: exit code, stdout, stderr."""
+    monkeypatch.setenv("GISGRID_DATABASE_URL", settings.database_url or "")
+    monkeypatch.setenv("GISGRID_DATA_DIR", str(data_dir))
+
+    def run(*args: str) -> Run:
+        capsys.readouterr()
+        monkeypatch.setattr(sys, "argv", ["gisgrid", *args])
+        try:
+            main()
+            code = 0
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else 1
+        out, err = capsys.readouterr()
+        return Run(code, out, err)
+
+    return run
+
+
+def assert_refused(r: Run, message: str) -> None:
+    """Exit 1 with exactly one line ``error: …`` on stderr containing ``message``, and no traceback."""
+    assert r.code == 1, (r.out, r.err)
+    assert r.err.startswith("error: ") and r.err.count("\n") == 1, r.err
+    assert message in r.err, r.err
+    assert "Traceback" not in r.err + r.out
+
+
+def picture(fmt: str = "JPEG", color: tuple[int, int, int] = (200, 120, 40)) -> bytes:
+    buf = io.BytesIO()
+    Image.new("RGB", (64, 48), color).save(buf, fmt)
+    return buf.getvalue()
+
+
+def write(path: Path, data: bytes) -> Path:
+    path.write_bytes(data)
+    return path
+
+
+def counts(engine: Engine) -> dict[str, int]:
+    with engine.connect() as conn:
+        return {
+            t: int(conn.execute(text(f"SELECT count(*) FROM {t}")).scalar_one())
+            for t in ("cases", "case_transitions", "case_photos", "case_documents")
+        }
+
+
+def stored_files(data_dir: Path) -> list[Path]:
+    photos = data_dir / "photos"
+    return sorted(p for p in photos.rglob("*") if p.is_file()) if photos.exists() else []
+
+
+def case_row(engine: Engine, case_id: int) -> Any:
+    with engine.connect() as conn:
+        return conn.execute(text("SELECT * FROM cases WHERE id = :i"), {"i": case_id}).mappings().one()
+
+
+def report(
+    engine: Engine, services: svc.CaseServices, point: tuple[float, float], now: str, **kw: Any
+) -> tuple[int, str]:
+    """A case filed through the domain at a given time: (id, case number)."""
+    item = svc.Intake(class_code=kw.pop("class_code", GARBAGE), lon=point[0], lat=point[1], datum="cgcs2000", **kw)
+    case_id, created = svc.intake(engine, services, item, now=at(now))
+    assert created
+    return case_id, case_row(engine, case_id)["case_no"]
+
+
+def act(
+    engine: Engine, services: svc.CaseServices, case_id: int, action: str, role: str, version: int, now: str, **p: Any
+) -> None:
+    req = svc.ActionRequest(action=action, role=role, actor="测试员", version=version, payload=p)
+    svc.act(engine, services, case_id, req, now=at(now))
+
+
+def dispatched(engine: Engine, services: svc.CaseServices, point: tuple[float, float], now: str) -> int:
+    """A case reported, verified, filed and dispatched (version 4; a 交办单 issued)."""
+    case_id, _ = report(engine, services, point, now)
+    act(engine, services, case_id, "verify", "supervisor", 1, now)
+    act(engine, services, case_id, "file", "shift_lead", 2, now)
+    act(engine, services, case_id, "dispatch", "dispatcher", 3, now)
+    return case_id
+
+
+# -- report -----------------------------------------------------------------------------------------------------
+
+
+def test_report_takes_role_address_disposal_type_and_photos(
+    gisgrid: Gisgrid, loaded: Engine, data_dir: Path, tmp_path: Path
+) -> None:
+    lon, lat = lonlat(300, 400)
+    jpeg, png = picture("JPEG"), picture("PNG", (10, 90, 200))
+    r = gisgrid(
+        "cases", "report", "--class", MANHOLE, "--lon", str(lon), "--lat", str(lat), "--datum", "cgcs2000",
+        "--role", "grid_worker", "--reporter", "张伟", "--address", "中原路12号", "--disposal-type", "紧急",
+        "--source", "hotline", "--description", "井盖缺失",
+        "--photo", str(write(tmp_path / "IMG_1.jpg", jpeg)), "--photo", str(write(tmp_path / "IMG_2.png", png)),
+    )  # fmt: skip
+    assert r.code == 0, r.err
+    assert r.out.startswith("created: case ")
+    shown = json.loads(r.out.split("\n", 1)[1])
+    assert shown["state"] == "reported" and shown["disposal_type"] == "紧急" and shown["photos"] == 2
+    row = case_row(loaded, shown["id"])
+    assert (row["reporter"], row["reporter_role"], row["address"], row["source"]) == (
+        "张伟", "grid_worker", "中原路12号", "hotline"
+    )  # fmt: skip
+    assert row["disposal_type"] == "紧急" and row["urgent"] is True and row["description"] == "井盖缺失"
+    with loaded.connect() as conn:
+        photos = conn.execute(
+            text("SELECT sha256, kind, content_type FROM case_photos WHERE case_id = :c ORDER BY id"), {"c": row["id"]}
+        ).all()
+        first = conn.execute(
+            text("SELECT action, actor, role FROM case_transitions WHERE case_id = :c"), {"c": row["id"]}
+        ).one()
+    assert photos == [
+        (hashlib.sha256(jpeg).hexdigest(), "before", "image/jpeg"),
+        (hashlib.sha256(png).hexdigest(), "before", "image/png"),
+    ]
+    assert tuple(first) == ("report", "张伟", "grid_worker")
+    assert sorted(p.read_bytes() for p in stored_files(data_dir)) == sorted([jpeg, png])
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--role", "boss"], "reporter_role: unknown role 'boss'"),
+        (["--disposal-type", "特急"], "disposal_type: '特急' is not a disposal type of 暴露垃圾"),
+        (["--source", "fax"], "source: must be one of patrol"),
+        (["--address", "路" * 257], "--address: at most 256 characters, got 257"),
+        (["--key", "k" * 101], "--key: at most 100 characters"),
+        (["--description", "x" * 2001], "--description: at most 2000 characters"),
+        (["--lon", "500"], "--lon: 500.0 is outside ±180°"),
+        (["--photo", "MISSING.jpg"], "--photo: MISSING.jpg is not a file"),
+        (["--photo", "NOT_A_PICTURE"], "photos[0]: "),
+        (["--class", "99999"], "class_code: unknown gbt47678 event class '99999'"),
+    ],
+)
+def test_report_refusals_are_one_line_and_write_nothing(
+    gisgrid: Gisgrid,
+    loaded: Engine,
+    data_dir: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    args: list[str],
+    message: str,
+) -> None:
+    write(tmp_path / "NOT_A_PICTURE", b"<html>not a picture</html>")
+    monkeypatch.chdir(tmp_path)
+    lon, lat = lonlat(300, 400)
+    base = ["cases", "report", "--class", GARBAGE, "--lon", str(lon), "--lat", str(lat), "--datum", "cgcs2000"]
+    assert_refused(gisgrid(*base, *args), message)
+    assert counts(loaded) == {"cases": 0, "case_transitions": 0, "case_photos": 0, "case_documents": 0}
+    assert stored_files(data_dir) == []
+
+
+# -- list -------------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def three_cases(loaded: Engine, services: svc.CaseServices) -> dict[str, int]:
+    """West (street 1) in September by patrol, east (street 2) and west in October by the 12345 hotline."""
+    a, _ = report(loaded, services, lonlat(150, 300), "2025-09-26T10:00:00", source="patrol")
+    b, _ = report(loaded, services, lonlat(1000, 400), "2025-10-10T10:00:00", source="hotline")
+    c, _ = report(loaded, services, lonlat(250, 600), "2025-10-20T10:00:00", source="hotline")
+    return {"sept_west_patrol": a, "oct_east_hotline": b, "oct_west_hotline": c}
+
+
+def listed(gisgrid: Gisgrid, *args: str) -> list[int]:
+    r = gisgrid("cases", "list", "--format", "json", *args)
+    assert r.code == 0, r.err
+    body = json.loads(r.out)
+    assert body["count"] == len(body["data"]) or "--limit" in args
+    return [c["id"] for c in body["data"]]
+
+
+def _box(center: tuple[float, float], d: float = 0.0005) -> str:
+    return f"{center[0] - d},{center[1] - d},{center[0] + d},{center[1] + d}"
+
+
+def test_list_filters_by_source_period_and_bbox_as_the_api_does(gisgrid: Gisgrid, three_cases: dict[str, int]) -> None:
+    a, b, c = three_cases["sept_west_patrol"], three_cases["oct_east_hotline"], three_cases["oct_west_hotline"]
+    assert listed(gisgrid) == [c, b, a]  # newest first
+    assert listed(gisgrid, "--source", "hotline") == [c, b]
+    assert listed(gisgrid, "--source", "patrol") == [a]
+    assert listed(gisgrid, "--since", "2025-10-01", "--until", "2025-10-15") == [b]
+    assert listed(gisgrid, "--since", "2025-10-10T10:00:00+08:00") == [c, b]  # since is inclusive
+    assert listed(gisgrid, "--until", "2025-10-10T10:00") == [a]  # until is exclusive; Beijing time without a zone
+    assert listed(gisgrid, "--period", "2025-10") == [c, b]
+    assert listed(gisgrid, "--period", "2025-09") == [a]
+    assert listed(gisgrid, "--period", "2025-10-15..2025-11-01") == [c]
+    assert listed(gisgrid, "--bbox", _box(lonlat(1000, 400))) == [b]
+    west = ",".join(map(str, (*lonlat(0, 0), *lonlat(600, 800))))
+    assert listed(gisgrid, "--bbox", west) == [c, a]
+    assert listed(gisgrid, "--bbox", west, "--source", "hotline", "--period", "2025-10") == [c]
+    assert listed(gisgrid, "--source", "sensor") == []
+    r = gisgrid("cases", "list", "--format", "json", "--limit", "1", "--offset", "1")
+    assert json.loads(r.out)["count"] == 3 and [x["id"] for x in json.loads(r.out)["data"]] == [b]
+
+
+def test_list_as_geojson_is_a_feature_collection(gisgrid: Gisgrid, three_cases: dict[str, int], loaded: Engine) -> None:
+    r = gisgrid("cases", "list", "--format", "geojson", "--limit", "2")
+    assert r.code == 0, r.err
+    fc = json.loads(r.out)
+    assert fc["type"] == "FeatureCollection" and fc["numberMatched"] == 3 and fc["numberReturned"] == 2
+    newest = three_cases["oct_west_hotline"]
+    assert [f["id"] for f in fc["features"]] == [newest, three_cases["oct_east_hotline"]]
+    f = fc["features"][0]
+    with loaded.connect() as conn:
+        x, y = conn.execute(text("SELECT ST_X(geom), ST_Y(geom) FROM cases WHERE id = :i"), {"i": newest}).one()
+    assert f["type"] == "Feature" and f["geometry"] == {"type": "Point", "coordinates": [x, y]}
+    assert f["properties"]["source"] == "hotline" and "lon" not in f["properties"]
+
+
+def test_list_as_text_is_one_line_per_case(gisgrid: Gisgrid, three_cases: dict[str, int]) -> None:
+    r = gisgrid("cases", "list", "--source", "hotline")
+    assert r.code == 0, r.err
+    lines = r.out.splitlines()
+    assert lines[0] == "2 case(s)" and len(lines) == 3
+    assert lines[1].split()[0] == str(three_cases["oct_west_hotline"]) and "暴露垃圾" in lines[1]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--limit", "-5"], "--limit: must be between 1 and 5000, got -5"),
+        (["--limit", "0"], "--limit: must be between 1 and 5000"),
+        (["--limit", "5001"], "--limit: must be between 1 and 5000"),
+        (["--offset", "-5"], "--offset: must be 0 or more, got -5"),
+        (["--bbox", "113,34,114"], "--bbox: expected 4 numbers, got 3"),
+        (["--bbox", "a,b,c,d"], "--bbox: 'a,b,c,d' is not four comma-separated numbers"),
+        (["--bbox", "114,35,113,34"], "--bbox: need minLon < maxLon"),
+        (["--since", "yesterday"], "--since: 'yesterday' is not a date or date-time"),
+        (["--since", "2025-10-02", "--until", "2025-10-01"], "until: must be after since"),
+        (["--period", "2025-13"], "period: '2025-13' is not a month"),
+        (["--period", "2025-10", "--since", "2025-10-01"], "--period: give either --period or --since/--until"),
+        (["--source", "fax"], "source: must be one of patrol"),
+        (["--grid", "123"], "grid: a grid code has 15 (unit), 9, 12 or 14"),
+        (["--state", "lost"], "state: unknown state(s) lost"),
+        (["--light", "blue"], "light: must be green, yellow or red"),
+    ],
+)
+def test_list_refusals_are_one_line(gisgrid: Gisgrid, clean_db: Engine, args: list[str], message: str) -> None:
+    assert_refused(gisgrid("cases", "list", *args), message)
+
+
+# -- act --------------------------------------------------------------------------------------------------------
+
+
+def test_handle_with_after_photos_stores_them(
+    gisgrid: Gisgrid, loaded: Engine, services: svc.CaseServices, data_dir: Path, tmp_path: Path
+) -> None:
+    case_id = dispatched(loaded, services, lonlat(300, 400), "2025-10-13T09:00:00")
+    one, two = picture("JPEG", (1, 2, 3)), picture("PNG", (4, 5, 6))
+    r = gisgrid(
+        "cases", "act", str(case_id), "handle", "--role", "department", "--actor", "李师傅", "--version", "4",
+        "--result", "已清理", "--photo", str(write(tmp_path / "after1.jpg", one)),
+        "--photo", str(write(tmp_path / "after2.png", two)),
+    )  # fmt: skip
+    assert r.code == 0, r.err
+    assert "处置 (handled), version 5" in r.out
+    with loaded.connect() as conn:
+        photos = conn.execute(
+            text("SELECT sha256, kind FROM case_photos WHERE case_id = :c ORDER BY id"), {"c": case_id}
+        ).all()
+        step = conn.execute(
+            text(
+                "SELECT actor, role, attachments, details FROM case_transitions "
+                "WHERE case_id = :c AND action = 'handle'"
+            ),
+            {"c": case_id},
+        ).one()
+    assert photos == [(hashlib.sha256(one).hexdigest(), "after"), (hashlib.sha256(two).hexdigest(), "after")]
+    assert services.photos.open(photos[0][0]).read_bytes() == one
+    assert step.actor == "李师傅" and step.role == "department" and step.attachments == ["after1.jpg", "after2.png"]
+    assert "已清理" in json.dumps(step.details, ensure_ascii=False)
+    assert case_row(loaded, case_id)["state"] == "handled"
+
+
+def test_photos_with_another_action_are_stored_as_evidence(
+    gisgrid: Gisgrid, loaded: Engine, services: svc.CaseServices, tmp_path: Path
+) -> None:
+    case_id = dispatched(loaded, services, lonlat(300, 400), "2025-10-13T09:00:00")
+    shot = picture("JPEG", (9, 9, 9))
+    r = gisgrid(
+        "cases", "act", str(case_id), "return", "--role", "department", "--actor", "李师傅", "--version", "4",
+        "--reason", "非本部门职责", "--photo", str(write(tmp_path / "site.jpg", shot)),
+    )  # fmt: skip
+    assert r.code == 0, r.err
+    assert "回退 (returned), version 5" in r.out
+    with loaded.connect() as conn:
+        photos = conn.execute(text("SELECT sha256, kind FROM case_photos WHERE case_id = :c"), {"c": case_id}).all()
+        details = conn.execute(
+            text("SELECT details FROM case_transitions WHERE case_id = :c AND action = 'return'"), {"c": case_id}
+        ).scalar_one()
+    assert photos == [(hashlib.sha256(shot).hexdigest(), "evidence")]
+    assert "非本部门职责" in json.dumps(details, ensure_ascii=False)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["file", "--role", "shift_lead", "--payload", "[1]"], "error: --payload must be a JSON object"),
+        (["file", "--role", "shift_lead", "--payload", '"x"'], "error: --payload must be a JSON object"),
+        (["file", "--role", "shift_lead", "--payload", "null"], "error: --payload must be a JSON object"),
+        (["file", "--role", "shift_lead", "--payload", "{bad"], "error: --payload is not JSON"),
+        (["handle", "--role", "department", "--result", "ok", "--photo", "NOT_A_PICTURE"], "photos[0]: "),
+        (["handle", "--role", "department", "--result", "ok", "--photo", "MISSING.jpg"], "--photo: MISSING.jpg"),
+        (["handle", "--role", "department", "--photo", "ok.jpg"], "'result'"),  # no --result
+        (["handle", "--role", "dispatcher", "--result", "ok", "--photo", "ok.jpg"], "not allowed for role"),
+        (["fly", "--role", "department"], "unknown action 'fly'"),
+        (["handle", "--role", "department", "--result", "ok"], "after_photo"),  # 处置 needs its after-photo
+        (["return", "--role", "department"], "'reason'"),
+        (["return", "--role", "department", "--reason", "r" * 2001], "--reason: at most 2000 characters"),
+        (["handle", "--role", "department", "--note", "n" * 2001], "--note: at most 2000 characters"),
+    ],
+)
+def test_act_refusals_are_one_line_and_write_nothing(
+    gisgrid: Gisgrid,
+    loaded: Engine,
+    services: svc.CaseServices,
+    data_dir: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    args: list[str],
+    message: str,
+) -> None:
+    case_id = dispatched(loaded, services, lonlat(300, 400), "2025-10-13T09:00:00")
+    write(tmp_path / "NOT_A_PICTURE", b"GIF89a but not really")
+    write(tmp_path / "ok.jpg", picture())
+    monkeypatch.chdir(tmp_path)
+    before = counts(loaded)
+    action, *rest = args
+    r = gisgrid("cases", "act", str(case_id), action, "--actor", "张", "--version", "4", *rest)
+    assert_refused(r, message)
+    assert counts(loaded) == before
+    assert case_row(loaded, case_id)["version"] == 4 and case_row(loaded, case_id)["state"] == "dispatched"
+    assert stored_files(data_dir) == []
+
+
+def test_a_stale_version_or_an_unknown_case_is_one_line(
+    gisgrid: Gisgrid, loaded: Engine, services: svc.CaseServices
+) -> None:
+    case_id, _ = report(loaded, services, lonlat(300, 400), "2025-10-13T09:00:00")
+    stale = gisgrid("cases", "act", str(case_id), "verify", "--role", "supervisor", "--actor", "王", "--version", "3")
+    assert_refused(stale, "verify")
+    missing = gisgrid("cases", "act", "987654", "verify", "--role", "supervisor", "--actor", "王", "--version", "1")
+    assert_refused(missing, "no case with id 987654")
+    assert case_row(loaded, case_id)["version"] == 1
+
+
+def test_the_reviewers_commands_print_one_line_not_a_traceback(tmp_path: Path) -> None:
+    """As typed in a shell (D9): refused before any database is needed."""
+    env = {
+        **os.environ,
+        "GISGRID_DATABASE_URL": "postgresql://nobody@127.0.0.1:1/none",
+        "GISGRID_DATA_DIR": str(tmp_path),
+    }
+    commands = [
+        (["act", "8647", "file", "--role", "shift_lead", "--actor", "张", "--version", "2", "--payload", "[1]"],
+         "error: --payload must be a JSON object\n"),
+        (["list", "--limit", "-5"], "error: --limit: must be between 1 and 5000, got -5\n"),
+        (["list", "--offset", "-5"], "error: --offset: must be 0 or more, got -5\n"),
+    ]  # fmt: skip
+    for args, stderr in commands:
+        r = subprocess.run([sys.executable, "-m", "gisgrid", "cases", *args], capture_output=True, text=True, env=env)
+        assert (r.returncode, r.stderr, r.stdout) == (1, stderr, "")
+
+
+# -- merge ------------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def duplicate_pair(loaded: Engine, services: svc.CaseServices) -> tuple[int, str, int]:
+    """The same 暴露垃圾 reported twice at one spot: (kept id, kept number, duplicate id)."""
+    kept, kept_no = report(loaded, services, lonlat(300, 400), "2025-10-13T09:00:00")
+    dup, _ = report(loaded, services, lonlat(300, 400), "2025-10-13T09:10:00")
+    return kept, kept_no, dup
+
+
+def test_merge_voids_the_duplicate_and_points_it_at_the_kept_case(
+    gisgrid: Gisgrid, loaded: Engine, duplicate_pair: tuple[int, str, int]
+) -> None:
+    kept, kept_no, dup = duplicate_pair
+    r = gisgrid(
+        "cases", "merge", str(dup), "--into", str(kept), "--version", "1", "--actor", "赵", "--role", "shift_lead"
+    )
+    assert r.code == 0, r.err
+    assert "作废 (voided), version 2" in r.out and f"duplicate of case {kept_no} (id {kept})" in r.out
+    row = case_row(loaded, dup)
+    assert (row["state"], row["duplicate_of"], row["version"], row["due_at"]) == ("voided", kept, 2, None)
+    with loaded.connect() as conn:
+        step = conn.execute(
+            text("SELECT actor, role, details FROM case_transitions WHERE case_id = :c AND action = 'void'"), {"c": dup}
+        ).one()
+    assert step.actor == "赵" and step.role == "shift_lead" and step.details["duplicate_of"] == kept
+    assert case_row(loaded, kept)["state"] == "reported" and case_row(loaded, kept)["version"] == 1
+
+
+@pytest.mark.parametrize(
+    ("into", "version", "role", "message"),
+    [
+        ("self", "1", "shift_lead", "into: a case cannot be a duplicate of itself"),
+        ("987654", "1", "shift_lead", "no case with id 987654"),
+        ("kept", "1", "dispatcher", "void is not allowed for role 'dispatcher'"),
+        ("kept", "5", "shift_lead", "version"),
+        ("kept", "1", "chief", "unknown role 'chief'"),
+    ],
+)
+def test_merge_refusals_are_one_line_and_change_nothing(
+    gisgrid: Gisgrid,
+    loaded: Engine,
+    duplicate_pair: tuple[int, str, int],
+    into: str,
+    version: str,
+    role: str,
+    message: str,
+) -> None:
+    kept, _, dup = duplicate_pair
+    target = {"self": str(dup), "kept": str(kept)}.get(into, into)
+    before = counts(loaded)
+    r = gisgrid("cases", "merge", str(dup), "--into", target, "--version", version, "--actor", "赵", "--role", role)
+    assert_refused(r, message)
+    assert counts(loaded) == before
+    row = case_row(loaded, dup)
+    assert (row["state"], row["duplicate_of"], row["version"]) == ("reported", None, 1)
+
+
+# -- documents --------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def supervised(loaded: Engine, services: svc.CaseServices) -> int:
+    """Dispatched on Monday (交办单 JB…-01), supervised as overdue the next day (督办单 DB…-01)."""
+    case_id = dispatched(loaded, services, lonlat(300, 400), "2025-10-13T09:00:00")
+    act(loaded, services, case_id, "supervise", "leader", 4, "2025-10-14T09:00:00", reason="超期未处置")
+    return case_id
+
+
+def _documents(engine: Engine, services: svc.CaseServices, case_id: int) -> dict[str, dict[str, Any]]:
+    with engine.connect() as conn:
+        return {d["kind"]: d for d in svc.get_case(conn, services, case_id)["documents"]}
+
+
+@pytest.mark.parametrize(("kind", "label", "prefix"), [("dispatch", "交办单", "JB"), ("supervision", "督办单", "DB")])
+def test_document_writes_the_page_the_api_serves(
+    gisgrid: Gisgrid,
+    loaded: Engine,
+    services: svc.CaseServices,
+    supervised: int,
+    tmp_path: Path,
+    kind: str,
+    label: str,
+    prefix: str,
+) -> None:
+    case_no = case_row(loaded, supervised)["case_no"]
+    out = tmp_path / "order.html"
+    r = gisgrid("cases", "document", str(supervised), "--kind", kind, "--out", str(out))
+    assert r.code == 0, r.err
+    assert r.out == f"wrote {out} ({label} {prefix}{case_no}-01)\n"
+    page = out.read_text(encoding="utf-8")
+    doc = _documents(loaded, services, supervised)[kind]
+    with loaded.connect() as conn:
+        assert page == svc.render_document(conn, services, supervised, doc["id"])  # GET /cases/{id}/documents/{doc}
+    assert case_no in page and label in page and "<svg" in page
+    by_number = tmp_path / "by-number.html"
+    again = gisgrid(
+        "cases", "document", str(supervised), "--kind", kind, "--number", doc["number"], "--out", str(by_number)
+    )
+    assert again.code == 0, again.err
+    assert by_number.read_text(encoding="utf-8") == page
+
+
+def test_document_refusals_are_one_line_and_write_no_file(
+    gisgrid: Gisgrid, loaded: Engine, services: svc.CaseServices, supervised: int, tmp_path: Path
+) -> None:
+    fresh, fresh_no = report(loaded, services, lonlat(1000, 400), "2025-10-13T09:00:00")
+    case_no = case_row(loaded, supervised)["case_no"]
+    out = tmp_path / "order.html"
+    cases = [
+        ([str(fresh)], f"case {fresh_no} has no 交办单 (dispatch order) yet"),
+        ([str(fresh), "--kind", "supervision"], f"case {fresh_no} has no 督办单 (supervision order) yet"),
+        ([str(supervised), "--number", "JB0-09"], f"has no 交办单 (dispatch order) JB0-09; it has JB{case_no}-01"),
+        (["987654"], "no case with id 987654"),
+    ]
+    for args, message in cases:
+        assert_refused(gisgrid("cases", "document", *args, "--out", str(out)), message)
+        assert not out.exists()
+    nowhere = tmp_path / "missing" / "order.html"
+    assert_refused(gisgrid("cases", "document", str(supervised), "--out", str(nowhere)), "--out: folder")
+    assert not nowhere.parent.exists()
+    assert_refused(gisgrid("cases", "document", str(supervised), "--out", str(tmp_path)), "is a folder")
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []  # no temporary file left
