@@ -181,6 +181,10 @@ class WorkingCalendar:
         self._working[ordinal] = result
         return result
 
+    def knows_year(self, year: int) -> bool:
+        """Whether the year's holidays and adjusted working days are known (the package or the city's lists)."""
+        return year in KNOWN_YEARS or year in self.covered_years
+
     def _unknown_year(self, year: int) -> None:
         if year in self.unknown_years:
             return

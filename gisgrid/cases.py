@@ -889,7 +889,24 @@ def _case_json(services: CaseServices, row: Any, now: dt.datetime) -> dict[str, 
     data["node_label"] = node_label(services, row["node"])
     data["source_label"] = SOURCES.get(row["source"] or "")
     data["light"] = light_of(services, row, now)
+    data["calendar_warning"] = _calendar_warning(services, row)
     return data
+
+
+def _calendar_warning(services: CaseServices, row: Any) -> str | None:
+    """A clear word when the running clock crosses a year whose holidays the calendar does not know."""
+    if row["due_at"] is None or row["state"] in workflow.TERMINAL_STATES:
+        return None
+    ends = [t.astimezone(LOCAL_TZ).year for t in (row["node_started_at"], row["due_at"]) if t is not None]
+    unknown = [y for y in range(min(ends), max(ends) + 1) if not services.calendar.knows_year(y)]
+    if not unknown:
+        return None
+    years = "、".join(str(y) for y in unknown)
+    return (
+        f"{years} 年节假日安排未知(chinesecalendar 未收录): 时限按周一至周五计算, 可能有误。"
+        f" Holidays of {years} are unknown: the deadline counts Mon–Fri; update chinesecalendar or give the city's"
+        " holiday lists."
+    )
 
 
 def case_summary(

@@ -685,6 +685,7 @@ PANEL_JS = r"""
       row("处置部门", c.department_name ? c.department_name + "(" + c.department_code + ")" : c.department_code),
       row("派遣依据", (routing.decision || {}).explanation || null),
       row("时限", fmtTime(c.due_at) + (c.light ? " · " + LIGHTS[c.light] : " · 未计时")),
+      row("日历提示", c.calendar_warning || null),
       row("来源", (c.source_label || c.source || "") + (c.reporter ? " · " + c.reporter : "")),
       row("描述", c.description)
     ]));

@@ -23,6 +23,7 @@ from api.deps import Actor, get_actor
 from api.main import create_app
 from gisgrid import cases as svc
 from gisgrid import geodesy
+from gisgrid.calendar import KNOWN_YEARS
 from gisgrid.errors import Conflict, InvalidInput, NotFound
 from gisgrid.settings import Settings
 from gisgrid.storage.database import asyncpg_connect_args, make_engine
@@ -454,6 +455,24 @@ def test_suspension_stops_the_clock_and_extension_moves_the_deadline(
         unit="working_days",
     )
     assert c["due_at"] == c["disposal_due_at"] == "2025-10-16T12:00:00+08:00"
+
+
+@pytest.mark.filterwarnings("ignore::gisgrid.calendar.CalendarYearUnknown")
+def test_a_deadline_in_a_year_the_calendar_does_not_know_carries_a_warning(
+    loaded: Engine, services: svc.CaseServices, spot: tuple[float, float]
+) -> None:
+    x, y = spot
+    last = max(KNOWN_YEARS)
+    cid = report(loaded, services, x, y, now=at(f"{last}-12-28T10:00:00"))
+    act(loaded, services, cid, "verify", "supervisor", 1, f"{last}-12-28T10:00:00")
+    act(loaded, services, cid, "file", "shift_lead", 2, f"{last}-12-28T10:00:00")
+    case = act(loaded, services, cid, "dispatch", "dispatcher", 3, f"{last}-12-28T10:00:00")
+    assert case["due_at"].startswith(f"{last}-12-28")  # 4 working hours: within the known year
+    assert case["calendar_warning"] is None
+    act(loaded, services, cid, "request_extension", "department", 4, f"{last}-12-28T11:00:00", reason="等材料")
+    case = act(loaded, services, cid, "approve_extension", "dispatcher", 5, f"{last}-12-28T11:00:00", amount=5)
+    assert case["due_at"].startswith(f"{last + 1}-01")  # into a year chinesecalendar does not know
+    assert f"{last + 1} 年节假日安排未知" in case["calendar_warning"]
 
 
 def test_two_operators_dispatching_at_once_one_gets_409(
