@@ -118,15 +118,15 @@ async def get_actor(
 ) -> Actor:
     # Header values are bytes the server reads as latin-1: non-ASCII names (李娜) are sent percent-encoded; raw
     # UTF-8 from a client that did not encode is read as UTF-8, and anything else refused (not stored garbled).
-    name = unquote(_header_text(x_actor or "", "X-Actor")).strip() or "anonymous"
-    return Actor(name=name, role=unquote(_header_text(x_role, "X-Role")).strip() if x_role else None)
+    name = _header_text(x_actor or "", "X-Actor").strip() or "anonymous"
+    return Actor(name=name, role=_header_text(x_role, "X-Role").strip() if x_role else None)
 
 
 def _header_text(value: str, header: str) -> str:
-    if value.isascii():
-        return value
+    """The header's text: percent-encoded UTF-8 decoded, raw UTF-8 read as such; anything else refused."""
     try:
-        return value.encode("latin-1").decode("utf-8")
+        text = value if value.isascii() else value.encode("latin-1").decode("utf-8")
+        return unquote(text, errors="strict")
     except UnicodeError:
         raise InvalidInput(
             f"{header} header: not UTF-8 text; send non-ASCII names percent-encoded (e.g. %E6%9D%8E%E5%A8%9C)",

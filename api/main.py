@@ -20,6 +20,7 @@ from gisgrid.errors import DatabaseError
 from gisgrid.settings import Settings
 from gisgrid.storage.database import database_url, make_engine
 from gisgrid.storage.prepared import init_async_connection
+from maps.basemap import basemap_for
 from maps.tiles_sql import TILE_SESSION_SETTINGS
 
 
@@ -64,6 +65,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         init=init_async_connection,
     )
     app.state.catalogue = catalogue_for(settings)
+    app.state.basemap = basemap_for(  # a bad basemap setting stops the start, not every /console request
+        settings.basemap_url,
+        attribution=settings.basemap_attribution,
+        subdomains=settings.basemap_subdomains,
+        datum=settings.basemap_datum,
+        tianditu_token=settings.tianditu_token,
+    )
     app.state.cases = load_services(settings)
     add_exception_handlers(app)
     app.include_router(tiles.router)  # first: the most requested path is matched before the others are tried

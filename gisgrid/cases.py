@@ -658,7 +658,26 @@ def act(
             except InvalidInput as exc:
                 raise InvalidInput(f"photos[{i}]: {exc.message}", detail=[{"field": f"photos[{i}]"}]) from None
         if req.action == "handle":  # the after-photo is a photo sent with the action, not a name in the payload
-            payload["after_photo"] = [n for n, _ in req.photos] or None
+            workflow.check(case, req.action, req.role, payload=payload, expected_version=req.version)
+            if not req.photos:
+                raise workflow.MissingField(
+                    "handle needs 'after_photo' (处置后照片), a photo sent as a file with the action: "
+                    f"POST /cases/{case_id}/actions/handle/form with photos (CLI: --photo)",
+                    detail={"action": "handle", "missing": ["after_photo"]},
+                )
+            before = set(
+                conn.execute(
+                    text("SELECT sha256 FROM case_photos WHERE case_id = :c AND kind = 'before'"), {"c": case_id}
+                ).scalars()
+            )
+            for i, info in enumerate(infos):
+                if info.sha256 in before:
+                    raise InvalidInput(
+                        f"photos[{i}]: the same picture as the report's photo; the after-photo shows the place "
+                        "after handling",
+                        detail=[{"field": f"photos[{i}]", "reason": "same as a before-photo"}],
+                    )
+            payload["after_photo"] = [n for n, _ in req.photos]
         if req.action == "approve_extension":  # state and role first: bad input on a closed case is still a 409
             workflow.check(case, req.action, req.role, payload=payload, expected_version=req.version)
             payload = _extension_due(services, row, payload)
@@ -739,8 +758,11 @@ def _extension_due(services: CaseServices, row: Any, payload: dict[str, Any]) ->
         if new_due.tzinfo is None:
             new_due = new_due.replace(tzinfo=LOCAL_TZ)
     else:
+        given = payload.get("amount")
         try:
-            amount = float(payload.get("amount"))  # type: ignore[arg-type]
+            if isinstance(given, bool):
+                raise TypeError
+            amount = float(given)  # type: ignore[arg-type]
         except (TypeError, ValueError):
             raise InvalidInput(
                 "amount: an approved extension needs amount (a number) and unit, or new_due_at",
@@ -749,15 +771,20 @@ def _extension_due(services: CaseServices, row: Any, payload: dict[str, Any]) ->
         if not (math.isfinite(amount) and amount > 0):
             raise InvalidInput("amount: must be a positive number", detail=[{"field": "amount"}])
         unit = str(payload.get("unit") or "working_days")
-        if (amount / 24 if unit.endswith("hours") else amount) > MAX_EXTENSION_DAYS:
-            raise InvalidInput(
-                f"amount: {amount:g} {unit} is more than the {MAX_EXTENSION_DAYS} days an extension may take",
-                detail=[{"field": "amount"}],
-            )
+        if (amount / 24 if unit.endswith("hours") else amount) > MAX_EXTENSION_DAYS:  # no walk over centuries
+            raise InvalidInput(_too_long(f"amount: {amount:g} {unit}"), detail=[{"field": "amount"}])
         new_due = services.calendar.extend(row.disposal_due_at or row.due_at, amount, unit)
-    if row.disposal_due_at is not None and new_due <= row.disposal_due_at:
+    base = row.disposal_due_at or row.due_at
+    field_ = "new_due_at" if payload.get("new_due_at") else "amount"
+    if base is not None and new_due <= base:
         raise InvalidInput("new_due_at: an extension must move the deadline later", detail=[{"field": "new_due_at"}])
+    if base is not None and new_due - base > dt.timedelta(days=MAX_EXTENSION_DAYS):
+        raise InvalidInput(_too_long(f"{field_}: to {new_due:%Y-%m-%d}"), detail=[{"field": field_}])
     return {**payload, "new_due_at": new_due.isoformat()}
+
+
+def _too_long(what: str) -> str:
+    return f"{what} is more than the {MAX_EXTENSION_DAYS} days an extension may add (a longer wait is 挂账)"
 
 
 def _deadlines(
@@ -781,9 +808,13 @@ def _deadlines(
             out["node_started_at"] = services.calendar.rewind_working_us(now, used)
         for col in ("due_at", "disposal_due_at"):
             due = getattr(row, col)
-            if due is not None:
-                left = services.calendar.working_time_between(start, due, "working_hours")
-                out[col] = services.calendar.add_working_time(now, max(left, 0.0), "working_hours")
+            if due is not None:  # time left, or overdue time (negative): both carry over the suspension
+                left_us = services.calendar.working_us_between(start, due)
+                out[col] = (
+                    services.calendar.add_working_time(now, left_us / 3_600_000_000, "working_hours")
+                    if left_us >= 0
+                    else services.calendar.rewind_working_us(now, -left_us)
+                )
         out["node"] = NODE_OF_STATE[state]
         return out
     if tr.from_state == state:  # request_*, supervise, escalate, extension request/deny: no clock change
@@ -1161,7 +1192,12 @@ def merge_duplicate(
         workflow.check(_snapshot(row), "void", role, expected_version=version)
         ev = event_class(services, row.scheme, row.class_code)
         why = None
-        if kept.state not in OPEN_STATES or kept.duplicate_of is not None:
+        merged_in = conn.execute(
+            text("SELECT count(*) FROM cases WHERE duplicate_of = :id"), {"id": case_id}
+        ).scalar_one()
+        if merged_in:  # its duplicates would point at a voided case
+            why = f"case {case_id} is the kept case of {merged_in} merged duplicate(s): merge {into} into it instead"
+        elif kept.state not in OPEN_STATES or kept.duplicate_of is not None:
             why = f"case {into} is {workflow.STATES.get(kept.state, kept.state)}, not an open case to keep"
         elif (kept.scheme, kept.class_code) != (row.scheme, row.class_code):
             why = f"case {into} is of class {kept.class_code}, not {row.class_code} ({ev.name})"

@@ -447,7 +447,12 @@ class Period:
 
 
 def _stamp(value: Any, tz: str = DEFAULT_TZ) -> pd.Timestamp:
-    ts = pd.Timestamp(value)
+    try:  # text as ISO 8601 only: pandas would read "march" as 0001-03-01
+        ts = pd.Timestamp(datetime.fromisoformat(value.strip()) if isinstance(value, str) else value)
+    except (TypeError, ValueError):
+        ts = pd.NaT
+    if pd.isna(ts):  # an empty or open end ("..2026-11-26") is not a period
+        raise InvalidInput(f"period: {value!r} is not a date or time", detail={"value": str(value)})
     return ts.tz_localize(tz) if ts.tzinfo is None else ts
 
 

@@ -62,18 +62,18 @@ HEAT_DEFAULT_DAYS = 30
 #: Leaflet pane of a GCJ-02 basemap (moved under the overlays).
 BASEMAP_PANE = "gg-basemap"
 #: A case marker is filled with its traffic light and ringed with its state's colour (closed ones grey on grey).
-STATE_COLOURS = {
-    "reported": "#1565c0",
-    "verified": "#00838f",
-    "filed": "#5e35b1",
-    "dispatched": "#ef6c00",
-    "returned": "#d81b60",
-    "handled": "#00897b",
-    "checked": "#3949ab",
-    "suspended": "#6d4c41",
-    "closed": "#616161",
-    "rejected": "#9e9e9e",
-    "voided": "#bdbdbd",
+STATE_COLOURS = {  # hues apart from each other and from the lights' green, yellow and red
+    "reported": "#4e79a7",
+    "verified": "#76b7b2",
+    "filed": "#b07aa1",
+    "dispatched": "#f28e2b",
+    "returned": "#ff9da7",
+    "handled": "#212121",
+    "checked": "#1f3a93",
+    "suspended": "#9c755f",
+    "closed": "#9e9e9e",
+    "rejected": "#bdbdbd",
+    "voided": "#e0e0e0",
 }
 
 
@@ -509,6 +509,7 @@ PANEL_JS = r"""
           }
         }).addTo(GG.map);
         GG.choropleth.bringToBack();
+        showError("evaluation", "");
         legend.textContent = "";
         legend.appendChild(el("b", {text: m.title + " · " + m.period}));
         legend.appendChild(el("div", {cls: "gg-count", text: (m.level_label || m.level) + " · " + m.subtitle}));
@@ -525,6 +526,7 @@ PANEL_JS = r"""
     $("gg-eval-clear").addEventListener("click", function () {
       if (GG.choropleth) { GG.map.removeLayer(GG.choropleth); GG.choropleth = null; }
       $("gg-eval-legend").textContent = "";
+      showError("evaluation", "");
     });
   }
 
@@ -544,6 +546,7 @@ PANEL_JS = r"""
     var seq = (GG.clusterSeq = (GG.clusterSeq || 0) + 1);
     request("/components?limit=" + C.clusterLimit + "&bbox=" + bbox.join(",")).then(function (fc) {
       if (seq !== GG.clusterSeq) { return; }  // a newer view was asked for meanwhile
+      showError("components", "");
       var markers = [];
       L.geoJSON(fc, {
         pointToLayer: function (f, ll) {
@@ -816,7 +819,7 @@ PANEL_JS = r"""
       if (g.tier3) {
         lines.push("三级 " + g.tier3.name + "(" + g.tier3.code + ")");
         var leader = g.tier3.leader_name ? g.tier3.leader_name + " " + (g.tier3.leader_phone || "") : "未配置";
-        lines.push("网格长 " + leader);
+        lines.push("三级网格网格长 " + leader);
       }
       var box = linesDiv(lines);
       var open = el("div", {cls: "gg-grid-cases", text: "正在查询在办案件…"});
@@ -825,7 +828,7 @@ PANEL_JS = r"""
       var q = new URLSearchParams({grid: g.unit_grid, state: C.openStates.join(","), limit: "20"});
       request("/cases?" + q.toString()).then(function (r) {
         var more = r.count > r.data.length ? "(前 " + r.data.length + " 件)" : "";
-        open.textContent = "在办案件 " + r.count + " 件" + more;
+        open.textContent = "本单元网格在办案件 " + r.count + " 件" + more;
         r.data.forEach(function (c) {
           var label = (c.case_no || "#" + c.id) + " " + (c.class_name || c.class_code) + " · " +
             (c.state_label || c.state);
@@ -863,22 +866,38 @@ PANEL_JS = r"""
     return [at(t.dlon), at(t.dlat)];
   };
 
-  /* A GCJ-02 basemap draws a place where GCJ-02 puts it: move its pane by the offset at the view's centre, so
-     the overlays (CGCS2000) line up with it. */
+  /* A GCJ-02 basemap draws a place where GCJ-02 puts it: its pane moves by the offset at the view's centre (in
+     pixels at ``zoom``), so the overlays (CGCS2000) line up with it, and its layers load the tiles of the view
+     moved the other way, so the moved pane still covers the map. */
+  function shiftPx(center, zoom) {
+    var d = GG.gcjOffset(center.lng, center.lat);
+    return GG.map.project(center, zoom).subtract(GG.map.project(L.latLng(center.lat + d[1], center.lng + d[0]), zoom));
+  }
   function shiftBasemap() {
     var pane = GG.map.getPane(C.basemapPane);
     if (!pane || !C.basemapShift) { return; }
-    var c = GG.map.getCenter(), z = GG.map.getZoom();
-    var d = GG.gcjOffset(c.lng, c.lat);
-    var here = GG.map.project(c, z), there = GG.map.project(L.latLng(c.lat + d[1], c.lng + d[0]), z);
-    GG.basemapShiftPx = [here.x - there.x, here.y - there.y];
-    pane.style.left = GG.basemapShiftPx[0].toFixed(1) + "px";
-    pane.style.top = GG.basemapShiftPx[1].toFixed(1) + "px";
+    var s = shiftPx(GG.map.getCenter(), GG.map.getZoom());
+    GG.basemapShiftPx = [s.x, s.y];
+    pane.style.left = s.x.toFixed(1) + "px";
+    pane.style.top = s.y.toFixed(1) + "px";
+  }
+  function loadShiftedTiles(layer) {
+    var own = layer._getTiledPixelBounds;
+    layer._getTiledPixelBounds = function (center) {
+      var b = own.call(this, center), s = shiftPx(center, this._tileZoom);
+      return L.bounds(b.min.subtract(s), b.max.subtract(s));
+    };
   }
 
   GG.init = function (refs) {
     GG.map = refs.map;
-    if (C.basemapShift) { GG.map.on("zoomend moveend viewreset", shiftBasemap); shiftBasemap(); }
+    if (C.basemapShift) {
+      GG.map.eachLayer(function (l) {
+        if (l instanceof L.TileLayer && l.options.pane === C.basemapPane) { loadShiftedTiles(l); l.redraw(); }
+      });
+      GG.map.on("zoomend moveend viewreset", shiftBasemap);
+      shiftBasemap();
+    }
     GG.cases = refs.cases;
     GG.components = refs.components;
     GG.componentCluster = refs.componentCluster;

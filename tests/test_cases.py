@@ -194,6 +194,7 @@ def test_possible_duplicates_are_listed_and_can_be_merged(
         (other_class["id"], first, Conflict, "is of class 06010, not 09009"),
         (far, first, Conflict, "m away, beyond the 30 m of 暴露垃圾"),
         (first, 10**9, NotFound, f"no case with id {10**9}"),
+        (first, third, Conflict, "is the kept case of 1 merged duplicate"),  # no chains
     ]
     for dup, into, error, why in refusals:
         with pytest.raises(error, match=why):
@@ -359,6 +360,23 @@ def test_location_from_photo_exif_gps(
     assert services.photos.open(case["photos"][0]["sha256"]).read_bytes() == photo
 
 
+def test_the_reports_own_photo_is_not_an_after_photo(
+    loaded: Engine, services: svc.CaseServices, spot: tuple[float, float]
+) -> None:
+    x, y = spot
+    photo = _jpeg_with_gps(x, y)
+    cid, _ = svc.intake(loaded, services, svc.Intake(class_code=GARBAGE, photos=[("IMG_1.jpg", photo)]))
+    act(loaded, services, cid, "verify", "supervisor", 1, "2025-09-26T10:00:00")
+    act(loaded, services, cid, "file", "shift_lead", 2, "2025-09-26T10:00:00")
+    act(loaded, services, cid, "dispatch", "dispatcher", 3, "2025-09-26T10:00:00")
+    with pytest.raises(InvalidInput, match=r"photos\[0\]: the same picture as the report's photo"):
+        act(loaded, services, cid, "handle", "department", 4, "2025-09-26T11:00:00", result="已清理",
+            photos=[("after.jpg", photo)])  # fmt: skip
+    c = act(loaded, services, cid, "handle", "department", 4, "2025-09-26T11:00:00", result="已清理",
+            photos=[("after.jpg", _jpeg(9))])  # fmt: skip
+    assert c["state"] == "handled" and [p["kind"] for p in c["photos"]] == ["before", "after"]
+
+
 def test_main_path_with_working_time_deadlines_and_orders(
     loaded: Engine, services: svc.CaseServices, spot: tuple[float, float]
 ) -> None:
@@ -442,6 +460,15 @@ def test_suspension_stops_the_clock_and_extension_moves_the_deadline(
     # The light counts the hour used before the suspension, not the days suspended: 1 h 05 of 4 h, then 3 h 20.
     assert get(loaded, services, cid, "2025-10-15T09:05:00")["light"] == "green"
     assert get(loaded, services, cid, "2025-10-15T11:20:00")["light"] == "yellow"
+    # Overdue time survives a suspension too: 2 working hours late when suspended, 2 hours late when resumed.
+    late = report(loaded, services, x, y, now=at("2025-10-13T09:00:00"))
+    act(loaded, services, late, "verify", "supervisor", 1, "2025-10-13T09:00:00")
+    act(loaded, services, late, "file", "shift_lead", 2, "2025-10-13T09:00:00")
+    act(loaded, services, late, "dispatch", "dispatcher", 3, "2025-10-13T09:00:00")  # due 14:30
+    act(loaded, services, late, "suspend", "dispatcher", 4, "2025-10-13T16:30:00", reason="待产权单位")
+    c = act(loaded, services, late, "resume", "shift_lead", 5, "2025-10-15T10:00:00")
+    # two working hours before Wed 10:00: 08:30–10:00 and Tue 17:00–17:30
+    assert c["due_at"] == "2025-10-14T17:00:00+08:00" and c["light"] == "red"
     act(loaded, services, cid, "request_extension", "department", 6, "2025-10-15T10:00:00", reason="需调大型机械")
     c = act(
         loaded,
@@ -631,12 +658,15 @@ def test_actions_with_photos_on_the_form_and_bad_payloads_refused_by_field(
             ({"amount": "nan"}, "amount"),
             ({"amount": 1e8, "unit": "calendar_hours"}, "amount"),
             ({"amount": -1}, "amount"),
+            ({"amount": True}, "amount"),
+            ({"new_due_at": "9999-12-31T23:59:59"}, "new_due_at"),  # at most 366 days later
+            ({"amount": 8784, "unit": "working_hours"}, "amount"),  # 366 × 24 working hours: three years
         ):
             r = do("approve_extension", "dispatcher", 5, **payload)
             assert r.status_code == 422 and r.json()["detail"]["items"][0]["field"] == field, payload
         assert do("deny_extension", "dispatcher", 5, reason="不予延期").status_code == 200
         r = do("handle", "department", 6, result="已清理", after_photo="fake.jpg")  # a name is not a photo
-        assert r.status_code == 422 and "after_photo" in r.json()["detail"]["message"]
+        assert r.status_code == 422 and "a photo sent as a file" in r.json()["detail"]["message"]
         r = client.post(
             f"/cases/{cid}/actions/handle/form",
             data={"version": "6", "result": "已清理"},
@@ -672,8 +702,9 @@ def test_an_actor_header_is_percent_encoded_or_utf8_text_else_refused() -> None:
     assert run_async(get_actor(x_actor=quote("李娜"), x_role="supervisor")) == Actor("李娜", "supervisor")
     raw = "李娜".encode().decode("latin-1")  # raw UTF-8 bytes, as the server reads header bytes
     assert run_async(get_actor(x_actor=raw, x_role=None)) == Actor("李娜", None)
-    with pytest.raises(InvalidInput, match="X-Actor header: not UTF-8"):  # not stored garbled
-        run_async(get_actor(x_actor="\xff\xfe", x_role=None))
+    for garbled in ("\xff\xfe", "Jos%E9"):  # raw or percent-encoded, not UTF-8: refused, not stored garbled
+        with pytest.raises(InvalidInput, match="X-Actor header: not UTF-8"):
+            run_async(get_actor(x_actor=garbled, x_role=None))
 
 
 def test_a_report_is_503_with_the_reason_when_the_database_is_down(unreachable_settings: Settings) -> None:

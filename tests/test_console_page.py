@@ -9,8 +9,10 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
+from api.main import create_app
 from gisgrid import geodesy, workflow
 from gisgrid.errors import ConfigError
+from gisgrid.settings import Settings
 from maps import assets, tiles_sql
 from maps import console as page
 from maps.basemap import basemap_for, gcj02_shift_table
@@ -164,6 +166,11 @@ def test_tianditu_with_a_token_is_its_basemap_and_labels_from_its_eight_hosts() 
     assert all(f"https://t{i}.tianditu.gov.cn" in csp for i in range(8))
     with pytest.raises(ConfigError, match="TIANDITU_TOKEN"):
         basemap_for(tianditu_token="abc'); alert(1); //")
+
+
+def test_a_bad_basemap_setting_stops_the_start(settings: Settings) -> None:
+    with pytest.raises(ConfigError, match="TIANDITU_TOKEN"):
+        create_app(settings.model_copy(update={"tianditu_token": "not a key!"}))
 
 
 def test_a_gcj02_basemap_moves_in_its_own_pane_by_the_offset_geodesy_gives() -> None:

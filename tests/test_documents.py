@@ -130,6 +130,12 @@ def test_supervision_order_labels_and_values(order: OrderData) -> None:
     assert "交办单" not in html
 
 
+def test_a_flagged_case_not_overdue_is_not_called_overdue(order: OrderData) -> None:
+    html = render_supervision_order(replace(order, overdue=0.0, supervision_reason="群众多次投诉,领导交办"))
+    assert "群众多次投诉" in html and "未超时" in html
+    assert "已超时" not in html and "超时时长" not in html
+
+
 def test_supervision_needs_overdue_and_reason(order: OrderData) -> None:
     with pytest.raises(InvalidInput, match="督办事由"):
         render_supervision_order(order)

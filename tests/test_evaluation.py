@@ -460,6 +460,9 @@ def test_periods() -> None:
     assert Period.containing("2025-05-20 13:00", "quarter").label == "2025-Q2"
     with pytest.raises(InvalidInput):
         Period.between("2025-03-02", "2025-03-01")
+    for start, end in (("", "2025-03-01"), ("2025-03-01", ""), ("", ""), ("march", "2025-03-01")):
+        with pytest.raises(InvalidInput, match="is not a date or time"):  # an open or unreadable end
+            Period.between(start, end)
 
 
 def test_work_clock_agrees_with_the_calendar() -> None:

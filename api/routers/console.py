@@ -7,26 +7,19 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Request
 from fastapi.responses import FileResponse, HTMLResponse
 
-from api.deps import EngineDep, SettingsDep
+from api.deps import EngineDep
 from gisgrid import workflow
 from gisgrid.errors import NotFound
 from gisgrid.evaluation import INDICATORS, REGION_COLUMNS
 from maps import assets
 from maps import console as page
-from maps.basemap import basemap_for
 
 router = APIRouter(tags=["console 指挥地图"])
 
 
 @router.get("/console", response_class=HTMLResponse, summary="指挥中心地图 Operator map console (zh-CN)")
-def console(request: Request, engine: EngineDep, settings: SettingsDep) -> HTMLResponse:
-    basemap = basemap_for(
-        settings.basemap_url,
-        attribution=settings.basemap_attribution,
-        subdomains=settings.basemap_subdomains,
-        datum=settings.basemap_datum,
-        tianditu_token=settings.tianditu_token,
-    )
+def console(request: Request, engine: EngineDep) -> HTMLResponse:
+    basemap = request.app.state.basemap  # made from the settings at start-up
     with engine.connect() as conn:
         bounds = page.coverage_bounds(conn)
     html = page.build_console(

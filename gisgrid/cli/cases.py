@@ -264,7 +264,9 @@ def act(
         raise InvalidInput("--payload must be a JSON object")
     for key, value in (("result", result), ("reason", reason)):
         if value:
-            data.setdefault(key, value)
+            if data.get(key) not in (None, value):
+                raise InvalidInput(f"--{key}: {key} is in --payload too, with another value; give it once")
+            data[key] = value
     _check_lengths(note=note, result=result, reason=reason)
     photos = _read_photos(photo)
     engine, services = _open(ctx)

@@ -107,7 +107,7 @@ def parse_period(text: str) -> Period:
     except (ValueError, TypeError):
         raise InvalidInput(
             f"period: {text!r} is not a month (2026-10), quarter (2026-Q3), week (2026-W40), year (2026) or "
-            "range (2026-10-01..2026-11-01)"
+            "range (2026-10-01..2026-11-01, the end excluded)"
         ) from None
 
 
