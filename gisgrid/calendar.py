@@ -24,17 +24,20 @@ that thresholds compare exactly.
 
 from __future__ import annotations
 
+import csv
+import io
 import math
 import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
+from pathlib import Path
 from typing import Literal, get_args
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import chinese_calendar
 
-from gisgrid.errors import InvalidInput
+from gisgrid.errors import InvalidInput, ProblemList
 
 Unit = Literal["working_hours", "working_days", "calendar_hours"]
 UNITS: tuple[str, ...] = get_args(Unit)
@@ -331,3 +334,50 @@ def traffic_light(started_at: datetime, due_at: datetime, now: datetime, calenda
     elapsed = calendar.working_us_between(started_at, now)
     # Integer comparison: exactly 80 % is yellow, whatever float rounding would say.
     return "green" if elapsed * 100 < total * YELLOW_AT_PERCENT else "yellow"
+
+
+class _CalendarProblems(ProblemList):
+    label = "calendar file"
+
+
+#: Day kinds of a city's calendar file (zh-CN or English).
+DAY_KINDS = {"休息日": "holiday", "holiday": "holiday", "上班日": "workday", "workday": "workday"}
+
+
+def load_city_calendar(path: Path | None, hours: str | WorkingHours | None = None) -> WorkingCalendar:
+    """The working calendar of a deployment: its working hours (``"08:30-12:00,13:30-17:30"``) and, from a CSV
+    file (``date,kind[,note]``; kind 休息日/holiday or 上班日/workday), the city's own days — for instance next
+    year's holidays before chinesecalendar has them. A year with any row in the file is taken as fully described
+    by it (known: no warning). Every bad row is named; nothing is used from a file with one."""
+    if isinstance(hours, str):
+        hours = WorkingHours.parse(hours)
+    if path is None:
+        return WorkingCalendar(hours)
+    problems = _CalendarProblems()
+    holidays: set[date] = set()
+    workdays: set[date] = set()
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InvalidInput(f"calendar file {path}: cannot be read ({exc})", detail={"file": str(path)}) from None
+    rows = list(csv.DictReader(io.StringIO(text)))
+    if not rows or not {"date", "kind"} <= set(rows[0]):
+        raise InvalidInput(f"calendar file {path}: needs the columns date,kind (and rows)", detail={"file": str(path)})
+    for line, row in enumerate(rows, start=2):
+        raw_date, raw_kind = (row.get("date") or "").strip(), (row.get("kind") or "").strip()
+        try:
+            day = date.fromisoformat(raw_date)
+        except ValueError:
+            problems.add(path, line, "date", raw_date, "not a date (YYYY-MM-DD)")
+            continue
+        kind = DAY_KINDS.get(raw_kind)
+        if kind is None:
+            problems.add(path, line, "kind", raw_kind, f"one of {', '.join(DAY_KINDS)}")
+            continue
+        (holidays if kind == "holiday" else workdays).add(day)
+    for day in sorted(holidays & workdays):
+        problems.add(path, None, None, str(day), f"{day} is listed both as a holiday and as a working day")
+    problems.raise_if_any()
+    return WorkingCalendar(
+        hours, extra_holidays=holidays, extra_workdays=workdays, covered_years={d.year for d in holidays | workdays}
+    )

@@ -21,7 +21,7 @@ import pandas as pd
 from sqlalchemy import Connection, Engine, text
 
 from gisgrid import geodesy, routing, workflow
-from gisgrid.calendar import WorkingCalendar, traffic_light
+from gisgrid.calendar import WorkingCalendar, load_city_calendar, traffic_light
 from gisgrid.catalogue import Catalogue
 from gisgrid.components_store import catalogue_for
 from gisgrid.errors import Conflict, InvalidInput, NotFound
@@ -83,7 +83,7 @@ def load_services(settings: Settings) -> CaseServices:
         events=load_event_catalogue(settings, extra_events, components=components),
         components=components,
         rules=routing.load_routing_rules(settings, extra_rules, departments=components.departments),
-        calendar=WorkingCalendar(),
+        calendar=load_city_calendar(settings.calendar_file, settings.working_hours),
         photos=PhotoStore(settings.data_path / "photos"),
     )
 
@@ -935,8 +935,8 @@ def _calendar_warning(services: CaseServices, row: Any) -> str | None:
     years = "、".join(str(y) for y in unknown)
     return (
         f"{years} 年节假日安排未知(chinesecalendar 未收录): 时限按周一至周五计算, 可能有误。"
-        f" Holidays of {years} are unknown: the deadline counts Mon–Fri; update chinesecalendar or give the city's"
-        " holiday lists."
+        f" Holidays of {years} are unknown: the deadline counts Mon–Fri; update chinesecalendar or list the year's"
+        " days in GISGRID_CALENDAR_FILE."
     )
 
 

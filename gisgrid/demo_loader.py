@@ -138,5 +138,6 @@ def demo_history(engine: Engine, settings: Settings, *, days: int, seed: int) ->
         seed=seed,
         start=dt.date.today() - dt.timedelta(days=days),
         rate=0.004,
+        calendar=services.calendar,
     )
     return history.write_history(engine, sim.cases, sim.transitions, services).cases

@@ -2,21 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import pandas as pd
 from sqlalchemy import Connection, text
 
 from gisgrid import history, risks
-from gisgrid.calendar import WorkingCalendar
+from gisgrid.cases import CaseServices
 from gisgrid.errors import InvalidInput
 from gisgrid.evaluation import Period
 
 KINDS = ("selective", "overload", "escalation", "paper_closure")
 
 
-def risk_table(conn: Connection, events: Any, kind: str, period: Period) -> pd.DataFrame:
+def risk_table(conn: Connection, services: CaseServices, kind: str, period: Period) -> pd.DataFrame:
     """One risk for the cases reported in ``period``: score, flag, explanation and the numbers, worst first."""
+    events = services.events
     if kind not in KINDS:
         raise InvalidInput(f"kind: must be one of {', '.join(KINDS)}", detail=[{"field": "kind"}])
     cases, steps = history.read_history(conn, period, history.disposal_limits_h(events))
@@ -35,7 +34,7 @@ def risk_table(conn: Connection, events: Any, kind: str, period: Period) -> pd.D
         )
         out = risks.grid_overload(cases, steps, staff[staff["staff"] > 0], start=period.start, end=period.end)
     elif kind == "escalation":
-        out = risks.escalation_pileup(cases, steps, WorkingCalendar(), as_of=period.end)
+        out = risks.escalation_pileup(cases, steps, services.calendar, as_of=period.end)
     else:
         out = risks.paper_closure(cases)
     return out.sort_values(["flagged", "score"], ascending=False, kind="stable").reset_index(drop=True)

@@ -36,6 +36,14 @@ class Settings(BaseSettings):
         default_factory=list,
         description="City files extending/overriding the catalogues, e.g. GISGRID_CATALOGUE_EXTRA='[\"local.csv\"]'",
     )
+    working_hours: str = Field(
+        default="08:30-12:00,13:30-17:30", description="Working periods of a working day (工作时), local time"
+    )
+    calendar_file: Path | None = Field(
+        default=None,
+        description="CSV date,kind (休息日/holiday, 上班日/workday): the city's own days; a year listed is taken as "
+        "fully described (e.g. next year's holidays before chinesecalendar has them)",
+    )
     basemap_url: str | None = Field(
         default=None, description="Local XYZ basemap for the console, e.g. /basemap/{z}/{x}/{y}.png (default: none)"
     )

@@ -16,7 +16,7 @@ from sqlalchemy import Engine, text
 
 from api.main import create_app
 from gisgrid import cases as svc
-from gisgrid.cli.evaluation import indicators, parse_period
+from gisgrid.evaluation_service import indicators, parse_period
 from gisgrid.settings import Settings
 from maps import choropleth
 from tests.test_map_render import PERIOD, write_simulated_history

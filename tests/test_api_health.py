@@ -68,3 +68,10 @@ def test_health_warns_about_years_the_holiday_calendar_does_not_know(settings: S
         # Two years earlier both this and next year are known: no warning.
         early = calendar_status(request, today=dt.date(last - 2, 6, 1))
         assert early["unknown_years"] == [] and early["warnings"] == []
+    # A city that lists next year's days in its calendar file is warned no more.
+    city = settings.data_path / "calendar.csv"
+    city.parent.mkdir(parents=True, exist_ok=True)
+    city.write_text(f"date,kind\n{last + 1}-01-01,休息日\n", encoding="utf-8")
+    with TestClient(create_app(settings.model_copy(update={"calendar_file": city}))) as client:
+        listed = calendar_status(SimpleNamespace(app=client.app), today=dt.date(last, 11, 26))
+        assert listed["unknown_years"] == [] and listed["warnings"] == []

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time as clock
 import warnings
 from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import chinese_calendar
@@ -16,6 +17,7 @@ from gisgrid.calendar import (
     CalendarYearUnknown,
     WorkingCalendar,
     WorkingHours,
+    load_city_calendar,
     traffic_light,
 )
 from gisgrid.errors import InvalidInput
@@ -194,6 +196,33 @@ def test_extend_adds_from_the_due_time(cal: WorkingCalendar) -> None:
     assert cal.extend(due, 1) == at(2025, 10, 9, 9, 0)
     assert cal.extend(due, 1, "working_days") == at(2025, 10, 9, 17, 0)
     assert cal.extend(due, 0) == due
+
+
+def test_a_city_calendar_file_and_working_hours_from_the_settings(tmp_path: Path) -> None:
+    city = tmp_path / "calendar.csv"
+    city.write_text(
+        "date,kind,note\n2099-01-01,休息日,元旦\n2099-01-02,holiday,元旦\n2099-01-03,上班日,调休\n", encoding="utf-8"
+    )
+    cal = load_city_calendar(city, "09:00-12:00,14:00-18:00")
+    assert cal.hours.hours_per_day == 7 and cal.knows_year(2099) and not cal.knows_year(2098)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a year the file lists is known: no warning
+        assert [cal.is_working_day(date(2099, 1, d)) for d in (1, 2, 3, 4, 5)] == [False, False, True, False, True]
+        # Sat 2099-01-03 (worked) 17:00 + 2 h: 17:00–18:00, Sunday off, Mon 09:00–10:00
+        assert cal.add_working_time(at(2099, 1, 3, 17, 0), 2) == at(2099, 1, 5, 10, 0)
+    assert load_city_calendar(None).hours == WorkingHours()
+    bad = tmp_path / "bad.csv"
+    bad.write_text("date,kind\n2099-02-30,休息日\n2099-03-01,放假\n2099-03-02,holiday\n2099-03-02,workday\n")
+    with pytest.raises(InvalidInput) as refused:
+        load_city_calendar(bad)
+    message = refused.value.message
+    assert "row 2, field 'date': not a date" in message and "row 3, field 'kind': one of" in message
+    assert "2099-03-02 is listed both as a holiday and as a working day" in message
+    with pytest.raises(InvalidInput, match="needs the columns date,kind"):
+        (tmp_path / "empty.csv").write_text("day,type\n")
+        load_city_calendar(tmp_path / "empty.csv")
+    with pytest.raises(InvalidInput, match="working hours"):
+        load_city_calendar(None, "9-17")
 
 
 def test_unknown_year_warns_and_assumes_monday_to_friday() -> None:

@@ -19,8 +19,8 @@ from typer.testing import CliRunner
 
 from gisgrid import cases as svc
 from gisgrid import history
-from gisgrid.cli.evaluation import indicators, parse_period
 from gisgrid.cli.maprender import app
+from gisgrid.evaluation_service import indicators, parse_period
 from gisgrid.settings import Settings
 from gisgrid.simulate import classes_from_catalogue, simulate
 from maps import assets, choropleth, render

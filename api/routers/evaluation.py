@@ -11,7 +11,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, Response
 
 from api.deps import EngineDep
-from gisgrid.cli.evaluation import indicators, parse_period
+from gisgrid.evaluation_service import indicators, parse_period
 from gisgrid.risk_service import risk_table
 from maps import choropleth
 
@@ -80,5 +80,5 @@ def risk(
     format: Literal["json", "csv"] = "json",
 ) -> Any:
     with engine.connect() as conn:
-        table = risk_table(conn, request.app.state.cases.events, kind, parse_period(period))
+        table = risk_table(conn, request.app.state.cases, kind, parse_period(period))
     return _table(table, format, f"risk-{kind}-{period}")

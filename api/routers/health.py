@@ -20,11 +20,13 @@ router = APIRouter(tags=["health"])
 def calendar_status(request: Request, today: dt.date | None = None) -> dict[str, object]:
     """Which years the holiday calendar knows; years it does not know are a warning, never a silent guess."""
     today = today or dt.date.today()
-    seen = set(request.app.state.cases.calendar.unknown_years)
-    missing = sorted({y for y in (today.year, today.year + 1) if y not in KNOWN_YEARS} | seen)
+    calendar = request.app.state.cases.calendar
+    seen = set(calendar.unknown_years)
+    missing = sorted({y for y in (today.year, today.year + 1) if not calendar.knows_year(y)} | seen)
     warnings = [
         f"chinesecalendar {CHINESECALENDAR_VERSION} does not know {y}: deadlines in {y} count Monday–Friday as "
-        "working days without statutory holidays; upgrade chinesecalendar or add the year's holidays"
+        "working days without statutory holidays; upgrade chinesecalendar or list the year's days in "
+        "GISGRID_CALENDAR_FILE"
         for y in missing
     ]
     return {

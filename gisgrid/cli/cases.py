@@ -103,7 +103,7 @@ def _window(since: str | None, until: str | None, period: str | None) -> tuple[d
     if period is not None:
         if since is not None or until is not None:
             raise InvalidInput("--period: give either --period or --since/--until, not both")
-        from gisgrid.cli.evaluation import parse_period
+        from gisgrid.evaluation_service import parse_period
 
         p = parse_period(period)
         return p.start.to_pydatetime(), p.end.to_pydatetime()

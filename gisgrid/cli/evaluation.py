@@ -10,10 +10,9 @@ import typer
 
 from gisgrid import cases as case_svc
 from gisgrid import history
-from gisgrid.calendar import WorkingCalendar
 from gisgrid.cli.common import echo, settings_of
 from gisgrid.errors import InvalidInput
-from gisgrid.evaluation import Period, evaluate, rank
+from gisgrid.evaluation_service import indicators, parse_period
 from gisgrid.simulate import classes_from_catalogue, simulate
 from gisgrid.storage.database import make_engine, prepare_database
 
@@ -54,7 +53,15 @@ def simulate_cmd(
         cells = history.cells_for_simulation(conn, district)
     classes = classes_from_catalogue(services.events)
     sim = simulate(
-        cells, list(services.departments), classes, days=days, seed=seed, start=first, plant=_plant(plant), rate=rate
+        cells,
+        list(services.departments),
+        classes,
+        days=days,
+        seed=seed,
+        start=first,
+        plant=_plant(plant),
+        rate=rate,
+        calendar=services.calendar,
     )
     written = history.write_history(engine, sim.cases, sim.transitions, services)
     engine.dispose()
@@ -86,49 +93,6 @@ def evaluate_cmd(
     shown = [c for c in ("rank", "rank_change", "subject", "score", "grade") if c in table.columns]
     with pd.option_context("display.width", 160, "display.max_columns", 12):
         echo(table[shown + [c for c in table.columns if c not in shown][:6]].head(top).to_string(index=False))
-
-
-def parse_period(text: str) -> Period:
-    text = text.strip()
-    try:
-        if ".." in text:
-            a, b = text.split("..", 1)
-            return Period.between(a, b)
-        if "-Q" in text:
-            y, q = text.split("-Q")
-            return Period.quarter(int(y), int(q))
-        if "-W" in text:
-            y, w = text.split("-W")
-            return Period.week(int(y), int(w))
-        if len(text) == 4:
-            return Period.year(int(text))
-        y, m = text.split("-")
-        return Period.month(int(y), int(m))
-    except (ValueError, TypeError):
-        raise InvalidInput(
-            f"period: {text!r} is not a month (2026-10), quarter (2026-Q3), week (2026-W40), year (2026) or "
-            "range (2026-10-01..2026-11-01, the end excluded)"
-        ) from None
-
-
-def indicators(engine, services: case_svc.CaseServices, period: Period, subject: str, level: str) -> pd.DataFrame:
-    """Indicators for ``period`` ranked, with rank changes against the period before."""
-    limits = history.disposal_limits_h(services.events)
-    calendar = WorkingCalendar()
-    node_limits = services.events.node_limits
-    with engine.connect() as conn:
-        now_cases, now_steps = history.read_history(conn, period, limits)
-        before = period.previous()
-        old_cases, old_steps = history.read_history(conn, before, limits)
-    if now_cases.empty:
-        raise InvalidInput(f"no cases were reported in {period.label}")
-    table = evaluate(now_cases, now_steps, calendar, node_limits, period, subject, level=level)
-    previous = (
-        evaluate(old_cases, old_steps, calendar, node_limits, before, subject, level=level)
-        if not old_cases.empty
-        else None
-    )
-    return rank(table, previous=rank(previous) if previous is not None else None)
 
 
 def write_table(table: pd.DataFrame, out: Path) -> None:

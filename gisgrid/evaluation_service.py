@@ -1,0 +1,56 @@
+"""综合评价 over the stored record: reads the history a period needs and runs the pure ``gisgrid.evaluation``
+functions on it, in the deployment's working calendar (the one deadlines were set in)."""
+
+from __future__ import annotations
+
+import pandas as pd
+from sqlalchemy import Engine
+
+from gisgrid import history
+from gisgrid.cases import CaseServices
+from gisgrid.errors import InvalidInput
+from gisgrid.evaluation import Period, evaluate, rank
+
+
+def parse_period(text: str) -> Period:
+    """``2026-10`` (month), ``2026-Q3``, ``2026-W40``, ``2026`` or ``2026-10-01..2026-11-01`` (the end excluded)."""
+    text = text.strip()
+    try:
+        if ".." in text:
+            a, b = text.split("..", 1)
+            return Period.between(a, b)
+        if "-Q" in text:
+            y, q = text.split("-Q")
+            return Period.quarter(int(y), int(q))
+        if "-W" in text:
+            y, w = text.split("-W")
+            return Period.week(int(y), int(w))
+        if len(text) == 4:
+            return Period.year(int(text))
+        y, m = text.split("-")
+        return Period.month(int(y), int(m))
+    except (ValueError, TypeError):
+        raise InvalidInput(
+            f"period: {text!r} is not a month (2026-10), quarter (2026-Q3), week (2026-W40), year (2026) or "
+            "range (2026-10-01..2026-11-01, the end excluded)"
+        ) from None
+
+
+def indicators(engine: Engine, services: CaseServices, period: Period, subject: str, level: str) -> pd.DataFrame:
+    """Indicators for ``period`` ranked, with rank changes against the period before."""
+    limits = history.disposal_limits_h(services.events)
+    node_limits = services.events.node_limits
+    with engine.connect() as conn:
+        now_cases, now_steps = history.read_history(conn, period, limits)
+        before = period.previous()
+        old_cases, old_steps = history.read_history(conn, before, limits)
+    if now_cases.empty:
+        raise InvalidInput(f"no cases were reported in {period.label}")
+    calendar = services.calendar
+    table = evaluate(now_cases, now_steps, calendar, node_limits, period, subject, level=level)
+    previous = (
+        evaluate(old_cases, old_steps, calendar, node_limits, before, subject, level=level)
+        if not old_cases.empty
+        else None
+    )
+    return rank(table, previous=rank(previous) if previous is not None else None)
