@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import unicodedata
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any
@@ -126,12 +127,18 @@ def _header_text(value: str, header: str) -> str:
     """The header's text: percent-encoded UTF-8 decoded, raw UTF-8 read as such; anything else refused."""
     try:
         text = value if value.isascii() else value.encode("latin-1").decode("utf-8")
-        return unquote(text, errors="strict")
+        text = unquote(text, errors="strict")
     except UnicodeError:
         raise InvalidInput(
             f"{header} header: not UTF-8 text; send non-ASCII names percent-encoded (e.g. %E6%9D%8E%E5%A8%9C)",
             detail=[{"field": header, "reason": "not UTF-8"}],
         ) from None
+    if any(unicodedata.category(c) in ("Cc", "Cf") for c in text):  # NUL, line breaks, bidi overrides …
+        raise InvalidInput(
+            f"{header} header: control or format characters are not part of a name",
+            detail=[{"field": header, "reason": "control characters"}],
+        )
+    return text
 
 
 ActorDep = Annotated[Actor, Depends(get_actor)]

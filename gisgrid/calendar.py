@@ -347,10 +347,14 @@ DAY_KINDS = {"休息日": "holiday", "holiday": "holiday", "上班日": "workday
 def load_city_calendar(path: Path | None, hours: str | WorkingHours | None = None) -> WorkingCalendar:
     """The working calendar of a deployment: its working hours (``"08:30-12:00,13:30-17:30"``) and, from a CSV
     file (``date,kind[,note]``; kind 休息日/holiday or 上班日/workday), the city's own days — for instance next
-    year's holidays before chinesecalendar has them. A year with any row in the file is taken as fully described
-    by it (known: no warning). Every bad row is named; nothing is used from a file with one."""
+    year's holidays before chinesecalendar has them. Over a year the package knows, the rows change only their
+    days; a year it does not know is taken as fully described by the rows given for it (known: no warning).
+    Every bad row is named; nothing is used from a file with one."""
     if isinstance(hours, str):
-        hours = WorkingHours.parse(hours)
+        try:
+            hours = WorkingHours.parse(hours)
+        except InvalidInput as exc:
+            raise InvalidInput(f"GISGRID_WORKING_HOURS: {exc.message}", detail=exc.detail) from None
     if path is None:
         return WorkingCalendar(hours)
     problems = _CalendarProblems()
@@ -379,5 +383,8 @@ def load_city_calendar(path: Path | None, hours: str | WorkingHours | None = Non
         problems.add(path, None, None, str(day), f"{day} is listed both as a holiday and as a working day")
     problems.raise_if_any()
     return WorkingCalendar(
-        hours, extra_holidays=holidays, extra_workdays=workdays, covered_years={d.year for d in holidays | workdays}
+        hours,
+        extra_holidays=holidays,
+        extra_workdays=workdays,
+        covered_years={d.year for d in holidays | workdays} - set(KNOWN_YEARS),
     )

@@ -128,14 +128,19 @@ TEXT_LIMITS = {
 }
 
 
-def check_text_lengths(values: dict[str, Any]) -> None:
-    """Refuse a text longer than ``TEXT_LIMITS`` allows for its field (other values are not looked at)."""
+def check_texts(values: dict[str, Any]) -> None:
+    """Refuse a text longer than ``TEXT_LIMITS`` allows for its field, or holding a NUL character (which no
+    PostgreSQL text can store); other values are not looked at."""
     for name, value in values.items():
+        if not isinstance(value, str):
+            continue
         limit = TEXT_LIMITS.get(name)
-        if limit is not None and isinstance(value, str) and len(value) > limit:
+        if limit is not None and len(value) > limit:
             raise InvalidInput(
                 f"{name}: at most {limit} characters, got {len(value)}", detail=[{"field": name, "reason": "too long"}]
             )
+        if "\x00" in value:
+            raise InvalidInput(f"{name}: contains a NUL character", detail=[{"field": name, "reason": "NUL"}])
 
 
 def _now(now: dt.datetime | None) -> dt.datetime:
@@ -294,6 +299,7 @@ def intake(engine: Engine, services: CaseServices, item: Intake, *, now: dt.date
 def _checked_photos(item: Intake) -> list[PhotoInfo]:
     infos: list[PhotoInfo] = []
     for i, (name, data) in enumerate(item.photos):
+        check_texts({f"photos[{i}]": name})
         try:
             infos.append(inspect_photo(data, filename=name))
         except InvalidInput as exc:
@@ -356,7 +362,7 @@ def _draft(services: CaseServices, item: Intake, now: dt.datetime) -> _Draft:
         raise InvalidInput(
             f"source: must be one of {', '.join(SOURCES)}", detail=[{"field": "source", "reason": "unknown source"}]
         )
-    check_text_lengths({k: getattr(item, k) for k in ("description", "address", "reporter", "idempotency_key")})
+    check_texts({k: getattr(item, k) for k in ("description", "address", "reporter", "idempotency_key")})
     ev = event_class(services, item.scheme, item.class_code)
     limit = _disposal_limit(services, ev, item.disposal_type)
     infos = _checked_photos(item)
@@ -637,7 +643,7 @@ def act(
         if row is None:
             raise NotFound(f"no case with id {case_id}")
         case = _snapshot(row)
-        check_text_lengths({"note": req.note, **req.payload})
+        check_texts({"note": req.note, **req.payload})
         payload = dict(req.payload)
         if req.note:
             payload.setdefault("note", req.note)
@@ -653,6 +659,7 @@ def act(
             payload.setdefault("overdue", now > row.due_at)
         infos = []
         for i, (name, data) in enumerate(req.photos):
+            check_texts({f"photos[{i}]": name})
             try:
                 infos.append(inspect_photo(data, filename=name))
             except InvalidInput as exc:
@@ -743,6 +750,9 @@ def _decision_fields(data: dict[str, Any]) -> dict[str, Any]:
 
 #: The longest extension approved in one step (a longer one is a typing slip, or a case to suspend, 挂账).
 MAX_EXTENSION_DAYS = 366
+#: Working days that cannot fit in MAX_EXTENSION_DAYS (a year holds ~250): refused before walking the calendar,
+#: so a refused extension does not wander through years the calendar does not know.
+_MAX_EXTENSION_WORKING_DAYS = 270
 
 
 def _extension_due(services: CaseServices, row: Any, payload: dict[str, Any]) -> dict[str, Any]:
@@ -771,7 +781,12 @@ def _extension_due(services: CaseServices, row: Any, payload: dict[str, Any]) ->
         if not (math.isfinite(amount) and amount > 0):
             raise InvalidInput("amount: must be a positive number", detail=[{"field": "amount"}])
         unit = str(payload.get("unit") or "working_days")
-        if (amount / 24 if unit.endswith("hours") else amount) > MAX_EXTENSION_DAYS:  # no walk over centuries
+        if unit == "calendar_hours":
+            too_long = amount / 24 > MAX_EXTENSION_DAYS
+        else:
+            days = amount / services.calendar.hours.hours_per_day if unit == "working_hours" else amount
+            too_long = days > _MAX_EXTENSION_WORKING_DAYS
+        if too_long:
             raise InvalidInput(_too_long(f"amount: {amount:g} {unit}"), detail=[{"field": "amount"}])
         new_due = services.calendar.extend(row.disposal_due_at or row.due_at, amount, unit)
     base = row.disposal_due_at or row.due_at
@@ -1044,6 +1059,7 @@ def _filter_sql(f: CaseFilter) -> tuple[str, dict[str, Any]]:
     """The WHERE condition (over alias ``c``) and parameters of a case filter; refuses a bad field by name."""
     where: list[str] = ["TRUE"]
     params: dict[str, Any] = {}
+    check_texts({"class_code": f.class_code, "department": f.department, "grid": f.grid, "source": f.source})
     if f.state:
         unknown = [s for s in f.state if s not in workflow.STATES]
         if unknown:

@@ -3,6 +3,8 @@ functions on it, in the deployment's working calendar (the one deadlines were se
 
 from __future__ import annotations
 
+import re
+
 import pandas as pd
 from sqlalchemy import Engine
 
@@ -11,14 +13,20 @@ from gisgrid.cases import CaseServices
 from gisgrid.errors import InvalidInput
 from gisgrid.evaluation import Period, evaluate, rank
 
+_NAMED = re.compile(r"\d{4}(-(\d{1,2}|Q\d|W\d{1,2}))?")
+
 
 def parse_period(text: str) -> Period:
-    """``2026-10`` (month), ``2026-Q3``, ``2026-W40``, ``2026`` or ``2026-10-01..2026-11-01`` (the end excluded)."""
+    """``2026-10`` (month), ``2026-Q3``, ``2026-W40``, ``2026``, or a range: ``2026-10-01..2026-11-01`` between two
+    dates (the end excluded) or ``2026-10..2026-12`` from the first named period through the last."""
     text = text.strip()
     try:
         if ".." in text:
-            a, b = text.split("..", 1)
-            return Period.between(a, b)
+            a, b = (side.strip() for side in text.split("..", 1))
+            return Period.between(
+                parse_period(a).start if _NAMED.fullmatch(a) else a,
+                parse_period(b).end if _NAMED.fullmatch(b) else b,
+            )
         if "-Q" in text:
             y, q = text.split("-Q")
             return Period.quarter(int(y), int(q))

@@ -62,18 +62,18 @@ HEAT_DEFAULT_DAYS = 30
 #: Leaflet pane of a GCJ-02 basemap (moved under the overlays).
 BASEMAP_PANE = "gg-basemap"
 #: A case marker is filled with its traffic light and ringed with its state's colour (closed ones grey on grey).
-STATE_COLOURS = {  # hues apart from each other and from the lights' green, yellow and red
-    "reported": "#4e79a7",
-    "verified": "#76b7b2",
-    "filed": "#b07aa1",
-    "dispatched": "#f28e2b",
-    "returned": "#ff9da7",
-    "handled": "#212121",
-    "checked": "#1f3a93",
-    "suspended": "#9c755f",
-    "closed": "#9e9e9e",
-    "rejected": "#bdbdbd",
-    "voided": "#e0e0e0",
+STATE_COLOURS = {  # hues apart from each other and from the lights' green, yellow and red fills
+    "reported": "#1f77b4",
+    "verified": "#17becf",
+    "filed": "#9467bd",
+    "dispatched": "#000000",
+    "returned": "#e377c2",
+    "handled": "#8c564b",
+    "checked": "#393b79",
+    "suspended": "#ff7f0e",  # on the white fill of a case without a running clock
+    "closed": "#616161",
+    "rejected": "#a0a0a0",
+    "voided": "#c8c8c8",
 }
 
 
@@ -603,7 +603,7 @@ PANEL_JS = r"""
   GG.caseStyle = function (f) {
     var p = f.properties;
     return {radius: 7, weight: 3, color: C.stateColours[p.state] || GREY, opacity: 1, fillOpacity: 0.95,
-            fillColor: COLOURS[p.light] || "#eeeeee"};
+            fillColor: COLOURS[p.light] || "#ffffff"};
   };
   GG.caseMarker = function (f, latlng) { return L.circleMarker(latlng, GG.caseStyle(f)); };
   GG.bindCase = function (f, layer) {
@@ -906,6 +906,10 @@ PANEL_JS = r"""
     GG.map.on("overlayadd overlayremove", function (e) {
       if (e.layer === GG.components) { GG.loadCluster(); }
       if (e.layer === GG.heat) { GG.refreshHeat(); }
+    });
+    GG.map.on("overlayremove", function (e) {  // a layer switched off has nothing left to complain about
+      if (e.layer === GG.components) { showError("components", ""); }
+      if (e.layer === GG.heat) { showError("heat", ""); }
     });
     if (refs.componentCells) {
       refs.componentCells.on("click", function (e) {

@@ -211,6 +211,12 @@ def test_a_city_calendar_file_and_working_hours_from_the_settings(tmp_path: Path
         # Sat 2099-01-03 (worked) 17:00 + 2 h: 17:00–18:00, Sunday off, Mon 09:00–10:00
         assert cal.add_working_time(at(2099, 1, 3, 17, 0), 2) == at(2099, 1, 5, 10, 0)
     assert load_city_calendar(None).hours == WorkingHours()
+    # A row in a year the package knows changes that day only: 国庆 and the other holidays of 2025 stay.
+    known = tmp_path / "known.csv"
+    known.write_text("date,kind\n2025-12-31,休息日\n", encoding="utf-8")
+    cal = load_city_calendar(known)
+    assert not cal.is_working_day(date(2025, 12, 31)) and not cal.is_working_day(date(2025, 10, 1))
+    assert cal.is_working_day(date(2025, 9, 28))  # an adjusted working Sunday of the package
     bad = tmp_path / "bad.csv"
     bad.write_text("date,kind\n2099-02-30,休息日\n2099-03-01,放假\n2099-03-02,holiday\n2099-03-02,workday\n")
     with pytest.raises(InvalidInput) as refused:
@@ -221,7 +227,7 @@ def test_a_city_calendar_file_and_working_hours_from_the_settings(tmp_path: Path
     with pytest.raises(InvalidInput, match="needs the columns date,kind"):
         (tmp_path / "empty.csv").write_text("day,type\n")
         load_city_calendar(tmp_path / "empty.csv")
-    with pytest.raises(InvalidInput, match="working hours"):
+    with pytest.raises(InvalidInput, match="GISGRID_WORKING_HOURS: working hours"):
         load_city_calendar(None, "9-17")
 
 

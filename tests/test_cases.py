@@ -572,6 +572,13 @@ def test_api_refusals_have_status_and_reason(
         assert raw.status_code == 201 and raw.json()["reporter"] == "李娜"
         assert client.get("/cases/999999").status_code == 404
         assert client.get("/cases", params={"state": "nonsense"}).status_code == 422
+        for path in ("/cases", "/cases/lights", "/cases/heat"):  # a NUL no PostgreSQL text can hold: 422, not 500
+            r = client.get(path, params={"department": "a\x00b"})
+            assert r.status_code == 422 and "department: contains a NUL character" in r.json()["detail"]["message"]
+        r = client.post(
+            "/cases", json={"class_code": GARBAGE, "lon": x, "lat": y, "datum": "cgcs2000", "description": "a\x00b"}
+        )
+        assert r.status_code == 422 and "description: contains a NUL character" in r.json()["detail"]["message"]
         detail = client.get(f"/cases/{cid}", headers={"X-Role": "supervisor"}).json()
         assert "verify" in detail["allowed_actions"] and "close" not in detail["allowed_actions"]
 
@@ -705,6 +712,9 @@ def test_an_actor_header_is_percent_encoded_or_utf8_text_else_refused() -> None:
     for garbled in ("\xff\xfe", "Jos%E9"):  # raw or percent-encoded, not UTF-8: refused, not stored garbled
         with pytest.raises(InvalidInput, match="X-Actor header: not UTF-8"):
             run_async(get_actor(x_actor=garbled, x_role=None))
+    for control in ("a%00b", "a%0Ab", "a%E2%80%AEb"):  # NUL, a line break, a right-to-left override
+        with pytest.raises(InvalidInput, match="X-Actor header: control or format characters"):
+            run_async(get_actor(x_actor=control, x_role=None))
 
 
 def test_a_report_is_503_with_the_reason_when_the_database_is_down(unreachable_settings: Settings) -> None:

@@ -30,6 +30,7 @@ from gisgrid.evaluation import (
     prepare,
     rank,
 )
+from gisgrid.evaluation_service import parse_period
 
 TZ = "Asia/Shanghai"
 CAL = WorkingCalendar()
@@ -460,6 +461,11 @@ def test_periods() -> None:
     assert Period.containing("2025-05-20 13:00", "quarter").label == "2025-Q2"
     with pytest.raises(InvalidInput):
         Period.between("2025-03-02", "2025-03-01")
+    assert parse_period("2026-11..2026-12") == Period.between("2026-11-01", "2027-01-01")  # through December
+    assert parse_period("2026-W48..2026-W49") == Period.between("2026-11-23", "2026-12-07")
+    assert parse_period("2026-10-01..2026-11-01") == Period.between("2026-10-01", "2026-11-01")  # dates: B excluded
+    with pytest.raises(InvalidInput, match="is not a date or time"):
+        parse_period("..2026-11-26")
     for start, end in (("", "2025-03-01"), ("2025-03-01", ""), ("", ""), ("march", "2025-03-01")):
         with pytest.raises(InvalidInput, match="is not a date or time"):  # an open or unreadable end
             Period.between(start, end)

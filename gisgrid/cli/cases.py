@@ -66,7 +66,7 @@ def _check_lengths(**values: str | None) -> None:
     for key, value in values.items():
         field = "idempotency_key" if key == "key" else key
         try:
-            svc.check_text_lengths({field: value})
+            svc.check_texts({field: value})
         except InvalidInput as exc:
             raise InvalidInput("--" + key.replace("_", "-") + exc.message.removeprefix(field)) from None
 

@@ -73,7 +73,11 @@ def simulate_cmd(
 
 def evaluate_cmd(
     ctx: typer.Context,
-    period: str = typer.Option(..., "--period", help="2026-10 (month), 2026-Q3, 2026, 2026-W40, or A..B (dates)."),
+    period: str = typer.Option(
+        ...,
+        "--period",
+        help="2026-10 (month), 2026-Q3, 2026, 2026-W40, 2026-10..2026-12 (through), or dates A..B (B excluded).",
+    ),
     subject: str = typer.Option(
         "region", "--subject", help="region, department, supervisor, intake, shift_lead, dispatcher."
     ),

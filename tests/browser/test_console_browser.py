@@ -44,7 +44,7 @@ MARKER_RING = """(id) => {
   const l = GG.cases && GG.cases.getLayer(id);
   return l && l._path && GG.map.hasLayer(l) ? l._path.getAttribute("stroke") : null;
 }"""
-STATE_RINGS = {"filed": "#b07aa1", "dispatched": "#f28e2b"}  # maps.console.STATE_COLOURS
+STATE_RINGS = {"filed": "#9467bd", "dispatched": "#000000"}  # maps.console.STATE_COLOURS
 
 MARKER_POINT = """(id) => {
   const l = GG.cases.getLayer(id);
