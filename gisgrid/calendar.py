@@ -364,10 +364,10 @@ def load_city_calendar(path: Path | None, hours: str | WorkingHours | None = Non
         text = path.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as exc:
         raise InvalidInput(f"calendar file {path}: cannot be read ({exc})", detail={"file": str(path)}) from None
-    rows = list(csv.DictReader(io.StringIO(text)))
-    if not rows or not {"date", "kind"} <= set(rows[0]):
-        raise InvalidInput(f"calendar file {path}: needs the columns date,kind (and rows)", detail={"file": str(path)})
-    for line, row in enumerate(rows, start=2):
+    reader = csv.DictReader(io.StringIO(text))
+    if not {"date", "kind"} <= set(reader.fieldnames or ()):
+        raise InvalidInput(f"calendar file {path}: needs the columns date,kind", detail={"file": str(path)})
+    for line, row in enumerate(reader, start=2):
         raw_date, raw_kind = (row.get("date") or "").strip(), (row.get("kind") or "").strip()
         try:
             day = date.fromisoformat(raw_date)

@@ -10,7 +10,7 @@ the district, interpolated in the page: the datum arithmetic is written once, in
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
@@ -45,9 +45,13 @@ class Basemap:
     attribution: str
     subdomains: str = "abc"
     datum: BasemapDatum = "cgcs2000"
-    hosts: tuple[str, ...] = field(default=(), init=False)
 
     def __post_init__(self) -> None:
+        self.hosts  # noqa: B018 — a host pattern other than {s} is refused when the setting is read
+
+    @property
+    def hosts(self) -> tuple[str, ...]:
+        """Every other-origin host the tiles come from (``{s}`` spelt out): what the page's CSP must allow."""
         hosts: list[str] = []
         for source in self.sources:
             if "://" not in source.url:
@@ -60,7 +64,7 @@ class Basemap:
                     raise ConfigError(f"basemap URL host {host!r}: only {{s}} may stand in it")
                 if f"{scheme}://{name}" not in hosts:
                     hosts.append(f"{scheme}://{name}")
-        object.__setattr__(self, "hosts", tuple(hosts))
+        return tuple(hosts)
 
 
 def basemap_for(

@@ -16,12 +16,12 @@ from api.dependencies import BBox, Page, bbox_query, page_query
 from api.deps import DATABASE_UNAVAILABLE, ActorDep, AsyncPool, EngineDep, IntakePoolDep
 from gisgrid import cases as svc
 from gisgrid.errors import DatabaseError, InvalidInput, NotFound
+from gisgrid.photos import MAX_BYTES as MAX_PHOTO_BYTES
 
 router = APIRouter(prefix="/cases", tags=["cases 案件"])
 
 Datum = Literal["wgs84", "cgcs2000", "gcj02", "bd09"]
 Source = Literal["patrol", "hotline", "public_app", "sensor", "leader"]
-MAX_PHOTO_BYTES = 15 * 1024 * 1024
 
 
 class CaseIn(BaseModel):

@@ -23,6 +23,7 @@ from gisgrid import geodesy, history, workflow
 from gisgrid.cli.boundary_options import SrcDatum
 from gisgrid.cli.common import echo, settings_of, stage_progress
 from gisgrid.errors import InvalidInput, NotFound
+from gisgrid.evaluation_service import parse_period
 from gisgrid.photos import MAX_BYTES as MAX_PHOTO_BYTES
 from gisgrid.storage.database import make_engine, prepare_database
 
@@ -103,8 +104,6 @@ def _window(since: str | None, until: str | None, period: str | None) -> tuple[d
     if period is not None:
         if since is not None or until is not None:
             raise InvalidInput("--period: give either --period or --since/--until, not both")
-        from gisgrid.evaluation_service import parse_period
-
         p = parse_period(period)
         return p.start.to_pydatetime(), p.end.to_pydatetime()
     return _when("--since", since), _when("--until", until)  # the order is checked with the other filters
