@@ -652,11 +652,13 @@ def act(
         suggestion = (routing_json.get("decision") or {}).get("department")
         if req.action == "dispatch":
             payload.setdefault("department", suggestion)
-            department = payload.get("department")
-            if department and (not isinstance(department, str) or department not in services.departments):
-                raise InvalidInput(f"department: unknown department {department!r}", detail=[{"field": "department"}])
         if req.action == "supervise" and row.due_at is not None:
             payload.setdefault("overdue", now > row.due_at)
+        # Version, role, state and guard first: bad input to an action nobody may take now is a 409/403, not 422.
+        workflow.check(case, req.action, req.role, payload=payload, expected_version=req.version)
+        department = payload.get("department") if req.action == "dispatch" else None
+        if department and (not isinstance(department, str) or department not in services.departments):
+            raise InvalidInput(f"department: unknown department {department!r}", detail=[{"field": "department"}])
         infos = []
         for i, (name, data) in enumerate(req.photos):
             check_texts({f"photos[{i}]": name})
@@ -665,7 +667,6 @@ def act(
             except InvalidInput as exc:
                 raise InvalidInput(f"photos[{i}]: {exc.message}", detail=[{"field": f"photos[{i}]"}]) from None
         if req.action == "handle":  # the after-photo is a photo sent with the action, not a name in the payload
-            workflow.check(case, req.action, req.role, payload=payload, expected_version=req.version)
             if not req.photos:
                 raise workflow.MissingField(
                     "handle needs 'after_photo' (处置后照片), a photo sent as a file with the action: "
@@ -685,8 +686,7 @@ def act(
                         detail=[{"field": f"photos[{i}]", "reason": "same as a before-photo"}],
                     )
             payload["after_photo"] = [n for n, _ in req.photos]
-        if req.action == "approve_extension":  # state and role first: bad input on a closed case is still a 409
-            workflow.check(case, req.action, req.role, payload=payload, expected_version=req.version)
+        if req.action == "approve_extension":
             payload = _extension_due(services, row, payload)
         tr = workflow.apply(case, req.action, req.role, payload=payload, expected_version=req.version)
         new = tr.case
