@@ -13,6 +13,8 @@ from gisgrid.cases import CaseServices
 from gisgrid.errors import InvalidInput
 from gisgrid.evaluation import Period, evaluate, rank
 
+#: How a period is written (CLI help and API docs say it with these words).
+PERIOD_HELP = "2026-10 (month), 2026-Q3, 2026-W40, 2026, 2026-10..2026-12 (through), or dates A..B (B excluded)"
 _NAMED = re.compile(r"\d{4}(-(\d{1,2}|Q\d|W\d{1,2}))?")
 
 

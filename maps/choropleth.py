@@ -9,7 +9,7 @@ period) get no class and the grey :data:`NO_DATA_COLOUR` with a "无数据 no da
 Pure parts (no database): :func:`classify`, :func:`classify_grades`, :func:`classify_indicator`,
 :func:`feature_collection` and :func:`choropleth` (regions + a column → ``{"legend": …, "features": …}``).
 Database parts: :func:`load_regions` (region polygons of a level) and :func:`indicator_map` (period → the
-indicator table of :func:`gisgrid.cli.evaluation.indicators` joined onto the polygons → the choropleth).
+indicator table of :func:`gisgrid.evaluation_service.indicators` joined onto the polygons → the choropleth).
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from sqlalchemy import Connection, Engine, text
 
 from gisgrid.errors import InvalidInput
 from gisgrid.evaluation import INDICATORS, REGION_COLUMNS, Period, default_rules
+from gisgrid.evaluation_service import indicators, parse_period
 
 #: Classing schemes (mapclassify) → Chinese name.
 SCHEMES: dict[str, str] = {"quantiles": "分位数分级", "natural_breaks": "自然断点分级", "equal_interval": "等间距分级"}
@@ -459,8 +460,6 @@ def load_regions(conn: Connection, level: str) -> gpd.GeoDataFrame:
 
 def parse_period_param(period: str | Period) -> Period:
     """A period from its text, the error naming the ``period`` parameter."""
-    from gisgrid.cli.evaluation import parse_period
-
     if isinstance(period, Period):
         return period
     try:
@@ -474,8 +473,6 @@ def indicator_regions(
 ) -> tuple[gpd.GeoDataFrame, Period]:
     """Every region of ``level`` with ``indicator``, score, grade and rank for ``period`` (NaN where the region had
     no case). Checks the indicator and level first, so a mistake costs no evaluation."""
-    from gisgrid.cli.evaluation import indicators
-
     check_indicator(indicator)
     check_level(level)
     p = parse_period_param(period)

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, Response
 
 from api.deps import EngineDep
-from gisgrid.evaluation_service import indicators, parse_period
+from gisgrid.evaluation_service import PERIOD_HELP, indicators, parse_period
 from gisgrid.risk_service import risk_table
 from maps import choropleth
 
@@ -19,7 +19,7 @@ router = APIRouter(tags=["evaluation 综合评价"])
 
 Subject = Literal["region", "department", "supervisor", "grid_worker", "intake", "shift_lead", "dispatcher"]
 Level = Literal["unit_grid", "tier3", "tier2", "tier1", "district"]
-PeriodQuery = Annotated[str, Query(description="2026-10, 2026-Q3, 2026-W40, 2026 or 2026-10-01..2026-11-01")]
+PeriodQuery = Annotated[str, Query(description=PERIOD_HELP)]
 
 
 def _table(df: pd.DataFrame, fmt: str, name: str) -> Any:

@@ -23,7 +23,7 @@ from gisgrid import geodesy, history, workflow
 from gisgrid.cli.boundary_options import SrcDatum
 from gisgrid.cli.common import echo, settings_of, stage_progress
 from gisgrid.errors import InvalidInput, NotFound
-from gisgrid.evaluation_service import parse_period
+from gisgrid.evaluation_service import PERIOD_HELP, parse_period
 from gisgrid.photos import MAX_BYTES as MAX_PHOTO_BYTES
 from gisgrid.storage.database import make_engine, prepare_database
 
@@ -177,9 +177,7 @@ def list_(
     source: str | None = typer.Option(None, "--source", help=", ".join(f"{k} ({v})" for k, v in svc.SOURCES.items())),
     since: str | None = typer.Option(None, "--since", help="Reported at or after (2026-10-01[T08:30], Beijing time)."),
     until: str | None = typer.Option(None, "--until", help="Reported before."),
-    period: str | None = typer.Option(
-        None, "--period", help="Instead of --since/--until: 2026-10, 2026-Q3, 2026-W40, 2026 or A..B."
-    ),
+    period: str | None = typer.Option(None, "--period", help=f"Instead of --since/--until: {PERIOD_HELP}."),
     bbox: str | None = typer.Option(None, "--bbox", help="minlon,minlat,maxlon,maxlat (degrees)."),
     limit: int = typer.Option(20, "--limit", help=f"Cases per page, 1–{MAX_LIMIT}."),
     offset: int = typer.Option(0, "--offset", help="Cases to skip."),

@@ -12,7 +12,7 @@ from gisgrid import cases as case_svc
 from gisgrid import history
 from gisgrid.cli.common import echo, settings_of
 from gisgrid.errors import InvalidInput
-from gisgrid.evaluation_service import indicators, parse_period
+from gisgrid.evaluation_service import PERIOD_HELP, indicators, parse_period
 from gisgrid.simulate import classes_from_catalogue, simulate
 from gisgrid.storage.database import make_engine, prepare_database
 
@@ -76,7 +76,7 @@ def evaluate_cmd(
     period: str = typer.Option(
         ...,
         "--period",
-        help="2026-10 (month), 2026-Q3, 2026, 2026-W40, 2026-10..2026-12 (through), or dates A..B (B excluded).",
+        help=f"{PERIOD_HELP}.",
     ),
     subject: str = typer.Option(
         "region", "--subject", help="region, department, supervisor, intake, shift_lead, dispatcher."

@@ -19,6 +19,7 @@ import typer
 from gisgrid import workflow
 from gisgrid.cli.common import echo, settings_of
 from gisgrid.errors import InvalidInput
+from gisgrid.evaluation_service import PERIOD_HELP
 from gisgrid.storage.database import make_engine, prepare_database
 from maps import choropleth
 from maps import render as renderer
@@ -122,9 +123,7 @@ def render(
     indicator: str | None = typer.Option(
         None, "--indicator", help="Evaluation only: the indicator column, e.g. on_time_disposal_rate, score, grade."
     ),
-    period: str | None = typer.Option(
-        None, "--period", help="Evaluation only: 2026-10, 2026-Q3, 2026-W40, 2026 or 2026-10-01..2026-11-01."
-    ),
+    period: str | None = typer.Option(None, "--period", help=f"Evaluation only: {PERIOD_HELP}."),
     level: Level | None = typer.Option(None, "--level", help="Evaluation only: the regions (default tier3)."),
 ) -> None:
     """Write a choropleth map with a legend as a self-contained folder (HTML + local Leaflet, relative links)."""
