@@ -128,19 +128,22 @@ TEXT_LIMITS = {
 }
 
 
-def check_texts(values: dict[str, Any]) -> None:
+def check_texts(values: dict[str, Any], labels: dict[str, str] | None = None) -> None:
     """Refuse a text longer than ``TEXT_LIMITS`` allows for its field, or holding a NUL character (which no
-    PostgreSQL text can store); other values are not looked at."""
+    PostgreSQL text can store); other values are not looked at. ``labels`` names a field as the caller's user
+    knows it (the CLI's ``--key`` for ``idempotency_key``)."""
     for name, value in values.items():
         if not isinstance(value, str):
             continue
+        label = (labels or {}).get(name, name)
         limit = TEXT_LIMITS.get(name)
         if limit is not None and len(value) > limit:
             raise InvalidInput(
-                f"{name}: at most {limit} characters, got {len(value)}", detail=[{"field": name, "reason": "too long"}]
+                f"{label}: at most {limit} characters, got {len(value)}",
+                detail=[{"field": label, "reason": "too long"}],
             )
         if "\x00" in value:
-            raise InvalidInput(f"{name}: contains a NUL character", detail=[{"field": name, "reason": "NUL"}])
+            raise InvalidInput(f"{label}: contains a NUL character", detail=[{"field": label, "reason": "NUL"}])
 
 
 def _now(now: dt.datetime | None) -> dt.datetime:

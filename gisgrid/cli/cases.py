@@ -64,12 +64,9 @@ def _print(data: object) -> None:
 
 def _check_lengths(**values: str | None) -> None:
     """Refuse text longer than a case takes (``svc.TEXT_LIMITS``), named by its option (``key``: the key's)."""
-    for key, value in values.items():
-        field = "idempotency_key" if key == "key" else key
-        try:
-            svc.check_texts({field: value})
-        except InvalidInput as exc:
-            raise InvalidInput("--" + key.replace("_", "-") + exc.message.removeprefix(field)) from None
+    fields = {("idempotency_key" if k == "key" else k): v for k, v in values.items()}
+    options = {f: "--" + k.replace("_", "-") for f, k in zip(fields, values, strict=True)}
+    svc.check_texts(fields, labels=options)
 
 
 def _read_photos(paths: list[Path]) -> list[tuple[str, bytes]]:
