@@ -646,7 +646,6 @@ def act(
         if row is None:
             raise NotFound(f"no case with id {case_id}")
         case = _snapshot(row)
-        check_texts({"note": req.note, **req.payload})
         payload = dict(req.payload)
         if req.note:
             payload.setdefault("note", req.note)
@@ -655,13 +654,20 @@ def act(
         suggestion = (routing_json.get("decision") or {}).get("department")
         if req.action == "dispatch":
             payload.setdefault("department", suggestion)
-        if req.action == "supervise" and row.due_at is not None:
-            payload.setdefault("overdue", now > row.due_at)
+        if req.action == "supervise":  # a fact of the deadline, not the caller's claim
+            payload["overdue"] = row.due_at is not None and now > row.due_at
         # Version, role, state and guard first: bad input to an action nobody may take now is a 409/403, not 422.
         workflow.check(case, req.action, req.role, payload=payload, expected_version=req.version)
+        workflow.check_payload(req.action, req.payload)
+        check_texts({"note": req.note, **req.payload})
         department = payload.get("department") if req.action == "dispatch" else None
         if department and (not isinstance(department, str) or department not in services.departments):
             raise InvalidInput(f"department: unknown department {department!r}", detail=[{"field": "department"}])
+        disposal_type = row.disposal_type
+        if req.action == "dispatch" and payload.get("disposal_type"):  # the dispatcher decides 停工/处罚/拆除, 紧急
+            disposal_type = _disposal_limit(services, ev, payload["disposal_type"]).disposal_type
+        if req.action == "request_extension" and payload.get("new_due_at"):
+            _parse_due(payload["new_due_at"], services)  # what is asked must be a time too
         infos = []
         for i, (name, data) in enumerate(req.photos):
             check_texts({f"photos[{i}]": name})
@@ -701,7 +707,10 @@ def act(
             "escalation_level": new.escalation_level,
             "pending_extension": new.pending_extension,
         }
-        updates.update(_deadlines(services, ev, row, tr, now))
+        if disposal_type != row.disposal_type:
+            limit = _disposal_limit(services, ev, disposal_type)
+            updates.update(disposal_type=limit.disposal_type, urgent=limit.urgent)
+        updates.update(_deadlines(services, ev, row, tr, now, disposal_type))
         if req.action == "dispatch" and suggestion and new.department != suggestion:
             original = routing.RoutingDecision(**_decision_fields(routing_json["decision"]))
             overridden = routing.override(
@@ -761,15 +770,7 @@ _MAX_EXTENSION_WORKING_DAYS = 270
 def _extension_due(services: CaseServices, row: Any, payload: dict[str, Any]) -> dict[str, Any]:
     """An approved extension moves the disposal deadline by ``amount`` ``unit`` (working time by default)."""
     if payload.get("new_due_at"):
-        try:
-            new_due = dt.datetime.fromisoformat(payload["new_due_at"])
-        except (TypeError, ValueError):
-            raise InvalidInput(
-                f"new_due_at: {payload['new_due_at']!r} is not a date and time (ISO 8601, e.g. 2026-12-01T17:30)",
-                detail=[{"field": "new_due_at"}],
-            ) from None
-        if new_due.tzinfo is None:
-            new_due = new_due.replace(tzinfo=LOCAL_TZ)
+        new_due = _parse_due(payload["new_due_at"], services)
     else:
         given = payload.get("amount")
         try:
@@ -798,7 +799,27 @@ def _extension_due(services: CaseServices, row: Any, payload: dict[str, Any]) ->
         raise InvalidInput("new_due_at: an extension must move the deadline later", detail=[{"field": "new_due_at"}])
     if base is not None and new_due - base > dt.timedelta(days=MAX_EXTENSION_DAYS):
         raise InvalidInput(_too_long(f"{field_}: to {new_due:%Y-%m-%d}"), detail=[{"field": field_}])
-    return {**payload, "new_due_at": new_due.isoformat()}
+    out = {**payload, "new_due_at": new_due.isoformat()}
+    if base is not None:
+        out["previous_due_at"] = base.astimezone(LOCAL_TZ).isoformat()
+    return out
+
+
+def _parse_due(value: Any, services: CaseServices) -> dt.datetime:
+    """A deadline as given (ISO 8601; China time without an offset); a date alone is the end of that day's
+    working hours — what an approver writing 2026-12-31 means, not its midnight."""
+    text_ = str(value).strip()
+    try:
+        if len(text_) == 10:
+            day = dt.date.fromisoformat(text_)
+            return dt.datetime.combine(day, services.calendar.hours.periods[-1][1], tzinfo=LOCAL_TZ)
+        due = dt.datetime.fromisoformat(text_)
+    except (TypeError, ValueError):
+        raise InvalidInput(
+            f"new_due_at: {value!r} is not a date and time (ISO 8601, e.g. 2026-12-01T17:30)",
+            detail=[{"field": "new_due_at"}],
+        ) from None
+    return due if due.tzinfo is not None else due.replace(tzinfo=LOCAL_TZ)
 
 
 def _too_long(what: str) -> str:
@@ -806,7 +827,7 @@ def _too_long(what: str) -> str:
 
 
 def _deadlines(
-    services: CaseServices, ev: EventClass, row: Any, tr: workflow.Transition, now: dt.datetime
+    services: CaseServices, ev: EventClass, row: Any, tr: workflow.Transition, now: dt.datetime, disposal_type: str
 ) -> dict[str, Any]:
     """Which clock runs after this transition, and until when."""
     state = tr.case.state
@@ -845,10 +866,10 @@ def _deadlines(
         if state in workflow.TERMINAL_STATES:
             out["closed_at"] = now
     elif node == "disposal":
-        due = node_due_at(services, node, ev, row.disposal_type, now)
+        due = node_due_at(services, node, ev, disposal_type, now)
         out.update(disposal_started_at=now, disposal_due_at=due, due_at=due)
     else:
-        out["due_at"] = node_due_at(services, node, ev, row.disposal_type, now)
+        out["due_at"] = node_due_at(services, node, ev, disposal_type, now)
     return out
 
 

@@ -62,9 +62,11 @@ Design notes (why):
 * Leaving ``dispatched`` (handle, return, suspend) withdraws a pending extension request: it is moot.
 * Time is the caller's concern: ``approve_extension`` takes the new ``due_at`` the caller computed; the
   effects ``pause_due_clock``/``resume_due_clock`` tell it when 挂账 stops and restarts the clock;
-  ``supervise`` takes the caller's ``overdue``/``flagged`` facts.
+  ``supervise`` takes the caller's ``overdue`` fact (the service works it out from the deadline; a client
+  sends only ``flagged``).
 * Checks run in this order: unknown action/role (InvalidInput) → version (StaleVersion) → role
-  (RoleNotAllowed) → state and guards (TransitionNotAllowed) → payload (MissingField).
+  (RoleNotAllowed) → state and guards (TransitionNotAllowed) → payload fields and kinds (``check_payload``:
+  InvalidInput) → required fields (MissingField).
 """
 
 from __future__ import annotations
@@ -145,16 +147,37 @@ class ActionRule:
     required: tuple[str, ...] = ()  # payload fields that must be non-empty
     effects: tuple[str, ...] = ()
     guard: str | None = None
+    optional: tuple[str, ...] = ()  # payload fields it also takes (and records); ``note`` is taken by every action
 
 
-#: Labels of payload fields, for messages.
+#: Labels of payload fields, for messages and forms.
 FIELD_LABELS: dict[str, str] = {
     "department": "处置部门",
     "reason": "原因/说明",
     "result": "处置结果",
     "after_photo": "处置后照片",
     "new_due_at": "新的处置时限",
+    "disposal_type": "处置方式",
+    "amount": "延长时间",
+    "unit": "时间单位",
+    "flagged": "重点督办",
+    "note": "备注",
 }
+#: What each payload field holds: text, a number, true/false, a date and time (ISO 8601), a time unit, or a list
+#: of file names (filled by the service from the photos sent with the action).
+FIELD_KINDS: dict[str, str] = {
+    "department": "text",
+    "reason": "text",
+    "result": "text",
+    "after_photo": "files",
+    "new_due_at": "datetime",
+    "disposal_type": "text",
+    "amount": "number",
+    "unit": "unit",
+    "flagged": "bool",
+    "note": "text",
+}
+TIME_UNITS: dict[str, str] = {"working_hours": "工作时", "working_days": "工作日", "calendar_hours": "小时(自然时)"}
 
 _RULES: tuple[ActionRule, ...] = (
     ActionRule("request_verify", "发核实", ("intake", "shift_lead"), ("reported",), UNCHANGED,
@@ -165,26 +188,27 @@ _RULES: tuple[ActionRule, ...] = (
     ActionRule("void", "作废", ("shift_lead",), ("reported", "verified", "filed"), "voided", required=("reason",)),
     ActionRule("file", "立案", ("shift_lead",), ("verified",), "filed"),
     ActionRule("dispatch", "派遣", ("dispatcher",), ("filed", "returned"), "dispatched", required=("department",),
-               effects=("issue_dispatch_order",)),
+               effects=("issue_dispatch_order",), optional=("disposal_type", "reason")),
     ActionRule("return", "回退", ("department",), ("dispatched",), "returned", required=("reason",)),
     ActionRule("handle", "处置", ("department",), ("dispatched",), "handled", required=("result", "after_photo")),
     ActionRule("request_check", "发核查", ("intake", "shift_lead"), ("handled",), UNCHANGED,
                effects=("issue_check_task",)),
-    ActionRule("check", "核查", ("supervisor", "grid_worker"), ("handled",), "checked"),
+    ActionRule("check", "核查", ("supervisor", "grid_worker"), ("handled",), "checked", optional=("result",)),
     ActionRule("rework", "返工", ("supervisor", "grid_worker"), ("handled",), "dispatched", required=("reason",),
-               effects=("record_rework", "issue_dispatch_order")),
+               effects=("record_rework", "issue_dispatch_order"), optional=("department",)),
     ActionRule("close", "结案", ("shift_lead",), ("checked",), "closed"),
     ActionRule("request_extension", "延期申请", ("department",), ("dispatched",), UNCHANGED, required=("reason",),
-               effects=("create_extension_request",), guard=_NO_PENDING),
+               effects=("create_extension_request",), guard=_NO_PENDING, optional=("amount", "unit", "new_due_at")),
     ActionRule("approve_extension", "延期批准", ("dispatcher", "shift_lead"), ("dispatched",), UNCHANGED,
-               required=("new_due_at",), effects=("close_extension_request", "move_due_at"), guard=_PENDING),
+               required=("new_due_at",), effects=("close_extension_request", "move_due_at"), guard=_PENDING,
+               optional=("amount", "unit", "reason")),
     ActionRule("deny_extension", "延期驳回", ("dispatcher", "shift_lead"), ("dispatched",), UNCHANGED,
                required=("reason",), effects=("close_extension_request",), guard=_PENDING),
     ActionRule("suspend", "挂账", ("dispatcher", "shift_lead"), ("filed", "dispatched", "returned"), "suspended",
                required=("reason",), effects=("pause_due_clock",)),
     ActionRule("resume", "挂账恢复", ("shift_lead",), ("suspended",), PREVIOUS, effects=("resume_due_clock",)),
     ActionRule("supervise", "督办", ("leader", "shift_lead"), ("dispatched",), UNCHANGED, required=("reason",),
-               effects=("issue_supervision_order",), guard=_OVERDUE_OR_FLAGGED),
+               effects=("issue_supervision_order",), guard=_OVERDUE_OR_FLAGGED, optional=("flagged",)),
     ActionRule("escalate", "提级", ("grid_worker", "dispatcher", "shift_lead"),
                ("reported", "verified", "filed", "dispatched", "returned", "suspended"), UNCHANGED,
                required=("reason",), effects=("notify_escalation",), guard=_BELOW_TOP),
@@ -395,7 +419,7 @@ def check(
         )
     why = _guard_failure(rule, case)
     if why is None and rule.guard == _OVERDUE_OR_FLAGGED and not (payload.get("overdue") or payload.get("flagged")):
-        why = "督办 needs an overdue or flagged case (payload overdue=true or flagged=true)"
+        why = "督办 needs a case past its deadline, or flagged=true (重点督办)"
     if why is not None:
         raise TransitionNotAllowed(
             f"{action} is not allowed in state {_state_text(case.state)}: {why}",
@@ -404,9 +428,39 @@ def check(
     return rule
 
 
+def check_payload(action: str, payload: Mapping[str, Any]) -> None:
+    """Refuse a field ``action`` does not take (a misspelt ``departmnet`` must not dispatch to the suggestion) or a
+    value of the wrong kind (a reason that is an object); InvalidInput naming the field. Call it with the caller's
+    payload, before the service adds what it works out itself (``overdue``, ``after_photo``)."""
+    rule = _lookup(action, next(iter(ROLES)))
+    takes = (*rule.required, *rule.optional, "note")
+    for name, value in payload.items():
+        if name not in takes:
+            raise InvalidInput(
+                f"payload.{name}: {action} takes no {name!r}; it takes {', '.join(takes)}",
+                detail=[{"field": name, "reason": "unknown field"}],
+            )
+        problem = None if value is None else _kind_problem(FIELD_KINDS.get(name, "text"), value)
+        if problem:
+            raise InvalidInput(f"{name}: {problem}", detail=[{"field": name, "reason": problem}])
+
+
+def _kind_problem(kind: str, value: Any) -> str | None:
+    if kind in ("text", "datetime") and not isinstance(value, str):
+        return f"must be text, not {type(value).__name__}"
+    if kind == "number" and (isinstance(value, bool) or not isinstance(value, int | float) or value != value):
+        return f"must be a number, not {value!r}"
+    if kind == "bool" and not isinstance(value, bool):
+        return f"must be true or false, not {value!r}"
+    if kind == "unit" and value not in TIME_UNITS:
+        return f"must be one of {', '.join(TIME_UNITS)}, not {value!r}"
+    return None  # files: filled by the service from the photos sent with the action
+
+
 def _transition(case: CaseState, rule: ActionRule, role: str, payload: dict[str, Any]) -> Transition:
     effects = list(rule.effects)
     details: dict[str, Any] = {f: payload[f] for f in rule.required}
+    details.update({f: payload[f] for f in rule.optional if _filled(payload.get(f))})
     if "note" in payload:
         details["note"] = payload["note"]
     changes: dict[str, Any] = {}
@@ -444,6 +498,8 @@ def _transition(case: CaseState, rule: ActionRule, role: str, payload: dict[str,
             changes["pending_extension"] = True
         case "approve_extension" | "deny_extension":
             changes["pending_extension"] = False
+            if payload.get("previous_due_at"):  # worked out by the caller: the deadline the extension moved
+                details["previous_due_at"] = payload["previous_due_at"]
         case "escalate":
             changes["escalation_level"] = case.escalation_level - 1
             details.update(from_level=case.escalation_level, to_level=case.escalation_level - 1)

@@ -781,7 +781,6 @@ PANEL_JS = r"""
       ev.preventDefault();
       var payload = {};
       fields.forEach(function (f) { var v = form.elements[f].value; if (v) { payload[f] = v; } });
-      if (action === "supervise" && c.light === "red") { payload.overdue = true; }
       var note = form.elements.note.value || null;
       var url = "/cases/" + encodeURIComponent(c.id) + "/actions/" + encodeURIComponent(action);
       var photos = form.elements.photos ? form.elements.photos.files : [];

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import re
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -28,7 +29,7 @@ from gisgrid.errors import Conflict, InvalidInput, NotFound
 from gisgrid.settings import Settings
 from gisgrid.storage.database import asyncpg_connect_args, make_engine
 from gisgrid.storage.prepared import init_async_connection
-from gisgrid.workflow import MissingField
+from gisgrid.workflow import MissingField, TransitionNotAllowed
 from tests.fixtures import COMMUNITIES, STREETS, case_number_years, run_async
 from tests.test_components_store import inside_points
 
@@ -581,6 +582,19 @@ def test_api_refusals_have_status_and_reason(
         assert r.status_code == 422 and "description: contains a NUL character" in r.json()["detail"]["message"]
         detail = client.get(f"/cases/{cid}", headers={"X-Role": "supervisor"}).json()
         assert "verify" in detail["allowed_actions"] and "close" not in detail["allowed_actions"]
+        # A misspelt or misplaced field is refused by name, not ignored.
+        r = client.post("/cases", json={"class_code": GARBAGE, "lon": x, "lat": y, "desciption": "井盖缺失"})
+        assert r.status_code == 422 and r.json()["detail"][0]["field"] == "desciption"
+        r = client.post(
+            f"/cases/{cid}/actions/verify", json={"version": 1, "department": "x"}, headers={"X-Role": "supervisor"}
+        )
+        assert r.status_code == 422 and r.json()["detail"][0]["field"] == "department"
+        r = client.post(
+            f"/cases/{cid}/actions/verify", json={"version": 1, "payload": {"reason": {"a": 1}}},
+            headers={"X-Role": "supervisor"},
+        )  # fmt: skip
+        assert r.status_code == 422 and "payload.reason: verify takes no 'reason'" in r.json()["detail"]["message"]
+        assert client.get(f"/cases/{cid}").json()["version"] == 1
 
 
 def test_the_intake_read_plan_made_on_an_empty_cases_table_uses_the_indexes(
@@ -758,3 +772,102 @@ def test_dispatch_and_supervision_orders_are_printable_pages(
         assert "路口&lt;b&gt;垃圾&lt;/b&gt;" in page  # the reporter's text is escaped
     assert "交办单" in dispatch and "督办单" in supervision and "超期未处置" in supervision
     assert "2025年10月13日 14:30" in dispatch  # the disposal deadline
+
+
+def _dispatchable(engine: Engine, services: svc.CaseServices, x: float, y: float, now: str, **kw: Any) -> int:
+    cid = report(engine, services, x, y, now=at(now), **kw)
+    act(engine, services, cid, "verify", "supervisor", 1, now)
+    act(engine, services, cid, "file", "shift_lead", 2, now)
+    return cid
+
+
+def test_the_dispatcher_sets_the_disposal_type_and_its_limit_follows(
+    loaded: Engine, services: svc.CaseServices, spot: tuple[float, float]
+) -> None:
+    x, y = spot
+    # 私搭乱建 reported without a type (as the field page does): the default 停工, 4 working hours.
+    cid = _dispatchable(loaded, services, x, y, "2025-10-13T09:00:00", class_code="06001")
+    c = act(loaded, services, cid, "dispatch", "dispatcher", 3, "2025-10-13T09:00:00", disposal_type="拆除")
+    assert c["disposal_type"] == "拆除" and c["urgent"] is False
+    assert c["due_at"] == "2025-11-10T09:00:00+08:00"  # 20 working days from Mon 10-13 09:00
+    assert c["timeline"][-1]["details"]["disposal_type"] == "拆除"
+    # 紧急: 2 calendar hours, urgent.
+    lamp = _dispatchable(loaded, services, x, y, "2025-10-13T09:00:00", class_code="01001")
+    c = act(loaded, services, lamp, "dispatch", "dispatcher", 3, "2025-10-13T20:00:00", disposal_type="紧急")
+    assert c["urgent"] is True and c["due_at"] == "2025-10-13T22:00:00+08:00"
+    # A type the class does not have: refused by name, nothing written.
+    other = _dispatchable(loaded, services, x, y, "2025-10-13T09:00:00", class_code="06001")
+    with pytest.raises(InvalidInput, match="disposal_type: '清运' is not a disposal type of 私搭乱建"):
+        act(loaded, services, other, "dispatch", "dispatcher", 3, "2025-10-13T09:00:00", disposal_type="清运")
+    assert get(loaded, services, other)["state"] == "filed"
+
+
+@pytest.mark.parametrize(
+    ("action", "payload", "message"),
+    [
+        ("dispatch", {"departmnet": "990000000000000003"}, "payload.departmnet: dispatch takes no 'departmnet'"),
+        ("dispatch", {"reason": {"a": 1}}, "reason: must be text, not dict"),
+        ("suspend", {"reason": ["x"] * 3}, "reason: must be text, not list"),
+        ("suspend", {"reason": 12345}, "reason: must be text, not int"),
+        ("dispatch", {"disposal_type": 1}, "disposal_type: must be text"),
+    ],
+)
+def test_an_action_payload_with_an_unknown_field_or_a_wrong_kind_is_refused(
+    loaded: Engine, services: svc.CaseServices, spot: tuple[float, float], action: str, payload: dict, message: str
+) -> None:
+    x, y = spot
+    cid = _dispatchable(loaded, services, x, y, "2025-10-13T09:00:00")
+    with pytest.raises(InvalidInput, match=re.escape(message)):
+        act(loaded, services, cid, action, "dispatcher", 3, "2025-10-13T09:10:00", **payload)
+    c = get(loaded, services, cid)
+    assert c["state"] == "filed" and c["version"] == 3 and len(c["timeline"]) == 3
+
+
+def test_supervision_records_the_deadline_fact_not_the_callers_claim(
+    loaded: Engine, services: svc.CaseServices, spot: tuple[float, float]
+) -> None:
+    x, y = spot
+    cid = _dispatchable(loaded, services, x, y, "2025-10-13T09:00:00")
+    act(loaded, services, cid, "dispatch", "dispatcher", 3, "2025-10-13T09:00:00")  # due 14:30
+    with pytest.raises(InvalidInput, match=re.escape("payload.overdue: supervise takes no 'overdue'")):
+        act(
+            loaded,
+            services,
+            cid,
+            "supervise",
+            "leader",
+            4,
+            "2025-10-13T10:00:00",
+            reason="催",
+            overdue=True,
+            flagged=True,
+        )
+    with pytest.raises(TransitionNotAllowed, match="past its deadline, or flagged"):
+        act(loaded, services, cid, "supervise", "leader", 4, "2025-10-13T10:00:00", reason="催办")
+    c = act(loaded, services, cid, "supervise", "leader", 4, "2025-10-13T10:00:00", reason="群众反映", flagged=True)
+    assert c["timeline"][-1]["details"] == {"reason": "群众反映", "flagged": True, "overdue": False}
+    c = act(loaded, services, cid, "supervise", "leader", 5, "2025-10-13T15:00:00", reason="超时催办")
+    assert c["timeline"][-1]["details"] == {"reason": "超时催办", "overdue": True, "flagged": False}
+
+
+def test_an_extension_request_says_how_long_and_the_approval_what_it_moved(
+    loaded: Engine, services: svc.CaseServices, spot: tuple[float, float]
+) -> None:
+    x, y = spot
+    cid = _dispatchable(loaded, services, x, y, "2025-10-13T09:00:00")
+    act(loaded, services, cid, "dispatch", "dispatcher", 3, "2025-10-13T09:00:00")  # due 14:30
+    with pytest.raises(InvalidInput, match="unit: must be one of working_hours"):
+        act(loaded, services, cid, "request_extension", "department", 4, "2025-10-13T10:00:00", reason="r", unit="d")
+    with pytest.raises(InvalidInput, match="new_due_at: 'soon' is not a date and time"):
+        act(loaded, services, cid, "request_extension", "department", 4, "2025-10-13T10:00:00", reason="r",
+            new_due_at="soon")  # fmt: skip
+    c = act(loaded, services, cid, "request_extension", "department", 4, "2025-10-13T10:00:00", reason="材料未到",
+            amount=3, unit="working_days")  # fmt: skip
+    assert c["timeline"][-1]["details"] == {"reason": "材料未到", "amount": 3, "unit": "working_days"}
+    # A date alone is the end of that day's working hours.
+    c = act(loaded, services, cid, "approve_extension", "dispatcher", 5, "2025-10-13T10:30:00", new_due_at="2025-10-16")
+    assert c["due_at"] == "2025-10-16T17:30:00+08:00"
+    assert c["timeline"][-1]["details"] == {
+        "new_due_at": "2025-10-16T17:30:00+08:00",
+        "previous_due_at": "2025-10-13T14:30:00+08:00",
+    }

@@ -284,7 +284,7 @@ def test_escalation_3_2_1_then_refused() -> None:
 
 def test_supervise_needs_an_overdue_or_flagged_case() -> None:
     case = case_in("dispatched")
-    with pytest.raises(TransitionNotAllowed, match="overdue or flagged"):
+    with pytest.raises(TransitionNotAllowed, match="past its deadline, or flagged"):
         apply(case, "supervise", "leader", payload={"reason": "限期办结"}, expected_version=7)
     t = apply(case, "supervise", "leader", payload={"reason": "限期办结", "flagged": True}, expected_version=7)
     assert (t.to_state, t.effects, t.case.version) == ("dispatched", ("issue_supervision_order",), 8)

@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, File, Form, Header, Query, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Engine, text
 
 from api.dependencies import BBox, Page, bbox_query, page_query
@@ -25,6 +25,8 @@ Source = Literal["patrol", "hotline", "public_app", "sensor", "leader"]
 
 
 class CaseIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")  # a misspelt field is refused, not ignored
+
     class_code: str = Field(description="Event class, e.g. 06010 (暴露垃圾)")
     scheme: Literal["gbt47678", "cjt214"] = "gbt47678"
     lon: float | None = Field(default=None, ge=-180, le=180)
@@ -39,12 +41,16 @@ class CaseIn(BaseModel):
 
 
 class ActionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")  # a misspelt field is refused, not ignored
+
     version: int = Field(description="The case version you acted on; a stale one gets 409")
     note: str | None = Field(default=None, max_length=svc.TEXT_LIMITS["note"])
     payload: dict[str, Any] = Field(default_factory=dict, description="department, reason, result, amount/unit …")
 
 
 class MergeIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")  # a misspelt field is refused, not ignored
+
     into: int = Field(description="The case to keep")
     version: int
 
