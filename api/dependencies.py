@@ -5,8 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated, Literal
 
-from fastapi import Query
+from fastapi import Query, Request
+from fastapi.dependencies.models import Dependant
 
+from gisgrid.errors import InvalidInput
 from gisgrid.geodesy import BBox, parse_bbox
 
 
@@ -37,3 +39,25 @@ DatumQuery = Annotated[
     Literal["wgs84", "cgcs2000", "gcj02", "bd09"],
     Query(description="Datum of lon/lat: wgs84, cgcs2000, gcj02 (AMap/Tencent) or bd09 (Baidu)"),
 ]
+
+
+def _query_names(dependant: Dependant) -> set[str]:
+    names = {p.alias for p in dependant.query_params}
+    for sub in dependant.dependencies:
+        names |= _query_names(sub)
+    return names
+
+
+async def known_query_only(request: Request) -> None:
+    """Refuse a query parameter the endpoint does not take: a misspelt filter (``stat=closed``) or one it lacks
+    would otherwise be ignored, and the answer hold every row with no sign of it."""
+    route = request.scope.get("route")
+    if route is None or not request.query_params:
+        return
+    names = _query_names(route.dependant)
+    unknown = sorted(set(request.query_params) - names)
+    if unknown:
+        raise InvalidInput(
+            f"{unknown[0]}: not a parameter of {request.url.path}; it takes {', '.join(sorted(names))}",
+            detail=[{"field": u, "reason": "unknown parameter"} for u in unknown],
+        )

@@ -319,21 +319,31 @@ class WorkingCalendar:
         return us / (self._day_us if unit == "working_days" else _US_PER_HOUR)
 
 
-def traffic_light(started_at: datetime, due_at: datetime, now: datetime, calendar: WorkingCalendar) -> Light:
-    """红黄绿灯 of a node or case by the share of its WORKING time used: < 80 % green, 80–100 % yellow, past
-    ``due_at`` red (standards notes §4).
+def traffic_light(
+    started_at: datetime, due_at: datetime, now: datetime, calendar: WorkingCalendar, *, calendar_time: bool = False
+) -> Light:
+    """红黄绿灯 of a node or case by the share of its time used: < 80 % green, 80–100 % yellow, past ``due_at``
+    red (standards notes §4). The time is WORKING time, or plain clock time for a limit in calendar hours
+    (``calendar_time``: an urgent case runs round the clock, so a night or a holiday uses it up too).
 
     ``now`` after ``due_at`` is red even when no working time has passed since (due Thu 17:30, now 18:00): the
     deadline was missed. A limit with no working time in it (due ≤ start) is yellow until due, then red.
     """
     if now > due_at:
         return "red"
-    total = calendar.working_us_between(started_at, due_at)
+    if calendar_time:
+        total, elapsed = _us(due_at - started_at), _us(now - started_at)
+    else:
+        total = calendar.working_us_between(started_at, due_at)
+        elapsed = calendar.working_us_between(started_at, now)
     if total <= 0:
         return "yellow"
-    elapsed = calendar.working_us_between(started_at, now)
     # Integer comparison: exactly 80 % is yellow, whatever float rounding would say.
     return "green" if elapsed * 100 < total * YELLOW_AT_PERCENT else "yellow"
+
+
+def _us(span: timedelta) -> int:
+    return (span.days * 86_400 + span.seconds) * 1_000_000 + span.microseconds
 
 
 class _CalendarProblems(ProblemList):

@@ -163,11 +163,6 @@ def event_class(services: CaseServices, scheme: str, code: str) -> EventClass:
     return found
 
 
-def _node_due(services: CaseServices, node: str, start: dt.datetime) -> dt.datetime:
-    limit, unit = services.events.node_limits[node]
-    return services.calendar.add_working_time(start, limit, unit)
-
-
 def _disposal_limit(services: CaseServices, ev: EventClass, disposal_type: str | None) -> Any:
     limits = services.events.limits(ev.scheme, ev.code)
     if disposal_type is None:
@@ -227,12 +222,12 @@ _CASE_INSERT_COLUMNS = (
     "case_no, scheme, class_code, matter_code, disposal_type, urgent, state, source, description, address, "
     "reporter, reporter_role, input_lon, input_lat, input_datum, unit_grid_code, district_code, street_code, "
     "community_code, tier3_code, component_id, component_distance_m, idempotency_key, routing, node, "
-    "node_started_at, due_at, created_at, updated_at, geom"
+    "node_started_at, due_at, node_calendar_time, created_at, updated_at, geom"
 )
 _CASE_INSERT_VALUES = (
     "next_case_no(:year), :scheme, :cls, :matter, :dtype, :urgent, 'reported', :source, :descr, :addr, :reporter, "
     ":rrole, :ilon, :ilat, :idatum, :ug, :d, :t1, :t2, :t3, :comp, :compd, :key, CAST(:routing AS jsonb), 'verify', "
-    f":now, :due, :now, :now, ST_SetSRID(ST_MakePoint(:x, :y), {STORAGE_SRID})"
+    f":now, :due, :ncal, :now, :now, ST_SetSRID(ST_MakePoint(:x, :y), {STORAGE_SRID})"
 )
 _PHOTOS_CTE = """,
     ph AS (
@@ -427,6 +422,7 @@ def _write_params(services: CaseServices, draft: _Draft, read: dict[str, Any]) -
         class_default=ev.default_dept or None,
     )
     decided = {"decision": _decision_json(decision), "duplicates": read["duplicates"]}
+    verify_clock = node_clock(services, "verify", ev, draft.limit.disposal_type, now)
     params: dict[str, Any] = {
         "year": now.year,
         "scheme": ev.scheme,
@@ -452,7 +448,8 @@ def _write_params(services: CaseServices, draft: _Draft, read: dict[str, Any]) -
         "key": item.idempotency_key,
         "routing": json.dumps(decided, ensure_ascii=False),
         "now": now,
-        "due": _node_due(services, "verify", now),
+        "due": verify_clock["due_at"],
+        "ncal": verify_clock["node_calendar_time"],
         "x": draft.x,
         "y": draft.y,
         "actor": item.reporter or "anonymous",
@@ -842,6 +839,13 @@ def _deadlines(
         # before it is what was used (the light's share), so the node restarts that much working time ago.
         start = row.suspended_at or now
         out["suspended_at"] = None
+        if row.node_calendar_time:  # a round-the-clock limit: the clock moves by the time suspended
+            gap = now - start
+            for col in ("node_started_at", "due_at", "disposal_due_at"):
+                if getattr(row, col) is not None:
+                    out[col] = getattr(row, col) + gap
+            out["node"] = NODE_OF_STATE[state]
+            return out
         if row.node_started_at is not None:
             used = services.calendar.working_us_between(row.node_started_at, start)
             out["node_started_at"] = services.calendar.rewind_working_us(now, used)
@@ -862,26 +866,46 @@ def _deadlines(
     out["node"] = node
     out["node_started_at"] = now
     if node is None:
-        out["due_at"] = None
+        out.update(due_at=None, node_calendar_time=False)
         if state in workflow.TERMINAL_STATES:
             out["closed_at"] = now
     elif node == "disposal":
-        due = node_due_at(services, node, ev, disposal_type, now)
-        out.update(disposal_started_at=now, disposal_due_at=due, due_at=due)
+        out.update(node_clock(services, node, ev, disposal_type, now))
+        out.update(disposal_started_at=now, disposal_due_at=out["due_at"])
     else:
-        out["due_at"] = node_due_at(services, node, ev, disposal_type, now)
+        out.update(node_clock(services, node, ev, disposal_type, now))
     return out
+
+
+def node_limit(services: CaseServices, node: str, ev: EventClass, disposal_type: str | None) -> tuple[float, str]:
+    """(amount, unit) of a node: the class's disposal limit (of its disposal type) for 处置, the node's own
+    otherwise — its urgent limit for an urgent case (a disposal type marked urgent) where the catalogue has one."""
+    limit = _disposal_limit(services, ev, disposal_type)
+    if node == DISPOSAL_NODE[0]:
+        return limit.limit, limit.unit
+    if limit.urgent and node in services.events.urgent_node_limits:
+        return services.events.urgent_node_limits[node]
+    return services.events.node_limits[node]
 
 
 def node_due_at(
     services: CaseServices, node: str, ev: EventClass, disposal_type: str | None, start: dt.datetime
 ) -> dt.datetime:
-    """When a node started at ``start`` is due: the class's disposal limit (of its disposal type) for 处置, the
-    node's own limit otherwise — in working time."""
-    if node == DISPOSAL_NODE[0]:
-        limit = _disposal_limit(services, ev, disposal_type)
-        return services.calendar.add_working_time(start, limit.limit, limit.unit)
-    return _node_due(services, node, start)
+    """When a node started at ``start`` is due (:func:`node_limit` on the working calendar)."""
+    amount, unit = node_limit(services, node, ev, disposal_type)
+    return services.calendar.add_working_time(start, amount, unit)
+
+
+def node_clock(
+    services: CaseServices, node: str, ev: EventClass, disposal_type: str | None, start: dt.datetime
+) -> dict[str, Any]:
+    """The columns of a node's clock started at ``start``: its deadline, and whether it runs in calendar time
+    (an urgent limit: round the clock) — which the traffic light must measure it in."""
+    amount, unit = node_limit(services, node, ev, disposal_type)
+    return {
+        "due_at": services.calendar.add_working_time(start, amount, unit),
+        "node_calendar_time": unit == "calendar_hours",
+    }
 
 
 def _issue_document(
@@ -925,7 +949,9 @@ def light_of(services: CaseServices, row: Any, now: dt.datetime) -> str | None:
         return None
     if row["state"] == "suspended":
         return None
-    return traffic_light(row["node_started_at"], row["due_at"], now, services.calendar)
+    return traffic_light(
+        row["node_started_at"], row["due_at"], now, services.calendar, calendar_time=bool(row["node_calendar_time"])
+    )
 
 
 CASE_COLUMNS = """
@@ -933,7 +959,7 @@ c.id, c.case_no, c.scheme, c.class_code, c.matter_code, c.disposal_type, c.urgen
 c.description, c.address, c.reporter, c.unit_grid_code, c.district_code, c.street_code, c.community_code,
 c.tier3_code, c.component_id, c.component_distance_m, c.duplicate_of, c.department_code, d.name AS department_name,
 c.routing, c.previous_state, c.rework_count, c.escalation_level, c.pending_extension, c.node, c.node_started_at,
-c.due_at, c.disposal_due_at, c.closed_at, c.version, c.created_at, c.updated_at,
+c.due_at, c.node_calendar_time, c.disposal_due_at, c.closed_at, c.version, c.created_at, c.updated_at,
 ST_X(c.geom) AS lon, ST_Y(c.geom) AS lat
 """
 _INTAKE_WRITE = _intake_write(with_photos=False)
@@ -1075,6 +1101,7 @@ class CaseFilter:
     since: dt.datetime | None = None
     until: dt.datetime | None = None
     bbox: tuple[float, float, float, float] | None = None
+    escalation_level: int | None = None  # 提级: 2 二级网格, 1 一级网格 (3: not escalated)
     limit: int = 100
     offset: int = 0
 
@@ -1093,6 +1120,9 @@ def _filter_sql(f: CaseFilter) -> tuple[str, dict[str, Any]]:
     if f.class_code:
         where.append("c.class_code = :cls")
         params["cls"] = f.class_code
+    if f.escalation_level is not None:
+        where.append("c.escalation_level = :esc")
+        params["esc"] = f.escalation_level
     if f.department:
         where.append("c.department_code = :dep")
         params["dep"] = f.department
@@ -1178,8 +1208,9 @@ def light_counts(
     cond, params = _filter_sql(replace(f, light=None) if f else CaseFilter())
     rows = pd.read_sql(
         text(
-            f"SELECT c.node_started_at, c.due_at FROM cases c WHERE {cond} AND c.state <> ALL(:t) "
-            "AND c.state <> 'suspended' AND c.due_at IS NOT NULL AND c.node_started_at IS NOT NULL"
+            f"SELECT c.node_started_at, c.due_at, c.node_calendar_time FROM cases c WHERE {cond} "
+            "AND c.state <> ALL(:t) AND c.state <> 'suspended' AND c.due_at IS NOT NULL "
+            "AND c.node_started_at IS NOT NULL"
         ),
         conn,
         params={**params, "t": list(workflow.TERMINAL_STATES)},
@@ -1188,7 +1219,9 @@ def light_counts(
     if len(rows):
         started = pd.to_datetime(rows["node_started_at"], utc=True)
         due = pd.to_datetime(rows["due_at"], utc=True)
-        lights = traffic_lights(started, due, now, services.calendar)
+        lights = traffic_lights(
+            started, due, now, services.calendar, calendar_time=rows["node_calendar_time"].to_numpy(dtype=bool)
+        )
         for light, n in zip(*np.unique(lights.astype(str), return_counts=True), strict=True):
             counts[str(light)] = int(n)
     return counts

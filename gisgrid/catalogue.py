@@ -104,8 +104,11 @@ class _Problems(ProblemList):
     max_listed = _MAX_LISTED_PROBLEMS
 
 
-def _read_rows(path: Path, columns: Sequence[str], problems: _Problems) -> list[tuple[int, dict[str, str]]]:
-    """(line number, row) pairs of a small CSV, values stripped; header is line 1."""
+def _read_rows(
+    path: Path, columns: Sequence[str], problems: _Problems, optional: Sequence[str] = ()
+) -> list[tuple[int, dict[str, str]]]:
+    """(line number, row) pairs of a small CSV, values stripped; header is line 1. ``optional`` columns are read
+    when the file has them (empty otherwise)."""
     if not path.exists():
         raise InvalidInput(f"{path}: catalogue file not found", detail={"file": str(path)})
     raw = path.read_bytes()
@@ -124,7 +127,7 @@ def _read_rows(path: Path, columns: Sequence[str], problems: _Problems) -> list[
     rows: list[tuple[int, dict[str, str]]] = []
     for record in reader:
         line = reader.line_num  # physical line of the record's end; equals the row line for one-line records
-        values = {c: (record.get(c) or "").strip() for c in columns}
+        values = {c: (record.get(c) or "").strip() for c in (*columns, *optional)}
         if any(values.values()):
             rows.append((line, values))
     return rows

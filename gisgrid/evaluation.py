@@ -317,14 +317,24 @@ class WorkClock:
         return idx.where(ok, pd.NaT)
 
 
-def traffic_lights(started: Any, due: Any, now: datetime, calendar: WorkingCalendar) -> np.ndarray:
+def traffic_lights(
+    started: Any, due: Any, now: datetime, calendar: WorkingCalendar, *, calendar_time: Any = None
+) -> np.ndarray:
     """:func:`gisgrid.calendar.traffic_light` for whole columns: "green" / "yellow" / "red" per row, the same
-    answer row by row (past due → red; no working time in the limit → yellow; else green below 80 % used)."""
+    answer row by row (past due → red; no time in the limit → yellow; else green below 80 % used); rows where
+    ``calendar_time`` is true are measured in clock time, the others in working time."""
     clock = WorkClock.covering(calendar, started, due, now)
     s = clock.position(started).astype(np.int64)
     d = clock.position(due).astype(np.int64)
     n = int(clock.position(pd.DatetimeIndex([now]))[0])
     total, elapsed = d - s, n - s
+    if calendar_time is not None and np.any(calendar_time):
+        wall = np.asarray(calendar_time, dtype=bool)
+        s_us = _as_index(started, calendar.tz).as_unit("us").asi8
+        d_us = _as_index(due, calendar.tz).as_unit("us").asi8
+        n_us = pd.Timestamp(now).as_unit("us").value
+        total = np.where(wall, d_us - s_us, total)
+        elapsed = np.where(wall, n_us - s_us, elapsed)
     out = np.where(elapsed * 100 < total * YELLOW_AT_PERCENT, "green", "yellow").astype(object)
     out[total <= 0] = "yellow"
     out[np.asarray(_as_index(due, calendar.tz) < pd.Timestamp(now))] = "red"

@@ -8,7 +8,9 @@ Files (see ``data/catalogue/EVENTS.md``):
   code) and ``cjt214`` (CJ/T 214 era events, 4 digits).
 * ``event_time_limits.csv`` — ``scheme,code,disposal_type,limit,unit,urgent``: 处置时限 per class and disposal
   type (e.g. 私搭乱建 停工/处罚/拆除); ``unit`` is one of :data:`gisgrid.calendar.UNITS`.
-* ``node_time_limits.csv`` — ``node,name,limit,unit,evidence``: time limit of each workflow node (受理, 核实, …).
+* ``node_time_limits.csv`` — ``node,name,limit,unit,evidence[,urgent_limit,urgent_unit]``: time limit of each
+  workflow node (受理, 核实, …), and for an urgent case (a disposal type marked urgent) where it differs — an
+  urgent case's nodes usually run round the clock (``calendar_hours``).
 
 A city overrides or extends any row with extra CSV files (``load_event_catalogue(..., extra=[...])``), applied in
 order after the base files and keyed like them: a file whose name contains ``node_time_limits`` is a node file
@@ -61,6 +63,8 @@ CLASS_COLUMNS = (
 )
 LIMIT_COLUMNS = ("scheme", "code", "disposal_type", "limit", "unit", "urgent")
 NODE_COLUMNS = ("node", "name", "limit", "unit", "evidence")
+#: A node's limit for an urgent case (急要件, a disposal type marked urgent), when it differs: optional columns.
+NODE_URGENT_COLUMNS = ("urgent_limit", "urgent_unit")
 
 CLASSES_FILE = "event_classes.csv"
 LIMITS_FILE = "event_time_limits.csv"
@@ -119,6 +123,7 @@ class EventCatalogue:
     limits_by_class: dict[tuple[str, str], dict[str, DisposalLimit]]
     node_limits: dict[str, tuple[float, Unit]]
     node_names: dict[str, str] = field(default_factory=dict)
+    urgent_node_limits: dict[str, tuple[float, Unit]] = field(default_factory=dict)
     sources: list[Path] = field(default_factory=list)
     _by_component: dict[str, EventClass] = field(default_factory=dict, repr=False)
 
@@ -206,9 +211,9 @@ def _number(path: Path, line: int, field_name: str, value: str, problems: _Probl
     return number
 
 
-def _unit(path: Path, line: int, value: str, problems: _Problems) -> Unit | None:
+def _unit(path: Path, line: int, value: str, problems: _Problems, *, column: str = "unit") -> Unit | None:
     if value not in UNITS:
-        problems.add(path, line, "unit", value, f"unknown unit; expected one of {', '.join(UNITS)}")
+        problems.add(path, line, column, value, f"unknown unit; expected one of {', '.join(UNITS)}")
         return None
     return value  # type: ignore[return-value]
 
@@ -313,9 +318,15 @@ def _load_limits(
 
 
 def _load_nodes(
-    path: Path, nodes: dict[str, tuple[float, Unit]], names: dict[str, str], problems: _Problems, *, local: bool
+    path: Path,
+    nodes: dict[str, tuple[float, Unit]],
+    names: dict[str, str],
+    urgent_nodes: dict[str, tuple[float, Unit]],
+    problems: _Problems,
+    *,
+    local: bool,
 ) -> None:
-    rows = _read_rows(path, NODE_COLUMNS, problems)
+    rows = _read_rows(path, NODE_COLUMNS, problems, optional=NODE_URGENT_COLUMNS)
     _check_duplicates(path, ((line, (r["node"],), "node") for line, r in rows), problems)
     for line, r in rows:
         ok = True
@@ -328,9 +339,21 @@ def _load_nodes(
             ok = False
         amount = _number(path, line, "limit", r["limit"], problems, positive=True)
         unit = _unit(path, line, r["unit"], problems)
+        urgent: tuple[float, Unit] | None = None
+        if r["urgent_limit"] or r["urgent_unit"]:
+            u_amount = _number(path, line, "urgent_limit", r["urgent_limit"], problems, positive=True)
+            u_unit = _unit(path, line, r["urgent_unit"], problems, column="urgent_unit")
+            if u_amount is None or u_unit is None:
+                ok = False
+            else:
+                urgent = (u_amount, u_unit)
         if ok and amount is not None and unit is not None:
             nodes[r["node"]] = (amount, unit)
             names[r["node"]] = r["name"] or NODES[r["node"]]
+            if urgent is not None:
+                urgent_nodes[r["node"]] = urgent
+            else:
+                urgent_nodes.pop(r["node"], None)  # an override without an urgent limit: the node's own applies
 
 
 def _events_dir(settings_or_dir: Settings | Path | str) -> Path:
@@ -388,8 +411,9 @@ def load_event_catalogue(
 
     nodes: dict[str, tuple[float, Unit]] = {}
     names: dict[str, str] = {}
+    urgent_nodes: dict[str, tuple[float, Unit]] = {}
     for path, local in node_files:
-        _load_nodes(path, nodes, names, problems, local=local)
+        _load_nodes(path, nodes, names, urgent_nodes, problems, local=local)
     missing = [n for n in NODES if n not in nodes]
     if missing and nodes:
         problems.add(base / NODES_FILE, None, "node", "", f"no time limit for node(s) {', '.join(missing)}")
@@ -398,6 +422,7 @@ def load_event_catalogue(
         by_scheme=by_scheme,
         limits_by_class=limits,
         node_limits=nodes,
+        urgent_node_limits=urgent_nodes,
         node_names=names,
         sources=[p for p, _ in class_files] + limit_files + [p for p, _ in node_files],
     )

@@ -363,7 +363,7 @@ def disposal_limits_h(events: Any, hours_per_day: float = 7.5) -> dict[tuple[str
 
 def _open_clocks(conn: Connection, services: Any, c: pd.DataFrame, t: pd.DataFrame) -> None:
     """Running node, its start and deadline for each open case, from its last step (few cases: a loop is fine)."""
-    from gisgrid.cases import NODE_OF_STATE, event_class, node_due_at
+    from gisgrid.cases import NODE_OF_STATE, event_class, node_clock
 
     last = t.sort_values(["case_id", "at", "version"]).groupby("case_id").tail(1).set_index("case_id")
     rows = []
@@ -374,10 +374,16 @@ def _open_clocks(conn: Connection, services: Any, c: pd.DataFrame, t: pd.DataFra
         started = last.loc[case.id, "at"].to_pydatetime()
         ev = event_class(services, case.scheme, case.class_code)
         disposal = getattr(case, "disposal_type", None)
-        due = node_due_at(services, node, ev, disposal if isinstance(disposal, str) and disposal else None, started)
-        rows.append({"id": int(case.id), "node": node, "s": started, "due": due})
+        clock = node_clock(services, node, ev, disposal if isinstance(disposal, str) and disposal else None, started)
+        rows.append({"id": int(case.id), "node": node, "s": started, **clock})
     if rows:
-        conn.execute(text("UPDATE cases SET node = :node, node_started_at = :s, due_at = :due WHERE id = :id"), rows)
+        conn.execute(
+            text(
+                "UPDATE cases SET node = :node, node_started_at = :s, due_at = :due_at, "
+                "node_calendar_time = :node_calendar_time WHERE id = :id"
+            ),
+            rows,
+        )
 
 
 # -- import of a city's own history -----------------------------------------------------------------

@@ -9,6 +9,8 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import chinese_calendar
+import numpy as np
+import pandas as pd
 import pytest
 
 from gisgrid.calendar import (
@@ -21,6 +23,7 @@ from gisgrid.calendar import (
     traffic_light,
 )
 from gisgrid.errors import InvalidInput
+from gisgrid.evaluation import traffic_lights
 
 SH = ZoneInfo("Asia/Shanghai")
 
@@ -320,3 +323,18 @@ def test_traffic_lights_for_a_column_agree_with_one_by_one() -> None:
         ]
         assert list(got) == want
         assert {"green", "yellow", "red"} <= set(want)
+
+
+def test_a_calendar_hours_limit_is_lit_by_clock_time_not_working_time() -> None:
+    cal = WorkingCalendar()
+    tz = cal.tz
+    start = datetime(2025, 10, 3, 10, 30, tzinfo=tz)  # National Day: no working time at all
+    due = start + timedelta(hours=2)
+    assert traffic_light(start, due, start + timedelta(minutes=5), cal, calendar_time=True) == "green"
+    assert traffic_light(start, due, start + timedelta(minutes=96), cal, calendar_time=True) == "yellow"  # 80 %
+    assert traffic_light(start, due, start + timedelta(minutes=95), cal, calendar_time=True) == "green"
+    assert traffic_light(start, due, start + timedelta(minutes=5), cal) == "yellow"  # no working time in it
+    started = pd.Series([start, start])
+    dues = pd.Series([due, due])
+    lights = traffic_lights(started, dues, start + timedelta(minutes=5), cal, calendar_time=np.array([True, False]))
+    assert list(lights) == ["green", "yellow"]

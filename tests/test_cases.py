@@ -871,3 +871,35 @@ def test_an_extension_request_says_how_long_and_the_approval_what_it_moved(
         "new_due_at": "2025-10-16T17:30:00+08:00",
         "previous_due_at": "2025-10-13T14:30:00+08:00",
     }
+
+
+def test_an_urgent_case_runs_round_the_clock_and_its_light_is_measured_in_clock_time(
+    loaded: Engine, services: svc.CaseServices, spot: tuple[float, float]
+) -> None:
+    x, y = spot
+    # 道路破损 紧急 reported on a National Day holiday morning: 核实 is due half an hour later, not on 10-09.
+    cid = report(loaded, services, x, y, class_code="06013", disposal_type="紧急", now=at("2025-10-03T10:00:00"))
+    c = get(loaded, services, cid, "2025-10-03T10:10:00")
+    assert c["urgent"] is True and c["node_calendar_time"] is True
+    assert c["due_at"] == "2025-10-03T10:30:00+08:00" and c["light"] == "green"
+    assert get(loaded, services, cid, "2025-10-03T10:25:00")["light"] == "yellow"  # 83 % of the half hour
+    assert get(loaded, services, cid, "2025-10-06T10:00:00")["light"] == "red"
+    act(loaded, services, cid, "verify", "supervisor", 1, "2025-10-03T10:20:00")
+    act(loaded, services, cid, "file", "shift_lead", 2, "2025-10-03T10:25:00")
+    c = act(loaded, services, cid, "dispatch", "dispatcher", 3, "2025-10-03T10:30:00")
+    assert c["due_at"] == "2025-10-03T12:30:00+08:00"  # 2 calendar hours on a holiday
+    # 5 minutes of 2 hours is green on a holiday (working time would have called it yellow at once).
+    assert get(loaded, services, cid, "2025-10-03T10:35:00")["light"] == "green"
+    assert get(loaded, services, cid, "2025-10-03T12:10:00")["light"] == "yellow"
+    with loaded.connect() as conn:
+        mine = svc.CaseFilter(grid=c["unit_grid_code"], since=at("2025-10-03T00:00:00"), until=at("2025-10-04T00:00"))
+        counts = svc.light_counts(conn, services, mine, now=at("2025-10-03T10:35:00"))
+    assert counts == {"green": 1, "yellow": 0, "red": 0}
+    # 挂账 stops a round-the-clock clock too: resumed a day later, 1 h 30 is still left.
+    act(loaded, services, cid, "suspend", "dispatcher", 4, "2025-10-03T11:00:00", reason="等待封路许可")
+    c = act(loaded, services, cid, "resume", "shift_lead", 5, "2025-10-04T11:00:00")
+    assert c["due_at"] == "2025-10-04T12:30:00+08:00" and c["node_calendar_time"] is True
+    # A normal case keeps working-time node limits.
+    plain = report(loaded, services, x, y, class_code="06013", now=at("2025-10-03T10:00:00"))
+    c = get(loaded, services, plain, "2025-10-03T10:10:00")
+    assert c["node_calendar_time"] is False and c["due_at"] == "2025-10-09T09:30:00+08:00"

@@ -12,10 +12,11 @@ from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Engine, text
 
-from api.dependencies import BBox, Page, bbox_query, page_query
+from api.dependencies import BBox, Page, bbox_query, known_query_only, page_query
 from api.deps import DATABASE_UNAVAILABLE, ActorDep, AsyncPool, EngineDep, IntakePoolDep
 from gisgrid import cases as svc
 from gisgrid.errors import DatabaseError, InvalidInput, NotFound
+from gisgrid.evaluation_service import PERIOD_HELP, parse_period
 from gisgrid.photos import MAX_BYTES as MAX_PHOTO_BYTES
 
 router = APIRouter(prefix="/cases", tags=["cases 案件"])
@@ -166,9 +167,20 @@ async def case_filter(
     source: Source | None = None,
     since: Annotated[dt.datetime | None, Query(description="Reported at or after (no offset: China time)")] = None,
     until: Annotated[dt.datetime | None, Query(description="Reported before (no offset: China time)")] = None,
+    period: Annotated[str | None, Query(description=f"Reported in, instead of since/until: {PERIOD_HELP}")] = None,
+    escalation_level: Annotated[
+        int | None, Query(ge=1, le=3, description="提级 level: 2 二级网格(社区), 1 一级网格(街道)")
+    ] = None,
 ) -> svc.CaseFilter:
     """The case filter the list, the heat map and the light counts share (async: no thread hop)."""
+    if period is not None:
+        if since is not None or until is not None:
+            raise InvalidInput("period: give either period or since/until, not both", detail=[{"field": "period"}])
+        svc.check_texts({"period": period})
+        p = parse_period(period)
+        since, until = p.start.to_pydatetime(), p.end.to_pydatetime()
     return svc.CaseFilter(
+        escalation_level=escalation_level,
         state=[s for s in state.split(",") if s] if state else None,
         class_code=class_code,
         department=department,
@@ -183,7 +195,7 @@ async def case_filter(
 FilterDep = Annotated[svc.CaseFilter, Depends(case_filter)]
 
 
-@router.get("", summary="案件列表 List cases (JSON or GeoJSON)")
+@router.get("", summary="案件列表 List cases (JSON or GeoJSON)", dependencies=[Depends(known_query_only)])
 def list_cases(
     engine: EngineDep,
     services: ServicesDep,
@@ -205,14 +217,18 @@ def list_cases(
     return {"data": items, "count": matched}
 
 
-@router.get("/heat", summary="案件热力 Cases per ~50 m square for a heat map")
+@router.get("/heat", summary="案件热力 Cases per ~50 m square for a heat map", dependencies=[Depends(known_query_only)])
 def heat(engine: EngineDep, f: FilterDep) -> dict[str, Any]:
     with engine.connect() as conn:
         points = svc.case_heat(conn, f)
     return {"cell_deg": svc.HEAT_CELL_DEG, "cases": sum(p[2] for p in points), "points": points}
 
 
-@router.get("/lights", summary="红黄绿灯统计 Open cases of the filter per traffic light")
+@router.get(
+    "/lights",
+    summary="红黄绿灯统计 Open cases of the filter per traffic light",
+    dependencies=[Depends(known_query_only)],
+)
 def lights(engine: EngineDep, services: ServicesDep, f: FilterDep) -> dict[str, int]:
     with engine.connect() as conn:
         return svc.light_counts(conn, services, f)

@@ -243,6 +243,8 @@ class Case(Base):
     rework_count: Mapped[int] = mapped_column(Integer, server_default="0")
     escalation_level: Mapped[int] = mapped_column(SmallInteger, server_default="3")
     pending_extension: Mapped[bool] = mapped_column(Boolean, server_default=false())
+    #: The running node's limit is in calendar hours (an urgent case: round the clock), not working time.
+    node_calendar_time: Mapped[bool] = mapped_column(Boolean, server_default=false())
     node: Mapped[str | None] = mapped_column(String(20))
     node_started_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     due_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
