@@ -679,17 +679,24 @@ def act(
                     f"POST /cases/{case_id}/actions/handle/form with photos (CLI: --photo)",
                     detail={"action": "handle", "missing": ["after_photo"]},
                 )
-            before = set(
+            earlier = dict(
                 conn.execute(
-                    text("SELECT sha256 FROM case_photos WHERE case_id = :c AND kind = 'before'"), {"c": case_id}
-                ).scalars()
+                    text("SELECT sha256, kind FROM case_photos WHERE case_id = :c AND kind IN ('before', 'after')"),
+                    {"c": case_id},
+                ).all()
             )
             for i, info in enumerate(infos):
-                if info.sha256 in before:
+                if earlier.get(info.sha256) == "before":
                     raise InvalidInput(
                         f"photos[{i}]: the same picture as the report's photo; the after-photo shows the place "
                         "after handling",
                         detail=[{"field": f"photos[{i}]", "reason": "same as a before-photo"}],
+                    )
+                if earlier.get(info.sha256) == "after":  # 返工 found it not done: the old proof proves nothing now
+                    raise InvalidInput(
+                        f"photos[{i}]: the same picture as an earlier after-photo of this case; after 返工 the "
+                        "after-photo shows the place handled again",
+                        detail=[{"field": f"photos[{i}]", "reason": "same as an earlier after-photo"}],
                     )
             payload["after_photo"] = [n for n, _ in req.photos]
         if req.action == "approve_extension":
@@ -739,7 +746,7 @@ def act(
             note=req.note,
             department=new.department,
             effects=tr.effects,
-            details=dict(tr.details),
+            details=dict(tr.details) | _escalated_to(conn, row, new),
             attachments=[n for n, _ in req.photos],
         )
         kind = "after" if req.action == "handle" else "evidence"
@@ -749,6 +756,43 @@ def act(
             if effect in tr.effects:
                 _issue_document(conn, case_id, row.case_no, kind, new.department, updates.get("due_at"), req, payload)
     return case_id
+
+
+def _escalated_to(conn: Connection, row: Any, new: workflow.CaseState) -> dict[str, Any]:
+    """The log's record of a 提级: the grid (and its 网格长) the case went to."""
+    if new.escalation_level == row.escalation_level:
+        return {}
+    target = escalation_target(conn, row.tier3_code, new.escalation_level) or {}
+    return {
+        "to_grid": target.get("grid_code"),
+        "to_grid_name": target.get("grid_name"),
+        "to_leader": target.get("leader_name"),
+    }
+
+
+def escalation_target(conn: Connection, tier3_code: str | None, level: int) -> dict[str, Any] | None:
+    """Where an escalated case (提级) is coordinated: the 二级 (level 2) or 一级 (level 1) management grid above
+    the case's 三级 grid, with its 网格长; None at level 3."""
+    if level >= 3 or not tier3_code:
+        return None
+    up = conn.execute(
+        text(
+            "SELECT g2.code AS c2, g2.name AS n2, g2.leader_name AS l2, g2.leader_phone AS p2, "
+            "g1.code AS c1, g1.name AS n1, g1.leader_name AS l1, g1.leader_phone AS p1 FROM management_grids g3 "
+            "LEFT JOIN management_grids g2 ON g2.code = g3.parent_code "
+            "LEFT JOIN management_grids g1 ON g1.code = g2.parent_code WHERE g3.code = :t3"
+        ),
+        {"t3": tier3_code},
+    ).one_or_none()
+    n = str(level)
+    return {
+        "level": level,
+        "label": workflow.ESCALATION_LEVELS[level],
+        "grid_code": getattr(up, "c" + n, None),
+        "grid_name": getattr(up, "n" + n, None),
+        "leader_name": getattr(up, "l" + n, None),
+        "leader_phone": getattr(up, "p" + n, None),
+    }
 
 
 def _decision_fields(data: dict[str, Any]) -> dict[str, Any]:
@@ -1040,6 +1084,7 @@ def get_case(
     if row is None:
         raise NotFound(f"no case with id {case_id}")
     data = case_summary(services, row, role=role, now=now)
+    data["escalation"] = escalation_target(conn, row["tier3_code"], row["escalation_level"])
     if not full:
         return data
     timeline = conn.execute(

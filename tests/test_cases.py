@@ -595,6 +595,18 @@ def test_api_refusals_have_status_and_reason(
         )  # fmt: skip
         assert r.status_code == 422 and "payload.reason: verify takes no 'reason'" in r.json()["detail"]["message"]
         assert client.get(f"/cases/{cid}").json()["version"] == 1
+        # period= as the CLI's --period; a parameter the list does not take is refused, not ignored.
+        month = client.get("/cases", params={"period": "2025-09", "limit": 1}).json()["count"]
+        window = {"since": "2025-09-01T00:00:00", "until": "2025-10-01T00:00:00", "limit": 1}
+        assert month == client.get("/cases", params=window).json()["count"]
+        assert month != client.get("/cases", params={"limit": 1}).json()["count"]
+        for path in ("/cases", "/cases/lights", "/cases/heat"):
+            r = client.get(path, params={"stat": "closed"})
+            assert r.status_code == 422 and r.json()["detail"]["message"].startswith(f"stat: not a parameter of {path}")
+        r = client.get("/cases", params={"period": "2025-09", "since": "2025-09-02T00:00:00"})
+        assert r.status_code == 422 and "either period or since/until" in r.json()["detail"]["message"]
+        assert client.get("/cases", params={"escalation_level": 1}).json()["count"] == 0
+        assert client.get("/cases", params={"escalation_level": 4}).status_code == 422
 
 
 def test_the_intake_read_plan_made_on_an_empty_cases_table_uses_the_indexes(
@@ -903,3 +915,39 @@ def test_an_urgent_case_runs_round_the_clock_and_its_light_is_measured_in_clock_
     plain = report(loaded, services, x, y, class_code="06013", now=at("2025-10-03T10:00:00"))
     c = get(loaded, services, plain, "2025-10-03T10:10:00")
     assert c["node_calendar_time"] is False and c["due_at"] == "2025-10-09T09:30:00+08:00"
+
+
+def test_escalation_names_the_grid_above_and_the_same_after_photo_cannot_prove_a_rework(
+    loaded: Engine, services: svc.CaseServices, spot: tuple[float, float]
+) -> None:
+    x, y = spot
+    cid = _dispatchable(loaded, services, x, y, "2025-10-13T09:00:00")
+    c = get(loaded, services, cid)
+    assert c["escalation"] is None
+    with loaded.connect() as conn:
+        t2, t1 = conn.execute(
+            text(
+                "SELECT g2.code, g1.code FROM management_grids g3 JOIN management_grids g2 ON g2.code = g3.parent_code "
+                "JOIN management_grids g1 ON g1.code = g2.parent_code WHERE g3.code = :t"
+            ),
+            {"t": c["tier3_code"]},
+        ).one()
+    c = act(loaded, services, cid, "escalate", "grid_worker", 3, "2025-10-13T09:10:00", reason="社区协调不了")
+    assert c["escalation"]["level"] == 2 and c["escalation"]["grid_code"] == t2
+    assert c["escalation"]["label"] == "二级网格(社区)" and c["escalation"]["grid_name"]
+    assert c["timeline"][-1]["details"]["to_grid"] == t2
+    c = act(loaded, services, cid, "escalate", "shift_lead", 4, "2025-10-13T09:20:00", reason="街道协调")
+    assert c["escalation"]["level"] == 1 and c["escalation"]["grid_code"] == t1
+    with loaded.connect() as conn:
+        ids, _ = svc.list_cases(conn, services, svc.CaseFilter(escalation_level=1, limit=5000))
+    assert cid in [i["id"] for i in ids]
+    act(loaded, services, cid, "dispatch", "dispatcher", 5, "2025-10-13T09:30:00")
+    act(loaded, services, cid, "handle", "department", 6, "2025-10-13T10:00:00", result="已清理",
+        photos=[("a.jpg", _jpeg(70))])  # fmt: skip
+    act(loaded, services, cid, "rework", "supervisor", 7, "2025-10-13T10:30:00", reason="仍有垃圾")
+    with pytest.raises(InvalidInput, match=r"photos\[0\]: the same picture as an earlier after-photo"):
+        act(loaded, services, cid, "handle", "department", 8, "2025-10-13T11:00:00", result="已清理",
+            photos=[("image.jpg", _jpeg(70))])  # fmt: skip
+    c = act(loaded, services, cid, "handle", "department", 8, "2025-10-13T11:00:00", result="已清理",
+            photos=[("image.jpg", _jpeg(200))])  # fmt: skip
+    assert c["state"] == "handled" and [p["kind"] for p in c["photos"]].count("after") == 2
