@@ -7,7 +7,10 @@ WebP or HEIC/HEIF, more than ``max_bytes`` bytes or more than :data:`MAX_PIXELS`
 guard), and truncated or corrupt images (the whole image is decoded once to find those).
 
 HEIC (the iPhone default) needs the optional ``pillow-heif`` or ``pi-heif`` package; :data:`SUPPORTED` lists the
-formats this process accepts. Without either, HEIC is refused with a message that says so.
+formats this process accepts. Without either, HEIC is refused with a message that says so. A HEIC/HEIF photo is
+converted to JPEG at intake (:data:`PhotoInfo.converted`; its EXIF — GPS, capture time — is carried over): Chromium,
+Edge and Firefox cannot show HEIC, and every stored photo must be displayable in the console, on a 交办单 and on
+the reporter's phone. What is stored and served is then ``image/jpeg``; the EXIF read from the original is kept.
 
 :class:`PhotoStore` keeps the files content-addressed (``aa/bb/<sha256>.<ext>``), written atomically.
 """
@@ -22,7 +25,7 @@ import math
 import os
 import re
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -59,6 +62,9 @@ SUPPORTED: frozenset[str] = frozenset(f for f in _FORMATS if f != "HEIF" or HEIF
 _LABELS = {"JPEG": "JPEG", "PNG": "PNG", "WEBP": "WebP", "HEIF": "HEIC/HEIF"}
 
 MAX_BYTES = 15 * 1024 * 1024
+#: Pillow formats stored as a JPEG copy (browsers cannot decode them), and that copy's JPEG quality.
+CONVERTED_TO_JPEG = frozenset({"HEIF"})
+JPEG_QUALITY = 90
 #: Decompression-bomb guard: a 50 MP image is already larger than any phone camera's default output.
 MAX_PIXELS = 50_000_000
 
@@ -71,17 +77,26 @@ _EXIF_OFFSET = re.compile(r"([+-])(\d{2}):(\d{2})")
 
 @dataclass(frozen=True, slots=True)
 class PhotoInfo:
+    """One checked photo. ``content_type``, ``size`` and ``sha256`` describe what is *stored* (for a HEIC: the
+    JPEG made from it, in ``converted``); ``format`` is what was sent."""
+
     content_type: str
-    format: str  # Pillow format id: JPEG, PNG, WEBP or HEIF
+    format: str  # Pillow format id of the file sent: JPEG, PNG, WEBP or HEIF
     width: int  # stored pixel size; EXIF ``orientation`` 5–8 means it is displayed turned by 90°
     height: int
-    size: int  # bytes
-    sha256: str
+    size: int  # bytes stored
+    sha256: str  # of the bytes stored
     taken_at: datetime | None  # aware: EXIF DateTimeOriginal with OffsetTimeOriginal
     taken_at_local: datetime | None  # naive DateTimeOriginal (camera clock, zone unknown when no offset)
     gps: tuple[float, float] | None  # (lon, lat) in degrees, from the EXIF GPS IFD
     gps_datum: Datum | None  # "wgs84" whenever gps is set
     orientation: int = 1  # EXIF Orientation 1–8
+    #: The JPEG stored instead of the bytes sent (HEIC/HEIF), None when the bytes sent are stored as they are.
+    converted: bytes | None = field(default=None, repr=False)
+
+    @property
+    def stored_format(self) -> str:
+        return "JPEG" if self.converted is not None else self.format
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,24 +184,45 @@ def inspect_photo(data: bytes, *, max_bytes: int = MAX_BYTES, filename: str | No
             raise InvalidInput(
                 f"{name} is truncated or corrupt: {exc}", detail={"filename": filename, "reason": "corrupt"}
             ) from None
-        content_type = _FORMATS[fmt][0]
-        if fmt == "HEIF" and im.get_format_mimetype() == "image/heif":
-            content_type = "image/heif"
         taken_at, taken_local, gps, orientation = _read_exif(im)
+        converted = _to_jpeg(im, name, filename) if fmt in CONVERTED_TO_JPEG else None
+    stored = data if converted is None else converted
     return PhotoInfo(
-        content_type=content_type,
+        content_type=_FORMATS["JPEG" if converted is not None else fmt][0],
         format=fmt,
         width=width,
         height=height,
-        size=len(data),
-        sha256=hashlib.sha256(data).hexdigest(),
+        size=len(stored),
+        sha256=hashlib.sha256(stored).hexdigest(),
         taken_at=taken_at,
         taken_at_local=taken_local,
         gps=gps,
         # Phones write the GNSS fix itself in EXIF, i.e. WGS-84 — not the GCJ-02 of Chinese map SDKs.
         gps_datum="wgs84" if gps is not None else None,
         orientation=orientation,
+        converted=converted,
     )
+
+
+def _to_jpeg(im: Image.Image, name: str, filename: str | None) -> bytes:
+    """A decoded HEIC/HEIF as JPEG bytes, with its EXIF (GPS, time) and colour profile. The decoder has already
+    turned the pixels upright (HEIF ``irot``/``imir``) and dropped the EXIF orientation, so none is applied here.
+    The same photo gives the same bytes (content-addressed: a resent report stores no second copy)."""
+    try:
+        rgb = im if im.mode in ("RGB", "L") else im.convert("RGB")
+        out = io.BytesIO()
+        options: dict[str, Any] = {"quality": JPEG_QUALITY}
+        exif = im.getexif()
+        if len(exif):
+            options["exif"] = exif
+        if im.info.get("icc_profile"):
+            options["icc_profile"] = im.info["icc_profile"]
+        rgb.save(out, "JPEG", **options)
+    except Exception as exc:  # an odd bit depth or mode the encoder refuses
+        raise InvalidInput(
+            f"{name} could not be converted to JPEG: {exc}", detail={"filename": filename, "reason": "corrupt"}
+        ) from None
+    return out.getvalue()
 
 
 # --- EXIF -------------------------------------------------------------------------------------------------------
@@ -306,13 +342,19 @@ class PhotoStore:
         return f"{sha256[:2]}/{sha256[2:4]}/{sha256}.{ext}"
 
     def save(self, data: bytes, info: PhotoInfo) -> StoredPhoto:
-        """Store ``data`` (as checked by :func:`inspect_photo`); the same bytes again reuse the same file."""
+        """Store ``data`` (as checked by :func:`inspect_photo`; a HEIC is stored as the JPEG made from it); the
+        same bytes again reuse the same file."""
         sha = self._check_sha(info.sha256)
+        if info.converted is not None:
+            if info.format not in CONVERTED_TO_JPEG:
+                raise InvalidInput(f"a {info.format} photo is stored as sent", detail={"format": info.format})
+            data = info.converted
         if hashlib.sha256(data).hexdigest() != sha:
             raise InvalidInput("photo bytes do not match their PhotoInfo (sha256 differs)", detail={"sha256": sha})
-        if info.format not in _FORMATS:
-            raise InvalidInput(f"unsupported photo format {info.format!r}", detail={"format": info.format})
-        ext = _FORMATS[info.format][1]
+        fmt = info.stored_format
+        if fmt not in _FORMATS or fmt in CONVERTED_TO_JPEG:
+            raise InvalidInput(f"unsupported photo format {fmt!r}", detail={"format": fmt})
+        ext = _FORMATS[fmt][1]
         relpath = self._relpath(sha, ext)
         target = self.root / relpath
         stored = StoredPhoto(sha256=sha, relpath=relpath, content_type=info.content_type, size=len(data))

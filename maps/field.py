@@ -3,27 +3,45 @@
 A plain HTML page (no folium: a phone on a city intranet should not download Bootstrap, jQuery and Font Awesome
 for a form) with the vendored Leaflet and Leaflet.VectorGrid from ``/static/vendor``:
 
+* the deployment's basemap (底图, ``maps.basemap``: none, a local XYZ or 天地图; a GCJ-02 one moved under the
+  overlays as on the console), so that a tap on the map is a real way to place a report;
 * the tier-3 grids and, from zoom 15, the unit grids as vector tiles (``/tiles/<layer>/{z}/{x}/{y}.mvt``);
 * the location from the phone's GPS (``navigator.geolocation``, datum ``wgs84``) or a tap on the map (the map
   shows the storage coordinates, datum ``cgcs2000``); with neither, the server takes the photos' EXIF GPS;
-* the event class picked from ``GET /field/classes`` with a search by name or code;
-* description, address and photos (``capture=environment``), sent to ``POST /cases/form``.
+* the event class picked from ``GET /field/classes`` with a search by name, code or a common word for it (窨井,
+  下水道 … from ``data/catalogue/search_terms.csv``);
+* description, address and photos (``capture=environment``), sent to ``POST /cases/form``; a photo's EXIF GPS is
+  read in the page (JPEG and HEIC) to show the location it gives before anything is sent.
 
 Offline first: a report is written to an IndexedDB outbox (fields, photo bytes and a browser-made
 ``Idempotency-Key``) before anything is sent, and the outbox is sent in order on load, on the ``online`` event,
 after each report and on a retry timer. A record leaves the outbox only on 201/200 (the key makes a repeat of
 a request whose answer was lost return the first case, 200); a network error or 5xx keeps it; a 4xx other than
-408/429 drops it with the API's message kept on screen. The ids of the cases the page created are kept in
-localStorage and their states fetched from ``/cases/{id}`` (the API has no reporter filter).
+408/429 marks it refused: it stays on the phone (photos, class, description, address, location) with the reason
+in Chinese (:data:`REFUSAL_FIELDS`, :data:`REFUSAL_REASONS`) and the server's own message beside it, until the
+worker moves it back into the form to edit and resend it, or discards it. What the page can check itself (a
+location or a photo with GPS; inside the district) is checked before a report is queued. The ids of the cases
+the page created are kept in localStorage and their states fetched from ``/cases/{id}`` (the API has no
+reporter filter).
+
+The page itself opens offline: a service worker (:func:`service_worker`, served at :data:`SW_URL` with the scope
+:data:`SW_SCOPE`) precaches the page, its vendored JS/CSS and ``/field/classes``. Browsers run service workers
+only in a secure context (HTTPS, or ``localhost``), as they allow GPS.
 """
 
 from __future__ import annotations
 
+import csv
+import functools
+import hashlib
 from collections.abc import Iterable, Mapping
+from pathlib import Path
 from typing import Any
 
+from gisgrid.errors import ConfigError
 from gisgrid.events import EventCatalogue
 from maps.assets import ASSETS
+from maps.basemap import SHIFT_JS, Basemap, gcj02_shift_table
 from maps.pagejs import attr, json_for_script, with_dom
 
 TITLE = "gisgrid 网格员上报"
@@ -38,27 +56,139 @@ MAX_PHOTOS = 9
 #: The roles that report from the street (workflow.ROLES keys).
 REPORTING_ROLES = ("grid_worker", "supervisor")
 SCHEMES = ("gbt47678", "cjt214")
-CSP = (
+#: Content-Security-Policy of the page; ``{img}``: the basemap's other-origin hosts (images only).
+CSP_TEMPLATE = (
     "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
-    "img-src 'self' data: blob:; font-src 'self' data:; connect-src 'self'; worker-src 'self' blob:; "
+    "img-src 'self' data: blob:{img}; font-src 'self' data:; connect-src 'self'; worker-src 'self' blob:; "
     "frame-ancestors 'self'; base-uri 'self'; form-action 'self'"
 )
-#: URL layer → (style of its MVT layer, min zoom shown).
+#: Lowest zoom of the map itself: without it Leaflet raises the view to the first layer's minZoom.
+MAP_MIN_ZOOM = 3
+#: URL layer → (style of its MVT layer, min zoom shown); tier 3 first (drawn under the unit grids by z-index).
 GRID_LAYERS: dict[str, tuple[dict[str, Any], int]] = {
-    "unit_grids": ({"weight": 0.6, "color": "#78909c", "opacity": 0.9, "fill": False}, 15),
     "tier3": ({"weight": 2, "color": "#8e24aa", "opacity": 0.9, "fill": False}, 0),
+    "unit_grids": ({"weight": 0.6, "color": "#78909c", "opacity": 0.9, "fill": False}, 15),
+}
+#: Leaflet pane of a GCJ-02 basemap (moved under the overlays by the GCJ-02 offset of the view).
+BASEMAP_PANE = "gf-basemap"
+#: The service worker: its URL and the scope it controls (``/field`` and ``/field/classes``).
+SW_URL = "/field/sw.js"
+SW_SCOPE = "/field"
+#: How long (ms) the service worker waits for the network before it answers from its cache.
+SW_NETWORK_MS = 4000
+#: The class search's common words (term → words of class names it finds), in the catalogue folder.
+SEARCH_TERMS_FILE = "search_terms.csv"
+#: A refused report's reason in Chinese: the API's field names …
+REFUSAL_FIELDS: dict[str, str] = {
+    "lon": "位置",
+    "lat": "位置",
+    "location": "位置",
+    "datum": "坐标系",
+    "class_code": "类别",
+    "scheme": "类别体系",
+    "description": "问题描述",
+    "address": "地址",
+    "reporter": "上报人姓名",
+    "X-Role": "身份",
+    "reporter_role": "身份",
+    "source": "来源",
+    "idempotency_key": "上报编号",
+    "Idempotency-Key": "上报编号",
+    "photos": "照片",
+}
+#: … and words of the API's reasons (first match; lower case) → what they mean to the worker.
+REFUSAL_REASONS: tuple[tuple[str, str], ...] = (
+    ("outside coverage", "不在本区网格覆盖范围内:照片是否在别处拍摄?请重新定位"),
+    ("(0,0)", "无效 (0, 0):请重新定位"),
+    ("missing", "未提供:请定位(GPS 或地图点选),或附带含 GPS 的照片"),
+    ("field required", "未填写"),
+    ("too long", "过长:请删减"),
+    ("nul", "含无法识别的字符"),
+    ("not in the", "不在类别目录中:请重新选择类别"),
+    ("unknown role", "无效:请重新选择身份"),
+    ("too many pixels", "像素过多"),
+    ("pixels", "像素过多"),
+    ("too large", "文件过大"),
+    ("not an image", "不是图片"),
+    ("not supported", "格式本服务器不支持:请用 JPEG"),
+    ("unsupported", "格式不支持:请用 JPEG"),
+    ("truncated", "不完整或已损坏:请重拍"),
+    ("corrupt", "已损坏:请重拍"),
+    ("should match", "格式不正确"),
+)
+#: Refusals without items, by HTTP status or the API's error code.
+REFUSAL_STATUS: dict[str, str] = {
+    "role_not_allowed": "此身份不能上报:请重新选择身份",
+    "403": "此身份不能上报:请重新选择身份",
+    "404": "服务器找不到上报入口(地址有误?)",
+    "409": "与服务器上的记录冲突:请稍后重发",
+    "413": "照片太大,服务器拒收:请少附几张或重拍",
+    "415": "服务器不接受这种数据格式",
 }
 #: Local scripts and stylesheets (Leaflet, VectorGrid and its click fix: a tap on a canvas tile reaches the map).
 SCRIPTS = (ASSETS["leaflet"], ASSETS["vectorGrid"], ASSETS["vectorGridClickFix"])
 STYLES = (ASSETS["leaflet_css"],)
 
 
-def class_list(events: EventCatalogue, scheme: str = "gbt47678") -> list[dict[str, Any]]:
-    """The event classes of one scheme for the picker: code, name and big class, in code order."""
+@functools.cache
+def load_search_terms(catalogue_dir: Path) -> dict[str, tuple[str, ...]]:
+    """The class search's common words: term → the words of class names it finds (``search_terms.csv``,
+    columns ``term,finds``; a term on several rows finds each). ``catalogue_dir`` is ``data/`` or
+    ``data/catalogue/``."""
+    base = Path(catalogue_dir)
+    path = base / SEARCH_TERMS_FILE if (base / SEARCH_TERMS_FILE).exists() else base / "catalogue" / SEARCH_TERMS_FILE
+    terms: dict[str, list[str]] = {}
+    with path.open(encoding="utf-8", newline="") as f:
+        reader = csv.DictReader(f)
+        if reader.fieldnames != ["term", "finds"]:
+            raise ConfigError(f"{path}: the header must be term,finds (got {reader.fieldnames})")
+        for line, row in enumerate(reader, start=2):
+            term, finds = (row["term"] or "").strip(), (row["finds"] or "").strip()
+            if not term or not finds:
+                raise ConfigError(f"{path}:{line}: term and finds must both be given")
+            terms.setdefault(term, []).append(finds)
+    return {t: tuple(f) for t, f in terms.items()}
+
+
+def class_list(
+    events: EventCatalogue, scheme: str = "gbt47678", terms: Mapping[str, Iterable[str]] | None = None
+) -> list[dict[str, Any]]:
+    """The event classes of one scheme for the picker: code, name, big class and the search terms that find it
+    (:func:`load_search_terms`), in code order."""
+    terms = terms or {}
     return [
-        {"scheme": c.scheme, "code": c.code, "name": c.name, "big_code": c.big_code, "big_name": c.big_name}
+        {
+            "scheme": c.scheme,
+            "code": c.code,
+            "name": c.name,
+            "big_code": c.big_code,
+            "big_name": c.big_name,
+            "terms": sorted(t for t, finds in terms.items() if any(w in c.name for w in finds)),
+        }
         for c in sorted(events.classes(scheme).values(), key=lambda c: c.code)
     ]
+
+
+def csp(basemap: Basemap | None = None) -> str:
+    """The page's Content-Security-Policy: this origin, and the basemap's hosts for images."""
+    return CSP_TEMPLATE.format(img="".join(f" {host}" for host in basemap.hosts) if basemap else "")
+
+
+CSP = csp(None)
+
+
+def basemap_config(basemap: Basemap | None, bounds: tuple[float, float, float, float] | None) -> dict[str, Any] | None:
+    """What the page needs to draw ``basemap``: its tile layers and, for a GCJ-02 one, the offset table."""
+    if basemap is None:
+        return None
+    gcj = basemap.datum == "gcj02"
+    return {
+        "layers": [{"url": s.url, "overlay": s.overlay} for s in basemap.sources],
+        "attribution": basemap.attribution,
+        "subdomains": basemap.subdomains,
+        "pane": BASEMAP_PANE if gcj else None,
+        "shift": gcj02_shift_table(bounds or (DEFAULT_CENTER[1], DEFAULT_CENTER[0]) * 2) if gcj else None,
+    }
 
 
 def build_field_page(
@@ -67,18 +197,28 @@ def build_field_page(
     roles: Mapping[str, str],
     scheme: str = "gbt47678",
     reporting_roles: Iterable[str] = REPORTING_ROLES,
+    basemap: Basemap | None = None,
 ) -> str:
-    """The page (HTML). ``roles`` is workflow.ROLES (labels); only ``reporting_roles`` are offered."""
+    """The page (HTML). ``roles`` is workflow.ROLES (labels); only ``reporting_roles`` are offered; ``basemap``
+    is the deployment's (``app.state.basemap``), None for none. Serve it with :func:`csp` of the same basemap."""
     center = DEFAULT_CENTER if bounds is None else ((bounds[1] + bounds[3]) / 2, (bounds[0] + bounds[2]) / 2)
     config = {
         "bounds": None if bounds is None else [[bounds[1], bounds[0]], [bounds[3], bounds[2]]],
         "center": list(center),
+        "minZoom": MAP_MIN_ZOOM,
         "scheme": scheme,
         "retryMs": RETRY_MS,
         "mineShown": MINE_SHOWN,
         "maxPhotoBytes": MAX_PHOTO_BYTES,
         "maxPhotos": MAX_PHOTOS,
         "grids": {name: {"style": style, "minZoom": z} for name, (style, z) in GRID_LAYERS.items()},
+        "basemap": basemap_config(basemap, bounds),
+        "sw": {"url": SW_URL, "scope": SW_SCOPE},
+        "refusal": {
+            "fields": REFUSAL_FIELDS,
+            "reasons": [list(r) for r in REFUSAL_REASONS],
+            "status": REFUSAL_STATUS,
+        },
     }
     role_options = "".join(
         f'<option value="{attr(k)}">{attr(roles.get(k, k))}</option>' for k in reporting_roles if k in roles
@@ -100,7 +240,7 @@ def build_field_page(
 </header>
 <main>
   <div id="gf-notice" class="gf-notice" role="status" aria-live="polite" hidden></div>
-  <div id="gf-rejected" class="gf-rejected" role="alert"></div>
+  <div id="gf-rejected" class="gf-rejected" role="alert" aria-label="未被受理的上报"></div>
   <form id="gf-form" autocomplete="off" novalidate>
     <section class="gf-card">
       <h2>1 · 位置</h2>
@@ -109,6 +249,7 @@ def build_field_page(
         <button type="button" id="gf-gps" class="gf-btn gf-btn-main">GPS定位</button>
         <button type="button" id="gf-clear-loc" class="gf-btn">清除位置</button>
       </div>
+      <div id="gf-gps-msg" class="gf-error" role="alert" hidden></div>
       <p id="gf-loc" class="gf-hint">未定位:点「GPS定位」或在地图上点选;也可只附带含GPS的照片。</p>
       <p id="gf-grid" class="gf-hint"></p>
     </section>
@@ -214,6 +355,15 @@ textarea.gf-input { min-height: 88px; resize: vertical; }
   background: #9e9e9e; }
 .gf-green { background: #2e7d32; } .gf-yellow { background: #f9a825; } .gf-red { background: #c62828; }
 .gf-pending { background: #1e88e5; }
+.gf-refused { background: #fdecea; color: #8a1c1c; border: 1px solid #f5c2c0; border-radius: 8px; padding: 8px 10px;
+  margin: 8px 0; }
+.gf-refused h3 { font-size: 15px; margin: 0 0 4px; }
+.gf-refused p { margin: 4px 0; white-space: pre-line; }
+.gf-refused small { color: #6d4c41; display: block; white-space: pre-line; word-break: break-all; }
+.gf-refused .gf-row button { flex: 1 1 8em; }
+.gf-photo-loc { color: #1b5e20; }
+/* Leaflet's zoom buttons as touch targets (≥ 44 px) */
+.leaflet-touch .leaflet-bar a, .leaflet-bar a { width: 44px; height: 44px; line-height: 44px; font-size: 22px; }
 """
 
 
@@ -231,6 +381,7 @@ PAGE_JS = r"""
                         marker: null, accuracy: null, mineLayer: null};
 
   /*gisgrid:dom*/
+  /*gisgrid:basemap-shift*/
   function load(key, fallback) {
     try { var v = JSON.parse(localStorage.getItem(key)); return v === null ? fallback : v; }
     catch (e) { return fallback; }
@@ -267,6 +418,88 @@ PAGE_JS = r"""
     if (text && !warn) { GF.noticeTimer = setTimeout(function () { box.hidden = true; }, 10000); }
   }
   function formError(text) { var box = $("gf-error"); box.textContent = text || ""; box.hidden = !text; }
+  /* GPS trouble is shown under the GPS button, where the worker is looking, and scrolled into view. */
+  function gpsMessage(text) {
+    var box = $("gf-gps-msg");
+    box.textContent = text || "";
+    box.hidden = !text;
+    if (text && box.scrollIntoView) { box.scrollIntoView({block: "nearest"}); }
+  }
+
+  /* A refusal in Chinese: each item of the API's error (field, reason) through C.refusal, else the status. */
+  function refusalText(body, status) {
+    var R = C.refusal, d = body && body.detail, items = [], lines = [];
+    if (Array.isArray(d)) { items = d; } else if (d && Array.isArray(d.items)) { items = d.items; }
+    items.forEach(function (i) {
+      var field = String(i.field || ""), reason = String(i.reason || "").toLowerCase();
+      var m = /^photos\[(\d+)\]/.exec(field);
+      var what = m ? "第 " + (Number(m[1]) + 1) + " 张照片" : (R.fields[field] || field || "上报");
+      var why = null;
+      for (var k = 0; k < R.reasons.length && why === null; k++) {
+        if (reason.indexOf(R.reasons[k][0]) >= 0) { why = R.reasons[k][1]; }
+      }
+      var line = what + ":" + (why || "不符合要求");
+      if (lines.indexOf(line) < 0) { lines.push(line); }
+    });
+    if (!lines.length) {
+      lines.push(R.status[(body && body.error) || ""] || R.status[String(status)] ||
+                 "服务器未受理此上报(状态 " + status + ")");
+    }
+    return lines.join("\n");
+  }
+  GF.refusalText = refusalText;
+
+  /* EXIF GPS of a JPEG or HEIC, read in the page (offline too): the TIFF block after an "Exif\0\0" mark. */
+  function exifGps(buf) {
+    var b = new Uint8Array(buf);
+    for (var i = 0; i + 14 < b.length; i++) {
+      if (b[i] === 0x45 && b[i + 1] === 0x78 && b[i + 2] === 0x69 && b[i + 3] === 0x66 && b[i + 4] === 0 &&
+          b[i + 5] === 0) {
+        var g = null;
+        try { g = tiffGps(new DataView(buf, i + 6)); } catch (e) { g = null; }
+        if (g) { return g; }
+      }
+    }
+    return null;
+  }
+  function tiffGps(v) {
+    var order = v.getUint16(0), le = order === 0x4949;
+    if ((!le && order !== 0x4d4d) || v.getUint16(2, le) !== 42) { return null; }
+    function ifd(off) {
+      var out = {}, n = v.getUint16(off, le);
+      for (var k = 0; k < n; k++) { var e = off + 2 + 12 * k; out[v.getUint16(e, le)] = e; }
+      return out;
+    }
+    var ifd0 = ifd(v.getUint32(4, le));
+    if (ifd0[0x8825] === undefined) { return null; }
+    var gps = ifd(v.getUint32(ifd0[0x8825] + 8, le));
+    function ref(tag) { return gps[tag] === undefined ? null : String.fromCharCode(v.getUint8(gps[tag] + 8)); }
+    function dms(tag) {
+      var e = gps[tag];
+      if (e === undefined || v.getUint16(e + 2, le) !== 5) { return null; }
+      var n = v.getUint32(e + 4, le), o = v.getUint32(e + 8, le), deg = 0;
+      if (n < 1 || n > 3) { return null; }
+      for (var k = 0; k < n; k++) {
+        var den = v.getUint32(o + 8 * k + 4, le);
+        if (!den) { return null; }
+        deg += v.getUint32(o + 8 * k, le) / den / Math.pow(60, k);
+      }
+      return deg;
+    }
+    var lat = dms(2), lon = dms(4), latRef = ref(1), lonRef = ref(3);
+    if (lat === null || lon === null || (latRef !== "N" && latRef !== "S") || (lonRef !== "E" && lonRef !== "W") ||
+        (lat === 0 && lon === 0) || lat > 90 || lon > 180) { return null; }
+    return {lon: lonRef === "W" ? -lon : lon, lat: latRef === "S" ? -lat : lat};
+  }
+  GF.exifGps = exifGps;
+
+  /* Inside the district's bounds (with a margin)? Only a hint: the server decides by the grids. */
+  function inDistrict(lon, lat) {
+    if (!C.bounds) { return true; }
+    var m = 0.01;
+    return lat >= C.bounds[0][0] - m && lat <= C.bounds[1][0] + m && lon >= C.bounds[0][1] - m &&
+      lon <= C.bounds[1][1] + m;
+  }
 
   /* -- outbox: IndexedDB (falls back to memory, lost on reload, when the browser refuses IndexedDB) ------- */
   var memory = {};
@@ -316,8 +549,8 @@ PAGE_JS = r"""
     if (GF.flushing) { GF.again = true; return GF.flushing; }
     GF.flushing = withLock(function () {
       return outbox.all().then(function (recs) {
-        return recs.reduce(function (p, rec) { return p.then(function () { return sendOne(rec); }); },
-                           Promise.resolve());
+        return recs.filter(function (r) { return !r.refused; })
+          .reduce(function (p, rec) { return p.then(function () { return sendOne(rec); }); }, Promise.resolve());
       });
     }).catch(function (e) {
       if (e !== OFFLINE) { notice("发送队列出错:" + (e && e.message ? e.message : e), true); }
@@ -354,9 +587,12 @@ PAGE_JS = r"""
           });
         }
         if (r.status >= 400 && r.status < 500 && r.status !== 408 && r.status !== 429) {
-          rejected(rec, messageOf(body, r.status));
-          notice("有一条上报未被受理,原因见页面顶部。", true);
-          return outbox.remove(rec.key);
+          /* Kept on the phone, out of the sending queue, until the worker edits and resends or discards it. */
+          rec.refused = {status: r.status, at: new Date().toISOString(), reason: refusalText(body, r.status),
+                         server: messageOf(body, r.status)};
+          return outbox.put(rec).then(function () {
+            notice("有一条上报未被受理:已保留在本机,见页面顶部,可修改后重发。", true);
+          });
         }
         rec.attempts = (rec.attempts || 0) + 1;
         rec.lastError = "服务器暂时无法处理(" + r.status + "),稍后重试";
@@ -375,19 +611,12 @@ PAGE_JS = r"""
     save(LS.mine, mine.slice(0, 200));
   }
 
-  function rejected(rec, message) {
-    var list = load(LS.rejected, []);
-    list.unshift({key: rec.key, at: rec.created, what: rec.className + (rec.fields.description ? ":" +
-      rec.fields.description.slice(0, 40) : ""), message: message});
-    save(LS.rejected, list.slice(0, 20));
-    renderRejected();
-  }
-
+  /* Notices of refusals an older version of this page kept (it deleted the report itself). */
   function renderRejected() {
     var box = $("gf-rejected");
-    box.textContent = "";
+    Array.prototype.slice.call(box.querySelectorAll("div.gf-old")).forEach(function (n) { box.removeChild(n); });
     load(LS.rejected, []).forEach(function (r) {
-      box.appendChild(el("div", {"data-key": r.key},
+      box.appendChild(el("div", {"data-key": r.key, cls: "gf-old"},
         "上报未被受理(" + fmtTime(r.at) + " " + r.what + "):\n" + r.message, el("br"),
         el("button", {type: "button", cls: "gf-btn", text: "知道了", onclick: function () {
           save(LS.rejected, load(LS.rejected, []).filter(function (x) { return x.key !== r.key; }));
@@ -396,8 +625,58 @@ PAGE_JS = r"""
     });
   }
 
+  /* Refused reports, at the top of the page: why (Chinese, the server's words beside), edit and resend, discard. */
+  function renderRefused(recs) {
+    var box = $("gf-rejected");
+    Array.prototype.slice.call(box.querySelectorAll(".gf-refused")).forEach(function (n) { box.removeChild(n); });
+    recs.forEach(function (r) {
+      var f = r.fields, where = f.lon !== null && f.lon !== undefined ? "已定位" : "未定位";
+      box.appendChild(el("section", {cls: "gf-refused", "data-key": r.key},
+        el("h3", {text: "未被受理:" + r.className + " · " + fmtTime(r.created)}),
+        el("p", {cls: "gf-reason", text: r.refused.reason}),
+        el("small", {text: "服务器原文:" + r.refused.server}),
+        el("small", {text: [where, r.photos.length + " 张照片", f.description ? "描述:" + f.description : "",
+                            f.address ? "地址:" + f.address : ""].filter(Boolean).join(" · ")}),
+        el("div", {cls: "gf-row"},
+          el("button", {type: "button", cls: "gf-btn gf-btn-main gf-edit", text: "修改后重发",
+                        onclick: function () { editRefused(r); }}),
+          el("button", {type: "button", cls: "gf-btn gf-discard", text: "放弃", onclick: function () {
+            if (!window.confirm("放弃这条上报?照片和描述将从本机删除。")) { return; }
+            if (GF.editing === r.key) { GF.editing = null; }
+            outbox.remove(r.key).then(renderQueue);
+          }}))));
+    });
+  }
+
+  /* A refused report back in the form (class, description, address, location, photos); it stays stored until
+     the form is sent again (then the new report replaces it) or it is discarded. */
+  function editRefused(r) {
+    var f = r.fields;
+    GF.editing = r.key;
+    var cls = GF.classes.filter(function (c) { return c.code === f.class_code; })[0];
+    if (cls) { chooseClass(cls); } else { GF.cls = null; $("gf-class").textContent = "未选择类别"; renderClasses(); }
+    $("gf-desc").value = f.description || "";
+    $("gf-addr").value = f.address || "";
+    if (f.reporter) { $("gf-name").value = f.reporter; }
+    if (r.role) { $("gf-role").value = r.role; }
+    GF.photos.forEach(function (p) { URL.revokeObjectURL(p.url); });
+    GF.photos = [];
+    if (f.lon !== null && f.lon !== undefined) {
+      setLocation({lon: f.lon, lat: f.lat, datum: f.datum, source: r.locSource || "map", accuracy: r.accuracy});
+    } else { clearLocation(); }
+    addPhotos(r.photos.map(function (p) {
+      var blob = new Blob([p.data], {type: p.type});
+      try { return new File([blob], p.name, {type: p.type}); } catch (e) { blob.name = p.name; return blob; }
+    }));
+    formError("请按上面的原因修改,然后点「上报」重发:" + r.refused.reason);
+    $("gf-form").scrollIntoView({block: "start"});
+  }
+  GF.editRefused = editRefused;
+
   function renderQueue() {
-    return outbox.all().then(function (recs) {
+    return outbox.all().then(function (all) {
+      var recs = all.filter(function (r) { return !r.refused; });
+      renderRefused(all.filter(function (r) { return r.refused; }));
       $("gf-queue-n").textContent = String(recs.length);
       var ul = $("gf-queue");
       ul.textContent = "";
@@ -453,7 +732,8 @@ PAGE_JS = r"""
     var recent = load(LS.recent, []);
     var list = GF.classes.filter(function (c) {
       return !q || c.name.toLowerCase().indexOf(q) >= 0 || c.code.indexOf(q) === 0 ||
-        (c.big_name || "").toLowerCase().indexOf(q) >= 0;
+        (c.big_name || "").toLowerCase().indexOf(q) >= 0 ||
+        (c.terms || []).some(function (t) { return t.indexOf(q) >= 0 || q.indexOf(t) >= 0; });
     });
     if (!q) {
       var rank = function (c) { var i = recent.indexOf(c.code); return i < 0 ? 1e6 : i; };
@@ -481,7 +761,7 @@ PAGE_JS = r"""
   function setLocation(loc) {
     GF.loc = loc;
     var ll = [loc.lat, loc.lon];
-    if (GF.marker) { GF.marker.setLatLng(ll); }
+    if (GF.marker) { GF.marker.setLatLng(ll).setStyle({fillColor: "#0b6bcb"}); }
     else {
       GF.marker = L.circleMarker(ll, {radius: 9, weight: 3, color: "#fff", fillColor: "#0b6bcb", fillOpacity: 1})
         .addTo(GF.map);
@@ -491,33 +771,78 @@ PAGE_JS = r"""
       GF.accuracy = L.circle(ll, {radius: loc.accuracy, weight: 1, color: "#0b6bcb", fillOpacity: 0.08})
         .addTo(GF.map);
     }
-    $("gf-loc").textContent = (loc.source === "gps" ? "GPS 定位" : "地图选点") + ":" + loc.lon.toFixed(6) + ", " +
-      loc.lat.toFixed(6) + (loc.accuracy ? "(精度约 " + Math.round(loc.accuracy) + " 米)" : "");
+    var label = {gps: "GPS 定位", map: "地图选点", photo: "照片 GPS 位置"}[loc.source] || "位置";
+    $("gf-loc").textContent = label + ":" + loc.lon.toFixed(6) + ", " + loc.lat.toFixed(6) +
+      (loc.accuracy ? "(精度约 " + Math.round(loc.accuracy) + " 米)" : "") +
+      (loc.source === "photo" ? "(上报时使用;也可 GPS 定位或在地图上点选)" : "");
+    $("gf-loc").className = "gf-hint" + (loc.source === "photo" ? " gf-photo-loc" : "");
     $("gf-grid").textContent = "";
     formError("");
+    gpsMessage("");
+    checkPlace(loc);
+  }
+
+  /* Which grid a location falls in (or why none), shown under it; an outside one is remembered, so the report
+     is not queued only to be refused. */
+  function checkPlace(loc) {
+    loc.outside = !inDistrict(loc.lon, loc.lat);
+    if (loc.outside) { $("gf-grid").textContent = "注意:此位置不在本区范围内,服务器不会受理:请重新定位。"; }
     request("/grids/locate?datum=" + loc.datum + "&lon=" + loc.lon.toFixed(7) + "&lat=" + loc.lat.toFixed(7))
       .then(function (g) {
-        if (GF.loc !== loc) { return; }
+        if (currentPlace() !== loc) { return; }
+        loc.outside = false;
         $("gf-grid").textContent = "单元网格 " + g.unit_grid + (g.tier3 ? " · " + g.tier3.name : "") +
           (g.tier2 ? " · " + g.tier2.name : "");
       }, function (e) {
-        if (GF.loc === loc && !e.network) { $("gf-grid").textContent = "注意:" + e.message; }
+        if (currentPlace() !== loc || e.network) { return; }
+        if (e.status === 404) { loc.outside = true; }
+        $("gf-grid").textContent = "注意:" + (e.status === 404 ?
+          "此位置不在本区网格覆盖范围内,服务器不会受理:请重新定位。" : "无法确定所在网格") + "(" + e.message + ")";
       });
+  }
+  /* The location a report would be sent with: the one set, else the first photo's EXIF GPS. */
+  function photoPlace() {
+    var p = GF.photos.filter(function (x) { return x.gps; })[0];
+    if (!p) { return null; }
+    if (!p.place) { p.place = {lon: p.gps.lon, lat: p.gps.lat, datum: "wgs84", source: "photo"}; }
+    return p.place;
+  }
+  function currentPlace() { return GF.loc || photoPlace(); }
+
+  function showPhotoPlace() {
+    if (GF.loc) { return; }
+    var place = photoPlace();
+    if (!place) { clearLocation(); return; }
+    var ll = [place.lat, place.lon];
+    if (GF.marker) { GF.marker.setLatLng(ll).setStyle({fillColor: "#2e7d32"}); }
+    else {
+      GF.marker = L.circleMarker(ll, {radius: 9, weight: 3, color: "#fff", fillColor: "#2e7d32", fillOpacity: 1})
+        .addTo(GF.map);
+    }
+    $("gf-loc").textContent = "照片 GPS 位置:" + place.lon.toFixed(6) + ", " + place.lat.toFixed(6) +
+      "(上报时使用;也可 GPS 定位或在地图上点选)";
+    $("gf-loc").className = "gf-hint gf-photo-loc";
+    $("gf-grid").textContent = "";
+    GF.map.setView(ll, Math.max(GF.map.getZoom(), 16));
+    checkPlace(place);
   }
 
   function clearLocation() {
     GF.loc = null;
     if (GF.marker) { GF.map.removeLayer(GF.marker); GF.marker = null; }
     if (GF.accuracy) { GF.map.removeLayer(GF.accuracy); GF.accuracy = null; }
+    $("gf-loc").className = "gf-hint";
     $("gf-loc").textContent = "未定位:点「GPS定位」或在地图上点选;也可只附带含GPS的照片。";
     $("gf-grid").textContent = "";
+    if (photoPlace()) { showPhotoPlace(); }
   }
 
   function locateByGps() {
     if (!navigator.geolocation || window.isSecureContext === false) {
-      formError("浏览器只在 HTTPS 页面上允许 GPS 定位:请在地图上点选位置,或附带手机拍摄的含 GPS 照片。");
+      gpsMessage("浏览器只在 HTTPS 页面上允许 GPS 定位:请在地图上点选位置,或附带手机拍摄的含 GPS 照片。");
       return;
     }
+    gpsMessage("");
     var btn = $("gf-gps");
     btn.disabled = true;
     btn.textContent = "正在定位…";
@@ -531,18 +856,26 @@ PAGE_JS = r"""
       btn.disabled = false;
       btn.textContent = "GPS定位";
       var why = {1: "未获定位权限", 2: "无法获得位置", 3: "定位超时"}[err.code] || err.message;
-      formError("GPS 定位失败:" + why + "。可在地图上点选位置。");
+      gpsMessage("GPS 定位失败:" + why + "。可在地图上点选位置。");
     }, {enableHighAccuracy: true, timeout: 20000, maximumAge: 10000});
   }
 
   /* -- photos --------------------------------------------------------------------------------------------- */
   function addPhotos(files) {
+    var added = [];
     Array.prototype.forEach.call(files, function (f) {
       if (GF.photos.length >= C.maxPhotos) { formError("最多 " + C.maxPhotos + " 张照片"); return; }
       if (f.size > C.maxPhotoBytes) { formError(f.name + " 超过 " + (C.maxPhotoBytes >> 20) + " MB"); return; }
-      GF.photos.push({file: f, url: URL.createObjectURL(f)});
+      var p = {file: f, url: URL.createObjectURL(f), gps: null};
+      GF.photos.push(p);
+      added.push(p);
     });
     renderThumbs();
+    /* the photos' EXIF GPS, read here: the worker sees the location a photo gives before sending */
+    GF.photosRead = Promise.all(added.map(function (p) {
+      return readPhoto(p.file).then(function (d) { p.gps = exifGps(d.data); }, function () { p.gps = null; });
+    })).then(function () { if (!GF.loc) { showPhotoPlace(); } });
+    return GF.photosRead;
   }
   function renderThumbs() {
     var box = $("gf-thumbs");
@@ -553,6 +886,7 @@ PAGE_JS = r"""
           URL.revokeObjectURL(p.url);
           GF.photos.splice(i, 1);
           renderThumbs();
+          if (!GF.loc) { clearLocation(); }
         }})));
     });
   }
@@ -571,10 +905,19 @@ PAGE_JS = r"""
   /* -- submit: into the outbox first, then send ---------------------------------------------------------- */
   function submit(ev) {
     ev.preventDefault();
+    (GF.photosRead || Promise.resolve()).then(send);  // the photos' GPS read first: it may be the location
+  }
+  function send() {
     var name = $("gf-name").value.trim();
     var problems = [];
+    var place = currentPlace();
     if (!GF.cls) { problems.push("请选择类别"); }
-    if (!GF.loc && !GF.photos.length) { problems.push("请定位(GPS 或地图点选),或附带含 GPS 的照片"); }
+    if (!place) {
+      problems.push(GF.photos.length ? "所附照片不含 GPS 位置:请定位(GPS 或地图点选)"
+        : "请定位(GPS 或地图点选),或附带含 GPS 的照片");
+    } else if (place.outside) {
+      problems.push((place.source === "photo" ? "照片的 GPS 位置" : "所选位置") + "不在本区网格范围内:请重新定位");
+    }
     if (!name) { problems.push("请填写上报人姓名"); }
     if (problems.length) { formError(problems.join("\n")); return; }
     save(LS.name, name);
@@ -582,16 +925,21 @@ PAGE_JS = r"""
     var btn = $("gf-submit");
     btn.disabled = true;
     var photos = GF.photos.slice();
+    var loc = GF.loc, replaces = GF.editing;
     Promise.all(photos.map(function (p) { return readPhoto(p.file); })).then(function (data) {
       var rec = {
         key: uuid(), created: new Date().toISOString(), role: $("gf-role").value, className: GF.cls.name,
-        attempts: 0, lastError: null, photos: data,
+        attempts: 0, lastError: null, photos: data, locSource: loc ? loc.source : null,
+        accuracy: loc ? loc.accuracy || null : null,
         fields: {class_code: GF.cls.code, scheme: C.scheme, description: $("gf-desc").value.trim() || null,
                  address: $("gf-addr").value.trim() || null, source: "patrol", reporter: name,
-                 lon: GF.loc ? GF.loc.lon : null, lat: GF.loc ? GF.loc.lat : null,
-                 datum: GF.loc ? GF.loc.datum : "wgs84"}
+                 lon: loc ? loc.lon : null, lat: loc ? loc.lat : null,
+                 datum: loc ? loc.datum : "wgs84"}
       };
-      return outbox.put(rec).then(function () { return rec; });
+      return outbox.put(rec).then(function () {
+        GF.editing = null;
+        return replaces ? outbox.remove(replaces) : null;  // the edited refused report: replaced by this one
+      }).then(function () { return rec; });
     }).then(function (rec) {
       notice(navigator.onLine === false ? "当前离线:已保存到待发送队列,恢复网络后自动发送。" : "已保存,正在发送…",
              navigator.onLine === false);
@@ -601,6 +949,7 @@ PAGE_JS = r"""
       GF.photos = [];
       renderThumbs();
       clearLocation();
+      formError("");
       return renderQueue().then(function () { return GF.flush(); });
     }, function (e) {
       formError("无法保存到本机队列:" + (e && e.message ? e.message : e));
@@ -615,7 +964,18 @@ PAGE_JS = r"""
   }
 
   function initMap() {
-    var map = GF.map = L.map("gf-map", {maxZoom: 22, attributionControl: false, zoomControl: true});
+    var B = C.basemap;
+    /* minZoom on the map itself: else Leaflet raises the view to the first layer's minZoom (unit grids: 15) */
+    var map = GF.map = L.map("gf-map", {minZoom: C.minZoom, maxZoom: 22, attributionControl: !!B, zoomControl: true});
+    if (B) {
+      map.attributionControl.setPrefix(false);
+      if (B.pane) { map.createPane(B.pane).style.zIndex = 150; map.getPane(B.pane).style.pointerEvents = "none"; }
+      B.layers.forEach(function (s) {
+        var options = {subdomains: B.subdomains, maxZoom: 22, attribution: s.overlay ? "" : B.attribution};
+        if (B.pane) { options.pane = B.pane; }
+        L.tileLayer(s.url, options).addTo(map);
+      });
+    }
     if (C.bounds) { map.fitBounds(C.bounds); } else { map.setView(C.center, 12); }
     Object.keys(C.grids).forEach(function (name, i) {
       var g = C.grids[name], styles = {};
@@ -626,6 +986,7 @@ PAGE_JS = r"""
       }).addTo(map);
     });
     GF.mineLayer = L.layerGroup().addTo(map);
+    if (B && B.shift) { GF.basemapShift = gisgridShiftBasemap(map, B.pane, B.shift); }
     map.on("click", function (e) {
       setLocation({lon: e.latlng.lng, lat: e.latlng.lat, datum: "cgcs2000", source: "map"});
     });
@@ -655,10 +1016,83 @@ PAGE_JS = r"""
     showNet();
     renderRejected();
     loadClasses();
+    /* the page, its JS/CSS and the class list for offline opening (browsers allow it on HTTPS and localhost) */
+    if (navigator.serviceWorker && window.isSecureContext !== false) {
+      navigator.serviceWorker.register(C.sw.url, {scope: C.sw.scope}).catch(function () { /* no offline opening */ });
+    }
     renderQueue().then(function () { return GF.flush(); });
     refreshMine();
   }
   if (document.readyState === "loading") { document.addEventListener("DOMContentLoaded", init); } else { init(); }
 })();
 """
-PAGE_JS = with_dom(PAGE_JS)
+PAGE_JS = with_dom(PAGE_JS).replace("  /*gisgrid:basemap-shift*/\n", SHIFT_JS.lstrip("\n"), 1)
+
+
+def precached(schemes: Iterable[str] = SCHEMES) -> list[str]:
+    """What the service worker stores at install: the page, its vendored JS/CSS and the class lists."""
+    return [SW_SCOPE, *STYLES, *SCRIPTS, *(f"/field/classes?scheme={s}" for s in schemes)]
+
+
+def service_worker() -> str:
+    """The field page's service worker (JS, served at :data:`SW_URL`). The page and the class list: from the
+    network, stored as they come, from the store when the network fails or is slower than
+    :data:`SW_NETWORK_MS`; the vendored files: from the store. Nothing else is touched. Its cache is named by a
+    hash of what it serves, so a new release replaces the old cache."""
+    urls = precached()
+    version = hashlib.sha256("\n".join([*urls, PAGE_JS, SW_JS]).encode()).hexdigest()[:12]
+    config = {
+        "cache": f"gisgrid-field-{version}",
+        "precache": urls,
+        "assets": [*STYLES, *SCRIPTS],
+        "networkFirst": [SW_SCOPE, "/field/classes"],
+        "networkMs": SW_NETWORK_MS,
+    }
+    return f"var SW = {json_for_script(config)};\n{SW_JS}"
+
+
+SW_JS = r"""
+"use strict";
+self.addEventListener("install", function (e) {
+  e.waitUntil(caches.open(SW.cache).then(function (c) {
+    return c.addAll(SW.precache.map(function (u) { return new Request(u, {cache: "reload"}); }));
+  }).then(function () { return self.skipWaiting(); }));
+});
+self.addEventListener("activate", function (e) {
+  e.waitUntil(caches.keys().then(function (keys) {
+    return Promise.all(keys.filter(function (k) { return k.indexOf("gisgrid-field-") === 0 && k !== SW.cache; })
+      .map(function (k) { return caches.delete(k); }));
+  }).then(function () { return self.clients.claim(); }));
+});
+function fromCache(req, fallback) {
+  return caches.open(SW.cache).then(function (c) {
+    return c.match(req, {ignoreVary: true}).then(function (hit) {
+      return hit || (fallback ? c.match(fallback, {ignoreVary: true}) : undefined);
+    });
+  }).then(function (hit) { return hit || Response.error(); });
+}
+function networkFirst(req, fallback) {
+  var net = fetch(req).then(function (res) {
+    if (res.ok) {
+      var copy = res.clone();
+      caches.open(SW.cache).then(function (c) { return c.put(req, copy); });
+    }
+    return res;
+  });
+  var late = new Promise(function (ok, fail) { setTimeout(fail, SW.networkMs); });
+  return Promise.race([net, late]).catch(function () {
+    return fromCache(req, fallback).then(function (res) {
+      return res.type === "error" ? net : res;  // nothing stored: wait for the network after all
+    });
+  });
+}
+self.addEventListener("fetch", function (e) {
+  var req = e.request, url = new URL(req.url);
+  if (req.method !== "GET" || url.origin !== self.location.origin) { return; }
+  if (SW.assets.indexOf(url.pathname) >= 0) {
+    e.respondWith(fromCache(req).then(function (res) { return res.type === "error" ? fetch(req) : res; }));
+  } else if (SW.networkFirst.indexOf(url.pathname) >= 0) {
+    e.respondWith(networkFirst(req, url.pathname === SW.networkFirst[0] ? SW.networkFirst[0] : null));
+  }
+});
+"""

@@ -11,8 +11,10 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 
 from gisgrid import workflow
+from gisgrid.settings import PROJECT_ROOT
 from maps import assets
 from maps import field as page
+from maps.basemap import basemap_for
 from tests.test_components_store import inside_points
 
 MAX_BYTES = 100 * 1024
@@ -68,7 +70,10 @@ def test_class_list_endpoint(client: TestClient) -> None:
     body = r.json()
     assert body["count"] == len(body["data"]) > 20
     garbage = next(c for c in body["data"] if c["code"] == "06010")
-    assert set(garbage) == {"scheme", "code", "name", "big_code", "big_name"} and garbage["name"] == "暴露垃圾"
+    assert set(garbage) == {"scheme", "code", "name", "big_code", "big_name", "terms"} and garbage["name"] == "暴露垃圾"
+    # common words from data/catalogue/search_terms.csv: 窨井 and 下水道 find the 井盖 classes
+    manholes = {c["code"] for c in body["data"] if "井盖" in c["name"]}
+    assert manholes and all({"窨井", "下水道"} <= set(c["terms"]) for c in body["data"] if c["code"] in manholes)
     codes = [c["code"] for c in body["data"]]
     assert codes == sorted(codes) and all(c["scheme"] == "gbt47678" for c in body["data"])
     old = client.get("/field/classes", params={"scheme": "cjt214"}).json()
@@ -106,3 +111,68 @@ def test_page_text_is_escaped() -> None:
     assert "<script>alert(1)</script>" not in html
     assert '"bounds": null' in html and "监督员" not in html  # only the given roles
     assert page.build_field_page(bounds=None, roles=workflow.ROLES).count("<option") == 2
+
+
+def test_every_search_term_finds_a_class() -> None:
+    """One fact in one place: the words are data (search_terms.csv); each must find a class of some scheme."""
+    from gisgrid.events import load_event_catalogue
+
+    events = load_event_catalogue(PROJECT_ROOT / "data")
+    terms = page.load_search_terms(PROJECT_ROOT / "data")
+    assert {"窨井", "下水道"} <= set(terms)
+    names = [c.name for scheme in page.SCHEMES for c in events.classes(scheme).values()]
+    for term, finds in terms.items():
+        for word in finds:
+            assert any(word in n for n in names), (term, word)
+
+
+def test_field_page_draws_the_configured_basemap(client: TestClient) -> None:
+    app = client.app
+    old = app.state.basemap  # type: ignore[attr-defined]
+    app.state.basemap = basemap_for("https://tiles.example.test/{z}/{x}/{y}.png", datum="gcj02")  # type: ignore[attr-defined]
+    try:
+        r = client.get("/field")
+    finally:
+        app.state.basemap = old  # type: ignore[attr-defined]
+    csp = r.headers["content-security-policy"]
+    assert "img-src 'self' data: blob: https://tiles.example.test;" in csp and "connect-src 'self';" in csp
+    assert '"url": "https://tiles.example.test/{z}/{x}/{y}.png"' in r.text and "L.tileLayer" in r.text
+    assert '"pane": "gf-basemap"' in r.text and '"dlon": [' in r.text and "gisgridShiftBasemap(" in r.text
+    assert '"minZoom": 3' in r.text  # the map's own: the view is not raised to the unit grids' 15
+    plain = client.get("/field")
+    assert plain.headers["content-security-policy"] == page.CSP and '"basemap": null' in plain.text
+
+
+def test_service_worker_covers_the_field_page(client: TestClient) -> None:
+    r = client.get(page.SW_URL)
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/javascript")
+    assert r.headers["service-worker-allowed"] == "/field" and r.headers["cache-control"] == "no-cache"
+    assert page.SW_SCOPE == "/field" and page.SW_URL.startswith("/field/")
+    for url in page.precached():  # what it stores at install is there to store
+        assert f'"{url}"' in r.text and client.get(url).status_code == 200, url
+    assert "/field/classes?scheme=gbt47678" in page.precached()
+    assert "navigator.serviceWorker.register(C.sw.url" in client.get("/field").text
+
+
+def test_a_heic_report_is_stored_and_served_as_jpeg(client: TestClient, clean_db: Engine) -> None:
+    sample = PROJECT_ROOT / "tests" / "photo_samples" / "gps.heic"
+    xs, ys = inside_points(1, seed=9)
+    form = {"class_code": "06010", "lon": str(float(xs[0])), "lat": str(float(ys[0])), "datum": "cgcs2000"}
+    r = client.post(
+        "/cases/form",
+        data=form,
+        files=[("photos", ("IMG_0001.HEIC", sample.read_bytes(), "image/heic"))],
+        headers={"Idempotency-Key": str(uuid.uuid4()), "X-Role": "grid_worker"},
+    )
+    assert r.status_code == 201, r.text
+    case = client.get(f"/cases/{r.json()['id']}").json()
+    [photo] = case["photos"]
+    assert photo["content_type"] == "image/jpeg"
+    with clean_db.connect() as conn:
+        kind, path = conn.execute(
+            text("SELECT content_type, relpath FROM case_photos WHERE case_id = :c"), {"c": case["id"]}
+        ).one()
+    assert kind == "image/jpeg" and path.endswith(".jpg")
+    served = client.get(f"/cases/{case['id']}/photos/{photo['sha256']}")
+    assert served.status_code == 200 and served.headers["content-type"] == "image/jpeg"
+    assert served.content[:3] == b"\xff\xd8\xff"

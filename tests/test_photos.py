@@ -245,23 +245,43 @@ def test_heif_backend_is_installed() -> None:
 def test_heic_sample_decodes() -> None:
     data = HEIC_SAMPLE.read_bytes()
     info = inspect_photo(data, filename="IMG_0001.HEIC")
-    assert (info.format, info.content_type, info.width, info.height) == ("HEIF", "image/heic", 64, 48)
+    # read from the HEIC, stored as a JPEG (browsers cannot show HEIC)
+    assert (info.format, info.content_type, info.width, info.height) == ("HEIF", "image/jpeg", 64, 48)
     assert info.gps == pytest.approx((LON, LAT), abs=1e-7)
     assert info.gps_datum == "wgs84"
     assert info.taken_at == datetime(2024, 5, 6, 7, 8, 9, tzinfo=timezone(timedelta(hours=8)))
+
+
+@pytest.mark.skipif(not photos.HEIF_AVAILABLE, reason="no HEIC backend: test_heif_backend_is_installed fails")
+def test_heic_is_stored_as_a_jpeg_with_its_exif(tmp_path: Path) -> None:
+    data = HEIC_SAMPLE.read_bytes()
+    info = inspect_photo(data, filename="IMG_0001.HEIC")
+    assert info.converted is not None and info.converted[:3] == b"\xff\xd8\xff"
+    assert info.sha256 == hashlib.sha256(info.converted).hexdigest() and info.size == len(info.converted)
+    assert inspect_photo(data).sha256 == info.sha256  # the same photo again: the same stored file
+    store = PhotoStore(tmp_path / "store")
+    stored = store.save(data, info)
+    assert stored.relpath.endswith(".jpg") and stored.content_type == "image/jpeg"
+    kept = store.open(info.sha256).read_bytes()
+    assert kept == info.converted
+    with Image.open(io.BytesIO(kept)) as im:
+        assert (im.format, im.size) == ("JPEG", (64, 48))
+    again = inspect_photo(kept, filename="kept.jpg")  # the JPEG carries the HEIC's GPS and time
+    assert again.gps == pytest.approx((LON, LAT), abs=1e-7) and again.taken_at == info.taken_at
+    assert not list((tmp_path / "store").rglob("*.heic"))
 
 
 @pytest.mark.skipif(not HEIF_ENCODER, reason="HEIC encoding needs pillow-heif; decoding: test_heic_sample_decodes")
 def test_heic_round_trip(tmp_path: Path) -> None:
     data = _write(tmp_path, "IMG_0002.HEIC", _image(), "HEIF", _exif(lat_ref="S", lon_ref="W"))
     info = inspect_photo(data, filename="IMG_0002.HEIC")
-    assert (info.format, info.content_type, info.width, info.height) == ("HEIF", "image/heic", 64, 48)
+    assert (info.format, info.content_type, info.width, info.height) == ("HEIF", "image/jpeg", 64, 48)
     assert info.gps == pytest.approx((-LON, -LAT), abs=1e-7)
     assert info.taken_at == datetime(2024, 5, 6, 7, 8, 9, tzinfo=timezone(timedelta(hours=8)))
     stored = PhotoStore(tmp_path / "store").save(data, info)
-    assert stored.relpath.endswith(".heic")
-    assert stored.content_type == "image/heic"
-    assert PhotoStore(tmp_path / "store").open(info.sha256).read_bytes() == data
+    assert stored.relpath.endswith(".jpg")
+    assert stored.content_type == "image/jpeg"
+    assert PhotoStore(tmp_path / "store").open(info.sha256).read_bytes() == info.converted
 
 
 def test_heic_refused_without_backend(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from api.deps import EngineDep
 from gisgrid import workflow
@@ -18,14 +18,26 @@ Scheme = Literal["gbt47678", "cjt214"]
 
 
 @router.get("/field", response_class=HTMLResponse, summary="网格员上报 Field reporting page for a phone (zh-CN)")
-def field_page(engine: EngineDep, scheme: Annotated[Scheme, Query()] = "gbt47678") -> HTMLResponse:
+def field_page(request: Request, engine: EngineDep, scheme: Annotated[Scheme, Query()] = "gbt47678") -> HTMLResponse:
+    basemap = request.app.state.basemap  # the console's basemap (made from the settings at start-up)
     with engine.connect() as conn:
         bounds = console.coverage_bounds(conn)
-    html = page.build_field_page(bounds=bounds, roles=workflow.ROLES, scheme=scheme)
-    return HTMLResponse(html, headers={"Cache-Control": "no-cache", "Content-Security-Policy": page.CSP})
+    html = page.build_field_page(bounds=bounds, roles=workflow.ROLES, scheme=scheme, basemap=basemap)
+    return HTMLResponse(html, headers={"Cache-Control": "no-cache", "Content-Security-Policy": page.csp(basemap)})
 
 
 @router.get("/field/classes", summary="上报类别 Event classes for the field page's picker")
 def field_classes(request: Request, scheme: Annotated[Scheme, Query()] = "gbt47678") -> JSONResponse:
-    data: list[dict[str, Any]] = page.class_list(request.app.state.cases.events, scheme)
+    terms = page.load_search_terms(request.app.state.settings.catalogue_dir)
+    data: list[dict[str, Any]] = page.class_list(request.app.state.cases.events, scheme, terms)
     return JSONResponse({"data": data, "count": len(data)}, headers={"Cache-Control": "public, max-age=300"})
+
+
+@router.get(page.SW_URL, include_in_schema=False)
+def field_service_worker() -> Response:
+    """The field page's service worker: it lets /field open offline (HTTPS or localhost only)."""
+    return Response(
+        page.service_worker(),
+        media_type="text/javascript",
+        headers={"Cache-Control": "no-cache", "Service-Worker-Allowed": page.SW_SCOPE},
+    )

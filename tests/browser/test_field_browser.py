@@ -3,13 +3,20 @@ outbox and reaches the server exactly once when the connection returns."""
 
 from __future__ import annotations
 
+import base64
+import io
 from pathlib import Path
+from typing import Any
 
 import httpx2 as httpx
-from PIL import Image
+import pytest
+from PIL import ExifTags, Image
+from PIL.TiffImagePlugin import IFDRational
 from sqlalchemy import Engine, text
 
+from maps.basemap import basemap_for
 from tests.browser.conftest import LiveServer, Tab
+from tests.test_components_store import inside_points
 
 REPORTER = "李娜"
 
@@ -91,18 +98,214 @@ def test_a_report_made_offline_arrives_exactly_once(
     phone.shot("sent")
 
 
-def test_a_refused_report_is_dropped_with_the_reason_shown(phone: Tab, live: LiveServer, clean_db: Engine) -> None:
+def tap_the_map_centre(page: Any) -> None:
+    the_map = page.locator("#gf-map")
+    the_map.scroll_into_view_if_needed()
+    box = the_map.bounding_box()
+    assert box is not None
+    page.evaluate("() => GF.map.fitBounds(GF_CONFIG.bounds)")
+    the_map.click(position={"x": box["width"] / 2, "y": box["height"] / 2})
+    page.wait_for_function("() => document.getElementById('gf-grid').textContent.indexOf('单元网格') >= 0")
+
+
+def gps_photo(folder: Path, name: str, lon: float, lat: float) -> Path:
+    """A JPEG with EXIF GPS (WGS84, as phones write it)."""
+
+    def dms(v: float) -> tuple[IFDRational, ...]:
+        d = int(v)
+        m = int((v - d) * 60)
+        return (IFDRational(d, 1), IFDRational(m, 1), IFDRational(round(((v - d) * 60 - m) * 60 * 10000), 10000))
+
+    exif = Image.Exif()
+    gps = exif.get_ifd(ExifTags.IFD.GPSInfo)
+    gps[ExifTags.GPS.GPSLatitudeRef], gps[ExifTags.GPS.GPSLatitude] = "N", dms(lat)
+    gps[ExifTags.GPS.GPSLongitudeRef], gps[ExifTags.GPS.GPSLongitude] = "E", dms(lon)
+    path = folder / name
+    Image.new("RGB", (64, 48), (90, 90, 140)).save(path, "JPEG", quality=80, exif=exif.tobytes())
+    return path
+
+
+def test_a_refused_report_is_kept_with_a_chinese_reason_to_edit_and_resend(
+    phone: Tab, live: LiveServer, clean_db: Engine, tmp_path: Path
+) -> None:
     page = phone.page
     page.goto(live.url + "/field")
     page.wait_for_selector('#gf-classes li[data-code="06010"]')
     page.fill("#gf-name", REPORTER)
     page.click('#gf-classes li[data-code="06010"]')
-    page.evaluate("() => { GF.loc = {lon: 100.0, lat: 30.0, datum: 'wgs84', source: 'gps'}; }")  # far away
+    page.fill("#gf-desc", "路口暴露垃圾,三袋")
+    page.fill("#gf-addr", "某路与某街交叉口")
+    page.set_input_files("#gf-photos", str(a_photo(tmp_path)))
+    page.wait_for_selector("#gf-thumbs img")
+    # what the page can check is checked before queueing: no location and a photo without GPS
     page.click("#gf-submit")
-    page.wait_for_selector("#gf-rejected > div")
-    assert "outside the gridded coverage" in page.locator("#gf-rejected").inner_text()
+    page.wait_for_function("() => document.getElementById('gf-error').textContent.indexOf('不含 GPS') >= 0")
+    assert page.evaluate("() => GF.outbox.all()") == []
+    # a location the server refuses (the page's own bounds check does not see it): refused, kept
+    page.evaluate("() => { GF.loc = {lon: 100.0, lat: 30.0, datum: 'wgs84', source: 'gps'}; }")
+    page.click("#gf-submit")
+    page.wait_for_selector("#gf-rejected .gf-refused")
+    refused = page.locator("#gf-rejected .gf-refused").inner_text()
+    assert "位置:不在本区网格覆盖范围内" in refused, refused  # Chinese …
+    assert "服务器原文:(422) location:" in refused  # … with the server's words beside
+    assert "路口暴露垃圾,三袋" in refused and "1 张照片" in refused
     assert "未被受理" in page.locator("#gf-notice").inner_text()
     page.wait_for_function("() => document.getElementById('gf-queue-n').textContent === '0'")
+    [kept] = page.evaluate("() => GF.outbox.all()")
+    assert kept["refused"]["status"] == 422 and len(kept["photos"]) == 1
+    assert kept["fields"]["description"] == "路口暴露垃圾,三袋" and kept["fields"]["address"] == "某路与某街交叉口"
+    page.evaluate("() => GF.flush()")  # not sent again by itself
     assert cases_of(clean_db, REPORTER) == []
+    phone.shot("refused-kept")
+    page.reload()  # still there after a reload
+    page.wait_for_selector("#gf-rejected .gf-refused")
+
+    # back into the form, a new location, sent again: one case, and the refused report is gone
+    page.wait_for_selector('#gf-classes li[data-code="06010"]')
+    page.click("#gf-rejected .gf-edit")
+    assert "06010" in page.locator("#gf-class").inner_text()
+    assert page.input_value("#gf-desc") == "路口暴露垃圾,三袋" and page.input_value("#gf-addr") == "某路与某街交叉口"
+    page.wait_for_selector("#gf-thumbs img")
+    tap_the_map_centre(page)
+    page.click("#gf-submit")
+    page.wait_for_function("() => GF.outbox.all().then(function (r) { return r.length === 0; })")
+    page.wait_for_selector("#gf-mine li[data-id]")
+    assert page.locator("#gf-rejected .gf-refused").count() == 0
+    [(_, _, _, photos)] = cases_of(clean_db, REPORTER)
+    assert photos == 1
     assert not phone.watch.off_origin()
-    phone.shot("refused")
+
+
+def test_a_refused_report_can_be_discarded(phone: Tab, live: LiveServer, clean_db: Engine) -> None:
+    page = phone.page
+    page.goto(live.url + "/field")
+    page.wait_for_selector('#gf-classes li[data-code="06010"]')
+    page.fill("#gf-name", REPORTER)
+    page.click('#gf-classes li[data-code="06010"]')
+    page.evaluate("() => { GF.loc = {lon: 100.0, lat: 30.0, datum: 'wgs84', source: 'gps'}; }")
+    page.click("#gf-submit")
+    page.wait_for_selector("#gf-rejected .gf-refused")
+    page.once("dialog", lambda d: d.accept())
+    page.click("#gf-rejected .gf-discard")
+    page.wait_for_function("() => !document.querySelector('#gf-rejected .gf-refused')")
+    assert page.evaluate("() => GF.outbox.all()") == []
+
+
+def test_photo_gps_is_shown_and_a_photo_from_elsewhere_is_stopped(
+    phone: Tab, live: LiveServer, clean_db: Engine, tmp_path: Path
+) -> None:
+    page = phone.page
+    page.goto(live.url + "/field")
+    page.wait_for_selector('#gf-classes li[data-code="06010"]')
+    page.fill("#gf-name", REPORTER)
+    page.click('#gf-classes li[data-code="06010"]')
+    xs, ys = inside_points(1, seed=3)
+    page.set_input_files("#gf-photos", str(gps_photo(tmp_path, "here.jpg", float(xs[0]), float(ys[0]))))
+    page.wait_for_function("() => document.getElementById('gf-loc').textContent.indexOf('照片 GPS 位置') >= 0")
+    page.wait_for_function("() => document.getElementById('gf-grid').textContent.indexOf('单元网格') >= 0")
+    phone.shot("photo-gps")
+    page.click("#gf-thumbs button")  # removed: back to 未定位
+    assert "未定位" in page.locator("#gf-loc").inner_text()
+    # a photo taken in Beijing: said before it is queued
+    page.set_input_files("#gf-photos", str(gps_photo(tmp_path, "beijing.jpg", 116.397, 39.908)))
+    page.wait_for_function("() => document.getElementById('gf-grid').textContent.indexOf('不在本区') >= 0")
+    page.click("#gf-submit")
+    page.wait_for_function("() => document.getElementById('gf-error').textContent.indexOf('不在本区') >= 0")
+    assert page.evaluate("() => GF.outbox.all()") == []
+    # the HEIC sample's EXIF is read in the page too
+    heic = Path(__file__).parents[1] / "photo_samples" / "gps.heic"
+    gps = page.evaluate(
+        "b64 => { var s = atob(b64), a = new Uint8Array(s.length);"
+        " for (var i = 0; i < s.length; i++) { a[i] = s.charCodeAt(i); } return GF.exifGps(a.buffer); }",
+        base64.b64encode(heic.read_bytes()).decode(),
+    )
+    assert gps == pytest.approx({"lon": 113 + 37 / 60 + 56.78 / 3600, "lat": 34 + 45 / 60 + 12.34 / 3600})
+
+
+def test_class_search_knows_common_words(phone: Tab, live: LiveServer) -> None:
+    page = phone.page
+    page.goto(live.url + "/field")
+    page.wait_for_selector('#gf-classes li[data-code="06010"]')
+    for word in ("窨井", "下水道"):
+        page.fill("#gf-search", word)
+        codes = page.eval_on_selector_all("#gf-classes li[data-code]", "ls => ls.map(l => l.dataset.code)")
+        assert "01001" in codes and "06010" not in codes, (word, codes)
+
+
+def test_gps_failure_is_shown_by_the_gps_button(phone: Tab, live: LiveServer) -> None:
+    page = phone.page
+    page.add_init_script(
+        "navigator.geolocation.getCurrentPosition = function (ok, fail) {"
+        " setTimeout(function () { fail({code: 1, message: 'denied'}); }, 10); };"
+    )
+    page.goto(live.url + "/field")
+    page.wait_for_selector('#gf-classes li[data-code="06010"]')
+    page.click("#gf-gps")
+    msg = page.locator("#gf-gps-msg")
+    msg.wait_for(state="visible")
+    assert "GPS 定位失败:未获定位权限" in msg.inner_text()
+    box, button = msg.bounding_box(), page.locator("#gf-gps").bounding_box()
+    assert box is not None and button is not None
+    assert box["y"] >= 0 and box["y"] + box["height"] <= 844, box  # in view
+    assert 0 < box["y"] - button["y"] < 120  # right under the button
+    phone.shot("gps-denied")
+
+
+def test_basemap_whole_district_and_touch_sized_zoom(phone: Tab, live: LiveServer) -> None:
+    origin = "http://basemap.gisgrid.test:8124"
+    tile = io.BytesIO()
+    Image.new("RGB", (256, 256), (240, 236, 220)).save(tile, "PNG")
+    served: list[str] = []
+
+    def fulfil(route: Any) -> None:
+        served.append(route.request.url)
+        route.fulfill(status=200, body=tile.getvalue(), headers={"Content-Type": "image/png"})
+
+    phone.context.route(origin + "/**", fulfil)
+    old = live.app.state.basemap
+    live.app.state.basemap = basemap_for(origin + "/{z}/{x}/{y}.png", attribution="测试底图")
+    try:
+        page = phone.page
+        page.goto(live.url + "/field")
+        page.wait_for_selector('#gf-classes li[data-code="06010"]')
+        page.wait_for_function("() => document.querySelectorAll('#gf-map img.leaflet-tile-loaded').length > 0")
+    finally:
+        live.app.state.basemap = old
+    assert served and all(u.startswith(origin + "/") for u in served)
+    off = phone.watch.off_origin()
+    assert off and all(u.startswith(origin + "/") for u in off), off  # the configured origin only
+    assert "测试底图" in page.locator("#gf-map .leaflet-control-attribution").inner_text()
+    # the whole district at start, not zoom 15 (the unit grids' minZoom)
+    zoom, fit = page.evaluate("() => [GF.map.getZoom(), GF.map.getBoundsZoom(L.latLngBounds(GF_CONFIG.bounds))]")
+    assert zoom == fit, (zoom, fit)
+    for sel in (".leaflet-control-zoom-in", ".leaflet-control-zoom-out"):
+        b = page.locator(sel).bounding_box()
+        assert b is not None and b["width"] >= 44 and b["height"] >= 44, (sel, b)
+    phone.shot("basemap")
+    # a GCJ-02 basemap: its pane is moved by the GCJ-02 offset (hundreds of metres: many pixels at this zoom)
+    live.app.state.basemap = basemap_for(origin + "/{z}/{x}/{y}.png", datum="gcj02")
+    try:
+        page.reload()
+        page.wait_for_function("() => GF.map && GF.map.basemapShiftPx")
+    finally:
+        live.app.state.basemap = old
+    dx, dy = page.evaluate("() => GF.map.basemapShiftPx")
+    assert abs(dx) + abs(dy) > 1, (dx, dy)
+    assert page.evaluate("() => GF.map.getPane('gf-basemap').querySelectorAll('img.leaflet-tile').length") > 0
+
+
+def test_the_page_opens_offline_from_its_service_worker(phone: Tab, live: LiveServer) -> None:
+    page, context = phone.page, phone.context
+    page.goto(live.url + "/field")
+    page.wait_for_selector('#gf-classes li[data-code="06010"]')
+    page.wait_for_function("() => navigator.serviceWorker && navigator.serviceWorker.controller !== null")
+    page.evaluate("() => navigator.serviceWorker.ready")
+    context.set_offline(True)
+    answer = page.reload()
+    assert answer is not None and answer.ok and answer.from_service_worker
+    page.wait_for_selector('#gf-classes li[data-code="06010"]')
+    assert page.locator("#gf-net").inner_text() == "离线"
+    assert page.evaluate("() => typeof L.vectorGrid.protobuf === 'function'")  # the vendored JS too
+    assert page.evaluate("() => fetch('/field/classes?scheme=gbt47678').then(r => r.json()).then(b => b.count)") > 20
+    phone.shot("offline-reopened")
+    context.set_offline(False)
