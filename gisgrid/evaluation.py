@@ -816,8 +816,11 @@ def prepare(
     period: Period,
     *,
     as_of: Any = None,
+    urgent_node_limits: Mapping[str, Any] | None = None,
 ) -> Facts:
-    """Per-case facts and node instances for the cases reported in ``period``, as of ``as_of`` (default period end)."""
+    """Per-case facts and node instances for the cases reported in ``period``, as of ``as_of`` (default period end).
+    ``urgent_node_limits`` (node → limit, as ``node_limits``) apply to the nodes of cases whose ``urgent`` column
+    is true."""
     for col in ("id", "source", "created_at"):
         if col not in cases.columns:
             raise InvalidInput(f"cases: missing column {col!r}", detail={"column": col})
@@ -829,6 +832,12 @@ def prepare(
     if as_of_ts < period.end:
         raise InvalidInput("as_of must not be before the period end", detail={"as_of": str(as_of_ts)})
     limits = _node_limits_us(node_limits, calendar)
+    if urgent_node_limits:  # only the nodes given: the others keep their limit for urgent cases too
+        urgent = dict(urgent_node_limits)
+        if "accept" in urgent:
+            urgent.setdefault("issue_check", urgent["accept"])
+        full = _node_limits_us({**dict(node_limits), **urgent}, calendar)
+        limits |= {"urgent:" + k: full[k] for k in urgent if k in full}
 
     # Cases of the period, indexed by id.
     created = local_times(cases["created_at"], tz)
@@ -1015,6 +1024,7 @@ def _nodes(
     disposal_calendar = np.zeros(len(c), dtype=bool)
     if "disposal_limit_unit" in c.columns:
         disposal_calendar = (c["disposal_limit_unit"] == "calendar_hours").to_numpy(dtype=bool)
+    case_urgent = c["urgent"].to_numpy(dtype=bool) if "urgent" in c.columns else np.zeros(len(c), dtype=bool)
     for k, (openers, closers, cancels, key) in enumerate(NODES.values()):
         o, cl, closed = _pair(a1, crow, lookup([openers, closers, cancels], 3))
         opens.append(o)
@@ -1024,6 +1034,11 @@ def _nodes(
         if key is None:
             limit_us.append(np.round(disposal_limit[crow[o]] * _US_HOUR))
             calendar.append(disposal_calendar[crow[o]])
+        elif "urgent:" + key in limits and case_urgent.any():
+            is_urgent = case_urgent[crow[o]]
+            (normal_us, normal_cal), (urgent_us, urgent_cal) = limits[key], limits["urgent:" + key]
+            limit_us.append(np.where(is_urgent, float(urgent_us), float(normal_us)))
+            calendar.append(np.where(is_urgent, urgent_cal, normal_cal))
         else:
             limit_us.append(np.full(len(o), float(limits[key][0])))
             calendar.append(np.full(len(o), limits[key][1], dtype=bool))
@@ -1458,9 +1473,12 @@ def evaluate(
     rules: EvaluationRules | None = None,
     cells: pd.DataFrame | None = None,
     areas: pd.DataFrame | None = None,
+    urgent_node_limits: Mapping[str, Any] | None = None,
 ) -> pd.DataFrame:
     """One call: ``subject`` is ``region`` (with ``level``), ``department`` or a post role."""
-    facts = prepare(cases, transitions, calendar, node_limits, period, as_of=as_of)
+    facts = prepare(
+        cases, transitions, calendar, node_limits, period, as_of=as_of, urgent_node_limits=urgent_node_limits
+    )
     if subject == "region":
         return evaluate_regions(facts, level, rules=rules, cells=cells)
     if subject == "department":

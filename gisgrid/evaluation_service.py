@@ -48,7 +48,7 @@ def parse_period(text: str) -> Period:
 
 def indicators(engine: Engine, services: CaseServices, period: Period, subject: str, level: str) -> pd.DataFrame:
     """Indicators for ``period`` ranked, with rank changes against the period before."""
-    limits = history.disposal_limits_h(services.events)
+    limits = history.disposal_limits(services.events, services.calendar.hours.hours_per_day)
     node_limits = services.events.node_limits
     with engine.connect() as conn:
         now_cases, now_steps = history.read_history(conn, period, limits)
@@ -57,10 +57,9 @@ def indicators(engine: Engine, services: CaseServices, period: Period, subject: 
     if now_cases.empty:
         raise InvalidInput(f"no cases were reported in {period.label}")
     calendar = services.calendar
-    table = evaluate(now_cases, now_steps, calendar, node_limits, period, subject, level=level)
+    opts = {"level": level, "urgent_node_limits": services.events.urgent_node_limits}
+    table = evaluate(now_cases, now_steps, calendar, node_limits, period, subject, **opts)
     previous = (
-        evaluate(old_cases, old_steps, calendar, node_limits, before, subject, level=level)
-        if not old_cases.empty
-        else None
+        evaluate(old_cases, old_steps, calendar, node_limits, before, subject, **opts) if not old_cases.empty else None
     )
     return rank(table, previous=rank(previous) if previous is not None else None)

@@ -284,7 +284,7 @@ def _json_objects(values: pd.Series) -> np.ndarray:
 
 
 def read_history(
-    conn: Connection, period: Period, disposal_limit_h: dict[tuple[str, str], float]
+    conn: Connection, period: Period, limits: dict[tuple[str, str, str | None], DisposalHours]
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Cases reported in ``period`` and all their transitions, shaped for :mod:`gisgrid.evaluation`.
 
@@ -292,7 +292,8 @@ def read_history(
     transitions). Cases are sorted by id, transitions by case, time and id; times are tz-aware in the period's
     zone. Transition columns :data:`HISTORY_STEP_CATEGORIES` are categorical (``from_state`` and ``to_state``
     share their categories, so they compare); ``details`` are dicts and ``effects`` lists, one object per distinct
-    JSON text — treat them as read-only. ``disposal_limit_h`` is looked up per (scheme, class)."""
+    JSON text — treat them as read-only. Each case's disposal limit (``disposal_limit_h``, ``disposal_limit_unit``)
+    and ``urgent`` are looked up in ``limits`` (:func:`disposal_limits`) by its class and disposal type."""
     params = {"a": period.start.to_pydatetime(), "b": period.end.to_pydatetime()}
     tz = period.start.tz
     case_names = [
@@ -311,14 +312,23 @@ def read_history(
     )
     for col in ("created_at", "closed_at"):
         cases[col] = _local_us(cases[col], tz)
-    # The disposal limit of each distinct (scheme, class) pair.
+    # The disposal limit of each distinct (scheme, class, disposal type).
     s_code, schemes = pd.factorize(cases["scheme"])
     c_code, classes = pd.factorize(cases["class_code"])
-    width = len(classes) + 1
-    distinct, inverse = np.unique((s_code + 1) * width + c_code + 1, return_inverse=True)
-    schemes, classes = [None, *schemes], [None, *classes]
-    limits = [disposal_limit_h.get((schemes[p // width], classes[p % width]), np.nan) for p in distinct]
-    cases["disposal_limit_h"] = np.asarray(limits, dtype=np.float64)[inverse]
+    d_code, dtypes = pd.factorize(cases["disposal_type"])
+    c_width, d_width = len(classes) + 1, len(dtypes) + 1
+    key = ((s_code + 1) * c_width + c_code + 1) * d_width + d_code + 1
+    distinct, inverse = np.unique(key, return_inverse=True)
+    schemes, classes, dtypes = [None, *schemes], [None, *classes], [None, *dtypes]
+    found = []
+    for k in distinct:
+        sc, rest = divmod(int(k), c_width * d_width)
+        cc, dc = divmod(rest, d_width)
+        triple = (schemes[sc], classes[cc], dtypes[dc])
+        found.append(limits.get(triple) or limits.get((triple[0], triple[1], None)) or (np.nan, "working_hours", False))
+    cases["disposal_limit_h"] = np.asarray([f[0] for f in found], dtype=np.float64)[inverse]
+    cases["disposal_limit_unit"] = np.asarray([f[1] for f in found], dtype=object)[inverse]
+    cases["urgent"] = np.asarray([f[2] for f in found], dtype=bool)[inverse]
 
     step_names = [
         "id", "case_id", "action", "from_state", "to_state", "actor", "role", "at", "department_code", "details",
@@ -351,13 +361,22 @@ def read_history(
     return cases, t
 
 
-def disposal_limits_h(events: Any, hours_per_day: float = 7.5) -> dict[tuple[str, str], float]:
-    """The default disposal limit of every event class in working hours (days × hours per day)."""
-    out: dict[tuple[str, str], float] = {}
+#: (hours, unit, urgent) of a disposal limit: working hours (working days × the calendar's hours per day), or
+#: calendar hours when ``unit`` is ``calendar_hours``.
+DisposalHours = tuple[float, str, bool]
+
+
+def disposal_limits(events: Any, hours_per_day: float) -> dict[tuple[str, str, str | None], DisposalHours]:
+    """Every disposal limit of every event class, keyed (scheme, code, disposal type); the class's default also
+    under disposal type None (a case without one)."""
+    out: dict[tuple[str, str, str | None], DisposalHours] = {}
     for scheme in ("gbt47678", "cjt214"):
         for code in events.classes(scheme):
-            lim = events.limit(scheme, code)
-            out[(scheme, code)] = lim.limit * hours_per_day if lim.unit == "working_days" else float(lim.limit)
+            for lim in (*events.limits(scheme, code), None):
+                chosen = lim or events.limit(scheme, code)
+                hours = chosen.limit * hours_per_day if chosen.unit == "working_days" else float(chosen.limit)
+                unit = "calendar_hours" if chosen.unit == "calendar_hours" else "working_hours"
+                out[(scheme, code, lim.disposal_type if lim else None)] = (hours, unit, bool(chosen.urgent))
     return out
 
 

@@ -18,7 +18,9 @@ def risk_table(conn: Connection, services: CaseServices, kind: str, period: Peri
     events = services.events
     if kind not in KINDS:
         raise InvalidInput(f"kind: must be one of {', '.join(KINDS)}", detail=[{"field": "kind"}])
-    cases, steps = history.read_history(conn, period, history.disposal_limits_h(events))
+    cases, steps = history.read_history(
+        conn, period, history.disposal_limits(events, services.calendar.hours.hours_per_day)
+    )
     if cases.empty:
         raise InvalidInput(f"no cases were reported in {period.label}", detail=[{"field": "period"}])
     if kind == "selective":

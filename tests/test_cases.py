@@ -951,3 +951,34 @@ def test_escalation_names_the_grid_above_and_the_same_after_photo_cannot_prove_a
     c = act(loaded, services, cid, "handle", "department", 8, "2025-10-13T11:00:00", result="已清理",
             photos=[("image.jpg", _jpeg(200))])  # fmt: skip
     assert c["state"] == "handled" and [p["kind"] for p in c["photos"]].count("after") == 2
+
+
+def test_the_evaluation_judges_an_urgent_case_by_its_own_limits(
+    engine: Engine, services: svc.CaseServices, spot: tuple[float, float]
+) -> None:
+    """紧急 道路破损 on a holiday: verified after 2 hours (its 核实 limit is half an hour round the clock) and
+    handled 3 hours after dispatch (its 处置 limit is 2 calendar hours) — late at both, though no working time
+    passed; the same case without the urgent type would have been on time."""
+    from gisgrid import history
+    from gisgrid.evaluation import Period, evaluate
+
+    x, y = spot
+    cid = report(engine, services, x, y, class_code="06013", disposal_type="紧急", now=at("2024-10-03T09:00:00"))
+    act(engine, services, cid, "verify", "supervisor", 1, "2024-10-03T11:00:00")
+    act(engine, services, cid, "file", "shift_lead", 2, "2024-10-03T11:10:00")
+    act(engine, services, cid, "dispatch", "dispatcher", 3, "2024-10-03T11:20:00")
+    act(engine, services, cid, "handle", "department", 4, "2024-10-03T14:20:00", result="已修复",
+        photos=[("a.jpg", _jpeg(120))])  # fmt: skip
+    period = Period.month(2024, 10)
+    with engine.connect() as conn:
+        limits = history.disposal_limits(services.events, services.calendar.hours.hours_per_day)
+        cases, steps = history.read_history(conn, period, limits)
+    mine = cases[cases["id"] == cid]
+    assert mine["urgent"].tolist() == [True] and mine["disposal_limit_unit"].tolist() == ["calendar_hours"]
+    assert mine["disposal_limit_h"].tolist() == [2.0]
+    urgent = services.events.urgent_node_limits
+    args = (cases, steps, services.calendar, services.events.node_limits, period, "region")
+    row = evaluate(*args, level="district", urgent_node_limits=urgent).iloc[0]
+    assert row["on_time_verify_rate"] == 0.0 and row["on_time_disposal_rate"] == 0.0
+    plain = evaluate(*args, level="district").iloc[0]  # the urgent node limits left out: 核实 looks on time
+    assert plain["on_time_verify_rate"] == 1.0

@@ -175,7 +175,7 @@ def test_an_imported_history_evaluates(loaded: Engine, services: svc.CaseService
     run(loaded, services, write_rows(tmp_path / "history.csv", sample_rows()))
     period = Period.month(2025, 9)
     with loaded.connect() as conn:
-        cases, steps = history.read_history(conn, period, history.disposal_limits_h(services.events))
+        cases, steps = history.read_history(conn, period, history.disposal_limits(services.events, 7.5))
     node_limits = services.events.node_limits
     region = evaluate(cases, steps, services.calendar, node_limits, period, "region", level="district")
     row = region.set_index("subject").loc[DISTRICT]

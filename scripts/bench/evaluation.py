@@ -341,7 +341,7 @@ def main() -> None:
     name = f"gisgrid_bench_evaluation_{args.layout}"
     settings = Settings()
     services = case_svc.load_services(settings)
-    limits = history.disposal_limits_h(services.events)
+    limits = history.disposal_limits(services.events, services.calendar.hours.hours_per_day)
     engine, server, fresh = open_database(name, reuse=args.reuse)
     try:
         if fresh:
