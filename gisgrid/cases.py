@@ -365,14 +365,26 @@ def _draft(services: CaseServices, item: Intake, now: dt.datetime) -> _Draft:
     limit = _disposal_limit(services, ev, item.disposal_type)
     infos = _checked_photos(item)
     lon, lat, datum = item.lon, item.lat, item.datum
+    if (lon is None) != (lat is None):  # half a location is a mistake, not "no location"
+        given, missing = ("lon", "lat") if lat is None else ("lat", "lon")
+        raise InvalidInput(
+            f"{missing}: missing ({given} was given); give both, or neither to take the photo's GPS",
+            detail=[{"field": missing, "reason": "missing"}],
+        )
+    for name, value, bound in (("lon", lon, 180), ("lat", lat, 90)):
+        if value is not None and not -bound <= value <= bound:
+            swapped = lon is not None and lat is not None and abs(lat) > 90 and abs(lon) <= 90
+            hint = " — lon and lat look swapped (lon is east, 73–135 in China)" if swapped else ""
+            raise InvalidInput(f"{name}: {value} is outside ±{bound}°{hint}", detail=[{"field": name}])
     if lon is None or lat is None:
-        gps = next((p.gps for p in infos if p.gps), None)
-        if gps is None:
+        located = next((p for p in infos if p.gps), None)
+        if located is None:
+            why = next((f"photos[{i}]: {p.gps_problem}" for i, p in enumerate(infos) if p.gps_problem), None)
             raise InvalidInput(
-                "location: give lon and lat, or attach a photo that carries GPS (EXIF)",
+                "location: give lon and lat, or attach a photo that carries GPS (EXIF)" + (f"; {why}" if why else ""),
                 detail=[{"field": "lon", "reason": "missing"}, {"field": "lat", "reason": "missing"}],
             )
-        (lon, lat), datum = gps, "wgs84"  # phones write WGS84 into EXIF
+        (lon, lat), datum = located.gps, located.gps_datum or "wgs84"  # GPSMapDatum, WGS-84 when absent
     if datum not in geodesy.DATUMS:
         raise InvalidInput(f"datum: must be one of {', '.join(geodesy.DATUMS)}", detail=[{"field": "datum"}])
     if abs(lon) < 1e-9 and abs(lat) < 1e-9:

@@ -89,8 +89,9 @@ class PhotoInfo:
     taken_at: datetime | None  # aware: EXIF DateTimeOriginal with OffsetTimeOriginal
     taken_at_local: datetime | None  # naive DateTimeOriginal (camera clock, zone unknown when no offset)
     gps: tuple[float, float] | None  # (lon, lat) in degrees, from the EXIF GPS IFD
-    gps_datum: Datum | None  # "wgs84" whenever gps is set
+    gps_datum: Datum | None  # the datum GPSMapDatum names (WGS-84 when absent), whenever gps is set
     orientation: int = 1  # EXIF Orientation 1–8
+    gps_problem: str | None = None  # why a GPS block the photo has gives no position (for the refusal's message)
     #: The JPEG stored instead of the bytes sent (HEIC/HEIF), None when the bytes sent are stored as they are.
     converted: bytes | None = field(default=None, repr=False)
 
@@ -184,7 +185,7 @@ def inspect_photo(data: bytes, *, max_bytes: int = MAX_BYTES, filename: str | No
             raise InvalidInput(
                 f"{name} is truncated or corrupt: {exc}", detail={"filename": filename, "reason": "corrupt"}
             ) from None
-        taken_at, taken_local, gps, orientation = _read_exif(im)
+        taken_at, taken_local, gps, gps_datum, gps_problem, orientation = _read_exif(im)
         converted = _to_jpeg(im, name, filename) if fmt in CONVERTED_TO_JPEG else None
     stored = data if converted is None else converted
     return PhotoInfo(
@@ -197,8 +198,8 @@ def inspect_photo(data: bytes, *, max_bytes: int = MAX_BYTES, filename: str | No
         taken_at=taken_at,
         taken_at_local=taken_local,
         gps=gps,
-        # Phones write the GNSS fix itself in EXIF, i.e. WGS-84 — not the GCJ-02 of Chinese map SDKs.
-        gps_datum="wgs84" if gps is not None else None,
+        gps_datum=gps_datum,
+        gps_problem=gps_problem,
         orientation=orientation,
         converted=converted,
     )
@@ -228,13 +229,15 @@ def _to_jpeg(im: Image.Image, name: str, filename: str | None) -> bytes:
 # --- EXIF -------------------------------------------------------------------------------------------------------
 
 
-def _read_exif(im: Image.Image) -> tuple[datetime | None, datetime | None, tuple[float, float] | None, int]:
+def _read_exif(
+    im: Image.Image,
+) -> tuple[datetime | None, datetime | None, tuple[float, float] | None, Datum | None, str | None, int]:
     try:
         exif = im.getexif()
         exif_ifd = exif.get_ifd(ExifTags.IFD.Exif)
         gps_ifd = exif.get_ifd(ExifTags.IFD.GPSInfo)
     except Exception:  # a broken EXIF block must not reject a good picture: treat it as absent
-        return None, None, None, 1
+        return None, None, None, None, None, 1
     local = _exif_datetime(exif_ifd.get(ExifTags.Base.DateTimeOriginal), exif_ifd.get(ExifTags.Base.SubsecTimeOriginal))
     taken_at = None
     offset = _exif_offset(exif_ifd.get(ExifTags.Base.OffsetTimeOriginal))
@@ -243,7 +246,31 @@ def _read_exif(im: Image.Image) -> tuple[datetime | None, datetime | None, tuple
     orientation = exif.get(ExifTags.Base.Orientation, 1)
     if not (isinstance(orientation, int) and 1 <= orientation <= 8):
         orientation = 1
-    return taken_at, local, _exif_gps(gps_ifd), orientation
+    gps = _exif_gps(gps_ifd)
+    datum = _exif_datum(gps_ifd) if gps is not None else None
+    problem = None
+    if gps is None and gps_ifd:
+        problem = "its GPS block has no usable position (a reference N/S, E/W or the fix is missing)"
+    elif gps is not None and datum is None:
+        named = _text(gps_ifd.get(ExifTags.GPS.GPSMapDatum))
+        problem = f"its GPS position is in datum {named!r}, which cannot be converted here"
+    return taken_at, local, gps if datum is not None else None, datum, problem, orientation
+
+
+#: GPSMapDatum values and the datum they name. Phones write the GNSS fix itself (WGS-84) and mostly leave the tag
+#: out; some Chinese camera and map apps write GCJ-02 numbers and say so here.
+_EXIF_DATUMS: dict[str, Datum] = {
+    "": "wgs84", "WGS-84": "wgs84", "WGS84": "wgs84", "WGS 84": "wgs84", "WGS-1984": "wgs84",
+    "GCJ-02": "gcj02", "GCJ02": "gcj02", "BD-09": "bd09", "BD09": "bd09", "BD09LL": "bd09",
+    "CGCS2000": "cgcs2000", "CGCS 2000": "cgcs2000",
+}  # fmt: skip
+
+
+def _exif_datum(gps: Any) -> Datum | None:
+    """The datum of the GPS block's numbers; None for one this service cannot convert (the position is then not
+    used: a wrong place is worse than none)."""
+    text_ = (_text(gps.get(ExifTags.GPS.GPSMapDatum)) or "").strip().upper()
+    return _EXIF_DATUMS.get(text_)
 
 
 def _text(value: Any) -> str | None:

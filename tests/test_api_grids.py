@@ -127,3 +127,68 @@ def test_bad_paging_is_422(client: TestClient) -> None:
     assert client.get("/grids", params={"limit": 0}).status_code == 422
     assert client.get("/grids", params={"offset": -1}).status_code == 422
     assert client.get("/grids", params={"tier": "4"}).status_code == 422
+
+
+def test_bbox_means_intersecting_the_box_not_its_bounding_rectangle(client: TestClient, clean_db: Engine) -> None:
+    """A tiny box inside one street: only that street, though the other's bounding rectangle may cover it too."""
+    _code, x, y, tier3 = _a_cell(clean_db)
+    box = (x - 1e-5, y - 1e-5, x + 1e-5, y + 1e-5)
+    with clean_db.connect() as conn:
+        expected = {
+            tier: set(
+                conn.execute(
+                    text(
+                        "SELECT code FROM management_grids WHERE tier = :t AND "
+                        "ST_Intersects(geom, ST_MakeEnvelope(:a, :b, :c, :d, 4490))"
+                    ),
+                    {"t": tier, "a": box[0], "b": box[1], "c": box[2], "d": box[3]},
+                ).scalars()
+            )
+            for tier in (1, 2, 3)
+        }
+    for tier in (1, 2, 3):
+        body = client.get("/grids", params={"tier": str(tier), "bbox": ",".join(map(str, box))}).json()
+        assert {f["id"] for f in body["features"]} == expected[tier] and body["numberMatched"] == len(expected[tier])
+    assert expected[3] == {tier3}
+
+
+def test_relocating_components_is_stable_on_shared_edges_and_clears_a_vanished_grid(
+    client: TestClient, clean_db: Engine
+) -> None:
+    from gisgrid.grids.store import relocate_components
+
+    with clean_db.begin() as conn:
+        # A vertex shared by two or more unit grids, and a component standing on it.
+        x, y = conn.execute(
+            text(
+                "SELECT ST_X(p), ST_Y(p) FROM (SELECT (ST_DumpPoints(geom)).geom AS p FROM unit_grids) v "
+                "WHERE (SELECT count(*) FROM unit_grids g WHERE ST_Intersects(g.geom, v.p)) >= 2 LIMIT 1"
+            )
+        ).one()
+        lowest = conn.execute(
+            text("SELECT min(code) FROM unit_grids WHERE ST_Intersects(geom, ST_SetSRID(ST_MakePoint(:x, :y), 4490))"),
+            {"x": x, "y": y},
+        ).scalar_one()
+        conn.execute(
+            text(
+                "INSERT INTO components (id, class_code, main_dept_code, district_code, geom) VALUES "
+                "('41990201001999001', '01001', '990000000000000001', :d, ST_SetSRID(ST_MakePoint(:x, :y), 4490))"
+            ),
+            {"d": DISTRICT, "x": x, "y": y},
+        )
+        relocate_components(conn)
+        code = lambda: conn.execute(  # noqa: E731
+            text("SELECT unit_grid_code FROM components WHERE id = '41990201001999001'")
+        ).scalar_one()
+        assert code() == lowest
+        assert relocate_components(conn) == 0 and code() == lowest  # nothing changed, nothing moves
+        inside = conn.execute(
+            text("SELECT count(*) FROM components WHERE unit_grid_code = :g"), {"g": lowest}
+        ).scalar_one()
+        conn.execute(text("DELETE FROM unit_grids WHERE code = :g"), {"g": lowest})
+        moved = relocate_components(conn)
+        assert moved >= 1 and code() != lowest  # the next grid covering the vertex, or none
+        left = text("SELECT count(*) FROM components WHERE unit_grid_code = :g")
+        assert conn.execute(left, {"g": lowest}).scalar_one() == 0
+        assert inside >= 1
+        conn.rollback()

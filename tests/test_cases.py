@@ -17,7 +17,7 @@ import asyncpg
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
-from PIL import Image
+from PIL import ExifTags, Image
 from sqlalchemy import Engine, text
 
 from api.deps import Actor, get_actor
@@ -323,14 +323,23 @@ def test_gcj02_report_lands_in_the_same_grid_as_its_wgs84_point(
     assert abs(b["lon"] - x) < 1e-6 and abs(b["lat"] - y) < 1e-6  # within ~0.1 m
 
 
-def _jpeg_with_gps(lon: float, lat: float) -> bytes:
+def _jpeg_with_gps(lon: float, lat: float, **tags: Any) -> bytes:
+    """A JPEG whose EXIF GPS holds (lon, lat); ``tags`` replace GPS IFD entries by name (None removes one)."""
+
     def dms(v: float) -> tuple[float, float, float]:
         d = int(v)
         m = int((v - d) * 60)
         return (float(d), float(m), ((v - d) * 60 - m) * 60)
 
     exif = Image.Exif()
-    exif[0x8825] = {1: "N", 2: dms(lat), 3: "E", 4: dms(lon)}
+    gps = {1: "N", 2: dms(lat), 3: "E", 4: dms(lon)}
+    for name, value in tags.items():
+        tag = int(getattr(ExifTags.GPS, name))
+        if value is None:
+            gps.pop(tag, None)
+        else:
+            gps[tag] = value
+    exif[0x8825] = gps
     buf = io.BytesIO()
     Image.new("RGB", (64, 48), (200, 120, 40)).save(buf, "JPEG", exif=exif)
     return buf.getvalue()
@@ -545,7 +554,9 @@ def test_api_refusals_have_status_and_reason(
         r = client.post("/cases", json={"class_code": GARBAGE, "lon": 116.4, "lat": 39.9})
         assert r.status_code == 422 and "outside the gridded coverage" in r.json()["detail"]["message"]
         r = client.post("/cases", json={"class_code": GARBAGE, "lon": x, "lat": 95})
-        assert r.status_code == 422 and r.json()["detail"][0]["field"] == "lat"
+        assert r.status_code == 422 and r.json()["detail"]["message"] == "lat: 95.0 is outside ±90°"
+        r = client.post("/cases", json={"class_code": GARBAGE, "lon": 34.75, "lat": 113.68})
+        assert r.status_code == 422 and "lon and lat look swapped" in r.json()["detail"]["message"]
         cid = client.post("/cases", json={"class_code": GARBAGE, "lon": x, "lat": y, "datum": "cgcs2000"}).json()["id"]
         wrong_role = client.post(f"/cases/{cid}/actions/file", json={"version": 1}, headers={"X-Role": "department"})
         assert wrong_role.status_code == 403 and "not allowed for role" in wrong_role.json()["detail"]["message"]
@@ -982,3 +993,25 @@ def test_the_evaluation_judges_an_urgent_case_by_its_own_limits(
     assert row["on_time_verify_rate"] == 0.0 and row["on_time_disposal_rate"] == 0.0
     plain = evaluate(*args, level="district").iloc[0]  # the urgent node limits left out: 核实 looks on time
     assert plain["on_time_verify_rate"] == 1.0
+
+
+def test_a_photo_locates_in_the_datum_it_names_and_a_half_location_or_unusable_gps_is_refused_by_name(
+    loaded: Engine, services: svc.CaseServices, spot: tuple[float, float]
+) -> None:
+    x, y = spot
+    (gx,), (gy,) = geodesy.from_storage(np.array([x]), np.array([y]), "gcj02")
+    gcj_photo = _jpeg_with_gps(float(gx), float(gy), GPSMapDatum="GCJ-02")  # a map app's photo, in GCJ-02
+    cid, _ = svc.intake(loaded, services, svc.Intake(class_code=GARBAGE, photos=[("amap.jpg", gcj_photo)]))
+    case = get(loaded, services, cid)
+    assert abs(case["lon"] - x) < 1e-6 and abs(case["lat"] - y) < 1e-6  # not 500 m off as WGS-84
+    with loaded.connect() as conn:
+        assert conn.execute(text("SELECT input_datum FROM cases WHERE id = :i"), {"i": cid}).scalar_one() == "gcj02"
+    plain = _jpeg_with_gps(x, y)
+    with pytest.raises(InvalidInput, match=re.escape("lat: missing (lon was given)")):
+        svc.intake(loaded, services, svc.Intake(class_code=GARBAGE, lon=x, photos=[("p.jpg", plain)]))
+    no_ref = _jpeg_with_gps(x, y, GPSLatitudeRef=None)
+    with pytest.raises(InvalidInput, match=re.escape("photos[0]: its GPS block has no usable position")):
+        svc.intake(loaded, services, svc.Intake(class_code=GARBAGE, photos=[("p.jpg", no_ref)]))
+    tokyo = _jpeg_with_gps(x, y, GPSMapDatum="TOKYO")
+    with pytest.raises(InvalidInput, match=re.escape("photos[0]: its GPS position is in datum 'TOKYO'")):
+        svc.intake(loaded, services, svc.Intake(class_code=GARBAGE, photos=[("p.jpg", tokyo)]))

@@ -30,8 +30,8 @@ class CaseIn(BaseModel):
 
     class_code: str = Field(description="Event class, e.g. 06010 (暴露垃圾)")
     scheme: Literal["gbt47678", "cjt214"] = "gbt47678"
-    lon: float | None = Field(default=None, ge=-180, le=180)
-    lat: float | None = Field(default=None, ge=-90, le=90)
+    lon: float | None = Field(default=None, description="Longitude in ``datum`` (±180; checked by the service)")
+    lat: float | None = Field(default=None, description="Latitude in ``datum`` (±90; checked by the service)")
     datum: Datum = "wgs84"
     description: str | None = Field(default=None, max_length=svc.TEXT_LIMITS["description"])
     address: str | None = Field(default=None, max_length=svc.TEXT_LIMITS["address"])
@@ -113,8 +113,8 @@ async def report_form(
     actor: ActorDep,
     class_code: Annotated[str, Form()],
     scheme: Annotated[Literal["gbt47678", "cjt214"], Form()] = "gbt47678",
-    lon: Annotated[float | None, Form(ge=-180, le=180)] = None,
-    lat: Annotated[float | None, Form(ge=-90, le=90)] = None,
+    lon: Annotated[float | None, Form()] = None,
+    lat: Annotated[float | None, Form()] = None,
     datum: Annotated[Datum, Form()] = "wgs84",
     description: Annotated[str | None, Form(max_length=svc.TEXT_LIMITS["description"])] = None,
     address: Annotated[str | None, Form(max_length=svc.TEXT_LIMITS["address"])] = None,

@@ -183,15 +183,25 @@ def replace_unit_grids(conn: Connection, cells: gpd.GeoDataFrame, unit_codes: li
 
 
 def relocate_components(conn: Connection) -> int:
-    """Keep each component's unit grid (and street/community) current after the grids changed."""
+    """Keep each component's unit grid (and street/community) current after the grids changed: the lowest code
+    of the grids covering it — the rule case intake and ``/grids/locate`` follow, so a component on a shared edge
+    stays put instead of flipping between its grids at every regeneration — or none (NULL) when no grid covers it
+    any more (a boundary that shrank). Returns the number of components whose grid changed."""
     result = conn.execute(
         text(
             """
-            UPDATE components c SET unit_grid_code = g.code, street_code = g.street_code,
-                   community_code = g.community_code
-            FROM unit_grids g
-            WHERE ST_Intersects(g.geom, ST_PointOnSurface(c.geom))
-              AND c.unit_grid_code IS DISTINCT FROM g.code
+            UPDATE components c SET unit_grid_code = b.code,
+                   street_code = coalesce(b.street_code, c.street_code),
+                   community_code = coalesce(b.community_code, c.community_code)
+            FROM (
+                SELECT k.id, u.code, u.street_code, u.community_code
+                FROM components k
+                LEFT JOIN LATERAL (
+                    SELECT g.code, g.street_code, g.community_code FROM unit_grids g
+                    WHERE ST_Intersects(g.geom, ST_PointOnSurface(k.geom)) ORDER BY g.code LIMIT 1
+                ) u ON TRUE
+            ) b
+            WHERE b.id = c.id AND c.unit_grid_code IS DISTINCT FROM b.code
             """
         )
     )
@@ -362,7 +372,9 @@ def _bbox_clause(alias: str, bbox: tuple[float, float, float, float] | None) -> 
     if bbox is None:
         return "TRUE", {}
     minx, miny, maxx, maxy = bbox
-    clause = f"{alias}.geom && ST_MakeEnvelope(:minx, :miny, :maxx, :maxy, {STORAGE_SRID})"
+    box = f"ST_MakeEnvelope(:minx, :miny, :maxx, :maxy, {STORAGE_SRID})"
+    # Intersecting the box, as OGC API Features means bbox — not merely a bounding rectangle overlapping it.
+    clause = f"{alias}.geom && {box} AND ST_Intersects({alias}.geom, {box})"
     return clause, {"minx": minx, "miny": miny, "maxx": maxx, "maxy": maxy}
 
 
