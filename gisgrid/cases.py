@@ -231,11 +231,11 @@ _CASE_INSERT_VALUES = (
 )
 _PHOTOS_CTE = """,
     ph AS (
-        INSERT INTO case_photos (case_id, sha256, relpath, content_type, kind, width, height, taken_at,
-            gps_lon, gps_lat)
-        SELECT c.id, f.* FROM c, unnest(CAST(:ph_sha AS text[]), CAST(:ph_path AS text[]), CAST(:ph_type AS text[]),
-            CAST(:ph_kind AS text[]), CAST(:ph_w AS int[]), CAST(:ph_h AS int[]), CAST(:ph_taken AS timestamptz[]),
-            CAST(:ph_gx AS float8[]), CAST(:ph_gy AS float8[])) AS f
+        INSERT INTO case_photos (case_id, transition_id, sha256, relpath, content_type, kind, width, height,
+            taken_at, gps_lon, gps_lat)
+        SELECT c.id, t.id, f.* FROM c, t, unnest(CAST(:ph_sha AS text[]), CAST(:ph_path AS text[]),
+            CAST(:ph_type AS text[]), CAST(:ph_kind AS text[]), CAST(:ph_w AS int[]), CAST(:ph_h AS int[]),
+            CAST(:ph_taken AS timestamptz[]), CAST(:ph_gx AS float8[]), CAST(:ph_gy AS float8[])) AS f
     )"""
 
 
@@ -257,6 +257,7 @@ def _intake_write(with_photos: bool) -> Prepared:
                 version, effects, details)
             SELECT c.id, 'report', NULL, 'reported', :actor, :role, :now, :descr, {attachments}, 1, '[]',
                 CAST(:details AS jsonb) FROM c
+            RETURNING id
         ){_PHOTOS_CTE if with_photos else ""}
         SELECT {CASE_COLUMNS} FROM c LEFT JOIN departments d ON d.code = c.department_code
         """,
@@ -554,16 +555,23 @@ def _photo_params(services: CaseServices, infos: list[PhotoInfo], photos: list[t
 
 
 def _save_photo(
-    conn: Connection, services: CaseServices, case_id: int, info: PhotoInfo, data: bytes, kind: str
+    conn: Connection,
+    services: CaseServices,
+    case_id: int,
+    info: PhotoInfo,
+    data: bytes,
+    kind: str,
+    transition_id: int | None = None,
 ) -> None:
     stored = services.photos.save(data, info)
     conn.execute(
         text(
-            "INSERT INTO case_photos (case_id, sha256, relpath, content_type, kind, width, height, taken_at, "
-            "gps_lon, gps_lat) VALUES (:c, :h, :p, :t, :k, :w, :hgt, :ta, :gx, :gy)"
+            "INSERT INTO case_photos (case_id, transition_id, sha256, relpath, content_type, kind, width, height, "
+            "taken_at, gps_lon, gps_lat) VALUES (:c, :tr, :h, :p, :t, :k, :w, :hgt, :ta, :gx, :gy)"
         ),
         {
             "c": case_id,
+            "tr": transition_id,
             "h": stored.sha256,
             "p": stored.relpath,
             "t": stored.content_type,
@@ -593,12 +601,13 @@ def _log(
     effects: list[str] | tuple[str, ...] = (),
     details: dict[str, Any] | None = None,
     attachments: list[str] | None = None,
-) -> None:
-    conn.execute(
+) -> int:
+    """Append one entry to the case's log; its id (the photos taken with it point at it)."""
+    return conn.execute(
         text(
             "INSERT INTO case_transitions (case_id, action, from_state, to_state, actor, role, at, note, attachments, "
             "version, department_code, effects, details) VALUES (:c, :a, :f, :t, :actor, :role, :at, :note, "
-            "CAST(:att AS jsonb), :v, :dep, CAST(:eff AS jsonb), CAST(:det AS jsonb))"
+            "CAST(:att AS jsonb), :v, :dep, CAST(:eff AS jsonb), CAST(:det AS jsonb)) RETURNING id"
         ),
         {
             "c": case_id,
@@ -615,7 +624,7 @@ def _log(
             "eff": json.dumps(list(effects)),
             "det": json.dumps(details or {}, ensure_ascii=False, default=str),
         },
-    )
+    ).scalar_one()
 
 
 # -- actions --------------------------------------------------------------------------------------
@@ -745,7 +754,7 @@ def act(
         ).rowcount
         if done != 1:
             raise workflow.StaleVersion(f"{req.action}: the case changed meanwhile; reload it and retry")
-        _log(
+        logged = _log(
             conn,
             case_id,
             action=req.action,
@@ -763,7 +772,7 @@ def act(
         )
         kind = "after" if req.action == "handle" else "evidence"
         for info, (_, data) in zip(infos, req.photos, strict=True):
-            _save_photo(conn, services, case_id, info, data, kind=kind)
+            _save_photo(conn, services, case_id, info, data, kind=kind, transition_id=logged)
         for effect, kind in (("issue_dispatch_order", "dispatch"), ("issue_supervision_order", "supervision")):
             if effect in tr.effects:
                 _issue_document(conn, case_id, row.case_no, kind, new.department, updates.get("due_at"), req, payload)
@@ -1111,9 +1120,17 @@ def get_case(
         for t in timeline
     ]
     data["photos"] = [
-        {**p, "url": f"/cases/{case_id}/photos/{p['sha256']}"}
+        {
+            **p,
+            "at": p["at"].astimezone(LOCAL_TZ).isoformat() if p["at"] else None,
+            "url": f"/cases/{case_id}/photos/{p['sha256']}",
+        }
         for p in conn.execute(
-            text("SELECT sha256, content_type, kind, width, height FROM case_photos WHERE case_id = :id ORDER BY id"),
+            text(
+                "SELECT p.sha256, p.content_type, p.kind, p.width, p.height, p.transition_id, t.action, t.at, "
+                "t.version FROM case_photos p LEFT JOIN case_transitions t ON t.id = p.transition_id "
+                "WHERE p.case_id = :id ORDER BY p.id"
+            ),
             {"id": case_id},
         ).mappings()
     ]

@@ -366,6 +366,7 @@ def test_location_from_photo_exif_gps(
     case = get(loaded, services, case_id)
     assert abs(case["lon"] - x) < 1e-6 and abs(case["lat"] - y) < 1e-6
     assert len(case["photos"]) == 1 and case["photos"][0]["kind"] == "before"
+    assert case["photos"][0]["action"] == "report" and case["photos"][0]["version"] == 1
     assert case["timeline"][0]["attachments"] == ["IMG_0001.jpg"]  # the report's log entry names its photos
     assert services.photos.open(case["photos"][0]["sha256"]).read_bytes() == photo
 
@@ -962,6 +963,9 @@ def test_escalation_names_the_grid_above_and_the_same_after_photo_cannot_prove_a
     c = act(loaded, services, cid, "handle", "department", 8, "2025-10-13T11:00:00", result="已清理",
             photos=[("image.jpg", _jpeg(200))])  # fmt: skip
     assert c["state"] == "handled" and [p["kind"] for p in c["photos"]].count("after") == 2
+    # Each photo names the log entry it came with: which after-photo answered which 处置.
+    after = [(p["action"], p["version"], p["at"]) for p in c["photos"] if p["kind"] == "after"]
+    assert after == [("handle", 7, "2025-10-13T10:00:00+08:00"), ("handle", 9, "2025-10-13T11:00:00+08:00")]
 
 
 def test_the_evaluation_judges_an_urgent_case_by_its_own_limits(

@@ -286,6 +286,8 @@ class CasePhoto(Base):
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
+    #: The log entry the photo came with (上报, 处置, 返工 …); NULL for photos stored before migration 0010.
+    transition_id: Mapped[int | None] = mapped_column(ForeignKey("case_transitions.id", ondelete="CASCADE"))
     sha256: Mapped[str] = mapped_column(String(64))
     relpath: Mapped[str] = mapped_column(Text)
     content_type: Mapped[str] = mapped_column(String(40))
