@@ -1,11 +1,15 @@
 """What the console and the field page share: escaping for HTML and inline scripts, and the small DOM and
 ``fetch`` helpers their inline JS starts with (``$``, ``el``, ``messageOf`` — the API's error as one line — and
-``request``). Each page puts :data:`DOM_JS` where its script says ``/*gisgrid:dom*/``."""
+``request``). Each page puts :data:`DOM_JS` where its script says ``/*gisgrid:dom*/``. Also :class:`MapChrome`,
+the scale bar and attribution every map (console and static) shows."""
 
 from __future__ import annotations
 
 import json
 from typing import Any
+
+from branca.element import MacroElement
+from folium.template import Template
 
 DOM_JS = r"""
   function $(id) { return document.getElementById(id); }
@@ -82,8 +86,9 @@ DOM_JS = r"""
     }
     var text = typeof d === "string" ? d : d && d.message ? d.message : body.error || "请求失败";
     var items = d && typeof d === "object" ? d.items : null;
+    var named = String(text).match(/^([a-z_.\[\]0-9]+): /);  // "until: must be after since"
     var field = Array.isArray(items) && items.length ? items[0].field
-      : items && Array.isArray(items.missing) ? items.missing[0] : (String(text).match(/^([a-z_.\[\]0-9]+): /) || [])[1];
+      : items && Array.isArray(items.missing) ? items.missing[0] : named && named[1];
     var zh = zhField(field);
     var reason = body.error === "invalid_input" ? zhReason(text) : "";
     var head = zh ? zh + ":" + (reason || zhCode || "有误") : zhCode + (reason ? ":" + reason : "");
@@ -115,3 +120,23 @@ def attr(value: object) -> str:
 def json_for_script(value: Any) -> str:
     """JSON that is safe inside an inline ``<script>``."""
     return json.dumps(value, ensure_ascii=False).replace("</", "<\\/")
+
+
+class MapChrome(MacroElement):
+    """What every gisgrid map shows in its corners: a metric scale bar only (no miles or feet) and the attribution
+    without Leaflet's own prefix (link and flag). Use it instead of folium's ``control_scale``."""
+
+    _template = Template(
+        """
+        {% macro script(this, kwargs) %}
+            L.control.scale({metric: true, imperial: false, maxWidth: 160}).addTo({{ this._parent.get_name() }});
+            if ({{ this._parent.get_name() }}.attributionControl) {
+                {{ this._parent.get_name() }}.attributionControl.setPrefix(false);
+            }
+        {% endmacro %}
+        """
+    )
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._name = "GisgridMapChrome"
