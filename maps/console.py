@@ -575,7 +575,8 @@ PANEL_JS = r"""
         showError("evaluation", "");
         legend.textContent = "";
         legend.appendChild(el("b", {text: m.title + " · " + m.period}));
-        legend.appendChild(el("div", {cls: "gg-count", text: (m.level_label || m.level) + " · " + m.subtitle}));
+        legend.appendChild(el("div", {cls: "gg-count", text: (m.level_label || m.level) + " · " + m.subtitle +
+          (m.better_label ? " · " + m.better_label : "")}));
         m.legend.forEach(function (c) {
           var sw = el("i", {cls: "gg-swatch"});
           sw.style.background = c.colour;
