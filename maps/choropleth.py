@@ -4,7 +4,8 @@ Classing is mapclassify's (PySAL): ``quantiles`` (default), ``natural_breaks`` (
 for up to :data:`EXACT_JENKS_MAX` values, else mapclassify's 1-D k-means ``NaturalBreaks`` under a fixed seed, so
 that the same data always gives the same classes) and ``equal_interval``. Fewer distinct values than classes
 lower ``k`` to that number; all-equal values make one class; missing values (NaN, a region without cases in the
-period) get no class and the grey :data:`NO_DATA_COLOUR` with a "无数据 no data" legend entry.
+period) get no class and the grey :data:`NO_DATA_COLOUR` with a "无数据 no data" legend entry. Colours follow
+the indicator's direction (:func:`better_when`, from the evaluation rules): red is bad, green good.
 
 Pure parts (no database): :func:`classify`, :func:`classify_grades`, :func:`classify_indicator`,
 :func:`feature_collection` and :func:`choropleth` (regions + a column → ``{"legend": …, "features": …}``).
@@ -53,7 +54,9 @@ MIN_K, MAX_K = 2, 9
 EXACT_JENKS_MAX = 200
 JENKS_SEED = 20_260_701
 
-RAMP = linear.YlOrRd_09  # sequential, light → dark
+RAMP = linear.YlOrRd_09  # sequential, light → dark: an amount with no better or worse (cases, components …)
+#: Indicators with a direction: red for bad, green for good (ColorBrewer RdYlGn, low → high).
+GOOD_HIGH_RAMP = linear.RdYlGn_09
 NO_DATA_COLOUR = "#e0e0e0"
 NO_DATA_LABEL = "无数据 no data"
 #: Grade colours, best → worst (ColorBrewer RdYlGn, reversed).
@@ -91,6 +94,37 @@ _ENGLISH: dict[str, str] = {
     "filed_per_grid_month": "Filed per grid per month",
     "score": "Composite score",
 }
+
+
+def better_when(column: str) -> str | None:
+    """``"higher"``, ``"lower"`` or None: which way ``column`` is better, as the evaluation rules state it
+    (``data/rules/evaluation.csv``; not written again here). A rate or score weighted as it is (按期处置率, 结案率 …)
+    is better higher; one weighted as ``1-`` (返工率, 监督举报率, 漏报率) better lower; the composite ``score`` is
+    better higher (the grade bands rise with it) and a rank better lower (1 is first). Other columns (counts) have
+    no direction."""
+    rules = default_rules()
+    if column in ("rank", "previous_rank"):
+        return "lower"
+    if column == "score":
+        lows = [lo for _, lo, _ in rules.grades if lo is not None and math.isfinite(lo)]
+        return "higher" if lows and lows[0] == max(lows) else "lower"  # the first grade (A) is the best
+    found = {w.complement for ws in rules.weights.values() for w in ws if w.indicator == column}
+    if len(found) != 1:  # not weighted anywhere (or both ways): no stated direction
+        return None
+    return "lower" if found.pop() else "higher"
+
+
+def ramp_colours(n: int, direction: str | None) -> tuple[str, ...]:
+    """``n`` class colours from the lowest class to the highest: red (bad) → green (good) for an indicator with a
+    direction, light → dark for an amount."""
+    if direction is None:
+        return tuple(RAMP.rgb_hex_str(float(t)) for t in np.linspace(0.08, 1, n))
+    ts = np.linspace(0.04, 0.96, n)
+    return tuple(GOOD_HIGH_RAMP.rgb_hex_str(float(t if direction == "higher" else 1 - t)) for t in ts)
+
+
+#: How a legend says which way is better.
+BETTER_LABELS: dict[str, str] = {"higher": "越高越好(绿好红差)", "lower": "越低越好(绿好红差)"}
 
 
 class UnknownIndicator(InvalidInput):
@@ -297,8 +331,10 @@ def classify(
     scheme: str = DEFAULT_SCHEME,
     k: int = DEFAULT_K,
     fmt: Callable[[float], str] = format_number,
+    direction: str | None = None,
 ) -> Classes:
-    """Numeric classes of ``values`` (NaN and non-numbers are no data)."""
+    """Numeric classes of ``values`` (NaN and non-numbers are no data), coloured by :func:`ramp_colours` for
+    ``direction`` (which way is better: ``higher``, ``lower`` or None)."""
     scheme = scheme_name(scheme)
     v = _floats(values)
     finite = v[np.isfinite(v)]
@@ -308,11 +344,12 @@ def classify(
     distinct = np.unique(finite)
     if distinct.size == 1:
         only = float(distinct[0])
-        return Classes(scheme, (RAMP.rgb_hex_str(0.5),), (int(finite.size),), no_data, (fmt(only),), (only, only))
+        colour = RAMP.rgb_hex_str(0.5) if direction is None else GOOD_HIGH_RAMP.rgb_hex_str(0.5)
+        return Classes(scheme, (colour,), (int(finite.size),), no_data, (fmt(only),), (only, only))
     bins = _bins(finite, scheme, min(k, int(distinct.size)))
     edges = np.concatenate([[float(finite.min())], bins])
     n = bins.size
-    colours = tuple(RAMP.rgb_hex_str(float(t)) for t in np.linspace(0.08, 1, n))
+    colours = ramp_colours(n, direction)
     klass = np.clip(np.searchsorted(bins, finite, side="left"), 0, n - 1)
     counts = tuple(int(c) for c in np.bincount(klass, minlength=n))
     labels = tuple(
@@ -350,7 +387,7 @@ def classify_grades(values: Any) -> Classes:
 def classify_indicator(values: Any, column: str, scheme: str = DEFAULT_SCHEME, k: int = DEFAULT_K) -> Classes:
     if column in CATEGORY_INDICATORS:
         return classify_grades(values)
-    return classify(values, scheme, k, formatter(column))
+    return classify(values, scheme, k, formatter(column), better_when(column))
 
 
 # -- GeoJSON ------------------------------------------------------------------------------------------
@@ -400,7 +437,8 @@ def choropleth(
     tolerance: float = SIMPLIFY_TOLERANCE,
     decimals: int = COORD_DECIMALS,
 ) -> dict[str, Any]:
-    """Regions coloured by ``column``: ``{"scheme", "k", "subtitle", "breaks", "legend", "features"}``.
+    """Regions coloured by ``column``: ``{"scheme", "k", "subtitle", "better", "breaks", "legend", "features"}``
+    (``better``: which way is better, see :func:`better_when`).
 
     Each feature carries ``properties`` plus ``value``, ``value_label``, ``class`` (legend index, null for no
     data) and ``colour``; ``legend`` lists the classes (label, colour, count, lower, upper) then, when some
@@ -432,6 +470,7 @@ def choropleth(
         "scheme": classes.scheme,
         "k": classes.k,
         "subtitle": classes.subtitle,
+        "better": None if column in CATEGORY_INDICATORS else better_when(column),
         "breaks": list(classes.edges),
         "legend": [row.as_dict() for row in classes.legend()],
         "features": feature_collection(out, tolerance=tolerance, decimals=decimals),
@@ -516,5 +555,6 @@ def indicator_map(
         "indicator": indicator,
         "indicator_label": indicator_label(indicator),
         "title": indicator_title(indicator),
+        "better_label": BETTER_LABELS.get(body["better"] or ""),
         **body,
     }

@@ -25,10 +25,11 @@ from folium.utilities import JsCode
 from sqlalchemy import Connection, text
 from sqlalchemy.exc import SQLAlchemyError
 
+from gisgrid.events import EventCatalogue
 from gisgrid.workflow import TERMINAL_STATES
 from maps.assets import use_local_assets
 from maps.basemap import Basemap, gcj02_shift_table
-from maps.pagejs import attr, json_for_script, with_dom
+from maps.pagejs import MapChrome, attr, json_for_script, with_dom
 
 TITLE = "gisgrid 指挥中心地图"
 POLL_MS = 10_000
@@ -170,6 +171,24 @@ def _vector_options(
     return "{" + ", ".join(parts) + "}"
 
 
+def event_classes(events: EventCatalogue, time_units: Mapping[str, str]) -> list[dict[str, Any]]:
+    """The event catalogue as the panel uses it (class filter by name, 处置方式 of the dispatch form): code, name,
+    big class and the disposal types with their limits (``默认`` first when a class has it)."""
+    out = []
+    for scheme in sorted(events.by_scheme):
+        for c in sorted(events.classes(scheme).values(), key=lambda c: c.code):
+            types = [
+                {
+                    "type": lim.disposal_type,
+                    "limit": f"{lim.limit:g} {time_units.get(lim.unit, lim.unit)}",
+                    "urgent": lim.urgent,
+                }
+                for lim in events.limits(scheme, c.code)
+            ]
+            out.append({"code": c.code, "scheme": scheme, "name": c.name, "big": c.big_name, "types": types})
+    return out
+
+
 def build_console(
     *,
     bounds: tuple[float, float, float, float] | None,
@@ -181,20 +200,27 @@ def build_console(
     departments: Mapping[str, str],
     indicators: Mapping[str, str] | None = None,
     basemap: Basemap | None = None,
+    optional: Mapping[str, Sequence[str]] | None = None,
+    field_kinds: Mapping[str, str] | None = None,
+    time_units: Mapping[str, str] | None = None,
+    escalation_levels: Mapping[int, str] | None = None,
+    classes: Sequence[Mapping[str, Any]] = (),
 ) -> str:
-    """The console page (HTML). Vocabulary (states, roles, actions …) comes from the caller (gisgrid.workflow)."""
+    """The console page (HTML). Vocabulary (states, roles, actions, the payload fields each action takes and their
+    kinds …) comes from the caller (gisgrid.workflow); ``classes`` from :func:`event_classes`."""
     use_local_assets()
     figure = Figure(title=TITLE)
     if bounds is None:
         center, zoom = DEFAULT_CENTER, 12
     else:
         center, zoom = ((bounds[1] + bounds[3]) / 2, (bounds[0] + bounds[2]) / 2), 14
-    m = folium.Map(location=center, zoom_start=zoom, tiles=None, control_scale=True, max_zoom=22)
+    m = folium.Map(location=center, zoom_start=zoom, tiles=None, max_zoom=22)
     # The map's own zoom range: without it Leaflet clamps the view to the first added layer's minZoom
     # (unit grids: 14) and the district never shows whole. (folium passes min_zoom only to its tile layer.)
     m.options["minZoom"] = 5
     m.options["maxZoom"] = 22
     m.add_to(figure)
+    MapChrome().add_to(m)  # metric scale bar, no Leaflet prefix
     if bounds is not None:
         _FitNow([[bounds[1], bounds[0]], [bounds[3], bounds[2]]]).add_to(m)
     shift = None
@@ -279,9 +305,15 @@ def build_console(
         "roles": dict(roles),
         "actions": dict(actions),
         "required": {k: list(v) for k, v in required.items()},
+        "optional": {k: list(v) for k, v in (optional or {}).items() if v},
         "fieldLabels": dict(field_labels),
+        "fieldKinds": dict(field_kinds or {}),
+        "timeUnits": dict(time_units or {}),
+        "escalationLevels": {str(k): v for k, v in (escalation_levels or {}).items()},
+        "classes": {c["code"]: {"name": c["name"], "scheme": c["scheme"], "types": c["types"]} for c in classes},
         "departments": dict(departments),
         "casesLimit": CASES_LIMIT,
+        "pollSeconds": POLL_MS // 1000,
         "clusterMinZoom": COMPONENT_POINT_TILES_MAX_ZOOM + 1,
         "clusterLimit": COMPONENT_CLUSTER_LIMIT,
         "heatDefaultDays": HEAT_DEFAULT_DAYS,
@@ -292,7 +324,9 @@ def build_console(
     }
     figure.header.add_child(_Raw('<link rel="icon" href="data:,">'), name="gisgrid_no_favicon")  # no /favicon.ico
     figure.header.add_child(_Raw(f"<style>{PANEL_CSS}</style>"), name="gisgrid_console_css")
-    figure.html.add_child(_Raw(_panel_html(states, roles, departments, indicators or {})), name="gisgrid_console_panel")
+    figure.html.add_child(
+        _Raw(_panel_html(states, roles, departments, indicators or {}, classes)), name="gisgrid_console_panel"
+    )
     figure.html.add_child(
         _Raw(f"<script>window.GG_CONFIG = {json_for_script(config)};\n{PANEL_JS}</script>"),
         name="gisgrid_console_js",
@@ -315,10 +349,17 @@ def _options(values: Mapping[str, str], all_label: str | None, selected: str | N
 
 
 def _panel_html(
-    states: Mapping[str, str], roles: Mapping[str, str], departments: Mapping[str, str], indicators: Mapping[str, str]
+    states: Mapping[str, str],
+    roles: Mapping[str, str],
+    departments: Mapping[str, str],
+    indicators: Mapping[str, str],
+    classes: Sequence[Mapping[str, Any]] = (),
 ) -> str:
     role_options = "".join(f'<option value="{attr(k)}">{attr(v)}</option>' for k, v in roles.items())
     open_states = [s for s in states if s not in TERMINAL_STATES]
+    class_options = "".join(
+        f'<option value="{attr(c["name"])}({attr(c["code"])})">{attr(c["big"])}</option>' for c in classes
+    )
     legend = "".join(
         f'<span><i class="gg-ring" style="border-color:{STATE_COLOURS.get(k, "#9e9e9e")}"></i>{attr(v)}</span>'
         for k, v in states.items()
@@ -332,16 +373,21 @@ def _panel_html(
       <label>操作人 <input id="gg-actor" size="6" value="值班员" maxlength="40"></label>
     </div>
   </header>
-  <section class="gg-lights" aria-label="红黄绿灯统计">
-    <span class="gg-light" data-light="green"><i class="gg-dot gg-green"></i>绿灯 <b id="gg-n-green">–</b></span>
-    <span class="gg-light" data-light="yellow"><i class="gg-dot gg-yellow"></i>黄灯 <b id="gg-n-yellow">–</b></span>
-    <span class="gg-light" data-light="red"><i class="gg-dot gg-red"></i>红灯 <b id="gg-n-red">–</b></span>
+  <section class="gg-lights" aria-label="红黄绿灯统计(按下筛选该灯的案件)">
+    <button type="button" class="gg-light" data-light="green"><i class="gg-dot gg-green"></i>绿灯
+      <b id="gg-n-green">–</b></button>
+    <button type="button" class="gg-light" data-light="yellow"><i class="gg-dot gg-yellow"></i>黄灯
+      <b id="gg-n-yellow">–</b></button>
+    <button type="button" class="gg-light" data-light="red"><i class="gg-dot gg-red"></i>红灯
+      <b id="gg-n-red">–</b></button>
   </section>
   <details class="gg-legend-states"><summary>图例:填色为红黄绿灯,外圈为状态</summary>{legend}</details>
   <form id="gg-filters" class="gg-filters" autocomplete="off">
     <label>状态 <select name="state"><option value="{attr(",".join(open_states))}" selected>在办(未结案)</option>
       {_options(states, "全部")}</select></label>
-    <label>类别 <input name="class_code" placeholder="如 06010" size="7" maxlength="12"></label>
+    <label>类别 <input name="class_code" list="gg-class-list" placeholder="名称或编码,如 暴露垃圾" size="14"
+      maxlength="40"></label>
+    <datalist id="gg-class-list">{class_options}</datalist>
     <label>灯 <select name="light"><option value="">全部</option><option value="green">绿灯</option>
       <option value="yellow">黄灯</option><option value="red">红灯</option></select></label>
     <label>部门 <select name="department">{_options(departments, "全部")}</select></label>
@@ -352,8 +398,13 @@ def _panel_html(
     <button type="reset">清除</button>
   </form>
   <div id="gg-error" class="gg-error" role="alert" hidden></div>
-  <div id="gg-count" class="gg-count">正在加载案件…</div>
-  <ul id="gg-list" class="gg-list"></ul>
+  <div id="gg-count" class="gg-count" aria-live="polite">正在加载案件…</div>
+  <div class="gg-pager" aria-label="翻页">
+    <button type="button" id="gg-prev" disabled>上一页</button>
+    <span id="gg-page"></span>
+    <button type="button" id="gg-next" disabled>下一页</button>
+  </div>
+  <ul id="gg-list" class="gg-list" aria-label="案件列表(回车打开)"></ul>
   <section id="gg-detail" class="gg-detail" hidden aria-live="polite"></section>
   <details id="gg-eval" class="gg-eval"{" hidden" if not indicators else ""}>
     <summary>综合评价专题图</summary>
@@ -387,7 +438,11 @@ body {{ font-family: system-ui, "Noto Sans CJK SC", "Microsoft YaHei", sans-seri
 .gg-who, .gg-filters {{ display: flex; flex-wrap: wrap; gap: 4px 8px; align-items: center; margin-bottom: 6px; }}
 .gg-filters button, .gg-actions button {{ padding: 1px 8px; }}
 .gg-lights {{ display: flex; gap: 12px; margin: 6px 0; }}
-.gg-light {{ cursor: pointer; }}
+.gg-light {{ cursor: pointer; border: 1px solid transparent; background: none; font: inherit; padding: 1px 4px;
+  border-radius: 4px; }}
+.gg-light:hover, .gg-light:focus-visible {{ border-color: #90a4ae; background: #fff; }}
+.gg-pager {{ display: flex; gap: 8px; align-items: center; margin: 2px 0 4px; }}
+.gg-pager span {{ color: #546e7a; }}
 .gg-dot {{ display: inline-block; width: 10px; height: 10px; border-radius: 50%; margin-right: 3px;
   vertical-align: -1px; border: 1px solid #fff; box-shadow: 0 0 0 1px #90a4ae; }}
 .gg-green {{ background: #2e7d32; }} .gg-yellow {{ background: #f9a825; }} .gg-red {{ background: #c62828; }}
@@ -409,6 +464,10 @@ body {{ font-family: system-ui, "Noto Sans CJK SC", "Microsoft YaHei", sans-seri
   background: #fff; }}
 .gg-list li {{ padding: 4px 6px; border-bottom: 1px solid #eceff1; cursor: pointer; }}
 .gg-list li:hover, .gg-list li.gg-sel {{ background: #e3f2fd; }}
+.gg-list li:focus-visible {{ outline: 2px solid #1565c0; outline-offset: -2px; }}
+.gg-form .gg-inline {{ display: flex; gap: 6px; align-items: center; }}
+.gg-hint {{ color: #607d8b; font-size: 12px; }}
+.gg-urgent {{ color: #c62828; font-weight: 600; }}
 .gg-list small {{ color: #607d8b; }}
 .gg-detail {{ margin-top: 8px; background: #fff; border: 1px solid #e0e0e0; padding: 6px 8px; }}
 .gg-detail dl {{ display: grid; grid-template-columns: 84px 1fr; gap: 2px 6px; margin: 0; }}
@@ -430,9 +489,13 @@ PANEL_JS = r"""
   var GREY = "#9e9e9e";
   var SEVERITY = {red: 0, yellow: 1, green: 2};
   var OPEN = C.openStates.join(",");  // the state filter's default: cases still being worked on
-  var GG = window.GG = {map: null, cases: null, filters: {state: OPEN}, selected: null, lastGood: null};
+  var GG = window.GG = {map: null, cases: null, filters: {state: OPEN}, selected: null, lastGood: null, offset: 0,
+                        casesSeq: 0};
 
   /*gisgrid:dom*/
+  Object.keys(C.fieldLabels).forEach(function (k) { ZH_FIELDS[k] = C.fieldLabels[k]; });
+  /* What a failed query says: a refusal (the API answered no, and why) or a connection that failed. */
+  function failText(what, e) { return what + (e.network ? "失败:" : "被拒绝:") + e.message; }
   function dot(light) { return el("i", {cls: "gg-dot " + (light ? "gg-" + light : "gg-grey")}); }
   function fmtTime(iso) { return iso ? String(iso).replace("T", " ").slice(0, 16) : "—"; }
 
@@ -479,7 +542,7 @@ PANEL_JS = r"""
       GG.heat.setOptions({max: counts.length ? counts[Math.floor(0.95 * (counts.length - 1))] : 1});
       GG.heat.setLatLngs(h.points);
       GG.heatCases = h.cases;
-    }, function (e) { showError("heat", "热力图查询被拒绝:" + e.message); });
+    }, function (e) { showError("heat", failText("热力图查询", e)); });
   };
 
   /* 综合评价专题图: one indicator over the regions of a level for a month, classes and colours from the API. */
@@ -512,7 +575,8 @@ PANEL_JS = r"""
         showError("evaluation", "");
         legend.textContent = "";
         legend.appendChild(el("b", {text: m.title + " · " + m.period}));
-        legend.appendChild(el("div", {cls: "gg-count", text: (m.level_label || m.level) + " · " + m.subtitle}));
+        legend.appendChild(el("div", {cls: "gg-count", text: (m.level_label || m.level) + " · " + m.subtitle +
+          (m.better_label ? " · " + m.better_label : "")}));
         m.legend.forEach(function (c) {
           var sw = el("i", {cls: "gg-swatch"});
           sw.style.background = c.colour;
@@ -520,7 +584,7 @@ PANEL_JS = r"""
         });
       }, function (err) {
         legend.textContent = "";
-        showError("evaluation", "专题图未生成:" + err.message);
+        showError("evaluation", "专题图未生成:" + (err.network ? "无法连接服务器" : err.message));
       });
     });
     $("gg-eval-clear").addEventListener("click", function () {
@@ -564,7 +628,7 @@ PANEL_JS = r"""
       }).eachLayer(function (l) { if (l.getLatLng) { markers.push(l); } });
       g.clearLayers();
       g.addLayers(markers);
-    }, function (e) { showError("components", "部件查询被拒绝:" + e.message); });
+    }, function (e) { showError("components", failText("部件查询", e)); });
   };
 
   function filterQuery(skip) {
@@ -576,18 +640,27 @@ PANEL_JS = r"""
     var q = filterQuery([]);
     q.set("format", "geojson");
     q.set("limit", String(C.casesLimit));
+    if (GG.offset) { q.set("offset", String(GG.offset)); }
     return "/cases?" + q.toString();
   }
 
-  /* Realtime source: a refused filter keeps the last good cases on the map and says why in the panel. */
+  /* Realtime source: a refused filter keeps the last good cases on the map and says why in the panel; a failed
+     connection says so (the poll tries again); an answer overtaken by a newer query (a page, a filter) is dropped. */
   GG.fetchCases = function (ok, err) {
+    var seq = (GG.casesSeq += 1);
     request(casesUrl()).then(function (fc) {
+      if (seq !== GG.casesSeq) { return; }
       showError("cases", "");
       GG.lastGood = fc;
       renderList(fc);
       ok(fc);
     }, function (e) {
-      showError("cases", "案件查询被拒绝:" + e.message);
+      if (seq !== GG.casesSeq) { return; }
+      showError("cases", failText("案件查询", e));
+      if (!GG.lastGood) {
+        $("gg-count").textContent = "案件未能加载" + (e.network ? "(无法连接服务器,每 " + C.pollSeconds +
+          " 秒自动重试)" : "");
+      }
       err(e, e.message);
     });
     refreshLights();
@@ -596,8 +669,12 @@ PANEL_JS = r"""
   /* Counts per light of the filtered cases (the light filter itself aside: the counts are what it chooses from). */
   function refreshLights() {
     request("/cases/lights?" + filterQuery(["light"]).toString()).then(function (n) {
+      showError("lights", "");
       ["green", "yellow", "red"].forEach(function (k) { $("gg-n-" + k).textContent = n[k]; });
-    }, function () {});
+    }, function (e) {
+      ["green", "yellow", "red"].forEach(function (k) { $("gg-n-" + k).textContent = "?"; });
+      showError("lights", e.network ? "" : failText("红黄绿灯统计", e));  // a failed connection: said once above
+    });
   }
 
   GG.caseStyle = function (f) {
@@ -625,20 +702,33 @@ PANEL_JS = r"""
       return sa - sb || b.properties.id - a.properties.id;
     });
     var list = $("gg-list");
+    var focused = document.activeElement && document.activeElement.parentNode === list ?
+      document.activeElement.getAttribute("data-id") : null;
     list.textContent = "";
     feats.forEach(function (f) {
       var p = f.properties;
-      var li = el("li", {"data-id": p.id, onclick: function () { GG.openCase(p.id); }},
+      var li = el("li", {"data-id": p.id, tabindex: "0", onclick: function () { GG.openCase(p.id); }},
         dot(p.light), el("b", {text: p.case_no || ("#" + p.id)}), " ",
         (p.class_name || p.class_code || ""), " · ", (p.state_label || p.state || ""),
         el("br"), el("small", {text: (p.address || "") + (p.due_at ? "  时限 " + fmtTime(p.due_at) : "")}));
-      if (String(p.id) === String(GG.selected)) { li.className = "gg-sel"; }
+      if (String(p.id) === String(GG.selected)) { li.className = "gg-sel"; li.setAttribute("aria-current", "true"); }
       list.appendChild(li);
+      if (focused === String(p.id)) { li.focus({preventScroll: true}); }  // a poll does not take the keyboard away
     });
     var total = fc.numberMatched === undefined ? feats.length : fc.numberMatched;
-    var shown = total > feats.length ? "(地图与列表显示前 " + feats.length + " 件)" : "";
-    $("gg-count").textContent = "共 " + total + " 件" + shown;
+    var first = feats.length ? GG.offset + 1 : 0, last = GG.offset + feats.length;
+    var paged = total > feats.length || GG.offset > 0;
+    $("gg-count").textContent = "共 " + total + " 件" +
+      (paged ? "(地图与列表显示第 " + first + "–" + last + " 件)" : "");
+    $("gg-page").textContent = paged ? "第 " + (Math.floor(GG.offset / C.casesLimit) + 1) + " / " +
+      Math.max(1, Math.ceil(total / C.casesLimit)) + " 页" : "";
+    $("gg-prev").disabled = GG.offset <= 0;
+    $("gg-next").disabled = last >= total;
   }
+  GG.page = function (step) {
+    GG.offset = Math.max(0, GG.offset + step * C.casesLimit);
+    if (GG.cases) { GG.cases.update(); }
+  };
 
   function row(label, value) {
     var empty = value === null || value === undefined || value === "";
@@ -646,28 +736,72 @@ PANEL_JS = r"""
   }
   function dl(rows) {
     var d = el("dl");
-    rows.forEach(function (r) { d.appendChild(r[0]); d.appendChild(r[1]); });
+    rows.forEach(function (r) { if (r) { d.appendChild(r[0]); d.appendChild(r[1]); } });
     return d;
   }
+  /* Where a 提级 went (the API's escalation object, null at level 3): tier, grid and its 网格长. */
+  function escalationText(e) {
+    var grid = e.grid_name ? e.grid_name + (e.grid_code ? "(" + e.grid_code + ")" : "") : e.grid_code;
+    var leader = e.leader_name ? "网格长 " + e.leader_name + (e.leader_phone ? " " + e.leader_phone : "") : null;
+    return [e.label, grid, leader].filter(function (x) { return x; }).join(" · ");
+  }
+  /* 处置方式 of a case: its type, the catalogue's limit for it and 紧急 (a red word). */
+  function disposalTypes(c) { return ((C.classes[c.class_code] || {}).types) || []; }
+  function disposalText(c) {
+    if (!c.disposal_type && !c.urgent) { return null; }
+    var t = disposalTypes(c).filter(function (x) { return x.type === c.disposal_type; })[0];
+    var span = el("span", null, (c.disposal_type || "") + (t ? "(时限 " + t.limit + ")" : ""));
+    if (c.urgent) { span.appendChild(el("b", {cls: "gg-urgent", text: " 紧急"})); }
+    return span;
+  }
 
+  /* Open a case in the detail panel. Only the answer for the case selected last is shown: a slow answer for a
+     case the operator has since left is dropped (its actions would act on the wrong case). */
   GG.openCase = function (id) {
     GG.selected = id;
     var box = $("gg-detail");
     box.hidden = false;
     box.textContent = "正在加载案件 #" + id + "…";
     Array.prototype.forEach.call($("gg-list").children, function (li) {
-      li.className = li.getAttribute("data-id") === String(id) ? "gg-sel" : "";
+      var sel = li.getAttribute("data-id") === String(id);
+      li.className = sel ? "gg-sel" : "";
+      if (sel) { li.setAttribute("aria-current", "true"); } else { li.removeAttribute("aria-current"); }
     });
+    function current() { return String(GG.selected) === String(id); }
     return request("/cases/" + encodeURIComponent(id), {headers: headers(false)}).then(function (c) {
+      if (!current()) { return; }
       renderCase(c);
+      markSelected(c);
       if (GG.map && c.lat !== null && c.lon !== null && c.lat !== undefined) {
         GG.map.setView([c.lat, c.lon], Math.max(GG.map.getZoom(), 16));
       }
+      showDetail();
     }, function (e) {
+      if (!current()) { return; }
       box.textContent = "";
-      box.appendChild(el("div", {cls: "gg-error", text: e.message}));
+      box.appendChild(el("div", {cls: "gg-error", text: failText("案件 #" + id + " 查询", e)}));
+      showDetail();
     });
   };
+
+  /* The detail below the list is off screen on a laptop (1366×768): scroll the panel to it. */
+  function showDetail() {
+    var panel = $("gg-panel"), box = $("gg-detail");
+    var pr = panel.getBoundingClientRect(), br = box.getBoundingClientRect();
+    if (br.top < pr.top || br.top > pr.top + pr.height * 0.4) { panel.scrollTop += br.top - pr.top - 8; }
+  }
+
+  /* The selected case ringed on the map (above the case markers, not clickable). */
+  function markSelected(c) {
+    if (!GG.map) { return; }
+    if (GG.selMarker) { GG.map.removeLayer(GG.selMarker); GG.selMarker = null; }
+    if (c.lat === null || c.lat === undefined || c.lon === null || c.lon === undefined) { return; }
+    GG.selMarker = L.circleMarker([c.lat, c.lon], {radius: 14, weight: 4, color: "#00b0ff", opacity: 1,
+                                                   fill: false, interactive: false, className: "gg-selected"});
+    GG.selMarker.addTo(GG.map);
+    GG.selMarker.bringToFront();
+    GG.selMarker.caseId = c.id;
+  }
 
   function renderCase(c, note) {
     var box = $("gg-detail");
@@ -676,8 +810,10 @@ PANEL_JS = r"""
     var hasLonLat = c.lon !== null && c.lon !== undefined;
     box.appendChild(el("h2", null, dot(c.light), (c.case_no || "#" + c.id) + " " + (c.class_name || "")));
     if (note) { box.appendChild(el("div", {cls: "gg-note", text: note})); }
+    var esc = c.escalation, level = C.escalationLevels[String(c.escalation_level)];
     box.appendChild(dl([
-      row("类别", (c.class_name || "") + "(" + c.class_code + ")" + (c.urgent ? " 急" : "")),
+      row("类别", (c.class_name || "") + "(" + c.class_code + ")"),
+      row("处置方式", disposalText(c)),
       row("状态", (c.state_label || c.state) + (c.node ? " · 环节 " + (c.node_label || c.node) : "")),
       row("位置", (c.address || "") + " " + (hasLonLat ? "(" + Number(c.lon).toFixed(6) + ", " +
         Number(c.lat).toFixed(6) + ")" : "")),
@@ -685,6 +821,8 @@ PANEL_JS = r"""
       row("一级网格", el("span", {id: "gg-tier1", text: c.street_code || "—"})),
       row("二级网格", el("span", {id: "gg-tier2", text: c.community_code || "—"})),
       row("三级网格", el("span", {id: "gg-tier3", text: c.tier3_code || "—"})),
+      row("协调层级", level ? level + (c.escalation_level < 3 ? " · 已提级" : "") : null),
+      esc ? row("提级至", escalationText(esc)) : null,
       row("处置部门", c.department_name ? c.department_name + "(" + c.department_code + ")" : c.department_code),
       row("派遣依据", (routing.decision || {}).explanation || null),
       row("时限", fmtTime(c.due_at) + (c.light ? " · " + LIGHTS[c.light] : " · 未计时")),
@@ -742,10 +880,13 @@ PANEL_JS = r"""
     }, function () {});
   }
 
-  function fieldInput(name, c) {
+  /* The input of one payload field, by name and kind (gisgrid.workflow FIELD_KINDS): the department and 处置方式
+     as selects, a yes/no as a checkbox, a number, a time unit, a date and time. */
+  function fieldInput(name, c, action, isRequired) {
+    var kind = C.fieldKinds[name] || "text";
     if (name === "department") {
-      var suggested = ((c.routing || {}).decision || {}).department;
-      var s = el("select", {name: name}, el("option", {value: "", text: "请选择部门"}));
+      var suggested = action === "dispatch" ? ((c.routing || {}).decision || {}).department : null;
+      var s = el("select", {name: name}, el("option", {value: "", text: isRequired ? "请选择部门" : "(不改派)"}));
       Object.keys(C.departments).forEach(function (code) {
         s.appendChild(el("option", {value: code, text: C.departments[code] + "(" + code + ")" +
           (code === suggested ? " · 派遣建议" : "")}));
@@ -753,17 +894,70 @@ PANEL_JS = r"""
       if (suggested && C.departments[suggested]) { s.value = suggested; }  // the routing suggestion preselected
       return s;
     }
-    if (name === "new_due_at") { return el("input", {name: name, type: "datetime-local"}); }
+    if (name === "disposal_type") {  // the class's types and limits from the event catalogue, the case's own first
+      var d = el("select", {name: name});
+      disposalTypes(c).forEach(function (t) {
+        d.appendChild(el("option", {value: t.type, text: t.type + " · 时限 " + t.limit + (t.urgent ? " · 紧急" : "")}));
+      });
+      if (c.disposal_type) { d.value = c.disposal_type; }
+      return d;
+    }
+    if (kind === "bool") { return el("input", {name: name, type: "checkbox", value: "true"}); }
+    if (kind === "number") { return el("input", {name: name, type: "number", min: "0", step: "any", size: "6"}); }
+    if (kind === "unit") {
+      var u = el("select", {name: name});
+      Object.keys(C.timeUnits).forEach(function (k) { u.appendChild(el("option", {value: k, text: C.timeUnits[k]})); });
+      if (C.timeUnits.working_days) { u.value = "working_days"; }  // the service's own default
+      return u;
+    }
+    if (kind === "datetime") { return el("input", {name: name, type: "datetime-local"}); }
     return el("textarea", {name: name, rows: "2"});
+  }
+
+  /* Labels the form gives a field where the generic one says less (派遣: the reason is why it is re-dispatched). */
+  var FORM_LABELS = {dispatch: {reason: "改派原因"}, supervise: {flagged: "重点督办"}, check: {result: "核查结果"}};
+  var HINTS = {
+    supervise: "未超时的案件须勾选重点督办;已超时的案件由系统判定。",
+    request_extension: "填写延长时间(数量和单位)或新的处置时限,可不填由审批人定。",
+    approve_extension: "填写延长时间(数量和单位)或新的处置时限,二者选一。"
+  };
+  function fieldValue(form, name) {
+    var input = form.elements[name], kind = C.fieldKinds[name] || "text";
+    if (!input) { return undefined; }
+    if (kind === "bool") { return input.checked ? true : undefined; }
+    if (kind === "number") { return input.value === "" ? undefined : Number(input.value); }
+    return input.value ? input.value : undefined;
   }
 
   function actionForm(c, action) {
     var area = $("gg-action-area");
     area.textContent = "";
-    var fields = (C.required[action] || []).filter(function (f) { return f !== "after_photo"; });
-    var form = el("form", {cls: "gg-form"}, el("b", {text: C.actions[action] || action}));
+    var required = (C.required[action] || []).filter(function (f) { return f !== "after_photo"; });
+    var optional = C.optional[action] || [];
+    var extension = action === "request_extension" || action === "approve_extension";
+    /* 延期: amount + unit or new_due_at (approval: one of them; the service turns an amount into the deadline). */
+    var fields = required.concat(optional.filter(function (f) { return required.indexOf(f) < 0; }));
+    var form = el("form", {cls: "gg-form", "data-action": action}, el("b", {text: C.actions[action] || action}));
+    if (HINTS[action]) { form.appendChild(el("div", {cls: "gg-hint", text: HINTS[action]})); }
     fields.forEach(function (f) {
-      form.appendChild(el("label", null, (C.fieldLabels[f] || f) + " ", fieldInput(f, c)));
+      if (extension && (f === "unit" || f === "new_due_at")) { return; }  // placed with amount below
+      var must = required.indexOf(f) >= 0 && !(extension && f === "new_due_at");
+      var label = (FORM_LABELS[action] || {})[f] || C.fieldLabels[f] || f;
+      if (extension && f === "amount") {
+        form.appendChild(el("label", null, "延长 ", el("span", {cls: "gg-inline"}, fieldInput("amount", c, action),
+          fieldInput("unit", c, action))));
+        if (fields.indexOf("new_due_at") >= 0) {
+          form.appendChild(el("label", null, "或 " + C.fieldLabels.new_due_at + " ",
+            fieldInput("new_due_at", c, action)));
+        }
+        return;
+      }
+      var input = fieldInput(f, c, action, must);
+      if (input.type === "checkbox") {
+        form.appendChild(el("label", null, input, " " + label));
+      } else {
+        form.appendChild(el("label", null, label + (must || f === "disposal_type" ? "" : "(选填)") + " ", input));
+      }
     });
     form.appendChild(el("label", null, "备注 ", el("textarea", {name: "note", rows: "2"})));
     /* Photos go with the action on the form endpoint, which takes result and reason: 处置 needs its after-photo,
@@ -780,7 +974,13 @@ PANEL_JS = r"""
     form.addEventListener("submit", function (ev) {
       ev.preventDefault();
       var payload = {};
-      fields.forEach(function (f) { var v = form.elements[f].value; if (v) { payload[f] = v; } });
+      fields.forEach(function (f) { var v = fieldValue(form, f); if (v !== undefined) { payload[f] = v; } });
+      if (extension && payload.amount === undefined) { delete payload.unit; }  // a unit alone says nothing
+      if (action === "approve_extension" && payload.amount === undefined && !payload.new_due_at) {
+        msg.textContent = "请填写延长时间或新的处置时限";
+        msg.hidden = false;
+        return;
+      }
       var note = form.elements.note.value || null;
       var url = "/cases/" + encodeURIComponent(c.id) + "/actions/" + encodeURIComponent(action);
       var photos = form.elements.photos ? form.elements.photos.files : [];
@@ -797,7 +997,9 @@ PANEL_JS = r"""
                              body: JSON.stringify({version: c.version, payload: payload, note: note})});
       }
       sent.then(function (updated) {
+        if (String(GG.selected) !== String(c.id)) { return; }  // the operator has opened another case meanwhile
         renderCase(updated, "已办理:" + (C.actions[action] || action));
+        markSelected(updated);
         if (GG.cases) { GG.cases.update(); }
       }, function (e) {
         msg.textContent = "未办理:" + e.message;
@@ -936,26 +1138,60 @@ PANEL_JS = r"""
     }
   };
 
+  /* The class filter's text as a code: a code, "名称(编码)" from the list, or a name (the only class whose name it
+     is, or the only one containing it). {code} or {error} (zh-CN, nothing is asked of the API then). */
+  GG.classCodeOf = function (text) {
+    var t = String(text || "").trim();
+    if (!t) { return {code: ""}; }
+    var m = t.match(/^(\d{4,5})$/) || t.match(/[((]\s*(\d{4,5})\s*[))]\s*$/) || t.match(/^(\d{4,5})\s/);
+    if (m) { return {code: m[1]}; }
+    var codes = Object.keys(C.classes);
+    var exact = codes.filter(function (k) { return C.classes[k].name === t; });
+    var some = exact.length ? exact : codes.filter(function (k) { return C.classes[k].name.indexOf(t) >= 0; });
+    var gbt = some.filter(function (k) { return C.classes[k].scheme === "gbt47678"; });
+    if (some.length > 1 && gbt.length === 1 && exact.length) { return {code: gbt[0]}; }  // same name in both schemes
+    if (some.length === 1) { return {code: some[0]}; }
+    if (!some.length) { return {error: "类别:没有名称含「" + t + "」的类别,请从列表中选择或输入编码"}; }
+    return {error: "类别:「" + t + "」对应多个类别(" + some.slice(0, 6).map(function (k) {
+      return C.classes[k].name + " " + k; }).join("、") + (some.length > 6 ? " …" : "") + "),请从列表中选择"};
+  };
+
   function bindPanel() {
     var form = $("gg-filters");
     form.addEventListener("submit", function (ev) {
       ev.preventDefault();
       var e = form.elements;
-      GG.filters = {state: e.state.value, class_code: e.class_code.value.trim(), light: e.light.value,
+      var cls = GG.classCodeOf(e.class_code.value);
+      if (cls.error) { showError("filter", cls.error); return; }
+      showError("filter", "");
+      GG.filters = {state: e.state.value, class_code: cls.code, light: e.light.value,
                     department: e.department.value, grid: e.grid.value.trim(),
                     since: dayStart(e.since.value, 0), until: dayStart(e.until.value, 1)};
+      GG.offset = 0;
       if (GG.cases) { GG.cases.update(); }
       GG.refreshHeat();
     });
     form.addEventListener("reset", function () {
       GG.filters = {state: OPEN};
+      GG.offset = 0;
+      showError("filter", "");
       setTimeout(function () { if (GG.cases) { GG.cases.update(); } GG.refreshHeat(); }, 0);
     });
     Array.prototype.forEach.call(document.querySelectorAll(".gg-light"), function (s) {
-      s.addEventListener("click", function () {
+      s.addEventListener("click", function () {  // buttons: Enter and Space press them too
         form.elements.light.value = s.getAttribute("data-light");
         form.requestSubmit ? form.requestSubmit() : form.dispatchEvent(new Event("submit"));
       });
+    });
+    $("gg-prev").addEventListener("click", function () { GG.page(-1); });
+    $("gg-next").addEventListener("click", function () { GG.page(1); });
+    /* The list from the keyboard: Tab reaches each case, Enter (or Space) opens it, the arrows move. */
+    $("gg-list").addEventListener("keydown", function (ev) {
+      var li = ev.target;
+      if (!li || li.parentNode !== this) { return; }
+      if (ev.key === "Enter" || ev.key === " ") { ev.preventDefault(); GG.openCase(li.getAttribute("data-id")); }
+      else if (ev.key === "ArrowDown" && li.nextSibling) { ev.preventDefault(); li.nextSibling.focus(); }
+      else if (ev.key === "ArrowUp" && li.previousSibling) { ev.preventDefault(); li.previousSibling.focus(); }
     });
     $("gg-role").addEventListener("change", function () { if (GG.selected !== null) { GG.openCase(GG.selected); } });
   }

@@ -23,7 +23,7 @@ import html as html_lib
 import json
 import re
 import shutil
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -43,6 +43,7 @@ from gisgrid.errors import InvalidInput
 from gisgrid.evaluation import Period
 from gisgrid.grids import store
 from maps import assets, choropleth
+from maps.pagejs import MapChrome
 
 LAYERS: dict[str, str] = {"grids": "网格", "components": "城市部件", "cases": "案件", "evaluation": "综合评价"}
 TIERS: dict[str, str] = {"unit": "单元网格", "1": "一级网格(街道)", "2": "二级网格(社区)", "3": "三级网格"}
@@ -62,6 +63,11 @@ RAMP = choropleth.RAMP  # sequential, light → dark
 COORD_DECIMALS = 6  # ≈ 0.1 m
 LOCAL_TZ = "Asia/Shanghai"
 TERMINAL_STATES = ("closed", "rejected", "voided")
+#: The cases layer's state filter: these words, or states named one by one (``dispatched,returned``).
+CASE_STATE_FILTERS: dict[str, str] = {"open": "在办(未结案)", "all": "全部"}
+#: Traffic lights as the console draws them (a case without a running clock: 未计时).
+LIGHT_COLOURS: dict[str, str] = {"red": "#c62828", "yellow": "#f9a825", "green": "#2e7d32"}
+LIGHT_LABELS: dict[str, str] = {"red": "红灯", "yellow": "黄灯", "green": "绿灯"}
 
 #: Chinese names of the columns (tooltips and legend titles).
 COLUMN_LABELS: dict[str, str] = {
@@ -109,6 +115,7 @@ COLUMN_LABELS: dict[str, str] = {
     "rework_count": "返工次数",
     "escalation_level": "协调层级",
     "age_days": "历时(天)",
+    "light": "红黄绿灯",
     "created_at": "上报时间",
     "due_at": "时限",
     "closed_at": "结案时间",
@@ -117,7 +124,7 @@ COLUMN_LABELS: dict[str, str] = {
 TOOLTIP_COLUMNS: dict[str, tuple[str, ...]] = {
     "grids": ("code", "name", "community_name", "street_name", "components", "cases", "open_cases"),
     "components": ("id", "class_code", "name", "status", "unit_grid_code"),
-    "cases": ("case_no", "class_code", "state", "department_code", "created_at", "age_days"),
+    "cases": ("case_no", "class_code", "state", "light", "department_code", "created_at", "age_days"),
     "evaluation": ("code", "name", "value_label", "grade", "rank"),
 }
 
@@ -237,20 +244,68 @@ def load_components(
     return gdf, _count(conn, "components", where, params)
 
 
+def case_states(value: str | Sequence[str] | None, known: Sequence[str]) -> list[str] | None:
+    """The states a cases map shows: ``open`` (every state but the terminal ones), ``all`` / None (no filter) or
+    states named one by one (a comma list or a sequence), each one of ``known``."""
+    if value is None:
+        return None
+    names = [v.strip() for v in (value.split(",") if isinstance(value, str) else value) if v.strip()]
+    if names == ["all"]:
+        return None
+    if names == ["open"]:
+        return [s for s in known if s not in TERMINAL_STATES]
+    unknown = [n for n in names if n not in known]
+    if unknown or not names:
+        raise InvalidInput(
+            f"state: {', '.join(unknown) or value!r} is not a state; use open, all or states of {', '.join(known)}",
+            detail=[{"field": "state", "reason": "unknown state", "choices": ["open", "all", *known]}],
+        )
+    return names
+
+
 def load_cases(
-    conn: Connection, *, limit: int = DEFAULT_LIMIT, bbox: tuple[float, float, float, float] | None = None
+    conn: Connection,
+    *,
+    limit: int = DEFAULT_LIMIT,
+    bbox: tuple[float, float, float, float] | None = None,
+    states: Sequence[str] | None = None,
+    period: Period | None = None,
+    services: Any = None,
 ) -> tuple[gpd.GeoDataFrame, int]:
+    """Cases (not merged duplicates) in ``states`` reported in ``period``; open ones kept first under ``limit`` and
+    drawn last (above the closed ones). With ``services`` (:func:`gisgrid.cases.load_services`), a ``light``
+    column: the traffic light of each case with a running clock, as the console shows it."""
     where, params = _bbox_sql(bbox, "t")
+    where += " AND t.duplicate_of IS NULL"
+    if states is not None:
+        where += " AND t.state = ANY(CAST(:states AS text[]))"
+        params["states"] = list(states)
+    if period is not None:
+        where += " AND t.created_at >= :since AND t.created_at < :until"
+        params.update(since=period.start.to_pydatetime(), until=period.end.to_pydatetime())
     gdf = _read_points(
         conn,
         "SELECT t.id, t.case_no, t.scheme, t.class_code, t.state, t.source, t.urgent, t.department_code, "
         "t.unit_grid_code, t.street_code, t.community_code, t.tier3_code, t.rework_count, t.escalation_level, "
         "round((extract(epoch FROM coalesce(t.closed_at, now()) - t.created_at) / 86400)::numeric, 2)::float8 "
-        "AS age_days, t.created_at, t.due_at, t.closed_at, t.geom "
-        f"FROM cases t WHERE {where} AND t.duplicate_of IS NULL ORDER BY t.id DESC LIMIT :limit",
-        {**params, "limit": limit},
+        "AS age_days, t.created_at, t.due_at, t.closed_at, t.node_started_at, t.geom "
+        f"FROM cases t WHERE {where} "
+        "ORDER BY t.state = ANY(CAST(:terminal AS text[])), t.id DESC LIMIT :limit",
+        {**params, "limit": limit, "terminal": list(TERMINAL_STATES)},
     )
-    return gdf, _count(conn, "cases", f"{where} AND t.duplicate_of IS NULL", params)
+    if services is not None:
+        from gisgrid.cases import light_of
+
+        now = dt.datetime.now(ZoneInfo(LOCAL_TZ))
+        gdf.insert(
+            gdf.columns.get_loc("state") + 1,
+            "light",
+            [light_of(services, r, now) for r in gdf[["state", "due_at", "node_started_at"]].to_dict("records")],
+        )
+    gdf = gdf.drop(columns=["node_started_at"])
+    closed = gdf["state"].isin(TERMINAL_STATES)
+    gdf = pd.concat([gdf[closed], gdf[~closed]])  # later features are drawn on top: the open ones
+    return gpd.GeoDataFrame(gdf, geometry="geometry", crs=gdf.crs), _count(conn, "cases", where, params)
 
 
 def load_layer(
@@ -260,19 +315,26 @@ def load_layer(
     tier: str | None = None,
     limit: int = DEFAULT_LIMIT,
     bbox: tuple[float, float, float, float] | None = None,
+    states: Sequence[str] | None = None,
+    period: Period | None = None,
+    services: Any = None,
 ) -> tuple[gpd.GeoDataFrame, int]:
-    """(features, how many match before ``limit``)."""
+    """(features, how many match before ``limit``); ``states``, ``period`` and ``services`` for cases only."""
     if layer not in LAYERS or layer == "evaluation":
         choices = ", ".join(k for k in LAYERS if k != "evaluation")
         hint = " (the evaluation layer: render_evaluation)" if layer == "evaluation" else ""
         raise InvalidInput(f"layer: {layer!r} is not one of {choices}{hint}", detail=[{"field": "layer"}])
     if layer != "grids" and tier is not None:
         raise InvalidInput("tier: only the grids layer has tiers", detail=[{"field": "tier"}])
+    if layer != "cases" and (states is not None or period is not None):
+        raise InvalidInput("state, period: only the cases layer has them", detail=[{"field": "state"}])
     if layer == "grids":
         gdf = load_grids(conn, tier or "unit", bbox)
         total = len(gdf)
         return gdf.iloc[:limit], total
-    return (load_components if layer == "components" else load_cases)(conn, limit=limit, bbox=bbox)
+    if layer == "components":
+        return load_components(conn, limit=limit, bbox=bbox)
+    return load_cases(conn, limit=limit, bbox=bbox, states=states, period=period, services=services)
 
 
 # -- colouring ----------------------------------------------------------------------------------------
@@ -378,18 +440,29 @@ def _category_key(value: Any) -> str | None:
     return str(value)
 
 
-def _category_colouring(values: pd.Series, labels: Mapping[str, str]) -> Colouring:
+def _category_colouring(
+    values: pd.Series, labels: Mapping[str, str], fixed: Mapping[str, str] | None = None, no_value: str | None = None
+) -> Colouring:
+    """By category, most frequent first; ``fixed`` colours (and their order) for known categories such as lights,
+    ``no_value`` the legend's word for a missing one."""
     keys = values.map(_category_key)
     counts = keys.value_counts(dropna=True)
     top = list(counts.index[:MAX_CATEGORIES])
     colour = {k: PALETTE[i % len(PALETTE)] for i, k in enumerate(top)}
-    legend = [LegendEntry(f"{labels[k]}({k})" if k in labels else k, colour[k], int(counts[k])) for k in top]
-    rest = counts.iloc[MAX_CATEGORIES:]
+    if fixed:
+        top = [k for k in fixed if k in counts.index] + [k for k in top if k not in fixed]
+        colour.update({k: c for k, c in fixed.items() if k in counts.index})
+
+    def label(k: str) -> str:  # a fixed category (a light) by its name alone, others with the code beside
+        return (labels[k] if fixed and k in fixed else f"{labels[k]}({k})") if k in labels else k
+
+    legend = [LegendEntry(label(k), colour[k], int(counts[k])) for k in top]
+    rest = counts[[k for k in counts.index if k not in top]]
     if len(rest):
         legend.append(LegendEntry(f"其他({len(rest)} 类)", OTHER_COLOUR, int(rest.sum())))
     missing = int(keys.isna().sum())
     if missing:
-        legend.append(LegendEntry(choropleth.NO_DATA_LABEL, NO_DATA_COLOUR, missing))
+        legend.append(LegendEntry(no_value or choropleth.NO_DATA_LABEL, NO_DATA_COLOUR, missing))
 
     def colour_of(value: Any) -> str:
         key = _category_key(value)
@@ -491,11 +564,12 @@ def _page(
     """The folium page: one GeoJSON layer, its tooltip and the HTML legend (Leaflet only, ``/static/vendor``)."""
     assets.use_local_assets()
     figure = folium.Figure(title=f"gisgrid 专题图 · {heading}")
-    m = folium.Map(location=(34.75, 113.65), zoom_start=12, tiles=None, prefer_canvas=True, control_scale=True)
+    m = folium.Map(location=(34.75, 113.65), zoom_start=12, tiles=None, prefer_canvas=True)
     # Only Leaflet: no Bootstrap, jQuery or icon fonts for a map of polygons and circles.
     m.default_js = [(n, u) for n, u in folium.Map.default_js if n == "leaflet"]  # type: ignore[attr-defined]
     m.default_css = [(n, u) for n, u in folium.Map.default_css if n == "leaflet_css"]  # type: ignore[attr-defined]
     m.add_to(figure)
+    MapChrome().add_to(m)  # metric scale bar, no Leaflet prefix (as the console)
     if bounds is not None:
         x0, y0, x1, y1 = bounds
         m.fit_bounds([[y0, x0], [y1, x1]])
@@ -532,19 +606,22 @@ def build_map(
     labels: Mapping[str, Mapping[str, str]] | None = None,
     title: str | None = None,
     total: int | None = None,
+    note: str = "",
 ) -> tuple[str, list[LegendEntry]]:
-    """The map page (HTML with ``/static/vendor`` links) and its legend (layers grids, components, cases)."""
+    """The map page (HTML with ``/static/vendor`` links) and its legend (layers grids, components, cases);
+    ``note`` says what was selected (e.g. 在办 · 2026-10) in the legend's subtitle."""
     scheme = scheme_name(scheme)
     layer_label = TIERS[tier or "unit"] if layer == "grids" else LAYERS[layer]
     colouring: Colouring | None = None
     plain: LegendEntry | None = None
     if column is not None:
         kind = check_column(gdf, column, f"layer {layer}" + (f" (tier {tier or 'unit'})" if layer == "grids" else ""))
-        colouring = (
-            _numeric_colouring(gdf[column], classes, scheme)
-            if kind == "numeric"
-            else _category_colouring(gdf[column], (labels or {}).get(column, {}))
-        )
+        if column == "light":
+            colouring = _category_colouring(gdf[column], LIGHT_LABELS, LIGHT_COLOURS, "未计时(无时限或已结案)")
+        elif kind == "numeric":
+            colouring = _numeric_colouring(gdf[column], classes, scheme)
+        else:
+            colouring = _category_colouring(gdf[column], (labels or {}).get(column, {}))
     else:
         plain = LegendEntry(layer_label, PLAIN_COLOUR if layer != "grids" else "#ffffff", len(gdf))
     col_label = COLUMN_LABELS.get(column or "", column or "")
@@ -570,7 +647,7 @@ def build_map(
     page = _page(
         _feature_collection(gdf),
         heading=heading,
-        subtitle=_subtitle(colouring.subtitle if colouring else "", shown),
+        subtitle=_subtitle(note, colouring.subtitle if colouring else "", shown),
         legend=legend,
         style=style,
         tooltip=tip,
@@ -610,7 +687,12 @@ def build_evaluation_map(
     page = _page(
         body["features"],
         heading=heading,
-        subtitle=_subtitle(f"评价期 {period_label}", body["subtitle"], f"共 {len(regions):,} 个"),
+        subtitle=_subtitle(
+            f"评价期 {period_label}",
+            body["subtitle"],
+            choropleth.BETTER_LABELS.get(body["better"] or "", ""),
+            f"共 {len(regions):,} 个",
+        ),
         legend=legend,
         style=style,
         tooltip=tip,
@@ -692,11 +774,25 @@ def render(
     labels: Mapping[str, Mapping[str, str]] | None = None,
     title: str | None = None,
     scale: str | None = None,
+    states: str | Sequence[str] | None = None,
+    period: str | Period | None = None,
+    services: Any = None,
 ) -> Rendered:
     """Load a layer, colour it by ``column`` and write the self-contained map folder (``scale``: the old name
-    of ``scheme``, ``quantile`` or ``linear``)."""
+    of ``scheme``, ``quantile`` or ``linear``). Cases: ``states`` (``open``, ``all`` or states, see
+    :func:`case_states`), ``period`` reported in (``2026-10`` …) and, with ``services``, a ``light`` column."""
     _check_out(out)
-    gdf, total = load_layer(conn, layer, tier=tier, limit=limit, bbox=bbox)
+    from gisgrid.workflow import STATES
+
+    chosen = case_states(states, list(STATES))
+    p = choropleth.parse_period_param(period) if period is not None else None
+    note_parts = []
+    if layer == "cases":
+        key = states if isinstance(states, str) else None
+        note_parts.append(CASE_STATE_FILTERS.get(key or "all") or "状态 " + "、".join(STATES[s] for s in chosen or []))
+        if p is not None:
+            note_parts.append(f"上报于 {p.label}")
+    gdf, total = load_layer(conn, layer, tier=tier, limit=limit, bbox=bbox, states=chosen, period=p, services=services)
     page, legend = build_map(
         gdf,
         layer=layer,
@@ -707,6 +803,7 @@ def render(
         labels=labels,
         title=title,
         total=total,
+        note=" · ".join(note_parts),
     )
     files_dir, files = export_folder(page, out)
     return Rendered(out.resolve(), files_dir, files, len(gdf), total, column, legend)

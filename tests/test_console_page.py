@@ -141,6 +141,54 @@ def _page(**kw: object) -> str:
     )
 
 
+def _config(html: str) -> dict:
+    found = re.search(r"window\.GG_CONFIG = (\{.*?\});\n", html, re.S)
+    assert found, "no GG_CONFIG"
+    return json.loads(found.group(1))
+
+
+def test_the_action_form_offers_what_each_action_takes(client: TestClient) -> None:
+    html = client.get("/console").text
+    config = _config(html)
+    for action, rule in workflow.TRANSITIONS.items():  # one fact in one place: gisgrid.workflow
+        assert config["required"][action] == list(rule.required)
+        assert config["optional"].get(action, []) == list(rule.optional)
+    assert config["optional"]["dispatch"] == ["disposal_type", "reason"]
+    assert config["optional"]["supervise"] == ["flagged"]
+    assert config["fieldKinds"] == workflow.FIELD_KINDS and config["timeUnits"] == workflow.TIME_UNITS
+    assert config["escalationLevels"] == {str(k): v for k, v in workflow.ESCALATION_LEVELS.items()}
+    # the disposal types (and limits) of each class, from the event catalogue
+    illegal = config["classes"]["06001"]
+    assert illegal["name"] == "私搭乱建" and [t["type"] for t in illegal["types"]] == ["停工", "处罚", "拆除"]
+    assert illegal["types"][2] == {"type": "拆除", "limit": "20 工作日", "urgent": False}
+    assert [t["type"] for t in config["classes"]["01001"]["types"]] == ["默认", "紧急"]
+    assert config["classes"]["01001"]["types"][1]["urgent"] is True
+    # the console no longer claims overdue: the service works it out (9553037)
+    assert "payload.overdue" not in html and "overdue:" not in html
+    assert '"flagged"' in html and 'type: "checkbox"' in html and "改派原因" in html
+    assert 'row("处置方式"' in html and 'row("协调层级"' in html and 'row("提级至"' in html
+
+
+def test_filters_paging_and_lights_for_the_keyboard_and_error_wording(client: TestClient) -> None:
+    html = client.get("/console").text
+    # C2: the class filter lists the catalogue by name (datalist), zh-CN messages beside the API's
+    assert 'list="gg-class-list"' in html and '<option value="暴露垃圾(06010)">' in html
+    assert "GG.classCodeOf" in html and "没有名称含" in html
+    assert 'class_code: "类别"' in html and "ZH_ERRORS" in html and "格式不正确" in html
+    # C3: paging with offset
+    assert 'id="gg-next"' in html and 'id="gg-prev"' in html and 'q.set("offset"' in html
+    # C4: focusable list items with a key handler, the light counts as buttons
+    assert 'tabindex: "0"' in html and 'ev.key === "Enter"' in html
+    assert html.count('<button type="button" class="gg-light"') == 3
+    # C1: a stale detail answer is dropped; C5: scrolled into view and ringed on the map
+    assert "String(GG.selected) === String(id)" in html and "showDetail()" in html and "GG.selMarker" in html
+    # C6: a failed connection is not a refusal
+    assert 'e.network ? "失败:" : "被拒绝:"' in html and "案件未能加载" in html
+    # S2: a metric scale bar only, no Leaflet prefix
+    assert "L.control.scale({metric: true, imperial: false" in html and "L.control.scale()" not in html
+    assert "setPrefix(false)" in html
+
+
 def test_no_basemap_by_default_and_a_local_basemap_when_set() -> None:
     plain = _page()
     assert "L.tileLayer(" not in plain and '"basemapShift": null' in plain

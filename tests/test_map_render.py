@@ -353,3 +353,104 @@ def test_choropleth_geojson_rounds_simplifies_and_marks_no_data() -> None:
     assert [113.000123, 34.0015] in ring and [113.0, 34.0] in ring
     assert [row["count"] for row in body["legend"]] == [1, 1, 1] and body["legend"][-1]["class"] is None
     assert body["breaks"] == [0.1, 0.2, 0.3]
+
+
+# -- review9 S1, S2, M1 ------------------------------------------------------------------------------------
+
+
+def test_case_maps_filter_by_state_and_period_draw_open_cases_on_top_and_colour_by_light(
+    district: Engine, settings: Settings, tmp_path: Path
+) -> None:
+    with district.connect() as conn:
+        rows = conn.execute(text("SELECT id, state, created_at FROM cases ORDER BY id")).all()
+    open_ids = [r.id for r in rows if r.state not in render.TERMINAL_STATES]
+    assert len(open_ids) == 4 and len(rows) == 6
+    # all states: the closed (rejected) cases first in the file, so the open ones are drawn above them
+    out = tmp_path / "all.html"
+    code, output = run(settings, "--layer", "cases", "--color-by", "state", "--out", str(out))
+    assert code == 0, output
+    with district.connect() as conn:
+        gdf, total = render.load_cases(conn)
+    assert total == 6 and list(gdf["state"].isin(render.TERMINAL_STATES)) == [True, True, False, False, False, False]
+    # 在办 only, coloured by light (红黄绿灯 as the console draws them)
+    out = tmp_path / "open.html"
+    code, output = run(settings, "--layer", "cases", "--state", "open", "--color-by", "light", "--out", str(out))
+    assert code == 0, output
+    page = check_folder(out)
+    assert "4 features" in output and "在办(未结案)" in page
+    rows_ = legend_rows(page)
+    assert sum(n for _, n in rows_) == 4 and all(label in ("红灯", "黄灯", "绿灯", "未计时(无时限或已结案)")
+                                                 for label, _ in rows_), rows_  # fmt: skip
+    for label, _ in rows_:
+        if label in render.LIGHT_LABELS.values():
+            light = next(k for k, v in render.LIGHT_LABELS.items() if v == label)
+            assert render.LIGHT_COLOURS[light] in page
+    assert "案件 · 红黄绿灯" in page and json.dumps("红黄绿灯")[1:-1] in page  # legend title, tooltip
+    # a period: the cases reported in it (created_at was moved back by id days)
+    newest = max(r.created_at for r in rows).astimezone(dt.timezone(dt.timedelta(hours=8))).date()
+    code, output = run(
+        settings, "--layer", "cases", "--period", f"{newest}..{newest + dt.timedelta(days=1)}",
+        "--out", str(tmp_path / "day.html"),
+    )  # fmt: skip
+    assert code == 0 and "1 features" in output, output
+    assert "上报于" in (tmp_path / "day.html").read_text(encoding="utf-8")
+    # refused: an unknown state, a state filter on another layer
+    code, output = run(settings, "--layer", "cases", "--state", "nope", "--out", str(tmp_path / "x.html"))
+    assert code == 2 and "--state" in output and "open" in output and "dispatched" in output
+    code, output = run(settings, "--layer", "grids", "--state", "open", "--out", str(tmp_path / "x.html"))
+    assert code == 2 and "cases" in output
+    code, output = run(settings, "--layer", "components", "--period", "2026-10", "--out", str(tmp_path / "x.html"))
+    assert code == 2 and "--period" in output
+
+
+def test_static_maps_have_a_metric_scale_bar_and_no_leaflet_prefix(
+    district: Engine, settings: Settings, tmp_path: Path
+) -> None:
+    out = tmp_path / "g.html"
+    code, output = run(settings, "--layer", "grids", "--tier", "3", "--out", str(out))
+    assert code == 0, output
+    page = check_folder(out)
+    assert "L.control.scale({metric: true, imperial: false" in page and "L.control.scale()" not in page
+    assert "attributionControl.setPrefix(false)" in page
+
+
+def test_indicator_colours_follow_which_way_is_better_in_the_rules() -> None:
+    from gisgrid.evaluation import default_rules
+
+    weighted = {w.indicator: w.complement for ws in default_rules().weights.values() for w in ws}
+    assert weighted["on_time_disposal_rate"] is False and weighted["rework_rate"] is True  # what the rules say
+    assert choropleth.better_when("on_time_disposal_rate") == "higher"
+    assert choropleth.better_when("closure_rate") == "higher"
+    assert choropleth.better_when("rework_rate") == "lower" and choropleth.better_when("public_report_rate") == "lower"
+    assert choropleth.better_when("score") == "higher" and choropleth.better_when("rank") == "lower"
+    assert choropleth.better_when("filed") is None  # an amount: no direction, the plain light → dark ramp
+
+    def greenness(colour: str) -> int:
+        r, g = int(colour[1:3], 16), int(colour[3:5], 16)
+        return g - r
+
+    values = np.array([0.5, 0.6, 0.7, 0.8, 0.9, 1.0])
+    good_high = choropleth.classify_indicator(values, "on_time_disposal_rate", "equal_interval", 5)
+    assert greenness(good_high.colours[-1]) > 0 > greenness(good_high.colours[0])  # 100 % green, 50 % red
+    good_low = choropleth.classify_indicator(values, "rework_rate", "equal_interval", 5)
+    assert greenness(good_low.colours[0]) > 0 > greenness(good_low.colours[-1])
+    amount = choropleth.classify_indicator(values * 10, "filed", "equal_interval", 5)
+    assert amount.colours == choropleth.ramp_colours(5, None)
+
+
+def test_the_evaluation_map_colours_the_best_grids_green(evaluated: Engine, settings: Settings, tmp_path: Path) -> None:
+    out = tmp_path / "rate.html"
+    code, output = run(
+        settings, "--layer", "evaluation", "--indicator", "on_time_disposal_rate", "--period", PERIOD,
+        "--scheme", "equal_interval", "--out", str(out),
+    )  # fmt: skip
+    assert code == 0, output
+    page = check_folder(out)
+    assert "越高越好(绿好红差)" in page
+    body = re.search(r'<div id="gg-legend".*?</ul></div>', page, re.S)
+    assert body
+    colours = re.findall(r'<li><i style="background:(#[0-9a-f]{6})"></i>', body.group(0))
+    classes = [c for c in colours if c != choropleth.NO_DATA_COLOUR]
+    assert len(classes) >= 2
+    top, bottom = classes[-1], classes[0]  # legend rows go from the lowest rate to the highest
+    assert int(top[3:5], 16) > int(top[1:3], 16) and int(bottom[1:3], 16) > int(bottom[3:5], 16)

@@ -20,6 +20,7 @@ router = APIRouter(tags=["console 指挥地图"])
 @router.get("/console", response_class=HTMLResponse, summary="指挥中心地图 Operator map console (zh-CN)")
 def console(request: Request, engine: EngineDep) -> HTMLResponse:
     basemap = request.app.state.basemap  # made from the settings at start-up
+    services = request.app.state.cases
     with engine.connect() as conn:
         bounds = page.coverage_bounds(conn)
     html = page.build_console(
@@ -28,8 +29,13 @@ def console(request: Request, engine: EngineDep) -> HTMLResponse:
         roles=workflow.ROLES,
         actions=workflow.ACTIONS,
         required={a: rule.required for a, rule in workflow.TRANSITIONS.items()},
+        optional={a: rule.optional for a, rule in workflow.TRANSITIONS.items()},
         field_labels=workflow.FIELD_LABELS,
-        departments=request.app.state.cases.departments,
+        field_kinds=workflow.FIELD_KINDS,
+        time_units=workflow.TIME_UNITS,
+        escalation_levels=workflow.ESCALATION_LEVELS,
+        departments=services.departments,
+        classes=page.event_classes(services.events, workflow.TIME_UNITS),
         indicators={c: INDICATORS[c] for c in REGION_COLUMNS if c in INDICATORS},
         basemap=basemap,
     )

@@ -2,6 +2,7 @@
 
     gisgrid map render --layer grids --tier 2 --color-by cases --out maps/out/社区案件.html
     gisgrid map render --layer cases --color-by state --out maps/out/cases.html
+    gisgrid map render --layer cases --state open --period 2026-10 --color-by light --out maps/out/在办.html
     gisgrid map render --layer evaluation --indicator on_time_disposal_rate --period 2026-10 --level tier3 \
         --scheme natural_breaks --out maps/out/按期处置率.html
 
@@ -123,16 +124,28 @@ def render(
     indicator: str | None = typer.Option(
         None, "--indicator", help="Evaluation only: the indicator column, e.g. on_time_disposal_rate, score, grade."
     ),
-    period: str | None = typer.Option(None, "--period", help=f"Evaluation only: {PERIOD_HELP}."),
+    period: str | None = typer.Option(
+        None, "--period", help=f"Evaluation: the period evaluated; cases: reported in it. {PERIOD_HELP}."
+    ),
+    state: str | None = typer.Option(
+        None,
+        "--state",
+        help="Cases only: open (在办, drawn above the closed), all (default) or states, e.g. dispatched,returned. "
+        "Cases can be coloured by light (红黄绿灯).",
+    ),
     level: Level | None = typer.Option(None, "--level", help="Evaluation only: the regions (default tier3)."),
 ) -> None:
     """Write a choropleth map with a legend as a self-contained folder (HTML + local Leaflet, relative links)."""
     if tier is not None and layer is not Layer.grids:
         raise typer.BadParameter("only --layer grids has tiers (evaluation: --level)", param_hint="--tier")
     if layer is not Layer.evaluation:
-        for given, name in ((indicator, "--indicator"), (period, "--period"), (level, "--level")):
+        for given, name in ((indicator, "--indicator"), (level, "--level")):
             if given is not None:
                 raise typer.BadParameter("only --layer evaluation takes it", param_hint=name)
+    if period is not None and layer not in (Layer.evaluation, Layer.cases):
+        raise typer.BadParameter("only --layer evaluation and --layer cases take it", param_hint="--period")
+    if state is not None and layer is not Layer.cases:
+        raise typer.BadParameter("only --layer cases takes it", param_hint="--state")
     if out.suffix.lower() not in (".html", ".htm"):
         raise typer.BadParameter(f"{out} must name an .html file (its assets go beside it)", param_hint="--out")
     area = _bbox(bbox)
@@ -150,6 +163,11 @@ def render(
         )
     else:
         settings = settings_of(ctx)
+        services = None
+        if layer is Layer.cases:
+            from gisgrid import cases as svc
+
+            services = svc.load_services(settings)  # the lights of the cases
         engine = make_engine(prepare_database(settings, echo))
         try:
             with engine.connect() as conn:
@@ -165,9 +183,17 @@ def render(
                     bbox=area,
                     labels=_labels(ctx, layer) if color_by else None,
                     title=title,
+                    states=state,
+                    period=period,
+                    services=services,
                 )
         except renderer.UnknownColumn as exc:
             raise typer.BadParameter(exc.message, param_hint="--color-by") from None
+        except InvalidInput as exc:
+            field = next((d.get("field") for d in exc.detail or [] if isinstance(d, dict)), None)
+            if field in ("state", "period"):
+                raise typer.BadParameter(exc.message, param_hint=f"--{field}") from None
+            raise
         finally:
             engine.dispose()
     size = sum(p.stat().st_size for p in result.files) + result.html.stat().st_size

@@ -277,3 +277,262 @@ def test_an_indicator_map_is_drawn_with_its_legend_and_a_refusal_is_explained(
     page.wait_for_function("() => /专题图未生成/.test(document.getElementById('gg-error').textContent)")
     assert "period" in page.inner_text("#gg-error")
     assert not desk.watch.off_origin() and not desk.watch.failed
+
+
+# -- review9 C1–C6 and the action payloads of 9553037 ---------------------------------------------------------
+
+DETAIL_H2 = "() => (document.querySelector('#gg-detail h2') || {}).innerText || ''"
+
+
+def dispatched_case(api: httpx.Client, seed: int, class_code: str = "06010", department: str | None = None) -> dict:
+    """A case reported, verified, filed (and dispatched when ``department`` is given) through the API."""
+    case = report(api, seed=seed, class_code=class_code)
+    cid = case["id"]
+    assert api.post(f"/cases/{cid}/actions/verify", json={"version": 1}, headers={"X-Role": "supervisor"}).is_success
+    filed = api.post(f"/cases/{cid}/actions/file", json={"version": 2}, headers={"X-Role": "shift_lead"})
+    assert filed.status_code == 200, filed.text
+    if department is None:
+        return filed.json()
+    sent = api.post(
+        f"/cases/{cid}/actions/dispatch",
+        json={"version": 3, "payload": {"department": department}},
+        headers={"X-Role": "dispatcher"},
+    )
+    assert sent.status_code == 200, sent.text
+    return sent.json()
+
+
+def test_a_slow_answer_for_a_case_left_behind_does_not_replace_the_case_opened_after_it(
+    desk: Tab, live: LiveServer, api: httpx.Client
+) -> None:
+    first, second = report(api, seed=41), report(api, seed=42)
+    page = desk.page
+    open_console(desk, live)
+    held: list[Any] = []
+    page.route(re.compile(rf".*/cases/{first['id']}$"), lambda route: held.append(route))  # answered later
+    page.evaluate(f"() => {{ GG.openCase({first['id']}); }}")
+    page.wait_for_function(f"() => document.getElementById('gg-detail').textContent.indexOf('#{first['id']}') >= 0")
+    page.evaluate(f"() => {{ GG.openCase({second['id']}); }}")
+    page.wait_for_function(f"() => ({DETAIL_H2})().indexOf('{second['case_no']}') >= 0")
+    assert len(held) == 1
+    with page.expect_response(lambda r: r.url.endswith(f"/cases/{first['id']}")):
+        held[0].continue_()  # the slow answer for the case the operator left
+    page.wait_for_timeout(500)
+    assert second["case_no"] in page.evaluate(DETAIL_H2)
+    assert page.evaluate("() => GG.selMarker.caseId") == second["id"]
+    centre = page.evaluate("() => [GG.map.getCenter().lat, GG.map.getCenter().lng]")
+    assert abs(centre[0] - second["lat"]) < 1e-4 and abs(centre[1] - second["lon"]) < 1e-4  # (a pixel at z16)
+    assert abs(centre[0] - first["lat"]) + abs(centre[1] - first["lon"]) > 1e-3  # not panned to the first
+    assert page.locator("#gg-list li.gg-sel").get_attribute("data-id") == str(second["id"])
+    desk.shot("race")
+
+
+def test_the_case_list_pages_beyond_the_first_page(
+    desk: Tab, live: LiveServer, api: httpx.Client, monkeypatch: Any
+) -> None:
+    from maps import console
+
+    monkeypatch.setattr(console, "CASES_LIMIT", 2)  # the live server builds the page in this process
+    ids = sorted((report(api, seed=50 + i)["id"] for i in range(5)), reverse=True)
+    page = desk.page
+    open_console(desk, live)
+
+    def shown() -> list[int]:
+        return sorted((int(x) for x in page.eval_on_selector_all("#gg-list li", "ls => ls.map(l => l.dataset.id)")),
+                      reverse=True)  # fmt: skip
+
+    assert page.inner_text("#gg-count") == "共 5 件(地图与列表显示第 1–2 件)" and shown() == ids[:2]
+    assert page.is_disabled("#gg-prev") and page.inner_text("#gg-page") == "第 1 / 3 页"
+    page.click("#gg-next")
+    page.wait_for_function("() => /第 3–4 件/.test(document.getElementById('gg-count').textContent)")
+    assert shown() == ids[2:4]
+    page.click("#gg-next")
+    page.wait_for_function("() => /第 5–5 件/.test(document.getElementById('gg-count').textContent)")
+    assert shown() == ids[4:] and page.is_disabled("#gg-next")
+    page.wait_for_function(f"() => GG.cases.getLayer({ids[4]}) && !GG.cases.getLayer({ids[0]})")  # the map too
+    page.click("#gg-prev")
+    page.wait_for_function("() => /第 3–4 件/.test(document.getElementById('gg-count').textContent)")
+    page.click('#gg-filters button[type="submit"]')  # a new filter starts at the first page
+    page.wait_for_function("() => /第 1–2 件/.test(document.getElementById('gg-count').textContent)")
+    assert not desk.watch.bad, desk.watch.bad
+
+
+def test_the_list_and_the_light_counts_work_from_the_keyboard_and_the_opened_case_is_in_view(
+    browser: Any, live: LiveServer, api: httpx.Client
+) -> None:
+    cases = [report(api, seed=s) for s in (61, 62)]
+    context = browser.new_context(viewport={"width": 1366, "height": 768}, locale="zh-CN")
+    try:
+        page = context.new_page()
+        tab = Tab(page, context, desk_watch(page, live), "keyboard-1366x768")
+        open_console(tab, live)
+        page.wait_for_selector("#gg-list li")
+        assert page.eval_on_selector_all("#gg-list li", "ls => ls.every(l => l.tabIndex === 0)")
+        page.focus("#gg-list li:first-child")
+        first_id = page.get_attribute("#gg-list li:first-child", "data-id")
+        page.keyboard.press("Enter")
+        first = next(c for c in cases if str(c["id"]) == first_id)
+        page.wait_for_function(f"() => ({DETAIL_H2})().indexOf('{first['case_no']}') >= 0")
+        # at 1366×768 the detail is scrolled into view, and the case is ringed on the map
+        top = page.evaluate("() => document.querySelector('#gg-detail h2').getBoundingClientRect().top")
+        assert 0 <= top < 768 * 0.5, top
+        ring = page.evaluate("() => GG.selMarker && [GG.selMarker.getLatLng().lat, GG.selMarker.getLatLng().lng]")
+        assert ring and abs(ring[0] - first["lat"]) < 1e-9 and abs(ring[1] - first["lon"]) < 1e-9
+        assert page.evaluate("() => GG.map.hasLayer(GG.selMarker)")
+        tab.shot("opened")
+        page.focus("#gg-list li:first-child")
+        page.keyboard.press("ArrowDown")
+        second_id = page.evaluate("() => document.activeElement.dataset.id")
+        assert second_id and second_id != first_id
+        page.keyboard.press("Enter")
+        second = next(c for c in cases if str(c["id"]) == second_id)
+        page.wait_for_function(f"() => ({DETAIL_H2})().indexOf('{second['case_no']}') >= 0")
+        # the light counts are buttons: Tab reaches them, Enter filters by that light
+        assert page.evaluate("() => document.querySelector('.gg-light[data-light=\"red\"]').tabIndex") == 0
+        page.focus('.gg-light[data-light="green"]')
+        with page.expect_request(lambda r: "/cases?" in r.url and "light=green" in r.url):
+            page.keyboard.press("Enter")
+        assert page.eval_on_selector('#gg-filters select[name="light"]', "s => s.value") == "green"
+    finally:
+        context.close()
+
+
+def desk_watch(page: Any, live: LiveServer) -> Any:
+    from tests.browser.conftest import Watch
+
+    watch = Watch(live.url)
+    watch.attach(page)
+    return watch
+
+
+def test_with_the_api_unreachable_the_panel_says_the_connection_failed_and_stops_loading(
+    desk: Tab, live: LiveServer
+) -> None:
+    page = desk.page
+    page.route(re.compile(r".*/cases(\?.*|/lights.*)$"), lambda route: route.abort())
+    page.goto(live.url + "/console")
+    page.wait_for_function("() => !document.getElementById('gg-error').hidden")
+    error = page.inner_text("#gg-error")
+    assert "无法连接服务器" in error and "案件查询失败" in error and "被拒绝" not in error, error
+    page.wait_for_function("() => document.getElementById('gg-n-red').textContent === '?'")
+    count = page.inner_text("#gg-count")
+    assert "正在加载" not in count and "案件未能加载" in count and "无法连接服务器" in count, count
+    desk.shot("api-down")
+
+
+def test_the_class_filter_takes_a_name_and_refusals_are_explained_in_chinese(
+    desk: Tab, live: LiveServer, api: httpx.Client
+) -> None:
+    litter, other = report(api, seed=71), report(api, seed=72, class_code="01037")
+    page = desk.page
+    open_console(desk, live)
+    page.wait_for_selector(f'#gg-list li[data-id="{other["id"]}"]')
+    assert page.locator('#gg-class-list option[value="暴露垃圾(06010)"]').count() == 1
+    page.fill('#gg-filters input[name="class_code"]', "暴露垃圾")
+    with page.expect_request(lambda r: "/cases?" in r.url and "class_code=06010" in r.url):
+        page.click('#gg-filters button[type="submit"]')
+    page.wait_for_function(f"() => !document.querySelector('#gg-list li[data-id=\"{other['id']}\"]')")
+    assert page.locator(f'#gg-list li[data-id="{litter["id"]}"]').count() == 1
+    assert page.is_hidden("#gg-error")
+    asked = len(desk.watch.requests)
+    page.fill('#gg-filters input[name="class_code"]', "飞碟降落")
+    page.click('#gg-filters button[type="submit"]')
+    page.wait_for_function("() => !document.getElementById('gg-error').hidden")
+    assert "没有名称含「飞碟降落」的类别" in page.inner_text("#gg-error")
+    assert not any("/cases?" in u for u in desk.watch.requests[asked:])  # nothing asked of the API
+    page.fill('#gg-filters input[name="class_code"]', "")
+    page.fill('#gg-filters input[name="grid"]', "12ab")  # the API's 422: its text, with a zh-CN line before it
+    page.click('#gg-filters button[type="submit"]')
+    page.wait_for_function("() => /网格编码/.test(document.getElementById('gg-error').textContent)")
+    error = page.inner_text("#gg-error")
+    assert "网格编码:格式不正确" in error and "grid: String should match pattern" in error, error
+
+
+def test_dispatch_with_a_disposal_type_moves_the_deadline_and_shows_it(
+    desk: Tab, live: LiveServer, api: httpx.Client
+) -> None:
+    case = dispatched_case(api, seed=81, class_code="06001")  # 私搭乱建: 停工 4 工作时, 处罚 7, 拆除 20 工作日
+    page = desk.page
+    open_console(desk, live)
+    page.select_option("#gg-role", "dispatcher")
+    page.evaluate(f"() => {{ GG.openCase({case['id']}); }}")
+    detail = page.locator("#gg-detail")
+    detail.locator('button[data-action="dispatch"]').click()
+    form = detail.locator("form.gg-form")
+    kinds = form.locator('select[name="disposal_type"] option')
+    assert [kinds.nth(i).get_attribute("value") for i in range(kinds.count())] == ["停工", "处罚", "拆除"]
+    assert form.locator('select[name="disposal_type"]').input_value() == case["disposal_type"]  # the case's own
+    assert "改派原因(选填)" in form.inner_text()
+    department = form.locator('select[name="department"]')
+    if not department.input_value():
+        department.select_option(index=1)
+    form.locator('select[name="disposal_type"]').select_option("拆除")
+    with page.expect_request(lambda r: r.url.endswith("/actions/dispatch")) as sent:
+        form.locator('button[type="submit"]').click()
+    assert sent.value.post_data_json["payload"]["disposal_type"] == "拆除"
+    page.wait_for_selector("#gg-detail .gg-note")
+    after = api.get(f"/cases/{case['id']}").json()
+    assert after["state"] == "dispatched" and after["disposal_type"] == "拆除"
+    due = dt.datetime.fromisoformat(after["due_at"])
+    assert due - dt.datetime.now(due.tzinfo) > dt.timedelta(days=20)  # 20 working days, not 4 working hours
+    shown = detail.locator("dt:text-is('时限') + dd").inner_text()
+    assert shown.startswith(after["due_at"].replace("T", " ")[:16]), shown
+    assert detail.locator("dt:text-is('处置方式') + dd").inner_text().startswith("拆除(时限 20 工作日)")
+    desk.shot("dispatched-demolition")
+
+
+def test_supervise_sends_flagged_not_overdue_and_the_escalation_is_shown(
+    desk: Tab, live: LiveServer, api: httpx.Client
+) -> None:
+    filed = dispatched_case(api, seed=91)
+    dep = a_department_of(live, filed)
+    sent = api.post(
+        f"/cases/{filed['id']}/actions/dispatch",
+        json={"version": filed["version"], "payload": {"department": dep}},
+        headers={"X-Role": "dispatcher"},
+    )
+    assert sent.status_code == 200, sent.text
+    cid = filed["id"]
+    page = desk.page
+    open_console(desk, live)
+    page.select_option("#gg-role", "leader")
+    page.evaluate(f"() => {{ GG.openCase({cid}); }}")
+    detail = page.locator("#gg-detail")
+    detail.locator('button[data-action="supervise"]').click()
+    form = detail.locator("form.gg-form")
+    form.locator('textarea[name="reason"]').fill("群众反映强烈")
+    form.locator('button[type="submit"]').click()  # not overdue, not flagged: the service refuses, in zh-CN too
+    page.wait_for_function("() => /未办理/.test(document.getElementById('gg-detail').innerText)")
+    assert "案件当前状态不能办理此操作" in form.inner_text()
+    form.locator('input[name="flagged"]').check()
+    with page.expect_request(lambda r: r.url.endswith("/actions/supervise")) as req:
+        form.locator('button[type="submit"]').click()
+    body = req.value.post_data_json
+    assert body["payload"] == {"reason": "群众反映强烈", "flagged": True}  # no overdue: the service works it out
+    page.wait_for_function("() => /已办理:督办/.test(document.getElementById('gg-detail').innerText)")
+    assert api.get(f"/cases/{cid}").json()["state"] == "dispatched"
+    # 提级 to the community: the level, and the escalation object when the API gives it
+    version = api.get(f"/cases/{cid}").json()["version"]
+    up = api.post(f"/cases/{cid}/actions/escalate", json={"version": version, "payload": {"reason": "需社区协调"}},
+                  headers={"X-Role": "dispatcher"})  # fmt: skip
+    assert up.status_code == 200 and up.json()["escalation_level"] == 2, up.text
+    escalation = {"level": 2, "label": "二级网格(社区)", "grid_code": "419901001001", "grid_name": "幸福社区",
+                  "leader_name": "张三", "leader_phone": "13800000000"}  # fmt: skip
+
+    def with_escalation(route: Any) -> None:
+        answer = route.fetch()
+        route.fulfill(response=answer, json={**answer.json(), "escalation": escalation})
+
+    page.route(re.compile(rf".*/cases/{cid}$"), with_escalation)
+    page.evaluate(f"() => {{ GG.openCase({cid}); }}")
+    page.wait_for_function("() => /提级至/.test(document.getElementById('gg-detail').innerText)")
+    assert detail.locator("dt:text-is('协调层级') + dd").inner_text() == "二级网格(社区) · 已提级"
+    assert detail.locator("dt:text-is('提级至') + dd").inner_text() == (
+        "二级网格(社区) · 幸福社区(419901001001) · 网格长 张三 13800000000"
+    )
+    desk.shot("supervised-escalated")
+
+
+def a_department_of(live: LiveServer, case: dict) -> str:
+    suggested = ((case.get("routing") or {}).get("decision") or {}).get("department")
+    return suggested or next(iter(live.app.state.cases.departments))
