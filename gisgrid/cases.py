@@ -1042,6 +1042,9 @@ def node_label(services: CaseServices, node: str | None) -> str | None:
 
 def _case_json(services: CaseServices, row: Any, now: dt.datetime) -> dict[str, Any]:
     data = {k: (v.astimezone(LOCAL_TZ).isoformat() if isinstance(v, dt.datetime) else v) for k, v in row.items()}
+    for k in ("lon", "lat"):  # 1e-7° is a centimetre: the float noise of a datum conversion is not information
+        if isinstance(data.get(k), float):
+            data[k] = round(data[k], 7)
     try:
         data["class_name"] = services.events.get(row["scheme"], row["class_code"]).name
     except (InvalidInput, AttributeError):  # a class removed from the catalogue since

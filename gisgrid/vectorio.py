@@ -113,6 +113,12 @@ SHAPEFILE_FIELDS: dict[str, str] = {
     "updated_at": "UPDATED",
     "valid_from": "VALID_FROM",
     "valid_to": "VALID_TO",
+    "tier": "TIER",
+    "admin_code": "ADMIN_CODE",
+    "staff_count": "STAFF_N",
+    "unit_grids": "N_UNITS",
+    "row": "ROW",
+    "col": "COL",
 }
 
 # DBF field widths GDAL uses (measured with GDAL 3.12): 32-bit integers 9, 64-bit 18, reals 24, logical 1,

@@ -2,8 +2,9 @@
 
 Overlays (grids, components, cases) are in CGCS2000 lon/lat, which web maps draw as WGS84 (they agree to
 centimetres). A basemap in GCJ-02 (AMap, Tencent tiles) is offset from them by 100–700 m; the console then moves
-the basemap by the GCJ-02 offset at the view's centre (so the overlays line up with it, to about a metre across a
-view at street zoom — the offset changes slowly). The offsets come from ``gisgrid.geodesy`` as a small table over
+the basemap by the GCJ-02 offset at the view's centre, so the overlays line up with it there; the offset changes
+slowly, but one offset for the whole view leaves the corners of a 1280×800 view up to about 3 px off (5.7 m at
+z16, 1.3 m at z18 — measured by an outside review). The offsets come from ``gisgrid.geodesy`` as a small table over
 the district, interpolated in the page: the datum arithmetic is written once, in Python.
 """
 
@@ -28,8 +29,8 @@ TIANDITU = (
 TIANDITU_SUBDOMAINS = "01234567"
 TIANDITU_ATTRIBUTION = "天地图 © 国家地理信息公共服务平台"
 _TOKEN = re.compile(r"[0-9A-Za-z]{8,64}")
-#: Spacing (degrees) of the GCJ-02 offset table; the offset's shortest period is 1/3°, so 0.02° keeps the
-#: interpolation within 10 cm.
+#: Spacing (degrees) of the GCJ-02 offset table, bilinearly interpolated in the page: within 0.35 m of the exact
+#: offset (an outside review checked 20,000 points over Z区), well under a pixel up to z18.
 SHIFT_STEP_DEG = 0.02
 
 

@@ -589,7 +589,7 @@ PAGE_JS = r"""
         if (r.status >= 400 && r.status < 500 && r.status !== 408 && r.status !== 429) {
           /* Kept on the phone, out of the sending queue, until the worker edits and resends or discards it. */
           rec.refused = {status: r.status, at: new Date().toISOString(), reason: refusalText(body, r.status),
-                         server: messageOf(body, r.status)};
+                         server: serverMessageOf(body, r.status)};
           return outbox.put(rec).then(function () {
             notice("有一条上报未被受理:已保留在本机,见页面顶部,可修改后重发。", true);
           });

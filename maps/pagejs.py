@@ -94,6 +94,15 @@ DOM_JS = r"""
     var head = zh ? zh + ":" + (reason || zhCode || "有误") : zhCode + (reason ? ":" + reason : "");
     return prefix + (head ? head + " · " : "") + text;
   }
+  /* The server's own words, without the zh-CN line (for "服务器原文" beside a page's own Chinese reason). */
+  function serverMessageOf(body, status) {
+    var prefix = status ? "(" + status + ") " : "";
+    var d = body && typeof body === "object" ? body.detail : null;
+    if (Array.isArray(d)) {
+      return prefix + d.map(function (i) { return (i.field ? i.field + ": " : "") + (i.reason || ""); }).join("\n");
+    }
+    return prefix + (typeof d === "string" ? d : d && d.message ? d.message : (body && body.error) || "请求失败");
+  }
   function request(url, options) {
     return fetch(url, options || {}).then(function (r) {
       return r.json().catch(function () { return null; }).then(function (body) {

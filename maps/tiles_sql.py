@@ -115,14 +115,16 @@ def tile_sql(spec: Layer, z: int, srid: int) -> str:
     return f"""
         SELECT coalesce(ST_AsMVT(q, '{spec.name}', {EXTENT}, 'geom'{id_arg}), ''::bytea)
         FROM (
-            SELECT {spec.columns},
-                   ST_AsMVTGeom({geom}, ST_TileEnvelope(:z, :x, :y), {EXTENT}, {BUFFER}, true) AS geom
-            FROM {spec.table} t
-            WHERE t.geom && ST_Transform(ST_TileEnvelope(:z, :x, :y, margin => :margin), {int(srid)})
-              AND {spec.where}
+            SELECT * FROM (
+                SELECT {spec.columns},
+                       ST_AsMVTGeom({geom}, ST_TileEnvelope(:z, :x, :y), {EXTENT}, {BUFFER}, true) AS geom
+                FROM {spec.table} t
+                WHERE t.geom && ST_Transform(ST_TileEnvelope(:z, :x, :y, margin => :margin), {int(srid)})
+                  AND {spec.where}
+            ) r
+            WHERE r.geom IS NOT NULL  -- before the cap: features clipped away must not take places in it
             LIMIT :cap
         ) q
-        WHERE q.geom IS NOT NULL
     """
 
 

@@ -281,3 +281,18 @@ def test_read_layer_any_missing_file(tmp_path: Path) -> None:
         read_layer_any(tmp_path / "nope.gpkg")
     with pytest.raises(InvalidInput, match="file not found"):
         read_layer_any(tmp_path / "nope.csv")
+
+
+def test_tier_grid_columns_have_fixed_readable_shapefile_names() -> None:
+    """The tier-3 export's own columns: meaningful names, not ``staff_coun``, and upper case like the rest."""
+    from gisgrid.vectorio import shapefile_field_map
+
+    assert shapefile_field_map(["code", "tier", "admin_code", "staff_count", "unit_grids", "row", "col"]) == {
+        "code": "CODE",
+        "tier": "TIER",
+        "admin_code": "ADMIN_CODE",
+        "staff_count": "STAFF_N",
+        "unit_grids": "N_UNITS",
+        "row": "ROW",
+        "col": "COL",
+    }
