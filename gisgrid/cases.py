@@ -863,6 +863,15 @@ def node_due_at(
     return _node_due(services, node, start)
 
 
+#: Order number prefixes: 交办单 JB, 督办单 DB (+ case number + "-" + the case's n-th order of the kind).
+DOCUMENT_PREFIXES = {"dispatch": "JB", "supervision": "DB"}
+
+
+def document_number(kind: str, case_no: str, n: int) -> str:
+    """单号 of a case's ``n``-th order of ``kind`` (1-based): ``JB2026000123-02``."""
+    return f"{DOCUMENT_PREFIXES[kind]}{case_no}-{n:02d}"
+
+
 def _issue_document(
     conn: Connection,
     case_id: int,
@@ -873,7 +882,6 @@ def _issue_document(
     req: ActionRequest,
     payload: dict[str, Any],
 ) -> None:
-    prefix = {"dispatch": "JB", "supervision": "DB"}[kind]
     n = conn.execute(
         text("SELECT count(*) FROM case_documents WHERE case_id = :c AND kind = :k"), {"c": case_id, "k": kind}
     ).scalar_one()
@@ -887,7 +895,7 @@ def _issue_document(
         {
             "c": case_id,
             "k": kind,
-            "n": f"{prefix}{case_no}-{int(n) + 1:02d}",
+            "n": document_number(kind, case_no, int(n) + 1),
             "d": department,
             "due": due_at,
             "by": req.actor,
