@@ -973,6 +973,15 @@ def node_clock(
     }
 
 
+#: Order number prefixes: 交办单 JB, 督办单 DB (+ case number + "-" + the case's n-th order of the kind).
+DOCUMENT_PREFIXES = {"dispatch": "JB", "supervision": "DB"}
+
+
+def document_number(kind: str, case_no: str, n: int) -> str:
+    """单号 of a case's ``n``-th order of ``kind`` (1-based): ``JB2026000123-02``."""
+    return f"{DOCUMENT_PREFIXES[kind]}{case_no}-{n:02d}"
+
+
 def _issue_document(
     conn: Connection,
     case_id: int,
@@ -983,7 +992,6 @@ def _issue_document(
     req: ActionRequest,
     payload: dict[str, Any],
 ) -> None:
-    prefix = {"dispatch": "JB", "supervision": "DB"}[kind]
     n = conn.execute(
         text("SELECT count(*) FROM case_documents WHERE case_id = :c AND kind = :k"), {"c": case_id, "k": kind}
     ).scalar_one()
@@ -997,7 +1005,7 @@ def _issue_document(
         {
             "c": case_id,
             "k": kind,
-            "n": f"{prefix}{case_no}-{int(n) + 1:02d}",
+            "n": document_number(kind, case_no, int(n) + 1),
             "d": department,
             "due": due_at,
             "by": req.actor,
@@ -1378,8 +1386,14 @@ def merge_duplicate(
         )
 
 
-def render_document(conn: Connection, services: CaseServices, case_id: int, doc_id: int) -> str:
-    """The printable 交办单 / 督办单 of a case, with a small offline map of its unit grid."""
+def render_document(
+    conn: Connection, services: CaseServices, case_id: int, doc_id: int, *, embed_photos: bool = False
+) -> str:
+    """The printable 交办单 / 督办单 of a case, with a small offline map of its unit grid. The photos are the
+    service's URLs (the page it serves), or with ``embed_photos`` inline ``data:`` URIs read from the photo store
+    (a file opened or printed away from the service: the CLI's)."""
+    import base64
+
     import shapely
 
     from gisgrid.documents import OrderData, render_dispatch_order, render_supervision_order
@@ -1415,6 +1429,27 @@ def render_document(conn: Connection, services: CaseServices, case_id: int, doc_
     due = doc["due_at"] or (dt.datetime.fromisoformat(case["due_at"]) if case["due_at"] else None)
     decision = (case["routing"] or {}).get("decision") or {}
     issued = doc["issued_at"].astimezone(LOCAL_TZ)
+    rework_count, rework_reason = 0, None
+    if doc["kind"] == "dispatch":
+        # The n-th 交办单 was issued by the n-th step that issues one (派遣 or 返工), in the case's log order.
+        nth = conn.execute(
+            text("SELECT count(*) FROM case_documents WHERE case_id = :c AND kind = 'dispatch' AND id <= :d"),
+            {"c": case_id, "d": doc_id},
+        ).scalar_one()
+        steps = [t for t in case["timeline"] if "issue_dispatch_order" in (t["effects"] or [])]
+        step = steps[nth - 1] if 0 < nth <= len(steps) else None
+        if step is not None and step["action"] == "rework":
+            rework_count = sum(t["action"] == "rework" for t in steps[:nth])
+            rework_reason = doc["reason"] or (step["details"] or {}).get("reason") or step["note"]
+    photos = [p for p in case["photos"] if p["kind"] == "before"]
+    if embed_photos:
+        urls = [
+            f"data:{p['content_type']};base64,"
+            + base64.b64encode(services.photos.open(p["sha256"]).read_bytes()).decode("ascii")
+            for p in photos
+        ]
+    else:
+        urls = [p["url"] for p in photos]
     order = OrderData(
         case_number=case["case_no"],
         class_code=case["class_code"],
@@ -1438,7 +1473,7 @@ def render_document(conn: Connection, services: CaseServices, case_id: int, doc_
         tier2_name=names.get(case["community_code"]),
         tier3_name=names.get(case["tier3_code"]),
         neighbours=[shapely.from_wkb(bytes(w)) for o, w in grids if not o],
-        photo_urls=[p["url"] for p in case["photos"] if p["kind"] == "before"],
+        photo_urls=urls,
         order_number=doc["number"],
         overdue=(
             max(
@@ -1449,5 +1484,9 @@ def render_document(conn: Connection, services: CaseServices, case_id: int, doc_
             else None
         ),
         supervision_reason=doc["reason"] or ("超期未办结" if doc["kind"] == "supervision" else None),
+        disposal_type=case["disposal_type"],
+        urgent=bool(case["urgent"]),
+        rework_count=rework_count,
+        rework_reason=rework_reason,
     )
     return render_supervision_order(order) if doc["kind"] == "supervision" else render_dispatch_order(order)

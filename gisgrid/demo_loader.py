@@ -119,7 +119,8 @@ def load_demo(
 
 def demo_history(engine: Engine, settings: Settings, *, days: int, seed: int) -> int:
     """A simulated case record up to today (about 150 reports a working day), so the console, evaluation and
-    risk pages have something to show."""
+    risk pages have something to show: each case with the routing decision intake would make, each 派遣/返工
+    with its 交办单."""
     import datetime as dt
 
     from gisgrid import cases as case_svc
@@ -130,14 +131,16 @@ def demo_history(engine: Engine, settings: Settings, *, days: int, seed: int) ->
     case_svc.sync_reference_data(engine, services)
     with engine.connect() as conn:
         cells = history.cells_for_simulation(conn, DEMO_DISTRICT_CODE)
-    sim = simulate(
-        cells,
-        list(services.departments),
-        classes_from_catalogue(services.events),
-        days=days,
-        seed=seed,
-        start=dt.date.today() - dt.timedelta(days=days),
-        rate=0.004,
-        calendar=services.calendar,
-    )
+        # Every report routed as intake would route it (its 派遣依据), and dispatched there.
+        sim = simulate(
+            cells,
+            list(services.departments),
+            classes_from_catalogue(services.events),
+            days=days,
+            seed=seed,
+            start=dt.date.today() - dt.timedelta(days=days),
+            rate=0.004,
+            calendar=services.calendar,
+            route=history.intake_routing(conn, services),
+        )
     return history.write_history(engine, sim.cases, sim.transitions, services).cases

@@ -4,7 +4,10 @@ The pages are self-contained for the offline city intranet: no external resource
 tile). The location map is a small inline SVG drawn here: the unit grid (单元网格) polygon, optional neighbouring
 grids and the case point, in a local equirectangular projection (x = lon·cos(lat0), y = −lat; good to well under
 1 % over a grid of a few hundred metres) with a scale bar in metres and a north arrow. Photos are ``<img>`` with
-the caller's relative URLs (e.g. ``/cases/12/photos/<sha256>``); absolute URLs are refused.
+the caller's relative URLs (e.g. ``/cases/12/photos/<sha256>``, for the page the service serves) or inline
+``data:image/…;base64,`` URIs (for a file opened or printed away from the service); absolute URLs are refused. The
+page carries its own Content-Security-Policy (:data:`CSP`): it may load images from its origin and ``data:``, and
+nothing else.
 
 Times are shown in Asia/Shanghai as ``2026年11月27日 10:00``. Every datetime passed in must be timezone-aware.
 
@@ -14,6 +17,7 @@ PDF: not produced here. Print the page from a browser ("打印 → 另存为 PDF
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -33,6 +37,13 @@ from gisgrid.events import split_matter_code
 LOCAL_TZ = ZoneInfo("Asia/Shanghai")
 UNIT_LABELS: dict[str, str] = {"working_hours": "工作时", "working_days": "工作日", "calendar_hours": "小时"}
 DEFAULT_ISSUING_BODY = "数字化城市管理监督指挥中心"
+#: The order page's Content-Security-Policy (a ``<meta>`` in the page, so a saved file keeps it): inline styles,
+#: images from its own origin (the served page's photo URLs) or inline ``data:`` (the CLI's file); nothing else.
+CSP = "default-src 'none'; img-src 'self' data:; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'"
+#: The disposal type every class has (its ordinary limit): not worth a line on the order.
+DEFAULT_DISPOSAL_TYPE = "默认"
+#: Inline photo types a browser shows (the photo store's formats).
+_DATA_IMAGE = re.compile(r"data:image/(jpeg|png|webp|heic);base64,[A-Za-z0-9+/]*={0,2}")
 
 #: Map size in CSS pixels and the inner padding kept around the drawn extent.
 MAP_WIDTH = 320
@@ -75,6 +86,11 @@ class OrderData:
     photo_urls: Sequence[str] = field(default_factory=tuple)
     order_number: str | None = None  # 单号 of the order itself, if the city numbers them
     issuing_body: str = DEFAULT_ISSUING_BODY
+    disposal_type: str | None = None  # 处置方式 (e.g. 拆除); the default type is not printed
+    urgent: bool = False  # 紧急 (急件)
+    # 交办单 issued by 返工 only:
+    rework_count: int = 0  # which 返工 this order is (1 = the first)
+    rework_reason: str | None = None  # 返工原因
     # 督办单 only:
     overdue: float | None = None  # time past due_at when supervised, in time_limit_unit
     supervision_reason: str | None = None  # 督办事由
@@ -191,10 +207,13 @@ def format_amount(amount: float, unit: str) -> str:
 
 
 def _check_url(url: str) -> str:
-    # Only same-site relative URLs (and inline data: images): the intranet page must fetch nothing from outside.
-    parts = urlsplit(url)
-    if parts.scheme == "data" and url[5:].startswith("image/"):
+    # Only same-site relative URLs (and inline base64 images of the photo store's types): the intranet page must
+    # fetch nothing from outside.
+    if url.startswith("data:"):
+        if not _DATA_IMAGE.fullmatch(url):
+            raise InvalidInput("a photo data: URI must be data:image/(jpeg|png|webp|heic);base64,<base64>")
         return url
+    parts = urlsplit(url)
     if parts.scheme or parts.netloc or url.startswith("//") or "\\" in url:
         raise InvalidInput(f"photo URL {url!r} must be a relative URL (e.g. /cases/12/photos/<sha256>)")
     return url
@@ -207,8 +226,13 @@ def _context(order: OrderData) -> dict[str, Any]:
         raise InvalidInput(f"case position ({order.lon}, {order.lat}) is not a lon/lat", detail={"field": "lon"})
     if not -90 <= order.lat <= 90:
         raise InvalidInput(f"case position ({order.lon}, {order.lat}) is not a lon/lat", detail={"field": "lat"})
+    if order.rework_count < 0:
+        raise InvalidInput("rework_count must not be negative", detail={"field": "rework_count"})
+    disposal = order.disposal_type if order.disposal_type != DEFAULT_DISPOSAL_TYPE else None
     return {
         "o": order,
+        "csp": CSP,
+        "disposal": disposal or None,
         "map": map_sketch(order.unit_grid, order.lon, order.lat, order.neighbours),
         "lonlat": f"{order.lon:.6f}, {order.lat:.6f}",
         "due": format_time(order.due_at),

@@ -21,7 +21,7 @@ from sqlalchemy import Connection, Engine, text
 
 from gisgrid.errors import InvalidInput
 from gisgrid.evaluation import Period
-from gisgrid.events import MATTER_SCHEME
+from gisgrid.events import DISPOSAL_NODE, MATTER_SCHEME
 from gisgrid.settings import STORAGE_SRID
 from gisgrid.storage.bulk import copy_frame
 
@@ -96,8 +96,104 @@ def cells_for_simulation(conn: Connection, district: str | None = None) -> pd.Da
     return rows
 
 
-#: Optional case columns written when the frame has them (an import keeps the input point and the clock facts).
-OPTIONAL_CASE_COLUMNS = ("input_lon", "input_lat", "input_datum", "description", "pending_extension", "suspended_at")
+def intake_routing(conn: Connection, services: Any) -> Callable[[pd.DataFrame], pd.DataFrame]:
+    """A router for :func:`gisgrid.simulate.simulate`: each report routed as intake routes it (``cases.intake``:
+    the nearest component of the class's component class within ``COMPONENT_LINK_M``, the same rules, tiers, time
+    and class default), with the decision stored as intake stores it (``{"decision": …, "duplicates": []}``).
+    Reports are of the scheme gbt47678, as the simulator makes them."""
+    from gisgrid import cases as case_svc
+    from gisgrid import geodesy, routing
+
+    nearest = case_svc._NEAREST_COMPONENT  # intake's own query, per report of a batch
+    for bind, column in (("CAST(:cc AS text)", "q.cc"), (":dx", "q.dx"), (":dy", "q.dy")):
+        if bind not in nearest:
+            raise RuntimeError(f"cases._NEAREST_COMPONENT no longer binds {bind}: update history.intake_routing")
+        nearest = nearest.replace(bind, column)
+    query = text(
+        f"""
+        SELECT q.i, k.id, k.maint_dept_code, k.main_dept_code, k.owner_dept_code, k.d
+        FROM unnest(CAST(:i AS int[]), CAST(:x AS float8[]), CAST(:y AS float8[]), CAST(:cc AS text[]),
+                    CAST(:dx AS float8[]), CAST(:dy AS float8[])) AS q(i, x, y, cc, dx, dy)
+        CROSS JOIN LATERAL (SELECT ST_SetSRID(ST_MakePoint(q.x, q.y), {STORAGE_SRID}) AS g) p
+        CROSS JOIN LATERAL ({nearest}) k
+        """
+    )
+
+    def route(asked: pd.DataFrame) -> pd.DataFrame:
+        classes = {code: case_svc.event_class(services, "gbt47678", code) for code in asked["class_code"].unique()}
+        cc = np.array([classes[c].component_class or None for c in asked["class_code"]], dtype=object)
+        linked = np.flatnonzero(cc != None)  # noqa: E711
+        lat = asked["lat"].to_numpy(dtype=float)
+        boxes = [geodesy.degree_box(float(y), case_svc.COMPONENT_LINK_M) for y in lat[linked]]
+        found: dict[int, Any] = {}
+        if len(linked):
+            rows = conn.execute(
+                query,
+                {
+                    "i": linked.tolist(),
+                    "x": asked["lon"].to_numpy(dtype=float)[linked].tolist(),
+                    "y": lat[linked].tolist(),
+                    "cc": cc[linked].tolist(),
+                    "dx": [b[0] for b in boxes],
+                    "dy": [b[1] for b in boxes],
+                },
+            ).all()
+            found = {r[0]: r for r in rows}
+        departments, documents, component_ids, distances = [], [], [], []
+        columns = [asked[c].tolist() for c in ("class_code", "unit_grid_code", "street_code", "community_code")]
+        ats = pd.DatetimeIndex(asked["created_at"]).to_pydatetime()
+        for i, (code, grid, t1, t2, t3, at) in enumerate(zip(*columns, asked["tier3_code"].tolist(), ats, strict=True)):
+            ev = classes[code]
+            comp = found.get(i)
+            decision = routing.route(
+                routing.RoutingInput(
+                    class_code=ev.code,
+                    scheme=ev.scheme,
+                    unit_grid_code=grid,
+                    reported_at=at,
+                    tier1_code=t1,
+                    tier2_code=t2,
+                    tier3_code=t3,
+                    component_linked=comp is not None,
+                ),
+                services.rules,
+                component=routing.ComponentOwner(
+                    maint_dept=comp[2], main_dept=comp[3], owner_dept=comp[4], component_id=comp[1]
+                )
+                if comp is not None
+                else None,
+                class_default=ev.default_dept or None,
+            )
+            departments.append(decision.department)
+            documents.append({"decision": case_svc._decision_json(decision), "duplicates": []})
+            component_ids.append(comp[1] if comp is not None else None)
+            distances.append(round(float(comp[5]), 2) if comp is not None else None)
+        return pd.DataFrame(
+            {
+                "department": departments,
+                "routing": documents,
+                "component_id": pd.Series(component_ids, index=asked.index, dtype=object),
+                "component_distance_m": distances,
+            },
+            index=asked.index,
+        )
+
+    return route
+
+
+#: Optional case columns written when the frame has them (an import keeps the input point and the clock facts; a
+#: simulation routed as intake routes keeps the decision and the linked component).
+OPTIONAL_CASE_COLUMNS = (
+    "input_lon",
+    "input_lat",
+    "input_datum",
+    "description",
+    "pending_extension",
+    "suspended_at",
+    "routing",
+    "component_id",
+    "component_distance_m",
+)
 #: Case numbers the live intake makes (year + 6 digits): kept numbers of this shape move the year's counter.
 LIVE_NUMBER = r"([0-9]{4})([0-9]{6})"
 
@@ -153,6 +249,8 @@ def write_history_in(
         if col not in c.columns:
             c[col] = None
     columns = list(CASE_COLUMNS) + [col for col in OPTIONAL_CASE_COLUMNS if col in c.columns]
+    if "routing" in c.columns:
+        c["routing"] = [json.dumps(r, ensure_ascii=False) if isinstance(r, dict) else r for r in c["routing"]]
     copy_frame(conn, "cases", c[columns].astype(object).where(c[columns].notna(), None))
     t["details"] = [json.dumps(d or {}, ensure_ascii=False, default=str) for d in t["details"]]
     t["effects"] = [json.dumps(list(e) if e is not None else []) for e in t["effects"]]
@@ -167,7 +265,79 @@ def write_history_in(
     conn.execute(text("SELECT setval('cases_id_seq', :v)"), {"v": last})
     if services is not None:
         _open_clocks(conn, services, c, t)
+        _issue_documents(conn, services, c, t)
     return WrittenHistory(len(c), len(t), base + 1, last)
+
+
+def _issue_documents(conn: Connection, services: Any, c: pd.DataFrame, t: pd.DataFrame) -> None:
+    """The orders the log's steps issued, as the live service issues them (``cases._issue_document``): a 交办单 for
+    each 派遣 and 返工, a 督办单 for each 督办, numbered per case and kind in log order, by the acting person at the
+    step's time, with the step's department, reason and the deadline it set (a 督办单: the deadline then running)."""
+    from gisgrid.cases import document_number, event_class, node_due_at
+
+    kinds = np.array(
+        [
+            "dispatch" if "issue_dispatch_order" in e else "supervision" if "issue_supervision_order" in e else ""
+            for e in t["effects"]
+        ],
+        dtype=object,
+    )
+    if not (kinds != "").any():
+        return
+    # The steps that issue an order, and the extensions that move the deadline a later 督办单 states.
+    issued = np.flatnonzero((kinds != "") | (t["action"].to_numpy() == "approve_extension"))
+    d = t.iloc[issued][["case_id", "at", "version", "actor", "department_code", "details", "action"]].copy()
+    d["kind"] = kinds[issued]
+    if "note" in t.columns:
+        d["note"] = t["note"].to_numpy()[issued]
+    else:
+        d["note"] = None
+    d["details"] = [json.loads(x) if isinstance(x, str) else x for x in d["details"]]  # as written, or as given
+    d = d.sort_values(["case_id", "at", "version"], kind="stable")
+    case = c.set_index("id")
+    d["case_no"] = case["case_no"].reindex(d["case_id"]).to_numpy()
+    d["n"] = d.groupby(["case_id", "kind"]).cumcount() + 1  # the extensions' own count (kind "") is not used
+    d["number"] = [
+        document_number(k, no, n) if k else None for k, no, n in zip(d["kind"], d["case_no"], d["n"], strict=True)
+    ]
+    d["reason"] = [
+        (det or {}).get("reason") or (note if isinstance(note, str) and note else None)
+        for det, note in zip(d["details"], d["note"], strict=True)
+    ]
+    # 交办单: the disposal deadline the step set (each class and disposal type's limit from the step's time).
+    scheme = case["scheme"].reindex(d["case_id"]).to_numpy()
+    cls = case["class_code"].reindex(d["case_id"]).to_numpy()
+    dtype = (
+        case["disposal_type"].reindex(d["case_id"]).to_numpy()
+        if "disposal_type" in case.columns
+        else np.full(len(d), None)
+    )
+    due: list[Any] = []
+    running: dict[int, Any] = {}  # the case's deadline as of the step
+    steps = zip(d["case_id"].tolist(), pd.DatetimeIndex(d["at"]).to_pydatetime(), d["kind"], d["details"], strict=True)
+    for k, (cid, at, kind, det) in enumerate(steps):
+        if kind == "dispatch":
+            ev = event_class(services, scheme[k], cls[k])
+            disposal = dtype[k] if isinstance(dtype[k], str) and dtype[k] else None
+            running[cid] = node_due_at(services, DISPOSAL_NODE[0], ev, disposal, at)
+        elif not kind and (det or {}).get("new_due_at"):
+            running[cid] = dt.datetime.fromisoformat(str(det["new_due_at"]))
+        due.append(running.get(cid))
+    d["due_at"] = pd.Series(due, index=d.index, dtype=object)
+    d = d[d["kind"] != ""]
+    rows = pd.DataFrame(
+        {
+            "case_id": d["case_id"].to_numpy(),
+            "kind": d["kind"].to_numpy(),
+            "number": d["number"].to_numpy(),
+            "department_code": d["department_code"].to_numpy(),
+            "due_at": d["due_at"].to_numpy(),
+            "issued_at": d["at"].to_numpy(),
+            "issued_by": d["actor"].to_numpy(),
+            "reason": d["reason"].to_numpy(),
+        }
+    )
+    copy_frame(conn, "case_documents", rows.astype(object).where(rows.notna(), None))
 
 
 def stored_case_numbers(conn: Connection, numbers: list[str]) -> set[str]:

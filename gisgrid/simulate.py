@@ -20,6 +20,10 @@ How the history is made (all draws from one ``numpy`` generator, vectorised over
   holidays and nights are skipped exactly as the evaluation counts them. Anything after ``start + days`` is cut:
   the last cases stay open.
 * **Recurrence**: 2 % of closed cases are reported again at the same place within 1–45 days (natural).
+* **Routing** (``route``, optional): the caller's routing of each report as intake would decide it (rules, the
+  component owner; :func:`gisgrid.history.intake_routing`). Its department is where the case belongs (the
+  class's default department without it); each case keeps the decision (``routing``) and the component it is
+  linked to.
 
 ``plant`` (all optional lists of codes):
 
@@ -80,6 +84,11 @@ BIG_CLASS_MIX: dict[str, float] = {
 P = ParamSpec("P")
 R = TypeVar("R")
 PLANTS: tuple[str, ...] = ("selective", "overload", "escalation", "paper_closure")
+#: Routes reports as intake does: given a frame of reports (unit_grid_code, district_code, street_code,
+#: community_code, tier3_code, class_code, created_at, lon, lat), returns on the same index ``department`` (a code,
+#: None for 人工派遣), ``routing`` (the ``cases.routing`` document) and optionally ``component_id`` and
+#: ``component_distance_m``.
+Router = Callable[[pd.DataFrame], pd.DataFrame]
 #: Planning load of a supervisor: tier-3 staffing = ceil(expected tasks per month / this).
 STAFF_TARGET_TASKS = 70.0
 
@@ -288,10 +297,11 @@ def simulate(
     calendar: WorkingCalendar | None = None,
     node_hours: Mapping[str, float] | None = None,
     overload_cases: float = 60.0,
+    route: Router | None = None,
 ) -> Simulation:
     """A history of ``days`` days from ``start`` (a date: local midnight) over ``cells`` (code, tier3_code,
     community_code, street_code, lon, lat). ``rate``: problems per unit grid per working day. See the module
-    docstring for the model and ``plant``."""
+    docstring for the model, ``plant`` and ``route``."""
     for col in ("code", "tier3_code", "community_code", "street_code", "lon", "lat"):
         if col not in cells.columns:
             raise InvalidInput(f"cells: missing column {col!r}", detail={"column": col})
@@ -432,6 +442,7 @@ def simulate(
         tier3_codes=tier3_codes,
         esc_street=esc_street[street_idx],
     )
+    base = _routed(base, cells, district, ctx, route)
     ev1, close1 = _workflow(base, ctx)
 
     # Recurrence: the same problem reported again at the same place after closure. A paper-closed problem keeps
@@ -459,6 +470,7 @@ def simulate(
         nxt = nxt[nxt["created_at"] < end_ts].reset_index(drop=True)
         if nxt.empty:
             break
+        nxt = _routed(nxt, cells, district, ctx, route)
         ev_n, close_n = _workflow(nxt, ctx)
         passes.append(nxt)
         pass_events.append(ev_n)
@@ -475,6 +487,40 @@ def simulate(
         departments=deps,
         params={"days": days, "seed": seed, "start": start_ts, "end": end_ts, "rate": rate},
     )
+
+
+#: Case columns a router adds (besides the department, which the workflow takes).
+ROUTED_COLUMNS = ("routing", "component_id", "component_distance_m")
+
+
+def _routed(p: pd.DataFrame, cells: pd.DataFrame, district: Any, ctx: _Context, route: Router | None) -> pd.DataFrame:
+    """The pass's reports with the router's department (``route_dep``: index into the departments, -1 for none
+    or one not simulated) and its case columns."""
+    if route is None or p.empty:
+        return p
+    cell = p["cell"].to_numpy()
+    asked = pd.DataFrame(
+        {
+            "unit_grid_code": cells["code"].to_numpy()[cell],
+            "district_code": np.asarray(district)[cell],
+            "street_code": cells["street_code"].to_numpy()[cell],
+            "community_code": cells["community_code"].to_numpy()[cell],
+            "tier3_code": cells["tier3_code"].to_numpy()[cell],
+            "class_code": ctx.cls["code"].to_numpy()[p["cls"].to_numpy()],
+            "created_at": p["created_at"].array,
+            "lon": p["lon"].to_numpy(),
+            "lat": p["lat"].to_numpy(),
+        },
+        index=p.index,
+    )
+    routed = route(asked)
+    out = p.copy()
+    index = {code: i for i, code in enumerate(ctx.dep_codes)}
+    out["route_dep"] = np.fromiter((index.get(d, -1) for d in routed["department"]), np.int64, len(p))
+    for col in ROUTED_COLUMNS:
+        if col in routed.columns:
+            out[col] = routed[col].to_numpy()
+    return out
 
 
 def _codes_for(kind: str, cells: pd.DataFrame) -> pd.Series:
@@ -574,6 +620,9 @@ def _workflow(p: pd.DataFrame, ctx: _Context) -> tuple[dict[str, np.ndarray], np
     t3 = ctx.tier3_idx[cell]
     hours = ctx.cls["disposal_limit_h"].to_numpy(dtype=float)[p["cls"].to_numpy()]
     good_dep = ctx.cls_dep[p["cls"].to_numpy()]
+    if "route_dep" in p.columns:  # where intake's routing sends it (人工派遣: the class's department)
+        routed = p["route_dep"].to_numpy()
+        good_dep = np.where(routed >= 0, routed, good_dep)
     dep = ctx.deps
 
     def pick(role: str, m: int) -> tuple[np.ndarray, np.ndarray]:
@@ -827,6 +876,9 @@ def _assemble(
             "lat": p["lat"].to_numpy(),
         }
     )
+    for col in ROUTED_COLUMNS:
+        if col in p.columns:
+            cases[col] = p[col].to_numpy()
     # Voided duplicates point at the previous case of the same class in the same unit grid.
     prev = cases.groupby(["unit_grid_code", "class_code"])["id"].shift(1)
     cases["duplicate_of"] = prev.where(cases["state"] == "voided").astype("Int64")

@@ -7,11 +7,13 @@ small district in a real PostGIS."""
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import hashlib
 import io
 import json
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Callable
@@ -136,9 +138,9 @@ def act(
     svc.act(engine, services, case_id, req, now=at(now))
 
 
-def dispatched(engine: Engine, services: svc.CaseServices, point: tuple[float, float], now: str) -> int:
-    """A case reported, verified, filed and dispatched (version 4; a 交办单 issued)."""
-    case_id, _ = report(engine, services, point, now)
+def dispatched(engine: Engine, services: svc.CaseServices, point: tuple[float, float], now: str, **kw: Any) -> int:
+    """A case reported (``kw``: more of the report), verified, filed and dispatched (version 4; a 交办单 issued)."""
+    case_id, _ = report(engine, services, point, now, **kw)
     act(engine, services, case_id, "verify", "supervisor", 1, now)
     act(engine, services, case_id, "file", "shift_lead", 2, now)
     act(engine, services, case_id, "dispatch", "dispatcher", 3, now)
@@ -491,10 +493,14 @@ def test_merge_refusals_are_one_line_and_change_nothing(
 # -- documents --------------------------------------------------------------------------------------------------
 
 
+PHOTOS = [("a.jpg", picture("JPEG")), ("b.png", picture("PNG", (10, 90, 200)))]
+
+
 @pytest.fixture
 def supervised(loaded: Engine, services: svc.CaseServices) -> int:
-    """Dispatched on Monday (交办单 JB…-01), supervised as overdue the next day (督办单 DB…-01)."""
-    case_id = dispatched(loaded, services, lonlat(300, 400), "2025-10-13T09:00:00")
+    """Reported with a JPEG and a PNG, dispatched on Monday (交办单 JB…-01), supervised as overdue the next day
+    (督办单 DB…-01)."""
+    case_id = dispatched(loaded, services, lonlat(300, 400), "2025-10-13T09:00:00", photos=PHOTOS)
     act(loaded, services, case_id, "supervise", "leader", 4, "2025-10-14T09:00:00", reason="超期未处置")
     return case_id
 
@@ -523,14 +529,79 @@ def test_document_writes_the_page_the_api_serves(
     page = out.read_text(encoding="utf-8")
     doc = _documents(loaded, services, supervised)[kind]
     with loaded.connect() as conn:
-        assert page == svc.render_document(conn, services, supervised, doc["id"])  # GET /cases/{id}/documents/{doc}
+        served = svc.render_document(conn, services, supervised, doc["id"])  # GET /cases/{id}/documents/{doc}
+        assert page == svc.render_document(conn, services, supervised, doc["id"], embed_photos=True)
     assert case_no in page and label in page and "<svg" in page
+    # The file shows its photos wherever it is opened or printed: each one inline, in report order; the served
+    # page is the same page with the service's photo URLs.
+    inline = [
+        f"data:{t};base64,{base64.b64encode(b).decode()}"
+        for t, (_, b) in zip(["image/jpeg", "image/png"], PHOTOS, strict=True)
+    ]
+    assert re.findall(r'<img src="([^"]*)"', page) == inline
+    shas = [hashlib.sha256(b).hexdigest() for _, b in PHOTOS]
+    assert re.findall(r'<img src="([^"]*)"', served) == [f"/cases/{supervised}/photos/{h}" for h in shas]
+    assert (
+        served.replace(f"/cases/{supervised}/photos/{shas[0]}", inline[0]).replace(
+            f"/cases/{supervised}/photos/{shas[1]}", inline[1]
+        )
+        == page
+    )
+    assert "/cases/" not in page and '<link rel="icon" href="data:,">' in page
     by_number = tmp_path / "by-number.html"
     again = gisgrid(
         "cases", "document", str(supervised), "--kind", kind, "--number", doc["number"], "--out", str(by_number)
     )
     assert again.code == 0, again.err
     assert by_number.read_text(encoding="utf-8") == page
+
+
+def _rows(page: str) -> dict[str, str]:
+    """Label → cell text of an order's table."""
+    rows = re.findall(r"<tr[^>]*><th>([^<]*)<span[^>]*>[^<]*</span></th><td[^>]*>(.*?)</td></tr>", page, flags=re.S)
+    return {label: re.sub(r"<[^>]+>", "", cell).strip() for label, cell in rows}
+
+
+def test_orders_state_disposal_type_urgency_and_rework(
+    gisgrid: Gisgrid, loaded: Engine, services: svc.CaseServices, tmp_path: Path
+) -> None:
+    """私搭乱建 to demolish (拆除), dispatched, handled, sent back (返工 "没修好"), handled and sent back again: the
+    first 交办单 is a plain one, the second and third say 返工 with the count and the reason; every one says 拆除."""
+    case_id = dispatched(
+        loaded, services, lonlat(300, 400), "2025-10-13T09:00:00", class_code="06001", disposal_type="拆除"
+    )
+    case_no = case_row(loaded, case_id)["case_no"]
+    version = 4
+    for i, (reason, when) in enumerate([("没修好", "2025-10-14T09:00:00"), ("仍有残留", "2025-10-15T09:00:00")]):
+        req = svc.ActionRequest(
+            "handle", "department", "李师傅", version, payload={"result": "已拆除"},
+            photos=[(f"after{i}.jpg", picture("JPEG", (i * 40, 200, 40)))],
+        )  # fmt: skip
+        svc.act(loaded, services, case_id, req, now=at(when))
+        act(loaded, services, case_id, "rework", "supervisor", version + 1, when, reason=reason)
+        version += 2
+    pages = {}
+    for n in ("01", "02", "03"):
+        out = tmp_path / f"{n}.html"
+        r = gisgrid("cases", "document", str(case_id), "--number", f"JB{case_no}-{n}", "--out", str(out))
+        assert r.code == 0, r.err
+        pages[n] = out.read_text(encoding="utf-8")
+    assert "返工" not in pages["01"]
+    for n, count, reason in (("02", 1, "没修好"), ("03", 2, "仍有残留")):
+        rows = _rows(pages[n])
+        assert rows["返工"] == f"返工交办单（第 {count} 次返工）：核查未通过，请重新处置"
+        assert rows["返工原因"] == reason
+        assert re.findall(r'<span class="flag">([^<]*)</span>', pages[n]) == ["返工"]
+    assert all(_rows(p)["处置方式"] == "拆除" and "（时限 20 工作日）" in p for p in pages.values())
+
+    urgent = dispatched(
+        loaded, services, lonlat(500, 400), "2025-10-13T09:00:00", class_code=MANHOLE, disposal_type="紧急"
+    )
+    out = tmp_path / "urgent.html"
+    assert gisgrid("cases", "document", str(urgent), "--out", str(out)).code == 0
+    page = out.read_text(encoding="utf-8")
+    assert re.findall(r'<span class="flag">([^<]*)</span>', page) == ["紧急"]
+    assert _rows(page)["处置方式"] == "紧急，紧急案件（急件，按时限立即处置）"
 
 
 def test_document_refusals_are_one_line_and_write_no_file(

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sqlalchemy import text
+from sqlalchemy import Engine, text
 from sqlalchemy.engine import URL
 
+from gisgrid import cases as svc
 from gisgrid.demo import DEMO_DISTRICT_CODE
 from gisgrid.demo_loader import load_demo
+from gisgrid.settings import Settings
 from gisgrid.storage import migrate
 from gisgrid.storage.database import drop_database, ensure_postgis, make_engine
 from tests.conftest import new_database
@@ -51,8 +53,86 @@ def test_demo_load_fills_the_district_and_is_idempotent(server_url: URL, tmp_pat
                 )
             ).one()
         assert n_cases > 500 and open_with_clock == open_cases > 0  # open cases show a traffic light
+        _assert_history_is_routed_and_has_its_orders(engine)
 
         assert load_demo(engine, tmp_path, echo=lambda _m: None).startswith("demo district Z区 already loaded")
     finally:
         engine.dispose()
         drop_database(server_url, url.database or "")
+
+
+def _assert_history_is_routed_and_has_its_orders(engine: Engine) -> None:
+    """Every simulated case has the routing decision intake makes (派遣依据), and each 派遣/返工 its 交办单."""
+    settings = Settings(database_url=engine.url.render_as_string(hide_password=False))
+    services = svc.load_services(settings)
+    with engine.connect() as conn:
+        unrouted = conn.execute(
+            text("SELECT count(*) FROM cases WHERE routing IS NULL OR routing->'duplicates' <> '[]'::jsonb")
+        ).scalar()
+        assert unrouted == 0
+        # A closed case was handled where intake's routing sent it (a misdispatch was returned and re-dispatched).
+        closed, astray = conn.execute(
+            text(
+                "SELECT count(*), count(*) FILTER (WHERE department_code <> routing->'decision'->>'department') "
+                "FROM cases WHERE state = 'closed' AND routing->'decision'->>'department' IS NOT NULL"
+            )
+        ).one()
+        assert closed > 500 and astray == 0
+        # The decision is the one intake makes for the same report (class, point, time, nearest component): one
+        # case of each source (a component owner only where a demo component happens to lie within 30 m).
+        sample = conn.execute(
+            text(
+                "SELECT DISTINCT ON (routing->'decision'->>'source') id, class_code, ST_X(geom), ST_Y(geom), "
+                "created_at, routing, component_id FROM cases ORDER BY routing->'decision'->>'source', id"
+            )
+        ).all()
+    assert {r[5]["decision"]["source"] for r in sample} >= {"rule", "class_default"}
+    for _id, cls, lon, lat, created, routing_, component in sample:
+        item = svc.Intake(class_code=cls, lon=lon, lat=lat, datum="cgcs2000", source="patrol")
+        new_id, _ = svc.intake(engine, services, item, now=created)
+        with engine.connect() as conn:
+            again = conn.execute(text("SELECT routing, component_id FROM cases WHERE id = :i"), {"i": new_id}).one()
+            conn.execute(text("DELETE FROM case_transitions WHERE case_id = :i"), {"i": new_id})
+        assert again[0]["decision"] == routing_["decision"] and again[1] == component
+    with engine.begin() as conn:
+        conn.execute(text("DELETE FROM cases WHERE id > (SELECT max(case_id) FROM case_documents)"))
+    with engine.connect() as conn:
+        # One 交办单 per 派遣/返工 and one 督办单 per 督办, in log order, numbered and signed as the service does.
+        steps = conn.execute(
+            text(
+                """
+                SELECT t.case_id, c.case_no, t.action, t.at, t.actor, t.department_code, t.details->>'reason',
+                       row_number() OVER (PARTITION BY t.case_id, t.action = 'supervise' ORDER BY t.at, t.id)
+                FROM case_transitions t JOIN cases c ON c.id = t.case_id
+                WHERE t.action IN ('dispatch', 'rework', 'supervise') ORDER BY t.case_id, t.at, t.id
+                """
+            )
+        ).all()
+        docs = conn.execute(
+            text(
+                "SELECT case_id, kind, number, issued_at, issued_by, department_code, reason, due_at "
+                "FROM case_documents ORDER BY case_id, issued_at, id"
+            )
+        ).all()
+        open_dispatched = conn.execute(
+            text(
+                "SELECT count(*), count(*) FILTER (WHERE EXISTS (SELECT 1 FROM case_documents d "
+                "WHERE d.case_id = c.id AND d.kind = 'dispatch')) FROM cases c WHERE state = 'dispatched'"
+            )
+        ).one()
+    expected = [
+        (
+            case_id,
+            "supervision" if action == "supervise" else "dispatch",
+            f"{'DB' if action == 'supervise' else 'JB'}{case_no}-{n:02d}",
+            at_,
+            actor,
+            dept,
+            reason,
+        )
+        for case_id, case_no, action, at_, actor, dept, reason, n in steps
+    ]
+    assert [tuple(d[:7]) for d in docs] == expected
+    assert any(d[2].endswith("-02") and d[6] == "核查未通过" for d in docs)  # a 返工 order with its reason
+    assert all(d[7] is not None and d[7] > d[3] for d in docs)  # the deadline the order states
+    assert open_dispatched[0] > 0 and open_dispatched[1] == open_dispatched[0]

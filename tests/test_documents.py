@@ -7,12 +7,14 @@ import re
 import xml.etree.ElementTree as ET
 from dataclasses import replace
 from datetime import UTC, datetime
+from html import unescape
 from zoneinfo import ZoneInfo
 
 import pytest
 from shapely.geometry import MultiPolygon, Point, Polygon, box
 
 from gisgrid.documents import (
+    CSP,
     METRES_PER_DEGREE,
     OrderData,
     format_amount,
@@ -216,7 +218,68 @@ def test_no_external_resource(order: OrderData) -> None:
         assert "http://" not in html
         assert "https://" not in html
         assert "//" not in "".join(re.findall(r'(?:src|href)="([^"]*)"', html))
-        assert "<link" not in html and "<script" not in html and "@import" not in html and "url(" not in html
+        # The one <link> is the inline icon (no /favicon.ico request); the page states its own CSP.
+        assert re.findall(r"<link[^>]*>", html) == ['<link rel="icon" href="data:,">']
+        assert "<script" not in html and "@import" not in html and "url(" not in html
+        metas = re.findall(r'<meta http-equiv="Content-Security-Policy" content="([^"]*)">', html)
+        assert [unescape(m) for m in metas] == [CSP]
+    assert CSP == (
+        "default-src 'none'; img-src 'self' data:; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'"
+    )
+
+
+def test_inline_photos_are_data_uris_of_images_only(order: OrderData) -> None:
+    jpeg = "data:image/jpeg;base64,/9j/4AAQSkZJRgABAQAAAQABAAD/2wBDAA=="
+    png = "data:image/png;base64,iVBORw0KGgo="
+    html = render_dispatch_order(replace(order, photo_urls=[jpeg, png]))
+    assert re.findall(r'<img src="([^"]*)" alt="照片 (\d)">', html) == [(jpeg, "1"), (png, "2")]
+    for bad in (
+        "data:text/html;base64,PHNjcmlwdD4=",
+        "data:image/svg+xml;base64,PHN2Zz4=",
+        "data:image/jpeg,<svg onload=alert(1)>",
+        'data:image/jpeg;base64,/9j/" onerror="alert(1)',
+        "DATA:image/jpeg;base64,/9j/",
+    ):
+        with pytest.raises(InvalidInput):
+            render_dispatch_order(replace(order, photo_urls=[bad]))
+
+
+def _rows(html: str) -> dict[str, str]:
+    """Label → cell text of the order's table (tags dropped)."""
+    rows = re.findall(r"<tr[^>]*><th>([^<]*)<span[^>]*>[^<]*</span></th><td[^>]*>(.*?)</td></tr>", html, flags=re.S)
+    return {label: re.sub(r"<[^>]+>", "", cell).strip() for label, cell in rows}
+
+
+def _flags(html: str) -> list[str]:
+    return re.findall(r'<span class="flag">([^<]*)</span>', html)
+
+
+def test_dispatch_order_states_disposal_type_and_urgency(order: OrderData) -> None:
+    plain = render_dispatch_order(replace(order, disposal_type="默认"))
+    assert "处置方式" not in plain and _flags(plain) == []  # the ordinary limit: nothing to say
+    demolish = render_dispatch_order(replace(order, disposal_type="拆除"))
+    assert _rows(demolish)["处置方式"] == "拆除" and _flags(demolish) == []
+    urgent = render_dispatch_order(replace(order, disposal_type="紧急", urgent=True))
+    assert _rows(urgent)["处置方式"] == "紧急，紧急案件（急件，按时限立即处置）"
+    assert _flags(urgent) == ["紧急"]
+    supervision = render_supervision_order(_supervised(replace(order, disposal_type="拆除", urgent=True)))
+    assert _rows(supervision)["处置方式"] == "拆除，紧急案件（急件，按时限立即处置）"
+    assert _flags(supervision) == ["紧急"]
+
+
+def test_rework_order_is_marked_with_its_count_and_reason(order: OrderData) -> None:
+    first = render_dispatch_order(order)
+    assert "返工" not in first
+    rework = render_dispatch_order(replace(order, rework_count=2, rework_reason="没修好<b>"))
+    rows = _rows(rework)
+    assert rows["返工"] == "返工交办单（第 2 次返工）：核查未通过，请重新处置"
+    assert rows["返工原因"] == "没修好&lt;b&gt;"
+    assert _flags(rework) == ["返工"]
+    assert rework.index("返工原因") < rework.index("案件编号")
+    both = render_dispatch_order(replace(order, urgent=True, rework_count=1, rework_reason="没修好"))
+    assert _flags(both) == ["紧急", "返工"] and _rows(both)["返工"].startswith("返工交办单（第 1 次返工）")
+    with pytest.raises(InvalidInput, match="rework_count"):
+        render_dispatch_order(replace(order, rework_count=-1))
 
 
 @pytest.mark.parametrize(

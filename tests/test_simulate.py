@@ -172,3 +172,53 @@ def test_benchmark_100k_cases() -> None:
     assert t1 - t0 < 30 and t2 - t1 < 30  # generous: a loaded CI machine is slower than a quiet one
     clock = WorkClock.covering(CAL, sim.transitions["at"])
     assert clock.working.sum() > 240  # a year of working days
+
+
+def test_a_router_decides_where_each_case_goes_and_each_case_keeps_its_decision() -> None:
+    """The router sees every report (the recurrences too) as intake would; its department is where the case is
+    handled (人工派遣, None: the class's department); its decision and component are kept on the case."""
+    classes, deps, _ = catalogue()
+    cells = synthetic_cells(streets=3, communities=2, tier3=3)
+    seen: list[pd.DataFrame] = []
+
+    def route(asked: pd.DataFrame) -> pd.DataFrame:
+        seen.append(asked)
+        # Odd unit grids to the last department, even ones to 人工派遣 (None).
+        odd = asked["unit_grid_code"].str[-1].astype(int) % 2 == 1
+        dept = [deps[-1] if o else None for o in odd]
+        return pd.DataFrame(
+            {
+                "department": dept,
+                "routing": [{"decision": {"department": d, "at": str(t)}, "duplicates": []}
+                            for d, t in zip(dept, asked["created_at"], strict=True)],
+                "component_id": [f"C{g}" if o else None for g, o in zip(asked["unit_grid_code"], odd, strict=True)],
+            },
+            index=asked.index,
+        )  # fmt: skip
+
+    kw = {"days": 60, "seed": 5, "start": "2025-09-15", "rate": 0.08}
+    plain = simulate(cells, deps, classes, **kw)
+    routed = simulate(cells, deps, classes, **kw, route=route)
+    cases, steps = routed
+    asked = pd.concat(seen)
+    assert len(asked) == len(cases) and len(seen) >= 2  # reports and recurrences
+    assert list(asked.columns) == [
+        "unit_grid_code", "district_code", "street_code", "community_code", "tier3_code", "class_code",
+        "created_at", "lon", "lat",
+    ]  # fmt: skip
+    # Each case keeps the decision made for its own report (same class, grid and time).
+    assert [r["decision"]["at"] for r in cases["routing"]] == [str(t) for t in cases["created_at"]]
+    odd = cases["unit_grid_code"].str[-1].astype(int) % 2 == 1
+    assert (cases["component_id"] == "C" + cases["unit_grid_code"]).eq(odd).all()
+    assert cases.loc[~odd, "component_id"].isna().all()
+    # Handled where routed (a misdispatch was returned first): the last dispatch of every closed case, a manual one
+    # where the class belongs.
+    closed = cases.loc[cases["state"] == "closed", "id"]
+    dispatches = steps[(steps["action"] == "dispatch") & steps["case_id"].isin(closed)]
+    last = dispatches.groupby("case_id").tail(1).set_index("case_id")["department_code"]
+    by_class = dict(zip(classes["code"], classes["department"], strict=True))
+    want = pd.Series(
+        [deps[-1] if o else by_class[c] for o, c in zip(odd, cases["class_code"], strict=True)], index=cases["id"]
+    )
+    assert (last == want.reindex(last.index)).all() and len(last) > 1000
+    assert not {"routing", "component_id"} & set(plain.cases.columns)  # without a router: no decision

@@ -303,7 +303,8 @@ def document(
         None, "--number", help="Which order when there are several, e.g. JB2026000001-02; default the latest."
     ),
 ) -> None:
-    """交办单 / 督办单: write a case's printable order (the page GET /cases/{id}/documents/{doc} serves)."""
+    """交办单 / 督办单: write a case's printable order (the page GET /cases/{id}/documents/{doc} serves, with its
+    photos inside the file)."""
     folder = out.parent if str(out.parent) else Path(".")
     if not folder.is_dir():
         raise InvalidInput(f"--out: folder {folder} does not exist")
@@ -324,7 +325,8 @@ def document(
                 raise NotFound(
                     f"case {case['case_no']} has no {label} {number}; it has {', '.join(d['number'] for d in docs)}"
                 )
-        page = svc.render_document(conn, services, case_id, doc["id"])
+        # A file is opened or printed away from the service: its photos are inline, not the service's URLs.
+        page = svc.render_document(conn, services, case_id, doc["id"], embed_photos=True)
     _write_atomically(out, page)
     echo(f"wrote {out} ({DOCUMENT_LABELS[kind]} {doc['number']})")
 
