@@ -1211,6 +1211,10 @@ def _filter_sql(f: CaseFilter) -> tuple[str, dict[str, Any]]:
     if f.department:
         where.append("c.department_code = :dep")
         params["dep"] = f.department
+        if not f.state or "returned" not in f.state:
+            # A returned case (回退) sits in the dispatcher's queue, not with the department that returned it; it
+            # is listed under that department only when returned cases are asked for by state.
+            where.append("c.state <> 'returned'")
     if f.source:
         if f.source not in SOURCES:
             raise InvalidInput(f"source: must be one of {', '.join(SOURCES)}", detail=[{"field": "source"}])

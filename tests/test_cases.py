@@ -1019,3 +1019,21 @@ def test_a_photo_locates_in_the_datum_it_names_and_a_half_location_or_unusable_g
     tokyo = _jpeg_with_gps(x, y, GPSMapDatum="TOKYO")
     with pytest.raises(InvalidInput, match=re.escape("photos[0]: its GPS position is in datum 'TOKYO'")):
         svc.intake(loaded, services, svc.Intake(class_code=GARBAGE, photos=[("p.jpg", tokyo)]))
+
+
+def test_a_returned_case_leaves_the_departments_list_unless_returned_cases_are_asked_for(
+    loaded: Engine, services: svc.CaseServices, spot: tuple[float, float]
+) -> None:
+    x, y = spot
+    cid = _dispatchable(loaded, services, x, y, "2025-10-13T09:00:00")
+    dep = act(loaded, services, cid, "dispatch", "dispatcher", 3, "2025-10-13T09:00:00")["department_code"]
+
+    def listed(**kw: Any) -> bool:
+        with loaded.connect() as conn:
+            items, _ = svc.list_cases(conn, services, svc.CaseFilter(department=dep, limit=5000, **kw))
+        return cid in [i["id"] for i in items]
+
+    assert listed() and listed(state=["dispatched"])
+    act(loaded, services, cid, "return", "department", 4, "2025-10-13T10:00:00", reason="不属本部门职责")
+    assert not listed() and not listed(state=["dispatched", "filed"])
+    assert listed(state=["returned"])  # the dispatcher asking which cases this department returned
