@@ -288,7 +288,7 @@ def load_cases(
         "SELECT t.id, t.case_no, t.scheme, t.class_code, t.state, t.source, t.urgent, t.department_code, "
         "t.unit_grid_code, t.street_code, t.community_code, t.tier3_code, t.rework_count, t.escalation_level, "
         "round((extract(epoch FROM coalesce(t.closed_at, now()) - t.created_at) / 86400)::numeric, 2)::float8 "
-        "AS age_days, t.created_at, t.due_at, t.closed_at, t.node_started_at, t.geom "
+        "AS age_days, t.created_at, t.due_at, t.closed_at, t.node_started_at, t.node_calendar_time, t.geom "
         f"FROM cases t WHERE {where} "
         "ORDER BY t.state = ANY(CAST(:terminal AS text[])), t.id DESC LIMIT :limit",
         {**params, "limit": limit, "terminal": list(TERMINAL_STATES)},
@@ -300,9 +300,12 @@ def load_cases(
         gdf.insert(
             gdf.columns.get_loc("state") + 1,
             "light",
-            [light_of(services, r, now) for r in gdf[["state", "due_at", "node_started_at"]].to_dict("records")],
+            [
+                light_of(services, r, now)
+                for r in gdf[["state", "due_at", "node_started_at", "node_calendar_time"]].to_dict("records")
+            ],
         )
-    gdf = gdf.drop(columns=["node_started_at"])
+    gdf = gdf.drop(columns=["node_started_at", "node_calendar_time"])
     closed = gdf["state"].isin(TERMINAL_STATES)
     gdf = pd.concat([gdf[closed], gdf[~closed]])  # later features are drawn on top: the open ones
     return gpd.GeoDataFrame(gdf, geometry="geometry", crs=gdf.crs), _count(conn, "cases", where, params)

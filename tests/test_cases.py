@@ -414,7 +414,7 @@ def test_main_path_with_working_time_deadlines_and_orders(
         4,
         "2025-10-09T10:00:00",
         result="已清理",
-        photos=[("a.jpg", _jpeg(1))],
+        photos=[("a.jpg", _jpeg(40))],
     )
     c = act(
         loaded,
@@ -437,7 +437,7 @@ def test_main_path_with_working_time_deadlines_and_orders(
         6,
         "2025-10-09T13:30:00",
         result="已清理",
-        photos=[("b.jpg", _jpeg(2))],
+        photos=[("b.jpg", _jpeg(200))],
     )
     assert [p["kind"] for p in c["photos"]] == ["after", "evidence", "after"]
     assert [t["attachments"] for t in c["timeline"] if t["action"] in ("handle", "rework")] == [
