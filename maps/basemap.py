@@ -114,11 +114,10 @@ def gcj02_shift_table(bounds: tuple[float, float, float, float], margin_deg: flo
     }
 
 
-#: The page side of a GCJ-02 basemap, for a plain-Leaflet page (the field page): ``gisgridShiftBasemap(map, pane,
+#: The page side of a GCJ-02 basemap: ``gisgridShiftBasemap(map, pane,
 #: table)`` moves ``pane`` by the GCJ-02 offset at the view's centre (bilinear in :func:`gcj02_shift_table`), so the
 #: overlays (CGCS2000) line up with the basemap, and makes the pane's tile layers load the tiles of the view moved
-#: the other way, so the moved pane still covers the map. (The console's folium page carries the same steps in
-#: its own script.)
+#: the other way, so the moved pane still covers the map. The console and the field page both use it.
 SHIFT_JS = r"""
   function gisgridShiftBasemap(map, paneName, t) {
     function offset(lon, lat) {

@@ -28,7 +28,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from gisgrid.events import EventCatalogue
 from gisgrid.workflow import TERMINAL_STATES
 from maps.assets import use_local_assets
-from maps.basemap import Basemap, gcj02_shift_table
+from maps.basemap import SHIFT_JS, Basemap, gcj02_shift_table
 from maps.pagejs import MapChrome, attr, json_for_script, with_dom
 
 TITLE = "gisgrid 指挥中心地图"
@@ -1054,50 +1054,11 @@ PANEL_JS = r"""
     L.popup().setLatLng(latlng).setContent(linesDiv(lines)).openOn(GG.map);
   }
 
-  /* GCJ-02 minus CGCS2000 at (lon, lat), bilinear in the server's table (gisgrid.geodesy made it). */
-  GG.gcjOffset = function (lon, lat) {
-    var t = C.basemapShift;
-    var fx = Math.min(Math.max((lon - t.lon0) / t.step, 0), t.nx - 1.001);
-    var fy = Math.min(Math.max((lat - t.lat0) / t.step, 0), t.ny - 1.001);
-    var i = Math.floor(fx), j = Math.floor(fy), u = fx - i, v = fy - j;
-    function at(a) {
-      var k = j * t.nx + i;
-      return (a[k] * (1 - u) + a[k + 1] * u) * (1 - v) + (a[k + t.nx] * (1 - u) + a[k + t.nx + 1] * u) * v;
-    }
-    return [at(t.dlon), at(t.dlat)];
-  };
-
-  /* A GCJ-02 basemap draws a place where GCJ-02 puts it: its pane moves by the offset at the view's centre (in
-     pixels at ``zoom``), so the overlays (CGCS2000) line up with it, and its layers load the tiles of the view
-     moved the other way, so the moved pane still covers the map. */
-  function shiftPx(center, zoom) {
-    var d = GG.gcjOffset(center.lng, center.lat);
-    return GG.map.project(center, zoom).subtract(GG.map.project(L.latLng(center.lat + d[1], center.lng + d[0]), zoom));
-  }
-  function shiftBasemap() {
-    var pane = GG.map.getPane(C.basemapPane);
-    if (!pane || !C.basemapShift) { return; }
-    var s = shiftPx(GG.map.getCenter(), GG.map.getZoom());
-    GG.basemapShiftPx = [s.x, s.y];
-    pane.style.left = s.x.toFixed(1) + "px";
-    pane.style.top = s.y.toFixed(1) + "px";
-  }
-  function loadShiftedTiles(layer) {
-    var own = layer._getTiledPixelBounds;
-    layer._getTiledPixelBounds = function (center) {
-      var b = own.call(this, center), s = shiftPx(center, this._tileZoom);
-      return L.bounds(b.min.subtract(s), b.max.subtract(s));
-    };
-  }
-
+  /*gisgrid:basemap-shift*/
   GG.init = function (refs) {
     GG.map = refs.map;
-    if (C.basemapShift) {
-      GG.map.eachLayer(function (l) {
-        if (l instanceof L.TileLayer && l.options.pane === C.basemapPane) { loadShiftedTiles(l); l.redraw(); }
-      });
-      GG.map.on("zoomend moveend viewreset", shiftBasemap);
-      shiftBasemap();
+    if (C.basemapShift) {  // a GCJ-02 basemap: its pane moved by the offset (maps.basemap.SHIFT_JS)
+      GG.gcjOffset = gisgridShiftBasemap(GG.map, C.basemapPane, C.basemapShift).offset;
     }
     GG.cases = refs.cases;
     GG.components = refs.components;
@@ -1200,4 +1161,4 @@ PANEL_JS = r"""
   else { bindAll(); }
 })();
 """
-PANEL_JS = with_dom(PANEL_JS)
+PANEL_JS = with_dom(PANEL_JS).replace("  /*gisgrid:basemap-shift*/\n", SHIFT_JS.lstrip("\n"), 1)

@@ -8,11 +8,12 @@ import re
 from typing import Any
 
 import httpx2 as httpx
+import numpy as np
 from PIL import Image
 from sqlalchemy import Engine, text
 
 from gisgrid import cases as svc
-from gisgrid import history
+from gisgrid import geodesy, history
 from gisgrid.settings import Settings
 from gisgrid.simulate import classes_from_catalogue, simulate
 from tests.browser.conftest import LiveServer, Tab
@@ -536,3 +537,31 @@ def test_supervise_sends_flagged_not_overdue_and_the_escalation_is_shown(
 def a_department_of(live: LiveServer, case: dict) -> str:
     suggested = ((case.get("routing") or {}).get("decision") or {}).get("department")
     return suggested or next(iter(live.app.state.cases.departments))
+
+
+def test_a_gcj02_basemap_pane_is_moved_by_the_shared_shift_and_loads_its_tiles(desk: Tab, live: LiveServer) -> None:
+    """The console uses maps.basemap.SHIFT_JS, as the field page does: the pane moves by the GCJ-02 offset and
+    still loads the tiles that cover the moved view."""
+    from maps.basemap import basemap_for
+
+    origin = "http://basemap.gisgrid.test:8124"
+    tile = io.BytesIO()
+    Image.new("RGB", (256, 256), (240, 236, 220)).save(tile, "PNG")
+    desk.context.route(
+        origin + "/**", lambda r: r.fulfill(status=200, body=tile.getvalue(), headers={"Content-Type": "image/png"})
+    )
+    old = live.app.state.basemap
+    live.app.state.basemap = basemap_for(origin + "/{z}/{x}/{y}.png", datum="gcj02")
+    try:
+        desk.page.goto(live.url + "/console")
+        desk.page.wait_for_function("() => window.GG && GG.map && GG.map.basemapShiftPx && GG.gcjOffset")
+    finally:
+        live.app.state.basemap = old
+    dx, dy = desk.page.evaluate("() => GG.map.basemapShiftPx")
+    assert abs(dx) + abs(dy) > 1, (dx, dy)
+    lon, lat, lon_off, lat_off = desk.page.evaluate(
+        "() => { var c = GG.map.getCenter(); return [c.lng, c.lat].concat(GG.gcjOffset(c.lng, c.lat)); }"
+    )
+    (gx,), (gy,) = geodesy.from_storage(np.array([lon]), np.array([lat]), "gcj02")
+    assert abs(lon_off - (gx - lon)) < 1e-6 and abs(lat_off - (gy - lat)) < 1e-6  # the table: within ~0.1 m
+    desk.page.wait_for_function("() => document.querySelectorAll('.leaflet-tile-loaded').length > 0")
