@@ -767,7 +767,7 @@ def act(
             note=req.note,
             department=new.department,
             effects=tr.effects,
-            details=dict(tr.details) | _escalated_to(conn, row, new),
+            details=dict(tr.details) | _escalated_to(conn, row, new) | _order_terms(tr, disposal_type),
             attachments=[n for n, _ in req.photos],
         )
         kind = "after" if req.action == "handle" else "evidence"
@@ -777,6 +777,12 @@ def act(
             if effect in tr.effects:
                 _issue_document(conn, case_id, row.case_no, kind, new.department, updates.get("due_at"), req, payload)
     return case_id
+
+
+def _order_terms(tr: workflow.Transition, disposal_type: str | None) -> dict[str, Any]:
+    """A step that issues a 交办单 records the disposal type it was issued with: the order printed later states
+    that one, not whatever a later 派遣 made of the case."""
+    return {"disposal_type": disposal_type} if "issue_dispatch_order" in tr.effects and disposal_type else {}
 
 
 def _escalated_to(conn: Connection, row: Any, new: workflow.CaseState) -> dict[str, Any]:
@@ -1429,7 +1435,7 @@ def render_document(
         ).all()
     )
     ev = event_class(services, case["scheme"], case["class_code"])
-    limit = _disposal_limit(services, ev, case["disposal_type"])
+    disposal_type = case["disposal_type"]
     due = doc["due_at"] or (dt.datetime.fromisoformat(case["due_at"]) if case["due_at"] else None)
     decision = (case["routing"] or {}).get("decision") or {}
     issued = doc["issued_at"].astimezone(LOCAL_TZ)
@@ -1442,9 +1448,12 @@ def render_document(
         ).scalar_one()
         steps = [t for t in case["timeline"] if "issue_dispatch_order" in (t["effects"] or [])]
         step = steps[nth - 1] if 0 < nth <= len(steps) else None
+        # The disposal type the order was issued with (a later 派遣 may change the case's): recorded by the step.
+        disposal_type = ((step or {}).get("details") or {}).get("disposal_type") or disposal_type
         if step is not None and step["action"] == "rework":
             rework_count = sum(t["action"] == "rework" for t in steps[:nth])
             rework_reason = doc["reason"] or (step["details"] or {}).get("reason") or step["note"]
+    limit = _disposal_limit(services, ev, disposal_type)
     photos = [p for p in case["photos"] if p["kind"] == "before"]
     if embed_photos:
         urls = [
@@ -1488,8 +1497,8 @@ def render_document(
             else None
         ),
         supervision_reason=doc["reason"] or ("超期未办结" if doc["kind"] == "supervision" else None),
-        disposal_type=case["disposal_type"],
-        urgent=bool(case["urgent"]),
+        disposal_type=limit.disposal_type,
+        urgent=bool(limit.urgent),
         rework_count=rework_count,
         rework_reason=rework_reason,
     )

@@ -933,7 +933,10 @@ PANEL_JS = r"""
     var area = $("gg-action-area");
     area.textContent = "";
     var required = (C.required[action] || []).filter(function (f) { return f !== "after_photo"; });
-    var optional = C.optional[action] || [];
+    // 返工 goes back to the same department by rule: its optional department is an API check, not a choice.
+    var optional = (C.optional[action] || []).filter(function (f) {
+      return !(action === "rework" && f === "department");
+    });
     var extension = action === "request_extension" || action === "approve_extension";
     /* 延期: amount + unit or new_due_at (approval: one of them; the service turns an amount into the deadline). */
     var fields = required.concat(optional.filter(function (f) { return required.indexOf(f) < 0; }));
@@ -963,6 +966,7 @@ PANEL_JS = r"""
     /* Photos go with the action on the form endpoint, which takes result and reason: 处置 needs its after-photo,
        the others may carry evidence (返工 with what the check found). */
     var needsPhoto = (C.required[action] || []).indexOf("after_photo") >= 0;
+    // The form endpoint takes result and reason besides the photos: actions with other fields go as JSON.
     var formFields = fields.every(function (f) { return f === "result" || f === "reason"; });
     if (formFields) {
       form.appendChild(el("label", null, (needsPhoto ? "处置后照片(必填) " : "照片 "),

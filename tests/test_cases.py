@@ -617,6 +617,8 @@ def test_api_refusals_have_status_and_reason(
             assert r.status_code == 422 and r.json()["detail"]["message"].startswith(f"stat: not a parameter of {path}")
         r = client.get("/cases", params={"period": "2025-09", "since": "2025-09-02T00:00:00"})
         assert r.status_code == 422 and "either period or since/until" in r.json()["detail"]["message"]
+        bad = client.get("/cases", params={"period": "2025-13"}).json()["detail"]
+        assert bad["items"] == [{"field": "period", "reason": bad["message"]}] and bad["message"].startswith("period:")
         assert client.get("/cases", params={"escalation_level": 1}).json()["count"] == 0
         assert client.get("/cases", params={"escalation_level": 4}).status_code == 422
 
@@ -1037,3 +1039,19 @@ def test_a_returned_case_leaves_the_departments_list_unless_returned_cases_are_a
     act(loaded, services, cid, "return", "department", 4, "2025-10-13T10:00:00", reason="不属本部门职责")
     assert not listed() and not listed(state=["dispatched", "filed"])
     assert listed(state=["returned"])  # the dispatcher asking which cases this department returned
+
+
+def test_an_earlier_dispatch_order_keeps_the_disposal_type_it_was_issued_with(
+    loaded: Engine, services: svc.CaseServices, spot: tuple[float, float]
+) -> None:
+    x, y = spot
+    cid = _dispatchable(loaded, services, x, y, "2025-10-13T09:00:00", class_code="06001")
+    act(loaded, services, cid, "dispatch", "dispatcher", 3, "2025-10-13T09:00:00")  # 停工, 4 working hours
+    act(loaded, services, cid, "return", "department", 4, "2025-10-13T09:30:00", reason="应先拆除")
+    c = act(loaded, services, cid, "dispatch", "dispatcher", 5, "2025-10-13T10:00:00", disposal_type="拆除")
+    first, second = sorted(d["id"] for d in c["documents"] if d["kind"] == "dispatch")
+    with loaded.connect() as conn:
+        html_1 = svc.render_document(conn, services, cid, first)
+        html_2 = svc.render_document(conn, services, cid, second)
+    assert "停工" in html_1 and "拆除" not in html_1 and "4 工作时" in html_1
+    assert "拆除" in html_2 and "20 工作日" in html_2

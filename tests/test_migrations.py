@@ -104,3 +104,43 @@ def test_case_numbers_move_to_yearly_sequences_and_back(server_url: URL) -> None
     finally:
         engine.dispose()
         drop_database(server_url, url.database or "")
+
+
+def test_urgent_disposal_clocks_become_calendar_time_even_while_suspended(server_url: URL) -> None:
+    """0009: an urgent case's running 处置 clock — or one paused by 挂账 while dispatched — is calendar time; the
+    other clocks keep the working time they were given."""
+    url = new_database(server_url, "gisgrid_migr_clock")
+    engine = make_engine(url)
+    try:
+        ensure_postgis(engine)
+        migrate.upgrade(url, "0008")
+        rows = [  # (case_no, urgent, state, previous_state, node)
+            ("2025000001", True, "dispatched", None, "disposal"),
+            ("2025000002", True, "suspended", "dispatched", None),
+            ("2025000003", True, "suspended", "filed", None),
+            ("2025000004", True, "reported", None, "verify"),
+            ("2025000005", False, "dispatched", None, "disposal"),
+        ]
+        with engine.begin() as conn:
+            for no, urgent, state, previous, node in rows:
+                conn.execute(
+                    text(
+                        "INSERT INTO cases (case_no, scheme, class_code, urgent, state, previous_state, node, source, "
+                        "geom) VALUES (:n, 'gbt47678', '06013', :u, :s, :p, :node, 'patrol', "
+                        "ST_SetSRID(ST_MakePoint(113.7, 34.75), 4490))"
+                    ),
+                    {"n": no, "u": urgent, "s": state, "p": previous, "node": node},
+                )
+        migrate.upgrade(url)
+        with engine.connect() as conn:
+            got = dict(conn.execute(text("SELECT case_no, node_calendar_time FROM cases")).all())
+        assert got == {
+            "2025000001": True,
+            "2025000002": True,
+            "2025000003": False,
+            "2025000004": False,
+            "2025000005": False,
+        }
+    finally:
+        engine.dispose()
+        drop_database(server_url, url.database or "")

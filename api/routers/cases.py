@@ -177,7 +177,10 @@ async def case_filter(
         if since is not None or until is not None:
             raise InvalidInput("period: give either period or since/until, not both", detail=[{"field": "period"}])
         svc.check_texts({"period": period})
-        p = parse_period(period)
+        try:
+            p = parse_period(period)
+        except InvalidInput as exc:  # named by field, as every other refused filter is
+            raise InvalidInput(exc.message, detail=[{"field": "period", "reason": exc.message}]) from None
         since, until = p.start.to_pydatetime(), p.end.to_pydatetime()
     return svc.CaseFilter(
         escalation_level=escalation_level,

@@ -565,3 +565,32 @@ def test_a_gcj02_basemap_pane_is_moved_by_the_shared_shift_and_loads_its_tiles(d
     (gx,), (gy,) = geodesy.from_storage(np.array([lon]), np.array([lat]), "gcj02")
     assert abs(lon_off - (gx - lon)) < 1e-6 and abs(lat_off - (gy - lat)) < 1e-6  # the table: within ~0.1 m
     desk.page.wait_for_function("() => document.querySelectorAll('.leaflet-tile-loaded').length > 0")
+
+
+def test_the_rework_form_takes_evidence_photos_and_no_department_choice(
+    desk: Tab, live: LiveServer, api: httpx.Client
+) -> None:
+    filed = dispatched_case(api, seed=95)
+    sent = api.post(
+        f"/cases/{filed['id']}/actions/dispatch",
+        json={"version": filed["version"], "payload": {"department": a_department_of(live, filed)}},
+        headers={"X-Role": "dispatcher"},
+    )
+    assert sent.status_code == 200, sent.text
+    dispatched = sent.json()
+    handled = api.post(
+        f"/cases/{dispatched['id']}/actions/handle/form",
+        data={"version": str(dispatched["version"]), "result": "已清理"},
+        files={"photos": ("after.png", _png_bytes(), "image/png")},
+        headers={"X-Role": "department"},
+    )
+    assert handled.status_code == 200, handled.text
+    page = desk.page
+    open_console(desk, live)
+    page.select_option("#gg-role", "supervisor")
+    page.evaluate(f"() => {{ GG.openCase({dispatched['id']}); }}")
+    detail = page.locator("#gg-detail")
+    detail.locator('button[data-action="rework"]').click()
+    form = detail.locator("form.gg-form")
+    assert form.locator('input[name="photos"][type="file"]').count() == 1
+    assert form.locator('[name="department"]').count() == 0  # 返工 goes back to the same department by rule
