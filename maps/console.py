@@ -836,7 +836,8 @@ PANEL_JS = r"""
       c.timeline.forEach(function (t) {
         ol.appendChild(el("li", null, fmtTime(t.at) + " " + (t.action_label || t.action) + " · " + (t.actor || "") +
           (t.role ? "(" + (C.roles[t.role] || t.role) + ")" : "") +
-          (t.to_state ? " → " + (C.states[t.to_state] || t.to_state) : "") + (t.note ? " · " + t.note : "")));
+          (t.to_state ? " → " + (C.states[t.to_state] || t.to_state) : "") + stepTerms(t.details || {}) +
+          (t.note ? " · " + t.note : "")));
       });
       box.appendChild(ol);
     }
@@ -927,6 +928,22 @@ PANEL_JS = r"""
     if (kind === "bool") { return input.checked ? true : undefined; }
     if (kind === "number") { return input.value === "" ? undefined : Number(input.value); }
     return input.value ? input.value : undefined;
+  }
+
+  /* What a step decided, in words: the reason, the time asked for or granted, the type, where it was escalated. */
+  function stepTerms(d) {
+    var parts = [];
+    if (d.reason) { parts.push(String(d.reason)); }
+    if (d.result) { parts.push("结果:" + d.result); }
+    if (d.amount !== undefined) { parts.push("延长 " + d.amount + " " + (C.timeUnits[d.unit] || d.unit || "工作日")); }
+    if (d.new_due_at) {
+      var was = d.previous_due_at ? "时限 " + fmtTime(d.previous_due_at) + " → " : "新时限 ";
+      parts.push(was + fmtTime(d.new_due_at));
+    }
+    if (d.disposal_type) { parts.push("处置方式 " + d.disposal_type); }
+    if (d.to_grid) { parts.push("提级至 " + (d.to_grid_name || d.to_grid)); }
+    if (d.flagged) { parts.push("重点督办"); }
+    return parts.length ? " · " + parts.join(" · ") : "";
   }
 
   function actionForm(c, action) {

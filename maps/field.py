@@ -64,6 +64,9 @@ CSP_TEMPLATE = (
 )
 #: Lowest zoom of the map itself: without it Leaflet raises the view to the first layer's minZoom.
 MAP_MIN_ZOOM = 3
+#: A tap places a report only from this zoom (a fingertip ~10 px is ~20 m at z16, ~1 km at z10): below it a tap
+#: zooms in on the spot first.
+TAP_MIN_ZOOM = 16
 #: URL layer → (style of its MVT layer, min zoom shown); tier 3 first (drawn under the unit grids by z-index).
 GRID_LAYERS: dict[str, tuple[dict[str, Any], int]] = {
     "tier3": ({"weight": 2, "color": "#8e24aa", "opacity": 0.9, "fill": False}, 0),
@@ -206,6 +209,7 @@ def build_field_page(
         "bounds": None if bounds is None else [[bounds[1], bounds[0]], [bounds[3], bounds[2]]],
         "center": list(center),
         "minZoom": MAP_MIN_ZOOM,
+        "tapMinZoom": TAP_MIN_ZOOM,
         "scheme": scheme,
         "retryMs": RETRY_MS,
         "mineShown": MINE_SHOWN,
@@ -643,7 +647,7 @@ PAGE_JS = r"""
           el("button", {type: "button", cls: "gf-btn gf-discard", text: "放弃", onclick: function () {
             if (!window.confirm("放弃这条上报?照片和描述将从本机删除。")) { return; }
             if (GF.editing === r.key) { GF.editing = null; }
-            outbox.remove(r.key).then(renderQueue);
+            outbox.remove(r.key).then(renderQueue).then(function () { notice(""); });
           }}))));
     });
   }
@@ -988,6 +992,12 @@ PAGE_JS = r"""
     GF.mineLayer = L.layerGroup().addTo(map);
     if (B && B.shift) { GF.basemapShift = gisgridShiftBasemap(map, B.pane, B.shift); }
     map.on("click", function (e) {
+      /* A tap is a place only where a fingertip is a few metres: further out it zooms in on the tap first. */
+      if (map.getZoom() < C.tapMinZoom) {
+        map.setView(e.latlng, Math.min(map.getZoom() + 3, C.tapMinZoom));
+        gpsMessage("请放大到街道(" + C.tapMinZoom + " 级)后再点选位置:已向点击处放大。");
+        return;
+      }
       setLocation({lon: e.latlng.lng, lat: e.latlng.lat, datum: "cgcs2000", source: "map"});
     });
   }

@@ -59,6 +59,12 @@ DOM_JS = r"""
     [/unknown|not one of|no disposal type|not a disposal type/i, "不在可选范围内"],
     [/outside/i, "超出网格覆盖范围"]
   ];
+  var ZH_WHOLE = [
+    [/past its deadline, or flagged/, "案件未超时:未超时的案件督办须勾选「重点督办」"],
+    [/already at escalation level 1/, "已提级至一级网格(街道),不能再提级"],
+    [/extension request is already pending/, "已有待审批的延期申请"],
+    [/no pending extension request/, "没有待审批的延期申请"]
+  ];
   function zhField(name) {
     var key = String(name || "").replace(/^payload\./, "").replace(/\[\d+\]$/, "");
     return ZH_FIELDS[key] || "";
@@ -89,6 +95,9 @@ DOM_JS = r"""
     var named = String(text).match(/^([a-z_.\[\]0-9]+): /);  // "until: must be after since"
     var field = Array.isArray(items) && items.length ? items[0].field
       : items && Array.isArray(items.missing) ? items.missing[0] : named && named[1];
+    for (var k = 0; k < ZH_WHOLE.length; k++) {  // refusals whose cause is not the field or the state
+      if (ZH_WHOLE[k][0].test(text)) { return prefix + ZH_WHOLE[k][1] + " · " + text; }
+    }
     var zh = zhField(field);
     var reason = body.error === "invalid_input" ? zhReason(text) : "";
     var head = zh ? zh + ":" + (reason || zhCode || "有误") : zhCode + (reason ? ":" + reason : "");

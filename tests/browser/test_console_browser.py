@@ -504,7 +504,7 @@ def test_supervise_sends_flagged_not_overdue_and_the_escalation_is_shown(
     form.locator('textarea[name="reason"]').fill("群众反映强烈")
     form.locator('button[type="submit"]').click()  # not overdue, not flagged: the service refuses, in zh-CN too
     page.wait_for_function("() => /未办理/.test(document.getElementById('gg-detail').innerText)")
-    assert "案件当前状态不能办理此操作" in form.inner_text()
+    assert "案件未超时:未超时的案件督办须勾选「重点督办」" in form.inner_text()  # the cause, not "the state"
     form.locator('input[name="flagged"]').check()
     with page.expect_request(lambda r: r.url.endswith("/actions/supervise")) as req:
         form.locator('button[type="submit"]').click()
@@ -524,6 +524,9 @@ def test_supervise_sends_flagged_not_overdue_and_the_escalation_is_shown(
         answer = route.fetch()
         route.fulfill(response=answer, json={**answer.json(), "escalation": escalation})
 
+    # the real escalation object (the test's stand-in below checks the rendering of a leader's phone too)
+    real = api.get(f"/cases/{cid}").json()["escalation"]
+    assert real["level"] == 2 and real["label"] == "二级网格(社区)" and real["grid_code"], real
     page.route(re.compile(rf".*/cases/{cid}$"), with_escalation)
     page.evaluate(f"() => {{ GG.openCase({cid}); }}")
     page.wait_for_function("() => /提级至/.test(document.getElementById('gg-detail').innerText)")
@@ -531,6 +534,7 @@ def test_supervise_sends_flagged_not_overdue_and_the_escalation_is_shown(
     assert detail.locator("dt:text-is('提级至') + dd").inner_text() == (
         "二级网格(社区) · 幸福社区(419901001001) · 网格长 张三 13800000000"
     )
+    assert "提级至" in detail.locator("ol.gg-timeline").inner_text()  # the log says where it went
     desk.shot("supervised-escalated")
 
 
