@@ -118,6 +118,11 @@ class RoutingRule:
         return ", ".join(parts)
 
 
+def department_label(code: str, name: str | None) -> str:
+    """A department in an explanation: its name first (what a reader looks for), then its code."""
+    return f"{name}({code})" if name else code
+
+
 @dataclass(frozen=True)
 class RoutingRules:
     rules: tuple[RoutingRule, ...]
@@ -125,8 +130,7 @@ class RoutingRules:
     sources: tuple[Path, ...] = ()
 
     def department_text(self, code: str) -> str:
-        name = self.departments.get(code)
-        return f"{code} ({name})" if name else code
+        return department_label(code, self.departments.get(code))
 
 
 @dataclass(frozen=True)
@@ -564,8 +568,7 @@ def override(
         problems.append("reason is empty (改派 needs a written reason)")
     if problems:
         raise InvalidInput("routing override refused: " + "; ".join(problems), detail={"problems": problems})
-    name = departments.get(department) if isinstance(departments, Mapping) else None
-    shown = f"{department} ({name})" if name else department
+    shown = department_label(department, departments.get(department) if isinstance(departments, Mapping) else None)
     return replace(
         decision,
         department=department,

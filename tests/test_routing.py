@@ -77,7 +77,7 @@ def test_night_rule_at_22_vs_10() -> None:
     assert (night.department, night.rule_id, night.source, night.queue) == (CGW, "R007", "rule", "auto")
     assert (
         night.explanation
-        == "事件后属主: 类别规则 R007 (类别 gbt47678:08001, 22:00–06:00) → 990000000000000001 (区城市管理委员会)"
+        == "事件后属主: 类别规则 R007 (类别 gbt47678:08001, 22:00–06:00) → 区城市管理委员会(990000000000000001)"
     )
     day = route(case("08001", when=at(10)), DEMO)
     assert (day.department, day.rule_id) == (ZJ, "R006")
@@ -132,7 +132,7 @@ def test_no_rule_goes_to_the_manual_queue_or_the_class_default() -> None:
     default = route(case("10001"), DEMO, class_default=SZ)
     assert (default.department, default.queue, default.source) == (SZ, "auto", "class_default")
     assert default.explanation == (
-        "事件后属主: 无匹配规则, 类别 gbt47678:10001 的默认主管部门 990000000000000002 (区市政市容管理委员会)"
+        "事件后属主: 无匹配规则, 类别 gbt47678:10001 的默认主管部门 区市政市容管理委员会(990000000000000002)"
     )
     # A matching rule beats the class default.
     assert route(case("06010"), DEMO, class_default=SZ).source == "rule"
@@ -158,21 +158,21 @@ def test_component_owner_beats_area_rules(owner_rules: RoutingRules) -> None:
     owner = ComponentOwner(maint_dept=LIGHT, main_dept=SZ, owner_dept=CGW, component_id="41990101037000012")
     d = route(linked, owner_rules, component=owner)
     assert (d.department, d.source, d.rule_id, d.queue) == (LIGHT, "component_owner", None, "auto")
-    assert d.explanation == "部件先属主: 养护单位 990000000000000012 (城市照明管理处) of component 41990101037000012"
+    assert d.explanation == "部件先属主: 养护单位 城市照明管理处(990000000000000012) of component 41990101037000012"
     assert [(c.rule_id, c.matched) for c in d.candidates] == [("A1", True), ("C1", True)]
     assert all("部件先属主" in c.why for c in d.candidates)
 
     no_maint = route(linked, owner_rules, component=ComponentOwner(main_dept=SZ, owner_dept=CGW))
-    assert no_maint.explanation == "部件先属主: 主管部门 990000000000000002 (区市政市容管理委员会)"
+    assert no_maint.explanation == "部件先属主: 主管部门 区市政市容管理委员会(990000000000000002)"
     only_owner = route(linked, owner_rules, component=ComponentOwner(owner_dept=CGW, component_id="X"))
-    assert only_owner.explanation == "部件先属主: 权属单位 990000000000000001 (区城市管理委员会) of component X"
+    assert only_owner.explanation == "部件先属主: 权属单位 区城市管理委员会(990000000000000001) of component X"
 
 
 def test_component_without_owner_or_event_falls_back_to_the_area(owner_rules: RoutingRules) -> None:
     empty = route(case("01037", component_linked=True), owner_rules, component=ComponentOwner(maint_dept=" "))
     assert empty.explanation == (
         "部件无责任单位信息, 按属地: 事件先属地: 区域规则 A1 (区域 419901001, 类别 gbt47678:01037) → "
-        "990000000000000013 (街道办事处)"
+        "街道办事处(990000000000000013)"
     )
     missing = route(case("01037", component_linked=True), owner_rules)
     assert missing.explanation.startswith("未提供部件信息, 按属地: 事件先属地: 区域规则 A1")
@@ -181,8 +181,7 @@ def test_component_without_owner_or_event_falls_back_to_the_area(owner_rules: Ro
     elsewhere = route(case("01037", grid="419901002001001"), owner_rules)
     assert (elsewhere.rule_id, elsewhere.source) == ("C1", "rule")
     assert (
-        elsewhere.explanation
-        == "事件后属主: 类别规则 C1 (类别 gbt47678:01) → 990000000000000002 (区市政市容管理委员会)"
+        elsewhere.explanation == "事件后属主: 类别规则 C1 (类别 gbt47678:01) → 区市政市容管理委员会(990000000000000002)"
     )
     with pytest.raises(InvalidInput, match="not component-linked"):
         route(case("01037"), owner_rules, component=ComponentOwner(maint_dept=LIGHT))
@@ -244,7 +243,7 @@ def test_override_is_recorded_with_the_original() -> None:
     assert (new.overridden_by, new.override_reason, new.original) == ("派遣员 李四", "夜间执法队已在现场", original)
     assert new.original_explanation == original.explanation
     assert new.explanation == (
-        "派遣员改派: 990000000000000001 (区城市管理委员会) by 派遣员 李四, 原因: 夜间执法队已在现场; 原判断: "
+        "派遣员改派: 区城市管理委员会(990000000000000001) by 派遣员 李四, 原因: 夜间执法队已在现场; 原判断: "
         + original.explanation
     )
     assert new.candidates == original.candidates
@@ -382,7 +381,7 @@ def test_extra_files_add_and_replace_rules(tmp_path: Path) -> None:
                        name="city_routing.csv")  # fmt: skip
     rules = load_routing_rules(base, [extra], departments={CGW: "城管委", SZ: "市政市容委"})
     assert {r.rule_id: r.department for r in rules.rules} == {"R1": CGW, "R2": SZ, "R3": CGW}
-    assert rules.department_text(SZ) == "990000000000000002 (市政市容委)"
+    assert rules.department_text(SZ) == "市政市容委(990000000000000002)"
     assert rules.sources == (base, extra)
     # An extra file may not repeat an id within itself.
     bad = rules_file(tmp_path, _row(rule_id="R9"), _row(rule_id="R9"), name="bad.csv")
