@@ -397,6 +397,39 @@ def _draft(services: CaseServices, item: Intake, now: dt.datetime) -> _Draft:
     return _Draft(item, ev, limit, infos, lon, lat, datum, float(xs[0]), float(ys[0]), now)
 
 
+def route_report(
+    services: CaseServices, ev: EventClass, where: Any, component: Any, at: dt.datetime
+) -> routing.RoutingDecision:
+    """The routing of a report: its class at its unit grid (``where``: code, street/community/tier3 codes) and
+    time, its linked component's departments first (``component``: id, maint/main/owner_dept_code, or None) —
+    for intake and for a history made as intake would have made it."""
+    owner = (
+        routing.ComponentOwner(
+            maint_dept=component["maint_dept_code"],
+            main_dept=component["main_dept_code"],
+            owner_dept=component["owner_dept_code"],
+            component_id=component["id"],
+        )
+        if component
+        else None
+    )
+    return routing.route(
+        routing.RoutingInput(
+            class_code=ev.code,
+            scheme=ev.scheme,
+            unit_grid_code=where["code"],
+            reported_at=at,
+            tier1_code=where["street_code"],
+            tier2_code=where["community_code"],
+            tier3_code=where["tier3_code"],
+            component_linked=component is not None,
+        ),
+        services.rules,
+        component=owner,
+        class_default=ev.default_dept or None,
+    )
+
+
 def _write_params(services: CaseServices, draft: _Draft, read: dict[str, Any]) -> dict[str, Any]:
     """From what ``_INTAKE_READ`` found (a report not seen before): the grid or the refusal, the routing decision
     with its explanation, the first deadline — the binds of the write; photos are stored here."""
@@ -409,31 +442,7 @@ def _write_params(services: CaseServices, draft: _Draft, read: dict[str, Any]) -
             detail=[{"field": f, "reason": "outside coverage"} for f in ("lon", "lat")],
         )
     component = read["component"]
-    owner = (
-        routing.ComponentOwner(
-            maint_dept=component["maint_dept_code"],
-            main_dept=component["main_dept_code"],
-            owner_dept=component["owner_dept_code"],
-            component_id=component["id"],
-        )
-        if component
-        else None
-    )
-    decision = routing.route(
-        routing.RoutingInput(
-            class_code=ev.code,
-            scheme=ev.scheme,
-            unit_grid_code=where["code"],
-            reported_at=now,
-            tier1_code=where["street_code"],
-            tier2_code=where["community_code"],
-            tier3_code=where["tier3_code"],
-            component_linked=component is not None,
-        ),
-        services.rules,
-        component=owner,
-        class_default=ev.default_dept or None,
-    )
+    decision = route_report(services, ev, where, component, now)
     decided = {"decision": _decision_json(decision), "duplicates": read["duplicates"]}
     verify_clock = node_clock(services, "verify", ev, draft.limit.disposal_type, now)
     params: dict[str, Any] = {

@@ -102,7 +102,7 @@ def intake_routing(conn: Connection, services: Any) -> Callable[[pd.DataFrame], 
     and class default), with the decision stored as intake stores it (``{"decision": …, "duplicates": []}``).
     Reports are of the scheme gbt47678, as the simulator makes them."""
     from gisgrid import cases as case_svc
-    from gisgrid import geodesy, routing
+    from gisgrid import geodesy
 
     nearest = case_svc._NEAREST_COMPONENT  # intake's own query, per report of a batch
     for bind, column in (("CAST(:cc AS text)", "q.cc"), (":dx", "q.dx"), (":dy", "q.dy")):
@@ -145,25 +145,8 @@ def intake_routing(conn: Connection, services: Any) -> Callable[[pd.DataFrame], 
         for i, (code, grid, t1, t2, t3, at) in enumerate(zip(*columns, asked["tier3_code"].tolist(), ats, strict=True)):
             ev = classes[code]
             comp = found.get(i)
-            decision = routing.route(
-                routing.RoutingInput(
-                    class_code=ev.code,
-                    scheme=ev.scheme,
-                    unit_grid_code=grid,
-                    reported_at=at,
-                    tier1_code=t1,
-                    tier2_code=t2,
-                    tier3_code=t3,
-                    component_linked=comp is not None,
-                ),
-                services.rules,
-                component=routing.ComponentOwner(
-                    maint_dept=comp[2], main_dept=comp[3], owner_dept=comp[4], component_id=comp[1]
-                )
-                if comp is not None
-                else None,
-                class_default=ev.default_dept or None,
-            )
+            where = {"code": grid, "street_code": t1, "community_code": t2, "tier3_code": t3}
+            decision = case_svc.route_report(services, ev, where, comp._mapping if comp is not None else None, at)
             departments.append(decision.department)
             documents.append({"decision": case_svc._decision_json(decision), "duplicates": []})
             component_ids.append(comp[1] if comp is not None else None)
