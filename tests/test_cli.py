@@ -165,3 +165,22 @@ def test_serve_listens_with_tcp_nodelay_ready_socket_and_names_a_busy_port() -> 
             listen("127.0.0.1", port)
     finally:
         sock.close()
+
+
+def test_the_services_own_warnings_reach_the_user_as_one_line(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Not Python's ``file.py:249: CalendarYearUnknown: …`` followed by a line of source code."""
+    import gisgrid.cli
+    from gisgrid.calendar import CalendarYearUnknown
+    from gisgrid.cli import _one_line_warning
+
+    passed_on: list[tuple] = []
+    monkeypatch.setattr(gisgrid.cli, "_python_showwarning", lambda *a, **k: passed_on.append(a))
+
+    _one_line_warning(CalendarYearUnknown("chinesecalendar has no holiday data for 2027"), CalendarYearUnknown,
+                      "/x/gisgrid/evaluation.py", 249)  # fmt: skip
+    assert capsys.readouterr().err == "warning: chinesecalendar has no holiday data for 2027\n"
+    other = UserWarning("other")
+    _one_line_warning(other, UserWarning, "/x/lib.py", 7)
+    assert passed_on == [(other, UserWarning, "/x/lib.py", 7)] and capsys.readouterr().err == ""  # as Python does

@@ -4,6 +4,8 @@ turns domain errors into a one-line message and a non-zero exit."""
 from __future__ import annotations
 
 import sys
+import warnings
+from typing import Any
 
 import typer
 
@@ -51,7 +53,20 @@ def _register_optional() -> None:
     app.add_typer(maprender_cli.app, name="map")
 
 
+def _one_line_warning(message: Any, category: type[Warning], *_args: Any, **_kwargs: Any) -> None:
+    """The service's own warnings (a year the holiday calendar does not know …) as one line for the user; the
+    rest as Python shows them."""
+    if category.__module__.startswith("gisgrid"):
+        typer.echo(f"warning: {message}", err=True)
+    else:
+        _python_showwarning(message, category, *_args, **_kwargs)
+
+
+_python_showwarning = warnings.showwarning
+
+
 def main() -> None:
+    warnings.showwarning = _one_line_warning
     try:
         _register_optional()
         app(standalone_mode=False)
