@@ -695,6 +695,9 @@ def act(
             disposal_type = _disposal_limit(services, ev, payload["disposal_type"]).disposal_type
         if req.action == "request_extension" and payload.get("new_due_at"):
             _parse_due(payload["new_due_at"], services)  # what is asked must be a time too
+        asked = payload.get("amount") if req.action == "request_extension" else None
+        if asked is not None and not (math.isfinite(asked) and asked > 0):
+            raise InvalidInput("amount: must be a positive number", detail=[{"field": "amount"}])
         infos = []
         for i, (name, data) in enumerate(req.photos):
             check_texts({f"photos[{i}]": name})

@@ -882,6 +882,8 @@ def test_an_extension_request_says_how_long_and_the_approval_what_it_moved(
     x, y = spot
     cid = _dispatchable(loaded, services, x, y, "2025-10-13T09:00:00")
     act(loaded, services, cid, "dispatch", "dispatcher", 3, "2025-10-13T09:00:00")  # due 14:30
+    with pytest.raises(InvalidInput, match="amount: must be a positive number"):
+        act(loaded, services, cid, "request_extension", "department", 4, "2025-10-13T10:00:00", reason="r", amount=-3)
     with pytest.raises(InvalidInput, match="unit: must be one of working_hours"):
         act(loaded, services, cid, "request_extension", "department", 4, "2025-10-13T10:00:00", reason="r", unit="d")
     with pytest.raises(InvalidInput, match="new_due_at: 'soon' is not a date and time"):
