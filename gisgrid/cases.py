@@ -693,8 +693,8 @@ def act(
         disposal_type = row.disposal_type
         if req.action == "dispatch" and payload.get("disposal_type"):  # the dispatcher decides 停工/处罚/拆除, 紧急
             disposal_type = _disposal_limit(services, ev, payload["disposal_type"]).disposal_type
-        if req.action == "request_extension" and payload.get("new_due_at"):
-            _parse_due(payload["new_due_at"], services)  # what is asked must be a time too
+        if req.action == "request_extension" and payload.get("new_due_at"):  # what is asked is a time too
+            payload["new_due_at"] = _parse_due(payload["new_due_at"], services).isoformat()
         asked = payload.get("amount") if req.action == "request_extension" else None
         if asked is not None and not (math.isfinite(asked) and asked > 0):
             raise InvalidInput("amount: must be a positive number", detail=[{"field": "amount"}])

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -25,12 +25,14 @@ _SURNAMES = (
 _GIVEN = "伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀霞平刚桂英华玉萍红娥玲芬燕彬斌宇浩凯健俊帆帅旭宁亮晨辉鹏飞峰海波"
 
 
-def demo_staff(grid_codes: list[str], seed: int) -> pd.DataFrame:
-    """Deterministic fictitious staff: one 网格长 and two 网格员 per tier-3 grid."""
+def demo_staff(grid_codes: list[str], seed: int, leader_codes: Sequence[str] = ()) -> pd.DataFrame:
+    """Deterministic fictitious staff: one 网格长 and two 网格员 per tier-3 grid, and a 网格长 for each of
+    ``leader_codes`` (the streets and communities a case is escalated to, 提级)."""
     rng = np.random.default_rng(seed)
     rows = []
-    for code in grid_codes:
-        for role in ("网格长", "网格员", "网格员"):
+    crews = [*((c, ("网格长", "网格员", "网格员")) for c in grid_codes), *((c, ("网格长",)) for c in leader_codes)]
+    for code, roles in crews:
+        for role in roles:
             name = rng.choice(list(_SURNAMES)) + "".join(rng.choice(list(_GIVEN), size=int(rng.integers(1, 3))))
             phone = "1" + str(rng.choice([38, 39, 58, 59, 86, 87])) + f"{int(rng.integers(0, 10**8)):08d}"
             rows.append({"grid_code": code, "role": role, "name": name, "phone": phone})
@@ -95,8 +97,9 @@ def load_demo(
     echo(f"tiers: {tiers.tier1} / {tiers.tier2} / {tiers.tier3}")
     with engine.connect() as conn:
         codes = list(conn.execute(text("SELECT code FROM management_grids WHERE tier = 3 ORDER BY code")).scalars())
+        upper = list(conn.execute(text("SELECT code FROM management_grids WHERE tier < 3 ORDER BY code")).scalars())
     staff_csv = folder / "z_district_staff.csv"
-    demo_staff(codes, seed).to_csv(staff_csv, index=False, encoding="utf-8")
+    demo_staff(codes, seed, upper).to_csv(staff_csv, index=False, encoding="utf-8")
     n = workflows.import_staff(engine, staff_csv)
     registry = ""
     if components:
@@ -113,7 +116,8 @@ def load_demo(
         echo(f"case history: {written} cases")
     return (
         f"demo district Z区 loaded: {len(imported.boundaries.units)} units, {generated.cells} unit grids, "
-        f"{tiers.tier3} tier-3 grids with staff for {n}{registry}{record}"
+        f"{tiers.tier3} tier-3 grids, staff for {n} grids (with the streets' and communities' 网格长)"
+        f"{registry}{record}"
     )
 
 

@@ -890,8 +890,13 @@ def test_an_extension_request_says_how_long_and_the_approval_what_it_moved(
         act(loaded, services, cid, "request_extension", "department", 4, "2025-10-13T10:00:00", reason="r",
             new_due_at="soon")  # fmt: skip
     c = act(loaded, services, cid, "request_extension", "department", 4, "2025-10-13T10:00:00", reason="材料未到",
-            amount=3, unit="working_days")  # fmt: skip
-    assert c["timeline"][-1]["details"] == {"reason": "材料未到", "amount": 3, "unit": "working_days"}
+            amount=3, unit="working_days", new_due_at="2025-10-16")  # fmt: skip
+    assert c["timeline"][-1]["details"] == {
+        "reason": "材料未到",
+        "amount": 3,
+        "unit": "working_days",
+        "new_due_at": "2025-10-16T17:30:00+08:00",  # a date asked for is that day's end of work, as approved
+    }
     # A date alone is the end of that day's working hours.
     c = act(loaded, services, cid, "approve_extension", "dispatcher", 5, "2025-10-13T10:30:00", new_due_at="2025-10-16")
     assert c["due_at"] == "2025-10-16T17:30:00+08:00"

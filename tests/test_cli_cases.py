@@ -258,6 +258,7 @@ def test_list_filters_by_source_period_and_bbox_as_the_api_does(gisgrid: Gisgrid
     assert listed(gisgrid, "--bbox", west) == [c, a]
     assert listed(gisgrid, "--bbox", west, "--source", "hotline", "--period", "2025-10") == [c]
     assert listed(gisgrid, "--source", "sensor") == []
+    assert listed(gisgrid, "--escalation-level", "3") == [c, b, a] and listed(gisgrid, "--escalation-level", "1") == []
     r = gisgrid("cases", "list", "--format", "json", "--limit", "1", "--offset", "1")
     assert json.loads(r.out)["count"] == 3 and [x["id"] for x in json.loads(r.out)["data"]] == [b]
 

@@ -32,6 +32,9 @@ def test_demo_load_fills_the_district_and_is_idempotent(server_url: URL, tmp_pat
             led = conn.execute(
                 text("SELECT count(*) FROM management_grids WHERE tier = 3 AND leader_name IS NOT NULL")
             ).scalar()
+            led_above = conn.execute(  # streets and communities have their 网格长: a 提级 names who takes it
+                text("SELECT count(*) FROM management_grids WHERE tier < 3 AND leader_name IS NOT NULL")
+            ).scalar()
             district_area = conn.execute(
                 text("SELECT area_m2 FROM admin_units WHERE code = :c"), {"c": DEMO_DISTRICT_CODE}
             ).scalar()
@@ -40,7 +43,7 @@ def test_demo_load_fills_the_district_and_is_idempotent(server_url: URL, tmp_pat
         assert abs(cells[1] - district_area) / district_area < 1e-4  # the cells cover the district
         assert abs(district_area / 1e6 - 370) < 370 * 0.03
         assert tiers[1] == 12 and tiers[2] == 124 and 640 <= tiers[3] <= 720
-        assert unassigned == 0 and led == tiers[3]
+        assert unassigned == 0 and led == tiers[3] and led_above == tiers[1] + tiers[2]
         with engine.connect() as conn:
             located = conn.execute(text("SELECT count(*) FROM components WHERE unit_grid_code IS NOT NULL")).scalar()
         assert located == 5_000  # every demo component sits in a unit grid

@@ -176,6 +176,9 @@ def list_(
     until: str | None = typer.Option(None, "--until", help="Reported before."),
     period: str | None = typer.Option(None, "--period", help=f"Instead of --since/--until: {PERIOD_HELP}."),
     bbox: str | None = typer.Option(None, "--bbox", help="minlon,minlat,maxlon,maxlat (degrees)."),
+    escalation_level: int | None = typer.Option(
+        None, "--escalation-level", min=1, max=3, help="提级 level: 2 二级网格(社区), 1 一级网格(街道)."
+    ),
     limit: int = typer.Option(20, "--limit", help=f"Cases per page, 1–{MAX_LIMIT}."),
     offset: int = typer.Option(0, "--offset", help="Cases to skip."),
     output: OutputFormat = typer.Option(
@@ -198,6 +201,7 @@ def list_(
         since=start,
         until=end,
         bbox=_bbox(bbox),
+        escalation_level=escalation_level,
         limit=limit,
         offset=offset,
     )
