@@ -21,6 +21,7 @@ from gisgrid.settings import Settings
 from gisgrid.storage.database import database_url, make_engine
 from gisgrid.storage.prepared import init_async_connection
 from maps.basemap import basemap_for
+from maps.field import load_search_terms
 from maps.tiles_sql import TILE_SESSION_SETTINGS
 
 
@@ -73,6 +74,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         tianditu_token=settings.tianditu_token,
     )
     app.state.cases = load_services(settings)
+    app.state.search_terms = load_search_terms(settings.catalogue_dir)  # the field page's class search words
     add_exception_handlers(app)
     app.include_router(tiles.router)  # first: the most requested path is matched before the others are tried
     app.include_router(home.router)

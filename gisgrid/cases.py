@@ -177,19 +177,25 @@ def _disposal_limit(services: CaseServices, ev: EventClass, disposal_type: str |
     )
 
 
-#: The nearest component of a class within COMPONENT_LINK_M of point ``p.g``: a degree box the geometry index
-#: answers (:dx, :dy from geodesy.degree_box), then class, status and exact metres on the few rows inside.
-#: OFFSET 0 keeps the class test out of the index scan: a plan made for any class (the prepared statement's
-#: generic plan) otherwise ANDs in the class index, reading every component of a common class (3 ms, not 0.1).
-_NEAREST_COMPONENT = f"""
+# The nearest component of a class within COMPONENT_LINK_M of point ``p.g``: a degree box the geometry index
+# answers (:dx, :dy from geodesy.degree_box), then class, status and exact metres on the few rows inside.
+# OFFSET 0 keeps the class test out of the index scan: a plan made for any class (the prepared statement's
+# generic plan) otherwise ANDs in the class index, reading every component of a common class (3 ms, not 0.1).
+def nearest_component_sql(component_class: str, dx: str, dy: str) -> str:
+    """The nearest-component probe over point ``p.g``, its class and degree box given as SQL expressions (binds
+    for one report, columns for a batch of them)."""
+    return f"""
     SELECT k.id, k.maint_dept_code, k.main_dept_code, k.owner_dept_code,
            ST_Distance(k.geom::geography, p.g::geography) AS d
-    FROM (SELECT * FROM components WHERE geom && ST_Expand(p.g, :dx, :dy) OFFSET 0) k
-    WHERE k.class_code = CAST(:cc AS text) AND k.status <> '移除'
+    FROM (SELECT * FROM components WHERE geom && ST_Expand(p.g, {dx}, {dy}) OFFSET 0) k
+    WHERE k.class_code = {component_class} AND k.status <> '移除'
       AND ST_DWithin(k.geom::geography, p.g::geography, {COMPONENT_LINK_M})
     ORDER BY d, k.id
     LIMIT 1
 """
+
+
+_NEAREST_COMPONENT = nearest_component_sql("CAST(:cc AS text)", ":dx", ":dy")
 #: Open cases of the same class within the class's radius (:r; :rdx, :rdy its degree box) and time window (since
 #: :since) of ``p.g``; the same OFFSET 0 fence as above.
 _DUPLICATES = """

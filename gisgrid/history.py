@@ -104,11 +104,7 @@ def intake_routing(conn: Connection, services: Any) -> Callable[[pd.DataFrame], 
     from gisgrid import cases as case_svc
     from gisgrid import geodesy
 
-    nearest = case_svc._NEAREST_COMPONENT  # intake's own query, per report of a batch
-    for bind, column in (("CAST(:cc AS text)", "q.cc"), (":dx", "q.dx"), (":dy", "q.dy")):
-        if bind not in nearest:
-            raise RuntimeError(f"cases._NEAREST_COMPONENT no longer binds {bind}: update history.intake_routing")
-        nearest = nearest.replace(bind, column)
+    nearest = case_svc.nearest_component_sql("q.cc", "q.dx", "q.dy")  # intake's own probe, per report of a batch
     query = text(
         f"""
         SELECT q.i, k.id, k.maint_dept_code, k.main_dept_code, k.owner_dept_code, k.d

@@ -28,8 +28,7 @@ def field_page(request: Request, engine: EngineDep, scheme: Annotated[Scheme, Qu
 
 @router.get("/field/classes", summary="上报类别 Event classes for the field page's picker")
 def field_classes(request: Request, scheme: Annotated[Scheme, Query()] = "gbt47678") -> JSONResponse:
-    terms = page.load_search_terms(request.app.state.settings.catalogue_dir)
-    data: list[dict[str, Any]] = page.class_list(request.app.state.cases.events, scheme, terms)
+    data: list[dict[str, Any]] = page.class_list(request.app.state.cases.events, scheme, request.app.state.search_terms)
     return JSONResponse({"data": data, "count": len(data)}, headers={"Cache-Control": "public, max-age=300"})
 
 
