@@ -29,7 +29,7 @@ from gisgrid.events import EventCatalogue
 from gisgrid.workflow import TERMINAL_STATES
 from maps.assets import use_local_assets
 from maps.basemap import SHIFT_JS, Basemap, gcj02_shift_table
-from maps.pagejs import MapChrome, attr, json_for_script, with_dom
+from maps.pagejs import LIGHT_COLOURS, LIGHT_LABELS, MapChrome, attr, json_for_script, light_css, with_dom
 
 TITLE = "gisgrid 指挥中心地图"
 POLL_MS = 10_000
@@ -319,6 +319,8 @@ def build_console(
         "heatDefaultDays": HEAT_DEFAULT_DAYS,
         "openStates": [s for s in states if s not in TERMINAL_STATES],
         "stateColours": dict(STATE_COLOURS),
+        "lightColours": LIGHT_COLOURS,
+        "lightLabels": LIGHT_LABELS,
         "basemapPane": BASEMAP_PANE,
         "basemapShift": shift,
     }
@@ -445,7 +447,7 @@ body {{ font-family: system-ui, "Noto Sans CJK SC", "Microsoft YaHei", sans-seri
 .gg-pager span {{ color: #546e7a; }}
 .gg-dot {{ display: inline-block; width: 10px; height: 10px; border-radius: 50%; margin-right: 3px;
   vertical-align: -1px; border: 1px solid #fff; box-shadow: 0 0 0 1px #90a4ae; }}
-.gg-green {{ background: #2e7d32; }} .gg-yellow {{ background: #f9a825; }} .gg-red {{ background: #c62828; }}
+{light_css("gg")}
 .gg-grey {{ background: #9e9e9e; }}
 .gg-legend-states span {{ display: inline-block; margin: 2px 8px 2px 0; }}
 .gg-ring {{ display: inline-block; width: 8px; height: 8px; border-radius: 50%; border: 3px solid;
@@ -484,8 +486,8 @@ PANEL_JS = r"""
 (function () {
   "use strict";
   var C = window.GG_CONFIG;
-  var LIGHTS = {green: "绿灯", yellow: "黄灯", red: "红灯"};
-  var COLOURS = {green: "#2e7d32", yellow: "#f9a825", red: "#c62828"};
+  var LIGHTS = C.lightLabels;
+  var COLOURS = C.lightColours;
   var GREY = "#9e9e9e";
   var SEVERITY = {red: 0, yellow: 1, green: 2};
   var OPEN = C.openStates.join(",");  // the state filter's default: cases still being worked on

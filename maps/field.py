@@ -42,7 +42,7 @@ from gisgrid.errors import ConfigError
 from gisgrid.events import EventCatalogue
 from maps.assets import ASSETS
 from maps.basemap import SHIFT_JS, Basemap, gcj02_shift_table
-from maps.pagejs import attr, json_for_script, with_dom
+from maps.pagejs import LIGHT_COLOURS, LIGHT_LABELS, attr, json_for_script, light_css, with_dom
 
 TITLE = "gisgrid 网格员上报"
 DEFAULT_CENTER = (34.75, 113.65)  # lat, lon: used only while no boundaries are loaded
@@ -210,6 +210,8 @@ def build_field_page(
         "center": list(center),
         "minZoom": MAP_MIN_ZOOM,
         "tapMinZoom": TAP_MIN_ZOOM,
+        "lightColours": LIGHT_COLOURS,
+        "lightLabels": LIGHT_LABELS,
         "scheme": scheme,
         "retryMs": RETRY_MS,
         "mineShown": MINE_SHOWN,
@@ -236,7 +238,7 @@ def build_field_page(
 <link rel="icon" href="data:,">
 <title>{attr(TITLE)}</title>
 {links}
-<style>{PAGE_CSS}</style>
+<style>{PAGE_CSS}{light_css("gf")}</style>
 </head><body>
 <header class="gf-bar">
   <h1>网格员上报</h1>
@@ -357,7 +359,6 @@ textarea.gf-input { min-height: 88px; resize: vertical; }
 .gf-list li { padding: 8px 4px; border-bottom: 1px solid #eceff1; }
 .gf-dot { display: inline-block; width: 12px; height: 12px; border-radius: 50%; margin-right: 6px; vertical-align: -1px;
   background: #9e9e9e; }
-.gf-green { background: #2e7d32; } .gf-yellow { background: #f9a825; } .gf-red { background: #c62828; }
 .gf-pending { background: #1e88e5; }
 .gf-refused { background: #fdecea; color: #8a1c1c; border: 1px solid #f5c2c0; border-radius: 8px; padding: 8px 10px;
   margin: 8px 0; }
@@ -378,8 +379,8 @@ PAGE_JS = r"""
   var LS = {name: "gisgrid.field.reporter", role: "gisgrid.field.role", mine: "gisgrid.field.mine",
             rejected: "gisgrid.field.rejected", classes: "gisgrid.field.classes." + C.scheme,
             recent: "gisgrid.field.recent." + C.scheme};
-  var COLOURS = {green: "#2e7d32", yellow: "#f9a825", red: "#c62828"};
-  var LIGHTS = {green: "绿灯", yellow: "黄灯", red: "红灯"};
+  var COLOURS = C.lightColours;
+  var LIGHTS = C.lightLabels;
   var OFFLINE = {offline: true};
   var GF = window.GF = {map: null, loc: null, cls: null, classes: [], photos: [], flushing: null, again: false,
                         marker: null, accuracy: null, mineLayer: null};

@@ -121,6 +121,16 @@ DOM_JS = r"""
     }, function () { var e = new Error("无法连接服务器"); e.network = true; throw e; });
   }
 """
+#: Traffic lights (红黄绿灯) as every page draws them: the console, the field page and the static maps.
+LIGHT_COLOURS: dict[str, str] = {"green": "#2e7d32", "yellow": "#f9a825", "red": "#c62828"}
+LIGHT_LABELS: dict[str, str] = {"green": "绿灯", "yellow": "黄灯", "red": "红灯"}
+
+
+def light_css(prefix: str) -> str:
+    """``.{prefix}-green {background: …}`` … for a page's light dots."""
+    return " ".join(f".{prefix}-{k} {{ background: {v}; }}" for k, v in LIGHT_COLOURS.items())
+
+
 MARKER = "  /*gisgrid:dom*/\n"
 
 

@@ -43,7 +43,7 @@ from gisgrid.errors import InvalidInput
 from gisgrid.evaluation import Period
 from gisgrid.grids import store
 from maps import assets, choropleth
-from maps.pagejs import MapChrome
+from maps.pagejs import LIGHT_COLOURS, LIGHT_LABELS, MapChrome
 
 LAYERS: dict[str, str] = {"grids": "网格", "components": "城市部件", "cases": "案件", "evaluation": "综合评价"}
 TIERS: dict[str, str] = {"unit": "单元网格", "1": "一级网格(街道)", "2": "二级网格(社区)", "3": "三级网格"}
@@ -66,8 +66,6 @@ TERMINAL_STATES = ("closed", "rejected", "voided")
 #: The cases layer's state filter: these words, or states named one by one (``dispatched,returned``).
 CASE_STATE_FILTERS: dict[str, str] = {"open": "在办(未结案)", "all": "全部"}
 #: Traffic lights as the console draws them (a case without a running clock: 未计时).
-LIGHT_COLOURS: dict[str, str] = {"red": "#c62828", "yellow": "#f9a825", "green": "#2e7d32"}
-LIGHT_LABELS: dict[str, str] = {"red": "红灯", "yellow": "黄灯", "green": "绿灯"}
 
 #: Chinese names of the columns (tooltips and legend titles).
 COLUMN_LABELS: dict[str, str] = {
