@@ -319,12 +319,17 @@ def _role_text(role: str) -> str:
     return f"{role!r} ({ROLES.get(role, '?')})"
 
 
-def _lookup(action: str, role: str) -> ActionRule:
+def _rule(action: str) -> ActionRule:
     rule = TRANSITIONS.get(action)
     if rule is None:
         raise InvalidInput(
             f"unknown action {action!r}; expected one of: {', '.join(TRANSITIONS)}", detail={"action": action}
         )
+    return rule
+
+
+def _lookup(action: str, role: str) -> ActionRule:
+    rule = _rule(action)
     if role not in ROLES:
         raise InvalidInput(f"unknown role {role!r}; expected one of: {', '.join(ROLES)}", detail={"role": role})
     return rule
@@ -432,7 +437,7 @@ def check_payload(action: str, payload: Mapping[str, Any]) -> None:
     """Refuse a field ``action`` does not take (a misspelt ``departmnet`` must not dispatch to the suggestion) or a
     value of the wrong kind (a reason that is an object); InvalidInput naming the field. Call it with the caller's
     payload, before the service adds what it works out itself (``overdue``, ``after_photo``)."""
-    rule = _lookup(action, next(iter(ROLES)))
+    rule = _rule(action)
     takes = (*rule.required, *rule.optional, "note")
     for name, value in payload.items():
         if name not in takes:

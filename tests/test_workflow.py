@@ -21,6 +21,7 @@ from gisgrid.workflow import (
     TransitionNotAllowed,
     allowed_actions,
     apply,
+    check_payload,
 )
 
 DEPT = "990000000000000012"
@@ -328,3 +329,8 @@ def test_apply_does_not_mutate_and_details_are_read_only() -> None:
 def test_invalid_snapshots(fields: dict[str, Any], reason: str) -> None:
     with pytest.raises(InvalidInput, match=reason):
         CaseState(**fields)
+
+
+def test_a_payload_for_an_unknown_action_is_refused_by_name() -> None:
+    with pytest.raises(InvalidInput, match="unknown action 'fly'"):
+        check_payload("fly", {})
