@@ -48,13 +48,19 @@ def _query_names(dependant: Dependant) -> set[str]:
     return names
 
 
+_NAMES_ATTR = "gisgrid_query_names"  # a route's query parameter names, found on its first request with a query
+
+
 async def known_query_only(request: Request) -> None:
     """Refuse a query parameter the endpoint does not take: a misspelt filter (``stat=closed``) or one it lacks
     would otherwise be ignored, and the answer hold every row with no sign of it."""
     route = request.scope.get("route")
     if route is None or not request.query_params:
         return
-    names = _query_names(route.dependant)
+    names: frozenset[str] | None = getattr(route, _NAMES_ATTR, None)
+    if names is None:  # routes are not hashable; their dependency tree does not change once built
+        names = frozenset(_query_names(route.dependant))
+        setattr(route, _NAMES_ATTR, names)
     unknown = sorted(set(request.query_params) - names)
     if unknown:
         raise InvalidInput(

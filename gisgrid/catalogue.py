@@ -30,7 +30,7 @@ from functools import cached_property
 from pathlib import Path
 
 from gisgrid.errors import InvalidInput, ProblemList
-from gisgrid.settings import Settings
+from gisgrid.settings import Settings, catalogue_folder
 
 SCHEMES: tuple[str, ...] = ("gbt47678", "cjt214")
 #: Digits of a class code per scheme (2 big + 3 small, 2 big + 2 small).
@@ -213,11 +213,7 @@ def _load_map(path: Path, mapping: dict[str, str], mapped_at: dict[str, tuple[Pa
 
 
 def _catalogue_dir(settings_or_dir: Settings | Path | str) -> Path:
-    if isinstance(settings_or_dir, Settings):
-        return Path(settings_or_dir.catalogue_dir) / "catalogue"
-    base = Path(settings_or_dir)
-    # Accept either data/ (Settings.catalogue_dir) or data/catalogue/ itself.
-    return base if (base / CLASSES_FILE).exists() else base / "catalogue"
+    return catalogue_folder(settings_or_dir, CLASSES_FILE)
 
 
 def load_catalogue(settings_or_dir: Settings | Path | str, extra: Sequence[Path | str] = ()) -> Catalogue:

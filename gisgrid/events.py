@@ -45,7 +45,7 @@ from gisgrid.catalogue import (
     load_catalogue,
 )
 from gisgrid.errors import InvalidInput
-from gisgrid.settings import Settings
+from gisgrid.settings import Settings, catalogue_folder
 
 CLASS_COLUMNS = (
     "scheme",
@@ -357,11 +357,7 @@ def _load_nodes(
 
 
 def _events_dir(settings_or_dir: Settings | Path | str) -> Path:
-    if isinstance(settings_or_dir, Settings):
-        return Path(settings_or_dir.catalogue_dir) / "catalogue"
-    base = Path(settings_or_dir)
-    # Accept either data/ (Settings.catalogue_dir) or data/catalogue/ itself.
-    return base if (base / CLASSES_FILE).exists() else base / "catalogue"
+    return catalogue_folder(settings_or_dir, CLASSES_FILE)
 
 
 def load_event_catalogue(

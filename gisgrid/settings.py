@@ -83,3 +83,13 @@ class Settings(BaseSettings):
     @property
     def data_path(self) -> Path:
         return self.data_dir.expanduser().resolve()
+
+
+def catalogue_folder(settings_or_dir: Settings | Path | str, marker: str) -> Path:
+    """The folder of the catalogue CSVs: ``data/catalogue`` under ``Settings.catalogue_dir``; a path given
+    directly may be ``data/`` or ``data/catalogue/`` itself (the one holding ``marker``, a file every
+    catalogue folder has)."""
+    if isinstance(settings_or_dir, Settings):
+        return Path(settings_or_dir.catalogue_dir) / "catalogue"
+    base = Path(settings_or_dir)
+    return base if (base / marker).exists() else base / "catalogue"

@@ -40,6 +40,7 @@ from typing import Any
 
 from gisgrid.errors import ConfigError
 from gisgrid.events import EventCatalogue
+from gisgrid.settings import catalogue_folder
 from maps.assets import ASSETS
 from maps.basemap import SHIFT_JS, Basemap, gcj02_shift_table
 from maps.pagejs import LIGHT_COLOURS, LIGHT_LABELS, attr, json_for_script, light_css, with_dom
@@ -138,8 +139,7 @@ def load_search_terms(catalogue_dir: Path) -> dict[str, tuple[str, ...]]:
     """The class search's common words: term → the words of class names it finds (``search_terms.csv``,
     columns ``term,finds``; a term on several rows finds each). ``catalogue_dir`` is ``data/`` or
     ``data/catalogue/``."""
-    base = Path(catalogue_dir)
-    path = base / SEARCH_TERMS_FILE if (base / SEARCH_TERMS_FILE).exists() else base / "catalogue" / SEARCH_TERMS_FILE
+    path = catalogue_folder(catalogue_dir, SEARCH_TERMS_FILE) / SEARCH_TERMS_FILE
     terms: dict[str, list[str]] = {}
     with path.open(encoding="utf-8", newline="") as f:
         reader = csv.DictReader(f)
