@@ -542,10 +542,13 @@ def test_document_writes_the_page_the_api_serves(
     assert re.findall(r'<img src="([^"]*)"', page) == inline
     shas = [hashlib.sha256(b).hexdigest() for _, b in PHOTOS]
     assert re.findall(r'<img src="([^"]*)"', served) == [f"/cases/{supervised}/photos/{h}" for h in shas]
+    # ... and the served page's link to its PDF, which a file has no use for.
+    link = f'<nav class="tools"><a href="/cases/{supervised}/documents/{doc["id"]}.pdf" download>下载 PDF</a></nav>\n'
+    assert served.count(link) == 1
     assert (
-        served.replace(f"/cases/{supervised}/photos/{shas[0]}", inline[0]).replace(
-            f"/cases/{supervised}/photos/{shas[1]}", inline[1]
-        )
+        served.replace(f"/cases/{supervised}/photos/{shas[0]}", inline[0])
+        .replace(f"/cases/{supervised}/photos/{shas[1]}", inline[1])
+        .replace(link, "")
         == page
     )
     assert "/cases/" not in page and '<link rel="icon" href="data:,">' in page
