@@ -12,11 +12,13 @@ $(STAMP): pyproject.toml scripts/bootstrap.sh
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-## setup: virtualenv, the project, PostgreSQL + PostGIS, Node.js + the map assets from npm (apt-get when root)
+## setup: virtualenv, the project, PostgreSQL + PostGIS, Node.js + the map assets from npm, Pango + a CJK font
+## for the PDF orders (apt-get when root)
 setup: $(STAMP)
 	$(BIN)/gisgrid db setup
 	bash scripts/ensure_node.sh
 	bash scripts/ensure_browser.sh
+	bash scripts/ensure_pdf.sh
 	$(BIN)/python -m maps.assets install
 
 ## demo: database up, demo district loaded, API and pages on http://127.0.0.1:8000

@@ -9,7 +9,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from gisgrid.errors import Conflict, DatabaseError, GisgridError, InvalidInput, NotFound
+from gisgrid.errors import Conflict, DatabaseError, GisgridError, InvalidInput, NotFound, Unavailable
 from gisgrid.workflow import RoleNotAllowed
 
 STATUS: dict[type[GisgridError], int] = {
@@ -18,6 +18,7 @@ STATUS: dict[type[GisgridError], int] = {
     InvalidInput: 422,
     Conflict: 409,
     DatabaseError: 503,
+    Unavailable: 503,
 }
 
 

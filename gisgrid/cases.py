@@ -12,6 +12,7 @@ import asyncio
 import datetime as dt
 import json
 import math
+import re
 from dataclasses import dataclass, field, replace
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -1175,6 +1176,7 @@ def get_case(
             "issued_at": d["issued_at"].astimezone(LOCAL_TZ).isoformat(),
             "due_at": d["due_at"].astimezone(LOCAL_TZ).isoformat() if d["due_at"] else None,
             "url": f"/cases/{case_id}/documents/{d['id']}",
+            "pdf_url": f"/cases/{case_id}/documents/{d['id']}.pdf",
         }
         for d in conn.execute(
             text(
@@ -1418,8 +1420,29 @@ def render_document(
     conn: Connection, services: CaseServices, case_id: int, doc_id: int, *, embed_photos: bool = False
 ) -> str:
     """The printable 交办单 / 督办单 of a case, with a small offline map of its unit grid. The photos are the
-    service's URLs (the page it serves), or with ``embed_photos`` inline ``data:`` URIs read from the photo store
-    (a file opened or printed away from the service: the CLI's)."""
+    service's URLs and the page links its PDF (the page the service serves), or with ``embed_photos`` inline
+    ``data:`` URIs read from the photo store and no link (a file opened or printed away from the service: the
+    CLI's)."""
+    return _document_page(conn, services, case_id, doc_id, embed_photos=embed_photos)[0]
+
+
+def render_document_pdf(engine: Engine, services: CaseServices, case_id: int, doc_id: int) -> tuple[bytes, str]:
+    """The order as an A4 PDF, laid out from the page :func:`render_document` serves (its photos read from the
+    photo store, never over HTTP), and the PDF's file name: the order's number, e.g. ``JB2025000001-01.pdf``.
+    :class:`~gisgrid.errors.Unavailable` when WeasyPrint or Pango is missing."""
+    from gisgrid.documents import render_pdf
+
+    with engine.connect() as conn:  # given back before the layout, which takes a while
+        page, photos, number = _document_page(conn, services, case_id, doc_id, embed_photos=False)
+    files = {p["url"]: (services.photos.open(p["sha256"]), p["content_type"]) for p in photos}
+    name = re.sub(r"[^0-9A-Za-z._-]", "_", number or f"case{case_id}-document{doc_id}")
+    return render_pdf(page, files), f"{name}.pdf"
+
+
+def _document_page(
+    conn: Connection, services: CaseServices, case_id: int, doc_id: int, *, embed_photos: bool
+) -> tuple[str, list[dict[str, Any]], str | None]:
+    """The order's HTML, the photos it shows (the case's photo entries) and the order's number."""
     import base64
 
     import shapely
@@ -1519,5 +1542,7 @@ def render_document(
         urgent=bool(limit.urgent),
         rework_count=rework_count,
         rework_reason=rework_reason,
+        pdf_url=None if embed_photos else f"/cases/{case_id}/documents/{doc_id}.pdf",
     )
-    return render_supervision_order(order) if doc["kind"] == "supervision" else render_dispatch_order(order)
+    render = render_supervision_order if doc["kind"] == "supervision" else render_dispatch_order
+    return render(order), photos, doc["number"]

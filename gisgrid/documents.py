@@ -11,19 +11,27 @@ nothing else.
 
 Times are shown in Asia/Shanghai as ``2026年11月27日 10:00``. Every datetime passed in must be timezone-aware.
 
-PDF: not produced here. Print the page from a browser ("打印 → 另存为 PDF"); the CSS sets ``@page { size: A4 }``.
+PDF: :func:`render_pdf` lays the same page out as an A4 PDF with WeasyPrint (print media: the page's "下载 PDF"
+link, ``pdf_url``, is hidden as it is on paper). WeasyPrint is imported on first use, so a machine without it or
+without Pango still serves the HTML; the PDF is then refused with :class:`~gisgrid.errors.Unavailable` naming
+what to install. Its URL fetcher reads the page's photo URLs from local files it is given and refuses any other
+URL: nothing is fetched over the network. Chinese text needs a CJK font on the machine (the CSS lists SimSun, Noto
+CJK, WenQuanYi …; ``make setup`` installs fonts-wqy-microhei on Debian). A browser prints the HTML page too
+("打印 → 另存为 PDF"); the CSS sets ``@page { size: A4 }``.
 """
 
 from __future__ import annotations
 
 import math
 import re
-from collections.abc import Sequence
+import threading
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 from zoneinfo import ZoneInfo
 
 import shapely
@@ -31,7 +39,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 from shapely.geometry import MultiPolygon, Polygon
 
 from gisgrid.calendar import UNITS, Unit
-from gisgrid.errors import InvalidInput
+from gisgrid.errors import InvalidInput, Unavailable
 from gisgrid.events import split_matter_code
 
 LOCAL_TZ = ZoneInfo("Asia/Shanghai")
@@ -94,6 +102,8 @@ class OrderData:
     # 督办单 only:
     overdue: float | None = None  # time past due_at when supervised, in time_limit_unit
     supervision_reason: str | None = None  # 督办事由
+    # The served page only: its "下载 PDF" link (a file written for use away from the service has none).
+    pdf_url: str | None = None
 
 
 # --- map --------------------------------------------------------------------------------------------------------
@@ -239,6 +249,7 @@ def _context(order: OrderData) -> dict[str, Any]:
         "limit": format_amount(order.time_limit, order.time_limit_unit),
         "issued": format_time(order.issued_at),
         "photos": [_check_url(u) for u in order.photo_urls],
+        "pdf_url": _check_url(order.pdf_url) if order.pdf_url else None,
         "tiers": [
             (label, name)
             for label, name in (
@@ -278,3 +289,69 @@ def render_supervision_order(order: OrderData) -> str:
     ctx = _context(order)
     ctx["overdue"] = format_amount(order.overdue, order.time_limit_unit)
     return _env().get_template("orders/supervision.html").render(**ctx)
+
+
+# --- PDF --------------------------------------------------------------------------------------------------------
+
+#: What the page's relative URLs are resolved against for WeasyPrint, which needs absolute ones. ``.invalid`` is
+#: reserved (RFC 6761): no resolver answers for it, and the fetcher below never asks one.
+PDF_BASE_URL = "https://gisgrid.invalid/"
+#: Photos are downsampled to this resolution in the PDF: print quality on A4, a few hundred kB instead of the
+#: phone's megabytes per photo.
+PDF_IMAGE_DPI = 300
+#: One layout at a time: WeasyPrint is mostly Python under the GIL (parallel threads gain nothing) and Pango
+#: and fontconfig have had thread-safety bugs; the API renders in its threadpool.
+_PDF_LOCK = threading.Lock()
+PDF_INSTALL_HINT = (
+    "PDF orders need WeasyPrint and Pango: pip install 'weasyprint>=68.1,<71' (it is a dependency of gisgrid) "
+    "and, on Debian/Ubuntu, apt-get install libpango-1.0-0 libpangoft2-1.0-0 fonts-wqy-microhei "
+    "(make setup does it when root); the HTML order page works without them"
+)
+
+
+@lru_cache(maxsize=1)
+def _weasyprint() -> Any:
+    """WeasyPrint, imported on first use: it opens Pango with cffi at import, which fails with OSError when the
+    system libraries are missing; the app must still start and serve the HTML."""
+    try:
+        import weasyprint
+    except (ImportError, OSError) as exc:
+        raise Unavailable(f"{PDF_INSTALL_HINT} ({type(exc).__name__}: {exc})") from None
+    return weasyprint
+
+
+@lru_cache(maxsize=1)
+def _fetcher_class() -> type:
+    weasyprint = _weasyprint()
+
+    class LocalFetcher(weasyprint.urls.URLFetcher):
+        """Serves the given files for their URLs and inline ``data:`` images; refuses everything else."""
+
+        def __init__(self, files: Mapping[str, tuple[Path, str]]) -> None:
+            # Only data: may reach urllib's handlers (http, file and ftp are refused by protocol).
+            super().__init__(allowed_protocols=("data",))
+            self.files = files
+
+        def fetch(self, url: str, headers: Any = None) -> Any:
+            if url in self.files:
+                path, content_type = self.files[url]
+                return weasyprint.urls.URLFetcherResponse(
+                    url, body=path.read_bytes(), headers={"Content-Type": content_type}
+                )
+            if url.startswith("data:"):
+                return super().fetch(url, headers)
+            raise ValueError(f"{url} is not one of the order's photos: nothing is fetched from elsewhere")
+
+    return LocalFetcher
+
+
+def render_pdf(html: str, files: Mapping[str, tuple[Path, str]] | None = None) -> bytes:
+    """The A4 PDF of an order page (:func:`render_dispatch_order`, :func:`render_supervision_order`), laid out
+    from that same HTML for print. ``files`` maps the page's relative photo URLs (e.g. ``/cases/12/photos/<sha>``)
+    to (local file, content type); ``data:`` images are read inline; any other resource is left out, never
+    fetched. :class:`~gisgrid.errors.Unavailable` when WeasyPrint or Pango is missing."""
+    weasyprint = _weasyprint()
+    fetcher = _fetcher_class()({urljoin(PDF_BASE_URL, u): f for u, f in (files or {}).items()})
+    with _PDF_LOCK:
+        page = weasyprint.HTML(string=html, base_url=PDF_BASE_URL, url_fetcher=fetcher)
+        return page.write_pdf(dpi=PDF_IMAGE_DPI)

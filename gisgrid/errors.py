@@ -39,6 +39,12 @@ class Conflict(GisgridError):
     code = "conflict"
 
 
+class Unavailable(GisgridError):
+    """A feature this machine lacks a package or system library for (the message says what to install)."""
+
+    code = "unavailable"
+
+
 class ProblemList:
     """Collects every problem found in a set of data files so that one error lists them all (file, row, field,
     value, reason); ``label`` names what was being read."""

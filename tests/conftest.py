@@ -7,7 +7,9 @@ migrates it to head, and drops it at the end.
 
 from __future__ import annotations
 
+import importlib.abc
 import os
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -178,3 +180,30 @@ def unreachable_settings(tmp_path: Path) -> Settings:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     return Settings(database_url=f"postgresql://gisgrid@127.0.0.1:{port}/gisgrid", data_dir=tmp_path)
+
+
+class _NoPango(importlib.abc.MetaPathFinder):
+    """Importing WeasyPrint fails as it does on a machine without Pango (cffi cannot open the library)."""
+
+    def find_spec(self, name: str, path: object, target: object = None) -> None:
+        if name == "weasyprint":
+            raise OSError("cannot load library 'libgobject-2.0-0': libgobject-2.0-0: cannot open shared object file")
+
+
+@pytest.fixture
+def without_weasyprint(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """WeasyPrint missing (not installed: ImportError), or with ``indirect`` param ``"pango"`` Pango missing
+    (OSError at import)."""
+    from gisgrid import documents
+
+    for name in [m for m in sys.modules if m == "weasyprint" or m.startswith("weasyprint.")]:
+        monkeypatch.delitem(sys.modules, name)
+    if getattr(request, "param", "package") == "package":
+        monkeypatch.setitem(sys.modules, "weasyprint", None)
+    else:
+        monkeypatch.setattr(sys, "meta_path", [_NoPango(), *sys.meta_path])
+    documents._weasyprint.cache_clear()
+    documents._fetcher_class.cache_clear()
+    yield
+    documents._weasyprint.cache_clear()
+    documents._fetcher_class.cache_clear()

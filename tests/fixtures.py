@@ -4,8 +4,11 @@ the tests share."""
 from __future__ import annotations
 
 import asyncio
+import io
+import re
 from collections.abc import Coroutine
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -84,3 +87,40 @@ def case_number_years(engine: Engine) -> list[int]:
             text("SELECT relname FROM pg_class WHERE relkind = 'S' AND relname ~ '^case_no_[0-9]+$' ORDER BY 1")
         ).scalars()
         return [int(n.removeprefix("case_no_")) for n in names]
+
+
+#: PostScript names (as a PDF names its fonts) of the CJK fonts the order's CSS lists.
+CJK_FONTS = ("WenQuanYi", "NotoSansCJK", "NotoSerifCJK", "SourceHan", "SimSun", "MicrosoftYaHei", "PingFang")
+
+
+@dataclass(frozen=True)
+class PdfFacts:
+    pages: int
+    text: str  # every page's text, runs of white space made one space
+    fonts: frozenset[str]  # embedded fonts, without the subset tag (ABCDEF+)
+    images: tuple[tuple[int, int], ...]  # pixel size of each image XObject (each once), page order
+
+
+def read_pdf(data: bytes) -> PdfFacts:
+    """What a PDF order holds: its pages, text, fonts and images (XObjects in forms included)."""
+    from pypdf import PdfReader
+
+    reader = PdfReader(io.BytesIO(data))
+    fonts: set[str] = set()
+    images: dict[int, tuple[int, int]] = {}  # by object number: WeasyPrint's pages share one resource dictionary
+
+    def walk(resources: object) -> None:
+        res = resources.get_object() if resources is not None else {}  # type: ignore[attr-defined]
+        for font in (res.get("/Font") or {}).values():
+            fonts.add(str(font.get_object()["/BaseFont"]).lstrip("/").split("+")[-1])
+        for xobject in (res.get("/XObject") or {}).values():
+            obj = xobject.get_object()
+            if obj["/Subtype"] == "/Image":
+                images.setdefault(xobject.idnum, (int(obj["/Width"]), int(obj["/Height"])))
+            elif obj["/Subtype"] == "/Form":
+                walk(obj.get("/Resources"))
+
+    for page in reader.pages:
+        walk(page.get("/Resources"))
+    text = re.sub(r"\s+", " ", " ".join(p.extract_text() for p in reader.pages)).strip()
+    return PdfFacts(pages=len(reader.pages), text=text, fonts=frozenset(fonts), images=tuple(images.values()))

@@ -30,7 +30,7 @@ from gisgrid.settings import Settings
 from gisgrid.storage.database import asyncpg_connect_args, make_engine
 from gisgrid.storage.prepared import init_async_connection
 from gisgrid.workflow import MissingField, TransitionNotAllowed
-from tests.fixtures import COMMUNITIES, STREETS, case_number_years, run_async
+from tests.fixtures import CJK_FONTS, COMMUNITIES, STREETS, case_number_years, read_pdf, run_async
 from tests.test_components_store import inside_points
 
 TZ = ZoneInfo("Asia/Shanghai")
@@ -798,6 +798,74 @@ def test_dispatch_and_supervision_orders_are_printable_pages(
         assert "路口&lt;b&gt;垃圾&lt;/b&gt;" in page  # the reporter's text is escaped
     assert "交办单" in dispatch and "督办单" in supervision and "超期未处置" in supervision
     assert "2025年10月13日 14:30" in dispatch  # the disposal deadline
+
+
+@pytest.fixture
+def dispatched_with_photo(loaded: Engine, settings: Settings, spot: tuple[float, float], tmp_path: Path) -> Any:
+    """The app, and a case reported on its form with a 32×24 JPEG, verified, filed and dispatched (交办单 issued)."""
+    x, y = spot
+    with TestClient(create_app(settings.model_copy(update={"data_dir": tmp_path / "d"}))) as client:
+        r = client.post(
+            "/cases/form",
+            data={"class_code": GARBAGE, "lon": str(x), "lat": str(y), "datum": "cgcs2000"},
+            files={"photos": ("IMG_0003.jpg", _jpeg(40), "image/jpeg")},
+        )
+        assert r.status_code == 201, r.text
+        cid = r.json()["id"]
+        for version, (action, role) in enumerate(
+            [("verify", "supervisor"), ("file", "shift_lead"), ("dispatch", "dispatcher")], start=1
+        ):
+            r = client.post(f"/cases/{cid}/actions/{action}", json={"version": version}, headers={"X-Role": role})
+            assert r.status_code == 200, r.text
+        yield client, r.json()
+
+
+def test_an_order_is_served_as_a_pdf_of_its_page_with_the_photo(dispatched_with_photo: Any) -> None:
+    client, case = dispatched_with_photo
+    cid, (doc,) = case["id"], case["documents"]
+    assert doc["pdf_url"] == f"/cases/{cid}/documents/{doc['id']}.pdf"
+    page = client.get(doc["url"])
+    assert page.status_code == 200 and page.headers["content-type"] == "text/html; charset=utf-8"
+    assert f'<a href="/cases/{cid}/documents/{doc["id"]}.pdf" download>下载 PDF</a>' in page.text
+    r = client.get(doc["pdf_url"])
+    assert r.status_code == 200, r.text
+    assert r.headers["content-type"] == "application/pdf"
+    assert r.headers["content-disposition"] == f'inline; filename="JB{case["case_no"]}-01.pdf"'
+    assert r.content.startswith(b"%PDF-")
+    pdf = read_pdf(r.content)
+    assert pdf.pages == 1
+    assert f"案件编号 Case No. {case['case_no']}" in pdf.text
+    assert "案件类别 Class 06010 暴露垃圾" in pdf.text
+    assert "承办部门 Department 990000000000000003 区环境卫生服务中心" in pdf.text
+    assert pdf.images == ((32, 24),)  # the report's photo, read from the photo store
+    assert any(f.startswith(CJK_FONTS) for f in pdf.fonts), pdf.fonts
+
+
+def test_an_unknown_order_is_404_as_html_and_as_pdf(dispatched_with_photo: Any) -> None:
+    client, case = dispatched_with_photo
+    cid, doc_id = case["id"], case["documents"][0]["id"]
+    for path in (
+        f"/cases/{cid}/documents/{doc_id + 1}",
+        f"/cases/{cid}/documents/{doc_id + 1}.pdf",
+        f"/cases/{cid + 1}/documents/{doc_id}.pdf",  # another case's number for this document
+    ):
+        r = client.get(path)
+        assert r.status_code == 404, path
+        assert r.json()["error"] == "not_found"
+    assert r.json()["detail"] == f"case {cid + 1} has no document {doc_id}"
+
+
+@pytest.mark.parametrize("without_weasyprint", ["package", "pango"], indirect=True)
+def test_without_weasyprint_or_pango_the_pdf_is_503_and_the_page_still_served(
+    dispatched_with_photo: Any, without_weasyprint: None
+) -> None:
+    client, case = dispatched_with_photo
+    doc = case["documents"][0]
+    r = client.get(doc["pdf_url"])
+    assert r.status_code == 503 and r.json()["error"] == "unavailable"
+    assert r.json()["detail"].startswith("PDF orders need WeasyPrint and Pango: pip install 'weasyprint>=68.1,<71'")
+    assert "apt-get install libpango-1.0-0 libpangoft2-1.0-0 fonts-wqy-microhei" in r.json()["detail"]
+    assert client.get(doc["url"]).status_code == 200
 
 
 def _dispatchable(engine: Engine, services: svc.CaseServices, x: float, y: float, now: str, **kw: Any) -> int:

@@ -1,5 +1,6 @@
 """``gisgrid cases`` covers what the API offers — report with role/address/disposal type/photos, the list filters and
-formats of GET /cases, actions with after-photos, merging duplicates, the printable orders — and refuses bad input
+formats of GET /cases, actions with after-photos, merging duplicates, the printable orders (HTML or PDF) — and refuses
+bad input
 with one ``error: …`` line, a non-zero exit and nothing written.
 
 Commands run through ``gisgrid.cli.main`` (the installed entry point: its error handling is what users see) on the
@@ -30,7 +31,7 @@ from sqlalchemy import Engine, text
 from gisgrid import cases as svc
 from gisgrid.cli import main
 from gisgrid.settings import Settings
-from tests.fixtures import METRIC, X0, Y0
+from tests.fixtures import CJK_FONTS, METRIC, X0, Y0, read_pdf
 
 TZ = ZoneInfo("Asia/Shanghai")
 GARBAGE, MANHOLE = "06010", "01001"  # 暴露垃圾; 供水井盖异常 (disposal types 默认 and 紧急)
@@ -542,10 +543,13 @@ def test_document_writes_the_page_the_api_serves(
     assert re.findall(r'<img src="([^"]*)"', page) == inline
     shas = [hashlib.sha256(b).hexdigest() for _, b in PHOTOS]
     assert re.findall(r'<img src="([^"]*)"', served) == [f"/cases/{supervised}/photos/{h}" for h in shas]
+    # ... and the served page's link to its PDF, which a file has no use for.
+    link = f'<nav class="tools"><a href="/cases/{supervised}/documents/{doc["id"]}.pdf" download>下载 PDF</a></nav>\n'
+    assert served.count(link) == 1
     assert (
-        served.replace(f"/cases/{supervised}/photos/{shas[0]}", inline[0]).replace(
-            f"/cases/{supervised}/photos/{shas[1]}", inline[1]
-        )
+        served.replace(f"/cases/{supervised}/photos/{shas[0]}", inline[0])
+        .replace(f"/cases/{supervised}/photos/{shas[1]}", inline[1])
+        .replace(link, "")
         == page
     )
     assert "/cases/" not in page and '<link rel="icon" href="data:,">' in page
@@ -555,6 +559,52 @@ def test_document_writes_the_page_the_api_serves(
     )
     assert again.code == 0, again.err
     assert by_number.read_text(encoding="utf-8") == page
+
+
+def test_document_writes_the_pdf_with_its_photos(
+    gisgrid: Gisgrid, loaded: Engine, supervised: int, tmp_path: Path
+) -> None:
+    case_no = case_row(loaded, supervised)["case_no"]
+    out = tmp_path / "order.pdf"  # the name picks the PDF
+    r = gisgrid("cases", "document", str(supervised), "--out", str(out))
+    assert r.code == 0, r.err
+    assert r.out == f"wrote {out} (交办单 JB{case_no}-01, PDF)\n"
+    data = out.read_bytes()
+    assert data.startswith(b"%PDF-")
+    pdf = read_pdf(data)
+    assert pdf.pages == 1
+    assert f"单号 Order No.：JB{case_no}-01" in pdf.text and f"案件编号 Case No. {case_no}" in pdf.text
+    assert "案件类别 Class 06010 暴露垃圾" in pdf.text
+    assert "承办部门 Department 990000000000000003 区环境卫生服务中心" in pdf.text
+    assert pdf.images == ((64, 48), (64, 48))  # the report's JPEG and PNG, read from the photo store
+    assert any(f.startswith(CJK_FONTS) for f in pdf.fonts), pdf.fonts
+    # --pdf whatever the name (the 督办单 here); not under an HTML name.
+    named = tmp_path / "order"
+    r = gisgrid("cases", "document", str(supervised), "--kind", "supervision", "--pdf", "--out", str(named))
+    assert r.code == 0, r.err
+    assert r.out == f"wrote {named} (督办单 DB{case_no}-01, PDF)\n"
+    supervision = read_pdf(named.read_bytes())
+    assert f"单号 Order No.：DB{case_no}-01" in supervision.text and "督办事由 Reason 超期未处置" in supervision.text
+    assert supervision.images == pdf.images
+    html = tmp_path / "order.html"
+    assert_refused(
+        gisgrid("cases", "document", str(supervised), "--pdf", "--out", str(html)),
+        f"--out: {html} names an HTML file; with --pdf name it .pdf",
+    )
+    assert not html.exists()
+
+
+def test_document_pdf_without_weasyprint_is_one_line_saying_what_to_install(
+    gisgrid: Gisgrid, supervised: int, tmp_path: Path, without_weasyprint: None
+) -> None:
+    out = tmp_path / "order.pdf"
+    assert_refused(
+        gisgrid("cases", "document", str(supervised), "--out", str(out)),
+        "PDF orders need WeasyPrint and Pango: pip install 'weasyprint>=68.1,<71'",
+    )
+    assert not out.exists() and [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+    html = tmp_path / "order.html"
+    assert gisgrid("cases", "document", str(supervised), "--out", str(html)).code == 0  # the HTML needs neither
 
 
 def _rows(page: str) -> dict[str, str]:

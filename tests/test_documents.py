@@ -1,16 +1,26 @@
-"""交办单 / 督办单 HTML: labels and values, the inline SVG map, no external resources, escaping."""
+"""交办单 / 督办单 HTML: labels and values, the inline SVG map, no external resources, escaping; the PDF laid out
+from the same page."""
 
 from __future__ import annotations
 
+import base64
+import io
 import math
+import os
 import re
+import socket
+import subprocess
+import sys
 import xml.etree.ElementTree as ET
 from dataclasses import replace
 from datetime import UTC, datetime
 from html import unescape
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from PIL import Image
+from pypdf import PdfReader
 from shapely.geometry import MultiPolygon, Point, Polygon, box
 
 from gisgrid.documents import (
@@ -21,9 +31,11 @@ from gisgrid.documents import (
     format_time,
     map_sketch,
     render_dispatch_order,
+    render_pdf,
     render_supervision_order,
 )
-from gisgrid.errors import InvalidInput
+from gisgrid.errors import InvalidInput, Unavailable
+from tests.fixtures import CJK_FONTS, read_pdf
 
 SH = ZoneInfo("Asia/Shanghai")
 SHA = "3fa0" + "0123456789abcdef" * 3 + "c0ffee00d00d"
@@ -324,3 +336,79 @@ def test_formatting() -> None:
     assert format_amount(1.5, "working_days") == "1.5 工作日"
     assert format_amount(24.0, "calendar_hours") == "24 小时"
     assert format_amount(2 / 3, "working_hours") == "0.67 工作时"
+
+
+# --- PDF --------------------------------------------------------------------------------------------------------
+
+
+def _photo(path: Path, size: tuple[int, int], fmt: str = "PNG") -> Path:
+    Image.new("RGB", size, (30, 140, 200)).save(path, fmt)
+    return path
+
+
+def test_the_pdf_is_the_page_laid_out_on_a4_with_its_photo(order: OrderData, tmp_path: Path) -> None:
+    page = render_dispatch_order(replace(order, pdf_url="/cases/12/documents/3.pdf"))
+    assert '<nav class="tools"><a href="/cases/12/documents/3.pdf" download>下载 PDF</a></nav>' in page
+    photo = _photo(tmp_path / "p.png", (400, 300))
+    # The first photo URL is a file; the second ("photos/second.jpg") is none: left out, not fetched.
+    pdf = render_pdf(page, {f"/cases/12/photos/{SHA}": (photo, "image/png")})
+    assert pdf.startswith(b"%PDF-")
+    facts = read_pdf(pdf)
+    assert facts.pages == 1
+    for value in ("20261127000123", "08001 暴露垃圾", "410105-SRHW 金水区市容环卫中心", "2026年11月27日 10:00", "北 N"):
+        assert value in facts.text, value
+    assert "下载 PDF" not in facts.text  # the link is for the screen (@media print), as on paper
+    assert facts.images == ((400, 300),)  # under 300 dpi at its printed size: embedded as it is
+    assert any(f.startswith(CJK_FONTS) for f in facts.fonts), facts.fonts  # Chinese in a CJK font, not boxes
+    size = PdfReader(io.BytesIO(pdf)).pages[0].mediabox
+    assert (round(float(size.width) * 25.4 / 72), round(float(size.height) * 25.4 / 72)) == (210, 297)  # A4 in mm
+
+
+def test_the_pdf_downsamples_big_photos_and_reads_inline_ones(order: OrderData, tmp_path: Path) -> None:
+    big = _photo(tmp_path / "big.jpg", (4000, 3000), "JPEG")
+    small = tmp_path / "small.png"
+    _photo(small, (64, 48))
+    inline = "data:image/png;base64," + base64.b64encode(small.read_bytes()).decode()
+    page = render_supervision_order(_supervised(replace(order, photo_urls=["/p/big.jpg", inline])))
+    facts = read_pdf(render_pdf(page, {"/p/big.jpg": (big, "image/jpeg")}))
+    assert "督 办 单" in facts.text and "超过处置时限未反馈处置结果" in facts.text
+    # The phone photo is printed 38 mm tall less its border (print CSS): 592×444 px at 300 dpi, not 4000×3000;
+    # the small one as it is.
+    assert facts.images == ((592, 444), (64, 48))
+
+
+def test_the_pdf_fetches_nothing_else(tmp_path: Path) -> None:
+    """A file URL and an HTTP one on the page: neither is read (the server never hears a connection)."""
+    _photo(tmp_path / "secret.png", (40, 30))
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen(1)
+        server.setblocking(False)
+        port = server.getsockname()[1]
+        html = (
+            f'<html><body><img src="{(tmp_path / "secret.png").as_uri()}"><img src="http://127.0.0.1:{port}/x.png">'
+            '<img src="/cases/1/photos/other"><p>无图</p></body></html>'
+        )
+        facts = read_pdf(render_pdf(html))
+        with pytest.raises(BlockingIOError):
+            server.accept()
+    assert facts.images == () and facts.text == "无图"
+
+
+@pytest.mark.parametrize("without_weasyprint", ["package", "pango"], indirect=True)
+def test_without_weasyprint_or_pango_the_pdf_is_refused_saying_what_to_install(
+    order: OrderData, without_weasyprint: None
+) -> None:
+    page = render_dispatch_order(order)  # the HTML needs neither
+    with pytest.raises(Unavailable) as refused:
+        render_pdf(page)
+    message = refused.value.message
+    assert message.startswith("PDF orders need WeasyPrint and Pango: pip install 'weasyprint>=68.1,<71'")
+    assert "apt-get install libpango-1.0-0 libpangoft2-1.0-0 fonts-wqy-microhei" in message
+
+
+def test_the_app_and_the_cli_start_without_loading_weasyprint() -> None:
+    code = "import sys, api.main, gisgrid.cli, gisgrid.cases; sys.exit('weasyprint' in sys.modules)"
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    assert subprocess.run([sys.executable, "-c", code], cwd=root, env=env).returncode == 0

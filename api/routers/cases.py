@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, File, Form, Header, Query, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Engine, text
 
@@ -308,6 +308,19 @@ def photo(engine: EngineDep, services: ServicesDep, case_id: int, sha256: str) -
     if row is None:
         raise NotFound(f"case {case_id} has no photo {sha256}")
     return FileResponse(services.photos.open(sha256), media_type=row[0])
+
+
+# Declared before the HTML route, whose {doc_id} would otherwise take "7.pdf" (and refuse it as not a number).
+@router.get(
+    "/{case_id}/documents/{doc_id}.pdf",
+    response_class=Response,
+    responses={200: {"content": {"application/pdf": {}}, "description": "The order as an A4 PDF"}},
+    summary="交办单/督办单 PDF",
+)
+def document_pdf(engine: EngineDep, services: ServicesDep, case_id: int, doc_id: int) -> Response:
+    # A sync route: FastAPI runs it in its threadpool, so the CPU-bound layout never holds the event loop.
+    pdf, name = svc.render_document_pdf(engine, services, case_id, doc_id)
+    return Response(pdf, media_type="application/pdf", headers={"Content-Disposition": f'inline; filename="{name}"'})
 
 
 @router.get("/{case_id}/documents/{doc_id}", response_class=HTMLResponse, summary="交办单/督办单 Printable order")

@@ -299,21 +299,30 @@ def merge(
 def document(
     ctx: typer.Context,
     case_id: int = typer.Argument(..., help="Case id."),
-    out: Path = typer.Option(..., "--out", help="HTML file to write, e.g. JB2026000001.html."),
+    out: Path = typer.Option(
+        ..., "--out", help="File to write, e.g. JB2026000001.html; a name ending in .pdf writes the PDF."
+    ),
     kind: DocumentKind = typer.Option(
         DocumentKind.dispatch, "--kind", help="dispatch (交办单, issued on 派遣) or supervision (督办单, on 督办)."
     ),
     number: str | None = typer.Option(
         None, "--number", help="Which order when there are several, e.g. JB2026000001-02; default the latest."
     ),
+    pdf: bool = typer.Option(
+        False, "--pdf", help="Write the A4 PDF (GET /cases/{id}/documents/{doc}.pdf) instead of the HTML page."
+    ),
 ) -> None:
     """交办单 / 督办单: write a case's printable order (the page GET /cases/{id}/documents/{doc} serves, with its
-    photos inside the file)."""
+    photos inside the file), or its PDF with --pdf or an --out ending in .pdf."""
     folder = out.parent if str(out.parent) else Path(".")
     if not folder.is_dir():
         raise InvalidInput(f"--out: folder {folder} does not exist")
     if out.is_dir():
         raise InvalidInput(f"--out: {out} is a folder")
+    suffix = out.suffix.lower()
+    if pdf and suffix in (".html", ".htm"):  # a PDF under an .html name opens as garbage
+        raise InvalidInput(f"--out: {out} names an HTML file; with --pdf name it .pdf")
+    pdf = pdf or suffix == ".pdf"
     engine, services = _open(ctx)
     with engine.connect() as conn:
         case = svc.get_case(conn, services, case_id)
@@ -329,18 +338,22 @@ def document(
                 raise NotFound(
                     f"case {case['case_no']} has no {label} {number}; it has {', '.join(d['number'] for d in docs)}"
                 )
-        # A file is opened or printed away from the service: its photos are inline, not the service's URLs.
-        page = svc.render_document(conn, services, case_id, doc["id"], embed_photos=True)
-    _write_atomically(out, page)
-    echo(f"wrote {out} ({DOCUMENT_LABELS[kind]} {doc['number']})")
+    content: str | bytes
+    if pdf:  # the photos are read from the photo store into the PDF
+        content = svc.render_document_pdf(engine, services, case_id, doc["id"])[0]
+    else:  # a file opened or printed away from the service: its photos inline, not the service's URLs
+        with engine.connect() as conn:
+            content = svc.render_document(conn, services, case_id, doc["id"], embed_photos=True)
+    _write_atomically(out, content)
+    echo(f"wrote {out} ({DOCUMENT_LABELS[kind]} {doc['number']}{', PDF' if pdf else ''})")
 
 
-def _write_atomically(path: Path, content: str) -> None:
+def _write_atomically(path: Path, content: str | bytes) -> None:
     """The whole file or none: written beside ``path`` and renamed over it."""
     fd, tmp = tempfile.mkstemp(dir=path.parent if str(path.parent) else ".", prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(content)
+        with os.fdopen(fd, "wb") as f:
+            f.write(content.encode("utf-8") if isinstance(content, str) else content)
         os.replace(tmp, path)
     except OSError as exc:
         Path(tmp).unlink(missing_ok=True)
