@@ -855,7 +855,9 @@ PANEL_JS = r"""
     if (c.documents && c.documents.length) {
       box.appendChild(el("h3", {text: "文书"}));
       c.documents.forEach(function (d) {
-        box.appendChild(el("div", null, el("a", {href: d.url, target: "_blank", text: (d.number || d.kind)})));
+        box.appendChild(el("div", null, el("a", {href: d.url, target: "_blank", text: (d.number || d.kind)}),
+          d.pdf_url ? " · " : null,
+          d.pdf_url ? el("a", {href: d.pdf_url, target: "_blank", text: "PDF", title: "下载 PDF"}) : null));
       });
     }
     box.appendChild(el("h3", {text: "可办理操作(" + (C.roles[$("gg-role").value] || $("gg-role").value) + ")"}));

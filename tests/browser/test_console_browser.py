@@ -145,6 +145,9 @@ def test_dispatching_from_the_panel_changes_state_and_colour(
     page.wait_for_function(f"() => ({MARKER_FILL})({cid}) === '{COLOURS['green']}'")
     assert page.evaluate(MARKER_RING, cid) == STATE_RINGS["dispatched"]
     assert api.get(f"/cases/{cid}").json()["state"] == "dispatched"
+    (order,) = api.get(f"/cases/{cid}").json()["documents"]  # the 交办单, as a page and as a PDF
+    assert detail.locator(f'a[href="{order["url"]}"]').inner_text() == order["number"]
+    assert detail.locator(f'a[href="{order["pdf_url"]}"]').inner_text() == "PDF"
     assert not desk.watch.off_origin() and not desk.watch.failed and not desk.watch.bad, desk.watch.bad
     desk.shot("dispatched")
     # the department handles it from the panel with its after-photo (the form endpoint)
