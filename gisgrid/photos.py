@@ -126,7 +126,7 @@ def _refuse_unsupported(data: bytes, name: str, filename: str | None) -> Invalid
         return InvalidInput(
             f"{name}: HEIC/HEIF photos are not supported on this server (neither pillow-heif nor pi-heif is "
             f"installed); send JPEG instead. Accepted: {_accepted()}",
-            detail={"filename": filename, "reason": "unsupported_format", "format": "HEIF"},
+            detail={"filename": filename, "format": "HEIF"},
             reason=Reason.PHOTO_UNSUPPORTED_FORMAT,
         )
     try:
@@ -136,12 +136,12 @@ def _refuse_unsupported(data: bytes, name: str, filename: str | None) -> Invalid
     except Exception:  # any failure here just means "not an image"
         return InvalidInput(
             f"{name} is not an image (its content is not {_accepted()})",
-            detail={"filename": filename, "reason": "not_an_image"},
+            detail={"filename": filename},
             reason=Reason.PHOTO_NOT_AN_IMAGE,
         )
     return InvalidInput(
         f"{name}: unsupported image format {fmt}; accepted: {_accepted()}",
-        detail={"filename": filename, "reason": "unsupported_format", "format": fmt},
+        detail={"filename": filename, "format": fmt},
         reason=Reason.PHOTO_UNSUPPORTED_FORMAT,
     )
 
@@ -152,13 +152,13 @@ def inspect_photo(data: bytes, *, max_bytes: int = MAX_BYTES, filename: str | No
     if len(data) > max_bytes:
         raise InvalidInput(
             f"{name} is too large: {len(data)} bytes, at most {max_bytes}",
-            detail={"filename": filename, "reason": "too_large", "size": len(data), "max_bytes": max_bytes},
+            detail={"filename": filename, "size": len(data), "max_bytes": max_bytes},
             reason=Reason.PHOTO_TOO_LARGE,
         )
     if not data:
         raise InvalidInput(
             f"{name} is empty",
-            detail={"filename": filename, "reason": "not_an_image"},
+            detail={"filename": filename},
             reason=Reason.PHOTO_NOT_AN_IMAGE,
         )
     try:
@@ -168,12 +168,12 @@ def inspect_photo(data: bytes, *, max_bytes: int = MAX_BYTES, filename: str | No
     except Image.DecompressionBombError as exc:  # Pillow's own guard (far above MAX_PIXELS) fired first
         raise InvalidInput(
             f"{name} is too large: {exc}",
-            detail={"filename": filename, "reason": "too_many_pixels"},
+            detail={"filename": filename},
             reason=Reason.PHOTO_TOO_MANY_PIXELS,
         ) from None
     except Exception as exc:  # plugins raise OSError, SyntaxError, ValueError… on malformed headers
         raise InvalidInput(
-            f"{name} is corrupt: {exc}", detail={"filename": filename, "reason": "corrupt"}, reason=Reason.PHOTO_CORRUPT
+            f"{name} is corrupt: {exc}", detail={"filename": filename}, reason=Reason.PHOTO_CORRUPT
         ) from None
     with im:
         # Phones' JPEGs with a multi-picture (MPF) segment open as MPO: still a JPEG file.
@@ -182,13 +182,11 @@ def inspect_photo(data: bytes, *, max_bytes: int = MAX_BYTES, filename: str | No
             raise _refuse_unsupported(data, name, filename)
         width, height = im.size
         if width <= 0 or height <= 0:
-            raise InvalidInput(
-                f"{name} has no pixels", detail={"filename": filename, "reason": "corrupt"}, reason=Reason.PHOTO_CORRUPT
-            )
+            raise InvalidInput(f"{name} has no pixels", detail={"filename": filename}, reason=Reason.PHOTO_CORRUPT)
         if width * height > MAX_PIXELS:
             raise InvalidInput(
                 f"{name} is too large: {width}×{height} = {width * height} pixels, at most {MAX_PIXELS}",
-                detail={"filename": filename, "reason": "too_many_pixels", "width": width, "height": height},
+                detail={"filename": filename, "width": width, "height": height},
                 reason=Reason.PHOTO_TOO_MANY_PIXELS,
             )
         try:
@@ -199,7 +197,7 @@ def inspect_photo(data: bytes, *, max_bytes: int = MAX_BYTES, filename: str | No
         except Exception as exc:  # truncated data: OSError; decoder errors vary by plugin
             raise InvalidInput(
                 f"{name} is truncated or corrupt: {exc}",
-                detail={"filename": filename, "reason": "corrupt"},
+                detail={"filename": filename},
                 reason=Reason.PHOTO_CORRUPT,
             ) from None
         taken_at, taken_local, gps, gps_datum, gps_problem, orientation = _read_exif(im)
@@ -239,7 +237,7 @@ def _to_jpeg(im: Image.Image, name: str, filename: str | None) -> bytes:
     except Exception as exc:  # an odd bit depth or mode the encoder refuses
         raise InvalidInput(
             f"{name} could not be converted to JPEG: {exc}",
-            detail={"filename": filename, "reason": "corrupt"},
+            detail={"filename": filename},
             reason=Reason.PHOTO_CORRUPT,
         ) from None
     return out.getvalue()
