@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 from fastapi import Query, Request
 from fastapi.dependencies.models import Dependant
 
-from gisgrid.errors import InvalidInput
+from gisgrid.errors import InvalidInput, Reason
 from gisgrid.geodesy import BBox, parse_bbox
 
 
@@ -66,4 +66,5 @@ async def known_query_only(request: Request) -> None:
         raise InvalidInput(
             f"{unknown[0]}: not a parameter of {request.url.path}; it takes {', '.join(sorted(names))}",
             detail=[{"field": u, "reason": "unknown parameter"} for u in unknown],
+            reason=Reason.EXTRA_FORBIDDEN,
         )

@@ -14,7 +14,7 @@ from fastapi import Depends, Header, Request
 from sqlalchemy import Engine
 from sqlalchemy.engine import URL
 
-from gisgrid.errors import InvalidInput
+from gisgrid.errors import InvalidInput, Reason
 from gisgrid.settings import Settings
 from gisgrid.storage.database import asyncpg_connect_args
 
@@ -132,11 +132,13 @@ def _header_text(value: str, header: str) -> str:
         raise InvalidInput(
             f"{header} header: not UTF-8 text; send non-ASCII names percent-encoded (e.g. %E6%9D%8E%E5%A8%9C)",
             detail=[{"field": header, "reason": "not UTF-8"}],
+            reason=Reason.NOT_UTF8,
         ) from None
     if any(unicodedata.category(c) in ("Cc", "Cf") for c in text):  # NUL, line breaks, bidi overrides …
         raise InvalidInput(
             f"{header} header: control or format characters are not part of a name",
             detail=[{"field": header, "reason": "control characters"}],
+            reason=Reason.CONTROL_CHARACTERS,
         )
     return text
 

@@ -1,4 +1,6 @@
-"""One place that maps domain errors to HTTP: every error body is ``{"error": code, "detail": ...}``."""
+"""One place that maps domain errors to HTTP: every error body is ``{"error": code, "detail": ...}``, with
+``"reason": code`` when the refusal has a specific cause (``GisgridError.reason``), and each item of the detail
+(a field and why) with its ``code`` (pydantic's ``type`` for request validation) beside its English ``reason``."""
 
 from __future__ import annotations
 
@@ -22,14 +24,26 @@ STATUS: dict[type[GisgridError], int] = {
 }
 
 
-def error_body(code: str, detail: Any) -> dict[str, Any]:
-    return {"error": code, "detail": detail}
+def error_body(code: str, detail: Any, reason: str | None = None) -> dict[str, Any]:
+    if reason is None:
+        return {"error": code, "detail": detail}
+    return {"error": code, "reason": str(reason), "detail": detail}
+
+
+def _coded(items: Any, reason: str | None) -> Any:
+    """The detail's items, each with a code: its own, else the error's reason (a one-field refusal is raised with
+    its reason once, not again in its item)."""
+    if reason is None or not isinstance(items, list):
+        return items
+    return [{**i, "code": str(i.get("code") or reason)} if isinstance(i, dict) else i for i in items]
 
 
 def domain_error_response(exc: GisgridError) -> JSONResponse:
     status = next((s for cls, s in STATUS.items() if isinstance(exc, cls)), 400)
-    detail: Any = exc.message if exc.detail is None else {"message": exc.message, "items": exc.detail}
-    return JSONResponse(error_body(exc.code, detail), status_code=status)
+    detail: Any = (
+        exc.message if exc.detail is None else {"message": exc.message, "items": _coded(exc.detail, exc.reason)}
+    )
+    return JSONResponse(error_body(exc.code, detail, exc.reason), status_code=status)
 
 
 def add_exception_handlers(app: FastAPI) -> None:
@@ -43,6 +57,7 @@ def add_exception_handlers(app: FastAPI) -> None:
             {
                 "field": ".".join(str(p) for p in e["loc"] if p not in ("query", "path", "body")),
                 "reason": e["msg"],
+                "code": e["type"],  # pydantic's type (missing, extra_forbidden …): the page's zh-CN text is by it
             }
             for e in exc.errors()
         ]

@@ -22,6 +22,7 @@ from gisgrid.storage.database import database_url, make_engine
 from gisgrid.storage.prepared import init_async_connection
 from maps.basemap import basemap_for
 from maps.field import load_search_terms
+from maps.pagejs import load_reason_texts
 from maps.tiles_sql import TILE_SESSION_SETTINGS
 
 
@@ -75,6 +76,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.cases = load_services(settings)
     app.state.search_terms = load_search_terms(settings.catalogue_dir)  # the field page's class search words
+    app.state.reason_texts = load_reason_texts(settings.catalogue_dir)  # the pages' zh-CN of refusals' reasons
     add_exception_handlers(app)
     app.include_router(tiles.router)  # first: the most requested path is matched before the others are tried
     app.include_router(home.router)

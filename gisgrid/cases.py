@@ -25,7 +25,7 @@ from gisgrid import geodesy, routing, workflow
 from gisgrid.calendar import WorkingCalendar, load_city_calendar, traffic_light
 from gisgrid.catalogue import Catalogue
 from gisgrid.components_store import catalogue_for
-from gisgrid.errors import Conflict, InvalidInput, NotFound
+from gisgrid.errors import Conflict, InvalidInput, NotFound, Reason
 from gisgrid.evaluation import traffic_lights
 from gisgrid.events import DISPOSAL_NODE, EventCatalogue, EventClass, load_event_catalogue, matter_code_of
 from gisgrid.photos import PhotoInfo, PhotoStore, inspect_photo
@@ -142,9 +142,14 @@ def check_texts(values: dict[str, Any], labels: dict[str, str] | None = None) ->
             raise InvalidInput(
                 f"{label}: at most {limit} characters, got {len(value)}",
                 detail=[{"field": label, "reason": "too long"}],
+                reason=Reason.STRING_TOO_LONG,
             )
         if "\x00" in value:
-            raise InvalidInput(f"{label}: contains a NUL character", detail=[{"field": label, "reason": "NUL"}])
+            raise InvalidInput(
+                f"{label}: contains a NUL character",
+                detail=[{"field": label, "reason": "NUL"}],
+                reason=Reason.NUL_CHARACTER,
+            )
 
 
 def _now(now: dt.datetime | None) -> dt.datetime:
@@ -160,6 +165,7 @@ def event_class(services: CaseServices, scheme: str, code: str) -> EventClass:
         raise InvalidInput(
             f"class_code: unknown {scheme} event class {code!r}",
             detail=[{"field": "class_code", "reason": f"not in the {scheme} event catalogue"}],
+            reason=Reason.UNKNOWN_CLASS,
         )
     return found
 
@@ -175,6 +181,7 @@ def _disposal_limit(services: CaseServices, ev: EventClass, disposal_type: str |
     raise InvalidInput(
         f"disposal_type: {disposal_type!r} is not a disposal type of {ev.name}; use one of {names}",
         detail=[{"field": "disposal_type", "reason": f"one of {names}"}],
+        reason=Reason.UNKNOWN_DISPOSAL_TYPE,
     )
 
 
@@ -310,7 +317,9 @@ def _checked_photos(item: Intake) -> list[PhotoInfo]:
             infos.append(inspect_photo(data, filename=name))
         except InvalidInput as exc:
             raise InvalidInput(
-                f"photos[{i}]: {exc.message}", detail=[{"field": f"photos[{i}]", "reason": exc.message}]
+                f"photos[{i}]: {exc.message}",
+                detail=[{"field": f"photos[{i}]", "reason": exc.message}],
+                reason=exc.reason,
             ) from None
     return infos
 
@@ -363,10 +372,13 @@ def _draft(services: CaseServices, item: Intake, now: dt.datetime) -> _Draft:
         raise InvalidInput(
             f"reporter_role: unknown role {item.reporter_role!r}; expected one of: {', '.join(workflow.ROLES)}",
             detail=[{"field": "X-Role", "reason": "unknown role"}],
+            reason=Reason.UNKNOWN_ROLE,
         )
     if item.source not in SOURCES:
         raise InvalidInput(
-            f"source: must be one of {', '.join(SOURCES)}", detail=[{"field": "source", "reason": "unknown source"}]
+            f"source: must be one of {', '.join(SOURCES)}",
+            detail=[{"field": "source", "reason": "unknown source"}],
+            reason=Reason.LITERAL_ERROR,
         )
     check_texts({k: getattr(item, k) for k in ("description", "address", "reporter", "idempotency_key")})
     ev = event_class(services, item.scheme, item.class_code)
@@ -378,12 +390,17 @@ def _draft(services: CaseServices, item: Intake, now: dt.datetime) -> _Draft:
         raise InvalidInput(
             f"{missing}: missing ({given} was given); give both, or neither to take the photo's GPS",
             detail=[{"field": missing, "reason": "missing"}],
+            reason=Reason.MISSING,
         )
     for name, value, bound in (("lon", lon, 180), ("lat", lat, 90)):
         if value is not None and not -bound <= value <= bound:
             swapped = lon is not None and lat is not None and abs(lat) > 90 and abs(lon) <= 90
             hint = " — lon and lat look swapped (lon is east, 73–135 in China)" if swapped else ""
-            raise InvalidInput(f"{name}: {value} is outside ±{bound}°{hint}", detail=[{"field": name}])
+            raise InvalidInput(
+                f"{name}: {value} is outside ±{bound}°{hint}",
+                detail=[{"field": name}],
+                reason=Reason.LON_LAT_SWAPPED if swapped else Reason.OUT_OF_RANGE,
+            )
     if lon is None or lat is None:
         located = next((p for p in infos if p.gps), None)
         if located is None:
@@ -391,14 +408,20 @@ def _draft(services: CaseServices, item: Intake, now: dt.datetime) -> _Draft:
             raise InvalidInput(
                 "location: give lon and lat, or attach a photo that carries GPS (EXIF)" + (f"; {why}" if why else ""),
                 detail=[{"field": "lon", "reason": "missing"}, {"field": "lat", "reason": "missing"}],
+                reason=Reason.NO_LOCATION,
             )
         (lon, lat), datum = located.gps, located.gps_datum or "wgs84"  # GPSMapDatum, WGS-84 when absent
     if datum not in geodesy.DATUMS:
-        raise InvalidInput(f"datum: must be one of {', '.join(geodesy.DATUMS)}", detail=[{"field": "datum"}])
+        raise InvalidInput(
+            f"datum: must be one of {', '.join(geodesy.DATUMS)}",
+            detail=[{"field": "datum"}],
+            reason=Reason.LITERAL_ERROR,
+        )
     if abs(lon) < 1e-9 and abs(lat) < 1e-9:
         raise InvalidInput(
             "location: (0, 0) is not a place in the district (an unset GPS fix?)",
             detail=[{"field": "lon", "reason": "(0,0)"}, {"field": "lat", "reason": "(0,0)"}],
+            reason=Reason.ZERO_LOCATION,
         )
     xs, ys = geodesy.to_storage(np.array([lon]), np.array([lat]), datum)  # type: ignore[arg-type]
     return _Draft(item, ev, limit, infos, lon, lat, datum, float(xs[0]), float(ys[0]), now)
@@ -447,6 +470,7 @@ def _write_params(services: CaseServices, draft: _Draft, read: dict[str, Any]) -
             f"location: ({draft.lon}, {draft.lat}) {draft.datum} is outside the gridded coverage; check the datum "
             "and that lon/lat are not swapped",
             detail=[{"field": f, "reason": "outside coverage"} for f in ("lon", "lat")],
+            reason=Reason.OUTSIDE_COVERAGE,
         )
     component = read["component"]
     decision = route_report(services, ev, where, component, now)
@@ -524,7 +548,7 @@ def intake_on(conn: Connection, services: CaseServices, item: Intake, *, now: dt
                 conn.commit()
             if found is not None:
                 return Filed(int(found), False)
-    raise Conflict(_NO_NUMBER)
+    raise Conflict(_NO_NUMBER, reason=Reason.NO_CASE_NUMBER)
 
 
 async def intake_async(
@@ -550,7 +574,7 @@ async def intake_async(
             found = await conn.fetch(_BY_KEY + "$1", item.idempotency_key)
             if found:
                 return Filed(int(found[0]["id"]), False)
-    raise Conflict(_NO_NUMBER)
+    raise Conflict(_NO_NUMBER, reason=Reason.NO_CASE_NUMBER)
 
 
 def _photo_params(services: CaseServices, infos: list[PhotoInfo], photos: list[tuple[str, bytes]]) -> dict[str, Any]:
@@ -696,7 +720,11 @@ def act(
         check_texts({"note": req.note, **req.payload})
         department = payload.get("department") if req.action == "dispatch" else None
         if department and (not isinstance(department, str) or department not in services.departments):
-            raise InvalidInput(f"department: unknown department {department!r}", detail=[{"field": "department"}])
+            raise InvalidInput(
+                f"department: unknown department {department!r}",
+                detail=[{"field": "department"}],
+                reason=Reason.UNKNOWN_DEPARTMENT,
+            )
         disposal_type = row.disposal_type
         if req.action == "dispatch" and payload.get("disposal_type"):  # the dispatcher decides 停工/处罚/拆除, 紧急
             disposal_type = _disposal_limit(services, ev, payload["disposal_type"]).disposal_type
@@ -704,20 +732,25 @@ def act(
             payload["new_due_at"] = _parse_due(payload["new_due_at"], services).isoformat()
         asked = payload.get("amount") if req.action == "request_extension" else None
         if asked is not None and not (math.isfinite(asked) and asked > 0):
-            raise InvalidInput("amount: must be a positive number", detail=[{"field": "amount"}])
+            raise InvalidInput(
+                "amount: must be a positive number", detail=[{"field": "amount"}], reason=Reason.NOT_POSITIVE
+            )
         infos = []
         for i, (name, data) in enumerate(req.photos):
             check_texts({f"photos[{i}]": name})
             try:
                 infos.append(inspect_photo(data, filename=name))
             except InvalidInput as exc:
-                raise InvalidInput(f"photos[{i}]: {exc.message}", detail=[{"field": f"photos[{i}]"}]) from None
+                raise InvalidInput(
+                    f"photos[{i}]: {exc.message}", detail=[{"field": f"photos[{i}]"}], reason=exc.reason
+                ) from None
         if req.action == "handle":  # the after-photo is a photo sent with the action, not a name in the payload
             if not req.photos:
                 raise workflow.MissingField(
                     "handle needs 'after_photo' (处置后照片), a photo sent as a file with the action: "
                     f"POST /cases/{case_id}/actions/handle/form with photos (CLI: --photo)",
                     detail={"action": "handle", "missing": ["after_photo"]},
+                    reason=Reason.MISSING,
                 )
             earlier = dict(
                 conn.execute(
@@ -731,12 +764,14 @@ def act(
                         f"photos[{i}]: the same picture as the report's photo; the after-photo shows the place "
                         "after handling",
                         detail=[{"field": f"photos[{i}]", "reason": "same as a before-photo"}],
+                        reason=Reason.AFTER_PHOTO_IS_BEFORE_PHOTO,
                     )
                 if earlier.get(info.sha256) == "after":  # 返工 found it not done: the old proof proves nothing now
                     raise InvalidInput(
                         f"photos[{i}]: the same picture as an earlier after-photo of this case; after 返工 the "
                         "after-photo shows the place handled again",
                         detail=[{"field": f"photos[{i}]", "reason": "same as an earlier after-photo"}],
+                        reason=Reason.AFTER_PHOTO_REUSED,
                     )
             payload["after_photo"] = [n for n, _ in req.photos]
         if req.action == "approve_extension":
@@ -868,9 +903,12 @@ def _extension_due(services: CaseServices, row: Any, payload: dict[str, Any]) ->
             raise InvalidInput(
                 "amount: an approved extension needs amount (a number) and unit, or new_due_at",
                 detail=[{"field": "amount"}],
+                reason=Reason.MISSING if given is None else Reason.FLOAT_TYPE,
             ) from None
         if not (math.isfinite(amount) and amount > 0):
-            raise InvalidInput("amount: must be a positive number", detail=[{"field": "amount"}])
+            raise InvalidInput(
+                "amount: must be a positive number", detail=[{"field": "amount"}], reason=Reason.NOT_POSITIVE
+            )
         unit = str(payload.get("unit") or "working_days")
         if unit == "calendar_hours":
             too_long = amount / 24 > MAX_EXTENSION_DAYS
@@ -878,14 +916,22 @@ def _extension_due(services: CaseServices, row: Any, payload: dict[str, Any]) ->
             days = amount / services.calendar.hours.hours_per_day if unit == "working_hours" else amount
             too_long = days > _MAX_EXTENSION_WORKING_DAYS
         if too_long:
-            raise InvalidInput(_too_long(f"amount: {amount:g} {unit}"), detail=[{"field": "amount"}])
+            raise InvalidInput(
+                _too_long(f"amount: {amount:g} {unit}"), detail=[{"field": "amount"}], reason=Reason.EXTENSION_TOO_LONG
+            )
         new_due = services.calendar.extend(row.disposal_due_at or row.due_at, amount, unit)
     base = row.disposal_due_at or row.due_at
     field_ = "new_due_at" if payload.get("new_due_at") else "amount"
     if base is not None and new_due <= base:
-        raise InvalidInput("new_due_at: an extension must move the deadline later", detail=[{"field": "new_due_at"}])
+        raise InvalidInput(
+            "new_due_at: an extension must move the deadline later",
+            detail=[{"field": "new_due_at"}],
+            reason=Reason.DEADLINE_NOT_LATER,
+        )
     if base is not None and new_due - base > dt.timedelta(days=MAX_EXTENSION_DAYS):
-        raise InvalidInput(_too_long(f"{field_}: to {new_due:%Y-%m-%d}"), detail=[{"field": field_}])
+        raise InvalidInput(
+            _too_long(f"{field_}: to {new_due:%Y-%m-%d}"), detail=[{"field": field_}], reason=Reason.EXTENSION_TOO_LONG
+        )
     out = {**payload, "new_due_at": new_due.isoformat()}
     if base is not None:
         out["previous_due_at"] = base.astimezone(LOCAL_TZ).isoformat()
@@ -905,6 +951,7 @@ def _parse_due(value: Any, services: CaseServices) -> dt.datetime:
         raise InvalidInput(
             f"new_due_at: {value!r} is not a date and time (ISO 8601, e.g. 2026-12-01T17:30)",
             detail=[{"field": "new_due_at"}],
+            reason=Reason.DATETIME_PARSING,
         ) from None
     return due if due.tzinfo is not None else due.replace(tzinfo=LOCAL_TZ)
 
@@ -1225,7 +1272,11 @@ def _filter_sql(f: CaseFilter) -> tuple[str, dict[str, Any]]:
     if f.state:
         unknown = [s for s in f.state if s not in workflow.STATES]
         if unknown:
-            raise InvalidInput(f"state: unknown state(s) {', '.join(unknown)}", detail=[{"field": "state"}])
+            raise InvalidInput(
+                f"state: unknown state(s) {', '.join(unknown)}",
+                detail=[{"field": "state"}],
+                reason=Reason.LITERAL_ERROR,
+            )
         where.append("c.state = ANY(:states)")
         params["states"] = f.state
     if f.class_code:
@@ -1243,21 +1294,29 @@ def _filter_sql(f: CaseFilter) -> tuple[str, dict[str, Any]]:
             where.append("c.state <> 'returned'")
     if f.source:
         if f.source not in SOURCES:
-            raise InvalidInput(f"source: must be one of {', '.join(SOURCES)}", detail=[{"field": "source"}])
+            raise InvalidInput(
+                f"source: must be one of {', '.join(SOURCES)}",
+                detail=[{"field": "source"}],
+                reason=Reason.LITERAL_ERROR,
+            )
         where.append("c.source = :src")
         params["src"] = f.source
     if f.grid:
         column = {15: "unit_grid_code", 9: "street_code", 12: "community_code", 14: "tier3_code"}.get(len(f.grid))
         if column is None or not f.grid.isdigit():
             raise InvalidInput(
-                "grid: a grid code has 15 (unit), 9, 12 or 14 (tiers 1–3) digits", detail=[{"field": "grid"}]
+                "grid: a grid code has 15 (unit), 9, 12 or 14 (tiers 1–3) digits",
+                detail=[{"field": "grid"}],
+                reason=Reason.STRING_PATTERN_MISMATCH,
             )
         where.append(f"c.{column} = :grid")
         params["grid"] = f.grid
     # A period without an offset is China time, as every time the service answers with (not the server's zone).
     since, until = (t.replace(tzinfo=LOCAL_TZ) if t and t.tzinfo is None else t for t in (f.since, f.until))
     if since and until and until <= since:
-        raise InvalidInput("until: must be after since", detail=[{"field": "until"}])
+        raise InvalidInput(
+            "until: must be after since", detail=[{"field": "until"}], reason=Reason.UNTIL_NOT_AFTER_SINCE
+        )
     if since:
         where.append("c.created_at >= :since")
         params["since"] = since
@@ -1268,7 +1327,9 @@ def _filter_sql(f: CaseFilter) -> tuple[str, dict[str, Any]]:
         where.append(f"c.geom && ST_MakeEnvelope(:x0, :y0, :x1, :y1, {STORAGE_SRID})")
         params.update(dict(zip(("x0", "y0", "x1", "y1"), f.bbox, strict=True)))
     if f.light and f.light not in ("green", "yellow", "red"):
-        raise InvalidInput("light: must be green, yellow or red", detail=[{"field": "light"}])
+        raise InvalidInput(
+            "light: must be green, yellow or red", detail=[{"field": "light"}], reason=Reason.LITERAL_ERROR
+        )
     return " AND ".join(where), params
 
 
@@ -1299,7 +1360,9 @@ def case_heat(conn: Connection, f: CaseFilter) -> list[tuple[float, float, int]]
     """(lat, lon, cases) per small square for a heat map of the filtered cases: a period of 100,000 cases
     becomes a few thousand weighted points. The traffic-light filter needs working time and is not offered."""
     if f.light:
-        raise InvalidInput("light: the heat map counts cases of any light", detail=[{"field": "light"}])
+        raise InvalidInput(
+            "light: the heat map counts cases of any light", detail=[{"field": "light"}], reason=Reason.EXTRA_FORBIDDEN
+        )
     cond, params = _filter_sql(f)
     rows = conn.execute(
         text(
@@ -1359,7 +1422,9 @@ def merge_duplicate(
     roles and states are checked) and points at the kept case — one transaction. The kept case must be open, not
     itself merged, of the same class and within the class's duplicate radius (as the listed duplicates are)."""
     if case_id == into:
-        raise InvalidInput("into: a case cannot be a duplicate of itself", detail=[{"field": "into"}])
+        raise InvalidInput(
+            "into: a case cannot be a duplicate of itself", detail=[{"field": "into"}], reason=Reason.MERGE_INTO_ITSELF
+        )
     now = _now(None)
     with engine.connect() as conn, conn.begin():
         rows = {  # both locked, in id order: two merges at once cannot point two cases at each other
@@ -1379,20 +1444,35 @@ def merge_duplicate(
         reason = f"与案件 {into} 重复"
         workflow.check(_snapshot(row), "void", role, expected_version=version)
         ev = event_class(services, row.scheme, row.class_code)
-        why = None
+        refusal: tuple[Reason, str] | None = None
         merged_in = conn.execute(
             text("SELECT count(*) FROM cases WHERE duplicate_of = :id"), {"id": case_id}
         ).scalar_one()
         if merged_in:  # its duplicates would point at a voided case
-            why = f"case {case_id} is the kept case of {merged_in} merged duplicate(s): merge {into} into it instead"
+            refusal = (
+                Reason.MERGE_KEPT_HAS_DUPLICATES,
+                f"case {case_id} is the kept case of {merged_in} merged duplicate(s): merge {into} into it instead",
+            )
         elif kept.state not in OPEN_STATES or kept.duplicate_of is not None:
-            why = f"case {into} is {workflow.STATES.get(kept.state, kept.state)}, not an open case to keep"
+            refusal = (
+                Reason.MERGE_TARGET_NOT_OPEN,
+                f"case {into} is {workflow.STATES.get(kept.state, kept.state)}, not an open case to keep",
+            )
         elif (kept.scheme, kept.class_code) != (row.scheme, row.class_code):
-            why = f"case {into} is of class {kept.class_code}, not {row.class_code} ({ev.name})"
+            refusal = (
+                Reason.MERGE_OTHER_CLASS,
+                f"case {into} is of class {kept.class_code}, not {row.class_code} ({ev.name})",
+            )
         elif row.distance_m is not None and row.distance_m > ev.duplicate_radius_m:
-            why = f"case {into} is {row.distance_m:.0f} m away, beyond the {ev.duplicate_radius_m:g} m of {ev.name}"
-        if why:
-            raise workflow.TransitionNotAllowed(f"merge into {into}: {why}", detail=[{"field": "into", "reason": why}])
+            refusal = (
+                Reason.MERGE_TOO_FAR,
+                f"case {into} is {row.distance_m:.0f} m away, beyond the {ev.duplicate_radius_m:g} m of {ev.name}",
+            )
+        if refusal:
+            code, why = refusal
+            raise workflow.TransitionNotAllowed(
+                f"merge into {into}: {why}", detail=[{"field": "into", "reason": why}], reason=code
+            )
         tr = workflow.apply(_snapshot(row), "void", role, payload={"reason": reason}, expected_version=version)
         conn.execute(
             text(

@@ -31,7 +31,7 @@ from gisgrid.components import (
     validate_components,
     write_errors,
 )
-from gisgrid.errors import Conflict, InvalidInput, NotFound
+from gisgrid.errors import Conflict, InvalidInput, NotFound, Reason
 from gisgrid.photos import PhotoStore, inspect_photo
 from gisgrid.settings import STORAGE_SRID, Settings
 from gisgrid.storage.bulk import CopyPart, copy_batches, copy_frame, point_ewkb_hex
@@ -74,10 +74,12 @@ def load_coverage(conn: Connection, district: str | None = None) -> Coverage:
     ).all()
     if not rows:
         which = f"district {district} is" if district else "no district is"
-        raise InvalidInput(f"{which} not loaded: run gisgrid boundaries import FILE first")
+        raise InvalidInput(f"{which} not loaded: run gisgrid boundaries import FILE first", reason=Reason.NO_BOUNDARIES)
     if len(rows) > 1:
         codes = ", ".join(r[0] for r in rows)
-        raise InvalidInput(f"several districts are loaded ({codes}): say which with --district CODE")
+        raise InvalidInput(
+            f"several districts are loaded ({codes}): say which with --district CODE", reason=Reason.SEVERAL_DISTRICTS
+        )
     geom = shapely.from_wkb(bytes(rows[0][1]))
     shapely.prepare(geom)
     return Coverage(rows[0][0], geom)
@@ -334,7 +336,8 @@ def reserve_serials(conn: Connection, district: str, scheme: str, counts: dict[s
         if last > SERIAL_MAX:
             raise InvalidInput(
                 f"serial numbers of class {class_code} in district {district} are exhausted "
-                f"({last} > {SERIAL_MAX}); retire and renumber, or use a local extension class"
+                f"({last} > {SERIAL_MAX}); retire and renumber, or use a local extension class",
+                reason=Reason.SERIALS_EXHAUSTED,
             )
         first[class_code] = int(last) - n + 1
     return first
@@ -866,10 +869,14 @@ def save_component(
             if expected_version is not None and current is not None and current != expected_version:
                 raise Conflict(
                     f"component {item.id} was changed by someone else (version {current}, you sent "
-                    f"{expected_version}); reload it and try again"
+                    f"{expected_version}); reload it and try again",
+                    reason=Reason.STALE_VERSION,
                 )
             if action == "create" and current is not None:
-                raise Conflict(f"component {item.id} already exists; update it with PATCH /components/{item.id}")
+                raise Conflict(
+                    f"component {item.id} already exists; update it with PATCH /components/{item.id}",
+                    reason=Reason.COMPONENT_EXISTS,
+                )
         result = validate_components(
             _raw_frame(item),
             scheme=scheme,
@@ -883,7 +890,11 @@ def save_component(
         if not item.id:
             dup = same_place_duplicates(conn, scheme, accepted)
             if len(dup):
-                raise InvalidInput(dup["reason"].iloc[0], detail=dup.drop(columns=["row"]).to_dict("records"))
+                raise InvalidInput(
+                    dup["reason"].iloc[0],
+                    detail=dup.drop(columns=["row"]).to_dict("records"),
+                    reason=Reason.DUPLICATE_COMPONENT,
+                )
         accepted = accepted.copy()
         assign_identifiers(conn, coverage.district_code, scheme, accepted)  # the API answers with the new id
         write_components(conn, accepted, scheme=scheme, district=coverage.district_code, actor=actor, source="api")
@@ -931,15 +942,20 @@ def update_component(
     )
     unknown = set(changes) - set(ComponentInput.__dataclass_fields__) - {"datum"}
     if unknown:
-        raise InvalidInput(f"unknown field(s): {', '.join(sorted(unknown))}")
+        raise InvalidInput(f"unknown field(s): {', '.join(sorted(unknown))}", reason=Reason.EXTRA_FORBIDDEN)
     if "class_code" in changes and changes["class_code"] != props["class_code"]:
-        raise InvalidInput("class_code: a component's class is part of its identifier; retire it and create a new one")
+        raise InvalidInput(
+            "class_code: a component's class is part of its identifier; retire it and create a new one",
+            reason=Reason.CLASS_CHANGE,
+        )
     if ("lon" in changes) != ("lat" in changes):
-        raise InvalidInput("lon/lat: a move needs both lon and lat")
+        raise InvalidInput("lon/lat: a move needs both lon and lat", reason=Reason.MISSING)
     for key, value in changes.items():
         setattr(merged, key, value)
     if lon is None and "lon" not in changes:
-        raise InvalidInput("geometry: only point components can be edited through this endpoint")
+        raise InvalidInput(
+            "geometry: only point components can be edited through this endpoint", reason=Reason.NOT_A_POINT
+        )
     return save_component(
         engine,
         catalogue,
@@ -956,7 +972,7 @@ def retire_component(
 ) -> dict[str, Any]:
     """Retire (移除): the record and its history stay; it leaves the active registry."""
     if not reason or not reason.strip():
-        raise InvalidInput("reason: say why the component is retired")
+        raise InvalidInput("reason: say why the component is retired", reason=Reason.MISSING)
     with engine.connect() as conn, conn.begin():
         row = conn.execute(
             text("SELECT version, status FROM components WHERE id = :id FOR UPDATE"), {"id": component_id}
@@ -964,9 +980,12 @@ def retire_component(
         if row is None:
             raise NotFound(f"no component with identifier {component_id}")
         if expected_version is not None and row.version != expected_version:
-            raise Conflict(f"component {component_id} was changed by someone else (version {row.version})")
+            raise Conflict(
+                f"component {component_id} was changed by someone else (version {row.version})",
+                reason=Reason.STALE_VERSION,
+            )
         if row.status == "移除":
-            raise Conflict(f"component {component_id} is already retired")
+            raise Conflict(f"component {component_id} is already retired", reason=Reason.COMPONENT_RETIRED)
         conn.execute(
             text(
                 "UPDATE components SET status = '移除', change_date = current_date, version = version + 1, "
@@ -1028,7 +1047,10 @@ def query_components(conn: Connection, q: ComponentQuery) -> tuple[list[dict[str
         elif n == 14:
             where.append("c.unit_grid_code IN (SELECT code FROM unit_grids WHERE tier3_code = :tg)")
         else:
-            raise InvalidInput("tier_grid: a tier grid code has 9 (tier 1), 12 (tier 2) or 14 (tier 3) digits")
+            raise InvalidInput(
+                "tier_grid: a tier grid code has 9 (tier 1), 12 (tier 2) or 14 (tier 3) digits",
+                reason=Reason.STRING_PATTERN_MISMATCH,
+            )
         params["tg"] = q.tier_grid
     if q.class_code:
         where.append("c.class_code = :cls")
@@ -1038,7 +1060,7 @@ def query_components(conn: Connection, q: ComponentQuery) -> tuple[list[dict[str
         params["dep"] = q.department
     if q.status:
         if q.status not in STATUSES:
-            raise InvalidInput(f"status: must be one of {'/'.join(STATUSES)}")
+            raise InvalidInput(f"status: must be one of {'/'.join(STATUSES)}", reason=Reason.LITERAL_ERROR)
         where.append("c.status = :st")
         params["st"] = q.status
     point = geo_point = None
@@ -1048,13 +1070,13 @@ def query_components(conn: Connection, q: ComponentQuery) -> tuple[list[dict[str
         point = f"{geo_point}::geography"
     if q.radius_m is not None:
         if point is None:
-            raise InvalidInput("radius_m: a radius needs lon and lat")
+            raise InvalidInput("radius_m: a radius needs lon and lat", reason=Reason.NEEDS_LON_LAT)
         where.append(_within_sql(geo_point, y, "r", q.radius_m))
         params["r"] = float(q.radius_m)
     cond = " AND ".join(where)
     if q.nearest is not None:
         if point is None:
-            raise InvalidInput("nearest: nearest-k needs lon and lat")
+            raise InvalidInput("nearest: nearest-k needs lon and lat", reason=Reason.NEEDS_LON_LAT)
         # Exact metres from the plain geometry index, in two index scans: the k nearest in degrees are k
         # components within M metres (M = the farthest of them), so the true k nearest are within M too.
         reach = conn.execute(
@@ -1117,13 +1139,15 @@ def add_photos(
 ) -> dict[str, Any]:
     """Attach photos to a component (checked, stored content-addressed); recorded in its history."""
     if not files:
-        raise InvalidInput("photos: attach at least one photo", detail=[{"field": "photos"}])
+        raise InvalidInput("photos: attach at least one photo", detail=[{"field": "photos"}], reason=Reason.MISSING)
     infos = []
     for i, (name, data) in enumerate(files):
         try:
             infos.append(inspect_photo(data, filename=name))
         except InvalidInput as exc:
-            raise InvalidInput(f"photos[{i}]: {exc.message}", detail=[{"field": f"photos[{i}]"}]) from None
+            raise InvalidInput(
+                f"photos[{i}]: {exc.message}", detail=[{"field": f"photos[{i}]"}], reason=exc.reason
+            ) from None
     with engine.connect() as conn, conn.begin():
         current = conn.execute(
             text("SELECT photos FROM components WHERE id = :id FOR UPDATE"), {"id": component_id}

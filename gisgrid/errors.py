@@ -1,20 +1,115 @@
 """Typed domain errors. Domain code raises these; the API maps them to HTTP in one table (api/errors.py)
-and the CLI prints their message and exits non-zero."""
+and the CLI prints their message and exits non-zero.
+
+An error names its kind by class (``code``: invalid_input, conflict …) and, where the refusal has a specific
+cause, that cause by a :class:`Reason` given where it is raised (``reason=Reason.NOT_OVERDUE_OR_FLAGGED``): a
+stable code for clients and for the pages' zh-CN texts (``data/catalogue/messages_zh.csv``), so that nothing
+has to read the English message, which may be reworded."""
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Any
 
 
+class Reason(StrEnum):
+    """Why a request was refused: the ``reason`` of an API error body and the ``code`` of its items. Every code
+    has a zh-CN text in ``data/catalogue/messages_zh.csv`` and a line in README's API section (both tested)."""
+
+    # Request validation: pydantic's own ``type`` of an item, kept as its code. The service's own checks use the
+    # same code for the same cause (a field it does not take is extra_forbidden whoever finds it).
+    MISSING = "missing"
+    EXTRA_FORBIDDEN = "extra_forbidden"
+    JSON_INVALID = "json_invalid"
+    MODEL_ATTRIBUTES_TYPE = "model_attributes_type"
+    DICT_TYPE = "dict_type"
+    STRING_TYPE = "string_type"
+    STRING_TOO_SHORT = "string_too_short"
+    STRING_TOO_LONG = "string_too_long"
+    STRING_PATTERN_MISMATCH = "string_pattern_mismatch"
+    INT_PARSING = "int_parsing"
+    INT_FROM_FLOAT = "int_from_float"
+    FLOAT_PARSING = "float_parsing"
+    FLOAT_TYPE = "float_type"
+    BOOL_TYPE = "bool_type"
+    GREATER_THAN = "greater_than"
+    GREATER_THAN_EQUAL = "greater_than_equal"
+    LESS_THAN_EQUAL = "less_than_equal"
+    LITERAL_ERROR = "literal_error"
+    DATETIME_PARSING = "datetime_parsing"
+    DATETIME_FROM_DATE_PARSING = "datetime_from_date_parsing"
+    VALUE_ERROR = "value_error"
+    # Fields and parameters, as the service checks them.
+    NUL_CHARACTER = "nul_character"
+    NOT_UTF8 = "not_utf8"
+    CONTROL_CHARACTERS = "control_characters"
+    OUT_OF_RANGE = "out_of_range"
+    NOT_POSITIVE = "not_positive"
+    UNKNOWN_ROLE = "unknown_role"
+    UNKNOWN_ACTION = "unknown_action"
+    UNKNOWN_CLASS = "unknown_class"
+    UNKNOWN_DISPOSAL_TYPE = "unknown_disposal_type"
+    UNKNOWN_DEPARTMENT = "unknown_department"
+    UNKNOWN_INDICATOR = "unknown_indicator"
+    UNTIL_NOT_AFTER_SINCE = "until_not_after_since"
+    PERIOD_UNREADABLE = "period_unreadable"
+    PERIOD_END_NOT_AFTER_START = "period_end_not_after_start"
+    PERIOD_WITH_SINCE_UNTIL = "period_with_since_until"
+    BBOX_UNREADABLE = "bbox_unreadable"
+    BBOX_OUT_OF_RANGE = "bbox_out_of_range"
+    NEEDS_LON_LAT = "needs_lon_lat"
+    # Where a report is.
+    NO_LOCATION = "no_location"
+    ZERO_LOCATION = "zero_location"
+    LON_LAT_SWAPPED = "lon_lat_swapped"
+    OUTSIDE_COVERAGE = "outside_coverage"
+    NO_BOUNDARIES = "no_boundaries"
+    # Photos.
+    PHOTO_TOO_LARGE = "photo_too_large"
+    PHOTO_TOO_MANY_PIXELS = "photo_too_many_pixels"
+    PHOTO_NOT_AN_IMAGE = "photo_not_an_image"
+    PHOTO_UNSUPPORTED_FORMAT = "photo_unsupported_format"
+    PHOTO_CORRUPT = "photo_corrupt"
+    AFTER_PHOTO_IS_BEFORE_PHOTO = "after_photo_is_before_photo"
+    AFTER_PHOTO_REUSED = "after_photo_reused"
+    # The workflow's refusals of a whole request (the case's state allows the action, its facts do not).
+    NOT_OVERDUE_OR_FLAGGED = "not_overdue_or_flagged"
+    TOP_ESCALATION_LEVEL = "top_escalation_level"
+    EXTENSION_PENDING = "extension_pending"
+    NO_PENDING_EXTENSION = "no_pending_extension"
+    REWORK_OTHER_DEPARTMENT = "rework_other_department"
+    DEADLINE_NOT_LATER = "deadline_not_later"
+    EXTENSION_TOO_LONG = "extension_too_long"
+    MERGE_INTO_ITSELF = "merge_into_itself"
+    MERGE_KEPT_HAS_DUPLICATES = "merge_kept_has_duplicates"
+    MERGE_TARGET_NOT_OPEN = "merge_target_not_open"
+    MERGE_OTHER_CLASS = "merge_other_class"
+    MERGE_TOO_FAR = "merge_too_far"
+    NO_CASE_NUMBER = "no_case_number"
+    # Evaluation.
+    NO_CASES_IN_PERIOD = "no_cases_in_period"
+    # Components (部件).
+    STALE_VERSION = "stale_version"
+    COMPONENT_EXISTS = "component_exists"
+    COMPONENT_RETIRED = "component_retired"
+    DUPLICATE_COMPONENT = "duplicate_component"
+    CLASS_CHANGE = "class_change"
+    NOT_A_POINT = "not_a_point"
+    SERIALS_EXHAUSTED = "serials_exhausted"
+    SEVERAL_DISTRICTS = "several_districts"
+
+
 class GisgridError(Exception):
-    """Base of every error the project reports to a user."""
+    """Base of every error the project reports to a user. ``reason``: the refusal's specific cause, where it has
+    one beyond ``code`` (the API's body carries it as ``reason``, and as the ``code`` of its items that have none)."""
 
     code = "error"
 
-    def __init__(self, message: str, *, detail: Any = None) -> None:
+    def __init__(self, message: str, *, detail: Any = None, reason: Reason | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.detail = detail
+        self.reason = reason
 
 
 class ConfigError(GisgridError):

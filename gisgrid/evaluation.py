@@ -126,7 +126,7 @@ import numpy as np
 import pandas as pd
 
 from gisgrid.calendar import YELLOW_AT_PERCENT, WorkingCalendar
-from gisgrid.errors import InvalidInput
+from gisgrid.errors import InvalidInput, Reason
 
 RULES_FILE = Path(__file__).resolve().parent.parent / "data" / "rules" / "evaluation.csv"
 DEFAULT_TZ = "Asia/Shanghai"
@@ -379,7 +379,11 @@ class Period:
     def __post_init__(self) -> None:
         start, end = _stamp(self.start), _stamp(self.end)
         if end <= start:
-            raise InvalidInput("period: end must be after start", detail={"start": str(start), "end": str(end)})
+            raise InvalidInput(
+                "period: end must be after start",
+                detail={"start": str(start), "end": str(end)},
+                reason=Reason.PERIOD_END_NOT_AFTER_START,
+            )
         object.__setattr__(self, "start", start)
         object.__setattr__(self, "end", end)
 
@@ -397,7 +401,9 @@ class Period:
     @classmethod
     def quarter(cls, year: int, quarter: int, tz: str = DEFAULT_TZ) -> Period:
         if quarter not in (1, 2, 3, 4):
-            raise InvalidInput("period: quarter must be 1–4", detail={"quarter": quarter})
+            raise InvalidInput(
+                "period: quarter must be 1–4", detail={"quarter": quarter}, reason=Reason.PERIOD_UNREADABLE
+            )
         start = pd.Timestamp(year=year, month=3 * quarter - 2, day=1, tz=tz)
         return cls(start, start + pd.DateOffset(months=3), "quarter")
 
@@ -462,7 +468,9 @@ def _stamp(value: Any, tz: str = DEFAULT_TZ) -> pd.Timestamp:
     except (TypeError, ValueError):
         ts = pd.NaT
     if pd.isna(ts):  # an empty or open end ("..2026-11-26") is not a period
-        raise InvalidInput(f"period: {value!r} is not a date or time", detail={"value": str(value)})
+        raise InvalidInput(
+            f"period: {value!r} is not a date or time", detail={"value": str(value)}, reason=Reason.PERIOD_UNREADABLE
+        )
     return ts.tz_localize(tz) if ts.tzinfo is None else ts
 
 

@@ -10,7 +10,7 @@ from sqlalchemy import Engine
 
 from gisgrid import history
 from gisgrid.cases import CaseServices
-from gisgrid.errors import InvalidInput
+from gisgrid.errors import InvalidInput, Reason
 from gisgrid.evaluation import Period, evaluate, rank
 
 #: How a period is written (CLI help and API docs say it with these words).
@@ -42,7 +42,8 @@ def parse_period(text: str) -> Period:
     except (ValueError, TypeError):
         raise InvalidInput(
             f"period: {text!r} is not a month (2026-10), quarter (2026-Q3), week (2026-W40), year (2026) or "
-            "range (2026-10-01..2026-11-01, the end excluded)"
+            "range (2026-10-01..2026-11-01, the end excluded)",
+            reason=Reason.PERIOD_UNREADABLE,
         ) from None
 
 
@@ -55,7 +56,7 @@ def indicators(engine: Engine, services: CaseServices, period: Period, subject: 
         before = period.previous()
         old_cases, old_steps = history.read_history(conn, before, limits)
     if now_cases.empty:
-        raise InvalidInput(f"no cases were reported in {period.label}")
+        raise InvalidInput(f"no cases were reported in {period.label}", reason=Reason.NO_CASES_IN_PERIOD)
     calendar = services.calendar
     opts = {"level": level, "urgent_node_limits": services.events.urgent_node_limits}
     table = evaluate(now_cases, now_steps, calendar, node_limits, period, subject, **opts)

@@ -47,7 +47,7 @@ import numpy as np
 import shapely
 from numpy.typing import ArrayLike
 
-from gisgrid.errors import InvalidInput
+from gisgrid.errors import InvalidInput, Reason
 
 Datum = Literal["wgs84", "cgcs2000", "gcj02", "bd09"]
 DATUMS: tuple[str, ...] = get_args(Datum)
@@ -204,7 +204,11 @@ def bd09_to_gcj02(lon: ArrayLike, lat: ArrayLike) -> _Pair:
 
 def _check_datum(datum: str) -> None:
     if datum not in DATUMS:
-        raise InvalidInput(f"unknown datum {datum!r}: expected one of {', '.join(DATUMS)}", detail={"datum": datum})
+        raise InvalidInput(
+            f"unknown datum {datum!r}: expected one of {', '.join(DATUMS)}",
+            detail={"datum": datum},
+            reason=Reason.LITERAL_ERROR,
+        )
 
 
 def to_storage(lon: ArrayLike, lat: ArrayLike, datum: Datum) -> _Pair:
@@ -283,13 +287,19 @@ def parse_bbox(text_: str, field: str = "bbox") -> BBox:
         values = tuple(float(p) for p in text_.split(","))
     except ValueError:
         raise InvalidInput(
-            f"{field}: {text_!r} is not four comma-separated numbers", detail=[{"field": field}]
+            f"{field}: {text_!r} is not four comma-separated numbers",
+            detail=[{"field": field}],
+            reason=Reason.BBOX_UNREADABLE,
         ) from None
     if len(values) != 4:
-        raise InvalidInput(f"{field}: expected 4 numbers, got {len(values)}", detail=[{"field": field}])
+        raise InvalidInput(
+            f"{field}: expected 4 numbers, got {len(values)}", detail=[{"field": field}], reason=Reason.BBOX_UNREADABLE
+        )
     minx, miny, maxx, maxy = values
     if not (-180 <= minx < maxx <= 180 and -90 <= miny < maxy <= 90):
         raise InvalidInput(
-            f"{field}: need minLon < maxLon within ±180 and minLat < maxLat within ±90", detail=[{"field": field}]
+            f"{field}: need minLon < maxLon within ±180 and minLat < maxLat within ±90",
+            detail=[{"field": field}],
+            reason=Reason.BBOX_OUT_OF_RANGE,
         )
     return minx, miny, maxx, maxy

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 from PIL import ExifTags, Image, UnidentifiedImageError
 
-from gisgrid.errors import InvalidInput, NotFound
+from gisgrid.errors import InvalidInput, NotFound, Reason
 from gisgrid.settings import Settings
 
 if TYPE_CHECKING:  # geodesy imports geopandas: not worth loading just for a type name
@@ -126,7 +126,8 @@ def _refuse_unsupported(data: bytes, name: str, filename: str | None) -> Invalid
         return InvalidInput(
             f"{name}: HEIC/HEIF photos are not supported on this server (neither pillow-heif nor pi-heif is "
             f"installed); send JPEG instead. Accepted: {_accepted()}",
-            detail={"filename": filename, "reason": "unsupported_format", "format": "HEIF"},
+            detail={"filename": filename, "format": "HEIF"},
+            reason=Reason.PHOTO_UNSUPPORTED_FORMAT,
         )
     try:
         # Header only, to name the format in the message; nothing is decoded.
@@ -135,11 +136,13 @@ def _refuse_unsupported(data: bytes, name: str, filename: str | None) -> Invalid
     except Exception:  # any failure here just means "not an image"
         return InvalidInput(
             f"{name} is not an image (its content is not {_accepted()})",
-            detail={"filename": filename, "reason": "not_an_image"},
+            detail={"filename": filename},
+            reason=Reason.PHOTO_NOT_AN_IMAGE,
         )
     return InvalidInput(
         f"{name}: unsupported image format {fmt}; accepted: {_accepted()}",
-        detail={"filename": filename, "reason": "unsupported_format", "format": fmt},
+        detail={"filename": filename, "format": fmt},
+        reason=Reason.PHOTO_UNSUPPORTED_FORMAT,
     )
 
 
@@ -149,20 +152,29 @@ def inspect_photo(data: bytes, *, max_bytes: int = MAX_BYTES, filename: str | No
     if len(data) > max_bytes:
         raise InvalidInput(
             f"{name} is too large: {len(data)} bytes, at most {max_bytes}",
-            detail={"filename": filename, "reason": "too_large", "size": len(data), "max_bytes": max_bytes},
+            detail={"filename": filename, "size": len(data), "max_bytes": max_bytes},
+            reason=Reason.PHOTO_TOO_LARGE,
         )
     if not data:
-        raise InvalidInput(f"{name} is empty", detail={"filename": filename, "reason": "not_an_image"})
+        raise InvalidInput(
+            f"{name} is empty",
+            detail={"filename": filename},
+            reason=Reason.PHOTO_NOT_AN_IMAGE,
+        )
     try:
         im = Image.open(io.BytesIO(data), formats=sorted(SUPPORTED))
     except UnidentifiedImageError:
         raise _refuse_unsupported(data, name, filename) from None
     except Image.DecompressionBombError as exc:  # Pillow's own guard (far above MAX_PIXELS) fired first
         raise InvalidInput(
-            f"{name} is too large: {exc}", detail={"filename": filename, "reason": "too_many_pixels"}
+            f"{name} is too large: {exc}",
+            detail={"filename": filename},
+            reason=Reason.PHOTO_TOO_MANY_PIXELS,
         ) from None
     except Exception as exc:  # plugins raise OSError, SyntaxError, ValueError… on malformed headers
-        raise InvalidInput(f"{name} is corrupt: {exc}", detail={"filename": filename, "reason": "corrupt"}) from None
+        raise InvalidInput(
+            f"{name} is corrupt: {exc}", detail={"filename": filename}, reason=Reason.PHOTO_CORRUPT
+        ) from None
     with im:
         # Phones' JPEGs with a multi-picture (MPF) segment open as MPO: still a JPEG file.
         fmt = "JPEG" if im.format == "MPO" else im.format
@@ -170,11 +182,12 @@ def inspect_photo(data: bytes, *, max_bytes: int = MAX_BYTES, filename: str | No
             raise _refuse_unsupported(data, name, filename)
         width, height = im.size
         if width <= 0 or height <= 0:
-            raise InvalidInput(f"{name} has no pixels", detail={"filename": filename, "reason": "corrupt"})
+            raise InvalidInput(f"{name} has no pixels", detail={"filename": filename}, reason=Reason.PHOTO_CORRUPT)
         if width * height > MAX_PIXELS:
             raise InvalidInput(
                 f"{name} is too large: {width}×{height} = {width * height} pixels, at most {MAX_PIXELS}",
-                detail={"filename": filename, "reason": "too_many_pixels", "width": width, "height": height},
+                detail={"filename": filename, "width": width, "height": height},
+                reason=Reason.PHOTO_TOO_MANY_PIXELS,
             )
         try:
             # JPEG: decode at 1/8 scale — every byte of the entropy-coded data is still read, so truncation
@@ -183,7 +196,9 @@ def inspect_photo(data: bytes, *, max_bytes: int = MAX_BYTES, filename: str | No
             im.load()
         except Exception as exc:  # truncated data: OSError; decoder errors vary by plugin
             raise InvalidInput(
-                f"{name} is truncated or corrupt: {exc}", detail={"filename": filename, "reason": "corrupt"}
+                f"{name} is truncated or corrupt: {exc}",
+                detail={"filename": filename},
+                reason=Reason.PHOTO_CORRUPT,
             ) from None
         taken_at, taken_local, gps, gps_datum, gps_problem, orientation = _read_exif(im)
         converted = _to_jpeg(im, name, filename) if fmt in CONVERTED_TO_JPEG else None
@@ -221,7 +236,9 @@ def _to_jpeg(im: Image.Image, name: str, filename: str | None) -> bytes:
         rgb.save(out, "JPEG", **options)
     except Exception as exc:  # an odd bit depth or mode the encoder refuses
         raise InvalidInput(
-            f"{name} could not be converted to JPEG: {exc}", detail={"filename": filename, "reason": "corrupt"}
+            f"{name} could not be converted to JPEG: {exc}",
+            detail={"filename": filename},
+            reason=Reason.PHOTO_CORRUPT,
         ) from None
     return out.getvalue()
 

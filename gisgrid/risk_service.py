@@ -7,7 +7,7 @@ from sqlalchemy import Connection, text
 
 from gisgrid import history, risks
 from gisgrid.cases import CaseServices
-from gisgrid.errors import InvalidInput
+from gisgrid.errors import InvalidInput, Reason
 from gisgrid.evaluation import Period
 
 KINDS = ("selective", "overload", "escalation", "paper_closure")
@@ -17,12 +17,16 @@ def risk_table(conn: Connection, services: CaseServices, kind: str, period: Peri
     """One risk for the cases reported in ``period``: score, flag, explanation and the numbers, worst first."""
     events = services.events
     if kind not in KINDS:
-        raise InvalidInput(f"kind: must be one of {', '.join(KINDS)}", detail=[{"field": "kind"}])
+        raise InvalidInput(
+            f"kind: must be one of {', '.join(KINDS)}", detail=[{"field": "kind"}], reason=Reason.LITERAL_ERROR
+        )
     cases, steps = history.read_history(
         conn, period, history.disposal_limits(events, services.calendar.hours.hours_per_day)
     )
     if cases.empty:
-        raise InvalidInput(f"no cases were reported in {period.label}", detail=[{"field": "period"}])
+        raise InvalidInput(
+            f"no cases were reported in {period.label}", detail=[{"field": "period"}], reason=Reason.NO_CASES_IN_PERIOD
+        )
     if kind == "selective":
         cells = history.cells_for_simulation(conn)
         components = pd.read_sql(text("SELECT unit_grid_code, count(*) AS components FROM components GROUP BY 1"), conn)

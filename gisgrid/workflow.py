@@ -76,7 +76,7 @@ from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any
 
-from gisgrid.errors import Conflict, InvalidInput
+from gisgrid.errors import Conflict, InvalidInput, Reason
 
 # --------------------------------------------------------------------------------------- vocabulary
 
@@ -323,26 +323,39 @@ def _rule(action: str) -> ActionRule:
     rule = TRANSITIONS.get(action)
     if rule is None:
         raise InvalidInput(
-            f"unknown action {action!r}; expected one of: {', '.join(TRANSITIONS)}", detail={"action": action}
+            f"unknown action {action!r}; expected one of: {', '.join(TRANSITIONS)}",
+            detail={"action": action},
+            reason=Reason.UNKNOWN_ACTION,
         )
     return rule
 
 
 def _lookup(action: str, role: str) -> ActionRule:
     rule = _rule(action)
-    if role not in ROLES:
-        raise InvalidInput(f"unknown role {role!r}; expected one of: {', '.join(ROLES)}", detail={"role": role})
+    _check_role(role)
     return rule
 
 
-def _guard_failure(rule: ActionRule, case: CaseState) -> str | None:
-    """Why a case-level guard refuses the action, or None."""
+def _check_role(role: str) -> None:
+    if role not in ROLES:
+        raise InvalidInput(
+            f"unknown role {role!r}; expected one of: {', '.join(ROLES)}",
+            detail={"role": role},
+            reason=Reason.UNKNOWN_ROLE,
+        )
+
+
+def _guard_failure(rule: ActionRule, case: CaseState) -> tuple[Reason, str] | None:
+    """Why a case-level guard refuses the action (its reason code and words), or None."""
     if rule.guard == _NO_PENDING and case.pending_extension:
-        return "an extension request is already pending; approve or deny it first"
+        return Reason.EXTENSION_PENDING, "an extension request is already pending; approve or deny it first"
     if rule.guard == _PENDING and not case.pending_extension:
-        return "there is no pending extension request"
+        return Reason.NO_PENDING_EXTENSION, "there is no pending extension request"
     if rule.guard == _BELOW_TOP and case.escalation_level <= 1:
-        return f"the case is already at escalation level 1 ({ESCALATION_LEVELS[1]}), the top tier"
+        return (
+            Reason.TOP_ESCALATION_LEVEL,
+            f"the case is already at escalation level 1 ({ESCALATION_LEVELS[1]}), the top tier",
+        )
     return None
 
 
@@ -368,8 +381,7 @@ def allowed_actions(case: CaseState, role: str) -> list[str]:
 
     Payload-dependent conditions (``supervise`` needs an overdue/flagged case) are not known here.
     """
-    if role not in ROLES:
-        raise InvalidInput(f"unknown role {role!r}; expected one of: {', '.join(ROLES)}", detail={"role": role})
+    _check_role(role)
     return [r.action for r in _RULES if role in r.roles and _state_allows(r, case)]
 
 
@@ -393,6 +405,7 @@ def apply(
         raise MissingField(
             f"{action} needs {named} in the payload; required: {', '.join(rule.required)}",
             detail={"action": action, "missing": missing, "required": list(rule.required)},
+            reason=Reason.MISSING,
         )
     return _transition(case, rule, role, payload)
 
@@ -422,13 +435,15 @@ def check(
             f"{action} is not allowed in state {_state_text(case.state)}; allowed from: {', '.join(rule.from_states)}",
             detail={"action": action, "state": case.state, "allowed_from": list(rule.from_states)},
         )
-    why = _guard_failure(rule, case)
-    if why is None and rule.guard == _OVERDUE_OR_FLAGGED and not (payload.get("overdue") or payload.get("flagged")):
-        why = "督办 needs a case past its deadline, or flagged=true (重点督办)"
-    if why is not None:
+    failure = _guard_failure(rule, case)
+    if failure is None and rule.guard == _OVERDUE_OR_FLAGGED and not (payload.get("overdue") or payload.get("flagged")):
+        failure = Reason.NOT_OVERDUE_OR_FLAGGED, "督办 needs a case past its deadline, or flagged=true (重点督办)"
+    if failure is not None:
+        code, why = failure
         raise TransitionNotAllowed(
             f"{action} is not allowed in state {_state_text(case.state)}: {why}",
             detail={"action": action, "state": case.state, "reason": why},
+            reason=code,
         )
     return rule
 
@@ -444,21 +459,23 @@ def check_payload(action: str, payload: Mapping[str, Any]) -> None:
             raise InvalidInput(
                 f"payload.{name}: {action} takes no {name!r}; it takes {', '.join(takes)}",
                 detail=[{"field": name, "reason": "unknown field"}],
+                reason=Reason.EXTRA_FORBIDDEN,
             )
         problem = None if value is None else _kind_problem(FIELD_KINDS.get(name, "text"), value)
         if problem:
-            raise InvalidInput(f"{name}: {problem}", detail=[{"field": name, "reason": problem}])
+            code, words = problem
+            raise InvalidInput(f"{name}: {words}", detail=[{"field": name, "reason": words}], reason=code)
 
 
-def _kind_problem(kind: str, value: Any) -> str | None:
+def _kind_problem(kind: str, value: Any) -> tuple[Reason, str] | None:
     if kind in ("text", "datetime") and not isinstance(value, str):
-        return f"must be text, not {type(value).__name__}"
+        return Reason.STRING_TYPE, f"must be text, not {type(value).__name__}"
     if kind == "number" and (isinstance(value, bool) or not isinstance(value, int | float) or value != value):
-        return f"must be a number, not {value!r}"
+        return Reason.FLOAT_TYPE, f"must be a number, not {value!r}"
     if kind == "bool" and not isinstance(value, bool):
-        return f"must be true or false, not {value!r}"
+        return Reason.BOOL_TYPE, f"must be true or false, not {value!r}"
     if kind == "unit" and value not in TIME_UNITS:
-        return f"must be one of {', '.join(TIME_UNITS)}, not {value!r}"
+        return Reason.LITERAL_ERROR, f"must be one of {', '.join(TIME_UNITS)}, not {value!r}"
     return None  # files: filled by the service from the photos sent with the action
 
 
@@ -494,6 +511,7 @@ def _transition(case: CaseState, rule: ActionRule, role: str, payload: dict[str,
                 raise InvalidInput(
                     f"rework (返工) goes back to the same department {case.department!r}, not {asked!r}",
                     detail={"action": "rework", "department": case.department, "requested": asked},
+                    reason=Reason.REWORK_OTHER_DEPARTMENT,
                 )
             changes["rework_count"] = case.rework_count + 1
             details.update(department=case.department, rework_count=case.rework_count + 1)

@@ -30,7 +30,7 @@ import shapely
 from branca.colormap import linear
 from sqlalchemy import Connection, Engine, text
 
-from gisgrid.errors import InvalidInput
+from gisgrid.errors import InvalidInput, Reason
 from gisgrid.evaluation import INDICATORS, REGION_COLUMNS, Period, default_rules
 from gisgrid.evaluation_service import indicators, parse_period
 
@@ -158,6 +158,7 @@ def check_indicator(indicator: str) -> str:
     raise UnknownIndicator(
         f"indicator: {indicator!r} is not a region evaluation indicator; choose one of: {choices}",
         detail=[{"field": "indicator", "reason": "unknown indicator", "choices": list(INDICATOR_COLUMNS)}],
+        reason=Reason.UNKNOWN_INDICATOR,
     )
 
 
@@ -167,6 +168,7 @@ def check_level(level: str) -> str:
     raise InvalidInput(
         f"level: {level!r} is not one of {', '.join(LEVELS)}",
         detail=[{"field": "level", "reason": "unknown level", "choices": list(LEVELS)}],
+        reason=Reason.LITERAL_ERROR,
     )
 
 
@@ -179,13 +181,14 @@ def scheme_name(scheme: str) -> str:
     raise InvalidInput(
         f"scheme: {scheme!r} is not one of {', '.join(SCHEMES)}",
         detail=[{"field": "scheme", "reason": "unknown scheme", "choices": list(SCHEMES)}],
+        reason=Reason.LITERAL_ERROR,
     )
 
 
 def check_k(k: int) -> int:
     if MIN_K <= k <= MAX_K:
         return k
-    raise InvalidInput(f"k: {k} classes; use {MIN_K} to {MAX_K}", detail=[{"field": "k"}])
+    raise InvalidInput(f"k: {k} classes; use {MIN_K} to {MAX_K}", detail=[{"field": "k"}], reason=Reason.OUT_OF_RANGE)
 
 
 def format_number(x: float) -> str:
@@ -445,7 +448,11 @@ def choropleth(
     region has no value, the no-data entry; ``breaks`` = the class edges (minimum, then upper bounds)."""
     for needed in ("code", column):
         if needed not in regions.columns:
-            raise InvalidInput(f"{needed!r} is not a column of the regions", detail=[{"field": "indicator"}])
+            raise InvalidInput(
+                f"{needed!r} is not a column of the regions",
+                detail=[{"field": "indicator"}],
+                reason=Reason.UNKNOWN_INDICATOR,
+            )
     classes = classify_indicator(regions[column], column, scheme, k)
     fmt = formatter(column)
     values = regions[column]
@@ -504,7 +511,7 @@ def parse_period_param(period: str | Period) -> Period:
     try:
         return parse_period(period)
     except InvalidInput as exc:
-        raise InvalidInput(exc.message, detail=[{"field": "period", "value": period}]) from None
+        raise InvalidInput(exc.message, detail=[{"field": "period", "value": period}], reason=exc.reason) from None
 
 
 def indicator_regions(
@@ -518,8 +525,10 @@ def indicator_regions(
     try:
         table = indicators(engine, services, p, "region", level)
     except InvalidInput as exc:
-        if "no cases" in exc.message:
-            raise InvalidInput(f"period: {exc.message}", detail=[{"field": "period", "value": p.label}]) from None
+        if exc.reason == Reason.NO_CASES_IN_PERIOD:  # named by the parameter, as the other refusals are
+            raise InvalidInput(
+                f"period: {exc.message}", detail=[{"field": "period", "value": p.label}], reason=exc.reason
+            ) from None
         raise
     cols = list(dict.fromkeys([indicator, "score", "grade", "rank"]))
     table = table.reindex(columns=["subject", *cols]).rename(columns={"subject": "code"})

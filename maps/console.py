@@ -29,7 +29,16 @@ from gisgrid.events import EventCatalogue
 from gisgrid.workflow import TERMINAL_STATES
 from maps.assets import use_local_assets
 from maps.basemap import SHIFT_JS, Basemap, gcj02_shift_table
-from maps.pagejs import LIGHT_COLOURS, LIGHT_LABELS, MapChrome, attr, json_for_script, light_css, with_dom
+from maps.pagejs import (
+    LIGHT_COLOURS,
+    LIGHT_LABELS,
+    MapChrome,
+    attr,
+    json_for_script,
+    light_css,
+    load_reason_texts,
+    with_dom,
+)
 
 TITLE = "gisgrid 指挥中心地图"
 POLL_MS = 10_000
@@ -205,9 +214,11 @@ def build_console(
     time_units: Mapping[str, str] | None = None,
     escalation_levels: Mapping[int, str] | None = None,
     classes: Sequence[Mapping[str, Any]] = (),
+    reason_texts: Mapping[str, str] | None = None,
 ) -> str:
     """The console page (HTML). Vocabulary (states, roles, actions, the payload fields each action takes and their
-    kinds …) comes from the caller (gisgrid.workflow); ``classes`` from :func:`event_classes`."""
+    kinds …) comes from the caller (gisgrid.workflow); ``classes`` from :func:`event_classes`; ``reason_texts``
+    (the zh-CN of refusals' reason codes) from :func:`maps.pagejs.load_reason_texts`, the project's by default."""
     use_local_assets()
     figure = Figure(title=TITLE)
     if bounds is None:
@@ -323,6 +334,7 @@ def build_console(
         "lightLabels": LIGHT_LABELS,
         "basemapPane": BASEMAP_PANE,
         "basemapShift": shift,
+        "zhReasons": dict(load_reason_texts() if reason_texts is None else reason_texts),
     }
     figure.header.add_child(_Raw('<link rel="icon" href="data:,">'), name="gisgrid_no_favicon")  # no /favicon.ico
     figure.header.add_child(_Raw(f"<style>{PANEL_CSS}</style>"), name="gisgrid_console_css")

@@ -18,7 +18,8 @@ Offline first: a report is written to an IndexedDB outbox (fields, photo bytes a
 after each report and on a retry timer. A record leaves the outbox only on 201/200 (the key makes a repeat of
 a request whose answer was lost return the first case, 200); a network error or 5xx keeps it; a 4xx other than
 408/429 marks it refused: it stays on the phone (photos, class, description, address, location) with the reason
-in Chinese (:data:`REFUSAL_FIELDS`, :data:`REFUSAL_REASONS`) and the server's own message beside it, until the
+in Chinese (:data:`REFUSAL_FIELDS`, and the zh-CN of the refusal's reason codes from ``messages_zh.csv``) and the
+server's own message beside it, until the
 worker moves it back into the form to edit and resend it, or discards it. What the page can check itself (a
 location or a photo with GPS; inside the district) is checked before a report is queued. The ids of the cases
 the page created are kept in localStorage and their states fetched from ``/cases/{id}`` (the API has no
@@ -43,7 +44,7 @@ from gisgrid.events import EventCatalogue
 from gisgrid.settings import catalogue_folder
 from maps.assets import ASSETS
 from maps.basemap import SHIFT_JS, Basemap, gcj02_shift_table
-from maps.pagejs import LIGHT_COLOURS, LIGHT_LABELS, attr, json_for_script, light_css, with_dom
+from maps.pagejs import LIGHT_COLOURS, LIGHT_LABELS, attr, json_for_script, light_css, load_reason_texts, with_dom
 
 TITLE = "gisgrid 网格员上报"
 DEFAULT_CENTER = (34.75, 113.65)  # lat, lon: used only while no boundaries are loaded
@@ -100,27 +101,7 @@ REFUSAL_FIELDS: dict[str, str] = {
     "Idempotency-Key": "上报编号",
     "photos": "照片",
 }
-#: … and words of the API's reasons (first match; lower case) → what they mean to the worker.
-REFUSAL_REASONS: tuple[tuple[str, str], ...] = (
-    ("outside coverage", "不在本区网格覆盖范围内:照片是否在别处拍摄?请重新定位"),
-    ("(0,0)", "无效 (0, 0):请重新定位"),
-    ("missing", "未提供:请定位(GPS 或地图点选),或附带含 GPS 的照片"),
-    ("field required", "未填写"),
-    ("too long", "过长:请删减"),
-    ("nul", "含无法识别的字符"),
-    ("not in the", "不在类别目录中:请重新选择类别"),
-    ("unknown role", "无效:请重新选择身份"),
-    ("too many pixels", "像素过多"),
-    ("pixels", "像素过多"),
-    ("too large", "文件过大"),
-    ("not an image", "不是图片"),
-    ("not supported", "格式本服务器不支持:请用 JPEG"),
-    ("unsupported", "格式不支持:请用 JPEG"),
-    ("truncated", "不完整或已损坏:请重拍"),
-    ("corrupt", "已损坏:请重拍"),
-    ("should match", "格式不正确"),
-)
-#: Refusals without items, by HTTP status or the API's error code.
+#: Refusals without items or reason, by HTTP status or the API's error code.
 REFUSAL_STATUS: dict[str, str] = {
     "role_not_allowed": "此身份不能上报:请重新选择身份",
     "403": "此身份不能上报:请重新选择身份",
@@ -201,9 +182,12 @@ def build_field_page(
     scheme: str = "gbt47678",
     reporting_roles: Iterable[str] = REPORTING_ROLES,
     basemap: Basemap | None = None,
+    reason_texts: Mapping[str, str] | None = None,
 ) -> str:
     """The page (HTML). ``roles`` is workflow.ROLES (labels); only ``reporting_roles`` are offered; ``basemap``
-    is the deployment's (``app.state.basemap``), None for none. Serve it with :func:`csp` of the same basemap."""
+    is the deployment's (``app.state.basemap``), None for none. Serve it with :func:`csp` of the same basemap.
+    ``reason_texts``: the zh-CN of refusals' reason codes (:func:`maps.pagejs.load_reason_texts`, the project's by
+    default), in the page itself: a refusal read offline is explained too."""
     center = DEFAULT_CENTER if bounds is None else ((bounds[1] + bounds[3]) / 2, (bounds[0] + bounds[2]) / 2)
     config = {
         "bounds": None if bounds is None else [[bounds[1], bounds[0]], [bounds[3], bounds[2]]],
@@ -220,11 +204,8 @@ def build_field_page(
         "grids": {name: {"style": style, "minZoom": z} for name, (style, z) in GRID_LAYERS.items()},
         "basemap": basemap_config(basemap, bounds),
         "sw": {"url": SW_URL, "scope": SW_SCOPE},
-        "refusal": {
-            "fields": REFUSAL_FIELDS,
-            "reasons": [list(r) for r in REFUSAL_REASONS],
-            "status": REFUSAL_STATUS,
-        },
+        "refusal": {"fields": REFUSAL_FIELDS, "status": REFUSAL_STATUS},
+        "zhReasons": dict(load_reason_texts() if reason_texts is None else reason_texts),
     }
     role_options = "".join(
         f'<option value="{attr(k)}">{attr(roles.get(k, k))}</option>' for k in reporting_roles if k in roles
@@ -431,21 +412,19 @@ PAGE_JS = r"""
     if (text && box.scrollIntoView) { box.scrollIntoView({block: "nearest"}); }
   }
 
-  /* A refusal in Chinese: each item of the API's error (field, reason) through C.refusal, else the status. */
+  /* A refusal in Chinese, from its codes (never the server's English): each item of the API's error as its field
+     (C.refusal.fields) and the zh-CN of its code, else the error's reason, else its error code or status. */
   function refusalText(body, status) {
-    var R = C.refusal, d = body && body.detail, items = [], lines = [];
+    var R = C.refusal, d = body && body.detail, items = [], lines = [], reason = body && body.reason;
     if (Array.isArray(d)) { items = d; } else if (d && Array.isArray(d.items)) { items = d.items; }
     items.forEach(function (i) {
-      var field = String(i.field || ""), reason = String(i.reason || "").toLowerCase();
+      var field = String(i.field || "");
       var m = /^photos\[(\d+)\]/.exec(field);
       var what = m ? "第 " + (Number(m[1]) + 1) + " 张照片" : (R.fields[field] || field || "上报");
-      var why = null;
-      for (var k = 0; k < R.reasons.length && why === null; k++) {
-        if (reason.indexOf(R.reasons[k][0]) >= 0) { why = R.reasons[k][1]; }
-      }
-      var line = what + ":" + (why || "不符合要求");
+      var line = what + ":" + (zhReason(i.code || reason) || "不符合要求");
       if (lines.indexOf(line) < 0) { lines.push(line); }
     });
+    if (!lines.length && zhReason(reason)) { lines.push(zhReason(reason)); }
     if (!lines.length) {
       lines.push(R.status[(body && body.error) || ""] || R.status[String(status)] ||
                  "服务器未受理此上报(状态 " + status + ")");

@@ -1,15 +1,50 @@
 """What the console and the field page share: escaping for HTML and inline scripts, and the small DOM and
 ``fetch`` helpers their inline JS starts with (``$``, ``el``, ``messageOf`` — the API's error as one line — and
-``request``). Each page puts :data:`DOM_JS` where its script says ``/*gisgrid:dom*/``. Also :class:`MapChrome`,
-the scale bar and attribution every map (console and static) shows."""
+``request``). Each page puts :data:`DOM_JS` where its script says ``/*gisgrid:dom*/``, after its config object
+``C`` (which carries ``zhReasons``: :func:`load_reason_texts`). Also :class:`MapChrome`, the scale bar and
+attribution every map (console and static) shows."""
 
 from __future__ import annotations
 
+import csv
+import functools
 import json
+import re
+from pathlib import Path
 from typing import Any
 
 from branca.element import MacroElement
 from folium.template import Template
+
+from gisgrid.errors import ConfigError
+from gisgrid.settings import PROJECT_ROOT
+
+#: The zh-CN texts of the API's reason codes (gisgrid.errors.Reason), in the catalogue folder.
+REASON_TEXTS_FILE = "messages_zh.csv"
+_CODE = re.compile(r"[a-z][a-z0-9_]*")
+
+
+@functools.cache
+def load_reason_texts(catalogue_dir: Path = PROJECT_ROOT / "data") -> dict[str, str]:
+    """What each reason code of an API refusal means in zh-CN (``messages_zh.csv``, columns ``code,zh``): the pages
+    show it beside the server's English message, which they never read (it may be reworded). ``catalogue_dir`` is
+    ``data/`` or ``data/catalogue/``."""
+    base = Path(catalogue_dir)
+    path = base / REASON_TEXTS_FILE if (base / REASON_TEXTS_FILE).exists() else base / "catalogue" / REASON_TEXTS_FILE
+    texts: dict[str, str] = {}
+    with path.open(encoding="utf-8", newline="") as f:
+        reader = csv.DictReader(f)
+        if reader.fieldnames != ["code", "zh"]:
+            raise ConfigError(f"{path}: the header must be code,zh (got {reader.fieldnames})")
+        for line, row in enumerate(reader, start=2):
+            code, zh = (row["code"] or "").strip(), (row["zh"] or "").strip()
+            if not _CODE.fullmatch(code) or not zh:
+                raise ConfigError(f"{path}:{line}: a snake_case code and its zh text must both be given")
+            if code in texts:
+                raise ConfigError(f"{path}:{line}: code {code} is listed twice")
+            texts[code] = zh
+    return texts
+
 
 DOM_JS = r"""
   function $(id) { return document.getElementById(id); }
@@ -30,8 +65,11 @@ DOM_JS = r"""
     }
     return node;
   }
-  /* The API's messages are English (one text for every client): beside them, a zh-CN line from the error code
-     and the fields it names. A page may add field names to ZH_FIELDS (e.g. its form labels). */
+  /* The API's messages are English (one text for every client): beside them, a zh-CN line from the codes of the
+     error body — its error code, its reason code, each item's field and code — never from the English words,
+     which may be reworded. The reasons' texts are data (data/catalogue/messages_zh.csv, in the page's config as
+     C.zhReasons). A page may add field names to ZH_FIELDS (e.g. its form labels). */
+  var ZH_REASONS = C.zhReasons || {};
   var ZH_ERRORS = {
     invalid_input: "输入有误", missing_field: "缺少必填项", role_not_allowed: "当前角色无权办理此操作",
     transition_not_allowed: "案件当前状态不能办理此操作", stale_version: "案件已被他人更新,请重新打开后再办理",
@@ -47,35 +85,14 @@ DOM_JS = r"""
     payload: "办理内容", location: "位置", lon: "经度", lat: "纬度", datum: "坐标系", photos: "照片",
     description: "描述", address: "地址"
   };
-  var ZH_REASONS = [  // [pattern of the server's words, zh-CN]
-    [/should match pattern|string_pattern_mismatch/i, "格式不正确"],
-    [/must be after since/i, "须晚于起始日期"],
-    [/valid datetime|not a date/i, "不是有效的日期时间"],
-    [/valid integer|valid number|must be a number/i, "须为数字"],
-    [/greater than or equal|less than or equal/i, "超出允许范围"],
-    [/takes no|unknown field|extra_forbidden|not permitted/i, "不接受此项"],
-    [/must be text|must be true or false|must be one of/i, "取值类型不对"],
-    [/needs|required|missing/i, "必填"],
-    [/unknown|not one of|no disposal type|not a disposal type/i, "不在可选范围内"],
-    [/outside/i, "超出网格覆盖范围"]
-  ];
-  var ZH_WHOLE = [
-    [/past its deadline, or flagged/, "案件未超时:未超时的案件督办须勾选「重点督办」"],
-    [/already at escalation level 1/, "已提级至一级网格(街道),不能再提级"],
-    [/extension request is already pending/, "已有待审批的延期申请"],
-    [/no pending extension request/, "没有待审批的延期申请"]
-  ];
   function zhField(name) {
     var key = String(name || "").replace(/^payload\./, "").replace(/\[\d+\]$/, "");
     return ZH_FIELDS[key] || "";
   }
-  function zhReason(text) {
-    for (var i = 0; i < ZH_REASONS.length; i++) { if (ZH_REASONS[i][0].test(text)) { return ZH_REASONS[i][1]; } }
-    return "";
-  }
-  /* "zh-CN · server text" for one problem (a field, its reason); the server's own words are kept. */
-  function zhLine(field, text, fallback) {
-    var f = zhField(field), r = zhReason(text || "") || fallback || "";
+  function zhReason(code) { return (code && ZH_REASONS[code]) || ""; }
+  /* "zh-CN · server text" for one problem (a field, its code, the server's words, which are kept). */
+  function zhLine(field, code, text, fallback) {
+    var f = zhField(field), r = zhReason(code) || fallback || "";
     var zh = f ? f + (r ? ":" + r : "有误") : r;
     var server = (field && String(text).indexOf(field) !== 0 ? field + ": " : "") + text;
     return zh ? zh + " · " + server : server;
@@ -85,22 +102,18 @@ DOM_JS = r"""
     if (!body || typeof body !== "object") { return prefix + "请求失败"; }
     var zhCode = ZH_ERRORS[body.error] || "";
     var d = body.detail;
-    if (Array.isArray(d)) {
+    if (Array.isArray(d)) {  // request validation: one line per field
       return prefix + d.map(function (i) {
-        return zhLine(i.field, i.reason || JSON.stringify(i), zhCode);
+        return zhLine(i.field, i.code || body.reason, i.reason || JSON.stringify(i), zhCode);
       }).join("\n");
     }
     var text = typeof d === "string" ? d : d && d.message ? d.message : body.error || "请求失败";
     var items = d && typeof d === "object" ? d.items : null;
-    var named = String(text).match(/^([a-z_.\[\]0-9]+): /);  // "until: must be after since"
-    var field = Array.isArray(items) && items.length ? items[0].field
-      : items && Array.isArray(items.missing) ? items.missing[0] : named && named[1];
-    for (var k = 0; k < ZH_WHOLE.length; k++) {  // refusals whose cause is not the field or the state
-      if (ZH_WHOLE[k][0].test(text)) { return prefix + ZH_WHOLE[k][1] + " · " + text; }
-    }
-    var zh = zhField(field);
-    var reason = body.error === "invalid_input" ? zhReason(text) : "";
-    var head = zh ? zh + ":" + (reason || zhCode || "有误") : zhCode + (reason ? ":" + reason : "");
+    var first = Array.isArray(items) && items.length ? items[0] : null;
+    var field = first ? first.field : items && Array.isArray(items.missing) ? items.missing[0] : null;
+    var zh = zhField(field), reason = zhReason(body.reason || (first && first.code));
+    // a field's refusal: "field:why"; a whole request's (督办 on a case not overdue …): its reason alone
+    var head = zh ? zh + ":" + (reason || zhCode || "有误") : reason || zhCode;
     return prefix + (head ? head + " · " : "") + text;
   }
   /* The server's own words, without the zh-CN line (for "服务器原文" beside a page's own Chinese reason). */

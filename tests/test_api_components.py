@@ -59,12 +59,14 @@ def test_create_read_update_retire_and_history(client: TestClient, spot: tuple[f
     assert moved.json()["geometry"]["coordinates"][0] == pytest.approx(x + 0.0003, abs=1e-7)
 
     stale = client.patch(f"/components/{cid}", json={"status": "完好", "version": 1}, headers=WHO)
-    assert stale.status_code == 409 and stale.json()["error"] == "conflict"
+    assert (
+        stale.status_code == 409 and stale.json()["error"] == "conflict" and stale.json()["reason"] == "stale_version"
+    )
 
     retired = client.post(f"/components/{cid}/retire", json={"reason": "道路改造拆除"}, headers=WHO)
     assert retired.status_code == 200 and retired.json()["properties"]["status"] == "移除"
     again = client.post(f"/components/{cid}/retire", json={"reason": "x"}, headers=WHO)
-    assert again.status_code == 409
+    assert again.status_code == 409 and again.json()["reason"] == "component_retired"
 
     history = client.get(f"/components/{cid}/history").json()["history"]
     assert [h["action"] for h in history] == ["create", "update", "update", "retire"]
@@ -127,9 +129,10 @@ def test_queries_radius_nearest_and_filters(client: TestClient) -> None:
     assert all(f["id"] for f in radius["features"]) and radius["numberMatched"] >= 1
     page = client.get("/components", params={"limit": 5, "offset": 5}).json()
     assert page["numberMatched"] == 20 and page["numberReturned"] == 5
-    assert client.get("/components", params={"lon": x0}).status_code == 422
-    assert client.get("/components", params={"grid": "123"}).status_code == 422
-    assert client.get("/components", params={"radius_m": 100}).status_code == 422
+    assert client.get("/components", params={"lon": x0}).json()["reason"] == "missing"  # lat
+    assert client.get("/components", params={"grid": "123"}).json()["detail"][0]["code"] == "string_pattern_mismatch"
+    radius = client.get("/components", params={"radius_m": 100})
+    assert radius.status_code == 422 and radius.json()["reason"] == "needs_lon_lat"
 
 
 def test_photos_attach_to_a_component_and_are_served(client: TestClient, spot: tuple[float, float]) -> None:
@@ -151,4 +154,5 @@ def test_photos_attach_to_a_component_and_are_served(client: TestClient, spot: t
     assert got.status_code == 200 and got.content == buf.getvalue()
     bad = client.post(f"/components/{cid}/photos", files=[("photos", ("x.jpg", b"not an image", "image/jpeg"))])
     assert bad.status_code == 422 and "photos[0]" in bad.json()["detail"]["message"]
+    assert bad.json()["reason"] == "photo_not_an_image"
     assert [h["action"] for h in client.get(f"/components/{cid}/history").json()["history"]] == ["create", "photo"]

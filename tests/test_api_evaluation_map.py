@@ -128,17 +128,21 @@ def test_bad_parameters_are_422_naming_the_parameter(client: TestClient) -> None
 
     body = error(indicator="happiness")
     assert body["error"] == "invalid_input" and body["detail"]["message"].startswith("indicator: 'happiness'")
+    assert body["reason"] == "unknown_indicator"
     item = body["detail"]["items"][0]
     assert item["field"] == "indicator" and "on_time_disposal_rate" in item["choices"]
     body = error(period="someday")
     assert body["detail"]["message"].startswith("period:") and body["detail"]["items"][0]["field"] == "period"
+    assert body["reason"] == "period_unreadable"
     body = error(period="2020-01")
     assert "no cases" in body["detail"]["message"] and body["detail"]["items"][0]["field"] == "period"
+    assert body["reason"] == "no_cases_in_period"
     body = error(level="tier9")
-    assert body["detail"][0]["field"] == "level"
+    assert body["detail"][0]["field"] == "level" and body["detail"][0]["code"] == "literal_error"
     body = error(scheme="kriging")
     assert body["detail"]["items"][0]["field"] == "scheme" and "natural_breaks" in body["detail"]["message"]
+    assert body["reason"] == "literal_error"
     body = error(k=12)
-    assert body["detail"][0]["field"] == "k"
+    assert body["detail"][0]["field"] == "k" and body["detail"][0]["code"] == "less_than_equal"
     missing = client.get("/evaluation/map", params={"period": PERIOD})
     assert missing.status_code == 422 and missing.json()["detail"][0]["field"] == "indicator"

@@ -97,8 +97,8 @@ def test_locate_converts_gcj02_and_bd09_input(client: TestClient, clean_db: Engi
 def test_locate_outside_coverage_is_404_with_reason(client: TestClient) -> None:
     r = client.get("/grids/locate", params={"lon": 116.4, "lat": 39.9})
     assert r.status_code == 404
-    assert r.json()["error"] == "not_found"
-    assert "outside the gridded coverage" in r.json()["detail"]
+    assert r.json()["error"] == "not_found" and r.json()["reason"] == "outside_coverage"
+    assert "outside the gridded coverage" in r.json()["detail"]  # the detail stays the message itself
 
 
 @pytest.mark.parametrize(
@@ -115,12 +115,22 @@ def test_locate_bad_numbers_are_422_naming_the_field(client: TestClient, params:
     assert r.status_code == 422
     assert r.json()["error"] == "invalid_input"
     assert field in [item["field"] for item in r.json()["detail"]]
+    assert all(item["code"] for item in r.json()["detail"])  # pydantic's type: float_parsing, missing …
 
 
-@pytest.mark.parametrize("bbox", ["1,2,3", "a,b,c,d", "114,35,113,34", "0,0,200,10"])
-def test_bad_bbox_is_422(client: TestClient, bbox: str) -> None:
+@pytest.mark.parametrize(
+    ("bbox", "reason"),
+    [
+        ("1,2,3", "bbox_unreadable"),
+        ("a,b,c,d", "bbox_unreadable"),
+        ("114,35,113,34", "bbox_out_of_range"),
+        ("0,0,200,10", "bbox_out_of_range"),
+    ],
+)
+def test_bad_bbox_is_422(client: TestClient, bbox: str, reason: str) -> None:
     r = client.get("/grids", params={"bbox": bbox})
-    assert r.status_code == 422 and r.json()["error"] == "invalid_input"
+    assert r.status_code == 422 and r.json()["error"] == "invalid_input" and r.json()["reason"] == reason
+    assert r.json()["detail"]["items"] == [{"field": "bbox", "code": reason}]
 
 
 def test_bad_paging_is_422(client: TestClient) -> None:

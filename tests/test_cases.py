@@ -25,7 +25,7 @@ from api.main import create_app
 from gisgrid import cases as svc
 from gisgrid import geodesy
 from gisgrid.calendar import KNOWN_YEARS
-from gisgrid.errors import Conflict, InvalidInput, NotFound
+from gisgrid.errors import Conflict, InvalidInput, NotFound, Reason
 from gisgrid.settings import Settings
 from gisgrid.storage.database import asyncpg_connect_args, make_engine
 from gisgrid.storage.prepared import init_async_connection
@@ -190,16 +190,18 @@ def test_possible_duplicates_are_listed_and_can_be_merged(
         svc.merge_duplicate(loaded, services, other_class["id"], first, actor="x", role="dispatcher", version=1)
     third = report(loaded, services, x, y + 0.0001, via=intake)
     far = report(loaded, services, x + 0.001, y, via=intake)  # ~90 m: beyond 暴露垃圾's 30 m
-    refusals = [  # 409: the kept case is not one to merge into; 404: there is none
-        (third, second["id"], Conflict, "is 作废, not an open case to keep"),  # a merged one: no chains, no cycles
-        (other_class["id"], first, Conflict, "is of class 06010, not 09009"),
-        (far, first, Conflict, "m away, beyond the 30 m of 暴露垃圾"),
-        (first, 10**9, NotFound, f"no case with id {10**9}"),
-        (first, third, Conflict, "is the kept case of 1 merged duplicate"),  # no chains
+    refusals = [  # 409: the kept case is not one to merge into; 404: there is none; 422: itself
+        (third, second["id"], Conflict, "is 作废, not an open case to keep", Reason.MERGE_TARGET_NOT_OPEN),  # no chains
+        (other_class["id"], first, Conflict, "is of class 06010, not 09009", Reason.MERGE_OTHER_CLASS),
+        (far, first, Conflict, "m away, beyond the 30 m of 暴露垃圾", Reason.MERGE_TOO_FAR),
+        (first, 10**9, NotFound, f"no case with id {10**9}", None),
+        (first, third, Conflict, "is the kept case of 1 merged duplicate", Reason.MERGE_KEPT_HAS_DUPLICATES),
+        (first, first, InvalidInput, "cannot be a duplicate of itself", Reason.MERGE_INTO_ITSELF),
     ]
-    for dup, into, error, why in refusals:
-        with pytest.raises(error, match=why):
+    for dup, into, error, why, reason in refusals:
+        with pytest.raises(error, match=why) as err:
             svc.merge_duplicate(loaded, services, dup, into, actor="x", role="shift_lead", version=1)
+        assert err.value.reason == reason
         assert get(loaded, services, dup)["state"] == "reported"  # refused: nothing written
     assert get(loaded, services, first)["duplicate_of"] is None
 
@@ -215,8 +217,9 @@ def test_a_period_without_an_offset_is_china_time(
     with loaded.connect() as conn:
         items, matched = svc.list_cases(conn, services, day)
         assert matched == 2 and sorted(c["id"] for c in items) == sorted([early, late])
-        with pytest.raises(InvalidInput, match="until: must be after since"):
+        with pytest.raises(InvalidInput, match="until: must be after since") as err:
             svc.list_cases(conn, services, svc.CaseFilter(since=day.until, until=day.since))
+        assert err.value.reason == Reason.UNTIL_NOT_AFTER_SINCE
 
 
 def test_light_counts_follow_the_filter(loaded: Engine, services: svc.CaseServices, spot: tuple[float, float]) -> None:
@@ -284,28 +287,43 @@ def test_the_first_reports_of_a_year_filed_at_once_all_get_numbers(
 
 
 @pytest.mark.parametrize(
-    ("change", "message"),
+    ("change", "message", "reason"),
     [
-        ({"class_code": "06999"}, "class_code: unknown gbt47678 event class"),
-        ({"lon": 116.4, "lat": 39.9}, "outside the gridded coverage"),
-        ({"lon": 0.0, "lat": 0.0}, "(0, 0) is not a place"),
-        ({"lon": None, "lat": None}, "give lon and lat, or attach a photo"),
-        ({"source": "rumour"}, "source: must be one of"),
-        ({"disposal_type": "拆除"}, "disposal_type: '拆除' is not a disposal type of 暴露垃圾"),
-        ({"photos": [("a.jpg", b"this is not a picture")]}, "photos[0]"),
-        ({"reporter_role": "patrolman"}, "reporter_role: unknown role 'patrolman'"),
-        ({"address": "路" * 257}, "address: at most 256 characters, got 257"),
-        ({"description": "x" * 2001}, "description: at most 2000 characters"),
+        ({"class_code": "06999"}, "class_code: unknown gbt47678 event class", Reason.UNKNOWN_CLASS),
+        ({"lon": 116.4, "lat": 39.9}, "outside the gridded coverage", Reason.OUTSIDE_COVERAGE),
+        ({"lon": 0.0, "lat": 0.0}, "(0, 0) is not a place", Reason.ZERO_LOCATION),
+        ({"lon": None, "lat": None}, "give lon and lat, or attach a photo", Reason.NO_LOCATION),
+        ({"lat": None}, "lat: missing (lon was given)", Reason.MISSING),
+        ({"lat": 95.0}, "lat: 95.0 is outside ±90°", Reason.OUT_OF_RANGE),
+        ({"lon": 34.75, "lat": 113.68}, "lon and lat look swapped", Reason.LON_LAT_SWAPPED),
+        ({"datum": "tokyo"}, "datum: must be one of", Reason.LITERAL_ERROR),
+        ({"source": "rumour"}, "source: must be one of", Reason.LITERAL_ERROR),
+        (
+            {"disposal_type": "拆除"},
+            "disposal_type: '拆除' is not a disposal type of 暴露垃圾",
+            Reason.UNKNOWN_DISPOSAL_TYPE,
+        ),
+        ({"photos": [("a.jpg", b"this is not a picture")]}, "photos[0]", Reason.PHOTO_NOT_AN_IMAGE),
+        ({"reporter_role": "patrolman"}, "reporter_role: unknown role 'patrolman'", Reason.UNKNOWN_ROLE),
+        ({"address": "路" * 257}, "address: at most 256 characters, got 257", Reason.STRING_TOO_LONG),
+        ({"description": "x" * 2001}, "description: at most 2000 characters", Reason.STRING_TOO_LONG),
+        ({"description": "a\x00b"}, "description: contains a NUL character", Reason.NUL_CHARACTER),
     ],
 )
 def test_bad_intake_is_refused_and_writes_nothing(
-    loaded: Engine, services: svc.CaseServices, intake: Intake, spot: tuple[float, float], change: dict, message: str
+    loaded: Engine,
+    services: svc.CaseServices,
+    intake: Intake,
+    spot: tuple[float, float],
+    change: dict,
+    message: str,
+    reason: Reason,
 ) -> None:
     x, y = spot
     fields = {"class_code": GARBAGE, "lon": x, "lat": y, "datum": "cgcs2000", **change}
     with pytest.raises(InvalidInput) as err:
         intake(loaded, services, svc.Intake(**fields))
-    assert message in err.value.message
+    assert message in err.value.message and err.value.reason == reason
     with loaded.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM cases")).scalar_one() == 0
     assert case_number_years(loaded) == []  # no number was taken
@@ -380,9 +398,10 @@ def test_the_reports_own_photo_is_not_an_after_photo(
     act(loaded, services, cid, "verify", "supervisor", 1, "2025-09-26T10:00:00")
     act(loaded, services, cid, "file", "shift_lead", 2, "2025-09-26T10:00:00")
     act(loaded, services, cid, "dispatch", "dispatcher", 3, "2025-09-26T10:00:00")
-    with pytest.raises(InvalidInput, match=r"photos\[0\]: the same picture as the report's photo"):
+    with pytest.raises(InvalidInput, match=r"photos\[0\]: the same picture as the report's photo") as err:
         act(loaded, services, cid, "handle", "department", 4, "2025-09-26T11:00:00", result="已清理",
             photos=[("after.jpg", photo)])  # fmt: skip
+    assert err.value.reason == Reason.AFTER_PHOTO_IS_BEFORE_PHOTO
     c = act(loaded, services, cid, "handle", "department", 4, "2025-09-26T11:00:00", result="已清理",
             photos=[("after.jpg", _jpeg(9))])  # fmt: skip
     assert c["state"] == "handled" and [p["kind"] for p in c["photos"]] == ["before", "after"]
@@ -552,29 +571,51 @@ def test_api_refusals_have_status_and_reason(
 ) -> None:
     x, y = spot
     with TestClient(create_app(settings.model_copy(update={"data_dir": tmp_path / "d"}))) as client:
+        # A refusal with a cause names it by code — the body's reason, and each field item's code — beside the
+        # English message, which clients must not parse.
         r = client.post("/cases", json={"class_code": GARBAGE, "lon": 116.4, "lat": 39.9})
         assert r.status_code == 422 and "outside the gridded coverage" in r.json()["detail"]["message"]
+        assert r.json()["error"] == "invalid_input" and r.json()["reason"] == "outside_coverage"
+        assert [(i["field"], i["code"]) for i in r.json()["detail"]["items"]] == [
+            ("lon", "outside_coverage"),
+            ("lat", "outside_coverage"),
+        ]
         r = client.post("/cases", json={"class_code": GARBAGE, "lon": x, "lat": 95})
         assert r.status_code == 422 and r.json()["detail"]["message"] == "lat: 95.0 is outside ±90°"
+        assert r.json()["reason"] == "out_of_range"
         r = client.post("/cases", json={"class_code": GARBAGE, "lon": 34.75, "lat": 113.68})
         assert r.status_code == 422 and "lon and lat look swapped" in r.json()["detail"]["message"]
+        assert r.json()["reason"] == "lon_lat_swapped"
         cid = client.post("/cases", json={"class_code": GARBAGE, "lon": x, "lat": y, "datum": "cgcs2000"}).json()["id"]
+        # The role, the state and the version are causes their error codes name: no reason beside them.
         wrong_role = client.post(f"/cases/{cid}/actions/file", json={"version": 1}, headers={"X-Role": "department"})
         assert wrong_role.status_code == 403 and "not allowed for role" in wrong_role.json()["detail"]["message"]
+        assert wrong_role.json()["error"] == "role_not_allowed" and "reason" not in wrong_role.json()
         wrong_state = client.post(f"/cases/{cid}/actions/close", json={"version": 1}, headers={"X-Role": "shift_lead"})
         assert wrong_state.status_code == 409 and "not allowed in state" in wrong_state.json()["detail"]["message"]
+        assert wrong_state.json()["error"] == "transition_not_allowed" and "reason" not in wrong_state.json()
         stale = client.post(f"/cases/{cid}/actions/verify", json={"version": 7}, headers={"X-Role": "supervisor"})
-        assert stale.status_code == 409
+        assert stale.status_code == 409 and stale.json()["error"] == "stale_version"
         no_role = client.post(f"/cases/{cid}/actions/verify", json={"version": 1})
-        assert no_role.status_code == 422
+        assert no_role.status_code == 422 and no_role.json()["reason"] == "missing"
+        assert no_role.json()["detail"]["items"] == [{"field": "X-Role", "code": "missing"}]
+        unknown_action = client.post(
+            f"/cases/{cid}/actions/reopen", json={"version": 1}, headers={"X-Role": "supervisor"}
+        )
+        assert unknown_action.status_code == 422 and unknown_action.json()["reason"] == "unknown_action"
         bad = client.post(
             "/cases/form", data={"class_code": GARBAGE}, files={"photos": ("x.jpg", b"<html>", "image/jpeg")}
         )
         assert bad.status_code == 422 and "photos[0]" in bad.json()["detail"]["message"]
+        assert bad.json()["reason"] == "photo_not_an_image"
+        assert bad.json()["detail"]["items"][0]["code"] == "photo_not_an_image"
         unknown_role = client.post(
             "/cases", json={"class_code": GARBAGE, "lon": x, "lat": y, "datum": "cgcs2000"}, headers={"X-Role": "boss"}
         )
         assert unknown_role.status_code == 422 and unknown_role.json()["detail"]["items"][0]["field"] == "X-Role"
+        assert unknown_role.json()["reason"] == "unknown_role"
+        garbled = client.post("/cases", json={"class_code": GARBAGE}, headers={"X-Actor": "Jos%E9"})
+        assert garbled.status_code == 422 and garbled.json()["reason"] == "not_utf8"
         with loaded.connect() as conn:
             assert conn.execute(text("SELECT count(*) FROM cases")).scalar_one() == 1  # only the case acted on
         raw = client.post(  # a client that sends the name as raw UTF-8 instead of percent-encoding it
@@ -588,15 +629,19 @@ def test_api_refusals_have_status_and_reason(
         for path in ("/cases", "/cases/lights", "/cases/heat"):  # a NUL no PostgreSQL text can hold: 422, not 500
             r = client.get(path, params={"department": "a\x00b"})
             assert r.status_code == 422 and "department: contains a NUL character" in r.json()["detail"]["message"]
+            assert r.json()["reason"] == "nul_character"
         r = client.post(
             "/cases", json={"class_code": GARBAGE, "lon": x, "lat": y, "datum": "cgcs2000", "description": "a\x00b"}
         )
         assert r.status_code == 422 and "description: contains a NUL character" in r.json()["detail"]["message"]
+        assert r.json()["reason"] == "nul_character"
         detail = client.get(f"/cases/{cid}", headers={"X-Role": "supervisor"}).json()
         assert "verify" in detail["allowed_actions"] and "close" not in detail["allowed_actions"]
-        # A misspelt or misplaced field is refused by name, not ignored.
+        # A misspelt or misplaced field is refused by name, not ignored; request validation keeps pydantic's type
+        # as each item's code.
         r = client.post("/cases", json={"class_code": GARBAGE, "lon": x, "lat": y, "desciption": "井盖缺失"})
         assert r.status_code == 422 and r.json()["detail"][0]["field"] == "desciption"
+        assert r.json()["detail"][0]["code"] == "extra_forbidden" and "reason" not in r.json()
         r = client.post(
             f"/cases/{cid}/actions/verify", json={"version": 1, "department": "x"}, headers={"X-Role": "supervisor"}
         )
@@ -606,6 +651,12 @@ def test_api_refusals_have_status_and_reason(
             headers={"X-Role": "supervisor"},
         )  # fmt: skip
         assert r.status_code == 422 and "payload.reason: verify takes no 'reason'" in r.json()["detail"]["message"]
+        assert r.json()["reason"] == "extra_forbidden"  # the same cause, the same code, whoever finds it
+        r = client.get("/cases", params={"grid": "12ab", "limit": 0})
+        assert [(i["field"], i["code"]) for i in r.json()["detail"]] == [
+            ("grid", "string_pattern_mismatch"),
+            ("limit", "greater_than_equal"),
+        ]
         assert client.get(f"/cases/{cid}").json()["version"] == 1
         # period= as the CLI's --period; a parameter the list does not take is refused, not ignored.
         month = client.get("/cases", params={"period": "2025-09", "limit": 1}).json()["count"]
@@ -615,10 +666,22 @@ def test_api_refusals_have_status_and_reason(
         for path in ("/cases", "/cases/lights", "/cases/heat"):
             r = client.get(path, params={"stat": "closed"})
             assert r.status_code == 422 and r.json()["detail"]["message"].startswith(f"stat: not a parameter of {path}")
+            assert r.json()["reason"] == "extra_forbidden"
         r = client.get("/cases", params={"period": "2025-09", "since": "2025-09-02T00:00:00"})
         assert r.status_code == 422 and "either period or since/until" in r.json()["detail"]["message"]
-        bad = client.get("/cases", params={"period": "2025-13"}).json()["detail"]
-        assert bad["items"] == [{"field": "period", "reason": bad["message"]}] and bad["message"].startswith("period:")
+        assert r.json()["reason"] == "period_with_since_until"
+        r = client.get("/cases", params={"since": "2025-09-02T00:00:00", "until": "2025-09-01T00:00:00"})
+        assert (
+            r.json()["reason"] == "until_not_after_since"
+            and r.json()["detail"]["message"] == "until: must be after since"
+        )
+        r = client.get("/cases", params={"bbox": "1,2,3"})
+        assert r.json()["reason"] == "bbox_unreadable"
+        bad = client.get("/cases", params={"period": "2025-13"}).json()
+        assert bad["reason"] == "period_unreadable" and bad["detail"]["message"].startswith("period:")
+        assert bad["detail"]["items"] == [
+            {"field": "period", "reason": bad["detail"]["message"], "code": "period_unreadable"}
+        ]
         assert client.get("/cases", params={"escalation_level": 1}).json()["count"] == 0
         assert client.get("/cases", params={"escalation_level": 4}).status_code == 422
 
@@ -694,26 +757,34 @@ def test_actions_with_photos_on_the_form_and_bad_payloads_refused_by_field(
         cid = client.post("/cases", json={"class_code": GARBAGE, "lon": x, "lat": y, "datum": "cgcs2000"}).json()["id"]
         do("verify", "supervisor", 1)
         do("file", "shift_lead", 2)
-        for department in (["990000000000000003"], {"a": 1}, "nope"):
+        for department, code in (
+            (["990000000000000003"], "string_type"),
+            ({"a": 1}, "string_type"),
+            ("nope", "unknown_department"),
+        ):
             r = do("dispatch", "dispatcher", 3, department=department)
             assert r.status_code == 422 and r.json()["detail"]["items"][0]["field"] == "department"
+            assert r.json()["reason"] == code and r.json()["detail"]["items"][0]["code"] == code
         assert do("dispatch", "dispatcher", 3).status_code == 200
         assert do("request_extension", "department", 4, reason="需调机械").status_code == 200
-        for payload, field in (
-            ({"new_due_at": "next tuesday"}, "new_due_at"),
-            ({"new_due_at": 12345}, "new_due_at"),
-            ({"amount": "nan"}, "amount"),
-            ({"amount": 1e8, "unit": "calendar_hours"}, "amount"),
-            ({"amount": -1}, "amount"),
-            ({"amount": True}, "amount"),
-            ({"new_due_at": "9999-12-31T23:59:59"}, "new_due_at"),  # at most 366 days later
-            ({"amount": 8784, "unit": "working_hours"}, "amount"),  # 366 × 24 working hours: three years
+        for payload, field, code in (
+            ({"new_due_at": "next tuesday"}, "new_due_at", "datetime_parsing"),
+            ({"new_due_at": 12345}, "new_due_at", "string_type"),
+            ({"amount": "nan"}, "amount", "float_type"),
+            ({"amount": 1e8, "unit": "calendar_hours"}, "amount", "extension_too_long"),
+            ({"amount": -1}, "amount", "not_positive"),
+            ({"amount": True}, "amount", "float_type"),
+            ({"new_due_at": "9999-12-31T23:59:59"}, "new_due_at", "extension_too_long"),  # at most 366 days later
+            ({"amount": 8784, "unit": "working_hours"}, "amount", "extension_too_long"),  # 366 × 24 working hours
+            ({"new_due_at": "2020-01-01"}, "new_due_at", "deadline_not_later"),
         ):
             r = do("approve_extension", "dispatcher", 5, **payload)
             assert r.status_code == 422 and r.json()["detail"]["items"][0]["field"] == field, payload
+            assert r.json()["reason"] == code, payload
         assert do("deny_extension", "dispatcher", 5, reason="不予延期").status_code == 200
         r = do("handle", "department", 6, result="已清理", after_photo="fake.jpg")  # a name is not a photo
         assert r.status_code == 422 and "a photo sent as a file" in r.json()["detail"]["message"]
+        assert r.json()["error"] == "missing_field" and r.json()["reason"] == "missing"
         r = client.post(
             f"/cases/{cid}/actions/handle/form",
             data={"version": "6", "result": "已清理"},
@@ -736,6 +807,7 @@ def test_actions_with_photos_on_the_form_and_bad_payloads_refused_by_field(
             headers={"X-Role": "department"},
         )
         assert r.status_code == 422 and "photos[0]" in r.json()["detail"]["message"]
+        assert r.json()["detail"]["items"] == [{"field": "photos[0]", "code": "photo_not_an_image"}]
         final = client.get(f"/cases/{cid}").json()
         assert final["version"] == 8 and final["state"] == "dispatched" and len(final["photos"]) == 2
         closed = client.post("/cases", json={"class_code": GARBAGE, "lon": x, "lat": y, "datum": "cgcs2000"}).json()
@@ -743,6 +815,75 @@ def test_actions_with_photos_on_the_form_and_bad_payloads_refused_by_field(
         do("void", "shift_lead", 1, reason="重复")
         r = do("approve_extension", "dispatcher", 2, new_due_at="next tuesday")  # the state first: 409, not 422
         assert r.status_code == 409 and "not allowed in state" in r.json()["detail"]["message"]
+
+
+def test_workflow_refusals_answer_their_cause_as_a_reason_code(
+    loaded: Engine, settings: Settings, spot: tuple[float, float], tmp_path: Path
+) -> None:
+    """A refusal the case's facts make (not its state): 409 transition_not_allowed with the cause as ``reason``, or
+    422 with the field's item coded — what the console shows in Chinese without reading the English."""
+    x, y = spot
+    with TestClient(create_app(settings.model_copy(update={"data_dir": tmp_path / "d"}))) as client:
+
+        def do(action: str, role: str, **payload: Any) -> Any:
+            version = client.get(f"/cases/{cid}").json()["version"]
+            return client.post(
+                f"/cases/{cid}/actions/{action}",
+                json={"version": version, "payload": payload},
+                headers={"X-Role": role},
+            )
+
+        def refused(r: Any, status: int, reason: str) -> None:
+            assert (r.status_code, r.json().get("reason")) == (status, reason), r.text
+            assert r.json()["detail"]["message"]  # the English words stay, beside the code
+
+        photo = _jpeg_with_gps(x, y)
+        made = client.post("/cases/form", data={"class_code": GARBAGE}, files={"photos": ("IMG_1.jpg", photo)})
+        cid = made.json()["id"]
+        for action, role in (("verify", "supervisor"), ("file", "shift_lead"), ("dispatch", "dispatcher")):
+            assert do(action, role).status_code == 200
+        # 督办 on a case within its deadline, without 重点督办
+        r = do("supervise", "leader", reason="催办")
+        refused(r, 409, "not_overdue_or_flagged")
+        assert r.json()["error"] == "transition_not_allowed"
+        assert do("supervise", "leader", reason="群众反映", flagged=True).status_code == 200
+        # 延期: one request at a time; an approval or a denial needs one pending
+        refused(do("deny_extension", "dispatcher", reason="不予延期"), 409, "no_pending_extension")
+        assert do("request_extension", "department", reason="需调机械").status_code == 200
+        refused(do("request_extension", "department", reason="再申请"), 409, "extension_pending")
+        assert do("deny_extension", "dispatcher", reason="不予延期").status_code == 200
+        # 提级 stops at the street (一级网格)
+        for _ in range(2):
+            assert do("escalate", "dispatcher", reason="需上级协调").status_code == 200
+        refused(do("escalate", "dispatcher", reason="再提级"), 409, "top_escalation_level")
+        # the after-photo proves the place handled: not the report's photo, not the proof a 返工 rejected
+        version = client.get(f"/cases/{cid}").json()["version"]
+
+        def handle(picture: bytes) -> Any:
+            v = client.get(f"/cases/{cid}").json()["version"]
+            return client.post(
+                f"/cases/{cid}/actions/handle/form",
+                data={"version": str(v), "result": "已清理"},
+                files={"photos": ("after.jpg", picture, "image/jpeg")},
+                headers={"X-Role": "department"},
+            )
+
+        r = handle(photo)
+        refused(r, 422, "after_photo_is_before_photo")
+        assert r.json()["detail"]["items"][0] == {
+            "field": "photos[0]",
+            "reason": "same as a before-photo",
+            "code": "after_photo_is_before_photo",
+        }
+        assert handle(_jpeg(40)).status_code == 200
+        r = do("rework", "supervisor", reason="仍有垃圾", department="990000000000000099")  # 返工 goes back, not on
+        refused(r, 422, "rework_other_department")
+        assert do("rework", "supervisor", reason="仍有垃圾").status_code == 200
+        refused(handle(_jpeg(40)), 422, "after_photo_reused")
+        assert client.get(f"/cases/{cid}").json()["version"] == version + 2  # refusals write nothing
+        # 合并: a case is no duplicate of itself
+        r = client.post(f"/cases/{cid}/merge", json={"into": cid, "version": 1}, headers={"X-Role": "shift_lead"})
+        refused(r, 422, "merge_into_itself")
 
 
 def test_an_actor_header_is_percent_encoded_or_utf8_text_else_refused() -> None:
@@ -891,8 +1032,9 @@ def test_the_dispatcher_sets_the_disposal_type_and_its_limit_follows(
     assert c["urgent"] is True and c["due_at"] == "2025-10-13T22:00:00+08:00"
     # A type the class does not have: refused by name, nothing written.
     other = _dispatchable(loaded, services, x, y, "2025-10-13T09:00:00", class_code="06001")
-    with pytest.raises(InvalidInput, match="disposal_type: '清运' is not a disposal type of 私搭乱建"):
+    with pytest.raises(InvalidInput, match="disposal_type: '清运' is not a disposal type of 私搭乱建") as err:
         act(loaded, services, other, "dispatch", "dispatcher", 3, "2025-10-13T09:00:00", disposal_type="清运")
+    assert err.value.reason == Reason.UNKNOWN_DISPOSAL_TYPE
     assert get(loaded, services, other)["state"] == "filed"
 
 
@@ -936,8 +1078,9 @@ def test_supervision_records_the_deadline_fact_not_the_callers_claim(
             overdue=True,
             flagged=True,
         )
-    with pytest.raises(TransitionNotAllowed, match="past its deadline, or flagged"):
+    with pytest.raises(TransitionNotAllowed, match="past its deadline, or flagged") as err:
         act(loaded, services, cid, "supervise", "leader", 4, "2025-10-13T10:00:00", reason="催办")
+    assert err.value.reason == Reason.NOT_OVERDUE_OR_FLAGGED
     c = act(loaded, services, cid, "supervise", "leader", 4, "2025-10-13T10:00:00", reason="群众反映", flagged=True)
     assert c["timeline"][-1]["details"] == {"reason": "群众反映", "flagged": True, "overdue": False}
     c = act(loaded, services, cid, "supervise", "leader", 5, "2025-10-13T15:00:00", reason="超时催办")
@@ -950,13 +1093,16 @@ def test_an_extension_request_says_how_long_and_the_approval_what_it_moved(
     x, y = spot
     cid = _dispatchable(loaded, services, x, y, "2025-10-13T09:00:00")
     act(loaded, services, cid, "dispatch", "dispatcher", 3, "2025-10-13T09:00:00")  # due 14:30
-    with pytest.raises(InvalidInput, match="amount: must be a positive number"):
+    with pytest.raises(InvalidInput, match="amount: must be a positive number") as err:
         act(loaded, services, cid, "request_extension", "department", 4, "2025-10-13T10:00:00", reason="r", amount=-3)
-    with pytest.raises(InvalidInput, match="unit: must be one of working_hours"):
+    assert err.value.reason == Reason.NOT_POSITIVE
+    with pytest.raises(InvalidInput, match="unit: must be one of working_hours") as err:
         act(loaded, services, cid, "request_extension", "department", 4, "2025-10-13T10:00:00", reason="r", unit="d")
-    with pytest.raises(InvalidInput, match="new_due_at: 'soon' is not a date and time"):
+    assert err.value.reason == Reason.LITERAL_ERROR
+    with pytest.raises(InvalidInput, match="new_due_at: 'soon' is not a date and time") as err:
         act(loaded, services, cid, "request_extension", "department", 4, "2025-10-13T10:00:00", reason="r",
             new_due_at="soon")  # fmt: skip
+    assert err.value.reason == Reason.DATETIME_PARSING
     c = act(loaded, services, cid, "request_extension", "department", 4, "2025-10-13T10:00:00", reason="材料未到",
             amount=3, unit="working_days", new_due_at="2025-10-16")  # fmt: skip
     assert c["timeline"][-1]["details"] == {
@@ -1034,9 +1180,10 @@ def test_escalation_names_the_grid_above_and_the_same_after_photo_cannot_prove_a
     act(loaded, services, cid, "handle", "department", 6, "2025-10-13T10:00:00", result="已清理",
         photos=[("a.jpg", _jpeg(70))])  # fmt: skip
     act(loaded, services, cid, "rework", "supervisor", 7, "2025-10-13T10:30:00", reason="仍有垃圾")
-    with pytest.raises(InvalidInput, match=r"photos\[0\]: the same picture as an earlier after-photo"):
+    with pytest.raises(InvalidInput, match=r"photos\[0\]: the same picture as an earlier after-photo") as err:
         act(loaded, services, cid, "handle", "department", 8, "2025-10-13T11:00:00", result="已清理",
             photos=[("image.jpg", _jpeg(70))])  # fmt: skip
+    assert err.value.reason == Reason.AFTER_PHOTO_REUSED
     c = act(loaded, services, cid, "handle", "department", 8, "2025-10-13T11:00:00", result="已清理",
             photos=[("image.jpg", _jpeg(200))])  # fmt: skip
     assert c["state"] == "handled" and [p["kind"] for p in c["photos"]].count("after") == 2

@@ -16,6 +16,7 @@ from gisgrid.settings import Settings
 from maps import assets, tiles_sql
 from maps import console as page
 from maps.basemap import basemap_for, gcj02_shift_table
+from maps.pagejs import load_reason_texts
 from tests.test_components_store import inside_points
 
 MAX_BYTES = 200 * 1024
@@ -94,7 +95,8 @@ def test_heat_counts_the_filtered_cases_of_the_period(client: TestClient) -> Non
         "points": [],
     }
     bad = client.get("/cases/heat", params={"since": "2026-02-01T00:00:00+08:00", "until": "2026-01-01T00:00:00+08:00"})
-    assert bad.status_code == 422 and bad.json()["detail"]["items"] == [{"field": "until"}]
+    assert bad.status_code == 422 and bad.json()["reason"] == "until_not_after_since"
+    assert bad.json()["detail"]["items"] == [{"field": "until", "code": "until_not_after_since"}]
     assert bad.json()["detail"]["message"] == "until: must be after since"
     assert client.get("/cases/heat", params={"since": "yesterday"}).status_code == 422
 
@@ -238,6 +240,17 @@ def test_a_gcj02_basemap_moves_in_its_own_pane_by_the_offset_geodesy_gives() -> 
         got = (a[j, i] * (1 - u) + a[j, i + 1] * u) * (1 - v) + (a[j + 1, i] * (1 - u) + a[j + 1, i + 1] * u) * v
         assert np.abs(got - want).max() < 1e-6  # under 10 cm
     assert np.hypot((glon - lon) * 91_000, (glat - lat) * 111_000).min() > 100  # the offset: hundreds of metres
+
+
+def test_refusals_are_explained_from_their_codes_not_from_the_english_words() -> None:
+    """The zh-CN line beside a refusal comes from the table of reason codes (data, in the page), never from a
+    pattern over the server's English message: rewording a message cannot break the Chinese."""
+    html = _page()
+    assert _config(html)["zhReasons"] == load_reason_texts()
+    assert "ZH_REASONS[code]" in html and "body.reason" in html and "i.code" in html
+    for words in ("past its deadline", "already at escalation", "already pending", "must be after since"):
+        assert words not in html, words
+    assert _config(_page(reason_texts={"missing": "未填"}))["zhReasons"] == {"missing": "未填"}
 
 
 def test_panel_text_is_escaped() -> None:

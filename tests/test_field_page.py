@@ -3,6 +3,7 @@ it relies on (multipart + Idempotency-Key: 201 once, then 200 with the same case
 
 from __future__ import annotations
 
+import json
 import re
 import uuid
 
@@ -15,6 +16,7 @@ from gisgrid.settings import PROJECT_ROOT
 from maps import assets
 from maps import field as page
 from maps.basemap import basemap_for
+from maps.pagejs import load_reason_texts
 from tests.test_components_store import inside_points
 
 MAX_BYTES = 100 * 1024
@@ -111,6 +113,17 @@ def test_page_text_is_escaped() -> None:
     assert "<script>alert(1)</script>" not in html
     assert '"bounds": null' in html and "监督员" not in html  # only the given roles
     assert page.build_field_page(bounds=None, roles=workflow.ROLES).count("<option") == 2
+
+
+def test_a_refusal_is_explained_from_its_codes_with_the_page_offline() -> None:
+    """The zh-CN reasons are in the page itself (a refusal read in a dead spot is explained too), and the page
+    reads the refusal's codes, not the server's English words."""
+    html = page.build_field_page(bounds=None, roles=workflow.ROLES)
+    config = json.loads(re.search(r"window\.GF_CONFIG = (\{.*?\});\n", html, re.S).group(1))
+    assert config["zhReasons"] == load_reason_texts() and set(config["refusal"]) == {"fields", "status"}
+    assert "zhReason(i.code || reason)" in html
+    for words in ("outside coverage", "not an image", "too large", "field required"):
+        assert words not in html, words
 
 
 def test_every_search_term_finds_a_class() -> None:

@@ -15,7 +15,7 @@ from PIL import ExifTags, Image
 from PIL.TiffImagePlugin import IFDRational
 
 from gisgrid import photos
-from gisgrid.errors import InvalidInput, NotFound
+from gisgrid.errors import InvalidInput, NotFound, Reason
 from gisgrid.photos import MAX_PIXELS, PhotoStore, inspect_photo
 
 Dms = tuple[tuple[int, int], tuple[int, int], tuple[int, int]]
@@ -173,19 +173,21 @@ def test_extension_is_not_trusted(tmp_path: Path) -> None:
     path.write_text("这不是照片 / this is not a photo\n", encoding="utf-8")
     with pytest.raises(InvalidInput, match=r"photo 'notes\.jpg' is not an image") as exc:
         inspect_photo(path.read_bytes(), filename="notes.jpg")
-    assert exc.value.detail["reason"] == "not_an_image"
+    assert exc.value.reason == Reason.PHOTO_NOT_AN_IMAGE
 
 
 def test_empty_is_refused() -> None:
-    with pytest.raises(InvalidInput, match=r"'a\.jpg' is empty"):
+    with pytest.raises(InvalidInput, match=r"'a\.jpg' is empty") as exc:
         inspect_photo(b"", filename="a.jpg")
+    assert exc.value.reason == Reason.PHOTO_NOT_AN_IMAGE
 
 
 def test_unsupported_format_is_named(tmp_path: Path) -> None:
     gif = _write(tmp_path, "anim.gif", _image(), "GIF")
     with pytest.raises(InvalidInput, match=r"photo 'anim\.gif': unsupported image format GIF; accepted: JPEG") as exc:
         inspect_photo(gif, filename="anim.gif")
-    assert exc.value.detail == {"filename": "anim.gif", "reason": "unsupported_format", "format": "GIF"}
+    assert exc.value.reason == Reason.PHOTO_UNSUPPORTED_FORMAT
+    assert exc.value.detail == {"filename": "anim.gif", "format": "GIF"}
     bmp = _write(tmp_path, "x.bmp", _image(), "BMP")
     with pytest.raises(InvalidInput, match="unsupported image format BMP"):
         inspect_photo(bmp, filename="x.bmp")
@@ -196,7 +198,7 @@ def test_truncated_jpeg_is_refused(tmp_path: Path) -> None:
     inspect_photo(data)  # the whole file is fine
     with pytest.raises(InvalidInput, match=r"photo 'cut\.jpg' is truncated or corrupt") as exc:
         inspect_photo(data[: len(data) * 6 // 10], filename="cut.jpg")
-    assert exc.value.detail["reason"] == "corrupt"
+    assert exc.value.reason == Reason.PHOTO_CORRUPT
 
 
 def test_corrupt_bytes_are_refused() -> None:
@@ -216,7 +218,7 @@ def test_too_many_bytes(tmp_path: Path) -> None:
     data = _jpeg(tmp_path)
     with pytest.raises(InvalidInput, match=rf"photo 'case\.jpg' is too large: {len(data)} bytes, at most 100") as exc:
         inspect_photo(data, max_bytes=100, filename="case.jpg")
-    assert exc.value.detail["reason"] == "too_large"
+    assert exc.value.reason == Reason.PHOTO_TOO_LARGE
     assert inspect_photo(data, max_bytes=len(data)).size == len(data)
 
 
@@ -228,7 +230,7 @@ def test_too_many_pixels(tmp_path: Path) -> None:
     assert len(buf.getvalue()) < 1024 * 1024
     with pytest.raises(InvalidInput, match=rf"'bomb\.png' is too large: 8000×{height}") as exc:
         inspect_photo(buf.getvalue(), filename="bomb.png")
-    assert exc.value.detail["reason"] == "too_many_pixels"
+    assert exc.value.reason == Reason.PHOTO_TOO_MANY_PIXELS
 
 
 HEIC_SAMPLE = Path(__file__).parent / "photo_samples" / "gps.heic"  # see photo_samples/README.md
@@ -291,7 +293,7 @@ def test_heic_refused_without_backend(monkeypatch: pytest.MonkeyPatch) -> None:
         inspect_photo(HEIC_SAMPLE.read_bytes(), filename="IMG_0001.HEIC")
     assert "pillow-heif" in exc.value.message
     assert "HEIC" not in exc.value.message.split("Accepted:")[1]
-    assert exc.value.detail["format"] == "HEIF"
+    assert exc.value.detail["format"] == "HEIF" and exc.value.reason == Reason.PHOTO_UNSUPPORTED_FORMAT
 
 
 # --- store ------------------------------------------------------------------------------------------------------

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from gisgrid.errors import Conflict, InvalidInput
+from gisgrid.errors import Conflict, InvalidInput, Reason
 from gisgrid.workflow import (
     PREVIOUS,
     ROLES,
@@ -153,8 +153,9 @@ def test_error_types_and_messages() -> None:
         do(case_in("closed"), "dispatch")
     with pytest.raises(RoleNotAllowed, match=r"allowed roles: dispatcher \(派遣员\)$"):
         do(case_in("filed"), "dispatch", "supervisor")
-    with pytest.raises(MissingField, match=r"^suspend needs 'reason' \(原因/说明\)"):
+    with pytest.raises(MissingField, match=r"^suspend needs 'reason' \(原因/说明\)") as err:
         apply(case_in("filed"), "suspend", "dispatcher", payload={}, expected_version=7)
+    assert err.value.reason == Reason.MISSING
     with pytest.raises(MissingField, match=r"'result'.*'after_photo'"):
         apply(case_in("dispatched"), "handle", "department", payload={}, expected_version=7)
     with pytest.raises(MissingField, match="'department'"):
@@ -162,12 +163,15 @@ def test_error_types_and_messages() -> None:
 
 
 def test_unknown_action_and_role() -> None:
-    with pytest.raises(InvalidInput, match="unknown action 'reopen'"):
+    with pytest.raises(InvalidInput, match="unknown action 'reopen'") as err:
         apply(case_in("closed"), "reopen", "shift_lead", payload={}, expected_version=7)
-    with pytest.raises(InvalidInput, match="unknown role 'mayor'"):
+    assert err.value.reason == Reason.UNKNOWN_ACTION
+    with pytest.raises(InvalidInput, match="unknown role 'mayor'") as err:
         do(case_in("filed"), "dispatch", "mayor")
-    with pytest.raises(InvalidInput, match="unknown role"):
+    assert err.value.reason == Reason.UNKNOWN_ROLE
+    with pytest.raises(InvalidInput, match="unknown role") as err:
         allowed_actions(case_in("filed"), "mayor")
+    assert err.value.reason == Reason.UNKNOWN_ROLE
 
 
 # --------------------------------------------------------------------------------------- flows
@@ -206,8 +210,9 @@ def test_rework_goes_back_to_the_same_department_and_counts() -> None:
     assert second.case.rework_count == 2
     closed = do(do(do(second.case, "handle").case, "check").case, "close")
     assert closed.case.rework_count == 2 and closed.rework_increment == 0
-    with pytest.raises(InvalidInput, match="same department"):
+    with pytest.raises(InvalidInput, match="same department") as err:
         do(do(second.case, "handle").case, "rework", department=OTHER_DEPT)
+    assert err.value.reason == Reason.REWORK_OTHER_DEPARTMENT
 
 
 def test_return_then_redispatch_records_misdispatch_only_for_another_department() -> None:
@@ -239,8 +244,9 @@ def test_extension_request_approve_deny() -> None:
     assert requested.case.pending_extension and requested.to_state == "dispatched"
     assert requested.effects == ("create_extension_request",)
     assert "request_extension" not in allowed_actions(requested.case, "department")
-    with pytest.raises(TransitionNotAllowed, match="already pending"):
+    with pytest.raises(TransitionNotAllowed, match="already pending") as err:
         do(requested.case, "request_extension")
+    assert err.value.reason == Reason.EXTENSION_PENDING
 
     approved = do(requested.case, "approve_extension", "shift_lead", new_due_at="2026-03-12T18:00:00+08:00")
     assert not approved.case.pending_extension
@@ -250,8 +256,9 @@ def test_extension_request_approve_deny() -> None:
     denied = do(requested.case, "deny_extension", "dispatcher", reason="时限充足")
     assert not denied.case.pending_extension and denied.effects == ("close_extension_request",)
     for action in ("approve_extension", "deny_extension"):
-        with pytest.raises(TransitionNotAllowed, match="no pending extension"):
+        with pytest.raises(TransitionNotAllowed, match="no pending extension") as err:
             do(denied.case, action)
+        assert err.value.reason == Reason.NO_PENDING_EXTENSION
 
 
 def test_leaving_dispatch_withdraws_a_pending_extension() -> None:
@@ -265,8 +272,9 @@ def test_leaving_dispatch_withdraws_a_pending_extension() -> None:
 def test_extension_refused_on_a_closed_case() -> None:
     closed = case_in("closed")
     for action in ("request_extension", "approve_extension", "deny_extension"):
-        with pytest.raises(TransitionNotAllowed, match=rf"^{action} is not allowed in state 'closed' \(结案\)"):
+        with pytest.raises(TransitionNotAllowed, match=rf"^{action} is not allowed in state 'closed' \(结案\)") as err:
             do(closed, action)
+        assert err.value.reason is None  # the state alone: transition_not_allowed says it all
 
 
 def test_escalation_3_2_1_then_refused() -> None:
@@ -279,14 +287,16 @@ def test_escalation_3_2_1_then_refused() -> None:
         case = t.case
     assert levels == [(3, 2), (2, 1)] and case.escalation_level == 1
     assert "escalate" not in allowed_actions(case, "grid_worker")
-    with pytest.raises(TransitionNotAllowed, match="already at escalation level 1"):
+    with pytest.raises(TransitionNotAllowed, match="already at escalation level 1") as err:
         do(case, "escalate")
+    assert err.value.reason == Reason.TOP_ESCALATION_LEVEL
 
 
 def test_supervise_needs_an_overdue_or_flagged_case() -> None:
     case = case_in("dispatched")
-    with pytest.raises(TransitionNotAllowed, match="past its deadline, or flagged"):
+    with pytest.raises(TransitionNotAllowed, match="past its deadline, or flagged") as err:
         apply(case, "supervise", "leader", payload={"reason": "限期办结"}, expected_version=7)
+    assert err.value.reason == Reason.NOT_OVERDUE_OR_FLAGGED
     t = apply(case, "supervise", "leader", payload={"reason": "限期办结", "flagged": True}, expected_version=7)
     assert (t.to_state, t.effects, t.case.version) == ("dispatched", ("issue_supervision_order",), 8)
     assert t.details == {"reason": "限期办结", "overdue": False, "flagged": True}
@@ -334,3 +344,19 @@ def test_invalid_snapshots(fields: dict[str, Any], reason: str) -> None:
 def test_a_payload_for_an_unknown_action_is_refused_by_name() -> None:
     with pytest.raises(InvalidInput, match="unknown action 'fly'"):
         check_payload("fly", {})
+
+
+@pytest.mark.parametrize(
+    ("action", "payload", "reason"),
+    [
+        ("dispatch", {"departmnet": DEPT}, Reason.EXTRA_FORBIDDEN),  # a misspelt field
+        ("dispatch", {"department": 12}, Reason.STRING_TYPE),
+        ("request_extension", {"amount": "3"}, Reason.FLOAT_TYPE),
+        ("supervise", {"flagged": "yes"}, Reason.BOOL_TYPE),
+        ("request_extension", {"unit": "weeks"}, Reason.LITERAL_ERROR),
+    ],
+)
+def test_a_refused_payload_field_names_its_cause_by_code(action: str, payload: dict[str, Any], reason: Reason) -> None:
+    with pytest.raises(InvalidInput) as err:
+        check_payload(action, payload)
+    assert err.value.reason == reason and err.value.detail[0]["field"] == next(iter(payload))

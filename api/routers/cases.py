@@ -15,7 +15,7 @@ from sqlalchemy import Engine, text
 from api.dependencies import BBox, Page, bbox_query, known_query_only, page_query
 from api.deps import DATABASE_UNAVAILABLE, ActorDep, AsyncPool, EngineDep, IntakePoolDep
 from gisgrid import cases as svc
-from gisgrid.errors import DatabaseError, InvalidInput, NotFound
+from gisgrid.errors import DatabaseError, InvalidInput, NotFound, Reason
 from gisgrid.evaluation_service import PERIOD_HELP, parse_period
 from gisgrid.photos import MAX_BYTES as MAX_PHOTO_BYTES
 
@@ -152,6 +152,7 @@ async def _read_limited(upload: UploadFile, i: int) -> bytes:
         raise InvalidInput(
             f"photos[{i}]: {upload.filename} is larger than {MAX_PHOTO_BYTES // (1024 * 1024)} MB",
             detail=[{"field": f"photos[{i}]", "reason": "too large"}],
+            reason=Reason.PHOTO_TOO_LARGE,
         )
     return data
 
@@ -175,12 +176,18 @@ async def case_filter(
     """The case filter the list, the heat map and the light counts share (async: no thread hop)."""
     if period is not None:
         if since is not None or until is not None:
-            raise InvalidInput("period: give either period or since/until, not both", detail=[{"field": "period"}])
+            raise InvalidInput(
+                "period: give either period or since/until, not both",
+                detail=[{"field": "period"}],
+                reason=Reason.PERIOD_WITH_SINCE_UNTIL,
+            )
         svc.check_texts({"period": period})
         try:
             p = parse_period(period)
         except InvalidInput as exc:  # named by field, as every other refused filter is
-            raise InvalidInput(exc.message, detail=[{"field": "period", "reason": exc.message}]) from None
+            raise InvalidInput(
+                exc.message, detail=[{"field": "period", "reason": exc.message}], reason=exc.reason
+            ) from None
         since, until = p.start.to_pydatetime(), p.end.to_pydatetime()
     return svc.CaseFilter(
         escalation_level=escalation_level,
@@ -255,7 +262,11 @@ def act(
     engine: EngineDep, services: ServicesDep, actor: ActorDep, case_id: int, action: str, body: ActionIn
 ) -> dict[str, Any]:
     if not actor.role:
-        raise InvalidInput("X-Role header: say which role acts (e.g. dispatcher 派遣员)", detail=[{"field": "X-Role"}])
+        raise InvalidInput(
+            "X-Role header: say which role acts (e.g. dispatcher 派遣员)",
+            detail=[{"field": "X-Role"}],
+            reason=Reason.MISSING,
+        )
     req = svc.ActionRequest(
         action=action, role=actor.role, actor=actor.name, version=body.version, note=body.note, payload=body.payload
     )
@@ -281,7 +292,7 @@ async def act_form(
     photos: Annotated[list[UploadFile] | None, File()] = None,
 ) -> dict[str, Any]:
     if not actor.role:
-        raise InvalidInput("X-Role header: say which role acts", detail=[{"field": "X-Role"}])
+        raise InvalidInput("X-Role header: say which role acts", detail=[{"field": "X-Role"}], reason=Reason.MISSING)
     files = [(p.filename or f"photo{i}", await _read_limited(p, i)) for i, p in enumerate(photos or [])]
     payload = {k: v for k, v in (("result", result), ("reason", reason)) if v}
     req = svc.ActionRequest(
@@ -293,7 +304,7 @@ async def act_form(
 @router.post("/{case_id}/merge", summary="合并重复案件 Merge a duplicate into another case")
 def merge(engine: EngineDep, services: ServicesDep, actor: ActorDep, case_id: int, body: MergeIn) -> dict[str, Any]:
     if not actor.role:
-        raise InvalidInput("X-Role header: say which role acts", detail=[{"field": "X-Role"}])
+        raise InvalidInput("X-Role header: say which role acts", detail=[{"field": "X-Role"}], reason=Reason.MISSING)
     svc.merge_duplicate(engine, services, case_id, body.into, actor=actor.name, role=actor.role, version=body.version)
     with engine.connect() as conn:
         return svc.get_case(conn, services, case_id, role=actor.role)

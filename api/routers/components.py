@@ -14,7 +14,7 @@ from api.dependencies import BBox, DatumQuery, Page, bbox_query, page_query
 from api.deps import ActorDep, EngineDep
 from gisgrid import components_store as store
 from gisgrid import geodesy
-from gisgrid.errors import InvalidInput, NotFound
+from gisgrid.errors import InvalidInput, NotFound, Reason
 from gisgrid.photos import MAX_BYTES as MAX_PHOTO_BYTES
 
 router = APIRouter(prefix="/components", tags=["components 部件"])
@@ -91,7 +91,9 @@ def search(
         x, y = geodesy.to_storage(np.array([lon]), np.array([lat]), datum)
         near = (float(x[0]), float(y[0]))
     elif (lon is None) != (lat is None):
-        raise InvalidInput("lon/lat: give both or neither", detail=[{"field": "lon" if lon is None else "lat"}])
+        raise InvalidInput(
+            "lon/lat: give both or neither", detail=[{"field": "lon" if lon is None else "lat"}], reason=Reason.MISSING
+        )
     q = store.ComponentQuery(
         bbox=bbox,
         unit_grid=grid,

@@ -38,6 +38,7 @@ def console(request: Request, engine: EngineDep) -> HTMLResponse:
         classes=page.event_classes(services.events, workflow.TIME_UNITS),
         indicators={c: INDICATORS[c] for c in REGION_COLUMNS if c in INDICATORS},
         basemap=basemap,
+        reason_texts=request.app.state.reason_texts,
     )
     return HTMLResponse(html, headers={"Cache-Control": "no-cache", "Content-Security-Policy": page.csp(basemap)})
 

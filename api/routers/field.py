@@ -22,7 +22,13 @@ def field_page(request: Request, engine: EngineDep, scheme: Annotated[Scheme, Qu
     basemap = request.app.state.basemap  # the console's basemap (made from the settings at start-up)
     with engine.connect() as conn:
         bounds = console.coverage_bounds(conn)
-    html = page.build_field_page(bounds=bounds, roles=workflow.ROLES, scheme=scheme, basemap=basemap)
+    html = page.build_field_page(
+        bounds=bounds,
+        roles=workflow.ROLES,
+        scheme=scheme,
+        basemap=basemap,
+        reason_texts=request.app.state.reason_texts,
+    )
     return HTMLResponse(html, headers={"Cache-Control": "no-cache", "Content-Security-Policy": page.csp(basemap)})
 
 

@@ -16,7 +16,7 @@ import pandas as pd
 import shapely
 from sqlalchemy import Connection, text
 
-from gisgrid.errors import InvalidInput, NotFound
+from gisgrid.errors import InvalidInput, NotFound, Reason
 from gisgrid.settings import STORAGE_SRID
 from gisgrid.storage.bulk import copy_rows
 
@@ -127,7 +127,9 @@ def load_lowest_units(conn: Connection, district: str | None = None) -> gpd.GeoD
     gdf = gpd.read_postgis(text(LOWEST_UNITS_SQL), conn, geom_col="geom", params={"district": district})
     if gdf.empty:
         where = f" of district {district}" if district else ""
-        raise InvalidInput(f"no boundaries{where} are loaded: run gisgrid boundaries import FILE first")
+        raise InvalidInput(
+            f"no boundaries{where} are loaded: run gisgrid boundaries import FILE first", reason=Reason.NO_BOUNDARIES
+        )
     gdf = gdf.rename_geometry("geometry")
     gdf["street_name"] = gdf["street_name"].where(gdf["street_code"].notna(), None)
     return gdf
@@ -444,7 +446,8 @@ def locate(conn: Connection, lon: float, lat: float) -> dict[str, Any]:
     if row is None:
         raise NotFound(
             f"the point ({lon:.6f}, {lat:.6f}) is outside the gridded coverage: no unit grid contains it "
-            "(check the datum parameter and the lon/lat order)"
+            "(check the datum parameter and the lon/lat order)",
+            reason=Reason.OUTSIDE_COVERAGE,
         )
     return {
         "unit_grid": row["code"],

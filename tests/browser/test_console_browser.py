@@ -16,6 +16,7 @@ from gisgrid import cases as svc
 from gisgrid import geodesy, history
 from gisgrid.settings import Settings
 from gisgrid.simulate import classes_from_catalogue, simulate
+from maps.pagejs import load_reason_texts
 from tests.browser.conftest import LiveServer, Tab
 from tests.test_components_store import inside_points
 
@@ -199,7 +200,8 @@ def test_a_grid_click_shows_its_tiers_leader_and_open_cases_and_a_refused_filter
     form.locator('input[name="until"]').fill("2026-11-20")
     form.locator('button[type="submit"]').click()
     page.wait_for_function("() => !document.getElementById('gg-error').hidden")
-    assert "until: must be after since" in page.locator("#gg-error").inner_text()
+    error = page.locator("#gg-error").inner_text()
+    assert "until: must be after since" in error and "上报截止日期:须晚于起始日期" in error, error
     desk.shot("refused-period")
 
 
@@ -279,7 +281,8 @@ def test_an_indicator_map_is_drawn_with_its_legend_and_a_refusal_is_explained(
     page.fill('#gg-eval-form input[name="period"]', "2031-01")  # no cases then: the API says so, the panel shows it
     page.click('#gg-eval-form button[type="submit"]')
     page.wait_for_function("() => /专题图未生成/.test(document.getElementById('gg-error').textContent)")
-    assert "period" in page.inner_text("#gg-error")
+    error = page.inner_text("#gg-error")
+    assert "period" in error and f"评价期:{load_reason_texts()['no_cases_in_period']}" in error, error
     assert not desk.watch.off_origin() and not desk.watch.failed
 
 
@@ -505,9 +508,22 @@ def test_supervise_sends_flagged_not_overdue_and_the_escalation_is_shown(
     detail.locator('button[data-action="supervise"]').click()
     form = detail.locator("form.gg-form")
     form.locator('textarea[name="reason"]').fill("群众反映强烈")
+
+    def reworded(route: Any) -> None:  # a later release words the English differently: the Chinese must not care
+        answer = route.fetch()
+        body = answer.json()
+        assert body["reason"] == "not_overdue_or_flagged", body
+        body["detail"]["message"] = "supervise: refused (deadline not yet passed; set flagged for 重点督办)"
+        route.fulfill(response=answer, json=body)
+
+    page.route("**/actions/supervise", reworded)
     form.locator('button[type="submit"]').click()  # not overdue, not flagged: the service refuses, in zh-CN too
     page.wait_for_function("() => /未办理/.test(document.getElementById('gg-detail').innerText)")
-    assert "案件未超时:未超时的案件督办须勾选「重点督办」" in form.inner_text()  # the cause, not "the state"
+    said = form.inner_text()
+    zh = load_reason_texts()["not_overdue_or_flagged"]  # the table's text for the refusal's code
+    assert zh.startswith("案件未超时") and zh in said, said  # the cause, not "the state"
+    assert "deadline not yet passed" in said  # the server's words beside, whatever they are
+    page.unroute("**/actions/supervise")
     form.locator('input[name="flagged"]').check()
     with page.expect_request(lambda r: r.url.endswith("/actions/supervise")) as req:
         form.locator('button[type="submit"]').click()

@@ -15,6 +15,7 @@ from PIL.TiffImagePlugin import IFDRational
 from sqlalchemy import Engine, text
 
 from maps.basemap import basemap_for
+from maps.pagejs import load_reason_texts
 from tests.browser.conftest import LiveServer, Tab
 from tests.test_components_store import inside_points
 
@@ -152,7 +153,8 @@ def test_a_refused_report_is_kept_with_a_chinese_reason_to_edit_and_resend(
     page.click("#gf-submit")
     page.wait_for_selector("#gf-rejected .gf-refused")
     refused = page.locator("#gf-rejected .gf-refused").inner_text()
-    assert "位置:不在本区网格覆盖范围内" in refused, refused  # Chinese …
+    outside = load_reason_texts()["outside_coverage"]  # the zh-CN of the refusal's code (messages_zh.csv)
+    assert outside.startswith("不在本区网格覆盖范围内") and f"位置:{outside}" in refused, refused  # Chinese …
     assert "服务器原文:(422) location:" in refused  # … with the server's words beside
     assert "路口暴露垃圾,三袋" in refused and "1 张照片" in refused
     assert "未被受理" in page.locator("#gf-notice").inner_text()
