@@ -42,7 +42,14 @@ class WeightChoice(StrEnum):
 
 
 CellAreaOpt = typer.Option(10_000.0, "--cell-area", help="Cell area in m² (side = √area).")
-CrsOpt = typer.Option("auto", "--crs", help="auto (CGCS2000 3° Gauss–Krüger zone; UTM outside China) or EPSG:…")
+CrsOpt = typer.Option(
+    "auto",
+    "--crs",
+    help="CRS the cells are cut in: auto (the CGCS2000 3° Gauss–Krüger zone of the district; UTM outside China) "
+    "or EPSG:… of a conformal metric CRS near true scale there. Web Mercator (EPSG:3857), equal-area and other "
+    "CRSs that distort scale by more than 0.3 % over the district are refused. area_m2 is always the true "
+    "(ellipsoidal, CGCS2000) area.",
+)
 SliverOpt = typer.Option(0.3, "--sliver", help="Merge pieces smaller than this share of a cell into a neighbour.")
 ReplaceTiersOpt = typer.Option(
     False,
@@ -124,7 +131,12 @@ def generate(
     ctx: typer.Context,
     district: str | None = typer.Option(None, "--district", help="Only this district code (default: all)."),
     cell_area: float = CellAreaOpt,
-    crs: str | None = typer.Option(None, "--crs", help="Default: the district's stored metric CRS."),
+    crs: str | None = typer.Option(
+        None,
+        "--crs",
+        help="Default: each district in its stored metric CRS (its Gauss–Krüger zone). Web Mercator and CRSs "
+        "distorting scale by more than 0.3 % are refused.",
+    ),
     sliver: float = SliverOpt,
     replace_tiers: bool = ReplaceTiersOpt,
 ) -> None:
@@ -140,7 +152,13 @@ def generate(
         )
     finally:
         engine.dispose()
-    echo(f"stored {r.cells} unit grids for {r.units} units (EPSG:{r.metric_epsg})")
+    epsgs = sorted(set(r.zones.values()))
+    where = (
+        f"EPSG:{epsgs[0]}"
+        if len(epsgs) <= 1
+        else "each district in its zone: " + ", ".join(f"{d} EPSG:{e}" for d, e in r.zones.items())
+    )
+    echo(f"stored {r.cells} unit grids for {r.units} units ({where})")
     echo(_coverage_text(r.coverage))
     if r.tier3 is None:
         echo("tier 3: none stored for these units (build them with gisgrid grids tiers)")

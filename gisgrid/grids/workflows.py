@@ -69,6 +69,14 @@ class ImportResult:
 
 def import_boundaries(engine: Engine, path: Path, opts: BoundaryOptions, *, dry_run: bool = False) -> ImportResult:
     bset = read_boundaries(path, opts)
+    nameless = bset.units.loc[bset.units["name"].isna(), "code"].tolist()
+    if nameless:
+        # A district synthesised from its streets has no name unless one is given; the database needs one.
+        raise InvalidInput(
+            f"{path.name}: district {', '.join(nameless)} has no name (the file holds only its streets): "
+            "pass --district-name NAME",
+            detail={"codes": nameless, "option": "--district-name"},
+        )
     metric = resolve_metric_crs("auto", bset.units.geometry.to_numpy())
     epsg = int(metric.to_epsg() or 0)
     if dry_run:
@@ -96,6 +104,8 @@ class GenerateResult:
     tier3: store.Tier3Change | None = None
     #: Units whose unit grids changed, so their tier-3 grids were regrouped (others kept their grouping as is).
     regrouped_units: list[str] = field(default_factory=list)
+    #: The EPSG code each district was cut in (its stored zone).
+    zones: dict[str, int] = field(default_factory=dict)
 
 
 def generate_grids(
@@ -113,13 +123,7 @@ def generate_grids(
     网格长/网格员 is refused unless ``replace_tiers``."""
     with engine.connect() as conn:
         units = store.load_lowest_units(conn, district)
-    if crs is None:
-        srids = units["metric_srid"].dropna().unique()
-        crs = f"EPSG:{int(srids[0])}" if len(srids) == 1 else "auto"
-    cells = cut_unit_grids(
-        units.drop(columns=["metric_srid", "name", "level"]), cell_area=cell_area, crs=crs, sliver=sliver
-    )
-    coverage = check_coverage(units, cells)
+    cells, coverage, zones = _cut_by_zone(units, cell_area=cell_area, crs=crs, sliver=sliver)
     unit_codes = units["code"].tolist()
     with engine.begin() as conn:
         before = store.tier3_snapshot(conn, unit_codes)
@@ -129,11 +133,46 @@ def generate_grids(
     return GenerateResult(
         cells=n,
         units=len(units),
-        metric_epsg=int(cells.attrs["metric_epsg"]),
+        metric_epsg=next(iter(zones.values())),
         coverage=coverage,
         tier3=change,
         regrouped_units=regrouped,
+        zones=zones,
     )
+
+
+def _cut_by_zone(
+    units: gpd.GeoDataFrame, *, cell_area: float, crs: str | None, sliver: float
+) -> tuple[gpd.GeoDataFrame, CoverageReport, dict[str, int]]:
+    """Cut every district in its own stored metric CRS (districts of one city may lie in different Gauss–Krüger
+    zones), or all of them in ``crs`` when one is given. Returns the cells (EPSG:4490), the combined coverage and
+    the EPSG code used per district."""
+    units = units.assign(_zone=units["metric_srid"].fillna(0).astype(int) if crs is None else 0)
+    parts: list[gpd.GeoDataFrame] = []
+    reports: list[CoverageReport] = []
+    zones: dict[str, int] = {}
+    for zone, group in units.groupby("_zone", sort=True):  # one cut per zone, not per feature
+        spec = crs or (f"EPSG:{zone}" if zone else "auto")
+        part = cut_unit_grids(
+            group.drop(columns=["metric_srid", "name", "level", "_zone"]), cell_area=cell_area, crs=spec, sliver=sliver
+        )
+        reports.append(check_coverage(group.drop(columns="_zone"), part))
+        parts.append(part)
+        zones.update(dict.fromkeys(sorted(set(group["district_code"])), int(part.attrs["metric_epsg"])))
+    cells = gpd.GeoDataFrame(pd.concat(parts, ignore_index=True), crs=parts[0].crs)
+    cells = cells.sort_values("code", kind="stable", ignore_index=True)
+    units_area = sum(r.units_area_m2 for r in reports)
+    coverage = CoverageReport(
+        units_area_m2=units_area,
+        cells_area_m2=sum(r.cells_area_m2 for r in reports),
+        union_area_m2=sum(r.union_area_m2 for r in reports),
+        # Zones hold different districts, so their differences add up (weighted by area).
+        area_diff_ratio=sum(r.area_diff_ratio * r.units_area_m2 for r in reports) / max(units_area, 1.0),
+        overlap_m2=sum(r.overlap_m2 for r in reports),
+        cells_outside_unit=sum(r.cells_outside_unit for r in reports),
+        duplicate_codes=sum(r.duplicate_codes for r in reports),
+    )
+    return cells, coverage, dict(sorted(zones.items()))
 
 
 def _carry_tier3(
