@@ -449,6 +449,8 @@ def load_management_grids(conn: Connection, tier: int) -> gpd.GeoDataFrame:
         """
         SELECT m.code, m.tier, m.name, m.parent_code, m.admin_code, m.leader_name, m.leader_phone,
                jsonb_array_length(m.staff) AS staff_count,
+               -- True area on the ellipsoid (geography), as unit grids carry it: analysts compare grids by it.
+               round(ST_Area(m.geom::geography)::numeric, 2)::float8 AS area_m2,
                (SELECT count(*) FROM unit_grids g
                  WHERE g.tier3_code = m.code OR g.community_code = m.code OR g.street_code = m.code) AS unit_grids,
                m.geom
