@@ -59,7 +59,7 @@ import numpy as np
 import pandas as pd
 import shapely
 from pyproj import CRS, Transformer
-from pyproj.exceptions import CRSError
+from pyproj.exceptions import CRSError, ProjError
 
 from gisgrid import geodesy, vectorio
 from gisgrid.errors import InvalidInput
@@ -71,6 +71,8 @@ PARENT_LEVEL: dict[str, Level] = {"street": "district", "community": "street"}
 LOCAL_CODE_LENGTH = 3
 STORAGE_CRS = "EPSG:4490"
 NOISE_AREA_M2 = 1.0
+#: Slack (degrees) around a declared CRS's area of use before its coordinates are refused as not being in it.
+AREA_OF_USE_TOLERANCE_DEG = 0.5
 LARGEST_GAP_PIECES = 3
 _MAX_ROWS_IN_MESSAGE = 8
 
@@ -210,6 +212,7 @@ class BoundaryReport:
     overlaps: list[Overlap] = field(default_factory=list)
     gaps: list[Gap] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def topology_ok(self) -> bool:
@@ -227,6 +230,7 @@ class BoundaryReport:
             + f" → {STORAGE_CRS}; areas in {self.metric_crs}"
         )
         lines.append("units: " + ", ".join(f"{level} {n}" for level, n in self.counts.items()))
+        lines += [f"warning: {w}" for w in self.warnings]
         lines += [f"note: {note}" for note in self.notes]
         if self.assigned:
             lines.append(f"assigned {len(self.assigned)} codes (north→south, then west→east, per parent)")
@@ -378,7 +382,7 @@ def read_boundaries(path: Path, opts: BoundaryOptions) -> BoundarySet:
     rows.refuse(names.isna().to_numpy(), f"empty name in field {opts.name_field!r}", "every unit needs a name")
 
     geoms = _check_geometry_types(raw, rows)
-    geoms, report.source_crs = _to_storage(geoms, raw.crs, opts, where)
+    geoms, report.source_crs = _to_storage(geoms, raw.crs, opts, where, report.warnings)
     geoms, repaired = _repair(geoms, rows)
 
     t = pd.DataFrame({"name": names.astype(object), "row": np.arange(len(raw))})
@@ -424,8 +428,11 @@ def _check_geometry_types(raw: gpd.GeoDataFrame, rows: _Rows) -> np.ndarray:
     return geoms
 
 
-def _to_storage(geoms: np.ndarray, file_crs: Any, opts: BoundaryOptions, where: str) -> tuple[np.ndarray, str]:
-    """Geometries in EPSG:4490 and a description of the source CRS."""
+def _to_storage(
+    geoms: np.ndarray, file_crs: Any, opts: BoundaryOptions, where: str, warnings: list[str]
+) -> tuple[np.ndarray, str]:
+    """Geometries in EPSG:4490 and a description of the source CRS; a datum shift PROJ can only guess at (Beijing
+    1954, Xian 1980) is added to ``warnings``."""
     try:
         crs = CRS.from_user_input(opts.src_crs or file_crs) if (opts.src_crs or file_crs) else None
     except CRSError as exc:
@@ -446,6 +453,13 @@ def _to_storage(geoms: np.ndarray, file_crs: Any, opts: BoundaryOptions, where: 
         if datum in ("gcj02", "bd09"):
             geoms = geodesy.transform_geometries(geoms, datum)
     elif crs is not None:
+        if crs.is_projected:
+            _check_declared_crs(geoms, crs, where, described)
+            # Densified first, so a long edge follows its true course in lon/lat (see geodesy.DENSIFY_DEG).
+            geoms = geodesy.densify_projected(geoms, crs)
+        ballpark = geodesy.ballpark_datum_warning(crs, where)
+        if ballpark:
+            warnings.append(ballpark)
         geoms = gpd.GeoSeries(geoms, crs=crs).to_crs(STORAGE_CRS).values
     else:
         ok, bounds = _lon_lat_bounds_ok(geoms)
@@ -463,6 +477,33 @@ def _to_storage(geoms: np.ndarray, file_crs: Any, opts: BoundaryOptions, where: 
             f"(bounds {np.round(bounds, 1).tolist()}): the CRS is probably wrong; {not_lon_lat_hint}"
         )
     return geoms, described
+
+
+def _check_declared_crs(geoms: np.ndarray, crs: CRS, where: str, described: str) -> None:
+    """Refuse coordinates that cannot be in the declared projected CRS: outside its area of use, in its own units
+    (the usual case: lon/lat numbers in a file labelled EPSG:4547 would land at the equator, 0 m² each)."""
+    aou = crs.area_of_use
+    if aou is None or aou.west > aou.east:
+        return
+    tol = AREA_OF_USE_TOLERANCE_DEG
+    try:
+        to_crs = Transformer.from_crs(crs.geodetic_crs, crs, always_xy=True)
+        x0, y0, x1, y1 = to_crs.transform_bounds(
+            max(aou.west - tol, -180), max(aou.south - tol, -90), min(aou.east + tol, 180), min(aou.north + tol, 90)
+        )
+    except (CRSError, ProjError):  # no usable bounds for this CRS: nothing to check against
+        return
+    xmin, ymin, xmax, ymax = (float(v) for v in shapely.total_bounds(geoms))
+    if x0 <= xmin and xmax <= x1 and y0 <= ymin and ymax <= y1:
+        return
+    degrees = abs(xmin) <= 180 and abs(xmax) <= 180 and abs(ymin) <= 90 and abs(ymax) <= 90
+    looks = "look like lon/lat degrees, and " if degrees else ""
+    raise InvalidInput(
+        f"{where}: coordinates (x {xmin:.6g}..{xmax:.6g}, y {ymin:.6g}..{ymax:.6g}) {looks}lie outside the area of "
+        f"use of the declared CRS {described} ({crs.name}: x {x0:.0f}..{x1:.0f}, y {y0:.0f}..{y1:.0f}); the CRS is "
+        "probably wrong: pass --src-crs with the real one (EPSG:4490 for CGCS2000 lon/lat)",
+        detail={"bounds": [xmin, ymin, xmax, ymax], "crs": described},
+    )
 
 
 def _repair(geoms: np.ndarray, rows: _Rows) -> tuple[np.ndarray, list[tuple[int, str]]]:
@@ -747,7 +788,8 @@ def _district_name(
 def _topology(units: gpd.GeoDataFrame, report: BoundaryReport) -> None:
     metric = _metric_crs(units.total_bounds)
     report.metric_crs = f"EPSG:{metric.to_epsg()} ({metric.name})"
-    geoms = units.to_crs(metric).geometry.to_numpy()
+    # Densified before projecting: long edges would otherwise become chords and report false gaps and slivers.
+    geoms = np.asarray(geodesy.densify_lonlat(units.geometry).to_crs(metric).values)
     areas = shapely.area(geoms)
     codes = units["code"].to_numpy()
     names = units["name"].fillna("").to_numpy()

@@ -91,9 +91,10 @@ def load_demo(
     echo(f"demo boundaries written to {path}")
     imported = workflows.import_boundaries(engine, path, BoundaryOptions(layer="boundaries"))
     echo(f"boundaries: {len(imported.boundaries.units)} units (EPSG:{imported.metric_epsg})")
-    generated = workflows.generate_grids(engine, district=DEMO_DISTRICT_CODE)
+    generated = workflows.generate_grids(engine, district=DEMO_DISTRICT_CODE, replace_tiers=True)
     echo(f"unit grids: {generated.cells}")
-    tiers = workflows.build_tiers(engine, target_size=DEMO_TIER3_SIZE, district=DEMO_DISTRICT_CODE)
+    # The demo's staff are written again just below, so a reload may replace the old ones.
+    tiers = workflows.build_tiers(engine, target_size=DEMO_TIER3_SIZE, district=DEMO_DISTRICT_CODE, replace_tiers=True)
     echo(f"tiers: {tiers.tier1} / {tiers.tier2} / {tiers.tier3}")
     with engine.connect() as conn:
         codes = list(conn.execute(text("SELECT code FROM management_grids WHERE tier = 3 ORDER BY code")).scalars())

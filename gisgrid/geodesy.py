@@ -44,8 +44,10 @@ from typing import Literal, TypeVar, get_args
 
 import geopandas as gpd
 import numpy as np
+import pyproj
 import shapely
 from numpy.typing import ArrayLike
+from pyproj.transformer import TransformerGroup
 
 from gisgrid.errors import InvalidInput, Reason
 
@@ -303,3 +305,73 @@ def parse_bbox(text_: str, field: str = "bbox") -> BBox:
             reason=Reason.BBOX_OUT_OF_RANGE,
         )
     return minx, miny, maxx, maxy
+
+
+# ---------------------------------------------------------------- projections: densify, true area, distortion
+
+#: Longest edge (degrees, ≈ 20 m) kept when lon/lat polygons are projected: a long edge would become a straight
+#: chord in the projected CRS while its neighbour's extra vertex on that edge does not lie on the chord, so
+#: boundaries that tile exactly would show false gaps and overlaps (a 4 km edge: ~330 m²; at 20 m: < 0.02 m²).
+DENSIFY_DEG = 0.0002
+#: Largest linear scale error (|k − 1|, in any direction) accepted for a CRS grid cells are cut in: UTM and the
+#: CGCS2000 Gauss–Krüger zones stay within 0.1 % over their zones; Web Mercator is off by 22 % at 35°N (cells of
+#: 6,730 m² instead of 10,000), an equal-area or other non-conformal CRS shears the squares.
+MAX_SCALE_ERROR = 0.003
+#: Datums PROJ converts to CGCS2000 with a ballpark (zero) shift without it mattering: they agree to centimetres.
+_MODERN_DATUM_WORDS = ("World Geodetic System 1984", "China 2000", "China Geodetic Coordinate System 2000")
+
+
+def densify_lonlat(geoms: _Geoms, max_deg: float = DENSIFY_DEG) -> _Geoms:
+    """``geoms`` (lon/lat) with no edge longer than ``max_deg``, ready to be projected (see ``DENSIFY_DEG``)."""
+    if isinstance(geoms, gpd.GeoSeries):
+        return gpd.GeoSeries(shapely.segmentize(np.asarray(geoms.values), max_deg), index=geoms.index, crs=geoms.crs)
+    return shapely.segmentize(np.asarray(geoms, dtype=object), max_deg)
+
+
+def densify_projected(geoms: np.ndarray, crs: pyproj.CRS, max_m: float = 20.0) -> np.ndarray:
+    """The same for geometries in a projected CRS (edges ≤ ``max_m`` metres) before they go to lon/lat."""
+    factor = 1.0 if not crs.axis_info else float(crs.axis_info[0].unit_conversion_factor or 1.0)
+    return shapely.segmentize(np.asarray(geoms, dtype=object), max_m / factor)
+
+
+def geodesic_areas(geoms: np.ndarray, crs: pyproj.CRS | str | int) -> np.ndarray:
+    """True area (m², on the CGCS2000/GRS80 ellipsoid) of polygons given in any ``crs``, whatever that CRS's own
+    scale: measured in a Lambert azimuthal *equal-area* projection of the ellipsoid centred on the data, where
+    planar area is ellipsoidal area. Vectorised; for cells and units it agrees with ``pyproj.Geod`` to < 0.01 m²
+    per 10,000 m² cell (the tests hold it to that)."""
+    series = gpd.GeoSeries(np.asarray(geoms, dtype=object), crs=crs)
+    valid = ~(series.is_empty | series.isna())
+    if not valid.any():
+        return np.zeros(len(series))
+    lon0, lat0 = (float(v) for v in series[valid].to_crs(4490).union_all().centroid.coords[0])
+    equal_area = pyproj.CRS.from_proj4(f"+proj=laea +lat_0={lat0} +lon_0={lon0} +ellps=GRS80 +units=m +no_defs")
+    return np.where(valid, series.to_crs(equal_area).area.to_numpy(), 0.0)
+
+
+def scale_error(crs: pyproj.CRS, lon: ArrayLike, lat: ArrayLike) -> float:
+    """Largest linear scale error |k − 1| of ``crs`` at the given points, along meridians and parallels and from
+    shear (angular distortion): 0 for a true-to-scale conformal CRS."""
+    factors = pyproj.Proj(crs).get_factors(np.asarray(lon, dtype=float), np.asarray(lat, dtype=float))
+    h = np.abs(np.asarray(factors.meridional_scale, dtype=float) - 1)
+    k = np.abs(np.asarray(factors.parallel_scale, dtype=float) - 1)
+    shear = np.radians(np.asarray(factors.angular_distortion, dtype=float)) / 2
+    return float(np.nanmax(np.concatenate([h, k, shear])))
+
+
+def ballpark_datum_warning(crs: pyproj.CRS, where: str) -> str | None:
+    """One line when PROJ can bring ``crs`` to CGCS2000 only with a *ballpark* operation (no datum shift, accuracy
+    unknown) from an old datum — Beijing 1954, Xian 1980, New Beijing: positions may be off by tens of metres
+    (about 70 m around Zhengzhou). None for modern datums, whose ballpark shift is a matter of centimetres."""
+    geodetic = crs.geodetic_crs
+    datum = geodetic.datum.name if geodetic is not None and geodetic.datum is not None else ""
+    if any(word in datum for word in _MODERN_DATUM_WORDS):
+        return None
+    group = TransformerGroup(crs, pyproj.CRS.from_epsg(4490), always_xy=True)
+    usable = [t for t in group.transformers if "ballpark" not in t.description.lower()]
+    if usable:
+        return None
+    return (
+        f"{where}: {crs.name} (datum {datum}) is converted to CGCS2000 with PROJ's ballpark operation (no datum "
+        "shift, accuracy unknown: often tens of metres); convert the data with your survey's 7-parameter or "
+        "grid transformation first for exact positions"
+    )

@@ -42,8 +42,21 @@ class WeightChoice(StrEnum):
 
 
 CellAreaOpt = typer.Option(10_000.0, "--cell-area", help="Cell area in m² (side = √area).")
-CrsOpt = typer.Option("auto", "--crs", help="auto (CGCS2000 3° Gauss–Krüger zone; UTM outside China) or EPSG:…")
+CrsOpt = typer.Option(
+    "auto",
+    "--crs",
+    help="CRS the cells are cut in: auto (the CGCS2000 3° Gauss–Krüger zone of the district; UTM outside China) "
+    "or EPSG:… of a conformal metric CRS near true scale there. Web Mercator (EPSG:3857), equal-area and other "
+    "CRSs that distort scale by more than 0.3 % over the district are refused. area_m2 is always the true "
+    "(ellipsoidal, CGCS2000) area.",
+)
 SliverOpt = typer.Option(0.3, "--sliver", help="Merge pieces smaller than this share of a cell into a neighbour.")
+ReplaceTiersOpt = typer.Option(
+    False,
+    "--replace-tiers",
+    help="Allow rebuilding or dropping tier-3 grids that have a 网格长/网格员 (their staff assignments are cleared "
+    "and listed). Without it such a change is refused and nothing is written.",
+)
 
 
 def _coverage_text(c: CoverageReport) -> str:
@@ -118,17 +131,40 @@ def generate(
     ctx: typer.Context,
     district: str | None = typer.Option(None, "--district", help="Only this district code (default: all)."),
     cell_area: float = CellAreaOpt,
-    crs: str | None = typer.Option(None, "--crs", help="Default: the district's stored metric CRS."),
+    crs: str | None = typer.Option(
+        None,
+        "--crs",
+        help="Default: each district in its stored metric CRS (its Gauss–Krüger zone). Web Mercator and CRSs "
+        "distorting scale by more than 0.3 % are refused.",
+    ),
     sliver: float = SliverOpt,
+    replace_tiers: bool = ReplaceTiersOpt,
 ) -> None:
-    """Cut unit grids for the boundaries loaded in the database and store them (replaces old cells)."""
+    """Cut unit grids for the boundaries loaded in the database and store them (replaces old cells).
+
+    The tier-3 grids and their 网格长/网格员 are kept: units whose unit grids come back unchanged keep their
+    grouping as is; changed units are regrouped into as many tier-3 grids as before, and a grid keeps its staff
+    where it comes back with the same code and area. What was kept, rebuilt and dropped is reported."""
     engine = make_engine(prepare_database(settings_of(ctx), echo))
     try:
-        r = workflows.generate_grids(engine, district=district, cell_area=cell_area, crs=crs, sliver=sliver)
+        r = workflows.generate_grids(
+            engine, district=district, cell_area=cell_area, crs=crs, sliver=sliver, replace_tiers=replace_tiers
+        )
     finally:
         engine.dispose()
-    echo(f"stored {r.cells} unit grids for {r.units} units (EPSG:{r.metric_epsg})")
+    epsgs = sorted(set(r.zones.values()))
+    where = (
+        f"EPSG:{epsgs[0]}"
+        if len(epsgs) <= 1
+        else "each district in its zone: " + ", ".join(f"{d} EPSG:{e}" for d, e in r.zones.items())
+    )
+    echo(f"stored {r.cells} unit grids for {r.units} units ({where})")
     echo(_coverage_text(r.coverage))
+    if r.tier3 is None:
+        echo("tier 3: none stored for these units (build them with gisgrid grids tiers)")
+    else:
+        regrouped = f"; regrouped units with changed unit grids: {len(r.regrouped_units)}" if r.regrouped_units else ""
+        echo(r.tier3.to_text() + regrouped)
 
 
 @app.command()
@@ -141,22 +177,36 @@ def tiers(
     layer: str | None = bo.LayerOpt,
     code_field: str = typer.Option("code", "--code-field", help="Tier-3 code field (14 digits) in --from-file."),
     name_field: str = typer.Option("name", "--name-field", help="Tier-3 name field in --from-file."),
+    replace_tiers: bool = ReplaceTiersOpt,
 ) -> None:
     """Build the three management tiers: 1 = street, 2 = community, 3 = contiguous balanced groups."""
     engine = make_engine(prepare_database(settings_of(ctx), echo))
     try:
         if from_file is not None:
             bo.existing_file(from_file)
-            n = workflows.import_tier3_file(
-                engine, from_file, layer=layer, code_field=code_field, name_field=name_field
+            change = workflows.import_tier3_file(
+                engine,
+                from_file,
+                layer=layer,
+                code_field=code_field,
+                name_field=name_field,
+                replace_tiers=replace_tiers,
             )
-            echo(f"stored {n} tier-3 grids from {from_file}")
+            echo(f"stored {change.stored} tier-3 grids from {from_file}")
+            echo(change.to_text())
             return
-        r = workflows.build_tiers(engine, target_size=target_size, weight=weight.value, population=population_file)  # type: ignore[arg-type]
+        r = workflows.build_tiers(
+            engine,
+            target_size=target_size,
+            weight=weight.value,  # type: ignore[arg-type]
+            population=population_file,
+            replace_tiers=replace_tiers,
+        )
     finally:
         engine.dispose()
     b = r.balance
     echo(f"tier 1: {r.tier1} streets, tier 2: {r.tier2} communities, tier 3: {r.tier3} grids")
+    echo(r.change.to_text())
     if len(b):
         echo(
             f"balance (max/mean weight per community): median {b['max_over_mean'].median():.3f}, "

@@ -25,6 +25,7 @@ import pyproj
 import shapely
 from pyproj.exceptions import CRSError
 
+from gisgrid import geodesy
 from gisgrid.errors import InvalidInput
 
 #: Storage CRS of units and cells (CGCS2000 lon/lat).
@@ -117,7 +118,23 @@ def resolve_metric_crs(spec: str, geoms_lonlat: gpd.GeoSeries | Sequence[shapely
                 "use a metric CRS such as EPSG:4547, or 'auto'"
             )
     _check_area_of_use(crs, geoms)
+    _check_scale(crs, geoms, text)
     return crs
+
+
+def _check_scale(crs: pyproj.CRS, geoms: np.ndarray, spec: str) -> None:
+    """Refuse a CRS whose scale over the district is not true enough for square 10,000 m² cells (Web Mercator:
+    cells of ~6,700 m² at 35°N; an equal-area or other non-conformal CRS: sheared squares)."""
+    xmin, ymin, xmax, ymax = (float(v) for v in shapely.total_bounds(geoms))
+    lon = np.array([xmin, xmax, xmin, xmax, (xmin + xmax) / 2])
+    lat = np.array([ymin, ymin, ymax, ymax, (ymin + ymax) / 2])
+    error = geodesy.scale_error(crs, lon, lat)
+    if not error <= geodesy.MAX_SCALE_ERROR:
+        raise InvalidInput(
+            f"--crs {spec} ({crs.name}) distorts scale by up to {error:.1%} over the district (more than "
+            f"{geodesy.MAX_SCALE_ERROR:.1%}): its cells would not be true 10,000 m² squares on the ground; "
+            "use 'auto' (the CGCS2000 3° Gauss–Krüger zone of the district) or that zone's EPSG code"
+        )
 
 
 def _centroid_lonlat(geoms: np.ndarray) -> tuple[float, float]:
@@ -425,7 +442,8 @@ def cut_unit_grids_metric(
         "street_code": attrs["street_code"].to_numpy()[unit],
         "community_code": attrs["community_code"].to_numpy()[unit],
         "seq": seq,
-        "area_m2": np.round(shapely.area(geometry), 2),
+        # The true (ellipsoidal) area, not the planar one: the field promises m² on the ground in any CRS.
+        "area_m2": np.round(geodesy.geodesic_areas(geometry, metric), 2),
         "district_name": attrs["district_name"].to_numpy()[unit],
         "street_name": attrs["street_name"].to_numpy()[unit],
         "community_name": attrs["community_name"].to_numpy()[unit],

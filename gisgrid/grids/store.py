@@ -151,16 +151,34 @@ UNIT_GRID_COLUMNS = (
 )
 
 
+def tier3_snapshot(conn: Connection, unit_codes: list[str]) -> pd.DataFrame:
+    """The stored cells of ``unit_codes`` with a hash of their geometry and their tier-3 grid (code, unit_code,
+    tier3_code, geom_hash): taken before a regeneration so the tier-3 layer can be carried over to the new cells."""
+    rows = conn.execute(
+        text(
+            "SELECT code, unit_code, tier3_code, md5(ST_AsBinary(geom)) AS geom_hash "
+            "FROM unit_grids WHERE unit_code = ANY(:u)"
+        ),
+        {"u": unit_codes},
+    ).all()
+    return pd.DataFrame(rows, columns=["code", "unit_code", "tier3_code", "geom_hash"])
+
+
+def unit_grid_hashes(conn: Connection, unit_codes: list[str]) -> pd.Series:
+    """Geometry hash of the stored cells of ``unit_codes``, indexed by cell code (same hash as tier3_snapshot)."""
+    rows = conn.execute(
+        text("SELECT code, md5(ST_AsBinary(geom)) FROM unit_grids WHERE unit_code = ANY(:u)"), {"u": unit_codes}
+    ).all()
+    return pd.Series(dict(rows), dtype=object)
+
+
 def replace_unit_grids(conn: Connection, cells: gpd.GeoDataFrame, unit_codes: list[str]) -> int:
     """Replace the unit grids of ``unit_codes`` with ``cells`` (EPSG:4490), in the caller's transaction.
 
-    Tier-3 grids of those units are dropped (they group the old cells), and components are re-located."""
-    # Cells first: deleting tier-3 grids while cells still point at them would rewrite every cell row.
+    Tier-3 grids (and their 网格长/网格员) are left in place: the new cells come in without a tier-3 grid and the
+    caller carries the tier-3 layer over (``workflows.generate_grids`` → ``save_tier3``), which removes only the
+    grids that no longer exist. Components are re-located."""
     conn.execute(text("DELETE FROM unit_grids WHERE unit_code = ANY(:u)"), {"u": unit_codes})
-    conn.execute(
-        text("DELETE FROM management_grids WHERE tier = 3 AND (admin_code = ANY(:u) OR parent_code = ANY(:u))"),
-        {"u": unit_codes},
-    )
     unit_code = (
         cells["community_code"]
         .where(cells["community_code"].notna(), cells["street_code"])
@@ -246,33 +264,123 @@ def rebuild_tiers_1_2(conn: Connection) -> tuple[int, int]:
     return int(t1 or 0), int(t2 or 0)
 
 
-def save_tier3(conn: Connection, cells: gpd.GeoDataFrame, groups: pd.Series) -> int:
+#: A tier-3 grid rebuilt under the same code counts as the same grid (keeping its 网格长/网格员) when the symmetric
+#: difference between its old and new area is at most this share of its old area: regrouping identical unit grids
+#: reproduces it to numerical noise, while moving even one of ~50 unit grids changes ~2 %.
+SAME_GRID_TOLERANCE = 0.01
+
+
+@dataclass
+class Tier3Change:
+    """What a tier-3 rebuild did, grid by grid (codes sorted)."""
+
+    kept: list[str] = field(default_factory=list)  # same code and area: leader and staff kept
+    rebuilt: list[str] = field(default_factory=list)  # same code, different area
+    new: list[str] = field(default_factory=list)
+    dropped: list[str] = field(default_factory=list)  # code no longer produced: grid removed
+    staff_dropped: list[str] = field(default_factory=list)  # rebuilt or dropped grids that had a leader or staff
+    cases_repointed: int = 0
+
+    @property
+    def stored(self) -> int:
+        return len(self.kept) + len(self.rebuilt) + len(self.new)
+
+    def to_text(self) -> str:
+        text_ = (
+            f"tier 3: kept {len(self.kept)} grids (code, area, 网格长/网格员 unchanged), rebuilt {len(self.rebuilt)}, "
+            f"new {len(self.new)}, dropped {len(self.dropped)}; staff assignments dropped on "
+            f"{len(self.staff_dropped)} grids"
+        )
+        if self.staff_dropped:
+            text_ += f" ({_first_codes(self.staff_dropped)}): re-import them with gisgrid grids staff"
+        if self.cases_repointed:
+            text_ += f"; {self.cases_repointed} cases moved to their unit grid's new tier-3 grid"
+        return text_
+
+
+def _first_codes(codes: list[str], n: int = 5) -> str:
+    return ", ".join(codes[:n]) + (f" and {len(codes) - n} more" if len(codes) > n else "")
+
+
+def save_tier3(
+    conn: Connection, cells: gpd.GeoDataFrame, groups: pd.Series, *, replace_staffed: bool = False
+) -> Tier3Change:
     """Replace the tier-3 grids of the cells' units by the given grouping (``groups`` indexed like ``cells``).
 
-    Tier-3 rows are upserted and cells re-pointed only where their group changed, so rebuilding the same
-    grouping rewrites no cell row; tier-3 grids left without cells are removed."""
+    Each new grid is matched to the stored grid of the same code: if its area is the same (within
+    ``SAME_GRID_TOLERANCE``) it is *kept* with its 网格长/网格员 (DB11/T 2157: grids are 相对稳定); otherwise it is
+    *rebuilt* and its staff, who were assigned to a different area, are cleared. Grids whose code is no longer
+    produced are dropped. Clearing or dropping a grid that has staff is refused (InvalidInput, nothing written by
+    the caller's transaction) unless ``replace_staffed``. Cells are re-pointed only where their group changed, and
+    cases follow their unit grid to its new tier-3 grid."""
     parents = sorted(set(cells["community_code"].fillna(cells["street_code"]).fillna(cells["district_code"])))
     assign = pd.DataFrame({"code": cells["code"].to_numpy(), "tier3": groups.loc[cells.index].to_numpy()})
     conn.execute(text("CREATE TEMP TABLE _tier3_assign (code text PRIMARY KEY, tier3 text) ON COMMIT DROP"))
     copy_rows(conn, "_tier3_assign", ("code", "tier3"), assign.itertuples(index=False, name=None))
-    n = conn.execute(
+    conn.execute(
         text(
             """
-            INSERT INTO management_grids (code, tier, name, parent_code, admin_code, geom)
-            SELECT a.tier3, 3,
-                   coalesce(u.name, '') || '第' || right(a.tier3, 2) || '网格',
-                   (SELECT p.code FROM management_grids p WHERE p.code = g.unit_code),
-                   g.unit_code,
-                   ST_Multi(ST_CollectionExtract(ST_UnaryUnion(ST_Collect(g.geom)), 3))
+            CREATE TEMP TABLE _tier3_new ON COMMIT DROP AS
+            SELECT a.tier3 AS code, g.unit_code,
+                   coalesce(u.name, '') || '第' || right(a.tier3, 2) || '网格' AS name,
+                   ST_Multi(ST_CollectionExtract(ST_UnaryUnion(ST_Collect(g.geom)), 3)) AS geom
             FROM _tier3_assign a
             JOIN unit_grids g ON g.code = a.code
             LEFT JOIN admin_units u ON u.code = g.unit_code
             GROUP BY a.tier3, g.unit_code, u.name
+            """
+        )
+    )
+    # Areas on the ellipsoid (geography): the same measure whatever zone the district was cut in.
+    rows = conn.execute(
+        text(
+            """
+            SELECT coalesce(n.code, o.code) AS code,
+                   CASE WHEN o.code IS NULL THEN 'new'
+                        WHEN n.code IS NULL THEN 'dropped'
+                        WHEN ST_Area(ST_SymDifference(n.geom, o.geom)::geography)
+                             <= :tol * greatest(ST_Area(o.geom::geography), 1.0) THEN 'kept'
+                        ELSE 'rebuilt' END AS change,
+                   (o.leader_name IS NOT NULL OR coalesce(jsonb_array_length(o.staff), 0) > 0) AS staffed
+            FROM _tier3_new n
+            FULL JOIN (SELECT * FROM management_grids WHERE tier = 3 AND admin_code = ANY(:u)) o ON o.code = n.code
+            ORDER BY 1
+            """
+        ),
+        {"u": parents, "tol": SAME_GRID_TOLERANCE},
+    ).all()
+    change = Tier3Change()
+    for code, kind, staffed in rows:
+        getattr(change, kind).append(code)
+        if staffed and kind in ("rebuilt", "dropped"):
+            change.staff_dropped.append(code)
+    if change.staff_dropped and not replace_staffed:
+        raise InvalidInput(
+            f"{len(change.staff_dropped)} tier-3 grid(s) with a 网格长/网格员 would be rebuilt with another area or "
+            f"dropped ({_first_codes(change.staff_dropped)}), losing their staff assignments; nothing was changed. "
+            "Pass --replace-tiers to do it anyway (then re-import staff with gisgrid grids staff)",
+            detail=[{"code": c, "reason": "staffed tier-3 grid would change"} for c in change.staff_dropped],
+        )
+    conn.execute(
+        text(
+            """
+            INSERT INTO management_grids (code, tier, name, parent_code, admin_code, geom)
+            SELECT n.code, 3, n.name, (SELECT p.code FROM management_grids p WHERE p.code = n.unit_code),
+                   n.unit_code, n.geom
+            FROM _tier3_new n
             ON CONFLICT (code) DO UPDATE SET name = EXCLUDED.name, parent_code = EXCLUDED.parent_code,
                 admin_code = EXCLUDED.admin_code, geom = EXCLUDED.geom, tier = 3
             """
         )
-    ).rowcount
+    )
+    # Staff were assigned to the old area: a rebuilt grid starts without them (the caller allowed it).
+    conn.execute(
+        text(
+            "UPDATE management_grids SET leader_name = NULL, leader_phone = NULL, staff = '[]'::jsonb "
+            "WHERE code = ANY(:c)"
+        ),
+        {"c": change.rebuilt},
+    )
     conn.execute(
         text(
             "UPDATE unit_grids g SET tier3_code = a.tier3 FROM _tier3_assign a "
@@ -293,7 +401,17 @@ def save_tier3(conn: Connection, cells: gpd.GeoDataFrame, groups: pd.Series) -> 
         ),
         {"u": parents},
     )
-    return int(n or 0)
+    # A case answers to the tier-3 grid of its unit grid (routing rules, escalation, the tier-3 evaluation): follow
+    # it. Where the grid was kept nothing moves, so past figures of a stable layer are untouched.
+    result = conn.execute(
+        text(
+            "UPDATE cases c SET tier3_code = g.tier3_code FROM unit_grids g "
+            "WHERE g.code = c.unit_grid_code AND g.unit_code = ANY(:u) AND c.tier3_code IS DISTINCT FROM g.tier3_code"
+        ),
+        {"u": parents},
+    )
+    change.cases_repointed = int(result.rowcount or 0)
+    return change
 
 
 def save_staff(conn: Connection, staff: pd.DataFrame) -> int:
@@ -333,6 +451,8 @@ def load_management_grids(conn: Connection, tier: int) -> gpd.GeoDataFrame:
         """
         SELECT m.code, m.tier, m.name, m.parent_code, m.admin_code, m.leader_name, m.leader_phone,
                jsonb_array_length(m.staff) AS staff_count,
+               -- True area on the ellipsoid (geography), as unit grids carry it: analysts compare grids by it.
+               round(ST_Area(m.geom::geography)::numeric, 2)::float8 AS area_m2,
                (SELECT count(*) FROM unit_grids g
                  WHERE g.tier3_code = m.code OR g.community_code = m.code OR g.street_code = m.code) AS unit_grids,
                m.geom

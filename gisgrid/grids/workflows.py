@@ -14,7 +14,7 @@ from typing import Literal
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-from sqlalchemy import Engine, text
+from sqlalchemy import Connection, Engine, text
 
 from gisgrid.boundaries import BoundaryOptions, BoundarySet, read_boundaries
 from gisgrid.errors import InvalidInput
@@ -69,6 +69,14 @@ class ImportResult:
 
 def import_boundaries(engine: Engine, path: Path, opts: BoundaryOptions, *, dry_run: bool = False) -> ImportResult:
     bset = read_boundaries(path, opts)
+    nameless = bset.units.loc[bset.units["name"].isna(), "code"].tolist()
+    if nameless:
+        # A district synthesised from its streets has no name unless one is given; the database needs one.
+        raise InvalidInput(
+            f"{path.name}: district {', '.join(nameless)} has no name (the file holds only its streets): "
+            "pass --district-name NAME",
+            detail={"codes": nameless, "option": "--district-name"},
+        )
     metric = resolve_metric_crs("auto", bset.units.geometry.to_numpy())
     epsg = int(metric.to_epsg() or 0)
     if dry_run:
@@ -92,6 +100,12 @@ class GenerateResult:
     units: int
     metric_epsg: int
     coverage: CoverageReport
+    #: What happened to the tier-3 layer (None when no tier-3 grids were stored for these units).
+    tier3: store.Tier3Change | None = None
+    #: Units whose unit grids changed, so their tier-3 grids were regrouped (others kept their grouping as is).
+    regrouped_units: list[str] = field(default_factory=list)
+    #: The EPSG code each district was cut in (its stored zone).
+    zones: dict[str, int] = field(default_factory=dict)
 
 
 def generate_grids(
@@ -101,21 +115,103 @@ def generate_grids(
     cell_area: float = 10_000,
     crs: str | None = None,
     sliver: float = 0.3,
+    replace_tiers: bool = False,
 ) -> GenerateResult:
-    """``gisgrid grids generate``: cut the loaded boundaries and store the cells (replacing old ones)."""
+    """``gisgrid grids generate``: cut the loaded boundaries and store the cells (replacing old ones).
+
+    The tier-3 layer is carried over, not dropped (see ``_carry_tier3``); a change that would drop a tier-3 grid's
+    网格长/网格员 is refused unless ``replace_tiers``."""
     with engine.connect() as conn:
         units = store.load_lowest_units(conn, district)
-    if crs is None:
-        srids = units["metric_srid"].dropna().unique()
-        crs = f"EPSG:{int(srids[0])}" if len(srids) == 1 else "auto"
-    cells = cut_unit_grids(
-        units.drop(columns=["metric_srid", "name", "level"]), cell_area=cell_area, crs=crs, sliver=sliver
-    )
-    coverage = check_coverage(units, cells)
+    cells, coverage, zones = _cut_by_zone(units, cell_area=cell_area, crs=crs, sliver=sliver)
+    unit_codes = units["code"].tolist()
     with engine.begin() as conn:
-        n = store.replace_unit_grids(conn, cells, units["code"].tolist())
+        before = store.tier3_snapshot(conn, unit_codes)
+        n = store.replace_unit_grids(conn, cells, unit_codes)
         store.rebuild_tiers_1_2(conn)
-    return GenerateResult(cells=n, units=len(units), metric_epsg=int(cells.attrs["metric_epsg"]), coverage=coverage)
+        change, regrouped = _carry_tier3(conn, before, unit_codes, replace_tiers)
+    return GenerateResult(
+        cells=n,
+        units=len(units),
+        metric_epsg=next(iter(zones.values())),
+        coverage=coverage,
+        tier3=change,
+        regrouped_units=regrouped,
+        zones=zones,
+    )
+
+
+def _cut_by_zone(
+    units: gpd.GeoDataFrame, *, cell_area: float, crs: str | None, sliver: float
+) -> tuple[gpd.GeoDataFrame, CoverageReport, dict[str, int]]:
+    """Cut every district in its own stored metric CRS (districts of one city may lie in different Gauss–Krüger
+    zones), or all of them in ``crs`` when one is given. Returns the cells (EPSG:4490), the combined coverage and
+    the EPSG code used per district."""
+    units = units.assign(_zone=units["metric_srid"].fillna(0).astype(int) if crs is None else 0)
+    parts: list[gpd.GeoDataFrame] = []
+    reports: list[CoverageReport] = []
+    zones: dict[str, int] = {}
+    for zone, group in units.groupby("_zone", sort=True):  # one cut per zone, not per feature
+        spec = crs or (f"EPSG:{zone}" if zone else "auto")
+        part = cut_unit_grids(
+            group.drop(columns=["metric_srid", "name", "level", "_zone"]), cell_area=cell_area, crs=spec, sliver=sliver
+        )
+        reports.append(check_coverage(group.drop(columns="_zone"), part))
+        parts.append(part)
+        zones.update(dict.fromkeys(sorted(set(group["district_code"])), int(part.attrs["metric_epsg"])))
+    cells = gpd.GeoDataFrame(pd.concat(parts, ignore_index=True), crs=parts[0].crs)
+    cells = cells.sort_values("code", kind="stable", ignore_index=True)
+    units_area = sum(r.units_area_m2 for r in reports)
+    coverage = CoverageReport(
+        units_area_m2=units_area,
+        cells_area_m2=sum(r.cells_area_m2 for r in reports),
+        union_area_m2=sum(r.union_area_m2 for r in reports),
+        # Zones hold different districts, so their differences add up (weighted by area).
+        area_diff_ratio=sum(r.area_diff_ratio * r.units_area_m2 for r in reports) / max(units_area, 1.0),
+        overlap_m2=sum(r.overlap_m2 for r in reports),
+        cells_outside_unit=sum(r.cells_outside_unit for r in reports),
+        duplicate_codes=sum(r.duplicate_codes for r in reports),
+    )
+    return cells, coverage, dict(sorted(zones.items()))
+
+
+def _carry_tier3(
+    conn: Connection, before: pd.DataFrame, unit_codes: list[str], replace_tiers: bool
+) -> tuple[store.Tier3Change | None, list[str]]:
+    """Give the freshly stored cells the tier-3 layer the old cells had (DB11/T 2157: grids are 相对稳定).
+
+    A unit whose cells came back with the same codes and byte-identical geometry keeps its grouping exactly. A
+    unit whose cells changed is regrouped into as many tier-3 grids as it had (the grouping is deterministic, so
+    grids the change did not touch come back with the same code and area). ``save_tier3`` then matches every grid
+    to the stored one by code and area, keeping staff where the grid is the same. Units that never had tier-3 grids
+    are left alone, as before (``grids tiers`` builds them)."""
+    had = before[before["tier3_code"].notna()]
+    if had.empty:
+        return None, []
+    tiered_units = sorted(set(had["unit_code"]))
+    hashes = store.unit_grid_hashes(conn, tiered_units)
+    cells = store.load_unit_grids(conn)
+    cells = cells[cells["code"].isin(hashes.index)].copy()
+    cells["unit_code"] = cells["community_code"].fillna(cells["street_code"]).fillna(cells["district_code"])
+    old = before.set_index("code")
+    carried = (
+        cells["code"].map(old["tier3_code"]).where(cells["code"].map(old["geom_hash"]).eq(cells["code"].map(hashes)))
+    )
+    old_cells = before.groupby("unit_code")["code"].agg(frozenset)
+    new_cells = cells.groupby("unit_code")["code"].agg(frozenset)
+    unchanged = new_cells.eq(old_cells.reindex(new_cells.index)) & carried.notna().groupby(cells["unit_code"]).all()
+    regroup = sorted(unchanged.index[~unchanged.to_numpy()])
+    groups = carried.copy()
+    if regroup:
+        part = cells[cells["unit_code"].isin(regroup)]
+        # One weight per cell so that each community's total weight is its old number of tier-3 grids: with a
+        # target weight of 1 every community gets back that many grids, balanced by cell count as before.
+        k_old = had.groupby("unit_code")["tier3_code"].nunique()
+        n_new = part.groupby("unit_code")["code"].transform("size")
+        weight = part["unit_code"].map(k_old) / n_new
+        groups.loc[part.index] = group_tier3(part, weight, target_weight=1.0)
+    change = store.save_tier3(conn, cells, groups, replace_staffed=replace_tiers)
+    return change, regroup
 
 
 @dataclass
@@ -124,6 +220,7 @@ class TiersResult:
     tier2: int
     tier3: int
     balance: pd.DataFrame
+    change: store.Tier3Change = field(default_factory=store.Tier3Change)
 
 
 def _cell_weights(engine: Engine, cells: gpd.GeoDataFrame, weight: Weight, population: Path | None) -> pd.Series | None:
@@ -155,8 +252,12 @@ def build_tiers(
     weight: Weight = "units",
     population: Path | None = None,
     district: str | None = None,
+    replace_tiers: bool = False,
 ) -> TiersResult:
-    """``gisgrid grids tiers``: tiers 1-2 from the units, tier 3 by grouping contiguous unit grids."""
+    """``gisgrid grids tiers``: tiers 1-2 from the units, tier 3 by grouping contiguous unit grids.
+
+    Tier-3 grids that come back with the same code and area keep their 网格长/网格员; rebuilding or dropping a grid
+    that has staff is refused unless ``replace_tiers``."""
     if target_size < 1:
         raise InvalidInput("--target-size must be at least 1 unit grid per tier-3 grid")
     with engine.connect() as conn:
@@ -173,13 +274,19 @@ def build_tiers(
         balance = balance_report(cells, groups, w)
     with engine.begin() as conn:
         t1, t2 = store.rebuild_tiers_1_2(conn)
-        t3 = store.save_tier3(conn, cells, groups)
-    return TiersResult(tier1=t1, tier2=t2, tier3=t3, balance=balance)
+        change = store.save_tier3(conn, cells, groups, replace_staffed=replace_tiers)
+    return TiersResult(tier1=t1, tier2=t2, tier3=change.stored, balance=balance, change=change)
 
 
 def import_tier3_file(
-    engine: Engine, path: Path, *, layer: str | None = None, code_field: str = "code", name_field: str = "name"
-) -> int:
+    engine: Engine,
+    path: Path,
+    *,
+    layer: str | None = None,
+    code_field: str = "code",
+    name_field: str = "name",
+    replace_tiers: bool = False,
+) -> store.Tier3Change:
     """Tier-3 grids drawn by the city: each polygon takes the unit grids whose interior point it covers."""
     zones = read_layer_any(path, layer)
     if zones.empty:
@@ -216,8 +323,7 @@ def import_tier3_file(
     covered = cells[~outside]
     with engine.begin() as conn:
         store.rebuild_tiers_1_2(conn)
-        n = store.save_tier3(conn, covered, groups[~outside])
-    return n
+        return store.save_tier3(conn, covered, groups[~outside], replace_staffed=replace_tiers)
 
 
 STAFF_ROLES = ("网格长", "网格员", "监督员", "专职网格员", "兼职网格员")

@@ -9,6 +9,7 @@ import geopandas as gpd
 import numpy as np
 import pytest
 import shapely
+from pyproj import Geod
 from shapely.geometry import MultiPolygon, Polygon, box
 
 from gisgrid.errors import InvalidInput
@@ -44,6 +45,18 @@ def make_units(polys: list, codes: list[str], epsg: int = ZZ_EPSG) -> gpd.GeoDat
             }
         )
     return gpd.GeoDataFrame(rows, geometry=list(polys), crs=epsg).to_crs(4490)
+
+
+def planar(cells: gpd.GeoDataFrame) -> list[float]:
+    """Planar area (m², metric CRS) of each piece, to 2 decimals: the geometry of the cut, not the true area."""
+    return np.round(shapely.area(cells.geometry.values), 2).tolist()
+
+
+def geod_areas(cells: gpd.GeoDataFrame) -> np.ndarray:
+    """Geodesic area (m²) of each cell, measured independently with pyproj.Geod on GRS80 (≈ CGCS2000)."""
+    geod = Geod(ellps="GRS80")
+    lonlat = cells.to_crs(4490).geometry
+    return np.array([abs(geod.geometry_area_perimeter(g)[0]) for g in lonlat])
 
 
 def rect(x0: float, y0: float, w: float, h: float, ox: float = ZZ_X, oy: float = ZZ_Y) -> Polygon:
@@ -153,7 +166,9 @@ def test_aligned_rectangle_numbered_west_to_east_north_to_south() -> None:
     assert list(cells["code"]) == list(expected)
     assert [(r, c) for r, c in zip(cells["row"], cells["col"], strict=True)] == list(expected.values())
     assert list(cells["seq"]) == [1, 2, 3, 4, 5, 6]
-    assert cells["area_m2"].tolist() == [10_000.0] * 6
+    # The true area on the ellipsoid: a 100 m GK square 1.6 % of a zone off its central meridian is ~0.2 m² less.
+    assert cells["area_m2"].to_numpy() == pytest.approx(geod_areas(cells), abs=0.01)
+    assert cells["area_m2"].between(9_999.0, 10_000.0).all()
     assert list(cells.columns) == [*CELL_COLUMNS, "geometry"]
     assert cells.crs.to_epsg() == 4490
     # Geometry back in lon/lat: the first cell is the north-west one.
@@ -169,7 +184,8 @@ def test_metric_output_keeps_metric_geometry() -> None:
     assert cells.crs.to_epsg() == 4547 and cells.attrs["metric_epsg"] == 4547
     first = cells.geometry.iloc[0]
     assert first.bounds == pytest.approx((ZZ_X, ZZ_Y + 100, ZZ_X + 100, ZZ_Y + 200), abs=1e-6)
-    assert np.allclose(cells["area_m2"], shapely.area(cells.geometry.values), atol=0.005)
+    # area_m2 is the true area; the planar GK area is larger by the zone's areal scale (1.0000186 here).
+    assert np.allclose(cells["area_m2"], shapely.area(cells.geometry.values) / 1.0000186, atol=0.01)
 
 
 @pytest.mark.parametrize(
@@ -255,7 +271,7 @@ def test_sliver_merged_into_neighbour_with_longest_shared_edge() -> None:
     assert list(cells["code"]) == [f"410102001001{s:03d}" for s in range(1, 6)]
     got = {
         c: (r - row0, k - col0, a)
-        for c, r, k, a in zip(cells["code"], cells["row"], cells["col"], cells["area_m2"], strict=True)
+        for c, r, k, a in zip(cells["code"], cells["row"], cells["col"], planar(cells), strict=True)
     }
     assert got == {
         "410102001001001": (1, 0, 10_000.0),
@@ -280,7 +296,7 @@ def test_sliver_prefers_a_non_sliver_neighbour() -> None:
     col0, row0 = int(ZZ_X // 100), int(ZZ_Y // 100)
     got = [
         (c, r - row0, k - col0, a)
-        for c, r, k, a in zip(cells["code"], cells["row"], cells["col"], cells["area_m2"], strict=True)
+        for c, r, k, a in zip(cells["code"], cells["row"], cells["col"], planar(cells), strict=True)
     ]
     assert got == [("410102001001001", 1, 0, 10_900.0), ("410102001001002", 0, 0, 12_500.0)]
 
@@ -291,7 +307,7 @@ def test_chain_of_slivers_reaches_a_host() -> None:
     poly = box(ZZ_X, ZZ_Y, ZZ_X + 100, ZZ_Y + 100).union(box(ZZ_X + 100, ZZ_Y + 40, ZZ_X + 300, ZZ_Y + 60))
     cells = cut_unit_grids_metric(make_units([poly], ["410102001001"]))
     assert len(cells) == 1
-    assert cells["area_m2"].iloc[0] == 14_000.0
+    assert planar(cells)[0] == 14_000.0
     assert cells["col"].iloc[0] == int(ZZ_X // 100)
 
 
@@ -300,7 +316,7 @@ def test_sliver_without_neighbour_stays() -> None:
     island = box(ZZ_X + 1_050, ZZ_Y + 50, ZZ_X + 1_070, ZZ_Y + 70)
     unit = MultiPolygon([rect(0, 0, 200, 100), island])
     cells = cut_unit_grids_metric(make_units([unit], ["410102001001"]))
-    assert sorted(cells["area_m2"]) == [400.0, 10_000.0, 10_000.0]
+    assert sorted(planar(cells)) == [400.0, 10_000.0, 10_000.0]
 
 
 def test_sliver_fraction_zero_keeps_every_piece() -> None:
@@ -316,7 +332,7 @@ def test_concave_unit_gives_separate_pieces_of_one_cell() -> None:
     top = cells[cells["row"] == int(ZZ_Y // 100)]
     assert len(top) == 2
     assert top["col"].nunique() == 1
-    assert top["area_m2"].tolist() == [4_000.0, 4_000.0]
+    assert planar(top) == [4_000.0, 4_000.0]
     west, east = top.geometry
     assert west.geom_type == east.geom_type == "Polygon"
     assert west.centroid.x < east.centroid.x

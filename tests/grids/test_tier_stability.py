@@ -1,0 +1,168 @@
+"""Tier-3 grids and their 网格长/网格员 survive regeneration (DB11/T 2157: grids are 相对稳定).
+
+Specification: regenerating unit grids from unchanged boundaries keeps every tier-3 grid, its code, its cells,
+its leader and staff, and the tier-3 code of cases; a boundary change regroups only the changed unit; rebuilding
+tiers with the same result keeps staff; anything that would drop staff is refused without ``replace_tiers`` and,
+with it, is done and reported.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pandas as pd
+import pytest
+from sqlalchemy import Engine, text
+
+from gisgrid import cases as svc
+from gisgrid.errors import InvalidInput
+from gisgrid.grids import workflows
+from gisgrid.settings import Settings
+from tests.fixtures import COMMUNITIES, X0, Y0
+from tests.test_components_store import inside_points
+
+
+def _tier3(engine: Engine) -> dict[str, tuple[str | None, list[str]]]:
+    """code → (leader_name, staff names) of every tier-3 grid."""
+    with engine.connect() as conn:
+        rows = conn.execute(text("SELECT code, leader_name, staff FROM management_grids WHERE tier = 3")).all()
+    return {r.code: (r.leader_name, [m["name"] for m in r.staff or []]) for r in rows}
+
+
+def _assignment(engine: Engine) -> dict[str, str | None]:
+    with engine.connect() as conn:
+        return dict(conn.execute(text("SELECT code, tier3_code FROM unit_grids")).all())
+
+
+def _staff(engine: Engine, tmp_path: Path, codes: list[str]) -> None:
+    rows = [(c, "网格长", f"组长{i}", "13800000000") for i, c in enumerate(codes)]
+    rows += [(c, "网格员", f"组员{i}", "") for i, c in enumerate(codes)]
+    path = tmp_path / "staff.csv"
+    pd.DataFrame(rows, columns=["grid_code", "role", "name", "phone"]).to_csv(path, index=False)
+    assert workflows.import_staff(engine, path) == len(codes)
+
+
+@pytest.fixture
+def staffed(loaded: Engine, tmp_path: Path) -> Engine:
+    """The small district with every tier-3 grid staffed."""
+    _staff(loaded, tmp_path, sorted(_tier3(loaded)))
+    return loaded
+
+
+def test_regenerating_unchanged_boundaries_keeps_every_tier3_grid_and_its_staff(staffed: Engine) -> None:
+    grids, cells = _tier3(staffed), _assignment(staffed)
+    assert len(grids) >= 3 and all(leader for leader, _ in grids.values())
+
+    result = workflows.generate_grids(staffed)
+
+    assert result.tier3 is not None
+    assert result.tier3.kept == sorted(grids)
+    assert (result.tier3.rebuilt, result.tier3.new, result.tier3.dropped) == ([], [], [])
+    assert result.tier3.staff_dropped == [] and result.regrouped_units == []
+    assert _tier3(staffed) == grids  # same codes, same 网格长 and 网格员
+    assert _assignment(staffed) == cells  # every unit grid in the same tier-3 grid
+    assert "kept " + str(len(grids)) in result.tier3.to_text()
+
+
+def test_a_case_filed_after_regeneration_gets_its_tier3_grid(staffed: Engine, services: svc.CaseServices) -> None:
+    xs, ys = inside_points(1, seed=21)
+    now = dt.datetime(2025, 9, 26, 10, tzinfo=ZoneInfo("Asia/Shanghai"))
+    item = svc.Intake(class_code="06010", lon=float(xs[0]), lat=float(ys[0]), datum="cgcs2000")
+    before, _ = svc.intake(staffed, services, item, now=now)
+
+    workflows.generate_grids(staffed)
+    after, _ = svc.intake(staffed, services, dataclasses.replace(item, description="again"), now=now)
+
+    with staffed.connect() as conn:
+        codes = dict(conn.execute(text("SELECT id, tier3_code FROM cases")).all())
+    assert codes[before] is not None and len(codes[before]) == 14
+    assert codes[after] == codes[before]
+
+
+def test_tiers_rebuilding_the_same_grouping_keeps_staff(staffed: Engine) -> None:
+    grids = _tier3(staffed)
+    result = workflows.build_tiers(staffed, target_size=20)
+    assert result.change.kept == sorted(grids) and result.change.staff_dropped == []
+    assert _tier3(staffed) == grids
+
+
+def test_a_different_grouping_that_would_drop_staff_is_refused_without_the_flag(staffed: Engine) -> None:
+    grids, cells = _tier3(staffed), _assignment(staffed)
+    with pytest.raises(InvalidInput, match=r"--replace-tiers") as err:
+        workflows.build_tiers(staffed, target_size=7)
+    assert "网格长/网格员" in str(err.value)
+    assert _tier3(staffed) == grids and _assignment(staffed) == cells  # nothing written
+
+    result = workflows.build_tiers(staffed, target_size=7, replace_tiers=True)
+
+    change = result.change
+    assert change.staff_dropped and set(change.staff_dropped) <= set(grids)
+    after = _tier3(staffed)
+    for code in change.staff_dropped:
+        assert after.get(code, (None, []))[1] == []  # rebuilt without staff, or gone
+    for code in change.kept:
+        assert after[code] == grids[code]
+    assert f"staff assignments dropped on {len(change.staff_dropped)} grids" in change.to_text()
+
+
+def _move_east_edge(engine: Engine, community: str, dx: float) -> None:
+    """Grow a community (and its street and district) eastwards by a strip ``dx`` metres wide past x = 1200."""
+    strip = f"ST_Transform(ST_MakeEnvelope({X0 + 1150}, {Y0}, {X0 + 1200 + dx}, {Y0 + 800}, 4547), 4490)"
+    with engine.begin() as conn:
+        conn.execute(
+            text(f"UPDATE admin_units SET geom = ST_Multi(ST_Union(geom, {strip})) WHERE code = ANY(:c)"),
+            {"c": [community, community[:9], community[:6]]},
+        )
+
+
+def test_a_boundary_change_regroups_only_that_unit_and_keeps_the_others(staffed: Engine) -> None:
+    grids, cells = _tier3(staffed), _assignment(staffed)
+    changed = COMMUNITIES[2]
+    _move_east_edge(staffed, changed, 300.0)
+
+    with pytest.raises(InvalidInput, match="--replace-tiers"):
+        workflows.generate_grids(staffed)  # the changed community's staffed grids would be rebuilt
+    assert _assignment(staffed) == cells
+
+    result = workflows.generate_grids(staffed, replace_tiers=True)
+
+    assert result.regrouped_units == [changed]
+    assert result.tier3 is not None
+    others = sorted(c for c in grids if not c.startswith(changed))
+    assert set(others) <= set(result.tier3.kept)
+    assert all(c.startswith(changed) for c in result.tier3.staff_dropped)
+    after = _tier3(staffed)
+    for code in others:
+        assert after[code] == grids[code]
+    new_cells = _assignment(staffed)
+    assert all(t is not None for t in new_cells.values())  # every unit grid has a tier-3 grid
+    assert {c: t for c, t in new_cells.items() if not c.startswith(changed)} == {
+        c: t for c, t in cells.items() if not c.startswith(changed)
+    }
+    # as many tier-3 grids in the changed community as before
+    assert len({t for c, t in new_cells.items() if c.startswith(changed)}) == len(
+        [c for c in grids if c.startswith(changed)]
+    )
+
+
+def test_the_command_says_what_it_kept_and_refuses_with_one_message(staffed: Engine, settings: Settings) -> None:
+    from typer.testing import CliRunner
+
+    from gisgrid.cli import _register_optional, app
+
+    _register_optional()
+    runner = CliRunner()
+    env = {"GISGRID_DATABASE_URL": settings.database_url or ""}
+    n = len(_tier3(staffed))
+
+    again = runner.invoke(app, ["grids", "generate"], env=env)
+    assert again.exit_code == 0, again.output
+    assert f"tier 3: kept {n} grids (code, area, 网格长/网格员 unchanged), rebuilt 0, new 0, dropped 0" in again.output
+
+    refused = runner.invoke(app, ["grids", "tiers", "--target-size", "7"], env=env)
+    # main() prints an InvalidInput as one "error:" line; CliRunner hands it back as the exception.
+    assert isinstance(refused.exception, InvalidInput)
+    assert "--replace-tiers" in str(refused.exception) and "\n" not in str(refused.exception)
