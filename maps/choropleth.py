@@ -508,15 +508,16 @@ def parse_period_param(period: str | Period) -> Period:
 
 
 def indicator_regions(
-    engine: Engine, services: Any, period: str | Period, level: str, indicator: str
+    engine: Engine, services: Any, period: str | Period, level: str, indicator: str, as_of: Any = None
 ) -> tuple[gpd.GeoDataFrame, Period]:
-    """Every region of ``level`` with ``indicator``, score, grade and rank for ``period`` (NaN where the region had
-    no case). Checks the indicator and level first, so a mistake costs no evaluation."""
+    """Every region of ``level`` with ``indicator``, score, grade and rank for ``period`` judged as of ``as_of``
+    (default now, see :func:`gisgrid.evaluation_service.resolve_as_of`; the time used is ``gdf.attrs["as_of"]``),
+    NaN where the region had no case. Checks the indicator and level first, so a mistake costs no evaluation."""
     check_indicator(indicator)
     check_level(level)
     p = parse_period_param(period)
     try:
-        table = indicators(engine, services, p, "region", level)
+        table = indicators(engine, services, p, "region", level, as_of=as_of)
     except InvalidInput as exc:
         if "no cases" in exc.message:
             raise InvalidInput(f"period: {exc.message}", detail=[{"field": "period", "value": p.label}]) from None
@@ -526,8 +527,9 @@ def indicator_regions(
     table["code"] = table["code"].astype(str)
     with engine.connect() as conn:
         regions = load_regions(conn, level)
-    gdf = regions.merge(table, on="code", how="left")
-    return gpd.GeoDataFrame(gdf, geometry="geometry", crs=regions.crs), p
+    gdf = gpd.GeoDataFrame(regions.merge(table, on="code", how="left"), geometry="geometry", crs=regions.crs)
+    gdf.attrs["as_of"] = table.attrs["as_of"]
+    return gdf, p
 
 
 def indicator_map(
@@ -540,16 +542,19 @@ def indicator_map(
     scheme: str = DEFAULT_SCHEME,
     k: int = DEFAULT_K,
     tolerance: float = SIMPLIFY_TOLERANCE,
+    as_of: Any = None,
 ) -> dict[str, Any]:
-    """The console's choropleth of one indicator: metadata, ``legend`` and ``features`` (see :func:`choropleth`)."""
+    """The console's choropleth of one indicator: metadata (``as_of``: the evaluation time used, ISO 8601),
+    ``legend`` and ``features`` (see :func:`choropleth`)."""
     scheme = scheme_name(scheme)
     check_k(k)
-    gdf, p = indicator_regions(engine, services, period, level, indicator)
+    gdf, p = indicator_regions(engine, services, period, level, indicator, as_of=as_of)
     body = choropleth(
         gdf, indicator, scheme=scheme, k=k, properties=("code", "name", "score", "grade", "rank"), tolerance=tolerance
     )
     return {
         "period": p.label,
+        "as_of": gdf.attrs["as_of"].isoformat(),
         "level": level,
         "level_label": LEVELS[level],
         "indicator": indicator,
