@@ -181,6 +181,9 @@ STAGE_GEOM = (
     f"CASE WHEN s.wkb IS NULL THEN ST_SetSRID(ST_MakePoint(s.lon, s.lat), {STORAGE_SRID}) "
     "ELSE ST_GeomFromEWKB(decode(s.wkb, 'hex')) END"
 )
+#: A re-imported position closer than this to the stored one (degrees, ≈ 1 cm) is the same position: exports
+#: round (GeoJSON RFC 7946 to 7 decimals) or reproject (``--crs``), and a component is not moved by the noise.
+SAME_PLACE_DEG = 1e-7
 _GEOD = Geod(ellps="GRS80")  # CGCS2000's ellipsoid differs from GRS80 by 0.1 mm in the semi-minor axis
 
 
@@ -592,15 +595,22 @@ def _update_existing(conn: Connection, rows: pd.DataFrame, actor: str, source: s
             """
         )
     )
+    # The new attrs are the stored ones overwritten by the file's (a file without a custom column keeps it: an
+    # export does not carry attrs); the stored geometry stays when the file's is the same within SAME_PLACE_DEG.
     conn.execute(
         text(
             f"""
-            WITH n AS (
+            WITH g AS (SELECT s.*, {STAGE_GEOM} AS geom FROM _stage s),
+            n AS (
                 SELECT s.id, s.class_code, s.name, s.unit_grid_code, s.street_code, s.community_code,
                        s.main_dept AS main_dept_code, s.owner_dept AS owner_dept_code,
                        s.maint_dept AS maint_dept_code, s.status, s.initial_date, s.change_date, s.data_source,
-                       s.note, s.attrs, {STAGE_GEOM} AS geom
-                FROM _stage s)
+                       s.note, coalesce(o.attrs, '{{}}'::jsonb) || coalesce(s.attrs, '{{}}'::jsonb) AS attrs,
+                       CASE WHEN ST_GeometryType(o.geom) = ST_GeometryType(s.geom)
+                                 AND ST_NPoints(o.geom) = ST_NPoints(s.geom)
+                                 AND ST_HausdorffDistance(o.geom, s.geom) < {SAME_PLACE_DEG}
+                            THEN o.geom ELSE s.geom END AS geom
+                FROM g s JOIN _old o ON o.id = s.id)
             UPDATE components c SET
                 class_code = n.class_code, name = n.name, unit_grid_code = n.unit_grid_code,
                 street_code = n.street_code, community_code = n.community_code,
@@ -1091,24 +1101,35 @@ def catalogue_for(settings: Settings) -> Catalogue:
     return load_catalogue(settings, extra)
 
 
+#: Export columns: GB/T 47678.5 表2 attribute abbreviations (ASCII, ≤ 10 bytes, so a Shapefile keeps them as they
+#: are), in the table's order, then gisgrid's own ``class_code`` and ``scheme``. The import reads every one back
+#: (:data:`gisgrid.components.FIELD_ALIASES` and ``DERIVED_COLUMNS``), so an unedited export re-imports unchanged.
+EXPORT_SQL = """
+SELECT c.id AS "GLBJBSM", c.name AS "GLBJMC",
+       c.main_dept_code AS "ZGBMDM", dm.name AS "ZGBMMC",
+       c.owner_dept_code AS "QSDWDM", dq.name AS "QSDWMC",
+       c.maint_dept_code AS "YHDWDM", dy.name AS "YHDWMC",
+       c.unit_grid_code AS "SZDYWGBSM", c.status AS "GLBJZT",
+       to_char(c.initial_date, 'YYYY-MM-DD') AS "CSRQ", to_char(c.change_date, 'YYYY-MM-DD') AS "BGRQ",
+       c.data_source AS "SJLY", c.note AS "BZ",
+       c.street_code AS "SZJDDM", st.name AS "SZJDMC", c.community_code AS "SZSQDM", co.name AS "SZSQMC",
+       c.class_code, c.scheme, c.geom
+FROM components c
+LEFT JOIN departments dm ON dm.code = c.main_dept_code
+LEFT JOIN departments dq ON dq.code = c.owner_dept_code
+LEFT JOIN departments dy ON dy.code = c.maint_dept_code
+LEFT JOIN admin_units st ON st.code = c.street_code
+LEFT JOIN admin_units co ON co.code = c.community_code
+ORDER BY c.id
+"""
+
+
 def export_components(conn: Connection, out: Path, *, fmt: str | None, encoding: str, crs: str | None) -> list[Path]:
-    """Components to GPKG / Shapefile / GeoJSON / CSV, like the grid exports."""
-    gdf = gpd.read_postgis(
-        text(
-            """
-            SELECT c.id, c.scheme, c.class_code, c.name, c.status, c.unit_grid_code, c.street_code,
-                   c.community_code, c.main_dept_code, c.owner_dept_code, c.maint_dept_code,
-                   c.initial_date, c.change_date, c.data_source, c.note, c.geom
-            FROM components c ORDER BY c.id
-            """
-        ),
-        conn,
-        geom_col="geom",
-    ).rename_geometry("geometry")
+    """Components to GPKG / Shapefile / GeoJSON / CSV, like the grid exports, in the standard's field names with
+    the department, street and community names (:data:`EXPORT_SQL`); dates as ISO text (YYYY-MM-DD)."""
+    gdf = gpd.read_postgis(text(EXPORT_SQL), conn, geom_col="geom").rename_geometry("geometry")
     if gdf.empty:
         raise InvalidInput("no components are stored; nothing to export")
-    for col in ("initial_date", "change_date"):
-        gdf[col] = gdf[col].astype(str).replace({"None": None, "NaT": None})
     return write_layer(gdf, out, fmt=fmt, layer="components", crs=crs, encoding=encoding)  # type: ignore[arg-type]
 
 
