@@ -25,8 +25,10 @@ from sqlalchemy import Connection, Engine, text
 from gisgrid import geodesy
 from gisgrid.catalogue import CODE_DIGITS, Catalogue, load_catalogue
 from gisgrid.components import (
+    SERIAL_DIGITS,
     STATUSES,
     ValidationResult,
+    identifier_length,
     read_component_file,
     validate_components,
     write_errors,
@@ -316,50 +318,109 @@ def same_place_duplicates(
     )
 
 
-def reserve_serials(conn: Connection, district: str, scheme: str, counts: dict[str, int]) -> dict[str, int]:
-    """Reserve ``n`` serials per class; returns the first serial of each block. Row locks on
-    ``component_serials`` make concurrent imports wait for each other, so blocks never overlap."""
-    first: dict[str, int] = {}
+#: Free serials of one class, as ranges [a, b] in ascending order, just enough of them to hold ``:n``: the gaps
+#: between the serials in use (stored components of any status, retired ones included, and the file's given
+#: identifiers) are found from the sorted used serials in one pass over the primary key range of the class.
+FREE_SERIALS_SQL = """
+WITH used AS (
+    SELECT substr(id, :off)::int AS s FROM components
+    WHERE id BETWEEN :lo AND :hi AND length(id) = :len AND scheme = :scheme
+    UNION SELECT unnest(CAST(:given AS int[]))
+    UNION SELECT 0
+    UNION SELECT :top + 1
+),
+gaps AS (SELECT s + 1 AS a, lead(s) OVER (ORDER BY s) - 1 AS b FROM used),
+sized AS (
+    SELECT a, b, sum(b - a + 1) OVER (ORDER BY a) AS through FROM gaps WHERE b >= a
+)
+SELECT a, b FROM sized WHERE through - (b - a + 1) < :n ORDER BY a
+"""
+
+
+def free_serials(conn: Connection, district: str, scheme: str, class_code: str, n: int, given: list[int]) -> np.ndarray:
+    """The ``n`` lowest serials of a class that no component has and no row of the file gives.
+
+    Components are never deleted (retiring keeps the row), so a serial not in the table was never issued: taking
+    the lowest free ones never reuses an identifier, and one legacy serial 999999 no longer blocks the class
+    (review11 D8; the counter used to continue above the highest serial ever seen)."""
+    prefix = district + class_code
+    length = identifier_length(scheme)
+    ranges = conn.execute(
+        text(FREE_SERIALS_SQL),
+        {
+            "off": len(prefix) + 1,
+            "lo": prefix + "0" * SERIAL_DIGITS,
+            "hi": prefix + "9" * SERIAL_DIGITS,
+            "len": length,
+            "scheme": scheme,
+            "given": given,
+            "top": SERIAL_MAX,
+            "n": n,
+        },
+    ).all()
+    serials = np.concatenate([np.arange(a, b + 1, dtype=np.int64) for a, b in ranges] or [np.empty(0, np.int64)])
+    if len(serials) < n:
+        raise InvalidInput(
+            f"no free serial numbers left in class {class_code} of district {district}: {len(serials)} free, "
+            f"{n} needed (all {SERIAL_MAX:,} are in use); use a local extension class",
+            detail={"class_code": class_code, "free": len(serials), "needed": n},
+        )
+    return serials[:n]
+
+
+def reserve_serials(
+    conn: Connection, district: str, scheme: str, counts: dict[str, int], given: dict[str, list[int]] | None = None
+) -> dict[str, np.ndarray]:
+    """The serials for ``n`` new identifiers per class (:func:`free_serials`). Each class's row in
+    ``component_serials`` is locked first (upsert), so concurrent imports of a class wait for each other and
+    the second sees what the first wrote: their serials never overlap. ``last_serial`` keeps the highest
+    serial generated."""
+    given = given or {}
+    out: dict[str, np.ndarray] = {}
     for class_code in sorted(counts):  # fixed order: two imports lock rows in the same order, no deadlock
-        n = counts[class_code]
-        last = conn.execute(
+        conn.execute(
             text(
                 """
                 INSERT INTO component_serials (district_code, scheme, class_code, last_serial)
-                VALUES (:d, :s, :c, :n)
+                VALUES (:d, :s, :c, 0)
                 ON CONFLICT (district_code, scheme, class_code)
-                DO UPDATE SET last_serial = component_serials.last_serial + EXCLUDED.last_serial
-                RETURNING last_serial
+                DO UPDATE SET last_serial = component_serials.last_serial
                 """
             ),
-            {"d": district, "s": scheme, "c": class_code, "n": n},
-        ).scalar_one()
-        if last > SERIAL_MAX:
-            raise InvalidInput(
-                f"serial numbers of class {class_code} in district {district} are exhausted "
-                f"({last} > {SERIAL_MAX}); retire and renumber, or use a local extension class"
-            )
-        first[class_code] = int(last) - n + 1
-    return first
+            {"d": district, "s": scheme, "c": class_code},
+        )
+        serials = free_serials(conn, district, scheme, class_code, counts[class_code], given.get(class_code, []))
+        conn.execute(
+            text(
+                "UPDATE component_serials SET last_serial = GREATEST(last_serial, :m) "
+                "WHERE district_code = :d AND scheme = :s AND class_code = :c"
+            ),
+            {"d": district, "s": scheme, "c": class_code, "m": int(serials.max())},
+        )
+        out[class_code] = serials
+    return out
 
 
 class SerialBlocks:
-    """Identifiers for rows without one, from blocks reserved for the whole file, handed out chunk by chunk:
+    """Identifiers for rows without one, from the serials reserved for the whole file, handed out chunk by chunk:
     numbered in file order within each class, as if the file were numbered at once."""
 
-    def __init__(self, district: str, first: dict[str, int]) -> None:
+    def __init__(self, district: str, serials: dict[str, np.ndarray]) -> None:
         self.district = district
-        self.next = dict(first)
+        self.serials = serials
+        self.next = dict.fromkeys(serials, 0)  # position in each class's serials
 
     def take(self, classes: np.ndarray) -> np.ndarray:
         """Identifiers for rows of these classes (in file order), continuing where the last chunk stopped."""
         codes, uniques = pd.factorize(classes)
         if not len(codes):
             return np.empty(0, dtype=object)
-        start = np.array([self.next[c] for c in uniques], dtype=np.int64)
-        serials = start[codes] + pd.Series(codes).groupby(codes).cumcount().to_numpy()
-        for c, n in zip(uniques, np.bincount(codes, minlength=len(uniques)), strict=True):
-            self.next[c] += int(n)
+        rank = pd.Series(codes).groupby(codes).cumcount().to_numpy()
+        serials = np.empty(len(codes), dtype=np.int64)
+        for i, c in enumerate(uniques):
+            mine = codes == i
+            serials[mine] = self.serials[c][self.next[c] + rank[mine]]
+            self.next[c] += int(mine.sum())
         d = self.district
         return np.array([f"{d}{c}{s:06d}" for c, s in zip(classes, serials.tolist(), strict=True)], dtype=object)
 
@@ -367,26 +428,17 @@ class SerialBlocks:
 def reserve_identifiers(
     conn: Connection, district: str, scheme: str, ids: pd.Series, classes: pd.Series
 ) -> SerialBlocks:
-    """Given identifiers raise the serial counters (so generated ones never collide with them); a block of
-    serials is reserved per class for the rows without one (``ids`` None)."""
+    """Serials for the rows without an identifier (``ids`` None), per class the lowest free ones: not held by any
+    stored component nor given by another row of the file."""
     k = CODE_DIGITS[scheme]
     given = ids.dropna()
+    taken: dict[str, list[int]] = {}
     if len(given):
-        highest = given.str[6 + k :].astype(int).groupby(given.str[6 : 6 + k]).max()
-        conn.execute(
-            text(
-                """
-                INSERT INTO component_serials (district_code, scheme, class_code, last_serial)
-                VALUES (:d, :s, :c, :n)
-                ON CONFLICT (district_code, scheme, class_code)
-                DO UPDATE SET last_serial = GREATEST(component_serials.last_serial, EXCLUDED.last_serial)
-                """
-            ),
-            [{"d": district, "s": scheme, "c": c, "n": int(n)} for c, n in sorted(highest.items())],
-        )
+        serial = given.str[6 + k :].astype(int)
+        taken = {str(c): s.tolist() for c, s in serial.groupby(given.str[6 : 6 + k].to_numpy())}
     wanted = classes[ids.isna().to_numpy()].value_counts()
-    first = reserve_serials(conn, district, scheme, {c: int(n) for c, n in wanted.items()}) if len(wanted) else {}
-    return SerialBlocks(district, first)
+    counts = {str(c): int(n) for c, n in wanted.items()}
+    return SerialBlocks(district, reserve_serials(conn, district, scheme, counts, taken) if counts else {})
 
 
 def assign_identifiers(conn: Connection, district: str, scheme: str, stage: pd.DataFrame) -> int:
