@@ -133,21 +133,23 @@ class ImportSummary:
     errors_path: Path | None = None
     written: bool = False
     generated_ids: int = 0
+    dry_run: bool = False  # inserted/updated/unchanged/generated_ids are what the import would do
 
     def to_text(self) -> str:
+        insert, update = ("would insert", "would update") if self.dry_run else ("inserted", "updated")
         lines = [
-            f"read {self.read}, inserted {self.inserted}, updated {self.updated}, unchanged {self.unchanged}, "
+            f"read {self.read}, {insert} {self.inserted}, {update} {self.updated}, unchanged {self.unchanged}, "
             f"refused {self.refused}"
         ]
         if self.generated_ids:
-            lines.append(f"generated {self.generated_ids} identifiers")
+            lines.append(f"{'would generate' if self.dry_run else 'generated'} {self.generated_ids} identifiers")
         if len(self.errors):
             first = self.errors.iloc[0]
             lines.append(f"first refusal: row {first['row']} field {first['field']}: {first['reason']}")
         if self.errors_path:
             lines.append(f"refusals written to {self.errors_path}")
         if not self.written:
-            lines.append("nothing written")
+            lines.append("dry run: nothing written" if self.dry_run else "nothing written")
         return "\n".join(lines)
 
 
@@ -697,16 +699,18 @@ def write_components(
     actor: str,
     source: str,
     progress: Progress = _no_progress,
+    dry_run: bool = False,
 ) -> tuple[int, int, int, int]:
     """Insert new and update existing components (accepted rows), with history; identifiers are generated for
-    rows without one. Returns (inserted, updated, unchanged, generated)."""
+    rows without one. Returns (inserted, updated, unchanged, generated). ``dry_run``: the counts without the
+    inserts (serials are still reserved and the updates made, so the caller must roll back)."""
     ids = accepted["id"]
     existing = existing_ids(conn, ids.dropna().tolist())
     blocks = reserve_identifiers(conn, district, scheme, ids, accepted["class_code"])
     grids = UnitGrids.around(conn, anchor_bounds(accepted))
     is_existing = ids.isin(existing).to_numpy()
     new, old = np.flatnonzero(~is_existing), np.flatnonzero(is_existing)
-    if len(new):
+    if len(new) and not dry_run:
         # Class by class, file order within each (so the numbering is unchanged): the generated identifiers then
         # arrive sorted, and the primary key and class index builds find their input already in order.
         class_order, _ = pd.factorize(accepted["class_code"].to_numpy(dtype=object)[new], sort=True)
@@ -777,10 +781,12 @@ def import_components(
         summary.refused = len(summary.refused_rows)
         if opts.errors_path is not None and summary.refused:
             summary.errors_path = write_errors(summary.errors, opts.errors_path)
-        if opts.dry_run or (opts.all_or_nothing and summary.refused):
+        if opts.all_or_nothing and summary.refused:
             trans.rollback()
             return summary
         sync_departments(conn, catalogue)
+        # A dry run does what the import would (but the inserts) and rolls back, so that it can say how many rows
+        # it would insert, update and leave unchanged, and whether the class serials suffice.
         summary.inserted, summary.updated, summary.unchanged, summary.generated_ids = write_components(
             conn,
             accepted,
@@ -789,7 +795,12 @@ def import_components(
             actor=opts.actor,
             source=path.name,
             progress=progress,
+            dry_run=opts.dry_run,
         )
+        if opts.dry_run:
+            summary.dry_run = True
+            trans.rollback()
+            return summary
         trans.commit()
     summary.written = True
     return summary

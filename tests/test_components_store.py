@@ -147,6 +147,37 @@ def test_all_or_nothing_and_dry_run_write_nothing(district: Engine, tmp_path: Pa
     assert count(district, "SELECT count(*) FROM component_serials") == 0  # no serial was spent
 
 
+def test_dry_run_says_what_it_would_insert_and_update_and_writes_nothing(district: Engine, tmp_path: Path) -> None:
+    xs, ys = inside_points(4)
+    ids = [f"{DISTRICT}{LAMP}000010", f"{DISTRICT}{LAMP}000011"]
+    base = [{"id": i, "class_code": LAMP, "lon": x, "lat": y} for i, x, y in zip(ids, xs[:2], ys[:2], strict=True)]
+    run(district, write_csv(tmp_path / "a.csv", base))
+    rows = [
+        dict(base[0], status="破损"),  # an update
+        base[1],  # unchanged
+        {"class_code": LAMP, "lon": xs[2], "lat": ys[2]},  # two new ones, identifiers generated
+        {"class_code": BIN, "lon": xs[3], "lat": ys[3]},
+        {"class_code": "bad", "lon": xs[3], "lat": ys[3]},  # refused
+    ]
+    before = (
+        count(district, "SELECT count(*) FROM component_history"),
+        count(district, "SELECT count(*) FROM components"),
+    )
+    summary = run(district, write_csv(tmp_path / "b.csv", rows), dry_run=True)
+    assert (summary.inserted, summary.updated, summary.unchanged, summary.refused) == (2, 1, 1, 1)
+    assert summary.to_text().splitlines()[0] == "read 5, would insert 2, would update 1, unchanged 1, refused 1"
+    assert "would generate 2 identifiers" in summary.to_text()
+    assert summary.to_text().endswith("dry run: nothing written")
+    after = (
+        count(district, "SELECT count(*) FROM component_history"),
+        count(district, "SELECT count(*) FROM components"),
+    )
+    assert after == before
+    assert count(district, "SELECT count(*) FROM components WHERE status = '破损'") == 0
+    real = run(district, write_csv(tmp_path / "b.csv", rows))
+    assert (real.inserted, real.updated, real.unchanged, real.refused) == (2, 1, 1, 1)
+
+
 def test_reimport_upserts_by_identifier_and_records_what_changed(district: Engine, tmp_path: Path) -> None:
     xs, ys = inside_points(2)
     ids = [f"{DISTRICT}{LAMP}000010", f"{DISTRICT}{LAMP}000011"]
