@@ -307,7 +307,12 @@ def _bins(finite: np.ndarray, scheme: str, k: int) -> np.ndarray:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # "Numba not installed", "not enough unique values"
         if scheme == "quantiles":
-            bins = mapclassify.Quantiles(finite, k=k).bins
+            # mapclassify.Quantiles drops tied quantiles (np.unique): with many equal values k=4 became 2 classes.
+            # The documented rule is that a tied class stays, empty: the same quantiles (linear interpolation,
+            # as scipy's scoreatpercentile), ties kept.
+            bins = np.quantile(finite, np.arange(1, k + 1) / k)
+            bins[-1] = max(bins[-1], float(finite.max()))
+            return bins
         elif scheme == "equal_interval":
             bins = mapclassify.EqualInterval(finite, k=k).bins
         elif finite.size <= EXACT_JENKS_MAX:
