@@ -12,8 +12,11 @@ Identifiers (管理部件标识码)
 Source columns
 --------------
 Column names are matched case-insensitively (surrounding spaces ignored); the first matching alias wins and
-every unmatched column goes, as text, into the per-row dict ``attrs`` (e.g. BGID/SZDYWGBSM, DeptName1,
-SetLoc, Material). Refusals name the canonical field (left column).
+columns the system derives (:data:`DERIVED_COLUMNS`: SZDYWGBSM, SZJDDM/SZJDMC, SZSQDM/SZSQMC, ZGBMMC/QSDWMC/YHDWMC,
+scheme, and the older export names unit_grid, STRT_CODE, COMM_CODE) are recognised and not stored — the unit grid,
+street and community come from the location, names from the department codes — and every other unmatched column
+goes, as text, into the per-row dict ``attrs`` (e.g. BGID, DeptName1, SetLoc, Material). Refusals name the
+canonical field (left column).
 
 ==============  ===========================================  ===========================
 canonical       GB/T 47678.5 / other names                   CJ/T 214-era (legacy)
@@ -89,6 +92,29 @@ FIELD_ALIASES: dict[str, tuple[str, ...]] = {
     "data_source": ("data_source", "sjly", "datasource", "data_sourc"),
     "note": ("note", "bz"),
 }
+#: Columns an export writes (or older exports wrote) whose values the system derives: the scheme and class from
+#: the identifier, the unit grid, street and community from the location, department names from their codes.
+#: Recognised (lower case) so that re-importing an unedited export changes nothing, and never stored: without
+#: this every one of them landed in ``attrs`` and "updated" every component (review11 D6).
+DERIVED_COLUMNS: frozenset[str] = frozenset(
+    {
+        "scheme",
+        "szdywgbsm",  # 所在单元网格标识码
+        "unit_grid",
+        "unit_grid_code",
+        "szjddm",  # 所在街道代码 / 名称
+        "szjdmc",
+        "street_code",
+        "strt_code",
+        "szsqdm",  # 所在社区代码 / 名称
+        "szsqmc",
+        "community_code",
+        "comm_code",
+        "zgbmmc",  # 主管部门 / 权属单位 / 养护单位名称
+        "qsdwmc",
+        "yhdwmc",
+    }
+)
 COORD_ALIASES: dict[str, tuple[str, ...]] = {
     "lon": ("lon", "lng", "longitude", "经度"),
     "lat": ("lat", "latitude", "纬度"),
@@ -410,7 +436,9 @@ def read_component_file(
     raw["lat"] = lat
     raw["geom_wkb"] = geom_wkb
 
-    rest = [c for c in columns if c not in taken]
+    derived = [c for c in columns if c not in taken and c.strip().lower() in DERIVED_COLUMNS]
+    meta["derived"] = derived
+    rest = [c for c in columns if c not in taken and c not in derived]
     raw["attrs"] = _records(table, rest) if rest else [{} for _ in range(n)]
     raw.attrs[META] = meta
     return raw

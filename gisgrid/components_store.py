@@ -25,8 +25,10 @@ from sqlalchemy import Connection, Engine, text
 from gisgrid import geodesy
 from gisgrid.catalogue import CODE_DIGITS, Catalogue, load_catalogue
 from gisgrid.components import (
+    SERIAL_DIGITS,
     STATUSES,
     ValidationResult,
+    identifier_length,
     read_component_file,
     validate_components,
     write_errors,
@@ -133,21 +135,23 @@ class ImportSummary:
     errors_path: Path | None = None
     written: bool = False
     generated_ids: int = 0
+    dry_run: bool = False  # inserted/updated/unchanged/generated_ids are what the import would do
 
     def to_text(self) -> str:
+        insert, update = ("would insert", "would update") if self.dry_run else ("inserted", "updated")
         lines = [
-            f"read {self.read}, inserted {self.inserted}, updated {self.updated}, unchanged {self.unchanged}, "
+            f"read {self.read}, {insert} {self.inserted}, {update} {self.updated}, unchanged {self.unchanged}, "
             f"refused {self.refused}"
         ]
         if self.generated_ids:
-            lines.append(f"generated {self.generated_ids} identifiers")
+            lines.append(f"{'would generate' if self.dry_run else 'generated'} {self.generated_ids} identifiers")
         if len(self.errors):
             first = self.errors.iloc[0]
             lines.append(f"first refusal: row {first['row']} field {first['field']}: {first['reason']}")
         if self.errors_path:
             lines.append(f"refusals written to {self.errors_path}")
         if not self.written:
-            lines.append("nothing written")
+            lines.append("dry run: nothing written" if self.dry_run else "nothing written")
         return "\n".join(lines)
 
 
@@ -183,6 +187,9 @@ STAGE_GEOM = (
     f"CASE WHEN s.wkb IS NULL THEN ST_SetSRID(ST_MakePoint(s.lon, s.lat), {STORAGE_SRID}) "
     "ELSE ST_GeomFromEWKB(decode(s.wkb, 'hex')) END"
 )
+#: A re-imported position closer than this to the stored one (degrees, ≈ 1 cm) is the same position: exports
+#: round (GeoJSON RFC 7946 to 7 decimals) or reproject (``--crs``), and a component is not moved by the noise.
+SAME_PLACE_DEG = 1e-7
 _GEOD = Geod(ellps="GRS80")  # CGCS2000's ellipsoid differs from GRS80 by 0.1 mm in the semi-minor axis
 
 
@@ -315,51 +322,110 @@ def same_place_duplicates(
     )
 
 
-def reserve_serials(conn: Connection, district: str, scheme: str, counts: dict[str, int]) -> dict[str, int]:
-    """Reserve ``n`` serials per class; returns the first serial of each block. Row locks on
-    ``component_serials`` make concurrent imports wait for each other, so blocks never overlap."""
-    first: dict[str, int] = {}
+#: Free serials of one class, as ranges [a, b] in ascending order, just enough of them to hold ``:n``: the gaps
+#: between the serials in use (stored components of any status, retired ones included, and the file's given
+#: identifiers) are found from the sorted used serials in one pass over the primary key range of the class.
+FREE_SERIALS_SQL = """
+WITH used AS (
+    SELECT substr(id, :off)::int AS s FROM components
+    WHERE id BETWEEN :lo AND :hi AND length(id) = :len AND scheme = :scheme
+    UNION SELECT unnest(CAST(:given AS int[]))
+    UNION SELECT 0
+    UNION SELECT :top + 1
+),
+gaps AS (SELECT s + 1 AS a, lead(s) OVER (ORDER BY s) - 1 AS b FROM used),
+sized AS (
+    SELECT a, b, sum(b - a + 1) OVER (ORDER BY a) AS through FROM gaps WHERE b >= a
+)
+SELECT a, b FROM sized WHERE through - (b - a + 1) < :n ORDER BY a
+"""
+
+
+def free_serials(conn: Connection, district: str, scheme: str, class_code: str, n: int, given: list[int]) -> np.ndarray:
+    """The ``n`` lowest serials of a class that no component has and no row of the file gives.
+
+    Components are never deleted (retiring keeps the row), so a serial not in the table was never issued: taking
+    the lowest free ones never reuses an identifier, and one legacy serial 999999 no longer blocks the class
+    (review11 D8; the counter used to continue above the highest serial ever seen)."""
+    prefix = district + class_code
+    length = identifier_length(scheme)
+    ranges = conn.execute(
+        text(FREE_SERIALS_SQL),
+        {
+            "off": len(prefix) + 1,
+            "lo": prefix + "0" * SERIAL_DIGITS,
+            "hi": prefix + "9" * SERIAL_DIGITS,
+            "len": length,
+            "scheme": scheme,
+            "given": given,
+            "top": SERIAL_MAX,
+            "n": n,
+        },
+    ).all()
+    serials = np.concatenate([np.arange(a, b + 1, dtype=np.int64) for a, b in ranges] or [np.empty(0, np.int64)])
+    if len(serials) < n:
+        raise InvalidInput(
+            f"no free serial numbers left in class {class_code} of district {district}: {len(serials)} free, "
+            f"{n} needed (all {SERIAL_MAX:,} are in use); use a local extension class",
+            detail={"class_code": class_code, "free": len(serials), "needed": n},
+            reason=Reason.SERIALS_EXHAUSTED,
+        )
+    return serials[:n]
+
+
+def reserve_serials(
+    conn: Connection, district: str, scheme: str, counts: dict[str, int], given: dict[str, list[int]] | None = None
+) -> dict[str, np.ndarray]:
+    """The serials for ``n`` new identifiers per class (:func:`free_serials`). Each class's row in
+    ``component_serials`` is locked first (upsert), so concurrent imports of a class wait for each other and
+    the second sees what the first wrote: their serials never overlap. ``last_serial`` keeps the highest
+    serial generated."""
+    given = given or {}
+    out: dict[str, np.ndarray] = {}
     for class_code in sorted(counts):  # fixed order: two imports lock rows in the same order, no deadlock
-        n = counts[class_code]
-        last = conn.execute(
+        conn.execute(
             text(
                 """
                 INSERT INTO component_serials (district_code, scheme, class_code, last_serial)
-                VALUES (:d, :s, :c, :n)
+                VALUES (:d, :s, :c, 0)
                 ON CONFLICT (district_code, scheme, class_code)
-                DO UPDATE SET last_serial = component_serials.last_serial + EXCLUDED.last_serial
-                RETURNING last_serial
+                DO UPDATE SET last_serial = component_serials.last_serial
                 """
             ),
-            {"d": district, "s": scheme, "c": class_code, "n": n},
-        ).scalar_one()
-        if last > SERIAL_MAX:
-            raise InvalidInput(
-                f"serial numbers of class {class_code} in district {district} are exhausted "
-                f"({last} > {SERIAL_MAX}); retire and renumber, or use a local extension class",
-                reason=Reason.SERIALS_EXHAUSTED,
-            )
-        first[class_code] = int(last) - n + 1
-    return first
+            {"d": district, "s": scheme, "c": class_code},
+        )
+        serials = free_serials(conn, district, scheme, class_code, counts[class_code], given.get(class_code, []))
+        conn.execute(
+            text(
+                "UPDATE component_serials SET last_serial = GREATEST(last_serial, :m) "
+                "WHERE district_code = :d AND scheme = :s AND class_code = :c"
+            ),
+            {"d": district, "s": scheme, "c": class_code, "m": int(serials.max())},
+        )
+        out[class_code] = serials
+    return out
 
 
 class SerialBlocks:
-    """Identifiers for rows without one, from blocks reserved for the whole file, handed out chunk by chunk:
+    """Identifiers for rows without one, from the serials reserved for the whole file, handed out chunk by chunk:
     numbered in file order within each class, as if the file were numbered at once."""
 
-    def __init__(self, district: str, first: dict[str, int]) -> None:
+    def __init__(self, district: str, serials: dict[str, np.ndarray]) -> None:
         self.district = district
-        self.next = dict(first)
+        self.serials = serials
+        self.next = dict.fromkeys(serials, 0)  # position in each class's serials
 
     def take(self, classes: np.ndarray) -> np.ndarray:
         """Identifiers for rows of these classes (in file order), continuing where the last chunk stopped."""
         codes, uniques = pd.factorize(classes)
         if not len(codes):
             return np.empty(0, dtype=object)
-        start = np.array([self.next[c] for c in uniques], dtype=np.int64)
-        serials = start[codes] + pd.Series(codes).groupby(codes).cumcount().to_numpy()
-        for c, n in zip(uniques, np.bincount(codes, minlength=len(uniques)), strict=True):
-            self.next[c] += int(n)
+        rank = pd.Series(codes).groupby(codes).cumcount().to_numpy()
+        serials = np.empty(len(codes), dtype=np.int64)
+        for i, c in enumerate(uniques):
+            mine = codes == i
+            serials[mine] = self.serials[c][self.next[c] + rank[mine]]
+            self.next[c] += int(mine.sum())
         d = self.district
         return np.array([f"{d}{c}{s:06d}" for c, s in zip(classes, serials.tolist(), strict=True)], dtype=object)
 
@@ -367,26 +433,17 @@ class SerialBlocks:
 def reserve_identifiers(
     conn: Connection, district: str, scheme: str, ids: pd.Series, classes: pd.Series
 ) -> SerialBlocks:
-    """Given identifiers raise the serial counters (so generated ones never collide with them); a block of
-    serials is reserved per class for the rows without one (``ids`` None)."""
+    """Serials for the rows without an identifier (``ids`` None), per class the lowest free ones: not held by any
+    stored component nor given by another row of the file."""
     k = CODE_DIGITS[scheme]
     given = ids.dropna()
+    taken: dict[str, list[int]] = {}
     if len(given):
-        highest = given.str[6 + k :].astype(int).groupby(given.str[6 : 6 + k]).max()
-        conn.execute(
-            text(
-                """
-                INSERT INTO component_serials (district_code, scheme, class_code, last_serial)
-                VALUES (:d, :s, :c, :n)
-                ON CONFLICT (district_code, scheme, class_code)
-                DO UPDATE SET last_serial = GREATEST(component_serials.last_serial, EXCLUDED.last_serial)
-                """
-            ),
-            [{"d": district, "s": scheme, "c": c, "n": int(n)} for c, n in sorted(highest.items())],
-        )
+        serial = given.str[6 + k :].astype(int)
+        taken = {str(c): s.tolist() for c, s in serial.groupby(given.str[6 : 6 + k].to_numpy())}
     wanted = classes[ids.isna().to_numpy()].value_counts()
-    first = reserve_serials(conn, district, scheme, {c: int(n) for c, n in wanted.items()}) if len(wanted) else {}
-    return SerialBlocks(district, first)
+    counts = {str(c): int(n) for c, n in wanted.items()}
+    return SerialBlocks(district, reserve_serials(conn, district, scheme, counts, taken) if counts else {})
 
 
 def assign_identifiers(conn: Connection, district: str, scheme: str, stage: pd.DataFrame) -> int:
@@ -595,15 +652,22 @@ def _update_existing(conn: Connection, rows: pd.DataFrame, actor: str, source: s
             """
         )
     )
+    # The new attrs are the stored ones overwritten by the file's (a file without a custom column keeps it: an
+    # export does not carry attrs); the stored geometry stays when the file's is the same within SAME_PLACE_DEG.
     conn.execute(
         text(
             f"""
-            WITH n AS (
+            WITH g AS (SELECT s.*, {STAGE_GEOM} AS geom FROM _stage s),
+            n AS (
                 SELECT s.id, s.class_code, s.name, s.unit_grid_code, s.street_code, s.community_code,
                        s.main_dept AS main_dept_code, s.owner_dept AS owner_dept_code,
                        s.maint_dept AS maint_dept_code, s.status, s.initial_date, s.change_date, s.data_source,
-                       s.note, s.attrs, {STAGE_GEOM} AS geom
-                FROM _stage s)
+                       s.note, coalesce(o.attrs, '{{}}'::jsonb) || coalesce(s.attrs, '{{}}'::jsonb) AS attrs,
+                       CASE WHEN ST_GeometryType(o.geom) = ST_GeometryType(s.geom)
+                                 AND ST_NPoints(o.geom) = ST_NPoints(s.geom)
+                                 AND ST_HausdorffDistance(o.geom, s.geom) < {SAME_PLACE_DEG}
+                            THEN o.geom ELSE s.geom END AS geom
+                FROM g s JOIN _old o ON o.id = s.id)
             UPDATE components c SET
                 class_code = n.class_code, name = n.name, unit_grid_code = n.unit_grid_code,
                 street_code = n.street_code, community_code = n.community_code,
@@ -638,16 +702,18 @@ def write_components(
     actor: str,
     source: str,
     progress: Progress = _no_progress,
+    dry_run: bool = False,
 ) -> tuple[int, int, int, int]:
     """Insert new and update existing components (accepted rows), with history; identifiers are generated for
-    rows without one. Returns (inserted, updated, unchanged, generated)."""
+    rows without one. Returns (inserted, updated, unchanged, generated). ``dry_run``: the counts without the
+    inserts (serials are still reserved and the updates made, so the caller must roll back)."""
     ids = accepted["id"]
     existing = existing_ids(conn, ids.dropna().tolist())
     blocks = reserve_identifiers(conn, district, scheme, ids, accepted["class_code"])
     grids = UnitGrids.around(conn, anchor_bounds(accepted))
     is_existing = ids.isin(existing).to_numpy()
     new, old = np.flatnonzero(~is_existing), np.flatnonzero(is_existing)
-    if len(new):
+    if len(new) and not dry_run:
         # Class by class, file order within each (so the numbering is unchanged): the generated identifiers then
         # arrive sorted, and the primary key and class index builds find their input already in order.
         class_order, _ = pd.factorize(accepted["class_code"].to_numpy(dtype=object)[new], sort=True)
@@ -718,10 +784,12 @@ def import_components(
         summary.refused = len(summary.refused_rows)
         if opts.errors_path is not None and summary.refused:
             summary.errors_path = write_errors(summary.errors, opts.errors_path)
-        if opts.dry_run or (opts.all_or_nothing and summary.refused):
+        if opts.all_or_nothing and summary.refused:
             trans.rollback()
             return summary
         sync_departments(conn, catalogue)
+        # A dry run does what the import would (but the inserts) and rolls back, so that it can say how many rows
+        # it would insert, update and leave unchanged, and whether the class serials suffice.
         summary.inserted, summary.updated, summary.unchanged, summary.generated_ids = write_components(
             conn,
             accepted,
@@ -730,7 +798,12 @@ def import_components(
             actor=opts.actor,
             source=path.name,
             progress=progress,
+            dry_run=opts.dry_run,
         )
+        if opts.dry_run:
+            summary.dry_run = True
+            trans.rollback()
+            return summary
         trans.commit()
     summary.written = True
     return summary
@@ -1113,24 +1186,35 @@ def catalogue_for(settings: Settings) -> Catalogue:
     return load_catalogue(settings, extra)
 
 
+#: Export columns: GB/T 47678.5 表2 attribute abbreviations (ASCII, ≤ 10 bytes, so a Shapefile keeps them as they
+#: are), in the table's order, then gisgrid's own ``class_code`` and ``scheme``. The import reads every one back
+#: (:data:`gisgrid.components.FIELD_ALIASES` and ``DERIVED_COLUMNS``), so an unedited export re-imports unchanged.
+EXPORT_SQL = """
+SELECT c.id AS "GLBJBSM", c.name AS "GLBJMC",
+       c.main_dept_code AS "ZGBMDM", dm.name AS "ZGBMMC",
+       c.owner_dept_code AS "QSDWDM", dq.name AS "QSDWMC",
+       c.maint_dept_code AS "YHDWDM", dy.name AS "YHDWMC",
+       c.unit_grid_code AS "SZDYWGBSM", c.status AS "GLBJZT",
+       to_char(c.initial_date, 'YYYY-MM-DD') AS "CSRQ", to_char(c.change_date, 'YYYY-MM-DD') AS "BGRQ",
+       c.data_source AS "SJLY", c.note AS "BZ",
+       c.street_code AS "SZJDDM", st.name AS "SZJDMC", c.community_code AS "SZSQDM", co.name AS "SZSQMC",
+       c.class_code, c.scheme, c.geom
+FROM components c
+LEFT JOIN departments dm ON dm.code = c.main_dept_code
+LEFT JOIN departments dq ON dq.code = c.owner_dept_code
+LEFT JOIN departments dy ON dy.code = c.maint_dept_code
+LEFT JOIN admin_units st ON st.code = c.street_code
+LEFT JOIN admin_units co ON co.code = c.community_code
+ORDER BY c.id
+"""
+
+
 def export_components(conn: Connection, out: Path, *, fmt: str | None, encoding: str, crs: str | None) -> list[Path]:
-    """Components to GPKG / Shapefile / GeoJSON / CSV, like the grid exports."""
-    gdf = gpd.read_postgis(
-        text(
-            """
-            SELECT c.id, c.scheme, c.class_code, c.name, c.status, c.unit_grid_code, c.street_code,
-                   c.community_code, c.main_dept_code, c.owner_dept_code, c.maint_dept_code,
-                   c.initial_date, c.change_date, c.data_source, c.note, c.geom
-            FROM components c ORDER BY c.id
-            """
-        ),
-        conn,
-        geom_col="geom",
-    ).rename_geometry("geometry")
+    """Components to GPKG / Shapefile / GeoJSON / CSV, like the grid exports, in the standard's field names with
+    the department, street and community names (:data:`EXPORT_SQL`); dates as ISO text (YYYY-MM-DD)."""
+    gdf = gpd.read_postgis(text(EXPORT_SQL), conn, geom_col="geom").rename_geometry("geometry")
     if gdf.empty:
         raise InvalidInput("no components are stored; nothing to export")
-    for col in ("initial_date", "change_date"):
-        gdf[col] = gdf[col].astype(str).replace({"None": None, "NaT": None})
     return write_layer(gdf, out, fmt=fmt, layer="components", crs=crs, encoding=encoding)  # type: ignore[arg-type]
 
 

@@ -53,6 +53,8 @@ class Reason(StrEnum):
     UNKNOWN_INDICATOR = "unknown_indicator"
     UNTIL_NOT_AFTER_SINCE = "until_not_after_since"
     PERIOD_UNREADABLE = "period_unreadable"
+    AS_OF_UNREADABLE = "as_of_unreadable"
+    AS_OF_BEFORE_PERIOD_END = "as_of_before_period_end"
     PERIOD_END_NOT_AFTER_START = "period_end_not_after_start"
     PERIOD_WITH_SINCE_UNTIL = "period_with_since_until"
     BBOX_UNREADABLE = "bbox_unreadable"

@@ -4,6 +4,8 @@ functions on it, in the deployment's working calendar (the one deadlines were se
 from __future__ import annotations
 
 import re
+from datetime import datetime
+from typing import Any
 
 import pandas as pd
 from sqlalchemy import Engine
@@ -47,8 +49,58 @@ def parse_period(text: str) -> Period:
         ) from None
 
 
-def indicators(engine: Engine, services: CaseServices, period: Period, subject: str, level: str) -> pd.DataFrame:
-    """Indicators for ``period`` ranked, with rank changes against the period before."""
+#: How an evaluation time is written (CLI help and API docs).
+AS_OF_HELP = (
+    "evaluation time: the period's cases are judged by their record up to this moment, ISO 8601 date or time "
+    "(2026-11-15, 2026-11-15T18:00, +08:00 when no zone is given); not before the period end; default now "
+    "(never earlier than the period end). Pass the period end for the figures as they stood when it ended"
+)
+
+
+def parse_as_of(value: Any, tz: str | None = None) -> pd.Timestamp | None:
+    """An evaluation time from ISO 8601 text (a date is its midnight) or a timestamp; None/"" → None (the
+    default). Naive times are in ``tz`` (the period's zone)."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    try:  # ISO only: pandas would read "march" as a date
+        ts = pd.Timestamp(datetime.fromisoformat(value.strip()) if isinstance(value, str) else value)
+    except (TypeError, ValueError):
+        ts = pd.NaT
+    if pd.isna(ts):
+        raise InvalidInput(
+            f"as_of: {value!r} is not an ISO 8601 date or time (2026-11-15 or 2026-11-15T18:00+08:00)",
+            detail=[{"field": "as_of", "value": str(value)}],
+            reason=Reason.AS_OF_UNREADABLE,
+        )
+    zone = tz or "Asia/Shanghai"
+    return ts.tz_localize(zone) if ts.tzinfo is None else ts.tz_convert(zone)
+
+
+def resolve_as_of(period: Period, as_of: Any = None, now: pd.Timestamp | None = None) -> pd.Timestamp:
+    """The evaluation time: ``as_of`` as given (refused before the period end), else now but never earlier than
+    the period end. Now, not the period end, is the default because a case reported late on the last day cannot
+    have closed by the period end: judged then it counts as unclosed and late for ever (review11 D3)."""
+    tz = str(period.start.tz)
+    given = parse_as_of(as_of, tz)
+    if given is not None:
+        if given < period.end:
+            raise InvalidInput(
+                f"as_of: {given.isoformat()} is before the end of {period.label} ({period.end.isoformat()}); "
+                "cases are judged as of the period end or later",
+                detail=[{"field": "as_of", "value": given.isoformat()}],
+                reason=Reason.AS_OF_BEFORE_PERIOD_END,
+            )
+        return given
+    current = (now if now is not None else pd.Timestamp.now(tz=tz)).tz_convert(tz).floor("s")
+    return max(current, period.end)
+
+
+def indicators(
+    engine: Engine, services: CaseServices, period: Period, subject: str, level: str, as_of: Any = None
+) -> pd.DataFrame:
+    """Indicators for ``period`` ranked, with rank changes against the period before, both judged as of the same
+    evaluation time (:func:`resolve_as_of`), which ``table.attrs["as_of"]`` states."""
+    when = resolve_as_of(period, as_of)
     limits = history.disposal_limits(services.events, services.calendar.hours.hours_per_day)
     node_limits = services.events.node_limits
     with engine.connect() as conn:
@@ -58,9 +110,12 @@ def indicators(engine: Engine, services: CaseServices, period: Period, subject: 
     if now_cases.empty:
         raise InvalidInput(f"no cases were reported in {period.label}", reason=Reason.NO_CASES_IN_PERIOD)
     calendar = services.calendar
-    opts = {"level": level, "urgent_node_limits": services.events.urgent_node_limits}
+    # The period before is judged at the same moment, so a rank change compares like with like.
+    opts = {"level": level, "as_of": when, "urgent_node_limits": services.events.urgent_node_limits}
     table = evaluate(now_cases, now_steps, calendar, node_limits, period, subject, **opts)
     previous = (
         evaluate(old_cases, old_steps, calendar, node_limits, before, subject, **opts) if not old_cases.empty else None
     )
-    return rank(table, previous=rank(previous) if previous is not None else None)
+    ranked = rank(table, previous=rank(previous) if previous is not None else None)
+    ranked.attrs["as_of"] = when
+    return ranked

@@ -36,6 +36,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from pyproj import Transformer
 
 from gisgrid.calendar import WorkingCalendar
 from gisgrid.errors import InvalidInput
@@ -118,10 +119,18 @@ def _finish(out: pd.DataFrame, level: str) -> pd.DataFrame:
 
 
 def _metres(lon: Any, lat: Any, lat0: float) -> tuple[np.ndarray, np.ndarray]:
-    """Local equirectangular metres (good to < 0.1 % over a district)."""
+    """Metres in a transverse Mercator on the GRS80 ellipsoid centred on the points (``lat0``, their mean
+    longitude): distances agree with the geodesic to < 0.001 % within 20 km of the centre. The spherical
+    equirectangular factors used before (110,540 / 111,320·cos φ m per degree) were 0.2–0.45 % off at 35–40°N,
+    against a documented < 0.1 % (review11 D16)."""
     lon = np.asarray(lon, dtype=np.float64)
     lat = np.asarray(lat, dtype=np.float64)
-    return lon * 111_320.0 * math.cos(math.radians(lat0)), lat * 110_540.0
+    lon0 = float(np.nanmean(lon)) if lon.size and np.isfinite(lon).any() else 0.0
+    local = Transformer.from_crs(
+        "EPSG:4490", f"+proj=tmerc +lat_0={lat0} +lon_0={lon0} +k=1 +ellps=GRS80 +units=m", always_xy=True
+    )
+    x, y = local.transform(lon, lat)
+    return np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
 
 
 def _near_pairs(left: pd.DataFrame, right: pd.DataFrame, radius: float, on: Sequence[str] = ()) -> pd.DataFrame:

@@ -319,7 +319,9 @@ def _write_csv(gdf: gpd.GeoDataFrame, path: Path) -> list[Path]:
     if CSV_WKT_COLUMN in gdf.columns and geom_name != CSV_WKT_COLUMN:
         raise InvalidInput(f"{path}: the layer already has a column named {CSV_WKT_COLUMN!r}; rename it")
     attrs = pd.DataFrame(gdf.drop(columns=geom_name))
-    attrs[CSV_WKT_COLUMN] = shapely.to_wkt(np.asarray(gdf.geometry.values, dtype=object))
+    # Full precision (shapely rounds to 6 decimals by default, ~0.1 m in degrees): a CSV read back gives the
+    # same coordinates, so an exported layer re-imports unchanged.
+    attrs[CSV_WKT_COLUMN] = shapely.to_wkt(np.asarray(gdf.geometry.values, dtype=object), rounding_precision=-1)
     attrs.to_csv(path, index=False, encoding="utf-8-sig")  # BOM: Excel then decodes UTF-8
     types = [_csvt_type(attrs[c]) for c in attrs.columns[:-1]] + ["WKT"]
     csvt = path.with_suffix(".csvt")

@@ -310,7 +310,12 @@ def _bins(finite: np.ndarray, scheme: str, k: int) -> np.ndarray:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # "Numba not installed", "not enough unique values"
         if scheme == "quantiles":
-            bins = mapclassify.Quantiles(finite, k=k).bins
+            # mapclassify.Quantiles drops tied quantiles (np.unique): with many equal values k=4 became 2 classes.
+            # The documented rule is that a tied class stays, empty: the same quantiles (linear interpolation,
+            # as scipy's scoreatpercentile), ties kept.
+            bins = np.quantile(finite, np.arange(1, k + 1) / k)
+            bins[-1] = max(bins[-1], float(finite.max()))
+            return bins
         elif scheme == "equal_interval":
             bins = mapclassify.EqualInterval(finite, k=k).bins
         elif finite.size <= EXACT_JENKS_MAX:
@@ -515,15 +520,16 @@ def parse_period_param(period: str | Period) -> Period:
 
 
 def indicator_regions(
-    engine: Engine, services: Any, period: str | Period, level: str, indicator: str
+    engine: Engine, services: Any, period: str | Period, level: str, indicator: str, as_of: Any = None
 ) -> tuple[gpd.GeoDataFrame, Period]:
-    """Every region of ``level`` with ``indicator``, score, grade and rank for ``period`` (NaN where the region had
-    no case). Checks the indicator and level first, so a mistake costs no evaluation."""
+    """Every region of ``level`` with ``indicator``, score, grade and rank for ``period`` judged as of ``as_of``
+    (default now, see :func:`gisgrid.evaluation_service.resolve_as_of`; the time used is ``gdf.attrs["as_of"]``),
+    NaN where the region had no case. Checks the indicator and level first, so a mistake costs no evaluation."""
     check_indicator(indicator)
     check_level(level)
     p = parse_period_param(period)
     try:
-        table = indicators(engine, services, p, "region", level)
+        table = indicators(engine, services, p, "region", level, as_of=as_of)
     except InvalidInput as exc:
         if exc.reason == Reason.NO_CASES_IN_PERIOD:  # named by the parameter, as the other refusals are
             raise InvalidInput(
@@ -535,8 +541,9 @@ def indicator_regions(
     table["code"] = table["code"].astype(str)
     with engine.connect() as conn:
         regions = load_regions(conn, level)
-    gdf = regions.merge(table, on="code", how="left")
-    return gpd.GeoDataFrame(gdf, geometry="geometry", crs=regions.crs), p
+    gdf = gpd.GeoDataFrame(regions.merge(table, on="code", how="left"), geometry="geometry", crs=regions.crs)
+    gdf.attrs["as_of"] = table.attrs["as_of"]
+    return gdf, p
 
 
 def indicator_map(
@@ -549,16 +556,19 @@ def indicator_map(
     scheme: str = DEFAULT_SCHEME,
     k: int = DEFAULT_K,
     tolerance: float = SIMPLIFY_TOLERANCE,
+    as_of: Any = None,
 ) -> dict[str, Any]:
-    """The console's choropleth of one indicator: metadata, ``legend`` and ``features`` (see :func:`choropleth`)."""
+    """The console's choropleth of one indicator: metadata (``as_of``: the evaluation time used, ISO 8601),
+    ``legend`` and ``features`` (see :func:`choropleth`)."""
     scheme = scheme_name(scheme)
     check_k(k)
-    gdf, p = indicator_regions(engine, services, period, level, indicator)
+    gdf, p = indicator_regions(engine, services, period, level, indicator, as_of=as_of)
     body = choropleth(
         gdf, indicator, scheme=scheme, k=k, properties=("code", "name", "score", "grade", "rank"), tolerance=tolerance
     )
     return {
         "period": p.label,
+        "as_of": gdf.attrs["as_of"].isoformat(),
         "level": level,
         "level_label": LEVELS[level],
         "indicator": indicator,

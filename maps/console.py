@@ -589,6 +589,8 @@ PANEL_JS = r"""
         showError("evaluation", "");
         legend.textContent = "";
         legend.appendChild(el("b", {text: m.title + " · " + m.period}));
+        // The period's cases are judged as of the evaluation time (now by default): say which.
+        legend.appendChild(el("div", {cls: "gg-count", text: "截至 " + m.as_of.slice(0, 16).replace("T", " ")}));
         legend.appendChild(el("div", {cls: "gg-count", text: (m.level_label || m.level) + " · " + m.subtitle +
           (m.better_label ? " · " + m.better_label : "")}));
         m.legend.forEach(function (c) {

@@ -147,6 +147,7 @@ class Rendered:
     total: int
     column: str | None
     legend: list[LegendEntry] = field(default_factory=list)
+    as_of: Any = None  # evaluation layer: the time the period's cases were judged at (a pd.Timestamp)
 
     @property
     def truncated(self) -> bool:
@@ -821,15 +822,24 @@ def render_evaluation(
     classes: int = choropleth.DEFAULT_K,
     scheme: str = choropleth.DEFAULT_SCHEME,
     title: str | None = None,
+    as_of: Any = None,
 ) -> Rendered:
-    """The ``evaluation`` layer: ``indicator`` of ``period`` over the regions of ``level``, written like
-    :func:`render` (a region without cases in the period is grey, 无数据)."""
+    """The ``evaluation`` layer: ``indicator`` of ``period`` over the regions of ``level`` judged as of ``as_of``
+    (default now; the subtitle states it), written like :func:`render` (a region without cases in the period is
+    grey, 无数据)."""
     _check_out(out)
     scheme = choropleth.scheme_name(scheme)
     choropleth.check_k(classes)
-    regions, p = choropleth.indicator_regions(engine, services, period, level, indicator)
+    regions, p = choropleth.indicator_regions(engine, services, period, level, indicator, as_of=as_of)
+    when = regions.attrs["as_of"]
     page, legend = build_evaluation_map(
-        regions, indicator=indicator, level=level, period_label=p.label, classes=classes, scheme=scheme, title=title
+        regions,
+        indicator=indicator,
+        level=level,
+        period_label=f"{p.label} · 截至 {when:%Y-%m-%d %H:%M}",
+        classes=classes,
+        scheme=scheme,
+        title=title,
     )
     files_dir, files = export_folder(page, out)
-    return Rendered(out.resolve(), files_dir, files, len(regions), len(regions), indicator, legend)
+    return Rendered(out.resolve(), files_dir, files, len(regions), len(regions), indicator, legend, as_of=when)

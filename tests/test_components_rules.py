@@ -116,7 +116,9 @@ def test_standard_names_case_insensitive_and_bom(tmp_path: Path) -> None:
     raw = read_component_file(path)
     assert raw.loc[0, "id"] == "11010501001000001" and raw.loc[0, "name"] == "井盖"
     assert raw.loc[0, "owner_dept"] == WATER_DEPT and raw.loc[0, "lon"] == 116.45
-    assert raw.loc[0, "attrs"] == {"SZDYWGBSM": "110105001001001"}
+    # 所在单元网格标识码 is derived from the location: recognised and not stored (was kept in attrs; review11 D6).
+    assert raw.loc[0, "attrs"] == {}
+    assert raw.attrs["gisgrid"]["derived"] == ["SZDYWGBSM"]
     assert raw.attrs["gisgrid"]["notes"] == []
 
 

@@ -23,6 +23,7 @@ from gisgrid.components_store import (
     query_components,
     retire_component,
 )
+from gisgrid.errors import InvalidInput
 from gisgrid.grids import workflows
 from gisgrid.settings import Settings
 from tests.fixtures import COMMUNITIES, DISTRICT, load_small_district, small_district
@@ -146,6 +147,37 @@ def test_all_or_nothing_and_dry_run_write_nothing(district: Engine, tmp_path: Pa
     assert count(district, "SELECT count(*) FROM component_serials") == 0  # no serial was spent
 
 
+def test_dry_run_says_what_it_would_insert_and_update_and_writes_nothing(district: Engine, tmp_path: Path) -> None:
+    xs, ys = inside_points(4)
+    ids = [f"{DISTRICT}{LAMP}000010", f"{DISTRICT}{LAMP}000011"]
+    base = [{"id": i, "class_code": LAMP, "lon": x, "lat": y} for i, x, y in zip(ids, xs[:2], ys[:2], strict=True)]
+    run(district, write_csv(tmp_path / "a.csv", base))
+    rows = [
+        dict(base[0], status="破损"),  # an update
+        base[1],  # unchanged
+        {"class_code": LAMP, "lon": xs[2], "lat": ys[2]},  # two new ones, identifiers generated
+        {"class_code": BIN, "lon": xs[3], "lat": ys[3]},
+        {"class_code": "bad", "lon": xs[3], "lat": ys[3]},  # refused
+    ]
+    before = (
+        count(district, "SELECT count(*) FROM component_history"),
+        count(district, "SELECT count(*) FROM components"),
+    )
+    summary = run(district, write_csv(tmp_path / "b.csv", rows), dry_run=True)
+    assert (summary.inserted, summary.updated, summary.unchanged, summary.refused) == (2, 1, 1, 1)
+    assert summary.to_text().splitlines()[0] == "read 5, would insert 2, would update 1, unchanged 1, refused 1"
+    assert "would generate 2 identifiers" in summary.to_text()
+    assert summary.to_text().endswith("dry run: nothing written")
+    after = (
+        count(district, "SELECT count(*) FROM component_history"),
+        count(district, "SELECT count(*) FROM components"),
+    )
+    assert after == before
+    assert count(district, "SELECT count(*) FROM components WHERE status = '破损'") == 0
+    real = run(district, write_csv(tmp_path / "b.csv", rows))
+    assert (real.inserted, real.updated, real.unchanged, real.refused) == (2, 1, 1, 1)
+
+
 def test_reimport_upserts_by_identifier_and_records_what_changed(district: Engine, tmp_path: Path) -> None:
     xs, ys = inside_points(2)
     ids = [f"{DISTRICT}{LAMP}000010", f"{DISTRICT}{LAMP}000011"]
@@ -170,23 +202,46 @@ def test_reimport_upserts_by_identifier_and_records_what_changed(district: Engin
     assert hist[1].changes == {"status": ["完好", "破损"], "note": [None, "灯杆倾斜"]}
 
 
-def test_given_identifiers_raise_the_counter_and_retired_serials_are_never_reused(
+def test_generated_identifiers_take_the_lowest_free_serials_and_never_reuse_a_retired_one(
     district: Engine, tmp_path: Path
 ) -> None:
-    xs, ys = inside_points(3)
-    run(
-        district,
-        write_csv(
-            tmp_path / "a.csv", [{"id": f"{DISTRICT}{LAMP}000050", "class_code": LAMP, "lon": xs[0], "lat": ys[0]}]
-        ),
-    )
-    retire_component(district, f"{DISTRICT}{LAMP}000050", actor="t", reason="道路改造拆除")
-    run(district, write_csv(tmp_path / "b.csv", [{"class_code": LAMP, "lon": xs[1], "lat": ys[1]}]))
+    """Changed deliberately (review11 D8): a given serial no longer pushes generated ones above it."""
+    xs, ys = inside_points(6)
+    given = [
+        {"id": f"{DISTRICT}{LAMP}{s:06d}", "class_code": LAMP, "lon": xs[i], "lat": ys[i]}
+        for i, s in enumerate((1, 3, 999999))
+    ]
+    run(district, write_csv(tmp_path / "a.csv", given))
+    retire_component(district, f"{DISTRICT}{LAMP}000003", actor="t", reason="道路改造拆除")
+    new = [{"class_code": LAMP, "lon": x, "lat": y} for x, y in zip(xs[3:], ys[3:], strict=True)]
+    summary = run(district, write_csv(tmp_path / "b.csv", new))
+    assert (summary.inserted, summary.generated_ids) == (3, 3)
     with district.connect() as conn:
         ids = list(conn.execute(text("SELECT id FROM components ORDER BY id")).scalars())
-        retired = conn.execute(text("SELECT status FROM components WHERE id LIKE '%000050'")).scalar()
-    assert ids == [f"{DISTRICT}{LAMP}000050", f"{DISTRICT}{LAMP}000051"]
+        retired = conn.execute(text("SELECT status FROM components WHERE id LIKE '%000003'")).scalar()
+    # 000003 is retired and stays taken; 999999 blocks nothing below it.
+    assert [i[-6:] for i in ids] == ["000001", "000002", "000003", "000004", "000005", "999999"]
     assert retired == "移除"
+
+
+def test_a_class_runs_out_only_when_every_serial_is_in_use(district: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    import gisgrid.components_store as store
+
+    monkeypatch.setattr(store, "SERIAL_MAX", 1000)  # the rule, not a million rows
+    with district.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO components (id, scheme, district_code, class_code, status, geom) "
+                "SELECT :p || lpad(s::text, 6, '0'), 'gbt47678', :d, :c, '完好', "
+                "ST_SetSRID(ST_MakePoint(113.7, 34.75), 4490) FROM generate_series(1, 998) s"
+            ),
+            {"p": f"{DISTRICT}{LAMP}", "d": DISTRICT, "c": LAMP},
+        )
+    with district.begin() as conn:
+        [last] = store.free_serials(conn, DISTRICT, "gbt47678", LAMP, 1, [])
+        assert last == 999
+        with pytest.raises(InvalidInput, match=f"no free serial numbers left in class {LAMP}.*: 2 free, 3 needed"):
+            store.reserve_serials(conn, DISTRICT, "gbt47678", {LAMP: 3})
 
 
 def test_a_new_row_at_the_place_of_a_stored_component_is_a_duplicate(district: Engine, tmp_path: Path) -> None:
@@ -327,7 +382,7 @@ def test_serials_continue_across_chunks_in_file_order(
         {"class_code": c, "lon": x, "lat": y, "name": f"line {i + 2}"}
         for i, (c, x, y) in enumerate(zip(classes, xs, ys, strict=True))
     ]
-    rows[4]["id"] = f"{DISTRICT}{BIN}000040"  # a given identifier raises the bins' counter before any is made
+    rows[4]["id"] = f"{DISTRICT}{BIN}000002"  # a given identifier in the file: generated ones go around it
     summary = run(district, write_csv(tmp_path / "c.csv", rows))
     assert (summary.inserted, summary.generated_ids) == (8, 7)
     with district.connect() as conn:
@@ -339,12 +394,12 @@ def test_serials_continue_across_chunks_in_file_order(
         )
     assert ids_in_file_order == [
         f"{DISTRICT}{LAMP}000001",
-        f"{DISTRICT}{BIN}000041",
+        f"{DISTRICT}{BIN}000001",
         f"{DISTRICT}{LAMP}000002",
         f"{DISTRICT}{LAMP}000003",
-        f"{DISTRICT}{BIN}000040",
+        f"{DISTRICT}{BIN}000002",
         f"{DISTRICT}{LAMP}000004",
-        f"{DISTRICT}{BIN}000042",
+        f"{DISTRICT}{BIN}000003",
         f"{DISTRICT}{LAMP}000005",
     ]
     # one 'create' history row per component, written beside each chunk
@@ -368,7 +423,8 @@ def test_a_duplicate_identifier_in_another_chunk_is_refused(
     ]
     with district.connect() as conn:
         ids = list(conn.execute(text("SELECT id FROM components ORDER BY id")).scalars())
-    assert ids == [f"{DISTRICT}{LAMP}{s:06d}" for s in (9, 10, 11, 12)]
+    # Generated: the lowest free serials, around the given 000009 (review11 D8; they used to follow it).
+    assert ids == [f"{DISTRICT}{LAMP}{s:06d}" for s in (1, 2, 3, 9)]
 
 
 def test_bulk_load_keeps_component_cells_and_turns_the_trigger_back_on(

@@ -10,7 +10,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, JSONResponse
 from pydantic import BaseModel, Field
 
-from api.dependencies import BBox, DatumQuery, Page, bbox_query, page_query
+from api.dependencies import BBox, DatumQuery, Page, bbox_query, known_query_only, page_query
 from api.deps import ActorDep, EngineDep
 from gisgrid import components_store as store
 from gisgrid import geodesy
@@ -70,7 +70,8 @@ def create(request: Request, engine: EngineDep, actor: ActorDep, body: Component
     return JSONResponse(feature, status_code=201)
 
 
-@router.get("", summary="部件查询 Query components (GeoJSON)")
+# A misspelt filter (radius=100 for radius_m) must be a 422, not the whole registry (review11 D7).
+@router.get("", summary="部件查询 Query components (GeoJSON)", dependencies=[Depends(known_query_only)])
 def search(
     engine: EngineDep,
     bbox: Annotated[BBox | None, Depends(bbox_query)],

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, Response
 
 from api.deps import EngineDep
-from gisgrid.evaluation_service import PERIOD_HELP, indicators, parse_period
+from gisgrid.evaluation_service import AS_OF_HELP, PERIOD_HELP, indicators, parse_period
 from gisgrid.risk_service import risk_table
 from maps import choropleth
 
@@ -20,18 +20,20 @@ router = APIRouter(tags=["evaluation 综合评价"])
 Subject = Literal["region", "department", "supervisor", "grid_worker", "intake", "shift_lead", "dispatcher"]
 Level = Literal["unit_grid", "tier3", "tier2", "tier1", "district"]
 PeriodQuery = Annotated[str, Query(description=PERIOD_HELP)]
+AsOfQuery = Annotated[str | None, Query(description=AS_OF_HELP)]
 
 
-def _table(df: pd.DataFrame, fmt: str, name: str) -> Any:
+def _table(df: pd.DataFrame, fmt: str, name: str, meta: dict[str, str] | None = None) -> Any:
+    """JSON ``{**meta, count, data}`` or a CSV download (``meta`` as ``X-Evaluation-…`` headers)."""
+    meta = meta or {}
     if fmt == "csv":
         buf = io.StringIO()
         df.to_csv(buf, index=False)
-        return Response(
-            "\ufeff" + buf.getvalue(),
-            media_type="text/csv; charset=utf-8",
-            headers={"Content-Disposition": f'attachment; filename="{name}.csv"'},
-        )
-    return {"count": len(df), "data": json.loads(df.to_json(orient="records", force_ascii=False, date_format="iso"))}
+        headers = {"Content-Disposition": f'attachment; filename="{name}.csv"'}
+        headers |= {f"X-Evaluation-{k.replace('_', '-').title()}": v for k, v in meta.items()}
+        return Response("\ufeff" + buf.getvalue(), media_type="text/csv; charset=utf-8", headers=headers)
+    data = json.loads(df.to_json(orient="records", force_ascii=False, date_format="iso"))
+    return {**meta, "count": len(df), "data": data}
 
 
 @router.get("/evaluation", summary="综合评价 Indicators, score, grade and rank per subject")
@@ -42,9 +44,15 @@ def evaluation(
     subject: Subject = "region",
     level: Level = "tier3",
     format: Literal["json", "csv"] = "json",
+    as_of: AsOfQuery = None,
 ) -> Any:
-    table = indicators(engine, request.app.state.cases, parse_period(period), subject, level)
-    return _table(table, format, f"evaluation-{subject}-{period}")
+    """``{period, as_of, count, data}``: the cases reported in ``period`` judged by their record up to ``as_of``
+    (default now, never before the period end); CSV states them in ``X-Evaluation-Period`` and
+    ``X-Evaluation-As-Of``."""
+    p = parse_period(period)
+    table = indicators(engine, request.app.state.cases, p, subject, level, as_of=as_of)
+    meta = {"period": p.label, "as_of": table.attrs["as_of"].isoformat()}
+    return _table(table, format, f"evaluation-{subject}-{period}", meta)
 
 
 @router.get("/evaluation/map", summary="综合评价专题图 One indicator over the regions of a level, classed, as GeoJSON")
@@ -60,13 +68,21 @@ def evaluation_map(
         str, Query(description="quantiles, natural_breaks or equal_interval (mapclassify); aliases quantile, jenks")
     ] = choropleth.DEFAULT_SCHEME,
     k: Annotated[int, Query(ge=choropleth.MIN_K, le=choropleth.MAX_K, description="Classes")] = choropleth.DEFAULT_K,
+    as_of: AsOfQuery = None,
 ) -> JSONResponse:
-    """``{period, level, indicator, indicator_label, title, scheme, k, subtitle, breaks, legend, features}``:
+    """``{period, as_of, level, indicator, indicator_label, title, scheme, k, subtitle, breaks, legend, features}``:
     ``legend`` = the classes (class, label, colour, count, lower, upper) and a grey 无数据 entry for regions without
     cases; ``features`` = a FeatureCollection of the regions (id = code; properties code, name, score, grade,
     rank, value, value_label, class, colour), simplified (~1 m) with coordinates to 6 decimals (CGCS2000)."""
     body = choropleth.indicator_map(
-        engine, request.app.state.cases, period=period, indicator=indicator, level=level, scheme=scheme, k=k
+        engine,
+        request.app.state.cases,
+        period=period,
+        indicator=indicator,
+        level=level,
+        scheme=scheme,
+        k=k,
+        as_of=as_of,
     )
     return JSONResponse(body)  # plain JSON types already: no jsonable_encoder walk over every coordinate
 

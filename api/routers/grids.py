@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 import numpy as np
 from fastapi import APIRouter, Depends, Query, Request
 
-from api.dependencies import BBox, DatumQuery, Page, bbox_query, page_query
+from api.dependencies import BBox, DatumQuery, Page, bbox_query, known_query_only, page_query
 from api.deps import EngineDep
 from gisgrid import geodesy
 from gisgrid.grids import store
@@ -27,7 +27,7 @@ def _page_links(request: Request, page: Page, returned: int, matched: int) -> li
     return links
 
 
-@router.get("", summary="网格列表 Grids as GeoJSON (paged)")
+@router.get("", summary="网格列表 Grids as GeoJSON (paged)", dependencies=[Depends(known_query_only)])
 def list_grids(
     request: Request,
     engine: EngineDep,

@@ -69,7 +69,9 @@ def main() -> None:
     warnings.showwarning = _one_line_warning
     try:
         _register_optional()
-        app(standalone_mode=False)
+        # Outside standalone mode click *returns* the code of a ``typer.Exit`` instead of exiting with it;
+        # dropping it turned every documented exit code 1 (refused imports) into 0 for scripts.
+        code = app(standalone_mode=False)
     except GisgridError as exc:
         typer.echo(f"error: {exc.message}", err=True)
         sys.exit(1)
@@ -86,3 +88,5 @@ def main() -> None:
         if hasattr(exc, "exit_code") and type(exc).__name__ == "Exit":
             sys.exit(exc.exit_code)
         raise
+    if isinstance(code, int) and code:
+        sys.exit(code)

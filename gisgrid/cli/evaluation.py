@@ -12,7 +12,7 @@ from gisgrid import cases as case_svc
 from gisgrid import history
 from gisgrid.cli.common import echo, settings_of
 from gisgrid.errors import InvalidInput
-from gisgrid.evaluation_service import PERIOD_HELP, indicators, parse_period
+from gisgrid.evaluation_service import AS_OF_HELP, PERIOD_HELP, indicators, parse_period
 from gisgrid.simulate import classes_from_catalogue, simulate
 from gisgrid.storage.database import make_engine, prepare_database
 
@@ -84,13 +84,19 @@ def evaluate_cmd(
     level: str = typer.Option("tier3", "--level", help="For regions: unit_grid, tier3, tier2, tier1, district."),
     out: Path | None = typer.Option(None, "--out", help="Write the table: .csv or .xlsx."),
     top: int = typer.Option(15, "--top", help="Rows to print."),
+    as_of: str | None = typer.Option(None, "--as-of", help=f"{AS_OF_HELP}."),
 ) -> None:
-    """综合评价: indicators, score and grade per subject for a period, ranked (with change vs the period before)."""
+    """综合评价: indicators, score and grade per subject for a period, ranked (with change vs the period before),
+    the period's cases judged by their record up to --as-of (default now)."""
     settings = settings_of(ctx)
     engine = make_engine(prepare_database(settings, echo))
     services = case_svc.load_services(settings)
-    table = indicators(engine, services, parse_period(period), subject, level)
-    engine.dispose()
+    p = parse_period(period)
+    try:
+        table = indicators(engine, services, p, subject, level, as_of=as_of)
+    finally:
+        engine.dispose()
+    echo(f"{p.label}: cases reported in the period, judged as of {table.attrs['as_of'].isoformat()}")
     if out is not None:
         write_table(table, out)
         echo(f"wrote {out}")

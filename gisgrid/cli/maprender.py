@@ -20,7 +20,7 @@ import typer
 from gisgrid import workflow
 from gisgrid.cli.common import echo, settings_of
 from gisgrid.errors import InvalidInput
-from gisgrid.evaluation_service import PERIOD_HELP
+from gisgrid.evaluation_service import AS_OF_HELP, PERIOD_HELP
 from gisgrid.storage.database import make_engine, prepare_database
 from maps import choropleth
 from maps import render as renderer
@@ -134,12 +134,13 @@ def render(
         "Cases can be coloured by light (红黄绿灯).",
     ),
     level: Level | None = typer.Option(None, "--level", help="Evaluation only: the regions (default tier3)."),
+    as_of: str | None = typer.Option(None, "--as-of", help=f"Evaluation only: {AS_OF_HELP}."),
 ) -> None:
     """Write a choropleth map with a legend as a self-contained folder (HTML + local Leaflet, relative links)."""
     if tier is not None and layer is not Layer.grids:
         raise typer.BadParameter("only --layer grids has tiers (evaluation: --level)", param_hint="--tier")
     if layer is not Layer.evaluation:
-        for given, name in ((indicator, "--indicator"), (level, "--level")):
+        for given, name in ((indicator, "--indicator"), (level, "--level"), (as_of, "--as-of")):
             if given is not None:
                 raise typer.BadParameter("only --layer evaluation takes it", param_hint=name)
     if period is not None and layer not in (Layer.evaluation, Layer.cases):
@@ -160,6 +161,7 @@ def render(
             scheme=scheme,
             title=title,
             bbox=area,
+            as_of=as_of,
         )
     else:
         settings = settings_of(ctx)
@@ -200,6 +202,8 @@ def render(
     echo(f"wrote {result.html} and {result.files_dir.name}/ ({len(result.files)} files, {size / 1e6:.1f} MB in all)")
     cut = f" of {result.total:,} (raise --limit or use --bbox)" if result.truncated else ""
     echo(f"{result.features:,} features{cut}")
+    if result.as_of is not None:
+        echo(f"cases judged as of {result.as_of.isoformat()}")
     for entry in result.legend:
         echo(f"  {entry.colour}  {entry.label}  ({entry.count:,})")
     echo("open the HTML from the file system; copy it together with its _files folder")
@@ -216,6 +220,7 @@ def _render_evaluation(
     scheme: str,
     title: str | None,
     bbox: tuple[float, float, float, float] | None,
+    as_of: str | None = None,
 ) -> renderer.Rendered:
     from gisgrid import cases as svc
 
@@ -243,10 +248,17 @@ def _render_evaluation(
             classes=classes,
             scheme=scheme,
             title=title,
+            as_of=as_of,
         )
     except InvalidInput as exc:
         field = next((d.get("field") for d in exc.detail or [] if isinstance(d, dict)), None)
-        hints = {"indicator": "--indicator", "period": "--period", "level": "--level", "scheme": "--scheme"}
+        hints = {
+            "indicator": "--indicator",
+            "period": "--period",
+            "level": "--level",
+            "scheme": "--scheme",
+            "as_of": "--as-of",
+        }
         if field in hints:
             raise typer.BadParameter(exc.message, param_hint=hints[field]) from None
         raise

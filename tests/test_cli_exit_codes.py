@@ -1,0 +1,69 @@
+"""The documented exit codes as a shell script sees them: the installed command run in its own process.
+
+``CliRunner`` runs click in standalone mode and so cannot see what ``gisgrid.cli.main`` does with the code a
+``typer.Exit`` carries; these tests run ``python -m gisgrid`` (the same ``main`` as the console script)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+from sqlalchemy import Engine, text
+
+from gisgrid.settings import Settings
+from tests.test_components_store import LAMP, inside_points
+
+
+def gisgrid(settings: Settings, tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = dict(
+        os.environ,
+        GISGRID_DATABASE_URL=settings.database_url or "",
+        GISGRID_DATA_DIR=str(tmp_path / "data"),
+    )
+    return subprocess.run(
+        [sys.executable, "-m", "gisgrid", *args], capture_output=True, text=True, env=env, timeout=120
+    )
+
+
+def count(engine: Engine, table: str) -> int:
+    with engine.connect() as conn:
+        return int(conn.execute(text(f"SELECT count(*) FROM {table}")).scalar_one())
+
+
+def test_components_import_all_or_nothing_with_a_refusal_exits_1(
+    loaded: Engine, settings: Settings, tmp_path: Path
+) -> None:
+    xs, ys = inside_points(2)
+    src = tmp_path / "c.csv"
+    pd.DataFrame(
+        [{"class_code": LAMP, "lon": xs[0], "lat": ys[0]}, {"class_code": "01999", "lon": xs[1], "lat": ys[1]}]
+    ).to_csv(src, index=False)
+    r = gisgrid(settings, tmp_path, "components", "import", str(src), "--all-or-nothing")
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "read 2, inserted 0, updated 0, unchanged 0, refused 1" in r.stdout
+    assert "nothing written" in r.stdout
+    assert count(loaded, "components") == 0
+
+
+def test_components_import_that_writes_exits_0(loaded: Engine, settings: Settings, tmp_path: Path) -> None:
+    xs, ys = inside_points(1)
+    src = tmp_path / "c.csv"
+    pd.DataFrame([{"class_code": LAMP, "lon": xs[0], "lat": ys[0]}]).to_csv(src, index=False)
+    r = gisgrid(settings, tmp_path, "components", "import", str(src))
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert count(loaded, "components") == 1
+
+
+def test_history_import_with_every_row_refused_exits_1(loaded: Engine, settings: Settings, tmp_path: Path) -> None:
+    src = tmp_path / "h.csv"
+    src.write_text(
+        "case_no,class_code,lon,lat,source,state,at\nX1,06010,113.7,34.75,patrol,bogus,2025-09-01T09:00:00+08:00\n",
+        encoding="utf-8",
+    )
+    r = gisgrid(settings, tmp_path, "cases", "import-history", str(src))
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "read 1 rows (1 cases): imported 0 cases (0 transitions), refused 1 rows (1 cases)" in r.stdout
+    assert count(loaded, "cases") == 0

@@ -1,0 +1,148 @@
+"""The evaluation time (``as_of``): the cases reported in a period are judged by their record up to it.
+
+One 暴露垃圾 case (limit 4 working hours) reported late on 2025-09-30 and handled after the National Day holiday
+in 2.5 working hours (review11 D3, case R1): judged as of the period end it is open (结案率 0, grade D); judged
+now, as the CLI and API do by default, it is closed on time (grade A)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine
+from typer.testing import CliRunner
+
+from api.main import create_app
+from gisgrid import cases as svc
+from gisgrid import history
+from gisgrid.cli import _register_optional, app
+from gisgrid.errors import InvalidInput
+from gisgrid.evaluation_service import indicators, parse_period, resolve_as_of
+from gisgrid.settings import Settings
+
+_register_optional()
+runner = CliRunner()
+
+HEADER = "case_no,scheme,class_code,lon,lat,datum,source,state,action,role,actor,department_code,at,note"
+R1 = """R1,gbt47678,06010,113.674566,34.745434,wgs84,patrol,reported,,supervisor,,,2025-09-30T15:00:00,r
+R1,,,,,,,reported,request_verify,intake,,,2025-09-30T15:05:00,
+R1,,,,,,,verified,,supervisor,,,2025-09-30T15:30:00,
+R1,,,,,,,filed,,shift_lead,,,2025-09-30T15:45:00,
+R1,,,,,,,dispatched,,dispatcher,,990000000000000003,2025-09-30T16:00:00,
+R1,,,,,,,handled,,department,,,2025-10-09T09:30:00,done
+R1,,,,,,,handled,request_check,intake,,,2025-10-09T09:40:00,
+R1,,,,,,,checked,,supervisor,,,2025-10-09T10:00:00,
+R1,,,,,,,closed,,shift_lead,,,2025-10-09T10:30:00,
+"""
+GRID_COLUMNS = ["to_close", "closed", "closure_rate", "on_time_closure_rate", "score", "grade"]
+CLOSED_ON_TIME = [1, 1, 1.0, 1.0, 97.5, "A"]
+OPEN_AT_PERIOD_END = [1, 0, 0.0, 0.0, 42.5, "D"]
+
+
+@pytest.fixture
+def late_case(loaded: Engine, services: svc.CaseServices, tmp_path: Path) -> Engine:
+    src = tmp_path / "r1.csv"
+    src.write_text(HEADER + "\n" + R1, encoding="utf-8")
+    summary = history.import_history(
+        loaded, src, services, history.HistoryImportOptions(errors_path=tmp_path / "r1.errors.csv")
+    )
+    assert (summary.imported_cases, summary.refused_rows) == (1, 0), summary.to_text()
+    return loaded
+
+
+def grid_row(table: pd.DataFrame) -> list[object]:
+    [row] = table[GRID_COLUMNS].to_dict("records")
+    return [row[c] for c in GRID_COLUMNS]
+
+
+def test_default_as_of_is_now_but_never_before_the_period_end() -> None:
+    october = parse_period("2025-10")
+    now = pd.Timestamp("2026-11-27T10:15:30.7+08:00")
+    assert resolve_as_of(october, now=now) == pd.Timestamp("2026-11-27T10:15:30+08:00")
+    running = parse_period("2026-11")  # a period still running is judged at its end
+    assert resolve_as_of(running, now=now) == pd.Timestamp("2026-12-01T00:00:00+08:00")
+    assert resolve_as_of(october, "2025-11-15") == pd.Timestamp("2025-11-15T00:00:00+08:00")
+    assert resolve_as_of(october, "2025-11-15T01:00:00Z") == pd.Timestamp("2025-11-15T09:00:00+08:00")
+    assert resolve_as_of(october, "2025-11-01") == october.end  # the period end itself is allowed
+    with pytest.raises(InvalidInput, match=r"as_of: 2025-10-31T23:59:00\+08:00 is before the end of 2025-10"):
+        resolve_as_of(october, "2025-10-31T23:59")
+    with pytest.raises(InvalidInput, match="as_of: 'soon' is not an ISO 8601 date or time"):
+        resolve_as_of(october, "soon")
+
+
+def test_a_case_reported_on_the_last_day_counts_closed_when_judged_now(
+    late_case: Engine, services: svc.CaseServices
+) -> None:
+    september = parse_period("2025-09")
+    now = indicators(late_case, services, september, "region", "unit_grid")
+    assert grid_row(now) == CLOSED_ON_TIME
+    assert now.attrs["as_of"] >= pd.Timestamp.now(tz="Asia/Shanghai").floor("s") - pd.Timedelta(minutes=5)
+    at_end = indicators(late_case, services, september, "region", "unit_grid", as_of=september.end)
+    assert grid_row(at_end) == OPEN_AT_PERIOD_END
+    assert at_end.attrs["as_of"] == pd.Timestamp("2025-10-01T00:00:00+08:00")
+    # Before it was handled (9 October, 09:30) it is still open.
+    before = indicators(late_case, services, september, "region", "unit_grid", as_of="2025-10-09T09:00")
+    assert grid_row(before) == OPEN_AT_PERIOD_END
+
+
+def test_evaluate_command_takes_as_of_and_says_which_it_used(
+    late_case: Engine, settings: Settings, tmp_path: Path
+) -> None:
+    env = {"GISGRID_DATABASE_URL": settings.database_url or "", "GISGRID_DATA_DIR": str(tmp_path / "data")}
+    base = ["evaluate", "--period", "2025-09", "--level", "unit_grid"]
+    out = tmp_path / "now.csv"
+    r = runner.invoke(app, [*base, "--out", str(out)], env=env)
+    assert r.exit_code == 0, r.output
+    assert "2025-09: cases reported in the period, judged as of 20" in r.output
+    assert grid_row(pd.read_csv(out, encoding="utf-8-sig")) == CLOSED_ON_TIME
+
+    out = tmp_path / "end.csv"
+    r = runner.invoke(app, [*base, "--as-of", "2025-10-01", "--out", str(out)], env=env)
+    assert r.exit_code == 0, r.output
+    assert "judged as of 2025-10-01T00:00:00+08:00" in r.output
+    assert grid_row(pd.read_csv(out, encoding="utf-8-sig")) == OPEN_AT_PERIOD_END
+
+    r = runner.invoke(app, [*base, "--as-of", "2025-09-30"], env=env)
+    assert isinstance(r.exception, InvalidInput) and r.exception.message.startswith("as_of: 2025-09-30T00:00:00")
+
+
+@pytest.fixture
+def client(late_case: Engine, settings: Settings) -> Iterator[TestClient]:
+    with TestClient(create_app(settings)) as c:
+        yield c
+
+
+def test_evaluation_api_takes_as_of_and_states_it(client: TestClient) -> None:
+    q = {"period": "2025-09", "level": "unit_grid"}
+    now = client.get("/evaluation", params=q).json()
+    assert now["period"] == "2025-09" and now["as_of"] > "2026"
+    assert grid_row(pd.DataFrame(now["data"])) == CLOSED_ON_TIME
+
+    at_end = client.get("/evaluation", params={**q, "as_of": "2025-10-01T00:00:00+08:00"}).json()
+    assert at_end["as_of"] == "2025-10-01T00:00:00+08:00"
+    assert grid_row(pd.DataFrame(at_end["data"])) == OPEN_AT_PERIOD_END
+
+    csv = client.get("/evaluation", params={**q, "as_of": "2025-10-01", "format": "csv"})
+    assert csv.headers["x-evaluation-as-of"] == "2025-10-01T00:00:00+08:00"
+    assert csv.headers["x-evaluation-period"] == "2025-09"
+
+    early = client.get("/evaluation", params={**q, "as_of": "2025-09-20"})
+    assert early.status_code == 422, early.text
+    assert early.json()["detail"]["items"][0]["field"] == "as_of"
+    assert early.json()["reason"] == "as_of_before_period_end"
+    unreadable = client.get("/evaluation", params={**q, "as_of": "soon"})
+    assert unreadable.status_code == 422 and unreadable.json()["reason"] == "as_of_unreadable", unreadable.text
+
+    m = client.get("/evaluation/map", params={**q, "indicator": "closure_rate", "as_of": "2025-10-01"}).json()
+    assert m["as_of"] == "2025-10-01T00:00:00+08:00"
+    assert [f["properties"]["value"] for f in m["features"]["features"] if f["properties"]["value"] is not None] == [
+        0.0
+    ]
+    m = client.get("/evaluation/map", params={**q, "indicator": "closure_rate"}).json()
+    assert m["as_of"] > "2026"
+    assert [f["properties"]["value"] for f in m["features"]["features"] if f["properties"]["value"] is not None] == [
+        1.0
+    ]
