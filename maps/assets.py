@@ -173,6 +173,13 @@ def local_file(url: str) -> Path | None:
     return resolve(url[len(VENDOR_PREFIX) + 1 :])
 
 
+def with_root(html: str, base: str) -> str:
+    """A rendered page with its vendored links (``"/static/vendor/…``) after ``base``, the path prefix a proxy
+    serves the app under: folium's links are class-level, one list for every request, so the prefix of this
+    request is put in the page it rendered."""
+    return html.replace(f'"{VENDOR_PREFIX}/', f'"{base}{VENDOR_PREFIX}/') if base else html
+
+
 def missing_files() -> dict[str, str]:
     """Asset name → URL for every asset whose file is not on disk."""
     return {name: url for name, url in ASSETS.items() if local_file(url) is None}
