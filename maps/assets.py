@@ -87,6 +87,11 @@ ASSETS: dict[str, str] = {
     "markerclusterdefaultcss": _npm("leaflet.markercluster", "dist/MarkerCluster.Default.css"),
     # plugins.HeatMap: folium's own build, shipped in the folium wheel
     "leaflet-heat.js": _folium("templates/leaflet_heat.min.js"),
+    # /docs and /redoc (api.docs): Swagger UI and ReDoc, which FastAPI would load from cdn.jsdelivr.net
+    "swagger_ui_js": _npm("swagger-ui-dist", "swagger-ui-bundle.js"),
+    "swagger_ui_css": _npm("swagger-ui-dist", "swagger-ui.css"),
+    "swagger_ui_favicon": _npm("swagger-ui-dist", "favicon-32x32.png"),
+    "redoc_js": _npm("redoc", "bundles/redoc.standalone.js"),
 }
 
 #: Every folium class whose links are replaced (each one the project renders must be here).

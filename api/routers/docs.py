@@ -1,0 +1,46 @@
+"""``/docs`` (Swagger UI) and ``/redoc`` (ReDoc) from the app's own vendored files, under the proxy's prefix.
+
+FastAPI's own pages load both from cdn.jsdelivr.net (and ReDoc its fonts from Google, the favicon from
+fastapi.tiangolo.com): blank on an offline city intranet. Here the same pages link the pinned npm copies
+(``maps/package.json``, served under ``/static/vendor``) and the OpenAPI document, each after the request's root
+path, and Swagger UI's online validator badge is off.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
+from fastapi.responses import HTMLResponse
+
+from api.prefix import BaseDep
+from maps.assets import ASSETS
+
+router = APIRouter(include_in_schema=False)
+
+#: Swagger UI would otherwise send the OpenAPI document's URL to validator.swagger.io for its badge.
+SWAGGER_UI_PARAMETERS = {"validatorUrl": None}
+
+
+@router.get("/docs")
+def swagger_ui(request: Request, base: BaseDep) -> HTMLResponse:
+    app = request.app
+    return get_swagger_ui_html(
+        openapi_url=base + app.openapi_url,
+        title=f"{app.title} - Swagger UI",
+        swagger_js_url=base + ASSETS["swagger_ui_js"],
+        swagger_css_url=base + ASSETS["swagger_ui_css"],
+        swagger_favicon_url=base + ASSETS["swagger_ui_favicon"],
+        swagger_ui_parameters={**SWAGGER_UI_PARAMETERS, **(app.swagger_ui_parameters or {})},
+    )
+
+
+@router.get("/redoc")
+def redoc(request: Request, base: BaseDep) -> HTMLResponse:
+    app = request.app
+    return get_redoc_html(
+        openapi_url=base + app.openapi_url,
+        title=f"{app.title} - ReDoc",
+        redoc_js_url=base + ASSETS["redoc_js"],
+        redoc_favicon_url=base + ASSETS["swagger_ui_favicon"],
+        with_google_fonts=False,  # the system's fonts: no request to fonts.googleapis.com
+    )
