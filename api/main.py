@@ -12,7 +12,7 @@ from starlette.middleware.gzip import GZipMiddleware
 
 from api.deps import AsyncPool
 from api.errors import add_exception_handlers
-from api.routers import cases, components, console, evaluation, field, grids, health, home, tiles
+from api.routers import cases, components, console, docs, evaluation, field, grids, health, home, tiles
 from gisgrid import __version__
 from gisgrid.cases import INTAKE_SESSION_SETTINGS, load_services, sync_reference_data
 from gisgrid.components_store import catalogue_for
@@ -52,6 +52,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=__version__,
         description="Unit grids (万米单元网格), components (部件) and cases (案件) on PostGIS.",
         lifespan=lifespan,
+        # FastAPI's /docs and /redoc load from a CDN: api.routers.docs serves Swagger UI from its vendored copy.
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.engine = engine
@@ -87,6 +90,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(evaluation.router)
     app.include_router(console.router)
     app.include_router(field.router)
+    app.include_router(docs.router)
     # Case GeoJSON polled by the console compresses 5-20× (tiles are gzipped by their endpoint).
     # From 4 KB: a small answer (a filed case, ~2 KB) saves a few hundred bytes for the CPU of both ends. Level 6:
     # level 9 costs 3-4x the CPU for ~1 % less.

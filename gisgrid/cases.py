@@ -1171,8 +1171,10 @@ def get_case(
     role: str | None = None,
     now: dt.datetime | None = None,
     full: bool = True,
+    base: str = "",
 ) -> dict[str, Any]:
-    """One case; ``full`` adds its timeline, photos and documents (intake answers with the case alone)."""
+    """One case; ``full`` adds its timeline, photos and documents (intake answers with the case alone). The photo
+    and document ``url`` fields are paths of the service, after ``base``: the path prefix a proxy serves it under."""
     now = _now(now)
     row = (
         conn.execute(
@@ -1206,7 +1208,7 @@ def get_case(
         {
             **p,
             "at": p["at"].astimezone(LOCAL_TZ).isoformat() if p["at"] else None,
-            "url": f"/cases/{case_id}/photos/{p['sha256']}",
+            "url": f"{base}/cases/{case_id}/photos/{p['sha256']}",
         }
         for p in conn.execute(
             text(
@@ -1222,8 +1224,8 @@ def get_case(
             **d,
             "issued_at": d["issued_at"].astimezone(LOCAL_TZ).isoformat(),
             "due_at": d["due_at"].astimezone(LOCAL_TZ).isoformat() if d["due_at"] else None,
-            "url": f"/cases/{case_id}/documents/{d['id']}",
-            "pdf_url": f"/cases/{case_id}/documents/{d['id']}.pdf",
+            "url": f"{base}/cases/{case_id}/documents/{d['id']}",
+            "pdf_url": f"{base}/cases/{case_id}/documents/{d['id']}.pdf",
         }
         for d in conn.execute(
             text(
@@ -1497,13 +1499,13 @@ def merge_duplicate(
 
 
 def render_document(
-    conn: Connection, services: CaseServices, case_id: int, doc_id: int, *, embed_photos: bool = False
+    conn: Connection, services: CaseServices, case_id: int, doc_id: int, *, embed_photos: bool = False, base: str = ""
 ) -> str:
     """The printable 交办单 / 督办单 of a case, with a small offline map of its unit grid. The photos are the
     service's URLs and the page links its PDF (the page the service serves), or with ``embed_photos`` inline
     ``data:`` URIs read from the photo store and no link (a file opened or printed away from the service: the
-    CLI's)."""
-    return _document_page(conn, services, case_id, doc_id, embed_photos=embed_photos)[0]
+    CLI's). ``base``: the path prefix the service is served under (:func:`get_case`)."""
+    return _document_page(conn, services, case_id, doc_id, embed_photos=embed_photos, base=base)[0]
 
 
 def render_document_pdf(engine: Engine, services: CaseServices, case_id: int, doc_id: int) -> tuple[bytes, str]:
@@ -1520,7 +1522,7 @@ def render_document_pdf(engine: Engine, services: CaseServices, case_id: int, do
 
 
 def _document_page(
-    conn: Connection, services: CaseServices, case_id: int, doc_id: int, *, embed_photos: bool
+    conn: Connection, services: CaseServices, case_id: int, doc_id: int, *, embed_photos: bool, base: str = ""
 ) -> tuple[str, list[dict[str, Any]], str | None]:
     """The order's HTML, the photos it shows (the case's photo entries) and the order's number."""
     import base64
@@ -1536,7 +1538,7 @@ def _document_page(
     )
     if doc is None:
         raise NotFound(f"case {case_id} has no document {doc_id}")
-    case = get_case(conn, services, case_id)
+    case = get_case(conn, services, case_id, base=base)  # the PDF's base is "": its photos are looked up by URL
     grids = conn.execute(
         text(
             """
@@ -1622,7 +1624,7 @@ def _document_page(
         urgent=bool(limit.urgent),
         rework_count=rework_count,
         rework_reason=rework_reason,
-        pdf_url=None if embed_photos else f"/cases/{case_id}/documents/{doc_id}.pdf",
+        pdf_url=None if embed_photos else f"{base}/cases/{case_id}/documents/{doc_id}.pdf",
     )
     render = render_supervision_order if doc["kind"] == "supervision" else render_dispatch_order
     return render(order), photos, doc["number"]

@@ -6,6 +6,7 @@ nothing reads the environment at import time.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Literal
 
@@ -16,6 +17,21 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 #: Storage CRS for all geometry: CGCS2000 geographic (lon/lat). See docs/architecture.md.
 STORAGE_SRID = 4490
+
+#: A path prefix: segments of unreserved URL characters only, so that it goes into pages, scripts and headers as is.
+_ROOT_PATH = re.compile(r"(?:/[A-Za-z0-9._~-]+)*")
+
+
+def normalise_root_path(value: str | None) -> str:
+    """``""`` or ``/a/b`` (no trailing slash) from a root path as an operator writes it (``gisgrid/``, ``/gisgrid/``
+    …); ValueError for anything else (a host, a query, spaces, ``..``)."""
+    v = (value or "").strip()
+    if not v or v == "/":
+        return ""
+    v = "/" + v.strip("/")
+    if not _ROOT_PATH.fullmatch(v) or any(part in (".", "..") for part in v.split("/")):
+        raise ValueError(f"root path {value!r} must be a path like /gisgrid (letters, digits, . _ ~ - between slashes)")
+    return v
 
 
 class Settings(BaseSettings):
@@ -55,6 +71,11 @@ class Settings(BaseSettings):
     tianditu_token: str | None = Field(
         default=None, description="天地图 Tianditu key: its vector basemap and labels when no basemap URL is set"
     )
+    root_path: str = Field(
+        default="",
+        description="Path prefix a reverse proxy serves the app under, e.g. /gisgrid (the proxy strips it); "
+        "the pages, links and Location headers then carry it",
+    )
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     db_pool_size: int = Field(
@@ -75,6 +96,11 @@ class Settings(BaseSettings):
         if v.startswith("postgres://"):
             v = "postgresql://" + v[len("postgres://") :]
         return v
+
+    @field_validator("root_path")
+    @classmethod
+    def _normalise_root_path(cls, v: str) -> str:
+        return normalise_root_path(v)
 
     @property
     def embedded(self) -> bool:

@@ -87,6 +87,10 @@ ASSETS: dict[str, str] = {
     "markerclusterdefaultcss": _npm("leaflet.markercluster", "dist/MarkerCluster.Default.css"),
     # plugins.HeatMap: folium's own build, shipped in the folium wheel
     "leaflet-heat.js": _folium("templates/leaflet_heat.min.js"),
+    # /docs (api.docs): Swagger UI, which FastAPI would load from cdn.jsdelivr.net
+    "swagger_ui_js": _npm("swagger-ui-dist", "swagger-ui-bundle.js"),
+    "swagger_ui_css": _npm("swagger-ui-dist", "swagger-ui.css"),
+    "swagger_ui_favicon": _npm("swagger-ui-dist", "favicon-32x32.png"),
 }
 
 #: Every folium class whose links are replaced (each one the project renders must be here).
@@ -171,6 +175,13 @@ def local_file(url: str) -> Path | None:
     if not url.startswith(VENDOR_PREFIX + "/"):
         return None
     return resolve(url[len(VENDOR_PREFIX) + 1 :])
+
+
+def with_root(html: str, base: str) -> str:
+    """A rendered page with its vendored links (``"/static/vendor/…``) after ``base``, the path prefix a proxy
+    serves the app under: folium's links are class-level, one list for every request, so the prefix of this
+    request is put in the page it rendered."""
+    return html.replace(f'"{VENDOR_PREFIX}/', f'"{base}{VENDOR_PREFIX}/') if base else html
 
 
 def missing_files() -> dict[str, str]:

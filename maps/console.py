@@ -27,7 +27,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from gisgrid.events import EventCatalogue
 from gisgrid.workflow import TERMINAL_STATES
-from maps.assets import use_local_assets
+from maps.assets import use_local_assets, with_root
 from maps.basemap import SHIFT_JS, Basemap, gcj02_shift_table
 from maps.pagejs import (
     LIGHT_COLOURS,
@@ -215,10 +215,13 @@ def build_console(
     escalation_levels: Mapping[int, str] | None = None,
     classes: Sequence[Mapping[str, Any]] = (),
     reason_texts: Mapping[str, str] | None = None,
+    base: str = "",
 ) -> str:
     """The console page (HTML). Vocabulary (states, roles, actions, the payload fields each action takes and their
     kinds …) comes from the caller (gisgrid.workflow); ``classes`` from :func:`event_classes`; ``reason_texts``
-    (the zh-CN of refusals' reason codes) from :func:`maps.pagejs.load_reason_texts`, the project's by default."""
+    (the zh-CN of refusals' reason codes) from :func:`maps.pagejs.load_reason_texts`, the project's by default.
+    ``base``: the path prefix the service is served under (``/gisgrid`` behind a proxy, else ""), before every URL
+    the page asks."""
     use_local_assets()
     figure = Figure(title=TITLE)
     if bounds is None:
@@ -255,7 +258,7 @@ def build_console(
 
     for layer, label, style, show, z_index, min_zoom in GRID_LAYERS:
         plugins.VectorGridProtobuf(
-            f"/tiles/{layer}/{{z}}/{{x}}/{{y}}.mvt",
+            f"{base}/tiles/{layer}/{{z}}/{{x}}/{{y}}.mvt",
             label,
             _vector_options(layer, style, z_index, interactive=False, min_zoom=min_zoom),
             show=show,
@@ -264,7 +267,7 @@ def build_console(
     components = folium.FeatureGroup(name="城市部件", show=False)
     components.add_to(m)
     cells = plugins.VectorGridProtobuf(
-        "/tiles/component_cells/{z}/{x}/{y}.mvt",
+        f"{base}/tiles/component_cells/{{z}}/{{x}}/{{y}}.mvt",
         "部件密度",
         _vector_options(
             "component_cells",
@@ -278,7 +281,7 @@ def build_console(
     )
     cells.add_to(components)
     points = plugins.VectorGridProtobuf(
-        "/tiles/components/{z}/{x}/{y}.mvt",
+        f"{base}/tiles/components/{{z}}/{{x}}/{{y}}.mvt",
         "部件",
         _vector_options(
             "components",
@@ -312,6 +315,7 @@ def build_console(
     _Init(cases, components, cells, points, cluster, heat).add_to(m)
 
     config = {
+        "base": base,  # the panel's API requests: C.base + "/cases…"
         "states": dict(states),
         "roles": dict(roles),
         "actions": dict(actions),
@@ -345,7 +349,7 @@ def build_console(
         _Raw(f"<script>window.GG_CONFIG = {json_for_script(config)};\n{PANEL_JS}</script>"),
         name="gisgrid_console_js",
     )
-    html = figure.render()
+    html = with_root(figure.render(), base)  # folium's (class-level) asset links, under the prefix
     return html.replace("<html>", '<html lang="zh-CN">', 1)
 
 
@@ -550,7 +554,7 @@ PANEL_JS = r"""
       if (f[k]) { q.set(k, f[k]); }
     });
     if (!f.since) { q.set("since", new Date(Date.now() - C.heatDefaultDays * 864e5).toISOString()); }
-    request("/cases/heat?" + q.toString()).then(function (h) {
+    request(C.base + "/cases/heat?" + q.toString()).then(function (h) {
       showError("heat", "");
       var counts = h.points.map(function (p) { return p[2]; }).sort(function (a, b) { return a - b; });
       GG.heat.setOptions({max: counts.length ? counts[Math.floor(0.95 * (counts.length - 1))] : 1});
@@ -572,7 +576,7 @@ PANEL_JS = r"""
                                    scheme: e.scheme.value});
       var legend = $("gg-eval-legend");
       legend.textContent = "正在计算…";
-      request("/evaluation/map?" + q.toString()).then(function (m) {
+      request(C.base + "/evaluation/map?" + q.toString()).then(function (m) {
         if (GG.choropleth) { GG.map.removeLayer(GG.choropleth); }
         GG.choropleth = L.geoJSON(m.features, {
           style: function (f) {
@@ -624,7 +628,7 @@ PANEL_JS = r"""
     var b = GG.map.getBounds();
     var bbox = [b.getWest(), b.getSouth(), b.getEast(), b.getNorth()].map(function (v) { return v.toFixed(6); });
     var seq = (GG.clusterSeq = (GG.clusterSeq || 0) + 1);
-    request("/components?limit=" + C.clusterLimit + "&bbox=" + bbox.join(",")).then(function (fc) {
+    request(C.base + "/components?limit=" + C.clusterLimit + "&bbox=" + bbox.join(",")).then(function (fc) {
       if (seq !== GG.clusterSeq) { return; }  // a newer view was asked for meanwhile
       showError("components", "");
       var markers = [];
@@ -657,7 +661,7 @@ PANEL_JS = r"""
     q.set("format", "geojson");
     q.set("limit", String(C.casesLimit));
     if (GG.offset) { q.set("offset", String(GG.offset)); }
-    return "/cases?" + q.toString();
+    return C.base + "/cases?" + q.toString();
   }
 
   /* Realtime source: a refused filter keeps the last good cases on the map and says why in the panel; a failed
@@ -684,7 +688,7 @@ PANEL_JS = r"""
 
   /* Counts per light of the filtered cases (the light filter itself aside: the counts are what it chooses from). */
   function refreshLights() {
-    request("/cases/lights?" + filterQuery(["light"]).toString()).then(function (n) {
+    request(C.base + "/cases/lights?" + filterQuery(["light"]).toString()).then(function (n) {
       showError("lights", "");
       ["green", "yellow", "red"].forEach(function (k) { $("gg-n-" + k).textContent = n[k]; });
     }, function (e) {
@@ -784,7 +788,7 @@ PANEL_JS = r"""
       if (sel) { li.setAttribute("aria-current", "true"); } else { li.removeAttribute("aria-current"); }
     });
     function current() { return String(GG.selected) === String(id); }
-    return request("/cases/" + encodeURIComponent(id), {headers: headers(false)}).then(function (c) {
+    return request(C.base + "/cases/" + encodeURIComponent(id), {headers: headers(false)}).then(function (c) {
       if (!current()) { return; }
       renderCase(c);
       markSelected(c);
@@ -889,7 +893,7 @@ PANEL_JS = r"""
 
   /* The case holds tier codes; their names come from the grid service (same origin). */
   function tierNames(c) {
-    request("/grids/locate?datum=cgcs2000&lon=" + c.lon + "&lat=" + c.lat).then(function (g) {
+    request(C.base + "/grids/locate?datum=cgcs2000&lon=" + c.lon + "&lat=" + c.lat).then(function (g) {
       ["tier1", "tier2", "tier3"].forEach(function (k) {
         var span = $("gg-" + k);
         if (span && g[k] && String(GG.selected) === String(c.id)) {
@@ -1021,7 +1025,7 @@ PANEL_JS = r"""
         return;
       }
       var note = form.elements.note.value || null;
-      var url = "/cases/" + encodeURIComponent(c.id) + "/actions/" + encodeURIComponent(action);
+      var url = C.base + "/cases/" + encodeURIComponent(c.id) + "/actions/" + encodeURIComponent(action);
       var photos = form.elements.photos ? form.elements.photos.files : [];
       var sent;
       if (photos.length || needsPhoto) {
@@ -1051,7 +1055,7 @@ PANEL_JS = r"""
   /* A click on the map: the unit grid there, its tiers and 网格长, and its open cases (each opens its detail). */
   function locate(e) {
     var ll = e.latlng;
-    var url = "/grids/locate?datum=cgcs2000&lon=" + ll.lng.toFixed(7) + "&lat=" + ll.lat.toFixed(7);
+    var url = C.base + "/grids/locate?datum=cgcs2000&lon=" + ll.lng.toFixed(7) + "&lat=" + ll.lat.toFixed(7);
     request(url).then(function (g) {
       var lines = ["单元网格 " + g.unit_grid];
       if (g.tier1) { lines.push("一级 " + g.tier1.name + "(" + g.tier1.code + ")"); }
@@ -1066,7 +1070,7 @@ PANEL_JS = r"""
       box.appendChild(open);
       L.popup().setLatLng(ll).setContent(box).openOn(GG.map);
       var q = new URLSearchParams({grid: g.unit_grid, state: C.openStates.join(","), limit: "20"});
-      request("/cases?" + q.toString()).then(function (r) {
+      request(C.base + "/cases?" + q.toString()).then(function (r) {
         var more = r.count > r.data.length ? "(前 " + r.data.length + " 件)" : "";
         open.textContent = "本单元网格在办案件 " + r.count + " 件" + more;
         r.data.forEach(function (c) {

@@ -183,11 +183,14 @@ def build_field_page(
     reporting_roles: Iterable[str] = REPORTING_ROLES,
     basemap: Basemap | None = None,
     reason_texts: Mapping[str, str] | None = None,
+    base: str = "",
 ) -> str:
     """The page (HTML). ``roles`` is workflow.ROLES (labels); only ``reporting_roles`` are offered; ``basemap``
     is the deployment's (``app.state.basemap``), None for none. Serve it with :func:`csp` of the same basemap.
     ``reason_texts``: the zh-CN of refusals' reason codes (:func:`maps.pagejs.load_reason_texts`, the project's by
-    default), in the page itself: a refusal read offline is explained too."""
+    default), in the page itself: a refusal read offline is explained too. ``base``: the path prefix the service
+    is served under (``/gisgrid`` behind a proxy, else ""), before every URL the page asks (its files, tiles, API
+    calls, the outbox's sends, the service worker)."""
     center = DEFAULT_CENTER if bounds is None else ((bounds[1] + bounds[3]) / 2, (bounds[0] + bounds[2]) / 2)
     config = {
         "bounds": None if bounds is None else [[bounds[1], bounds[0]], [bounds[3], bounds[2]]],
@@ -203,15 +206,16 @@ def build_field_page(
         "maxPhotos": MAX_PHOTOS,
         "grids": {name: {"style": style, "minZoom": z} for name, (style, z) in GRID_LAYERS.items()},
         "basemap": basemap_config(basemap, bounds),
-        "sw": {"url": SW_URL, "scope": SW_SCOPE},
+        "base": base,
+        "sw": {"url": base + SW_URL, "scope": base + SW_SCOPE},
         "refusal": {"fields": REFUSAL_FIELDS, "status": REFUSAL_STATUS},
         "zhReasons": dict(load_reason_texts() if reason_texts is None else reason_texts),
     }
     role_options = "".join(
         f'<option value="{attr(k)}">{attr(roles.get(k, k))}</option>' for k in reporting_roles if k in roles
     )
-    links = "".join(f'<link rel="stylesheet" href="{attr(u)}">' for u in STYLES)
-    scripts = "".join(f'<script src="{attr(u)}"></script>' for u in SCRIPTS)
+    links = "".join(f'<link rel="stylesheet" href="{attr(base + u)}">' for u in STYLES)
+    scripts = "".join(f'<script src="{attr(base + u)}"></script>' for u in SCRIPTS)
     return f"""<!doctype html>
 <html lang="zh-CN"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1, viewport-fit=cover">
@@ -561,7 +565,7 @@ PAGE_JS = r"""
     if (navigator.onLine === false) { return Promise.reject(OFFLINE); }
     var headers = {"Accept": "application/json", "Idempotency-Key": rec.key, "X-Role": rec.role,
                    "X-Actor": encodeURIComponent(rec.fields.reporter || "")};
-    return fetch("/cases/form", {method: "POST", headers: headers, body: formData(rec)}).then(function (r) {
+    return fetch(C.base + "/cases/form", {method: "POST", headers: headers, body: formData(rec)}).then(function (r) {
       return r.json().catch(function () { return null; }).then(function (body) {
         if ((r.status === 201 || r.status === 200) && body && body.id !== undefined) {
           remember(body, rec);
@@ -678,7 +682,7 @@ PAGE_JS = r"""
     var ul = $("gf-mine");
     if (!mine.length) { ul.textContent = ""; ul.appendChild(el("li", {text: "暂无"})); return Promise.resolve(); }
     return Promise.all(mine.map(function (m) {
-      return request("/cases/" + encodeURIComponent(m.id), {headers: {"Accept": "application/json"}})
+      return request(C.base + "/cases/" + encodeURIComponent(m.id), {headers: {"Accept": "application/json"}})
         .then(function (c) { return {m: m, c: c}; }, function (e) { return {m: m, error: e}; });
     })).then(function (rows) {
       ul.textContent = "";
@@ -704,7 +708,7 @@ PAGE_JS = r"""
   function loadClasses() {
     GF.classes = load(LS.classes, []);
     renderClasses();
-    return request("/field/classes?scheme=" + encodeURIComponent(C.scheme)).then(function (body) {
+    return request(C.base + "/field/classes?scheme=" + encodeURIComponent(C.scheme)).then(function (body) {
       GF.classes = body.data || [];
       save(LS.classes, GF.classes);
       renderClasses();
@@ -771,7 +775,7 @@ PAGE_JS = r"""
   function checkPlace(loc) {
     loc.outside = !inDistrict(loc.lon, loc.lat);
     if (loc.outside) { $("gf-grid").textContent = "注意:此位置不在本区范围内,服务器不会受理:请重新定位。"; }
-    request("/grids/locate?datum=" + loc.datum + "&lon=" + loc.lon.toFixed(7) + "&lat=" + loc.lat.toFixed(7))
+    request(C.base + "/grids/locate?datum=" + loc.datum + "&lon=" + loc.lon.toFixed(7) + "&lat=" + loc.lat.toFixed(7))
       .then(function (g) {
         if (currentPlace() !== loc) { return; }
         loc.outside = false;
@@ -964,7 +968,7 @@ PAGE_JS = r"""
     Object.keys(C.grids).forEach(function (name, i) {
       var g = C.grids[name], styles = {};
       styles[name] = g.style;
-      L.vectorGrid.protobuf("/tiles/" + name + "/{z}/{x}/{y}.mvt", {
+      L.vectorGrid.protobuf(C.base + "/tiles/" + name + "/{z}/{x}/{y}.mvt", {
         rendererFactory: L.canvas.tile, interactive: false, maxNativeZoom: 22, maxZoom: 22, minZoom: g.minZoom,
         zIndex: 10 + i, vectorTileLayerStyles: styles
       }).addTo(map);
@@ -1019,23 +1023,24 @@ PAGE_JS = r"""
 PAGE_JS = with_dom(PAGE_JS).replace("  /*gisgrid:basemap-shift*/\n", SHIFT_JS.lstrip("\n"), 1)
 
 
-def precached(schemes: Iterable[str] = SCHEMES) -> list[str]:
-    """What the service worker stores at install: the page, its vendored JS/CSS and the class lists."""
-    return [SW_SCOPE, *STYLES, *SCRIPTS, *(f"/field/classes?scheme={s}" for s in schemes)]
+def precached(schemes: Iterable[str] = SCHEMES, base: str = "") -> list[str]:
+    """What the service worker stores at install: the page, its vendored JS/CSS and the class lists (under
+    ``base``, the path prefix the service is served under)."""
+    return [base + u for u in (SW_SCOPE, *STYLES, *SCRIPTS, *(f"/field/classes?scheme={s}" for s in schemes))]
 
 
-def service_worker() -> str:
-    """The field page's service worker (JS, served at :data:`SW_URL`). The page and the class list: from the
-    network, stored as they come, from the store when the network fails or is slower than
+def service_worker(base: str = "") -> str:
+    """The field page's service worker (JS, served at :data:`SW_URL` after ``base``). The page and the class list:
+    from the network, stored as they come, from the store when the network fails or is slower than
     :data:`SW_NETWORK_MS`; the vendored files: from the store. Nothing else is touched. Its cache is named by a
-    hash of what it serves, so a new release replaces the old cache."""
-    urls = precached()
+    hash of what it serves, so a new release (or another prefix) replaces the old cache."""
+    urls = precached(base=base)
     version = hashlib.sha256("\n".join([*urls, PAGE_JS, SW_JS]).encode()).hexdigest()[:12]
     config = {
         "cache": f"gisgrid-field-{version}",
         "precache": urls,
-        "assets": [*STYLES, *SCRIPTS],
-        "networkFirst": [SW_SCOPE, "/field/classes"],
+        "assets": [base + u for u in (*STYLES, *SCRIPTS)],
+        "networkFirst": [base + SW_SCOPE, base + "/field/classes"],
         "networkMs": SW_NETWORK_MS,
     }
     return f"var SW = {json_for_script(config)};\n{SW_JS}"

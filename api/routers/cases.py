@@ -14,6 +14,7 @@ from sqlalchemy import Engine, text
 
 from api.dependencies import BBox, Page, bbox_query, known_query_only, page_query
 from api.deps import DATABASE_UNAVAILABLE, ActorDep, AsyncPool, EngineDep, IntakePoolDep
+from api.prefix import BaseDep
 from gisgrid import cases as svc
 from gisgrid.errors import DatabaseError, InvalidInput, NotFound, Reason
 from gisgrid.evaluation_service import PERIOD_HELP, parse_period
@@ -64,7 +65,7 @@ ServicesDep = Annotated[svc.CaseServices, Depends(_services)]
 
 
 async def _report(
-    pool: AsyncPool, engine: Engine, services: svc.CaseServices, item: svc.Intake, role: str | None
+    pool: AsyncPool, engine: Engine, services: svc.CaseServices, item: svc.Intake, role: str | None, base: str
 ) -> JSONResponse:
     """File the report and answer 201 with the new case as stored (200 with the first case when its idempotency
     key was seen before; the timeline is at Location)."""
@@ -78,7 +79,7 @@ async def _report(
     else:
         body = await run_in_threadpool(_first_case, engine, services, filed.case_id, role)
     return JSONResponse(
-        body, status_code=201 if filed.created else 200, headers={"Location": f"/cases/{filed.case_id}"}
+        body, status_code=201 if filed.created else 200, headers={"Location": f"{base}/cases/{filed.case_id}"}
     )
 
 
@@ -93,6 +94,7 @@ async def report(
     engine: EngineDep,
     services: ServicesDep,
     actor: ActorDep,
+    base: BaseDep,
     body: CaseIn,
     idempotency_key: Annotated[str | None, Header(max_length=svc.TEXT_LIMITS["idempotency_key"])] = None,
 ) -> JSONResponse:
@@ -102,7 +104,7 @@ async def report(
         reporter_role=actor.role,
         idempotency_key=idempotency_key or body.idempotency_key,
     )
-    return await _report(pool, engine, services, item, actor.role)
+    return await _report(pool, engine, services, item, actor.role, base)
 
 
 @router.post("/form", status_code=201, summary="案件上报(带照片) Report a case with photos (multipart)")
@@ -111,6 +113,7 @@ async def report_form(
     engine: EngineDep,
     services: ServicesDep,
     actor: ActorDep,
+    base: BaseDep,
     class_code: Annotated[str, Form()],
     scheme: Annotated[Literal["gbt47678", "cjt214"], Form()] = "gbt47678",
     lon: Annotated[float | None, Form()] = None,
@@ -143,7 +146,7 @@ async def report_form(
         idempotency_key=idempotency_header or idempotency_key,
         photos=files,
     )
-    return await _report(pool, engine, services, item, actor.role)
+    return await _report(pool, engine, services, item, actor.role, base)
 
 
 async def _read_limited(upload: UploadFile, i: int) -> bytes:
@@ -245,21 +248,27 @@ def lights(engine: EngineDep, services: ServicesDep, f: FilterDep) -> dict[str, 
 
 
 @router.get("/{case_id}", summary="案件详情 One case with its timeline")
-def read(engine: EngineDep, services: ServicesDep, actor: ActorDep, case_id: int) -> dict[str, Any]:
+def read(engine: EngineDep, services: ServicesDep, actor: ActorDep, base: BaseDep, case_id: int) -> dict[str, Any]:
     with engine.connect() as conn:
-        return svc.get_case(conn, services, case_id, role=actor.role)
+        return svc.get_case(conn, services, case_id, role=actor.role, base=base)
 
 
-def _act(engine: Any, services: svc.CaseServices, case_id: int, req: svc.ActionRequest) -> dict[str, Any]:
+def _act(engine: Any, services: svc.CaseServices, case_id: int, req: svc.ActionRequest, base: str) -> dict[str, Any]:
     """Apply the action and answer with the case as the acting role sees it."""
     svc.act(engine, services, case_id, req)
     with engine.connect() as conn:
-        return svc.get_case(conn, services, case_id, role=req.role)
+        return svc.get_case(conn, services, case_id, role=req.role, base=base)
 
 
 @router.post("/{case_id}/actions/{action}", summary="办理 Apply a workflow action")
 def act(
-    engine: EngineDep, services: ServicesDep, actor: ActorDep, case_id: int, action: str, body: ActionIn
+    engine: EngineDep,
+    services: ServicesDep,
+    actor: ActorDep,
+    base: BaseDep,
+    case_id: int,
+    action: str,
+    body: ActionIn,
 ) -> dict[str, Any]:
     if not actor.role:
         raise InvalidInput(
@@ -270,7 +279,7 @@ def act(
     req = svc.ActionRequest(
         action=action, role=actor.role, actor=actor.name, version=body.version, note=body.note, payload=body.payload
     )
-    return _act(engine, services, case_id, req)
+    return _act(engine, services, case_id, req, base)
 
 
 @router.post(
@@ -281,6 +290,7 @@ async def act_form(
     engine: EngineDep,
     services: ServicesDep,
     actor: ActorDep,
+    base: BaseDep,
     case_id: int,
     action: str,
     version: Annotated[int, Form()],
@@ -298,16 +308,18 @@ async def act_form(
     req = svc.ActionRequest(
         action=action, role=actor.role, actor=actor.name, version=version, note=note, payload=payload, photos=files
     )
-    return await run_in_threadpool(_act, engine, services, case_id, req)  # blocking database work
+    return await run_in_threadpool(_act, engine, services, case_id, req, base)  # blocking database work
 
 
 @router.post("/{case_id}/merge", summary="合并重复案件 Merge a duplicate into another case")
-def merge(engine: EngineDep, services: ServicesDep, actor: ActorDep, case_id: int, body: MergeIn) -> dict[str, Any]:
+def merge(
+    engine: EngineDep, services: ServicesDep, actor: ActorDep, base: BaseDep, case_id: int, body: MergeIn
+) -> dict[str, Any]:
     if not actor.role:
         raise InvalidInput("X-Role header: say which role acts", detail=[{"field": "X-Role"}], reason=Reason.MISSING)
     svc.merge_duplicate(engine, services, case_id, body.into, actor=actor.name, role=actor.role, version=body.version)
     with engine.connect() as conn:
-        return svc.get_case(conn, services, case_id, role=actor.role)
+        return svc.get_case(conn, services, case_id, role=actor.role, base=base)
 
 
 @router.get("/{case_id}/photos/{sha256}", summary="案件照片 A photo of a case")
@@ -335,6 +347,6 @@ def document_pdf(engine: EngineDep, services: ServicesDep, case_id: int, doc_id:
 
 
 @router.get("/{case_id}/documents/{doc_id}", response_class=HTMLResponse, summary="交办单/督办单 Printable order")
-def document(engine: EngineDep, services: ServicesDep, case_id: int, doc_id: int) -> str:
+def document(engine: EngineDep, services: ServicesDep, base: BaseDep, case_id: int, doc_id: int) -> str:
     with engine.connect() as conn:
-        return svc.render_document(conn, services, case_id, doc_id)
+        return svc.render_document(conn, services, case_id, doc_id, base=base)

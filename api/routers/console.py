@@ -8,6 +8,7 @@ from fastapi import APIRouter, Path, Request
 from fastapi.responses import FileResponse, HTMLResponse
 
 from api.deps import EngineDep
+from api.prefix import BaseDep
 from gisgrid import workflow
 from gisgrid.errors import NotFound
 from gisgrid.evaluation import INDICATORS, REGION_COLUMNS
@@ -18,7 +19,7 @@ router = APIRouter(tags=["console 指挥地图"])
 
 
 @router.get("/console", response_class=HTMLResponse, summary="指挥中心地图 Operator map console (zh-CN)")
-def console(request: Request, engine: EngineDep) -> HTMLResponse:
+def console(request: Request, engine: EngineDep, base: BaseDep) -> HTMLResponse:
     basemap = request.app.state.basemap  # made from the settings at start-up
     services = request.app.state.cases
     with engine.connect() as conn:
@@ -39,6 +40,7 @@ def console(request: Request, engine: EngineDep) -> HTMLResponse:
         indicators={c: INDICATORS[c] for c in REGION_COLUMNS if c in INDICATORS},
         basemap=basemap,
         reason_texts=request.app.state.reason_texts,
+        base=base,
     )
     return HTMLResponse(html, headers={"Cache-Control": "no-cache", "Content-Security-Policy": page.csp(basemap)})
 

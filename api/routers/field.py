@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from api.deps import EngineDep
+from api.prefix import BaseDep
 from gisgrid import workflow
 from maps import console
 from maps import field as page
@@ -18,7 +19,9 @@ Scheme = Literal["gbt47678", "cjt214"]
 
 
 @router.get("/field", response_class=HTMLResponse, summary="网格员上报 Field reporting page for a phone (zh-CN)")
-def field_page(request: Request, engine: EngineDep, scheme: Annotated[Scheme, Query()] = "gbt47678") -> HTMLResponse:
+def field_page(
+    request: Request, engine: EngineDep, base: BaseDep, scheme: Annotated[Scheme, Query()] = "gbt47678"
+) -> HTMLResponse:
     basemap = request.app.state.basemap  # the console's basemap (made from the settings at start-up)
     with engine.connect() as conn:
         bounds = console.coverage_bounds(conn)
@@ -28,6 +31,7 @@ def field_page(request: Request, engine: EngineDep, scheme: Annotated[Scheme, Qu
         scheme=scheme,
         basemap=basemap,
         reason_texts=request.app.state.reason_texts,
+        base=base,
     )
     return HTMLResponse(html, headers={"Cache-Control": "no-cache", "Content-Security-Policy": page.csp(basemap)})
 
@@ -39,10 +43,11 @@ def field_classes(request: Request, scheme: Annotated[Scheme, Query()] = "gbt476
 
 
 @router.get(page.SW_URL, include_in_schema=False)
-def field_service_worker() -> Response:
-    """The field page's service worker: it lets /field open offline (HTTPS or localhost only)."""
+def field_service_worker(base: BaseDep) -> Response:
+    """The field page's service worker: it lets /field open offline (HTTPS or localhost only). Its scope and the
+    URLs it stores are under the proxy's path prefix, as the page that registers it."""
     return Response(
-        page.service_worker(),
+        page.service_worker(base),
         media_type="text/javascript",
-        headers={"Cache-Control": "no-cache", "Service-Worker-Allowed": page.SW_SCOPE},
+        headers={"Cache-Control": "no-cache", "Service-Worker-Allowed": base + page.SW_SCOPE},
     )

@@ -6,9 +6,11 @@ from typing import Annotated, Any, Literal
 
 import numpy as np
 from fastapi import APIRouter, Depends, Query, Request
+from starlette.datastructures import URL
 
 from api.dependencies import BBox, DatumQuery, Page, bbox_query, known_query_only, page_query
 from api.deps import EngineDep
+from api.prefix import public_url
 from gisgrid import geodesy
 from gisgrid.grids import store
 
@@ -18,12 +20,13 @@ Tier = Literal["unit", "1", "2", "3"]
 
 
 def _page_links(request: Request, page: Page, returned: int, matched: int) -> list[dict[str, str]]:
-    links = [{"rel": "self", "href": str(request.url)}]
+    url = URL(public_url(request))  # with the proxy's path prefix
+    links = [{"rel": "self", "href": str(url)}]
     if page.offset + returned < matched:
-        links.append({"rel": "next", "href": str(request.url.include_query_params(offset=page.offset + page.limit))})
+        links.append({"rel": "next", "href": str(url.include_query_params(offset=page.offset + page.limit))})
     if page.offset > 0:
         prev = max(0, page.offset - page.limit)
-        links.append({"rel": "prev", "href": str(request.url.include_query_params(offset=prev))})
+        links.append({"rel": "prev", "href": str(url.include_query_params(offset=prev))})
     return links
 
 

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import html
+
 from fastapi import APIRouter
 from fastapi.responses import HTMLResponse
+
+from api.prefix import BaseDep
 
 router = APIRouter(tags=["home"])
 
@@ -22,11 +26,12 @@ padding:0 1rem;color:#1f2933}a{color:#0b6bcb}li{margin:.4rem 0}code{background:#
 <li><a href="/grids?limit=10">单元网格 Unit grids (GeoJSON)</a> ·
     <a href="/grids?tier=1">一级网格 Tier 1</a> · <a href="/grids?tier=2&amp;limit=20">二级网格 Tier 2</a> ·
     <a href="/grids?tier=3&amp;limit=20">三级网格 Tier 3</a></li>
-<li>坐标定位 Locate: <code>/grids/locate?lon=…&amp;lat=…&amp;datum=wgs84|cgcs2000|gcj02|bd09</code></li>
+<li>坐标定位 Locate: <code>{base}/grids/locate?lon=…&amp;lat=…&amp;datum=wgs84|cgcs2000|gcj02|bd09</code></li>
 </ul>
 </body></html>"""
 
 
 @router.get("/", response_class=HTMLResponse, include_in_schema=False)
-def home() -> str:
-    return _PAGE
+def home(base: BaseDep) -> str:
+    base = html.escape(base)  # the links after the proxy's path prefix
+    return _PAGE.replace('href="/', f'href="{base}/').replace("{base}", base)

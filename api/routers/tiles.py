@@ -9,6 +9,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api.deps import DATABASE_UNAVAILABLE, AsyncPool
 from api.errors import domain_error_response
+from api.prefix import route_path
 from gisgrid.errors import DatabaseError, GisgridError, NotFound
 from gisgrid.settings import STORAGE_SRID
 from gisgrid.workflow import TERMINAL_STATES
@@ -81,7 +82,7 @@ class TileFastPath:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        path: str = scope.get("path", "")
+        path = route_path(scope)  # behind a proxy uvicorn puts the root path in front
         if scope["type"] == "http" and scope["method"] == "GET" and path.startswith(PREFIX):
             parts = path[len(PREFIX) :].split("/")
             if len(parts) == 4 and parts[3].endswith(".mvt"):

@@ -8,6 +8,7 @@ import typer
 
 from gisgrid.cli.common import echo, settings_of
 from gisgrid.errors import ConfigError
+from gisgrid.settings import normalise_root_path
 from gisgrid.storage.database import prepare_database
 
 
@@ -33,6 +34,11 @@ def serve(
     host: str = typer.Option(None, help="Bind address (default GISGRID_HOST, 127.0.0.1)."),
     port: int = typer.Option(None, help="Port (default GISGRID_PORT, 8000)."),
     workers: int = typer.Option(1, "--workers", min=1, max=64, help="Worker processes (about one per core)."),
+    root_path: str = typer.Option(
+        None,
+        "--root-path",
+        help="Path prefix a reverse proxy serves gisgrid under, e.g. /gisgrid (default GISGRID_ROOT_PATH, none).",
+    ),
 ) -> None:
     """Serve the API (/docs), the console and the field page."""
     import uvicorn
@@ -41,19 +47,26 @@ def serve(
     from api.main import create_app
 
     settings = settings_of(ctx)
+    try:
+        root = settings.root_path if root_path is None else normalise_root_path(root_path)
+    except ValueError as exc:
+        raise ConfigError(f"--root-path: {exc}") from None
     prepare_database(settings, echo)
     host = host or settings.host
     port = port or settings.port
     sock = listen(host, port)
     base = f"http://{host}:{port}"
+    pages = root or base  # behind the proxy the pages are at its prefix (it strips it before passing a request on)
+    under = f", served by the proxy under {root}/" if root else ""
     echo(
-        f"gisgrid on {base} ({workers} worker{'s' if workers > 1 else ''})\n  console:   {base}/console\n"
-        f"  field:     {base}/field\n  API docs:  {base}/docs\n  health:    {base}/health"
+        f"gisgrid on {base}{under} ({workers} worker{'s' if workers > 1 else ''})\n  console:   {pages}/console\n"
+        f"  field:     {pages}/field\n  API docs:  {pages}/docs\n  health:    {pages}/health"
     )
+    # root_path is the ASGI way: the app builds every URL it gives out from scope["root_path"].
     if workers == 1:
-        config = uvicorn.Config(create_app(settings), log_level="info")
+        config = uvicorn.Config(create_app(settings), log_level="info", root_path=root)
         uvicorn.Server(config).run(sockets=[sock])
     else:
         # Each worker builds its app from the same GISGRID_* environment.
-        config = uvicorn.Config("api.main:create_app", factory=True, workers=workers, log_level="info")
+        config = uvicorn.Config("api.main:create_app", factory=True, workers=workers, log_level="info", root_path=root)
         Multiprocess(config, sockets=[sock]).run()

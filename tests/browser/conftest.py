@@ -44,6 +44,15 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 ARTIFACTS = PROJECT_ROOT / "test-artifacts" / "browser"
+DESK_VIEWPORT = {"width": 1366, "height": 800}
+#: A phone-sized touch browser context.
+PHONE: dict[str, Any] = {
+    "viewport": {"width": 390, "height": 844},
+    "device_scale_factor": 2,
+    "is_mobile": True,
+    "has_touch": True,
+    "locale": "zh-CN",
+}
 
 
 def _unavailable(reason: str) -> None:
@@ -53,9 +62,10 @@ def _unavailable(reason: str) -> None:
 
 
 class LiveServer:
-    """uvicorn serving ``app`` in a daemon thread on an already-bound socket (no port race)."""
+    """uvicorn serving ``app`` in a daemon thread on an already-bound socket (no port race); ``root_path``: the
+    prefix a proxy in front serves it under (``gisgrid serve --root-path``)."""
 
-    def __init__(self, app: FastAPI) -> None:
+    def __init__(self, app: FastAPI, root_path: str = "") -> None:
         import uvicorn
 
         self.app = app
@@ -66,7 +76,7 @@ class LiveServer:
         self.sock.bind(("127.0.0.1", 0))
         self.port = int(self.sock.getsockname()[1])
         self.url = f"http://127.0.0.1:{self.port}"
-        config = uvicorn.Config(app, log_level="warning", lifespan="on", access_log=False)
+        config = uvicorn.Config(app, log_level="warning", lifespan="on", access_log=False, root_path=root_path)
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True)
 
@@ -173,11 +183,12 @@ class Tab:
         return path
 
 
-def _open(browser: Any, live: LiveServer, name: str, **context_options: Any) -> Iterator[Tab]:
+def open_tab(browser: Any, origin: str, name: str, **context_options: Any) -> Iterator[Tab]:
+    """A fresh context and page whose requests are watched; ``origin``: the only one it may ask."""
     context = browser.new_context(**context_options)
     context.set_default_timeout(15_000)
     page = context.new_page()
-    watch = Watch(live.url)
+    watch = Watch(origin)
     watch.attach(page)
     tab = Tab(page, context, watch, name)
     try:
@@ -191,19 +202,10 @@ def _open(browser: Any, live: LiveServer, name: str, **context_options: Any) -> 
 @pytest.fixture
 def desk(browser: Any, live: LiveServer, request: pytest.FixtureRequest) -> Iterator[Tab]:
     """A desktop browser tab (the operator console)."""
-    yield from _open(browser, live, request.node.name, viewport={"width": 1366, "height": 800}, locale="zh-CN")
+    yield from open_tab(browser, live.url, request.node.name, viewport=DESK_VIEWPORT, locale="zh-CN")
 
 
 @pytest.fixture
 def phone(browser: Any, live: LiveServer, request: pytest.FixtureRequest) -> Iterator[Tab]:
     """A phone-sized touch browser tab (the field page)."""
-    yield from _open(
-        browser,
-        live,
-        request.node.name,
-        viewport={"width": 390, "height": 844},
-        device_scale_factor=2,
-        is_mobile=True,
-        has_touch=True,
-        locale="zh-CN",
-    )
+    yield from open_tab(browser, live.url, request.node.name, **PHONE)
