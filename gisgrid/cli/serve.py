@@ -7,7 +7,9 @@ import socket
 import typer
 
 from gisgrid.cli.common import echo, settings_of
+from gisgrid.cli.db import warn_if_trusting
 from gisgrid.errors import ConfigError
+from gisgrid.settings import ensure_data_dir
 from gisgrid.storage.database import prepare_database
 
 
@@ -33,15 +35,28 @@ def serve(
     host: str = typer.Option(None, help="Bind address (default GISGRID_HOST, 127.0.0.1)."),
     port: int = typer.Option(None, help="Port (default GISGRID_PORT, 8000)."),
     workers: int = typer.Option(1, "--workers", min=1, max=64, help="Worker processes (about one per core)."),
+    log_level: str = typer.Option(
+        None, "--log-level", help="critical, error, warning, info (with the access log) or debug (GISGRID_LOG_LEVEL)."
+    ),
 ) -> None:
     """Serve the API (/docs), the console and the field page."""
-    import uvicorn
+    from api.access_log import LOG_LEVELS, AccessLog, log_config
+
+    settings = settings_of(ctx)
+    # Options are checked before anything starts (0 would silently mean the default; 70000 a traceback at bind).
+    if port is not None and not 1 <= port <= 65535:
+        raise ConfigError(f"--port must be between 1 and 65535, not {port}")
+    level = (log_level or settings.log_level).lower()
+    if level not in LOG_LEVELS:
+        raise ConfigError(f"--log-level must be one of {', '.join(LOG_LEVELS)}, not {log_level!r}")
+    ensure_data_dir(settings)  # photos are kept there, also with an external database
+    import uvicorn  # after the checks: a wrong option is answered at once
     from uvicorn.supervisors import Multiprocess
 
     from api.main import create_app
 
-    settings = settings_of(ctx)
     prepare_database(settings, echo)
+    warn_if_trusting(settings)
     host = host or settings.host
     port = port or settings.port
     sock = listen(host, port)
@@ -50,10 +65,11 @@ def serve(
         f"gisgrid on {base} ({workers} worker{'s' if workers > 1 else ''})\n  console:   {base}/console\n"
         f"  field:     {base}/field\n  API docs:  {base}/docs\n  health:    {base}/health"
     )
+    logging = {"log_config": log_config(level), "log_level": level, "access_log": False}  # AccessLog logs requests
     if workers == 1:
-        config = uvicorn.Config(create_app(settings), log_level="info")
+        config = uvicorn.Config(AccessLog(create_app(settings)), **logging)
         uvicorn.Server(config).run(sockets=[sock])
     else:
         # Each worker builds its app from the same GISGRID_* environment.
-        config = uvicorn.Config("api.main:create_app", factory=True, workers=workers, log_level="info")
+        config = uvicorn.Config("api.access_log:create_logged_app", factory=True, workers=workers, **logging)
         Multiprocess(config, sockets=[sock]).run()
