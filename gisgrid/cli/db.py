@@ -93,9 +93,19 @@ def upgrade(ctx: typer.Context, revision: str = typer.Argument("head", help="Tar
 
 @app.command()
 def downgrade(
-    ctx: typer.Context, revision: str = typer.Argument(..., help="Target revision, e.g. -1 or base.")
+    ctx: typer.Context,
+    revision: str = typer.Argument(..., help="Target revision, e.g. -1 or base."),
+    yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask before dropping tables or columns (scripts)."),
 ) -> None:
-    """Revert migrations down to REVISION."""
+    """Revert migrations down to REVISION. Reverting drops the tables and columns those migrations made, with their
+    data: it asks first (back up before, see docs/operations.md)."""
     target = database_url(settings_of(ctx))
+    losing = migrate.destructive_steps(target, revision)
+    if losing and not yes:
+        typer.confirm(
+            f"downgrading to {revision} drops tables or columns and the data in them (reverting migrations "
+            f"{', '.join(losing)}). Continue?",
+            abort=True,
+        )
     migrate.downgrade(target, revision)
     echo(f"at revision {migrate.current(target) or 'base'}")
