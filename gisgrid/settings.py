@@ -6,14 +6,22 @@ nothing reads the environment at import time.
 
 from __future__ import annotations
 
+import difflib
+import os
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from gisgrid.errors import ConfigError
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+#: GISGRID_* variables that are read by the tests and scripts, not by Settings: no "misspelt setting" warning.
+OTHER_ENV_NAMES = frozenset({"GISGRID_REQUIRE_BROWSER", "GISGRID_CHROMIUM", "GISGRID_BENCH_REUSE"})
 
 #: Storage CRS for all geometry: CGCS2000 geographic (lon/lat). See docs/architecture.md.
 STORAGE_SRID = 4490
@@ -34,20 +42,60 @@ def normalise_root_path(value: str | None) -> str:
     return v
 
 
+def in_checkout() -> bool:
+    """Running from a source checkout (editable install or ``python -m`` in it), not from an installed wheel."""
+    return (PROJECT_ROOT / "pyproject.toml").is_file()
+
+
+def default_data_dir() -> Path:
+    """The checkout's own ``.gisgrid`` (whatever the current directory: another cwd must not silently make a new,
+    empty cluster); for an installed package the user's data folder (``$XDG_DATA_HOME/gisgrid``)."""
+    if in_checkout():
+        return PROJECT_ROOT / ".gisgrid"
+    xdg = os.environ.get("XDG_DATA_HOME")
+    return (Path(xdg) if xdg else Path.home() / ".local" / "share") / "gisgrid"
+
+
+def default_catalogue_dir() -> Path:
+    """``data/`` of the checkout; a wheel ships it as the top-level ``data`` folder beside the packages (same path)."""
+    return PROJECT_ROOT / "data"
+
+
+def check_basemap_url(url: str) -> str:
+    """An XYZ template: an http(s) URL or a path on this origin, with {z}, {x} and {y}."""
+    if "://" in url:
+        scheme = url.split("://", 1)[0].lower()
+        if scheme not in ("http", "https"):
+            raise ValueError(f"must be an http(s) URL or a path starting with /, not {scheme}://")
+    elif not url.startswith("/"):
+        raise ValueError("must be an http(s) URL or a path starting with /")
+    missing = [p for p in ("{z}", "{x}", "{y}") if p not in url]
+    if missing:
+        raise ValueError(f"an XYZ tile template needs {{z}}, {{x}} and {{y}} (missing {', '.join(missing)})")
+    return url
+
+
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="GISGRID_", env_file=".env", extra="ignore")
+    # The checkout's .env, then the current directory's (which wins).
+    model_config = SettingsConfigDict(env_prefix="GISGRID_", env_file=(PROJECT_ROOT / ".env", ".env"), extra="ignore")
 
     database_url: str | None = Field(
         default=None,
         description="SQLAlchemy URL of an existing PostGIS server. Unset: the embedded cluster is used.",
     )
-    data_dir: Path = Field(default=Path(".gisgrid"), description="Folder for the embedded cluster and state.")
+    data_dir: Path = Field(
+        default_factory=default_data_dir,
+        description="Folder of the embedded cluster (pg/), its password and the evidence photos (photos/); default "
+        "the checkout's .gisgrid",
+    )
     db_name: str = Field(default="gisgrid", description="Database name inside the embedded cluster.")
     db_port: int | None = Field(
         default=None, ge=1, le=65535, description="Port of the embedded cluster; unset picks a free one."
     )
     pg_bindir: Path | None = Field(default=None, description="PostgreSQL binaries folder; unset: auto-detect.")
-    catalogue_dir: Path = Field(default=PROJECT_ROOT / "data", description="Catalogues and rules (data/).")
+    catalogue_dir: Path = Field(
+        default_factory=default_catalogue_dir, description="Folder holding catalogue/ and rules/ (the project's data/)"
+    )
     catalogue_extra: list[Path] = Field(
         default_factory=list,
         description="City files extending/overriding the catalogues, e.g. GISGRID_CATALOGUE_EXTRA='[\"local.csv\"]'",
@@ -78,6 +126,9 @@ class Settings(BaseSettings):
     )
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
+    log_level: Literal["critical", "error", "warning", "info", "debug"] = Field(
+        default="info", description="Server log level (info: the access log too)"
+    )
     db_pool_size: int = Field(
         default=16,
         ge=1,
@@ -102,6 +153,16 @@ class Settings(BaseSettings):
     def _normalise_root_path(cls, v: str) -> str:
         return normalise_root_path(v)
 
+    @field_validator("basemap_url")
+    @classmethod
+    def _check_basemap_url(cls, v: str | None) -> str | None:
+        return check_basemap_url(v) if v else None
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _lower_level(cls, v: object) -> object:
+        return v.lower() if isinstance(v, str) else v
+
     @property
     def embedded(self) -> bool:
         return self.database_url is None
@@ -109,6 +170,39 @@ class Settings(BaseSettings):
     @property
     def data_path(self) -> Path:
         return self.data_dir.expanduser().resolve()
+
+
+def ensure_data_dir(settings: Settings) -> Path:
+    """Make the data folder, or a one-line ConfigError naming GISGRID_DATA_DIR (a path through a file, /proc …)."""
+    path = settings.data_path
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"GISGRID_DATA_DIR: cannot create {path}: {exc.strerror or exc}") from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise ConfigError(f"GISGRID_DATA_DIR: {path} is not writable by this user")
+    return path
+
+
+def unknown_env_settings(environ: Mapping[str, str] | None = None) -> list[str]:
+    """One line per ``GISGRID_*`` variable that is no setting (a typo would otherwise be silently ignored, e.g. a
+    misspelt GISGRID_DATABASE_URL falling back to the embedded cluster), naming the nearest known one."""
+    known = {f"GISGRID_{name.upper()}" for name in Settings.model_fields}
+    lines = []
+    for key in sorted(os.environ if environ is None else environ):
+        upper = key.upper()
+        if not upper.startswith("GISGRID_") or upper in known or upper in OTHER_ENV_NAMES:
+            continue
+        near = difflib.get_close_matches(upper, sorted(known), n=1, cutoff=0.6)
+        hint = f" (did you mean {near[0]}?)" if near else ""
+        lines.append(f"{key} is not a gisgrid setting and is ignored{hint}")
+    return lines
+
+
+def settings_error_field(message: str) -> str | None:
+    """The ``GISGRID_*`` name in a pydantic-settings parse error (``error parsing value for field "x" …``)."""
+    m = re.search(r'field "([a-z_]+)"', message)
+    return f"GISGRID_{m.group(1).upper()}" if m else None
 
 
 def catalogue_folder(settings_or_dir: Settings | Path | str, marker: str) -> Path:

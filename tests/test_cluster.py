@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import pwd
+import re
 import shutil
 import socket
 import subprocess
@@ -12,11 +13,13 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+import psycopg2
 import pytest
 
 from gisgrid.settings import Settings
-from gisgrid.storage.cluster import Cluster, is_root
-from gisgrid.storage.database import prepare_database
+from gisgrid.storage import cluster as cluster_module
+from gisgrid.storage.cluster import TRUST_WARNING, Cluster, is_root
+from gisgrid.storage.database import make_engine, prepare_database
 
 GISGRID = [sys.executable, "-m", "gisgrid"]
 
@@ -53,15 +56,86 @@ def test_db_up_twice_is_idempotent_then_down_and_status(data_dir: Path) -> None:
 
     status = run_cli("db", "status", data_dir=data_dir)
     assert status.stdout.startswith("running:") and f"port {port}" in status.stdout
+    # A new cluster asks for a password (made at initdb, kept 0600 beside pg/); people see it masked.
+    password = (data_dir / "pg.password").read_text().strip()
+    assert len(password) >= 32 and (data_dir / "pg.password").stat().st_mode & 0o777 == 0o600
+    assert status.stdout.strip().endswith(f"→ postgresql+psycopg2://gisgrid:***@127.0.0.1:{port}/gisgrid")
+    assert password not in status.stdout and status.stderr == ""  # and no trust warning
     url = run_cli("db", "url", data_dir=data_dir)
-    assert url.stdout.strip() == f"postgresql+psycopg2://gisgrid@127.0.0.1:{port}/gisgrid"
+    assert url.stdout.strip() == f"postgresql+psycopg2://gisgrid:{password}@127.0.0.1:{port}/gisgrid"
+    assert not _lets_in_without_the_password(port)
+    engine = make_engine(cluster.url())  # the project's URL (tests/conftest.py connects this way too)
+    try:
+        with engine.connect() as conn:
+            assert conn.exec_driver_sql("SELECT current_user").scalar_one() == "gisgrid"
+    finally:
+        engine.dispose()
 
     assert run_cli("db", "down", data_dir=data_dir).stdout.strip() == "stopped"
     assert run_cli("db", "status", data_dir=data_dir).stdout.startswith("stopped:")
     assert run_cli("db", "down", data_dir=data_dir).stdout.strip() == "not running"
 
-    again = run_cli("db", "up", data_dir=data_dir)  # restart keeps the data
+    with socket.socket() as taken:  # its port taken while it was down: it moves (GISGRID_DB_PORT unset)
+        taken.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # the old connections' TIME_WAIT
+        taken.bind(("127.0.0.1", port))
+        taken.listen()
+        again = run_cli("db", "up", data_dir=data_dir)  # restart keeps the data
     assert again.returncode == 0 and "initialising" not in again.stdout
+    moved = cluster.port()
+    assert moved != port and f"the cluster's previous port is taken; moving it to {moved}" in again.stdout
+    conf = (cluster.datadir / "postgresql.conf").read_text()
+    assert re.findall(r"^port\s*=.*$", conf, flags=re.M) == [f"port = {moved}"]  # one line, not one per move
+
+
+def _lets_in_without_the_password(port: int) -> bool:
+    """A local user who does not know the password (a wrong one: libpq would otherwise look for ~/.pgpass)."""
+    try:
+        psycopg2.connect(host="127.0.0.1", port=port, user="gisgrid", password="wrong", dbname="postgres").close()
+    except psycopg2.OperationalError as exc:
+        assert "password authentication failed" in str(exc)
+        return False
+    return True
+
+
+def test_db_secure_gives_a_trust_cluster_a_password(data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A cluster made before passwords (trust) keeps working, is warned about, and `gisgrid db secure` fixes it."""
+    settings = Settings(data_dir=data_dir)
+    with monkeypatch.context() as m:
+        m.setattr(cluster_module, "AUTH_METHOD", "trust")  # initdb as earlier versions ran it
+        prepare_database(settings, echo=lambda _m: None, migrate=False)
+    (data_dir / "pg.password").unlink()
+    cluster = Cluster(settings)
+    port = cluster.port()
+    assert port is not None and cluster.trusts_local_users() and _lets_in_without_the_password(port)
+
+    status = run_cli("db", "status", data_dir=data_dir)
+    assert status.returncode == 0 and status.stdout.startswith("running:")
+    assert status.stdout.strip().endswith(f"→ postgresql+psycopg2://gisgrid@127.0.0.1:{port}/gisgrid")  # as before
+    assert status.stderr == f"warning: {TRUST_WARNING}\n"
+
+    secured = run_cli("db", "secure", data_dir=data_dir)
+    assert secured.returncode == 0, secured.stderr
+    password = (data_dir / "pg.password").read_text().strip()
+    assert (data_dir / "pg.password").stat().st_mode & 0o777 == 0o600
+    assert secured.stdout.splitlines() == [
+        f"password set (kept in {data_dir / 'pg.password'}); pg_hba.conf now asks for it (scram-sha-256)",
+        f"secured: postgresql+psycopg2://gisgrid:***@127.0.0.1:{port}/gisgrid",
+    ]
+    assert not cluster.trusts_local_users() and not _lets_in_without_the_password(port)
+    assert cluster.url() == f"postgresql+psycopg2://gisgrid:{password}@127.0.0.1:{port}/gisgrid"
+    engine = make_engine(cluster.url())
+    try:
+        with engine.connect() as conn:
+            assert conn.exec_driver_sql("SELECT 1").scalar_one() == 1
+    finally:
+        engine.dispose()
+    assert run_cli("db", "status", data_dir=data_dir).stderr == ""  # no warning any more
+    again = run_cli("db", "secure", data_dir=data_dir)
+    assert again.stdout.strip() == "already password-protected: nothing to do"
+    # After a restart it still asks for the password (pg_hba.conf itself changed, not just the running server).
+    assert run_cli("db", "down", data_dir=data_dir).returncode == 0
+    assert run_cli("db", "up", data_dir=data_dir).returncode == 0
+    assert not _lets_in_without_the_password(port)
 
 
 def test_port_in_use_is_refused_and_nothing_is_created(data_dir: Path) -> None:

@@ -144,3 +144,40 @@ def test_urgent_disposal_clocks_become_calendar_time_even_while_suspended(server
     finally:
         engine.dispose()
         drop_database(server_url, url.database or "")
+
+
+def test_db_downgrade_asks_before_dropping_tables(server_url: URL) -> None:
+    """`gisgrid db downgrade` that would drop tables or columns asks (or takes --yes); one losing nothing does not."""
+    from typer.testing import CliRunner
+
+    from gisgrid.cli import _register_optional, app
+
+    _register_optional()
+    runner = CliRunner()
+    url = new_database(server_url, "gisgrid_down")
+    engine = make_engine(url)
+    env = {"GISGRID_DATABASE_URL": url.render_as_string(hide_password=False)}
+    try:
+        ensure_postgis(engine)
+        migrate.upgrade(url)
+
+        refused = runner.invoke(app, ["db", "downgrade", "base"], env=env, input="n\n")
+        assert refused.exit_code == 1
+        assert refused.output == (
+            "downgrading to base drops tables or columns and the data in them (reverting migrations 0010, 0009, "
+            "0006, 0004, 0003, 0002, 0001). Continue? [y/N]: n\nAborted.\n"
+        )
+        assert migrate.current(url) == migrate.head() and set(inspect(engine).get_table_names()) >= TABLES
+
+        step = runner.invoke(app, ["db", "downgrade", "0008", "--yes"], env=env)  # 0010, 0009 drop columns
+        assert (step.exit_code, step.output) == (0, "at revision 0008\n")
+        quiet = runner.invoke(app, ["db", "downgrade", "0006"], env=env)  # 0008, 0007 drop no data: not asked
+        assert (quiet.exit_code, quiet.output) == (0, "at revision 0006\n")
+
+        agreed = runner.invoke(app, ["db", "downgrade", "base"], env=env, input="y\n")
+        assert agreed.exit_code == 0 and agreed.output.endswith("Continue? [y/N]: y\nat revision base\n")
+        engine.dispose()
+        assert not (TABLES & set(inspect(engine).get_table_names()))
+    finally:
+        engine.dispose()
+        drop_database(server_url, url.database or "")

@@ -7,19 +7,28 @@ from contextlib import contextmanager
 
 import typer
 from pydantic import ValidationError
+from pydantic_settings import SettingsError
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from gisgrid.errors import ConfigError
-from gisgrid.settings import Settings
+from gisgrid.settings import Settings, settings_error_field, unknown_env_settings
 
 
 def build_settings() -> Settings:
+    """Settings from the environment, or a one-line ConfigError naming the setting; a GISGRID_* variable that is no
+    setting gets a warning line."""
+    for line in unknown_env_settings():
+        typer.echo(f"warning: {line}", err=True)
     try:
         return Settings()
     except ValidationError as exc:
         first = exc.errors()[0]
         field = "GISGRID_" + str(first["loc"][0]).upper() if first.get("loc") else "GISGRID_*"
-        raise ConfigError(f"{field}: {first['msg']}") from None
+        msg = str(first["msg"]).removeprefix("Value error, ")
+        raise ConfigError(f"{field}: {msg}") from None
+    except SettingsError as exc:  # a list/dict setting whose value is not JSON
+        field = settings_error_field(str(exc)) or "GISGRID_*"
+        raise ConfigError(f"{field}: not valid JSON (a list is written e.g. '[\"local.csv\"]')") from None
 
 
 def settings_of(ctx: typer.Context) -> Settings:

@@ -6,11 +6,18 @@ import typer
 
 from gisgrid.cli.common import echo, settings_of
 from gisgrid.errors import ConfigError
+from gisgrid.settings import Settings
 from gisgrid.storage import migrate
-from gisgrid.storage.cluster import Cluster, ensure_postgis_installed
+from gisgrid.storage.cluster import TRUST_WARNING, Cluster, ensure_postgis_installed
 from gisgrid.storage.database import database_url, prepare_database
 
 app = typer.Typer(help="Database: embedded PostGIS cluster (默认内置数据库) and migrations.", no_args_is_help=True)
+
+
+def warn_if_trusting(settings: Settings) -> None:
+    """One line on stderr when the embedded cluster was made before passwords (trust)."""
+    if settings.embedded and Cluster(settings).trusts_local_users():
+        typer.echo(f"warning: {TRUST_WARNING}", err=True)
 
 
 def _no_cluster_with_url(ctx: typer.Context, what: str) -> None:
@@ -32,8 +39,10 @@ def setup(ctx: typer.Context) -> None:
 @app.command()
 def up(ctx: typer.Context) -> None:
     """Start the private cluster (or use GISGRID_DATABASE_URL), create the database and PostGIS, migrate."""
-    url = prepare_database(settings_of(ctx), echo)
+    settings = settings_of(ctx)
+    url = prepare_database(settings, echo)
     echo(f"database ready: {url.render_as_string(hide_password=True)} (migration {migrate.head()})")
+    warn_if_trusting(settings)
 
 
 @app.command()
@@ -52,6 +61,20 @@ def status(ctx: typer.Context) -> None:
         echo(f"external server: {database_url(settings).render_as_string(hide_password=True)}")
         return
     echo(Cluster(settings).status().to_text())
+    warn_if_trusting(settings)
+
+
+@app.command()
+def secure(ctx: typer.Context) -> None:
+    """Give an embedded cluster made before passwords (trust: any local user was superuser) a password: set it,
+    keep it in GISGRID_DATA_DIR/pg.password (0600), make pg_hba.conf ask for it (scram-sha-256), reload.
+    Everything using the project's settings picks it up; a hand-written URL needs the password (gisgrid db url)."""
+    _no_cluster_with_url(ctx, "secure")
+    cluster = Cluster(settings_of(ctx))
+    if cluster.secure(echo):
+        echo(f"secured: {cluster.status().url}")
+    else:
+        echo("already password-protected: nothing to do")
 
 
 @app.command()
@@ -70,9 +93,19 @@ def upgrade(ctx: typer.Context, revision: str = typer.Argument("head", help="Tar
 
 @app.command()
 def downgrade(
-    ctx: typer.Context, revision: str = typer.Argument(..., help="Target revision, e.g. -1 or base.")
+    ctx: typer.Context,
+    revision: str = typer.Argument(..., help="Target revision, e.g. -1 or base."),
+    yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask before dropping tables or columns (scripts)."),
 ) -> None:
-    """Revert migrations down to REVISION."""
+    """Revert migrations down to REVISION. Reverting drops the tables and columns those migrations made, with their
+    data: it asks first (back up before, see docs/operations.md)."""
     target = database_url(settings_of(ctx))
+    losing = migrate.destructive_steps(target, revision)
+    if losing and not yes:
+        typer.confirm(
+            f"downgrading to {revision} drops tables or columns and the data in them (reverting migrations "
+            f"{', '.join(losing)}). Continue?",
+            abort=True,
+        )
     migrate.downgrade(target, revision)
     echo(f"at revision {migrate.current(target) or 'base'}")

@@ -7,8 +7,9 @@ import socket
 import typer
 
 from gisgrid.cli.common import echo, settings_of
+from gisgrid.cli.db import warn_if_trusting
 from gisgrid.errors import ConfigError
-from gisgrid.settings import normalise_root_path
+from gisgrid.settings import ensure_data_dir, normalise_root_path
 from gisgrid.storage.database import prepare_database
 
 
@@ -39,19 +40,32 @@ def serve(
         "--root-path",
         help="Path prefix a reverse proxy serves gisgrid under, e.g. /gisgrid (default GISGRID_ROOT_PATH, none).",
     ),
+    log_level: str = typer.Option(
+        None, "--log-level", help="critical, error, warning, info (with the access log) or debug (GISGRID_LOG_LEVEL)."
+    ),
 ) -> None:
     """Serve the API (/docs), the console and the field page."""
-    import uvicorn
-    from uvicorn.supervisors import Multiprocess
-
-    from api.main import create_app
+    from api.access_log import LOG_LEVELS, AccessLog, log_config
 
     settings = settings_of(ctx)
+    # Options are checked before anything starts (0 would silently mean the default; 70000 a traceback at bind).
+    if port is not None and not 1 <= port <= 65535:
+        raise ConfigError(f"--port must be between 1 and 65535, not {port}")
+    level = (log_level or settings.log_level).lower()
+    if level not in LOG_LEVELS:
+        raise ConfigError(f"--log-level must be one of {', '.join(LOG_LEVELS)}, not {log_level!r}")
     try:
         root = settings.root_path if root_path is None else normalise_root_path(root_path)
     except ValueError as exc:
         raise ConfigError(f"--root-path: {exc}") from None
+    ensure_data_dir(settings)  # photos are kept there, also with an external database
+    import uvicorn  # after the checks: a wrong option is answered at once
+    from uvicorn.supervisors import Multiprocess
+
+    from api.main import create_app
+
     prepare_database(settings, echo)
+    warn_if_trusting(settings)
     host = host or settings.host
     port = port or settings.port
     sock = listen(host, port)
@@ -63,10 +77,11 @@ def serve(
         f"  field:     {pages}/field\n  API docs:  {pages}/docs\n  health:    {pages}/health"
     )
     # root_path is the ASGI way: the app builds every URL it gives out from scope["root_path"].
-    if workers == 1:
-        config = uvicorn.Config(create_app(settings), log_level="info", root_path=root)
+    logging = {"log_config": log_config(level), "log_level": level, "access_log": False, "root_path": root}
+    if workers == 1:  # AccessLog logs the requests (uvicorn's own access log is off)
+        config = uvicorn.Config(AccessLog(create_app(settings)), **logging)
         uvicorn.Server(config).run(sockets=[sock])
     else:
         # Each worker builds its app from the same GISGRID_* environment.
-        config = uvicorn.Config("api.main:create_app", factory=True, workers=workers, log_level="info", root_path=root)
+        config = uvicorn.Config("api.access_log:create_logged_app", factory=True, workers=workers, **logging)
         Multiprocess(config, sockets=[sock]).run()

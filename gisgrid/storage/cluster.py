@@ -1,8 +1,10 @@
 """The embedded PostGIS cluster: a private PostgreSQL server in ``<data_dir>/pg``.
 
 Why a private cluster: a command center or an analyst's laptop must run gisgrid without a DBA. The cluster
-listens on 127.0.0.1 only (no unix socket, so deep folder paths are fine) with trust authentication for
-the local superuser ``gisgrid``.
+listens on 127.0.0.1 only (no unix socket, so deep folder paths are fine). Its superuser ``gisgrid`` logs in with
+a password (scram-sha-256) made at ``initdb`` and kept in ``<data_dir>/pg.password`` (mode 0600): with trust,
+every local OS account could connect as superuser and run programs as the cluster's OS user. Clusters made
+before that (trust) keep working; ``gisgrid db secure`` gives them the password.
 
 As root, ``initdb``/``pg_ctl`` refuse to run, so they are run as the ``postgres`` OS user through
 ``runuser`` (as Debian's own ``pg_ctlcluster`` does) and the cluster folder is owned by ``postgres``.
@@ -18,20 +20,30 @@ import hashlib
 import os
 import pwd
 import re
+import secrets
 import shutil
 import socket
 import subprocess
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from sqlalchemy.engine import URL, make_url
+
 from gisgrid.errors import ConfigError, DatabaseError
-from gisgrid.settings import Settings
+from gisgrid.settings import Settings, ensure_data_dir
 
 SUPERUSER = "gisgrid"
 PG_OS_USER = "postgres"
 _CONF_MARK = "# gisgrid settings"
 FALLBACK_ROOT = Path("/var/lib/gisgrid/clusters")
+PASSWORD_FILE = "pg.password"
+AUTH_METHOD = "scram-sha-256"
+TRUST_WARNING = (
+    "the embedded cluster trusts every local user (any OS account may connect as its superuser without a "
+    "password): run gisgrid db secure to give it a password (docs/operations.md)"
+)
 
 
 def is_root() -> bool:
@@ -163,7 +175,7 @@ class ClusterStatus:
         if not self.initialised:
             return f"not initialised ({self.datadir}); run: gisgrid db up"
         state = "running" if self.running else "stopped"
-        return f"{state}: {self.datadir} port {self.port} → {self.url}"
+        return f"{state}: {self.datadir} port {self.port} → {self.url}"  # url: password masked
 
 
 class Cluster:
@@ -204,11 +216,49 @@ class Cluster:
         ports = re.findall(r"^port\s*=\s*(\d+)", conf.read_text(), flags=re.M)
         return int(ports[-1]) if ports else None
 
+    @property
+    def password_file(self) -> Path:
+        # Beside pg/, owned by the user running gisgrid (pg/ itself belongs to postgres when run as root).
+        return self.settings.data_path / PASSWORD_FILE
+
+    def password(self) -> str | None:
+        """The superuser's password; None for a cluster made before passwords (trust)."""
+        try:
+            return self.password_file.read_text().strip() or None
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise ConfigError(f"cannot read the cluster password {self.password_file}: {exc.strerror}") from None
+
+    def _write_password(self, password: str) -> None:
+        path = self.password_file
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(password + "\n")
+        path.chmod(0o600)  # O_CREAT's mode does not apply to a file that was there already
+
     def url(self, dbname: str | None = None) -> str:
+        """The URL with the password (from the password file): for code that connects; mask it for people."""
         port = self.port()
         if port is None:
             raise ConfigError(f"the embedded cluster is not initialised ({self.datadir}); run: gisgrid db up")
-        return f"postgresql+psycopg2://{SUPERUSER}@127.0.0.1:{port}/{dbname or self.settings.db_name}"
+        url = URL.create(
+            "postgresql+psycopg2",
+            username=SUPERUSER,
+            password=self.password(),
+            host="127.0.0.1",
+            port=port,
+            database=dbname or self.settings.db_name,
+        )
+        return url.render_as_string(hide_password=False)
+
+    def trusts_local_users(self) -> bool:
+        """pg_hba.conf lets some connection in without a password (a cluster made before passwords)."""
+        try:
+            lines = (self.datadir / "pg_hba.conf").read_text().splitlines()
+        except OSError:
+            return False
+        return any(_hba_method(line) == "trust" for line in lines)
 
     # -- state ---------------------------------------------------------------------------------
     def running(self) -> bool:
@@ -227,7 +277,7 @@ class Cluster:
             running=self.running() if init else False,
             port=self.port(),
             datadir=self.datadir,
-            url=self.url() if init else None,
+            url=make_url(self.url()).render_as_string(hide_password=True) if init else None,
         )
 
     # -- lifecycle -----------------------------------------------------------------------------
@@ -268,7 +318,7 @@ class Cluster:
         # Refuse before creating anything, so a refused start leaves no half-made cluster behind.
         if self.settings.db_port is not None and port_in_use(self.settings.db_port):
             raise ConfigError(_port_taken(self.settings.db_port))
-        self.settings.data_path.mkdir(parents=True, exist_ok=True)
+        ensure_data_dir(self.settings)
         created = not datadir.exists()
         datadir.mkdir(parents=True, exist_ok=True, mode=0o700)
         try:
@@ -277,18 +327,23 @@ class Cluster:
                 if datadir.parent != self.settings.data_path:
                     shutil.chown(datadir.parent, PG_OS_USER, PG_OS_USER)
             echo(f"initialising PostgreSQL {install.major} cluster in {datadir} …")
-            r = self._run_as(
-                [
-                    str(install.bindir / "initdb"),
-                    "-D",
-                    str(datadir),
-                    "-U",
-                    SUPERUSER,
-                    "--auth=trust",
-                    "--encoding=UTF8",
-                    "--locale=C.UTF-8",
-                ]
-            )
+            password = secrets.token_urlsafe(24)  # URL-safe: goes into the URL as is
+            self._write_password(password)
+            with self._pwfile(password) as pwfile:
+                r = self._run_as(
+                    [
+                        str(install.bindir / "initdb"),
+                        "-D",
+                        str(datadir),
+                        "-U",
+                        SUPERUSER,
+                        f"--auth-host={AUTH_METHOD}",
+                        f"--auth-local={AUTH_METHOD}",
+                        f"--pwfile={pwfile}",
+                        "--encoding=UTF8",
+                        "--locale=C.UTF-8",
+                    ]
+                )
             if r.returncode != 0:
                 raise DatabaseError(f"initdb failed in {datadir}: {r.stderr.strip().splitlines()[-1:]}")
             port = self.settings.db_port or free_port()
@@ -304,14 +359,92 @@ class Cluster:
             if created:
                 shutil.rmtree(datadir, ignore_errors=True)
             with contextlib.suppress(FileNotFoundError):
+                self.password_file.unlink()
+            with contextlib.suppress(FileNotFoundError):
                 if self.pointer.is_file():
                     self.pointer.unlink()
             raise
         return True
 
+    @contextlib.contextmanager
+    def _pwfile(self, password: str):
+        """A short-lived file holding the password for ``initdb --pwfile``, readable by the user initdb runs as."""
+        fd, name = tempfile.mkstemp(prefix="gisgrid-pw-")
+        try:
+            with os.fdopen(fd, "w") as f:
+                f.write(password + "\n")
+            if is_root():
+                shutil.chown(name, PG_OS_USER, PG_OS_USER)
+            yield name
+        finally:
+            os.unlink(name)
+
+    def secure(self, echo=print) -> bool:
+        """Give a trust cluster (made before passwords) the password auth new clusters have: set the superuser's
+        password, keep it in the password file, switch pg_hba.conf to scram-sha-256 and reload. False when there
+        was nothing to do. The cluster is started if it was stopped."""
+        if not self.initialised:
+            raise ConfigError(f"the embedded cluster is not initialised ({self.datadir}); gisgrid db up makes one")
+        if not self.trusts_local_users() and self.password():
+            return False
+        install = ensure_postgis_installed(self.settings, echo)
+        self.start(install, echo)
+        # A password file left by an interrupted run is reused: the role may already have it.
+        password = self.password() or secrets.token_urlsafe(24)
+        from sqlalchemy.exc import DBAPIError
+
+        from gisgrid.storage.database import describe_connect_error, make_engine  # database imports this module
+
+        engine = make_engine(self.url("postgres"), isolation_level="AUTOCOMMIT")
+        try:
+            try:
+                conn = engine.connect()
+            except DBAPIError as exc:  # e.g. a password cluster whose pg.password is gone
+                raise DatabaseError(describe_connect_error(engine.url, exc)) from None
+            with conn:
+                self._write_password(password)  # kept before the role has it: an interrupted run can go on
+                conn.exec_driver_sql(f"SET password_encryption = '{AUTH_METHOD}'")
+                # psycopg2 quotes the parameter client-side (ALTER ROLE takes no server-side parameters).
+                conn.exec_driver_sql(f"ALTER ROLE {SUPERUSER} WITH PASSWORD %(pw)s", {"pw": password})
+                hba = self.datadir / "pg_hba.conf"
+                # Written in place: the file keeps its owner (postgres when run as root) and mode.
+                hba.write_text(_hba_without_trust(hba.read_text()))
+                conn.exec_driver_sql("SELECT pg_reload_conf()")
+        finally:
+            engine.dispose()
+        self._wait_for_password_auth()
+        echo(f"password set (kept in {self.password_file}); pg_hba.conf now asks for it ({AUTH_METHOD})")
+        return True
+
+    def _wait_for_password_auth(self, timeout: float = 10.0) -> None:
+        """Until a connection with a wrong password is refused (trust lets it in): the reload is a signal the server
+        handles shortly after, and the command must not report success before it has."""
+        import psycopg2
+
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                psycopg2.connect(
+                    host="127.0.0.1",
+                    port=self.port(),
+                    user=SUPERUSER,
+                    password="not-" + secrets.token_hex(8),
+                    dbname="postgres",
+                    connect_timeout=5,
+                ).close()
+            except psycopg2.OperationalError as exc:
+                if "password" in str(exc):
+                    return
+                raise DatabaseError(f"the cluster did not come back after the reload: {exc}") from None
+            if time.monotonic() > deadline:
+                raise DatabaseError("the cluster still lets users in without a password after the reload")
+            time.sleep(0.1)
+
     def _set_port(self, port: int) -> None:
         conf = self.datadir / "postgresql.conf"
-        conf.write_text(conf.read_text() + f"port = {port}\n")
+        # One port line: the earlier ones go (initdb's own is commented out), not one more line per move.
+        kept = re.sub(r"^port\s*=.*\n?", "", conf.read_text(), flags=re.M)
+        conf.write_text(kept.rstrip("\n") + f"\nport = {port}\n")
 
     def start(self, install: PgInstall, echo=print) -> None:
         if self.running():
@@ -376,3 +509,29 @@ class Cluster:
         shutil.rmtree(datadir, ignore_errors=True)
         if self.pointer.is_file():
             self.pointer.unlink()
+
+
+def _hba_method_span(line: str) -> tuple[int, int] | None:
+    """Where the auth method of a pg_hba.conf record stands (``local db user method`` / ``host db user address
+    method``); None for a comment or blank line."""
+    fields = list(re.finditer(r"\S+", line.split("#", 1)[0]))
+    if not fields:
+        return None
+    n = 4 if fields[0].group() == "local" else 5
+    return fields[n - 1].span() if len(fields) >= n else None
+
+
+def _hba_method(line: str) -> str | None:
+    span = _hba_method_span(line)
+    return line[span[0] : span[1]] if span else None
+
+
+def _hba_without_trust(text: str) -> str:
+    """pg_hba.conf with every ``trust`` record asking for a scram-sha-256 password instead."""
+    out = []
+    for line in text.splitlines(keepends=True):
+        span = _hba_method_span(line)
+        if span and line[span[0] : span[1]] == "trust":
+            line = line[: span[0]] + AUTH_METHOD + line[span[1] :]
+        out.append(line)
+    return "".join(out)

@@ -22,13 +22,32 @@ from gisgrid.storage.cluster import Cluster
 Echo = Callable[[str], None]
 
 
+def mask_password(raw: str) -> str:
+    """``raw`` with the password of its ``user:password@`` part replaced by ``***``: for messages about a URL that
+    could not be parsed (so SQLAlchemy cannot mask it)."""
+    if "@" not in raw:
+        return raw
+    head, tail = raw.rsplit("@", 1)  # a password may hold "@"; the host may not
+    scheme, sep, userinfo = head.partition("//")
+    if not sep:
+        return "***@" + tail  # no "//": where the user ends is unclear, so show none of it
+    user, colon, _password = userinfo.partition(":")
+    return f"{scheme}//{user}:***@{tail}" if colon else raw
+
+
 def parse_url(raw: str) -> URL:
     """Validate a PostgreSQL URL and force the project's driver (psycopg2)."""
     try:
         url = make_url(raw)
     except ArgumentError:
         raise ConfigError(
-            f"GISGRID_DATABASE_URL is not a database URL: {raw!r}; "
+            f"GISGRID_DATABASE_URL is not a database URL: {mask_password(raw)!r}; "
+            "expected e.g. postgresql://user:password@host:5432/dbname"
+        ) from None
+    except ValueError as exc:  # e.g. a port that is not a number (SQLAlchemy's int() fails)
+        what = "has a port that is not a number" if "int()" in str(exc) else "is not a database URL"
+        raise ConfigError(
+            f"GISGRID_DATABASE_URL {what}: {mask_password(raw)!r}; "
             "expected e.g. postgresql://user:password@host:5432/dbname"
         ) from None
     if url.get_backend_name() not in ("postgresql", "postgres"):

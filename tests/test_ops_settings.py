@@ -1,0 +1,196 @@
+"""Operating the service: bad settings are one line naming the setting, typos are named, the data folder is the
+checkout's, the access log has times and durations."""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from gisgrid.settings import PROJECT_ROOT, Settings, unknown_env_settings
+from gisgrid.storage.database import mask_password
+
+GISGRID = [sys.executable, "-m", "gisgrid"]
+
+
+def run_cli(*args: str, cwd: Path | None = None, **env: str) -> subprocess.CompletedProcess[str]:
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("GISGRID_")}
+    environ.update(env)
+    environ["PYTHONPATH"] = os.pathsep.join([str(PROJECT_ROOT), environ.get("PYTHONPATH", "")])
+    return subprocess.run([*GISGRID, *args], capture_output=True, text=True, env=environ, cwd=cwd, timeout=120)
+
+
+def run_main(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], *args: str, **env: str
+) -> tuple[object, str]:
+    """``gisgrid ARGS`` in this process (a subprocess costs seconds of imports): (exit code, stderr)."""
+    import warnings
+
+    from gisgrid.cli import main
+
+    with monkeypatch.context() as m:
+        for key in [k for k in os.environ if k.startswith("GISGRID_")]:
+            m.delenv(key)
+        for key, value in env.items():
+            m.setenv(key, value)
+        m.setattr(sys, "argv", ["gisgrid", *args])
+        m.setattr(warnings, "showwarning", warnings.showwarning)  # main() installs its own
+        capsys.readouterr()
+        with pytest.raises(SystemExit) as exit_:
+            main()
+    return exit_.value.code, capsys.readouterr().err
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def a_file(tmp_path: Path) -> Path:
+    f = tmp_path / "afile"
+    f.write_text("")
+    return f
+
+
+def test_bad_settings_are_one_line_naming_the_setting(
+    tmp_path: Path, a_file: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    nowhere = f"postgresql://gisgrid@127.0.0.1:{_free_port()}/gisgrid"  # checked after the settings: never reached
+    cases = [
+        (
+            ["db", "status"],
+            {"GISGRID_CATALOGUE_EXTRA": "notjson"},
+            """error: GISGRID_CATALOGUE_EXTRA: not valid JSON (a list is written e.g. '["local.csv"]')""",
+        ),
+        (
+            ["db", "up"],
+            {"GISGRID_DATABASE_URL": "postgresql://u:SECRETPW@host:notaport/db"},
+            "error: GISGRID_DATABASE_URL has a port that is not a number: 'postgresql://u:***@host:notaport/db'; "
+            "expected e.g. postgresql://user:password@host:5432/dbname",
+        ),
+        (
+            ["db", "up"],
+            {"GISGRID_DATABASE_URL": "postgresql//gisgrid:SECRETPW@127.0.0.1:45430/review12"},
+            "error: GISGRID_DATABASE_URL is not a database URL: 'postgresql//gisgrid:***@127.0.0.1:45430/review12'; "
+            "expected e.g. postgresql://user:password@host:5432/dbname",
+        ),
+        (
+            ["serve"],
+            {"GISGRID_DATA_DIR": str(a_file / "sub"), "GISGRID_DATABASE_URL": nowhere},
+            f"error: GISGRID_DATA_DIR: cannot create {a_file / 'sub'}: Not a directory",
+        ),
+        (
+            ["serve"],
+            {"GISGRID_DATA_DIR": "/proc/gisgrid-test", "GISGRID_DATABASE_URL": nowhere},
+            "error: GISGRID_DATA_DIR: cannot create /proc/gisgrid-test: No such file or directory",
+        ),
+        (["serve", "--port", "70000"], {}, "error: --port must be between 1 and 65535, not 70000"),
+        (["serve", "--port", "0"], {}, "error: --port must be between 1 and 65535, not 0"),
+        (
+            ["serve", "--log-level", "loud"],
+            {},
+            "error: --log-level must be one of critical, error, warning, info, debug, not 'loud'",
+        ),
+        (
+            ["db", "status"],
+            {"GISGRID_LOG_LEVEL": "loud"},
+            "error: GISGRID_LOG_LEVEL: Input should be 'critical', 'error', 'warning', 'info' or 'debug'",
+        ),
+        (
+            ["db", "status"],
+            {"GISGRID_BASEMAP_URL": "ftp://x/{z}"},
+            "error: GISGRID_BASEMAP_URL: must be an http(s) URL or a path starting with /, not ftp://",
+        ),
+        (
+            ["db", "status"],
+            {"GISGRID_BASEMAP_URL": "http://tiles.example/no-placeholders.png"},
+            "error: GISGRID_BASEMAP_URL: an XYZ tile template needs {z}, {x} and {y} (missing {z}, {x}, {y})",
+        ),
+    ]
+    env = {"GISGRID_DATA_DIR": str(tmp_path / "data")}
+    for args, extra, message in cases:
+        assert run_main(monkeypatch, capsys, *args, **{**env, **extra}) == (1, message + "\n"), (args, extra)
+    # The real command, once: the same line from a fresh process.
+    r = run_cli("db", "up", GISGRID_DATABASE_URL="postgresql://u:SECRETPW@host:notaport/db")
+    assert (r.returncode, r.stdout) == (1, "") and "SECRETPW" not in r.stderr and r.stderr.count("\n") == 1
+    assert not (tmp_path / "data").exists()  # nothing was started or made
+
+
+def test_a_misspelt_variable_is_named_with_the_nearest_setting(tmp_path: Path) -> None:
+    url = f"postgresql://gisgrid@127.0.0.1:{_free_port()}/gisgrid"
+    r = run_cli("db", "status", GISGRID_DATABSE_URL=url, GISGRID_DATA_DIR=str(tmp_path))
+    assert r.stderr.splitlines()[0] == (
+        "warning: GISGRID_DATABSE_URL is not a gisgrid setting and is ignored (did you mean GISGRID_DATABASE_URL?)"
+    )
+    env = {"GISGRID_PORTT": "1", "GISGRID_REQUIRE_BROWSER": "1", "GISGRID_PORT": "1", "GISGRID_ZZZZZZZZ": "", "X": ""}
+    assert unknown_env_settings(env) == [
+        "GISGRID_PORTT is not a gisgrid setting and is ignored (did you mean GISGRID_PORT?)",
+        "GISGRID_ZZZZZZZZ is not a gisgrid setting and is ignored",
+    ]
+
+
+def test_mask_password() -> None:
+    assert mask_password("postgresql://u:p@ss/w:rd@h:5/db") == "postgresql://u:***@h:5/db"
+    assert mask_password("postgresql://u@h/db") == "postgresql://u@h/db"
+    assert mask_password("u:secret@h/db") == "***@h/db"  # no "//": all of the user part goes
+
+
+def test_basemap_url_is_an_xyz_template() -> None:
+    assert Settings(basemap_url="/basemap/{z}/{x}/{y}.png").basemap_url == "/basemap/{z}/{x}/{y}.png"
+    assert Settings(basemap_url="https://{s}.tiles.example/{z}/{x}/{y}.png").basemap_url
+    for bad in ("ftp://x/{z}/{x}/{y}", "tiles/{z}/{x}/{y}.png", "http://tiles.example/{z}/{x}.png"):
+        with pytest.raises(ValidationError):
+            Settings(basemap_url=bad)
+
+
+def test_data_dir_defaults_to_the_checkout_whatever_the_cwd(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("GISGRID_DATA_DIR", raising=False)
+    monkeypatch.chdir(tmp_path)
+    assert Settings().data_path == PROJECT_ROOT / ".gisgrid"
+    assert Settings().catalogue_dir == PROJECT_ROOT / "data"
+    # An installed package (no pyproject.toml beside it): the user's data folder.
+    monkeypatch.setattr("gisgrid.settings.in_checkout", lambda: False)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+    assert Settings().data_path == tmp_path / "xdg" / "gisgrid"
+    # From another directory, `db status` names the checkout's cluster, and makes nothing in the cwd.
+    r = run_cli("db", "status", cwd=tmp_path)
+    assert str(PROJECT_ROOT / ".gisgrid") in r.stdout and not (tmp_path / ".gisgrid").exists()
+
+
+def test_access_log_has_the_duration_and_the_log_lines_a_timestamp(caplog: pytest.LogCaptureFixture) -> None:
+    from fastapi import FastAPI
+    from fastapi.testclient import TestClient
+
+    from api.access_log import ACCESS_LOGGER, AccessLog, log_config
+
+    app = FastAPI()
+
+    @app.get("/x")
+    def x() -> dict[str, int]:
+        return {"a": 1}
+
+    with caplog.at_level(logging.INFO, logger=ACCESS_LOGGER), TestClient(AccessLog(app)) as client:
+        assert client.get("/x?b=2").status_code == 200
+        assert client.get("/missing").status_code == 404
+    lines = [r.getMessage() for r in caplog.records if r.name == ACCESS_LOGGER]
+    assert re.fullmatch(r'testclient:\d+ "GET /x\?b=2 HTTP/1.1" 200 \d+\.\dms', lines[0]), lines
+    assert re.fullmatch(r'testclient:\d+ "GET /missing HTTP/1.1" 404 \d+\.\dms', lines[1]), lines
+
+    import uvicorn.logging
+
+    cfg = log_config("warning")
+    assert cfg["loggers"][ACCESS_LOGGER]["level"] == "WARNING"
+    for name in ("default", "access"):
+        f = cfg["formatters"][name]
+        formatter = uvicorn.logging.DefaultFormatter(fmt=f["fmt"], datefmt=f["datefmt"], use_colors=False)
+        record = logging.LogRecord("gisgrid.access", logging.INFO, __file__, 1, "hello", None, None)
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d{4} INFO:     hello", formatter.format(record))
