@@ -18,7 +18,7 @@ from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.http import too_large_detail
-from gisgrid.errors import Conflict, DatabaseError, GisgridError, InvalidInput, NotFound, Unavailable
+from gisgrid.errors import Conflict, DatabaseError, GisgridError, InvalidInput, NotFound, Reason, Unavailable
 from gisgrid.storage.database import describe_connect_error
 from gisgrid.workflow import RoleNotAllowed
 
@@ -140,7 +140,7 @@ def _json_error_at(exc: RequestValidationError) -> dict[str, str] | None:
         reason = f"invalid JSON at line {line} column {column} (character {pos + 1}): {reason}"
     else:
         reason = f"invalid JSON: {reason}"
-    return {"field": "body", "reason": reason}
+    return {"field": "body", "reason": reason, "code": Reason.JSON_INVALID}
 
 
 def expected_media_type(request: Request) -> str | None:
@@ -189,7 +189,11 @@ def add_fallback_handlers(app: FastAPI) -> None:
         expected = expected_media_type(request)
         if expected is not None:
             sent = request.headers.get("content-type") or "no Content-Type"
-            item = {"field": "Content-Type", "reason": f"the body must be {expected}, got {sent}"}
+            item = {
+                "field": "Content-Type",
+                "reason": f"the body must be {expected}, got {sent}",
+                "code": Reason.UNSUPPORTED_MEDIA_TYPE,
+            }
             return JSONResponse(error_body("unsupported_media_type", [item]), status_code=415)
         at = _json_error_at(exc)
         if at is not None:

@@ -20,6 +20,7 @@ class FieldProblem(BaseModel):
 
     field: str | None = Field(default=None, examples=["name"])
     reason: str | None = Field(default=None, examples=["too long"])
+    code: str | None = Field(default=None, description="The reason as a stable code", examples=["string_too_long"])
 
 
 class ErrorMessage(BaseModel):
@@ -37,6 +38,11 @@ class ErrorBody(BaseModel):
         description="Machine-readable code: invalid_input, not_found, conflict, role_not_allowed, database_error, "
         "payload_too_large, unsupported_media_type, method_not_allowed, internal_error, …",
         examples=["invalid_input"],
+    )
+    reason: str | None = Field(
+        default=None,
+        description="Why, as a stable code of gisgrid.errors.Reason, when the refusal has a specific cause",
+        examples=["nul_character"],
     )
     detail: str | list[FieldProblem] | ErrorMessage | dict[str, Any] = Field(
         description="What went wrong",
