@@ -4,14 +4,22 @@
 
 from __future__ import annotations
 
+import html
+import logging
+import uuid
 from typing import Any
 
-from fastapi import FastAPI, Request
+import asyncpg
+import psycopg2
+from fastapi import FastAPI, Request, params
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from gisgrid.errors import Conflict, DatabaseError, GisgridError, InvalidInput, NotFound, Unavailable
+from api.http import too_large_detail
+from gisgrid.errors import Conflict, DatabaseError, GisgridError, InvalidInput, NotFound, Reason, Unavailable
+from gisgrid.storage.database import describe_connect_error
 from gisgrid.workflow import RoleNotAllowed
 
 STATUS: dict[type[GisgridError], int] = {
@@ -67,3 +75,135 @@ def add_exception_handlers(app: FastAPI) -> None:
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
         return JSONResponse(error_body(code, exc.detail), status_code=exc.status_code)
+
+
+# -- the answers no route gives itself: database outages, oversized or mistyped bodies, unexpected errors ------
+
+log = logging.getLogger("gisgrid.api")
+
+#: Raised when the database cannot be reached or takes no work: the sync engine's (connection refused or lost,
+#: pool exhausted) and asyncpg's. Answered 503 ``database_error``, as the intake and tile routes already do.
+DATABASE_DOWN: tuple[type[Exception], ...] = (
+    sa_exc.OperationalError,
+    sa_exc.TimeoutError,
+    psycopg2.OperationalError,
+    asyncpg.InterfaceError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.exceptions.OperatorInterventionError,
+    asyncpg.exceptions.InsufficientResourcesError,
+)
+
+_HTML_PAGE = """<!doctype html>
+<html lang="zh-CN"><head><meta charset="utf-8"><title>{title}</title></head>
+<body><h1>{title}</h1><p>{text}</p><p><small>{code}</small></p></body></html>
+"""
+_PAGES = {
+    "database_error": ("服务暂不可用", "数据库暂时无法连接,请稍后刷新页面。如持续出现,请联系系统管理员。"),
+    "internal_error": ("服务器内部错误", "请求未能完成,请稍后重试。如持续出现,请将下方编号告知系统管理员。"),
+}
+
+
+def _wants_html(request: Request) -> bool:
+    """A browser opening a page (the console, the field page) gets a short zh-CN page, any other client JSON."""
+    accept = request.headers.get("accept", "")
+    return "text/html" in accept and "application/json" not in accept
+
+
+def fallback_response(request: Request, status: int, code: str, detail: str, ref: str = "") -> Response:
+    if _wants_html(request) and code in _PAGES:
+        title, text = _PAGES[code]
+        page = _HTML_PAGE.format(title=title, text=text, code=html.escape(f"{code} {ref}".strip()))
+        return HTMLResponse(page, status_code=status, headers={"Cache-Control": "no-store"})
+    return JSONResponse(error_body(code, detail), status_code=status, headers={"Cache-Control": "no-store"})
+
+
+def database_down_detail(request: Request, exc: Exception) -> str:
+    """Why, without the statement or its parameters (they may hold user data) or the password."""
+    if isinstance(exc, sa_exc.TimeoutError):
+        return "the database connection pool is exhausted (every connection busy); try again shortly"
+    engine = getattr(request.app.state, "engine", None)
+    why = describe_connect_error(engine.url, exc) if engine is not None else type(exc).__name__
+    return f"the database is unavailable; try again later ({why})"
+
+
+def _json_error_at(exc: RequestValidationError) -> dict[str, str] | None:
+    """For a body that is not JSON: where the parser stopped, as line and column (FastAPI gives the offset as
+    the error's location, which the plain handler would report as a field name)."""
+    errors = exc.errors()
+    if len(errors) != 1 or errors[0].get("type") != "json_invalid":
+        return None
+    doc, pos = exc.body, errors[0]["loc"][-1]
+    reason = errors[0].get("ctx", {}).get("error", "not JSON")
+    if isinstance(doc, str) and isinstance(pos, int):
+        line = doc.count("\n", 0, pos) + 1
+        column = pos - (doc.rfind("\n", 0, pos) + 1) + 1
+        reason = f"invalid JSON at line {line} column {column} (character {pos + 1}): {reason}"
+    else:
+        reason = f"invalid JSON: {reason}"
+    return {"field": "body", "reason": reason, "code": Reason.JSON_INVALID}
+
+
+def expected_media_type(request: Request) -> str | None:
+    """The body type the matched route reads, when the request sent a body of another: None if it fits."""
+    body_field = getattr(request.scope.get("route"), "body_field", None)
+    if body_field is None:
+        return None
+    form = isinstance(body_field.field_info, params.Form)
+    sent = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if form:
+        ok = sent in ("multipart/form-data", "application/x-www-form-urlencoded")
+        return None if ok else "multipart/form-data"
+    json_type = sent == "application/json" or (sent.startswith("application/") and sent.endswith("+json"))
+    if json_type or (not sent and request.headers.get("content-length", "0") == "0"):
+        return None  # no body at all: the plain "Field required" names it
+    return "application/json"
+
+
+def add_fallback_handlers(app: FastAPI) -> None:
+    """Handlers for what escapes the domain errors: call after ``add_exception_handlers`` (the validation
+    handler here refines the one registered there and hands it everything else)."""
+
+    async def _database_down(request: Request, exc: Exception) -> Response:
+        detail = database_down_detail(request, exc)
+        log.warning("%s %s: 503 %s", request.method, request.url.path, detail)  # a line, not a traceback
+        return fallback_response(request, 503, "database_error", detail)
+
+    for cls in DATABASE_DOWN:
+        app.add_exception_handler(cls, _database_down)
+
+    @app.exception_handler(sa_exc.DBAPIError)
+    async def _dbapi(request: Request, exc: sa_exc.DBAPIError) -> Response:
+        if exc.connection_invalidated:  # the connection died under the statement: the server went away
+            return await _database_down(request, exc)
+        return await _internal(request, exc)
+
+    @app.exception_handler(413)
+    async def _too_large(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        detail = too_large_detail(request.scope)
+        return JSONResponse(error_body("payload_too_large", detail), status_code=413, headers={"Connection": "close"})
+
+    plain_validation = app.exception_handlers[RequestValidationError]
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> Response:
+        expected = expected_media_type(request)
+        if expected is not None:
+            sent = request.headers.get("content-type") or "no Content-Type"
+            item = {
+                "field": "Content-Type",
+                "reason": f"the body must be {expected}, got {sent}",
+                "code": Reason.UNSUPPORTED_MEDIA_TYPE,
+            }
+            return JSONResponse(error_body("unsupported_media_type", [item]), status_code=415)
+        at = _json_error_at(exc)
+        if at is not None:
+            return JSONResponse(error_body("invalid_input", [at]), status_code=422)
+        return await plain_validation(request, exc)
+
+    @app.exception_handler(Exception)
+    async def _internal(request: Request, exc: Exception) -> Response:
+        # A fault of ours: logged with its traceback under a reference the client is given; never sent.
+        ref = uuid.uuid4().hex[:12]
+        log.error("%s %s: 500 internal error ref=%s", request.method, request.url.path, ref, exc_info=exc)
+        detail = f"internal server error (reference {ref}); the server log has the details"
+        return fallback_response(request, 500, "internal_error", detail, ref)

@@ -6,13 +6,16 @@ import contextlib
 import gc
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from sqlalchemy.exc import OperationalError
 from starlette.middleware.gzip import GZipMiddleware
 
 from api.deps import AsyncPool
-from api.errors import add_exception_handlers
+from api.errors import add_exception_handlers, add_fallback_handlers
+from api.http import HeadAsGet, TooLargeAsJson, add_cors
+from api.inputs import refuse_nul_input
 from api.routers import cases, components, console, docs, evaluation, field, grids, health, home, tiles
+from api.schemas import error_responses, json_error_bodies
 from gisgrid import __version__
 from gisgrid.cases import INTAKE_SESSION_SETTINGS, load_services, sync_reference_data
 from gisgrid.components_store import catalogue_for
@@ -55,6 +58,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # FastAPI's /docs and /redoc load from a CDN: api.routers.docs serves Swagger UI from its vendored copy.
         docs_url=None,
         redoc_url=None,
+        # No path, query or form text with a NUL reaches PostgreSQL (JSON bodies: api.inputs.RequestModel).
+        dependencies=[Depends(refuse_nul_input)],
+        responses=error_responses(422, 500, 503),  # any route: its input, a fault of ours, the database down
     )
     app.state.settings = settings
     app.state.engine = engine
@@ -81,19 +87,21 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.search_terms = load_search_terms(settings.catalogue_dir)  # the field page's class search words
     app.state.reason_texts = load_reason_texts(settings.catalogue_dir)  # the pages' zh-CN of refusals' reasons
     add_exception_handlers(app)
+    add_fallback_handlers(app)
     app.include_router(tiles.router)  # first: the most requested path is matched before the others are tried
-    app.include_router(home.router)
-    app.include_router(health.router)
-    app.include_router(grids.router)
-    app.include_router(components.router)
-    app.include_router(cases.router)
-    app.include_router(evaluation.router)
-    app.include_router(console.router)
-    app.include_router(field.router)
+    # Bodies are refused past the limit, by Content-Length before reading and while reading (chunked); the photo
+    # forms set their own, larger one on their route.
+    limit = settings.max_json_bytes
+    for router in (home, health, grids, components, cases, evaluation, console, field):
+        app.include_router(router.router, max_body_size=limit)
     app.include_router(docs.router)
     # Case GeoJSON polled by the console compresses 5-20× (tiles are gzipped by their endpoint).
     # From 4 KB: a small answer (a filed case, ~2 KB) saves a few hundred bytes for the CPU of both ends. Level 6:
     # level 9 costs 3-4x the CPU for ~1 % less.
     app.add_middleware(GZipMiddleware, minimum_size=4096, compresslevel=6)
-    app.add_middleware(tiles.TileFastPath)  # added last: outside the others, tiles skip them
+    app.add_middleware(HeadAsGet)
+    app.add_middleware(TooLargeAsJson)
+    app.add_middleware(tiles.TileFastPath)  # outside the others, tiles skip them
+    json_error_bodies(app)
+    add_cors(app, settings.cors_origins)  # outermost when set: preflights and tiles answer cross-origin too
     return app

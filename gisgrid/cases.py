@@ -31,6 +31,7 @@ from gisgrid.events import DISPOSAL_NODE, EventCatalogue, EventClass, load_event
 from gisgrid.photos import PhotoInfo, PhotoStore, inspect_photo
 from gisgrid.settings import STORAGE_SRID, Settings
 from gisgrid.storage.prepared import AsyncFetcher, Prepared
+from gisgrid.texts import refuse_nul
 
 LOCAL_TZ = ZoneInfo("Asia/Shanghai")
 #: The nearest component of the implied class within this distance is linked to the case.
@@ -131,25 +132,18 @@ TEXT_LIMITS = {
 
 def check_texts(values: dict[str, Any], labels: dict[str, str] | None = None) -> None:
     """Refuse a text longer than ``TEXT_LIMITS`` allows for its field, or holding a NUL character (which no
-    PostgreSQL text can store); other values are not looked at. ``labels`` names a field as the caller's user
+    PostgreSQL text can store, also inside a dict or list value). ``labels`` names a field as the caller's user
     knows it (the CLI's ``--key`` for ``idempotency_key``)."""
     for name, value in values.items():
-        if not isinstance(value, str):
-            continue
         label = (labels or {}).get(name, name)
         limit = TEXT_LIMITS.get(name)
-        if limit is not None and len(value) > limit:
+        if isinstance(value, str) and limit is not None and len(value) > limit:
             raise InvalidInput(
                 f"{label}: at most {limit} characters, got {len(value)}",
                 detail=[{"field": label, "reason": "too long"}],
                 reason=Reason.STRING_TOO_LONG,
             )
-        if "\x00" in value:
-            raise InvalidInput(
-                f"{label}: contains a NUL character",
-                detail=[{"field": label, "reason": "NUL"}],
-                reason=Reason.NUL_CHARACTER,
-            )
+        refuse_nul({label: value})  # nested payload values too: jsonb cannot hold a NUL either
 
 
 def _now(now: dt.datetime | None) -> dt.datetime:

@@ -53,6 +53,7 @@ value spanning lines shifts later numbers), or the 1-based feature number for ot
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 import re
 from dataclasses import dataclass
@@ -76,6 +77,22 @@ log = logging.getLogger(__name__)
 STATUSES: tuple[str, ...] = ("完好", "破损", "丢失", "废弃", "移除")
 DATA_SOURCES: tuple[str, ...] = ("实测", "地形图", "基础地理数据", "其他")
 DEFAULT_STATUS = "完好"
+
+#: The longest text a component field takes from the API (its request models state these; file imports take
+#: what the source holds). Departments are codes, dates YYYY-MM-DD at most.
+TEXT_LIMITS: dict[str, int] = {
+    "id": 64,
+    "class_code": 8,
+    "name": 200,
+    "dept": 64,
+    "date": 10,
+    "note": 2000,
+    "reason": 2000,
+}
+#: ``attrs``, free key/value pairs: at most this many keys, each key this long, and this much JSON in all.
+ATTRS_MAX_KEYS = 100
+ATTRS_MAX_KEY_CHARS = 64
+ATTRS_MAX_JSON_CHARS = 10_000
 DISTRICT_DIGITS = 6
 SERIAL_DIGITS = 6
 
@@ -150,6 +167,19 @@ _MIN_YEAR = 1900  # earlier dates are placeholders such as 0001-01-01, not real 
 
 
 # --------------------------------------------------------------------------------------------- identifiers
+
+
+def attrs_problem(attrs: dict[str, Any]) -> str | None:
+    """Why ``attrs`` is too big to store (see ``ATTRS_MAX_*``), or None."""
+    if len(attrs) > ATTRS_MAX_KEYS:
+        return f"at most {ATTRS_MAX_KEYS} keys, got {len(attrs)}"
+    long_key = next((k for k in attrs if len(k) > ATTRS_MAX_KEY_CHARS), None)
+    if long_key is not None:
+        return f"keys of at most {ATTRS_MAX_KEY_CHARS} characters, got {len(long_key)}"
+    size = len(json.dumps(attrs, ensure_ascii=False))
+    if size > ATTRS_MAX_JSON_CHARS:
+        return f"at most {ATTRS_MAX_JSON_CHARS} characters as JSON, got {size}"
+    return None
 
 
 def identifier_length(scheme: str) -> int:

@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import geopandas as gpd
 import numpy as np
@@ -812,6 +813,19 @@ def import_components(
 # -- single-record operations (API) ---------------------------------------------------------------
 
 
+#: The zone the API's times are given in, as the cases' (``gisgrid.cases.LOCAL_TZ``): +08:00, not the session's UTC.
+LOCAL_TZ = ZoneInfo("Asia/Shanghai")
+
+
+def _local_time(column: str) -> str:
+    """SQL writing a timestamptz as ISO 8601 in ``LOCAL_TZ``. Asia/Shanghai keeps +08:00 all year (no DST since
+    1991), so the offset is written as a constant; the session's TimeZone (UTC) is left alone for the rest."""
+    return f"""to_char({column} AT TIME ZONE '{LOCAL_TZ.key}', 'YYYY-MM-DD"T"HH24:MI:SS.US') || '+08:00'"""
+
+
+_UPDATED_AT = _local_time("c.updated_at")
+
+
 def _feature_sql(extra: str = "") -> str:
     """SQL building one GeoJSON Feature of alias ``c``; ``extra`` adds ``'key', value`` properties."""
     return f"""
@@ -826,7 +840,7 @@ json_build_object(
      'maint_dept_code', c.maint_dept_code, 'maint_dept_name', d3.name,
      'initial_date', c.initial_date, 'change_date', c.change_date, 'data_source', c.data_source,
      'note', c.note, 'attrs', c.attrs, 'photos', c.photos, 'version', c.version,
-     'updated_at', c.updated_at{extra}))
+     'updated_at', {_UPDATED_AT}{extra}))
 """
 
 
@@ -859,7 +873,7 @@ def component_history(conn: Connection, component_id: str) -> list[dict[str, Any
         ),
         {"id": component_id},
     ).mappings()
-    return [{**r, "at": r["at"].isoformat()} for r in rows]
+    return [{**r, "at": r["at"].astimezone(LOCAL_TZ).isoformat()} for r in rows]
 
 
 @dataclass

@@ -22,6 +22,7 @@ class Reason(StrEnum):
     EXTRA_FORBIDDEN = "extra_forbidden"
     JSON_INVALID = "json_invalid"
     MODEL_ATTRIBUTES_TYPE = "model_attributes_type"
+    UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type"  # a body not sent as the route reads it (JSON or a form)
     DICT_TYPE = "dict_type"
     STRING_TYPE = "string_type"
     STRING_TOO_SHORT = "string_too_short"

@@ -7,14 +7,15 @@ nothing reads the environment at import time.
 from __future__ import annotations
 
 import difflib
+import json
 import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from gisgrid.errors import ConfigError
 
@@ -136,6 +137,28 @@ class Settings(BaseSettings):
         description="Database connections each server process keeps open per pool (as many again in bursts); "
         "below the concurrent requests a process serves, connections are opened and closed on every burst",
     )
+    max_json_bytes: int = Field(
+        default=1024 * 1024,
+        ge=1024,
+        le=256 * 1024 * 1024,
+        description="Largest JSON request body in bytes (default 1 MB); larger ones get 413 before they are read. "
+        "Photo forms have their own limit (10 photos of 15 MB)",
+    )
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Web origins allowed to call the API from a browser (CORS), comma-separated, e.g. "
+        "https://app.example.cn; '*' for any. Default none: same origin only",
+    )
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, v: object) -> object:
+        # Comma-separated in the environment (a JSON list works too); an origin has no path, so no trailing /.
+        if isinstance(v, str):
+            v = json.loads(v) if v.strip().startswith("[") else v.split(",")
+        if isinstance(v, list):
+            return [o.strip().rstrip("/") for o in v if isinstance(o, str) and o.strip()]
+        return v
 
     @field_validator("database_url")
     @classmethod

@@ -9,26 +9,27 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, File, Form, Header, Query, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 from sqlalchemy import Engine, text
 
 from api.dependencies import BBox, Page, bbox_query, known_query_only, page_query
 from api.deps import DATABASE_UNAVAILABLE, ActorDep, AsyncPool, EngineDep, IntakePoolDep
+from api.http import MAX_FORM_BYTES
+from api.inputs import RequestModel
 from api.prefix import BaseDep
+from api.schemas import error_responses
 from gisgrid import cases as svc
 from gisgrid.errors import DatabaseError, InvalidInput, NotFound, Reason
 from gisgrid.evaluation_service import PERIOD_HELP, parse_period
 from gisgrid.photos import MAX_BYTES as MAX_PHOTO_BYTES
 
-router = APIRouter(prefix="/cases", tags=["cases 案件"])
+router = APIRouter(prefix="/cases", tags=["cases 案件"], responses=error_responses(403, 404, 409, 413, 415))
 
 Datum = Literal["wgs84", "cgcs2000", "gcj02", "bd09"]
 Source = Literal["patrol", "hotline", "public_app", "sensor", "leader"]
 
 
-class CaseIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")  # a misspelt field is refused, not ignored
-
+class CaseIn(RequestModel):  # a misspelt field is refused, not ignored
     class_code: str = Field(description="Event class, e.g. 06010 (暴露垃圾)")
     scheme: Literal["gbt47678", "cjt214"] = "gbt47678"
     lon: float | None = Field(default=None, description="Longitude in ``datum`` (±180; checked by the service)")
@@ -42,17 +43,13 @@ class CaseIn(BaseModel):
     idempotency_key: str | None = Field(default=None, max_length=svc.TEXT_LIMITS["idempotency_key"])
 
 
-class ActionIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")  # a misspelt field is refused, not ignored
-
+class ActionIn(RequestModel):
     version: int = Field(description="The case version you acted on; a stale one gets 409")
     note: str | None = Field(default=None, max_length=svc.TEXT_LIMITS["note"])
     payload: dict[str, Any] = Field(default_factory=dict, description="department, reason, result, amount/unit …")
 
 
-class MergeIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")  # a misspelt field is refused, not ignored
-
+class MergeIn(RequestModel):
     into: int = Field(description="The case to keep")
     version: int
 
@@ -107,7 +104,12 @@ async def report(
     return await _report(pool, engine, services, item, actor.role, base)
 
 
-@router.post("/form", status_code=201, summary="案件上报(带照片) Report a case with photos (multipart)")
+@router.post(
+    "/form",
+    status_code=201,
+    summary="案件上报(带照片) Report a case with photos (multipart)",
+    max_body_size=MAX_FORM_BYTES,
+)
 async def report_form(
     pool: IntakePoolDep,
     engine: EngineDep,
@@ -285,6 +287,7 @@ def act(
 @router.post(
     "/{case_id}/actions/{action}/form",
     summary="办理(带照片) Apply an action with photos: 处置 after-photos, evidence for the others",
+    max_body_size=MAX_FORM_BYTES,
 )
 async def act_form(
     engine: EngineDep,

@@ -8,55 +8,78 @@ import numpy as np
 from fastapi import APIRouter, Depends, File, Query, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, JSONResponse
-from pydantic import BaseModel, Field
+from pydantic import Field, field_validator
 
 from api.dependencies import BBox, DatumQuery, Page, bbox_query, known_query_only, page_query
 from api.deps import ActorDep, EngineDep
+from api.http import MAX_FORM_BYTES
+from api.inputs import RequestModel
+from api.schemas import error_responses
 from gisgrid import components_store as store
 from gisgrid import geodesy
+from gisgrid.components import TEXT_LIMITS, attrs_problem
 from gisgrid.errors import InvalidInput, NotFound, Reason
 from gisgrid.photos import MAX_BYTES as MAX_PHOTO_BYTES
 
-router = APIRouter(prefix="/components", tags=["components 部件"])
+router = APIRouter(prefix="/components", tags=["components 部件"], responses=error_responses(404, 409, 413, 415))
+
+_DEPT = TEXT_LIMITS["dept"]
+_DATE = TEXT_LIMITS["date"]
 
 
-class ComponentIn(BaseModel):
-    class_code: str = Field(description="Class code, e.g. 01037 (路灯) in GB/T 47678.5")
+class _Attrs(RequestModel):
+    @field_validator("attrs", check_fields=False)
+    @classmethod
+    def _attrs_size(cls, v: dict[str, Any] | None) -> dict[str, Any] | None:
+        problem = None if v is None else attrs_problem(v)
+        if problem:
+            raise ValueError(problem)
+        return v
+
+
+class ComponentIn(_Attrs):
+    class_code: str = Field(
+        max_length=TEXT_LIMITS["class_code"], description="Class code, e.g. 01037 (路灯) in GB/T 47678.5"
+    )
     lon: float = Field(ge=-180, le=180)
     lat: float = Field(ge=-90, le=90)
     datum: Literal["wgs84", "cgcs2000", "gcj02", "bd09"] = "wgs84"
-    id: str | None = Field(default=None, description="Identifier; omitted → generated (never reused)")
-    name: str | None = None
-    main_dept: str | None = Field(default=None, description="主管部门 code (default: the class's)")
-    owner_dept: str | None = Field(default=None, description="权属单位 code")
-    maint_dept: str | None = Field(default=None, description="养护单位 code")
+    id: str | None = Field(
+        default=None, max_length=TEXT_LIMITS["id"], description="Identifier; omitted → generated (never reused)"
+    )
+    name: str | None = Field(default=None, max_length=TEXT_LIMITS["name"])
+    main_dept: str | None = Field(default=None, max_length=_DEPT, description="主管部门 code (default: the class's)")
+    owner_dept: str | None = Field(default=None, max_length=_DEPT, description="权属单位 code")
+    maint_dept: str | None = Field(default=None, max_length=_DEPT, description="养护单位 code")
     status: Literal["完好", "破损", "丢失", "废弃", "移除"] | None = None
-    initial_date: str | None = Field(default=None, description="YYYYMMDD or YYYY-MM-DD")
-    change_date: str | None = None
+    initial_date: str | None = Field(default=None, max_length=_DATE, description="YYYYMMDD or YYYY-MM-DD")
+    change_date: str | None = Field(default=None, max_length=_DATE)
     data_source: Literal["实测", "地形图", "基础地理数据", "其他"] | None = None
-    note: str | None = None
-    attrs: dict[str, Any] = Field(default_factory=dict)
+    note: str | None = Field(default=None, max_length=TEXT_LIMITS["note"])
+    attrs: dict[str, Any] = Field(default_factory=dict, description="Free key/value pairs (at most 100 keys)")
     scheme: Literal["gbt47678", "cjt214"] = "gbt47678"
 
 
-class ComponentPatch(BaseModel):
+class ComponentPatch(_Attrs):
     version: int | None = Field(default=None, description="The version you read; a stale one gets 409")
     lon: float | None = Field(default=None, ge=-180, le=180)
     lat: float | None = Field(default=None, ge=-90, le=90)
     datum: Literal["wgs84", "cgcs2000", "gcj02", "bd09"] = "wgs84"
-    name: str | None = None
-    main_dept: str | None = None
-    owner_dept: str | None = None
-    maint_dept: str | None = None
+    name: str | None = Field(default=None, max_length=TEXT_LIMITS["name"])
+    main_dept: str | None = Field(default=None, max_length=_DEPT)
+    owner_dept: str | None = Field(default=None, max_length=_DEPT)
+    maint_dept: str | None = Field(default=None, max_length=_DEPT)
     status: Literal["完好", "破损", "丢失", "废弃", "移除"] | None = None
-    change_date: str | None = None
+    change_date: str | None = Field(default=None, max_length=_DATE)
     data_source: Literal["实测", "地形图", "基础地理数据", "其他"] | None = None
-    note: str | None = None
+    note: str | None = Field(default=None, max_length=TEXT_LIMITS["note"])
     attrs: dict[str, Any] | None = None
 
 
-class RetireIn(BaseModel):
-    reason: str = Field(min_length=1, description="Why the component is removed (移除)")
+class RetireIn(RequestModel):
+    reason: str = Field(
+        min_length=1, max_length=TEXT_LIMITS["reason"], description="Why the component is removed (移除)"
+    )
     version: int | None = None
 
 
@@ -145,7 +168,7 @@ def history(engine: EngineDep, component_id: str) -> dict[str, Any]:
         return {"id": component_id, "history": store.component_history(conn, component_id)}
 
 
-@router.post("/{component_id}/photos", summary="部件照片 Attach photos (multipart)")
+@router.post("/{component_id}/photos", summary="部件照片 Attach photos (multipart)", max_body_size=MAX_FORM_BYTES)
 async def add_photos(
     request: Request,
     engine: EngineDep,

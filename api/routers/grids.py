@@ -11,10 +11,11 @@ from starlette.datastructures import URL
 from api.dependencies import BBox, DatumQuery, Page, bbox_query, known_query_only, page_query
 from api.deps import EngineDep
 from api.prefix import public_url
+from api.schemas import error_responses
 from gisgrid import geodesy
 from gisgrid.grids import store
 
-router = APIRouter(prefix="/grids", tags=["grids 网格"])
+router = APIRouter(prefix="/grids", tags=["grids 网格"], responses=error_responses(404))
 
 Tier = Literal["unit", "1", "2", "3"]
 

@@ -10,6 +10,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from api.deps import DATABASE_UNAVAILABLE, AsyncPool
 from api.errors import domain_error_response
 from api.prefix import route_path
+from api.schemas import ErrorBody
 from gisgrid.errors import DatabaseError, GisgridError, NotFound
 from gisgrid.settings import STORAGE_SRID
 from gisgrid.workflow import TERMINAL_STATES
@@ -41,7 +42,10 @@ _PATH_PARAMETERS = [
         f"at most {tiles_sql.MAX_FEATURES} features per tile. Gzipped when the client accepts it."
     ),
     response_class=Response,
-    responses={200: {"content": {tiles_sql.MEDIA_TYPE: {}}}, 404: {"description": "Unknown layer or tile"}},
+    responses={
+        200: {"content": {tiles_sql.MEDIA_TYPE: {}}},
+        404: {"model": ErrorBody, "description": "Unknown layer or tile"},
+    },
     openapi_extra={"parameters": _PATH_PARAMETERS},
 )
 async def tile(request: Request) -> Response:

@@ -1,0 +1,444 @@
+"""The HTTP contract at the edges: every error is ``{"error", "detail"}`` JSON with its documented status.
+
+NUL characters anywhere (422 naming the field), the database down (503), unexpected faults (500, logged, never
+shown), body limits (413), wrong or malformed bodies (415 / 422 with line and column), HEAD, CORS, component
+limits and times, and an OpenAPI document that states these bodies.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import psycopg2
+import pytest
+import sqlalchemy.exc as sa_exc
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine
+
+from api.http import MAX_FORM_BYTES
+from api.main import create_app
+from gisgrid.boundaries import BoundaryOptions
+from gisgrid.grids import workflows
+from gisgrid.settings import Settings
+from tests.fixtures import write_small_district
+from tests.test_components_store import inside_points
+
+JSON = {"content-type": "application/json"}
+
+
+def nul_refused(field: str) -> dict[str, Any]:
+    """The body every NUL refusal has, the case service's: the field named, reason NUL."""
+    return {
+        "error": "invalid_input",
+        "reason": "nul_character",
+        "detail": {
+            "message": f"{field}: contains a NUL character",
+            "items": [{"field": field, "reason": "NUL", "code": "nul_character"}],
+        },
+    }
+
+
+@pytest.fixture
+def client(clean_db: Engine, settings: Settings, tmp_path: Path) -> Iterator[TestClient]:
+    workflows.import_boundaries(clean_db, write_small_district(tmp_path), BoundaryOptions())
+    workflows.generate_grids(clean_db)
+    with TestClient(create_app(settings)) as c:
+        yield c
+
+
+@pytest.fixture
+def lamp() -> dict[str, Any]:
+    """A valid component body (a street lamp inside the small district)."""
+    xs, ys = inside_points(1, seed=5)
+    return {"class_code": "01037", "lon": float(xs[0]), "lat": float(ys[0]), "datum": "cgcs2000"}
+
+
+@pytest.fixture
+def offline(unreachable_settings: Settings) -> Iterator[TestClient]:
+    """The app over a database that is not there."""
+    with TestClient(create_app(unreachable_settings), raise_server_exceptions=False) as c:
+        yield c
+
+
+# -- D3: NUL ---------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("extra", "field"),
+    [
+        ({"name": "a\x00b"}, "name"),
+        ({"note": "a\x00b"}, "note"),
+        ({"id": "4199\x00"}, "id"),
+        ({"attrs": {"k": "a\x00b"}}, "attrs.k"),
+        ({"attrs": {"k": ["ok", {"deep": "\x00"}]}}, "attrs.k[1].deep"),
+        ({"attrs": {"k\x00": 1}}, "attrs.k\\u0000"),
+    ],
+)
+def test_a_nul_in_a_component_body_is_a_422_naming_the_field(
+    client: TestClient, lamp: dict[str, Any], extra: dict[str, Any], field: str
+) -> None:
+    r = client.post("/components", json={**lamp, **extra})
+    assert r.status_code == 422
+    assert r.json() == nul_refused(field)
+
+
+@pytest.mark.parametrize(
+    ("path", "field"),
+    [
+        ("/grids/a%00b", "code"),
+        ("/components/a%00b", "component_id"),
+        ("/components/a%00b/history", "component_id"),
+        ("/components?department=a%00", "department"),
+        ("/cases?department=a%00b", "department"),
+        ("/grids?tier=unit&bbox=1,2,3,4%00", "bbox"),
+    ],
+)
+def test_a_nul_in_a_path_or_query_parameter_is_a_422_naming_it(client: TestClient, path: str, field: str) -> None:
+    r = client.get(path)
+    assert r.status_code == 422
+    assert r.json() == nul_refused(field)
+
+
+def test_a_nul_in_a_patch_retire_or_action_body_is_a_422(client: TestClient, lamp: dict[str, Any]) -> None:
+    cid = client.post("/components", json=lamp).json()["id"]
+    r = client.patch(f"/components/{cid}", json={"version": 1, "attrs": {"材质": "铸\x00铁"}})
+    assert (r.status_code, r.json()) == (422, nul_refused("attrs.材质"))
+    r = client.post(f"/components/{cid}/retire", json={"reason": "\x00"})
+    assert (r.status_code, r.json()) == (422, nul_refused("reason"))
+    r = client.post("/cases/1/actions/handle", json={"version": 1, "payload": {"result": "ok\x00"}})
+    assert (r.status_code, r.json()) == (422, nul_refused("payload.result"))
+
+
+def test_a_nul_in_a_form_field_or_an_upload_name_is_a_422(client: TestClient) -> None:
+    r = client.post("/cases/form", data={"class_code": "06010", "address": "x\x00"})
+    assert (r.status_code, r.json()) == (422, nul_refused("address"))
+    # httpx percent-encodes control characters in file names; a raw client need not.
+    body = (
+        b'--b\r\nContent-Disposition: form-data; name="photos"; filename="a\x00.jpg"\r\n'
+        b"Content-Type: image/jpeg\r\n\r\nxx\r\n--b--\r\n"
+    )
+    r = client.post("/components/x/photos", content=body, headers={"content-type": "multipart/form-data; boundary=b"})
+    assert (r.status_code, r.json()) == (422, nul_refused("photos.filename"))
+
+
+# -- D4: database down, unexpected errors ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", ["/cases?limit=1", "/grids?limit=1", "/components?limit=1", "/cases/1", "/grids/x"])
+def test_the_database_down_is_a_503_json_on_every_endpoint(offline: TestClient, path: str) -> None:
+    r = offline.get(path)
+    assert r.status_code == 503
+    assert r.headers["content-type"] == "application/json"
+    body = r.json()
+    assert body["error"] == "database_error"
+    assert body["detail"].startswith("the database is unavailable; try again later (cannot reach PostgreSQL at ")
+
+
+def test_the_console_with_the_database_down_is_a_short_chinese_page_or_json(offline: TestClient) -> None:
+    page = offline.get("/console", headers={"accept": "text/html,application/xhtml+xml,*/*;q=0.8"})
+    assert page.status_code == 503 and page.headers["content-type"].startswith("text/html")
+    assert '<html lang="zh-CN">' in page.text and "数据库暂时无法连接" in page.text
+    assert "Traceback" not in page.text and len(page.text) < 1000
+    api = offline.get("/console", headers={"accept": "application/json"})
+    assert api.status_code == 503 and api.json()["error"] == "database_error"
+
+
+def _failing_app(settings: Settings, exc: Exception) -> FastAPI:
+    app = create_app(settings)
+
+    @app.get("/fail")
+    def fail() -> None:
+        raise exc
+
+    return app
+
+
+@pytest.mark.parametrize(
+    "exc",
+    [
+        sa_exc.OperationalError("SELECT 1", {}, psycopg2.OperationalError("server closed the connection")),
+        sa_exc.TimeoutError("QueuePool limit of size 16 overflow 16 reached, connection timed out"),
+        sa_exc.DBAPIError("SELECT 1", {}, Exception("gone"), connection_invalidated=True),
+        psycopg2.OperationalError("could not connect to server"),
+        asyncpg.exceptions.CannotConnectNowError("the database system is starting up"),
+        asyncpg.exceptions.TooManyConnectionsError("sorry, too many clients already"),
+        asyncpg.InterfaceError("connection is closed"),
+    ],
+    ids=lambda e: type(e).__name__,
+)
+def test_every_database_unavailable_error_is_a_503(settings: Settings, exc: Exception) -> None:
+    with TestClient(_failing_app(settings, exc), raise_server_exceptions=False) as c:
+        r = c.get("/fail")
+    assert r.status_code == 503 and r.json()["error"] == "database_error"
+    if isinstance(exc, sa_exc.TimeoutError):
+        assert r.json()["detail"] == (
+            "the database connection pool is exhausted (every connection busy); try again shortly"
+        )
+
+
+def test_an_unexpected_error_is_a_500_json_logged_with_its_traceback_never_shown(
+    settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    app = _failing_app(settings, RuntimeError("secret internals"))
+    with caplog.at_level(logging.ERROR, logger="gisgrid.api"), TestClient(app, raise_server_exceptions=False) as c:
+        r = c.get("/fail")
+    assert r.status_code == 500 and r.headers["content-type"] == "application/json"
+    body = r.json()
+    assert body["error"] == "internal_error"
+    assert body["detail"].startswith("internal server error (reference ")
+    assert "secret" not in r.text and "Traceback" not in r.text
+    ref = body["detail"].split("reference ")[1].split(")")[0]
+    logged = [rec for rec in caplog.records if ref in rec.getMessage()]
+    assert logged and logged[0].exc_info is not None and "GET /fail" in logged[0].getMessage()
+
+
+def test_a_statement_error_that_is_not_an_outage_is_a_500_not_a_503(settings: Settings) -> None:
+    exc = sa_exc.ProgrammingError("SELECT nope", {}, psycopg2.ProgrammingError("column nope does not exist"))
+    with TestClient(_failing_app(settings, exc), raise_server_exceptions=False) as c:
+        r = c.get("/fail")
+    assert r.status_code == 500 and r.json()["error"] == "internal_error" and "nope" not in r.text
+
+
+# -- D5: OpenAPI -----------------------------------------------------------------------------------------------
+
+
+def _refs(node: Any) -> Iterator[str]:
+    if isinstance(node, dict):
+        for k, v in node.items():
+            if k == "$ref":
+                yield v
+            else:
+                yield from _refs(v)
+    elif isinstance(node, list):
+        for v in node:
+            yield from _refs(v)
+
+
+def test_openapi_states_the_real_error_bodies(settings: Settings) -> None:
+    with TestClient(create_app(settings)) as c:
+        spec = c.get("/openapi.json").json()
+    schemas = spec["components"]["schemas"]
+    assert "HTTPValidationError" not in schemas and "ValidationError" not in schemas
+    assert set(schemas["ErrorBody"]["required"]) == {"error", "detail"}
+    for ref in _refs(spec):  # every reference resolves
+        assert ref.startswith("#/components/schemas/") and ref.rsplit("/", 1)[1] in schemas, ref
+    errors = 0
+    for path, ops in spec["paths"].items():
+        for method, op in ops.items():
+            for status, resp in op["responses"].items():
+                if status.startswith(("4", "5")):
+                    errors += 1
+                    ref = resp["content"]["application/json"]["schema"]["$ref"]
+                    assert ref == "#/components/schemas/ErrorBody", (method, path, status)
+            assert {"422", "500", "503"} <= set(op["responses"]), (method, path)
+    assert errors > 100
+    ops = spec["paths"]
+    assert {"404", "409", "413", "415"} <= set(ops["/components/{component_id}"]["patch"]["responses"])
+    assert {"403", "404", "409"} <= set(ops["/cases/{case_id}/actions/{action}"]["post"]["responses"])
+    assert "404" in ops["/grids/{code}"]["get"]["responses"]
+
+
+# -- D6: body limits -------------------------------------------------------------------------------------------
+
+
+def test_a_json_body_over_the_limit_is_refused_by_content_length_with_413(client: TestClient) -> None:
+    r = client.post("/cases", content=b'{"description":"' + b"x" * (1024 * 1024) + b'"}', headers=JSON)
+    assert r.status_code == 413
+    assert r.json() == {
+        "error": "payload_too_large",
+        "detail": "request body larger than 1048576 bytes (1.0 MB), the limit of POST /cases",
+    }
+
+
+def test_a_chunked_json_body_is_refused_once_it_passes_the_limit(client: TestClient) -> None:
+    sent = 0
+
+    def chunks() -> Iterator[bytes]:
+        nonlocal sent
+        for _ in range(64):  # 4 MB if it were all read
+            sent += 1
+            yield b"x" * 65536
+
+    r = client.post("/components", content=chunks(), headers=JSON)  # no Content-Length: chunked
+    assert r.status_code == 413
+    assert r.json() == {
+        "error": "payload_too_large",
+        "detail": "request body larger than 1048576 bytes (1.0 MB), the limit of POST /components",
+    }
+
+
+def test_the_json_limit_is_a_setting(clean_db: Engine, settings: Settings) -> None:
+    app = create_app(settings.model_copy(update={"max_json_bytes": 2048}))
+    with TestClient(app) as c:
+        r = c.post("/cases", content=b'{"description":"' + b"x" * 3000 + b'"}', headers=JSON)
+        assert r.status_code == 413
+        assert r.json()["detail"] == "request body larger than 2048 bytes (0.0 MB), the limit of POST /cases"
+        assert c.post("/cases", json={"class_code": "06010", "description": "x" * 1500}).status_code != 413
+    assert Settings(max_json_bytes="5000").max_json_bytes == 5000
+
+
+def test_photo_forms_take_more_than_the_json_limit_up_to_their_own(client: TestClient) -> None:
+    assert MAX_FORM_BYTES == 10 * 15 * 1024 * 1024 + 1024 * 1024
+    big = client.post("/cases/form", data={"class_code": "06010"}, files={"photos": ("a.jpg", b"x" * 2_000_000)})
+    assert big.status_code == 422  # read and refused as not a photo, not 413
+    assert big.json()["detail"]["items"][0]["field"] == "photos[0]"
+
+    def chunks() -> Iterator[bytes]:
+        yield b'--b\r\nContent-Disposition: form-data; name="class_code"\r\n\r\n06010\r\n'
+        for _ in range(MAX_FORM_BYTES // (1024 * 1024) + 2):
+            yield b"x" * (1024 * 1024)
+
+    over = client.post("/cases/form", content=chunks(), headers={"content-type": "multipart/form-data; boundary=b"})
+    assert over.status_code == 413
+    assert over.json() == {
+        "error": "payload_too_large",
+        "detail": f"request body larger than {MAX_FORM_BYTES} bytes (151.0 MB), the limit of POST /cases/form",
+    }
+
+
+# -- D15 / D16: components -------------------------------------------------------------------------------------
+
+
+def test_component_times_are_china_time_like_the_cases(client: TestClient, lamp: dict[str, Any]) -> None:
+    feature = client.post("/components", json=lamp).json()
+    assert feature["properties"]["updated_at"].endswith("+08:00")
+    listed = client.get("/components", params={"limit": 1}).json()["features"][0]
+    assert listed["properties"]["updated_at"] == feature["properties"]["updated_at"]
+    history = client.get(f"/components/{feature['id']}/history").json()["history"]
+    assert history[0]["at"].endswith("+08:00")
+
+
+def test_the_component_api_refuses_misspelt_fields_and_over_long_values(
+    client: TestClient, lamp: dict[str, Any]
+) -> None:
+    r = client.post("/components", json={**lamp, "nmae": "typo"})
+    assert r.status_code == 422
+    assert r.json() == {
+        "error": "invalid_input",
+        "detail": [{"field": "nmae", "reason": "Extra inputs are not permitted", "code": "extra_forbidden"}],
+    }
+    r = client.post("/components", json={**lamp, "name": "灯" * 100_000})
+    assert r.status_code == 422
+    assert r.json() == {
+        "error": "invalid_input",
+        "detail": [{"field": "name", "reason": "String should have at most 200 characters", "code": "string_too_long"}],
+    }
+    r = client.post("/components", json={**lamp, "note": "x" * 2001})
+    assert r.json()["detail"] == [
+        {"field": "note", "reason": "String should have at most 2000 characters", "code": "string_too_long"}
+    ]
+    r = client.post("/components", json={**lamp, "attrs": {f"k{i}": i for i in range(101)}})
+    assert r.json()["detail"] == [
+        {"field": "attrs", "reason": "Value error, at most 100 keys, got 101", "code": "value_error"}
+    ]
+    r = client.post("/components", json={**lamp, "attrs": {"k": "x" * 10_000}})
+    assert r.json()["detail"] == [
+        {"field": "attrs", "reason": "Value error, at most 10000 characters as JSON, got 10009", "code": "value_error"}
+    ]
+    cid = client.post("/components", json=lamp).json()["id"]
+    r = client.patch(f"/components/{cid}", json={"version": 1, "stauts": "破损"})
+    assert r.json()["detail"] == [
+        {"field": "stauts", "reason": "Extra inputs are not permitted", "code": "extra_forbidden"}
+    ]
+    r = client.post(f"/components/{cid}/retire", json={"reason": "拆除", "note": "x"})
+    assert r.json()["detail"] == [
+        {"field": "note", "reason": "Extra inputs are not permitted", "code": "extra_forbidden"}
+    ]
+
+
+# -- D17: HEAD, malformed JSON, Content-Type, CORS ----------------------------------------------------------------
+
+
+def test_head_answers_like_get_without_a_body(client: TestClient, lamp: dict[str, Any]) -> None:
+    get, head = client.get("/health"), client.head("/health")
+    assert head.status_code == get.status_code == 200
+    assert head.content == b"" and head.headers["content-type"] == "application/json"
+    assert head.headers["content-length"] == get.headers["content-length"]
+    assert client.head("/grids?limit=1").status_code == 200
+    assert client.head("/components/nope").status_code == 404
+    assert client.head("/cases/1/merge").status_code == 405  # a POST-only path stays 405
+
+
+def test_malformed_json_says_where_with_line_and_column(client: TestClient) -> None:
+    r = client.post("/components", content=b'{"class_code": "01037",\n  "lon": 113.7,, "lat": 34.7}', headers=JSON)
+    assert r.status_code == 422
+    assert r.json() == {
+        "error": "invalid_input",
+        "detail": [
+            {
+                "field": "body",
+                "reason": "invalid JSON at line 2 column 16 (character 40): Expecting property name enclosed in "
+                "double quotes",
+                "code": "json_invalid",
+            }
+        ],
+    }
+
+
+@pytest.mark.parametrize("content_type", ["text/plain", "application/xml", "application/x-www-form-urlencoded", None])
+def test_a_json_endpoint_says_the_body_must_be_json(client: TestClient, content_type: str | None) -> None:
+    headers = {"content-type": content_type} if content_type else {}
+    r = client.post("/cases", content=b'{"class_code": "06010"}', headers=headers)
+    assert r.status_code == 415
+    got = content_type or "no Content-Type"
+    assert r.json() == {
+        "error": "unsupported_media_type",
+        "detail": [
+            {
+                "field": "Content-Type",
+                "reason": f"the body must be application/json, got {got}",
+                "code": "unsupported_media_type",
+            }
+        ],
+    }
+
+
+def test_a_form_endpoint_says_the_body_must_be_multipart(client: TestClient) -> None:
+    r = client.post("/cases/form", json={"class_code": "06010"})
+    assert r.status_code == 415
+    assert r.json() == {
+        "error": "unsupported_media_type",
+        "detail": [
+            {
+                "field": "Content-Type",
+                "reason": "the body must be multipart/form-data, got application/json",
+                "code": "unsupported_media_type",
+            }
+        ],
+    }
+
+
+def test_cors_is_off_by_default_and_on_for_the_configured_origins(clean_db: Engine, settings: Settings) -> None:
+    preflight = {"origin": "https://app.example.cn", "access-control-request-method": "POST"}
+    with TestClient(create_app(settings)) as c:
+        assert (
+            "access-control-allow-origin" not in c.get("/health", headers={"origin": "https://app.example.cn"}).headers
+        )
+        assert c.options("/cases", headers=preflight).status_code == 405
+    with TestClient(create_app(settings.model_copy(update={"cors_origins": ["https://app.example.cn"]}))) as c:
+        r = c.options("/cases", headers={**preflight, "access-control-request-headers": "content-type,x-actor"})
+        assert r.status_code == 200 and r.headers["access-control-allow-origin"] == "https://app.example.cn"
+        r = c.get("/health", headers={"origin": "https://app.example.cn"})
+        assert r.headers["access-control-allow-origin"] == "https://app.example.cn"
+        assert "access-control-allow-origin" not in c.get("/health", headers={"origin": "https://evil.example"}).headers
+
+
+def test_cors_origins_setting_reads_a_comma_list(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GISGRID_CORS_ORIGINS", "https://a.example.cn/, http://10.0.0.5:8080")
+    assert Settings().cors_origins == ["https://a.example.cn", "http://10.0.0.5:8080"]
+    monkeypatch.setenv("GISGRID_CORS_ORIGINS", '["*"]')
+    assert Settings().cors_origins == ["*"]
+    monkeypatch.delenv("GISGRID_CORS_ORIGINS")
+    assert Settings().cors_origins == []
+
+
+def test_json_error_bodies_round_trip(client: TestClient) -> None:
+    """Every error above is JSON a client can parse with one model: error + detail (+ reason, a code)."""
+    for r in (client.get("/grids/a%00b"), client.post("/cases", content=b"{", headers=JSON), client.get("/nope")):
+        assert {"error", "detail"} <= set(json.loads(r.text)) <= {"error", "reason", "detail"}
