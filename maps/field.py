@@ -32,19 +32,25 @@ only in a secure context (HTTPS, or ``localhost``), as they allow GPS.
 
 from __future__ import annotations
 
-import csv
 import functools
 import hashlib
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from gisgrid.errors import ConfigError
 from gisgrid.events import EventCatalogue
-from gisgrid.settings import catalogue_folder
 from maps.assets import ASSETS
 from maps.basemap import SHIFT_JS, Basemap, gcj02_shift_table
-from maps.pagejs import LIGHT_COLOURS, LIGHT_LABELS, attr, json_for_script, light_css, load_reason_texts, with_dom
+from maps.pagejs import (
+    LIGHT_COLOURS,
+    LIGHT_LABELS,
+    attr,
+    json_for_script,
+    light_css,
+    load_reason_texts,
+    page_words,
+    with_dom,
+)
 
 TITLE = "gisgrid 网格员上报"
 DEFAULT_CENTER = (34.75, 113.65)  # lat, lon: used only while no boundaries are loaded
@@ -120,17 +126,9 @@ def load_search_terms(catalogue_dir: Path) -> dict[str, tuple[str, ...]]:
     """The class search's common words: term → the words of class names it finds (``search_terms.csv``,
     columns ``term,finds``; a term on several rows finds each). ``catalogue_dir`` is ``data/`` or
     ``data/catalogue/``."""
-    path = catalogue_folder(catalogue_dir, SEARCH_TERMS_FILE) / SEARCH_TERMS_FILE
     terms: dict[str, list[str]] = {}
-    with path.open(encoding="utf-8", newline="") as f:
-        reader = csv.DictReader(f)
-        if reader.fieldnames != ["term", "finds"]:
-            raise ConfigError(f"{path}: the header must be term,finds (got {reader.fieldnames})")
-        for line, row in enumerate(reader, start=2):
-            term, finds = (row["term"] or "").strip(), (row["finds"] or "").strip()
-            if not term or not finds:
-                raise ConfigError(f"{path}:{line}: term and finds must both be given")
-            terms.setdefault(term, []).append(finds)
+    for _path, _line, (term, finds) in page_words(catalogue_dir, SEARCH_TERMS_FILE, ["term", "finds"]):
+        terms.setdefault(term, []).append(finds)
     return {t: tuple(f) for t, f in terms.items()}
 
 

@@ -10,6 +10,7 @@ import csv
 import functools
 import json
 import re
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,32 +18,40 @@ from branca.element import MacroElement
 from folium.template import Template
 
 from gisgrid.errors import ConfigError
-from gisgrid.settings import PROJECT_ROOT
+from gisgrid.settings import PROJECT_ROOT, catalogue_folder
 
 #: The zh-CN texts of the API's reason codes (gisgrid.errors.Reason), in the catalogue folder.
 REASON_TEXTS_FILE = "messages_zh.csv"
 _CODE = re.compile(r"[a-z][a-z0-9_]*")
 
 
+def page_words(catalogue_dir: Path | str, filename: str, header: list[str]) -> Iterator[tuple[str, int, list[str]]]:
+    """The rows of one of the pages' small word lists in ``data/catalogue`` (``catalogue_dir`` is ``data/`` or
+    ``data/catalogue/``): (file, line, the stripped values of ``header``), the header checked first, every value
+    required."""
+    path = catalogue_folder(catalogue_dir, filename) / filename
+    with path.open(encoding="utf-8", newline="") as f:
+        reader = csv.DictReader(f)
+        if reader.fieldnames != header:
+            raise ConfigError(f"{path}: the header must be {','.join(header)} (got {reader.fieldnames})")
+        for line, row in enumerate(reader, start=2):
+            values = [(row[k] or "").strip() for k in header]
+            if not all(values):
+                raise ConfigError(f"{path}:{line}: {' and '.join(header)} must all be given")
+            yield str(path), line, values
+
+
 @functools.cache
 def load_reason_texts(catalogue_dir: Path = PROJECT_ROOT / "data") -> dict[str, str]:
     """What each reason code of an API refusal means in zh-CN (``messages_zh.csv``, columns ``code,zh``): the pages
-    show it beside the server's English message, which they never read (it may be reworded). ``catalogue_dir`` is
-    ``data/`` or ``data/catalogue/``."""
-    base = Path(catalogue_dir)
-    path = base / REASON_TEXTS_FILE if (base / REASON_TEXTS_FILE).exists() else base / "catalogue" / REASON_TEXTS_FILE
+    show it beside the server's English message, which they never read (it may be reworded)."""
     texts: dict[str, str] = {}
-    with path.open(encoding="utf-8", newline="") as f:
-        reader = csv.DictReader(f)
-        if reader.fieldnames != ["code", "zh"]:
-            raise ConfigError(f"{path}: the header must be code,zh (got {reader.fieldnames})")
-        for line, row in enumerate(reader, start=2):
-            code, zh = (row["code"] or "").strip(), (row["zh"] or "").strip()
-            if not _CODE.fullmatch(code) or not zh:
-                raise ConfigError(f"{path}:{line}: a snake_case code and its zh text must both be given")
-            if code in texts:
-                raise ConfigError(f"{path}:{line}: code {code} is listed twice")
-            texts[code] = zh
+    for path, line, (code, zh) in page_words(catalogue_dir, REASON_TEXTS_FILE, ["code", "zh"]):
+        if not _CODE.fullmatch(code):
+            raise ConfigError(f"{path}:{line}: {code!r} is not a snake_case code")
+        if code in texts:
+            raise ConfigError(f"{path}:{line}: code {code} is listed twice")
+        texts[code] = zh
     return texts
 
 

@@ -6,12 +6,14 @@ from __future__ import annotations
 import json
 import re
 import uuid
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 
 from gisgrid import workflow
+from gisgrid.errors import ConfigError
 from gisgrid.settings import PROJECT_ROOT
 from maps import assets
 from maps import field as page
@@ -124,6 +126,19 @@ def test_a_refusal_is_explained_from_its_codes_with_the_page_offline() -> None:
     assert "zhReason(i.code || reason)" in html
     for words in ("outside coverage", "not an image", "too large", "field required"):
         assert words not in html, words
+
+
+@pytest.mark.parametrize(
+    ("content", "problem"),
+    [
+        ("word,finds\n窨井,井盖\n", r"the header must be term,finds \(got \['word', 'finds'\]\)"),
+        ("term,finds\n窨井,\n", r"search_terms.csv:2: term and finds must all be given"),
+    ],
+)
+def test_a_bad_search_words_file_is_refused_at_start_up(tmp_path: Path, content: str, problem: str) -> None:
+    (tmp_path / page.SEARCH_TERMS_FILE).write_text(content, encoding="utf-8")
+    with pytest.raises(ConfigError, match=problem):
+        page.load_search_terms(tmp_path)
 
 
 def test_every_search_term_finds_a_class() -> None:

@@ -87,8 +87,8 @@ def test_the_zh_table_check_fails_for_a_code_without_text(tmp_path: Path) -> Non
     ("content", "problem"),
     [
         ("code,text\nmissing,必填\n", "the header must be code,zh"),
-        ("code,zh\nmissing,\n", "must both be given"),
-        ("code,zh\nNot Snake,必填\n", "must both be given"),
+        ("code,zh\nmissing,\n", "code and zh must all be given"),
+        ("code,zh\nNot Snake,必填\n", "is not a snake_case code"),
         ("code,zh\nmissing,必填\nmissing,未填\n", "listed twice"),
     ],
 )
