@@ -144,3 +144,17 @@ def _header_text(value: str, header: str) -> str:
 
 
 ActorDep = Annotated[Actor, Depends(get_actor)]
+
+
+async def get_acting_role(actor: ActorDep) -> Actor:
+    """The actor of a workflow step: its role is required (each step is allowed to some roles only)."""
+    if not actor.role:
+        raise InvalidInput(
+            "X-Role header: say which role acts (e.g. dispatcher 派遣员)",
+            detail=[{"field": "X-Role"}],
+            reason=Reason.MISSING,
+        )
+    return actor
+
+
+ActingDep = Annotated[Actor, Depends(get_acting_role)]

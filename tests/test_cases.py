@@ -599,6 +599,13 @@ def test_api_refusals_have_status_and_reason(
         no_role = client.post(f"/cases/{cid}/actions/verify", json={"version": 1})
         assert no_role.status_code == 422 and no_role.json()["reason"] == "missing"
         assert no_role.json()["detail"]["items"] == [{"field": "X-Role", "code": "missing"}]
+        for path, kwargs in (  # the photo form and the merge need the role the same way
+            (f"/cases/{cid}/actions/verify/form", {"data": {"version": "1"}}),
+            (f"/cases/{cid}/merge", {"json": {"into": cid, "version": 1}}),
+        ):
+            r = client.post(path, **kwargs)
+            assert r.status_code == 422 and r.json()["reason"] == "missing", (path, r.text)
+            assert r.json()["detail"]["items"] == [{"field": "X-Role", "code": "missing"}], path
         unknown_action = client.post(
             f"/cases/{cid}/actions/reopen", json={"version": 1}, headers={"X-Role": "supervisor"}
         )

@@ -13,7 +13,7 @@ from pydantic import Field
 from sqlalchemy import Engine, text
 
 from api.dependencies import BBox, Page, bbox_query, known_query_only, page_query
-from api.deps import DATABASE_UNAVAILABLE, ActorDep, AsyncPool, EngineDep, IntakePoolDep
+from api.deps import DATABASE_UNAVAILABLE, ActingDep, ActorDep, AsyncPool, EngineDep, IntakePoolDep
 from api.http import MAX_FORM_BYTES
 from api.inputs import RequestModel
 from api.prefix import BaseDep
@@ -266,18 +266,12 @@ def _act(engine: Any, services: svc.CaseServices, case_id: int, req: svc.ActionR
 def act(
     engine: EngineDep,
     services: ServicesDep,
-    actor: ActorDep,
+    actor: ActingDep,
     base: BaseDep,
     case_id: int,
     action: str,
     body: ActionIn,
 ) -> dict[str, Any]:
-    if not actor.role:
-        raise InvalidInput(
-            "X-Role header: say which role acts (e.g. dispatcher 派遣员)",
-            detail=[{"field": "X-Role"}],
-            reason=Reason.MISSING,
-        )
     req = svc.ActionRequest(
         action=action, role=actor.role, actor=actor.name, version=body.version, note=body.note, payload=body.payload
     )
@@ -292,7 +286,7 @@ def act(
 async def act_form(
     engine: EngineDep,
     services: ServicesDep,
-    actor: ActorDep,
+    actor: ActingDep,
     base: BaseDep,
     case_id: int,
     action: str,
@@ -304,8 +298,6 @@ async def act_form(
     ] = None,
     photos: Annotated[list[UploadFile] | None, File()] = None,
 ) -> dict[str, Any]:
-    if not actor.role:
-        raise InvalidInput("X-Role header: say which role acts", detail=[{"field": "X-Role"}], reason=Reason.MISSING)
     files = [(p.filename or f"photo{i}", await _read_limited(p, i)) for i, p in enumerate(photos or [])]
     payload = {k: v for k, v in (("result", result), ("reason", reason)) if v}
     req = svc.ActionRequest(
@@ -316,10 +308,8 @@ async def act_form(
 
 @router.post("/{case_id}/merge", summary="合并重复案件 Merge a duplicate into another case")
 def merge(
-    engine: EngineDep, services: ServicesDep, actor: ActorDep, base: BaseDep, case_id: int, body: MergeIn
+    engine: EngineDep, services: ServicesDep, actor: ActingDep, base: BaseDep, case_id: int, body: MergeIn
 ) -> dict[str, Any]:
-    if not actor.role:
-        raise InvalidInput("X-Role header: say which role acts", detail=[{"field": "X-Role"}], reason=Reason.MISSING)
     svc.merge_duplicate(engine, services, case_id, body.into, actor=actor.name, role=actor.role, version=body.version)
     with engine.connect() as conn:
         return svc.get_case(conn, services, case_id, role=actor.role, base=base)
