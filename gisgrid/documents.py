@@ -36,6 +36,7 @@ from zoneinfo import ZoneInfo
 
 import shapely
 from jinja2 import Environment, PackageLoader, StrictUndefined
+from PIL import ImageFile
 from shapely.geometry import MultiPolygon, Polygon
 
 from gisgrid.calendar import UNITS, Unit
@@ -317,6 +318,9 @@ def _weasyprint() -> Any:
         import weasyprint
     except (ImportError, OSError) as exc:
         raise Unavailable(f"{PDF_INSTALL_HINT} ({type(exc).__name__}: {exc})") from None
+    # WeasyPrint's import turns on Pillow's process-wide LOAD_TRUNCATED_IMAGES: from then on a truncated upload
+    # would pass the photo checks. Orders embed only stored photos, already decoded whole: off again.
+    ImageFile.LOAD_TRUNCATED_IMAGES = False
     return weasyprint
 
 

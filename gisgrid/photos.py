@@ -30,7 +30,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from PIL import ExifTags, Image, UnidentifiedImageError
+from PIL import ExifTags, Image, ImageFile, UnidentifiedImageError
 
 from gisgrid.errors import InvalidInput, NotFound, Reason
 from gisgrid.settings import Settings
@@ -193,6 +193,7 @@ def inspect_photo(data: bytes, *, max_bytes: int = MAX_BYTES, filename: str | No
             # JPEG: decode at 1/8 scale — every byte of the entropy-coded data is still read, so truncation
             # is found, for a fraction of the memory. Other formats ignore draft().
             im.draft(im.mode, (max(1, width // 8), max(1, height // 8)))
+            ImageFile.LOAD_TRUNCATED_IMAGES = False  # process-wide; a library may have turned it on (WeasyPrint)
             im.load()
         except Exception as exc:  # truncated data: OSError; decoder errors vary by plugin
             raise InvalidInput(

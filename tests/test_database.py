@@ -68,10 +68,11 @@ def test_role_that_may_not_create_postgis_gets_the_command_to_run(server_url: UR
     target = new_database(server_url, "gisgrid_nopostgis")
     with admin.connect() as conn:
         conn.execute(text("DROP ROLE IF EXISTS gisgrid_plain"))
-        conn.execute(text("CREATE ROLE gisgrid_plain LOGIN NOSUPERUSER"))
+        # With a password: a cluster made by `gisgrid db up` asks every login for one (scram-sha-256).
+        conn.execute(text("CREATE ROLE gisgrid_plain LOGIN NOSUPERUSER PASSWORD 'plain-pw'"))
         conn.execute(text(f'GRANT ALL ON DATABASE "{target.database}" TO gisgrid_plain'))
     try:
-        url = target.set(username="gisgrid_plain", password=None)
+        url = target.set(username="gisgrid_plain", password="plain-pw")
         settings = Settings(database_url=url.render_as_string(hide_password=False), data_dir=tmp_path)
         with pytest.raises(DatabaseError) as err:
             prepare_database(settings, echo=lambda _m: None)

@@ -19,7 +19,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-from PIL import Image
+from PIL import Image, ImageFile
 from pypdf import PdfReader
 from shapely.geometry import MultiPolygon, Point, Polygon, box
 
@@ -362,6 +362,7 @@ def test_the_pdf_is_the_page_laid_out_on_a4_with_its_photo(order: OrderData, tmp
     assert any(f.startswith(CJK_FONTS) for f in facts.fonts), facts.fonts  # Chinese in a CJK font, not boxes
     size = PdfReader(io.BytesIO(pdf)).pages[0].mediabox
     assert (round(float(size.width) * 25.4 / 72), round(float(size.height) * 25.4 / 72)) == (210, 297)  # A4 in mm
+    assert ImageFile.LOAD_TRUNCATED_IMAGES is False  # WeasyPrint's import turned it on; the photo checks need it off
 
 
 def test_the_pdf_downsamples_big_photos_and_reads_inline_ones(order: OrderData, tmp_path: Path) -> None:

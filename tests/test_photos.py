@@ -201,6 +201,18 @@ def test_truncated_jpeg_is_refused(tmp_path: Path) -> None:
     assert exc.value.reason == Reason.PHOTO_CORRUPT
 
 
+def test_a_truncated_jpeg_is_refused_also_after_a_library_relaxed_pillow(tmp_path: Path) -> None:
+    """WeasyPrint (PDF orders) turns Pillow's process-wide LOAD_TRUNCATED_IMAGES on at import; a PDF made first
+    must not let a truncated upload through afterwards (the suite found it: test_documents runs before this file)."""
+    from PIL import ImageFile
+
+    ImageFile.LOAD_TRUNCATED_IMAGES = True  # as WeasyPrint's import leaves it
+    data = _write(tmp_path, "big.jpg", _image((256, 256), noise=True), "JPEG")
+    with pytest.raises(InvalidInput, match=r"photo 'cut\.jpg' is truncated or corrupt"):
+        inspect_photo(data[: len(data) * 6 // 10], filename="cut.jpg")
+    assert ImageFile.LOAD_TRUNCATED_IMAGES is False
+
+
 def test_corrupt_bytes_are_refused() -> None:
     rnd = random.Random(1)
     junk = b"\xff\xd8\xff\xe0" + bytes(rnd.randrange(256) for _ in range(2000))
