@@ -75,6 +75,8 @@ from gisgrid.vectorio import read_layer_any
 log = logging.getLogger(__name__)
 
 STATUSES: tuple[str, ...] = ("完好", "破损", "丢失", "废弃", "移除")
+#: The status of a component taken out of the registry (its record and history stay).
+RETIRED = "移除"
 DATA_SOURCES: tuple[str, ...] = ("实测", "地形图", "基础地理数据", "其他")
 DEFAULT_STATUS = "完好"
 

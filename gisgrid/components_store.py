@@ -26,6 +26,7 @@ from sqlalchemy import Connection, Engine, text
 from gisgrid import geodesy
 from gisgrid.catalogue import CODE_DIGITS, Catalogue, load_catalogue
 from gisgrid.components import (
+    RETIRED,
     SERIAL_DIGITS,
     STATUSES,
     ValidationResult,
@@ -942,8 +943,10 @@ def save_component(
     actor: str,
     expected_version: int | None = None,
     action: str = "create",
+    source: str = "api",
 ) -> dict[str, Any]:
-    """Create (no id, or a new id) or update (existing id) one component; history written in the same transaction."""
+    """Create (no id, or a new id) or update (existing id) one component; history written in the same transaction
+    (``source`` names where the change came from in it)."""
     with engine.connect() as conn, conn.begin():
         coverage = load_coverage(conn)
         sync_departments(conn, catalogue)
@@ -984,7 +987,7 @@ def save_component(
                 )
         accepted = accepted.copy()
         assign_identifiers(conn, coverage.district_code, scheme, accepted)  # the API answers with the new id
-        write_components(conn, accepted, scheme=scheme, district=coverage.district_code, actor=actor, source="api")
+        write_components(conn, accepted, scheme=scheme, district=coverage.district_code, actor=actor, source=source)
         new_id = str(accepted["id"].iloc[0])
         return get_component(conn, new_id)
 
@@ -1027,6 +1030,31 @@ def update_component(
         note=props["note"],
         attrs=props["attrs"] or {},
     )
+    changes = dict(changes)
+    why = (changes.pop("reason", None) or "").strip()
+    status = changes.get("status", props["status"])
+    if status != props["status"] and RETIRED in (status, props["status"]):
+        # Into or out of the registry (移除) is said why, as POST /retire asks: the history keeps the reason.
+        if not why:
+            raise InvalidInput(
+                f"reason: say why the status goes from {props['status']} to {status}",
+                detail=[{"field": "reason"}],
+                reason=Reason.MISSING,
+            )
+        if status == RETIRED:
+            if set(changes) - {"status"}:
+                raise InvalidInput(
+                    "status: retiring (移除) takes no other change; retire alone, or change the rest first",
+                    detail=[{"field": "status"}],
+                    reason=Reason.EXTRA_FORBIDDEN,
+                )
+            return retire_component(engine, component_id, actor=actor, reason=why, expected_version=expected_version)
+    elif why:
+        raise InvalidInput(
+            "reason: only a status change into or out of 移除 takes one",
+            detail=[{"field": "reason"}],
+            reason=Reason.EXTRA_FORBIDDEN,
+        )
     unknown = set(changes) - set(ComponentInput.__dataclass_fields__) - {"datum"}
     if unknown:
         raise InvalidInput(f"unknown field(s): {', '.join(sorted(unknown))}", reason=Reason.EXTRA_FORBIDDEN)
@@ -1051,6 +1079,7 @@ def update_component(
         actor=actor,
         expected_version=expected_version,
         action="update",
+        source=f"api ({why})" if why else "api",
     )
 
 

@@ -77,6 +77,42 @@ def test_create_read_update_retire_and_history(client: TestClient, spot: tuple[f
     assert client.get(f"/components/{cid}").json()["properties"]["status"] == "移除"  # kept, not deleted
 
 
+def test_into_and_out_of_the_registry_by_patch_needs_a_reason(client: TestClient, spot: tuple[float, float]) -> None:
+    """移除 (retired) is left or entered with a written reason, kept in the history — by PATCH as by /retire."""
+    x, y = spot
+    cid = client.post(
+        "/components", json={"class_code": "01037", "lon": x, "lat": y, "datum": "cgcs2000"}, headers=WHO
+    ).json()["id"]
+    no_reason = client.patch(f"/components/{cid}", json={"status": "移除", "version": 1}, headers=WHO)
+    assert no_reason.status_code == 422 and no_reason.json()["reason"] == "missing", no_reason.text
+    assert no_reason.json()["detail"]["message"] == "reason: say why the status goes from 完好 to 移除"
+    with_more = client.patch(
+        f"/components/{cid}", json={"status": "移除", "name": "旧灯", "reason": "拆除", "version": 1}, headers=WHO
+    )
+    assert with_more.status_code == 422 and with_more.json()["reason"] == "extra_forbidden"
+    retired = client.patch(
+        f"/components/{cid}", json={"status": "移除", "reason": "道路改造拆除", "version": 1}, headers=WHO
+    )
+    assert retired.status_code == 200 and retired.json()["properties"]["status"] == "移除"
+    back = client.patch(f"/components/{cid}", json={"status": "完好", "version": 2}, headers=WHO)
+    assert (
+        back.status_code == 422
+        and back.json()["detail"]["message"] == "reason: say why the status goes from 移除 to 完好"
+    )
+    revived = client.patch(
+        f"/components/{cid}", json={"status": "完好", "reason": "修复后重新启用", "version": 2}, headers=WHO
+    )
+    assert revived.status_code == 200 and revived.json()["properties"]["status"] == "完好", revived.text
+    stray = client.patch(f"/components/{cid}", json={"name": "新灯", "reason": "x", "version": 3}, headers=WHO)
+    assert stray.status_code == 422 and stray.json()["reason"] == "extra_forbidden"
+    history = client.get(f"/components/{cid}/history").json()["history"]
+    assert [(h["action"], (h["changes"] or {}).get("status"), h["source"]) for h in history] == [
+        ("create", None, "api"),
+        ("retire", ["完好", "移除"], "道路改造拆除"),
+        ("update", ["移除", "完好"], "api (修复后重新启用)#1"),
+    ]
+
+
 @pytest.mark.parametrize(
     ("body", "field"),
     [

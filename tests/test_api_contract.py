@@ -111,7 +111,8 @@ def test_a_nul_in_a_patch_retire_or_action_body_is_a_422(client: TestClient, lam
     assert (r.status_code, r.json()) == (422, nul_refused("attrs.材质"))
     r = client.post(f"/components/{cid}/retire", json={"reason": "\x00"})
     assert (r.status_code, r.json()) == (422, nul_refused("reason"))
-    r = client.post("/cases/1/actions/handle", json={"version": 1, "payload": {"result": "ok\x00"}})
+    handled = {"version": 1, "payload": {"result": "ok\x00"}}
+    r = client.post("/cases/1/actions/handle", json=handled, headers={"X-Role": "department"})
     assert (r.status_code, r.json()) == (422, nul_refused("payload.result"))
 
 

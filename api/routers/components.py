@@ -74,6 +74,11 @@ class ComponentPatch(_Attrs):
     data_source: Literal["实测", "地形图", "基础地理数据", "其他"] | None = None
     note: str | None = Field(default=None, max_length=TEXT_LIMITS["note"])
     attrs: dict[str, Any] | None = None
+    reason: str | None = Field(
+        default=None,
+        max_length=TEXT_LIMITS["reason"],
+        description="Why — required when the status goes into or out of 移除 (retired), kept in the history",
+    )
 
 
 class RetireIn(RequestModel):
