@@ -56,6 +56,7 @@ import datetime as dt
 import json
 import logging
 import re
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -69,7 +70,7 @@ from pyproj.exceptions import CRSError
 
 from gisgrid.catalogue import CODE_DIGITS, Catalogue, check_scheme
 from gisgrid.errors import InvalidInput
-from gisgrid.geodesy import DATUMS, to_storage, transform_geometries
+from gisgrid.geodesy import DATUMS, DatumApproximate, ballpark_datum_warning, to_storage, transform_geometries
 from gisgrid.vectorio import read_layer_any
 
 log = logging.getLogger(__name__)
@@ -381,6 +382,12 @@ def read_component_file(
         table.insert(0, "_row", np.arange(1, len(table) + 1, dtype=np.int64))
         if not (shapely.is_missing(geometry) | shapely.is_empty(geometry)).all():
             geoms = geometry
+
+    if crs is not None:
+        ballpark = ballpark_datum_warning(crs, path.name)
+        if ballpark:  # old datums (Beijing 1954, Xian 1980): positions may be tens of metres off
+            notes.append(ballpark)
+            warnings.warn(ballpark, DatumApproximate, stacklevel=2)
 
     columns = [c for c in table.columns if c != "_row"]
     taken: set[str] = set()

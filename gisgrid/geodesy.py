@@ -358,6 +358,10 @@ def scale_error(crs: pyproj.CRS, lon: ArrayLike, lat: ArrayLike) -> float:
     return float(np.nanmax(np.concatenate([h, k, shear])))
 
 
+class DatumApproximate(UserWarning):
+    """Coordinates converted to CGCS2000 by PROJ's ballpark operation: accuracy unknown (tens of metres)."""
+
+
 def ballpark_datum_warning(crs: pyproj.CRS, where: str) -> str | None:
     """One line when PROJ can bring ``crs`` to CGCS2000 only with a *ballpark* operation (no datum shift, accuracy
     unknown) from an old datum — Beijing 1954, Xian 1980, New Beijing: positions may be off by tens of metres

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+import warnings
 from pathlib import Path
 
 import geopandas as gpd
@@ -27,6 +28,7 @@ from gisgrid.components import (
     write_errors,
 )
 from gisgrid.errors import InvalidInput
+from gisgrid.geodesy import DatumApproximate
 from gisgrid.settings import PROJECT_ROOT
 
 DISTRICT = "110105"
@@ -173,6 +175,29 @@ def test_projected_xy_with_src_crs(tmp_path: Path) -> None:
     assert metres(raw.loc[0, "lon"], raw.loc[0, "lat"], 116.45, 39.95) < 0.01
     with pytest.raises(InvalidInput, match="unknown CRS"):
         read_component_file(path, src_crs="EPSG:999999")
+
+
+def test_old_datum_xy_is_read_with_a_one_line_ballpark_warning(tmp_path: Path) -> None:
+    """Beijing 1954 (EPSG:2435) has only PROJ's ballpark path to CGCS2000 here: said, not silent."""
+    path = tmp_path / "b54.csv"
+    path.write_text("ObjCode,PointX,PointY\n01037,39500000.000,4420000.000\n", encoding="utf-8")
+    with pytest.warns(DatumApproximate) as caught:
+        raw = read_component_file(path, src_crs="EPSG:2435")
+    [message] = [str(w.message) for w in caught]
+    assert message.startswith("b54.csv: Beijing 1954") and "ballpark" in message and "\n" not in message
+    assert raw.attrs["gisgrid"]["notes"] == [message]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DatumApproximate)  # a modern datum: no warning
+        read_component_file(
+            tmp_path / "xy.csv" if (tmp_path / "xy.csv").exists() else _cgcs_xy(tmp_path), src_crs="EPSG:4548"
+        )
+
+
+def _cgcs_xy(tmp_path: Path) -> Path:
+    x, y = Transformer.from_crs(4490, 4548, always_xy=True).transform(116.45, 39.95)
+    path = tmp_path / "xy.csv"
+    path.write_text(f"ObjCode,PointX,PointY\n01037,{x:.3f},{y:.3f}\n", encoding="utf-8")
+    return path
 
 
 def _features(polygon: bool = True) -> gpd.GeoDataFrame:
