@@ -8,6 +8,7 @@ from geoalchemy2 import alembic_helpers
 from sqlalchemy import inspect, text
 from sqlalchemy.engine import URL
 
+from gisgrid.errors import ConfigError
 from gisgrid.storage import migrate
 from gisgrid.storage.database import drop_database, ensure_postgis, make_engine
 from gisgrid.storage.models import Base
@@ -169,6 +170,13 @@ def test_db_downgrade_asks_before_dropping_tables(server_url: URL) -> None:
         )
         assert migrate.current(url) == migrate.head() and set(inspect(engine).get_table_names()) >= TABLES
 
+        for command, target in (("downgrade", "9999"), ("upgrade", "9999"), ("downgrade", "abc")):
+            unknown = runner.invoke(
+                app, ["db", command, target, "--yes"] if command == "downgrade" else ["db", command, target], env=env
+            )
+            assert isinstance(unknown.exception, ConfigError), unknown.output  # main() prints it as one line
+            assert unknown.exception.message.startswith(f"cannot {command} to {target!r}: "), unknown.exception.message
+        assert migrate.current(url) == migrate.head()
         step = runner.invoke(app, ["db", "downgrade", "0008", "--yes"], env=env)  # 0010, 0009 drop columns
         assert (step.exit_code, step.output) == (0, "at revision 0008\n")
         quiet = runner.invoke(app, ["db", "downgrade", "0006"], env=env)  # 0008, 0007 drop no data: not asked

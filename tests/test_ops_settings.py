@@ -194,3 +194,15 @@ def test_access_log_has_the_duration_and_the_log_lines_a_timestamp(caplog: pytes
         formatter = uvicorn.logging.DefaultFormatter(fmt=f["fmt"], datefmt=f["datefmt"], use_colors=False)
         record = logging.LogRecord("gisgrid.access", logging.INFO, __file__, 1, "hello", None, None)
         assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d{4} INFO:     hello", formatter.format(record))
+
+
+def test_serve_says_when_the_pages_assets_are_missing(monkeypatch: pytest.MonkeyPatch) -> None:
+    from gisgrid.cli import serve
+    from maps import assets
+
+    assert serve.assets_warning() is None  # installed here (the suite's setup)
+    monkeypatch.setattr(assets, "stale_reason", lambda: "maps/node_modules is missing")
+    assert serve.assets_warning() == (
+        "warning: the console, field page and /docs need their JS/CSS (maps/node_modules is missing): "
+        "run make setup or python -m maps.assets install"
+    )

@@ -30,6 +30,19 @@ def listen(host: str, port: int) -> socket.socket:
     return sock
 
 
+def assets_warning() -> str | None:
+    """One line when the pages' JS/CSS (maps/node_modules) are missing or stale, else None."""
+    from maps.assets import stale_reason
+
+    stale = stale_reason()
+    if stale is None:
+        return None
+    return (
+        f"warning: the console, field page and /docs need their JS/CSS ({stale}): run make setup "
+        "or python -m maps.assets install"
+    )
+
+
 def serve(
     ctx: typer.Context,
     host: str = typer.Option(None, help="Bind address (default GISGRID_HOST, 127.0.0.1)."),
@@ -66,6 +79,9 @@ def serve(
 
     prepare_database(settings, echo)
     warn_if_trusting(settings)
+    missing_assets = assets_warning()
+    if missing_assets:  # the pages would open blank: said at start, not found in a browser
+        typer.echo(missing_assets, err=True)
     host = host or settings.host
     port = port or settings.port
     sock = listen(host, port)

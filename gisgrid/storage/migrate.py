@@ -10,6 +10,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from alembic.script.revision import RevisionError
 from alembic.util import CommandError
 from sqlalchemy.engine import URL
 
@@ -30,13 +31,16 @@ def alembic_config(url: URL | str) -> Config:
 
 
 def upgrade(url: URL | str, revision: str = "head") -> None:
-    command.upgrade(alembic_config(url), revision)
+    try:
+        command.upgrade(alembic_config(url), revision)
+    except (CommandError, RevisionError) as exc:  # an unknown revision, or one below the current
+        raise ConfigError(f"cannot upgrade to {revision!r}: {exc}") from None
 
 
 def downgrade(url: URL | str, revision: str) -> None:
     try:
         command.downgrade(alembic_config(url), revision)
-    except CommandError as exc:  # an unknown revision, or one above the current
+    except (CommandError, RevisionError) as exc:  # an unknown revision (RevisionError), or one above the current
         raise ConfigError(f"cannot downgrade to {revision!r}: {exc}") from None
 
 
@@ -49,7 +53,7 @@ def destructive_steps(url: URL | str, revision: str) -> list[str]:
     script = ScriptDirectory.from_config(alembic_config(url))
     try:
         reverted = list(script.iterate_revisions(cur, revision))
-    except CommandError:
+    except (CommandError, RevisionError):
         return []  # not a downgrade target: downgrade() says so
     return [r.revision for r in reverted if r.module and _DESTROYS.search(inspect.getsource(r.module.downgrade))]
 
