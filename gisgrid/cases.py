@@ -468,7 +468,12 @@ def _write_params(services: CaseServices, draft: _Draft, read: dict[str, Any]) -
         )
     component = read["component"]
     decision = route_report(services, ev, where, component, now)
-    decided = {"decision": _decision_json(decision), "duplicates": read["duplicates"]}
+    # The duplicates' report times in China time like every other time the API gives (jsonb wrote them in UTC).
+    duplicates = [
+        {**d, "created_at": dt.datetime.fromisoformat(d["created_at"]).astimezone(LOCAL_TZ).isoformat()}
+        for d in read["duplicates"]
+    ]
+    decided = {"decision": _decision_json(decision), "duplicates": duplicates}
     verify_clock = node_clock(services, "verify", ev, draft.limit.disposal_type, now)
     params: dict[str, Any] = {
         "year": now.year,

@@ -181,6 +181,8 @@ def test_possible_duplicates_are_listed_and_can_be_merged(
     )  # ~9 m, within 30 m for 暴露垃圾
     dups = second["routing"]["duplicates"]
     assert [d["id"] for d in dups] == [first] and 8 < dups[0]["distance_m"] < 11
+    assert dups[0]["created_at"] == get(loaded, services, first)["created_at"]  # China time, as the case says it
+    assert dups[0]["created_at"].endswith("+08:00")
     other_class = get(loaded, services, report(loaded, services, x, y, via=intake, class_code="09009"))
     assert other_class["routing"]["duplicates"] == []
     svc.merge_duplicate(loaded, services, second["id"], first, actor="值班长甲", role="shift_lead", version=1)
