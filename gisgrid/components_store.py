@@ -36,6 +36,7 @@ from gisgrid.components import (
     write_errors,
 )
 from gisgrid.errors import Conflict, InvalidInput, NotFound, Reason
+from gisgrid.geodesy import DATUMS, to_storage
 from gisgrid.photos import PhotoStore, inspect_photo
 from gisgrid.settings import STORAGE_SRID, Settings
 from gisgrid.storage.bulk import CopyPart, copy_batches, copy_frame, point_ewkb_hex
@@ -934,6 +935,29 @@ def _refuse(result: ValidationResult) -> None:
         raise InvalidInput(f"{first['field']}: {first['reason']}", detail=items)
 
 
+def _district_of(conn: Connection, item: ComponentInput) -> str | None:
+    """The district one API component belongs to when several are loaded: a stored component's own, else the one
+    covering its point; None with one district (or a point in none: the coverage check then refuses it)."""
+    codes = conn.execute(text("SELECT code FROM admin_units WHERE level = 'district' ORDER BY code")).scalars().all()
+    if len(codes) <= 1:
+        return None
+    if item.id:
+        stored = conn.execute(text("SELECT district_code FROM components WHERE id = :id"), {"id": item.id}).scalar()
+        if stored:
+            return str(stored)
+    if item.lon is None or item.lat is None or item.datum not in DATUMS:
+        return codes[0]  # the row's own checks refuse it
+    (x,), (y,) = to_storage([item.lon], [item.lat], item.datum)  # type: ignore[arg-type]
+    covering = conn.execute(
+        text(
+            "SELECT code FROM admin_units WHERE level = 'district' "
+            f"AND ST_Covers(geom, ST_SetSRID(ST_MakePoint(:x, :y), {STORAGE_SRID})) ORDER BY code LIMIT 1"
+        ),
+        {"x": float(x), "y": float(y)},
+    ).scalar()
+    return str(covering) if covering else codes[0]
+
+
 def save_component(
     engine: Engine,
     catalogue: Catalogue,
@@ -948,7 +972,7 @@ def save_component(
     """Create (no id, or a new id) or update (existing id) one component; history written in the same transaction
     (``source`` names where the change came from in it)."""
     with engine.connect() as conn, conn.begin():
-        coverage = load_coverage(conn)
+        coverage = load_coverage(conn, _district_of(conn, item))
         sync_departments(conn, catalogue)
         if item.id:
             current = conn.execute(

@@ -192,3 +192,29 @@ def test_photos_attach_to_a_component_and_are_served(client: TestClient, spot: t
     assert bad.status_code == 422 and "photos[0]" in bad.json()["detail"]["message"]
     assert bad.json()["reason"] == "photo_not_an_image"
     assert [h["action"] for h in client.get(f"/components/{cid}/history").json()["history"]] == ["create", "photo"]
+
+
+def test_with_several_districts_loaded_a_component_is_made_and_edited_in_its_own(
+    client: TestClient, clean_db: Engine, spot: tuple[float, float]
+) -> None:
+    """A city with two districts: the API finds the district from the point (or the stored component) instead of
+    asking for --district as the file import does."""
+    x, y = spot
+    with clean_db.begin() as conn:  # a second district far away (its own grids are not needed here)
+        conn.execute(
+            text(
+                "INSERT INTO admin_units (code, name, level, geom) VALUES ('419988', '测试二区', 'district', "
+                "ST_Multi(ST_MakeEnvelope(100.0, 30.0, 100.1, 30.1, 4490)))"
+            )
+        )
+    made = client.post(
+        "/components", json={"class_code": "01037", "lon": x, "lat": y, "datum": "cgcs2000"}, headers=WHO
+    )
+    assert made.status_code == 201, made.text
+    assert made.json()["id"].startswith(DISTRICT)
+    edited = client.patch(f"/components/{made.json()['id']}", json={"name": "东门路灯", "version": 1}, headers=WHO)
+    assert edited.status_code == 200 and edited.json()["properties"]["name"] == "东门路灯", edited.text
+    outside = client.post(
+        "/components", json={"class_code": "01037", "lon": 90.0, "lat": 30.0, "datum": "cgcs2000"}, headers=WHO
+    )
+    assert outside.status_code == 422 and "several districts" not in outside.text, outside.text
