@@ -257,7 +257,7 @@ class Classes:
         if not self.k:
             return out
         ok = np.isfinite(v)
-        out[ok] = np.clip(np.searchsorted(np.asarray(self.edges[1:]), v[ok], side="left"), 0, self.k - 1)
+        out[ok] = class_of(np.asarray(self.edges[1:]), v[ok])
         return out
 
     def colours_of(self, values: Any) -> np.ndarray:
@@ -301,6 +301,15 @@ def _floats(values: Any) -> np.ndarray:
     """Numbers as floats, anything else (None, NA, text) as NaN."""
     s = pd.to_numeric(pd.Series(np.asarray(values, dtype=object)), errors="coerce")
     return s.astype("Float64").to_numpy(dtype=float, na_value=np.nan)
+
+
+def class_of(bins: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """The class of each value under ascending upper bounds ``bins``: the first bound at or above it — but a
+    value equal to tied bounds (quantiles of many equal values) goes to the last of them, so the 100 % regions
+    take the top class, not the class of the 87.5 % one below them."""
+    left = np.searchsorted(bins, values, side="left")
+    right = np.searchsorted(bins, values, side="right")
+    return np.clip(np.where(right > left, right - 1, left), 0, bins.size - 1)
 
 
 def _bins(finite: np.ndarray, scheme: str, k: int) -> np.ndarray:
@@ -358,7 +367,7 @@ def classify(
     edges = np.concatenate([[float(finite.min())], bins])
     n = bins.size
     colours = ramp_colours(n, direction)
-    klass = np.clip(np.searchsorted(bins, finite, side="left"), 0, n - 1)
+    klass = class_of(bins, finite)
     counts = tuple(int(c) for c in np.bincount(klass, minlength=n))
     labels = tuple(
         fmt(edges[i + 1]) if edges[i] == edges[i + 1] else f"{fmt(edges[i])} – {fmt(edges[i + 1])}" for i in range(n)

@@ -13,10 +13,19 @@ def test_tied_quantile_classes_stay_in_the_legend_with_count_0() -> None:
     values = np.r_[np.ones(60), np.linspace(0.5, 0.99, 40)]
     classes = classify(values, "quantiles", 4, fmt=format_percent)
     assert classes.k == 4
-    assert classes.counts == (25, 75, 0, 0)
+    assert classes.counts == (25, 15, 0, 60)  # the regions at 100 % in the top class (verify11 N2)
     assert classes.labels == ("50.0% – 81.1%", "81.1% – 100.0%", "100.0%", "100.0%")
-    assert [row.count for row in classes.legend()] == [25, 75, 0, 0]
-    assert np.bincount(classes.index_of(values), minlength=4).tolist() == [25, 75, 0, 0]
+    assert [row.count for row in classes.legend()] == [25, 15, 0, 60]
+    assert np.bincount(classes.index_of(values), minlength=4).tolist() == [25, 15, 0, 60]
+
+
+def test_the_best_tied_regions_take_the_best_class_not_the_worst() -> None:
+    # 679 grids closed every case, one 87.5 %, one 50 %: judged "higher is better", the 679 are the best colour.
+    values = np.r_[np.full(679, 1.0), 0.875, 0.5]
+    classes = classify(values, "quantiles", 4, fmt=format_percent, direction="higher")
+    assert classes.counts == (2, 0, 679)  # three distinct values: three classes, the middle one tied and empty
+    assert classes.index_of([1.0, 0.875, 0.5]).tolist() == [2, 0, 0]
+    assert classes.colours_of([1.0])[0] == classes.colours[-1] != classes.colours_of([0.875])[0]
 
 
 def test_untied_quantiles_are_mapclassifys() -> None:
