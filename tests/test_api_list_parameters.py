@@ -45,3 +45,20 @@ def test_grids_list_refuses_unknown_parameters(client: TestClient) -> None:
     body = refused(client, "/grids", tier="unit", level=3)
     assert body["detail"]["items"] == [{"field": "level", "reason": "unknown parameter", "code": "extra_forbidden"}]
     assert client.get("/grids", params={"tier": "3", "limit": 2}).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("path", "params", "unknown"),
+    [
+        ("/grids/locate", {"lon": 113.7039, "lat": 34.7611, "datum": "cgcs2000", "crs": "4326"}, "crs"),
+        ("/evaluation", {"period": "2026-10", "subject": "region", "asof": "2026-11-01"}, "asof"),
+        ("/evaluation/map", {"period": "2026-10", "indicator": "score", "level": "tier3", "asof": "x"}, "asof"),
+        ("/risks/selective", {"period": "2026-10", "asof": "x"}, "asof"),
+    ],
+)
+def test_the_evaluation_and_locate_refuse_a_misspelt_parameter(
+    client: TestClient, path: str, params: dict[str, Any], unknown: str
+) -> None:
+    """``asof`` for ``as_of`` would silently judge the month as of now (verify11 N4)."""
+    body = refused(client, path, **params)
+    assert body["detail"]["items"] == [{"field": unknown, "reason": "unknown parameter", "code": "extra_forbidden"}]

@@ -7,15 +7,17 @@ import json
 from typing import Annotated, Any, Literal
 
 import pandas as pd
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse, Response
 
+from api.dependencies import known_query_only
 from api.deps import EngineDep
 from gisgrid.evaluation_service import AS_OF_HELP, PERIOD_HELP, indicators, parse_period
 from gisgrid.risk_service import risk_table
 from maps import choropleth
 
-router = APIRouter(tags=["evaluation 综合评价"])
+# A misspelt parameter (asof=) is refused, not ignored: the answer would silently be judged as of now.
+router = APIRouter(tags=["evaluation 综合评价"], dependencies=[Depends(known_query_only)])
 
 Subject = Literal["region", "department", "supervisor", "grid_worker", "intake", "shift_lead", "dispatcher"]
 Level = Literal["unit_grid", "tier3", "tier2", "tier1", "district"]

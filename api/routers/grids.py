@@ -15,7 +15,10 @@ from api.schemas import error_responses
 from gisgrid import geodesy
 from gisgrid.grids import store
 
-router = APIRouter(prefix="/grids", tags=["grids 网格"], responses=error_responses(404))
+# Every grid query refuses a parameter it does not take (a misspelt one would be ignored).
+router = APIRouter(
+    prefix="/grids", tags=["grids 网格"], responses=error_responses(404), dependencies=[Depends(known_query_only)]
+)
 
 Tier = Literal["unit", "1", "2", "3"]
 
@@ -31,7 +34,7 @@ def _page_links(request: Request, page: Page, returned: int, matched: int) -> li
     return links
 
 
-@router.get("", summary="网格列表 Grids as GeoJSON (paged)", dependencies=[Depends(known_query_only)])
+@router.get("", summary="网格列表 Grids as GeoJSON (paged)")
 def list_grids(
     request: Request,
     engine: EngineDep,
