@@ -67,3 +67,12 @@ def test_history_import_with_every_row_refused_exits_1(loaded: Engine, settings:
     assert r.returncode == 1, r.stdout + r.stderr
     assert "read 1 rows (1 cases): imported 0 cases (0 transitions), refused 1 rows (1 cases)" in r.stdout
     assert count(loaded, "cases") == 0
+
+
+def test_components_import_with_every_row_refused_exits_1(loaded: Engine, settings: Settings, tmp_path: Path) -> None:
+    src = tmp_path / "c.csv"
+    pd.DataFrame([{"class_code": "01999", "lon": 113.7, "lat": 34.75}]).to_csv(src, index=False)
+    r = gisgrid(settings, tmp_path, "components", "import", str(src))
+    assert r.returncode == 1, r.stdout + r.stderr  # as cases import-history: nothing imported is a failure
+    assert "read 1, inserted 0, updated 0, unchanged 0, refused 1" in r.stdout
+    assert count(loaded, "components") == 0

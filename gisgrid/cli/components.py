@@ -84,8 +84,9 @@ def import_(
         finally:
             engine.dispose()
     echo(summary.to_text())
-    if summary.refused and (all_or_nothing or not summary.written):
-        raise typer.Exit(1 if all_or_nothing else 0)
+    # Exit 1 when the file was refused: in part under --all-or-nothing, or every row (nothing to import).
+    if summary.refused and (all_or_nothing or summary.inserted + summary.updated + summary.unchanged == 0):
+        raise typer.Exit(1)
 
 
 @app.command()
