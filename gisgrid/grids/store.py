@@ -177,7 +177,8 @@ def replace_unit_grids(conn: Connection, cells: gpd.GeoDataFrame, unit_codes: li
 
     Tier-3 grids (and their 网格长/网格员) are left in place: the new cells come in without a tier-3 grid and the
     caller carries the tier-3 layer over (``workflows.generate_grids`` → ``save_tier3``), which removes only the
-    grids that no longer exist. Components are re-located."""
+    grids that no longer exist. Components are re-located, and so are cases whose recorded cell no longer covers
+    them."""
     conn.execute(text("DELETE FROM unit_grids WHERE unit_code = ANY(:u)"), {"u": unit_codes})
     unit_code = (
         cells["community_code"]
@@ -199,7 +200,32 @@ def replace_unit_grids(conn: Connection, cells: gpd.GeoDataFrame, unit_codes: li
     )
     n = copy_rows(conn, "unit_grids", UNIT_GRID_COLUMNS, rows)
     relocate_components(conn)
+    relocate_cases(conn)
     return n
+
+
+def relocate_cases(conn: Connection) -> int:
+    """Cases whose recorded unit grid is gone or no longer covers their point (the boundary under them changed)
+    take the grid that does now — the lowest code, as intake chooses — with its street, community and tier-3
+    codes; a case still inside its recorded cell keeps it, so a stable grid layer leaves past figures alone.
+    Returns the number of cases moved."""
+    result = conn.execute(
+        text(
+            """
+            UPDATE cases c SET unit_grid_code = u.code, street_code = u.street_code,
+                   community_code = u.community_code, tier3_code = u.tier3_code
+            FROM cases k
+            CROSS JOIN LATERAL (
+                SELECT g.code, g.street_code, g.community_code, g.tier3_code FROM unit_grids g
+                WHERE ST_Covers(g.geom, k.geom) ORDER BY g.code LIMIT 1
+            ) u
+            WHERE k.id = c.id AND k.geom IS NOT NULL AND NOT EXISTS (
+                SELECT 1 FROM unit_grids r WHERE r.code = k.unit_grid_code AND ST_Covers(r.geom, k.geom)
+            )
+            """
+        )
+    )
+    return int(result.rowcount or 0)
 
 
 def relocate_components(conn: Connection) -> int:

@@ -166,3 +166,35 @@ def test_the_command_says_what_it_kept_and_refuses_with_one_message(staffed: Eng
     # main() prints an InvalidInput as one "error:" line; CliRunner hands it back as the exception.
     assert isinstance(refused.exception, InvalidInput)
     assert "--replace-tiers" in str(refused.exception) and "\n" not in str(refused.exception)
+
+
+def test_after_a_boundary_change_every_case_lies_in_its_recorded_cell(
+    staffed: Engine, services: svc.CaseServices
+) -> None:
+    """verify11 N1: a case's recorded unit grid (and so its tier-3 grid) follows the new cells where the old one
+    no longer covers it; cases still inside their recorded cell keep it."""
+    xs, ys = inside_points(40, seed=5)
+    now = dt.datetime(2025, 9, 26, 10, tzinfo=ZoneInfo("Asia/Shanghai"))
+    for i, (x, y) in enumerate(zip(xs, ys, strict=True)):
+        item = svc.Intake(class_code="06010", lon=float(x), lat=float(y), datum="cgcs2000", description=str(i))
+        svc.intake(staffed, services, item, now=now)
+    changed = COMMUNITIES[2]
+    with staffed.connect() as conn:
+        before = dict(conn.execute(text("SELECT id, unit_grid_code FROM cases")).all())
+    _move_east_edge(staffed, changed, 300.0)
+    workflows.generate_grids(staffed, replace_tiers=True)
+
+    with staffed.connect() as conn:
+        rows = conn.execute(
+            text(
+                "SELECT c.id, c.unit_grid_code, c.tier3_code, g.tier3_code AS grid_tier3, "
+                "coalesce(ST_Covers(g.geom, c.geom), false) AS inside "
+                "FROM cases c LEFT JOIN unit_grids g ON g.code = c.unit_grid_code"
+            )
+        ).all()
+    assert len(rows) == 40
+    assert all(r.inside for r in rows), [r.id for r in rows if not r.inside]
+    assert all(r.tier3_code == r.grid_tier3 and r.tier3_code for r in rows)
+    assert any(r.unit_grid_code != before[r.id] for r in rows)  # the change moved some
+    # outside the changed community's street nothing moved
+    assert all(r.unit_grid_code == before[r.id] for r in rows if not before[r.id].startswith(changed[:9]))
