@@ -106,6 +106,9 @@ def test_readme_lists_every_reason_code() -> None:
     assert not missing, f"README's API section does not list: {missing}"
 
 
+SUPERVISOR = {"X-Role": "supervisor"}  # an action's role is checked first; these refusals are about the body
+
+
 def test_request_validation_gives_each_item_pydantic_type_as_a_registered_code(
     unreachable_settings: Settings,
 ) -> None:
@@ -118,8 +121,8 @@ def test_request_validation_gives_each_item_pydantic_type_as_a_registered_code(
             ("post", "/cases", {"json": {"class_code": 6010, "desciption": "井盖"}}),
             ("post", "/cases", {"content": b"{", "headers": {"Content-Type": "application/json"}}),
             ("post", "/cases", {"json": [1]}),
-            ("post", "/cases/1/actions/verify", {"json": {"version": 1.5, "payload": []}}),
-            ("post", "/cases/1/actions/verify", {"json": {"version": "one"}}),
+            ("post", "/cases/1/actions/verify", {"json": {"version": 1.5, "payload": []}, "headers": SUPERVISOR}),
+            ("post", "/cases/1/actions/verify", {"json": {"version": "one"}, "headers": SUPERVISOR}),
             ("get", "/cases", {"params": {"grid": "12ab", "since": "yesterday", "limit": 0, "escalation_level": 9}}),
             ("get", "/cases", {"params": {"until": "2025-01-01T25:00"}}),
             ("get", "/components", {"params": {"radius_m": 0}}),
