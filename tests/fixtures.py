@@ -70,14 +70,15 @@ def write_small_district(folder: Path, name: str = "small.geojson") -> Path:
     return path
 
 
-def load_small_district(engine: Engine, folder: Path) -> None:
-    """Store the small district: its boundaries, unit grids and tiers (tier-3 grids of about 20 cells)."""
+def load_small_district(engine: Engine, folder: Path, *, tiers: bool = True) -> None:
+    """Store the small district: its boundaries, unit grids and (``tiers``) tier-3 grids of about 20 cells."""
     from gisgrid.boundaries import BoundaryOptions
     from gisgrid.grids import workflows
 
     workflows.import_boundaries(engine, write_small_district(folder), BoundaryOptions())
     workflows.generate_grids(engine)
-    workflows.build_tiers(engine, target_size=20)
+    if tiers:
+        workflows.build_tiers(engine, target_size=20)
 
 
 def case_number_years(engine: Engine) -> list[int]:

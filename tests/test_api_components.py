@@ -11,10 +11,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 
 from api.main import create_app
-from gisgrid.boundaries import BoundaryOptions
-from gisgrid.grids import workflows
 from gisgrid.settings import Settings
-from tests.fixtures import DISTRICT, write_small_district
+from tests.fixtures import DISTRICT, load_small_district
 from tests.test_components_store import inside_points
 
 WHO = {"X-Actor": quote("李娜"), "X-Role": "data_admin"}  # non-ASCII header values are percent-encoded
@@ -22,8 +20,7 @@ WHO = {"X-Actor": quote("李娜"), "X-Role": "data_admin"}  # non-ASCII header v
 
 @pytest.fixture
 def client(clean_db: Engine, settings: Settings, tmp_path: Path) -> Iterator[TestClient]:
-    workflows.import_boundaries(clean_db, write_small_district(tmp_path), BoundaryOptions())
-    workflows.generate_grids(clean_db)
+    load_small_district(clean_db, tmp_path, tiers=False)
     with TestClient(create_app(settings)) as c:
         yield c
 

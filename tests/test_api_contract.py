@@ -23,10 +23,8 @@ from sqlalchemy import Engine
 
 from api.http import MAX_FORM_BYTES
 from api.main import create_app
-from gisgrid.boundaries import BoundaryOptions
-from gisgrid.grids import workflows
 from gisgrid.settings import Settings
-from tests.fixtures import write_small_district
+from tests.fixtures import load_small_district
 from tests.test_components_store import inside_points
 
 JSON = {"content-type": "application/json"}
@@ -46,8 +44,7 @@ def nul_refused(field: str) -> dict[str, Any]:
 
 @pytest.fixture
 def client(clean_db: Engine, settings: Settings, tmp_path: Path) -> Iterator[TestClient]:
-    workflows.import_boundaries(clean_db, write_small_district(tmp_path), BoundaryOptions())
-    workflows.generate_grids(clean_db)
+    load_small_district(clean_db, tmp_path, tiers=False)
     with TestClient(create_app(settings)) as c:
         yield c
 

@@ -53,7 +53,9 @@ def import_(
     district: str | None = typer.Option(None, "--district", help="District code when several are loaded."),
     errors: Path | None = typer.Option(None, "--errors", help="Write refused rows (row, field, value, reason)."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Check every row; write nothing."),
-    all_or_nothing: bool = typer.Option(False, "--all-or-nothing", help="Refuse the whole file if any row fails."),
+    all_or_nothing: bool = typer.Option(
+        False, "--all-or-nothing", help="Refuse the whole file if any row fails (exit 1; also when every row fails)."
+    ),
     actor: str = typer.Option("import", "--actor", help="Who is importing (kept in the history)."),
 ) -> None:
     """Bulk import: every row checked; refusals listed by row/field/reason; accepted rows upserted by id."""
