@@ -54,6 +54,7 @@ class Layer:
     id_column: str | None = None  # an integer column used as the MVT feature id
     simplify: bool = True  # polygons simplified below SIMPLIFY_BELOW (not unit grids: mostly 5-point boxes)
     max_age: int = 60  # Cache-Control seconds
+    order: str | None = None  # which features a tile over the cap keeps first (columns of the select list)
 
 
 LAYERS: dict[str, Layer] = {
@@ -86,6 +87,8 @@ LAYERS: dict[str, Layer] = {
             polygons=False,
             id_column="fid",
             max_age=10,
+            # A capped tile keeps the most urgent cases: running clocks by due time (overdue first), newest last.
+            order="r.clock DESC, r.due_epoch NULLS LAST, r.id DESC",
         ),
     )
 }
@@ -112,6 +115,7 @@ def tile_sql(spec: Layer, z: int, srid: int) -> str:
     if spec.polygons and spec.simplify and z < SIMPLIFY_BELOW:
         geom = f"ST_SimplifyPreserveTopology({geom}, :tol)"
     id_arg = f", '{spec.id_column}'" if spec.id_column else ""
+    order = f"ORDER BY {spec.order}" if spec.order else ""
     return f"""
         SELECT coalesce(ST_AsMVT(q, '{spec.name}', {EXTENT}, 'geom'{id_arg}), ''::bytea)
         FROM (
@@ -123,6 +127,7 @@ def tile_sql(spec: Layer, z: int, srid: int) -> str:
                   AND {spec.where}
             ) r
             WHERE r.geom IS NOT NULL  -- before the cap: features clipped away must not take places in it
+            {order}
             LIMIT :cap
         ) q
     """

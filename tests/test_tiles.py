@@ -162,6 +162,39 @@ def test_cases_tile_has_colour_ready_attributes(client: TestClient, clean_db: En
     assert closed["properties"]["clock"] is False
 
 
+def test_a_capped_cases_tile_keeps_the_most_urgent_cases(client: TestClient, clean_db: Engine) -> None:
+    xs, ys = inside_points(4, seed=22)
+    ids = []
+    for lon, lat in zip(xs, ys, strict=True):
+        r = client.post(
+            "/cases",
+            json={"class_code": "06010", "lon": lon, "lat": lat, "datum": "cgcs2000"},
+            headers={"X-Role": "supervisor"},
+        )
+        assert r.status_code == 201, r.text
+        ids.append(r.json()["id"])
+    closed, later, overdue, sooner = ids
+    with clean_db.begin() as conn:
+        conn.execute(text("UPDATE cases SET state = 'closed' WHERE id = :i"), {"i": closed})
+        conn.execute(text("UPDATE cases SET due_at = now() + interval '3 days' WHERE id = :i"), {"i": later})
+        conn.execute(text("UPDATE cases SET due_at = now() - interval '1 hour' WHERE id = :i"), {"i": overdue})
+        conn.execute(text("UPDATE cases SET due_at = now() + interval '1 day' WHERE id = :i"), {"i": sooner})
+    z, x, y = district_tile(clean_db)
+    spec = tiles_sql.LAYERS["cases"]
+    kept = {
+        cap: [
+            f["id"]
+            for f in mapbox_vector_tile.decode(run_async(capped_tile(clean_db, spec, z, x, y, cap)))["cases"][
+                "features"
+            ]
+        ]
+        for cap in (1, 2, 3)
+    }
+    assert kept[1] == [overdue]
+    assert sorted(kept[2]) == sorted([overdue, sooner])
+    assert sorted(kept[3]) == sorted([overdue, sooner, later])  # the case without a clock is the first left out
+
+
 @pytest.mark.parametrize(
     "path",
     [
