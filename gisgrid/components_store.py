@@ -32,6 +32,7 @@ from gisgrid.components import (
     ValidationResult,
     identifier_length,
     read_component_file,
+    same_positions,
     validate_components,
     write_errors,
 )
@@ -190,9 +191,6 @@ STAGE_GEOM = (
     f"CASE WHEN s.wkb IS NULL THEN ST_SetSRID(ST_MakePoint(s.lon, s.lat), {STORAGE_SRID}) "
     "ELSE ST_GeomFromEWKB(decode(s.wkb, 'hex')) END"
 )
-#: A re-imported position closer than this to the stored one (degrees, ≈ 1 cm) is the same position: exports
-#: round (GeoJSON RFC 7946 to 7 decimals) or reproject (``--crs``), and a component is not moved by the noise.
-SAME_PLACE_DEG = 1e-7
 _GEOD = Geod(ellps="GRS80")  # CGCS2000's ellipsoid differs from GRS80 by 0.1 mm in the semi-minor axis
 
 
@@ -204,6 +202,38 @@ def anchor_points(accepted: pd.DataFrame) -> np.ndarray:
     if has_wkb.any():
         points[has_wkb] = shapely.point_on_surface(shapely.from_wkb(wkb[has_wkb]))
     return points
+
+
+def keep_stored_positions(conn: Connection, rows: pd.DataFrame) -> pd.DataFrame:
+    """Rows of stored components with the stored geometry where the file's is the same position
+    (:func:`gisgrid.components.same_positions`): an export rounds (GeoJSON) or reprojects, and neither the
+    geometry nor the unit grid, street and community located from it may change by that noise — a point on a
+    grid edge rounded into the next cell stays in its cell. A real move keeps the file's geometry."""
+    if not len(rows):
+        return rows
+    stored_wkb = dict(
+        conn.execute(
+            text("SELECT id, ST_AsBinary(geom) FROM components WHERE id = ANY(:ids)"), {"ids": rows["id"].tolist()}
+        ).all()
+    )
+    stored = shapely.from_wkb([bytes(stored_wkb[i]) if i in stored_wkb else None for i in rows["id"]])
+    lon, lat = rows["lon"].to_numpy(dtype=float, copy=True), rows["lat"].to_numpy(dtype=float, copy=True)
+    given = shapely.points(lon, lat)
+    wkb = rows["geom_wkb"].to_numpy(dtype=object, copy=True)
+    has_wkb = pd.notna(wkb)
+    if has_wkb.any():
+        given[has_wkb] = shapely.from_wkb(wkb[has_wkb])
+    same = same_positions(stored, given)
+    if not same.any():
+        return rows
+    rows = rows.copy()
+    stored_point = same & (shapely.get_type_id(stored) == 0)
+    other = same & ~stored_point
+    lon[stored_point], lat[stored_point] = shapely.get_x(stored[stored_point]), shapely.get_y(stored[stored_point])
+    wkb[stored_point] = None
+    wkb[other] = shapely.to_wkb(stored[other])
+    rows["lon"], rows["lat"], rows["geom_wkb"] = lon, lat, wkb
+    return rows
 
 
 def anchor_bounds(accepted: pd.DataFrame) -> tuple[float, float, float, float] | None:
@@ -656,7 +686,7 @@ def _update_existing(conn: Connection, rows: pd.DataFrame, actor: str, source: s
         )
     )
     # The new attrs are the stored ones overwritten by the file's (a file without a custom column keeps it: an
-    # export does not carry attrs); the stored geometry stays when the file's is the same within SAME_PLACE_DEG.
+    # export does not carry attrs); the rows already hold the stored geometry where theirs is the same position.
     conn.execute(
         text(
             f"""
@@ -666,10 +696,7 @@ def _update_existing(conn: Connection, rows: pd.DataFrame, actor: str, source: s
                        s.main_dept AS main_dept_code, s.owner_dept AS owner_dept_code,
                        s.maint_dept AS maint_dept_code, s.status, s.initial_date, s.change_date, s.data_source,
                        s.note, coalesce(o.attrs, '{{}}'::jsonb) || coalesce(s.attrs, '{{}}'::jsonb) AS attrs,
-                       CASE WHEN ST_GeometryType(o.geom) = ST_GeometryType(s.geom)
-                                 AND ST_NPoints(o.geom) = ST_NPoints(s.geom)
-                                 AND ST_HausdorffDistance(o.geom, s.geom) < {SAME_PLACE_DEG}
-                            THEN o.geom ELSE s.geom END AS geom
+                       s.geom
                 FROM g s JOIN _old o ON o.id = s.id)
             UPDATE components c SET
                 class_code = n.class_code, name = n.name, unit_grid_code = n.unit_grid_code,
@@ -734,7 +761,7 @@ def write_components(
         )
     updated = 0
     if len(old):
-        rows = accepted.iloc[old]
+        rows = keep_stored_positions(conn, accepted.iloc[old])
         updated = _update_existing(conn, stage_frame(rows, grids.locate(anchor_points(rows))), actor, source)
     return len(new), updated, len(old) - updated, int(ids.isna().sum())
 

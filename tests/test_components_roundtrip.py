@@ -78,6 +78,97 @@ def test_an_unedited_export_reimports_unchanged(
     assert after == before  # attrs, geometry, version, updated_at: nothing touched
 
 
+EDGE_POINTS_SQL = """
+SELECT ST_X(p), ST_Y(p) FROM (
+    SELECT ST_LineInterpolatePoint(ST_ExteriorRing(ST_GeometryN(geom, 1)), f) AS p
+    FROM unit_grids, generate_series(0.0137, 0.99, 0.1) AS f WHERE code IN (SELECT code FROM unit_grids ORDER BY code
+    LIMIT 12)
+    UNION ALL
+    SELECT ST_LineInterpolatePoint(ST_ExteriorRing(ST_GeometryN(geom, 1)), f)
+    FROM admin_units, generate_series(0.0131, 0.99, 0.031) AS f WHERE level = 'district') q
+"""
+
+
+@pytest.fixture
+def on_edges(loaded: Engine, tmp_path: Path) -> Engine:
+    """Components placed on unit-grid edges and on the district boundary, where rounding a position to the 7
+    decimals a GeoJSON export writes, or reprojecting it there and back, crosses the line (120 grid-edge points,
+    32 on the district boundary)."""
+    with loaded.connect() as conn:
+        points = conn.execute(text(EDGE_POINTS_SQL)).all()
+    rows = [{"class_code": LAMP, "lon": x, "lat": y, "initial_date": "2021-04-09"} for x, y in points]
+    summary = run(loaded, write_csv(tmp_path / "edges.csv", rows))
+    assert (summary.inserted, summary.refused) == (152, 0), summary.to_text()
+    return loaded
+
+
+@pytest.mark.parametrize(
+    ("name", "options"),
+    [
+        ("e.shp", {}),
+        ("e.shp", {"encoding": "gbk"}),
+        ("e.shp", {"crs": "EPSG:4547"}),
+        ("e.gpkg", {}),
+        ("e.geojson", {}),
+        ("e.csv", {}),
+    ],
+    ids=["shp", "shp-gbk", "shp-gk-zone", "gpkg", "geojson", "csv"],
+)
+def test_components_on_grid_edges_reimport_unchanged(
+    on_edges: Engine, tmp_path: Path, name: str, options: dict[str, str]
+) -> None:
+    """A position written at the export's precision is the stored position: it neither moves the component nor
+    puts it in the next unit grid (located from the file's position, GeoJSON gave 73 false updates here and the
+    EPSG:4547 Shapefile 13) nor outside the district."""
+    with on_edges.connect() as conn:
+        before = conn.execute(text("SELECT * FROM components ORDER BY id")).all()
+    history = history_rows(on_edges)
+    again = run(on_edges, export(on_edges, tmp_path / name, **options), src_crs=options.get("crs"))
+    assert (again.read, again.inserted, again.updated, again.unchanged, again.refused) == (152, 0, 0, 152, 0), (
+        again.to_text()
+    )
+    assert history_rows(on_edges) == history
+    with on_edges.connect() as conn:
+        assert conn.execute(text("SELECT * FROM components ORDER BY id")).all() == before
+
+
+@pytest.mark.parametrize("name", ["m.geojson", "m.gpkg", "m.shp", "m.csv"])
+def test_a_move_of_a_metre_in_an_export_is_an_update(stored: Engine, tmp_path: Path, name: str) -> None:
+    target = f"{DISTRICT}{LAMP}000002"
+    table = gpd.read_file(export(stored, tmp_path / f"c{Path(name).suffix}"), engine="pyogrio")
+    if name.endswith(".csv"):
+        table = gpd.GeoDataFrame(
+            table.drop(columns="wkt"), geometry=gpd.GeoSeries.from_wkt(table["wkt"]), crs=4490
+        )  # the CSV's geometry is its wkt column
+    with stored.connect() as conn:
+        x, y = conn.execute(text("SELECT ST_X(geom), ST_Y(geom) FROM components WHERE id = :i"), {"i": target}).one()
+    hit = table["GLBJBSM"] == target
+    table.loc[hit, "geometry"] = gpd.points_from_xy([x], [y + 1 / 111_000])  # ≈ 1 m north
+    path = tmp_path / name
+    if name.endswith(".csv"):
+        frame = table.drop(columns="geometry").assign(wkt=table.geometry.to_wkt(rounding_precision=-1))
+        frame.to_csv(path, index=False, encoding="utf-8-sig")
+    else:
+        table.to_file(path, engine="pyogrio")
+    history = history_rows(stored)
+    summary = run(stored, path)
+    assert (summary.inserted, summary.updated, summary.unchanged, summary.refused) == (0, 1, 3, 0), summary.to_text()
+    with stored.connect() as conn:
+        moved = conn.execute(
+            text(
+                "SELECT ST_Distance(geom::geography, ST_SetSRID(ST_MakePoint(:x, :y), 4490)::geography) "
+                "FROM components WHERE id = :i"
+            ),
+            {"i": target, "x": x, "y": y},
+        ).scalar_one()
+        changes = conn.execute(
+            text("SELECT changes FROM component_history WHERE component_id = :i AND action = 'update'"), {"i": target}
+        ).scalar_one()
+    assert round(moved, 1) == 1.0
+    assert list(changes) == ["geom"]
+    assert history_rows(stored) == history + 1
+
+
 def test_the_export_uses_the_standard_field_names_with_department_and_place_names(
     stored: Engine, tmp_path: Path
 ) -> None:
