@@ -19,7 +19,9 @@
     nothing ASCII is left (e.g. an all-Chinese name), truncated to 10 bytes and de-duplicated
     case-insensitively with ``_1``, ``_2`` … suffixes. ``shapefile_field_map(columns)`` returns the mapping;
   - values are written in UTF-8 (default) or GBK (for old ArcGIS / Chinese Windows tools) and a ``.cpg``
-    file names the encoding. A value that GBK cannot encode, or any text longer than 254 bytes in the chosen
+    file names the encoding; a GBK file also carries the DBF language driver id 0x4D (code page 936, header
+    byte 29) for programs that ignore the ``.cpg`` (ArcGIS 9/10, MapInfo), a UTF-8 file the id 0 (dBase has
+    none for UTF-8). A value that GBK cannot encode, or any text longer than 254 bytes in the chosen
     encoding (the DBF limit; GDAL would silently truncate it), is refused naming the row and field;
   - dates with a time of day are written as ISO text (the DBF has no date-time type);
   - one geometry type per file: Polygon and MultiPolygon (LineString/MultiLineString, Point/MultiPoint)
@@ -67,7 +69,13 @@ _DRIVERS = {"gpkg": "GPKG", "shp": "ESRI Shapefile", "geojson": "GeoJSON"}
 SHAPEFILE_MAX_BYTES = 2**31
 SHAPEFILE_MAX_TEXT_BYTES = 254
 SHAPEFILE_MAX_NAME_BYTES = 10
-_SHP_ENCODINGS = {"utf-8": "UTF-8", "gbk": "GBK"}  # Python codec → .cpg / GDAL name
+_SHP_ENCODINGS = {"utf-8": "UTF-8", "gbk": "GBK"}  # Python codec → .cpg
+#: DBF header byte 29, the language driver id (LDID) that older desktop GIS read when there is no .cpg (ArcGIS
+#: 9/10, MapInfo): 0x4D = code page 936 (GBK). dBase defines no id for UTF-8: 0, the .cpg alone says UTF-8.
+SHAPEFILE_LDID = {"utf-8": 0x00, "gbk": 0x4D}
+# GDAL's Shapefile ENCODING option: "LDID/<n>" writes that id and recodes the values to its code page (77 → CP936)
+# but writes no .cpg; any other value writes the .cpg and leaves the id 0.
+_GDAL_ENCODINGS = {"utf-8": "UTF-8", "gbk": f"LDID/{SHAPEFILE_LDID['gbk']}"}
 CSV_WKT_COLUMN = "wkt"
 
 #: Fixed Shapefile field names for the columns gisgrid produces (all ASCII, ≤ 10 bytes, unique).
@@ -421,14 +429,14 @@ def _write_shapefile(gdf: gpd.GeoDataFrame, path: Path, encoding: str, limit: in
             "GIS programs enforce; write a GeoPackage (.gpkg) instead",
             detail={"shp_bytes": shp_bytes, "dbf_bytes": dbf_bytes, "limit": limit},
         )
-    gdal_encoding = _SHP_ENCODINGS[encoding]
     with warnings.catch_warnings():
         # Field names are already ≤ 10 bytes; silence GDAL's generic laundering notices.
         warnings.filterwarnings("ignore", message=".*(laundered|truncated).*")
-        gdf.to_file(path, driver="ESRI Shapefile", engine="pyogrio", encoding=gdal_encoding)
+        gdf.to_file(path, driver="ESRI Shapefile", engine="pyogrio", encoding=_GDAL_ENCODINGS[encoding])
     cpg = path.with_suffix(".cpg")
-    if not cpg.exists() or cpg.read_text(encoding="ascii").strip() != gdal_encoding:
-        cpg.write_text(gdal_encoding, encoding="ascii")
+    cpg_name = _SHP_ENCODINGS[encoding]
+    if not cpg.exists() or cpg.read_text(encoding="ascii").strip() != cpg_name:
+        cpg.write_text(cpg_name, encoding="ascii")
     return [p for p in (path.with_suffix(s) for s in (".shp", ".shx", ".dbf", ".prj", ".cpg")) if p.exists()]
 
 

@@ -68,6 +68,10 @@ def test_an_unedited_export_reimports_unchanged(
         before = conn.execute(text("SELECT * FROM components ORDER BY id")).all()
     history = history_rows(stored)
     path = export(stored, tmp_path / name, **options)
+    if name.endswith(".shp"):  # the .cpg and the DBF language driver id name the same encoding
+        gbk = options.get("encoding") == "gbk"
+        assert path.with_suffix(".cpg").read_bytes() == (b"GBK" if gbk else b"UTF-8")
+        assert path.with_suffix(".dbf").read_bytes()[29] == (0x4D if gbk else 0x00)
     again = run(stored, path, actor="roundtrip", src_crs=options.get("crs"))
     assert (again.read, again.inserted, again.updated, again.unchanged, again.refused) == (4, 0, 0, 4, 0), (
         again.to_text()

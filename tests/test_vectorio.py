@@ -55,12 +55,13 @@ def units() -> gpd.GeoDataFrame:
 # ---------------------------------------------------------------- Shapefile
 
 
-@pytest.mark.parametrize(("encoding", "cpg"), [("utf-8", "UTF-8"), ("gbk", "GBK")])
-def test_shapefile_round_trip_keeps_chinese(tmp_path: Path, encoding, cpg) -> None:
+@pytest.mark.parametrize(("encoding", "cpg", "ldid"), [("utf-8", "UTF-8", 0x00), ("gbk", "GBK", 0x4D)])
+def test_shapefile_round_trip_keeps_chinese(tmp_path: Path, encoding, cpg, ldid) -> None:
     gdf = units()
     files = write_layer(gdf, tmp_path / "units.shp", encoding=encoding)
     assert [f.suffix for f in files] == [".shp", ".shx", ".dbf", ".prj", ".cpg"]
-    assert (tmp_path / "units.cpg").read_text(encoding="ascii").strip() == cpg
+    assert (tmp_path / "units.cpg").read_bytes() == cpg.encode("ascii")
+    assert (tmp_path / "units.dbf").read_bytes()[29] == ldid  # the DBF language driver id
 
     back = gpd.read_file(tmp_path / "units.shp", engine="pyogrio")
     assert back["NAME"].tolist() == NAMES
@@ -83,11 +84,27 @@ def test_shapefile_round_trip_keeps_chinese(tmp_path: Path, encoding, cpg) -> No
     assert "景山街道".encode(encoding) in dbf
 
 
-def test_shapefile_gbk_without_cpg_needs_encoding(tmp_path: Path) -> None:
+def test_shapefile_gbk_without_cpg_is_read_by_its_language_driver_id(tmp_path: Path) -> None:
+    """A program that ignores the .cpg (ArcGIS 9/10, MapInfo) finds GBK in the DBF header: GDAL does the same."""
     write_layer(units(), tmp_path / "units.shp", encoding="gbk")
     (tmp_path / "units.cpg").unlink()
-    back = gpd.read_file(tmp_path / "units.shp", engine="pyogrio", encoding="gbk")
+    assert pyogrio.read_info(tmp_path / "units.shp")["encoding"] == "UTF-8"  # recoded from CP936 by GDAL
+    back = gpd.read_file(tmp_path / "units.shp", engine="pyogrio")
     assert back["NAME"].tolist() == NAMES
+    assert gpd.read_file(tmp_path / "units.shp", engine="pyogrio", encoding="gbk")["NAME"].tolist() == NAMES
+
+
+def test_every_gbk_character_reaches_the_dbf_as_python_encodes_it(tmp_path: Path) -> None:
+    """GDAL recodes to code page 936 (the language driver id's), the check before writing uses Python's GBK: the
+    two agree on every character, so no value passes the check and is then mangled."""
+    chars = [chr(c) for c in range(0x80, 0x10000) if not 0xD800 <= c < 0xE000]
+    gbk = "".join(c for c in chars if vectorio._encodable(c, "gbk"))
+    values = [gbk[i : i + 120] for i in range(0, len(gbk), 120)]  # 240 bytes each, under the 254-byte limit
+    gdf = gpd.GeoDataFrame({"note": values}, geometry=[Point(116.4, 39.9)] * len(values), crs="EPSG:4490")
+    write_layer(gdf, tmp_path / "all.shp", encoding="gbk")
+    dbf = (tmp_path / "all.dbf").read_bytes()
+    assert all(v.encode("gbk") in dbf for v in values)
+    assert gpd.read_file(tmp_path / "all.shp", engine="pyogrio")["NOTE"].tolist() == values
 
 
 def test_field_map_fixed_fallback_and_unique() -> None:
