@@ -1289,7 +1289,7 @@ SELECT c.id AS "GLBJBSM", c.name AS "GLBJMC",
        c.owner_dept_code AS "QSDWDM", dq.name AS "QSDWMC",
        c.maint_dept_code AS "YHDWDM", dy.name AS "YHDWMC",
        c.unit_grid_code AS "SZDYWGBSM", c.status AS "GLBJZT",
-       to_char(c.initial_date, 'YYYY-MM-DD') AS "CSRQ", to_char(c.change_date, 'YYYY-MM-DD') AS "BGRQ",
+       c.initial_date AS "CSRQ", c.change_date AS "BGRQ",
        c.data_source AS "SJLY", c.note AS "BZ",
        c.street_code AS "SZJDDM", st.name AS "SZJDMC", c.community_code AS "SZSQDM", co.name AS "SZSQMC",
        c.class_code, c.scheme, c.geom
@@ -1305,8 +1305,13 @@ ORDER BY c.id
 
 def export_components(conn: Connection, out: Path, *, fmt: str | None, encoding: str, crs: str | None) -> list[Path]:
     """Components to GPKG / Shapefile / GeoJSON / CSV, like the grid exports, in the standard's field names with
-    the department, street and community names (:data:`EXPORT_SQL`); dates as ISO text (YYYY-MM-DD)."""
+    the department, street and community names (:data:`EXPORT_SQL`); CSRQ and BGRQ as date fields (Shapefile
+    'D', GeoPackage DATE; YYYY-MM-DD in GeoJSON and CSV, typed Date in the CSV's .csvt)."""
     gdf = gpd.read_postgis(text(EXPORT_SQL), conn, geom_col="geom").rename_geometry("geometry")
+    for column in ("CSRQ", "BGRQ"):  # datetime.date objects, which the writer makes date fields
+        gdf[column] = pd.Series(
+            [None if pd.isna(v) else pd.Timestamp(v).date() for v in gdf[column]], index=gdf.index, dtype=object
+        )
     if gdf.empty:
         raise InvalidInput("no components are stored; nothing to export")
     return write_layer(gdf, out, fmt=fmt, layer="components", crs=crs, encoding=encoding)  # type: ignore[arg-type]

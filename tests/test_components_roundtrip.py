@@ -5,13 +5,18 @@ An unedited export re-imports as "unchanged" with no history, in every format; i
 
 from __future__ import annotations
 
+import json
+import sqlite3
 from pathlib import Path
 
 import geopandas as gpd
+import pandas as pd
+import pyogrio
 import pytest
 from sqlalchemy import Engine, text
 
 from gisgrid.components_store import export_components
+from gisgrid.vectorio import write_layer
 from tests.fixtures import DISTRICT
 from tests.test_components_store import BIN, LAMP, count, inside_points, run, write_csv
 
@@ -153,7 +158,9 @@ def test_a_move_of_a_metre_in_an_export_is_an_update(stored: Engine, tmp_path: P
         frame = table.drop(columns="geometry").assign(wkt=table.geometry.to_wkt(rounding_precision=-1))
         frame.to_csv(path, index=False, encoding="utf-8-sig")
     else:
-        table.to_file(path, engine="pyogrio")
+        for column in ("CSRQ", "BGRQ"):  # read back as date-times; written again as dates
+            table[column] = pd.Series([None if pd.isna(v) else v.date() for v in table[column]], dtype=object)
+        write_layer(table, path)
     history = history_rows(stored)
     summary = run(stored, path)
     assert (summary.inserted, summary.updated, summary.unchanged, summary.refused) == (0, 1, 3, 0), summary.to_text()
@@ -182,7 +189,8 @@ def test_the_export_uses_the_standard_field_names_with_department_and_place_name
     assert lamp["GLBJBSM"] == f"{DISTRICT}{LAMP}000001"
     assert (lamp["ZGBMDM"], lamp["QSDWDM"], lamp["YHDWDM"]) == (LIGHTS, WATER, LIGHTS)
     assert (lamp["ZGBMMC"], lamp["QSDWMC"], lamp["YHDWMC"]) == ("城市照明管理处", "供水集团有限公司", "城市照明管理处")
-    assert (lamp["GLBJZT"], lamp["CSRQ"], lamp["BGRQ"], lamp["SJLY"]) == ("破损", "2020-01-05", "2024-03-02", "实测")
+    assert (lamp["GLBJZT"], lamp["SJLY"]) == ("破损", "实测")
+    assert (lamp["CSRQ"], lamp["BGRQ"]) == (pd.Timestamp("2020-01-05"), pd.Timestamp("2024-03-02"))  # date fields
     assert lamp["SZDYWGBSM"].startswith(lamp["SZSQDM"]) and lamp["SZSQDM"].startswith(lamp["SZJDDM"])
     assert lamp["SZJDMC"] and lamp["SZSQMC"]
     with stored.connect() as conn:
@@ -227,3 +235,34 @@ def test_a_custom_column_in_the_file_updates_attrs_and_absent_ones_are_kept(stor
             text("SELECT changes FROM component_history WHERE component_id = :i AND action = 'update'"), {"i": target}
         ).scalar_one()
     assert attrs[target] == {"SetLoc": "路口"} and changes == {"attrs": [{"SetLoc": "人行道"}, {"SetLoc": "路口"}]}
+
+
+def test_the_export_writes_dates_as_date_fields(stored: Engine, tmp_path: Path) -> None:
+    """CSRQ and BGRQ: DBF type 'D' (YYYYMMDD) in a Shapefile, DATE in a GeoPackage, YYYY-MM-DD in GeoJSON and CSV
+    (typed Date in the .csvt); an empty date stays empty."""
+    shp = export(stored, tmp_path / "c.shp", encoding="gbk")
+    dbf = shp.with_suffix(".dbf").read_bytes()
+    header = {dbf[i : i + 11].rstrip(b"\0").decode(): (chr(dbf[i + 11]), dbf[i + 16]) for i in range(32, 32 * 21, 32)}
+    assert header["CSRQ"] == header["BGRQ"] == ("D", 8)
+    assert b"20200105" in dbf and b"20240302" in dbf
+    info = pyogrio.read_info(shp)
+    assert dict(zip(info["fields"], info["dtypes"], strict=True))["CSRQ"] == "datetime64[D]"
+
+    gpkg = export(stored, tmp_path / "c.gpkg")
+    with sqlite3.connect(gpkg) as db:
+        types = {row[1]: row[2] for row in db.execute("PRAGMA table_info(components)")}
+        values = db.execute("SELECT CSRQ, BGRQ FROM components ORDER BY GLBJBSM").fetchall()
+    assert (types["CSRQ"], types["BGRQ"]) == ("DATE", "DATE")
+    assert values == [("2020-01-05", "2024-03-02"), (None, None), (None, None), (None, None)]
+
+    features = json.loads(export(stored, tmp_path / "c.geojson").read_text(encoding="utf-8"))["features"]
+    assert [(f["properties"]["CSRQ"], f["properties"]["BGRQ"]) for f in features][:2] == [
+        ("2020-01-05", "2024-03-02"),
+        (None, None),
+    ]
+
+    csv = export(stored, tmp_path / "c.csv")
+    table = pd.read_csv(csv, dtype=str, encoding="utf-8-sig", keep_default_na=False)
+    assert table[["CSRQ", "BGRQ"]].to_numpy().tolist()[:2] == [["2020-01-05", "2024-03-02"], ["", ""]]
+    columns = csv.with_suffix(".csvt").read_text(encoding="ascii").strip().split(",")
+    assert dict(zip(table.columns, columns, strict=True))["CSRQ"] == '"Date"'

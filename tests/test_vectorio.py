@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from pathlib import Path
 
@@ -211,6 +212,33 @@ def test_datetime_written_as_iso_text(tmp_path: Path) -> None:
     gdf["updated_at"] = pd.to_datetime(["2024-05-01 08:30:00", "2024-05-02 00:00:00", None])
     write_layer(gdf, tmp_path / "units.shp")
     assert gpd.read_file(tmp_path / "units.shp")["UPDATED"][0] == "2024-05-01T08:30:00"
+
+
+@pytest.mark.parametrize("suffix", [".shp", ".gpkg", ".geojson"])
+def test_dates_are_written_as_date_fields_with_the_other_columns_unchanged(tmp_path: Path, suffix: str) -> None:
+    """A column of datetime.date becomes a date field (DBF 'D', GeoPackage DATE, GeoJSON YYYY-MM-DD); such a layer
+    takes pyogrio's raw writer, which must write the other columns and the geometry type as ``to_file`` does."""
+    gdf = units()
+    gdf["valid_from"] = [dt.date(2024, 5, 1), None, dt.date(1999, 12, 31)]
+    gdf["n_null"] = pd.array([1, None, 3], dtype="Int64")
+    gdf["flag"] = [True, False, True]
+    gdf["leader_name"] = pd.Series(["张三", "李四", None], dtype="str")
+    assert vectorio.date_columns(gdf) == ["valid_from"]
+    path = write_layer(gdf, tmp_path / f"u{suffix}")[0]
+    reference = write_layer(gdf.drop(columns="valid_from"), tmp_path / f"ref{suffix}")[0]
+
+    info, ref = pyogrio.read_info(path), pyogrio.read_info(reference)
+    types = dict(zip(info["fields"], info["dtypes"], strict=True))
+    assert types.pop("VALID_FROM" if suffix == ".shp" else "valid_from") == "datetime64[D]"
+    assert types == dict(zip(ref["fields"], ref["dtypes"], strict=True))
+    assert info["geometry_type"] == ref["geometry_type"]
+    back, expected = read_layer_any(path), read_layer_any(reference)
+    dates = back.pop("VALID_FROM" if suffix == ".shp" else "valid_from")
+    assert dates.tolist()[::2] == [pd.Timestamp("2024-05-01"), pd.Timestamp("1999-12-31")] and pd.isna(dates[1])
+    pd.testing.assert_frame_equal(
+        pd.DataFrame(back.drop(columns="geometry")), pd.DataFrame(expected.drop(columns="geometry"))
+    )
+    assert back.geometry.geom_equals_exact(expected.geometry, 0).all()
 
 
 # ---------------------------------------------------------------- other formats
