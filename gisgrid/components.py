@@ -14,7 +14,8 @@ Source columns
 Column names are matched case-insensitively (surrounding spaces ignored); the first matching alias wins and
 columns the system derives (:data:`DERIVED_COLUMNS`: SZDYWGBSM, SZJDDM/SZJDMC, SZSQDM/SZSQMC, ZGBMMC/QSDWMC/YHDWMC,
 scheme, and the older export names unit_grid, STRT_CODE, COMM_CODE) are recognised and not stored — the unit grid,
-street and community come from the location, names from the department codes — and every other unmatched column
+street and community come from the location, names from the department codes (a ZGBMMC/QSDWMC/YHDWMC name that is
+not the one registered for its code is warned about: ``ValidationResult.warnings``) — and every other unmatched column
 goes, as text, into the per-row dict ``attrs`` (e.g. BGID, DeptName1, SetLoc, Material). Refusals name the
 canonical field (left column).
 
@@ -52,6 +53,7 @@ value spanning lines shifts later numbers), or the 1-based feature number for ot
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import logging
@@ -135,6 +137,9 @@ DERIVED_COLUMNS: frozenset[str] = frozenset(
         "yhdwmc",
     }
 )
+#: The department-name columns of a file (lower case; among :data:`DERIVED_COLUMNS`): never stored — the code
+#: rules — but compared with the name registered for the code, and a different name is warned about.
+DEPT_NAME_COLUMNS: dict[str, str] = {"main_dept": "zgbmmc", "owner_dept": "qsdwmc", "maint_dept": "yhdwmc"}
 COORD_ALIASES: dict[str, tuple[str, ...]] = {
     "lon": ("lon", "lng", "longitude", "经度"),
     "lat": ("lat", "latitude", "纬度"),
@@ -507,6 +512,12 @@ def read_component_file(
 
     derived = [c for c in columns if c not in taken and c.strip().lower() in DERIVED_COLUMNS]
     meta["derived"] = derived
+    meta["dept_name_fields"] = {}
+    for canonical, alias in DEPT_NAME_COLUMNS.items():
+        column = next((c for c in derived if c.strip().lower() == alias), None)
+        if column is not None:  # kept aside to be compared with the registered name, not stored
+            raw[f"{canonical}_name"] = _strip(table[column]).to_numpy()
+            meta["dept_name_fields"][canonical] = column
     rest = [c for c in columns if c not in taken and c not in derived]
     raw["attrs"] = _records(table, rest) if rest else [{} for _ in range(n)]
     raw.attrs[META] = meta
@@ -520,6 +531,11 @@ def read_component_file(
 class ValidationResult:
     accepted: pd.DataFrame
     errors: pd.DataFrame
+    #: Problems that refuse nothing (row, field, value, reason), e.g. a department name that is not the one
+    #: registered for the row's code.
+    warnings: pd.DataFrame = dataclasses.field(
+        default_factory=lambda: pd.DataFrame({c: pd.Series(dtype=object) for c in ERROR_COLUMNS})
+    )
 
     @property
     def refused_rows(self) -> int:
@@ -796,6 +812,23 @@ def validate_components(
         errors.add(
             (text != "") & ~_isin(text, known), field, text, "unknown department code (not in the departments list)"
         )
+    notices = _Errors(rows)  # the same bookkeeping as the refusals; its rows are not refused
+    for dept, column in meta.get("dept_name_fields", {}).items():
+        given_name = _texts(raw, f"{dept}_name")
+        code = dept_text[dept]
+        registered = pd.Series(code, dtype=object).map(catalogue.departments).fillna("").to_numpy(dtype=object)
+        # Only for codes the import accepts: an unknown code is refused above, an empty one names nothing.
+        differs = _isin(code, known) & (given_name != "") & (registered != "") & (given_name != registered)
+        notices.add(
+            differs,
+            column,
+            given_name,
+            lambda idx, column=column, given_name=given_name, code=code, registered=registered: [
+                f"部门名称与代码不符 department name {given_name[i]!r} in {column} is not {registered[i]!r}, the name "
+                f"registered for code {code[i]}; the code is used"
+                for i in idx
+            ],
+        )
     main_dept = np.where(
         dept_text["main_dept"] == "", default_dept.fillna("").to_numpy(dtype=object), dept_text["main_dept"]
     )
@@ -850,7 +883,7 @@ def validate_components(
         },
         columns=list(ACCEPTED_COLUMNS),
     )
-    return ValidationResult(accepted=accepted, errors=errors.frame())
+    return ValidationResult(accepted=accepted, errors=errors.frame(), warnings=notices.frame())
 
 
 def write_errors(errors: pd.DataFrame, path: Path | str) -> Path:

@@ -127,6 +127,9 @@ class ImportOptions:
     actor: str = "import"
 
 
+WARNINGS_SHOWN = 20  # the summary lists this many warnings and counts the rest
+
+
 @dataclass
 class ImportSummary:
     read: int = 0
@@ -140,6 +143,9 @@ class ImportSummary:
     written: bool = False
     generated_ids: int = 0
     dry_run: bool = False  # inserted/updated/unchanged/generated_ids are what the import would do
+    #: What refuses nothing but the user should see (row, field, value, reason), e.g. a department name that
+    #: is not the one registered for the row's code.
+    warnings: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=["row", "field", "value", "reason"]))
 
     def to_text(self) -> str:
         insert, update = ("would insert", "would update") if self.dry_run else ("inserted", "updated")
@@ -149,6 +155,10 @@ class ImportSummary:
         ]
         if self.generated_ids:
             lines.append(f"{'would generate' if self.dry_run else 'generated'} {self.generated_ids} identifiers")
+        shown = self.warnings.head(WARNINGS_SHOWN)
+        lines += [f"warning: row {w['row']} field {w['field']}: {w['reason']}" for _, w in shown.iterrows()]
+        if len(self.warnings) > len(shown):
+            lines.append(f"… and {len(self.warnings) - len(shown)} more warning(s)")
         if len(self.errors):
             first = self.errors.iloc[0]
             lines.append(f"first refusal: row {first['row']} field {first['field']}: {first['reason']}")
@@ -804,6 +814,7 @@ def import_components(
     )
     progress("check", 1, 1)
     accepted = result.accepted
+    summary.warnings = result.warnings
     with engine.connect() as conn, conn.begin() as trans:
         duplicates = same_place_duplicates(conn, opts.scheme, accepted)
         if len(duplicates):

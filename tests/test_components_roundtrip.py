@@ -211,6 +211,14 @@ def test_an_edited_export_changes_only_what_was_edited(stored: Engine, tmp_path:
     history = history_rows(stored)
     summary = run(stored, tmp_path / "edited.gpkg", actor="王伟")
     assert (summary.inserted, summary.updated, summary.unchanged) == (0, 1, 3)
+    warning = (
+        f"部门名称与代码不符 department name '随便写的名称' in ZGBMMC is not '城市照明管理处', the name registered for "
+        f"code {LIGHTS}; the code is used"
+    )
+    assert summary.warnings[["row", "field", "reason"]].to_dict("records") == [
+        {"row": 2, "field": "ZGBMMC", "reason": warning}
+    ]
+    assert summary.to_text().splitlines()[1] == f"warning: row 2 field ZGBMMC: {warning}"
     with stored.connect() as conn:
         changes = conn.execute(
             text("SELECT changes FROM component_history WHERE component_id = :i AND action = 'update'"), {"i": target}

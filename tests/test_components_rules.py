@@ -127,6 +127,48 @@ def test_standard_names_case_insensitive_and_bom(tmp_path: Path) -> None:
     assert raw.attrs["gisgrid"]["notes"] == []
 
 
+def test_a_department_name_not_registered_for_its_code_is_warned_about(tmp_path: Path, cat: Catalogue) -> None:
+    """The code rules; a different name in ZGBMMC/QSDWMC/YHDWMC is warned about naming row, field and both names.
+    A matching, empty or code-less name says nothing; an unknown code is refused as before, with no warning."""
+    assert (cat.departments[LAMP_DEPT], cat.departments[WATER_DEPT]) == ("城市照明管理处", "供水集团有限公司")
+    path = tmp_path / "names.csv"
+    path.write_text(
+        "class_code,ZGBMDM,ZGBMMC,QSDWDM,qsdwmc,YHDWDM,YHDWMC,lon,lat\n"
+        f"01037,{LAMP_DEPT},城市照明管理处,{WATER_DEPT},自来水公司,,,116.45,39.95\n"  # line 2: QSDWMC differs
+        f"01037,{LAMP_DEPT},路灯所,,供水集团有限公司,{LAMP_DEPT}, 城市照明管理处 ,116.45,39.96\n"  # 3: ZGBMMC
+        f"01037,{LAMP_DEPT},,{WATER_DEPT},,,,116.45,39.97\n"  # 4: no names
+        "01037,LOCAL99,某某局,,,,,116.45,39.98\n",  # 5: unknown code, refused
+        encoding="utf-8",
+    )
+    raw = read_component_file(path)
+    assert raw.attrs["gisgrid"]["dept_name_fields"] == {
+        "main_dept": "ZGBMMC",
+        "owner_dept": "qsdwmc",
+        "maint_dept": "YHDWMC",
+    }
+    result = validate(raw, cat)
+    assert pairs(result.errors) == [(5, "main_dept")]
+    assert result.warnings.to_dict("records") == [
+        {
+            "row": 2,
+            "field": "qsdwmc",
+            "value": "自来水公司",
+            "reason": f"部门名称与代码不符 department name '自来水公司' in qsdwmc is not '供水集团有限公司', the name "
+            f"registered for code {WATER_DEPT}; the code is used",
+        },
+        {
+            "row": 3,
+            "field": "ZGBMMC",
+            "value": "路灯所",
+            "reason": f"部门名称与代码不符 department name '路灯所' in ZGBMMC is not '城市照明管理处', the name "
+            f"registered for code {LAMP_DEPT}; the code is used",
+        },
+    ]
+    accepted = result.accepted.set_index("_row")
+    assert accepted.loc[[2, 3, 4], "main_dept"].tolist() == [LAMP_DEPT] * 3  # the codes, whatever the names
+    assert accepted.loc[2, "owner_dept"] == WATER_DEPT and accepted["attrs"].tolist() == [{}, {}, {}]
+
+
 def test_gbk_csv_fallback_with_note(tmp_path: Path, cat: Catalogue) -> None:
     path = tmp_path / "gbk.csv"
     path.write_bytes("类别代码,名称,lon,lat\n03005,垃圾箱甲,116.45,39.95\n".encode("gbk"))
