@@ -14,7 +14,8 @@ Source columns
 Column names are matched case-insensitively (surrounding spaces ignored); the first matching alias wins and
 columns the system derives (:data:`DERIVED_COLUMNS`: SZDYWGBSM, SZJDDM/SZJDMC, SZSQDM/SZSQMC, ZGBMMC/QSDWMC/YHDWMC,
 scheme, and the older export names unit_grid, STRT_CODE, COMM_CODE) are recognised and not stored — the unit grid,
-street and community come from the location, names from the department codes — and every other unmatched column
+street and community come from the location, names from the department codes (a ZGBMMC/QSDWMC/YHDWMC name that is
+not the one registered for its code is warned about: ``ValidationResult.warnings``) — and every other unmatched column
 goes, as text, into the per-row dict ``attrs`` (e.g. BGID, DeptName1, SetLoc, Material). Refusals name the
 canonical field (left column).
 
@@ -52,6 +53,7 @@ value spanning lines shifts later numbers), or the 1-based feature number for ot
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import logging
@@ -135,6 +137,9 @@ DERIVED_COLUMNS: frozenset[str] = frozenset(
         "yhdwmc",
     }
 )
+#: The department-name columns of a file (lower case; among :data:`DERIVED_COLUMNS`): never stored — the code
+#: rules — but compared with the name registered for the code, and a different name is warned about.
+DEPT_NAME_COLUMNS: dict[str, str] = {"main_dept": "zgbmmc", "owner_dept": "qsdwmc", "maint_dept": "yhdwmc"}
 COORD_ALIASES: dict[str, tuple[str, ...]] = {
     "lon": ("lon", "lng", "longitude", "经度"),
     "lat": ("lat", "latitude", "纬度"),
@@ -167,6 +172,14 @@ ERROR_COLUMNS: tuple[str, ...] = ("row", "field", "value", "reason")
 META = "gisgrid"
 _STORAGE_CRS = CRS.from_epsg(4490)
 _MIN_YEAR = 1900  # earlier dates are placeholders such as 0001-01-01, not real survey dates
+#: Two positions at most this far apart (degrees, ≈ 1.1 cm) are the same position. The exports write positions
+#: to this precision or better: GeoJSON (RFC 7946) rounds to 7 decimals, i.e. at most 0.5e-7° per axis and
+#: 0.71e-7° in all; ``--crs`` reprojects there and back within 1e-9°. So an unedited export re-imports at the
+#: stored positions (:func:`same_positions`) and inside the district it came from, while a move of 2 cm or more
+#: is a move. The one place this precision is stated.
+POSITION_TOLERANCE_DEG = 1e-7
+# Geometry family by shapely type id (Point, LineString, LinearRing, Polygon, Multi…, GeometryCollection).
+_FAMILY = np.array([0, 1, 1, 2, 0, 1, 2, 7])
 
 
 # --------------------------------------------------------------------------------------------- identifiers
@@ -219,6 +232,28 @@ def format_identifier(district: str, class_code: str, serial: int | str, scheme:
         if not (value.isascii() and value.isdigit() and len(value) == digits):
             raise InvalidInput(f"{label} {value!r} must be {digits} digits for {scheme}", detail={label: value})
     return district + class_code + serial_text
+
+
+def same_positions(stored: np.ndarray, given: np.ndarray) -> np.ndarray:
+    """Element-wise: is ``given`` the ``stored`` geometry written out and read back (lon/lat degrees)?
+
+    True when both are of one family (point, line or polygon; a Shapefile makes a polygon multi when its layer
+    mixes them), have as many coordinates and no point of either is more than :data:`POSITION_TOLERANCE_DEG`
+    from the other (Hausdorff distance: GeoJSON's re-oriented rings compare equal). Missing → False."""
+    stored = np.asarray(stored, dtype=object)
+    given = np.asarray(given, dtype=object)
+    present = ~(shapely.is_missing(stored) | shapely.is_missing(given))
+    out = np.zeros(len(stored), dtype=bool)
+    if not present.any():
+        return out
+    a, b = stored[present], given[present]
+    same = (_FAMILY[shapely.get_type_id(a)] == _FAMILY[shapely.get_type_id(b)]) & (
+        shapely.get_num_coordinates(a) == shapely.get_num_coordinates(b)
+    )
+    close = np.zeros(len(a), dtype=bool)
+    close[same] = shapely.hausdorff_distance(a[same], b[same]) <= POSITION_TOLERANCE_DEG
+    out[present] = close
+    return out
 
 
 # --------------------------------------------------------------------------------------------- reading
@@ -477,6 +512,12 @@ def read_component_file(
 
     derived = [c for c in columns if c not in taken and c.strip().lower() in DERIVED_COLUMNS]
     meta["derived"] = derived
+    meta["dept_name_fields"] = {}
+    for canonical, alias in DEPT_NAME_COLUMNS.items():
+        column = next((c for c in derived if c.strip().lower() == alias), None)
+        if column is not None:  # kept aside to be compared with the registered name, not stored
+            raw[f"{canonical}_name"] = _strip(table[column]).to_numpy()
+            meta["dept_name_fields"][canonical] = column
     rest = [c for c in columns if c not in taken and c not in derived]
     raw["attrs"] = _records(table, rest) if rest else [{} for _ in range(n)]
     raw.attrs[META] = meta
@@ -490,6 +531,11 @@ def read_component_file(
 class ValidationResult:
     accepted: pd.DataFrame
     errors: pd.DataFrame
+    #: Problems that refuse nothing (row, field, value, reason), e.g. a department name that is not the one
+    #: registered for the row's code.
+    warnings: pd.DataFrame = dataclasses.field(
+        default_factory=lambda: pd.DataFrame({c: pd.Series(dtype=object) for c in ERROR_COLUMNS})
+    )
 
     @property
     def refused_rows(self) -> int:
@@ -646,9 +692,10 @@ def validate_components(
         return [f"{_num(lon[i])},{_num(lat[i])}" for i in idx]
 
     bx0, by0, bx1, by1 = coverage_bbox if coverage_bbox is not None else shapely.bounds(coverage)
+    tol = POSITION_TOLERANCE_DEG  # a point on the boundary, exported and read back, is still in the district
     with np.errstate(invalid="ignore"):
         zero = finite & (lon == 0) & (lat == 0)
-        in_bbox = (lon >= bx0) & (lon <= bx1) & (lat >= by0) & (lat <= by1)
+        in_bbox = (lon >= bx0 - tol) & (lon <= bx1 + tol) & (lat >= by0 - tol) & (lat <= by1 + tol)
         swapped = finite & ~zero & ~in_bbox & (lat >= bx0) & (lat <= bx1) & (lon >= by0) & (lon <= by1)
         not_degrees = finite & ~zero & ~swapped & ((np.abs(lon) > 180) | (np.abs(lat) > 90))
     errors.add(zero, "coordinates", coords, "coordinates are (0, 0): a placeholder, not a location")
@@ -671,8 +718,12 @@ def validate_components(
     candidates = check & in_bbox
     if candidates.any():
         shapely.prepare(coverage)
-        # intersects (not contains): a component exactly on the district boundary is accepted.
+        # intersects (not contains): a component exactly on the district boundary is accepted, and so is one
+        # within the position tolerance of it (the few left after the fast test).
         inside[candidates] = shapely.intersects_xy(coverage, lon[candidates], lat[candidates])
+        near = np.flatnonzero(candidates & ~inside)
+        if len(near):
+            inside[near] = shapely.dwithin(coverage, shapely.points(lon[near], lat[near]), tol)
     errors.add(check & ~inside, "coordinates", coords, f"outside the district coverage ({district_code})")
 
     # --- identifier shape, with numpy's C string functions (pandas' are per-element Python without pyarrow).
@@ -761,6 +812,23 @@ def validate_components(
         errors.add(
             (text != "") & ~_isin(text, known), field, text, "unknown department code (not in the departments list)"
         )
+    notices = _Errors(rows)  # the same bookkeeping as the refusals; its rows are not refused
+    for dept, column in meta.get("dept_name_fields", {}).items():
+        given_name = _texts(raw, f"{dept}_name")
+        code = dept_text[dept]
+        registered = pd.Series(code, dtype=object).map(catalogue.departments).fillna("").to_numpy(dtype=object)
+        # Only for codes the import accepts: an unknown code is refused above, an empty one names nothing.
+        differs = _isin(code, known) & (given_name != "") & (registered != "") & (given_name != registered)
+        notices.add(
+            differs,
+            column,
+            given_name,
+            lambda idx, column=column, given_name=given_name, code=code, registered=registered: [
+                f"部门名称与代码不符 department name {given_name[i]!r} in {column} is not {registered[i]!r}, the name "
+                f"registered for code {code[i]}; the code is used"
+                for i in idx
+            ],
+        )
     main_dept = np.where(
         dept_text["main_dept"] == "", default_dept.fillna("").to_numpy(dtype=object), dept_text["main_dept"]
     )
@@ -815,7 +883,7 @@ def validate_components(
         },
         columns=list(ACCEPTED_COLUMNS),
     )
-    return ValidationResult(accepted=accepted, errors=errors.frame())
+    return ValidationResult(accepted=accepted, errors=errors.frame(), warnings=notices.frame())
 
 
 def write_errors(errors: pd.DataFrame, path: Path | str) -> Path:

@@ -32,6 +32,7 @@ from gisgrid.components import (
     ValidationResult,
     identifier_length,
     read_component_file,
+    same_positions,
     validate_components,
     write_errors,
 )
@@ -126,6 +127,9 @@ class ImportOptions:
     actor: str = "import"
 
 
+WARNINGS_SHOWN = 20  # the summary lists this many warnings and counts the rest
+
+
 @dataclass
 class ImportSummary:
     read: int = 0
@@ -139,6 +143,9 @@ class ImportSummary:
     written: bool = False
     generated_ids: int = 0
     dry_run: bool = False  # inserted/updated/unchanged/generated_ids are what the import would do
+    #: What refuses nothing but the user should see (row, field, value, reason), e.g. a department name that
+    #: is not the one registered for the row's code.
+    warnings: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=["row", "field", "value", "reason"]))
 
     def to_text(self) -> str:
         insert, update = ("would insert", "would update") if self.dry_run else ("inserted", "updated")
@@ -148,6 +155,10 @@ class ImportSummary:
         ]
         if self.generated_ids:
             lines.append(f"{'would generate' if self.dry_run else 'generated'} {self.generated_ids} identifiers")
+        shown = self.warnings.head(WARNINGS_SHOWN)
+        lines += [f"warning: row {w['row']} field {w['field']}: {w['reason']}" for _, w in shown.iterrows()]
+        if len(self.warnings) > len(shown):
+            lines.append(f"… and {len(self.warnings) - len(shown)} more warning(s)")
         if len(self.errors):
             first = self.errors.iloc[0]
             lines.append(f"first refusal: row {first['row']} field {first['field']}: {first['reason']}")
@@ -190,9 +201,6 @@ STAGE_GEOM = (
     f"CASE WHEN s.wkb IS NULL THEN ST_SetSRID(ST_MakePoint(s.lon, s.lat), {STORAGE_SRID}) "
     "ELSE ST_GeomFromEWKB(decode(s.wkb, 'hex')) END"
 )
-#: A re-imported position closer than this to the stored one (degrees, ≈ 1 cm) is the same position: exports
-#: round (GeoJSON RFC 7946 to 7 decimals) or reproject (``--crs``), and a component is not moved by the noise.
-SAME_PLACE_DEG = 1e-7
 _GEOD = Geod(ellps="GRS80")  # CGCS2000's ellipsoid differs from GRS80 by 0.1 mm in the semi-minor axis
 
 
@@ -204,6 +212,38 @@ def anchor_points(accepted: pd.DataFrame) -> np.ndarray:
     if has_wkb.any():
         points[has_wkb] = shapely.point_on_surface(shapely.from_wkb(wkb[has_wkb]))
     return points
+
+
+def keep_stored_positions(conn: Connection, rows: pd.DataFrame) -> pd.DataFrame:
+    """Rows of stored components with the stored geometry where the file's is the same position
+    (:func:`gisgrid.components.same_positions`): an export rounds (GeoJSON) or reprojects, and neither the
+    geometry nor the unit grid, street and community located from it may change by that noise — a point on a
+    grid edge rounded into the next cell stays in its cell. A real move keeps the file's geometry."""
+    if not len(rows):
+        return rows
+    stored_wkb = dict(
+        conn.execute(
+            text("SELECT id, ST_AsBinary(geom) FROM components WHERE id = ANY(:ids)"), {"ids": rows["id"].tolist()}
+        ).all()
+    )
+    stored = shapely.from_wkb([bytes(stored_wkb[i]) if i in stored_wkb else None for i in rows["id"]])
+    lon, lat = rows["lon"].to_numpy(dtype=float, copy=True), rows["lat"].to_numpy(dtype=float, copy=True)
+    given = shapely.points(lon, lat)
+    wkb = rows["geom_wkb"].to_numpy(dtype=object, copy=True)
+    has_wkb = pd.notna(wkb)
+    if has_wkb.any():
+        given[has_wkb] = shapely.from_wkb(wkb[has_wkb])
+    same = same_positions(stored, given)
+    if not same.any():
+        return rows
+    rows = rows.copy()
+    stored_point = same & (shapely.get_type_id(stored) == 0)
+    other = same & ~stored_point
+    lon[stored_point], lat[stored_point] = shapely.get_x(stored[stored_point]), shapely.get_y(stored[stored_point])
+    wkb[stored_point] = None
+    wkb[other] = shapely.to_wkb(stored[other])
+    rows["lon"], rows["lat"], rows["geom_wkb"] = lon, lat, wkb
+    return rows
 
 
 def anchor_bounds(accepted: pd.DataFrame) -> tuple[float, float, float, float] | None:
@@ -656,7 +696,7 @@ def _update_existing(conn: Connection, rows: pd.DataFrame, actor: str, source: s
         )
     )
     # The new attrs are the stored ones overwritten by the file's (a file without a custom column keeps it: an
-    # export does not carry attrs); the stored geometry stays when the file's is the same within SAME_PLACE_DEG.
+    # export does not carry attrs); the rows already hold the stored geometry where theirs is the same position.
     conn.execute(
         text(
             f"""
@@ -666,10 +706,7 @@ def _update_existing(conn: Connection, rows: pd.DataFrame, actor: str, source: s
                        s.main_dept AS main_dept_code, s.owner_dept AS owner_dept_code,
                        s.maint_dept AS maint_dept_code, s.status, s.initial_date, s.change_date, s.data_source,
                        s.note, coalesce(o.attrs, '{{}}'::jsonb) || coalesce(s.attrs, '{{}}'::jsonb) AS attrs,
-                       CASE WHEN ST_GeometryType(o.geom) = ST_GeometryType(s.geom)
-                                 AND ST_NPoints(o.geom) = ST_NPoints(s.geom)
-                                 AND ST_HausdorffDistance(o.geom, s.geom) < {SAME_PLACE_DEG}
-                            THEN o.geom ELSE s.geom END AS geom
+                       s.geom
                 FROM g s JOIN _old o ON o.id = s.id)
             UPDATE components c SET
                 class_code = n.class_code, name = n.name, unit_grid_code = n.unit_grid_code,
@@ -734,7 +771,7 @@ def write_components(
         )
     updated = 0
     if len(old):
-        rows = accepted.iloc[old]
+        rows = keep_stored_positions(conn, accepted.iloc[old])
         updated = _update_existing(conn, stage_frame(rows, grids.locate(anchor_points(rows))), actor, source)
     return len(new), updated, len(old) - updated, int(ids.isna().sum())
 
@@ -777,6 +814,7 @@ def import_components(
     )
     progress("check", 1, 1)
     accepted = result.accepted
+    summary.warnings = result.warnings
     with engine.connect() as conn, conn.begin() as trans:
         duplicates = same_place_duplicates(conn, opts.scheme, accepted)
         if len(duplicates):
@@ -1262,7 +1300,7 @@ SELECT c.id AS "GLBJBSM", c.name AS "GLBJMC",
        c.owner_dept_code AS "QSDWDM", dq.name AS "QSDWMC",
        c.maint_dept_code AS "YHDWDM", dy.name AS "YHDWMC",
        c.unit_grid_code AS "SZDYWGBSM", c.status AS "GLBJZT",
-       to_char(c.initial_date, 'YYYY-MM-DD') AS "CSRQ", to_char(c.change_date, 'YYYY-MM-DD') AS "BGRQ",
+       c.initial_date AS "CSRQ", c.change_date AS "BGRQ",
        c.data_source AS "SJLY", c.note AS "BZ",
        c.street_code AS "SZJDDM", st.name AS "SZJDMC", c.community_code AS "SZSQDM", co.name AS "SZSQMC",
        c.class_code, c.scheme, c.geom
@@ -1278,8 +1316,13 @@ ORDER BY c.id
 
 def export_components(conn: Connection, out: Path, *, fmt: str | None, encoding: str, crs: str | None) -> list[Path]:
     """Components to GPKG / Shapefile / GeoJSON / CSV, like the grid exports, in the standard's field names with
-    the department, street and community names (:data:`EXPORT_SQL`); dates as ISO text (YYYY-MM-DD)."""
+    the department, street and community names (:data:`EXPORT_SQL`); CSRQ and BGRQ as date fields (Shapefile
+    'D', GeoPackage DATE; YYYY-MM-DD in GeoJSON and CSV, typed Date in the CSV's .csvt)."""
     gdf = gpd.read_postgis(text(EXPORT_SQL), conn, geom_col="geom").rename_geometry("geometry")
+    for column in ("CSRQ", "BGRQ"):  # datetime.date objects, which the writer makes date fields
+        gdf[column] = pd.Series(
+            [None if pd.isna(v) else pd.Timestamp(v).date() for v in gdf[column]], index=gdf.index, dtype=object
+        )
     if gdf.empty:
         raise InvalidInput("no components are stored; nothing to export")
     return write_layer(gdf, out, fmt=fmt, layer="components", crs=crs, encoding=encoding)  # type: ignore[arg-type]

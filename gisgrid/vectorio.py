@@ -19,13 +19,18 @@
     nothing ASCII is left (e.g. an all-Chinese name), truncated to 10 bytes and de-duplicated
     case-insensitively with ``_1``, ``_2`` … suffixes. ``shapefile_field_map(columns)`` returns the mapping;
   - values are written in UTF-8 (default) or GBK (for old ArcGIS / Chinese Windows tools) and a ``.cpg``
-    file names the encoding. A value that GBK cannot encode, or any text longer than 254 bytes in the chosen
+    file names the encoding; a GBK file also carries the DBF language driver id 0x4D (code page 936, header
+    byte 29) for programs that ignore the ``.cpg`` (ArcGIS 9/10, MapInfo), a UTF-8 file the id 0 (dBase has
+    none for UTF-8). A value that GBK cannot encode, or any text longer than 254 bytes in the chosen
     encoding (the DBF limit; GDAL would silently truncate it), is refused naming the row and field;
   - dates with a time of day are written as ISO text (the DBF has no date-time type);
   - one geometry type per file: Polygon and MultiPolygon (LineString/MultiLineString, Point/MultiPoint)
     are promoted to the multi type when mixed; a mix of families is refused;
   - the sizes of ``.shp`` and ``.dbf`` are estimated before writing (``estimate_shapefile_size``) and a
     file over 2 GiB is refused (many programs, ArcGIS included, cannot read it): use GeoPackage instead.
+
+Calendar dates (columns of ``datetime.date``, see ``date_columns``) are date fields: DBF type ``D`` in a
+Shapefile, ``DATE`` in a GeoPackage, ``YYYY-MM-DD`` in GeoJSON and CSV (typed ``Date`` in the ``.csvt``).
 
 ``read_layer_any`` reads all of the above (and anything else GDAL reads) into a GeoDataFrame.
 """
@@ -44,6 +49,7 @@ import numpy as np
 import pandas as pd
 import pyogrio
 import shapely
+from pyogrio.raw import DRIVERS_NO_MIXED_SINGLE_MULTI
 from pyproj import CRS
 from pyproj.exceptions import CRSError
 
@@ -67,7 +73,13 @@ _DRIVERS = {"gpkg": "GPKG", "shp": "ESRI Shapefile", "geojson": "GeoJSON"}
 SHAPEFILE_MAX_BYTES = 2**31
 SHAPEFILE_MAX_TEXT_BYTES = 254
 SHAPEFILE_MAX_NAME_BYTES = 10
-_SHP_ENCODINGS = {"utf-8": "UTF-8", "gbk": "GBK"}  # Python codec → .cpg / GDAL name
+_SHP_ENCODINGS = {"utf-8": "UTF-8", "gbk": "GBK"}  # Python codec → .cpg
+#: DBF header byte 29, the language driver id (LDID) that older desktop GIS read when there is no .cpg (ArcGIS
+#: 9/10, MapInfo): 0x4D = code page 936 (GBK). dBase defines no id for UTF-8: 0, the .cpg alone says UTF-8.
+SHAPEFILE_LDID = {"utf-8": 0x00, "gbk": 0x4D}
+# GDAL's Shapefile ENCODING option: "LDID/<n>" writes that id and recodes the values to its code page (77 → CP936)
+# but writes no .cpg; any other value writes the .cpg and leaves the id 0.
+_GDAL_ENCODINGS = {"utf-8": "UTF-8", "gbk": f"LDID/{SHAPEFILE_LDID['gbk']}"}
 CSV_WKT_COLUMN = "wkt"
 
 #: Fixed Shapefile field names for the columns gisgrid produces (all ASCII, ≤ 10 bytes, unique).
@@ -122,9 +134,10 @@ SHAPEFILE_FIELDS: dict[str, str] = {
 }
 
 # DBF field widths GDAL uses (measured with GDAL 3.12): 32-bit integers 9, 64-bit 18, reals 24, logical 1,
-# text = longest value in bytes, at least 80, at most 254.
+# dates 8, text = longest value in bytes, at least 80, at most 254.
 _DBF_WIDTH = {"f": 24, "b": 1, "M": 24}
 _DBF_MIN_TEXT_WIDTH = 80
+_DBF_DATE_WIDTH = 8  # YYYYMMDD
 
 
 def _ascii_fold(name: str) -> str:
@@ -199,6 +212,8 @@ def _dbf_width(series: pd.Series, encoding: str) -> int:
         return 9 if (kind == "i" and series.dtype.itemsize <= 4) or series.dtype.itemsize <= 2 else 18
     if kind in _DBF_WIDTH:
         return _DBF_WIDTH[kind]
+    if kind == "O" and pd.api.types.infer_dtype(series, skipna=True) == "date":
+        return _DBF_DATE_WIDTH
     values = series.dropna()
     longest = int(values.astype(str).str.encode(encoding, "replace").str.len().max()) if len(values) else 0
     return min(max(longest, _DBF_MIN_TEXT_WIDTH), SHAPEFILE_MAX_TEXT_BYTES)
@@ -286,8 +301,75 @@ def _reproject(gdf: gpd.GeoDataFrame, crs: str, path: Path) -> gpd.GeoDataFrame:
     return gdf.to_crs(target)
 
 
+def date_columns(frame: pd.DataFrame) -> list[str]:
+    """Columns holding calendar dates (``datetime.date``, no time of day; missing values allowed)."""
+    return [
+        str(c)
+        for c in frame.columns
+        if frame[c].dtype == object and pd.api.types.infer_dtype(frame[c], skipna=True) == "date"
+    ]
+
+
+def _write_ogr(gdf: gpd.GeoDataFrame, path: Path, driver: str, **options: object) -> None:
+    """``gdf.to_file`` through pyogrio, with date columns (:func:`date_columns`) as date fields (DBF 'D',
+    GeoPackage DATE, GeoJSON "YYYY-MM-DD"). pandas holds no day-resolution dates (they would be written as
+    date-times, or as text when kept as ``datetime.date``), so a layer with dates goes to ``pyogrio.raw.write``
+    with them as ``datetime64[D]`` arrays, the rest prepared as ``pyogrio.write_dataframe`` would."""
+    dates = date_columns(gdf)
+    if not dates:
+        gdf.to_file(path, driver=driver, engine="pyogrio", **options)
+        return
+    geom = gdf.geometry
+    fields = [str(c) for c in gdf.columns if c != geom.name]
+    data: list[np.ndarray] = []
+    masks: list[np.ndarray | None] = []
+    tz_offsets: dict[str, np.ndarray] = {}
+    for name in fields:
+        col = gdf[name]
+        mask = None
+        if name in dates:
+            values = np.array([np.datetime64("NaT") if pd.isna(v) else v for v in col], dtype="datetime64[D]")
+        elif isinstance(col.dtype, pd.DatetimeTZDtype):
+            values = col.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy()
+            tz_offsets[name] = np.full(len(col), 100)  # GDAL's code for UTC
+        elif not isinstance(col.dtype, np.dtype):  # pandas' own dtypes (str, Int64, boolean …): values and nulls
+            mask = col.isna().to_numpy()
+            numpy_dtype = getattr(col.dtype, "numpy_dtype", None)
+            if numpy_dtype is not None and numpy_dtype.kind in "iufb":
+                values = col.to_numpy(dtype=numpy_dtype, na_value=numpy_dtype.type(0))
+            else:
+                values = np.asarray(col.array, dtype=object)
+        else:
+            values = col.to_numpy()
+        data.append(values)
+        masks.append(mask)
+    present = geom[~(geom.isna() | geom.is_empty)]
+    kinds = sorted(set(present.geom_type), key=len)  # a single type before its multi type
+    geometry_type = kinds[0] if len(kinds) == 1 else "Unknown"
+    promote = len(kinds) == 2 and kinds[1] == f"Multi{kinds[0]}" and driver in DRIVERS_NO_MIXED_SINGLE_MULTI
+    if promote:
+        geometry_type = kinds[1]  # as pyogrio does: single and multi of one kind become multi where mixing is barred
+    if geometry_type != "Unknown" and present.has_z.any():
+        geometry_type += " Z"
+    epsg = geom.crs.to_epsg() if geom.crs else None
+    crs = f"EPSG:{epsg}" if epsg else geom.crs.to_wkt("WKT1_GDAL") if geom.crs else None
+    pyogrio.raw.write(
+        path,
+        geometry=np.asarray(shapely.to_wkb(np.asarray(geom.values, dtype=object)), dtype=object),
+        field_data=data,
+        field_mask=masks,
+        fields=fields,
+        driver=driver,
+        geometry_type=geometry_type,
+        crs=crs,
+        promote_to_multi=promote or None,
+        gdal_tz_offsets=tz_offsets,
+        **options,
+    )
+
+
 def _write_gpkg(gdf: gpd.GeoDataFrame, path: Path, layer: str | None) -> list[Path]:
-    gdf.to_file(path, layer=layer or path.stem, driver="GPKG", engine="pyogrio")
+    _write_ogr(gdf, path, "GPKG", layer=layer or path.stem)
     return [path]
 
 
@@ -299,7 +381,7 @@ def _write_geojson(gdf: gpd.GeoDataFrame, path: Path) -> list[Path]:
     elif not CRS.from_user_input(gdf.crs).equals(CRS.from_epsg(4326)):
         # RFC 7946 is WGS-84 lon/lat; CGCS2000 → WGS-84 is a no-op in PROJ ("ballpark").
         gdf = gdf.to_crs(4326)
-    gdf.to_file(path, driver="GeoJSON", engine="pyogrio", layer_options={"RFC7946": "YES"})
+    _write_ogr(gdf, path, "GeoJSON", layer_options={"RFC7946": "YES"})
     return [path]
 
 
@@ -311,7 +393,9 @@ def _csvt_type(series: pd.Series) -> str:
         return "Integer64"
     if kind == "f":
         return "Real"
-    return "String"  # text, dates, mixed objects: text keeps leading zeros of codes
+    if series.dtype == object and pd.api.types.infer_dtype(series, skipna=True) == "date":
+        return "Date"  # written as YYYY-MM-DD
+    return "String"  # text, date-times, mixed objects: text keeps leading zeros of codes
 
 
 def _write_csv(gdf: gpd.GeoDataFrame, path: Path) -> list[Path]:
@@ -421,14 +505,14 @@ def _write_shapefile(gdf: gpd.GeoDataFrame, path: Path, encoding: str, limit: in
             "GIS programs enforce; write a GeoPackage (.gpkg) instead",
             detail={"shp_bytes": shp_bytes, "dbf_bytes": dbf_bytes, "limit": limit},
         )
-    gdal_encoding = _SHP_ENCODINGS[encoding]
     with warnings.catch_warnings():
         # Field names are already ≤ 10 bytes; silence GDAL's generic laundering notices.
         warnings.filterwarnings("ignore", message=".*(laundered|truncated).*")
-        gdf.to_file(path, driver="ESRI Shapefile", engine="pyogrio", encoding=gdal_encoding)
+        _write_ogr(gdf, path, "ESRI Shapefile", encoding=_GDAL_ENCODINGS[encoding])
     cpg = path.with_suffix(".cpg")
-    if not cpg.exists() or cpg.read_text(encoding="ascii").strip() != gdal_encoding:
-        cpg.write_text(gdal_encoding, encoding="ascii")
+    cpg_name = _SHP_ENCODINGS[encoding]
+    if not cpg.exists() or cpg.read_text(encoding="ascii").strip() != cpg_name:
+        cpg.write_text(cpg_name, encoding="ascii")
     return [p for p in (path.with_suffix(s) for s in (".shp", ".shx", ".dbf", ".prj", ".cpg")) if p.exists()]
 
 

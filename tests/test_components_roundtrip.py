@@ -5,13 +5,18 @@ An unedited export re-imports as "unchanged" with no history, in every format; i
 
 from __future__ import annotations
 
+import json
+import sqlite3
 from pathlib import Path
 
 import geopandas as gpd
+import pandas as pd
+import pyogrio
 import pytest
 from sqlalchemy import Engine, text
 
 from gisgrid.components_store import export_components
+from gisgrid.vectorio import write_layer
 from tests.fixtures import DISTRICT
 from tests.test_components_store import BIN, LAMP, count, inside_points, run, write_csv
 
@@ -68,6 +73,10 @@ def test_an_unedited_export_reimports_unchanged(
         before = conn.execute(text("SELECT * FROM components ORDER BY id")).all()
     history = history_rows(stored)
     path = export(stored, tmp_path / name, **options)
+    if name.endswith(".shp"):  # the .cpg and the DBF language driver id name the same encoding
+        gbk = options.get("encoding") == "gbk"
+        assert path.with_suffix(".cpg").read_bytes() == (b"GBK" if gbk else b"UTF-8")
+        assert path.with_suffix(".dbf").read_bytes()[29] == (0x4D if gbk else 0x00)
     again = run(stored, path, actor="roundtrip", src_crs=options.get("crs"))
     assert (again.read, again.inserted, again.updated, again.unchanged, again.refused) == (4, 0, 0, 4, 0), (
         again.to_text()
@@ -76,6 +85,99 @@ def test_an_unedited_export_reimports_unchanged(
     with stored.connect() as conn:
         after = conn.execute(text("SELECT * FROM components ORDER BY id")).all()
     assert after == before  # attrs, geometry, version, updated_at: nothing touched
+
+
+EDGE_POINTS_SQL = """
+SELECT ST_X(p), ST_Y(p) FROM (
+    SELECT ST_LineInterpolatePoint(ST_ExteriorRing(ST_GeometryN(geom, 1)), f) AS p
+    FROM unit_grids, generate_series(0.0137, 0.99, 0.1) AS f WHERE code IN (SELECT code FROM unit_grids ORDER BY code
+    LIMIT 12)
+    UNION ALL
+    SELECT ST_LineInterpolatePoint(ST_ExteriorRing(ST_GeometryN(geom, 1)), f)
+    FROM admin_units, generate_series(0.0131, 0.99, 0.031) AS f WHERE level = 'district') q
+"""
+
+
+@pytest.fixture
+def on_edges(loaded: Engine, tmp_path: Path) -> Engine:
+    """Components placed on unit-grid edges and on the district boundary, where rounding a position to the 7
+    decimals a GeoJSON export writes, or reprojecting it there and back, crosses the line (120 grid-edge points,
+    32 on the district boundary)."""
+    with loaded.connect() as conn:
+        points = conn.execute(text(EDGE_POINTS_SQL)).all()
+    rows = [{"class_code": LAMP, "lon": x, "lat": y, "initial_date": "2021-04-09"} for x, y in points]
+    summary = run(loaded, write_csv(tmp_path / "edges.csv", rows))
+    assert (summary.inserted, summary.refused) == (152, 0), summary.to_text()
+    return loaded
+
+
+@pytest.mark.parametrize(
+    ("name", "options"),
+    [
+        ("e.shp", {}),
+        ("e.shp", {"encoding": "gbk"}),
+        ("e.shp", {"crs": "EPSG:4547"}),
+        ("e.gpkg", {}),
+        ("e.geojson", {}),
+        ("e.csv", {}),
+    ],
+    ids=["shp", "shp-gbk", "shp-gk-zone", "gpkg", "geojson", "csv"],
+)
+def test_components_on_grid_edges_reimport_unchanged(
+    on_edges: Engine, tmp_path: Path, name: str, options: dict[str, str]
+) -> None:
+    """A position written at the export's precision is the stored position: it neither moves the component nor
+    puts it in the next unit grid (located from the file's position, GeoJSON gave 73 false updates here and the
+    EPSG:4547 Shapefile 13) nor outside the district."""
+    with on_edges.connect() as conn:
+        before = conn.execute(text("SELECT * FROM components ORDER BY id")).all()
+    history = history_rows(on_edges)
+    again = run(on_edges, export(on_edges, tmp_path / name, **options), src_crs=options.get("crs"))
+    assert (again.read, again.inserted, again.updated, again.unchanged, again.refused) == (152, 0, 0, 152, 0), (
+        again.to_text()
+    )
+    assert history_rows(on_edges) == history
+    with on_edges.connect() as conn:
+        assert conn.execute(text("SELECT * FROM components ORDER BY id")).all() == before
+
+
+@pytest.mark.parametrize("name", ["m.geojson", "m.gpkg", "m.shp", "m.csv"])
+def test_a_move_of_a_metre_in_an_export_is_an_update(stored: Engine, tmp_path: Path, name: str) -> None:
+    target = f"{DISTRICT}{LAMP}000002"
+    table = gpd.read_file(export(stored, tmp_path / f"c{Path(name).suffix}"), engine="pyogrio")
+    if name.endswith(".csv"):
+        table = gpd.GeoDataFrame(
+            table.drop(columns="wkt"), geometry=gpd.GeoSeries.from_wkt(table["wkt"]), crs=4490
+        )  # the CSV's geometry is its wkt column
+    with stored.connect() as conn:
+        x, y = conn.execute(text("SELECT ST_X(geom), ST_Y(geom) FROM components WHERE id = :i"), {"i": target}).one()
+    hit = table["GLBJBSM"] == target
+    table.loc[hit, "geometry"] = gpd.points_from_xy([x], [y + 1 / 111_000])  # ≈ 1 m north
+    path = tmp_path / name
+    if name.endswith(".csv"):
+        frame = table.drop(columns="geometry").assign(wkt=table.geometry.to_wkt(rounding_precision=-1))
+        frame.to_csv(path, index=False, encoding="utf-8-sig")
+    else:
+        for column in ("CSRQ", "BGRQ"):  # read back as date-times; written again as dates
+            table[column] = pd.Series([None if pd.isna(v) else v.date() for v in table[column]], dtype=object)
+        write_layer(table, path)
+    history = history_rows(stored)
+    summary = run(stored, path)
+    assert (summary.inserted, summary.updated, summary.unchanged, summary.refused) == (0, 1, 3, 0), summary.to_text()
+    with stored.connect() as conn:
+        moved = conn.execute(
+            text(
+                "SELECT ST_Distance(geom::geography, ST_SetSRID(ST_MakePoint(:x, :y), 4490)::geography) "
+                "FROM components WHERE id = :i"
+            ),
+            {"i": target, "x": x, "y": y},
+        ).scalar_one()
+        changes = conn.execute(
+            text("SELECT changes FROM component_history WHERE component_id = :i AND action = 'update'"), {"i": target}
+        ).scalar_one()
+    assert round(moved, 1) == 1.0
+    assert list(changes) == ["geom"]
+    assert history_rows(stored) == history + 1
 
 
 def test_the_export_uses_the_standard_field_names_with_department_and_place_names(
@@ -87,7 +189,8 @@ def test_the_export_uses_the_standard_field_names_with_department_and_place_name
     assert lamp["GLBJBSM"] == f"{DISTRICT}{LAMP}000001"
     assert (lamp["ZGBMDM"], lamp["QSDWDM"], lamp["YHDWDM"]) == (LIGHTS, WATER, LIGHTS)
     assert (lamp["ZGBMMC"], lamp["QSDWMC"], lamp["YHDWMC"]) == ("城市照明管理处", "供水集团有限公司", "城市照明管理处")
-    assert (lamp["GLBJZT"], lamp["CSRQ"], lamp["BGRQ"], lamp["SJLY"]) == ("破损", "2020-01-05", "2024-03-02", "实测")
+    assert (lamp["GLBJZT"], lamp["SJLY"]) == ("破损", "实测")
+    assert (lamp["CSRQ"], lamp["BGRQ"]) == (pd.Timestamp("2020-01-05"), pd.Timestamp("2024-03-02"))  # date fields
     assert lamp["SZDYWGBSM"].startswith(lamp["SZSQDM"]) and lamp["SZSQDM"].startswith(lamp["SZJDDM"])
     assert lamp["SZJDMC"] and lamp["SZSQMC"]
     with stored.connect() as conn:
@@ -108,6 +211,14 @@ def test_an_edited_export_changes_only_what_was_edited(stored: Engine, tmp_path:
     history = history_rows(stored)
     summary = run(stored, tmp_path / "edited.gpkg", actor="王伟")
     assert (summary.inserted, summary.updated, summary.unchanged) == (0, 1, 3)
+    warning = (
+        f"部门名称与代码不符 department name '随便写的名称' in ZGBMMC is not '城市照明管理处', the name registered for "
+        f"code {LIGHTS}; the code is used"
+    )
+    assert summary.warnings[["row", "field", "reason"]].to_dict("records") == [
+        {"row": 2, "field": "ZGBMMC", "reason": warning}
+    ]
+    assert summary.to_text().splitlines()[1] == f"warning: row 2 field ZGBMMC: {warning}"
     with stored.connect() as conn:
         changes = conn.execute(
             text("SELECT changes FROM component_history WHERE component_id = :i AND action = 'update'"), {"i": target}
@@ -132,3 +243,34 @@ def test_a_custom_column_in_the_file_updates_attrs_and_absent_ones_are_kept(stor
             text("SELECT changes FROM component_history WHERE component_id = :i AND action = 'update'"), {"i": target}
         ).scalar_one()
     assert attrs[target] == {"SetLoc": "路口"} and changes == {"attrs": [{"SetLoc": "人行道"}, {"SetLoc": "路口"}]}
+
+
+def test_the_export_writes_dates_as_date_fields(stored: Engine, tmp_path: Path) -> None:
+    """CSRQ and BGRQ: DBF type 'D' (YYYYMMDD) in a Shapefile, DATE in a GeoPackage, YYYY-MM-DD in GeoJSON and CSV
+    (typed Date in the .csvt); an empty date stays empty."""
+    shp = export(stored, tmp_path / "c.shp", encoding="gbk")
+    dbf = shp.with_suffix(".dbf").read_bytes()
+    header = {dbf[i : i + 11].rstrip(b"\0").decode(): (chr(dbf[i + 11]), dbf[i + 16]) for i in range(32, 32 * 21, 32)}
+    assert header["CSRQ"] == header["BGRQ"] == ("D", 8)
+    assert b"20200105" in dbf and b"20240302" in dbf
+    info = pyogrio.read_info(shp)
+    assert dict(zip(info["fields"], info["dtypes"], strict=True))["CSRQ"] == "datetime64[D]"
+
+    gpkg = export(stored, tmp_path / "c.gpkg")
+    with sqlite3.connect(gpkg) as db:
+        types = {row[1]: row[2] for row in db.execute("PRAGMA table_info(components)")}
+        values = db.execute("SELECT CSRQ, BGRQ FROM components ORDER BY GLBJBSM").fetchall()
+    assert (types["CSRQ"], types["BGRQ"]) == ("DATE", "DATE")
+    assert values == [("2020-01-05", "2024-03-02"), (None, None), (None, None), (None, None)]
+
+    features = json.loads(export(stored, tmp_path / "c.geojson").read_text(encoding="utf-8"))["features"]
+    assert [(f["properties"]["CSRQ"], f["properties"]["BGRQ"]) for f in features][:2] == [
+        ("2020-01-05", "2024-03-02"),
+        (None, None),
+    ]
+
+    csv = export(stored, tmp_path / "c.csv")
+    table = pd.read_csv(csv, dtype=str, encoding="utf-8-sig", keep_default_na=False)
+    assert table[["CSRQ", "BGRQ"]].to_numpy().tolist()[:2] == [["2020-01-05", "2024-03-02"], ["", ""]]
+    columns = csv.with_suffix(".csvt").read_text(encoding="ascii").strip().split(",")
+    assert dict(zip(table.columns, columns, strict=True))["CSRQ"] == '"Date"'

@@ -13,17 +13,20 @@ import pandas as pd
 import pytest
 import shapely
 from pyproj import Geod, Transformer
+from shapely.affinity import translate
 from shapely.geometry import LineString, Point, box
 
 from gisgrid.catalogue import Catalogue, load_catalogue
 from gisgrid.components import (
     ACCEPTED_COLUMNS,
     DATA_SOURCES,
+    POSITION_TOLERANCE_DEG,
     STATUSES,
     format_identifier,
     identifier_pattern,
     parse_identifier,
     read_component_file,
+    same_positions,
     validate_components,
     write_errors,
 )
@@ -122,6 +125,48 @@ def test_standard_names_case_insensitive_and_bom(tmp_path: Path) -> None:
     assert raw.loc[0, "attrs"] == {}
     assert raw.attrs["gisgrid"]["derived"] == ["SZDYWGBSM"]
     assert raw.attrs["gisgrid"]["notes"] == []
+
+
+def test_a_department_name_not_registered_for_its_code_is_warned_about(tmp_path: Path, cat: Catalogue) -> None:
+    """The code rules; a different name in ZGBMMC/QSDWMC/YHDWMC is warned about naming row, field and both names.
+    A matching, empty or code-less name says nothing; an unknown code is refused as before, with no warning."""
+    assert (cat.departments[LAMP_DEPT], cat.departments[WATER_DEPT]) == ("城市照明管理处", "供水集团有限公司")
+    path = tmp_path / "names.csv"
+    path.write_text(
+        "class_code,ZGBMDM,ZGBMMC,QSDWDM,qsdwmc,YHDWDM,YHDWMC,lon,lat\n"
+        f"01037,{LAMP_DEPT},城市照明管理处,{WATER_DEPT},自来水公司,,,116.45,39.95\n"  # line 2: QSDWMC differs
+        f"01037,{LAMP_DEPT},路灯所,,供水集团有限公司,{LAMP_DEPT}, 城市照明管理处 ,116.45,39.96\n"  # 3: ZGBMMC
+        f"01037,{LAMP_DEPT},,{WATER_DEPT},,,,116.45,39.97\n"  # 4: no names
+        "01037,LOCAL99,某某局,,,,,116.45,39.98\n",  # 5: unknown code, refused
+        encoding="utf-8",
+    )
+    raw = read_component_file(path)
+    assert raw.attrs["gisgrid"]["dept_name_fields"] == {
+        "main_dept": "ZGBMMC",
+        "owner_dept": "qsdwmc",
+        "maint_dept": "YHDWMC",
+    }
+    result = validate(raw, cat)
+    assert pairs(result.errors) == [(5, "main_dept")]
+    assert result.warnings.to_dict("records") == [
+        {
+            "row": 2,
+            "field": "qsdwmc",
+            "value": "自来水公司",
+            "reason": f"部门名称与代码不符 department name '自来水公司' in qsdwmc is not '供水集团有限公司', the name "
+            f"registered for code {WATER_DEPT}; the code is used",
+        },
+        {
+            "row": 3,
+            "field": "ZGBMMC",
+            "value": "路灯所",
+            "reason": f"部门名称与代码不符 department name '路灯所' in ZGBMMC is not '城市照明管理处', the name "
+            f"registered for code {LAMP_DEPT}; the code is used",
+        },
+    ]
+    accepted = result.accepted.set_index("_row")
+    assert accepted.loc[[2, 3, 4], "main_dept"].tolist() == [LAMP_DEPT] * 3  # the codes, whatever the names
+    assert accepted.loc[2, "owner_dept"] == WATER_DEPT and accepted["attrs"].tolist() == [{}, {}, {}]
 
 
 def test_gbk_csv_fallback_with_note(tmp_path: Path, cat: Catalogue) -> None:
@@ -491,6 +536,43 @@ def test_full_width_digits_and_boundary_point(cat: Catalogue) -> None:
     result = validate(raw, cat)
     assert pairs(result.errors) == [(2, "id"), (4, "id")]  # Excel full-width digits; a blank id is not stripped here
     assert result.accepted["_row"].tolist() == [3]
+
+
+def test_a_point_within_the_position_tolerance_of_the_boundary_is_inside(cat: Catalogue) -> None:
+    # A point on the east edge written to 7 decimals lands up to 0.5e-7° outside; 2 cm out is outside.
+    east = 116.50 + 0.5e-7
+    raw = pd.DataFrame(
+        {"_row": [2, 3, 4], "class_code": ["01037"] * 3, "lon": [east, 116.50 + 2e-7, 116.50], "lat": [39.95] * 3},
+        dtype=object,
+    )
+    result = validate(raw, cat)
+    assert pairs(result.errors) == [(3, "coordinates")]
+    assert result.errors.loc[0, "reason"] == f"outside the district coverage ({DISTRICT})"
+    assert result.accepted["_row"].tolist() == [2, 4]
+
+
+def test_same_positions_at_the_precision_an_export_writes() -> None:
+    assert POSITION_TOLERANCE_DEG == 1e-7
+    x, y = 113.6812345649999, 34.7512345650001
+    point = Point(x, y)
+    square = shapely.Polygon([(x, y), (x, y + 1e-4), (x + 1e-4, y + 1e-4), (x + 1e-4, y)])  # clockwise
+    rounded = shapely.set_precision(shapely.Polygon(list(square.exterior.coords)[::-1]), 1e-7)  # RFC 7946 ring
+    metre = 1 / 111_000  # ≈ 1 m of latitude in degrees
+    stored = np.array([point, point, point, square, square, square, None, point], dtype=object)
+    given = np.array(
+        [
+            Point(round(x, 7), round(y, 7)),  # GeoJSON: 7 decimals
+            Point(x, y + metre),  # a real move of 1 m
+            Point(x + 2e-7, y),  # 2 cm: a move
+            rounded,  # re-oriented and rounded: the same polygon
+            shapely.MultiPolygon([square]),  # a Shapefile makes it multi: the same place
+            translate(square, yoff=metre),
+            point,
+            square.exterior,  # another kind of geometry
+        ],
+        dtype=object,
+    )
+    assert same_positions(stored, given).tolist() == [True, False, False, True, True, False, False, False]
 
 
 def test_reader_strips_text_and_skips_blank_lines(tmp_path: Path) -> None:

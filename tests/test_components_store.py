@@ -16,8 +16,10 @@ from sqlalchemy import Engine, text
 from gisgrid import geodesy
 from gisgrid.boundaries import BoundaryOptions
 from gisgrid.components_store import (
+    WARNINGS_SHOWN,
     ComponentQuery,
     ImportOptions,
+    ImportSummary,
     catalogue_for,
     import_components,
     query_components,
@@ -59,6 +61,16 @@ def run(engine: Engine, path: Path, **kw) -> object:
 def count(engine: Engine, sql: str, **p: object) -> int:
     with engine.connect() as conn:
         return int(conn.execute(text(sql), p).scalar_one())
+
+
+def test_the_summary_lists_the_first_warnings_and_counts_the_rest() -> None:
+    n = WARNINGS_SHOWN + 2
+    warnings = pd.DataFrame({"row": range(2, n + 2), "field": "YHDWMC", "value": "x", "reason": "name differs"})
+    lines = ImportSummary(read=n, unchanged=n, warnings=warnings, written=True).to_text().splitlines()
+    assert lines[0] == f"read {n}, inserted 0, updated 0, unchanged {n}, refused 0"
+    assert lines[1:] == [f"warning: row {r} field YHDWMC: name differs" for r in range(2, WARNINGS_SHOWN + 2)] + [
+        "… and 2 more warning(s)"
+    ]
 
 
 def test_import_generates_identifiers_and_assigns_grids(district: Engine, tmp_path: Path) -> None:

@@ -161,6 +161,7 @@ def test_shapefile_export_keeps_chinese_names(imported: Engine, tmp_path: Path, 
     workflows.generate_grids(imported)
     files = workflows.export_grids(imported, tmp_path / "grids.shp", encoding=encoding)  # type: ignore[arg-type]
     assert (tmp_path / "grids.cpg").read_text().strip().upper() == encoding.upper().replace("-", "-")
+    assert (tmp_path / "grids.dbf").read_bytes()[29] == {"utf-8": 0x00, "gbk": 0x4D}[encoding]  # language driver
     back = gpd.read_file(tmp_path / "grids.shp")
     assert all(len(c.encode()) <= 10 and c.isascii() for c in back.columns)
     assert set(back.filter(like="COMM_NAME").iloc[:, 0]) == {"桃园社区", "紫荆社区", "东明社区"}

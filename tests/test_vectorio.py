@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from pathlib import Path
 
@@ -55,12 +56,13 @@ def units() -> gpd.GeoDataFrame:
 # ---------------------------------------------------------------- Shapefile
 
 
-@pytest.mark.parametrize(("encoding", "cpg"), [("utf-8", "UTF-8"), ("gbk", "GBK")])
-def test_shapefile_round_trip_keeps_chinese(tmp_path: Path, encoding, cpg) -> None:
+@pytest.mark.parametrize(("encoding", "cpg", "ldid"), [("utf-8", "UTF-8", 0x00), ("gbk", "GBK", 0x4D)])
+def test_shapefile_round_trip_keeps_chinese(tmp_path: Path, encoding, cpg, ldid) -> None:
     gdf = units()
     files = write_layer(gdf, tmp_path / "units.shp", encoding=encoding)
     assert [f.suffix for f in files] == [".shp", ".shx", ".dbf", ".prj", ".cpg"]
-    assert (tmp_path / "units.cpg").read_text(encoding="ascii").strip() == cpg
+    assert (tmp_path / "units.cpg").read_bytes() == cpg.encode("ascii")
+    assert (tmp_path / "units.dbf").read_bytes()[29] == ldid  # the DBF language driver id
 
     back = gpd.read_file(tmp_path / "units.shp", engine="pyogrio")
     assert back["NAME"].tolist() == NAMES
@@ -83,11 +85,27 @@ def test_shapefile_round_trip_keeps_chinese(tmp_path: Path, encoding, cpg) -> No
     assert "景山街道".encode(encoding) in dbf
 
 
-def test_shapefile_gbk_without_cpg_needs_encoding(tmp_path: Path) -> None:
+def test_shapefile_gbk_without_cpg_is_read_by_its_language_driver_id(tmp_path: Path) -> None:
+    """A program that ignores the .cpg (ArcGIS 9/10, MapInfo) finds GBK in the DBF header: GDAL does the same."""
     write_layer(units(), tmp_path / "units.shp", encoding="gbk")
     (tmp_path / "units.cpg").unlink()
-    back = gpd.read_file(tmp_path / "units.shp", engine="pyogrio", encoding="gbk")
+    assert pyogrio.read_info(tmp_path / "units.shp")["encoding"] == "UTF-8"  # recoded from CP936 by GDAL
+    back = gpd.read_file(tmp_path / "units.shp", engine="pyogrio")
     assert back["NAME"].tolist() == NAMES
+    assert gpd.read_file(tmp_path / "units.shp", engine="pyogrio", encoding="gbk")["NAME"].tolist() == NAMES
+
+
+def test_every_gbk_character_reaches_the_dbf_as_python_encodes_it(tmp_path: Path) -> None:
+    """GDAL recodes to code page 936 (the language driver id's), the check before writing uses Python's GBK: the
+    two agree on every character, so no value passes the check and is then mangled."""
+    chars = [chr(c) for c in range(0x80, 0x10000) if not 0xD800 <= c < 0xE000]
+    gbk = "".join(c for c in chars if vectorio._encodable(c, "gbk"))
+    values = [gbk[i : i + 120] for i in range(0, len(gbk), 120)]  # 240 bytes each, under the 254-byte limit
+    gdf = gpd.GeoDataFrame({"note": values}, geometry=[Point(116.4, 39.9)] * len(values), crs="EPSG:4490")
+    write_layer(gdf, tmp_path / "all.shp", encoding="gbk")
+    dbf = (tmp_path / "all.dbf").read_bytes()
+    assert all(v.encode("gbk") in dbf for v in values)
+    assert gpd.read_file(tmp_path / "all.shp", engine="pyogrio")["NOTE"].tolist() == values
 
 
 def test_field_map_fixed_fallback_and_unique() -> None:
@@ -194,6 +212,33 @@ def test_datetime_written_as_iso_text(tmp_path: Path) -> None:
     gdf["updated_at"] = pd.to_datetime(["2024-05-01 08:30:00", "2024-05-02 00:00:00", None])
     write_layer(gdf, tmp_path / "units.shp")
     assert gpd.read_file(tmp_path / "units.shp")["UPDATED"][0] == "2024-05-01T08:30:00"
+
+
+@pytest.mark.parametrize("suffix", [".shp", ".gpkg", ".geojson"])
+def test_dates_are_written_as_date_fields_with_the_other_columns_unchanged(tmp_path: Path, suffix: str) -> None:
+    """A column of datetime.date becomes a date field (DBF 'D', GeoPackage DATE, GeoJSON YYYY-MM-DD); such a layer
+    takes pyogrio's raw writer, which must write the other columns and the geometry type as ``to_file`` does."""
+    gdf = units()
+    gdf["valid_from"] = [dt.date(2024, 5, 1), None, dt.date(1999, 12, 31)]
+    gdf["n_null"] = pd.array([1, None, 3], dtype="Int64")
+    gdf["flag"] = [True, False, True]
+    gdf["leader_name"] = pd.Series(["张三", "李四", None], dtype="str")
+    assert vectorio.date_columns(gdf) == ["valid_from"]
+    path = write_layer(gdf, tmp_path / f"u{suffix}")[0]
+    reference = write_layer(gdf.drop(columns="valid_from"), tmp_path / f"ref{suffix}")[0]
+
+    info, ref = pyogrio.read_info(path), pyogrio.read_info(reference)
+    types = dict(zip(info["fields"], info["dtypes"], strict=True))
+    assert types.pop("VALID_FROM" if suffix == ".shp" else "valid_from") == "datetime64[D]"
+    assert types == dict(zip(ref["fields"], ref["dtypes"], strict=True))
+    assert info["geometry_type"] == ref["geometry_type"]
+    back, expected = read_layer_any(path), read_layer_any(reference)
+    dates = back.pop("VALID_FROM" if suffix == ".shp" else "valid_from")
+    assert dates.tolist()[::2] == [pd.Timestamp("2024-05-01"), pd.Timestamp("1999-12-31")] and pd.isna(dates[1])
+    pd.testing.assert_frame_equal(
+        pd.DataFrame(back.drop(columns="geometry")), pd.DataFrame(expected.drop(columns="geometry"))
+    )
+    assert back.geometry.geom_equals_exact(expected.geometry, 0).all()
 
 
 # ---------------------------------------------------------------- other formats
