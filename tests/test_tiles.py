@@ -137,8 +137,9 @@ def test_component_cells_tile_counts_components_per_unit_grid(client: TestClient
     assert {f["geometry"]["type"] for f in features} == {"Point"}
 
 
-def test_cases_tile_has_colour_ready_attributes(client: TestClient, clean_db: Engine) -> None:
-    xs, ys = inside_points(2, seed=21)
+def report_cases(client: TestClient, n: int, seed: int) -> list[int]:
+    """``n`` cases of class 06010 reported through the API at points inside the district; their ids."""
+    xs, ys = inside_points(n, seed=seed)
     ids = []
     for lon, lat in zip(xs, ys, strict=True):
         r = client.post(
@@ -148,6 +149,11 @@ def test_cases_tile_has_colour_ready_attributes(client: TestClient, clean_db: En
         )
         assert r.status_code == 201, r.text
         ids.append(r.json()["id"])
+    return ids
+
+
+def test_cases_tile_has_colour_ready_attributes(client: TestClient, clean_db: Engine) -> None:
+    ids = report_cases(client, 2, seed=21)
     z, x, y = district_tile(clean_db)
     features = get_layer(client, "cases", z, x, y)
     assert sorted(f["properties"]["id"] for f in features) == sorted(ids)
@@ -163,17 +169,7 @@ def test_cases_tile_has_colour_ready_attributes(client: TestClient, clean_db: En
 
 
 def test_a_capped_cases_tile_keeps_the_most_urgent_cases(client: TestClient, clean_db: Engine) -> None:
-    xs, ys = inside_points(4, seed=22)
-    ids = []
-    for lon, lat in zip(xs, ys, strict=True):
-        r = client.post(
-            "/cases",
-            json={"class_code": "06010", "lon": lon, "lat": lat, "datum": "cgcs2000"},
-            headers={"X-Role": "supervisor"},
-        )
-        assert r.status_code == 201, r.text
-        ids.append(r.json()["id"])
-    closed, later, overdue, sooner = ids
+    closed, later, overdue, sooner = report_cases(client, 4, seed=22)
     with clean_db.begin() as conn:
         conn.execute(text("UPDATE cases SET state = 'closed' WHERE id = :i"), {"i": closed})
         conn.execute(text("UPDATE cases SET due_at = now() + interval '3 days' WHERE id = :i"), {"i": later})
