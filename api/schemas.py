@@ -48,6 +48,11 @@ class ErrorBody(BaseModel):
         description="What went wrong",
         examples=[[{"field": "name", "reason": "String should have at most 200 characters"}]],
     )
+    ref: str | None = Field(
+        default=None,
+        description="500 and 503: the reference of the server log's line that has the details (never sent)",
+        examples=["3f9a0c1d2e4b"],
+    )
 
 
 DESCRIPTIONS: dict[int, str] = {

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,7 @@ from sqlalchemy import Engine
 from api.http import MAX_FORM_BYTES
 from api.main import create_app
 from gisgrid.settings import Settings
-from tests.fixtures import load_small_district
+from tests.fixtures import host_port, load_small_district, outage_logged_not_sent
 from tests.test_components_store import inside_points
 
 JSON = {"content-type": "application/json"}
@@ -129,19 +130,25 @@ def test_a_nul_in_a_form_field_or_an_upload_name_is_a_422(client: TestClient) ->
 
 
 @pytest.mark.parametrize("path", ["/cases?limit=1", "/grids?limit=1", "/components?limit=1", "/cases/1", "/grids/x"])
-def test_the_database_down_is_a_503_json_on_every_endpoint(offline: TestClient, path: str) -> None:
-    r = offline.get(path)
+def test_the_database_down_is_a_503_json_on_every_endpoint_where_the_database_is_only_logged(
+    offline: TestClient, unreachable_settings: Settings, path: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.WARNING, logger="gisgrid.api"):
+        r = offline.get(path)
     assert r.status_code == 503
     assert r.headers["content-type"] == "application/json"
     body = r.json()
-    assert body["error"] == "database_error"
-    assert body["detail"].startswith("the database is unavailable; try again later (cannot reach PostgreSQL at ")
+    assert set(body) == {"error", "detail", "ref"} and body["error"] == "database_error"
+    line = outage_logged_not_sent(body, body["detail"], caplog.records, host_port(unreachable_settings))
+    assert line.startswith(f"GET {path.split('?')[0]}: 503 database_error ref={body['ref']}: cannot reach PostgreSQL")
 
 
 def test_the_console_with_the_database_down_is_a_short_chinese_page_or_json(offline: TestClient) -> None:
     page = offline.get("/console", headers={"accept": "text/html,application/xhtml+xml,*/*;q=0.8"})
     assert page.status_code == 503 and page.headers["content-type"].startswith("text/html")
     assert '<html lang="zh-CN">' in page.text and "数据库暂时无法连接" in page.text
+    assert re.search(r"<small>database_error [0-9a-f]{12}</small>", page.text)  # the log line's reference
+    assert "127.0.0.1" not in page.text
     assert "Traceback" not in page.text and len(page.text) < 1000
     api = offline.get("/console", headers={"accept": "application/json"})
     assert api.status_code == 503 and api.json()["error"] == "database_error"
@@ -174,10 +181,11 @@ def test_every_database_unavailable_error_is_a_503(settings: Settings, exc: Exce
     with TestClient(_failing_app(settings, exc), raise_server_exceptions=False) as c:
         r = c.get("/fail")
     assert r.status_code == 503 and r.json()["error"] == "database_error"
-    if isinstance(exc, sa_exc.TimeoutError):
-        assert r.json()["detail"] == (
-            "the database connection pool is exhausted (every connection busy); try again shortly"
-        )
+    ref = r.json()["ref"]
+    text = "数据库繁忙 / database busy (every connection in use); try again shortly"
+    if not isinstance(exc, sa_exc.TimeoutError):
+        text = "数据库暂不可用 / database unavailable; try again later"
+    assert r.json()["detail"] == f"{text} (reference {ref})"
 
 
 def test_an_unexpected_error_is_a_500_json_logged_with_its_traceback_never_shown(
@@ -192,6 +200,7 @@ def test_an_unexpected_error_is_a_500_json_logged_with_its_traceback_never_shown
     assert body["detail"].startswith("internal server error (reference ")
     assert "secret" not in r.text and "Traceback" not in r.text
     ref = body["detail"].split("reference ")[1].split(")")[0]
+    assert body["ref"] == ref
     logged = [rec for rec in caplog.records if ref in rec.getMessage()]
     assert logged and logged[0].exc_info is not None and "GET /fail" in logged[0].getMessage()
 

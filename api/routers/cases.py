@@ -22,6 +22,7 @@ from gisgrid import cases as svc
 from gisgrid.errors import DatabaseError, InvalidInput, NotFound, Reason
 from gisgrid.evaluation_service import PERIOD_HELP, parse_period
 from gisgrid.photos import MAX_BYTES as MAX_PHOTO_BYTES
+from gisgrid.storage.database import describe_connect_error
 
 router = APIRouter(prefix="/cases", tags=["cases 案件"], responses=error_responses(403, 404, 409, 413, 415))
 
@@ -70,7 +71,7 @@ async def _report(
         async with (await pool.get()).acquire() as conn:  # autocommit: intake's read and its one-statement write
             filed = await svc.intake_async(conn, services, item)
     except DATABASE_UNAVAILABLE as exc:
-        raise DatabaseError(f"the database did not answer ({exc})") from None
+        raise DatabaseError(f"case intake: {describe_connect_error(pool.url, exc)}") from None
     if filed.created:
         body = svc.case_summary(services, filed.row, role=role)
     else:
