@@ -110,6 +110,8 @@ def add_exception_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if isinstance(exc.__cause__, UnicodeDecodeError):  # FastAPI's 400 for a JSON body it could not decode
+            return JSONResponse(error_body("invalid_input", [body_not_utf8(exc.__cause__)]), status_code=422)
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
         return JSONResponse(error_body(code, exc.detail), status_code=exc.status_code)
 
@@ -176,6 +178,14 @@ def _json_error_at(exc: RequestValidationError) -> dict[str, str] | None:
     else:
         reason = f"invalid JSON: {reason}"
     return {"field": "body", "reason": reason, "code": Reason.JSON_INVALID}
+
+
+def body_not_utf8(exc: UnicodeDecodeError) -> dict[str, str]:
+    """A body that is not UTF-8 text, refused as malformed JSON is (422, field ``body``), naming the first byte
+    that is not part of a UTF-8 character and its offset in the body (0 for the first byte)."""
+    byte = exc.object[exc.start : exc.start + 1].hex().upper()
+    reason = f"the body is not UTF-8 text: byte 0x{byte} at offset {exc.start} ({exc.reason})"
+    return {"field": "body", "reason": reason, "code": Reason.BODY_NOT_UTF8}
 
 
 def expected_media_type(request: Request) -> str | None:

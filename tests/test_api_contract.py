@@ -388,6 +388,73 @@ def test_malformed_json_says_where_with_line_and_column(client: TestClient) -> N
     }
 
 
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [("POST", "/cases"), ("POST", "/components"), ("PATCH", "/components/x"), ("POST", "/cases/1/actions/handle")],
+)
+def test_a_json_body_that_is_not_utf8_is_a_422_naming_the_byte_and_its_offset(
+    offline: TestClient, method: str, path: str
+) -> None:
+    """Refused before anything else is asked (the database here is down): as malformed JSON is, with its own code."""
+    body = b'{"class_code": "06010", "address": "caf\xe9 1"}'  # Latin-1, not UTF-8
+    r = offline.request(method, path, content=body, headers={**JSON, "X-Role": "department"})
+    assert r.status_code == 422
+    assert r.json() == {
+        "error": "invalid_input",
+        "detail": [
+            {
+                "field": "body",
+                "reason": "the body is not UTF-8 text: byte 0xE9 at offset 39 (invalid continuation byte)",
+                "code": "body_not_utf8",
+            }
+        ],
+    }
+
+
+def not_utf8_refused(field: str, why: str) -> dict[str, Any]:
+    fix = "percent-encode the UTF-8 bytes of the text (e.g. 李 as %E6%9D%8E)"
+    return {
+        "error": "invalid_input",
+        "reason": "not_utf8",
+        "detail": {
+            "message": f"{field}: not UTF-8 text: {why}; {fix}",
+            "items": [{"field": field, "reason": "not UTF-8", "code": "not_utf8"}],
+        },
+    }
+
+
+@pytest.mark.parametrize(
+    ("path", "field", "byte", "offset"),
+    [
+        ("/cases?department=ab%E6%9D%FF", "department", "E6", 2),  # a 李 cut off: named where it starts
+        ("/components?department=ab%E9", "department", "E9", 2),
+        ("/cases?limit=1&state=%C3", "state", "C3", 0),
+        ("/grids/%FF", "code", "FF", 0),
+        ("/components/41990201037000001%FF/history", "component_id", "FF", 17),
+        ("/console?x=%FF", "x", "FF", 0),
+    ],
+)
+def test_a_percent_encoded_value_that_is_not_utf8_is_a_422_naming_it_not_a_search_for_u_fffd(
+    offline: TestClient, path: str, field: str, byte: str, offset: int
+) -> None:
+    """Starlette would read the bytes as U+FFFD: a department filter found nothing instead of being refused."""
+    r = offline.get(path)
+    assert r.status_code == 422
+    assert r.json() == not_utf8_refused(field, f"byte 0x{byte} at offset {offset} of the decoded bytes")
+
+
+def test_a_u_fffd_sent_as_utf8_is_not_refused_in_a_query(offline: TestClient) -> None:
+    assert offline.get("/cases?department=%EF%BF%BD").status_code == 503  # past the check, to the database
+
+
+def test_an_urlencoded_form_field_that_is_not_utf8_is_a_422_naming_it(offline: TestClient) -> None:
+    form = {"content-type": "application/x-www-form-urlencoded"}
+    r = offline.post("/cases/form", content=b"class_code=06010&address=caf%E9", headers=form)
+    assert r.status_code == 422
+    why = "holds U+FFFD (\ufffd), the mark of percent-encoded bytes that are not UTF-8"
+    assert r.json() == not_utf8_refused("address", why)
+
+
 @pytest.mark.parametrize("content_type", ["text/plain", "application/xml", "application/x-www-form-urlencoded", None])
 def test_a_json_endpoint_says_the_body_must_be_json(client: TestClient, content_type: str | None) -> None:
     headers = {"content-type": content_type} if content_type else {}
