@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 from pydantic import ValidationError
@@ -182,8 +183,8 @@ def test_access_log_has_the_duration_and_the_log_lines_a_timestamp(caplog: pytes
         assert client.get("/x?b=2").status_code == 200
         assert client.get("/missing").status_code == 404
     lines = [r.getMessage() for r in caplog.records if r.name == ACCESS_LOGGER]
-    assert re.fullmatch(r'testclient:\d+ "GET /x\?b=2 HTTP/1.1" 200 \d+\.\dms', lines[0]), lines
-    assert re.fullmatch(r'testclient:\d+ "GET /missing HTTP/1.1" 404 \d+\.\dms', lines[1]), lines
+    assert re.fullmatch(r'testclient:\d+ "GET /x\?b=2 HTTP/1.1" 200 \d+\.\dms actor=- role=-', lines[0]), lines
+    assert re.fullmatch(r'testclient:\d+ "GET /missing HTTP/1.1" 404 \d+\.\dms actor=- role=-', lines[1]), lines
 
     import uvicorn.logging
 
@@ -194,6 +195,37 @@ def test_access_log_has_the_duration_and_the_log_lines_a_timestamp(caplog: pytes
         formatter = uvicorn.logging.DefaultFormatter(fmt=f["fmt"], datefmt=f["datefmt"], use_colors=False)
         record = logging.LogRecord("gisgrid.access", logging.INFO, __file__, 1, "hello", None, None)
         assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d{4} INFO:     hello", formatter.format(record))
+
+
+def test_the_access_line_names_who_acted_and_a_header_cannot_forge_a_line(caplog: pytest.LogCaptureFixture) -> None:
+    from fastapi import FastAPI
+    from fastapi.testclient import TestClient
+
+    from api.access_log import ACCESS_LOGGER, AccessLog
+
+    app = FastAPI()
+
+    @app.get("/x")
+    def x() -> dict[str, int]:
+        return {"a": 1}
+
+    forged = '李娜\n2026-11-27T10:59:42+0800 INFO: 1.2.3.4:1 "GET /admin" 200'
+    sent = [
+        {"X-Actor": quote("李娜"), "X-Role": "dispatcher"},  # percent-encoded, as the API takes it
+        {"X-Actor": quote(forged)},  # a line break, percent-encoded: escaped, the line stays one line
+        {"X-Actor": "a%0D%0Ab\\%22%E2%80%AE%00", "X-Role": "x" * 100},  # CR LF, \\, ", an RTL override, NUL; long
+        {"X-Actor": "李娜".encode()},  # raw UTF-8 bytes
+    ]
+    with caplog.at_level(logging.INFO, logger=ACCESS_LOGGER), TestClient(AccessLog(app)) as client:
+        for headers in sent:
+            assert client.get("/x", headers=headers).status_code == 200
+    lines = [r.getMessage() for r in caplog.records if r.name == ACCESS_LOGGER]
+    tails = [line.split("ms ", 1)[1] for line in lines]
+    assert tails[0] == 'actor="李娜" role="dispatcher"'
+    assert tails[1] == ('actor="李娜\\n2026-11-27T10:59:42+0800 INFO: 1.2.3.4:1 \\"GET /admin\\" 200" role=-')
+    assert tails[2] == 'actor="a\\r\\nb\\\\\\"\\u202e\\x00" role="' + "x" * 64 + '…"'
+    assert tails[3] == 'actor="李娜" role=-'
+    assert all("\n" not in line and "\r" not in line for line in lines)
 
 
 def test_serve_says_when_the_pages_assets_are_missing(monkeypatch: pytest.MonkeyPatch) -> None:
