@@ -15,7 +15,7 @@ from urllib.parse import quote
 import pytest
 from pydantic import ValidationError
 
-from gisgrid.settings import PROJECT_ROOT, Settings, unknown_env_settings
+from gisgrid.settings import PROJECT_ROOT, Settings, unknown_dotenv_settings, unknown_env_settings
 from gisgrid.storage.database import mask_password
 
 GISGRID = [sys.executable, "-m", "gisgrid"]
@@ -137,6 +137,32 @@ def test_a_misspelt_variable_is_named_with_the_nearest_setting(tmp_path: Path) -
         "GISGRID_PORTT is not a gisgrid setting and is ignored (did you mean GISGRID_PORT?)",
         "GISGRID_ZZZZZZZZ is not a gisgrid setting and is ignored",
     ]
+
+
+def test_a_misspelt_key_in_a_dotenv_file_gets_the_same_warning_naming_the_file(tmp_path: Path) -> None:
+    env_file = tmp_path / ".env"
+    env_file.write_text(
+        "# the city's settings\n"
+        f"GISGRID_DATA_DIR={tmp_path / 'data'}\n"
+        "export GISGRID_DATABSE_URL='postgresql://gisgrid@127.0.0.1:1/gisgrid'\n"
+        'gisgrid_portt="8001"  # lower case: Settings reads keys in any case\n'
+        "GISGRID_ZZZZZZZZ=\n"
+        "OTHER=1\n",
+        encoding="utf-8",
+    )
+    near = "GISGRID_DATABASE_URL?"
+    assert unknown_dotenv_settings([env_file, tmp_path / "missing.env", env_file]) == [
+        f"GISGRID_DATABSE_URL in {env_file} is not a gisgrid setting and is ignored (did you mean {near})",
+        f"GISGRID_ZZZZZZZZ in {env_file} is not a gisgrid setting and is ignored",
+        f"gisgrid_portt in {env_file} is not a gisgrid setting and is ignored (did you mean GISGRID_PORT?)",
+    ]
+    # The CLI run in that folder reads its .env (the current directory's) and warns as for a variable.
+    r = run_cli("db", "status", cwd=tmp_path)
+    warning = (
+        f"warning: GISGRID_DATABSE_URL in {env_file} is not a gisgrid setting and is ignored (did you mean {near})"
+    )
+    assert warning in r.stderr.splitlines()
+    assert unknown_dotenv_settings([tmp_path / "missing.env"]) == []
 
 
 def test_mask_password() -> None:
