@@ -16,7 +16,7 @@ from api.dependencies import BBox, Page, bbox_query, known_query_only, page_quer
 from api.deps import DATABASE_UNAVAILABLE, ActingDep, ActorDep, AsyncPool, EngineDep, IntakePoolDep
 from api.http import MAX_FORM_BYTES
 from api.inputs import RequestModel
-from api.prefix import BaseDep
+from api.prefix import BaseDep, page_links
 from api.schemas import error_responses
 from gisgrid import cases as svc
 from gisgrid.errors import DatabaseError, InvalidInput, NotFound, Reason
@@ -213,6 +213,7 @@ FilterDep = Annotated[svc.CaseFilter, Depends(case_filter)]
 
 @router.get("", summary="案件列表 List cases (JSON or GeoJSON)", dependencies=[Depends(known_query_only)])
 def list_cases(
+    request: Request,
     engine: EngineDep,
     services: ServicesDep,
     f: FilterDep,
@@ -223,14 +224,16 @@ def list_cases(
     f = replace(f, light=light, limit=page.limit, offset=page.offset)
     with engine.connect() as conn:
         items, matched = svc.list_cases(conn, services, f)
+    links = page_links(request, page.limit, page.offset, len(items), matched)
     if format == "geojson":
         return {
             "type": "FeatureCollection",
             "features": [svc.as_feature(c) for c in items],
             "numberMatched": matched,
             "numberReturned": len(items),
+            "links": links,
         }
-    return {"data": items, "count": matched}
+    return {"data": items, "count": matched, "links": links}
 
 
 @router.get("/heat", summary="案件热力 Cases per ~50 m square for a heat map", dependencies=[Depends(known_query_only)])

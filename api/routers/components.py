@@ -14,6 +14,7 @@ from api.dependencies import BBox, DatumQuery, Page, bbox_query, known_query_onl
 from api.deps import ActorDep, EngineDep
 from api.http import MAX_FORM_BYTES
 from api.inputs import RequestModel
+from api.prefix import page_links
 from api.schemas import error_responses
 from gisgrid import components_store as store
 from gisgrid import geodesy
@@ -101,6 +102,7 @@ def create(request: Request, engine: EngineDep, actor: ActorDep, body: Component
 # A misspelt filter (radius=100 for radius_m) must be a 422, not the whole registry (review11 D7).
 @router.get("", summary="部件查询 Query components (GeoJSON)", dependencies=[Depends(known_query_only)])
 def search(
+    request: Request,
     engine: EngineDep,
     bbox: Annotated[BBox | None, Depends(bbox_query)],
     page: Annotated[Page, Depends(page_query)],
@@ -143,6 +145,7 @@ def search(
         "features": features,
         "numberMatched": matched,
         "numberReturned": len(features),
+        "links": page_links(request, page.limit, page.offset, len(features), matched),
     }
 
 
