@@ -22,9 +22,11 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
+from api import schemas
 from api.http import MAX_FORM_BYTES
 from api.main import create_app
 from gisgrid.settings import Settings
+from gisgrid.workflow import ROLES
 from tests.fixtures import host_port, load_small_district, outage_logged_not_sent
 from tests.test_components_store import inside_points
 
@@ -249,6 +251,51 @@ def test_openapi_states_the_real_error_bodies(settings: Settings) -> None:
     assert {"404", "409", "413", "415"} <= set(ops["/components/{component_id}"]["patch"]["responses"])
     assert {"403", "404", "409"} <= set(ops["/cases/{case_id}/actions/{action}"]["post"]["responses"])
     assert "404" in ops["/grids/{code}"]["get"]["responses"]
+
+
+def test_openapi_lists_the_roles_and_the_main_answers_schemas(settings: Settings) -> None:
+    with TestClient(create_app(settings)) as c:
+        spec = c.get("/openapi.json").json()
+    ops = spec["paths"]
+    roles = [
+        p["schema"]["enum"]
+        for path in ops.values()
+        for op in path.values()
+        for p in op.get("parameters", [])
+        if p["name"] == "x-role"
+    ]
+    assert len(roles) >= 10 and all(r == list(ROLES) for r in roles)  # the workflow's roles, where it says them
+    acting = ops["/cases/{case_id}/actions/{action}"]["post"]["parameters"]
+    assert next(p for p in acting if p["name"] == "x-role")["schema"]["enum"] == list(ROLES)
+
+    def schema(path: str, method: str, status: str) -> dict[str, Any]:
+        return ops[path][method]["responses"][status]["content"]["application/json"]["schema"]
+
+    case = {"$ref": "#/components/schemas/Case"}
+    assert schema("/cases", "post", "201") == case and schema("/cases", "post", "200") == case
+    assert schema("/cases/{case_id}", "get", "200") == {"$ref": "#/components/schemas/CaseDetail"}
+    listed = [s["$ref"] for s in schema("/cases", "get", "200")["anyOf"]]
+    assert listed == ["#/components/schemas/CaseList", "#/components/schemas/CaseFeatureCollection"]
+    assert schema("/components/{component_id}", "get", "200") == {"$ref": "#/components/schemas/ComponentFeature"}
+    assert schema("/components", "get", "200") == {"$ref": "#/components/schemas/ComponentFeatureCollection"}
+    schemas = spec["components"]["schemas"]
+    assert {"id", "state", "version", "class_code"} <= set(schemas["Case"]["required"])
+    assert {"timeline", "photos", "documents"} <= set(schemas["CaseDetail"]["required"])
+
+
+def test_the_answers_are_what_the_openapi_schemas_say(client: TestClient, lamp: dict[str, Any]) -> None:
+    """The schemas are declared, not enforced on the hot path: checked here against real answers."""
+    role = {"X-Role": "supervisor"}
+    filed = client.post("/cases", json={"class_code": "06010", "lon": lamp["lon"], "lat": lamp["lat"]}, headers=role)
+    assert filed.status_code == 201
+    schemas.Case.model_validate(filed.json(), strict=True)
+    assert filed.json()["allowed_actions"]  # the X-Role's, named in the schema
+    schemas.CaseDetail.model_validate(client.get(f"/cases/{filed.json()['id']}", headers=role).json(), strict=True)
+    schemas.CaseList.model_validate(client.get("/cases").json(), strict=True)
+    schemas.CaseFeatureCollection.model_validate(client.get("/cases?format=geojson").json(), strict=True)
+    component = client.post("/components", json=lamp).json()
+    schemas.ComponentFeature.model_validate(client.get(f"/components/{component['id']}").json(), strict=True)
+    schemas.ComponentFeatureCollection.model_validate(client.get("/components").json(), strict=True)
 
 
 # -- D6: body limits -------------------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ from api.deps import DATABASE_UNAVAILABLE, ActingDep, ActorDep, AsyncPool, Engin
 from api.http import MAX_FORM_BYTES
 from api.inputs import RequestModel
 from api.prefix import BaseDep, page_links
-from api.schemas import error_responses
+from api.schemas import Case, CaseDetail, CaseFeatureCollection, CaseList, error_responses
 from gisgrid import cases as svc
 from gisgrid.errors import DatabaseError, InvalidInput, NotFound, Reason
 from gisgrid.evaluation_service import PERIOD_HELP, parse_period
@@ -86,7 +86,15 @@ def _first_case(engine: Engine, services: svc.CaseServices, case_id: int, role: 
         return svc.get_case(conn, services, case_id, role=role, full=False)
 
 
-@router.post("", status_code=201, summary="案件上报 Report a case (JSON)")
+@router.post(
+    "",
+    status_code=201,
+    summary="案件上报 Report a case (JSON)",
+    responses={
+        201: {"model": Case, "description": "The new case, as stored; Location names it"},
+        200: {"model": Case, "description": "The Idempotency-Key was seen before: the case it filed"},
+    },
+)
 async def report(
     pool: IntakePoolDep,
     engine: EngineDep,
@@ -211,7 +219,13 @@ async def case_filter(
 FilterDep = Annotated[svc.CaseFilter, Depends(case_filter)]
 
 
-@router.get("", summary="案件列表 List cases (JSON or GeoJSON)", dependencies=[Depends(known_query_only)])
+@router.get(
+    "",
+    summary="案件列表 List cases (JSON or GeoJSON)",
+    dependencies=[Depends(known_query_only)],
+    response_model=None,
+    responses={200: {"model": CaseList | CaseFeatureCollection, "description": "format=json, or format=geojson"}},
+)
 def list_cases(
     request: Request,
     engine: EngineDep,
@@ -253,7 +267,12 @@ def lights(engine: EngineDep, services: ServicesDep, f: FilterDep) -> dict[str, 
         return svc.light_counts(conn, services, f)
 
 
-@router.get("/{case_id}", summary="案件详情 One case with its timeline")
+@router.get(
+    "/{case_id}",
+    summary="案件详情 One case with its timeline",
+    response_model=None,
+    responses={200: {"model": CaseDetail, "description": "The case, with allowed_actions for the X-Role"}},
+)
 def read(engine: EngineDep, services: ServicesDep, actor: ActorDep, base: BaseDep, case_id: int) -> dict[str, Any]:
     with engine.connect() as conn:
         return svc.get_case(conn, services, case_id, role=actor.role, base=base)

@@ -15,7 +15,7 @@ from api.deps import ActorDep, EngineDep
 from api.http import MAX_FORM_BYTES
 from api.inputs import RequestModel
 from api.prefix import page_links
-from api.schemas import error_responses
+from api.schemas import ComponentFeature, ComponentFeatureCollection, error_responses
 from gisgrid import components_store as store
 from gisgrid import geodesy
 from gisgrid.components import TEXT_LIMITS, attrs_problem
@@ -100,7 +100,13 @@ def create(request: Request, engine: EngineDep, actor: ActorDep, body: Component
 
 
 # A misspelt filter (radius=100 for radius_m) must be a 422, not the whole registry (review11 D7).
-@router.get("", summary="部件查询 Query components (GeoJSON)", dependencies=[Depends(known_query_only)])
+@router.get(
+    "",
+    summary="部件查询 Query components (GeoJSON)",
+    dependencies=[Depends(known_query_only)],
+    response_model=None,
+    responses={200: {"model": ComponentFeatureCollection, "description": "A page of components"}},
+)
 def search(
     request: Request,
     engine: EngineDep,
@@ -149,7 +155,12 @@ def search(
     }
 
 
-@router.get("/{component_id}", summary="部件详情 One component")
+@router.get(
+    "/{component_id}",
+    summary="部件详情 One component",
+    response_model=None,
+    responses={200: {"model": ComponentFeature, "description": "The component as a GeoJSON Feature"}},
+)
 def read(engine: EngineDep, component_id: str) -> dict[str, Any]:
     with engine.connect() as conn:
         return store.get_component(conn, component_id)
