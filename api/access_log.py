@@ -3,7 +3,9 @@
 
 Why our own line and not uvicorn's: uvicorn's access log has neither a time nor a duration. This is a plain ASGI
 wrapper (no BaseHTTPMiddleware), outside the app's own middleware, so the duration covers the whole answer.
-Nothing here logs headers or bodies: the lines carry no credentials.
+Who acted is appended: the ``X-Actor`` and ``X-Role`` headers the API reads (api/deps.py), percent-decoded as the
+API decodes them, each quoted, with control and format characters escaped and capped in length, so that a header
+cannot start a forged line of its own. No other header and no body is logged: the lines carry no credentials.
 """
 
 from __future__ import annotations
@@ -11,7 +13,9 @@ from __future__ import annotations
 import copy
 import logging
 import time
+import unicodedata
 from typing import Any
+from urllib.parse import unquote
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -22,9 +26,48 @@ DATE_FORMAT = "%Y-%m-%dT%H:%M:%S%z"
 
 log = logging.getLogger(ACCESS_LOGGER)
 
+#: The identity headers of api.deps.get_actor, as the line names them.
+IDENTITY_HEADERS = ((b"x-actor", "actor"), (b"x-role", "role"))
+_IDENTITY_KEYS = frozenset(k for k, _ in IDENTITY_HEADERS)
+#: A name longer than this is cut (with …): a header may not fill the log.
+MAX_IDENTITY_CHARS = 64
+
+
+def _identity(raw: bytes | None) -> str:
+    """A header's value for the line: ``-`` when not sent, else quoted, percent-decoded (raw UTF-8 read as such),
+    with line breaks, other control and format characters, quotes and backslashes escaped."""
+    if raw is None:
+        return "-"
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        text = raw.decode("latin-1")
+    text = unquote(text, errors="backslashreplace")
+    if len(text) > MAX_IDENTITY_CHARS:
+        text = text[:MAX_IDENTITY_CHARS] + "…"
+    out = []
+    for c in text:
+        if c in '"\\':
+            out.append("\\" + c)
+        elif unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp"):  # \n, NUL, bidi overrides, U+2028 …
+            out.append(c.encode("unicode_escape").decode("ascii"))
+        else:
+            out.append(c)
+    return '"' + "".join(out) + '"'
+
+
+def identities(headers: list[tuple[bytes, bytes]]) -> str:
+    """``actor="李娜" role="dispatcher"`` from a request's headers (the first of each)."""
+    found: dict[bytes, bytes] = {}
+    for key, value in headers:
+        if key in _IDENTITY_KEYS:
+            found.setdefault(key, value)
+    return " ".join(f"{label}={_identity(found.get(key))}" for key, label in IDENTITY_HEADERS)
+
 
 class AccessLog:
-    """``127.0.0.1:52992 "GET /health HTTP/1.1" 200 3.1ms`` for every HTTP request (logged at INFO)."""
+    """``127.0.0.1:52992 "GET /health HTTP/1.1" 200 3.1ms actor=- role=-`` for every HTTP request (logged at
+    INFO)."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -52,13 +95,14 @@ class AccessLog:
             path = raw.decode("latin-1") if isinstance(raw, bytes) else scope["path"]
             target = path + (f"?{query}" if query else "")
             log.info(
-                '%s "%s %s HTTP/%s" %d %.1fms',
+                '%s "%s %s HTTP/%s" %d %.1fms %s',
                 f"{client[0]}:{client[1]}" if client else "-",
                 scope["method"],
                 target,
                 scope.get("http_version", "1.1"),
                 status,
                 (time.perf_counter() - start) * 1000,
+                identities(scope.get("headers", [])),
             )
 
 

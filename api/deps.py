@@ -17,6 +17,7 @@ from sqlalchemy.engine import URL
 from gisgrid.errors import InvalidInput, Reason
 from gisgrid.settings import Settings
 from gisgrid.storage.database import asyncpg_connect_args
+from gisgrid.workflow import ROLES
 
 
 # Plain lookups are ``async def``: FastAPI runs a sync dependency in its thread pool, a hop per request.
@@ -115,7 +116,11 @@ class Actor:
 
 async def get_actor(
     x_actor: Annotated[str | None, Header(description="Acting user's name or id")] = None,
-    x_role: Annotated[str | None, Header(description="Acting user's role")] = None,
+    x_role: Annotated[
+        str | None,
+        # Stated, not validated here: an unknown role is refused by the workflow with its reason (unknown_role).
+        Header(description="Acting user's role", json_schema_extra={"enum": list(ROLES)}),
+    ] = None,
 ) -> Actor:
     # Header values are bytes the server reads as latin-1: non-ASCII names (李娜) are sent percent-encoded; raw
     # UTF-8 from a client that did not encode is read as UTF-8, and anything else refused (not stored garbled).

@@ -32,10 +32,39 @@ STATUS: dict[type[GisgridError], int] = {
 }
 
 
-def error_body(code: str, detail: Any, reason: str | None = None) -> dict[str, Any]:
-    if reason is None:
-        return {"error": code, "detail": detail}
-    return {"error": code, "reason": str(reason), "detail": detail}
+log = logging.getLogger("gisgrid.api")
+NO_STORE = {"Cache-Control": "no-store"}
+
+#: What a client is told of a database outage. Where the database is (host, port, user, database) and the
+#: driver's message would tell a stranger about the network behind the service: they go to the server log
+#: only, under the reference the answer carries.
+DATABASE_DOWN_TEXT = "数据库暂不可用 / database unavailable; try again later"
+DATABASE_BUSY_TEXT = "数据库繁忙 / database busy (every connection in use); try again shortly"
+
+
+def new_ref() -> str:
+    return uuid.uuid4().hex[:12]
+
+
+def _where(request: Request) -> str:
+    return f"{request.method} {request.url.path}"
+
+
+def log_database_down(where: str, why: str, *, busy: bool = False) -> tuple[str, str]:
+    """Log a database outage with its cause under a new reference; return the reference and the client's text."""
+    ref = new_ref()
+    log.warning("%s: 503 database_error ref=%s: %s", where, ref, why)  # a line, not a traceback
+    return ref, f"{DATABASE_BUSY_TEXT if busy else DATABASE_DOWN_TEXT} (reference {ref})"
+
+
+def error_body(code: str, detail: Any, reason: str | None = None, ref: str = "") -> dict[str, Any]:
+    body: dict[str, Any] = {"error": code}
+    if reason is not None:
+        body["reason"] = str(reason)
+    body["detail"] = detail
+    if ref:
+        body["ref"] = ref  # the server log's line of this answer carries the same reference
+    return body
 
 
 def _coded(items: Any, reason: str | None) -> Any:
@@ -46,7 +75,12 @@ def _coded(items: Any, reason: str | None) -> Any:
     return [{**i, "code": str(i.get("code") or reason)} if isinstance(i, dict) else i for i in items]
 
 
-def domain_error_response(exc: GisgridError) -> JSONResponse:
+def domain_error_response(exc: GisgridError, where: str = "-") -> JSONResponse:
+    """The answer to a domain error; ``where`` (method and path) names the request in the log line of a
+    database outage, whose cause is logged, never sent."""
+    if isinstance(exc, DatabaseError):
+        ref, detail = log_database_down(where, exc.message)
+        return JSONResponse(error_body(exc.code, detail, ref=ref), status_code=503, headers=NO_STORE)
     status = next((s for cls, s in STATUS.items() if isinstance(exc, cls)), 400)
     detail: Any = (
         exc.message if exc.detail is None else {"message": exc.message, "items": _coded(exc.detail, exc.reason)}
@@ -56,7 +90,10 @@ def domain_error_response(exc: GisgridError) -> JSONResponse:
 
 def add_exception_handlers(app: FastAPI) -> None:
     @app.exception_handler(GisgridError)
-    async def _domain(_: Request, exc: GisgridError) -> JSONResponse:
+    async def _domain(request: Request, exc: GisgridError) -> Response:
+        if isinstance(exc, DatabaseError):  # a browser opening a page gets the short page, as for the others
+            ref, detail = log_database_down(_where(request), exc.message)
+            return fallback_response(request, 503, exc.code, detail, ref)
         return domain_error_response(exc)
 
     @app.exception_handler(RequestValidationError)
@@ -73,13 +110,13 @@ def add_exception_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if isinstance(exc.__cause__, UnicodeDecodeError):  # FastAPI's 400 for a JSON body it could not decode
+            return JSONResponse(error_body("invalid_input", [body_not_utf8(exc.__cause__)]), status_code=422)
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
         return JSONResponse(error_body(code, exc.detail), status_code=exc.status_code)
 
 
 # -- the answers no route gives itself: database outages, oversized or mistyped bodies, unexpected errors ------
-
-log = logging.getLogger("gisgrid.api")
 
 #: Raised when the database cannot be reached or takes no work: the sync engine's (connection refused or lost,
 #: pool exhausted) and asyncpg's. Answered 503 ``database_error``, as the intake and tile routes already do.
@@ -113,17 +150,17 @@ def fallback_response(request: Request, status: int, code: str, detail: str, ref
     if _wants_html(request) and code in _PAGES:
         title, text = _PAGES[code]
         page = _HTML_PAGE.format(title=title, text=text, code=html.escape(f"{code} {ref}".strip()))
-        return HTMLResponse(page, status_code=status, headers={"Cache-Control": "no-store"})
-    return JSONResponse(error_body(code, detail), status_code=status, headers={"Cache-Control": "no-store"})
+        return HTMLResponse(page, status_code=status, headers=NO_STORE)
+    return JSONResponse(error_body(code, detail, ref=ref), status_code=status, headers=NO_STORE)
 
 
-def database_down_detail(request: Request, exc: Exception) -> str:
-    """Why, without the statement or its parameters (they may hold user data) or the password."""
+def database_down_cause(request: Request, exc: Exception) -> str:
+    """Why, for the server log: without the statement or its parameters (they may hold user data) or the
+    password."""
     if isinstance(exc, sa_exc.TimeoutError):
-        return "the database connection pool is exhausted (every connection busy); try again shortly"
+        return "the database connection pool is exhausted (every connection busy)"
     engine = getattr(request.app.state, "engine", None)
-    why = describe_connect_error(engine.url, exc) if engine is not None else type(exc).__name__
-    return f"the database is unavailable; try again later ({why})"
+    return describe_connect_error(engine.url, exc) if engine is not None else type(exc).__name__
 
 
 def _json_error_at(exc: RequestValidationError) -> dict[str, str] | None:
@@ -141,6 +178,14 @@ def _json_error_at(exc: RequestValidationError) -> dict[str, str] | None:
     else:
         reason = f"invalid JSON: {reason}"
     return {"field": "body", "reason": reason, "code": Reason.JSON_INVALID}
+
+
+def body_not_utf8(exc: UnicodeDecodeError) -> dict[str, str]:
+    """A body that is not UTF-8 text, refused as malformed JSON is (422, field ``body``), naming the first byte
+    that is not part of a UTF-8 character and its offset in the body (0 for the first byte)."""
+    byte = exc.object[exc.start : exc.start + 1].hex().upper()
+    reason = f"the body is not UTF-8 text: byte 0x{byte} at offset {exc.start} ({exc.reason})"
+    return {"field": "body", "reason": reason, "code": Reason.BODY_NOT_UTF8}
 
 
 def expected_media_type(request: Request) -> str | None:
@@ -164,9 +209,9 @@ def add_fallback_handlers(app: FastAPI) -> None:
     handler here refines the one registered there and hands it everything else)."""
 
     async def _database_down(request: Request, exc: Exception) -> Response:
-        detail = database_down_detail(request, exc)
-        log.warning("%s %s: 503 %s", request.method, request.url.path, detail)  # a line, not a traceback
-        return fallback_response(request, 503, "database_error", detail)
+        busy = isinstance(exc, sa_exc.TimeoutError)
+        ref, detail = log_database_down(_where(request), database_down_cause(request, exc), busy=busy)
+        return fallback_response(request, 503, "database_error", detail, ref)
 
     for cls in DATABASE_DOWN:
         app.add_exception_handler(cls, _database_down)
@@ -203,7 +248,7 @@ def add_fallback_handlers(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def _internal(request: Request, exc: Exception) -> Response:
         # A fault of ours: logged with its traceback under a reference the client is given; never sent.
-        ref = uuid.uuid4().hex[:12]
-        log.error("%s %s: 500 internal error ref=%s", request.method, request.url.path, ref, exc_info=exc)
+        ref = new_ref()
+        log.error("%s: 500 internal error ref=%s", _where(request), ref, exc_info=exc)
         detail = f"internal server error (reference {ref}); the server log has the details"
         return fallback_response(request, 500, "internal_error", detail, ref)

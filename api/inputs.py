@@ -1,19 +1,23 @@
 """What every request's text passes at the edge, before any of it reaches PostgreSQL.
 
 Request bodies are ``RequestModel``s (unknown fields refused, no NUL anywhere inside); path, query and form
-values go through ``refuse_nul_input``, a dependency of the whole app. Both use ``gisgrid.texts.refuse_nul``,
+values go through ``refuse_nul_input``, a dependency of the whole app (which also refuses percent-encoded bytes
+that are not UTF-8 in them, instead of letting U+FFFD through as the search term; a JSON body that is not UTF-8 is
+refused by ``api.errors``). Both use ``gisgrid.texts.refuse_nul``,
 the check the case service runs too, so a NUL is a 422 naming its field wherever it is sent.
 """
 
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import unquote_to_bytes
 
 from fastapi import Request
 from fastapi.params import Form
 from pydantic import BaseModel, ConfigDict, model_validator
 from starlette.datastructures import UploadFile
 
+from gisgrid.errors import InvalidInput, Reason
 from gisgrid.texts import refuse_nul
 
 
@@ -33,15 +37,71 @@ class RequestModel(BaseModel):
 
 
 async def refuse_nul_input(request: Request) -> None:
-    """Path and query values and form fields (with upload file names) free of NUL; named as the client sent
-    them. Runs before the route's own parameters are validated."""
+    """Path and query values and form fields (with upload file names) free of NUL, and UTF-8 text where they
+    were percent-encoded; named as the client sent them. Runs before the route's own parameters are validated."""
     refuse_nul(request.path_params)
-    refuse_nul(request.query_params.multi_items())
+    query = request.query_params.multi_items()
+    refuse_nul(query)
+    if any(REPLACEMENT in v for v in request.path_params.values()):
+        _refuse_not_utf8_path(request)
+    if any(REPLACEMENT in k or REPLACEMENT in v for k, v in query):
+        _refuse_not_utf8_query(request.scope.get("query_string", b""))
     route = request.scope.get("route")
     body_field = getattr(route, "body_field", None)
     if body_field is not None and isinstance(body_field.field_info, Form):
         form = await request.form()  # parsed already by FastAPI for a form route: the cached one
-        refuse_nul(
+        fields = [
             (f"{name}.filename", value.filename) if isinstance(value, UploadFile) else (name, value)
             for name, value in form.multi_items()
-        )
+        ]
+        refuse_nul(fields)
+        if request.headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
+            # Starlette reads %-bytes that are not UTF-8 as U+FFFD and keeps no raw body to tell them from a
+            # U+FFFD sent as such: in a form field that character is taken as the mark of text that was not.
+            name = next((n for n, v in fields if isinstance(v, str) and REPLACEMENT in v), None)
+            if name is not None:
+                raise _not_utf8(name, "holds U+FFFD (�), the mark of percent-encoded bytes that are not UTF-8")
+
+
+#: What the server's URL and form decoding puts for percent-encoded bytes that are not UTF-8.
+REPLACEMENT = "\ufffd"
+
+
+def _not_utf8(field: str, why: str) -> InvalidInput:
+    return InvalidInput(
+        f"{field}: not UTF-8 text: {why}; percent-encode the UTF-8 bytes of the text (e.g. 李 as %E6%9D%8E)",
+        detail=[{"field": field, "reason": "not UTF-8"}],
+        reason=Reason.NOT_UTF8,
+    )
+
+
+def _first_bad_byte(raw: bytes) -> str | None:
+    """Where percent-decoded ``raw`` stops being UTF-8, as ``byte 0xFF at offset 3``; None if it is UTF-8."""
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return f"byte 0x{raw[exc.start : exc.start + 1].hex().upper()} at offset {exc.start} of the decoded bytes"
+    return None
+
+
+def _refuse_not_utf8_path(request: Request) -> None:
+    """A path segment whose percent-encoded bytes are not UTF-8, named by the path parameter it fills."""
+    raw_path = request.scope.get("raw_path") or request.scope["path"].encode()
+    for segment in raw_path.split(b"/"):
+        bad = _first_bad_byte(unquote_to_bytes(segment))
+        if bad is not None:
+            name = next(n for n, v in request.path_params.items() if REPLACEMENT in v)
+            raise _not_utf8(name, bad)
+
+
+def _refuse_not_utf8_query(query_string: bytes) -> None:
+    """The first query parameter (name or value) whose percent-encoded bytes are not UTF-8."""
+    for pair in query_string.split(b"&"):
+        raw_name, _, raw_value = pair.partition(b"=")
+        name = unquote_to_bytes(raw_name.replace(b"+", b" "))
+        bad = _first_bad_byte(name)
+        if bad is not None:
+            raise _not_utf8(name.decode("utf-8", "replace"), f"the parameter's name: {bad}")
+        bad = _first_bad_byte(unquote_to_bytes(raw_value.replace(b"+", b" ")))
+        if bad is not None:
+            raise _not_utf8(name.decode(), bad)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Depends, Request
+from starlette.datastructures import URL
 from starlette.types import Scope
 
 
@@ -39,3 +40,15 @@ BaseDep = Annotated[str, Depends(_base)]
 def public_url(request: Request) -> str:
     """This request's own URL as the client sees it (prefix included): for paging links."""
     return str(request.url.replace(path=root_path(request.scope) + route_path(request.scope)))
+
+
+def page_links(request: Request, limit: int, offset: int, returned: int, matched: int) -> list[dict[str, str]]:
+    """``self``, and ``next``/``prev`` where there is such a page: this request's URL (prefix included) with its
+    ``offset`` moved by a page, its other parameters kept."""
+    url = URL(public_url(request))
+    links = [{"rel": "self", "href": str(url)}]
+    if offset + returned < matched:
+        links.append({"rel": "next", "href": str(url.include_query_params(offset=offset + limit))})
+    if offset > 0:
+        links.append({"rel": "prev", "href": str(url.include_query_params(offset=max(0, offset - limit)))})
+    return links

@@ -7,7 +7,7 @@ Routers declare which statuses they answer with ``error_responses(...)``; a 422 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import FastAPI
 from pydantic import BaseModel, ConfigDict, Field
@@ -48,6 +48,11 @@ class ErrorBody(BaseModel):
         description="What went wrong",
         examples=[[{"field": "name", "reason": "String should have at most 200 characters"}]],
     )
+    ref: str | None = Field(
+        default=None,
+        description="500 and 503: the reference of the server log's line that has the details (never sent)",
+        examples=["3f9a0c1d2e4b"],
+    )
 
 
 DESCRIPTIONS: dict[int, str] = {
@@ -86,3 +91,119 @@ def json_error_bodies(app: FastAPI) -> None:
         return spec
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+
+# -- the main success answers, as the OpenAPI document states them ------------------------------------------
+# Declared with ``responses=`` (documentation only): the routes build their JSON themselves, and POST /cases is a
+# hot path that must not pay for validating its answer. ``extra="allow"``: the answers carry more than is named.
+
+
+class PageLink(BaseModel):
+    rel: Literal["self", "next", "prev"]
+    href: str = Field(description="This request's URL (with the root path) with its offset moved by a page")
+
+
+class Case(BaseModel):
+    """A case (案件) as the API shows it."""
+
+    model_config = ConfigDict(extra="allow")
+
+    id: int
+    case_no: str | None = Field(description="Case number (案件编号); none until one is taken")
+    scheme: str = Field(description="Event catalogue of class_code", examples=["gbt47678"])
+    class_code: str = Field(examples=["06010"])
+    class_name: str | None = Field(description="The class's Chinese name (null if removed from the catalogue)")
+    state: str = Field(description="Workflow state", examples=["reported"])
+    state_label: str | None = Field(examples=["上报"])
+    node: str | None = Field(description="Workflow node whose deadline runs")
+    node_label: str | None
+    source: str | None
+    source_label: str | None
+    light: Literal["green", "yellow", "red"] | None = Field(description="Deadline light (红黄绿灯) of an open case")
+    lon: float | None = Field(description="CGCS2000 longitude")
+    lat: float | None = Field(description="CGCS2000 latitude")
+    unit_grid_code: str | None
+    department_code: str | None
+    department_name: str | None
+    due_at: str | None = Field(description="ISO 8601, +08:00")
+    version: int = Field(description="Send it back with an action (a stale one is a 409)")
+    created_at: str
+    updated_at: str
+    calendar_warning: str | None
+    allowed_actions: list[str] | None = Field(
+        default=None, description="The actions the X-Role may take now (only when X-Role is sent)"
+    )
+
+
+class CaseDetail(Case):
+    """One case with its timeline, photos and documents."""
+
+    escalation: dict[str, Any] | None = Field(description="Whom an escalation (提级) would go to")
+    timeline: list[dict[str, Any]] = Field(description="Transitions, oldest first (action, from/to state, actor …)")
+    photos: list[dict[str, Any]] = Field(description="Photos with their url (under the root path)")
+    documents: list[dict[str, Any]] = Field(description="交办单/督办单 with url and pdf_url")
+
+
+class CaseList(BaseModel):
+    """``GET /cases`` (``format=json``): a page of cases, newest first."""
+
+    data: list[Case]
+    count: int = Field(description="Cases matching the filter (all pages)")
+    links: list[PageLink]
+
+
+class PointGeometry(BaseModel):
+    type: Literal["Point"]
+    coordinates: list[float] = Field(description="[lon, lat], CGCS2000", min_length=2, max_length=2)
+
+
+class CaseFeature(BaseModel):
+    type: Literal["Feature"]
+    id: int
+    geometry: PointGeometry
+    properties: dict[str, Any] = Field(description="The case's fields but lon/lat")
+
+
+class CaseFeatureCollection(BaseModel):
+    """``GET /cases?format=geojson``."""
+
+    type: Literal["FeatureCollection"]
+    features: list[CaseFeature]
+    numberMatched: int
+    numberReturned: int
+    links: list[PageLink]
+
+
+class ComponentProperties(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    id: str = Field(examples=["41990201037000001"])
+    scheme: str
+    class_code: str = Field(examples=["01037"])
+    name: str | None
+    status: str = Field(examples=["完好"])
+    unit_grid_code: str | None
+    main_dept_code: str | None
+    owner_dept_code: str | None
+    maint_dept_code: str | None
+    attrs: dict[str, Any] | None
+    photos: list[Any] | None
+    version: int = Field(description="Send it back with a PATCH (a stale one is a 409)")
+    updated_at: str = Field(description="ISO 8601, +08:00")
+
+
+class ComponentFeature(BaseModel):
+    """A component (部件) as a GeoJSON Feature."""
+
+    type: Literal["Feature"]
+    id: str
+    geometry: PointGeometry
+    properties: ComponentProperties
+
+
+class ComponentFeatureCollection(BaseModel):
+    type: Literal["FeatureCollection"]
+    features: list[ComponentFeature]
+    numberMatched: int
+    numberReturned: int
+    links: list[PageLink]

@@ -21,6 +21,7 @@ class Reason(StrEnum):
     MISSING = "missing"
     EXTRA_FORBIDDEN = "extra_forbidden"
     JSON_INVALID = "json_invalid"
+    BODY_NOT_UTF8 = "body_not_utf8"  # the service's own: a JSON body whose bytes are not UTF-8 text
     MODEL_ATTRIBUTES_TYPE = "model_attributes_type"
     UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type"  # a body not sent as the route reads it (JSON or a form)
     DICT_TYPE = "dict_type"

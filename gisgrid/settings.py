@@ -10,10 +10,11 @@ import difflib
 import json
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Annotated, Literal
 
+from dotenv import dotenv_values
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
@@ -210,15 +211,34 @@ def ensure_data_dir(settings: Settings) -> Path:
 def unknown_env_settings(environ: Mapping[str, str] | None = None) -> list[str]:
     """One line per ``GISGRID_*`` variable that is no setting (a typo would otherwise be silently ignored, e.g. a
     misspelt GISGRID_DATABASE_URL falling back to the embedded cluster), naming the nearest known one."""
+    return _unknown_setting_lines(os.environ if environ is None else environ, "")
+
+
+def unknown_dotenv_settings(files: Iterable[Path | str] | None = None) -> list[str]:
+    """The same lines for the ``GISGRID_*`` keys of the ``.env`` files Settings reads (``files``: those by
+    default), each naming its file; a file that is not there is skipped, as Settings skips it."""
+    if files is None:
+        files = Settings.model_config.get("env_file") or ()
+    lines, seen = [], set()
+    for file in files:
+        path = Path(file).resolve()
+        if path in seen or not path.is_file():  # run from the checkout, its .env is both
+            continue
+        seen.add(path)
+        lines += _unknown_setting_lines(dotenv_values(path, encoding="utf-8"), f" in {path}")
+    return lines
+
+
+def _unknown_setting_lines(keys: Iterable[str], where: str) -> list[str]:
     known = {f"GISGRID_{name.upper()}" for name in Settings.model_fields}
     lines = []
-    for key in sorted(os.environ if environ is None else environ):
+    for key in sorted(keys):
         upper = key.upper()
         if not upper.startswith("GISGRID_") or upper in known or upper in OTHER_ENV_NAMES:
             continue
         near = difflib.get_close_matches(upper, sorted(known), n=1, cutoff=0.6)
         hint = f" (did you mean {near[0]}?)" if near else ""
-        lines.append(f"{key} is not a gisgrid setting and is ignored{hint}")
+        lines.append(f"{key}{where} is not a gisgrid setting and is ignored{hint}")
     return lines
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import json
 import re
 from collections.abc import Coroutine
 from concurrent.futures import ThreadPoolExecutor
@@ -125,3 +126,24 @@ def read_pdf(data: bytes) -> PdfFacts:
         walk(page.get("/Resources"))
     text = re.sub(r"\s+", " ", " ".join(p.extract_text() for p in reader.pages)).strip()
     return PdfFacts(pages=len(reader.pages), text=text, fonts=frozenset(fonts), images=tuple(images.values()))
+
+
+def host_port(settings: Any) -> str:
+    """``host:port`` of the settings' database URL, as the server log names it."""
+    from gisgrid.storage.database import parse_url
+
+    url = parse_url(settings.database_url or "")
+    return f"{url.host}:{url.port}"
+
+
+def outage_logged_not_sent(body: dict[str, Any], detail: str, records: list[Any], host_port: str) -> str:
+    """A database outage's answer: ``detail`` (the client's plain text) without where the database is, and a
+    reference; the server log's line with that reference names it. Returns the log line."""
+    ref = body["ref"]
+    assert re.fullmatch(r"[0-9a-f]{12}", ref)
+    assert detail == f"数据库暂不可用 / database unavailable; try again later (reference {ref})"
+    sent = json.dumps(body, ensure_ascii=False).replace(ref, "")  # the port's digits may not hide in the ref
+    assert host_port.rsplit(":", 1)[1] not in sent and "127.0.0.1" not in sent and "gisgrid" not in sent
+    lines = [r.getMessage() for r in records if f"ref={ref}" in r.getMessage()]
+    assert len(lines) == 1 and host_port in lines[0] and " 503 database_error " in lines[0]
+    return lines[0]

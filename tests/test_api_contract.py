@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,10 +22,12 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
+from api import schemas
 from api.http import MAX_FORM_BYTES
 from api.main import create_app
 from gisgrid.settings import Settings
-from tests.fixtures import load_small_district
+from gisgrid.workflow import ROLES
+from tests.fixtures import host_port, load_small_district, outage_logged_not_sent
 from tests.test_components_store import inside_points
 
 JSON = {"content-type": "application/json"}
@@ -129,19 +132,25 @@ def test_a_nul_in_a_form_field_or_an_upload_name_is_a_422(client: TestClient) ->
 
 
 @pytest.mark.parametrize("path", ["/cases?limit=1", "/grids?limit=1", "/components?limit=1", "/cases/1", "/grids/x"])
-def test_the_database_down_is_a_503_json_on_every_endpoint(offline: TestClient, path: str) -> None:
-    r = offline.get(path)
+def test_the_database_down_is_a_503_json_on_every_endpoint_where_the_database_is_only_logged(
+    offline: TestClient, unreachable_settings: Settings, path: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.WARNING, logger="gisgrid.api"):
+        r = offline.get(path)
     assert r.status_code == 503
     assert r.headers["content-type"] == "application/json"
     body = r.json()
-    assert body["error"] == "database_error"
-    assert body["detail"].startswith("the database is unavailable; try again later (cannot reach PostgreSQL at ")
+    assert set(body) == {"error", "detail", "ref"} and body["error"] == "database_error"
+    line = outage_logged_not_sent(body, body["detail"], caplog.records, host_port(unreachable_settings))
+    assert line.startswith(f"GET {path.split('?')[0]}: 503 database_error ref={body['ref']}: cannot reach PostgreSQL")
 
 
 def test_the_console_with_the_database_down_is_a_short_chinese_page_or_json(offline: TestClient) -> None:
     page = offline.get("/console", headers={"accept": "text/html,application/xhtml+xml,*/*;q=0.8"})
     assert page.status_code == 503 and page.headers["content-type"].startswith("text/html")
     assert '<html lang="zh-CN">' in page.text and "数据库暂时无法连接" in page.text
+    assert re.search(r"<small>database_error [0-9a-f]{12}</small>", page.text)  # the log line's reference
+    assert "127.0.0.1" not in page.text
     assert "Traceback" not in page.text and len(page.text) < 1000
     api = offline.get("/console", headers={"accept": "application/json"})
     assert api.status_code == 503 and api.json()["error"] == "database_error"
@@ -174,10 +183,11 @@ def test_every_database_unavailable_error_is_a_503(settings: Settings, exc: Exce
     with TestClient(_failing_app(settings, exc), raise_server_exceptions=False) as c:
         r = c.get("/fail")
     assert r.status_code == 503 and r.json()["error"] == "database_error"
-    if isinstance(exc, sa_exc.TimeoutError):
-        assert r.json()["detail"] == (
-            "the database connection pool is exhausted (every connection busy); try again shortly"
-        )
+    ref = r.json()["ref"]
+    text = "数据库繁忙 / database busy (every connection in use); try again shortly"
+    if not isinstance(exc, sa_exc.TimeoutError):
+        text = "数据库暂不可用 / database unavailable; try again later"
+    assert r.json()["detail"] == f"{text} (reference {ref})"
 
 
 def test_an_unexpected_error_is_a_500_json_logged_with_its_traceback_never_shown(
@@ -192,6 +202,7 @@ def test_an_unexpected_error_is_a_500_json_logged_with_its_traceback_never_shown
     assert body["detail"].startswith("internal server error (reference ")
     assert "secret" not in r.text and "Traceback" not in r.text
     ref = body["detail"].split("reference ")[1].split(")")[0]
+    assert body["ref"] == ref
     logged = [rec for rec in caplog.records if ref in rec.getMessage()]
     assert logged and logged[0].exc_info is not None and "GET /fail" in logged[0].getMessage()
 
@@ -240,6 +251,51 @@ def test_openapi_states_the_real_error_bodies(settings: Settings) -> None:
     assert {"404", "409", "413", "415"} <= set(ops["/components/{component_id}"]["patch"]["responses"])
     assert {"403", "404", "409"} <= set(ops["/cases/{case_id}/actions/{action}"]["post"]["responses"])
     assert "404" in ops["/grids/{code}"]["get"]["responses"]
+
+
+def test_openapi_lists_the_roles_and_the_main_answers_schemas(settings: Settings) -> None:
+    with TestClient(create_app(settings)) as c:
+        spec = c.get("/openapi.json").json()
+    ops = spec["paths"]
+    roles = [
+        p["schema"]["enum"]
+        for path in ops.values()
+        for op in path.values()
+        for p in op.get("parameters", [])
+        if p["name"] == "x-role"
+    ]
+    assert len(roles) >= 10 and all(r == list(ROLES) for r in roles)  # the workflow's roles, where it says them
+    acting = ops["/cases/{case_id}/actions/{action}"]["post"]["parameters"]
+    assert next(p for p in acting if p["name"] == "x-role")["schema"]["enum"] == list(ROLES)
+
+    def schema(path: str, method: str, status: str) -> dict[str, Any]:
+        return ops[path][method]["responses"][status]["content"]["application/json"]["schema"]
+
+    case = {"$ref": "#/components/schemas/Case"}
+    assert schema("/cases", "post", "201") == case and schema("/cases", "post", "200") == case
+    assert schema("/cases/{case_id}", "get", "200") == {"$ref": "#/components/schemas/CaseDetail"}
+    listed = [s["$ref"] for s in schema("/cases", "get", "200")["anyOf"]]
+    assert listed == ["#/components/schemas/CaseList", "#/components/schemas/CaseFeatureCollection"]
+    assert schema("/components/{component_id}", "get", "200") == {"$ref": "#/components/schemas/ComponentFeature"}
+    assert schema("/components", "get", "200") == {"$ref": "#/components/schemas/ComponentFeatureCollection"}
+    schemas = spec["components"]["schemas"]
+    assert {"id", "state", "version", "class_code"} <= set(schemas["Case"]["required"])
+    assert {"timeline", "photos", "documents"} <= set(schemas["CaseDetail"]["required"])
+
+
+def test_the_answers_are_what_the_openapi_schemas_say(client: TestClient, lamp: dict[str, Any]) -> None:
+    """The schemas are declared, not enforced on the hot path: checked here against real answers."""
+    role = {"X-Role": "supervisor"}
+    filed = client.post("/cases", json={"class_code": "06010", "lon": lamp["lon"], "lat": lamp["lat"]}, headers=role)
+    assert filed.status_code == 201
+    schemas.Case.model_validate(filed.json(), strict=True)
+    assert filed.json()["allowed_actions"]  # the X-Role's, named in the schema
+    schemas.CaseDetail.model_validate(client.get(f"/cases/{filed.json()['id']}", headers=role).json(), strict=True)
+    schemas.CaseList.model_validate(client.get("/cases").json(), strict=True)
+    schemas.CaseFeatureCollection.model_validate(client.get("/cases?format=geojson").json(), strict=True)
+    component = client.post("/components", json=lamp).json()
+    schemas.ComponentFeature.model_validate(client.get(f"/components/{component['id']}").json(), strict=True)
+    schemas.ComponentFeatureCollection.model_validate(client.get("/components").json(), strict=True)
 
 
 # -- D6: body limits -------------------------------------------------------------------------------------------
@@ -377,6 +433,73 @@ def test_malformed_json_says_where_with_line_and_column(client: TestClient) -> N
             }
         ],
     }
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [("POST", "/cases"), ("POST", "/components"), ("PATCH", "/components/x"), ("POST", "/cases/1/actions/handle")],
+)
+def test_a_json_body_that_is_not_utf8_is_a_422_naming_the_byte_and_its_offset(
+    offline: TestClient, method: str, path: str
+) -> None:
+    """Refused before anything else is asked (the database here is down): as malformed JSON is, with its own code."""
+    body = b'{"class_code": "06010", "address": "caf\xe9 1"}'  # Latin-1, not UTF-8
+    r = offline.request(method, path, content=body, headers={**JSON, "X-Role": "department"})
+    assert r.status_code == 422
+    assert r.json() == {
+        "error": "invalid_input",
+        "detail": [
+            {
+                "field": "body",
+                "reason": "the body is not UTF-8 text: byte 0xE9 at offset 39 (invalid continuation byte)",
+                "code": "body_not_utf8",
+            }
+        ],
+    }
+
+
+def not_utf8_refused(field: str, why: str) -> dict[str, Any]:
+    fix = "percent-encode the UTF-8 bytes of the text (e.g. 李 as %E6%9D%8E)"
+    return {
+        "error": "invalid_input",
+        "reason": "not_utf8",
+        "detail": {
+            "message": f"{field}: not UTF-8 text: {why}; {fix}",
+            "items": [{"field": field, "reason": "not UTF-8", "code": "not_utf8"}],
+        },
+    }
+
+
+@pytest.mark.parametrize(
+    ("path", "field", "byte", "offset"),
+    [
+        ("/cases?department=ab%E6%9D%FF", "department", "E6", 2),  # a 李 cut off: named where it starts
+        ("/components?department=ab%E9", "department", "E9", 2),
+        ("/cases?limit=1&state=%C3", "state", "C3", 0),
+        ("/grids/%FF", "code", "FF", 0),
+        ("/components/41990201037000001%FF/history", "component_id", "FF", 17),
+        ("/console?x=%FF", "x", "FF", 0),
+    ],
+)
+def test_a_percent_encoded_value_that_is_not_utf8_is_a_422_naming_it_not_a_search_for_u_fffd(
+    offline: TestClient, path: str, field: str, byte: str, offset: int
+) -> None:
+    """Starlette would read the bytes as U+FFFD: a department filter found nothing instead of being refused."""
+    r = offline.get(path)
+    assert r.status_code == 422
+    assert r.json() == not_utf8_refused(field, f"byte 0x{byte} at offset {offset} of the decoded bytes")
+
+
+def test_a_u_fffd_sent_as_utf8_is_not_refused_in_a_query(offline: TestClient) -> None:
+    assert offline.get("/cases?department=%EF%BF%BD").status_code == 503  # past the check, to the database
+
+
+def test_an_urlencoded_form_field_that_is_not_utf8_is_a_422_naming_it(offline: TestClient) -> None:
+    form = {"content-type": "application/x-www-form-urlencoded"}
+    r = offline.post("/cases/form", content=b"class_code=06010&address=caf%E9", headers=form)
+    assert r.status_code == 422
+    why = "holds U+FFFD (\ufffd), the mark of percent-encoded bytes that are not UTF-8"
+    assert r.json() == not_utf8_refused("address", why)
 
 
 @pytest.mark.parametrize("content_type", ["text/plain", "application/xml", "application/x-www-form-urlencoded", None])

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import logging
+
+import pytest
 from fastapi.testclient import TestClient
 
 from api.main import create_app
 from gisgrid.settings import Settings
 from gisgrid.storage import migrate
+from tests.fixtures import host_port, outage_logged_not_sent
 
 
 def test_health_reports_database_postgis_and_migration(settings: Settings) -> None:
@@ -20,12 +24,19 @@ def test_health_reports_database_postgis_and_migration(settings: Settings) -> No
     assert body["migration"] == {"current": migrate.head(), "head": migrate.head(), "up_to_date": True}
 
 
-def test_health_is_503_with_a_reason_when_the_database_is_down(unreachable_settings: Settings) -> None:
-    with TestClient(create_app(unreachable_settings)) as client:
-        r = client.get("/health")
+def test_health_is_503_when_the_database_is_down_its_reason_only_logged(
+    unreachable_settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.WARNING, logger="gisgrid.api"), TestClient(create_app(unreachable_settings)) as c:
+        r = c.get("/health")
     assert r.status_code == 503
-    assert r.json()["error"] == "database_unavailable"
-    assert "cannot reach PostgreSQL" in r.json()["detail"]["database"]["detail"]
+    body = r.json()
+    assert body["error"] == "database_unavailable"
+    assert body["detail"]["status"] == "unavailable" and body["detail"]["database"]["reachable"] is False
+    line = outage_logged_not_sent(
+        body, body["detail"]["database"]["detail"], caplog.records, host_port(unreachable_settings)
+    )
+    assert "cannot reach PostgreSQL at " in line
 
 
 def test_openapi_docs_are_served(settings: Settings) -> None:

@@ -10,11 +10,12 @@ import socket
 import subprocess
 import sys
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 from pydantic import ValidationError
 
-from gisgrid.settings import PROJECT_ROOT, Settings, unknown_env_settings
+from gisgrid.settings import PROJECT_ROOT, Settings, unknown_dotenv_settings, unknown_env_settings
 from gisgrid.storage.database import mask_password
 
 GISGRID = [sys.executable, "-m", "gisgrid"]
@@ -138,6 +139,32 @@ def test_a_misspelt_variable_is_named_with_the_nearest_setting(tmp_path: Path) -
     ]
 
 
+def test_a_misspelt_key_in_a_dotenv_file_gets_the_same_warning_naming_the_file(tmp_path: Path) -> None:
+    env_file = tmp_path / ".env"
+    env_file.write_text(
+        "# the city's settings\n"
+        f"GISGRID_DATA_DIR={tmp_path / 'data'}\n"
+        "export GISGRID_DATABSE_URL='postgresql://gisgrid@127.0.0.1:1/gisgrid'\n"
+        'gisgrid_portt="8001"  # lower case: Settings reads keys in any case\n'
+        "GISGRID_ZZZZZZZZ=\n"
+        "OTHER=1\n",
+        encoding="utf-8",
+    )
+    near = "GISGRID_DATABASE_URL?"
+    assert unknown_dotenv_settings([env_file, tmp_path / "missing.env", env_file]) == [
+        f"GISGRID_DATABSE_URL in {env_file} is not a gisgrid setting and is ignored (did you mean {near})",
+        f"GISGRID_ZZZZZZZZ in {env_file} is not a gisgrid setting and is ignored",
+        f"gisgrid_portt in {env_file} is not a gisgrid setting and is ignored (did you mean GISGRID_PORT?)",
+    ]
+    # The CLI run in that folder reads its .env (the current directory's) and warns as for a variable.
+    r = run_cli("db", "status", cwd=tmp_path)
+    warning = (
+        f"warning: GISGRID_DATABSE_URL in {env_file} is not a gisgrid setting and is ignored (did you mean {near})"
+    )
+    assert warning in r.stderr.splitlines()
+    assert unknown_dotenv_settings([tmp_path / "missing.env"]) == []
+
+
 def test_mask_password() -> None:
     assert mask_password("postgresql://u:p@ss/w:rd@h:5/db") == "postgresql://u:***@h:5/db"
     assert mask_password("postgresql://u@h/db") == "postgresql://u@h/db"
@@ -182,8 +209,8 @@ def test_access_log_has_the_duration_and_the_log_lines_a_timestamp(caplog: pytes
         assert client.get("/x?b=2").status_code == 200
         assert client.get("/missing").status_code == 404
     lines = [r.getMessage() for r in caplog.records if r.name == ACCESS_LOGGER]
-    assert re.fullmatch(r'testclient:\d+ "GET /x\?b=2 HTTP/1.1" 200 \d+\.\dms', lines[0]), lines
-    assert re.fullmatch(r'testclient:\d+ "GET /missing HTTP/1.1" 404 \d+\.\dms', lines[1]), lines
+    assert re.fullmatch(r'testclient:\d+ "GET /x\?b=2 HTTP/1.1" 200 \d+\.\dms actor=- role=-', lines[0]), lines
+    assert re.fullmatch(r'testclient:\d+ "GET /missing HTTP/1.1" 404 \d+\.\dms actor=- role=-', lines[1]), lines
 
     import uvicorn.logging
 
@@ -194,6 +221,37 @@ def test_access_log_has_the_duration_and_the_log_lines_a_timestamp(caplog: pytes
         formatter = uvicorn.logging.DefaultFormatter(fmt=f["fmt"], datefmt=f["datefmt"], use_colors=False)
         record = logging.LogRecord("gisgrid.access", logging.INFO, __file__, 1, "hello", None, None)
         assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d{4} INFO:     hello", formatter.format(record))
+
+
+def test_the_access_line_names_who_acted_and_a_header_cannot_forge_a_line(caplog: pytest.LogCaptureFixture) -> None:
+    from fastapi import FastAPI
+    from fastapi.testclient import TestClient
+
+    from api.access_log import ACCESS_LOGGER, AccessLog
+
+    app = FastAPI()
+
+    @app.get("/x")
+    def x() -> dict[str, int]:
+        return {"a": 1}
+
+    forged = '李娜\n2026-11-27T10:59:42+0800 INFO: 1.2.3.4:1 "GET /admin" 200'
+    sent = [
+        {"X-Actor": quote("李娜"), "X-Role": "dispatcher"},  # percent-encoded, as the API takes it
+        {"X-Actor": quote(forged)},  # a line break, percent-encoded: escaped, the line stays one line
+        {"X-Actor": "a%0D%0Ab\\%22%E2%80%AE%00", "X-Role": "x" * 100},  # CR LF, \\, ", an RTL override, NUL; long
+        {"X-Actor": "李娜".encode()},  # raw UTF-8 bytes
+    ]
+    with caplog.at_level(logging.INFO, logger=ACCESS_LOGGER), TestClient(AccessLog(app)) as client:
+        for headers in sent:
+            assert client.get("/x", headers=headers).status_code == 200
+    lines = [r.getMessage() for r in caplog.records if r.name == ACCESS_LOGGER]
+    tails = [line.split("ms ", 1)[1] for line in lines]
+    assert tails[0] == 'actor="李娜" role="dispatcher"'
+    assert tails[1] == ('actor="李娜\\n2026-11-27T10:59:42+0800 INFO: 1.2.3.4:1 \\"GET /admin\\" 200" role=-')
+    assert tails[2] == 'actor="a\\r\\nb\\\\\\"\\u202e\\x00" role="' + "x" * 64 + '…"'
+    assert tails[3] == 'actor="李娜" role=-'
+    assert all("\n" not in line and "\r" not in line for line in lines)
 
 
 def test_serve_says_when_the_pages_assets_are_missing(monkeypatch: pytest.MonkeyPatch) -> None:

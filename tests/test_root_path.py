@@ -89,6 +89,35 @@ def test_paging_links_carry_the_prefix_and_lead_to_the_next_page(gw: TestClient)
     assert prev.startswith(f"{GATEWAY}{PREFIX}/grids?") and "offset=0" in prev
 
 
+def _rels(body: dict) -> dict[str, str]:
+    return {link["rel"]: link["href"] for link in body["links"]}
+
+
+@pytest.mark.parametrize("kind", ["cases", "cases_geojson", "components"])
+def test_case_and_component_lists_carry_paging_links_with_the_prefix(gw: TestClient, kind: str) -> None:
+    xs, ys = inside_points(3, seed=33)
+    for x, y in zip(xs, ys, strict=True):
+        point = {"lon": float(x), "lat": float(y), "datum": "cgcs2000"}
+        if kind == "components":
+            r = gw.post(f"{PREFIX}/components", json={"class_code": "01037", **point})
+        else:
+            r = gw.post(f"{PREFIX}/cases", json={"class_code": "06010", **point}, headers={"X-Role": "supervisor"})
+        assert r.status_code == 201, r.text
+    path = f"{PREFIX}/{kind.split('_')[0]}"
+    extra = "&format=geojson" if kind == "cases_geojson" else ""
+    url = f"{GATEWAY}{path}?limit=2{extra}"
+
+    first = gw.get(url).json()  # 3 matched: a next page, no previous one
+    assert _rels(first) == {"self": url, "next": f"{url}&offset=2"}
+    last = gw.get(_rels(first)["next"]).json()  # the last page: a previous one, no next
+    assert _rels(last) == {"self": f"{url}&offset=2", "prev": f"{url}&offset=0"}
+    count = (lambda b: len(b["data"])) if kind == "cases" else (lambda b: b["numberReturned"])
+    assert (count(first), count(last)) == (2, 1)
+    assert _rels(gw.get(f"{url}&offset=1").json()) == {"self": f"{url}&offset=1", "prev": f"{url}&offset=0"}
+    everything = f"{GATEWAY}{path}?limit=3{extra}"
+    assert gw.get(everything).json()["links"] == [{"rel": "self", "href": everything}]  # one page: neither
+
+
 def test_location_photo_and_order_urls_carry_the_prefix(gw: TestClient) -> None:
     xs, ys = inside_points(1, seed=31)
     r = gw.post(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,7 +19,7 @@ from api.routers import tiles as tiles_router
 from gisgrid.settings import STORAGE_SRID, Settings
 from gisgrid.storage.database import asyncpg_connect_args
 from maps import tiles_sql
-from tests.fixtures import STREETS, load_small_district, run_async
+from tests.fixtures import STREETS, host_port, load_small_district, outage_logged_not_sent, run_async
 from tests.test_components_store import inside_points
 
 MVT = "application/vnd.mapbox-vector-tile"
@@ -258,13 +259,17 @@ def test_tiles_are_gzipped_when_the_client_accepts_it(client: TestClient, clean_
     assert packed.content == plain.content  # decoded by the client: the same MVT bytes
 
 
-def test_a_tile_is_503_with_the_reason_when_the_database_is_down(unreachable_settings: Settings) -> None:
-    with TestClient(create_app(unreachable_settings)) as c:
+def test_a_tile_is_503_when_the_database_is_down_its_reason_only_logged(
+    unreachable_settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.WARNING, logger="gisgrid.api"), TestClient(create_app(unreachable_settings)) as c:
         r = c.get("/tiles/unit_grids/14/13367/6503.mvt")
         assert c.get("/tiles/nolayer/14/13367/6503.mvt").status_code == 404  # checked before the database
-    assert r.status_code == 503
+    assert r.status_code == 503 and r.headers["cache-control"] == "no-store"
     assert r.json()["error"] == "database_error"
-    assert r.json()["detail"].startswith("tile unit_grids/14/13367/6503: the database did not answer")
+    line = outage_logged_not_sent(r.json(), r.json()["detail"], caplog.records, host_port(unreachable_settings))
+    assert line.startswith("GET /tiles/unit_grids/14/13367/6503.mvt: 503 database_error ref=")
+    assert "tile unit_grids/14/13367/6503: cannot connect to PostgreSQL at " in line
 
 
 def test_the_fast_path_and_the_documented_route_answer_alike(

@@ -16,12 +16,13 @@ from api.dependencies import BBox, Page, bbox_query, known_query_only, page_quer
 from api.deps import DATABASE_UNAVAILABLE, ActingDep, ActorDep, AsyncPool, EngineDep, IntakePoolDep
 from api.http import MAX_FORM_BYTES
 from api.inputs import RequestModel
-from api.prefix import BaseDep
-from api.schemas import error_responses
+from api.prefix import BaseDep, page_links
+from api.schemas import Case, CaseDetail, CaseFeatureCollection, CaseList, error_responses
 from gisgrid import cases as svc
 from gisgrid.errors import DatabaseError, InvalidInput, NotFound, Reason
 from gisgrid.evaluation_service import PERIOD_HELP, parse_period
 from gisgrid.photos import MAX_BYTES as MAX_PHOTO_BYTES
+from gisgrid.storage.database import describe_connect_error
 
 router = APIRouter(prefix="/cases", tags=["cases 案件"], responses=error_responses(403, 404, 409, 413, 415))
 
@@ -70,7 +71,7 @@ async def _report(
         async with (await pool.get()).acquire() as conn:  # autocommit: intake's read and its one-statement write
             filed = await svc.intake_async(conn, services, item)
     except DATABASE_UNAVAILABLE as exc:
-        raise DatabaseError(f"the database did not answer ({exc})") from None
+        raise DatabaseError(f"case intake: {describe_connect_error(pool.url, exc)}") from None
     if filed.created:
         body = svc.case_summary(services, filed.row, role=role)
     else:
@@ -85,7 +86,15 @@ def _first_case(engine: Engine, services: svc.CaseServices, case_id: int, role: 
         return svc.get_case(conn, services, case_id, role=role, full=False)
 
 
-@router.post("", status_code=201, summary="案件上报 Report a case (JSON)")
+@router.post(
+    "",
+    status_code=201,
+    summary="案件上报 Report a case (JSON)",
+    responses={
+        201: {"model": Case, "description": "The new case, as stored; Location names it"},
+        200: {"model": Case, "description": "The Idempotency-Key was seen before: the case it filed"},
+    },
+)
 async def report(
     pool: IntakePoolDep,
     engine: EngineDep,
@@ -210,8 +219,15 @@ async def case_filter(
 FilterDep = Annotated[svc.CaseFilter, Depends(case_filter)]
 
 
-@router.get("", summary="案件列表 List cases (JSON or GeoJSON)", dependencies=[Depends(known_query_only)])
+@router.get(
+    "",
+    summary="案件列表 List cases (JSON or GeoJSON)",
+    dependencies=[Depends(known_query_only)],
+    response_model=None,
+    responses={200: {"model": CaseList | CaseFeatureCollection, "description": "format=json, or format=geojson"}},
+)
 def list_cases(
+    request: Request,
     engine: EngineDep,
     services: ServicesDep,
     f: FilterDep,
@@ -222,14 +238,16 @@ def list_cases(
     f = replace(f, light=light, limit=page.limit, offset=page.offset)
     with engine.connect() as conn:
         items, matched = svc.list_cases(conn, services, f)
+    links = page_links(request, page.limit, page.offset, len(items), matched)
     if format == "geojson":
         return {
             "type": "FeatureCollection",
             "features": [svc.as_feature(c) for c in items],
             "numberMatched": matched,
             "numberReturned": len(items),
+            "links": links,
         }
-    return {"data": items, "count": matched}
+    return {"data": items, "count": matched, "links": links}
 
 
 @router.get("/heat", summary="案件热力 Cases per ~50 m square for a heat map", dependencies=[Depends(known_query_only)])
@@ -249,7 +267,12 @@ def lights(engine: EngineDep, services: ServicesDep, f: FilterDep) -> dict[str, 
         return svc.light_counts(conn, services, f)
 
 
-@router.get("/{case_id}", summary="案件详情 One case with its timeline")
+@router.get(
+    "/{case_id}",
+    summary="案件详情 One case with its timeline",
+    response_model=None,
+    responses={200: {"model": CaseDetail, "description": "The case, with allowed_actions for the X-Role"}},
+)
 def read(engine: EngineDep, services: ServicesDep, actor: ActorDep, base: BaseDep, case_id: int) -> dict[str, Any]:
     with engine.connect() as conn:
         return svc.get_case(conn, services, case_id, role=actor.role, base=base)

@@ -14,7 +14,8 @@ from api.dependencies import BBox, DatumQuery, Page, bbox_query, known_query_onl
 from api.deps import ActorDep, EngineDep
 from api.http import MAX_FORM_BYTES
 from api.inputs import RequestModel
-from api.schemas import error_responses
+from api.prefix import page_links
+from api.schemas import ComponentFeature, ComponentFeatureCollection, error_responses
 from gisgrid import components_store as store
 from gisgrid import geodesy
 from gisgrid.components import TEXT_LIMITS, attrs_problem
@@ -99,8 +100,15 @@ def create(request: Request, engine: EngineDep, actor: ActorDep, body: Component
 
 
 # A misspelt filter (radius=100 for radius_m) must be a 422, not the whole registry (review11 D7).
-@router.get("", summary="部件查询 Query components (GeoJSON)", dependencies=[Depends(known_query_only)])
+@router.get(
+    "",
+    summary="部件查询 Query components (GeoJSON)",
+    dependencies=[Depends(known_query_only)],
+    response_model=None,
+    responses={200: {"model": ComponentFeatureCollection, "description": "A page of components"}},
+)
 def search(
+    request: Request,
     engine: EngineDep,
     bbox: Annotated[BBox | None, Depends(bbox_query)],
     page: Annotated[Page, Depends(page_query)],
@@ -143,10 +151,16 @@ def search(
         "features": features,
         "numberMatched": matched,
         "numberReturned": len(features),
+        "links": page_links(request, page.limit, page.offset, len(features), matched),
     }
 
 
-@router.get("/{component_id}", summary="部件详情 One component")
+@router.get(
+    "/{component_id}",
+    summary="部件详情 One component",
+    response_model=None,
+    responses={200: {"model": ComponentFeature, "description": "The component as a GeoJSON Feature"}},
+)
 def read(engine: EngineDep, component_id: str) -> dict[str, Any]:
     with engine.connect() as conn:
         return store.get_component(conn, component_id)

@@ -6,11 +6,10 @@ from typing import Annotated, Any, Literal
 
 import numpy as np
 from fastapi import APIRouter, Depends, Query, Request
-from starlette.datastructures import URL
 
 from api.dependencies import BBox, DatumQuery, Page, bbox_query, known_query_only, page_query
 from api.deps import EngineDep
-from api.prefix import public_url
+from api.prefix import page_links
 from api.schemas import error_responses
 from gisgrid import geodesy
 from gisgrid.grids import store
@@ -21,17 +20,6 @@ router = APIRouter(
 )
 
 Tier = Literal["unit", "1", "2", "3"]
-
-
-def _page_links(request: Request, page: Page, returned: int, matched: int) -> list[dict[str, str]]:
-    url = URL(public_url(request))  # with the proxy's path prefix
-    links = [{"rel": "self", "href": str(url)}]
-    if page.offset + returned < matched:
-        links.append({"rel": "next", "href": str(url.include_query_params(offset=page.offset + page.limit))})
-    if page.offset > 0:
-        prev = max(0, page.offset - page.limit)
-        links.append({"rel": "prev", "href": str(url.include_query_params(offset=prev))})
-    return links
 
 
 @router.get("", summary="网格列表 Grids as GeoJSON (paged)")
@@ -49,7 +37,7 @@ def list_grids(
         "features": features,
         "numberMatched": matched,
         "numberReturned": len(features),
-        "links": _page_links(request, page, len(features), matched),
+        "links": page_links(request, page.limit, page.offset, len(features), matched),
     }
 
 

@@ -10,6 +10,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from api.deps import EngineDep
+from api.errors import log_database_down
 from gisgrid.calendar import CHINESECALENDAR_VERSION, KNOWN_YEARS
 from gisgrid.storage import migrate
 from gisgrid.storage.database import describe_connect_error
@@ -46,12 +47,14 @@ def health(request: Request, engine: EngineDep) -> JSONResponse:
             server = conn.execute(text("SHOW server_version")).scalar_one()
             current = conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one_or_none()
     except (OperationalError, DBAPIError) as exc:
+        # Where the database is stays in the server log (under the reference), as for every other route.
+        ref, detail = log_database_down("GET /health", describe_connect_error(engine.url, exc))
         body = {
             "status": "unavailable",
-            "database": {"reachable": False, "detail": describe_connect_error(engine.url, exc)},
+            "database": {"reachable": False, "detail": detail},
             "migration": {"head": head},
         }
-        return JSONResponse({"error": "database_unavailable", "detail": body}, status_code=503)
+        return JSONResponse({"error": "database_unavailable", "detail": body, "ref": ref}, status_code=503)
     ok = current == head
     body = {
         "status": "ok" if ok else "migration_pending",

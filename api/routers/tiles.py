@@ -13,6 +13,7 @@ from api.prefix import route_path
 from api.schemas import ErrorBody
 from gisgrid.errors import DatabaseError, GisgridError, NotFound
 from gisgrid.settings import STORAGE_SRID
+from gisgrid.storage.database import describe_connect_error
 from gisgrid.workflow import TERMINAL_STATES
 from maps import tiles_sql
 
@@ -69,7 +70,7 @@ async def tile_response(pool: AsyncPool, layer: str, z: str, x: str, y: str, acc
             await pool.get(), spec, zi, xi, yi, srid=STORAGE_SRID, no_clock_states=NO_CLOCK_STATES
         )
     except DATABASE_UNAVAILABLE as exc:
-        raise DatabaseError(f"tile {layer}/{z}/{x}/{y}: the database did not answer ({exc})") from None
+        raise DatabaseError(f"tile {layer}/{z}/{x}/{y}: {describe_connect_error(pool.url, exc)}") from None
     headers = {"Cache-Control": f"public, max-age={spec.max_age}", "Vary": "Accept-Encoding"}
     if len(data) >= GZIP_MIN_BYTES and "gzip" in accept_encoding:
         data = zlib.compress(data, GZIP_LEVEL, wbits=31)  # wbits 31: a gzip member
@@ -95,7 +96,7 @@ class TileFastPath:
                 try:
                     response = await tile_response(scope["app"].state.tile_pool, layer, z, x, y, accept)
                 except GisgridError as exc:
-                    response = domain_error_response(exc)
+                    response = domain_error_response(exc, f"GET {path}")
                 await response(scope, receive, send)
                 return
         await self.app(scope, receive, send)

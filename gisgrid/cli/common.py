@@ -11,13 +11,13 @@ from pydantic_settings import SettingsError
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from gisgrid.errors import ConfigError
-from gisgrid.settings import Settings, settings_error_field, unknown_env_settings
+from gisgrid.settings import Settings, settings_error_field, unknown_dotenv_settings, unknown_env_settings
 
 
 def build_settings() -> Settings:
-    """Settings from the environment, or a one-line ConfigError naming the setting; a GISGRID_* variable that is no
-    setting gets a warning line."""
-    for line in unknown_env_settings():
+    """Settings from the environment, or a one-line ConfigError naming the setting; a GISGRID_* variable or .env
+    key that is no setting gets a warning line."""
+    for line in [*unknown_env_settings(), *unknown_dotenv_settings()]:
         typer.echo(f"warning: {line}", err=True)
     try:
         return Settings()
