@@ -14,10 +14,11 @@ from fastapi import Depends, Header, Request
 from sqlalchemy import Engine
 from sqlalchemy.engine import URL
 
+from gisgrid.components import EDITOR_ROLES
 from gisgrid.errors import InvalidInput, Reason
 from gisgrid.settings import Settings
 from gisgrid.storage.database import asyncpg_connect_args
-from gisgrid.workflow import ROLES
+from gisgrid.workflow import ROLES, RoleNotAllowed
 
 
 # Plain lookups are ``async def``: FastAPI runs a sync dependency in its thread pool, a hop per request.
@@ -119,7 +120,7 @@ async def get_actor(
     x_role: Annotated[
         str | None,
         # Stated, not validated here: an unknown role is refused by the workflow with its reason (unknown_role).
-        Header(description="Acting user's role", json_schema_extra={"enum": list(ROLES)}),
+        Header(description="Acting user's role", json_schema_extra={"enum": [*ROLES, *EDITOR_ROLES]}),
     ] = None,
 ) -> Actor:
     # Header values are bytes the server reads as latin-1: non-ASCII names (李娜) are sent percent-encoded; raw
@@ -163,3 +164,19 @@ async def get_acting_role(actor: ActorDep) -> Actor:
 
 
 ActingDep = Annotated[Actor, Depends(get_acting_role)]
+
+
+async def get_component_editor(actor: ActingDep) -> Actor:
+    """The actor of a change to the component inventory: one of ``EDITOR_ROLES`` (403 for the case roles)."""
+    if actor.role not in EDITOR_ROLES:
+        allowed = ", ".join(f"{r} ({label})" for r, label in EDITOR_ROLES.items())
+        known = actor.role in ROLES
+        raise RoleNotAllowed(
+            f"changing components is not allowed for role {actor.role!r}"
+            f"{f' ({ROLES[actor.role]})' if known else ' (unknown role)'}; allowed roles: {allowed}",
+            detail={"role": actor.role, "allowed_roles": list(EDITOR_ROLES)},
+        )
+    return actor
+
+
+ComponentEditorDep = Annotated[Actor, Depends(get_component_editor)]

@@ -83,6 +83,11 @@ RETIRED = "移除"
 DATA_SOURCES: tuple[str, ...] = ("实测", "地形图", "基础地理数据", "其他")
 DEFAULT_STATUS = "完好"
 
+#: Who may change the component inventory through the API (add, edit, move, retire, attach photos): the
+#: supervision centre's data post (部件普查与数据维护). Reading is open; case roles (监督员 …) report a broken
+#: component as a case instead. Real login will map accounts to these roles.
+EDITOR_ROLES: dict[str, str] = {"data_admin": "部件数据管理员"}
+
 #: The longest text a component field takes from the API (its request models state these; file imports take
 #: what the source holds). Departments are codes, dates YYYY-MM-DD at most.
 TEXT_LIMITS: dict[str, int] = {

@@ -22,6 +22,8 @@ METRIC = "EPSG:4547"  # CGCS2000 3° GK CM 114E
 X0, Y0 = 470_000.0, 3_846_000.0  # near 113.68E 34.75N
 
 DISTRICT = "419902"
+#: The headers of a change to the component inventory (the API refuses it to other roles).
+EDITOR = {"X-Actor": "li", "X-Role": "data_admin"}
 STREETS = ("419902001", "419902002")
 COMMUNITIES = ("419902001001", "419902001002", "419902002001")
 

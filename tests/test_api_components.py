@@ -31,6 +31,39 @@ def spot() -> tuple[float, float]:
     return float(xs[0]), float(ys[0])
 
 
+def test_only_the_data_post_changes_the_inventory_and_anyone_reads_it(
+    client: TestClient, spot: tuple[float, float]
+) -> None:
+    x, y = spot
+    lamp = {"class_code": "01037", "lon": x, "lat": y, "datum": "cgcs2000"}
+    cid = client.post("/components", json=lamp, headers=WHO).json()["id"]
+    writes = [
+        ("post", "/components", {"json": lamp}),
+        ("patch", f"/components/{cid}", {"json": {"status": "破损", "version": 1}}),
+        ("post", f"/components/{cid}/retire", {"json": {"reason": "拆除", "version": 1}}),
+        ("post", f"/components/{cid}/photos", {"files": [("photos", ("a.jpg", b"x", "image/jpeg"))]}),
+    ]
+    for method, url, kw in writes:
+        anonymous = getattr(client, method)(url, **kw)
+        assert anonymous.status_code == 422 and anonymous.json()["reason"] == "missing", (url, anonymous.text)
+        assert anonymous.json()["detail"]["items"] == [{"field": "X-Role", "code": "missing"}]
+        supervisor = getattr(client, method)(url, headers={"X-Role": "supervisor"}, **kw)
+        assert supervisor.status_code == 403 and supervisor.json() == {
+            "error": "role_not_allowed",
+            "detail": {
+                "message": "changing components is not allowed for role 'supervisor' (监督员); "
+                "allowed roles: data_admin (部件数据管理员)",
+                "items": {"role": "supervisor", "allowed_roles": ["data_admin"]},
+            },
+        }, url
+        unknown = getattr(client, method)(url, headers={"X-Role": "boss"}, **kw)
+        assert unknown.status_code == 403 and "'boss' (unknown role)" in unknown.json()["detail"]["message"]
+    got = client.get(f"/components/{cid}")  # no role needed to read
+    assert got.status_code == 200 and got.json()["properties"]["version"] == 1  # nothing refused was written
+    assert client.get(f"/components/{cid}/history").json()["history"][-1]["action"] == "create"
+    assert client.get("/components", params={"class_code": "01037"}).json()["numberMatched"] == 1
+
+
 def test_create_read_update_retire_and_history(client: TestClient, spot: tuple[float, float]) -> None:
     x, y = spot
     r = client.post("/components", json={"class_code": "01037", "lon": x, "lat": y, "datum": "cgcs2000"}, headers=WHO)
@@ -174,7 +207,9 @@ def test_photos_attach_to_a_component_and_are_served(client: TestClient, spot: t
     from PIL import Image
 
     x, y = spot
-    cid = client.post("/components", json={"class_code": "01037", "lon": x, "lat": y, "datum": "cgcs2000"}).json()["id"]
+    cid = client.post(
+        "/components", json={"class_code": "01037", "lon": x, "lat": y, "datum": "cgcs2000"}, headers=WHO
+    ).json()["id"]
     buf = io.BytesIO()
     Image.new("RGB", (32, 24), (10, 200, 30)).save(buf, "PNG")
     r = client.post(
@@ -185,7 +220,9 @@ def test_photos_attach_to_a_component_and_are_served(client: TestClient, spot: t
     assert len(photos) == 1 and photos[0]["content_type"] == "image/png"
     got = client.get(f"/components/{cid}/photos/{photos[0]['sha256']}")
     assert got.status_code == 200 and got.content == buf.getvalue()
-    bad = client.post(f"/components/{cid}/photos", files=[("photos", ("x.jpg", b"not an image", "image/jpeg"))])
+    bad = client.post(
+        f"/components/{cid}/photos", files=[("photos", ("x.jpg", b"not an image", "image/jpeg"))], headers=WHO
+    )
     assert bad.status_code == 422 and "photos[0]" in bad.json()["detail"]["message"]
     assert bad.json()["reason"] == "photo_not_an_image"
     assert [h["action"] for h in client.get(f"/components/{cid}/history").json()["history"]] == ["create", "photo"]

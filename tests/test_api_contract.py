@@ -25,9 +25,10 @@ from sqlalchemy import Engine
 from api import schemas
 from api.http import MAX_FORM_BYTES
 from api.main import create_app
+from gisgrid.components import EDITOR_ROLES
 from gisgrid.settings import Settings
 from gisgrid.workflow import ROLES
-from tests.fixtures import host_port, load_small_district, outage_logged_not_sent
+from tests.fixtures import EDITOR, host_port, load_small_district, outage_logged_not_sent
 from tests.test_components_store import inside_points
 
 JSON = {"content-type": "application/json"}
@@ -83,7 +84,7 @@ def offline(unreachable_settings: Settings) -> Iterator[TestClient]:
 def test_a_nul_in_a_component_body_is_a_422_naming_the_field(
     client: TestClient, lamp: dict[str, Any], extra: dict[str, Any], field: str
 ) -> None:
-    r = client.post("/components", json={**lamp, **extra})
+    r = client.post("/components", json={**lamp, **extra}, headers=EDITOR)
     assert r.status_code == 422
     assert r.json() == nul_refused(field)
 
@@ -106,10 +107,10 @@ def test_a_nul_in_a_path_or_query_parameter_is_a_422_naming_it(client: TestClien
 
 
 def test_a_nul_in_a_patch_retire_or_action_body_is_a_422(client: TestClient, lamp: dict[str, Any]) -> None:
-    cid = client.post("/components", json=lamp).json()["id"]
-    r = client.patch(f"/components/{cid}", json={"version": 1, "attrs": {"材质": "铸\x00铁"}})
+    cid = client.post("/components", json=lamp, headers=EDITOR).json()["id"]
+    r = client.patch(f"/components/{cid}", json={"version": 1, "attrs": {"材质": "铸\x00铁"}}, headers=EDITOR)
     assert (r.status_code, r.json()) == (422, nul_refused("attrs.材质"))
-    r = client.post(f"/components/{cid}/retire", json={"reason": "\x00"})
+    r = client.post(f"/components/{cid}/retire", json={"reason": "\x00"}, headers=EDITOR)
     assert (r.status_code, r.json()) == (422, nul_refused("reason"))
     handled = {"version": 1, "payload": {"result": "ok\x00"}}
     r = client.post("/cases/1/actions/handle", json=handled, headers={"X-Role": "department"})
@@ -124,7 +125,9 @@ def test_a_nul_in_a_form_field_or_an_upload_name_is_a_422(client: TestClient) ->
         b'--b\r\nContent-Disposition: form-data; name="photos"; filename="a\x00.jpg"\r\n'
         b"Content-Type: image/jpeg\r\n\r\nxx\r\n--b--\r\n"
     )
-    r = client.post("/components/x/photos", content=body, headers={"content-type": "multipart/form-data; boundary=b"})
+    r = client.post(
+        "/components/x/photos", content=body, headers={**EDITOR, "content-type": "multipart/form-data; boundary=b"}
+    )
     assert (r.status_code, r.json()) == (422, nul_refused("photos.filename"))
 
 
@@ -264,9 +267,10 @@ def test_openapi_lists_the_roles_and_the_main_answers_schemas(settings: Settings
         for p in op.get("parameters", [])
         if p["name"] == "x-role"
     ]
-    assert len(roles) >= 10 and all(r == list(ROLES) for r in roles)  # the workflow's roles, where it says them
+    # The workflow's roles and the component editors', where it says them.
+    assert len(roles) >= 10 and all(r == [*ROLES, *EDITOR_ROLES] for r in roles)
     acting = ops["/cases/{case_id}/actions/{action}"]["post"]["parameters"]
-    assert next(p for p in acting if p["name"] == "x-role")["schema"]["enum"] == list(ROLES)
+    assert next(p for p in acting if p["name"] == "x-role")["schema"]["enum"] == [*ROLES, "data_admin"]
 
     def schema(path: str, method: str, status: str) -> dict[str, Any]:
         return ops[path][method]["responses"][status]["content"]["application/json"]["schema"]
@@ -293,7 +297,7 @@ def test_the_answers_are_what_the_openapi_schemas_say(client: TestClient, lamp: 
     schemas.CaseDetail.model_validate(client.get(f"/cases/{filed.json()['id']}", headers=role).json(), strict=True)
     schemas.CaseList.model_validate(client.get("/cases").json(), strict=True)
     schemas.CaseFeatureCollection.model_validate(client.get("/cases?format=geojson").json(), strict=True)
-    component = client.post("/components", json=lamp).json()
+    component = client.post("/components", json=lamp, headers=EDITOR).json()
     schemas.ComponentFeature.model_validate(client.get(f"/components/{component['id']}").json(), strict=True)
     schemas.ComponentFeatureCollection.model_validate(client.get("/components").json(), strict=True)
 
@@ -319,7 +323,7 @@ def test_a_chunked_json_body_is_refused_once_it_passes_the_limit(client: TestCli
             sent += 1
             yield b"x" * 65536
 
-    r = client.post("/components", content=chunks(), headers=JSON)  # no Content-Length: chunked
+    r = client.post("/components", content=chunks(), headers={**JSON, **EDITOR})  # no Content-Length: chunked
     assert r.status_code == 413
     assert r.json() == {
         "error": "payload_too_large",
@@ -360,7 +364,7 @@ def test_photo_forms_take_more_than_the_json_limit_up_to_their_own(client: TestC
 
 
 def test_component_times_are_china_time_like_the_cases(client: TestClient, lamp: dict[str, Any]) -> None:
-    feature = client.post("/components", json=lamp).json()
+    feature = client.post("/components", json=lamp, headers=EDITOR).json()
     assert feature["properties"]["updated_at"].endswith("+08:00")
     listed = client.get("/components", params={"limit": 1}).json()["features"][0]
     assert listed["properties"]["updated_at"] == feature["properties"]["updated_at"]
@@ -371,36 +375,36 @@ def test_component_times_are_china_time_like_the_cases(client: TestClient, lamp:
 def test_the_component_api_refuses_misspelt_fields_and_over_long_values(
     client: TestClient, lamp: dict[str, Any]
 ) -> None:
-    r = client.post("/components", json={**lamp, "nmae": "typo"})
+    r = client.post("/components", json={**lamp, "nmae": "typo"}, headers=EDITOR)
     assert r.status_code == 422
     assert r.json() == {
         "error": "invalid_input",
         "detail": [{"field": "nmae", "reason": "Extra inputs are not permitted", "code": "extra_forbidden"}],
     }
-    r = client.post("/components", json={**lamp, "name": "灯" * 100_000})
+    r = client.post("/components", json={**lamp, "name": "灯" * 100_000}, headers=EDITOR)
     assert r.status_code == 422
     assert r.json() == {
         "error": "invalid_input",
         "detail": [{"field": "name", "reason": "String should have at most 200 characters", "code": "string_too_long"}],
     }
-    r = client.post("/components", json={**lamp, "note": "x" * 2001})
+    r = client.post("/components", json={**lamp, "note": "x" * 2001}, headers=EDITOR)
     assert r.json()["detail"] == [
         {"field": "note", "reason": "String should have at most 2000 characters", "code": "string_too_long"}
     ]
-    r = client.post("/components", json={**lamp, "attrs": {f"k{i}": i for i in range(101)}})
+    r = client.post("/components", json={**lamp, "attrs": {f"k{i}": i for i in range(101)}}, headers=EDITOR)
     assert r.json()["detail"] == [
         {"field": "attrs", "reason": "Value error, at most 100 keys, got 101", "code": "value_error"}
     ]
-    r = client.post("/components", json={**lamp, "attrs": {"k": "x" * 10_000}})
+    r = client.post("/components", json={**lamp, "attrs": {"k": "x" * 10_000}}, headers=EDITOR)
     assert r.json()["detail"] == [
         {"field": "attrs", "reason": "Value error, at most 10000 characters as JSON, got 10009", "code": "value_error"}
     ]
-    cid = client.post("/components", json=lamp).json()["id"]
-    r = client.patch(f"/components/{cid}", json={"version": 1, "stauts": "破损"})
+    cid = client.post("/components", json=lamp, headers=EDITOR).json()["id"]
+    r = client.patch(f"/components/{cid}", json={"version": 1, "stauts": "破损"}, headers=EDITOR)
     assert r.json()["detail"] == [
         {"field": "stauts", "reason": "Extra inputs are not permitted", "code": "extra_forbidden"}
     ]
-    r = client.post(f"/components/{cid}/retire", json={"reason": "拆除", "note": "x"})
+    r = client.post(f"/components/{cid}/retire", json={"reason": "拆除", "note": "x"}, headers=EDITOR)
     assert r.json()["detail"] == [
         {"field": "note", "reason": "Extra inputs are not permitted", "code": "extra_forbidden"}
     ]
@@ -420,7 +424,9 @@ def test_head_answers_like_get_without_a_body(client: TestClient, lamp: dict[str
 
 
 def test_malformed_json_says_where_with_line_and_column(client: TestClient) -> None:
-    r = client.post("/components", content=b'{"class_code": "01037",\n  "lon": 113.7,, "lat": 34.7}', headers=JSON)
+    r = client.post(
+        "/components", content=b'{"class_code": "01037",\n  "lon": 113.7,, "lat": 34.7}', headers={**JSON, **EDITOR}
+    )
     assert r.status_code == 422
     assert r.json() == {
         "error": "invalid_input",

@@ -15,6 +15,7 @@ from api.main import create_app  # and so every module with an error class
 from gisgrid.errors import ConfigError, GisgridError, Reason
 from gisgrid.settings import PROJECT_ROOT, Settings
 from maps.pagejs import REASON_TEXTS_FILE, load_reason_texts
+from tests.fixtures import EDITOR
 
 SOURCE_DIRS = ("gisgrid", "api", "maps")
 
@@ -126,8 +127,8 @@ def test_request_validation_gives_each_item_pydantic_type_as_a_registered_code(
             ("get", "/cases", {"params": {"grid": "12ab", "since": "yesterday", "limit": 0, "escalation_level": 9}}),
             ("get", "/cases", {"params": {"until": "2025-01-01T25:00"}}),
             ("get", "/components", {"params": {"radius_m": 0}}),
-            ("post", "/components/1/retire", {"json": {"reason": ""}}),
-            ("post", "/components/1/photos", {"data": {"photos": "x"}}),
+            ("post", "/components/1/retire", {"json": {"reason": ""}, "headers": EDITOR}),
+            ("post", "/components/1/photos", {"data": {"photos": "x"}, "headers": EDITOR}),
         ]:
             r = getattr(client, method)(url, **kw)
             assert r.status_code == 422 and r.json()["error"] == "invalid_input", (url, r.text)

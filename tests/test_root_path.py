@@ -23,7 +23,7 @@ from api.prefix import root_path, route_path
 from gisgrid.settings import Settings, normalise_root_path
 from maps import assets
 from maps import field as field_page
-from tests.fixtures import load_small_district
+from tests.fixtures import EDITOR, load_small_district
 from tests.test_components_store import inside_points
 
 PREFIX = "/gisgrid"
@@ -99,7 +99,7 @@ def test_case_and_component_lists_carry_paging_links_with_the_prefix(gw: TestCli
     for x, y in zip(xs, ys, strict=True):
         point = {"lon": float(x), "lat": float(y), "datum": "cgcs2000"}
         if kind == "components":
-            r = gw.post(f"{PREFIX}/components", json={"class_code": "01037", **point})
+            r = gw.post(f"{PREFIX}/components", json={"class_code": "01037", **point}, headers=EDITOR)
         else:
             r = gw.post(f"{PREFIX}/cases", json={"class_code": "06010", **point}, headers={"X-Role": "supervisor"})
         assert r.status_code == 201, r.text

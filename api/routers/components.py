@@ -11,7 +11,7 @@ from fastapi.responses import FileResponse, JSONResponse
 from pydantic import Field, field_validator
 
 from api.dependencies import BBox, DatumQuery, Page, bbox_query, known_query_only, page_query
-from api.deps import ActorDep, EngineDep
+from api.deps import ComponentEditorDep, EngineDep
 from api.http import MAX_FORM_BYTES
 from api.inputs import RequestModel
 from api.prefix import page_links
@@ -90,7 +90,7 @@ class RetireIn(RequestModel):
 
 
 @router.post("", status_code=201, summary="新增部件 Create a component")
-def create(request: Request, engine: EngineDep, actor: ActorDep, body: ComponentIn) -> JSONResponse:
+def create(request: Request, engine: EngineDep, actor: ComponentEditorDep, body: ComponentIn) -> JSONResponse:
     data = body.model_dump(exclude={"scheme"})
     item = store.ComponentInput(**data)
     feature = store.save_component(
@@ -167,7 +167,9 @@ def read(engine: EngineDep, component_id: str) -> dict[str, Any]:
 
 
 @router.patch("/{component_id}", summary="修改部件 Update: status change, move, departments…")
-def update(request: Request, engine: EngineDep, actor: ActorDep, component_id: str, body: ComponentPatch) -> dict:
+def update(
+    request: Request, engine: EngineDep, actor: ComponentEditorDep, component_id: str, body: ComponentPatch
+) -> dict:
     changes = body.model_dump(exclude_unset=True, exclude={"version"})
     return store.update_component(
         engine, request.app.state.catalogue, component_id, changes, actor=actor.name, expected_version=body.version
@@ -175,7 +177,7 @@ def update(request: Request, engine: EngineDep, actor: ActorDep, component_id: s
 
 
 @router.post("/{component_id}/retire", summary="移除部件 Retire a component (kept in history)")
-def retire(engine: EngineDep, actor: ActorDep, component_id: str, body: RetireIn) -> dict[str, Any]:
+def retire(engine: EngineDep, actor: ComponentEditorDep, component_id: str, body: RetireIn) -> dict[str, Any]:
     return store.retire_component(
         engine, component_id, actor=actor.name, reason=body.reason, expected_version=body.version
     )
@@ -191,7 +193,7 @@ def history(engine: EngineDep, component_id: str) -> dict[str, Any]:
 async def add_photos(
     request: Request,
     engine: EngineDep,
-    actor: ActorDep,
+    actor: ComponentEditorDep,
     component_id: str,
     photos: Annotated[list[UploadFile], File(description="JPEG/PNG/HEIC/WebP")],
 ) -> dict[str, Any]:
