@@ -207,9 +207,20 @@ INDICATORS: dict[str, str] = {
 }
 
 #: node → (opened by, closed by, cancelled by, node_limits key or None for the per-case disposal limit).
+#: A merged duplicate reopened (重新受理, its kept case voided or rejected) starts intake again as a new report.
 NODES: dict[str, tuple[frozenset[str], frozenset[str], frozenset[str], str | None]] = {
-    "accept": (frozenset({"report"}), frozenset({"request_verify"}), frozenset({"reject", "void", "verify"}), "accept"),
-    "verify": (frozenset({"report", "request_verify"}), frozenset({"verify"}), frozenset({"reject", "void"}), "verify"),
+    "accept": (
+        frozenset({"report", "reopen"}),
+        frozenset({"request_verify"}),
+        frozenset({"reject", "void", "verify"}),
+        "accept",
+    ),
+    "verify": (
+        frozenset({"report", "reopen", "request_verify"}),
+        frozenset({"verify"}),
+        frozenset({"reject", "void"}),
+        "verify",
+    ),
     "file": (frozenset({"verify"}), frozenset({"file"}), frozenset({"reject", "void"}), "file"),
     "dispatch": (frozenset({"file", "return"}), frozenset({"dispatch"}), frozenset({"void"}), "dispatch"),
     "disposal": (frozenset({"dispatch", "rework"}), frozenset({"handle"}), frozenset({"return"}), None),
