@@ -1309,9 +1309,11 @@ def test_the_evaluation_judges_an_urgent_case_by_its_own_limits(
     assert mine["disposal_limit_h"].tolist() == [2.0]
     urgent = services.events.urgent_node_limits
     args = (cases, steps, services.calendar, services.events.node_limits, period, "region")
-    row = evaluate(*args, level="district", urgent_node_limits=urgent).iloc[0]
+    row = evaluate(*args, level="district", as_of=period.end, urgent_node_limits=urgent).iloc[0]
     assert row["on_time_verify_rate"] == 0.0 and row["on_time_disposal_rate"] == 0.0
-    plain = evaluate(*args, level="district").iloc[0]  # the urgent node limits left out: 核实 looks on time
+    plain = evaluate(*args, level="district", as_of=period.end).iloc[
+        0
+    ]  # the urgent node limits left out: 核实 looks on time
     assert plain["on_time_verify_rate"] == 1.0
 
 
