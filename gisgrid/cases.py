@@ -829,7 +829,49 @@ def act(
         for effect, kind in (("issue_dispatch_order", "dispatch"), ("issue_supervision_order", "supervision")):
             if effect in tr.effects:
                 _issue_document(conn, case_id, row.case_no, kind, new.department, updates.get("due_at"), req, payload)
+        if new.state in workflow.REOPENS_DUPLICATES:
+            _reopen_duplicates(conn, services, row, new.state, now, actor=req.actor, role=req.role)
     return case_id
+
+
+def _reopen_duplicates(
+    conn: Connection, services: CaseServices, kept: Any, kept_state: str, now: dt.datetime, *, actor: str, role: str
+) -> list[int]:
+    """The duplicates merged into ``kept``, which has just ended as ``kept_state`` (作废/不予立案) without the matter
+    being handled: each goes back to 上报, no longer merged, its verification clock started now as a new report's
+    — in the caller's transaction, each logged as 重新受理 naming the kept case. Their ids."""
+    rows = conn.execute(
+        text("SELECT * FROM cases WHERE duplicate_of = :id AND state = 'voided' ORDER BY id FOR UPDATE"),
+        {"id": kept.id},
+    ).all()
+    label = workflow.STATES[kept_state]
+    note = f"主案 {kept.case_no} {label}，重新受理 / kept case {kept.case_no} {kept_state}: back to intake"
+    for r in rows:
+        tr = workflow.reopen_duplicate(_snapshot(r), kept_state)
+        ev = event_class(services, r.scheme, r.class_code)
+        clock = node_clock(services, "verify", ev, r.disposal_type, now)
+        conn.execute(
+            text(
+                "UPDATE cases SET state = :s, previous_state = NULL, pending_extension = false, duplicate_of = NULL, "
+                "version = version + 1, node = 'verify', node_started_at = :now, due_at = :due, "
+                "node_calendar_time = :ncal, closed_at = NULL, updated_at = :now WHERE id = :id"
+            ),
+            {"s": tr.to_state, "now": now, "due": clock["due_at"], "ncal": clock["node_calendar_time"], "id": r.id},
+        )
+        _log(
+            conn,
+            r.id,
+            action=tr.action,
+            from_state=tr.from_state,
+            to_state=tr.to_state,
+            actor=actor,
+            role=role,
+            at=now,
+            version=tr.case.version,
+            note=note,
+            details={"kept_case": kept.id, "kept_case_no": kept.case_no, "kept_state": kept_state, "reason": note},
+        )
+    return [r.id for r in rows]
 
 
 def _order_terms(tr: workflow.Transition, disposal_type: str | None) -> dict[str, Any]:
@@ -1200,7 +1242,11 @@ def get_case(
         {"id": case_id},
     ).mappings()
     data["timeline"] = [
-        {**t, "at": t["at"].astimezone(LOCAL_TZ).isoformat(), "action_label": workflow.ACTIONS.get(t["action"], "上报")}
+        {
+            **t,
+            "at": t["at"].astimezone(LOCAL_TZ).isoformat(),
+            "action_label": workflow.ACTIONS.get(t["action"]) or workflow.LOG_ACTIONS.get(t["action"], t["action"]),
+        }
         for t in timeline
     ]
     data["photos"] = [
@@ -1417,7 +1463,15 @@ def as_feature(case: dict[str, Any]) -> dict[str, Any]:
 
 
 def merge_duplicate(
-    engine: Engine, services: CaseServices, case_id: int, into: int, *, actor: str, role: str, version: int
+    engine: Engine,
+    services: CaseServices,
+    case_id: int,
+    into: int,
+    *,
+    actor: str,
+    role: str,
+    version: int,
+    now: dt.datetime | None = None,
 ) -> None:
     """An operator merges a reported duplicate into the kept case: it is voided (through the state machine, so
     roles and states are checked) and points at the kept case — one transaction. The kept case must be open, not
@@ -1426,7 +1480,7 @@ def merge_duplicate(
         raise InvalidInput(
             "into: a case cannot be a duplicate of itself", detail=[{"field": "into"}], reason=Reason.MERGE_INTO_ITSELF
         )
-    now = _now(None)
+    now = _now(now)
     with engine.connect() as conn, conn.begin():
         rows = {  # both locked, in id order: two merges at once cannot point two cases at each other
             r.id: r

@@ -8,7 +8,8 @@ Subjects (standards notes §5): regions (区域: unit grid, tier-3/2/1 grid = �
 Which cases, which transitions
     A case belongs to a period by its **report time** (``created_at``): a case never moves between periods, so a
     published month stays comparable; later actions only complete it. Facts are taken **as of** ``as_of``
-    (default: the period end): only transitions strictly before ``as_of`` count and the state at ``as_of`` is the
+    (default: now, never earlier than the period end — :func:`default_as_of`, the CLI's and the API's default
+    too): only transitions strictly before ``as_of`` count and the state at ``as_of`` is the
     ``to_state`` of the last of them. Final monthly figures are usually computed with a later ``as_of`` (e.g. a few
     working days after the period) so that cases reported on the last day can finish; ``as_of`` ≥ period end.
 
@@ -207,9 +208,20 @@ INDICATORS: dict[str, str] = {
 }
 
 #: node → (opened by, closed by, cancelled by, node_limits key or None for the per-case disposal limit).
+#: A merged duplicate reopened (重新受理, its kept case voided or rejected) starts intake again as a new report.
 NODES: dict[str, tuple[frozenset[str], frozenset[str], frozenset[str], str | None]] = {
-    "accept": (frozenset({"report"}), frozenset({"request_verify"}), frozenset({"reject", "void", "verify"}), "accept"),
-    "verify": (frozenset({"report", "request_verify"}), frozenset({"verify"}), frozenset({"reject", "void"}), "verify"),
+    "accept": (
+        frozenset({"report", "reopen"}),
+        frozenset({"request_verify"}),
+        frozenset({"reject", "void", "verify"}),
+        "accept",
+    ),
+    "verify": (
+        frozenset({"report", "reopen", "request_verify"}),
+        frozenset({"verify"}),
+        frozenset({"reject", "void"}),
+        "verify",
+    ),
     "file": (frozenset({"verify"}), frozenset({"file"}), frozenset({"reject", "void"}), "file"),
     "dispatch": (frozenset({"file", "return"}), frozenset({"dispatch"}), frozenset({"void"}), "dispatch"),
     "disposal": (frozenset({"dispatch", "rework"}), frozenset({"handle"}), frozenset({"return"}), None),
@@ -472,6 +484,16 @@ def _stamp(value: Any, tz: str = DEFAULT_TZ) -> pd.Timestamp:
             f"period: {value!r} is not a date or time", detail={"value": str(value)}, reason=Reason.PERIOD_UNREADABLE
         )
     return ts.tz_localize(tz) if ts.tzinfo is None else ts
+
+
+def default_as_of(period: Period, now: Any = None) -> pd.Timestamp:
+    """The evaluation time when none is given: now (``now`` for a fixed clock) in the period's zone — the city's —
+    to the second, but never earlier than the period end. Now, not the period end, because a case reported late
+    on the last day cannot have closed by the period end: judged then it counts as unclosed and late for ever
+    (review11 D3). Pass ``as_of=period.end`` for the figures as they stood when the period ended."""
+    tz = str(period.start.tz)
+    current = _stamp(now, tz) if now is not None else pd.Timestamp.now(tz=tz)
+    return max(current.tz_convert(tz).floor("s"), period.end)
 
 
 # --------------------------------------------------------------------------------------- rules
@@ -826,7 +848,8 @@ def prepare(
     as_of: Any = None,
     urgent_node_limits: Mapping[str, Any] | None = None,
 ) -> Facts:
-    """Per-case facts and node instances for the cases reported in ``period``, as of ``as_of`` (default period end).
+    """Per-case facts and node instances for the cases reported in ``period``, as of ``as_of`` (default
+    :func:`default_as_of`: now, never before the period end).
     ``urgent_node_limits`` (node → limit, as ``node_limits``) apply to the nodes of cases whose ``urgent`` column
     is true."""
     for col in ("id", "source", "created_at"):
@@ -836,7 +859,7 @@ def prepare(
         if col not in transitions.columns:
             raise InvalidInput(f"transitions: missing column {col!r}", detail={"column": col})
     tz = calendar.tz
-    as_of_ts = _stamp(as_of) if as_of is not None else period.end
+    as_of_ts = _stamp(as_of) if as_of is not None else default_as_of(period)
     if as_of_ts < period.end:
         raise InvalidInput("as_of must not be before the period end", detail={"as_of": str(as_of_ts)})
     limits = _node_limits_us(node_limits, calendar)

@@ -13,7 +13,7 @@ from sqlalchemy import Engine
 from gisgrid import history
 from gisgrid.cases import CaseServices
 from gisgrid.errors import InvalidInput, Reason
-from gisgrid.evaluation import Period, evaluate, rank
+from gisgrid.evaluation import Period, default_as_of, evaluate, rank
 
 #: How a period is written (CLI help and API docs say it with these words).
 PERIOD_HELP = "2026-10 (month), 2026-Q3, 2026-W40, 2026, 2026-10..2026-12 (through), or dates A..B (B excluded)"
@@ -77,9 +77,8 @@ def parse_as_of(value: Any, tz: str | None = None) -> pd.Timestamp | None:
 
 
 def resolve_as_of(period: Period, as_of: Any = None, now: pd.Timestamp | None = None) -> pd.Timestamp:
-    """The evaluation time: ``as_of`` as given (refused before the period end), else now but never earlier than
-    the period end. Now, not the period end, is the default because a case reported late on the last day cannot
-    have closed by the period end: judged then it counts as unclosed and late for ever (review11 D3)."""
+    """The evaluation time: ``as_of`` as given (refused before the period end, with its reason code), else
+    :func:`~gisgrid.evaluation.default_as_of` — now, never earlier than the period end (the library's default)."""
     tz = str(period.start.tz)
     given = parse_as_of(as_of, tz)
     if given is not None:
@@ -91,8 +90,7 @@ def resolve_as_of(period: Period, as_of: Any = None, now: pd.Timestamp | None = 
                 reason=Reason.AS_OF_BEFORE_PERIOD_END,
             )
         return given
-    current = (now if now is not None else pd.Timestamp.now(tz=tz)).tz_convert(tz).floor("s")
-    return max(current, period.end)
+    return default_as_of(period, now)
 
 
 def indicators(

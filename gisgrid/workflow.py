@@ -52,6 +52,9 @@ escalate            提级          grid_worker, dispatcher,          reported, 
 
 Design notes (why):
 
+* A merged duplicate (voided, ``duplicate_of`` set) is sent back to ``reported`` by ``reopen_duplicate`` when its
+  kept case ends as ``voided`` or ``rejected`` (``REOPENS_DUPLICATES``): the report was never handled. ``reopen``
+  is a log entry the service writes, not an action anyone takes (``LOG_ACTIONS``).
 * ``returned`` is a state, not a flag: a returned case sits in the dispatcher's queue and may be dispatched
   again (to another department — recorded as ``record_misdispatch``, the 错误派遣 of §4 — or the same one),
   or suspended.
@@ -217,6 +220,12 @@ _RULES: tuple[ActionRule, ...] = (
 #: The transition table, keyed by action id (read-only; for documentation and the console).
 TRANSITIONS: Mapping[str, ActionRule] = MappingProxyType({r.action: r for r in _RULES})
 ACTIONS: dict[str, str] = {r.action: r.label for r in _RULES}
+#: Log entries nobody takes from the table: the report itself, and a merged duplicate sent back to intake
+#: (``reopen_duplicate``).
+LOG_ACTIONS: dict[str, str] = {"report": "上报", "reopen": "重新受理"}
+#: How a kept case can end without the reported matter being handled (作废, 不予立案): its merged duplicates,
+#: reports of their own, go back to intake rather than point at a dead case.
+REOPENS_DUPLICATES: frozenset[str] = frozenset({"voided", "rejected"})
 
 
 # --------------------------------------------------------------------------------------- errors
@@ -542,4 +551,27 @@ def _transition(case: CaseState, rule: ActionRule, role: str, payload: dict[str,
         case=new_case,
         effects=tuple(effects),
         details=MappingProxyType(details),
+    )
+
+
+def reopen_duplicate(case: CaseState, kept_state: str) -> Transition:
+    """A merged duplicate (voided) back to 上报 because the case it was merged into ended as ``kept_state`` (one of
+    ``REOPENS_DUPLICATES``): the caller clears ``duplicate_of`` and restarts its clocks as a new report's."""
+    if kept_state not in REOPENS_DUPLICATES:
+        raise InvalidInput(
+            f"reopen: a kept case that ends {_state_text(kept_state)} leaves its duplicates merged",
+            detail={"action": "reopen", "kept_state": kept_state},
+        )
+    if case.state != "voided":
+        raise TransitionNotAllowed(
+            f"reopen is not allowed in state {_state_text(case.state)}: only a merged (voided) duplicate is reopened",
+            detail={"action": "reopen", "state": case.state, "allowed_from": ["voided"]},
+        )
+    return Transition(
+        action="reopen",
+        from_state=case.state,
+        to_state="reported",
+        role="system",
+        case=replace(case, state="reported", previous_state=None, pending_extension=False, version=case.version + 1),
+        details=MappingProxyType({"kept_state": kept_state}),
     )

@@ -218,6 +218,89 @@ def test_possible_duplicates_are_listed_and_can_be_merged(
     assert get(loaded, services, first)["duplicate_of"] is None
 
 
+def _merged_pair(engine: Engine, services: svc.CaseServices, x: float, y: float, n: int = 2) -> tuple[int, list[int]]:
+    """A kept case with ``n`` reports merged into it as duplicates (each voided at version 2)."""
+    kept = report(engine, services, x, y)
+    dups = [report(engine, services, x + 0.00005 * (i + 1), y) for i in range(n)]
+    for d in dups:
+        svc.merge_duplicate(
+            engine, services, d, kept, actor="值班长甲", role="shift_lead", version=1, now=at("2025-09-26T10:30:00")
+        )
+    return kept, dups
+
+
+def test_voiding_or_rejecting_a_kept_case_sends_its_duplicates_back_to_intake(
+    loaded: Engine, services: svc.CaseServices, spot: tuple[float, float]
+) -> None:
+    """The reports merged into a case that is voided (作废) or rejected (不予立案) were never handled: they go back
+    to 上报, un-merged, their 核实 clock started at the void as a new report's, each logged with the reason — in the
+    void's transaction. A void refused for another reason writes nothing."""
+    x, y = spot
+    kept, dups = _merged_pair(loaded, services, x, y)
+    kept_no = get(loaded, services, kept)["case_no"]
+    for d in dups:
+        merged = get(loaded, services, d)
+        assert (merged["state"], merged["duplicate_of"], merged["version"]) == ("voided", kept, 2)
+
+    with pytest.raises(MissingField, match="reason"):  # refused: no reason
+        act(loaded, services, kept, "void", "shift_lead", 1, "2025-09-26T17:00:00")
+    with pytest.raises(Conflict, match="version"):  # refused: stale version
+        act(loaded, services, kept, "void", "shift_lead", 7, "2025-09-26T17:00:00", reason="虚假上报")
+    for d in dups:
+        untouched = get(loaded, services, d)
+        assert (untouched["state"], untouched["duplicate_of"], untouched["version"]) == ("voided", kept, 2)
+        assert [t["action"] for t in untouched["timeline"]] == ["report", "void"]
+    assert get(loaded, services, kept)["state"] == "reported"
+
+    voided = act(loaded, services, kept, "void", "shift_lead", 1, "2025-09-26T17:00:00", reason="虚假上报")
+
+    assert (voided["state"], voided["version"]) == ("voided", 2)
+    note = f"主案 {kept_no} 作废，重新受理 / kept case {kept_no} voided: back to intake"
+    for d in dups:
+        case = get(loaded, services, d, "2025-09-26T17:00:00")
+        assert (case["state"], case["duplicate_of"], case["version"]) == ("reported", None, 3)
+        assert (case["node"], case["closed_at"]) == ("verify", None)
+        # 核实: 1 working hour from Fri 17:00 — 17:00-17:30, then the adjusted working Sunday 08:30-09:00.
+        assert case["due_at"] == "2025-09-28T09:00:00+08:00"
+        assert [t["action"] for t in case["timeline"]] == ["report", "void", "reopen"]
+        last = case["timeline"][-1]
+        assert {k: last[k] for k in ("from_state", "to_state", "actor", "role", "version", "note", "action_label")} == {
+            "from_state": "voided",
+            "to_state": "reported",
+            "actor": "测试员",
+            "role": "shift_lead",
+            "version": 3,
+            "note": note,
+            "action_label": "重新受理",
+        }
+        assert last["at"] == "2025-09-26T17:00:00+08:00"
+        assert last["details"] == {"kept_case": kept, "kept_case_no": kept_no, "kept_state": "voided", "reason": note}
+
+    # Reopened, they are open reports: one can be merged into the other.
+    svc.merge_duplicate(
+        loaded,
+        services,
+        dups[1],
+        dups[0],
+        actor="值班长甲",
+        role="shift_lead",
+        version=3,
+        now=at("2025-09-29T08:40:00"),
+    )
+    assert get(loaded, services, dups[1])["duplicate_of"] == dups[0]
+
+    # 不予立案 of a kept case does the same, naming it.
+    kept2, (dup2,) = _merged_pair(loaded, services, x, y + 0.0003, n=1)
+    kept2_no = get(loaded, services, kept2)["case_no"]
+    act(loaded, services, kept2, "reject", "intake", 1, "2025-09-29T09:00:00", reason="不属于立案范围")
+    case = get(loaded, services, dup2, "2025-09-29T09:00:00")
+    assert (case["state"], case["duplicate_of"], case["version"]) == ("reported", None, 3)
+    assert case["due_at"] == "2025-09-29T10:00:00+08:00"
+    assert case["timeline"][-1]["note"] == (
+        f"主案 {kept2_no} 不予立案，重新受理 / kept case {kept2_no} rejected: back to intake"
+    )
+
+
 def test_a_period_without_an_offset_is_china_time(
     loaded: Engine, services: svc.CaseServices, spot: tuple[float, float]
 ) -> None:
@@ -1239,9 +1322,11 @@ def test_the_evaluation_judges_an_urgent_case_by_its_own_limits(
     assert mine["disposal_limit_h"].tolist() == [2.0]
     urgent = services.events.urgent_node_limits
     args = (cases, steps, services.calendar, services.events.node_limits, period, "region")
-    row = evaluate(*args, level="district", urgent_node_limits=urgent).iloc[0]
+    row = evaluate(*args, level="district", as_of=period.end, urgent_node_limits=urgent).iloc[0]
     assert row["on_time_verify_rate"] == 0.0 and row["on_time_disposal_rate"] == 0.0
-    plain = evaluate(*args, level="district").iloc[0]  # the urgent node limits left out: 核实 looks on time
+    plain = evaluate(*args, level="district", as_of=period.end).iloc[
+        0
+    ]  # the urgent node limits left out: 核实 looks on time
     assert plain["on_time_verify_rate"] == 1.0
 
 

@@ -256,3 +256,59 @@ def test_ordinary_user_runs_the_cluster_without_runuser() -> None:
         assert (d / "data" / "pg").stat().st_uid == nobody.pw_uid  # the cluster belongs to the user
     finally:
         shutil.rmtree(d, ignore_errors=True)
+
+
+def _fake_cluster(tmp_path: Path, hba: str | None) -> Settings:
+    """A data folder holding what an initialised cluster holds for these checks: PG_VERSION and, unless None,
+    pg_hba.conf with ``hba`` ("<dir>": a folder of that name, which no user — root neither — can read as a file)."""
+    pg = tmp_path / "pg"
+    pg.mkdir()
+    (pg / "PG_VERSION").write_text("16\n")
+    if hba == "<dir>":
+        (pg / "pg_hba.conf").mkdir()
+    elif hba is not None:
+        (pg / "pg_hba.conf").write_text(hba)
+    return Settings(data_dir=tmp_path, database_url=None)
+
+
+@pytest.mark.parametrize(
+    ("hba", "why"), [(None, "No such file or directory"), ("<dir>", "Is a directory")], ids=["missing", "unreadable"]
+)
+def test_an_unreadable_pg_hba_conf_is_warned_about_not_taken_as_secure(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], hba: str | None, why: str
+) -> None:
+    from gisgrid.cli.db import warn_if_trusting
+    from gisgrid.errors import ConfigError
+    from gisgrid.storage.cluster import HBA_UNREADABLE_WARNING
+
+    settings = _fake_cluster(tmp_path, hba)
+    cluster = Cluster(settings)
+    expected = HBA_UNREADABLE_WARNING.format(path=tmp_path / "pg" / "pg_hba.conf", why=why)
+    assert expected.startswith(f"cannot read {tmp_path / 'pg' / 'pg_hba.conf'} ({why}), so whether")
+    with pytest.raises(ConfigError) as err:
+        cluster.trusts_local_users()
+    assert err.value.message == expected
+    assert cluster.auth_warning() == expected
+    warn_if_trusting(settings)
+    assert capsys.readouterr().err == f"warning: {expected}\n"
+
+
+def test_the_auth_warning_names_trust_and_is_silent_for_a_password_cluster_or_none(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from gisgrid.cli.db import warn_if_trusting
+
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    trusting = _fake_cluster(tmp_path / "a", "local all all trust\nhost all all 127.0.0.1/32 scram-sha-256\n")
+    assert Cluster(trusting).auth_warning() == TRUST_WARNING
+    warn_if_trusting(trusting)
+    assert capsys.readouterr().err == f"warning: {TRUST_WARNING}\n"
+    secured = _fake_cluster(
+        tmp_path / "b", "# trust\nlocal all all scram-sha-256\nhost all all 127.0.0.1/32 scram-sha-256\n"
+    )
+    none_yet = Settings(data_dir=tmp_path / "c", database_url=None)
+    for settings in (secured, none_yet):
+        assert Cluster(settings).auth_warning() is None
+        warn_if_trusting(settings)
+    assert capsys.readouterr().err == ""

@@ -373,9 +373,30 @@ def test_the_pdf_downsamples_big_photos_and_reads_inline_ones(order: OrderData, 
     page = render_supervision_order(_supervised(replace(order, photo_urls=["/p/big.jpg", inline])))
     facts = read_pdf(render_pdf(page, {"/p/big.jpg": (big, "image/jpeg")}))
     assert "督 办 单" in facts.text and "超过处置时限未反馈处置结果" in facts.text
-    # The phone photo is printed 38 mm tall less its border (print CSS): 592×444 px at 300 dpi, not 4000×3000;
-    # the small one as it is.
-    assert facts.images == ((592, 444), (64, 48))
+    # The phone photo is printed in one of the two columns beside the map, its width (about 34 mm less its border)
+    # bounding it (print CSS): 403×302 px at 300 dpi, not 4000×3000; the small one as it is.
+    assert facts.images == ((403, 302), (64, 48))
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 4])
+@pytest.mark.parametrize("kind", ["supervision", "dispatch"])
+def test_an_order_with_up_to_four_photos_is_one_a4_page_signature_lines_included(
+    order: OrderData, tmp_path: Path, kind: str, n: int
+) -> None:
+    """Up to four photos are laid out two by two, small enough that the whole order — signature lines too — keeps
+    to one A4 sheet; the 督办单 with its two extra rows and a rework 交办单 with its two as well."""
+    urls = [f"/p/{i}.jpg" for i in range(n)]
+    files = {u: (_photo(tmp_path / f"{i}.jpg", (4000, 3000), "JPEG"), "image/jpeg") for i, u in enumerate(urls)}
+    if kind == "supervision":
+        page = render_supervision_order(_supervised(replace(order, photo_urls=urls)))
+    else:
+        page = render_dispatch_order(replace(order, photo_urls=urls, rework_count=1, rework_reason="仍有残留"))
+    facts = read_pdf(render_pdf(page, files))
+    assert facts.pages == 1
+    assert len(facts.images) == n
+    assert "签收时间" in facts.text and "承办部门签收人" in facts.text
+    if kind == "supervision":
+        assert "处置结果反馈时间" in facts.text and "承办部门负责人" in facts.text
 
 
 def test_the_pdf_fetches_nothing_else(tmp_path: Path) -> None:

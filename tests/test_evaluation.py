@@ -171,7 +171,7 @@ def march_history(*, with_april: bool = False) -> tuple[pd.DataFrame, pd.DataFra
 @pytest.fixture(scope="module")
 def march() -> Any:
     cases, transitions = march_history()
-    return prepare(cases, transitions, CAL, LIMITS, MARCH)
+    return prepare(cases, transitions, CAL, LIMITS, MARCH, as_of=MARCH.end)
 
 
 def row(df: pd.DataFrame, subject: str) -> pd.Series:
@@ -236,7 +236,7 @@ def test_region_levels_aggregate_the_same_cases(march: Any) -> None:
 def test_suspended_case_leaves_the_denominators_until_resumed() -> None:
     """挂账 at as_of: out of 应结案数 and of 按期处置; resumed and closed later: back in, net of the paused time."""
     cases, transitions = march_history(with_april=True)
-    at_end = evaluate_regions(prepare(cases, transitions, CAL, LIMITS, MARCH), "tier3")
+    at_end = evaluate_regions(prepare(cases, transitions, CAL, LIMITS, MARCH, as_of=MARCH.end), "tier3")
     t2 = row(at_end, "41990100100102")
     assert (t2["suspended"], t2["to_close"], t2["to_dispose"]) == (1, 1, 1)
     later = prepare(cases, transitions, CAL, LIMITS, MARCH, as_of="2025-04-10")
@@ -253,7 +253,7 @@ def test_suspended_case_leaves_the_denominators_until_resumed() -> None:
 def test_period_membership_is_by_report_time(march: Any) -> None:
     assert sorted(march.cases["id"]) == [1, 2, 3, 4, 5, 6, 7]
     cases, transitions = march_history()
-    feb = prepare(cases, transitions, CAL, LIMITS, Period.month(2025, 2))
+    feb = prepare(cases, transitions, CAL, LIMITS, Period.month(2025, 2), as_of=MARCH.start)
     assert feb.cases["id"].tolist() == [8]
 
 
@@ -328,8 +328,8 @@ def test_intake_shift_lead_dispatcher_by_hand(march: Any) -> None:
 
 def test_evaluate_one_call_matches_the_steps() -> None:
     cases, transitions = march_history()
-    one = evaluate(cases, transitions, CAL, LIMITS, MARCH, "department")
-    steps = evaluate_departments(prepare(cases, transitions, CAL, LIMITS, MARCH))
+    one = evaluate(cases, transitions, CAL, LIMITS, MARCH, "department", as_of=MARCH.end)
+    steps = evaluate_departments(prepare(cases, transitions, CAL, LIMITS, MARCH, as_of=MARCH.end))
     pd.testing.assert_frame_equal(one, steps)
 
 
@@ -377,7 +377,7 @@ def holiday_history() -> tuple[pd.DataFrame, pd.DataFrame]:
 
 def test_nodes_spanning_a_holiday_count_working_time_only() -> None:
     cases, transitions = holiday_history()
-    facts = prepare(cases, transitions, CAL, LIMITS, Period.between("2025-09-29", "2025-10-20"))
+    facts = prepare(cases, transitions, CAL, LIMITS, Period.between("2025-09-29", "2025-10-20"), as_of="2025-10-20")
     nodes = facts.nodes.set_index(["case_id", "node"])
     assert close(nodes.loc[(11, "disposal"), "elapsed_h"], 5.0) and nodes.loc[(11, "disposal"), "on_time"]
     assert close(nodes.loc[(12, "disposal"), "elapsed_h"], 12.5) and not nodes.loc[(12, "disposal"), "on_time"]
@@ -407,8 +407,8 @@ def test_rank_with_rank_change() -> None:
 
 def test_rank_of_regions_against_the_previous_month() -> None:
     cases, transitions = march_history()
-    feb = evaluate_regions(prepare(cases, transitions, CAL, LIMITS, MARCH.previous()), "tier3")
-    mar = evaluate_regions(prepare(cases, transitions, CAL, LIMITS, MARCH), "tier3")
+    feb = evaluate_regions(prepare(cases, transitions, CAL, LIMITS, MARCH.previous(), as_of=MARCH.start), "tier3")
+    mar = evaluate_regions(prepare(cases, transitions, CAL, LIMITS, MARCH, as_of=MARCH.end), "tier3")
     out = rank(mar, previous=feb)
     assert out["subject"].tolist() == ["41990100100101", "41990100100102"]
     assert out["rank"].tolist() == [1, 2]
@@ -483,3 +483,28 @@ def test_work_clock_agrees_with_the_calendar() -> None:
     due = clock.instant(clock.position(a) + np.round(hours * 3.6e9))
     want = [CAL.add_working_time(x.to_pydatetime(), h) for x, h in zip(a, hours, strict=True)]
     assert all(abs((d - w).total_seconds()) < 1e-6 for d, w in zip(due, want, strict=True))
+
+
+def test_without_as_of_the_library_judges_as_of_now_like_the_cli_and_the_api() -> None:
+    """One rule for the default evaluation time (default_as_of): now in the city's zone, to the second, never
+    earlier than the period end — for prepare/evaluate as for the CLI and the API (resolve_as_of)."""
+    from gisgrid.evaluation import default_as_of
+    from gisgrid.evaluation_service import resolve_as_of
+
+    cases, transitions = march_history(with_april=True)
+    before = pd.Timestamp.now(tz="Asia/Shanghai").floor("s")
+    facts = prepare(cases, transitions, CAL, LIMITS, MARCH)
+    after = pd.Timestamp.now(tz="Asia/Shanghai")
+    assert before <= facts.as_of <= after and str(facts.as_of.tz) == "Asia/Shanghai"
+    # Judged now, the case suspended at the end of March is resumed and closed (in April): back in 应结案数.
+    t2 = row(evaluate_regions(facts, "tier3"), "41990100100102")
+    assert (t2["suspended"], t2["to_close"], t2["closed"]) == (0, 2, 1)
+    # An explicit as_of still rules.
+    assert prepare(cases, transitions, CAL, LIMITS, MARCH, as_of=MARCH.end).as_of == MARCH.end
+    t2 = row(evaluate(cases, transitions, CAL, LIMITS, MARCH, as_of=MARCH.end), "41990100100102")
+    assert (t2["suspended"], t2["to_close"]) == (1, 1)
+
+    now = pd.Timestamp("2025-04-10T02:15:30.7Z")
+    assert default_as_of(MARCH, now) == pd.Timestamp("2025-04-10T10:15:30+08:00")
+    assert default_as_of(MARCH, "2025-03-20T10:00") == MARCH.end  # a running period: its end
+    assert resolve_as_of(MARCH, now=now) == default_as_of(MARCH, now)

@@ -141,7 +141,8 @@ def test_planted_escalation_and_truth() -> None:
 def test_simulated_history_evaluates() -> None:
     sim = small()
     _, _, limits = catalogue()
-    facts = prepare(sim.cases, sim.transitions, CAL, limits, Period.between("2025-09-15", "2025-11-14"))
+    period = Period.between("2025-09-15", "2025-11-14")
+    facts = prepare(sim.cases, sim.transitions, CAL, limits, period, as_of=period.end)
     regions = evaluate_regions(facts, "street")
     assert len(regions) == 3 and regions["score"].between(0, 100).all()
     assert regions["closure_rate"].between(0.8, 1.0).all()
@@ -159,7 +160,7 @@ def test_benchmark_100k_cases() -> None:
     t0 = time.perf_counter()
     sim = simulate(cells, deps, classes, days=365, seed=2025, start="2025-01-01", rate=0.073)
     t1 = time.perf_counter()
-    facts = prepare(sim.cases, sim.transitions, CAL, limits, Period.year(2025))
+    facts = prepare(sim.cases, sim.transitions, CAL, limits, Period.year(2025), as_of="2026-01-01")
     tables = [evaluate_regions(facts, level) for level in ("unit_grid", "tier3", "street", "district")]
     tables.append(evaluate_departments(facts))
     tables += [evaluate_posts(facts, role) for role in ("supervisor", "intake", "shift_lead", "dispatcher")]

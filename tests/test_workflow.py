@@ -360,3 +360,18 @@ def test_a_refused_payload_field_names_its_cause_by_code(action: str, payload: d
     with pytest.raises(InvalidInput) as err:
         check_payload(action, payload)
     assert err.value.reason == reason and err.value.detail[0]["field"] == next(iter(payload))
+
+
+def test_a_merged_duplicate_is_reopened_only_when_its_kept_case_ends_unhandled() -> None:
+    from gisgrid.workflow import CaseState, TransitionNotAllowed, reopen_duplicate
+
+    merged = CaseState(state="voided", version=2)
+    for kept_state in ("voided", "rejected"):
+        tr = reopen_duplicate(merged, kept_state)
+        assert (tr.action, tr.from_state, tr.to_state) == ("reopen", "voided", "reported")
+        assert (tr.case.state, tr.case.version) == ("reported", 3)
+        assert dict(tr.details) == {"kept_state": kept_state}
+    with pytest.raises(InvalidInput, match="leaves its duplicates merged"):
+        reopen_duplicate(merged, "closed")  # handled: the duplicates were handled with it
+    with pytest.raises(TransitionNotAllowed, match="only a merged"):
+        reopen_duplicate(CaseState(state="filed"), "voided")

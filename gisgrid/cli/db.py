@@ -8,16 +8,20 @@ from gisgrid.cli.common import echo, settings_of
 from gisgrid.errors import ConfigError
 from gisgrid.settings import Settings
 from gisgrid.storage import migrate
-from gisgrid.storage.cluster import TRUST_WARNING, Cluster, ensure_postgis_installed
+from gisgrid.storage.cluster import Cluster, ensure_postgis_installed
 from gisgrid.storage.database import database_url, prepare_database
 
 app = typer.Typer(help="Database: embedded PostGIS cluster (默认内置数据库) and migrations.", no_args_is_help=True)
 
 
 def warn_if_trusting(settings: Settings) -> None:
-    """One line on stderr when the embedded cluster was made before passwords (trust)."""
-    if settings.embedded and Cluster(settings).trusts_local_users():
-        typer.echo(f"warning: {TRUST_WARNING}", err=True)
+    """One line on stderr when the embedded cluster was made before passwords (trust), or when its pg_hba.conf
+    cannot be read to tell."""
+    if not settings.embedded:
+        return
+    warning = Cluster(settings).auth_warning()
+    if warning:
+        typer.echo(f"warning: {warning}", err=True)
 
 
 def _no_cluster_with_url(ctx: typer.Context, what: str) -> None:

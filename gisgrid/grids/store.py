@@ -19,8 +19,14 @@ from sqlalchemy import Connection, text
 from gisgrid.errors import InvalidInput, NotFound, Reason
 from gisgrid.settings import STORAGE_SRID
 from gisgrid.storage.bulk import copy_rows
+from gisgrid.workflow import TERMINAL_STATES
 
 LEVEL_ORDER = {"district": 0, "street": 1, "community": 2}
+
+#: Cases whose handling is over (结案, 不予立案, 作废 — merged duplicates are voided): their street, community and
+#: tier-3 codes are the record of who answered for them, which the evaluation of past periods reads, so a
+#: regrouping or boundary change leaves them as they were.
+FINISHED_STATES = sorted(TERMINAL_STATES)
 
 
 def _as_multipolygons(geoms: Any) -> np.ndarray:
@@ -206,14 +212,18 @@ def replace_unit_grids(conn: Connection, cells: gpd.GeoDataFrame, unit_codes: li
 
 def relocate_cases(conn: Connection) -> int:
     """Cases whose recorded unit grid is gone or no longer covers their point (the boundary under them changed)
-    take the grid that does now — the lowest code, as intake chooses — with its street, community and tier-3
-    codes; a case still inside its recorded cell keeps it, so a stable grid layer leaves past figures alone.
-    Returns the number of cases moved."""
+    take the grid that does now — the lowest code, as intake chooses — so each case can still be drawn and its
+    orders printed. A case still in progress takes the grid's street, community and tier-3 codes too; a finished
+    one (``FINISHED_STATES``) keeps the ones it was handled under. A case still inside its recorded cell keeps it,
+    so a stable grid layer leaves past figures alone. Returns the number of cases moved."""
     result = conn.execute(
         text(
             """
-            UPDATE cases c SET unit_grid_code = u.code, street_code = u.street_code,
-                   community_code = u.community_code, tier3_code = u.tier3_code
+            UPDATE cases c SET unit_grid_code = u.code,
+                   street_code = CASE WHEN k.state = ANY(:finished) THEN k.street_code ELSE u.street_code END,
+                   community_code = CASE WHEN k.state = ANY(:finished) THEN k.community_code
+                                         ELSE u.community_code END,
+                   tier3_code = CASE WHEN k.state = ANY(:finished) THEN k.tier3_code ELSE u.tier3_code END
             FROM cases k
             CROSS JOIN LATERAL (
                 SELECT g.code, g.street_code, g.community_code, g.tier3_code FROM unit_grids g
@@ -223,7 +233,8 @@ def relocate_cases(conn: Connection) -> int:
                 SELECT 1 FROM unit_grids r WHERE r.code = k.unit_grid_code AND ST_Covers(r.geom, k.geom)
             )
             """
-        )
+        ),
+        {"finished": FINISHED_STATES},
     )
     return int(result.rowcount or 0)
 
@@ -305,7 +316,8 @@ class Tier3Change:
     new: list[str] = field(default_factory=list)
     dropped: list[str] = field(default_factory=list)  # code no longer produced: grid removed
     staff_dropped: list[str] = field(default_factory=list)  # rebuilt or dropped grids that had a leader or staff
-    cases_repointed: int = 0
+    cases_repointed: int = 0  # cases in progress moved to their unit grid's new tier-3 grid
+    finished_cases_kept: int = 0  # finished cases whose unit grid moved to another tier-3 grid: code kept
 
     @property
     def stored(self) -> int:
@@ -319,8 +331,11 @@ class Tier3Change:
         )
         if self.staff_dropped:
             text_ += f" ({_first_codes(self.staff_dropped)}): re-import them with gisgrid grids staff"
-        if self.cases_repointed:
-            text_ += f"; {self.cases_repointed} cases moved to their unit grid's new tier-3 grid"
+        if self.cases_repointed or self.finished_cases_kept:
+            text_ += (
+                f"; cases: {self.cases_repointed} in progress moved to their unit grid's new tier-3 grid, "
+                f"{self.finished_cases_kept} finished (结案/不予立案/作废) kept the tier-3 grid they were handled in"
+            )
         return text_
 
 
@@ -338,7 +353,7 @@ def save_tier3(
     *rebuilt* and its staff, who were assigned to a different area, are cleared. Grids whose code is no longer
     produced are dropped. Clearing or dropping a grid that has staff is refused (InvalidInput, nothing written by
     the caller's transaction) unless ``replace_staffed``. Cells are re-pointed only where their group changed, and
-    cases follow their unit grid to its new tier-3 grid."""
+    cases still in progress follow their unit grid to its new tier-3 grid; finished ones keep theirs."""
     parents = sorted(set(cells["community_code"].fillna(cells["street_code"]).fillna(cells["district_code"])))
     assign = pd.DataFrame({"code": cells["code"].to_numpy(), "tier3": groups.loc[cells.index].to_numpy()})
     conn.execute(text("CREATE TEMP TABLE _tier3_assign (code text PRIMARY KEY, tier3 text) ON COMMIT DROP"))
@@ -427,14 +442,21 @@ def save_tier3(
         ),
         {"u": parents},
     )
-    # A case answers to the tier-3 grid of its unit grid (routing rules, escalation, the tier-3 evaluation): follow
-    # it. Where the grid was kept nothing moves, so past figures of a stable layer are untouched.
+    # A case in progress answers to the tier-3 grid of its unit grid (routing rules, escalation, the tier-3
+    # evaluation): it follows. A finished case keeps the grid it was handled in — the record past periods are
+    # evaluated on. Where the grid was kept nothing moves.
+    moved = "g.code = c.unit_grid_code AND g.unit_code = ANY(:u) AND c.tier3_code IS DISTINCT FROM g.tier3_code"
+    params = {"u": parents, "finished": FINISHED_STATES}
+    kept = conn.execute(
+        text(f"SELECT count(*) FROM cases c, unit_grids g WHERE {moved} AND c.state = ANY(:finished)"), params
+    )
+    change.finished_cases_kept = int(kept.scalar_one())
     result = conn.execute(
         text(
-            "UPDATE cases c SET tier3_code = g.tier3_code FROM unit_grids g "
-            "WHERE g.code = c.unit_grid_code AND g.unit_code = ANY(:u) AND c.tier3_code IS DISTINCT FROM g.tier3_code"
+            f"UPDATE cases c SET tier3_code = g.tier3_code FROM unit_grids g "
+            f"WHERE {moved} AND c.state <> ALL(:finished)"
         ),
-        {"u": parents},
+        params,
     )
     change.cases_repointed = int(result.rowcount or 0)
     return change

@@ -44,6 +44,10 @@ TRUST_WARNING = (
     "the embedded cluster trusts every local user (any OS account may connect as its superuser without a "
     "password): run gisgrid db secure to give it a password (docs/operations.md)"
 )
+HBA_UNREADABLE_WARNING = (
+    "cannot read {path} ({why}), so whether the embedded cluster lets local users in without a password is "
+    "unknown: run gisgrid as the user that owns the cluster (or root), or check the file (docs/operations.md)"
+)
 
 
 def is_root() -> bool:
@@ -253,12 +257,28 @@ class Cluster:
         return url.render_as_string(hide_password=False)
 
     def trusts_local_users(self) -> bool:
-        """pg_hba.conf lets some connection in without a password (a cluster made before passwords)."""
+        """pg_hba.conf lets some connection in without a password (a cluster made before passwords). A pg_hba.conf
+        that cannot be read (missing, or the cluster's folder is another user's) is a ConfigError naming it: not
+        knowing is not the same as asking for a password."""
+        hba = self.datadir / "pg_hba.conf"
         try:
-            lines = (self.datadir / "pg_hba.conf").read_text().splitlines()
-        except OSError:
-            return False
+            lines = hba.read_text().splitlines()
+        except OSError as exc:
+            raise ConfigError(HBA_UNREADABLE_WARNING.format(path=hba, why=exc.strerror or exc)) from None
         return any(_hba_method(line) == "trust" for line in lines)
+
+    def auth_warning(self) -> str | None:
+        """The warning to show about how an initialised cluster lets local users in: ``TRUST_WARNING``, or that
+        pg_hba.conf cannot be read so nobody can tell; None when every record asks for a password, or when there
+        is no cluster yet."""
+        try:
+            if not self.pointer.exists() or not self.initialised:
+                return None
+            return TRUST_WARNING if self.trusts_local_users() else None
+        except ConfigError as exc:
+            return exc.message
+        except OSError as exc:  # the cluster's folder itself cannot be looked into
+            return HBA_UNREADABLE_WARNING.format(path=self.datadir / "pg_hba.conf", why=exc.strerror or exc)
 
     # -- state ---------------------------------------------------------------------------------
     def running(self) -> bool:

@@ -297,7 +297,7 @@ def run_gisgrid(
     with engine.connect() as conn:
         cases, steps = history.read_history(conn, period, limits)
     t1 = time.perf_counter()
-    facts = prepare(cases, steps, calendar, node_limits, period)
+    facts = prepare(cases, steps, calendar, node_limits, period, as_of=period.end)  # as run_sql judges
     t2 = time.perf_counter()
     tables = {name: rank(table) for name, table in evaluate_all(facts).items()}
     t3 = time.perf_counter()

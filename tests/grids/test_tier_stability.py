@@ -198,3 +198,128 @@ def test_after_a_boundary_change_every_case_lies_in_its_recorded_cell(
     assert any(r.unit_grid_code != before[r.id] for r in rows)  # the change moved some
     # outside the changed community's street nothing moved
     assert all(r.unit_grid_code == before[r.id] for r in rows if not before[r.id].startswith(changed[:9]))
+
+
+def _close(engine: Engine, services: svc.CaseServices, case_id: int) -> None:
+    """Walk a reported case through the main path to 结案."""
+    from tests.test_cases import _jpeg
+
+    steps = [
+        ("verify", "supervisor", {}, []),
+        ("file", "shift_lead", {}, []),
+        ("dispatch", "dispatcher", {}, []),
+        ("handle", "department", {"result": "已清理"}, [("after.jpg", _jpeg(90))]),
+        ("check", "supervisor", {}, []),
+        ("close", "shift_lead", {}, []),
+    ]
+    now = dt.datetime(2025, 9, 26, 11, tzinfo=ZoneInfo("Asia/Shanghai"))
+    for version, (action, role, payload, photos) in enumerate(steps, start=1):
+        req = svc.ActionRequest(
+            action=action, role=role, actor="测试员", version=version, payload=payload, photos=photos
+        )
+        svc.act(engine, services, case_id, req, now=now + dt.timedelta(minutes=10 * version))
+
+
+def test_a_regroup_moves_cases_in_progress_and_leaves_finished_ones_where_they_were_handled(
+    loaded: Engine, services: svc.CaseServices
+) -> None:
+    """A case still being handled answers to its unit grid's new tier-3 grid; a closed, rejected or merged one
+    keeps the tier-3 code it was handled under — the record the evaluation of past months reads."""
+    from gisgrid.grids import store
+    from gisgrid.grids.tiers import group_tier3
+
+    with loaded.connect() as conn:
+        cells = store.load_unit_grids(conn)
+    regrouped = group_tier3(cells, target_size=7)  # what build_tiers(target_size=7) will store
+    moves = cells.loc[regrouped.ne(cells["tier3_code"])]
+    cell = moves.iloc[0]
+    old_code, new_code = cell["tier3_code"], regrouped.loc[moves.index[0]]
+    assert old_code != new_code
+    point = cell.geometry.representative_point()
+    now = dt.datetime(2025, 9, 26, 10, tzinfo=ZoneInfo("Asia/Shanghai"))
+
+    def file(description: str) -> int:
+        item = svc.Intake(class_code="06010", lon=point.x, lat=point.y, datum="cgcs2000", description=description)
+        case_id, _ = svc.intake(loaded, services, item, now=now)
+        return case_id
+
+    open_, dispatched, closed, rejected, merged = (file(d) for d in ("open", "dispatched", "closed", "rej", "dup"))
+    for version, (action, role) in enumerate((("verify", "supervisor"), ("file", "shift_lead")), start=1):
+        svc.act(loaded, services, dispatched, svc.ActionRequest(action, role, "测试员", version), now=now)
+    svc.act(loaded, services, dispatched, svc.ActionRequest("dispatch", "dispatcher", "测试员", 3), now=now)
+    _close(loaded, services, closed)
+    svc.act(
+        loaded,
+        services,
+        rejected,
+        svc.ActionRequest("reject", "intake", "测试员", 1, payload={"reason": "不属于立案范围"}),
+        now=now,
+    )
+    svc.merge_duplicate(loaded, services, merged, open_, actor="值班长", role="shift_lead", version=1)
+
+    result = workflows.build_tiers(loaded, target_size=7)
+
+    with loaded.connect() as conn:
+        codes = dict(conn.execute(text("SELECT id, tier3_code FROM cases")).all())
+        states = dict(conn.execute(text("SELECT id, state FROM cases")).all())
+    assert states == {
+        open_: "reported",
+        dispatched: "dispatched",
+        closed: "closed",
+        rejected: "rejected",
+        merged: "voided",
+    }
+    assert codes == {
+        open_: new_code,
+        dispatched: new_code,
+        closed: old_code,
+        rejected: old_code,
+        merged: old_code,
+    }
+    assert (result.change.cases_repointed, result.change.finished_cases_kept) == (2, 3)
+    assert result.change.to_text().endswith(
+        "; cases: 2 in progress moved to their unit grid's new tier-3 grid, "
+        "3 finished (结案/不予立案/作废) kept the tier-3 grid they were handled in"
+    )
+
+
+def test_a_boundary_change_moves_a_finished_case_to_the_cell_that_covers_it_keeping_its_codes(
+    loaded: Engine, services: svc.CaseServices
+) -> None:
+    """relocate_cases: a case whose cell is gone takes the cell covering it now (its orders can still be drawn);
+    one in progress takes that cell's street, community and tier-3 codes, a finished one keeps its own."""
+    from gisgrid.grids import store
+
+    with loaded.connect() as conn:
+        cells = store.load_unit_grids(conn)
+    cell = cells.iloc[0]
+    point = cell.geometry.representative_point()
+    now = dt.datetime(2025, 9, 26, 10, tzinfo=ZoneInfo("Asia/Shanghai"))
+    ids = []
+    for description in ("open", "rejected"):
+        item = svc.Intake(class_code="06010", lon=point.x, lat=point.y, datum="cgcs2000", description=description)
+        ids.append(svc.intake(loaded, services, item, now=now)[0])
+    open_, rejected = ids
+    svc.act(
+        loaded,
+        services,
+        rejected,
+        svc.ActionRequest("reject", "intake", "测试员", 1, payload={"reason": "不属于立案范围"}),
+        now=now,
+    )
+    fake = ("990000000000000", "990000000", "990000000000", "99000000000001")  # as if recorded under old grids
+    with loaded.begin() as conn:
+        conn.execute(
+            text("UPDATE cases SET unit_grid_code = :g, street_code = :s, community_code = :c, tier3_code = :t"),
+            dict(zip("gsct", fake, strict=True)),
+        )
+        assert store.relocate_cases(conn) == 2
+    with loaded.connect() as conn:
+        rows = {
+            r.id: tuple(r[1:])
+            for r in conn.execute(text("SELECT id, unit_grid_code, street_code, community_code, tier3_code FROM cases"))
+        }
+    assert rows == {
+        open_: (cell["code"], cell["street_code"], cell["community_code"], cell["tier3_code"]),
+        rejected: (cell["code"], *fake[1:]),
+    }
