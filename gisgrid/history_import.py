@@ -76,6 +76,8 @@ _ACTION_NAMES: dict[str, str] = {
     **{v: k for k, v in workflow.ACTIONS.items()},
     "report": "report",
     "上报": "report",
+    **{a: a for a in workflow.LOG_ACTIONS if a != "report"},
+    **{v: k for k, v in workflow.LOG_ACTIONS.items() if k != "report"},
 }
 _ROLE_NAMES: dict[str, str] = {**{r: r for r in workflow.ROLES}, **{v: k for k, v in workflow.ROLES.items()}}
 _SOURCE_NAMES: dict[str, str] = {**{s: s for s in SOURCES}, **{v: k for k, v in SOURCES.items()}}
@@ -678,6 +680,36 @@ def _build_case(
                 ctx.role[i],
                 f"{role} is a source, not a workflow role: use one of {', '.join(workflow.ROLES)}",
             )
+        if given_action == "reopen" or (not given_action and case.state == "voided" and target == "reported"):
+            # 重新受理: a merged duplicate back to intake because its kept case ended voided or rejected (the log
+            # entry the service writes; which of the two is not in the row, and the step is the same).
+            try:
+                tr = workflow.reopen_duplicate(case, "voided")
+            except workflow.TransitionNotAllowed as exc:
+                return _Refusal(row, "state", ctx.state_text[i], f"impossible transition order: {exc.message}")
+            if tr.to_state != target:
+                return _Refusal(
+                    row, "state", ctx.state_text[i], "a reopen (重新受理) takes a case back to 上报 reported"
+                )
+            case, closed_at = tr.case, None
+            steps.append(
+                {
+                    "case_id": case_id,
+                    "action": tr.action,
+                    "from_state": tr.from_state,
+                    "to_state": tr.to_state,
+                    "actor": ctx.actor[i] or workflow.LOG_ACTIONS["reopen"],
+                    "role": role or tr.role,
+                    "at": ctx.at[i],
+                    "department_code": None,
+                    "details": dict(tr.details),
+                    "effects": [],
+                    "version": case.version,
+                    "note": ctx.note[i] or None,
+                    "_row": row,
+                }
+            )
+            continue
         if given_action:
             rule = workflow.TRANSITIONS[given_action]
         else:

@@ -425,6 +425,46 @@ def test_aliases_labels_extensions_and_deferral(catalogue_services: svc.CaseServ
     assert (errors.loc[list(range(9, 14)), "reason"].str.startswith("case refused: row 14, new_due_at:")).all()
 
 
+def test_a_reopened_duplicate_is_replayed_back_to_intake(catalogue_services: svc.CaseServices, tmp_path: Path) -> None:
+    """重新受理 (a merged duplicate back to 上报 when its kept case was voided or rejected), as the service logs it:
+    by its action name or label, or with no action from 作废 to 上报; the case goes on from intake."""
+    rows = [
+        ("C-3", "06010", "113.6746", "34.7454", "patrol", "上报", "监督员", "", "2025-09-02T09:00", "", ""),
+        ("C-3", "", "", "", "", "作废", "值班长", "李", "2025-09-02T09:05", "与案件 C-1 重复", ""),
+        ("C-3", "", "", "", "", "上报", "值班长", "李", "2025-09-02T10:00", "主案作废，重新受理", "重新受理"),
+        ("C-3", "", "", "", "", "核实", "监督员", "张伟", "2025-09-02T10:30", "", ""),
+        ("C-4", "06010", "113.6746", "34.7454", "patrol", "reported", "supervisor", "", "2025-09-02T09:00", "", ""),
+        ("C-4", "", "", "", "", "voided", "shift_lead", "", "2025-09-02T09:05", "", ""),
+        ("C-4", "", "", "", "", "reported", "", "", "2025-09-02T10:00", "", ""),
+        ("C-5", "06010", "113.6746", "34.7454", "patrol", "reported", "supervisor", "", "2025-09-02T09:00", "", ""),
+        ("C-5", "", "", "", "", "reported", "", "", "2025-09-02T10:00", "", "reopen"),
+    ]  # fmt: skip
+    header = ["案件编号", "类别代码", "经度", "纬度", "来源", "状态", "角色", "操作人", "时间", "备注", "动作"]
+    path = tmp_path / "reopen.csv"
+    pd.DataFrame(rows, columns=header).to_csv(path, index=False, encoding="utf-8-sig")
+    raw, _ = read_history_csv(path)
+    parsed = parse_history(raw, catalogue_services, now=NOW)
+    cases = parsed.cases.set_index("case_no")
+    assert cases.index.tolist() == ["C-3", "C-4"]
+    assert cases.loc["C-3", "state"] == "verified" and cases.loc["C-4", "state"] == "reported"
+    assert pd.isna(cases.loc["C-4", "closed_at"])  # reopened: no longer ended
+    steps = parsed.transitions
+    c3 = steps[steps["case_id"] == steps["case_id"].iloc[0]]
+    assert c3["action"].tolist() == ["report", "void", "reopen", "verify"]
+    assert c3["to_state"].tolist() == ["reported", "voided", "reported", "verified"]
+    assert c3["version"].tolist() == [1, 2, 3, 4]
+    reopen = c3.iloc[2]
+    assert (reopen["role"], reopen["actor"], reopen["note"]) == ("shift_lead", "李", "主案作废，重新受理")
+    assert reopen["details"] == {"kept_state": "voided"}
+    assert steps[steps["to_state"] == "reported"]["action"].tolist() == ["report", "reopen", "report", "reopen"]
+    error = parsed.errors.set_index("row").loc[10]
+    assert (error["field"], error["reason"]) == (
+        "state",
+        "impossible transition order: reopen is not allowed in state 'reported' (上报): only a merged (voided) "
+        "duplicate is reopened",
+    )
+
+
 def test_checks_scale_to_a_simulated_history(catalogue_services: svc.CaseServices) -> None:
     """A simulated history written out as a CSV reads back through every check unchanged (same actions and states)."""
     from gisgrid.simulate import classes_from_catalogue, simulate, synthetic_cells
