@@ -3,7 +3,8 @@
 ``read_boundaries(path, opts)`` reads any vector file GDAL reads (GeoJSON, Shapefile, GeoPackage, the CSV with
 WKT of ``gisgrid.vectorio`` …) and returns a ``BoundarySet``: ``units``, one row per unit in EPSG:4490 sorted by
 code, with the columns ``UNIT_COLUMNS`` (code, name, level, parent_code, district/street/community code and
-name), ``synthesised`` (True for a district made from its streets) and a MultiPolygon geometry; and ``report``,
+name), ``synthesised`` (True for a district made from its streets), ``code_assigned`` (True for a unit numbered
+by ``assign_codes``) and a MultiPolygon geometry; and ``report``,
 a ``BoundaryReport`` of what was assigned, repaired, synthesised and found wrong. Rows in messages are counted
 from 1 in file order.
 
@@ -19,6 +20,8 @@ in the same file — the parent whose polygon contains the unit's representative
 in a stable order: by representative point (``shapely.point_on_surface``, always inside the polygon) from north
 to south, then west to east for equal latitudes (rounded to 1e-7°, ~1 cm), then file order. The same file —
 even with its rows reordered — therefore always gets the same codes. District codes are never invented.
+Numbered codes are provisional (临时编码), not official ones: the unit's ``code_assigned`` is True, the report lists
+them, and ``provisional`` tells which unit or grid codes contain such a part.
 
 If streets reference a district that is not in the file, the district is synthesised as the union of its
 streets (named by ``district_name`` or the most common value of ``parent_name_field``) and the report says so.
@@ -233,7 +236,11 @@ class BoundaryReport:
         lines += [f"warning: {w}" for w in self.warnings]
         lines += [f"note: {note}" for note in self.notes]
         if self.assigned:
-            lines.append(f"assigned {len(self.assigned)} codes (north→south, then west→east, per parent)")
+            lines.append(
+                f"assigned {len(self.assigned)} codes (north→south, then west→east, per parent): "
+                "临时编码 provisional, not official codes — replace them when the official ones are known"
+            )
+            lines += [f"临时编码 provisional {a.code} {a.name} ({a.level})" for a in self.assigned]
         for s in self.synthesised:
             lines.append(
                 f"synthesised {s.level} {s.code} {s.name or '(no name)'} as the union of {s.children} children"
@@ -261,6 +268,14 @@ class BoundaryReport:
 class BoundarySet:
     units: gpd.GeoDataFrame
     report: BoundaryReport
+
+
+def provisional(codes: pd.Series, assigned: set[str]) -> pd.Series:
+    """Whether each unit or grid code contains a part numbered by ``assign_codes`` (``assigned``: the units'
+    codes with ``code_assigned``): its street (first 9 digits) or community (first 12) part. District codes are
+    never numbered. The stored grids are answered the same way in SQL (``gisgrid.grids.store.PROVISIONAL``)."""
+    text = codes.astype(str)
+    return text.str[: CODE_LENGTH["street"]].isin(assigned) | text.str[: CODE_LENGTH["community"]].isin(assigned)
 
 
 # ---------------------------------------------------------------- helpers
@@ -398,6 +413,7 @@ def read_boundaries(path: Path, opts: BoundaryOptions) -> BoundarySet:
     _validate_codes(t, opts, rows)
     t["code"] = None
     t["parent"] = None
+    t["code_assigned"] = False
     _code_districts(t, opts, rows)
     for level in ("street", "community"):
         _code_level(t, level, opts, rows, report)
@@ -699,6 +715,7 @@ def _assign(t: pd.DataFrame, missing: pd.Series, level: str, report: BoundaryRep
             raise InvalidInput(f"{len(positions)} {level} units under {parent} but only {len(free)} codes left")
         codes[positions] = [parent + free[r] for r in rank[positions]]
     t.loc[todo.index, "code"] = codes
+    t.loc[todo.index, "code_assigned"] = True
     report.assigned += [AssignedCode(str(c), str(n), level) for c, n in zip(codes, todo["name"], strict=True)]
 
 
@@ -725,6 +742,7 @@ def _assemble(
             "parent_code": t["parent"].where(t["level"] != "district", None),
             "geometry": t["geometry"],
             "synthesised": False,
+            "code_assigned": t["code_assigned"].astype(bool),
         }
     )
     # Districts referenced by streets but absent from the file: union of their streets.
@@ -748,6 +766,7 @@ def _assemble(
                     "parent_code": None,
                     "geometry": _polygonal(np.array([merged.geometry.loc[code]], dtype=object))[0],
                     "synthesised": True,
+                    "code_assigned": False,  # the streets' parent code, never invented
                 }
             )
         units = pd.concat([units, pd.DataFrame(extra)], ignore_index=True)
@@ -762,7 +781,9 @@ def _assemble(
     units["district_name"] = units["district_code"].map(name_of)
     units["street_name"] = units["street_code"].map(name_of).where(level != "district", None)
     units["community_name"] = units["name"].where(level == "community", None)
-    gdf = gpd.GeoDataFrame(units[[*UNIT_COLUMNS, "synthesised"]], geometry=units["geometry"].to_list(), crs=STORAGE_CRS)
+    gdf = gpd.GeoDataFrame(
+        units[[*UNIT_COLUMNS, "synthesised", "code_assigned"]], geometry=units["geometry"].to_list(), crs=STORAGE_CRS
+    )
     for c in UNIT_COLUMNS:  # one missing-value marker (None) in every text column
         gdf[c] = gdf[c].astype(object).where(gdf[c].notna(), None)
     return gdf

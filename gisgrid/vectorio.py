@@ -89,6 +89,7 @@ SHAPEFILE_FIELDS: dict[str, str] = {
     "level": "LEVEL",
     "parent_code": "PARENT",
     "synthesised": "SYNTH",
+    "code_provisional": "CODE_PROV",
     "district_code": "DIST_CODE",
     "district_name": "DIST_NAME",
     "street_code": "STRT_CODE",

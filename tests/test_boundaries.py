@@ -7,12 +7,13 @@ from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import pytest
 import shapely
 from shapely.geometry import LineString, Point, Polygon, box
 
 from gisgrid import geodesy
-from gisgrid.boundaries import UNIT_COLUMNS, BoundaryOptions, read_boundaries
+from gisgrid.boundaries import UNIT_COLUMNS, BoundaryOptions, provisional, read_boundaries
 from gisgrid.errors import InvalidInput
 
 # Fixtures are drawn in metres in CGCS2000 3° GK CM 117E (Beijing), so their areas are known exactly.
@@ -56,7 +57,7 @@ def metric_area(geom) -> float:
 def test_full_codes_three_levels(tmp_path: Path) -> None:
     bset = read_boundaries(write(tmp_path, three_levels()), BoundaryOptions())
     units = bset.units
-    assert list(units.columns) == [*UNIT_COLUMNS, "synthesised", "geometry"]
+    assert list(units.columns) == [*UNIT_COLUMNS, "synthesised", "code_assigned", "geometry"]
     assert units.crs == "EPSG:4490"
     assert (units.geom_type == "MultiPolygon").all()
     assert units["code"].tolist() == ["110101", "110101001", "110101001001", "110101001002", "110101002"]
@@ -168,6 +169,46 @@ def test_assign_codes_skips_codes_in_use(tmp_path: Path) -> None:
         "110101004",
         "110101005",
     ]
+
+
+def test_assign_codes_marks_exactly_the_numbered_units_as_provisional(tmp_path: Path) -> None:
+    records = lon_lat_streets()
+    for r in records:
+        r["code"] = "001" if r["name"] == "西南街道" else None
+    bset = read_boundaries(write(tmp_path, records, crs="EPSG:4490"), ASSIGN)
+    flags = dict(zip(bset.units["code"], bset.units["code_assigned"], strict=True))
+    # The file's 001 and the district (--district-code, an official code) are not numbered by gisgrid.
+    assert flags == {
+        "110101": False,
+        "110101001": False,
+        "110101002": True,
+        "110101003": True,
+        "110101004": True,
+        "110101005": True,
+    }
+    lines = bset.report.to_text().splitlines()
+    assert (
+        "assigned 4 codes (north→south, then west→east, per parent): 临时编码 provisional, not official codes — "
+        "replace them when the official ones are known" in lines
+    )
+    assert [line for line in lines if line.startswith("临时编码")] == [
+        "临时编码 provisional 110101002 西北街道 (street)",
+        "临时编码 provisional 110101003 东北街道 (street)",
+        "临时编码 provisional 110101004 东南街道 (street)",
+        "临时编码 provisional 110101005 南端街道 (street)",
+    ]
+    assert (
+        not read_boundaries(write(tmp_path, three_levels(), "o.geojson"), BoundaryOptions())
+        .units["code_assigned"]
+        .any()
+    )
+
+
+def test_provisional_codes_are_those_embedding_a_numbered_street_or_community() -> None:
+    codes = pd.Series(["110101", "110101002", "110101002001", "110101002001003", "110101001007001", "11010100100701"])
+    assigned = {"110101002", "110101001007"}
+    assert provisional(codes, assigned).tolist() == [False, True, True, True, True, True]
+    assert provisional(codes, set()).tolist() == [False] * 6
 
 
 def test_synthesised_district_from_option(tmp_path: Path) -> None:

@@ -51,6 +51,7 @@ def test_expected_commands_exist() -> None:
         "db upgrade",
         "db downgrade",
         "boundaries import",
+        "boundaries list",
         "grids make",
         "grids generate",
         "grids tiers",

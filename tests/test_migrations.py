@@ -147,6 +147,37 @@ def test_urgent_disposal_clocks_become_calendar_time_even_while_suspended(server
         drop_database(server_url, url.database or "")
 
 
+def test_code_assigned_added_false_for_stored_units_and_dropped_on_downgrade(server_url: URL) -> None:
+    """0011: units stored before it were not recorded as numbered (false); the column is NOT NULL DEFAULT false,
+    and the downgrade removes it."""
+    url = new_database(server_url, "gisgrid_migr_assigned")
+    engine = make_engine(url)
+    unit = (
+        "INSERT INTO admin_units (code, name, level, geom) VALUES (:c, '测试区', 'district', "
+        "ST_Multi(ST_MakeEnvelope(113.7, 34.7, 113.8, 34.8, 4490)))"
+    )
+    try:
+        ensure_postgis(engine)
+        migrate.upgrade(url, "0010")
+        with engine.begin() as conn:
+            conn.execute(text(unit), {"c": "419902"})
+        migrate.upgrade(url, "0011")
+        with engine.begin() as conn:
+            conn.execute(text(unit), {"c": "419903"})  # a writer that does not name the column
+            got = dict(conn.execute(text("SELECT code, code_assigned FROM admin_units")).all())
+        assert got == {"419902": False, "419903": False}
+        column = next(c for c in inspect(engine).get_columns("admin_units") if c["name"] == "code_assigned")
+        assert (column["nullable"], column["default"]) == (False, "false")
+        migrate.downgrade(url, "0010")
+        engine.dispose()
+        assert "code_assigned" not in {c["name"] for c in inspect(engine).get_columns("admin_units")}
+        with engine.connect() as conn:
+            assert conn.execute(text("SELECT count(*) FROM admin_units")).scalar_one() == 2
+    finally:
+        engine.dispose()
+        drop_database(server_url, url.database or "")
+
+
 def test_db_downgrade_asks_before_dropping_tables(server_url: URL) -> None:
     """`gisgrid db downgrade` that would drop tables or columns asks (or takes --yes); one losing nothing does not."""
     from typer.testing import CliRunner
@@ -165,8 +196,8 @@ def test_db_downgrade_asks_before_dropping_tables(server_url: URL) -> None:
         refused = runner.invoke(app, ["db", "downgrade", "base"], env=env, input="n\n")
         assert refused.exit_code == 1
         assert refused.output == (
-            "downgrading to base drops tables or columns and the data in them (reverting migrations 0010, 0009, "
-            "0006, 0004, 0003, 0002, 0001). Continue? [y/N]: n\nAborted.\n"
+            "downgrading to base drops tables or columns and the data in them (reverting migrations 0011, 0010, "
+            "0009, 0006, 0004, 0003, 0002, 0001). Continue? [y/N]: n\nAborted.\n"
         )
         assert migrate.current(url) == migrate.head() and set(inspect(engine).get_table_names()) >= TABLES
 
@@ -177,7 +208,7 @@ def test_db_downgrade_asks_before_dropping_tables(server_url: URL) -> None:
             assert isinstance(unknown.exception, ConfigError), unknown.output  # main() prints it as one line
             assert unknown.exception.message.startswith(f"cannot {command} to {target!r}: "), unknown.exception.message
         assert migrate.current(url) == migrate.head()
-        step = runner.invoke(app, ["db", "downgrade", "0008", "--yes"], env=env)  # 0010, 0009 drop columns
+        step = runner.invoke(app, ["db", "downgrade", "0008", "--yes"], env=env)  # 0011, 0010, 0009 drop columns
         assert (step.exit_code, step.output) == (0, "at revision 0008\n")
         quiet = runner.invoke(app, ["db", "downgrade", "0006"], env=env)  # 0008, 0007 drop no data: not asked
         assert (quiet.exit_code, quiet.output) == (0, "at revision 0006\n")

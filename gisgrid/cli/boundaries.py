@@ -8,6 +8,7 @@ import typer
 
 from gisgrid.cli import boundary_options as bo
 from gisgrid.cli.common import echo, settings_of
+from gisgrid.grids import store
 from gisgrid.grids.workflows import import_boundaries
 from gisgrid.storage.database import make_engine, prepare_database
 
@@ -65,3 +66,37 @@ def import_(
         echo("dry run: nothing written")
     else:
         echo(f"stored: {result.summary.inserted} inserted, {result.summary.updated} updated")
+        if result.provisional_stored:
+            echo(
+                f"临时编码 provisional: {result.provisional_stored} stored unit(s) have a code gisgrid numbered "
+                "(theirs or their street's); list them with gisgrid boundaries list --provisional"
+            )
+
+
+@app.command("list")
+def list_(
+    ctx: typer.Context,
+    level: bo.Level | None = typer.Option(None, "--level", help="Only units of this level."),
+    provisional: bool = typer.Option(
+        False, "--provisional", help="Only units whose code contains a part gisgrid numbered (--assign-codes)."
+    ),
+) -> None:
+    """List the stored units: code, level, name, parent; 临时编码 provisional marks codes gisgrid numbered."""
+    engine = make_engine(prepare_database(settings_of(ctx), echo))
+    try:
+        with engine.connect() as conn:
+            units = store.list_admin_units(conn, level=level.value if level else None, provisional_only=provisional)
+    finally:
+        engine.dispose()
+    for u in units:
+        echo("\t".join([u["code"], u["level"], u["name"], u["parent_code"] or "-", _provisional_text(u)]).rstrip())
+    echo(f"{len(units)} unit(s)" + (", all with provisional codes" if provisional else ""))
+
+
+def _provisional_text(unit: dict[str, object]) -> str:
+    """Which part of the code was numbered: its own (临时编码), or only its street's (上级临时编码)."""
+    if unit["code_assigned"]:
+        return "临时编码 provisional"
+    if unit["code_provisional"]:
+        return f"上级临时编码 provisional street part {str(unit['code'])[:9]}"
+    return ""

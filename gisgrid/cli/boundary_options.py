@@ -32,7 +32,12 @@ ParentFieldOpt = typer.Option("parent_code", "--parent-field", help="Field with 
 ParentNameFieldOpt = typer.Option(
     "parent_name", "--parent-name-field", help="Field naming the parent district when it is built from its streets."
 )
-AssignOpt = typer.Option(False, "--assign-codes", help="Number children 001… (north→south, west→east).")
+AssignOpt = typer.Option(
+    False,
+    "--assign-codes",
+    help="Number children without a code 001… (north→south, west→east): stored as 临时编码 provisional codes "
+    "(gisgrid boundaries list --provisional).",
+)
 SrcCrsOpt = typer.Option(None, "--src-crs", help="CRS of the file when it has none, e.g. EPSG:4547.")
 SrcDatumOpt = typer.Option(
     None, "--src-datum", help="Datum of lon/lat input: wgs84, cgcs2000, gcj02 (高德), bd09 (百度)."

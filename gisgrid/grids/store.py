@@ -46,6 +46,13 @@ def hex_ewkb(geoms: Any) -> np.ndarray:
 
 # -- administrative units -------------------------------------------------------------------------
 
+#: SQL: the code in ``{code}`` contains a part gisgrid numbered (``admin_units.code_assigned``, --assign-codes) — its
+#: street (first 9 digits) or community (first 12) part; the same rule as ``gisgrid.boundaries.provisional``. Unit
+#: grids (15 digits) and tier grids (9, 12, 14) take the flag from their units this way; it is stored nowhere else.
+PROVISIONAL = (
+    "EXISTS (SELECT 1 FROM admin_units pa WHERE pa.code_assigned AND pa.code IN (left({code}, 9), left({code}, 12)))"
+)
+
 
 @dataclass
 class SaveSummary:
@@ -85,11 +92,11 @@ def save_admin_units(conn: Connection, units: gpd.GeoDataFrame, metric_epsg: int
     wkb = hex_ewkb(units.geometry.to_numpy())
     stmt = text(
         """
-        INSERT INTO admin_units (code, name, level, parent_code, area_m2, metric_srid, geom)
-        VALUES (:code, :name, :level, :parent, :area, :srid, ST_GeomFromEWKB(decode(:wkb, 'hex')))
+        INSERT INTO admin_units (code, name, level, parent_code, area_m2, metric_srid, code_assigned, geom)
+        VALUES (:code, :name, :level, :parent, :area, :srid, :assigned, ST_GeomFromEWKB(decode(:wkb, 'hex')))
         ON CONFLICT (code) DO UPDATE SET name = EXCLUDED.name, level = EXCLUDED.level,
             parent_code = EXCLUDED.parent_code, area_m2 = EXCLUDED.area_m2,
-            metric_srid = EXCLUDED.metric_srid, geom = EXCLUDED.geom
+            metric_srid = EXCLUDED.metric_srid, code_assigned = EXCLUDED.code_assigned, geom = EXCLUDED.geom
         """
     )
     params = [
@@ -100,14 +107,48 @@ def save_admin_units(conn: Connection, units: gpd.GeoDataFrame, metric_epsg: int
             "parent": parent if isinstance(parent, str) else None,
             "area": float(area),
             "srid": metric_epsg,
+            "assigned": bool(assigned),
             "wkb": w,
         }
-        for code, name, level, parent, area, w in zip(
-            units["code"], units["name"], units["level"], units["parent_code"], areas, wkb, strict=True
+        for code, name, level, parent, area, assigned, w in zip(
+            units["code"],
+            units["name"],
+            units["level"],
+            units["parent_code"],
+            areas,
+            units["code_assigned"],
+            wkb,
+            strict=True,
         )
     ]
     conn.execute(stmt, params)
     return SaveSummary(inserted=len(set(codes) - have), updated=len(have), codes=codes)
+
+
+def list_admin_units(
+    conn: Connection, *, level: str | None = None, provisional_only: bool = False
+) -> list[dict[str, Any]]:
+    """Stored units by code: code, name, level, parent_code, code_assigned (its own part numbered by gisgrid) and
+    code_provisional (its code contains such a part, its own or its street's)."""
+    sql = text(
+        f"""
+        SELECT * FROM (
+            SELECT u.code, u.name, u.level, u.parent_code, u.code_assigned,
+                   {PROVISIONAL.format(code="u.code")} AS code_provisional
+            FROM admin_units u
+            WHERE CAST(:level AS text) IS NULL OR u.level = :level
+        ) x
+        WHERE NOT :only OR x.code_provisional
+        ORDER BY x.code
+        """
+    )
+    return [dict(r) for r in conn.execute(sql, {"level": level, "only": provisional_only}).mappings()]
+
+
+def count_provisional(conn: Connection) -> int:
+    """Stored units whose code contains a part numbered by gisgrid (see ``PROVISIONAL``)."""
+    sql = f"SELECT count(*) FROM admin_units u WHERE {PROVISIONAL.format(code='u.code')}"
+    return int(conn.execute(text(sql)).scalar_one())
 
 
 LOWEST_UNITS_SQL = """
@@ -269,14 +310,15 @@ def load_unit_grids(conn: Connection, district: str | None = None) -> gpd.GeoDat
     sql = text(
         """
         SELECT g.code, g.district_code, g.street_code, g.community_code, g.seq, g.row, g.col, g.area_m2,
-               g.tier3_code, d.name AS district_name, s.name AS street_name, c.name AS community_name, g.geom
+               g.tier3_code, d.name AS district_name, s.name AS street_name, c.name AS community_name,
+               {provisional} AS code_provisional, g.geom
         FROM unit_grids g
         LEFT JOIN admin_units d ON d.code = g.district_code
         LEFT JOIN admin_units s ON s.code = g.street_code
         LEFT JOIN admin_units c ON c.code = g.community_code
         WHERE CAST(:district AS text) IS NULL OR g.district_code = :district
         ORDER BY g.code
-        """
+        """.format(provisional=PROVISIONAL.format(code="g.code"))
     )
     gdf = gpd.read_postgis(sql, conn, geom_col="geom", params={"district": district})
     return gdf.rename_geometry("geometry")
@@ -503,9 +545,9 @@ def load_management_grids(conn: Connection, tier: int) -> gpd.GeoDataFrame:
                round(ST_Area(m.geom::geography)::numeric, 2)::float8 AS area_m2,
                (SELECT count(*) FROM unit_grids g
                  WHERE g.tier3_code = m.code OR g.community_code = m.code OR g.street_code = m.code) AS unit_grids,
-               m.geom
+               {provisional} AS code_provisional, m.geom
         FROM management_grids m WHERE m.tier = :tier ORDER BY m.code
-        """
+        """.format(provisional=PROVISIONAL.format(code="m.code"))
     )
     return gpd.read_postgis(sql, conn, geom_col="geom", params={"tier": tier}).rename_geometry("geometry")
 
@@ -519,8 +561,9 @@ json_build_object(
   'properties', json_build_object(
      'code', g.code, 'tier', 'unit', 'district_code', g.district_code, 'street_code', g.street_code,
      'community_code', g.community_code, 'seq', g.seq, 'area_m2', g.area_m2, 'tier3_code', g.tier3_code,
-     'district_name', d.name, 'street_name', s.name, 'community_name', c.name))
-"""
+     'district_name', d.name, 'street_name', s.name, 'community_name', c.name,
+     'code_provisional', {provisional}))
+""".format(provisional=PROVISIONAL.format(code="g.code"))
 _UNIT_FROM = """
 FROM unit_grids g
 LEFT JOIN admin_units d ON d.code = g.district_code
@@ -534,8 +577,8 @@ json_build_object(
   'properties', json_build_object(
      'code', m.code, 'tier', m.tier, 'name', m.name, 'parent_code', m.parent_code,
      'admin_code', m.admin_code, 'leader_name', m.leader_name, 'leader_phone', m.leader_phone,
-     'staff', m.staff))
-"""
+     'staff', m.staff, 'code_provisional', {provisional}))
+""".format(provisional=PROVISIONAL.format(code="m.code"))
 
 
 def _bbox_clause(alias: str, bbox: tuple[float, float, float, float] | None) -> tuple[str, dict[str, float]]:
@@ -596,7 +639,8 @@ def locate(conn: Connection, lon: float, lat: float) -> dict[str, Any]:
                 SELECT g.code, g.district_code, g.street_code, g.community_code, g.tier3_code,
                        d.name AS district_name, t1.name AS tier1_name, t2.name AS tier2_name,
                        t3.name AS tier3_name, t1.code AS tier1_code, t2.code AS tier2_code,
-                       t3.leader_name AS tier3_leader_name, t3.leader_phone AS tier3_leader_phone
+                       t3.leader_name AS tier3_leader_name, t3.leader_phone AS tier3_leader_phone,
+                       {PROVISIONAL.format(code="g.code")} AS code_provisional
                 FROM unit_grids g
                 LEFT JOIN admin_units d ON d.code = g.district_code
                 LEFT JOIN management_grids t1 ON t1.code = g.street_code AND t1.tier = 1
@@ -619,6 +663,8 @@ def locate(conn: Connection, lon: float, lat: float) -> dict[str, Any]:
         )
     return {
         "unit_grid": row["code"],
+        # The codes embed a street/community part gisgrid numbered (--assign-codes): not official codes.
+        "code_provisional": row["code_provisional"],
         "district": {"code": row["district_code"], "name": row["district_name"]},
         "tier1": {"code": row["tier1_code"], "name": row["tier1_name"]} if row["tier1_code"] else None,
         "tier2": {"code": row["tier2_code"], "name": row["tier2_name"]} if row["tier2_code"] else None,

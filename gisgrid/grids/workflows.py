@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Connection, Engine, text
 
-from gisgrid.boundaries import BoundaryOptions, BoundarySet, read_boundaries
+from gisgrid.boundaries import BoundaryOptions, BoundarySet, provisional, read_boundaries
 from gisgrid.errors import InvalidInput
 from gisgrid.grids import store
 from gisgrid.grids.cutting import CoverageReport, check_coverage, cut_unit_grids, resolve_metric_crs
@@ -56,6 +56,8 @@ def make_grids_from_file(
     units = lowest_units(bset.units)
     cells = cut_unit_grids(units, cell_area=cell_area, crs=crs, sliver=sliver)
     coverage = check_coverage(units, cells)
+    # Whoever receives the file must see which codes embed a part numbered here (--assign-codes), not official.
+    cells["code_provisional"] = provisional(cells["code"], set(bset.units.loc[bset.units["code_assigned"], "code"]))
     written = write_layer(cells, out, fmt=fmt, layer="unit_grids", encoding=encoding) if out else []
     return MakeResult(cells=cells, boundaries=bset, coverage=coverage, written=written)
 
@@ -65,6 +67,8 @@ class ImportResult:
     boundaries: BoundarySet
     metric_epsg: int
     summary: store.SaveSummary | None  # None on --dry-run
+    #: Stored units whose code contains a part gisgrid numbered, after the import (None on --dry-run).
+    provisional_stored: int | None = None
 
 
 def import_boundaries(engine: Engine, path: Path, opts: BoundaryOptions, *, dry_run: bool = False) -> ImportResult:
@@ -91,7 +95,8 @@ def import_boundaries(engine: Engine, path: Path, opts: BoundaryOptions, *, dry_
     with engine.begin() as conn:
         summary = store.save_admin_units(conn, bset.units, epsg)
         store.rebuild_tiers_1_2(conn)
-    return ImportResult(bset, epsg, summary)
+        provisional = store.count_provisional(conn)
+    return ImportResult(bset, epsg, summary, provisional)
 
 
 @dataclass

@@ -60,6 +60,9 @@ class AdminUnit(Base):
     metric_srid: Mapped[int | None] = mapped_column(Integer)
     geom: Mapped[WKBElement] = mapped_column(_geom("MULTIPOLYGON"))
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    #: The code's own last part (001…) was numbered by gisgrid (--assign-codes), not taken from the source file: a
+    #: provisional code to be replaced by the official one. Grids derive their flag from here (store.PROVISIONAL).
+    code_assigned: Mapped[bool] = mapped_column(Boolean, server_default=false())
 
 
 class ManagementGrid(Base):
