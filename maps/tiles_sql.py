@@ -54,7 +54,11 @@ class Layer:
     id_column: str | None = None  # an integer column used as the MVT feature id
     simplify: bool = True  # polygons simplified below SIMPLIFY_BELOW (not unit grids: mostly 5-point boxes)
     max_age: int = 60  # Cache-Control seconds
-    order: str | None = None  # which features a tile over the cap keeps first (columns of the select list)
+    # A tile over the cap keeps the features matching ``keep_first`` (a condition over alias ``t``) first, in
+    # ``keep_order``; ``draw_order`` (over the select list, alias ``q``) orders the tile's features, later on top.
+    keep_first: str | None = None
+    keep_order: str = "t.id"
+    draw_order: str | None = None
 
 
 LAYERS: dict[str, Layer] = {
@@ -86,9 +90,12 @@ LAYERS: dict[str, Layer] = {
             "(t.due_at IS NOT NULL AND t.state <> ALL(CAST(:no_clock AS text[]))) AS clock",
             polygons=False,
             id_column="fid",
+            min_zoom=12,  # below, a tile holds a district's every case ever reported: the heat map is the overview
             max_age=10,
-            # A capped tile keeps the most urgent cases: running clocks by due time (overdue first), newest last.
-            order="r.clock DESC, r.due_epoch NULLS LAST, r.id DESC",
+            # A capped tile keeps the cases with a running clock first, the most overdue first; drawn on top.
+            keep_first="t.due_at IS NOT NULL AND t.state <> ALL(CAST(:no_clock AS text[]))",
+            keep_order="t.due_at, t.id DESC",
+            draw_order="q.clock, q.due_epoch DESC NULLS FIRST, q.id",
         ),
     )
 }
@@ -115,20 +122,40 @@ def tile_sql(spec: Layer, z: int, srid: int) -> str:
     if spec.polygons and spec.simplify and z < SIMPLIFY_BELOW:
         geom = f"ST_SimplifyPreserveTopology({geom}, :tol)"
     id_arg = f", '{spec.id_column}'" if spec.id_column else ""
-    order = f"ORDER BY {spec.order}" if spec.order else ""
-    return f"""
-        SELECT coalesce(ST_AsMVT(q, '{spec.name}', {EXTENT}, 'geom'{id_arg}), ''::bytea)
-        FROM (
+    draw = f" ORDER BY {spec.draw_order}" if spec.draw_order else ""
+
+    envelope = f"t.geom && ST_Transform(ST_TileEnvelope(:z, :x, :y, margin => :margin), {int(srid)})"
+    mvt_geom = f"ST_AsMVTGeom({geom}, ST_TileEnvelope(:z, :x, :y), {EXTENT}, {BUFFER}, true) AS geom"
+
+    def features(condition: str) -> str:
+        return f"""
             SELECT * FROM (
-                SELECT {spec.columns},
-                       ST_AsMVTGeom({geom}, ST_TileEnvelope(:z, :x, :y), {EXTENT}, {BUFFER}, true) AS geom
+                SELECT {spec.columns}, {mvt_geom}
                 FROM {spec.table} t
-                WHERE t.geom && ST_Transform(ST_TileEnvelope(:z, :x, :y, margin => :margin), {int(srid)})
-                  AND {spec.where}
+                WHERE {envelope} AND {spec.where} AND {condition}
             ) r
             WHERE r.geom IS NOT NULL  -- before the cap: features clipped away must not take places in it
-            {order}
-            LIMIT :cap
+            LIMIT :cap"""
+
+    if spec.keep_first is None:
+        chosen = features("TRUE")
+    else:
+        # The features kept first are chosen on the table's own columns (a top-N sort) before any geometry is
+        # made: sorting made features made an overview tile of 100,000 cases 4–8 times slower. (Points: the
+        # envelope's margin is the buffer, so none of them is clipped away after taking a place.)
+        chosen = f"""
+            SELECT {spec.columns}, {mvt_geom}
+            FROM (
+                SELECT * FROM {spec.table} t
+                WHERE {envelope} AND {spec.where} AND {spec.keep_first}
+                ORDER BY {spec.keep_order} LIMIT :cap
+            ) t
+            UNION ALL
+            SELECT * FROM ({features(f"NOT ({spec.keep_first})")}) b
+            LIMIT :cap"""
+    return f"""
+        SELECT coalesce(ST_AsMVT(q, '{spec.name}', {EXTENT}, 'geom'{id_arg}{draw}), ''::bytea)
+        FROM ({chosen}
         ) q
     """
 

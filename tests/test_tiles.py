@@ -185,11 +185,15 @@ def test_a_capped_cases_tile_keeps_the_most_urgent_cases(client: TestClient, cle
                 "features"
             ]
         ]
-        for cap in (1, 2, 3)
+        for cap in (1, 2, 3, 4)
     }
+    # Kept: running clocks first, the most overdue first; drawn in the reverse order, so the most urgent is on top.
     assert kept[1] == [overdue]
-    assert sorted(kept[2]) == sorted([overdue, sooner])
-    assert sorted(kept[3]) == sorted([overdue, sooner, later])  # the case without a clock is the first left out
+    assert kept[2] == [sooner, overdue]
+    assert kept[3] == [later, sooner, overdue]
+    assert kept[4] == [closed, later, sooner, overdue]  # the case without a clock is the first left out
+    below = client.get(f"/tiles/cases/11/{x >> (z - 11)}/{y >> (z - 11)}.mvt")  # an overview: the heat map's
+    assert below.status_code == 200 and below.content == b""
 
 
 @pytest.mark.parametrize(
