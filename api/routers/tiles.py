@@ -39,7 +39,9 @@ _PATH_PARAMETERS = [
     summary="矢量瓦片 Vector tile (MVT) of one layer",
     description=(
         "Layers: " + ", ".join(tiles_sql.LAYERS) + ". Each tile holds one MVT layer named like the URL layer. "
-        f"Extent {tiles_sql.EXTENT}, buffer {tiles_sql.BUFFER}; components only from zoom 13 and cases from zoom 12 (empty below: the heat map is the overview); "
+        f"Extent {tiles_sql.EXTENT}, buffer {tiles_sql.BUFFER}; components only from zoom "
+        f"{tiles_sql.LAYERS['components'].min_zoom} and cases from zoom {tiles_sql.LAYERS['cases'].min_zoom} "
+        "(empty below: /cases/heat is the overview); "
         f"at most {tiles_sql.MAX_FEATURES} features per tile. Gzipped when the client accepts it."
     ),
     response_class=Response,
