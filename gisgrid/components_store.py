@@ -26,6 +26,7 @@ from sqlalchemy import Connection, Engine, text
 from gisgrid import geodesy
 from gisgrid.catalogue import CODE_DIGITS, Catalogue, load_catalogue
 from gisgrid.components import (
+    POSITION_TOLERANCE_DEG,
     RETIRED,
     SERIAL_DIGITS,
     STATUSES,
@@ -275,6 +276,8 @@ class UnitGrids:
         if bounds is None:
             return cls(None, np.empty((0, 3), dtype=object))
         x0, y0, x1, y1 = bounds
+        tol = POSITION_TOLERANCE_DEG  # the cells a point on the boundary within the tolerance goes to (locate)
+        x0, y0, x1, y1 = x0 - tol, y0 - tol, x1 + tol, y1 + tol
         rows = conn.execute(
             text(
                 "SELECT code, street_code, community_code, ST_AsBinary(geom) FROM unit_grids "
@@ -289,15 +292,24 @@ class UnitGrids:
     def locate(self, points: np.ndarray) -> pd.DataFrame:
         """Unit grid, street and community of each point (None outside every grid).
 
-        A point on the shared edge of two cells goes to the smaller code, as ``ORDER BY code LIMIT 1`` would."""
+        A point on the shared edge of two cells goes to the smaller code, as ``ORDER BY code LIMIT 1`` would; a point
+        outside every cell by no more than :data:`POSITION_TOLERANCE_DEG` (the district check accepts it as on the
+        boundary) goes to the nearest cell within it the same way."""
         out = np.full((len(points), 3), None, dtype=object)
         if self.tree is not None and len(points):
-            point_idx, grid_idx = self.tree.query(points, predicate="intersects")
-            order = np.lexsort((grid_idx, point_idx))  # grids are in code order: the smallest index, smallest code
-            point_idx, grid_idx = point_idx[order], grid_idx[order]
-            first = np.r_[True, point_idx[1:] != point_idx[:-1]] if len(point_idx) else np.zeros(0, dtype=bool)
-            out[point_idx[first]] = self.meta[grid_idx[first]]
+            self._first_by_code(out, points, np.arange(len(points)), predicate="intersects")
+            outside = np.flatnonzero(pd.isna(out[:, 0]))
+            if len(outside):
+                self._first_by_code(out, points[outside], outside, predicate="dwithin", distance=POSITION_TOLERANCE_DEG)
         return pd.DataFrame(out, columns=["unit_grid_code", "street_code", "community_code"], dtype=object)
+
+    def _first_by_code(self, out: np.ndarray, points: np.ndarray, rows: np.ndarray, **query: Any) -> None:
+        assert self.tree is not None
+        point_idx, grid_idx = self.tree.query(points, **query)
+        order = np.lexsort((grid_idx, point_idx))  # grids are in code order: the smallest index, smallest code
+        point_idx, grid_idx = point_idx[order], grid_idx[order]
+        first = np.r_[True, point_idx[1:] != point_idx[:-1]] if len(point_idx) else np.zeros(0, dtype=bool)
+        out[rows[point_idx[first]]] = self.meta[grid_idx[first]]
 
 
 def same_place_duplicates(

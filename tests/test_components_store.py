@@ -20,6 +20,7 @@ from gisgrid.components_store import (
     ComponentQuery,
     ImportOptions,
     ImportSummary,
+    UnitGrids,
     catalogue_for,
     import_components,
     query_components,
@@ -488,3 +489,21 @@ def test_bulk_load_keeps_component_cells_and_turns_the_trigger_back_on(
     assert more.inserted == 1
     assert sum(n for n, _, _ in cells().values()) == 36
     assert_cells_right()
+
+
+def test_a_point_within_the_position_tolerance_outside_every_cell_takes_the_cell_it_touches() -> None:
+    """The district check takes a point 1 cm or less outside the boundary as on it (an export's rounding): it is
+    located like a point on the edge, not left without a unit grid; 2 cm out is no cell's."""
+    south, north = shapely.box(116.49, 39.94, 116.50, 39.95), shapely.box(116.49, 39.95, 116.50, 39.96)
+    meta = np.array([("A", "s1", "c1"), ("B", "s1", "c2")], dtype=object)
+    grids = UnitGrids(shapely.STRtree([south, north]), meta)
+    lon = [116.50 + 0.6e-7, 116.50 + 2e-7, 116.495, 116.50 + 0.6e-7, 116.495]
+    lat = [39.945, 39.945, 39.955, 39.95, 39.95]  # east of A; 2 cm east; inside B; east of both (corner); A/B edge
+    located = grids.locate(shapely.points(lon, lat))
+    assert located.to_numpy().tolist() == [
+        ["A", "s1", "c1"],
+        [None, None, None],
+        ["B", "s1", "c2"],
+        ["A", "s1", "c1"],
+        ["A", "s1", "c1"],
+    ]
