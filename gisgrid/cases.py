@@ -28,6 +28,7 @@ from gisgrid.components_store import catalogue_for
 from gisgrid.errors import Conflict, InvalidInput, NotFound, Reason
 from gisgrid.evaluation import traffic_lights
 from gisgrid.events import DISPOSAL_NODE, EventCatalogue, EventClass, load_event_catalogue, matter_code_of
+from gisgrid.grids import store as grid_store
 from gisgrid.photos import PhotoInfo, PhotoStore, inspect_photo
 from gisgrid.settings import STORAGE_SRID, Settings
 from gisgrid.storage.prepared import AsyncFetcher, Prepared
@@ -871,6 +872,7 @@ def _reopen_duplicates(
             note=note,
             details={"kept_case": kept.id, "kept_case_no": kept.case_no, "kept_state": kept_state, "reason": note},
         )
+    grid_store.refresh_case_codes(conn, [r.id for r in rows])  # merged, they kept the codes of their report
     return [r.id for r in rows]
 
 

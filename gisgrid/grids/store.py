@@ -280,6 +280,28 @@ def relocate_cases(conn: Connection) -> int:
     return int(result.rowcount or 0)
 
 
+def refresh_case_codes(conn: Connection, case_ids: list[int]) -> None:
+    """Cases back in progress (a merged duplicate reopened) take the codes of the grids they lie in now, as a case
+    in progress does on a regroup or a boundary change: their recorded cell while it still covers them, else the
+    covering cell of the lowest code, with its street, community and tier-3 codes. (Finished, they kept the codes
+    they were handled under.) A case no grid covers any more keeps its codes."""
+    conn.execute(
+        text(
+            """
+            UPDATE cases c SET unit_grid_code = u.code, street_code = u.street_code,
+                   community_code = u.community_code, tier3_code = u.tier3_code
+            FROM cases k
+            CROSS JOIN LATERAL (
+                SELECT g.code, g.street_code, g.community_code, g.tier3_code FROM unit_grids g
+                WHERE ST_Covers(g.geom, k.geom) ORDER BY g.code IS DISTINCT FROM k.unit_grid_code, g.code LIMIT 1
+            ) u
+            WHERE k.id = c.id AND c.id = ANY(:ids) AND k.geom IS NOT NULL
+            """
+        ),
+        {"ids": case_ids},
+    )
+
+
 def relocate_components(conn: Connection) -> int:
     """Keep each component's unit grid (and street/community) current after the grids changed: the lowest code
     of the grids covering it — the rule case intake and ``/grids/locate`` follow, so a component on a shared edge

@@ -323,3 +323,42 @@ def test_a_boundary_change_moves_a_finished_case_to_the_cell_that_covers_it_keep
         open_: (cell["code"], cell["street_code"], cell["community_code"], cell["tier3_code"]),
         rejected: (cell["code"], *fake[1:]),
     }
+
+
+def test_a_merged_duplicate_reopened_after_a_regroup_answers_to_its_grids_tier3_of_now(
+    loaded: Engine, services: svc.CaseServices
+) -> None:
+    """A merged duplicate kept its tier-3 code through a regroup (finished then); when its kept case is voided it is
+    a case in progress again, under the tier-3 grid its unit grid belongs to now."""
+    from gisgrid.grids import store
+    from gisgrid.grids.tiers import group_tier3
+
+    with loaded.connect() as conn:
+        cells = store.load_unit_grids(conn)
+    regrouped = group_tier3(cells, target_size=7)
+    moves = cells.loc[regrouped.ne(cells["tier3_code"])]
+    cell = moves.iloc[0]
+    old_code, new_code = cell["tier3_code"], regrouped.loc[moves.index[0]]
+    point = cell.geometry.representative_point()
+    now = dt.datetime(2025, 9, 26, 10, tzinfo=ZoneInfo("Asia/Shanghai"))
+    kept, dup = (
+        svc.intake(
+            loaded, services, svc.Intake(class_code="06010", lon=point.x, lat=point.y, datum="cgcs2000"), now=now
+        )[0]
+        for _ in range(2)
+    )
+    svc.merge_duplicate(loaded, services, dup, kept, actor="值班长", role="shift_lead", version=1)
+    workflows.build_tiers(loaded, target_size=7)
+    with loaded.connect() as conn:
+        codes = dict(conn.execute(text("SELECT id, tier3_code FROM cases")).all())
+    assert codes == {kept: new_code, dup: old_code}
+
+    payload = {"reason": "虚假上报"}
+    svc.act(loaded, services, kept, svc.ActionRequest("void", "shift_lead", "测试员", 1, payload=payload), now=now)
+
+    with loaded.connect() as conn:
+        rows = conn.execute(
+            text("SELECT c.id, c.state, c.tier3_code, c.unit_grid_code = g.code FROM cases c JOIN unit_grids g "
+                 "ON ST_Covers(g.geom, c.geom) ORDER BY c.id")
+        ).all()  # fmt: skip
+    assert [tuple(r) for r in rows] == [(kept, "voided", new_code, True), (dup, "reported", new_code, True)]
