@@ -680,9 +680,10 @@ def _build_case(
                 ctx.role[i],
                 f"{role} is a source, not a workflow role: use one of {', '.join(workflow.ROLES)}",
             )
-        if given_action == "reopen" or (not given_action and case.state == "voided" and target == "reported"):
+        if given_action == "reopen":
             # 重新受理: a merged duplicate back to intake because its kept case ended voided or rejected (the log
-            # entry the service writes; which of the two is not in the row, and the step is the same).
+            # entry the service writes; which of the two is not in the row, and the step is the same). Only when
+            # the row says so: a case voided as a false report does not come back by a state change alone.
             try:
                 tr = workflow.reopen_duplicate(case, "voided")
             except workflow.TransitionNotAllowed as exc:
@@ -699,7 +700,7 @@ def _build_case(
                     "from_state": tr.from_state,
                     "to_state": tr.to_state,
                     "actor": ctx.actor[i] or workflow.LOG_ACTIONS["reopen"],
-                    "role": role or tr.role,
+                    "role": role or workflow.TRANSITIONS["void"].roles[0],  # who voided the kept case
                     "at": ctx.at[i],
                     "department_code": None,
                     "details": dict(tr.details),

@@ -16,7 +16,7 @@ from sqlalchemy import Engine, text
 from typer.testing import CliRunner
 
 from gisgrid import cases as svc
-from gisgrid import history
+from gisgrid import history, workflow
 from gisgrid.cli import _register_optional, app
 from gisgrid.errors import InvalidInput
 from gisgrid.evaluation import Period, evaluate
@@ -427,7 +427,8 @@ def test_aliases_labels_extensions_and_deferral(catalogue_services: svc.CaseServ
 
 def test_a_reopened_duplicate_is_replayed_back_to_intake(catalogue_services: svc.CaseServices, tmp_path: Path) -> None:
     """重新受理 (a merged duplicate back to 上报 when its kept case was voided or rejected), as the service logs it:
-    by its action name or label, or with no action from 作废 to 上报; the case goes on from intake."""
+    by its action name or label; the case goes on from intake. 作废 → 上报 without that action is refused (a case
+    voided as a false report does not come back), and so is a reopen of a case that is not voided."""
     rows = [
         ("C-3", "06010", "113.6746", "34.7454", "patrol", "上报", "监督员", "", "2025-09-02T09:00", "", ""),
         ("C-3", "", "", "", "", "作废", "值班长", "李", "2025-09-02T09:05", "与案件 C-1 重复", ""),
@@ -435,7 +436,10 @@ def test_a_reopened_duplicate_is_replayed_back_to_intake(catalogue_services: svc
         ("C-3", "", "", "", "", "核实", "监督员", "张伟", "2025-09-02T10:30", "", ""),
         ("C-4", "06010", "113.6746", "34.7454", "patrol", "reported", "supervisor", "", "2025-09-02T09:00", "", ""),
         ("C-4", "", "", "", "", "voided", "shift_lead", "", "2025-09-02T09:05", "", ""),
-        ("C-4", "", "", "", "", "reported", "", "", "2025-09-02T10:00", "", ""),
+        ("C-4", "", "", "", "", "reported", "", "", "2025-09-02T10:00", "", "reopen"),
+        ("C-6", "06010", "113.6746", "34.7454", "patrol", "reported", "supervisor", "", "2025-09-02T09:00", "", ""),
+        ("C-6", "", "", "", "", "voided", "shift_lead", "", "2025-09-02T09:05", "虚假举报", ""),
+        ("C-6", "", "", "", "", "reported", "", "", "2025-09-02T10:00", "", ""),
         ("C-5", "06010", "113.6746", "34.7454", "patrol", "reported", "supervisor", "", "2025-09-02T09:00", "", ""),
         ("C-5", "", "", "", "", "reported", "", "", "2025-09-02T10:00", "", "reopen"),
     ]  # fmt: skip
@@ -457,12 +461,18 @@ def test_a_reopened_duplicate_is_replayed_back_to_intake(catalogue_services: svc
     assert (reopen["role"], reopen["actor"], reopen["note"]) == ("shift_lead", "李", "主案作废，重新受理")
     assert reopen["details"] == {"kept_state": "voided"}
     assert steps[steps["to_state"] == "reported"]["action"].tolist() == ["report", "reopen", "report", "reopen"]
-    error = parsed.errors.set_index("row").loc[10]
-    assert (error["field"], error["reason"]) == (
+    c4 = steps[steps["case_id"] == steps["case_id"].iloc[-1]]
+    assert c4["role"].tolist()[-1] == workflow.TRANSITIONS["void"].roles[0]  # no role given: who voids
+    errors = parsed.errors.set_index("row")
+    assert errors.loc[11, ["field", "reason"]].tolist() == [
+        "state",
+        "impossible transition order: the case was already voided (作废), a final state",
+    ]
+    assert errors.loc[13, ["field", "reason"]].tolist() == [
         "state",
         "impossible transition order: reopen is not allowed in state 'reported' (上报): only a merged (voided) "
         "duplicate is reopened",
-    )
+    ]
 
 
 def test_checks_scale_to_a_simulated_history(catalogue_services: svc.CaseServices) -> None:
