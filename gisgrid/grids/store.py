@@ -486,18 +486,26 @@ def save_tier3(
         ),
         {"c": change.rebuilt},
     )
-    conn.execute(
-        text(
-            "UPDATE unit_grids g SET tier3_code = a.tier3 FROM _tier3_assign a "
-            "WHERE a.code = g.code AND g.tier3_code IS DISTINCT FROM a.tier3"
+    regrouped = (
+        conn.execute(
+            text(
+                "UPDATE unit_grids g SET tier3_code = a.tier3 FROM _tier3_assign a "
+                "WHERE a.code = g.code AND g.tier3_code IS DISTINCT FROM a.tier3 RETURNING g.code"
+            )
         )
+        .scalars()
+        .all()
     )
-    conn.execute(
-        text(
-            "UPDATE unit_grids g SET tier3_code = NULL WHERE g.unit_code = ANY(:u) AND g.tier3_code IS NOT NULL "
-            "AND NOT EXISTS (SELECT 1 FROM _tier3_assign a WHERE a.code = g.code)"
-        ),
-        {"u": parents},
+    regrouped += (
+        conn.execute(
+            text(
+                "UPDATE unit_grids g SET tier3_code = NULL WHERE g.unit_code = ANY(:u) AND g.tier3_code IS NOT NULL "
+                "AND NOT EXISTS (SELECT 1 FROM _tier3_assign a WHERE a.code = g.code) RETURNING g.code"
+            ),
+            {"u": parents},
+        )
+        .scalars()
+        .all()
     )
     conn.execute(
         text(
@@ -510,9 +518,13 @@ def save_tier3(
     # evaluation): it follows. A finished case keeps the grid it was handled in — the record past periods are
     # evaluated on. Where the grid was kept nothing moves.
     moved = "g.code = c.unit_grid_code AND g.unit_code = ANY(:u) AND c.tier3_code IS DISTINCT FROM g.tier3_code"
-    params = {"u": parents, "finished": FINISHED_STATES}
-    kept = conn.execute(
-        text(f"SELECT count(*) FROM cases c, unit_grids g WHERE {moved} AND c.state = ANY(:finished)"), params
+    params = {"u": parents, "finished": FINISHED_STATES, "regrouped": regrouped}
+    kept = conn.execute(  # those of the cells regrouped now (a case kept before is not counted again)
+        text(
+            f"SELECT count(*) FROM cases c, unit_grids g WHERE {moved} AND c.state = ANY(:finished) "
+            "AND g.code = ANY(:regrouped)"
+        ),
+        params,
     )
     change.finished_cases_kept = int(kept.scalar_one())
     result = conn.execute(

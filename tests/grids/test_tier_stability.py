@@ -281,6 +281,9 @@ def test_a_regroup_moves_cases_in_progress_and_leaves_finished_ones_where_they_w
         "; cases: 2 in progress moved to their unit grid's new tier-3 grid, "
         "3 finished (结案/不予立案/作废) kept the tier-3 grid they were handled in"
     )
+    again = workflows.build_tiers(loaded, target_size=7)  # the same grouping: nothing moves, nothing is counted
+    assert (again.change.cases_repointed, again.change.finished_cases_kept) == (0, 0)
+    assert "cases:" not in again.change.to_text()
 
 
 def test_a_boundary_change_moves_a_finished_case_to_the_cell_that_covers_it_keeping_its_codes(
