@@ -147,6 +147,7 @@ class ImportSummary:
     #: What refuses nothing but the user should see (row, field, value, reason), e.g. a department name that
     #: is not the one registered for the row's code.
     warnings: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=["row", "field", "value", "reason"]))
+    warnings_path: Path | None = None  # all of them, beside the refusals' file (--errors)
 
     def to_text(self) -> str:
         insert, update = ("would insert", "would update") if self.dry_run else ("inserted", "updated")
@@ -159,7 +160,10 @@ class ImportSummary:
         shown = self.warnings.head(WARNINGS_SHOWN)
         lines += [f"warning: row {w['row']} field {w['field']}: {w['reason']}" for _, w in shown.iterrows()]
         if len(self.warnings) > len(shown):
-            lines.append(f"… and {len(self.warnings) - len(shown)} more warning(s)")
+            where = f"all in {self.warnings_path}" if self.warnings_path else "all with --errors FILE"
+            lines.append(f"… and {len(self.warnings) - len(shown)} more warning(s) ({where})")
+        elif self.warnings_path:
+            lines.append(f"warnings written to {self.warnings_path}")
         if len(self.errors):
             first = self.errors.iloc[0]
             lines.append(f"first refusal: row {first['row']} field {first['field']}: {first['reason']}")
@@ -260,6 +264,11 @@ def anchor_bounds(accepted: pd.DataFrame) -> tuple[float, float, float, float] |
         gx0, gy0, gx1, gy1 = shapely.total_bounds(shapely.from_wkb(wkb[has_wkb]))
         x0, y0, x1, y1 = np.nanmin([x0, gx0]), np.nanmin([y0, gy0]), np.nanmax([x1, gx1]), np.nanmax([y1, gy1])
     return float(x0), float(y0), float(x1), float(y1)
+
+
+def warnings_path(errors_path: Path) -> Path:
+    """Where an import writes its warnings: beside the refusals' file, ``refused.csv`` → ``refused.warnings.csv``."""
+    return errors_path.with_name(f"{errors_path.stem}.warnings{errors_path.suffix or '.csv'}")
 
 
 @dataclass(frozen=True)
@@ -835,8 +844,12 @@ def import_components(
         summary.errors = errors.sort_values(["row", "field"], kind="stable").reset_index(drop=True)
         summary.refused_rows = sorted({int(r) for r in summary.errors["row"]})
         summary.refused = len(summary.refused_rows)
+        # A refused row's warnings would only distract from its refusal.
+        summary.warnings = summary.warnings[~summary.warnings["row"].isin(summary.refused_rows)].reset_index(drop=True)
         if opts.errors_path is not None and summary.refused:
             summary.errors_path = write_errors(summary.errors, opts.errors_path)
+        if opts.errors_path is not None and len(summary.warnings):
+            summary.warnings_path = write_errors(summary.warnings, warnings_path(opts.errors_path))
         if opts.all_or_nothing and summary.refused:
             trans.rollback()
             return summary

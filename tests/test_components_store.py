@@ -70,7 +70,31 @@ def test_the_summary_lists_the_first_warnings_and_counts_the_rest() -> None:
     lines = ImportSummary(read=n, unchanged=n, warnings=warnings, written=True).to_text().splitlines()
     assert lines[0] == f"read {n}, inserted 0, updated 0, unchanged {n}, refused 0"
     assert lines[1:] == [f"warning: row {r} field YHDWMC: name differs" for r in range(2, WARNINGS_SHOWN + 2)] + [
-        "… and 2 more warning(s)"
+        "… and 2 more warning(s) (all with --errors FILE)"
+    ]
+
+
+def test_the_warnings_of_accepted_rows_are_written_beside_the_refusals(district: Engine, tmp_path: Path) -> None:
+    """With --errors every warning is written (the summary shows the first 20), beside the refusals' file; a
+    refused row is not warned about as well."""
+    xs, ys = inside_points(WARNINGS_SHOWN + 3, seed=5)
+    lamp_dept = "990000000000000012"  # 城市照明管理处
+    rows = [
+        {"class_code": LAMP, "ZGBMDM": lamp_dept, "ZGBMMC": "路灯所", "lon": x, "lat": y}
+        for x, y in zip(xs, ys, strict=True)
+    ]
+    rows[-1]["lon"] = 0.0  # refused (0, 0) and its name differs too
+    rows[-1]["lat"] = 0.0
+    summary = run(district, write_csv(tmp_path / "c.csv", rows), errors_path=tmp_path / "refused.csv")
+    accepted = WARNINGS_SHOWN + 2
+    assert (summary.inserted, summary.refused, len(summary.warnings)) == (accepted, 1, accepted)
+    assert summary.warnings_path == tmp_path / "refused.warnings.csv"
+    written = pd.read_csv(summary.warnings_path, encoding="utf-8-sig", dtype=str)
+    assert written["row"].tolist() == [str(r) for r in range(2, accepted + 2)]
+    assert set(written["field"]) == {"ZGBMMC"}
+    assert summary.to_text().splitlines()[-3:-1] == [
+        f"… and 2 more warning(s) (all in {tmp_path / 'refused.warnings.csv'})",
+        f"first refusal: row {accepted + 2} field coordinates: coordinates are (0, 0): a placeholder, not a location",
     ]
 
 
