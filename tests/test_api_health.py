@@ -16,7 +16,7 @@ from tests.fixtures import host_port, outage_logged_not_sent
 def test_health_reports_database_postgis_and_migration(settings: Settings) -> None:
     with TestClient(create_app(settings)) as client:
         r = client.get("/health")
-    assert r.status_code == 200
+    assert r.status_code == 200 and r.headers["cache-control"] == "no-store"  # a probe reads it fresh
     body = r.json()
     assert body["status"] == "ok"
     assert body["database"]["reachable"] is True
@@ -29,7 +29,7 @@ def test_health_is_503_when_the_database_is_down_its_reason_only_logged(
 ) -> None:
     with caplog.at_level(logging.WARNING, logger="gisgrid.api"), TestClient(create_app(unreachable_settings)) as c:
         r = c.get("/health")
-    assert r.status_code == 503
+    assert r.status_code == 503 and r.headers["cache-control"] == "no-store"
     body = r.json()
     assert body["error"] == "database_unavailable"
     assert body["detail"]["status"] == "unavailable" and body["detail"]["database"]["reachable"] is False

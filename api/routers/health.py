@@ -10,7 +10,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from api.deps import EngineDep
-from api.errors import log_database_down
+from api.errors import NO_STORE, log_database_down
 from gisgrid.calendar import CHINESECALENDAR_VERSION, KNOWN_YEARS
 from gisgrid.storage import migrate
 from gisgrid.storage.database import describe_connect_error
@@ -54,7 +54,9 @@ def health(request: Request, engine: EngineDep) -> JSONResponse:
             "database": {"reachable": False, "detail": detail},
             "migration": {"head": head},
         }
-        return JSONResponse({"error": "database_unavailable", "detail": body, "ref": ref}, status_code=503)
+        return JSONResponse(
+            {"error": "database_unavailable", "detail": body, "ref": ref}, status_code=503, headers=NO_STORE
+        )
     ok = current == head
     body = {
         "status": "ok" if ok else "migration_pending",
@@ -62,4 +64,4 @@ def health(request: Request, engine: EngineDep) -> JSONResponse:
         "migration": {"current": current, "head": head, "up_to_date": ok},
         "calendar": calendar_status(request),
     }
-    return JSONResponse(body, status_code=200 if ok else 503)
+    return JSONResponse(body, status_code=200 if ok else 503, headers=NO_STORE)  # a probe reads it fresh
