@@ -1090,6 +1090,8 @@ def node_clock(
 DOCUMENT_PREFIXES = {"dispatch": "JB", "supervision": "DB"}
 #: What each kind of order is called (the console's links: 交办单 JB… · PDF).
 DOCUMENT_LABELS = {"dispatch": "交办单", "supervision": "督办单"}
+#: What each kind of case photo is (case_photos.kind): the report's, 处置's after-photo, another step's evidence.
+PHOTO_KIND_LABELS = {"before": "上报照片", "after": "处置后照片", "evidence": "办理佐证照片"}
 
 
 def document_number(kind: str, case_no: str, n: int) -> str:

@@ -125,7 +125,8 @@ DOM_JS = r"""
     var first = Array.isArray(items) && items.length ? items[0] : null;
     var field = first ? first.field : items && Array.isArray(items.missing) ? items.missing[0] : null;
     // a field's refusal: "field:why"; a whole request's (督办 on a case not overdue …): its reason alone
-    return prefix + zhLine(field, body.reason || (first && first.code), text, zhCode);
+    // (an error code the reason table knows is its reason: stale_version)
+    return prefix + zhLine(field, body.reason || (first && first.code) || body.error, text, zhCode);
   }
   /* The server's own words, without the zh-CN line (for "服务器原文" beside a page's own Chinese reason). */
   function serverMessageOf(body, status) {

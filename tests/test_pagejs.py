@@ -39,7 +39,7 @@ NOT_OVERDUE = {
     "reason": "not_overdue_or_flagged",
     "detail": {"message": "supervise is not allowed in state 'dispatched'", "items": []},
 }
-STALE = {"error": "stale_version", "reason": "stale_version", "detail": "case 7 is at version 5, not 4"}
+STALE = {"error": "stale_version", "detail": "return: the case is at version 5, the request expected 4"}
 UNKNOWN_FIELD = {"error": "invalid_input", "detail": [{"field": "zzz", "reason": "weird thing"}]}
 NO_REASON = {"error": "conflict", "detail": "something clashed"}
 
