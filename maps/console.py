@@ -709,8 +709,8 @@ PANEL_JS = r"""
   /* Realtime source: a refused filter keeps the last good cases on the map and says why in the panel; a failed
      connection says so (the poll tries again); an answer overtaken by a newer query (a page, a filter) is dropped. */
   GG.fetchCases = function (ok, err) {
-    var seq = (GG.casesSeq += 1);
-    request(casesUrl()).then(function (fc) {
+    var seq = (GG.casesSeq += 1), url = casesUrl();
+    request(url).then(function (fc) {
       if (seq !== GG.casesSeq) { return; }
       showError("cases", "");
       GG.lastGood = fc;
@@ -720,8 +720,9 @@ PANEL_JS = r"""
         GG.findNo = null;
         if (fc.numberMatched === 1 && fc.features.length === 1) { GG.openCase(fc.features[0].properties.id); }
       } else {
-        watchSelected(fc);
+        watchSelected(fc, url === GG.lastUrl);
       }
+      GG.lastUrl = url;
     }, function (e) {
       if (seq !== GG.casesSeq) { return; }
       showError("cases", failText("案件查询", e), e);
@@ -736,19 +737,22 @@ PANEL_JS = r"""
 
   /* The open case changed elsewhere (another seat, the API): the poll sees its version move. Shown again as it
      is now; while the operator fills in an action form, the form stays and a note says so (刷新 reloads). */
-  function watchSelected(fc) {
+  function watchSelected(fc, sameQuery) {
     var shown = GG.shown;
     if (GG.selected === null || !shown || String(shown.id) !== String(GG.selected)) { return; }
     var f = (fc.features || []).filter(function (x) { return String(x.properties.id) === String(shown.id); })[0];
-    if (!f || f.properties.version === undefined || f.properties.version === shown.version) { return; }
-    if (formState()) { staleNote(shown.version, f.properties.version); } else { reloadCase({}); }
+    // gone from the same query's answer (结案 under the 在办 filter …): changed too, to what the list cannot say
+    var left = !f && sameQuery && GG.listed === shown.id;
+    GG.listed = f ? shown.id : null;
+    if (!left && (!f || f.properties.version === undefined || f.properties.version === shown.version)) { return; }
+    if (formState()) { staleNote(shown.version, f ? f.properties.version : null); } else { reloadCase({}); }
   }
   GG.watchSelected = watchSelected;
   function staleNote(was, now) {
     var box = $("gg-detail"), old = $("gg-stale");
     if (old) { old.parentNode.removeChild(old); }
     var note = el("div", {id: "gg-stale", cls: "gg-warn", role: "status"},
-      "案件已被他人更新(版本 " + was + "→" + now + "),请核对 ",
+      "案件已被他人更新" + (now === null ? "(已不在当前列表中)" : "(版本 " + was + "→" + now + ")") + ",请核对 ",
       el("button", {type: "button", text: "刷新", onclick: function () { reloadCase({kept: formState()}); }}));
     box.insertBefore(note, box.children[1] || null);  // under the case's heading
   }
@@ -783,6 +787,7 @@ PANEL_JS = r"""
     var was = GG.shown && String(GG.shown.id) === String(id) ? GG.shown.version : null;
     return request(C.base + "/cases/" + encodeURIComponent(id), {headers: headers(false)}).then(function (c) {
       if (String(GG.selected) !== String(id)) { return; }
+      if (!opts.why && !opts.kept && c.version === was) { return; }  // not changed after all (the own step)
       var kept = opts.kept, label = kept ? C.actions[kept.action] || kept.action : "";
       var still = kept && (c.allowed_actions || []).indexOf(kept.action) >= 0;
       var lines = opts.why ? [opts.why] : [];

@@ -693,6 +693,16 @@ def test_the_open_case_follows_changes_made_elsewhere_and_an_open_form_is_kept(
     assert "备注:请尽快派遣" in note  # what was typed is not lost
     assert detail.locator("dt:text-is('状态') + dd").inner_text().startswith("立案")
     assert detail.locator("form.gg-form").count() == 0
+    # a change that takes the case out of the filtered list (state 立案 only) is seen too
+    page.select_option('#gg-filters select[name="state"]', "filed")
+    with page.expect_response(lambda r: "/cases?" in r.url and "state=filed" in r.url):
+        page.click('#gg-filters button[type="submit"]')
+    page.wait_for_selector(f'#gg-list li[data-id="{cid}"]')
+    act_api(api, cid, "dispatch", "dispatcher", department=a_department_of(live, case))
+    page.clock.run_for(POLL_MS + 500)
+    page.wait_for_function("() => /版本 3→4/.test(document.getElementById('gg-detail').innerText)")
+    assert detail.locator("dt:text-is('状态') + dd").inner_text().startswith("派遣")
+    assert page.locator(f'#gg-list li[data-id="{cid}"]').count() == 0
     assert not desk.watch.bad, desk.watch.bad
 
 
