@@ -1090,6 +1090,10 @@ def node_clock(
 
 #: Order number prefixes: 交办单 JB, 督办单 DB (+ case number + "-" + the case's n-th order of the kind).
 DOCUMENT_PREFIXES = {"dispatch": "JB", "supervision": "DB"}
+#: What each kind of order is called (the console's links: 交办单 JB… · PDF).
+DOCUMENT_LABELS = {"dispatch": "交办单", "supervision": "督办单"}
+#: What each kind of case photo is (case_photos.kind): the report's, 处置's after-photo, another step's evidence.
+PHOTO_KIND_LABELS = {"before": "上报照片", "after": "处置后照片", "evidence": "办理佐证照片"}
 
 
 def document_number(kind: str, case_no: str, n: int) -> str:
@@ -1297,6 +1301,12 @@ def _snapshot_from_mapping(row: Any) -> workflow.CaseState:
     )
 
 
+#: A case number as the list filter takes it: the service's own (year + 6 digits) or an imported city's number
+#: (up to cases.case_no's 20 characters, see gisgrid.history_import), never with spaces.
+CASE_NO_MAX = 20
+CASE_NO_PATTERN = re.compile(rf"\S{{1,{CASE_NO_MAX}}}")
+
+
 @dataclass
 class CaseFilter:
     state: list[str] | None = None
@@ -1309,6 +1319,8 @@ class CaseFilter:
     until: dt.datetime | None = None
     bbox: tuple[float, float, float, float] | None = None
     escalation_level: int | None = None  # 提级: 2 二级网格, 1 一级网格 (3: not escalated)
+    case_no: str | None = None  # exact: the number a caller gives
+    pending_extension: bool | None = None  # 延期待批: an extension request waits for its approval
     limit: int = 100
     offset: int = 0
 
@@ -1318,6 +1330,18 @@ def _filter_sql(f: CaseFilter) -> tuple[str, dict[str, Any]]:
     where: list[str] = ["TRUE"]
     params: dict[str, Any] = {}
     check_texts({"class_code": f.class_code, "department": f.department, "grid": f.grid, "source": f.source})
+    if f.case_no is not None:
+        if not CASE_NO_PATTERN.fullmatch(f.case_no):
+            raise InvalidInput(
+                f"case_no: a case number is 1 to {CASE_NO_MAX} characters without spaces, got {f.case_no[:40]!r}",
+                detail=[{"field": "case_no"}],
+                reason=Reason.STRING_PATTERN_MISMATCH,
+            )
+        where.append("c.case_no = :case_no")
+        params["case_no"] = f.case_no
+    if f.pending_extension is not None:
+        where.append("c.pending_extension = :pext")
+        params["pext"] = f.pending_extension
     if f.state:
         unknown = [s for s in f.state if s not in workflow.STATES]
         if unknown:

@@ -25,6 +25,7 @@ from folium.utilities import JsCode
 from sqlalchemy import Connection, text
 from sqlalchemy.exc import SQLAlchemyError
 
+from gisgrid.cases import DOCUMENT_LABELS, PHOTO_KIND_LABELS, SOURCES
 from gisgrid.events import EventCatalogue
 from gisgrid.workflow import TERMINAL_STATES
 from maps.assets import use_local_assets, with_root
@@ -45,6 +46,8 @@ POLL_MS = 10_000
 CASES_LIMIT = 1000
 DEFAULT_CENTER = (34.75, 113.65)  # lat, lon: used only while no boundaries are loaded
 PANEL_WIDTH_PX = 400
+#: The role the panel starts with (an operator's, 受理员) until the browser remembers the last one chosen.
+DEFAULT_ROLE = "intake"
 #: Content-Security-Policy for the page: everything from this origin (basemap origin added when configured).
 CSP = (
     "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
@@ -216,6 +219,7 @@ def build_console(
     classes: Sequence[Mapping[str, Any]] = (),
     reason_texts: Mapping[str, str] | None = None,
     base: str = "",
+    sources: Mapping[str, str] = SOURCES,
 ) -> str:
     """The console page (HTML). Vocabulary (states, roles, actions, the payload fields each action takes and their
     kinds …) comes from the caller (gisgrid.workflow); ``classes`` from :func:`event_classes`; ``reason_texts``
@@ -339,11 +343,15 @@ def build_console(
         "basemapPane": BASEMAP_PANE,
         "basemapShift": shift,
         "zhReasons": dict(load_reason_texts() if reason_texts is None else reason_texts),
+        "sources": dict(sources),
+        "documentLabels": DOCUMENT_LABELS,
+        "photoKinds": PHOTO_KIND_LABELS,
     }
     figure.header.add_child(_Raw('<link rel="icon" href="data:,">'), name="gisgrid_no_favicon")  # no /favicon.ico
     figure.header.add_child(_Raw(f"<style>{PANEL_CSS}</style>"), name="gisgrid_console_css")
     figure.html.add_child(
-        _Raw(_panel_html(states, roles, departments, indicators or {}, classes)), name="gisgrid_console_panel"
+        _Raw(_panel_html(states, roles, departments, indicators or {}, classes, sources, escalation_levels or {})),
+        name="gisgrid_console_panel",
     )
     figure.html.add_child(
         _Raw(f"<script>window.GG_CONFIG = {json_for_script(config)};\n{PANEL_JS}</script>"),
@@ -372,8 +380,11 @@ def _panel_html(
     departments: Mapping[str, str],
     indicators: Mapping[str, str],
     classes: Sequence[Mapping[str, Any]] = (),
+    sources: Mapping[str, str] | None = None,
+    escalation_levels: Mapping[int, str] | None = None,
 ) -> str:
-    role_options = "".join(f'<option value="{attr(k)}">{attr(v)}</option>' for k, v in roles.items())
+    role_options = _options(roles, None, DEFAULT_ROLE)
+    escalated = {str(k): f"已提级至{v}" for k, v in sorted((escalation_levels or {}).items()) if k < 3}
     open_states = [s for s in states if s not in TERMINAL_STATES]
     class_options = "".join(
         f'<option value="{attr(c["name"])}({attr(c["code"])})">{attr(c["big"])}</option>' for c in classes
@@ -401,6 +412,8 @@ def _panel_html(
   </section>
   <details class="gg-legend-states"><summary>图例:填色为红黄绿灯,外圈为状态</summary>{legend}</details>
   <form id="gg-filters" class="gg-filters" autocomplete="off">
+    <label title="按编号查找时不使用其他筛选条件">案件编号 <input name="case_no" placeholder="如 2026008596" size="12"
+      maxlength="20"></label>
     <label>状态 <select name="state"><option value="{attr(",".join(open_states))}" selected>在办(未结案)</option>
       {_options(states, "全部")}</select></label>
     <label>类别 <input name="class_code" list="gg-class-list" placeholder="名称或编码,如 暴露垃圾" size="14"
@@ -410,6 +423,9 @@ def _panel_html(
       <option value="yellow">黄灯</option><option value="red">红灯</option></select></label>
     <label>部门 <select name="department">{_options(departments, "全部")}</select></label>
     <label>网格 <input name="grid" placeholder="街道/社区/三级/单元网格编码" size="16" maxlength="15"></label>
+    <label>来源 <select name="source">{_options(sources or {}, "全部")}</select></label>
+    <label>提级 <select name="escalation_level">{_options(escalated, "全部")}</select></label>
+    <label><input name="pending_extension" type="checkbox" value="true"> 延期待批</label>
     <label>上报 自 <input name="since" type="date"></label>
     <label>至 <input name="until" type="date"></label>
     <button type="submit">筛选</button>
@@ -476,7 +492,10 @@ body {{ font-family: system-ui, "Noto Sans CJK SC", "Microsoft YaHei", sans-seri
 .gg-swatch {{ display: inline-block; width: 14px; height: 10px; margin-right: 6px; border: 1px solid #90a4ae; }}
 .gg-error {{ background: #fdecea; color: #8a1c1c; border: 1px solid #f5c2c0; padding: 6px 8px; margin: 6px 0;
   white-space: pre-line; }}
-.gg-note {{ background: #e8f5e9; color: #1b5e20; border: 1px solid #c8e6c9; padding: 6px 8px; margin: 6px 0; }}
+.gg-note {{ background: #e8f5e9; color: #1b5e20; border: 1px solid #c8e6c9; padding: 6px 8px; margin: 6px 0;
+  white-space: pre-line; }}
+.gg-warn {{ background: #fff8e1; color: #6d4c00; border: 1px solid #ffe082; padding: 6px 8px; margin: 6px 0; }}
+.gg-server {{ color: #78909c; font-size: 12px; white-space: normal; }} .gg-server summary {{ cursor: pointer; }}
 .gg-count {{ color: #546e7a; margin: 4px 0; }}
 .gg-list {{ list-style: none; margin: 0; padding: 0; max-height: 40vh; overflow-y: auto; border: 1px solid #e0e0e0;
   background: #fff; }}
@@ -491,10 +510,14 @@ body {{ font-family: system-ui, "Noto Sans CJK SC", "Microsoft YaHei", sans-seri
 .gg-detail dl {{ display: grid; grid-template-columns: 84px 1fr; gap: 2px 6px; margin: 0; }}
 .gg-detail dt {{ color: #607d8b; font-weight: normal; }} .gg-detail dd {{ margin: 0; word-break: break-all; }}
 .gg-timeline {{ margin: 0; padding-left: 16px; }} .gg-timeline li {{ margin: 2px 0; }}
-.gg-photos img {{ max-width: 110px; max-height: 90px; margin: 2px; border: 1px solid #cfd8dc; }}
+.gg-photos {{ display: flex; flex-wrap: wrap; gap: 4px; }}
+.gg-photos figure {{ margin: 0; text-align: center; font-size: 12px; color: #546e7a; }}
+.gg-photos img {{ display: block; max-width: 110px; max-height: 90px; border: 1px solid #cfd8dc; }}
+.gg-rules li {{ margin: 2px 0; }} .gg-rules small {{ color: #78909c; }}
 .gg-actions {{ display: flex; flex-wrap: wrap; gap: 4px; }}
 .gg-form {{ margin-top: 6px; padding: 6px; border: 1px dashed #90a4ae; }}
-.gg-form label {{ display: block; margin: 3px 0; }} .gg-form textarea {{ width: 100%; }}
+.gg-form label {{ display: block; margin: 3px 0; }} .gg-form textarea {{ width: 100%; box-sizing: border-box; }}
+.gg-form select {{ max-width: 100%; }}
 """
 
 
@@ -507,6 +530,7 @@ PANEL_JS = r"""
   var GREY = "#9e9e9e";
   var SEVERITY = {red: 0, yellow: 1, green: 2};
   var OPEN = C.openStates.join(",");  // the state filter's default: cases still being worked on
+  var ROLE_KEY = "gisgrid.console.role";
   var GG = window.GG = {map: null, cases: null, filters: {state: OPEN}, selected: null, lastGood: null, offset: 0,
                         casesSeq: 0};
 
@@ -520,13 +544,30 @@ PANEL_JS = r"""
   /* The API's error body is {"error": code, "detail": text | [{field, reason}] | {message, items}}. */
   GG.messageOf = messageOf;
 
+  /* A refusal in a box: the Chinese (messageOf), and the server's own words aside — as the box's title and in a
+     collapsed "服务器原文" — when they say something the Chinese does not show. */
+  function fillRefusal(box, text, e) {
+    box.textContent = "";
+    box.appendChild(el("div", {text: text}));
+    var server = e && e.server && text.indexOf(e.server) < 0 ? e.server : "";
+    if (server) {
+      box.appendChild(el("details", {cls: "gg-server"}, el("summary", {text: "服务器原文"}),
+                         el("div", {text: server})));
+      box.title = server;
+    } else {
+      box.removeAttribute("title");
+    }
+    box.hidden = !text;
+  }
+
   /* One message per source (cases, heat map, components …): one query's answer does not hide another's refusal. */
   var ERRORS = {};
-  function showError(source, text) {
-    if (text) { ERRORS[source] = text; } else { delete ERRORS[source]; }
-    var box = $("gg-error");
-    box.textContent = Object.keys(ERRORS).map(function (k) { return ERRORS[k]; }).join("\n");
-    box.hidden = !box.textContent;
+  function showError(source, text, e) {
+    if (text) { ERRORS[source] = {text: text, e: e}; } else { delete ERRORS[source]; }
+    var keys = Object.keys(ERRORS), box = $("gg-error");
+    var servers = keys.map(function (k) { return ERRORS[k].e && ERRORS[k].e.server; }).filter(Boolean);
+    fillRefusal(box, keys.map(function (k) { return ERRORS[k].text; }).join("\n"),
+                servers.length ? {server: servers.join("\n")} : null);
   }
   GG.showError = showError;
 
@@ -550,7 +591,8 @@ PANEL_JS = r"""
     if (!GG.heat || !GG.map.hasLayer(GG.heat)) { return; }
     var q = new URLSearchParams();
     var f = GG.filters || {};
-    ["state", "class_code", "department", "grid", "since", "until"].forEach(function (k) {
+    ["state", "class_code", "department", "grid", "since", "until", "source", "escalation_level",
+     "pending_extension", "case_no"].forEach(function (k) {
       if (f[k]) { q.set(k, f[k]); }
     });
     if (!f.since) { q.set("since", new Date(Date.now() - C.heatDefaultDays * 864e5).toISOString()); }
@@ -560,7 +602,7 @@ PANEL_JS = r"""
       GG.heat.setOptions({max: counts.length ? counts[Math.floor(0.95 * (counts.length - 1))] : 1});
       GG.heat.setLatLngs(h.points);
       GG.heatCases = h.cases;
-    }, function (e) { showError("heat", failText("热力图查询", e)); });
+    }, function (e) { showError("heat", failText("热力图查询", e), e); });
   };
 
   /* 综合评价专题图: one indicator over the regions of a level for a month, classes and colours from the API. */
@@ -604,7 +646,7 @@ PANEL_JS = r"""
         });
       }, function (err) {
         legend.textContent = "";
-        showError("evaluation", "专题图未生成:" + (err.network ? "无法连接服务器" : err.message));
+        showError("evaluation", "专题图未生成:" + (err.network ? "无法连接服务器" : err.message), err);
       });
     });
     $("gg-eval-clear").addEventListener("click", function () {
@@ -648,7 +690,7 @@ PANEL_JS = r"""
       }).eachLayer(function (l) { if (l.getLatLng) { markers.push(l); } });
       g.clearLayers();
       g.addLayers(markers);
-    }, function (e) { showError("components", failText("部件查询", e)); });
+    }, function (e) { showError("components", failText("部件查询", e), e); });
   };
 
   function filterQuery(skip) {
@@ -667,16 +709,23 @@ PANEL_JS = r"""
   /* Realtime source: a refused filter keeps the last good cases on the map and says why in the panel; a failed
      connection says so (the poll tries again); an answer overtaken by a newer query (a page, a filter) is dropped. */
   GG.fetchCases = function (ok, err) {
-    var seq = (GG.casesSeq += 1);
-    request(casesUrl()).then(function (fc) {
+    var seq = (GG.casesSeq += 1), url = casesUrl();
+    request(url).then(function (fc) {
       if (seq !== GG.casesSeq) { return; }
       showError("cases", "");
       GG.lastGood = fc;
       renderList(fc);
       ok(fc);
+      if (GG.findNo && GG.findNo === GG.filters.case_no) {  // 案件编号: the one case it names opens
+        GG.findNo = null;
+        if (fc.numberMatched === 1 && fc.features.length === 1) { GG.openCase(fc.features[0].properties.id); }
+      } else {
+        watchSelected(fc, url === GG.lastUrl);
+      }
+      GG.lastUrl = url;
     }, function (e) {
       if (seq !== GG.casesSeq) { return; }
-      showError("cases", failText("案件查询", e));
+      showError("cases", failText("案件查询", e), e);
       if (!GG.lastGood) {
         $("gg-count").textContent = "案件未能加载" + (e.network ? "(无法连接服务器,每 " + C.pollSeconds +
           " 秒自动重试)" : "");
@@ -686,6 +735,85 @@ PANEL_JS = r"""
     refreshLights();
   };
 
+  /* The open case changed elsewhere (another seat, the API): the poll sees its version move. Shown again as it
+     is now; while the operator fills in an action form, the form stays and a note says so (刷新 reloads). */
+  function watchSelected(fc, sameQuery) {
+    var shown = GG.shown;
+    if (GG.selected === null || !shown || String(shown.id) !== String(GG.selected)) { return; }
+    var f = (fc.features || []).filter(function (x) { return String(x.properties.id) === String(shown.id); })[0];
+    // gone from the same query's answer (结案 under the 在办 filter …): changed too, to what the list cannot say
+    var left = !f && sameQuery && GG.listed === shown.id;
+    GG.listed = f ? shown.id : null;
+    if (!left && (!f || f.properties.version === undefined || f.properties.version === shown.version)) { return; }
+    if (formState()) { staleNote(shown.version, f ? f.properties.version : null); } else { reloadCase({}); }
+  }
+  GG.watchSelected = watchSelected;
+  function staleNote(was, now) {
+    var box = $("gg-detail"), old = $("gg-stale");
+    if (old) { old.parentNode.removeChild(old); }
+    var note = el("div", {id: "gg-stale", cls: "gg-warn", role: "status"},
+      "案件已被他人更新" + (now === null ? "(已不在当前列表中)" : "(版本 " + was + "→" + now + ")") + ",请核对 ",
+      el("button", {type: "button", text: "刷新", onclick: function () { reloadCase({kept: formState()}); }}));
+    box.insertBefore(note, box.children[1] || null);  // under the case's heading
+  }
+
+  /* The action form as the operator left it: its action and what was typed or chosen (not the photos). */
+  function formState() {
+    var form = document.querySelector("#gg-action-area form");
+    if (!form) { return null; }
+    var values = {};
+    Array.prototype.forEach.call(form.elements, function (x) {
+      if (!x.name || x.type === "file") { return; }
+      values[x.name] = x.type === "checkbox" ? x.checked : x.value;
+    });
+    return {action: form.getAttribute("data-action"), values: values,
+            photos: form.elements.photos ? form.elements.photos.files.length : 0};
+  }
+  function restoreForm(kept) {
+    var form = document.querySelector("#gg-action-area form");
+    if (!form) { return; }
+    Object.keys(kept.values).forEach(function (k) {
+      var x = form.elements[k];
+      if (!x || x.type === "file") { return; }
+      if (x.type === "checkbox") { x.checked = kept.values[k]; } else { x.value = kept.values[k]; }
+    });
+  }
+
+  /* The selected case fetched again and shown as it is now, with a note (N→M: the version it was shown at and
+     the one it has). opts.why: what happened first (a 409); opts.kept: the form the operator was filling in,
+     opened again with the typed text when the case still offers that action. */
+  function reloadCase(opts) {
+    var id = GG.selected;
+    var was = GG.shown && String(GG.shown.id) === String(id) ? GG.shown.version : null;
+    return request(C.base + "/cases/" + encodeURIComponent(id), {headers: headers(false)}).then(function (c) {
+      if (String(GG.selected) !== String(id)) { return; }
+      if (!opts.why && !opts.kept && c.version === was) { return; }  // not changed after all (the own step)
+      var kept = opts.kept, label = kept ? C.actions[kept.action] || kept.action : "";
+      var still = kept && (c.allowed_actions || []).indexOf(kept.action) >= 0;
+      var lines = opts.why ? [opts.why] : [];
+      var moved = was !== null && was !== c.version ? "(版本 " + was + "→" + c.version + ")" : "";
+      lines.push("案件已被他人更新" + moved + ",已显示最新内容,请核对" + (kept ? "后重新提交" : ""));
+      if (still) {
+        lines.push("已保留填写的内容" + (kept.photos ? "(照片须重新选择)" : ""));
+      } else if (kept) {
+        var typed = Object.keys(kept.values).filter(function (k) {
+          return typeof kept.values[k] === "string" && kept.values[k] && C.fieldKinds[k] !== "unit" &&
+            k !== "department" && k !== "disposal_type";
+        }).map(function (k) { return (C.fieldLabels[k] || (k === "note" ? "备注" : k)) + ":" + kept.values[k]; });
+        lines.push("当前状态不能再办理「" + label + "」" + (typed.length ? ",未提交的内容:" + typed.join(";") : ""));
+      }
+      renderCase(c, lines.join("\n"));
+      markSelected(c);
+      if (still) { actionForm(c, kept.action); restoreForm(kept); }
+    }, function (e) {
+      if (String(GG.selected) !== String(id)) { return; }
+      var box = $("gg-detail"), err = el("div", {cls: "gg-error"});
+      fillRefusal(err, failText("案件 #" + id + " 刷新", e), e);
+      box.insertBefore(err, box.children[1] || null);
+    });
+  }
+  GG.reloadCase = reloadCase;
+
   /* Counts per light of the filtered cases (the light filter itself aside: the counts are what it chooses from). */
   function refreshLights() {
     request(C.base + "/cases/lights?" + filterQuery(["light"]).toString()).then(function (n) {
@@ -693,7 +821,7 @@ PANEL_JS = r"""
       ["green", "yellow", "red"].forEach(function (k) { $("gg-n-" + k).textContent = n[k]; });
     }, function (e) {
       ["green", "yellow", "red"].forEach(function (k) { $("gg-n-" + k).textContent = "?"; });
-      showError("lights", e.network ? "" : failText("红黄绿灯统计", e));  // a failed connection: said once above
+      showError("lights", e.network ? "" : failText("红黄绿灯统计", e), e);  // a failed connection: said once above
     });
   }
 
@@ -739,7 +867,9 @@ PANEL_JS = r"""
     var first = feats.length ? GG.offset + 1 : 0, last = GG.offset + feats.length;
     var paged = total > feats.length || GG.offset > 0;
     $("gg-count").textContent = "共 " + total + " 件" +
-      (paged ? "(地图与列表显示第 " + first + "–" + last + " 件)" : "");
+      (paged ? "(地图与列表显示第 " + first + "–" + last + " 件)" : "") +
+      (GG.filters.case_no ? " · 按案件编号「" + GG.filters.case_no + "」查找" +
+        (total ? "" : ":没有此编号的案件") : "");
     $("gg-page").textContent = paged ? "第 " + (Math.floor(GG.offset / C.casesLimit) + 1) + " / " +
       Math.max(1, Math.ceil(total / C.casesLimit)) + " 页" : "";
     $("gg-prev").disabled = GG.offset <= 0;
@@ -799,7 +929,9 @@ PANEL_JS = r"""
     }, function (e) {
       if (!current()) { return; }
       box.textContent = "";
-      box.appendChild(el("div", {cls: "gg-error", text: failText("案件 #" + id + " 查询", e)}));
+      var err = el("div", {cls: "gg-error"});
+      fillRefusal(err, failText("案件 #" + id + " 查询", e), e);
+      box.appendChild(err);
       showDetail();
     });
   };
@@ -823,9 +955,36 @@ PANEL_JS = r"""
     GG.selMarker.caseId = c.id;
   }
 
+  /* 结案 of a closed case: when, and whether its (last) 处置 was within the disposal time limit. */
+  function closedText(c) {
+    var handled = (c.timeline || []).filter(function (t) { return t.action === "handle"; }).pop();
+    var judged = "";
+    if (handled && c.disposal_due_at) {
+      judged = new Date(handled.at) <= new Date(c.disposal_due_at) ? " · 按期处置" : " · 超期处置";
+    }
+    return fmtTime(c.closed_at) + judged;
+  }
+  /* Why the other routing rules were not chosen: the API's own words per rule (they are not translated). */
+  function otherRules(routing) {
+    var d = routing.decision || {}, cands = d.candidates || [];
+    if (!cands.length) { return null; }
+    var list = el("ol", {cls: "gg-rules"});
+    cands.forEach(function (k) {
+      var chosen = k.rule_id === d.rule_id;
+      list.appendChild(el("li", null, "规则 " + k.rule_id + " → " + (C.departments[k.department] || k.department) +
+        (chosen ? " · 采用" : k.matched ? " · 符合" : " · 不符合"), el("br"), el("small", {text: k.why})));
+    });
+    return el("details", {cls: "gg-other-rules"}, el("summary", {text: "其他规则(" + cands.length + " 条)"}), list);
+  }
+  function photoLabel(p) {
+    var kind = C.photoKinds[p.kind] || p.kind || "照片";
+    return p.kind === "evidence" && p.action ? (C.actions[p.action] || p.action) + " · " + kind : kind;
+  }
+
   function renderCase(c, note) {
     var box = $("gg-detail");
     box.textContent = "";
+    GG.shown = {id: c.id, version: c.version};
     var routing = c.routing || {};
     var hasLonLat = c.lon !== null && c.lon !== undefined;
     box.appendChild(el("h2", null, dot(c.light), (c.case_no || "#" + c.id) + " " + (c.class_name || "")));
@@ -845,8 +1004,11 @@ PANEL_JS = r"""
       esc ? row("提级至", escalationText(esc)) : null,
       row("处置部门", c.department_name ? c.department_name + "(" + c.department_code + ")" : c.department_code),
       row("派遣依据", (routing.decision || {}).explanation || null),
-      row("时限", fmtTime(c.due_at) + (c.light ? " · " + LIGHTS[c.light] : " · 未计时")),
-      row("日历提示", c.calendar_warning || null),
+      (routing.decision || {}).candidates && routing.decision.candidates.length ? row("", otherRules(routing)) : null,
+      c.closed_at ? row("结案", closedText(c)) :
+        row("时限", C.openStates.indexOf(c.state) < 0 ? "不计时(" + (c.state_label || c.state) + ")" :
+          fmtTime(c.due_at) + (c.light ? " · " + LIGHTS[c.light] : " · 未计时")),
+      c.calendar_warning ? row("日历提示", c.calendar_warning) : null,
       row("来源", (c.source_label || c.source || "") + (c.reporter ? " · " + c.reporter : "")),
       row("描述", c.description)
     ]));
@@ -855,7 +1017,7 @@ PANEL_JS = r"""
       var ol = el("ol", {cls: "gg-timeline"});
       c.timeline.forEach(function (t) {
         ol.appendChild(el("li", null, fmtTime(t.at) + " " + (t.action_label || t.action) + " · " + (t.actor || "") +
-          (t.role ? "(" + (C.roles[t.role] || t.role) + ")" : "") +
+          (t.role ? "(" + (C.roles[t.role] || C.sources[t.role] || t.role) + ")" : "") +
           (t.to_state ? " → " + (C.states[t.to_state] || t.to_state) : "") + stepTerms(t.details || {}) +
           (t.note ? " · " + t.note : "")));
       });
@@ -864,16 +1026,20 @@ PANEL_JS = r"""
     if (c.photos && c.photos.length) {
       box.appendChild(el("h3", {text: "照片"}));
       var ph = el("div", {cls: "gg-photos"});
-      c.photos.forEach(function (p) {
-        ph.appendChild(el("a", {href: p.url, target: "_blank", rel: "noopener"},
-          el("img", {src: p.url, alt: p.kind || "照片", loading: "lazy"})));
+      c.photos.forEach(function (p) {  // the small copy when the service has one; the link opens the original
+        var label = photoLabel(p);
+        ph.appendChild(el("figure", {"data-kind": p.kind || ""},
+          el("a", {href: p.url, target: "_blank", rel: "noopener", title: label + "(原图)"},
+            el("img", {src: p.thumb_url || p.url, alt: label, loading: "lazy"})),
+          el("figcaption", {text: label})));
       });
       box.appendChild(ph);
     }
     if (c.documents && c.documents.length) {
       box.appendChild(el("h3", {text: "文书"}));
       c.documents.forEach(function (d) {
-        box.appendChild(el("div", null, el("a", {href: d.url, target: "_blank", text: (d.number || d.kind)}),
+        var what = C.documentLabels[d.kind] || d.kind;
+        box.appendChild(el("div", null, el("a", {href: d.url, target: "_blank", text: what + " " + (d.number || "")}),
           d.pdf_url ? " · " : null,
           d.pdf_url ? el("a", {href: d.pdf_url, target: "_blank", text: "PDF", title: "下载 PDF"}) : null));
       });
@@ -910,9 +1076,9 @@ PANEL_JS = r"""
     if (name === "department") {
       var suggested = action === "dispatch" ? ((c.routing || {}).decision || {}).department : null;
       var s = el("select", {name: name}, el("option", {value: "", text: isRequired ? "请选择部门" : "(不改派)"}));
-      Object.keys(C.departments).forEach(function (code) {
-        s.appendChild(el("option", {value: code, text: C.departments[code] + "(" + code + ")" +
-          (code === suggested ? " · 派遣建议" : "")}));
+      Object.keys(C.departments).forEach(function (code) {  // the suggestion first in its label; the code aside
+        s.appendChild(el("option", {value: code, title: code,
+                                    text: (code === suggested ? "【派遣建议】" : "") + C.departments[code]}));
       });
       if (suggested && C.departments[suggested]) { s.value = suggested; }  // the routing suggestion preselected
       return s;
@@ -937,8 +1103,13 @@ PANEL_JS = r"""
     return el("textarea", {name: name, rows: "2"});
   }
 
-  /* Labels the form gives a field where the generic one says less (派遣: the reason is why it is re-dispatched). */
-  var FORM_LABELS = {dispatch: {reason: "改派原因"}, supervise: {flagged: "重点督办"}, check: {result: "核查结果"}};
+  /* Labels the form gives a field where the generic one says less (派遣: a note on a first dispatch, the reason
+     on a re-dispatch of a case the department returned). */
+  var FORM_LABELS = {supervise: {flagged: "重点督办"}, check: {result: "核查结果"}};
+  function formLabel(c, action, f) {
+    if (action === "dispatch" && f === "reason") { return c.state === "returned" ? "改派原因" : "派遣说明"; }
+    return (FORM_LABELS[action] || {})[f] || C.fieldLabels[f] || f;
+  }
   var HINTS = {
     supervise: "未超时的案件须勾选重点督办;已超时的案件由系统判定。",
     request_extension: "填写延长时间(数量和单位)或新的处置时限,可不填由审批人定。",
@@ -968,6 +1139,15 @@ PANEL_JS = r"""
     return parts.length ? " · " + parts.join(" · ") : "";
   }
 
+  /* A 409 because the case is not as shown (a stale version, or a state it has left), not a rule of the state it
+     is in (督办 on a case not overdue …): the case is fetched again. */
+  function movedOn(e, c) {
+    var body = e.body || {}, items = (body.detail || {}).items || {};
+    if (e.status !== 409) { return false; }
+    return body.error === "stale_version" || (body.error === "transition_not_allowed" && !!items.state &&
+                                              items.state !== c.state);
+  }
+
   function actionForm(c, action) {
     var area = $("gg-action-area");
     area.textContent = "";
@@ -984,7 +1164,7 @@ PANEL_JS = r"""
     fields.forEach(function (f) {
       if (extension && (f === "unit" || f === "new_due_at")) { return; }  // placed with amount below
       var must = required.indexOf(f) >= 0 && !(extension && f === "new_due_at");
-      var label = (FORM_LABELS[action] || {})[f] || C.fieldLabels[f] || f;
+      var label = formLabel(c, action, f);
       if (extension && f === "amount") {
         form.appendChild(el("label", null, "延长 ", el("span", {cls: "gg-inline"}, fieldInput("amount", c, action),
           fieldInput("unit", c, action))));
@@ -1020,8 +1200,7 @@ PANEL_JS = r"""
       fields.forEach(function (f) { var v = fieldValue(form, f); if (v !== undefined) { payload[f] = v; } });
       if (extension && payload.amount === undefined) { delete payload.unit; }  // a unit alone says nothing
       if (action === "approve_extension" && payload.amount === undefined && !payload.new_due_at) {
-        msg.textContent = "请填写延长时间或新的处置时限";
-        msg.hidden = false;
+        fillRefusal(msg, "请填写延长时间或新的处置时限");
         return;
       }
       var note = form.elements.note.value || null;
@@ -1045,8 +1224,11 @@ PANEL_JS = r"""
         markSelected(updated);
         if (GG.cases) { GG.cases.update(); }
       }, function (e) {
-        msg.textContent = "未办理:" + e.message;
-        msg.hidden = false;
+        if (movedOn(e, c) && String(GG.selected) === String(c.id)) {  // show it as it is now, the form kept
+          reloadCase({why: "未办理:" + e.message, kept: formState()});
+          return;
+        }
+        fillRefusal(msg, "未办理:" + e.message, e);
       });
     });
     area.appendChild(form);
@@ -1080,7 +1262,7 @@ PANEL_JS = r"""
             ev.preventDefault(); GG.openCase(c.id);
           }})));
         });
-      }, function (err) { open.textContent = "在办案件未能查询:" + err.message; });
+      }, function (err) { open.textContent = "在办案件未能查询:" + err.message; open.title = err.server || ""; });
     }, function (err) { popup(ll, [err.message]); });
   }
 
@@ -1165,18 +1347,28 @@ PANEL_JS = r"""
     form.addEventListener("submit", function (ev) {
       ev.preventDefault();
       var e = form.elements;
-      var cls = GG.classCodeOf(e.class_code.value);
+      var no = e.case_no.value.trim();
+      var cls = no ? {code: ""} : GG.classCodeOf(e.class_code.value);
       if (cls.error) { showError("filter", cls.error); return; }
       showError("filter", "");
-      GG.filters = {state: e.state.value, class_code: cls.code, light: e.light.value,
-                    department: e.department.value, grid: e.grid.value.trim(),
-                    since: dayStart(e.since.value, 0), until: dayStart(e.until.value, 1)};
+      if (no) {  // a number a caller gives: that case in any state, the other filters aside; it opens when found
+        GG.filters = {case_no: no};
+        GG.findNo = no;
+      } else {
+        GG.findNo = null;
+        GG.filters = {state: e.state.value, class_code: cls.code, light: e.light.value,
+                      department: e.department.value, grid: e.grid.value.trim(),
+                      source: e.source.value, escalation_level: e.escalation_level.value,
+                      pending_extension: e.pending_extension.checked ? "true" : "",
+                      since: dayStart(e.since.value, 0), until: dayStart(e.until.value, 1)};
+      }
       GG.offset = 0;
       if (GG.cases) { GG.cases.update(); }
       GG.refreshHeat();
     });
     form.addEventListener("reset", function () {
       GG.filters = {state: OPEN};
+      GG.findNo = null;
       GG.offset = 0;
       showError("filter", "");
       setTimeout(function () { if (GG.cases) { GG.cases.update(); } GG.refreshHeat(); }, 0);
@@ -1197,7 +1389,16 @@ PANEL_JS = r"""
       else if (ev.key === "ArrowDown" && li.nextSibling) { ev.preventDefault(); li.nextSibling.focus(); }
       else if (ev.key === "ArrowUp" && li.previousSibling) { ev.preventDefault(); li.previousSibling.focus(); }
     });
-    $("gg-role").addEventListener("change", function () { if (GG.selected !== null) { GG.openCase(GG.selected); } });
+    /* The role: the one chosen last in this browser (an operator's by default). */
+    var role = $("gg-role");
+    try {
+      var saved = window.localStorage.getItem(ROLE_KEY);
+      if (saved && C.roles[saved]) { role.value = saved; }
+    } catch (err) { /* storage off: the default role */ }
+    role.addEventListener("change", function () {
+      try { window.localStorage.setItem(ROLE_KEY, role.value); } catch (err) { /* storage off */ }
+      if (GG.selected !== null) { GG.openCase(GG.selected); }
+    });
   }
   function bindAll() { bindPanel(); bindEvaluation(); }
   if (document.readyState === "loading") { document.addEventListener("DOMContentLoaded", bindAll); }

@@ -92,20 +92,24 @@ DOM_JS = r"""
     reason: "原因/说明", result: "处置结果", after_photo: "处置后照片", new_due_at: "新的处置时限",
     disposal_type: "处置方式", amount: "延长时间", unit: "时间单位", flagged: "重点督办", note: "备注",
     payload: "办理内容", location: "位置", lon: "经度", lat: "纬度", datum: "坐标系", photos: "照片",
-    description: "描述", address: "地址"
+    description: "描述", address: "地址", case_no: "案件编号", escalation_level: "提级",
+    pending_extension: "延期待批"
   };
   function zhField(name) {
     var key = String(name || "").replace(/^payload\./, "").replace(/\[\d+\]$/, "");
     return ZH_FIELDS[key] || "";
   }
   function zhReason(code) { return (code && ZH_REASONS[code]) || ""; }
-  /* "zh-CN · server text" for one problem (a field, its code, the server's words, which are kept). */
+  /* One problem in words: its zh-CN alone when the table knows its reason (field + why, or the why of the whole
+     request); "zh-CN · server text" when only a generic word was found; the server's text when nothing was. */
   function zhLine(field, code, text, fallback) {
-    var f = zhField(field), r = zhReason(code) || fallback || "";
-    var zh = f ? f + (r ? ":" + r : "有误") : r;
+    var f = zhField(field), r = zhReason(code);
     var server = (field && String(text).indexOf(field) !== 0 ? field + ": " : "") + text;
+    if (r && (f || !field)) { return f ? f + ":" + r : r; }
+    var zh = f ? f + ":" + (fallback || "有误") : r || fallback || "";
     return zh ? zh + " · " + server : server;
   }
+  /* The API's error as one line per problem, zh-CN first (the server's words: serverMessageOf). */
   function messageOf(body, status) {
     var prefix = status ? "(" + status + ") " : "";
     if (!body || typeof body !== "object") { return prefix + "请求失败"; }
@@ -120,10 +124,9 @@ DOM_JS = r"""
     var items = d && typeof d === "object" ? d.items : null;
     var first = Array.isArray(items) && items.length ? items[0] : null;
     var field = first ? first.field : items && Array.isArray(items.missing) ? items.missing[0] : null;
-    var zh = zhField(field), reason = zhReason(body.reason || (first && first.code));
     // a field's refusal: "field:why"; a whole request's (督办 on a case not overdue …): its reason alone
-    var head = zh ? zh + ":" + (reason || zhCode || "有误") : reason || zhCode;
-    return prefix + (head ? head + " · " : "") + text;
+    // (an error code the reason table knows is its reason: stale_version)
+    return prefix + zhLine(field, body.reason || (first && first.code) || body.error, text, zhCode);
   }
   /* The server's own words, without the zh-CN line (for "服务器原文" beside a page's own Chinese reason). */
   function serverMessageOf(body, status) {
@@ -137,7 +140,13 @@ DOM_JS = r"""
   function request(url, options) {
     return fetch(url, options || {}).then(function (r) {
       return r.json().catch(function () { return null; }).then(function (body) {
-        if (!r.ok) { var e = new Error(messageOf(body, r.status)); e.status = r.status; throw e; }
+        if (!r.ok) {
+          var e = new Error(messageOf(body, r.status));
+          e.status = r.status;
+          e.body = body;
+          e.server = serverMessageOf(body, r.status);  // for a "服务器原文" or a title beside the Chinese
+          throw e;
+        }
         return body;
       });
     }, function () { var e = new Error("无法连接服务器"); e.network = true; throw e; });

@@ -1384,3 +1384,64 @@ def test_an_earlier_dispatch_order_keeps_the_disposal_type_it_was_issued_with(
         html_2 = svc.render_document(conn, services, cid, second)
     assert "停工" in html_1 and "拆除" not in html_1 and "4 工作时" in html_1
     assert "拆除" in html_2 and "20 工作日" in html_2
+
+
+def test_the_list_finds_a_case_by_its_number_and_by_a_pending_extension(
+    loaded: Engine, settings: Settings, spot: tuple[float, float], tmp_path: Path
+) -> None:
+    """``case_no`` (exact, in JSON and GeoJSON; a malformed one refused by name) and ``pending_extension``
+    (延期待批), with the light counts and heat map taking them as the list does."""
+    x, y = spot
+    with TestClient(create_app(settings.model_copy(update={"data_dir": tmp_path / "d"}))) as client:
+        made = [
+            client.post("/cases", json={"class_code": GARBAGE, "lon": x, "lat": y, "datum": "cgcs2000"}).json()
+            for _ in range(2)
+        ]
+        first, second = made
+        got = client.get("/cases", params={"case_no": first["case_no"]}).json()
+        assert got["count"] == 1 and [c["id"] for c in got["data"]] == [first["id"]]
+        fc = client.get("/cases", params={"case_no": second["case_no"], "format": "geojson"}).json()
+        assert fc["numberMatched"] == 1 and [f["properties"]["id"] for f in fc["features"]] == [second["id"]]
+        assert client.get("/cases", params={"case_no": first["case_no"][:-1]}).json()["count"] == 0  # exact only
+        assert client.get("/cases", params={"case_no": "1999000001"}).json() == {
+            "data": [],
+            "count": 0,
+            "links": [{"rel": "self", "href": "http://testserver/cases?case_no=1999000001"}],
+        }
+        assert client.get("/cases/lights", params={"case_no": first["case_no"]}).status_code == 200
+        assert client.get("/cases/heat", params={"case_no": first["case_no"]}).json()["cases"] == 1
+        for bad, code in (("2026 0001", "string_pattern_mismatch"), ("1" * 21, "string_too_long")):
+            r = client.get("/cases", params={"case_no": bad})
+            assert r.status_code == 422 and r.json()["error"] == "invalid_input", r.text
+            assert [(i["field"], i["code"]) for i in r.json()["detail"]] == [("case_no", code)]
+        with (
+            pytest.raises(InvalidInput, match="case_no: a case number is 1 to 20 characters") as refused,
+            loaded.connect() as conn,
+        ):
+            svc.list_cases(conn, client.app.state.cases, svc.CaseFilter(case_no="a b"))
+        assert refused.value.reason == Reason.STRING_PATTERN_MISMATCH
+
+        def do(case: dict[str, Any], action: str, role: str, **payload: Any) -> dict[str, Any]:
+            version = client.get(f"/cases/{case['id']}").json()["version"]
+            r = client.post(
+                f"/cases/{case['id']}/actions/{action}",
+                json={"version": version, "payload": payload},
+                headers={"X-Role": role},
+            )
+            assert r.status_code == 200, r.text
+            return r.json()
+
+        for case in made:
+            do(case, "verify", "supervisor")
+            do(case, "file", "shift_lead")
+            dept = client.get(f"/cases/{case['id']}").json()["routing"]["decision"]["department"]
+            do(case, "dispatch", "dispatcher", department=dept or next(iter(client.app.state.cases.departments)))
+        do(second, "request_extension", "department", reason="需调机械")
+        pending = client.get("/cases", params={"pending_extension": "true"}).json()
+        assert [c["id"] for c in pending["data"]] == [second["id"]] and pending["data"][0]["pending_extension"]
+        others = client.get("/cases", params={"pending_extension": "false"}).json()
+        assert [c["id"] for c in others["data"]] == [first["id"]]
+        r = client.get("/cases", params={"pending_extension": "maybe"})
+        assert r.status_code == 422 and [(i["field"], i["code"]) for i in r.json()["detail"]] == [
+            ("pending_extension", "bool_parsing")
+        ]

@@ -264,3 +264,28 @@ def test_panel_text_is_escaped() -> None:
         departments={"d": "</script><script>alert(2)</script>"},
     )
     assert "<script>alert(1)</script>" not in html and "</script><script>alert(2)" not in html
+
+
+def test_the_panel_finds_by_number_filters_by_source_escalation_and_extension_and_starts_as_an_operator() -> None:
+    from gisgrid import cases as svc
+
+    html = _page(escalation_levels=workflow.ESCALATION_LEVELS)
+    config = _config(html)
+    assert config["sources"] == svc.SOURCES and config["sources"]["public_app"] == "公众APP"
+    assert config["documentLabels"] == {"dispatch": "交办单", "supervision": "督办单"}
+    assert config["photoKinds"] == {"before": "上报照片", "after": "处置后照片", "evidence": "办理佐证照片"}
+    assert '<option value="intake" selected>受理员</option>' in html and html.count(" selected>") >= 2
+    assert "gisgrid.console.role" in html and "localStorage.setItem(ROLE_KEY" in html
+    assert '<input name="case_no" placeholder="如 2026008596" size="12"\n      maxlength="20">' in html
+    assert '<option value="hotline">12345热线</option>' in html
+    assert (
+        '<select name="escalation_level"><option value="">全部</option>'
+        '<option value="1">已提级至一级网格(街道)</option>' in html
+    )
+    assert '<input name="pending_extension" type="checkbox" value="true"> 延期待批' in html
+    # the detail: no empty 日历提示 row, 结案 instead of a deadline, the others' rules, the dispatch labels
+    assert 'c.calendar_warning ? row("日历提示"' in html and 'row("结案", closedText(c))' in html
+    assert "其他规则(" in html and '"【派遣建议】"' in html and '"派遣说明"' in html
+    assert ".gg-form select { max-width: 100%; }" in html
+    assert "p.thumb_url || p.url" in html and "C.sources[t.role]" in html
+    assert len(html.encode()) < MAX_BYTES

@@ -186,6 +186,17 @@ async def case_filter(
     escalation_level: Annotated[
         int | None, Query(ge=1, le=3, description="提级 level: 2 二级网格(社区), 1 一级网格(街道)")
     ] = None,
+    case_no: Annotated[
+        str | None,
+        Query(
+            max_length=svc.CASE_NO_MAX,
+            pattern=rf"^{svc.CASE_NO_PATTERN.pattern}$",
+            description="Case number, exact (e.g. 2026008596; an imported city's own number too)",
+        ),
+    ] = None,
+    pending_extension: Annotated[
+        bool | None, Query(description="true: cases whose 延期申请 waits for approval (延期待批); false: the others")
+    ] = None,
 ) -> svc.CaseFilter:
     """The case filter the list, the heat map and the light counts share (async: no thread hop)."""
     if period is not None:
@@ -205,6 +216,8 @@ async def case_filter(
         since, until = p.start.to_pydatetime(), p.end.to_pydatetime()
     return svc.CaseFilter(
         escalation_level=escalation_level,
+        case_no=case_no,
+        pending_extension=pending_extension,
         state=[s for s in state.split(",") if s] if state else None,
         class_code=class_code,
         department=department,

@@ -137,6 +137,19 @@ def test_dispatching_from_the_panel_changes_state_and_colour(
     form = detail.locator("form.gg-form")
     department = form.locator('select[name="department"]')
     assert department.input_value() == decision["department"]  # the routing suggestion preselected
+    # the suggestion is named first in its option, the 18-digit code only in its title; nothing overflows the panel
+    suggested = department.locator(f'option[value="{decision["department"]}"]')
+    assert suggested.inner_text() == "【派遣建议】" + live.app.state.cases.departments[decision["department"]]
+    assert suggested.get_attribute("title") == decision["department"]
+    texts = department.locator("option").all_inner_texts()
+    assert not any(re.search(r"\d{18}", t) for t in texts), texts
+    assert (
+        page.evaluate("() => { const p = document.getElementById('gg-panel'); return p.scrollWidth - p.clientWidth; }")
+        <= 0
+    )
+    box = department.bounding_box()
+    assert box is not None and box["x"] + box["width"] <= 1366, box
+    assert "派遣说明(选填)" in form.inner_text() and "改派原因" not in form.inner_text()  # a first dispatch
     desk.shot("dispatch-form")
     form.locator('button[type="submit"]').click()
     page.wait_for_selector("#gg-detail .gg-note")
@@ -147,7 +160,7 @@ def test_dispatching_from_the_panel_changes_state_and_colour(
     assert page.evaluate(MARKER_RING, cid) == STATE_RINGS["dispatched"]
     assert api.get(f"/cases/{cid}").json()["state"] == "dispatched"
     (order,) = api.get(f"/cases/{cid}").json()["documents"]  # the 交办单, as a page and as a PDF
-    assert detail.locator(f'a[href="{order["url"]}"]').inner_text() == order["number"]
+    assert detail.locator(f'a[href="{order["url"]}"]').inner_text() == "交办单 " + order["number"]
     assert detail.locator(f'a[href="{order["pdf_url"]}"]').inner_text() == "PDF"
     assert not desk.watch.off_origin() and not desk.watch.failed and not desk.watch.bad, desk.watch.bad
     desk.shot("dispatched")
@@ -164,6 +177,11 @@ def test_dispatching_from_the_panel_changes_state_and_colour(
     handled = api.get(f"/cases/{cid}").json()
     assert handled["state"] == "handled" and [p["kind"] for p in handled["photos"]] == ["after"]
     assert detail.locator(".gg-photos img").count() == 1
+    (photo,) = handled["photos"]
+    assert detail.locator(".gg-photos figcaption").all_inner_texts() == ["处置后照片"]
+    src = detail.locator(".gg-photos img").get_attribute("src")
+    assert src == photo.get("thumb_url", photo["url"])  # the small copy where the service makes one
+    assert detail.locator(".gg-photos a").get_attribute("href") == photo["url"]  # the original
     desk.shot("handled")
 
 
@@ -201,7 +219,9 @@ def test_a_grid_click_shows_its_tiers_leader_and_open_cases_and_a_refused_filter
     form.locator('button[type="submit"]').click()
     page.wait_for_function("() => !document.getElementById('gg-error').hidden")
     error = page.locator("#gg-error").inner_text()
-    assert "until: must be after since" in error and "上报截止日期:须晚于起始日期" in error, error
+    assert "上报截止日期:须晚于起始日期" in error and "until" not in error, error  # the Chinese alone …
+    assert "(422) until: must be after since" in page.get_attribute("#gg-error", "title")  # … the server's aside
+    assert page.locator("#gg-error details.gg-server summary").inner_text() == "服务器原文"
     desk.shot("refused-period")
 
 
@@ -250,7 +270,7 @@ def test_the_district_opens_whole_and_components_and_heat_draw_by_zoom(
     page.fill('#gg-filters input[name="grid"]', "12ab")
     page.click('#gg-filters button[type="submit"]')
     page.wait_for_function("() => !document.getElementById('gg-error').hidden")
-    assert "grid" in page.inner_text("#gg-error")
+    assert "网格编码:格式不正确" in page.inner_text("#gg-error")
     assert not desk.watch.off_origin() and not desk.watch.failed, desk.watch.failed
 
 
@@ -282,7 +302,8 @@ def test_an_indicator_map_is_drawn_with_its_legend_and_a_refusal_is_explained(
     page.click('#gg-eval-form button[type="submit"]')
     page.wait_for_function("() => /专题图未生成/.test(document.getElementById('gg-error').textContent)")
     error = page.inner_text("#gg-error")
-    assert "period" in error and f"评价期:{load_reason_texts()['no_cases_in_period']}" in error, error
+    assert f"评价期:{load_reason_texts()['no_cases_in_period']}" in error and "period" not in error, error
+    assert "period" in page.get_attribute("#gg-error", "title")  # the server's words, aside
     assert not desk.watch.off_origin() and not desk.watch.failed
 
 
@@ -452,7 +473,8 @@ def test_the_class_filter_takes_a_name_and_refusals_are_explained_in_chinese(
     page.click('#gg-filters button[type="submit"]')
     page.wait_for_function("() => /网格编码/.test(document.getElementById('gg-error').textContent)")
     error = page.inner_text("#gg-error")
-    assert "网格编码:格式不正确" in error and "grid: String should match pattern" in error, error
+    assert "网格编码:格式不正确" in error and "String should match pattern" not in error, error
+    assert "grid: String should match pattern" in page.get_attribute("#gg-error", "title")
 
 
 def test_dispatch_with_a_disposal_type_moves_the_deadline_and_shows_it(
@@ -469,7 +491,7 @@ def test_dispatch_with_a_disposal_type_moves_the_deadline_and_shows_it(
     kinds = form.locator('select[name="disposal_type"] option')
     assert [kinds.nth(i).get_attribute("value") for i in range(kinds.count())] == ["停工", "处罚", "拆除"]
     assert form.locator('select[name="disposal_type"]').input_value() == case["disposal_type"]  # the case's own
-    assert "改派原因(选填)" in form.inner_text()
+    assert "派遣说明(选填)" in form.inner_text()  # a first dispatch: nothing is re-dispatched
     department = form.locator('select[name="department"]')
     if not department.input_value():
         department.select_option(index=1)
@@ -522,7 +544,8 @@ def test_supervise_sends_flagged_not_overdue_and_the_escalation_is_shown(
     said = form.inner_text()
     zh = load_reason_texts()["not_overdue_or_flagged"]  # the table's text for the refusal's code
     assert zh.startswith("案件未超时") and zh in said, said  # the cause, not "the state"
-    assert "deadline not yet passed" in said  # the server's words beside, whatever they are
+    assert "deadline not yet passed" not in said  # the server's words aside, whatever they are
+    assert "deadline not yet passed" in form.locator(".gg-error").get_attribute("title")
     page.unroute("**/actions/supervise")
     form.locator('input[name="flagged"]').check()
     with page.expect_request(lambda r: r.url.endswith("/actions/supervise")) as req:
@@ -617,3 +640,217 @@ def test_the_rework_form_takes_evidence_photos_and_no_department_choice(
     form = detail.locator("form.gg-form")
     assert form.locator('input[name="photos"][type="file"]').count() == 1
     assert form.locator('[name="department"]').count() == 0  # 返工 goes back to the same department by rule
+
+
+# -- review14: a stale detail, 409 recovery, case numbers, wording ------------------------------------------------
+
+
+def act_api(api: httpx.Client, cid: int, action: str, role: str, **payload: Any) -> dict[str, Any]:
+    """One workflow step through the API (another seat), at the case's current version."""
+    version = api.get(f"/cases/{cid}").json()["version"]
+    r = api.post(f"/cases/{cid}/actions/{action}", json={"version": version, "payload": payload},
+                 headers={"X-Role": role, "X-Actor": "other-seat"})  # fmt: skip
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def test_the_open_case_follows_changes_made_elsewhere_and_an_open_form_is_kept(
+    desk: Tab, live: LiveServer, api: httpx.Client
+) -> None:
+    case = report(api, seed=101)
+    cid = case["id"]
+    page = desk.page
+    page.clock.install()
+    open_console(desk, live)
+    page.select_option("#gg-role", "supervisor")
+    page.evaluate(f"() => {{ GG.openCase({cid}); }}")
+    detail = page.locator("#gg-detail")
+    page.wait_for_function(f"() => ({DETAIL_H2})().indexOf('{case['case_no']}') >= 0")
+    assert detail.locator("dt:text-is('状态') + dd").inner_text().startswith("上报")
+    act_api(api, cid, "verify", "supervisor")  # another seat verifies it: version 1 → 2
+    page.clock.run_for(POLL_MS + 500)
+    page.wait_for_function("() => /版本 1→2/.test(document.getElementById('gg-detail').innerText)")
+    assert detail.locator("dt:text-is('状态') + dd").inner_text().startswith("核实")  # the detail, not only the list
+    assert "核实" in detail.locator("ol.gg-timeline").inner_text()
+    assert detail.locator('button[data-action="verify"]').count() == 0  # its buttons are the new state's
+    desk.shot("refreshed")
+    # the operator is filling in a form when the case changes again: the form stays, a note says so
+    page.select_option("#gg-role", "shift_lead")
+    detail.locator('button[data-action="file"]').click()
+    form = detail.locator("form.gg-form")
+    form.locator('textarea[name="note"]').fill("请尽快派遣")
+    act_api(api, cid, "file", "shift_lead")  # version 2 → 3: 立案 by another seat
+    page.clock.run_for(POLL_MS + 500)
+    page.wait_for_selector("#gg-stale")
+    assert page.inner_text("#gg-stale").startswith("案件已被他人更新(版本 2→3),请核对")
+    assert form.locator('textarea[name="note"]').input_value() == "请尽快派遣"  # not replaced
+    assert detail.locator("dt:text-is('状态') + dd").inner_text().startswith("核实")  # as the operator left it
+    desk.shot("stale-note")
+    page.locator("#gg-stale button", has_text="刷新").click()
+    page.wait_for_function("() => !document.getElementById('gg-stale')")
+    note = detail.locator(".gg-note").inner_text()
+    assert "案件已被他人更新(版本 2→3)" in note and "当前状态不能再办理「立案」" in note, note
+    assert "备注:请尽快派遣" in note  # what was typed is not lost
+    assert detail.locator("dt:text-is('状态') + dd").inner_text().startswith("立案")
+    assert detail.locator("form.gg-form").count() == 0
+    # a change that takes the case out of the filtered list (state 立案 only) is seen too
+    page.select_option('#gg-filters select[name="state"]', "filed")
+    with page.expect_response(lambda r: "/cases?" in r.url and "state=filed" in r.url):
+        page.click('#gg-filters button[type="submit"]')
+    page.wait_for_selector(f'#gg-list li[data-id="{cid}"]')
+    act_api(api, cid, "dispatch", "dispatcher", department=a_department_of(live, case))
+    page.clock.run_for(POLL_MS + 500)
+    page.wait_for_function("() => /版本 3→4/.test(document.getElementById('gg-detail').innerText)")
+    assert detail.locator("dt:text-is('状态') + dd").inner_text().startswith("派遣")
+    assert page.locator(f'#gg-list li[data-id="{cid}"]').count() == 0
+    assert not desk.watch.bad, desk.watch.bad
+
+
+def test_a_409_shows_the_case_as_it_is_now_and_keeps_the_typed_reason(
+    desk: Tab, live: LiveServer, api: httpx.Client
+) -> None:
+    filed = dispatched_case(api, seed=102)
+    cid = filed["id"]
+    act_api(api, cid, "dispatch", "dispatcher", department=a_department_of(live, filed))
+    page = desk.page
+    open_console(desk, live)
+    page.evaluate("() => GG.cases.stop()")  # no poll: the 409 is what finds the change
+    page.select_option("#gg-role", "department")
+    page.evaluate(f"() => {{ GG.openCase({cid}); }}")
+    detail = page.locator("#gg-detail")
+    detail.locator('button[data-action="return"]').click()
+    detail.locator('form.gg-form textarea[name="reason"]').fill("不属本部门职责")
+    shown = api.get(f"/cases/{cid}").json()["version"]
+    act_api(api, cid, "supervise", "leader", reason="群众反映", flagged=True)  # another seat: state unchanged
+    with page.expect_response(lambda r: r.url.endswith("/actions/return")) as refused:
+        detail.locator('form.gg-form button[type="submit"]').click()
+    assert refused.value.status == 409
+    page.wait_for_function(f"() => /版本 {shown}→{shown + 1}/.test(document.getElementById('gg-detail').innerText)")
+    note = detail.locator(".gg-note").inner_text()
+    assert note.startswith(f"未办理:(409) {load_reason_texts()['stale_version']}"), note
+    assert "请核对后重新提交" in note and "已保留填写的内容" in note, note
+    assert "督办" in detail.locator("ol.gg-timeline").inner_text()  # the other seat's step is shown
+    form = detail.locator('form.gg-form[data-action="return"]')
+    assert form.locator('textarea[name="reason"]').input_value() == "不属本部门职责"
+    desk.shot("409-reloaded")
+    with page.expect_response(lambda r: r.url.endswith("/actions/return")) as sent:
+        form.locator('button[type="submit"]').click()
+    assert sent.value.status == 200
+    page.wait_for_function("() => /已办理:回退/.test(document.getElementById('gg-detail').innerText)")
+    assert api.get(f"/cases/{cid}").json()["state"] == "returned"
+
+
+def test_a_case_number_opens_its_case_and_the_source_escalation_and_extension_filters_ask_the_api(
+    desk: Tab, live: LiveServer, api: httpx.Client
+) -> None:
+    first, second = report(api, seed=103), report(api, seed=104, source="hotline")
+    waiting = dispatched_case(api, seed=105)
+    act_api(api, waiting["id"], "dispatch", "dispatcher", department=a_department_of(live, waiting))
+    act_api(api, waiting["id"], "request_extension", "department", reason="需调机械")
+    page = desk.page
+    open_console(desk, live)
+    filters = page.locator("#gg-filters")
+    filters.locator('input[name="case_no"]').fill(f" {second['case_no']} ")
+    with page.expect_request(lambda r: "/cases?" in r.url and "case_no=" in r.url) as asked:
+        filters.locator('button[type="submit"]').click()
+    assert f"case_no={second['case_no']}" in asked.value.url and "state=" not in asked.value.url  # any state
+    page.wait_for_function(f"() => ({DETAIL_H2})().indexOf('{second['case_no']}') >= 0")
+    assert page.eval_on_selector_all("#gg-list li", "ls => ls.map(l => l.dataset.id)") == [str(second["id"])]
+    assert page.inner_text("#gg-count") == f"共 1 件 · 按案件编号「{second['case_no']}」查找"
+    desk.shot("case-no")
+    filters.locator('input[name="case_no"]').fill("1999000001")
+    filters.locator('button[type="submit"]').click()
+    page.wait_for_function("() => /没有此编号的案件/.test(document.getElementById('gg-count').textContent)")
+    assert page.inner_text("#gg-count") == "共 0 件 · 按案件编号「1999000001」查找:没有此编号的案件"
+    filters.locator('input[name="case_no"]').fill("2026 0001")
+    filters.locator('button[type="submit"]').click()
+    page.wait_for_function("() => /案件编号/.test(document.getElementById('gg-error').textContent)")
+    assert "案件编号:格式不正确" in page.inner_text("#gg-error")
+    filters.locator('input[name="case_no"]').fill("")
+    filters.locator('select[name="source"]').select_option("hotline")
+    with page.expect_request(lambda r: "/cases?" in r.url and "source=hotline" in r.url):
+        filters.locator('button[type="submit"]').click()
+    page.wait_for_function("() => /^共 1 件$/.test(document.getElementById('gg-count').textContent)")
+    assert page.eval_on_selector_all("#gg-list li", "ls => ls.map(l => l.dataset.id)") == [str(second["id"])]
+    assert page.is_hidden("#gg-error")
+    filters.locator('select[name="source"]').select_option("")
+    filters.locator('input[name="pending_extension"]').check()
+    with page.expect_request(lambda r: "/cases?" in r.url and "pending_extension=true" in r.url):
+        filters.locator('button[type="submit"]').click()
+    page.wait_for_selector(f'#gg-list li[data-id="{waiting["id"]}"]')
+    assert page.inner_text("#gg-count") == "共 1 件"
+    assert page.eval_on_selector_all("#gg-list li", "ls => ls.map(l => l.dataset.id)") == [str(waiting["id"])]
+    filters.locator('input[name="pending_extension"]').uncheck()
+    assert filters.locator('select[name="escalation_level"] option').all_inner_texts() == [
+        "全部", "已提级至一级网格(街道)", "已提级至二级网格(社区)"
+    ]  # fmt: skip
+    filters.locator('select[name="escalation_level"]').select_option("2")
+    with page.expect_request(lambda r: "/cases?" in r.url and "escalation_level=2" in r.url):
+        filters.locator('button[type="submit"]').click()
+    page.wait_for_function("() => /^共 0 件/.test(document.getElementById('gg-count').textContent)")
+    assert first["id"] not in (second["id"], waiting["id"])
+    assert not desk.watch.off_origin()
+
+
+def test_the_detail_speaks_plainly_and_the_role_is_remembered(desk: Tab, live: LiveServer, api: httpx.Client) -> None:
+    filed = dispatched_case(api, seed=106)
+    cid = filed["id"]
+    xs, ys = inside_points(1, seed=107)
+    made = api.post("/cases", json={"class_code": "06010", "lon": float(xs[0]), "lat": float(ys[0]),
+                    "datum": "cgcs2000", "source": "public_app"})  # fmt: skip
+    assert made.status_code == 201, made.text  # a citizen's report: no role, its source stands for it
+    public = made.json()
+    act_api(api, cid, "dispatch", "dispatcher", department=a_department_of(live, filed))
+    handled = api.post(f"/cases/{cid}/actions/handle/form", data={"version": str(act_api_version(api, cid)),
+                       "result": "已清运"}, files={"photos": ("after.png", _png_bytes(), "image/png")},
+                       headers={"X-Role": "department"})  # fmt: skip
+    assert handled.status_code == 200, handled.text
+    act_api(api, cid, "check", "supervisor", result="已核查")
+    closed = act_api(api, cid, "close", "shift_lead")
+    assert closed["state"] == "closed" and closed["closed_at"]
+    page = desk.page
+    open_console(desk, live)
+    assert page.input_value("#gg-role") == "intake"  # an operator's role, not a field role
+    page.evaluate(f"() => {{ GG.openCase({public['id']}); }}")
+    detail = page.locator("#gg-detail")
+    page.wait_for_function(f"() => ({DETAIL_H2})().indexOf('{public['case_no']}') >= 0")
+    timeline = detail.locator("ol.gg-timeline").inner_text()
+    assert "(公众APP)" in timeline and "public_app" not in timeline, timeline
+    assert detail.locator("dt:text-is('日历提示')").count() == 0  # nothing to say: no row
+    candidates = public["routing"]["decision"]["candidates"]
+    assert candidates, public["routing"]  # the small district's rules: some fit the class
+    rules = detail.locator("details.gg-other-rules")
+    assert rules.count() == 1
+    assert rules.locator("summary").inner_text() == f"其他规则({len(candidates)} 条)"
+    rules.locator("summary").click()
+    assert rules.locator("li small").all_inner_texts() == [k["why"] for k in candidates]  # the API's words
+    page.evaluate(f"() => {{ GG.openCase({cid}); }}")
+    page.wait_for_function(f"() => ({DETAIL_H2})().indexOf('{filed['case_no']}') >= 0")
+    ended = detail.locator("dt:text-is('结案') + dd").inner_text()
+    assert ended.startswith(closed["closed_at"].replace("T", " ")[:16]) and ended.endswith("按期处置"), ended
+    assert detail.locator("dt:text-is('时限')").count() == 0 and "未计时" not in detail.inner_text()
+    assert detail.locator(".gg-photos figcaption").all_inner_texts() == ["处置后照片"]
+    desk.shot("closed")
+
+    # photos: the small copy when the service gives one (thumb_url), the original behind the link
+    def with_thumbs(route: Any) -> None:
+        answer = route.fetch()
+        body = answer.json()
+        for p in body["photos"]:
+            p["thumb_url"] = p["url"] + "?size=thumb"
+        route.fulfill(response=answer, json=body)
+
+    page.route(re.compile(rf".*/cases/{cid}$"), with_thumbs)
+    page.evaluate(f"() => {{ GG.openCase({cid}); }}")
+    page.wait_for_function("() => /size=thumb/.test((document.querySelector('#gg-detail .gg-photos img') || {}).src)")
+    (photo,) = api.get(f"/cases/{cid}").json()["photos"]
+    assert detail.locator(".gg-photos img").get_attribute("src") == photo["url"] + "?size=thumb"
+    assert detail.locator(".gg-photos a").get_attribute("href") == photo["url"]
+    page.select_option("#gg-role", "dispatcher")
+    page.reload()
+    page.wait_for_function("() => window.GG && GG.map")
+    assert page.input_value("#gg-role") == "dispatcher"  # the last role chosen in this browser
+
+
+def act_api_version(api: httpx.Client, cid: int) -> int:
+    return int(api.get(f"/cases/{cid}").json()["version"])

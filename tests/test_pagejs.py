@@ -1,0 +1,67 @@
+"""The helpers both pages share (maps.pagejs.DOM_JS), run in Node: a refusal is shown in Chinese alone where the
+table of reason codes knows it, the server's words kept apart for a "服务器原文"."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from typing import Any
+
+import pytest
+
+from maps.pagejs import DOM_JS, load_reason_texts
+
+NODE = shutil.which("node") or shutil.which("nodejs")
+
+
+def run(calls: list[tuple[str, list[Any]]]) -> list[Any]:
+    """``name(*args)`` of each call with the page's helpers (the project's reason texts as C.zhReasons)."""
+    if NODE is None:
+        pytest.skip("no Node.js to run the page's JS")
+    script = (
+        f"var C = {{zhReasons: {json.dumps(load_reason_texts(), ensure_ascii=False)}}};\n{DOM_JS}\n"
+        f"var calls = {json.dumps(calls, ensure_ascii=False)};\n"
+        "var fns = {messageOf: messageOf, serverMessageOf: serverMessageOf};\n"
+        "console.log(JSON.stringify(calls.map(function (c) { return fns[c[0]].apply(null, c[1]); })));\n"
+    )
+    done = subprocess.run([NODE, "-e", script], capture_output=True, text=True, timeout=30, check=True)
+    return json.loads(done.stdout)
+
+
+ZH = load_reason_texts()
+PATTERN = {
+    "error": "invalid_input",
+    "detail": [{"field": "grid", "code": "string_pattern_mismatch", "reason": "String should match pattern '^\\d+$'"}],
+}
+NOT_OVERDUE = {
+    "error": "transition_not_allowed",
+    "reason": "not_overdue_or_flagged",
+    "detail": {"message": "supervise is not allowed in state 'dispatched'", "items": []},
+}
+STALE = {"error": "stale_version", "detail": "return: the case is at version 5, the request expected 4"}
+UNKNOWN_FIELD = {"error": "invalid_input", "detail": [{"field": "zzz", "reason": "weird thing"}]}
+NO_REASON = {"error": "conflict", "detail": "something clashed"}
+
+
+def test_a_known_reason_is_shown_in_chinese_alone_and_the_server_text_apart() -> None:
+    got = run(
+        [
+            ("messageOf", [PATTERN, 422]),
+            ("messageOf", [NOT_OVERDUE, 409]),
+            ("messageOf", [STALE, 409]),
+            ("messageOf", [UNKNOWN_FIELD, 422]),
+            ("messageOf", [NO_REASON, 409]),
+            ("serverMessageOf", [PATTERN, 422]),
+            ("serverMessageOf", [NOT_OVERDUE, 409]),
+        ]
+    )
+    assert got == [
+        "(422) 网格编码:格式不正确",
+        f"(409) {ZH['not_overdue_or_flagged']}",
+        f"(409) {ZH['stale_version']}",
+        "(422) 输入有误 · zzz: weird thing",  # nothing specific in the table: the generic word and the server's
+        "(409) 与现有数据冲突 · something clashed",
+        "(422) grid: String should match pattern '^\\d+$'",
+        "(409) supervise is not allowed in state 'dispatched'",
+    ]
