@@ -1215,7 +1215,8 @@ def get_case(
     base: str = "",
 ) -> dict[str, Any]:
     """One case; ``full`` adds its timeline, photos and documents (intake answers with the case alone). The photo
-    and document ``url`` fields are paths of the service, after ``base``: the path prefix a proxy serves it under."""
+    and document ``url`` fields (and a photo's ``thumb_url``, its thumbnail) are paths of the service, after
+    ``base``: the path prefix a proxy serves it under."""
     now = _now(now)
     row = (
         conn.execute(
@@ -1254,6 +1255,7 @@ def get_case(
             **p,
             "at": p["at"].astimezone(LOCAL_TZ).isoformat() if p["at"] else None,
             "url": f"{base}/cases/{case_id}/photos/{p['sha256']}",
+            "thumb_url": f"{base}/cases/{case_id}/photos/{p['sha256']}?size=thumb",
         }
         for p in conn.execute(
             text(
