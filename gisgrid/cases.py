@@ -1674,6 +1674,7 @@ def _document_page(
             if doc["kind"] == "supervision" and due is not None
             else None
         ),
+        hours_per_day=services.calendar.hours.hours_per_day,
         supervision_reason=doc["reason"] or ("超期未办结" if doc["kind"] == "supervision" else None),
         disposal_type=limit.disposal_type,
         urgent=bool(limit.urgent),

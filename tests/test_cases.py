@@ -1101,6 +1101,8 @@ def test_dispatch_and_supervision_orders_are_printable_pages(
         assert "<svg" in page and "http://" not in page and "https://" not in page
         assert "路口&lt;b&gt;垃圾&lt;/b&gt;" in page  # the reporter's text is escaped
     assert "交办单" in dispatch and "督办单" in supervision and "超期未处置" in supervision
+    # overdue from the deadline to the order's issue (the database's clock): in working days, hours and minutes
+    assert re.search(r"<strong>已超时 \d+ 个工作日( \d+ 小时)?( \d+ 分)?</strong>", supervision), supervision
     assert "2025年10月13日 14:30" in dispatch  # the disposal deadline
 
 
