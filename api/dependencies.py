@@ -10,6 +10,7 @@ from fastapi.dependencies.models import Dependant
 
 from gisgrid.errors import InvalidInput, Reason
 from gisgrid.geodesy import BBox, parse_bbox
+from gisgrid.photos import THUMB_MAX
 
 
 async def bbox_query(
@@ -38,6 +39,11 @@ async def page_query(
 DatumQuery = Annotated[
     Literal["wgs84", "cgcs2000", "gcj02", "bd09"],
     Query(description="Datum of lon/lat: wgs84, cgcs2000, gcj02 (AMap/Tencent) or bd09 (Baidu)"),
+]
+#: A photo's ``size``: a plain string checked by :func:`gisgrid.photos.check_size`, whose 422 names the value given.
+PhotoSizeQuery = Annotated[
+    str | None,
+    Query(description=f"thumb: a JPEG at most {THUMB_MAX} px on the long edge, turned upright; omit: the original"),
 ]
 
 

@@ -140,7 +140,7 @@ class CaseDetail(Case):
 
     escalation: dict[str, Any] | None = Field(description="Whom an escalation (提级) would go to")
     timeline: list[dict[str, Any]] = Field(description="Transitions, oldest first (action, from/to state, actor …)")
-    photos: list[dict[str, Any]] = Field(description="Photos with their url (under the root path)")
+    photos: list[dict[str, Any]] = Field(description="Photos with url and thumb_url (?size=thumb), under the root path")
     documents: list[dict[str, Any]] = Field(description="交办单/督办单 with url and pdf_url")
 
 

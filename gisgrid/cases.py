@@ -1221,7 +1221,8 @@ def get_case(
     base: str = "",
 ) -> dict[str, Any]:
     """One case; ``full`` adds its timeline, photos and documents (intake answers with the case alone). The photo
-    and document ``url`` fields are paths of the service, after ``base``: the path prefix a proxy serves it under."""
+    and document ``url`` fields (and a photo's ``thumb_url``, its thumbnail) are paths of the service, after
+    ``base``: the path prefix a proxy serves it under."""
     now = _now(now)
     row = (
         conn.execute(
@@ -1260,6 +1261,7 @@ def get_case(
             **p,
             "at": p["at"].astimezone(LOCAL_TZ).isoformat() if p["at"] else None,
             "url": f"{base}/cases/{case_id}/photos/{p['sha256']}",
+            "thumb_url": f"{base}/cases/{case_id}/photos/{p['sha256']}?size=thumb",
         }
         for p in conn.execute(
             text(
@@ -1698,6 +1700,7 @@ def _document_page(
             if doc["kind"] == "supervision" and due is not None
             else None
         ),
+        hours_per_day=services.calendar.hours.hours_per_day,
         supervision_reason=doc["reason"] or ("超期未办结" if doc["kind"] == "supervision" else None),
         disposal_type=limit.disposal_type,
         urgent=bool(limit.urgent),

@@ -102,6 +102,7 @@ class OrderData:
     rework_reason: str | None = None  # 返工原因
     # 督办单 only:
     overdue: float | None = None  # time past due_at when supervised, in time_limit_unit
+    hours_per_day: float = 8.0  # working hours in a working day (the city's calendar): an overdue in days and hours
     supervision_reason: str | None = None  # 督办事由
     # The served page only: its "下载 PDF" link (a file written for use away from the service has none).
     pdf_url: str | None = None
@@ -217,6 +218,29 @@ def format_amount(amount: float, unit: str) -> str:
     return f"{round(amount, 2):g} {UNIT_LABELS[unit]}"
 
 
+def format_overdue(amount: float, unit: str, hours_per_day: float = 8.0) -> str:
+    """How long a case is overdue, as people say it: ``3 小时 55 分（工作时）`` under a working day,
+    ``1 个工作日 2 小时`` from one on (``hours_per_day`` working hours make a working day); calendar hours as
+    ``5 小时 20 分`` or ``2 天 3 小时``. Rounded to the minute; zero parts are left out."""
+    if unit not in UNITS:
+        raise InvalidInput(f"unknown time unit {unit!r}: expected one of {', '.join(UNITS)}", detail={"unit": unit})
+    if not math.isfinite(amount) or amount < 0:
+        raise InvalidInput(f"time amount {amount!r} must be a finite number ≥ 0", detail={"value": amount})
+    if not math.isfinite(hours_per_day) or hours_per_day <= 0:
+        raise InvalidInput(f"hours_per_day {hours_per_day!r} must be a number > 0", detail={"value": hours_per_day})
+    working = unit != "calendar_hours"
+    day_minutes = round((hours_per_day if working else 24) * 60)
+    minutes = round(amount * (hours_per_day if unit == "working_days" else 1) * 60)
+    if minutes == 0:
+        return "不足 1 分" + ("（工作时）" if working else "")
+    days, rest = divmod(minutes, day_minutes)
+    hours, mins = divmod(rest, 60)
+    parts = [f"{days} 个工作日" if working else f"{days} 天"] if days else []
+    parts += [f"{hours} 小时"] if hours else []
+    parts += [f"{mins} 分"] if mins else []
+    return " ".join(parts) + ("（工作时）" if working and not days else "")
+
+
 def _check_url(url: str) -> str:
     # Only same-site relative URLs (and inline base64 images of the photo store's types): the intranet page must
     # fetch nothing from outside.
@@ -288,7 +312,7 @@ def render_supervision_order(order: OrderData) -> str:
             detail={"fields": ["overdue", "supervision_reason"]},
         )
     ctx = _context(order)
-    ctx["overdue"] = format_amount(order.overdue, order.time_limit_unit)
+    ctx["overdue"] = format_overdue(order.overdue, order.time_limit_unit, order.hours_per_day)
     return _env().get_template("orders/supervision.html").render(**ctx)
 
 

@@ -12,7 +12,9 @@ converted to JPEG at intake (:data:`PhotoInfo.converted`; its EXIF — GPS, capt
 Edge and Firefox cannot show HEIC, and every stored photo must be displayable in the console, on a 交办单 and on
 the reporter's phone. What is stored and served is then ``image/jpeg``; the EXIF read from the original is kept.
 
-:class:`PhotoStore` keeps the files content-addressed (``aa/bb/<sha256>.<ext>``), written atomically.
+:class:`PhotoStore` keeps the files content-addressed (``aa/bb/<sha256>.<ext>``), written atomically. A photo's
+thumbnail (:meth:`PhotoStore.thumbnail`: a JPEG at most :data:`THUMB_MAX` px on its long edge, EXIF orientation
+applied) is made on first request and kept beside it as ``aa/bb/<sha256>.t320.jpg``.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from PIL import ExifTags, Image, ImageFile, UnidentifiedImageError
+from PIL import ExifTags, Image, ImageFile, ImageOps, UnidentifiedImageError
 
 from gisgrid.errors import InvalidInput, NotFound, Reason
 from gisgrid.settings import Settings
@@ -65,6 +67,12 @@ MAX_BYTES = 15 * 1024 * 1024
 #: Pillow formats stored as a JPEG copy (browsers cannot decode them), and that copy's JPEG quality.
 CONVERTED_TO_JPEG = frozenset({"HEIF"})
 JPEG_QUALITY = 90
+#: Thumbnails (``?size=thumb``): the long edge in pixels and the JPEG quality. The size is in the cached file's
+#: name, so a new size makes new files instead of serving the old ones.
+THUMB_MAX = 320
+THUMB_QUALITY = 80
+#: The sizes a photo is served in, besides the stored original (``size`` left out).
+SIZES: dict[str, str] = {"thumb": f"thumbnail, at most {THUMB_MAX} px on the long edge (JPEG)"}
 #: Decompression-bomb guard: a 50 MP image is already larger than any phone camera's default output.
 MAX_PIXELS = 50_000_000
 
@@ -405,21 +413,7 @@ class PhotoStore:
         stored = StoredPhoto(sha256=sha, relpath=relpath, content_type=info.content_type, size=len(data))
         if target.is_file() and target.stat().st_size == len(data):
             return stored  # same name = same content: nothing to write
-        target.parent.mkdir(parents=True, exist_ok=True)
-        # Temporary file in the same folder (same file system) so that os.replace is atomic: readers see either
-        # no file or the whole file, and a crash leaves at most a dot-file behind, never a half photo.
-        tmp = target.parent / f".{sha}.{secrets.token_hex(8)}.tmp"
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o644)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, target)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                tmp.unlink()
-            raise
+        _write_atomic(target, data)
         return stored
 
     def open(self, sha256: str) -> Path:
@@ -434,3 +428,78 @@ class PhotoStore:
                     raise InvalidInput(f"photo {sha} resolves outside the photo store", detail={"sha256": sha})
                 return path
         raise NotFound(f"no photo {sha}", detail={"sha256": sha})
+
+    def thumbnail(self, sha256: str) -> Path:
+        """Path of the photo's thumbnail (JPEG, at most :data:`THUMB_MAX` px on the long edge, turned upright by
+        its EXIF orientation, no EXIF kept): made from the original on the first call and kept beside it, so each
+        later call only finds the file. :class:`NotFound` if there is no such photo."""
+        original = self.open(sha256)
+        target = original.with_name(f"{sha256}.t{THUMB_MAX}.jpg")
+        if target.is_file():
+            if not target.resolve().is_relative_to(self.root.resolve()):  # as for the original: no way out
+                raise InvalidInput(f"photo {sha256} resolves outside the photo store", detail={"sha256": sha256})
+            return target
+        _write_atomic(target, make_thumbnail(original.read_bytes()))
+        return target
+
+    def file(self, sha256: str, size: str | None = None) -> tuple[Path, str | None]:
+        """The file to serve for ``size`` (None: the original; see :data:`SIZES`) and its content type when it is
+        not the original's (a thumbnail is always ``image/jpeg``)."""
+        if check_size(size) is None:
+            return self.open(sha256), None
+        return self.thumbnail(sha256), "image/jpeg"
+
+
+def check_size(size: str | None) -> str | None:
+    """``size`` if it is one of :data:`SIZES` (or None, the original); else :class:`InvalidInput` naming it."""
+    if size is None or size in SIZES:
+        return size
+    choices = "; ".join(f"{k}: {v}" for k, v in SIZES.items())
+    raise InvalidInput(
+        f"size: {size!r} is not a photo size; use {choices}, or leave size out for the original",
+        detail=[{"field": "size", "reason": f"unknown size {size!r}", "choices": list(SIZES)}],
+        reason=Reason.LITERAL_ERROR,
+    )
+
+
+def make_thumbnail(data: bytes, max_edge: int = THUMB_MAX) -> bytes:
+    """A JPEG of the photo ``data`` (a stored one: already checked) at most ``max_edge`` px on its long edge, shown
+    the way up its EXIF orientation says (phones store the sensor's pixels and a rotation flag); never enlarged.
+    Transparency (PNG, WebP) is laid on white. Deterministic: the same photo gives the same bytes."""
+    with Image.open(io.BytesIO(data)) as im:
+        # JPEG: decode at the smallest 1/2^n scale still at least max_edge on both sides (fast, little memory).
+        im.draft("RGB", (max_edge, max_edge))
+        upright = ImageOps.exif_transpose(im)
+        upright.thumbnail((max_edge, max_edge), Image.Resampling.LANCZOS)
+        if upright.mode in ("RGBA", "LA", "PA") or (upright.mode == "P" and "transparency" in upright.info):
+            rgba = upright.convert("RGBA")
+            flat = Image.new("RGB", rgba.size, (255, 255, 255))
+            flat.paste(rgba, mask=rgba.getchannel("A"))
+            upright = flat
+        elif upright.mode != "RGB":
+            upright = upright.convert("RGB")
+        out = io.BytesIO()
+        options: dict[str, Any] = {"quality": THUMB_QUALITY, "optimize": True}
+        if im.info.get("icc_profile"):
+            options["icc_profile"] = im.info["icc_profile"]
+        upright.save(out, "JPEG", **options)
+    return out.getvalue()
+
+
+def _write_atomic(target: Path, data: bytes) -> None:
+    """Write ``data`` to ``target`` through a temporary file in the same folder (same file system), so that
+    os.replace is atomic: readers — another request serving the same file — see either no file or the whole
+    file, and a crash leaves at most a dot-file behind, never a half photo."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.parent / f".{target.name}.{secrets.token_hex(8)}.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o644)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise

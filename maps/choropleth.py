@@ -3,8 +3,10 @@
 Classing is mapclassify's (PySAL): ``quantiles`` (default), ``natural_breaks`` (Jenks: the exact Fisher–Jenks
 for up to :data:`EXACT_JENKS_MAX` values, else mapclassify's 1-D k-means ``NaturalBreaks`` under a fixed seed, so
 that the same data always gives the same classes) and ``equal_interval``. Fewer distinct values than classes
-lower ``k`` to that number; all-equal values make one class; missing values (NaN, a region without cases in the
-period) get no class and the grey :data:`NO_DATA_COLOUR` with a "无数据 no data" legend entry. Colours follow
+lower ``k`` to that number; all-equal values make one class; quantile classes that tied values leave empty are
+merged into their neighbour (the subtitle and ``note`` say so: "因数值重复由 5 级合并为 4 级"), so every class shown
+holds regions; missing values (NaN, a region without cases in the period) get no class and the grey
+:data:`NO_DATA_COLOUR` with a "无数据" legend entry. Labels and titles are zh-CN (the console's map is). Colours follow
 the indicator's direction (:func:`better_when`, from the evaluation rules): red is bad, green good.
 
 Pure parts (no database): :func:`classify`, :func:`classify_grades`, :func:`classify_indicator`,
@@ -58,7 +60,7 @@ RAMP = linear.YlOrRd_09  # sequential, light → dark: an amount with no better 
 #: Indicators with a direction: red for bad, green for good (ColorBrewer RdYlGn, low → high).
 GOOD_HIGH_RAMP = linear.RdYlGn_09
 NO_DATA_COLOUR = "#e0e0e0"
-NO_DATA_LABEL = "无数据 no data"
+NO_DATA_LABEL = "无数据"
 #: Grade colours, best → worst (ColorBrewer RdYlGn, reversed).
 GRADE_COLOURS: tuple[str, ...] = ("#1a9850", "#91cf60", "#fee08b", "#fc8d59", "#d73027")
 COORD_DECIMALS = 6  # ≈ 0.1 m
@@ -147,7 +149,7 @@ def indicator_english(column: str) -> str:
 
 
 def indicator_title(column: str) -> str:
-    """Legend title: ``按期处置率 On-time disposal rate``."""
+    """Bilingual title, ``按期处置率 On-time disposal rate`` (the static maps' heading; the console's is zh-CN)."""
     return f"{indicator_label(column)} {indicator_english(column)}"
 
 
@@ -241,10 +243,16 @@ class Classes:
     labels: tuple[str, ...]
     edges: tuple[float, ...] = ()
     categories: tuple[str, ...] = ()
+    merged_from: int = 0  # the number of classes before tied, empty quantile classes were merged; 0: none merged
 
     @property
     def k(self) -> int:
         return len(self.colours)
+
+    @property
+    def note(self) -> str | None:
+        """Why there are fewer classes than asked for, when tied values merged some (zh-CN), else None."""
+        return f"因数值重复由 {self.merged_from} 级合并为 {self.k} 级" if self.merged_from else None
 
     def index_of(self, values: Any) -> np.ndarray:
         """Class of each value, -1 for no data (NaN, None, an unknown category)."""
@@ -291,7 +299,8 @@ class Classes:
             return NO_DATA_LABEL
         if len(self.edges) == 2 and self.edges[0] == self.edges[1]:
             return "单一取值"
-        return f"{SCHEMES.get(self.scheme, self.scheme)}({self.k} 级)"
+        merged = f",因数值重复由 {self.merged_from} 级合并" if self.merged_from else ""
+        return f"{SCHEMES.get(self.scheme, self.scheme)}({self.k} 级{merged})"
 
 
 _RNG_LOCK = threading.Lock()
@@ -306,7 +315,8 @@ def _floats(values: Any) -> np.ndarray:
 def class_of(bins: np.ndarray, values: np.ndarray) -> np.ndarray:
     """The class of each value under ascending upper bounds ``bins``: the first bound at or above it — but a
     value equal to tied bounds (quantiles of many equal values) goes to the last of them, so the 100 % regions
-    take the top class, not the class of the 87.5 % one below them."""
+    take the top class, not the class of the 87.5 % one below them. The classes this leaves empty are merged away
+    by :func:`classify` (:func:`_drop_empty`)."""
     left = np.searchsorted(bins, values, side="left")
     right = np.searchsorted(bins, values, side="right")
     return np.clip(np.where(right > left, right - 1, left), 0, bins.size - 1)
@@ -319,9 +329,10 @@ def _bins(finite: np.ndarray, scheme: str, k: int) -> np.ndarray:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # "Numba not installed", "not enough unique values"
         if scheme == "quantiles":
-            # mapclassify.Quantiles drops tied quantiles (np.unique): with many equal values k=4 became 2 classes.
-            # The documented rule is that a tied class stays, empty: the same quantiles (linear interpolation,
-            # as scipy's scoreatpercentile), ties kept.
+            # mapclassify.Quantiles drops tied quantiles (np.unique), and with them the class of the tied value
+            # itself: with 60 % of the regions at 100 %, k=4 became 2 classes, "81.1 %–100 %" holding all of them.
+            # Here the same quantiles (linear interpolation, as scipy's scoreatpercentile) keep their ties;
+            # classify() then merges only the classes left empty, so the tied value keeps a class of its own.
             bins = np.quantile(finite, np.arange(1, k + 1) / k)
             bins[-1] = max(bins[-1], float(finite.max()))
             return bins
@@ -364,6 +375,11 @@ def classify(
         colour = RAMP.rgb_hex_str(0.5) if direction is None else GOOD_HIGH_RAMP.rgb_hex_str(0.5)
         return Classes(scheme, (colour,), (int(finite.size),), no_data, (fmt(only),), (only, only))
     bins = _bins(finite, scheme, min(k, int(distinct.size)))
+    merged_from = 0
+    if scheme == "quantiles":
+        asked = bins.size
+        bins = _drop_empty(bins, finite)
+        merged_from = asked if bins.size < asked else 0
     edges = np.concatenate([[float(finite.min())], bins])
     n = bins.size
     colours = ramp_colours(n, direction)
@@ -372,7 +388,15 @@ def classify(
     labels = tuple(
         fmt(edges[i + 1]) if edges[i] == edges[i + 1] else f"{fmt(edges[i])} – {fmt(edges[i + 1])}" for i in range(n)
     )
-    return Classes(scheme, colours, counts, no_data, labels, tuple(float(e) for e in edges))
+    return Classes(scheme, colours, counts, no_data, labels, tuple(float(e) for e in edges), merged_from=merged_from)
+
+
+def _drop_empty(bins: np.ndarray, finite: np.ndarray) -> np.ndarray:
+    """``bins`` without the upper bounds of classes no value falls in (tied quantiles: "100 %(0)" beside
+    "100 %(304)"). Removing an empty class moves no value to another class, so every region keeps the colour of
+    the class the legend shows it in."""
+    counts = np.bincount(class_of(bins, finite), minlength=bins.size)
+    return bins[counts > 0]
 
 
 def classify_grades(values: Any) -> Classes:
@@ -454,8 +478,9 @@ def choropleth(
     tolerance: float = SIMPLIFY_TOLERANCE,
     decimals: int = COORD_DECIMALS,
 ) -> dict[str, Any]:
-    """Regions coloured by ``column``: ``{"scheme", "k", "subtitle", "better", "breaks", "legend", "features"}``
-    (``better``: which way is better, see :func:`better_when`).
+    """Regions coloured by ``column``: ``{"scheme", "k", "subtitle", "note", "better", "breaks", "legend",
+    "features"}`` (``better``: which way is better, see :func:`better_when`; ``note``: why there are fewer classes
+    than asked for, or null).
 
     Each feature carries ``properties`` plus ``value``, ``value_label``, ``class`` (legend index, null for no
     data) and ``colour``; ``legend`` lists the classes (label, colour, count, lower, upper) then, when some
@@ -491,6 +516,7 @@ def choropleth(
         "scheme": classes.scheme,
         "k": classes.k,
         "subtitle": classes.subtitle,
+        "note": classes.note,
         "better": None if column in CATEGORY_INDICATORS else better_when(column),
         "breaks": list(classes.edges),
         "legend": [row.as_dict() for row in classes.legend()],
@@ -582,7 +608,8 @@ def indicator_map(
         "level_label": LEVELS[level],
         "indicator": indicator,
         "indicator_label": indicator_label(indicator),
-        "title": indicator_title(indicator),
+        "title": indicator_label(indicator),  # zh-CN, as the rest of the console
+        "title_en": indicator_english(indicator),
         "better_label": BETTER_LABELS.get(body["better"] or ""),
         **body,
     }

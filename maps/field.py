@@ -7,9 +7,11 @@ for a form) with the vendored Leaflet and Leaflet.VectorGrid from ``/static/vend
   overlays as on the console), so that a tap on the map is a real way to place a report;
 * the tier-3 grids and, from zoom 15, the unit grids as vector tiles (``/tiles/<layer>/{z}/{x}/{y}.mvt``);
 * the location from the phone's GPS (``navigator.geolocation``, datum ``wgs84``) or a tap on the map (the map
-  shows the storage coordinates, datum ``cgcs2000``); with neither, the server takes the photos' EXIF GPS;
+  shows the storage coordinates, datum ``cgcs2000``; below :data:`TAP_MIN_ZOOM` a tap zooms straight there
+  first); with neither, the server takes the photos' EXIF GPS;
 * the event class picked from ``GET /field/classes`` with a search by name, code or a common word for it (窨井,
-  下水道 … from ``data/catalogue/search_terms.csv``);
+  下水道 … from ``data/catalogue/search_terms.csv``), the best matches first (``matchRank`` in the page: exact
+  name, a name ending in the word, a common word typed in full, then the rest); cleared after each report;
 * description, address and photos (``capture=environment``), sent to ``POST /cases/form``; a photo's EXIF GPS is
   read in the page (JPEG and HEIC) to show the location it gives before anything is sent.
 
@@ -239,6 +241,7 @@ def build_field_page(
         <button type="button" id="gf-clear-loc" class="gf-btn">清除位置</button>
       </div>
       <div id="gf-gps-msg" class="gf-error" role="alert" hidden></div>
+      <p id="gf-tap-hint" class="gf-hint" role="status" hidden></p>
       <p id="gf-loc" class="gf-hint">未定位:点「GPS定位」或在地图上点选;也可只附带含GPS的照片。</p>
       <p id="gf-grid" class="gf-hint"></p>
     </section>
@@ -406,6 +409,12 @@ PAGE_JS = r"""
     if (text && !warn) { GF.noticeTimer = setTimeout(function () { box.hidden = true; }, 10000); }
   }
   function formError(text) { var box = $("gf-error"); box.textContent = text || ""; box.hidden = !text; }
+  /* What a tap on the map did, under the map: a hint (gf-hint), not an error. */
+  function tapHint(text) {
+    var box = $("gf-tap-hint");
+    box.textContent = text || "";
+    box.hidden = !text;
+  }
   /* GPS trouble is shown under the GPS button, where the worker is looking, and scrolled into view. */
   function gpsMessage(text) {
     var box = $("gf-gps-msg");
@@ -640,7 +649,7 @@ PAGE_JS = r"""
     var f = r.fields;
     GF.editing = r.key;
     var cls = GF.classes.filter(function (c) { return c.code === f.class_code; })[0];
-    if (cls) { chooseClass(cls); } else { GF.cls = null; $("gf-class").textContent = "未选择类别"; renderClasses(); }
+    if (cls) { chooseClass(cls); } else { clearClass(); }
     $("gf-desc").value = f.description || "";
     $("gf-addr").value = f.address || "";
     if (f.reporter) { $("gf-name").value = f.reporter; }
@@ -713,18 +722,38 @@ PAGE_JS = r"""
     }, function () { if (!GF.classes.length) { formError("类别列表暂不可用:请在有网络时打开本页。"); } });
   }
 
-  function renderClasses() {
-    var q = $("gf-search").value.trim().toLowerCase();
+  /* How well class c answers the search q: 0 its exact name or code; 1 a name that is q with words before it
+     (Chinese names put the thing itself last: 暴露垃圾 is 垃圾, 垃圾箱异常 is about a 垃圾箱) or a common word
+     typed in full (search_terms.csv); 2 a name containing q elsewhere, or a code starting with it; 3 the big
+     class or part of a common word; -1 no match. */
+  function matchRank(c, q) {
+    var name = c.name.toLowerCase(), terms = c.terms || [];
+    if (name === q || c.code === q) { return 0; }
+    if (name.slice(-q.length) === q || terms.indexOf(q) >= 0) { return 1; }
+    if (name.indexOf(q) >= 0 || c.code.indexOf(q) === 0) { return 2; }
+    if ((c.big_name || "").toLowerCase().indexOf(q) >= 0 ||
+        terms.some(function (t) { return t.indexOf(q) >= 0 || q.indexOf(t) >= 0; })) { return 3; }
+    return -1;
+  }
+  GF.matchRank = matchRank;
+
+  /* The classes matching the search, best match first; within a rank the recently chosen ones first (the
+     last 8 picked on this phone), then catalogue order. No search: every class, recent ones first. */
+  function rankedClasses(q) {
     var recent = load(LS.recent, []);
-    var list = GF.classes.filter(function (c) {
-      return !q || c.name.toLowerCase().indexOf(q) >= 0 || c.code.indexOf(q) === 0 ||
-        (c.big_name || "").toLowerCase().indexOf(q) >= 0 ||
-        (c.terms || []).some(function (t) { return t.indexOf(q) >= 0 || q.indexOf(t) >= 0; });
+    var rows = [];
+    GF.classes.forEach(function (c, i) {
+      var m = q ? matchRank(c, q) : 0;
+      var r = recent.indexOf(c.code);
+      if (m >= 0) { rows.push({c: c, m: m, r: r < 0 ? 1e6 : r, i: i}); }
     });
-    if (!q) {
-      var rank = function (c) { var i = recent.indexOf(c.code); return i < 0 ? 1e6 : i; };
-      list = list.slice().sort(function (a, b) { return rank(a) - rank(b); });
-    }
+    rows.sort(function (a, b) { return a.m - b.m || a.r - b.r || a.i - b.i; });
+    return rows.map(function (x) { return x.c; });
+  }
+  GF.rankedClasses = rankedClasses;
+
+  function renderClasses() {
+    var list = rankedClasses($("gf-search").value.trim().toLowerCase());
     var ul = $("gf-classes");
     ul.textContent = "";
     list.forEach(function (c) {
@@ -734,6 +763,16 @@ PAGE_JS = r"""
     });
     if (!list.length) { ul.appendChild(el("li", {text: GF.classes.length ? "没有匹配的类别" : "正在加载类别…"})); }
   }
+
+  /* No class chosen, the search box empty: after a report is saved the next one starts without a class, so a
+     worker reporting several problems in a row cannot send one under the last one's class unnoticed. */
+  function clearClass() {
+    GF.cls = null;
+    $("gf-class").textContent = "未选择类别";
+    $("gf-search").value = "";
+    renderClasses();
+  }
+  GF.clearClass = clearClass;
 
   function chooseClass(c) {
     GF.cls = c;
@@ -765,6 +804,7 @@ PAGE_JS = r"""
     $("gf-grid").textContent = "";
     formError("");
     gpsMessage("");
+    tapHint("");
     checkPlace(loc);
   }
 
@@ -931,6 +971,7 @@ PAGE_JS = r"""
              navigator.onLine === false);
       $("gf-desc").value = "";
       $("gf-addr").value = "";
+      clearClass();
       photos.forEach(function (p) { URL.revokeObjectURL(p.url); });
       GF.photos = [];
       renderThumbs();
@@ -976,10 +1017,11 @@ PAGE_JS = r"""
     map.on("click", function (e) {
       /* A tap is a place only where a fingertip is a few metres: further out it zooms in on the tap first. */
       if (map.getZoom() < C.tapMinZoom) {
-        map.setView(e.latlng, Math.min(map.getZoom() + 3, C.tapMinZoom));
-        gpsMessage("请放大到街道(" + C.tapMinZoom + " 级)后再点选位置:已向点击处放大。");
+        map.setView(e.latlng, C.tapMinZoom);  // straight to street zoom: the next tap places the report
+        tapHint("已放大到点击处的街道:请再点一下,选定准确位置。");
         return;
       }
+      tapHint("");
       setLocation({lon: e.latlng.lng, lat: e.latlng.lat, datum: "cgcs2000", source: "map"});
     });
   }

@@ -12,7 +12,7 @@ colours as the console's ``GET /evaluation/map``, through :func:`maps.choropleth
 
 Colouring by a column: numbers in classes by a mapclassify scheme (:mod:`maps.choropleth`: quantiles, natural
 breaks, equal interval) or on a linear ramp (branca ``LinearColormap``); text and yes/no values by category (the 12
-most frequent, the rest as 其他). No value → grey, "无数据 no data". The legend is a plain HTML block (branca's own
+most frequent, the rest as 其他). No value → grey, "无数据". The legend is a plain HTML block (branca's own
 legend needs d3 from a CDN).
 """
 

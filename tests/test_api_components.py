@@ -228,6 +228,31 @@ def test_photos_attach_to_a_component_and_are_served(client: TestClient, spot: t
     assert [h["action"] for h in client.get(f"/components/{cid}/history").json()["history"]] == ["create", "photo"]
 
 
+def test_a_component_photo_is_served_as_a_thumbnail(client: TestClient, spot: tuple[float, float]) -> None:
+    import io
+
+    from PIL import Image
+
+    x, y = spot
+    cid = client.post(
+        "/components", json={"class_code": "01037", "lon": x, "lat": y, "datum": "cgcs2000"}, headers=WHO
+    ).json()["id"]
+    buf = io.BytesIO()
+    Image.new("RGB", (1280, 960), (10, 200, 30)).save(buf, "PNG")
+    r = client.post(
+        f"/components/{cid}/photos", files=[("photos", ("lamp.png", buf.getvalue(), "image/png"))], headers=WHO
+    )
+    sha = r.json()["properties"]["photos"][0]["sha256"]
+    thumb = client.get(f"/components/{cid}/photos/{sha}", params={"size": "thumb"})
+    assert thumb.status_code == 200 and thumb.headers["content-type"] == "image/jpeg"
+    assert Image.open(io.BytesIO(thumb.content)).size == (320, 240)
+    assert client.get(f"/components/{cid}/photos/{sha}").headers["content-type"] == "image/png"  # the original
+    bad = client.get(f"/components/{cid}/photos/{sha}", params={"size": "small"})
+    assert bad.status_code == 422 and bad.json()["detail"]["message"].startswith("size: 'small' is not a photo size")
+    missing = client.get(f"/components/{cid}/photos/{'1' * 64}", params={"size": "thumb"})
+    assert missing.status_code == 404 and missing.json()["detail"] == f"component {cid} has no photo {'1' * 64}"
+
+
 def test_with_several_districts_loaded_a_component_is_made_and_edited_in_its_own(
     client: TestClient, clean_db: Engine, spot: tuple[float, float]
 ) -> None:

@@ -60,10 +60,11 @@ def check_consistent(body: dict[str, Any]) -> None:
 
 def test_tier3_map_of_a_rate(client: TestClient, clean_db: Engine, settings: Settings) -> None:
     body = get_map(client, indicator="on_time_disposal_rate", level="tier3", k=4)
-    assert {"period", "level", "indicator", "indicator_label", "title", "scheme", "k", "subtitle", "breaks",
-            "legend", "features"} <= set(body)  # fmt: skip
+    assert {"period", "level", "indicator", "indicator_label", "title", "title_en", "scheme", "k", "subtitle",
+            "note", "breaks", "legend", "features"} <= set(body)  # fmt: skip
     assert body["period"] == PERIOD and body["level"] == "tier3" and body["scheme"] == "quantiles"
-    assert body["indicator_label"] == "按期处置率" and body["title"] == "按期处置率 On-time disposal rate"
+    assert body["indicator_label"] == "按期处置率" and body["title"] == "按期处置率"  # zh-CN, as the console
+    assert body["title_en"] == "On-time disposal rate"
     fc = body["features"]
     assert fc["type"] == "FeatureCollection" and "crs" not in fc
     with clean_db.connect() as conn:
@@ -76,10 +77,11 @@ def test_tier3_map_of_a_rate(client: TestClient, clean_db: Engine, settings: Set
     expected = mapclassify.Quantiles(v, k=4)
     classes = [row for row in body["legend"] if row["class"] is not None]
     assert [row["count"] for row in classes] == [int(c) for c in expected.counts]
+    assert all(row["count"] > 0 for row in body["legend"]) and body["note"] is None  # no empty class, none merged
     assert body["breaks"] == pytest.approx([v.min(), *expected.bins])
     assert [row["upper"] for row in classes] == pytest.approx(list(expected.bins))
     no_data = body["legend"][-1]
-    assert no_data["class"] is None and no_data["label"] == "无数据 no data"
+    assert no_data["class"] is None and no_data["label"] == "无数据"
     assert no_data["count"] == int(values.isna().sum()) >= 1 and no_data["colour"] == choropleth.NO_DATA_COLOUR
     first = fc["features"][0]["properties"]  # the grid whose cases were moved out of the period
     assert first["value"] is None and first["rank"] is None and first["grade"] is None

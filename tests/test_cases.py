@@ -843,6 +843,64 @@ def test_a_report_over_the_api_answers_with_the_case_as_stored(
         assert conn.execute(text("SELECT count(*) FROM cases")).scalar_one() == 2
 
 
+def _rotated_jpeg(size: tuple[int, int], orientation: int) -> bytes:
+    buf = io.BytesIO()
+    exif = Image.Exif()
+    exif[ExifTags.Base.Orientation] = orientation
+    Image.new("RGB", size, (150, 90, 60)).save(buf, "JPEG", exif=exif.tobytes())
+    return buf.getvalue()
+
+
+def test_photo_thumbnails_over_the_api(
+    loaded: Engine, settings: Settings, spot: tuple[float, float], tmp_path: Path
+) -> None:
+    """Each photo of GET /cases/{id} has a thumb_url; ?size=thumb answers a JPEG ≤ 320 px, upright, made once and
+    kept in the photo store; a wrong size is a 422 naming it, a photo the case has not a 404."""
+    x, y = spot
+    sent = [_rotated_jpeg((2000, 1500), 1), _rotated_jpeg((1500, 2000), 1), _rotated_jpeg((2000, 1500), 6)]
+    with TestClient(create_app(settings.model_copy(update={"data_dir": tmp_path / "d"}))) as client:
+        r = client.post(
+            "/cases/form",
+            data={"class_code": GARBAGE, "lon": str(x), "lat": str(y), "datum": "cgcs2000"},
+            files=[("photos", (f"p{i}.jpg", data, "image/jpeg")) for i, data in enumerate(sent)],
+        )
+        assert r.status_code == 201, r.text
+        cid = r.json()["id"]
+        photos = client.get(f"/cases/{cid}").json()["photos"]
+        assert [p["thumb_url"] for p in photos] == [f"/cases/{cid}/photos/{p['sha256']}?size=thumb" for p in photos]
+        assert [p["url"] for p in photos] == [f"/cases/{cid}/photos/{p['sha256']}" for p in photos]
+        sizes = []
+        for p in photos:
+            thumb = client.get(p["thumb_url"])
+            assert thumb.status_code == 200 and thumb.headers["content-type"] == "image/jpeg"
+            sizes.append(Image.open(io.BytesIO(thumb.content)).size)
+            original = client.get(p["url"])
+            assert original.content in sent
+            # the same caching headers as the original (a validator pair, no Cache-Control of its own)
+            assert {"etag", "last-modified"} <= set(thumb.headers) and "cache-control" not in thumb.headers
+            assert set(thumb.headers) == set(original.headers)
+        assert sizes == [(320, 240), (240, 320), (240, 320)]
+        store = tmp_path / "d" / "photos"
+        made = sorted(f.name for f in store.rglob("*.t320.jpg"))
+        assert made == sorted(f"{p['sha256']}.t320.jpg" for p in photos)
+        before = {f: f.stat().st_mtime_ns for f in store.rglob("*.t320.jpg")}
+        assert client.get(photos[0]["thumb_url"]).status_code == 200
+        assert {f: f.stat().st_mtime_ns for f in store.rglob("*.t320.jpg")} == before  # reused, not made again
+
+        sha = photos[0]["sha256"]
+        bad = client.get(f"/cases/{cid}/photos/{sha}?size=large")
+        assert bad.status_code == 422
+        assert bad.json()["detail"]["message"].startswith("size: 'large' is not a photo size; use thumb")
+        assert bad.json()["reason"] == "literal_error"
+        assert bad.json()["detail"]["items"] == [
+            {"field": "size", "reason": "unknown size 'large'", "choices": ["thumb"], "code": "literal_error"}
+        ]
+        unknown = client.get(f"/cases/{cid}/photos/{'0' * 64}?size=thumb")
+        assert unknown.status_code == 404 and unknown.json()["detail"] == f"case {cid} has no photo {'0' * 64}"
+        other_case = client.get(f"/cases/{cid + 1000}/photos/{sha}?size=thumb")
+        assert other_case.status_code == 404
+
+
 def test_actions_with_photos_on_the_form_and_bad_payloads_refused_by_field(
     loaded: Engine, settings: Settings, spot: tuple[float, float], tmp_path: Path
 ) -> None:
@@ -1043,6 +1101,8 @@ def test_dispatch_and_supervision_orders_are_printable_pages(
         assert "<svg" in page and "http://" not in page and "https://" not in page
         assert "路口&lt;b&gt;垃圾&lt;/b&gt;" in page  # the reporter's text is escaped
     assert "交办单" in dispatch and "督办单" in supervision and "超期未处置" in supervision
+    # overdue from the deadline to the order's issue (the database's clock): in working days, hours and minutes
+    assert re.search(r"<strong>已超时 \d+ 个工作日( \d+ 小时)?( \d+ 分)?</strong>", supervision), supervision
     assert "2025年10月13日 14:30" in dispatch  # the disposal deadline
 
 

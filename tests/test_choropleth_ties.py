@@ -1,39 +1,104 @@
-"""Quantile classes keep their number when values tie (review11 D14; docs/evaluation-maps.md): a tied class stays in
-the legend with a count of 0 instead of being merged away."""
+"""Quantile classes and tied values (review11 D14, review14 #7; docs/evaluation-maps.md): a tied value keeps a class
+of its own (the regions at 100 % are not lumped with the 81 % ones), and a class the ties leave empty is merged
+away — the legend shows no "100.0%(0)" beside "100.0%(304)" and says the classes were merged. Every region is
+coloured by the class the legend counts it in."""
 
 from __future__ import annotations
 
+import geopandas as gpd
 import numpy as np
+import pytest
+import shapely
 
-from maps.choropleth import classify, format_percent
+from maps.choropleth import NO_DATA_COLOUR, choropleth, classify, format_percent
 
 
-def test_tied_quantile_classes_stay_in_the_legend_with_count_0() -> None:
+def test_tied_quantile_classes_are_merged_and_the_legend_says_so() -> None:
     # 60 regions at 100 %, 40 spread over 50–99 %: the 2nd, 3rd and 4th quartiles are all 100 %.
     values = np.r_[np.ones(60), np.linspace(0.5, 0.99, 40)]
     classes = classify(values, "quantiles", 4, fmt=format_percent)
-    assert classes.k == 4
-    assert classes.counts == (25, 15, 0, 60)  # the regions at 100 % in the top class (verify11 N2)
-    assert classes.labels == ("50.0% – 81.1%", "81.1% – 100.0%", "100.0%", "100.0%")
-    assert [row.count for row in classes.legend()] == [25, 15, 0, 60]
-    assert np.bincount(classes.index_of(values), minlength=4).tolist() == [25, 15, 0, 60]
+    assert classes.k == 3
+    assert classes.counts == (25, 15, 60)  # the regions at 100 % in the top class (verify11 N2), none empty
+    assert classes.labels == ("50.0% – 81.1%", "81.1% – 100.0%", "100.0%")
+    assert classes.subtitle == "分位数分级(3 级,因数值重复由 4 级合并)"
+    assert classes.note == "因数值重复由 4 级合并为 3 级"
+    assert [(row.label, row.count) for row in classes.legend()] == [
+        ("50.0% – 81.1%", 25),
+        ("81.1% – 100.0%", 15),
+        ("100.0%", 60),
+    ]
+    assert np.bincount(classes.index_of(values), minlength=3).tolist() == [25, 15, 60]
 
 
 def test_the_best_tied_regions_take_the_best_class_not_the_worst() -> None:
     # 679 grids closed every case, one 87.5 %, one 50 %: judged "higher is better", the 679 are the best colour.
     values = np.r_[np.full(679, 1.0), 0.875, 0.5]
     classes = classify(values, "quantiles", 4, fmt=format_percent, direction="higher")
-    assert classes.counts == (2, 0, 679)  # three distinct values: three classes, the middle one tied and empty
-    assert classes.index_of([1.0, 0.875, 0.5]).tolist() == [2, 0, 0]
+    assert classes.counts == (2, 679)  # three distinct values: three quantile classes, the tied empty one merged
+    assert classes.labels == ("50.0% – 100.0%", "100.0%")
+    assert classes.index_of([1.0, 0.875, 0.5]).tolist() == [1, 0, 0]
     assert classes.colours_of([1.0])[0] == classes.colours[-1] != classes.colours_of([0.875])[0]
 
 
-def test_untied_quantiles_are_mapclassifys() -> None:
+def test_ties_at_the_minimum_keep_their_own_first_class() -> None:
+    values = np.r_[np.full(60, 0.5), np.linspace(0.6, 1.0, 40)]
+    classes = classify(values, "quantiles", 4, fmt=format_percent)
+    assert [(row.label, row.count) for row in classes.legend()] == [
+        ("50.0%", 60),
+        ("50.0% – 74.6%", 15),
+        ("74.6% – 100.0%", 25),
+    ]
+    assert classes.note == "因数值重复由 4 级合并为 3 级"
+
+
+def test_the_map_body_of_the_review14_case_shows_no_empty_class() -> None:
+    """As in review14 #7 (按期处置率 by 三级网格, 5 quantile classes): 149 / 144 / 83 regions below 100 %, 304 at
+    100 % and 4 without cases. Before: "84.2% – 100.0%(104) · 100.0%(0) · 100.0%(304) · 无数据 no data(4)"."""
+    values = np.r_[
+        np.linspace(0.0, 0.75, 149), np.linspace(0.7501, 0.857, 144), np.linspace(0.8571, 0.99, 83), np.ones(304)
+    ]
+    values = np.r_[values, [np.nan] * 4]
+    regions = gpd.GeoDataFrame(
+        {"code": [f"{i:03d}" for i in range(values.size)], "name": "格", "on_time_disposal_rate": values},
+        geometry=[shapely.box(i, 0, i + 1, 1) for i in range(values.size)],
+        crs=4490,
+    )
+    body = choropleth(regions, "on_time_disposal_rate", scheme="quantiles", k=5)
+    assert [(row["label"], row["count"]) for row in body["legend"]] == [
+        ("0.0% – 68.8%", 136),
+        ("68.8% – 84.2%", 136),
+        ("84.2% – 100.0%", 104),
+        ("100.0%", 304),
+        ("无数据", 4),
+    ]
+    assert body["k"] == 4 and body["note"] == "因数值重复由 5 级合并为 4 级"
+    assert body["subtitle"] == "分位数分级(4 级,因数值重复由 5 级合并)"
+    colour = {row["class"]: row["colour"] for row in body["legend"]}
+    assert colour[None] == NO_DATA_COLOUR
+    counted: dict[int | None, int] = {}
+    for f in body["features"]["features"]:
+        assert f["properties"]["colour"] == colour[f["properties"]["class"]]  # coloured as the legend shows it
+        counted[f["properties"]["class"]] = counted.get(f["properties"]["class"], 0) + 1
+    assert counted == {row["class"]: row["count"] for row in body["legend"]}
+
+
+def test_untied_quantiles_are_mapclassifys_and_nothing_is_merged() -> None:
     import mapclassify
 
     values = np.random.default_rng(1).random(50)
-    assert np.allclose(classify(values, "quantiles", 5).edges[1:], mapclassify.Quantiles(values, k=5).bins)
+    classes = classify(values, "quantiles", 5)
+    assert np.allclose(classes.edges[1:], mapclassify.Quantiles(values, k=5).bins)
+    assert classes.note is None and classes.subtitle == "分位数分级(5 级)"
 
 
 def test_fewer_distinct_values_than_classes_still_lower_k() -> None:
     assert classify([0.2, 0.2, 0.9, 0.9], "quantiles", 5).k == 2
+
+
+@pytest.mark.parametrize("scheme", ["equal_interval", "natural_breaks"])
+def test_other_schemes_are_not_merged(scheme: str) -> None:
+    # equal intervals keep an empty class: its width is the point of the scheme
+    classes = classify([0.0, 0.1, 0.2, 0.9, 1.0], scheme, 3)
+    assert classes.note is None and classes.k == 3
+    if scheme == "equal_interval":
+        assert classes.counts == (3, 0, 2)

@@ -28,6 +28,7 @@ from gisgrid.documents import (
     METRES_PER_DEGREE,
     OrderData,
     format_amount,
+    format_overdue,
     format_time,
     map_sketch,
     render_dispatch_order,
@@ -139,9 +140,55 @@ def test_dispatch_order_labels_and_values(order: OrderData) -> None:
 
 def test_supervision_order_labels_and_values(order: OrderData) -> None:
     html = render_supervision_order(_supervised(order))
-    for text in [*COMMON, "督办单", "督办事由", "超过处置时限未反馈处置结果", "超时时长", "已超时 2.5 工作时"]:
+    wanted = ["督办单", "督办事由", "超过处置时限未反馈处置结果", "超时时长", "已超时 2 小时 30 分（工作时）"]
+    for text in [*COMMON, *wanted]:
         assert text in html, text
     assert "交办单" not in html
+
+
+@pytest.mark.parametrize(
+    ("overdue", "unit", "hours_per_day", "text"),
+    [
+        (3.91, "working_hours", 8.0, "已超时 3 小时 55 分（工作时）"),  # not "3.91 工作时" (review14)
+        (0.75, "working_hours", 8.0, "已超时 45 分（工作时）"),
+        (5.0, "working_hours", 8.0, "已超时 5 小时（工作时）"),
+        (10.0, "working_hours", 8.0, "已超时 1 个工作日 2 小时"),
+        (9.0, "working_hours", 7.5, "已超时 1 个工作日 1 小时 30 分"),  # the city's day: 7.5 working hours
+        (1.25, "working_days", 8.0, "已超时 1 个工作日 2 小时"),
+        (2.0, "working_days", 7.5, "已超时 2 个工作日"),
+        (26.5, "calendar_hours", 8.0, "已超时 1 天 2 小时 30 分"),
+    ],
+)
+def test_the_overdue_time_reads_in_hours_and_minutes(
+    order: OrderData, overdue: float, unit: str, hours_per_day: float, text: str
+) -> None:
+    supervised = replace(
+        _supervised(order), overdue=overdue, time_limit_unit=unit, hours_per_day=hours_per_day, time_limit=2
+    )
+    html = render_supervision_order(supervised)
+    assert f"<strong>{text}</strong>" in html
+    assert "工作时</strong>" not in html or text.endswith("（工作时）")
+
+
+def test_format_overdue() -> None:
+    assert format_overdue(3.91, "working_hours") == "3 小时 55 分（工作时）"
+    assert format_overdue(3 + 59.6 / 60, "working_hours") == "4 小时（工作时）"  # to the minute
+    assert format_overdue(8.0, "working_hours") == "1 个工作日"
+    assert format_overdue(0.001, "working_hours") == "不足 1 分（工作时）"
+    assert format_overdue(0.001, "calendar_hours") == "不足 1 分"
+    assert format_overdue(3.0, "calendar_hours") == "3 小时"
+    assert format_overdue(0.5, "working_days", 7.5) == "3 小时 45 分（工作时）"
+    with pytest.raises(InvalidInput, match="unknown time unit"):
+        format_overdue(1.0, "weeks")
+    with pytest.raises(InvalidInput, match="must be a finite number"):
+        format_overdue(-1.0, "working_hours")
+    with pytest.raises(InvalidInput, match="hours_per_day"):
+        format_overdue(1.0, "working_hours", 0)
+
+
+def test_the_pdf_says_the_overdue_time_in_hours_and_minutes(order: OrderData) -> None:
+    facts = read_pdf(render_pdf(render_supervision_order(replace(_supervised(order), overdue=3.91))))
+    assert "已超时 3 小时 55 分（工作时）" in facts.text and "3.91" not in facts.text
 
 
 def test_a_flagged_case_not_overdue_is_not_called_overdue(order: OrderData) -> None:

@@ -78,6 +78,12 @@ def test_class_list_endpoint(client: TestClient) -> None:
     # common words from data/catalogue/search_terms.csv: 窨井 and 下水道 find the 井盖 classes
     manholes = {c["code"] for c in body["data"] if "井盖" in c["name"]}
     assert manholes and all({"窨井", "下水道"} <= set(c["terms"]) for c in body["data"] if c["code"] in manholes)
+    # covers the catalogue has no class of their own for find every 井盖 class (the worker picks one)
+    kinds = {"污水井盖", "雨水井盖", "燃气井盖", "电力井盖", "热力井盖"}
+    assert all(kinds <= set(c["terms"]) for c in body["data"] if c["code"] in manholes)
+    terms = {c["code"]: set(c["terms"]) for c in body["data"]}
+    assert [code for code, t in terms.items() if "上水井盖" in t] == ["01001"]  # 上水井盖 = 供水井盖
+    assert [code for code, t in terms.items() if "通讯井盖" in t] == ["01007"]  # 通讯井盖 = 通信井盖
     codes = [c["code"] for c in body["data"]]
     assert codes == sorted(codes) and all(c["scheme"] == "gbt47678" for c in body["data"])
     old = client.get("/field/classes", params={"scheme": "cjt214"}).json()

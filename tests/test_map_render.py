@@ -238,7 +238,7 @@ def test_evaluation_layer_over_tier3_grids(evaluated: Engine, settings: Settings
     assert "分位数分级" in page
     rows = legend_rows(page)
     n_missing = int(values.isna().sum())
-    assert rows[-1] == ("无数据 no data", n_missing) and n_missing >= 1
+    assert rows[-1] == ("无数据", n_missing) and n_missing >= 1
     assert [n for _, n in rows[:-1]] == expected_counts(values, "quantiles", 4)
     assert all(label.endswith("%") for label, _ in rows[:-1])  # rates as percentages
     assert sum(n for _, n in rows) == len(tier3)
@@ -301,7 +301,7 @@ def test_classes_with_few_distinct_values_all_equal_or_no_data() -> None:
     assert q.edges == (0, 0, 1, 2.5, 10) and q.counts == (3, 1, 1, 2) and q.labels[0] == "0"
     two = choropleth.classify([1.0, 2.0, 2.0, np.nan], "natural_breaks", 5)  # k lowered to the distinct values
     assert two.k == 2 and two.counts == (1, 2) and two.no_data == 1
-    assert [e.label for e in two.legend()][-1] == "无数据 no data"
+    assert [e.label for e in two.legend()][-1] == "无数据"
     same = choropleth.classify([5.0, 5.0], "equal_interval", 5)
     assert same.k == 1 and same.labels == ("5",) and same.counts == (2,) and same.subtitle == "单一取值"
     none = choropleth.classify([np.nan, None], "quantiles", 5)

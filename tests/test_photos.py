@@ -394,3 +394,121 @@ def test_store_from_settings(tmp_path: Path) -> None:
     from gisgrid.settings import Settings
 
     assert PhotoStore.from_settings(Settings(data_dir=tmp_path)).root == tmp_path.resolve() / "photos"
+
+
+# --- thumbnails -------------------------------------------------------------------------------------------------
+
+
+def _marked(size: tuple[int, int], orientation: int = 1) -> bytes:
+    """A JPEG of ``size`` (as stored) with a red top-left quarter, and an EXIF Orientation."""
+    im = Image.new("RGB", size, (30, 120, 200))
+    im.paste((220, 20, 20), (0, 0, size[0] // 2, size[1] // 2))
+    exif = Image.Exif()
+    exif[ExifTags.Base.Orientation] = orientation
+    out = io.BytesIO()
+    im.save(out, "JPEG", quality=90, exif=exif.tobytes())
+    return out.getvalue()
+
+
+def _stored(store: PhotoStore, data: bytes) -> str:
+    info = inspect_photo(data)
+    store.save(data, info)
+    return info.sha256
+
+
+def _red(im: Image.Image, xy: tuple[int, int]) -> bool:
+    r, g, b = im.getpixel(xy)[:3]
+    return r > 180 and g < 80 and b < 80
+
+
+@pytest.mark.parametrize(
+    ("size", "orientation", "thumb"),
+    [
+        ((4000, 3000), 1, (320, 240)),  # landscape phone photo
+        ((3000, 4000), 1, (240, 320)),  # portrait
+        ((1000, 600), 1, (320, 192)),
+        ((4000, 3000), 6, (240, 320)),  # stored landscape, shown portrait (turned 90° clockwise)
+        ((4000, 3000), 8, (240, 320)),  # turned 90° anticlockwise
+        ((200, 100), 1, (200, 100)),  # smaller than a thumbnail: not enlarged
+    ],
+)
+def test_thumbnail_size_and_orientation(
+    tmp_path: Path, size: tuple[int, int], orientation: int, thumb: tuple[int, int]
+) -> None:
+    store = PhotoStore(tmp_path / "photos")
+    sha = _stored(store, _marked(size, orientation))
+    path = store.thumbnail(sha)
+    assert path == store.open(sha).with_name(f"{sha}.t320.jpg")
+    with Image.open(path) as im:
+        assert (im.format, im.size) == ("JPEG", thumb)
+        assert ExifTags.Base.Orientation not in im.getexif()  # applied, so not applied twice by a browser
+        w, h = im.size
+        corners = {"tl": (5, 5), "tr": (w - 6, 5), "bl": (5, h - 6), "br": (w - 6, h - 6)}
+        red = {name for name, xy in corners.items() if _red(im, xy)}
+    # Where the stored top-left (red) corner is shown: 6 turns it to the top right, 8 to the bottom left.
+    assert red == {{1: "tl", 6: "tr", 8: "bl"}[orientation]}
+
+
+def test_thumbnail_of_the_heic_sample_and_of_a_transparent_png(tmp_path: Path) -> None:
+    store = PhotoStore(tmp_path / "photos")
+    heic = (Path(__file__).parent / "photo_samples" / "gps.heic").read_bytes()
+    if not photos.HEIF_AVAILABLE:
+        pytest.skip("no HEIC backend")
+    info = inspect_photo(heic)
+    store.save(heic, info)
+    with Image.open(store.thumbnail(info.sha256)) as im:
+        assert (im.format, im.size) == ("JPEG", (64, 48))
+    png = io.BytesIO()
+    Image.new("RGBA", (640, 400), (0, 0, 0, 0)).save(png, "PNG")
+    sha = _stored(store, png.getvalue())
+    with Image.open(store.thumbnail(sha)) as im:
+        assert (im.format, im.mode, im.size, im.getpixel((0, 0))) == ("JPEG", "RGB", (320, 200), (255, 255, 255))
+
+
+def test_thumbnail_is_made_once_then_reused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    store = PhotoStore(tmp_path / "photos")
+    sha = _stored(store, _marked((1600, 1200)))
+    first = store.thumbnail(sha)
+    made = first.read_bytes()
+    assert _files(store.root) == sorted([store.open(sha).relative_to(store.root).as_posix(),
+                                         first.relative_to(store.root).as_posix()])  # fmt: skip
+
+    def no_make(*args: object, **kwargs: object) -> bytes:
+        raise AssertionError("a cached thumbnail must not be made again")
+
+    monkeypatch.setattr(photos, "make_thumbnail", no_make)
+    assert store.thumbnail(sha) == first and first.read_bytes() == made
+    assert photos.make_thumbnail is no_make
+    monkeypatch.undo()
+    assert photos.make_thumbnail(store.open(sha).read_bytes()) == made  # deterministic: same photo, same bytes
+
+
+def test_thumbnail_write_is_atomic(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    store = PhotoStore(tmp_path / "photos")
+    sha = _stored(store, _marked((1600, 1200)))
+    original = store.open(sha).relative_to(store.root).as_posix()
+
+    def disk_full(src: object, dst: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(photos.os, "replace", disk_full)
+    with pytest.raises(OSError, match="No space"):
+        store.thumbnail(sha)
+    assert _files(store.root) == [original]  # no half-written thumbnail, no temporary file
+    monkeypatch.undo()
+    with Image.open(store.thumbnail(sha)) as im:
+        assert im.size == (320, 240)
+
+
+def test_thumbnail_of_an_unknown_photo_and_unknown_sizes(tmp_path: Path) -> None:
+    store = PhotoStore(tmp_path / "photos")
+    with pytest.raises(NotFound, match="no photo"):
+        store.thumbnail("0" * 64)
+    assert not (tmp_path / "photos").exists()  # nothing made for nothing
+    sha = _stored(store, _marked((100, 80)))
+    assert store.file(sha) == (store.open(sha), None)
+    assert store.file(sha, "thumb") == (store.thumbnail(sha), "image/jpeg")
+    with pytest.raises(InvalidInput, match=r"size: 'big' is not a photo size; use thumb") as err:
+        store.file(sha, "big")
+    assert err.value.reason == Reason.LITERAL_ERROR
+    assert err.value.detail == [{"field": "size", "reason": "unknown size 'big'", "choices": ["thumb"]}]

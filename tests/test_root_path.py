@@ -139,6 +139,8 @@ def test_location_photo_and_order_urls_carry_the_prefix(gw: TestClient) -> None:
     (photo,) = case["photos"]
     assert photo["url"] == f"{PREFIX}/cases/{cid}/photos/{photo['sha256']}"
     assert gw.get(photo["url"]).content == _jpeg()
+    assert photo["thumb_url"] == f"{PREFIX}/cases/{cid}/photos/{photo['sha256']}?size=thumb"
+    assert gw.get(photo["thumb_url"]).headers["content-type"] == "image/jpeg"
     for version, (action, role) in enumerate(
         [("verify", "supervisor"), ("file", "shift_lead"), ("dispatch", "dispatcher")], start=1
     ):

@@ -12,7 +12,7 @@ from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from pydantic import Field
 from sqlalchemy import Engine, text
 
-from api.dependencies import BBox, Page, bbox_query, known_query_only, page_query
+from api.dependencies import BBox, Page, PhotoSizeQuery, bbox_query, known_query_only, page_query
 from api.deps import DATABASE_UNAVAILABLE, ActingDep, ActorDep, AsyncPool, EngineDep, IntakePoolDep
 from api.http import MAX_FORM_BYTES
 from api.inputs import RequestModel
@@ -22,6 +22,7 @@ from gisgrid import cases as svc
 from gisgrid.errors import DatabaseError, InvalidInput, NotFound, Reason
 from gisgrid.evaluation_service import PERIOD_HELP, parse_period
 from gisgrid.photos import MAX_BYTES as MAX_PHOTO_BYTES
+from gisgrid.photos import check_size as check_photo_size
 from gisgrid.storage.database import describe_connect_error
 
 router = APIRouter(prefix="/cases", tags=["cases 案件"], responses=error_responses(403, 404, 409, 413, 415))
@@ -351,15 +352,19 @@ def merge(
         return svc.get_case(conn, services, case_id, role=actor.role, base=base)
 
 
-@router.get("/{case_id}/photos/{sha256}", summary="案件照片 A photo of a case")
-def photo(engine: EngineDep, services: ServicesDep, case_id: int, sha256: str) -> FileResponse:
+@router.get("/{case_id}/photos/{sha256}", summary="案件照片 A photo of a case (size=thumb: its thumbnail)")
+def photo(
+    engine: EngineDep, services: ServicesDep, case_id: int, sha256: str, size: PhotoSizeQuery = None
+) -> FileResponse:
+    check_photo_size(size)  # a wrong size is named before anything is looked up
     with engine.connect() as conn:
         row = conn.execute(
             text("SELECT content_type FROM case_photos WHERE case_id = :c AND sha256 = :h"), {"c": case_id, "h": sha256}
         ).first()
     if row is None:
         raise NotFound(f"case {case_id} has no photo {sha256}")
-    return FileResponse(services.photos.open(sha256), media_type=row[0])
+    path, media_type = services.photos.file(sha256, size)
+    return FileResponse(path, media_type=media_type or row[0])
 
 
 # Declared before the HTML route, whose {doc_id} would otherwise take "7.pdf" (and refuse it as not a number).

@@ -10,7 +10,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, JSONResponse
 from pydantic import Field, field_validator
 
-from api.dependencies import BBox, DatumQuery, Page, bbox_query, known_query_only, page_query
+from api.dependencies import BBox, DatumQuery, Page, PhotoSizeQuery, bbox_query, known_query_only, page_query
 from api.deps import ComponentEditorDep, EngineDep
 from api.http import MAX_FORM_BYTES
 from api.inputs import RequestModel
@@ -21,6 +21,7 @@ from gisgrid import geodesy
 from gisgrid.components import TEXT_LIMITS, attrs_problem
 from gisgrid.errors import InvalidInput, NotFound, Reason
 from gisgrid.photos import MAX_BYTES as MAX_PHOTO_BYTES
+from gisgrid.photos import check_size as check_photo_size
 
 router = APIRouter(prefix="/components", tags=["components 部件"], responses=error_responses(404, 409, 413, 415))
 
@@ -203,11 +204,15 @@ async def add_photos(
     return await run_in_threadpool(store.add_photos, engine, photo_store, component_id, files, actor=actor.name)
 
 
-@router.get("/{component_id}/photos/{sha256}", summary="部件照片 One photo")
-def photo(request: Request, engine: EngineDep, component_id: str, sha256: str) -> FileResponse:
+@router.get("/{component_id}/photos/{sha256}", summary="部件照片 One photo (size=thumb: its thumbnail)")
+def photo(
+    request: Request, engine: EngineDep, component_id: str, sha256: str, size: PhotoSizeQuery = None
+) -> FileResponse:
+    check_photo_size(size)
     with engine.connect() as conn:
         feature = store.get_component(conn, component_id)
     match = [p for p in feature["properties"]["photos"] or [] if p.get("sha256") == sha256]
     if not match:
         raise NotFound(f"component {component_id} has no photo {sha256}")
-    return FileResponse(request.app.state.cases.photos.open(sha256), media_type=match[0]["content_type"])
+    path, media_type = request.app.state.cases.photos.file(sha256, size)
+    return FileResponse(path, media_type=media_type or match[0]["content_type"])

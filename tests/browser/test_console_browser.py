@@ -297,6 +297,7 @@ def test_an_indicator_map_is_drawn_with_its_legend_and_a_refusal_is_explained(
     assert "按期处置率" in legend and "2025-10" in legend and "%" in legend
     counts = [int(n) for n in re.findall(r"\((\d+)\)", legend)]  # "label (count)" per class
     assert sum(counts) == tier3  # every tier-3 grid is in one class (or 无数据)
+    assert 0 not in counts and "On-time" not in legend and "no data" not in legend  # no empty class; zh-CN
     desk.shot("evaluation-map")
     page.fill('#gg-eval-form input[name="period"]', "2031-01")  # no cases then: the API says so, the panel shows it
     page.click('#gg-eval-form button[type="submit"]')
