@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 
 import pandas as pd
 import pytest
+import shapely
 from sqlalchemy import Engine, text
 
 from gisgrid import cases as svc
@@ -220,11 +221,9 @@ def _close(engine: Engine, services: svc.CaseServices, case_id: int) -> None:
         svc.act(engine, services, case_id, req, now=now + dt.timedelta(minutes=10 * version))
 
 
-def test_a_regroup_moves_cases_in_progress_and_leaves_finished_ones_where_they_were_handled(
-    loaded: Engine, services: svc.CaseServices
-) -> None:
-    """A case still being handled answers to its unit grid's new tier-3 grid; a closed, rejected or merged one
-    keeps the tier-3 code it was handled under — the record the evaluation of past months reads."""
+def _a_cell_regrouped_at_size_7(loaded: Engine) -> tuple[shapely.Point, str, str]:
+    """A point inside a unit grid whose tier-3 grid ``build_tiers(target_size=7)`` will change; its old and new
+    tier-3 codes."""
     from gisgrid.grids import store
     from gisgrid.grids.tiers import group_tier3
 
@@ -235,7 +234,15 @@ def test_a_regroup_moves_cases_in_progress_and_leaves_finished_ones_where_they_w
     cell = moves.iloc[0]
     old_code, new_code = cell["tier3_code"], regrouped.loc[moves.index[0]]
     assert old_code != new_code
-    point = cell.geometry.representative_point()
+    return cell.geometry.representative_point(), old_code, new_code
+
+
+def test_a_regroup_moves_cases_in_progress_and_leaves_finished_ones_where_they_were_handled(
+    loaded: Engine, services: svc.CaseServices
+) -> None:
+    """A case still being handled answers to its unit grid's new tier-3 grid; a closed, rejected or merged one
+    keeps the tier-3 code it was handled under — the record the evaluation of past months reads."""
+    point, old_code, new_code = _a_cell_regrouped_at_size_7(loaded)
     now = dt.datetime(2025, 9, 26, 10, tzinfo=ZoneInfo("Asia/Shanghai"))
 
     def file(description: str) -> int:
@@ -333,16 +340,7 @@ def test_a_merged_duplicate_reopened_after_a_regroup_answers_to_its_grids_tier3_
 ) -> None:
     """A merged duplicate kept its tier-3 code through a regroup (finished then); when its kept case is voided it is
     a case in progress again, under the tier-3 grid its unit grid belongs to now."""
-    from gisgrid.grids import store
-    from gisgrid.grids.tiers import group_tier3
-
-    with loaded.connect() as conn:
-        cells = store.load_unit_grids(conn)
-    regrouped = group_tier3(cells, target_size=7)
-    moves = cells.loc[regrouped.ne(cells["tier3_code"])]
-    cell = moves.iloc[0]
-    old_code, new_code = cell["tier3_code"], regrouped.loc[moves.index[0]]
-    point = cell.geometry.representative_point()
+    point, old_code, new_code = _a_cell_regrouped_at_size_7(loaded)
     now = dt.datetime(2025, 9, 26, 10, tzinfo=ZoneInfo("Asia/Shanghai"))
     kept, dup = (
         svc.intake(
