@@ -1009,15 +1009,17 @@ PANEL_JS = r"""
         row("时限", C.openStates.indexOf(c.state) < 0 ? "不计时(" + (c.state_label || c.state) + ")" :
           fmtTime(c.due_at) + (c.light ? " · " + LIGHTS[c.light] : " · 未计时")),
       c.calendar_warning ? row("日历提示", c.calendar_warning) : null,
-      row("来源", (c.source_label || c.source || "") + (c.reporter ? " · " + c.reporter : "")),
+      row("来源", (c.source_label || c.source || "") +
+        (c.reporter && c.reporter !== c.source_label ? " · " + c.reporter : "")),
       row("描述", c.description)
     ]));
     if (c.timeline && c.timeline.length) {
       box.appendChild(el("h3", {text: "办理过程"}));
       var ol = el("ol", {cls: "gg-timeline"});
       c.timeline.forEach(function (t) {
+        var role = t.role ? C.roles[t.role] || C.sources[t.role] || t.role : "";
         ol.appendChild(el("li", null, fmtTime(t.at) + " " + (t.action_label || t.action) + " · " + (t.actor || "") +
-          (t.role ? "(" + (C.roles[t.role] || C.sources[t.role] || t.role) + ")" : "") +
+          (role && role !== t.actor ? "(" + role + ")" : "") +  // a public source reports as itself: named once
           (t.to_state ? " → " + (C.states[t.to_state] || t.to_state) : "") + stepTerms(t.details || {}) +
           (t.note ? " · " + t.note : "")));
       });

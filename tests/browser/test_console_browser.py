@@ -817,6 +817,17 @@ def test_the_detail_speaks_plainly_and_the_role_is_remembered(desk: Tab, live: L
     page.wait_for_function(f"() => ({DETAIL_H2})().indexOf('{public['case_no']}') >= 0")
     timeline = detail.locator("ol.gg-timeline").inner_text()
     assert "(公众APP)" in timeline and "public_app" not in timeline, timeline
+    xs, ys = inside_points(1, seed=108)
+    app_named = api.post("/cases", json={"class_code": "06010", "lon": float(xs[0]), "lat": float(ys[0]),
+                         "datum": "cgcs2000", "source": "public_app"},
+                         headers={"X-Actor": "%E5%85%AC%E4%BC%97APP"}).json()  # fmt: skip
+    page.evaluate(f"() => {{ GG.openCase({app_named['id']}); }}")
+    page.wait_for_function(f"() => ({DETAIL_H2})().indexOf('{app_named['case_no']}') >= 0")
+    first = detail.locator("ol.gg-timeline li").first.inner_text()
+    assert "上报 · 公众APP → 上报" in first and "(公众APP)" not in first, first  # a source reporting as itself: once
+    assert detail.locator("dt:text-is('来源') + dd").inner_text() == "公众APP"
+    page.evaluate(f"() => {{ GG.openCase({public['id']}); }}")
+    page.wait_for_function(f"() => ({DETAIL_H2})().indexOf('{public['case_no']}') >= 0")
     assert detail.locator("dt:text-is('日历提示')").count() == 0  # nothing to say: no row
     candidates = public["routing"]["decision"]["candidates"]
     assert candidates, public["routing"]  # the small district's rules: some fit the class
