@@ -1303,10 +1303,10 @@ def _snapshot_from_mapping(row: Any) -> workflow.CaseState:
     )
 
 
-#: A case number as the list filter takes it: the service's own (year + 6 digits) or an imported city's number
-#: (up to cases.case_no's 20 characters, see gisgrid.history_import), never with spaces.
+#: A case number: the service's own (year + 6 digits) or an imported city's own (gisgrid.history_import), up to
+#: cases.case_no's 20 characters; spaces inside it are the city's (ZZ 2025 0101), around it never (read stripped).
 CASE_NO_MAX = 20
-CASE_NO_PATTERN = re.compile(rf"\S{{1,{CASE_NO_MAX}}}")
+CASE_NO_PATTERN = re.compile(rf"\S(?:.{{0,{CASE_NO_MAX - 2}}}\S)?")
 
 
 @dataclass
@@ -1335,7 +1335,8 @@ def _filter_sql(f: CaseFilter) -> tuple[str, dict[str, Any]]:
     if f.case_no is not None:
         if not CASE_NO_PATTERN.fullmatch(f.case_no):
             raise InvalidInput(
-                f"case_no: a case number is 1 to {CASE_NO_MAX} characters without spaces, got {f.case_no[:40]!r}",
+                f"case_no: a case number is 1 to {CASE_NO_MAX} characters, no space first or last, "
+                f"got {f.case_no[:40]!r}",
                 detail=[{"field": "case_no"}],
                 reason=Reason.STRING_PATTERN_MISMATCH,
             )

@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from gisgrid import geodesy, workflow
-from gisgrid.cases import SOURCES
+from gisgrid.cases import CASE_NO_MAX, SOURCES
 from gisgrid.components import _Errors, _find, _num, _read_csv
 from gisgrid.errors import InvalidInput
 
@@ -37,7 +37,6 @@ LOCAL_TZ = ZoneInfo("Asia/Shanghai")
 DEFAULT_SCHEME = "gbt47678"
 DEFAULT_DATUM = "wgs84"
 SCHEMES: tuple[str, ...] = ("gbt47678", "cjt214")
-CASE_NO_MAX = 20  # cases.case_no is varchar(20)
 MIN_YEAR, MAX_YEAR = 1990, 2200  # earlier/later years are placeholders (0001-01-01, 9999-12-31), not records
 
 #: Canonical column → accepted header names (matched case-insensitively, surrounding spaces ignored).

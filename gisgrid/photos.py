@@ -477,6 +477,8 @@ def make_thumbnail(data: bytes, max_edge: int = THUMB_MAX) -> bytes:
             flat.paste(rgba, mask=rgba.getchannel("A"))
             upright = flat
         elif upright.mode != "RGB":
+            if upright.mode.startswith("I"):  # 16/32-bit grey: convert() would clip it at 255 (all but white)
+                upright = upright.point(lambda v: v / 256).convert("L")
             upright = upright.convert("RGB")
         out = io.BytesIO()
         options: dict[str, Any] = {"quality": THUMB_QUALITY, "optimize": True}

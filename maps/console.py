@@ -718,6 +718,7 @@ PANEL_JS = r"""
       ok(fc);
       if (GG.findNo && GG.findNo === GG.filters.case_no) {  // 案件编号: the one case it names opens
         GG.findNo = null;
+        GG.listed = null;  // another query's answer: whether the open case is listed is not known from it
         if (fc.numberMatched === 1 && fc.features.length === 1) { GG.openCase(fc.features[0].properties.id); }
       } else {
         watchSelected(fc, url === GG.lastUrl);
@@ -833,8 +834,9 @@ PANEL_JS = r"""
   GG.caseMarker = function (f, latlng) { return L.circleMarker(latlng, GG.caseStyle(f)); };
   GG.bindCase = function (f, layer) {
     var p = f.properties;
-    layer.bindTooltip((p.case_no || ("#" + p.id)) + " " + (p.class_name || p.class_code) + " · " +
-      (p.state_label || p.state));
+    // A node, not a string: Leaflet puts a string in as HTML, and case numbers come from other systems too.
+    layer.bindTooltip(linesDiv([(p.case_no || ("#" + p.id)) + " " + (p.class_name || p.class_code) + " · " +
+      (p.state_label || p.state)]));
     layer.on("click", function (e) { L.DomEvent.stopPropagation(e); GG.openCase(p.id); });
   };
   GG.componentStyle = function (p) {
@@ -959,7 +961,7 @@ PANEL_JS = r"""
   function closedText(c) {
     var handled = (c.timeline || []).filter(function (t) { return t.action === "handle"; }).pop();
     var judged = "";
-    if (handled && c.disposal_due_at) {
+    if (c.state === "closed" && handled && c.disposal_due_at) {
       judged = new Date(handled.at) <= new Date(c.disposal_due_at) ? " · 按期处置" : " · 超期处置";
     }
     return fmtTime(c.closed_at) + judged;
@@ -1005,7 +1007,7 @@ PANEL_JS = r"""
       row("处置部门", c.department_name ? c.department_name + "(" + c.department_code + ")" : c.department_code),
       row("派遣依据", (routing.decision || {}).explanation || null),
       (routing.decision || {}).candidates && routing.decision.candidates.length ? row("", otherRules(routing)) : null,
-      c.closed_at ? row("结案", closedText(c)) :
+      c.closed_at ? row(c.state === "closed" ? "结案" : (C.states[c.state] || c.state) + "于", closedText(c)) :
         row("时限", C.openStates.indexOf(c.state) < 0 ? "不计时(" + (c.state_label || c.state) + ")" :
           fmtTime(c.due_at) + (c.light ? " · " + LIGHTS[c.light] : " · 未计时")),
       c.calendar_warning ? row("日历提示", c.calendar_warning) : null,

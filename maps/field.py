@@ -703,7 +703,8 @@ PAGE_JS = r"""
           el("br"), el("small", {cls: "gf-state", text: state + " · " + fmtTime(c.created_at || r.m.at)})));
         if (r.c && GF.mineLayer && c.lat !== null && c.lat !== undefined) {
           L.circleMarker([c.lat, c.lon], {radius: 7, weight: 2, color: "#fff", fillOpacity: 0.95,
-            fillColor: COLOURS[c.light] || "#9e9e9e"}).bindTooltip((c.case_no || "") + " " + state)
+            fillColor: COLOURS[c.light] || "#9e9e9e"})
+            .bindTooltip(el("span", {text: (c.case_no || "") + " " + state}))  // text, not HTML
             .addTo(GF.mineLayer);
         }
       });

@@ -284,7 +284,7 @@ def test_the_panel_finds_by_number_filters_by_source_escalation_and_extension_an
     )
     assert '<input name="pending_extension" type="checkbox" value="true"> 延期待批' in html
     # the detail: no empty 日历提示 row, 结案 instead of a deadline, the others' rules, the dispatch labels
-    assert 'c.calendar_warning ? row("日历提示"' in html and 'row("结案", closedText(c))' in html
+    assert 'c.calendar_warning ? row("日历提示"' in html and 'row(c.state === "closed" ? "结案"' in html
     assert "其他规则(" in html and '"【派遣建议】"' in html and '"派遣说明"' in html
     assert ".gg-form select { max-width: 100%; }" in html
     assert "p.thumb_url || p.url" in html and "C.sources[t.role]" in html

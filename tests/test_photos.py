@@ -478,7 +478,6 @@ def test_thumbnail_is_made_once_then_reused(tmp_path: Path, monkeypatch: pytest.
 
     monkeypatch.setattr(photos, "make_thumbnail", no_make)
     assert store.thumbnail(sha) == first and first.read_bytes() == made
-    assert photos.make_thumbnail is no_make
     monkeypatch.undo()
     assert photos.make_thumbnail(store.open(sha).read_bytes()) == made  # deterministic: same photo, same bytes
 
@@ -512,3 +511,16 @@ def test_thumbnail_of_an_unknown_photo_and_unknown_sizes(tmp_path: Path) -> None
         store.file(sha, "big")
     assert err.value.reason == Reason.LITERAL_ERROR
     assert err.value.detail == [{"field": "size", "reason": "unknown size 'big'", "choices": ["thumb"]}]
+
+
+def test_thumbnail_of_a_16_bit_grey_png_keeps_its_tones() -> None:
+    """A 16-bit grey PNG (accepted at intake) is scaled to 8 bits, not clipped at 255 into a white square."""
+    ramp = Image.new("I;16", (800, 600))
+    ramp.putdata([x * 65535 // 799 for _ in range(600) for x in range(800)])
+    data = io.BytesIO()
+    ramp.save(data, "PNG")
+    assert photos.inspect_photo(data.getvalue()).content_type == "image/png"
+    thumb = Image.open(io.BytesIO(photos.make_thumbnail(data.getvalue())))
+    assert (thumb.mode, thumb.size) == ("RGB", (320, 240))
+    row = [thumb.getpixel((x, 120))[0] for x in (0, 160, 319)]
+    assert row[0] <= 5 and 120 <= row[1] <= 135 and row[2] >= 250, row  # black → grey → white, as drawn
