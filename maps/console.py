@@ -25,7 +25,7 @@ from folium.utilities import JsCode
 from sqlalchemy import Connection, text
 from sqlalchemy.exc import SQLAlchemyError
 
-from gisgrid.cases import DOCUMENT_LABELS, PHOTO_KIND_LABELS, SOURCES
+from gisgrid.cases import DOCUMENT_LABELS, PHOTO_KIND_LABELS, SOURCES, TEXT_LIMITS
 from gisgrid.events import EventCatalogue
 from gisgrid.workflow import TERMINAL_STATES
 from maps.assets import use_local_assets, with_root
@@ -346,6 +346,7 @@ def build_console(
         "sources": dict(sources),
         "documentLabels": DOCUMENT_LABELS,
         "photoKinds": PHOTO_KIND_LABELS,
+        "textLimits": dict(TEXT_LIMITS),  # an action's texts stop at the service's limit instead of being refused
     }
     figure.header.add_child(_Raw('<link rel="icon" href="data:,">'), name="gisgrid_no_favicon")  # no /favicon.ico
     figure.header.add_child(_Raw(f"<style>{PANEL_CSS}</style>"), name="gisgrid_console_css")
@@ -1104,7 +1105,8 @@ PANEL_JS = r"""
       return u;
     }
     if (kind === "datetime") { return el("input", {name: name, type: "datetime-local"}); }
-    return el("textarea", {name: name, rows: "2"});
+    return el("textarea", C.textLimits[name] ? {name: name, rows: "2", maxlength: C.textLimits[name]} :
+      {name: name, rows: "2"});
   }
 
   /* Labels the form gives a field where the generic one says less (派遣: a note on a first dispatch, the reason
@@ -1185,7 +1187,8 @@ PANEL_JS = r"""
         form.appendChild(el("label", null, label + (must || f === "disposal_type" ? "" : "(选填)") + " ", input));
       }
     });
-    form.appendChild(el("label", null, "备注 ", el("textarea", {name: "note", rows: "2"})));
+    form.appendChild(el("label", null, "备注 ",
+      el("textarea", {name: "note", rows: "2", maxlength: C.textLimits.note})));
     /* Photos go with the action on the form endpoint, which takes result and reason: 处置 needs its after-photo,
        the others may carry evidence (返工 with what the check found). */
     var needsPhoto = (C.required[action] || []).indexOf("after_photo") >= 0;

@@ -14,6 +14,7 @@ from sqlalchemy import Engine, text
 
 from gisgrid import cases as svc
 from gisgrid import geodesy, history
+from gisgrid.cases import TEXT_LIMITS
 from gisgrid.settings import Settings
 from gisgrid.simulate import classes_from_catalogue, simulate
 from maps.pagejs import load_reason_texts
@@ -920,6 +921,8 @@ def test_a_number_looked_up_while_a_form_is_open_is_no_change_to_the_open_case(
     detail = page.locator("#gg-detail")
     detail.locator('button[data-action="verify"]').click()
     detail.locator('form.gg-form textarea[name="note"]').fill("正在核实")
+    limits = detail.locator("form.gg-form textarea").evaluate_all("ts => ts.map(t => [t.name, t.maxLength])")
+    assert limits and all(limit == TEXT_LIMITS[name] for name, limit in limits), limits  # stops, not refused
     filters = page.locator("#gg-filters")
     filters.locator('input[name="case_no"]').fill("1999000001")  # no such case
     filters.locator('button[type="submit"]').click()
