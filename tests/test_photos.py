@@ -524,3 +524,37 @@ def test_thumbnail_of_a_16_bit_grey_png_keeps_its_tones() -> None:
     assert (thumb.mode, thumb.size) == ("RGB", (320, 240))
     row = [thumb.getpixel((x, 120))[0] for x in (0, 160, 319)]
     assert row[0] <= 5 and 120 <= row[1] <= 135 and row[2] >= 250, row  # black → grey → white, as drawn
+
+
+def test_a_thumbnail_asked_for_by_many_at_once_is_made_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A case opened on several screens asks for its thumbnails together: one request makes each, the rest wait
+    for it and serve the file (the original, possibly tens of megapixels, is decoded once)."""
+    import threading
+    import time
+
+    store = PhotoStore(tmp_path / "photos")
+    sha = _stored(store, _marked((1600, 1200)))
+    made: list[int] = []
+    real = photos.make_thumbnail
+
+    def slow_make(data: bytes, *args: object, **kwargs: object) -> bytes:
+        made.append(1)
+        time.sleep(0.2)  # long enough for every other request to arrive meanwhile
+        return real(data)
+
+    monkeypatch.setattr(photos, "make_thumbnail", slow_make)
+    start = threading.Barrier(8)
+    paths: list[Path] = []
+
+    def ask() -> None:
+        start.wait()
+        paths.append(store.thumbnail(sha))
+
+    workers = [threading.Thread(target=ask) for _ in range(8)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    assert len(made) == 1 and len(paths) == 8 and len(set(paths)) == 1
+    with Image.open(paths[0]) as im:
+        assert im.size == (320, 240)
