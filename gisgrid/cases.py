@@ -829,7 +829,9 @@ def act(
             _save_photo(conn, services, case_id, info, data, kind=kind, transition_id=logged)
         for effect, kind in (("issue_dispatch_order", "dispatch"), ("issue_supervision_order", "supervision")):
             if effect in tr.effects:
-                _issue_document(conn, case_id, row.case_no, kind, new.department, updates.get("due_at"), req, payload)
+                _issue_document(
+                    conn, case_id, row.case_no, kind, new.department, updates.get("due_at"), req, payload, now
+                )
         if new.state in workflow.REOPENS_DUPLICATES:
             _reopen_duplicates(conn, services, row, new.state, now, actor=req.actor, role=req.role)
     return case_id
@@ -1110,7 +1112,9 @@ def _issue_document(
     due_at: Any,
     req: ActionRequest,
     payload: dict[str, Any],
+    issued_at: dt.datetime,
 ) -> None:
+    """Record an order issued by the action at ``issued_at`` — the action's own time, as its log entry's."""
     n = conn.execute(
         text("SELECT count(*) FROM case_documents WHERE case_id = :c AND kind = :k"), {"c": case_id, "k": kind}
     ).scalar_one()
@@ -1118,8 +1122,8 @@ def _issue_document(
         due_at = conn.execute(text("SELECT due_at FROM cases WHERE id = :c"), {"c": case_id}).scalar()
     conn.execute(
         text(
-            "INSERT INTO case_documents (case_id, kind, number, department_code, due_at, issued_by, reason) "
-            "VALUES (:c, :k, :n, :d, :due, :by, :why)"
+            "INSERT INTO case_documents (case_id, kind, number, department_code, due_at, issued_at, issued_by, reason) "
+            "VALUES (:c, :k, :n, :d, :due, :at, :by, :why)"
         ),
         {
             "c": case_id,
@@ -1127,6 +1131,7 @@ def _issue_document(
             "n": document_number(kind, case_no, int(n) + 1),
             "d": department,
             "due": due_at,
+            "at": issued_at,
             "by": req.actor,
             "why": payload.get("reason") or req.note,
         },

@@ -1101,8 +1101,9 @@ def test_dispatch_and_supervision_orders_are_printable_pages(
         assert "<svg" in page and "http://" not in page and "https://" not in page
         assert "路口&lt;b&gt;垃圾&lt;/b&gt;" in page  # the reporter's text is escaped
     assert "交办单" in dispatch and "督办单" in supervision and "超期未处置" in supervision
-    # overdue from the deadline to the order's issue (the database's clock): in working days, hours and minutes
-    assert re.search(r"<strong>已超时 \d+ 个工作日( \d+ 小时)?( \d+ 分)?</strong>", supervision), supervision
+    # overdue from the deadline (Mon 14:30) to the order's issue, the 督办's own time (Tue 09:00), in working time
+    assert "<strong>已超时 3 小时 30 分（工作时）</strong>" in supervision, supervision
+    assert c["documents"][1]["issued_at"] == "2025-10-14T09:00:00+08:00"
     assert "2025年10月13日 14:30" in dispatch  # the disposal deadline
 
 
