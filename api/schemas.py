@@ -187,7 +187,7 @@ class ComponentProperties(BaseModel):
     owner_dept_code: str | None
     maint_dept_code: str | None
     attrs: dict[str, Any] | None
-    photos: list[Any] | None
+    photos: list[dict[str, Any]] | None = Field(description="Photos with url and thumb_url (?size=thumb)")
     version: int = Field(description="Send it back with a PATCH (a stale one is a 409)")
     updated_at: str = Field(description="ISO 8601, +08:00")
 

@@ -218,8 +218,15 @@ def test_photos_attach_to_a_component_and_are_served(client: TestClient, spot: t
     assert r.status_code == 200, r.text
     photos = r.json()["properties"]["photos"]
     assert len(photos) == 1 and photos[0]["content_type"] == "image/png"
-    got = client.get(f"/components/{cid}/photos/{photos[0]['sha256']}")
+    sha = photos[0]["sha256"]
+    url = f"/components/{cid}/photos/{sha}"  # where to fetch it (under the root path), as a case's photos say
+    assert (photos[0]["url"], photos[0]["thumb_url"]) == (url, f"{url}?size=thumb")
+    got = client.get(photos[0]["url"])
     assert got.status_code == 200 and got.content == buf.getvalue()
+    assert client.get(photos[0]["thumb_url"]).headers["content-type"] == "image/jpeg"
+    assert client.get(f"/components/{cid}").json()["properties"]["photos"] == photos
+    listed = client.get("/components", params={"class_code": "01037"}).json()["features"]
+    assert [f["properties"]["photos"] for f in listed if f["id"] == cid] == [photos]
     bad = client.post(
         f"/components/{cid}/photos", files=[("photos", ("x.jpg", b"not an image", "image/jpeg"))], headers=WHO
     )

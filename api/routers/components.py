@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Annotated, Any, Literal
+from urllib.parse import quote
 
 import numpy as np
 from fastapi import APIRouter, Depends, File, Query, Request, UploadFile
@@ -14,7 +15,7 @@ from api.dependencies import BBox, DatumQuery, Page, PhotoSizeQuery, bbox_query,
 from api.deps import ComponentEditorDep, EngineDep
 from api.http import MAX_FORM_BYTES
 from api.inputs import RequestModel
-from api.prefix import page_links
+from api.prefix import BaseDep, page_links
 from api.schemas import ComponentFeature, ComponentFeatureCollection, error_responses
 from gisgrid import components_store as store
 from gisgrid import geodesy
@@ -90,6 +91,18 @@ class RetireIn(RequestModel):
     version: int | None = None
 
 
+def with_photo_urls(feature: dict[str, Any], base: str) -> dict[str, Any]:
+    """Each photo of a component answered with where to fetch it and its thumbnail (under the root path), as a
+    case's photos are."""
+    props = feature.get("properties") or {}
+    url = f"{base}/components/{quote(str(feature.get('id') or props.get('id')), safe='')}/photos"
+    props["photos"] = [
+        {**p, "url": f"{url}/{p['sha256']}", "thumb_url": f"{url}/{p['sha256']}?size=thumb"}
+        for p in props.get("photos") or []
+    ]
+    return feature
+
+
 @router.post("", status_code=201, summary="新增部件 Create a component")
 def create(request: Request, engine: EngineDep, actor: ComponentEditorDep, body: ComponentIn) -> JSONResponse:
     data = body.model_dump(exclude={"scheme"})
@@ -111,6 +124,7 @@ def create(request: Request, engine: EngineDep, actor: ComponentEditorDep, body:
 def search(
     request: Request,
     engine: EngineDep,
+    base: BaseDep,
     bbox: Annotated[BBox | None, Depends(bbox_query)],
     page: Annotated[Page, Depends(page_query)],
     grid: Annotated[str | None, Query(pattern=r"^\d{15}$", description="Unit grid code")] = None,
@@ -149,7 +163,7 @@ def search(
         features, matched = store.query_components(conn, q)
     return {
         "type": "FeatureCollection",
-        "features": features,
+        "features": [with_photo_urls(f, base) for f in features],
         "numberMatched": matched,
         "numberReturned": len(features),
         "links": page_links(request, page.limit, page.offset, len(features), matched),
@@ -162,26 +176,35 @@ def search(
     response_model=None,
     responses={200: {"model": ComponentFeature, "description": "The component as a GeoJSON Feature"}},
 )
-def read(engine: EngineDep, component_id: str) -> dict[str, Any]:
+def read(engine: EngineDep, base: BaseDep, component_id: str) -> dict[str, Any]:
     with engine.connect() as conn:
-        return store.get_component(conn, component_id)
+        return with_photo_urls(store.get_component(conn, component_id), base)
 
 
 @router.patch("/{component_id}", summary="修改部件 Update: status change, move, departments…")
 def update(
-    request: Request, engine: EngineDep, actor: ComponentEditorDep, component_id: str, body: ComponentPatch
+    request: Request,
+    engine: EngineDep,
+    base: BaseDep,
+    actor: ComponentEditorDep,
+    component_id: str,
+    body: ComponentPatch,
 ) -> dict:
     changes = body.model_dump(exclude_unset=True, exclude={"version"})
-    return store.update_component(
+    feature = store.update_component(
         engine, request.app.state.catalogue, component_id, changes, actor=actor.name, expected_version=body.version
     )
+    return with_photo_urls(feature, base)
 
 
 @router.post("/{component_id}/retire", summary="移除部件 Retire a component (kept in history)")
-def retire(engine: EngineDep, actor: ComponentEditorDep, component_id: str, body: RetireIn) -> dict[str, Any]:
-    return store.retire_component(
+def retire(
+    engine: EngineDep, base: BaseDep, actor: ComponentEditorDep, component_id: str, body: RetireIn
+) -> dict[str, Any]:
+    feature = store.retire_component(
         engine, component_id, actor=actor.name, reason=body.reason, expected_version=body.version
     )
+    return with_photo_urls(feature, base)
 
 
 @router.get("/{component_id}/history", summary="变更历史 Change history")
@@ -194,6 +217,7 @@ def history(engine: EngineDep, component_id: str) -> dict[str, Any]:
 async def add_photos(
     request: Request,
     engine: EngineDep,
+    base: BaseDep,
     actor: ComponentEditorDep,
     component_id: str,
     photos: Annotated[list[UploadFile], File(description="JPEG/PNG/HEIC/WebP")],
@@ -201,7 +225,8 @@ async def add_photos(
     files = [(p.filename or f"photo{i}", await p.read(MAX_PHOTO_BYTES + 1)) for i, p in enumerate(photos)]
     photo_store = request.app.state.cases.photos
     # Decoding, storing and the database write block: off the event loop.
-    return await run_in_threadpool(store.add_photos, engine, photo_store, component_id, files, actor=actor.name)
+    feature = await run_in_threadpool(store.add_photos, engine, photo_store, component_id, files, actor=actor.name)
+    return with_photo_urls(feature, base)
 
 
 @router.get("/{component_id}/photos/{sha256}", summary="部件照片 One photo (size=thumb: its thumbnail)")
