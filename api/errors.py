@@ -103,6 +103,7 @@ def add_exception_handlers(app: FastAPI) -> None:
                 "field": ".".join(str(p) for p in e["loc"] if p not in ("query", "path", "body")),
                 "reason": e["msg"],
                 "code": e["type"],  # pydantic's type (missing, extra_forbidden …): the page's zh-CN text is by it
+                **_limit_of(e),
             }
             for e in exc.errors()
         ]
@@ -178,6 +179,18 @@ def _json_error_at(exc: RequestValidationError) -> dict[str, str] | None:
     else:
         reason = f"invalid JSON: {reason}"
     return {"field": "body", "reason": reason, "code": Reason.JSON_INVALID}
+
+
+#: The bounds of pydantic's refusals an item passes on as ``limit`` (the pages say them in zh-CN).
+_LIMIT_KEYS = ("max_length", "min_length", "le", "ge", "lt", "gt")
+
+
+def _limit_of(error: Any) -> dict[str, Any]:
+    """``{"limit": {"max_length": 2000}}`` for a refusal by a bound, else nothing (other ctx values, such as the
+    exception of a value_error, are not JSON)."""
+    ctx = error.get("ctx") or {}
+    limit = {k: ctx[k] for k in _LIMIT_KEYS if isinstance(ctx.get(k), int | float) and not isinstance(ctx[k], bool)}
+    return {"limit": limit} if limit else {}
 
 
 def body_not_utf8(exc: UnicodeDecodeError) -> dict[str, str]:

@@ -141,7 +141,7 @@ def check_texts(values: dict[str, Any], labels: dict[str, str] | None = None) ->
         if isinstance(value, str) and limit is not None and len(value) > limit:
             raise InvalidInput(
                 f"{label}: at most {limit} characters, got {len(value)}",
-                detail=[{"field": label, "reason": "too long"}],
+                detail=[{"field": label, "reason": "too long", "limit": {"max_length": limit}}],
                 reason=Reason.STRING_TOO_LONG,
             )
         refuse_nul({label: value})  # nested payload values too: jsonb cannot hold a NUL either

@@ -102,8 +102,18 @@ DOM_JS = r"""
   function zhReason(code) { return (code && ZH_REASONS[code]) || ""; }
   /* One problem in words: its zh-CN alone when the table knows its reason (field + why, or the why of the whole
      request); "zh-CN · server text" when only a generic word was found; the server's text when nothing was. */
-  function zhLine(field, code, text, fallback) {
+  /* The bound a refusal names (the item's limit: {"max_length": 2000} …), in zh-CN: "(最多 2000 个字符)". */
+  var ZH_LIMITS = {max_length: "最多 # 个字符", min_length: "至少 # 个字符", le: "不大于 #", ge: "不小于 #",
+                   lt: "小于 #", gt: "大于 #"};
+  function zhLimit(limit) {
+    if (!limit || typeof limit !== "object") { return ""; }
+    var parts = Object.keys(ZH_LIMITS).filter(function (k) { return limit[k] !== undefined; })
+      .map(function (k) { return ZH_LIMITS[k].replace("#", limit[k]); });
+    return parts.length ? "(" + parts.join(",") + ")" : "";
+  }
+  function zhLine(field, code, text, fallback, limit) {
     var f = zhField(field), r = zhReason(code);
+    if (r) { r += zhLimit(limit); }
     var server = (field && String(text).indexOf(field) !== 0 ? field + ": " : "") + text;
     if (r && (f || !field)) { return f ? f + ":" + r : r; }
     var zh = f ? f + ":" + (fallback || "有误") : r || fallback || "";
@@ -117,7 +127,7 @@ DOM_JS = r"""
     var d = body.detail;
     if (Array.isArray(d)) {  // request validation: one line per field
       return prefix + d.map(function (i) {
-        return zhLine(i.field, i.code || body.reason, i.reason || JSON.stringify(i), zhCode);
+        return zhLine(i.field, i.code || body.reason, i.reason || JSON.stringify(i), zhCode, i.limit);
       }).join("\n");
     }
     var text = typeof d === "string" ? d : d && d.message ? d.message : body.error || "请求失败";
@@ -126,7 +136,8 @@ DOM_JS = r"""
     var field = first ? first.field : items && Array.isArray(items.missing) ? items.missing[0] : null;
     // a field's refusal: "field:why"; a whole request's (督办 on a case not overdue …): its reason alone
     // (an error code the reason table knows is its reason: stale_version)
-    return prefix + zhLine(field, body.reason || (first && first.code) || body.error, text, zhCode);
+    return prefix + zhLine(field, body.reason || (first && first.code) || body.error, text, zhCode,
+      first && first.limit);
   }
   /* The server's own words, without the zh-CN line (for "服务器原文" beside a page's own Chinese reason). */
   function serverMessageOf(body, status) {

@@ -388,11 +388,23 @@ def test_the_component_api_refuses_misspelt_fields_and_over_long_values(
     assert r.status_code == 422
     assert r.json() == {
         "error": "invalid_input",
-        "detail": [{"field": "name", "reason": "String should have at most 200 characters", "code": "string_too_long"}],
+        "detail": [
+            {
+                "field": "name",
+                "reason": "String should have at most 200 characters",
+                "code": "string_too_long",
+                "limit": {"max_length": 200},
+            }
+        ],
     }
     r = client.post("/components", json={**lamp, "note": "x" * 2001}, headers=EDITOR)
     assert r.json()["detail"] == [
-        {"field": "note", "reason": "String should have at most 2000 characters", "code": "string_too_long"}
+        {
+            "field": "note",
+            "reason": "String should have at most 2000 characters",
+            "code": "string_too_long",
+            "limit": {"max_length": 2000},  # the bound, for a client to say it in its own words
+        }
     ]
     r = client.post("/components", json={**lamp, "attrs": {f"k{i}": i for i in range(101)}}, headers=EDITOR)
     assert r.json()["detail"] == [

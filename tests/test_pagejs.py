@@ -42,6 +42,34 @@ NOT_OVERDUE = {
 STALE = {"error": "stale_version", "detail": "return: the case is at version 5, the request expected 4"}
 UNKNOWN_FIELD = {"error": "invalid_input", "detail": [{"field": "zzz", "reason": "weird thing"}]}
 NO_REASON = {"error": "conflict", "detail": "something clashed"}
+TOO_LONG = {  # request validation, with the bound
+    "error": "invalid_input",
+    "detail": [{"field": "note", "code": "string_too_long", "reason": "at most 2000", "limit": {"max_length": 2000}}],
+}
+DOMAIN_TOO_LONG = {  # the service's own check (cases.check_texts)
+    "error": "invalid_input",
+    "reason": "string_too_long",
+    "detail": {
+        "message": "description: at most 2000 characters, got 2001",
+        "items": [{"field": "description", "reason": "too long", "limit": {"max_length": 2000}}],
+    },
+}
+OUT_OF_RANGE = {
+    "error": "invalid_input",
+    "detail": [{"field": "limit", "code": "less_than_equal", "reason": "≤ 500", "limit": {"le": 500}}],
+}
+
+
+def test_a_refusal_by_a_bound_says_the_bound_in_chinese() -> None:
+    got = run(
+        [("messageOf", [TOO_LONG, 422]), ("messageOf", [DOMAIN_TOO_LONG, 422]), ("messageOf", [OUT_OF_RANGE, 422])]
+    )
+    too_long = ZH["string_too_long"]
+    assert got == [
+        f"(422) 备注:{too_long}(最多 2000 个字符)",
+        f"(422) 描述:{too_long}(最多 2000 个字符)",
+        f"(422) 每页件数:{ZH['less_than_equal']}(不大于 500)",
+    ]
 
 
 def test_a_known_reason_is_shown_in_chinese_alone_and_the_server_text_apart() -> None:
