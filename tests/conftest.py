@@ -153,6 +153,19 @@ def page_client(installed_assets: None, clean_db: Engine, settings: Settings, tm
 
 
 @pytest.fixture
+def district_api(clean_db: Engine, settings: Settings, tmp_path: Path) -> Iterator[Any]:
+    """The API over the small district without its tier grids (the component and contract tests)."""
+    from fastapi.testclient import TestClient
+
+    from api.main import create_app
+    from tests.fixtures import load_small_district
+
+    load_small_district(clean_db, tmp_path, tiers=False)
+    with TestClient(create_app(settings)) as c:
+        yield c
+
+
+@pytest.fixture
 def loaded(clean_db: Engine, tmp_path: Path) -> Engine:
     """The small district (boundaries, unit grids, tiers) in a clean database."""
     from tests.fixtures import load_small_district

@@ -2,27 +2,24 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
+import io
 from urllib.parse import quote
 
 import pytest
 from fastapi.testclient import TestClient
+from httpx2 import Response
+from PIL import Image
 from sqlalchemy import Engine, text
 
-from api.main import create_app
-from gisgrid.settings import Settings
-from tests.fixtures import DISTRICT, load_small_district
+from tests.fixtures import DISTRICT
 from tests.test_components_store import inside_points
 
 WHO = {"X-Actor": quote("李娜"), "X-Role": "data_admin"}  # non-ASCII header values are percent-encoded
 
 
 @pytest.fixture
-def client(clean_db: Engine, settings: Settings, tmp_path: Path) -> Iterator[TestClient]:
-    load_small_district(clean_db, tmp_path, tiers=False)
-    with TestClient(create_app(settings)) as c:
-        yield c
+def client(district_api: TestClient) -> TestClient:
+    return district_api
 
 
 @pytest.fixture
@@ -201,20 +198,24 @@ def test_queries_radius_nearest_and_filters(client: TestClient) -> None:
     assert radius.status_code == 422 and radius.json()["reason"] == "needs_lon_lat"
 
 
-def test_photos_attach_to_a_component_and_are_served(client: TestClient, spot: tuple[float, float]) -> None:
-    import io
-
-    from PIL import Image
-
+def lamp_with_photo(
+    client: TestClient, spot: tuple[float, float], size: tuple[int, int]
+) -> tuple[str, bytes, Response]:
+    """A street lamp made at ``spot`` and a green PNG of ``size`` attached: its id, the PNG and the answer."""
     x, y = spot
     cid = client.post(
         "/components", json={"class_code": "01037", "lon": x, "lat": y, "datum": "cgcs2000"}, headers=WHO
     ).json()["id"]
     buf = io.BytesIO()
-    Image.new("RGB", (32, 24), (10, 200, 30)).save(buf, "PNG")
+    Image.new("RGB", size, (10, 200, 30)).save(buf, "PNG")
     r = client.post(
         f"/components/{cid}/photos", files=[("photos", ("lamp.png", buf.getvalue(), "image/png"))], headers=WHO
     )
+    return cid, buf.getvalue(), r
+
+
+def test_photos_attach_to_a_component_and_are_served(client: TestClient, spot: tuple[float, float]) -> None:
+    cid, png, r = lamp_with_photo(client, spot, (32, 24))
     assert r.status_code == 200, r.text
     photos = r.json()["properties"]["photos"]
     assert len(photos) == 1 and photos[0]["content_type"] == "image/png"
@@ -222,7 +223,7 @@ def test_photos_attach_to_a_component_and_are_served(client: TestClient, spot: t
     url = f"/components/{cid}/photos/{sha}"  # where to fetch it (under the root path), as a case's photos say
     assert (photos[0]["url"], photos[0]["thumb_url"]) == (url, f"{url}?size=thumb")
     got = client.get(photos[0]["url"])
-    assert got.status_code == 200 and got.content == buf.getvalue()
+    assert got.status_code == 200 and got.content == png
     assert client.get(photos[0]["thumb_url"]).headers["content-type"] == "image/jpeg"
     assert client.get(f"/components/{cid}").json()["properties"]["photos"] == photos
     listed = client.get("/components", params={"class_code": "01037"}).json()["features"]
@@ -236,19 +237,7 @@ def test_photos_attach_to_a_component_and_are_served(client: TestClient, spot: t
 
 
 def test_a_component_photo_is_served_as_a_thumbnail(client: TestClient, spot: tuple[float, float]) -> None:
-    import io
-
-    from PIL import Image
-
-    x, y = spot
-    cid = client.post(
-        "/components", json={"class_code": "01037", "lon": x, "lat": y, "datum": "cgcs2000"}, headers=WHO
-    ).json()["id"]
-    buf = io.BytesIO()
-    Image.new("RGB", (1280, 960), (10, 200, 30)).save(buf, "PNG")
-    r = client.post(
-        f"/components/{cid}/photos", files=[("photos", ("lamp.png", buf.getvalue(), "image/png"))], headers=WHO
-    )
+    cid, _, r = lamp_with_photo(client, spot, (1280, 960))
     sha = r.json()["properties"]["photos"][0]["sha256"]
     thumb = client.get(f"/components/{cid}/photos/{sha}", params={"size": "thumb"})
     assert thumb.status_code == 200 and thumb.headers["content-type"] == "image/jpeg"

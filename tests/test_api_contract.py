@@ -11,7 +11,6 @@ import json
 import logging
 import re
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -28,7 +27,7 @@ from api.main import create_app
 from gisgrid.components import EDITOR_ROLES
 from gisgrid.settings import Settings
 from gisgrid.workflow import ROLES
-from tests.fixtures import EDITOR, host_port, load_small_district, outage_logged_not_sent
+from tests.fixtures import EDITOR, host_port, outage_logged_not_sent
 from tests.test_components_store import inside_points
 
 JSON = {"content-type": "application/json"}
@@ -47,10 +46,8 @@ def nul_refused(field: str) -> dict[str, Any]:
 
 
 @pytest.fixture
-def client(clean_db: Engine, settings: Settings, tmp_path: Path) -> Iterator[TestClient]:
-    load_small_district(clean_db, tmp_path, tiers=False)
-    with TestClient(create_app(settings)) as c:
-        yield c
+def client(district_api: TestClient) -> TestClient:
+    return district_api
 
 
 @pytest.fixture

@@ -656,18 +656,24 @@ def act_api(api: httpx.Client, cid: int, action: str, role: str, **payload: Any)
     return r.json()
 
 
+def open_under_a_clock(desk: Tab, live: LiveServer, case: dict[str, Any], role: str) -> Any:
+    """The console, its clock in the test's hands (polls run on ``page.clock.run_for``), ``case`` open as ``role``."""
+    page = desk.page
+    page.clock.install()
+    open_console(desk, live)
+    page.select_option("#gg-role", role)
+    page.evaluate(f"() => {{ GG.openCase({case['id']}); }}")
+    page.wait_for_function(f"() => ({DETAIL_H2})().indexOf('{case['case_no']}') >= 0")
+    return page
+
+
 def test_the_open_case_follows_changes_made_elsewhere_and_an_open_form_is_kept(
     desk: Tab, live: LiveServer, api: httpx.Client
 ) -> None:
     case = report(api, seed=101)
     cid = case["id"]
-    page = desk.page
-    page.clock.install()
-    open_console(desk, live)
-    page.select_option("#gg-role", "supervisor")
-    page.evaluate(f"() => {{ GG.openCase({cid}); }}")
+    page = open_under_a_clock(desk, live, case, "supervisor")
     detail = page.locator("#gg-detail")
-    page.wait_for_function(f"() => ({DETAIL_H2})().indexOf('{case['case_no']}') >= 0")
     assert detail.locator("dt:text-is('状态') + dd").inner_text().startswith("上报")
     act_api(api, cid, "verify", "supervisor")  # another seat verifies it: version 1 → 2
     page.clock.run_for(POLL_MS + 500)
@@ -910,13 +916,7 @@ def test_a_number_looked_up_while_a_form_is_open_is_no_change_to_the_open_case(
 ) -> None:
     """A caller's number looked up in the middle of another case: the open case is not reported as changed."""
     case = report(api, seed=203)
-    cid = case["id"]
-    page = desk.page
-    page.clock.install()
-    open_console(desk, live)
-    page.select_option("#gg-role", "supervisor")
-    page.evaluate(f"() => {{ GG.openCase({cid}); }}")
-    page.wait_for_function(f"() => ({DETAIL_H2})().indexOf('{case['case_no']}') >= 0")
+    page = open_under_a_clock(desk, live, case, "supervisor")
     page.clock.run_for(POLL_MS + 500)  # a poll with the case in the list
     detail = page.locator("#gg-detail")
     detail.locator('button[data-action="verify"]').click()

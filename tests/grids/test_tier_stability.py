@@ -221,6 +221,12 @@ def _close(engine: Engine, services: svc.CaseServices, case_id: int) -> None:
         svc.act(engine, services, case_id, req, now=now + dt.timedelta(minutes=10 * version))
 
 
+def _reject(loaded: Engine, services: svc.CaseServices, case_id: int, now: dt.datetime) -> None:
+    """不予立案 of a just reported case (version 1) by 受理员."""
+    payload = {"reason": "不属于立案范围"}
+    svc.act(loaded, services, case_id, svc.ActionRequest("reject", "intake", "测试员", 1, payload=payload), now=now)
+
+
 def _a_cell_regrouped_at_size_7(loaded: Engine) -> tuple[shapely.Point, str, str]:
     """A point inside a unit grid whose tier-3 grid ``build_tiers(target_size=7)`` will change; its old and new
     tier-3 codes."""
@@ -255,13 +261,7 @@ def test_a_regroup_moves_cases_in_progress_and_leaves_finished_ones_where_they_w
         svc.act(loaded, services, dispatched, svc.ActionRequest(action, role, "测试员", version), now=now)
     svc.act(loaded, services, dispatched, svc.ActionRequest("dispatch", "dispatcher", "测试员", 3), now=now)
     _close(loaded, services, closed)
-    svc.act(
-        loaded,
-        services,
-        rejected,
-        svc.ActionRequest("reject", "intake", "测试员", 1, payload={"reason": "不属于立案范围"}),
-        now=now,
-    )
+    _reject(loaded, services, rejected, now)
     svc.merge_duplicate(loaded, services, merged, open_, actor="值班长", role="shift_lead", version=1)
 
     result = workflows.build_tiers(loaded, target_size=7)
@@ -310,13 +310,7 @@ def test_a_boundary_change_moves_a_finished_case_to_the_cell_that_covers_it_keep
         item = svc.Intake(class_code="06010", lon=point.x, lat=point.y, datum="cgcs2000", description=description)
         ids.append(svc.intake(loaded, services, item, now=now)[0])
     open_, rejected = ids
-    svc.act(
-        loaded,
-        services,
-        rejected,
-        svc.ActionRequest("reject", "intake", "测试员", 1, payload={"reason": "不属于立案范围"}),
-        now=now,
-    )
+    _reject(loaded, services, rejected, now)
     fake = ("990000000000000", "990000000", "990000000000", "99000000000001")  # as if recorded under old grids
     with loaded.begin() as conn:
         conn.execute(
