@@ -628,21 +628,19 @@ def _save_photo(
 def _log(
     conn: Connection,
     case_id: int,
+    tr: workflow.Transition,
     *,
-    action: str,
-    from_state: str | None,
-    to_state: str,
     actor: str,
     role: str,
     at: dt.datetime,
-    version: int,
     note: str | None = None,
     department: str | None = None,
     effects: list[str] | tuple[str, ...] = (),
     details: dict[str, Any] | None = None,
     attachments: list[str] | None = None,
 ) -> int:
-    """Append one entry to the case's log; its id (the photos taken with it point at it)."""
+    """Append the transition ``tr`` (action, states, the case's new version) to the case's log, with who took it,
+    when and what came with it; its id (the photos taken with it point at it)."""
     return conn.execute(
         text(
             "INSERT INTO case_transitions (case_id, action, from_state, to_state, actor, role, at, note, attachments, "
@@ -651,15 +649,15 @@ def _log(
         ),
         {
             "c": case_id,
-            "a": action,
-            "f": from_state,
-            "t": to_state,
+            "a": tr.action,
+            "f": tr.from_state,
+            "t": tr.to_state,
             "actor": actor,
             "role": role,
             "at": at,
             "note": note,
             "att": json.dumps(attachments or []),
-            "v": version,
+            "v": tr.case.version,
             "dep": department,
             "eff": json.dumps(list(effects)),
             "det": json.dumps(details or {}, ensure_ascii=False, default=str),
@@ -811,13 +809,10 @@ def act(
         logged = _log(
             conn,
             case_id,
-            action=req.action,
-            from_state=tr.from_state,
-            to_state=tr.to_state,
+            tr,
             actor=req.actor,
             role=req.role,
             at=now,
-            version=new.version,
             note=req.note,
             department=new.department,
             effects=tr.effects,
@@ -864,13 +859,10 @@ def _reopen_duplicates(
         _log(
             conn,
             r.id,
-            action=tr.action,
-            from_state=tr.from_state,
-            to_state=tr.to_state,
+            tr,
             actor=actor,
             role=role,
             at=now,
-            version=tr.case.version,
             note=note,
             details={"kept_case": kept.id, "kept_case_no": kept.case_no, "kept_state": kept_state, "reason": note},
         )
@@ -1573,13 +1565,10 @@ def merge_duplicate(
         _log(
             conn,
             case_id,
-            action="void",
-            from_state=tr.from_state,
-            to_state=tr.to_state,
+            tr,
             actor=actor,
             role=role,
             at=now,
-            version=tr.case.version,
             note=reason,
             details={"duplicate_of": into, "reason": reason},
         )
