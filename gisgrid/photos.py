@@ -439,11 +439,12 @@ class PhotoStore:
         # One maker per photo in this process: a case opened on several screens at once asks for its thumbnails
         # together, and each first request would otherwise decode the original (~200 MB for a 49 MP PNG).
         with _THUMB_LOCKS.setdefault(sha256, threading.Lock()):
-            if target.is_file():
-                if not target.resolve().is_relative_to(self.root.resolve()):  # as for the original: no way out
-                    raise InvalidInput(f"photo {sha256} resolves outside the photo store", detail={"sha256": sha256})
-                return target
-            _write_atomic(target, make_thumbnail(original.read_bytes()))
+            if not target.is_file():
+                _write_atomic(target, make_thumbnail(original.read_bytes()))
+            # The file is there now, so a lock made after this one is dropped finds it: no lock kept per photo.
+            _THUMB_LOCKS.pop(sha256, None)
+            if not target.resolve().is_relative_to(self.root.resolve()):  # as for the original: no way out
+                raise InvalidInput(f"photo {sha256} resolves outside the photo store", detail={"sha256": sha256})
             return target
 
     def file(self, sha256: str, size: str | None = None) -> tuple[Path, str | None]:
@@ -454,7 +455,8 @@ class PhotoStore:
         return self.thumbnail(sha256), "image/jpeg"
 
 
-#: Per photo: the lock its thumbnail is made under (dict.setdefault is atomic under the GIL; a few bytes a photo).
+#: Per photo being thumbnailed: the lock its thumbnail is made under (dict.setdefault is atomic under the GIL);
+#: dropped once the file exists.
 _THUMB_LOCKS: dict[str, threading.Lock] = {}
 
 

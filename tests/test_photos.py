@@ -556,5 +556,6 @@ def test_a_thumbnail_asked_for_by_many_at_once_is_made_once(tmp_path: Path, monk
     for w in workers:
         w.join()
     assert len(made) == 1 and len(paths) == 8 and len(set(paths)) == 1
+    assert photos._THUMB_LOCKS == {}  # no lock left behind per photo
     with Image.open(paths[0]) as im:
         assert im.size == (320, 240)
