@@ -51,7 +51,9 @@ def import_(
     y_field: str | None = typer.Option(None, "--y-field", help="Projected y column (with --src-crs)."),
     class_field: str | None = typer.Option(None, "--class-field", help="Class code column."),
     district: str | None = typer.Option(None, "--district", help="District code when several are loaded."),
-    errors: Path | None = typer.Option(None, "--errors", help="Write refused rows (row, field, value, reason)."),
+    errors: Path | None = typer.Option(
+        None, "--errors", help="Write refused rows (row, field, value, reason); warnings beside it, NAME.warnings.csv."
+    ),
     dry_run: bool = typer.Option(False, "--dry-run", help="Check every row; write nothing."),
     all_or_nothing: bool = typer.Option(
         False, "--all-or-nothing", help="Refuse the whole file if any row fails (exit 1; also when every row fails)."
