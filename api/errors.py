@@ -113,6 +113,8 @@ def add_exception_handlers(app: FastAPI) -> None:
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
         if isinstance(exc.__cause__, UnicodeDecodeError):  # FastAPI's 400 for a JSON body it could not decode
             return JSONResponse(error_body("invalid_input", [body_not_utf8(exc.__cause__)]), status_code=422)
+        if isinstance(exc.__cause__, GisgridError):  # raised while FastAPI read a form (api.inputs.FormTextRoute)
+            return domain_error_response(exc.__cause__)
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
         return JSONResponse(error_body(code, exc.detail), status_code=exc.status_code)
 

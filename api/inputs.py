@@ -4,18 +4,25 @@ Request bodies are ``RequestModel``s (unknown fields refused, no NUL anywhere in
 values go through ``refuse_nul_input``, a dependency of the whole app (which also refuses percent-encoded bytes
 that are not UTF-8 in them, instead of letting U+FFFD through as the search term; a JSON body that is not UTF-8 is
 refused by ``api.errors``). Both use ``gisgrid.texts.refuse_nul``,
-the check the case service runs too, so a NUL is a 422 naming its field wherever it is sent.
+the check the case service runs too, so a NUL is a 422 naming its field wherever it is sent. The text fields of a
+multipart form are decoded strictly by ``FormTextRoute`` (the routers that take forms use it).
 """
 
 from __future__ import annotations
 
+import codecs
+from collections.abc import Callable, Coroutine
 from typing import Any
 from urllib.parse import unquote_to_bytes
 
-from fastapi import Request
+from fastapi import Request, Response
 from fastapi.params import Form
+from fastapi.routing import APIRoute
 from pydantic import BaseModel, ConfigDict, model_validator
-from starlette.datastructures import UploadFile
+from starlette.datastructures import FormData, UploadFile
+from starlette.exceptions import HTTPException
+from starlette.formparsers import MultiPartException, MultiPartParser
+from starlette.requests import parse_options_header
 
 from gisgrid.errors import InvalidInput, Reason
 from gisgrid.texts import refuse_nul
@@ -105,3 +112,86 @@ def _refuse_not_utf8_query(query_string: bytes) -> None:
         bad = _first_bad_byte(unquote_to_bytes(raw_value.replace(b"+", b" ")))
         if bad is not None:
             raise _not_utf8(name.decode(), bad)
+
+
+# -- multipart text fields: decoded strictly -----------------------------------------------------------------------
+
+
+class _StrictTextParser(MultiPartParser):
+    """Starlette's multipart parser, except that a text field whose bytes are not text in its charset is noted
+    instead of being read as Latin-1 (which turns any bytes into some text: 李 sent as GBK became ÀÓ, stored as the
+    description). The charset is the part's own ``Content-Type: text/plain; charset=…`` if it names one, else the
+    form's (``multipart/form-data; charset=…``), else UTF-8."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.not_text: InvalidInput | None = None
+
+    def on_part_end(self) -> None:
+        part = self._current_part
+        if part.file is not None:
+            super().on_part_end()
+            return
+        raw = bytes(part.data)
+        charset = _part_charset(part.item_headers) or self._charset or "utf-8"
+        try:
+            value = raw.decode(charset)
+        except LookupError:
+            value = raw.decode("latin-1")
+            self.not_text = self.not_text or _not_text(part.field_name, f"its charset {charset!r} is not known")
+        except UnicodeDecodeError as exc:
+            value = raw.decode(charset, "replace")
+            byte = raw[exc.start : exc.start + 1].hex().upper()
+            self.not_text = self.not_text or _not_text(
+                part.field_name, f"byte 0x{byte} at offset {exc.start} is not {codecs.lookup(charset).name} text"
+            )
+        self.items.append((part.field_name, value))
+
+
+def _part_charset(headers: list[tuple[bytes, bytes]]) -> str | None:
+    value = next((v for k, v in headers if k == b"content-type"), None)
+    if value is None:
+        return None
+    charset = parse_options_header(value)[1].get(b"charset")
+    return charset.decode("latin-1") if charset else None
+
+
+def _not_text(field: str, why: str) -> InvalidInput:
+    return InvalidInput(
+        f"{field}: not UTF-8 text: {why}; send form fields as UTF-8 (or name their charset in the part's "
+        "Content-Type, e.g. text/plain; charset=gbk)",
+        detail=[{"field": field, "reason": "not UTF-8"}],
+        reason=Reason.NOT_UTF8,
+    )
+
+
+class _StrictFormRequest(Request):
+    async def _get_form(
+        self, *, max_files: int | float = 1000, max_fields: int | float = 1000, max_part_size: int = 1024 * 1024
+    ) -> FormData:
+        if self._form is None and parse_options_header(self.headers.get("Content-Type"))[0] == b"multipart/form-data":
+            parser = _StrictTextParser(
+                self.headers, self.stream(), max_files=max_files, max_fields=max_fields, max_part_size=max_part_size
+            )
+            try:
+                form = await parser.parse()
+            except MultiPartException as exc:  # as Starlette answers it
+                raise HTTPException(status_code=400, detail=exc.message) from exc
+            if parser.not_text is not None:
+                await form.close()  # the photos' spooled files; nothing was stored
+                raise parser.not_text
+            self._form = form
+        return await super()._get_form(max_files=max_files, max_fields=max_fields, max_part_size=max_part_size)
+
+
+class FormTextRoute(APIRoute):
+    """A route whose multipart form text is refused (422 ``not_utf8``, naming the field, byte and offset) when it is
+    not text in its charset, where the framework would have read it as Latin-1 and stored mojibake."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def strict_form_handler(request: Request) -> Response:
+            return await handler(_StrictFormRequest(request.scope, request.receive))
+
+        return strict_form_handler

@@ -520,6 +520,60 @@ def test_an_urlencoded_form_field_that_is_not_utf8_is_a_422_naming_it(offline: T
     assert r.json() == not_utf8_refused("address", why)
 
 
+def multipart(*parts: tuple[str, bytes, str | None]) -> tuple[bytes, dict[str, str]]:
+    """A multipart body written byte for byte: (field name, raw value, the part's Content-Type or None)."""
+    body = b""
+    for name, value, content_type in parts:
+        head = f'--b\r\nContent-Disposition: form-data; name="{name}"\r\n'.encode()
+        if content_type:
+            head += f"Content-Type: {content_type}\r\n".encode()
+        body += head + b"\r\n" + value + b"\r\n"
+    return body + b"--b--\r\n", {"content-type": "multipart/form-data; boundary=b"}
+
+
+def test_a_multipart_text_field_that_is_not_utf8_is_a_422_naming_it_not_stored_as_latin1(
+    offline: TestClient,
+) -> None:
+    """The framework reads such bytes as Latin-1: 井盖破损 sent as GBK was stored as the description ¾®¸ÇÆÆËð."""
+    body, headers = multipart(("class_code", b"06010", None), ("description", "井盖破损".encode("gbk"), None))
+    r = offline.post("/cases/form", content=body, headers=headers)
+    assert r.status_code == 422
+    assert r.json() == {
+        "error": "invalid_input",
+        "reason": "not_utf8",
+        "detail": {
+            "message": "description: not UTF-8 text: byte 0xBE at offset 0 is not utf-8 text; send form fields as"
+            " UTF-8 (or name their charset in the part's Content-Type, e.g. text/plain; charset=gbk)",
+            "items": [{"field": "description", "reason": "not UTF-8", "code": "not_utf8"}],
+        },
+    }
+
+
+@pytest.mark.parametrize(
+    ("value", "content_type"),
+    [
+        ("5 m² · 井盖".encode(), None),  # UTF-8 whose characters are all Latin-1 ones too (m², ·) is text as sent
+        ("井盖破损".encode("gbk"), "text/plain; charset=gbk"),  # a part that names its charset
+    ],
+    ids=["utf8", "gbk-named"],
+)
+def test_multipart_text_in_utf8_or_in_its_named_charset_is_read_as_sent(
+    client: TestClient, lamp: dict[str, Any], value: bytes, content_type: str | None
+) -> None:
+    fields = [(k, str(v).encode(), None) for k, v in lamp.items() if k != "class_code"]
+    body, headers = multipart(("class_code", b"06010", None), *fields, ("description", value, content_type))
+    r = client.post("/cases/form", content=body, headers={**headers, "X-Role": "supervisor"})
+    assert r.status_code == 201, r.text
+    assert r.json()["description"] == value.decode("gbk" if content_type else "utf-8")
+
+
+def test_a_multipart_part_naming_a_charset_nobody_knows_is_refused(offline: TestClient) -> None:
+    body, headers = multipart(("class_code", b"06010", None), ("address", b"x", "text/plain; charset=klingon"))
+    r = offline.post("/cases/form", content=body, headers=headers)
+    assert r.status_code == 422 and r.json()["reason"] == "not_utf8"
+    assert r.json()["detail"]["message"].startswith("address: not UTF-8 text: its charset 'klingon' is not known;")
+
+
 @pytest.mark.parametrize("content_type", ["text/plain", "application/xml", "application/x-www-form-urlencoded", None])
 def test_a_json_endpoint_says_the_body_must_be_json(client: TestClient, content_type: str | None) -> None:
     headers = {"content-type": content_type} if content_type else {}

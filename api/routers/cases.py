@@ -15,7 +15,7 @@ from sqlalchemy import Engine, text
 from api.dependencies import BBox, Page, PhotoSizeQuery, bbox_query, known_query_only, page_query
 from api.deps import DATABASE_UNAVAILABLE, ActingDep, ActorDep, AsyncPool, EngineDep, IntakePoolDep
 from api.http import MAX_FORM_BYTES
-from api.inputs import RequestModel
+from api.inputs import FormTextRoute, RequestModel
 from api.prefix import BaseDep, page_links
 from api.schemas import Case, CaseDetail, CaseFeatureCollection, CaseList, error_responses
 from gisgrid import cases as svc
@@ -25,7 +25,9 @@ from gisgrid.photos import MAX_BYTES as MAX_PHOTO_BYTES
 from gisgrid.photos import check_size as check_photo_size
 from gisgrid.storage.database import describe_connect_error
 
-router = APIRouter(prefix="/cases", tags=["cases 案件"], responses=error_responses(403, 404, 409, 413, 415))
+router = APIRouter(
+    prefix="/cases", tags=["cases 案件"], responses=error_responses(403, 404, 409, 413, 415), route_class=FormTextRoute
+)
 
 Datum = Literal["wgs84", "cgcs2000", "gcj02", "bd09"]
 Source = Literal["patrol", "hotline", "public_app", "sensor", "leader"]

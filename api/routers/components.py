@@ -14,7 +14,7 @@ from pydantic import Field, field_validator
 from api.dependencies import BBox, DatumQuery, Page, PhotoSizeQuery, bbox_query, known_query_only, page_query
 from api.deps import ComponentEditorDep, EngineDep
 from api.http import MAX_FORM_BYTES
-from api.inputs import RequestModel
+from api.inputs import FormTextRoute, RequestModel
 from api.prefix import BaseDep, page_links
 from api.schemas import ComponentFeature, ComponentFeatureCollection, error_responses
 from gisgrid import components_store as store
@@ -24,7 +24,12 @@ from gisgrid.errors import InvalidInput, NotFound, Reason
 from gisgrid.photos import MAX_BYTES as MAX_PHOTO_BYTES
 from gisgrid.photos import check_size as check_photo_size
 
-router = APIRouter(prefix="/components", tags=["components 部件"], responses=error_responses(404, 409, 413, 415))
+router = APIRouter(
+    prefix="/components",
+    tags=["components 部件"],
+    responses=error_responses(404, 409, 413, 415),
+    route_class=FormTextRoute,
+)
 
 _DEPT = TEXT_LIMITS["dept"]
 _DATE = TEXT_LIMITS["date"]
