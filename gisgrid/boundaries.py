@@ -21,7 +21,8 @@ in a stable order: by representative point (``shapely.point_on_surface``, always
 to south, then west to east for equal latitudes (rounded to 1e-7°, ~1 cm), then file order. The same file —
 even with its rows reordered — therefore always gets the same codes. District codes are never invented.
 Numbered codes are provisional (临时编码), not official ones: the unit's ``code_assigned`` is True, the report lists
-them, and ``provisional`` tells which unit or grid codes contain such a part.
+them, and ``provisional`` tells which unit or grid codes contain such a part. ``check_recode`` checks an official
+code that is to replace a stored one (``gisgrid boundaries recode``: same level, same parent).
 
 If streets reference a district that is not in the file, the district is synthesised as the union of its
 streets (named by ``district_name`` or the most common value of ``parent_name_field``) and the report says so.
@@ -65,7 +66,7 @@ from pyproj import CRS, Transformer
 from pyproj.exceptions import CRSError, ProjError
 
 from gisgrid import geodesy, vectorio
-from gisgrid.errors import InvalidInput
+from gisgrid.errors import InvalidInput, Reason
 
 Level = Literal["district", "street", "community"]
 LEVELS: tuple[Level, ...] = get_args(Level)
@@ -238,7 +239,8 @@ class BoundaryReport:
         if self.assigned:
             lines.append(
                 f"assigned {len(self.assigned)} codes (north→south, then west→east, per parent): "
-                "临时编码 provisional, not official codes — replace them when the official ones are known"
+                "临时编码 provisional, not official codes — replace them when the official ones are known "
+                "(gisgrid boundaries recode OLD NEW)"
             )
             lines += [f"临时编码 provisional {a.code} {a.name} ({a.level})" for a in self.assigned]
         for s in self.synthesised:
@@ -276,6 +278,31 @@ def provisional(codes: pd.Series, assigned: set[str]) -> pd.Series:
     never numbered. The stored grids are answered the same way in SQL (``gisgrid.grids.store.PROVISIONAL``)."""
     text = codes.astype(str)
     return text.str[: CODE_LENGTH["street"]].isin(assigned) | text.str[: CODE_LENGTH["community"]].isin(assigned)
+
+
+def check_recode(old: str, level: str, new: str) -> None:
+    """Refuse a replacement code ``new`` for the stored ``level`` unit ``old`` (``gisgrid boundaries recode``) that
+    is not a code of the same level under the same parent: digits only, as long as ``old``, its parent part (the
+    first 6 digits of a street, 9 of a community) equal to ``old``'s and a local part other than 000. A recode
+    renames a unit in place; moving it under another parent is a boundary change, not a code correction."""
+    n = CODE_LENGTH[level]
+    if not (new.isascii() and new.isdigit()):
+        raise InvalidInput(f"new code {new!r}: codes are digits only", reason=Reason.CODE_MALFORMED)
+    if len(new) != n:
+        raise InvalidInput(
+            f"new code {new} has {len(new)} digits but {old} is a {level} ({n} digits): a recode keeps the level",
+            reason=Reason.CODE_OTHER_LEVEL,
+        )
+    plen = n - LOCAL_CODE_LENGTH
+    if new[:plen] != old[:plen]:
+        parent = PARENT_LEVEL[level]
+        raise InvalidInput(
+            f"new code {new} is under {parent} {new[:plen]} but {old} is under {parent} {old[:plen]}: a recode "
+            f"keeps the parent (recode the {parent} first if its code is the provisional part)",
+            reason=Reason.CODE_OTHER_PARENT,
+        )
+    if new[plen:] == "0" * LOCAL_CODE_LENGTH:
+        raise InvalidInput(f"new code {new}: local code 000 is not allowed", reason=Reason.CODE_MALFORMED)
 
 
 # ---------------------------------------------------------------- helpers

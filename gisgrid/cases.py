@@ -78,14 +78,20 @@ class CaseServices:
         return self.components.departments
 
 
+def load_rules(settings: Settings, components: Catalogue | None = None) -> routing.RoutingRules:
+    """The routing rules file and the city's extra rule files (``catalogue_extra`` named *rout*)."""
+    components = components or catalogue_for(settings)
+    extra_rules = [p for p in settings.catalogue_extra if "rout" in p.name.lower()]
+    return routing.load_routing_rules(settings, extra_rules, departments=components.departments)
+
+
 def load_services(settings: Settings) -> CaseServices:
     components = catalogue_for(settings)
     extra_events = [p for p in settings.catalogue_extra if any(k in p.name.lower() for k in ("event", "limit"))]
-    extra_rules = [p for p in settings.catalogue_extra if "rout" in p.name.lower()]
     return CaseServices(
         events=load_event_catalogue(settings, extra_events, components=components),
         components=components,
-        rules=routing.load_routing_rules(settings, extra_rules, departments=components.departments),
+        rules=load_rules(settings, components),
         calendar=load_city_calendar(settings.calendar_file, settings.working_hours),
         photos=PhotoStore(settings.data_path / "photos"),
     )

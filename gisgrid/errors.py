@@ -101,6 +101,14 @@ class Reason(StrEnum):
     NOT_A_POINT = "not_a_point"
     SERIALS_EXHAUSTED = "serials_exhausted"
     SEVERAL_DISTRICTS = "several_districts"
+    # Boundaries (行政区划): replacing a provisional code (gisgrid boundaries recode), and the import's guard.
+    UNIT_NOT_FOUND = "unit_not_found"
+    CODE_NOT_PROVISIONAL = "code_not_provisional"
+    CODE_MALFORMED = "code_malformed"
+    CODE_OTHER_LEVEL = "code_other_level"
+    CODE_OTHER_PARENT = "code_other_parent"
+    CODE_EXISTS = "code_exists"
+    MATCHES_PROVISIONAL_UNIT = "matches_provisional_unit"
 
 
 class GisgridError(Exception):

@@ -132,6 +132,11 @@ class RoutingRules:
     def department_text(self, code: str) -> str:
         return department_label(code, self.departments.get(code))
 
+    def naming_area(self, prefix: str) -> list[RoutingRule]:
+        """Rules whose area or tier grid lies in the area of code ``prefix`` (a recode leaves them naming a code
+        that no longer exists: rules are data files, edited by people)."""
+        return [r for r in self.rules if r.area_prefix.startswith(prefix) or r.tier_grid.startswith(prefix)]
+
 
 @dataclass(frozen=True)
 class RoutingInput:

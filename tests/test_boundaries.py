@@ -189,7 +189,7 @@ def test_assign_codes_marks_exactly_the_numbered_units_as_provisional(tmp_path: 
     lines = bset.report.to_text().splitlines()
     assert (
         "assigned 4 codes (north→south, then west→east, per parent): 临时编码 provisional, not official codes — "
-        "replace them when the official ones are known" in lines
+        "replace them when the official ones are known (gisgrid boundaries recode OLD NEW)" in lines
     )
     assert [line for line in lines if line.startswith("临时编码")] == [
         "临时编码 provisional 110101002 西北街道 (street)",

@@ -76,3 +76,13 @@ def test_components_import_with_every_row_refused_exits_1(loaded: Engine, settin
     assert r.returncode == 1, r.stdout + r.stderr  # as cases import-history: nothing imported is a failure
     assert "read 1, inserted 0, updated 0, unchanged 0, refused 1" in r.stdout
     assert count(loaded, "components") == 0
+
+
+def test_a_refused_recode_exits_2_naming_code_and_reason(loaded: Engine, settings: Settings, tmp_path: Path) -> None:
+    r = gisgrid(settings, tmp_path, "boundaries", "recode", "419902001001", "419902001005")
+    assert (r.returncode, r.stdout) == (2, ""), r.stderr
+    assert r.stderr.startswith(
+        "error [code_not_provisional]: recode 419902001001 → 419902001005 refused: 419902001001 (桃园社区, community) "
+        "is not a 临时编码 provisional code"
+    ), r.stderr
+    assert count(loaded, "admin_units") == 6

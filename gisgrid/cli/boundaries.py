@@ -8,8 +8,10 @@ import typer
 
 from gisgrid.cli import boundary_options as bo
 from gisgrid.cli.common import echo, settings_of
+from gisgrid.errors import GisgridError
 from gisgrid.grids import store
-from gisgrid.grids.workflows import import_boundaries
+from gisgrid.grids.workflows import import_boundaries, recode_unit
+from gisgrid.settings import Settings
 from gisgrid.storage.database import make_engine, prepare_database
 
 app = typer.Typer(help="Administrative boundaries 行政区划边界.", no_args_is_help=True)
@@ -33,7 +35,11 @@ def import_(
     district_name: str | None = bo.DistrictNameOpt,
     dry_run: bool = typer.Option(False, "--dry-run", help="Check and report; write nothing."),
 ) -> None:
-    """Import boundaries: repair invalid geometry, report overlaps/gaps/outside areas in m², store."""
+    """Import boundaries: repair invalid geometry, report overlaps/gaps/outside areas in m², store.
+
+    A unit under a code not stored that covers the place of a stored unit with a 临时编码 provisional code (95 % of
+    the area) is refused, nothing written: replace the provisional code with gisgrid boundaries recode OLD NEW
+    first."""
     bo.existing_file(file)
     opts = bo.boundary_options(
         layer,
@@ -100,3 +106,59 @@ def _provisional_text(unit: dict[str, object]) -> str:
     if unit["code_provisional"]:
         return f"上级临时编码 provisional street part {str(unit['code'])[:9]}"
     return ""
+
+
+#: Exit status of a refused recode (nothing written), apart from 1 (other errors: database, settings …).
+REFUSED = 2
+
+
+@app.command("recode")
+def recode(
+    ctx: typer.Context,
+    old: str = typer.Argument(..., help="The 临时编码 provisional code gisgrid numbered (9 or 12 digits)."),
+    new: str = typer.Argument(..., help="The official code: same level, same parent (street/district) part."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Count what would be rewritten; write nothing."),
+) -> None:
+    """Replace a 临时编码 provisional code (--assign-codes) with the official one, everywhere, in one transaction.
+
+    Renames the unit and its children (a street's communities) and every code that contains it: tier grids (网格长/
+    网格员 kept), unit grids, components (with a history entry), cases — finished ones too (结案/不予立案/作废):
+    the provisional code was a placeholder for the same place, so their record follows it — and the 提级 records of
+    the case log. The unit's code is official afterwards. Routing rules are data files and are not rewritten: a
+    loaded rule that names the old code is warned about. Refused with exit status 2, nothing written: OLD not
+    stored or not provisional (an official code is never rewritten), NEW not of OLD's level and parent, or NEW
+    already in use. Several codes: recode a street before its communities (their codes start with the street's).
+    """
+    settings = settings_of(ctx)
+    engine = make_engine(prepare_database(settings, echo))
+    try:
+        result = recode_unit(engine, old, new, dry_run=dry_run)
+    except GisgridError as exc:
+        reason = f" [{exc.reason}]" if exc.reason else ""
+        typer.echo(f"error{reason}: recode {old} → {new} refused: {exc.message}; nothing written", err=True)
+        raise typer.Exit(REFUSED) from None
+    finally:
+        engine.dispose()
+    what = "would rewrite" if dry_run else "rewrote"
+    echo(f"{result.level} {result.name}: {old} → {new} (official); {what}:")
+    echo(result.counts.to_text())
+    _warn_rules(settings, old, new)
+    if dry_run:
+        echo("dry run: nothing written")
+
+
+def _warn_rules(settings: Settings, old: str, new: str) -> None:
+    from gisgrid.cases import load_rules
+
+    try:
+        rules = load_rules(settings)
+    except GisgridError as exc:  # the recode stands; the rules' own problems are for the rules file
+        typer.echo(f"warning: routing rules not checked for {old}: {exc.message}", err=True)
+        return
+    for r in rules.naming_area(old):
+        named = r.area_prefix if r.area_prefix.startswith(old) else r.tier_grid
+        typer.echo(
+            f"warning: routing rule {r.rule_id} ({r.source}) names {named}, inside the old code {old}: it no longer "
+            f"matches; edit it to {new}{named[len(old) :]} (rule files are not rewritten)",
+            err=True,
+        )

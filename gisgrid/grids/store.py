@@ -7,6 +7,7 @@ public writer working inside the caller's transaction so a refusal leaves nothin
 from __future__ import annotations
 
 import json
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -149,6 +150,230 @@ def count_provisional(conn: Connection) -> int:
     """Stored units whose code contains a part numbered by gisgrid (see ``PROVISIONAL``)."""
     sql = f"SELECT count(*) FROM admin_units u WHERE {PROVISIONAL.format(code='u.code')}"
     return int(conn.execute(text(sql)).scalar_one())
+
+
+#: A stored unit counts as the same place as an imported one when their intersection covers at least this share of
+#: the larger of the two (areas on the ellipsoid): redrawn or re-digitised boundaries of one 街道/社区 differ by a few
+#: per cent at most, while neighbours overlap by slivers.
+SAME_PLACE_SHARE = 0.95
+
+
+@dataclass
+class SamePlace:
+    """An imported unit under a code that is not stored, covering the same place as a stored unit whose code has a
+    provisional part: storing it would put two units on one area."""
+
+    code: str
+    name: str
+    stored_code: str
+    stored_name: str
+    stored_assigned: bool  # the stored unit's own part was numbered (else only its street's)
+    share: float
+
+
+def provisional_same_place(conn: Connection, units: gpd.GeoDataFrame) -> list[SamePlace]:
+    """The units of ``units`` (EPSG:4490) with a code not stored that cover the same place (``SAME_PLACE_SHARE``)
+    as a stored unit of the same level whose code contains a part gisgrid numbered and is not in ``units``."""
+    if units.empty or count_provisional(conn) == 0:  # the usual case: no overlay to compute
+        return []
+    sql = text(
+        f"""
+        SELECT n.code, n.name, o.code AS stored_code, o.name AS stored_name, o.code_assigned,
+               ST_Area(ST_Intersection(o.geom, n.geom)::geography)
+                   / greatest(ST_Area(o.geom::geography), ST_Area(n.geom::geography), 1e-9) AS share
+        FROM (
+            SELECT code, name, level, ST_GeomFromEWKB(decode(wkb, 'hex')) AS geom
+            FROM unnest(CAST(:codes AS text[]), CAST(:names AS text[]), CAST(:levels AS text[]),
+                        CAST(:wkb AS text[])) AS t(code, name, level, wkb)
+        ) n
+        JOIN admin_units o ON o.level = n.level AND o.geom && n.geom AND ST_Intersects(o.geom, n.geom)
+        WHERE {PROVISIONAL.format(code="o.code")}
+          AND o.code <> ALL(CAST(:codes AS text[]))
+          AND NOT EXISTS (SELECT 1 FROM admin_units s WHERE s.code = n.code)
+        """
+    )
+    rows = conn.execute(
+        sql,
+        {
+            "codes": units["code"].tolist(),
+            "names": [n if isinstance(n, str) else "" for n in units["name"]],
+            "levels": units["level"].tolist(),
+            "wkb": hex_ewkb(units.geometry.to_numpy()).tolist(),
+        },
+    ).all()
+    found = [SamePlace(r[0], r[1], r[2], r[3], bool(r[4]), float(r[5])) for r in rows if r[5] >= SAME_PLACE_SHARE]
+    return sorted(found, key=lambda s: (s.stored_code, s.code))
+
+
+# -- replacing a provisional code (gisgrid boundaries recode) ---------------------------------------
+
+
+@dataclass
+class RecodeCounts:
+    """Rows a recode rewrote, per table (``cases_finished`` of ``cases``; ``component_cells`` moved by the
+    components' triggers; ``case_transitions``: 提级 records naming a grid; ``component_history``: entries written)."""
+
+    admin_units: int = 0
+    management_grids: dict[int, int] = field(default_factory=dict)  # per tier
+    unit_grids: int = 0
+    cases: int = 0
+    cases_finished: int = 0
+    case_transitions: int = 0
+    components: int = 0
+    component_history: int = 0
+    component_cells: int = 0
+
+    def to_text(self) -> str:
+        tiers = ", ".join(f"tier {t} {n}" for t, n in sorted(self.management_grids.items())) or "0"
+        return "\n".join(
+            [
+                f"admin_units: {self.admin_units} (the unit and its children)",
+                f"management_grids: {tiers} (网格长/网格员 kept)",
+                f"unit_grids: {self.unit_grids}",
+                f"cases: {self.cases} ({self.cases_finished} finished: 结案/不予立案/作废)",
+                f"case_transitions: {self.case_transitions} (提级 records naming a grid)",
+                f"components: {self.components} ({self.component_history} history entries written)",
+                f"component_cells: {self.component_cells}",
+            ]
+        )
+
+
+def stored_unit(conn: Connection, code: str) -> dict[str, Any] | None:
+    row = conn.execute(
+        text("SELECT code, name, level, parent_code, code_assigned FROM admin_units WHERE code = :c"), {"c": code}
+    )
+    found = row.mappings().first()
+    return dict(found) if found else None
+
+
+def code_prefix_in_use(conn: Connection, prefix: str) -> str | None:
+    """What stored code starts with ``prefix`` — an administrative unit, a management grid or a unit grid — if any."""
+    for table, what in (("admin_units", "unit"), ("management_grids", "management grid"), ("unit_grids", "unit grid")):
+        code = conn.execute(
+            text(f"SELECT code FROM {table} WHERE left(code, :n) = :p ORDER BY code LIMIT 1"),
+            {"n": len(prefix), "p": prefix},
+        ).scalar()
+        if code is not None:
+            return f"{what} {code}"
+    return None
+
+
+def recode_admin_code(conn: Connection, old: str, new: str, *, actor: str) -> RecodeCounts:
+    """Replace the code prefix ``old`` by ``new`` (same length) everywhere it is stored, in the caller's
+    transaction: the unit and its children (``admin_units``, official from now on: ``code_assigned`` false for
+    ``old`` itself, the children keep theirs), their tier grids with their staff, unit grids, cases (finished ones
+    too: the provisional code stood for the same place), the 提级 records of the case log, and components (a
+    history entry each; ``component_cells`` follow by their triggers). Checks are the caller's
+    (``workflows.recode_unit``)."""
+    n = len(old)
+    p = {"old": old, "new": new, "n": n}
+
+    def re_(col: str) -> str:
+        return f"CASE WHEN left({col}, :n) = :old THEN :new || substr({col}, :n + 1) ELSE {col} END"
+
+    mine = "left({col}, :n) = :old"
+    counts = RecodeCounts()
+    # Primary keys others point at: the new rows first, then the references, then the old rows go.
+    counts.admin_units = conn.execute(
+        text(
+            f"""
+            INSERT INTO admin_units (code, name, level, parent_code, area_m2, metric_srid, geom, created_at,
+                                     code_assigned)
+            SELECT {re_("code")}, name, level, {re_("parent_code")}, area_m2, metric_srid, geom, created_at,
+                   code_assigned AND code <> :old
+            FROM admin_units WHERE {mine.format(col="code")}
+            """
+        ),
+        p,
+    ).rowcount
+    tiers = conn.execute(
+        text(
+            f"""
+            INSERT INTO management_grids (code, tier, name, parent_code, admin_code, leader_name, leader_phone,
+                                          staff, geom)
+            SELECT {re_("code")}, tier, name, {re_("parent_code")}, {re_("admin_code")}, leader_name, leader_phone,
+                   staff, geom
+            FROM management_grids WHERE {mine.format(col="code")}
+            RETURNING tier
+            """
+        ),
+        p,
+    ).scalars()
+    counts.management_grids = dict(sorted(Counter(int(t) for t in tiers).items()))
+    counts.unit_grids = conn.execute(
+        text(
+            f"""
+            UPDATE unit_grids SET code = {re_("code")}, unit_code = {re_("unit_code")},
+                   street_code = {re_("street_code")}, community_code = {re_("community_code")},
+                   tier3_code = {re_("tier3_code")}
+            WHERE {mine.format(col="code")} OR {mine.format(col="unit_code")}
+            """
+        ),
+        p,
+    ).rowcount
+    conn.execute(text(f"DELETE FROM management_grids WHERE {mine.format(col='code')}"), p)
+    for level in ("community", "street"):  # children before their parent (parent_code is RESTRICT)
+        conn.execute(
+            text(f"DELETE FROM admin_units WHERE {mine.format(col='code')} AND level = :level"), p | {"level": level}
+        )
+
+    case_where = " OR ".join(
+        mine.format(col=c) for c in ("unit_grid_code", "street_code", "community_code", "tier3_code")
+    )
+    cases = conn.execute(
+        text(
+            f"""
+            UPDATE cases SET unit_grid_code = {re_("unit_grid_code")}, street_code = {re_("street_code")},
+                   community_code = {re_("community_code")}, tier3_code = {re_("tier3_code")}
+            WHERE {case_where}
+            RETURNING state = ANY(:finished)
+            """
+        ),
+        p | {"finished": FINISHED_STATES},
+    ).scalars()
+    finished = list(cases)
+    counts.cases, counts.cases_finished = len(finished), sum(finished)
+    counts.case_transitions = conn.execute(
+        text(
+            f"""
+            UPDATE case_transitions
+            SET details = jsonb_set(details, '{{to_grid}}', to_jsonb({re_("details->>'to_grid'")}))
+            WHERE {mine.format(col="details->>'to_grid'")}
+            """
+        ),
+        p,
+    ).rowcount
+    counts.component_cells = int(
+        conn.execute(
+            text(f"SELECT count(*) FROM component_cells WHERE {mine.format(col='unit_grid_code')}"), p
+        ).scalar_one()
+    )
+    changed = " || ".join(
+        f"CASE WHEN o.{c} IS DISTINCT FROM c.{c} THEN jsonb_build_object('{c}', "
+        f"jsonb_build_array(o.{c}, c.{c})) ELSE '{{}}'::jsonb END"
+        for c in ("unit_grid_code", "street_code", "community_code")
+    )
+    component_where = " OR ".join(
+        mine.format(col=f"o.{c}") for c in ("unit_grid_code", "street_code", "community_code")
+    )
+    moved = conn.execute(
+        text(
+            f"""
+            WITH moved AS (
+                UPDATE components c SET unit_grid_code = {re_("o.unit_grid_code")},
+                       street_code = {re_("o.street_code")}, community_code = {re_("o.community_code")}
+                FROM components o
+                WHERE o.id = c.id AND ({component_where})
+                RETURNING c.id, {changed} AS changes
+            )
+            INSERT INTO component_history (component_id, actor, action, changes, source)
+            SELECT id, :actor, 'recode', changes, :source FROM moved
+            """
+        ),
+        p | {"actor": actor, "source": f"boundaries recode {old} {new}"},
+    ).rowcount
+    counts.components = counts.component_history = int(moved or 0)
+    return counts
 
 
 LOWEST_UNITS_SQL = """

@@ -16,8 +16,8 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Connection, Engine, text
 
-from gisgrid.boundaries import BoundaryOptions, BoundarySet, provisional, read_boundaries
-from gisgrid.errors import InvalidInput
+from gisgrid.boundaries import BoundaryOptions, BoundarySet, check_recode, provisional, read_boundaries
+from gisgrid.errors import Conflict, InvalidInput, NotFound, Reason
 from gisgrid.grids import store
 from gisgrid.grids.cutting import CoverageReport, check_coverage, cut_unit_grids, resolve_metric_crs
 from gisgrid.grids.tiers import balance_report, group_tier3
@@ -85,18 +85,115 @@ def import_boundaries(engine: Engine, path: Path, opts: BoundaryOptions, *, dry_
     epsg = int(metric.to_epsg() or 0)
     if dry_run:
         with engine.connect() as conn:
-            # Still check parents against the database, writing nothing.
+            # Still check parents and provisional look-alikes against the database, writing nothing.
             trans = conn.begin()
             try:
+                _refuse_second_unit_on_provisional(conn, path, bset)
                 store.save_admin_units(conn, bset.units, epsg)
             finally:
                 trans.rollback()
         return ImportResult(bset, epsg, None)
     with engine.begin() as conn:
+        _refuse_second_unit_on_provisional(conn, path, bset)
         summary = store.save_admin_units(conn, bset.units, epsg)
         store.rebuild_tiers_1_2(conn)
         provisional = store.count_provisional(conn)
     return ImportResult(bset, epsg, summary, provisional)
+
+
+def _refuse_second_unit_on_provisional(conn: Connection, path: Path, bset: BoundarySet) -> None:
+    """A unit under a new code covering the place of a stored unit with a provisional code is that unit's official
+    code, most likely: storing it beside would put two units on one area (a report would be located in either), so
+    the import is refused and points at ``gisgrid boundaries recode``, which renames the stored unit in place."""
+    same = store.provisional_same_place(conn, bset.units)
+    if not same:
+        return
+    shown = "; ".join(
+        f"{s.code} {s.name} covers stored {s.stored_code} {s.stored_name} ({s.share:.1%} shared)" for s in same[:8]
+    )
+    more = f" and {len(same) - 8} more" if len(same) > 8 else ""
+    commands = [f"gisgrid boundaries recode {s.stored_code} {s.code}" for s in same if s.stored_assigned]
+    hint = (
+        "if these are the official codes of those places, replace the provisional ones first ("
+        + "; ".join(commands[:8])
+        + ") and import again"
+        if commands
+        else "their street's code is provisional: recode the street first, then import again"
+    )
+    raise InvalidInput(
+        f"{path.name}: {len(same)} unit(s) under a code not stored cover the place of a stored unit with a "
+        f"临时编码 provisional code: {shown}{more}; storing them would put two units on one area. {hint}; "
+        "nothing written",
+        detail=[
+            {
+                "field": "code",
+                "value": s.code,
+                "stored_code": s.stored_code,
+                "share": round(s.share, 4),
+                "reason": "same place as a stored unit with a provisional code",
+                "code": str(Reason.MATCHES_PROVISIONAL_UNIT),
+            }
+            for s in same
+        ],
+        reason=Reason.MATCHES_PROVISIONAL_UNIT,
+    )
+
+
+@dataclass
+class RecodeResult:
+    old: str
+    new: str
+    level: str
+    name: str
+    counts: store.RecodeCounts
+    dry_run: bool
+
+
+def recode_unit(engine: Engine, old: str, new: str, *, dry_run: bool = False, actor: str = "gisgrid") -> RecodeResult:
+    """``gisgrid boundaries recode``: replace the provisional code ``old`` (numbered by --assign-codes) by the
+    official ``new`` everywhere it is stored (``store.recode_admin_code``), in one transaction; ``dry_run`` does
+    it and rolls back, so its counts are the real ones. Refused, nothing written: ``old`` not stored
+    (unit_not_found), not provisional (code_not_provisional: an official code is never rewritten), ``new`` not a
+    code of the same level under the same parent (code_malformed, code_other_level, code_other_parent) or already
+    in use (code_exists)."""
+    with engine.connect() as conn:
+        trans = conn.begin()
+        try:
+            # No import or other recode may store ``new`` between the check and the rename.
+            conn.execute(text("LOCK TABLE admin_units IN SHARE ROW EXCLUSIVE MODE"))
+            unit = store.stored_unit(conn, old)
+            if unit is None:
+                raise NotFound(f"no stored unit has the code {old!r}", reason=Reason.UNIT_NOT_FOUND)
+            if not unit["code_assigned"]:
+                why = (
+                    "district codes are GB/T 2260 codes, never numbered"
+                    if unit["level"] == "district"
+                    else "its code was taken from the boundary file (official)"
+                )
+                street = old[:9]
+                if unit["level"] == "community" and (store.stored_unit(conn, street) or {}).get("code_assigned"):
+                    why = f"only its street part {street} is provisional: recode the street {street}"
+                raise InvalidInput(
+                    f"{old} ({unit['name']}, {unit['level']}) is not a 临时编码 provisional code: {why}; "
+                    "recode replaces only codes gisgrid numbered",
+                    reason=Reason.CODE_NOT_PROVISIONAL,
+                )
+            check_recode(old, unit["level"], new)
+            used = store.code_prefix_in_use(conn, new)
+            if used is not None:
+                raise Conflict(
+                    f"new code {new} is already in use ({used}): a recode cannot merge two units",
+                    reason=Reason.CODE_EXISTS,
+                )
+            counts = store.recode_admin_code(conn, old, new, actor=actor)
+        except BaseException:
+            trans.rollback()
+            raise
+        if dry_run:
+            trans.rollback()
+        else:
+            trans.commit()
+    return RecodeResult(old, new, unit["level"], unit["name"], counts, dry_run)
 
 
 @dataclass
