@@ -135,11 +135,39 @@ class Case(BaseModel):
     )
 
 
+class CaseNode(BaseModel):
+    """One node instance of a case judged as the monthly evaluation judges it (``gisgrid.evaluation``)."""
+
+    node: Literal["accept", "verify", "file", "dispatch", "disposal", "issue_check", "check", "close"]
+    label: str = Field(examples=["处置"])
+    opened_at: str = Field(description="ISO 8601, +08:00: the step that opened it")
+    closed_at: str | None = Field(description="The step that closed it; null while open")
+    opened_step: int = Field(description="Index in timeline of the step that opened it")
+    closed_step: int | None = Field(description="Index in timeline of the step that closed it; null while open")
+    elapsed_h: float = Field(
+        description="Working hours from open to close (or to now while open) less the time suspended (挂账/缓办); "
+        "clock hours when calendar_time"
+    )
+    limit_h: float | None = Field(description="The node's limit in the same hours; null when the class has none")
+    allowed_h: float | None = Field(description="limit_h, or the time to an approved extension's new_due_at")
+    calendar_time: bool = Field(description="Counted in clock hours (紧急), not working hours")
+    on_time: bool | None = Field(
+        description="elapsed_h ≤ allowed_h for a closed node; false for an open overdue one (not while suspended); "
+        "null while open and not overdue, or without a limit"
+    )
+
+
 class CaseDetail(Case):
     """One case with its timeline, photos and documents."""
 
     escalation: dict[str, Any] | None = Field(description="Whom an escalation (提级) would go to")
     timeline: list[dict[str, Any]] = Field(description="Transitions, oldest first (action, from/to state, actor …)")
+    nodes: list[CaseNode] = Field(
+        description="Node instances in the order they opened, judged by the evaluation's rule"
+    )
+    closed_on_time: bool | None = Field(
+        description="按期结案: closed with every 处置 node on time (as 按期结案率 counts it); null unless closed"
+    )
     photos: list[dict[str, Any]] = Field(description="Photos with url and thumb_url (?size=thumb), under the root path")
     documents: list[dict[str, Any]] = Field(description="交办单/督办单 with url and pdf_url")
 

@@ -21,12 +21,12 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Connection, Engine, text
 
-from gisgrid import geodesy, routing, workflow
+from gisgrid import geodesy, history, routing, workflow
 from gisgrid.calendar import WorkingCalendar, load_city_calendar, traffic_light
 from gisgrid.catalogue import Catalogue
 from gisgrid.components_store import catalogue_for
 from gisgrid.errors import Conflict, InvalidInput, NotFound, Reason
-from gisgrid.evaluation import traffic_lights
+from gisgrid.evaluation import judge_case, traffic_lights
 from gisgrid.events import DISPOSAL_NODE, EventCatalogue, EventClass, load_event_catalogue, matter_code_of
 from gisgrid.grids import store as grid_store
 from gisgrid.photos import PhotoInfo, PhotoStore, inspect_photo
@@ -1244,13 +1244,18 @@ def get_case(
     data["escalation"] = escalation_target(conn, row["tier3_code"], row["escalation_level"])
     if not full:
         return data
-    timeline = conn.execute(
-        text(
-            "SELECT action, from_state, to_state, actor, role, at, note, version, department_code, effects, details, "
-            "attachments FROM case_transitions WHERE case_id = :id ORDER BY at, id"
-        ),
-        {"id": case_id},
-    ).mappings()
+    timeline = (
+        conn.execute(
+            text(
+                "SELECT action, from_state, to_state, actor, role, at, note, version, department_code, effects, "
+                "details, attachments FROM case_transitions WHERE case_id = :id ORDER BY at, id"
+            ),
+            {"id": case_id},
+        )
+        .mappings()
+        .all()
+    )
+    data.update(node_judgement(services, row, timeline, now))
     data["timeline"] = [
         {
             **t,
@@ -1292,6 +1297,63 @@ def get_case(
         ).mappings()
     ]
     return data
+
+
+#: The transition columns the evaluation reads, as the timeline holds them.
+_JUDGED_STEP_COLUMNS = ("action", "to_state", "actor", "role", "at", "department_code", "details", "effects")
+
+
+def node_judgement(services: CaseServices, row: Any, timeline: list[Any], now: dt.datetime) -> dict[str, Any]:
+    """``nodes`` and ``closed_on_time`` of a case (a row of CASE_COLUMNS, its timeline oldest first), judged by
+    the evaluation's own rule (:func:`gisgrid.evaluation.judge_case`: working time less suspensions against the
+    node's limit or the approved extension; 按期结案 = closed with every 处置 on time) with the limits the
+    evaluation uses. A node's ``opened_step``/``closed_step`` index the timeline."""
+    limits = history.disposal_limits(services.events, services.calendar.hours.hours_per_day)
+    hours, unit, urgent = history.case_disposal_limit(limits, row["scheme"], row["class_code"], row["disposal_type"])
+    case = {
+        "id": row["id"],
+        "source": row["source"],
+        "created_at": row["created_at"],
+        "disposal_limit_h": hours,
+        "disposal_limit_unit": unit,
+        "urgent": urgent,
+    }
+    steps = pd.DataFrame(
+        {
+            "id": np.arange(len(timeline)),
+            "case_id": row["id"],
+            **{col: pd.Series([t[col] for t in timeline], dtype=object) for col in _JUDGED_STEP_COLUMNS},
+        }
+    )
+    judged = judge_case(
+        case,
+        steps,
+        services.calendar,
+        services.events.node_limits,
+        # as of now, every step recorded included (steps count strictly before as_of; a step may be stamped now)
+        as_of=max([now, *(t["at"] for t in timeline)]) + dt.timedelta(microseconds=1),
+        urgent_node_limits=services.events.urgent_node_limits,
+    )
+
+    def when(ts: Any) -> str | None:
+        return None if ts is None else ts.to_pydatetime().astimezone(LOCAL_TZ).isoformat()
+
+    nodes = [
+        {
+            "node": n["node"],
+            # 发核查 has no catalogue row: it is named by the action that closes it
+            "label": workflow.ACTIONS["request_check"]
+            if n["node"] == "issue_check"
+            else node_label(services, n["node"]),
+            "opened_at": when(n["opened_at"]),
+            "closed_at": when(n["closed_at"]),
+            "opened_step": n["open_id"],
+            "closed_step": n["close_id"],
+            **{k: n[k] for k in ("elapsed_h", "limit_h", "allowed_h", "calendar_time", "on_time")},
+        }
+        for n in judged["nodes"]
+    ]
+    return {"nodes": nodes, "closed_on_time": judged["closed_on_time"]}
 
 
 def _snapshot_from_mapping(row: Any) -> workflow.CaseState:

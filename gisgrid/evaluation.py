@@ -22,7 +22,8 @@ Nodes and "on time" (按时/按期)
     (挂账/缓办) in between** (挂账 stops the clock, as in :mod:`gisgrid.cases`). On time ⇔ elapsed ≤ limit,
     compared in whole microseconds. A node still open at ``as_of`` counts in a denominator only when already
     overdue and the case is not suspended then; such a node has no actor, so it counts for regions and
-    departments, not for posts (posts are credited with the nodes they closed).
+    departments, not for posts (posts are credited with the nodes they closed). A case's detail (``GET
+    /cases/{id}``, the console) shows its nodes judged by this same code (:func:`judge_case`).
 
     ===========  ===============================  ==================  =====================  =================
     node         opened by                        closed by           cancelled by           limit
@@ -1026,6 +1027,57 @@ def prepare(
     )
 
 
+def judge_case(
+    case: Mapping[str, Any],
+    transitions: pd.DataFrame,
+    calendar: WorkingCalendar,
+    node_limits: Mapping[str, Any],
+    *,
+    as_of: Any,
+    urgent_node_limits: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """One case's nodes judged as the evaluation judges them (its detail: the same :func:`prepare`, so a case
+    the console calls 按期 is one the indicators count on time).
+
+    ``case``: the ``cases`` columns :func:`prepare` reads (id, source, created_at, disposal_limit_h,
+    disposal_limit_unit, urgent); ``transitions``: its record (``id`` orders steps at the same time, and is each
+    node's ``open_id``/``close_id``). Steps before ``as_of`` count (``as_of`` earlier than the report is read as
+    the report's time). Returns ``nodes``, one dict per node instance in the order they opened — node,
+    opened_at, closed_at (None while open), open_id, close_id, elapsed_h (working hours, or clock hours for a
+    calendar-time limit, suspensions excluded), limit_h, allowed_h (the limit moved by an approved extension),
+    calendar_time and on_time: True/False for a node the evaluation counts (closed with a limit, or open and
+    overdue), else None — and ``closed_on_time`` (按期结案: closed and every disposal node on time; None unless
+    the case is closed)."""
+    created = _stamp(case["created_at"], str(calendar.tz))
+    period = Period(created, created + pd.Timedelta(microseconds=1))
+    when = max(_stamp(as_of, str(calendar.tz)), period.end)
+    cases = pd.DataFrame([dict(case)])
+    facts = prepare(
+        cases, transitions, calendar, node_limits, period, as_of=when, urgent_node_limits=urgent_node_limits
+    )
+    n = facts.nodes.sort_values(["open_at", "open_id"], kind="stable")
+    nodes = []
+    for r in n.itertuples(index=False):
+        limit = None if np.isnan(r.limit_us) else round(float(r.limit_us) / _US_HOUR, 4)
+        nodes.append(
+            {
+                "node": r.node,
+                "opened_at": r.open_at,
+                "closed_at": r.close_at if r.closed else None,
+                "open_id": int(r.open_id),
+                "close_id": int(r.close_id) if r.closed else None,
+                "elapsed_h": round(float(r.elapsed_h), 4),
+                "limit_h": limit,
+                "allowed_h": None if np.isnan(r.allowed_h) else round(float(r.allowed_h), 4),
+                "calendar_time": bool(r.calendar),
+                "on_time": bool(r.on_time) if r.counted else None,
+            }
+        )
+    row = facts.cases.iloc[0]
+    closed = row["state_at"] == "closed"
+    return {"nodes": nodes, "closed_on_time": bool(row["on_time_closed"]) if closed else None}
+
+
 def _has(n: int, rows: np.ndarray) -> np.ndarray:
     out = np.zeros(n, dtype=bool)
     out[rows] = True
@@ -1116,10 +1168,15 @@ def _nodes(
     on_time = closed & has_limit & (elapsed_us <= np.nan_to_num(allowed, nan=-1))
     overdue_open = ~closed & has_limit & ~susp_now & (elapsed_us > np.nan_to_num(allowed, nan=np.inf))
     close_rows = np.where(closed, cl, -1)
+    step_id = t["id"].to_numpy() if "id" in t.columns else np.arange(len(t))
     return pd.DataFrame(
         {
             "node": pd.Categorical.from_codes(kind, categories=list(NODES)),
             "case_id": t["case_id"].to_numpy()[o],
+            "open_id": step_id[o],
+            "close_id": pd.arrays.IntegerArray(
+                (step_id[cl_safe] if len(step_id) else np.zeros(len(o))).astype(np.int64), ~closed
+            ),
             "open_action": _take_cat(t["action"], o),
             "open_at": _take_at(t["at"], o),
             "open_actor": _take_cat(t["actor"], o),

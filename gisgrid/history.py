@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -474,7 +474,7 @@ def read_history(
         sc, rest = divmod(int(k), c_width * d_width)
         cc, dc = divmod(rest, d_width)
         triple = (schemes[sc], classes[cc], dtypes[dc])
-        found.append(limits.get(triple) or limits.get((triple[0], triple[1], None)) or (np.nan, "working_hours", False))
+        found.append(case_disposal_limit(limits, *triple))
     cases["disposal_limit_h"] = np.asarray([f[0] for f in found], dtype=np.float64)[inverse]
     cases["disposal_limit_unit"] = np.asarray([f[1] for f in found], dtype=object)[inverse]
     cases["urgent"] = np.asarray([f[2] for f in found], dtype=bool)[inverse]
@@ -513,6 +513,22 @@ def read_history(
 #: (hours, unit, urgent) of a disposal limit: working hours (working days × the calendar's hours per day), or
 #: calendar hours when ``unit`` is ``calendar_hours``.
 DisposalHours = tuple[float, str, bool]
+
+
+NO_DISPOSAL_LIMIT: DisposalHours = (np.nan, "working_hours", False)
+
+
+def case_disposal_limit(
+    limits: Mapping[tuple[Any, Any, Any], DisposalHours],
+    scheme: str | None,
+    class_code: str | None,
+    disposal_type: str | None,
+) -> DisposalHours:
+    """A case's disposal limit as the evaluation counts it: its class's limit for its disposal type, else the
+    class's default, else none (NaN hours: a class the catalogue no longer has)."""
+    return (
+        limits.get((scheme, class_code, disposal_type)) or limits.get((scheme, class_code, None)) or NO_DISPOSAL_LIMIT
+    )
 
 
 def disposal_limits(events: Any, hours_per_day: float) -> dict[tuple[str, str, str | None], DisposalHours]:

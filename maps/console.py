@@ -506,6 +506,7 @@ body {{ font-family: system-ui, "Noto Sans CJK SC", "Microsoft YaHei", sans-seri
 .gg-form .gg-inline {{ display: flex; gap: 6px; align-items: center; }}
 .gg-hint {{ color: #607d8b; font-size: 12px; }}
 .gg-urgent {{ color: #c62828; font-weight: 600; }}
+.gg-late {{ color: #c62828; font-weight: 600; }}
 .gg-list small {{ color: #607d8b; }}
 .gg-detail {{ margin-top: 8px; background: #fff; border: 1px solid #e0e0e0; padding: 6px 8px; }}
 .gg-detail dl {{ display: grid; grid-template-columns: 84px 1fr; gap: 2px 6px; margin: 0; }}
@@ -958,14 +959,21 @@ PANEL_JS = r"""
     GG.selMarker.caseId = c.id;
   }
 
-  /* 结案 of a closed case: when, and whether its (last) 处置 was within the disposal time limit. */
+  /* 结案 of a closed case: when, and 按期结案/超期结案 as the service judged it (closed_on_time: the evaluation's own
+     rule, so the console and 按期结案率 agree); nothing is judged here. */
   function closedText(c) {
-    var handled = (c.timeline || []).filter(function (t) { return t.action === "handle"; }).pop();
-    var judged = "";
-    if (c.state === "closed" && handled && c.disposal_due_at) {
-      judged = new Date(handled.at) <= new Date(c.disposal_due_at) ? " · 按期处置" : " · 超期处置";
-    }
+    var judged = c.closed_on_time === true ? " · 按期结案" : c.closed_on_time === false ? " · 超期结案" : "";
     return fmtTime(c.closed_at) + judged;
+  }
+  /* Timeline index → the labels of the nodes that step closed late (the service's on_time). */
+  function lateSteps(c) {
+    var late = {};
+    (c.nodes || []).forEach(function (n) {
+      if (n.on_time === false && n.closed_step !== null && n.closed_step !== undefined) {
+        (late[n.closed_step] = late[n.closed_step] || []).push(n.label || n.node);
+      }
+    });
+    return late;
   }
   /* Why the other routing rules were not chosen: the API's own words per rule (they are not translated). */
   function otherRules(routing) {
@@ -1018,13 +1026,14 @@ PANEL_JS = r"""
     ]));
     if (c.timeline && c.timeline.length) {
       box.appendChild(el("h3", {text: "办理过程"}));
-      var ol = el("ol", {cls: "gg-timeline"});
-      c.timeline.forEach(function (t) {
+      var ol = el("ol", {cls: "gg-timeline"}), late = lateSteps(c);
+      c.timeline.forEach(function (t, i) {
         var role = t.role ? C.roles[t.role] || C.sources[t.role] || t.role : "";
         ol.appendChild(el("li", null, fmtTime(t.at) + " " + (t.action_label || t.action) + " · " + (t.actor || "") +
           (role && role !== t.actor ? "(" + role + ")" : "") +  // a public source reports as itself: named once
           (t.to_state ? " → " + (C.states[t.to_state] || t.to_state) : "") + stepTerms(t.details || {}) +
-          (t.note ? " · " + t.note : "")));
+          (t.note ? " · " + t.note : ""),
+          late[i] ? el("b", {cls: "gg-late", text: " · " + late[i].join("、") + "超时"}) : null));
       });
       box.appendChild(ol);
     }

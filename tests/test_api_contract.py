@@ -284,7 +284,7 @@ def test_openapi_lists_the_roles_and_the_main_answers_schemas(settings: Settings
     assert schema("/components", "get", "200") == {"$ref": "#/components/schemas/ComponentFeatureCollection"}
     schemas = spec["components"]["schemas"]
     assert {"id", "state", "version", "class_code"} <= set(schemas["Case"]["required"])
-    assert {"timeline", "photos", "documents"} <= set(schemas["CaseDetail"]["required"])
+    assert {"timeline", "photos", "documents", "nodes", "closed_on_time"} <= set(schemas["CaseDetail"]["required"])
 
 
 def test_the_answers_are_what_the_openapi_schemas_say(client: TestClient, lamp: dict[str, Any]) -> None:

@@ -239,6 +239,20 @@ def listed(gisgrid: Gisgrid, *args: str) -> list[int]:
     return [c["id"] for c in body["data"]]
 
 
+def test_show_prints_the_case_with_its_nodes_judged_as_the_evaluation_judges_them(
+    gisgrid: Gisgrid, loaded: Engine, services: svc.CaseServices
+) -> None:
+    case_id = dispatched(loaded, services, lonlat(150, 300), "2025-10-13T09:00:00")  # 处置 due 14:30 that day
+    r = gisgrid("cases", "show", str(case_id))
+    assert r.code == 0, r.err
+    shown = json.loads(r.out)
+    assert shown["closed_on_time"] is None  # open
+    (disposal,) = [n for n in shown["nodes"] if n["node"] == "disposal"]
+    assert (disposal["opened_at"], disposal["closed_at"]) == ("2025-10-13T09:00:00+08:00", None)
+    assert (disposal["limit_h"], disposal["on_time"]) == (4.0, False)  # still open now, long overdue
+    assert shown["timeline"][disposal["opened_step"]]["action"] == "dispatch"
+
+
 def _box(center: tuple[float, float], d: float = 0.0005) -> str:
     return f"{center[0] - d},{center[1] - d},{center[0] + d},{center[1] + d}"
 

@@ -849,8 +849,30 @@ def test_the_detail_speaks_plainly_and_the_role_is_remembered(desk: Tab, live: L
     page.evaluate(f"() => {{ GG.openCase({cid}); }}")
     page.wait_for_function(f"() => ({DETAIL_H2})().indexOf('{filed['case_no']}') >= 0")
     ended = detail.locator("dt:text-is('结案') + dd").inner_text()
-    assert ended.startswith(closed["closed_at"].replace("T", " ")[:16]) and ended.endswith("按期处置"), ended
+    assert ended.startswith(closed["closed_at"].replace("T", " ")[:16]) and ended.endswith("按期结案"), ended
+    assert detail.locator("ol.gg-timeline .gg-late").count() == 0
     assert detail.locator("dt:text-is('时限')").count() == 0 and "未计时" not in detail.inner_text()
+    # The verdict is the service's (closed_on_time, nodes[].on_time), never the page's own reading of the times:
+    # the same timeline judged late by the service is shown 超期结案, the step that closed 处置 marked 超时.
+    shown = api.get(f"/cases/{cid}").json()
+    (disposal,) = [n for n in shown["nodes"] if n["node"] == "disposal"]
+
+    def judged_late(route: Any) -> None:
+        body = route.fetch().json()
+        body["closed_on_time"] = False
+        for n in body["nodes"]:
+            n["on_time"] = False if n["node"] == "disposal" else n["on_time"]
+        route.fulfill(json=body)
+
+    this_case = re.compile(rf".*/cases/{cid}$")
+    page.route(this_case, judged_late)
+    page.evaluate(f"() => {{ GG.openCase({cid}); }}")
+    page.wait_for_function("() => document.querySelector('#gg-detail .gg-late') !== null")
+    assert detail.locator("dt:text-is('结案') + dd").inner_text().endswith("超期结案")
+    late_rows = detail.locator("ol.gg-timeline li:has(.gg-late)")
+    assert late_rows.count() == 1 and late_rows.locator(".gg-late").text_content() == " · 处置超时"
+    assert detail.locator("ol.gg-timeline li").nth(disposal["closed_step"]).inner_text().endswith("处置超时")
+    page.unroute(this_case, judged_late)
     assert detail.locator(".gg-photos figcaption").all_inner_texts() == ["处置后照片"]
     desk.shot("closed")
 
