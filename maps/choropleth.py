@@ -385,9 +385,13 @@ def classify(
     colours = ramp_colours(n, direction)
     klass = class_of(bins, finite)
     counts = tuple(int(c) for c in np.bincount(klass, minlength=n))
-    labels = tuple(
-        fmt(edges[i + 1]) if edges[i] == edges[i + 1] else f"{fmt(edges[i])} – {fmt(edges[i + 1])}" for i in range(n)
-    )
+    # A class holds lower < v ≤ upper, but its label is the range of the values in it: counts 0, 1, 2 … read "0"
+    # then "1 – 6", not "0 – 6" overlapping the zeros' class, and no class label runs into the next one's (an
+    # empty class keeps its bounds).
+    grouped = pd.Series(finite).groupby(klass)
+    lows = np.where(counts_ := np.asarray(counts) > 0, grouped.min().reindex(range(n)).to_numpy(), edges[:-1])
+    highs = np.where(counts_, grouped.max().reindex(range(n)).to_numpy(), edges[1:])
+    labels = tuple(fmt(hi) if lo == hi else f"{fmt(lo)} – {fmt(hi)}" for lo, hi in zip(lows, highs, strict=True))
     return Classes(scheme, colours, counts, no_data, labels, tuple(float(e) for e in edges), merged_from=merged_from)
 
 

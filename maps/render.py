@@ -470,7 +470,9 @@ def _category_colouring(
         key = _category_key(value)
         return NO_DATA_COLOUR if key is None else colour.get(key, OTHER_COLOUR)
 
-    return Colouring(colour_of, legend, f"按类别({len(counts)} 类)")
+    # The missing ones are a legend row, not a class: named beside the count so "3 类" matches the rows above it.
+    extra = f" + {(no_value or choropleth.NO_DATA_LABEL).split('(')[0]}" if missing else ""
+    return Colouring(colour_of, legend, f"按类别({len(counts)} 类{extra})")
 
 
 # -- the page -----------------------------------------------------------------------------------------
@@ -619,7 +621,7 @@ def build_map(
     if column is not None:
         kind = check_column(gdf, column, f"layer {layer}" + (f" (tier {tier or 'unit'})" if layer == "grids" else ""))
         if column == "light":
-            colouring = _category_colouring(gdf[column], LIGHT_LABELS, LIGHT_COLOURS, "未计时(无时限或已结案)")
+            colouring = _category_colouring(gdf[column], LIGHT_LABELS, LIGHT_COLOURS, "未计时(挂账、无时限或已结案)")
         elif kind == "numeric":
             colouring = _numeric_colouring(gdf[column], classes, scheme)
         else:

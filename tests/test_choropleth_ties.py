@@ -19,12 +19,12 @@ def test_tied_quantile_classes_are_merged_and_the_legend_says_so() -> None:
     classes = classify(values, "quantiles", 4, fmt=format_percent)
     assert classes.k == 3
     assert classes.counts == (25, 15, 60)  # the regions at 100 % in the top class (verify11 N2), none empty
-    assert classes.labels == ("50.0% – 81.1%", "81.1% – 100.0%", "100.0%")
+    assert classes.labels == ("50.0% – 80.2%", "81.4% – 99.0%", "100.0%")  # each the range of its values
     assert classes.subtitle == "分位数分级(3 级,因数值重复由 4 级合并)"
     assert classes.note == "因数值重复由 4 级合并为 3 级"
     assert [(row.label, row.count) for row in classes.legend()] == [
-        ("50.0% – 81.1%", 25),
-        ("81.1% – 100.0%", 15),
+        ("50.0% – 80.2%", 25),
+        ("81.4% – 99.0%", 15),
         ("100.0%", 60),
     ]
     assert np.bincount(classes.index_of(values), minlength=3).tolist() == [25, 15, 60]
@@ -35,7 +35,7 @@ def test_the_best_tied_regions_take_the_best_class_not_the_worst() -> None:
     values = np.r_[np.full(679, 1.0), 0.875, 0.5]
     classes = classify(values, "quantiles", 4, fmt=format_percent, direction="higher")
     assert classes.counts == (2, 679)  # three distinct values: three quantile classes, the tied empty one merged
-    assert classes.labels == ("50.0% – 100.0%", "100.0%")
+    assert classes.labels == ("50.0% – 87.5%", "100.0%")  # was "50.0% – 100.0%" beside "100.0%"
     assert classes.index_of([1.0, 0.875, 0.5]).tolist() == [1, 0, 0]
     assert classes.colours_of([1.0])[0] == classes.colours[-1] != classes.colours_of([0.875])[0]
 
@@ -45,8 +45,8 @@ def test_ties_at_the_minimum_keep_their_own_first_class() -> None:
     classes = classify(values, "quantiles", 4, fmt=format_percent)
     assert [(row.label, row.count) for row in classes.legend()] == [
         ("50.0%", 60),
-        ("50.0% – 74.6%", 15),
-        ("74.6% – 100.0%", 25),
+        ("60.0% – 74.4%", 15),
+        ("75.4% – 100.0%", 25),
     ]
     assert classes.note == "因数值重复由 4 级合并为 3 级"
 
@@ -65,9 +65,9 @@ def test_the_map_body_of_the_review14_case_shows_no_empty_class() -> None:
     )
     body = choropleth(regions, "on_time_disposal_rate", scheme="quantiles", k=5)
     assert [(row["label"], row["count"]) for row in body["legend"]] == [
-        ("0.0% – 68.8%", 136),
-        ("68.8% – 84.2%", 136),
-        ("84.2% – 100.0%", 104),
+        ("0.0% – 68.4%", 136),
+        ("68.9% – 84.1%", 136),
+        ("84.2% – 99.0%", 104),
         ("100.0%", 304),
         ("无数据", 4),
     ]
@@ -102,3 +102,11 @@ def test_other_schemes_are_not_merged(scheme: str) -> None:
     assert classes.note is None and classes.k == 3
     if scheme == "equal_interval":
         assert classes.counts == (3, 0, 2)
+
+
+def test_a_class_label_is_the_range_of_its_values_so_counts_do_not_overlap() -> None:
+    """review17 #8: cases per unit grid, most grids without any — the classes were labelled "0" and "0 – 6"."""
+    values = np.r_[np.zeros(30954), np.repeat([1, 2, 3, 4, 5, 6], [4000, 2000, 800, 400, 200, 61])]
+    classes = classify(values, "quantiles", 5)
+    assert classes.labels == ("0", "1 – 6") and classes.counts == (30954, 7461)
+    assert [(row.lower, row.upper) for row in classes.legend()] == [(0.0, 0.0), (0.0, 6.0)]  # the class bounds

@@ -379,8 +379,11 @@ def test_case_maps_filter_by_state_and_period_draw_open_cases_on_top_and_colour_
     page = check_folder(out)
     assert "4 features" in output and "在办(未结案)" in page
     rows_ = legend_rows(page)
-    assert sum(n for _, n in rows_) == 4 and all(label in ("红灯", "黄灯", "绿灯", "未计时(无时限或已结案)")
+    assert sum(n for _, n in rows_) == 4 and all(label in ("红灯", "黄灯", "绿灯", "未计时(挂账、无时限或已结案)")
                                                  for label, _ in rows_), rows_  # fmt: skip
+    lights = [label for label, _ in rows_ if label in render.LIGHT_LABELS.values()]
+    unclocked = " + 未计时" if len(lights) < len(rows_) else ""
+    assert f"按类别({len(lights)} 类{unclocked})" in page  # the legend's rows: its classes and the unclocked row
     for label, _ in rows_:
         if label in render.LIGHT_LABELS.values():
             light = next(k for k, v in render.LIGHT_LABELS.items() if v == label)
