@@ -37,6 +37,7 @@ Shapefile, ``DATE`` in a GeoPackage, ``YYYY-MM-DD`` in GeoJSON and CSV (typed ``
 
 from __future__ import annotations
 
+import codecs
 import re
 import unicodedata
 import warnings
@@ -546,23 +547,143 @@ def resolve_layer(path: Path, layer: str | None) -> str:
     return layer
 
 
-def read_layer_any(path: Path, layer: str | None = None, *, csv_crs: str | None = STORAGE_CRS) -> gpd.GeoDataFrame:
+#: The note when a Shapefile without ``.cpg`` or language driver id turns out not to be UTF-8.
+GB18030_NOTE = "no .cpg and no language driver: read as GB18030 (not UTF-8)"
+_SHAPEFILE_SUFFIXES = (".shp", ".dbf")
+
+
+def _sidecar(path: Path, suffix: str) -> Path | None:
+    """``path`` with ``suffix`` in either case (``.cpg`` or ``.CPG``), if that file exists."""
+    for candidate in (path.with_suffix(suffix), path.with_suffix(suffix.upper())):
+        if candidate.exists():
+            return candidate
+    return None
+
+
+def shapefile_ldid(path: Path) -> int | None:
+    """The DBF language driver id (header byte 29) of the Shapefile/DBF ``path``; None without a readable DBF."""
+    dbf = _sidecar(Path(path), ".dbf")
+    if dbf is None:
+        return None
+    with dbf.open("rb") as fh:
+        header = fh.read(32)
+    return header[29] if len(header) == 32 else None
+
+
+def _check_codec(encoding: str, path: Path) -> str:
+    try:
+        return codecs.lookup(encoding).name
+    except LookupError:
+        raise InvalidInput(
+            f"{path}: unknown text encoding {encoding!r} (e.g. utf-8, gbk, gb18030, big5, latin-1)",
+            detail={"encoding": encoding},
+        ) from None
+
+
+def _read_ogr(path: Path, name: str, encoding: str | None) -> gpd.GeoDataFrame:
+    try:
+        return gpd.read_file(path, layer=name, engine="pyogrio", encoding=encoding)
+    except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError) as exc:
+        raise InvalidInput(f"{path}: cannot read layer {name!r} ({exc})", detail={"layer": name}) from exc
+
+
+def read_layer_any(
+    path: Path,
+    layer: str | None = None,
+    *,
+    csv_crs: str | None = STORAGE_CRS,
+    encoding: str | None = None,
+    notes: list[str] | None = None,
+) -> gpd.GeoDataFrame:
     """Read any layer GDAL reads, including this module's CSV-with-``wkt`` files.
 
     A multi-layer file needs ``layer``. CSV has no CRS: ``csv_crs`` is assigned (None leaves it unset);
-    its ``.csvt`` sidecar, if present, gives the column types."""
+    its ``.csvt`` sidecar, if present, gives the column types.
+
+    ``encoding`` (Shapefile and CSV only) overrides how text is decoded. Without it a Shapefile is decoded as
+    its ``.cpg`` or DBF language driver id says; with neither (id 0, no ``.cpg``: common in Chinese legacy data,
+    which GDAL would read as ISO-8859-1) the text must be valid UTF-8, else it is read as GB18030 (the superset
+    of GBK) and ``GB18030_NOTE`` is appended to ``notes`` (issued as an ``EncodingGuessed`` warning without
+    ``notes``). Text that is neither is
+    refused: the user names the encoding."""
     path = Path(path)
-    if path.suffix.lower() == ".csv":
+    suffix = path.suffix.lower()
+    if encoding is not None:
+        encoding = _check_codec(encoding, path)
+        if suffix not in (".csv", *_SHAPEFILE_SUFFIXES) and encoding != "utf-8":
+            raise InvalidInput(
+                f"{path}: a text encoding applies to Shapefiles and CSV only; {path.suffix or 'this'} files are UTF-8",
+                detail={"encoding": encoding},
+            )
+    if suffix == ".csv":
         if not path.exists():
             raise InvalidInput(f"{path}: file not found", detail={"path": str(path)})
         gdf = pyogrio.read_dataframe(
-            path, GEOM_POSSIBLE_NAMES=CSV_WKT_COLUMN, KEEP_GEOM_COLUMNS="NO", EMPTY_STRING_AS_NULL="YES"
+            path,
+            encoding=encoding,
+            GEOM_POSSIBLE_NAMES=CSV_WKT_COLUMN,
+            KEEP_GEOM_COLUMNS="NO",
+            EMPTY_STRING_AS_NULL="YES",
         )
         if not isinstance(gdf, gpd.GeoDataFrame):
             raise InvalidInput(f"{path}: no {CSV_WKT_COLUMN!r} geometry column in the CSV")
         return gdf.set_crs(csv_crs, allow_override=True) if csv_crs else gdf
     name = resolve_layer(path, layer)
+    if encoding is not None or suffix not in _SHAPEFILE_SUFFIXES:
+        return _read_ogr(path, name, encoding)
+    if _sidecar(path, ".cpg") is not None or shapefile_ldid(path) not in (0, None):
+        return _read_ogr(path, name, None)  # GDAL follows the .cpg or the language driver id
+    # Neither says: decode strictly as UTF-8 (pyogrio raises on the first invalid byte, no pass over the rows
+    # in Python), then strictly as GB18030. GDAL's own recoding drops what it cannot convert (warning once per
+    # process), so the bytes are taken through ISO-8859-1 (one byte, one character: lossless) and decoded here.
     try:
-        return gpd.read_file(path, layer=name, engine="pyogrio")
-    except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError) as exc:
-        raise InvalidInput(f"{path}: cannot read layer {name!r} ({exc})", detail={"layer": name}) from exc
+        return _read_ogr(path, name, "utf-8")
+    except UnicodeDecodeError:
+        pass
+    gdf = _gb18030(_read_ogr(path, name, "iso8859-1"), path)
+    message = f"{path.name}: {GB18030_NOTE}"
+    if notes is not None:
+        notes.append(message)
+    else:
+        warnings.warn(message, EncodingGuessed, stacklevel=2)
+    return gdf
+
+
+def _gb18030(gdf: gpd.GeoDataFrame, path: Path) -> gpd.GeoDataFrame:
+    """Decode the field names and text values of ``gdf``, read as ISO-8859-1, strictly as GB18030; refuse the
+    first value that is not GB18030, naming row and field. Each distinct value is decoded once."""
+
+    def decode(text: str, row: object, field: str) -> str:
+        try:
+            return text.encode("iso8859-1").decode("gb18030")
+        except UnicodeDecodeError as exc:
+            raise InvalidInput(
+                f"{path}: no .cpg and no language driver, and the text is neither UTF-8 nor GB18030 "
+                f"(row {row}, field {field!r}: {exc.reason}); pass the encoding with --src-encoding "
+                "(e.g. big5, latin-1)",
+                detail={"path": str(path), "row": row, "field": field},
+            ) from None
+
+    geom = gdf.geometry.name
+    names = {c: decode(c, "header", c) if isinstance(c, str) else c for c in gdf.columns if c != geom}
+    out = gdf.copy()
+    for column in names:
+        series = out[column]
+        if series.dtype != object and not pd.api.types.is_string_dtype(series):
+            continue
+        values = series.to_numpy(dtype=object)
+        present = ~pd.isna(values)
+        codes, uniques = pd.factorize(values[present])
+        first_row = series.index[present][np.unique(codes, return_index=True)[1]] if len(codes) else []
+        decoded = np.array(
+            [decode(u, r, names[column]) if isinstance(u, str) else u for u, r in zip(uniques, first_row, strict=True)],
+            dtype=object,
+        )
+        values = values.copy()
+        values[present] = decoded[codes]
+        out[column] = pd.Series(values, index=series.index, dtype=series.dtype)
+    return out.rename(columns=names)
+
+
+class EncodingGuessed(UserWarning):
+    """A Shapefile said nothing about its encoding and was not UTF-8: it was read as GB18030."""
