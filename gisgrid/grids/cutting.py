@@ -325,8 +325,10 @@ def merge_slivers(
     A sliver (area < ``threshold``) goes to the neighbouring group of the same unit with which it shares
     the longest edge, preferring groups that are not slivers. Rounds are synchronous, so chains of
     slivers reach a host step by step; a chain only keeps growing a group while it is below ``cap``.
-    Sliver clusters with no host nearby grow around their largest piece. A sliver with no neighbour in
-    its unit stays alone. Ties go to the lower piece index, so the result depends only on piece order.
+    Sliver clusters with no host nearby grow around their largest piece. A group still under ``threshold``
+    at the end (its neighbours were at the cap) is merged into its longest-edge neighbouring group of the
+    same unit, over the cap if need be; only a sliver with no neighbour in its unit stays alone. Ties go to
+    the lower piece index, so the result depends only on piece order.
     """
     n = len(geometry)
     area = shapely.area(geometry)
@@ -369,7 +371,40 @@ def merge_slivers(
         order = np.lexsort((cand, -area[cand], unit[cand]))
         first = order[np.r_[True, unit[cand][order][1:] != unit[cand][order][:-1]]]
         settled[cand[first]] = True
-    return host
+    return _merge_small_groups(host, group_area, s, t, shared, threshold, n)
+
+
+def _merge_small_groups(
+    host: np.ndarray,
+    group_area: np.ndarray,
+    s: np.ndarray,
+    t: np.ndarray,
+    shared: np.ndarray,
+    threshold: float,
+    n: int,
+) -> np.ndarray:
+    """Merge every group still under ``threshold`` that shares an edge with another group of its unit into that
+    group, the cap notwithstanding: a cell a little over the cap is better than a sliver. Groups with a full
+    neighbour go to it (longest shared edge, then lowest index) all at once; a group whose neighbours are all
+    small goes one at a time (lowest root first), so that two small groups never merge into each other."""
+    while True:
+        gs, gt = host[s], host[t]
+        edge = (gs != gt) & (group_area[gs] < threshold)
+        if not edge.any():
+            return host
+        big = group_area >= threshold
+        gs, gt, el = gs[edge], gt[edge], shared[edge]
+        if big[gt].any():
+            gs, gt, el = gs[big[gt]], gt[big[gt]], el[big[gt]]
+        else:
+            one = gs == gs.min()
+            gs, gt, el = gs[one], gt[one], el[one]
+        small, target = _best_hosts(gs, gt, el, big, n)
+        remap = np.arange(n)
+        remap[small] = target
+        host = remap[host]
+        np.add.at(group_area, target, group_area[small])
+        group_area[small] = 0.0
 
 
 def _best_hosts(

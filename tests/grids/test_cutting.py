@@ -311,6 +311,23 @@ def test_chain_of_slivers_reaches_a_host() -> None:
     assert cells["col"].iloc[0] == int(ZZ_X // 100)
 
 
+def test_sliver_cluster_beside_a_group_at_the_cap_is_still_merged() -> None:
+    # Full cell A (row 0, col 0) takes slivers C (south, 2,900 m²) and D (east, 2,900 m²) in the first round:
+    # 15,800 m², over the cap of 13,000. E (700 m², east of D) and F (40 m², east of E) form a cluster whose only
+    # host is A's group: it used to stay a 740 m² cell of its own (review 17 item 4); it joins A's group.
+    poly = shapely.union_all(
+        [rect(0, 0, 100, 100), rect(0, -29, 100, 29), rect(100, 0, 100, 29), rect(200, 0, 100, 7), rect(300, 0, 4, 10)]
+    ).normalize()
+    cells = cut_unit_grids_metric(make_units([poly], ["410102001001"]))
+    col0, row0 = int(ZZ_X // 100), int(ZZ_Y // 100)
+    got = [
+        (c, r - row0, k - col0, a)
+        for c, r, k, a in zip(cells["code"], cells["row"], cells["col"], planar(cells), strict=True)
+    ]
+    assert got == [("410102001001001", 0, 0, 16_540.0)]
+    assert shapely.symmetric_difference(cells.geometry.iloc[0], poly).area < 1e-6
+
+
 def test_sliver_without_neighbour_stays() -> None:
     # A 20 x 20 m island 1 km away is a separate piece with no neighbour in its unit.
     island = box(ZZ_X + 1_050, ZZ_Y + 50, ZZ_X + 1_070, ZZ_Y + 70)
