@@ -611,12 +611,13 @@ def _unit_label(attrs: pd.DataFrame, pos: int) -> str:
 
 
 def _too_many_cells(attrs: pd.DataFrame, pos: int, count: int, cell_area: float, about: bool) -> InvalidInput:
-    # A cell area that would bring the unit to ~900 cells, rounded up to a whole 1000 m².
-    suggest = min(math.ceil(cell_area * count / 900 / 1000) * 1000, MAX_CELL_AREA)
+    # A cell area that would bring the unit to ~900 cells, rounded up to a whole 1000 m² above the given one;
+    # no such hint when it would exceed the largest cell area allowed.
+    suggest = max(math.ceil(cell_area * count / 900 / 1000), math.floor(cell_area / 1000) + 1) * 1000
+    larger = f" or use a larger --cell-area (e.g. {suggest:,})" if suggest <= MAX_CELL_AREA else ""
     return InvalidInput(
         f"unit {_unit_label(attrs, pos)} would get {'about ' if about else ''}{count} unit grids, more than the "
-        f"{MAX_CELLS_PER_UNIT} a 3-digit sequence allows; split it into finer units (streets → communities) "
-        f"or use a larger --cell-area (e.g. {suggest:g})"
+        f"{MAX_CELLS_PER_UNIT} a 3-digit sequence allows; split it into finer units (streets → communities)" + larger
     )
 
 

@@ -386,9 +386,28 @@ def test_more_than_999_cells_refused_naming_the_unit() -> None:
     units = make_units([rect(0, 0, 400, 260)], ["410102001001"])  # 1,040 cells of 10 x 10 m
     with pytest.raises(InvalidInput) as err:
         cut_unit_grids(units, cell_area=100)
-    msg = err.value.message
-    assert "410102001001" in msg and "社区001" in msg and "1040" in msg
-    assert "--cell-area" in msg and "finer units" in msg
+    assert err.value.message == (
+        "unit 410102001001 (社区001) would get 1040 unit grids, more than the 999 a 3-digit sequence allows; "
+        "split it into finer units (streets → communities) or use a larger --cell-area (e.g. 1,000)"
+    )
+
+
+def test_more_than_999_cells_hint_is_above_the_given_cell_area_and_within_the_maximum() -> None:
+    units = make_units([rect(0, 0, 9_000, 10_000)], ["410102"])  # 1,125 cells of 80,000 m²; 1,120 once slivers merge
+    with pytest.raises(InvalidInput) as err:
+        cut_unit_grids(units, cell_area=80_000)
+    assert err.value.message.endswith(
+        "would get 1120 unit grids, more than the 999 a 3-digit sequence allows; split it into finer units "
+        "(streets → communities) or use a larger --cell-area (e.g. 100,000)"
+    )
+    # At the largest cell area allowed (review 17 item 7: it used to suggest the same 1e+06) there is no hint.
+    units = make_units([rect(0, 0, 40_000, 30_000)], ["410102"])  # 1,200 cells of 1 km²
+    with pytest.raises(InvalidInput) as err:
+        cut_unit_grids(units, cell_area=1_000_000)
+    assert err.value.message.endswith(
+        "would get 1200 unit grids, more than the 999 a 3-digit sequence allows; split it into finer units "
+        "(streets → communities)"
+    )
 
 
 def test_far_too_many_cells_refused_before_cutting() -> None:
