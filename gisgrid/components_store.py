@@ -1346,7 +1346,8 @@ ORDER BY c.id
 def export_components(conn: Connection, out: Path, *, fmt: str | None, encoding: str, crs: str | None) -> list[Path]:
     """Components to GPKG / Shapefile / GeoJSON / CSV, like the grid exports, in the standard's field names with
     the department, street and community names (:data:`EXPORT_SQL`); CSRQ and BGRQ as date fields (Shapefile
-    'D', GeoPackage DATE; YYYY-MM-DD in GeoJSON and CSV, typed Date in the CSV's .csvt)."""
+    'D', GeoPackage DATE; YYYY-MM-DD in GeoJSON and CSV, typed Date in the CSV's .csvt), also when every value is
+    empty."""
     gdf = gpd.read_postgis(text(EXPORT_SQL), conn, geom_col="geom").rename_geometry("geometry")
     for column in ("CSRQ", "BGRQ"):  # datetime.date objects, which the writer makes date fields
         gdf[column] = pd.Series(
@@ -1354,7 +1355,15 @@ def export_components(conn: Connection, out: Path, *, fmt: str | None, encoding:
         )
     if gdf.empty:
         raise InvalidInput("no components are stored; nothing to export")
-    return write_layer(gdf, out, fmt=fmt, layer="components", crs=crs, encoding=encoding)  # type: ignore[arg-type]
+    return write_layer(  # dates declared: date fields also when no component has one (a fixed schema)
+        gdf,
+        out,
+        fmt=fmt,
+        layer="components",
+        crs=crs,
+        encoding=encoding,
+        date_fields=("CSRQ", "BGRQ"),  # type: ignore[arg-type]
+    )
 
 
 def add_photos(

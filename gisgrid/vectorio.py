@@ -29,8 +29,9 @@
   - the sizes of ``.shp`` and ``.dbf`` are estimated before writing (``estimate_shapefile_size``) and a
     file over 2 GiB is refused (many programs, ArcGIS included, cannot read it): use GeoPackage instead.
 
-Calendar dates (columns of ``datetime.date``, see ``date_columns``) are date fields: DBF type ``D`` in a
-Shapefile, ``DATE`` in a GeoPackage, ``YYYY-MM-DD`` in GeoJSON and CSV (typed ``Date`` in the ``.csvt``).
+Calendar dates (columns of ``datetime.date``, see ``date_columns``, and the columns named in ``date_fields``,
+even when all empty) are date fields: DBF type ``D`` in a Shapefile, ``DATE`` in a GeoPackage, ``YYYY-MM-DD`` in
+GeoJSON and CSV (typed ``Date`` in the ``.csvt``).
 
 ``read_layer_any`` reads all of the above (and anything else GDAL reads) into a GeoDataFrame.
 """
@@ -261,11 +262,14 @@ def write_layer(
     crs: str | None = None,
     encoding: Encoding = "utf-8",
     max_shapefile_bytes: int = SHAPEFILE_MAX_BYTES,
+    date_fields: Iterable[str] = (),
 ) -> list[Path]:
     """Write ``gdf`` to ``path`` for analysts and return the files written (see the module docstring).
 
     ``crs`` reprojects before writing; ``encoding`` applies to Shapefiles only (the other formats are always
-    UTF-8); ``max_shapefile_bytes`` is the per-file Shapefile limit (2 GiB; lowered in tests)."""
+    UTF-8); ``max_shapefile_bytes`` is the per-file Shapefile limit (2 GiB; lowered in tests). ``date_fields``
+    are written as date fields even when every value is empty (the schema must not depend on the rows); other
+    columns are when they hold ``datetime.date`` values (:func:`date_columns`)."""
     if not isinstance(gdf, gpd.GeoDataFrame):
         raise InvalidInput(f"{path}: expected a GeoDataFrame, got {type(gdf).__name__}")
     path = Path(path)
@@ -276,6 +280,7 @@ def write_layer(
     if encoding != "utf-8" and fmt != "shp":
         raise InvalidInput(f"{path}: encoding {encoding!r} applies to Shapefiles only; {fmt} files are always UTF-8")
     gdf = gdf.rename(columns={c: str(c) for c in gdf.columns if not isinstance(c, str)})
+    dates = tuple(dict.fromkeys(date_columns(gdf) + [c for c in date_fields if c in gdf.columns]))
     if crs is not None:
         gdf = _reproject(gdf, crs, path)
         if fmt == "geojson" and not gdf.crs.is_geographic:
@@ -285,12 +290,12 @@ def write_layer(
             )
     path.parent.mkdir(parents=True, exist_ok=True)
     if fmt == "gpkg":
-        return _write_gpkg(gdf, path, layer)
+        return _write_gpkg(gdf, path, layer, dates)
     if fmt == "geojson":
-        return _write_geojson(gdf, path)
+        return _write_geojson(gdf, path, dates)
     if fmt == "csv":
-        return _write_csv(gdf, path)
-    return _write_shapefile(gdf, path, encoding, max_shapefile_bytes)
+        return _write_csv(gdf, path, dates)
+    return _write_shapefile(gdf, path, encoding, max_shapefile_bytes, dates)
 
 
 def _reproject(gdf: gpd.GeoDataFrame, crs: str, path: Path) -> gpd.GeoDataFrame:
@@ -312,12 +317,12 @@ def date_columns(frame: pd.DataFrame) -> list[str]:
     ]
 
 
-def _write_ogr(gdf: gpd.GeoDataFrame, path: Path, driver: str, **options: object) -> None:
+def _write_ogr(gdf: gpd.GeoDataFrame, path: Path, driver: str, dates: tuple[str, ...], **options: object) -> None:
     """``gdf.to_file`` through pyogrio, with date columns (:func:`date_columns`) as date fields (DBF 'D',
     GeoPackage DATE, GeoJSON "YYYY-MM-DD"). pandas holds no day-resolution dates (they would be written as
     date-times, or as text when kept as ``datetime.date``), so a layer with dates goes to ``pyogrio.raw.write``
-    with them as ``datetime64[D]`` arrays, the rest prepared as ``pyogrio.write_dataframe`` would."""
-    dates = date_columns(gdf)
+    with them as ``datetime64[D]`` arrays, the rest prepared as ``pyogrio.write_dataframe`` would. ``dates``
+    names the date columns (:func:`date_columns` and those declared, which may be all empty)."""
     if not dates:
         gdf.to_file(path, driver=driver, engine="pyogrio", **options)
         return
@@ -370,12 +375,12 @@ def _write_ogr(gdf: gpd.GeoDataFrame, path: Path, driver: str, **options: object
     )
 
 
-def _write_gpkg(gdf: gpd.GeoDataFrame, path: Path, layer: str | None) -> list[Path]:
-    _write_ogr(gdf, path, "GPKG", layer=layer or path.stem)
+def _write_gpkg(gdf: gpd.GeoDataFrame, path: Path, layer: str | None, dates: tuple[str, ...]) -> list[Path]:
+    _write_ogr(gdf, path, "GPKG", dates, layer=layer or path.stem)
     return [path]
 
 
-def _write_geojson(gdf: gpd.GeoDataFrame, path: Path) -> list[Path]:
+def _write_geojson(gdf: gpd.GeoDataFrame, path: Path, dates: tuple[str, ...]) -> list[Path]:
     if gdf.crs is None:
         if not _looks_lon_lat(gdf):
             raise InvalidInput(f"{path}: the layer has no CRS and is not lon/lat; GeoJSON needs lon/lat")
@@ -383,11 +388,13 @@ def _write_geojson(gdf: gpd.GeoDataFrame, path: Path) -> list[Path]:
     elif not CRS.from_user_input(gdf.crs).equals(CRS.from_epsg(4326)):
         # RFC 7946 is WGS-84 lon/lat; CGCS2000 → WGS-84 is a no-op in PROJ ("ballpark").
         gdf = gdf.to_crs(4326)
-    _write_ogr(gdf, path, "GeoJSON", layer_options={"RFC7946": "YES"})
+    _write_ogr(gdf, path, "GeoJSON", dates, layer_options={"RFC7946": "YES"})
     return [path]
 
 
-def _csvt_type(series: pd.Series) -> str:
+def _csvt_type(series: pd.Series, is_date: bool) -> str:
+    if is_date:
+        return "Date"  # written as YYYY-MM-DD
     kind = series.dtype.kind
     if kind == "b":
         return "Integer(Boolean)"
@@ -395,12 +402,10 @@ def _csvt_type(series: pd.Series) -> str:
         return "Integer64"
     if kind == "f":
         return "Real"
-    if series.dtype == object and pd.api.types.infer_dtype(series, skipna=True) == "date":
-        return "Date"  # written as YYYY-MM-DD
     return "String"  # text, date-times, mixed objects: text keeps leading zeros of codes
 
 
-def _write_csv(gdf: gpd.GeoDataFrame, path: Path) -> list[Path]:
+def _write_csv(gdf: gpd.GeoDataFrame, path: Path, dates: tuple[str, ...]) -> list[Path]:
     geom_name = gdf.geometry.name
     if CSV_WKT_COLUMN in gdf.columns and geom_name != CSV_WKT_COLUMN:
         raise InvalidInput(f"{path}: the layer already has a column named {CSV_WKT_COLUMN!r}; rename it")
@@ -409,7 +414,7 @@ def _write_csv(gdf: gpd.GeoDataFrame, path: Path) -> list[Path]:
     # same coordinates, so an exported layer re-imports unchanged.
     attrs[CSV_WKT_COLUMN] = shapely.to_wkt(np.asarray(gdf.geometry.values, dtype=object), rounding_precision=-1)
     attrs.to_csv(path, index=False, encoding="utf-8-sig")  # BOM: Excel then decodes UTF-8
-    types = [_csvt_type(attrs[c]) for c in attrs.columns[:-1]] + ["WKT"]
+    types = [_csvt_type(attrs[c], c in dates) for c in attrs.columns[:-1]] + ["WKT"]
     csvt = path.with_suffix(".csvt")
     csvt.write_text(",".join(f'"{t}"' for t in types) + "\n", encoding="ascii")
     return [path, csvt]
@@ -488,10 +493,13 @@ def _encodable(ch: str, codec: str) -> bool:
     return True
 
 
-def _write_shapefile(gdf: gpd.GeoDataFrame, path: Path, encoding: str, limit: int) -> list[Path]:
+def _write_shapefile(
+    gdf: gpd.GeoDataFrame, path: Path, encoding: str, limit: int, dates: tuple[str, ...]
+) -> list[Path]:
     geom_name = gdf.geometry.name
     field_map = shapefile_field_map(c for c in gdf.columns if c != geom_name)
     gdf = gdf.rename(columns=field_map)
+    dates = tuple(field_map[c] for c in dates)
     for column in gdf.columns:
         if column != geom_name and pd.api.types.is_datetime64_any_dtype(gdf[column]):
             # The DBF has only a date type; keep the time of day as ISO text.
@@ -510,7 +518,7 @@ def _write_shapefile(gdf: gpd.GeoDataFrame, path: Path, encoding: str, limit: in
     with warnings.catch_warnings():
         # Field names are already ≤ 10 bytes; silence GDAL's generic laundering notices.
         warnings.filterwarnings("ignore", message=".*(laundered|truncated).*")
-        _write_ogr(gdf, path, "ESRI Shapefile", encoding=_GDAL_ENCODINGS[encoding])
+        _write_ogr(gdf, path, "ESRI Shapefile", dates, encoding=_GDAL_ENCODINGS[encoding])
     cpg = path.with_suffix(".cpg")
     cpg_name = _SHP_ENCODINGS[encoding]
     if not cpg.exists() or cpg.read_text(encoding="ascii").strip() != cpg_name:

@@ -327,3 +327,27 @@ def test_src_encoding_applies_to_a_csv(loaded: Engine, tmp_path: Path) -> None:
         assert conn.execute(text("SELECT name FROM components")).scalar_one() == "東四十條"
     with pytest.raises(InvalidInput, match=r"big5.csv: unknown text encoding 'big-5' \(e.g. utf-8"):
         run(loaded, path, src_encoding="big-5")
+
+
+def test_the_export_declares_date_fields_when_no_component_has_a_date(loaded: Engine, tmp_path: Path) -> None:
+    """Review 17 item 9: the schema does not depend on the rows (CSRQ/BGRQ used to become C(80) text)."""
+    xs, ys = inside_points(2, seed=13)
+    rows = [{"class_code": LAMP, "lon": xs[0], "lat": ys[0]}, {"class_code": BIN, "lon": xs[1], "lat": ys[1]}]
+    assert run(loaded, write_csv(tmp_path / "nodates.csv", rows)).inserted == 2
+    shp = export(loaded, tmp_path / "c.shp")
+    dbf = shp.with_suffix(".dbf").read_bytes()
+    header = {dbf[i : i + 11].rstrip(b"\0").decode(): (chr(dbf[i + 11]), dbf[i + 16]) for i in range(32, 32 * 21, 32)}
+    assert header["CSRQ"] == header["BGRQ"] == ("D", 8)
+    info = pyogrio.read_info(shp)
+    types = dict(zip(info["fields"], info["dtypes"], strict=True))
+    assert (types["CSRQ"], types["BGRQ"]) == ("datetime64[D]", "datetime64[D]")
+    back = gpd.read_file(shp, engine="pyogrio")
+    assert back["CSRQ"].isna().all() and back["BGRQ"].isna().all()
+
+    with sqlite3.connect(export(loaded, tmp_path / "c.gpkg")) as db:
+        gpkg_types = {row[1]: row[2] for row in db.execute("PRAGMA table_info(components)")}
+    assert (gpkg_types["CSRQ"], gpkg_types["BGRQ"]) == ("DATE", "DATE")
+    csv = export(loaded, tmp_path / "c.csv")
+    header_row = pd.read_csv(csv, dtype=str, encoding="utf-8-sig", nrows=0).columns
+    csvt = dict(zip(header_row, csv.with_suffix(".csvt").read_text(encoding="ascii").strip().split(","), strict=True))
+    assert (csvt["CSRQ"], csvt["BGRQ"]) == ('"Date"', '"Date"')

@@ -401,3 +401,14 @@ def test_encoding_option_refused_when_unknown_or_for_a_utf8_only_format(tmp_path
     with pytest.raises(InvalidInput, match=r"u.gpkg: a text encoding applies to Shapefiles and CSV only; .gpkg"):
         read_layer_any(gpkg, encoding="gbk")
     assert read_layer_any(gpkg, encoding="utf-8")["name"].tolist() == NAMES
+
+
+@pytest.mark.parametrize("suffix", [".shp", ".gpkg"])
+def test_declared_date_fields_are_dates_even_when_all_empty(tmp_path: Path, suffix: str) -> None:
+    gdf = units()[["code", "geometry"]].assign(valid_from=[None, None, None], note=[None, None, None])
+    path = write_layer(gdf, tmp_path / f"u{suffix}", date_fields=("valid_from",))[0]
+    info = pyogrio.read_info(path)
+    types = dict(zip(info["fields"], info["dtypes"], strict=True))
+    date_name = "VALID_FROM" if suffix == ".shp" else "valid_from"
+    assert types[date_name] == "datetime64[D]"
+    assert types["NOTE" if suffix == ".shp" else "note"] == "object"  # not declared: text, as before
