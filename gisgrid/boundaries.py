@@ -139,6 +139,7 @@ class BoundaryOptions:
     src_datum: geodesy.Datum | None = None  # wgs84|cgcs2000|gcj02|bd09 (lon/lat inputs)
     district_code: str | None = None  # parent district for street files without a parent field (e.g. 110101)
     district_name: str | None = None
+    src_encoding: str | None = None  # text encoding of a Shapefile/CSV (default: .cpg, language driver, UTF-8/GB18030)
 
 
 # ---------------------------------------------------------------- report
@@ -401,10 +402,12 @@ def read_boundaries(path: Path, opts: BoundaryOptions) -> BoundarySet:
     is_csv = path.suffix.lower() == ".csv"
     layer = None if is_csv else vectorio.resolve_layer(path, opts.layer)
     where = path.name + (f" layer {layer!r}" if opts.layer else "")
-    raw = vectorio.read_layer_any(path, layer, csv_crs=None)
+    read_notes: list[str] = []
+    raw = vectorio.read_layer_any(path, layer, csv_crs=None, encoding=opts.src_encoding, notes=read_notes)
     if raw.empty:
         raise InvalidInput(f"{where}: no features: the file is empty", detail={"path": str(path)})
     report = BoundaryReport(source=path.name, layer=layer, datum=opts.src_datum)
+    report.warnings += read_notes
 
     columns = [c for c in raw.columns if c != raw.geometry.name]
     if opts.name_field not in columns:

@@ -53,6 +53,7 @@ value spanning lines shifts later numbers), or the 1-based feature number for ot
 
 from __future__ import annotations
 
+import codecs
 import dataclasses
 import datetime as dt
 import json
@@ -299,13 +300,15 @@ def _records(table: pd.DataFrame, columns: list[str]) -> list[dict[str, str]]:
     return [dict(zip(columns, values, strict=True)) for values in zip(*arrays, strict=True)]
 
 
-def _read_csv(path: Path) -> tuple[pd.DataFrame, list[str]]:
+def _read_csv(path: Path, encoding: str | None = None) -> tuple[pd.DataFrame, list[str]]:
     notes: list[str] = []
     options: dict[str, Any] = {"dtype": str, "keep_default_na": False, "skip_blank_lines": False}
     try:
         try:
-            df = pd.read_csv(path, encoding="utf-8-sig", **options)
+            df = pd.read_csv(path, encoding=encoding or "utf-8-sig", **options)
         except UnicodeDecodeError:
+            if encoding:
+                raise
             # Excel on Chinese Windows saves "CSV" in GBK; GB18030 is its superset.
             df = pd.read_csv(path, encoding="gb18030", **options)
             notes.append(f"{path.name}: not UTF-8, read as GBK (GB18030)")
@@ -392,8 +395,12 @@ def read_component_file(
     src_crs: str | None = None,
     src_datum: str | None = None,
     class_field: str | None = None,
+    encoding: str | None = None,
 ) -> pd.DataFrame:
     """Read a component file into a raw frame (see the module docstring).
+
+    ``encoding`` overrides the text encoding of a CSV or Shapefile (default: CSV UTF-8, else GB18030; Shapefile
+    as ``vectorio.read_layer_any`` decides).
 
     Columns: ``_row``, the text fields (``id`` … ``note``, "" when absent), ``lon``/``lat`` (float, storage
     datum, NaN when missing or unparseable), ``lon_text``/``lat_text`` (the given text, column input only),
@@ -409,10 +416,18 @@ def read_component_file(
     crs = _parse_crs(src_crs)
     notes: list[str] = []
     geoms: np.ndarray | None = None
+    if encoding is not None:
+        try:
+            encoding = codecs.lookup(encoding).name
+        except LookupError:
+            raise InvalidInput(
+                f"{path}: unknown text encoding {encoding!r} (e.g. utf-8, gbk, gb18030, big5, latin-1)",
+                detail={"encoding": encoding},
+            ) from None
     if path.suffix.lower() in (".csv", ".txt"):
-        table, notes = _read_csv(path)
+        table, notes = _read_csv(path, encoding)
     else:
-        gdf = read_layer_any(path, layer)
+        gdf = read_layer_any(path, layer, encoding=encoding, notes=notes)
         if crs is None and gdf.crs is not None:
             crs = CRS.from_user_input(gdf.crs)
         geometry = np.asarray(gdf.geometry.values, dtype=object)

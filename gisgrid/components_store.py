@@ -120,6 +120,7 @@ class ImportOptions:
     y_field: str | None = None
     src_crs: str | None = None
     src_datum: str | None = None
+    src_encoding: str | None = None  # text encoding of a CSV/Shapefile (default: guessed, see read_component_file)
     class_field: str | None = None
     district: str | None = None
     errors_path: Path | None = None
@@ -148,6 +149,7 @@ class ImportSummary:
     #: is not the one registered for the row's code.
     warnings: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=["row", "field", "value", "reason"]))
     warnings_path: Path | None = None  # all of them, beside the refusals' file (--errors)
+    notes: list[str] = field(default_factory=list)  # about the file as a whole, e.g. the encoding it was read in
 
     def to_text(self) -> str:
         insert, update = ("would insert", "would update") if self.dry_run else ("inserted", "updated")
@@ -155,6 +157,7 @@ class ImportSummary:
             f"read {self.read}, {insert} {self.inserted}, {update} {self.updated}, unchanged {self.unchanged}, "
             f"refused {self.refused}"
         ]
+        lines += [f"note: {n}" for n in self.notes]
         if self.generated_ids:
             lines.append(f"{'would generate' if self.dry_run else 'generated'} {self.generated_ids} identifiers")
         shown = self.warnings.head(WARNINGS_SHOWN)
@@ -818,9 +821,10 @@ def import_components(
         src_crs=opts.src_crs,
         src_datum=opts.src_datum,
         class_field=opts.class_field,
+        encoding=opts.src_encoding,
     )
     progress("read", 1, 1)
-    summary = ImportSummary(read=len(raw))
+    summary = ImportSummary(read=len(raw), notes=list(raw.attrs["gisgrid"]["notes"]))
     with engine.connect() as conn:
         coverage = load_coverage(conn, opts.district)
     progress("check", 0, 1)
@@ -1342,7 +1346,8 @@ ORDER BY c.id
 def export_components(conn: Connection, out: Path, *, fmt: str | None, encoding: str, crs: str | None) -> list[Path]:
     """Components to GPKG / Shapefile / GeoJSON / CSV, like the grid exports, in the standard's field names with
     the department, street and community names (:data:`EXPORT_SQL`); CSRQ and BGRQ as date fields (Shapefile
-    'D', GeoPackage DATE; YYYY-MM-DD in GeoJSON and CSV, typed Date in the CSV's .csvt)."""
+    'D', GeoPackage DATE; YYYY-MM-DD in GeoJSON and CSV, typed Date in the CSV's .csvt), also when every value is
+    empty."""
     gdf = gpd.read_postgis(text(EXPORT_SQL), conn, geom_col="geom").rename_geometry("geometry")
     for column in ("CSRQ", "BGRQ"):  # datetime.date objects, which the writer makes date fields
         gdf[column] = pd.Series(
@@ -1350,7 +1355,15 @@ def export_components(conn: Connection, out: Path, *, fmt: str | None, encoding:
         )
     if gdf.empty:
         raise InvalidInput("no components are stored; nothing to export")
-    return write_layer(gdf, out, fmt=fmt, layer="components", crs=crs, encoding=encoding)  # type: ignore[arg-type]
+    return write_layer(  # dates declared: date fields also when no component has one (a fixed schema)
+        gdf,
+        out,
+        fmt=fmt,
+        layer="components",
+        crs=crs,
+        encoding=encoding,
+        date_fields=("CSRQ", "BGRQ"),  # type: ignore[arg-type]
+    )
 
 
 def add_photos(

@@ -29,14 +29,16 @@
   - the sizes of ``.shp`` and ``.dbf`` are estimated before writing (``estimate_shapefile_size``) and a
     file over 2 GiB is refused (many programs, ArcGIS included, cannot read it): use GeoPackage instead.
 
-Calendar dates (columns of ``datetime.date``, see ``date_columns``) are date fields: DBF type ``D`` in a
-Shapefile, ``DATE`` in a GeoPackage, ``YYYY-MM-DD`` in GeoJSON and CSV (typed ``Date`` in the ``.csvt``).
+Calendar dates (columns of ``datetime.date``, see ``date_columns``, and the columns named in ``date_fields``,
+even when all empty) are date fields: DBF type ``D`` in a Shapefile, ``DATE`` in a GeoPackage, ``YYYY-MM-DD`` in
+GeoJSON and CSV (typed ``Date`` in the ``.csvt``).
 
 ``read_layer_any`` reads all of the above (and anything else GDAL reads) into a GeoDataFrame.
 """
 
 from __future__ import annotations
 
+import codecs
 import re
 import unicodedata
 import warnings
@@ -260,11 +262,14 @@ def write_layer(
     crs: str | None = None,
     encoding: Encoding = "utf-8",
     max_shapefile_bytes: int = SHAPEFILE_MAX_BYTES,
+    date_fields: Iterable[str] = (),
 ) -> list[Path]:
     """Write ``gdf`` to ``path`` for analysts and return the files written (see the module docstring).
 
     ``crs`` reprojects before writing; ``encoding`` applies to Shapefiles only (the other formats are always
-    UTF-8); ``max_shapefile_bytes`` is the per-file Shapefile limit (2 GiB; lowered in tests)."""
+    UTF-8); ``max_shapefile_bytes`` is the per-file Shapefile limit (2 GiB; lowered in tests). ``date_fields``
+    are written as date fields even when every value is empty (the schema must not depend on the rows); other
+    columns are when they hold ``datetime.date`` values (:func:`date_columns`)."""
     if not isinstance(gdf, gpd.GeoDataFrame):
         raise InvalidInput(f"{path}: expected a GeoDataFrame, got {type(gdf).__name__}")
     path = Path(path)
@@ -275,6 +280,7 @@ def write_layer(
     if encoding != "utf-8" and fmt != "shp":
         raise InvalidInput(f"{path}: encoding {encoding!r} applies to Shapefiles only; {fmt} files are always UTF-8")
     gdf = gdf.rename(columns={c: str(c) for c in gdf.columns if not isinstance(c, str)})
+    dates = tuple(dict.fromkeys(date_columns(gdf) + [c for c in date_fields if c in gdf.columns]))
     if crs is not None:
         gdf = _reproject(gdf, crs, path)
         if fmt == "geojson" and not gdf.crs.is_geographic:
@@ -284,12 +290,12 @@ def write_layer(
             )
     path.parent.mkdir(parents=True, exist_ok=True)
     if fmt == "gpkg":
-        return _write_gpkg(gdf, path, layer)
+        return _write_gpkg(gdf, path, layer, dates)
     if fmt == "geojson":
-        return _write_geojson(gdf, path)
+        return _write_geojson(gdf, path, dates)
     if fmt == "csv":
-        return _write_csv(gdf, path)
-    return _write_shapefile(gdf, path, encoding, max_shapefile_bytes)
+        return _write_csv(gdf, path, dates)
+    return _write_shapefile(gdf, path, encoding, max_shapefile_bytes, dates)
 
 
 def _reproject(gdf: gpd.GeoDataFrame, crs: str, path: Path) -> gpd.GeoDataFrame:
@@ -311,12 +317,12 @@ def date_columns(frame: pd.DataFrame) -> list[str]:
     ]
 
 
-def _write_ogr(gdf: gpd.GeoDataFrame, path: Path, driver: str, **options: object) -> None:
+def _write_ogr(gdf: gpd.GeoDataFrame, path: Path, driver: str, dates: tuple[str, ...], **options: object) -> None:
     """``gdf.to_file`` through pyogrio, with date columns (:func:`date_columns`) as date fields (DBF 'D',
     GeoPackage DATE, GeoJSON "YYYY-MM-DD"). pandas holds no day-resolution dates (they would be written as
     date-times, or as text when kept as ``datetime.date``), so a layer with dates goes to ``pyogrio.raw.write``
-    with them as ``datetime64[D]`` arrays, the rest prepared as ``pyogrio.write_dataframe`` would."""
-    dates = date_columns(gdf)
+    with them as ``datetime64[D]`` arrays, the rest prepared as ``pyogrio.write_dataframe`` would. ``dates``
+    names the date columns (:func:`date_columns` and those declared, which may be all empty)."""
     if not dates:
         gdf.to_file(path, driver=driver, engine="pyogrio", **options)
         return
@@ -369,12 +375,12 @@ def _write_ogr(gdf: gpd.GeoDataFrame, path: Path, driver: str, **options: object
     )
 
 
-def _write_gpkg(gdf: gpd.GeoDataFrame, path: Path, layer: str | None) -> list[Path]:
-    _write_ogr(gdf, path, "GPKG", layer=layer or path.stem)
+def _write_gpkg(gdf: gpd.GeoDataFrame, path: Path, layer: str | None, dates: tuple[str, ...]) -> list[Path]:
+    _write_ogr(gdf, path, "GPKG", dates, layer=layer or path.stem)
     return [path]
 
 
-def _write_geojson(gdf: gpd.GeoDataFrame, path: Path) -> list[Path]:
+def _write_geojson(gdf: gpd.GeoDataFrame, path: Path, dates: tuple[str, ...]) -> list[Path]:
     if gdf.crs is None:
         if not _looks_lon_lat(gdf):
             raise InvalidInput(f"{path}: the layer has no CRS and is not lon/lat; GeoJSON needs lon/lat")
@@ -382,11 +388,13 @@ def _write_geojson(gdf: gpd.GeoDataFrame, path: Path) -> list[Path]:
     elif not CRS.from_user_input(gdf.crs).equals(CRS.from_epsg(4326)):
         # RFC 7946 is WGS-84 lon/lat; CGCS2000 → WGS-84 is a no-op in PROJ ("ballpark").
         gdf = gdf.to_crs(4326)
-    _write_ogr(gdf, path, "GeoJSON", layer_options={"RFC7946": "YES"})
+    _write_ogr(gdf, path, "GeoJSON", dates, layer_options={"RFC7946": "YES"})
     return [path]
 
 
-def _csvt_type(series: pd.Series) -> str:
+def _csvt_type(series: pd.Series, is_date: bool) -> str:
+    if is_date:
+        return "Date"  # written as YYYY-MM-DD
     kind = series.dtype.kind
     if kind == "b":
         return "Integer(Boolean)"
@@ -394,12 +402,10 @@ def _csvt_type(series: pd.Series) -> str:
         return "Integer64"
     if kind == "f":
         return "Real"
-    if series.dtype == object and pd.api.types.infer_dtype(series, skipna=True) == "date":
-        return "Date"  # written as YYYY-MM-DD
     return "String"  # text, date-times, mixed objects: text keeps leading zeros of codes
 
 
-def _write_csv(gdf: gpd.GeoDataFrame, path: Path) -> list[Path]:
+def _write_csv(gdf: gpd.GeoDataFrame, path: Path, dates: tuple[str, ...]) -> list[Path]:
     geom_name = gdf.geometry.name
     if CSV_WKT_COLUMN in gdf.columns and geom_name != CSV_WKT_COLUMN:
         raise InvalidInput(f"{path}: the layer already has a column named {CSV_WKT_COLUMN!r}; rename it")
@@ -408,7 +414,7 @@ def _write_csv(gdf: gpd.GeoDataFrame, path: Path) -> list[Path]:
     # same coordinates, so an exported layer re-imports unchanged.
     attrs[CSV_WKT_COLUMN] = shapely.to_wkt(np.asarray(gdf.geometry.values, dtype=object), rounding_precision=-1)
     attrs.to_csv(path, index=False, encoding="utf-8-sig")  # BOM: Excel then decodes UTF-8
-    types = [_csvt_type(attrs[c]) for c in attrs.columns[:-1]] + ["WKT"]
+    types = [_csvt_type(attrs[c], c in dates) for c in attrs.columns[:-1]] + ["WKT"]
     csvt = path.with_suffix(".csvt")
     csvt.write_text(",".join(f'"{t}"' for t in types) + "\n", encoding="ascii")
     return [path, csvt]
@@ -487,10 +493,13 @@ def _encodable(ch: str, codec: str) -> bool:
     return True
 
 
-def _write_shapefile(gdf: gpd.GeoDataFrame, path: Path, encoding: str, limit: int) -> list[Path]:
+def _write_shapefile(
+    gdf: gpd.GeoDataFrame, path: Path, encoding: str, limit: int, dates: tuple[str, ...]
+) -> list[Path]:
     geom_name = gdf.geometry.name
     field_map = shapefile_field_map(c for c in gdf.columns if c != geom_name)
     gdf = gdf.rename(columns=field_map)
+    dates = tuple(field_map[c] for c in dates)
     for column in gdf.columns:
         if column != geom_name and pd.api.types.is_datetime64_any_dtype(gdf[column]):
             # The DBF has only a date type; keep the time of day as ISO text.
@@ -509,7 +518,7 @@ def _write_shapefile(gdf: gpd.GeoDataFrame, path: Path, encoding: str, limit: in
     with warnings.catch_warnings():
         # Field names are already ≤ 10 bytes; silence GDAL's generic laundering notices.
         warnings.filterwarnings("ignore", message=".*(laundered|truncated).*")
-        _write_ogr(gdf, path, "ESRI Shapefile", encoding=_GDAL_ENCODINGS[encoding])
+        _write_ogr(gdf, path, "ESRI Shapefile", dates, encoding=_GDAL_ENCODINGS[encoding])
     cpg = path.with_suffix(".cpg")
     cpg_name = _SHP_ENCODINGS[encoding]
     if not cpg.exists() or cpg.read_text(encoding="ascii").strip() != cpg_name:
@@ -546,23 +555,143 @@ def resolve_layer(path: Path, layer: str | None) -> str:
     return layer
 
 
-def read_layer_any(path: Path, layer: str | None = None, *, csv_crs: str | None = STORAGE_CRS) -> gpd.GeoDataFrame:
+#: The note when a Shapefile without ``.cpg`` or language driver id turns out not to be UTF-8.
+GB18030_NOTE = "no .cpg and no language driver: read as GB18030 (not UTF-8)"
+_SHAPEFILE_SUFFIXES = (".shp", ".dbf")
+
+
+def _sidecar(path: Path, suffix: str) -> Path | None:
+    """``path`` with ``suffix`` in either case (``.cpg`` or ``.CPG``), if that file exists."""
+    for candidate in (path.with_suffix(suffix), path.with_suffix(suffix.upper())):
+        if candidate.exists():
+            return candidate
+    return None
+
+
+def shapefile_ldid(path: Path) -> int | None:
+    """The DBF language driver id (header byte 29) of the Shapefile/DBF ``path``; None without a readable DBF."""
+    dbf = _sidecar(Path(path), ".dbf")
+    if dbf is None:
+        return None
+    with dbf.open("rb") as fh:
+        header = fh.read(32)
+    return header[29] if len(header) == 32 else None
+
+
+def _check_codec(encoding: str, path: Path) -> str:
+    try:
+        return codecs.lookup(encoding).name
+    except LookupError:
+        raise InvalidInput(
+            f"{path}: unknown text encoding {encoding!r} (e.g. utf-8, gbk, gb18030, big5, latin-1)",
+            detail={"encoding": encoding},
+        ) from None
+
+
+def _read_ogr(path: Path, name: str, encoding: str | None) -> gpd.GeoDataFrame:
+    try:
+        return gpd.read_file(path, layer=name, engine="pyogrio", encoding=encoding)
+    except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError) as exc:
+        raise InvalidInput(f"{path}: cannot read layer {name!r} ({exc})", detail={"layer": name}) from exc
+
+
+def read_layer_any(
+    path: Path,
+    layer: str | None = None,
+    *,
+    csv_crs: str | None = STORAGE_CRS,
+    encoding: str | None = None,
+    notes: list[str] | None = None,
+) -> gpd.GeoDataFrame:
     """Read any layer GDAL reads, including this module's CSV-with-``wkt`` files.
 
     A multi-layer file needs ``layer``. CSV has no CRS: ``csv_crs`` is assigned (None leaves it unset);
-    its ``.csvt`` sidecar, if present, gives the column types."""
+    its ``.csvt`` sidecar, if present, gives the column types.
+
+    ``encoding`` (Shapefile and CSV only) overrides how text is decoded. Without it a Shapefile is decoded as
+    its ``.cpg`` or DBF language driver id says; with neither (id 0, no ``.cpg``: common in Chinese legacy data,
+    which GDAL would read as ISO-8859-1) the text must be valid UTF-8, else it is read as GB18030 (the superset
+    of GBK) and ``GB18030_NOTE`` is appended to ``notes`` (issued as an ``EncodingGuessed`` warning without
+    ``notes``). Text that is neither is
+    refused: the user names the encoding."""
     path = Path(path)
-    if path.suffix.lower() == ".csv":
+    suffix = path.suffix.lower()
+    if encoding is not None:
+        encoding = _check_codec(encoding, path)
+        if suffix not in (".csv", *_SHAPEFILE_SUFFIXES) and encoding != "utf-8":
+            raise InvalidInput(
+                f"{path}: a text encoding applies to Shapefiles and CSV only; {path.suffix or 'this'} files are UTF-8",
+                detail={"encoding": encoding},
+            )
+    if suffix == ".csv":
         if not path.exists():
             raise InvalidInput(f"{path}: file not found", detail={"path": str(path)})
         gdf = pyogrio.read_dataframe(
-            path, GEOM_POSSIBLE_NAMES=CSV_WKT_COLUMN, KEEP_GEOM_COLUMNS="NO", EMPTY_STRING_AS_NULL="YES"
+            path,
+            encoding=encoding,
+            GEOM_POSSIBLE_NAMES=CSV_WKT_COLUMN,
+            KEEP_GEOM_COLUMNS="NO",
+            EMPTY_STRING_AS_NULL="YES",
         )
         if not isinstance(gdf, gpd.GeoDataFrame):
             raise InvalidInput(f"{path}: no {CSV_WKT_COLUMN!r} geometry column in the CSV")
         return gdf.set_crs(csv_crs, allow_override=True) if csv_crs else gdf
     name = resolve_layer(path, layer)
+    if encoding is not None or suffix not in _SHAPEFILE_SUFFIXES:
+        return _read_ogr(path, name, encoding)
+    if _sidecar(path, ".cpg") is not None or shapefile_ldid(path) not in (0, None):
+        return _read_ogr(path, name, None)  # GDAL follows the .cpg or the language driver id
+    # Neither says: decode strictly as UTF-8 (pyogrio raises on the first invalid byte, no pass over the rows
+    # in Python), then strictly as GB18030. GDAL's own recoding drops what it cannot convert (warning once per
+    # process), so the bytes are taken through ISO-8859-1 (one byte, one character: lossless) and decoded here.
     try:
-        return gpd.read_file(path, layer=name, engine="pyogrio")
-    except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError) as exc:
-        raise InvalidInput(f"{path}: cannot read layer {name!r} ({exc})", detail={"layer": name}) from exc
+        return _read_ogr(path, name, "utf-8")
+    except UnicodeDecodeError:
+        pass
+    gdf = _gb18030(_read_ogr(path, name, "iso8859-1"), path)
+    message = f"{path.name}: {GB18030_NOTE}"
+    if notes is not None:
+        notes.append(message)
+    else:
+        warnings.warn(message, EncodingGuessed, stacklevel=2)
+    return gdf
+
+
+def _gb18030(gdf: gpd.GeoDataFrame, path: Path) -> gpd.GeoDataFrame:
+    """Decode the field names and text values of ``gdf``, read as ISO-8859-1, strictly as GB18030; refuse the
+    first value that is not GB18030, naming row and field. Each distinct value is decoded once."""
+
+    def decode(text: str, row: object, field: str) -> str:
+        try:
+            return text.encode("iso8859-1").decode("gb18030")
+        except UnicodeDecodeError as exc:
+            raise InvalidInput(
+                f"{path}: no .cpg and no language driver, and the text is neither UTF-8 nor GB18030 "
+                f"(row {row}, field {field!r}: {exc.reason}); pass the encoding with --src-encoding "
+                "(e.g. big5, latin-1)",
+                detail={"path": str(path), "row": row, "field": field},
+            ) from None
+
+    geom = gdf.geometry.name
+    names = {c: decode(c, "header", c) if isinstance(c, str) else c for c in gdf.columns if c != geom}
+    out = gdf.copy()
+    for column in names:
+        series = out[column]
+        if series.dtype != object and not pd.api.types.is_string_dtype(series):
+            continue
+        values = series.to_numpy(dtype=object)
+        present = ~pd.isna(values)
+        codes, uniques = pd.factorize(values[present])
+        first_row = series.index[present][np.unique(codes, return_index=True)[1]] if len(codes) else []
+        decoded = np.array(
+            [decode(u, r, names[column]) if isinstance(u, str) else u for u, r in zip(uniques, first_row, strict=True)],
+            dtype=object,
+        )
+        values = values.copy()
+        values[present] = decoded[codes]
+        out[column] = pd.Series(values, index=series.index, dtype=series.dtype)
+    return out.rename(columns=names)
+
+
+class EncodingGuessed(UserWarning):
+    """A Shapefile said nothing about its encoding and was not UTF-8: it was read as GB18030."""

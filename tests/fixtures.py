@@ -149,3 +149,15 @@ def outage_logged_not_sent(body: dict[str, Any], detail: str, records: list[Any]
     lines = [r.getMessage() for r in records if f"ref={ref}" in r.getMessage()]
     assert len(lines) == 1 and host_port in lines[0] and " 503 database_error " in lines[0]
     return lines[0]
+
+
+def legacy_gbk_shapefile(gdf: gpd.GeoDataFrame, path: Path) -> Path:
+    """Write ``gdf`` as a Shapefile in GBK that says nothing of its encoding, as Chinese legacy data often is: no
+    ``.cpg`` and DBF language driver id 0 (GDAL alone would read it as ISO-8859-1)."""
+    gdf.to_file(path, engine="pyogrio", encoding="GBK")
+    path.with_suffix(".cpg").unlink(missing_ok=True)
+    dbf = path.with_suffix(".dbf")
+    data = bytearray(dbf.read_bytes())
+    data[29] = 0
+    dbf.write_bytes(bytes(data))
+    return path

@@ -15,6 +15,7 @@ from shapely.geometry import LineString, Point, Polygon, box
 from gisgrid import geodesy
 from gisgrid.boundaries import UNIT_COLUMNS, BoundaryOptions, provisional, read_boundaries
 from gisgrid.errors import InvalidInput
+from tests.fixtures import legacy_gbk_shapefile
 
 # Fixtures are drawn in metres in CGCS2000 3° GK CM 117E (Beijing), so their areas are known exactly.
 BJ_GK = "EPSG:4548"
@@ -441,3 +442,20 @@ def test_shapefile_in_epsg4547_read_via_prj(tmp_path: Path) -> None:
         assert shapely.hausdorff_distance(got, exp) < 1e-9
     areas = bset.units.to_crs("EPSG:4547").area
     np.testing.assert_allclose(areas, 6e6, rtol=1e-6)
+
+
+def test_legacy_gbk_shapefile_without_cpg_names_read_as_gb18030(tmp_path: Path) -> None:
+    gdf = gpd.GeoDataFrame(three_levels(), geometry="geometry", crs=BJ_GK)
+    path = legacy_gbk_shapefile(gdf, tmp_path / "legacy.shp")
+    bset = read_boundaries(path, BoundaryOptions())
+    names = dict(zip(bset.units["code"], bset.units["name"], strict=True))
+    assert names == {r["code"]: r["name"] for r in three_levels()}
+    assert bset.report.warnings == ["legacy.shp: no .cpg and no language driver: read as GB18030 (not UTF-8)"]
+    assert "warning: legacy.shp: no .cpg and no language driver: read as GB18030 (not UTF-8)" in (
+        bset.report.to_text().splitlines()
+    )
+    # --src-encoding overrides the guess (here wrongly: the user asked for it) and no note is given.
+    latin = read_boundaries(path, BoundaryOptions(src_encoding="latin-1"))
+    assert latin.units.set_index("code")["name"]["110101"] == "¶«³ÇÇø" and latin.report.warnings == []
+    gbk = read_boundaries(path, BoundaryOptions(src_encoding="gbk"))
+    assert gbk.units.set_index("code")["name"]["110101"] == "东城区" and gbk.report.warnings == []

@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from gisgrid.cli import _register_optional, app
 from gisgrid.settings import Settings
-from tests.fixtures import COMMUNITIES, write_small_district
+from tests.fixtures import COMMUNITIES, legacy_gbk_shapefile, small_district, write_small_district
 
 _register_optional()
 runner = CliRunner()
@@ -185,3 +185,20 @@ def test_the_services_own_warnings_reach_the_user_as_one_line(
     other = UserWarning("other")
     _one_line_warning(other, UserWarning, "/x/lib.py", 7)
     assert passed_on == [(other, UserWarning, "/x/lib.py", 7)] and capsys.readouterr().err == ""  # as Python does
+
+
+def test_grids_make_reads_a_legacy_gbk_shapefile_and_src_encoding_overrides(tmp_path: Path) -> None:
+    src = legacy_gbk_shapefile(small_district().rename(columns={"parent_code": "parent"}), tmp_path / "legacy.shp")
+    out = tmp_path / "cells.gpkg"
+    env = {"GISGRID_DATABASE_URL": ""}
+    result = runner.invoke(app, ["grids", "make", str(src), "--out", str(out), "--parent-field", "parent"], env=env)
+    assert result.exit_code == 0, result.output
+    assert "warning: legacy.shp: no .cpg and no language driver: read as GB18030 (not UTF-8)" in result.output
+    names = gpd.read_file(out).drop_duplicates("community_code").sort_values("community_code")
+    assert names["community_name"].tolist() == ["桃园社区", "紫荆社区", "东明社区"]
+    assert set(names["district_name"]) == {"测试区"}
+    args = ["grids", "make", str(src), "--out", str(out), "--parent-field", "parent", "--src-encoding", "gbk"]
+    result = runner.invoke(app, args, env=env)
+    assert result.exit_code == 0, result.output
+    assert "GB18030" not in result.output
+    assert sorted(set(gpd.read_file(out)["street_name"])) == sorted(["西城街道", "东关街道"])

@@ -16,8 +16,9 @@ import pytest
 from sqlalchemy import Engine, text
 
 from gisgrid.components_store import export_components
+from gisgrid.errors import InvalidInput
 from gisgrid.vectorio import write_layer
-from tests.fixtures import DISTRICT
+from tests.fixtures import DISTRICT, legacy_gbk_shapefile
 from tests.test_components_store import BIN, LAMP, count, inside_points, run, write_csv
 
 WATER, LIGHTS = "990000000000000007", "990000000000000012"
@@ -274,3 +275,79 @@ def test_the_export_writes_dates_as_date_fields(stored: Engine, tmp_path: Path) 
     assert table[["CSRQ", "BGRQ"]].to_numpy().tolist()[:2] == [["2020-01-05", "2024-03-02"], ["", ""]]
     columns = csv.with_suffix(".csvt").read_text(encoding="ascii").strip().split(",")
     assert dict(zip(table.columns, columns, strict=True))["CSRQ"] == '"Date"'
+
+
+def legacy_components(tmp_path: Path) -> Path:
+    """Two components in a GBK Shapefile with no .cpg and language driver id 0, as legacy Chinese data is."""
+    xs, ys = inside_points(2, seed=11)
+    gdf = gpd.GeoDataFrame(
+        {"class_code": [LAMP, BIN], "name": ["张自忠路新", "东四十条桥西"], "GLBJZT": ["完好", "破损"]},
+        geometry=gpd.points_from_xy(xs, ys),
+        crs="EPSG:4490",
+    )
+    return legacy_gbk_shapefile(gdf, tmp_path / "legacy.shp")
+
+
+def test_legacy_gbk_shapefile_without_cpg_imports_exact_names(loaded: Engine, tmp_path: Path) -> None:
+    summary = run(loaded, legacy_components(tmp_path))
+    assert (summary.inserted, summary.refused) == (2, 0), summary.to_text()
+    assert summary.to_text().splitlines()[:2] == [
+        "read 2, inserted 2, updated 0, unchanged 0, refused 0",
+        "note: legacy.shp: no .cpg and no language driver: read as GB18030 (not UTF-8)",
+    ]
+    with loaded.connect() as conn:
+        stored = conn.execute(text("SELECT name, status FROM components ORDER BY class_code")).all()
+    assert [tuple(r) for r in stored] == [("张自忠路新", "完好"), ("东四十条桥西", "破损")]  # 01037, 03005
+
+
+def test_src_encoding_overrides_the_guess_for_a_shapefile(loaded: Engine, tmp_path: Path) -> None:
+    path = legacy_components(tmp_path)
+    # Read as Latin-1 (what GDAL alone does) the status is mojibake and every row is refused on it.
+    summary = run(loaded, path, src_encoding="latin-1", dry_run=True)
+    assert (summary.read, summary.refused) == (2, 2)
+    assert summary.errors["field"].tolist() == ["status", "status"]
+    assert summary.errors["value"].tolist() == ["ÍêºÃ", "ÆÆËð"]
+    summary = run(loaded, path, src_encoding="GBK")
+    assert (summary.inserted, summary.notes) == (2, [])
+    with loaded.connect() as conn:
+        assert sorted(conn.execute(text("SELECT name FROM components")).scalars()) == sorted(
+            ["张自忠路新", "东四十条桥西"]
+        )
+
+
+def test_src_encoding_applies_to_a_csv(loaded: Engine, tmp_path: Path) -> None:
+    xs, ys = inside_points(1, seed=12)
+    path = tmp_path / "big5.csv"
+    pd.DataFrame({"class_code": [LAMP], "lon": xs, "lat": ys, "name": ["東四十條"]}).to_csv(
+        path, index=False, encoding="big5"
+    )
+    summary = run(loaded, path, src_encoding="big5")
+    assert (summary.inserted, summary.notes) == (1, [])
+    with loaded.connect() as conn:
+        assert conn.execute(text("SELECT name FROM components")).scalar_one() == "東四十條"
+    with pytest.raises(InvalidInput, match=r"big5.csv: unknown text encoding 'big-5' \(e.g. utf-8"):
+        run(loaded, path, src_encoding="big-5")
+
+
+def test_the_export_declares_date_fields_when_no_component_has_a_date(loaded: Engine, tmp_path: Path) -> None:
+    """Review 17 item 9: the schema does not depend on the rows (CSRQ/BGRQ used to become C(80) text)."""
+    xs, ys = inside_points(2, seed=13)
+    rows = [{"class_code": LAMP, "lon": xs[0], "lat": ys[0]}, {"class_code": BIN, "lon": xs[1], "lat": ys[1]}]
+    assert run(loaded, write_csv(tmp_path / "nodates.csv", rows)).inserted == 2
+    shp = export(loaded, tmp_path / "c.shp")
+    dbf = shp.with_suffix(".dbf").read_bytes()
+    header = {dbf[i : i + 11].rstrip(b"\0").decode(): (chr(dbf[i + 11]), dbf[i + 16]) for i in range(32, 32 * 21, 32)}
+    assert header["CSRQ"] == header["BGRQ"] == ("D", 8)
+    info = pyogrio.read_info(shp)
+    types = dict(zip(info["fields"], info["dtypes"], strict=True))
+    assert (types["CSRQ"], types["BGRQ"]) == ("datetime64[D]", "datetime64[D]")
+    back = gpd.read_file(shp, engine="pyogrio")
+    assert back["CSRQ"].isna().all() and back["BGRQ"].isna().all()
+
+    with sqlite3.connect(export(loaded, tmp_path / "c.gpkg")) as db:
+        gpkg_types = {row[1]: row[2] for row in db.execute("PRAGMA table_info(components)")}
+    assert (gpkg_types["CSRQ"], gpkg_types["BGRQ"]) == ("DATE", "DATE")
+    csv = export(loaded, tmp_path / "c.csv")
+    header_row = pd.read_csv(csv, dtype=str, encoding="utf-8-sig", nrows=0).columns
+    csvt = dict(zip(header_row, csv.with_suffix(".csvt").read_text(encoding="ascii").strip().split(","), strict=True))
+    assert (csvt["CSRQ"], csvt["BGRQ"]) == ('"Date"', '"Date"')

@@ -23,6 +23,7 @@ from gisgrid.vectorio import (
     shapefile_field_map,
     write_layer,
 )
+from tests.fixtures import legacy_gbk_shapefile
 
 NAMES = ["东华门街道", "景山街道", "交道口街道·北"]  # the middle dot is in GBK too
 
@@ -341,3 +342,73 @@ def test_tier_grid_columns_have_fixed_readable_shapefile_names() -> None:
         "row": "ROW",
         "col": "COL",
     }
+
+
+def test_legacy_gbk_shapefile_without_cpg_or_language_driver_read_as_gb18030(tmp_path: Path) -> None:
+    path = legacy_gbk_shapefile(units()[["code", "name", "geometry"]], tmp_path / "legacy.shp")
+    assert not path.with_suffix(".cpg").exists() and path.with_suffix(".dbf").read_bytes()[29] == 0
+    assert gpd.read_file(path, engine="pyogrio")["name"].iloc[1] == "¾°É½½ÖµÀ"  # what GDAL alone gives
+    notes: list[str] = []
+    back = read_layer_any(path, notes=notes)
+    assert back["name"].tolist() == NAMES
+    assert back["code"].tolist() == ["110101001", "110101002", "110101003"]
+    assert notes == ["legacy.shp: no .cpg and no language driver: read as GB18030 (not UTF-8)"]
+    # Without a notes list the same line is a warning.
+    with pytest.warns(vectorio.EncodingGuessed, match=r"^legacy.shp: no .cpg and no language driver: read as"):
+        assert read_layer_any(path)["name"].tolist() == NAMES
+
+
+def test_utf8_shapefile_without_cpg_read_as_utf8_without_note(tmp_path: Path) -> None:
+    gdf = units()[["code", "name", "geometry"]]
+    gdf.to_file(tmp_path / "u.shp", engine="pyogrio", encoding="UTF-8")
+    (tmp_path / "u.cpg").unlink()
+    assert (tmp_path / "u.dbf").read_bytes()[29] == 0
+    notes: list[str] = []
+    assert read_layer_any(tmp_path / "u.shp", notes=notes)["name"].tolist() == NAMES
+    assert notes == []
+
+
+def test_shapefile_encoding_option_overrides_the_guess(tmp_path: Path) -> None:
+    path = legacy_gbk_shapefile(units()[["code", "name", "geometry"]], tmp_path / "legacy.shp")
+    notes: list[str] = []
+    assert read_layer_any(path, encoding="latin-1", notes=notes)["name"].iloc[1] == "¾°É½½ÖµÀ"
+    assert read_layer_any(path, encoding="GBK", notes=notes)["name"].tolist() == NAMES
+    assert notes == []
+    # It also overrides a .cpg that is wrong.
+    path.with_suffix(".cpg").write_text("UTF-8", encoding="ascii")
+    assert read_layer_any(path, encoding="gbk")["name"].tolist() == NAMES
+
+
+def test_shapefile_neither_utf8_nor_gb18030_refused_naming_the_option(tmp_path: Path) -> None:
+    path = legacy_gbk_shapefile(units()[["code", "name", "geometry"]], tmp_path / "legacy.shp")
+    dbf = path.with_suffix(".dbf")
+    data = dbf.read_bytes()
+    # 0x80 is not a lead byte in GB18030 and not valid UTF-8 either.
+    dbf.write_bytes(data.replace("景山".encode("gbk"), b"\x80\x80\x80\x80", 1))
+    with pytest.raises(
+        InvalidInput,
+        match=r"legacy.shp: no .cpg and no language driver, and the text is neither "
+        r"UTF-8 nor GB18030 \(row 1, field .name.: illegal multibyte sequence\); pass the encoding with --src-encoding",
+    ):
+        read_layer_any(path)
+
+
+def test_encoding_option_refused_when_unknown_or_for_a_utf8_only_format(tmp_path: Path) -> None:
+    path = legacy_gbk_shapefile(units()[["code", "name", "geometry"]], tmp_path / "legacy.shp")
+    with pytest.raises(InvalidInput, match=r"legacy.shp: unknown text encoding 'klingon' \(e.g. utf-8, gbk"):
+        read_layer_any(path, encoding="klingon")
+    gpkg = write_layer(units(), tmp_path / "u.gpkg")[0]
+    with pytest.raises(InvalidInput, match=r"u.gpkg: a text encoding applies to Shapefiles and CSV only; .gpkg"):
+        read_layer_any(gpkg, encoding="gbk")
+    assert read_layer_any(gpkg, encoding="utf-8")["name"].tolist() == NAMES
+
+
+@pytest.mark.parametrize("suffix", [".shp", ".gpkg"])
+def test_declared_date_fields_are_dates_even_when_all_empty(tmp_path: Path, suffix: str) -> None:
+    gdf = units()[["code", "geometry"]].assign(valid_from=[None, None, None], note=[None, None, None])
+    path = write_layer(gdf, tmp_path / f"u{suffix}", date_fields=("valid_from",))[0]
+    info = pyogrio.read_info(path)
+    types = dict(zip(info["fields"], info["dtypes"], strict=True))
+    date_name = "VALID_FROM" if suffix == ".shp" else "valid_from"
+    assert types[date_name] == "datetime64[D]"
+    assert types["NOTE" if suffix == ".shp" else "note"] == "object"  # not declared: text, as before

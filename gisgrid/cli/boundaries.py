@@ -31,6 +31,7 @@ def import_(
     assign_codes: bool = bo.AssignOpt,
     src_crs: str | None = bo.SrcCrsOpt,
     src_datum: bo.SrcDatum | None = bo.SrcDatumOpt,
+    src_encoding: str | None = bo.SrcEncodingOpt,
     district_code: str | None = bo.DistrictCodeOpt,
     district_name: str | None = bo.DistrictNameOpt,
     dry_run: bool = typer.Option(False, "--dry-run", help="Check and report; write nothing."),
@@ -54,6 +55,7 @@ def import_(
         src_datum,
         district_code,
         district_name,
+        src_encoding,
     )
     engine = make_engine(prepare_database(settings_of(ctx), echo))
     try:

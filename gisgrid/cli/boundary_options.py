@@ -42,6 +42,12 @@ SrcCrsOpt = typer.Option(None, "--src-crs", help="CRS of the file when it has no
 SrcDatumOpt = typer.Option(
     None, "--src-datum", help="Datum of lon/lat input: wgs84, cgcs2000, gcj02 (高德), bd09 (百度)."
 )
+SrcEncodingOpt = typer.Option(
+    None,
+    "--src-encoding",
+    help="Text encoding of a Shapefile/CSV, e.g. gbk, big5, latin-1. Default: the .cpg or DBF language driver; "
+    "with neither, UTF-8 if the text is valid UTF-8, else GB18030 (GBK), noted in the report.",
+)
 DistrictCodeOpt = typer.Option(None, "--district-code", help="Parent district code (GB/T 2260) for a street file.")
 DistrictNameOpt = typer.Option(None, "--district-name", help="Name of that district, e.g. 东城区.")
 
@@ -59,6 +65,7 @@ def boundary_options(
     src_datum: SrcDatum | None,
     district_code: str | None,
     district_name: str | None,
+    src_encoding: str | None = None,
 ) -> BoundaryOptions:
     return BoundaryOptions(
         layer=layer,
@@ -73,6 +80,7 @@ def boundary_options(
         src_datum=src_datum.value if src_datum else None,
         district_code=district_code,
         district_name=district_name,
+        src_encoding=src_encoding,
     )
 
 

@@ -45,6 +45,12 @@ def import_(
     layer: str | None = typer.Option(None, "--layer", help="Layer of a multi-layer file."),
     src_crs: str | None = typer.Option(None, "--src-crs", help="CRS of projected x/y, e.g. EPSG:4547."),
     src_datum: SrcDatum | None = typer.Option(None, "--src-datum", help="wgs84, cgcs2000, gcj02 or bd09."),
+    src_encoding: str | None = typer.Option(
+        None,
+        "--src-encoding",
+        help="Text encoding of a CSV/Shapefile, e.g. gbk, big5. Default: CSV UTF-8 else GB18030; Shapefile its "
+        ".cpg or DBF language driver, with neither UTF-8 if valid else GB18030 (noted).",
+    ),
     lon_field: str | None = typer.Option(None, "--lon-field", help="Longitude column."),
     lat_field: str | None = typer.Option(None, "--lat-field", help="Latitude column."),
     x_field: str | None = typer.Option(None, "--x-field", help="Projected x column (with --src-crs)."),
@@ -75,6 +81,7 @@ def import_(
         y_field=y_field,
         src_crs=src_crs,
         src_datum=src_datum.value if src_datum else None,
+        src_encoding=src_encoding,
         class_field=class_field,
         district=district,
         errors_path=errors,

@@ -75,7 +75,9 @@ def make(
     crs: str = CrsOpt,
     sliver: float = SliverOpt,
     fmt: Format | None = typer.Option(None, "--format", help="Override the format given by the extension."),
-    encoding: Encoding = typer.Option(Encoding.utf8, "--encoding", help="Shapefile text encoding."),
+    encoding: Encoding = typer.Option(
+        Encoding.utf8, "--encoding", help="Text encoding of a Shapefile output (input: --src-encoding)."
+    ),
     layer: str | None = bo.LayerOpt,
     level: bo.Level | None = bo.LevelOpt,
     code_field: str = bo.CodeFieldOpt,
@@ -86,6 +88,7 @@ def make(
     assign_codes: bool = bo.AssignOpt,
     src_crs: str | None = bo.SrcCrsOpt,
     src_datum: bo.SrcDatum | None = bo.SrcDatumOpt,
+    src_encoding: str | None = bo.SrcEncodingOpt,
     district_code: str | None = bo.DistrictCodeOpt,
     district_name: str | None = bo.DistrictNameOpt,
 ) -> None:
@@ -104,6 +107,7 @@ def make(
         src_datum,
         district_code,
         district_name,
+        src_encoding,
     )
     result = workflows.make_grids_from_file(
         boundary_file,

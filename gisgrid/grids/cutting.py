@@ -325,8 +325,10 @@ def merge_slivers(
     A sliver (area < ``threshold``) goes to the neighbouring group of the same unit with which it shares
     the longest edge, preferring groups that are not slivers. Rounds are synchronous, so chains of
     slivers reach a host step by step; a chain only keeps growing a group while it is below ``cap``.
-    Sliver clusters with no host nearby grow around their largest piece. A sliver with no neighbour in
-    its unit stays alone. Ties go to the lower piece index, so the result depends only on piece order.
+    Sliver clusters with no host nearby grow around their largest piece. A group still under ``threshold``
+    at the end (its neighbours were at the cap) is merged into its longest-edge neighbouring group of the
+    same unit, over the cap if need be; only a sliver with no neighbour in its unit stays alone. Ties go to
+    the lower piece index, so the result depends only on piece order.
     """
     n = len(geometry)
     area = shapely.area(geometry)
@@ -369,7 +371,40 @@ def merge_slivers(
         order = np.lexsort((cand, -area[cand], unit[cand]))
         first = order[np.r_[True, unit[cand][order][1:] != unit[cand][order][:-1]]]
         settled[cand[first]] = True
-    return host
+    return _merge_small_groups(host, group_area, s, t, shared, threshold, n)
+
+
+def _merge_small_groups(
+    host: np.ndarray,
+    group_area: np.ndarray,
+    s: np.ndarray,
+    t: np.ndarray,
+    shared: np.ndarray,
+    threshold: float,
+    n: int,
+) -> np.ndarray:
+    """Merge every group still under ``threshold`` that shares an edge with another group of its unit into that
+    group, the cap notwithstanding: a cell a little over the cap is better than a sliver. Groups with a full
+    neighbour go to it (longest shared edge, then lowest index) all at once; a group whose neighbours are all
+    small goes one at a time (lowest root first), so that two small groups never merge into each other."""
+    while True:
+        gs, gt = host[s], host[t]
+        edge = (gs != gt) & (group_area[gs] < threshold)
+        if not edge.any():
+            return host
+        big = group_area >= threshold
+        gs, gt, el = gs[edge], gt[edge], shared[edge]
+        if big[gt].any():
+            gs, gt, el = gs[big[gt]], gt[big[gt]], el[big[gt]]
+        else:
+            one = gs == gs.min()
+            gs, gt, el = gs[one], gt[one], el[one]
+        small, target = _best_hosts(gs, gt, el, big, n)
+        remap = np.arange(n)
+        remap[small] = target
+        host = remap[host]
+        np.add.at(group_area, target, group_area[small])
+        group_area[small] = 0.0
 
 
 def _best_hosts(
@@ -576,12 +611,13 @@ def _unit_label(attrs: pd.DataFrame, pos: int) -> str:
 
 
 def _too_many_cells(attrs: pd.DataFrame, pos: int, count: int, cell_area: float, about: bool) -> InvalidInput:
-    # A cell area that would bring the unit to ~900 cells, rounded up to a whole 1000 m².
-    suggest = min(math.ceil(cell_area * count / 900 / 1000) * 1000, MAX_CELL_AREA)
+    # A cell area that would bring the unit to ~900 cells, rounded up to a whole 1000 m² above the given one;
+    # no such hint when it would exceed the largest cell area allowed.
+    suggest = max(math.ceil(cell_area * count / 900 / 1000), math.floor(cell_area / 1000) + 1) * 1000
+    larger = f" or use a larger --cell-area (e.g. {suggest:,})" if suggest <= MAX_CELL_AREA else ""
     return InvalidInput(
         f"unit {_unit_label(attrs, pos)} would get {'about ' if about else ''}{count} unit grids, more than the "
-        f"{MAX_CELLS_PER_UNIT} a 3-digit sequence allows; split it into finer units (streets → communities) "
-        f"or use a larger --cell-area (e.g. {suggest:g})"
+        f"{MAX_CELLS_PER_UNIT} a 3-digit sequence allows; split it into finer units (streets → communities)" + larger
     )
 
 

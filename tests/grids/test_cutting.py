@@ -311,6 +311,23 @@ def test_chain_of_slivers_reaches_a_host() -> None:
     assert cells["col"].iloc[0] == int(ZZ_X // 100)
 
 
+def test_sliver_cluster_beside_a_group_at_the_cap_is_still_merged() -> None:
+    # Full cell A (row 0, col 0) takes slivers C (south, 2,900 m²) and D (east, 2,900 m²) in the first round:
+    # 15,800 m², over the cap of 13,000. E (700 m², east of D) and F (40 m², east of E) form a cluster whose only
+    # host is A's group: it used to stay a 740 m² cell of its own (review 17 item 4); it joins A's group.
+    poly = shapely.union_all(
+        [rect(0, 0, 100, 100), rect(0, -29, 100, 29), rect(100, 0, 100, 29), rect(200, 0, 100, 7), rect(300, 0, 4, 10)]
+    ).normalize()
+    cells = cut_unit_grids_metric(make_units([poly], ["410102001001"]))
+    col0, row0 = int(ZZ_X // 100), int(ZZ_Y // 100)
+    got = [
+        (c, r - row0, k - col0, a)
+        for c, r, k, a in zip(cells["code"], cells["row"], cells["col"], planar(cells), strict=True)
+    ]
+    assert got == [("410102001001001", 0, 0, 16_540.0)]
+    assert shapely.symmetric_difference(cells.geometry.iloc[0], poly).area < 1e-6
+
+
 def test_sliver_without_neighbour_stays() -> None:
     # A 20 x 20 m island 1 km away is a separate piece with no neighbour in its unit.
     island = box(ZZ_X + 1_050, ZZ_Y + 50, ZZ_X + 1_070, ZZ_Y + 70)
@@ -369,9 +386,28 @@ def test_more_than_999_cells_refused_naming_the_unit() -> None:
     units = make_units([rect(0, 0, 400, 260)], ["410102001001"])  # 1,040 cells of 10 x 10 m
     with pytest.raises(InvalidInput) as err:
         cut_unit_grids(units, cell_area=100)
-    msg = err.value.message
-    assert "410102001001" in msg and "社区001" in msg and "1040" in msg
-    assert "--cell-area" in msg and "finer units" in msg
+    assert err.value.message == (
+        "unit 410102001001 (社区001) would get 1040 unit grids, more than the 999 a 3-digit sequence allows; "
+        "split it into finer units (streets → communities) or use a larger --cell-area (e.g. 1,000)"
+    )
+
+
+def test_more_than_999_cells_hint_is_above_the_given_cell_area_and_within_the_maximum() -> None:
+    units = make_units([rect(0, 0, 9_000, 10_000)], ["410102"])  # 1,125 cells of 80,000 m²; 1,120 once slivers merge
+    with pytest.raises(InvalidInput) as err:
+        cut_unit_grids(units, cell_area=80_000)
+    assert err.value.message.endswith(
+        "would get 1120 unit grids, more than the 999 a 3-digit sequence allows; split it into finer units "
+        "(streets → communities) or use a larger --cell-area (e.g. 100,000)"
+    )
+    # At the largest cell area allowed (review 17 item 7: it used to suggest the same 1e+06) there is no hint.
+    units = make_units([rect(0, 0, 40_000, 30_000)], ["410102"])  # 1,200 cells of 1 km²
+    with pytest.raises(InvalidInput) as err:
+        cut_unit_grids(units, cell_area=1_000_000)
+    assert err.value.message.endswith(
+        "would get 1200 unit grids, more than the 999 a 3-digit sequence allows; split it into finer units "
+        "(streets → communities)"
+    )
 
 
 def test_far_too_many_cells_refused_before_cutting() -> None:
