@@ -10,10 +10,11 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gisgrid.photos import MAX_BYTES as MAX_PHOTO_BYTES
+from gisgrid.photos import MAX_PER_REQUEST
 
-#: Photos one form may carry: the whole multipart body is limited to that many full-size photos plus the text
-#: fields and the parts' headers; a JSON body is limited by ``Settings.max_json_bytes``.
-MAX_FORM_PHOTOS = 10
+#: Photos one form may carry (more are refused, ``too_many_photos``): the whole multipart body is limited to that
+#: many full-size photos plus the text fields and the parts' headers; a JSON body by ``Settings.max_json_bytes``.
+MAX_FORM_PHOTOS = MAX_PER_REQUEST
 MAX_FORM_BYTES = MAX_FORM_PHOTOS * MAX_PHOTO_BYTES + 1024 * 1024
 
 

@@ -5,17 +5,22 @@ values go through ``refuse_nul_input``, a dependency of the whole app (which als
 that are not UTF-8 in them, instead of letting U+FFFD through as the search term; a JSON body that is not UTF-8 is
 refused by ``api.errors``). Both use ``gisgrid.texts.refuse_nul``,
 the check the case service runs too, so a NUL is a 422 naming its field wherever it is sent. The text fields of a
-multipart form are decoded strictly by ``FormTextRoute`` (the routers that take forms use it).
+multipart form are decoded strictly by ``FormTextRoute`` (the routers that take forms use it). A form field the
+route does not declare is refused by ``known_form_fields_only`` (also a dependency of the whole app), as a JSON body's
+unknown field is; ``form_payload`` reads a workflow action's fields from a form as its JSON body carries them.
 """
 
 from __future__ import annotations
 
 import codecs
-from collections.abc import Callable, Coroutine
+import contextlib
+import json
+from collections.abc import Callable, Coroutine, Mapping
 from typing import Any
 from urllib.parse import unquote_to_bytes
 
 from fastapi import Request, Response
+from fastapi.dependencies.models import Dependant
 from fastapi.params import Form
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, ConfigDict, model_validator
@@ -26,6 +31,7 @@ from starlette.requests import parse_options_header
 
 from gisgrid.errors import InvalidInput, Reason
 from gisgrid.texts import refuse_nul
+from gisgrid.workflow import FIELD_KINDS
 
 
 class RequestModel(BaseModel):
@@ -53,9 +59,7 @@ async def refuse_nul_input(request: Request) -> None:
         _refuse_not_utf8_path(request)
     if any(REPLACEMENT in k or REPLACEMENT in v for k, v in query):
         _refuse_not_utf8_query(request.scope.get("query_string", b""))
-    route = request.scope.get("route")
-    body_field = getattr(route, "body_field", None)
-    if body_field is not None and isinstance(body_field.field_info, Form):
+    if _is_form_route(request.scope.get("route")):
         form = await request.form()  # parsed already by FastAPI for a form route: the cached one
         fields = [
             (f"{name}.filename", value.filename) if isinstance(value, UploadFile) else (name, value)
@@ -68,6 +72,67 @@ async def refuse_nul_input(request: Request) -> None:
             name = next((n for n, v in fields if isinstance(v, str) and REPLACEMENT in v), None)
             if name is not None:
                 raise _not_utf8(name, "holds U+FFFD (�), the mark of percent-encoded bytes that are not UTF-8")
+
+
+def _is_form_route(route: Any) -> bool:
+    body_field = getattr(route, "body_field", None)
+    return body_field is not None and isinstance(body_field.field_info, Form)  # File is a Form too
+
+
+def _form_names(dependant: Dependant) -> set[str]:
+    """The form fields an endpoint and its dependencies declare (a form model's own fields, by alias)."""
+    names: set[str] = set()
+    for param in dependant.body_params:
+        model = param.field_info.annotation
+        if isinstance(model, type) and issubclass(model, BaseModel):
+            names |= {f.alias or n for n, f in model.model_fields.items()}
+        else:
+            names.add(param.alias)
+    for sub in dependant.dependencies:
+        names |= _form_names(sub)
+    return names
+
+
+_FORM_NAMES_ATTR = "gisgrid_form_names"  # a route's form field names, found on its first request
+
+
+async def known_form_fields_only(request: Request) -> None:
+    """Refuse a form field the route does not declare (422 ``extra_forbidden`` naming it), as a JSON body's
+    unknown field is refused: the framework drops it without a word, so ``coord_datum=gcj02`` (for ``datum``)
+    filed the report as WGS-84, 600 m away, and a 派遣 form's ``department`` went to the routing suggestion. Every
+    form route has it, a new one too (a dependency of the whole app)."""
+    route = request.scope.get("route")
+    if not _is_form_route(route):
+        return
+    names: frozenset[str] | None = getattr(route, _FORM_NAMES_ATTR, None)
+    if names is None:  # routes are not hashable; their dependency tree does not change once built
+        names = frozenset(_form_names(route.dependant))
+        setattr(route, _FORM_NAMES_ATTR, names)
+    form = await request.form()  # the one FastAPI parsed for the route: cached
+    unknown = [k for k in dict.fromkeys(form.keys()) if k not in names]
+    if unknown:
+        raise InvalidInput(
+            f"{unknown[0]}: not a field of {request.method} {request.url.path}; it takes {', '.join(sorted(names))}",
+            detail=[{"field": name, "reason": "unknown field"} for name in unknown],
+            reason=Reason.EXTRA_FORBIDDEN,
+        )
+
+
+def form_payload(fields: Mapping[str, str | None]) -> dict[str, Any]:
+    """A workflow action's payload from the text fields of its form, as its JSON body would carry it: a field left
+    out or empty is absent; a number or true/false field (``workflow.FIELD_KINDS``) is read as the JSON value its
+    text spells (``3``, ``2.5``, ``true``), by the JSON body's own parser; any other text stays text. The service
+    then checks the payload as it checks a JSON one (``check_payload``): ``amount=abc`` is the same 422
+    ``float_type`` item as ``"amount": "abc"``, ``flagged=yes`` the same ``bool_type``."""
+    payload: dict[str, Any] = {}
+    for name, text in fields.items():
+        if text is None or text == "":
+            continue
+        payload[name] = text
+        if FIELD_KINDS.get(name) in ("number", "bool"):
+            with contextlib.suppress(ValueError):  # else left as the text sent: refused as that text, by name
+                payload[name] = json.loads(text)
+    return payload
 
 
 #: What the server's URL and form decoding puts for percent-encoded bytes that are not UTF-8.

@@ -29,7 +29,7 @@ from gisgrid.errors import Conflict, InvalidInput, NotFound, Reason
 from gisgrid.evaluation import judge_case, traffic_lights
 from gisgrid.events import DISPOSAL_NODE, EventCatalogue, EventClass, load_event_catalogue, matter_code_of
 from gisgrid.grids import store as grid_store
-from gisgrid.photos import PhotoInfo, PhotoStore, inspect_photo
+from gisgrid.photos import PhotoInfo, PhotoStore, inspect_photo, one_request
 from gisgrid.settings import STORAGE_SRID, Settings
 from gisgrid.storage.prepared import AsyncFetcher, Prepared
 from gisgrid.texts import refuse_nul
@@ -384,6 +384,7 @@ def _draft(services: CaseServices, item: Intake, now: dt.datetime) -> _Draft:
     check_texts({k: getattr(item, k) for k in ("description", "address", "reporter", "idempotency_key")})
     ev = event_class(services, item.scheme, item.class_code)
     limit = _disposal_limit(services, ev, item.disposal_type)
+    item = replace(item, photos=one_request(item.photos))  # at most 10; the same file twice is one photo
     infos = _checked_photos(item)
     lon, lat, datum = item.lon, item.lat, item.datum
     if (lon is None) != (lat is None):  # half a location is a mistake, not "no location"
@@ -739,6 +740,7 @@ def act(
             raise InvalidInput(
                 "amount: must be a positive number", detail=[{"field": "amount"}], reason=Reason.NOT_POSITIVE
             )
+        req = replace(req, photos=one_request(req.photos))  # at most 10; the same file twice is one photo
         infos = []
         for i, (name, data) in enumerate(req.photos):
             check_texts({f"photos[{i}]": name})

@@ -39,7 +39,7 @@ from gisgrid.components import (
 )
 from gisgrid.errors import Conflict, InvalidInput, NotFound, Reason
 from gisgrid.geodesy import DATUMS, to_storage
-from gisgrid.photos import PhotoStore, inspect_photo
+from gisgrid.photos import PhotoStore, inspect_photo, one_request
 from gisgrid.settings import STORAGE_SRID, Settings
 from gisgrid.storage.bulk import CopyPart, copy_batches, copy_frame, point_ewkb_hex
 from gisgrid.vectorio import write_layer
@@ -1372,6 +1372,7 @@ def add_photos(
     """Attach photos to a component (checked, stored content-addressed); recorded in its history."""
     if not files:
         raise InvalidInput("photos: attach at least one photo", detail=[{"field": "photos"}], reason=Reason.MISSING)
+    files = one_request(files)  # at most 10 (a picture already attached is skipped below)
     infos = []
     for i, (name, data) in enumerate(files):
         try:

@@ -74,6 +74,7 @@ class Reason(StrEnum):
     PHOTO_NOT_AN_IMAGE = "photo_not_an_image"
     PHOTO_UNSUPPORTED_FORMAT = "photo_unsupported_format"
     PHOTO_CORRUPT = "photo_corrupt"
+    TOO_MANY_PHOTOS = "too_many_photos"
     AFTER_PHOTO_IS_BEFORE_PHOTO = "after_photo_is_before_photo"
     AFTER_PHOTO_REUSED = "after_photo_reused"
     # The workflow's refusals of a whole request (the case's state allows the action, its facts do not).

@@ -28,6 +28,7 @@ import os
 import re
 import secrets
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -65,6 +66,8 @@ SUPPORTED: frozenset[str] = frozenset(f for f in _FORMATS if f != "HEIF" or HEIF
 _LABELS = {"JPEG": "JPEG", "PNG": "PNG", "WEBP": "WebP", "HEIF": "HEIC/HEIF"}
 
 MAX_BYTES = 15 * 1024 * 1024
+#: Photos one request may carry (a report, an action, a component's photos); the API's form body limit follows.
+MAX_PER_REQUEST = 10
 #: Pillow formats stored as a JPEG copy (browsers cannot decode them), and that copy's JPEG quality.
 CONVERTED_TO_JPEG = frozenset({"HEIF"})
 JPEG_QUALITY = 90
@@ -153,6 +156,26 @@ def _refuse_unsupported(data: bytes, name: str, filename: str | None) -> Invalid
         detail={"filename": filename, "format": fmt},
         reason=Reason.PHOTO_UNSUPPORTED_FORMAT,
     )
+
+
+def one_request(photos: Sequence[tuple[str, bytes]]) -> list[tuple[str, bytes]]:
+    """The photos sent with one request, as (file name, bytes): more than :data:`MAX_PER_REQUEST` are refused
+    (InvalidInput ``too_many_photos`` naming the limit); a file sent twice is kept once, under its first name — a
+    double tap on a phone must not show one picture twice on the 交办单."""
+    if len(photos) > MAX_PER_REQUEST:
+        raise InvalidInput(
+            f"photos: at most {MAX_PER_REQUEST} photos in one request, got {len(photos)}",
+            detail=[{"field": "photos", "reason": f"{len(photos)} photos", "limit": {"max_items": MAX_PER_REQUEST}}],
+            reason=Reason.TOO_MANY_PHOTOS,
+        )
+    seen: set[str] = set()
+    kept = []
+    for name, data in photos:
+        digest = hashlib.sha256(data).hexdigest()
+        if digest not in seen:
+            seen.add(digest)
+            kept.append((name, data))
+    return kept
 
 
 def inspect_photo(data: bytes, *, max_bytes: int = MAX_BYTES, filename: str | None = None) -> PhotoInfo:

@@ -1198,15 +1198,11 @@ PANEL_JS = r"""
     });
     form.appendChild(el("label", null, "备注 ",
       el("textarea", {name: "note", rows: "2", maxlength: C.textLimits.note})));
-    /* Photos go with the action on the form endpoint, which takes result and reason: 处置 needs its after-photo,
-       the others may carry evidence (返工 with what the check found). */
+    /* Photos go with the action on the form endpoint, which takes every payload field as the JSON one does: 处置
+       needs its after-photo, any other action may carry evidence (返工 with what the check found). */
     var needsPhoto = (C.required[action] || []).indexOf("after_photo") >= 0;
-    // The form endpoint takes result and reason besides the photos: actions with other fields go as JSON.
-    var formFields = fields.every(function (f) { return f === "result" || f === "reason"; });
-    if (formFields) {
-      form.appendChild(el("label", null, (needsPhoto ? "处置后照片(必填) " : "照片 "),
-        el("input", {name: "photos", type: "file", accept: "image/*", multiple: "multiple"})));
-    }
+    form.appendChild(el("label", null, (needsPhoto ? "处置后照片(必填) " : "照片 "),
+      el("input", {name: "photos", type: "file", accept: "image/*", multiple: "multiple"})));
     var msg = el("div", {cls: "gg-error", hidden: "hidden"});
     form.appendChild(msg);
     form.appendChild(el("button", {type: "submit", text: "提交"}));

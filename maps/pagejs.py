@@ -104,7 +104,7 @@ DOM_JS = r"""
      request); "zh-CN · server text" when only a generic word was found; the server's text when nothing was. */
   /* The bound a refusal names (the item's limit: {"max_length": 2000} …), in zh-CN: "(最多 2000 个字符)". */
   var ZH_LIMITS = {max_length: "最多 # 个字符", min_length: "至少 # 个字符", le: "不大于 #", ge: "不小于 #",
-                   lt: "小于 #", gt: "大于 #"};
+                   lt: "小于 #", gt: "大于 #", max_items: "最多 # 项"};
   function zhLimit(limit) {
     if (!limit || typeof limit !== "object") { return ""; }
     var parts = Object.keys(ZH_LIMITS).filter(function (k) { return limit[k] !== undefined; })

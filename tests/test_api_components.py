@@ -273,3 +273,38 @@ def test_with_several_districts_loaded_a_component_is_made_and_edited_in_its_own
         "/components", json={"class_code": "01037", "lon": 90.0, "lat": 30.0, "datum": "cgcs2000"}, headers=WHO
     )
     assert outside.status_code == 422 and "several districts" not in outside.text, outside.text
+
+
+def test_the_photo_form_refuses_a_field_it_does_not_take_and_more_than_ten_photos(
+    client: TestClient, spot: tuple[float, float]
+) -> None:
+    cid, _, r = lamp_with_photo(client, spot, (32, 24))
+    assert r.status_code == 200, r.text
+
+    def history() -> list[str]:
+        return [h["action"] for h in client.get(f"/components/{cid}/history").json()["history"]]
+
+    buf = io.BytesIO()
+    Image.new("RGB", (20, 20), (200, 10, 30)).save(buf, "PNG")
+    red = buf.getvalue()
+    r = client.post(
+        f"/components/{cid}/photos",
+        data={"caption": "灯杆底座"},
+        files=[("photos", ("red.png", red, "image/png"))],
+        headers=WHO,
+    )
+    assert r.status_code == 422 and r.json()["reason"] == "extra_forbidden"
+    assert r.json()["detail"]["message"].startswith(f"caption: not a field of POST /components/{cid}/photos")
+    assert r.json()["detail"]["items"] == [{"field": "caption", "reason": "unknown field", "code": "extra_forbidden"}]
+    r = client.post(
+        f"/components/{cid}/photos", files=[("photos", (f"r{i}.png", red, "image/png")) for i in range(11)], headers=WHO
+    )
+    assert r.status_code == 422 and r.json()["reason"] == "too_many_photos"
+    assert r.json()["detail"]["message"] == "photos: at most 10 photos in one request, got 11"
+    assert history() == ["create", "photo"]
+    assert len(client.get(f"/components/{cid}").json()["properties"]["photos"]) == 1
+    r = client.post(
+        f"/components/{cid}/photos", files=[("photos", (f"r{i}.png", red, "image/png")) for i in range(10)], headers=WHO
+    )
+    assert r.status_code == 200 and [p["name"] for p in r.json()["properties"]["photos"]] == ["lamp.png", "r0.png"]
+    assert history() == ["create", "photo", "photo"]

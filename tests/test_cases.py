@@ -1508,3 +1508,213 @@ def test_the_list_finds_a_case_by_its_number_and_by_a_pending_extension(
         assert r.status_code == 422 and [(i["field"], i["code"]) for i in r.json()["detail"]] == [
             ("pending_extension", "bool_parsing")
         ]
+
+
+# -- the form routes take what the JSON routes take, and refuse what they do not read (review16 items 1, 2, 10) --
+
+
+def _counts(engine: Engine) -> tuple[int, ...]:
+    """Rows of what an intake or an action writes: cases, log entries, photos, orders."""
+    with engine.connect() as conn:
+        return tuple(
+            conn.execute(text(f"SELECT count(*) FROM {t}")).scalar_one()
+            for t in ("cases", "case_transitions", "case_photos", "case_documents")
+        )
+
+
+def test_an_action_form_takes_the_payload_fields_of_its_rule_as_the_json_route_does(
+    loaded: Engine, settings: Settings, spot: tuple[float, float], tmp_path: Path
+) -> None:
+    x, y = spot
+    with TestClient(create_app(settings.model_copy(update={"data_dir": tmp_path / "d"}))) as client:
+
+        def version() -> int:
+            return client.get(f"/cases/{cid}").json()["version"]
+
+        def json_act(action: str, role: str, **payload: Any) -> Any:
+            return client.post(
+                f"/cases/{cid}/actions/{action}", json={"version": version(), "payload": payload},
+                headers={"X-Role": role},
+            )  # fmt: skip
+
+        def form_act(action: str, role: str, photos: tuple[bytes, ...] = (_jpeg(70),), **fields: str) -> Any:
+            return client.post(
+                f"/cases/{cid}/actions/{action}/form",
+                data={"version": str(version()), **fields},
+                files=[("photos", (f"ev{i}.jpg", p, "image/jpeg")) for i, p in enumerate(photos)],
+                headers={"X-Role": role},
+            )
+
+        made = client.post("/cases", json={"class_code": GARBAGE, "lon": x, "lat": y, "datum": "cgcs2000"}).json()
+        cid = made["id"]
+        suggested = made["routing"]["decision"]["department"]
+        chosen = "990000000000000001"
+        assert chosen != suggested
+        assert json_act("verify", "supervisor").status_code == 200
+        assert json_act("file", "shift_lead").status_code == 200
+        before = _counts(loaded)
+        # Not read → refused by name, nothing written: a misspelt field, a field of another action, a name for a
+        # photo (the after-photo is a file), the service's own fact.
+        for fields, message in (
+            ({"departmnet": chosen}, f"departmnet: not a field of POST /cases/{cid}/actions/dispatch/form"),
+            ({"department": chosen, "amount": "3"}, "payload.amount: dispatch takes no 'amount'"),
+            ({"department": chosen, "after_photo": "a.jpg"}, "after_photo: not a field of POST"),
+            ({"department": chosen, "overdue": "true"}, "overdue: not a field of POST"),
+        ):
+            r = form_act("dispatch", "dispatcher", **fields)
+            assert r.status_code == 422 and r.json()["reason"] == "extra_forbidden", r.text
+            assert r.json()["detail"]["message"].startswith(message), r.text
+            field = message.split(":")[0].removeprefix("payload.")
+            assert r.json()["detail"]["items"][0] == {
+                "field": field,
+                "reason": "unknown field",
+                "code": "extra_forbidden",
+            }
+        assert _counts(loaded) == before
+        # 派遣 with evidence goes to the department the form names, and so does its 交办单.
+        r = form_act("dispatch", "dispatcher", department=chosen, reason="派给城管委", note="附现场照片")
+        assert r.status_code == 200, r.text
+        case = r.json()
+        assert case["state"] == "dispatched" and case["department_code"] == chosen
+        assert [(d["kind"], d["department_code"]) for d in case["documents"]] == [("dispatch", chosen)]
+        assert case["routing"]["decision"]["department"] == chosen  # recorded as the dispatcher's override
+        assert case["timeline"][-1]["details"]["department"] == chosen
+        assert [p["kind"] for p in case["photos"]] == ["evidence"]
+        # A value of the wrong kind: the same 422 as the same value in JSON, nothing written.
+        before = _counts(loaded)
+        for fields, payload in (
+            ({"amount": "abc", "unit": "working_days"}, {"amount": "abc", "unit": "working_days"}),
+            ({"amount": '"3"'}, {"amount": "3"}),
+            ({"amount": "-2"}, {"amount": -2}),
+            ({"amount": "3", "unit": "days"}, {"amount": 3, "unit": "days"}),
+            ({"new_due_at": "next tuesday"}, {"new_due_at": "next tuesday"}),
+        ):
+            by_form = form_act("request_extension", "department", reason="需延期", **fields)
+            by_json = json_act("request_extension", "department", reason="需延期", **payload)
+            assert by_form.status_code == by_json.status_code == 422, (fields, by_form.text)
+            assert by_form.json() == by_json.json(), fields
+        assert by_form.json()["reason"] == "datetime_parsing"
+        r = form_act("request_extension", "department", reason="需延期", amount="abc")
+        assert r.json()["reason"] == "float_type"
+        assert r.json()["detail"] == {
+            "message": "amount: must be a number, not 'abc'",
+            "items": [{"field": "amount", "reason": "must be a number, not 'abc'", "code": "float_type"}],
+        }
+        assert _counts(loaded) == before
+        # 延期申请 with how long: recorded as asked.
+        r = form_act("request_extension", "department", reason="需延期", amount="3", unit="working_days")
+        assert r.status_code == 200, r.text
+        assert r.json()["timeline"][-1]["details"] == {"reason": "需延期", "amount": 3, "unit": "working_days"}
+        r = form_act("approve_extension", "dispatcher", amount="2.5", unit="working_hours")
+        assert r.status_code == 200, r.text
+        assert r.json()["timeline"][-1]["details"]["amount"] == 2.5
+        # 督办 of a case within its deadline: flagged=true is 重点督办, as "flagged": true in JSON.
+        for text_, value in (("yes", "yes"), ("1", 1)):
+            by_form = form_act("supervise", "leader", reason="重点", flagged=text_)
+            by_json = json_act("supervise", "leader", reason="重点", flagged=value)
+            assert by_form.json() == by_json.json() and by_form.json()["reason"] == "bool_type", text_
+        r = form_act("supervise", "leader", reason="重点")
+        assert r.status_code == 409 and r.json()["reason"] == "not_overdue_or_flagged"
+        r = form_act("supervise", "leader", reason="重点", flagged="false")
+        assert r.status_code == 409 and r.json()["reason"] == "not_overdue_or_flagged"
+        r = form_act("supervise", "leader", reason="重点", flagged="true")
+        assert r.status_code == 200, r.text
+        assert r.json()["timeline"][-1]["details"] == {"reason": "重点", "flagged": True, "overdue": False}
+        assert [d["kind"] for d in r.json()["documents"]] == ["dispatch", "supervision"]
+
+
+def test_the_intake_form_refuses_a_field_it_does_not_take_and_writes_nothing(
+    loaded: Engine, settings: Settings, spot: tuple[float, float], tmp_path: Path
+) -> None:
+    """``coord_datum=gcj02`` (for ``datum``) was filed as WGS-84, ~600 m off: now a 422 naming it."""
+    x, y = spot
+    gx, gy = geodesy.from_storage(np.array([x]), np.array([y]), "gcj02")
+    fields = {"class_code": GARBAGE, "lon": str(gx[0]), "lat": str(gy[0])}
+    with TestClient(create_app(settings.model_copy(update={"data_dir": tmp_path / "d"}))) as client:
+        r = client.post(
+            "/cases/form",
+            data={**fields, "coord_datum": "gcj02", "discription": "typo"},
+            files={"photos": ("a.jpg", _jpeg(5), "image/jpeg")},
+        )
+        assert r.status_code == 422 and r.json()["reason"] == "extra_forbidden"
+        assert r.json()["detail"]["message"].startswith("coord_datum: not a field of POST /cases/form; it takes ")
+        assert r.json()["detail"]["items"] == [
+            {"field": "coord_datum", "reason": "unknown field", "code": "extra_forbidden"},
+            {"field": "discription", "reason": "unknown field", "code": "extra_forbidden"},
+        ]
+        r = client.post("/cases/form", data=fields, files={"photo": ("a.jpg", _jpeg(5), "image/jpeg")})  # 1 file
+        assert r.status_code == 422 and r.json()["detail"]["items"][0]["field"] == "photo"
+        assert _counts(loaded) == (0, 0, 0, 0)
+        assert case_number_years(loaded) == []  # no number was taken
+        r = client.post("/cases/form", data={**fields, "datum": "gcj02"})
+        assert r.status_code == 201, r.text
+        assert abs(r.json()["lon"] - x) < 1e-6 and abs(r.json()["lat"] - y) < 1e-6
+
+
+def test_a_form_carries_at_most_ten_photos_and_one_sent_twice_is_stored_once(
+    loaded: Engine, settings: Settings, spot: tuple[float, float], tmp_path: Path
+) -> None:
+    x, y = spot
+    where = {"class_code": GARBAGE, "lon": str(x), "lat": str(y), "datum": "cgcs2000"}
+    photo = _jpeg(11)
+    with TestClient(create_app(settings.model_copy(update={"data_dir": tmp_path / "d"}))) as client:
+        r = client.post(
+            "/cases/form", data=where, files=[("photos", (f"p{i}.jpg", photo, "image/jpeg")) for i in range(11)]
+        )
+        assert r.status_code == 422 and r.json()["reason"] == "too_many_photos"
+        assert r.json()["detail"] == {
+            "message": "photos: at most 10 photos in one request, got 11",
+            "items": [
+                {"field": "photos", "reason": "11 photos", "limit": {"max_items": 10}, "code": "too_many_photos"}
+            ],
+        }
+        assert _counts(loaded) == (0, 0, 0, 0)
+        r = client.post(
+            "/cases/form",
+            data=where,
+            files=[("photos", ("a.jpg", photo, "image/jpeg")), ("photos", ("b.png", _png(), "image/png")),
+                   ("photos", ("a-again.jpg", photo, "image/jpeg"))],
+        )  # fmt: skip
+        assert r.status_code == 201, r.text
+        cid = r.json()["id"]
+        case = client.get(f"/cases/{cid}").json()
+        assert [p["kind"] for p in case["photos"]] == ["before", "before"]
+        assert case["timeline"][0]["attachments"] == ["a.jpg", "b.png"]  # the first name of the picture sent twice
+        for action, role in (("verify", "supervisor"), ("file", "shift_lead"), ("dispatch", "dispatcher")):
+            v = client.get(f"/cases/{cid}").json()["version"]
+            assert (
+                client.post(f"/cases/{cid}/actions/{action}", json={"version": v}, headers={"X-Role": role}).status_code
+                == 200
+            )
+        after = _jpeg(200)
+        v = client.get(f"/cases/{cid}").json()["version"]
+        before = _counts(loaded)
+        r = client.post(
+            f"/cases/{cid}/actions/handle/form",
+            data={"version": str(v), "result": "已清理"},
+            files=[("photos", (f"after{i}.jpg", after, "image/jpeg")) for i in range(11)],
+            headers={"X-Role": "department"},
+        )
+        assert r.status_code == 422 and r.json()["reason"] == "too_many_photos"
+        assert _counts(loaded) == before
+        r = client.post(
+            f"/cases/{cid}/actions/handle/form",
+            data={"version": str(v), "result": "已清理"},
+            files=[("photos", (f"after{i}.jpg", after, "image/jpeg")) for i in range(10)],
+            headers={"X-Role": "department"},
+        )
+        assert r.status_code == 200, r.text
+        assert [p["kind"] for p in r.json()["photos"]] == ["before", "before", "after"]
+        assert r.json()["timeline"][-1]["attachments"] == ["after0.jpg"]
+        assert r.json()["timeline"][-1]["details"]["after_photo"] == ["after0.jpg"]
+
+
+def test_the_action_form_declares_every_payload_field_of_the_workflow() -> None:
+    """A payload field a rule gains is a field of the form too (else the form would refuse it by name)."""
+    from api.routers.cases import act_form, router
+    from gisgrid import workflow
+
+    (route,) = [r for r in router.routes if getattr(r, "endpoint", None) is act_form]
+    declared = {p.alias for p in route.dependant.body_params}
+    taken = {f for rule in workflow.TRANSITIONS.values() for f in (*rule.required, *rule.optional)}
+    assert declared == (taken - {"after_photo"}) | {"version", "note", "photos"}

@@ -59,16 +59,31 @@ OUT_OF_RANGE = {
     "detail": [{"field": "limit", "code": "less_than_equal", "reason": "≤ 500", "limit": {"le": 500}}],
 }
 
+TOO_MANY_PHOTOS = {  # gisgrid.photos.one_request
+    "error": "invalid_input",
+    "reason": "too_many_photos",
+    "detail": {
+        "message": "photos: at most 10 photos in one request, got 11",
+        "items": [{"field": "photos", "reason": "11 photos", "limit": {"max_items": 10}, "code": "too_many_photos"}],
+    },
+}
+
 
 def test_a_refusal_by_a_bound_says_the_bound_in_chinese() -> None:
     got = run(
-        [("messageOf", [TOO_LONG, 422]), ("messageOf", [DOMAIN_TOO_LONG, 422]), ("messageOf", [OUT_OF_RANGE, 422])]
+        [
+            ("messageOf", [TOO_LONG, 422]),
+            ("messageOf", [DOMAIN_TOO_LONG, 422]),
+            ("messageOf", [OUT_OF_RANGE, 422]),
+            ("messageOf", [TOO_MANY_PHOTOS, 422]),
+        ]
     )
     too_long = ZH["string_too_long"]
     assert got == [
         f"(422) 备注:{too_long}(最多 2000 个字符)",
         f"(422) 描述:{too_long}(最多 2000 个字符)",
         f"(422) 每页件数:{ZH['less_than_equal']}(不大于 500)",
+        f"(422) 照片:{ZH['too_many_photos']}(最多 10 项)",
     ]
 
 

@@ -15,7 +15,7 @@ from sqlalchemy import Engine, text
 from api.dependencies import BBox, Page, PhotoSizeQuery, bbox_query, known_query_only, page_query
 from api.deps import DATABASE_UNAVAILABLE, ActingDep, ActorDep, AsyncPool, EngineDep, IntakePoolDep
 from api.http import MAX_FORM_BYTES
-from api.inputs import FormTextRoute, RequestModel
+from api.inputs import FormTextRoute, RequestModel, form_payload
 from api.prefix import BaseDep, page_links
 from api.schemas import Case, CaseDetail, CaseFeatureCollection, CaseList, error_responses
 from gisgrid import cases as svc
@@ -320,6 +320,9 @@ def act(
 @router.post(
     "/{case_id}/actions/{action}/form",
     summary="办理(带照片) Apply an action with photos: 处置 after-photos, evidence for the others",
+    description="The fields of the JSON route's ``payload`` as form fields, beside ``version``, ``note`` and the "
+    "photos: each action takes those of its rule (``workflow.TRANSITIONS``) and refuses the others by name, as the "
+    "JSON route does; a number or true/false is sent as its JSON text (``amount=2.5``, ``flagged=true``).",
     max_body_size=MAX_FORM_BYTES,
 )
 async def act_form(
@@ -331,14 +334,29 @@ async def act_form(
     action: str,
     version: Annotated[int, Form()],
     note: Annotated[str | None, Form(max_length=svc.TEXT_LIMITS["note"])] = None,
-    result: Annotated[str | None, Form(max_length=svc.TEXT_LIMITS["result"], description="处置结果 (handle)")] = None,
-    reason: Annotated[
-        str | None, Form(max_length=svc.TEXT_LIMITS["reason"], description="原因 (return, rework, suspend, …)")
-    ] = None,
+    department: Annotated[str | None, Form(description="处置部门 (dispatch)")] = None,
+    disposal_type: Annotated[str | None, Form(description="处置方式 (dispatch)")] = None,
+    result: Annotated[str | None, Form(description="处置结果 (handle, check)")] = None,
+    reason: Annotated[str | None, Form(description="原因/说明 (return, rework, suspend, …)")] = None,
+    amount: Annotated[str | None, Form(description="延长时间, a number (request/approve_extension)")] = None,
+    unit: Annotated[str | None, Form(description="时间单位: working_hours, working_days, calendar_hours")] = None,
+    new_due_at: Annotated[str | None, Form(description="新的处置时限, ISO 8601 date or date and time")] = None,
+    flagged: Annotated[str | None, Form(description="重点督办 (supervise): true or false")] = None,
     photos: Annotated[list[UploadFile] | None, File()] = None,
 ) -> dict[str, Any]:
     files = [(p.filename or f"photo{i}", await _read_limited(p, i)) for i, p in enumerate(photos or [])]
-    payload = {k: v for k, v in (("result", result), ("reason", reason)) if v}
+    payload = form_payload(
+        {
+            "department": department,
+            "disposal_type": disposal_type,
+            "result": result,
+            "reason": reason,
+            "amount": amount,
+            "unit": unit,
+            "new_due_at": new_due_at,
+            "flagged": flagged,
+        }
+    )
     req = svc.ActionRequest(
         action=action, role=actor.role, actor=actor.name, version=version, note=note, payload=payload, photos=files
     )

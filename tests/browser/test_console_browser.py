@@ -644,6 +644,34 @@ def test_the_rework_form_takes_evidence_photos_and_no_department_choice(
     assert form.locator('[name="department"]').count() == 0  # 返工 goes back to the same department by rule
 
 
+def test_a_dispatch_with_an_evidence_photo_goes_to_the_department_chosen(
+    desk: Tab, live: LiveServer, api: httpx.Client
+) -> None:
+    """Every action's form offers photos; sent with them, the action goes by the form route with all its fields
+    (the department chosen, not the routing suggestion)."""
+    filed = dispatched_case(api, seed=97)
+    suggested = a_department_of(live, filed)
+    other = next(d for d in live.app.state.cases.departments if d != suggested)
+    page = desk.page
+    open_console(desk, live)
+    page.select_option("#gg-role", "dispatcher")
+    page.evaluate(f"() => {{ GG.openCase({filed['id']}); }}")
+    detail = page.locator("#gg-detail")
+    detail.locator('button[data-action="dispatch"]').click()
+    form = detail.locator("form.gg-form")
+    form.locator('select[name="department"]').select_option(other)
+    form.locator('input[name="photos"]').set_input_files(
+        {"name": "scene.png", "mimeType": "image/png", "buffer": _png_bytes()}
+    )
+    form.locator('button[type="submit"]').click()
+    page.wait_for_function("() => /已办理:派遣/.test(document.getElementById('gg-detail').innerText)")
+    case = api.get(f"/cases/{filed['id']}").json()
+    assert case["state"] == "dispatched" and case["department_code"] == other
+    assert [(d["kind"], d["department_code"]) for d in case["documents"]] == [("dispatch", other)]
+    assert [p["kind"] for p in case["photos"]] == ["evidence"]
+    assert case["timeline"][-1]["attachments"] == ["scene.png"]
+
+
 # -- review14: a stale detail, 409 recovery, case numbers, wording ------------------------------------------------
 
 
