@@ -3,11 +3,11 @@
 Request bodies are ``RequestModel``s (unknown fields refused, no NUL anywhere inside); path, query and form
 values go through ``refuse_nul_input``, a dependency of the whole app (which also refuses percent-encoded bytes
 that are not UTF-8 in them, instead of letting U+FFFD through as the search term; a JSON body that is not UTF-8 is
-refused by ``api.errors``). Both use ``gisgrid.texts.refuse_nul``,
-the check the case service runs too, so a NUL is a 422 naming its field wherever it is sent. The text fields of a
-multipart form are decoded strictly by ``FormTextRoute`` (the routers that take forms use it). A form field the
-route does not declare is refused by ``known_form_fields_only`` (also a dependency of the whole app), as a JSON body's
-unknown field is; ``form_payload`` reads a workflow action's fields from a form as its JSON body carries them.
+refused by ``api.errors``). Both use ``gisgrid.texts.refuse_nul``, the check the case service runs too, so a NUL
+is a 422 naming its field wherever it is sent. A form field the route does not declare is refused there too, as a
+JSON body's unknown field is. The text fields of a multipart form are decoded strictly by ``FormTextRoute`` (the
+routers that take forms use it); ``form_payload`` reads a workflow action's fields from a form as its JSON body
+carries them.
 """
 
 from __future__ import annotations
@@ -59,7 +59,8 @@ async def refuse_nul_input(request: Request) -> None:
         _refuse_not_utf8_path(request)
     if any(REPLACEMENT in k or REPLACEMENT in v for k, v in query):
         _refuse_not_utf8_query(request.scope.get("query_string", b""))
-    if _is_form_route(request.scope.get("route")):
+    route = request.scope.get("route")
+    if _is_form_route(route):
         form = await request.form()  # parsed already by FastAPI for a form route: the cached one
         fields = [
             (f"{name}.filename", value.filename) if isinstance(value, UploadFile) else (name, value)
@@ -72,6 +73,7 @@ async def refuse_nul_input(request: Request) -> None:
             name = next((n for n, v in fields if isinstance(v, str) and REPLACEMENT in v), None)
             if name is not None:
                 raise _not_utf8(name, "holds U+FFFD (�), the mark of percent-encoded bytes that are not UTF-8")
+        _refuse_unknown_form_fields(request, route, form)
 
 
 def _is_form_route(route: Any) -> bool:
@@ -96,19 +98,15 @@ def _form_names(dependant: Dependant) -> set[str]:
 _FORM_NAMES_ATTR = "gisgrid_form_names"  # a route's form field names, found on its first request
 
 
-async def known_form_fields_only(request: Request) -> None:
+def _refuse_unknown_form_fields(request: Request, route: Any, form: FormData) -> None:
     """Refuse a form field the route does not declare (422 ``extra_forbidden`` naming it), as a JSON body's
     unknown field is refused: the framework drops it without a word, so ``coord_datum=gcj02`` (for ``datum``)
     filed the report as WGS-84, 600 m away, and a 派遣 form's ``department`` went to the routing suggestion. Every
-    form route has it, a new one too (a dependency of the whole app)."""
-    route = request.scope.get("route")
-    if not _is_form_route(route):
-        return
+    form route has it, a new one too (part of the whole app's edge dependency, :func:`refuse_nul_input`)."""
     names: frozenset[str] | None = getattr(route, _FORM_NAMES_ATTR, None)
     if names is None:  # routes are not hashable; their dependency tree does not change once built
         names = frozenset(_form_names(route.dependant))
         setattr(route, _FORM_NAMES_ATTR, names)
-    form = await request.form()  # the one FastAPI parsed for the route: cached
     unknown = [k for k in dict.fromkeys(form.keys()) if k not in names]
     if unknown:
         raise InvalidInput(

@@ -13,7 +13,7 @@ from starlette.middleware.gzip import GZipMiddleware
 from api.deps import AsyncPool
 from api.errors import add_exception_handlers, add_fallback_handlers
 from api.http import HeadAsGet, TooLargeAsJson, add_cors
-from api.inputs import known_form_fields_only, refuse_nul_input
+from api.inputs import refuse_nul_input
 from api.routers import cases, components, console, docs, evaluation, field, grids, health, home, tiles
 from api.schemas import error_responses, json_error_bodies
 from gisgrid import __version__
@@ -60,7 +60,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redoc_url=None,
         # No path, query or form text with a NUL reaches PostgreSQL (JSON bodies: api.inputs.RequestModel), and no
         # form field the route does not read is dropped without a word.
-        dependencies=[Depends(refuse_nul_input), Depends(known_form_fields_only)],
+        dependencies=[Depends(refuse_nul_input)],
         responses=error_responses(422, 500, 503),  # any route: its input, a fault of ours, the database down
     )
     app.state.settings = settings
