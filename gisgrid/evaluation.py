@@ -1337,8 +1337,9 @@ def evaluate_regions(
 ) -> pd.DataFrame:
     """One row per region of ``level`` (see the module docstring for every formula).
 
-    ``cells``: the unit grids (``code`` + the level column) giving each region's size for 立案数分值; without it,
-    the distinct unit grids seen in all input cases are used.
+    ``cells``: the unit grids (``code`` or ``unit_grid_code`` + the level column) giving each region's size for
+    立案数分值 — grids without cases count too (:func:`gisgrid.history.region_cells`; the service always passes
+    them). Without it, the distinct unit grids seen in all input cases are used, which undercounts a region.
     """
     if level not in LEVELS:
         raise InvalidInput(f"level must be one of {', '.join(LEVELS)}", detail={"level": level})
@@ -1361,7 +1362,9 @@ def evaluate_regions(
     out = _common_rates(out)
     if cells is not None:
         code_col = "code" if "code" in cells.columns else "unit_grid_code"
-        sizes = cells.groupby(col)[code_col].nunique()
+        if col not in cells.columns:
+            raise InvalidInput(f"cells: missing column {col!r} for level {level}", detail={"column": col})
+        sizes = cells.drop_duplicates(code_col)[col].value_counts()  # unit grids per region (a grid's own: 1)
     elif "unit_grid_code" in facts.all_cases.columns and col in facts.all_cases.columns:
         lc, lk = facts.codes("all_cases", col)
         uc, _ = facts.codes("all_cases", "unit_grid_code")

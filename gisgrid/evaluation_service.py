@@ -105,11 +105,13 @@ def indicators(
         now_cases, now_steps = history.read_history(conn, period, limits)
         before = period.previous()
         old_cases, old_steps = history.read_history(conn, before, limits)
+        # A region's size for 立案数分值 is all its unit grids, not only those that had a case.
+        cells = history.region_cells(conn) if subject == "region" else None
     if now_cases.empty:
         raise InvalidInput(f"no cases were reported in {period.label}", reason=Reason.NO_CASES_IN_PERIOD)
     calendar = services.calendar
     # The period before is judged at the same moment, so a rank change compares like with like.
-    opts = {"level": level, "as_of": when, "urgent_node_limits": services.events.urgent_node_limits}
+    opts = {"level": level, "as_of": when, "cells": cells, "urgent_node_limits": services.events.urgent_node_limits}
     table = evaluate(now_cases, now_steps, calendar, node_limits, period, subject, **opts)
     previous = (
         evaluate(old_cases, old_steps, calendar, node_limits, before, subject, **opts) if not old_cases.empty else None

@@ -96,6 +96,16 @@ def cells_for_simulation(conn: Connection, district: str | None = None) -> pd.Da
     return rows
 
 
+def region_cells(conn: Connection) -> pd.DataFrame:
+    """Every stored unit grid with the region codes a case carries (``unit_grid_code`` and the tier columns, as
+    intake copies them onto the case): the region sizes of 立案数分值 (unit grids per region, with or without
+    cases)."""
+    return pd.read_sql(
+        text("SELECT code AS unit_grid_code, tier3_code, community_code, street_code, district_code FROM unit_grids"),
+        conn,
+    )
+
+
 def intake_routing(conn: Connection, services: Any) -> Callable[[pd.DataFrame], pd.DataFrame]:
     """A router for :func:`gisgrid.simulate.simulate`: each report routed as intake routes it (``cases.intake``:
     the nearest component of the class's component class within ``COMPONENT_LINK_M``, the same rules, tiers, time

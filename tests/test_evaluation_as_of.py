@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 from typer.testing import CliRunner
 
 from api.main import create_app
@@ -146,3 +146,30 @@ def test_evaluation_api_takes_as_of_and_states_it(client: TestClient) -> None:
     assert [f["properties"]["value"] for f in m["features"]["features"] if f["properties"]["value"] is not None] == [
         1.0
     ]
+
+
+def test_a_region_is_sized_by_all_its_stored_unit_grids_not_those_with_cases(
+    late_case: Engine, services: svc.CaseServices
+) -> None:
+    """立案数分值 divides by every unit grid of the region (review17 item 2): the one case's tier-3 grid, street
+    and district hold many grids that had no case, so 1 立案 in a month is far below 0.5 per grid → 100."""
+    september = parse_period("2025-09")
+    with late_case.connect() as conn:
+        grid = conn.execute(text("SELECT unit_grid_code, tier3_code, street_code FROM cases")).one()
+        sizes = {
+            level: conn.execute(text(f"SELECT count(*) FROM unit_grids WHERE {col} = :c"), {"c": code}).scalar_one()
+            for level, col, code in (
+                ("unit_grid", "code", grid.unit_grid_code),
+                ("tier3", "tier3_code", grid.tier3_code),
+                ("tier1", "street_code", grid.street_code),
+            )
+        }
+        sizes["district"] = conn.execute(text("SELECT count(*) FROM unit_grids")).scalar_one()
+    assert sizes["unit_grid"] == 1 and 2 < sizes["tier3"] < sizes["tier1"] <= sizes["district"]
+    for level, n in sizes.items():
+        row = indicators(late_case, services, september, "region", level).iloc[0]
+        assert (row["filed"], row["unit_grids"]) == (1, n), level
+        assert row["filed_per_grid_month"] == pytest.approx(1 / n), level
+        # One grid: 1 per grid → 75, score 97.5; a larger region: < 0.5 per grid → 100, every indicator 100.
+        expected = (75.0, 97.5) if n == 1 else (100.0, 100.0)
+        assert (row["filed_score"], row["score"], row["grade"]) == (*expected, "A"), level
