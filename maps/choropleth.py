@@ -74,9 +74,10 @@ LEVELS: dict[str, str] = {
     "tier1": "一级网格(街道)",
     "district": "区",
 }
-#: Region indicators that can be mapped: every column of the region table but the keys, plus the ranks.
+#: Region indicators that can be mapped: every column of the region table but the keys and the grading
+#: bookkeeping (weight_present, ungraded_reason), plus the ranks.
 INDICATOR_COLUMNS: tuple[str, ...] = (
-    *(c for c in REGION_COLUMNS if c not in ("subject", "level")),
+    *(c for c in REGION_COLUMNS if c not in ("subject", "level", "weight_present", "ungraded_reason")),
     "rank",
     "previous_rank",
     "rank_change",

@@ -44,7 +44,7 @@ def test_simulate_writes_a_history_and_evaluate_ranks_it(clean_db: Engine, setti
     table = pd.read_csv(out, encoding="utf-8-sig", dtype={"subject": str})
     assert {"subject", "score", "grade", "rank", "rank_change"} <= set(table.columns)
     assert table["rank"].tolist() == sorted(table["rank"].tolist())
-    assert set(table["grade"].dropna()) <= set("ABCDE")
+    assert set(table["grade"].dropna()) <= {*"ABCDE", "不参评"}
     xlsx = tmp_path / "departments.xlsx"
     dep = runner.invoke(
         app, ["evaluate", "--period", "2025-10", "--subject", "department", "--out", str(xlsx)], env=env
