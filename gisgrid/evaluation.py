@@ -161,6 +161,16 @@ LEVELS: dict[str, str] = {
     "street": "street_code",
     "district": "district_code",
 }
+#: Region levels → Chinese name (maps' titles, the sheet names of the exports).
+LEVEL_LABELS: dict[str, str] = {
+    "unit_grid": "单元网格",
+    "tier3": "三级网格",
+    "tier2": "二级网格(社区)",
+    "community": "二级网格(社区)",
+    "tier1": "一级网格(街道)",
+    "street": "一级网格(街道)",
+    "district": "区",
+}
 #: Sources that are the public (监督举报): a filed one counts against the region and as 漏报 of its supervisor.
 PUBLIC_SOURCES: tuple[str, ...] = ("hotline", "public_app")
 PATROL_ROLES: tuple[str, ...] = ("supervisor", "grid_worker")
@@ -209,6 +219,35 @@ INDICATORS: dict[str, str] = {
     "rank": "排名",
     "rank_change": "排名变化",
 }
+#: Chinese names of every column of the tables (the exports' zh headers, the maps' legends): the indicators and
+#: the other columns. ``subject`` is named per table (:func:`column_label`).
+COLUMN_LABELS: dict[str, str] = {
+    **INDICATORS,
+    "name": "名称",
+    "level": "层级",
+    "role": "岗位",
+    "area": "责任区域",
+    "area_filed": "责任区域立案数",
+    "unit_grids": "单元网格数",
+    "filed_per_grid_month": "每网格月均立案数",
+    "filed_per_month": "月均立案数",
+    "accepted_per_month": "月均受理数",
+    "dispatches_per_month": "月均派遣数",
+    "first_dispatches": "首次派遣数",
+    "previous_rank": "上期排名",
+    "weight_present": "有值指标权重",
+    "ungraded_reason": "不参评原因",
+}
+_SUBJECT_LABELS: dict[str, str] = {"region": "区域编码", "department": "部门编码"}
+
+
+def column_label(column: str, subject: str = "region") -> str:
+    """The Chinese header of ``column`` in the table of ``subject`` (region, department or a post role: its
+    ``subject`` is the actor, 人员); the column itself when it has none."""
+    if column == "subject":
+        return _SUBJECT_LABELS.get(subject, "人员")
+    return COLUMN_LABELS.get(column, column)
+
 
 #: node → (opened by, closed by, cancelled by, node_limits key or None for the per-case disposal limit).
 #: A merged duplicate reopened (重新受理, its kept case voided or rejected) starts intake again as a new report.

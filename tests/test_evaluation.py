@@ -31,7 +31,7 @@ from gisgrid.evaluation import (
     prepare,
     rank,
 )
-from gisgrid.evaluation_service import parse_period
+from gisgrid.evaluation_service import parse_period, table_title
 
 TZ = "Asia/Shanghai"
 CAL = WorkingCalendar()
@@ -575,3 +575,14 @@ def test_without_as_of_the_library_judges_as_of_now_like_the_cli_and_the_api() -
     assert default_as_of(MARCH, now) == pd.Timestamp("2025-04-10T10:15:30+08:00")
     assert default_as_of(MARCH, "2025-03-20T10:00") == MARCH.end  # a running period: its end
     assert resolve_as_of(MARCH, now=now) == default_as_of(MARCH, now)
+
+
+def test_table_titles_name_the_period_and_subject() -> None:
+    assert table_title(parse_period("2026-10"), "region", "tier3") == "2026-10 三级网格"
+    assert table_title(parse_period("2026-Q3"), "department") == "2026-Q3 专业部门"
+    assert table_title(parse_period("2026-10"), "grid_worker") == "2026-10 网格员"
+    assert table_title(parse_period("2026-10"), "region", "street") == "2026-10 一级网格(街道)"
+    # A range's label holds "/" and ":" (not allowed in a sheet name): its dates instead, within 31 characters.
+    title = table_title(parse_period("2026-10-01..2026-11-01"), "region", "tier2")
+    assert title == "2026-10-01..2026-11-01 二级网格(社区)"
+    assert len(title) <= 31

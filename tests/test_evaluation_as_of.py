@@ -173,3 +173,43 @@ def test_a_region_is_sized_by_all_its_stored_unit_grids_not_those_with_cases(
         # One grid: 1 per grid → 75, score 97.5; a larger region: < 0.5 per grid → 100, every indicator 100.
         expected = (75.0, 97.5) if n == 1 else (100.0, 100.0)
         assert (row["filed_score"], row["score"], row["grade"]) == (*expected, "A"), level
+
+
+def test_exports_name_the_subjects_and_the_xlsx_has_zh_headers(
+    late_case: Engine, settings: Settings, tmp_path: Path
+) -> None:
+    """review17 item 5: CSV keeps the English keys (machine-readable) and gains ``name``; the XLSX sheet is named
+    after the period and subject, with zh-CN headers and a 字段说明 sheet mapping them to the keys."""
+    env = {"GISGRID_DATABASE_URL": settings.database_url or "", "GISGRID_DATA_DIR": str(tmp_path / "data")}
+    with late_case.connect() as conn:
+        street, street_name = conn.execute(
+            text("SELECT c.street_code, g.name FROM cases c JOIN management_grids g ON g.code = c.street_code")
+        ).one()
+    base = ["evaluate", "--period", "2025-09", "--level", "tier1"]
+    csv_out, xlsx_out = tmp_path / "t1.csv", tmp_path / "t1.xlsx"
+    for out in (csv_out, xlsx_out):
+        r = runner.invoke(app, [*base, "--out", str(out)], env=env)
+        assert r.exit_code == 0, r.output
+    table = pd.read_csv(csv_out, encoding="utf-8-sig", dtype={"subject": str})
+    assert table.columns[:4].tolist() == ["subject", "name", "level", "reports"]
+    assert table[["subject", "name", "grade", "rank"]].values.tolist() == [[street, street_name, "A", 1]]
+    sheets = pd.read_excel(xlsx_out, sheet_name=None, dtype={"区域编码": str})
+    assert list(sheets) == ["2025-09 一级网格(街道)", "字段说明"]
+    sheet = sheets["2025-09 一级网格(街道)"]
+    assert sheet.columns[:5].tolist() == ["区域编码", "名称", "层级", "上报数", "有效上报数"]
+    assert {"有效上报率", "按期结案率", "综合指标值", "等级", "排名", "有值指标权重", "不参评原因"} <= set(
+        sheet.columns
+    )
+    assert sheet[["区域编码", "名称", "等级"]].values.tolist() == [[street, street_name, "A"]]
+    keys = sheets["字段说明"]
+    assert keys.columns.tolist() == ["列名", "字段 key"] and keys["字段 key"].tolist() == table.columns.tolist()
+    assert keys["列名"].tolist() == sheet.columns.tolist()
+
+    dep_out = tmp_path / "dep.xlsx"
+    r = runner.invoke(
+        app, ["evaluate", "--period", "2025-09", "--subject", "department", "--out", str(dep_out)], env=env
+    )
+    assert r.exit_code == 0, r.output
+    dep = pd.read_excel(dep_out, sheet_name="2025-09 专业部门", dtype={"部门编码": str})
+    # The one case went to 990000000000000003 (the catalogue names it).
+    assert dep[["部门编码", "名称"]].values.tolist() == [["990000000000000003", "区环境卫生服务中心"]]

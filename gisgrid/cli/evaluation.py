@@ -12,7 +12,7 @@ from gisgrid import cases as case_svc
 from gisgrid import history
 from gisgrid.cli.common import echo, settings_of
 from gisgrid.errors import InvalidInput
-from gisgrid.evaluation_service import AS_OF_HELP, PERIOD_HELP, indicators, parse_period
+from gisgrid.evaluation_service import AS_OF_HELP, PERIOD_HELP, indicators, parse_period, table_title, write_table
 from gisgrid.simulate import classes_from_catalogue, simulate
 from gisgrid.storage.database import make_engine, prepare_database
 
@@ -98,17 +98,8 @@ def evaluate_cmd(
         engine.dispose()
     echo(f"{p.label}: cases reported in the period, judged as of {table.attrs['as_of'].isoformat()}")
     if out is not None:
-        write_table(table, out)
+        write_table(table, out, table_title(p, subject, level), subject)
         echo(f"wrote {out}")
-    shown = [c for c in ("rank", "rank_change", "subject", "score", "grade") if c in table.columns]
+    shown = [c for c in ("rank", "rank_change", "subject", "name", "score", "grade") if c in table.columns]
     with pd.option_context("display.width", 160, "display.max_columns", 12):
         echo(table[shown + [c for c in table.columns if c not in shown][:6]].head(top).to_string(index=False))
-
-
-def write_table(table: pd.DataFrame, out: Path) -> None:
-    if out.suffix.lower() == ".xlsx":
-        table.to_excel(out, index=False)
-    elif out.suffix.lower() == ".csv":
-        table.to_csv(out, index=False, encoding="utf-8-sig")
-    else:
-        raise InvalidInput(f"--out: {out.name}: use a .csv or .xlsx file")
