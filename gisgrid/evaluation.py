@@ -151,6 +151,8 @@ POST_ROLES: dict[str, str] = {
     "shift_lead": "shift_lead",
     "dispatcher": "dispatcher",
 }
+#: What can be evaluated (``--subject``, ``GET /evaluation?subject=``): regions, departments and each post role.
+EVALUATED: tuple[str, ...] = ("region", "department", *POST_ROLES)
 #: Region levels → the cases column holding the region code.
 LEVELS: dict[str, str] = {
     "unit_grid": "unit_grid_code",
@@ -1646,6 +1648,7 @@ def evaluate(
     urgent_node_limits: Mapping[str, Any] | None = None,
 ) -> pd.DataFrame:
     """One call: ``subject`` is ``region`` (with ``level``), ``department`` or a post role."""
+    check_subject(subject)
     facts = prepare(
         cases, transitions, calendar, node_limits, period, as_of=as_of, urgent_node_limits=urgent_node_limits
     )
@@ -1654,6 +1657,18 @@ def evaluate(
     if subject == "department":
         return evaluate_departments(facts, rules=rules)
     return evaluate_posts(facts, subject, rules=rules, areas=areas)
+
+
+def check_subject(subject: str) -> str:
+    """``subject`` when it is one of :data:`EVALUATED` (region, department, the post roles), else refused naming
+    every choice."""
+    if subject in EVALUATED:
+        return subject
+    raise InvalidInput(
+        f"subject: {subject!r} is not one of {', '.join(EVALUATED)}",
+        detail=[{"field": "subject", "value": subject, "reason": "unknown subject", "choices": list(EVALUATED)}],
+        reason=Reason.LITERAL_ERROR,
+    )
 
 
 #: Region levels of :func:`evaluate_all` (LEVELS without the aliases community and street).

@@ -14,7 +14,16 @@ from sqlalchemy import Engine
 from gisgrid import history
 from gisgrid.cases import CaseServices
 from gisgrid.errors import InvalidInput, Reason
-from gisgrid.evaluation import LEVEL_LABELS, SUBJECTS, Period, column_label, default_as_of, evaluate, rank
+from gisgrid.evaluation import (
+    LEVEL_LABELS,
+    SUBJECTS,
+    Period,
+    check_subject,
+    column_label,
+    default_as_of,
+    evaluate,
+    rank,
+)
 from gisgrid.workflow import ROLES
 
 #: How a period is written (CLI help and API docs say it with these words).
@@ -100,6 +109,7 @@ def indicators(
 ) -> pd.DataFrame:
     """Indicators for ``period`` ranked, with rank changes against the period before, both judged as of the same
     evaluation time (:func:`resolve_as_of`), which ``table.attrs["as_of"]`` states."""
+    check_subject(subject)  # before reading a month of history
     when = resolve_as_of(period, as_of)
     limits = history.disposal_limits(services.events, services.calendar.hours.hours_per_day)
     node_limits = services.events.node_limits

@@ -9,16 +9,18 @@ from __future__ import annotations
 import math
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from api.routers.evaluation import Subject
 from gisgrid import workflow
 from gisgrid.calendar import WorkingCalendar
 from gisgrid.errors import InvalidInput
 from gisgrid.evaluation import (
+    EVALUATED,
     RULES_FILE,
     Period,
     WorkClock,
@@ -586,3 +588,15 @@ def test_table_titles_name_the_period_and_subject() -> None:
     title = table_title(parse_period("2026-10-01..2026-11-01"), "region", "tier2")
     assert title == "2026-10-01..2026-11-01 二级网格(社区)"
     assert len(title) <= 31
+
+
+def test_an_unknown_subject_is_refused_naming_every_choice() -> None:
+    cases, transitions = march_history()
+    with pytest.raises(InvalidInput) as err:
+        evaluate(cases, transitions, CAL, LIMITS, MARCH, "foo", as_of=MARCH.end)
+    assert err.value.message == (
+        "subject: 'foo' is not one of region, department, supervisor, grid_worker, intake, shift_lead, dispatcher"
+    )
+    assert err.value.reason == "literal_error" and err.value.detail[0]["field"] == "subject"
+    # The API's choices are the same list.
+    assert get_args(Subject) == EVALUATED

@@ -213,3 +213,12 @@ def test_exports_name_the_subjects_and_the_xlsx_has_zh_headers(
     dep = pd.read_excel(dep_out, sheet_name="2025-09 专业部门", dtype={"部门编码": str})
     # The one case went to 990000000000000003 (the catalogue names it).
     assert dep[["部门编码", "名称"]].values.tolist() == [["990000000000000003", "区环境卫生服务中心"]]
+
+
+def test_evaluate_with_an_unknown_subject_lists_every_subject(settings: Settings, tmp_path: Path) -> None:
+    env = {"GISGRID_DATABASE_URL": settings.database_url or "", "GISGRID_DATA_DIR": str(tmp_path / "data")}
+    r = runner.invoke(app, ["evaluate", "--period", "2025-09", "--subject", "foo"], env=env)
+    assert isinstance(r.exception, InvalidInput)
+    assert r.exception.message == (
+        "subject: 'foo' is not one of region, department, supervisor, grid_worker, intake, shift_lead, dispatcher"
+    )

@@ -12,6 +12,7 @@ from gisgrid import cases as case_svc
 from gisgrid import history
 from gisgrid.cli.common import echo, settings_of
 from gisgrid.errors import InvalidInput
+from gisgrid.evaluation import EVALUATED, check_subject
 from gisgrid.evaluation_service import AS_OF_HELP, PERIOD_HELP, indicators, parse_period, table_title, write_table
 from gisgrid.simulate import classes_from_catalogue, simulate
 from gisgrid.storage.database import make_engine, prepare_database
@@ -78,9 +79,7 @@ def evaluate_cmd(
         "--period",
         help=f"{PERIOD_HELP}.",
     ),
-    subject: str = typer.Option(
-        "region", "--subject", help="region, department, supervisor, intake, shift_lead, dispatcher."
-    ),
+    subject: str = typer.Option("region", "--subject", help=f"{', '.join(EVALUATED)}."),
     level: str = typer.Option("tier3", "--level", help="For regions: unit_grid, tier3, tier2, tier1, district."),
     out: Path | None = typer.Option(None, "--out", help="Write the table: .csv or .xlsx."),
     top: int = typer.Option(15, "--top", help="Rows to print."),
@@ -88,10 +87,11 @@ def evaluate_cmd(
 ) -> None:
     """综合评价: indicators, score and grade per subject for a period, ranked (with change vs the period before),
     the period's cases judged by their record up to --as-of (default now)."""
+    check_subject(subject)
+    p = parse_period(period)
     settings = settings_of(ctx)
     engine = make_engine(prepare_database(settings, echo))
     services = case_svc.load_services(settings)
-    p = parse_period(period)
     try:
         table = indicators(engine, services, p, subject, level, as_of=as_of)
     finally:
