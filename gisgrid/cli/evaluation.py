@@ -29,7 +29,9 @@ def _plant(spec: str | None) -> dict[str, list[str]]:
                 f"--plant: {part!r} is not KIND=CODE;CODE (kinds: selective, overload, escalation, paper_closure)"
             )
         kind, codes = part.split("=", 1)
-        out[kind.strip()] = [c for c in codes.split(";") if c]
+        out[kind.strip()] = [c.strip() for c in codes.split(";") if c.strip()]
+        if not out[kind.strip()]:
+            raise InvalidInput(f"--plant: {part!r} names no code (KIND=CODE;CODE)")
     return out
 
 
