@@ -110,7 +110,9 @@ figures use the monthly table.
 
 Composite (综合指标值) = Σ weight × value / Σ weight over the indicators that have a value, where a rate enters as
 100 × rate (or 100 × (1 − rate) for a ``1-`` weight) and a ``*_score`` as it is, rounded to 6 decimals; weights
-are in the rules file (``data/rules/EVALUATION.md``). Grade: A ≥ 90, B 75–90, C 60–75, D 40–60, E < 40.
+are in the rules file (``data/rules/EVALUATION.md``). Grade: A ≥ 90, B 75–90, C 60–75, D 40–60, E < 40. A subject
+whose indicators with a value carry less than the rules' ``min_weight`` (50 %) of its weight is not graded: no
+score, grade 不参评, no rank (``weight_present``, ``ungraded_reason`` say why).
 """
 
 from __future__ import annotations
@@ -149,6 +151,8 @@ POST_ROLES: dict[str, str] = {
     "shift_lead": "shift_lead",
     "dispatcher": "dispatcher",
 }
+#: What can be evaluated (``--subject``, ``GET /evaluation?subject=``): regions, departments and each post role.
+EVALUATED: tuple[str, ...] = ("region", "department", *POST_ROLES)
 #: Region levels → the cases column holding the region code.
 LEVELS: dict[str, str] = {
     "unit_grid": "unit_grid_code",
@@ -158,6 +162,16 @@ LEVELS: dict[str, str] = {
     "tier1": "street_code",
     "street": "street_code",
     "district": "district_code",
+}
+#: Region levels → Chinese name (maps' titles, the sheet names of the exports).
+LEVEL_LABELS: dict[str, str] = {
+    "unit_grid": "单元网格",
+    "tier3": "三级网格",
+    "tier2": "二级网格(社区)",
+    "community": "二级网格(社区)",
+    "tier1": "一级网格(街道)",
+    "street": "一级网格(街道)",
+    "district": "区",
 }
 #: Sources that are the public (监督举报): a filed one counts against the region and as 漏报 of its supervisor.
 PUBLIC_SOURCES: tuple[str, ...] = ("hotline", "public_app")
@@ -207,6 +221,35 @@ INDICATORS: dict[str, str] = {
     "rank": "排名",
     "rank_change": "排名变化",
 }
+#: Chinese names of every column of the tables (the exports' zh headers, the maps' legends): the indicators and
+#: the other columns. ``subject`` is named per table (:func:`column_label`).
+COLUMN_LABELS: dict[str, str] = {
+    **INDICATORS,
+    "name": "名称",
+    "level": "层级",
+    "role": "岗位",
+    "area": "责任区域",
+    "area_filed": "责任区域立案数",
+    "unit_grids": "单元网格数",
+    "filed_per_grid_month": "每网格月均立案数",
+    "filed_per_month": "月均立案数",
+    "accepted_per_month": "月均受理数",
+    "dispatches_per_month": "月均派遣数",
+    "first_dispatches": "首次派遣数",
+    "previous_rank": "上期排名",
+    "weight_present": "有值指标权重",
+    "ungraded_reason": "不参评原因",
+}
+_SUBJECT_LABELS: dict[str, str] = {"region": "区域编码", "department": "部门编码"}
+
+
+def column_label(column: str, subject: str = "region") -> str:
+    """The Chinese header of ``column`` in the table of ``subject`` (region, department or a post role: its
+    ``subject`` is the actor, 人员); the column itself when it has none."""
+    if column == "subject":
+        return _SUBJECT_LABELS.get(subject, "人员")
+    return COLUMN_LABELS.get(column, column)
+
 
 #: node → (opened by, closed by, cancelled by, node_limits key or None for the per-case disposal limit).
 #: A merged duplicate reopened (重新受理, its kept case voided or rejected) starts intake again as a new report.
@@ -530,6 +573,8 @@ class EvaluationRules:
     weights: Mapping[str, tuple[Weight, ...]]
     scores: Mapping[str, tuple[ScoreTable, ...]]
     grades: tuple[tuple[str, float, float], ...]  # (letter, lower inclusive, upper exclusive)
+    min_weight: float  # share of a subject's weight its valued indicators must carry to be graded
+    ungraded: str  # the grade of a subject below it (不参评)
     source: Path | None = None
 
     def grade(self, score: pd.Series) -> pd.Series:
@@ -551,6 +596,7 @@ def load_evaluation_rules(path: Path | str | None = None) -> EvaluationRules:
     weights: dict[str, list[Weight]] = {}
     bins: dict[tuple[str, str, str], list[tuple[float, float, float]]] = {}
     grades: list[tuple[str, float, float]] = []
+    minimum: list[tuple[str, float]] = []
 
     def bad(line: int, fld: str, value: Any, reason: str) -> None:
         problems.append({"file": str(path), "row": line, "field": fld, "value": value, "reason": reason})
@@ -573,7 +619,8 @@ def load_evaluation_rules(path: Path | str | None = None) -> EvaluationRules:
         missing = {"kind", "subject", "key", "source", "lower", "upper", "value"} - set(reader.fieldnames or ())
         if missing:
             raise InvalidInput(f"{path.name}: missing columns {', '.join(sorted(missing))}", detail=[])
-        for line, row in enumerate(reader, start=2):
+        for line, raw in enumerate(reader, start=2):
+            row = {k: v or "" for k, v in raw.items() if k is not None}  # a short row: its missing cells are empty
             kind, subject, key = row["kind"].strip(), row["subject"].strip(), row["key"].strip()
             if kind in ("weight", "score") and subject not in SUBJECTS:
                 bad(line, "subject", subject, f"one of {', '.join(SUBJECTS)}")
@@ -603,8 +650,16 @@ def load_evaluation_rules(path: Path | str | None = None) -> EvaluationRules:
                 hi = number(line, "upper", row["upper"], math.inf)
                 if lo is not None and hi is not None:
                     grades.append((key, lo, hi))
+            elif kind == "min_weight":
+                share = number(line, "value", row["value"])
+                if share is None or not 0 < share <= 1:
+                    bad(line, "value", row["value"], "a share of the weight above 0 and at most 1 is needed")
+                elif not key:
+                    bad(line, "key", key, "the grade given below the share (不参评) is needed")
+                else:
+                    minimum.append((key, share))
             else:
-                bad(line, "kind", kind, "one of weight, score, grade")
+                bad(line, "kind", kind, "one of weight, score, grade, min_weight")
     for subject, ws in weights.items():
         total = sum(w.weight for w in ws)
         if abs(total - 1.0) > 1e-9:
@@ -616,12 +671,19 @@ def load_evaluation_rules(path: Path | str | None = None) -> EvaluationRules:
             problems.append({"file": str(path), "subject": subject, "field": output, "reason": "bins overlap"})
         los, his, scs = zip(*rows, strict=True)
         tables.setdefault(subject, []).append(ScoreTable(output, source, los, his, scs))
+    if len(minimum) != 1:
+        problems.append(
+            {"file": str(path), "field": "min_weight", "reason": f"one min_weight row is needed, found {len(minimum)}"}
+        )
     if problems:
         raise InvalidInput(f"{path.name}: {len(problems)} problem(s) in the evaluation rules", detail=problems)
+    [(ungraded, min_weight)] = minimum
     return EvaluationRules(
         weights={k: tuple(v) for k, v in weights.items()},
         scores={k: tuple(v) for k, v in tables.items()},
         grades=tuple(grades),
+        min_weight=min_weight,
+        ungraded=ungraded,
         source=path,
     )
 
@@ -636,9 +698,8 @@ def default_rules() -> EvaluationRules:
     return _DEFAULT_RULES
 
 
-def composite(df: pd.DataFrame, subject: str, rules: EvaluationRules | None = None) -> pd.Series:
-    """综合指标值: Σ w·value / Σ w over indicators with a value (rates ×100, ``1-`` weights use 1 − rate)."""
-    rules = rules or default_rules()
+def _composite(df: pd.DataFrame, subject: str, rules: EvaluationRules) -> tuple[np.ndarray, np.ndarray]:
+    """(Σ w·value / Σ w, Σ w) over the indicators with a value, per row."""
     num = np.zeros(len(df))
     den = np.zeros(len(df))
     for w in rules.weights[subject]:
@@ -651,15 +712,34 @@ def composite(df: pd.DataFrame, subject: str, rules: EvaluationRules | None = No
         num += np.where(has, w.weight * np.where(has, x, 0.0), 0.0)
         den += np.where(has, w.weight, 0.0)
     with np.errstate(divide="ignore", invalid="ignore"):
-        return pd.Series(np.round(np.where(den > 0, num / den, np.nan), 6), index=df.index)
+        return np.round(np.where(den > 0, num / den, np.nan), 6), np.round(den, 6)
+
+
+def composite(df: pd.DataFrame, subject: str, rules: EvaluationRules | None = None) -> pd.Series:
+    """综合指标值: Σ w·value / Σ w over indicators with a value (rates ×100, ``1-`` weights use 1 − rate), whatever
+    share of the weight they carry (:func:`_finish` leaves a subject below ``rules.min_weight`` ungraded)."""
+    return pd.Series(_composite(df, subject, rules or default_rules())[0], index=df.index)
 
 
 def _finish(df: pd.DataFrame, subject: str, rules: EvaluationRules | None) -> pd.DataFrame:
+    """Count scores, then the composite, grade and ``weight_present`` (Σ weight of the indicators with a value). A
+    subject whose valued indicators carry less than ``rules.min_weight`` is not graded (its score would be one or
+    two favourable leftovers, e.g. 0 立案 → 立案数分值 100): score NaN, grade ``rules.ungraded`` (不参评), no rank,
+    and ``ungraded_reason`` says why; graded subjects have an empty reason."""
     rules = rules or default_rules()
     for table in rules.scores.get(subject, ()):
         df[table.output] = table.apply(df[table.source])
-    df["score"] = composite(df, subject, rules)
-    df["grade"] = rules.grade(df["score"])
+    score, present = _composite(df, subject, rules)
+    graded = (present > 0) & (present >= rules.min_weight - 1e-9)
+    df["score"] = np.where(graded, score, np.nan)
+    df["grade"] = rules.grade(df["score"]).where(graded, rules.ungraded)
+    df["weight_present"] = present
+    reason = np.full(len(df), "", dtype=object)
+    empty = {w.indicator: df[w.indicator].isna().to_numpy() for w in rules.weights[subject]}
+    for i in np.flatnonzero(~graded):  # few rows: the ones not graded
+        missing = "、".join(INDICATORS[name] for name, nan in empty.items() if nan[i])
+        reason[i] = f"有值指标权重 {present[i]:.0%},低于 {rules.min_weight:.0%};无值: {missing}"
+    df["ungraded_reason"] = reason
     return df
 
 
@@ -1301,29 +1381,30 @@ REGION_COLUMNS = (
     "public_report_rate", "on_time_verify_rate", "on_time_check_rate", "on_time_dispatch_rate", "dispatched",
     "accurate_dispatch_rate", "to_dispose", "handled", "on_time_disposal_rate", "to_close", "closed", "closure_rate",
     "on_time_closure_rate", "reworked", "rework_rate", "extended", "suspended", "deferred", "unit_grids",
-    "filed_per_grid_month", "filed_score", "score", "grade",
+    "filed_per_grid_month", "filed_score", "score", "grade", "weight_present", "ungraded_reason",
 )  # fmt: skip
 DEPARTMENT_COLUMNS = (
     "subject", "dispatched", "returned", "filed", "filed_per_month", "filed_score", "to_dispose", "handled",
     "on_time_disposal_rate", "to_close", "closed", "closure_rate", "on_time_closure_rate", "reworked", "rework_rate",
-    "extended", "suspended", "deferred", "score", "grade",
+    "extended", "suspended", "deferred", "score", "grade", "weight_present", "ungraded_reason",
 )  # fmt: skip
 POST_COLUMNS: dict[str, tuple[str, ...]] = {
     "supervisor": (
         "subject", "role", "area", "reports", "valid_reports", "valid_report_rate", "area_filed", "missed_reports",
-        "missed_report_rate", "on_time_verify_rate", "on_time_check_rate", "score", "grade",
+        "missed_report_rate", "on_time_verify_rate", "on_time_check_rate", "score", "grade", "weight_present",
+        "ungraded_reason",
     ),
     "intake": (
         "subject", "role", "accepted", "accepted_per_month", "accepted_score", "on_time_issue_verify_rate",
-        "on_time_issue_check_rate", "score", "grade",
+        "on_time_issue_check_rate", "score", "grade", "weight_present", "ungraded_reason",
     ),
     "shift_lead": (
         "subject", "role", "filed", "voided", "accurate_filing_rate", "on_time_filing_rate", "on_time_closing_rate",
-        "score", "grade",
+        "score", "grade", "weight_present", "ungraded_reason",
     ),
     "dispatcher": (
         "subject", "role", "dispatches", "dispatches_per_month", "dispatch_score", "on_time_dispatch_rate",
-        "first_dispatches", "accurate_dispatch_rate", "score", "grade",
+        "first_dispatches", "accurate_dispatch_rate", "score", "grade", "weight_present", "ungraded_reason",
     ),
 }  # fmt: skip
 
@@ -1337,8 +1418,9 @@ def evaluate_regions(
 ) -> pd.DataFrame:
     """One row per region of ``level`` (see the module docstring for every formula).
 
-    ``cells``: the unit grids (``code`` + the level column) giving each region's size for 立案数分值; without it,
-    the distinct unit grids seen in all input cases are used.
+    ``cells``: the unit grids (``code`` or ``unit_grid_code`` + the level column) giving each region's size for
+    立案数分值 — grids without cases count too (:func:`gisgrid.history.region_cells`; the service always passes
+    them). Without it, the distinct unit grids seen in all input cases are used, which undercounts a region.
     """
     if level not in LEVELS:
         raise InvalidInput(f"level must be one of {', '.join(LEVELS)}", detail={"level": level})
@@ -1361,7 +1443,9 @@ def evaluate_regions(
     out = _common_rates(out)
     if cells is not None:
         code_col = "code" if "code" in cells.columns else "unit_grid_code"
-        sizes = cells.groupby(col)[code_col].nunique()
+        if col not in cells.columns:
+            raise InvalidInput(f"cells: missing column {col!r} for level {level}", detail={"column": col})
+        sizes = cells.drop_duplicates(code_col)[col].value_counts()  # unit grids per region (a grid's own: 1)
     elif "unit_grid_code" in facts.all_cases.columns and col in facts.all_cases.columns:
         lc, lk = facts.codes("all_cases", col)
         uc, _ = facts.codes("all_cases", "unit_grid_code")
@@ -1564,6 +1648,7 @@ def evaluate(
     urgent_node_limits: Mapping[str, Any] | None = None,
 ) -> pd.DataFrame:
     """One call: ``subject`` is ``region`` (with ``level``), ``department`` or a post role."""
+    check_subject(subject)
     facts = prepare(
         cases, transitions, calendar, node_limits, period, as_of=as_of, urgent_node_limits=urgent_node_limits
     )
@@ -1572,6 +1657,18 @@ def evaluate(
     if subject == "department":
         return evaluate_departments(facts, rules=rules)
     return evaluate_posts(facts, subject, rules=rules, areas=areas)
+
+
+def check_subject(subject: str) -> str:
+    """``subject`` when it is one of :data:`EVALUATED` (region, department, the post roles), else refused naming
+    every choice."""
+    if subject in EVALUATED:
+        return subject
+    raise InvalidInput(
+        f"subject: {subject!r} is not one of {', '.join(EVALUATED)}",
+        detail=[{"field": "subject", "value": subject, "reason": "unknown subject", "choices": list(EVALUATED)}],
+        reason=Reason.LITERAL_ERROR,
+    )
 
 
 #: Region levels of :func:`evaluate_all` (LEVELS without the aliases community and street).

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -13,7 +14,17 @@ from sqlalchemy import Engine
 from gisgrid import history
 from gisgrid.cases import CaseServices
 from gisgrid.errors import InvalidInput, Reason
-from gisgrid.evaluation import Period, default_as_of, evaluate, rank
+from gisgrid.evaluation import (
+    LEVEL_LABELS,
+    SUBJECTS,
+    Period,
+    check_subject,
+    column_label,
+    default_as_of,
+    evaluate,
+    rank,
+)
+from gisgrid.workflow import ROLES
 
 #: How a period is written (CLI help and API docs say it with these words).
 PERIOD_HELP = "2026-10 (month), 2026-Q3, 2026-W40, 2026, 2026-10..2026-12 (through), or dates A..B (B excluded)"
@@ -98,6 +109,7 @@ def indicators(
 ) -> pd.DataFrame:
     """Indicators for ``period`` ranked, with rank changes against the period before, both judged as of the same
     evaluation time (:func:`resolve_as_of`), which ``table.attrs["as_of"]`` states."""
+    check_subject(subject)  # before reading a month of history
     when = resolve_as_of(period, as_of)
     limits = history.disposal_limits(services.events, services.calendar.hours.hours_per_day)
     node_limits = services.events.node_limits
@@ -105,15 +117,47 @@ def indicators(
         now_cases, now_steps = history.read_history(conn, period, limits)
         before = period.previous()
         old_cases, old_steps = history.read_history(conn, before, limits)
+        # A region's size for 立案数分值 is all its unit grids, not only those that had a case.
+        cells = history.region_cells(conn) if subject == "region" else None
+        names = history.region_names(conn, level) if subject == "region" else None
     if now_cases.empty:
         raise InvalidInput(f"no cases were reported in {period.label}", reason=Reason.NO_CASES_IN_PERIOD)
     calendar = services.calendar
     # The period before is judged at the same moment, so a rank change compares like with like.
-    opts = {"level": level, "as_of": when, "urgent_node_limits": services.events.urgent_node_limits}
+    opts = {"level": level, "as_of": when, "cells": cells, "urgent_node_limits": services.events.urgent_node_limits}
     table = evaluate(now_cases, now_steps, calendar, node_limits, period, subject, **opts)
     previous = (
         evaluate(old_cases, old_steps, calendar, node_limits, before, subject, **opts) if not old_cases.empty else None
     )
     ranked = rank(table, previous=rank(previous) if previous is not None else None)
+    if subject == "region":
+        ranked.insert(1, "name", ranked["subject"].astype(str).map(names))
+    elif subject == "department":
+        ranked.insert(1, "name", ranked["subject"].astype(str).map(services.departments))
     ranked.attrs["as_of"] = when
     return ranked
+
+
+def table_title(period: Period, subject: str, level: str = "tier3") -> str:
+    """``2026-10 三级网格``, ``2026-Q3 专业部门``, ``2026-10 监督员``: what a table is (an XLSX sheet's name: at most
+    31 characters, none of ``[]:*?/\\``)."""
+    label = period.label if "/" not in period.label else f"{period.start:%Y-%m-%d}..{period.end:%Y-%m-%d}"
+    what = LEVEL_LABELS.get(level, level) if subject == "region" else SUBJECTS.get(subject) or ROLES.get(subject)
+    return re.sub(r"[\[\]:*?/\\]", "-", f"{label} {what or subject}")[:31]
+
+
+def write_table(table: pd.DataFrame, out: Path, title: str, subject: str = "region") -> None:
+    """The table as ``.csv`` (the English column keys, as the API's CSV: machine-readable; UTF-8 with a BOM for
+    Excel) or ``.xlsx`` (the sheet ``title`` with zh-CN headers, 有效上报率 …, and a sheet 字段说明 giving each
+    header's key). Anything else is refused."""
+    suffix = out.suffix.lower()
+    if suffix == ".csv":
+        table.to_csv(out, index=False, encoding="utf-8-sig")
+    elif suffix == ".xlsx":
+        labels = [column_label(str(c), subject) for c in table.columns]
+        keys = pd.DataFrame({"列名": labels, "字段 key": [str(c) for c in table.columns]})
+        with pd.ExcelWriter(out, engine="openpyxl") as xl:
+            table.set_axis(labels, axis=1).to_excel(xl, sheet_name=title, index=False, freeze_panes=(1, 0))
+            keys.to_excel(xl, sheet_name="字段说明", index=False)
+    else:
+        raise InvalidInput(f"--out: {out.name}: use a .csv or .xlsx file")

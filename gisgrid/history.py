@@ -96,6 +96,44 @@ def cells_for_simulation(conn: Connection, district: str | None = None) -> pd.Da
     return rows
 
 
+#: Where each region level's code and zh name are read (the evaluation's exports and its maps name regions
+#: alike): (FROM, WHERE, name expression), the table aliased ``g``.
+REGION_SOURCES: dict[str, tuple[str, str, str]] = {
+    "unit_grid": (
+        "unit_grids g LEFT JOIN admin_units c ON c.code = g.community_code",
+        "true",
+        "coalesce(c.name || ' ', '') || '第' || g.seq || '号单元网格'",
+    ),
+    "tier3": ("management_grids g", "g.tier = 3", "g.name"),
+    "tier2": ("management_grids g", "g.tier = 2", "g.name"),
+    "tier1": ("management_grids g", "g.tier = 1", "g.name"),
+    "district": ("admin_units g", "g.level = 'district'", "g.name"),
+}
+REGION_SOURCES["community"], REGION_SOURCES["street"] = REGION_SOURCES["tier2"], REGION_SOURCES["tier1"]
+
+
+def region_sql(level: str, *, geom: bool = False) -> str:
+    """``SELECT code, name[, geom]`` of every region of ``level`` (a key of :data:`REGION_SOURCES`), by code."""
+    source, where, name = REGION_SOURCES[level]
+    return f"SELECT g.code, {name} AS name{', g.geom' if geom else ''} FROM {source} WHERE {where} ORDER BY g.code"
+
+
+def region_names(conn: Connection, level: str) -> pd.Series:
+    """code → zh name of every region of ``level``."""
+    rows = conn.execute(text(region_sql(level))).all()
+    return pd.Series([r.name for r in rows], index=[r.code for r in rows], dtype=object)
+
+
+def region_cells(conn: Connection) -> pd.DataFrame:
+    """Every stored unit grid with the region codes a case carries (``unit_grid_code`` and the tier columns, as
+    intake copies them onto the case): the region sizes of 立案数分值 (unit grids per region, with or without
+    cases)."""
+    return pd.read_sql(
+        text("SELECT code AS unit_grid_code, tier3_code, community_code, street_code, district_code FROM unit_grids"),
+        conn,
+    )
+
+
 def intake_routing(conn: Connection, services: Any) -> Callable[[pd.DataFrame], pd.DataFrame]:
     """A router for :func:`gisgrid.simulate.simulate`: each report routed as intake routes it (``cases.intake``:
     the nearest component of the class's component class within ``COMPONENT_LINK_M``, the same rules, tiers, time

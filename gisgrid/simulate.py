@@ -35,7 +35,8 @@ How the history is made (all draws from one ``numpy`` generator, vectorised over
 * ``paper_closure`` (unit grid codes) — 纸面结案: 60 % of closed cases are reported again at the same place and
   class 0.3–6 days after closure, and so are 60 % of those once closed again (up to three generations).
 
-``truth`` holds the planted codes per risk (only those that exist in ``cells``).
+``truth`` holds the planted codes per risk. A code that is not in ``cells`` at the kind's level (a tier-3 grid
+code given to ``escalation``, a code not loaded) is refused, naming the kind, the code and the level expected.
 """
 
 from __future__ import annotations
@@ -84,6 +85,13 @@ BIG_CLASS_MIX: dict[str, float] = {
 P = ParamSpec("P")
 R = TypeVar("R")
 PLANTS: tuple[str, ...] = ("selective", "overload", "escalation", "paper_closure")
+#: Which codes each planted kind takes: the ``cells`` column and the level's name (messages).
+PLANT_LEVELS: dict[str, tuple[str, str]] = {
+    "selective": ("tier3_code", "tier-3 grid"),
+    "overload": ("tier3_code", "tier-3 grid"),
+    "escalation": ("street_code", "street"),
+    "paper_closure": ("code", "unit grid"),
+}
 #: Routes reports as intake does: given a frame of reports (unit_grid_code, district_code, street_code,
 #: community_code, tier3_code, class_code, created_at, lon, lat), returns on the same index ``department`` (a code,
 #: None for 人工派遣), ``routing`` (the ``cases.routing`` document) and optionally ``component_id`` and
@@ -311,6 +319,7 @@ def simulate(
     unknown = set(plant) - set(PLANTS)
     if unknown:
         raise InvalidInput(f"plant: unknown kinds {', '.join(sorted(unknown))}", detail={"known": list(PLANTS)})
+    _check_plant(plant, cells)
     rng = np.random.default_rng(seed)
     calendar = calendar or WorkingCalendar()
     limits = {**DEFAULT_NODE_HOURS, **(node_hours or {})}
@@ -347,7 +356,7 @@ def simulate(
     pools = {"intake": 8, "shift_lead": 6, "dispatcher": 6}
     pool_rate = {role: rng.uniform(0.85, 0.99, n) for role, n in pools.items()}
 
-    planted = {k: [c for c in v if c in set(_codes_for(k, cells))] for k, v in plant.items()}
+    planted = {k: list(dict.fromkeys(v)) for k, v in plant.items()}  # each code checked at its kind's level
     sel_t3 = np.isin(tier3_codes, planted.get("selective", []))
     over_t3 = np.isin(tier3_codes, planted.get("overload", []))
     esc_street = np.isin(street_codes, planted.get("escalation", []))
@@ -523,9 +532,23 @@ def _routed(p: pd.DataFrame, cells: pd.DataFrame, district: Any, ctx: _Context, 
     return out
 
 
-def _codes_for(kind: str, cells: pd.DataFrame) -> pd.Series:
-    col = {"selective": "tier3_code", "overload": "tier3_code", "escalation": "street_code"}.get(kind, "code")
-    return cells[col]
+def _check_plant(plant: Mapping[str, Sequence[str]], cells: pd.DataFrame) -> None:
+    """Refuse every planted code that is not a loaded code of its kind's level, all at once; a code of another
+    level is named as such (``escalation=41990100100101`` is a tier-3 grid, not a street)."""
+    known = {col: set(cells[col].dropna()) for col, _ in PLANT_LEVELS.values()}
+    problems: list[dict[str, str]] = []
+    for kind, codes in plant.items():
+        col, level = PLANT_LEVELS[kind]
+        for code in codes:
+            if code in known[col]:
+                continue
+            other = next((lv for c, lv in PLANT_LEVELS.values() if c != col and code in known[c]), None)
+            why = f"a {other} code, not a {level} code" if other else f"not a loaded {level} code"
+            problems.append({"field": "plant", "kind": kind, "value": code, "reason": why})
+    if problems:
+        text_ = "; ".join(f"{p['kind']}={p['value']}: {p['reason']}" for p in problems)
+        needs = ", ".join(f"{k} takes {lv} codes" for k, (_, lv) in PLANT_LEVELS.items())
+        raise InvalidInput(f"plant: {text_} ({needs})", detail=problems)
 
 
 @dataclass

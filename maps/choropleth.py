@@ -32,8 +32,9 @@ import shapely
 from branca.colormap import linear
 from sqlalchemy import Connection, Engine, text
 
+from gisgrid import history
 from gisgrid.errors import InvalidInput, Reason
-from gisgrid.evaluation import INDICATORS, REGION_COLUMNS, Period, default_rules
+from gisgrid.evaluation import COLUMN_LABELS, LEVEL_LABELS, REGION_COLUMNS, REGION_LEVELS, Period, default_rules
 from gisgrid.evaluation_service import indicators, parse_period
 
 #: Classing schemes (mapclassify) → Chinese name.
@@ -67,26 +68,16 @@ COORD_DECIMALS = 6  # ≈ 0.1 m
 SIMPLIFY_TOLERANCE = 1e-5  # degrees ≈ 1 m: below what a grid map shows, removes vertex noise
 
 #: Region levels → Chinese name (the levels of ``GET /evaluation``).
-LEVELS: dict[str, str] = {
-    "unit_grid": "单元网格",
-    "tier3": "三级网格",
-    "tier2": "二级网格(社区)",
-    "tier1": "一级网格(街道)",
-    "district": "区",
-}
-#: Region indicators that can be mapped: every column of the region table but the keys, plus the ranks.
+LEVELS: dict[str, str] = {level: LEVEL_LABELS[level] for level in REGION_LEVELS}
+#: Region indicators that can be mapped: every column of the region table but the keys and the grading
+#: bookkeeping (weight_present, ungraded_reason), plus the ranks.
 INDICATOR_COLUMNS: tuple[str, ...] = (
-    *(c for c in REGION_COLUMNS if c not in ("subject", "level")),
+    *(c for c in REGION_COLUMNS if c not in ("subject", "level", "weight_present", "ungraded_reason")),
     "rank",
     "previous_rank",
     "rank_change",
 )
 CATEGORY_INDICATORS: tuple[str, ...] = ("grade",)
-_EXTRA_LABELS: dict[str, str] = {
-    "unit_grids": "单元网格数",
-    "filed_per_grid_month": "每网格月均立案数",
-    "previous_rank": "上期排名",
-}
 _ENGLISH: dict[str, str] = {
     "on_time_verify_rate": "On-time verification rate",
     "on_time_check_rate": "On-time check rate",
@@ -138,7 +129,7 @@ class UnknownIndicator(InvalidInput):
 
 def indicator_label(column: str) -> str:
     """Chinese name of an indicator column (the column itself when it has none)."""
-    return INDICATORS.get(column) or _EXTRA_LABELS.get(column) or column
+    return COLUMN_LABELS.get(column) or column
 
 
 def indicator_english(column: str) -> str:
@@ -530,21 +521,10 @@ def choropleth(
 
 # -- from the database --------------------------------------------------------------------------------
 
-_REGION_SQL: dict[str, str] = {
-    "unit_grid": (
-        "SELECT g.code, coalesce(c.name || ' ', '') || '第' || g.seq || '号单元网格' AS name, g.geom "
-        "FROM unit_grids g LEFT JOIN admin_units c ON c.code = g.community_code ORDER BY g.code"
-    ),
-    "tier3": "SELECT code, name, geom FROM management_grids WHERE tier = 3 ORDER BY code",
-    "tier2": "SELECT code, name, geom FROM management_grids WHERE tier = 2 ORDER BY code",
-    "tier1": "SELECT code, name, geom FROM management_grids WHERE tier = 1 ORDER BY code",
-    "district": "SELECT code, name, geom FROM admin_units WHERE level = 'district' ORDER BY code",
-}
-
 
 def load_regions(conn: Connection, level: str) -> gpd.GeoDataFrame:
     """Code, name and polygon of every region of ``level`` (EPSG:4490)."""
-    gdf = gpd.read_postgis(text(_REGION_SQL[check_level(level)]), conn, geom_col="geom")
+    gdf = gpd.read_postgis(text(history.region_sql(check_level(level), geom=True)), conn, geom_col="geom")
     return gdf.rename_geometry("geometry").set_crs(4490, allow_override=True)
 
 

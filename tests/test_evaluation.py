@@ -9,16 +9,19 @@ from __future__ import annotations
 import math
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from api.routers.evaluation import Subject
 from gisgrid import workflow
 from gisgrid.calendar import WorkingCalendar
 from gisgrid.errors import InvalidInput
 from gisgrid.evaluation import (
+    EVALUATED,
+    RULES_FILE,
     Period,
     WorkClock,
     evaluate,
@@ -30,12 +33,12 @@ from gisgrid.evaluation import (
     prepare,
     rank,
 )
-from gisgrid.evaluation_service import parse_period
+from gisgrid.evaluation_service import parse_period, table_title
 
 TZ = "Asia/Shanghai"
 CAL = WorkingCalendar()
 LIMITS = {"accept": 0.25, "verify": 1.0, "file": 0.5, "dispatch": 0.5, "check": 2.0, "close": 1.0}
-D1, D2 = "990000000000000001", "990000000000000002"
+D1, D2, D3 = "990000000000000001", "990000000000000002", "990000000000000003"
 MARCH = Period.month(2025, 3)
 
 
@@ -333,6 +336,72 @@ def test_evaluate_one_call_matches_the_steps() -> None:
     pd.testing.assert_frame_equal(one, steps)
 
 
+def returned_history() -> tuple[pd.DataFrame, pd.DataFrame]:
+    """One hotline case: D3 returns it (回退), D1 handles it on time; S9 verifies and checks but reports nothing."""
+    h = History()
+    h.report(21, "2025-03-03 09:00", source="hotline", actor="12345", tier3="41990100100101", grid="G1", limit_h=4)
+    h.act(21, "request_verify", "2025-03-03 09:05", "I1", "intake")
+    h.act(21, "verify", "2025-03-03 09:30", "S9", "supervisor")
+    h.act(21, "file", "2025-03-03 09:40", "L1", "shift_lead")
+    h.act(21, "dispatch", "2025-03-03 09:50", "P1", "dispatcher", department=D3)
+    h.act(21, "return", "2025-03-03 10:00", D3, "department")
+    h.act(21, "dispatch", "2025-03-03 10:10", "P1", "dispatcher", department=D1)
+    h.act(21, "handle", "2025-03-03 11:00", D1, "department")
+    h.act(21, "request_check", "2025-03-03 11:05", "I1", "intake")
+    h.act(21, "check", "2025-03-03 11:30", "S9", "supervisor")
+    h.act(21, "close", "2025-03-03 11:40", "L1", "shift_lead")
+    return h.frames()
+
+
+def test_a_department_that_only_returned_cases_is_not_graded() -> None:
+    """review17 item 1: with every rate empty only 立案数分值 is left (0 立案 → 100); 10 % of the weight is below
+    the rules' 50 %, so D3 gets no score, grade 不参评 and no rank, listed after the ranked D1 with the reason."""
+    facts = prepare(*returned_history(), CAL, LIMITS, MARCH, as_of=MARCH.end)
+    out = rank(evaluate_departments(facts))
+    assert out["subject"].tolist() == [D1, D3]
+    d1, d3 = out.iloc[0], out.iloc[1]
+    assert (d1["to_dispose"], d1["handled"], d1["closed"], d1["rank"], d1["grade"]) == (1, 1, 1, 1, "A")
+    assert close(d1["score"], 100.0) and d1["weight_present"] == 1.0 and d1["ungraded_reason"] == ""
+    assert (d3["dispatched"], d3["returned"], d3["filed"], d3["to_dispose"], d3["to_close"]) == (1, 1, 0, 0, 0)
+    assert d3["filed_score"] == 100.0 and math.isnan(d3["score"]) and pd.isna(d3["rank"])
+    assert (d3["grade"], d3["weight_present"]) == ("不参评", 0.1)
+    assert d3["ungraded_reason"] == "有值指标权重 10%,低于 50%;无值: 结案率、按期处置率、返工率"
+
+
+def test_a_supervisor_without_reports_is_not_graded() -> None:
+    """S9 verified and checked on time but reported nothing: 按时核实率 and 按时核查率 carry 40 % of the weight."""
+    facts = prepare(*returned_history(), CAL, LIMITS, MARCH, as_of=MARCH.end)
+    s9 = row(rank(evaluate_posts(facts, "supervisor")), "S9")
+    assert (s9["reports"], s9["on_time_verify_rate"], s9["on_time_check_rate"]) == (0, 1.0, 1.0)
+    assert math.isnan(s9["score"]) and pd.isna(s9["rank"]) and s9["grade"] == "不参评"
+    assert s9["weight_present"] == 0.4
+    assert s9["ungraded_reason"] == "有值指标权重 40%,低于 50%;无值: 有效上报率、漏报率"
+
+
+def test_the_share_of_weight_needed_comes_from_the_rules(tmp_path: Path) -> None:
+    rules = load_evaluation_rules()
+    assert (rules.min_weight, rules.ungraded) == (0.5, "不参评")
+    text = RULES_FILE.read_text(encoding="utf-8").replace("min_weight,,不参评,,,,0.5,", "min_weight,,不参评,,,,0.1,")
+    lenient = tmp_path / "lenient.csv"
+    lenient.write_text(text, encoding="utf-8")
+    facts = prepare(*returned_history(), CAL, LIMITS, MARCH, as_of=MARCH.end)
+    d3 = row(evaluate_departments(facts, rules=load_evaluation_rules(lenient)), D3)
+    assert (d3["score"], d3["grade"], d3["ungraded_reason"]) == (100.0, "A", "")  # the old behaviour
+    last = text.rstrip("\n").rsplit("\n", 1)[1]
+    assert last.startswith("min_weight,,不参评,,,,0.1,")
+    for line, reason in (
+        ("min_weight,,不参评,,,,0,", "a share of the weight above 0 and at most 1 is needed"),
+        ("min_weight,,,,,,0.5,", "the grade given below the share (不参评) is needed"),
+        ("min_weight", "one min_weight row is needed, found 0"),  # a short row is read, not a crash
+        ("", "one min_weight row is needed, found 0"),
+    ):
+        bad = tmp_path / "bad.csv"
+        bad.write_text(text.replace(last, line), encoding="utf-8")
+        with pytest.raises(InvalidInput) as err:
+            load_evaluation_rules(bad)
+        assert reason in " ".join(str(p.get("reason")) for p in err.value.detail)
+
+
 # --------------------------------------------------------------------------------------- holidays
 
 
@@ -508,3 +577,26 @@ def test_without_as_of_the_library_judges_as_of_now_like_the_cli_and_the_api() -
     assert default_as_of(MARCH, now) == pd.Timestamp("2025-04-10T10:15:30+08:00")
     assert default_as_of(MARCH, "2025-03-20T10:00") == MARCH.end  # a running period: its end
     assert resolve_as_of(MARCH, now=now) == default_as_of(MARCH, now)
+
+
+def test_table_titles_name_the_period_and_subject() -> None:
+    assert table_title(parse_period("2026-10"), "region", "tier3") == "2026-10 三级网格"
+    assert table_title(parse_period("2026-Q3"), "department") == "2026-Q3 专业部门"
+    assert table_title(parse_period("2026-10"), "grid_worker") == "2026-10 网格员"
+    assert table_title(parse_period("2026-10"), "region", "street") == "2026-10 一级网格(街道)"
+    # A range's label holds "/" and ":" (not allowed in a sheet name): its dates instead, within 31 characters.
+    title = table_title(parse_period("2026-10-01..2026-11-01"), "region", "tier2")
+    assert title == "2026-10-01..2026-11-01 二级网格(社区)"
+    assert len(title) <= 31
+
+
+def test_an_unknown_subject_is_refused_naming_every_choice() -> None:
+    cases, transitions = march_history()
+    with pytest.raises(InvalidInput) as err:
+        evaluate(cases, transitions, CAL, LIMITS, MARCH, "foo", as_of=MARCH.end)
+    assert err.value.message == (
+        "subject: 'foo' is not one of region, department, supervisor, grid_worker, intake, shift_lead, dispatcher"
+    )
+    assert err.value.reason == "literal_error" and err.value.detail[0]["field"] == "subject"
+    # The API's choices are the same list.
+    assert get_args(Subject) == EVALUATED

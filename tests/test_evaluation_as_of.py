@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 from typer.testing import CliRunner
 
 from api.main import create_app
@@ -146,3 +146,79 @@ def test_evaluation_api_takes_as_of_and_states_it(client: TestClient) -> None:
     assert [f["properties"]["value"] for f in m["features"]["features"] if f["properties"]["value"] is not None] == [
         1.0
     ]
+
+
+def test_a_region_is_sized_by_all_its_stored_unit_grids_not_those_with_cases(
+    late_case: Engine, services: svc.CaseServices
+) -> None:
+    """立案数分值 divides by every unit grid of the region (review17 item 2): the one case's tier-3 grid, street
+    and district hold many grids that had no case, so 1 立案 in a month is far below 0.5 per grid → 100."""
+    september = parse_period("2025-09")
+    with late_case.connect() as conn:
+        grid = conn.execute(text("SELECT unit_grid_code, tier3_code, street_code FROM cases")).one()
+        sizes = {
+            level: conn.execute(text(f"SELECT count(*) FROM unit_grids WHERE {col} = :c"), {"c": code}).scalar_one()
+            for level, col, code in (
+                ("unit_grid", "code", grid.unit_grid_code),
+                ("tier3", "tier3_code", grid.tier3_code),
+                ("tier1", "street_code", grid.street_code),
+            )
+        }
+        sizes["district"] = conn.execute(text("SELECT count(*) FROM unit_grids")).scalar_one()
+    assert sizes["unit_grid"] == 1 and 2 < sizes["tier3"] < sizes["tier1"] <= sizes["district"]
+    for level, n in sizes.items():
+        row = indicators(late_case, services, september, "region", level).iloc[0]
+        assert (row["filed"], row["unit_grids"]) == (1, n), level
+        assert row["filed_per_grid_month"] == pytest.approx(1 / n), level
+        # One grid: 1 per grid → 75, score 97.5; a larger region: < 0.5 per grid → 100, every indicator 100.
+        expected = (75.0, 97.5) if n == 1 else (100.0, 100.0)
+        assert (row["filed_score"], row["score"], row["grade"]) == (*expected, "A"), level
+
+
+def test_exports_name_the_subjects_and_the_xlsx_has_zh_headers(
+    late_case: Engine, settings: Settings, tmp_path: Path
+) -> None:
+    """review17 item 5: CSV keeps the English keys (machine-readable) and gains ``name``; the XLSX sheet is named
+    after the period and subject, with zh-CN headers and a 字段说明 sheet mapping them to the keys."""
+    env = {"GISGRID_DATABASE_URL": settings.database_url or "", "GISGRID_DATA_DIR": str(tmp_path / "data")}
+    with late_case.connect() as conn:
+        street, street_name = conn.execute(
+            text("SELECT c.street_code, g.name FROM cases c JOIN management_grids g ON g.code = c.street_code")
+        ).one()
+    base = ["evaluate", "--period", "2025-09", "--level", "tier1"]
+    csv_out, xlsx_out = tmp_path / "t1.csv", tmp_path / "t1.xlsx"
+    for out in (csv_out, xlsx_out):
+        r = runner.invoke(app, [*base, "--out", str(out)], env=env)
+        assert r.exit_code == 0, r.output
+    table = pd.read_csv(csv_out, encoding="utf-8-sig", dtype={"subject": str})
+    assert table.columns[:4].tolist() == ["subject", "name", "level", "reports"]
+    assert table[["subject", "name", "grade", "rank"]].values.tolist() == [[street, street_name, "A", 1]]
+    sheets = pd.read_excel(xlsx_out, sheet_name=None, dtype={"区域编码": str})
+    assert list(sheets) == ["2025-09 一级网格(街道)", "字段说明"]
+    sheet = sheets["2025-09 一级网格(街道)"]
+    assert sheet.columns[:5].tolist() == ["区域编码", "名称", "层级", "上报数", "有效上报数"]
+    assert {"有效上报率", "按期结案率", "综合指标值", "等级", "排名", "有值指标权重", "不参评原因"} <= set(
+        sheet.columns
+    )
+    assert sheet[["区域编码", "名称", "等级"]].values.tolist() == [[street, street_name, "A"]]
+    keys = sheets["字段说明"]
+    assert keys.columns.tolist() == ["列名", "字段 key"] and keys["字段 key"].tolist() == table.columns.tolist()
+    assert keys["列名"].tolist() == sheet.columns.tolist()
+
+    dep_out = tmp_path / "dep.xlsx"
+    r = runner.invoke(
+        app, ["evaluate", "--period", "2025-09", "--subject", "department", "--out", str(dep_out)], env=env
+    )
+    assert r.exit_code == 0, r.output
+    dep = pd.read_excel(dep_out, sheet_name="2025-09 专业部门", dtype={"部门编码": str})
+    # The one case went to 990000000000000003 (the catalogue names it).
+    assert dep[["部门编码", "名称"]].values.tolist() == [["990000000000000003", "区环境卫生服务中心"]]
+
+
+def test_evaluate_with_an_unknown_subject_lists_every_subject(settings: Settings, tmp_path: Path) -> None:
+    env = {"GISGRID_DATABASE_URL": settings.database_url or "", "GISGRID_DATA_DIR": str(tmp_path / "data")}
+    r = runner.invoke(app, ["evaluate", "--period", "2025-09", "--subject", "foo"], env=env)
+    assert isinstance(r.exception, InvalidInput)
+    assert r.exception.message == (
+        "subject: 'foo' is not one of region, department, supervisor, grid_worker, intake, shift_lead, dispatcher"
+    )

@@ -9,6 +9,7 @@ from sqlalchemy import Engine, text
 from typer.testing import CliRunner
 
 from gisgrid.cli import _register_optional, app
+from gisgrid.errors import InvalidInput
 from gisgrid.settings import Settings
 from tests.fixtures import load_small_district
 
@@ -44,7 +45,7 @@ def test_simulate_writes_a_history_and_evaluate_ranks_it(clean_db: Engine, setti
     table = pd.read_csv(out, encoding="utf-8-sig", dtype={"subject": str})
     assert {"subject", "score", "grade", "rank", "rank_change"} <= set(table.columns)
     assert table["rank"].tolist() == sorted(table["rank"].tolist())
-    assert set(table["grade"].dropna()) <= set("ABCDE")
+    assert set(table["grade"].dropna()) <= {*"ABCDE", "不参评"}
     xlsx = tmp_path / "departments.xlsx"
     dep = runner.invoke(
         app, ["evaluate", "--period", "2025-10", "--subject", "department", "--out", str(xlsx)], env=env
@@ -84,3 +85,26 @@ def test_evaluation_and_risks_over_http(clean_db: Engine, settings: Settings, tm
         assert client.get("/risks/gossip", params={"period": "2025-10"}).status_code == 422
         assert client.get("/evaluation", params={"period": "someday"}).status_code == 422
         assert client.get("/evaluation", params={"period": "2020-01"}).status_code == 422
+
+
+def test_simulate_refuses_unknown_or_wrong_level_plants_and_says_what_it_planted(
+    clean_db: Engine, settings: Settings, tmp_path: Path
+) -> None:
+    load_small_district(clean_db, tmp_path)
+    env = {"GISGRID_DATABASE_URL": settings.database_url or "", "GISGRID_DATA_DIR": str(tmp_path / "d")}
+    with clean_db.connect() as conn:
+        street, tier3 = conn.execute(text("SELECT street_code, tier3_code FROM unit_grids ORDER BY code LIMIT 1")).one()
+    base = ["simulate", "--days", "2", "--seed", "3", "--start", "2025-09-01", "--rate", "0.05"]
+    r = runner.invoke(app, [*base, "--plant", f"selective=99999999999999,escalation={tier3}"], env=env)
+    assert r.exit_code == 1 and isinstance(r.exception, InvalidInput)
+    assert r.exception.message.startswith(
+        f"plant: selective=99999999999999: not a loaded tier-3 grid code; escalation={tier3}: a tier-3 grid code, "
+        "not a street code ("
+    )
+    r = runner.invoke(app, [*base, "--plant", "selective="], env=env)
+    assert r.exit_code == 1 and r.exception.message == "--plant: 'selective=' names no code (KIND=CODE;CODE)"
+    with clean_db.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM cases")).scalar_one() == 0  # refused before writing
+    r = runner.invoke(app, [*base, "--plant", f"selective={tier3},escalation={street}"], env=env)
+    assert r.exit_code == 0, r.output
+    assert f"planted selective: {tier3}\n" in r.output and f"planted escalation: {street}\n" in r.output

@@ -223,3 +223,21 @@ def test_a_router_decides_where_each_case_goes_and_each_case_keeps_its_decision(
     )
     assert (last == want.reindex(last.index)).all() and len(last) > 1000
     assert not {"routing", "component_id"} & set(plain.cases.columns)  # without a router: no decision
+
+
+def test_planted_codes_must_be_loaded_codes_of_their_kind_s_level() -> None:
+    """review17 item 6: unknown or wrong-level codes planted nothing, silently; now each one is refused at once."""
+    cells = synthetic_cells(1, 1, 1)
+    plant = {"selective": ["99999999999999"], "escalation": ["41990100100101", "419901001"]}
+    with pytest.raises(InvalidInput) as err:
+        simulate(cells, ["a", "b"], ["06010"], days=5, seed=1, start="2025-01-01", plant=plant)
+    assert err.value.message == (
+        "plant: selective=99999999999999: not a loaded tier-3 grid code; "
+        "escalation=41990100100101: a tier-3 grid code, not a street code "
+        "(selective takes tier-3 grid codes, overload takes tier-3 grid codes, escalation takes street codes, "
+        "paper_closure takes unit grid codes)"
+    )
+    assert [(p["kind"], p["value"]) for p in err.value.detail] == [
+        ("selective", "99999999999999"),
+        ("escalation", "41990100100101"),
+    ]

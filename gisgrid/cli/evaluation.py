@@ -12,7 +12,8 @@ from gisgrid import cases as case_svc
 from gisgrid import history
 from gisgrid.cli.common import echo, settings_of
 from gisgrid.errors import InvalidInput
-from gisgrid.evaluation_service import AS_OF_HELP, PERIOD_HELP, indicators, parse_period
+from gisgrid.evaluation import EVALUATED, check_subject
+from gisgrid.evaluation_service import AS_OF_HELP, PERIOD_HELP, indicators, parse_period, table_title, write_table
 from gisgrid.simulate import classes_from_catalogue, simulate
 from gisgrid.storage.database import make_engine, prepare_database
 
@@ -28,7 +29,9 @@ def _plant(spec: str | None) -> dict[str, list[str]]:
                 f"--plant: {part!r} is not KIND=CODE;CODE (kinds: selective, overload, escalation, paper_closure)"
             )
         kind, codes = part.split("=", 1)
-        out[kind.strip()] = [c for c in codes.split(";") if c]
+        out[kind.strip()] = [c.strip() for c in codes.split(";") if c.strip()]
+        if not out[kind.strip()]:
+            raise InvalidInput(f"--plant: {part!r} names no code (KIND=CODE;CODE)")
     return out
 
 
@@ -78,9 +81,7 @@ def evaluate_cmd(
         "--period",
         help=f"{PERIOD_HELP}.",
     ),
-    subject: str = typer.Option(
-        "region", "--subject", help="region, department, supervisor, intake, shift_lead, dispatcher."
-    ),
+    subject: str = typer.Option("region", "--subject", help=f"{', '.join(EVALUATED)}."),
     level: str = typer.Option("tier3", "--level", help="For regions: unit_grid, tier3, tier2, tier1, district."),
     out: Path | None = typer.Option(None, "--out", help="Write the table: .csv or .xlsx."),
     top: int = typer.Option(15, "--top", help="Rows to print."),
@@ -88,27 +89,19 @@ def evaluate_cmd(
 ) -> None:
     """综合评价: indicators, score and grade per subject for a period, ranked (with change vs the period before),
     the period's cases judged by their record up to --as-of (default now)."""
+    check_subject(subject)
+    p = parse_period(period)
     settings = settings_of(ctx)
     engine = make_engine(prepare_database(settings, echo))
     services = case_svc.load_services(settings)
-    p = parse_period(period)
     try:
         table = indicators(engine, services, p, subject, level, as_of=as_of)
     finally:
         engine.dispose()
     echo(f"{p.label}: cases reported in the period, judged as of {table.attrs['as_of'].isoformat()}")
     if out is not None:
-        write_table(table, out)
+        write_table(table, out, table_title(p, subject, level), subject)
         echo(f"wrote {out}")
-    shown = [c for c in ("rank", "rank_change", "subject", "score", "grade") if c in table.columns]
+    shown = [c for c in ("rank", "rank_change", "subject", "name", "score", "grade") if c in table.columns]
     with pd.option_context("display.width", 160, "display.max_columns", 12):
         echo(table[shown + [c for c in table.columns if c not in shown][:6]].head(top).to_string(index=False))
-
-
-def write_table(table: pd.DataFrame, out: Path) -> None:
-    if out.suffix.lower() == ".xlsx":
-        table.to_excel(out, index=False)
-    elif out.suffix.lower() == ".csv":
-        table.to_csv(out, index=False, encoding="utf-8-sig")
-    else:
-        raise InvalidInput(f"--out: {out.name}: use a .csv or .xlsx file")
