@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import hashlib
 import json
 import math
 import re
@@ -216,33 +217,35 @@ _DUPLICATES = """
     ORDER BY distance_m, o.id
     LIMIT 20
 """
-#: Everything a report reads, in one round trip: a case already made with its idempotency key, the unit grid and
-#: tiers of the point, the nearest component of the implied class, the possible duplicates.
+#: Everything a report reads, in one round trip: a case already made with its idempotency key (its number and
+#: request fingerprint too), the unit grid and tiers of the point, the nearest component of the implied class,
+#: the possible duplicates.
 _INTAKE_READ = Prepared(
     "gisgrid_intake_read",
     f"""
     WITH p AS (SELECT ST_SetSRID(ST_MakePoint(:x, :y), {STORAGE_SRID}) AS g)
     SELECT
-        (SELECT id FROM cases WHERE idempotency_key = CAST(:key AS text)) AS existing,
+        e.id AS existing, e.case_no AS existing_no, e.idempotency_fingerprint AS existing_fingerprint,
         (SELECT to_jsonb(u) FROM (
             SELECT code, district_code, street_code, community_code, tier3_code FROM unit_grids
             WHERE ST_Covers(unit_grids.geom, p.g) ORDER BY code LIMIT 1) u) AS grid,
         (SELECT to_jsonb(k) FROM ({_NEAREST_COMPONENT}) k) AS component,
         (SELECT coalesce(jsonb_agg(to_jsonb(o) ORDER BY o.distance_m, o.id), '[]') FROM ({_DUPLICATES}) o)
             AS duplicates
-    FROM p
+    FROM p LEFT JOIN LATERAL (
+        SELECT id, case_no, idempotency_fingerprint FROM cases WHERE idempotency_key = CAST(:key AS text)) e ON true
     """,
 )
 _CASE_INSERT_COLUMNS = (
     "case_no, scheme, class_code, matter_code, disposal_type, urgent, state, source, description, address, "
     "reporter, reporter_role, input_lon, input_lat, input_datum, unit_grid_code, district_code, street_code, "
-    "community_code, tier3_code, component_id, component_distance_m, idempotency_key, routing, node, "
-    "node_started_at, due_at, node_calendar_time, created_at, updated_at, geom"
+    "community_code, tier3_code, component_id, component_distance_m, idempotency_key, idempotency_fingerprint, "
+    "routing, node, node_started_at, due_at, node_calendar_time, created_at, updated_at, geom"
 )
 _CASE_INSERT_VALUES = (
     "next_case_no(:year), :scheme, :cls, :matter, :dtype, :urgent, 'reported', :source, :descr, :addr, :reporter, "
-    ":rrole, :ilon, :ilat, :idatum, :ug, :d, :t1, :t2, :t3, :comp, :compd, :key, CAST(:routing AS jsonb), 'verify', "
-    f":now, :due, :ncal, :now, :now, ST_SetSRID(ST_MakePoint(:x, :y), {STORAGE_SRID})"
+    ":rrole, :ilon, :ilat, :idatum, :ug, :d, :t1, :t2, :t3, :comp, :compd, :key, :fp, CAST(:routing AS jsonb), "
+    f"'verify', :now, :due, :ncal, :now, :now, ST_SetSRID(ST_MakePoint(:x, :y), {STORAGE_SRID})"
 )
 _PHOTOS_CTE = """,
     ph AS (
@@ -304,7 +307,8 @@ def _decision_json(decision: routing.RoutingDecision) -> dict[str, Any]:
 
 
 def intake(engine: Engine, services: CaseServices, item: Intake, *, now: dt.datetime | None = None) -> tuple[int, bool]:
-    """File a report: returns (case id, created). A repeated idempotency key returns the first case."""
+    """File a report: returns (case id, created). A repeated idempotency key returns the first case when the
+    request is the same report (:func:`request_fingerprint`); with another report it is refused (409)."""
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         filed = intake_on(conn, services, item, now=now)
     return filed.case_id, filed.created
@@ -339,6 +343,7 @@ class _Draft:
     x: float
     y: float
     now: dt.datetime
+    fingerprint: str | None = None  # of the request, when it carries an idempotency key
 
     def read_params(self) -> dict[str, Any]:
         """The binds of ``_INTAKE_READ``."""
@@ -425,7 +430,31 @@ def _draft(services: CaseServices, item: Intake, now: dt.datetime) -> _Draft:
             reason=Reason.ZERO_LOCATION,
         )
     xs, ys = geodesy.to_storage(np.array([lon]), np.array([lat]), datum)  # type: ignore[arg-type]
-    return _Draft(item, ev, limit, infos, lon, lat, datum, float(xs[0]), float(ys[0]), now)
+    fingerprint = request_fingerprint(item, infos) if item.idempotency_key else None
+    return _Draft(item, ev, limit, infos, lon, lat, datum, float(xs[0]), float(ys[0]), now, fingerprint)
+
+
+def request_fingerprint(item: Intake, infos: list[PhotoInfo]) -> str:
+    """What makes two submissions under one idempotency key the same report: class, scheme, the location as sent
+    (lon, lat, datum; or "from photo"), description, address, source, reporter, disposal type and the photos'
+    SHA-256 — of the bytes sent (a HEIC is hashed as sent, not as the JPEG made from it), in order. A retry of the
+    same submission (the field page's outbox resends the stored fields and photo bytes) gives the same value;
+    not the reporter's role, nor the photos' file names."""
+    located = item.lon is not None and item.lat is not None  # half a location was refused before
+    where: Any = [float(item.lon), float(item.lat), item.datum] if located else "from photo"  # type: ignore[arg-type]
+    shas = [
+        info.sha256 if info.converted is None else hashlib.sha256(data).hexdigest()
+        for info, (_, data) in zip(infos, item.photos, strict=True)
+    ]
+    canonical = [
+        "v1",
+        item.scheme,
+        item.class_code,
+        where,
+        *(v or None for v in (item.description, item.address, item.source, item.reporter, item.disposal_type)),
+        shas,
+    ]
+    return hashlib.sha256(json.dumps(canonical, ensure_ascii=False).encode()).hexdigest()
 
 
 def route_report(
@@ -505,6 +534,7 @@ def _write_params(services: CaseServices, draft: _Draft, read: dict[str, Any]) -
         "comp": component["id"] if component else None,
         "compd": round(float(component["d"]), 2) if component else None,
         "key": item.idempotency_key,
+        "fp": draft.fingerprint,
         "routing": json.dumps(decided, ensure_ascii=False),
         "now": now,
         "due": verify_clock["due_at"],
@@ -529,7 +559,27 @@ def _write_params(services: CaseServices, draft: _Draft, read: dict[str, Any]) -
 INTAKE_SESSION_SETTINGS = {"plan_cache_mode": "force_generic_plan", "enable_seqscan": "off"}
 _WRITE_ATTEMPTS = 3
 _NO_NUMBER = "case number: no free number could be taken; submit again"
-_BY_KEY = "SELECT id FROM cases WHERE idempotency_key = "
+_BY_KEY = (
+    "SELECT id AS existing, case_no AS existing_no, idempotency_fingerprint AS existing_fingerprint FROM cases "
+    "WHERE idempotency_key = "
+)
+
+
+def _replayed(draft: _Draft, found: Any) -> Filed:
+    """The case an idempotency key already filed (``found``: ``existing``, ``existing_no``,
+    ``existing_fingerprint``), when this request is that report again; a key reused for another report is
+    refused (409), never answered with someone else's case. A case stored without a fingerprint (filed before
+    they were kept, or imported) replays as before."""
+    kept = found["existing_fingerprint"]
+    if kept is not None and kept != draft.fingerprint:
+        key, case_no = draft.item.idempotency_key, found["existing_no"]
+        raise Conflict(
+            f"idempotency_key: {key!r} was already used for another report, filed as case {case_no}; this report "
+            "was not filed — send it with a new key",
+            detail=[{"field": "idempotency_key", "reason": "used for another report", "case_no": case_no}],
+            reason=Reason.IDEMPOTENCY_KEY_REUSED,
+        )
+    return Filed(int(found["existing"]), False)
 
 
 def intake_on(conn: Connection, services: CaseServices, item: Intake, *, now: dt.datetime | None = None) -> Filed:
@@ -537,8 +587,8 @@ def intake_on(conn: Connection, services: CaseServices, item: Intake, *, now: dt
     two round trips — one read, one write that is its own transaction — and nothing is locked."""
     draft = _draft(services, item, _now(now))
     (read,) = _INTAKE_READ.rows(conn, draft.read_params())
-    if read["existing"] is not None:  # a retry of a report already filed
-        return Filed(int(read["existing"]), False)
+    if read["existing"] is not None:  # a retry of a report already filed, or the key reused
+        return _replayed(draft, read)
     params = _write_params(services, draft, read)
     for _attempt in range(_WRITE_ATTEMPTS):
         written = draft.write.rows(conn, params)
@@ -549,11 +599,11 @@ def intake_on(conn: Connection, services: CaseServices, item: Intake, *, now: dt
         # Nothing inserted: the same idempotency key made the case meanwhile (a concurrent retry) — answer with it —
         # or the number was taken by a history import that raised the year's counter: take the next one.
         if item.idempotency_key:
-            found = conn.execute(text(_BY_KEY + ":k"), {"k": item.idempotency_key}).scalar()
+            found = conn.execute(text(_BY_KEY + ":k"), {"k": item.idempotency_key}).mappings().one_or_none()
             if conn.in_transaction():
                 conn.commit()
             if found is not None:
-                return Filed(int(found), False)
+                return _replayed(draft, found)
     raise Conflict(_NO_NUMBER, reason=Reason.NO_CASE_NUMBER)
 
 
@@ -567,7 +617,7 @@ async def intake_async(
     draft = await asyncio.to_thread(_draft, services, item, now) if item.photos else _draft(services, item, now)
     (read,) = await _INTAKE_READ.rows_async(conn, draft.read_params())
     if read["existing"] is not None:
-        return Filed(int(read["existing"]), False)
+        return _replayed(draft, read)
     if draft.infos:
         params = await asyncio.to_thread(_write_params, services, draft, read)
     else:
@@ -579,7 +629,7 @@ async def intake_async(
         if item.idempotency_key:
             found = await conn.fetch(_BY_KEY + "$1", item.idempotency_key)
             if found:
-                return Filed(int(found[0]["id"]), False)
+                return _replayed(draft, found[0])
     raise Conflict(_NO_NUMBER, reason=Reason.NO_CASE_NUMBER)
 
 

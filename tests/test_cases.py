@@ -9,6 +9,7 @@ import logging
 import re
 import threading
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -27,6 +28,7 @@ from gisgrid import cases as svc
 from gisgrid import geodesy
 from gisgrid.calendar import KNOWN_YEARS
 from gisgrid.errors import Conflict, InvalidInput, NotFound, Reason
+from gisgrid.photos import inspect_photo
 from gisgrid.settings import Settings
 from gisgrid.storage.database import asyncpg_connect_args, make_engine
 from gisgrid.storage.prepared import init_async_connection
@@ -350,6 +352,149 @@ def test_idempotency_key_makes_a_retried_report_one_case(
     assert len({r[0] for r in results}) == 1 and sum(r[1] for r in results) == 1
     with loaded.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM cases")).scalar_one() == 1
+
+
+def _counts(engine: Engine) -> tuple[int, int, int]:
+    with engine.connect() as conn:
+        return tuple(  # type: ignore[return-value]
+            conn.execute(text(f"SELECT count(*) FROM {t}")).scalar_one()
+            for t in ("cases", "case_transitions", "case_photos")
+        )
+
+
+def test_a_key_reused_for_another_report_is_refused_and_writes_nothing(
+    loaded: Engine, services: svc.CaseServices, intake: Intake, spot: tuple[float, float]
+) -> None:
+    """A retry of the same report replays its case; the key sent with any other report (another class, place,
+    text, reporter, photo …) is a 409 naming the case the key filed, and the other report is not lost silently:
+    nothing is written."""
+    x, y = spot
+
+    def file(item: svc.Intake) -> tuple[int, bool]:
+        return intake(loaded, services, item, now=at("2025-09-26T10:00:00"))
+
+    first = svc.Intake(
+        class_code=GARBAGE,
+        lon=x,
+        lat=y,
+        datum="cgcs2000",
+        description="路口垃圾",
+        reporter="监督员甲",
+        idempotency_key="K-1",
+        photos=[("a.jpg", _jpeg(10))],
+    )
+    cid, created = file(first)
+    assert created
+    case_no = get(loaded, services, cid)["case_no"]
+    assert file(replace(first)) == (cid, False)  # the same report again: its case
+    # the photo's file name and the reporter's role are not the report
+    assert file(replace(first, photos=[("b.jpg", _jpeg(10))], reporter_role="supervisor")) == (
+        cid,
+        False,
+    )
+    before = _counts(loaded)
+    assert before == (1, 1, 1)
+    others = [
+        {"class_code": "09009", "description": "另一条上报", "reporter": "别人"},  # the reviewer's case
+        {"description": "路口垃圾 "},
+        {"reporter": "监督员乙"},
+        {"lon": x + 0.0001},
+        {"datum": "wgs84"},
+        {"address": "某路 1 号"},
+        {"source": "hotline"},
+        {"disposal_type": "默认"},  # the default, named: not as sent
+        {"photos": [("a.jpg", _jpeg(11))]},
+        {"photos": []},
+        {"lon": None, "lat": None, "photos": [("a.jpg", _jpeg_with_gps(x, y))]},  # "from photo"
+    ]
+    for change in others:
+        with pytest.raises(Conflict) as err:
+            file(replace(first, **change))
+        assert err.value.reason == Reason.IDEMPOTENCY_KEY_REUSED, change
+        assert err.value.message == (
+            f"idempotency_key: 'K-1' was already used for another report, filed as case {case_no}; this report was "
+            "not filed — send it with a new key"
+        )
+        assert err.value.detail == [
+            {"field": "idempotency_key", "reason": "used for another report", "case_no": case_no}
+        ]
+        assert _counts(loaded) == before, change  # nothing written
+    assert case_number_years(loaded) == [2025]  # and no number taken by a refused report
+    with loaded.connect() as conn:
+        assert conn.execute(text("SELECT nextval('case_no_2025')")).scalar_one() == 2
+
+
+def test_a_case_without_a_fingerprint_replays_its_key_as_before(
+    loaded: Engine, services: svc.CaseServices, intake: Intake, spot: tuple[float, float]
+) -> None:
+    """Cases filed before fingerprints were kept (and imported ones) have none: their key answers with the case."""
+    x, y = spot
+    item = svc.Intake(class_code=GARBAGE, lon=x, lat=y, datum="cgcs2000", idempotency_key="old-1")
+    cid, _ = intake(loaded, services, item)
+    with loaded.begin() as conn:
+        conn.execute(text("UPDATE cases SET idempotency_fingerprint = NULL"))
+    assert intake(loaded, services, replace(item, class_code="09009")) == (cid, False)
+    assert _counts(loaded) == (1, 1, 0)
+
+
+def test_concurrent_retries_of_a_report_with_photos_make_one_case(
+    loaded: Engine, services: svc.CaseServices, intake: Intake, spot: tuple[float, float]
+) -> None:
+    """Retries of one report sent at once (photos and all, as the field page's outbox sends it) give one case and
+    one photo row; another report under the same key at the same time is refused, whichever arrives first."""
+    x, y = spot
+    same = svc.Intake(
+        class_code=GARBAGE,
+        lon=x,
+        lat=y,
+        datum="cgcs2000",
+        reporter="张伟",
+        idempotency_key="phone-9-0001",
+        photos=[("IMG_1.jpg", _jpeg(40))],
+    )
+    other = replace(same, description="另一条")
+    results: list[tuple[int, bool] | Exception] = []
+
+    def send(item: svc.Intake) -> None:
+        try:
+            results.append(intake(loaded, services, item))
+        except Exception as exc:  # collected and asserted below
+            results.append(exc)
+
+    threads = [threading.Thread(target=send, args=(same,)) for _ in range(6)]
+    threads.append(threading.Thread(target=send, args=(other,)))
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(results) == 7
+    assert _counts(loaded) == (1, 1, 1)
+    with loaded.connect() as conn:
+        cid, description = conn.execute(text("SELECT id, description FROM cases")).one()
+    filed = [r for r in results if isinstance(r, tuple)]
+    refused = [r for r in results if not isinstance(r, tuple)]
+    assert {r[0] for r in filed} == {cid} and sum(r[1] for r in filed) == 1
+    assert all(isinstance(e, Conflict) and e.reason == Reason.IDEMPOTENCY_KEY_REUSED for e in refused), refused
+    # whichever report won, every request of the other one was refused
+    assert len(refused) == (1 if description is None else 6)
+
+
+def test_the_fingerprint_is_of_the_report_as_sent() -> None:
+    """Same fields, same value; every field of the report changes it; a HEIC counts by the bytes sent, not by the
+    JPEG stored for it; a location taken from the photo is not the photo's GPS sent as numbers."""
+    heic = (Path(__file__).parent / "photo_samples" / "gps.heic").read_bytes()
+    base = svc.Intake(class_code=GARBAGE, lon=113.6, lat=34.7, idempotency_key="k", photos=[("p.heic", heic)])
+    info = inspect_photo(heic, filename="p.heic")
+    assert info.converted is not None  # stored as a JPEG
+    fp = svc.request_fingerprint(base, [info])
+    assert re.fullmatch(r"[0-9a-f]{64}", fp)
+    assert svc.request_fingerprint(replace(base), [info]) == fp
+    assert svc.request_fingerprint(base, [replace(info, sha256="0" * 64)]) == fp  # the stored JPEG's hash unused
+    assert svc.request_fingerprint(replace(base, idempotency_key="other"), [info]) == fp  # the key is not the report
+    assert svc.request_fingerprint(replace(base, lon=113.6 + 1e-9), [info]) != fp
+    assert svc.request_fingerprint(replace(base, scheme="cjt214"), [info]) != fp
+    assert svc.request_fingerprint(replace(base, description=""), [info]) == fp  # empty is not given
+    assert svc.request_fingerprint(replace(base, lon=None, lat=None), [info]) != fp
 
 
 def test_the_first_reports_of_a_year_filed_at_once_all_get_numbers(
@@ -841,6 +986,59 @@ def test_a_report_over_the_api_answers_with_the_case_as_stored(
         assert len(case["photos"]) == 1 and abs(case["lon"] - x) < 1e-6 and abs(case["lat"] - y) < 1e-6
     with loaded.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM cases")).scalar_one() == 2
+
+
+def test_a_key_reused_for_another_report_over_the_api_is_409_and_writes_nothing(
+    loaded: Engine, settings: Settings, spot: tuple[float, float], tmp_path: Path
+) -> None:
+    """JSON and multipart: the same report under a key again is 200 with its case (the form's fields read as the
+    JSON's are the same report); another report under it is 409 ``idempotency_key_reused`` naming the case."""
+    x, y = spot
+    fields = {"class_code": GARBAGE, "lon": x, "lat": y, "datum": "cgcs2000", "description": "路口垃圾堆放"}
+    form = {k: str(v) for k, v in fields.items()}
+    with TestClient(create_app(settings.model_copy(update={"data_dir": tmp_path / "d"}))) as client:
+        a = {"Idempotency-Key": "phone-7-0001", "X-Role": "grid_worker", "X-Actor": quote("王芳")}
+        first = client.post("/cases", json=fields, headers=a)
+        assert first.status_code == 201, first.text
+        cid, case_no = first.json()["id"], first.json()["case_no"]
+        assert client.post("/cases", json=fields, headers=a).json()["id"] == cid
+        again = client.post("/cases/form", data=form, headers=a)  # the same report, as a form
+        assert (again.status_code, again.json()["id"]) == (200, cid)
+        before = _counts(loaded)
+        for body, headers in (
+            ({**fields, "class_code": "09009", "description": "另一条"}, a),
+            (fields, {**a, "X-Actor": quote("别人")}),  # the reporter is the actor's name
+        ):
+            r = client.post("/cases", json=body, headers=headers)
+            assert r.status_code == 409, r.text
+            assert r.json()["error"] == "conflict" and r.json()["reason"] == "idempotency_key_reused"
+            assert r.json()["detail"] == {
+                "message": f"idempotency_key: 'phone-7-0001' was already used for another report, filed as case "
+                f"{case_no}; this report was not filed — send it with a new key",
+                "items": [
+                    {
+                        "field": "idempotency_key",
+                        "reason": "used for another report",
+                        "case_no": case_no,
+                        "code": "idempotency_key_reused",
+                    }
+                ],
+            }
+        assert _counts(loaded) == before
+
+        b = {"Idempotency-Key": "phone-7-0002", "X-Role": "grid_worker", "X-Actor": quote("王芳")}
+        photo = ("IMG_1.jpg", _jpeg(70), "image/jpeg")
+        made = client.post("/cases/form", data=form, files={"photos": photo}, headers=b)
+        assert made.status_code == 201, made.text
+        with_photo = made.json()["id"]
+        before = _counts(loaded)
+        resent = client.post("/cases/form", data=form, files={"photos": ("renamed.jpg", *photo[1:])}, headers=b)
+        assert (resent.status_code, resent.json()["id"]) == (200, with_photo)
+        for files in ({"photos": ("IMG_1.jpg", _jpeg(71), "image/jpeg")}, None):  # another photo, or none
+            r = client.post("/cases/form", data=form, files=files, headers=b)
+            assert (r.status_code, r.json()["reason"]) == (409, "idempotency_key_reused"), r.text
+            assert made.json()["case_no"] in r.json()["detail"]["message"]
+        assert _counts(loaded) == before == (2, 2, 1)
 
 
 def _rotated_jpeg(size: tuple[int, int], orientation: int) -> bytes:
