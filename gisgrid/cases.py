@@ -782,13 +782,12 @@ def act(
         disposal_type = row.disposal_type
         if req.action == "dispatch" and payload.get("disposal_type"):  # the dispatcher decides 停工/处罚/拆除, 紧急
             disposal_type = _disposal_limit(services, ev, payload["disposal_type"]).disposal_type
-        if req.action == "request_extension" and payload.get("new_due_at"):  # what is asked is a time too
-            payload["new_due_at"] = _parse_due(payload["new_due_at"], services).isoformat()
-        asked = payload.get("amount") if req.action == "request_extension" else None
-        if asked is not None and not (math.isfinite(asked) and asked > 0):
-            raise InvalidInput(
-                "amount: must be a positive number", detail=[{"field": "amount"}], reason=Reason.NOT_POSITIVE
-            )
+        if req.action == "request_extension":  # what is asked is refused as its approval would be
+            if payload.get("new_due_at"):  # a time, stored as one
+                asked_due, _ = _extended_due(services, row, {"new_due_at": payload["new_due_at"]})
+                payload["new_due_at"] = asked_due.isoformat()
+            if payload.get("amount") is not None:
+                _extended_due(services, row, {"amount": payload["amount"], "unit": payload.get("unit")})
         infos = []
         for i, (name, data) in enumerate(req.photos):
             check_texts({f"photos[{i}]": name})
@@ -828,8 +827,18 @@ def act(
                         reason=Reason.AFTER_PHOTO_REUSED,
                     )
             payload["after_photo"] = [n for n, _ in req.photos]
+        as_requested = False
         if req.action == "approve_extension":
-            payload = _extension_due(services, row, payload)
+            requested = None
+            if payload.get("amount") is None and not payload.get("new_due_at"):  # approved as asked
+                requested = conn.execute(
+                    text(
+                        "SELECT details FROM case_transitions WHERE case_id = :c AND action = 'request_extension' "
+                        "ORDER BY id DESC LIMIT 1"
+                    ),
+                    {"c": case_id},
+                ).scalar()
+            payload, as_requested = _extension_due(services, row, payload, requested)
         tr = workflow.apply(case, req.action, req.role, payload=payload, expected_version=req.version)
         new = tr.case
         updates: dict[str, Any] = {
@@ -872,7 +881,10 @@ def act(
             note=req.note,
             department=new.department,
             effects=tr.effects,
-            details=dict(tr.details) | _escalated_to(conn, row, new) | _order_terms(tr, disposal_type),
+            details=dict(tr.details)
+            | _escalated_to(conn, row, new)
+            | _order_terms(tr, disposal_type)
+            | ({"as_requested": True} if as_requested else {}),
             attachments=[n for n, _ in req.photos],
         )
         kind = "after" if req.action == "handle" else "evidence"
@@ -982,8 +994,43 @@ MAX_EXTENSION_DAYS = 366
 _MAX_EXTENSION_WORKING_DAYS = 270
 
 
-def _extension_due(services: CaseServices, row: Any, payload: dict[str, Any]) -> dict[str, Any]:
-    """An approved extension moves the disposal deadline by ``amount`` ``unit`` (working time by default)."""
+def _extension_due(
+    services: CaseServices, row: Any, payload: dict[str, Any], requested: dict[str, Any] | None
+) -> tuple[dict[str, Any], bool]:
+    """An approved extension moves the disposal deadline by ``amount`` ``unit`` (working time by default) or to
+    ``new_due_at`` — one or the other; with neither, by what the pending request (``requested``: its log details)
+    asked for. The payload to apply (the new deadline and what gave it, as the log records it) and whether it was
+    taken from the request."""
+    amount, due = payload.get("amount"), payload.get("new_due_at")
+    if amount is not None and due:
+        why = "give amount (with unit) or new_due_at, not both"
+        raise InvalidInput(
+            f"amount, new_due_at: an approved extension takes one or the other, not both: {why}",
+            detail=[{"field": "amount", "reason": why}, {"field": "new_due_at", "reason": why}],
+            reason=Reason.VALUE_ERROR,
+        )
+    as_requested = amount is None and not due and requested is not None
+    if as_requested:
+        assert requested is not None
+        payload = {k: v for k, v in payload.items() if k != "unit"}  # a unit alone says nothing
+        if requested.get("new_due_at"):  # the date the department named, when it named one
+            payload["new_due_at"] = requested["new_due_at"]
+        elif requested.get("amount") is not None:
+            payload |= {"amount": requested["amount"], "unit": requested.get("unit") or "working_days"}
+        else:
+            as_requested = False  # the request said no length: the approver has to
+    new_due, base = _extended_due(services, row, payload)
+    out = {**payload, "new_due_at": new_due.isoformat()}
+    if base is not None:
+        out["previous_due_at"] = base.astimezone(LOCAL_TZ).isoformat()
+    return out, as_requested
+
+
+def _extended_due(services: CaseServices, row: Any, payload: dict[str, Any]) -> tuple[dt.datetime, dt.datetime | None]:
+    """The disposal deadline an extension by ``new_due_at``, else ``amount`` ``unit``, gives, and the deadline it
+    moves; refused when it is not later, or later by more than MAX_EXTENSION_DAYS — as asked (延期申请) and as
+    approved (延期批准)."""
+    base = row.disposal_due_at or row.due_at
     if payload.get("new_due_at"):
         new_due = _parse_due(payload["new_due_at"], services)
     else:
@@ -1012,23 +1059,20 @@ def _extension_due(services: CaseServices, row: Any, payload: dict[str, Any]) ->
             raise InvalidInput(
                 _too_long(f"amount: {amount:g} {unit}"), detail=[{"field": "amount"}], reason=Reason.EXTENSION_TOO_LONG
             )
-        new_due = services.calendar.extend(row.disposal_due_at or row.due_at, amount, unit)
-    base = row.disposal_due_at or row.due_at
+        new_due = services.calendar.extend(base, amount, unit)
     field_ = "new_due_at" if payload.get("new_due_at") else "amount"
     if base is not None and new_due <= base:
         raise InvalidInput(
-            "new_due_at: an extension must move the deadline later",
-            detail=[{"field": "new_due_at"}],
+            f"{field_}: an extension must move the deadline later than {base.astimezone(LOCAL_TZ):%Y-%m-%d %H:%M}, "
+            f"not to {new_due.astimezone(LOCAL_TZ):%Y-%m-%d %H:%M}",
+            detail=[{"field": field_}],
             reason=Reason.DEADLINE_NOT_LATER,
         )
     if base is not None and new_due - base > dt.timedelta(days=MAX_EXTENSION_DAYS):
         raise InvalidInput(
             _too_long(f"{field_}: to {new_due:%Y-%m-%d}"), detail=[{"field": field_}], reason=Reason.EXTENSION_TOO_LONG
         )
-    out = {**payload, "new_due_at": new_due.isoformat()}
-    if base is not None:
-        out["previous_due_at"] = base.astimezone(LOCAL_TZ).isoformat()
-    return out
+    return new_due, base
 
 
 def _parse_due(value: Any, services: CaseServices) -> dt.datetime:

@@ -1135,6 +1135,7 @@ def test_actions_with_photos_on_the_form_and_bad_payloads_refused_by_field(
             ({"new_due_at": "9999-12-31T23:59:59"}, "new_due_at", "extension_too_long"),  # at most 366 days later
             ({"amount": 8784, "unit": "working_hours"}, "amount", "extension_too_long"),  # 366 × 24 working hours
             ({"new_due_at": "2020-01-01"}, "new_due_at", "deadline_not_later"),
+            ({"amount": 1, "new_due_at": "2026-12-10"}, "amount", "value_error"),  # one or the other, not both
         ):
             r = do("approve_extension", "dispatcher", 5, **payload)
             assert r.status_code == 422 and r.json()["detail"]["items"][0]["field"] == field, payload
@@ -1482,6 +1483,110 @@ def test_an_extension_request_says_how_long_and_the_approval_what_it_moved(
         "new_due_at": "2025-10-16T17:30:00+08:00",
         "previous_due_at": "2025-10-13T14:30:00+08:00",
     }
+
+
+def test_an_approval_without_a_length_grants_what_the_request_asked_for(
+    loaded: Engine, services: svc.CaseServices, spot: tuple[float, float]
+) -> None:
+    """延期批准 with neither amount nor new_due_at grants the pending request's own amount/unit or date (the log says
+    what was applied, and that it was the request's); with both it is refused naming both, nothing logged."""
+    x, y = spot
+    cid = _dispatchable(loaded, services, x, y, "2025-10-13T09:00:00")
+    act(loaded, services, cid, "dispatch", "dispatcher", 3, "2025-10-13T09:00:00")  # Monday, due 14:30
+    act(loaded, services, cid, "request_extension", "department", 4, "2025-10-13T10:00:00", reason="材料未到",
+        amount=2, unit="working_days")  # fmt: skip
+    c = act(loaded, services, cid, "approve_extension", "dispatcher", 5, "2025-10-13T10:30:00")
+    assert c["due_at"] == c["disposal_due_at"] == "2025-10-15T14:30:00+08:00"  # two working days later
+    assert (c["pending_extension"], c["version"]) == (False, 6)
+    assert c["timeline"][-1]["details"] == {
+        "amount": 2,
+        "unit": "working_days",
+        "new_due_at": "2025-10-15T14:30:00+08:00",
+        "previous_due_at": "2025-10-13T14:30:00+08:00",
+        "as_requested": True,
+    }
+    # a date asked for: granted as that date's end of work
+    act(loaded, services, cid, "request_extension", "department", 6, "2025-10-14T09:00:00", reason="再等配件",
+        new_due_at="2025-10-17")  # fmt: skip
+    c = act(loaded, services, cid, "approve_extension", "shift_lead", 7, "2025-10-14T09:30:00", reason="同意")
+    assert c["due_at"] == "2025-10-17T17:30:00+08:00"
+    assert c["timeline"][-1]["details"] == {
+        "reason": "同意",
+        "new_due_at": "2025-10-17T17:30:00+08:00",
+        "previous_due_at": "2025-10-15T14:30:00+08:00",
+        "as_requested": True,
+    }
+    # a request that named no length: the approver has to
+    act(loaded, services, cid, "request_extension", "department", 8, "2025-10-15T09:00:00", reason="需协调")
+    with pytest.raises(InvalidInput, match="amount: an approved extension needs amount") as err:
+        act(loaded, services, cid, "approve_extension", "dispatcher", 9, "2025-10-15T09:30:00")
+    assert err.value.reason == Reason.MISSING
+    # both an amount and a date: which one was meant? refused naming both
+    with pytest.raises(InvalidInput) as err:
+        act(loaded, services, cid, "approve_extension", "dispatcher", 9, "2025-10-15T09:30:00", amount=1,
+            new_due_at="2025-10-24")  # fmt: skip
+    assert err.value.reason == Reason.VALUE_ERROR
+    assert err.value.message == (
+        "amount, new_due_at: an approved extension takes one or the other, not both: give amount (with unit) or "
+        "new_due_at, not both"
+    )
+    assert [i["field"] for i in err.value.detail] == ["amount", "new_due_at"]
+    c = get(loaded, services, cid, "2025-10-15T09:30:00")
+    assert (c["version"], c["pending_extension"], c["due_at"]) == (9, True, "2025-10-17T17:30:00+08:00")
+    assert c["timeline"][-1]["action"] == "request_extension"  # nothing logged
+    # the approver's own length: applied, not marked as the request's
+    c = act(loaded, services, cid, "approve_extension", "dispatcher", 9, "2025-10-15T09:30:00", amount=1)
+    assert c["due_at"] == "2025-10-20T17:30:00+08:00"  # Friday 17:30 + 1 working day: Monday 17:30
+    assert c["timeline"][-1]["details"] == {
+        "amount": 1,
+        "new_due_at": "2025-10-20T17:30:00+08:00",
+        "previous_due_at": "2025-10-17T17:30:00+08:00",
+    }
+
+
+def test_an_extension_request_is_refused_as_its_approval_would_be(
+    loaded: Engine, services: svc.CaseServices, spot: tuple[float, float]
+) -> None:
+    """延期申请 of a date not later than the deadline, of more than 366 days, or of an amount ≤ 0 is refused at once
+    (not left pending for an approval that must refuse it); nothing is logged."""
+    x, y = spot
+    cid = _dispatchable(loaded, services, x, y, "2025-10-13T09:00:00")
+    act(loaded, services, cid, "dispatch", "dispatcher", 3, "2025-10-13T09:00:00")  # due 2025-10-13 14:30
+    too_long = "is more than the 366 days an extension may add (a longer wait is 挂账)"
+    for payload, field, reason, message in (
+        (
+            {"new_due_at": "2020-01-01"},
+            "new_due_at",
+            Reason.DEADLINE_NOT_LATER,
+            "new_due_at: an extension must move the deadline later than 2025-10-13 14:30, not to 2020-01-01 17:30",
+        ),
+        (
+            {"new_due_at": "2025-10-13T14:30:00"},
+            "new_due_at",
+            Reason.DEADLINE_NOT_LATER,
+            "new_due_at: an extension must move the deadline later than 2025-10-13 14:30, not to 2025-10-13 14:30",
+        ),
+        (
+            {"new_due_at": "2027-01-01"},
+            "new_due_at",
+            Reason.EXTENSION_TOO_LONG,
+            f"new_due_at: to 2027-01-01 {too_long}",
+        ),
+        ({"amount": 300}, "amount", Reason.EXTENSION_TOO_LONG, f"amount: 300 working_days {too_long}"),
+        ({"amount": 0}, "amount", Reason.NOT_POSITIVE, "amount: must be a positive number"),
+        ({"amount": 2, "new_due_at": "2020-01-01"}, "new_due_at", Reason.DEADLINE_NOT_LATER, None),
+    ):
+        with pytest.raises(InvalidInput) as err:
+            act(loaded, services, cid, "request_extension", "department", 4, "2025-10-13T10:00:00", reason="r",
+                **payload)  # fmt: skip
+        assert (err.value.reason, err.value.detail) == (reason, [{"field": field}]), payload
+        assert message is None or err.value.message == message
+    c = get(loaded, services, cid, "2025-10-13T10:00:00")
+    assert (c["version"], c["pending_extension"], c["due_at"]) == (4, False, "2025-10-13T14:30:00+08:00")
+    assert [t["action"] for t in c["timeline"]] == ["report", "verify", "file", "dispatch"]
+    c = act(loaded, services, cid, "request_extension", "department", 4, "2025-10-13T10:00:00", reason="r",
+            new_due_at="2025-10-14")  # fmt: skip
+    assert c["pending_extension"] and c["timeline"][-1]["details"]["new_due_at"] == "2025-10-14T17:30:00+08:00"
 
 
 def test_an_urgent_case_runs_round_the_clock_and_its_light_is_measured_in_clock_time(
