@@ -1684,7 +1684,7 @@ def merge_duplicate(
             if wanted not in rows:
                 raise NotFound(f"no case with id {wanted}")
         row, kept = rows[case_id], rows[into]
-        reason = f"与案件 {into} 重复"
+        reason = f"与案件 {kept.case_no} 重复"  # operators know cases by number, not by id
         workflow.check(_snapshot(row), "void", role, expected_version=version)
         ev = event_class(services, row.scheme, row.class_code)
         refusal: tuple[Reason, str] | None = None
@@ -1694,27 +1694,31 @@ def merge_duplicate(
         if merged_in:  # its duplicates would point at a voided case
             refusal = (
                 Reason.MERGE_KEPT_HAS_DUPLICATES,
-                f"case {case_id} is the kept case of {merged_in} merged duplicate(s): merge {into} into it instead",
+                f"case {row.case_no} is the kept case of {merged_in} merged duplicate(s): merge {kept.case_no} into it "
+                "instead",
             )
         elif kept.state not in OPEN_STATES or kept.duplicate_of is not None:
             refusal = (
                 Reason.MERGE_TARGET_NOT_OPEN,
-                f"case {into} is {workflow.STATES.get(kept.state, kept.state)}, not an open case to keep",
+                f"case {kept.case_no} is {workflow.STATES.get(kept.state, kept.state)}, not an open case to keep",
             )
         elif (kept.scheme, kept.class_code) != (row.scheme, row.class_code):
             refusal = (
                 Reason.MERGE_OTHER_CLASS,
-                f"case {into} is of class {kept.class_code}, not {row.class_code} ({ev.name})",
+                f"case {kept.case_no} is of class {kept.class_code}, not {row.class_code} ({ev.name})",
             )
         elif row.distance_m is not None and row.distance_m > ev.duplicate_radius_m:
             refusal = (
                 Reason.MERGE_TOO_FAR,
-                f"case {into} is {row.distance_m:.0f} m away, beyond the {ev.duplicate_radius_m:g} m of {ev.name}",
+                f"case {kept.case_no} is {row.distance_m:.0f} m away, beyond the {ev.duplicate_radius_m:g} m of "
+                f"{ev.name}",
             )
         if refusal:
             code, why = refusal
             raise workflow.TransitionNotAllowed(
-                f"merge into {into}: {why}", detail=[{"field": "into", "reason": why}], reason=code
+                f"merge case {row.case_no} into {kept.case_no}: {why}",
+                detail=[{"field": "into", "reason": why, "case_no": kept.case_no}],
+                reason=code,
             )
         tr = workflow.apply(_snapshot(row), "void", role, payload={"reason": reason}, expected_version=version)
         conn.execute(
@@ -1732,7 +1736,7 @@ def merge_duplicate(
             role=role,
             at=now,
             note=reason,
-            details={"duplicate_of": into, "reason": reason},
+            details={"duplicate_of": into, "duplicate_of_case_no": kept.case_no, "reason": reason},
         )
 
 

@@ -200,6 +200,14 @@ def test_possible_duplicates_are_listed_and_can_be_merged(
     svc.merge_duplicate(loaded, services, second["id"], first, actor="值班长甲", role="shift_lead", version=1)
     merged = get(loaded, services, second["id"])
     assert merged["state"] == "voided" and merged["duplicate_of"] == first
+    first_no = get(loaded, services, first)["case_no"]
+    assert first_no != str(first)  # operators read the number: the note names it, the details keep the id too
+    assert merged["timeline"][-1]["note"] == f"与案件 {first_no} 重复"
+    assert merged["timeline"][-1]["details"] == {
+        "duplicate_of": first,
+        "duplicate_of_case_no": first_no,
+        "reason": f"与案件 {first_no} 重复",
+    }
     with pytest.raises(InvalidInput, match="not allowed for role"):
         svc.merge_duplicate(loaded, services, other_class["id"], first, actor="x", role="dispatcher", version=1)
     third = report(loaded, services, x, y + 0.0001, via=intake)
@@ -217,6 +225,27 @@ def test_possible_duplicates_are_listed_and_can_be_merged(
             svc.merge_duplicate(loaded, services, dup, into, actor="x", role="shift_lead", version=1)
         assert err.value.reason == reason
         assert get(loaded, services, dup)["state"] == "reported"  # refused: nothing written
+    numbers = {c: get(loaded, services, c)["case_no"] for c in (first, second["id"], third, far)}
+    with pytest.raises(Conflict) as err:  # the refusal names both cases by number
+        svc.merge_duplicate(loaded, services, far, first, actor="x", role="shift_lead", version=1)
+    assert re.fullmatch(
+        rf"merge case {numbers[far]} into {numbers[first]}: case {numbers[first]} is \d+ m away, beyond the 30 m of "
+        "暴露垃圾",
+        err.value.message,
+    )
+    assert err.value.detail[0]["case_no"] == numbers[first]
+    with pytest.raises(Conflict) as err:
+        svc.merge_duplicate(loaded, services, third, second["id"], actor="x", role="shift_lead", version=1)
+    assert err.value.message == (
+        f"merge case {numbers[third]} into {numbers[second['id']]}: case {numbers[second['id']]} is 作废, not an "
+        "open case to keep"
+    )
+    with pytest.raises(Conflict) as err:
+        svc.merge_duplicate(loaded, services, first, third, actor="x", role="shift_lead", version=1)
+    assert err.value.message == (
+        f"merge case {numbers[first]} into {numbers[third]}: case {numbers[first]} is the kept case of 1 merged "
+        f"duplicate(s): merge {numbers[third]} into it instead"
+    )
     assert get(loaded, services, first)["duplicate_of"] is None
 
 
