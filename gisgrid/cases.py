@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import hashlib
 import json
 import math
 import re
@@ -216,33 +217,35 @@ _DUPLICATES = """
     ORDER BY distance_m, o.id
     LIMIT 20
 """
-#: Everything a report reads, in one round trip: a case already made with its idempotency key, the unit grid and
-#: tiers of the point, the nearest component of the implied class, the possible duplicates.
+#: Everything a report reads, in one round trip: a case already made with its idempotency key (its number and
+#: request fingerprint too), the unit grid and tiers of the point, the nearest component of the implied class,
+#: the possible duplicates.
 _INTAKE_READ = Prepared(
     "gisgrid_intake_read",
     f"""
     WITH p AS (SELECT ST_SetSRID(ST_MakePoint(:x, :y), {STORAGE_SRID}) AS g)
     SELECT
-        (SELECT id FROM cases WHERE idempotency_key = CAST(:key AS text)) AS existing,
+        e.id AS existing, e.case_no AS existing_no, e.idempotency_fingerprint AS existing_fingerprint,
         (SELECT to_jsonb(u) FROM (
             SELECT code, district_code, street_code, community_code, tier3_code FROM unit_grids
             WHERE ST_Covers(unit_grids.geom, p.g) ORDER BY code LIMIT 1) u) AS grid,
         (SELECT to_jsonb(k) FROM ({_NEAREST_COMPONENT}) k) AS component,
         (SELECT coalesce(jsonb_agg(to_jsonb(o) ORDER BY o.distance_m, o.id), '[]') FROM ({_DUPLICATES}) o)
             AS duplicates
-    FROM p
+    FROM p LEFT JOIN LATERAL (
+        SELECT id, case_no, idempotency_fingerprint FROM cases WHERE idempotency_key = CAST(:key AS text)) e ON true
     """,
 )
 _CASE_INSERT_COLUMNS = (
     "case_no, scheme, class_code, matter_code, disposal_type, urgent, state, source, description, address, "
     "reporter, reporter_role, input_lon, input_lat, input_datum, unit_grid_code, district_code, street_code, "
-    "community_code, tier3_code, component_id, component_distance_m, idempotency_key, routing, node, "
-    "node_started_at, due_at, node_calendar_time, created_at, updated_at, geom"
+    "community_code, tier3_code, component_id, component_distance_m, idempotency_key, idempotency_fingerprint, "
+    "routing, node, node_started_at, due_at, node_calendar_time, created_at, updated_at, geom"
 )
 _CASE_INSERT_VALUES = (
     "next_case_no(:year), :scheme, :cls, :matter, :dtype, :urgent, 'reported', :source, :descr, :addr, :reporter, "
-    ":rrole, :ilon, :ilat, :idatum, :ug, :d, :t1, :t2, :t3, :comp, :compd, :key, CAST(:routing AS jsonb), 'verify', "
-    f":now, :due, :ncal, :now, :now, ST_SetSRID(ST_MakePoint(:x, :y), {STORAGE_SRID})"
+    ":rrole, :ilon, :ilat, :idatum, :ug, :d, :t1, :t2, :t3, :comp, :compd, :key, :fp, CAST(:routing AS jsonb), "
+    f"'verify', :now, :due, :ncal, :now, :now, ST_SetSRID(ST_MakePoint(:x, :y), {STORAGE_SRID})"
 )
 _PHOTOS_CTE = """,
     ph AS (
@@ -304,7 +307,8 @@ def _decision_json(decision: routing.RoutingDecision) -> dict[str, Any]:
 
 
 def intake(engine: Engine, services: CaseServices, item: Intake, *, now: dt.datetime | None = None) -> tuple[int, bool]:
-    """File a report: returns (case id, created). A repeated idempotency key returns the first case."""
+    """File a report: returns (case id, created). A repeated idempotency key returns the first case when the
+    request is the same report (:func:`request_fingerprint`); with another report it is refused (409)."""
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         filed = intake_on(conn, services, item, now=now)
     return filed.case_id, filed.created
@@ -339,6 +343,7 @@ class _Draft:
     x: float
     y: float
     now: dt.datetime
+    fingerprint: str | None = None  # of the request, when it carries an idempotency key
 
     def read_params(self) -> dict[str, Any]:
         """The binds of ``_INTAKE_READ``."""
@@ -426,7 +431,31 @@ def _draft(services: CaseServices, item: Intake, now: dt.datetime) -> _Draft:
             reason=Reason.ZERO_LOCATION,
         )
     xs, ys = geodesy.to_storage(np.array([lon]), np.array([lat]), datum)  # type: ignore[arg-type]
-    return _Draft(item, ev, limit, infos, lon, lat, datum, float(xs[0]), float(ys[0]), now)
+    fingerprint = request_fingerprint(item, infos) if item.idempotency_key else None
+    return _Draft(item, ev, limit, infos, lon, lat, datum, float(xs[0]), float(ys[0]), now, fingerprint)
+
+
+def request_fingerprint(item: Intake, infos: list[PhotoInfo]) -> str:
+    """What makes two submissions under one idempotency key the same report: class, scheme, the location as sent
+    (lon, lat, datum; or "from photo"), description, address, source, reporter, disposal type and the photos'
+    SHA-256 — of the bytes sent (a HEIC is hashed as sent, not as the JPEG made from it), in order. A retry of the
+    same submission (the field page's outbox resends the stored fields and photo bytes) gives the same value;
+    not the reporter's role, nor the photos' file names."""
+    located = item.lon is not None and item.lat is not None  # half a location was refused before
+    where: Any = [float(item.lon), float(item.lat), item.datum] if located else "from photo"  # type: ignore[arg-type]
+    shas = [
+        info.sha256 if info.converted is None else hashlib.sha256(data).hexdigest()
+        for info, (_, data) in zip(infos, item.photos, strict=True)
+    ]
+    canonical = [
+        "v1",
+        item.scheme,
+        item.class_code,
+        where,
+        *(v or None for v in (item.description, item.address, item.source, item.reporter, item.disposal_type)),
+        shas,
+    ]
+    return hashlib.sha256(json.dumps(canonical, ensure_ascii=False).encode()).hexdigest()
 
 
 def route_report(
@@ -506,6 +535,7 @@ def _write_params(services: CaseServices, draft: _Draft, read: dict[str, Any]) -
         "comp": component["id"] if component else None,
         "compd": round(float(component["d"]), 2) if component else None,
         "key": item.idempotency_key,
+        "fp": draft.fingerprint,
         "routing": json.dumps(decided, ensure_ascii=False),
         "now": now,
         "due": verify_clock["due_at"],
@@ -530,7 +560,27 @@ def _write_params(services: CaseServices, draft: _Draft, read: dict[str, Any]) -
 INTAKE_SESSION_SETTINGS = {"plan_cache_mode": "force_generic_plan", "enable_seqscan": "off"}
 _WRITE_ATTEMPTS = 3
 _NO_NUMBER = "case number: no free number could be taken; submit again"
-_BY_KEY = "SELECT id FROM cases WHERE idempotency_key = "
+_BY_KEY = (
+    "SELECT id AS existing, case_no AS existing_no, idempotency_fingerprint AS existing_fingerprint FROM cases "
+    "WHERE idempotency_key = "
+)
+
+
+def _replayed(draft: _Draft, found: Any) -> Filed:
+    """The case an idempotency key already filed (``found``: ``existing``, ``existing_no``,
+    ``existing_fingerprint``), when this request is that report again; a key reused for another report is
+    refused (409), never answered with someone else's case. A case stored without a fingerprint (filed before
+    they were kept, or imported) replays as before."""
+    kept = found["existing_fingerprint"]
+    if kept is not None and kept != draft.fingerprint:
+        key, case_no = draft.item.idempotency_key, found["existing_no"]
+        raise Conflict(
+            f"idempotency_key: {key!r} was already used for another report, filed as case {case_no}; this report "
+            "was not filed — send it with a new key",
+            detail=[{"field": "idempotency_key", "reason": "used for another report", "case_no": case_no}],
+            reason=Reason.IDEMPOTENCY_KEY_REUSED,
+        )
+    return Filed(int(found["existing"]), False)
 
 
 def intake_on(conn: Connection, services: CaseServices, item: Intake, *, now: dt.datetime | None = None) -> Filed:
@@ -538,8 +588,8 @@ def intake_on(conn: Connection, services: CaseServices, item: Intake, *, now: dt
     two round trips — one read, one write that is its own transaction — and nothing is locked."""
     draft = _draft(services, item, _now(now))
     (read,) = _INTAKE_READ.rows(conn, draft.read_params())
-    if read["existing"] is not None:  # a retry of a report already filed
-        return Filed(int(read["existing"]), False)
+    if read["existing"] is not None:  # a retry of a report already filed, or the key reused
+        return _replayed(draft, read)
     params = _write_params(services, draft, read)
     for _attempt in range(_WRITE_ATTEMPTS):
         written = draft.write.rows(conn, params)
@@ -550,11 +600,11 @@ def intake_on(conn: Connection, services: CaseServices, item: Intake, *, now: dt
         # Nothing inserted: the same idempotency key made the case meanwhile (a concurrent retry) — answer with it —
         # or the number was taken by a history import that raised the year's counter: take the next one.
         if item.idempotency_key:
-            found = conn.execute(text(_BY_KEY + ":k"), {"k": item.idempotency_key}).scalar()
+            found = conn.execute(text(_BY_KEY + ":k"), {"k": item.idempotency_key}).mappings().one_or_none()
             if conn.in_transaction():
                 conn.commit()
             if found is not None:
-                return Filed(int(found), False)
+                return _replayed(draft, found)
     raise Conflict(_NO_NUMBER, reason=Reason.NO_CASE_NUMBER)
 
 
@@ -568,7 +618,7 @@ async def intake_async(
     draft = await asyncio.to_thread(_draft, services, item, now) if item.photos else _draft(services, item, now)
     (read,) = await _INTAKE_READ.rows_async(conn, draft.read_params())
     if read["existing"] is not None:
-        return Filed(int(read["existing"]), False)
+        return _replayed(draft, read)
     if draft.infos:
         params = await asyncio.to_thread(_write_params, services, draft, read)
     else:
@@ -580,7 +630,7 @@ async def intake_async(
         if item.idempotency_key:
             found = await conn.fetch(_BY_KEY + "$1", item.idempotency_key)
             if found:
-                return Filed(int(found[0]["id"]), False)
+                return _replayed(draft, found[0])
     raise Conflict(_NO_NUMBER, reason=Reason.NO_CASE_NUMBER)
 
 
@@ -733,13 +783,12 @@ def act(
         disposal_type = row.disposal_type
         if req.action == "dispatch" and payload.get("disposal_type"):  # the dispatcher decides 停工/处罚/拆除, 紧急
             disposal_type = _disposal_limit(services, ev, payload["disposal_type"]).disposal_type
-        if req.action == "request_extension" and payload.get("new_due_at"):  # what is asked is a time too
-            payload["new_due_at"] = _parse_due(payload["new_due_at"], services).isoformat()
-        asked = payload.get("amount") if req.action == "request_extension" else None
-        if asked is not None and not (math.isfinite(asked) and asked > 0):
-            raise InvalidInput(
-                "amount: must be a positive number", detail=[{"field": "amount"}], reason=Reason.NOT_POSITIVE
-            )
+        if req.action == "request_extension":  # what is asked is refused as its approval would be
+            if payload.get("new_due_at"):  # a time, stored as one
+                asked_due, _ = _extended_due(services, row, {"new_due_at": payload["new_due_at"]})
+                payload["new_due_at"] = asked_due.isoformat()
+            if payload.get("amount") is not None:
+                _extended_due(services, row, {"amount": payload["amount"], "unit": payload.get("unit")})
         req = replace(req, photos=one_request(req.photos))  # at most 10; the same file twice is one photo
         infos = []
         for i, (name, data) in enumerate(req.photos):
@@ -780,8 +829,18 @@ def act(
                         reason=Reason.AFTER_PHOTO_REUSED,
                     )
             payload["after_photo"] = [n for n, _ in req.photos]
+        as_requested = False
         if req.action == "approve_extension":
-            payload = _extension_due(services, row, payload)
+            requested = None
+            if payload.get("amount") is None and not payload.get("new_due_at"):  # approved as asked
+                requested = conn.execute(
+                    text(
+                        "SELECT details FROM case_transitions WHERE case_id = :c AND action = 'request_extension' "
+                        "ORDER BY id DESC LIMIT 1"
+                    ),
+                    {"c": case_id},
+                ).scalar()
+            payload, as_requested = _extension_due(services, row, payload, requested)
         tr = workflow.apply(case, req.action, req.role, payload=payload, expected_version=req.version)
         new = tr.case
         updates: dict[str, Any] = {
@@ -824,7 +883,10 @@ def act(
             note=req.note,
             department=new.department,
             effects=tr.effects,
-            details=dict(tr.details) | _escalated_to(conn, row, new) | _order_terms(tr, disposal_type),
+            details=dict(tr.details)
+            | _escalated_to(conn, row, new)
+            | _order_terms(tr, disposal_type)
+            | ({"as_requested": True} if as_requested else {}),
             attachments=[n for n, _ in req.photos],
         )
         kind = "after" if req.action == "handle" else "evidence"
@@ -934,8 +996,43 @@ MAX_EXTENSION_DAYS = 366
 _MAX_EXTENSION_WORKING_DAYS = 270
 
 
-def _extension_due(services: CaseServices, row: Any, payload: dict[str, Any]) -> dict[str, Any]:
-    """An approved extension moves the disposal deadline by ``amount`` ``unit`` (working time by default)."""
+def _extension_due(
+    services: CaseServices, row: Any, payload: dict[str, Any], requested: dict[str, Any] | None
+) -> tuple[dict[str, Any], bool]:
+    """An approved extension moves the disposal deadline by ``amount`` ``unit`` (working time by default) or to
+    ``new_due_at`` — one or the other; with neither, by what the pending request (``requested``: its log details)
+    asked for. The payload to apply (the new deadline and what gave it, as the log records it) and whether it was
+    taken from the request."""
+    amount, due = payload.get("amount"), payload.get("new_due_at")
+    if amount is not None and due:
+        why = "give amount (with unit) or new_due_at, not both"
+        raise InvalidInput(
+            f"amount, new_due_at: an approved extension takes one or the other, not both: {why}",
+            detail=[{"field": "amount", "reason": why}, {"field": "new_due_at", "reason": why}],
+            reason=Reason.VALUE_ERROR,
+        )
+    as_requested = amount is None and not due and requested is not None
+    if as_requested:
+        assert requested is not None
+        payload = {k: v for k, v in payload.items() if k != "unit"}  # a unit alone says nothing
+        if requested.get("new_due_at"):  # the date the department named, when it named one
+            payload["new_due_at"] = requested["new_due_at"]
+        elif requested.get("amount") is not None:
+            payload |= {"amount": requested["amount"], "unit": requested.get("unit") or "working_days"}
+        else:
+            as_requested = False  # the request said no length: the approver has to
+    new_due, base = _extended_due(services, row, payload)
+    out = {**payload, "new_due_at": new_due.isoformat()}
+    if base is not None:
+        out["previous_due_at"] = base.astimezone(LOCAL_TZ).isoformat()
+    return out, as_requested
+
+
+def _extended_due(services: CaseServices, row: Any, payload: dict[str, Any]) -> tuple[dt.datetime, dt.datetime | None]:
+    """The disposal deadline an extension by ``new_due_at``, else ``amount`` ``unit``, gives, and the deadline it
+    moves; refused when it is not later, or later by more than MAX_EXTENSION_DAYS — as asked (延期申请) and as
+    approved (延期批准)."""
+    base = row.disposal_due_at or row.due_at
     if payload.get("new_due_at"):
         new_due = _parse_due(payload["new_due_at"], services)
     else:
@@ -964,23 +1061,20 @@ def _extension_due(services: CaseServices, row: Any, payload: dict[str, Any]) ->
             raise InvalidInput(
                 _too_long(f"amount: {amount:g} {unit}"), detail=[{"field": "amount"}], reason=Reason.EXTENSION_TOO_LONG
             )
-        new_due = services.calendar.extend(row.disposal_due_at or row.due_at, amount, unit)
-    base = row.disposal_due_at or row.due_at
+        new_due = services.calendar.extend(base, amount, unit)
     field_ = "new_due_at" if payload.get("new_due_at") else "amount"
     if base is not None and new_due <= base:
         raise InvalidInput(
-            "new_due_at: an extension must move the deadline later",
-            detail=[{"field": "new_due_at"}],
+            f"{field_}: an extension must move the deadline later than {base.astimezone(LOCAL_TZ):%Y-%m-%d %H:%M}, "
+            f"not to {new_due.astimezone(LOCAL_TZ):%Y-%m-%d %H:%M}",
+            detail=[{"field": field_}],
             reason=Reason.DEADLINE_NOT_LATER,
         )
     if base is not None and new_due - base > dt.timedelta(days=MAX_EXTENSION_DAYS):
         raise InvalidInput(
             _too_long(f"{field_}: to {new_due:%Y-%m-%d}"), detail=[{"field": field_}], reason=Reason.EXTENSION_TOO_LONG
         )
-    out = {**payload, "new_due_at": new_due.isoformat()}
-    if base is not None:
-        out["previous_due_at"] = base.astimezone(LOCAL_TZ).isoformat()
-    return out
+    return new_due, base
 
 
 def _parse_due(value: Any, services: CaseServices) -> dt.datetime:
@@ -1592,7 +1686,7 @@ def merge_duplicate(
             if wanted not in rows:
                 raise NotFound(f"no case with id {wanted}")
         row, kept = rows[case_id], rows[into]
-        reason = f"与案件 {into} 重复"
+        reason = f"与案件 {kept.case_no} 重复"  # operators know cases by number, not by id
         workflow.check(_snapshot(row), "void", role, expected_version=version)
         ev = event_class(services, row.scheme, row.class_code)
         refusal: tuple[Reason, str] | None = None
@@ -1602,27 +1696,31 @@ def merge_duplicate(
         if merged_in:  # its duplicates would point at a voided case
             refusal = (
                 Reason.MERGE_KEPT_HAS_DUPLICATES,
-                f"case {case_id} is the kept case of {merged_in} merged duplicate(s): merge {into} into it instead",
+                f"case {row.case_no} is the kept case of {merged_in} merged duplicate(s): merge {kept.case_no} into it "
+                "instead",
             )
         elif kept.state not in OPEN_STATES or kept.duplicate_of is not None:
             refusal = (
                 Reason.MERGE_TARGET_NOT_OPEN,
-                f"case {into} is {workflow.STATES.get(kept.state, kept.state)}, not an open case to keep",
+                f"case {kept.case_no} is {workflow.STATES.get(kept.state, kept.state)}, not an open case to keep",
             )
         elif (kept.scheme, kept.class_code) != (row.scheme, row.class_code):
             refusal = (
                 Reason.MERGE_OTHER_CLASS,
-                f"case {into} is of class {kept.class_code}, not {row.class_code} ({ev.name})",
+                f"case {kept.case_no} is of class {kept.class_code}, not {row.class_code} ({ev.name})",
             )
         elif row.distance_m is not None and row.distance_m > ev.duplicate_radius_m:
             refusal = (
                 Reason.MERGE_TOO_FAR,
-                f"case {into} is {row.distance_m:.0f} m away, beyond the {ev.duplicate_radius_m:g} m of {ev.name}",
+                f"case {kept.case_no} is {row.distance_m:.0f} m away, beyond the {ev.duplicate_radius_m:g} m of "
+                f"{ev.name}",
             )
         if refusal:
             code, why = refusal
             raise workflow.TransitionNotAllowed(
-                f"merge into {into}: {why}", detail=[{"field": "into", "reason": why}], reason=code
+                f"merge case {row.case_no} into {kept.case_no}: {why}",
+                detail=[{"field": "into", "reason": why, "case_no": kept.case_no}],
+                reason=code,
             )
         tr = workflow.apply(_snapshot(row), "void", role, payload={"reason": reason}, expected_version=version)
         conn.execute(
@@ -1640,7 +1738,7 @@ def merge_duplicate(
             role=role,
             at=now,
             note=reason,
-            details={"duplicate_of": into, "reason": reason},
+            details={"duplicate_of": into, "duplicate_of_case_no": kept.case_no, "reason": reason},
         )
 
 

@@ -91,6 +91,7 @@ class Reason(StrEnum):
     MERGE_OTHER_CLASS = "merge_other_class"
     MERGE_TOO_FAR = "merge_too_far"
     NO_CASE_NUMBER = "no_case_number"
+    IDEMPOTENCY_KEY_REUSED = "idempotency_key_reused"
     # Evaluation.
     NO_CASES_IN_PERIOD = "no_cases_in_period"
     # Components (部件).

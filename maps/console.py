@@ -1128,7 +1128,7 @@ PANEL_JS = r"""
   var HINTS = {
     supervise: "未超时的案件须勾选重点督办;已超时的案件由系统判定。",
     request_extension: "填写延长时间(数量和单位)或新的处置时限,可不填由审批人定。",
-    approve_extension: "填写延长时间(数量和单位)或新的处置时限,二者选一。"
+    approve_extension: "填写延长时间(数量和单位)或新的处置时限,二者选一;都不填则按申请批准。"
   };
   function fieldValue(form, name) {
     var input = form.elements[name], kind = C.fieldKinds[name] || "text";
@@ -1211,8 +1211,9 @@ PANEL_JS = r"""
       var payload = {};
       fields.forEach(function (f) { var v = fieldValue(form, f); if (v !== undefined) { payload[f] = v; } });
       if (extension && payload.amount === undefined) { delete payload.unit; }  // a unit alone says nothing
-      if (action === "approve_extension" && payload.amount === undefined && !payload.new_due_at) {
-        fillRefusal(msg, "请填写延长时间或新的处置时限");
+      /* An approval with neither grants what the request asked for (the service refuses it if it asked none). */
+      if (action === "approve_extension" && payload.amount !== undefined && payload.new_due_at) {
+        fillRefusal(msg, "延长时间与新的处置时限只能填一项");
         return;
       }
       var note = form.elements.note.value || null;

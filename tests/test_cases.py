@@ -9,6 +9,7 @@ import logging
 import re
 import threading
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -27,6 +28,7 @@ from gisgrid import cases as svc
 from gisgrid import geodesy
 from gisgrid.calendar import KNOWN_YEARS
 from gisgrid.errors import Conflict, InvalidInput, NotFound, Reason
+from gisgrid.photos import inspect_photo
 from gisgrid.settings import Settings
 from gisgrid.storage.database import asyncpg_connect_args, make_engine
 from gisgrid.storage.prepared import init_async_connection
@@ -198,6 +200,14 @@ def test_possible_duplicates_are_listed_and_can_be_merged(
     svc.merge_duplicate(loaded, services, second["id"], first, actor="值班长甲", role="shift_lead", version=1)
     merged = get(loaded, services, second["id"])
     assert merged["state"] == "voided" and merged["duplicate_of"] == first
+    first_no = get(loaded, services, first)["case_no"]
+    assert first_no != str(first)  # operators read the number: the note names it, the details keep the id too
+    assert merged["timeline"][-1]["note"] == f"与案件 {first_no} 重复"
+    assert merged["timeline"][-1]["details"] == {
+        "duplicate_of": first,
+        "duplicate_of_case_no": first_no,
+        "reason": f"与案件 {first_no} 重复",
+    }
     with pytest.raises(InvalidInput, match="not allowed for role"):
         svc.merge_duplicate(loaded, services, other_class["id"], first, actor="x", role="dispatcher", version=1)
     third = report(loaded, services, x, y + 0.0001, via=intake)
@@ -215,6 +225,27 @@ def test_possible_duplicates_are_listed_and_can_be_merged(
             svc.merge_duplicate(loaded, services, dup, into, actor="x", role="shift_lead", version=1)
         assert err.value.reason == reason
         assert get(loaded, services, dup)["state"] == "reported"  # refused: nothing written
+    numbers = {c: get(loaded, services, c)["case_no"] for c in (first, second["id"], third, far)}
+    with pytest.raises(Conflict) as err:  # the refusal names both cases by number
+        svc.merge_duplicate(loaded, services, far, first, actor="x", role="shift_lead", version=1)
+    assert re.fullmatch(
+        rf"merge case {numbers[far]} into {numbers[first]}: case {numbers[first]} is \d+ m away, beyond the 30 m of "
+        "暴露垃圾",
+        err.value.message,
+    )
+    assert err.value.detail[0]["case_no"] == numbers[first]
+    with pytest.raises(Conflict) as err:
+        svc.merge_duplicate(loaded, services, third, second["id"], actor="x", role="shift_lead", version=1)
+    assert err.value.message == (
+        f"merge case {numbers[third]} into {numbers[second['id']]}: case {numbers[second['id']]} is 作废, not an "
+        "open case to keep"
+    )
+    with pytest.raises(Conflict) as err:
+        svc.merge_duplicate(loaded, services, first, third, actor="x", role="shift_lead", version=1)
+    assert err.value.message == (
+        f"merge case {numbers[first]} into {numbers[third]}: case {numbers[first]} is the kept case of 1 merged "
+        f"duplicate(s): merge {numbers[third]} into it instead"
+    )
     assert get(loaded, services, first)["duplicate_of"] is None
 
 
@@ -350,6 +381,149 @@ def test_idempotency_key_makes_a_retried_report_one_case(
     assert len({r[0] for r in results}) == 1 and sum(r[1] for r in results) == 1
     with loaded.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM cases")).scalar_one() == 1
+
+
+def _counts(engine: Engine) -> tuple[int, int, int]:
+    with engine.connect() as conn:
+        return tuple(  # type: ignore[return-value]
+            conn.execute(text(f"SELECT count(*) FROM {t}")).scalar_one()
+            for t in ("cases", "case_transitions", "case_photos")
+        )
+
+
+def test_a_key_reused_for_another_report_is_refused_and_writes_nothing(
+    loaded: Engine, services: svc.CaseServices, intake: Intake, spot: tuple[float, float]
+) -> None:
+    """A retry of the same report replays its case; the key sent with any other report (another class, place,
+    text, reporter, photo …) is a 409 naming the case the key filed, and the other report is not lost silently:
+    nothing is written."""
+    x, y = spot
+
+    def file(item: svc.Intake) -> tuple[int, bool]:
+        return intake(loaded, services, item, now=at("2025-09-26T10:00:00"))
+
+    first = svc.Intake(
+        class_code=GARBAGE,
+        lon=x,
+        lat=y,
+        datum="cgcs2000",
+        description="路口垃圾",
+        reporter="监督员甲",
+        idempotency_key="K-1",
+        photos=[("a.jpg", _jpeg(10))],
+    )
+    cid, created = file(first)
+    assert created
+    case_no = get(loaded, services, cid)["case_no"]
+    assert file(replace(first)) == (cid, False)  # the same report again: its case
+    # the photo's file name and the reporter's role are not the report
+    assert file(replace(first, photos=[("b.jpg", _jpeg(10))], reporter_role="supervisor")) == (
+        cid,
+        False,
+    )
+    before = _counts(loaded)
+    assert before == (1, 1, 1)
+    others = [
+        {"class_code": "09009", "description": "另一条上报", "reporter": "别人"},  # the reviewer's case
+        {"description": "路口垃圾 "},
+        {"reporter": "监督员乙"},
+        {"lon": x + 0.0001},
+        {"datum": "wgs84"},
+        {"address": "某路 1 号"},
+        {"source": "hotline"},
+        {"disposal_type": "默认"},  # the default, named: not as sent
+        {"photos": [("a.jpg", _jpeg(11))]},
+        {"photos": []},
+        {"lon": None, "lat": None, "photos": [("a.jpg", _jpeg_with_gps(x, y))]},  # "from photo"
+    ]
+    for change in others:
+        with pytest.raises(Conflict) as err:
+            file(replace(first, **change))
+        assert err.value.reason == Reason.IDEMPOTENCY_KEY_REUSED, change
+        assert err.value.message == (
+            f"idempotency_key: 'K-1' was already used for another report, filed as case {case_no}; this report was "
+            "not filed — send it with a new key"
+        )
+        assert err.value.detail == [
+            {"field": "idempotency_key", "reason": "used for another report", "case_no": case_no}
+        ]
+        assert _counts(loaded) == before, change  # nothing written
+    assert case_number_years(loaded) == [2025]  # and no number taken by a refused report
+    with loaded.connect() as conn:
+        assert conn.execute(text("SELECT nextval('case_no_2025')")).scalar_one() == 2
+
+
+def test_a_case_without_a_fingerprint_replays_its_key_as_before(
+    loaded: Engine, services: svc.CaseServices, intake: Intake, spot: tuple[float, float]
+) -> None:
+    """Cases filed before fingerprints were kept (and imported ones) have none: their key answers with the case."""
+    x, y = spot
+    item = svc.Intake(class_code=GARBAGE, lon=x, lat=y, datum="cgcs2000", idempotency_key="old-1")
+    cid, _ = intake(loaded, services, item)
+    with loaded.begin() as conn:
+        conn.execute(text("UPDATE cases SET idempotency_fingerprint = NULL"))
+    assert intake(loaded, services, replace(item, class_code="09009")) == (cid, False)
+    assert _counts(loaded) == (1, 1, 0)
+
+
+def test_concurrent_retries_of_a_report_with_photos_make_one_case(
+    loaded: Engine, services: svc.CaseServices, intake: Intake, spot: tuple[float, float]
+) -> None:
+    """Retries of one report sent at once (photos and all, as the field page's outbox sends it) give one case and
+    one photo row; another report under the same key at the same time is refused, whichever arrives first."""
+    x, y = spot
+    same = svc.Intake(
+        class_code=GARBAGE,
+        lon=x,
+        lat=y,
+        datum="cgcs2000",
+        reporter="张伟",
+        idempotency_key="phone-9-0001",
+        photos=[("IMG_1.jpg", _jpeg(40))],
+    )
+    other = replace(same, description="另一条")
+    results: list[tuple[int, bool] | Exception] = []
+
+    def send(item: svc.Intake) -> None:
+        try:
+            results.append(intake(loaded, services, item))
+        except Exception as exc:  # collected and asserted below
+            results.append(exc)
+
+    threads = [threading.Thread(target=send, args=(same,)) for _ in range(6)]
+    threads.append(threading.Thread(target=send, args=(other,)))
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(results) == 7
+    assert _counts(loaded) == (1, 1, 1)
+    with loaded.connect() as conn:
+        cid, description = conn.execute(text("SELECT id, description FROM cases")).one()
+    filed = [r for r in results if isinstance(r, tuple)]
+    refused = [r for r in results if not isinstance(r, tuple)]
+    assert {r[0] for r in filed} == {cid} and sum(r[1] for r in filed) == 1
+    assert all(isinstance(e, Conflict) and e.reason == Reason.IDEMPOTENCY_KEY_REUSED for e in refused), refused
+    # whichever report won, every request of the other one was refused
+    assert len(refused) == (1 if description is None else 6)
+
+
+def test_the_fingerprint_is_of_the_report_as_sent() -> None:
+    """Same fields, same value; every field of the report changes it; a HEIC counts by the bytes sent, not by the
+    JPEG stored for it; a location taken from the photo is not the photo's GPS sent as numbers."""
+    heic = (Path(__file__).parent / "photo_samples" / "gps.heic").read_bytes()
+    base = svc.Intake(class_code=GARBAGE, lon=113.6, lat=34.7, idempotency_key="k", photos=[("p.heic", heic)])
+    info = inspect_photo(heic, filename="p.heic")
+    assert info.converted is not None  # stored as a JPEG
+    fp = svc.request_fingerprint(base, [info])
+    assert re.fullmatch(r"[0-9a-f]{64}", fp)
+    assert svc.request_fingerprint(replace(base), [info]) == fp
+    assert svc.request_fingerprint(base, [replace(info, sha256="0" * 64)]) == fp  # the stored JPEG's hash unused
+    assert svc.request_fingerprint(replace(base, idempotency_key="other"), [info]) == fp  # the key is not the report
+    assert svc.request_fingerprint(replace(base, lon=113.6 + 1e-9), [info]) != fp
+    assert svc.request_fingerprint(replace(base, scheme="cjt214"), [info]) != fp
+    assert svc.request_fingerprint(replace(base, description=""), [info]) == fp  # empty is not given
+    assert svc.request_fingerprint(replace(base, lon=None, lat=None), [info]) != fp
 
 
 def test_the_first_reports_of_a_year_filed_at_once_all_get_numbers(
@@ -843,6 +1017,59 @@ def test_a_report_over_the_api_answers_with_the_case_as_stored(
         assert conn.execute(text("SELECT count(*) FROM cases")).scalar_one() == 2
 
 
+def test_a_key_reused_for_another_report_over_the_api_is_409_and_writes_nothing(
+    loaded: Engine, settings: Settings, spot: tuple[float, float], tmp_path: Path
+) -> None:
+    """JSON and multipart: the same report under a key again is 200 with its case (the form's fields read as the
+    JSON's are the same report); another report under it is 409 ``idempotency_key_reused`` naming the case."""
+    x, y = spot
+    fields = {"class_code": GARBAGE, "lon": x, "lat": y, "datum": "cgcs2000", "description": "路口垃圾堆放"}
+    form = {k: str(v) for k, v in fields.items()}
+    with TestClient(create_app(settings.model_copy(update={"data_dir": tmp_path / "d"}))) as client:
+        a = {"Idempotency-Key": "phone-7-0001", "X-Role": "grid_worker", "X-Actor": quote("王芳")}
+        first = client.post("/cases", json=fields, headers=a)
+        assert first.status_code == 201, first.text
+        cid, case_no = first.json()["id"], first.json()["case_no"]
+        assert client.post("/cases", json=fields, headers=a).json()["id"] == cid
+        again = client.post("/cases/form", data=form, headers=a)  # the same report, as a form
+        assert (again.status_code, again.json()["id"]) == (200, cid)
+        before = _counts(loaded)
+        for body, headers in (
+            ({**fields, "class_code": "09009", "description": "另一条"}, a),
+            (fields, {**a, "X-Actor": quote("别人")}),  # the reporter is the actor's name
+        ):
+            r = client.post("/cases", json=body, headers=headers)
+            assert r.status_code == 409, r.text
+            assert r.json()["error"] == "conflict" and r.json()["reason"] == "idempotency_key_reused"
+            assert r.json()["detail"] == {
+                "message": f"idempotency_key: 'phone-7-0001' was already used for another report, filed as case "
+                f"{case_no}; this report was not filed — send it with a new key",
+                "items": [
+                    {
+                        "field": "idempotency_key",
+                        "reason": "used for another report",
+                        "case_no": case_no,
+                        "code": "idempotency_key_reused",
+                    }
+                ],
+            }
+        assert _counts(loaded) == before
+
+        b = {"Idempotency-Key": "phone-7-0002", "X-Role": "grid_worker", "X-Actor": quote("王芳")}
+        photo = ("IMG_1.jpg", _jpeg(70), "image/jpeg")
+        made = client.post("/cases/form", data=form, files={"photos": photo}, headers=b)
+        assert made.status_code == 201, made.text
+        with_photo = made.json()["id"]
+        before = _counts(loaded)
+        resent = client.post("/cases/form", data=form, files={"photos": ("renamed.jpg", *photo[1:])}, headers=b)
+        assert (resent.status_code, resent.json()["id"]) == (200, with_photo)
+        for files in ({"photos": ("IMG_1.jpg", _jpeg(71), "image/jpeg")}, None):  # another photo, or none
+            r = client.post("/cases/form", data=form, files=files, headers=b)
+            assert (r.status_code, r.json()["reason"]) == (409, "idempotency_key_reused"), r.text
+            assert made.json()["case_no"] in r.json()["detail"]["message"]
+        assert _counts(loaded) == before == (2, 2, 1)
+
+
 def _rotated_jpeg(size: tuple[int, int], orientation: int) -> bytes:
     buf = io.BytesIO()
     exif = Image.Exif()
@@ -937,6 +1164,7 @@ def test_actions_with_photos_on_the_form_and_bad_payloads_refused_by_field(
             ({"new_due_at": "9999-12-31T23:59:59"}, "new_due_at", "extension_too_long"),  # at most 366 days later
             ({"amount": 8784, "unit": "working_hours"}, "amount", "extension_too_long"),  # 366 × 24 working hours
             ({"new_due_at": "2020-01-01"}, "new_due_at", "deadline_not_later"),
+            ({"amount": 1, "new_due_at": "2026-12-10"}, "amount", "value_error"),  # one or the other, not both
         ):
             r = do("approve_extension", "dispatcher", 5, **payload)
             assert r.status_code == 422 and r.json()["detail"]["items"][0]["field"] == field, payload
@@ -1284,6 +1512,110 @@ def test_an_extension_request_says_how_long_and_the_approval_what_it_moved(
         "new_due_at": "2025-10-16T17:30:00+08:00",
         "previous_due_at": "2025-10-13T14:30:00+08:00",
     }
+
+
+def test_an_approval_without_a_length_grants_what_the_request_asked_for(
+    loaded: Engine, services: svc.CaseServices, spot: tuple[float, float]
+) -> None:
+    """延期批准 with neither amount nor new_due_at grants the pending request's own amount/unit or date (the log says
+    what was applied, and that it was the request's); with both it is refused naming both, nothing logged."""
+    x, y = spot
+    cid = _dispatchable(loaded, services, x, y, "2025-10-13T09:00:00")
+    act(loaded, services, cid, "dispatch", "dispatcher", 3, "2025-10-13T09:00:00")  # Monday, due 14:30
+    act(loaded, services, cid, "request_extension", "department", 4, "2025-10-13T10:00:00", reason="材料未到",
+        amount=2, unit="working_days")  # fmt: skip
+    c = act(loaded, services, cid, "approve_extension", "dispatcher", 5, "2025-10-13T10:30:00")
+    assert c["due_at"] == c["disposal_due_at"] == "2025-10-15T14:30:00+08:00"  # two working days later
+    assert (c["pending_extension"], c["version"]) == (False, 6)
+    assert c["timeline"][-1]["details"] == {
+        "amount": 2,
+        "unit": "working_days",
+        "new_due_at": "2025-10-15T14:30:00+08:00",
+        "previous_due_at": "2025-10-13T14:30:00+08:00",
+        "as_requested": True,
+    }
+    # a date asked for: granted as that date's end of work
+    act(loaded, services, cid, "request_extension", "department", 6, "2025-10-14T09:00:00", reason="再等配件",
+        new_due_at="2025-10-17")  # fmt: skip
+    c = act(loaded, services, cid, "approve_extension", "shift_lead", 7, "2025-10-14T09:30:00", reason="同意")
+    assert c["due_at"] == "2025-10-17T17:30:00+08:00"
+    assert c["timeline"][-1]["details"] == {
+        "reason": "同意",
+        "new_due_at": "2025-10-17T17:30:00+08:00",
+        "previous_due_at": "2025-10-15T14:30:00+08:00",
+        "as_requested": True,
+    }
+    # a request that named no length: the approver has to
+    act(loaded, services, cid, "request_extension", "department", 8, "2025-10-15T09:00:00", reason="需协调")
+    with pytest.raises(InvalidInput, match="amount: an approved extension needs amount") as err:
+        act(loaded, services, cid, "approve_extension", "dispatcher", 9, "2025-10-15T09:30:00")
+    assert err.value.reason == Reason.MISSING
+    # both an amount and a date: which one was meant? refused naming both
+    with pytest.raises(InvalidInput) as err:
+        act(loaded, services, cid, "approve_extension", "dispatcher", 9, "2025-10-15T09:30:00", amount=1,
+            new_due_at="2025-10-24")  # fmt: skip
+    assert err.value.reason == Reason.VALUE_ERROR
+    assert err.value.message == (
+        "amount, new_due_at: an approved extension takes one or the other, not both: give amount (with unit) or "
+        "new_due_at, not both"
+    )
+    assert [i["field"] for i in err.value.detail] == ["amount", "new_due_at"]
+    c = get(loaded, services, cid, "2025-10-15T09:30:00")
+    assert (c["version"], c["pending_extension"], c["due_at"]) == (9, True, "2025-10-17T17:30:00+08:00")
+    assert c["timeline"][-1]["action"] == "request_extension"  # nothing logged
+    # the approver's own length: applied, not marked as the request's
+    c = act(loaded, services, cid, "approve_extension", "dispatcher", 9, "2025-10-15T09:30:00", amount=1)
+    assert c["due_at"] == "2025-10-20T17:30:00+08:00"  # Friday 17:30 + 1 working day: Monday 17:30
+    assert c["timeline"][-1]["details"] == {
+        "amount": 1,
+        "new_due_at": "2025-10-20T17:30:00+08:00",
+        "previous_due_at": "2025-10-17T17:30:00+08:00",
+    }
+
+
+def test_an_extension_request_is_refused_as_its_approval_would_be(
+    loaded: Engine, services: svc.CaseServices, spot: tuple[float, float]
+) -> None:
+    """延期申请 of a date not later than the deadline, of more than 366 days, or of an amount ≤ 0 is refused at once
+    (not left pending for an approval that must refuse it); nothing is logged."""
+    x, y = spot
+    cid = _dispatchable(loaded, services, x, y, "2025-10-13T09:00:00")
+    act(loaded, services, cid, "dispatch", "dispatcher", 3, "2025-10-13T09:00:00")  # due 2025-10-13 14:30
+    too_long = "is more than the 366 days an extension may add (a longer wait is 挂账)"
+    for payload, field, reason, message in (
+        (
+            {"new_due_at": "2020-01-01"},
+            "new_due_at",
+            Reason.DEADLINE_NOT_LATER,
+            "new_due_at: an extension must move the deadline later than 2025-10-13 14:30, not to 2020-01-01 17:30",
+        ),
+        (
+            {"new_due_at": "2025-10-13T14:30:00"},
+            "new_due_at",
+            Reason.DEADLINE_NOT_LATER,
+            "new_due_at: an extension must move the deadline later than 2025-10-13 14:30, not to 2025-10-13 14:30",
+        ),
+        (
+            {"new_due_at": "2027-01-01"},
+            "new_due_at",
+            Reason.EXTENSION_TOO_LONG,
+            f"new_due_at: to 2027-01-01 {too_long}",
+        ),
+        ({"amount": 300}, "amount", Reason.EXTENSION_TOO_LONG, f"amount: 300 working_days {too_long}"),
+        ({"amount": 0}, "amount", Reason.NOT_POSITIVE, "amount: must be a positive number"),
+        ({"amount": 2, "new_due_at": "2020-01-01"}, "new_due_at", Reason.DEADLINE_NOT_LATER, None),
+    ):
+        with pytest.raises(InvalidInput) as err:
+            act(loaded, services, cid, "request_extension", "department", 4, "2025-10-13T10:00:00", reason="r",
+                **payload)  # fmt: skip
+        assert (err.value.reason, err.value.detail) == (reason, [{"field": field}]), payload
+        assert message is None or err.value.message == message
+    c = get(loaded, services, cid, "2025-10-13T10:00:00")
+    assert (c["version"], c["pending_extension"], c["due_at"]) == (4, False, "2025-10-13T14:30:00+08:00")
+    assert [t["action"] for t in c["timeline"]] == ["report", "verify", "file", "dispatch"]
+    c = act(loaded, services, cid, "request_extension", "department", 4, "2025-10-13T10:00:00", reason="r",
+            new_due_at="2025-10-14")  # fmt: skip
+    assert c["pending_extension"] and c["timeline"][-1]["details"]["new_due_at"] == "2025-10-14T17:30:00+08:00"
 
 
 def test_an_urgent_case_runs_round_the_clock_and_its_light_is_measured_in_clock_time(

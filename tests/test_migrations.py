@@ -196,8 +196,8 @@ def test_db_downgrade_asks_before_dropping_tables(server_url: URL) -> None:
         refused = runner.invoke(app, ["db", "downgrade", "base"], env=env, input="n\n")
         assert refused.exit_code == 1
         assert refused.output == (
-            "downgrading to base drops tables or columns and the data in them (reverting migrations 0011, 0010, "
-            "0009, 0006, 0004, 0003, 0002, 0001). Continue? [y/N]: n\nAborted.\n"
+            "downgrading to base drops tables or columns and the data in them (reverting migrations 0012, 0011, "
+            "0010, 0009, 0006, 0004, 0003, 0002, 0001). Continue? [y/N]: n\nAborted.\n"
         )
         assert migrate.current(url) == migrate.head() and set(inspect(engine).get_table_names()) >= TABLES
 
@@ -208,7 +208,7 @@ def test_db_downgrade_asks_before_dropping_tables(server_url: URL) -> None:
             assert isinstance(unknown.exception, ConfigError), unknown.output  # main() prints it as one line
             assert unknown.exception.message.startswith(f"cannot {command} to {target!r}: "), unknown.exception.message
         assert migrate.current(url) == migrate.head()
-        step = runner.invoke(app, ["db", "downgrade", "0008", "--yes"], env=env)  # 0011, 0010, 0009 drop columns
+        step = runner.invoke(app, ["db", "downgrade", "0008", "--yes"], env=env)  # 0012, 0011, 0010, 0009 drop columns
         assert (step.exit_code, step.output) == (0, "at revision 0008\n")
         quiet = runner.invoke(app, ["db", "downgrade", "0006"], env=env)  # 0008, 0007 drop no data: not asked
         assert (quiet.exit_code, quiet.output) == (0, "at revision 0006\n")

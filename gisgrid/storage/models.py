@@ -240,6 +240,8 @@ class Case(Base):
     component_distance_m: Mapped[float | None] = mapped_column(Float)
     duplicate_of: Mapped[int | None] = mapped_column(ForeignKey("cases.id"))
     idempotency_key: Mapped[str | None] = mapped_column(String(100))
+    #: SHA-256 of the request that key filed: a retry of the same report replays, another report is refused.
+    idempotency_fingerprint: Mapped[str | None] = mapped_column(String(64))
     department_code: Mapped[str | None] = mapped_column(ForeignKey("departments.code"))
     routing: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     previous_state: Mapped[str | None] = mapped_column(String(20))
