@@ -260,13 +260,16 @@ _PHOTOS_CTE = """,
 def _intake_write(with_photos: bool) -> Prepared:
     """The case, its first log entry (and its photos) in one statement — one round trip, one implicit
     transaction; the new case comes back ready to answer with. A conflict on the idempotency key (a concurrent
-    retry) or on the case number inserts nothing and returns no row."""
+    retry) or on the case number inserts nothing and returns no row; so does a unit grid whose code or tier-3 grid
+    changed since the read (``boundaries recode``, a tier-3 regroup): the codes read would be stale."""
     attachments = "to_jsonb(CAST(:ph_name AS text[]))" if with_photos else "'[]'"  # the photos' file names
     return Prepared(
         "gisgrid_intake_write" + ("_photos" if with_photos else ""),
         f"""
         WITH c AS (
-            INSERT INTO cases ({_CASE_INSERT_COLUMNS}) VALUES ({_CASE_INSERT_VALUES})
+            INSERT INTO cases ({_CASE_INSERT_COLUMNS}) SELECT {_CASE_INSERT_VALUES}
+            WHERE EXISTS (SELECT 1 FROM unit_grids WHERE code = CAST(:ug AS varchar)
+                          AND tier3_code IS NOT DISTINCT FROM CAST(:t3 AS varchar))
             ON CONFLICT DO NOTHING
             RETURNING *
         ),
@@ -560,10 +563,6 @@ def _write_params(services: CaseServices, draft: _Draft, read: dict[str, Any]) -
 INTAKE_SESSION_SETTINGS = {"plan_cache_mode": "force_generic_plan", "enable_seqscan": "off"}
 _WRITE_ATTEMPTS = 3
 _NO_NUMBER = "case number: no free number could be taken; submit again"
-_BY_KEY = (
-    "SELECT id AS existing, case_no AS existing_no, idempotency_fingerprint AS existing_fingerprint FROM cases "
-    "WHERE idempotency_key = "
-)
 
 
 def _replayed(draft: _Draft, found: Any) -> Filed:
@@ -590,21 +589,20 @@ def intake_on(conn: Connection, services: CaseServices, item: Intake, *, now: dt
     (read,) = _INTAKE_READ.rows(conn, draft.read_params())
     if read["existing"] is not None:  # a retry of a report already filed, or the key reused
         return _replayed(draft, read)
-    params = _write_params(services, draft, read)
     for _attempt in range(_WRITE_ATTEMPTS):
-        written = draft.write.rows(conn, params)
+        written = draft.write.rows(conn, _write_params(services, draft, read))
         if conn.in_transaction():
             conn.commit()  # a caller's connection outside AUTOCOMMIT
         if written:
             return Filed(int(written[0]["id"]), True, written[0])
-        # Nothing inserted: the same idempotency key made the case meanwhile (a concurrent retry) — answer with it —
-        # or the number was taken by a history import that raised the year's counter: take the next one.
-        if item.idempotency_key:
-            found = conn.execute(text(_BY_KEY + ":k"), {"k": item.idempotency_key}).mappings().one_or_none()
-            if conn.in_transaction():
-                conn.commit()
-            if found is not None:
-                return _replayed(draft, found)
+        # Nothing inserted: the same idempotency key made the case meanwhile (a concurrent retry) — answer with it —,
+        # the number was taken by a history import that raised the year's counter — take the next one — or the
+        # grid's codes changed since the read: read again.
+        (read,) = _INTAKE_READ.rows(conn, draft.read_params())
+        if conn.in_transaction():
+            conn.commit()
+        if read["existing"] is not None:
+            return _replayed(draft, read)
     raise Conflict(_NO_NUMBER, reason=Reason.NO_CASE_NUMBER)
 
 
@@ -619,18 +617,17 @@ async def intake_async(
     (read,) = await _INTAKE_READ.rows_async(conn, draft.read_params())
     if read["existing"] is not None:
         return _replayed(draft, read)
-    if draft.infos:
-        params = await asyncio.to_thread(_write_params, services, draft, read)
-    else:
-        params = _write_params(services, draft, read)
     for _attempt in range(_WRITE_ATTEMPTS):
+        if draft.infos:
+            params = await asyncio.to_thread(_write_params, services, draft, read)
+        else:
+            params = _write_params(services, draft, read)
         written = await draft.write.rows_async(conn, params)
         if written:
             return Filed(int(written[0]["id"]), True, written[0])
-        if item.idempotency_key:
-            found = await conn.fetch(_BY_KEY + "$1", item.idempotency_key)
-            if found:
-                return _replayed(draft, found[0])
+        (read,) = await _INTAKE_READ.rows_async(conn, draft.read_params())  # as in intake_on
+        if read["existing"] is not None:
+            return _replayed(draft, read)
     raise Conflict(_NO_NUMBER, reason=Reason.NO_CASE_NUMBER)
 
 

@@ -403,3 +403,39 @@ def test_import_guard_names_the_street_when_only_the_street_is_numbered(clean_db
         ("419902007", STREETS[1], "matches_provisional_unit"),
         ("419902007001", DONGMING, "matches_provisional_unit"),
     ]
+
+
+@pytest.mark.parametrize("via", ["sync", "async"])
+def test_a_report_read_before_a_recode_and_written_after_it_gets_the_new_codes(
+    clean_db: Engine, settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, via: str
+) -> None:
+    """review18 #1: a report located before the recode committed was inserted after it with the old codes, which
+    no longer exist anywhere (no 网格长 to escalate to, no region in the evaluation). Its write now checks that its
+    unit grid is still there and reads again when it is not."""
+    from tests.test_cases import intake_over_asyncpg
+
+    place = populate(clean_db, settings, tmp_path, (DONGMING,), DONGMING)
+    new = "419902002005"
+    services = svc.load_services(settings.model_copy(update={"data_dir": tmp_path / "data"}))
+    stale = svc._write_params
+    recoded: list[str] = []
+
+    def recode_between_read_and_write(*args: Any) -> dict[str, Any]:
+        if not recoded:  # the first write's binds come from the read made before the recode
+            recoded.append(workflows.recode_unit(clean_db, DONGMING, new).new)
+        return stale(*args)
+
+    monkeypatch.setattr(svc, "_write_params", recode_between_read_and_write)
+    with clean_db.connect() as conn:
+        x, y = conn.execute(
+            text("SELECT ST_X(ST_PointOnSurface(geom)), ST_Y(ST_PointOnSurface(geom)) FROM unit_grids WHERE code = :c"),
+            {"c": place.cells[0]},
+        ).one()
+    item = svc.Intake(class_code="06010", lon=x, lat=y, datum="cgcs2000", description="read before the recode")
+    file = svc.intake if via == "sync" else intake_over_asyncpg
+    case_id, created = file(clean_db, services, item, now=NOW)
+    assert created and recoded == [new]
+    renamed, tier3 = new + place.cells[0][12:], new + place.tier3[0][12:]
+    assert case_codes(clean_db, case_id) == ("reported", renamed, STREETS[1], new, tier3)
+    assert column(clean_db, "SELECT id FROM cases WHERE left(community_code, 12) = :c", c=DONGMING) == []
+    assert column(clean_db, "SELECT count(*) FROM cases") == [3]  # populate's two and this one: one insert

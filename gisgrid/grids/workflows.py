@@ -161,6 +161,12 @@ def recode_unit(engine: Engine, old: str, new: str, *, dry_run: bool = False, ac
         try:
             # No import or other recode may store ``new`` between the check and the rename.
             conn.execute(text("LOCK TABLE admin_units IN SHARE ROW EXCLUSIVE MODE"))
+            if not dry_run:
+                # Nobody may write codes read before the rename: writers that read the grids (a component's
+                # transaction, a case action's 提级) finish first or wait and read them renamed, and a report read
+                # before it is not inserted (its write checks its unit grid still exists: _intake_write). Reads of
+                # the grids (tiles, locating) wait the few seconds the rename takes.
+                conn.execute(text("LOCK TABLE unit_grids, management_grids IN ACCESS EXCLUSIVE MODE"))
             unit = store.stored_unit(conn, old)
             if unit is None:
                 raise NotFound(f"no stored unit has the code {old!r}", reason=Reason.UNIT_NOT_FOUND)
