@@ -2,12 +2,12 @@
 
 Request bodies are ``RequestModel``s (unknown fields refused, no NUL anywhere inside); path, query and form
 values go through ``refuse_nul_input``, a dependency of the whole app (which also refuses percent-encoded bytes
-that are not UTF-8 in them, instead of letting U+FFFD through as the search term; a JSON body that is not UTF-8 is
-refused by ``api.errors``). Both use ``gisgrid.texts.refuse_nul``, the check the case service runs too, so a NUL
-is a 422 naming its field wherever it is sent. A form field the route does not declare is refused there too, as a
-JSON body's unknown field is. The text fields of a multipart form are decoded strictly by ``FormTextRoute`` (the
-routers that take forms use it); ``form_payload`` reads a workflow action's fields from a form as its JSON body
-carries them.
+of a path or query that are not UTF-8, instead of letting U+FFFD through as the search term; a JSON body that is
+not UTF-8 is refused by ``api.errors``). Both use ``gisgrid.texts.refuse_nul``, the check the case service runs
+too, so a NUL is a 422 naming its field wherever it is sent. A form field the route does not declare is refused
+there too, as a JSON body's unknown field is. The text of a form, multipart or urlencoded, is decoded strictly by
+``FormTextRoute`` (every route that takes a form is one); ``form_payload`` reads a workflow action's fields from
+a form as its JSON body carries them.
 """
 
 from __future__ import annotations
@@ -67,12 +67,6 @@ async def refuse_nul_input(request: Request) -> None:
             for name, value in form.multi_items()
         ]
         refuse_nul(fields)
-        if request.headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
-            # Starlette reads %-bytes that are not UTF-8 as U+FFFD and keeps no raw body to tell them from a
-            # U+FFFD sent as such: in a form field that character is taken as the mark of text that was not.
-            name = next((n for n, v in fields if isinstance(v, str) and REPLACEMENT in v), None)
-            if name is not None:
-                raise _not_utf8(name, "holds U+FFFD (�), the mark of percent-encoded bytes that are not UTF-8")
         _refuse_unknown_form_fields(request, route, form)
 
 
@@ -204,10 +198,7 @@ class _StrictTextParser(MultiPartParser):
             self.not_text = self.not_text or _not_text(part.field_name, f"its charset {charset!r} is not known")
         except UnicodeDecodeError as exc:
             value = raw.decode(charset, "replace")
-            byte = raw[exc.start : exc.start + 1].hex().upper()
-            self.not_text = self.not_text or _not_text(
-                part.field_name, f"byte 0x{byte} at offset {exc.start} is not {codecs.lookup(charset).name} text"
-            )
+            self.not_text = self.not_text or _not_text(part.field_name, _where_bad(raw, exc), charset)
         self.items.append((part.field_name, value))
 
 
@@ -219,20 +210,60 @@ def _part_charset(headers: list[tuple[bytes, bytes]]) -> str | None:
     return charset.decode("latin-1") if charset else None
 
 
-def _not_text(field: str, why: str) -> InvalidInput:
+def _where_bad(raw: bytes, exc: UnicodeDecodeError) -> str:
+    return f"byte 0x{raw[exc.start : exc.start + 1].hex().upper()} at offset {exc.start}"
+
+
+def _not_text(field: str, why: str, charset: str = "utf-8") -> InvalidInput:
+    try:
+        name = codecs.lookup(charset).name
+    except LookupError:
+        name = charset
+    label = "UTF-8" if name == "utf-8" else name
     return InvalidInput(
-        f"{field}: not UTF-8 text: {why}; send form fields as UTF-8 (or name their charset in the part's "
+        f"{field}: not {label} text: {why}; send form fields as UTF-8 (or name their charset in the part's "
         "Content-Type, e.g. text/plain; charset=gbk)",
-        detail=[{"field": field, "reason": "not UTF-8"}],
+        detail=[{"field": field, "reason": "not UTF-8" if name == "utf-8" else f"not {label}"}],
         reason=Reason.NOT_UTF8,
     )
+
+
+def _urlencoded_strictly(body: bytes, max_fields: int | float) -> FormData:
+    """An ``application/x-www-form-urlencoded`` body as the URL standard reads it — percent-decoded bytes, then
+    UTF-8 — but strictly: Starlette reads raw bytes as Latin-1 (李娜 sent raw by ``curl -d`` was stored as
+    æ\x9d\x8eå¨\x9c) and %-bytes that are not UTF-8 as U+FFFD; either is refused here, naming the field."""
+    items: list[tuple[str, str]] = []
+    for pair in body.split(b"&"):
+        if not pair:
+            continue
+        raw_name, _, raw_value = pair.partition(b"=")
+        name_bytes = unquote_to_bytes(raw_name.replace(b"+", b" "))
+        try:
+            name = name_bytes.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            why = f"the field's name: {_where_bad(name_bytes, exc)} of the decoded bytes"
+            raise _not_utf8(name_bytes.decode("utf-8", "replace"), why) from None
+        value_bytes = unquote_to_bytes(raw_value.replace(b"+", b" "))
+        try:
+            items.append((name, value_bytes.decode("utf-8")))
+        except UnicodeDecodeError as exc:
+            raise _not_utf8(name, f"{_where_bad(value_bytes, exc)} of the decoded bytes") from None
+        if len(items) > max_fields:  # as Starlette's parser refuses it
+            raise HTTPException(status_code=400, detail=f"Too many fields. Maximum number of fields is {max_fields}.")
+    return FormData(items)
 
 
 class _StrictFormRequest(Request):
     async def _get_form(
         self, *, max_files: int | float = 1000, max_fields: int | float = 1000, max_part_size: int = 1024 * 1024
     ) -> FormData:
-        if self._form is None and parse_options_header(self.headers.get("Content-Type"))[0] == b"multipart/form-data":
+        content_type, options = parse_options_header(self.headers.get("Content-Type"))
+        if self._form is None and content_type == b"application/x-www-form-urlencoded":
+            self._form = _urlencoded_strictly(await self.body(), max_fields)
+        if self._form is None and content_type == b"multipart/form-data":
+            declared = options.get(b"charset")
+            if declared is not None:  # Starlette reads a charset it does not know as Latin-1
+                _check_charset(declared.decode("latin-1"))
             parser = _StrictTextParser(
                 self.headers, self.stream(), max_files=max_files, max_fields=max_fields, max_part_size=max_part_size
             )
@@ -247,9 +278,17 @@ class _StrictFormRequest(Request):
         return await super()._get_form(max_files=max_files, max_fields=max_fields, max_part_size=max_part_size)
 
 
+def _check_charset(charset: str) -> None:
+    try:
+        codecs.lookup(charset)
+    except LookupError:
+        raise _not_text("Content-Type", f"the form's charset {charset!r} is not known", charset) from None
+
+
 class FormTextRoute(APIRoute):
-    """A route whose multipart form text is refused (422 ``not_utf8``, naming the field, byte and offset) when it is
-    not text in its charset, where the framework would have read it as Latin-1 and stored mojibake."""
+    """A route whose form text (multipart or urlencoded) is refused (422 ``not_utf8``, naming the field, byte and
+    offset) when it is not text in its charset, where the framework would have read it as Latin-1 and stored
+    mojibake. Every route that takes a form is one (tests/test_api_contract.py checks)."""
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()

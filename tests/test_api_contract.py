@@ -516,8 +516,38 @@ def test_an_urlencoded_form_field_that_is_not_utf8_is_a_422_naming_it(offline: T
     form = {"content-type": "application/x-www-form-urlencoded"}
     r = offline.post("/cases/form", content=b"class_code=06010&address=caf%E9", headers=form)
     assert r.status_code == 422
-    why = "holds U+FFFD (\ufffd), the mark of percent-encoded bytes that are not UTF-8"
-    assert r.json() == not_utf8_refused("address", why)
+    assert r.json() == not_utf8_refused("address", "byte 0xE9 at offset 3 of the decoded bytes")
+
+
+@pytest.mark.parametrize(
+    ("body", "field", "why"),
+    [
+        (b"class_code=06010&description=" + "李".encode("gbk"), "description", "byte 0xC0 at offset 0"),
+        (b"class_code=06010&addr%FFess=x", "addr\ufffdess", "the field's name: byte 0xFF at offset 4"),
+    ],
+    ids=["raw-gbk-value", "bad-name"],
+)
+def test_an_urlencoded_form_with_raw_bytes_that_are_not_utf8_is_refused_not_read_as_latin1(
+    offline: TestClient, body: bytes, field: str, why: str
+) -> None:
+    """review18 #2: Starlette reads raw bytes of a urlencoded body as Latin-1 — 李 sent as GBK was stored as Àî."""
+    r = offline.post("/cases/form", content=body, headers={"content-type": "application/x-www-form-urlencoded"})
+    assert r.status_code == 422
+    assert r.json() == not_utf8_refused(field, f"{why} of the decoded bytes")
+
+
+def test_an_urlencoded_form_is_read_as_the_url_standard_reads_it(client: TestClient, lamp: dict[str, Any]) -> None:
+    """Raw UTF-8 (what ``curl -d 'description=李娜'`` sends) is UTF-8, percent-encoded bytes too, and a U+FFFD sent
+    as UTF-8 is text like any other (it was taken for the mark of bytes that were not UTF-8)."""
+    fields = "&".join(f"{k}={v}" for k, v in lamp.items() if k != "class_code")
+    body = f"class_code=06010&{fields}&description=李娜 %E4%BA%95盖+\ufffd".encode()
+    r = client.post(
+        "/cases/form",
+        content=body,
+        headers={"content-type": "application/x-www-form-urlencoded", "X-Role": "supervisor"},
+    )
+    assert r.status_code == 201, r.text
+    assert r.json()["description"] == "李娜 井盖 \ufffd"
 
 
 def multipart(*parts: tuple[str, bytes, str | None]) -> tuple[bytes, dict[str, str]]:
@@ -542,8 +572,8 @@ def test_a_multipart_text_field_that_is_not_utf8_is_a_422_naming_it_not_stored_a
         "error": "invalid_input",
         "reason": "not_utf8",
         "detail": {
-            "message": "description: not UTF-8 text: byte 0xBE at offset 0 is not utf-8 text; send form fields as"
-            " UTF-8 (or name their charset in the part's Content-Type, e.g. text/plain; charset=gbk)",
+            "message": "description: not UTF-8 text: byte 0xBE at offset 0; send form fields as UTF-8 (or name"
+            " their charset in the part's Content-Type, e.g. text/plain; charset=gbk)",
             "items": [{"field": "description", "reason": "not UTF-8", "code": "not_utf8"}],
         },
     }
@@ -565,6 +595,41 @@ def test_multipart_text_in_utf8_or_in_its_named_charset_is_read_as_sent(
     r = client.post("/cases/form", content=body, headers={**headers, "X-Role": "supervisor"})
     assert r.status_code == 201, r.text
     assert r.json()["description"] == value.decode("gbk" if content_type else "utf-8")
+
+
+def test_a_multipart_text_not_in_the_charset_its_part_names_is_refused_naming_that_charset(
+    offline: TestClient,
+) -> None:
+    body, headers = multipart(("class_code", b"06010", None), ("address", b"\xff\xff", "text/plain; charset=gbk"))
+    r = offline.post("/cases/form", content=body, headers=headers)
+    assert r.status_code == 422 and r.json()["reason"] == "not_utf8"
+    assert r.json()["detail"]["message"].startswith("address: not gbk text: byte 0xFF at offset 0;")
+    assert r.json()["detail"]["items"] == [{"field": "address", "reason": "not gbk", "code": "not_utf8"}]
+
+
+def test_a_multipart_form_naming_a_charset_nobody_knows_is_refused(offline: TestClient) -> None:
+    """review18 #4: Starlette reads the form in Latin-1 then, and GBK text went through as Àî."""
+    body, _ = multipart(("class_code", b"06010", None), ("address", "李".encode("gbk"), None))
+    headers = {"content-type": "multipart/form-data; charset=no-such-cs; boundary=b"}
+    r = offline.post("/cases/form", content=body, headers=headers)
+    assert r.status_code == 422 and r.json()["reason"] == "not_utf8"
+    assert r.json()["detail"]["message"].startswith("Content-Type: not no-such-cs text: the form's charset")
+
+
+def test_every_route_that_takes_a_form_reads_its_text_strictly() -> None:
+    from fastapi.params import Form as FormParam
+
+    from api.inputs import FormTextRoute
+
+    app = create_app(Settings(database_url="postgresql+psycopg2://u@127.0.0.1:1/x"))
+    routes = [r for top in app.routes for r in getattr(getattr(top, "original_router", None), "routes", [top])]
+    form_routes = [
+        r
+        for r in routes
+        if getattr(r, "body_field", None) is not None and isinstance(r.body_field.field_info, FormParam)
+    ]
+    assert {r.path for r in form_routes} >= {"/cases/form", "/cases/{case_id}/actions/{action}/form"}
+    assert [r.path for r in form_routes if not isinstance(r, FormTextRoute)] == []
 
 
 def test_a_multipart_part_naming_a_charset_nobody_knows_is_refused(offline: TestClient) -> None:
