@@ -753,7 +753,7 @@ def act(
                 raise workflow.MissingField(
                     "handle needs 'after_photo' (处置后照片), a photo sent as a file with the action: "
                     f"POST /cases/{case_id}/actions/handle/form with photos (CLI: --photo)",
-                    detail={"action": "handle", "missing": ["after_photo"]},
+                    detail=[workflow.refusal_item("after_photo", "handle needs it", Reason.MISSING, action="handle")],
                     reason=Reason.MISSING,
                 )
             earlier = dict(

@@ -1157,10 +1157,10 @@ PANEL_JS = r"""
   /* A 409 because the case is not as shown (a stale version, or a state it has left), not a rule of the state it
      is in (督办 on a case not overdue …): the case is fetched again. */
   function movedOn(e, c) {
-    var body = e.body || {}, items = (body.detail || {}).items || {};
+    var body = e.body || {}, items = (body.detail || {}).items, first = (Array.isArray(items) && items[0]) || {};
     if (e.status !== 409) { return false; }
-    return body.error === "stale_version" || (body.error === "transition_not_allowed" && !!items.state &&
-                                              items.state !== c.state);
+    return body.error === "stale_version" || (body.error === "transition_not_allowed" && !!first.state &&
+                                              first.state !== c.state);
   }
 
   function actionForm(c, action) {

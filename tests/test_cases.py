@@ -686,11 +686,50 @@ def test_api_refusals_have_status_and_reason(
         wrong_role = client.post(f"/cases/{cid}/actions/file", json={"version": 1}, headers={"X-Role": "department"})
         assert wrong_role.status_code == 403 and "not allowed for role" in wrong_role.json()["detail"]["message"]
         assert wrong_role.json()["error"] == "role_not_allowed" and "reason" not in wrong_role.json()
+        # their items are lists of {field, reason, code} like every refusal's, the facts beside
+        assert wrong_role.json()["detail"]["items"] == [
+            {
+                "field": "X-Role",
+                "reason": "not allowed to file",
+                "code": "role_not_allowed",
+                "action": "file",
+                "role": "department",
+                "allowed_roles": ["shift_lead"],
+            }
+        ]
         wrong_state = client.post(f"/cases/{cid}/actions/close", json={"version": 1}, headers={"X-Role": "shift_lead"})
         assert wrong_state.status_code == 409 and "not allowed in state" in wrong_state.json()["detail"]["message"]
         assert wrong_state.json()["error"] == "transition_not_allowed" and "reason" not in wrong_state.json()
+        assert wrong_state.json()["detail"]["items"] == [
+            {
+                "field": None,
+                "reason": "not allowed in state reported",
+                "code": "transition_not_allowed",
+                "action": "close",
+                "state": "reported",
+                "allowed_from": ["checked"],
+            }
+        ]
         stale = client.post(f"/cases/{cid}/actions/verify", json={"version": 7}, headers={"X-Role": "supervisor"})
         assert stale.status_code == 409 and stale.json()["error"] == "stale_version"
+        assert stale.json()["detail"]["items"] == [
+            {
+                "field": "version",
+                "reason": "the case is at version 1",
+                "code": "stale_version",
+                "action": "verify",
+                "version": 1,
+                "expected_version": 7,
+            }
+        ]
+        no_reason = client.post(
+            f"/cases/{cid}/actions/void", json={"version": 1, "payload": {}}, headers={"X-Role": "shift_lead"}
+        )
+        assert no_reason.status_code == 422 and no_reason.json()["error"] == "invalid_input"
+        assert no_reason.json()["reason"] == "missing"
+        assert no_reason.json()["detail"]["items"] == [
+            {"field": "reason", "reason": "void needs it", "code": "missing", "action": "void", "required": ["reason"]}
+        ]
         no_role = client.post(f"/cases/{cid}/actions/verify", json={"version": 1})
         assert no_role.status_code == 422 and no_role.json()["reason"] == "missing"
         assert no_role.json()["detail"]["items"] == [{"field": "X-Role", "code": "missing"}]
@@ -944,7 +983,11 @@ def test_actions_with_photos_on_the_form_and_bad_payloads_refused_by_field(
         assert do("deny_extension", "dispatcher", 5, reason="不予延期").status_code == 200
         r = do("handle", "department", 6, result="已清理", after_photo="fake.jpg")  # a name is not a photo
         assert r.status_code == 422 and "a photo sent as a file" in r.json()["detail"]["message"]
-        assert r.json()["error"] == "missing_field" and r.json()["reason"] == "missing"
+        # a missing payload field is an invalid_input like any other refused field, its item a list item
+        assert r.json()["error"] == "invalid_input" and r.json()["reason"] == "missing"
+        assert r.json()["detail"]["items"] == [
+            {"field": "after_photo", "reason": "handle needs it", "code": "missing", "action": "handle"}
+        ]
         r = client.post(
             f"/cases/{cid}/actions/handle/form",
             data={"version": "6", "result": "已清理"},
