@@ -22,7 +22,7 @@ import pandas as pd
 from sqlalchemy import Connection, Engine, text
 
 from gisgrid import geodesy, history, routing, workflow
-from gisgrid.calendar import WorkingCalendar, load_city_calendar, traffic_light
+from gisgrid.calendar import UNKNOWN_YEAR_REMEDY, WorkingCalendar, load_city_calendar, traffic_light
 from gisgrid.catalogue import Catalogue
 from gisgrid.components_store import catalogue_for
 from gisgrid.errors import Conflict, InvalidInput, NotFound, Reason
@@ -1198,8 +1198,7 @@ def _calendar_warning(services: CaseServices, row: Any) -> str | None:
     years = "、".join(str(y) for y in unknown)
     return (
         f"{years} 年节假日安排未知(chinesecalendar 未收录): 时限按周一至周五计算, 可能有误。"
-        f" Holidays of {years} are unknown: the deadline counts Mon–Fri; update chinesecalendar or list the year's"
-        " days in GISGRID_CALENDAR_FILE."
+        f" Holidays of {years} are unknown: the deadline counts Mon–Fri; {UNKNOWN_YEAR_REMEDY}."
     )
 
 

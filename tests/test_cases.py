@@ -625,6 +625,9 @@ def test_a_deadline_in_a_year_the_calendar_does_not_know_carries_a_warning(
     case = act(loaded, services, cid, "approve_extension", "dispatcher", 5, f"{last}-12-28T11:00:00", amount=5)
     assert case["due_at"].startswith(f"{last + 1}-01")  # into a year chinesecalendar does not know
     assert f"{last + 1} 年节假日安排未知" in case["calendar_warning"]
+    assert case["calendar_warning"].endswith(
+        "; upgrade chinesecalendar or list the year's days in GISGRID_CALENDAR_FILE."
+    )
 
 
 def test_two_operators_dispatching_at_once_one_gets_409(
