@@ -828,6 +828,17 @@ def test_api_refusals_have_status_and_reason(
         ]
         assert client.get("/cases", params={"escalation_level": 1}).json()["count"] == 0
         assert client.get("/cases", params={"escalation_level": 4}).status_code == 422
+        # A department the catalogue does not have is refused by name, as an unknown state or source is — on the
+        # list, the light counts and the heat map alike — not answered with an empty list.
+        for path in ("/cases", "/cases/lights", "/cases/heat"):
+            r = client.get(path, params={"department": "nope"})
+            assert r.status_code == 422 and r.json()["reason"] == "unknown_department", path
+            assert r.json()["detail"] == {
+                "message": "department: unknown department 'nope'",
+                "items": [{"field": "department", "value": "nope", "code": "unknown_department"}],
+            }
+        known = next(iter(client.app.state.cases.departments))
+        assert client.get("/cases", params={"department": known}).status_code == 200
 
 
 def test_the_intake_read_plan_made_on_an_empty_cases_table_uses_the_indexes(

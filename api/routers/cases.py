@@ -177,7 +177,7 @@ async def _read_limited(upload: UploadFile, i: int) -> bytes:
 async def case_filter(
     bbox: Annotated[BBox | None, Depends(bbox_query)],
     state: Annotated[str | None, Query(description="Comma-separated states, e.g. dispatched,returned")] = None,
-    class_code: Annotated[str | None, Query(pattern=r"^\d{4,5}$")] = None,
+    class_code: Annotated[str | None, Query(pattern=rf"^{svc.CLASS_CODE_PATTERN.pattern}$")] = None,
     department: str | None = None,
     grid: Annotated[
         str | None, Query(pattern=r"^(\d{9}|\d{12}|\d{14}|\d{15})$", description="Unit or tier grid")
@@ -267,9 +267,9 @@ def list_cases(
 
 
 @router.get("/heat", summary="案件热力 Cases per ~50 m square for a heat map", dependencies=[Depends(known_query_only)])
-def heat(engine: EngineDep, f: FilterDep) -> dict[str, Any]:
+def heat(engine: EngineDep, services: ServicesDep, f: FilterDep) -> dict[str, Any]:
     with engine.connect() as conn:
-        points = svc.case_heat(conn, f)
+        points = svc.case_heat(conn, services, f)
     return {"cell_deg": svc.HEAT_CELL_DEG, "cases": sum(p[2] for p in points), "points": points}
 
 
