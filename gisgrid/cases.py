@@ -300,6 +300,7 @@ def _decision_json(decision: routing.RoutingDecision) -> dict[str, Any]:
         "candidates": [c._asdict() for c in decision.candidates],
         "overridden_by": decision.overridden_by,
         "override_reason": decision.override_reason,
+        "overridden_at": decision.overridden_at,
         "original": _decision_json(decision.original) if decision.original else None,
     }
 
@@ -795,16 +796,30 @@ def act(
             limit = _disposal_limit(services, ev, disposal_type)
             updates.update(disposal_type=limit.disposal_type, urgent=limit.urgent)
         updates.update(_deadlines(services, ev, row, tr, now, disposal_type))
+        decided = routing_json.get("decision") or {}
         if req.action == "dispatch" and suggestion and new.department != suggestion:
-            original = routing.RoutingDecision(**_decision_fields(routing_json["decision"]))
+            original = routing.RoutingDecision(**_decision_fields(decided))
             overridden = routing.override(
                 original,
                 new.department,
                 req.actor,
                 payload.get("reason") or req.note or "调度员改派",
                 departments=services.departments,
+                at=now.astimezone(LOCAL_TZ),
             )
             routing_json["decision"] = _decision_json(overridden)
+            updates["routing"] = json.dumps(routing_json, ensure_ascii=False)
+        elif req.action == "dispatch" and not suggestion and decided.get("queue") == "manual":
+            # 人工派遣: who chose the department, and when, goes into the decision the 交办单 prints as 派遣依据
+            chosen = routing.manual_choice(
+                routing.RoutingDecision(**_decision_fields(decided)),
+                new.department,
+                req.actor,
+                now.astimezone(LOCAL_TZ),
+                req.note,
+                departments=services.departments,
+            )
+            routing_json["decision"] = _decision_json(chosen)
             updates["routing"] = json.dumps(routing_json, ensure_ascii=False)
         sets = ", ".join(f"{k} = :{k}" if k != "routing" else "routing = CAST(:routing AS jsonb)" for k in updates)
         done = conn.execute(
@@ -1409,6 +1424,10 @@ def resolve_case_ref(conn: Connection, ref: str) -> int:
     return int(found)
 
 
+#: The ``queue`` filter: the routing decision's queue (``routing.Queue``) by the name a dispatcher asks for.
+CASE_QUEUES: dict[str, str] = {"manual": "manual", "routed": "auto"}
+
+
 @dataclass
 class CaseFilter:
     state: list[str] | None = None
@@ -1423,6 +1442,7 @@ class CaseFilter:
     escalation_level: int | None = None  # 提级: 2 二级网格, 1 一级网格 (3: not escalated)
     case_no: str | None = None  # exact: the number a caller gives
     pending_extension: bool | None = None  # 延期待批: an extension request waits for its approval
+    queue: str | None = None  # manual: 人工派遣, no department decided yet; routed: one is (CASE_QUEUES)
     limit: int = 100
     offset: int = 0
 
@@ -1463,6 +1483,15 @@ def _filter_sql(f: CaseFilter, departments: Mapping[str, str]) -> tuple[str, dic
     if f.pending_extension is not None:
         where.append("c.pending_extension = :pext")
         params["pext"] = f.pending_extension
+    if f.queue is not None:
+        if f.queue not in CASE_QUEUES:
+            raise InvalidInput(
+                f"queue: must be one of {', '.join(CASE_QUEUES)}, got {f.queue[:40]!r}",
+                detail=[{"field": "queue"}],
+                reason=Reason.LITERAL_ERROR,
+            )
+        where.append("c.routing -> 'decision' ->> 'queue' = :queue")
+        params["queue"] = CASE_QUEUES[f.queue]
     if f.state:
         unknown = [s for s in f.state if s not in workflow.STATES]
         if unknown:

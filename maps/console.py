@@ -427,6 +427,7 @@ def _panel_html(
     <label>来源 <select name="source">{_options(sources or {}, "全部")}</select></label>
     <label>提级 <select name="escalation_level">{_options(escalated, "全部")}</select></label>
     <label><input name="pending_extension" type="checkbox" value="true"> 延期待批</label>
+    <label><input name="queue" type="checkbox" value="manual"> 待人工派遣</label>
     <label>上报 自 <input name="since" type="date"></label>
     <label>至 <input name="until" type="date"></label>
     <button type="submit">筛选</button>
@@ -594,7 +595,7 @@ PANEL_JS = r"""
     var q = new URLSearchParams();
     var f = GG.filters || {};
     ["state", "class_code", "department", "grid", "since", "until", "source", "escalation_level",
-     "pending_extension", "case_no"].forEach(function (k) {
+     "pending_extension", "queue", "case_no"].forEach(function (k) {
       if (f[k]) { q.set(k, f[k]); }
     });
     if (!f.since) { q.set("since", new Date(Date.now() - C.heatDefaultDays * 864e5).toISOString()); }
@@ -1376,6 +1377,7 @@ PANEL_JS = r"""
                       department: e.department.value, grid: e.grid.value.trim(),
                       source: e.source.value, escalation_level: e.escalation_level.value,
                       pending_extension: e.pending_extension.checked ? "true" : "",
+                      queue: e.queue.checked ? "manual" : "",
                       since: dayStart(e.since.value, 0), until: dayStart(e.until.value, 1)};
       }
       GG.offset = 0;

@@ -839,6 +839,15 @@ def test_api_refusals_have_status_and_reason(
             }
         known = next(iter(client.app.state.cases.departments))
         assert client.get("/cases", params={"department": known}).status_code == 200
+        # the manual dispatch queue (人工派遣) as a filter of the list, the lights and the heat map
+        for path in ("/cases", "/cases/lights", "/cases/heat"):
+            r = client.get(path, params={"queue": "auto"})
+            assert r.status_code == 422 and [(i["field"], i["code"]) for i in r.json()["detail"]] == [
+                ("queue", "literal_error")
+            ], path
+        routed = client.get("/cases", params={"queue": "routed", "limit": 1}).json()["count"]
+        assert routed == client.get("/cases", params={"limit": 1}).json()["count"] > 0  # every case here is routed
+        assert client.get("/cases", params={"queue": "manual"}).json()["count"] == 0
 
 
 def test_the_intake_read_plan_made_on_an_empty_cases_table_uses_the_indexes(
@@ -1565,3 +1574,73 @@ def test_the_list_finds_a_case_by_its_number_and_by_a_pending_extension(
         assert r.status_code == 422 and [(i["field"], i["code"]) for i in r.json()["detail"]] == [
             ("pending_extension", "bool_parsing")
         ]
+
+
+def test_the_manual_queue_is_a_filter_and_a_manual_dispatch_records_who_chose(
+    loaded: Engine, services: svc.CaseServices, spot: tuple[float, float], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """人工派遣: a class with no default department and no rule goes to the manual queue, which ``queue=manual``
+    lists; the dispatcher's choice is recorded in the decision as an override is (who, when, the manual decision
+    kept), so that the 交办单's 派遣依据 names who chose instead of "无匹配规则"."""
+    from dataclasses import replace as copy
+
+    get_class = services.events.get
+    monkeypatch.setattr(  # a city's class without a default department (10001 has no rule either)
+        services.events,
+        "get",
+        lambda scheme, code: (
+            copy(get_class(scheme, code), default_dept=None) if code == "10001" else get_class(scheme, code)
+        ),
+    )
+    x, y = spot
+    manual = report(loaded, services, x, y, class_code="10001")
+    routed = report(loaded, services, x + 0.0003, y)
+    decision = get(loaded, services, manual)["routing"]["decision"]
+    assert (decision["queue"], decision["source"], decision["department"]) == ("manual", "none", None)
+
+    def listed(queue: str) -> list[int]:
+        with loaded.connect() as conn:
+            return [c["id"] for c in svc.list_cases(conn, services, svc.CaseFilter(queue=queue))[0]]
+
+    assert (listed("manual"), listed("routed")) == ([manual], [routed])
+    with pytest.raises(InvalidInput, match=r"^queue: must be one of manual, routed, got 'auto'$") as err:
+        listed("auto")
+    assert err.value.reason == Reason.LITERAL_ERROR and err.value.detail == [{"field": "queue"}]
+
+    act(loaded, services, manual, "verify", "supervisor", 1, "2025-09-26T10:10:00")
+    act(loaded, services, manual, "file", "shift_lead", 2, "2025-09-26T10:20:00")
+    svc.act(
+        loaded,
+        services,
+        manual,
+        svc.ActionRequest(
+            action="dispatch",
+            role="dispatcher",
+            actor="派遣员 李四",
+            version=3,
+            note="积雪路段属市政",
+            payload={"department": "990000000000000002"},
+        ),
+        now=at("2025-09-26T10:30:00"),
+    )
+    case = get(loaded, services, manual)
+    chosen = case["routing"]["decision"]
+    assert {k: chosen[k] for k in ("department", "queue", "source", "rule_id", "overridden_by", "override_reason")} == {
+        "department": "990000000000000002",
+        "queue": "auto",
+        "source": "dispatcher",
+        "rule_id": None,
+        "overridden_by": "派遣员 李四",
+        "override_reason": "积雪路段属市政",
+    }
+    assert chosen["overridden_at"] == "2025-09-26T10:30:00+08:00"
+    assert chosen["original"]["queue"] == "manual" and chosen["original"]["explanation"] == decision["explanation"]
+    assert chosen["explanation"] == (
+        "人工派遣: 区市政市容管理委员会(990000000000000002) by 派遣员 李四 (2025-09-26 10:30), 说明: 积雪路段属市政; "
+        f"原判断: {decision['explanation']}"
+    )
+    assert (listed("manual"), sorted(listed("routed"))) == ([], sorted([manual, routed]))
+    (order,) = case["documents"]
+    with loaded.connect() as conn:
+        page = svc.render_document(conn, services, manual, order["id"])
+    assert "人工派遣: 区市政市容管理委员会(990000000000000002) by 派遣员 李四 (2025-09-26 10:30)" in page

@@ -274,6 +274,7 @@ def test_list_filters_by_source_period_and_bbox_as_the_api_does(gisgrid: Gisgrid
     assert listed(gisgrid, "--bbox", west, "--source", "hotline", "--period", "2025-10") == [c]
     assert listed(gisgrid, "--source", "sensor") == []
     assert listed(gisgrid, "--escalation-level", "3") == [c, b, a] and listed(gisgrid, "--escalation-level", "1") == []
+    assert listed(gisgrid, "--queue", "routed") == [c, b, a] and listed(gisgrid, "--queue", "manual") == []
     r = gisgrid("cases", "list", "--format", "json", "--limit", "1", "--offset", "1")
     assert json.loads(r.out)["count"] == 3 and [x["id"] for x in json.loads(r.out)["data"]] == [b]
 
@@ -367,6 +368,7 @@ def test_list_as_text_is_one_line_per_case(gisgrid: Gisgrid, three_cases: dict[s
         (["--light", "blue"], "light: must be green, yellow or red"),
         (["--class", "abc"], "class_code: an event class code has 4 or 5 digits, got 'abc'"),  # as the API's 422
         (["--department", "nope"], "department: unknown department 'nope'"),
+        (["--queue", "auto"], "queue: must be one of manual, routed, got 'auto'"),
         (["--case-no", " 2025000001"], "case_no: a case number is 1 to 20 characters"),
     ],
 )

@@ -200,6 +200,13 @@ async def case_filter(
     pending_extension: Annotated[
         bool | None, Query(description="true: cases whose 延期申请 waits for approval (延期待批); false: the others")
     ] = None,
+    queue: Annotated[
+        Literal["manual", "routed"] | None,
+        Query(
+            description="manual: 人工派遣, the routing found no department and no dispatcher has chosen one yet; "
+            "routed: a department is decided (by rule, default, override or a dispatcher's choice)"
+        ),
+    ] = None,
 ) -> svc.CaseFilter:
     """The case filter the list, the heat map and the light counts share (async: no thread hop)."""
     if period is not None:
@@ -221,6 +228,7 @@ async def case_filter(
         escalation_level=escalation_level,
         case_no=case_no,
         pending_extension=pending_extension,
+        queue=queue,
         state=[s for s in state.split(",") if s] if state else None,
         class_code=class_code,
         department=department,

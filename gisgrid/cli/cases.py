@@ -192,6 +192,9 @@ def list_(
         help="Cases whose 延期申请 waits for approval (延期待批), or the others.",
         show_default=False,
     ),
+    queue: str | None = typer.Option(
+        None, "--queue", help="manual (人工派遣: no department decided yet) or routed (one is)."
+    ),
     limit: int = typer.Option(20, "--limit", help=f"Cases per page, 1–{MAX_LIMIT}."),
     offset: int = typer.Option(0, "--offset", help="Cases to skip."),
     output: OutputFormat = typer.Option(
@@ -217,6 +220,7 @@ def list_(
         escalation_level=escalation_level,
         case_no=case_no,
         pending_extension=pending_extension,
+        queue=queue,
         limit=limit,
         offset=offset,
     )
