@@ -18,7 +18,7 @@ from gisgrid.components import EDITOR_ROLES
 from gisgrid.errors import InvalidInput, Reason
 from gisgrid.settings import Settings
 from gisgrid.storage.database import asyncpg_connect_args
-from gisgrid.workflow import ROLES, RoleNotAllowed
+from gisgrid.workflow import ROLES, RoleNotAllowed, refusal_item
 
 
 # Plain lookups are ``async def``: FastAPI runs a sync dependency in its thread pool, a hop per request.
@@ -181,7 +181,15 @@ async def get_component_editor(
         raise RoleNotAllowed(
             f"changing components is not allowed for role {actor.role!r}"
             f"{f' ({ROLES[actor.role]})' if known else ' (unknown role)'}; allowed roles: {allowed}",
-            detail={"role": actor.role, "allowed_roles": list(EDITOR_ROLES)},
+            detail=[
+                refusal_item(
+                    "X-Role",
+                    "not allowed to change components",
+                    Reason.ROLE_NOT_ALLOWED,
+                    role=actor.role,
+                    allowed_roles=list(EDITOR_ROLES),
+                )
+            ],
         )
     return actor
 

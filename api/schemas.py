@@ -14,7 +14,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 
 class FieldProblem(BaseModel):
-    """One refused input: the field (a JSON path such as ``attrs.k``, a parameter or a header) and why."""
+    """One refused input: the field (a JSON path such as ``attrs.k``, a parameter or a header; null when the request
+    as a whole is refused, e.g. by the case's state) and why. The workflow's refusals add their facts: ``action``,
+    and ``state`` and ``allowed_from`` (transition_not_allowed), ``role`` and ``allowed_roles``
+    (role_not_allowed), ``version`` and ``expected_version`` (stale_version), ``required`` (missing)."""
 
     model_config = ConfigDict(extra="allow")  # some items carry more (value, row, …)
 
@@ -35,8 +38,10 @@ class ErrorBody(BaseModel):
     message with its items (refusals by the service)."""
 
     error: str = Field(
-        description="Machine-readable code: invalid_input, not_found, conflict, role_not_allowed, database_error, "
-        "payload_too_large, unsupported_media_type, method_not_allowed, internal_error, …",
+        description="Machine-readable code: invalid_input (422: a field, parameter or header refused, a required "
+        "payload field left out included, reason missing), not_found, conflict, role_not_allowed (403), "
+        "transition_not_allowed, stale_version (409), payload_too_large, unsupported_media_type, "
+        "method_not_allowed, internal_error, database_error, unavailable",
         examples=["invalid_input"],
     )
     reason: str | None = Field(

@@ -48,6 +48,19 @@ YELLOW_AT_PERCENT = 80
 #: Years with holiday data in the installed chinesecalendar (its own check uses the same min/max).
 KNOWN_YEARS: range = range(min(chinese_calendar.holidays).year, max(chinese_calendar.holidays).year + 1)
 CHINESECALENDAR_VERSION: str = getattr(chinese_calendar, "__version__", "unknown")
+#: What an operator does about a year the package does not know: the one remedy the library's warning, /health and
+#: a case's calendar_warning give (a deployment sets GISGRID_CALENDAR_FILE, not this module's arguments).
+UNKNOWN_YEAR_REMEDY = "upgrade chinesecalendar or list the year's days in GISGRID_CALENDAR_FILE"
+
+
+def unknown_year_text(year: int) -> str:
+    """The warning for a year whose holidays and adjusted working days are unknown (the warning and /health)."""
+    return (
+        f"chinesecalendar {CHINESECALENDAR_VERSION} does not know {year} (it knows {KNOWN_YEARS.start}–"
+        f"{KNOWN_YEARS.stop - 1}): deadlines in {year} count Monday–Friday as working days without statutory "
+        f"holidays; {UNKNOWN_YEAR_REMEDY}"
+    )
+
 
 _US_PER_SECOND = 1_000_000
 _US_PER_HOUR = 3600 * _US_PER_SECOND
@@ -192,14 +205,7 @@ class WorkingCalendar:
         if year in self.unknown_years:
             return
         self.unknown_years.add(year)
-        warnings.warn(
-            f"chinesecalendar {CHINESECALENDAR_VERSION} has no holiday data for {year} (it knows "
-            f"{KNOWN_YEARS.start}–{KNOWN_YEARS.stop - 1}); Mon–Fri are taken as working days, so deadlines "
-            f"may ignore holidays and adjusted working weekends. Update the package, or give the year's "
-            f"extra_holidays/extra_workdays and covered_years.",
-            CalendarYearUnknown,
-            stacklevel=4,
-        )
+        warnings.warn(unknown_year_text(year), CalendarYearUnknown, stacklevel=4)
 
     # -- instants -------------------------------------------------------------------------------------------------
 

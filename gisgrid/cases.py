@@ -14,6 +14,7 @@ import hashlib
 import json
 import math
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -23,7 +24,7 @@ import pandas as pd
 from sqlalchemy import Connection, Engine, text
 
 from gisgrid import geodesy, history, routing, workflow
-from gisgrid.calendar import WorkingCalendar, load_city_calendar, traffic_light
+from gisgrid.calendar import UNKNOWN_YEAR_REMEDY, WorkingCalendar, load_city_calendar, traffic_light
 from gisgrid.catalogue import Catalogue
 from gisgrid.components_store import catalogue_for
 from gisgrid.errors import Conflict, InvalidInput, NotFound, Reason
@@ -305,6 +306,7 @@ def _decision_json(decision: routing.RoutingDecision) -> dict[str, Any]:
         "candidates": [c._asdict() for c in decision.candidates],
         "overridden_by": decision.overridden_by,
         "override_reason": decision.override_reason,
+        "overridden_at": decision.overridden_at,
         "original": _decision_json(decision.original) if decision.original else None,
     }
 
@@ -801,7 +803,7 @@ def act(
                 raise workflow.MissingField(
                     "handle needs 'after_photo' (处置后照片), a photo sent as a file with the action: "
                     f"POST /cases/{case_id}/actions/handle/form with photos (CLI: --photo)",
-                    detail={"action": "handle", "missing": ["after_photo"]},
+                    detail=[workflow.refusal_item("after_photo", "handle needs it", Reason.MISSING, action="handle")],
                     reason=Reason.MISSING,
                 )
             earlier = dict(
@@ -852,16 +854,30 @@ def act(
             limit = _disposal_limit(services, ev, disposal_type)
             updates.update(disposal_type=limit.disposal_type, urgent=limit.urgent)
         updates.update(_deadlines(services, ev, row, tr, now, disposal_type))
+        decided = routing_json.get("decision") or {}
         if req.action == "dispatch" and suggestion and new.department != suggestion:
-            original = routing.RoutingDecision(**_decision_fields(routing_json["decision"]))
+            original = routing.RoutingDecision(**_decision_fields(decided))
             overridden = routing.override(
                 original,
                 new.department,
                 req.actor,
                 payload.get("reason") or req.note or "调度员改派",
                 departments=services.departments,
+                at=now.astimezone(LOCAL_TZ),
             )
             routing_json["decision"] = _decision_json(overridden)
+            updates["routing"] = json.dumps(routing_json, ensure_ascii=False)
+        elif req.action == "dispatch" and not suggestion and decided.get("queue") == "manual":
+            # 人工派遣: who chose the department, and when, goes into the decision the 交办单 prints as 派遣依据
+            chosen = routing.manual_choice(
+                routing.RoutingDecision(**_decision_fields(decided)),
+                new.department,
+                req.actor,
+                now.astimezone(LOCAL_TZ),
+                req.note,
+                departments=services.departments,
+            )
+            routing_json["decision"] = _decision_json(chosen)
             updates["routing"] = json.dumps(routing_json, ensure_ascii=False)
         sets = ", ".join(f"{k} = :{k}" if k != "routing" else "routing = CAST(:routing AS jsonb)" for k in updates)
         done = conn.execute(
@@ -1291,8 +1307,7 @@ def _calendar_warning(services: CaseServices, row: Any) -> str | None:
     years = "、".join(str(y) for y in unknown)
     return (
         f"{years} 年节假日安排未知(chinesecalendar 未收录): 时限按周一至周五计算, 可能有误。"
-        f" Holidays of {years} are unknown: the deadline counts Mon–Fri; update chinesecalendar or list the year's"
-        " days in GISGRID_CALENDAR_FILE."
+        f" Holidays of {years} are unknown: the deadline counts Mon–Fri; {UNKNOWN_YEAR_REMEDY}."
     )
 
 
@@ -1467,6 +1482,45 @@ CASE_NO_MAX = 20
 CASE_NO_PATTERN = re.compile(rf"\S(?:.{{0,{CASE_NO_MAX - 2}}}\S)?")
 
 
+CASE_REF_HELP = (
+    "The case: its id or its case number (案件编号, e.g. 2026008701). A value that is the number of one case and "
+    "the id of another is refused as ambiguous: write id:8701 or no:2026008701 to say which."
+)
+
+
+def resolve_case_ref(conn: Connection, ref: str) -> int:
+    """The id of the case ``ref`` names (the command line's CASE argument, :data:`CASE_REF_HELP`): ``id:N``, ``no:X``,
+    or a bare value looked up both as an id and as a case number — one case found is it; the number of one case
+    and the id of another is refused (ids and case numbers are both numbers and may collide), never guessed."""
+    ref = ref.strip()
+    kind, _, value = ref.partition(":") if ref[:3] in ("id:", "no:") else ("", "", ref)
+    value = value.strip()
+    by_id: int | None = None
+    if kind in ("", "id") and value.isascii() and value.isdigit() and len(value) <= 18:  # a bigint
+        by_id = conn.execute(text("SELECT id FROM cases WHERE id = :i"), {"i": int(value)}).scalar_one_or_none()
+    elif kind == "id":
+        raise InvalidInput(f"case: {ref!r}: an id is a whole number", detail=[{"field": "case"}])
+    by_no = None
+    if kind in ("", "no") and CASE_NO_PATTERN.fullmatch(value) and len(value) <= CASE_NO_MAX:
+        by_no = conn.execute(text("SELECT id FROM cases WHERE case_no = :n"), {"n": value}).scalar_one_or_none()
+    if by_id is not None and by_no is not None and by_id != by_no:
+        other = conn.execute(text("SELECT case_no FROM cases WHERE id = :i"), {"i": by_id}).scalar_one()
+        raise InvalidInput(
+            f"case: {value!r} is ambiguous: case number {value} is the case with id {by_no}, and id {value} is "
+            f"case {other}; write no:{value} or id:{value}",
+            detail=[{"field": "case", "value": value}],
+        )
+    found = by_id if by_id is not None else by_no
+    if found is None:
+        what = {"id": "id", "no": "case number"}.get(kind, "id or case number")
+        raise NotFound(f"no case with {what} {value}")
+    return int(found)
+
+
+#: The ``queue`` filter: the routing decision's queue (``routing.Queue``) by the name a dispatcher asks for.
+CASE_QUEUES: dict[str, str] = {"manual": "manual", "routed": "auto"}
+
+
 @dataclass
 class CaseFilter:
     state: list[str] | None = None
@@ -1481,15 +1535,34 @@ class CaseFilter:
     escalation_level: int | None = None  # 提级: 2 二级网格, 1 一级网格 (3: not escalated)
     case_no: str | None = None  # exact: the number a caller gives
     pending_extension: bool | None = None  # 延期待批: an extension request waits for its approval
+    queue: str | None = None  # manual: 人工派遣, no department decided yet; routed: one is (CASE_QUEUES)
     limit: int = 100
     offset: int = 0
 
 
-def _filter_sql(f: CaseFilter) -> tuple[str, dict[str, Any]]:
-    """The WHERE condition (over alias ``c``) and parameters of a case filter; refuses a bad field by name."""
+#: An event class code as a filter takes it: 4 or 5 digits (GB/T 47678 and the city's own).
+CLASS_CODE_PATTERN = re.compile(r"\d{4,5}")
+
+
+def _filter_sql(f: CaseFilter, departments: Mapping[str, str]) -> tuple[str, dict[str, Any]]:
+    """The WHERE condition (over alias ``c``) and parameters of a case filter; refuses a bad field by name — a
+    class code of the wrong form, a department the catalogue does not have (``departments``: code → name), as an
+    unknown state or source is, rather than an empty answer."""
     where: list[str] = ["TRUE"]
     params: dict[str, Any] = {}
     check_texts({"class_code": f.class_code, "department": f.department, "grid": f.grid, "source": f.source})
+    if f.class_code is not None and not CLASS_CODE_PATTERN.fullmatch(f.class_code):
+        raise InvalidInput(
+            f"class_code: an event class code has 4 or 5 digits, got {f.class_code[:40]!r}",
+            detail=[{"field": "class_code"}],
+            reason=Reason.STRING_PATTERN_MISMATCH,
+        )
+    if f.department and f.department not in departments:
+        raise InvalidInput(
+            f"department: unknown department {f.department[:40]!r}",
+            detail=[{"field": "department", "value": f.department[:40]}],
+            reason=Reason.UNKNOWN_DEPARTMENT,
+        )
     if f.case_no is not None:
         if not CASE_NO_PATTERN.fullmatch(f.case_no):
             raise InvalidInput(
@@ -1503,6 +1576,15 @@ def _filter_sql(f: CaseFilter) -> tuple[str, dict[str, Any]]:
     if f.pending_extension is not None:
         where.append("c.pending_extension = :pext")
         params["pext"] = f.pending_extension
+    if f.queue is not None:
+        if f.queue not in CASE_QUEUES:
+            raise InvalidInput(
+                f"queue: must be one of {', '.join(CASE_QUEUES)}, got {f.queue[:40]!r}",
+                detail=[{"field": "queue"}],
+                reason=Reason.LITERAL_ERROR,
+            )
+        where.append("c.routing -> 'decision' ->> 'queue' = :queue")
+        params["queue"] = CASE_QUEUES[f.queue]
     if f.state:
         unknown = [s for s in f.state if s not in workflow.STATES]
         if unknown:
@@ -1571,7 +1653,7 @@ def list_cases(
     conn: Connection, services: CaseServices, f: CaseFilter, *, now: dt.datetime | None = None
 ) -> tuple[list[dict[str, Any]], int]:
     now = _now(now)
-    cond, params = _filter_sql(f)
+    cond, params = _filter_sql(f, services.departments)
     base = f"SELECT {CASE_COLUMNS} FROM cases c LEFT JOIN departments d ON d.code = c.department_code WHERE {cond}"
     if f.light:
         # The light depends on working time, computed here for the filtered cases, then paged.
@@ -1590,14 +1672,14 @@ def list_cases(
 HEAT_CELL_DEG = 0.0005
 
 
-def case_heat(conn: Connection, f: CaseFilter) -> list[tuple[float, float, int]]:
+def case_heat(conn: Connection, services: CaseServices, f: CaseFilter) -> list[tuple[float, float, int]]:
     """(lat, lon, cases) per small square for a heat map of the filtered cases: a period of 100,000 cases
     becomes a few thousand weighted points. The traffic-light filter needs working time and is not offered."""
     if f.light:
         raise InvalidInput(
             "light: the heat map counts cases of any light", detail=[{"field": "light"}], reason=Reason.EXTRA_FORBIDDEN
         )
-    cond, params = _filter_sql(f)
+    cond, params = _filter_sql(f, services.departments)
     rows = conn.execute(
         text(
             f"""
@@ -1617,7 +1699,7 @@ def light_counts(
     """Open cases (of the filter) per traffic light, computed for all of them at once (the console asks every
     10 s); the filter's light and paging do not apply."""
     now = _now(now)
-    cond, params = _filter_sql(replace(f, light=None) if f else CaseFilter())
+    cond, params = _filter_sql(replace(f, light=None) if f else CaseFilter(), services.departments)
     rows = pd.read_sql(
         text(
             f"SELECT c.node_started_at, c.due_at, c.node_calendar_time FROM cases c WHERE {cond} "

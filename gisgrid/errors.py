@@ -77,6 +77,9 @@ class Reason(StrEnum):
     TOO_MANY_PHOTOS = "too_many_photos"
     AFTER_PHOTO_IS_BEFORE_PHOTO = "after_photo_is_before_photo"
     AFTER_PHOTO_REUSED = "after_photo_reused"
+    # The workflow's refusals by role and state: the error code as the item's code (the body has no reason).
+    ROLE_NOT_ALLOWED = "role_not_allowed"
+    TRANSITION_NOT_ALLOWED = "transition_not_allowed"
     # The workflow's refusals of a whole request (the case's state allows the action, its facts do not).
     NOT_OVERDUE_OR_FLAGGED = "not_overdue_or_flagged"
     TOP_ESCALATION_LEVEL = "top_escalation_level"

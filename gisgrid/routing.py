@@ -66,7 +66,7 @@ _WEEKDAYS = re.compile(r"[1-7](-[1-7])?(,[1-7](-[1-7])?)*")
 _MAX_LISTED_PROBLEMS = 10
 
 Queue = Literal["auto", "manual"]
-Source = Literal["component_owner", "rule", "class_default", "none", "override"]
+Source = Literal["component_owner", "rule", "class_default", "none", "override", "dispatcher"]
 
 
 # --------------------------------------------------------------------------------------- data
@@ -197,9 +197,10 @@ class RoutingDecision:
     rule_id: str | None
     explanation: str
     candidates: list[Candidate] = field(default_factory=list)
-    overridden_by: str | None = None
+    overridden_by: str | None = None  # who replaced the decision (改派) or chose for a manual one (人工派遣)
     override_reason: str | None = None
-    original: RoutingDecision | None = None  # the decision an override replaced
+    original: RoutingDecision | None = None  # the decision an override replaced, or the manual one chosen for
+    overridden_at: str | None = None  # when (ISO 8601), as the dispatch's log entry has it
 
     @property
     def original_explanation(self) -> str | None:
@@ -547,6 +548,39 @@ def _owner_department(component: ComponentOwner | None) -> tuple[str, str, str |
     return None
 
 
+def manual_choice(
+    decision: RoutingDecision,
+    department: str,
+    actor: str,
+    at: datetime,
+    note: str | None = None,
+    *,
+    departments: Mapping[str, str] | Collection[str] | None = None,
+) -> RoutingDecision:
+    """人工派遣: the dispatcher's choice for a case the routing left to a person (queue ``manual``), recorded as an
+    override is — who chose and when, the manual decision kept as ``original`` — so that the 交办单's 派遣依据 names
+    who chose the department instead of "无匹配规则". The decision leaves the manual queue (``auto``)."""
+    department, actor = (department or "").strip(), (actor or "").strip()
+    if decision.queue != "manual":
+        raise InvalidInput(f"manual choice: the case is routed already ({decision.department})")
+    if not department or (departments is not None and department not in departments):
+        raise InvalidInput(f"manual choice: unknown department {department!r}")
+    shown = department_label(department, departments.get(department) if isinstance(departments, Mapping) else None)
+    said = f", 说明: {note.strip()}" if note and note.strip() else ""
+    return replace(
+        decision,
+        department=department,
+        queue="auto",
+        source="dispatcher",
+        rule_id=None,
+        explanation=f"人工派遣: {shown} by {actor or '?'} ({at:%Y-%m-%d %H:%M}){said}; 原判断: {decision.explanation}",
+        overridden_by=actor or None,
+        override_reason=note.strip() if note and note.strip() else None,
+        original=decision,
+        overridden_at=at.isoformat(),
+    )
+
+
 def override(
     decision: RoutingDecision,
     department: str,
@@ -554,6 +588,7 @@ def override(
     reason: str,
     *,
     departments: Mapping[str, str] | Collection[str] | None = None,
+    at: datetime | None = None,
 ) -> RoutingDecision:
     """The dispatcher's choice replacing ``decision``; the original decision (and explanation) is kept.
 
@@ -584,4 +619,5 @@ def override(
         overridden_by=actor.strip(),
         override_reason=reason.strip(),
         original=decision,
+        overridden_at=at.isoformat() if at else None,
     )

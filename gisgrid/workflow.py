@@ -244,9 +244,8 @@ class RoleNotAllowed(InvalidInput):
 
 
 class MissingField(InvalidInput):
-    """A payload field the action needs is missing or empty."""
-
-    code = "missing_field"
+    """A payload field the action needs is missing or empty: an ``invalid_input`` like any other refused field
+    (reason ``missing``, one item per field), its own class for callers that tell it apart."""
 
 
 class StaleVersion(Conflict):
@@ -318,6 +317,13 @@ class Transition:
 
 
 # --------------------------------------------------------------------------------------- helpers
+
+
+def refusal_item(field_name: str | None, why: str, code: Reason, **facts: Any) -> dict[str, Any]:
+    """One item of a refusal's detail, as every refusal lists them: the field (None when the request as a whole is
+    refused: the case's state), why in English, its code, and the facts a client may act on (the case's state,
+    the states the action is allowed from …)."""
+    return {"field": field_name, "reason": why, "code": str(code), **facts}
 
 
 def _state_text(state: str) -> str:
@@ -413,7 +419,10 @@ def apply(
         named = ", ".join(f"{f!r} ({FIELD_LABELS.get(f, f)})" for f in missing)
         raise MissingField(
             f"{action} needs {named} in the payload; required: {', '.join(rule.required)}",
-            detail={"action": action, "missing": missing, "required": list(rule.required)},
+            detail=[
+                refusal_item(f, f"{action} needs it", Reason.MISSING, action=action, required=list(rule.required))
+                for f in missing
+            ],
             reason=Reason.MISSING,
         )
     return _transition(case, rule, role, payload)
@@ -431,18 +440,45 @@ def check(
         raise StaleVersion(
             f"{action}: the case is at version {case.version}, the request expected {expected_version}; "
             "reload the case and retry",
-            detail={"action": action, "version": case.version, "expected_version": expected_version},
+            detail=[
+                refusal_item(
+                    "version",
+                    f"the case is at version {case.version}",
+                    Reason.STALE_VERSION,
+                    action=action,
+                    version=case.version,
+                    expected_version=expected_version,
+                )
+            ],
         )
     if role not in rule.roles:
         allowed = ", ".join(f"{r} ({ROLES[r]})" for r in rule.roles)
         raise RoleNotAllowed(
             f"{action} is not allowed for role {_role_text(role)}; allowed roles: {allowed}",
-            detail={"action": action, "role": role, "allowed_roles": list(rule.roles)},
+            detail=[
+                refusal_item(
+                    "X-Role",
+                    f"not allowed to {action}",
+                    Reason.ROLE_NOT_ALLOWED,
+                    action=action,
+                    role=role,
+                    allowed_roles=list(rule.roles),
+                )
+            ],
         )
     if case.state not in rule.from_states:
         raise TransitionNotAllowed(
             f"{action} is not allowed in state {_state_text(case.state)}; allowed from: {', '.join(rule.from_states)}",
-            detail={"action": action, "state": case.state, "allowed_from": list(rule.from_states)},
+            detail=[
+                refusal_item(
+                    None,
+                    f"not allowed in state {case.state}",
+                    Reason.TRANSITION_NOT_ALLOWED,
+                    action=action,
+                    state=case.state,
+                    allowed_from=list(rule.from_states),
+                )
+            ],
         )
     failure = _guard_failure(rule, case)
     if failure is None and rule.guard == _OVERDUE_OR_FLAGGED and not (payload.get("overdue") or payload.get("flagged")):
@@ -451,7 +487,7 @@ def check(
         code, why = failure
         raise TransitionNotAllowed(
             f"{action} is not allowed in state {_state_text(case.state)}: {why}",
-            detail={"action": action, "state": case.state, "reason": why},
+            detail=[refusal_item(None, why, code, action=action, state=case.state)],
             reason=code,
         )
     return rule
@@ -519,7 +555,15 @@ def _transition(case: CaseState, rule: ActionRule, role: str, payload: dict[str,
             if _filled(asked) and str(asked).strip() != case.department:
                 raise InvalidInput(
                     f"rework (返工) goes back to the same department {case.department!r}, not {asked!r}",
-                    detail={"action": "rework", "department": case.department, "requested": asked},
+                    detail=[
+                        refusal_item(
+                            "department",
+                            f"the case goes back to {case.department}",
+                            Reason.REWORK_OTHER_DEPARTMENT,
+                            action="rework",
+                            department=case.department,
+                        )
+                    ],
                     reason=Reason.REWORK_OTHER_DEPARTMENT,
                 )
             changes["rework_count"] = case.rework_count + 1
@@ -565,7 +609,16 @@ def reopen_duplicate(case: CaseState, kept_state: str) -> Transition:
     if case.state != "voided":
         raise TransitionNotAllowed(
             f"reopen is not allowed in state {_state_text(case.state)}: only a merged (voided) duplicate is reopened",
-            detail={"action": "reopen", "state": case.state, "allowed_from": ["voided"]},
+            detail=[
+                refusal_item(
+                    None,
+                    f"not allowed in state {case.state}",
+                    Reason.TRANSITION_NOT_ALLOWED,
+                    action="reopen",
+                    state=case.state,
+                    allowed_from=["voided"],
+                )
+            ],
         )
     return Transition(
         action="reopen",

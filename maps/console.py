@@ -427,6 +427,7 @@ def _panel_html(
     <label>来源 <select name="source">{_options(sources or {}, "全部")}</select></label>
     <label>提级 <select name="escalation_level">{_options(escalated, "全部")}</select></label>
     <label><input name="pending_extension" type="checkbox" value="true"> 延期待批</label>
+    <label><input name="queue" type="checkbox" value="manual"> 待人工派遣</label>
     <label>上报 自 <input name="since" type="date"></label>
     <label>至 <input name="until" type="date"></label>
     <button type="submit">筛选</button>
@@ -594,7 +595,7 @@ PANEL_JS = r"""
     var q = new URLSearchParams();
     var f = GG.filters || {};
     ["state", "class_code", "department", "grid", "since", "until", "source", "escalation_level",
-     "pending_extension", "case_no"].forEach(function (k) {
+     "pending_extension", "queue", "case_no"].forEach(function (k) {
       if (f[k]) { q.set(k, f[k]); }
     });
     if (!f.since) { q.set("since", new Date(Date.now() - C.heatDefaultDays * 864e5).toISOString()); }
@@ -1157,10 +1158,10 @@ PANEL_JS = r"""
   /* A 409 because the case is not as shown (a stale version, or a state it has left), not a rule of the state it
      is in (督办 on a case not overdue …): the case is fetched again. */
   function movedOn(e, c) {
-    var body = e.body || {}, items = (body.detail || {}).items || {};
+    var body = e.body || {}, items = (body.detail || {}).items, first = (Array.isArray(items) && items[0]) || {};
     if (e.status !== 409) { return false; }
-    return body.error === "stale_version" || (body.error === "transition_not_allowed" && !!items.state &&
-                                              items.state !== c.state);
+    return body.error === "stale_version" || (body.error === "transition_not_allowed" && !!first.state &&
+                                              first.state !== c.state);
   }
 
   function actionForm(c, action) {
@@ -1373,6 +1374,7 @@ PANEL_JS = r"""
                       department: e.department.value, grid: e.grid.value.trim(),
                       source: e.source.value, escalation_level: e.escalation_level.value,
                       pending_extension: e.pending_extension.checked ? "true" : "",
+                      queue: e.queue.checked ? "manual" : "",
                       since: dayStart(e.since.value, 0), until: dayStart(e.until.value, 1)};
       }
       GG.offset = 0;

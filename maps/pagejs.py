@@ -80,7 +80,7 @@ DOM_JS = r"""
      C.zhReasons). A page may add field names to ZH_FIELDS (e.g. its form labels). */
   var ZH_REASONS = C.zhReasons || {};
   var ZH_ERRORS = {
-    invalid_input: "输入有误", missing_field: "缺少必填项", role_not_allowed: "当前角色无权办理此操作",
+    invalid_input: "输入有误", role_not_allowed: "当前身份无权办理此操作",
     transition_not_allowed: "案件当前状态不能办理此操作", stale_version: "案件已被他人更新,请重新打开后再办理",
     not_found: "未找到", conflict: "与现有数据冲突", database_error: "数据库暂不可用,请稍后重试",
     method_not_allowed: "不支持的请求", http_error: "请求失败"
@@ -93,7 +93,7 @@ DOM_JS = r"""
     disposal_type: "处置方式", amount: "延长时间", unit: "时间单位", flagged: "重点督办", note: "备注",
     payload: "办理内容", location: "位置", lon: "经度", lat: "纬度", datum: "坐标系", photos: "照片",
     description: "描述", address: "地址", case_no: "案件编号", escalation_level: "提级",
-    pending_extension: "延期待批"
+    pending_extension: "延期待批", "X-Role": "身份"
   };
   function zhField(name) {
     var key = String(name || "").replace(/^payload\./, "").replace(/\[\d+\]$/, "");
@@ -133,9 +133,9 @@ DOM_JS = r"""
     var text = typeof d === "string" ? d : d && d.message ? d.message : body.error || "请求失败";
     var items = d && typeof d === "object" ? d.items : null;
     var first = Array.isArray(items) && items.length ? items[0] : null;
-    var field = first ? first.field : items && Array.isArray(items.missing) ? items.missing[0] : null;
-    // a field's refusal: "field:why"; a whole request's (督办 on a case not overdue …): its reason alone
-    // (an error code the reason table knows is its reason: stale_version)
+    // a field's refusal: "field:why"; a whole request's (item field null: 督办 on a case not overdue …) and one
+    // whose error code is its item's code (the role, the case's state, a stale version): its reason alone
+    var field = first && first.code !== body.error ? first.field : null;
     return prefix + zhLine(field, body.reason || (first && first.code) || body.error, text, zhCode,
       first && first.limit);
   }

@@ -50,7 +50,15 @@ def test_only_the_data_post_changes_the_inventory_and_anyone_reads_it(
             "detail": {
                 "message": "changing components is not allowed for role 'supervisor' (监督员); "
                 "allowed roles: data_admin (部件数据管理员)",
-                "items": {"role": "supervisor", "allowed_roles": ["data_admin"]},
+                "items": [
+                    {
+                        "field": "X-Role",
+                        "reason": "not allowed to change components",
+                        "code": "role_not_allowed",
+                        "role": "supervisor",
+                        "allowed_roles": ["data_admin"],
+                    }
+                ],
             },
         }, url
         unknown = getattr(client, method)(url, headers={"X-Role": "boss"}, **kw)

@@ -66,7 +66,7 @@ def test_health_warns_about_years_the_holiday_calendar_does_not_know(settings: S
     from types import SimpleNamespace
 
     from api.routers.health import calendar_status
-    from gisgrid.calendar import KNOWN_YEARS
+    from gisgrid.calendar import KNOWN_YEARS, unknown_year_text
 
     last = KNOWN_YEARS.stop - 1
     with TestClient(create_app(settings)) as client:
@@ -75,7 +75,8 @@ def test_health_warns_about_years_the_holiday_calendar_does_not_know(settings: S
         # In the last known year, next year is unknown: a warning naming it, not a silent guess.
         late = calendar_status(request, today=dt.date(last, 11, 26))
         assert late["unknown_years"] == [last + 1]
-        assert late["warnings"] and f"does not know {last + 1}" in late["warnings"][0]
+        assert late["warnings"] == [unknown_year_text(last + 1)]  # the library's warning, word for word
+        assert late["warnings"][0].endswith("list the year's days in GISGRID_CALENDAR_FILE")
         # Two years earlier both this and next year are known: no warning.
         early = calendar_status(request, today=dt.date(last - 2, 6, 1))
         assert early["unknown_years"] == [] and early["warnings"] == []

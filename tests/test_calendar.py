@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 
 from gisgrid.calendar import (
+    CHINESECALENDAR_VERSION,
     KNOWN_YEARS,
     UNITS,
     CalendarYearUnknown,
@@ -236,9 +237,16 @@ def test_a_city_calendar_file_and_working_hours_from_the_settings(tmp_path: Path
 
 def test_unknown_year_warns_and_assumes_monday_to_friday() -> None:
     cal = WorkingCalendar()
-    with pytest.warns(CalendarYearUnknown, match="2099"):
+    with pytest.warns(CalendarYearUnknown, match="2099") as caught:
         # Fri 2099-01-02 17:00 + 1 h → Mon 2099-01-05 09:00 (Mon–Fri; 01-01 might be a holiday, unknown).
         due = cal.add_working_time(at(2099, 1, 2, 17, 0), 1)
+    # The remedy an operator can apply (the deployment's calendar file), as /health says it — not the class's
+    # constructor arguments.
+    assert str(caught[0].message) == (
+        f"chinesecalendar {CHINESECALENDAR_VERSION} does not know 2099 (it knows {KNOWN_YEARS.start}–"
+        f"{KNOWN_YEARS.stop - 1}): deadlines in 2099 count Monday–Friday as working days without statutory "
+        "holidays; upgrade chinesecalendar or list the year's days in GISGRID_CALENDAR_FILE"
+    )
     assert due == at(2099, 1, 5, 9, 0)
     assert cal.unknown_years == {2099}
     # Recorded once per calendar: no second warning for the same year.

@@ -800,6 +800,9 @@ def test_a_deadline_in_a_year_the_calendar_does_not_know_carries_a_warning(
     case = act(loaded, services, cid, "approve_extension", "dispatcher", 5, f"{last}-12-28T11:00:00", amount=5)
     assert case["due_at"].startswith(f"{last + 1}-01")  # into a year chinesecalendar does not know
     assert f"{last + 1} 年节假日安排未知" in case["calendar_warning"]
+    assert case["calendar_warning"].endswith(
+        "; upgrade chinesecalendar or list the year's days in GISGRID_CALENDAR_FILE."
+    )
 
 
 def test_two_operators_dispatching_at_once_one_gets_409(
@@ -861,11 +864,50 @@ def test_api_refusals_have_status_and_reason(
         wrong_role = client.post(f"/cases/{cid}/actions/file", json={"version": 1}, headers={"X-Role": "department"})
         assert wrong_role.status_code == 403 and "not allowed for role" in wrong_role.json()["detail"]["message"]
         assert wrong_role.json()["error"] == "role_not_allowed" and "reason" not in wrong_role.json()
+        # their items are lists of {field, reason, code} like every refusal's, the facts beside
+        assert wrong_role.json()["detail"]["items"] == [
+            {
+                "field": "X-Role",
+                "reason": "not allowed to file",
+                "code": "role_not_allowed",
+                "action": "file",
+                "role": "department",
+                "allowed_roles": ["shift_lead"],
+            }
+        ]
         wrong_state = client.post(f"/cases/{cid}/actions/close", json={"version": 1}, headers={"X-Role": "shift_lead"})
         assert wrong_state.status_code == 409 and "not allowed in state" in wrong_state.json()["detail"]["message"]
         assert wrong_state.json()["error"] == "transition_not_allowed" and "reason" not in wrong_state.json()
+        assert wrong_state.json()["detail"]["items"] == [
+            {
+                "field": None,
+                "reason": "not allowed in state reported",
+                "code": "transition_not_allowed",
+                "action": "close",
+                "state": "reported",
+                "allowed_from": ["checked"],
+            }
+        ]
         stale = client.post(f"/cases/{cid}/actions/verify", json={"version": 7}, headers={"X-Role": "supervisor"})
         assert stale.status_code == 409 and stale.json()["error"] == "stale_version"
+        assert stale.json()["detail"]["items"] == [
+            {
+                "field": "version",
+                "reason": "the case is at version 1",
+                "code": "stale_version",
+                "action": "verify",
+                "version": 1,
+                "expected_version": 7,
+            }
+        ]
+        no_reason = client.post(
+            f"/cases/{cid}/actions/void", json={"version": 1, "payload": {}}, headers={"X-Role": "shift_lead"}
+        )
+        assert no_reason.status_code == 422 and no_reason.json()["error"] == "invalid_input"
+        assert no_reason.json()["reason"] == "missing"
+        assert no_reason.json()["detail"]["items"] == [
+            {"field": "reason", "reason": "void needs it", "code": "missing", "action": "void", "required": ["reason"]}
+        ]
         no_role = client.post(f"/cases/{cid}/actions/verify", json={"version": 1})
         assert no_role.status_code == 422 and no_role.json()["reason"] == "missing"
         assert no_role.json()["detail"]["items"] == [{"field": "X-Role", "code": "missing"}]
@@ -961,6 +1003,26 @@ def test_api_refusals_have_status_and_reason(
         ]
         assert client.get("/cases", params={"escalation_level": 1}).json()["count"] == 0
         assert client.get("/cases", params={"escalation_level": 4}).status_code == 422
+        # A department the catalogue does not have is refused by name, as an unknown state or source is — on the
+        # list, the light counts and the heat map alike — not answered with an empty list.
+        for path in ("/cases", "/cases/lights", "/cases/heat"):
+            r = client.get(path, params={"department": "nope"})
+            assert r.status_code == 422 and r.json()["reason"] == "unknown_department", path
+            assert r.json()["detail"] == {
+                "message": "department: unknown department 'nope'",
+                "items": [{"field": "department", "value": "nope", "code": "unknown_department"}],
+            }
+        known = next(iter(client.app.state.cases.departments))
+        assert client.get("/cases", params={"department": known}).status_code == 200
+        # the manual dispatch queue (人工派遣) as a filter of the list, the lights and the heat map
+        for path in ("/cases", "/cases/lights", "/cases/heat"):
+            r = client.get(path, params={"queue": "auto"})
+            assert r.status_code == 422 and [(i["field"], i["code"]) for i in r.json()["detail"]] == [
+                ("queue", "literal_error")
+            ], path
+        routed = client.get("/cases", params={"queue": "routed", "limit": 1}).json()["count"]
+        assert routed == client.get("/cases", params={"limit": 1}).json()["count"] > 0  # every case here is routed
+        assert client.get("/cases", params={"queue": "manual"}).json()["count"] == 0
 
 
 def test_the_intake_read_plan_made_on_an_empty_cases_table_uses_the_indexes(
@@ -1173,7 +1235,11 @@ def test_actions_with_photos_on_the_form_and_bad_payloads_refused_by_field(
         assert do("deny_extension", "dispatcher", 5, reason="不予延期").status_code == 200
         r = do("handle", "department", 6, result="已清理", after_photo="fake.jpg")  # a name is not a photo
         assert r.status_code == 422 and "a photo sent as a file" in r.json()["detail"]["message"]
-        assert r.json()["error"] == "missing_field" and r.json()["reason"] == "missing"
+        # a missing payload field is an invalid_input like any other refused field, its item a list item
+        assert r.json()["error"] == "invalid_input" and r.json()["reason"] == "missing"
+        assert r.json()["detail"]["items"] == [
+            {"field": "after_photo", "reason": "handle needs it", "code": "missing", "action": "handle"}
+        ]
         r = client.post(
             f"/cases/{cid}/actions/handle/form",
             data={"version": "6", "result": "已清理"},
@@ -2042,3 +2108,73 @@ def test_the_action_form_declares_every_payload_field_of_the_workflow() -> None:
     declared = {p.alias for p in route.dependant.body_params}
     taken = {f for rule in workflow.TRANSITIONS.values() for f in (*rule.required, *rule.optional)}
     assert declared == (taken - {"after_photo"}) | {"version", "note", "photos"}
+
+
+def test_the_manual_queue_is_a_filter_and_a_manual_dispatch_records_who_chose(
+    loaded: Engine, services: svc.CaseServices, spot: tuple[float, float], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """人工派遣: a class with no default department and no rule goes to the manual queue, which ``queue=manual``
+    lists; the dispatcher's choice is recorded in the decision as an override is (who, when, the manual decision
+    kept), so that the 交办单's 派遣依据 names who chose instead of "无匹配规则"."""
+    from dataclasses import replace as copy
+
+    get_class = services.events.get
+    monkeypatch.setattr(  # a city's class without a default department (10001 has no rule either)
+        services.events,
+        "get",
+        lambda scheme, code: (
+            copy(get_class(scheme, code), default_dept=None) if code == "10001" else get_class(scheme, code)
+        ),
+    )
+    x, y = spot
+    manual = report(loaded, services, x, y, class_code="10001")
+    routed = report(loaded, services, x + 0.0003, y)
+    decision = get(loaded, services, manual)["routing"]["decision"]
+    assert (decision["queue"], decision["source"], decision["department"]) == ("manual", "none", None)
+
+    def listed(queue: str) -> list[int]:
+        with loaded.connect() as conn:
+            return [c["id"] for c in svc.list_cases(conn, services, svc.CaseFilter(queue=queue))[0]]
+
+    assert (listed("manual"), listed("routed")) == ([manual], [routed])
+    with pytest.raises(InvalidInput, match=r"^queue: must be one of manual, routed, got 'auto'$") as err:
+        listed("auto")
+    assert err.value.reason == Reason.LITERAL_ERROR and err.value.detail == [{"field": "queue"}]
+
+    act(loaded, services, manual, "verify", "supervisor", 1, "2025-09-26T10:10:00")
+    act(loaded, services, manual, "file", "shift_lead", 2, "2025-09-26T10:20:00")
+    svc.act(
+        loaded,
+        services,
+        manual,
+        svc.ActionRequest(
+            action="dispatch",
+            role="dispatcher",
+            actor="派遣员 李四",
+            version=3,
+            note="积雪路段属市政",
+            payload={"department": "990000000000000002"},
+        ),
+        now=at("2025-09-26T10:30:00"),
+    )
+    case = get(loaded, services, manual)
+    chosen = case["routing"]["decision"]
+    assert {k: chosen[k] for k in ("department", "queue", "source", "rule_id", "overridden_by", "override_reason")} == {
+        "department": "990000000000000002",
+        "queue": "auto",
+        "source": "dispatcher",
+        "rule_id": None,
+        "overridden_by": "派遣员 李四",
+        "override_reason": "积雪路段属市政",
+    }
+    assert chosen["overridden_at"] == "2025-09-26T10:30:00+08:00"
+    assert chosen["original"]["queue"] == "manual" and chosen["original"]["explanation"] == decision["explanation"]
+    assert chosen["explanation"] == (
+        "人工派遣: 区市政市容管理委员会(990000000000000002) by 派遣员 李四 (2025-09-26 10:30), 说明: 积雪路段属市政; "
+        f"原判断: {decision['explanation']}"
+    )
+    assert (listed("manual"), sorted(listed("routed"))) == ([], sorted([manual, routed]))
+    (order,) = case["documents"]
+    with loaded.connect() as conn:
+        page = svc.render_document(conn, services, manual, order["id"])
+    assert "人工派遣: 区市政市容管理委员会(990000000000000002) by 派遣员 李四 (2025-09-26 10:30)" in page

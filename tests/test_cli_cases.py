@@ -274,8 +274,56 @@ def test_list_filters_by_source_period_and_bbox_as_the_api_does(gisgrid: Gisgrid
     assert listed(gisgrid, "--bbox", west, "--source", "hotline", "--period", "2025-10") == [c]
     assert listed(gisgrid, "--source", "sensor") == []
     assert listed(gisgrid, "--escalation-level", "3") == [c, b, a] and listed(gisgrid, "--escalation-level", "1") == []
+    assert listed(gisgrid, "--queue", "routed") == [c, b, a] and listed(gisgrid, "--queue", "manual") == []
     r = gisgrid("cases", "list", "--format", "json", "--limit", "1", "--offset", "1")
     assert json.loads(r.out)["count"] == 3 and [x["id"] for x in json.loads(r.out)["data"]] == [b]
+
+
+def test_list_filters_by_case_number_and_pending_extension_as_the_api_does(
+    gisgrid: Gisgrid, loaded: Engine, services: svc.CaseServices
+) -> None:
+    waiting = dispatched(loaded, services, lonlat(150, 300), "2025-10-13T09:00:00")
+    act(loaded, services, waiting, "request_extension", "department", 4, "2025-10-13T10:00:00", reason="等材料")
+    other = dispatched(loaded, services, lonlat(250, 600), "2025-10-13T09:00:00")
+    assert listed(gisgrid, "--pending-extension") == [waiting]
+    assert listed(gisgrid, "--no-pending-extension") == [other]
+    assert listed(gisgrid) == [other, waiting]
+    number = case_row(loaded, other)["case_no"]
+    assert listed(gisgrid, "--case-no", number) == [other]
+    assert listed(gisgrid, "--case-no", number, "--pending-extension") == []
+    assert listed(gisgrid, "--case-no", "1999000001") == []
+
+
+def test_show_act_and_document_take_a_case_number_and_refuse_one_that_is_also_another_cases_id(
+    gisgrid: Gisgrid, loaded: Engine, services: svc.CaseServices, tmp_path: Path
+) -> None:
+    a = dispatched(loaded, services, lonlat(150, 300), "2025-10-13T09:00:00")
+    b, b_no = report(loaded, services, lonlat(250, 600), "2025-10-13T09:30:00")
+    a_no = case_row(loaded, a)["case_no"]
+    shown = gisgrid("cases", "show", a_no)  # the number the CLI prints
+    assert shown.code == 0 and json.loads(shown.out)["id"] == a
+    assert json.loads(gisgrid("cases", "show", str(a)).out)["id"] == a  # the id still works
+    acted = gisgrid("cases", "act", b_no, "verify", "--role", "supervisor", "--actor", "王", "--version", "1")
+    assert acted.code == 0 and acted.out.startswith(f"case {b_no}: "), acted.err
+    assert case_row(loaded, b)["version"] == 2
+    out = tmp_path / "jb.html"
+    assert gisgrid("cases", "document", a_no, "--out", str(out)).code == 0 and a_no in out.read_text("utf-8")
+    # An imported city's number that reads as an id: case A numbered as B's id. The bare value names two cases:
+    # refused, nothing guessed; id: and no: say which.
+    with loaded.begin() as conn:
+        conn.execute(text("UPDATE cases SET case_no = :n WHERE id = :i"), {"n": str(b), "i": a})
+    assert_refused(
+        gisgrid("cases", "show", str(b)),
+        f"case: '{b}' is ambiguous: case number {b} is the case with id {a}, and id {b} is case {b_no}; "
+        f"write no:{b} or id:{b}",
+    )
+    ambiguous = gisgrid("cases", "act", str(b), "check", "--role", "supervisor", "--actor", "王", "--version", "2")
+    assert_refused(ambiguous, "is ambiguous")
+    assert case_row(loaded, b)["version"] == 2  # nothing done
+    assert json.loads(gisgrid("cases", "show", f"id:{b}").out)["id"] == b
+    assert json.loads(gisgrid("cases", "show", f"no:{b}").out)["id"] == a
+    assert_refused(gisgrid("cases", "show", f"no:{a_no}"), f"no case with case number {a_no}")  # renumbered
+    assert_refused(gisgrid("cases", "show", "id:x1"), "case: 'id:x1': an id is a whole number")
 
 
 def test_list_as_geojson_is_a_feature_collection(gisgrid: Gisgrid, three_cases: dict[str, int], loaded: Engine) -> None:
@@ -318,6 +366,10 @@ def test_list_as_text_is_one_line_per_case(gisgrid: Gisgrid, three_cases: dict[s
         (["--grid", "123"], "grid: a grid code has 15 (unit), 9, 12 or 14"),
         (["--state", "lost"], "state: unknown state(s) lost"),
         (["--light", "blue"], "light: must be green, yellow or red"),
+        (["--class", "abc"], "class_code: an event class code has 4 or 5 digits, got 'abc'"),  # as the API's 422
+        (["--department", "nope"], "department: unknown department 'nope'"),
+        (["--queue", "auto"], "queue: must be one of manual, routed, got 'auto'"),
+        (["--case-no", " 2025000001"], "case_no: a case number is 1 to 20 characters"),
     ],
 )
 def test_list_refusals_are_one_line(gisgrid: Gisgrid, clean_db: Engine, args: list[str], message: str) -> None:
@@ -425,7 +477,7 @@ def test_a_stale_version_or_an_unknown_case_is_one_line(
     stale = gisgrid("cases", "act", str(case_id), "verify", "--role", "supervisor", "--actor", "王", "--version", "3")
     assert_refused(stale, "verify")
     missing = gisgrid("cases", "act", "987654", "verify", "--role", "supervisor", "--actor", "王", "--version", "1")
-    assert_refused(missing, "no case with id 987654")
+    assert_refused(missing, "no case with id or case number 987654")
     assert case_row(loaded, case_id)["version"] == 1
 
 
@@ -679,7 +731,7 @@ def test_document_refusals_are_one_line_and_write_no_file(
         ([str(fresh)], f"case {fresh_no} has no 交办单 (dispatch order) yet"),
         ([str(fresh), "--kind", "supervision"], f"case {fresh_no} has no 督办单 (supervision order) yet"),
         ([str(supervised), "--number", "JB0-09"], f"has no 交办单 (dispatch order) JB0-09; it has JB{case_no}-01"),
-        (["987654"], "no case with id 987654"),
+        (["987654"], "no case with id or case number 987654"),
     ]
     for args, message in cases:
         assert_refused(gisgrid("cases", "document", *args, "--out", str(out)), message)

@@ -86,3 +86,12 @@ def test_a_refused_recode_exits_2_naming_code_and_reason(loaded: Engine, setting
         "is not a 临时编码 provisional code"
     ), r.stderr
     assert count(loaded, "admin_units") == 6
+
+
+def test_cases_list_with_a_malformed_class_exits_1_as_the_api_refuses_it(
+    clean_db: Engine, settings: Settings, tmp_path: Path
+) -> None:
+    r = gisgrid(settings, tmp_path, "cases", "list", "--class", "abc")
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert r.stderr == "error: class_code: an event class code has 4 or 5 digits, got 'abc'\n"
+    assert r.stdout == ""

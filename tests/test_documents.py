@@ -420,30 +420,67 @@ def test_the_pdf_downsamples_big_photos_and_reads_inline_ones(order: OrderData, 
     page = render_supervision_order(_supervised(replace(order, photo_urls=["/p/big.jpg", inline])))
     facts = read_pdf(render_pdf(page, {"/p/big.jpg": (big, "image/jpeg")}))
     assert "督 办 单" in facts.text and "超过处置时限未反馈处置结果" in facts.text
-    # The phone photo is printed in one of the two columns beside the map, its width (about 34 mm less its border)
-    # bounding it (print CSS): 403×302 px at 300 dpi, not 4000×3000; the small one as it is.
-    assert facts.images == ((403, 302), (64, 48))
+    # The phone photo is printed in one of the three columns beside the 督办单's map, its height (20 mm less its
+    # border) bounding it (print CSS): 308×231 px at 300 dpi, not 4000×3000; the small one as it is.
+    assert facts.images == ((308, 231), (64, 48))
 
 
-@pytest.mark.parametrize("n", [1, 2, 3, 4])
-@pytest.mark.parametrize("kind", ["supervision", "dispatch"])
+#: What a real order carries beyond the fixture: the routing explanation on two lines, a disposal type and a
+#: description of two lines (review 16: a 督办单 like this spilled its last signature block onto a second page).
+REAL = {
+    "routing_reason": "事件后属主: 类别规则 R002 (类别 gbt47678:06001) → 区城市管理委员会 (990000000000000001)",
+    "disposal_type": "停工",
+    "description": "店外经营，占用人行道约二十平方米，摆放桌椅和货架，影响行人通行，多次劝导无效，请尽快处置。",
+}
+
+
+def _order_pdf(order: OrderData, tmp_path: Path, kind: str, n: int) -> bytes:
+    urls = [f"/p/{i}.jpg" for i in range(n)]
+    files = {u: (_photo(tmp_path / f"{i}.jpg", (4000, 3000), "JPEG"), "image/jpeg") for i, u in enumerate(urls)}
+    order = replace(order, photo_urls=urls, **REAL)
+    if kind == "supervision":
+        page = render_supervision_order(_supervised(order))
+    elif kind == "rework":
+        page = render_dispatch_order(replace(order, rework_count=1, rework_reason="仍有残留"))
+    else:
+        page = render_dispatch_order(order)
+    return render_pdf(page, files)
+
+
+def _signatures(kind: str) -> tuple[str, ...]:
+    extra = ("处置结果反馈时间", "承办部门负责人") if kind == "supervision" else ()
+    return ("承办部门签收人", "签收时间", *extra)
+
+
+@pytest.mark.parametrize("n", [0, 1, 2, 3, 4])
+@pytest.mark.parametrize("kind", ["supervision", "dispatch", "rework"])
 def test_an_order_with_up_to_four_photos_is_one_a4_page_signature_lines_included(
     order: OrderData, tmp_path: Path, kind: str, n: int
 ) -> None:
-    """Up to four photos are laid out two by two, small enough that the whole order — signature lines too — keeps
-    to one A4 sheet; the 督办单 with its two extra rows and a rework 交办单 with its two as well."""
-    urls = [f"/p/{i}.jpg" for i in range(n)]
-    files = {u: (_photo(tmp_path / f"{i}.jpg", (4000, 3000), "JPEG"), "image/jpeg") for i, u in enumerate(urls)}
-    if kind == "supervision":
-        page = render_supervision_order(_supervised(replace(order, photo_urls=urls)))
-    else:
-        page = render_dispatch_order(replace(order, photo_urls=urls, rework_count=1, rework_reason="仍有残留"))
-    facts = read_pdf(render_pdf(page, files))
+    """Up to four photos beside the map, small enough that the whole order — signature lines too — keeps to one A4
+    sheet: two by two on a 交办单; three to a row beside a smaller map on the 督办单 (two more rows, two more
+    signature lines) and on a rework 交办单 (two more rows)."""
+    pdf = _order_pdf(order, tmp_path, kind, n)
+    facts = read_pdf(pdf)
     assert facts.pages == 1
     assert len(facts.images) == n
-    assert "签收时间" in facts.text and "承办部门签收人" in facts.text
-    if kind == "supervision":
-        assert "处置结果反馈时间" in facts.text and "承办部门负责人" in facts.text
+    for label in _signatures(kind):
+        assert label in facts.text, label
+
+
+@pytest.mark.parametrize(
+    ("kind", "n", "pages"), [("dispatch", 5, 2), ("dispatch", 8, 2), ("rework", 8, 2), ("supervision", 8, 2)]
+)
+def test_with_more_photos_each_signature_label_stays_on_the_page_of_its_line(
+    order: OrderData, tmp_path: Path, kind: str, n: int, pages: int
+) -> None:
+    """A label and the line under it are one unbreakable block: on the last page, never the label at the foot of
+    one page and its line alone on the next (review 16: a 交办单 with five photos did that)."""
+    reader = PdfReader(io.BytesIO(_order_pdf(order, tmp_path, kind, n)))
+    assert len(reader.pages) == pages
+    last = reader.pages[-1].extract_text()
+    for label in _signatures(kind):
+        assert label in last, label
 
 
 def test_the_pdf_fetches_nothing_else(tmp_path: Path) -> None:

@@ -108,3 +108,76 @@ def test_a_known_reason_is_shown_in_chinese_alone_and_the_server_text_apart() ->
         "(422) grid: String should match pattern '^\\d+$'",
         "(409) supervise is not allowed in state 'dispatched'",
     ]
+
+
+def _workflow_refusal(error: str, item: dict[str, Any], reason: str | None = None) -> dict[str, Any]:
+    body: dict[str, Any] = {"error": error, "detail": {"message": "English words", "items": [item]}}
+    return {**body, "reason": reason} if reason else body
+
+
+def test_the_workflow_refusals_items_are_shown_by_their_codes() -> None:
+    """The API's shapes (gisgrid.workflow.refusal_item): a missing payload field is invalid_input/missing naming
+    the field; the role, the case's state and a stale version (the error's own code as the item's) are said
+    alone."""
+    got = run(
+        [
+            (
+                "messageOf",
+                [
+                    _workflow_refusal(
+                        "invalid_input",
+                        {"field": "reason", "reason": "void needs it", "code": "missing", "action": "void"},
+                        "missing",
+                    ),
+                    422,
+                ],
+            ),
+            (
+                "messageOf",
+                [
+                    _workflow_refusal(
+                        "role_not_allowed",
+                        {"field": "X-Role", "reason": "not allowed to file", "code": "role_not_allowed"},
+                    ),
+                    403,
+                ],
+            ),
+            (
+                "messageOf",
+                [
+                    _workflow_refusal(
+                        "transition_not_allowed",
+                        {"field": None, "reason": "not allowed", "code": "transition_not_allowed", "state": "reported"},
+                    ),
+                    409,
+                ],
+            ),
+            (
+                "messageOf",
+                [
+                    _workflow_refusal(
+                        "transition_not_allowed",
+                        {"field": None, "reason": "督办 needs …", "code": "not_overdue_or_flagged"},
+                        "not_overdue_or_flagged",
+                    ),
+                    409,
+                ],
+            ),
+            (
+                "messageOf",
+                [
+                    _workflow_refusal(
+                        "stale_version", {"field": "version", "reason": "at version 5", "code": "stale_version"}
+                    ),
+                    409,
+                ],
+            ),
+        ]
+    )
+    assert got == [
+        f"(422) 原因/说明:{ZH['missing']}",
+        f"(403) {ZH['role_not_allowed']}",
+        f"(409) {ZH['transition_not_allowed']}",
+        f"(409) {ZH['not_overdue_or_flagged']}",
+        f"(409) {ZH['stale_version']}",
+    ]

@@ -17,6 +17,7 @@ from gisgrid.routing import (
     RoutingInput,
     RoutingRules,
     load_routing_rules,
+    manual_choice,
     override,
     route,
 )
@@ -393,3 +394,20 @@ def test_gb18030_file_is_read(tmp_path: Path) -> None:
     path = tmp_path / "routing.csv"
     path.write_bytes(("\n".join([HEADER, _row(note="夜间施工扰民")]) + "\n").encode("gb18030"))
     assert load_routing_rules(path, departments=DEPTS).rules[0].note == "夜间施工扰民"
+
+
+def test_a_manual_choice_is_recorded_as_an_override_is_and_only_for_the_manual_queue() -> None:
+    manual = route(case("10001", when=at(9, 30)), DEMO)
+    chosen = manual_choice(manual, SZ, "派遣员 李四", at(10, 5), " ", departments=DEMO.departments)
+    assert (chosen.department, chosen.queue, chosen.source, chosen.rule_id) == (SZ, "auto", "dispatcher", None)
+    assert (chosen.overridden_by, chosen.override_reason, chosen.original) == ("派遣员 李四", None, manual)
+    assert chosen.overridden_at == "2026-03-06T10:05:00+08:00"
+    assert chosen.explanation == (
+        "人工派遣: 区市政市容管理委员会(990000000000000002) by 派遣员 李四 (2026-03-06 10:05); 原判断: "
+        + manual.explanation
+    )
+    with pytest.raises(InvalidInput, match=r"^manual choice: unknown department '990000000000000099'$"):
+        manual_choice(manual, "990000000000000099", "p", at(10), departments=DEMO.departments)
+    routed = route(case("10001"), DEMO, class_default=SZ)
+    with pytest.raises(InvalidInput, match=r"^manual choice: the case is routed already \(990000000000000002\)$"):
+        manual_choice(routed, SZ, "p", at(10), departments=DEMO.departments)

@@ -103,6 +103,16 @@ def test_every_refused_state(action: str, state: str) -> None:
     assert err.value.message == (
         f"{action} is not allowed in state {state!r} ({STATES[state]}); allowed from: {', '.join(rule.from_states)}"
     )
+    assert err.value.reason is None and err.value.detail == [
+        {
+            "field": None,
+            "reason": f"not allowed in state {state}",
+            "code": "transition_not_allowed",
+            "action": action,
+            "state": state,
+            "allowed_from": list(rule.from_states),
+        }
+    ]
     assert action not in allowed_actions(case, rule.roles[0])
 
 
@@ -113,7 +123,16 @@ def test_every_refused_role(action: str, role: str) -> None:
     with pytest.raises(RoleNotAllowed) as err:
         do(case, action, role)
     assert err.value.message.startswith(f"{action} is not allowed for role {role!r} ({ROLES[role]}); allowed roles: ")
-    assert err.value.detail["allowed_roles"] == list(rule.roles)
+    assert err.value.detail == [
+        {
+            "field": "X-Role",
+            "reason": f"not allowed to {action}",
+            "code": "role_not_allowed",
+            "action": action,
+            "role": role,
+            "allowed_roles": list(rule.roles),
+        }
+    ]
     assert action not in allowed_actions(case, role)
 
 
@@ -126,7 +145,16 @@ def test_every_required_field(action: str, field: str) -> None:
         with pytest.raises(MissingField) as err:
             apply(case, action, rule.roles[0], payload=payload, expected_version=case.version)
         assert f"{action} needs {field!r}" in err.value.message
-        assert err.value.detail["missing"] == [field]
+        assert err.value.code == "invalid_input" and err.value.reason == Reason.MISSING
+        assert err.value.detail == [
+            {
+                "field": field,
+                "reason": f"{action} needs it",
+                "code": "missing",
+                "action": action,
+                "required": list(rule.required),
+            }
+        ]
 
 
 @pytest.mark.parametrize("state", list(STATES))
@@ -297,6 +325,15 @@ def test_supervise_needs_an_overdue_or_flagged_case() -> None:
     with pytest.raises(TransitionNotAllowed, match="past its deadline, or flagged") as err:
         apply(case, "supervise", "leader", payload={"reason": "限期办结"}, expected_version=7)
     assert err.value.reason == Reason.NOT_OVERDUE_OR_FLAGGED
+    assert err.value.detail == [
+        {
+            "field": None,
+            "reason": "督办 needs a case past its deadline, or flagged=true (重点督办)",
+            "code": "not_overdue_or_flagged",
+            "action": "supervise",
+            "state": "dispatched",
+        }
+    ]
     t = apply(case, "supervise", "leader", payload={"reason": "限期办结", "flagged": True}, expected_version=7)
     assert (t.to_state, t.effects, t.case.version) == ("dispatched", ("issue_supervision_order",), 8)
     assert t.details == {"reason": "限期办结", "overdue": False, "flagged": True}
@@ -310,6 +347,16 @@ def test_stale_version() -> None:
     with pytest.raises(StaleVersion, match="version 8, the request expected 7") as err:
         apply(first.case, "suspend", "dispatcher", payload={"reason": "x"}, expected_version=7)
     assert err.value.code == "stale_version" and isinstance(err.value, Conflict)
+    assert err.value.detail == [
+        {
+            "field": "version",
+            "reason": "the case is at version 8",
+            "code": "stale_version",
+            "action": "suspend",
+            "version": 8,
+            "expected_version": 7,
+        }
+    ]
     # The version is checked before anything else, so a stale client is told to reload.
     with pytest.raises(StaleVersion):
         apply(first.case, "close", "supervisor", payload={}, expected_version=3)

@@ -177,7 +177,7 @@ async def _read_limited(upload: UploadFile, i: int) -> bytes:
 async def case_filter(
     bbox: Annotated[BBox | None, Depends(bbox_query)],
     state: Annotated[str | None, Query(description="Comma-separated states, e.g. dispatched,returned")] = None,
-    class_code: Annotated[str | None, Query(pattern=r"^\d{4,5}$")] = None,
+    class_code: Annotated[str | None, Query(pattern=rf"^{svc.CLASS_CODE_PATTERN.pattern}$")] = None,
     department: str | None = None,
     grid: Annotated[
         str | None, Query(pattern=r"^(\d{9}|\d{12}|\d{14}|\d{15})$", description="Unit or tier grid")
@@ -200,6 +200,13 @@ async def case_filter(
     pending_extension: Annotated[
         bool | None, Query(description="true: cases whose 延期申请 waits for approval (延期待批); false: the others")
     ] = None,
+    queue: Annotated[
+        Literal["manual", "routed"] | None,
+        Query(
+            description="manual: 人工派遣, the routing found no department and no dispatcher has chosen one yet; "
+            "routed: a department is decided (by rule, default, override or a dispatcher's choice)"
+        ),
+    ] = None,
 ) -> svc.CaseFilter:
     """The case filter the list, the heat map and the light counts share (async: no thread hop)."""
     if period is not None:
@@ -221,6 +228,7 @@ async def case_filter(
         escalation_level=escalation_level,
         case_no=case_no,
         pending_extension=pending_extension,
+        queue=queue,
         state=[s for s in state.split(",") if s] if state else None,
         class_code=class_code,
         department=department,
@@ -267,9 +275,9 @@ def list_cases(
 
 
 @router.get("/heat", summary="案件热力 Cases per ~50 m square for a heat map", dependencies=[Depends(known_query_only)])
-def heat(engine: EngineDep, f: FilterDep) -> dict[str, Any]:
+def heat(engine: EngineDep, services: ServicesDep, f: FilterDep) -> dict[str, Any]:
     with engine.connect() as conn:
-        points = svc.case_heat(conn, f)
+        points = svc.case_heat(conn, services, f)
     return {"cell_deg": svc.HEAT_CELL_DEG, "cases": sum(p[2] for p in points), "points": points}
 
 

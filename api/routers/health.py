@@ -11,7 +11,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 
 from api.deps import EngineDep
 from api.errors import NO_STORE, log_database_down
-from gisgrid.calendar import CHINESECALENDAR_VERSION, KNOWN_YEARS
+from gisgrid.calendar import CHINESECALENDAR_VERSION, KNOWN_YEARS, unknown_year_text
 from gisgrid.storage import migrate
 from gisgrid.storage.database import describe_connect_error
 
@@ -24,12 +24,7 @@ def calendar_status(request: Request, today: dt.date | None = None) -> dict[str,
     calendar = request.app.state.cases.calendar
     seen = set(calendar.unknown_years)
     missing = sorted({y for y in (today.year, today.year + 1) if not calendar.knows_year(y)} | seen)
-    warnings = [
-        f"chinesecalendar {CHINESECALENDAR_VERSION} does not know {y}: deadlines in {y} count Monday–Friday as "
-        "working days without statutory holidays; upgrade chinesecalendar or list the year's days in "
-        "GISGRID_CALENDAR_FILE"
-        for y in missing
-    ]
+    warnings = [unknown_year_text(y) for y in missing]
     return {
         "package": f"chinesecalendar {CHINESECALENDAR_VERSION}",
         "known_years": [KNOWN_YEARS.start, KNOWN_YEARS.stop - 1],

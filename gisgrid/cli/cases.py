@@ -111,6 +111,12 @@ def _bbox(value: str | None) -> geodesy.BBox | None:
     return None if value is None else geodesy.parse_bbox(value, "--bbox")
 
 
+def _case(engine: Engine, ref: str) -> int:
+    """The id of the case a CASE argument names (its id or its case number: svc.CASE_REF_HELP)."""
+    with engine.connect() as conn:
+        return svc.resolve_case_ref(conn, ref)
+
+
 def _case_line(case: dict[str, Any]) -> str:
     return f"case {case['case_no']}: {case['state_label']} ({case['state']}), version {case['version']}"
 
@@ -179,6 +185,16 @@ def list_(
     escalation_level: int | None = typer.Option(
         None, "--escalation-level", min=1, max=3, help="提级 level: 2 二级网格(社区), 1 一级网格(街道)."
     ),
+    case_no: str | None = typer.Option(None, "--case-no", help="Case number (案件编号), exact."),
+    pending_extension: bool | None = typer.Option(
+        None,
+        "--pending-extension/--no-pending-extension",
+        help="Cases whose 延期申请 waits for approval (延期待批), or the others.",
+        show_default=False,
+    ),
+    queue: str | None = typer.Option(
+        None, "--queue", help="manual (人工派遣: no department decided yet) or routed (one is)."
+    ),
     limit: int = typer.Option(20, "--limit", help=f"Cases per page, 1–{MAX_LIMIT}."),
     offset: int = typer.Option(0, "--offset", help="Cases to skip."),
     output: OutputFormat = typer.Option(
@@ -202,6 +218,9 @@ def list_(
         until=end,
         bbox=_bbox(bbox),
         escalation_level=escalation_level,
+        case_no=case_no,
+        pending_extension=pending_extension,
+        queue=queue,
         limit=limit,
         offset=offset,
     )
@@ -228,11 +247,12 @@ def list_(
 @app.command()
 def show(
     ctx: typer.Context,
-    case_id: int = typer.Argument(..., help="Case id."),
+    case: str = typer.Argument(..., help=svc.CASE_REF_HELP),
     role: str | None = typer.Option(None, "--role", help=f"List the actions this role may take: {ROLE_HELP}."),
 ) -> None:
     """One case with its timeline, photos and orders (and the actions ROLE may take)."""
     engine, services = _open(ctx)
+    case_id = _case(engine, case)
     with engine.connect() as conn:
         _print(svc.get_case(conn, services, case_id, role=role))
 
@@ -240,7 +260,7 @@ def show(
 @app.command()
 def act(
     ctx: typer.Context,
-    case_id: int = typer.Argument(..., help="Case id."),
+    case: str = typer.Argument(..., help=svc.CASE_REF_HELP),
     action: str = typer.Argument(..., help="verify, file, dispatch, handle, check, close, return, suspend …"),
     role: str = typer.Option(..., "--role", help=f"Who acts: {ROLE_HELP}."),
     actor: str = typer.Option(..., "--actor", help="Who acts (name)."),
@@ -271,10 +291,11 @@ def act(
     req = svc.ActionRequest(
         action=action, role=role, actor=actor, version=version, note=note, payload=data, photos=photos
     )
+    case_id = _case(engine, case)
     svc.act(engine, services, case_id, req)
     with engine.connect() as conn:
-        case = svc.get_case(conn, services, case_id, role=role)
-    echo(f"{_case_line(case)}, due {case['due_at']}")
+        done = svc.get_case(conn, services, case_id, role=role)
+    echo(f"{_case_line(done)}, due {done['due_at']}")
 
 
 @app.command()
@@ -298,7 +319,7 @@ def merge(
 @app.command()
 def document(
     ctx: typer.Context,
-    case_id: int = typer.Argument(..., help="Case id."),
+    case: str = typer.Argument(..., help=svc.CASE_REF_HELP),
     out: Path = typer.Option(
         ..., "--out", help="File to write, e.g. JB2026000001.html; a name ending in .pdf writes the PDF."
     ),
@@ -324,19 +345,20 @@ def document(
         raise InvalidInput(f"--out: {out} names an HTML file; with --pdf name it .pdf")
     pdf = pdf or suffix == ".pdf"
     engine, services = _open(ctx)
+    case_id = _case(engine, case)
     with engine.connect() as conn:
-        case = svc.get_case(conn, services, case_id)
-        docs = [d for d in case["documents"] if d["kind"] == kind.value]
+        shown = svc.get_case(conn, services, case_id)
+        docs = [d for d in shown["documents"] if d["kind"] == kind.value]
         label = f"{DOCUMENT_LABELS[kind]} ({kind.value} order)"
         if not docs:
-            raise NotFound(f"case {case['case_no']} has no {label} yet")
+            raise NotFound(f"case {shown['case_no']} has no {label} yet")
         if number is None:
             doc = docs[-1]
         else:
             doc = next((d for d in docs if d["number"] == number), None)
             if doc is None:
                 raise NotFound(
-                    f"case {case['case_no']} has no {label} {number}; it has {', '.join(d['number'] for d in docs)}"
+                    f"case {shown['case_no']} has no {label} {number}; it has {', '.join(d['number'] for d in docs)}"
                 )
     content: str | bytes
     if pdf:  # the photos are read from the photo store into the PDF

@@ -828,6 +828,12 @@ def test_a_case_number_opens_its_case_and_the_source_escalation_and_extension_fi
     with page.expect_request(lambda r: "/cases?" in r.url and "escalation_level=2" in r.url):
         filters.locator('button[type="submit"]').click()
     page.wait_for_function("() => /^共 0 件/.test(document.getElementById('gg-count').textContent)")
+    filters.locator('select[name="escalation_level"]').select_option("")
+    filters.locator('input[name="queue"]').check()  # 待人工派遣: every case here was routed, none waits
+    with page.expect_request(lambda r: "/cases?" in r.url and "queue=manual" in r.url):
+        filters.locator('button[type="submit"]').click()
+    page.wait_for_function("() => /^共 0 件/.test(document.getElementById('gg-count').textContent)")
+    assert page.is_hidden("#gg-error")
     assert not desk.watch.off_origin()
 
 
