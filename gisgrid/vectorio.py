@@ -557,6 +557,9 @@ def resolve_layer(path: Path, layer: str | None) -> str:
 
 #: The note when a Shapefile without ``.cpg`` or language driver id turns out not to be UTF-8.
 GB18030_NOTE = "no .cpg and no language driver: read as GB18030 (not UTF-8)"
+#: Language driver ids that do not say the encoding: none (0), and 0x57 "ANSI" — the code page of the Windows
+#: that wrote the file (older ArcGIS on a Chinese Windows: GBK), which GDAL reads as ISO-8859-1.
+_UNSAID_LDIDS = {0: "no language driver", 0x57: "language driver 0x57 (ANSI: the writer's code page)"}
 _SHAPEFILE_SUFFIXES = (".shp", ".dbf")
 
 
@@ -639,7 +642,8 @@ def read_layer_any(
     name = resolve_layer(path, layer)
     if encoding is not None or suffix not in _SHAPEFILE_SUFFIXES:
         return _read_ogr(path, name, encoding)
-    if _sidecar(path, ".cpg") is not None or shapefile_ldid(path) not in (0, None):
+    ldid = shapefile_ldid(path)
+    if _sidecar(path, ".cpg") is not None or ldid not in _UNSAID_LDIDS:
         return _read_ogr(path, name, None)  # GDAL follows the .cpg or the language driver id
     # Neither says: decode strictly as UTF-8 (pyogrio raises on the first invalid byte, no pass over the rows
     # in Python), then strictly as GB18030. GDAL's own recoding drops what it cannot convert (warning once per
@@ -648,8 +652,9 @@ def read_layer_any(
         return _read_ogr(path, name, "utf-8")
     except UnicodeDecodeError:
         pass
-    gdf = _gb18030(_read_ogr(path, name, "iso8859-1"), path)
-    message = f"{path.name}: {GB18030_NOTE}"
+    unsaid = _UNSAID_LDIDS[ldid]
+    gdf = _gb18030(_read_ogr(path, name, "iso8859-1"), path, unsaid)
+    message = f"{path.name}: {GB18030_NOTE.replace('no language driver', unsaid)}"
     if notes is not None:
         notes.append(message)
     else:
@@ -657,7 +662,7 @@ def read_layer_any(
     return gdf
 
 
-def _gb18030(gdf: gpd.GeoDataFrame, path: Path) -> gpd.GeoDataFrame:
+def _gb18030(gdf: gpd.GeoDataFrame, path: Path, unsaid: str = "no language driver") -> gpd.GeoDataFrame:
     """Decode the field names and text values of ``gdf``, read as ISO-8859-1, strictly as GB18030; refuse the
     first value that is not GB18030, naming row and field. Each distinct value is decoded once."""
 
@@ -666,7 +671,7 @@ def _gb18030(gdf: gpd.GeoDataFrame, path: Path) -> gpd.GeoDataFrame:
             return text.encode("iso8859-1").decode("gb18030")
         except UnicodeDecodeError as exc:
             raise InvalidInput(
-                f"{path}: no .cpg and no language driver, and the text is neither UTF-8 nor GB18030 "
+                f"{path}: no .cpg and {unsaid}, and the text is neither UTF-8 nor GB18030 "
                 f"(row {row}, field {field!r}: {exc.reason}); pass the encoding with --src-encoding "
                 "(e.g. big5, latin-1)",
                 detail={"path": str(path), "row": row, "field": field},

@@ -151,13 +151,13 @@ def outage_logged_not_sent(body: dict[str, Any], detail: str, records: list[Any]
     return lines[0]
 
 
-def legacy_gbk_shapefile(gdf: gpd.GeoDataFrame, path: Path) -> Path:
+def legacy_gbk_shapefile(gdf: gpd.GeoDataFrame, path: Path, ldid: int = 0) -> Path:
     """Write ``gdf`` as a Shapefile in GBK that says nothing of its encoding, as Chinese legacy data often is: no
-    ``.cpg`` and DBF language driver id 0 (GDAL alone would read it as ISO-8859-1)."""
+    ``.cpg`` and DBF language driver id 0 — or 0x57, "ANSI" (GDAL alone would read either as ISO-8859-1)."""
     gdf.to_file(path, engine="pyogrio", encoding="GBK")
     path.with_suffix(".cpg").unlink(missing_ok=True)
     dbf = path.with_suffix(".dbf")
     data = bytearray(dbf.read_bytes())
-    data[29] = 0
+    data[29] = ldid
     dbf.write_bytes(bytes(data))
     return path

@@ -358,6 +358,17 @@ def test_legacy_gbk_shapefile_without_cpg_or_language_driver_read_as_gb18030(tmp
         assert read_layer_any(path)["name"].tolist() == NAMES
 
 
+def test_legacy_gbk_shapefile_with_the_ansi_language_driver_read_as_gb18030(tmp_path: Path) -> None:
+    """LDID 0x57 is "ANSI", the code page of the Windows that wrote the file (GBK on a Chinese one)."""
+    path = legacy_gbk_shapefile(units()[["code", "name", "geometry"]], tmp_path / "legacy.shp", ldid=0x57)
+    assert gpd.read_file(path, engine="pyogrio")["name"].iloc[1] == "¾°É½½ÖµÀ"  # what GDAL alone gives
+    notes: list[str] = []
+    assert read_layer_any(path, notes=notes)["name"].tolist() == NAMES
+    assert notes == [
+        "legacy.shp: no .cpg and language driver 0x57 (ANSI: the writer's code page): read as GB18030 (not UTF-8)"
+    ]
+
+
 def test_utf8_shapefile_without_cpg_read_as_utf8_without_note(tmp_path: Path) -> None:
     gdf = units()[["code", "name", "geometry"]]
     gdf.to_file(tmp_path / "u.shp", engine="pyogrio", encoding="UTF-8")
