@@ -529,11 +529,24 @@ def test_merge_voids_the_duplicate_and_points_it_at_the_kept_case(
     assert case_row(loaded, kept)["state"] == "reported" and case_row(loaded, kept)["version"] == 1
 
 
+def test_merge_takes_case_numbers_as_show_and_act_do(
+    gisgrid: Gisgrid, loaded: Engine, duplicate_pair: tuple[int, str, int]
+) -> None:
+    kept, kept_no, dup = duplicate_pair
+    dup_no = case_row(loaded, dup)["case_no"]
+    r = gisgrid(
+        "cases", "merge", f"no:{dup_no}", "--into", kept_no, "--version", "1", "--actor", "赵", "--role", "shift_lead"
+    )
+    assert r.code == 0, r.err
+    assert f"duplicate of case {kept_no} (id {kept})" in r.out
+    assert (case_row(loaded, dup)["state"], case_row(loaded, dup)["duplicate_of"]) == ("voided", kept)
+
+
 @pytest.mark.parametrize(
     ("into", "version", "role", "message"),
     [
         ("self", "1", "shift_lead", "into: a case cannot be a duplicate of itself"),
-        ("987654", "1", "shift_lead", "no case with id 987654"),
+        ("987654", "1", "shift_lead", "no case with id or case number 987654"),
         ("kept", "1", "dispatcher", "void is not allowed for role 'dispatcher'"),
         ("kept", "5", "shift_lead", "version"),
         ("kept", "1", "chief", "unknown role 'chief'"),

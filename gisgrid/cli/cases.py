@@ -301,14 +301,15 @@ def act(
 @app.command()
 def merge(
     ctx: typer.Context,
-    case_id: int = typer.Argument(..., help="The duplicate (voided)."),
-    into: int = typer.Option(..., "--into", help="The case to keep."),
+    case: str = typer.Argument(..., help="The duplicate (voided). " + svc.CASE_REF_HELP),
+    into_ref: str = typer.Option(..., "--into", help="The case to keep, by id or case number as CASE."),
     version: int = typer.Option(..., "--version", help="The duplicate's version you acted on."),
     actor: str = typer.Option(..., "--actor", help="Who merges (name)."),
     role: str = typer.Option(..., "--role", help="Who merges: shift_lead (值班长) voids cases."),
 ) -> None:
     """合并重复案件: void a duplicate report and point it at the case kept (POST /cases/{id}/merge)."""
     engine, services = _open(ctx)
+    case_id, into = _case(engine, case), _case(engine, into_ref)
     svc.merge_duplicate(engine, services, case_id, into, actor=actor, role=role, version=version)
     with engine.connect() as conn:
         case = svc.get_case(conn, services, case_id, role=role, full=False)
