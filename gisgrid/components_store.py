@@ -39,6 +39,7 @@ from gisgrid.components import (
 )
 from gisgrid.errors import Conflict, InvalidInput, NotFound, Reason
 from gisgrid.geodesy import DATUMS, to_storage
+from gisgrid.grids import store as grid_store
 from gisgrid.photos import PhotoStore, inspect_photo, one_request
 from gisgrid.settings import STORAGE_SRID, Settings
 from gisgrid.storage.bulk import CopyPart, copy_batches, copy_frame, point_ewkb_hex
@@ -1039,6 +1040,7 @@ def save_component(
     """Create (no id, or a new id) or update (existing id) one component; history written in the same transaction
     (``source`` names where the change came from in it)."""
     with engine.connect() as conn, conn.begin():
+        grid_store.read_grids_first(conn)  # before the component's row: a recode rewrites both (see there)
         coverage = load_coverage(conn, _district_of(conn, item))
         sync_departments(conn, catalogue)
         if item.id:

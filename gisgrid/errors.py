@@ -114,6 +114,7 @@ class Reason(StrEnum):
     CODE_OTHER_PARENT = "code_other_parent"
     CODE_EXISTS = "code_exists"
     MATCHES_PROVISIONAL_UNIT = "matches_provisional_unit"
+    GRIDS_BUSY = "grids_busy"
 
 
 class GisgridError(Exception):

@@ -22,6 +22,7 @@ from sqlalchemy import Connection, Engine, text
 from gisgrid.errors import InvalidInput
 from gisgrid.evaluation import Period
 from gisgrid.events import DISPOSAL_NODE, MATTER_SCHEME
+from gisgrid.grids.store import read_grids_first
 from gisgrid.settings import STORAGE_SRID
 from gisgrid.storage.bulk import copy_frame
 
@@ -245,6 +246,7 @@ def write_history_in(
     """:func:`write_history` inside the caller's transaction (which commits or rolls back)."""
     if cases.empty:
         raise InvalidInput("the history has no cases")
+    read_grids_first(conn)  # before the cases table (see there)
     conn.execute(text("LOCK TABLE cases IN EXCLUSIVE MODE"))  # ids and numbers are taken in one block
     base = int(conn.execute(text("SELECT coalesce(max(id), 0) FROM cases")).scalar_one())
     c = cases.copy()

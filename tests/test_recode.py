@@ -439,3 +439,58 @@ def test_a_report_read_before_a_recode_and_written_after_it_gets_the_new_codes(
     assert case_codes(clean_db, case_id) == ("reported", renamed, STREETS[1], new, tier3)
     assert column(clean_db, "SELECT id FROM cases WHERE left(community_code, 12) = :c", c=DONGMING) == []
     assert column(clean_db, "SELECT count(*) FROM cases") == [3]  # populate's two and this one: one insert
+
+
+def test_a_recode_that_cannot_have_the_grids_gives_up_and_writes_nothing(
+    clean_db: Engine, settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """review19 D2: a transaction holding the grids (an import) left the recode — and everything queued behind it:
+    tiles, reports — waiting for as long as it ran. The recode waits RECODE_LOCK_WAIT_S, then refuses."""
+    populate(clean_db, settings, tmp_path, (DONGMING,), DONGMING)
+    monkeypatch.setattr(workflows, "RECODE_LOCK_WAIT_S", 1)
+    before = snapshot(clean_db)
+    with clean_db.connect() as holder, holder.begin():
+        holder.execute(text("SELECT count(*) FROM unit_grids")).scalar_one()  # an import reading the grids
+        with pytest.raises(Conflict, match=r"^the grids are in use by another transaction .* within 1 s; run") as err:
+            workflows.recode_unit(clean_db, DONGMING, "419902002005")
+    assert err.value.reason == Reason.GRIDS_BUSY
+    assert snapshot(clean_db) == before
+
+
+@pytest.mark.parametrize("writer", ["escalate", "move_component"])
+def test_writers_take_the_grids_before_their_rows_so_a_recode_cannot_deadlock_with_them(
+    clean_db: Engine, settings: Settings, tmp_path: Path, writer: str
+) -> None:
+    """review19 D1: an action locked its case, then read the grids for its 提级; the recode held the grids, then
+    wanted that case: each waited for the other (deadlock: the action failed as "database unavailable", or the
+    recode did). Writers now take the grids first: while a recode holds them, they hold no row it needs."""
+    import threading
+
+    from gisgrid.components_store import update_component
+
+    place = populate(clean_db, settings, tmp_path, (DONGMING,), DONGMING)
+    services = svc.load_services(settings.model_copy(update={"data_dir": tmp_path / "data"}))
+    done: list[object] = []
+
+    def write() -> None:
+        try:
+            if writer == "escalate":
+                req = svc.ActionRequest("escalate", "grid_worker", "测试员", 4, payload={"reason": "再提级"})
+                done.append(svc.act(clean_db, services, place.open_case, req, now=NOW))
+            else:
+                done.append(update_component(clean_db, catalogue_for(Settings()), place.component,
+                                             {"name": "路灯2"}, actor="t", expected_version=1))  # fmt: skip
+        except Exception as exc:  # reported below
+            done.append(exc)
+
+    with clean_db.connect() as recode, recode.begin():  # what recode_unit holds, then the rows it rewrites
+        recode.execute(text("SET LOCAL lock_timeout = '3s'"))
+        recode.execute(text("LOCK TABLE unit_grids, management_grids IN ACCESS EXCLUSIVE MODE"))
+        thread = threading.Thread(target=write)
+        thread.start()
+        thread.join(0.5)
+        assert thread.is_alive()  # waiting for the grids …
+        table, key = ("cases", place.open_case) if writer == "escalate" else ("components", place.component)
+        recode.execute(text(f"SELECT 1 FROM {table} WHERE id = :k FOR UPDATE"), {"k": key})  # … not holding its row
+    thread.join(10)
+    assert len(done) == 1 and not isinstance(done[0], Exception), done

@@ -152,6 +152,15 @@ def count_provisional(conn: Connection) -> int:
     return int(conn.execute(text(sql)).scalar_one())
 
 
+def read_grids_first(conn: Connection) -> None:
+    """Take the grid tables' read lock at the start of a transaction that will lock case or component rows and
+    then read the grids (an action's 提级 or 重新受理, a component moved, the history import). ``boundaries recode``
+    takes the grids exclusively and then rewrites those rows: a writer that locked a row before reading the grids
+    would wait for the recode while the recode waits for its row — a deadlock. Taken first, one waits for the
+    other."""
+    conn.execute(text("LOCK TABLE unit_grids, management_grids IN ACCESS SHARE MODE"))
+
+
 #: A stored unit counts as the same place as an imported one when their intersection covers at least this share of
 #: the larger of the two (areas on the ellipsoid): redrawn or re-digitised boundaries of one 街道/社区 differ by a few
 #: per cent at most, while neighbours overlap by slivers.

@@ -14,7 +14,9 @@ from typing import Literal
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+from psycopg2.errors import LockNotAvailable, TransactionRollbackError
 from sqlalchemy import Connection, Engine, text
+from sqlalchemy.exc import OperationalError
 
 from gisgrid.boundaries import BoundaryOptions, BoundarySet, check_recode, provisional, read_boundaries
 from gisgrid.errors import Conflict, InvalidInput, NotFound, Reason
@@ -149,23 +151,30 @@ class RecodeResult:
     dry_run: bool
 
 
+#: How long a recode waits for a lock before it gives up (``grids_busy``, nothing written).
+RECODE_LOCK_WAIT_S = 5
+
+
 def recode_unit(engine: Engine, old: str, new: str, *, dry_run: bool = False, actor: str = "gisgrid") -> RecodeResult:
     """``gisgrid boundaries recode``: replace the provisional code ``old`` (numbered by --assign-codes) by the
     official ``new`` everywhere it is stored (``store.recode_admin_code``), in one transaction; ``dry_run`` does
     it and rolls back, so its counts are the real ones. Refused, nothing written: ``old`` not stored
     (unit_not_found), not provisional (code_not_provisional: an official code is never rewritten), ``new`` not a
     code of the same level under the same parent (code_malformed, code_other_level, code_other_parent) or already
-    in use (code_exists)."""
+    in use (code_exists); the grids held by another transaction beyond ``RECODE_LOCK_WAIT_S`` (grids_busy)."""
     with engine.connect() as conn:
         trans = conn.begin()
         try:
+            # The service waits for the rename, not the other way round: a lock not had within this time gives
+            # up (nothing written) instead of leaving tiles, reports and actions queued behind the recode.
+            conn.execute(text(f"SET LOCAL lock_timeout = '{RECODE_LOCK_WAIT_S}s'"))
             # No import or other recode may store ``new`` between the check and the rename.
             conn.execute(text("LOCK TABLE admin_units IN SHARE ROW EXCLUSIVE MODE"))
             if not dry_run:
-                # Nobody may write codes read before the rename: writers that read the grids (a component's
-                # transaction, a case action's 提级) finish first or wait and read them renamed, and a report read
-                # before it is not inserted (its write checks its unit grid still exists: _intake_write). Reads of
-                # the grids (tiles, locating) wait the few seconds the rename takes.
+                # Nobody may write codes read before the rename: a transaction that read the grids (a component's,
+                # a case action's — they take the grids before their rows: store.read_grids_first) finishes first
+                # or waits and reads them renamed, and a report read before it is not inserted (its write checks
+                # its unit grid is still as read: _intake_write). Reads of the grids wait the seconds it takes.
                 conn.execute(text("LOCK TABLE unit_grids, management_grids IN ACCESS EXCLUSIVE MODE"))
             unit = store.stored_unit(conn, old)
             if unit is None:
@@ -192,6 +201,15 @@ def recode_unit(engine: Engine, old: str, new: str, *, dry_run: bool = False, ac
                     reason=Reason.CODE_EXISTS,
                 )
             counts = store.recode_admin_code(conn, old, new, actor=actor)
+        except OperationalError as exc:
+            trans.rollback()
+            if not isinstance(exc.orig, LockNotAvailable | TransactionRollbackError):
+                raise
+            raise Conflict(
+                f"the grids are in use by another transaction (an import, a grid generation, a long query?) that "
+                f"did not end within {RECODE_LOCK_WAIT_S} s; run the recode again when it has finished",
+                reason=Reason.GRIDS_BUSY,
+            ) from None
         except BaseException:
             trans.rollback()
             raise
