@@ -262,7 +262,9 @@ def _intake_write(with_photos: bool) -> Prepared:
     """The case, its first log entry (and its photos) in one statement — one round trip, one implicit
     transaction; the new case comes back ready to answer with. A conflict on the idempotency key (a concurrent
     retry) or on the case number inserts nothing and returns no row; so does a unit grid whose code or tier-3 grid
-    changed since the read (``boundaries recode``, a tier-3 regroup): the codes read would be stale."""
+    changed since the read (``boundaries recode``, which locks the grids so that no write is in flight while it
+    renames; a tier-3 regroup that committed before the write — a write in flight during a regroup's commit is
+    not caught, the regroup taking no such lock): the codes read would be stale."""
     attachments = "to_jsonb(CAST(:ph_name AS text[]))" if with_photos else "'[]'"  # the photos' file names
     return Prepared(
         "gisgrid_intake_write" + ("_photos" if with_photos else ""),
