@@ -803,7 +803,15 @@ def act(
                 raise workflow.MissingField(
                     "handle needs 'after_photo' (处置后照片), a photo sent as a file with the action: "
                     f"POST /cases/{case_id}/actions/handle/form with photos (CLI: --photo)",
-                    detail=[workflow.refusal_item("after_photo", "handle needs it", Reason.MISSING, action="handle")],
+                    detail=[
+                        workflow.refusal_item(
+                            "after_photo",
+                            "handle needs it",
+                            Reason.MISSING,
+                            action="handle",
+                            required=list(workflow.TRANSITIONS["handle"].required),
+                        )
+                    ],
                     reason=Reason.MISSING,
                 )
             earlier = dict(

@@ -1238,7 +1238,13 @@ def test_actions_with_photos_on_the_form_and_bad_payloads_refused_by_field(
         # a missing payload field is an invalid_input like any other refused field, its item a list item
         assert r.json()["error"] == "invalid_input" and r.json()["reason"] == "missing"
         assert r.json()["detail"]["items"] == [
-            {"field": "after_photo", "reason": "handle needs it", "code": "missing", "action": "handle"}
+            {
+                "field": "after_photo",
+                "reason": "handle needs it",
+                "code": "missing",
+                "action": "handle",
+                "required": ["result", "after_photo"],
+            }
         ]
         r = client.post(
             f"/cases/{cid}/actions/handle/form",
