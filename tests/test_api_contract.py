@@ -613,7 +613,11 @@ def test_a_multipart_form_naming_a_charset_nobody_knows_is_refused(offline: Test
     headers = {"content-type": "multipart/form-data; charset=no-such-cs; boundary=b"}
     r = offline.post("/cases/form", content=body, headers=headers)
     assert r.status_code == 422 and r.json()["reason"] == "not_utf8"
-    assert r.json()["detail"]["message"].startswith("Content-Type: not no-such-cs text: the form's charset")
+    assert r.json()["detail"] == {
+        "message": "Content-Type: the form's charset 'no-such-cs' is not known; send form fields as UTF-8 (or name "
+        "their charset in the part's Content-Type, e.g. text/plain; charset=gbk)",
+        "items": [{"field": "Content-Type", "reason": "unknown charset 'no-such-cs'", "code": "not_utf8"}],
+    }
 
 
 def test_every_route_that_takes_a_form_reads_its_text_strictly() -> None:
@@ -636,7 +640,10 @@ def test_a_multipart_part_naming_a_charset_nobody_knows_is_refused(offline: Test
     body, headers = multipart(("class_code", b"06010", None), ("address", b"x", "text/plain; charset=klingon"))
     r = offline.post("/cases/form", content=body, headers=headers)
     assert r.status_code == 422 and r.json()["reason"] == "not_utf8"
-    assert r.json()["detail"]["message"].startswith("address: not UTF-8 text: its charset 'klingon' is not known;")
+    assert r.json()["detail"]["message"].startswith("address: the part's charset 'klingon' is not known; send")
+    assert r.json()["detail"]["items"] == [
+        {"field": "address", "reason": "unknown charset 'klingon'", "code": "not_utf8"}
+    ]
 
 
 @pytest.mark.parametrize("content_type", ["text/plain", "application/xml", "application/x-www-form-urlencoded", None])
