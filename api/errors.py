@@ -19,7 +19,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.http import too_large_detail
 from gisgrid.errors import Conflict, DatabaseError, GisgridError, InvalidInput, NotFound, Reason, Unavailable
-from gisgrid.storage.database import describe_connect_error
+from gisgrid.storage.database import CONCURRENT_CONFLICT_TEXT, concurrent_conflict_cause, describe_connect_error
 from gisgrid.workflow import RoleNotAllowed
 
 STATUS: dict[type[GisgridError], int] = {
@@ -133,6 +133,20 @@ DATABASE_DOWN: tuple[type[Exception], ...] = (
     asyncpg.exceptions.InsufficientResourcesError,
 )
 
+#: What the database raises when it aborted a transaction for a concurrent one (deadlock, serialization failure):
+#: asyncpg's (psycopg2's is an ``OperationalError``, caught with the outages and told apart there). A 409.
+CONCURRENT_CONFLICT: tuple[type[Exception], ...] = (asyncpg.exceptions.TransactionRollbackError,)
+
+
+def concurrent_conflict_response(where: str, cause: str) -> JSONResponse:
+    """409 ``conflict``, reason ``concurrent_conflict``: the database rolled the request's transaction back for a
+    concurrent one. Not an outage (no 503): the client sends it again. Logged at warning under a reference."""
+    ref = new_ref()
+    log.warning("%s: 409 concurrent_conflict ref=%s: %s", where, ref, cause)
+    detail = f"{CONCURRENT_CONFLICT_TEXT} (reference {ref})"
+    return JSONResponse(error_body("conflict", detail, Reason.CONCURRENT_CONFLICT, ref), status_code=409)
+
+
 _HTML_PAGE = """<!doctype html>
 <html lang="zh-CN"><head><meta charset="utf-8"><title>{title}</title></head>
 <body><h1>{title}</h1><p>{text}</p><p><small>{code}</small></p></body></html>
@@ -224,17 +238,20 @@ def add_fallback_handlers(app: FastAPI) -> None:
     handler here refines the one registered there and hands it everything else)."""
 
     async def _database_down(request: Request, exc: Exception) -> Response:
+        conflict = concurrent_conflict_cause(exc)  # a deadlock is an OperationalError too, but no outage
+        if conflict is not None:
+            return concurrent_conflict_response(_where(request), conflict)
         busy = isinstance(exc, sa_exc.TimeoutError)
         ref, detail = log_database_down(_where(request), database_down_cause(request, exc), busy=busy)
         return fallback_response(request, 503, "database_error", detail, ref)
 
-    for cls in DATABASE_DOWN:
+    for cls in DATABASE_DOWN + CONCURRENT_CONFLICT:
         app.add_exception_handler(cls, _database_down)
 
     @app.exception_handler(sa_exc.DBAPIError)
     async def _dbapi(request: Request, exc: sa_exc.DBAPIError) -> Response:
-        if exc.connection_invalidated:  # the connection died under the statement: the server went away
-            return await _database_down(request, exc)
+        if exc.connection_invalidated or concurrent_conflict_cause(exc) is not None:
+            return await _database_down(request, exc)  # the server went away, or aborted for a concurrent write
         return await _internal(request, exc)
 
     @app.exception_handler(413)

@@ -195,7 +195,7 @@ class _StrictTextParser(MultiPartParser):
             value = raw.decode(charset)
         except LookupError:
             value = raw.decode("latin-1")
-            self.not_text = self.not_text or _not_text(part.field_name, f"its charset {charset!r} is not known")
+            self.not_text = self.not_text or _unknown_charset(part.field_name, "the part's", charset)
         except UnicodeDecodeError as exc:
             value = raw.decode(charset, "replace")
             self.not_text = self.not_text or _not_text(part.field_name, _where_bad(raw, exc), charset)
@@ -214,16 +214,26 @@ def _where_bad(raw: bytes, exc: UnicodeDecodeError) -> str:
     return f"byte 0x{raw[exc.start : exc.start + 1].hex().upper()} at offset {exc.start}"
 
 
+_SEND_UTF8 = (
+    "send form fields as UTF-8 (or name their charset in the part's Content-Type, e.g. text/plain; charset=gbk)"
+)
+
+
 def _not_text(field: str, why: str, charset: str = "utf-8") -> InvalidInput:
-    try:
-        name = codecs.lookup(charset).name
-    except LookupError:
-        name = charset
+    name = codecs.lookup(charset).name  # a charset that decoded, so a known one
     label = "UTF-8" if name == "utf-8" else name
     return InvalidInput(
-        f"{field}: not {label} text: {why}; send form fields as UTF-8 (or name their charset in the part's "
-        "Content-Type, e.g. text/plain; charset=gbk)",
-        detail=[{"field": field, "reason": "not UTF-8" if name == "utf-8" else f"not {label}"}],
+        f"{field}: not {label} text: {why}; {_SEND_UTF8}",
+        detail=[{"field": field, "reason": f"not {label}"}],
+        reason=Reason.NOT_UTF8,
+    )
+
+
+def _unknown_charset(field: str, whose: str, charset: str) -> InvalidInput:
+    """A charset no codec has: the text was not checked against it, so the refusal says that, not "not … text"."""
+    return InvalidInput(
+        f"{field}: {whose} charset {charset!r} is not known; {_SEND_UTF8}",
+        detail=[{"field": field, "reason": f"unknown charset {charset[:40]!r}"}],
         reason=Reason.NOT_UTF8,
     )
 
@@ -282,7 +292,7 @@ def _check_charset(charset: str) -> None:
     try:
         codecs.lookup(charset)
     except LookupError:
-        raise _not_text("Content-Type", f"the form's charset {charset!r} is not known", charset) from None
+        raise _unknown_charset("Content-Type", "the form's", charset) from None
 
 
 class FormTextRoute(APIRoute):

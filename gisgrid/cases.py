@@ -806,7 +806,15 @@ def act(
                 raise workflow.MissingField(
                     "handle needs 'after_photo' (处置后照片), a photo sent as a file with the action: "
                     f"POST /cases/{case_id}/actions/handle/form with photos (CLI: --photo)",
-                    detail=[workflow.refusal_item("after_photo", "handle needs it", Reason.MISSING, action="handle")],
+                    detail=[
+                        workflow.refusal_item(
+                            "after_photo",
+                            "handle needs it",
+                            Reason.MISSING,
+                            action="handle",
+                            required=list(workflow.TRANSITIONS["handle"].required),
+                        )
+                    ],
                     reason=Reason.MISSING,
                 )
             earlier = dict(
@@ -1520,8 +1528,20 @@ def resolve_case_ref(conn: Connection, ref: str) -> int:
     return int(found)
 
 
-#: The ``queue`` filter: the routing decision's queue (``routing.Queue``) by the name a dispatcher asks for.
-CASE_QUEUES: dict[str, str] = {"manual": "manual", "routed": "auto"}
+#: The ``queue`` filter by the name a dispatcher asks for: ``manual`` (人工派遣) — the routing found no department,
+#: none has been chosen since and the case may still be dispatched (``MANUAL_QUEUE_STATES``); ``routed`` — a
+#: department is decided (by the routing, an override or a dispatcher's choice). A case the routing left to a
+#: person that ended undispatched (不予立案, 作废, merged) is in neither.
+CASE_QUEUES: dict[str, str] = {
+    "manual": "c.routing -> 'decision' ->> 'queue' = 'manual' AND c.department_code IS NULL "
+    "AND c.state = ANY(:queue_states)",
+    # A manual case dispatched before the choice was written into the decision (older data) has its department.
+    "routed": "(c.routing -> 'decision' ->> 'queue' = 'auto' OR (c.routing -> 'decision' ->> 'queue' = 'manual' "
+    "AND c.department_code IS NOT NULL))",
+}
+#: The states a 派遣 is still ahead in: before it (上报, 核实, 立案), 回退, and 挂账 — with no department set, a
+#: suspended case was parked before any 派遣 and comes back to 立案 on 挂账恢复. Not the ends (不予立案, 作废, 结案).
+MANUAL_QUEUE_STATES: tuple[str, ...] = ("reported", "verified", "filed", "returned", "suspended")
 
 
 @dataclass
@@ -1538,7 +1558,7 @@ class CaseFilter:
     escalation_level: int | None = None  # 提级: 2 二级网格, 1 一级网格 (3: not escalated)
     case_no: str | None = None  # exact: the number a caller gives
     pending_extension: bool | None = None  # 延期待批: an extension request waits for its approval
-    queue: str | None = None  # manual: 人工派遣, no department decided yet; routed: one is (CASE_QUEUES)
+    queue: str | None = None  # manual: 人工派遣, still waiting for a dispatcher's choice; routed: decided (CASE_QUEUES)
     limit: int = 100
     offset: int = 0
 
@@ -1586,8 +1606,9 @@ def _filter_sql(f: CaseFilter, departments: Mapping[str, str]) -> tuple[str, dic
                 detail=[{"field": "queue"}],
                 reason=Reason.LITERAL_ERROR,
             )
-        where.append("c.routing -> 'decision' ->> 'queue' = :queue")
-        params["queue"] = CASE_QUEUES[f.queue]
+        where.append(CASE_QUEUES[f.queue])
+        if f.queue == "manual":
+            params["queue_states"] = list(MANUAL_QUEUE_STATES)
     if f.state:
         unknown = [s for s in f.state if s not in workflow.STATES]
         if unknown:

@@ -95,6 +95,8 @@ class Reason(StrEnum):
     MERGE_TOO_FAR = "merge_too_far"
     NO_CASE_NUMBER = "no_case_number"
     IDEMPOTENCY_KEY_REUSED = "idempotency_key_reused"
+    # Any write: the database aborted it for a concurrent one (a deadlock, a serialization failure).
+    CONCURRENT_CONFLICT = "concurrent_conflict"
     # Evaluation.
     NO_CASES_IN_PERIOD = "no_cases_in_period"
     # Components (部件).

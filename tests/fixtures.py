@@ -7,6 +7,7 @@ import asyncio
 import io
 import json
 import re
+import threading
 from collections.abc import Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ import geopandas as gpd
 import shapely
 from shapely.geometry import Polygon
 from sqlalchemy import Engine, text
+from sqlalchemy import exc as sa_exc
 
 METRIC = "EPSG:4547"  # CGCS2000 3° GK CM 114E
 X0, Y0 = 470_000.0, 3_846_000.0  # near 113.68E 34.75N
@@ -149,6 +151,30 @@ def outage_logged_not_sent(body: dict[str, Any], detail: str, records: list[Any]
     lines = [r.getMessage() for r in records if f"ref={ref}" in r.getMessage()]
     assert len(lines) == 1 and host_port in lines[0] and " 503 database_error " in lines[0]
     return lines[0]
+
+
+def real_deadlock(engine: Engine) -> sa_exc.OperationalError:
+    """The error PostgreSQL raises in one of two transactions that lock in opposite orders (advisory locks here:
+    no table is touched): a real ``DeadlockDetected`` (40P01) as SQLAlchemy wraps it. Takes deadlock_timeout (1 s)."""
+    both_hold_one = threading.Barrier(2, timeout=30)
+    raised: list[sa_exc.OperationalError] = []
+
+    def side(first: int, second: int) -> None:
+        try:
+            with engine.begin() as conn:
+                conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": first})
+                both_hold_one.wait()
+                conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": second})
+        except sa_exc.OperationalError as exc:
+            raised.append(exc)
+
+    threads = [threading.Thread(target=side, args=keys) for keys in ((919_191, 919_192), (919_192, 919_191))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    (deadlock,) = raised  # PostgreSQL aborts exactly one of them
+    return deadlock
 
 
 def legacy_gbk_shapefile(gdf: gpd.GeoDataFrame, path: Path, ldid: int = 0) -> Path:

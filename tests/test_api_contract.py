@@ -613,7 +613,11 @@ def test_a_multipart_form_naming_a_charset_nobody_knows_is_refused(offline: Test
     headers = {"content-type": "multipart/form-data; charset=no-such-cs; boundary=b"}
     r = offline.post("/cases/form", content=body, headers=headers)
     assert r.status_code == 422 and r.json()["reason"] == "not_utf8"
-    assert r.json()["detail"]["message"].startswith("Content-Type: not no-such-cs text: the form's charset")
+    assert r.json()["detail"] == {
+        "message": "Content-Type: the form's charset 'no-such-cs' is not known; send form fields as UTF-8 (or name "
+        "their charset in the part's Content-Type, e.g. text/plain; charset=gbk)",
+        "items": [{"field": "Content-Type", "reason": "unknown charset 'no-such-cs'", "code": "not_utf8"}],
+    }
 
 
 def test_every_route_that_takes_a_form_reads_its_text_strictly() -> None:
@@ -636,7 +640,10 @@ def test_a_multipart_part_naming_a_charset_nobody_knows_is_refused(offline: Test
     body, headers = multipart(("class_code", b"06010", None), ("address", b"x", "text/plain; charset=klingon"))
     r = offline.post("/cases/form", content=body, headers=headers)
     assert r.status_code == 422 and r.json()["reason"] == "not_utf8"
-    assert r.json()["detail"]["message"].startswith("address: not UTF-8 text: its charset 'klingon' is not known;")
+    assert r.json()["detail"]["message"].startswith("address: the part's charset 'klingon' is not known; send")
+    assert r.json()["detail"]["items"] == [
+        {"field": "address", "reason": "unknown charset 'klingon'", "code": "not_utf8"}
+    ]
 
 
 @pytest.mark.parametrize("content_type", ["text/plain", "application/xml", "application/x-www-form-urlencoded", None])
@@ -700,3 +707,81 @@ def test_json_error_bodies_round_trip(client: TestClient) -> None:
     """Every error above is JSON a client can parse with one model: error + detail (+ reason, a code)."""
     for r in (client.get("/grids/a%00b"), client.post("/cases", content=b"{", headers=JSON), client.get("/nope")):
         assert {"error", "detail"} <= set(json.loads(r.text)) <= {"error", "reason", "detail"}
+
+
+# -- a transaction the database aborted for a concurrent one: 409, not the 503 of an outage ----------------------
+
+
+def conflict_answered(r: Any, records: list[logging.LogRecord], cause: str) -> None:
+    """409 ``conflict``, reason ``concurrent_conflict``, saying nothing was written, under a reference the server
+    log's one warning line carries with the cause."""
+    assert r.status_code == 409, r.text
+    ref = r.json()["ref"]
+    assert r.json() == {
+        "error": "conflict",
+        "reason": "concurrent_conflict",
+        "detail": "与其他操作冲突,本次未写入 / conflicted with a concurrent change: nothing was written; try again "
+        f"(reference {ref})",
+        "ref": ref,
+    }
+    lines = [rec for rec in records if f"ref={ref}" in rec.getMessage()]
+    assert len(lines) == 1 and lines[0].levelno == logging.WARNING and lines[0].exc_info is None
+    assert f" 409 concurrent_conflict ref={ref}: {cause}" in lines[0].getMessage()
+
+
+def test_a_real_deadlock_is_a_409_to_send_again_and_an_outage_stays_a_503(
+    client: TestClient, engine: Engine, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A deadlock is a psycopg2 ``OperationalError`` as an outage is: it was answered 503 数据库暂不可用."""
+    from gisgrid import cases as svc
+    from tests.fixtures import real_deadlock
+
+    deadlock = real_deadlock(engine)
+    assert isinstance(deadlock.orig, psycopg2.errors.DeadlockDetected)
+
+    def raising(exc: Exception) -> Any:
+        def list_cases(*_a: Any, **_kw: Any) -> Any:
+            raise exc
+
+        return list_cases
+
+    monkeypatch.setattr(svc, "list_cases", raising(deadlock))
+    with caplog.at_level(logging.WARNING, logger="gisgrid.api"):
+        r = client.get("/cases")
+    conflict_answered(r, caplog.records, "DeadlockDetected 40P01: deadlock detected")
+    outage = sa_exc.OperationalError("SELECT 1", {}, psycopg2.OperationalError("server closed the connection"))
+    monkeypatch.setattr(svc, "list_cases", raising(outage))
+    r = client.get("/cases")
+    assert r.status_code == 503 and r.json()["error"] == "database_error"
+
+
+@pytest.mark.parametrize(
+    ("exc", "cause"),
+    [
+        (
+            sa_exc.OperationalError("UPDATE cases", {}, psycopg2.errors.SerializationFailure("could not serialize")),
+            "SerializationFailure: could not serialize",
+        ),
+        (psycopg2.errors.DeadlockDetected("deadlock detected"), "DeadlockDetected: deadlock detected"),
+        (
+            asyncpg.exceptions.DeadlockDetectedError("deadlock detected"),
+            "DeadlockDetectedError 40P01: deadlock detected",
+        ),
+        (asyncpg.exceptions.SerializationError("could not serialize"), "SerializationError 40001: could not serialize"),
+        (
+            sa_exc.DBAPIError("INSERT", {}, Exception("wrapped"), connection_invalidated=False),
+            None,  # not a rollback of the database: a 500 as before
+        ),
+    ],
+    ids=["sa-psycopg2-serialization", "psycopg2-deadlock", "asyncpg-deadlock", "asyncpg-serialization", "other"],
+)
+def test_every_driver_s_deadlock_or_serialization_failure_is_a_409(
+    settings: Settings, caplog: pytest.LogCaptureFixture, exc: Exception, cause: str | None
+) -> None:
+    app = _failing_app(settings, exc)
+    with caplog.at_level(logging.WARNING, logger="gisgrid.api"), TestClient(app, raise_server_exceptions=False) as c:
+        r = c.get("/fail")
+    if cause is None:
+        assert r.status_code == 500 and r.json()["error"] == "internal_error"
+    else:
+        conflict_answered(r, caplog.records, cause)

@@ -1238,7 +1238,13 @@ def test_actions_with_photos_on_the_form_and_bad_payloads_refused_by_field(
         # a missing payload field is an invalid_input like any other refused field, its item a list item
         assert r.json()["error"] == "invalid_input" and r.json()["reason"] == "missing"
         assert r.json()["detail"]["items"] == [
-            {"field": "after_photo", "reason": "handle needs it", "code": "missing", "action": "handle"}
+            {
+                "field": "after_photo",
+                "reason": "handle needs it",
+                "code": "missing",
+                "action": "handle",
+                "required": ["result", "after_photo"],
+            }
         ]
         r = client.post(
             f"/cases/{cid}/actions/handle/form",
@@ -2178,3 +2184,62 @@ def test_the_manual_queue_is_a_filter_and_a_manual_dispatch_records_who_chose(
     with loaded.connect() as conn:
         page = svc.render_document(conn, services, manual, order["id"])
     assert "人工派遣: 区市政市容管理委员会(990000000000000002) by 派遣员 李四 (2025-09-26 10:30)" in page
+
+
+def test_the_manual_queue_holds_only_cases_still_waiting_for_a_dispatchers_choice(
+    loaded: Engine, services: svc.CaseServices, spot: tuple[float, float], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``queue=manual`` (待人工派遣) lists a case the routing left to a person while a 派遣 is still ahead of it —
+    suspended before any 派遣 too — not one that ended undispatched (不予立案, 作废, merged), nor one dispatched
+    before the choice was written into its decision (older data: it has its department, and is ``routed``)."""
+    from dataclasses import replace as copy
+
+    get_class = services.events.get
+    monkeypatch.setattr(  # a city's class without a default department (10001 has no rule either)
+        services.events,
+        "get",
+        lambda scheme, code: (
+            copy(get_class(scheme, code), default_dept=None) if code == "10001" else get_class(scheme, code)
+        ),
+    )
+    x, y = spot
+    waiting, rejected, voided, parked, legacy, kept = (
+        report(loaded, services, x + i * 0.0003, y, class_code="10001") for i in range(6)
+    )
+    merged = report(loaded, services, x + 5 * 0.0003, y + 0.00005, class_code="10001")
+    routed = report(loaded, services, x, y + 0.0003)
+    act(loaded, services, rejected, "reject", "intake", 1, "2025-09-26T10:10:00", reason="不属于城管职责")
+    act(loaded, services, voided, "void", "shift_lead", 1, "2025-09-26T10:10:00", reason="虚假上报")
+    svc.merge_duplicate(loaded, services, merged, kept, actor="值班长", role="shift_lead", version=1)
+    for case_id in (parked, legacy):
+        act(loaded, services, case_id, "verify", "supervisor", 1, "2025-09-26T10:10:00")
+        act(loaded, services, case_id, "file", "shift_lead", 2, "2025-09-26T10:20:00")
+    act(loaded, services, parked, "suspend", "shift_lead", 3, "2025-09-26T10:30:00", reason="待路面施工结束")
+    act(loaded, services, legacy, "dispatch", "dispatcher", 3, "2025-09-26T10:30:00", department="990000000000000002")
+    with loaded.begin() as conn:  # as the code before the choice was recorded left it: the decision still manual
+        conn.execute(
+            text(
+                "UPDATE cases SET routing = jsonb_set(routing, '{decision}', routing #> '{decision,original}') "
+                "WHERE id = :id"
+            ),
+            {"id": legacy},
+        )
+    states = {c: get(loaded, services, c)["state"] for c in (rejected, voided, merged, parked, legacy)}
+    assert states == {
+        rejected: "rejected",
+        voided: "voided",
+        merged: "voided",
+        parked: "suspended",
+        legacy: "dispatched",
+    }
+    assert get(loaded, services, legacy)["routing"]["decision"]["queue"] == "manual"
+
+    def listed(queue: str) -> list[int]:
+        with loaded.connect() as conn:
+            return sorted(c["id"] for c in svc.list_cases(conn, services, svc.CaseFilter(queue=queue))[0])
+
+    assert listed("manual") == sorted([waiting, parked, kept])
+    assert listed("routed") == sorted([legacy, routed])
+    with loaded.connect() as conn:  # the heat map and the light counts take the same filter
+        heat = svc.case_heat(conn, services, svc.CaseFilter(queue="manual"))
+    assert sum(n for _, _, n in heat) == 3

@@ -31,7 +31,7 @@ from sqlalchemy import Engine, text
 from gisgrid import cases as svc
 from gisgrid.cli import main
 from gisgrid.settings import Settings
-from tests.fixtures import CJK_FONTS, METRIC, X0, Y0, read_pdf
+from tests.fixtures import CJK_FONTS, METRIC, X0, Y0, read_pdf, real_deadlock
 
 TZ = ZoneInfo("Asia/Shanghai")
 GARBAGE, MANHOLE = "06010", "01001"  # 暴露垃圾; 供水井盖异常 (disposal types 默认 and 紧急)
@@ -374,6 +374,23 @@ def test_list_as_text_is_one_line_per_case(gisgrid: Gisgrid, three_cases: dict[s
 )
 def test_list_refusals_are_one_line(gisgrid: Gisgrid, clean_db: Engine, args: list[str], message: str) -> None:
     assert_refused(gisgrid("cases", "list", *args), message)
+
+
+def test_a_deadlock_is_one_line_saying_nothing_was_written_not_a_traceback(
+    gisgrid: Gisgrid, clean_db: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    deadlock = real_deadlock(clean_db)
+
+    def list_cases(*_a: Any, **_kw: Any) -> Any:
+        raise deadlock
+
+    monkeypatch.setattr(svc, "list_cases", list_cases)
+    r = gisgrid("cases", "list")
+    assert_refused(
+        r,
+        "error: 与其他操作冲突,本次未写入 / conflicted with a concurrent change: nothing was written; try again "
+        "(DeadlockDetected 40P01: deadlock detected)\n",
+    )
 
 
 # -- act --------------------------------------------------------------------------------------------------------

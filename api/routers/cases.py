@@ -203,8 +203,10 @@ async def case_filter(
     queue: Annotated[
         Literal["manual", "routed"] | None,
         Query(
-            description="manual: 人工派遣, the routing found no department and no dispatcher has chosen one yet; "
-            "routed: a department is decided (by rule, default, override or a dispatcher's choice)"
+            description="manual: 人工派遣, the routing found no department, no dispatcher has chosen one yet and "
+            "a 派遣 is still ahead (上报, 核实, 立案, 回退, or 挂账 before any 派遣); routed: a department is decided "
+            "(by rule, default, override or a dispatcher's choice); a case that ended undispatched (不予立案, 作废, "
+            "merged) is in neither"
         ),
     ] = None,
 ) -> svc.CaseFilter:

@@ -193,7 +193,7 @@ def list_(
         show_default=False,
     ),
     queue: str | None = typer.Option(
-        None, "--queue", help="manual (人工派遣: no department decided yet) or routed (one is)."
+        None, "--queue", help="manual (人工派遣: no department decided yet, a 派遣 still ahead) or routed (one is)."
     ),
     limit: int = typer.Option(20, "--limit", help=f"Cases per page, 1–{MAX_LIMIT}."),
     offset: int = typer.Option(0, "--offset", help="Cases to skip."),

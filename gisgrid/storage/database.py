@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import asyncpg
+import psycopg2.extensions
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError, ProgrammingError
@@ -20,6 +22,31 @@ from gisgrid.settings import Settings
 from gisgrid.storage.cluster import Cluster
 
 Echo = Callable[[str], None]
+
+#: What a user is told when the database aborted a transaction for a concurrent one: it is not an outage.
+CONCURRENT_CONFLICT_TEXT = (
+    "与其他操作冲突,本次未写入 / conflicted with a concurrent change: nothing was written; try again"
+)
+
+
+def concurrent_conflict_cause(exc: BaseException) -> str | None:
+    """Why the database aborted a transaction for a concurrent one — a deadlock (40P01), a serialization failure
+    (40001): SQLSTATE class 40, psycopg2's ``TransactionRollbackError`` (an ``OperationalError``) and asyncpg's,
+    bare or wrapped by SQLAlchemy — as a line for the log (the driver's first line and the code, no statement or
+    parameters); None for any other error. Nothing of the aborted transaction was written."""
+    seen: set[int] = set()
+    cur: BaseException | None = exc
+    while cur is not None and id(cur) not in seen:
+        seen.add(id(cur))
+        code = getattr(cur, "pgcode", None) or getattr(cur, "sqlstate", None)
+        if isinstance(cur, _ROLLBACK_ERRORS) or (isinstance(code, str) and code.startswith("40")):
+            first = (str(cur).strip().splitlines() or [""])[0]
+            return f"{type(cur).__name__}{f' {code}' if code else ''}: {first or 'transaction rolled back'}"
+        cur = getattr(cur, "orig", None) or cur.__cause__
+    return None
+
+
+_ROLLBACK_ERRORS = (psycopg2.extensions.TransactionRollbackError, asyncpg.exceptions.TransactionRollbackError)
 
 
 def mask_password(raw: str) -> str:
