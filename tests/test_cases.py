@@ -2116,22 +2116,26 @@ def test_the_action_form_declares_every_payload_field_of_the_workflow() -> None:
     assert declared == (taken - {"after_photo"}) | {"version", "note", "photos"}
 
 
+def no_default_department(services: svc.CaseServices, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Class 10001 as a city's class without a default department (it has no routing rule either): its reports go
+    to the manual queue (人工派遣)."""
+    get_class = services.events.get
+    monkeypatch.setattr(
+        services.events,
+        "get",
+        lambda scheme, code: (
+            replace(get_class(scheme, code), default_dept=None) if code == "10001" else get_class(scheme, code)
+        ),
+    )
+
+
 def test_the_manual_queue_is_a_filter_and_a_manual_dispatch_records_who_chose(
     loaded: Engine, services: svc.CaseServices, spot: tuple[float, float], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """人工派遣: a class with no default department and no rule goes to the manual queue, which ``queue=manual``
     lists; the dispatcher's choice is recorded in the decision as an override is (who, when, the manual decision
     kept), so that the 交办单's 派遣依据 names who chose instead of "无匹配规则"."""
-    from dataclasses import replace as copy
-
-    get_class = services.events.get
-    monkeypatch.setattr(  # a city's class without a default department (10001 has no rule either)
-        services.events,
-        "get",
-        lambda scheme, code: (
-            copy(get_class(scheme, code), default_dept=None) if code == "10001" else get_class(scheme, code)
-        ),
-    )
+    no_default_department(services, monkeypatch)
     x, y = spot
     manual = report(loaded, services, x, y, class_code="10001")
     routed = report(loaded, services, x + 0.0003, y)
@@ -2192,16 +2196,7 @@ def test_the_manual_queue_holds_only_cases_still_waiting_for_a_dispatchers_choic
     """``queue=manual`` (待人工派遣) lists a case the routing left to a person while a 派遣 is still ahead of it —
     suspended before any 派遣 too — not one that ended undispatched (不予立案, 作废, merged), nor one dispatched
     before the choice was written into its decision (older data: it has its department, and is ``routed``)."""
-    from dataclasses import replace as copy
-
-    get_class = services.events.get
-    monkeypatch.setattr(  # a city's class without a default department (10001 has no rule either)
-        services.events,
-        "get",
-        lambda scheme, code: (
-            copy(get_class(scheme, code), default_dept=None) if code == "10001" else get_class(scheme, code)
-        ),
-    )
+    no_default_department(services, monkeypatch)
     x, y = spot
     waiting, rejected, voided, parked, legacy, kept = (
         report(loaded, services, x + i * 0.0003, y, class_code="10001") for i in range(6)
