@@ -196,9 +196,10 @@ class _StrictTextParser(MultiPartParser):
         except LookupError:
             value = raw.decode("latin-1")
             self.not_text = self.not_text or _unknown_charset(part.field_name, "the part's", charset)
-        except UnicodeDecodeError as exc:
-            value = raw.decode(charset, "replace")
-            self.not_text = self.not_text or _not_text(part.field_name, _where_bad(raw, exc), charset)
+        except UnicodeError as exc:  # a decode error, or a codec that is no text charset (idna, punycode …)
+            value = raw.decode("latin-1")
+            why = _where_bad(raw, exc) if isinstance(exc, UnicodeDecodeError) and exc.object == raw else str(exc)
+            self.not_text = self.not_text or _not_text(part.field_name, why, charset)
         self.items.append((part.field_name, value))
 
 

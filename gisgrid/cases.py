@@ -1530,8 +1530,8 @@ def resolve_case_ref(conn: Connection, ref: str) -> int:
 
 #: The ``queue`` filter by the name a dispatcher asks for: ``manual`` (人工派遣) — the routing found no department,
 #: none has been chosen since and the case may still be dispatched (``MANUAL_QUEUE_STATES``); ``routed`` — a
-#: department is decided (by the routing, an override or a dispatcher's choice). A case the routing left to a
-#: person that ended undispatched (不予立案, 作废, merged) is in neither.
+#: department is decided (by the routing, an override or a dispatcher's choice), whatever the state since. A case
+#: the routing left to a person that ended undispatched (不予立案, 作废, merged) is in neither.
 CASE_QUEUES: dict[str, str] = {
     "manual": "c.routing -> 'decision' ->> 'queue' = 'manual' AND c.department_code IS NULL "
     "AND c.state = ANY(:queue_states)",
@@ -1541,7 +1541,7 @@ CASE_QUEUES: dict[str, str] = {
 }
 #: The states a 派遣 is still ahead in: before it (上报, 核实, 立案), 回退, and 挂账 — with no department set, a
 #: suspended case was parked before any 派遣 and comes back to 立案 on 挂账恢复. Not the ends (不予立案, 作废, 结案).
-MANUAL_QUEUE_STATES: tuple[str, ...] = ("reported", "verified", "filed", "returned", "suspended")
+MANUAL_QUEUE_STATES: tuple[str, ...] = ("reported", "verified", "filed", "suspended")  # 回退 keeps its department
 
 
 @dataclass
@@ -1775,6 +1775,7 @@ def merge_duplicate(
         )
     now = _now(now)
     with engine.connect() as conn, conn.begin():
+        grid_store.read_grids_first(conn)  # before the cases' rows: a recode rewrites them (see there)
         rows = {  # both locked, in id order: two merges at once cannot point two cases at each other
             r.id: r
             for r in conn.execute(

@@ -607,6 +607,20 @@ def test_a_multipart_text_not_in_the_charset_its_part_names_is_refused_naming_th
     assert r.json()["detail"]["items"] == [{"field": "address", "reason": "not gbk", "code": "not_utf8"}]
 
 
+@pytest.mark.parametrize("charset", ["idna", "punycode"])
+def test_a_multipart_part_naming_a_codec_that_is_no_text_charset_is_refused_by_field(
+    offline: TestClient, charset: str
+) -> None:
+    """review20 D6: such a codec raised another error than a decode error — a bare 400, or a 422 naming the body."""
+    body, headers = multipart(
+        ("class_code", b"06010", None), ("address", b"\xff\xfe", f"text/plain; charset={charset}")
+    )
+    r = offline.post("/cases/form", content=body, headers=headers)
+    assert r.status_code == 422 and r.json()["reason"] == "not_utf8", r.text
+    assert r.json()["detail"]["message"].startswith(f"address: not {charset} text: ")
+    assert r.json()["detail"]["items"][0]["field"] == "address"
+
+
 def test_a_multipart_form_naming_a_charset_nobody_knows_is_refused(offline: TestClient) -> None:
     """review18 #4: Starlette reads the form in Latin-1 then, and GBK text went through as Àî."""
     body, _ = multipart(("class_code", b"06010", None), ("address", "李".encode("gbk"), None))

@@ -388,8 +388,8 @@ def test_a_deadlock_is_one_line_saying_nothing_was_written_not_a_traceback(
     r = gisgrid("cases", "list")
     assert_refused(
         r,
-        "error: 与其他操作冲突,本次未写入 / conflicted with a concurrent change: nothing was written; try again "
-        "(DeadlockDetected 40P01: deadlock detected)\n",
+        "error: 与其他操作冲突 / conflicted with a concurrent change: the step it was in was rolled back (steps "
+        "committed before it stay); run the command again (DeadlockDetected 40P01: deadlock detected)\n",
     )
 
 

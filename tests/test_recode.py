@@ -451,13 +451,13 @@ def test_a_recode_that_cannot_have_the_grids_gives_up_and_writes_nothing(
     before = snapshot(clean_db)
     with clean_db.connect() as holder, holder.begin():
         holder.execute(text("SELECT count(*) FROM unit_grids")).scalar_one()  # an import reading the grids
-        with pytest.raises(Conflict, match=r"^the grids are in use by another transaction .* within 1 s; run") as err:
+        with pytest.raises(Conflict, match=r"^a lock the recode needs — the grids, .* for more than 1 s, or ") as err:
             workflows.recode_unit(clean_db, DONGMING, "419902002005")
     assert err.value.reason == Reason.GRIDS_BUSY
     assert snapshot(clean_db) == before
 
 
-@pytest.mark.parametrize("writer", ["escalate", "move_component"])
+@pytest.mark.parametrize("writer", ["escalate", "merge", "move_component"])
 def test_writers_take_the_grids_before_their_rows_so_a_recode_cannot_deadlock_with_them(
     clean_db: Engine, settings: Settings, tmp_path: Path, writer: str
 ) -> None:
@@ -471,12 +471,25 @@ def test_writers_take_the_grids_before_their_rows_so_a_recode_cannot_deadlock_wi
     place = populate(clean_db, settings, tmp_path, (DONGMING,), DONGMING)
     services = svc.load_services(settings.model_copy(update={"data_dir": tmp_path / "data"}))
     done: list[object] = []
+    with clean_db.connect() as conn:
+        x, y = conn.execute(
+            text("SELECT ST_X(geom), ST_Y(geom) FROM cases WHERE id = :i"), {"i": place.open_case}
+        ).one()
+    duplicate = svc.intake(clean_db, services, svc.Intake(class_code="06010", lon=x, lat=y, datum="cgcs2000"), now=NOW)[
+        0
+    ]
 
     def write() -> None:
         try:
             if writer == "escalate":
                 req = svc.ActionRequest("escalate", "grid_worker", "测试员", 4, payload={"reason": "再提级"})
                 done.append(svc.act(clean_db, services, place.open_case, req, now=NOW))
+            elif writer == "merge":  # it locks both cases
+                done.append(
+                    svc.merge_duplicate(
+                        clean_db, services, duplicate, place.open_case, actor="值班长", role="shift_lead", version=1
+                    )
+                )
             else:
                 done.append(update_component(clean_db, catalogue_for(Settings()), place.component,
                                              {"name": "路灯2"}, actor="t", expected_version=1))  # fmt: skip
@@ -490,7 +503,7 @@ def test_writers_take_the_grids_before_their_rows_so_a_recode_cannot_deadlock_wi
         thread.start()
         thread.join(0.5)
         assert thread.is_alive()  # waiting for the grids …
-        table, key = ("cases", place.open_case) if writer == "escalate" else ("components", place.component)
+        table, key = ("components", place.component) if writer == "move_component" else ("cases", place.open_case)
         recode.execute(text(f"SELECT 1 FROM {table} WHERE id = :k FOR UPDATE"), {"k": key})  # … not holding its row
     thread.join(10)
     assert len(done) == 1 and not isinstance(done[0], Exception), done

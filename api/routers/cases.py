@@ -204,9 +204,9 @@ async def case_filter(
         Literal["manual", "routed"] | None,
         Query(
             description="manual: 人工派遣, the routing found no department, no dispatcher has chosen one yet and "
-            "a 派遣 is still ahead (上报, 核实, 立案, 回退, or 挂账 before any 派遣); routed: a department is decided "
-            "(by rule, default, override or a dispatcher's choice); a case that ended undispatched (不予立案, 作废, "
-            "merged) is in neither"
+            "a 派遣 is still ahead (上报, 核实, 立案, or 挂账 before any 派遣); routed: the routing or a person "
+            "decided a department (by rule, default, override or a dispatcher's choice) — finished cases included; "
+            "a case the routing left to a person that ended undispatched (不予立案, 作废, merged) is in neither"
         ),
     ] = None,
 ) -> svc.CaseFilter:

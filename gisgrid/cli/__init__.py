@@ -13,7 +13,7 @@ from gisgrid.cli import db as db_cli
 from gisgrid.cli import serve as serve_cli
 from gisgrid.cli.common import build_settings
 from gisgrid.errors import GisgridError
-from gisgrid.storage.database import CONCURRENT_CONFLICT_TEXT, concurrent_conflict_cause
+from gisgrid.storage.database import CLI_CONFLICT_TEXT, concurrent_conflict_cause
 
 app = typer.Typer(
     name="gisgrid",
@@ -90,7 +90,8 @@ def main() -> None:
             sys.exit(exc.exit_code)
         conflict = concurrent_conflict_cause(exc)  # a deadlock, a serialization failure: rolled back, not a bug
         if conflict is not None:
-            typer.echo(f"error: {CONCURRENT_CONFLICT_TEXT} ({conflict})", err=True)
+            # A command may commit in steps (demo load): what the database rolled back is the step it was in.
+            typer.echo(f"error: {CLI_CONFLICT_TEXT} ({conflict})", err=True)
             sys.exit(1)
         raise
     if isinstance(code, int) and code:

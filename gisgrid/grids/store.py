@@ -154,10 +154,10 @@ def count_provisional(conn: Connection) -> int:
 
 def read_grids_first(conn: Connection) -> None:
     """Take the grid tables' read lock at the start of a transaction that will lock case or component rows and
-    then read the grids (an action's 提级 or 重新受理, a component moved, the history import). ``boundaries recode``
-    takes the grids exclusively and then rewrites those rows: a writer that locked a row before reading the grids
-    would wait for the recode while the recode waits for its row — a deadlock. Taken first, one waits for the
-    other."""
+    then read the grids (an action's 提级 or 重新受理, a merge, a component moved, the history import), or write
+    the tier grids (a tier-3 regroup). ``boundaries recode`` takes the grids exclusively — unit grids, then tier
+    grids — and then rewrites those rows: a writer that locked a row or a tier grid first would wait for the recode
+    while the recode waits for it — a deadlock. Taken first, in the recode's order, one waits for the other."""
     conn.execute(text("LOCK TABLE unit_grids, management_grids IN ACCESS SHARE MODE"))
 
 

@@ -206,8 +206,9 @@ def recode_unit(engine: Engine, old: str, new: str, *, dry_run: bool = False, ac
             if not isinstance(exc.orig, LockNotAvailable | TransactionRollbackError):
                 raise
             raise Conflict(
-                f"the grids are in use by another transaction (an import, a grid generation, a long query?) that "
-                f"did not end within {RECODE_LOCK_WAIT_S} s; run the recode again when it has finished",
+                f"a lock the recode needs — the grids, or a case or component of the unit — was held by another "
+                f"transaction (an import, a grid generation, an action?) for more than {RECODE_LOCK_WAIT_S} s, or "
+                "that transaction and the recode waited for each other; run the recode again when it has finished",
                 reason=Reason.GRIDS_BUSY,
             ) from None
         except BaseException:
@@ -399,6 +400,7 @@ def build_tiers(
         groups = group_tier3(cells, w, target_weight=target_size * mean)
         balance = balance_report(cells, groups, w)
     with engine.begin() as conn:
+        store.read_grids_first(conn)  # unit grids before tier grids, in the order a recode locks them
         t1, t2 = store.rebuild_tiers_1_2(conn)
         change = store.save_tier3(conn, cells, groups, replace_staffed=replace_tiers)
     return TiersResult(tier1=t1, tier2=t2, tier3=change.stored, balance=balance, change=change)
@@ -448,6 +450,7 @@ def import_tier3_file(
         )
     covered = cells[~outside]
     with engine.begin() as conn:
+        store.read_grids_first(conn)  # unit grids before tier grids, in the order a recode locks them
         store.rebuild_tiers_1_2(conn)
         return store.save_tier3(conn, covered, groups[~outside], replace_staffed=replace_tiers)
 

@@ -27,6 +27,11 @@ Echo = Callable[[str], None]
 CONCURRENT_CONFLICT_TEXT = (
     "与其他操作冲突,本次未写入 / conflicted with a concurrent change: nothing was written; try again"
 )
+#: The command line's: a command may commit in steps, and only the step that met the conflict was rolled back.
+CLI_CONFLICT_TEXT = (
+    "与其他操作冲突 / conflicted with a concurrent change: the step it was in was rolled back (steps committed "
+    "before it stay); run the command again"
+)
 
 
 def concurrent_conflict_cause(exc: BaseException) -> str | None:
