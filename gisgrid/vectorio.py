@@ -42,7 +42,7 @@ import codecs
 import re
 import unicodedata
 import warnings
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Literal, get_args
 
@@ -653,8 +653,7 @@ def read_layer_any(
     except UnicodeDecodeError:
         pass
     unsaid = _UNSAID_LDIDS[ldid]
-    gdf = _gb18030(_read_ogr(path, name, "iso8859-1"), path, unsaid)
-    message = f"{path.name}: {GB18030_NOTE.replace('no language driver', unsaid)}"
+    gdf, message = _legacy_text(_read_ogr(path, name, "iso8859-1"), path, unsaid)
     if notes is not None:
         notes.append(message)
     else:
@@ -662,21 +661,71 @@ def read_layer_any(
     return gdf
 
 
-def _gb18030(gdf: gpd.GeoDataFrame, path: Path, unsaid: str = "no language driver") -> gpd.GeoDataFrame:
-    """Decode the field names and text values of ``gdf``, read as ISO-8859-1, strictly as GB18030; refuse the
-    first value that is not GB18030, naming row and field. Each distinct value is decoded once."""
+#: What no Chinese name holds, so a GB18030 reading that gives it was the wrong guess (Big5, Latin-1 …):
+#: private-use code points and Japanese kana.
+_NOT_CHINESE = re.compile("[\ue000-\uf8ff\u3040-\u30ff]")
 
-    def decode(text: str, row: object, field: str) -> str:
+
+def _legacy_text(gdf: gpd.GeoDataFrame, path: Path, unsaid: str) -> tuple[gpd.GeoDataFrame, str]:
+    """The field names and text of ``gdf`` (read as ISO-8859-1: its bytes, losslessly) decoded as a file that does
+    not say its encoding and is not strictly UTF-8: as UTF-8 when the only bad bytes are a character cut at the end
+    of a value (legacy writers cut text at the field's width in bytes), else as GB18030 — refused when that gives
+    what no Chinese name holds (private use, kana: a Big5 file) — and the note that says which, with examples."""
+    cut: list[str] = []
+
+    def utf8(text: str, row: object, field: str) -> str:
+        raw = text.encode("iso8859-1")
         try:
-            return text.encode("iso8859-1").decode("gb18030")
+            return raw.decode("utf-8")
         except UnicodeDecodeError as exc:
-            raise InvalidInput(
-                f"{path}: no .cpg and {unsaid}, and the text is neither UTF-8 nor GB18030 "
-                f"(row {row}, field {field!r}: {exc.reason}); pass the encoding with --src-encoding "
-                "(e.g. big5, latin-1)",
-                detail={"path": str(path), "row": row, "field": field},
-            ) from None
+            if exc.end != len(raw) or exc.reason != "unexpected end of data":
+                raise
+            cut.append(f"row {row}, field {field!r}")
+            return raw[: exc.start].decode("utf-8")
 
+    try:
+        out = _decode_texts(gdf, utf8)
+    except UnicodeDecodeError:
+        pass
+    else:
+        return out, (
+            f"{path.name}: no .cpg and {unsaid}: read as UTF-8; {len(cut)} value(s) cut inside a character at the "
+            f"field's width lost that character's bytes (first: {cut[0]})"
+        )
+
+    def gb18030(text: str, row: object, field: str) -> str:
+        try:
+            value = text.encode("iso8859-1").decode("gb18030")
+        except UnicodeDecodeError as exc:
+            why = exc.reason
+        else:
+            odd = _NOT_CHINESE.search(value)
+            if odd is None:
+                return value
+            why = f"read as GB18030 it gives {value!r}, with {odd.group()!r} (U+{ord(odd.group()):04X}) no name holds"
+        raise InvalidInput(
+            f"{path}: no .cpg and {unsaid}, and the text is neither UTF-8 nor GB18030 (row {row}, field {field!r}: "
+            f"{why}); pass the encoding with --src-encoding (e.g. big5, latin-1)",
+            detail={"path": str(path), "row": row, "field": field},
+        )
+
+    out = _decode_texts(gdf, gb18030)
+    texts = [
+        c
+        for c in out.columns
+        if c != out.geometry.name and (out[c].dtype == object or pd.api.types.is_string_dtype(out[c]))
+    ]
+    # Values whose reading the guess decided (not ASCII), for the user to judge.
+    examples = list(dict.fromkeys(v for c in texts for v in out[c].dropna() if isinstance(v, str) and not v.isascii()))
+    examples = examples[:3]
+    shown = ", ".join(repr(v) for v in examples)
+    note = GB18030_NOTE.replace("no language driver", unsaid)
+    return out, f"{path.name}: {note}" + (f", e.g. {shown}: if these are wrong, pass --src-encoding" if shown else "")
+
+
+def _decode_texts(gdf: gpd.GeoDataFrame, decode: Callable[[str, object, str], str]) -> gpd.GeoDataFrame:
+    """``gdf`` with its field names and text values passed through ``decode(text, row, field)`` — each distinct
+    value once, ``row`` the first row holding it (``"header"`` for a field name)."""
     geom = gdf.geometry.name
     names = {c: decode(c, "header", c) if isinstance(c, str) else c for c in gdf.columns if c != geom}
     out = gdf.copy()

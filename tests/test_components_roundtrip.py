@@ -293,7 +293,8 @@ def test_legacy_gbk_shapefile_without_cpg_imports_exact_names(loaded: Engine, tm
     assert (summary.inserted, summary.refused) == (2, 0), summary.to_text()
     assert summary.to_text().splitlines()[:2] == [
         "read 2, inserted 2, updated 0, unchanged 0, refused 0",
-        "note: legacy.shp: no .cpg and no language driver: read as GB18030 (not UTF-8)",
+        "note: legacy.shp: no .cpg and no language driver: read as GB18030 (not UTF-8), e.g. '张自忠路新', "
+        "'东四十条桥西', '完好': if these are wrong, pass --src-encoding",
     ]
     with loaded.connect() as conn:
         stored = conn.execute(text("SELECT name, status FROM components ORDER BY class_code")).all()

@@ -352,7 +352,10 @@ def test_legacy_gbk_shapefile_without_cpg_or_language_driver_read_as_gb18030(tmp
     back = read_layer_any(path, notes=notes)
     assert back["name"].tolist() == NAMES
     assert back["code"].tolist() == ["110101001", "110101002", "110101003"]
-    assert notes == ["legacy.shp: no .cpg and no language driver: read as GB18030 (not UTF-8)"]
+    assert notes == [
+        "legacy.shp: no .cpg and no language driver: read as GB18030 (not UTF-8), e.g. '东华门街道', '景山街道', "
+        "'交道口街道·北': if these are wrong, pass --src-encoding"  # the values the guess decided, to judge it by
+    ]
     # Without a notes list the same line is a warning.
     with pytest.warns(vectorio.EncodingGuessed, match=r"^legacy.shp: no .cpg and no language driver: read as"):
         assert read_layer_any(path)["name"].tolist() == NAMES
@@ -365,7 +368,8 @@ def test_legacy_gbk_shapefile_with_the_ansi_language_driver_read_as_gb18030(tmp_
     notes: list[str] = []
     assert read_layer_any(path, notes=notes)["name"].tolist() == NAMES
     assert notes == [
-        "legacy.shp: no .cpg and language driver 0x57 (ANSI: the writer's code page): read as GB18030 (not UTF-8)"
+        "legacy.shp: no .cpg and language driver 0x57 (ANSI: the writer's code page): read as GB18030 (not UTF-8), "
+        "e.g. '东华门街道', '景山街道', '交道口街道·北': if these are wrong, pass --src-encoding"
     ]
 
 
@@ -402,6 +406,36 @@ def test_shapefile_neither_utf8_nor_gb18030_refused_naming_the_option(tmp_path: 
         r"UTF-8 nor GB18030 \(row 1, field .name.: illegal multibyte sequence\); pass the encoding with --src-encoding",
     ):
         read_layer_any(path)
+
+
+def test_utf8_cut_inside_a_character_at_the_field_width_is_read_as_utf8(tmp_path: Path) -> None:
+    """review21 #1: legacy writers cut text at the field's width in bytes; the cut character made the whole file
+    "not UTF-8", and GB18030 — which decodes most UTF-8 Chinese without an error — turned every name to mojibake."""
+    gdf = units()[["code", "name", "geometry"]]
+    gdf.to_file(tmp_path / "u.shp", engine="pyogrio", encoding="UTF-8")
+    (tmp_path / "u.cpg").unlink()
+    dbf = tmp_path / "u.dbf"
+    whole = "东华门街道".encode()
+    dbf.write_bytes(dbf.read_bytes().replace(whole, whole[:-1] + b" ", 1))  # 道 cut after two of its bytes
+    notes: list[str] = []
+    assert read_layer_any(tmp_path / "u.shp", notes=notes)["name"].tolist() == ["东华门街", *NAMES[1:]]
+    assert notes == [
+        "u.shp: no .cpg and no language driver: read as UTF-8; 1 value(s) cut inside a character at the field's "
+        "width lost that character's bytes (first: row 0, field 'name')"
+    ]
+
+
+def test_a_big5_shapefile_is_refused_not_read_as_gb18030_mojibake(tmp_path: Path) -> None:
+    """review21 #2: 臺北市 in Big5 read as GB18030 gave 籓\ue665カ (private use, kana) with only a note."""
+    gdf = units()[["code", "name", "geometry"]].iloc[:2].assign(name=["臺北市", "中正區"])
+    gdf.to_file(tmp_path / "b.shp", engine="pyogrio", encoding="BIG5")
+    (tmp_path / "b.cpg").unlink(missing_ok=True)
+    data = bytearray((tmp_path / "b.dbf").read_bytes())
+    data[29] = 0
+    (tmp_path / "b.dbf").write_bytes(bytes(data))
+    with pytest.raises(InvalidInput, match=r"neither UTF-8 nor GB18030 \(row 0, field 'name': read as GB18030 it "):
+        read_layer_any(tmp_path / "b.shp")
+    assert read_layer_any(tmp_path / "b.shp", encoding="big5")["name"].tolist() == ["臺北市", "中正區"]
 
 
 def test_encoding_option_refused_when_unknown_or_for_a_utf8_only_format(tmp_path: Path) -> None:
