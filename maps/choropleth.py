@@ -70,9 +70,13 @@ SIMPLIFY_TOLERANCE = 1e-5  # degrees ≈ 1 m: below what a grid map shows, remov
 #: Region levels → Chinese name (the levels of ``GET /evaluation``).
 LEVELS: dict[str, str] = {level: LEVEL_LABELS[level] for level in REGION_LEVELS}
 #: Region indicators that can be mapped: every column of the region table but the keys and the grading
-#: bookkeeping (weight_present, ungraded_reason), plus the ranks.
+#: bookkeeping (unit_grids_from, weight_present, ungraded_reason), plus the ranks.
 INDICATOR_COLUMNS: tuple[str, ...] = (
-    *(c for c in REGION_COLUMNS if c not in ("subject", "level", "weight_present", "ungraded_reason")),
+    *(
+        c
+        for c in REGION_COLUMNS
+        if c not in ("subject", "level", "unit_grids_from", "weight_present", "ungraded_reason")
+    ),
     "rank",
     "previous_rank",
     "rank_change",
