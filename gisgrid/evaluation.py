@@ -87,7 +87,9 @@ Indicators (column — label — formula; rates are 0–1, ``*_score`` columns 0
 
 Subject-specific rows
     * Regions (``level``: unit_grid, tier3, tier2 = community, tier1 = street, district) — cases by location.
-      filed_per_grid_month = filed / unit grids of the region / months → filed_score (立案数分值, ours).
+      filed_per_grid_month = filed / unit grids of the region / months → filed_score (立案数分值, ours). The unit
+      grids are the stored ones (``cells``); a region no stored grid carries any more (deleted by a regroup) uses
+      the distinct unit grids of its cases, and ``unit_grids_from`` (stored / cases) says which.
     * Departments — a case is the department's when it was last dispatched to it (``department_code`` of the last
       ``dispatch``); disposal nodes belong to the department they were dispatched to. dispatched = cases
       dispatched to it at least once, returned (回退数) = cases it returned; filed_per_month → filed_score;
@@ -231,6 +233,7 @@ COLUMN_LABELS: dict[str, str] = {
     "area": "责任区域",
     "area_filed": "责任区域立案数",
     "unit_grids": "单元网格数",
+    "unit_grids_from": "网格数来源",
     "filed_per_grid_month": "每网格月均立案数",
     "filed_per_month": "月均立案数",
     "accepted_per_month": "月均受理数",
@@ -1381,7 +1384,7 @@ REGION_COLUMNS = (
     "public_report_rate", "on_time_verify_rate", "on_time_check_rate", "on_time_dispatch_rate", "dispatched",
     "accurate_dispatch_rate", "to_dispose", "handled", "on_time_disposal_rate", "to_close", "closed", "closure_rate",
     "on_time_closure_rate", "reworked", "rework_rate", "extended", "suspended", "deferred", "unit_grids",
-    "filed_per_grid_month", "filed_score", "score", "grade", "weight_present", "ungraded_reason",
+    "unit_grids_from", "filed_per_grid_month", "filed_score", "score", "grade", "weight_present", "ungraded_reason",
 )  # fmt: skip
 DEPARTMENT_COLUMNS = (
     "subject", "dispatched", "returned", "filed", "filed_per_month", "filed_score", "to_dispose", "handled",
@@ -1420,7 +1423,9 @@ def evaluate_regions(
 
     ``cells``: the unit grids (``code`` or ``unit_grid_code`` + the level column) giving each region's size for
     立案数分值 — grids without cases count too (:func:`gisgrid.history.region_cells`; the service always passes
-    them). Without it, the distinct unit grids seen in all input cases are used, which undercounts a region.
+    them). Without it, or for a region absent from it (a tier-3 grid deleted by a regroup), the distinct unit
+    grids seen in all input cases are used, which undercounts a region; ``unit_grids_from`` is ``stored`` or
+    ``cases`` accordingly (empty when neither knows the region).
     """
     if level not in LEVELS:
         raise InvalidInput(f"level must be one of {', '.join(LEVELS)}", detail={"level": level})
@@ -1441,18 +1446,33 @@ def evaluate_regions(
     on_time = dg.sum(facts.nodes["on_time"].to_numpy()[rows]).reindex(out.index, fill_value=0)
     out["on_time_disposal_rate"] = _rate(on_time, out["to_dispose"])
     out = _common_rates(out)
+
+    def case_sizes() -> pd.Series:  # distinct unit grids seen in all input cases, per region
+        if "unit_grid_code" not in facts.all_cases.columns or col not in facts.all_cases.columns:
+            return pd.Series(dtype=np.float64)
+        lc, lk = facts.codes("all_cases", col)
+        uc, _ = facts.codes("all_cases", "unit_grid_code")
+        return _Groups(lc, lk).distinct(uc)
+
+    source = pd.Series(pd.NA, index=out.index, dtype=object)
     if cells is not None:
         code_col = "code" if "code" in cells.columns else "unit_grid_code"
         if col not in cells.columns:
             raise InvalidInput(f"cells: missing column {col!r} for level {level}", detail={"column": col})
         sizes = cells.drop_duplicates(code_col)[col].value_counts()  # unit grids per region (a grid's own: 1)
-    elif "unit_grid_code" in facts.all_cases.columns and col in facts.all_cases.columns:
-        lc, lk = facts.codes("all_cases", col)
-        uc, _ = facts.codes("all_cases", "unit_grid_code")
-        sizes = _Groups(lc, lk).distinct(uc)
+        source[out.index.isin(sizes.index)] = "stored"
+        # A region no stored grid carries any more (a tier-3 grid deleted by a regroup; finished cases keep the
+        # code they were handled under) falls back to its cases' grids rather than losing 立案数分值.
+        gone = out.index.difference(sizes.index)
+        if len(gone):
+            fallback = case_sizes().reindex(gone).dropna()
+            sizes = pd.concat([sizes, fallback])
+            source[fallback.index] = "cases"
     else:
-        sizes = pd.Series(dtype=np.float64)
+        sizes = case_sizes()
+        source[out.index.isin(sizes.index)] = "cases"
     out["unit_grids"] = sizes.reindex(out.index)
+    out["unit_grids_from"] = source
     out["filed_per_grid_month"] = out["filed"] / out["unit_grids"] / facts.months
     out = out.rename_axis("subject").reset_index()
     out.insert(1, "level", level)

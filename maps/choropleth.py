@@ -6,7 +6,8 @@ that the same data always gives the same classes) and ``equal_interval``. Fewer 
 lower ``k`` to that number; all-equal values make one class; quantile classes that tied values leave empty are
 merged into their neighbour (the subtitle and ``note`` say so: "因数值重复由 5 级合并为 4 级"), so every class shown
 holds regions; missing values (NaN, a region without cases in the period) get no class and the grey
-:data:`NO_DATA_COLOUR` with a "无数据" legend entry. Labels and titles are zh-CN (the console's map is). Colours follow
+:data:`NO_DATA_COLOUR` with a "无数据" legend entry, but a region graded 不参评 gets its own entry and the darker
+:data:`UNGRADED_COLOUR`. Labels and titles are zh-CN (the console's map is). Colours follow
 the indicator's direction (:func:`better_when`, from the evaluation rules): red is bad, green good.
 
 Pure parts (no database): :func:`classify`, :func:`classify_grades`, :func:`classify_indicator`,
@@ -22,7 +23,7 @@ import math
 import threading
 import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import geopandas as gpd
@@ -62,6 +63,8 @@ RAMP = linear.YlOrRd_09  # sequential, light → dark: an amount with no better 
 GOOD_HIGH_RAMP = linear.RdYlGn_09
 NO_DATA_COLOUR = "#e0e0e0"
 NO_DATA_LABEL = "无数据"
+#: A region graded 不参评 (too little of the weight has a value): darker than no data (a region without cases).
+UNGRADED_COLOUR = "#9e9e9e"
 #: Grade colours, best → worst (ColorBrewer RdYlGn, reversed).
 GRADE_COLOURS: tuple[str, ...] = ("#1a9850", "#91cf60", "#fee08b", "#fc8d59", "#d73027")
 COORD_DECIMALS = 6  # ≈ 0.1 m
@@ -70,9 +73,13 @@ SIMPLIFY_TOLERANCE = 1e-5  # degrees ≈ 1 m: below what a grid map shows, remov
 #: Region levels → Chinese name (the levels of ``GET /evaluation``).
 LEVELS: dict[str, str] = {level: LEVEL_LABELS[level] for level in REGION_LEVELS}
 #: Region indicators that can be mapped: every column of the region table but the keys and the grading
-#: bookkeeping (weight_present, ungraded_reason), plus the ranks.
+#: bookkeeping (unit_grids_from, weight_present, ungraded_reason), plus the ranks.
 INDICATOR_COLUMNS: tuple[str, ...] = (
-    *(c for c in REGION_COLUMNS if c not in ("subject", "level", "weight_present", "ungraded_reason")),
+    *(
+        c
+        for c in REGION_COLUMNS
+        if c not in ("subject", "level", "unit_grids_from", "weight_present", "ungraded_reason")
+    ),
     "rank",
     "previous_rank",
     "rank_change",
@@ -235,6 +242,7 @@ class Classes:
     edges: tuple[float, ...] = ()
     categories: tuple[str, ...] = ()
     merged_from: int = 0  # the number of classes before tied, empty quantile classes were merged; 0: none merged
+    ungraded: int = 0  # regions graded 不参评 (index -2), apart from no data (index -1)
 
     @property
     def k(self) -> int:
@@ -246,11 +254,11 @@ class Classes:
         return f"因数值重复由 {self.merged_from} 级合并为 {self.k} 级" if self.merged_from else None
 
     def index_of(self, values: Any) -> np.ndarray:
-        """Class of each value, -1 for no data (NaN, None, an unknown category)."""
+        """Class of each value, -1 for no data (NaN, None, an unknown category), -2 for the grade 不参评."""
         if self.categories:
             s = pd.Series(np.asarray(values, dtype=object))
-            codes = pd.Categorical(s.where(s.notna(), None), categories=list(self.categories)).codes
-            return np.asarray(codes, dtype=np.int64)
+            codes = pd.Categorical(s.where(s.isin(self.categories), None), categories=list(self.categories)).codes
+            return np.where(s == ungraded_label(), -2, np.asarray(codes, dtype=np.int64))
         v = _floats(values)
         out = np.full(v.shape, -1, dtype=np.int64)
         if not self.k:
@@ -259,9 +267,12 @@ class Classes:
         out[ok] = class_of(np.asarray(self.edges[1:]), v[ok])
         return out
 
+    def palette(self) -> np.ndarray:
+        """The class colours, then 不参评's and no data's: indexed by :meth:`index_of` (-2, -1 from the end)."""
+        return np.array([*self.colours, UNGRADED_COLOUR, NO_DATA_COLOUR], dtype=object)
+
     def colours_of(self, values: Any) -> np.ndarray:
-        palette = np.array([*self.colours, NO_DATA_COLOUR], dtype=object)
-        return palette[self.index_of(values)]  # -1 picks the no-data colour at the end
+        return self.palette()[self.index_of(values)]
 
     def colour_of(self, value: Any) -> str:
         return str(self.colours_of([value])[0])
@@ -278,6 +289,8 @@ class Classes:
             )
             for i in range(self.k)
         ]
+        if self.ungraded:
+            rows.append(LegendClass(None, ungraded_label(), UNGRADED_COLOUR, self.ungraded))
         if self.no_data:
             rows.append(LegendClass(None, NO_DATA_LABEL, NO_DATA_COLOUR, self.no_data))
         return rows
@@ -394,12 +407,19 @@ def _drop_empty(bins: np.ndarray, finite: np.ndarray) -> np.ndarray:
     return bins[counts > 0]
 
 
+def ungraded_label() -> str:
+    """The grade of a region not graded (不参评, from the evaluation rules)."""
+    return default_rules().ungraded
+
+
 def classify_grades(values: Any) -> Classes:
-    """The grades A–E of the evaluation rules as classes, best first (every grade listed, even when empty)."""
+    """The grades A–E of the evaluation rules as classes, best first (every grade listed, even when empty); 不参评
+    is counted on its own (``ungraded``), anything else (no grade: no cases) as no data."""
     grades = default_rules().grades
     letters = tuple(g[0] for g in grades)
     s = pd.Series(np.asarray(values, dtype=object))
     known = s.where(s.isin(letters))
+    ungraded = int((s == ungraded_label()).sum())
     counts = known.value_counts()
     labels = []
     for letter, lo, hi in grades:
@@ -414,9 +434,10 @@ def classify_grades(values: Any) -> Classes:
         "grades",
         colours,
         tuple(int(counts.get(letter, 0)) for letter in letters),
-        int(known.isna().sum()),
+        int(known.isna().sum()) - ungraded,
         tuple(labels),
         categories=letters,
+        ungraded=ungraded,
     )
 
 
@@ -479,7 +500,8 @@ def choropleth(
 
     Each feature carries ``properties`` plus ``value``, ``value_label``, ``class`` (legend index, null for no
     data) and ``colour``; ``legend`` lists the classes (label, colour, count, lower, upper) then, when some
-    region has no value, the no-data entry; ``breaks`` = the class edges (minimum, then upper bounds)."""
+    region is graded 不参评 (``grade`` column) and has no value, the 不参评 entry, then, when some other region has
+    no value, the no-data entry; ``breaks`` = the class edges (minimum, then upper bounds)."""
     for needed in ("code", column):
         if needed not in regions.columns:
             raise InvalidInput(
@@ -496,13 +518,20 @@ def choropleth(
     else:
         num = pd.to_numeric(values, errors="coerce")
         value_label = num.map(fmt, na_action="ignore").astype(object).where(num.notna(), None)
+        if "grade" in regions.columns:
+            # A region graded 不参评 has no score (and may lack other values): say so, apart from no cases.
+            skipped = (regions["grade"] == ungraded_label()).to_numpy(dtype=bool) & (index == -1)
+            if n := int(skipped.sum()):
+                index = np.where(skipped, -2, index)
+                value_label = value_label.where(~skipped, ungraded_label())
+                classes = replace(classes, no_data=classes.no_data - n, ungraded=n)
     keep = list(dict.fromkeys(["code", *(c for c in properties if c in regions.columns)]))
     out = gpd.GeoDataFrame(
         regions[keep].assign(
             value=values.array,
             value_label=value_label.to_numpy(),
             **{"class": pd.array(np.where(index >= 0, index, None), dtype="Int64")},
-            colour=classes.colours_of(values),
+            colour=classes.palette()[index],
         ),
         geometry=regions.geometry,
         crs=regions.crs,

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import shapely
 
-from maps.choropleth import NO_DATA_COLOUR, choropleth, classify, format_percent
+from maps.choropleth import NO_DATA_COLOUR, UNGRADED_COLOUR, choropleth, classify, classify_grades, format_percent
 
 
 def test_tied_quantile_classes_are_merged_and_the_legend_says_so() -> None:
@@ -110,3 +110,27 @@ def test_a_class_label_is_the_range_of_its_values_so_counts_do_not_overlap() -> 
     classes = classify(values, "quantiles", 5)
     assert classes.labels == ("0", "1 – 6") and classes.counts == (30954, 7461)
     assert [(row.lower, row.upper) for row in classes.legend()] == [(0.0, 0.0), (0.0, 6.0)]  # the class bounds
+
+
+def test_ungraded_regions_have_their_own_legend_entry_apart_from_no_data() -> None:
+    """review21 #4: a region graded 不参评 was counted (and drawn) as 无数据, the entry for regions without cases."""
+    grades = ["A", "B", "不参评", None, "B", "不参评", None, None]
+    scores = [95.0, 80.0, np.nan, np.nan, 78.0, np.nan, np.nan, np.nan]
+    classes = classify_grades(grades)
+    assert (classes.counts, classes.ungraded, classes.no_data) == ((1, 2, 0, 0, 0), 2, 3)
+    assert classes.index_of(grades).tolist() == [0, 1, -2, -1, 1, -2, -1, -1]
+    assert UNGRADED_COLOUR != NO_DATA_COLOUR
+    regions = gpd.GeoDataFrame(
+        {"code": [f"{i:03d}" for i in range(8)], "name": "格", "score": scores, "grade": grades},
+        geometry=[shapely.box(i, 0, i + 1, 1) for i in range(8)],
+        crs=4490,
+    )
+    for column in ("grade", "score"):
+        body = choropleth(regions, column, scheme="quantiles", k=2, properties=("code", "grade"))
+        tail = [(row["class"], row["label"], row["colour"], row["count"]) for row in body["legend"]][-2:]
+        assert tail == [(None, "不参评", UNGRADED_COLOUR, 2), (None, "无数据", NO_DATA_COLOUR, 3)], column
+        props = [f["properties"] for f in body["features"]["features"]]
+        assert [(p["class"], p["colour"]) for p in props if p["grade"] == "不参评"] == [(None, UNGRADED_COLOUR)] * 2
+        assert [p["colour"] for p in props if p["grade"] is None] == [NO_DATA_COLOUR] * 3
+        assert [p["value_label"] for p in props if p["grade"] == "不参评"] == ["不参评"] * 2
+    assert sum(row["count"] for row in body["legend"]) == 8

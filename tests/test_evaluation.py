@@ -236,6 +236,26 @@ def test_region_levels_aggregate_the_same_cases(march: Any) -> None:
         evaluate_regions(march, "province")
 
 
+def test_a_region_no_stored_grid_carries_is_sized_by_its_cases(march: Any) -> None:
+    """review21 #3: T2 was deleted by a tier regroup (its grids now carry another code) but its finished cases keep
+    T2: it falls back to its cases' unit grids (G4, G5, G6) instead of losing 立案数分值 and the 10 % weight."""
+    t1, t2 = "41990100100101", "41990100100102"
+    cells = pd.DataFrame(
+        {"code": ["G1", "G2", "G3", "G4", "G5", "G6", "G7"], "tier3_code": [t1] * 4 + ["41990100100103"] * 3}
+    )
+    df = evaluate_regions(march, "tier3", cells=cells)
+    got = {s: tuple(row(df, s)[["unit_grids", "unit_grids_from", "filed_score", "weight_present"]]) for s in (t1, t2)}
+    assert got == {t1: (4, "stored", 90.0, 1.0), t2: (3, "cases", 75.0, 1.0)}
+    assert close(row(df, t2)["filed_per_grid_month"], 1.0)
+    assert close(row(df, t2)["score"], 7.5 + 200 / 15 + 15.0)  # as graded by hand above, the full weight
+    # Without stored grids every region is sized by its cases; a level the cells lack is still refused.
+    bare = evaluate_regions(march, "tier3")
+    assert bare["unit_grids_from"].tolist() == ["cases", "cases"]
+    assert bare["unit_grids"].tolist() == [3, 3]
+    with pytest.raises(InvalidInput, match="cells: missing column 'community_code'"):
+        evaluate_regions(march, "community", cells=cells)
+
+
 def test_suspended_case_leaves_the_denominators_until_resumed() -> None:
     """挂账 at as_of: out of 应结案数 and of 按期处置; resumed and closed later: back in, net of the paused time."""
     cases, transitions = march_history(with_april=True)

@@ -241,3 +241,16 @@ def test_planted_codes_must_be_loaded_codes_of_their_kind_s_level() -> None:
         ("selective", "99999999999999"),
         ("escalation", "41990100100101"),
     ]
+
+
+def test_a_kind_planted_twice_plants_the_codes_of_both() -> None:
+    """review21 #5: ``--plant selective=A,selective=B`` planted only B, silently; now the codes are combined."""
+    from gisgrid.cli.evaluation import _plant
+
+    t1, t2 = "41990100100101", "41990100100102"
+    plant = _plant(f" selective={t1} , overload={t2},selective={t2};{t1};{t2}")
+    assert plant == {"selective": [t1, t2], "overload": [t2]}
+    sim = simulate(synthetic_cells(1, 1, 2), ["a", "b"], ["06010"], days=5, seed=1, start="2025-01-01", plant=plant)
+    assert sim.truth == {"selective": [t1, t2], "overload": [t2], "escalation": [], "paper_closure": []}
+    with pytest.raises(InvalidInput, match=r"^--plant: 'selective=' names no code \(KIND=CODE;CODE\)$"):
+        _plant(f"selective={t1},selective=")

@@ -73,9 +73,10 @@ def evaluation_map(
     as_of: AsOfQuery = None,
 ) -> JSONResponse:
     """``{period, as_of, level, indicator, indicator_label, title, scheme, k, subtitle, breaks, legend, features}``:
-    ``legend`` = the classes (class, label, colour, count, lower, upper) and a grey 无数据 entry for regions without
-    cases; ``features`` = a FeatureCollection of the regions (id = code; properties code, name, score, grade,
-    rank, value, value_label, class, colour), simplified (~1 m) with coordinates to 6 decimals (CGCS2000)."""
+    ``legend`` = the classes (class, label, colour, count, lower, upper), a darker grey 不参评 entry for ungraded
+    regions without a value and a grey 无数据 entry for regions without cases; ``features`` = a FeatureCollection
+    of the regions (id = code; properties code, name, score, grade, rank, value, value_label, class, colour),
+    simplified (~1 m) with coordinates to 6 decimals (CGCS2000)."""
     body = choropleth.indicator_map(
         engine,
         request.app.state.cases,

@@ -19,7 +19,8 @@ from gisgrid.storage.database import make_engine, prepare_database
 
 
 def _plant(spec: str | None) -> dict[str, list[str]]:
-    """``selective=CODE;CODE,overload=CODE`` → {"selective": [...], "overload": [...]}."""
+    """``selective=CODE;CODE,overload=CODE`` → {"selective": [...], "overload": [...]}; a kind named twice
+    (``selective=A,selective=B``) gets the codes of both, each once."""
     if not spec:
         return {}
     out: dict[str, list[str]] = {}
@@ -29,9 +30,11 @@ def _plant(spec: str | None) -> dict[str, list[str]]:
                 f"--plant: {part!r} is not KIND=CODE;CODE (kinds: selective, overload, escalation, paper_closure)"
             )
         kind, codes = part.split("=", 1)
-        out[kind.strip()] = [c.strip() for c in codes.split(";") if c.strip()]
-        if not out[kind.strip()]:
+        named = [c.strip() for c in codes.split(";") if c.strip()]
+        if not named:
             raise InvalidInput(f"--plant: {part!r} names no code (KIND=CODE;CODE)")
+        have = out.setdefault(kind.strip(), [])
+        have.extend(c for c in dict.fromkeys(named) if c not in have)
     return out
 
 
