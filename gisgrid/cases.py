@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import functools
 import hashlib
 import json
 import math
@@ -78,6 +79,12 @@ class CaseServices:
     @property
     def departments(self) -> dict[str, str]:
         return self.components.departments
+
+    @functools.cached_property
+    def disposal_limits(self) -> dict[tuple[str, str, str | None], history.DisposalHours]:
+        """Every class's disposal limit in working hours (:func:`history.disposal_limits`): made once, read by
+        every case detail, the evaluation and the risks."""
+        return history.disposal_limits(self.events, self.calendar.hours.hours_per_day)
 
 
 def load_rules(settings: Settings, components: Catalogue | None = None) -> routing.RoutingRules:
@@ -1427,7 +1434,7 @@ def node_judgement(services: CaseServices, row: Any, timeline: list[Any], now: d
     the evaluation's own rule (:func:`gisgrid.evaluation.judge_case`: working time less suspensions against the
     node's limit or the approved extension; 按期结案 = closed with every 处置 on time) with the limits the
     evaluation uses. A node's ``opened_step``/``closed_step`` index the timeline."""
-    limits = history.disposal_limits(services.events, services.calendar.hours.hours_per_day)
+    limits = services.disposal_limits
     hours, unit, urgent = history.case_disposal_limit(limits, row["scheme"], row["class_code"], row["disposal_type"])
     case = {
         "id": row["id"],

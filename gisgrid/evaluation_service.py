@@ -111,7 +111,7 @@ def indicators(
     evaluation time (:func:`resolve_as_of`), which ``table.attrs["as_of"]`` states."""
     check_subject(subject)  # before reading a month of history
     when = resolve_as_of(period, as_of)
-    limits = history.disposal_limits(services.events, services.calendar.hours.hours_per_day)
+    limits = services.disposal_limits
     node_limits = services.events.node_limits
     with engine.connect() as conn:
         now_cases, now_steps = history.read_history(conn, period, limits)

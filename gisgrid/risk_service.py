@@ -15,14 +15,11 @@ KINDS = ("selective", "overload", "escalation", "paper_closure")
 
 def risk_table(conn: Connection, services: CaseServices, kind: str, period: Period) -> pd.DataFrame:
     """One risk for the cases reported in ``period``: score, flag, explanation and the numbers, worst first."""
-    events = services.events
     if kind not in KINDS:
         raise InvalidInput(
             f"kind: must be one of {', '.join(KINDS)}", detail=[{"field": "kind"}], reason=Reason.LITERAL_ERROR
         )
-    cases, steps = history.read_history(
-        conn, period, history.disposal_limits(events, services.calendar.hours.hours_per_day)
-    )
+    cases, steps = history.read_history(conn, period, services.disposal_limits)
     if cases.empty:
         raise InvalidInput(
             f"no cases were reported in {period.label}", detail=[{"field": "period"}], reason=Reason.NO_CASES_IN_PERIOD
