@@ -303,6 +303,8 @@ class FormTextRoute(APIRoute):
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
+        if not _is_form_route(self):  # a JSON route (the intake's hot path among them) keeps its own request
+            return handler
 
         async def strict_form_handler(request: Request) -> Response:
             return await handler(_StrictFormRequest(request.scope, request.receive))
