@@ -269,9 +269,10 @@ def _intake_write(with_photos: bool) -> Prepared:
     """The case, its first log entry (and its photos) in one statement — one round trip, one implicit
     transaction; the new case comes back ready to answer with. A conflict on the idempotency key (a concurrent
     retry) or on the case number inserts nothing and returns no row; so does a unit grid whose code or tier-3 grid
-    changed since the read (``boundaries recode``, which locks the grids so that no write is in flight while it
-    renames; a tier-3 regroup that committed before the write — a write in flight during a regroup's commit is
-    not caught, the regroup taking no such lock): the codes read would be stale."""
+    changed since the read (a ``boundaries recode``, a tier-3 regroup, a grid regeneration): the codes read would
+    be stale. The unit grid's row is share-locked: a regroup or regeneration that has rewritten it and not yet
+    committed makes the write wait and then see its outcome; one that comes to the row after the write waits for
+    it, and its later update of the cases in progress sees the new case."""
     attachments = "to_jsonb(CAST(:ph_name AS text[]))" if with_photos else "'[]'"  # the photos' file names
     return Prepared(
         "gisgrid_intake_write" + ("_photos" if with_photos else ""),
@@ -279,7 +280,7 @@ def _intake_write(with_photos: bool) -> Prepared:
         WITH c AS (
             INSERT INTO cases ({_CASE_INSERT_COLUMNS}) SELECT {_CASE_INSERT_VALUES}
             WHERE EXISTS (SELECT 1 FROM unit_grids WHERE code = CAST(:ug AS varchar)
-                          AND tier3_code IS NOT DISTINCT FROM CAST(:t3 AS varchar))
+                          AND tier3_code IS NOT DISTINCT FROM CAST(:t3 AS varchar) FOR SHARE)
             ON CONFLICT DO NOTHING
             RETURNING *
         ),

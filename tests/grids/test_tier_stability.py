@@ -293,6 +293,54 @@ def test_a_regroup_moves_cases_in_progress_and_leaves_finished_ones_where_they_w
     assert "cases:" not in again.change.to_text()
 
 
+@pytest.mark.parametrize("via", ["sync", "async"])
+def test_a_report_written_while_a_regroup_commits_gets_the_new_tier3_grid(
+    loaded: Engine, services: svc.CaseServices, monkeypatch: pytest.MonkeyPatch, via: str
+) -> None:
+    """A report located while a regroup had rewritten its unit grid but not committed read the old tier-3 code
+    and was inserted with it; the regroup's update of the cases in progress had run before, so the case kept a
+    tier-3 grid its cell no longer belongs to (escalation and the tier-3 evaluation went to the wrong grid). The
+    write now waits for the regroup and reads again."""
+    import threading
+
+    from gisgrid.grids import store
+    from tests.test_cases import intake_over_asyncpg
+
+    point, old_code, new_code = _a_cell_regrouped_at_size_7(loaded)
+    now = dt.datetime(2025, 9, 26, 10, tzinfo=ZoneInfo("Asia/Shanghai"))
+    item = svc.Intake(class_code="06010", lon=point.x, lat=point.y, datum="cgcs2000", description="during")
+    file = svc.intake if via == "sync" else intake_over_asyncpg
+    filed: list[object] = []
+    waited: list[bool] = []
+    save_tier3 = store.save_tier3
+
+    def report() -> None:
+        try:
+            filed.append(file(loaded, services, item, now=now)[0])
+        except Exception as exc:  # reported below
+            filed.append(exc)
+
+    def regroup_then_report(*args: object, **kwargs: object) -> store.Tier3Change:
+        change = save_tier3(*args, **kwargs)  # cells regrouped, cases in progress moved; not yet committed
+        thread = threading.Thread(target=report)
+        thread.start()
+        thread.join(1.0)
+        waited.append(thread.is_alive())
+        threads.append(thread)
+        return change
+
+    threads: list[threading.Thread] = []
+    monkeypatch.setattr(store, "save_tier3", regroup_then_report)
+    workflows.build_tiers(loaded, target_size=7)
+    threads[0].join(10)
+
+    assert waited == [True]  # the write waited for the regroup's commit …
+    assert len(filed) == 1 and isinstance(filed[0], int), filed
+    with loaded.connect() as conn:
+        stored = conn.execute(text("SELECT tier3_code FROM cases WHERE id = :i"), {"i": filed[0]}).scalar_one()
+    assert (stored, old_code != new_code) == (new_code, True)  # … and read the grids again
+
+
 def test_a_boundary_change_moves_a_finished_case_to_the_cell_that_covers_it_keeping_its_codes(
     loaded: Engine, services: svc.CaseServices
 ) -> None:
