@@ -775,6 +775,9 @@ def write_components(
     ids = accepted["id"]
     existing = existing_ids(conn, ids.dropna().tolist())
     blocks = reserve_identifiers(conn, district, scheme, ids, accepted["class_code"])
+    # The table before the grids: a grid regeneration committing meanwhile waits for this write and then moves
+    # what it wrote, or this write waits for it and reads the new cells (grids.store.follow_new_grids).
+    conn.execute(text("LOCK TABLE components IN ROW EXCLUSIVE MODE"))
     grids = UnitGrids.around(conn, anchor_bounds(accepted))
     is_existing = ids.isin(existing).to_numpy()
     new, old = np.flatnonzero(~is_existing), np.flatnonzero(is_existing)

@@ -458,8 +458,7 @@ def replace_unit_grids(conn: Connection, cells: gpd.GeoDataFrame, unit_codes: li
 
     Tier-3 grids (and their 网格长/网格员) are left in place: the new cells come in without a tier-3 grid and the
     caller carries the tier-3 layer over (``workflows.generate_grids`` → ``save_tier3``), which removes only the
-    grids that no longer exist. Components are re-located, and so are cases whose recorded cell no longer covers
-    them."""
+    grids that no longer exist, and last moves components and cases to the new cells (``follow_new_grids``)."""
     conn.execute(text("DELETE FROM unit_grids WHERE unit_code = ANY(:u)"), {"u": unit_codes})
     unit_code = (
         cells["community_code"]
@@ -479,10 +478,18 @@ def replace_unit_grids(conn: Connection, cells: gpd.GeoDataFrame, unit_codes: li
         hex_ewkb(cells.geometry.to_numpy()),
         strict=True,
     )
-    n = copy_rows(conn, "unit_grids", UNIT_GRID_COLUMNS, rows)
-    relocate_components(conn)
-    relocate_cases(conn)
-    return n
+    return copy_rows(conn, "unit_grids", UNIT_GRID_COLUMNS, rows)
+
+
+def follow_new_grids(conn: Connection) -> tuple[int, int]:
+    """After new unit grids (and their tier-3 layer) are stored, as the last thing their transaction does:
+    components and cases take the cells they lie in now (``relocate_components``, ``relocate_cases``). Component
+    writes are held first (SHARE on the table until the commit): a write in flight — it takes the table before
+    it reads the grids (``components_store.write_components``) — ends first and is moved by the update here; the
+    next one waits for the commit and reads the new cells. Reports wait on their unit grid's row instead
+    (``cases._intake_write``). Returns (components moved, cases moved)."""
+    conn.execute(text("LOCK TABLE components IN SHARE MODE"))
+    return relocate_components(conn), relocate_cases(conn)
 
 
 def relocate_cases(conn: Connection) -> int:

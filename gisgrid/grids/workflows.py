@@ -257,6 +257,7 @@ def generate_grids(
         n = store.replace_unit_grids(conn, cells, unit_codes)
         store.rebuild_tiers_1_2(conn)
         change, regrouped = _carry_tier3(conn, before, unit_codes, replace_tiers)
+        store.follow_new_grids(conn)
     return GenerateResult(
         cells=n,
         units=len(units),

@@ -341,6 +341,66 @@ def test_a_report_written_while_a_regroup_commits_gets_the_new_tier3_grid(
     assert (stored, old_code != new_code) == (new_code, True)  # … and read the grids again
 
 
+def test_a_component_saved_while_a_regeneration_commits_lies_in_its_recorded_cell(
+    staffed: Engine, services: svc.CaseServices, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Components saved after a regeneration had replaced the cells (and moved the stored components) but before
+    it committed kept the cell codes they read — the old cells' — inside a changed community: another cell's code
+    or none. The regeneration now holds component writes for its last step, which moves what was written meanwhile."""
+    import threading
+
+    from gisgrid.components_store import ComponentInput, catalogue_for, save_component
+
+    changed = COMMUNITIES[2]
+    with staffed.connect() as conn:
+        community = shapely.from_wkb(
+            bytes(
+                conn.execute(
+                    text("SELECT ST_AsBinary(geom) FROM admin_units WHERE code = :c"), {"c": changed}
+                ).scalar_one()
+            )
+        )
+    xs, ys = inside_points(400, seed=8)
+    points = [(float(x), float(y)) for x, y in zip(xs, ys, strict=True) if community.contains(shapely.Point(x, y))]
+    assert len(points) >= 20
+    _move_east_edge(staffed, changed, 300.0)
+    saved: list[object] = []
+
+    def save() -> None:
+        for x, y in points[:20]:
+            try:
+                item = ComponentInput(class_code="01037", lon=x, lat=y, datum="cgcs2000", maint_dept=None)
+                saved.append(save_component(staffed, catalogue_for(Settings()), item, actor="t")["id"])
+            except Exception as exc:  # reported below
+                saved.append(exc)
+
+    carry = workflows._carry_tier3
+
+    def carry_then_save(*args: object, **kwargs: object) -> object:
+        result = carry(*args, **kwargs)  # the new cells stored, not yet committed
+        thread = threading.Thread(target=save)
+        thread.start()
+        thread.join(1.0)
+        threads.append(thread)
+        return result
+
+    threads: list[threading.Thread] = []
+    monkeypatch.setattr(workflows, "_carry_tier3", carry_then_save)
+    workflows.generate_grids(staffed, replace_tiers=True)
+    threads[0].join(20)
+
+    assert len(saved) == 20 and all(isinstance(i, str) for i in saved), saved
+    with staffed.connect() as conn:
+        rows = conn.execute(
+            text(
+                "SELECT c.id, c.unit_grid_code, coalesce(ST_Covers(g.geom, c.geom), false) AS inside "
+                "FROM components c LEFT JOIN unit_grids g ON g.code = c.unit_grid_code WHERE c.id = ANY(:ids)"
+            ),
+            {"ids": saved},
+        ).all()
+    assert [r.id for r in rows if not r.inside] == []
+
+
 def test_a_boundary_change_moves_a_finished_case_to_the_cell_that_covers_it_keeping_its_codes(
     loaded: Engine, services: svc.CaseServices
 ) -> None:
