@@ -235,8 +235,8 @@ _INTAKE_READ = Prepared(
     SELECT
         e.id AS existing, e.case_no AS existing_no, e.idempotency_fingerprint AS existing_fingerprint,
         (SELECT to_jsonb(u) FROM (
-            SELECT code, district_code, street_code, community_code, tier3_code FROM unit_grids
-            WHERE ST_Covers(unit_grids.geom, p.g) ORDER BY code LIMIT 1) u) AS grid,
+            SELECT code, district_code, street_code, community_code, tier3_code FROM unit_grids g
+            WHERE {grid_store.unit_grid_at("p.g")}) u) AS grid,
         (SELECT to_jsonb(k) FROM ({_NEAREST_COMPONENT}) k) AS component,
         (SELECT coalesce(jsonb_agg(to_jsonb(o) ORDER BY o.distance_m, o.id), '[]') FROM ({_DUPLICATES}) o)
             AS duplicates

@@ -22,7 +22,7 @@ from sqlalchemy import Connection, Engine, text
 from gisgrid.errors import InvalidInput
 from gisgrid.evaluation import Period
 from gisgrid.events import DISPOSAL_NODE, MATTER_SCHEME
-from gisgrid.grids.store import read_grids_first
+from gisgrid.grids.store import read_grids_first, unit_grid_at
 from gisgrid.settings import STORAGE_SRID
 from gisgrid.storage.bulk import copy_frame
 
@@ -690,9 +690,8 @@ def locate_points(conn: Connection, lon: np.ndarray, lat: np.ndarray) -> pd.Data
             SELECT p.i, g.code, g.district_code, g.street_code, g.community_code, g.tier3_code
             FROM unnest(CAST(:i AS int[]), CAST(:x AS float8[]), CAST(:y AS float8[])) AS p(i, x, y)
             CROSS JOIN LATERAL (
-                SELECT code, district_code, street_code, community_code, tier3_code FROM unit_grids
-                WHERE ST_Covers(geom, ST_SetSRID(ST_MakePoint(p.x, p.y), {STORAGE_SRID}))
-                ORDER BY code LIMIT 1) g
+                SELECT code, district_code, street_code, community_code, tier3_code FROM unit_grids g
+                WHERE {unit_grid_at(f"ST_SetSRID(ST_MakePoint(p.x, p.y), {STORAGE_SRID})")}) g
             """
         ),
         {"i": list(range(len(lon))), "x": [float(v) for v in lon], "y": [float(v) for v in lat]},

@@ -101,6 +101,47 @@ def test_locate_outside_coverage_is_404_with_reason(client: TestClient) -> None:
     assert "outside the gridded coverage" in r.json()["detail"]  # the detail stays the message itself
 
 
+def _just_outside_the_west_edge(engine: Engine, by: float) -> tuple[str, float, float]:
+    """A westernmost cell and a point ``by`` degrees west of the middle of its west edge (outside every cell)."""
+    from gisgrid.grids import store
+
+    with engine.connect() as conn:
+        cells = store.load_unit_grids(conn)
+    cell = cells.iloc[int(np.argmin(cells.geometry.bounds["minx"].to_numpy()))]
+    ring = np.asarray(shapely.get_coordinates(cell.geometry))
+    west = ring[np.argsort(ring[:, 0])[:2]]  # the two vertices of the west edge
+    x, y = west.mean(axis=0)
+    assert not shapely.intersects(cells.geometry, shapely.Point(x - by, y)).any()
+    return cell["code"], float(x - by), float(y)
+
+
+def test_a_point_on_the_coverage_edge_within_a_centimetre_is_located_like_a_component(
+    client: TestClient, clean_db: Engine, settings: Settings, tmp_path: Path
+) -> None:
+    """review23 D1: cutting leaves slivers of square centimetres uncovered along a unit's boundary; a point on a
+    street corner there (a component's own position, which the component import places in the cell next to it)
+    was "outside the gridded coverage" for /grids/locate and intake, the message blaming the datum. Both now take
+    the cells within POSITION_TOLERANCE_DEG (≈ 1 cm) when none covers it; 2 µ° (≈ 20 cm) out is still outside."""
+    from gisgrid import cases as svc
+
+    code, x, y = _just_outside_the_west_edge(clean_db, 5e-8)
+    located = client.get("/grids/locate", params={"lon": x, "lat": y, "datum": "cgcs2000"})
+    assert (located.status_code, located.json()["unit_grid"]) == (200, code)
+    services = svc.load_services(settings.model_copy(update={"data_dir": tmp_path / "data"}))
+    svc.sync_reference_data(clean_db, services)
+    case_id, _ = svc.intake(clean_db, services, svc.Intake(class_code="06010", lon=x, lat=y, datum="cgcs2000"))
+    with clean_db.connect() as conn:
+        stored = conn.execute(text("SELECT unit_grid_code FROM cases WHERE id = :i"), {"i": case_id}).scalar_one()
+    assert stored == code
+
+    _, far_x, far_y = _just_outside_the_west_edge(clean_db, 2e-6)
+    outside = client.get("/grids/locate", params={"lon": far_x, "lat": far_y, "datum": "cgcs2000"})
+    assert (outside.status_code, outside.json()["reason"]) == (404, "outside_coverage")
+    with pytest.raises(svc.InvalidInput) as refused:
+        svc.intake(clean_db, services, svc.Intake(class_code="06010", lon=far_x, lat=far_y, datum="cgcs2000"))
+    assert refused.value.reason == "outside_coverage"
+
+
 @pytest.mark.parametrize(
     ("params", "field"),
     [

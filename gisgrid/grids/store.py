@@ -17,6 +17,7 @@ import pandas as pd
 import shapely
 from sqlalchemy import Connection, text
 
+from gisgrid.components import POSITION_TOLERANCE_DEG
 from gisgrid.errors import InvalidInput, NotFound, Reason
 from gisgrid.settings import STORAGE_SRID
 from gisgrid.storage.bulk import copy_rows
@@ -159,6 +160,20 @@ def read_grids_first(conn: Connection) -> None:
     grids — and then rewrites those rows: a writer that locked a row or a tier grid first would wait for the recode
     while the recode waits for it — a deadlock. Taken first, in the recode's order, one waits for the other."""
     conn.execute(text("LOCK TABLE unit_grids, management_grids IN ACCESS SHARE MODE"))
+
+
+def unit_grid_at(point: str, alias: str = "g", *, prefer: str | None = None) -> str:
+    """The clause (``WHERE`` body, ``ORDER BY``, ``LIMIT 1``) by which every query finds the unit grid of a point
+    (SQL expression ``point``; ``alias`` the unit_grids alias): the cells covering it, else the cells within
+    ``POSITION_TOLERANCE_DEG`` (≈ 1 cm) — cutting leaves slivers of square centimetres uncovered along a unit's
+    boundary, and a point on that boundary (a street corner, a component's own position) is in the district —
+    of these the lowest code (``prefer``: an ordering put before it). The component import locates by the same
+    rule (``components_store.UnitGrids.locate``)."""
+    g, then = alias, f"{prefer}, " if prefer else ""
+    return (
+        f"ST_DWithin({g}.geom, {point}, {POSITION_TOLERANCE_DEG!r}) "
+        f"ORDER BY NOT ST_Covers({g}.geom, {point}), {then}{g}.code LIMIT 1"
+    )
 
 
 #: A stored unit counts as the same place as an imported one when their intersection covers at least this share of
@@ -500,7 +515,7 @@ def relocate_cases(conn: Connection) -> int:
     so a stable grid layer leaves past figures alone. Returns the number of cases moved."""
     result = conn.execute(
         text(
-            """
+            f"""
             UPDATE cases c SET unit_grid_code = u.code,
                    street_code = CASE WHEN k.state = ANY(:finished) THEN k.street_code ELSE u.street_code END,
                    community_code = CASE WHEN k.state = ANY(:finished) THEN k.community_code
@@ -509,10 +524,11 @@ def relocate_cases(conn: Connection) -> int:
             FROM cases k
             CROSS JOIN LATERAL (
                 SELECT g.code, g.street_code, g.community_code, g.tier3_code FROM unit_grids g
-                WHERE ST_Covers(g.geom, k.geom) ORDER BY g.code LIMIT 1
+                WHERE {unit_grid_at("k.geom")}
             ) u
             WHERE k.id = c.id AND k.geom IS NOT NULL AND NOT EXISTS (
-                SELECT 1 FROM unit_grids r WHERE r.code = k.unit_grid_code AND ST_Covers(r.geom, k.geom)
+                SELECT 1 FROM unit_grids r WHERE r.code = k.unit_grid_code
+                AND ST_DWithin(r.geom, k.geom, {POSITION_TOLERANCE_DEG!r})
             )
             """
         ),
@@ -528,13 +544,13 @@ def refresh_case_codes(conn: Connection, case_ids: list[int]) -> None:
     they were handled under.) A case no grid covers any more keeps its codes."""
     conn.execute(
         text(
-            """
+            f"""
             UPDATE cases c SET unit_grid_code = u.code, street_code = u.street_code,
                    community_code = u.community_code, tier3_code = u.tier3_code
             FROM cases k
             CROSS JOIN LATERAL (
                 SELECT g.code, g.street_code, g.community_code, g.tier3_code FROM unit_grids g
-                WHERE ST_Covers(g.geom, k.geom) ORDER BY g.code IS DISTINCT FROM k.unit_grid_code, g.code LIMIT 1
+                WHERE {unit_grid_at("k.geom", prefer="g.code IS DISTINCT FROM k.unit_grid_code")}
             ) u
             WHERE k.id = c.id AND c.id = ANY(:ids) AND k.geom IS NOT NULL
             """
@@ -550,16 +566,16 @@ def relocate_components(conn: Connection) -> int:
     any more (a boundary that shrank). Returns the number of components whose grid changed."""
     result = conn.execute(
         text(
-            """
+            f"""
             UPDATE components c SET unit_grid_code = b.code,
                    street_code = coalesce(b.street_code, c.street_code),
                    community_code = coalesce(b.community_code, c.community_code)
             FROM (
                 SELECT k.id, u.code, u.street_code, u.community_code
                 FROM components k
+                CROSS JOIN LATERAL (SELECT ST_PointOnSurface(k.geom) AS at) a
                 LEFT JOIN LATERAL (
-                    SELECT g.code, g.street_code, g.community_code FROM unit_grids g
-                    WHERE ST_Intersects(g.geom, ST_PointOnSurface(k.geom)) ORDER BY g.code LIMIT 1
+                    SELECT g.code, g.street_code, g.community_code FROM unit_grids g WHERE {unit_grid_at("a.at")}
                 ) u ON TRUE
             ) b
             WHERE b.id = c.id AND c.unit_grid_code IS DISTINCT FROM b.code
@@ -921,8 +937,7 @@ def locate(conn: Connection, lon: float, lat: float) -> dict[str, Any]:
                 LEFT JOIN management_grids t1 ON t1.code = g.street_code AND t1.tier = 1
                 LEFT JOIN management_grids t2 ON t2.code = g.community_code AND t2.tier = 2
                 LEFT JOIN management_grids t3 ON t3.code = g.tier3_code AND t3.tier = 3
-                WHERE ST_Covers(g.geom, ST_SetSRID(ST_MakePoint(:lon, :lat), {STORAGE_SRID}))
-                ORDER BY g.code LIMIT 1
+                WHERE {unit_grid_at(f"ST_SetSRID(ST_MakePoint(:lon, :lat), {STORAGE_SRID})")}
                 """
             ),
             {"lon": lon, "lat": lat},
