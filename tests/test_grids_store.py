@@ -5,7 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import geopandas as gpd
+import pyproj
 import pytest
+import shapely
 from sqlalchemy import Engine, text
 
 from gisgrid.boundaries import BoundaryOptions
@@ -33,7 +35,13 @@ def test_import_stores_units_with_metric_areas_and_tiers_1_2(imported: Engine) -
         units = {r.code: r for r in rows}
     assert set(units) == {DISTRICT, *STREETS, *COMMUNITIES}
     assert units[DISTRICT].metric_srid == 4547
-    assert units[DISTRICT].area_m2 == pytest.approx(1200 * 800 - 800 * 50 / 2, rel=1e-6)  # notch on the east edge
+    # The area on the ellipsoid (review23 D3: it was the Gauss–Krüger plane's, 1200 × 800 − the notch = 940,000
+    # m² here, 21 ppm more), as pyproj's geodesic measure gives it: the same measure as the cells' area_m2.
+    with imported.connect() as conn:
+        wkb = conn.execute(text("SELECT ST_AsBinary(geom) FROM admin_units WHERE code = :c"), {"c": DISTRICT}).scalar()
+    geodesic = abs(pyproj.Geod(ellps="GRS80").geometry_area_perimeter(shapely.from_wkb(bytes(wkb)))[0])
+    assert units[DISTRICT].area_m2 == pytest.approx(geodesic, abs=0.02)
+    assert units[DISTRICT].area_m2 == pytest.approx(939_979.98, abs=0.02)
     assert units[COMMUNITIES[0]].parent_code == STREETS[0]
     assert _count(imported, "SELECT count(*) FROM management_grids WHERE tier = 1") == 2
     assert _count(imported, "SELECT count(*) FROM management_grids WHERE tier = 2") == 3
@@ -84,6 +92,18 @@ def test_generate_stores_cells_that_tile_each_unit(imported: Engine) -> None:
         assert abs(r.union_area - r.unit_area) / r.unit_area < 1e-4
         assert abs(r.sum_area - r.union_area) <= r.union_area / 1e6  # no overlaps: ≤ 1 m² per km²
         assert r.prefixed and r.inside  # within 1 cm: the lon/lat round trip moves vertices by ~2 mm
+    with imported.connect() as conn:  # stored areas on one measure: a unit's is the sum of its cells'
+        stored = conn.execute(
+            text(
+                "SELECT u.code, u.area_m2, sum(g.area_m2) AS cells, count(*) AS n FROM admin_units u "
+                "JOIN unit_grids g ON g.unit_code = u.code GROUP BY u.code, u.area_m2"
+            )
+        ).all()
+    assert len(stored) == 3
+    for r in stored:
+        assert abs(r.area_m2 - r.cells) <= 0.01 * r.n + 0.02, r  # the rounding of each cell to 0.01 m²
+    assert result.coverage.units_area_m2 == pytest.approx(sum(r.area_m2 for r in stored), abs=0.05)
+    assert result.coverage.cells_area_m2 == pytest.approx(sum(r.cells for r in stored), abs=0.05)
     # seq 001 is the north-west cell of each community
     with imported.connect() as conn:
         first = conn.execute(

@@ -644,11 +644,11 @@ def _check_cell_counts(attrs: pd.DataFrame, counts: np.ndarray, cell_area: float
 class CoverageReport:
     """Quality figures of a cut: the cells must tile the units exactly once."""
 
-    units_area_m2: float
-    cells_area_m2: float
-    union_area_m2: float
-    area_diff_ratio: float  # area(cells ∪ △ units ∪) / area(units ∪)
-    overlap_m2: float  # sum of cell areas minus the area of their union
+    units_area_m2: float  # on the ellipsoid, as the stored area_m2
+    cells_area_m2: float  # on the ellipsoid
+    union_area_m2: float  # on the ellipsoid
+    area_diff_ratio: float  # area(cells ∪ △ units ∪) / area(units ∪), in the cutting plane
+    overlap_m2: float  # sum of cell areas minus the area of their union, in the cutting plane
     cells_outside_unit: int  # cells not lying in exactly their own unit
     duplicate_codes: int  # rows whose code repeats an earlier row
 
@@ -673,9 +673,11 @@ def check_coverage(units: gpd.GeoDataFrame, cells: gpd.GeoDataFrame) -> Coverage
 
     unit_union = shapely.union_all(ug)
     cell_union = shapely.union_all(cg)
-    units_area = float(shapely.area(ug).sum())
-    cells_area = float(shapely.area(cg).sum())
-    union_area = float(shapely.area(cell_union))
+    # Checks in the cutting plane (ratios, overlaps); the areas reported on the ellipsoid, as area_m2 is stored.
+    cells_plane, union_plane = float(shapely.area(cg).sum()), float(shapely.area(cell_union))
+    units_area = float(geodesy.geodesic_areas(ug, metric).sum())
+    cells_area = float(geodesy.geodesic_areas(cg, metric).sum())
+    union_area = float(geodesy.geodesic_areas(np.array([cell_union], dtype=object), metric)[0])
     diff = float(shapely.area(shapely.symmetric_difference(cell_union, unit_union)))
 
     # Each cell's own unit comes from its code prefix; it must lie in that unit and in no other.
@@ -704,7 +706,7 @@ def check_coverage(units: gpd.GeoDataFrame, cells: gpd.GeoDataFrame) -> Coverage
         cells_area_m2=cells_area,
         union_area_m2=union_area,
         area_diff_ratio=diff / float(shapely.area(unit_union)),
-        overlap_m2=max(cells_area - union_area, 0.0),
+        overlap_m2=max(cells_plane - union_plane, 0.0),
         cells_outside_unit=int(outside.sum()),
         duplicate_codes=int(len(codes) - codes.nunique()),
     )

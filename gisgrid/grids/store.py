@@ -19,6 +19,7 @@ from sqlalchemy import Connection, text
 
 from gisgrid.components import POSITION_TOLERANCE_DEG
 from gisgrid.errors import InvalidInput, NotFound, Reason
+from gisgrid.geodesy import geodesic_areas
 from gisgrid.settings import STORAGE_SRID
 from gisgrid.storage.bulk import copy_rows
 from gisgrid.workflow import TERMINAL_STATES
@@ -90,7 +91,8 @@ def save_admin_units(conn: Connection, units: gpd.GeoDataFrame, metric_epsg: int
             "import the parent level first or include it in the file",
             detail=items,
         )
-    areas = units.to_crs(epsg=metric_epsg).area.round(2).to_numpy()
+    # The true (ellipsoidal) area, as the cells carry it: a unit's area is the sum of its cells'.
+    areas = np.round(geodesic_areas(units.geometry.to_numpy(), units.crs), 2)
     wkb = hex_ewkb(units.geometry.to_numpy())
     stmt = text(
         """
