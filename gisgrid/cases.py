@@ -127,11 +127,14 @@ class Intake:
     description: str | None = None
     address: str | None = None
     source: str = "patrol"
-    reporter: str | None = None
+    reporter: str | None = None  # who reports, as shown (上报人: a citizen's name an intake clerk types …)
     reporter_role: str | None = None
     disposal_type: str | None = None
     idempotency_key: str | None = None
     photos: list[tuple[str, bytes]] = field(default_factory=list)  # (filename, bytes)
+    #: Who files it (the API's X-Actor identity), recorded as the report's actor — the name the evaluation credits
+    #: the report to; None: the reporter (the CLI, where the operator names who reports).
+    actor: str | None = None
 
 
 #: The longest text a report or an action takes, per field (the API's request models and the CLI state these).
@@ -557,7 +560,7 @@ def _write_params(services: CaseServices, draft: _Draft, read: dict[str, Any]) -
         "ncal": verify_clock["node_calendar_time"],
         "x": draft.x,
         "y": draft.y,
-        "actor": item.reporter or "anonymous",
+        "actor": item.actor or item.reporter or "anonymous",
         "role": item.reporter_role or item.source,
         "details": json.dumps(
             {"source": item.source, "datum": draft.datum, "input": [draft.lon, draft.lat]}, ensure_ascii=False

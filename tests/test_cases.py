@@ -805,6 +805,27 @@ def test_a_deadline_in_a_year_the_calendar_does_not_know_carries_a_warning(
     )
 
 
+def test_the_report_is_recorded_as_the_acting_identity_not_the_bodys_reporter(
+    loaded: Engine, settings: Settings, spot: tuple[float, float], tmp_path: Path
+) -> None:
+    """review24 #2: the body's reporter replaced X-Actor as the report's actor — a report credited to any name in
+    the supervisors' evaluation (and a formula as a subject's name). The reporter stays what the case shows."""
+    x, y = spot
+    with TestClient(create_app(settings.model_copy(update={"data_dir": tmp_path / "d"}))) as client:
+        who = {"X-Actor": quote("监督员甲"), "X-Role": "supervisor"}
+        body = {"class_code": GARBAGE, "lon": x, "lat": y, "datum": "cgcs2000", "reporter": "市民王先生"}
+        case = client.post("/cases", json=body, headers=who).json()
+        form = client.post(
+            "/cases/form", data={**body, "lon": str(x), "lat": str(y), "reporter": "市民李女士"}, headers=who
+        ).json()
+        for filed, reporter in ((case, "市民王先生"), (form, "市民李女士")):
+            detail = client.get(f"/cases/{filed['id']}").json()
+            assert detail["reporter"] == reporter
+            assert [(t["action"], t["actor"], t["role"]) for t in detail["timeline"]] == [
+                ("report", "监督员甲", "supervisor")
+            ]
+
+
 def test_two_operators_dispatching_at_once_one_gets_409(
     loaded: Engine, settings: Settings, spot: tuple[float, float], tmp_path: Path
 ) -> None:

@@ -42,7 +42,12 @@ class CaseIn(RequestModel):  # a misspelt field is refused, not ignored
     description: str | None = Field(default=None, max_length=svc.TEXT_LIMITS["description"])
     address: str | None = Field(default=None, max_length=svc.TEXT_LIMITS["address"])
     source: Source = "patrol"
-    reporter: str | None = Field(default=None, max_length=svc.TEXT_LIMITS["reporter"])
+    reporter: str | None = Field(
+        default=None,
+        max_length=svc.TEXT_LIMITS["reporter"],
+        description="上报人 as shown on the case (e.g. a citizen's name); default the X-Actor name. The report is "
+        "recorded as X-Actor's, whatever this says.",
+    )
     disposal_type: str | None = None
     idempotency_key: str | None = Field(default=None, max_length=svc.TEXT_LIMITS["idempotency_key"])
 
@@ -111,6 +116,7 @@ async def report(
         **body.model_dump(exclude={"idempotency_key", "reporter"}),
         reporter=body.reporter or actor.name,
         reporter_role=actor.role,
+        actor=actor.name,  # the identity acting, never the body's reporter (a display field)
         idempotency_key=idempotency_key or body.idempotency_key,
     )
     return await _report(pool, engine, services, item, actor.role, base)
@@ -156,6 +162,7 @@ async def report_form(
         source=source,
         reporter=reporter or actor.name,
         reporter_role=actor.role,
+        actor=actor.name,
         disposal_type=disposal_type,
         idempotency_key=idempotency_header or idempotency_key,
         photos=files,
