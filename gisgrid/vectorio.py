@@ -55,7 +55,9 @@ from pyogrio.raw import DRIVERS_NO_MIXED_SINGLE_MULTI
 from pyproj import CRS
 from pyproj.exceptions import CRSError
 
+from gisgrid import geodesy
 from gisgrid.errors import InvalidInput
+from gisgrid.grids.cutting import choose_metric_crs
 
 Format = Literal["gpkg", "shp", "geojson", "csv"]
 Encoding = Literal["utf-8", "gbk"]
@@ -263,11 +265,14 @@ def write_layer(
     encoding: Encoding = "utf-8",
     max_shapefile_bytes: int = SHAPEFILE_MAX_BYTES,
     date_fields: Iterable[str] = (),
+    notes: list[str] | None = None,
 ) -> list[Path]:
     """Write ``gdf`` to ``path`` for analysts and return the files written (see the module docstring).
 
-    ``crs`` reprojects before writing; ``encoding`` applies to Shapefiles only (the other formats are always
-    UTF-8); ``max_shapefile_bytes`` is the per-file Shapefile limit (2 GiB; lowered in tests). ``date_fields``
+    ``crs`` reprojects before writing, checked by :func:`check_export_crs` (a warning it gives is appended to
+    ``notes``, or issued as a ``geodesy.DatumApproximate`` warning without ``notes``); ``encoding`` applies to
+    Shapefiles only (the other formats are always UTF-8); ``max_shapefile_bytes`` is the per-file Shapefile limit
+    (2 GiB; lowered in tests). ``date_fields``
     are written as date fields even when every value is empty (the schema must not depend on the rows); other
     columns are when they hold ``datetime.date`` values (:func:`date_columns`)."""
     if not isinstance(gdf, gpd.GeoDataFrame):
@@ -282,12 +287,17 @@ def write_layer(
     gdf = gdf.rename(columns={c: str(c) for c in gdf.columns if not isinstance(c, str)})
     dates = tuple(dict.fromkeys(date_columns(gdf) + [c for c in date_fields if c in gdf.columns]))
     if crs is not None:
-        gdf = _reproject(gdf, crs, path)
-        if fmt == "geojson" and not gdf.crs.is_geographic:
+        target = _target_crs(crs, path)
+        if fmt == "geojson" and not target.is_geographic:  # the format first: no CRS check can make it fit
             raise InvalidInput(
                 f"{path}: GeoJSON (RFC 7946) is always lon/lat WGS-84, it cannot hold {crs}; "
                 "write a GeoPackage for projected coordinates"
             )
+        gdf, warning = _reproject(gdf, target, crs, path)
+        if warning and notes is not None:
+            notes.append(warning)
+        elif warning:
+            warnings.warn(warning, geodesy.DatumApproximate, stacklevel=2)
     path.parent.mkdir(parents=True, exist_ok=True)
     if fmt == "gpkg":
         return _write_gpkg(gdf, path, layer, dates)
@@ -298,14 +308,48 @@ def write_layer(
     return _write_shapefile(gdf, path, encoding, max_shapefile_bytes, dates)
 
 
-def _reproject(gdf: gpd.GeoDataFrame, crs: str, path: Path) -> gpd.GeoDataFrame:
-    if gdf.crs is None:
-        raise InvalidInput(f"{path}: cannot reproject to {crs}: the layer has no CRS (storage is {STORAGE_CRS})")
+def _target_crs(crs: str, path: Path) -> CRS:
     try:
-        target = CRS.from_user_input(crs)
+        return CRS.from_user_input(crs)
     except CRSError as exc:
         raise InvalidInput(f"{path}: unknown CRS {crs!r} ({exc})", detail={"crs": crs}) from exc
-    return gdf.to_crs(target)
+
+
+def _reproject(gdf: gpd.GeoDataFrame, target: CRS, crs: str, path: Path) -> tuple[gpd.GeoDataFrame, str | None]:
+    """The layer in ``target`` (``crs`` as given) and the warning :func:`check_export_crs` gives, if any."""
+    if gdf.crs is None:
+        raise InvalidInput(f"{path}: cannot reproject to {crs}: the layer has no CRS (storage is {STORAGE_CRS})")
+    present = gdf.geometry[~(gdf.geometry.isna() | gdf.geometry.is_empty)]
+    lon_lat = present if present.crs.is_geographic else present.to_crs(STORAGE_CRS)
+    warning = check_export_crs(target, lon_lat.total_bounds, crs, path) if len(present) else None
+    return gdf.to_crs(target), warning
+
+
+def check_export_crs(crs: CRS, bounds: np.ndarray, spec: str, path: Path) -> str | None:
+    """Refuse an export CRS that does not fit the layer's lon/lat ``bounds``, as cutting does
+    (:mod:`gisgrid.grids.cutting`, the same facts from :mod:`gisgrid.geodesy`): outside the CRS's area of use, or —
+    projected — distorting scale by more than ``geodesy.MAX_SCALE_ERROR`` there (a distant Gauss–Krüger zone, Web
+    Mercator: lengths and areas measured in the file would be off). The warning line when PROJ reaches ``crs`` from
+    CGCS2000 only by a ballpark operation (Beijing 1954, Xian 1980: no datum shift), else None."""
+    xmin, ymin, xmax, ymax = (float(v) for v in bounds)
+    fitting = choose_metric_crs((xmin + xmax) / 2, (ymin + ymax) / 2)
+    hint = f"use the zone that covers the data (EPSG:{fitting.to_epsg()}, {fitting.name}) or EPSG:4490 (lon/lat)"
+    outside = geodesy.outside_area_of_use(crs, bounds)
+    if outside:
+        raise InvalidInput(
+            f"{path}: --crs {spec} ({crs.name}): the layer spans {outside}; {hint}",
+            detail={"crs": spec, "bounds": [xmin, ymin, xmax, ymax]},
+        )
+    if crs.is_projected:
+        error = geodesy.scale_error_over(crs, bounds)
+        if not error <= geodesy.MAX_SCALE_ERROR:
+            raise InvalidInput(
+                f"{path}: --crs {spec} ({crs.name}) distorts scale by up to {error:.1%} over the layer (more than "
+                f"{geodesy.MAX_SCALE_ERROR:.1%}): lengths and areas measured in the file would be off by that much; "
+                f"{hint}",
+                detail={"crs": spec, "scale_error": error},
+            )
+    return geodesy.ballpark_datum_warning(crs, f"{path.name} --crs {spec}", exporting=True)
 
 
 def date_columns(frame: pd.DataFrame) -> list[str]:

@@ -306,20 +306,20 @@ def test_csv_with_wkt_and_bom(tmp_path: Path) -> None:
 
 
 def test_reprojection_on_request(tmp_path: Path) -> None:
-    gdf = units()
+    gdf = units()  # at 116.4E: the CM 117E zone, EPSG:4548
     for name in ("p.gpkg", "p.shp", "p.csv"):
-        write_layer(gdf, tmp_path / name, crs="EPSG:4547")
-    expected = gdf.to_crs("EPSG:4547")
+        write_layer(gdf, tmp_path / name, crs="EPSG:4548")
+    expected = gdf.to_crs("EPSG:4548")
     gpkg = read_layer_any(tmp_path / "p.gpkg")
-    assert gpkg.crs.to_epsg() == 4547
+    assert gpkg.crs.to_epsg() == 4548
     assert shapely.hausdorff_distance(gpkg.geometry.values, expected.geometry.values).max() < 1e-6
-    assert read_layer_any(tmp_path / "p.shp").crs.to_epsg() == 4547
-    csv = read_layer_any(tmp_path / "p.csv", csv_crs="EPSG:4547")
+    assert read_layer_any(tmp_path / "p.shp").crs.to_epsg() == 4548
+    csv = read_layer_any(tmp_path / "p.csv", csv_crs="EPSG:4548")
     assert csv.total_bounds[0] > 1000  # metres, not degrees
     with pytest.raises(InvalidInput, match="unknown CRS 'EPSG:999999'"):
         write_layer(gdf, tmp_path / "bad.gpkg", crs="EPSG:999999")
     with pytest.raises(InvalidInput, match="has no CRS"):
-        write_layer(gdf.set_crs(None, allow_override=True), tmp_path / "none.gpkg", crs="EPSG:4547")
+        write_layer(gdf.set_crs(None, allow_override=True), tmp_path / "none.gpkg", crs="EPSG:4548")
 
 
 def test_read_layer_any_missing_file(tmp_path: Path) -> None:
