@@ -9,8 +9,9 @@
   counter-clockwise outer rings, 7 decimals (≈1 cm). Always UTF-8.
 * **CSV**: the attributes plus a ``wkt`` geometry column, UTF-8 **with BOM** so that Excel opens Chinese text
   correctly. A ``.csvt`` sidecar (GDAL/QGIS convention) records the column types, so codes such as ``001``
-  stay text when the file is opened in QGIS or read back with ``read_layer_any``. CSV carries no CRS: the
-  coordinates are in the layer's CRS (storage: EPSG:4490) and ``read_layer_any`` assumes EPSG:4490.
+  stay text when the file is opened in QGIS or read back with ``read_layer_any``. The CSV itself carries no CRS:
+  a ``.prj`` sidecar (WKT1 with the EPSG code, which GDAL's CSV driver reads) records the layer's CRS (storage
+  EPSG:4490, or the ``crs`` asked for); ``read_layer_any`` takes it, and assumes EPSG:4490 without one.
 * **Shapefile** (compatibility export for older desktop GIS):
 
   - field names are ASCII and at most 10 bytes. Known names use the fixed table ``SHAPEFILE_FIELDS``
@@ -461,7 +462,13 @@ def _write_csv(gdf: gpd.GeoDataFrame, path: Path, dates: tuple[str, ...]) -> lis
     types = [_csvt_type(attrs[c], c in dates) for c in attrs.columns[:-1]] + ["WKT"]
     csvt = path.with_suffix(".csvt")
     csvt.write_text(",".join(f'"{t}"' for t in types) + "\n", encoding="ascii")
-    return [path, csvt]
+    if gdf.crs is None:
+        return [path, csvt]
+    # The CRS in a .prj beside it, which GDAL's CSV driver reads (QGIS, ogr2ogr, read_layer_any): WKT1 with its
+    # EPSG code, so a reader gets EPSG:4547 back, not an unnamed CRS as from ESRI's WKT flavour.
+    prj = path.with_suffix(".prj")
+    prj.write_text(CRS.from_user_input(gdf.crs).to_wkt("WKT1_GDAL"), encoding="ascii")
+    return [path, csvt, prj]
 
 
 _FAMILIES = {0: "point", 4: "point", 1: "line", 2: "line", 5: "line", 3: "polygon", 6: "polygon"}
@@ -652,8 +659,9 @@ def read_layer_any(
 ) -> gpd.GeoDataFrame:
     """Read any layer GDAL reads, including this module's CSV-with-``wkt`` files.
 
-    A multi-layer file needs ``layer``. CSV has no CRS: ``csv_crs`` is assigned (None leaves it unset);
-    its ``.csvt`` sidecar, if present, gives the column types.
+    A multi-layer file needs ``layer``. A CSV takes the CRS of its ``.prj`` sidecar (as written by
+    :func:`write_layer`), else ``csv_crs`` (None leaves it unset); its ``.csvt`` sidecar, if present, gives the
+    column types.
 
     ``encoding`` (Shapefile and CSV only) overrides how text is decoded. Without it a Shapefile is decoded as
     its ``.cpg`` or DBF language driver id says; with neither (id 0, no ``.cpg``: common in Chinese legacy data,
@@ -682,7 +690,9 @@ def read_layer_any(
         )
         if not isinstance(gdf, gpd.GeoDataFrame):
             raise InvalidInput(f"{path}: no {CSV_WKT_COLUMN!r} geometry column in the CSV")
-        return gdf.set_crs(csv_crs, allow_override=True) if csv_crs else gdf
+        if gdf.crs is not None:  # a .prj beside the CSV (GDAL reads it) says the CRS
+            return gdf
+        return gdf.set_crs(csv_crs) if csv_crs else gdf
     name = resolve_layer(path, layer)
     if encoding is not None or suffix not in _SHAPEFILE_SUFFIXES:
         return _read_ogr(path, name, encoding)

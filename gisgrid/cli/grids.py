@@ -265,4 +265,4 @@ def export(
         engine.dispose()
     for note in notes:
         echo(f"warning: {note}")
-    echo("wrote " + ", ".join(str(p) for p in files))
+    echo("wrote " + ", ".join(str(p) for p in files) + f" (coordinates in {crs or 'EPSG:4490'})")

@@ -21,6 +21,7 @@ from gisgrid.errors import InvalidInput
 from gisgrid.geodesy import DatumApproximate
 from gisgrid.grids import workflows
 from gisgrid.settings import Settings
+from gisgrid.vectorio import read_layer_any
 
 _register_optional()
 runner = CliRunner()
@@ -190,3 +191,17 @@ def test_export_to_the_zone_of_the_grids_is_written_without_a_word(
     env = {"GISGRID_DATABASE_URL": settings.database_url or ""}
     result = runner.invoke(app, ["grids", "export", "--out", str(tmp_path / "cli.gpkg"), "--crs", "EPSG:4547"], env=env)
     assert result.exit_code == 0 and "warning" not in result.output, result.output
+
+
+def test_a_projected_csv_export_says_its_crs_in_the_result_line_and_a_prj(
+    loaded: Engine, settings: Settings, tmp_path: Path
+) -> None:
+    """review23 D6: the CSV's projected WKT is recorded as EPSG:4547 beside it and in what the command prints."""
+    out = tmp_path / "g4547.csv"
+    env = {"GISGRID_DATABASE_URL": settings.database_url or ""}
+    result = runner.invoke(app, ["grids", "export", "--out", str(out), "--crs", "EPSG:4547"], env=env)
+    assert result.exit_code == 0, result.output
+    csvt, prj = out.with_suffix(".csvt"), out.with_suffix(".prj")
+    assert result.output == f"wrote {out}, {csvt}, {prj} (coordinates in EPSG:4547)\n"
+    back = read_layer_any(out)
+    assert back.crs.to_epsg() == 4547 and back.total_bounds[0] > 100_000  # GK metres, and said to be
