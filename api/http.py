@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from fastapi import FastAPI
+from fastapi.responses import JSONResponse
 from starlette.middleware.body_limit import MAX_BODY_SIZE_SCOPE_KEY
 from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -16,6 +17,15 @@ from gisgrid.photos import MAX_PER_REQUEST
 #: many full-size photos plus the text fields and the parts' headers; a JSON body by ``Settings.max_json_bytes``.
 MAX_FORM_PHOTOS = MAX_PER_REQUEST
 MAX_FORM_BYTES = MAX_FORM_PHOTOS * MAX_PHOTO_BYTES + 1024 * 1024
+
+
+GEOJSON_MEDIA_TYPE = "application/geo+json"
+
+
+class GeoJSONResponse(JSONResponse):
+    """A GeoJSON document (a Feature or FeatureCollection) under its registered media type (RFC 7946 §12)."""
+
+    media_type = GEOJSON_MEDIA_TYPE
 
 
 class HeadAsGet:

@@ -78,6 +78,16 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
 
 
 _ERROR_REF = {"$ref": "#/components/schemas/ErrorBody"}
+_SCHEMA_REF = "#/components/schemas/{model}"
+#: Models a route names only under a second media type (FastAPI files ``model`` under the route's own), added to
+#: the document's schemas by :func:`json_error_bodies`.
+_EXTRA_MODELS: dict[str, type[BaseModel]] = {}
+
+
+def geojson_schema(model: type[BaseModel]) -> dict[str, str]:
+    """The schema reference of ``model`` for a route's second answer, e.g. ``application/geo+json`` beside JSON."""
+    _EXTRA_MODELS[model.__name__] = model
+    return {"$ref": _SCHEMA_REF.format(model=model.__name__)}
 
 
 def json_error_bodies(app: FastAPI) -> None:
@@ -93,6 +103,13 @@ def json_error_bodies(app: FastAPI) -> None:
                     content = response.get("content", {})
                     if status[0] in "45" and any(m.get("schema") == _ERROR_REF for m in content.values()):
                         response["content"] = {"application/json": {"schema": _ERROR_REF}}
+        schemas = spec.setdefault("components", {}).setdefault("schemas", {})
+        for name, model in _EXTRA_MODELS.items():
+            if name not in schemas:
+                body = model.model_json_schema(ref_template=_SCHEMA_REF, mode="serialization")
+                for dep, dep_schema in body.pop("$defs", {}).items():
+                    schemas.setdefault(dep, dep_schema)
+                schemas[name] = body
         return spec
 
     app.openapi = openapi  # type: ignore[method-assign]

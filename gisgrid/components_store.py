@@ -1348,7 +1348,9 @@ ORDER BY c.id
 """
 
 
-def export_components(conn: Connection, out: Path, *, fmt: str | None, encoding: str, crs: str | None) -> list[Path]:
+def export_components(
+    conn: Connection, out: Path, *, fmt: str | None, encoding: str, crs: str | None, notes: list[str] | None = None
+) -> list[Path]:
     """Components to GPKG / Shapefile / GeoJSON / CSV, like the grid exports, in the standard's field names with
     the department, street and community names (:data:`EXPORT_SQL`); CSRQ and BGRQ as date fields (Shapefile
     'D', GeoPackage DATE; YYYY-MM-DD in GeoJSON and CSV, typed Date in the CSV's .csvt), also when every value is
@@ -1368,6 +1370,7 @@ def export_components(conn: Connection, out: Path, *, fmt: str | None, encoding:
         crs=crs,
         encoding=encoding,
         date_fields=("CSRQ", "BGRQ"),  # type: ignore[arg-type]
+        notes=notes,
     )
 
 

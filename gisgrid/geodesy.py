@@ -317,6 +317,8 @@ DENSIFY_DEG = 0.0002
 #: CGCS2000 Gauss–Krüger zones stay within 0.1 % over their zones; Web Mercator is off by 22 % at 35°N (cells of
 #: 6,730 m² instead of 10,000), an equal-area or other non-conformal CRS shears the squares.
 MAX_SCALE_ERROR = 0.003
+#: Slack (degrees) when checking data against a CRS's area of use (cutting, exports).
+AREA_OF_USE_TOLERANCE_DEG = 0.5
 #: Datums PROJ converts to CGCS2000 with a ballpark (zero) shift without it mattering: they agree to centimetres.
 _MODERN_DATUM_WORDS = ("World Geodetic System 1984", "China 2000", "China Geodetic Coordinate System 2000")
 
@@ -348,6 +350,31 @@ def geodesic_areas(geoms: np.ndarray, crs: pyproj.CRS | str | int) -> np.ndarray
     return np.where(valid, series.to_crs(equal_area).area.to_numpy(), 0.0)
 
 
+def outside_area_of_use(crs: pyproj.CRS, bounds: ArrayLike) -> str | None:
+    """``lon a..b, lat c..d, outside the area of use of EPSG:n (its name: lon …, lat …)`` when the lon/lat
+    ``bounds`` (minx, miny, maxx, maxy) pass the area of use of ``crs`` by more than
+    :data:`AREA_OF_USE_TOLERANCE_DEG`; None inside it, or when it is unknown or crosses the antimeridian."""
+    aou = crs.area_of_use
+    if aou is None or aou.west > aou.east:  # unknown, or crosses the antimeridian: nothing sane to test
+        return None
+    xmin, ymin, xmax, ymax = (float(v) for v in np.asarray(bounds, dtype=float))
+    tol = AREA_OF_USE_TOLERANCE_DEG
+    if xmin >= aou.west - tol and xmax <= aou.east + tol and ymin >= aou.south - tol and ymax <= aou.north + tol:
+        return None
+    return (
+        f"lon {xmin:.3f}..{xmax:.3f}, lat {ymin:.3f}..{ymax:.3f}, outside the area of use of EPSG:{crs.to_epsg()} "
+        f"({aou.name}: lon {aou.west:g}..{aou.east:g}, lat {aou.south:g}..{aou.north:g})"
+    )
+
+
+def scale_error_over(crs: pyproj.CRS, bounds: ArrayLike) -> float:
+    """:func:`scale_error` of ``crs`` at the corners and the centre of the lon/lat ``bounds``."""
+    xmin, ymin, xmax, ymax = (float(v) for v in np.asarray(bounds, dtype=float))
+    lon = np.array([xmin, xmax, xmin, xmax, (xmin + xmax) / 2])
+    lat = np.array([ymin, ymin, ymax, ymax, (ymin + ymax) / 2])
+    return scale_error(crs, lon, lat)
+
+
 def scale_error(crs: pyproj.CRS, lon: ArrayLike, lat: ArrayLike) -> float:
     """Largest linear scale error |k − 1| of ``crs`` at the given points, along meridians and parallels and from
     shear (angular distortion): 0 for a true-to-scale conformal CRS."""
@@ -362,10 +389,11 @@ class DatumApproximate(UserWarning):
     """Coordinates converted to CGCS2000 by PROJ's ballpark operation: accuracy unknown (tens of metres)."""
 
 
-def ballpark_datum_warning(crs: pyproj.CRS, where: str) -> str | None:
-    """One line when PROJ can bring ``crs`` to CGCS2000 only with a *ballpark* operation (no datum shift, accuracy
-    unknown) from an old datum — Beijing 1954, Xian 1980, New Beijing: positions may be off by tens of metres
-    (about 70 m around Zhengzhou). None for modern datums, whose ballpark shift is a matter of centimetres."""
+def ballpark_datum_warning(crs: pyproj.CRS, where: str, *, exporting: bool = False) -> str | None:
+    """One line when PROJ can bring ``crs`` to CGCS2000 (or, ``exporting``, CGCS2000 to ``crs``) only with a
+    *ballpark* operation (no datum shift, accuracy unknown) from an old datum — Beijing 1954, Xian 1980, New Beijing:
+    positions may be off by tens of metres (about 70 m around Zhengzhou). None for modern datums, whose ballpark
+    shift is a matter of centimetres."""
     geodetic = crs.geodetic_crs
     datum = geodetic.datum.name if geodetic is not None and geodetic.datum is not None else ""
     if any(word in datum for word in _MODERN_DATUM_WORDS):
@@ -374,8 +402,14 @@ def ballpark_datum_warning(crs: pyproj.CRS, where: str) -> str | None:
     usable = [t for t in group.transformers if "ballpark" not in t.description.lower()]
     if usable:
         return None
+    ballpark = "with PROJ's ballpark operation (no datum shift, accuracy unknown: often tens of metres)"
+    if exporting:
+        return (
+            f"{where}: CGCS2000 is converted to {crs.name} (datum {datum}) {ballpark}: the file holds CGCS2000 "
+            f"positions labelled {datum}; convert them with your survey's 7-parameter or grid transformation "
+            "for exact positions"
+        )
     return (
-        f"{where}: {crs.name} (datum {datum}) is converted to CGCS2000 with PROJ's ballpark operation (no datum "
-        "shift, accuracy unknown: often tens of metres); convert the data with your survey's 7-parameter or "
-        "grid transformation first for exact positions"
+        f"{where}: {crs.name} (datum {datum}) is converted to CGCS2000 {ballpark}; convert the data with your "
+        "survey's 7-parameter or grid transformation first for exact positions"
     )

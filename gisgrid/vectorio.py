@@ -9,8 +9,9 @@
   counter-clockwise outer rings, 7 decimals (≈1 cm). Always UTF-8.
 * **CSV**: the attributes plus a ``wkt`` geometry column, UTF-8 **with BOM** so that Excel opens Chinese text
   correctly. A ``.csvt`` sidecar (GDAL/QGIS convention) records the column types, so codes such as ``001``
-  stay text when the file is opened in QGIS or read back with ``read_layer_any``. CSV carries no CRS: the
-  coordinates are in the layer's CRS (storage: EPSG:4490) and ``read_layer_any`` assumes EPSG:4490.
+  stay text when the file is opened in QGIS or read back with ``read_layer_any``. The CSV itself carries no CRS:
+  a ``.prj`` sidecar (WKT1 with the EPSG code, which GDAL's CSV driver reads) records the layer's CRS (storage
+  EPSG:4490, or the ``crs`` asked for); ``read_layer_any`` takes it, and assumes EPSG:4490 without one.
 * **Shapefile** (compatibility export for older desktop GIS):
 
   - field names are ASCII and at most 10 bytes. Known names use the fixed table ``SHAPEFILE_FIELDS``
@@ -55,7 +56,9 @@ from pyogrio.raw import DRIVERS_NO_MIXED_SINGLE_MULTI
 from pyproj import CRS
 from pyproj.exceptions import CRSError
 
+from gisgrid import geodesy
 from gisgrid.errors import InvalidInput
+from gisgrid.grids.cutting import choose_metric_crs
 
 Format = Literal["gpkg", "shp", "geojson", "csv"]
 Encoding = Literal["utf-8", "gbk"]
@@ -263,11 +266,14 @@ def write_layer(
     encoding: Encoding = "utf-8",
     max_shapefile_bytes: int = SHAPEFILE_MAX_BYTES,
     date_fields: Iterable[str] = (),
+    notes: list[str] | None = None,
 ) -> list[Path]:
     """Write ``gdf`` to ``path`` for analysts and return the files written (see the module docstring).
 
-    ``crs`` reprojects before writing; ``encoding`` applies to Shapefiles only (the other formats are always
-    UTF-8); ``max_shapefile_bytes`` is the per-file Shapefile limit (2 GiB; lowered in tests). ``date_fields``
+    ``crs`` reprojects before writing, checked by :func:`check_export_crs` (a warning it gives is appended to
+    ``notes``, or issued as a ``geodesy.DatumApproximate`` warning without ``notes``); ``encoding`` applies to
+    Shapefiles only (the other formats are always UTF-8); ``max_shapefile_bytes`` is the per-file Shapefile limit
+    (2 GiB; lowered in tests). ``date_fields``
     are written as date fields even when every value is empty (the schema must not depend on the rows); other
     columns are when they hold ``datetime.date`` values (:func:`date_columns`)."""
     if not isinstance(gdf, gpd.GeoDataFrame):
@@ -282,12 +288,17 @@ def write_layer(
     gdf = gdf.rename(columns={c: str(c) for c in gdf.columns if not isinstance(c, str)})
     dates = tuple(dict.fromkeys(date_columns(gdf) + [c for c in date_fields if c in gdf.columns]))
     if crs is not None:
-        gdf = _reproject(gdf, crs, path)
-        if fmt == "geojson" and not gdf.crs.is_geographic:
+        target = _target_crs(crs, path)
+        if fmt == "geojson" and not target.is_geographic:  # the format first: no CRS check can make it fit
             raise InvalidInput(
                 f"{path}: GeoJSON (RFC 7946) is always lon/lat WGS-84, it cannot hold {crs}; "
                 "write a GeoPackage for projected coordinates"
             )
+        gdf, warning = _reproject(gdf, target, crs, path)
+        if warning and notes is not None:
+            notes.append(warning)
+        elif warning:
+            warnings.warn(warning, geodesy.DatumApproximate, stacklevel=2)
     path.parent.mkdir(parents=True, exist_ok=True)
     if fmt == "gpkg":
         return _write_gpkg(gdf, path, layer, dates)
@@ -298,14 +309,48 @@ def write_layer(
     return _write_shapefile(gdf, path, encoding, max_shapefile_bytes, dates)
 
 
-def _reproject(gdf: gpd.GeoDataFrame, crs: str, path: Path) -> gpd.GeoDataFrame:
-    if gdf.crs is None:
-        raise InvalidInput(f"{path}: cannot reproject to {crs}: the layer has no CRS (storage is {STORAGE_CRS})")
+def _target_crs(crs: str, path: Path) -> CRS:
     try:
-        target = CRS.from_user_input(crs)
+        return CRS.from_user_input(crs)
     except CRSError as exc:
         raise InvalidInput(f"{path}: unknown CRS {crs!r} ({exc})", detail={"crs": crs}) from exc
-    return gdf.to_crs(target)
+
+
+def _reproject(gdf: gpd.GeoDataFrame, target: CRS, crs: str, path: Path) -> tuple[gpd.GeoDataFrame, str | None]:
+    """The layer in ``target`` (``crs`` as given) and the warning :func:`check_export_crs` gives, if any."""
+    if gdf.crs is None:
+        raise InvalidInput(f"{path}: cannot reproject to {crs}: the layer has no CRS (storage is {STORAGE_CRS})")
+    present = gdf.geometry[~(gdf.geometry.isna() | gdf.geometry.is_empty)]
+    lon_lat = present if present.crs.is_geographic else present.to_crs(STORAGE_CRS)
+    warning = check_export_crs(target, lon_lat.total_bounds, crs, path) if len(present) else None
+    return gdf.to_crs(target), warning
+
+
+def check_export_crs(crs: CRS, bounds: np.ndarray, spec: str, path: Path) -> str | None:
+    """Refuse an export CRS that does not fit the layer's lon/lat ``bounds``, as cutting does
+    (:mod:`gisgrid.grids.cutting`, the same facts from :mod:`gisgrid.geodesy`): outside the CRS's area of use, or —
+    projected — distorting scale by more than ``geodesy.MAX_SCALE_ERROR`` there (a distant Gauss–Krüger zone, Web
+    Mercator: lengths and areas measured in the file would be off). The warning line when PROJ reaches ``crs`` from
+    CGCS2000 only by a ballpark operation (Beijing 1954, Xian 1980: no datum shift), else None."""
+    xmin, ymin, xmax, ymax = (float(v) for v in bounds)
+    fitting = choose_metric_crs((xmin + xmax) / 2, (ymin + ymax) / 2)
+    hint = f"use the zone that covers the data (EPSG:{fitting.to_epsg()}, {fitting.name}) or EPSG:4490 (lon/lat)"
+    outside = geodesy.outside_area_of_use(crs, bounds)
+    if outside:
+        raise InvalidInput(
+            f"{path}: --crs {spec} ({crs.name}): the layer spans {outside}; {hint}",
+            detail={"crs": spec, "bounds": [xmin, ymin, xmax, ymax]},
+        )
+    if crs.is_projected:
+        error = geodesy.scale_error_over(crs, bounds)
+        if not error <= geodesy.MAX_SCALE_ERROR:
+            raise InvalidInput(
+                f"{path}: --crs {spec} ({crs.name}) distorts scale by up to {error:.1%} over the layer (more than "
+                f"{geodesy.MAX_SCALE_ERROR:.1%}): lengths and areas measured in the file would be off by that much; "
+                f"{hint}",
+                detail={"crs": spec, "scale_error": error},
+            )
+    return geodesy.ballpark_datum_warning(crs, f"{path.name} --crs {spec}", exporting=True)
 
 
 def date_columns(frame: pd.DataFrame) -> list[str]:
@@ -417,7 +462,13 @@ def _write_csv(gdf: gpd.GeoDataFrame, path: Path, dates: tuple[str, ...]) -> lis
     types = [_csvt_type(attrs[c], c in dates) for c in attrs.columns[:-1]] + ["WKT"]
     csvt = path.with_suffix(".csvt")
     csvt.write_text(",".join(f'"{t}"' for t in types) + "\n", encoding="ascii")
-    return [path, csvt]
+    if gdf.crs is None:
+        return [path, csvt]
+    # The CRS in a .prj beside it, which GDAL's CSV driver reads (QGIS, ogr2ogr, read_layer_any): WKT1 with its
+    # EPSG code, so a reader gets EPSG:4547 back, not an unnamed CRS as from ESRI's WKT flavour.
+    prj = path.with_suffix(".prj")
+    prj.write_text(CRS.from_user_input(gdf.crs).to_wkt("WKT1_GDAL"), encoding="ascii")
+    return [path, csvt, prj]
 
 
 _FAMILIES = {0: "point", 4: "point", 1: "line", 2: "line", 5: "line", 3: "polygon", 6: "polygon"}
@@ -608,8 +659,9 @@ def read_layer_any(
 ) -> gpd.GeoDataFrame:
     """Read any layer GDAL reads, including this module's CSV-with-``wkt`` files.
 
-    A multi-layer file needs ``layer``. CSV has no CRS: ``csv_crs`` is assigned (None leaves it unset);
-    its ``.csvt`` sidecar, if present, gives the column types.
+    A multi-layer file needs ``layer``. A CSV takes the CRS of its ``.prj`` sidecar (as written by
+    :func:`write_layer`), else ``csv_crs`` (None leaves it unset); its ``.csvt`` sidecar, if present, gives the
+    column types.
 
     ``encoding`` (Shapefile and CSV only) overrides how text is decoded. Without it a Shapefile is decoded as
     its ``.cpg`` or DBF language driver id says; with neither (id 0, no ``.cpg``: common in Chinese legacy data,
@@ -638,7 +690,9 @@ def read_layer_any(
         )
         if not isinstance(gdf, gpd.GeoDataFrame):
             raise InvalidInput(f"{path}: no {CSV_WKT_COLUMN!r} geometry column in the CSV")
-        return gdf.set_crs(csv_crs, allow_override=True) if csv_crs else gdf
+        if gdf.crs is not None:  # a .prj beside the CSV (GDAL reads it) says the CRS
+            return gdf
+        return gdf.set_crs(csv_crs) if csv_crs else gdf
     name = resolve_layer(path, layer)
     if encoding is not None or suffix not in _SHAPEFILE_SUFFIXES:
         return _read_ogr(path, name, encoding)

@@ -68,6 +68,7 @@ UNGRADED_COLOUR = "#9e9e9e"
 #: Grade colours, best → worst (ColorBrewer RdYlGn, reversed).
 GRADE_COLOURS: tuple[str, ...] = ("#1a9850", "#91cf60", "#fee08b", "#fc8d59", "#d73027")
 COORD_DECIMALS = 6  # ≈ 0.1 m
+_POLYGON, _MULTIPOLYGON = 3, 6  # shapely type ids
 SIMPLIFY_TOLERANCE = 1e-5  # degrees ≈ 1 m: below what a grid map shows, removes vertex noise
 
 #: Region levels → Chinese name (the levels of ``GET /evaluation``).
@@ -451,11 +452,20 @@ def classify_indicator(values: Any, column: str, scheme: str = DEFAULT_SCHEME, k
 
 
 def transport_geometry(geoms: Any, tolerance: float = SIMPLIFY_TOLERANCE, decimals: int = COORD_DECIMALS) -> np.ndarray:
-    """Simplified (topology kept within each polygon) and rounded to ``decimals``, all at once."""
-    arr = np.asarray(geoms, dtype=object)
-    if tolerance > 0:
-        arr = shapely.simplify(arr, tolerance, preserve_topology=True)
-    return shapely.transform(arr, lambda c: np.round(c, decimals))
+    """GeoJSON-ready geometry, all at once: rounded to ``decimals``, then simplified within ``tolerance`` (topology
+    kept within each polygon), then in RFC 7946 §3.1.6 orientation (exterior rings counter-clockwise, holes
+    clockwise, whatever the stored orientation).
+
+    Simplifying after rounding keeps only rounded vertices and drops those the rounding repeated (tolerance 0 drops
+    only repeated and collinear ones); the topology-preserving simplifier never collapses a ring, so no ring
+    becomes invalid or empty. Points pass unchanged but for the rounding."""
+    arr = shapely.transform(np.asarray(geoms, dtype=object), lambda c: np.round(c, decimals))
+    out = shapely.simplify(arr, max(tolerance, 0.0), preserve_topology=True)
+    # GEOS gives a one-part MultiPolygon back as a Polygon: keep the stored type.
+    demoted = np.flatnonzero((shapely.get_type_id(arr) == _MULTIPOLYGON) & (shapely.get_type_id(out) == _POLYGON))
+    if len(demoted):
+        out[demoted] = shapely.multipolygons(out[demoted], indices=np.arange(len(demoted)))
+    return shapely.orient_polygons(out)
 
 
 def feature_collection(

@@ -34,7 +34,6 @@ import folium
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-import shapely
 from branca.colormap import LinearColormap
 from branca.element import Element
 from sqlalchemy import Connection, Engine, text
@@ -539,7 +538,8 @@ def _feature_collection(gdf: gpd.GeoDataFrame) -> dict[str, Any]:
             out[col] = s.dt.strftime("%Y-%m-%d %H:%M").where(s.notna(), None)
         elif s.dtype == object and s.map(lambda v: isinstance(v, dt.date)).any():
             out[col] = s.map(lambda v: v.isoformat() if isinstance(v, dt.date) else v)
-    geoms = shapely.transform(out.geometry.to_numpy(), lambda c: np.round(c, COORD_DECIMALS))
+    # Rounded, without the vertices rounding repeats, RFC 7946 rings (as the choropleth sends them).
+    geoms = choropleth.transport_geometry(out.geometry.to_numpy(), tolerance=0, decimals=COORD_DECIMALS)
     out = out.set_geometry(gpd.GeoSeries(geoms, index=out.index, crs=out.crs))
     fc = json.loads(out.to_json(na="null", drop_id=True, to_wgs84=False))
     for i, feat in enumerate(fc["features"]):

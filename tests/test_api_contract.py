@@ -272,17 +272,26 @@ def test_openapi_lists_the_roles_and_the_main_answers_schemas(settings: Settings
     assert next(p for p in editing if p["name"] == "x-role")["schema"]["enum"] == ["data_admin"]
     assert "data_admin" not in ROLES
 
-    def schema(path: str, method: str, status: str) -> dict[str, Any]:
-        return ops[path][method]["responses"][status]["content"]["application/json"]["schema"]
+    def schema(path: str, method: str, status: str, media: str = "application/json") -> dict[str, Any]:
+        return ops[path][method]["responses"][status]["content"][media]["schema"]
 
     case = {"$ref": "#/components/schemas/Case"}
     assert schema("/cases", "post", "201") == case and schema("/cases", "post", "200") == case
     assert schema("/cases/{case_id}", "get", "200") == {"$ref": "#/components/schemas/CaseDetail"}
-    listed = [s["$ref"] for s in schema("/cases", "get", "200")["anyOf"]]
-    assert listed == ["#/components/schemas/CaseList", "#/components/schemas/CaseFeatureCollection"]
-    assert schema("/components/{component_id}", "get", "200") == {"$ref": "#/components/schemas/ComponentFeature"}
-    assert schema("/components", "get", "200") == {"$ref": "#/components/schemas/ComponentFeatureCollection"}
+    # GeoJSON documents under their own media type (RFC 7946 §12), the JSON list beside the GeoJSON one.
+    geo = "application/geo+json"
+    assert set(ops["/cases"]["get"]["responses"]["200"]["content"]) == {"application/json", geo}
+    assert schema("/cases", "get", "200") == {"$ref": "#/components/schemas/CaseList"}
+    assert schema("/cases", "get", "200", geo) == {"$ref": "#/components/schemas/CaseFeatureCollection"}
+    feature = {"$ref": "#/components/schemas/ComponentFeature"}
+    assert schema("/components/{component_id}", "get", "200", geo) == feature
+    assert schema("/components", "post", "201", geo) == feature
+    assert schema("/components", "get", "200", geo) == {"$ref": "#/components/schemas/ComponentFeatureCollection"}
+    for path in ("/grids", "/grids/{code}", "/components", "/components/{component_id}"):
+        assert set(ops[path]["get"]["responses"]["200"]["content"]) == {geo}, path
+    assert set(ops["/grids/locate"]["get"]["responses"]["200"]["content"]) == {"application/json"}
     schemas = spec["components"]["schemas"]
+    assert {"type", "features", "numberMatched"} <= set(schemas["CaseFeatureCollection"]["required"])
     assert {"id", "state", "version", "class_code"} <= set(schemas["Case"]["required"])
     assert {"timeline", "photos", "documents", "nodes", "closed_on_time"} <= set(schemas["CaseDetail"]["required"])
 
@@ -296,10 +305,18 @@ def test_the_answers_are_what_the_openapi_schemas_say(client: TestClient, lamp: 
     assert filed.json()["allowed_actions"]  # the X-Role's, named in the schema
     schemas.CaseDetail.model_validate(client.get(f"/cases/{filed.json()['id']}", headers=role).json(), strict=True)
     schemas.CaseList.model_validate(client.get("/cases").json(), strict=True)
-    schemas.CaseFeatureCollection.model_validate(client.get("/cases?format=geojson").json(), strict=True)
-    component = client.post("/components", json=lamp, headers=EDITOR).json()
-    schemas.ComponentFeature.model_validate(client.get(f"/components/{component['id']}").json(), strict=True)
-    schemas.ComponentFeatureCollection.model_validate(client.get("/components").json(), strict=True)
+    as_geojson = client.get("/cases?format=geojson")
+    assert as_geojson.headers["content-type"] == "application/geo+json"  # RFC 7946 §12
+    assert client.get("/cases").headers["content-type"] == "application/json"
+    schemas.CaseFeatureCollection.model_validate(as_geojson.json(), strict=True)
+    created = client.post("/components", json=lamp, headers=EDITOR)
+    component = created.json()
+    one, page = client.get(f"/components/{component['id']}"), client.get("/components")
+    assert {r.headers["content-type"] for r in (created, one, page)} == {"application/geo+json"}
+    schemas.ComponentFeature.model_validate(one.json(), strict=True)
+    schemas.ComponentFeatureCollection.model_validate(page.json(), strict=True)
+    missing = client.get("/components/nope")  # an error is JSON, not GeoJSON
+    assert missing.status_code == 404 and missing.headers["content-type"] == "application/json"
 
 
 # -- D6: body limits -------------------------------------------------------------------------------------------

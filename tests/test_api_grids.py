@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -243,3 +244,76 @@ def test_relocating_components_is_stable_on_shared_edges_and_clears_a_vanished_g
         assert conn.execute(left, {"g": lowest}).scalar_one() == 0
         assert inside >= 1
         conn.rollback()
+
+
+# -- review23 D2: RFC 7946 rings and media type ------------------------------------------------------------------
+
+
+def _store_clockwise_with_a_hole(engine: Engine, code: str, tier: int | None = None) -> None:
+    """Rewrite a stored grid as a clockwise exterior with a counter-clockwise hole and a vertex 1e-9° from its
+    neighbour (repeated once rounded to 7 decimals)."""
+    table = "unit_grids" if tier is None else "management_grids"
+    with engine.begin() as conn:
+        x0, y0, x1, y1 = conn.execute(
+            text(f"SELECT ST_XMin(geom), ST_YMin(geom), ST_XMax(geom), ST_YMax(geom) FROM {table} WHERE code = :c"),
+            {"c": code},
+        ).one()
+        mx, my, dx, dy = (x0 + x1) / 2, (y0 + y1) / 2, (x1 - x0) / 10, (y1 - y0) / 10
+        exterior = [(x0, y0), (x0, y1), (x1, y1), (x1 + 1e-9, y1), (x1, y0), (x0, y0)]  # clockwise
+        hole = [(mx, my), (mx + dx, my), (mx + dx, my + dy), (mx, my + dy), (mx, my)]  # counter-clockwise
+        geom = shapely.MultiPolygon([shapely.Polygon(exterior, [hole])])
+        assert not shapely.Polygon(exterior).exterior.is_ccw and shapely.LinearRing(hole).is_ccw
+        conn.execute(
+            text(f"UPDATE {table} SET geom = ST_GeomFromText(:w, 4490) WHERE code = :c"),
+            {"w": geom.wkt, "c": code},
+        )
+        assert conn.execute(text(f"SELECT ST_IsPolygonCW(geom) FROM {table} WHERE code = :c"), {"c": code}).scalar()
+
+
+def _ring_checks(geometry: dict) -> tuple[list[bool], list[bool], int]:
+    """(exteriors CCW, holes CCW, repeated consecutive vertices) of a GeoJSON (Multi)Polygon."""
+    polygons = geometry["coordinates"] if geometry["type"] == "MultiPolygon" else [geometry["coordinates"]]
+    outer = [shapely.LinearRing(p[0]).is_ccw for p in polygons]
+    holes = [shapely.LinearRing(r).is_ccw for p in polygons for r in p[1:]]
+    repeats = sum(a == b for p in polygons for r in p for a, b in itertools.pairwise(r))
+    return outer, holes, repeats
+
+
+def test_grid_geojson_follows_the_right_hand_rule_whatever_the_stored_orientation(
+    client: TestClient, clean_db: Engine
+) -> None:
+    code, *_ = _a_cell(clean_db)
+    with clean_db.connect() as conn:
+        tier1 = conn.execute(text("SELECT code FROM management_grids WHERE tier = 1 ORDER BY code LIMIT 1")).scalar()
+    _store_clockwise_with_a_hole(clean_db, code)
+    _store_clockwise_with_a_hole(clean_db, tier1, tier=1)
+
+    one = client.get(f"/grids/{code}")
+    assert one.status_code == 200 and one.headers["content-type"] == "application/geo+json"
+    geometry = one.json()["geometry"]
+    assert geometry["type"] == "MultiPolygon"
+    assert _ring_checks(geometry) == ([True], [False], 0)  # exterior CCW, hole CW, no vertex repeated by rounding
+    assert len(geometry["coordinates"][0][0]) == 5  # the 1e-9° vertex dropped, the square kept
+
+    listed = client.get("/grids", params={"limit": 1000})
+    assert listed.headers["content-type"] == "application/geo+json"
+    features = listed.json()["features"]
+    assert next(f for f in features if f["id"] == code)["geometry"] == geometry
+    for f in features:
+        outer, holes, repeats = _ring_checks(f["geometry"])
+        assert all(outer) and not any(holes) and repeats == 0, f["id"]
+
+    tier = client.get(f"/grids/{tier1}").json()["geometry"]
+    assert _ring_checks(tier) == ([True], [False], 0)
+    assert (
+        next(f for f in client.get("/grids", params={"tier": "1"}).json()["features"] if f["id"] == tier1)["geometry"]
+        == tier
+    )
+
+
+def test_grid_errors_stay_json_and_locate_is_not_geojson(client: TestClient, clean_db: Engine) -> None:
+    missing = client.get("/grids/999999999999999")
+    assert missing.status_code == 404 and missing.headers["content-type"] == "application/json"
+    _, x, y, _ = _a_cell(clean_db)
+    located = client.get("/grids/locate", params={"lon": x, "lat": y, "datum": "cgcs2000"})
+    assert located.status_code == 200 and located.headers["content-type"] == "application/json"

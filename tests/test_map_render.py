@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import html
+import itertools
 import json
 import re
 import warnings
@@ -353,6 +354,30 @@ def test_choropleth_geojson_rounds_simplifies_and_marks_no_data() -> None:
     assert [113.000123, 34.0015] in ring and [113.0, 34.0] in ring
     assert [row["count"] for row in body["legend"]] == [1, 1, 1] and body["legend"][-1]["class"] is None
     assert body["breaks"] == [0.1, 0.2, 0.3]
+
+
+def test_map_geojson_rings_follow_the_right_hand_rule_without_rounding_repeats() -> None:
+    """review23 D2: the choropleth (console, /evaluation/map) and the static maps send RFC 7946 rings — exterior
+    counter-clockwise, holes clockwise — whatever the stored orientation, the type kept, no vertex repeated."""
+    import geopandas as gpd
+    import shapely
+
+    exterior = [(116.0, 39.9), (116.0, 39.901), (116.001, 39.901), (116.0010000004, 39.901), (116.001, 39.9)]
+    hole = [(116.0004, 39.9004), (116.0006, 39.9004), (116.0006, 39.9006), (116.0004, 39.9006)]
+    clockwise = shapely.MultiPolygon([shapely.Polygon(exterior, [hole])])
+    assert not clockwise.geoms[0].exterior.is_ccw and clockwise.geoms[0].interiors[0].is_ccw
+    frame = gpd.GeoDataFrame(
+        {"code": ["cw", "pt"], "rework_rate": [0.1, 0.2]},
+        geometry=[clockwise, shapely.Point(116.00012345678, 39.9)],
+        crs=4490,
+    )
+    for fc in (choropleth.choropleth(frame, "rework_rate", k=2)["features"], render._feature_collection(frame)):
+        polygon, point = (f["geometry"] for f in fc["features"])
+        assert polygon["type"] == "MultiPolygon" and point == {"type": "Point", "coordinates": [116.000123, 39.9]}
+        [[outer, inner]] = polygon["coordinates"]
+        assert shapely.LinearRing(outer).is_ccw and not shapely.LinearRing(inner).is_ccw
+        assert outer == [[116.0, 39.9], [116.001, 39.9], [116.001, 39.901], [116.0, 39.901], [116.0, 39.9]]
+        assert len(inner) == 5 and all(a != b for a, b in itertools.pairwise(outer))
 
 
 # -- review9 S1, S2, M1 ------------------------------------------------------------------------------------

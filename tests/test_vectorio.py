@@ -292,7 +292,7 @@ def test_geojson_is_rfc7946_lon_lat(tmp_path: Path) -> None:
 def test_csv_with_wkt_and_bom(tmp_path: Path) -> None:
     gdf = units()
     files = write_layer(gdf, tmp_path / "out.csv")
-    assert files == [tmp_path / "out.csv", tmp_path / "out.csvt"]
+    assert files == [tmp_path / "out.csv", tmp_path / "out.csvt", tmp_path / "out.prj"]
     raw = files[0].read_bytes()
     assert raw.startswith(b"\xef\xbb\xbf")  # BOM for Excel
     header = raw[3:].decode("utf-8").splitlines()[0]
@@ -306,20 +306,21 @@ def test_csv_with_wkt_and_bom(tmp_path: Path) -> None:
 
 
 def test_reprojection_on_request(tmp_path: Path) -> None:
-    gdf = units()
+    gdf = units()  # at 116.4E: the CM 117E zone, EPSG:4548
     for name in ("p.gpkg", "p.shp", "p.csv"):
-        write_layer(gdf, tmp_path / name, crs="EPSG:4547")
-    expected = gdf.to_crs("EPSG:4547")
+        write_layer(gdf, tmp_path / name, crs="EPSG:4548")
+    expected = gdf.to_crs("EPSG:4548")
     gpkg = read_layer_any(tmp_path / "p.gpkg")
-    assert gpkg.crs.to_epsg() == 4547
+    assert gpkg.crs.to_epsg() == 4548
     assert shapely.hausdorff_distance(gpkg.geometry.values, expected.geometry.values).max() < 1e-6
-    assert read_layer_any(tmp_path / "p.shp").crs.to_epsg() == 4547
-    csv = read_layer_any(tmp_path / "p.csv", csv_crs="EPSG:4547")
-    assert csv.total_bounds[0] > 1000  # metres, not degrees
+    assert read_layer_any(tmp_path / "p.shp").crs.to_epsg() == 4548
+    csv = read_layer_any(tmp_path / "p.csv")  # its .prj says EPSG:4548 (review23 D6)
+    assert csv.crs.to_epsg() == 4548 and csv.total_bounds[0] > 1000  # metres, not degrees
+    assert shapely.hausdorff_distance(csv.geometry.values, expected.geometry.values).max() < 1e-6
     with pytest.raises(InvalidInput, match="unknown CRS 'EPSG:999999'"):
         write_layer(gdf, tmp_path / "bad.gpkg", crs="EPSG:999999")
     with pytest.raises(InvalidInput, match="has no CRS"):
-        write_layer(gdf.set_crs(None, allow_override=True), tmp_path / "none.gpkg", crs="EPSG:4547")
+        write_layer(gdf.set_crs(None, allow_override=True), tmp_path / "none.gpkg", crs="EPSG:4548")
 
 
 def test_read_layer_any_missing_file(tmp_path: Path) -> None:
@@ -457,3 +458,16 @@ def test_declared_date_fields_are_dates_even_when_all_empty(tmp_path: Path, suff
     date_name = "VALID_FROM" if suffix == ".shp" else "valid_from"
     assert types[date_name] == "datetime64[D]"
     assert types["NOTE" if suffix == ".shp" else "note"] == "object"  # not declared: text, as before
+
+
+def test_a_projected_csv_records_its_crs_in_a_prj_that_gdal_reads(tmp_path: Path) -> None:
+    """review23 D6: a CSV of projected WKT said nowhere which metres they were."""
+    files = write_layer(units(), tmp_path / "g.csv", crs="EPSG:4548")
+    assert files == [tmp_path / "g.csv", tmp_path / "g.csvt", tmp_path / "g.prj"]
+    prj = (tmp_path / "g.prj").read_text(encoding="ascii")
+    assert prj.startswith('PROJCS["CGCS2000 / 3-degree Gauss-Kruger CM 117E"') and 'AUTHORITY["EPSG","4548"]' in prj
+    raw = pyogrio.read_dataframe(tmp_path / "g.csv", GEOM_POSSIBLE_NAMES="wkt", KEEP_GEOM_COLUMNS="NO")
+    assert raw.crs.to_epsg() == 4548  # GDAL's CSV driver itself, not only read_layer_any
+    assert read_layer_any(tmp_path / "g.csv", csv_crs="EPSG:4490").crs.to_epsg() == 4548  # the .prj wins
+    (tmp_path / "g.prj").unlink()  # without it: the assumed CRS, as before
+    assert read_layer_any(tmp_path / "g.csv").crs.to_epsg() == 4490

@@ -14,10 +14,10 @@ from sqlalchemy import Engine, text
 
 from api.dependencies import BBox, Page, PhotoSizeQuery, bbox_query, known_query_only, page_query
 from api.deps import DATABASE_UNAVAILABLE, ActingDep, ActorDep, AsyncPool, EngineDep, IntakePoolDep
-from api.http import MAX_FORM_BYTES
+from api.http import GEOJSON_MEDIA_TYPE, MAX_FORM_BYTES, GeoJSONResponse
 from api.inputs import FormTextRoute, RequestModel, form_payload
 from api.prefix import BaseDep, page_links
-from api.schemas import Case, CaseDetail, CaseFeatureCollection, CaseList, error_responses
+from api.schemas import Case, CaseDetail, CaseFeatureCollection, CaseList, error_responses, geojson_schema
 from gisgrid import cases as svc
 from gisgrid.errors import DatabaseError, InvalidInput, NotFound, Reason
 from gisgrid.evaluation_service import PERIOD_HELP, parse_period
@@ -257,7 +257,13 @@ FilterDep = Annotated[svc.CaseFilter, Depends(case_filter)]
     summary="案件列表 List cases (JSON or GeoJSON)",
     dependencies=[Depends(known_query_only)],
     response_model=None,
-    responses={200: {"model": CaseList | CaseFeatureCollection, "description": "format=json, or format=geojson"}},
+    responses={
+        200: {
+            "model": CaseList,
+            "description": "format=json; format=geojson answers a GeoJSON FeatureCollection as application/geo+json",
+            "content": {GEOJSON_MEDIA_TYPE: {"schema": geojson_schema(CaseFeatureCollection)}},
+        }
+    },
 )
 def list_cases(
     request: Request,
@@ -267,19 +273,21 @@ def list_cases(
     page: Annotated[Page, Depends(page_query)],
     light: Literal["green", "yellow", "red"] | None = None,
     format: Literal["json", "geojson"] = "json",
-) -> dict[str, Any]:
+) -> dict[str, Any] | GeoJSONResponse:
     f = replace(f, light=light, limit=page.limit, offset=page.offset)
     with engine.connect() as conn:
         items, matched = svc.list_cases(conn, services, f)
     links = page_links(request, page.limit, page.offset, len(items), matched)
     if format == "geojson":
-        return {
-            "type": "FeatureCollection",
-            "features": [svc.as_feature(c) for c in items],
-            "numberMatched": matched,
-            "numberReturned": len(items),
-            "links": links,
-        }
+        return GeoJSONResponse(
+            {
+                "type": "FeatureCollection",
+                "features": [svc.as_feature(c) for c in items],
+                "numberMatched": matched,
+                "numberReturned": len(items),
+                "links": links,
+            }
+        )
     return {"data": items, "count": matched, "links": links}
 
 

@@ -8,12 +8,12 @@ from urllib.parse import quote
 import numpy as np
 from fastapi import APIRouter, Depends, File, Query, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.responses import FileResponse
 from pydantic import Field, field_validator
 
 from api.dependencies import BBox, DatumQuery, Page, PhotoSizeQuery, bbox_query, known_query_only, page_query
 from api.deps import ComponentEditorDep, EngineDep
-from api.http import MAX_FORM_BYTES
+from api.http import MAX_FORM_BYTES, GeoJSONResponse
 from api.inputs import FormTextRoute, RequestModel
 from api.prefix import BaseDep, page_links
 from api.schemas import ComponentFeature, ComponentFeatureCollection, error_responses
@@ -108,14 +108,21 @@ def with_photo_urls(feature: dict[str, Any], base: str) -> dict[str, Any]:
     return feature
 
 
-@router.post("", status_code=201, summary="新增部件 Create a component")
-def create(request: Request, engine: EngineDep, actor: ComponentEditorDep, body: ComponentIn) -> JSONResponse:
+@router.post(
+    "",
+    status_code=201,
+    summary="新增部件 Create a component",
+    response_model=None,
+    response_class=GeoJSONResponse,
+    responses={201: {"model": ComponentFeature, "description": "The component as a GeoJSON Feature"}},
+)
+def create(request: Request, engine: EngineDep, actor: ComponentEditorDep, body: ComponentIn) -> GeoJSONResponse:
     data = body.model_dump(exclude={"scheme"})
     item = store.ComponentInput(**data)
     feature = store.save_component(
         engine, request.app.state.catalogue, item, scheme=body.scheme, actor=actor.name, action="create"
     )
-    return JSONResponse(feature, status_code=201)
+    return GeoJSONResponse(feature, status_code=201)
 
 
 # A misspelt filter (radius=100 for radius_m) must be a 422, not the whole registry (review11 D7).
@@ -124,6 +131,7 @@ def create(request: Request, engine: EngineDep, actor: ComponentEditorDep, body:
     summary="部件查询 Query components (GeoJSON)",
     dependencies=[Depends(known_query_only)],
     response_model=None,
+    response_class=GeoJSONResponse,
     responses={200: {"model": ComponentFeatureCollection, "description": "A page of components"}},
 )
 def search(
@@ -179,6 +187,7 @@ def search(
     "/{component_id}",
     summary="部件详情 One component",
     response_model=None,
+    response_class=GeoJSONResponse,
     responses={200: {"model": ComponentFeature, "description": "The component as a GeoJSON Feature"}},
 )
 def read(engine: EngineDep, base: BaseDep, component_id: str) -> dict[str, Any]:
@@ -186,7 +195,9 @@ def read(engine: EngineDep, base: BaseDep, component_id: str) -> dict[str, Any]:
         return with_photo_urls(store.get_component(conn, component_id), base)
 
 
-@router.patch("/{component_id}", summary="修改部件 Update: status change, move, departments…")
+@router.patch(
+    "/{component_id}", summary="修改部件 Update: status change, move, departments…", response_class=GeoJSONResponse
+)
 def update(
     request: Request,
     engine: EngineDep,
@@ -202,7 +213,9 @@ def update(
     return with_photo_urls(feature, base)
 
 
-@router.post("/{component_id}/retire", summary="移除部件 Retire a component (kept in history)")
+@router.post(
+    "/{component_id}/retire", summary="移除部件 Retire a component (kept in history)", response_class=GeoJSONResponse
+)
 def retire(
     engine: EngineDep, base: BaseDep, actor: ComponentEditorDep, component_id: str, body: RetireIn
 ) -> dict[str, Any]:
@@ -218,7 +231,12 @@ def history(engine: EngineDep, component_id: str) -> dict[str, Any]:
         return {"id": component_id, "history": store.component_history(conn, component_id)}
 
 
-@router.post("/{component_id}/photos", summary="部件照片 Attach photos (multipart)", max_body_size=MAX_FORM_BYTES)
+@router.post(
+    "/{component_id}/photos",
+    summary="部件照片 Attach photos (multipart)",
+    max_body_size=MAX_FORM_BYTES,
+    response_class=GeoJSONResponse,
+)
 async def add_photos(
     request: Request,
     engine: EngineDep,

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Query, Request
 
 from api.dependencies import BBox, DatumQuery, Page, bbox_query, known_query_only, page_query
 from api.deps import EngineDep
+from api.http import GeoJSONResponse
 from api.prefix import page_links
 from api.schemas import error_responses
 from gisgrid import geodesy
@@ -22,7 +23,7 @@ router = APIRouter(
 Tier = Literal["unit", "1", "2", "3"]
 
 
-@router.get("", summary="网格列表 Grids as GeoJSON (paged)")
+@router.get("", summary="网格列表 Grids as GeoJSON (paged)", response_class=GeoJSONResponse)
 def list_grids(
     request: Request,
     engine: EngineDep,
@@ -54,7 +55,7 @@ def locate(
     return {"lon": lon, "lat": lat, "datum": datum, **found}
 
 
-@router.get("/{code}", summary="单个网格 One grid by code")
+@router.get("/{code}", summary="单个网格 One grid by code (a GeoJSON Feature)", response_class=GeoJSONResponse)
 def get_grid(engine: EngineDep, code: str) -> dict[str, Any]:
     with engine.connect() as conn:
         return store.grid_feature(conn, code)

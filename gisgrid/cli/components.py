@@ -106,16 +106,23 @@ def export(
     out: Path = typer.Option(..., "--out", help="Output path (.gpkg, .shp, .geojson, .csv)."),
     fmt: Format | None = typer.Option(None, "--format", help="Override the format given by the extension."),
     encoding: str = typer.Option("utf-8", "--encoding", help="Shapefile encoding: utf-8 or gbk."),
-    crs: str | None = typer.Option(None, "--crs", help="Reproject, e.g. EPSG:4547."),
+    crs: str | None = typer.Option(
+        None, "--crs", help="Reproject, checked as for grids export (the zone that covers the data; EPSG:4490 default)."
+    ),
 ) -> None:
     """Export components (Shapefile: ASCII fields ≤ 10 bytes, .cpg)."""
     engine = make_engine(prepare_database(settings_of(ctx), echo))
+    notes: list[str] = []
     try:
         with engine.connect() as conn:
-            files = export_components(conn, out, fmt=fmt.value if fmt else None, encoding=encoding, crs=crs)
+            files = export_components(
+                conn, out, fmt=fmt.value if fmt else None, encoding=encoding, crs=crs, notes=notes
+            )
     finally:
         engine.dispose()
-    echo("wrote " + ", ".join(str(p) for p in files))
+    for note in notes:
+        echo(f"warning: {note}")
+    echo("wrote " + ", ".join(str(p) for p in files) + f" (coordinates in {crs or 'EPSG:4490'})")
 
 
 @app.command("list")

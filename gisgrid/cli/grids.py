@@ -239,11 +239,18 @@ def export(
     out: Path = typer.Option(..., "--out", help="Output path."),
     fmt: Format | None = typer.Option(None, "--format", help="gpkg, shp, geojson or csv (default: by extension)."),
     tier: TierChoice = typer.Option(TierChoice.unit, "--tier", help="unit, 1, 2 or 3."),
-    crs: str | None = typer.Option(None, "--crs", help="Reproject, e.g. EPSG:4547 (default: EPSG:4490)."),
+    crs: str | None = typer.Option(
+        None,
+        "--crs",
+        help="Reproject (default: EPSG:4490 lon/lat), e.g. to the CGCS2000 3° Gauss–Krüger zone of the district. "
+        "A CRS outside whose area of use the grids lie, or distorting scale by more than 0.3 % there, is refused; "
+        "an old datum PROJ reaches only by a ballpark shift (Beijing 1954, Xian 1980) is warned about.",
+    ),
     encoding: Encoding = typer.Option(Encoding.utf8, "--encoding", help="Shapefile encoding: utf-8 or gbk."),
 ) -> None:
     """Export stored grids for analysts (Shapefile: ASCII field names ≤ 10 bytes, .cpg written)."""
     engine = make_engine(prepare_database(settings_of(ctx), echo))
+    notes: list[str] = []
     try:
         files = workflows.export_grids(
             engine,
@@ -252,7 +259,10 @@ def export(
             tier=tier.value,
             crs=crs,
             encoding=encoding.value,  # type: ignore[arg-type]
+            notes=notes,
         )
     finally:
         engine.dispose()
-    echo("wrote " + ", ".join(str(p) for p in files))
+    for note in notes:
+        echo(f"warning: {note}")
+    echo("wrote " + ", ".join(str(p) for p in files) + f" (coordinates in {crs or 'EPSG:4490'})")

@@ -34,8 +34,6 @@ MIN_CELL_AREA = 100.0
 MAX_CELL_AREA = 1_000_000.0
 #: The sequence part of the code has 3 digits.
 MAX_CELLS_PER_UNIT = 999
-#: Slack (degrees) when checking a district against a projection's area of use.
-AREA_OF_USE_TOLERANCE_DEG = 0.5
 
 UNIT_COLUMNS = (
     "code",
@@ -125,10 +123,7 @@ def resolve_metric_crs(spec: str, geoms_lonlat: gpd.GeoSeries | Sequence[shapely
 def _check_scale(crs: pyproj.CRS, geoms: np.ndarray, spec: str) -> None:
     """Refuse a CRS whose scale over the district is not true enough for square 10,000 m² cells (Web Mercator:
     cells of ~6,700 m² at 35°N; an equal-area or other non-conformal CRS: sheared squares)."""
-    xmin, ymin, xmax, ymax = (float(v) for v in shapely.total_bounds(geoms))
-    lon = np.array([xmin, xmax, xmin, xmax, (xmin + xmax) / 2])
-    lat = np.array([ymin, ymin, ymax, ymax, (ymin + ymax) / 2])
-    error = geodesy.scale_error(crs, lon, lat)
+    error = geodesy.scale_error_over(crs, shapely.total_bounds(geoms))
     if not error <= geodesy.MAX_SCALE_ERROR:
         raise InvalidInput(
             f"--crs {spec} ({crs.name}) distorts scale by up to {error:.1%} over the district (more than "
@@ -151,16 +146,10 @@ def _centroid_lonlat(geoms: np.ndarray) -> tuple[float, float]:
 
 
 def _check_area_of_use(crs: pyproj.CRS, geoms: np.ndarray) -> None:
-    aou = crs.area_of_use
-    if aou is None or aou.west > aou.east:  # unknown, or crosses the antimeridian: nothing sane to test
-        return
-    xmin, ymin, xmax, ymax = (float(v) for v in shapely.total_bounds(geoms))
-    tol = AREA_OF_USE_TOLERANCE_DEG
-    if xmin < aou.west - tol or xmax > aou.east + tol or ymin < aou.south - tol or ymax > aou.north + tol:
+    outside = geodesy.outside_area_of_use(crs, shapely.total_bounds(geoms))
+    if outside:
         raise InvalidInput(
-            f"units span lon {xmin:.3f}..{xmax:.3f}, lat {ymin:.3f}..{ymax:.3f}, outside the area of use of "
-            f"EPSG:{crs.to_epsg()} ({aou.name}: lon {aou.west:g}..{aou.east:g}, lat {aou.south:g}..{aou.north:g}); "
-            "use the zone that covers the district, 'auto', or cut smaller areas separately"
+            f"units span {outside}; use the zone that covers the district, 'auto', or cut smaller areas separately"
         )
 
 

@@ -847,16 +847,24 @@ def load_management_grids(conn: Connection, tier: int) -> gpd.GeoDataFrame:
 
 # -- queries for the API --------------------------------------------------------------------------
 
+#: A polygon as API GeoJSON: RFC 7946 §3.1.6 rings (exterior counter-clockwise, holes clockwise, whatever the stored
+#: orientation), 7 decimals (≈1 cm). Snapped to that grid first, which drops the vertices the rounding would repeat
+#: (and a ring it would collapse to a line): the coordinates are those ST_AsGeoJSON's rounding gives.
+GEOJSON_DECIMALS = 7
+_GEOJSON_GEOMETRY = (
+    f"ST_AsGeoJSON(ST_ForcePolygonCCW(ST_SnapToGrid({{geom}}, 1e-{GEOJSON_DECIMALS})), {GEOJSON_DECIMALS}, 0)::json"
+)
+
 _UNIT_FEATURE = """
 json_build_object(
   'type', 'Feature', 'id', g.code,
-  'geometry', ST_AsGeoJSON(g.geom, 7, 0)::json,
+  'geometry', {geometry},
   'properties', json_build_object(
      'code', g.code, 'tier', 'unit', 'district_code', g.district_code, 'street_code', g.street_code,
      'community_code', g.community_code, 'seq', g.seq, 'area_m2', g.area_m2, 'tier3_code', g.tier3_code,
      'district_name', d.name, 'street_name', s.name, 'community_name', c.name,
      'code_provisional', {provisional}))
-""".format(provisional=PROVISIONAL.format(code="g.code"))
+""".format(provisional=PROVISIONAL.format(code="g.code"), geometry=_GEOJSON_GEOMETRY.format(geom="g.geom"))
 _UNIT_FROM = """
 FROM unit_grids g
 LEFT JOIN admin_units d ON d.code = g.district_code
@@ -866,12 +874,12 @@ LEFT JOIN admin_units c ON c.code = g.community_code
 _MGMT_FEATURE = """
 json_build_object(
   'type', 'Feature', 'id', m.code,
-  'geometry', ST_AsGeoJSON(m.geom, 7, 0)::json,
+  'geometry', {geometry},
   'properties', json_build_object(
      'code', m.code, 'tier', m.tier, 'name', m.name, 'parent_code', m.parent_code,
      'admin_code', m.admin_code, 'leader_name', m.leader_name, 'leader_phone', m.leader_phone,
      'staff', m.staff, 'code_provisional', {provisional}))
-""".format(provisional=PROVISIONAL.format(code="m.code"))
+""".format(provisional=PROVISIONAL.format(code="m.code"), geometry=_GEOJSON_GEOMETRY.format(geom="m.geom"))
 
 
 def _bbox_clause(alias: str, bbox: tuple[float, float, float, float] | None) -> tuple[str, dict[str, float]]:

@@ -499,10 +499,12 @@ def export_grids(
     tier: str = "unit",
     crs: str | None = None,
     encoding: Literal["utf-8", "gbk"] = "utf-8",
+    notes: list[str] | None = None,
 ) -> list[Path]:
+    """Stored grids to a file (:func:`gisgrid.vectorio.write_layer`: ``--crs`` checked, its warning in ``notes``)."""
     with engine.connect() as conn:
         gdf = store.load_unit_grids(conn) if tier == "unit" else store.load_management_grids(conn, int(tier))
     if gdf.empty:
         raise InvalidInput(f"no {'unit' if tier == 'unit' else 'tier-' + tier} grids are stored; nothing to export")
     layer = "unit_grids" if tier == "unit" else f"tier{tier}_grids"
-    return write_layer(gdf, out, fmt=fmt, layer=layer, crs=crs, encoding=encoding)
+    return write_layer(gdf, out, fmt=fmt, layer=layer, crs=crs, encoding=encoding, notes=notes)

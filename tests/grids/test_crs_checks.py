@@ -13,10 +13,18 @@ import shapely
 from pyproj import Geod
 from shapely.geometry import box
 from sqlalchemy import Engine, text
+from typer.testing import CliRunner
 
 from gisgrid.boundaries import BoundaryOptions, read_boundaries
+from gisgrid.cli import _register_optional, app
 from gisgrid.errors import InvalidInput
+from gisgrid.geodesy import DatumApproximate
 from gisgrid.grids import workflows
+from gisgrid.settings import Settings
+from gisgrid.vectorio import read_layer_any
+
+_register_optional()
+runner = CliRunner()
 
 GEOD = Geod(ellps="GRS80")  # CGCS2000's ellipsoid to 1e-11
 
@@ -118,3 +126,82 @@ def test_tier_grid_exports_carry_their_true_area(loaded: Engine, tmp_path: Path)
             field = "AREA_M2" if out.suffix == ".shp" else "area_m2"  # Shapefile: the README's 10-byte names
             truth = np.array([geod_area(g) for g in back.to_crs(4490).geometry])
             np.testing.assert_allclose(back[field], truth, atol=0.5)
+
+
+# -- review23 D4: grids export --crs checked as cutting is -------------------------------------------------------
+
+
+@pytest.mark.parametrize("suffix", [".gpkg", ".shp", ".csv"])
+def test_export_to_a_zone_that_does_not_cover_the_grids_is_refused_naming_crs_and_zone(
+    loaded: Engine, tmp_path: Path, suffix: str
+) -> None:
+    out = tmp_path / f"g4548{suffix}"  # the small district lies at 113.7E: CM 117E's area of use is 115.5..118.5E
+    with pytest.raises(InvalidInput) as err:
+        workflows.export_grids(loaded, out, crs="EPSG:4548")
+    message = str(err.value)
+    assert message.startswith(
+        f"{out}: --crs EPSG:4548 (CGCS2000 / 3-degree Gauss-Kruger CM 117E): the layer spans lon "
+    )
+    assert "outside the area of use of EPSG:4548 (" in message and "lon 115.5..118.5" in message
+    assert message.endswith(
+        "use the zone that covers the data (EPSG:4547, CGCS2000 / 3-degree Gauss-Kruger CM 114E) or EPSG:4490 (lon/lat)"
+    )
+    assert not out.exists()  # nothing written
+
+
+def test_export_to_a_crs_distorting_scale_is_refused(loaded: Engine, tmp_path: Path) -> None:
+    refused = (
+        r"--crs EPSG:3857 \(WGS 84 / Pseudo-Mercator\) distorts scale by up to 2\d\.\d% over the layer "
+        r"\(more than 0\.3%\): lengths and areas measured in the file would be off by that much; use the zone"
+    )
+    with pytest.raises(InvalidInput, match=refused):
+        workflows.export_grids(loaded, tmp_path / "web.gpkg", crs="EPSG:3857")
+    # The same check as cutting's, one fact: Web Mercator is refused there too for the same scale error.
+    assert not (tmp_path / "web.gpkg").exists()
+
+
+def test_export_by_a_ballpark_datum_shift_is_written_with_a_warning(
+    loaded: Engine, settings: Settings, tmp_path: Path
+) -> None:
+    notes: list[str] = []
+    [out, *_] = workflows.export_grids(loaded, tmp_path / "b54.gpkg", crs="EPSG:2435", notes=notes)
+    [warning] = notes
+    assert warning.startswith(
+        "b54.gpkg --crs EPSG:2435: CGCS2000 is converted to Beijing 1954 / 3-degree Gauss-Kruger CM 114E (datum "
+        "Beijing 1954) with PROJ's ballpark operation (no datum shift, accuracy unknown: often tens of metres)"
+    )
+    assert "\n" not in warning and gpd.read_file(out).crs.to_epsg() == 2435
+    env = {"GISGRID_DATABASE_URL": settings.database_url or ""}
+    result = runner.invoke(
+        app, ["grids", "export", "--out", str(tmp_path / "b54cli.gpkg"), "--crs", "EPSG:2435"], env=env
+    )
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines()[0] == "warning: " + warning.replace("b54.gpkg", "b54cli.gpkg")
+    with pytest.warns(DatumApproximate, match="ballpark"):  # without notes: a Python warning, never silent
+        workflows.export_grids(loaded, tmp_path / "b54w.gpkg", crs="EPSG:2435")
+
+
+def test_export_to_the_zone_of_the_grids_is_written_without_a_word(
+    loaded: Engine, settings: Settings, tmp_path: Path
+) -> None:
+    notes: list[str] = []
+    [out, *_] = workflows.export_grids(loaded, tmp_path / "g4547.gpkg", crs="EPSG:4547", notes=notes)
+    assert notes == [] and gpd.read_file(out).crs.to_epsg() == 4547
+    assert workflows.export_grids(loaded, tmp_path / "ll.gpkg", crs="EPSG:4326", notes=notes) and notes == []
+    env = {"GISGRID_DATABASE_URL": settings.database_url or ""}
+    result = runner.invoke(app, ["grids", "export", "--out", str(tmp_path / "cli.gpkg"), "--crs", "EPSG:4547"], env=env)
+    assert result.exit_code == 0 and "warning" not in result.output, result.output
+
+
+def test_a_projected_csv_export_says_its_crs_in_the_result_line_and_a_prj(
+    loaded: Engine, settings: Settings, tmp_path: Path
+) -> None:
+    """review23 D6: the CSV's projected WKT is recorded as EPSG:4547 beside it and in what the command prints."""
+    out = tmp_path / "g4547.csv"
+    env = {"GISGRID_DATABASE_URL": settings.database_url or ""}
+    result = runner.invoke(app, ["grids", "export", "--out", str(out), "--crs", "EPSG:4547"], env=env)
+    assert result.exit_code == 0, result.output
+    csvt, prj = out.with_suffix(".csvt"), out.with_suffix(".prj")
+    assert result.output == f"wrote {out}, {csvt}, {prj} (coordinates in EPSG:4547)\n"
+    back = read_layer_any(out)
+    assert back.crs.to_epsg() == 4547 and back.total_bounds[0] > 100_000  # GK metres, and said to be
