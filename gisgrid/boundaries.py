@@ -75,8 +75,6 @@ PARENT_LEVEL: dict[str, Level] = {"street": "district", "community": "street"}
 LOCAL_CODE_LENGTH = 3
 STORAGE_CRS = "EPSG:4490"
 NOISE_AREA_M2 = 1.0
-#: Slack (degrees) around a declared CRS's area of use before its coordinates are refused as not being in it.
-AREA_OF_USE_TOLERANCE_DEG = 0.5
 LARGEST_GAP_PIECES = 3
 _MAX_ROWS_IN_MESSAGE = 8
 
@@ -531,7 +529,7 @@ def _check_declared_crs(geoms: np.ndarray, crs: CRS, where: str, described: str)
     aou = crs.area_of_use
     if aou is None or aou.west > aou.east:
         return
-    tol = AREA_OF_USE_TOLERANCE_DEG
+    tol = geodesy.AREA_OF_USE_TOLERANCE_DEG
     try:
         to_crs = Transformer.from_crs(crs.geodetic_crs, crs, always_xy=True)
         x0, y0, x1, y1 = to_crs.transform_bounds(
