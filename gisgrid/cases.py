@@ -797,6 +797,7 @@ def act(
         if req.action == "dispatch" and payload.get("disposal_type"):  # the dispatcher decides 停工/处罚/拆除, 紧急
             disposal_type = _disposal_limit(services, ev, payload["disposal_type"]).disposal_type
         if req.action == "request_extension":  # what is asked is refused as its approval would be
+            _one_length(payload, "an extension request")
             if payload.get("new_due_at"):  # a time, stored as one
                 asked_due, _ = _extended_due(services, row, {"new_due_at": payload["new_due_at"]})
                 payload["new_due_at"] = asked_due.isoformat()
@@ -1031,6 +1032,17 @@ MAX_EXTENSION_DAYS = 366
 _MAX_EXTENSION_WORKING_DAYS = 270
 
 
+def _one_length(payload: dict[str, Any], what: str) -> None:
+    """An extension is by a length (amount, unit) or to a date (new_due_at), never both: which one would hold?"""
+    if payload.get("amount") is not None and payload.get("new_due_at"):
+        why = "give amount (with unit) or new_due_at, not both"
+        raise InvalidInput(
+            f"amount, new_due_at: {what} takes one or the other, not both: {why}",
+            detail=[{"field": "amount", "reason": why}, {"field": "new_due_at", "reason": why}],
+            reason=Reason.VALUE_ERROR,
+        )
+
+
 def _extension_due(
     services: CaseServices, row: Any, payload: dict[str, Any], requested: dict[str, Any] | None
 ) -> tuple[dict[str, Any], bool]:
@@ -1039,13 +1051,7 @@ def _extension_due(
     asked for. The payload to apply (the new deadline and what gave it, as the log records it) and whether it was
     taken from the request."""
     amount, due = payload.get("amount"), payload.get("new_due_at")
-    if amount is not None and due:
-        why = "give amount (with unit) or new_due_at, not both"
-        raise InvalidInput(
-            f"amount, new_due_at: an approved extension takes one or the other, not both: {why}",
-            detail=[{"field": "amount", "reason": why}, {"field": "new_due_at", "reason": why}],
-            reason=Reason.VALUE_ERROR,
-        )
+    _one_length(payload, "an approved extension")
     as_requested = amount is None and not due and requested is not None
     if as_requested:
         assert requested is not None

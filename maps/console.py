@@ -1212,8 +1212,9 @@ PANEL_JS = r"""
       var payload = {};
       fields.forEach(function (f) { var v = fieldValue(form, f); if (v !== undefined) { payload[f] = v; } });
       if (extension && payload.amount === undefined) { delete payload.unit; }  // a unit alone says nothing
-      /* An approval with neither grants what the request asked for (the service refuses it if it asked none). */
-      if (action === "approve_extension" && payload.amount !== undefined && payload.new_due_at) {
+      /* One or the other, asked or approved; an approval with neither grants what the request asked for (the
+         service refuses it if it asked none). */
+      if (extension && payload.amount !== undefined && payload.new_due_at) {
         fillRefusal(msg, "延长时间与新的处置时限只能填一项");
         return;
       }

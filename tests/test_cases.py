@@ -1592,13 +1592,8 @@ def test_an_extension_request_says_how_long_and_the_approval_what_it_moved(
             new_due_at="soon")  # fmt: skip
     assert err.value.reason == Reason.DATETIME_PARSING
     c = act(loaded, services, cid, "request_extension", "department", 4, "2025-10-13T10:00:00", reason="材料未到",
-            amount=3, unit="working_days", new_due_at="2025-10-16")  # fmt: skip
-    assert c["timeline"][-1]["details"] == {
-        "reason": "材料未到",
-        "amount": 3,
-        "unit": "working_days",
-        "new_due_at": "2025-10-16T17:30:00+08:00",  # a date asked for is that day's end of work, as approved
-    }
+            amount=3, unit="working_days")  # fmt: skip
+    assert c["timeline"][-1]["details"] == {"reason": "材料未到", "amount": 3, "unit": "working_days"}
     # A date alone is the end of that day's working hours.
     c = act(loaded, services, cid, "approve_extension", "dispatcher", 5, "2025-10-13T10:30:00", new_due_at="2025-10-16")
     assert c["due_at"] == "2025-10-16T17:30:00+08:00"
@@ -1697,13 +1692,23 @@ def test_an_extension_request_is_refused_as_its_approval_would_be(
         ),
         ({"amount": 300}, "amount", Reason.EXTENSION_TOO_LONG, f"amount: 300 working_days {too_long}"),
         ({"amount": 0}, "amount", Reason.NOT_POSITIVE, "amount: must be a positive number"),
-        ({"amount": 2, "new_due_at": "2020-01-01"}, "new_due_at", Reason.DEADLINE_NOT_LATER, None),
     ):
         with pytest.raises(InvalidInput) as err:
             act(loaded, services, cid, "request_extension", "department", 4, "2025-10-13T10:00:00", reason="r",
                 **payload)  # fmt: skip
         assert (err.value.reason, err.value.detail) == (reason, [{"field": field}]), payload
-        assert message is None or err.value.message == message
+        assert err.value.message == message
+    # review22 D1: both a length and a date were taken, and the approval granted the date without a word
+    for both in ({"amount": 1, "new_due_at": "2025-10-20T10:00"}, {"amount": 2, "new_due_at": "2020-01-01"}):
+        with pytest.raises(InvalidInput) as err:
+            act(loaded, services, cid, "request_extension", "department", 4, "2025-10-13T10:00:00", reason="r",
+                **both)  # fmt: skip
+        assert err.value.reason == Reason.VALUE_ERROR
+        assert err.value.message == (
+            "amount, new_due_at: an extension request takes one or the other, not both: give amount (with unit) or "
+            "new_due_at, not both"
+        )
+        assert [i["field"] for i in err.value.detail] == ["amount", "new_due_at"]
     c = get(loaded, services, cid, "2025-10-13T10:00:00")
     assert (c["version"], c["pending_extension"], c["due_at"]) == (4, False, "2025-10-13T14:30:00+08:00")
     assert [t["action"] for t in c["timeline"]] == ["report", "verify", "file", "dispatch"]
