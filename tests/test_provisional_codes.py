@@ -66,7 +66,7 @@ def test_import_marks_exactly_the_numbered_units_and_reports_them(
     listed = runner.invoke(app, ["boundaries", "list", "--provisional"], env=env_of(settings))
     assert (listed.exit_code, listed.output) == (
         0,
-        f"{DONGMING}\tcommunity\t东明社区\t{STREETS[1]}\t临时编码 provisional\n1 unit(s), all with provisional codes\n",
+        f"{DONGMING}\tcommunity\t东明社区\t{STREETS[1]}\t临时编码 provisional\n1 unit(s) with provisional codes\n",
     )
 
 
@@ -92,7 +92,7 @@ def test_a_numbered_street_makes_its_communities_codes_provisional(
         0,
         f"{STREETS[1]}\tstreet\t东关街道\t{DISTRICT}\t临时编码 provisional\n"
         f"{DONGMING}\tcommunity\t东明社区\t{STREETS[1]}\t上级临时编码 provisional street part {STREETS[1]}\n"
-        "2 unit(s), all with provisional codes\n",
+        "2 unit(s) with provisional codes\n",
     )
 
 

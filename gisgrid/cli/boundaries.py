@@ -98,7 +98,10 @@ def list_(
         engine.dispose()
     for u in units:
         echo("\t".join([u["code"], u["level"], u["name"], u["parent_code"] or "-", _provisional_text(u)]).rstrip())
-    echo(f"{len(units)} unit(s)" + (", all with provisional codes" if provisional else ""))
+    if provisional:
+        echo(f"{len(units)} unit(s) with provisional codes" if units else "no unit has a provisional code")
+    else:
+        echo(f"{len(units)} unit(s)")
 
 
 def _provisional_text(unit: dict[str, object]) -> str:
