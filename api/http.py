@@ -1,4 +1,4 @@
-"""HTTP-level details the routes do not see: HEAD answered as GET, request body limits, CORS."""
+"""HTTP-level details the routes do not see: HEAD answered as GET, request body limits, CORS, hardening headers."""
 
 from __future__ import annotations
 
@@ -102,6 +102,35 @@ class TooLargeAsJson:
             await send(message)
 
         await self.app(scope, receive, json_413)
+
+
+#: Sent with every answer: a browser takes the declared Content-Type as it is and never sniffs one (a stored photo
+#: with HTML after its JPEG data stays an image).
+HARDENING_HEADERS: tuple[tuple[bytes, bytes], ...] = ((b"x-content-type-options", b"nosniff"),)
+
+
+class HardeningHeaders:
+    """Adds :data:`HARDENING_HEADERS` to every HTTP answer (one the app already set is left as it is). Wrapped
+    around the whole app (:class:`api.main.App`), outside Starlette's error middleware and the tile fast path, so
+    500s, tiles and the body limiter's answers get it too; it touches only the response's start message."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def hardened(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", ()))
+                have = {k.lower() for k, _ in headers}
+                headers.extend(h for h in HARDENING_HEADERS if h[0] not in have)
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, hardened)
 
 
 def add_cors(app: FastAPI, origins: list[str]) -> None:

@@ -9,10 +9,11 @@ from contextlib import asynccontextmanager
 from fastapi import Depends, FastAPI
 from sqlalchemy.exc import OperationalError
 from starlette.middleware.gzip import GZipMiddleware
+from starlette.types import ASGIApp
 
 from api.deps import AsyncPool
 from api.errors import add_exception_handlers, add_fallback_handlers
-from api.http import HeadAsGet, TooLargeAsJson, add_cors
+from api.http import HardeningHeaders, HeadAsGet, TooLargeAsJson, add_cors
 from api.inputs import refuse_nul_input
 from api.routers import cases, components, console, docs, evaluation, field, grids, health, home, tiles
 from api.schemas import error_responses, json_error_bodies
@@ -27,6 +28,14 @@ from maps.basemap import basemap_for
 from maps.field import load_search_terms
 from maps.pagejs import load_reason_texts
 from maps.tiles_sql import TILE_SESSION_SETTINGS
+
+
+class App(FastAPI):
+    """The FastAPI app with :class:`api.http.HardeningHeaders` around its whole stack: ``add_middleware`` puts a
+    layer inside Starlette's error middleware, whose 500 answers would go out without it."""
+
+    def build_middleware_stack(self) -> ASGIApp:
+        return HardeningHeaders(super().build_middleware_stack())
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -50,7 +59,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await app.state.intake_pool.close()
         engine.dispose()
 
-    app = FastAPI(
+    app = App(
         title="gisgrid 数字化城市管理 API",
         version=__version__,
         description="Unit grids (万米单元网格), components (部件) and cases (案件) on PostGIS.",

@@ -74,6 +74,7 @@ from pyproj.exceptions import CRSError
 from gisgrid.catalogue import CODE_DIGITS, Catalogue, check_scheme
 from gisgrid.errors import InvalidInput
 from gisgrid.geodesy import DATUMS, DatumApproximate, ballpark_datum_warning, to_storage, transform_geometries
+from gisgrid.spreadsheet import csv_unquote, to_csv
 from gisgrid.vectorio import read_layer_any
 
 log = logging.getLogger(__name__)
@@ -318,6 +319,7 @@ def _read_csv(path: Path, encoding: str | None = None) -> tuple[pd.DataFrame, li
     except pd.errors.EmptyDataError as exc:
         raise InvalidInput(f"{path}: empty file", detail={"path": str(path)}) from exc
     df.columns = [str(c).strip() for c in df.columns]
+    csv_unquote(df)  # '=… as gisgrid's CSV export wrote a formula-like text (gisgrid.spreadsheet): the text itself
     df.insert(0, "_row", np.arange(len(df), dtype=np.int64) + 2)  # header is line 1
     values = df.drop(columns="_row")
     # Blank lines (kept so that line numbers stay right) and lines of only commas are dropped.
@@ -911,5 +913,5 @@ def write_errors(errors: pd.DataFrame, path: Path | str) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     frame = errors.reindex(columns=list(ERROR_COLUMNS))
-    frame.to_csv(path, index=False, encoding="utf-8-sig")
+    to_csv(frame, path, index=False, encoding="utf-8-sig")  # a refused value is never a formula in Excel
     return path

@@ -24,6 +24,7 @@ from gisgrid.evaluation import (
     evaluate,
     rank,
 )
+from gisgrid.spreadsheet import to_csv, xlsx_text
 from gisgrid.workflow import ROLES
 
 #: How a period is written (CLI help and API docs say it with these words).
@@ -149,15 +150,16 @@ def table_title(period: Period, subject: str, level: str = "tier3") -> str:
 def write_table(table: pd.DataFrame, out: Path, title: str, subject: str = "region") -> None:
     """The table as ``.csv`` (the English column keys, as the API's CSV: machine-readable; UTF-8 with a BOM for
     Excel) or ``.xlsx`` (the sheet ``title`` with zh-CN headers, 有效上报率 …, and a sheet 字段说明 giving each
-    header's key). Anything else is refused."""
+    header's key); text is never a formula (:mod:`gisgrid.spreadsheet`). Anything else is refused."""
     suffix = out.suffix.lower()
     if suffix == ".csv":
-        table.to_csv(out, index=False, encoding="utf-8-sig")
+        to_csv(table, out, index=False, encoding="utf-8-sig")
     elif suffix == ".xlsx":
         labels = [column_label(str(c), subject) for c in table.columns]
         keys = pd.DataFrame({"列名": labels, "字段 key": [str(c) for c in table.columns]})
         with pd.ExcelWriter(out, engine="openpyxl") as xl:
             table.set_axis(labels, axis=1).to_excel(xl, sheet_name=title, index=False, freeze_panes=(1, 0))
             keys.to_excel(xl, sheet_name="字段说明", index=False)
+            xlsx_text(xl.book)  # a name such as =HYPERLINK(…) is text, not a formula
     else:
         raise InvalidInput(f"--out: {out.name}: use a .csv or .xlsx file")

@@ -32,6 +32,7 @@ from gisgrid import geodesy, workflow
 from gisgrid.cases import CASE_NO_MAX, SOURCES
 from gisgrid.components import _Errors, _find, _num, _read_csv
 from gisgrid.errors import InvalidInput
+from gisgrid.spreadsheet import to_csv
 
 LOCAL_TZ = ZoneInfo("Asia/Shanghai")
 DEFAULT_SCHEME = "gbt47678"
@@ -208,10 +209,11 @@ def _case_refusal(case_no: str, rows: list[int], row: int, fld: str, value: str,
 
 
 def write_history_errors(errors: pd.DataFrame, path: Path | str) -> Path:
-    """The refusals as CSV (row, case_no, field, value, reason), UTF-8 with BOM (Excel opens Chinese text)."""
+    """The refusals as CSV (row, case_no, field, value, reason), UTF-8 with BOM (Excel opens Chinese text); a
+    refused value is never a formula there (:func:`gisgrid.spreadsheet.to_csv`)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    errors.reindex(columns=list(ERROR_COLUMNS)).to_csv(path, index=False, encoding="utf-8-sig")
+    to_csv(errors.reindex(columns=list(ERROR_COLUMNS)), path, index=False, encoding="utf-8-sig")
     return path
 
 

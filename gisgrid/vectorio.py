@@ -59,6 +59,7 @@ from pyproj.exceptions import CRSError
 from gisgrid import geodesy
 from gisgrid.errors import InvalidInput
 from gisgrid.grids.cutting import choose_metric_crs
+from gisgrid.spreadsheet import csv_unquote, to_csv
 
 Format = Literal["gpkg", "shp", "geojson", "csv"]
 Encoding = Literal["utf-8", "gbk"]
@@ -458,7 +459,7 @@ def _write_csv(gdf: gpd.GeoDataFrame, path: Path, dates: tuple[str, ...]) -> lis
     # Full precision (shapely rounds to 6 decimals by default, ~0.1 m in degrees): a CSV read back gives the
     # same coordinates, so an exported layer re-imports unchanged.
     attrs[CSV_WKT_COLUMN] = shapely.to_wkt(np.asarray(gdf.geometry.values, dtype=object), rounding_precision=-1)
-    attrs.to_csv(path, index=False, encoding="utf-8-sig")  # BOM: Excel then decodes UTF-8
+    to_csv(attrs, path, index=False, encoding="utf-8-sig")  # BOM: Excel then decodes UTF-8; =… text is no formula
     types = [_csvt_type(attrs[c], c in dates) for c in attrs.columns[:-1]] + ["WKT"]
     csvt = path.with_suffix(".csvt")
     csvt.write_text(",".join(f'"{t}"' for t in types) + "\n", encoding="ascii")
@@ -690,6 +691,7 @@ def read_layer_any(
         )
         if not isinstance(gdf, gpd.GeoDataFrame):
             raise InvalidInput(f"{path}: no {CSV_WKT_COLUMN!r} geometry column in the CSV")
+        csv_unquote(gdf)  # the text _write_csv quoted
         if gdf.crs is not None:  # a .prj beside the CSV (GDAL reads it) says the CRS
             return gdf
         return gdf.set_crs(csv_crs) if csv_crs else gdf

@@ -547,6 +547,25 @@ def _feature_collection(gdf: gpd.GeoDataFrame) -> dict[str, Any]:
     return fc
 
 
+def _as_text(features: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """(a copy of the collection whose text properties are HTML-escaped, the original features by index).
+
+    folium's GeoJsonTooltip builds its table as an HTML string (``innerHTML``): a component, grid, community or
+    street name holding markup would run as script in whoever opens the map. Escaped, the tooltip shows the
+    literal text (``&lt;`` reads ``<``, Chinese text and numbers are unchanged). Each copy's ``id`` is its index,
+    so styling can look up the unescaped feature (a category colour is keyed by the value itself)."""
+    raw = list(features["features"])
+    shown = [
+        {
+            **f,
+            "id": str(i),
+            "properties": {k: _esc(v) if isinstance(v, str) else v for k, v in (f.get("properties") or {}).items()},
+        }
+        for i, f in enumerate(raw)
+    ]
+    return {**features, "features": shown}, raw
+
+
 def _subtitle(*parts: str) -> str:
     now = dt.datetime.now(ZoneInfo(LOCAL_TZ)).strftime("%Y-%m-%d %H:%M")
     return " · ".join(p for p in (*parts, now) if p)
@@ -565,9 +584,11 @@ def _page(
     polygons: bool,
     gradient: tuple[str, str, str] | None = None,
 ) -> str:
-    """The folium page: one GeoJSON layer, its tooltip and the HTML legend (Leaflet only, ``/static/vendor``)."""
+    """The folium page: one GeoJSON layer, its tooltip and the HTML legend (Leaflet only, ``/static/vendor``).
+    ``style`` sees each feature's properties as they are; the page carries them as text (:func:`_as_text`)."""
     assets.use_local_assets()
-    figure = folium.Figure(title=f"gisgrid 专题图 · {heading}")
+    shown, raw = _as_text(features)
+    figure = folium.Figure(title=_esc(f"gisgrid 专题图 · {heading}"))  # branca puts the title in unescaped
     m = folium.Map(location=(34.75, 113.65), zoom_start=12, tiles=None, prefer_canvas=True)
     # Only Leaflet: no Bootstrap, jQuery or icon fonts for a map of polygons and circles.
     m.default_js = [(n, u) for n, u in folium.Map.default_js if n == "leaflet"]  # type: ignore[attr-defined]
@@ -578,12 +599,12 @@ def _page(
         x0, y0, x1, y1 = bounds
         m.fit_bounds([[y0, x0], [y1, x1]])
     folium.GeoJson(
-        features,
+        shown,
         name=heading,
-        style_function=style,
+        style_function=lambda f: style(raw[int(f["id"])]),
         marker=None if polygons else folium.CircleMarker(radius=5, fill=True),
-        tooltip=folium.GeoJsonTooltip(fields=tooltip, aliases=aliases, localize=True)
-        if tooltip and features["features"]
+        tooltip=folium.GeoJsonTooltip(fields=tooltip, aliases=[_esc(a) for a in aliases], localize=True)
+        if tooltip and shown["features"]
         else None,
         zoom_on_click=False,
     ).add_to(m)

@@ -482,3 +482,93 @@ def test_the_evaluation_map_colours_the_best_grids_green(evaluated: Engine, sett
     assert len(classes) >= 2
     top, bottom = classes[-1], classes[0]  # legend rows go from the lowest rate to the highest
     assert int(top[3:5], 16) > int(top[1:3], 16) and int(bottom[1:3], 16) > int(bottom[3:5], 16)
+
+
+# -- review24 #1: names from data are text in the page --------------------------------------------------------
+
+IMG = "<img src=x onerror=alert(1)>"
+SCRIPT = "</script><script>alert(2)</script>"
+
+
+def geojson_data(page: str) -> dict:
+    """The FeatureCollection folium embeds in the page (``geo_json_…_add({...});``)."""
+    found = re.search(r"\bgeo_json_\w+_add\((\{.*?\})\);\n", page, re.S)
+    assert found is not None
+    return json.loads(found.group(1))
+
+
+def assert_no_markup_from_data(page: str) -> None:
+    for raw in ("<img", "onerror=alert(1)>", "<script>alert(2)", "</script><script>alert"):
+        assert raw not in page, raw
+
+
+def test_names_holding_markup_are_text_in_tooltips_legend_and_title(
+    district: Engine, settings: Settings, tmp_path: Path
+) -> None:
+    with district.begin() as conn:
+        ids = conn.execute(text("SELECT id FROM components ORDER BY id LIMIT 3")).scalars().all()
+        for cid, name in zip(ids, (IMG, SCRIPT, "路灯 & 灯杆"), strict=True):
+            conn.execute(text("UPDATE components SET name = :n WHERE id = :i"), {"n": name, "i": cid})
+        tier3 = conn.execute(text("SELECT code FROM management_grids WHERE tier = 3 ORDER BY code LIMIT 1")).scalar()
+        conn.execute(text("UPDATE management_grids SET name = :n WHERE code = :c"), {"n": IMG, "c": tier3})
+        conn.execute(text("UPDATE admin_units SET name = :n WHERE code = :c"), {"n": SCRIPT, "c": COMMUNITIES[0]})
+
+    # components coloured by name: each name its own category (escaped in the data, not in the colouring)
+    out = tmp_path / "comp.html"
+    code, output = run(settings, "--layer", "components", "--color-by", "name", "--out", str(out))
+    assert code == 0, output
+    page = check_folder(out)
+    assert_no_markup_from_data(page)
+    props = {f["properties"]["id"]: f["properties"] for f in geojson_data(page)["features"]}
+    assert props[ids[0]]["name"] == "&lt;img src=x onerror=alert(1)&gt;"
+    assert props[ids[1]]["name"] == "&lt;/script&gt;&lt;script&gt;alert(2)&lt;/script&gt;"
+    assert props[ids[2]]["name"] == "路灯 &amp; 灯杆"
+    assert sum(p["name"] == "井盖" for p in props.values()) == 37  # plain names as they are
+    legend = dict(legend_rows(page))  # (unescaped labels)
+    assert legend[IMG] == 1 and legend[SCRIPT] == 1 and legend["路灯 & 灯杆"] == 1 and legend["井盖"] == 37
+    with district.connect() as conn:
+        gdf, _ = render.load_components(conn)
+    built, entries = render.build_map(gdf, layer="components", column="name")
+    colours = {e.label: e.colour for e in entries}
+    assert len(set(colours.values())) == len(colours) == 4  # 井盖 and the three names: no name fell into 其他
+    style = re.search(r"switch\(feature\.id\) \{(.*?)default:", built, re.S)
+    assert style is not None
+    for i, name in ((1, IMG), (2, SCRIPT), (3, "路灯 & 灯杆")):  # features in id order, 0 = the first one
+        pos = [f["properties"]["id"] for f in geojson_data(built)["features"]].index(ids[i - 1])
+        case = re.search(rf'case "{pos}":.*?return (\{{.*?\}});', style.group(1), re.S)
+        assert case is not None and json.loads(case.group(1))["fillColor"] == colours[name]
+
+    # grids: a tier-3 grid's name, a community's name in the unit grids' tooltips; a title given on the CLI
+    out = tmp_path / "grids3.html"
+    code, output = run(settings, "--layer", "grids", "--tier", "3", "--title", f"三级网格 {IMG}", "--out", str(out))
+    assert code == 0, output
+    page = check_folder(out)
+    assert_no_markup_from_data(page)
+    assert f"<title>gisgrid 专题图 · 三级网格 {html.escape(IMG)}</title>" in page
+    names = {f["properties"]["code"]: f["properties"]["name"] for f in geojson_data(page)["features"]}
+    assert names[tier3] == html.escape(IMG)
+    out = tmp_path / "unit.html"
+    code, output = run(settings, "--layer", "grids", "--color-by", "community_name", "--out", str(out))
+    assert code == 0, output
+    page = check_folder(out)
+    assert_no_markup_from_data(page)
+    shown = {f["properties"]["community_name"] for f in geojson_data(page)["features"]}
+    assert html.escape(SCRIPT) in shown and SCRIPT not in shown
+
+
+def test_the_evaluation_map_shows_region_names_as_text() -> None:
+    import geopandas as gpd
+    import shapely
+
+    regions = gpd.GeoDataFrame(
+        {"code": ["a", "b"], "name": [IMG, "金水区 A&B"], "score": [80.0, 60.0], "grade": ["B", "C"],
+         "rank": pd.array([1, 2], dtype="Int64")},
+        geometry=[shapely.box(113.0, 34.0, 113.001, 34.001), shapely.box(113.001, 34.0, 113.002, 34.001)],
+        crs=4490,
+    )  # fmt: skip
+    page, legend = render.build_evaluation_map(regions, indicator="score", level="tier3", period_label="2026-11")
+    assert_no_markup_from_data(page)
+    props = [f["properties"] for f in geojson_data(page)["features"]]
+    assert [p["name"] for p in props] == [html.escape(IMG), "金水区 A&amp;B"]
+    assert [p["value_label"] for p in props] == ["80", "60"] and [p["rank"] for p in props] == [1, 2]
+    assert len(legend) == 2 and {p["colour"] for p in props} == {e.colour for e in legend}

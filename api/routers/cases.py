@@ -19,6 +19,7 @@ from api.inputs import FormTextRoute, RequestModel, form_payload
 from api.prefix import BaseDep, page_links
 from api.schemas import Case, CaseDetail, CaseFeatureCollection, CaseList, error_responses, geojson_schema
 from gisgrid import cases as svc
+from gisgrid.documents import CSP as ORDER_CSP
 from gisgrid.errors import DatabaseError, InvalidInput, NotFound, Reason
 from gisgrid.evaluation_service import PERIOD_HELP, parse_period
 from gisgrid.photos import MAX_BYTES as MAX_PHOTO_BYTES
@@ -426,6 +427,8 @@ def document_pdf(engine: EngineDep, services: ServicesDep, case_id: int, doc_id:
 
 
 @router.get("/{case_id}/documents/{doc_id}", response_class=HTMLResponse, summary="交办单/督办单 Printable order")
-def document(engine: EngineDep, services: ServicesDep, base: BaseDep, case_id: int, doc_id: int) -> str:
+def document(engine: EngineDep, services: ServicesDep, base: BaseDep, case_id: int, doc_id: int) -> HTMLResponse:
     with engine.connect() as conn:
-        return svc.render_document(conn, services, case_id, doc_id, base=base)
+        html = svc.render_document(conn, services, case_id, doc_id, base=base)
+    # The page's own policy (also in its <meta>, for a saved file) as a header, as /console sends its policy.
+    return HTMLResponse(html, headers={"Content-Security-Policy": ORDER_CSP})

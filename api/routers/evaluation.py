@@ -14,6 +14,7 @@ from api.dependencies import known_query_only
 from api.deps import EngineDep
 from gisgrid.evaluation_service import AS_OF_HELP, PERIOD_HELP, indicators, parse_period
 from gisgrid.risk_service import risk_table
+from gisgrid.spreadsheet import to_csv
 from maps import choropleth
 
 # A misspelt parameter (asof=) is refused, not ignored: the answer would silently be judged as of now.
@@ -30,7 +31,7 @@ def _table(df: pd.DataFrame, fmt: str, name: str, meta: dict[str, str] | None = 
     meta = meta or {}
     if fmt == "csv":
         buf = io.StringIO()
-        df.to_csv(buf, index=False)
+        to_csv(df, buf, index=False)  # a name such as =HYPERLINK(…) is not a formula in Excel
         headers = {"Content-Disposition": f'attachment; filename="{name}.csv"'}
         headers |= {f"X-Evaluation-{k.replace('_', '-').title()}": v for k, v in meta.items()}
         return Response("\ufeff" + buf.getvalue(), media_type="text/csv; charset=utf-8", headers=headers)
