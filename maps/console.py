@@ -48,6 +48,8 @@ DEFAULT_CENTER = (34.75, 113.65)  # lat, lon: used only while no boundaries are 
 PANEL_WIDTH_PX = 400
 #: The role the panel starts with (an operator's, 受理员) until the browser remembers the last one chosen.
 DEFAULT_ROLE = "intake"
+#: The operator name (操作人) the panel starts with until the browser remembers the one typed last.
+DEFAULT_ACTOR = "值班员"
 #: Content-Security-Policy for the page: everything from this origin (basemap origin added when configured).
 CSP = (
     "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
@@ -320,6 +322,7 @@ def build_console(
 
     config = {
         "base": base,  # the panel's API requests: C.base + "/cases…"
+        "defaultActor": DEFAULT_ACTOR,
         "states": dict(states),
         "roles": dict(roles),
         "actions": dict(actions),
@@ -400,7 +403,7 @@ def _panel_html(
     <h1>指挥中心 · 案件</h1>
     <div class="gg-who">
       <label>角色 <select id="gg-role">{role_options}</select></label>
-      <label>操作人 <input id="gg-actor" size="6" value="值班员" maxlength="40"></label>
+      <label>操作人 <input id="gg-actor" size="6" value="{attr(DEFAULT_ACTOR)}" maxlength="40"></label>
     </div>
   </header>
   <section class="gg-lights" aria-label="红黄绿灯统计(按下筛选该灯的案件)">
@@ -534,6 +537,8 @@ PANEL_JS = r"""
   var SEVERITY = {red: 0, yellow: 1, green: 2};
   var OPEN = C.openStates.join(",");  // the state filter's default: cases still being worked on
   var ROLE_KEY = "gisgrid.console.role";
+  var ACTOR_KEY = "gisgrid.console.actor";
+  var DEFAULT_ACTOR = C.defaultActor;
   var GG = window.GG = {map: null, cases: null, filters: {state: OPEN}, selected: null, lastGood: null, offset: 0,
                         casesSeq: 0};
 
@@ -576,7 +581,7 @@ PANEL_JS = r"""
 
   function headers(json) {
     var h = {"Accept": "application/json", "X-Role": $("gg-role").value,
-             "X-Actor": encodeURIComponent($("gg-actor").value || "值班员")};
+             "X-Actor": encodeURIComponent($("gg-actor").value.trim() || DEFAULT_ACTOR)};
     if (json) { h["Content-Type"] = "application/json"; }
     return h;
   }
@@ -1413,6 +1418,19 @@ PANEL_JS = r"""
     role.addEventListener("change", function () {
       try { window.localStorage.setItem(ROLE_KEY, role.value); } catch (err) { /* storage off */ }
       if (GG.selected !== null) { GG.openCase(GG.selected); }
+    });
+    /* The operator's name (操作人), kept like the role: the log records each step under it, and the evaluation
+       ranks posts by it, so a reload must not turn everyone into the default. */
+    var actor = $("gg-actor");
+    try {
+      var name = window.localStorage.getItem(ACTOR_KEY);
+      if (name) { actor.value = name; }
+    } catch (err) { /* storage off: the default name */ }
+    actor.addEventListener("input", function () {
+      try {
+        var v = actor.value.trim();
+        if (v) { window.localStorage.setItem(ACTOR_KEY, v); } else { window.localStorage.removeItem(ACTOR_KEY); }
+      } catch (err) { /* storage off */ }
     });
   }
   function bindAll() { bindPanel(); bindEvaluation(); }

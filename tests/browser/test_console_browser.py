@@ -930,6 +930,37 @@ def test_the_detail_speaks_plainly_and_the_role_is_remembered(desk: Tab, live: L
     assert page.input_value("#gg-role") == "dispatcher"  # the last role chosen in this browser
 
 
+def test_the_operator_name_is_remembered_like_the_role_and_recorded_with_the_action(
+    desk: Tab, live: LiveServer, api: httpx.Client
+) -> None:
+    """After a reload the steps are not logged under the default 值班员 (review22 D2)."""
+    case = report(api, seed=301)
+    page = desk.page
+    open_console(desk, live)
+    assert page.input_value("#gg-actor") == "值班员"  # nothing typed yet in this browser
+    page.select_option("#gg-role", "shift_lead")
+    page.fill("#gg-actor", "李派遣")
+    page.reload()
+    page.wait_for_function("() => window.GG && GG.map")
+    assert page.input_value("#gg-role") == "shift_lead" and page.input_value("#gg-actor") == "李派遣"
+    assert page.evaluate("() => localStorage.getItem('gisgrid.console.actor')") == "李派遣"
+    page.evaluate(f"() => {{ GG.openCase({case['id']}); }}")
+    detail = page.locator("#gg-detail")
+    detail.locator('button[data-action="request_verify"]').click()
+    detail.locator('form.gg-form button[type="submit"]').click()
+    page.wait_for_function("() => /已办理:发核实/.test(document.getElementById('gg-detail').innerText)")
+    last = detail.locator("ol.gg-timeline li").last.inner_text()
+    assert " 发核实 · 李派遣(值班长)" in last, last
+    (step,) = [t for t in api.get(f"/cases/{case['id']}").json()["timeline"] if t["action"] == "request_verify"]
+    assert step["actor"] == "李派遣" and step["role"] == "shift_lead"
+    desk.shot("actor-remembered")
+    page.fill("#gg-actor", "")  # cleared: the default again after a reload, nothing stale kept
+    page.reload()
+    page.wait_for_function("() => window.GG && GG.map")
+    assert page.input_value("#gg-actor") == "值班员"
+    assert page.evaluate("() => localStorage.getItem('gisgrid.console.actor')") is None
+
+
 def act_api_version(api: httpx.Client, cid: int) -> int:
     return int(api.get(f"/cases/{cid}").json()["version"])
 
