@@ -1148,7 +1148,9 @@ PANEL_JS = r"""
     if (name === "department") {
       var suggested = action === "dispatch" ? ((c.routing || {}).decision || {}).department : null;
       var s = el("select", {name: name}, el("option", {value: "", text: isRequired ? "请选择部门" : "(不改派)"}));
-      Object.keys(C.departments).forEach(function (code) {  // the suggestion first in its label; the code aside
+      var codes = Object.keys(C.departments).filter(function (code) { return code !== suggested; });
+      if (suggested && C.departments[suggested]) { codes.unshift(suggested); }  // the suggestion listed first
+      codes.forEach(function (code) {  // the suggestion named first in its label too; the code aside
         s.appendChild(el("option", {value: code, title: code,
                                     text: (code === suggested ? "【派遣建议】" : "") + C.departments[code]}));
       });
@@ -1252,6 +1254,11 @@ PANEL_JS = r"""
         form.appendChild(el("label", null, input, " " + label));
       } else {
         form.appendChild(el("label", null, label + (must || f === "disposal_type" ? "" : "(选填)") + " ", input));
+      }
+      var decision = (c.routing || {}).decision || {};
+      if (action === "dispatch" && f === "department" && C.departments[decision.department]) {
+        form.appendChild(el("div", {cls: "gg-hint gg-suggest", text: "派遣建议:" +
+          C.departments[decision.department] + (decision.explanation ? "(依据:" + decision.explanation + ")" : "")}));
       }
     });
     form.appendChild(el("label", null, "备注 ",

@@ -145,6 +145,14 @@ def test_dispatching_from_the_panel_changes_state_and_colour(
     assert suggested.get_attribute("title") == decision["department"]
     texts = department.locator("option").all_inner_texts()
     assert not any(re.search(r"\d{18}", t) for t in texts), texts
+    # listed first, with its basis under the list; the others after it in the catalogue's order (review22 D10)
+    departments = live.app.state.cases.departments
+    assert list(departments).index(decision["department"]) > 0  # not first by itself
+    others = [name for code, name in departments.items() if code != decision["department"]]
+    assert texts == ["请选择部门", "【派遣建议】" + departments[decision["department"]], *others], texts
+    assert form.locator(".gg-suggest").inner_text() == (
+        f"派遣建议:{departments[decision['department']]}(依据:{decision['explanation']})"
+    )
     assert (
         page.evaluate("() => { const p = document.getElementById('gg-panel'); return p.scrollWidth - p.clientWidth; }")
         <= 0
