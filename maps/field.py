@@ -262,6 +262,7 @@ def build_field_page(
       <label class="gf-btn gf-file">拍照 / 选择照片
         <input id="gf-photos" type="file" accept="image/*" capture="environment" multiple></label>
       <div id="gf-thumbs" class="gf-thumbs"></div>
+      <div id="gf-photo-msg" class="gf-error" role="alert" hidden></div>
     </section>
     <section class="gf-card">
       <h2>4 · 上报人</h2>
@@ -272,6 +273,7 @@ def build_field_page(
       </div>
     </section>
     <div id="gf-error" class="gf-error" role="alert" hidden></div>
+    <p id="gf-photo-n" class="gf-hint gf-photo-n" role="status">本次上报不附照片</p>
     <button type="submit" id="gf-submit" class="gf-btn gf-btn-main gf-submit">上报</button>
   </form>
   <section class="gf-card">
@@ -353,6 +355,7 @@ textarea.gf-input { min-height: 88px; resize: vertical; }
 .gf-refused small { color: #6d4c41; display: block; white-space: pre-line; word-break: break-all; }
 .gf-refused .gf-row button { flex: 1 1 8em; }
 .gf-photo-loc { color: #1b5e20; }
+.gf-photo-n { margin: 8px 2px 0; }
 /* Leaflet's zoom buttons as touch targets (≥ 44 px) */
 .leaflet-touch .leaflet-bar a, .leaflet-bar a { width: 44px; height: 44px; line-height: 44px; font-size: 22px; }
 """
@@ -577,7 +580,8 @@ PAGE_JS = r"""
         if ((r.status === 201 || r.status === 200) && body && body.id !== undefined) {
           remember(body, rec);
           return outbox.remove(rec.key).then(function () {
-            notice("已上报:案件 " + (body.case_no || "#" + body.id) + (r.status === 200 ? "(此前已送达)" : ""));
+            notice("已上报:案件 " + (body.case_no || "#" + body.id) + "(附 " + rec.photos.length + " 张照片)" +
+                   (r.status === 200 ? "(此前已送达)" : ""));
             refreshMine();
           });
         }
@@ -888,23 +892,48 @@ PAGE_JS = r"""
   }
 
   /* -- photos --------------------------------------------------------------------------------------------- */
+  /* A photo the page does not attach (too big, one too many) is said at the photo control, by name and why;
+     it is not in the list, and the line above 上报 counts only the photos that go with the report. */
   function addPhotos(files) {
-    var added = [];
+    var added = [], refused = [];
     Array.prototype.forEach.call(files, function (f) {
-      if (GF.photos.length >= C.maxPhotos) { formError("最多 " + C.maxPhotos + " 张照片"); return; }
-      if (f.size > C.maxPhotoBytes) { formError(f.name + " 超过 " + (C.maxPhotoBytes >> 20) + " MB"); return; }
+      var name = f.name || "照片";
+      if (GF.photos.length >= C.maxPhotos) {
+        refused.push({name: name, why: "最多附 " + C.maxPhotos + " 张照片"});
+        return;
+      }
+      if (f.size > C.maxPhotoBytes) {
+        refused.push({name: name, why: "超过 " + C.maxPhotoBytes / 1048576 + " MB(此照片 " +
+          (f.size / 1048576).toFixed(1) + " MB),请重拍或选较小的照片"});
+        return;
+      }
       var p = {file: f, url: URL.createObjectURL(f), gps: null};
       GF.photos.push(p);
       added.push(p);
     });
+    GF.photoRefused = refused;
     renderThumbs();
+    photoMessage(refused.map(function (r) { return "未附上 " + r.name + ":" + r.why; }).join("\n"));
     /* the photos' EXIF GPS, read here: the worker sees the location a photo gives before sending */
     GF.photosRead = Promise.all(added.map(function (p) {
       return readPhoto(p.file).then(function (d) { p.gps = exifGps(d.data); }, function () { p.gps = null; });
     })).then(function () { if (!GF.loc) { showPhotoPlace(); } });
     return GF.photosRead;
   }
+  function photoMessage(text) {
+    var box = $("gf-photo-msg");
+    box.textContent = text || "";
+    box.hidden = !text;
+    if (text && box.scrollIntoView) { box.scrollIntoView({block: "nearest"}); }
+  }
+  /* Above 上报: how many photos go with the report (and how many were not attached). */
+  function photoCount() {
+    var n = GF.photos.length, left = (GF.photoRefused || []).length;
+    $("gf-photo-n").textContent = (n ? "本次上报附 " + n + " 张照片" : "本次上报不附照片") +
+      (left ? ";" + left + " 张未附上(见「拍照 / 选择照片」下)" : "");
+  }
   function renderThumbs() {
+    photoCount();
     var box = $("gf-thumbs");
     box.textContent = "";
     GF.photos.forEach(function (p, i) {
@@ -968,13 +997,16 @@ PAGE_JS = r"""
         return replaces ? outbox.remove(replaces) : null;  // the edited refused report: replaced by this one
       }).then(function () { return rec; });
     }).then(function (rec) {
-      notice(navigator.onLine === false ? "当前离线:已保存到待发送队列,恢复网络后自动发送。" : "已保存,正在发送…",
-             navigator.onLine === false);
+      var withPhotos = "(附 " + photos.length + " 张照片)";
+      notice(navigator.onLine === false ? "当前离线:已保存到待发送队列" + withPhotos + ",恢复网络后自动发送。" :
+             "已保存" + withPhotos + ",正在发送…", navigator.onLine === false);
       $("gf-desc").value = "";
       $("gf-addr").value = "";
       clearClass();
       photos.forEach(function (p) { URL.revokeObjectURL(p.url); });
       GF.photos = [];
+      GF.photoRefused = [];
+      photoMessage("");
       renderThumbs();
       clearLocation();
       formError("");

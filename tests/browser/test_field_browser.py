@@ -351,3 +351,43 @@ def test_the_page_opens_offline_from_its_service_worker(phone: Tab, live: LiveSe
     assert page.evaluate("() => fetch('/field/classes?scheme=gbt47678').then(r => r.json()).then(b => b.count)") > 20
     phone.shot("offline-reopened")
     context.set_offline(False)
+
+
+def test_a_photo_too_big_is_refused_at_the_photo_control_and_the_count_says_what_goes(
+    phone: Tab, live: LiveServer, clean_db: Engine, tmp_path: Path
+) -> None:
+    """An over-size photo is said where it was chosen, left out of the list by name and why, and the line above
+    上报 counts the photos that go with the report (review22 D5)."""
+    page = phone.page
+    page.goto(live.url + "/field")
+    page.wait_for_selector('#gf-classes li[data-code="06010"]')
+    page.fill("#gf-name", REPORTER)
+    page.click('#gf-classes li[data-code="06010"]')
+    tap_the_map_centre(page)
+    count = page.locator("#gf-photo-n")
+    assert count.inner_text() == "本次上报不附照片"
+    huge = tmp_path / "huge.jpg"
+    huge.write_bytes(a_photo(tmp_path).read_bytes() + bytes(16 * 1024 * 1024))  # 16 MB and a bit
+    page.set_input_files("#gf-photos", [str(a_photo(tmp_path)), str(huge)])
+    page.wait_for_selector("#gf-thumbs img")
+    msg = page.locator("#gf-photo-msg")
+    msg.wait_for(state="visible")
+    assert msg.inner_text() == "未附上 huge.jpg:超过 15 MB(此照片 16.0 MB),请重拍或选较小的照片"
+    assert page.locator("#gf-thumbs img").count() == 1  # the good one only
+    assert page.is_hidden("#gf-error")  # not two cards below, by the submit button
+    control, box = page.locator("label.gf-file").bounding_box(), msg.bounding_box()
+    assert control is not None and box is not None
+    assert 0 < box["y"] - (control["y"] + control["height"]) < 120, (control, box)  # right under the photos
+    assert box["y"] >= 0 and box["y"] + box["height"] <= 844  # in view
+    assert count.inner_text() == "本次上报附 1 张照片;1 张未附上(见「拍照 / 选择照片」下)"
+    phone.shot("photo-too-big")
+    page.click("#gf-submit")
+    page.wait_for_function("() => /已上报:案件 .*(附 1 张照片)/.test(document.getElementById('gf-notice').textContent)")
+    [(_, _, _, photos)] = cases_of(clean_db, REPORTER)
+    assert photos == 1
+    assert msg.is_hidden() and count.inner_text() == "本次上报不附照片"  # the next report starts clean
+    # only the big one: nothing is attached, and the count says so before 上报
+    page.set_input_files("#gf-photos", str(huge))
+    msg.wait_for(state="visible")
+    assert page.locator("#gf-thumbs img").count() == 0
+    assert count.inner_text() == "本次上报不附照片;1 张未附上(见「拍照 / 选择照片」下)"
