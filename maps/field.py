@@ -356,6 +356,8 @@ textarea.gf-input { min-height: 88px; resize: vertical; }
 .gf-refused .gf-row button { flex: 1 1 8em; }
 .gf-photo-loc { color: #1b5e20; }
 .gf-photo-n { margin: 8px 2px 0; }
+.gf-warning { background: #fdecea; color: #8a1c1c; border: 1px solid #f5c2c0; border-left: 5px solid #c62828;
+  border-radius: 8px; padding: 8px 10px; margin: 8px 0 0; font-size: 15px; font-weight: 600; }
 /* Leaflet's zoom buttons as touch targets (≥ 44 px) */
 .leaflet-touch .leaflet-bar a, .leaflet-bar a { width: 44px; height: 44px; line-height: 44px; font-size: 22px; }
 """
@@ -806,29 +808,41 @@ PAGE_JS = r"""
       (loc.accuracy ? "(精度约 " + Math.round(loc.accuracy) + " 米)" : "") +
       (loc.source === "photo" ? "(上报时使用;也可 GPS 定位或在地图上点选)" : "");
     $("gf-loc").className = "gf-hint" + (loc.source === "photo" ? " gf-photo-loc" : "");
-    $("gf-grid").textContent = "";
+    gridLine("");
     formError("");
     gpsMessage("");
     tapHint("");
     checkPlace(loc);
   }
 
-  /* Which grid a location falls in (or why none), shown under it; an outside one is remembered, so the report
-     is not queued only to be refused. */
+  /* The line under the location: the grid it falls in (a hint), or a warning (red) that it is outside. */
+  function gridLine(text, warn) {
+    var box = $("gf-grid");
+    box.textContent = text || "";
+    box.className = warn ? "gf-warning" : "gf-hint";
+    if (warn) { box.setAttribute("role", "alert"); } else { box.removeAttribute("role"); }
+  }
+  /* What to do about a location outside the district's grids, in the worker's words (no codes, no datums). */
+  function outsideText(loc) {
+    return loc.source === "photo" ?
+      "照片的拍摄位置不在本区网格范围内,不能上报。请用 GPS 定位,或在地图上点选位置。" :
+      "此位置不在本区网格范围内,不能上报。请在地图上移动位置,或检查手机 GPS 后重新定位。";
+  }
+  /* Which grid a location falls in (or that it is outside), shown under it; an outside one is remembered, so the
+     report is not queued only to be refused. */
   function checkPlace(loc) {
     loc.outside = !inDistrict(loc.lon, loc.lat);
-    if (loc.outside) { $("gf-grid").textContent = "注意:此位置不在本区范围内,服务器不会受理:请重新定位。"; }
+    if (loc.outside) { gridLine(outsideText(loc), true); }  // said at once; the server's answer says the same
     request(C.base + "/grids/locate?datum=" + loc.datum + "&lon=" + loc.lon.toFixed(7) + "&lat=" + loc.lat.toFixed(7))
       .then(function (g) {
         if (currentPlace() !== loc) { return; }
         loc.outside = false;
-        $("gf-grid").textContent = "单元网格 " + g.unit_grid + (g.tier3 ? " · " + g.tier3.name : "") +
-          (g.tier2 ? " · " + g.tier2.name : "");
+        gridLine("单元网格 " + g.unit_grid + (g.tier3 ? " · " + g.tier3.name : "") +
+          (g.tier2 ? " · " + g.tier2.name : ""), false);
       }, function (e) {
         if (currentPlace() !== loc || e.network) { return; }
         if (e.status === 404) { loc.outside = true; }
-        $("gf-grid").textContent = "注意:" + (e.status === 404 ?
-          "此位置不在本区网格覆盖范围内,服务器不会受理:请重新定位。" : "无法确定所在网格") + "(" + e.message + ")";
+        gridLine(loc.outside ? outsideText(loc) : "暂时无法确定所在网格,上报时由服务器核对。", loc.outside);
       });
   }
   /* The location a report would be sent with: the one set, else the first photo's EXIF GPS. */
@@ -853,7 +867,7 @@ PAGE_JS = r"""
     $("gf-loc").textContent = "照片 GPS 位置:" + place.lon.toFixed(6) + ", " + place.lat.toFixed(6) +
       "(上报时使用;也可 GPS 定位或在地图上点选)";
     $("gf-loc").className = "gf-hint gf-photo-loc";
-    $("gf-grid").textContent = "";
+    gridLine("");
     GF.map.setView(ll, Math.max(GF.map.getZoom(), 16));
     checkPlace(place);
   }
@@ -864,7 +878,7 @@ PAGE_JS = r"""
     if (GF.accuracy) { GF.map.removeLayer(GF.accuracy); GF.accuracy = null; }
     $("gf-loc").className = "gf-hint";
     $("gf-loc").textContent = "未定位:点「GPS定位」或在地图上点选;也可只附带含GPS的照片。";
-    $("gf-grid").textContent = "";
+    gridLine("");
     if (photoPlace()) { showPhotoPlace(); }
   }
 

@@ -391,3 +391,39 @@ def test_a_photo_too_big_is_refused_at_the_photo_control_and_the_count_says_what
     msg.wait_for(state="visible")
     assert page.locator("#gf-thumbs img").count() == 0
     assert count.inner_text() == "本次上报不附照片;1 张未附上(见「拍照 / 选择照片」下)"
+
+
+def test_a_location_outside_the_district_is_a_plain_warning_said_once(
+    phone: Tab, live: LiveServer, tmp_path: Path
+) -> None:
+    """Outside the district's grids: a red warning, said once, in the worker's words — move the pin or check the
+    GPS —, without the server's status or its 坐标系/经纬度 advice (review22 D6)."""
+    page = phone.page
+    page.add_init_script(  # a phone whose GPS puts it in Beijing
+        "navigator.geolocation.getCurrentPosition = function (ok) {"
+        " setTimeout(function () { ok({coords: {longitude: 116.40, latitude: 39.90, accuracy: 12}}); }, 10); };"
+    )
+    page.goto(live.url + "/field")
+    page.wait_for_selector('#gf-classes li[data-code="06010"]')
+    with page.expect_response(lambda r: "/grids/locate" in r.url) as located:
+        page.click("#gf-gps")
+    assert located.value.status == 404
+    grid = page.locator("#gf-grid")
+    page.wait_for_timeout(300)  # the answer handled
+    assert grid.inner_text() == "此位置不在本区网格范围内,不能上报。请在地图上移动位置,或检查手机 GPS 后重新定位。"
+    assert grid.get_attribute("class") == "gf-warning" and grid.get_attribute("role") == "alert"
+    assert page.evaluate("() => getComputedStyle(document.getElementById('gf-grid')).color") == "rgb(138, 28, 28)"
+    phone.shot("outside-warning")
+    # a photo taken elsewhere: the same warning, about the photo
+    page.click("#gf-clear-loc")
+    assert grid.inner_text() == "" and grid.get_attribute("class") == "gf-hint"
+    with page.expect_response(lambda r: "/grids/locate" in r.url):
+        page.set_input_files("#gf-photos", str(gps_photo(tmp_path, "beijing.jpg", 116.397, 39.908)))
+    page.wait_for_timeout(300)
+    assert grid.inner_text() == "照片的拍摄位置不在本区网格范围内,不能上报。请用 GPS 定位,或在地图上点选位置。"
+    assert grid.get_attribute("class") == "gf-warning"
+    # inside again: the grid, as a hint
+    page.click("#gf-thumbs button")
+    tap_the_map_centre(page)
+    assert grid.inner_text().startswith("单元网格 ") and grid.get_attribute("class") == "gf-hint"
+    assert grid.get_attribute("role") is None
