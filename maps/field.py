@@ -339,9 +339,8 @@ textarea.gf-input { min-height: 88px; resize: vertical; }
 .gf-error, .gf-rejected > div { background: #fdecea; color: #8a1c1c; border: 1px solid #f5c2c0; border-radius: 8px;
   padding: 8px 10px; margin: 8px 0; white-space: pre-line; }
 .gf-rejected button { margin-top: 6px; min-height: 40px; }
-.gf-notice { position: sticky; top: 52px; z-index: 999; background: #e8f5e9; color: #1b5e20;
-  border: 1px solid #c8e6c9; border-radius: 8px; padding: 8px 10px; margin: 8px 0;
-  box-shadow: 0 2px 6px rgba(0,0,0,.15); }
+.gf-notice { background: #e8f5e9; color: #1b5e20; border: 1px solid #c8e6c9; border-radius: 8px;
+  padding: 8px 10px; margin: 8px 0; scroll-margin-top: 64px; }
 .gf-notice.gf-warn { background: #fff8e1; color: #6d4c00; border-color: #ffe082; }
 .gf-list { list-style: none; margin: 0 0 8px; padding: 0; }
 .gf-list li { padding: 8px 4px; border-bottom: 1px solid #eceff1; }
@@ -404,14 +403,13 @@ PAGE_JS = r"""
 
   /* The API's error body is {"error": code, "detail": text | [{field, reason}] | {message, items}}. */
 
-  /* One status line under the bar (sticky: seen wherever the page is scrolled); a tap hides it. */
+  /* One status line at the top of the page, in the flow: it never lies over a control (a report's fields, 拍照,
+     上报), and it stays until the next one or a tap (no timer: the form below would jump when it went). */
   function notice(text, warn) {
     var box = $("gf-notice");
     box.textContent = text || "";
     box.hidden = !text;
     box.className = "gf-notice" + (warn ? " gf-warn" : "");
-    clearTimeout(GF.noticeTimer);
-    if (text && !warn) { GF.noticeTimer = setTimeout(function () { box.hidden = true; }, 10000); }
   }
   function formError(text) { var box = $("gf-error"); box.textContent = text || ""; box.hidden = !text; }
   /* What a tap on the map did, under the map: a hint (gf-hint), not an error. */
@@ -1014,6 +1012,8 @@ PAGE_JS = r"""
       var withPhotos = "(附 " + photos.length + " 张照片)";
       notice(navigator.onLine === false ? "当前离线:已保存到待发送队列" + withPhotos + ",恢复网络后自动发送。" :
              "已保存" + withPhotos + ",正在发送…", navigator.onLine === false);
+      /* the form starts over at the top: the status is shown there, above the next report's location */
+      if ($("gf-notice").scrollIntoView) { $("gf-notice").scrollIntoView({block: "start"}); }
       $("gf-desc").value = "";
       $("gf-addr").value = "";
       clearClass();

@@ -16,7 +16,7 @@ from sqlalchemy import Engine, text
 
 from maps.basemap import basemap_for
 from maps.pagejs import load_reason_texts
-from tests.browser.conftest import LiveServer, Tab
+from tests.browser.conftest import ARTIFACTS, LiveServer, Tab
 from tests.test_components_store import inside_points
 
 REPORTER = "李娜"
@@ -427,3 +427,70 @@ def test_a_location_outside_the_district_is_a_plain_warning_said_once(
     tap_the_map_centre(page)
     assert grid.inner_text().startswith("单元网格 ") and grid.get_attribute("class") == "gf-hint"
     assert grid.get_attribute("role") is None
+
+
+#: The form's controls (and the queue's buttons) the status line lies over, among those in view.
+COVERED = """() => {
+  const n = document.getElementById('gf-notice');
+  if (n.hidden) { return ['(no notice)']; }
+  const a = n.getBoundingClientRect(), out = [];
+  document.querySelectorAll('#gf-form input, #gf-form textarea, #gf-form select, #gf-form button, #gf-form .gf-file,'
+      + ' #gf-class, #gf-classes li, main > section button').forEach((c) => {
+    let b = c.getBoundingClientRect(), r = {top: b.top, bottom: b.bottom, left: b.left, right: b.right};
+    for (let p = c.parentElement; p; p = p.parentElement) {  // what its scrolling boxes show of it
+      if (getComputedStyle(p).overflowY === 'visible') { continue; }
+      const q = p.getBoundingClientRect();
+      r = {top: Math.max(r.top, q.top), bottom: Math.min(r.bottom, q.bottom), left: Math.max(r.left, q.left),
+           right: Math.min(r.right, q.right)};
+    }
+    if (r.bottom <= r.top || r.right <= r.left || r.bottom < 0 || r.top > innerHeight) { return; }
+    if (r.left < a.right && a.left < r.right && r.top < a.bottom && a.top < r.bottom) {
+      out.push(c.id || c.className || c.tagName);
+    }
+  });
+  return out;
+}"""
+
+
+def test_the_status_line_after_a_report_covers_no_control_on_a_phone(
+    phone: Tab, live: LiveServer, clean_db: Engine, tmp_path: Path
+) -> None:
+    """On a 390×844 phone the status line after 上报 (online, or queued offline) is in the page's flow, shown at the
+    top above the next report, and lies over no control wherever the page is scrolled (review22 D7)."""
+    page, context = phone.page, phone.context
+    page.goto(live.url + "/field")
+    page.wait_for_selector('#gf-classes li[data-code="06010"]')
+    page.fill("#gf-name", REPORTER)
+
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    for offline, said in ((False, "已上报:案件 "), (True, "当前离线:已保存到待发送队列")):
+        page.click('#gf-classes li[data-code="06010"]')
+        tap_the_map_centre(page)
+        page.fill("#gf-addr", "某路与某街交叉口")
+        page.set_input_files("#gf-photos", str(a_photo(tmp_path)))
+        page.wait_for_selector("#gf-thumbs img")
+        if offline:  # a dead spot, right before 上报
+            context.set_offline(True)
+            page.wait_for_function("() => document.getElementById('gf-net').textContent === '离线'")
+        page.locator("#gf-submit").scroll_into_view_if_needed()
+        page.click("#gf-submit")
+        page.wait_for_function(f"() => document.getElementById('gf-notice').textContent.indexOf('{said}') === 0")
+        notice = page.locator("#gf-notice")
+        assert page.evaluate("() => getComputedStyle(document.getElementById('gf-notice')).position") == "static"
+        box, bar = notice.bounding_box(), page.locator("header.gf-bar").bounding_box()
+        assert box is not None and bar is not None
+        assert bar["y"] + bar["height"] <= box["y"] and box["y"] + box["height"] <= 844, (bar, box)  # in view
+        assert page.evaluate(COVERED) == []
+        name = "offline" if offline else "online"
+        page.screenshot(path=str(ARTIFACTS / f"{phone.name}-after-report-{name}.png"))  # the phone's view
+        for control in ("#gf-search", "#gf-addr", "label.gf-file", "#gf-submit"):  # the next report's fields
+            page.locator(control).scroll_into_view_if_needed()
+            assert page.evaluate(COVERED) in ([], ["(no notice)"]), control
+            if notice.is_visible():
+                n, c = notice.bounding_box(), page.locator(control).bounding_box()
+                assert n is not None and c is not None
+                assert n["y"] + n["height"] <= c["y"] or c["y"] + c["height"] <= n["y"], (control, n, c)
+        page.evaluate("() => window.scrollTo(0, 0)")
+    context.set_offline(False)
+    page.wait_for_function("() => document.getElementById('gf-queue-n').textContent === '0'", timeout=15_000)
+    assert len(cases_of(clean_db, REPORTER)) == 2
