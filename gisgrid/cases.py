@@ -1560,6 +1560,11 @@ CASE_QUEUES: dict[str, str] = {
 #: suspended case was parked before any 派遣 and comes back to 立案 on 挂账恢复. Not the ends (不予立案, 作废, 结案).
 MANUAL_QUEUE_STATES: tuple[str, ...] = ("reported", "verified", "filed", "suspended")  # 回退 keeps its department
 
+#: The grid filter: a code's length → the case column it names (tier 1 街道 9, tier 2 社区 12, tier 3 14 digits, unit
+#: grid 15). Codes only: a name would be ambiguous across streets.
+GRID_FILTER_COLUMNS: dict[int, str] = {9: "street_code", 12: "community_code", 14: "tier3_code", 15: "unit_grid_code"}
+GRID_FILTER_PATTERN = re.compile("|".join(rf"\d{{{n}}}" for n in GRID_FILTER_COLUMNS))
+
 
 @dataclass
 class CaseFilter:
@@ -1659,7 +1664,7 @@ def _filter_sql(f: CaseFilter, departments: Mapping[str, str]) -> tuple[str, dic
         where.append("c.source = :src")
         params["src"] = f.source
     if f.grid:
-        column = {15: "unit_grid_code", 9: "street_code", 12: "community_code", 14: "tier3_code"}.get(len(f.grid))
+        column = GRID_FILTER_COLUMNS.get(len(f.grid))
         if column is None or not f.grid.isdigit():
             raise InvalidInput(
                 "grid: a grid code has 15 (unit), 9, 12 or 14 (tiers 1–3) digits",

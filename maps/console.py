@@ -25,7 +25,7 @@ from folium.utilities import JsCode
 from sqlalchemy import Connection, text
 from sqlalchemy.exc import SQLAlchemyError
 
-from gisgrid.cases import DOCUMENT_LABELS, PHOTO_KIND_LABELS, SOURCES, TEXT_LIMITS
+from gisgrid.cases import DOCUMENT_LABELS, GRID_FILTER_COLUMNS, PHOTO_KIND_LABELS, SOURCES, TEXT_LIMITS
 from gisgrid.events import EventCatalogue
 from gisgrid.workflow import TERMINAL_STATES
 from maps.assets import use_local_assets, with_root
@@ -48,6 +48,12 @@ DEFAULT_CENTER = (34.75, 113.65)  # lat, lon: used only while no boundaries are 
 PANEL_WIDTH_PX = 400
 #: The role the panel starts with (an operator's, 受理员) until the browser remembers the last one chosen.
 DEFAULT_ROLE = "intake"
+#: The operator name (操作人) the panel starts with until the browser remembers the one typed last.
+DEFAULT_ACTOR = "值班员"
+#: The grid filter's codes in words, by the case column each length names (gisgrid.cases.GRID_FILTER_COLUMNS).
+GRID_CODE_WORDS = {"street_code": "街道", "community_code": "社区", "tier3_code": "三级", "unit_grid_code": "单元"}
+#: What the list, its count and the map say while the filter is refused (the old answer is not the filter's).
+FILTER_REFUSED_TEXT = "筛选条件未被接受:列表与地图未显示案件。请修改条件后按「筛选」,或按「清除」。"
 #: Content-Security-Policy for the page: everything from this origin (basemap origin added when configured).
 CSP = (
     "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
@@ -181,6 +187,11 @@ def _vector_options(
     if interactive:
         parts.append("getFeatureId: function (f) { return f.properties.id; }")
     return "{" + ", ".join(parts) + "}"
+
+
+def grid_code_lengths() -> str:
+    """The grid filter's code lengths in zh-CN: 街道 9 位、社区 12 位、三级 14 位、单元 15 位."""
+    return "、".join(f"{GRID_CODE_WORDS[col]} {n} 位" for n, col in sorted(GRID_FILTER_COLUMNS.items()))
 
 
 def event_classes(events: EventCatalogue, time_units: Mapping[str, str]) -> list[dict[str, Any]]:
@@ -320,6 +331,10 @@ def build_console(
 
     config = {
         "base": base,  # the panel's API requests: C.base + "/cases…"
+        "defaultActor": DEFAULT_ACTOR,
+        "gridCodeLengths": sorted(GRID_FILTER_COLUMNS),
+        "gridCodeError": f"网格:请填网格编码({grid_code_lengths()}的数字),不能按名称查找",
+        "filterRefused": FILTER_REFUSED_TEXT,
         "states": dict(states),
         "roles": dict(roles),
         "actions": dict(actions),
@@ -385,6 +400,7 @@ def _panel_html(
     escalation_levels: Mapping[int, str] | None = None,
 ) -> str:
     role_options = _options(roles, None, DEFAULT_ROLE)
+    grid_placeholder = "编码:" + "/".join(f"{GRID_CODE_WORDS[c]}{n}位" for n, c in sorted(GRID_FILTER_COLUMNS.items()))
     escalated = {str(k): f"已提级至{v}" for k, v in sorted((escalation_levels or {}).items()) if k < 3}
     open_states = [s for s in states if s not in TERMINAL_STATES]
     class_options = "".join(
@@ -395,12 +411,13 @@ def _panel_html(
         for k, v in states.items()
     )
     return f"""
+<div id="gg-map-note" class="gg-map-note" role="status" hidden></div>
 <aside id="gg-panel" aria-label="案件面板">
   <header class="gg-head">
     <h1>指挥中心 · 案件</h1>
     <div class="gg-who">
       <label>角色 <select id="gg-role">{role_options}</select></label>
-      <label>操作人 <input id="gg-actor" size="6" value="值班员" maxlength="40"></label>
+      <label>操作人 <input id="gg-actor" size="6" value="{attr(DEFAULT_ACTOR)}" maxlength="40"></label>
     </div>
   </header>
   <section class="gg-lights" aria-label="红黄绿灯统计(按下筛选该灯的案件)">
@@ -423,7 +440,8 @@ def _panel_html(
     <label>灯 <select name="light"><option value="">全部</option><option value="green">绿灯</option>
       <option value="yellow">黄灯</option><option value="red">红灯</option></select></label>
     <label>部门 <select name="department">{_options(departments, "全部")}</select></label>
-    <label>网格 <input name="grid" placeholder="街道/社区/三级/单元网格编码" size="16" maxlength="15"></label>
+    <label>网格 <input name="grid" placeholder="{attr(grid_placeholder)}" title="{attr(grid_placeholder)}"
+      maxlength="15" inputmode="numeric"></label>
     <label>来源 <select name="source">{_options(sources or {}, "全部")}</select></label>
     <label>提级 <select name="escalation_level">{_options(escalated, "全部")}</select></label>
     <label><input name="pending_extension" type="checkbox" value="true"> 延期待批</label>
@@ -499,6 +517,12 @@ body {{ font-family: system-ui, "Noto Sans CJK SC", "Microsoft YaHei", sans-seri
 .gg-warn {{ background: #fff8e1; color: #6d4c00; border: 1px solid #ffe082; padding: 6px 8px; margin: 6px 0; }}
 .gg-server {{ color: #78909c; font-size: 12px; white-space: normal; }} .gg-server summary {{ cursor: pointer; }}
 .gg-count {{ color: #546e7a; margin: 4px 0; }}
+.gg-count.gg-refused {{ background: #fff8e1; color: #6d4c00; border: 1px solid #ffe082; padding: 6px 8px;
+  font-weight: 600; }}
+.gg-filters input[name="grid"] {{ width: 330px; box-sizing: border-box; }}
+.gg-map-note {{ position: absolute; z-index: 1000; top: 10px; left: calc((100% - {PANEL_WIDTH_PX}px) / 2);
+  transform: translateX(-50%); max-width: 60%; background: #fff8e1; color: #6d4c00; border: 1px solid #ffb300;
+  border-radius: 4px; padding: 8px 12px; font-size: 14px; font-weight: 600; box-shadow: 0 2px 6px rgba(0,0,0,.2); }}
 .gg-list {{ list-style: none; margin: 0; padding: 0; max-height: 40vh; overflow-y: auto; border: 1px solid #e0e0e0;
   background: #fff; }}
 .gg-list li {{ padding: 4px 6px; border-bottom: 1px solid #eceff1; cursor: pointer; }}
@@ -534,6 +558,8 @@ PANEL_JS = r"""
   var SEVERITY = {red: 0, yellow: 1, green: 2};
   var OPEN = C.openStates.join(",");  // the state filter's default: cases still being worked on
   var ROLE_KEY = "gisgrid.console.role";
+  var ACTOR_KEY = "gisgrid.console.actor";
+  var DEFAULT_ACTOR = C.defaultActor;
   var GG = window.GG = {map: null, cases: null, filters: {state: OPEN}, selected: null, lastGood: null, offset: 0,
                         casesSeq: 0};
 
@@ -576,7 +602,7 @@ PANEL_JS = r"""
 
   function headers(json) {
     var h = {"Accept": "application/json", "X-Role": $("gg-role").value,
-             "X-Actor": encodeURIComponent($("gg-actor").value || "值班员")};
+             "X-Actor": encodeURIComponent($("gg-actor").value.trim() || DEFAULT_ACTOR)};
     if (json) { h["Content-Type"] = "application/json"; }
     return h;
   }
@@ -592,6 +618,7 @@ PANEL_JS = r"""
   /* Heat map: the filtered cases (any light) over the filter's period, by default the last N days. */
   GG.refreshHeat = function () {
     if (!GG.heat || !GG.map.hasLayer(GG.heat)) { return; }
+    if (GG.badFilter) { GG.heat.setLatLngs([]); GG.heatCases = 0; return; }  // nothing matches a refused filter
     var q = new URLSearchParams();
     var f = GG.filters || {};
     ["state", "class_code", "department", "grid", "since", "until", "source", "escalation_level",
@@ -600,12 +627,16 @@ PANEL_JS = r"""
     });
     if (!f.since) { q.set("since", new Date(Date.now() - C.heatDefaultDays * 864e5).toISOString()); }
     request(C.base + "/cases/heat?" + q.toString()).then(function (h) {
+      if (GG.badFilter) { return; }
       showError("heat", "");
       var counts = h.points.map(function (p) { return p[2]; }).sort(function (a, b) { return a - b; });
       GG.heat.setOptions({max: counts.length ? counts[Math.floor(0.95 * (counts.length - 1))] : 1});
       GG.heat.setLatLngs(h.points);
       GG.heatCases = h.cases;
-    }, function (e) { showError("heat", failText("热力图查询", e), e); });
+    }, function (e) {
+      if (!e.network) { GG.heat.setLatLngs([]); GG.heatCases = 0; }  // the old points are not this filter's
+      showError("heat", failText("热力图查询", e), e);
+    });
   };
 
   /* 综合评价专题图: one indicator over the regions of a level for a month, classes and colours from the API. */
@@ -709,13 +740,37 @@ PANEL_JS = r"""
     return C.base + "/cases?" + q.toString();
   }
 
-  /* Realtime source: a refused filter keeps the last good cases on the map and says why in the panel; a failed
-     connection says so (the poll tries again); an answer overtaken by a newer query (a page, a filter) is dropped. */
+  /* The filter refused (by the page, or by the API): the list, its count, the pager, the light counts and the
+     map show no cases, and the count and a note on the map say why — the last answer is not this filter's. */
+  var NO_CASES = {type: "FeatureCollection", features: []};
+  function showRefused(refused) {
+    var count = $("gg-count"), note = $("gg-map-note");
+    count.className = "gg-count" + (refused ? " gg-refused" : "");
+    note.textContent = refused ? C.filterRefused : "";
+    note.hidden = !refused;
+    if (!refused) { return; }
+    count.textContent = C.filterRefused;
+    $("gg-list").textContent = "";
+    $("gg-page").textContent = "";
+    $("gg-prev").disabled = true;
+    $("gg-next").disabled = true;
+  }
+
+  /* Realtime source: a refused filter empties the list and the map and says so (showRefused); a failed
+     connection keeps the last good cases and says so (the poll tries again); an answer overtaken by a newer query
+     (a page, a filter) is dropped. */
   GG.fetchCases = function (ok, err) {
     var seq = (GG.casesSeq += 1), url = casesUrl();
+    if (GG.badFilter) {  // refused by the page itself: nothing is asked
+      showRefused(true);
+      ["green", "yellow", "red"].forEach(function (k) { $("gg-n-" + k).textContent = "–"; });
+      ok(NO_CASES);
+      return;
+    }
     request(url).then(function (fc) {
       if (seq !== GG.casesSeq) { return; }
       showError("cases", "");
+      showRefused(false);
       GG.lastGood = fc;
       renderList(fc);
       ok(fc);
@@ -730,6 +785,7 @@ PANEL_JS = r"""
     }, function (e) {
       if (seq !== GG.casesSeq) { return; }
       showError("cases", failText("案件查询", e), e);
+      if (!e.network) { showRefused(true); ok(NO_CASES); return; }
       if (!GG.lastGood) {
         $("gg-count").textContent = "案件未能加载" + (e.network ? "(无法连接服务器,每 " + C.pollSeconds +
           " 秒自动重试)" : "");
@@ -821,6 +877,7 @@ PANEL_JS = r"""
   /* Counts per light of the filtered cases (the light filter itself aside: the counts are what it chooses from). */
   function refreshLights() {
     request(C.base + "/cases/lights?" + filterQuery(["light"]).toString()).then(function (n) {
+      if (GG.badFilter) { return; }  // asked before the filter was refused: not its counts
       showError("lights", "");
       ["green", "yellow", "red"].forEach(function (k) { $("gg-n-" + k).textContent = n[k]; });
     }, function (e) {
@@ -1091,7 +1148,9 @@ PANEL_JS = r"""
     if (name === "department") {
       var suggested = action === "dispatch" ? ((c.routing || {}).decision || {}).department : null;
       var s = el("select", {name: name}, el("option", {value: "", text: isRequired ? "请选择部门" : "(不改派)"}));
-      Object.keys(C.departments).forEach(function (code) {  // the suggestion first in its label; the code aside
+      var codes = Object.keys(C.departments).filter(function (code) { return code !== suggested; });
+      if (suggested && C.departments[suggested]) { codes.unshift(suggested); }  // the suggestion listed first
+      codes.forEach(function (code) {  // the suggestion named first in its label too; the code aside
         s.appendChild(el("option", {value: code, title: code,
                                     text: (code === suggested ? "【派遣建议】" : "") + C.departments[code]}));
       });
@@ -1195,6 +1254,11 @@ PANEL_JS = r"""
         form.appendChild(el("label", null, input, " " + label));
       } else {
         form.appendChild(el("label", null, label + (must || f === "disposal_type" ? "" : "(选填)") + " ", input));
+      }
+      var decision = (c.routing || {}).decision || {};
+      if (action === "dispatch" && f === "department" && C.departments[decision.department]) {
+        form.appendChild(el("div", {cls: "gg-hint gg-suggest", text: "派遣建议:" +
+          C.departments[decision.department] + (decision.explanation ? "(依据:" + decision.explanation + ")" : "")}));
       }
     });
     form.appendChild(el("label", null, "备注 ",
@@ -1357,6 +1421,11 @@ PANEL_JS = r"""
       return C.classes[k].name + " " + k; }).join("、") + (some.length > 6 ? " …" : "") + "),请从列表中选择"};
   };
 
+  /* A grid code the API takes: digits, as long as one of the tiers' codes (C.gridCodeLengths). */
+  GG.gridCodeOk = function (text) {
+    return /^\d+$/.test(text) && C.gridCodeLengths.indexOf(text.length) >= 0;
+  };
+
   function bindPanel() {
     var form = $("gg-filters");
     form.addEventListener("submit", function (ev) {
@@ -1364,7 +1433,17 @@ PANEL_JS = r"""
       var e = form.elements;
       var no = e.case_no.value.trim();
       var cls = no ? {code: ""} : GG.classCodeOf(e.class_code.value);
-      if (cls.error) { showError("filter", cls.error); return; }
+      var grid = no ? "" : e.grid.value.trim();
+      var refused = cls.error || (grid && !GG.gridCodeOk(grid) ? C.gridCodeError : "");
+      GG.offset = 0;
+      if (refused) {  // nothing is asked of the API; what is shown is not this filter's answer: emptied
+        GG.badFilter = refused;
+        showError("filter", refused);
+        if (GG.cases) { GG.cases.update(); }
+        GG.refreshHeat();
+        return;
+      }
+      GG.badFilter = null;
       showError("filter", "");
       if (no) {  // a number a caller gives: that case in any state, the other filters aside; it opens when found
         GG.filters = {case_no: no};
@@ -1372,18 +1451,18 @@ PANEL_JS = r"""
       } else {
         GG.findNo = null;
         GG.filters = {state: e.state.value, class_code: cls.code, light: e.light.value,
-                      department: e.department.value, grid: e.grid.value.trim(),
+                      department: e.department.value, grid: grid,
                       source: e.source.value, escalation_level: e.escalation_level.value,
                       pending_extension: e.pending_extension.checked ? "true" : "",
                       queue: e.queue.checked ? "manual" : "",
                       since: dayStart(e.since.value, 0), until: dayStart(e.until.value, 1)};
       }
-      GG.offset = 0;
       if (GG.cases) { GG.cases.update(); }
       GG.refreshHeat();
     });
     form.addEventListener("reset", function () {
       GG.filters = {state: OPEN};
+      GG.badFilter = null;
       GG.findNo = null;
       GG.offset = 0;
       showError("filter", "");
@@ -1414,6 +1493,19 @@ PANEL_JS = r"""
     role.addEventListener("change", function () {
       try { window.localStorage.setItem(ROLE_KEY, role.value); } catch (err) { /* storage off */ }
       if (GG.selected !== null) { GG.openCase(GG.selected); }
+    });
+    /* The operator's name (操作人), kept like the role: the log records each step under it, and the evaluation
+       ranks posts by it, so a reload must not turn everyone into the default. */
+    var actor = $("gg-actor");
+    try {
+      var name = window.localStorage.getItem(ACTOR_KEY);
+      if (name) { actor.value = name; }
+    } catch (err) { /* storage off: the default name */ }
+    actor.addEventListener("input", function () {
+      try {
+        var v = actor.value.trim();
+        if (v) { window.localStorage.setItem(ACTOR_KEY, v); } else { window.localStorage.removeItem(ACTOR_KEY); }
+      } catch (err) { /* storage off */ }
     });
   }
   function bindAll() { bindPanel(); bindEvaluation(); }

@@ -262,6 +262,7 @@ def build_field_page(
       <label class="gf-btn gf-file">拍照 / 选择照片
         <input id="gf-photos" type="file" accept="image/*" capture="environment" multiple></label>
       <div id="gf-thumbs" class="gf-thumbs"></div>
+      <div id="gf-photo-msg" class="gf-error" role="alert" hidden></div>
     </section>
     <section class="gf-card">
       <h2>4 · 上报人</h2>
@@ -272,6 +273,7 @@ def build_field_page(
       </div>
     </section>
     <div id="gf-error" class="gf-error" role="alert" hidden></div>
+    <p id="gf-photo-n" class="gf-hint gf-photo-n" role="status">本次上报不附照片</p>
     <button type="submit" id="gf-submit" class="gf-btn gf-btn-main gf-submit">上报</button>
   </form>
   <section class="gf-card">
@@ -337,9 +339,8 @@ textarea.gf-input { min-height: 88px; resize: vertical; }
 .gf-error, .gf-rejected > div { background: #fdecea; color: #8a1c1c; border: 1px solid #f5c2c0; border-radius: 8px;
   padding: 8px 10px; margin: 8px 0; white-space: pre-line; }
 .gf-rejected button { margin-top: 6px; min-height: 40px; }
-.gf-notice { position: sticky; top: 52px; z-index: 999; background: #e8f5e9; color: #1b5e20;
-  border: 1px solid #c8e6c9; border-radius: 8px; padding: 8px 10px; margin: 8px 0;
-  box-shadow: 0 2px 6px rgba(0,0,0,.15); }
+.gf-notice { background: #e8f5e9; color: #1b5e20; border: 1px solid #c8e6c9; border-radius: 8px;
+  padding: 8px 10px; margin: 8px 0; scroll-margin-top: 64px; }
 .gf-notice.gf-warn { background: #fff8e1; color: #6d4c00; border-color: #ffe082; }
 .gf-list { list-style: none; margin: 0 0 8px; padding: 0; }
 .gf-list li { padding: 8px 4px; border-bottom: 1px solid #eceff1; }
@@ -353,6 +354,9 @@ textarea.gf-input { min-height: 88px; resize: vertical; }
 .gf-refused small { color: #6d4c41; display: block; white-space: pre-line; word-break: break-all; }
 .gf-refused .gf-row button { flex: 1 1 8em; }
 .gf-photo-loc { color: #1b5e20; }
+.gf-photo-n { margin: 8px 2px 0; }
+.gf-warning { background: #fdecea; color: #8a1c1c; border: 1px solid #f5c2c0; border-left: 5px solid #c62828;
+  border-radius: 8px; padding: 8px 10px; margin: 8px 0 0; font-size: 15px; font-weight: 600; }
 /* Leaflet's zoom buttons as touch targets (≥ 44 px) */
 .leaflet-touch .leaflet-bar a, .leaflet-bar a { width: 44px; height: 44px; line-height: 44px; font-size: 22px; }
 """
@@ -399,14 +403,13 @@ PAGE_JS = r"""
 
   /* The API's error body is {"error": code, "detail": text | [{field, reason}] | {message, items}}. */
 
-  /* One status line under the bar (sticky: seen wherever the page is scrolled); a tap hides it. */
+  /* One status line at the top of the page, in the flow: it never lies over a control (a report's fields, 拍照,
+     上报), and it stays until the next one or a tap (no timer: the form below would jump when it went). */
   function notice(text, warn) {
     var box = $("gf-notice");
     box.textContent = text || "";
     box.hidden = !text;
     box.className = "gf-notice" + (warn ? " gf-warn" : "");
-    clearTimeout(GF.noticeTimer);
-    if (text && !warn) { GF.noticeTimer = setTimeout(function () { box.hidden = true; }, 10000); }
   }
   function formError(text) { var box = $("gf-error"); box.textContent = text || ""; box.hidden = !text; }
   /* What a tap on the map did, under the map: a hint (gf-hint), not an error. */
@@ -577,7 +580,8 @@ PAGE_JS = r"""
         if ((r.status === 201 || r.status === 200) && body && body.id !== undefined) {
           remember(body, rec);
           return outbox.remove(rec.key).then(function () {
-            notice("已上报:案件 " + (body.case_no || "#" + body.id) + (r.status === 200 ? "(此前已送达)" : ""));
+            notice("已上报:案件 " + (body.case_no || "#" + body.id) + "(附 " + rec.photos.length + " 张照片)" +
+                   (r.status === 200 ? "(此前已送达)" : ""));
             refreshMine();
           });
         }
@@ -802,29 +806,41 @@ PAGE_JS = r"""
       (loc.accuracy ? "(精度约 " + Math.round(loc.accuracy) + " 米)" : "") +
       (loc.source === "photo" ? "(上报时使用;也可 GPS 定位或在地图上点选)" : "");
     $("gf-loc").className = "gf-hint" + (loc.source === "photo" ? " gf-photo-loc" : "");
-    $("gf-grid").textContent = "";
+    gridLine("");
     formError("");
     gpsMessage("");
     tapHint("");
     checkPlace(loc);
   }
 
-  /* Which grid a location falls in (or why none), shown under it; an outside one is remembered, so the report
-     is not queued only to be refused. */
+  /* The line under the location: the grid it falls in (a hint), or a warning (red) that it is outside. */
+  function gridLine(text, warn) {
+    var box = $("gf-grid");
+    box.textContent = text || "";
+    box.className = warn ? "gf-warning" : "gf-hint";
+    if (warn) { box.setAttribute("role", "alert"); } else { box.removeAttribute("role"); }
+  }
+  /* What to do about a location outside the district's grids, in the worker's words (no codes, no datums). */
+  function outsideText(loc) {
+    return loc.source === "photo" ?
+      "照片的拍摄位置不在本区网格范围内,不能上报。请用 GPS 定位,或在地图上点选位置。" :
+      "此位置不在本区网格范围内,不能上报。请在地图上移动位置,或检查手机 GPS 后重新定位。";
+  }
+  /* Which grid a location falls in (or that it is outside), shown under it; an outside one is remembered, so the
+     report is not queued only to be refused. */
   function checkPlace(loc) {
     loc.outside = !inDistrict(loc.lon, loc.lat);
-    if (loc.outside) { $("gf-grid").textContent = "注意:此位置不在本区范围内,服务器不会受理:请重新定位。"; }
+    if (loc.outside) { gridLine(outsideText(loc), true); }  // said at once; the server's answer says the same
     request(C.base + "/grids/locate?datum=" + loc.datum + "&lon=" + loc.lon.toFixed(7) + "&lat=" + loc.lat.toFixed(7))
       .then(function (g) {
         if (currentPlace() !== loc) { return; }
         loc.outside = false;
-        $("gf-grid").textContent = "单元网格 " + g.unit_grid + (g.tier3 ? " · " + g.tier3.name : "") +
-          (g.tier2 ? " · " + g.tier2.name : "");
+        gridLine("单元网格 " + g.unit_grid + (g.tier3 ? " · " + g.tier3.name : "") +
+          (g.tier2 ? " · " + g.tier2.name : ""), false);
       }, function (e) {
         if (currentPlace() !== loc || e.network) { return; }
         if (e.status === 404) { loc.outside = true; }
-        $("gf-grid").textContent = "注意:" + (e.status === 404 ?
-          "此位置不在本区网格覆盖范围内,服务器不会受理:请重新定位。" : "无法确定所在网格") + "(" + e.message + ")";
+        gridLine(loc.outside ? outsideText(loc) : "暂时无法确定所在网格,上报时由服务器核对。", loc.outside);
       });
   }
   /* The location a report would be sent with: the one set, else the first photo's EXIF GPS. */
@@ -849,7 +865,7 @@ PAGE_JS = r"""
     $("gf-loc").textContent = "照片 GPS 位置:" + place.lon.toFixed(6) + ", " + place.lat.toFixed(6) +
       "(上报时使用;也可 GPS 定位或在地图上点选)";
     $("gf-loc").className = "gf-hint gf-photo-loc";
-    $("gf-grid").textContent = "";
+    gridLine("");
     GF.map.setView(ll, Math.max(GF.map.getZoom(), 16));
     checkPlace(place);
   }
@@ -860,7 +876,7 @@ PAGE_JS = r"""
     if (GF.accuracy) { GF.map.removeLayer(GF.accuracy); GF.accuracy = null; }
     $("gf-loc").className = "gf-hint";
     $("gf-loc").textContent = "未定位:点「GPS定位」或在地图上点选;也可只附带含GPS的照片。";
-    $("gf-grid").textContent = "";
+    gridLine("");
     if (photoPlace()) { showPhotoPlace(); }
   }
 
@@ -888,23 +904,48 @@ PAGE_JS = r"""
   }
 
   /* -- photos --------------------------------------------------------------------------------------------- */
+  /* A photo the page does not attach (too big, one too many) is said at the photo control, by name and why;
+     it is not in the list, and the line above 上报 counts only the photos that go with the report. */
   function addPhotos(files) {
-    var added = [];
+    var added = [], refused = [];
     Array.prototype.forEach.call(files, function (f) {
-      if (GF.photos.length >= C.maxPhotos) { formError("最多 " + C.maxPhotos + " 张照片"); return; }
-      if (f.size > C.maxPhotoBytes) { formError(f.name + " 超过 " + (C.maxPhotoBytes >> 20) + " MB"); return; }
+      var name = f.name || "照片";
+      if (GF.photos.length >= C.maxPhotos) {
+        refused.push({name: name, why: "最多附 " + C.maxPhotos + " 张照片"});
+        return;
+      }
+      if (f.size > C.maxPhotoBytes) {
+        refused.push({name: name, why: "超过 " + C.maxPhotoBytes / 1048576 + " MB(此照片 " +
+          (f.size / 1048576).toFixed(1) + " MB),请重拍或选较小的照片"});
+        return;
+      }
       var p = {file: f, url: URL.createObjectURL(f), gps: null};
       GF.photos.push(p);
       added.push(p);
     });
+    GF.photoRefused = refused;
     renderThumbs();
+    photoMessage(refused.map(function (r) { return "未附上 " + r.name + ":" + r.why; }).join("\n"));
     /* the photos' EXIF GPS, read here: the worker sees the location a photo gives before sending */
     GF.photosRead = Promise.all(added.map(function (p) {
       return readPhoto(p.file).then(function (d) { p.gps = exifGps(d.data); }, function () { p.gps = null; });
     })).then(function () { if (!GF.loc) { showPhotoPlace(); } });
     return GF.photosRead;
   }
+  function photoMessage(text) {
+    var box = $("gf-photo-msg");
+    box.textContent = text || "";
+    box.hidden = !text;
+    if (text && box.scrollIntoView) { box.scrollIntoView({block: "nearest"}); }
+  }
+  /* Above 上报: how many photos go with the report (and how many were not attached). */
+  function photoCount() {
+    var n = GF.photos.length, left = (GF.photoRefused || []).length;
+    $("gf-photo-n").textContent = (n ? "本次上报附 " + n + " 张照片" : "本次上报不附照片") +
+      (left ? ";" + left + " 张未附上(见「拍照 / 选择照片」下)" : "");
+  }
   function renderThumbs() {
+    photoCount();
     var box = $("gf-thumbs");
     box.textContent = "";
     GF.photos.forEach(function (p, i) {
@@ -968,13 +1009,18 @@ PAGE_JS = r"""
         return replaces ? outbox.remove(replaces) : null;  // the edited refused report: replaced by this one
       }).then(function () { return rec; });
     }).then(function (rec) {
-      notice(navigator.onLine === false ? "当前离线:已保存到待发送队列,恢复网络后自动发送。" : "已保存,正在发送…",
-             navigator.onLine === false);
+      var withPhotos = "(附 " + photos.length + " 张照片)";
+      notice(navigator.onLine === false ? "当前离线:已保存到待发送队列" + withPhotos + ",恢复网络后自动发送。" :
+             "已保存" + withPhotos + ",正在发送…", navigator.onLine === false);
+      /* the form starts over at the top: the status is shown there, above the next report's location */
+      if ($("gf-notice").scrollIntoView) { $("gf-notice").scrollIntoView({block: "start"}); }
       $("gf-desc").value = "";
       $("gf-addr").value = "";
       clearClass();
       photos.forEach(function (p) { URL.revokeObjectURL(p.url); });
       GF.photos = [];
+      GF.photoRefused = [];
+      photoMessage("");
       renderThumbs();
       clearLocation();
       formError("");

@@ -188,7 +188,7 @@ async def case_filter(
     class_code: Annotated[str | None, Query(pattern=rf"^{svc.CLASS_CODE_PATTERN.pattern}$")] = None,
     department: str | None = None,
     grid: Annotated[
-        str | None, Query(pattern=r"^(\d{9}|\d{12}|\d{14}|\d{15})$", description="Unit or tier grid")
+        str | None, Query(pattern=rf"^({svc.GRID_FILTER_PATTERN.pattern})$", description="Unit or tier grid")
     ] = None,
     source: Source | None = None,
     since: Annotated[dt.datetime | None, Query(description="Reported at or after (no offset: China time)")] = None,

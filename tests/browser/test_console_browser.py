@@ -17,6 +17,7 @@ from gisgrid import geodesy, history
 from gisgrid.cases import TEXT_LIMITS
 from gisgrid.settings import Settings
 from gisgrid.simulate import classes_from_catalogue, simulate
+from maps.console import FILTER_REFUSED_TEXT, grid_code_lengths
 from maps.pagejs import load_reason_texts
 from tests.browser.conftest import LiveServer, Tab
 from tests.test_components_store import inside_points
@@ -144,6 +145,14 @@ def test_dispatching_from_the_panel_changes_state_and_colour(
     assert suggested.get_attribute("title") == decision["department"]
     texts = department.locator("option").all_inner_texts()
     assert not any(re.search(r"\d{18}", t) for t in texts), texts
+    # listed first, with its basis under the list; the others after it in the catalogue's order (review22 D10)
+    departments = live.app.state.cases.departments
+    assert list(departments).index(decision["department"]) > 0  # not first by itself
+    others = [name for code, name in departments.items() if code != decision["department"]]
+    assert texts == ["请选择部门", "【派遣建议】" + departments[decision["department"]], *others], texts
+    assert form.locator(".gg-suggest").inner_text() == (
+        f"派遣建议:{departments[decision['department']]}(依据:{decision['explanation']})"
+    )
     assert (
         page.evaluate("() => { const p = document.getElementById('gg-panel'); return p.scrollWidth - p.clientWidth; }")
         <= 0
@@ -267,11 +276,14 @@ def test_the_district_opens_whole_and_components_and_heat_draw_by_zoom(
     )
     assert in_view == expected
     desk.shot("components-clustered")
-    # a heat-map filter the API refuses is shown in the panel, the map keeps its layers
-    page.fill('#gg-filters input[name="grid"]', "12ab")
+    # a heat-map filter the API refuses is shown in the panel; the heat of the filter before is not kept on show
+    page.fill('#gg-filters input[name="since"]', "2026-11-26")
+    page.fill('#gg-filters input[name="until"]', "2026-11-20")
     page.click('#gg-filters button[type="submit"]')
-    page.wait_for_function("() => !document.getElementById('gg-error').hidden")
-    assert "网格编码:格式不正确" in page.inner_text("#gg-error")
+    page.wait_for_function("() => /热力图查询被拒绝/.test(document.getElementById('gg-error').textContent)")
+    assert "上报截止日期:须晚于起始日期" in page.inner_text("#gg-error")
+    page.wait_for_function("() => GG.heat._latlngs.length === 0 && GG.heatCases === 0")
+    assert page.evaluate("() => GG.map.hasLayer(GG.heat) && GG.map.hasLayer(GG.components)")  # layers stay on
     assert not desk.watch.off_origin() and not desk.watch.failed, desk.watch.failed
 
 
@@ -471,12 +483,83 @@ def test_the_class_filter_takes_a_name_and_refusals_are_explained_in_chinese(
     assert "没有名称含「飞碟降落」的类别" in page.inner_text("#gg-error")
     assert not any("/cases?" in u for u in desk.watch.requests[asked:])  # nothing asked of the API
     page.fill('#gg-filters input[name="class_code"]', "")
-    page.fill('#gg-filters input[name="grid"]', "12ab")  # the API's 422: its text, with a zh-CN line before it
+    page.fill('#gg-filters input[name="grid"]', "12ab")  # not a grid code: said by the page, which names the codes
     page.click('#gg-filters button[type="submit"]')
     page.wait_for_function("() => /网格编码/.test(document.getElementById('gg-error').textContent)")
-    error = page.inner_text("#gg-error")
-    assert "网格编码:格式不正确" in error and "String should match pattern" not in error, error
-    assert "grid: String should match pattern" in page.get_attribute("#gg-error", "title")
+    assert page.inner_text("#gg-error") == f"网格:请填网格编码({grid_code_lengths()}的数字),不能按名称查找"
+    assert not any("/cases?" in u for u in desk.watch.requests[asked:])
+    # the API's own 422 for a grid code: its text, with a zh-CN line before it
+    refused = api.get("/cases", params={"grid": "12ab"})
+    assert refused.status_code == 422 and refused.json()["detail"][0]["field"] == "grid"
+
+
+def test_a_refused_filter_empties_the_list_count_and_map_and_says_so(
+    desk: Tab, live: LiveServer, api: httpx.Client
+) -> None:
+    """A filter the page or the API refuses leaves no earlier answer on show as if it were the filter's: the list,
+    the pager and the markers are emptied, the count and a note on the map say why; the grid box asks for codes
+    (review22 D4)."""
+    one, two = report(api, seed=81), report(api, seed=82)
+    page = desk.page
+    open_console(desk, live)
+    for c in (one, two):
+        page.wait_for_selector(f'#gg-list li[data-id="{c["id"]}"]')
+    assert page.inner_text("#gg-count") == "共 2 件"
+    grid_box = page.locator('#gg-filters input[name="grid"]')
+    assert grid_box.get_attribute("placeholder") == "编码:街道9位/社区12位/三级14位/单元15位"
+    note = page.locator("#gg-map-note")
+    assert note.is_hidden()
+    no_markers = f"() => ({MARKER_FILL})({one['id']}) === null && ({MARKER_FILL})({two['id']}) === null"
+
+    def refused_shown(error: str) -> None:
+        page.wait_for_function("() => !document.getElementById('gg-map-note').hidden")
+        assert error in page.inner_text("#gg-error")
+        assert page.inner_text("#gg-count") == FILTER_REFUSED_TEXT
+        assert page.get_attribute("#gg-count", "class") == "gg-count gg-refused"
+        assert note.is_visible() and note.inner_text() == FILTER_REFUSED_TEXT
+        assert page.locator("#gg-list li").count() == 0
+        assert page.is_disabled("#gg-prev") and page.is_disabled("#gg-next")
+        page.wait_for_function(no_markers)
+
+    grid_error = f"网格:请填网格编码({grid_code_lengths()}的数字),不能按名称查找"
+    for typed in ("12345", "长兴街道"):  # refused by the page: nothing is asked of the API
+        page.click('#gg-filters button[type="reset"]')
+        page.wait_for_function("() => document.getElementById('gg-count').textContent === '共 2 件'")
+        page.wait_for_load_state("networkidle")
+        asked = len(desk.watch.requests)
+        grid_box.fill(typed)
+        page.click('#gg-filters button[type="submit"]')
+        refused_shown(grid_error)
+        assert [page.inner_text(f"#gg-n-{k}") for k in ("green", "yellow", "red")] == ["–", "–", "–"]
+        assert not any("/cases?" in u or "/cases/lights" in u for u in desk.watch.requests[asked:]), typed
+    desk.shot("refused-grid")
+    page.evaluate("() => GG.cases.update()")  # the next poll keeps it so
+    refused_shown(grid_error)
+    grid_box.fill("")
+    page.fill('#gg-filters input[name="class_code"]', "abc")
+    page.click('#gg-filters button[type="submit"]')
+    refused_shown("类别:没有名称含「abc」的类别")
+    # a good filter again: the answer, and nothing left of the refusal
+    page.fill('#gg-filters input[name="class_code"]', "")
+    grid_box.fill(one["unit_grid_code"])  # a unit grid's code: its case only
+    page.click('#gg-filters button[type="submit"]')
+    page.wait_for_function("() => document.getElementById('gg-count').textContent === '共 1 件'")
+    assert note.is_hidden() and page.is_hidden("#gg-error")
+    assert page.get_attribute("#gg-count", "class") == "gg-count"
+    assert page.locator("#gg-list li").count() == 1
+    page.wait_for_function(f"() => ({MARKER_FILL})({one['id']}) !== null")
+    # refused by the API (a reversed period): emptied in the same way, the API's words under the Chinese
+    grid_box.fill("")
+    page.fill('#gg-filters input[name="since"]', "2026-11-26")
+    page.fill('#gg-filters input[name="until"]', "2026-11-20")
+    page.click('#gg-filters button[type="submit"]')
+    refused_shown("案件查询被拒绝:")
+    assert "上报截止日期:须晚于起始日期" in page.inner_text("#gg-error")
+    desk.shot("refused-period")
+    page.click('#gg-filters button[type="reset"]')
+    page.wait_for_function("() => document.getElementById('gg-count').textContent === '共 2 件'")
+    assert note.is_hidden() and page.locator("#gg-list li").count() == 2
+    page.wait_for_function(f"() => ({MARKER_FILL})({two['id']}) !== null")
 
 
 def test_dispatch_with_a_disposal_type_moves_the_deadline_and_shows_it(
@@ -928,6 +1011,37 @@ def test_the_detail_speaks_plainly_and_the_role_is_remembered(desk: Tab, live: L
     page.reload()
     page.wait_for_function("() => window.GG && GG.map")
     assert page.input_value("#gg-role") == "dispatcher"  # the last role chosen in this browser
+
+
+def test_the_operator_name_is_remembered_like_the_role_and_recorded_with_the_action(
+    desk: Tab, live: LiveServer, api: httpx.Client
+) -> None:
+    """After a reload the steps are not logged under the default 值班员 (review22 D2)."""
+    case = report(api, seed=301)
+    page = desk.page
+    open_console(desk, live)
+    assert page.input_value("#gg-actor") == "值班员"  # nothing typed yet in this browser
+    page.select_option("#gg-role", "shift_lead")
+    page.fill("#gg-actor", "李派遣")
+    page.reload()
+    page.wait_for_function("() => window.GG && GG.map")
+    assert page.input_value("#gg-role") == "shift_lead" and page.input_value("#gg-actor") == "李派遣"
+    assert page.evaluate("() => localStorage.getItem('gisgrid.console.actor')") == "李派遣"
+    page.evaluate(f"() => {{ GG.openCase({case['id']}); }}")
+    detail = page.locator("#gg-detail")
+    detail.locator('button[data-action="request_verify"]').click()
+    detail.locator('form.gg-form button[type="submit"]').click()
+    page.wait_for_function("() => /已办理:发核实/.test(document.getElementById('gg-detail').innerText)")
+    last = detail.locator("ol.gg-timeline li").last.inner_text()
+    assert " 发核实 · 李派遣(值班长)" in last, last
+    (step,) = [t for t in api.get(f"/cases/{case['id']}").json()["timeline"] if t["action"] == "request_verify"]
+    assert step["actor"] == "李派遣" and step["role"] == "shift_lead"
+    desk.shot("actor-remembered")
+    page.fill("#gg-actor", "")  # cleared: the default again after a reload, nothing stale kept
+    page.reload()
+    page.wait_for_function("() => window.GG && GG.map")
+    assert page.input_value("#gg-actor") == "值班员"
+    assert page.evaluate("() => localStorage.getItem('gisgrid.console.actor')") is None
 
 
 def act_api_version(api: httpx.Client, cid: int) -> int:

@@ -16,7 +16,7 @@ from sqlalchemy import Engine, text
 
 from maps.basemap import basemap_for
 from maps.pagejs import load_reason_texts
-from tests.browser.conftest import LiveServer, Tab
+from tests.browser.conftest import ARTIFACTS, LiveServer, Tab
 from tests.test_components_store import inside_points
 
 REPORTER = "李娜"
@@ -351,3 +351,146 @@ def test_the_page_opens_offline_from_its_service_worker(phone: Tab, live: LiveSe
     assert page.evaluate("() => fetch('/field/classes?scheme=gbt47678').then(r => r.json()).then(b => b.count)") > 20
     phone.shot("offline-reopened")
     context.set_offline(False)
+
+
+def test_a_photo_too_big_is_refused_at_the_photo_control_and_the_count_says_what_goes(
+    phone: Tab, live: LiveServer, clean_db: Engine, tmp_path: Path
+) -> None:
+    """An over-size photo is said where it was chosen, left out of the list by name and why, and the line above
+    上报 counts the photos that go with the report (review22 D5)."""
+    page = phone.page
+    page.goto(live.url + "/field")
+    page.wait_for_selector('#gf-classes li[data-code="06010"]')
+    page.fill("#gf-name", REPORTER)
+    page.click('#gf-classes li[data-code="06010"]')
+    tap_the_map_centre(page)
+    count = page.locator("#gf-photo-n")
+    assert count.inner_text() == "本次上报不附照片"
+    huge = tmp_path / "huge.jpg"
+    huge.write_bytes(a_photo(tmp_path).read_bytes() + bytes(16 * 1024 * 1024))  # 16 MB and a bit
+    page.set_input_files("#gf-photos", [str(a_photo(tmp_path)), str(huge)])
+    page.wait_for_selector("#gf-thumbs img")
+    msg = page.locator("#gf-photo-msg")
+    msg.wait_for(state="visible")
+    assert msg.inner_text() == "未附上 huge.jpg:超过 15 MB(此照片 16.0 MB),请重拍或选较小的照片"
+    assert page.locator("#gf-thumbs img").count() == 1  # the good one only
+    assert page.is_hidden("#gf-error")  # not two cards below, by the submit button
+    control, box = page.locator("label.gf-file").bounding_box(), msg.bounding_box()
+    assert control is not None and box is not None
+    assert 0 < box["y"] - (control["y"] + control["height"]) < 120, (control, box)  # right under the photos
+    assert box["y"] >= 0 and box["y"] + box["height"] <= 844  # in view
+    assert count.inner_text() == "本次上报附 1 张照片;1 张未附上(见「拍照 / 选择照片」下)"
+    phone.shot("photo-too-big")
+    page.click("#gf-submit")
+    page.wait_for_function("() => /已上报:案件 .*(附 1 张照片)/.test(document.getElementById('gf-notice').textContent)")
+    [(_, _, _, photos)] = cases_of(clean_db, REPORTER)
+    assert photos == 1
+    assert msg.is_hidden() and count.inner_text() == "本次上报不附照片"  # the next report starts clean
+    # only the big one: nothing is attached, and the count says so before 上报
+    page.set_input_files("#gf-photos", str(huge))
+    msg.wait_for(state="visible")
+    assert page.locator("#gf-thumbs img").count() == 0
+    assert count.inner_text() == "本次上报不附照片;1 张未附上(见「拍照 / 选择照片」下)"
+
+
+def test_a_location_outside_the_district_is_a_plain_warning_said_once(
+    phone: Tab, live: LiveServer, tmp_path: Path
+) -> None:
+    """Outside the district's grids: a red warning, said once, in the worker's words — move the pin or check the
+    GPS —, without the server's status or its 坐标系/经纬度 advice (review22 D6)."""
+    page = phone.page
+    page.add_init_script(  # a phone whose GPS puts it in Beijing
+        "navigator.geolocation.getCurrentPosition = function (ok) {"
+        " setTimeout(function () { ok({coords: {longitude: 116.40, latitude: 39.90, accuracy: 12}}); }, 10); };"
+    )
+    page.goto(live.url + "/field")
+    page.wait_for_selector('#gf-classes li[data-code="06010"]')
+    with page.expect_response(lambda r: "/grids/locate" in r.url) as located:
+        page.click("#gf-gps")
+    assert located.value.status == 404
+    grid = page.locator("#gf-grid")
+    page.wait_for_timeout(300)  # the answer handled
+    assert grid.inner_text() == "此位置不在本区网格范围内,不能上报。请在地图上移动位置,或检查手机 GPS 后重新定位。"
+    assert grid.get_attribute("class") == "gf-warning" and grid.get_attribute("role") == "alert"
+    assert page.evaluate("() => getComputedStyle(document.getElementById('gf-grid')).color") == "rgb(138, 28, 28)"
+    phone.shot("outside-warning")
+    # a photo taken elsewhere: the same warning, about the photo
+    page.click("#gf-clear-loc")
+    assert grid.inner_text() == "" and grid.get_attribute("class") == "gf-hint"
+    with page.expect_response(lambda r: "/grids/locate" in r.url):
+        page.set_input_files("#gf-photos", str(gps_photo(tmp_path, "beijing.jpg", 116.397, 39.908)))
+    page.wait_for_timeout(300)
+    assert grid.inner_text() == "照片的拍摄位置不在本区网格范围内,不能上报。请用 GPS 定位,或在地图上点选位置。"
+    assert grid.get_attribute("class") == "gf-warning"
+    # inside again: the grid, as a hint
+    page.click("#gf-thumbs button")
+    tap_the_map_centre(page)
+    assert grid.inner_text().startswith("单元网格 ") and grid.get_attribute("class") == "gf-hint"
+    assert grid.get_attribute("role") is None
+
+
+#: The form's controls (and the queue's buttons) the status line lies over, among those in view.
+COVERED = """() => {
+  const n = document.getElementById('gf-notice');
+  if (n.hidden) { return ['(no notice)']; }
+  const a = n.getBoundingClientRect(), out = [];
+  document.querySelectorAll('#gf-form input, #gf-form textarea, #gf-form select, #gf-form button, #gf-form .gf-file,'
+      + ' #gf-class, #gf-classes li, main > section button').forEach((c) => {
+    let b = c.getBoundingClientRect(), r = {top: b.top, bottom: b.bottom, left: b.left, right: b.right};
+    for (let p = c.parentElement; p; p = p.parentElement) {  // what its scrolling boxes show of it
+      if (getComputedStyle(p).overflowY === 'visible') { continue; }
+      const q = p.getBoundingClientRect();
+      r = {top: Math.max(r.top, q.top), bottom: Math.min(r.bottom, q.bottom), left: Math.max(r.left, q.left),
+           right: Math.min(r.right, q.right)};
+    }
+    if (r.bottom <= r.top || r.right <= r.left || r.bottom < 0 || r.top > innerHeight) { return; }
+    if (r.left < a.right && a.left < r.right && r.top < a.bottom && a.top < r.bottom) {
+      out.push(c.id || c.className || c.tagName);
+    }
+  });
+  return out;
+}"""
+
+
+def test_the_status_line_after_a_report_covers_no_control_on_a_phone(
+    phone: Tab, live: LiveServer, clean_db: Engine, tmp_path: Path
+) -> None:
+    """On a 390×844 phone the status line after 上报 (online, or queued offline) is in the page's flow, shown at the
+    top above the next report, and lies over no control wherever the page is scrolled (review22 D7)."""
+    page, context = phone.page, phone.context
+    page.goto(live.url + "/field")
+    page.wait_for_selector('#gf-classes li[data-code="06010"]')
+    page.fill("#gf-name", REPORTER)
+
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    for offline, said in ((False, "已上报:案件 "), (True, "当前离线:已保存到待发送队列")):
+        page.click('#gf-classes li[data-code="06010"]')
+        tap_the_map_centre(page)
+        page.fill("#gf-addr", "某路与某街交叉口")
+        page.set_input_files("#gf-photos", str(a_photo(tmp_path)))
+        page.wait_for_selector("#gf-thumbs img")
+        if offline:  # a dead spot, right before 上报
+            context.set_offline(True)
+            page.wait_for_function("() => document.getElementById('gf-net').textContent === '离线'")
+        page.locator("#gf-submit").scroll_into_view_if_needed()
+        page.click("#gf-submit")
+        page.wait_for_function(f"() => document.getElementById('gf-notice').textContent.indexOf('{said}') === 0")
+        notice = page.locator("#gf-notice")
+        assert page.evaluate("() => getComputedStyle(document.getElementById('gf-notice')).position") == "static"
+        box, bar = notice.bounding_box(), page.locator("header.gf-bar").bounding_box()
+        assert box is not None and bar is not None
+        assert bar["y"] + bar["height"] <= box["y"] and box["y"] + box["height"] <= 844, (bar, box)  # in view
+        assert page.evaluate(COVERED) == []
+        name = "offline" if offline else "online"
+        page.screenshot(path=str(ARTIFACTS / f"{phone.name}-after-report-{name}.png"))  # the phone's view
+        for control in ("#gf-search", "#gf-addr", "label.gf-file", "#gf-submit"):  # the next report's fields
+            page.locator(control).scroll_into_view_if_needed()
+            assert page.evaluate(COVERED) in ([], ["(no notice)"]), control
+            if notice.is_visible():
+                n, c = notice.bounding_box(), page.locator(control).bounding_box()
+                assert n is not None and c is not None
+                assert n["y"] + n["height"] <= c["y"] or c["y"] + c["height"] <= n["y"], (control, n, c)
+        page.evaluate("() => window.scrollTo(0, 0)")
+    context.set_offline(False)
+    page.wait_for_function("() => document.getElementById('gf-queue-n').textContent === '0'", timeout=15_000)
+    assert len(cases_of(clean_db, REPORTER)) == 2
