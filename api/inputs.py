@@ -30,12 +30,13 @@ from starlette.formparsers import MultiPartException, MultiPartParser
 from starlette.requests import parse_options_header
 
 from gisgrid.errors import InvalidInput, Reason
-from gisgrid.texts import refuse_nul
+from gisgrid.texts import refuse_nul, refuse_too_deep
 from gisgrid.workflow import FIELD_KINDS
 
 
 class RequestModel(BaseModel):
-    """A JSON request body: a misspelt field is refused, not ignored, and no text in it may hold a NUL."""
+    """A JSON request body: a misspelt field is refused, not ignored, no text in it may hold a NUL and no value
+    nest deeper than ``gisgrid.texts.MAX_JSON_DEPTH`` (measured first: the NUL check walks values recursively)."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -45,6 +46,7 @@ class RequestModel(BaseModel):
         # InvalidInput is not a ValueError, so pydantic lets it through to the app's handler: the same 422 body
         # (field path such as attrs.k) as the case service gives, instead of a validation item without a field.
         if isinstance(data, dict):
+            refuse_too_deep(data)
             refuse_nul(data)
         return data
 

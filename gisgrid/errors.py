@@ -45,6 +45,7 @@ class Reason(StrEnum):
     NUL_CHARACTER = "nul_character"
     NOT_UTF8 = "not_utf8"
     CONTROL_CHARACTERS = "control_characters"
+    JSON_TOO_DEEP = "json_too_deep"
     OUT_OF_RANGE = "out_of_range"
     NOT_POSITIVE = "not_positive"
     UNKNOWN_ROLE = "unknown_role"

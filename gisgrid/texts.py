@@ -1,8 +1,11 @@
-"""The one check every text from a user passes before it reaches PostgreSQL: no NUL character.
+"""The checks every text and free JSON value from a user passes before it reaches PostgreSQL.
 
-PostgreSQL ``text`` and ``jsonb`` cannot hold U+0000, so a NUL the server let through fails in the driver as a
-500. The case service (``cases.check_texts``), the API's request models and its parameter check all refuse it
-here, with the same message and the same ``{"field", "reason"}`` item, naming where it was found.
+No NUL character: PostgreSQL ``text`` and ``jsonb`` cannot hold U+0000, so a NUL the server let through fails in
+the driver as a 500. The case service (``cases.check_texts``), the API's request models and its parameter check all
+refuse it here, with the same message and the same ``{"field", "reason"}`` item, naming where it was found.
+
+No JSON nested deeper than :data:`MAX_JSON_DEPTH`: a component's ``attrs`` 500 levels deep was stored, then could
+not be answered (the response's serializer stops at a depth) — a PATCH committed and answered 500.
 """
 
 from __future__ import annotations
@@ -13,6 +16,46 @@ from typing import Any
 from gisgrid.errors import InvalidInput, Reason
 
 NUL = "\x00"
+#: How deep free JSON (a component's ``attrs``, any object or list a request body carries) may nest: ``{"k": 1}`` is
+#: 1 level, ``{"k": [1]}`` 2. The one place this is stated (README says it).
+MAX_JSON_DEPTH = 8
+
+
+def too_deep_path(value: Any, path: str, limit: int = MAX_JSON_DEPTH) -> str | None:
+    """Where in ``value`` (JSON-like dicts and lists) an object or list sits deeper than ``limit`` levels, as
+    ``path.key[0]``; None if nowhere. Iterative: a value thousands of levels deep is measured, not recursed into."""
+    todo: list[tuple[Any, str, int]] = [(value, path, 1)]
+    while todo:
+        item, where, depth = todo.pop()
+        if isinstance(item, Mapping):
+            children: Iterable[tuple[Any, str]] = ((v, f"{where}.{k}" if where else str(k)) for k, v in item.items())
+        elif isinstance(item, list | tuple):
+            children = ((v, f"{where}[{i}]") for i, v in enumerate(item))
+        else:
+            continue
+        if depth > limit:
+            return where
+        todo.extend((v, w, depth + 1) for v, w in children)
+    return None
+
+
+def refuse_too_deep(values: Mapping[str, Any] | Iterable[tuple[str, Any]]) -> None:
+    """Refuse the first value nested deeper than :data:`MAX_JSON_DEPTH` (422 ``json_too_deep`` naming its field,
+    with ``limit: {"max_depth": …}``)."""
+    pairs = values.items() if isinstance(values, Mapping) else values
+    for name, value in pairs:
+        found = too_deep_path(value, str(name))
+        if found is not None:
+            raise InvalidInput(
+                f"{name}: {too_deep_words(found)}",
+                detail=[{"field": str(name), "reason": too_deep_words(), "limit": {"max_depth": MAX_JSON_DEPTH}}],
+                reason=Reason.JSON_TOO_DEEP,
+            )
+
+
+def too_deep_words(where: str | None = None) -> str:
+    at = f" (at {where[:120]}{'…' if len(where) > 120 else ''})" if where else ""
+    return f"nested more than {MAX_JSON_DEPTH} levels deep{at}"
 
 
 def nul_path(value: Any, path: str) -> str | None:
