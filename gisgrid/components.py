@@ -74,7 +74,7 @@ from pyproj.exceptions import CRSError
 from gisgrid.catalogue import CODE_DIGITS, Catalogue, check_scheme
 from gisgrid.errors import InvalidInput
 from gisgrid.geodesy import DATUMS, DatumApproximate, ballpark_datum_warning, to_storage, transform_geometries
-from gisgrid.texts import too_deep_path, too_deep_words
+from gisgrid.texts import CONTROLS, first_control, too_deep_path, too_deep_words
 from gisgrid.vectorio import read_layer_any
 
 log = logging.getLogger(__name__)
@@ -910,6 +910,22 @@ def validate_components(
         source,
         f"data source must be one of {'/'.join(DATA_SOURCES)} or empty",
     )
+
+    # --- free text: no control or bidirectional character (texts.refuse_bad_text's rule; codes, dates and
+    # statuses are checked against their lists above)
+    for field in ("name", "note"):
+        text = _texts(raw, field)
+        bad = pd.Series(text, dtype=object).str.contains(CONTROLS, regex=True).to_numpy(dtype=bool)
+        errors.add(
+            bad,
+            field,
+            text,
+            lambda idx, text=text: [
+                f"contains the control or bidirectional character {first_control(text[i])}, which changes how the "
+                "text is shown"
+                for i in idx
+            ],
+        )
 
     # --- attrs: JSON a GeoJSON property held, or the API's, nested at most texts.MAX_JSON_DEPTH levels (a file
     # read as text only has none: not looked at)

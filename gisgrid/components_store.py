@@ -43,6 +43,7 @@ from gisgrid.grids import store as grid_store
 from gisgrid.photos import PhotoStore, inspect_photo, one_request
 from gisgrid.settings import STORAGE_SRID, Settings
 from gisgrid.storage.bulk import CopyPart, copy_batches, copy_frame, point_ewkb_hex
+from gisgrid.texts import refuse_bad_text
 from gisgrid.vectorio import write_layer
 
 SERIAL_MAX = 999_999
@@ -1412,6 +1413,8 @@ def add_photos(
     if not files:
         raise InvalidInput("photos: attach at least one photo", detail=[{"field": "photos"}], reason=Reason.MISSING)
     files = one_request(files)  # at most 10 (a picture already attached is skipped below)
+    for i, (name, _) in enumerate(files):
+        refuse_bad_text({f"photos[{i}]": name})  # the API's edge checks them too; the store is the service
     infos = []
     for i, (name, data) in enumerate(files):
         try:
