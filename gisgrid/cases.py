@@ -32,7 +32,7 @@ from gisgrid.errors import Conflict, InvalidInput, NotFound, Reason
 from gisgrid.evaluation import judge_case, traffic_lights
 from gisgrid.events import DISPOSAL_NODE, EventCatalogue, EventClass, load_event_catalogue, matter_code_of
 from gisgrid.grids import store as grid_store
-from gisgrid.photos import PhotoInfo, PhotoStore, inspect_photo, one_request
+from gisgrid.photos import PhotoInfo, PhotoStore, check_pixel_budget, inspect_photo, one_request
 from gisgrid.settings import STORAGE_SRID, Settings
 from gisgrid.storage.prepared import AsyncFetcher, Prepared
 from gisgrid.texts import refuse_bad_text
@@ -336,6 +336,7 @@ def intake(engine: Engine, services: CaseServices, item: Intake, *, now: dt.date
 def _checked_photos(item: Intake) -> list[PhotoInfo]:
     for i, (name, _) in enumerate(item.photos):
         check_texts({f"photos[{i}]": name})
+    check_pixel_budget(item.photos)  # by the headers, before any photo is decoded
     infos: list[PhotoInfo] = []
     for i, (name, data) in enumerate(item.photos):
         try:
@@ -807,6 +808,7 @@ def act(
         req = replace(req, photos=one_request(req.photos))  # at most 10; the same file twice is one photo
         for i, (name, _) in enumerate(req.photos):
             check_texts({f"photos[{i}]": name})
+        check_pixel_budget(req.photos)
         infos = []
         for i, (name, data) in enumerate(req.photos):
             try:

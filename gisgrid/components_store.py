@@ -40,7 +40,7 @@ from gisgrid.components import (
 from gisgrid.errors import Conflict, InvalidInput, NotFound, Reason
 from gisgrid.geodesy import DATUMS, to_storage
 from gisgrid.grids import store as grid_store
-from gisgrid.photos import PhotoStore, inspect_photo, one_request
+from gisgrid.photos import PhotoStore, check_pixel_budget, inspect_photo, one_request
 from gisgrid.settings import STORAGE_SRID, Settings
 from gisgrid.storage.bulk import CopyPart, copy_batches, copy_frame, point_ewkb_hex
 from gisgrid.texts import refuse_bad_text
@@ -1415,6 +1415,7 @@ def add_photos(
     files = one_request(files)  # at most 10 (a picture already attached is skipped below)
     for i, (name, _) in enumerate(files):
         refuse_bad_text({f"photos[{i}]": name})  # the API's edge checks them too; the store is the service
+    check_pixel_budget(files)  # by the headers, before any photo is decoded
     infos = []
     for i, (name, data) in enumerate(files):
         try:

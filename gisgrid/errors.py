@@ -72,6 +72,7 @@ class Reason(StrEnum):
     # Photos.
     PHOTO_TOO_LARGE = "photo_too_large"
     PHOTO_TOO_MANY_PIXELS = "photo_too_many_pixels"
+    PHOTOS_TOO_MANY_PIXELS = "photos_too_many_pixels"  # the request's photos together
     PHOTO_NOT_AN_IMAGE = "photo_not_an_image"
     PHOTO_UNSUPPORTED_FORMAT = "photo_unsupported_format"
     PHOTO_CORRUPT = "photo_corrupt"
