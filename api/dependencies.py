@@ -10,6 +10,7 @@ from fastapi.dependencies.models import Dependant
 
 from gisgrid.errors import InvalidInput, Reason
 from gisgrid.geodesy import BBox, parse_bbox
+from gisgrid.paging import MAX_LIMIT, MAX_OFFSET
 from gisgrid.photos import THUMB_MAX
 
 
@@ -29,8 +30,8 @@ class Page:
 
 
 async def page_query(
-    limit: Annotated[int, Query(ge=1, le=5000, description="Features per page")] = 100,
-    offset: Annotated[int, Query(ge=0, description="Features to skip")] = 0,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Features per page")] = 100,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET, description="Features to skip")] = 0,
 ) -> Page:
     """Paging parameters (async: a sync dependency costs a thread-pool hop per request)."""
     return Page(limit, offset)

@@ -3,11 +3,11 @@
 Request bodies are ``RequestModel``s (unknown fields refused, no NUL anywhere inside); path, query and form
 values go through ``refuse_nul_input``, a dependency of the whole app (which also refuses percent-encoded bytes
 of a path or query that are not UTF-8, instead of letting U+FFFD through as the search term; a JSON body that is
-not UTF-8 is refused by ``api.errors``). Both use ``gisgrid.texts.refuse_nul``, the check the case service runs
-too, so a NUL is a 422 naming its field wherever it is sent. A form field the route does not declare is refused
-there too, as a JSON body's unknown field is. The text of a form, multipart or urlencoded, is decoded strictly by
-``FormTextRoute`` (every route that takes a form is one); ``form_payload`` reads a workflow action's fields from
-a form as its JSON body carries them.
+not UTF-8 is refused by ``api.errors``). Both use ``gisgrid.texts.refuse_bad_text`` (no NUL, no control or
+bidirectional character), the check the case service runs too, so such a text is a 422 naming its field wherever
+it is sent. A form field the route does not declare is refused there too, as a JSON body's unknown field is. The
+text of a form, multipart or urlencoded, is decoded strictly by ``FormTextRoute`` (every route that takes a form
+is one); ``form_payload`` reads a workflow action's fields from a form as its JSON body carries them.
 """
 
 from __future__ import annotations
@@ -30,12 +30,14 @@ from starlette.formparsers import MultiPartException, MultiPartParser
 from starlette.requests import parse_options_header
 
 from gisgrid.errors import InvalidInput, Reason
-from gisgrid.texts import refuse_nul
+from gisgrid.texts import refuse_bad_text, refuse_too_deep
 from gisgrid.workflow import FIELD_KINDS
 
 
 class RequestModel(BaseModel):
-    """A JSON request body: a misspelt field is refused, not ignored, and no text in it may hold a NUL."""
+    """A JSON request body: a misspelt field is refused, not ignored, no text in it may hold a NUL or a control or
+    bidirectional character (``gisgrid.texts.refuse_bad_text``) and no value nest deeper than
+    ``gisgrid.texts.MAX_JSON_DEPTH`` (measured first: the text check walks values recursively)."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -45,16 +47,19 @@ class RequestModel(BaseModel):
         # InvalidInput is not a ValueError, so pydantic lets it through to the app's handler: the same 422 body
         # (field path such as attrs.k) as the case service gives, instead of a validation item without a field.
         if isinstance(data, dict):
-            refuse_nul(data)
+            refuse_too_deep(data)
+            refuse_bad_text(data)
         return data
 
 
 async def refuse_nul_input(request: Request) -> None:
-    """Path and query values and form fields (with upload file names) free of NUL, and UTF-8 text where they
-    were percent-encoded; named as the client sent them. Runs before the route's own parameters are validated."""
-    refuse_nul(request.path_params)
+    """Path and query values and form fields (with upload file names) free of NUL and of control and
+    bidirectional characters (a photo's name too: refused, not stripped — the name is shown as sent, and one
+    that reads reversed is no accident), and UTF-8 text where they were percent-encoded; named as the client sent
+    them. Runs before the route's own parameters are validated."""
+    refuse_bad_text(request.path_params)
     query = request.query_params.multi_items()
-    refuse_nul(query)
+    refuse_bad_text(query)
     if any(REPLACEMENT in v for v in request.path_params.values()):
         _refuse_not_utf8_path(request)
     if any(REPLACEMENT in k or REPLACEMENT in v for k, v in query):
@@ -66,7 +71,7 @@ async def refuse_nul_input(request: Request) -> None:
             (f"{name}.filename", value.filename) if isinstance(value, UploadFile) else (name, value)
             for name, value in form.multi_items()
         ]
-        refuse_nul(fields)
+        refuse_bad_text(fields)
         _refuse_unknown_form_fields(request, route, form)
 
 

@@ -32,10 +32,10 @@ from gisgrid.errors import Conflict, InvalidInput, NotFound, Reason
 from gisgrid.evaluation import judge_case, traffic_lights
 from gisgrid.events import DISPOSAL_NODE, EventCatalogue, EventClass, load_event_catalogue, matter_code_of
 from gisgrid.grids import store as grid_store
-from gisgrid.photos import PhotoInfo, PhotoStore, inspect_photo, one_request
+from gisgrid.photos import PhotoInfo, PhotoStore, check_pixel_budget, inspect_photo, one_request
 from gisgrid.settings import STORAGE_SRID, Settings
 from gisgrid.storage.prepared import AsyncFetcher, Prepared
-from gisgrid.texts import refuse_nul
+from gisgrid.texts import refuse_bad_text
 
 LOCAL_TZ = ZoneInfo("Asia/Shanghai")
 #: The nearest component of the implied class within this distance is linked to the case.
@@ -151,7 +151,8 @@ TEXT_LIMITS = {
 
 def check_texts(values: dict[str, Any], labels: dict[str, str] | None = None) -> None:
     """Refuse a text longer than ``TEXT_LIMITS`` allows for its field, or holding a NUL character (which no
-    PostgreSQL text can store, also inside a dict or list value). ``labels`` names a field as the caller's user
+    PostgreSQL text can store, also inside a dict or list value) or a control or bidirectional character
+    (``texts.refuse_bad_text``: line breaks, Chinese and emoji stay). ``labels`` names a field as the caller's user
     knows it (the CLI's ``--key`` for ``idempotency_key``)."""
     for name, value in values.items():
         label = (labels or {}).get(name, name)
@@ -162,7 +163,7 @@ def check_texts(values: dict[str, Any], labels: dict[str, str] | None = None) ->
                 detail=[{"field": label, "reason": "too long", "limit": {"max_length": limit}}],
                 reason=Reason.STRING_TOO_LONG,
             )
-        refuse_nul({label: value})  # nested payload values too: jsonb cannot hold a NUL either
+        refuse_bad_text({label: value})  # nested payload values too: jsonb cannot hold a NUL either
 
 
 def _now(now: dt.datetime | None) -> dt.datetime:
@@ -333,9 +334,11 @@ def intake(engine: Engine, services: CaseServices, item: Intake, *, now: dt.date
 
 
 def _checked_photos(item: Intake) -> list[PhotoInfo]:
+    for i, (name, _) in enumerate(item.photos):
+        check_texts({f"photos[{i}]": name})
+    check_pixel_budget(item.photos)  # by the headers, before any photo is decoded
     infos: list[PhotoInfo] = []
     for i, (name, data) in enumerate(item.photos):
-        check_texts({f"photos[{i}]": name})
         try:
             infos.append(inspect_photo(data, filename=name))
         except InvalidInput as exc:
@@ -804,9 +807,11 @@ def act(
             if payload.get("amount") is not None:
                 _extended_due(services, row, {"amount": payload["amount"], "unit": payload.get("unit")})
         req = replace(req, photos=one_request(req.photos))  # at most 10; the same file twice is one photo
+        for i, (name, _) in enumerate(req.photos):
+            check_texts({f"photos[{i}]": name})
+        check_pixel_budget(req.photos)
         infos = []
         for i, (name, data) in enumerate(req.photos):
-            check_texts({f"photos[{i}]": name})
             try:
                 infos.append(inspect_photo(data, filename=name))
             except InvalidInput as exc:

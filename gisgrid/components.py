@@ -75,6 +75,7 @@ from gisgrid.catalogue import CODE_DIGITS, Catalogue, check_scheme
 from gisgrid.errors import InvalidInput
 from gisgrid.geodesy import DATUMS, DatumApproximate, ballpark_datum_warning, to_storage, transform_geometries
 from gisgrid.spreadsheet import csv_unquote, to_csv
+from gisgrid.texts import CONTROLS, first_control, too_deep_path, too_deep_words
 from gisgrid.vectorio import read_layer_any
 
 log = logging.getLogger(__name__)
@@ -193,12 +194,15 @@ _FAMILY = np.array([0, 1, 1, 2, 0, 1, 2, 7])
 
 
 def attrs_problem(attrs: dict[str, Any]) -> str | None:
-    """Why ``attrs`` is too big to store (see ``ATTRS_MAX_*``), or None."""
+    """Why ``attrs`` is too big to store (see ``ATTRS_MAX_*`` and ``texts.MAX_JSON_DEPTH``), or None."""
     if len(attrs) > ATTRS_MAX_KEYS:
         return f"at most {ATTRS_MAX_KEYS} keys, got {len(attrs)}"
     long_key = next((k for k in attrs if len(k) > ATTRS_MAX_KEY_CHARS), None)
     if long_key is not None:
         return f"keys of at most {ATTRS_MAX_KEY_CHARS} characters, got {len(long_key)}"
+    deep = too_deep_path(attrs, "attrs")  # first: json.dumps recurses
+    if deep is not None:
+        return too_deep_words(deep)
     size = len(json.dumps(attrs, ensure_ascii=False))
     if size > ATTRS_MAX_JSON_CHARS:
         return f"at most {ATTRS_MAX_JSON_CHARS} characters as JSON, got {size}"
@@ -279,6 +283,33 @@ def _text(series: pd.Series) -> pd.Series:
         out[finite & ~integral] = values[finite & ~integral].astype(str)
         return pd.Series(out, index=series.index, dtype=str)
     return _strip(series)
+
+
+def _json_values(attributes: pd.DataFrame) -> dict[str, np.ndarray]:
+    """The objects and lists of a layer's JSON properties (GDAL reads a GeoJSON property holding one as a dict or
+    list), by column, None elsewhere; each such value is replaced by its JSON text in ``attributes``, which is read
+    as text (a dict cannot be a name or a code). Only columns of Python objects are looked at (text is a string
+    column)."""
+    found: dict[str, np.ndarray] = {}
+    for column in attributes.columns:
+        if attributes[column].dtype != object:
+            continue
+        values = attributes[column].to_numpy(dtype=object)
+        is_json = np.fromiter((isinstance(v, dict | list) for v in values), dtype=bool, count=len(values))
+        if is_json.any():
+            kept = np.full(len(values), None, dtype=object)
+            text = values.copy()
+            for i in np.flatnonzero(is_json):
+                kept[i], text[i] = values[i], _json_text(values[i])
+            found[str(column)] = kept
+            attributes[column] = text
+    return found
+
+
+def _json_text(value: Any) -> str:
+    if too_deep_path(value, "") is not None:  # json.dumps would recurse; as attrs the row is refused
+        return f"(JSON {too_deep_words()})"
+    return json.dumps(value, ensure_ascii=False)
 
 
 def _strip(series: pd.Series) -> pd.Series:
@@ -428,12 +459,14 @@ def read_component_file(
             ) from None
     if path.suffix.lower() in (".csv", ".txt"):
         table, notes = _read_csv(path, encoding)
+        json_values: dict[str, np.ndarray] = {}  # CSV cells are text
     else:
         gdf = read_layer_any(path, layer, encoding=encoding, notes=notes)
         if crs is None and gdf.crs is not None:
             crs = CRS.from_user_input(gdf.crs)
         geometry = np.asarray(gdf.geometry.values, dtype=object)
         attributes = pd.DataFrame(gdf.drop(columns=gdf.geometry.name))
+        json_values = _json_values(attributes)
         table = pd.DataFrame({str(c): _text(attributes[c]) for c in attributes.columns}, index=attributes.index)
         table = table.reset_index(drop=True)
         table.insert(0, "_row", np.arange(1, len(table) + 1, dtype=np.int64))
@@ -542,6 +575,12 @@ def read_component_file(
             meta["dept_name_fields"][canonical] = column
     rest = [c for c in columns if c not in taken and c not in derived]
     raw["attrs"] = _records(table, rest) if rest else [{} for _ in range(n)]
+    nested = [c for c in rest if c in json_values]
+    for column in nested:  # an object or list a GeoJSON property holds is kept as JSON, not as its text
+        values = json_values[column]
+        for i in np.flatnonzero(values != None):  # noqa: E711 - elementwise
+            raw.at[i, "attrs"][column] = values[i]
+    meta["json_columns"] = nested
     raw.attrs[META] = meta
     return raw
 
@@ -873,6 +912,29 @@ def validate_components(
         source,
         f"data source must be one of {'/'.join(DATA_SOURCES)} or empty",
     )
+
+    # --- free text: no control or bidirectional character (texts.refuse_bad_text's rule; codes, dates and
+    # statuses are checked against their lists above)
+    for field in ("name", "note"):
+        text = _texts(raw, field)
+        bad = pd.Series(text, dtype=object).str.contains(CONTROLS, regex=True).to_numpy(dtype=bool)
+        errors.add(
+            bad,
+            field,
+            text,
+            lambda idx, text=text: [
+                f"contains the control or bidirectional character {first_control(text[i])}, which changes how the "
+                "text is shown"
+                for i in idx
+            ],
+        )
+
+    # --- attrs: JSON a GeoJSON property held, or the API's, nested at most texts.MAX_JSON_DEPTH levels (a file
+    # read as text only has none: not looked at)
+    if "attrs" in raw.columns and meta.get("json_columns", True):
+        where = np.array([too_deep_path(a, "attrs") if a else None for a in raw["attrs"]], dtype=object)
+        too_deep = where != None  # noqa: E711 - elementwise
+        errors.add(too_deep, "attrs", where, lambda idx: [too_deep_words(where[i]) for i in idx])
 
     # --- accepted rows
     keep = ~errors.bad

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 import geopandas as gpd
@@ -40,9 +40,10 @@ from gisgrid.components import (
 from gisgrid.errors import Conflict, InvalidInput, NotFound, Reason
 from gisgrid.geodesy import DATUMS, to_storage
 from gisgrid.grids import store as grid_store
-from gisgrid.photos import PhotoStore, inspect_photo, one_request
+from gisgrid.photos import PhotoStore, check_pixel_budget, inspect_photo, one_request
 from gisgrid.settings import STORAGE_SRID, Settings
 from gisgrid.storage.bulk import CopyPart, copy_batches, copy_frame, point_ewkb_hex
+from gisgrid.texts import refuse_bad_text
 from gisgrid.vectorio import write_layer
 
 SERIAL_MAX = 999_999
@@ -1029,6 +1030,19 @@ def _district_of(conn: Connection, item: ComponentInput) -> str | None:
     return str(covering) if covering else codes[0]
 
 
+A = TypeVar("A")
+
+
+def _as_is(feature: dict[str, Any]) -> Any:
+    return feature
+
+
+#: What a single-record write answers: the stored component as a GeoJSON Feature, made into the caller's answer
+#: (``answer``, e.g. the API's rendered JSON response) *before* the transaction commits, so that an answer that
+#: cannot be made rolls the write back instead of reporting a failure for a change that was saved.
+Answer = Callable[[dict[str, Any]], A]
+
+
 def save_component(
     engine: Engine,
     catalogue: Catalogue,
@@ -1039,9 +1053,11 @@ def save_component(
     expected_version: int | None = None,
     action: str = "create",
     source: str = "api",
-) -> dict[str, Any]:
+    answer: Answer[A] = _as_is,
+) -> A:
     """Create (no id, or a new id) or update (existing id) one component; history written in the same transaction
-    (``source`` names where the change came from in it)."""
+    (``source`` names where the change came from in it); returns ``answer`` of the stored feature, made before
+    the commit."""
     with engine.connect() as conn, conn.begin():
         grid_store.read_grids_first(conn)  # before the component's row: a recode rewrites both (see there)
         coverage = load_coverage(conn, _district_of(conn, item))
@@ -1085,7 +1101,7 @@ def save_component(
         assign_identifiers(conn, coverage.district_code, scheme, accepted)  # the API answers with the new id
         write_components(conn, accepted, scheme=scheme, district=coverage.district_code, actor=actor, source=source)
         new_id = str(accepted["id"].iloc[0])
-        return get_component(conn, new_id)
+        return answer(get_component(conn, new_id))
 
 
 def update_component(
@@ -1096,8 +1112,10 @@ def update_component(
     *,
     actor: str,
     expected_version: int | None,
-) -> dict[str, Any]:
-    """PATCH: merge the changes onto the stored record, re-check it whole, write it with its history."""
+    answer: Answer[A] = _as_is,
+) -> A:
+    """PATCH: merge the changes onto the stored record, re-check it whole, write it with its history; ``answer``
+    as for :func:`save_component`."""
     with engine.connect() as conn:
         current = get_component(conn, component_id)
         # Exact stored coordinates (the GeoJSON is rounded): an unchanged location must compare equal.
@@ -1144,7 +1162,9 @@ def update_component(
                     detail=[{"field": "status"}],
                     reason=Reason.EXTRA_FORBIDDEN,
                 )
-            return retire_component(engine, component_id, actor=actor, reason=why, expected_version=expected_version)
+            return retire_component(
+                engine, component_id, actor=actor, reason=why, expected_version=expected_version, answer=answer
+            )
     elif why:
         raise InvalidInput(
             "reason: only a status change into or out of 移除 takes one",
@@ -1176,13 +1196,21 @@ def update_component(
         expected_version=expected_version,
         action="update",
         source=f"api ({why})" if why else "api",
+        answer=answer,
     )
 
 
 def retire_component(
-    engine: Engine, component_id: str, *, actor: str, reason: str, expected_version: int | None = None
-) -> dict[str, Any]:
-    """Retire (移除): the record and its history stay; it leaves the active registry."""
+    engine: Engine,
+    component_id: str,
+    *,
+    actor: str,
+    reason: str,
+    expected_version: int | None = None,
+    answer: Answer[A] = _as_is,
+) -> A:
+    """Retire (移除): the record and its history stay; it leaves the active registry (``answer`` as for
+    :func:`save_component`)."""
     if not reason or not reason.strip():
         raise InvalidInput("reason: say why the component is retired", reason=Reason.MISSING)
     with engine.connect() as conn, conn.begin():
@@ -1212,7 +1240,7 @@ def retire_component(
             ),
             {"id": component_id, "actor": actor, "old": row.status, "why": reason.strip()},
         )
-        return get_component(conn, component_id)
+        return answer(get_component(conn, component_id))
 
 
 # -- queries ------------------------------------------------------------------------------------
@@ -1375,12 +1403,22 @@ def export_components(
 
 
 def add_photos(
-    engine: Engine, store: PhotoStore, component_id: str, files: list[tuple[str, bytes]], *, actor: str
-) -> dict[str, Any]:
-    """Attach photos to a component (checked, stored content-addressed); recorded in its history."""
+    engine: Engine,
+    store: PhotoStore,
+    component_id: str,
+    files: list[tuple[str, bytes]],
+    *,
+    actor: str,
+    answer: Answer[A] = _as_is,
+) -> A:
+    """Attach photos to a component (checked, stored content-addressed); recorded in its history (``answer`` as
+    for :func:`save_component`)."""
     if not files:
         raise InvalidInput("photos: attach at least one photo", detail=[{"field": "photos"}], reason=Reason.MISSING)
     files = one_request(files)  # at most 10 (a picture already attached is skipped below)
+    for i, (name, _) in enumerate(files):
+        refuse_bad_text({f"photos[{i}]": name})  # the API's edge checks them too; the store is the service
+    check_pixel_budget(files)  # by the headers, before any photo is decoded
     infos = []
     for i, (name, data) in enumerate(files):
         try:
@@ -1420,4 +1458,4 @@ def add_photos(
             ),
             {"id": component_id, "actor": actor, "added": json.dumps(added)},
         )
-        return get_component(conn, component_id)
+        return answer(get_component(conn, component_id))

@@ -45,6 +45,7 @@ class Reason(StrEnum):
     NUL_CHARACTER = "nul_character"
     NOT_UTF8 = "not_utf8"
     CONTROL_CHARACTERS = "control_characters"
+    JSON_TOO_DEEP = "json_too_deep"
     OUT_OF_RANGE = "out_of_range"
     NOT_POSITIVE = "not_positive"
     UNKNOWN_ROLE = "unknown_role"
@@ -71,6 +72,7 @@ class Reason(StrEnum):
     # Photos.
     PHOTO_TOO_LARGE = "photo_too_large"
     PHOTO_TOO_MANY_PIXELS = "photo_too_many_pixels"
+    PHOTOS_TOO_MANY_PIXELS = "photos_too_many_pixels"  # the request's photos together
     PHOTO_NOT_AN_IMAGE = "photo_not_an_image"
     PHOTO_UNSUPPORTED_FORMAT = "photo_unsupported_format"
     PHOTO_CORRUPT = "photo_corrupt"

@@ -427,13 +427,21 @@ def local_times(s: pd.Series, tz: Any) -> pd.Series:
 # --------------------------------------------------------------------------------------- periods
 
 
+#: The years a period given by a user may cover (first, last): the one place they are stated. The evaluation also
+#: reads the period before (:meth:`Period.previous`, as long again), which must stay a date pandas can hold (from
+#: 1677-09-22): a period of up to 201 years starting in 1900 does. Year 1 made ``previous()`` reach year 0 (a 500).
+PERIOD_YEARS = (1900, 2100)
+
+
 @dataclass(frozen=True)
 class Period:
-    """A half-open interval [start, end) of local time; ``kind`` tells how to step to the previous one."""
+    """A half-open interval [start, end) of local time; ``kind`` tells how to step to the previous one. ``given``:
+    the text a user wrote it as (``2026-10``), for messages; None for a period made in code."""
 
     start: pd.Timestamp
     end: pd.Timestamp
     kind: str = "range"
+    given: str | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         start, end = _stamp(self.start), _stamp(self.end)
@@ -489,6 +497,27 @@ class Period:
         if kind == "year":
             return cls.year(ts.year, str(ts.tz))
         raise InvalidInput("period: kind must be week, month, quarter or year", detail={"kind": kind})
+
+    def check_years(self) -> Period:
+        """This period if it lies within :data:`PERIOD_YEARS`, else refused (422 ``out_of_range`` naming
+        ``period`` and the years)."""
+        first, last = PERIOD_YEARS
+        tz = str(self.start.tz)
+        if self.start < pd.Timestamp(year=first, month=1, day=1, tz=tz) or self.end > pd.Timestamp(
+            year=last + 1, month=1, day=1, tz=tz
+        ):
+            shown = self.given if self.given is not None else self.label
+            raise InvalidInput(
+                f"period: {shown!r} is outside the years {first}–{last} a period may cover",
+                detail=[{"field": "period", "reason": f"years {first}–{last}", "limit": {"ge": first, "le": last}}],
+                reason=Reason.OUT_OF_RANGE,
+            )
+        return self
+
+    @property
+    def shown(self) -> str:
+        """The period as its user wrote it, else its label."""
+        return self.given if self.given is not None else self.label
 
     def previous(self) -> Period:
         """The period before this one, of the same kind (a range: of the same length)."""

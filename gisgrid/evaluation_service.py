@@ -4,6 +4,7 @@ functions on it, in the deployment's working calendar (the one deadlines were se
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -34,14 +35,19 @@ _NAMED = re.compile(r"\d{4}(-(\d{1,2}|Q\d|W\d{1,2}))?")
 
 def parse_period(text: str) -> Period:
     """``2026-10`` (month), ``2026-Q3``, ``2026-W40``, ``2026``, or a range: ``2026-10-01..2026-11-01`` between two
-    dates (the end excluded) or ``2026-10..2026-12`` from the first named period through the last."""
+    dates (the end excluded) or ``2026-10..2026-12`` from the first named period through the last; within
+    :data:`~gisgrid.evaluation.PERIOD_YEARS` (the API and the CLI read every period here)."""
     text = text.strip()
+    return replace(_parse_period(text), given=text).check_years()
+
+
+def _parse_period(text: str) -> Period:
     try:
         if ".." in text:
             a, b = (side.strip() for side in text.split("..", 1))
             return Period.between(
-                parse_period(a).start if _NAMED.fullmatch(a) else a,
-                parse_period(b).end if _NAMED.fullmatch(b) else b,
+                _parse_period(a).start if _NAMED.fullmatch(a) else a,
+                _parse_period(b).end if _NAMED.fullmatch(b) else b,
             )
         if "-Q" in text:
             y, q = text.split("-Q")
@@ -122,7 +128,7 @@ def indicators(
         cells = history.region_cells(conn) if subject == "region" else None
         names = history.region_names(conn, level) if subject == "region" else None
     if now_cases.empty:
-        raise InvalidInput(f"no cases were reported in {period.label}", reason=Reason.NO_CASES_IN_PERIOD)
+        raise InvalidInput(f"no cases were reported in {period.shown}", reason=Reason.NO_CASES_IN_PERIOD)
     calendar = services.calendar
     # The period before is judged at the same moment, so a rank change compares like with like.
     opts = {"level": level, "as_of": when, "cells": cells, "urgent_node_limits": services.events.urgent_node_limits}

@@ -28,7 +28,7 @@ import os
 import re
 import secrets
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -79,6 +79,15 @@ THUMB_QUALITY = 80
 SIZES: dict[str, str] = {"thumb": f"thumbnail, at most {THUMB_MAX} px on the long edge (JPEG)"}
 #: Decompression-bomb guard: a 50 MP image is already larger than any phone camera's default output.
 MAX_PIXELS = 50_000_000
+#: The pixels all the photos of one request may hold together (by their headers, before any is decoded): three
+#: photos of the largest size, or ten 12 MP phone photos. Ten 49 MP PNGs of 190 KB each (200 MB decoded apiece)
+#: were accepted in one request.
+MAX_REQUEST_PIXELS = 3 * MAX_PIXELS
+#: Photos decoded at once in this process (the rest wait their turn): decoding is CPU work and a decoded photo
+#: holds up to 4 bytes per pixel (200 MB at MAX_PIXELS), so concurrent requests queue instead of multiplying the
+#: memory. Half the CPUs, 1 to 4.
+DECODE_SLOTS = max(1, min(4, (os.cpu_count() or 2) // 2))
+_DECODING = threading.BoundedSemaphore(DECODE_SLOTS)
 
 # ISO-BMFF brands of HEIF stills (iPhone: heic; some Android: mif1/heix). Used to name HEIC when it is refused.
 _HEIF_BRANDS = {b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1", b"heif"}
@@ -178,6 +187,39 @@ def one_request(photos: Sequence[tuple[str, bytes]]) -> list[tuple[str, bytes]]:
     return kept
 
 
+def declared_pixels(data: bytes) -> int:
+    """The pixels the image's header declares (nothing decoded); 0 when it cannot be read — :func:`inspect_photo`
+    then refuses it with its reason."""
+    try:
+        with Image.open(io.BytesIO(data), formats=sorted(SUPPORTED)) as im:
+            width, height = im.size
+    except Exception:  # not an image, a bomb Pillow refuses, a broken header: inspect_photo says which
+        return 0
+    return max(0, width) * max(0, height)
+
+
+def check_pixel_budget(photos: Sequence[tuple[str, bytes]]) -> None:
+    """Refuse the request whose photos together declare more than :data:`MAX_REQUEST_PIXELS` (InvalidInput
+    ``photos_too_many_pixels`` naming ``photos[i]``, the first photo that crosses it), before any is decoded."""
+    total = 0
+    for i, (_, data) in enumerate(photos):
+        pixels = declared_pixels(data)
+        total += pixels
+        if total > MAX_REQUEST_PIXELS:
+            raise InvalidInput(
+                f"photos[{i}]: with this photo ({pixels} pixels) the request's photos hold {total} pixels, at most "
+                f"{MAX_REQUEST_PIXELS} in one request; send fewer or smaller photos",
+                detail=[
+                    {
+                        "field": f"photos[{i}]",
+                        "reason": f"{total} pixels in the request's photos",
+                        "limit": {"max_pixels": MAX_REQUEST_PIXELS},
+                    }
+                ],
+                reason=Reason.PHOTOS_TOO_MANY_PIXELS,
+            )
+
+
 def inspect_photo(data: bytes, *, max_bytes: int = MAX_BYTES, filename: str | None = None) -> PhotoInfo:
     """Check and describe one photo. ``filename`` is used only in error messages."""
     name = _name(filename)
@@ -221,20 +263,21 @@ def inspect_photo(data: bytes, *, max_bytes: int = MAX_BYTES, filename: str | No
                 detail={"filename": filename, "width": width, "height": height},
                 reason=Reason.PHOTO_TOO_MANY_PIXELS,
             )
-        try:
-            # JPEG: decode at 1/8 scale — every byte of the entropy-coded data is still read, so truncation
-            # is found, for a fraction of the memory. Other formats ignore draft().
-            im.draft(im.mode, (max(1, width // 8), max(1, height // 8)))
-            ImageFile.LOAD_TRUNCATED_IMAGES = False  # process-wide; a library may have turned it on (WeasyPrint)
-            im.load()
-        except Exception as exc:  # truncated data: OSError; decoder errors vary by plugin
-            raise InvalidInput(
-                f"{name} is truncated or corrupt: {exc}",
-                detail={"filename": filename},
-                reason=Reason.PHOTO_CORRUPT,
-            ) from None
-        taken_at, taken_local, gps, gps_datum, gps_problem, orientation = _read_exif(im)
-        converted = _to_jpeg(im, name, filename) if fmt in CONVERTED_TO_JPEG else None
+        with decoding():
+            try:
+                # JPEG: decode at 1/8 scale — every byte of the entropy-coded data is still read, so truncation
+                # is found, for a fraction of the memory. Other formats ignore draft().
+                im.draft(im.mode, (max(1, width // 8), max(1, height // 8)))
+                ImageFile.LOAD_TRUNCATED_IMAGES = False  # process-wide; a library may have turned it on (WeasyPrint)
+                im.load()
+            except Exception as exc:  # truncated data: OSError; decoder errors vary by plugin
+                raise InvalidInput(
+                    f"{name} is truncated or corrupt: {exc}",
+                    detail={"filename": filename},
+                    reason=Reason.PHOTO_CORRUPT,
+                ) from None
+            taken_at, taken_local, gps, gps_datum, gps_problem, orientation = _read_exif(im)
+            converted = _to_jpeg(im, name, filename) if fmt in CONVERTED_TO_JPEG else None
     stored = data if converted is None else converted
     return PhotoInfo(
         content_type=_FORMATS["JPEG" if converted is not None else fmt][0],
@@ -251,6 +294,32 @@ def inspect_photo(data: bytes, *, max_bytes: int = MAX_BYTES, filename: str | No
         orientation=orientation,
         converted=converted,
     )
+
+
+@contextlib.contextmanager
+def decoding() -> Iterator[None]:
+    """One of the :data:`DECODE_SLOTS` while a photo is decoded (waits for one); on leaving, the C heap's freed
+    memory goes back to the system: glibc keeps what a thread freed in that thread's arena, so each worker thread
+    that once decoded a large photo held its pixels' worth (four threads, 800 MB; the review saw 1.4 GB held)."""
+    with _DECODING:
+        try:
+            yield
+        finally:
+            if _MALLOC_TRIM is not None:
+                _MALLOC_TRIM(0)
+
+
+def _malloc_trim() -> Any:
+    """glibc's ``malloc_trim``, or None elsewhere (musl, macOS)."""
+    try:
+        import ctypes
+
+        return ctypes.CDLL("libc.so.6").malloc_trim
+    except (OSError, AttributeError):
+        return None
+
+
+_MALLOC_TRIM = _malloc_trim()
 
 
 def _to_jpeg(im: Image.Image, name: str, filename: str | None) -> bytes:
@@ -499,7 +568,7 @@ def make_thumbnail(data: bytes, max_edge: int = THUMB_MAX) -> bytes:
     """A JPEG of the photo ``data`` (a stored one: already checked) at most ``max_edge`` px on its long edge, shown
     the way up its EXIF orientation says (phones store the sensor's pixels and a rotation flag); never enlarged.
     Transparency (PNG, WebP) is laid on white. Deterministic: the same photo gives the same bytes."""
-    with Image.open(io.BytesIO(data)) as im:
+    with decoding(), Image.open(io.BytesIO(data)) as im:
         # JPEG: decode at the smallest 1/2^n scale still at least max_edge on both sides (fast, little memory).
         im.draft("RGB", (max_edge, max_edge))
         upright = ImageOps.exif_transpose(im)

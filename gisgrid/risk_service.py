@@ -22,7 +22,7 @@ def risk_table(conn: Connection, services: CaseServices, kind: str, period: Peri
     cases, steps = history.read_history(conn, period, services.disposal_limits)
     if cases.empty:
         raise InvalidInput(
-            f"no cases were reported in {period.label}", detail=[{"field": "period"}], reason=Reason.NO_CASES_IN_PERIOD
+            f"no cases were reported in {period.shown}", detail=[{"field": "period"}], reason=Reason.NO_CASES_IN_PERIOD
         )
     if kind == "selective":
         cells = history.cells_for_simulation(conn)

@@ -354,7 +354,12 @@ def test_list_as_text_is_one_line_per_case(gisgrid: Gisgrid, three_cases: dict[s
         (["--limit", "-5"], "--limit: must be between 1 and 5000, got -5"),
         (["--limit", "0"], "--limit: must be between 1 and 5000"),
         (["--limit", "5001"], "--limit: must be between 1 and 5000"),
-        (["--offset", "-5"], "--offset: must be 0 or more, got -5"),
+        (["--offset", "-5"], "--offset: must be between 0 and 10000000, got -5"),
+        (
+            ["--offset", "99999999999999999999999"],
+            "--offset: must be between 0 and 10000000, got 99999999999999999999999",
+        ),
+        (["--period", "0001-01"], "period: '0001-01' is outside the years 1900–2100"),
         (["--bbox", "113,34,114"], "--bbox: expected 4 numbers, got 3"),
         (["--bbox", "a,b,c,d"], "--bbox: 'a,b,c,d' is not four comma-separated numbers"),
         (["--bbox", "114,35,113,34"], "--bbox: need minLon < maxLon"),
@@ -509,7 +514,8 @@ def test_the_reviewers_commands_print_one_line_not_a_traceback(tmp_path: Path) -
         (["act", "8647", "file", "--role", "shift_lead", "--actor", "张", "--version", "2", "--payload", "[1]"],
          "error: --payload must be a JSON object\n"),
         (["list", "--limit", "-5"], "error: --limit: must be between 1 and 5000, got -5\n"),
-        (["list", "--offset", "-5"], "error: --offset: must be 0 or more, got -5\n"),
+        (["list", "--offset", "-5"], "error: --offset: must be between 0 and 10000000, got -5\n"),
+        (["list", "--offset", "10000001"], "error: --offset: must be between 0 and 10000000, got 10000001\n"),
     ]  # fmt: skip
     for args, stderr in commands:
         r = subprocess.run([sys.executable, "-m", "gisgrid", "cases", *args], capture_output=True, text=True, env=env)

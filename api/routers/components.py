@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any, Literal
 from urllib.parse import quote
 
@@ -108,6 +109,12 @@ def with_photo_urls(feature: dict[str, Any], base: str) -> dict[str, Any]:
     return feature
 
 
+def answer(base: str, status_code: int = 200) -> Callable[[dict[str, Any]], GeoJSONResponse]:
+    """A write's answer, rendered inside its transaction (the store calls it before the commit): an answer that
+    cannot be rendered rolls the change back rather than reporting a 500 for a change that was saved."""
+    return lambda feature: GeoJSONResponse(with_photo_urls(feature, base), status_code=status_code)
+
+
 @router.post(
     "",
     status_code=201,
@@ -116,13 +123,20 @@ def with_photo_urls(feature: dict[str, Any], base: str) -> dict[str, Any]:
     response_class=GeoJSONResponse,
     responses={201: {"model": ComponentFeature, "description": "The component as a GeoJSON Feature"}},
 )
-def create(request: Request, engine: EngineDep, actor: ComponentEditorDep, body: ComponentIn) -> GeoJSONResponse:
+def create(
+    request: Request, engine: EngineDep, base: BaseDep, actor: ComponentEditorDep, body: ComponentIn
+) -> GeoJSONResponse:
     data = body.model_dump(exclude={"scheme"})
     item = store.ComponentInput(**data)
-    feature = store.save_component(
-        engine, request.app.state.catalogue, item, scheme=body.scheme, actor=actor.name, action="create"
+    return store.save_component(
+        engine,
+        request.app.state.catalogue,
+        item,
+        scheme=body.scheme,
+        actor=actor.name,
+        action="create",
+        answer=answer(base, 201),
     )
-    return GeoJSONResponse(feature, status_code=201)
 
 
 # A misspelt filter (radius=100 for radius_m) must be a 422, not the whole registry (review11 D7).
@@ -196,7 +210,11 @@ def read(engine: EngineDep, base: BaseDep, component_id: str) -> dict[str, Any]:
 
 
 @router.patch(
-    "/{component_id}", summary="修改部件 Update: status change, move, departments…", response_class=GeoJSONResponse
+    "/{component_id}",
+    summary="修改部件 Update: status change, move, departments…",
+    response_model=None,
+    response_class=GeoJSONResponse,
+    responses={200: {"model": ComponentFeature, "description": "The component as stored"}},
 )
 def update(
     request: Request,
@@ -205,24 +223,32 @@ def update(
     actor: ComponentEditorDep,
     component_id: str,
     body: ComponentPatch,
-) -> dict:
+) -> GeoJSONResponse:
     changes = body.model_dump(exclude_unset=True, exclude={"version"})
-    feature = store.update_component(
-        engine, request.app.state.catalogue, component_id, changes, actor=actor.name, expected_version=body.version
+    return store.update_component(
+        engine,
+        request.app.state.catalogue,
+        component_id,
+        changes,
+        actor=actor.name,
+        expected_version=body.version,
+        answer=answer(base),
     )
-    return with_photo_urls(feature, base)
 
 
 @router.post(
-    "/{component_id}/retire", summary="移除部件 Retire a component (kept in history)", response_class=GeoJSONResponse
+    "/{component_id}/retire",
+    summary="移除部件 Retire a component (kept in history)",
+    response_model=None,
+    response_class=GeoJSONResponse,
+    responses={200: {"model": ComponentFeature, "description": "The component as stored"}},
 )
 def retire(
     engine: EngineDep, base: BaseDep, actor: ComponentEditorDep, component_id: str, body: RetireIn
-) -> dict[str, Any]:
-    feature = store.retire_component(
-        engine, component_id, actor=actor.name, reason=body.reason, expected_version=body.version
+) -> GeoJSONResponse:
+    return store.retire_component(
+        engine, component_id, actor=actor.name, reason=body.reason, expected_version=body.version, answer=answer(base)
     )
-    return with_photo_urls(feature, base)
 
 
 @router.get("/{component_id}/history", summary="变更历史 Change history")
@@ -235,7 +261,9 @@ def history(engine: EngineDep, component_id: str) -> dict[str, Any]:
     "/{component_id}/photos",
     summary="部件照片 Attach photos (multipart)",
     max_body_size=MAX_FORM_BYTES,
+    response_model=None,
     response_class=GeoJSONResponse,
+    responses={200: {"model": ComponentFeature, "description": "The component as stored"}},
 )
 async def add_photos(
     request: Request,
@@ -244,12 +272,13 @@ async def add_photos(
     actor: ComponentEditorDep,
     component_id: str,
     photos: Annotated[list[UploadFile], File(description="JPEG/PNG/HEIC/WebP")],
-) -> dict[str, Any]:
+) -> GeoJSONResponse:
     files = [(p.filename or f"photo{i}", await p.read(MAX_PHOTO_BYTES + 1)) for i, p in enumerate(photos)]
     photo_store = request.app.state.cases.photos
     # Decoding, storing and the database write block: off the event loop.
-    feature = await run_in_threadpool(store.add_photos, engine, photo_store, component_id, files, actor=actor.name)
-    return with_photo_urls(feature, base)
+    return await run_in_threadpool(
+        store.add_photos, engine, photo_store, component_id, files, actor=actor.name, answer=answer(base)
+    )
 
 
 @router.get("/{component_id}/photos/{sha256}", summary="部件照片 One photo (size=thumb: its thumbnail)")

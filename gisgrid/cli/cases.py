@@ -24,6 +24,7 @@ from gisgrid.cli.boundary_options import SrcDatum
 from gisgrid.cli.common import echo, settings_of, stage_progress
 from gisgrid.errors import InvalidInput, NotFound
 from gisgrid.evaluation_service import PERIOD_HELP, parse_period
+from gisgrid.paging import MAX_LIMIT, MAX_OFFSET
 from gisgrid.photos import MAX_BYTES as MAX_PHOTO_BYTES
 from gisgrid.storage.database import make_engine, prepare_database
 
@@ -32,7 +33,6 @@ app = typer.Typer(
 )
 
 #: What the API accepts (``api/routers/cases.py`` CaseIn, ``api/dependencies.py`` page_query).
-MAX_LIMIT = 5000
 ROLE_HELP = ", ".join(f"{r} ({label})" for r, label in workflow.ROLES.items())
 
 
@@ -196,7 +196,7 @@ def list_(
         None, "--queue", help="manual (人工派遣: no department decided yet, a 派遣 still ahead) or routed (one is)."
     ),
     limit: int = typer.Option(20, "--limit", help=f"Cases per page, 1–{MAX_LIMIT}."),
-    offset: int = typer.Option(0, "--offset", help="Cases to skip."),
+    offset: int = typer.Option(0, "--offset", help=f"Cases to skip, 0–{MAX_OFFSET}."),
     output: OutputFormat = typer.Option(
         OutputFormat.text, "--format", help="text (one line per case), json or geojson (as the API answers)."
     ),
@@ -204,8 +204,8 @@ def list_(
     """List cases, newest first (the filters of GET /cases)."""
     if not 1 <= limit <= MAX_LIMIT:
         raise InvalidInput(f"--limit: must be between 1 and {MAX_LIMIT}, got {limit}")
-    if offset < 0:
-        raise InvalidInput(f"--offset: must be 0 or more, got {offset}")
+    if not 0 <= offset <= MAX_OFFSET:
+        raise InvalidInput(f"--offset: must be between 0 and {MAX_OFFSET}, got {offset}")
     start, end = _window(since, until, period)
     f = svc.CaseFilter(
         state=[s for s in state.split(",") if s] if state else None,

@@ -20,6 +20,7 @@ from gisgrid.components_store import (
     query_components,
 )
 from gisgrid.errors import InvalidInput
+from gisgrid.paging import MAX_LIMIT, MAX_OFFSET
 from gisgrid.storage.database import make_engine, prepare_database
 
 app = typer.Typer(help="City components 城市部件: import, export, query.", no_args_is_help=True)
@@ -139,11 +140,16 @@ def list_(
     class_code: str | None = typer.Option(None, "--class"),
     department: str | None = typer.Option(None, "--department"),
     status: str | None = typer.Option(None, "--status"),
-    limit: int = typer.Option(20, "--limit"),
-    offset: int = typer.Option(0, "--offset"),
+    limit: int = typer.Option(20, "--limit", help=f"Components per page, 1–{MAX_LIMIT}."),
+    offset: int = typer.Option(0, "--offset", help=f"Components to skip, 0–{MAX_OFFSET}."),
 ) -> None:
     """Query components; prints GeoJSON."""
     import json
+
+    if not 1 <= limit <= MAX_LIMIT:
+        raise InvalidInput(f"--limit: must be between 1 and {MAX_LIMIT}, got {limit}")
+    if not 0 <= offset <= MAX_OFFSET:
+        raise InvalidInput(f"--offset: must be between 0 and {MAX_OFFSET}, got {offset}")
 
     near = None
     if lon is not None and lat is not None:

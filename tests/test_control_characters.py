@@ -1,0 +1,159 @@
+"""Bidirectional controls and control characters in free text are refused by field (review24 #8): a description
+holding U+202E was stored and shown reversed in the console and the orders; a photo named ``\\u202egpj.exe`` was
+accepted. Every text the API, its forms and the CLI take passes ``gisgrid.texts.refuse_bad_text``; line breaks,
+Chinese and emoji joined by U+200D stay."""
+
+from __future__ import annotations
+
+import io
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import pytest
+from fastapi.testclient import TestClient
+from PIL import Image
+from sqlalchemy import Engine, text
+
+from tests.test_components_store import inside_points, run, write_csv
+
+BIDI = ["\u202a", "\u202b", "\u202c", "\u202d", "\u202e", "\u2066", "\u2067", "\u2068", "\u2069", "\u200e", "\u200f"]
+BIDI += ["\u061c"]
+SUPERVISOR = {"X-Actor": quote("监督员甲"), "X-Role": "supervisor"}
+EDITOR = {"X-Actor": "li", "X-Role": "data_admin"}
+GARBAGE, LAMP = "06010", "01037"
+
+
+def refusal(field: str, char: str) -> dict[str, Any]:
+    code = f"U+{ord(char):04X}"
+    return {
+        "error": "invalid_input",
+        "reason": "control_characters",
+        "detail": {
+            "message": f"{field}: contains the control or bidirectional character {code}, which changes how the text "
+            "is shown; send the text without it",
+            "items": [
+                {"field": field, "reason": "control characters", "character": code, "code": "control_characters"}
+            ],
+        },
+    }
+
+
+@pytest.fixture
+def spot() -> tuple[float, float]:
+    xs, ys = inside_points(1, seed=21)
+    return float(xs[0]), float(ys[0])
+
+
+def _count(engine: Engine, table: str) -> int:
+    with engine.connect() as conn:
+        return int(conn.execute(text(f"SELECT count(*) FROM {table}")).scalar_one())
+
+
+def _jpeg() -> bytes:
+    buf = io.BytesIO()
+    Image.new("RGB", (32, 24), (200, 80, 40)).save(buf, "JPEG")
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("char", [*BIDI, "\x1b", "\x7f", "\x85"])
+def test_a_report_refuses_them_in_each_free_text_field(
+    district_api: TestClient, clean_db: Engine, spot: tuple[float, float], char: str
+) -> None:
+    body = {"class_code": GARBAGE, "lon": spot[0], "lat": spot[1], "datum": "cgcs2000"}
+    for field in ("description", "address", "reporter"):
+        r = district_api.post("/cases", json={**body, field: f"照片 {char}gpj.exe"}, headers=SUPERVISOR)
+        assert (r.status_code, r.json()) == (422, refusal(field, char)), field
+    assert _count(clean_db, "cases") == 0
+
+
+def test_the_form_the_photo_names_the_actions_and_components_refuse_them(
+    district_api: TestClient, clean_db: Engine, spot: tuple[float, float]
+) -> None:
+    client = district_api
+    form = {"class_code": GARBAGE, "lon": str(spot[0]), "lat": str(spot[1]), "datum": "cgcs2000"}
+    r = client.post("/cases/form", data={**form, "description": "左\u202e右"}, headers=SUPERVISOR)
+    assert (r.status_code, r.json()) == (422, refusal("description", "\u202e"))
+    # A photo's name is refused, not stripped: it is stored and shown as sent, and a name that reads reversed
+    # (照片 🚧 exe.jpg for …gpj.exe) is meant to mislead.
+    photo = ("照片 🚧 \u202egpj.exe", _jpeg(), "image/jpeg")
+    r = client.post("/cases/form", data=form, files={"photos": photo}, headers=SUPERVISOR)
+    assert (r.status_code, r.json()) == (422, refusal("photos.filename", "\u202e"))
+    assert _count(clean_db, "cases") == 0
+
+    r = client.post(
+        "/cases/1/actions/reject",
+        json={"version": 1, "note": "ok", "payload": {"reason": "重复\u2067上报"}},
+        headers={"X-Role": "intake"},
+    )
+    assert (r.status_code, r.json()) == (422, refusal("payload.reason", "\u2067"))
+    r = client.post("/cases/1/actions/reject", json={"version": 1, "note": "\u200f备注"}, headers={"X-Role": "intake"})
+    assert (r.status_code, r.json()) == (422, refusal("note", "\u200f"))
+
+    lamp = {"class_code": LAMP, "lon": spot[0], "lat": spot[1], "datum": "cgcs2000"}
+    for field, value, where, char in (
+        ("name", "路灯\u202d", "name", "\u202d"),
+        ("note", "\u061c备注", "note", "\u061c"),
+        ("attrs", {"SetLoc": "路口\u2066"}, "attrs.SetLoc", "\u2066"),
+    ):
+        r = client.post("/components", json={**lamp, field: value}, headers=EDITOR)
+        assert (r.status_code, r.json()) == (422, refusal(where, char)), field
+    assert _count(clean_db, "components") == 0
+
+
+def test_line_breaks_chinese_and_joined_emoji_are_kept(district_api: TestClient, spot: tuple[float, float]) -> None:
+    description = "路面破损\r\n第二行\t👷\u200d♀️ 施工中 🚧"
+    body = {"class_code": GARBAGE, "lon": spot[0], "lat": spot[1], "datum": "cgcs2000", "description": description}
+    r = district_api.post("/cases", json=body, headers=SUPERVISOR)
+    assert r.status_code == 201, r.text
+    assert district_api.get(f"/cases/{r.json()['id']}").json()["description"] == description
+    photo = ("照片 🚧 现场.jpg", _jpeg(), "image/jpeg")
+    form = {"class_code": GARBAGE, "lon": str(spot[0] + 0.001), "lat": str(spot[1]), "datum": "cgcs2000"}
+    r = district_api.post("/cases/form", data=form, files={"photos": photo}, headers=SUPERVISOR)
+    assert r.status_code == 201, r.text
+
+
+def test_a_component_file_row_with_them_is_refused_by_field(clean_db: Engine, tmp_path: Path) -> None:
+    from tests.fixtures import load_small_district
+
+    load_small_district(clean_db, tmp_path)
+    xs, ys = inside_points(3, seed=7)
+    rows = [
+        {"class_code": LAMP, "lon": xs[0], "lat": ys[0], "name": "路灯\u202eA", "note": ""},
+        {"class_code": LAMP, "lon": xs[1], "lat": ys[1], "name": "", "note": "备注\x1b[31m"},
+        {"class_code": LAMP, "lon": xs[2], "lat": ys[2], "name": "路灯\u200d甲", "note": "第一行\n第二行"},
+    ]
+    summary = run(clean_db, write_csv(tmp_path / "c.csv", rows), src_datum="cgcs2000")
+    assert (summary.read, summary.inserted, summary.refused) == (3, 1, 2)
+    got = summary.errors[["row", "field", "reason"]].to_dict("records")
+    why = "contains the control or bidirectional character {}, which changes how the text is shown"
+    assert got == [
+        {"row": 2, "field": "name", "reason": why.format("U+202E")},
+        {"row": 3, "field": "note", "reason": why.format("U+001B")},
+    ]
+
+
+def test_the_cli_refuses_them_in_one_line(tmp_path: Path) -> None:
+    env = {
+        **os.environ,
+        "GISGRID_DATABASE_URL": "postgresql://nobody@127.0.0.1:1/none",
+        "GISGRID_DATA_DIR": str(tmp_path),
+    }
+    for args, option, code in (
+        (["report", "--class", GARBAGE, "--description", "左\u202e右"], "--description", "U+202E"),
+        (["report", "--class", GARBAGE, "--address", "中原路\u206612号"], "--address", "U+2066"),
+        (
+            ["act", "1", "reject", "--role", "intake", "--actor", "张", "--version", "1", "--reason", "\u200f重复"],
+            "--reason",
+            "U+200F",
+        ),
+    ):
+        r = subprocess.run([sys.executable, "-m", "gisgrid", "cases", *args], capture_output=True, text=True, env=env)
+        message = (
+            f"error: {option}: contains the control or bidirectional character {code}, which changes how the text "
+            "is shown; send the text without it\n"
+        )
+        assert (r.returncode, r.stderr, r.stdout) == (1, message, ""), args

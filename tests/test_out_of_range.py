@@ -1,0 +1,155 @@
+"""Out-of-range query values are refused by name, never a 500 (review24 #5): an ``offset`` past
+``gisgrid.paging.MAX_OFFSET`` (past PostgreSQL's bigint it was a database error) and a period outside
+``gisgrid.evaluation.PERIOD_YEARS`` (year 1 made the evaluation's previous period year 0)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine
+
+from api.main import create_app
+from gisgrid.settings import Settings
+from tests.fixtures import load_small_district
+
+
+@pytest.fixture
+def client(clean_db: Engine, settings: Settings, tmp_path: Path) -> Iterator[TestClient]:
+    load_small_district(clean_db, tmp_path)
+    with TestClient(create_app(settings)) as c:
+        yield c
+
+
+OFFSET_ITEM = {
+    "field": "offset",
+    "reason": "Input should be less than or equal to 10000000",
+    "code": "less_than_equal",
+    "limit": {"le": 10_000_000},
+}
+
+
+def test_an_offset_past_the_bound_is_a_422_naming_offset_and_the_bound_itself_is_answered(
+    client: TestClient,
+) -> None:
+    for path in (
+        "/cases?offset=99999999999999999999999",
+        "/components?offset=9223372036854775808",
+        "/grids?offset=9223372036854775808",
+        "/cases?offset=10000001",
+        "/components?offset=10000001",
+        "/grids?offset=10000001",
+    ):
+        r = client.get(path)
+        assert (r.status_code, r.json()) == (422, {"error": "invalid_input", "detail": [OFFSET_ITEM]}), path
+    for path in ("/cases", "/components", "/grids"):
+        r = client.get(path, params={"offset": 10_000_000})
+        assert r.status_code == 200, r.text
+        body = r.json()
+        assert body.get("data", body.get("features")) == [], path
+
+
+def _years_refusal(given: str) -> dict:
+    return {
+        "error": "invalid_input",
+        "reason": "out_of_range",
+        "detail": {
+            "message": f"period: {given!r} is outside the years 1900–2100 a period may cover",
+            "items": [
+                {
+                    "field": "period",
+                    "reason": "years 1900–2100",
+                    "limit": {"ge": 1900, "le": 2100},
+                    "code": "out_of_range",
+                }
+            ],
+        },
+    }
+
+
+@pytest.mark.parametrize(
+    ("path", "given"),
+    [
+        ("/evaluation?period=0001-01", "0001-01"),
+        ("/evaluation?period=0001", "0001"),
+        ("/evaluation?period=0001-01-01..9999-12-31", "0001-01-01..9999-12-31"),
+        ("/evaluation?period=1899-12", "1899-12"),
+        ("/evaluation?period=2101", "2101"),
+        ("/evaluation?period=2100-12-01..2101-01-02", "2100-12-01..2101-01-02"),
+        ("/risks/selective?period=0001-01", "0001-01"),
+        ("/risks/overload?period=0001-01-01..9999-12-31", "0001-01-01..9999-12-31"),
+    ],
+)
+def test_a_period_outside_the_years_is_a_422_naming_period_and_the_years(
+    client: TestClient, path: str, given: str
+) -> None:
+    r = client.get(path)
+    assert (r.status_code, r.json()) == (422, _years_refusal(given))
+
+
+def test_the_evaluation_map_and_case_list_refuse_those_years_by_period(client: TestClient) -> None:
+    message = "period: '0001-01-01..9999-12-31' is outside the years 1900–2100 a period may cover"
+    r = client.get("/evaluation/map", params={"period": "0001-01-01..9999-12-31", "indicator": "score"})
+    assert r.status_code == 422, r.text
+    body = r.json()
+    assert (body["reason"], body["detail"]["message"]) == ("out_of_range", message)
+    assert body["detail"]["items"] == [{"field": "period", "value": "0001-01-01..9999-12-31", "code": "out_of_range"}]
+    r = client.get("/cases", params={"period": "0001-01-01..9999-12-31", "limit": 1})
+    assert r.status_code == 422, r.text
+    body = r.json()
+    assert (body["reason"], body["detail"]["message"]) == ("out_of_range", message)
+    assert body["detail"]["items"] == [{"field": "period", "reason": message, "code": "out_of_range"}]
+
+
+def test_the_widest_period_is_evaluated_with_its_previous_one(client: TestClient) -> None:
+    """1900-01-01..2101-01-01: its previous period starts in 1698, still a date pandas holds — no 500."""
+    message = "no cases were reported in 1900-01-01..2101-01-01"
+    r = client.get("/evaluation", params={"period": "1900-01-01..2101-01-01"})
+    assert (r.status_code, r.json()) == (
+        422,
+        {"error": "invalid_input", "reason": "no_cases_in_period", "detail": message},
+    )
+    r = client.get("/risks/selective", params={"period": "1900-01-01..2101-01-01"})
+    assert (r.status_code, r.json()) == (
+        422,
+        {
+            "error": "invalid_input",
+            "reason": "no_cases_in_period",
+            "detail": {"message": message, "items": [{"field": "period", "code": "no_cases_in_period"}]},
+        },
+    )
+
+
+def test_the_risks_say_the_period_as_it_was_written(client: TestClient) -> None:
+    """Its label was ``1-01`` for 0001-01, an ISO interval for a range."""
+    for given in ("2026-10", "2026-10-01..2026-11-01", "2026-10..2026-12"):
+        r = client.get("/risks/escalation", params={"period": given})
+        assert r.status_code == 422, r.text
+        assert r.json()["detail"]["message"] == f"no cases were reported in {given}"
+        assert r.json()["reason"] == "no_cases_in_period"
+
+
+def test_the_cli_refuses_those_years_in_one_line(tmp_path: Path) -> None:
+    """``gisgrid evaluate --period 0001-01`` ended in a traceback; refused before any database is needed."""
+    env = {
+        **os.environ,
+        "GISGRID_DATABASE_URL": "postgresql://nobody@127.0.0.1:1/none",
+        "GISGRID_DATA_DIR": str(tmp_path),
+    }
+    for args, given in (
+        (["evaluate", "--period", "0001-01"], "0001-01"),
+        (["evaluate", "--period", "0001-01-01..9999-12-31", "--subject", "supervisor"], "0001-01-01..9999-12-31"),
+        (["cases", "list", "--period", "0001"], "0001"),
+    ):
+        r = subprocess.run([sys.executable, "-m", "gisgrid", *args], capture_output=True, text=True, env=env)
+        stderr = f"error: period: {given!r} is outside the years 1900–2100 a period may cover\n"
+        assert (r.returncode, r.stderr, r.stdout) == (1, stderr, ""), args
+    for args in (["cases", "list", "--offset", "10000001"], ["components", "list", "--offset", "10000001"]):
+        r = subprocess.run([sys.executable, "-m", "gisgrid", *args], capture_output=True, text=True, env=env)
+        stderr = "error: --offset: must be between 0 and 10000000, got 10000001\n"
+        assert (r.returncode, r.stderr, r.stdout) == (1, stderr, ""), args
