@@ -1001,10 +1001,18 @@ def _raw_frame(item: ComponentInput) -> pd.DataFrame:
 
 
 def _refuse(result: ValidationResult) -> None:
+    """Refuse a single record's write by its validation errors: each item with its reason code where the check has
+    one (``json_too_deep`` for attrs stored too deep before the limit, ``control_characters`` …), and the error
+    with that reason when every item has it (an item without a code would otherwise be given it)."""
     if len(result.errors):
-        items = result.errors.drop(columns=["row"]).to_dict("records")
+        items = [
+            {k: v for k, v in item.items() if k != "code" or not pd.isna(v)}
+            for item in result.errors.drop(columns=["row"]).to_dict("records")
+        ]
         first = items[0]
-        raise InvalidInput(f"{first['field']}: {first['reason']}", detail=items)
+        codes = {item.get("code") for item in items}
+        reason = Reason(codes.pop()) if len(codes) == 1 and None not in codes else None
+        raise InvalidInput(f"{first['field']}: {first['reason']}", detail=items, reason=reason)
 
 
 def _district_of(conn: Connection, item: ComponentInput) -> str | None:
