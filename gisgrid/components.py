@@ -72,10 +72,18 @@ from pyproj import CRS, Transformer
 from pyproj.exceptions import CRSError
 
 from gisgrid.catalogue import CODE_DIGITS, Catalogue, check_scheme
-from gisgrid.errors import InvalidInput
+from gisgrid.errors import InvalidInput, Reason
 from gisgrid.geodesy import DATUMS, DatumApproximate, ballpark_datum_warning, to_storage, transform_geometries
 from gisgrid.spreadsheet import csv_unquote, to_csv
-from gisgrid.texts import CONTROLS, first_control, too_deep_path, too_deep_words
+from gisgrid.texts import (
+    CONTROLS,
+    NUL,
+    bad_text_path,
+    bad_text_reason,
+    first_bad_text,
+    too_deep_path,
+    too_deep_words,
+)
 from gisgrid.vectorio import read_layer_any
 
 log = logging.getLogger(__name__)
@@ -591,6 +599,8 @@ def read_component_file(
 @dataclass
 class ValidationResult:
     accepted: pd.DataFrame
+    #: The refusals: row, field, value, reason (as the refusals file has them) and code, the refusal's
+    #: :class:`~gisgrid.errors.Reason` where it has one (None elsewhere), which a single write's 422 carries.
     errors: pd.DataFrame
     #: Problems that refuse nothing (row, field, value, reason), e.g. a department name that is not the one
     #: registered for the row's code.
@@ -611,7 +621,10 @@ class _Errors:
         self.bad = np.zeros(len(rows), dtype=bool)
         self.frames: list[pd.DataFrame] = []
 
-    def add(self, mask: np.ndarray | pd.Series, field: str, values: Any, reason: Any) -> None:
+    def add(self, mask: np.ndarray | pd.Series, field: str, values: Any, reason: Any, code: Any = None) -> None:
+        """Refuse the rows in ``mask`` for ``field``: ``values``, ``reason`` and ``code`` (the refusal's
+        :class:`~gisgrid.errors.Reason`, where it has one: the API's item code) as a value, an array or a function
+        of the refused rows' positions."""
         mask = np.asarray(mask, dtype=bool)
         if not mask.any():
             return
@@ -624,17 +637,54 @@ class _Errors:
                     "field": field,
                     "value": _pick(values, idx),
                     "reason": _pick(reason, idx),
+                    "code": _pick(code, idx),
                 }
             )
         )
 
     def frame(self) -> pd.DataFrame:
         if not self.frames:
-            return pd.DataFrame({c: pd.Series(dtype=np.int64 if c == "row" else object) for c in ERROR_COLUMNS})
+            columns = [*ERROR_COLUMNS, "code"]
+            return pd.DataFrame({c: pd.Series(dtype=np.int64 if c == "row" else object) for c in columns})
         # Stable sort: by row, then in the order the checks ran.
         errors = pd.concat(self.frames, ignore_index=True).sort_values("row", kind="stable").reset_index(drop=True)
         errors["value"] = errors["value"].astype(object).where(errors["value"].notna(), "").astype(str)
         return errors
+
+
+#: What :func:`gisgrid.texts.refuse_bad_text` refuses in a text: NUL, and the control and bidirectional characters.
+BAD_TEXT = re.compile(f"{NUL}|{CONTROLS.pattern}")
+
+
+def _bad_text_code(text: str) -> Reason:
+    return Reason.NUL_CHARACTER if NUL in text else Reason.CONTROL_CHARACTERS
+
+
+def _refuse_bad_attrs(errors: _Errors, attrs: np.ndarray, skip: np.ndarray) -> None:
+    """Refuse each row whose custom attribute (a column the file adds: its name or its value, text or JSON) holds
+    what :data:`BAD_TEXT` matches, once per row and column, the column as the field; ``skip``: rows already
+    refused for their depth (not walked into)."""
+    found: dict[str, list[tuple[int, str, str, Reason]]] = {}
+    for i, record in enumerate(attrs):
+        if skip[i] or not record or bad_text_path(record, "") is None:
+            continue
+        for key, value in record.items():
+            if bad_text_path({key: value}, "") is None:
+                continue
+            text = first_bad_text({key: value})
+            shown = value if isinstance(value, str) else _json_text(value) if value is not None else ""
+            found.setdefault(str(key), []).append((i, shown, str(bad_text_reason(text)), _bad_text_code(text)))
+    for key, items in found.items():
+        mask = np.zeros(len(attrs), dtype=bool)
+        mask[[i for i, *_ in items]] = True
+        # errors.add lists the refused rows in order: the items are in row order
+        errors.add(
+            mask,
+            key,
+            lambda idx, items=items: [v for _, v, _, _ in items],
+            lambda idx, items=items: [r for _, _, r, _ in items],
+            code=lambda idx, items=items: [c for _, _, _, c in items],
+        )
 
 
 def _pick(values: Any, idx: np.ndarray) -> Any:
@@ -913,28 +963,31 @@ def validate_components(
         f"data source must be one of {'/'.join(DATA_SOURCES)} or empty",
     )
 
-    # --- free text: no control or bidirectional character (texts.refuse_bad_text's rule; codes, dates and
+    # --- free text: no NUL, control or bidirectional character (texts.refuse_bad_text's rule; codes, dates and
     # statuses are checked against their lists above)
     for field in ("name", "note"):
         text = _texts(raw, field)
-        bad = pd.Series(text, dtype=object).str.contains(CONTROLS, regex=True).to_numpy(dtype=bool)
+        bad = pd.Series(text, dtype=object).str.contains(BAD_TEXT, regex=True).to_numpy(dtype=bool)
         errors.add(
             bad,
             field,
             text,
-            lambda idx, text=text: [
-                f"contains the control or bidirectional character {first_control(text[i])}, which changes how the "
-                "text is shown"
-                for i in idx
-            ],
+            lambda idx, text=text: [bad_text_reason(text[i]) for i in idx],
+            code=lambda idx, text=text: [_bad_text_code(text[i]) for i in idx],
         )
 
     # --- attrs: JSON a GeoJSON property held, or the API's, nested at most texts.MAX_JSON_DEPTH levels (a file
     # read as text only has none: not looked at)
+    too_deep = np.zeros(n, dtype=bool)
     if "attrs" in raw.columns and meta.get("json_columns", True):
         where = np.array([too_deep_path(a, "attrs") if a else None for a in raw["attrs"]], dtype=object)
         too_deep = where != None  # noqa: E711 - elementwise
-        errors.add(too_deep, "attrs", where, lambda idx: [too_deep_words(where[i]) for i in idx])
+        errors.add(
+            too_deep, "attrs", where, lambda idx: [too_deep_words(where[i]) for i in idx], code=Reason.JSON_TOO_DEEP
+        )
+    # ... and their texts (the custom columns' values and names) as free text, refused by column
+    if "attrs" in raw.columns:
+        _refuse_bad_attrs(errors, raw["attrs"].to_numpy(dtype=object), too_deep)
 
     # --- accepted rows
     keep = ~errors.bad
@@ -967,7 +1020,7 @@ def validate_components(
         },
         columns=list(ACCEPTED_COLUMNS),
     )
-    return ValidationResult(accepted=accepted, errors=errors.frame(), warnings=notices.frame())
+    return ValidationResult(accepted=accepted, errors=errors.frame(), warnings=notices.frame().drop(columns="code"))
 
 
 def write_errors(errors: pd.DataFrame, path: Path | str) -> Path:

@@ -23,7 +23,7 @@ import shapely
 from pyproj import Geod
 from sqlalchemy import Connection, Engine, text
 
-from gisgrid import geodesy
+from gisgrid import export_fields, geodesy
 from gisgrid.catalogue import CODE_DIGITS, Catalogue, load_catalogue
 from gisgrid.components import (
     POSITION_TOLERANCE_DEG,
@@ -1001,10 +1001,18 @@ def _raw_frame(item: ComponentInput) -> pd.DataFrame:
 
 
 def _refuse(result: ValidationResult) -> None:
+    """Refuse a single record's write by its validation errors: each item with its reason code where the check has
+    one (``json_too_deep`` for attrs stored too deep before the limit, ``control_characters`` …), and the error
+    with that reason when every item has it (an item without a code would otherwise be given it)."""
     if len(result.errors):
-        items = result.errors.drop(columns=["row"]).to_dict("records")
+        items = [
+            {k: v for k, v in item.items() if k != "code" or not pd.isna(v)}
+            for item in result.errors.drop(columns=["row"]).to_dict("records")
+        ]
         first = items[0]
-        raise InvalidInput(f"{first['field']}: {first['reason']}", detail=items)
+        codes = {item.get("code") for item in items}
+        reason = Reason(codes.pop()) if len(codes) == 1 and None not in codes else None
+        raise InvalidInput(f"{first['field']}: {first['reason']}", detail=items, reason=reason)
 
 
 def _district_of(conn: Connection, item: ComponentInput) -> str | None:
@@ -1382,9 +1390,10 @@ def export_components(
     """Components to GPKG / Shapefile / GeoJSON / CSV, like the grid exports, in the standard's field names with
     the department, street and community names (:data:`EXPORT_SQL`); CSRQ and BGRQ as date fields (Shapefile
     'D', GeoPackage DATE; YYYY-MM-DD in GeoJSON and CSV, typed Date in the CSV's .csvt), also when every value is
-    empty."""
+    empty; in a Shapefile the text fields as wide as 表2 says (``data/catalogue/export_fields.csv``), a value longer
+    than that warned about in ``notes`` by its GLBJBSM."""
     gdf = gpd.read_postgis(text(EXPORT_SQL), conn, geom_col="geom").rename_geometry("geometry")
-    for column in ("CSRQ", "BGRQ"):  # datetime.date objects, which the writer makes date fields
+    for column in export_fields.date_fields("components"):  # datetime.date objects: the writer's date fields
         gdf[column] = pd.Series(
             [None if pd.isna(v) else pd.Timestamp(v).date() for v in gdf[column]], index=gdf.index, dtype=object
         )
@@ -1397,7 +1406,9 @@ def export_components(
         layer="components",
         crs=crs,
         encoding=encoding,
-        date_fields=("CSRQ", "BGRQ"),  # type: ignore[arg-type]
+        date_fields=export_fields.date_fields("components"),
+        text_lengths=export_fields.text_lengths("components"),  # 表2 lengths: Shapefile field widths
+        row_label="GLBJBSM",
         notes=notes,
     )
 

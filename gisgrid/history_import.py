@@ -30,9 +30,10 @@ import pandas as pd
 
 from gisgrid import geodesy, workflow
 from gisgrid.cases import CASE_NO_MAX, SOURCES
-from gisgrid.components import _Errors, _find, _num, _read_csv
+from gisgrid.components import BAD_TEXT, _Errors, _find, _num, _read_csv
 from gisgrid.errors import InvalidInput
 from gisgrid.spreadsheet import to_csv
+from gisgrid.texts import bad_text_reason
 
 LOCAL_TZ = ZoneInfo("Asia/Shanghai")
 DEFAULT_SCHEME = "gbt47678"
@@ -63,6 +64,8 @@ REQUIRED_COLUMNS: tuple[str, ...] = ("case_no", "class_code", "lon", "lat", "sou
 #: Fields that belong to the case, not to one transition: given once or repeated identically.
 CASE_FIELDS: tuple[str, ...] = ("scheme", "class_code", "lon", "lat", "datum", "source", "disposal_type")
 ERROR_COLUMNS: tuple[str, ...] = ("row", "case_no", "field", "value", "reason")
+#: Columns kept as the file gives them, checked as free text (:data:`gisgrid.components.BAD_TEXT`).
+FREE_TEXT_COLUMNS: tuple[str, ...] = ("case_no", "actor", "note")
 
 #: 缓办 is the workflow state ``suspended`` with details kind = deferred (see gisgrid.evaluation).
 DEFERRED_LABEL = "缓办"
@@ -370,6 +373,14 @@ def parse_history(
             f"conflicts with {_num(lon_case[i])},{_num(lat_case[i])} given earlier for this case" for i in idx
         ],
     )
+
+    # --- free text kept as it is (case number, actor — the report row's is the reporter —, note — the report row's
+    # is the description): no NUL, control or bidirectional character (texts.refuse_bad_text's rule; the other
+    # columns are checked against their lists)
+    for name in FREE_TEXT_COLUMNS:
+        text = col[name]
+        bad = pd.Series(text, dtype=object).str.contains(BAD_TEXT, regex=True).to_numpy(dtype=bool)
+        errors.add(bad, name, text, lambda idx, text=text: [bad_text_reason(text[i]) for i in idx])
 
     # --- per-row fields
     state = np.array([_STATE_NAMES.get(v, "") for v in col["state"]], dtype=object)

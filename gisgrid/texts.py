@@ -120,6 +120,39 @@ def first_control(text: str) -> str | None:
     return f"U+{ord(found.group()):04X}" if found else None
 
 
+def bad_text_path(value: Any, path: str) -> str | None:
+    """Where in ``value`` (a text, or JSON-like dicts and lists of them, keys too) :func:`refuse_bad_text` finds
+    a NUL or a character of ``CONTROLS``; None if nowhere."""
+    return _text_path(value, path, lambda s: NUL in s or CONTROLS.search(s) is not None)
+
+
+def bad_text_reason(text: str) -> str | None:
+    """Why :func:`refuse_bad_text` refuses ``text``, in the words of a file's refusals (the imports name the row
+    and field beside it); None if it takes it."""
+    if NUL in text:
+        return "contains a NUL character"
+    char = first_control(text)
+    return (
+        None
+        if char is None
+        else f"contains the control or bidirectional character {char}, which changes how the text is shown"
+    )
+
+
+def first_bad_text(value: Any) -> str:
+    """The first text (value or key) in ``value`` that :func:`bad_text_reason` refuses ("" if none)."""
+    todo = [value]
+    while todo:
+        item = todo.pop(0)
+        if isinstance(item, str) and bad_text_reason(item):
+            return item
+        if isinstance(item, Mapping):
+            todo[:0] = [x for k, v in item.items() for x in (k, v)]
+        elif isinstance(item, list | tuple):
+            todo[:0] = list(item)
+    return ""
+
+
 def refuse_bad_text(values: Mapping[str, Any] | Iterable[tuple[str, Any]]) -> None:
     """The check every free text from a user passes (API bodies, query and form values, upload file names, the
     CLI's texts): no NUL (``nul_character``), then no control or bidirectional character (422
@@ -129,24 +162,10 @@ def refuse_bad_text(values: Mapping[str, Any] | Iterable[tuple[str, Any]]) -> No
     for name, value in pairs:
         found = control_path(value, name)
         if found is not None:
-            char = first_control(_at(value, found, name)) or "?"
+            char = first_control(first_bad_text(value)) or "?"
             raise InvalidInput(
                 f"{found}: contains the control or bidirectional character {char}, which changes how the text is "
                 "shown; send the text without it",
                 detail=[{"field": found, "reason": "control characters", "character": char}],
                 reason=Reason.CONTROL_CHARACTERS,
             )
-
-
-def _at(value: Any, found: str, name: str) -> str:
-    """The text (value or key) at ``found`` — for the message only: the first text holding such a character."""
-    todo = [value]
-    while todo:
-        item = todo.pop(0)
-        if isinstance(item, str) and CONTROLS.search(item):
-            return item
-        if isinstance(item, Mapping):
-            todo[:0] = [x for k, v in item.items() for x in (k, v)]
-        elif isinstance(item, list | tuple):
-            todo[:0] = list(item)
-    return ""

@@ -25,6 +25,13 @@
     none for UTF-8). A value that GBK cannot encode, or any text longer than 254 bytes in the chosen
     encoding (the DBF limit; GDAL would silently truncate it), is refused naming the row and field;
   - dates with a time of day are written as ISO text (the DBF has no date-time type);
+  - text fields whose length a standard gives (``text_lengths``, from ``data/catalogue/export_fields.csv`` for
+    components and unit grids: GLBJBSM C(17), GLBJMC C(30), SZDYWGBSM C(15) …) are declared that wide, in bytes
+    of the chosen encoding (at most 254, the DBF limit: BZ, 1000 in the standard, is C(254)). A value longer in
+    bytes is not cut: the field is declared as wide as the longest value and a warning (``notes``, else a
+    ``FieldLongerThanStandard`` warning) names the field, the rows (by ``row_label`` when given) and the lengths,
+    since the file then does not meet the standard. Other text fields keep GDAL's widths (longest value, at least
+    80); reals keep GDAL's N(24,15) (pyogrio sets no precision);
   - one geometry type per file: Polygon and MultiPolygon (LineString/MultiLineString, Point/MultiPoint)
     are promoted to the multi type when mixed; a mix of families is refused;
   - the sizes of ``.shp`` and ``.dbf`` are estimated before writing (``estimate_shapefile_size``) and a
@@ -43,7 +50,7 @@ import codecs
 import re
 import unicodedata
 import warnings
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Literal, get_args
 
@@ -178,8 +185,11 @@ def shapefile_field_map(columns: Iterable[object]) -> dict[str, str]:
     return result
 
 
-def estimate_shapefile_size(gdf: gpd.GeoDataFrame, encoding: Encoding = "utf-8") -> tuple[int, int]:
-    """Estimated sizes in bytes of the ``.shp`` and ``.dbf`` that ``gdf`` would produce.
+def estimate_shapefile_size(
+    gdf: gpd.GeoDataFrame, encoding: Encoding = "utf-8", widths: Mapping[str, int] | None = None
+) -> tuple[int, int]:
+    """Estimated sizes in bytes of the ``.shp`` and ``.dbf`` that ``gdf`` would produce (``widths``: the text
+    fields declared with a width of their own, see :func:`standard_widths`).
 
     Computed from the Shapefile record layout (vectorised over geometries and columns): per shape an
     8-byte record header plus type, bbox, part and point arrays; per DBF record the sum of the field
@@ -208,8 +218,8 @@ def estimate_shapefile_size(gdf: gpd.GeoDataFrame, encoding: Encoding = "utf-8")
     shp = 100 + int((8 + content).sum())
 
     attrs = pd.DataFrame(gdf.drop(columns=gdf.geometry.name))
-    widths = [_dbf_width(attrs[c], encoding) for c in attrs.columns]
-    dbf = 32 + 32 * len(widths) + 1 + len(attrs) * (1 + sum(widths)) + 1
+    sizes = [(widths or {}).get(c) or _dbf_width(attrs[c], encoding) for c in attrs.columns]
+    dbf = 32 + 32 * len(sizes) + 1 + len(attrs) * (1 + sum(sizes)) + 1
     return shp, dbf
 
 
@@ -267,6 +277,8 @@ def write_layer(
     encoding: Encoding = "utf-8",
     max_shapefile_bytes: int = SHAPEFILE_MAX_BYTES,
     date_fields: Iterable[str] = (),
+    text_lengths: Mapping[str, int] | None = None,
+    row_label: str | None = None,
     notes: list[str] | None = None,
 ) -> list[Path]:
     """Write ``gdf`` to ``path`` for analysts and return the files written (see the module docstring).
@@ -276,7 +288,9 @@ def write_layer(
     Shapefiles only (the other formats are always UTF-8); ``max_shapefile_bytes`` is the per-file Shapefile limit
     (2 GiB; lowered in tests). ``date_fields``
     are written as date fields even when every value is empty (the schema must not depend on the rows); other
-    columns are when they hold ``datetime.date`` values (:func:`date_columns`)."""
+    columns are when they hold ``datetime.date`` values (:func:`date_columns`). ``text_lengths`` gives the
+    standard's lengths of text columns (Shapefile field widths, see the module docstring); ``row_label`` is the
+    column that names a row in the warning about a value longer than that (the row's position otherwise)."""
     if not isinstance(gdf, gpd.GeoDataFrame):
         raise InvalidInput(f"{path}: expected a GeoDataFrame, got {type(gdf).__name__}")
     path = Path(path)
@@ -307,7 +321,14 @@ def write_layer(
         return _write_geojson(gdf, path, dates)
     if fmt == "csv":
         return _write_csv(gdf, path, dates)
-    return _write_shapefile(gdf, path, encoding, max_shapefile_bytes, dates)
+    lengths = {c: n for c, n in (text_lengths or {}).items() if c in gdf.columns}
+    written, long_values = _write_shapefile(gdf, path, encoding, max_shapefile_bytes, dates, lengths, row_label)
+    for message in long_values:
+        if notes is not None:
+            notes.append(message)
+        else:
+            warnings.warn(message, FieldLongerThanStandard, stacklevel=2)
+    return written
 
 
 def _target_crs(crs: str, path: Path) -> CRS:
@@ -363,13 +384,25 @@ def date_columns(frame: pd.DataFrame) -> list[str]:
     ]
 
 
-def _write_ogr(gdf: gpd.GeoDataFrame, path: Path, driver: str, dates: tuple[str, ...], **options: object) -> None:
+def _write_ogr(
+    gdf: gpd.GeoDataFrame,
+    path: Path,
+    driver: str,
+    dates: tuple[str, ...],
+    *,
+    widths: Mapping[str, int] | None = None,
+    **options: object,
+) -> None:
     """``gdf.to_file`` through pyogrio, with date columns (:func:`date_columns`) as date fields (DBF 'D',
-    GeoPackage DATE, GeoJSON "YYYY-MM-DD"). pandas holds no day-resolution dates (they would be written as
-    date-times, or as text when kept as ``datetime.date``), so a layer with dates goes to ``pyogrio.raw.write``
-    with them as ``datetime64[D]`` arrays, the rest prepared as ``pyogrio.write_dataframe`` would. ``dates``
-    names the date columns (:func:`date_columns` and those declared, which may be all empty)."""
-    if not dates:
+    GeoPackage DATE, GeoJSON "YYYY-MM-DD") and the text columns in ``widths`` declared that wide. pandas holds no
+    day-resolution dates (they would be written as date-times, or as text when kept as ``datetime.date``) and
+    ``write_dataframe`` sets no text width, so such a layer goes to ``pyogrio.raw.write`` with dates as
+    ``datetime64[D]`` arrays and those texts as fixed-width ``U<n>`` arrays (pyogrio declares a field of that
+    width: C(n) in a DBF), the rest prepared as ``pyogrio.write_dataframe`` would. ``dates`` names the date
+    columns (:func:`date_columns` and those declared, which may be all empty); each width must be at least the
+    longest value in characters (a ``U<n>`` cast cuts longer ones: :func:`standard_widths` sees to it)."""
+    widths = widths or {}
+    if not dates and not widths:
         gdf.to_file(path, driver=driver, engine="pyogrio", **options)
         return
     geom = gdf.geometry
@@ -382,6 +415,9 @@ def _write_ogr(gdf: gpd.GeoDataFrame, path: Path, driver: str, dates: tuple[str,
         mask = None
         if name in dates:
             values = np.array([np.datetime64("NaT") if pd.isna(v) else v for v in col], dtype="datetime64[D]")
+        elif name in widths:
+            mask = col.isna().to_numpy()
+            values = np.array(["" if m else str(v) for v, m in zip(col, mask, strict=True)], dtype=f"U{widths[name]}")
         elif isinstance(col.dtype, pd.DatetimeTZDtype):
             values = col.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy()
             tz_offsets[name] = np.full(len(col), 100)  # GDAL's code for UTC
@@ -545,21 +581,76 @@ def _encodable(ch: str, codec: str) -> bool:
     return True
 
 
+class FieldLongerThanStandard(UserWarning):
+    """A Shapefile text field was declared wider than the standard's length: some value is longer."""
+
+
+#: How many rows a warning about values longer than the standard names (then "… and n more").
+_LONG_VALUES_SHOWN = 5
+
+
+def standard_widths(
+    attrs: pd.DataFrame, lengths: Mapping[str, int], encoding: str, path: Path, *, row_label: str | None = None
+) -> tuple[dict[str, int], list[str]]:
+    """The DBF width of each text column in ``lengths`` (the standard's length in bytes of ``encoding``) and the
+    warnings about values longer than that. A width is the standard's length (at most 254, the DBF limit) or the
+    longest value in bytes when longer: nothing is cut (GDAL would widen the field anyway, silently), and the
+    warning names the field, each row (``row_label``'s value, else the row) with its length, and the standard's.
+    Columns that hold no text (numbers) are left out. Values are already checked to be encodable and ≤ 254 bytes
+    (:func:`_check_shapefile_text`)."""
+    widths: dict[str, int] = {}
+    messages: list[str] = []
+    for field, standard in lengths.items():
+        series = attrs[field]
+        if series.dtype.kind not in "OSUT" and not pd.api.types.is_string_dtype(series):
+            continue
+        values = series.dropna().astype(str)
+        nbytes = values.str.encode(encoding).str.len() if len(values) else pd.Series(dtype=int)
+        longest = int(nbytes.max()) if len(nbytes) else 0
+        widths[field] = max(min(standard, SHAPEFILE_MAX_TEXT_BYTES), longest)
+        over = nbytes[nbytes > standard]
+        if over.empty:
+            continue
+        if row_label is not None and row_label in attrs.columns:
+            names = [f"{row_label} {attrs.at[i, row_label]}" for i in over.index[:_LONG_VALUES_SHOWN]]
+        else:
+            names = [f"row {i}" for i in over.index[:_LONG_VALUES_SHOWN]]
+        rows = ", ".join(f"{name} ({int(n)} bytes)" for name, n in zip(names, over, strict=False))
+        more = f" … and {len(over) - _LONG_VALUES_SHOWN} more" if len(over) > _LONG_VALUES_SHOWN else ""
+        messages.append(
+            f"超出标准长度 {path.name}: field {field}: {len(over)} value(s) longer than the standard's {standard} "
+            f"bytes in {_SHP_ENCODINGS[encoding]}: {rows}{more}; the field is declared C({widths[field]}), so the "
+            "file does not meet the standard's field definition (nothing was cut)"
+        )
+    return widths, messages
+
+
 def _write_shapefile(
-    gdf: gpd.GeoDataFrame, path: Path, encoding: str, limit: int, dates: tuple[str, ...]
-) -> list[Path]:
+    gdf: gpd.GeoDataFrame,
+    path: Path,
+    encoding: str,
+    limit: int,
+    dates: tuple[str, ...],
+    lengths: Mapping[str, int],
+    row_label: str | None,
+) -> tuple[list[Path], list[str]]:
+    """Write the Shapefile; the files written and the warnings of :func:`standard_widths`."""
     geom_name = gdf.geometry.name
     field_map = shapefile_field_map(c for c in gdf.columns if c != geom_name)
     gdf = gdf.rename(columns=field_map)
     dates = tuple(field_map[c] for c in dates)
+    lengths = {field_map[c]: n for c, n in lengths.items() if c not in dates}
     for column in gdf.columns:
         if column != geom_name and pd.api.types.is_datetime64_any_dtype(gdf[column]):
             # The DBF has only a date type; keep the time of day as ISO text.
             gdf[column] = gdf[column].dt.strftime("%Y-%m-%dT%H:%M:%S").astype(object)
     gdf = _single_geometry_type(gdf, path)
-    _check_shapefile_text(pd.DataFrame(gdf.drop(columns=geom_name)), encoding, path)
+    attrs = pd.DataFrame(gdf.drop(columns=geom_name))
+    _check_shapefile_text(attrs, encoding, path)
+    label = field_map.get(row_label) if row_label else None
+    widths, long_values = standard_widths(attrs, lengths, encoding, path, row_label=label)
 
-    shp_bytes, dbf_bytes = estimate_shapefile_size(gdf, encoding)  # type: ignore[arg-type]
+    shp_bytes, dbf_bytes = estimate_shapefile_size(gdf, encoding, widths)  # type: ignore[arg-type]
     if max(shp_bytes, dbf_bytes) > limit:
         raise InvalidInput(
             f"{path}: too large for a Shapefile: estimated .shp {shp_bytes / 2**30:.2f} GiB and "
@@ -570,12 +661,13 @@ def _write_shapefile(
     with warnings.catch_warnings():
         # Field names are already ≤ 10 bytes; silence GDAL's generic laundering notices.
         warnings.filterwarnings("ignore", message=".*(laundered|truncated).*")
-        _write_ogr(gdf, path, "ESRI Shapefile", dates, encoding=_GDAL_ENCODINGS[encoding])
+        _write_ogr(gdf, path, "ESRI Shapefile", dates, widths=widths, encoding=_GDAL_ENCODINGS[encoding])
     cpg = path.with_suffix(".cpg")
     cpg_name = _SHP_ENCODINGS[encoding]
     if not cpg.exists() or cpg.read_text(encoding="ascii").strip() != cpg_name:
         cpg.write_text(cpg_name, encoding="ascii")
-    return [p for p in (path.with_suffix(s) for s in (".shp", ".shx", ".dbf", ".prj", ".cpg")) if p.exists()]
+    files = [p for p in (path.with_suffix(s) for s in (".shp", ".shx", ".dbf", ".prj", ".cpg")) if p.exists()]
+    return files, long_values
 
 
 def list_layers(path: Path) -> list[str]:

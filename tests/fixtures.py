@@ -187,3 +187,14 @@ def legacy_gbk_shapefile(gdf: gpd.GeoDataFrame, path: Path, ldid: int = 0) -> Pa
     data[29] = ldid
     dbf.write_bytes(bytes(data))
     return path
+
+
+def dbf_fields(path: Path) -> dict[str, tuple[str, int, int]]:
+    """The field descriptors of the DBF beside ``path``: ``{name: (type, width, decimals)}``, in file order."""
+    dbf = path.with_suffix(".dbf").read_bytes()
+    fields: dict[str, tuple[str, int, int]] = {}
+    for i in range(32, len(dbf), 32):
+        if dbf[i] == 0x0D:  # the header's terminator
+            break
+        fields[dbf[i : i + 11].split(b"\0")[0].decode("ascii")] = (chr(dbf[i + 11]), dbf[i + 16], dbf[i + 17])
+    return fields

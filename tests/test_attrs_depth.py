@@ -122,8 +122,25 @@ def test_a_stored_deep_record_is_refused_on_patch_not_answered_500(
         conn.execute(text("UPDATE components SET attrs = CAST(:a AS jsonb)"), {"a": json.dumps(nested(500))})
     before = _state(clean_db)
     r = district_api.patch(f"/components/{cid}", json={"version": 1, "name": "p"}, headers=WHO)
-    assert r.status_code == 422, r.text
-    assert r.json()["detail"]["items"][0]["field"] == "attrs"
+    at = "attrs.k" + "[0]" * (MAX_JSON_DEPTH - 1)
+    assert (r.status_code, r.json()) == (  # the reason code as where attrs come in (it had none)
+        422,
+        {
+            "error": "invalid_input",
+            "reason": "json_too_deep",
+            "detail": {
+                "message": f"attrs: nested more than 8 levels deep (at {at})",
+                "items": [
+                    {
+                        "field": "attrs",
+                        "value": at,
+                        "reason": f"nested more than 8 levels deep (at {at})",
+                        "code": "json_too_deep",
+                    }
+                ],
+            },
+        },
+    )
     assert _state(clean_db) == before
     # Sent attrs are merged over the stored ones, key by key: replacing the deep key mends the record.
     fixed = district_api.patch(f"/components/{cid}", json={"version": 1, "attrs": {"k": "mended"}}, headers=WHO)

@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import csv
+import re
 from pathlib import Path
 
 import pytest
 
+from gisgrid import export_fields
 from gisgrid.catalogue import (
     CODE_DIGITS,
     SCHEMES,
     ComponentClass,
     load_catalogue,
 )
-from gisgrid.errors import InvalidInput
+from gisgrid.errors import ConfigError, InvalidInput
 from gisgrid.settings import PROJECT_ROOT, Settings
 
 DATA = PROJECT_ROOT / "data"
@@ -208,3 +210,21 @@ def test_class_map_extension(tmp_path: Path) -> None:
     with pytest.raises(InvalidInput) as exc:
         load_catalogue(DATA, extra=[bad])
     assert problems(exc) == [("c_class_map.csv", 2, "cjt214_code"), ("c_class_map.csv", 2, "gbt47678_code")]
+
+
+def test_export_fields_file_is_checked(tmp_path: Path) -> None:
+    """data/catalogue/export_fields.csv (review23 D5): a bad row is a ConfigError naming the line and column."""
+    assert export_fields.text_lengths("components")["GLBJMC"] == 30
+    assert export_fields.date_fields("components") == ("CSRQ", "BGRQ")
+    assert export_fields.text_lengths("unit_grids")["code"] == 15
+    assert export_fields.text_lengths("tier1_grids") == {}
+    head = "layer,field,type,length,name_zh,source\n"
+    for body, message in [
+        ("components,GLBJMC,text,thirty,管理部件名称,x\n", "line 2, column length: 'thirty' is not a positive"),
+        ("components,GLBJMC,char,30,管理部件名称,x\n", "line 2, column type: 'char' is not one of"),
+        ("components,A,text,3,,x\ncomponents,A,text,4,,x\n", "line 3: field 'A' of 'components' listed twice"),
+    ]:
+        bad = tmp_path / "export_fields.csv"
+        bad.write_text(head + body, encoding="utf-8")
+        with pytest.raises(ConfigError, match=re.escape(f"{bad}: {message}")):
+            export_fields.load_export_fields(bad)

@@ -18,7 +18,7 @@ from sqlalchemy import Engine, text
 from gisgrid.components_store import export_components
 from gisgrid.errors import InvalidInput
 from gisgrid.vectorio import write_layer
-from tests.fixtures import DISTRICT, legacy_gbk_shapefile
+from tests.fixtures import DISTRICT, dbf_fields, legacy_gbk_shapefile
 from tests.test_components_store import BIN, LAMP, count, inside_points, run, write_csv
 
 WATER, LIGHTS = "990000000000000007", "990000000000000012"
@@ -352,3 +352,54 @@ def test_the_export_declares_date_fields_when_no_component_has_a_date(loaded: En
     header_row = pd.read_csv(csv, dtype=str, encoding="utf-8-sig", nrows=0).columns
     csvt = dict(zip(header_row, csv.with_suffix(".csvt").read_text(encoding="ascii").strip().split(","), strict=True))
     assert (csvt["CSRQ"], csvt["BGRQ"]) == ('"Date"', '"Date"')
+
+
+#: GB/T 47678.5 表2 lengths as DBF field widths (BZ: 1000 in the standard, 254 the most a DBF holds); class_code and
+#: scheme are gisgrid's own (GDAL's width). Review23 D5.
+STANDARD_WIDTHS = {
+    "GLBJBSM": ("C", 17, 0), "GLBJMC": ("C", 30, 0), "ZGBMDM": ("C", 18, 0), "ZGBMMC": ("C", 100, 0),
+    "QSDWDM": ("C", 18, 0), "QSDWMC": ("C", 100, 0), "YHDWDM": ("C", 18, 0), "YHDWMC": ("C", 100, 0),
+    "SZDYWGBSM": ("C", 15, 0), "GLBJZT": ("C", 10, 0), "CSRQ": ("D", 8, 0), "BGRQ": ("D", 8, 0),
+    "SJLY": ("C", 30, 0), "BZ": ("C", 254, 0), "SZJDDM": ("C", 9, 0), "SZJDMC": ("C", 50, 0),
+    "SZSQDM": ("C", 12, 0), "SZSQMC": ("C", 50, 0), "class_code": ("C", 80, 0), "scheme": ("C", 80, 0),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "gbk"])
+def test_the_shapefile_declares_the_standard_field_widths(stored: Engine, tmp_path: Path, encoding: str) -> None:
+    notes: list[str] = []
+    with stored.connect() as conn:
+        export_components(conn, tmp_path / "c.shp", fmt=None, encoding=encoding, crs=None, notes=notes)
+        export_components(conn, tmp_path / "c.gpkg", fmt=None, encoding="utf-8", crs=None)
+    assert notes == []
+    assert dbf_fields(tmp_path / "c.shp") == STANDARD_WIDTHS
+    shp = gpd.read_file(tmp_path / "c.shp", engine="pyogrio").drop(columns=["CSRQ", "BGRQ", "geometry"])
+    gpkg = gpd.read_file(tmp_path / "c.gpkg", engine="pyogrio").drop(columns=["CSRQ", "BGRQ", "geometry"])
+    pd.testing.assert_frame_equal(shp, gpkg)  # every text value whole
+    assert shp["BZ"].str.len().max() == 60
+
+
+@pytest.mark.parametrize(("encoding", "nbytes"), [("utf-8", 54), ("gbk", 36)])
+def test_a_name_longer_than_the_standard_is_warned_about_and_kept_whole(
+    loaded: Engine, tmp_path: Path, encoding: str, nbytes: int
+) -> None:
+    """18 characters: 54 bytes in UTF-8, 36 in GBK, both over GLBJMC's 30; the field is declared that wide."""
+    long_name = "朝阳区东四十条桥东南角人行道北侧路灯"
+    xs, ys = inside_points(2, seed=5)
+    rows = [
+        {"class_code": LAMP, "lon": xs[0], "lat": ys[0], "name": "路灯甲"},
+        {"class_code": LAMP, "lon": xs[1], "lat": ys[1], "name": long_name},
+    ]
+    assert run(loaded, write_csv(tmp_path / "long.csv", rows)).inserted == 2
+    notes: list[str] = []
+    with loaded.connect() as conn:
+        export_components(conn, tmp_path / "c.shp", fmt=None, encoding=encoding, crs=None, notes=notes)
+    cpg = "UTF-8" if encoding == "utf-8" else "GBK"
+    assert notes == [
+        f"超出标准长度 c.shp: field GLBJMC: 1 value(s) longer than the standard's 30 bytes in {cpg}: "
+        f"GLBJBSM {DISTRICT}{LAMP}000002 ({nbytes} bytes); the field is declared C({nbytes}), so the file does not "
+        "meet the standard's field definition (nothing was cut)"
+    ]
+    assert dbf_fields(tmp_path / "c.shp")["GLBJMC"] == ("C", nbytes, 0)
+    back = gpd.read_file(tmp_path / "c.shp", engine="pyogrio")
+    assert back["GLBJMC"].tolist() == ["路灯甲", long_name]

@@ -5,7 +5,9 @@ Chinese and emoji joined by U+200D stay."""
 
 from __future__ import annotations
 
+import csv
 import io
+import json
 import os
 import subprocess
 import sys
@@ -134,6 +136,73 @@ def test_a_component_file_row_with_them_is_refused_by_field(clean_db: Engine, tm
         {"row": 2, "field": "name", "reason": why.format("U+202E")},
         {"row": 3, "field": "note", "reason": why.format("U+001B")},
     ]
+
+
+def test_a_component_file_refuses_them_in_custom_columns_by_row_and_column(clean_db: Engine, tmp_path: Path) -> None:
+    """Review24 #8: the values of the columns a file adds (kept in attrs) are free text too — refused per row and
+    column, with NUL; the other rows are written."""
+    from tests.fixtures import load_small_district
+
+    load_small_district(clean_db, tmp_path)
+    xs, ys = inside_points(4, seed=9)
+    rows = [
+        {"class_code": LAMP, "lon": xs[0], "lat": ys[0], "SetLoc": "人行\u202e道", "Material": "钢\x07"},
+        {"class_code": LAMP, "lon": xs[1], "lat": ys[1], "SetLoc": "路口", "Material": "铸\x00铁"},
+        {"class_code": LAMP, "lon": xs[2], "lat": ys[2], "SetLoc": "绿地\n东侧", "Material": "铝\u200d合金"},
+        {"class_code": LAMP, "lon": xs[3], "lat": ys[3], "SetLoc": "", "Material": ""},
+    ]
+    summary = run(
+        clean_db, write_csv(tmp_path / "c.csv", rows), src_datum="cgcs2000", errors_path=tmp_path / "refused.csv"
+    )
+    assert (summary.read, summary.inserted, summary.refused) == (4, 2, 2)
+    got = summary.errors[["row", "field", "value", "reason"]].to_dict("records")
+    why = "contains the control or bidirectional character {}, which changes how the text is shown"
+    assert got == [  # a row's columns in the order its attributes are kept
+        {"row": 2, "field": "Material", "value": "钢\x07", "reason": why.format("U+0007")},
+        {"row": 2, "field": "SetLoc", "value": "人行\u202e道", "reason": why.format("U+202E")},
+        {"row": 3, "field": "Material", "value": "铸\x00铁", "reason": "contains a NUL character"},
+    ]
+    with (tmp_path / "refused.csv").open(encoding="utf-8-sig", newline="") as fh:  # the refusals file says the same
+        assert list(csv.DictReader(fh)) == [{k: str(v) for k, v in item.items()} for item in got]
+    with clean_db.connect() as conn:
+        stored = conn.execute(text("SELECT attrs FROM components ORDER BY id")).scalars().all()
+    assert stored == [{"SetLoc": "绿地\n东侧", "Material": "铝\u200d合金"}, {"SetLoc": "", "Material": ""}]
+
+
+def test_a_geojson_property_holding_them_in_json_or_its_name_is_refused(clean_db: Engine, tmp_path: Path) -> None:
+    """An object a GeoJSON property holds (kept as JSON in attrs) is looked into; a column whose name holds one
+    refuses every row (each would store the name)."""
+    from tests.fixtures import load_small_district
+
+    load_small_district(clean_db, tmp_path)
+    xs, ys = inside_points(2, seed=13)
+
+    def geojson(name: str, properties: list[dict[str, Any]]) -> Path:
+        features = [
+            {
+                "type": "Feature",
+                "geometry": {"type": "Point", "coordinates": [float(x), float(y)]},
+                "properties": {"class_code": LAMP, **p},
+            }
+            for x, y, p in zip(xs, ys, properties, strict=True)
+        ]
+        path = tmp_path / name
+        path.write_text(json.dumps({"type": "FeatureCollection", "features": features}), encoding="utf-8")
+        return path
+
+    why = "contains the control or bidirectional character {}, which changes how the text is shown"
+    summary = run(clean_db, geojson("a.geojson", [{"k": {"a": ["x", "y\u202ez"]}}, {"k": {"a": ["x"]}}]))
+    assert (summary.read, summary.inserted, summary.refused) == (2, 1, 1)
+    assert summary.errors[["row", "field", "value", "reason"]].to_dict("records") == [
+        {"row": 1, "field": "k", "value": '{"a": ["x", "y\u202ez"]}', "reason": why.format("U+202E")},
+    ]
+    summary = run(clean_db, geojson("b.geojson", [{"Set\u2067Loc": "路口"}, {"Set\u2067Loc": ""}]))
+    assert (summary.read, summary.inserted, summary.refused) == (2, 0, 2)
+    assert summary.errors[["row", "field", "value", "reason"]].to_dict("records") == [
+        {"row": 1, "field": "Set\u2067Loc", "value": "路口", "reason": why.format("U+2067")},
+        {"row": 2, "field": "Set\u2067Loc", "value": "", "reason": why.format("U+2067")},
+    ]
+    assert _count(clean_db, "components") == 1
 
 
 def test_the_cli_refuses_them_in_one_line(tmp_path: Path) -> None:

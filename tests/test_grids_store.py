@@ -13,7 +13,7 @@ from sqlalchemy import Engine, text
 from gisgrid.boundaries import BoundaryOptions
 from gisgrid.errors import InvalidInput
 from gisgrid.grids import workflows
-from tests.fixtures import COMMUNITIES, DISTRICT, STREETS, small_district, write_small_district
+from tests.fixtures import COMMUNITIES, DISTRICT, STREETS, dbf_fields, small_district, write_small_district
 
 
 def _count(engine: Engine, sql: str, **params: object) -> int:
@@ -202,3 +202,35 @@ def test_export_with_nothing_stored_is_refused(clean_db: Engine, tmp_path: Path)
     with pytest.raises(InvalidInput, match="no unit grids are stored"):
         workflows.export_grids(clean_db, tmp_path / "x.gpkg")
     assert not (tmp_path / "x.gpkg").exists()
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "gbk"])
+def test_shapefile_export_declares_the_standard_code_and_name_widths(
+    imported: Engine, tmp_path: Path, encoding: str
+) -> None:
+    """Review23 D5: unit-grid codes 15, district 6, street 9, community 12, street/community names 50 (bytes in the
+    file's encoding, data/catalogue/export_fields.csv); other fields keep GDAL's widths."""
+    workflows.generate_grids(imported)
+    notes: list[str] = []
+    workflows.export_grids(imported, tmp_path / "g.shp", encoding=encoding, notes=notes)  # type: ignore[arg-type]
+    assert notes == []
+    assert dbf_fields(tmp_path / "g.shp") == {
+        "CODE": ("C", 15, 0),
+        "DIST_CODE": ("C", 6, 0),
+        "STRT_CODE": ("C", 9, 0),
+        "COMM_CODE": ("C", 12, 0),
+        "SEQ": ("N", 18, 0),
+        "ROW": ("N", 18, 0),
+        "COL": ("N", 18, 0),
+        "AREA_M2": ("N", 24, 15),  # pyogrio sets no precision: GDAL's default
+        "T3_CODE": ("C", 80, 0),  # no standard length: GDAL's width
+        "DIST_NAME": ("C", 80, 0),
+        "STRT_NAME": ("C", 50, 0),
+        "COMM_NAME": ("C", 50, 0),
+        "CODE_PROV": ("L", 1, 0),
+    }
+    back = gpd.read_file(tmp_path / "g.shp", engine="pyogrio")
+    with imported.connect() as conn:
+        stored = conn.execute(text("SELECT code, street_code, community_code FROM unit_grids ORDER BY code")).all()
+    assert list(back[["CODE", "STRT_CODE", "COMM_CODE"]].itertuples(index=False, name=None)) == stored
+    assert set(back["COMM_NAME"]) == {"桃园社区", "紫荆社区", "东明社区"}

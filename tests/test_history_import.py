@@ -253,6 +253,19 @@ REFUSALS = [
                  "conflicts with '06010' given earlier for this case", id="conflicting-class"),
     pytest.param(22, {"lon": "113.69", "lat": "34.745454"}, 22, "coordinates", "113.69,34.745454",
                  "conflicts with 113.682211,34.745454 given earlier for this case", id="conflicting-location"),
+    # Free text as refuse_bad_text takes it (review24 #8): the report row's note is the description, its actor the
+    # reporter; a later row's note a reason or result.
+    pytest.param(17, {"note": "市民来电：\u202e小区门口垃圾堆积"}, 17, "note", "市民来电：\u202e小区门口垃圾堆积",
+                 "contains the control or bidirectional character U+202E, which changes how the text is shown",
+                 id="bidi-in-description"),
+    pytest.param(17, {"actor": "12345\u2066热线"}, 17, "actor", "12345\u2066热线",
+                 "contains the control or bidirectional character U+2066, which changes how the text is shown",
+                 id="bidi-in-reporter"),
+    pytest.param(22, {"note": "已清运\x1b[31m红"}, 22, "note", "已清运\x1b[31m红",
+                 "contains the control or bidirectional character U+001B, which changes how the text is shown",
+                 id="escape-in-result"),
+    pytest.param(23, {"actor": "监督员\x00王强"}, 23, "actor", "监督员\x00王强", "contains a NUL character",
+                 id="nul-in-actor"),
 ]  # fmt: skip
 
 
@@ -562,3 +575,16 @@ def test_import_history_from_the_command_line_then_evaluate(loaded: Engine, sett
     assert table.loc[DISTRICT, ["reports", "filed", "to_close", "closed", "to_dispose"]].tolist() == [4, 3, 2, 2, 3]
     assert table.loc[DISTRICT, "on_time_disposal_rate"] == pytest.approx(2 / 3)
     assert table.loc[DISTRICT, "on_time_closure_rate"] == 0.5
+
+
+def test_a_case_number_with_a_bidi_control_refuses_its_rows(
+    catalogue_services: svc.CaseServices, tmp_path: Path
+) -> None:
+    """Review24 #8: a case number is kept as given, so it is free text too; each row of the case names it."""
+    bad = "2025\u202e000104"
+    rows = [{**r, "case_no": bad} if r["case_no"] == "2025000104" else r for r in sample_rows()]
+    raw, _ = read_history_csv(write_rows(tmp_path / "h.csv", rows))
+    parsed = parse_history(raw, catalogue_services, now=NOW)
+    why = "contains the control or bidirectional character U+202E, which changes how the text is shown"
+    assert parsed.errors.values.tolist() == [[28, bad, "case_no", bad, why], [29, bad, "case_no", bad, why]]
+    assert parsed.cases["case_no"].tolist() == SAMPLE_NUMBERS[:3]

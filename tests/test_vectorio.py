@@ -23,7 +23,7 @@ from gisgrid.vectorio import (
     shapefile_field_map,
     write_layer,
 )
-from tests.fixtures import legacy_gbk_shapefile
+from tests.fixtures import dbf_fields, legacy_gbk_shapefile
 
 NAMES = ["东华门街道", "景山街道", "交道口街道·北"]  # the middle dot is in GBK too
 
@@ -189,7 +189,9 @@ def test_shapefile_limit_refused_before_writing(tmp_path: Path, monkeypatch) -> 
     assert err.value.detail["limit"] == 500
     assert not list(tmp_path.iterdir())
     # The default limit is 2 GiB: a (faked) 2.5 GiB estimate is refused without writing anything.
-    monkeypatch.setattr(vectorio, "estimate_shapefile_size", lambda gdf, encoding="utf-8": (100, 5 * 2**29))
+    monkeypatch.setattr(
+        vectorio, "estimate_shapefile_size", lambda gdf, encoding="utf-8", widths=None: (100, 5 * 2**29)
+    )
     with pytest.raises(InvalidInput, match=r"\.dbf 2\.50 GiB, over the 2\.00 GiB"):
         write_layer(units(), tmp_path / "units.shp")
     assert not list(tmp_path.iterdir())
@@ -471,3 +473,43 @@ def test_a_projected_csv_records_its_crs_in_a_prj_that_gdal_reads(tmp_path: Path
     assert read_layer_any(tmp_path / "g.csv", csv_crs="EPSG:4490").crs.to_epsg() == 4548  # the .prj wins
     (tmp_path / "g.prj").unlink()  # without it: the assumed CRS, as before
     assert read_layer_any(tmp_path / "g.csv").crs.to_epsg() == 4490
+
+
+def test_text_lengths_set_shapefile_widths_and_warn_about_longer_values(tmp_path: Path) -> None:
+    """Review23 D5: a text column with a standard length is declared that wide (bytes in the file's encoding); a
+    longer value widens it and is warned about by row (without ``row_label``, the first five named); other formats
+    ignore the lengths."""
+    names = ["甲", "", None, "一二三四", "abcdefg", "x" * 9, "y" * 8, "z" * 10, "w" * 11]
+    gdf = gpd.GeoDataFrame(
+        {"name": names, "kind": ["a"] * 9, "empty": [None] * 9},
+        geometry=[Point(116.4, 39.9)] * 9,
+        crs="EPSG:4490",
+    )
+    lengths = {"name": 6, "empty": 4, "missing": 3}
+    with pytest.warns(vectorio.FieldLongerThanStandard) as caught:
+        write_layer(gdf, tmp_path / "t.shp", text_lengths=lengths)
+    assert [str(w.message) for w in caught] == [
+        "超出标准长度 t.shp: field NAME: 6 value(s) longer than the standard's 6 bytes in UTF-8: row 3 (12 bytes), "
+        "row 4 (7 bytes), row 5 (9 bytes), row 6 (8 bytes), row 7 (10 bytes) … and 1 more; the field is declared "
+        "C(12), so the file does not meet the standard's field definition (nothing was cut)"
+    ]
+    assert dbf_fields(tmp_path / "t.shp") == {"NAME": ("C", 12, 0), "kind": ("C", 80, 0), "empty": ("C", 4, 0)}
+    back = gpd.read_file(tmp_path / "t.shp", engine="pyogrio")
+    # an empty text reads back as null (a DBF tells none from blanks), as before
+    assert [None if pd.isna(v) else v for v in back["NAME"]] == [
+        "甲",
+        None,
+        None,
+        "一二三四",
+        "abcdefg",
+        "x" * 9,
+        "y" * 8,
+        "z" * 10,
+        "w" * 11,
+    ]
+
+    notes: list[str] = []
+    write_layer(gdf.iloc[:3], tmp_path / "ok.shp", text_lengths=lengths, encoding="gbk", notes=notes)
+    assert notes == [] and dbf_fields(tmp_path / "ok.shp")["NAME"] == ("C", 6, 0)
+    write_layer(gdf, tmp_path / "t.gpkg", text_lengths=lengths, notes=notes)
+    assert notes == []  # a GeoPackage has no field widths to meet

@@ -18,6 +18,7 @@ from psycopg2.errors import LockNotAvailable, TransactionRollbackError
 from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import OperationalError
 
+from gisgrid import export_fields
 from gisgrid.boundaries import BoundaryOptions, BoundarySet, check_recode, provisional, read_boundaries
 from gisgrid.errors import Conflict, InvalidInput, NotFound, Reason
 from gisgrid.grids import store
@@ -60,7 +61,12 @@ def make_grids_from_file(
     coverage = check_coverage(units, cells)
     # Whoever receives the file must see which codes embed a part numbered here (--assign-codes), not official.
     cells["code_provisional"] = provisional(cells["code"], set(bset.units.loc[bset.units["code_assigned"], "code"]))
-    written = write_layer(cells, out, fmt=fmt, layer="unit_grids", encoding=encoding) if out else []
+    lengths = export_fields.text_lengths("unit_grids")  # Shapefile field widths a standard gives
+    written = (
+        write_layer(cells, out, fmt=fmt, layer="unit_grids", encoding=encoding, text_lengths=lengths, row_label="code")
+        if out
+        else []
+    )
     return MakeResult(cells=cells, boundaries=bset, coverage=coverage, written=written)
 
 
@@ -507,4 +513,7 @@ def export_grids(
     if gdf.empty:
         raise InvalidInput(f"no {'unit' if tier == 'unit' else 'tier-' + tier} grids are stored; nothing to export")
     layer = "unit_grids" if tier == "unit" else f"tier{tier}_grids"
-    return write_layer(gdf, out, fmt=fmt, layer=layer, crs=crs, encoding=encoding, notes=notes)
+    lengths = export_fields.text_lengths(layer)  # the Shapefile field widths a standard gives (unit grids)
+    return write_layer(
+        gdf, out, fmt=fmt, layer=layer, crs=crs, encoding=encoding, text_lengths=lengths, row_label="code", notes=notes
+    )

@@ -1,0 +1,69 @@
+"""Field definitions the standards give for exported layers, from ``data/catalogue/export_fields.csv``.
+
+``layer,field,type,length,name_zh,source``: one row per field of an exported layer (``components``: GB/T 47678.5
+表2, the 18 standard attributes; ``unit_grids``: the codes and names whose lengths a standard gives). ``type`` is
+``text`` (``length`` = the standard's length, taken as bytes in the file's encoding as a DBF field width is) or
+``date`` (``length`` 8, YYYYMMDD). The Shapefile writer declares text fields with these widths
+(:func:`gisgrid.vectorio.write_layer` ``text_lengths``); a component export declares its date fields from here.
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+from gisgrid.errors import ConfigError
+from gisgrid.settings import default_catalogue_dir
+
+FILE = "export_fields.csv"
+_COLUMNS = ["layer", "field", "type", "length", "name_zh", "source"]
+_TYPES = ("text", "date")
+
+
+@dataclass(frozen=True)
+class ExportField:
+    layer: str
+    field: str
+    type: str
+    length: int
+    name_zh: str
+    source: str
+
+
+@cache
+def load_export_fields(path: Path | None = None) -> tuple[ExportField, ...]:
+    """Every row of the file (``data/catalogue/export_fields.csv`` by default), checked: a bad row is a ConfigError
+    naming the file, line and column."""
+    path = path or default_catalogue_dir() / "catalogue" / FILE
+    with path.open(encoding="utf-8", newline="") as fh:
+        reader = csv.DictReader(fh)
+        if reader.fieldnames != _COLUMNS:
+            raise ConfigError(f"{path}: expected the columns {','.join(_COLUMNS)}, found {reader.fieldnames}")
+        rows: list[ExportField] = []
+        seen: set[tuple[str, str]] = set()
+        for line, row in enumerate(reader, start=2):
+            length = (row["length"] or "").strip()
+            if row["type"] not in _TYPES:
+                raise ConfigError(f"{path}: line {line}, column type: {row['type']!r} is not one of {_TYPES}")
+            if not length.isdigit() or int(length) < 1:
+                raise ConfigError(f"{path}: line {line}, column length: {length!r} is not a positive whole number")
+            key = (row["layer"], row["field"])
+            if key in seen:
+                raise ConfigError(f"{path}: line {line}: field {row['field']!r} of {row['layer']!r} listed twice")
+            seen.add(key)
+            rows.append(
+                ExportField(row["layer"], row["field"], row["type"], int(length), row["name_zh"], row["source"])
+            )
+    return tuple(rows)
+
+
+def text_lengths(layer: str) -> dict[str, int]:
+    """``{field: length}`` of the text fields of ``layer`` (empty for a layer the file does not list)."""
+    return {f.field: f.length for f in load_export_fields() if f.layer == layer and f.type == "text"}
+
+
+def date_fields(layer: str) -> tuple[str, ...]:
+    """The date fields of ``layer``, in the file's order."""
+    return tuple(f.field for f in load_export_fields() if f.layer == layer and f.type == "date")
