@@ -185,6 +185,15 @@ def services(loaded: Engine, settings: Settings, tmp_path: Path) -> CaseServices
 
 
 @pytest.fixture
+def spot() -> tuple[float, float]:
+    """A point inside the small district (a module may define its own, elsewhere)."""
+    from tests.test_components_store import inside_points
+
+    xs, ys = inside_points(1, seed=21)
+    return float(xs[0]), float(ys[0])
+
+
+@pytest.fixture
 def unreachable_settings(tmp_path: Path) -> Settings:
     """Settings naming a PostgreSQL server that is not there (a port just found free)."""
     import socket

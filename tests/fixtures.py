@@ -198,3 +198,9 @@ def dbf_fields(path: Path) -> dict[str, tuple[str, int, int]]:
             break
         fields[dbf[i : i + 11].split(b"\0")[0].decode("ascii")] = (chr(dbf[i + 11]), dbf[i + 16], dbf[i + 17])
     return fields
+
+
+def row_count(engine: Engine, table: str) -> int:
+    """How many rows ``table`` holds (for "nothing written")."""
+    with engine.connect() as conn:
+        return int(conn.execute(text(f"SELECT count(*) FROM {table}")).scalar_one())

@@ -43,16 +43,9 @@ from tests.fixtures import (
     read_pdf,
     run_async,
 )
-from tests.test_components_store import inside_points
 
 TZ = ZoneInfo("Asia/Shanghai")
 LAMP_EVENT, GARBAGE = "01037", "06010"  # 路灯异常 (tied to component class 01037), 暴露垃圾
-
-
-@pytest.fixture
-def spot() -> tuple[float, float]:
-    xs, ys = inside_points(1, seed=21)
-    return float(xs[0]), float(ys[0])
 
 
 def at(text_: str) -> dt.datetime:

@@ -20,6 +20,7 @@ from fastapi.testclient import TestClient
 from PIL import Image
 from sqlalchemy import Engine, text
 
+from tests.fixtures import row_count
 from tests.test_components_store import inside_points, run, write_csv
 
 BIDI = ["\u202a", "\u202b", "\u202c", "\u202d", "\u202e", "\u2066", "\u2067", "\u2068", "\u2069", "\u200e", "\u200f"]
@@ -44,17 +45,6 @@ def refusal(field: str, char: str) -> dict[str, Any]:
     }
 
 
-@pytest.fixture
-def spot() -> tuple[float, float]:
-    xs, ys = inside_points(1, seed=21)
-    return float(xs[0]), float(ys[0])
-
-
-def _count(engine: Engine, table: str) -> int:
-    with engine.connect() as conn:
-        return int(conn.execute(text(f"SELECT count(*) FROM {table}")).scalar_one())
-
-
 def _jpeg() -> bytes:
     buf = io.BytesIO()
     Image.new("RGB", (32, 24), (200, 80, 40)).save(buf, "JPEG")
@@ -69,7 +59,7 @@ def test_a_report_refuses_them_in_each_free_text_field(
     for field in ("description", "address", "reporter"):
         r = district_api.post("/cases", json={**body, field: f"照片 {char}gpj.exe"}, headers=SUPERVISOR)
         assert (r.status_code, r.json()) == (422, refusal(field, char)), field
-    assert _count(clean_db, "cases") == 0
+    assert row_count(clean_db, "cases") == 0
 
 
 def test_the_form_the_photo_names_the_actions_and_components_refuse_them(
@@ -84,7 +74,7 @@ def test_the_form_the_photo_names_the_actions_and_components_refuse_them(
     photo = ("照片 🚧 \u202egpj.exe", _jpeg(), "image/jpeg")
     r = client.post("/cases/form", data=form, files={"photos": photo}, headers=SUPERVISOR)
     assert (r.status_code, r.json()) == (422, refusal("photos.filename", "\u202e"))
-    assert _count(clean_db, "cases") == 0
+    assert row_count(clean_db, "cases") == 0
 
     r = client.post(
         "/cases/1/actions/reject",
@@ -103,7 +93,7 @@ def test_the_form_the_photo_names_the_actions_and_components_refuse_them(
     ):
         r = client.post("/components", json={**lamp, field: value}, headers=EDITOR)
         assert (r.status_code, r.json()) == (422, refusal(where, char)), field
-    assert _count(clean_db, "components") == 0
+    assert row_count(clean_db, "components") == 0
 
 
 def test_line_breaks_chinese_and_joined_emoji_are_kept(district_api: TestClient, spot: tuple[float, float]) -> None:
@@ -202,7 +192,7 @@ def test_a_geojson_property_holding_them_in_json_or_its_name_is_refused(clean_db
         {"row": 1, "field": "Set\u2067Loc", "value": "路口", "reason": why.format("U+2067")},
         {"row": 2, "field": "Set\u2067Loc", "value": "", "reason": why.format("U+2067")},
     ]
-    assert _count(clean_db, "components") == 1
+    assert row_count(clean_db, "components") == 1
 
 
 def test_the_cli_refuses_them_in_one_line(tmp_path: Path) -> None:

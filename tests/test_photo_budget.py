@@ -13,11 +13,11 @@ from urllib.parse import quote
 import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine
 
 from gisgrid import photos
 from gisgrid.photos import DECODE_SLOTS, MAX_PIXELS, MAX_REQUEST_PIXELS
-from tests.test_components_store import inside_points
+from tests.fixtures import row_count
 
 SUPERVISOR = {"X-Actor": quote("监督员甲"), "X-Role": "supervisor"}
 EDITOR = {"X-Actor": "li", "X-Role": "data_admin"}
@@ -58,17 +58,6 @@ def budget_refusal(index: int, pixels: int, total: int) -> dict[str, Any]:
     }
 
 
-@pytest.fixture
-def spot() -> tuple[float, float]:
-    xs, ys = inside_points(1, seed=21)
-    return float(xs[0]), float(ys[0])
-
-
-def _count(engine: Engine, table: str) -> int:
-    with engine.connect() as conn:
-        return int(conn.execute(text(f"SELECT count(*) FROM {table}")).scalar_one())
-
-
 def test_the_budget_is_three_of_the_largest_photos() -> None:
     assert MAX_REQUEST_PIXELS == 3 * MAX_PIXELS == 150_000_000
 
@@ -86,7 +75,7 @@ def test_a_report_over_the_budget_is_refused_at_the_photo_that_crosses_it(
     r = district_api.post("/cases/form", data=form, files=files, headers=SUPERVISOR)
     assert (r.status_code, r.json()) == (422, budget_refusal(3, w * h, 4 * w * h))
     assert decoded == []
-    assert _count(clean_db, "cases") == 0
+    assert row_count(clean_db, "cases") == 0
 
 
 def test_an_action_and_component_photos_share_the_rule(
