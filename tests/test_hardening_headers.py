@@ -16,7 +16,6 @@ from gisgrid.settings import Settings
 from maps import console
 from tests.test_api_components import lamp_with_photo
 from tests.test_cases import dispatched_with_photo as dispatched_with_photo  # the fixture, used by name
-from tests.test_cases import spot as spot  # the fixture dispatched_with_photo takes
 
 NOSNIFF = "nosniff"
 
