@@ -770,7 +770,9 @@ def act(
     """Apply one workflow action; two operators acting on the same version: one wins, the other gets 409."""
     now = _now(now)
     with engine.connect() as conn, conn.begin():
-        grid_store.read_grids_first(conn)  # before the case's row: see there
+        rule = workflow.TRANSITIONS.get(req.action)
+        reopens = rule is not None and rule.to_state in workflow.REOPENS_DUPLICATES
+        grid_store.read_grids_first(conn, hold=reopens)  # before the case's row: see there
         row = conn.execute(text("SELECT * FROM cases WHERE id = :id FOR UPDATE"), {"id": case_id}).one_or_none()
         if row is None:
             raise NotFound(f"no case with id {case_id}")

@@ -246,7 +246,7 @@ def write_history_in(
     """:func:`write_history` inside the caller's transaction (which commits or rolls back)."""
     if cases.empty:
         raise InvalidInput("the history has no cases")
-    read_grids_first(conn)  # before the cases table (see there)
+    read_grids_first(conn, hold=True)  # before the cases table; it stores codes read from the grids (see there)
     conn.execute(text("LOCK TABLE cases IN EXCLUSIVE MODE"))  # ids and numbers are taken in one block
     base = int(conn.execute(text("SELECT coalesce(max(id), 0) FROM cases")).scalar_one())
     c = cases.copy()

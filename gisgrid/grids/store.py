@@ -155,13 +155,19 @@ def count_provisional(conn: Connection) -> int:
     return int(conn.execute(text(sql)).scalar_one())
 
 
-def read_grids_first(conn: Connection) -> None:
+def read_grids_first(conn: Connection, *, hold: bool = False) -> None:
     """Take the grid tables' read lock at the start of a transaction that will lock case or component rows and
     then read the grids (an action's 提级 or 重新受理, a merge, a component moved, the history import), or write
     the tier grids (a tier-3 regroup). ``boundaries recode`` takes the grids exclusively — unit grids, then tier
     grids — and then rewrites those rows: a writer that locked a row or a tier grid first would wait for the recode
-    while the recode waits for it — a deadlock. Taken first, in the recode's order, one waits for the other."""
-    conn.execute(text("LOCK TABLE unit_grids, management_grids IN ACCESS SHARE MODE"))
+    while the recode waits for it — a deadlock. Taken first, in the recode's order, one waits for the other.
+
+    ``hold``: the transaction will store codes it reads from the grids in rows nobody else locks (a kept case's
+    作废/不予立案 reopens its merged duplicates, ``refresh_case_codes``; the history import): SHARE, so a
+    regeneration or tier-3 regroup writing the grids meanwhile commits first and is read, or waits — it would not
+    move rows it did not see, or saw finished. Taken before any row lock, it cannot deadlock with them either."""
+    mode = "SHARE" if hold else "ACCESS SHARE"
+    conn.execute(text(f"LOCK TABLE unit_grids, management_grids IN {mode} MODE"))
 
 
 def unit_grid_at(point: str, alias: str = "g", *, prefer: str | None = None) -> str:

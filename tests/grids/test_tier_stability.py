@@ -465,3 +465,67 @@ def test_a_merged_duplicate_reopened_after_a_regroup_answers_to_its_grids_tier3_
                  "ON ST_Covers(g.geom, c.geom) ORDER BY c.id")
         ).all()  # fmt: skip
     assert [tuple(r) for r in rows] == [(kept, "voided", new_code, True), (dup, "reported", new_code, True)]
+
+
+def test_a_kept_case_voided_while_a_regroup_commits_reopens_its_duplicate_under_the_new_tier3_grid(
+    loaded: Engine, services: svc.CaseServices, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The kept case lies in a cell the regroup leaves alone, its merged duplicate across the boundary in a cell
+    it regroups. Voided while the regroup had rewritten the grids but not committed, the kept case reopened the
+    duplicate with the tier-3 code read from the old grids — a case in progress again, which the regroup had
+    passed over as finished. The 作废 now waits for the regroup and reads the grids it committed."""
+    import threading
+
+    from gisgrid.grids import store
+    from gisgrid.grids.tiers import group_tier3
+
+    with loaded.connect() as conn:
+        cells = store.load_unit_grids(conn)
+    regrouped = group_tier3(cells, target_size=7)
+    moved = regrouped.ne(cells["tier3_code"])
+    still = cells.loc[~moved]
+    pair = next(
+        (a, b)
+        for a in cells.loc[moved].itertuples()
+        for b in still.itertuples()
+        if a.geometry.intersection(b.geometry).length > 0
+    )
+    edge = pair[0].geometry.intersection(pair[1].geometry)
+    near = edge.interpolate(0.5, normalized=True).buffer(2e-5)  # both points ~1 m off their shared edge
+    dup_point, kept_point = (near.intersection(c.geometry).representative_point() for c in pair)
+    new_code = regrouped.loc[pair[0].Index]
+    now = dt.datetime(2025, 9, 26, 10, tzinfo=ZoneInfo("Asia/Shanghai"))
+    kept, dup = (
+        svc.intake(loaded, services, svc.Intake(class_code="06010", lon=p.x, lat=p.y, datum="cgcs2000"), now=now)[0]
+        for p in (kept_point, dup_point)
+    )
+    svc.merge_duplicate(loaded, services, dup, kept, actor="值班长", role="shift_lead", version=1)
+    void = svc.ActionRequest("void", "shift_lead", "测试员", 1, payload={"reason": "虚假上报"})
+    done: list[object] = []
+    waited: list[bool] = []
+    threads: list[threading.Thread] = []
+    save_tier3 = store.save_tier3
+
+    def act() -> None:
+        try:
+            done.append(svc.act(loaded, services, kept, void, now=now))
+        except Exception as exc:  # reported below
+            done.append(exc)
+
+    def regroup_then_void(*args: object, **kwargs: object) -> store.Tier3Change:
+        change = save_tier3(*args, **kwargs)  # cells regrouped, cases in progress moved; not yet committed
+        thread = threading.Thread(target=act)
+        thread.start()
+        thread.join(1.0)
+        waited.append(thread.is_alive())
+        threads.append(thread)
+        return change
+
+    monkeypatch.setattr(store, "save_tier3", regroup_then_void)
+    workflows.build_tiers(loaded, target_size=7)
+    threads[0].join(10)
+
+    assert (waited, done) == ([True], [kept])  # the 作废 waited for the regroup's commit …
+    with loaded.connect() as conn:
+        rows = dict(conn.execute(text("SELECT id, (state, tier3_code) FROM cases")).all())
+    assert rows[dup] == f"(reported,{new_code})"  # … and reopened the duplicate under the grids of now
