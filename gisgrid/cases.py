@@ -29,7 +29,7 @@ from gisgrid.calendar import UNKNOWN_YEAR_REMEDY, WorkingCalendar, load_city_cal
 from gisgrid.catalogue import Catalogue
 from gisgrid.components_store import catalogue_for
 from gisgrid.errors import Conflict, InvalidInput, NotFound, Reason
-from gisgrid.evaluation import judge_case, traffic_lights
+from gisgrid.evaluation import NODES, judge_case, traffic_lights
 from gisgrid.events import DISPOSAL_NODE, EventCatalogue, EventClass, load_event_catalogue, matter_code_of
 from gisgrid.grids import store as grid_store
 from gisgrid.photos import PhotoInfo, PhotoStore, check_pixel_budget, inspect_photo, one_request
@@ -1184,9 +1184,13 @@ def _deadlines(
                 )
         out["node"] = NODE_OF_STATE[state]
         return out
-    if tr.from_state == state:  # request_*, supervise, escalate, extension request/deny: no clock change
-        return out
     node = NODE_OF_STATE[state]
+    if tr.from_state == state:
+        # 发核实/发核查 re-issue the task: its node restarts now, as the evaluation judges it (``NODES``: of several
+        # openers the last counts); supervise, escalate, extension request/deny: no clock change.
+        if node is not None and tr.action in NODES[node][0]:
+            return {"node": node, "node_started_at": now, **node_clock(services, node, ev, disposal_type, now)}
+        return out
     out["node"] = node
     out["node_started_at"] = now
     if node is None:

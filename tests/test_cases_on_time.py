@@ -20,7 +20,7 @@ from gisgrid import cases as svc
 from gisgrid import history
 from gisgrid.evaluation import Period, evaluate, prepare
 from gisgrid.settings import Settings
-from tests.test_cases import _dispatchable, _jpeg, act, get
+from tests.test_cases import _dispatchable, _jpeg, act, at, get, report
 from tests.test_components_store import inside_points
 
 MONDAY = "2025-10-13T09:00:00"
@@ -185,3 +185,25 @@ def test_the_detail_and_the_evaluation_judge_a_case_alike(
         assert [n["on_time"] for n in case["nodes"]] == verdicts
         opened = [t.isoformat() for t in mine["open_at"]]
         assert [n["opened_at"] for n in case["nodes"]] == opened
+
+
+def test_a_reissued_verify_or_check_task_restarts_the_live_clock_as_the_evaluation_judges_it(
+    loaded: Engine, services: svc.CaseServices, spot: tuple[float, float]
+) -> None:
+    """发核实 and 发核查 open their node again (the evaluation counts the last opener): the case's due time and light
+    follow, so the console does not show red a 核实 the evaluation will judge on time (review26 D1). 核实 has 1
+    working hour, 核查 2."""
+    cid = report(loaded, services, *spot, now=at("2025-10-13T11:00:00"))
+    assert get(loaded, services, cid, "2025-10-13T11:00:00")["due_at"] == "2025-10-13T12:00:00+08:00"
+    c = act(loaded, services, cid, "request_verify", "intake", 1, "2025-10-13T11:50:00")
+    assert (c["node"], c["due_at"]) == ("verify", "2025-10-13T14:20:00+08:00")  # 10 min before lunch, 50 after
+    late_by_the_report = get(loaded, services, cid, "2025-10-13T13:40:00")
+    assert (late_by_the_report["light"], judged(late_by_the_report, "verify")) == ("green", [(0.3333, 1.0, None)])
+    c = act(loaded, services, cid, "verify", "supervisor", 2, "2025-10-13T13:45:00")
+    assert judged(c, "verify") == [(0.4167, 1.0, True)]
+
+    dispatched_id = dispatched(loaded, services, spot)
+    handle(loaded, services, dispatched_id, 4, "2025-10-13T10:00:00", 1)
+    c = act(loaded, services, dispatched_id, "request_check", "intake", 5, "2025-10-13T15:00:00")
+    assert (c["node"], c["due_at"]) == ("check", "2025-10-13T17:00:00+08:00")  # not 12:00, two hours after 处置
+    assert get(loaded, services, dispatched_id, "2025-10-13T16:00:00")["light"] == "green"
