@@ -1161,28 +1161,16 @@ def _deadlines(
     if tr.action == "resume":
         # 挂账 stops the clock: the working time left when suspended is what is left now, and the time used
         # before it is what was used (the light's share), so the node restarts that much working time ago.
-        start = row.suspended_at or now
-        out["suspended_at"] = None
-        if row.node_calendar_time:  # a round-the-clock limit: the clock moves by the time suspended
-            gap = now - start
-            for col in ("node_started_at", "due_at", "disposal_due_at"):
-                if getattr(row, col) is not None:
-                    out[col] = getattr(row, col) + gap
-            out["node"] = NODE_OF_STATE[state]
-            return out
-        if row.node_started_at is not None:
-            used = services.calendar.working_us_between(row.node_started_at, start)
-            out["node_started_at"] = services.calendar.rewind_working_us(now, used)
-        for col in ("due_at", "disposal_due_at"):
-            due = getattr(row, col)
-            if due is not None:  # time left, or overdue time (negative): both carry over the suspension
-                left_us = services.calendar.working_us_between(start, due)
-                out[col] = (
-                    services.calendar.add_working_time(now, left_us / 3_600_000_000, "working_hours")
-                    if left_us >= 0
-                    else services.calendar.rewind_working_us(now, -left_us)
-                )
-        out["node"] = NODE_OF_STATE[state]
+        columns = ("node_started_at", "due_at", "disposal_due_at")
+        moved = clock_after_suspension(
+            services.calendar,
+            row.suspended_at or now,
+            now,
+            bool(row.node_calendar_time),
+            *(getattr(row, c) for c in columns),
+        )
+        out.update({c: v for c, v in zip(columns, moved, strict=True) if v is not None})
+        out.update(suspended_at=None, node=NODE_OF_STATE[state])
         return out
     node = NODE_OF_STATE[state]
     if tr.from_state == state:
@@ -1202,6 +1190,37 @@ def _deadlines(
         out.update(disposal_started_at=now, disposal_due_at=out["due_at"])
     else:
         out.update(node_clock(services, node, ev, disposal_type, now))
+    return out
+
+
+def clock_after_suspension(
+    calendar: WorkingCalendar,
+    suspended: dt.datetime,
+    resumed: dt.datetime,
+    calendar_time: bool,
+    started: dt.datetime | None,
+    *dues: dt.datetime | None,
+) -> list[dt.datetime | None]:
+    """A node's start and deadlines (None stays None) when 挂账恢复 at ``resumed`` ends a 挂账 begun at
+    ``suspended``: 挂账 stops the clock, so the working time used before it is what was used (the light's share:
+    the node restarts that much working time ago) and the time left — or overdue, negative — is what is left; a
+    round-the-clock limit (``calendar_time``) moves by the time suspended."""
+    if calendar_time:
+        return [None if v is None else v + (resumed - suspended) for v in (started, *dues)]
+    out: list[dt.datetime | None] = [
+        None
+        if started is None
+        else calendar.rewind_working_us(resumed, calendar.working_us_between(started, suspended))
+    ]
+    for due in dues:
+        left = None if due is None else calendar.working_us_between(suspended, due)
+        out.append(
+            None
+            if left is None
+            else calendar.add_working_time(resumed, left / 3_600_000_000, "working_hours")
+            if left >= 0
+            else calendar.rewind_working_us(resumed, -left)
+        )
     return out
 
 

@@ -586,20 +586,41 @@ def disposal_limits(events: Any, hours_per_day: float) -> dict[tuple[str, str, s
 
 
 def _open_clocks(conn: Connection, services: Any, c: pd.DataFrame, t: pd.DataFrame) -> None:
-    """Running node, its start and deadline for each open case, from its last step (few cases: a loop is fine)."""
-    from gisgrid.cases import NODE_OF_STATE, event_class, node_clock
+    """Running node, its start and deadline for each open case, as the live service leaves them after the same
+    steps (``cases._deadlines``): the node starts at the last step that opened it (``evaluation.NODES``: 发核实
+    re-opens 核实; a 督办, 提级 or 延期申请 opens nothing), an approved 延期 after it is the 处置 deadline, and each
+    挂账 … 挂账恢复 after it carries the time used and the time left over the suspension (few cases: a loop is
+    fine)."""
+    from gisgrid.cases import NODE_OF_STATE, clock_after_suspension, event_class, node_clock
+    from gisgrid.evaluation import NODES
 
-    last = t.sort_values(["case_id", "at", "version"]).groupby("case_id").tail(1).set_index("case_id")
+    steps = t.sort_values(["case_id", "at", "version"], kind="stable").groupby("case_id")
     rows = []
     for case in c.itertuples():
         node = NODE_OF_STATE.get(case.state)
         if node is None:
             continue
-        started = last.loc[case.id, "at"].to_pydatetime()
+        own = steps.get_group(case.id).reset_index(drop=True)
+        opened = own.index[own["action"].isin(NODES[node][0])]
+        first = int(opened[-1]) if len(opened) else len(own) - 1
+        started = own.at[first, "at"].to_pydatetime()
         ev = event_class(services, case.scheme, case.class_code)
         disposal = getattr(case, "disposal_type", None)
         clock = node_clock(services, node, ev, disposal if isinstance(disposal, str) and disposal else None, started)
-        rows.append({"id": int(case.id), "node": node, "s": started, **clock})
+        due, suspended = clock["due_at"], None
+        for step in own.iloc[first + 1 :].itertuples():
+            details = step.details if isinstance(step.details, dict) else json.loads(step.details or "{}")
+            if step.action == "approve_extension" and node == "disposal" and details.get("new_due_at"):
+                due = dt.datetime.fromisoformat(str(details["new_due_at"]))
+            elif step.action == "suspend":
+                suspended = step.at.to_pydatetime()
+            elif step.action == "resume" and suspended is not None:
+                resumed = step.at.to_pydatetime()
+                started, due = clock_after_suspension(
+                    services.calendar, suspended, resumed, clock["node_calendar_time"], started, due
+                )
+                suspended = None
+        rows.append({"id": int(case.id), "node": node, "s": started, **clock, "due_at": due})
     if rows:
         conn.execute(
             text(

@@ -588,3 +588,50 @@ def test_a_case_number_with_a_bidi_control_refuses_its_rows(
     why = "contains the control or bidirectional character U+202E, which changes how the text is shown"
     assert parsed.errors.values.tolist() == [[28, bad, "case_no", bad, why], [29, bad, "case_no", bad, why]]
     assert parsed.cases["case_no"].tolist() == SAMPLE_NUMBERS[:3]
+
+
+def test_an_imported_open_case_runs_the_clock_its_steps_left_it(
+    loaded: Engine, services: svc.CaseServices, tmp_path: Path
+) -> None:
+    """An open case's running node starts at the step that opened it, as the live service leaves it — not at its
+    last step: a 督办 or 延期申请 opens nothing, 发核实 re-opens 核实, an approved 延期 is the 处置 deadline, and a
+    挂账 … 恢复 carries the working time used and left over the suspension. 暴露垃圾 (06010): 处置 4 working
+    hours; 核实 1; Monday 2025-10-13 is a working day."""
+    dept = "990000000000000003"
+    head = [("06010", "113.6746", "34.7454", "patrol", "reported", "supervisor", "", "", "09:00", "", "", ""),
+            ("", "", "", "", "verified", "supervisor", "", "", "09:10", "", "", ""),
+            ("", "", "", "", "filed", "shift_lead", "", "", "09:20", "", "", ""),
+            ("", "", "", "", "dispatched", "dispatcher", "", dept, "09:30", "", "", "")]  # fmt: skip
+    steps = {
+        "H-1": [*head, ("", "", "", "", "dispatched", "leader", "王", "", "16:00", "超时未处置", "supervise", "")],
+        "H-2": [*head, ("", "", "", "", "dispatched", "department", "", "", "10:00", "需协调", "request_extension", ""),
+                ("", "", "", "", "dispatched", "dispatcher", "", "", "10:30", "", "approve_extension",
+                 "2025-10-15T12:00:00")],
+        "H-3": [("06010", "113.6746", "34.7454", "patrol", "reported", "supervisor", "", "", "11:00", "", "", ""),
+                ("", "", "", "", "reported", "intake", "", "", "11:50", "", "request_verify", "")],
+        "H-4": [*head, ("", "", "", "", "suspended", "dispatcher", "", "", "10:30", "待协调", "suspend", ""),
+                ("", "", "", "", "dispatched", "shift_lead", "", "", "2025-10-14T09:30", "", "resume", "")],
+    }  # fmt: skip
+    rows = [(no, *r[:8], r[8] if "T" in r[8] else f"2025-10-13T{r[8]}", *r[9:]) for no, rs in steps.items() for r in rs]
+    header = ["案件编号", "类别代码", "经度", "纬度", "来源", "状态", "角色", "操作人", "部门代码", "时间", "备注",
+              "动作", "新处置时限"]  # fmt: skip
+    path = tmp_path / "open.csv"
+    pd.DataFrame(rows, columns=header).to_csv(path, index=False, encoding="utf-8-sig")
+    summary = run(loaded, services, path)
+    assert summary.imported_cases == 4, summary
+    with loaded.connect() as conn:
+        clocks = {
+            r.case_no: (r.node, r.started, r.due)
+            for r in conn.execute(
+                text(
+                    "SELECT case_no, node, to_char(node_started_at AT TIME ZONE 'Asia/Shanghai', 'MM-DD HH24:MI') "
+                    "AS started, to_char(due_at AT TIME ZONE 'Asia/Shanghai', 'MM-DD HH24:MI') AS due FROM cases"
+                )
+            )
+        }
+    assert clocks == {
+        "H-1": ("disposal", "10-13 09:30", "10-13 15:00"),  # 2.5 h before lunch, 1.5 after; not from the 督办
+        "H-2": ("disposal", "10-13 09:30", "10-15 12:00"),  # the approved extension
+        "H-3": ("verify", "10-13 11:50", "10-13 14:20"),  # from 发核实
+        "H-4": ("disposal", "10-14 08:30", "10-14 14:00"),  # 1 h used before 挂账, 3 h left after 恢复
+    }
