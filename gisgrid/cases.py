@@ -1279,7 +1279,10 @@ def _issue_document(
     payload: dict[str, Any],
     issued_at: dt.datetime,
 ) -> None:
-    """Record an order issued by the action at ``issued_at`` — the action's own time, as its log entry's."""
+    """Record an order issued by the action at ``issued_at`` — the action's own time, as its log entry's. A 交办单
+    is the 指挥中心's order: one issued by 返工 (the 监督员's failed 核查) is signed by whoever made the case's last
+    派遣, not by the supervisor (:func:`rework_issuer`)."""
+    issuer = rework_issuer(conn, case_id) if req.action == "rework" else None
     n = conn.execute(
         text("SELECT count(*) FROM case_documents WHERE case_id = :c AND kind = :k"), {"c": case_id, "k": kind}
     ).scalar_one()
@@ -1297,10 +1300,22 @@ def _issue_document(
             "d": department,
             "due": due_at,
             "at": issued_at,
-            "by": req.actor,
+            "by": issuer or req.actor,
             "why": payload.get("reason") or req.note,
         },
     )
+
+
+#: The 交办单 of a 返工 is signed by the actor of the case's last 派遣 (the 指挥中心's dispatcher), as the history
+#: import and migration 0014 sign them.
+REWORK_ISSUER_SQL = (
+    "SELECT actor FROM case_transitions WHERE case_id = :c AND action = 'dispatch' ORDER BY at DESC, id DESC LIMIT 1"
+)
+
+
+def rework_issuer(conn: Connection, case_id: int) -> str | None:
+    """Who signs a 返工's 交办单: the actor of the case's last 派遣 (None if it has none)."""
+    return conn.execute(text(REWORK_ISSUER_SQL), {"c": case_id}).scalar()
 
 
 # -- reading --------------------------------------------------------------------------------------
@@ -1962,7 +1977,7 @@ def _document_page(
     due = doc["due_at"] or (dt.datetime.fromisoformat(case["due_at"]) if case["due_at"] else None)
     decision = (case["routing"] or {}).get("decision") or {}
     issued = doc["issued_at"].astimezone(LOCAL_TZ)
-    rework_count, rework_reason = 0, None
+    rework_count, rework_reason, checked_by, checked_at = 0, None, None, None
     if doc["kind"] == "dispatch":
         # The n-th 交办单 was issued by the n-th step that issues one (派遣 or 返工), in the case's log order.
         nth = conn.execute(
@@ -1976,6 +1991,9 @@ def _document_page(
         if step is not None and step["action"] == "rework":
             rework_count = sum(t["action"] == "rework" for t in steps[:nth])
             rework_reason = doc["reason"] or (step["details"] or {}).get("reason") or step["note"]
+            role = workflow.ROLES.get(step["role"] or "", step["role"] or "")
+            checked_by = step["actor"] + (f"（{role}）" if role and role != step["actor"] else "")
+            checked_at = dt.datetime.fromisoformat(step["at"])
     limit = _disposal_limit(services, ev, disposal_type)
     photos = [p for p in case["photos"] if p["kind"] == "before"]
     if embed_photos:
@@ -2025,6 +2043,8 @@ def _document_page(
         urgent=bool(limit.urgent),
         rework_count=rework_count,
         rework_reason=rework_reason,
+        rework_checked_by=checked_by,
+        rework_checked_at=checked_at,
         pdf_url=None if embed_photos else f"{base}/cases/{case_id}/documents/{doc_id}.pdf",
     )
     render = render_supervision_order if doc["kind"] == "supervision" else render_dispatch_order

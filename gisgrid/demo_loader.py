@@ -15,6 +15,8 @@ from gisgrid.demo import DEMO_DISTRICT_CODE, demo_components_points, make_demo_d
 from gisgrid.grids import workflows
 from gisgrid.settings import Settings
 
+#: Days of simulated case record the demo writes by default (``gisgrid demo load --history-days``).
+DEMO_HISTORY_DAYS = 60
 #: Tier-3 size for the demo: ~38,400 unit grids / 56 ≈ 680 tier-3 grids, as in the seed district.
 DEMO_TIER3_SIZE = 56
 
@@ -81,7 +83,7 @@ def load_demo(
     force: bool = False,
     echo: Callable = print,
     components: int = 20_000,
-    history_days: int = 60,
+    history_days: int = DEMO_HISTORY_DAYS,
     settings: Settings | None = None,
 ) -> str:
     if demo_loaded(engine) and not force:

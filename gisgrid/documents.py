@@ -98,8 +98,12 @@ class OrderData:
     disposal_type: str | None = None  # 处置方式 (e.g. 拆除); the default type is not printed
     urgent: bool = False  # 紧急 (急件)
     # 交办单 issued by 返工 only:
+    # It is the 指挥中心's order like any 交办单: its issuer is whoever made the case's last 派遣, and the failed
+    # 核查 it rests on (who, when, why) is its 返工依据.
     rework_count: int = 0  # which 返工 this order is (1 = the first)
-    rework_reason: str | None = None  # 返工原因
+    rework_reason: str | None = None  # 返工原因: why the 核查 did not pass
+    rework_checked_by: str | None = None  # 核查人: who found the 核查 failed (name and role, e.g. 李四（监督员）)
+    rework_checked_at: datetime | None = None  # when
     # 督办单 only:
     overdue: float | None = None  # time past due_at when supervised, in time_limit_unit
     hours_per_day: float = 8.0  # working hours in a working day (the city's calendar): an overdue in days and hours
@@ -273,6 +277,7 @@ def _context(order: OrderData) -> dict[str, Any]:
         "due": format_time(order.due_at),
         "limit": format_amount(order.time_limit, order.time_limit_unit),
         "issued": format_time(order.issued_at),
+        "checked": format_time(order.rework_checked_at) if order.rework_checked_at else None,
         "photos": [_check_url(u) for u in order.photo_urls],
         "pdf_url": _check_url(order.pdf_url) if order.pdf_url else None,
         "tiers": [

@@ -290,8 +290,9 @@ def write_history_in(
 
 def _issue_documents(conn: Connection, services: Any, c: pd.DataFrame, t: pd.DataFrame) -> None:
     """The orders the log's steps issued, as the live service issues them (``cases._issue_document``): a 交办单 for
-    each 派遣 and 返工, a 督办单 for each 督办, numbered per case and kind in log order, by the acting person at the
-    step's time, with the step's department, reason and the deadline it set (a 督办单: the deadline then running)."""
+    each 派遣 and 返工, a 督办单 for each 督办, numbered per case and kind in log order, by the acting person (a
+    返工's: the case's last 派遣's) at the step's time, with the step's department, reason and the deadline it set
+    (a 督办单: the deadline then running)."""
     from gisgrid.cases import document_number, event_class, node_due_at
 
     kinds = np.array(
@@ -343,6 +344,9 @@ def _issue_documents(conn: Connection, services: Any, c: pd.DataFrame, t: pd.Dat
             running[cid] = dt.datetime.fromisoformat(str(det["new_due_at"]))
         due.append(running.get(cid))
     d["due_at"] = pd.Series(due, index=d.index, dtype=object)
+    # A 返工's 交办单 is signed by the actor of the case's last 派遣 (cases.rework_issuer), not by the supervisor.
+    dispatcher = d["actor"].where(d["action"] == "dispatch").groupby(d["case_id"]).ffill()
+    d["issuer"] = d["actor"].mask((d["action"] == "rework") & dispatcher.notna(), dispatcher)
     d = d[d["kind"] != ""]
     rows = pd.DataFrame(
         {
@@ -352,7 +356,7 @@ def _issue_documents(conn: Connection, services: Any, c: pd.DataFrame, t: pd.Dat
             "department_code": d["department_code"].to_numpy(),
             "due_at": d["due_at"].to_numpy(),
             "issued_at": d["at"].to_numpy(),
-            "issued_by": d["actor"].to_numpy(),
+            "issued_by": d["issuer"].to_numpy(),
             "reason": d["reason"].to_numpy(),
         }
     )

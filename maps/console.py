@@ -1089,8 +1089,8 @@ PANEL_JS = r"""
         var role = t.role ? C.roles[t.role] || C.sources[t.role] || t.role : "";
         ol.appendChild(el("li", null, fmtTime(t.at) + " " + (t.action_label || t.action) + " · " + (t.actor || "") +
           (role && role !== t.actor ? "(" + role + ")" : "") +  // a public source reports as itself: named once
-          (t.to_state ? " → " + (C.states[t.to_state] || t.to_state) : "") + stepTerms(t.details || {}) +
-          (t.note ? " · " + t.note : ""),
+          (t.to_state ? " → " + (C.states[t.to_state] || t.to_state) : "") + stepTerms(t) +
+          (t.note && t.note !== (t.details || {}).reason ? " · " + t.note : ""),  // a merge's note is its reason
           late[i] ? el("b", {cls: "gg-late", text: " · " + late[i].join("、") + "超时"}) : null));
       });
       box.appendChild(ol);
@@ -1198,9 +1198,20 @@ PANEL_JS = r"""
     return input.value ? input.value : undefined;
   }
 
-  /* What a step decided, in words: the reason, the time asked for or granted, the type, where it was escalated. */
-  function stepTerms(d) {
-    var parts = [];
+  /* What a step decided, in words: where it sent the case (派遣/返工: the department; 回退: the department that
+     returned it, the log's department of the step), the reason, the time asked for or granted, the type, where it
+     was escalated, why it was supervised. Departments by their catalogue names, as elsewhere in the console. */
+  function depName(code) { return C.departments[code] || code; }
+  function stepTerms(t) {
+    var d = t.details || {}, parts = [];
+    if (t.action === "dispatch" && d.department) {
+      parts.push("派往 " + depName(d.department));
+      if (d.returned_by) { parts.push("改派自 " + depName(d.returned_by)); }
+    }
+    if (t.action === "rework" && d.department) {
+      parts.push("返工至 " + depName(d.department) + (d.rework_count ? "(第 " + d.rework_count + " 次返工)" : ""));
+    }
+    if (t.action === "return" && t.department_code) { parts.push("回退部门 " + depName(t.department_code)); }
     if (d.reason) { parts.push(String(d.reason)); }
     if (d.result) { parts.push("结果:" + d.result); }
     if (d.amount !== undefined) { parts.push("延长 " + d.amount + " " + (C.timeUnits[d.unit] || d.unit || "工作日")); }
@@ -1208,8 +1219,14 @@ PANEL_JS = r"""
       var was = d.previous_due_at ? "时限 " + fmtTime(d.previous_due_at) + " → " : "新时限 ";
       parts.push(was + fmtTime(d.new_due_at));
     }
+    if (d.as_requested) { parts.push("按申请批准"); }
     if (d.disposal_type) { parts.push("处置方式 " + d.disposal_type); }
-    if (d.to_grid) { parts.push("提级至 " + (d.to_grid_name || d.to_grid)); }
+    if (d.to_grid) {
+      var lvl = d.to_level !== undefined ? C.escalationLevels[String(d.to_level)] : null;
+      parts.push("提级至 " + (lvl ? lvl + " " : "") + (d.to_grid_name || d.to_grid) +
+        (d.to_leader ? " · 网格长 " + d.to_leader : ""));
+    }
+    if (t.action === "supervise" && d.overdue) { parts.push("超时督办"); }
     if (d.flagged) { parts.push("重点督办"); }
     return parts.length ? " · " + parts.join(" · ") : "";
   }

@@ -1871,6 +1871,39 @@ def test_an_earlier_dispatch_order_keeps_the_disposal_type_it_was_issued_with(
     assert "拆除" in html_2 and "20 工作日" in html_2
 
 
+def test_a_rework_order_is_signed_by_the_last_dispatcher_and_rests_on_the_failed_check(
+    loaded: Engine, services: svc.CaseServices, spot: tuple[float, float]
+) -> None:
+    """Review 26 D5: a 返工's 交办单 is the 指挥中心's order. Its 签发人 is whoever made the case's last 派遣 (here
+    the re-dispatch), and its 返工依据 names the supervisor who failed 核查, when, and why."""
+    x, y = spot
+    cid = _dispatchable(loaded, services, x, y, "2025-10-13T09:00:00")
+
+    def step(action: str, role: str, actor: str, version: int, now: str, photos=(), **payload: Any) -> None:
+        req = svc.ActionRequest(action, role, actor, version, payload=payload, photos=list(photos))
+        svc.act(loaded, services, cid, req, now=at(now))
+
+    step("dispatch", "dispatcher", "派遣员钱七", 3, "2025-10-13T09:00:00", department="990000000000000003")
+    step("return", "department", "孙八", 4, "2025-10-13T09:30:00", reason="不属本单位职责")
+    step("dispatch", "dispatcher", "派遣员周九", 5, "2025-10-13T10:00:00", department="990000000000000013")
+    step("handle", "department", "街道王五", 6, "2025-10-13T10:30:00", [("after.jpg", _jpeg(7))], result="已清理")
+    step("rework", "supervisor", "监督员李四", 7, "2025-10-13T11:00:00", reason="仍有残留")
+    c = get(loaded, services, cid)
+    orders = [d for d in c["documents"] if d["kind"] == "dispatch"]
+    assert [d["issued_by"] for d in orders] == ["派遣员钱七", "派遣员周九", "派遣员周九"]
+    with loaded.connect() as conn:
+        page = svc.render_document(conn, services, cid, orders[2]["id"])
+    rows = {
+        label: re.sub(r"<[^>]+>", "", cell).strip()
+        for label, cell in re.findall(r"<tr[^>]*><th>([^<]*)<span[^>]*>[^<]*</span></th><td[^>]*>(.*?)</td></tr>", page)
+    }
+    assert rows["签发人"] == "派遣员周九"
+    assert rows["返工"] == "返工交办单（第 1 次返工）：核查未通过，请重新处置"
+    assert rows["返工依据"] == "核查未通过：核查人 监督员李四（监督员），核查时间 2025年10月13日 11:00，原因 仍有残留"
+    assert rows["承办部门"] == "990000000000000013 街道办事处"
+    assert "返工原因" not in rows
+
+
 def test_the_list_finds_a_case_by_its_number_and_by_a_pending_extension(
     loaded: Engine, settings: Settings, spot: tuple[float, float], tmp_path: Path
 ) -> None:

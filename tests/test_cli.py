@@ -203,3 +203,39 @@ def test_grids_make_reads_a_legacy_gbk_shapefile_and_src_encoding_overrides(tmp_
     assert result.exit_code == 0, result.output
     assert "GB18030" not in result.output
     assert sorted(set(gpd.read_file(out)["street_name"])) == sorted(["西城街道", "东关街道"])
+
+
+def test_demo_load_help_says_all_it_loads_and_how_to_change_the_amounts() -> None:
+    """Review 26 D6: the help names the components and the simulated case record, with the options to change them."""
+    result = runner.invoke(app, ["demo", "load", "--help"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    said = " ".join(result.output.split())
+    assert "a synthetic component registry (--components, default 20,000)" in said
+    assert "a simulated case record of the last 60 days (--history-days; about 8,600 cases" in said
+    assert "--history-days" in said and "0: none" in said
+
+
+def test_demo_load_takes_the_days_of_simulated_cases_and_refuses_a_negative_count(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from gisgrid.cli import demo
+
+    asked: list[dict] = []
+
+    class _Engine:
+        def dispose(self) -> None:
+            pass
+
+    monkeypatch.setattr(demo, "prepare_database", lambda settings, echo: "postgresql://unused")
+    monkeypatch.setattr(demo, "make_engine", lambda url: _Engine())
+    monkeypatch.setattr(demo, "load_demo", lambda engine, folder, **kw: asked.append(kw) or "loaded")
+    result = runner.invoke(app, ["demo", "load", "--history-days", "0", "--components", "0"])
+    assert result.exit_code == 0, result.output
+    assert (asked[0]["history_days"], asked[0]["components"]) == (0, 0)
+    result = runner.invoke(app, ["demo", "load"])
+    assert (asked[1]["history_days"], asked[1]["components"]) == (60, 20_000)
+    for option in ("--history-days", "--components"):
+        result = runner.invoke(app, ["demo", "load", option, "-1"], env={"COLUMNS": "200"})
+        assert result.exit_code == 2 and len(asked) == 2
+        said = " ".join(result.output.split())
+        assert f"Invalid value for '{option}': -1 is not in the range x>=0." in said, said

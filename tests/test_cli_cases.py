@@ -740,10 +740,14 @@ def test_orders_state_disposal_type_urgency_and_rework(
         assert r.code == 0, r.err
         pages[n] = out.read_text(encoding="utf-8")
     assert "返工" not in pages["01"]
-    for n, count, reason in (("02", 1, "没修好"), ("03", 2, "仍有残留")):
+    for n, count, reason, stamp in (
+        ("02", 1, "没修好", "2025年10月14日 09:00"),
+        ("03", 2, "仍有残留", "2025年10月15日 09:00"),
+    ):
         rows = _rows(pages[n])
         assert rows["返工"] == f"返工交办单（第 {count} 次返工）：核查未通过，请重新处置"
-        assert rows["返工原因"] == reason
+        assert rows["返工依据"] == f"核查未通过：核查人 测试员（监督员），核查时间 {stamp}，原因 {reason}"
+        assert rows["签发人"] == "测试员"  # the dispatcher of the case's 派遣 (the test names every actor so)
         assert re.findall(r'<span class="flag">([^<]*)</span>', pages[n]) == ["返工"]
     assert all(_rows(p)["处置方式"] == "拆除" and "（时限 20 工作日）" in p for p in pages.values())
 

@@ -123,18 +123,16 @@ def _assert_history_is_routed_and_has_its_orders(engine: Engine) -> None:
                 "WHERE d.case_id = c.id AND d.kind = 'dispatch')) FROM cases c WHERE state = 'dispatched'"
             )
         ).one()
-    expected = [
-        (
-            case_id,
-            "supervision" if action == "supervise" else "dispatch",
-            f"{'DB' if action == 'supervise' else 'JB'}{case_no}-{n:02d}",
-            at_,
-            actor,
-            dept,
-            reason,
-        )
-        for case_id, case_no, action, at_, actor, dept, reason, n in steps
-    ]
+    expected, dispatcher = [], {}
+    for case_id, case_no, action, at_, actor, dept, reason, n in steps:
+        if action == "dispatch":
+            dispatcher[case_id] = actor
+        # a 返工's 交办单 is signed by the case's last dispatcher (the 指挥中心), not the supervisor
+        issuer = dispatcher.get(case_id, actor) if action == "rework" else actor
+        kind = "supervision" if action == "supervise" else "dispatch"
+        expected.append((case_id, kind, f"{'DB' if kind == 'supervision' else 'JB'}{case_no}-{n:02d}", at_, issuer,
+                         dept, reason))  # fmt: skip
+    assert any(a == "rework" for _, _, a, *_ in steps)  # the record has rework orders to check
     assert [tuple(d[:7]) for d in docs] == expected
     assert any(d[2].endswith("-02") and d[6] == "核查未通过" for d in docs)  # a 返工 order with its reason
     assert all(d[7] is not None and d[7] > d[3] for d in docs)  # the deadline the order states

@@ -329,12 +329,21 @@ def test_dispatch_order_states_disposal_type_and_urgency(order: OrderData) -> No
 def test_rework_order_is_marked_with_its_count_and_reason(order: OrderData) -> None:
     first = render_dispatch_order(order)
     assert "返工" not in first
-    rework = render_dispatch_order(replace(order, rework_count=2, rework_reason="没修好<b>"))
+    checked = datetime(2026, 11, 27, 9, 5, tzinfo=SH)
+    rework = render_dispatch_order(
+        replace(order, rework_count=2, rework_reason="没修好<b>", rework_checked_by="李四（监督员）<i>",
+                rework_checked_at=checked)
+    )  # fmt: skip
     rows = _rows(rework)
     assert rows["返工"] == "返工交办单（第 2 次返工）：核查未通过，请重新处置"
-    assert rows["返工原因"] == "没修好&lt;b&gt;"
+    assert rows["返工依据"] == (
+        "核查未通过：核查人 李四（监督员）&lt;i&gt;，核查时间 2026年11月27日 09:05，原因 没修好&lt;b&gt;"
+    )
+    assert rows["签发人"] == "王调度"  # the 指挥中心's issuer, not the supervisor
     assert _flags(rework) == ["返工"]
-    assert rework.index("返工原因") < rework.index("案件编号")
+    assert rework.index("返工依据") < rework.index("案件编号")
+    unnamed = render_dispatch_order(replace(order, rework_count=1, rework_reason="没修好"))  # no 核查 recorded
+    assert _rows(unnamed)["返工依据"] == "核查未通过：原因 没修好"
     both = render_dispatch_order(replace(order, urgent=True, rework_count=1, rework_reason="没修好"))
     assert _flags(both) == ["紧急", "返工"] and _rows(both)["返工"].startswith("返工交办单（第 1 次返工）")
     with pytest.raises(InvalidInput, match="rework_count"):
@@ -441,7 +450,11 @@ def _order_pdf(order: OrderData, tmp_path: Path, kind: str, n: int) -> bytes:
     if kind == "supervision":
         page = render_supervision_order(_supervised(order))
     elif kind == "rework":
-        page = render_dispatch_order(replace(order, rework_count=1, rework_reason="仍有残留"))
+        checked = datetime(2026, 11, 27, 9, 5, tzinfo=SH)
+        page = render_dispatch_order(
+            replace(order, rework_count=1, rework_reason="仍有残留", rework_checked_by="监督员李四（监督员）",
+                    rework_checked_at=checked)
+        )  # fmt: skip
     else:
         page = render_dispatch_order(order)
     return render_pdf(page, files)

@@ -156,6 +156,14 @@ def test_the_sample_history_imports_whole_cases_with_their_own_numbers(
         "rework_count": 1,
     }
     assert steps["details"][0] == {"source": "hotline", "datum": "wgs84", "input": [113.682211, 34.745454]}
+    with loaded.connect() as conn:  # the 返工's 交办单 is signed by the 指挥中心's dispatcher, not the supervisor
+        orders = conn.execute(
+            text(
+                "SELECT d.number, d.issued_by FROM case_documents d JOIN cases c ON c.id = d.case_id "
+                "WHERE c.case_no = '2025000103' ORDER BY d.number"
+            )
+        ).all()
+    assert [tuple(o) for o in orders] == [("JB2025000103-01", "派遣员01"), ("JB2025000103-02", "派遣员01")]
 
     # The year's counter moved past the kept numbers: the next live report does not reuse one.
     x, y = 113.674566, 34.745434

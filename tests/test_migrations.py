@@ -220,3 +220,66 @@ def test_db_downgrade_asks_before_dropping_tables(server_url: URL) -> None:
     finally:
         engine.dispose()
         drop_database(server_url, url.database or "")
+
+
+def test_rework_orders_are_signed_by_the_last_dispatcher_and_back_on_downgrade(server_url: URL) -> None:
+    """0014: a 返工's 交办单 stored with the supervisor who failed 核查 as issuer is signed by the actor of the
+    case's last 派遣 before it; the first order and a 督办单 keep theirs; the downgrade puts the supervisor back."""
+    url = new_database(server_url, "gisgrid_migr_issuer")
+    engine = make_engine(url)
+    try:
+        ensure_postgis(engine)
+        migrate.upgrade(url, "0013")
+        with engine.begin() as conn:
+            cid = conn.execute(
+                text(
+                    "INSERT INTO cases (case_no, scheme, class_code, state, source, geom) VALUES ('2026000001', "
+                    "'gbt47678', '06010', 'dispatched', 'patrol', ST_SetSRID(ST_MakePoint(113.7, 34.75), 4490)) "
+                    "RETURNING id"
+                )
+            ).scalar_one()
+            steps = [  # (action, actor, role, at)
+                ("dispatch", "派遣员钱七", "dispatcher", "2026-11-28 09:00+08"),
+                ("return", "孙八", "department", "2026-11-28 09:30+08"),
+                ("dispatch", "派遣员周九", "dispatcher", "2026-11-28 10:00+08"),
+                ("rework", "监督员李四", "supervisor", "2026-11-28 11:00+08"),
+                ("supervise", "领导吴一", "leader", "2026-11-28 12:00+08"),
+            ]
+            for action, actor, role, at in steps:
+                conn.execute(
+                    text(
+                        "INSERT INTO case_transitions (case_id, action, to_state, actor, role, at) "
+                        "VALUES (:c, :a, 'dispatched', :actor, :role, :at)"
+                    ),
+                    {"c": cid, "a": action, "actor": actor, "role": role, "at": at},
+                )
+            for kind, number, actor, at in [
+                ("dispatch", "JB2026000001-01", "派遣员钱七", "2026-11-28 09:00+08"),
+                ("dispatch", "JB2026000001-02", "派遣员周九", "2026-11-28 10:00+08"),
+                ("dispatch", "JB2026000001-03", "监督员李四", "2026-11-28 11:00+08"),
+                ("supervision", "DB2026000001-01", "领导吴一", "2026-11-28 12:00+08"),
+            ]:
+                conn.execute(
+                    text(
+                        "INSERT INTO case_documents (case_id, kind, number, issued_at, issued_by) "
+                        "VALUES (:c, :k, :n, :at, :by)"
+                    ),
+                    {"c": cid, "k": kind, "n": number, "at": at, "by": actor},
+                )
+
+        def issuers() -> dict[str, str]:
+            with engine.connect() as conn:
+                return dict(conn.execute(text("SELECT number, issued_by FROM case_documents")).all())
+
+        migrate.upgrade(url, "0014")
+        assert issuers() == {
+            "JB2026000001-01": "派遣员钱七",
+            "JB2026000001-02": "派遣员周九",
+            "JB2026000001-03": "派遣员周九",
+            "DB2026000001-01": "领导吴一",
+        }
+        migrate.downgrade(url, "0013")
+        assert issuers()["JB2026000001-03"] == "监督员李四"
+    finally:
+        engine.dispose()
+        drop_database(server_url, url.database or "")

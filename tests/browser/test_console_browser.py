@@ -6,6 +6,7 @@ import datetime as dt
 import io
 import re
 from typing import Any
+from urllib.parse import quote
 
 import httpx2 as httpx
 import numpy as np
@@ -1101,3 +1102,93 @@ def test_a_number_looked_up_while_a_form_is_open_is_no_change_to_the_open_case(
     page.wait_for_function("() => GG.casesSeq >= 3")
     assert page.locator("#gg-stale").count() == 0
     assert detail.locator('form.gg-form textarea[name="note"]').input_value() == "正在核实"
+
+
+def _as(role: str, actor: str) -> dict[str, str]:
+    return {"X-Role": role, "X-Actor": quote(actor)}
+
+
+def _step(api: httpx.Client, cid: int, action: str, role: str, actor: str, **payload: Any) -> None:
+    r = api.post(f"/cases/{cid}/actions/{action}", json={"version": act_api_version(api, cid), "payload": payload},
+                 headers=_as(role, actor))  # fmt: skip
+    assert r.status_code == 200, r.text
+
+
+def test_the_timeline_names_the_department_of_each_dispatch_return_and_rework(
+    desk: Tab, live: LiveServer, api: httpx.Client
+) -> None:
+    """Review 26 D4: 派遣 → 回退 → 改派 → 延期 → 督办 → 提级 → 处置 → 返工, each line saying where the case went."""
+    deps = live.app.state.cases.departments
+    first, second = "990000000000000003", "990000000000000013"
+    assert (deps[first], deps[second]) == ("区环境卫生服务中心", "街道办事处")
+    case = dispatched_case(api, seed=301)
+    cid = case["id"]
+    _step(api, cid, "dispatch", "dispatcher", "派遣员钱七", department=first, reason="派遣")
+    _step(api, cid, "return", "department", "部门处置员孙八", reason="不属本单位职责")
+    _step(api, cid, "dispatch", "dispatcher", "派遣员钱七", department=second, reason="改派街道")
+    _step(api, cid, "request_extension", "department", "街道处置员周九", reason="需协调", amount=2,
+          unit="working_days")  # fmt: skip
+    _step(api, cid, "approve_extension", "shift_lead", "值班长赵六")
+    _step(api, cid, "supervise", "leader", "领导吴一", reason="群众反映强烈", flagged=True)
+    _step(api, cid, "escalate", "dispatcher", "派遣员钱七", reason="需社区协调")
+    handled = api.post(f"/cases/{cid}/actions/handle/form", data={"version": str(act_api_version(api, cid)),
+                       "result": "已清运"}, files={"photos": ("after.png", _png_bytes(), "image/png")},
+                       headers=_as("department", "街道处置员周九"))  # fmt: skip
+    assert handled.status_code == 200, handled.text
+    _step(api, cid, "rework", "supervisor", "监督员李四", reason="未清理干净")
+    timeline = api.get(f"/cases/{cid}").json()["timeline"]
+    steps = {t["action"]: t for t in timeline}  # each action once, but dispatch: the last
+    at = [fmt_minute(t["at"]) for t in timeline]
+    kind = steps["rework"]["details"]["disposal_type"]
+    approved = steps["approve_extension"]["details"]
+    up = steps["escalate"]["details"]
+    assert up["to_level"] == 2 and up["to_grid_name"], up
+    assert not up.get("to_leader"), up  # the small district's communities name no 网格长
+    expected = [
+        f"{at[0]} 上报 · wang(监督员) → 上报",
+        f"{at[1]} 核实 · anonymous(监督员) → 核实",
+        f"{at[2]} 立案 · anonymous(值班长) → 立案",
+        f"{at[3]} 派遣 · 派遣员钱七(派遣员) → 派遣 · 派往 区环境卫生服务中心 · 派遣 · 处置方式 {kind}",
+        f"{at[4]} 回退 · 部门处置员孙八(部门处置人员) → 回退 · 回退部门 区环境卫生服务中心 · 不属本单位职责",
+        f"{at[5]} 派遣 · 派遣员钱七(派遣员) → 派遣 · 派往 街道办事处 · 改派自 区环境卫生服务中心 · 改派街道"
+        f" · 处置方式 {kind}",
+        f"{at[6]} 延期申请 · 街道处置员周九(部门处置人员) → 派遣 · 需协调 · 延长 2 工作日",
+        f"{at[7]} 延期批准 · 值班长赵六(值班长) → 派遣 · 延长 2 工作日 · 时限 "
+        f"{fmt_minute(approved['previous_due_at'])} → {fmt_minute(approved['new_due_at'])} · 按申请批准",
+        f"{at[8]} 督办 · 领导吴一(领导) → 派遣 · 群众反映强烈 · 重点督办",
+        f"{at[9]} 提级 · 派遣员钱七(派遣员) → 派遣 · 需社区协调 · 提级至 二级网格(社区) {up['to_grid_name']}",
+        f"{at[10]} 处置 · 街道处置员周九(部门处置人员) → 处置 · 结果:已清运",
+        f"{at[11]} 返工 · 监督员李四(监督员) → 派遣 · 返工至 街道办事处(第 1 次返工) · 未清理干净 · 处置方式 {kind}",
+    ]
+    page = desk.page
+    open_console(desk, live)
+    page.evaluate(f"() => {{ GG.openCase({cid}); }}")
+    page.wait_for_function(f"() => ({DETAIL_H2})().indexOf('{case['case_no']}') >= 0")
+    shown = page.locator("#gg-detail ol.gg-timeline li").all_inner_texts()
+    assert shown == expected
+    desk.shot("timeline-departments")
+
+    # an overdue 督办 and a community with its 网格长 (the small district has none): as the log would hold them
+    def overdue_and_led(route: Any) -> None:
+        body = route.fetch().json()
+        for t in body["timeline"]:
+            if t["action"] == "supervise":
+                t["details"] = {**t["details"], "overdue": True, "flagged": False}
+            if t["action"] == "escalate":
+                t["details"] = {**t["details"], "to_leader": "丁秀"}
+        route.fulfill(json=body)
+
+    page.route(re.compile(rf".*/cases/{cid}$"), overdue_and_led)
+    page.evaluate(f"() => {{ GG.openCase({cid}); }}")
+    page.wait_for_function("() => /网格长 丁秀/.test(document.getElementById('gg-detail').innerText)")
+    lines = page.locator("#gg-detail ol.gg-timeline li").all_inner_texts()
+    assert lines[8] == f"{at[8]} 督办 · 领导吴一(领导) → 派遣 · 群众反映强烈 · 超时督办"
+    assert lines[9] == (
+        f"{at[9]} 提级 · 派遣员钱七(派遣员) → 派遣 · 需社区协调 · 提级至 二级网格(社区) {up['to_grid_name']}"
+        " · 网格长 丁秀"
+    )
+
+
+def fmt_minute(iso: str) -> str:
+    """An ISO time as the console prints it (maps.console fmtTime)."""
+    return iso.replace("T", " ")[:16]
