@@ -58,17 +58,33 @@ def grid_row(table: pd.DataFrame) -> list[object]:
     return [row[c] for c in GRID_COLUMNS]
 
 
-def test_default_as_of_is_now_but_never_before_the_period_end() -> None:
+def test_default_as_of_is_now_and_an_as_of_is_never_later_than_now() -> None:
+    """review26 D2: a running period is judged now, not at its future end; an as_of inside the period is allowed,
+    one later than now or not after the period start is refused with its reason."""
     october = parse_period("2025-10")
     now = pd.Timestamp("2026-11-27T10:15:30.7+08:00")
     assert resolve_as_of(october, now=now) == pd.Timestamp("2026-11-27T10:15:30+08:00")
-    running = parse_period("2026-11")  # a period still running is judged at its end
-    assert resolve_as_of(running, now=now) == pd.Timestamp("2026-12-01T00:00:00+08:00")
+    running = parse_period("2026-11")  # a period still running is judged now
+    assert resolve_as_of(running, now=now) == pd.Timestamp("2026-11-27T10:15:30+08:00")
+    assert resolve_as_of(running, "2026-11-27T10:15:30.7", now=now) == now  # "as of now" exactly
     assert resolve_as_of(october, "2025-11-15") == pd.Timestamp("2025-11-15T00:00:00+08:00")
     assert resolve_as_of(october, "2025-11-15T01:00:00Z") == pd.Timestamp("2025-11-15T09:00:00+08:00")
-    assert resolve_as_of(october, "2025-11-01") == october.end  # the period end itself is allowed
-    with pytest.raises(InvalidInput, match=r"as_of: 2025-10-31T23:59:00\+08:00 is before the end of 2025-10"):
-        resolve_as_of(october, "2025-10-31T23:59")
+    assert resolve_as_of(october, "2025-11-01") == october.end
+    assert resolve_as_of(october, "2025-10-15") == pd.Timestamp("2025-10-15T00:00:00+08:00")  # inside: allowed
+    refusals = (
+        ("2026-11-27T10:16", r"as_of: 2026-11-27T10:16:00\+08:00 is later than now \(2026-11-27T10:15:30\+08:00\); "
+         "the figures would count as late what has not happened yet", "as_of_in_future"),
+        ("2025-10-01", r"as_of: 2025-10-01T00:00:00\+08:00 is not after the start of 2025-10 "
+         r"\(2025-10-01T00:00:00\+08:00\); nothing had been reported yet", "as_of_before_period_start"),
+        ("2025-09-20", "is not after the start of 2025-10", "as_of_before_period_start"),
+    )  # fmt: skip
+    for given, message, reason in refusals:
+        with pytest.raises(InvalidInput, match=message) as refused:
+            resolve_as_of(october, given, now=now)
+        assert (refused.value.reason, refused.value.detail[0]["field"]) == (reason, "as_of")
+    with pytest.raises(InvalidInput, match=r"no cases were reported in 2026-12: it begins 2026-12-01") as refused:
+        resolve_as_of(parse_period("2026-12"), now=now)  # a period that has not begun
+    assert refused.value.reason == "no_cases_in_period"
     with pytest.raises(InvalidInput, match="as_of: 'soon' is not an ISO 8601 date or time"):
         resolve_as_of(october, "soon")
 
@@ -105,8 +121,22 @@ def test_evaluate_command_takes_as_of_and_says_which_it_used(
     assert "judged as of 2025-10-01T00:00:00+08:00" in r.output
     assert grid_row(pd.read_csv(out, encoding="utf-8-sig")) == OPEN_AT_PERIOD_END
 
-    r = runner.invoke(app, [*base, "--as-of", "2025-09-30"], env=env)
-    assert isinstance(r.exception, InvalidInput) and r.exception.message.startswith("as_of: 2025-09-30T00:00:00")
+    assert "provisional" not in r.output
+    r = runner.invoke(app, [*base, "--as-of", "2025-09-01"], env=env)
+    assert isinstance(r.exception, InvalidInput) and r.exception.message.startswith("as_of: 2025-09-01T00:00:00")
+    assert r.exception.reason == "as_of_before_period_start"
+    r = runner.invoke(app, [*base, "--as-of", "2100-01-01"], env=env)
+    assert isinstance(r.exception, InvalidInput) and r.exception.reason == "as_of_in_future"
+    # Inside the period: R1 (reported 09-30 15:00) is known at 16:30, dispatched at 16:00 and not yet late.
+    out = tmp_path / "provisional.csv"
+    r = runner.invoke(app, [*base, "--as-of", "2025-09-30T16:30", "--out", str(out)], env=env)
+    assert r.exit_code == 0, r.output
+    assert (
+        "2025-09: cases reported in the period, judged as of 2025-09-30T16:30:00+08:00 — provisional (暂定): the "
+        "period had not ended then" in r.output
+    )
+    row = pd.read_csv(out, encoding="utf-8-sig").iloc[0]
+    assert (row["reports"], row["to_dispose"], row["to_close"], row["closed"]) == (1, 0, 1, 0)
 
 
 @pytest.fixture
@@ -129,10 +159,17 @@ def test_evaluation_api_takes_as_of_and_states_it(client: TestClient) -> None:
     assert csv.headers["x-evaluation-as-of"] == "2025-10-01T00:00:00+08:00"
     assert csv.headers["x-evaluation-period"] == "2025-09"
 
-    early = client.get("/evaluation", params={**q, "as_of": "2025-09-20"})
+    early = client.get("/evaluation", params={**q, "as_of": "2025-09-01"})
     assert early.status_code == 422, early.text
     assert early.json()["detail"]["items"][0]["field"] == "as_of"
-    assert early.json()["reason"] == "as_of_before_period_end"
+    assert early.json()["reason"] == "as_of_before_period_start"
+    future = client.get("/evaluation", params={**q, "as_of": "2100-01-01"})
+    assert future.status_code == 422 and future.json()["reason"] == "as_of_in_future", future.text
+    assert future.json()["detail"]["items"][0]["field"] == "as_of"
+    # Inside the period, before R1 was reported (09-30 15:00): nothing reported yet.
+    none_yet = client.get("/evaluation", params={**q, "as_of": "2025-09-20"})
+    assert none_yet.status_code == 422 and none_yet.json()["reason"] == "no_cases_in_period", none_yet.text
+    assert "no cases were reported in 2025-09 before 2025-09-20T00:00:00+08:00" in none_yet.text
     unreadable = client.get("/evaluation", params={**q, "as_of": "soon"})
     assert unreadable.status_code == 422 and unreadable.json()["reason"] == "as_of_unreadable", unreadable.text
 
