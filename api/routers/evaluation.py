@@ -64,13 +64,15 @@ def evaluation(
     else null) names the years the holiday calendar does not know that the working time behind the figures ran
     through, and the remedy. CSV states them in ``X-Evaluation-Period``, ``X-Evaluation-As-Of``,
     ``X-Evaluation-Provisional`` (true/false) and, only when there is one, ``X-Evaluation-Calendar-Warning``
-    (English: a header carries no Chinese)."""
+    (English in ASCII: a header carries no Chinese)."""
     p = parse_period(period)
     table = indicators(engine, request.app.state.cases, p, subject, level, as_of=as_of)
     meta = answer_meta(p, table)
     headers = {"period": meta["period"], "as_of": meta["as_of"], "provisional": str(meta["provisional"]).lower()}
     if meta["calendar_warning"] is not None:
-        headers["calendar_warning"] = calendar_warning_en(table.attrs["unknown_years"]) or ""
+        # A header is Latin-1 on the wire: the English text, its dashes as ASCII (Mon-Fri).
+        english = calendar_warning_en(table.attrs["unknown_years"]) or ""
+        headers["calendar_warning"] = english.replace("–", "-").encode("ascii", "replace").decode()
     return _table(table, format, f"evaluation-{subject}-{period}", meta, headers)
 
 
