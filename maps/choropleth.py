@@ -581,9 +581,9 @@ def indicator_regions(
     engine: Engine, services: Any, period: str | Period, level: str, indicator: str, as_of: Any = None
 ) -> tuple[gpd.GeoDataFrame, Period]:
     """Every region of ``level`` with ``indicator``, score, grade and rank for ``period`` judged as of ``as_of``
-    (default now, see :func:`gisgrid.evaluation_service.resolve_as_of`; ``gdf.attrs`` state ``as_of``, ``provisional``
-    and ``unknown_years`` as the table's),
-    NaN where the region had no case. Checks the indicator and level first, so a mistake costs no evaluation."""
+    (default now, see :func:`gisgrid.evaluation_service.resolve_as_of`; ``gdf.attrs`` state ``as_of``,
+    ``provisional`` and ``unknown_years`` as the table's), NaN where the region had no case. Checks the indicator
+    and level first, so a mistake costs no evaluation."""
     check_indicator(indicator)
     check_level(level)
     p = parse_period_param(period)
