@@ -151,7 +151,10 @@ class Case(BaseModel):
     version: int = Field(description="Send it back with an action (a stale one is a 409)")
     created_at: str
     updated_at: str
-    calendar_warning: str | None
+    calendar_warning: str | None = Field(
+        description="zh-CN, then English: the running clock — in a case's detail also its judged nodes — ran "
+        "through a year the holiday calendar does not know (counted Mon–Fri), naming the years and the remedy"
+    )
     allowed_actions: list[str] | None = Field(
         default=None, description="The actions the X-Role may take now (only when X-Role is sent)"
     )

@@ -62,6 +62,19 @@ def unknown_year_text(year: int) -> str:
     )
 
 
+def unknown_years_warning(years: Iterable[int], zh: str, en: str) -> tuple[str, str] | None:
+    """The warning (zh-CN, English) an answer carries when its working-time arithmetic ran through years the
+    calendar does not know — a case's deadline or nodes, an evaluation's figures: ``zh``/``en`` say what was
+    counted Mon–Fri (``时限``, ``the deadline``); None when there is no such year."""
+    shown = sorted(set(years))
+    if not shown:
+        return None
+    return (
+        f"{'、'.join(map(str, shown))} 年节假日安排未知(chinesecalendar 未收录): {zh}按周一至周五计算, 可能有误。",
+        f"Holidays of {', '.join(map(str, shown))} are unknown: {en} counts Mon–Fri; {UNKNOWN_YEAR_REMEDY}.",
+    )
+
+
 _US_PER_SECOND = 1_000_000
 _US_PER_HOUR = 3600 * _US_PER_SECOND
 _US_PER_DAY = 24 * _US_PER_HOUR

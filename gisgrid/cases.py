@@ -25,7 +25,7 @@ import pandas as pd
 from sqlalchemy import Connection, Engine, text
 
 from gisgrid import geodesy, history, routing, workflow
-from gisgrid.calendar import UNKNOWN_YEAR_REMEDY, WorkingCalendar, load_city_calendar, traffic_light
+from gisgrid.calendar import WorkingCalendar, load_city_calendar, traffic_light, unknown_years_warning
 from gisgrid.catalogue import Catalogue
 from gisgrid.components_store import catalogue_for
 from gisgrid.errors import Conflict, InvalidInput, NotFound, Reason
@@ -1369,19 +1369,23 @@ def _case_json(services: CaseServices, row: Any, now: dt.datetime) -> dict[str, 
     return data
 
 
-def _calendar_warning(services: CaseServices, row: Any) -> str | None:
-    """A clear word when the running clock crosses a year whose holidays the calendar does not know."""
-    if row["due_at"] is None or row["state"] in workflow.TERMINAL_STATES:
-        return None
-    ends = [t.astimezone(LOCAL_TZ).year for t in (row["node_started_at"], row["due_at"]) if t is not None]
-    unknown = [y for y in range(min(ends), max(ends) + 1) if not services.calendar.knows_year(y)]
-    if not unknown:
-        return None
-    years = "、".join(str(y) for y in unknown)
-    return (
-        f"{years} 年节假日安排未知(chinesecalendar 未收录): 时限按周一至周五计算, 可能有误。"
-        f" Holidays of {years} are unknown: the deadline counts Mon–Fri; {UNKNOWN_YEAR_REMEDY}."
+def _calendar_warning(services: CaseServices, row: Any, node_years: tuple[int, ...] = ()) -> str | None:
+    """A clear word when the running clock, or the working time of the case's judged nodes (``node_years``: the
+    unknown years :func:`node_judgement` found, for a case's detail), crosses a year whose holidays the calendar
+    does not know."""
+    clock: list[int] = []
+    if row["due_at"] is not None and row["state"] not in workflow.TERMINAL_STATES:
+        ends = [t.astimezone(LOCAL_TZ).year for t in (row["node_started_at"], row["due_at"]) if t is not None]
+        clock = [y for y in range(min(ends), max(ends) + 1) if not services.calendar.knows_year(y)]
+    zh, en = (
+        ("时限和环节用时", "the deadline and the nodes' working time")
+        if clock and node_years
+        else ("时限", "the deadline")
+        if clock
+        else ("环节用时", "the nodes' working time")
     )
+    parts = unknown_years_warning([*clock, *node_years], zh, en)
+    return None if parts is None else " ".join(parts)
 
 
 def case_summary(
@@ -1436,7 +1440,10 @@ def get_case(
         .mappings()
         .all()
     )
-    data.update(node_judgement(services, row, timeline, now))
+    judged = node_judgement(services, row, timeline, now)
+    # A finished case has no running clock, but its nodes' working time may have run through an unknown year.
+    data["calendar_warning"] = _calendar_warning(services, row, judged.pop("unknown_years"))
+    data.update(judged)
     data["timeline"] = [
         {
             **t,
@@ -1488,7 +1495,8 @@ def node_judgement(services: CaseServices, row: Any, timeline: list[Any], now: d
     """``nodes`` and ``closed_on_time`` of a case (a row of CASE_COLUMNS, its timeline oldest first), judged by
     the evaluation's own rule (:func:`gisgrid.evaluation.judge_case`: working time less suspensions against the
     node's limit or the approved extension; 按期结案 = closed with every 处置 on time) with the limits the
-    evaluation uses. A node's ``opened_step``/``closed_step`` index the timeline."""
+    evaluation uses. A node's ``opened_step``/``closed_step`` index the timeline. ``unknown_years``: the years the
+    calendar does not know that a node's working time ran through."""
     limits = services.disposal_limits
     hours, unit, urgent = history.case_disposal_limit(limits, row["scheme"], row["class_code"], row["disposal_type"])
     case = {
@@ -1534,7 +1542,7 @@ def node_judgement(services: CaseServices, row: Any, timeline: list[Any], now: d
         }
         for n in judged["nodes"]
     ]
-    return {"nodes": nodes, "closed_on_time": judged["closed_on_time"]}
+    return {"nodes": nodes, "closed_on_time": judged["closed_on_time"], "unknown_years": judged["unknown_years"]}
 
 
 def _snapshot_from_mapping(row: Any) -> workflow.CaseState:

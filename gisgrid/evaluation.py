@@ -8,10 +8,14 @@ Subjects (standards notes §5): regions (区域: unit grid, tier-3/2/1 grid = �
 Which cases, which transitions
     A case belongs to a period by its **report time** (``created_at``): a case never moves between periods, so a
     published month stays comparable; later actions only complete it. Facts are taken **as of** ``as_of``
-    (default: now, never earlier than the period end — :func:`default_as_of`, the CLI's and the API's default
-    too): only transitions strictly before ``as_of`` count and the state at ``as_of`` is the
-    ``to_state`` of the last of them. Final monthly figures are usually computed with a later ``as_of`` (e.g. a few
-    working days after the period) so that cases reported on the last day can finish; ``as_of`` ≥ period end.
+    (default: now — :func:`default_as_of`, the CLI's and the API's default too): only what was known at
+    ``as_of`` counts — cases reported before it, transitions strictly before it; the state at ``as_of`` is the
+    ``to_state`` of the last of them. ``as_of`` must lie after the period start (before it nothing was reported).
+    Final monthly figures are usually computed with a later ``as_of`` (e.g. a few working days after the period)
+    so that cases reported on the last day can finish. An ``as_of`` before the period end (a running month "as
+    of now", a past month "as of the 15th") gives **provisional** figures (:attr:`Facts.provisional`): the cases
+    reported so far, judged as they stood then. The service (:mod:`gisgrid.evaluation_service`) also refuses an
+    ``as_of`` later than now: open nodes would be judged late at a moment that has not come.
 
 Nodes and "on time" (按时/按期)
     A node instance opens at the transition that started it and closes at the one that ended it (table below,
@@ -21,7 +25,9 @@ Nodes and "on time" (按时/按期)
     when its working time is within the limit) between open and close **minus the time the case was suspended
     (挂账/缓办) in between** (挂账 stops the clock, as in :mod:`gisgrid.cases`). On time ⇔ elapsed ≤ limit,
     compared in whole microseconds. A node still open at ``as_of`` counts in a denominator only when already
-    overdue and the case is not suspended then; such a node has no actor, so it counts for regions and
+    overdue — its elapsed time at ``as_of`` exceeds its allowed time, so closing it then would be late — and the
+    case is not suspended then; one that could still close on time is neither on time nor late. Such a node has
+    no actor, so it counts for regions and
     departments, not for posts (posts are credited with the nodes they closed). A case's detail (``GET
     /cases/{id}``, the console) shows its nodes judged by this same code (:func:`judge_case`).
 
@@ -564,12 +570,26 @@ def _stamp(value: Any, tz: str = DEFAULT_TZ) -> pd.Timestamp:
 
 def default_as_of(period: Period, now: Any = None) -> pd.Timestamp:
     """The evaluation time when none is given: now (``now`` for a fixed clock) in the period's zone — the city's —
-    to the second, but never earlier than the period end. Now, not the period end, because a case reported late
-    on the last day cannot have closed by the period end: judged then it counts as unclosed and late for ever
-    (review11 D3). Pass ``as_of=period.end`` for the figures as they stood when the period ended."""
+    to the second. Now, not the period end, because a case reported late on the last day cannot have closed by the
+    period end: judged then it counts as unclosed and late for ever (review11 D3); and never a later moment than
+    now, for a period still running: an open node would count late before its deadline has come (review26 D2).
+    Pass ``as_of=period.end`` for the figures as they stood when the period ended."""
     tz = str(period.start.tz)
     current = _stamp(now, tz) if now is not None else pd.Timestamp.now(tz=tz)
-    return max(current.tz_convert(tz).floor("s"), period.end)
+    return current.tz_convert(tz).floor("s")
+
+
+def check_as_of_after_start(period: Period, as_of: pd.Timestamp) -> pd.Timestamp:
+    """``as_of`` when it lies after the period start, else refused (``as_of_before_period_start``): nothing of
+    the period had been reported yet."""
+    if as_of <= period.start:
+        raise InvalidInput(
+            f"as_of: {as_of.isoformat()} is not after the start of {period.shown} ({period.start.isoformat()}); "
+            "nothing had been reported yet",
+            detail=[{"field": "as_of", "value": as_of.isoformat()}],
+            reason=Reason.AS_OF_BEFORE_PERIOD_START,
+        )
+    return as_of
 
 
 # --------------------------------------------------------------------------------------- rules
@@ -789,16 +809,24 @@ class Facts:
 
     period: Period
     as_of: pd.Timestamp
-    cases: pd.DataFrame  # one row per case reported in the period, with per-case facts
+    cases: pd.DataFrame  # one row per case reported in the period before as_of, with per-case facts
     transitions: pd.DataFrame  # their transitions before as_of, sorted (case, time, id); case_row = row in cases
     nodes: pd.DataFrame  # node instances (see NODES); case_row = the case's row in cases
     all_cases: pd.DataFrame = field(repr=False)  # the whole input (for region sizes)
     all_in_period: bool = field(default=False, repr=False)  # cases holds every row of all_cases, in order
+    #: Years the holiday calendar does not know that the working time of a judged node ran through (its figures
+    #: took Mon–Fri as working days there): only this evaluation's arithmetic, not every year the calendar met.
+    unknown_years: tuple[int, ...] = ()
     _codes: dict[tuple[str, str], tuple[np.ndarray, pd.Index]] = field(default_factory=dict, repr=False)
 
     @property
     def months(self) -> float:
         return self.period.months
+
+    @property
+    def provisional(self) -> bool:
+        """Judged before the period ended: the cases reported so far, as they stood then."""
+        return bool(self.as_of < self.period.end)
 
     def codes(self, frame: str, column: str) -> tuple[np.ndarray, pd.Index]:
         """Codes of ``column`` of the frame ``frame`` (cases, transitions, nodes, all_cases) into its sorted distinct
@@ -961,8 +989,8 @@ def prepare(
     as_of: Any = None,
     urgent_node_limits: Mapping[str, Any] | None = None,
 ) -> Facts:
-    """Per-case facts and node instances for the cases reported in ``period``, as of ``as_of`` (default
-    :func:`default_as_of`: now, never before the period end).
+    """Per-case facts and node instances for the cases reported in ``period`` before ``as_of`` (default
+    :func:`default_as_of`: now), as they stood then; ``as_of`` at or before the period start is refused.
     ``urgent_node_limits`` (node → limit, as ``node_limits``) apply to the nodes of cases whose ``urgent`` column
     is true."""
     for col in ("id", "source", "created_at"):
@@ -972,9 +1000,7 @@ def prepare(
         if col not in transitions.columns:
             raise InvalidInput(f"transitions: missing column {col!r}", detail={"column": col})
     tz = calendar.tz
-    as_of_ts = _stamp(as_of) if as_of is not None else default_as_of(period)
-    if as_of_ts < period.end:
-        raise InvalidInput("as_of must not be before the period end", detail={"as_of": str(as_of_ts)})
+    as_of_ts = check_as_of_after_start(period, _stamp(as_of) if as_of is not None else default_as_of(period))
     limits = _node_limits_us(node_limits, calendar)
     if urgent_node_limits:  # only the nodes given: the others keep their limit for urgent cases too
         urgent = dict(urgent_node_limits)
@@ -983,9 +1009,9 @@ def prepare(
         full = _node_limits_us({**dict(node_limits), **urgent}, calendar)
         limits |= {"urgent:" + k: full[k] for k in urgent if k in full}
 
-    # Cases of the period, indexed by id.
+    # Cases of the period reported before as_of (a later one was not known then), indexed by id.
     created = local_times(cases["created_at"], tz)
-    in_period = ((created >= period.start) & (created < period.end)).to_numpy()
+    in_period = ((created >= period.start) & (created < min(period.end, as_of_ts))).to_numpy()
     all_in = bool(in_period.all())
     c = cases.copy(deep=False) if all_in else cases.loc[in_period].copy()
     c["created_at"] = created.array if all_in else created[in_period].array
@@ -1120,7 +1146,7 @@ def prepare(
         "p1": np.where(s_closed, pos[s_close], as_of_pos),
     }
     approvals = {"row": appr_rows, "due_us": _us(new_due), "due_pos": clock.position(new_due)}
-    nodes = _nodes(t, c, crow, a1, lookup, at_us, pos, as_of_us, as_of_pos, limits, susp, approvals, is_susp)
+    nodes = _nodes(t, c, crow, a1, lookup, at_us, pos, as_of_us, as_of_pos, limits, susp, approvals, is_susp, tz)
 
     disposal = nodes["node"].cat.codes.to_numpy() == list(NODES).index("disposal")
     rows = nodes["case_row"].to_numpy()
@@ -1128,6 +1154,9 @@ def prepare(
     late[rows[disposal & ~nodes["on_time"].to_numpy()]] = True
     c["disposal_on_time"] = disposal_on_time = _has(n_c, rows[disposal]) & ~late
     c["on_time_closed"] = closed_now & disposal_on_time
+    # The nodes whose working time decides a figure: with a limit, in working time, not left out as suspended.
+    judged = nodes["allowed_h"].notna().to_numpy() & ~nodes["calendar"].to_numpy()
+    judged &= nodes["closed"].to_numpy() | ~is_susp[rows]
     return Facts(
         period=period,
         as_of=as_of_ts,
@@ -1136,7 +1165,18 @@ def prepare(
         nodes=nodes,
         all_cases=cases,
         all_in_period=all_in,
+        unknown_years=unknown_node_years(nodes, calendar, judged),
     )
+
+
+def unknown_node_years(nodes: pd.DataFrame, calendar: WorkingCalendar, mask: np.ndarray) -> tuple[int, ...]:
+    """The years the calendar does not know that the working time of the ``mask`` rows of ``nodes`` ran through
+    (``first_year`` … ``last_year`` of each: its span to the close, to ``as_of`` while open, or to an approved
+    extension's later deadline), sorted. Exact per node: a year between two nodes' spans that none reaches is not
+    named, nor one the clock only looked at around them."""
+    spans = np.unique(np.stack([nodes["first_year"].to_numpy()[mask], nodes["last_year"].to_numpy()[mask]], 1), axis=0)
+    years = {y for a, b in spans.tolist() for y in range(a, b + 1)}
+    return tuple(sorted(y for y in years if not calendar.knows_year(y)))
 
 
 def judge_case(
@@ -1158,8 +1198,9 @@ def judge_case(
     opened_at, closed_at (None while open), open_id, close_id, elapsed_h (working hours, or clock hours for a
     calendar-time limit, suspensions excluded), limit_h, allowed_h (the limit moved by an approved extension),
     calendar_time and on_time: True/False for a node the evaluation counts (closed with a limit, or open and
-    overdue), else None — and ``closed_on_time`` (按期结案: closed and every disposal node on time; None unless
-    the case is closed)."""
+    overdue), else None — ``closed_on_time`` (按期结案: closed and every disposal node on time; None unless
+    the case is closed) and ``unknown_years``: the years the calendar does not know that a node measured in
+    working time ran through (its elapsed time took Mon–Fri as working days there)."""
     created = _stamp(case["created_at"], str(calendar.tz))
     period = Period(created, created + pd.Timedelta(microseconds=1))
     when = max(_stamp(as_of, str(calendar.tz)), period.end)
@@ -1187,7 +1228,8 @@ def judge_case(
         )
     row = facts.cases.iloc[0]
     closed = row["state_at"] == "closed"
-    return {"nodes": nodes, "closed_on_time": bool(row["on_time_closed"]) if closed else None}
+    unknown = unknown_node_years(facts.nodes, calendar, ~facts.nodes["calendar"].to_numpy())
+    return {"nodes": nodes, "closed_on_time": bool(row["on_time_closed"]) if closed else None, "unknown_years": unknown}
 
 
 def _has(n: int, rows: np.ndarray) -> np.ndarray:
@@ -1210,8 +1252,10 @@ def _nodes(
     susp: dict[str, np.ndarray],
     approvals: dict[str, np.ndarray],
     susp_now_case: np.ndarray,
+    tz: Any,
 ) -> pd.DataFrame:
-    """Every node instance (:data:`NODES`) with its elapsed and allowed time, on time, overdue, counted."""
+    """Every node instance (:data:`NODES`) with its elapsed and allowed time, on time, overdue, counted, and the
+    local years its working-time arithmetic ran through (``first_year``, ``last_year``)."""
     opens, closes, closeds, kinds, limit_us, calendar = [], [], [], [], [], []
     disposal_limit = np.full(len(c), np.nan)
     if "disposal_limit_h" in c.columns:
@@ -1250,6 +1294,7 @@ def _nodes(
     elapsed = np.where(cal_flag, cal, work)
     elapsed_us = np.round(elapsed)
     allowed = lim.copy()
+    span_end_us = end_us.copy()  # the latest instant the node's arithmetic reads: its end, or a later new deadline
 
     # 延期: the last approved new deadline inside a disposal node widens its allowed time.
     disposal = np.flatnonzero(kind == list(NODES).index("disposal"))
@@ -1274,6 +1319,7 @@ def _nodes(
             ext_c = (due_us[k] - start_us[node_i]).astype(np.float64) - before_c
             ext = np.round(np.where(cal_flag[node_i], ext_c, ext_w))
             allowed[node_i] = np.fmax(allowed[node_i], ext)
+            span_end_us[node_i] = np.maximum(span_end_us[node_i], due_us[k])
 
     has_limit = ~np.isnan(allowed)
     susp_now = susp_now_case[rows]
@@ -1281,6 +1327,9 @@ def _nodes(
     overdue_open = ~closed & has_limit & ~susp_now & (elapsed_us > np.nan_to_num(allowed, nan=np.inf))
     close_rows = np.where(closed, cl, -1)
     step_id = t["id"].to_numpy() if "id" in t.columns else np.arange(len(t))
+    # [start, end) reads the days up to the one holding its last microsecond (an end at midnight: the day before).
+    first_year = _local_years(start_us, tz)
+    last_year = np.maximum(_local_years(span_end_us - 1, tz), first_year)
     return pd.DataFrame(
         {
             "node": pd.Categorical.from_codes(kind, categories=list(NODES)),
@@ -1306,8 +1355,18 @@ def _nodes(
             "overdue_open": overdue_open,
             "counted": (closed & has_limit) | overdue_open,
             "case_row": rows,
+            "first_year": first_year,
+            "last_year": last_year,
         }
     )
+
+
+def _local_years(us: np.ndarray, tz: Any) -> np.ndarray:
+    """The local year of each UTC microsecond count."""
+    if not len(us):
+        return np.zeros(0, dtype=np.int64)
+    idx = pd.DatetimeIndex(np.asarray(us, dtype=np.int64).astype("datetime64[us]")).tz_localize("UTC")
+    return idx.tz_convert(tz).year.to_numpy().astype(np.int64)
 
 
 # --------------------------------------------------------------------------------------- indicator tables
@@ -1696,16 +1755,20 @@ def evaluate(
     areas: pd.DataFrame | None = None,
     urgent_node_limits: Mapping[str, Any] | None = None,
 ) -> pd.DataFrame:
-    """One call: ``subject`` is ``region`` (with ``level``), ``department`` or a post role."""
+    """One call: ``subject`` is ``region`` (with ``level``), ``department`` or a post role. The table's ``attrs``
+    state ``as_of``, ``provisional`` and ``unknown_years`` (:class:`Facts`)."""
     check_subject(subject)
     facts = prepare(
         cases, transitions, calendar, node_limits, period, as_of=as_of, urgent_node_limits=urgent_node_limits
     )
     if subject == "region":
-        return evaluate_regions(facts, level, rules=rules, cells=cells)
-    if subject == "department":
-        return evaluate_departments(facts, rules=rules)
-    return evaluate_posts(facts, subject, rules=rules, areas=areas)
+        out = evaluate_regions(facts, level, rules=rules, cells=cells)
+    elif subject == "department":
+        out = evaluate_departments(facts, rules=rules)
+    else:
+        out = evaluate_posts(facts, subject, rules=rules, areas=areas)
+    out.attrs.update(as_of=facts.as_of, provisional=facts.provisional, unknown_years=facts.unknown_years)
+    return out
 
 
 def check_subject(subject: str) -> str:

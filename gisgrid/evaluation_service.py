@@ -13,12 +13,14 @@ import pandas as pd
 from sqlalchemy import Engine
 
 from gisgrid import history
+from gisgrid.calendar import unknown_years_warning
 from gisgrid.cases import CaseServices
 from gisgrid.errors import InvalidInput, Reason
 from gisgrid.evaluation import (
     LEVEL_LABELS,
     SUBJECTS,
     Period,
+    check_as_of_after_start,
     check_subject,
     column_label,
     default_as_of,
@@ -69,9 +71,10 @@ def _parse_period(text: str) -> Period:
 
 #: How an evaluation time is written (CLI help and API docs).
 AS_OF_HELP = (
-    "evaluation time: the period's cases are judged by their record up to this moment, ISO 8601 date or time "
-    "(2026-11-15, 2026-11-15T18:00, +08:00 when no zone is given); not before the period end; default now "
-    "(never earlier than the period end). Pass the period end for the figures as they stood when it ended"
+    "evaluation time: the period's cases reported before this moment are judged by their record up to it, ISO 8601 "
+    "date or time (2026-11-15, 2026-11-15T18:00, +08:00 when no zone is given); after the period start and not "
+    "later than now; default now. Before the period end the figures are provisional. Pass the period end for the "
+    "figures as they stood when it ended"
 )
 
 
@@ -94,30 +97,74 @@ def parse_as_of(value: Any, tz: str | None = None) -> pd.Timestamp | None:
     return ts.tz_localize(zone) if ts.tzinfo is None else ts.tz_convert(zone)
 
 
-def resolve_as_of(period: Period, as_of: Any = None, now: pd.Timestamp | None = None) -> pd.Timestamp:
-    """The evaluation time: ``as_of`` as given (refused before the period end, with its reason code), else
-    :func:`~gisgrid.evaluation.default_as_of` — now, never earlier than the period end (the library's default)."""
+def _clock(tz: str) -> pd.Timestamp:
+    """Now in ``tz``: the evaluation's one reading of the wall clock (a test sets its own here)."""
+    return pd.Timestamp.now(tz=tz)
+
+
+def resolve_as_of(period: Period, as_of: Any = None, now: Any = None) -> pd.Timestamp:
+    """The evaluation time: ``as_of`` as given, else :func:`~gisgrid.evaluation.default_as_of` — now (``now``
+    for a fixed clock), the library's default. Never a moment that has not come: a later ``as_of`` is refused
+    (``as_of_in_future``), as the figures would state as late what has not happened; one at or before the period
+    start too (``as_of_before_period_start``: nothing was reported yet), and a period that has not begun has no
+    cases (``no_cases_in_period``). One inside the period gives provisional figures (:attr:`Facts.provisional`)."""
     tz = str(period.start.tz)
+    clock = parse_as_of(now, tz) if now is not None else _clock(tz)
+    current = default_as_of(period, clock)
     given = parse_as_of(as_of, tz)
-    if given is not None:
-        if given < period.end:
+    if given is None:
+        if current <= period.start:
             raise InvalidInput(
-                f"as_of: {given.isoformat()} is before the end of {period.label} ({period.end.isoformat()}); "
-                "cases are judged as of the period end or later",
-                detail=[{"field": "as_of", "value": given.isoformat()}],
-                reason=Reason.AS_OF_BEFORE_PERIOD_END,
+                f"no cases were reported in {period.shown}: it begins {period.start.isoformat()}, after now "
+                f"({current.isoformat()})",
+                reason=Reason.NO_CASES_IN_PERIOD,
             )
-        return given
-    return default_as_of(period, now)
+        return current
+    if given > clock:
+        raise InvalidInput(
+            f"as_of: {given.isoformat()} is later than now ({current.isoformat()}); the figures would count as "
+            "late what has not happened yet",
+            detail=[{"field": "as_of", "value": given.isoformat()}],
+            reason=Reason.AS_OF_IN_FUTURE,
+        )
+    return check_as_of_after_start(period, given)
+
+
+def calendar_warning(unknown_years: Any) -> str | None:
+    """The evaluation's warning (zh-CN, then English) when the working time behind its figures ran through years
+    the holiday calendar does not know; None when it did not."""
+    parts = _calendar_warning_parts(unknown_years)
+    return None if parts is None else " ".join(parts)
+
+
+def calendar_warning_en(unknown_years: Any) -> str | None:
+    """The English half of :func:`calendar_warning` (an HTTP header carries no Chinese)."""
+    parts = _calendar_warning_parts(unknown_years)
+    return None if parts is None else parts[1]
+
+
+def _calendar_warning_parts(unknown_years: Any) -> tuple[str, str] | None:
+    return unknown_years_warning(
+        unknown_years, "评价中的环节用时", "the working time behind these figures (on time, late, scores)"
+    )
 
 
 def indicators(
-    engine: Engine, services: CaseServices, period: Period, subject: str, level: str, as_of: Any = None
+    engine: Engine,
+    services: CaseServices,
+    period: Period,
+    subject: str,
+    level: str,
+    as_of: Any = None,
+    *,
+    now: Any = None,
 ) -> pd.DataFrame:
     """Indicators for ``period`` ranked, with rank changes against the period before, both judged as of the same
-    evaluation time (:func:`resolve_as_of`), which ``table.attrs["as_of"]`` states."""
+    evaluation time (:func:`resolve_as_of`; ``now`` for a fixed clock). ``table.attrs`` state ``as_of``,
+    ``provisional`` (judged before the period ended) and ``unknown_years`` (years the calendar does not know that
+    the working time behind the figures, the period's or the one before's, ran through)."""
     check_subject(subject)  # before reading a month of history
-    when = resolve_as_of(period, as_of)
+    when = resolve_as_of(period, as_of, now)
     limits = services.disposal_limits
     node_limits = services.events.node_limits
     with engine.connect() as conn:
@@ -127,8 +174,11 @@ def indicators(
         # A region's size for 立案数分值 is all its unit grids, not only those that had a case.
         cells = history.region_cells(conn) if subject == "region" else None
         names = history.region_names(conn, level) if subject == "region" else None
+    if when < period.end:  # provisional: only the cases reported before the evaluation time
+        now_cases = now_cases[now_cases["created_at"] < when]
     if now_cases.empty:
-        raise InvalidInput(f"no cases were reported in {period.shown}", reason=Reason.NO_CASES_IN_PERIOD)
+        before = f" before {when.isoformat()}" if when < period.end else ""
+        raise InvalidInput(f"no cases were reported in {period.shown}{before}", reason=Reason.NO_CASES_IN_PERIOD)
     calendar = services.calendar
     # The period before is judged at the same moment, so a rank change compares like with like.
     opts = {"level": level, "as_of": when, "cells": cells, "urgent_node_limits": services.events.urgent_node_limits}
@@ -142,7 +192,21 @@ def indicators(
     elif subject == "department":
         ranked.insert(1, "name", ranked["subject"].astype(str).map(services.departments))
     ranked.attrs["as_of"] = when
+    ranked.attrs["provisional"] = bool(when < period.end)
+    met = set(table.attrs["unknown_years"]) | set(previous.attrs["unknown_years"] if previous is not None else ())
+    ranked.attrs["unknown_years"] = tuple(sorted(met))
     return ranked
+
+
+def answer_meta(period: Period, table: pd.DataFrame) -> dict[str, Any]:
+    """What an evaluation answer states beside its rows: ``period``, ``as_of``, ``provisional`` and
+    ``calendar_warning`` (None when the calendar knew every year met)."""
+    return {
+        "period": period.label,
+        "as_of": table.attrs["as_of"].isoformat(),
+        "provisional": table.attrs["provisional"],
+        "calendar_warning": calendar_warning(table.attrs["unknown_years"]),
+    }
 
 
 def table_title(period: Period, subject: str, level: str = "tier3") -> str:

@@ -36,7 +36,7 @@ from sqlalchemy import Connection, Engine, text
 from gisgrid import history
 from gisgrid.errors import InvalidInput, Reason
 from gisgrid.evaluation import COLUMN_LABELS, LEVEL_LABELS, REGION_COLUMNS, REGION_LEVELS, Period, default_rules
-from gisgrid.evaluation_service import indicators, parse_period
+from gisgrid.evaluation_service import calendar_warning, indicators, parse_period
 
 #: Classing schemes (mapclassify) → Chinese name.
 SCHEMES: dict[str, str] = {"quantiles": "分位数分级", "natural_breaks": "自然断点分级", "equal_interval": "等间距分级"}
@@ -581,8 +581,9 @@ def indicator_regions(
     engine: Engine, services: Any, period: str | Period, level: str, indicator: str, as_of: Any = None
 ) -> tuple[gpd.GeoDataFrame, Period]:
     """Every region of ``level`` with ``indicator``, score, grade and rank for ``period`` judged as of ``as_of``
-    (default now, see :func:`gisgrid.evaluation_service.resolve_as_of`; the time used is ``gdf.attrs["as_of"]``),
-    NaN where the region had no case. Checks the indicator and level first, so a mistake costs no evaluation."""
+    (default now, see :func:`gisgrid.evaluation_service.resolve_as_of`; ``gdf.attrs`` state ``as_of``,
+    ``provisional`` and ``unknown_years`` as the table's), NaN where the region had no case. Checks the indicator
+    and level first, so a mistake costs no evaluation."""
     check_indicator(indicator)
     check_level(level)
     p = parse_period_param(period)
@@ -600,7 +601,7 @@ def indicator_regions(
     with engine.connect() as conn:
         regions = load_regions(conn, level)
     gdf = gpd.GeoDataFrame(regions.merge(table, on="code", how="left"), geometry="geometry", crs=regions.crs)
-    gdf.attrs["as_of"] = table.attrs["as_of"]
+    gdf.attrs.update({k: table.attrs[k] for k in ("as_of", "provisional", "unknown_years")})
     return gdf, p
 
 
@@ -616,17 +617,22 @@ def indicator_map(
     tolerance: float = SIMPLIFY_TOLERANCE,
     as_of: Any = None,
 ) -> dict[str, Any]:
-    """The console's choropleth of one indicator: metadata (``as_of``: the evaluation time used, ISO 8601),
-    ``legend`` and ``features`` (see :func:`choropleth`)."""
+    """The console's choropleth of one indicator: metadata (``as_of``: the evaluation time used, ISO 8601;
+    ``provisional``: judged before the period ended; ``calendar_warning``: as ``GET /evaluation``'s, also added
+    to ``note``), ``legend`` and ``features`` (see :func:`choropleth`)."""
     scheme = scheme_name(scheme)
     check_k(k)
     gdf, p = indicator_regions(engine, services, period, level, indicator, as_of=as_of)
     body = choropleth(
         gdf, indicator, scheme=scheme, k=k, properties=("code", "name", "score", "grade", "rank"), tolerance=tolerance
     )
+    warning = calendar_warning(gdf.attrs["unknown_years"])
+    notes = [n for n in (body["note"], warning) if n]
     return {
         "period": p.label,
         "as_of": gdf.attrs["as_of"].isoformat(),
+        "provisional": gdf.attrs["provisional"],
+        "calendar_warning": warning,
         "level": level,
         "level_label": LEVELS[level],
         "indicator": indicator,
@@ -635,4 +641,5 @@ def indicator_map(
         "title_en": indicator_english(indicator),
         "better_label": BETTER_LABELS.get(body["better"] or ""),
         **body,
+        "note": "；".join(notes) if notes else None,
     }

@@ -670,7 +670,10 @@ PANEL_JS = r"""
         legend.textContent = "";
         legend.appendChild(el("b", {text: m.title + " · " + m.period}));
         // The period's cases are judged as of the evaluation time (now by default): say which.
-        legend.appendChild(el("div", {cls: "gg-count", text: "截至 " + m.as_of.slice(0, 16).replace("T", " ")}));
+        legend.appendChild(el("div", {cls: "gg-count", text: "截至 " + m.as_of.slice(0, 16).replace("T", " ") +
+          (m.provisional ? " · 暂定(评价期未结束)" : "")}));
+        // The figures ran through a year the holiday calendar does not know: say so beside them.
+        if (m.calendar_warning) { legend.appendChild(el("div", {cls: "gg-warn", text: m.calendar_warning})); }
         legend.appendChild(el("div", {cls: "gg-count", text: (m.level_label || m.level) + " · " + m.subtitle +
           (m.better_label ? " · " + m.better_label : "")}));
         m.legend.forEach(function (c) {

@@ -40,6 +40,7 @@ from sqlalchemy import Connection, Engine, text
 
 from gisgrid.errors import InvalidInput
 from gisgrid.evaluation import Period
+from gisgrid.evaluation_service import calendar_warning
 from gisgrid.grids import store
 from maps import assets, choropleth
 from maps.pagejs import LIGHT_COLOURS, LIGHT_LABELS, MapChrome
@@ -147,6 +148,8 @@ class Rendered:
     column: str | None
     legend: list[LegendEntry] = field(default_factory=list)
     as_of: Any = None  # evaluation layer: the time the period's cases were judged at (a pd.Timestamp)
+    provisional: bool = False  # evaluation layer: judged before the period ended
+    calendar_warning: str | None = None  # evaluation layer: the figures ran through a year the calendar lacks
 
     @property
     def truncated(self) -> bool:
@@ -854,15 +857,35 @@ def render_evaluation(
     scheme = choropleth.scheme_name(scheme)
     choropleth.check_k(classes)
     regions, p = choropleth.indicator_regions(engine, services, period, level, indicator, as_of=as_of)
-    when = regions.attrs["as_of"]
+    when, provisional = regions.attrs["as_of"], regions.attrs["provisional"]
+    warning = calendar_warning(regions.attrs["unknown_years"])
     page, legend = build_evaluation_map(
         regions,
         indicator=indicator,
         level=level,
-        period_label=f"{p.label} · 截至 {when:%Y-%m-%d %H:%M}",
+        period_label=" · ".join(
+            part
+            for part in (
+                f"{p.label} · 截至 {when:%Y-%m-%d %H:%M}",
+                "暂定(评价期未结束)" if provisional else "",
+                warning,
+            )
+            if part
+        ),
         classes=classes,
         scheme=scheme,
         title=title,
     )
     files_dir, files = export_folder(page, out)
-    return Rendered(out.resolve(), files_dir, files, len(regions), len(regions), indicator, legend, as_of=when)
+    return Rendered(
+        out.resolve(),
+        files_dir,
+        files,
+        len(regions),
+        len(regions),
+        indicator,
+        legend,
+        as_of=when,
+        provisional=provisional,
+        calendar_warning=warning,
+    )

@@ -269,8 +269,6 @@ def test_suspended_case_leaves_the_denominators_until_resumed() -> None:
     assert close(t2["on_time_disposal_rate"], 0.5)  # case 4: 7h20 of working time without the 挂账 ≤ 8 h
     node = later.nodes[(later.nodes["case_id"] == 4) & (later.nodes["node"] == "disposal")].iloc[0]
     assert close(node["elapsed_h"], 7 + 1 / 3) and bool(node["on_time"])
-    with pytest.raises(InvalidInput):
-        prepare(cases, transitions, CAL, LIMITS, MARCH, as_of="2025-03-20")
 
 
 def test_period_membership_is_by_report_time(march: Any) -> None:
@@ -575,8 +573,9 @@ def test_work_clock_agrees_with_the_calendar() -> None:
 
 
 def test_without_as_of_the_library_judges_as_of_now_like_the_cli_and_the_api() -> None:
-    """One rule for the default evaluation time (default_as_of): now in the city's zone, to the second, never
-    earlier than the period end — for prepare/evaluate as for the CLI and the API (resolve_as_of)."""
+    """One rule for the default evaluation time (default_as_of): now in the city's zone, to the second — never a
+    moment that has not come, even for a running period — for prepare/evaluate as for the CLI and the API
+    (resolve_as_of)."""
     from gisgrid.evaluation import default_as_of
     from gisgrid.evaluation_service import resolve_as_of
 
@@ -595,7 +594,8 @@ def test_without_as_of_the_library_judges_as_of_now_like_the_cli_and_the_api() -
 
     now = pd.Timestamp("2025-04-10T02:15:30.7Z")
     assert default_as_of(MARCH, now) == pd.Timestamp("2025-04-10T10:15:30+08:00")
-    assert default_as_of(MARCH, "2025-03-20T10:00") == MARCH.end  # a running period: its end
+    # A running period: now, not its (future) end (review26 D2).
+    assert default_as_of(MARCH, "2025-03-20T10:00:00.5") == pd.Timestamp("2025-03-20T10:00:00+08:00")
     assert resolve_as_of(MARCH, now=now) == default_as_of(MARCH, now)
 
 
@@ -620,3 +620,61 @@ def test_an_unknown_subject_is_refused_naming_every_choice() -> None:
     assert err.value.reason == "literal_error" and err.value.detail[0]["field"] == "subject"
     # The API's choices are the same list.
     assert get_args(Subject) == EVALUATED
+
+
+# --------------------------------------------------------------------------------------- as_of inside the period
+
+
+def test_an_as_of_inside_the_period_judges_only_what_was_known_then() -> None:
+    """review26 D2: a running month "as of now", a past month "as of the 12th": the cases reported before as_of,
+    their steps before it; an open node is late only once its time has run out at as_of, else neither."""
+    cases, transitions = march_history()
+    facts = prepare(cases, transitions, CAL, LIMITS, MARCH, as_of="2025-03-12T10:30")
+    assert facts.provisional and sorted(facts.cases["id"]) == [1, 2, 3, 4]  # 5, 6, 7 reported later
+    verify = facts.nodes[(facts.nodes["case_id"] == 4) & (facts.nodes["node"] == "verify")].iloc[0]
+    # 发核实 at 10:10, 核实 at 10:40 not seen yet: open for 20 minutes of its hour — neither on time nor late.
+    assert (bool(verify["closed"]), bool(verify["counted"]), close(verify["elapsed_h"], 1 / 3)) == (False, False, True)
+    t2 = row(evaluate_regions(facts, "tier3"), "41990100100102")
+    assert (t2["reports"], t2["filed"]) == (1, 0) and math.isnan(t2["on_time_verify_rate"])
+    # Case 7, dispatched 03-31 09:50 with 4 working hours: at 15:00 3h40 have run (not late), at 16:00 4h40 (late).
+    at_three = row(evaluate(cases, transitions, CAL, LIMITS, MARCH, as_of="2025-03-31T15:00"), "41990100100102")
+    assert at_three["to_dispose"] == 0 and math.isnan(at_three["on_time_disposal_rate"])
+    at_four = row(evaluate(cases, transitions, CAL, LIMITS, MARCH, as_of="2025-03-31T16:00"), "41990100100102")
+    assert (at_four["to_dispose"], at_four["handled"], at_four["on_time_disposal_rate"]) == (1, 0, 0.0)
+    table = evaluate(cases, transitions, CAL, LIMITS, MARCH, as_of="2025-03-31T16:00")
+    assert (table.attrs["provisional"], table.attrs["as_of"]) == (True, ts("2025-03-31T16:00"))
+    assert evaluate(cases, transitions, CAL, LIMITS, MARCH, as_of=MARCH.end).attrs["provisional"] is False
+    for early in (MARCH.start, "2025-02-20"):
+        with pytest.raises(InvalidInput, match=r"as_of: 2025-0.*is not after the start of 2025-03") as refused:
+            prepare(cases, transitions, CAL, LIMITS, MARCH, as_of=early)
+        assert refused.value.reason == "as_of_before_period_start"
+
+
+@pytest.mark.filterwarnings("ignore::gisgrid.calendar.CalendarYearUnknown")
+def test_unknown_years_are_those_the_judged_nodes_ran_through() -> None:
+    """review26 D3: the years a judged node's working time ran through, not every year the calendar looked at
+    (the clock looks two days around the cases; the calendar remembers every year it met for its lifetime)."""
+    from gisgrid.calendar import KNOWN_YEARS
+
+    unknown = max(KNOWN_YEARS) + 1
+    known = unknown - 1
+    cal = WorkingCalendar()
+    t3 = "41990100100101"
+    h = History()
+    h.report(21, f"{known}-12-31 10:00", source="patrol", actor="S1", tier3=t3, grid="G1", limit_h=4)
+    h.act(21, "request_verify", f"{known}-12-31 10:05", "I1", "intake")
+    h.act(21, "verify", f"{unknown}-01-05 09:00", "S1", "supervisor")  # the node runs into the unknown year
+    h.report(22, f"{known}-12-10 10:00", source="patrol", actor="S1", tier3=t3, grid="G1", limit_h=4)
+    h.act(22, "request_verify", f"{known}-12-10 10:05", "I1", "intake")
+    h.act(22, "verify", f"{known}-12-10 10:20", "S1", "supervisor")
+    cases, transitions = h.frames()
+    december = Period.month(known, 12)
+
+    def years(as_of: str) -> tuple[int, ...]:
+        return evaluate(cases, transitions, cal, LIMITS, december, "supervisor", as_of=as_of).attrs["unknown_years"]
+
+    assert years(f"{unknown}-01-10") == (unknown,)
+    assert years(f"{unknown}-01-02") == (unknown,)  # still open, judged into the new year
+    assert years(f"{unknown}-01-01") == ()  # judged at the period end: the node ran to midnight, no further
+    assert years(f"{known}-12-31T10:10") == ()  # provisional, 5 minutes into the node
+    assert unknown in cal.unknown_years  # though the calendar has met the year (the clock's margin)

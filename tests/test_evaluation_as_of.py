@@ -58,17 +58,33 @@ def grid_row(table: pd.DataFrame) -> list[object]:
     return [row[c] for c in GRID_COLUMNS]
 
 
-def test_default_as_of_is_now_but_never_before_the_period_end() -> None:
+def test_default_as_of_is_now_and_an_as_of_is_never_later_than_now() -> None:
+    """review26 D2: a running period is judged now, not at its future end; an as_of inside the period is allowed,
+    one later than now or not after the period start is refused with its reason."""
     october = parse_period("2025-10")
     now = pd.Timestamp("2026-11-27T10:15:30.7+08:00")
     assert resolve_as_of(october, now=now) == pd.Timestamp("2026-11-27T10:15:30+08:00")
-    running = parse_period("2026-11")  # a period still running is judged at its end
-    assert resolve_as_of(running, now=now) == pd.Timestamp("2026-12-01T00:00:00+08:00")
+    running = parse_period("2026-11")  # a period still running is judged now
+    assert resolve_as_of(running, now=now) == pd.Timestamp("2026-11-27T10:15:30+08:00")
+    assert resolve_as_of(running, "2026-11-27T10:15:30.7", now=now) == now  # "as of now" exactly
     assert resolve_as_of(october, "2025-11-15") == pd.Timestamp("2025-11-15T00:00:00+08:00")
     assert resolve_as_of(october, "2025-11-15T01:00:00Z") == pd.Timestamp("2025-11-15T09:00:00+08:00")
-    assert resolve_as_of(october, "2025-11-01") == october.end  # the period end itself is allowed
-    with pytest.raises(InvalidInput, match=r"as_of: 2025-10-31T23:59:00\+08:00 is before the end of 2025-10"):
-        resolve_as_of(october, "2025-10-31T23:59")
+    assert resolve_as_of(october, "2025-11-01") == october.end
+    assert resolve_as_of(october, "2025-10-15") == pd.Timestamp("2025-10-15T00:00:00+08:00")  # inside: allowed
+    refusals = (
+        ("2026-11-27T10:16", r"as_of: 2026-11-27T10:16:00\+08:00 is later than now \(2026-11-27T10:15:30\+08:00\); "
+         "the figures would count as late what has not happened yet", "as_of_in_future"),
+        ("2025-10-01", r"as_of: 2025-10-01T00:00:00\+08:00 is not after the start of 2025-10 "
+         r"\(2025-10-01T00:00:00\+08:00\); nothing had been reported yet", "as_of_before_period_start"),
+        ("2025-09-20", "is not after the start of 2025-10", "as_of_before_period_start"),
+    )  # fmt: skip
+    for given, message, reason in refusals:
+        with pytest.raises(InvalidInput, match=message) as refused:
+            resolve_as_of(october, given, now=now)
+        assert (refused.value.reason, refused.value.detail[0]["field"]) == (reason, "as_of")
+    with pytest.raises(InvalidInput, match=r"no cases were reported in 2026-12: it begins 2026-12-01") as refused:
+        resolve_as_of(parse_period("2026-12"), now=now)  # a period that has not begun
+    assert refused.value.reason == "no_cases_in_period"
     with pytest.raises(InvalidInput, match="as_of: 'soon' is not an ISO 8601 date or time"):
         resolve_as_of(october, "soon")
 
@@ -105,8 +121,22 @@ def test_evaluate_command_takes_as_of_and_says_which_it_used(
     assert "judged as of 2025-10-01T00:00:00+08:00" in r.output
     assert grid_row(pd.read_csv(out, encoding="utf-8-sig")) == OPEN_AT_PERIOD_END
 
-    r = runner.invoke(app, [*base, "--as-of", "2025-09-30"], env=env)
-    assert isinstance(r.exception, InvalidInput) and r.exception.message.startswith("as_of: 2025-09-30T00:00:00")
+    assert "provisional" not in r.output
+    r = runner.invoke(app, [*base, "--as-of", "2025-09-01"], env=env)
+    assert isinstance(r.exception, InvalidInput) and r.exception.message.startswith("as_of: 2025-09-01T00:00:00")
+    assert r.exception.reason == "as_of_before_period_start"
+    r = runner.invoke(app, [*base, "--as-of", "2100-01-01"], env=env)
+    assert isinstance(r.exception, InvalidInput) and r.exception.reason == "as_of_in_future"
+    # Inside the period: R1 (reported 09-30 15:00) is known at 16:30, dispatched at 16:00 and not yet late.
+    out = tmp_path / "provisional.csv"
+    r = runner.invoke(app, [*base, "--as-of", "2025-09-30T16:30", "--out", str(out)], env=env)
+    assert r.exit_code == 0, r.output
+    assert (
+        "2025-09: cases reported in the period, judged as of 2025-09-30T16:30:00+08:00 — provisional (暂定): the "
+        "period had not ended then" in r.output
+    )
+    row = pd.read_csv(out, encoding="utf-8-sig").iloc[0]
+    assert (row["reports"], row["to_dispose"], row["to_close"], row["closed"]) == (1, 0, 1, 0)
 
 
 @pytest.fixture
@@ -129,10 +159,17 @@ def test_evaluation_api_takes_as_of_and_states_it(client: TestClient) -> None:
     assert csv.headers["x-evaluation-as-of"] == "2025-10-01T00:00:00+08:00"
     assert csv.headers["x-evaluation-period"] == "2025-09"
 
-    early = client.get("/evaluation", params={**q, "as_of": "2025-09-20"})
+    early = client.get("/evaluation", params={**q, "as_of": "2025-09-01"})
     assert early.status_code == 422, early.text
     assert early.json()["detail"]["items"][0]["field"] == "as_of"
-    assert early.json()["reason"] == "as_of_before_period_end"
+    assert early.json()["reason"] == "as_of_before_period_start"
+    future = client.get("/evaluation", params={**q, "as_of": "2100-01-01"})
+    assert future.status_code == 422 and future.json()["reason"] == "as_of_in_future", future.text
+    assert future.json()["detail"]["items"][0]["field"] == "as_of"
+    # Inside the period, before R1 was reported (09-30 15:00): nothing reported yet.
+    none_yet = client.get("/evaluation", params={**q, "as_of": "2025-09-20"})
+    assert none_yet.status_code == 422 and none_yet.json()["reason"] == "no_cases_in_period", none_yet.text
+    assert "no cases were reported in 2025-09 before 2025-09-20T00:00:00+08:00" in none_yet.text
     unreadable = client.get("/evaluation", params={**q, "as_of": "soon"})
     assert unreadable.status_code == 422 and unreadable.json()["reason"] == "as_of_unreadable", unreadable.text
 
@@ -222,3 +259,164 @@ def test_evaluate_with_an_unknown_subject_lists_every_subject(settings: Settings
     assert r.exception.message == (
         "subject: 'foo' is not one of region, department, supervisor, grid_worker, intake, shift_lead, dispatcher"
     )
+
+
+# --------------------------------------------------------------------------------------- review26 D2 and D3
+
+# Four 暴露垃圾 cases in November 2025 (4 working hours to handle, dispatched at 10:00 → due 15:30 the same day):
+# A handled on time on Monday 11-10; D dispatched Tuesday 11-11, handled late on 11-12 15:00; B dispatched
+# Wednesday 11-12, handled late on 11-13 10:00; C reported on 11-20 and left at 上报.
+NOVEMBER = (
+    "".join(
+        f"""{c},gbt47678,06010,113.674566,34.745434,wgs84,patrol,reported,,supervisor,,,{day}T09:00:00,r
+{c},,,,,,,reported,request_verify,intake,,,{day}T09:05:00,
+{c},,,,,,,verified,,supervisor,,,{day}T09:30:00,
+{c},,,,,,,filed,,shift_lead,,,{day}T09:40:00,
+{c},,,,,,,dispatched,,dispatcher,,990000000000000003,{day}T10:00:00,
+{c},,,,,,,handled,,department,,,{handled},done
+"""
+        for c, day, handled in (
+            ("A", "2025-11-10", "2025-11-10T15:00:00"),
+            ("D", "2025-11-11", "2025-11-12T15:00:00"),
+            ("B", "2025-11-12", "2025-11-13T10:00:00"),
+        )
+    )
+    + "C,gbt47678,06010,113.674566,34.745434,wgs84,patrol,reported,,supervisor,,,2025-11-20T09:00:00,r\n"
+)
+DISPOSAL = ["reports", "to_dispose", "handled", "on_time_disposal_rate", "on_time_verify_rate"]
+
+
+def import_rows(engine: Engine, services: svc.CaseServices, tmp_path: Path, rows: str, now: str | None = None) -> None:
+    src = tmp_path / "rows.csv"
+    src.write_text(HEADER + "\n" + rows, encoding="utf-8")
+    opts = history.HistoryImportOptions(errors_path=tmp_path / "rows.errors.csv")
+    if now is not None:
+        opts.now = pd.Timestamp(now, tz="Asia/Shanghai").to_pydatetime()
+    summary = history.import_history(engine, src, services, opts)
+    assert summary.refused_rows == 0, summary.to_text()
+
+
+@pytest.fixture
+def november(loaded: Engine, services: svc.CaseServices, tmp_path: Path) -> Engine:
+    import_rows(loaded, services, tmp_path, NOVEMBER)
+    return loaded
+
+
+def disposal_row(table: pd.DataFrame) -> list[object]:
+    [row] = table[DISPOSAL].to_dict("records")
+    return [row[c] for c in DISPOSAL]
+
+
+def test_a_running_period_is_judged_now_and_a_node_not_yet_due_is_neither_on_time_nor_late(
+    november: Engine, services: svc.CaseServices
+) -> None:
+    """review26 D2: on 11-12 at 14:00, while November runs, B's disposal (due 15:30) is not late, D's (due 11-11
+    15:30, open) is; what happened later (D and B handled) is not seen. Judged at the period end: both late."""
+    period = parse_period("2025-11")
+    running = indicators(november, services, period, "region", "district", now="2025-11-12T14:00:00.4")
+    assert running.attrs["as_of"] == pd.Timestamp("2025-11-12T14:00:00+08:00")
+    assert (running.attrs["provisional"], running.attrs["unknown_years"]) == (True, ())
+    assert disposal_row(running) == [3, 2, 1, 0.5, 1.0]  # A on time, D late, B neither; C not reported yet
+    ended = indicators(november, services, period, "region", "district", as_of=period.end, now="2026-01-05")
+    assert ended.attrs["provisional"] is False
+    assert disposal_row(ended) == [4, 3, 3, pytest.approx(1 / 3), 0.75]  # C's 核实 overdue since 11-20 10:00
+
+
+def test_an_as_of_inside_a_past_period_leaves_out_the_cases_reported_after_it(
+    november: Engine, settings: Settings
+) -> None:
+    with TestClient(create_app(settings)) as client:
+        q = {"period": "2025-11", "level": "district"}
+        mid = client.get("/evaluation", params={**q, "as_of": "2025-11-15"}).json()
+        assert (mid["as_of"], mid["provisional"], mid["calendar_warning"]) == ("2025-11-15T00:00:00+08:00", True, None)
+        assert disposal_row(pd.DataFrame(mid["data"])) == [3, 3, 3, pytest.approx(1 / 3), 1.0]  # C: after 11-15
+        csv = client.get("/evaluation", params={**q, "as_of": "2025-11-15", "format": "csv"})
+        assert (csv.headers["x-evaluation-provisional"], csv.headers["x-evaluation-as-of"]) == (
+            "true",
+            "2025-11-15T00:00:00+08:00",
+        )
+        assert "x-evaluation-calendar-warning" not in csv.headers
+        now = client.get("/evaluation", params=q).json()
+        assert (now["provisional"], now["calendar_warning"]) == (False, None)
+        assert disposal_row(pd.DataFrame(now["data"])) == [4, 3, 3, pytest.approx(1 / 3), 0.75]
+        assert client.get("/evaluation", params={**q, "format": "csv"}).headers["x-evaluation-provisional"] == "false"
+        m = client.get("/evaluation/map", params={**q, "indicator": "reports", "as_of": "2025-11-15"}).json()
+        assert (m["provisional"], m["calendar_warning"]) == (True, None)
+        assert [f["properties"]["value"] for f in m["features"]["features"]] == [3]
+
+
+def closed_case_rows(case: str, reported: str, rest: str) -> str:
+    """A 暴露垃圾 case reported at ``reported`` and taken to 结案 on the day ``rest`` (YYYY-MM-DD) from 09:00."""
+    steps = (
+        ("reported", "request_verify", "intake", "", reported[:11] + "10:05:00", ""),
+        ("verified", "", "supervisor", "", f"{rest}T09:00:00", ""),
+        ("filed", "", "shift_lead", "", f"{rest}T09:10:00", ""),
+        ("dispatched", "", "dispatcher", "990000000000000003", f"{rest}T09:20:00", ""),
+        ("handled", "", "department", "", f"{rest}T10:00:00", "done"),
+        ("handled", "request_check", "intake", "", f"{rest}T10:05:00", ""),
+        ("checked", "", "supervisor", "", f"{rest}T10:30:00", ""),
+        ("closed", "", "shift_lead", "", f"{rest}T10:40:00", ""),
+    )
+    first = f"{case},gbt47678,06010,113.674566,34.745434,wgs84,patrol,reported,,supervisor,,,{reported},r\n"
+    return first + "".join(f"{case},,,,,,,{s},{a},{r},,{d},{t},{n}\n" for s, a, r, d, t, n in steps)
+
+
+@pytest.mark.filterwarnings("ignore::gisgrid.calendar.CalendarYearUnknown")
+def test_figures_and_a_finished_case_that_ran_through_an_unknown_year_carry_the_calendar_warning(
+    loaded: Engine, services: svc.CaseServices, settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """review26 D3: a node judged into a year the calendar does not know (2027 with chinesecalendar 1.11) counted
+    Mon–Fri there, 元旦 included: the evaluation's JSON, CSV and map and the finished case's detail say so, naming
+    the year and the remedy; an answer whose arithmetic stayed in known years does not, though the calendar met
+    the year (the clock looks around the cases)."""
+    from gisgrid import evaluation_service
+    from gisgrid.calendar import KNOWN_YEARS
+
+    known = max(KNOWN_YEARS)
+    unknown = known + 1
+    # Y: reported on 12-31 of the last year the calendar knows, 核实 … 结案 on 01-05 of the next; Z: in December.
+    rows = closed_case_rows("Y", f"{known}-12-31T10:00:00", f"{unknown}-01-05")
+    rows += closed_case_rows("Z", f"{known}-12-01T08:00:00", f"{known}-12-02")
+    import_rows(loaded, services, tmp_path, rows, now=f"{unknown}-02-01")
+    with loaded.connect() as conn:
+        y_id, z_id = conn.execute(text("SELECT id FROM cases ORDER BY created_at DESC")).scalars().all()
+    monkeypatch.setattr(evaluation_service, "_clock", lambda tz: pd.Timestamp(f"{unknown}-01-10T12:00", tz=tz))
+    zh = f"{unknown} 年节假日安排未知(chinesecalendar 未收录): 评价中的环节用时按周一至周五计算, 可能有误。"
+    en = (
+        f"Holidays of {unknown} are unknown: the working time behind these figures (on time, late, scores) counts "
+        "Mon–Fri; upgrade chinesecalendar or list the year's days in GISGRID_CALENDAR_FILE."
+    )
+    q = {"period": f"{known}-12", "subject": "supervisor"}
+    with TestClient(create_app(settings)) as client:
+        body = client.get("/evaluation", params=q).json()
+        assert (body["as_of"], body["provisional"]) == (f"{unknown}-01-10T12:00:00+08:00", False)
+        assert body["calendar_warning"] == f"{zh} {en}"
+        csv = client.get("/evaluation", params={**q, "format": "csv"})
+        assert csv.status_code == 200 and csv.headers["x-evaluation-calendar-warning"] == en.replace("–", "-")
+        region = {"period": f"{known}-12", "indicator": "score", "level": "district"}
+        m = client.get("/evaluation/map", params=region).json()
+        assert m["calendar_warning"] == f"{zh} {en}" and m["note"] == f"{zh} {en}"
+        # Judged while the year ran, 5 minutes into Y's 核实: no node reached the unknown year.
+        early = client.get("/evaluation", params={**q, "as_of": f"{known}-12-31T10:10"}).json()
+        assert (early["provisional"], early["calendar_warning"]) == (True, None)
+        assert (
+            "x-evaluation-calendar-warning"
+            not in client.get("/evaluation", params={**q, "as_of": f"{known}-12-31T10:10", "format": "csv"}).headers
+        )
+        assert unknown in client.app.state.cases.calendar.unknown_years  # met, but not by these figures
+        y = client.get(f"/cases/{y_id}").json()
+        assert y["state"] == "closed"
+        assert y["calendar_warning"] == (
+            f"{unknown} 年节假日安排未知(chinesecalendar 未收录): 环节用时按周一至周五计算, 可能有误。 Holidays of "
+            f"{unknown} are unknown: the nodes' working time counts Mon–Fri; upgrade chinesecalendar or list the "
+            "year's days in GISGRID_CALENDAR_FILE."
+        )
+        z = client.get(f"/cases/{z_id}").json()
+        assert (z["state"], z["calendar_warning"]) == ("closed", None)
+    env = {"GISGRID_DATABASE_URL": settings.database_url or "", "GISGRID_DATA_DIR": str(tmp_path / "data")}
+    r = runner.invoke(app, ["evaluate", "--period", f"{known}-12", "--subject", "supervisor"], env=env)
+    assert r.exit_code == 0, r.output
+    assert f"warning: {zh} {en}\n" in r.stderr and "provisional" not in r.stdout
+    r = runner.invoke(app, ["evaluate", "--period", f"{known}-12", "--as-of", f"{known}-12-31T10:10"], env=env)
+    assert r.exit_code == 0 and "warning" not in r.stderr, r.output
+    assert f"judged as of {known}-12-31T10:10:00+08:00 — provisional (暂定): the period had not ended" in r.stdout

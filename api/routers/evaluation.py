@@ -12,7 +12,14 @@ from fastapi.responses import JSONResponse, Response
 
 from api.dependencies import known_query_only
 from api.deps import EngineDep
-from gisgrid.evaluation_service import AS_OF_HELP, PERIOD_HELP, indicators, parse_period
+from gisgrid.evaluation_service import (
+    AS_OF_HELP,
+    PERIOD_HELP,
+    answer_meta,
+    calendar_warning_en,
+    indicators,
+    parse_period,
+)
 from gisgrid.risk_service import risk_table
 from gisgrid.spreadsheet import to_csv
 from maps import choropleth
@@ -26,15 +33,17 @@ PeriodQuery = Annotated[str, Query(description=PERIOD_HELP)]
 AsOfQuery = Annotated[str | None, Query(description=AS_OF_HELP)]
 
 
-def _table(df: pd.DataFrame, fmt: str, name: str, meta: dict[str, str] | None = None) -> Any:
-    """JSON ``{**meta, count, data}`` or a CSV download (``meta`` as ``X-Evaluation-…`` headers)."""
+def _table(
+    df: pd.DataFrame, fmt: str, name: str, meta: dict[str, Any] | None = None, headers: dict[str, str] | None = None
+) -> Any:
+    """JSON ``{**meta, count, data}`` or a CSV download (``headers`` as ``X-Evaluation-…`` headers)."""
     meta = meta or {}
     if fmt == "csv":
         buf = io.StringIO()
         to_csv(df, buf, index=False)  # a name such as =HYPERLINK(…) is not a formula in Excel
-        headers = {"Content-Disposition": f'attachment; filename="{name}.csv"'}
-        headers |= {f"X-Evaluation-{k.replace('_', '-').title()}": v for k, v in meta.items()}
-        return Response("\ufeff" + buf.getvalue(), media_type="text/csv; charset=utf-8", headers=headers)
+        sent = {"Content-Disposition": f'attachment; filename="{name}.csv"'}
+        sent |= {f"X-Evaluation-{k.replace('_', '-').title()}": v for k, v in (headers or {}).items()}
+        return Response("\ufeff" + buf.getvalue(), media_type="text/csv; charset=utf-8", headers=sent)
     data = json.loads(df.to_json(orient="records", force_ascii=False, date_format="iso"))
     return {**meta, "count": len(df), "data": data}
 
@@ -49,13 +58,22 @@ def evaluation(
     format: Literal["json", "csv"] = "json",
     as_of: AsOfQuery = None,
 ) -> Any:
-    """``{period, as_of, count, data}``: the cases reported in ``period`` judged by their record up to ``as_of``
-    (default now, never before the period end); CSV states them in ``X-Evaluation-Period`` and
-    ``X-Evaluation-As-Of``."""
+    """``{period, as_of, provisional, calendar_warning, count, data}``: the cases reported in ``period`` before
+    ``as_of`` judged by their record up to it (default now; not later than now, after the period start);
+    ``provisional`` is true when the period had not ended at ``as_of``; ``calendar_warning`` (zh-CN and English,
+    else null) names the years the holiday calendar does not know that the working time behind the figures ran
+    through, and the remedy. CSV states them in ``X-Evaluation-Period``, ``X-Evaluation-As-Of``,
+    ``X-Evaluation-Provisional`` (true/false) and, only when there is one, ``X-Evaluation-Calendar-Warning``
+    (English in ASCII: a header carries no Chinese)."""
     p = parse_period(period)
     table = indicators(engine, request.app.state.cases, p, subject, level, as_of=as_of)
-    meta = {"period": p.label, "as_of": table.attrs["as_of"].isoformat()}
-    return _table(table, format, f"evaluation-{subject}-{period}", meta)
+    meta = answer_meta(p, table)
+    headers = {"period": meta["period"], "as_of": meta["as_of"], "provisional": str(meta["provisional"]).lower()}
+    if meta["calendar_warning"] is not None:
+        # A header is Latin-1 on the wire: the English text, its dashes as ASCII (Mon-Fri).
+        english = calendar_warning_en(table.attrs["unknown_years"]) or ""
+        headers["calendar_warning"] = english.replace("–", "-").encode("ascii", "replace").decode()
+    return _table(table, format, f"evaluation-{subject}-{period}", meta, headers)
 
 
 @router.get("/evaluation/map", summary="综合评价专题图 One indicator over the regions of a level, classed, as GeoJSON")
@@ -73,7 +91,9 @@ def evaluation_map(
     k: Annotated[int, Query(ge=choropleth.MIN_K, le=choropleth.MAX_K, description="Classes")] = choropleth.DEFAULT_K,
     as_of: AsOfQuery = None,
 ) -> JSONResponse:
-    """``{period, as_of, level, indicator, indicator_label, title, scheme, k, subtitle, breaks, legend, features}``:
+    """``{period, as_of, provisional, calendar_warning, level, indicator, indicator_label, title, scheme, k,
+    subtitle, note, breaks, legend, features}`` (``provisional``, ``calendar_warning`` as ``GET /evaluation``;
+    ``note`` carries the calendar warning too):
     ``legend`` = the classes (class, label, colour, count, lower, upper), a darker grey 不参评 entry for ungraded
     regions without a value and a grey 无数据 entry for regions without cases; ``features`` = a FeatureCollection
     of the regions (id = code; properties code, name, score, grade, rank, value, value_label, class, colour),

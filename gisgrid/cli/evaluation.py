@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import warnings
 from pathlib import Path
 
 import pandas as pd
@@ -10,10 +11,19 @@ import typer
 
 from gisgrid import cases as case_svc
 from gisgrid import history
+from gisgrid.calendar import CalendarYearUnknown
 from gisgrid.cli.common import echo, settings_of
 from gisgrid.errors import InvalidInput
 from gisgrid.evaluation import EVALUATED, check_subject
-from gisgrid.evaluation_service import AS_OF_HELP, PERIOD_HELP, indicators, parse_period, table_title, write_table
+from gisgrid.evaluation_service import (
+    AS_OF_HELP,
+    PERIOD_HELP,
+    calendar_warning,
+    indicators,
+    parse_period,
+    table_title,
+    write_table,
+)
 from gisgrid.simulate import classes_from_catalogue, simulate
 from gisgrid.storage.database import make_engine, prepare_database
 
@@ -91,17 +101,25 @@ def evaluate_cmd(
     as_of: str | None = typer.Option(None, "--as-of", help=f"{AS_OF_HELP}."),
 ) -> None:
     """综合评价: indicators, score and grade per subject for a period, ranked (with change vs the period before),
-    the period's cases judged by their record up to --as-of (default now)."""
+    the period's cases judged by their record up to --as-of (default now; provisional before the period end)."""
     check_subject(subject)
     p = parse_period(period)
     settings = settings_of(ctx)
     engine = make_engine(prepare_database(settings, echo))
     services = case_svc.load_services(settings)
     try:
-        table = indicators(engine, services, p, subject, level, as_of=as_of)
+        # The calendar warns once per year it looks at (the clock looks a little around the cases too): the
+        # answer's own warning below names exactly the years its figures ran through.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", CalendarYearUnknown)
+            table = indicators(engine, services, p, subject, level, as_of=as_of)
     finally:
         engine.dispose()
-    echo(f"{p.label}: cases reported in the period, judged as of {table.attrs['as_of'].isoformat()}")
+    provisional = " — provisional (暂定): the period had not ended then" if table.attrs["provisional"] else ""
+    echo(f"{p.label}: cases reported in the period, judged as of {table.attrs['as_of'].isoformat()}{provisional}")
+    warning = calendar_warning(table.attrs["unknown_years"])
+    if warning is not None:
+        typer.echo(f"warning: {warning}", err=True)
     if out is not None:
         write_table(table, out, table_title(p, subject, level), subject)
         echo(f"wrote {out}")

@@ -203,7 +203,10 @@ def render(
     cut = f" of {result.total:,} (raise --limit or use --bbox)" if result.truncated else ""
     echo(f"{result.features:,} features{cut}")
     if result.as_of is not None:
-        echo(f"cases judged as of {result.as_of.isoformat()}")
+        provisional = " — provisional (暂定): the period had not ended then" if result.provisional else ""
+        echo(f"cases judged as of {result.as_of.isoformat()}{provisional}")
+    if result.calendar_warning is not None:
+        typer.echo(f"warning: {result.calendar_warning}", err=True)
     for entry in result.legend:
         echo(f"  {entry.colour}  {entry.label}  ({entry.count:,})")
     echo("open the HTML from the file system; copy it together with its _files folder")
