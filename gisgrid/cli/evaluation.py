@@ -95,8 +95,8 @@ def evaluate_cmd(
     check_subject(subject)
     p = parse_period(period)
     settings = settings_of(ctx)
+    services = case_svc.load_services(settings)  # the city's files first: a bad one is refused before the database
     engine = make_engine(prepare_database(settings, echo))
-    services = case_svc.load_services(settings)
     try:
         table = indicators(engine, services, p, subject, level, as_of=as_of)
     finally:
