@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import gc
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 
 from fastapi import Depends, FastAPI
 from sqlalchemy.exc import OperationalError
@@ -18,13 +19,14 @@ from api.inputs import refuse_nul_input
 from api.routers import cases, components, console, docs, evaluation, field, grids, health, home, tiles
 from api.schemas import error_responses, json_error_bodies
 from gisgrid import __version__
-from gisgrid.cases import INTAKE_SESSION_SETTINGS, load_services, sync_reference_data
+from gisgrid.cases import INTAKE_SESSION_SETTINGS, CaseServices, load_services, sync_reference_data
+from gisgrid.catalogue import Catalogue
 from gisgrid.components_store import catalogue_for
 from gisgrid.errors import DatabaseError
 from gisgrid.settings import Settings
 from gisgrid.storage.database import database_url, make_engine
 from gisgrid.storage.prepared import init_async_connection
-from maps.basemap import basemap_for
+from maps.basemap import Basemap, basemap_for
 from maps.field import load_search_terms
 from maps.pagejs import load_reason_texts
 from maps.tiles_sql import TILE_SESSION_SETTINGS
@@ -38,8 +40,42 @@ class App(FastAPI):
         return HardeningHeaders(super().build_middleware_stack())
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+@dataclass(frozen=True)
+class StartData:
+    """Everything the app reads from the city's files and settings at start (catalogues, routing and evaluation
+    rules, calendar and working hours, basemap, search terms, reason texts): :func:`load_start_data` reads and
+    checks it all, so ``gisgrid serve`` refuses a bad file before it listens or starts a worker."""
+
+    catalogue: Catalogue
+    basemap: Basemap | None
+    cases: CaseServices
+    search_terms: dict[str, tuple[str, ...]]
+    reason_texts: dict[str, str]
+
+
+def load_start_data(settings: Settings) -> StartData:
+    """Read and check the start data of ``settings``: a fault is a :class:`~gisgrid.errors.GisgridError` naming the
+    file or setting, raised here and not in a request."""
+    return StartData(
+        catalogue=catalogue_for(settings),
+        basemap=basemap_for(  # a bad basemap setting stops the start, not every /console request
+            settings.basemap_url,
+            attribution=settings.basemap_attribution,
+            subdomains=settings.basemap_subdomains,
+            datum=settings.basemap_datum,
+            tianditu_token=settings.tianditu_token,
+        ),
+        cases=load_services(settings),  # events, limits, routing, calendar, evaluation rules
+        search_terms=load_search_terms(settings.catalogue_dir),  # the field page's class search words
+        reason_texts=load_reason_texts(settings.catalogue_dir),  # the pages' zh-CN of refusals' reasons
+    )
+
+
+def create_app(settings: Settings | None = None, start: StartData | None = None) -> FastAPI:
+    """The app of ``settings`` (default: from GISGRID_*), with ``start`` when already loaded (``gisgrid serve``
+    loads it before it listens) or loaded here."""
     settings = settings or Settings()
+    start = start or load_start_data(settings)
     url = database_url(settings)
     size = settings.db_pool_size
     engine = make_engine(url, pool_size=size, max_overflow=size)
@@ -85,17 +121,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         server_settings=INTAKE_SESSION_SETTINGS,
         init=init_async_connection,
     )
-    app.state.catalogue = catalogue_for(settings)
-    app.state.basemap = basemap_for(  # a bad basemap setting stops the start, not every /console request
-        settings.basemap_url,
-        attribution=settings.basemap_attribution,
-        subdomains=settings.basemap_subdomains,
-        datum=settings.basemap_datum,
-        tianditu_token=settings.tianditu_token,
-    )
-    app.state.cases = load_services(settings)
-    app.state.search_terms = load_search_terms(settings.catalogue_dir)  # the field page's class search words
-    app.state.reason_texts = load_reason_texts(settings.catalogue_dir)  # the pages' zh-CN of refusals' reasons
+    app.state.catalogue = start.catalogue
+    app.state.basemap = start.basemap
+    app.state.cases = start.cases
+    app.state.search_terms = start.search_terms
+    app.state.reason_texts = start.reason_texts
     add_exception_handlers(app)
     add_fallback_handlers(app)
     app.include_router(tiles.router)  # first: the most requested path is matched before the others are tried

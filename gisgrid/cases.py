@@ -29,7 +29,7 @@ from gisgrid.calendar import WorkingCalendar, load_city_calendar, traffic_light,
 from gisgrid.catalogue import Catalogue
 from gisgrid.components_store import catalogue_for
 from gisgrid.errors import Conflict, InvalidInput, NotFound, Reason
-from gisgrid.evaluation import NODES, judge_case, traffic_lights
+from gisgrid.evaluation import NODES, EvaluationRules, judge_case, load_evaluation_rules, traffic_lights
 from gisgrid.events import DISPOSAL_NODE, EventCatalogue, EventClass, load_event_catalogue, matter_code_of
 from gisgrid.grids import store as grid_store
 from gisgrid.photos import PhotoInfo, PhotoStore, check_pixel_budget, inspect_photo, one_request
@@ -75,6 +75,9 @@ class CaseServices:
     rules: routing.RoutingRules
     calendar: WorkingCalendar
     photos: PhotoStore
+    #: 综合评价's weights, count scores and grade bands: GISGRID_CATALOGUE_DIR/rules/evaluation.csv, checked here
+    #: at start so that a bad file stops the start, not a user's evaluation.
+    evaluation_rules: EvaluationRules
 
     @property
     def departments(self) -> dict[str, str]:
@@ -103,6 +106,7 @@ def load_services(settings: Settings) -> CaseServices:
         rules=load_rules(settings, components),
         calendar=load_city_calendar(settings.calendar_file, settings.working_hours),
         photos=PhotoStore(settings.data_path / "photos"),
+        evaluation_rules=load_evaluation_rules(settings),
     )
 
 

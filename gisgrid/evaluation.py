@@ -126,6 +126,7 @@ score, grade 不参评, no rank (``weight_present``, ``ungraded_reason`` say why
 from __future__ import annotations
 
 import csv
+import io
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -138,9 +139,14 @@ import numpy as np
 import pandas as pd
 
 from gisgrid.calendar import YELLOW_AT_PERCENT, WorkingCalendar
-from gisgrid.errors import InvalidInput, Reason
+from gisgrid.errors import InvalidInput, ProblemList, Reason
+from gisgrid.settings import Settings
 
-RULES_FILE = Path(__file__).resolve().parent.parent / "data" / "rules" / "evaluation.csv"
+RULES_NAME = "evaluation.csv"
+#: The package's rules: :func:`default_rules` (the library without settings). A deployment reads the file under
+#: its ``GISGRID_CATALOGUE_DIR`` (:func:`rules_path`), loaded at start with the other catalogues (``CaseServices``).
+RULES_FILE = Path(__file__).resolve().parent.parent / "data" / "rules" / RULES_NAME
+_RULES_COLUMNS = ("kind", "subject", "key", "source", "lower", "upper", "value")
 DEFAULT_TZ = "Asia/Shanghai"
 
 SUBJECTS: dict[str, str] = {
@@ -637,107 +643,256 @@ class EvaluationRules:
         return pd.Series(out, index=score.index, dtype=object)
 
 
-def load_evaluation_rules(path: Path | str | None = None) -> EvaluationRules:
-    """Read weights, count-score tables and grade bands (``data/rules/evaluation.csv`` by default).
+class _Problems(ProblemList):
+    label = "evaluation rules"
 
-    Checked: known kinds and subjects, numbers, weights of each subject summing to 1, bins not overlapping.
-    Every problem is reported at once in one InvalidInput (line numbers; the header is line 1).
+
+def rules_path(source: Settings | Path | str | None = None) -> Path:
+    """The evaluation rules file: ``rules/evaluation.csv`` under ``Settings.catalogue_dir``
+    (``GISGRID_CATALOGUE_DIR``, as the routing rules), a file path as given, or the package's copy (None)."""
+    if source is None:
+        return RULES_FILE
+    if isinstance(source, Settings):
+        return Path(source.catalogue_dir) / "rules" / RULES_NAME
+    return Path(source)
+
+
+def _columns_of(subject: str) -> tuple[str, ...]:
+    """The columns the evaluation of ``subject`` (a weights subject) computes."""
+    return {"region": REGION_COLUMNS, "department": DEPARTMENT_COLUMNS, **POST_COLUMNS}[subject]
+
+
+def _n(value: float) -> str:
+    return f"{value:g}"
+
+
+def _rows(lines: Iterable[int]) -> str:
+    """``row 5`` or ``rows 5, 6, 7``."""
+    got = [str(n) for n in lines]
+    return f"row {got[0]}" if len(got) == 1 else f"rows {', '.join(got)}"
+
+
+def _read_rules_text(path: Path, problems: _Problems) -> str | None:
+    """The file's text: UTF-8 (with or without a BOM), else GB18030 (Excel on Chinese Windows); None after adding
+    the problem when it cannot be read."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        problems.add(
+            path, None, None, "", "evaluation rules file not found (GISGRID_CATALOGUE_DIR/rules/evaluation.csv)"
+        )
+        return None
+    except OSError as exc:
+        problems.add(path, None, None, "", f"cannot be read ({exc.strerror})")
+        return None
+    for encoding in ("utf-8-sig", "gb18030"):
+        try:
+            return raw.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+    problems.add(path, None, None, "", "neither UTF-8 nor GB18030 text (UTF-16?): save it as CSV UTF-8")
+    return None
+
+
+def load_evaluation_rules(source: Settings | Path | str | None = None) -> EvaluationRules:
+    """Read weights, count-score tables and grade bands: the file of :func:`rules_path` (with settings, the city's
+    ``GISGRID_CATALOGUE_DIR/rules/evaluation.csv``; without, the package's ``data/rules/evaluation.csv``).
+
+    Checked: known kinds, subjects and each subject's indicators, numbers, every subject having weights that sum to
+    1 (an indicator weighted once), a score table for each count score and no overlapping bins, grade bands that
+    cover 0–100 without a gap or an overlap, one ``min_weight``. Every problem is reported at once in one
+    InvalidInput naming the file (full path), the row (the header is row 1), the field and the reason.
     """
-    path = Path(path) if path is not None else RULES_FILE
-    problems: list[dict[str, Any]] = []
-    weights: dict[str, list[Weight]] = {}
-    bins: dict[tuple[str, str, str], list[tuple[float, float, float]]] = {}
-    grades: list[tuple[str, float, float]] = []
-    minimum: list[tuple[str, float]] = []
-
-    def bad(line: int, fld: str, value: Any, reason: str) -> None:
-        problems.append({"file": str(path), "row": line, "field": fld, "value": value, "reason": reason})
+    path = rules_path(source).absolute()
+    problems = _Problems()
+    text = _read_rules_text(path, problems)
+    if text is None:
+        problems.raise_if_any()
+    assert text is not None
+    if not text.strip():
+        problems.add(path, None, None, "", f"the file is empty; expected the header {','.join(_RULES_COLUMNS)}")
+        problems.raise_if_any()
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    header = [(h or "").strip() for h in (reader.fieldnames or ())]
+    missing = [c for c in _RULES_COLUMNS if c not in header]
+    if missing:
+        problems.add(
+            path, None, None, "", f"missing column(s) {', '.join(missing)}; expected {','.join(_RULES_COLUMNS)}"
+        )
+        problems.raise_if_any()
+    reader.fieldnames = header
+    weights: dict[str, list[tuple[int, Weight]]] = {}
+    bins: dict[tuple[str, str, str], list[tuple[float, float, float, int]]] = {}
+    grades: list[tuple[int, str, float, float]] = []
+    minimum: list[tuple[int, str, float]] = []
 
     def number(line: int, fld: str, text: str, default: float | None = None) -> float | None:
-        if not text.strip():
+        if not text:
             return default
         try:
             value = float(text)
         except ValueError:
-            bad(line, fld, text, "not a number")
+            problems.add(path, line, fld, text, f"not a number: {text!r}")
             return None
         if not math.isfinite(value):
-            bad(line, fld, text, "not finite")
+            problems.add(path, line, fld, text, f"not a finite number: {text!r}")
             return None
         return value
 
-    with path.open(encoding="utf-8-sig", newline="") as fh:
-        reader = csv.DictReader(fh)
-        missing = {"kind", "subject", "key", "source", "lower", "upper", "value"} - set(reader.fieldnames or ())
-        if missing:
-            raise InvalidInput(f"{path.name}: missing columns {', '.join(sorted(missing))}", detail=[])
-        for line, raw in enumerate(reader, start=2):
-            row = {k: v or "" for k, v in raw.items() if k is not None}  # a short row: its missing cells are empty
-            kind, subject, key = row["kind"].strip(), row["subject"].strip(), row["key"].strip()
-            if kind in ("weight", "score") and subject not in SUBJECTS:
-                bad(line, "subject", subject, f"one of {', '.join(SUBJECTS)}")
+    for raw in reader:
+        line = reader.line_num  # the record's last physical line: its row for a one-line record
+        row = {k: (v or "").strip() for k, v in raw.items() if k is not None}  # a short row: missing cells empty
+        if not any(row.values()):
+            continue  # a blank row (Excel writes ",,,,,,,")
+        kind, subject, key = row["kind"], row["subject"], row["key"]
+        if kind in ("weight", "score") and subject not in SUBJECTS:
+            problems.add(path, line, "subject", subject, f"unknown subject {subject!r}: one of {', '.join(SUBJECTS)}")
+            continue
+        if kind == "weight":
+            w = number(line, "value", row["value"])
+            if w is None:
+                if not row["value"]:
+                    problems.add(path, line, "value", "", "a weight ≥ 0 is needed")
                 continue
-            if kind == "weight":
-                w = number(line, "value", row["value"])
-                if w is None or w < 0:
-                    bad(line, "value", row["value"], "a weight ≥ 0 is needed")
-                    continue
-                indicator = key[2:] if key.startswith("1-") else key
-                if indicator not in INDICATORS:
-                    bad(line, "key", key, "unknown indicator")
-                    continue
-                weights.setdefault(subject, []).append(Weight(indicator, key.startswith("1-"), w))
-            elif kind == "score":
-                lo = number(line, "lower", row["lower"], -math.inf)
-                hi = number(line, "upper", row["upper"], math.inf)
-                sc = number(line, "value", row["value"])
-                if lo is None or hi is None or sc is None:
-                    continue
+            if w < 0:
+                problems.add(path, line, "value", row["value"], "a weight ≥ 0 is needed")
+                continue
+            indicator = key[2:] if key.startswith("1-") else key
+            if indicator not in INDICATORS:
+                problems.add(path, line, "key", key, f"unknown indicator {key!r}")
+                continue
+            if indicator not in _columns_of(subject):
+                problems.add(path, line, "key", key, f"{indicator} is not an indicator of {subject}")
+                continue
+            same = [n for n, other in weights.get(subject, []) if other.indicator == indicator]
+            if same:
+                problems.add(path, line, "key", key, f"{indicator} of {subject} is weighted already in row {same[0]}")
+                continue
+            weights.setdefault(subject, []).append((line, Weight(indicator, key.startswith("1-"), w)))
+        elif kind == "score":
+            columns = _columns_of(subject)
+            if not (key.endswith("_score") and key in columns):
+                scored = ", ".join(c for c in columns if c.endswith("_score")) or "none"
+                problems.add(path, line, "key", key, f"not a count score of {subject} (its count scores: {scored})")
+                continue
+            source_col = row["source"]
+            if source_col not in columns or source_col in ("subject", "role", "level", "area"):
+                problems.add(path, line, "source", source_col, f"not a count of {subject}")
+                continue
+            lo = number(line, "lower", row["lower"], -math.inf)
+            hi = number(line, "upper", row["upper"], math.inf)
+            sc = number(line, "value", row["value"])
+            if lo is None or hi is None or sc is None:
+                if not row["value"]:
+                    problems.add(path, line, "value", "", "the score of the bin is needed")
+                continue
+            if lo >= hi:
+                problems.add(path, line, "upper", row["upper"], "upper must be above lower")
+                continue
+            bins.setdefault((subject, key, source_col), []).append((lo, hi, sc, line))
+        elif kind == "grade":
+            lo = number(line, "lower", row["lower"], -math.inf)
+            hi = number(line, "upper", row["upper"], math.inf)
+            if not key:
+                problems.add(path, line, "key", "", "the grade's letter is needed")
+            elif lo is not None and hi is not None:
                 if lo >= hi:
-                    bad(line, "upper", row["upper"], "upper must be above lower")
+                    problems.add(path, line, "upper", row["upper"], "upper must be above lower")
                     continue
-                bins.setdefault((subject, key, row["source"].strip()), []).append((lo, hi, sc))
-            elif kind == "grade":
-                lo = number(line, "lower", row["lower"], -math.inf)
-                hi = number(line, "upper", row["upper"], math.inf)
-                if lo is not None and hi is not None:
-                    grades.append((key, lo, hi))
-            elif kind == "min_weight":
-                share = number(line, "value", row["value"])
-                if share is None or not 0 < share <= 1:
-                    bad(line, "value", row["value"], "a share of the weight above 0 and at most 1 is needed")
-                elif not key:
-                    bad(line, "key", key, "the grade given below the share (不参评) is needed")
-                else:
-                    minimum.append((key, share))
+                twice = [n for n, letter, _, _ in grades if letter == key]
+                if twice:
+                    problems.add(path, line, "key", key, f"grade {key} is given already in row {twice[0]}")
+                    continue
+                grades.append((line, key, lo, hi))
+        elif kind == "min_weight":
+            share = number(line, "value", row["value"])
+            if share is None or not 0 < share <= 1:
+                problems.add(path, line, "value", row["value"], "a share of the weight above 0 and at most 1 is needed")
+            elif not key:
+                problems.add(path, line, "key", key, "the grade given below the share (不参评) is needed")
             else:
-                bad(line, "kind", kind, "one of weight, score, grade, min_weight")
-    for subject, ws in weights.items():
-        total = sum(w.weight for w in ws)
+                minimum.append((line, key, share))
+        else:
+            problems.add(path, line, "kind", kind, f"unknown kind {kind!r}: one of weight, score, grade, min_weight")
+    for subject in SUBJECTS:
+        ws = weights.get(subject)
+        if not ws:
+            problems.add(path, None, "subject", subject, f"no weight rows for {subject} (weight,{subject},…)")
+            continue
+        total = sum(w.weight for _, w in ws)
         if abs(total - 1.0) > 1e-9:
-            problems.append({"file": str(path), "subject": subject, "reason": f"weights sum to {total}, not 1"})
+            rows = _rows(n for n, _ in ws)
+            problems.add(path, None, "value", _n(total), f"{subject}: weights sum to {_n(total)}, not 1 ({rows})")
+        scored = [c for c in _columns_of(subject) if c.endswith("_score")]
+        for output in scored:
+            if not any(s == subject and o == output for s, o, _ in bins):
+                problems.add(
+                    path, None, "key", output, f"no score rows for {output} of {subject} (score,{subject},{output},…)"
+                )
     tables: dict[str, list[ScoreTable]] = {}
-    for (subject, output, source), rows in bins.items():
+    for (subject, output, source_col), rows in bins.items():
         rows.sort()
-        if any(a[1] > b[0] for a, b in pairwise(rows)):
-            problems.append({"file": str(path), "subject": subject, "field": output, "reason": "bins overlap"})
-        los, his, scs = zip(*rows, strict=True)
-        tables.setdefault(subject, []).append(ScoreTable(output, source, los, his, scs))
+        for a, b in pairwise(rows):
+            if a[1] > b[0]:
+                problems.add(
+                    path, b[3], "lower", _n(b[0]),
+                    f"the {output} bins of {subject} in rows {a[3]} and {b[3]} overlap from {_n(b[0])} to "
+                    f"{_n(min(a[1], b[1]))}",
+                )  # fmt: skip
+        los, his, scs, _ = zip(*rows, strict=True)
+        tables.setdefault(subject, []).append(ScoreTable(output, source_col, los, his, scs))
+    _check_grade_bands(path, grades, problems)
     if len(minimum) != 1:
-        problems.append(
-            {"file": str(path), "field": "min_weight", "reason": f"one min_weight row is needed, found {len(minimum)}"}
-        )
-    if problems:
-        raise InvalidInput(f"{path.name}: {len(problems)} problem(s) in the evaluation rules", detail=problems)
-    [(ungraded, min_weight)] = minimum
+        rows = f" ({_rows(n for n, _, _ in minimum)})" if minimum else ""
+        problems.add(path, None, "kind", "min_weight", f"one min_weight row is needed, found {len(minimum)}{rows}")
+    elif minimum[0][1] in {letter for _, letter, _, _ in grades}:
+        line, key, _ = minimum[0]
+        problems.add(path, line, "key", key, f"{key} is a grade letter too: the grade below the share must differ")
+    problems.raise_if_any()
+    [(_, ungraded, min_weight)] = minimum
     return EvaluationRules(
-        weights={k: tuple(v) for k, v in weights.items()},
+        weights={k: tuple(w for _, w in v) for k, v in weights.items()},
         scores={k: tuple(v) for k, v in tables.items()},
-        grades=tuple(grades),
+        grades=tuple((letter, lo, hi) for _, letter, lo, hi in grades),
         min_weight=min_weight,
         ungraded=ungraded,
         source=path,
     )
+
+
+def _check_grade_bands(path: Path, grades: list[tuple[int, str, float, float]], problems: _Problems) -> None:
+    """Every score from 0 to 100 gets exactly one grade: the bands, sorted, meet end to start (a gap would leave a
+    score without a grade, an overlap give it the later row's letter silently)."""
+    if not grades:
+        problems.add(path, None, "kind", "grade", "no grade rows (grade,,LETTER,,lower,upper): no score can be graded")
+        return
+    bands = sorted(grades, key=lambda g: (g[2], g[3]))
+    first, last = bands[0], bands[-1]
+    if first[2] > 0:
+        problems.add(
+            path, first[0], "lower", _n(first[2]),
+            f"scores from 0 to {_n(first[2])} get no grade: the lowest band ({first[1]}) starts at {_n(first[2])} "
+            "(leave its lower empty)",
+        )  # fmt: skip
+    if last[3] <= 100:
+        problems.add(
+            path, last[0], "upper", _n(last[3]),
+            f"{'a score of 100 gets' if last[3] == 100 else f'scores from {_n(last[3])} to 100 get'} no grade: the "
+            f"highest band ({last[1]}) ends at {_n(last[3])}, its upper bound excluded (leave its upper empty)",
+        )  # fmt: skip
+    for (la, a, _, a_hi), (lb, b, b_lo, b_hi) in pairwise(bands):
+        if a_hi < b_lo:
+            problems.add(
+                path, lb, "lower", _n(b_lo),
+                f"grade bands leave a gap: scores from {_n(a_hi)} to {_n(b_lo)} get no grade ({a} in row {la} ends "
+                f"at {_n(a_hi)}, {b} in row {lb} starts at {_n(b_lo)})",
+            )  # fmt: skip
+        elif a_hi > b_lo:
+            problems.add(
+                path, lb, "lower", _n(b_lo),
+                f"grade bands overlap: scores from {_n(b_lo)} to {_n(min(a_hi, b_hi))} fall in {a} (row {la}) and "
+                f"in {b} (row {lb})",
+            )  # fmt: skip
 
 
 _DEFAULT_RULES: EvaluationRules | None = None

@@ -181,7 +181,13 @@ def indicators(
         raise InvalidInput(f"no cases were reported in {period.shown}{before}", reason=Reason.NO_CASES_IN_PERIOD)
     calendar = services.calendar
     # The period before is judged at the same moment, so a rank change compares like with like.
-    opts = {"level": level, "as_of": when, "cells": cells, "urgent_node_limits": services.events.urgent_node_limits}
+    opts = {
+        "level": level,
+        "as_of": when,
+        "cells": cells,
+        "urgent_node_limits": services.events.urgent_node_limits,
+        "rules": services.evaluation_rules,  # the city's (GISGRID_CATALOGUE_DIR), not the package's
+    }
     table = evaluate(now_cases, now_steps, calendar, node_limits, period, subject, **opts)
     previous = (
         evaluate(old_cases, old_steps, calendar, node_limits, before, subject, **opts) if not old_cases.empty else None

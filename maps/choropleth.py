@@ -35,7 +35,15 @@ from sqlalchemy import Connection, Engine, text
 
 from gisgrid import history
 from gisgrid.errors import InvalidInput, Reason
-from gisgrid.evaluation import COLUMN_LABELS, LEVEL_LABELS, REGION_COLUMNS, REGION_LEVELS, Period, default_rules
+from gisgrid.evaluation import (
+    COLUMN_LABELS,
+    LEVEL_LABELS,
+    REGION_COLUMNS,
+    REGION_LEVELS,
+    EvaluationRules,
+    Period,
+    default_rules,
+)
 from gisgrid.evaluation_service import calendar_warning, indicators, parse_period
 
 #: Classing schemes (mapclassify) → Chinese name.
@@ -97,13 +105,13 @@ _ENGLISH: dict[str, str] = {
 }
 
 
-def better_when(column: str) -> str | None:
+def better_when(column: str, rules: EvaluationRules | None = None) -> str | None:
     """``"higher"``, ``"lower"`` or None: which way ``column`` is better, as the evaluation rules state it
     (``data/rules/evaluation.csv``; not written again here). A rate or score weighted as it is (按期处置率, 结案率 …)
     is better higher; one weighted as ``1-`` (返工率, 监督举报率, 漏报率) better lower; the composite ``score`` is
     better higher (the grade bands rise with it) and a rank better lower (1 is first). Other columns (counts) have
-    no direction."""
-    rules = default_rules()
+    no direction. ``rules``: the deployment's (``CaseServices.evaluation_rules``), default the package's."""
+    rules = rules or default_rules()
     if column in ("rank", "previous_rank"):
         return "lower"
     if column == "score":
@@ -244,10 +252,15 @@ class Classes:
     categories: tuple[str, ...] = ()
     merged_from: int = 0  # the number of classes before tied, empty quantile classes were merged; 0: none merged
     ungraded: int = 0  # regions graded 不参评 (index -2), apart from no data (index -1)
+    ungraded_text: str = ""  # the rules' name of that grade (不参评); "": the package's rules'
 
     @property
     def k(self) -> int:
         return len(self.colours)
+
+    @property
+    def ungraded_name(self) -> str:
+        return self.ungraded_text or ungraded_label()
 
     @property
     def note(self) -> str | None:
@@ -259,7 +272,7 @@ class Classes:
         if self.categories:
             s = pd.Series(np.asarray(values, dtype=object))
             codes = pd.Categorical(s.where(s.isin(self.categories), None), categories=list(self.categories)).codes
-            return np.where(s == ungraded_label(), -2, np.asarray(codes, dtype=np.int64))
+            return np.where(s == self.ungraded_name, -2, np.asarray(codes, dtype=np.int64))
         v = _floats(values)
         out = np.full(v.shape, -1, dtype=np.int64)
         if not self.k:
@@ -291,7 +304,7 @@ class Classes:
             for i in range(self.k)
         ]
         if self.ungraded:
-            rows.append(LegendClass(None, ungraded_label(), UNGRADED_COLOUR, self.ungraded))
+            rows.append(LegendClass(None, self.ungraded_name, UNGRADED_COLOUR, self.ungraded))
         if self.no_data:
             rows.append(LegendClass(None, NO_DATA_LABEL, NO_DATA_COLOUR, self.no_data))
         return rows
@@ -408,19 +421,20 @@ def _drop_empty(bins: np.ndarray, finite: np.ndarray) -> np.ndarray:
     return bins[counts > 0]
 
 
-def ungraded_label() -> str:
-    """The grade of a region not graded (不参评, from the evaluation rules)."""
-    return default_rules().ungraded
+def ungraded_label(rules: EvaluationRules | None = None) -> str:
+    """The grade of a region not graded (不参评, from the evaluation rules; default the package's)."""
+    return (rules or default_rules()).ungraded
 
 
-def classify_grades(values: Any) -> Classes:
+def classify_grades(values: Any, rules: EvaluationRules | None = None) -> Classes:
     """The grades A–E of the evaluation rules as classes, best first (every grade listed, even when empty); 不参评
     is counted on its own (``ungraded``), anything else (no grade: no cases) as no data."""
-    grades = default_rules().grades
+    rules = rules or default_rules()
+    grades = rules.grades
     letters = tuple(g[0] for g in grades)
     s = pd.Series(np.asarray(values, dtype=object))
     known = s.where(s.isin(letters))
-    ungraded = int((s == ungraded_label()).sum())
+    ungraded = int((s == rules.ungraded).sum())
     counts = known.value_counts()
     labels = []
     for letter, lo, hi in grades:
@@ -439,13 +453,20 @@ def classify_grades(values: Any) -> Classes:
         tuple(labels),
         categories=letters,
         ungraded=ungraded,
+        ungraded_text=rules.ungraded,
     )
 
 
-def classify_indicator(values: Any, column: str, scheme: str = DEFAULT_SCHEME, k: int = DEFAULT_K) -> Classes:
+def classify_indicator(
+    values: Any,
+    column: str,
+    scheme: str = DEFAULT_SCHEME,
+    k: int = DEFAULT_K,
+    rules: EvaluationRules | None = None,
+) -> Classes:
     if column in CATEGORY_INDICATORS:
-        return classify_grades(values)
-    return classify(values, scheme, k, formatter(column), better_when(column))
+        return classify_grades(values, rules)
+    return classify(values, scheme, k, formatter(column), better_when(column, rules))
 
 
 # -- GeoJSON ------------------------------------------------------------------------------------------
@@ -503,6 +524,7 @@ def choropleth(
     properties: Sequence[str] = ("code", "name"),
     tolerance: float = SIMPLIFY_TOLERANCE,
     decimals: int = COORD_DECIMALS,
+    rules: EvaluationRules | None = None,
 ) -> dict[str, Any]:
     """Regions coloured by ``column``: ``{"scheme", "k", "subtitle", "note", "better", "breaks", "legend",
     "features"}`` (``better``: which way is better, see :func:`better_when`; ``note``: why there are fewer classes
@@ -519,7 +541,8 @@ def choropleth(
                 detail=[{"field": "indicator"}],
                 reason=Reason.UNKNOWN_INDICATOR,
             )
-    classes = classify_indicator(regions[column], column, scheme, k)
+    classes = classify_indicator(regions[column], column, scheme, k, rules)
+    ungraded = ungraded_label(rules)
     fmt = formatter(column)
     values = regions[column]
     index = classes.index_of(values)
@@ -530,11 +553,11 @@ def choropleth(
         value_label = num.map(fmt, na_action="ignore").astype(object).where(num.notna(), None)
         if "grade" in regions.columns:
             # A region graded 不参评 has no score (and may lack other values): say so, apart from no cases.
-            skipped = (regions["grade"] == ungraded_label()).to_numpy(dtype=bool) & (index == -1)
+            skipped = (regions["grade"] == ungraded).to_numpy(dtype=bool) & (index == -1)
             if n := int(skipped.sum()):
                 index = np.where(skipped, -2, index)
-                value_label = value_label.where(~skipped, ungraded_label())
-                classes = replace(classes, no_data=classes.no_data - n, ungraded=n)
+                value_label = value_label.where(~skipped, ungraded)
+                classes = replace(classes, no_data=classes.no_data - n, ungraded=n, ungraded_text=ungraded)
     keep = list(dict.fromkeys(["code", *(c for c in properties if c in regions.columns)]))
     out = gpd.GeoDataFrame(
         regions[keep].assign(
@@ -551,7 +574,7 @@ def choropleth(
         "k": classes.k,
         "subtitle": classes.subtitle,
         "note": classes.note,
-        "better": None if column in CATEGORY_INDICATORS else better_when(column),
+        "better": None if column in CATEGORY_INDICATORS else better_when(column, rules),
         "breaks": list(classes.edges),
         "legend": [row.as_dict() for row in classes.legend()],
         "features": feature_collection(out, tolerance=tolerance, decimals=decimals),
@@ -624,7 +647,13 @@ def indicator_map(
     check_k(k)
     gdf, p = indicator_regions(engine, services, period, level, indicator, as_of=as_of)
     body = choropleth(
-        gdf, indicator, scheme=scheme, k=k, properties=("code", "name", "score", "grade", "rank"), tolerance=tolerance
+        gdf,
+        indicator,
+        scheme=scheme,
+        k=k,
+        properties=("code", "name", "score", "grade", "rank"),
+        tolerance=tolerance,
+        rules=services.evaluation_rules,  # the city's grade bands and 不参评, as its evaluation
     )
     warning = calendar_warning(gdf.attrs["unknown_years"])
     notes = [n for n in (body["note"], warning) if n]

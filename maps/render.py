@@ -39,7 +39,7 @@ from branca.element import Element
 from sqlalchemy import Connection, Engine, text
 
 from gisgrid.errors import InvalidInput
-from gisgrid.evaluation import Period
+from gisgrid.evaluation import EvaluationRules, Period
 from gisgrid.evaluation_service import calendar_warning
 from gisgrid.grids import store
 from maps import assets, choropleth
@@ -696,11 +696,13 @@ def build_evaluation_map(
     classes: int = choropleth.DEFAULT_K,
     scheme: str = choropleth.DEFAULT_SCHEME,
     title: str | None = None,
+    rules: EvaluationRules | None = None,
 ) -> tuple[str, list[LegendEntry]]:
     """The page of one 综合评价 indicator over regions (from :func:`maps.choropleth.indicator_regions`): classes,
-    colours and legend of :func:`maps.choropleth.choropleth`, as the console draws them."""
+    colours and legend of :func:`maps.choropleth.choropleth`, as the console draws them (``rules``: the
+    deployment's evaluation rules, whose grade bands the grade classes are)."""
     body = choropleth.choropleth(
-        regions, indicator, scheme=scheme, k=classes, properties=("code", "name", "score", "grade", "rank")
+        regions, indicator, scheme=scheme, k=classes, properties=("code", "name", "score", "grade", "rank"), rules=rules
     )
     legend = [LegendEntry(row["label"], row["colour"], row["count"]) for row in body["legend"]]
     heading = title or f"{choropleth.LEVELS[level]} · {choropleth.indicator_title(indicator)}"
@@ -875,6 +877,7 @@ def render_evaluation(
         classes=classes,
         scheme=scheme,
         title=title,
+        rules=services.evaluation_rules,
     )
     files_dir, files = export_folder(page, out)
     return Rendered(

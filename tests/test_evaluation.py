@@ -417,7 +417,7 @@ def test_the_share_of_weight_needed_comes_from_the_rules(tmp_path: Path) -> None
         bad.write_text(text.replace(last, line), encoding="utf-8")
         with pytest.raises(InvalidInput) as err:
             load_evaluation_rules(bad)
-        assert reason in " ".join(str(p.get("reason")) for p in err.value.detail)
+        assert reason in " ".join(str(p.get("reason")) for p in err.value.detail["problems"])
 
 
 # --------------------------------------------------------------------------------------- holidays
@@ -525,7 +525,7 @@ def test_rules_file_weights_sum_to_one_and_bad_files_are_refused(tmp_path: Path)
     )
     with pytest.raises(InvalidInput) as err:
         load_evaluation_rules(bad)
-    reasons = " ".join(str(p.get("reason")) for p in err.value.detail)
+    reasons = " ".join(str(p.get("reason")) for p in err.value.detail["problems"])
     assert "unknown indicator" in reasons and "weights sum to 0.5" in reasons and "one of" in reasons
 
 

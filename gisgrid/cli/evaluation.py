@@ -105,8 +105,8 @@ def evaluate_cmd(
     check_subject(subject)
     p = parse_period(period)
     settings = settings_of(ctx)
+    services = case_svc.load_services(settings)  # the city's files first: a bad one is refused before the database
     engine = make_engine(prepare_database(settings, echo))
-    services = case_svc.load_services(settings)
     try:
         # The calendar warns once per year it looks at (the clock looks a little around the cases too): the
         # answer's own warning below names exactly the years its figures ran through.

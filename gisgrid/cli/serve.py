@@ -71,11 +71,15 @@ def serve(
         root = settings.root_path if root_path is None else normalise_root_path(root_path)
     except ValueError as exc:
         raise ConfigError(f"--root-path: {exc}") from None
+    from api.main import create_app, load_start_data
+
+    # The city's files and settings are read and checked here, before anything listens: a fault is one error and
+    # exit 1. Found first in a worker, it would be a traceback, and uvicorn would restart the worker for ever
+    # while the parent held the port (a systemd unit would look up and answer nothing).
+    start = load_start_data(settings)
     ensure_data_dir(settings)  # photos are kept there, also with an external database
     import uvicorn  # after the checks: a wrong option is answered at once
     from uvicorn.supervisors import Multiprocess
-
-    from api.main import create_app
 
     prepare_database(settings, echo)
     warn_if_trusting(settings)
@@ -95,9 +99,9 @@ def serve(
     # root_path is the ASGI way: the app builds every URL it gives out from scope["root_path"].
     logging = {"log_config": log_config(level), "log_level": level, "access_log": False, "root_path": root}
     if workers == 1:  # AccessLog logs the requests (uvicorn's own access log is off)
-        config = uvicorn.Config(AccessLog(create_app(settings)), **logging)
+        config = uvicorn.Config(AccessLog(create_app(settings, start)), **logging)
         uvicorn.Server(config).run(sockets=[sock])
     else:
-        # Each worker builds its app from the same GISGRID_* environment.
+        # Each worker builds its app from the same GISGRID_* environment (checked above: the same files load).
         config = uvicorn.Config("api.access_log:create_logged_app", factory=True, workers=workers, **logging)
         Multiprocess(config, sockets=[sock]).run()

@@ -1,0 +1,105 @@
+"""``gisgrid serve`` reads and checks the city's files and settings before it listens (review27 D2): a bad file is
+one error and exit 1, with one worker or several, before the URL is printed or the port is taken. (Found first in
+the workers, it was a traceback per worker, restarted for ever, while the parent held the port.)"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
+from subprocess import PIPE
+
+import pytest
+
+from api.main import load_start_data
+from gisgrid.errors import GisgridError
+from gisgrid.settings import PROJECT_ROOT, Settings
+
+EVENTS_HEADER = (PROJECT_ROOT / "data" / "catalogue" / "event_classes.csv").read_text(encoding="utf-8").splitlines()[0]
+BIKES = "gbt47678,21001,21,扩展事项,共享单车堆积{n},,990000000000000001,现场核实存在,现场核查已处置恢复,,30,12"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def serve(tmp_path: Path, workers: int, **env: str) -> tuple[subprocess.CompletedProcess[str], int]:
+    """``gisgrid serve --workers N`` on a free port; by default with a database that is not there (the check comes
+    first)."""
+    port = free_port()
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("GISGRID_")}
+    environ.update(
+        PYTHONPATH=os.pathsep.join([str(PROJECT_ROOT), environ.get("PYTHONPATH", "")]),
+        GISGRID_DATA_DIR=str(tmp_path / "data"),
+        GISGRID_DATABASE_URL=f"postgresql://gisgrid@127.0.0.1:{free_port()}/nowhere",
+    )
+    environ.update(env)
+    args = [sys.executable, "-m", "gisgrid", "serve", "--port", str(port), "--workers", str(workers)]
+    proc = subprocess.Popen(args, stdout=PIPE, stderr=PIPE, text=True, env=environ, start_new_session=True)
+    try:
+        out, err = proc.communicate(timeout=60)
+    except subprocess.TimeoutExpired:  # the old behaviour: workers restarted for ever, the parent kept the port
+        os.killpg(proc.pid, signal.SIGKILL)  # the parent and its workers
+        out, err = proc.communicate()
+        pytest.fail(f"serve --workers {workers} did not exit; its output ended: {err[-1500:]}")
+    return subprocess.CompletedProcess(args, proc.returncode, out, err), port
+
+
+def refusal(**settings: object) -> str:
+    with pytest.raises(GisgridError) as err:
+        load_start_data(Settings(_env_file=None, **settings))  # type: ignore[call-arg]
+    return err.value.message
+
+
+@pytest.fixture
+def bad_events(tmp_path: Path) -> Path:
+    path = tmp_path / "city_events.csv"
+    path.write_text("\n".join([EVENTS_HEADER, BIKES.format(n=""), BIKES.format(n="2")]) + "\n", encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def city_with_a_grade_gap(tmp_path: Path) -> Path:
+    city = tmp_path / "city"
+    shutil.copytree(PROJECT_ROOT / "data", city, ignore=shutil.ignore_patterns("*.md"))
+    rules = city / "rules" / "evaluation.csv"
+    rules.write_text(rules.read_text(encoding="utf-8").replace("grade,,A,,90,", "grade,,A,,95,"), encoding="utf-8")
+    return city
+
+
+def test_a_bad_city_file_stops_serve_before_it_listens(
+    tmp_path: Path, bad_events: Path, city_with_a_grade_gap: Path, settings: Settings
+) -> None:
+    extra = json.dumps([str(bad_events)])
+    events_message = refusal(catalogue_extra=[bad_events])
+    assert events_message == (
+        f"catalogue: 2 problem(s):\n{bad_events}: row 3, field 'code': duplicate of row 2 in the same file\n"
+        f"{bad_events}: row 3, field 'code': no disposal time limit in any time-limits file (add 默认)"
+    )
+    rules = city_with_a_grade_gap / "rules" / "evaluation.csv"
+    gap = (
+        f"evaluation rules: 1 problem(s):\n{rules}: row 48, field 'lower': grade bands leave a gap: scores from 90 "
+        "to 95 get no grade (B in row 49 ends at 90, A in row 48 starts at 95)"
+    )
+    assert refusal(catalogue_dir=city_with_a_grade_gap) == gap
+    hours = refusal(working_hours="08:00-25:00")
+    assert hours == "GISGRID_WORKING_HOURS: working hours: '25:00' is not a time (HH:MM)"
+    database = {"GISGRID_DATABASE_URL": settings.database_url or ""}  # a real one: nothing stops serve earlier
+    for workers, env, message in (
+        (2, {"GISGRID_CATALOGUE_EXTRA": extra, **database}, events_message),  # the systemd unit's --workers 2
+        (1, {"GISGRID_CATALOGUE_EXTRA": extra}, events_message),
+        (2, {"GISGRID_CATALOGUE_DIR": str(city_with_a_grade_gap)}, gap),
+        (2, {"GISGRID_WORKING_HOURS": "08:00-25:00"}, hours),
+    ):
+        done, port = serve(tmp_path, workers, **env)
+        assert (done.returncode, done.stdout, done.stderr) == (1, "", f"error: {message}\n"), (workers, env)
+        with socket.socket() as s:  # the port was never taken (nor kept by a lingering parent)
+            s.bind(("127.0.0.1", port))
+    assert not (tmp_path / "data").exists()  # nothing was made either
