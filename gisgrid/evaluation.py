@@ -120,6 +120,7 @@ score, grade 不参评, no rank (``weight_present``, ``ungraded_reason`` say why
 from __future__ import annotations
 
 import csv
+import io
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -131,6 +132,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from gisgrid import cityfiles
 from gisgrid.calendar import YELLOW_AT_PERCENT, WorkingCalendar
 from gisgrid.errors import InvalidInput, Reason
 
@@ -646,7 +648,8 @@ def load_evaluation_rules(path: Path | str | None = None) -> EvaluationRules:
             return None
         return value
 
-    with path.open(encoding="utf-8-sig", newline="") as fh:
+    # Read as every city file (UTF-8 with or without a BOM, or GB18030; anything else refused naming the file).
+    with io.StringIO(cityfiles.read_text(path, "evaluation rules file")[0], newline="") as fh:
         reader = csv.DictReader(fh)
         missing = {"kind", "subject", "key", "source", "lower", "upper", "value"} - set(reader.fieldnames or ())
         if missing:
