@@ -40,6 +40,8 @@ EVIDENCE: tuple[str, ...] = ("C", "I", "U", "L")
 
 CLASS_COLUMNS = ("scheme", "code", "big_code", "big_name", "name", "default_dept", "evidence")
 DEPARTMENT_COLUMNS = ("code", "name", "kind")
+#: What a department is (``departments.csv`` ``kind``).
+DEPARTMENT_KINDS = ("government", "public_institution", "enterprise", "subdistrict")
 MAP_COLUMNS = ("cjt214_code", "gbt47678_code", "note")
 
 CLASSES_FILE = "component_classes.csv"
@@ -146,6 +148,9 @@ def _load_departments(path: Path, departments: dict[str, str], kinds: dict[str, 
             continue
         if not r["name"]:
             problems.add(path, line, "name", "", "department name is empty")
+            continue
+        if r["kind"] not in DEPARTMENT_KINDS:
+            problems.add(path, line, "kind", r["kind"], f"kind must be one of {', '.join(DEPARTMENT_KINDS)}")
             continue
         departments[r["code"]] = r["name"]
         kinds[r["code"]] = r["kind"]
