@@ -24,8 +24,6 @@ that thresholds compare exactly.
 
 from __future__ import annotations
 
-import csv
-import io
 import math
 import warnings
 from collections.abc import Iterable
@@ -37,6 +35,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import chinese_calendar
 
+from gisgrid import cityfiles
 from gisgrid.errors import InvalidInput, ProblemList
 
 Unit = Literal["working_hours", "working_days", "calendar_hours"]
@@ -370,6 +369,7 @@ class _CalendarProblems(ProblemList):
 
 
 #: Day kinds of a city's calendar file (zh-CN or English).
+CALENDAR_COLUMNS = ("date", "kind")
 DAY_KINDS = {"休息日": "holiday", "holiday": "holiday", "上班日": "workday", "workday": "workday"}
 
 
@@ -389,15 +389,12 @@ def load_city_calendar(path: Path | None, hours: str | WorkingHours | None = Non
     problems = _CalendarProblems()
     holidays: set[date] = set()
     workdays: set[date] = set()
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InvalidInput(f"calendar file {path}: cannot be read ({exc})", detail={"file": str(path)}) from None
-    reader = csv.DictReader(io.StringIO(text))
-    if not {"date", "kind"} <= set(reader.fieldnames or ()):
+    # UTF-8 (BOM or not) or GB18030, as every city file; anything else refused naming the file.
+    table = cityfiles.read_csv(path, "calendar file")
+    if not set(CALENDAR_COLUMNS) <= set(table.header):
         raise InvalidInput(f"calendar file {path}: needs the columns date,kind", detail={"file": str(path)})
-    for line, row in enumerate(reader, start=2):
-        raw_date, raw_kind = (row.get("date") or "").strip(), (row.get("kind") or "").strip()
+    for line, row in table.rows:
+        raw_date, raw_kind = row["date"], row["kind"]
         try:
             day = date.fromisoformat(raw_date)
         except ValueError:

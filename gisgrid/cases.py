@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Connection, Engine, text
 
-from gisgrid import geodesy, history, routing, workflow
+from gisgrid import cityfiles, geodesy, history, routing, workflow
 from gisgrid.calendar import WorkingCalendar, load_city_calendar, traffic_light, unknown_years_warning
 from gisgrid.catalogue import Catalogue
 from gisgrid.components_store import catalogue_for
@@ -91,17 +91,16 @@ class CaseServices:
 
 
 def load_rules(settings: Settings, components: Catalogue | None = None) -> routing.RoutingRules:
-    """The routing rules file and the city's extra rule files (``catalogue_extra`` named *rout*)."""
+    """The routing rules file and the city's extra rule files (``catalogue_extra`` files with the rules' header)."""
     components = components or catalogue_for(settings)
-    extra_rules = [p for p in settings.catalogue_extra if "rout" in p.name.lower()]
+    extra_rules = cityfiles.extra_files(settings.catalogue_extra, "routing_rules")
     return routing.load_routing_rules(settings, extra_rules, departments=components.departments)
 
 
 def load_services(settings: Settings) -> CaseServices:
     components = catalogue_for(settings)
-    extra_events = [p for p in settings.catalogue_extra if any(k in p.name.lower() for k in ("event", "limit"))]
     return CaseServices(
-        events=load_event_catalogue(settings, extra_events, components=components),
+        events=load_event_catalogue(settings, settings.catalogue_extra, components=components),
         components=components,
         rules=load_rules(settings, components),
         calendar=load_city_calendar(settings.calendar_file, settings.working_hours),

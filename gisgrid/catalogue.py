@@ -9,9 +9,10 @@ Files (see ``data/catalogue/README.md``):
 * ``component_class_map.csv`` — ``cjt214_code,gbt47678_code,note``: one-to-one matches by name or meaning.
 
 A city extends or overrides these with extra CSV files (``load_catalogue(..., extra=[...])``), applied in order
-after the base files: a file whose name contains ``departments`` adds/overrides departments, one whose name
-contains ``class_map`` adds/overrides mappings (keyed by the CJ/T 214 code), any other is a classes file
-whose rows add classes or override the base row with the same scheme+code (e.g. a local extension class
+after the base files. Each file's kind is decided by its header (:func:`gisgrid.cityfiles.file_kind`; files of
+other kinds, such as event classes or routing rules, are left to their loaders): a departments file adds/overrides
+departments, a class-map file adds/overrides mappings (keyed by the CJ/T 214 code), a component-classes file's
+rows add classes or override the base row with the same scheme+code (e.g. a local extension class
 ``gbt47678,21001,21,扩展部件,…``). All department files are read before any classes file, so an extra class
 may use an extra department whatever the order of ``extra``.
 
@@ -21,14 +22,13 @@ Every problem is reported at once in one ``InvalidInput`` whose ``detail`` lists
 
 from __future__ import annotations
 
-import csv
-import io
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
+from gisgrid import cityfiles
 from gisgrid.errors import InvalidInput, ProblemList
 from gisgrid.settings import Settings, catalogue_folder
 
@@ -40,6 +40,8 @@ EVIDENCE: tuple[str, ...] = ("C", "I", "U", "L")
 
 CLASS_COLUMNS = ("scheme", "code", "big_code", "big_name", "name", "default_dept", "evidence")
 DEPARTMENT_COLUMNS = ("code", "name", "kind")
+#: What a department is (``departments.csv`` ``kind``).
+DEPARTMENT_KINDS = ("government", "public_institution", "enterprise", "subdistrict")
 MAP_COLUMNS = ("cjt214_code", "gbt47678_code", "note")
 
 CLASSES_FILE = "component_classes.csv"
@@ -108,26 +110,15 @@ def _read_rows(
     path: Path, columns: Sequence[str], problems: _Problems, optional: Sequence[str] = ()
 ) -> list[tuple[int, dict[str, str]]]:
     """(line number, row) pairs of a small CSV, values stripped; header is line 1. ``optional`` columns are read
-    when the file has them (empty otherwise)."""
-    if not path.exists():
-        raise InvalidInput(f"{path}: catalogue file not found", detail={"file": str(path)})
-    raw = path.read_bytes()
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        # City-made files often come from Excel on Chinese Windows.
-        text = raw.decode("gb18030")
-    reader = csv.DictReader(io.StringIO(text, newline=""))
-    header = [h.strip() for h in (reader.fieldnames or [])]
-    missing = [c for c in columns if c not in header]
+    when the file has them (empty otherwise). Read as every city file is (:func:`gisgrid.cityfiles.read_csv`)."""
+    table = cityfiles.read_csv(path, "catalogue file")
+    missing = [c for c in columns if c not in table.header]
     if missing:
         problems.add(path, None, None, "", f"missing column(s) {', '.join(missing)}; expected {','.join(columns)}")
         return []
-    reader.fieldnames = header
     rows: list[tuple[int, dict[str, str]]] = []
-    for record in reader:
-        line = reader.line_num  # physical line of the record's end; equals the row line for one-line records
-        values = {c: (record.get(c) or "").strip() for c in (*columns, *optional)}
+    for line, record in table.rows:
+        values = {c: record.get(c, "") for c in (*columns, *optional)}
         if any(values.values()):
             rows.append((line, values))
     return rows
@@ -157,6 +148,9 @@ def _load_departments(path: Path, departments: dict[str, str], kinds: dict[str, 
             continue
         if not r["name"]:
             problems.add(path, line, "name", "", "department name is empty")
+            continue
+        if r["kind"] not in DEPARTMENT_KINDS:
+            problems.add(path, line, "kind", r["kind"], f"kind must be one of {', '.join(DEPARTMENT_KINDS)}")
             continue
         departments[r["code"]] = r["name"]
         kinds[r["code"]] = r["kind"]
@@ -219,12 +213,10 @@ def _catalogue_dir(settings_or_dir: Settings | Path | str) -> Path:
 def load_catalogue(settings_or_dir: Settings | Path | str, extra: Sequence[Path | str] = ()) -> Catalogue:
     """Read the base catalogue, then each ``extra`` CSV in order (see the module docstring)."""
     base = _catalogue_dir(settings_or_dir)
-    extras = [Path(p) for p in extra]
-    dept_files = [base / DEPARTMENTS_FILE] + [p for p in extras if "departments" in p.name.lower()]
-    map_files = [base / MAP_FILE] + [p for p in extras if "class_map" in p.name.lower()]
-    class_files = [(base / CLASSES_FILE, False)] + [
-        (p, True) for p in extras if p not in dept_files and p not in map_files
-    ]
+    dept_files = [base / DEPARTMENTS_FILE, *cityfiles.extra_files(extra, "departments")]
+    map_files = [base / MAP_FILE, *cityfiles.extra_files(extra, "class_map")]
+    local_classes = cityfiles.extra_files(extra, "component_classes")
+    class_files = [(base / CLASSES_FILE, False), *((p, True) for p in local_classes)]
 
     problems = _Problems()
     departments: dict[str, str] = {}

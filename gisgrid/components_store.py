@@ -1356,9 +1356,9 @@ def query_components(conn: Connection, q: ComponentQuery) -> tuple[list[dict[str
 
 
 def catalogue_for(settings: Settings) -> Catalogue:
-    """The component catalogue with the city's extra files (those not about events or routing)."""
-    extra = [p for p in settings.catalogue_extra if not any(k in p.name.lower() for k in ("event", "limit", "rout"))]
-    return load_catalogue(settings, extra)
+    """The component catalogue with the city's extra files (those whose header makes them departments, component
+    classes or class-map files; :func:`gisgrid.cityfiles.file_kind`)."""
+    return load_catalogue(settings, settings.catalogue_extra)
 
 
 #: Export columns: GB/T 47678.5 表2 attribute abbreviations (ASCII, ≤ 10 bytes, so a Shapefile keeps them as they

@@ -138,6 +138,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from gisgrid import cityfiles
 from gisgrid.calendar import YELLOW_AT_PERCENT, WorkingCalendar
 from gisgrid.errors import InvalidInput, ProblemList, Reason
 from gisgrid.settings import Settings
@@ -673,25 +674,13 @@ def _rows(lines: Iterable[int]) -> str:
 
 
 def _read_rules_text(path: Path, problems: _Problems) -> str | None:
-    """The file's text: UTF-8 (with or without a BOM), else GB18030 (Excel on Chinese Windows); None after adding
-    the problem when it cannot be read."""
+    """The file's text, read as every city file is (:func:`gisgrid.cityfiles.read_text`); None after adding the
+    problem when it cannot be read."""
     try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        problems.add(
-            path, None, None, "", "evaluation rules file not found (GISGRID_CATALOGUE_DIR/rules/evaluation.csv)"
-        )
+        return cityfiles.read_text(path, "evaluation rules file (GISGRID_CATALOGUE_DIR/rules/evaluation.csv)")[0]
+    except InvalidInput as exc:
+        problems.add(path, None, None, "", exc.message.removeprefix(f"{path}: "))
         return None
-    except OSError as exc:
-        problems.add(path, None, None, "", f"cannot be read ({exc.strerror})")
-        return None
-    for encoding in ("utf-8-sig", "gb18030"):
-        try:
-            return raw.decode(encoding)
-        except UnicodeDecodeError:
-            continue
-    problems.add(path, None, None, "", "neither UTF-8 nor GB18030 text (UTF-16?): save it as CSV UTF-8")
-    return None
 
 
 def load_evaluation_rules(source: Settings | Path | str | None = None) -> EvaluationRules:

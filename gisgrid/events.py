@@ -13,10 +13,11 @@ Files (see ``data/catalogue/EVENTS.md``):
   urgent case's nodes usually run round the clock (``calendar_hours``).
 
 A city overrides or extends any row with extra CSV files (``load_event_catalogue(..., extra=[...])``), applied in
-order after the base files and keyed like them: a file whose name contains ``node_time_limits`` is a node file
-(key ``node``), one containing ``time_limits`` a disposal-limit file (key scheme+code+disposal_type), any other a
-classes file (key scheme+code; an override replaces the whole row). All classes files are read before any limits
-file, so an extra limit may refer to an extra class whatever the order of ``extra``.
+order after the base files and keyed like them. Each file's kind is decided by its header
+(:func:`gisgrid.cityfiles.file_kind`; files of other kinds, such as departments, are left to their loaders): a
+node file (key ``node``), a disposal-limit file (key scheme+code+disposal_type) or a classes file (key scheme+code;
+an override replaces the whole row). All classes files are read before any limits file, so an extra limit may
+refer to an extra class whatever the order of ``extra``.
 
 Departments and component classes are checked against the component catalogue (:mod:`gisgrid.catalogue`); pass
 the city's loaded ``Catalogue`` when it has extra departments. Every problem is reported at once in one
@@ -32,6 +33,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from gisgrid import cityfiles
 from gisgrid.calendar import UNITS, Unit
 from gisgrid.catalogue import (
     CODE_DIGITS,
@@ -374,12 +376,9 @@ def load_event_catalogue(
     base = _events_dir(settings_or_dir)
     if components is None:
         components = load_catalogue(base)
-    extras = [Path(p) for p in extra]
-    node_files = [(base / NODES_FILE, False)] + [(p, True) for p in extras if "node_time_limits" in p.name.lower()]
-    limit_files = [base / LIMITS_FILE] + [
-        p for p in extras if "time_limits" in p.name.lower() and "node_time_limits" not in p.name.lower()
-    ]
-    class_files = [(base / CLASSES_FILE, False)] + [(p, True) for p in extras if "time_limits" not in p.name.lower()]
+    node_files = [(base / NODES_FILE, False)] + [(p, True) for p in cityfiles.extra_files(extra, "node_time_limits")]
+    limit_files = [base / LIMITS_FILE, *cityfiles.extra_files(extra, "event_time_limits")]
+    class_files = [(base / CLASSES_FILE, False)] + [(p, True) for p in cityfiles.extra_files(extra, "event_classes")]
 
     problems = _Problems()
     by_scheme: dict[str, dict[str, EventClass]] = {s: {} for s in SCHEMES}

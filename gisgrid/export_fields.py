@@ -9,16 +9,16 @@
 
 from __future__ import annotations
 
-import csv
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
+from gisgrid import cityfiles
 from gisgrid.errors import ConfigError
 from gisgrid.settings import default_catalogue_dir
 
 FILE = "export_fields.csv"
-_COLUMNS = ["layer", "field", "type", "length", "name_zh", "source"]
+COLUMNS = ("layer", "field", "type", "length", "name_zh", "source")
 _TYPES = ("text", "date")
 
 
@@ -35,27 +35,25 @@ class ExportField:
 @cache
 def load_export_fields(path: Path | None = None) -> tuple[ExportField, ...]:
     """Every row of the file (``data/catalogue/export_fields.csv`` by default), checked: a bad row is a ConfigError
-    naming the file, line and column."""
+    naming the file, line and column. Always the package's file, never a ``GISGRID_CATALOGUE_DIR`` copy's: the
+    widths are the standards', not a city's choice (``data/catalogue/README.md``)."""
     path = path or default_catalogue_dir() / "catalogue" / FILE
-    with path.open(encoding="utf-8", newline="") as fh:
-        reader = csv.DictReader(fh)
-        if reader.fieldnames != _COLUMNS:
-            raise ConfigError(f"{path}: expected the columns {','.join(_COLUMNS)}, found {reader.fieldnames}")
-        rows: list[ExportField] = []
-        seen: set[tuple[str, str]] = set()
-        for line, row in enumerate(reader, start=2):
-            length = (row["length"] or "").strip()
-            if row["type"] not in _TYPES:
-                raise ConfigError(f"{path}: line {line}, column type: {row['type']!r} is not one of {_TYPES}")
-            if not length.isdigit() or int(length) < 1:
-                raise ConfigError(f"{path}: line {line}, column length: {length!r} is not a positive whole number")
-            key = (row["layer"], row["field"])
-            if key in seen:
-                raise ConfigError(f"{path}: line {line}: field {row['field']!r} of {row['layer']!r} listed twice")
-            seen.add(key)
-            rows.append(
-                ExportField(row["layer"], row["field"], row["type"], int(length), row["name_zh"], row["source"])
-            )
+    table = cityfiles.read_csv(path, "export fields file", ConfigError)
+    if table.header != list(COLUMNS):
+        raise ConfigError(f"{path}: expected the columns {','.join(COLUMNS)}, found {table.header}")
+    rows: list[ExportField] = []
+    seen: set[tuple[str, str]] = set()
+    for line, row in table.rows:
+        length = row["length"]
+        if row["type"] not in _TYPES:
+            raise ConfigError(f"{path}: line {line}, column type: {row['type']!r} is not one of {_TYPES}")
+        if not length.isdigit() or int(length) < 1:
+            raise ConfigError(f"{path}: line {line}, column length: {length!r} is not a positive whole number")
+        key = (row["layer"], row["field"])
+        if key in seen:
+            raise ConfigError(f"{path}: line {line}: field {row['field']!r} of {row['layer']!r} listed twice")
+        seen.add(key)
+        rows.append(ExportField(row["layer"], row["field"], row["type"], int(length), row["name_zh"], row["source"]))
     return tuple(rows)
 
 

@@ -25,8 +25,6 @@ Time windows use Asia/Shanghai local time. ``time_from`` is inclusive, ``time_to
 
 from __future__ import annotations
 
-import csv
-import io
 import re
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -35,6 +33,7 @@ from pathlib import Path
 from typing import Any, Literal, NamedTuple
 from zoneinfo import ZoneInfo
 
+from gisgrid import cityfiles
 from gisgrid.catalogue import CODE_DIGITS, SCHEMES, load_catalogue
 from gisgrid.errors import InvalidInput, ProblemList
 from gisgrid.settings import PROJECT_ROOT, Settings
@@ -239,14 +238,6 @@ def _default_departments(path_or_settings: Settings | Path | str, rules_path: Pa
     return load_catalogue(PROJECT_ROOT / "data").departments
 
 
-def _read_text(path: Path) -> str:
-    raw = path.read_bytes()
-    try:
-        return raw.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        return raw.decode("gb18030")  # files edited in Excel on Chinese Windows
-
-
 def _parse_weekdays(text: str) -> frozenset[int] | None:
     if not _WEEKDAYS.fullmatch(text):
         return None
@@ -330,20 +321,15 @@ def _parse_row(
 
 
 def _load_file(path: Path, departments: Collection[str], problems: _Problems) -> list[tuple[int, RoutingRule]]:
-    if not path.exists():
-        raise InvalidInput(f"{path}: routing rules file not found", detail={"file": str(path)})
-    reader = csv.DictReader(io.StringIO(_read_text(path), newline=""))
-    header = [h.strip() for h in (reader.fieldnames or [])]
-    missing = [c for c in RULE_COLUMNS if c not in header]
+    table = cityfiles.read_csv(path, "routing rules file")  # UTF-8 (BOM or not) or GB18030, as every city file
+    missing = [c for c in RULE_COLUMNS if c not in table.header]
     if missing:
         problems.add(path, None, None, "", f"missing column(s) {', '.join(missing)}; expected {','.join(RULE_COLUMNS)}")
         return []
-    reader.fieldnames = header
     loaded: list[tuple[int, RoutingRule]] = []
     first_row: dict[str, int] = {}
-    for record in reader:
-        line = reader.line_num
-        r = {c: (record.get(c) or "").strip() for c in RULE_COLUMNS}
+    for line, record in table.rows:
+        r = {c: record.get(c, "") for c in RULE_COLUMNS}
         if not any(r.values()):
             continue
         if r["rule_id"] in first_row:

@@ -40,6 +40,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from gisgrid import cityfiles
 from gisgrid.events import EventCatalogue
 from maps.assets import ASSETS
 from maps.basemap import SHIFT_JS, Basemap, gcj02_shift_table
@@ -129,7 +130,7 @@ def load_search_terms(catalogue_dir: Path) -> dict[str, tuple[str, ...]]:
     columns ``term,finds``; a term on several rows finds each). ``catalogue_dir`` is ``data/`` or
     ``data/catalogue/``."""
     terms: dict[str, list[str]] = {}
-    for _path, _line, (term, finds) in page_words(catalogue_dir, SEARCH_TERMS_FILE, ["term", "finds"]):
+    for _path, _line, (term, finds) in page_words(catalogue_dir, SEARCH_TERMS_FILE, cityfiles.SEARCH_TERMS_COLUMNS):
         terms.setdefault(term, []).append(finds)
     return {t: tuple(f) for t, f in terms.items()}
 

@@ -6,17 +6,17 @@ attribution every map (console and static) shows."""
 
 from __future__ import annotations
 
-import csv
 import functools
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 from branca.element import MacroElement
 from folium.template import Template
 
+from gisgrid import cityfiles
 from gisgrid.errors import ConfigError
 from gisgrid.settings import PROJECT_ROOT, catalogue_folder
 
@@ -25,20 +25,25 @@ REASON_TEXTS_FILE = "messages_zh.csv"
 _CODE = re.compile(r"[a-z][a-z0-9_]*")
 
 
-def page_words(catalogue_dir: Path | str, filename: str, header: list[str]) -> Iterator[tuple[str, int, list[str]]]:
+def page_words(catalogue_dir: Path | str, filename: str, header: Sequence[str]) -> Iterator[tuple[str, int, list[str]]]:
     """The rows of one of the pages' small word lists in ``data/catalogue`` (``catalogue_dir`` is ``data/`` or
     ``data/catalogue/``): (file, line, the stripped values of ``header``), the header checked first, every value
     required."""
     path = catalogue_folder(catalogue_dir, filename) / filename
-    with path.open(encoding="utf-8", newline="") as f:
-        reader = csv.DictReader(f)
-        if reader.fieldnames != header:
-            raise ConfigError(f"{path}: the header must be {','.join(header)} (got {reader.fieldnames})")
-        for line, row in enumerate(reader, start=2):
-            values = [(row[k] or "").strip() for k in header]
-            if not all(values):
-                raise ConfigError(f"{path}:{line}: {' and '.join(header)} must all be given")
-            yield str(path), line, values
+    if not path.is_file():  # no fallback to the package's: a city's copy of data/ is used whole
+        raise ConfigError(
+            f"{path}: not found; a GISGRID_CATALOGUE_DIR copy holds every file of the package's data/catalogue "
+            f"(copy {filename} from there)",
+            detail={"file": str(path)},
+        )
+    table = cityfiles.read_csv(path, "catalogue file", ConfigError)  # UTF-8 (BOM or not) or GB18030
+    if table.header != list(header):
+        raise ConfigError(f"{path}: the header must be {','.join(header)} (got {','.join(table.header)})")
+    for line, row in table.rows:
+        values = [row[k] for k in header]
+        if not all(values):
+            raise ConfigError(f"{path}:{line}: {' and '.join(header)} must all be given")
+        yield str(path), line, values
 
 
 @functools.cache
@@ -46,7 +51,7 @@ def load_reason_texts(catalogue_dir: Path = PROJECT_ROOT / "data") -> dict[str, 
     """What each reason code of an API refusal means in zh-CN (``messages_zh.csv``, columns ``code,zh``): the pages
     show it beside the server's English message, which they never read (it may be reworded)."""
     texts: dict[str, str] = {}
-    for path, line, (code, zh) in page_words(catalogue_dir, REASON_TEXTS_FILE, ["code", "zh"]):
+    for path, line, (code, zh) in page_words(catalogue_dir, REASON_TEXTS_FILE, cityfiles.REASON_TEXTS_COLUMNS):
         if not _CODE.fullmatch(code):
             raise ConfigError(f"{path}:{line}: {code!r} is not a snake_case code")
         if code in texts:

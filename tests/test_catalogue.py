@@ -181,10 +181,13 @@ def test_broken_departments_file(tmp_path: Path) -> None:
         tmp_path / "my_departments.csv",
         ["code", "name", "kind"],
         [
-            ["99 BAD", "x", ""],
-            ["990000000000000099", "", ""],
-            ["990000000000000098", "a", ""],
-            ["990000000000000098", "b", ""],
+            ["99 BAD", "x", "government"],
+            ["990000000000000099", "", "government"],
+            ["990000000000000098", "a", "enterprise"],
+            ["990000000000000098", "b", "enterprise"],
+            ["990000000000000097", "c", "政府"],  # review27 D12: kind is one of the four
+            ["990000000000000096", "d", "govt"],
+            ["990000000000000095", "e", ""],
         ],
     )
     with pytest.raises(InvalidInput) as exc:
@@ -193,7 +196,20 @@ def test_broken_departments_file(tmp_path: Path) -> None:
         ("my_departments.csv", 5, "code"),
         ("my_departments.csv", 2, "code"),
         ("my_departments.csv", 3, "name"),
+        ("my_departments.csv", 6, "kind"),
+        ("my_departments.csv", 7, "kind"),
+        ("my_departments.csv", 8, "kind"),
     ]
+    assert f"{depts}: row 6, field 'kind': kind must be one of government, public_institution, enterprise, " in (
+        exc.value.message
+    )
+    assert exc.value.detail["problems"][3] == {
+        "file": str(depts),
+        "row": 6,
+        "field": "kind",
+        "value": "政府",
+        "reason": "kind must be one of government, public_institution, enterprise, subdistrict",
+    }
 
 
 def test_class_map_extension(tmp_path: Path) -> None:

@@ -79,8 +79,8 @@ def test_a_city_copy_without_the_file_is_refused_naming_it(tmp_path: Path) -> No
     with pytest.raises(InvalidInput) as err:
         load_evaluation_rules(Settings(catalogue_dir=tmp_path))
     assert err.value.message == (
-        f"evaluation rules: 1 problem(s):\n{tmp_path}/rules/evaluation.csv: evaluation rules file not found "
-        "(GISGRID_CATALOGUE_DIR/rules/evaluation.csv)"
+        f"evaluation rules: 1 problem(s):\n{tmp_path}/rules/evaluation.csv: evaluation rules file "
+        "(GISGRID_CATALOGUE_DIR/rules/evaluation.csv) not found"
     )
 
 
@@ -116,7 +116,8 @@ def test_gbk_and_excel_files_read_as_utf8(tmp_path: Path) -> None:
 def test_unreadable_empty_and_headerless_files_are_refused_in_one_line(tmp_path: Path) -> None:
     path = write(tmp_path, TEXT, "utf-16")
     assert refusal(path) == (
-        f"evaluation rules: 1 problem(s):\n{path}: neither UTF-8 nor GB18030 text (UTF-16?): save it as CSV UTF-8"
+        f'evaluation rules: 1 problem(s):\n{path}: UTF-16 text (Excel\'s "Unicode 文本"), not UTF-8 or GB18030: '
+        'save it as "CSV UTF-8(逗号分隔)" (or CSV in GBK)'
     )
     write(tmp_path, "\n")
     assert refusal(path) == (

@@ -137,7 +137,7 @@ def test_a_refusal_is_explained_from_its_codes_with_the_page_offline() -> None:
 @pytest.mark.parametrize(
     ("content", "problem"),
     [
-        ("word,finds\n窨井,井盖\n", r"the header must be term,finds \(got \['word', 'finds'\]\)"),
+        ("word,finds\n窨井,井盖\n", r"the header must be term,finds \(got word,finds\)"),
         ("term,finds\n窨井,\n", r"search_terms.csv:2: term and finds must all be given"),
     ],
 )

@@ -176,6 +176,18 @@ def test_staff_csv_sets_leaders_or_refuses_whole(imported: Engine, tmp_path: Pat
     assert untouched is None  # the good row of a refused file is not written either
 
 
+def test_staff_csv_from_excel_in_gbk_is_read(imported: Engine, tmp_path: Path) -> None:
+    """review27 D6: a staff list Excel saved as GBK CSV was refused as 'not a UTF-8 CSV file'."""
+    gbk = tmp_path / "staff_gbk.csv"
+    gbk.write_bytes(f"grid_code,role,name,phone,,\r\n{STREETS[0]},网格长,王伟,13800000001,,\r\n".encode("gbk"))
+    assert workflows.import_staff(imported, gbk) == 1
+    with imported.connect() as conn:
+        leader = conn.execute(
+            text("SELECT leader_name FROM management_grids WHERE code = :c"), {"c": STREETS[0]}
+        ).scalar()
+    assert leader == "王伟"
+
+
 @pytest.mark.parametrize("encoding", ["utf-8", "gbk"])
 def test_shapefile_export_keeps_chinese_names(imported: Engine, tmp_path: Path, encoding: str) -> None:
     workflows.generate_grids(imported)

@@ -6,6 +6,7 @@ transaction, so a refusal half-way leaves the database as it was.
 
 from __future__ import annotations
 
+import io
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,7 +19,7 @@ from psycopg2.errors import LockNotAvailable, TransactionRollbackError
 from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import OperationalError
 
-from gisgrid import export_fields
+from gisgrid import cityfiles, export_fields
 from gisgrid.boundaries import BoundaryOptions, BoundarySet, check_recode, provisional, read_boundaries
 from gisgrid.errors import Conflict, InvalidInput, NotFound, Reason
 from gisgrid.grids import store
@@ -467,10 +468,12 @@ STAFF_ROLES = ("网格长", "网格员", "监督员", "专职网格员", "兼职
 
 def import_staff(engine: Engine, path: Path) -> int:
     """Grid leaders and staff from CSV (grid_code, role, name, phone); refused whole on any bad row."""
+    text, _ = cityfiles.read_text(path, "staff file")  # UTF-8 (BOM or not) or GB18030, as every city file
     try:
-        table = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
-    except (UnicodeDecodeError, pd.errors.ParserError) as exc:
-        raise InvalidInput(f"{path}: not a UTF-8 CSV file ({exc})") from None
+        table = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        raise InvalidInput(f"{path}: not a readable CSV file ({exc})") from None
+    table.columns = [str(c).strip() for c in table.columns]
     need = {"grid_code", "role", "name", "phone"}
     if not need <= set(table.columns):
         raise InvalidInput(f"{path}: expected columns {', '.join(sorted(need))}; found {', '.join(table.columns)}")

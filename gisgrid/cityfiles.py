@@ -1,0 +1,268 @@
+"""A city's own files — catalogues, routing rules, search terms, reason texts, the calendar, staff lists, the
+evaluation rules: how every one of them is read, and what kind of file an extra file is.
+
+Reading (:func:`read_text`, :func:`read_csv`), the same for every such file:
+
+* UTF-8, with or without a BOM (the BOM never becomes part of the first column's name);
+* else GB18030 — what Excel on Chinese Windows saves as "CSV" (GBK is a subset of it);
+* anything else is refused in one line naming the file and what it is: UTF-16/UTF-32 (Excel's "Unicode 文本"),
+  an Excel workbook, or bytes that are neither UTF-8 nor GB18030.
+
+A CSV may end its lines in CRLF, have empty columns after the last named one (Excel adds them) and blank rows;
+header names and values are stripped. Rows are numbered by their line in the file (the header is line 1).
+
+Kinds (:func:`file_kind`, :func:`extra_files`): ``GISGRID_CATALOGUE_EXTRA`` lists files of several kinds, and a
+file's kind is decided by its header alone — never by its name. Each kind has its columns (:func:`kinds`); a
+file is of a kind when its header has every column of that kind, where a kind whose columns all belong to a
+larger kind that also fits gives way to it (an event-classes header has every component-classes column), and
+when it has no column that only another kind has (an event-classes file short of a column is not taken for a
+component-classes file). Other columns (a city's 备注) are left alone. A header that fits no kind, or more than
+one, is refused in one line naming the file, the kinds and their columns. The kinds the extra list does not take
+(search terms, reason texts, the calendar, the evaluation rules, the export fields) are recognised too, and
+refused with where they go instead.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import functools
+import io
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from gisgrid.errors import GisgridError, InvalidInput
+
+#: How to save a file so that it is read (Excel's own words for its CSV UTF-8 format).
+SAVE_AS = 'save it as "CSV UTF-8(逗号分隔)" (or CSV in GBK)'
+SEARCH_TERMS_COLUMNS = ("term", "finds")
+REASON_TEXTS_COLUMNS = ("code", "zh")
+#: The columns :func:`gisgrid.evaluation.load_rules` needs (recognised here so that the file is not taken for
+#: another kind when it is put in the extra list).
+EVALUATION_COLUMNS = ("kind", "subject", "key", "source", "lower", "upper", "value")
+
+_BOMS = (
+    (codecs.BOM_UTF32_LE, "UTF-32"),  # before UTF-16 LE: its BOM begins with that one's
+    (codecs.BOM_UTF32_BE, "UTF-32"),
+    (codecs.BOM_UTF16_LE, "UTF-16"),
+    (codecs.BOM_UTF16_BE, "UTF-16"),
+)
+
+
+def _refuse(error: type[GisgridError], path: Path, what: str) -> GisgridError:
+    return error(f"{path}: {what}", detail={"file": str(path)})
+
+
+def decode(raw: bytes, path: Path, error: type[GisgridError] = InvalidInput) -> tuple[str, str]:
+    """``raw`` (the bytes of ``path``) as text, and the encoding it was read in (``UTF-8`` or ``GB18030``)."""
+    for bom, name in _BOMS:
+        if raw.startswith(bom):
+            raise _refuse(error, path, f'{name} text (Excel\'s "Unicode 文本"), not UTF-8 or GB18030: {SAVE_AS}')
+    if raw.startswith(b"PK\x03\x04"):
+        raise _refuse(error, path, f"an Excel workbook (.xlsx) or another zip file, not CSV text: {SAVE_AS}")
+    if raw.startswith(b"\xd0\xcf\x11\xe0"):
+        raise _refuse(error, path, f"an Excel 97–2003 workbook (.xls), not CSV text: {SAVE_AS}")
+    if b"\x00" in raw:
+        raise _refuse(error, path, f"holds NUL bytes (UTF-16 without a BOM, or not text): {SAVE_AS}")
+    try:
+        return raw.decode("utf-8-sig"), "UTF-8"
+    except UnicodeDecodeError as exc:
+        at = exc.start
+    try:
+        return raw.decode("gb18030"), "GB18030"
+    except UnicodeDecodeError:
+        raise _refuse(
+            error, path, f"neither UTF-8 nor GB18030 text (byte 0x{raw[at]:02X} at offset {at} is not UTF-8): {SAVE_AS}"
+        ) from None
+
+
+def read_text(path: Path, what: str = "file", error: type[GisgridError] = InvalidInput) -> tuple[str, str]:
+    """The text of a city file and the encoding it was read in; ``what`` names the file in a refusal
+    (``"{path}: {what} not found"``)."""
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise _refuse(error, path, f"{what} not found") from None
+    except OSError as exc:
+        raise _refuse(error, path, f"{what} cannot be read ({exc.strerror or exc})") from None
+    return decode(raw, path, error)
+
+
+@dataclass(frozen=True)
+class CsvTable:
+    path: Path
+    #: Stripped column names, without the empty ones after the last named column.
+    header: list[str]
+    #: (line, {column: stripped value}) of every row with a value in a named column.
+    rows: list[tuple[int, dict[str, str]]]
+    encoding: str
+
+
+def read_csv(path: Path, what: str = "file", error: type[GisgridError] = InvalidInput) -> CsvTable:
+    """A city CSV file read as the module docstring says."""
+    path = Path(path)
+    text, encoding = read_text(path, what, error)
+    reader = csv.reader(io.StringIO(text, newline=""))
+    rows: list[tuple[int, dict[str, str]]] = []
+    try:
+        header = [h.strip() for h in next(reader, [])]
+        while header and not header[-1]:
+            header.pop()
+        for record in reader:
+            values = {name: (record[i].strip() if i < len(record) else "") for i, name in enumerate(header) if name}
+            if any(values.values()):
+                rows.append((reader.line_num, values))
+    except csv.Error as exc:
+        raise _refuse(error, path, f"not a readable CSV (line {reader.line_num}: {exc})") from None
+    return CsvTable(path, header, rows, encoding)
+
+
+# -- kinds ----------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Kind:
+    name: str
+    label: str
+    columns: tuple[str, ...]  # required
+    optional: tuple[str, ...] = ()
+    #: For a kind the extra list does not take: where such a file goes instead.
+    elsewhere: str | None = None
+
+    @property
+    def all_columns(self) -> frozenset[str]:
+        return frozenset((*self.columns, *self.optional))
+
+    def describe(self) -> str:
+        return f"{self.label} ({','.join(self.columns)})"
+
+
+@functools.cache
+def kinds() -> tuple[Kind, ...]:
+    """Every kind of city file, with its columns (each loader's own, imported here so they are stated once)."""
+    from gisgrid import calendar, catalogue, events, export_fields, routing
+
+    return (
+        Kind("departments", "departments", catalogue.DEPARTMENT_COLUMNS),
+        Kind("component_classes", "component classes", catalogue.CLASS_COLUMNS),
+        Kind("class_map", "component class map", catalogue.MAP_COLUMNS),
+        Kind("event_classes", "event classes", events.CLASS_COLUMNS),
+        Kind("event_time_limits", "event time limits", events.LIMIT_COLUMNS),
+        Kind("node_time_limits", "node time limits", events.NODE_COLUMNS, events.NODE_URGENT_COLUMNS),
+        Kind("routing_rules", "routing rules", routing.RULE_COLUMNS),
+        Kind(
+            "search_terms",
+            "search terms",
+            SEARCH_TERMS_COLUMNS,
+            elsewhere="edit catalogue/search_terms.csv in the GISGRID_CATALOGUE_DIR copy",
+        ),
+        Kind(
+            "reason_texts",
+            "reason texts",
+            REASON_TEXTS_COLUMNS,
+            elsewhere="edit catalogue/messages_zh.csv in the GISGRID_CATALOGUE_DIR copy",
+        ),
+        Kind(
+            "calendar",
+            "working calendar",
+            calendar.CALENDAR_COLUMNS,
+            ("note",),
+            elsewhere="name it in GISGRID_CALENDAR_FILE",
+        ),
+        Kind(
+            "evaluation_rules",
+            "evaluation rules",
+            EVALUATION_COLUMNS,
+            elsewhere="edit rules/evaluation.csv in the GISGRID_CATALOGUE_DIR copy",
+        ),
+        Kind(
+            "export_fields",
+            "export fields",
+            tuple(export_fields.COLUMNS),
+            elsewhere="the export fields are the standards' and are read from the package only",
+        ),
+    )
+
+
+def _extra_kinds() -> list[Kind]:
+    return [k for k in kinds() if k.elsewhere is None]
+
+
+def _distinctive() -> dict[str, frozenset[str]]:
+    """Per kind of the extra list, the columns no other such kind has."""
+    extra = _extra_kinds()
+    return {k.name: k.all_columns - frozenset().union(*(o.all_columns for o in extra if o is not k)) for k in extra}
+
+
+def kind_of_header(path: Path, header: Sequence[str]) -> Kind:
+    """The kind of a file with this ``header`` (InvalidInput naming ``path`` when none fits, or several do, or the
+    kind is not read from ``GISGRID_CATALOGUE_EXTRA``)."""
+    extra_kinds = "; ".join(k.describe() for k in _extra_kinds())
+    if not header:
+        raise _refuse(InvalidInput, path, f"empty (no header row); an extra catalogue file is one of: {extra_kinds}")
+    names = set(header)
+    distinctive = _distinctive()
+    fitting = [k for k in _extra_kinds() if set(k.columns) <= names]
+    # An event-classes header has every component-classes column: the larger kind is the file's.
+    fitting = [k for k in fitting if not any(k.all_columns < o.all_columns for o in fitting)]
+    # Columns only a kind that does not fit has: a file of that kind short of a column, not one of the fitting kind.
+    partial = [k for k in _extra_kinds() if k not in fitting and names & distinctive[k.name]]
+    if len(fitting) == 1 and not partial:
+        return fitting[0]
+    if len(fitting) == 1:
+        other = max(partial, key=lambda k: len(names & k.all_columns))
+        missing = ", ".join(c for c in other.columns if c not in names)
+        raise _refuse(
+            InvalidInput,
+            path,
+            f"the header has the columns of {fitting[0].describe()} and also "
+            f"{', '.join(c for c in header if c in distinctive[other.name])} of {other.label} (missing column(s) "
+            f"{missing}); a file holds one kind",
+        )
+    if len(fitting) > 1:
+        several = "; ".join(k.describe() for k in fitting)
+        raise _refuse(
+            InvalidInput,
+            path,
+            f"the header fits more than one kind of catalogue file: {several}; give each its own file",
+        )
+    if not fitting:
+        for kind in kinds():
+            if kind.elsewhere is not None and set(kind.columns) <= names:
+                raise _refuse(
+                    InvalidInput,
+                    path,
+                    f"a file of {kind.describe()}, which GISGRID_CATALOGUE_EXTRA does not take: {kind.elsewhere}",
+                )
+
+    def nearness(k: Kind) -> tuple[bool, int, int]:
+        present = sum(c in names for c in k.columns)
+        return bool(names & distinctive[k.name]), present, present - len(k.columns)
+
+    nearest = max(partial or _extra_kinds(), key=nearness)
+    hint = ""
+    if nearness(nearest)[1]:
+        missing = [c for c in nearest.columns if c not in names]
+        hint = f" (nearest: {nearest.label}, missing column(s) {', '.join(missing)})"
+    raise _refuse(
+        InvalidInput,
+        path,
+        f"the header {','.join(header)} fits no kind of catalogue file{hint}; "
+        f"the kinds and their columns: {extra_kinds}",
+    )
+
+
+def file_kind(path: Path | str) -> Kind:
+    """The kind of the city file at ``path``, by its header (:func:`kind_of_header`)."""
+    path = Path(path)
+    return kind_of_header(path, read_csv(path, "catalogue file").header)
+
+
+def extra_files(paths: Iterable[Path | str], kind: str) -> list[Path]:
+    """The files of ``paths`` whose header makes them of ``kind`` (a :class:`Kind` name), in their order; every
+    file is classified, so one of no kind is refused whichever loader asks first."""
+    if kind not in {k.name for k in kinds()}:
+        raise ValueError(f"unknown kind {kind!r}")
+    return [Path(p) for p in paths if file_kind(p).name == kind]

@@ -1,0 +1,315 @@
+"""A city's files: one way of reading every one (UTF-8 with or without a BOM, else GB18030; anything else refused in
+one line), and an extra file's kind decided by its header, never by its name (review27 D3, D6)."""
+
+from __future__ import annotations
+
+import codecs
+import shutil
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from gisgrid import cityfiles, export_fields
+from gisgrid.calendar import load_city_calendar
+from gisgrid.cases import load_rules
+from gisgrid.catalogue import load_catalogue
+from gisgrid.components_store import catalogue_for
+from gisgrid.errors import ConfigError, InvalidInput
+from gisgrid.evaluation import RULES_FILE, load_evaluation_rules
+from gisgrid.events import load_event_catalogue
+from gisgrid.grids import workflows
+from gisgrid.routing import load_routing_rules
+from gisgrid.settings import PROJECT_ROOT, Settings
+from maps.field import load_search_terms
+from maps.pagejs import load_reason_texts
+
+DATA = PROJECT_ROOT / "data"
+SAVE = 'save it as "CSV UTF-8(逗号分隔)" (or CSV in GBK)'
+UTF16 = f'UTF-16 text (Excel\'s "Unicode 文本"), not UTF-8 or GB18030: {SAVE}'
+EVENT_HEADER = (
+    "scheme,code,big_code,big_name,name,component_class,default_dept,filing_condition,closing_condition,evidence,"
+    "duplicate_radius_m,duplicate_window_h"
+)
+CITY_DEPT = "990000000000000099"
+EXTRA_KINDS = (
+    "departments (code,name,kind); component classes (scheme,code,big_code,big_name,name,default_dept,evidence); "
+    "component class map (cjt214_code,gbt47678_code,note); event classes (scheme,code,big_code,big_name,name,"
+    "component_class,default_dept,filing_condition,closing_condition,evidence,duplicate_radius_m,duplicate_window_h); "
+    "event time limits (scheme,code,disposal_type,limit,unit,urgent); "
+    "node time limits (node,name,limit,unit,evidence); "
+    "routing rules (rule_id,priority,scheme,class_prefix,area_prefix,tier_grid,time_from,time_to,weekdays,department,"
+    "note)"
+)
+
+
+def put(path: Path, text: str, encoding: str = "utf-8") -> Path:
+    path.write_bytes(text.encode(encoding))
+    return path
+
+
+def refused(exc: pytest.ExceptionInfo[Exception]) -> str:
+    return exc.value.message  # type: ignore[attr-defined,no-any-return]
+
+
+# -- reading ----------------------------------------------------------------------------------------------------------
+
+
+def test_utf8_with_bom_crlf_trailing_empty_columns_and_blank_rows(tmp_path: Path) -> None:
+    path = put(
+        tmp_path / "d.csv",
+        "\ufeffcode , name,kind,,\r\n9901,区城管局 ,government,,\r\n,,,,\r\n\r\n9902,b,enterprise\r\n",
+    )
+    table = cityfiles.read_csv(path)
+    assert table.header == ["code", "name", "kind"]  # no BOM in the first name, no empty trailing names
+    assert table.rows == [
+        (2, {"code": "9901", "name": "区城管局", "kind": "government"}),
+        (5, {"code": "9902", "name": "b", "kind": "enterprise"}),
+    ]
+    assert table.encoding == "UTF-8"
+
+
+def test_gb18030_is_read_and_said(tmp_path: Path) -> None:
+    path = put(tmp_path / "d.csv", "code,name,kind\n9901,区共享单车管理办公室,government\n", "gbk")
+    table = cityfiles.read_csv(path)
+    assert table.rows == [(2, {"code": "9901", "name": "区共享单车管理办公室", "kind": "government"})]
+    assert table.encoding == "GB18030"
+
+
+@pytest.mark.parametrize(
+    ("raw", "what"),
+    [
+        (codecs.BOM_UTF16_LE + "code,name\n".encode("utf-16-le"), UTF16),
+        (codecs.BOM_UTF16_BE + "code,name\n".encode("utf-16-be"), UTF16),
+        (codecs.BOM_UTF32_LE + "code\n".encode("utf-32-le"), UTF16.replace("UTF-16", "UTF-32")),
+        ("code,name\n".encode("utf-16-le"), f"holds NUL bytes (UTF-16 without a BOM, or not text): {SAVE}"),
+        (b"PK\x03\x04rest", f"an Excel workbook (.xlsx) or another zip file, not CSV text: {SAVE}"),
+        (b"\xd0\xcf\x11\xe0rest", f"an Excel 97–2003 workbook (.xls), not CSV text: {SAVE}"),
+        (b"code\n\xff\xfe\xff\n", f"neither UTF-8 nor GB18030 text (byte 0xFF at offset 5 is not UTF-8): {SAVE}"),
+    ],
+)
+def test_what_is_neither_utf8_nor_gb18030_is_refused_in_one_line(tmp_path: Path, raw: bytes, what: str) -> None:
+    path = tmp_path / "f.csv"
+    path.write_bytes(raw)
+    with pytest.raises(InvalidInput) as exc:
+        cityfiles.read_csv(path)
+    assert refused(exc) == f"{path}: {what}"
+    assert exc.value.detail == {"file": str(path)}
+    with pytest.raises(ConfigError):  # a loader may ask for its own error class
+        cityfiles.read_text(path, error=ConfigError)
+
+
+def test_a_missing_file_is_named(tmp_path: Path) -> None:
+    with pytest.raises(InvalidInput) as exc:
+        cityfiles.read_text(tmp_path / "nope.csv", "calendar file")
+    assert refused(exc) == f"{tmp_path / 'nope.csv'}: calendar file not found"
+
+
+def utf16(path: Path, text: str) -> Path:
+    path.write_bytes(codecs.BOM_UTF16_LE + text.encode("utf-16-le"))
+    return path
+
+
+def test_every_catalogue_and_rules_loader_refuses_utf16_in_one_line(tmp_path: Path) -> None:
+    """review27 D6: a departments or routing file saved as Excel's Unicode 文本 gave a UnicodeDecodeError traceback."""
+    depts = utf16(tmp_path / "city_departments.csv", "code,name,kind\n990000000000000099,x,government\n")
+    with pytest.raises(InvalidInput) as exc:
+        load_catalogue(DATA, [depts])
+    assert refused(exc) == f"{depts}: {UTF16}"
+    rules = utf16(tmp_path / "city_routing.csv", "rule_id\n")
+    with pytest.raises(InvalidInput) as exc:
+        load_routing_rules(DATA, [rules])
+    assert refused(exc) == f"{rules}: {UTF16}"
+    calendar = utf16(tmp_path / "calendar.csv", "date,kind\n2099-01-01,休息日\n")
+    with pytest.raises(InvalidInput) as exc:
+        load_city_calendar(calendar)
+    assert refused(exc) == f"{calendar}: {UTF16}"
+    evaluation = utf16(tmp_path / "evaluation.csv", "kind\n")
+    with pytest.raises(InvalidInput) as exc:
+        load_evaluation_rules(evaluation)
+    assert refused(exc) == f"evaluation rules: 1 problem(s):\n{evaluation}: {UTF16}"  # one of its list
+    staff = utf16(tmp_path / "staff.csv", "grid_code,role,name,phone\n")
+    with pytest.raises(InvalidInput) as exc:
+        workflows.import_staff(None, staff)  # type: ignore[arg-type]  # refused before the database is asked
+    assert refused(exc) == f"{staff}: {UTF16}"
+    shutil.copytree(DATA, tmp_path / "city")
+    terms = utf16(tmp_path / "city" / "catalogue" / "search_terms.csv", "term,finds\n")
+    with pytest.raises(ConfigError) as exc:
+        load_search_terms.__wrapped__(tmp_path / "city")
+    assert refused(exc) == f"{terms}: {UTF16}"
+
+
+def test_calendar_and_evaluation_rules_in_gbk_are_read_as_in_utf8(tmp_path: Path) -> None:
+    """review27 D6: a GBK calendar was refused ('utf-8' codec can't decode); a GBK evaluation.csv gave a 500."""
+    calendar = put(
+        tmp_path / "calendar.csv", "date,kind,note\r\n2099-01-01,休息日,元旦,,\r\n2099-01-03,上班日,调休\r\n", "gbk"
+    )
+    cal = load_city_calendar(calendar)
+    assert not cal.is_working_day(date(2099, 1, 1))
+    assert cal.is_working_day(date(2099, 1, 3))
+    gbk_rules = put(tmp_path / "evaluation.csv", RULES_FILE.read_text(encoding="utf-8"), "gb18030")
+    assert load_evaluation_rules(gbk_rules).weights == load_evaluation_rules(RULES_FILE).weights
+    assert load_evaluation_rules(gbk_rules).grades == load_evaluation_rules(RULES_FILE).grades
+
+
+def test_search_terms_and_reason_texts_with_bom_gbk_or_missing(tmp_path: Path) -> None:
+    """review27 D6: a BOM was refused as a wrong header ('\\ufeffterm'), GBK and a missing file were tracebacks."""
+    city = tmp_path / "city"
+    shutil.copytree(DATA, city)
+    terms = city / "catalogue" / "search_terms.csv"
+    base_terms = load_search_terms(DATA)
+    put(terms, "\ufeff" + terms.read_text(encoding="utf-8") + "小黄车,共享单车\n")
+    assert load_search_terms.__wrapped__(city) == {**base_terms, "小黄车": ("共享单车",)}
+    put(terms, "term,finds\r\n窨井,井盖\r\n", "gbk")
+    assert load_search_terms.__wrapped__(city) == {"窨井": ("井盖",)}
+    terms.unlink()
+    with pytest.raises(ConfigError) as exc:
+        load_search_terms.__wrapped__(city)
+    assert refused(exc) == (
+        f"{terms}: not found; a GISGRID_CATALOGUE_DIR copy holds every file of the package's data/catalogue "
+        "(copy search_terms.csv from there)"
+    )
+    messages = city / "catalogue" / "messages_zh.csv"
+    put(messages, messages.read_text(encoding="utf-8"), "gb18030")
+    assert load_reason_texts.__wrapped__(city) == load_reason_texts.__wrapped__(DATA)
+    messages.unlink()
+    with pytest.raises(ConfigError) as exc:
+        load_reason_texts.__wrapped__(city)
+    assert refused(exc) == (
+        f"{messages}: not found; a GISGRID_CATALOGUE_DIR copy holds every file of the package's data/catalogue "
+        "(copy messages_zh.csv from there)"
+    )
+
+
+def test_export_fields_read_through_the_shared_reader(tmp_path: Path) -> None:
+    bad = utf16(tmp_path / "export_fields.csv", "layer\n")
+    with pytest.raises(ConfigError) as exc:
+        export_fields.load_export_fields(bad)
+    assert refused(exc) == f"{bad}: {UTF16}"
+
+
+# -- kinds ------------------------------------------------------------------------------------------------------------
+
+
+def city_settings(*extra: Path) -> Settings:
+    return Settings(catalogue_dir=DATA, catalogue_extra=list(extra))
+
+
+def test_an_event_override_with_a_chinese_name_is_an_event_override(tmp_path: Path) -> None:
+    """review27 D3: 城市事项.csv (event classes header) was loaded as a component class file: a bogus component class
+    06010, the override ignored, nothing said."""
+    depts = put(tmp_path / "部门.csv", f"code,name,kind\n{CITY_DEPT},区共享单车管理办公室,government\n")
+    events = put(
+        tmp_path / "城市事项.csv",
+        f"{EVENT_HEADER}\ngbt47678,06010,06,市容环境类,暴露垃圾,,{CITY_DEPT},主次干道成堆成片,彻底清理,I,100,48\n",
+    )
+    rules = put(
+        tmp_path / "派遣规则.csv",
+        "rule_id,priority,scheme,class_prefix,area_prefix,tier_grid,time_from,time_to,weekdays,department,note\n"
+        f"C001,50,gbt47678,06010,419901001,,18:00,23:00,,{CITY_DEPT},晚间\n",
+    )
+    settings = city_settings(depts, events, rules)
+    components = catalogue_for(settings)
+    assert "06010" not in components.classes("gbt47678")
+    assert components.departments[CITY_DEPT] == "区共享单车管理办公室"
+    ev = load_event_catalogue(settings, settings.catalogue_extra, components=components).get("gbt47678", "06010")
+    assert (ev.default_dept, ev.duplicate_radius_m, ev.duplicate_window_h) == (CITY_DEPT, 100.0, 48.0)
+    routing = load_rules(settings, components)
+    assert [r.rule_id for r in routing.rules if r.rule_id == "C001"] == ["C001"]
+    assert routing.sources[-1] == rules
+
+
+def test_kinds_of_the_package_files() -> None:
+    """Every catalogue and rules file of the package is recognised as its kind (the kinds' columns are the loaders')."""
+    found = {}
+    for path in sorted([*(DATA / "catalogue").glob("*.csv"), *(DATA / "rules").glob("*.csv")]):
+        try:
+            found[path.name] = cityfiles.file_kind(path).name
+        except InvalidInput as exc:
+            found[path.name] = exc.message.split(": ", 1)[1].split(",")[0]
+    assert found == {
+        "component_class_map.csv": "class_map",
+        "component_classes.csv": "component_classes",
+        "departments.csv": "departments",
+        "event_classes.csv": "event_classes",
+        "event_time_limits.csv": "event_time_limits",
+        "node_time_limits.csv": "node_time_limits",
+        "routing.csv": "routing_rules",
+        "evaluation.csv": "a file of evaluation rules (kind",
+        "export_fields.csv": "a file of export fields (layer",
+        "messages_zh.csv": "a file of reason texts (code",
+        "search_terms.csv": "a file of search terms (term",
+    }
+
+
+@pytest.mark.parametrize(
+    ("header", "message"),
+    [
+        (
+            "code,部门名称,kind",
+            f"the header code,部门名称,kind fits no kind of catalogue file (nearest: departments, missing column(s) "
+            f"name); the kinds and their columns: {EXTRA_KINDS}",
+        ),
+        (  # an event file short of a column is not taken for a component-classes file, whose columns it has
+            EVENT_HEADER.removesuffix(",duplicate_window_h"),
+            "the header has the columns of component classes (scheme,code,big_code,big_name,name,default_dept,"
+            "evidence) and also component_class, filing_condition, closing_condition, duplicate_radius_m of event "
+            "classes (missing column(s) duplicate_window_h); a file holds one kind",
+        ),
+        (
+            "scheme,code,big_code,big_name,name,default_dept,evidence,disposal_type",
+            "the header has the columns of component classes (scheme,code,big_code,big_name,name,default_dept,"
+            "evidence) and also disposal_type of event time limits (missing column(s) limit, unit, urgent); a file "
+            "holds one kind",
+        ),
+        (
+            "a,b",
+            f"the header a,b fits no kind of catalogue file; the kinds and their columns: {EXTRA_KINDS}",
+        ),
+        (
+            "code,name,kind,scheme,big_code,big_name,default_dept,evidence",
+            "the header fits more than one kind of catalogue file: departments (code,name,kind); component classes "
+            "(scheme,code,big_code,big_name,name,default_dept,evidence); give each its own file",
+        ),
+        (
+            "date,kind,note",
+            "a file of working calendar (date,kind), which GISGRID_CATALOGUE_EXTRA does not take: name it in "
+            "GISGRID_CALENDAR_FILE",
+        ),
+        (
+            "term,finds",
+            "a file of search terms (term,finds), which GISGRID_CATALOGUE_EXTRA does not take: edit "
+            "catalogue/search_terms.csv in the GISGRID_CATALOGUE_DIR copy",
+        ),
+        ("", f"empty (no header row); an extra catalogue file is one of: {EXTRA_KINDS}"),
+        (
+            "code,name,kind,priority",
+            "the header has the columns of departments (code,name,kind) and also priority of routing rules (missing "
+            "column(s) rule_id, scheme, class_prefix, area_prefix, tier_grid, time_from, time_to, weekdays, "
+            "department, note); a file holds one kind",
+        ),
+    ],
+)
+def test_a_header_of_no_kind_or_several_is_refused_naming_file_kinds_and_columns(
+    tmp_path: Path, header: str, message: str
+) -> None:
+    path = put(tmp_path / "city_departments.csv", f"{header}\n" if header else "")
+    with pytest.raises(InvalidInput) as exc:
+        catalogue_for(city_settings(path))
+    assert refused(exc) == f"{path}: {message}"
+    assert "\n" not in refused(exc)
+    # Whichever loader meets it first says the same.
+    with pytest.raises(InvalidInput) as again:
+        load_event_catalogue(DATA, [path])
+    assert refused(again) == refused(exc)
+
+
+def test_extra_columns_of_no_kind_are_left_alone(tmp_path: Path) -> None:
+    """A city's own column (备注, type …) does not change a file's kind."""
+    path = put(tmp_path / "x.csv", f"code,name,kind,备注,type\n{CITY_DEPT},区共享单车管理办公室,government,新设,局\n")
+    assert cityfiles.file_kind(path).name == "departments"
+    assert load_catalogue(DATA, [path]).departments[CITY_DEPT] == "区共享单车管理办公室"
+    nodes = put(
+        tmp_path / "y.csv", "node,name,limit,unit,evidence,urgent_limit,urgent_unit\nverify,核实,2,working_hours,,,\n"
+    )
+    assert cityfiles.file_kind(nodes).name == "node_time_limits"
