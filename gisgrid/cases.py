@@ -25,7 +25,14 @@ import pandas as pd
 from sqlalchemy import Connection, Engine, text
 
 from gisgrid import geodesy, history, routing, workflow
-from gisgrid.calendar import UNKNOWN_YEAR_REMEDY, WorkingCalendar, load_city_calendar, traffic_light
+from gisgrid.calendar import (
+    MAX_EXTENSION_DAYS,
+    UNKNOWN_YEAR_REMEDY,
+    WorkingCalendar,
+    load_city_calendar,
+    longest,
+    traffic_light,
+)
 from gisgrid.catalogue import Catalogue
 from gisgrid.components_store import catalogue_for
 from gisgrid.errors import Conflict, InvalidInput, NotFound, Reason
@@ -1032,13 +1039,6 @@ def _decision_fields(data: dict[str, Any]) -> dict[str, Any]:
     return fields
 
 
-#: The longest extension approved in one step (a longer one is a typing slip, or a case to suspend, 挂账).
-MAX_EXTENSION_DAYS = 366
-#: Working days that cannot fit in MAX_EXTENSION_DAYS (a year holds ~250): refused before walking the calendar,
-#: so a refused extension does not wander through years the calendar does not know.
-_MAX_EXTENSION_WORKING_DAYS = 270
-
-
 def _one_length(payload: dict[str, Any], what: str) -> None:
     """An extension is by a length (amount, unit) or to a date (new_due_at), never both: which one would hold?"""
     if payload.get("amount") is not None and payload.get("new_due_at"):
@@ -1100,12 +1100,7 @@ def _extended_due(services: CaseServices, row: Any, payload: dict[str, Any]) -> 
                 "amount: must be a positive number", detail=[{"field": "amount"}], reason=Reason.NOT_POSITIVE
             )
         unit = str(payload.get("unit") or "working_days")
-        if unit == "calendar_hours":
-            too_long = amount / 24 > MAX_EXTENSION_DAYS
-        else:
-            days = amount / services.calendar.hours.hours_per_day if unit == "working_hours" else amount
-            too_long = days > _MAX_EXTENSION_WORKING_DAYS
-        if too_long:
+        if amount > longest(unit, services.calendar.hours.hours_per_day):
             raise InvalidInput(
                 _too_long(f"amount: {amount:g} {unit}"), detail=[{"field": "amount"}], reason=Reason.EXTENSION_TOO_LONG
             )
