@@ -94,20 +94,31 @@ class CaseServices:
         return history.disposal_limits(self.events, self.calendar.hours.hours_per_day)
 
 
-def load_rules(settings: Settings, components: Catalogue | None = None) -> routing.RoutingRules:
-    """The routing rules file and the city's extra rule files (``catalogue_extra`` named *rout*)."""
+def load_rules(
+    settings: Settings, components: Catalogue | None = None, events: EventCatalogue | None = None
+) -> routing.RoutingRules:
+    """The routing rules file and the city's extra rule files (``catalogue_extra`` named *rout*), checked against
+    the city's departments and event classes."""
     components = components or catalogue_for(settings)
+    events = events or load_events(settings, components)
     extra_rules = [p for p in settings.catalogue_extra if "rout" in p.name.lower()]
-    return routing.load_routing_rules(settings, extra_rules, departments=components.departments)
+    classes = {scheme: events.by_scheme[scheme].keys() for scheme in events.by_scheme}
+    return routing.load_routing_rules(settings, extra_rules, departments=components.departments, classes=classes)
+
+
+def load_events(settings: Settings, components: Catalogue | None = None) -> EventCatalogue:
+    """The event catalogue with the city's extra event and time-limit files."""
+    extra_events = [p for p in settings.catalogue_extra if any(k in p.name.lower() for k in ("event", "limit"))]
+    return load_event_catalogue(settings, extra_events, components=components or catalogue_for(settings))
 
 
 def load_services(settings: Settings) -> CaseServices:
     components = catalogue_for(settings)
-    extra_events = [p for p in settings.catalogue_extra if any(k in p.name.lower() for k in ("event", "limit"))]
+    events = load_events(settings, components)
     return CaseServices(
-        events=load_event_catalogue(settings, extra_events, components=components),
+        events=events,
         components=components,
-        rules=load_rules(settings, components),
+        rules=load_rules(settings, components, events),
         calendar=load_city_calendar(settings.calendar_file, settings.working_hours),
         photos=PhotoStore(settings.data_path / "photos"),
     )
