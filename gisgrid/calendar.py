@@ -74,6 +74,24 @@ def unknown_years_warning(years: Iterable[int], zh: str, en: str) -> tuple[str, 
     )
 
 
+#: The longest extension approved in one step, and the longest time limit a catalogue may set: a longer one is a
+#: typing slip (minutes typed as hours), or a case to suspend (挂账).
+MAX_EXTENSION_DAYS = 366
+#: Working days that cannot fit in MAX_EXTENSION_DAYS (a year holds ~250): refused before walking the calendar, so
+#: a refused length does not wander through years the calendar does not know.
+MAX_EXTENSION_WORKING_DAYS = 270
+
+
+def longest(unit: str, hours_per_day: float) -> float:
+    """The longest length in ``unit`` that fits MAX_EXTENSION_DAYS (``hours_per_day``: working hours of a working
+    day): 366 × 24 calendar hours, 270 working days, 270 × hours_per_day working hours."""
+    if unit == "calendar_hours":
+        return MAX_EXTENSION_DAYS * 24
+    if unit == "working_hours":
+        return MAX_EXTENSION_WORKING_DAYS * hours_per_day
+    return MAX_EXTENSION_WORKING_DAYS
+
+
 _US_PER_SECOND = 1_000_000
 _US_PER_HOUR = 3600 * _US_PER_SECOND
 _US_PER_DAY = 24 * _US_PER_HOUR

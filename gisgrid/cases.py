@@ -25,7 +25,14 @@ import pandas as pd
 from sqlalchemy import Connection, Engine, text
 
 from gisgrid import cityfiles, geodesy, history, routing, workflow
-from gisgrid.calendar import WorkingCalendar, load_city_calendar, traffic_light, unknown_years_warning
+from gisgrid.calendar import (
+    MAX_EXTENSION_DAYS,
+    WorkingCalendar,
+    load_city_calendar,
+    longest,
+    traffic_light,
+    unknown_years_warning,
+)
 from gisgrid.catalogue import Catalogue
 from gisgrid.components_store import catalogue_for
 from gisgrid.errors import Conflict, InvalidInput, NotFound, Reason
@@ -90,19 +97,30 @@ class CaseServices:
         return history.disposal_limits(self.events, self.calendar.hours.hours_per_day)
 
 
-def load_rules(settings: Settings, components: Catalogue | None = None) -> routing.RoutingRules:
-    """The routing rules file and the city's extra rule files (``catalogue_extra`` files with the rules' header)."""
+def load_rules(
+    settings: Settings, components: Catalogue | None = None, events: EventCatalogue | None = None
+) -> routing.RoutingRules:
+    """The routing rules file and the city's extra rule files (``catalogue_extra`` files with the rules' header),
+    checked against the city's departments and event classes."""
     components = components or catalogue_for(settings)
+    events = events or load_events(settings, components)
     extra_rules = cityfiles.extra_files(settings.catalogue_extra, "routing_rules")
-    return routing.load_routing_rules(settings, extra_rules, departments=components.departments)
+    classes = {scheme: events.by_scheme[scheme].keys() for scheme in events.by_scheme}
+    return routing.load_routing_rules(settings, extra_rules, departments=components.departments, classes=classes)
+
+
+def load_events(settings: Settings, components: Catalogue | None = None) -> EventCatalogue:
+    """The event catalogue with the city's extra event and time-limit files (told apart by their headers)."""
+    return load_event_catalogue(settings, settings.catalogue_extra, components=components or catalogue_for(settings))
 
 
 def load_services(settings: Settings) -> CaseServices:
     components = catalogue_for(settings)
+    events = load_events(settings, components)
     return CaseServices(
-        events=load_event_catalogue(settings, settings.catalogue_extra, components=components),
+        events=events,
         components=components,
-        rules=load_rules(settings, components),
+        rules=load_rules(settings, components, events),
         calendar=load_city_calendar(settings.calendar_file, settings.working_hours),
         photos=PhotoStore(settings.data_path / "photos"),
         evaluation_rules=load_evaluation_rules(settings),
@@ -1035,13 +1053,6 @@ def _decision_fields(data: dict[str, Any]) -> dict[str, Any]:
     return fields
 
 
-#: The longest extension approved in one step (a longer one is a typing slip, or a case to suspend, 挂账).
-MAX_EXTENSION_DAYS = 366
-#: Working days that cannot fit in MAX_EXTENSION_DAYS (a year holds ~250): refused before walking the calendar,
-#: so a refused extension does not wander through years the calendar does not know.
-_MAX_EXTENSION_WORKING_DAYS = 270
-
-
 def _one_length(payload: dict[str, Any], what: str) -> None:
     """An extension is by a length (amount, unit) or to a date (new_due_at), never both: which one would hold?"""
     if payload.get("amount") is not None and payload.get("new_due_at"):
@@ -1103,12 +1114,7 @@ def _extended_due(services: CaseServices, row: Any, payload: dict[str, Any]) -> 
                 "amount: must be a positive number", detail=[{"field": "amount"}], reason=Reason.NOT_POSITIVE
             )
         unit = str(payload.get("unit") or "working_days")
-        if unit == "calendar_hours":
-            too_long = amount / 24 > MAX_EXTENSION_DAYS
-        else:
-            days = amount / services.calendar.hours.hours_per_day if unit == "working_hours" else amount
-            too_long = days > _MAX_EXTENSION_WORKING_DAYS
-        if too_long:
+        if amount > longest(unit, services.calendar.hours.hours_per_day):
             raise InvalidInput(
                 _too_long(f"amount: {amount:g} {unit}"), detail=[{"field": "amount"}], reason=Reason.EXTENSION_TOO_LONG
             )

@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from gisgrid import cityfiles
-from gisgrid.calendar import UNITS, Unit
+from gisgrid.calendar import MAX_EXTENSION_DAYS, MAX_EXTENSION_WORKING_DAYS, UNITS, Unit, load_city_calendar, longest
 from gisgrid.catalogue import (
     CODE_DIGITS,
     EVIDENCE,
@@ -213,6 +213,36 @@ def _number(path: Path, line: int, field_name: str, value: str, problems: _Probl
     return number
 
 
+def _too_long(
+    path: Path,
+    line: int,
+    column: str,
+    row: dict[str, str],
+    amount: float,
+    unit: Unit,
+    hours_per_day: float,
+    problems: _Problems,
+) -> bool:
+    """A limit longer than the longest extension the service approves (MAX_EXTENSION_DAYS, in the limit's unit): a
+    typing slip (minutes as hours) whose deadlines would fall years ahead, or past any year the calendar knows."""
+    bound = longest(unit, hours_per_day)
+    if amount <= bound:
+        return False
+    how = {
+        "calendar_hours": f"{MAX_EXTENSION_DAYS} × 24",
+        "working_days": f"the working days that fit in {MAX_EXTENSION_DAYS} days",
+        "working_hours": f"{MAX_EXTENSION_WORKING_DAYS} working days × {hours_per_day:g} working hours a day",
+    }[unit]
+    problems.add(
+        path,
+        line,
+        column,
+        row[column],
+        f"longer than the {MAX_EXTENSION_DAYS} days an extension may add: at most {bound:g} {unit} ({how})",
+    )
+    return True
+
+
 def _unit(path: Path, line: int, value: str, problems: _Problems, *, column: str = "unit") -> Unit | None:
     if value not in UNITS:
         problems.add(path, line, column, value, f"unknown unit; expected one of {', '.join(UNITS)}")
@@ -292,6 +322,7 @@ def _load_limits(
     by_scheme: dict[str, dict[str, EventClass]],
     limits: dict[tuple[str, str], dict[str, DisposalLimit]],
     problems: _Problems,
+    hours_per_day: float,
 ) -> None:
     rows = _read_rows(path, LIMIT_COLUMNS, problems)
     keys = ((line, (r["scheme"], r["code"], r["disposal_type"]), "disposal_type") for line, r in rows)
@@ -314,6 +345,12 @@ def _load_limits(
         if urgent_text not in _TRUE | _FALSE:
             problems.add(path, line, "urgent", r["urgent"], "urgent must be true or false")
             ok = False
+        if (
+            amount is not None
+            and unit is not None
+            and _too_long(path, line, "limit", r, amount, unit, hours_per_day, problems)
+        ):
+            ok = False
         if ok and amount is not None and unit is not None:
             limit = DisposalLimit(r["disposal_type"], amount, unit, urgent_text in _TRUE)
             limits.setdefault((scheme, code), {})[limit.disposal_type] = limit
@@ -325,6 +362,7 @@ def _load_nodes(
     names: dict[str, str],
     urgent_nodes: dict[str, tuple[float, Unit]],
     problems: _Problems,
+    hours_per_day: float,
     *,
     local: bool,
 ) -> None:
@@ -345,10 +383,21 @@ def _load_nodes(
         if r["urgent_limit"] or r["urgent_unit"]:
             u_amount = _number(path, line, "urgent_limit", r["urgent_limit"], problems, positive=True)
             u_unit = _unit(path, line, r["urgent_unit"], problems, column="urgent_unit")
-            if u_amount is None or u_unit is None:
+            too_long = (
+                u_amount is not None
+                and u_unit is not None
+                and _too_long(path, line, "urgent_limit", r, u_amount, u_unit, hours_per_day, problems)
+            )
+            if u_amount is None or u_unit is None or too_long:
                 ok = False
             else:
                 urgent = (u_amount, u_unit)
+        if (
+            amount is not None
+            and unit is not None
+            and _too_long(path, line, "limit", r, amount, unit, hours_per_day, problems)
+        ):
+            ok = False
         if ok and amount is not None and unit is not None:
             nodes[r["node"]] = (amount, unit)
             names[r["node"]] = r["name"] or NODES[r["node"]]
@@ -367,12 +416,17 @@ def load_event_catalogue(
     extra: Sequence[Path | str] = (),
     *,
     components: Catalogue | None = None,
+    hours_per_day: float | None = None,
 ) -> EventCatalogue:
     """Read the base event files, then each ``extra`` CSV in order (see the module docstring).
 
     ``components`` is the component catalogue used to check departments and component classes; by default the
-    base one in the same folder.
+    base one in the same folder. ``hours_per_day`` (working hours of a working day) bounds the ``working_hours``
+    limits; by default that of the settings' ``working_hours``, or of the default working hours.
     """
+    if hours_per_day is None:
+        hours = settings_or_dir.working_hours if isinstance(settings_or_dir, Settings) else None
+        hours_per_day = load_city_calendar(None, hours).hours.hours_per_day
     base = _events_dir(settings_or_dir)
     if components is None:
         components = load_catalogue(base)
@@ -398,7 +452,7 @@ def load_event_catalogue(
 
     limits: dict[tuple[str, str], dict[str, DisposalLimit]] = {}
     for path in limit_files:
-        _load_limits(path, by_scheme, limits, problems)
+        _load_limits(path, by_scheme, limits, problems, hours_per_day)
     for key, (path, line) in final_at.items():
         if not limits.get(key):
             # A case of this class could not be given a deadline.
@@ -408,7 +462,7 @@ def load_event_catalogue(
     names: dict[str, str] = {}
     urgent_nodes: dict[str, tuple[float, Unit]] = {}
     for path, local in node_files:
-        _load_nodes(path, nodes, names, urgent_nodes, problems, local=local)
+        _load_nodes(path, nodes, names, urgent_nodes, problems, hours_per_day, local=local)
     missing = [n for n in NODES if n not in nodes]
     if missing and nodes:
         problems.add(base / NODES_FILE, None, "node", "", f"no time limit for node(s) {', '.join(missing)}")

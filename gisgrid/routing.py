@@ -25,6 +25,7 @@ Time windows use Asia/Shanghai local time. ``time_from`` is inclusive, ``time_to
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -36,6 +37,7 @@ from zoneinfo import ZoneInfo
 from gisgrid import cityfiles
 from gisgrid.catalogue import CODE_DIGITS, SCHEMES, load_catalogue
 from gisgrid.errors import InvalidInput, ProblemList
+from gisgrid.events import load_event_catalogue
 from gisgrid.settings import PROJECT_ROOT, Settings
 
 RULE_COLUMNS = (
@@ -238,6 +240,16 @@ def _default_departments(path_or_settings: Settings | Path | str, rules_path: Pa
     return load_catalogue(PROJECT_ROOT / "data").departments
 
 
+def _default_classes(path_or_settings: Settings | Path | str, rules_path: Path) -> dict[str, Collection[str]]:
+    """Event class codes per scheme of the catalogue beside the rules (as :func:`_default_departments`)."""
+    if isinstance(path_or_settings, Settings):
+        events = load_event_catalogue(path_or_settings)
+    else:
+        data_dir = rules_path.parent.parent
+        events = load_event_catalogue(data_dir if (data_dir / "catalogue").is_dir() else PROJECT_ROOT / "data")
+    return {scheme: set(events.classes(scheme)) for scheme in SCHEMES}
+
+
 def _parse_weekdays(text: str) -> frozenset[int] | None:
     if not _WEEKDAYS.fullmatch(text):
         return None
@@ -347,13 +359,17 @@ def load_routing_rules(
     extra: Sequence[Path | str] = (),
     *,
     departments: Mapping[str, str] | Iterable[str] | None = None,
+    classes: Mapping[str, Collection[str]] | None = None,
 ) -> RoutingRules:
     """Read the routing rules file, then each ``extra`` file in order.
 
     A rule_id repeated in one file is an error; in a later file it replaces the earlier rule (a city's
     override). Departments are checked against ``departments`` (codes, or code → name), by default the
-    catalogue's. Two rules with the same conditions and priority are an error (the result would hang on the
-    rule_id). Every problem is reported at once in one InvalidInput naming file, row and field.
+    catalogue's; class prefixes against ``classes`` (scheme → event class codes, the city's extra classes
+    included), by default the event catalogue's: a prefix no class has could never match. Two rules that can
+    match the same report and that :func:`route` ranks equal but for the rule_id (same priority and specificity)
+    are an error: the result would hang on the rule_id. Every problem is reported at once in one InvalidInput
+    naming file, row and field.
     """
     base = _rules_path(path_or_settings)
     if departments is None:
@@ -368,16 +384,27 @@ def load_routing_rules(
     for path in files:
         for _line, rule in _load_file(path, names, problems):
             by_id[rule.rule_id] = rule
+    if classes is None:
+        classes = _default_classes(path_or_settings, base)
+    for rule in by_id.values():  # the final rules only: a city may replace a base rule naming a class it dropped
+        if rule.class_prefix and not any(c.startswith(rule.class_prefix) for c in classes.get(rule.scheme, ())):
+            _add(
+                problems,
+                rule,
+                "class_prefix",
+                rule.class_prefix,
+                f"no {rule.scheme} event class starts with {rule.class_prefix} (event classes files): the rule "
+                "could never match",
+            )
     conditions: dict[tuple[Any, ...], RoutingRule] = {}
     for rule in by_id.values():
         key = (rule.scheme, rule.class_prefix, rule.area_prefix, rule.tier_grid, rule.time_from, rule.time_to,
                rule.weekdays, rule.priority)  # fmt: skip
         if key in conditions:
             other = conditions[key]
-            file, _, row = rule.source.rpartition(":")
-            problems.add(
-                Path(file),
-                int(row),
+            _add(
+                problems,
+                rule,
                 "rule_id",
                 rule.rule_id,
                 f"same conditions and priority as rule {other.rule_id} ({other.source}); make one more specific, "
@@ -385,9 +412,86 @@ def load_routing_rules(
             )
         else:
             conditions[key] = rule
+    _check_ties(list(conditions.values()), problems)
     problems.raise_if_any()
     ordered = tuple(sorted(by_id.values(), key=RoutingRule.rank_key))
     return RoutingRules(rules=ordered, departments=names, sources=tuple(files))
+
+
+def _add(problems: _Problems, rule: RoutingRule, field_name: str, value: str, reason: str) -> None:
+    file, _, row = rule.source.rpartition(":")
+    problems.add(Path(file), int(row), field_name, value, reason)
+
+
+_WEEK_MINUTES = 7 * 24 * 60
+
+
+def _week_minutes(rule: RoutingRule) -> int:
+    """The minutes of the week (bit i: minute i from Monday 00:00) at which the rule's window and weekdays hold,
+    as :func:`_in_window` judges them (after midnight, a window running over midnight counts as the day before)."""
+    mask = 0
+
+    def span(day: int, start: int, end: int) -> None:  # ISO day (8 = the next Monday), minutes of that day
+        nonlocal mask
+        mask |= ((1 << (end - start)) - 1) << ((day - 1) % 7 * 1440 + start)
+
+    for day in sorted(rule.weekdays) or range(1, 8):
+        if rule.time_from is None or rule.time_to is None:
+            span(day, 0, 1440)
+            continue
+        lo = rule.time_from.hour * 60 + rule.time_from.minute
+        hi = rule.time_to.hour * 60 + rule.time_to.minute
+        if lo < hi:
+            span(day, lo, hi)
+        else:
+            span(day, lo, 1440)
+            if hi:
+                span(day + 1, 0, hi)
+    return mask
+
+
+def _classes_meet(a: RoutingRule, b: RoutingRule) -> bool:
+    if not (a.class_prefix and b.class_prefix):
+        return True
+    return a.scheme == b.scheme and (
+        a.class_prefix.startswith(b.class_prefix) or b.class_prefix.startswith(a.class_prefix)
+    )
+
+
+def _places_meet(a: RoutingRule, b: RoutingRule) -> bool:
+    """Whether one case can lie in both rules' areas and tier grids (codes nest: a tier-1 grid is its street's
+    code, a tier-3 grid starts with its community's)."""
+    codes = [c for c in (a.area_prefix, a.tier_grid, b.area_prefix, b.tier_grid) if c]
+    return all(x.startswith(y) or y.startswith(x) for x, y in itertools.combinations(codes, 2))
+
+
+def _check_ties(rules: Sequence[RoutingRule], problems: _Problems) -> None:
+    """Two rules :func:`route` would rank equal but for the rule_id (same specificity and priority) that can match
+    one report: which one decides would hang on the rule_id. A more specific rule beside a broader one is fine."""
+    groups: dict[tuple[int, int, int, int], list[RoutingRule]] = {}
+    for rule in rules:
+        groups.setdefault(rule.rank_key()[:4], []).append(rule)
+    for group in groups.values():
+        weeks = {r.rule_id: _week_minutes(r) for r in group}
+        for a, b in itertools.combinations(group, 2):
+            both = weeks[a.rule_id] & weeks[b.rule_id]
+            if not (both and _classes_meet(a, b) and _places_meet(a, b)):
+                continue
+            if both == (1 << _WEEK_MINUTES) - 1:
+                when = "at any time"
+            else:
+                first = (both & -both).bit_length() - 1
+                day, minute = divmod(first, 1440)
+                when = f"e.g. 周{WEEKDAY_NAMES[day]} {minute // 60:02d}:{minute % 60:02d}"
+            _add(
+                problems,
+                b,
+                "rule_id",
+                b.rule_id,
+                f"can match the same report as rule {a.rule_id} ({a.source}), {when}, with the same priority and "
+                "specificity: the choice would hang on the rule_id; make one more specific (area, class, time), "
+                "change a priority, or narrow the time windows or weekdays apart",
+            )
 
 
 # --------------------------------------------------------------------------------------- routing

@@ -15,6 +15,7 @@ from gisgrid.events import (
     CLASS_COLUMNS,
     LIMIT_COLUMNS,
     NODE_COLUMNS,
+    NODE_URGENT_COLUMNS,
     NODES,
     DisposalLimit,
     load_event_catalogue,
@@ -267,6 +268,72 @@ def test_limit_and_node_refusals(tmp_path: Path) -> None:
             (nod, 3, "limit"),
         ]
     )
+
+
+def test_limits_longer_than_the_longest_extension_are_refused(tmp_path: Path) -> None:
+    # 1e12 working hours made every dispatch of the class fail ("no working time within 7320 days"); 30000 (minutes
+    # typed as hours) gave due dates around 2042. The bound is the 366 days an extension may add, in the unit.
+    limits = write_csv(
+        tmp_path / "city_time_limits.csv",
+        LIMIT_COLUMNS,
+        [
+            ["gbt47678", "06010", "默认", "1e12", "working_hours", "false"],  # 2
+            ["gbt47678", "06010", "夜间", "30000", "working_hours", "false"],  # 3
+            ["gbt47678", "06010", "全天", "8785", "calendar_hours", "true"],  # 4
+            ["gbt47678", "06010", "长期", "271", "working_days", "false"],  # 5
+            ["gbt47678", "06010", "最长", "2025", "working_hours", "false"],  # 6: 270 × 7.5, allowed
+            ["gbt47678", "06010", "整年", "8784", "calendar_hours", "true"],  # 7: 366 × 24, allowed
+            ["gbt47678", "06010", "工作日", "270", "working_days", "false"],  # 8: allowed
+        ],
+    )
+    nodes = write_csv(
+        tmp_path / "city_node_time_limits.csv",
+        NODE_COLUMNS + NODE_URGENT_COLUMNS,
+        [
+            ["verify", "核实", "2025.5", "working_hours", "", "1", "calendar_hours"],  # 2
+            ["check", "核查", "1", "working_hours", "", "9000", "calendar_hours"],  # 3
+        ],
+    )
+    with pytest.raises(InvalidInput) as exc:
+        load_event_catalogue(DATA, [limits, nodes])
+    found = {
+        (Path(p["file"]).name, p["row"], p["field"]): (p["value"], p["reason"]) for p in exc.value.detail["problems"]
+    }
+    hours = (
+        "longer than the 366 days an extension may add: at most 2025 working_hours (270 working days × 7.5 working "
+        "hours a day)"
+    )
+    assert found == {
+        ("city_time_limits.csv", 2, "limit"): ("1e12", hours),
+        ("city_time_limits.csv", 3, "limit"): ("30000", hours),
+        ("city_time_limits.csv", 4, "limit"): (
+            "8785",
+            "longer than the 366 days an extension may add: at most 8784 calendar_hours (366 × 24)",
+        ),
+        ("city_time_limits.csv", 5, "limit"): (
+            "271",
+            "longer than the 366 days an extension may add: at most 270 working_days (the working days that fit in "
+            "366 days)",
+        ),
+        ("city_node_time_limits.csv", 2, "limit"): ("2025.5", hours),
+        ("city_node_time_limits.csv", 3, "urgent_limit"): (
+            "9000",
+            "longer than the 366 days an extension may add: at most 8784 calendar_hours (366 × 24)",
+        ),
+    }
+    assert f"{limits}: row 2, field 'limit': longer than the 366 days" in exc.value.message
+    # The working-hours bound follows the city's working day (GISGRID_WORKING_HOURS): 270 × 7.5 h here, 270 × 8 h
+    # with 08:00-12:00,14:00-18:00, where 2025.5 and 2160 fit.
+    ok = write_csv(
+        tmp_path / "ok_time_limits.csv",
+        LIMIT_COLUMNS,
+        [["gbt47678", "06010", "默认", "2160", "working_hours", "false"]],
+    )
+    city = Settings(catalogue_dir=DATA, working_hours="08:00-12:00,14:00-18:00")
+    assert load_event_catalogue(city, [ok]).limit("gbt47678", "06010").limit == 2160
+    assert load_event_catalogue(DATA, [ok], hours_per_day=8).limit("gbt47678", "06010").limit == 2160
+    with pytest.raises(InvalidInput, match=r"row 2, field 'limit': longer than .* at most 2025 working_hours"):
+        load_event_catalogue(DATA, [ok])
 
 
 def test_missing_limits_columns_and_files(tmp_path: Path) -> None:

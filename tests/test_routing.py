@@ -212,11 +212,111 @@ def test_ties_break_by_class_length_time_limit_priority_then_rule_id(tmp_path: P
     longer_class = f"L,90,gbt47678,060,419901001,,,,,{SZ},"
     timed = f"Z,90,gbt47678,06,419901001,,,,1-7,{HW},"
     better_priority = f"Y,5,gbt47678,06,419901001,,,,,{JD},"
-    same_rank = f"A,10,gbt47678,06,,419901001,,,,{WL},tier 1 grid = the same street"
     assert route(case(), load(tmp_path, base, longer_class)).rule_id == "L"
     assert route(case(), load(tmp_path, base, timed)).rule_id == "Z"
     assert route(case(), load(tmp_path, base, better_priority)).rule_id == "Y"
-    assert route(case(), load(tmp_path, base, same_rank)).rule_id == "A"
+    # Equal but for the rule_id: refused at load (test_equal_rank_rules_that_can_meet_are_refused).
+
+
+def _tie_problems(tmp_path: Path, *rows: str) -> list[tuple[int, str, str]]:
+    with pytest.raises(InvalidInput) as err:
+        load(tmp_path, *rows)
+    return [(p["row"], p["field"], p["reason"]) for p in err.value.detail["problems"]]
+
+
+def _tie(other: str, row: int, when: str) -> str:
+    return (
+        f"can match the same report as rule {other} (ROUTING:{row}), {when}, with the same priority and specificity: "
+        "the choice would hang on the rule_id; make one more specific (area, class, time), change a priority, or "
+        "narrow the time windows or weekdays apart"
+    )
+
+
+def test_equal_rank_rules_that_can_meet_are_refused(tmp_path: Path) -> None:
+    # review27 D9: route ranks by specificity, then priority, then rule_id; two rules equal but for the rule_id that
+    # can match one report are refused, naming both rows.
+    path = str(tmp_path / "routing.csv")
+    evening = f"C001,50,gbt47678,06010,419901001,,18:00,23:00,,{JD},晚间"
+    late = f"C002,50,gbt47678,06010,419901001,,20:00,23:30,,{CGW},晚间2"
+    found = _tie_problems(tmp_path, evening, late)
+    assert [(r, f, why.replace(path, "ROUTING")) for r, f, why in found] == [
+        (3, "rule_id", _tie("C001", 2, "e.g. 周一 20:00"))
+    ]
+    # An area_prefix and a tier_grid naming the same street, always on.
+    area = f"C001,50,gbt47678,06010,419901001,,,,,{JD},a"
+    tier = f"C002,50,gbt47678,06010,,419901001,,,,{CGW},b"
+    found = _tie_problems(tmp_path, area, tier)
+    assert [(r, f, why.replace(path, "ROUTING")) for r, f, why in found] == [
+        (3, "rule_id", _tie("C001", 2, "at any time"))
+    ]
+    # Weekdays that meet only on Friday; a Friday-night window reaching into Saturday against a Saturday rule.
+    weekdays = [f"W1,50,gbt47678,06,419901001,,,,1-5,{JD},", f"W2,50,gbt47678,06,419901001,,,,5-7,{CGW},"]
+    assert [(r, why.replace(path, "ROUTING")) for r, _f, why in _tie_problems(tmp_path, *weekdays)] == [
+        (3, _tie("W1", 2, "e.g. 周五 00:00"))
+    ]
+    night = [f"N1,50,gbt47678,06,419901001,,22:00,06:00,5,{JD},", f"N2,50,gbt47678,06,419901001,,01:00,02:00,6,{CGW},"]
+    assert [(r, why.replace(path, "ROUTING")) for r, _f, why in _tie_problems(tmp_path, *night)] == [
+        (3, _tie("N1", 2, "e.g. 周六 01:00"))
+    ]
+    # An area rule for any class against one for a class, in the same community (areas nest: street ⊃ community,
+    # both 12 digits via tier_grid).
+    any_class = [f"P1,50,,,419901001003,,,,,{JD},", f"P2,50,,,,419901001003,,,,{CGW},"]
+    assert [r for r, _f, _w in _tie_problems(tmp_path, *any_class)] == [3]
+
+
+def test_equal_rank_rules_that_cannot_meet_or_rank_apart_load(tmp_path: Path) -> None:
+    ok = [
+        # windows that touch but do not overlap (time_to is exclusive)
+        (f"A,50,gbt47678,06010,419901001,,18:00,20:00,,{JD},", f"B,50,gbt47678,06010,419901001,,20:00,23:00,,{CGW},"),
+        # weekdays apart; an overnight Friday window against a Saturday-evening one
+        (f"A,50,gbt47678,06,419901001,,,,1-5,{JD},", f"B,50,gbt47678,06,419901001,,,,6-7,{CGW},"),
+        (f"A,50,gbt47678,06,,,22:00,06:00,5,{JD},", f"B,50,gbt47678,06,,,07:00,21:00,6,{CGW},"),
+        # other streets; other classes (same length); other schemes
+        (f"A,50,gbt47678,06,419901001,,,,,{JD},", f"B,50,gbt47678,06,419901002,,,,,{CGW},"),
+        (f"A,50,gbt47678,06,419901001,,,,,{JD},", f"B,50,gbt47678,07,,419901001,,,,{CGW},"),
+        (f"A,50,gbt47678,01,,,,,,{JD},", f"B,50,cjt214,01,,,,,,{CGW},"),
+        # one strictly more specific (route ranks it first): area, class length, time limit; or another priority
+        (f"A,50,gbt47678,06,419901001,,,,,{JD},", f"B,50,gbt47678,06,419901001003,,,,,{CGW},"),
+        (f"A,50,gbt47678,06,419901001,,,,,{JD},", f"B,50,gbt47678,06010,419901001,,,,,{CGW},"),
+        (f"A,50,gbt47678,06,419901001,,,,,{JD},", f"B,50,gbt47678,06,419901001,,18:00,20:00,,{CGW},"),
+        (f"A,50,gbt47678,06,419901001,,,,,{JD},", f"B,40,gbt47678,06,419901001,,,,,{CGW},"),
+    ]
+    for a, b in ok:
+        assert len(load(tmp_path, a, b).rules) == 2, (a, b)
+
+
+def test_a_class_prefix_no_class_has_is_refused(tmp_path: Path) -> None:
+    # review27 D9: 29999 and 99 load silently and can never match; a cjt214 prefix is an event code's prefix.
+    path = rules_file(
+        tmp_path,
+        f"C1,50,gbt47678,29999,,,,,,{JD},",
+        f"C2,50,gbt47678,99,,,,,,{JD},",
+        f"C3,50,cjt214,09,,,,,,{JD},",
+        f"C4,50,cjt214,03,,,,,,{JD},",
+        f"C5,50,gbt47678,0100,,,,,,{JD},",
+    )
+    with pytest.raises(InvalidInput) as err:
+        load_routing_rules(path, departments=DEPTS)
+    never = "(event classes files): the rule could never match"
+    assert [(p["row"], p["field"], p["value"], p["reason"]) for p in err.value.detail["problems"]] == [
+        (2, "class_prefix", "29999", f"no gbt47678 event class starts with 29999 {never}"),
+        (3, "class_prefix", "99", f"no gbt47678 event class starts with 99 {never}"),
+        (4, "class_prefix", "09", f"no cjt214 event class starts with 09 {never}"),
+    ]
+    assert f"{path}: row 2, field 'class_prefix': no gbt47678 event class starts with 29999" in err.value.message
+    # The classes given (the city's extra ones included) decide: 21001 is a city class.
+    city = rules_file(tmp_path, f"C1,50,gbt47678,21001,,,,,,{JD},", name="city.csv")
+    with pytest.raises(InvalidInput, match="no gbt47678 event class starts with 21001"):
+        load_routing_rules(city, departments=DEPTS)
+    rules = load_routing_rules(city, departments=DEPTS, classes={"gbt47678": {"21001"}, "cjt214": set()})
+    assert [r.rule_id for r in rules.rules] == ["C1"]
+    # A city's rule replacing a base rule that names a class it dropped is the one checked.
+    base = rules_file(tmp_path, f"R1,50,gbt47678,06,,,,,,{JD},", name="base.csv")
+    over = rules_file(tmp_path, f"R1,50,gbt47678,21,,,,,,{JD},", name="over.csv")
+    assert (
+        load_routing_rules(base, [over], departments=DEPTS, classes={"gbt47678": {"21001"}}).rules[0].class_prefix
+        == "21"
+    )
 
 
 def test_overnight_window_counts_as_the_previous_weekday(tmp_path: Path) -> None:

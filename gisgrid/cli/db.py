@@ -5,11 +5,11 @@ from __future__ import annotations
 import typer
 
 from gisgrid.cli.common import echo, settings_of
-from gisgrid.errors import ConfigError
+from gisgrid.errors import ConfigError, GisgridError
 from gisgrid.settings import Settings
 from gisgrid.storage import migrate
 from gisgrid.storage.cluster import Cluster, ensure_postgis_installed
-from gisgrid.storage.database import database_url, prepare_database
+from gisgrid.storage.database import database_url, make_engine, prepare_database
 
 app = typer.Typer(help="Database: embedded PostGIS cluster (默认内置数据库) and migrations.", no_args_is_help=True)
 
@@ -22,6 +22,36 @@ def warn_if_trusting(settings: Settings) -> None:
     warning = Cluster(settings).auth_warning()
     if warning:
         typer.echo(f"warning: {warning}", err=True)
+
+
+def check_stored_data(settings: Settings, *, refuse: bool) -> None:
+    """The catalogues and rules against the stored data (:mod:`gisgrid.start_checks`), on stderr. Open cases whose
+    event class or disposal type the catalogue lost stop ``serve`` (``refuse``): every action on them would be
+    refused; ``db up`` warns about them."""
+    from gisgrid.cases import load_services
+    from gisgrid.start_checks import check_stored_data as check
+
+    try:
+        services = load_services(settings)
+    except GisgridError as exc:
+        if refuse:
+            raise
+        typer.echo(f"warning: catalogues not checked against the stored cases: {exc.message}", err=True)
+        return
+    engine = make_engine(database_url(settings))
+    try:
+        found = check(engine, services, settings)
+    finally:
+        engine.dispose()
+    for line in found.warnings:
+        typer.echo(f"warning: {line}", err=True)
+    if found.refusals and refuse:
+        raise ConfigError(
+            "open cases use event classes or disposal types the catalogue no longer has; not starting (see "
+            "data/catalogue/README.md, 'Dropping a class'):\n" + "\n".join(f"  {line}" for line in found.refusals)
+        )
+    for line in found.refusals:
+        typer.echo(f"warning: {line} (gisgrid serve refuses to start until then)", err=True)
 
 
 def _no_cluster_with_url(ctx: typer.Context, what: str) -> None:
@@ -47,6 +77,7 @@ def up(ctx: typer.Context) -> None:
     url = prepare_database(settings, echo)
     echo(f"database ready: {url.render_as_string(hide_password=True)} (migration {migrate.head()})")
     warn_if_trusting(settings)
+    check_stored_data(settings, refuse=False)
 
 
 @app.command()
