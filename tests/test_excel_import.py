@@ -238,3 +238,19 @@ def test_a_layer_without_geometry_is_refused_in_one_line(tmp_path: Path) -> None
     with pytest.raises(InvalidInput) as exc:
         read_layer_any(tmp_path / "t.dbf")
     assert exc.value.message == f"{tmp_path / 't.dbf'}: layer 't' has no geometry (a table)"
+
+
+def test_a_population_file_refuses_a_workbook_and_bad_text_in_one_line(tmp_path: Path) -> None:
+    from gisgrid.grids.workflows import _cell_weights
+
+    book = workbook(tmp_path / "pop.xlsx", [["code", "population"]])
+    with pytest.raises(InvalidInput) as exc:
+        _cell_weights(None, None, "population", book)  # type: ignore[arg-type]  # refused before either is used
+    assert exc.value.message == (
+        f"{book}: Excel workbooks are not read as a population file; save it as CSV UTF-8 (逗号分隔)"
+    )
+    utf16 = tmp_path / "pop.csv"
+    utf16.write_text("code,population\n419901001001001,10\n", encoding="utf-16")
+    with pytest.raises(InvalidInput) as exc:
+        _cell_weights(None, None, "population", utf16)  # type: ignore[arg-type]
+    assert exc.value.message.startswith(f"{utf16}: not a readable UTF-8 CSV file (")
