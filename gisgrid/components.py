@@ -1,6 +1,7 @@
 """Pure rules for city components (管理部件): identifiers, reading source files, vectorised validation.
 
-No database code: ``read_component_file`` turns a CSV/GeoJSON/Shapefile/GeoPackage into a raw frame,
+No database code: ``read_component_file`` turns a CSV/Excel .xlsx sheet/GeoJSON/Shapefile/GeoPackage into a raw
+frame (an .xlsx sheet is read as the CSV of it would be: same columns, same checks),
 ``validate_components`` splits it into accepted rows and a list of refusals (row, field, value, reason),
 ``write_errors`` saves that list for the user.
 
@@ -35,7 +36,7 @@ data_source     data_source, SJLY                            DataSource
 note            note, BZ                                     Note
 lon / lat       lon, lng, longitude, 经度 / lat, latitude, 纬度
 x / y           x / y                                        PointX / PointY
-geometry        the layer geometry; in a CSV a ``wkt``/``geometry``/``geom`` column (WKT)
+geometry        the layer geometry; in a CSV or sheet a ``wkt``/``geometry``/``geom`` column (WKT)
 ==============  ===========================================  ===========================
 
 (Shapefile-truncated ``initial_da``, ``change_dat``, ``data_sourc`` are recognised too.)
@@ -48,7 +49,8 @@ Everything ends as storage lon/lat (EPSG:4490). Lines and polygons are kept (``g
 a representative point (``shapely.point_on_surface``).
 
 Rows: ``_row`` is the CSV line number with the header as line 1 (blank lines counted and skipped; a quoted
-value spanning lines shifts later numbers), or the 1-based feature number for other formats.
+value spanning lines shifts later numbers), the sheet row number of an .xlsx (header = row 1), or the 1-based
+feature number for other formats.
 """
 
 from __future__ import annotations
@@ -74,7 +76,7 @@ from pyproj.exceptions import CRSError
 from gisgrid.catalogue import CODE_DIGITS, Catalogue, check_scheme
 from gisgrid.errors import InvalidInput, Reason
 from gisgrid.geodesy import DATUMS, DatumApproximate, ballpark_datum_warning, to_storage, transform_geometries
-from gisgrid.spreadsheet import csv_unquote, to_csv
+from gisgrid.spreadsheet import XLS_REFUSAL, csv_unquote, excel_kind, read_xlsx_table, to_csv
 from gisgrid.texts import (
     CONTROLS,
     NUL,
@@ -366,6 +368,22 @@ def _read_csv(path: Path, encoding: str | None = None) -> tuple[pd.DataFrame, li
     return df.loc[~blank].reset_index(drop=True), notes
 
 
+def read_excel_table(
+    path: Path, sheet: str | None = None, encoding: str | None = None
+) -> tuple[pd.DataFrame, list[str]]:
+    """An Excel table read as :func:`_read_csv` reads a CSV (text columns, ``_row`` = the sheet row, header = row
+    1), so that it goes through the same checks: an .xlsx sheet (``sheet``, else the first); an Excel 97-2003
+    .xls is refused in one line (:data:`gisgrid.spreadsheet.XLS_REFUSAL`)."""
+    if excel_kind(path) == "xls":
+        raise InvalidInput(f"{path}: {XLS_REFUSAL}", detail={"path": str(path)})
+    if encoding is not None:
+        raise InvalidInput(
+            f"{path}: a text encoding applies to CSV and Shapefiles only; an Excel workbook says its own",
+            detail={"encoding": encoding},
+        )
+    return read_xlsx_table(path, sheet)
+
+
 def _find(columns: list[str], aliases: tuple[str, ...], taken: set[str]) -> str | None:
     lowered = {c.strip().lower(): c for c in reversed(columns)}  # first occurrence wins
     for alias in aliases:
@@ -465,9 +483,12 @@ def read_component_file(
                 f"{path}: unknown text encoding {encoding!r} (e.g. utf-8, gbk, gb18030, big5, latin-1)",
                 detail={"encoding": encoding},
             ) from None
-    if path.suffix.lower() in (".csv", ".txt"):
+    json_values: dict[str, np.ndarray] = {}  # CSV and sheet cells are text
+    excel = excel_kind(path)
+    if excel is not None:
+        table, notes = read_excel_table(path, layer, encoding)
+    elif path.suffix.lower() in (".csv", ".txt"):
         table, notes = _read_csv(path, encoding)
-        json_values: dict[str, np.ndarray] = {}  # CSV cells are text
     else:
         gdf = read_layer_any(path, layer, encoding=encoding, notes=notes)
         if crs is None and gdf.crs is not None:

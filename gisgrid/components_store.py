@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -22,6 +23,7 @@ import pandas as pd
 import shapely
 from pyproj import Geod
 from sqlalchemy import Connection, Engine, text
+from sqlalchemy.exc import IntegrityError
 
 from gisgrid import export_fields, geodesy
 from gisgrid.catalogue import CODE_DIGITS, Catalogue, load_catalogue
@@ -45,6 +47,8 @@ from gisgrid.settings import STORAGE_SRID, Settings
 from gisgrid.storage.bulk import CopyPart, copy_batches, copy_frame, point_ewkb_hex
 from gisgrid.texts import refuse_bad_text
 from gisgrid.vectorio import write_layer
+
+log = logging.getLogger(__name__)
 
 SERIAL_MAX = 999_999
 #: Two components of the same class closer than this are the same thing surveyed twice.
@@ -95,7 +99,10 @@ def load_coverage(conn: Connection, district: str | None = None) -> Coverage:
 
 
 def sync_departments(conn: Connection, catalogue: Catalogue) -> None:
-    """The catalogue is the source of department codes; keep the table (FK target) in step with it."""
+    """The catalogue is the source of department codes; keep the table (FK target) in step with it: its
+    departments are added or renamed, and one it no longer lists is removed when no case or component names it
+    (a code replaced by ``gisgrid departments recode``, a department dropped before it had records). One that
+    records still name stays, with its last name: their FK target, and the only name known for them."""
     rows = [
         {"c": code, "n": name, "k": catalogue.department_kinds.get(code)}
         for code, name in sorted(catalogue.departments.items())
@@ -107,6 +114,22 @@ def sync_departments(conn: Connection, catalogue: Catalogue) -> None:
         ),
         rows,
     )
+    try:
+        with conn.begin_nested():  # a record written meanwhile by a process on an older catalogue keeps its row
+            conn.execute(
+                text(
+                    """
+                    DELETE FROM departments d
+                    WHERE NOT (d.code = ANY(:codes))
+                      AND NOT EXISTS (SELECT 1 FROM cases WHERE department_code = d.code)
+                      AND NOT EXISTS (SELECT 1 FROM components
+                                      WHERE d.code IN (main_dept_code, owner_dept_code, maint_dept_code))
+                    """
+                ),
+                {"codes": sorted(catalogue.departments)},
+            )
+    except IntegrityError:
+        log.info("departments no longer in the catalogue kept: a record named one meanwhile")
 
 
 # -- import -------------------------------------------------------------------------------------

@@ -120,6 +120,10 @@ class Reason(StrEnum):
     CODE_EXISTS = "code_exists"
     MATCHES_PROVISIONAL_UNIT = "matches_provisional_unit"
     GRIDS_BUSY = "grids_busy"
+    # Departments: replacing a department's code (gisgrid departments recode).
+    DEPARTMENT_NOT_FOUND = "department_not_found"
+    DEPARTMENT_STILL_LISTED = "department_still_listed"
+    DEPARTMENT_BUSY = "department_busy"
 
 
 class GisgridError(Exception):

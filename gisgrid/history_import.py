@@ -30,9 +30,9 @@ import pandas as pd
 
 from gisgrid import geodesy, workflow
 from gisgrid.cases import CASE_NO_MAX, SOURCES
-from gisgrid.components import BAD_TEXT, _Errors, _find, _num, _read_csv
+from gisgrid.components import BAD_TEXT, _Errors, _find, _num, _read_csv, read_excel_table
 from gisgrid.errors import InvalidInput
-from gisgrid.spreadsheet import to_csv
+from gisgrid.spreadsheet import excel_kind, to_csv
 from gisgrid.texts import bad_text_reason
 
 LOCAL_TZ = ZoneInfo("Asia/Shanghai")
@@ -97,13 +97,15 @@ def _no_progress(_stage: str, _done: int, _total: int) -> None:
 
 
 def read_history_csv(path: Path | str) -> tuple[pd.DataFrame, list[str]]:
-    """The file as text columns named canonically (missing optional columns are ""), with ``_row`` (the CSV line,
-    header = line 1). Returns the frame and notes (GBK fallback, ignored columns). A file that cannot be read or
-    lacks a required column raises InvalidInput (nothing can be imported from it)."""
+    """The file (a CSV, or the first sheet of an .xlsx) as text columns named canonically (missing optional
+    columns are ""), with ``_row`` (the CSV line or sheet row, header = 1). Returns the frame and notes (GBK
+    fallback, ignored columns). A file that cannot be read or lacks a required column raises InvalidInput
+    (nothing can be imported from it)."""
     path = Path(path)
     if not path.is_file():
         raise InvalidInput(f"{path}: file not found", detail={"path": str(path)})
-    table, notes = _read_csv(path)
+    # An .xlsx sheet is read as the CSV of it would be (same columns, same checks; _row = the sheet row).
+    table, notes = read_excel_table(path) if excel_kind(path) else _read_csv(path)
     columns = [c for c in table.columns if c != "_row"]
     taken: set[str] = set()
     mapping: dict[str, str] = {}

@@ -12,13 +12,24 @@ writer:
   (``'=…``) gets one more quote, so it too reads back as it was.
 * **XLSX**: such text is stored as a string cell, exactly as it is (openpyxl would make ``=…`` a formula cell),
   quote-prefixed so that it stays text when edited in Excel (:func:`xlsx_text`).
+
+Reading tables a city sends as Excel: :func:`excel_kind` tells a workbook by its first bytes (a ``.xls`` that
+new Excel saved is an ``.xlsx`` inside, and the reverse), :func:`read_xlsx_table` reads one sheet of an
+``.xlsx`` as the text a CSV of it would hold. Excel 97-2003 ``.xls`` workbooks are not read (that needs a reader
+the project does not depend on): :data:`XLS_REFUSAL` says what to do instead.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import datetime as dt
+import zipfile
+from pathlib import Path
+from typing import Any, Literal
 
+import numpy as np
 import pandas as pd
+
+from gisgrid.errors import InvalidInput
 
 #: What makes a spreadsheet read a cell as a formula (or, for TAB and CR, hide a leading one).
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -88,3 +99,121 @@ def xlsx_text(book: Any) -> None:
                     cell.data_type = "s"
                 if cell.data_type == "s" and formula_like(cell.value):
                     cell.quotePrefix = True
+
+
+# -- reading Excel tables ------------------------------------------------------------------------
+
+EXCEL_SUFFIXES = (".xlsx", ".xlsm", ".xls")
+_ZIP_MAGIC = b"PK\x03\x04"
+_OLE2_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # Excel 97-2003 (and other old Office files)
+#: What to do with an Excel 97-2003 workbook (one line, after the file name).
+XLS_REFUSAL = "Excel 97-2003 (.xls) workbooks are not read; save it as .xlsx, or as CSV UTF-8 (逗号分隔)"
+#: Excel keeps 15 significant digits: a longer code typed as a number has lost its last digits.
+_EXCEL_DIGITS = 15
+
+
+def excel_kind(path: Path) -> Literal["xlsx", "xls"] | None:
+    """``"xlsx"`` or ``"xls"`` when ``path`` is an Excel workbook, by its first bytes (Excel 97-2003 whatever its
+    name; a ZIP named .xlsx/.xlsm/.xls is an .xlsx), else by its extension; None for anything else."""
+    suffix = path.suffix.lower()
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(8)
+    except OSError:
+        head = b""
+    if head.startswith(_OLE2_MAGIC):
+        return "xls"
+    if suffix not in EXCEL_SUFFIXES:
+        return None
+    return "xlsx" if head.startswith(_ZIP_MAGIC) or suffix != ".xls" else "xls"
+
+
+def _cell_text(value: Any) -> str:
+    """A cell as the text a CSV saved by Excel would hold: numbers without a trailing .0, dates ISO 8601."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, float):
+        if value.is_integer():  # 9.9e17 as its digits: a code, shortened (the caller notes it)
+            return str(int(value))
+        return repr(value)
+    if isinstance(value, dt.datetime):
+        return value.date().isoformat() if value.time() == dt.time() else value.isoformat(sep=" ")
+    if isinstance(value, dt.date | dt.time):
+        return value.isoformat()
+    return str(value)
+
+
+def _unique_headers(cells: list[Any]) -> list[str]:
+    """Header names as a CSV reader makes them: empty → ``Unnamed: i``, a repeated name → ``name.1`` …"""
+    out: list[str] = []
+    seen: dict[str, int] = {}
+    for i, cell in enumerate(cells):
+        name = _cell_text(cell).strip() or f"Unnamed: {i}"
+        if name in seen:
+            seen[name] += 1
+            name = f"{name}.{seen[name]}"
+        else:
+            seen[name] = 0
+        out.append(name)
+    return out
+
+
+def read_xlsx_table(path: Path, sheet: str | None = None) -> tuple[pd.DataFrame, list[str]]:
+    """One sheet of an .xlsx workbook (``sheet``, else the first) as text columns named by its first row, with
+    ``_row`` (the sheet's row number: header = row 1, as a CSV's line) and the notes (which sheet was read, codes
+    Excel shortened). Blank rows are dropped, as a CSV's are. InvalidInput when it cannot be read."""
+    import openpyxl  # only for Excel input
+
+    try:
+        with path.open("rb") as fh:
+            book = openpyxl.load_workbook(fh, read_only=True, data_only=True)
+            try:
+                names = book.sheetnames
+                if sheet is not None and sheet not in names:
+                    raise InvalidInput(
+                        f"{path}: no sheet {sheet!r}; sheets: {', '.join(names)}",
+                        detail={"sheet": sheet, "available": names},
+                    )
+                if not names:
+                    raise InvalidInput(f"{path}: the workbook has no sheet", detail={"path": str(path)})
+                name = sheet or names[0]
+                rows = [list(r) for r in book[name].iter_rows(values_only=True)]
+            finally:
+                book.close()
+    except InvalidInput:
+        raise
+    except (zipfile.BadZipFile, KeyError, ValueError, TypeError, OSError) as exc:
+        raise InvalidInput(f"{path}: not a readable .xlsx workbook ({exc})", detail={"path": str(path)}) from None
+    notes: list[str] = []
+    if sheet is None and len(names) > 1:
+        notes.append(f"{path.name}: read the first sheet {name!r} of {len(names)}; name another with --layer")
+    if not rows or not any(v is not None for v in rows[0]):
+        raise InvalidInput(f"{path}: sheet {name!r} has no header in row 1", detail={"sheet": name})
+    width = max(len(r) for r in rows)
+    rows = [r + [None] * (width - len(r)) for r in rows]
+    # Columns with neither a header nor a value (formatting Excel extends the sheet with) are not columns.
+    while width and all(r[width - 1] is None for r in rows):
+        width -= 1
+    header = _unique_headers(rows[0][:width])
+    body = [r[:width] for r in rows[1:]]
+    table = pd.DataFrame([[_cell_text(v) for v in r] for r in body], columns=header, dtype=object)
+    for i, column in enumerate(header):
+        if any(isinstance(r[i], float) and abs(r[i]) >= 10**_EXCEL_DIGITS for r in body):
+            notes.append(
+                f"{path.name}: column {column!r} holds numbers of 16 or more digits: Excel keeps 15, so a code "
+                "typed as a number has lost its last digits; format the column as text (文本) and type them again"
+            )
+    table.insert(0, "_row", np.arange(len(table), dtype=np.int64) + 2)
+    blank = (table[header] == "").all(axis=1) if header else pd.Series(True, index=table.index)
+    return table.loc[~blank].reset_index(drop=True), notes
+
+
+def refuse_excel(path: Path, what: str) -> None:
+    """InvalidInput in one line when ``path`` is an Excel workbook, for a reader of CSV only (``what`` it reads)."""
+    if excel_kind(path) is not None:
+        raise InvalidInput(
+            f"{path}: Excel workbooks are not read as {what}; save it as CSV UTF-8 (逗号分隔)",
+            detail={"path": str(path)},
+        )

@@ -66,7 +66,7 @@ from pyproj.exceptions import CRSError
 from gisgrid import geodesy
 from gisgrid.errors import InvalidInput
 from gisgrid.grids.cutting import choose_metric_crs
-from gisgrid.spreadsheet import csv_unquote, to_csv
+from gisgrid.spreadsheet import csv_unquote, excel_kind, to_csv
 
 Format = Literal["gpkg", "shp", "geojson", "csv"]
 Encoding = Literal["utf-8", "gbk"]
@@ -675,6 +675,12 @@ def list_layers(path: Path) -> list[str]:
     path = Path(path)
     if not path.exists():
         raise InvalidInput(f"{path}: file not found", detail={"path": str(path)})
+    if excel_kind(path) is not None:  # GDAL reads a sheet of an .xlsx as a layer without geometry
+        raise InvalidInput(
+            f"{path}: an Excel workbook is a table without geometry; give a GeoPackage, Shapefile, GeoJSON or a CSV "
+            f"with a {CSV_WKT_COLUMN!r} column",
+            detail={"path": str(path)},
+        )
     try:
         return [str(name) for name in pyogrio.list_layers(path)[:, 0]]
     except pyogrio.errors.DataSourceError as exc:
@@ -737,9 +743,12 @@ def _check_codec(encoding: str, path: Path) -> str:
 
 def _read_ogr(path: Path, name: str, encoding: str | None) -> gpd.GeoDataFrame:
     try:
-        return gpd.read_file(path, layer=name, engine="pyogrio", encoding=encoding)
+        gdf = gpd.read_file(path, layer=name, engine="pyogrio", encoding=encoding)
     except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError) as exc:
         raise InvalidInput(f"{path}: cannot read layer {name!r} ({exc})", detail={"layer": name}) from exc
+    if not isinstance(gdf, gpd.GeoDataFrame):  # GDAL read it as a table (a .dbf alone, a spreadsheet …)
+        raise InvalidInput(f"{path}: layer {name!r} has no geometry (a table)", detail={"layer": name})
+    return gdf
 
 
 def read_layer_any(

@@ -40,6 +40,7 @@ def _register_optional() -> None:
     from gisgrid.cli import cases as cases_cli
     from gisgrid.cli import components as components_cli
     from gisgrid.cli import demo as demo_cli
+    from gisgrid.cli import departments as departments_cli
     from gisgrid.cli import evaluation as evaluation_cli
     from gisgrid.cli import grids as grids_cli
     from gisgrid.cli import maprender as maprender_cli
@@ -48,6 +49,7 @@ def _register_optional() -> None:
     app.add_typer(grids_cli.app, name="grids")
     app.add_typer(components_cli.app, name="components")
     app.add_typer(cases_cli.app, name="cases")
+    app.add_typer(departments_cli.app, name="departments")
     app.command("simulate")(evaluation_cli.simulate_cmd)
     app.command("evaluate")(evaluation_cli.evaluate_cmd)
     app.add_typer(demo_cli.app, name="demo")

@@ -25,6 +25,7 @@ from gisgrid.errors import Conflict, InvalidInput, NotFound, Reason
 from gisgrid.grids import store
 from gisgrid.grids.cutting import CoverageReport, check_coverage, cut_unit_grids, resolve_metric_crs
 from gisgrid.grids.tiers import balance_report, group_tier3
+from gisgrid.spreadsheet import refuse_excel
 from gisgrid.vectorio import read_layer_any, write_layer
 
 Weight = Literal["units", "components", "population"]
@@ -369,7 +370,13 @@ def _cell_weights(engine: Engine, cells: gpd.GeoDataFrame, weight: Weight, popul
         return pd.Series([float(counts.get(c, 0)) for c in cells["code"]], index=cells.index)
     if population is None:
         raise InvalidInput("--weight population needs --population-file FILE.csv with columns code,population")
-    table = pd.read_csv(population, dtype={"code": str})
+    refuse_excel(population, "a population file")
+    try:
+        table = pd.read_csv(population, dtype={"code": str}, encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise InvalidInput(f"{population}: file not found") from None
+    except (UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        raise InvalidInput(f"{population}: not a readable UTF-8 CSV file ({exc})") from None
     if not {"code", "population"} <= set(table.columns):
         raise InvalidInput(f"{population}: expected columns code,population; found {', '.join(table.columns)}")
     values = pd.to_numeric(table["population"], errors="coerce")
@@ -468,6 +475,7 @@ STAFF_ROLES = ("网格长", "网格员", "监督员", "专职网格员", "兼职
 
 def import_staff(engine: Engine, path: Path) -> int:
     """Grid leaders and staff from CSV (grid_code, role, name, phone); refused whole on any bad row."""
+    refuse_excel(path, "a staff file")
     text, _ = cityfiles.read_text(path, "staff file")  # UTF-8 (BOM or not) or GB18030, as every city file
     try:
         table = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)

@@ -1,0 +1,50 @@
+"""``gisgrid departments``: the departments (处置部门 / 主管部门 / 权属单位 / 养护单位) as stored."""
+
+from __future__ import annotations
+
+import typer
+
+from gisgrid.cli.common import echo, settings_of
+from gisgrid.errors import GisgridError
+from gisgrid.storage.database import make_engine, prepare_database
+
+app = typer.Typer(help="Departments 部门 (codes from the catalogue).", no_args_is_help=True)
+
+#: Exit status of a refused recode (nothing written), apart from 1 (other errors: database, settings …).
+REFUSED = 2
+
+
+@app.command("recode")
+def recode(
+    ctx: typer.Context,
+    old: str = typer.Argument(..., help="The code stored today (e.g. a 9900000000000000NN placeholder)."),
+    new: str = typer.Argument(..., help="The code that replaced it in the city's departments file."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Count what would be rewritten; write nothing."),
+) -> None:
+    """Move every stored record of department OLD to its new code NEW, in one transaction.
+
+    Change the departments file first (NEW in place of OLD, same name; stop the service), then run this, then
+    start the service. Rewrites cases — finished ones too — with their routing decisions, case log (派遣, 返工 …)
+    and 交办单/督办单, and components' ZGBMDM/QSDWDM/YHDWDM (with a history entry), and removes OLD from the
+    departments table. Refused with exit status 2, nothing written: NEW not a department code, not in the loaded
+    catalogue, or already on stored records; OLD still in the catalogue, or stored nowhere.
+    """
+    from gisgrid.components_store import catalogue_for
+    from gisgrid.departments import recode_department
+
+    settings = settings_of(ctx)
+    catalogue = catalogue_for(settings)
+    engine = make_engine(prepare_database(settings, echo))
+    try:
+        result = recode_department(engine, catalogue, old, new, dry_run=dry_run)
+    except GisgridError as exc:
+        reason = f" [{exc.reason}]" if exc.reason else ""
+        typer.echo(f"error{reason}: recode {old} → {new} refused: {exc.message}; nothing written", err=True)
+        raise typer.Exit(REFUSED) from None
+    finally:
+        engine.dispose()
+    what = "would rewrite" if dry_run else "rewrote"
+    echo(f"department {result.new_name}: {old} → {new}; {what}:")
+    echo(result.counts.to_text())
+    if dry_run:
+        echo("dry run: nothing written")

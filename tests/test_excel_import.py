@@ -1,0 +1,256 @@
+"""Excel tables a city sends (review27 D11): an .xlsx sheet is imported as the CSV saved from it — the same
+columns, checks and row numbers — and everything else Excel is refused in one line, never with a traceback."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import openpyxl
+import pandas as pd
+import pytest
+from sqlalchemy import Engine
+
+from gisgrid.boundaries import BoundaryOptions, read_boundaries
+from gisgrid.components import read_component_file
+from gisgrid.errors import InvalidInput
+from gisgrid.grids.workflows import import_staff
+from gisgrid.history_import import read_history_csv
+from gisgrid.settings import PROJECT_ROOT, Settings
+from gisgrid.spreadsheet import XLS_REFUSAL, excel_kind, read_xlsx_table
+from gisgrid.vectorio import read_layer_any
+from tests.fixtures import load_small_district
+from tests.test_cli_exit_codes import count, gisgrid
+from tests.test_components_store import LAMP, inside_points, run, write_csv
+
+OLE2 = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+DEPT = "990000000000000012"
+
+
+@pytest.fixture
+def district(clean_db: Engine, tmp_path: Path) -> Engine:
+    load_small_district(clean_db, tmp_path)
+    return clean_db
+
+
+def workbook(path: Path, rows: list[list[object]], *, sheets: dict[str, list[list[object]]] | None = None) -> Path:
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.title = "部件"
+    for r in rows:
+        sheet.append(r)
+    for name, extra in (sheets or {}).items():
+        other = book.create_sheet(name)
+        for r in extra:
+            other.append(r)
+    book.save(path)
+    return path
+
+
+def old_xls(path: Path) -> Path:
+    """The first bytes of an Excel 97-2003 workbook (an OLE2 compound file): what the refusal looks at."""
+    path.write_bytes(OLE2 + bytes(504))
+    return path
+
+
+# -- reading a sheet --------------------------------------------------------------------------------------
+
+
+def test_a_sheet_reads_as_the_text_its_csv_would_hold(tmp_path: Path) -> None:
+    path = workbook(
+        tmp_path / "t.xlsx",
+        [
+            ["class_code", " 经度 ", "lat", "CSRQ", "note", None, "note"],
+            ["01037", 113.7, 34.75, dt.datetime(2024, 5, 6), 12.0, None, "a"],
+            [None, None, None, None, None, None, None],  # a blank row: dropped, its number kept
+            ["01037", 113.25, 34, dt.datetime(2024, 5, 6, 8, 30), True, "x", None],
+        ],
+    )
+    table, notes = read_xlsx_table(path)
+    assert notes == []
+    assert list(table.columns) == ["_row", "class_code", "经度", "lat", "CSRQ", "note", "Unnamed: 5", "note.1"]
+    assert table["_row"].tolist() == [2, 4]
+    assert table.drop(columns="_row").to_dict("records") == [
+        {"class_code": "01037", "经度": "113.7", "lat": "34.75", "CSRQ": "2024-05-06", "note": "12",
+         "Unnamed: 5": "", "note.1": "a"},
+        {"class_code": "01037", "经度": "113.25", "lat": "34", "CSRQ": "2024-05-06 08:30:00", "note": "TRUE",
+         "Unnamed: 5": "x", "note.1": ""},
+    ]  # fmt: skip
+
+
+def test_the_first_sheet_is_read_unless_one_is_named(tmp_path: Path) -> None:
+    path = workbook(tmp_path / "t.xlsx", [["a"], ["1"]], sheets={"井盖": [["b"], ["2"], ["3"]]})
+    table, notes = read_xlsx_table(path)
+    assert table["a"].tolist() == ["1"]
+    assert notes == ["t.xlsx: read the first sheet '部件' of 2; name another with --layer"]
+    table, notes = read_xlsx_table(path, "井盖")
+    assert (table["b"].tolist(), table["_row"].tolist(), notes) == (["2", "3"], [2, 3], [])
+    with pytest.raises(InvalidInput) as exc:
+        read_xlsx_table(path, "路灯")
+    assert exc.value.message == f"{path}: no sheet '路灯'; sheets: 部件, 井盖"
+
+
+def test_codes_excel_shortened_to_15_digits_are_noted(tmp_path: Path) -> None:
+    path = workbook(tmp_path / "t.xlsx", [["ZGBMDM", "id"], [9.9e17, "41990101037000001"]])
+    table, notes = read_xlsx_table(path)
+    assert table["ZGBMDM"].tolist() == ["990000000000000000"]
+    assert notes == [
+        "t.xlsx: column 'ZGBMDM' holds numbers of 16 or more digits: Excel keeps 15, so a code typed as a number "
+        "has lost its last digits; format the column as text (文本) and type them again"
+    ]
+
+
+def test_excel_kind_goes_by_the_first_bytes(tmp_path: Path) -> None:
+    xlsx = workbook(tmp_path / "t.xlsx", [["a"]])
+    renamed = tmp_path / "new.xls"  # what new Excel writes when told .xls, and the reviewer's comp_bad.xls
+    renamed.write_bytes(xlsx.read_bytes())
+    csv = tmp_path / "c.csv"
+    csv.write_text("a\n1\n", encoding="utf-8")
+    named_csv = old_xls(tmp_path / "old.csv")
+    kinds = [excel_kind(p) for p in (xlsx, renamed, old_xls(tmp_path / "old.xls"), named_csv, csv)]
+    assert kinds == ["xlsx", "xlsx", "xls", "xls", None]
+
+
+def test_an_unreadable_workbook_is_refused_in_one_line(tmp_path: Path) -> None:
+    path = tmp_path / "broken.xlsx"
+    path.write_bytes(b"PK\x03\x04 not really a zip")
+    with pytest.raises(InvalidInput) as exc:
+        read_component_file(path)
+    assert exc.value.message.startswith(f"{path}: not a readable .xlsx workbook (")
+    empty = workbook(tmp_path / "empty.xlsx", [])
+    with pytest.raises(InvalidInput) as exc:
+        read_component_file(empty)
+    assert exc.value.message == f"{empty}: sheet '部件' has no header in row 1"
+
+
+# -- components ---------------------------------------------------------------------------------------------
+
+
+def component_rows() -> list[dict[str, object]]:
+    xs, ys = inside_points(3, seed=11)
+    return [
+        {"class_code": LAMP, "ZGBMDM": DEPT, "lon": float(xs[0]), "lat": float(ys[0])},
+        {"class_code": "01999", "ZGBMDM": DEPT, "lon": float(xs[1]), "lat": float(ys[1])},  # unknown class
+        {"class_code": LAMP, "ZGBMDM": DEPT, "lon": float(xs[2]), "lat": float(ys[2])},
+    ]
+
+
+def as_workbook(path: Path, rows: list[dict[str, object]]) -> Path:
+    return workbook(path, [list(rows[0]), *(list(r.values()) for r in rows)])
+
+
+def test_an_xlsx_component_sheet_imports_as_its_csv_does(district: Engine, tmp_path: Path) -> None:
+    rows = component_rows()
+    sheet = run(district, as_workbook(tmp_path / "c.xlsx", rows), dry_run=True)
+    csv = run(district, write_csv(tmp_path / "c.csv", rows), dry_run=True)
+    assert (sheet.read, sheet.inserted, sheet.refused) == (csv.read, csv.inserted, csv.refused) == (3, 2, 1)
+    assert sheet.errors.to_dict("records") == csv.errors.to_dict("records")
+    assert sheet.errors[["row", "field"]].to_dict("records") == [{"row": 3, "field": "class_code"}]
+    written = run(district, as_workbook(tmp_path / "c.xlsx", rows))
+    assert (written.inserted, written.refused) == (2, 1)
+    assert count(district, "components") == 2
+
+
+def test_the_cli_imports_an_xlsx_and_refuses_an_xls_in_one_line(
+    loaded: Engine, settings: Settings, tmp_path: Path
+) -> None:
+    rows = component_rows()
+    src = as_workbook(tmp_path / "c.xlsx", rows)
+    r = gisgrid(settings, tmp_path, "components", "import", str(src), "--all-or-nothing")
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "read 3, inserted 0, updated 0, unchanged 0, refused 1" in r.stdout
+    assert "Traceback" not in r.stderr
+    assert count(loaded, "components") == 0
+    r = gisgrid(settings, tmp_path, "components", "import", str(src))
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert count(loaded, "components") == 2
+
+    xls = old_xls(tmp_path / "c.xls")
+    r = gisgrid(settings, tmp_path, "components", "import", str(xls))
+    assert (r.returncode, r.stderr) == (1, f"error: {xls}: {XLS_REFUSAL}\n")
+    assert count(loaded, "components") == 2
+
+
+def test_an_xlsx_with_an_encoding_is_refused(tmp_path: Path) -> None:
+    path = as_workbook(tmp_path / "c.xlsx", component_rows())
+    with pytest.raises(InvalidInput) as exc:
+        read_component_file(path, encoding="gbk")
+    assert exc.value.message == (
+        f"{path}: a text encoding applies to CSV and Shapefiles only; an Excel workbook says its own"
+    )
+
+
+# -- the other importers ------------------------------------------------------------------------------------
+
+
+def test_a_history_sheet_reads_as_its_csv(tmp_path: Path) -> None:
+    sample = PROJECT_ROOT / "data" / "demo" / "history-sample.csv"
+    table = pd.read_csv(sample, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+    path = workbook(tmp_path / "h.xlsx", [list(table.columns), *table.to_numpy().tolist()])
+    from_sheet, sheet_notes = read_history_csv(path)
+    from_csv, csv_notes = read_history_csv(sample)
+    pd.testing.assert_frame_equal(from_sheet, from_csv)
+    assert sheet_notes == csv_notes
+
+
+def test_history_refuses_an_xls_in_one_line(tmp_path: Path) -> None:
+    path = old_xls(tmp_path / "h.xls")
+    with pytest.raises(InvalidInput) as exc:
+        read_history_csv(path)
+    assert exc.value.message == f"{path}: {XLS_REFUSAL}"
+
+
+@pytest.mark.parametrize("name", ["staff.xlsx", "staff.xls"])
+def test_staff_refuses_a_workbook_in_one_line(tmp_path: Path, name: str) -> None:
+    path = tmp_path / name
+    if name.endswith(".xlsx"):
+        workbook(path, [["grid_code", "role", "name", "phone"]])
+    else:
+        old_xls(path)
+    with pytest.raises(InvalidInput) as exc:
+        import_staff(None, path)  # type: ignore[arg-type]  # refused before the database is asked
+    assert exc.value.message == f"{path}: Excel workbooks are not read as a staff file; save it as CSV UTF-8 (逗号分隔)"
+
+
+@pytest.mark.parametrize("name", ["b.xlsx", "b.xls"])
+def test_boundaries_refuse_a_workbook_in_one_line(tmp_path: Path, name: str) -> None:
+    path = tmp_path / name
+    if name.endswith(".xlsx"):
+        workbook(path, [["code", "name", "wkt"], ["419901", "Z区", "POINT (113.7 34.7)"]])
+    else:
+        old_xls(path)
+    with pytest.raises(InvalidInput) as exc:
+        read_boundaries(path, BoundaryOptions())
+    assert exc.value.message == (
+        f"{path}: an Excel workbook is a table without geometry; give a GeoPackage, Shapefile, GeoJSON or a CSV "
+        "with a 'wkt' column"
+    )
+
+
+def test_a_layer_without_geometry_is_refused_in_one_line(tmp_path: Path) -> None:
+    """A .dbf alone (or any table GDAL reads) has no geometry: refused, not an AttributeError further on."""
+    import geopandas as gpd
+    import shapely
+
+    gpd.GeoDataFrame({"code": ["1"]}, geometry=[shapely.Point(113.7, 34.7)], crs=4490).to_file(tmp_path / "t.shp")
+    (tmp_path / "t.shp").unlink()
+    (tmp_path / "t.shx").unlink()
+    with pytest.raises(InvalidInput) as exc:
+        read_layer_any(tmp_path / "t.dbf")
+    assert exc.value.message == f"{tmp_path / 't.dbf'}: layer 't' has no geometry (a table)"
+
+
+def test_a_population_file_refuses_a_workbook_and_bad_text_in_one_line(tmp_path: Path) -> None:
+    from gisgrid.grids.workflows import _cell_weights
+
+    book = workbook(tmp_path / "pop.xlsx", [["code", "population"]])
+    with pytest.raises(InvalidInput) as exc:
+        _cell_weights(None, None, "population", book)  # type: ignore[arg-type]  # refused before either is used
+    assert exc.value.message == (
+        f"{book}: Excel workbooks are not read as a population file; save it as CSV UTF-8 (逗号分隔)"
+    )
+    utf16 = tmp_path / "pop.csv"
+    utf16.write_text("code,population\n419901001001001,10\n", encoding="utf-16")
+    with pytest.raises(InvalidInput) as exc:
+        _cell_weights(None, None, "population", utf16)  # type: ignore[arg-type]
+    assert exc.value.message.startswith(f"{utf16}: not a readable UTF-8 CSV file (")
