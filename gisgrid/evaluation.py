@@ -52,7 +52,10 @@ Nodes and "on time" (按时/按期)
     ``disposal_limit_unit`` = ``calendar_hours`` marks 紧急 limits counted in plain hours. A case without a limit
     is left out of 按期处置. An approved extension (延期批准, details ``new_due_at``) moves the allowed time to the
     new deadline: allowed = working time from the dispatch to ``new_due_at`` minus the suspended time before the
-    approval (the resumed clock had already moved the deadline by that much).
+    approval (the resumed clock had already moved the deadline by that much). The last approval inside the node
+    counts, one stamped with the 处置's own instant too (history imports are per minute). An extension never
+    shortens the limit: a ``new_due_at`` before the limit's end (the service refuses such an approval,
+    ``deadline_not_later``; an imported record may carry one) leaves the limit as it was.
 
 挂账 and 缓办
     Both are the workflow state ``suspended``; a suspension whose details carry ``kind = "deferred"`` (or whose
@@ -103,12 +106,14 @@ Subject-specific rows
     * supervisor / grid_worker — reports by the report's actor (role supervisor/grid_worker), on-time
       verify/check nodes closed by the actor. 漏报数 missed_reports = filed public reports (hotline, public_app)
       in the actor's area, missed_report_rate = missed_reports / filed cases in the area. The area comes from
-      ``areas`` (actor, tier3_code); without it, each actor's area is the tier-3 grid of most of its reports.
+      ``areas`` (actor, tier3_code); without it, each actor's area is the tier-3 grid of most of its reports (a
+      tie: the smaller code).
     * intake — accepted (受理数) = distinct cases the actor issued 发核实 to or rejected; on_time_issue_verify_rate
       (核实按时派发率) = ``accept`` nodes, on_time_issue_check_rate (核查按时派发率) = ``issue_check`` nodes.
-    * shift_lead — filed by the actor, voided = of those voided later, accurate_filing_rate (准确立案率) =
-      (filed − voided) / filed; on_time_filing_rate (按时立案率) = ``file`` nodes, on_time_closing_rate (按时结案率)
-      = ``close`` nodes.
+    * shift_lead — filed = the cases the actor filed (立案数 counts cases: a case counts once, for the lead who
+      filed it first — one filed again after its merge was undone, 重新受理, is not filed twice), voided = of
+      those voided at as_of, accurate_filing_rate (准确立案率) = (filed − voided) / filed; on_time_filing_rate
+      (按时立案率) = ``file`` nodes, on_time_closing_rate (按时结案率) = ``close`` nodes.
     * dispatcher — dispatches (派遣数, dispatch actions), on_time_dispatch_rate, accurate_dispatch_rate over the
       cases whose FIRST dispatch was the actor's (the decision that proved right or wrong).
 
