@@ -100,7 +100,9 @@ Subject-specific rows
       grids are the stored ones (``cells``); a region no stored grid carries any more (deleted by a regroup) uses
       the distinct unit grids of its cases, and ``unit_grids_from`` (stored / cases) says which.
     * Departments — a case is the department's when it was last dispatched to it (``department_code`` of the last
-      ``dispatch``); disposal nodes belong to the department they were dispatched to. dispatched = cases
+      ``dispatch``) and not returned since: a case returned (回退) and not dispatched again by as_of is with the
+      dispatcher, no department's (not in its 立案数, 应结案数, 挂账数); disposal nodes belong to the department
+      they were dispatched to. dispatched = cases
       dispatched to it at least once, returned (回退数) = cases it returned; filed_per_month → filed_score;
       reworked / extended count reworks and extensions while the case was with the department.
     * supervisor / grid_worker — reports by the report's actor (role supervisor/grid_worker), on-time
@@ -1247,7 +1249,11 @@ def prepare(
     c["misdispatched"] = misdispatched = any_of(misd)
     c["dispatched"] = dispatched = any_of(is_dispatch)
     c["first_dispatcher"] = _take_cat(t["actor"], _per_case(n_c, crow, disp_rows))
-    c["final_department"] = _take_cat(t["department_code"], _per_case(n_c, crow, disp_rows, last=True))
+    # The department the case is with: its last dispatch's, unless a 回退 came after it (back with the dispatcher).
+    handover = _per_case(n_c, crow, np.flatnonzero(is_dispatch | is_action("return")), last=True)
+    given_back = handover >= 0
+    given_back[given_back] = ~is_dispatch[handover[given_back]]
+    c["final_department"] = _take_cat(t["department_code"], np.where(given_back, -1, handover))
     first_report = _per_case(n_c, crow, np.flatnonzero(is_action("report")))
     c["reporter_actor"] = _take_cat(t["actor"], first_report)
     c["reporter_role"] = _take_cat(t["role"], first_report)

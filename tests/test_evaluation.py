@@ -726,6 +726,34 @@ def test_a_return_cancels_the_disposal_node_of_the_department_that_returned() ->
     assert close(t1["on_time_dispatch_rate"], 0.5)  # 20 min on time; open since the 回退 for weeks: late
 
 
+def test_a_case_returned_and_not_dispatched_again_is_no_departments() -> None:
+    """A case D1 returned (回退) waits for the dispatcher: it is not in D1's 立案数, 应结案数 or 挂账数 (it was, with
+    结案率 0: D1 graded D for cases it gave back); dispatched again, it is the new department's."""
+    h = History()
+    dispatched_to_d1(h, 1, "2025-03-03")  # returned, left with the dispatcher
+    h.act(1, "return", "2025-03-03 10:30", D1, "department", reason="不属于本部门职责")
+    dispatched_to_d1(h, 2, "2025-03-04")  # returned, then 挂账
+    h.act(2, "return", "2025-03-04 10:30", D1, "department", reason="不属于本部门职责")
+    h.act(2, "suspend", "2025-03-04 11:00", "P1", "dispatcher", reason="挂账：待确认权属")
+    dispatched_to_d1(h, 3, "2025-03-05")  # returned, dispatched to D2
+    h.act(3, "return", "2025-03-05 10:30", D1, "department", reason="不属于本部门职责")
+    h.act(3, "dispatch", "2025-03-05 10:40", "P1", "dispatcher", department=D2)
+    facts = prepare(*h.frames(), CAL, LIMITS, MARCH, as_of="2025-04-01")
+    final = facts.cases["final_department"]
+    assert final[[1, 2]].isna().all() and final[3] == D2
+    out = rank(evaluate_departments(facts))
+    assert out["subject"].tolist() == [D2, D1]
+    d1, d2 = row(out, D1), row(out, D2)
+    cols = ["dispatched", "returned", "filed", "to_dispose", "to_close", "closed", "suspended"]
+    assert d1[cols].tolist() == [3, 3, 0, 0, 0, 0, 0]
+    assert (d1["grade"], d1["weight_present"]) == ("不参评", 0.1) and math.isnan(d1["score"])
+    assert d2[cols].tolist() == [1, 0, 1, 1, 1, 0, 0]  # open since 03-05 10:40: an overdue 处置
+    assert (d2["closure_rate"], d2["on_time_disposal_rate"], d2["score"], d2["grade"]) == (0.0, 0.0, 40.0, "D")
+    # Regions keep every case: 应结案 1 and 3 (2 is 挂账).
+    t1 = row(evaluate_regions(facts, "tier3"), T1)
+    assert (t1["filed"], t1["to_close"], t1["suspended"]) == (3, 2, 1)
+
+
 def test_an_overdue_case_suspended_at_as_of_is_not_an_overdue_disposal_until_resumed() -> None:
     """挂账 after the 4 h ran out, still suspended at as_of: the open 处置 node leaves 应处置 (review25 E9); resumed,
     it is back in as an overdue one."""
