@@ -52,10 +52,11 @@ Nodes and "on time" (按时/按期)
     ``disposal_limit_unit`` = ``calendar_hours`` marks 紧急 limits counted in plain hours. A case without a limit
     is left out of 按期处置. An approved extension (延期批准, details ``new_due_at``) moves the allowed time to the
     new deadline: allowed = working time from the dispatch to ``new_due_at`` minus the suspended time before the
-    approval (the resumed clock had already moved the deadline by that much). The last approval inside the node
-    counts, one stamped with the 处置's own instant too (history imports are per minute). An extension never
-    shortens the limit: a ``new_due_at`` before the limit's end (the service refuses such an approval,
-    ``deadline_not_later``; an imported record may carry one) leaves the limit as it was.
+    approval (the resumed clock had already moved the deadline by that much). The approvals inside the node count,
+    one stamped with the 处置's own instant too (history imports are per minute), and an extension never shortens:
+    the allowed time is the longest of the limit and the approved deadlines. The service refuses an approval that
+    does not move the deadline later (``deadline_not_later``), so there the last one is the latest; an imported
+    record may carry a ``new_due_at`` before the limit's end or an earlier approval's, which changes nothing.
 
 挂账 and 缓办
     Both are the workflow state ``suspended``; a suspension whose details carry ``kind = "deferred"`` (or whose
@@ -1451,7 +1452,7 @@ def _nodes(
     allowed = lim.copy()
     span_end_us = end_us.copy()  # the latest instant the node's arithmetic reads: its end, or a later new deadline
 
-    # 延期: the last approved new deadline inside a disposal node widens its allowed time.
+    # 延期: the approved new deadlines inside a disposal node widen its allowed time.
     disposal = np.flatnonzero(kind == list(NODES).index("disposal"))
     arow = approvals["row"]
     ok = ~np.isnan(approvals["due_pos"])
@@ -1466,15 +1467,15 @@ def _nodes(
         inside = (at_k >= start_us[node_i]) & (at_k <= end_us[node_i])
         node_i, k, at_k = node_i[inside], k[inside], at_k[inside]
         if len(node_i):
-            last = _last_in_group(node_i)  # the last approval of each node (pairs are in node, time order)
-            node_i, k, at_k = node_i[last], k[last], at_k[last]
             before_w, before_c = _overlap(rows[node_i], start_us[node_i], at_k, start_pos[node_i],
                                           pos[arow[k]], susp)  # fmt: skip
             ext_w = due_pos[k] - start_pos[node_i] - before_w
             ext_c = (due_us[k] - start_us[node_i]).astype(np.float64) - before_c
             ext = np.round(np.where(cal_flag[node_i], ext_c, ext_w))
-            allowed[node_i] = np.fmax(allowed[node_i], ext)
-            span_end_us[node_i] = np.maximum(span_end_us[node_i], due_us[k])
+            # The latest deadline approved in the node (the service's approvals only ever move it later; an
+            # imported record's may not): an extension never shortens the limit or an earlier extension.
+            np.fmax.at(allowed, node_i, ext)
+            np.maximum.at(span_end_us, node_i, due_us[k])
 
     has_limit = ~np.isnan(allowed)
     susp_now = susp_now_case[rows]

@@ -808,6 +808,17 @@ def test_an_approved_deadline_before_the_limits_end_does_not_shorten_it() -> Non
     d1 = row(evaluate_departments(facts), D1)
     assert (d1["to_dispose"], d1["handled"], d1["on_time_disposal_rate"]) == (1, 1, 1.0)
 
+    # Nor an earlier extension: a second approval naming 03-04 17:30 leaves the first one's 03-05 17:30.
+    h = History()
+    dispatched_to_d1(h, 1)
+    h.act(1, "request_extension", "2025-03-03 10:40", D1, "department", amount=2, unit="working_days")
+    h.act(1, "approve_extension", "2025-03-03 10:50", "P1", "dispatcher", new_due_at="2025-03-05T17:30:00+08:00")
+    h.act(1, "request_extension", "2025-03-04 09:00", D1, "department", amount=1, unit="working_days")
+    h.act(1, "approve_extension", "2025-03-04 09:10", "P1", "dispatcher", new_due_at="2025-03-04T17:30:00+08:00")
+    h.act(1, "handle", "2025-03-05 16:00", D1, "department")  # 5h40 + 7.5 h + 6 h ≤ 5h40 + 2 × 7.5 h
+    node = disposal_node(prepare(*h.frames(), CAL, LIMITS, MARCH, as_of="2025-04-01"), 1)
+    assert close(node["elapsed_h"], 19 + 1 / 6) and close(node["allowed_h"], 20 + 2 / 3) and bool(node["on_time"])
+
 
 def test_a_supervisors_area_is_the_grid_of_most_reports_ties_to_the_smaller_code() -> None:
     """Without areas given, each supervisor's area is the tier-3 grid of most of its reports; one report in each of
