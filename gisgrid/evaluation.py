@@ -52,7 +52,11 @@ Nodes and "on time" (按时/按期)
     ``disposal_limit_unit`` = ``calendar_hours`` marks 紧急 limits counted in plain hours. A case without a limit
     is left out of 按期处置. An approved extension (延期批准, details ``new_due_at``) moves the allowed time to the
     new deadline: allowed = working time from the dispatch to ``new_due_at`` minus the suspended time before the
-    approval (the resumed clock had already moved the deadline by that much).
+    approval (the resumed clock had already moved the deadline by that much). The approvals inside the node count,
+    one stamped with the 处置's own instant too (history imports are per minute), and an extension never shortens:
+    the allowed time is the longest of the limit and the approved deadlines. The service refuses an approval that
+    does not move the deadline later (``deadline_not_later``), so there the last one is the latest; an imported
+    record may carry a ``new_due_at`` before the limit's end or an earlier approval's, which changes nothing.
 
 挂账 and 缓办
     Both are the workflow state ``suspended``; a suspension whose details carry ``kind = "deferred"`` (or whose
@@ -97,18 +101,22 @@ Subject-specific rows
       grids are the stored ones (``cells``); a region no stored grid carries any more (deleted by a regroup) uses
       the distinct unit grids of its cases, and ``unit_grids_from`` (stored / cases) says which.
     * Departments — a case is the department's when it was last dispatched to it (``department_code`` of the last
-      ``dispatch``); disposal nodes belong to the department they were dispatched to. dispatched = cases
+      ``dispatch``) and not returned since: a case returned (回退) and not dispatched again by as_of is with the
+      dispatcher, no department's (not in its 立案数, 应结案数, 挂账数); disposal nodes belong to the department
+      they were dispatched to. dispatched = cases
       dispatched to it at least once, returned (回退数) = cases it returned; filed_per_month → filed_score;
       reworked / extended count reworks and extensions while the case was with the department.
     * supervisor / grid_worker — reports by the report's actor (role supervisor/grid_worker), on-time
       verify/check nodes closed by the actor. 漏报数 missed_reports = filed public reports (hotline, public_app)
       in the actor's area, missed_report_rate = missed_reports / filed cases in the area. The area comes from
-      ``areas`` (actor, tier3_code); without it, each actor's area is the tier-3 grid of most of its reports.
+      ``areas`` (actor, tier3_code); without it, each actor's area is the tier-3 grid of most of its reports (a
+      tie: the smaller code).
     * intake — accepted (受理数) = distinct cases the actor issued 发核实 to or rejected; on_time_issue_verify_rate
       (核实按时派发率) = ``accept`` nodes, on_time_issue_check_rate (核查按时派发率) = ``issue_check`` nodes.
-    * shift_lead — filed by the actor, voided = of those voided later, accurate_filing_rate (准确立案率) =
-      (filed − voided) / filed; on_time_filing_rate (按时立案率) = ``file`` nodes, on_time_closing_rate (按时结案率)
-      = ``close`` nodes.
+    * shift_lead — filed = the cases the actor filed (立案数 counts cases: a case counts once, for the lead who
+      filed it first — one filed again after its merge was undone, 重新受理, is not filed twice), voided = of
+      those voided at as_of, accurate_filing_rate (准确立案率) = (filed − voided) / filed; on_time_filing_rate
+      (按时立案率) = ``file`` nodes, on_time_closing_rate (按时结案率) = ``close`` nodes.
     * dispatcher — dispatches (派遣数, dispatch actions), on_time_dispatch_rate, accurate_dispatch_rate over the
       cases whose FIRST dispatch was the actor's (the decision that proved right or wrong).
 
@@ -1242,7 +1250,11 @@ def prepare(
     c["misdispatched"] = misdispatched = any_of(misd)
     c["dispatched"] = dispatched = any_of(is_dispatch)
     c["first_dispatcher"] = _take_cat(t["actor"], _per_case(n_c, crow, disp_rows))
-    c["final_department"] = _take_cat(t["department_code"], _per_case(n_c, crow, disp_rows, last=True))
+    # The department the case is with: its last dispatch's, unless a 回退 came after it (back with the dispatcher).
+    handover = _per_case(n_c, crow, np.flatnonzero(is_dispatch | is_action("return")), last=True)
+    given_back = handover >= 0
+    given_back[given_back] = ~is_dispatch[handover[given_back]]
+    c["final_department"] = _take_cat(t["department_code"], np.where(given_back, -1, handover))
     first_report = _per_case(n_c, crow, np.flatnonzero(is_action("report")))
     c["reporter_actor"] = _take_cat(t["actor"], first_report)
     c["reporter_role"] = _take_cat(t["role"], first_report)
@@ -1440,7 +1452,7 @@ def _nodes(
     allowed = lim.copy()
     span_end_us = end_us.copy()  # the latest instant the node's arithmetic reads: its end, or a later new deadline
 
-    # 延期: the last approved new deadline inside a disposal node widens its allowed time.
+    # 延期: the approved new deadlines inside a disposal node widen its allowed time.
     disposal = np.flatnonzero(kind == list(NODES).index("disposal"))
     arow = approvals["row"]
     ok = ~np.isnan(approvals["due_pos"])
@@ -1455,15 +1467,15 @@ def _nodes(
         inside = (at_k >= start_us[node_i]) & (at_k <= end_us[node_i])
         node_i, k, at_k = node_i[inside], k[inside], at_k[inside]
         if len(node_i):
-            last = _last_in_group(node_i)  # the last approval of each node (pairs are in node, time order)
-            node_i, k, at_k = node_i[last], k[last], at_k[last]
             before_w, before_c = _overlap(rows[node_i], start_us[node_i], at_k, start_pos[node_i],
                                           pos[arow[k]], susp)  # fmt: skip
             ext_w = due_pos[k] - start_pos[node_i] - before_w
             ext_c = (due_us[k] - start_us[node_i]).astype(np.float64) - before_c
             ext = np.round(np.where(cal_flag[node_i], ext_c, ext_w))
-            allowed[node_i] = np.fmax(allowed[node_i], ext)
-            span_end_us[node_i] = np.maximum(span_end_us[node_i], due_us[k])
+            # The latest deadline approved in the node (the service's approvals only ever move it later; an
+            # imported record's may not): an extension never shortens the limit or an earlier extension.
+            np.fmax.at(allowed, node_i, ext)
+            np.maximum.at(span_end_us, node_i, due_us[k])
 
     has_limit = ~np.isnan(allowed)
     susp_now = susp_now_case[rows]

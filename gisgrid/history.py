@@ -592,9 +592,9 @@ def disposal_limits(events: Any, hours_per_day: float) -> dict[tuple[str, str, s
 def _open_clocks(conn: Connection, services: Any, c: pd.DataFrame, t: pd.DataFrame) -> None:
     """Running node, its start and deadline for each open case, as the live service leaves them after the same
     steps (``cases._deadlines``): the node starts at the last step that opened it (``evaluation.NODES``: 发核实
-    re-opens 核实; a 督办, 提级 or 延期申请 opens nothing), an approved 延期 after it is the 处置 deadline, and each
-    挂账 … 挂账恢复 after it carries the time used and the time left over the suspension (few cases: a loop is
-    fine)."""
+    re-opens 核实; a 督办, 提级 or 延期申请 opens nothing), an approved 延期 after it is the 处置 deadline (never
+    an earlier one), and each 挂账 … 挂账恢复 after it carries the time used and the time left over the suspension
+    (few cases: a loop is fine)."""
     from gisgrid.cases import NODE_OF_STATE, clock_after_suspension, event_class, node_clock
     from gisgrid.evaluation import NODES
 
@@ -615,7 +615,8 @@ def _open_clocks(conn: Connection, services: Any, c: pd.DataFrame, t: pd.DataFra
         for step in own.iloc[first + 1 :].itertuples():
             details = step.details if isinstance(step.details, dict) else json.loads(step.details or "{}")
             if step.action == "approve_extension" and node == "disposal" and details.get("new_due_at"):
-                due = dt.datetime.fromisoformat(str(details["new_due_at"]))
+                # Never earlier, as the evaluation reads it (the service refuses such an approval).
+                due = max(due, dt.datetime.fromisoformat(str(details["new_due_at"])))
             elif step.action == "suspend":
                 suspended = step.at.to_pydatetime()
             elif step.action == "resume" and suspended is not None:

@@ -88,6 +88,15 @@ class History:
              "effects": list(tr.effects)}
         )  # fmt: skip
 
+    def reopen(self, cid: int, at: str, actor: str, role: str, kept_state: str) -> None:
+        """A merged duplicate back to 上报, logged as the cases service logs it: by whoever ended the kept case."""
+        tr = workflow.reopen_duplicate(self.state[cid], kept_state)
+        self.state[cid] = tr.case
+        self.rows.append(
+            {"case_id": cid, "action": "reopen", "from_state": tr.from_state, "to_state": tr.to_state, "actor": actor,
+             "role": role, "at": ts(at), "department_code": None, "details": dict(tr.details), "effects": []}
+        )  # fmt: skip
+
     def frames(self) -> tuple[pd.DataFrame, pd.DataFrame]:
         cases = pd.DataFrame(self.cases)
         cases["state"] = [self.state[i].state for i in cases["id"]]
@@ -678,3 +687,201 @@ def test_unknown_years_are_those_the_judged_nodes_ran_through() -> None:
     assert years(f"{unknown}-01-01") == ()  # judged at the period end: the node ran to midnight, no further
     assert years(f"{known}-12-31T10:10") == ()  # provisional, 5 minutes into the node
     assert unknown in cal.unknown_years  # though the calendar has met the year (the clock's margin)
+
+
+# --------------------------------------------------------------------------------------- edges (review25)
+
+
+T1, T2 = "41990100100101", "41990100100102"
+
+
+def dispatched_to_d1(h: History, cid: int, day: str = "2025-03-03") -> None:
+    """A patrol case in T1 with a 4 h disposal limit, dispatched to D1 at 10:20 on ``day``."""
+    h.report(cid, f"{day} 09:00", source="patrol", actor="S1", tier3=T1, grid="G1", limit_h=4)
+    h.act(cid, "request_verify", f"{day} 09:10", "I1", "intake")
+    h.act(cid, "verify", f"{day} 09:40", "S1", "supervisor")
+    h.act(cid, "file", f"{day} 10:00", "L1", "shift_lead")
+    h.act(cid, "dispatch", f"{day} 10:20", "P1", "dispatcher", department=D1)
+
+
+def disposal_node(facts: Any, cid: int) -> pd.Series:
+    [node] = facts.nodes[(facts.nodes["case_id"] == cid) & (facts.nodes["node"] == "disposal")].to_dict("records")
+    return pd.Series(node)
+
+
+def test_a_return_cancels_the_disposal_node_of_the_department_that_returned() -> None:
+    """回退 ends the 处置 node without counting it: a case D1 gave back 10 minutes after its dispatch, still waiting
+    for the dispatcher weeks later, is not an overdue 处置 of D1's (review25 E3). The 派遣 node the 回退 reopened is
+    the dispatcher's, and late."""
+    h = History()
+    dispatched_to_d1(h, 1)
+    h.act(1, "return", "2025-03-03 10:30", D1, "department", reason="不属于本部门职责")
+    facts = prepare(*h.frames(), CAL, LIMITS, MARCH, as_of="2025-04-01")
+    assert facts.nodes[facts.nodes["node"] == "disposal"].empty
+    d1 = row(evaluate_departments(facts), D1)
+    assert (d1["dispatched"], d1["returned"], d1["to_dispose"], d1["handled"]) == (1, 1, 0, 0)
+    assert math.isnan(d1["on_time_disposal_rate"])
+    t1 = row(evaluate_regions(facts, "tier3"), T1)
+    assert (t1["to_dispose"], t1["handled"]) == (0, 0) and math.isnan(t1["on_time_disposal_rate"])
+    assert close(t1["on_time_dispatch_rate"], 0.5)  # 20 min on time; open since the 回退 for weeks: late
+
+
+def test_a_case_returned_and_not_dispatched_again_is_no_departments() -> None:
+    """A case D1 returned (回退) waits for the dispatcher: it is not in D1's 立案数, 应结案数 or 挂账数 (it was, with
+    结案率 0: D1 graded D for cases it gave back); dispatched again, it is the new department's."""
+    h = History()
+    dispatched_to_d1(h, 1, "2025-03-03")  # returned, left with the dispatcher
+    h.act(1, "return", "2025-03-03 10:30", D1, "department", reason="不属于本部门职责")
+    dispatched_to_d1(h, 2, "2025-03-04")  # returned, then 挂账
+    h.act(2, "return", "2025-03-04 10:30", D1, "department", reason="不属于本部门职责")
+    h.act(2, "suspend", "2025-03-04 11:00", "P1", "dispatcher", reason="挂账：待确认权属")
+    dispatched_to_d1(h, 3, "2025-03-05")  # returned, dispatched to D2
+    h.act(3, "return", "2025-03-05 10:30", D1, "department", reason="不属于本部门职责")
+    h.act(3, "dispatch", "2025-03-05 10:40", "P1", "dispatcher", department=D2)
+    facts = prepare(*h.frames(), CAL, LIMITS, MARCH, as_of="2025-04-01")
+    final = facts.cases["final_department"]
+    assert final[[1, 2]].isna().all() and final[3] == D2
+    out = rank(evaluate_departments(facts))
+    assert out["subject"].tolist() == [D2, D1]
+    d1, d2 = row(out, D1), row(out, D2)
+    cols = ["dispatched", "returned", "filed", "to_dispose", "to_close", "closed", "suspended"]
+    assert d1[cols].tolist() == [3, 3, 0, 0, 0, 0, 0]
+    assert (d1["grade"], d1["weight_present"]) == ("不参评", 0.1) and math.isnan(d1["score"])
+    assert d2[cols].tolist() == [1, 0, 1, 1, 1, 0, 0]  # open since 03-05 10:40: an overdue 处置
+    assert (d2["closure_rate"], d2["on_time_disposal_rate"], d2["score"], d2["grade"]) == (0.0, 0.0, 40.0, "D")
+    # Regions keep every case: 应结案 1 and 3 (2 is 挂账).
+    t1 = row(evaluate_regions(facts, "tier3"), T1)
+    assert (t1["filed"], t1["to_close"], t1["suspended"]) == (3, 2, 1)
+
+
+def test_an_overdue_case_suspended_at_as_of_is_not_an_overdue_disposal_until_resumed() -> None:
+    """挂账 after the 4 h ran out, still suspended at as_of: the open 处置 node leaves 应处置 (review25 E9); resumed,
+    it is back in as an overdue one."""
+    h = History()
+    dispatched_to_d1(h, 1)
+    h.act(1, "suspend", "2025-03-10 10:00", "L1", "shift_lead", reason="挂账：需专项资金")
+    cases, transitions = h.frames()
+    facts = prepare(cases, transitions, CAL, LIMITS, MARCH, as_of="2025-04-01")
+    node = disposal_node(facts, 1)
+    assert (node["closed"], node["counted"], node["overdue_open"]) == (False, False, False)
+    assert node["elapsed_h"] > 4  # overdue, and left out only because the case is suspended
+    d1 = row(evaluate_departments(facts), D1)
+    assert (d1["to_dispose"], d1["handled"], d1["suspended"], d1["to_close"]) == (0, 0, 1, 0)
+    assert math.isnan(d1["on_time_disposal_rate"])
+    t1 = row(evaluate_regions(facts, "tier3"), T1)
+    assert (t1["to_dispose"], t1["suspended"]) == (0, 1) and math.isnan(t1["on_time_disposal_rate"])
+
+    h.act(1, "resume", "2025-04-02 10:00", "L1", "shift_lead")
+    cases, transitions = h.frames()
+    d1 = row(evaluate(cases, transitions, CAL, LIMITS, MARCH, "department", as_of="2025-04-03"), D1)
+    assert (d1["to_dispose"], d1["handled"], d1["on_time_disposal_rate"], d1["suspended"]) == (1, 0, 0.0, 0)
+
+
+def test_an_extension_approved_in_the_minute_of_the_disposal_counts() -> None:
+    """History imports are per minute: a 延期批准 stamped with the 处置's own minute (logged before it) still moves
+    the deadline of the node it closes (review25 E12)."""
+    h = History()
+    dispatched_to_d1(h, 1)
+    h.act(1, "request_extension", "2025-03-04 09:00", D1, "department", amount=3, unit="working_days")
+    h.act(1, "approve_extension", "2025-03-05 10:00", "P1", "dispatcher", new_due_at="2025-03-07T17:30:00+08:00")
+    h.act(1, "handle", "2025-03-05 10:00", D1, "department")
+    facts = prepare(*h.frames(), CAL, LIMITS, MARCH, as_of="2025-04-01")
+    node = disposal_node(facts, 1)
+    # 03-03 10:20 → 03-05 10:00: 5h40 + 7.5 h + 1.5 h; allowed to 03-07 17:30: 5h40 + 4 × 7.5 h.
+    assert close(node["elapsed_h"], 14 + 2 / 3) and close(node["allowed_h"], 35 + 2 / 3)
+    assert bool(node["on_time"])
+    d1 = row(evaluate_departments(facts), D1)
+    assert (d1["to_dispose"], d1["handled"], d1["on_time_disposal_rate"], d1["extended"]) == (1, 1, 1.0, 1)
+
+
+def test_an_approved_deadline_before_the_limits_end_does_not_shorten_it() -> None:
+    """An extension only extends: an approval naming a deadline earlier than the limit's end (the service refuses
+    one, deadline_not_later; an imported record may carry it) leaves the 4 h limit (review25 E13)."""
+    h = History()
+    dispatched_to_d1(h, 1)
+    h.act(1, "request_extension", "2025-03-03 10:40", D1, "department", amount=1, unit="working_hours")
+    h.act(1, "approve_extension", "2025-03-03 10:50", "P1", "dispatcher", new_due_at="2025-03-03T11:20:00+08:00")
+    h.act(1, "handle", "2025-03-03 14:00", D1, "department")  # 1h40 + 30 min ≤ 4 h, long after 11:20
+    facts = prepare(*h.frames(), CAL, LIMITS, MARCH, as_of="2025-04-01")
+    node = disposal_node(facts, 1)
+    assert close(node["elapsed_h"], 2 + 1 / 6) and close(node["allowed_h"], 4.0) and bool(node["on_time"])
+    d1 = row(evaluate_departments(facts), D1)
+    assert (d1["to_dispose"], d1["handled"], d1["on_time_disposal_rate"]) == (1, 1, 1.0)
+
+    # Nor an earlier extension: a second approval naming 03-04 17:30 leaves the first one's 03-05 17:30.
+    h = History()
+    dispatched_to_d1(h, 1)
+    h.act(1, "request_extension", "2025-03-03 10:40", D1, "department", amount=2, unit="working_days")
+    h.act(1, "approve_extension", "2025-03-03 10:50", "P1", "dispatcher", new_due_at="2025-03-05T17:30:00+08:00")
+    h.act(1, "request_extension", "2025-03-04 09:00", D1, "department", amount=1, unit="working_days")
+    h.act(1, "approve_extension", "2025-03-04 09:10", "P1", "dispatcher", new_due_at="2025-03-04T17:30:00+08:00")
+    h.act(1, "handle", "2025-03-05 16:00", D1, "department")  # 5h40 + 7.5 h + 6 h ≤ 5h40 + 2 × 7.5 h
+    node = disposal_node(prepare(*h.frames(), CAL, LIMITS, MARCH, as_of="2025-04-01"), 1)
+    assert close(node["elapsed_h"], 19 + 1 / 6) and close(node["allowed_h"], 20 + 2 / 3) and bool(node["on_time"])
+
+
+def test_a_supervisors_area_is_the_grid_of_most_reports_ties_to_the_smaller_code() -> None:
+    """Without areas given, each supervisor's area is the tier-3 grid of most of its reports; one report in each of
+    two grids is a tie, which goes to the smaller code whichever grid came first (review25 E14)."""
+    h = History()
+    h.report(1, "2025-03-03 09:00", source="patrol", actor="S1", tier3=T2, grid="G4", limit_h=4)
+    h.report(2, "2025-03-04 09:00", source="patrol", actor="S1", tier3=T1, grid="G1", limit_h=4)
+    h.report(3, "2025-03-03 09:00", source="patrol", actor="S2", tier3=T1, grid="G1", limit_h=4)
+    h.report(4, "2025-03-04 09:00", source="patrol", actor="S2", tier3=T2, grid="G4", limit_h=4)
+    h.report(5, "2025-03-05 09:00", source="patrol", actor="S2", tier3=T2, grid="G5", limit_h=4)
+    facts = prepare(*h.frames(), CAL, LIMITS, MARCH, as_of="2025-04-01")
+    df = evaluate_posts(facts, "supervisor")
+    assert dict(zip(df["subject"], df["area"], strict=True)) == {"S1": T1, "S2": T2}
+
+
+def test_a_case_filed_again_after_its_merge_was_undone_counts_once_for_the_shift_lead() -> None:
+    """立案数 counts cases (regions: cases with a 立案; 值班长: the cases the lead filed first). Case 1, filed by L1,
+    merged into case 2, reopened when case 2 was voided and filed again by L1, is one case filed and valid: L1 filed
+    2 cases, 1 voided — not 3 filings (review25 E15)."""
+    h = History()
+    h.report(2, "2025-03-03 08:50", source="patrol", actor="S1", tier3=T1, grid="G1", limit_h=4)
+    h.act(2, "request_verify", "2025-03-03 08:55", "I1", "intake")
+    h.act(2, "verify", "2025-03-03 09:20", "S1", "supervisor")
+    h.act(2, "file", "2025-03-03 09:30", "L1", "shift_lead")
+    h.report(1, "2025-03-03 09:00", source="patrol", actor="S2", tier3=T1, grid="G1", limit_h=4)
+    h.act(1, "request_verify", "2025-03-03 09:10", "I1", "intake")
+    h.act(1, "verify", "2025-03-03 09:40", "S2", "supervisor")
+    h.act(1, "file", "2025-03-03 10:00", "L1", "shift_lead")
+    h.act(1, "void", "2025-03-03 10:10", "L1", "shift_lead", reason="合并至 2")  # merged into case 2
+    h.act(2, "void", "2025-03-04 08:50", "L1", "shift_lead", reason="不属于立案范围")
+    h.reopen(1, "2025-03-04 08:50", "L1", "shift_lead", "voided")
+    h.act(1, "request_verify", "2025-03-04 09:00", "I1", "intake")
+    h.act(1, "verify", "2025-03-04 09:30", "S2", "supervisor")
+    h.act(1, "file", "2025-03-04 10:00", "L1", "shift_lead")
+    facts = prepare(*h.frames(), CAL, LIMITS, MARCH, as_of="2025-04-01")
+    l1 = row(evaluate_posts(facts, "shift_lead"), "L1")
+    assert (l1["filed"], l1["voided"], l1["accurate_filing_rate"]) == (2, 1, 0.5)
+    t1 = row(evaluate_regions(facts, "tier3"), T1)
+    assert (t1["reports"], t1["filed"], t1["valid_reports"], t1["to_close"]) == (2, 2, 1, 1)
+
+
+def test_a_step_or_report_at_the_evaluation_time_itself_is_not_yet_known() -> None:
+    """Facts are those strictly before as_of (review25 E20): a 处置 stamped at as_of, and a case reported then, are
+    not seen; one second later they are."""
+    cases, transitions = march_history()
+
+    def case_1(as_of: str) -> tuple[str, bool, int]:
+        facts = prepare(cases, transitions, CAL, LIMITS, MARCH, as_of=as_of)
+        t1 = row(evaluate_regions(facts, "tier3"), T1)
+        return facts.cases.loc[1, "state_at"], bool(disposal_node(facts, 1)["closed"]), int(t1["handled"])
+
+    assert case_1("2025-03-03T14:00") == ("dispatched", False, 0)  # case 1 is handled at 14:00
+    assert case_1("2025-03-03T14:00:01") == ("handled", True, 1)
+    reported = {a: sorted(prepare(cases, transitions, CAL, LIMITS, MARCH, as_of=a).cases["id"])
+                for a in ("2025-03-10T09:00", "2025-03-10T09:00:01")}  # fmt: skip
+    assert reported == {"2025-03-10T09:00": [1, 2], "2025-03-10T09:00:01": [1, 2, 3]}  # case 3 reported at 09:00
+
+    # A handled case judged at the instant of its 处置, after the limit ran out: open and overdue, not handled.
+    h = History()
+    dispatched_to_d1(h, 1)
+    h.act(1, "handle", "2025-04-01 10:00", D1, "department")
+    cases, transitions = h.frames()
+    at = row(evaluate(cases, transitions, CAL, LIMITS, MARCH, "department", as_of="2025-04-01T10:00"), D1)
+    assert (at["to_dispose"], at["handled"], at["on_time_disposal_rate"]) == (1, 0, 0.0)
+    after = row(evaluate(cases, transitions, CAL, LIMITS, MARCH, "department", as_of="2025-04-01T10:01"), D1)
+    assert (after["to_dispose"], after["handled"], after["on_time_disposal_rate"]) == (1, 1, 0.0)

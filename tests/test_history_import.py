@@ -615,6 +615,10 @@ def test_an_imported_open_case_runs_the_clock_its_steps_left_it(
         "H-2": [*head, ("", "", "", "", "dispatched", "department", "", "", "10:00", "需协调", "request_extension", ""),
                 ("", "", "", "", "dispatched", "dispatcher", "", "", "10:30", "", "approve_extension",
                  "2025-10-15T12:00:00")],
+        # An approved deadline before the limit's end (the service would refuse it) does not shorten the limit.
+        "H-5": [*head, ("", "", "", "", "dispatched", "department", "", "", "10:00", "需协调", "request_extension", ""),
+                ("", "", "", "", "dispatched", "dispatcher", "", "", "10:30", "", "approve_extension",
+                 "2025-10-13T11:00:00")],
         "H-3": [("06010", "113.6746", "34.7454", "patrol", "reported", "supervisor", "", "", "11:00", "", "", ""),
                 ("", "", "", "", "reported", "intake", "", "", "11:50", "", "request_verify", "")],
         "H-4": [*head, ("", "", "", "", "suspended", "dispatcher", "", "", "10:30", "待协调", "suspend", ""),
@@ -626,7 +630,7 @@ def test_an_imported_open_case_runs_the_clock_its_steps_left_it(
     path = tmp_path / "open.csv"
     pd.DataFrame(rows, columns=header).to_csv(path, index=False, encoding="utf-8-sig")
     summary = run(loaded, services, path)
-    assert summary.imported_cases == 4, summary
+    assert summary.imported_cases == 5, summary
     with loaded.connect() as conn:
         clocks = {
             r.case_no: (r.node, r.started, r.due)
@@ -640,6 +644,7 @@ def test_an_imported_open_case_runs_the_clock_its_steps_left_it(
     assert clocks == {
         "H-1": ("disposal", "10-13 09:30", "10-13 15:00"),  # 2.5 h before lunch, 1.5 after; not from the 督办
         "H-2": ("disposal", "10-13 09:30", "10-15 12:00"),  # the approved extension
+        "H-5": ("disposal", "10-13 09:30", "10-13 15:00"),  # not the approved 11:00, earlier than the limit's end
         "H-3": ("verify", "10-13 11:50", "10-13 14:20"),  # from 发核实
         "H-4": ("disposal", "10-14 08:30", "10-14 14:00"),  # 1 h used before 挂账, 3 h left after 恢复
     }
