@@ -250,10 +250,6 @@ class WorkingCalendar:
         naive = datetime.combine(date.fromordinal(ordinal), time()) + timedelta(microseconds=us)
         return naive.replace(tzinfo=self.tz)
 
-    def is_working_time(self, at: datetime) -> bool:
-        ordinal, us = self._local(at, "at")
-        return self._is_working_ordinal(ordinal) and any(s <= us < e for s, e in self._spans)
-
     def next_working_instant(self, at: datetime) -> datetime:
         """``at`` itself when it is working time, else the start of the next working period."""
         ordinal, us = self._local(at, "at")

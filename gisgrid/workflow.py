@@ -24,31 +24,31 @@ suspended      挂账        parked with a written reason; ``previous_state`` is
 
 Actions (``TRANSITIONS``; "=" means the state does not change, "←" means back to ``previous_state``):
 
-==================  ============  ================================  ===========================  ==========
-action              label         roles                             from                         to
-==================  ============  ================================  ===========================  ==========
-request_verify      发核实        intake, shift_lead                reported                     =
-verify              核实          supervisor, grid_worker           reported                     verified
-reject              不予立案      intake, shift_lead                reported, verified           rejected
-void                作废          shift_lead                        reported, verified, filed    voided
-file                立案          shift_lead                        verified                     filed
-dispatch            派遣          dispatcher                        filed, returned              dispatched
-return              回退          department                        dispatched                   returned
-handle              处置          department                        dispatched                   handled
-request_check       发核查        intake, shift_lead                handled                      =
-check               核查(通过)    supervisor, grid_worker           handled                      checked
-rework              返工          supervisor, grid_worker           handled                      dispatched
-close               结案          shift_lead                        checked                      closed
-request_extension   延期申请      department                        dispatched (none pending)    =
-approve_extension   延期批准      dispatcher, shift_lead            dispatched (one pending)     =
-deny_extension      延期驳回      dispatcher, shift_lead            dispatched (one pending)     =
-suspend             挂账          dispatcher, shift_lead            filed, dispatched, returned  suspended
-resume              挂账恢复      shift_lead                        suspended                    ←
-supervise           督办          leader, shift_lead                dispatched (overdue/flagged) =
-escalate            提级          grid_worker, dispatcher,          reported, verified, filed,   =
+==================  ============  ================================  ============================  ==========
+action              label         roles                             from                          to
+==================  ============  ================================  ============================  ==========
+request_verify      发核实        intake, shift_lead                reported                      =
+verify              核实          supervisor, grid_worker           reported                      verified
+reject              不予立案      intake, shift_lead                reported, verified            rejected
+void                作废          shift_lead                        reported, verified, filed     voided
+file                立案          shift_lead                        verified                      filed
+dispatch            派遣          dispatcher                        filed, returned               dispatched
+return              回退          department                        dispatched                    returned
+handle              处置          department                        dispatched                    handled
+request_check       发核查        intake, shift_lead                handled                       =
+check               核查(通过)    supervisor, grid_worker           handled                       checked
+rework              返工          supervisor, grid_worker           handled                       dispatched
+close               结案          shift_lead                        checked                       closed
+request_extension   延期申请      department                        dispatched (none pending)     =
+approve_extension   延期批准      dispatcher, shift_lead            dispatched (one pending)      =
+deny_extension      延期驳回      dispatcher, shift_lead            dispatched (one pending)      =
+suspend             挂账          dispatcher, shift_lead            filed, dispatched, returned   suspended
+resume              挂账恢复      shift_lead                        suspended                     ←
+supervise           督办          leader, shift_lead                dispatched (overdue/flagged)  =
+escalate            提级          grid_worker, dispatcher,          reported, verified, filed,    =
                                   shift_lead                        dispatched, returned,
                                                                     suspended (level > 1)
-==================  ============  ================================  ===========================  ==========
+==================  ============  ================================  ============================  ==========
 
 Design notes (why):
 

@@ -94,6 +94,10 @@ def test_start_outside_working_hours(cal: WorkingCalendar) -> None:
     assert cal.add_working_time(at(2025, 10, 3, 10, 0), 1) == at(2025, 10, 9, 9, 30)  # holiday
     assert cal.next_working_instant(at(2025, 6, 10, 12, 0)) == at(2025, 6, 10, 13, 30)
     assert cal.next_working_instant(at(2025, 6, 10, 9, 0)) == at(2025, 6, 10, 9, 0)
+    # A period's start is working time, its end is not.
+    assert cal.next_working_instant(at(2025, 6, 10, 8, 30)) == at(2025, 6, 10, 8, 30)
+    assert cal.next_working_instant(at(2025, 6, 10, 13, 30)) == at(2025, 6, 10, 13, 30)
+    assert cal.next_working_instant(at(2025, 6, 10, 17, 30)) == at(2025, 6, 11, 8, 30)
 
 
 def test_working_days_definition(cal: WorkingCalendar) -> None:
@@ -155,6 +159,11 @@ def test_rewind_walks_back_over_lunch_weekends_and_holidays(cal: WorkingCalendar
     assert cal.rewind_working_us(at(2025, 10, 9, 9, 30), 2 * hour) == at(2025, 9, 30, 16, 30)
     assert cal.rewind_working_us(at(2025, 6, 14, 10, 0), 0) == at(2025, 6, 14, 10, 0)
     assert cal.rewind_working_us(at(2025, 6, 14, 10, 0), hour) == at(2025, 6, 13, 16, 30)  # from a Saturday
+    # review25 C14: time that fills a period back to its start ends there, not at the end of the period before
+    # (the latest such instant; Mon 17:30 and Tue 08:30 have no working time between them).
+    assert cal.rewind_working_us(at(2025, 6, 10, 12, 0), round(3.5 * hour)) == at(2025, 6, 10, 8, 30)
+    assert cal.rewind_working_us(at(2025, 6, 10, 14, 30), hour) == at(2025, 6, 10, 13, 30)
+    assert cal.rewind_working_us(at(2025, 6, 10, 17, 30), round(7.5 * hour)) == at(2025, 6, 10, 8, 30)
 
 
 @pytest.mark.parametrize("end", [at(2025, 6, 10, 10, 0), at(2025, 10, 9, 8, 45), at(2026, 2, 24, 13, 0)])

@@ -242,6 +242,29 @@ def test_possible_duplicates_are_listed_and_can_be_merged(
     assert get(loaded, services, first)["duplicate_of"] is None
 
 
+def test_a_merge_is_taken_just_inside_the_class_radius_and_refused_just_beyond(
+    loaded: Engine, services: svc.CaseServices, spot: tuple[float, float]
+) -> None:
+    """review25 K14: the radius was tested only at three times its length (~90 m for 30 m)."""
+    x, y = spot
+    kept = report(loaded, services, x, y)
+    inside = get(loaded, services, report(loaded, services, x + 0.00032, y))  # ~29.3 m: within 暴露垃圾's 30 m
+    assert [(d["id"], d["distance_m"]) for d in inside["routing"]["duplicates"]] == [(kept, 29.3)]
+    svc.merge_duplicate(loaded, services, inside["id"], kept, actor="x", role="shift_lead", version=1)
+    assert get(loaded, services, inside["id"])["duplicate_of"] == kept
+    beyond = get(loaded, services, report(loaded, services, x + 0.00034, y))  # ~31.1 m
+    assert beyond["routing"]["duplicates"] == []  # not listed either (the merged one is voided, not open)
+    kept_no = get(loaded, services, kept)["case_no"]
+    with pytest.raises(Conflict) as err:
+        svc.merge_duplicate(loaded, services, beyond["id"], kept, actor="x", role="shift_lead", version=1)
+    assert err.value.reason == Reason.MERGE_TOO_FAR
+    assert err.value.message == (
+        f"merge case {beyond['case_no']} into {kept_no}: case {kept_no} is 31 m away, beyond the 30 m of 暴露垃圾"
+    )
+    refused = get(loaded, services, beyond["id"])
+    assert (refused["state"], refused["version"]) == ("reported", 1)  # nothing written
+
+
 def _merged_pair(engine: Engine, services: svc.CaseServices, x: float, y: float, n: int = 2) -> tuple[int, list[int]]:
     """A kept case with ``n`` reports merged into it as duplicates (each voided at version 2)."""
     kept = report(engine, services, x, y)
@@ -762,6 +785,14 @@ def test_suspension_stops_the_clock_and_extension_moves_the_deadline(
     c = act(loaded, services, late, "resume", "shift_lead", 5, "2025-10-15T10:00:00")
     # two working hours before Wed 10:00: 08:30–10:00 and Tue 17:00–17:30
     assert c["due_at"] == "2025-10-14T17:00:00+08:00" and c["light"] == "red"
+    # The node restarts as much working time before the resumption as was used before the suspension: the hour
+    # used fills Wednesday 08:30–09:30, so it restarts at 08:30, not at Tuesday's 17:30 (review25 C14).
+    fits = _dispatchable(loaded, services, x, y, "2025-10-13T09:00:00")
+    act(loaded, services, fits, "dispatch", "dispatcher", 3, "2025-10-13T09:00:00")  # due 14:30
+    act(loaded, services, fits, "suspend", "dispatcher", 4, "2025-10-13T10:00:00", reason="需协调产权单位")
+    c = act(loaded, services, fits, "resume", "shift_lead", 5, "2025-10-15T09:30:00")
+    assert (c["node_started_at"], c["due_at"]) == ("2025-10-15T08:30:00+08:00", "2025-10-15T14:00:00+08:00")
+    assert get(loaded, services, cid, "2025-10-15T09:00:00")["node_started_at"] == "2025-10-14T17:00:00+08:00"
     act(loaded, services, cid, "request_extension", "department", 6, "2025-10-15T10:00:00", reason="需调大型机械")
     c = act(
         loaded,
@@ -1653,6 +1684,50 @@ def test_an_approval_without_a_length_grants_what_the_request_asked_for(
         "new_due_at": "2025-10-20T17:30:00+08:00",
         "previous_due_at": "2025-10-17T17:30:00+08:00",
     }
+
+
+def test_a_request_for_an_amount_without_a_unit_is_granted_in_working_days(
+    loaded: Engine, services: svc.CaseServices, spot: tuple[float, float]
+) -> None:
+    """review25 K8: a 延期申请 of an amount alone is logged without a unit; approved as requested it is that many
+    working days, the unit an amount has by default."""
+    x, y = spot
+    cid = _dispatchable(loaded, services, x, y, "2025-10-13T09:00:00")
+    act(loaded, services, cid, "dispatch", "dispatcher", 3, "2025-10-13T09:00:00")  # Monday, due 14:30
+    c = act(loaded, services, cid, "request_extension", "department", 4, "2025-10-13T10:00:00", reason="材料未到",
+            amount=2)  # fmt: skip
+    assert c["timeline"][-1]["details"] == {"reason": "材料未到", "amount": 2}
+    c = act(loaded, services, cid, "approve_extension", "dispatcher", 5, "2025-10-13T10:30:00")
+    assert c["due_at"] == c["disposal_due_at"] == "2025-10-15T14:30:00+08:00"  # two working days, not hours
+    assert c["timeline"][-1]["details"] == {
+        "amount": 2,
+        "unit": "working_days",
+        "new_due_at": "2025-10-15T14:30:00+08:00",
+        "previous_due_at": "2025-10-13T14:30:00+08:00",
+        "as_requested": True,
+    }
+
+
+def test_an_extension_of_exactly_366_days_is_taken(
+    loaded: Engine, services: svc.CaseServices, spot: tuple[float, float]
+) -> None:
+    """review25 K4: "more than 366 days" is refused, 366 days itself is not — 8784 calendar hours as a 366-day date
+    is; half an hour more is refused by the amount, naming it."""
+    x, y = spot
+    cid = _dispatchable(loaded, services, x, y, "2025-10-13T09:00:00")
+    act(loaded, services, cid, "dispatch", "dispatcher", 3, "2025-10-13T09:00:00")  # due 2025-10-13 14:30
+    with pytest.raises(InvalidInput) as err:
+        act(loaded, services, cid, "request_extension", "department", 4, "2025-10-13T10:00:00", reason="r",
+            amount=8784.5, unit="calendar_hours")  # fmt: skip
+    assert (err.value.reason, err.value.detail) == (Reason.EXTENSION_TOO_LONG, [{"field": "amount"}])
+    assert err.value.message == (
+        "amount: 8784.5 calendar_hours is more than the 366 days an extension may add (a longer wait is 挂账)"
+    )
+    act(loaded, services, cid, "request_extension", "department", 4, "2025-10-13T10:00:00", reason="需整年协调",
+        amount=8784, unit="calendar_hours")  # fmt: skip
+    c = act(loaded, services, cid, "approve_extension", "shift_lead", 5, "2025-10-13T10:30:00")
+    assert c["due_at"] == "2026-10-14T14:30:00+08:00"  # 366 × 24 hours after the deadline it moved
+    assert c["timeline"][-1]["details"]["as_requested"] is True
 
 
 def test_an_extension_request_is_refused_as_its_approval_would_be(
