@@ -527,8 +527,12 @@ def _check_cell_area(cell_area: float) -> float:
 
 
 def _check_sliver(sliver: float) -> None:
-    if not (isinstance(sliver, int | float) and 0 <= sliver < 1):
-        raise InvalidInput(f"sliver {sliver!r} must be a fraction of the cell area in [0, 1), e.g. 0.3")
+    # 1 or more would make every piece short of a whole cell a sliver (and double the merge cap): not a fraction.
+    if isinstance(sliver, bool) or not (isinstance(sliver, int | float) and 0 <= sliver < 1):
+        raise InvalidInput(
+            f"--sliver {sliver!r} is out of range; use a fraction of the cell area from 0 (keep every piece) up to, "
+            "not including, 1, e.g. 0.3"
+        )
 
 
 def _text(value: object) -> str | None:

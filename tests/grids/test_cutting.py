@@ -88,6 +88,13 @@ def community_codes(n: int, district: str = "410102") -> list[str]:
         (116.4, 39.9, 4548),  # Beijing: CM 117E
         (75.0, 39.5, 4534),  # first CGCS2000 CM zone
         (135.0, 48.0, 4554),  # last CGCS2000 CM zone
+        # review25 U1: at a zone edge (half-way between two central meridians) the eastern zone, floor(x + 0.5),
+        # not round()'s half-to-even; just west of the edge the western one.
+        (76.5, 40.0, 4535),
+        (76.52, 40.0, 4535),
+        (76.49, 40.0, 4534),
+        (82.5, 40.0, 4537),
+        (112.5, 34.0, 4547),
         (13.4, 52.5, 32633),  # Berlin: UTM 33N
         (151.2, -33.9, 32756),  # Sydney: UTM 56S
     ],
@@ -340,6 +347,19 @@ def test_sliver_fraction_zero_keeps_every_piece() -> None:
     poly = rect(0, 0, 310, 200)
     assert len(cut_unit_grids(make_units([poly], ["410102"]))) == 6
     assert len(cut_unit_grids(make_units([poly], ["410102"]), sliver=0)) == 8
+
+
+@pytest.mark.parametrize("sliver", [1.0, 1, 1.5, -0.1, float("nan"), float("inf"), True, "0.3", None])
+def test_a_sliver_fraction_outside_0_to_1_is_refused(sliver: object) -> None:
+    # review25 U4: 1.0 would make every piece smaller than a whole cell a sliver to merge away.
+    units = make_units([rect(0, 0, 310, 200)], ["410102"])
+    with pytest.raises(InvalidInput) as err:
+        cut_unit_grids(units, sliver=sliver)  # type: ignore[arg-type]
+    assert err.value.message == (
+        f"--sliver {sliver!r} is out of range; use a fraction of the cell area from 0 (keep every piece) up to, "
+        "not including, 1, e.g. 0.3"
+    )
+    assert len(cut_unit_grids(units, sliver=0.99)) == 6
 
 
 def test_concave_unit_gives_separate_pieces_of_one_cell() -> None:
