@@ -250,15 +250,25 @@ def _default_classes(path_or_settings: Settings | Path | str, rules_path: Path) 
     return {scheme: set(events.classes(scheme)) for scheme in SCHEMES}
 
 
-def _parse_weekdays(text: str) -> frozenset[int] | None:
+def _day_range(a: int, b: int) -> str:
+    return str(a) if a == b else f"{a}-{b}"
+
+
+def _parse_weekdays(text: str) -> frozenset[int] | str:
+    """The ISO days ``text`` lists, or the reason it is refused."""
     if not _WEEKDAYS.fullmatch(text):
-        return None
+        return "weekdays must be ISO days 1–7 as a list or ranges, e.g. 1-5 or 6,7"
     days: set[int] = set()
     for part in text.split(","):
         lo, _, hi = part.partition("-")
         a, b = int(lo), int(hi or lo)
         if a > b:
-            return None
+            # Not read as a range over Sunday: "2-1" would be every day, and a typo looks the same as a choice.
+            over_sunday = ",".join(_day_range(x, y) for x, y in ((a, 7), (1, b)))
+            return (
+                f"weekdays range {part} runs backwards; write the smaller day first ({b}-{a}), or a range over "
+                f"Sunday as two parts ({over_sunday})"
+            )
         days.update(range(a, b + 1))
     return frozenset(days)
 
@@ -308,8 +318,8 @@ def _parse_row(
     elif times["time_from"] is not None and times["time_from"] == times["time_to"]:
         bad("time_to", "time_from equals time_to: an empty window; leave both empty for all day")
     weekdays = _parse_weekdays(r["weekdays"]) if r["weekdays"] else frozenset()
-    if weekdays is None:
-        bad("weekdays", "weekdays must be ISO days 1–7 as a list or ranges, e.g. 1-5 or 6,7")
+    if isinstance(weekdays, str):
+        bad("weekdays", weekdays)
     if not r["department"]:
         bad("department", "department is empty")
     elif r["department"] not in departments:
@@ -325,7 +335,7 @@ def _parse_row(
         tier_grid=tier,
         time_from=times["time_from"],
         time_to=times["time_to"],
-        weekdays=weekdays or frozenset(),
+        weekdays=weekdays,
         department=r["department"],
         note=r["note"],
         source=f"{path}:{line}",

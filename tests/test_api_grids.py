@@ -167,6 +167,8 @@ def test_locate_bad_numbers_are_422_naming_the_field(client: TestClient, params:
         ("a,b,c,d", "bbox_unreadable"),
         ("114,35,113,34", "bbox_out_of_range"),
         ("0,0,200,10", "bbox_out_of_range"),
+        ("113.6,34.7,113.6,34.8", "bbox_out_of_range"),  # review25 G4: no width
+        ("113.6,34.7,113.8,34.7", "bbox_out_of_range"),  # no height
     ],
 )
 def test_bad_bbox_is_422(client: TestClient, bbox: str, reason: str) -> None:

@@ -85,6 +85,8 @@ def test_grids_make_writes_the_file_without_a_database(tmp_path: Path, suffix: s
         (["--cell-area", "10000000"], "--cell-area 10,000,000 m² is out of range"),
         (["--crs", "EPSG:4326"], "geographic"),
         (["--crs", "EPSG:4554"], "outside"),
+        (["--sliver", "1"], "--sliver 1.0 is out of range; use a fraction of the cell area from 0"),  # review25 U4
+        (["--sliver", "-0.1"], "--sliver -0.1 is out of range"),
     ],
 )
 def test_grids_make_refusals_are_one_line_and_write_nothing(tmp_path: Path, args: list[str], message: str) -> None:

@@ -363,6 +363,7 @@ def test_list_as_text_is_one_line_per_case(gisgrid: Gisgrid, three_cases: dict[s
         (["--bbox", "113,34,114"], "--bbox: expected 4 numbers, got 3"),
         (["--bbox", "a,b,c,d"], "--bbox: 'a,b,c,d' is not four comma-separated numbers"),
         (["--bbox", "114,35,113,34"], "--bbox: need minLon < maxLon"),
+        (["--bbox", "113.6,34.7,113.6,34.8"], "--bbox: need minLon < maxLon within ±180 and minLat < maxLat"),
         (["--since", "yesterday"], "--since: 'yesterday' is not a date or date-time"),
         (["--since", "2025-10-02", "--until", "2025-10-01"], "until: must be after since"),
         (["--period", "2025-13"], "period: '2025-13' is not a month"),

@@ -155,3 +155,29 @@ def test_degree_box_holds_every_point_within_the_distance() -> None:
             assert np.all(np.abs(lon2 - 113.0) <= dx) and np.all(np.abs(lat2 - lat) <= dy)
             # and it is not wastefully large: at most 3 % spare on each side
             assert np.abs(lon2 - 113.0).max() > dx / 1.03 and np.abs(lat2 - lat).max() > dy / 1.03
+
+
+@pytest.mark.parametrize(
+    "bbox",
+    [
+        "113.6,34.7,113.6,34.8",  # review25 G4: no width
+        "113.6,34.7,113.8,34.7",  # no height
+        "113.6,34.7,113.6,34.7",  # a point
+        "113.8,34.7,113.6,34.8",  # west and east swapped
+        "-181,34.7,113.6,34.8",
+        "113.6,34.7,113.8,90.5",
+    ],
+)
+def test_a_bbox_without_width_or_height_or_out_of_range_is_refused(bbox: str) -> None:
+    with pytest.raises(InvalidInput) as err:
+        geodesy.parse_bbox(bbox)
+    assert (err.value.reason, err.value.message) == (
+        "bbox_out_of_range",
+        "bbox: need minLon < maxLon within ±180 and minLat < maxLat within ±90",
+    )
+    assert err.value.detail == [{"field": "bbox"}]
+
+
+def test_the_widest_and_a_narrow_bbox_are_read() -> None:
+    assert geodesy.parse_bbox("-180,-90,180,90") == (-180.0, -90.0, 180.0, 90.0)
+    assert geodesy.parse_bbox("113.6,34.7,113.6000001,34.7000001", "--bbox") == (113.6, 34.7, 113.6000001, 34.7000001)

@@ -55,6 +55,23 @@ def test_an_offset_past_the_bound_is_a_422_naming_offset_and_the_bound_itself_is
         assert body.get("data", body.get("features")) == [], path
 
 
+LIMIT_ITEM = {
+    "field": "limit",
+    "reason": "Input should be less than or equal to 5000",
+    "code": "less_than_equal",
+    "limit": {"le": 5000},
+}
+
+
+def test_a_limit_past_the_bound_is_a_422_naming_limit_and_the_bound_itself_is_answered(client: TestClient) -> None:
+    # review25 P1: gisgrid.paging.MAX_LIMIT is 5000 rows a page, over HTTP as in the CLI.
+    for path in ("/cases", "/components", "/grids"):
+        r = client.get(path, params={"limit": 5001})
+        assert (r.status_code, r.json()) == (422, {"error": "invalid_input", "detail": [LIMIT_ITEM]}), path
+        r = client.get(path, params={"limit": 5000})
+        assert r.status_code == 200, (path, r.text)
+
+
 def _years_refusal(given: str) -> dict:
     return {
         "error": "invalid_input",

@@ -327,6 +327,28 @@ def test_overnight_window_counts_as_the_previous_weekday(tmp_path: Path) -> None
     assert route(case("08001", when=at(23, day=SATURDAY)), rules).department is None
 
 
+def test_a_same_day_window_ends_before_its_time_to(tmp_path: Path) -> None:
+    # review25 R4: time_to is exclusive for a window within one day too, not only over midnight.
+    rules = load(tmp_path, f"DAY,1,gbt47678,08001,419901,,08:00,18:00,,{CGW},daytime")
+    assert route(case("08001", when=at(8)), rules).rule_id == "DAY"
+    assert route(case("08001", when=at(17, 59)), rules).rule_id == "DAY"
+    late = route(case("08001", when=at(18)), rules)
+    assert (late.department, late.queue, late.source) == (None, "manual", "none")
+    assert late.candidates == [
+        ("DAY", CGW, False, "not matched (area rule): reported 18:00 is outside 08:00–18:00"),
+    ]
+    assert route(case("08001", when=at(7, 59)), rules).department is None
+
+
+def test_a_class_rule_matches_cases_of_its_own_scheme_only(tmp_path: Path) -> None:
+    # review25 R8: a cjt214 class 0101 starts with a gbt47678 rule's prefix 01, yet that rule is not about it.
+    rules = load(tmp_path, f"G01,50,gbt47678,01,,,,,,{SZ},gbt47678 部件 01")
+    cjt = route(case("0101", scheme="cjt214"), rules, class_default=CGW)
+    assert (cjt.department, cjt.source, cjt.rule_id, cjt.candidates) == (CGW, "class_default", None, [])
+    gbt = route(case("01037"), rules, class_default=CGW)
+    assert (gbt.department, gbt.source, gbt.rule_id) == (SZ, "rule", "G01")
+
+
 def test_tier_rule_needs_the_tier_code(tmp_path: Path) -> None:
     rules = load(tmp_path, f"T,1,gbt47678,06,,419901001003,,,,{HW},tier 2")
     d = route(case(tier2_code=None), rules)
@@ -398,6 +420,13 @@ def _row(**changes: str) -> str:
     return ",".join(values[c] for c in RULE_COLUMNS)
 
 
+def _backwards(given: str, forwards: str, over_sunday: str) -> str:
+    return (
+        f"weekdays range {given} runs backwards; write the smaller day first ({forwards}), or a range over Sunday as "
+        f"two parts ({over_sunday})"
+    )
+
+
 @pytest.mark.parametrize(
     ("changes", "field", "reason"),
     [
@@ -420,7 +449,9 @@ def _row(**changes: str) -> str:
         ({"time_from": ""}, "time_from", "both time_from and time_to"),
         ({"time_to": "22:00"}, "time_to", "empty window"),
         ({"weekdays": "8"}, "weekdays", "ISO days 1–7"),
-        ({"weekdays": "5-1"}, "weekdays", "ISO days 1–7"),
+        ({"weekdays": "5-1"}, "weekdays", _backwards("5-1", "1-5", "5-7,1")),
+        ({"weekdays": "2-1"}, "weekdays", _backwards("2-1", "1-2", "2-7,1")),  # review25 R13: not every day
+        ({"weekdays": "7-3"}, "weekdays", _backwards("7-3", "3-7", "7,1-3")),
         ({"weekdays": "mon"}, "weekdays", "ISO days 1–7"),
         ({"department": ""}, "department", "department is empty"),
         ({"department": "990000000000000099"}, "department", "unknown department"),

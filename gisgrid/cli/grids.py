@@ -50,7 +50,9 @@ CrsOpt = typer.Option(
     "CRSs that distort scale by more than 0.3 % over the district are refused. area_m2 is always the true "
     "(ellipsoidal, CGCS2000) area.",
 )
-SliverOpt = typer.Option(0.3, "--sliver", help="Merge pieces smaller than this share of a cell into a neighbour.")
+SliverOpt = typer.Option(
+    0.3, "--sliver", help="Merge pieces smaller than this share of a cell (0 up to, not including, 1) into a neighbour."
+)
 ReplaceTiersOpt = typer.Option(
     False,
     "--replace-tiers",

@@ -7,7 +7,8 @@ The grid is anchored at the origin of a projected metric CRS, like PostGIS ``ST_
 the same cells and indices. Cells are clipped to their unit (no cell crosses a unit boundary), pieces
 smaller than ``sliver * cell_area`` are merged into a neighbouring piece of the same unit, and every
 piece gets a 15-digit code (DB11/T 2157: 6 district + 3 street + 3 community + 3 sequence), the
-sequence numbered west→east, north→south (从西向东、由北至南) within each unit.
+sequence numbered west→east, north→south (从西向东、由北至南) within each unit. The pieces of a cell cut into
+several are numbered the same way: north first, and of pieces level with each other, west first.
 """
 
 from __future__ import annotations
@@ -286,8 +287,17 @@ def _clip_boundary_cells(
     return out
 
 
+#: Centroids of two pieces of one cell closer than this (metres) north–south count as level, and the west one comes
+#: first: pieces drawn level (a cell split by a north–south road) differ only by reprojection noise.
+_LEVEL_M = 1e-3
+
+
 def _reading_order(unit: np.ndarray, row: np.ndarray, col: np.ndarray, geometry: np.ndarray) -> np.ndarray:
-    """Permutation sorting pieces by unit, row north→south, col west→east, then position within a cell."""
+    """Permutation sorting pieces by unit, row north→south, col west→east, then, within a cell split into several
+    pieces, north→south and west→east as the cells are: by each piece's centroid, the northern first and, of
+    pieces level to within ``_LEVEL_M``, the western first. Noise in the last digits of a coordinate (the
+    lon/lat round trip, another PROJ build) cannot reorder pieces that are drawn level, nor ones one above the
+    other: only a difference of more than ``_LEVEL_M`` in the north–south position decides before west–east."""
     n = len(unit)
     rep_x = np.zeros(n)
     rep_y = np.zeros(n)
@@ -296,11 +306,20 @@ def _reading_order(unit: np.ndarray, row: np.ndarray, col: np.ndarray, geometry:
     shared = np.zeros(n, dtype=bool)
     shared[by_cell[1:][same]] = True
     shared[by_cell[:-1][same]] = True
-    if shared.any():  # representative points only where a cell was split into several pieces
-        points = shapely.point_on_surface(geometry[shared])
-        rep_x[shared] = shapely.get_x(points)
-        rep_y[shared] = shapely.get_y(points)
-    return np.lexsort((-rep_y, rep_x, col, -row, unit))
+    if not shared.any():
+        return np.lexsort((col, -row, unit))
+    # Centroids only where a cell was split into several pieces: a point on the surface would do for west–east,
+    # but its height follows the piece's vertices, so it could put one of two level pieces "north" of the other.
+    points = shapely.centroid(geometry[shared])
+    rep_x[shared] = shapely.get_x(points)
+    rep_y[shared] = shapely.get_y(points)
+    order = np.lexsort((-rep_y, col, -row, unit))  # cells in reading order, their pieces north first
+    u, r, c, y = unit[order], row[order], col[order], rep_y[order]
+    # A new band of level pieces starts at every cell and wherever the next piece lies clearly further south
+    # (chained, so that no rounding edge can split two pieces that are level).
+    new_band = np.r_[True, (u[1:] != u[:-1]) | (r[1:] != r[:-1]) | (c[1:] != c[:-1]) | (y[:-1] - y[1:] > _LEVEL_M)]
+    band = np.cumsum(new_band)
+    return order[np.lexsort((rep_x[order], band))]
 
 
 # --------------------------------------------------------------------------------------- slivers
@@ -508,8 +527,12 @@ def _check_cell_area(cell_area: float) -> float:
 
 
 def _check_sliver(sliver: float) -> None:
-    if not (isinstance(sliver, int | float) and 0 <= sliver < 1):
-        raise InvalidInput(f"sliver {sliver!r} must be a fraction of the cell area in [0, 1), e.g. 0.3")
+    # 1 or more would make every piece short of a whole cell a sliver (and double the merge cap): not a fraction.
+    if isinstance(sliver, bool) or not (isinstance(sliver, int | float) and 0 <= sliver < 1):
+        raise InvalidInput(
+            f"--sliver {sliver!r} is out of range; use a fraction of the cell area from 0 (keep every piece) up to, "
+            "not including, 1, e.g. 0.3"
+        )
 
 
 def _text(value: object) -> str | None:

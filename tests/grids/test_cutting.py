@@ -88,6 +88,13 @@ def community_codes(n: int, district: str = "410102") -> list[str]:
         (116.4, 39.9, 4548),  # Beijing: CM 117E
         (75.0, 39.5, 4534),  # first CGCS2000 CM zone
         (135.0, 48.0, 4554),  # last CGCS2000 CM zone
+        # review25 U1: at a zone edge (half-way between two central meridians) the eastern zone, floor(x + 0.5),
+        # not round()'s half-to-even; just west of the edge the western one.
+        (76.5, 40.0, 4535),
+        (76.52, 40.0, 4535),
+        (76.49, 40.0, 4534),
+        (82.5, 40.0, 4537),
+        (112.5, 34.0, 4547),
         (13.4, 52.5, 32633),  # Berlin: UTM 33N
         (151.2, -33.9, 32756),  # Sydney: UTM 56S
     ],
@@ -342,6 +349,19 @@ def test_sliver_fraction_zero_keeps_every_piece() -> None:
     assert len(cut_unit_grids(make_units([poly], ["410102"]), sliver=0)) == 8
 
 
+@pytest.mark.parametrize("sliver", [1.0, 1, 1.5, -0.1, float("nan"), float("inf"), True, "0.3", None])
+def test_a_sliver_fraction_outside_0_to_1_is_refused(sliver: object) -> None:
+    # review25 U4: 1.0 would make every piece smaller than a whole cell a sliver to merge away.
+    units = make_units([rect(0, 0, 310, 200)], ["410102"])
+    with pytest.raises(InvalidInput) as err:
+        cut_unit_grids(units, sliver=sliver)  # type: ignore[arg-type]
+    assert err.value.message == (
+        f"--sliver {sliver!r} is out of range; use a fraction of the cell area from 0 (keep every piece) up to, "
+        "not including, 1, e.g. 0.3"
+    )
+    assert len(cut_unit_grids(units, sliver=0.99)) == 6
+
+
 def test_concave_unit_gives_separate_pieces_of_one_cell() -> None:
     # A U whose two arms run through the same cell: the cell yields two pieces, numbered west first.
     u = rect(0, -100, 100, 200).difference(rect(40, 0, 20, 200))
@@ -355,6 +375,43 @@ def test_concave_unit_gives_separate_pieces_of_one_cell() -> None:
     assert west.centroid.x < east.centroid.x
     assert west.disjoint(east)
     assert top["seq"].tolist() == [1, 2]
+
+
+def _pieces_by_seq(cells: gpd.GeoDataFrame) -> list[tuple[int, float, float]]:
+    """(seq, centroid x, centroid y) offsets from the origin, to the decimetre, of the east cell's pieces."""
+    east = cells[cells["col"] == int(ZZ_X // 100) + 1]
+    return [
+        (s, round(g.centroid.x - ZZ_X, 1), round(g.centroid.y - ZZ_Y, 1))
+        for s, g in zip(east["seq"], east.geometry, strict=True)
+    ]
+
+
+def test_pieces_one_above_the_other_are_numbered_north_first() -> None:
+    # review25 U2: a slot from the east edge splits the east cell into a north and a south piece of equal width.
+    # Their representative points differ in x only by the lon/lat round trip's noise, which used to decide: the
+    # south piece came first. North→south, as the cells are numbered, whatever the noise.
+    unit = rect(0, 0, 200, 100).difference(rect(100, 45, 100, 10))
+    cells = cut_unit_grids_metric(make_units([unit], ["410102001001"]))
+    assert cells["code"].tolist() == ["410102001001001", "410102001001002", "410102001001003"]
+    assert _pieces_by_seq(cells) == [(2, 150.0, 77.5), (3, 150.0, 22.5)]
+    # North first also when the north piece lies east of the south one (15 m: the south piece lost its east 30 m),
+    # which west-first numbering put second.
+    notched = unit.difference(rect(170, 0, 30, 45))
+    cells = cut_unit_grids_metric(make_units([notched], ["410102001001"]))
+    assert _pieces_by_seq(cells) == [(2, 150.0, 77.5), (3, 135.0, 22.5)]
+
+
+@pytest.mark.parametrize("east_m", [0, 100, 200, 300])
+def test_level_pieces_are_numbered_west_first_whatever_the_noise(east_m: float) -> None:
+    # A north-south slot splits the top cell into a west and an east piece drawn level. After the lon/lat round trip
+    # their centroids' heights differ by a nanometre, either way (the east one is higher at 100 and 300 m east):
+    # north first must not mean that; level pieces are west first.
+    ox = ZZ_X + east_m
+    unit = rect(0, 0, 100, 200, ox).difference(rect(40, 90, 20, 110, ox))
+    cells = cut_unit_grids_metric(make_units([unit], ["410102001001"]))
+    top = cells[cells["row"] == int(ZZ_Y // 100) + 1]
+    assert top["code"].tolist() == ["410102001001001", "410102001001002"]
+    assert [round(g.centroid.x - ox, 1) for g in top.geometry] == [20.0, 80.0]
 
 
 # ---------------------------------------------------------------------------------- determinism
