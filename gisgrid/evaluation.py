@@ -1330,8 +1330,10 @@ def unknown_node_years(nodes: pd.DataFrame, calendar: WorkingCalendar, mask: np.
     (``first_year`` … ``last_year`` of each: its span to the close, to ``as_of`` while open, or to an approved
     extension's later deadline), sorted. Exact per node: a year between two nodes' spans that none reaches is not
     named, nor one the clock only looked at around them."""
-    spans = np.unique(np.stack([nodes["first_year"].to_numpy()[mask], nodes["last_year"].to_numpy()[mask]], 1), axis=0)
-    years = {y for a, b in spans.tolist() for y in range(a, b + 1)}
+    first = nodes["first_year"].to_numpy(dtype=np.int64)[mask]
+    last = nodes["last_year"].to_numpy(dtype=np.int64)[mask]
+    spans = np.unique(first * 100_000 + last)  # one integer per (first, last): a 1-D unique, not a row sort
+    years = {y for key in spans.tolist() for y in range(key // 100_000, key % 100_000 + 1)}
     return tuple(sorted(y for y in years if not calendar.knows_year(y)))
 
 
