@@ -1180,6 +1180,8 @@ def _deadlines(
         )
         out.update({c: v for c, v in zip(columns, moved, strict=True) if v is not None})
         out.update(suspended_at=None, node=NODE_OF_STATE[state])
+        if row.due_at is None and out["node"] is not None:  # stored with no clock (an older import): a new one
+            out.update(node_started_at=now, **node_clock(services, out["node"], ev, disposal_type, now))
         return out
     node = NODE_OF_STATE[state]
     if tr.from_state == state:

@@ -594,17 +594,26 @@ def _open_clocks(conn: Connection, services: Any, c: pd.DataFrame, t: pd.DataFra
     steps (``cases._deadlines``): the node starts at the last step that opened it (``evaluation.NODES``: 发核实
     re-opens 核实; a 督办, 提级 or 延期申请 opens nothing), an approved 延期 after it is the 处置 deadline (never
     an earlier one), and each 挂账 … 挂账恢复 after it carries the time used and the time left over the suspension
-    (few cases: a loop is fine)."""
+    (few cases: a loop is fine). A case 挂账 now keeps the clock its node had when suspended, with the time of
+    that 挂账, as a live one does: 挂账恢复 carries it over (without it the case came back with no deadline)."""
     from gisgrid.cases import NODE_OF_STATE, clock_after_suspension, event_class, node_clock
     from gisgrid.evaluation import NODES
 
     steps = t.sort_values(["case_id", "at", "version"], kind="stable").groupby("case_id")
     rows = []
     for case in c.itertuples():
-        node = NODE_OF_STATE.get(case.state)
+        held = case.state == "suspended"
+        node = NODE_OF_STATE.get(getattr(case, "previous_state", None) if held else case.state)
         if node is None:
             continue
         own = steps.get_group(case.id).reset_index(drop=True)
+        held_at = None
+        if held:  # the clock as it stood at the last 挂账: the steps before it
+            suspensions = own.index[own["action"] == "suspend"]
+            if not len(suspensions):
+                continue
+            held_at = own.at[int(suspensions[-1]), "at"].to_pydatetime()
+            own = own.iloc[: int(suspensions[-1])]
         opened = own.index[own["action"].isin(NODES[node][0])]
         first = int(opened[-1]) if len(opened) else len(own) - 1
         started = own.at[first, "at"].to_pydatetime()
@@ -625,12 +634,14 @@ def _open_clocks(conn: Connection, services: Any, c: pd.DataFrame, t: pd.DataFra
                     services.calendar, suspended, resumed, clock["node_calendar_time"], started, due
                 )
                 suspended = None
-        rows.append({"id": int(case.id), "node": node, "s": started, **clock, "due_at": due})
+        running = None if held else node
+        rows.append({"id": int(case.id), "node": running, "s": started, **clock, "due_at": due, "held": held_at})
     if rows:
         conn.execute(
             text(
                 "UPDATE cases SET node = :node, node_started_at = :s, due_at = :due_at, "
-                "node_calendar_time = :node_calendar_time WHERE id = :id"
+                "node_calendar_time = :node_calendar_time, suspended_at = coalesce(suspended_at, :held) "
+                "WHERE id = :id"
             ),
             rows,
         )

@@ -2365,3 +2365,24 @@ def test_the_manual_queue_holds_only_cases_still_waiting_for_a_dispatchers_choic
     with loaded.connect() as conn:  # the heat map and the light counts take the same filter
         heat = svc.case_heat(conn, services, svc.CaseFilter(queue="manual"))
     assert sum(n for _, _, n in heat) == 3
+
+
+def test_a_case_stored_suspended_without_a_clock_gets_a_new_one_when_resumed(
+    loaded: Engine, services: svc.CaseServices, spot: tuple[float, float]
+) -> None:
+    """A case 挂账 loaded by an older import had no clock: resumed, it came back with no deadline, no light, and
+    an extension request was refused with an internal message (review28 D1). Its node's clock starts anew."""
+    x, y = spot
+    cid = _dispatchable(loaded, services, x, y, "2025-10-13T09:00:00")
+    act(loaded, services, cid, "dispatch", "dispatcher", 3, "2025-10-13T09:00:00")
+    act(loaded, services, cid, "suspend", "dispatcher", 4, "2025-10-13T10:00:00", reason="待协调")
+    with loaded.begin() as conn:
+        conn.execute(
+            text("UPDATE cases SET node_started_at = NULL, due_at = NULL, disposal_due_at = NULL WHERE id = :i"),
+            {"i": cid},
+        )
+    c = act(loaded, services, cid, "resume", "shift_lead", 5, "2025-10-14T09:30:00")
+    # the whole 4 working hours from the 恢复: nothing tells how much was used before
+    assert (c["node"], c["due_at"], c["light"]) == ("disposal", "2025-10-14T15:00:00+08:00", "green")
+    c = act(loaded, services, cid, "request_extension", "department", 6, "2025-10-14T10:00:00", reason="材料", amount=1)
+    assert c["pending_extension"] is True

@@ -623,6 +623,8 @@ def test_an_imported_open_case_runs_the_clock_its_steps_left_it(
                 ("", "", "", "", "reported", "intake", "", "", "11:50", "", "request_verify", "")],
         "H-4": [*head, ("", "", "", "", "suspended", "dispatcher", "", "", "10:30", "待协调", "suspend", ""),
                 ("", "", "", "", "dispatched", "shift_lead", "", "", "2025-10-14T09:30", "", "resume", "")],
+        # Still 挂账: the clock as it stood then, resumed by the live service (review28 D1: it had none).
+        "H-6": [*head, ("", "", "", "", "suspended", "dispatcher", "", "", "10:30", "待协调", "suspend", "")],
     }  # fmt: skip
     rows = [(no, *r[:8], r[8] if "T" in r[8] else f"2025-10-13T{r[8]}", *r[9:]) for no, rs in steps.items() for r in rs]
     header = ["案件编号", "类别代码", "经度", "纬度", "来源", "状态", "角色", "操作人", "部门代码", "时间", "备注",
@@ -630,7 +632,7 @@ def test_an_imported_open_case_runs_the_clock_its_steps_left_it(
     path = tmp_path / "open.csv"
     pd.DataFrame(rows, columns=header).to_csv(path, index=False, encoding="utf-8-sig")
     summary = run(loaded, services, path)
-    assert summary.imported_cases == 5, summary
+    assert summary.imported_cases == 6, summary
     with loaded.connect() as conn:
         clocks = {
             r.case_no: (r.node, r.started, r.due)
@@ -647,4 +649,15 @@ def test_an_imported_open_case_runs_the_clock_its_steps_left_it(
         "H-5": ("disposal", "10-13 09:30", "10-13 15:00"),  # not the approved 11:00, earlier than the limit's end
         "H-3": ("verify", "10-13 11:50", "10-13 14:20"),  # from 发核实
         "H-4": ("disposal", "10-14 08:30", "10-14 14:00"),  # 1 h used before 挂账, 3 h left after 恢复
+        "H-6": (None, "10-13 09:30", "10-13 15:00"),  # held: no running node, the 处置 clock of the 挂账
     }
+    with loaded.connect() as conn:
+        held = conn.execute(text("SELECT id, version, suspended_at FROM cases WHERE case_no = 'H-6'")).one()
+    assert held.suspended_at == dt.datetime(2025, 10, 13, 10, 30, tzinfo=TZ)
+    resume = svc.ActionRequest("resume", "shift_lead", "值班长", held.version)
+    svc.act(loaded, services, held.id, resume, now=dt.datetime(2025, 10, 14, 9, 30, tzinfo=TZ))
+    with loaded.connect() as conn:
+        resumed = svc.get_case(
+            conn, services, held.id, role="department", now=dt.datetime(2025, 10, 14, 9, 30, tzinfo=TZ)
+        )
+    assert (resumed["node"], resumed["due_at"], resumed["light"]) == ("disposal", "2025-10-14T14:00:00+08:00", "green")
