@@ -23,16 +23,13 @@ import json
 from dataclasses import dataclass, fields
 from typing import Any
 
-from psycopg2.errors import LockNotAvailable, TransactionRollbackError
 from sqlalchemy import Connection, Engine, text
-from sqlalchemy.exc import OperationalError
 
 from gisgrid.catalogue import _DEPT_CODE, Catalogue
 from gisgrid.errors import Conflict, InvalidInput, NotFound, Reason
+from gisgrid.storage import recode
 from gisgrid.workflow import TERMINAL_STATES
 
-#: Seconds the recode waits for each table it locks (as ``boundaries recode`` does) before it gives up.
-RECODE_LOCK_WAIT_S = 5
 #: Keys of stored JSON whose value is a department code.
 DEPARTMENT_KEYS = ("department", "returned_by")
 #: Tables the recode writes, locked in this order against writes (reads go on).
@@ -136,46 +133,34 @@ def recode_department(
     from gisgrid.components_store import sync_departments
 
     p = {"old": old, "new": new}
-    with engine.connect() as conn:
-        trans = conn.begin()
-        try:
-            # The service waits for the recode, not the other way round: a lock not had within this time gives up.
-            conn.execute(text(f"SET LOCAL lock_timeout = '{RECODE_LOCK_WAIT_S}s'"))
-            if not dry_run:
-                # No case action, report, import or sync may write a code while the records move (reads go on).
-                conn.execute(text(f"LOCK TABLE {', '.join(_LOCKED)} IN EXCLUSIVE MODE"))
-            old_name = conn.execute(text("SELECT name FROM departments WHERE code = :old"), p).scalar()
-            if old_name is None and not _uses(conn, old):
-                raise NotFound(
-                    f"no department {old} is stored: neither in the departments table nor on any case or component",
-                    reason=Reason.DEPARTMENT_NOT_FOUND,
-                )
-            used = _uses(conn, new)
-            if used:
-                raise Conflict(
-                    f"new code {new} is already on {used} stored record(s) (cases, their log and orders, "
-                    "components): a recode cannot merge two departments",
-                    reason=Reason.CODE_EXISTS,
-                )
-            sync_departments(conn, catalogue)  # NEW is the FK target of what moves to it
-            counts = _rewrite(conn, p, actor)
-        except OperationalError as exc:
-            trans.rollback()
-            if not isinstance(exc.orig, LockNotAvailable | TransactionRollbackError):
-                raise
+
+    def busy() -> Conflict:
+        return Conflict(
+            f"a table the recode needs (cases, their log, components, departments) was held by another "
+            f"transaction (an action, an import?) for more than {recode.RECODE_LOCK_WAIT_S} s, or the two waited "
+            "for each other; run the recode again when it has finished",
+            reason=Reason.DEPARTMENT_BUSY,
+        )
+
+    with recode.recode_transaction(engine, dry_run=dry_run, busy=busy) as conn:
+        if not dry_run:
+            # No case action, report, import or sync may write a code while the records move (reads go on).
+            conn.execute(text(f"LOCK TABLE {', '.join(_LOCKED)} IN EXCLUSIVE MODE"))
+        old_name = conn.execute(text("SELECT name FROM departments WHERE code = :old"), p).scalar()
+        if old_name is None and not _uses(conn, old):
+            raise NotFound(
+                f"no department {old} is stored: neither in the departments table nor on any case or component",
+                reason=Reason.DEPARTMENT_NOT_FOUND,
+            )
+        used = _uses(conn, new)
+        if used:
             raise Conflict(
-                f"a table the recode needs (cases, their log, components, departments) was held by another "
-                f"transaction (an action, an import?) for more than {RECODE_LOCK_WAIT_S} s, or the two waited for "
-                "each other; run the recode again when it has finished",
-                reason=Reason.DEPARTMENT_BUSY,
-            ) from None
-        except BaseException:
-            trans.rollback()
-            raise
-        if dry_run:
-            trans.rollback()
-        else:
-            trans.commit()
+                f"new code {new} is already on {used} stored record(s) (cases, their log and orders, "
+                "components): a recode cannot merge two departments",
+                reason=Reason.CODE_EXISTS,
+            )
+        sync_departments(conn, catalogue)  # NEW is the FK target of what moves to it
+        counts = _rewrite(conn, p, actor)
     return DepartmentRecodeResult(old, new, old_name, catalogue.departments[new], counts, dry_run)
 
 

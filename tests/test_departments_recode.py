@@ -15,10 +15,11 @@ from typer.testing import CliRunner
 from gisgrid import cases as svc
 from gisgrid.cli import _register_optional, app
 from gisgrid.components_store import catalogue_for, sync_departments
-from gisgrid.departments import RECODE_LOCK_WAIT_S, recode_department, recode_json_departments
+from gisgrid.departments import recode_department, recode_json_departments
 from gisgrid.errors import Conflict, InvalidInput, NotFound, Reason
 from gisgrid.evaluation_service import indicators, parse_period
 from gisgrid.settings import PROJECT_ROOT, Settings
+from gisgrid.storage.recode import RECODE_LOCK_WAIT_S
 from tests.test_cases import _jpeg, act, at, report
 from tests.test_components_store import LAMP, inside_points, run, write_csv
 

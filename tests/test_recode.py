@@ -25,6 +25,7 @@ from gisgrid.components_store import ComponentInput, catalogue_for, save_compone
 from gisgrid.errors import Conflict, InvalidInput, NotFound, Reason
 from gisgrid.grids import workflows
 from gisgrid.settings import Settings
+from gisgrid.storage import recode
 from tests.fixtures import COMMUNITIES, DISTRICT, STREETS, small_district
 from tests.test_provisional_codes import ASSIGN, DONGMING, write_without_codes
 
@@ -447,7 +448,7 @@ def test_a_recode_that_cannot_have_the_grids_gives_up_and_writes_nothing(
     """review19 D2: a transaction holding the grids (an import) left the recode — and everything queued behind it:
     tiles, reports — waiting for as long as it ran. The recode waits RECODE_LOCK_WAIT_S, then refuses."""
     populate(clean_db, settings, tmp_path, (DONGMING,), DONGMING)
-    monkeypatch.setattr(workflows, "RECODE_LOCK_WAIT_S", 1)
+    monkeypatch.setattr(recode, "RECODE_LOCK_WAIT_S", 1)
     before = snapshot(clean_db)
     with clean_db.connect() as holder, holder.begin():
         holder.execute(text("SELECT count(*) FROM unit_grids")).scalar_one()  # an import reading the grids

@@ -15,9 +15,7 @@ from typing import Literal
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-from psycopg2.errors import LockNotAvailable, TransactionRollbackError
 from sqlalchemy import Connection, Engine, text
-from sqlalchemy.exc import OperationalError
 
 from gisgrid import cityfiles, export_fields
 from gisgrid.boundaries import BoundaryOptions, BoundarySet, check_recode, provisional, read_boundaries
@@ -26,6 +24,7 @@ from gisgrid.grids import store
 from gisgrid.grids.cutting import CoverageReport, check_coverage, cut_unit_grids, resolve_metric_crs
 from gisgrid.grids.tiers import balance_report, group_tier3
 from gisgrid.spreadsheet import refuse_excel
+from gisgrid.storage import recode
 from gisgrid.vectorio import read_layer_any, write_layer
 
 Weight = Literal["units", "components", "population"]
@@ -159,73 +158,56 @@ class RecodeResult:
     dry_run: bool
 
 
-#: How long a recode waits for a lock before it gives up (``grids_busy``, nothing written).
-RECODE_LOCK_WAIT_S = 5
-
-
 def recode_unit(engine: Engine, old: str, new: str, *, dry_run: bool = False, actor: str = "gisgrid") -> RecodeResult:
     """``gisgrid boundaries recode``: replace the provisional code ``old`` (numbered by --assign-codes) by the
     official ``new`` everywhere it is stored (``store.recode_admin_code``), in one transaction; ``dry_run`` does
     it and rolls back, so its counts are the real ones. Refused, nothing written: ``old`` not stored
     (unit_not_found), not provisional (code_not_provisional: an official code is never rewritten), ``new`` not a
     code of the same level under the same parent (code_malformed, code_other_level, code_other_parent) or already
-    in use (code_exists); the grids held by another transaction beyond ``RECODE_LOCK_WAIT_S`` (grids_busy)."""
-    with engine.connect() as conn:
-        trans = conn.begin()
-        try:
-            # The service waits for the rename, not the other way round: a lock not had within this time gives
-            # up (nothing written) instead of leaving tiles, reports and actions queued behind the recode.
-            conn.execute(text(f"SET LOCAL lock_timeout = '{RECODE_LOCK_WAIT_S}s'"))
-            # No import or other recode may store ``new`` between the check and the rename.
-            conn.execute(text("LOCK TABLE admin_units IN SHARE ROW EXCLUSIVE MODE"))
-            if not dry_run:
-                # Nobody may write codes read before the rename: a transaction that read the grids (a component's,
-                # a case action's — they take the grids before their rows: store.read_grids_first) finishes first
-                # or waits and reads them renamed, and a report read before it is not inserted (its write checks
-                # its unit grid is still as read: _intake_write). Reads of the grids wait the seconds it takes.
-                conn.execute(text("LOCK TABLE unit_grids, management_grids IN ACCESS EXCLUSIVE MODE"))
-            unit = store.stored_unit(conn, old)
-            if unit is None:
-                raise NotFound(f"no stored unit has the code {old!r}", reason=Reason.UNIT_NOT_FOUND)
-            if not unit["code_assigned"]:
-                why = (
-                    "district codes are GB/T 2260 codes, never numbered"
-                    if unit["level"] == "district"
-                    else "its code was taken from the boundary file (official)"
-                )
-                street = old[:9]
-                if unit["level"] == "community" and (store.stored_unit(conn, street) or {}).get("code_assigned"):
-                    why = f"only its street part {street} is provisional: recode the street {street}"
-                raise InvalidInput(
-                    f"{old} ({unit['name']}, {unit['level']}) is not a 临时编码 provisional code: {why}; "
-                    "recode replaces only codes gisgrid numbered",
-                    reason=Reason.CODE_NOT_PROVISIONAL,
-                )
-            check_recode(old, unit["level"], new)
-            used = store.code_prefix_in_use(conn, new)
-            if used is not None:
-                raise Conflict(
-                    f"new code {new} is already in use ({used}): a recode cannot merge two units",
-                    reason=Reason.CODE_EXISTS,
-                )
-            counts = store.recode_admin_code(conn, old, new, actor=actor)
-        except OperationalError as exc:
-            trans.rollback()
-            if not isinstance(exc.orig, LockNotAvailable | TransactionRollbackError):
-                raise
+    in use (code_exists); the grids held beyond ``storage.recode.RECODE_LOCK_WAIT_S`` (grids_busy)."""
+
+    def busy() -> Conflict:
+        return Conflict(
+            f"a lock the recode needs — the grids, or a case or component of the unit — was held by another "
+            f"transaction (an import, a grid generation, an action?) for more than {recode.RECODE_LOCK_WAIT_S} s, "
+            "or that transaction and the recode waited for each other; run the recode again when it has finished",
+            reason=Reason.GRIDS_BUSY,
+        )
+
+    with recode.recode_transaction(engine, dry_run=dry_run, busy=busy) as conn:
+        # No import or other recode may store ``new`` between the check and the rename.
+        conn.execute(text("LOCK TABLE admin_units IN SHARE ROW EXCLUSIVE MODE"))
+        if not dry_run:
+            # Nobody may write codes read before the rename: a transaction that read the grids (a component's,
+            # a case action's — they take the grids before their rows: store.read_grids_first) finishes first
+            # or waits and reads them renamed, and a report read before it is not inserted (its write checks
+            # its unit grid is still as read: _intake_write). Reads of the grids wait the seconds it takes.
+            conn.execute(text("LOCK TABLE unit_grids, management_grids IN ACCESS EXCLUSIVE MODE"))
+        unit = store.stored_unit(conn, old)
+        if unit is None:
+            raise NotFound(f"no stored unit has the code {old!r}", reason=Reason.UNIT_NOT_FOUND)
+        if not unit["code_assigned"]:
+            why = (
+                "district codes are GB/T 2260 codes, never numbered"
+                if unit["level"] == "district"
+                else "its code was taken from the boundary file (official)"
+            )
+            street = old[:9]
+            if unit["level"] == "community" and (store.stored_unit(conn, street) or {}).get("code_assigned"):
+                why = f"only its street part {street} is provisional: recode the street {street}"
+            raise InvalidInput(
+                f"{old} ({unit['name']}, {unit['level']}) is not a 临时编码 provisional code: {why}; "
+                "recode replaces only codes gisgrid numbered",
+                reason=Reason.CODE_NOT_PROVISIONAL,
+            )
+        check_recode(old, unit["level"], new)
+        used = store.code_prefix_in_use(conn, new)
+        if used is not None:
             raise Conflict(
-                f"a lock the recode needs — the grids, or a case or component of the unit — was held by another "
-                f"transaction (an import, a grid generation, an action?) for more than {RECODE_LOCK_WAIT_S} s, or "
-                "that transaction and the recode waited for each other; run the recode again when it has finished",
-                reason=Reason.GRIDS_BUSY,
-            ) from None
-        except BaseException:
-            trans.rollback()
-            raise
-        if dry_run:
-            trans.rollback()
-        else:
-            trans.commit()
+                f"new code {new} is already in use ({used}): a recode cannot merge two units",
+                reason=Reason.CODE_EXISTS,
+            )
+        counts = store.recode_admin_code(conn, old, new, actor=actor)
     return RecodeResult(old, new, unit["level"], unit["name"], counts, dry_run)
 
 
