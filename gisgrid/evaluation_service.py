@@ -4,6 +4,9 @@ functions on it, in the deployment's working calendar (the one deadlines were se
 from __future__ import annotations
 
 import re
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
@@ -13,7 +16,7 @@ import pandas as pd
 from sqlalchemy import Engine
 
 from gisgrid import history
-from gisgrid.calendar import unknown_years_warning
+from gisgrid.calendar import CalendarYearUnknown, unknown_years_warning
 from gisgrid.cases import CaseServices
 from gisgrid.errors import InvalidInput, Reason
 from gisgrid.evaluation import (
@@ -143,6 +146,16 @@ def calendar_warning_en(unknown_years: Any) -> str | None:
     return None if parts is None else parts[1]
 
 
+@contextmanager
+def only_the_answers_calendar_warning() -> Iterator[None]:
+    """Silence the calendar's own warning while an evaluation is computed: it warns once per year it looks at, and
+    the clock looks a little around the cases too, so it can name a year the figures did not use; the answer's
+    :func:`calendar_warning` names exactly the years its figures ran through (commands print that one)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CalendarYearUnknown)
+        yield
+
+
 def _calendar_warning_parts(unknown_years: Any) -> tuple[str, str] | None:
     return unknown_years_warning(
         unknown_years, "评价中的环节用时", "the working time behind these figures (on time, late, scores)"
@@ -223,19 +236,54 @@ def table_title(period: Period, subject: str, level: str = "tier3") -> str:
     return re.sub(r"[\[\]:*?/\\]", "-", f"{label} {what or subject}")[:31]
 
 
+#: What marks figures judged before their period ended (the XLSX's sheet name and 说明, the static map's legend).
+PROVISIONAL_ZH = "暂定(评价期未结束)"
+
+
+def _export_notes(table: pd.DataFrame) -> list[tuple[str, str, str]]:
+    """(zh-CN label, value, key) of what an evaluation file states beside its rows: the evaluation time, whether
+    the figures are provisional and, only when there is one, the calendar warning; none for a table without
+    :func:`indicators`' attrs."""
+    if "as_of" not in table.attrs:
+        return []
+    notes = [
+        ("评价时点", table.attrs["as_of"].isoformat(), "as_of"),
+        ("暂定", f"是: {PROVISIONAL_ZH}" if table.attrs["provisional"] else "否", "provisional"),
+    ]
+    warning = calendar_warning(table.attrs["unknown_years"])
+    if warning is not None:
+        notes.append(("日历提示", warning, "calendar_warning"))
+    return notes
+
+
 def write_table(table: pd.DataFrame, out: Path, title: str, subject: str = "region") -> None:
     """The table as ``.csv`` (the English column keys, as the API's CSV: machine-readable; UTF-8 with a BOM for
-    Excel) or ``.xlsx`` (the sheet ``title`` with zh-CN headers, 有效上报率 …, and a sheet 字段说明 giving each
-    header's key); text is never a formula (:mod:`gisgrid.spreadsheet`). Anything else is refused."""
+    Excel) or ``.xlsx`` (the sheet ``title`` with zh-CN headers, 有效上报率 …, a sheet 字段说明 giving each
+    header's key and a sheet 说明); text is never a formula (:mod:`gisgrid.spreadsheet`). Anything else is refused.
+
+    What :func:`indicators` states beside the rows goes into the file too, without moving the table: the CSV gains
+    the last columns ``as_of``, ``provisional`` (true/false) and ``calendar_warning`` (empty when none), the same
+    on every row; the XLSX states them in 说明 and, for provisional figures, its first sheet's name ends in 暂定."""
     suffix = out.suffix.lower()
+    notes = _export_notes(table)
     if suffix == ".csv":
+        if notes:
+            table = table.assign(
+                as_of=table.attrs["as_of"].isoformat(),
+                provisional=str(table.attrs["provisional"]).lower(),
+                calendar_warning=calendar_warning(table.attrs["unknown_years"]) or "",
+            )
         to_csv(table, out, index=False, encoding="utf-8-sig")
     elif suffix == ".xlsx":
         labels = [column_label(str(c), subject) for c in table.columns]
         keys = pd.DataFrame({"列名": labels, "字段 key": [str(c) for c in table.columns]})
+        if notes and table.attrs["provisional"]:
+            title = f"{title[:28]} 暂定"  # a sheet name holds 31 characters
         with pd.ExcelWriter(out, engine="openpyxl") as xl:
             table.set_axis(labels, axis=1).to_excel(xl, sheet_name=title, index=False, freeze_panes=(1, 0))
             keys.to_excel(xl, sheet_name="字段说明", index=False)
+            if notes:
+                pd.DataFrame(notes, columns=["项目", "值", "字段 key"]).to_excel(xl, sheet_name="说明", index=False)
             xlsx_text(xl.book)  # a name such as =HYPERLINK(…) is text, not a formula
     else:
         raise InvalidInput(f"--out: {out.name}: use a .csv or .xlsx file")

@@ -40,7 +40,7 @@ from sqlalchemy import Connection, Engine, text
 
 from gisgrid.errors import InvalidInput
 from gisgrid.evaluation import EvaluationRules, Period
-from gisgrid.evaluation_service import calendar_warning
+from gisgrid.evaluation_service import PROVISIONAL_ZH, calendar_warning
 from gisgrid.grids import store
 from maps import assets, choropleth
 from maps.pagejs import LIGHT_COLOURS, LIGHT_LABELS, MapChrome
@@ -869,7 +869,7 @@ def render_evaluation(
             part
             for part in (
                 f"{p.label} · 截至 {when:%Y-%m-%d %H:%M}",
-                "暂定(评价期未结束)" if provisional else "",
+                PROVISIONAL_ZH if provisional else "",
                 warning,
             )
             if part

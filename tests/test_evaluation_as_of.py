@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+import openpyxl
 import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
@@ -231,7 +232,7 @@ def test_exports_name_the_subjects_and_the_xlsx_has_zh_headers(
     assert table.columns[:4].tolist() == ["subject", "name", "level", "reports"]
     assert table[["subject", "name", "grade", "rank"]].values.tolist() == [[street, street_name, "A", 1]]
     sheets = pd.read_excel(xlsx_out, sheet_name=None, dtype={"区域编码": str})
-    assert list(sheets) == ["2025-09 一级网格(街道)", "字段说明"]
+    assert list(sheets) == ["2025-09 一级网格(街道)", "字段说明", "说明"]
     sheet = sheets["2025-09 一级网格(街道)"]
     assert sheet.columns[:5].tolist() == ["区域编码", "名称", "层级", "上报数", "有效上报数"]
     assert {"有效上报率", "按期结案率", "综合指标值", "等级", "排名", "有值指标权重", "不参评原因"} <= set(
@@ -239,8 +240,15 @@ def test_exports_name_the_subjects_and_the_xlsx_has_zh_headers(
     )
     assert sheet[["区域编码", "名称", "等级"]].values.tolist() == [[street, street_name, "A"]]
     keys = sheets["字段说明"]
-    assert keys.columns.tolist() == ["列名", "字段 key"] and keys["字段 key"].tolist() == table.columns.tolist()
+    assert keys.columns.tolist() == ["列名", "字段 key"] and keys["字段 key"].tolist() == table.columns[:-3].tolist()
     assert keys["列名"].tolist() == sheet.columns.tolist()
+    # Judged now, after the period: final, as the CSV's last columns say too.
+    notes = sheets["说明"]
+    assert notes.columns.tolist() == ["项目", "值", "字段 key"]
+    assert notes[["项目", "字段 key"]].values.tolist() == [["评价时点", "as_of"], ["暂定", "provisional"]]
+    assert notes["值"].tolist() == [table["as_of"].iloc[0], "否"]
+    assert table.columns[-3:].tolist() == ["as_of", "provisional", "calendar_warning"]
+    assert table["provisional"].tolist() == [False] and table["calendar_warning"].isna().all()
 
     dep_out = tmp_path / "dep.xlsx"
     r = runner.invoke(
@@ -345,6 +353,35 @@ def test_an_as_of_inside_a_past_period_leaves_out_the_cases_reported_after_it(
         assert [f["properties"]["value"] for f in m["features"]["features"]] == [3]
 
 
+def test_a_provisional_evaluation_written_to_a_file_says_so(
+    november: Engine, settings: Settings, tmp_path: Path
+) -> None:
+    """review28 D2: ``evaluate --out`` states the evaluation time and 暂定 in the file: the CSV in its last
+    columns (the table and its English header line as before), the XLSX in a sheet 说明 and its first sheet's name."""
+    env = {"GISGRID_DATABASE_URL": settings.database_url or "", "GISGRID_DATA_DIR": str(tmp_path / "data")}
+    base = ["evaluate", "--period", "2025-11", "--level", "district", "--as-of", "2025-11-15"]
+    csv_out, xlsx_out = tmp_path / "nov.csv", tmp_path / "nov.xlsx"
+    for out in (csv_out, xlsx_out):
+        r = runner.invoke(app, [*base, "--out", str(out)], env=env)
+        assert r.exit_code == 0, r.output
+    lines = csv_out.read_text(encoding="utf-8-sig").splitlines()
+    assert lines[0].startswith("subject,name,level,reports,") and len(lines) == 2
+    assert lines[0].endswith(",as_of,provisional,calendar_warning")
+    assert lines[1].endswith(",2025-11-15T00:00:00+08:00,true,")
+    table = pd.read_csv(csv_out, encoding="utf-8-sig", dtype={"subject": str})
+    assert table[["reports", "as_of", "provisional"]].values.tolist() == [[3, "2025-11-15T00:00:00+08:00", True]]
+    book = openpyxl.load_workbook(xlsx_out)
+    assert book.sheetnames == ["2025-11 区 暂定", "字段说明", "说明"]
+    assert [[c.value for c in row] for row in book["说明"].iter_rows()] == [
+        ["项目", "值", "字段 key"],
+        ["评价时点", "2025-11-15T00:00:00+08:00", "as_of"],
+        ["暂定", "是: 暂定(评价期未结束)", "provisional"],
+    ]
+    first = book["2025-11 区 暂定"]
+    assert [c.value for c in first[1]][:4] == ["区域编码", "名称", "层级", "上报数"] and first.max_row == 2
+    assert first.freeze_panes == "A2"
+
+
 def closed_case_rows(case: str, reported: str, rest: str) -> str:
     """A 暴露垃圾 case reported at ``reported`` and taken to 结案 on the day ``rest`` (YYYY-MM-DD) from 09:00."""
     steps = (
@@ -420,3 +457,55 @@ def test_figures_and_a_finished_case_that_ran_through_an_unknown_year_carry_the_
     r = runner.invoke(app, ["evaluate", "--period", f"{known}-12", "--as-of", f"{known}-12-31T10:10"], env=env)
     assert r.exit_code == 0 and "warning" not in r.stderr, r.output
     assert f"judged as of {known}-12-31T10:10:00+08:00 — provisional (暂定): the period had not ended" in r.stdout
+
+
+@pytest.mark.filterwarnings("ignore::gisgrid.calendar.CalendarYearUnknown")  # the import's; the commands' shown
+def test_evaluate_and_the_evaluation_map_print_only_the_answers_calendar_warning_and_the_file_carries_it(
+    installed_assets: None,
+    loaded: Engine,
+    services: svc.CaseServices,
+    settings: Settings,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """review28 D3: ``map render --layer evaluation`` prints one ``warning:`` line, the evaluation's, as ``evaluate``
+    does (not the calendar's generic one besides); review28 D2: ``evaluate --out`` writes that warning in the file."""
+    import warnings
+
+    from gisgrid import evaluation_service
+    from gisgrid.calendar import KNOWN_YEARS
+    from gisgrid.cli import _one_line_warning
+
+    known = max(KNOWN_YEARS)
+    unknown = known + 1
+    y = closed_case_rows("Y", f"{known}-12-31T10:00:00", f"{unknown}-01-05")
+    import_rows(loaded, services, tmp_path, y, now=f"{unknown}-02-01")
+    monkeypatch.setattr(evaluation_service, "_clock", lambda tz: pd.Timestamp(f"{unknown}-01-10T12:00", tz=tz))
+    warning = evaluation_service.calendar_warning((unknown,))
+    assert warning is not None and warning.startswith(f"{unknown} 年节假日安排未知")
+    env = {"GISGRID_DATABASE_URL": settings.database_url or "", "GISGRID_DATA_DIR": str(tmp_path / "data")}
+    period = ["--period", f"{known}-12"]
+    xlsx_out, csv_out, html_out = tmp_path / "dec.xlsx", tmp_path / "dec.csv", tmp_path / "dec.html"
+    level = ["--level", "district"]
+    commands = (
+        ["evaluate", *period, *level, "--out", str(xlsx_out)],
+        ["evaluate", *period, *level, "--out", str(csv_out)],
+        ["map", "render", "--layer", "evaluation", *period, *level, "--indicator", "score", "--out", str(html_out)],
+    )
+    for command in commands:
+        with warnings.catch_warnings():
+            warnings.simplefilter("always")  # as a fresh process: every warning shown, as the CLI shows them
+            warnings.showwarning = _one_line_warning
+            r = runner.invoke(app, command, env=env)
+        assert r.exit_code == 0, r.output
+        assert r.stderr == f"warning: {warning}\n", command
+    assert [[c.value for c in row] for row in openpyxl.load_workbook(xlsx_out)["说明"].iter_rows()] == [
+        ["项目", "值", "字段 key"],
+        ["评价时点", f"{unknown}-01-10T12:00:00+08:00", "as_of"],
+        ["暂定", "否", "provisional"],
+        ["日历提示", warning, "calendar_warning"],
+    ]
+    table = pd.read_csv(csv_out, encoding="utf-8-sig", dtype=str)
+    assert table[["as_of", "provisional", "calendar_warning"]].values.tolist() == [
+        [f"{unknown}-01-10T12:00:00+08:00", "false", warning]
+    ]

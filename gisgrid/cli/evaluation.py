@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import warnings
 from pathlib import Path
 
 import pandas as pd
@@ -11,7 +10,6 @@ import typer
 
 from gisgrid import cases as case_svc
 from gisgrid import history
-from gisgrid.calendar import CalendarYearUnknown
 from gisgrid.cli.common import echo, settings_of
 from gisgrid.errors import InvalidInput
 from gisgrid.evaluation import EVALUATED, check_subject
@@ -20,6 +18,7 @@ from gisgrid.evaluation_service import (
     PERIOD_HELP,
     calendar_warning,
     indicators,
+    only_the_answers_calendar_warning,
     parse_period,
     table_title,
     write_table,
@@ -108,10 +107,7 @@ def evaluate_cmd(
     services = case_svc.load_services(settings)  # the city's files first: a bad one is refused before the database
     engine = make_engine(prepare_database(settings, echo))
     try:
-        # The calendar warns once per year it looks at (the clock looks a little around the cases too): the
-        # answer's own warning below names exactly the years its figures ran through.
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", CalendarYearUnknown)
+        with only_the_answers_calendar_warning():  # its own warning is printed below
             table = indicators(engine, services, p, subject, level, as_of=as_of)
     finally:
         engine.dispose()

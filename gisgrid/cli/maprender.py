@@ -20,7 +20,7 @@ import typer
 from gisgrid import workflow
 from gisgrid.cli.common import echo, settings_of
 from gisgrid.errors import InvalidInput
-from gisgrid.evaluation_service import AS_OF_HELP, PERIOD_HELP
+from gisgrid.evaluation_service import AS_OF_HELP, PERIOD_HELP, only_the_answers_calendar_warning
 from gisgrid.storage.database import make_engine, prepare_database
 from maps import choropleth
 from maps import render as renderer
@@ -241,18 +241,19 @@ def _render_evaluation(
     settings = settings_of(ctx)
     engine = make_engine(prepare_database(settings, echo))
     try:
-        return renderer.render_evaluation(
-            engine,
-            svc.load_services(settings),
-            period=period,
-            indicator=indicator,
-            level=level.value,
-            out=out,
-            classes=classes,
-            scheme=scheme,
-            title=title,
-            as_of=as_of,
-        )
+        with only_the_answers_calendar_warning():  # its own warning is printed by the command
+            return renderer.render_evaluation(
+                engine,
+                svc.load_services(settings),
+                period=period,
+                indicator=indicator,
+                level=level.value,
+                out=out,
+                classes=classes,
+                scheme=scheme,
+                title=title,
+                as_of=as_of,
+            )
     except InvalidInput as exc:
         field = next((d.get("field") for d in exc.detail or [] if isinstance(d, dict)), None)
         hints = {

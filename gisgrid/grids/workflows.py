@@ -353,19 +353,16 @@ def _cell_weights(engine: Engine, cells: gpd.GeoDataFrame, weight: Weight, popul
     if population is None:
         raise InvalidInput("--weight population needs --population-file FILE.csv with columns code,population")
     refuse_excel(population, "a population file")
-    try:
-        table = pd.read_csv(population, dtype={"code": str}, encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise InvalidInput(f"{population}: file not found") from None
-    except (UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
-        raise InvalidInput(f"{population}: not a readable UTF-8 CSV file ({exc})") from None
-    if not {"code", "population"} <= set(table.columns):
-        raise InvalidInput(f"{population}: expected columns code,population; found {', '.join(table.columns)}")
-    values = pd.to_numeric(table["population"], errors="coerce")
-    bad = table.index[values.isna() | (values < 0)]
-    if len(bad):
-        raise InvalidInput(f"{population}: row {int(bad[0]) + 2}: population must be a number ≥ 0")
-    by_code = dict(zip(table["code"], values, strict=True))
+    # UTF-8 (BOM or not) or GB18030, rows numbered by their line, as every city file
+    table = cityfiles.read_csv(population, "population file")
+    if not {"code", "population"} <= set(table.header):
+        raise InvalidInput(f"{population}: expected columns code,population; found {', '.join(table.header)}")
+    codes = [row["code"] for _, row in table.rows]
+    values = pd.to_numeric(pd.Series([row["population"] for _, row in table.rows], dtype=object), errors="coerce")
+    bad = [line for (line, _), v in zip(table.rows, values, strict=True) if pd.isna(v) or v < 0]
+    if bad:
+        raise InvalidInput(f"{population}: row {bad[0]}: population must be a number ≥ 0")
+    by_code = dict(zip(codes, values, strict=True))
     return pd.Series([float(by_code.get(c, 0.0)) for c in cells["code"]], index=cells.index)
 
 
