@@ -1317,8 +1317,9 @@ def _issue_document(
     )
 
 
-#: The 交办单 of a 返工 is signed by the actor of the case's last 派遣 (the 指挥中心's dispatcher), as the history
-#: import and migration 0014 sign them.
+#: The 交办单 of a 返工 is signed by the actor of the case's last 派遣 (the 指挥中心's dispatcher). The rule is this
+#: query's; ``history._issue_documents`` applies it to the log it writes (in memory, in log order: the last 派遣
+#: before each 返工), and migration 0014 holds a frozen copy of it as it stood then for the orders stored before.
 REWORK_ISSUER_SQL = (
     "SELECT actor FROM case_transitions WHERE case_id = :c AND action = 'dispatch' ORDER BY at DESC, id DESC LIMIT 1"
 )

@@ -38,8 +38,9 @@ from gisgrid.errors import GisgridError, InvalidInput
 SAVE_AS = 'save it as "CSV UTF-8(逗号分隔)" (or CSV in GBK)'
 SEARCH_TERMS_COLUMNS = ("term", "finds")
 REASON_TEXTS_COLUMNS = ("code", "zh")
-#: The columns :func:`gisgrid.evaluation.load_rules` needs (recognised here so that the file is not taken for
-#: another kind when it is put in the extra list).
+#: The columns :func:`gisgrid.evaluation.load_evaluation_rules` needs, stated here (the lower module: evaluation
+#: imports this one) so that the kinds below recognise the file and do not take it for another kind when it is put
+#: in the extra list.
 EVALUATION_COLUMNS = ("kind", "subject", "key", "source", "lower", "upper", "value")
 
 _BOMS = (

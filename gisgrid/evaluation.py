@@ -133,8 +133,6 @@ score, grade 不参评, no rank (``weight_present``, ``ungraded_reason`` say why
 
 from __future__ import annotations
 
-import csv
-import io
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -155,7 +153,6 @@ RULES_NAME = "evaluation.csv"
 #: The package's rules: :func:`default_rules` (the library without settings). A deployment reads the file under
 #: its ``GISGRID_CATALOGUE_DIR`` (:func:`rules_path`), loaded at start with the other catalogues (``CaseServices``).
 RULES_FILE = Path(__file__).resolve().parent.parent / "data" / "rules" / RULES_NAME
-_RULES_COLUMNS = ("kind", "subject", "key", "source", "lower", "upper", "value")
 DEFAULT_TZ = "Asia/Shanghai"
 
 SUBJECTS: dict[str, str] = {
@@ -681,11 +678,12 @@ def _rows(lines: Iterable[int]) -> str:
     return f"row {got[0]}" if len(got) == 1 else f"rows {', '.join(got)}"
 
 
-def _read_rules_text(path: Path, problems: _Problems) -> str | None:
-    """The file's text, read as every city file is (:func:`gisgrid.cityfiles.read_text`); None after adding the
-    problem when it cannot be read."""
+def _read_rules_table(path: Path, problems: _Problems) -> cityfiles.CsvTable | None:
+    """The file read as every city file is (:func:`gisgrid.cityfiles.read_csv`: its rows numbered by their line,
+    blank rows dropped, cells stripped, a short row's missing cells empty); None after adding the problem when it
+    cannot be read."""
     try:
-        return cityfiles.read_text(path, "evaluation rules file (GISGRID_CATALOGUE_DIR/rules/evaluation.csv)")[0]
+        return cityfiles.read_csv(path, "evaluation rules file (GISGRID_CATALOGUE_DIR/rules/evaluation.csv)")
     except InvalidInput as exc:
         problems.add(path, None, None, "", exc.message.removeprefix(f"{path}: "))
         return None
@@ -702,22 +700,20 @@ def load_evaluation_rules(source: Settings | Path | str | None = None) -> Evalua
     """
     path = rules_path(source).absolute()
     problems = _Problems()
-    text = _read_rules_text(path, problems)
-    if text is None:
+    table = _read_rules_table(path, problems)
+    if table is None:
         problems.raise_if_any()
-    assert text is not None
-    if not text.strip():
-        problems.add(path, None, None, "", f"the file is empty; expected the header {','.join(_RULES_COLUMNS)}")
+    assert table is not None
+    expected = ",".join(cityfiles.EVALUATION_COLUMNS)
+    # No named column on line 1 leaves no rows either: only the text tells an empty file from one whose first line
+    # is blank (that one: every column missing).
+    if not table.header and not cityfiles.read_text(path)[0].strip():
+        problems.add(path, None, None, "", f"the file is empty; expected the header {expected}")
         problems.raise_if_any()
-    reader = csv.DictReader(io.StringIO(text, newline=""))
-    header = [(h or "").strip() for h in (reader.fieldnames or ())]
-    missing = [c for c in _RULES_COLUMNS if c not in header]
+    missing = [c for c in cityfiles.EVALUATION_COLUMNS if c not in table.header]
     if missing:
-        problems.add(
-            path, None, None, "", f"missing column(s) {', '.join(missing)}; expected {','.join(_RULES_COLUMNS)}"
-        )
+        problems.add(path, None, None, "", f"missing column(s) {', '.join(missing)}; expected {expected}")
         problems.raise_if_any()
-    reader.fieldnames = header
     weights: dict[str, list[tuple[int, Weight]]] = {}
     bins: dict[tuple[str, str, str], list[tuple[float, float, float, int]]] = {}
     grades: list[tuple[int, str, float, float]] = []
@@ -736,11 +732,7 @@ def load_evaluation_rules(source: Settings | Path | str | None = None) -> Evalua
             return None
         return value
 
-    for raw in reader:
-        line = reader.line_num  # the record's last physical line: its row for a one-line record
-        row = {k: (v or "").strip() for k, v in raw.items() if k is not None}  # a short row: missing cells empty
-        if not any(row.values()):
-            continue  # a blank row (Excel writes ",,,,,,,")
+    for line, row in table.rows:  # line: the record's last physical line, its row for a one-line record
         kind, subject, key = row["kind"], row["subject"], row["key"]
         if kind in ("weight", "score") and subject not in SUBJECTS:
             problems.add(path, line, "subject", subject, f"unknown subject {subject!r}: one of {', '.join(SUBJECTS)}")

@@ -344,7 +344,8 @@ def _issue_documents(conn: Connection, services: Any, c: pd.DataFrame, t: pd.Dat
             running[cid] = dt.datetime.fromisoformat(str(det["new_due_at"]))
         due.append(running.get(cid))
     d["due_at"] = pd.Series(due, index=d.index, dtype=object)
-    # A 返工's 交办单 is signed by the actor of the case's last 派遣 (cases.rework_issuer), not by the supervisor.
+    # A 返工's 交办单 is signed by the actor of the case's last 派遣, not by the supervisor: the rule of
+    # cases.REWORK_ISSUER_SQL, applied here to the steps of the log in order (the last 派遣 before each 返工).
     dispatcher = d["actor"].where(d["action"] == "dispatch").groupby(d["case_id"]).ffill()
     d["issuer"] = d["actor"].mask((d["action"] == "rework") & dispatcher.notna(), dispatcher)
     d = d[d["kind"] != ""]

@@ -1224,10 +1224,13 @@ PANEL_JS = r"""
     }
     if (d.as_requested) { parts.push("按申请批准"); }
     if (d.disposal_type) { parts.push("处置方式 " + d.disposal_type); }
+    // The live 提级 names the target grid and its 网格长; demo and imported ones hold only the level.
+    var lvl = d.to_level !== undefined && d.to_level !== null ? C.escalationLevels[String(d.to_level)] : null;
     if (d.to_grid) {
-      var lvl = d.to_level !== undefined ? C.escalationLevels[String(d.to_level)] : null;
       parts.push("提级至 " + (lvl ? lvl + " " : "") + (d.to_grid_name || d.to_grid) +
         (d.to_leader ? " · 网格长 " + d.to_leader : ""));
+    } else if (t.action === "escalate" && (lvl || d.to_level !== undefined && d.to_level !== null)) {
+      parts.push("提级至 " + (lvl || "第 " + d.to_level + " 级网格"));
     }
     if (t.action === "supervise" && d.overdue) { parts.push("超时督办"); }
     if (d.flagged) { parts.push("重点督办"); }

@@ -129,6 +129,18 @@ def test_unreadable_empty_and_headerless_files_are_refused_in_one_line(tmp_path:
         f"evaluation rules: 1 problem(s):\n{path}: missing column(s) subject; expected "
         "kind,subject,key,source,lower,upper,value"
     )
+    write(tmp_path, "\n" + TEXT)  # the header is line 1: a blank one names no column
+    assert refusal(path) == (
+        f"evaluation rules: 1 problem(s):\n{path}: missing column(s) kind, subject, key, source, lower, upper, "
+        "value; expected kind,subject,key,source,lower,upper,value"
+    )
+    # Parsed by cityfiles.read_csv, as every city file: a cell over the csv module's limit is refused in one line
+    # (it was an uncaught csv.Error).
+    write(tmp_path, TEXT + f"grade,,{'Z' * 200_000},,,,\n")
+    assert refusal(path) == (
+        f"evaluation rules: 1 problem(s):\n{path}: not a readable CSV (line {len(LINES) + 1}: field larger than "
+        "field limit (131072))"
+    )
 
 
 # --------------------------------------------------------------------------------------- each refusal

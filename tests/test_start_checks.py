@@ -8,6 +8,7 @@ from dataclasses import replace
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import pytest
 from sqlalchemy import Engine, text
 from typer.testing import CliRunner
 
@@ -44,7 +45,12 @@ def _without(tmp_path: Path, *prefixes: str) -> Path:
 
 
 def test_open_cases_whose_class_or_disposal_type_the_catalogue_lost_are_found(
-    loaded: Engine, services: svc.CaseServices, settings: Settings, spot: tuple[float, float], tmp_path: Path
+    loaded: Engine,
+    services: svc.CaseServices,
+    settings: Settings,
+    spot: tuple[float, float],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # review27 D4: a city dropped 06010 while 41 open cases used it: every action then failed with unknown_class.
     engine = loaded
@@ -77,7 +83,18 @@ def test_open_cases_whose_class_or_disposal_type_the_catalogue_lost_are_found(
     # `gisgrid serve` refuses before opening its socket; `gisgrid db up` warns.
     env = {"GISGRID_DATABASE_URL": settings.database_url or "", "GISGRID_DATA_DIR": str(tmp_path / "data"),
            "GISGRID_CATALOGUE_DIR": str(tmp_path / "city")}  # fmt: skip
-    served = runner.invoke(app, ["serve", "--port", "1"], env=env)
+    loads: list[Path] = []
+    load = svc.load_services
+
+    def counted(settings: Settings) -> svc.CaseServices:
+        loads.append(settings.catalogue_dir)
+        return load(settings)
+
+    with monkeypatch.context() as patch:  # review28 D6: serve read every city file twice (start data, the check)
+        patch.setattr("api.main.load_services", counted)
+        patch.setattr("gisgrid.cases.load_services", counted)
+        served = runner.invoke(app, ["serve", "--port", "1"], env=env)
+    assert loads == [tmp_path / "city"]
     assert served.exit_code == 1 and isinstance(served.exception, ConfigError), served.output
     assert served.exception.message == (
         "open cases use event classes or disposal types the catalogue no longer has; not starting (see "

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import typer
 
 from gisgrid.cli.common import echo, settings_of
@@ -10,6 +12,9 @@ from gisgrid.settings import Settings
 from gisgrid.storage import migrate
 from gisgrid.storage.cluster import Cluster, ensure_postgis_installed
 from gisgrid.storage.database import database_url, make_engine, prepare_database
+
+if TYPE_CHECKING:
+    from gisgrid.cases import CaseServices
 
 app = typer.Typer(help="Database: embedded PostGIS cluster (默认内置数据库) and migrations.", no_args_is_help=True)
 
@@ -24,23 +29,25 @@ def warn_if_trusting(settings: Settings) -> None:
         typer.echo(f"warning: {warning}", err=True)
 
 
-def check_stored_data(settings: Settings, *, refuse: bool) -> None:
-    """The catalogues and rules against the stored data (:mod:`gisgrid.start_checks`), on stderr. Open cases whose
-    event class or disposal type the catalogue lost stop ``serve`` (``refuse``): every action on them would be
-    refused; ``db up`` warns about them."""
+def report_stored_data_checks(settings: Settings, *, refuse: bool, services: CaseServices | None = None) -> None:
+    """Run :func:`gisgrid.start_checks.check_stored_data` (the catalogues and rules against the stored data) and
+    report what it finds on stderr. Open cases whose event class or disposal type the catalogue lost stop ``serve``
+    (``refuse``): every action on them would be refused; ``db up`` warns about them. ``services``: the city's files
+    already loaded (``serve`` has them); else they are loaded here."""
     from gisgrid.cases import load_services
-    from gisgrid.start_checks import check_stored_data as check
+    from gisgrid.start_checks import check_stored_data
 
-    try:
-        services = load_services(settings)
-    except GisgridError as exc:
-        if refuse:
-            raise
-        typer.echo(f"warning: catalogues not checked against the stored cases: {exc.message}", err=True)
-        return
+    if services is None:
+        try:
+            services = load_services(settings)
+        except GisgridError as exc:
+            if refuse:
+                raise
+            typer.echo(f"warning: catalogues not checked against the stored cases: {exc.message}", err=True)
+            return
     engine = make_engine(database_url(settings))
     try:
-        found = check(engine, services, settings)
+        found = check_stored_data(engine, services, settings)
     finally:
         engine.dispose()
     for line in found.warnings:
@@ -77,7 +84,7 @@ def up(ctx: typer.Context) -> None:
     url = prepare_database(settings, echo)
     echo(f"database ready: {url.render_as_string(hide_password=True)} (migration {migrate.head()})")
     warn_if_trusting(settings)
-    check_stored_data(settings, refuse=False)
+    report_stored_data_checks(settings, refuse=False)
 
 
 @app.command()

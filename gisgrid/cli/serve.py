@@ -7,7 +7,7 @@ import socket
 import typer
 
 from gisgrid.cli.common import echo, settings_of
-from gisgrid.cli.db import check_stored_data, warn_if_trusting
+from gisgrid.cli.db import report_stored_data_checks, warn_if_trusting
 from gisgrid.errors import ConfigError
 from gisgrid.settings import ensure_data_dir, normalise_root_path
 from gisgrid.storage.database import prepare_database
@@ -83,7 +83,8 @@ def serve(
 
     prepare_database(settings, echo)
     warn_if_trusting(settings)
-    check_stored_data(settings, refuse=True)  # in this process, before the socket: workers would only loop
+    # In this process, before the socket (workers would only loop), with the files read above (not read again).
+    report_stored_data_checks(settings, refuse=True, services=start.cases)
     missing_assets = assets_warning()
     if missing_assets:  # the pages would open blank: said at start, not found in a browser
         typer.echo(missing_assets, err=True)

@@ -1188,6 +1188,26 @@ def test_the_timeline_names_the_department_of_each_dispatch_return_and_rework(
         " · 网格长 丁秀"
     )
 
+    # review28 D7: a demo or imported 提级 holds only from_level/to_level/reason: the level's label is shown
+    def level_only(route: Any) -> None:
+        body = route.fetch().json()
+        for t in body["timeline"]:
+            if t["action"] == "escalate":
+                t["details"] = {"reason": "需社区协调", "from_level": 3, "to_level": 2}
+        route.fulfill(json=body)
+
+    page.unroute(re.compile(rf".*/cases/{cid}$"), overdue_and_led)
+    page.route(re.compile(rf".*/cases/{cid}$"), level_only)
+    page.evaluate(f"() => {{ GG.openCase({cid}); }}")
+    only_level = f"{at[9]} 提级 · 派遣员钱七(派遣员) → 派遣 · 需社区协调 · 提级至 二级网格(社区)"
+    page.wait_for_function(
+        "(line) => Array.from(document.querySelectorAll('#gg-detail ol.gg-timeline li'))"
+        ".some((li) => li.innerText === line)",
+        arg=only_level,
+    )
+    lines = page.locator("#gg-detail ol.gg-timeline li").all_inner_texts()
+    assert lines[9] == only_level
+
 
 def fmt_minute(iso: str) -> str:
     """An ISO time as the console prints it (maps.console fmtTime)."""

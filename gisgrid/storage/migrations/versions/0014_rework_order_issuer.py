@@ -2,7 +2,8 @@
 
 Orders issued before were stored with the supervisor as ``issued_by``. A rework order is the 交办单 issued at the
 same moment as the case's 返工 step (both carry the action's time); its issuer becomes the actor of the latest
-派遣 at or before it (``cases.REWORK_ISSUER_SQL``). Downgrade puts the supervisor back (the 返工 step's actor).
+派遣 at or before it. That is the rule of ``cases.REWORK_ISSUER_SQL`` as it stood at 0014, copied here and kept
+frozen (a migration must not change when the code does). Downgrade puts the supervisor back (the 返工 step's actor).
 
 Revision ID: 0014
 Revises: 0013
