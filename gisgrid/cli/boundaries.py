@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from gisgrid.cli import boundary_options as bo
-from gisgrid.cli.common import echo, settings_of
+from gisgrid.cli.common import echo, run_recode, settings_of
 from gisgrid.errors import GisgridError
 from gisgrid.grids import store
 from gisgrid.grids.workflows import import_boundaries, recode_unit
@@ -113,10 +113,6 @@ def _provisional_text(unit: dict[str, object]) -> str:
     return ""
 
 
-#: Exit status of a refused recode (nothing written), apart from 1 (other errors: database, settings …).
-REFUSED = 2
-
-
 @app.command("recode")
 def recode(
     ctx: typer.Context,
@@ -135,15 +131,7 @@ def recode(
     already in use. Several codes: recode a street before its communities (their codes start with the street's).
     """
     settings = settings_of(ctx)
-    engine = make_engine(prepare_database(settings, echo))
-    try:
-        result = recode_unit(engine, old, new, dry_run=dry_run)
-    except GisgridError as exc:
-        reason = f" [{exc.reason}]" if exc.reason else ""
-        typer.echo(f"error{reason}: recode {old} → {new} refused: {exc.message}; nothing written", err=True)
-        raise typer.Exit(REFUSED) from None
-    finally:
-        engine.dispose()
+    result = run_recode(settings, old, new, lambda engine: recode_unit(engine, old, new, dry_run=dry_run))
     what = "would rewrite" if dry_run else "rewrote"
     echo(f"{result.level} {result.name}: {old} → {new} (official); {what}:")
     echo(result.counts.to_text())

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import TypeVar
 
 import typer
 from pydantic import ValidationError
 from pydantic_settings import SettingsError
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from sqlalchemy import Engine
 
-from gisgrid.errors import ConfigError
+from gisgrid.errors import ConfigError, GisgridError
 from gisgrid.settings import Settings, settings_error_field, unknown_dotenv_settings, unknown_env_settings
 
 
@@ -54,3 +56,24 @@ def stage_progress() -> Iterator[Callable[[str, int, int], None]]:
             bar.update(tasks[stage], completed=done, total=total)
 
         yield progress
+
+
+_T = TypeVar("_T")
+#: Exit status of a refused recode (nothing written), apart from 1 (other errors: database, settings …).
+RECODE_REFUSED = 2
+
+
+def run_recode(settings: Settings, old: str, new: str, recode: Callable[[Engine], _T]) -> _T:
+    """Run a recode (``boundaries recode``, ``departments recode``) on the settings' database: a refusal is one
+    line on stderr, with its reason code, and exit status ``RECODE_REFUSED``."""
+    from gisgrid.storage.database import make_engine, prepare_database
+
+    engine = make_engine(prepare_database(settings, echo))
+    try:
+        return recode(engine)
+    except GisgridError as exc:
+        reason = f" [{exc.reason}]" if exc.reason else ""
+        typer.echo(f"error{reason}: recode {old} → {new} refused: {exc.message}; nothing written", err=True)
+        raise typer.Exit(RECODE_REFUSED) from None
+    finally:
+        engine.dispose()

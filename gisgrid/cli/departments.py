@@ -4,14 +4,9 @@ from __future__ import annotations
 
 import typer
 
-from gisgrid.cli.common import echo, settings_of
-from gisgrid.errors import GisgridError
-from gisgrid.storage.database import make_engine, prepare_database
+from gisgrid.cli.common import echo, run_recode, settings_of
 
 app = typer.Typer(help="Departments 部门 (codes from the catalogue).", no_args_is_help=True)
-
-#: Exit status of a refused recode (nothing written), apart from 1 (other errors: database, settings …).
-REFUSED = 2
 
 
 @app.command("recode")
@@ -34,15 +29,9 @@ def recode(
 
     settings = settings_of(ctx)
     catalogue = catalogue_for(settings)
-    engine = make_engine(prepare_database(settings, echo))
-    try:
-        result = recode_department(engine, catalogue, old, new, dry_run=dry_run)
-    except GisgridError as exc:
-        reason = f" [{exc.reason}]" if exc.reason else ""
-        typer.echo(f"error{reason}: recode {old} → {new} refused: {exc.message}; nothing written", err=True)
-        raise typer.Exit(REFUSED) from None
-    finally:
-        engine.dispose()
+    result = run_recode(
+        settings, old, new, lambda engine: recode_department(engine, catalogue, old, new, dry_run=dry_run)
+    )
     what = "would rewrite" if dry_run else "rewrote"
     echo(f"department {result.new_name}: {old} → {new}; {what}:")
     echo(result.counts.to_text())
