@@ -26,6 +26,7 @@ from sqlalchemy import Connection, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from gisgrid.cases import DOCUMENT_LABELS, GRID_FILTER_COLUMNS, PHOTO_KIND_LABELS, SOURCES, TEXT_LIMITS
+from gisgrid.evaluation_service import PROVISIONAL_ZH
 from gisgrid.events import EventCatalogue
 from gisgrid.workflow import TERMINAL_STATES
 from maps.assets import use_local_assets, with_root
@@ -344,6 +345,7 @@ def build_console(
         "fieldKinds": dict(field_kinds or {}),
         "timeUnits": dict(time_units or {}),
         "escalationLevels": {str(k): v for k, v in (escalation_levels or {}).items()},
+        "provisional": PROVISIONAL_ZH,  # the evaluation legend's mark of figures judged before the period ended
         "classes": {c["code"]: {"name": c["name"], "scheme": c["scheme"], "types": c["types"]} for c in classes},
         "departments": dict(departments),
         "casesLimit": CASES_LIMIT,
@@ -671,7 +673,7 @@ PANEL_JS = r"""
         legend.appendChild(el("b", {text: m.title + " · " + m.period}));
         // The period's cases are judged as of the evaluation time (now by default): say which.
         legend.appendChild(el("div", {cls: "gg-count", text: "截至 " + m.as_of.slice(0, 16).replace("T", " ") +
-          (m.provisional ? " · 暂定(评价期未结束)" : "")}));
+          (m.provisional ? " · " + C.provisional : "")}));
         // The figures ran through a year the holiday calendar does not know: say so beside them.
         if (m.calendar_warning) { legend.appendChild(el("div", {cls: "gg-warn", text: m.calendar_warning})); }
         legend.appendChild(el("div", {cls: "gg-count", text: (m.level_label || m.level) + " · " + m.subtitle +

@@ -289,3 +289,15 @@ def test_the_panel_finds_by_number_filters_by_source_escalation_and_extension_an
     assert ".gg-form select { max-width: 100%; }" in html
     assert "p.thumb_url || p.url" in html and "C.sources[t.role]" in html
     assert len(html.encode()) < MAX_BYTES
+
+
+def test_the_evaluation_legend_marks_provisional_figures_and_the_calendar_warning(client: TestClient) -> None:
+    """The legend of the evaluation map says 暂定 (the service's own words) when the figures were judged before the
+    period ended, and shows the answer's calendar warning (review26 D2, D3)."""
+    from gisgrid.evaluation_service import PROVISIONAL_ZH
+
+    html = client.get("/console").text
+    assert _config(html)["provisional"] == PROVISIONAL_ZH == "暂定(评价期未结束)"
+    assert '(m.provisional ? " · " + C.provisional : "")' in html
+    warning = 'if (m.calendar_warning) { legend.appendChild(el("div", {cls: "gg-warn", text: m.calendar_warning}));'
+    assert warning in html
