@@ -209,27 +209,13 @@ def _rewrite(conn: Connection, p: dict[str, str], actor: str) -> DepartmentRecod
     ).rowcount
 
     columns = ("main_dept_code", "owner_dept_code", "maint_dept_code")
-    sets = ", ".join(f"{c} = CASE WHEN o.{c} = :old THEN :new ELSE o.{c} END" for c in columns)
-    changes = " || ".join(
-        f"CASE WHEN o.{c} = :old THEN jsonb_build_object('{c}', jsonb_build_array(o.{c}, CAST(:new AS text))) "
-        "ELSE '{}'::jsonb END"
-        for c in columns
+    counts.components = counts.component_history = recode.recode_components(
+        conn,
+        {c: f"CASE WHEN o.{c} = :old THEN :new ELSE o.{c} END" for c in columns},
+        f":old IN ({', '.join(f'o.{c}' for c in columns)})",
+        p,
+        actor=actor,
+        source=f"departments recode {p['old']} {p['new']}",
     )
-    moved = conn.execute(
-        text(
-            f"""
-            WITH moved AS (
-                UPDATE components c SET {sets}
-                FROM components o
-                WHERE o.id = c.id AND :old IN (o.main_dept_code, o.owner_dept_code, o.maint_dept_code)
-                RETURNING c.id, {changes} AS changes
-            )
-            INSERT INTO component_history (component_id, actor, action, changes, source)
-            SELECT id, :actor, 'recode', changes, :source FROM moved
-            """
-        ),
-        p | {"actor": actor, "source": f"departments recode {p['old']} {p['new']}"},
-    ).rowcount
-    counts.components = counts.component_history = int(moved or 0)
     counts.departments_removed = conn.execute(text("DELETE FROM departments WHERE code = :old"), p).rowcount
     return counts

@@ -22,6 +22,7 @@ from gisgrid.errors import InvalidInput, NotFound, Reason
 from gisgrid.geodesy import geodesic_areas
 from gisgrid.settings import STORAGE_SRID
 from gisgrid.storage.bulk import copy_rows
+from gisgrid.storage.recode import recode_components
 from gisgrid.workflow import TERMINAL_STATES
 
 LEVEL_ORDER = {"district": 0, "street": 1, "community": 2}
@@ -380,31 +381,16 @@ def recode_admin_code(conn: Connection, old: str, new: str, *, actor: str) -> Re
             text(f"SELECT count(*) FROM component_cells WHERE {mine.format(col='unit_grid_code')}"), p
         ).scalar_one()
     )
-    changed = " || ".join(
-        f"CASE WHEN o.{c} IS DISTINCT FROM c.{c} THEN jsonb_build_object('{c}', "
-        f"jsonb_build_array(o.{c}, c.{c})) ELSE '{{}}'::jsonb END"
-        for c in ("unit_grid_code", "street_code", "community_code")
+    columns = ("unit_grid_code", "street_code", "community_code")
+    moved = recode_components(
+        conn,
+        {c: re_(f"o.{c}") for c in columns},
+        " OR ".join(mine.format(col=f"o.{c}") for c in columns),
+        p,
+        actor=actor,
+        source=f"boundaries recode {old} {new}",
     )
-    component_where = " OR ".join(
-        mine.format(col=f"o.{c}") for c in ("unit_grid_code", "street_code", "community_code")
-    )
-    moved = conn.execute(
-        text(
-            f"""
-            WITH moved AS (
-                UPDATE components c SET unit_grid_code = {re_("o.unit_grid_code")},
-                       street_code = {re_("o.street_code")}, community_code = {re_("o.community_code")}
-                FROM components o
-                WHERE o.id = c.id AND ({component_where})
-                RETURNING c.id, {changed} AS changes
-            )
-            INSERT INTO component_history (component_id, actor, action, changes, source)
-            SELECT id, :actor, 'recode', changes, :source FROM moved
-            """
-        ),
-        p | {"actor": actor, "source": f"boundaries recode {old} {new}"},
-    ).rowcount
-    counts.components = counts.component_history = int(moved or 0)
+    counts.components = counts.component_history = moved
     return counts
 
 

@@ -3,8 +3,9 @@ are stored, all or nothing, waiting a bounded time for the locks it needs."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from typing import Any
 
 from psycopg2.errors import LockNotAvailable, TransactionRollbackError
 from sqlalchemy import Connection, Engine, text
@@ -39,3 +40,33 @@ def recode_transaction(engine: Engine, *, dry_run: bool, busy: Callable[[], Conf
             trans.rollback()
         else:
             trans.commit()
+
+
+def recode_components(
+    conn: Connection, new_values: Mapping[str, str], where: str, params: Mapping[str, Any], *, actor: str, source: str
+) -> int:
+    """Rewrite codes of the components where ``where`` holds — ``new_values``: column → its new value, SQL over the
+    row as it was (``o``) — in one statement, each with a ``recode`` history entry of what changed (column: [old,
+    new]), written by ``actor`` from ``source`` (the command). The number of components moved."""
+    sets = ", ".join(f"{c} = {value}" for c, value in new_values.items())
+    changes = " || ".join(
+        f"CASE WHEN o.{c} IS DISTINCT FROM c.{c} THEN jsonb_build_object('{c}', jsonb_build_array(o.{c}, c.{c})) "
+        "ELSE '{}'::jsonb END"
+        for c in new_values
+    )
+    moved = conn.execute(
+        text(
+            f"""
+            WITH moved AS (
+                UPDATE components c SET {sets}
+                FROM components o
+                WHERE o.id = c.id AND ({where})
+                RETURNING c.id, {changes} AS changes
+            )
+            INSERT INTO component_history (component_id, actor, action, changes, source)
+            SELECT id, :actor, 'recode', changes, :source FROM moved
+            """
+        ),
+        {**params, "actor": actor, "source": source},
+    ).rowcount
+    return int(moved or 0)
