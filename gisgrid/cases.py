@@ -1120,18 +1120,26 @@ def _extended_due(services: CaseServices, row: Any, payload: dict[str, Any]) -> 
             )
         new_due = services.calendar.extend(base, amount, unit)
     field_ = "new_due_at" if payload.get("new_due_at") else "amount"
-    if base is not None and new_due <= base:
-        raise InvalidInput(
+    refused = extension_refusal(base, new_due, field_)
+    if refused is not None:
+        raise InvalidInput(refused[0], detail=[{"field": field_}], reason=refused[1])
+    return new_due, base
+
+
+def extension_refusal(base: dt.datetime | None, new_due: dt.datetime, field_: str) -> tuple[str, Reason] | None:
+    """Why an extension of a disposal deadline ``base`` to ``new_due`` cannot be (message, reason), or None: it
+    must move the deadline later, by at most MAX_EXTENSION_DAYS — live (延期申请, 延期批准) and imported alike."""
+    if base is None:
+        return None
+    if new_due <= base:
+        return (
             f"{field_}: an extension must move the deadline later than {base.astimezone(LOCAL_TZ):%Y-%m-%d %H:%M}, "
             f"not to {new_due.astimezone(LOCAL_TZ):%Y-%m-%d %H:%M}",
-            detail=[{"field": field_}],
-            reason=Reason.DEADLINE_NOT_LATER,
+            Reason.DEADLINE_NOT_LATER,
         )
-    if base is not None and new_due - base > dt.timedelta(days=MAX_EXTENSION_DAYS):
-        raise InvalidInput(
-            _too_long(f"{field_}: to {new_due:%Y-%m-%d}"), detail=[{"field": field_}], reason=Reason.EXTENSION_TOO_LONG
-        )
-    return new_due, base
+    if new_due - base > dt.timedelta(days=MAX_EXTENSION_DAYS):
+        return _too_long(f"{field_}: to {new_due:%Y-%m-%d}"), Reason.EXTENSION_TOO_LONG
+    return None
 
 
 def _parse_due(value: Any, services: CaseServices) -> dt.datetime:
@@ -1252,6 +1260,53 @@ def node_due_at(
     """When a node started at ``start`` is due (:func:`node_limit` on the working calendar)."""
     amount, unit = node_limit(services, node, ev, disposal_type)
     return services.calendar.add_working_time(start, amount, unit)
+
+
+@dataclass(frozen=True)
+class ReplayedClock:
+    """A node's clock after its recorded steps (:func:`replay_node_clock`)."""
+
+    started: dt.datetime
+    due_at: dt.datetime
+    node_calendar_time: bool
+    suspended_at: dt.datetime | None  # a 挂账 not yet resumed
+    refused: tuple[int, str, Reason] | None  # the first approval that cannot apply: step index, message, reason
+
+
+def replay_node_clock(
+    services: CaseServices,
+    node: str,
+    ev: EventClass,
+    disposal_type: str | None,
+    steps: list[tuple[str, dt.datetime, Mapping[str, Any]]],
+) -> ReplayedClock:
+    """The clock of ``node`` over recorded steps (action, at, details), as the live service would have kept it:
+    each opener of the node (:data:`NODES`) starts it again, an approved extension (延期批准) moves the disposal
+    deadline — one that is not later, or too long, is reported in ``refused`` and not applied (the evaluation reads
+    it so too) — and 挂账…恢复 stops it (:func:`clock_after_suspension`)."""
+    openers = NODES[node][0]
+    started, clock = steps[0][1], node_clock(services, node, ev, disposal_type, steps[0][1])
+    due: dt.datetime = clock["due_at"]
+    suspended: dt.datetime | None = None
+    refused: tuple[int, str, Reason] | None = None
+    for k, (action, at, details) in enumerate(steps[1:], start=1):
+        if action in openers:
+            started, clock, suspended = at, node_clock(services, node, ev, disposal_type, at), None
+            due = clock["due_at"]
+        elif action == "approve_extension" and node == DISPOSAL_NODE[0] and details.get("new_due_at"):
+            new_due = dt.datetime.fromisoformat(str(details["new_due_at"]))
+            why = extension_refusal(due, new_due, "new_due_at")
+            if why is None:
+                due = new_due
+            elif refused is None:
+                refused = (k, *why)
+        elif action == "suspend":
+            suspended = at
+        elif action == "resume" and suspended is not None:
+            moved = clock_after_suspension(services.calendar, suspended, at, clock["node_calendar_time"], started, due)
+            started, due = moved[0] or started, moved[1] or due
+            suspended = None
+    return ReplayedClock(started, due, bool(clock["node_calendar_time"]), suspended, refused)
 
 
 def node_clock(

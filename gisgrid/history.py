@@ -597,7 +597,7 @@ def _open_clocks(conn: Connection, services: Any, c: pd.DataFrame, t: pd.DataFra
     an earlier one), and each 挂账 … 挂账恢复 after it carries the time used and the time left over the suspension
     (few cases: a loop is fine). A case 挂账 now keeps the clock its node had when suspended, with the time of
     that 挂账, as a live one does: 挂账恢复 carries it over (without it the case came back with no deadline)."""
-    from gisgrid.cases import NODE_OF_STATE, clock_after_suspension, event_class, node_clock
+    from gisgrid.cases import NODE_OF_STATE, event_class, replay_node_clock
     from gisgrid.evaluation import NODES
 
     steps = t.sort_values(["case_id", "at", "version"], kind="stable").groupby("case_id")
@@ -617,26 +617,32 @@ def _open_clocks(conn: Connection, services: Any, c: pd.DataFrame, t: pd.DataFra
             own = own.iloc[: int(suspensions[-1])]
         opened = own.index[own["action"].isin(NODES[node][0])]
         first = int(opened[-1]) if len(opened) else len(own) - 1
-        started = own.at[first, "at"].to_pydatetime()
         ev = event_class(services, case.scheme, case.class_code)
         disposal = getattr(case, "disposal_type", None)
-        clock = node_clock(services, node, ev, disposal if isinstance(disposal, str) and disposal else None, started)
-        due, suspended = clock["due_at"], None
-        for step in own.iloc[first + 1 :].itertuples():
-            details = step.details if isinstance(step.details, dict) else json.loads(step.details or "{}")
-            if step.action == "approve_extension" and node == "disposal" and details.get("new_due_at"):
-                # Never earlier, as the evaluation reads it (the service refuses such an approval).
-                due = max(due, dt.datetime.fromisoformat(str(details["new_due_at"])))
-            elif step.action == "suspend":
-                suspended = step.at.to_pydatetime()
-            elif step.action == "resume" and suspended is not None:
-                resumed = step.at.to_pydatetime()
-                started, due = clock_after_suspension(
-                    services.calendar, suspended, resumed, clock["node_calendar_time"], started, due
+        walked = replay_node_clock(
+            services,
+            node,
+            ev,
+            disposal if isinstance(disposal, str) and disposal else None,
+            [
+                (
+                    s.action,
+                    s.at.to_pydatetime(),
+                    s.details if isinstance(s.details, dict) else json.loads(s.details or "{}"),
                 )
-                suspended = None
-        running = None if held else node
-        rows.append({"id": int(case.id), "node": running, "s": started, **clock, "due_at": due, "held": held_at})
+                for s in own.iloc[first:].itertuples()
+            ],
+        )
+        rows.append(
+            {
+                "id": int(case.id),
+                "node": None if held else node,
+                "s": walked.started,
+                "node_calendar_time": walked.node_calendar_time,
+                "due_at": walked.due_at,
+                "held": held_at,
+            }
+        )
     if rows:
         conn.execute(
             text(

@@ -29,9 +29,11 @@ import numpy as np
 import pandas as pd
 
 from gisgrid import geodesy, workflow
-from gisgrid.cases import CASE_NO_MAX, SOURCES
+from gisgrid.cases import CASE_NO_MAX, SOURCES, event_class, replay_node_clock
 from gisgrid.components import BAD_TEXT, _Errors, _find, _num, _read_csv, read_excel_table
 from gisgrid.errors import InvalidInput
+from gisgrid.evaluation import NODES
+from gisgrid.events import DISPOSAL_NODE
 from gisgrid.spreadsheet import excel_kind, to_csv
 from gisgrid.texts import bad_text_reason
 
@@ -525,6 +527,10 @@ def parse_history(
             cls_code = str(case_val["class_code"][i0])
             dtype_name = case_val["disposal_type"][i0]
             lim = services.events.limit(s, cls_code, None if pd.isna(dtype_name) else str(dtype_name))
+            late = _extension_refusal(services, ctx, pos, steps, s, cls_code, lim.disposal_type)
+            if late is not None:
+                refusals.append(_case_refusal(c, case_rows[c], late.row, late.field, late.value, late.reason))
+                continue
             record.update(
                 case_no=c,
                 scheme=s,
@@ -642,6 +648,36 @@ def _no_way(ctx: _RowContext, i: int, case: workflow.CaseState, target: str, rol
             f"{_state_text(target)}; possible next states: {', '.join(_state_text(s) for s in nexts)}"
         )
     return _Refusal(row, "state", ctx.state_text[i], reason)
+
+
+def _extension_refusal(
+    services: Any,
+    ctx: _RowContext,
+    pos: list[int],
+    steps: list[dict[str, Any]],
+    scheme: str,
+    class_code: str,
+    disposal_type: str | None,
+) -> _Refusal | None:
+    """The first approved 延期 of a case that does not move its 处置 deadline later (or moves it further than an
+    extension may), as the live service refuses it: the clock is replayed as it ran (``cases.replay_node_clock``)."""
+    openers = NODES[DISPOSAL_NODE[0]][0]
+    first = next((k for k, st in enumerate(steps) if st["action"] in openers), None)
+    if first is None or not any(st["action"] == "approve_extension" for st in steps[first:]):
+        return None
+    walked = replay_node_clock(
+        services,
+        DISPOSAL_NODE[0],
+        event_class(services, scheme, class_code),
+        disposal_type,
+        [(st["action"], st["at"], st["details"]) for st in steps[first:]],
+    )
+    if walked.refused is None:
+        return None
+    k, message, _reason = walked.refused
+    row = int(steps[first + k]["_row"])
+    i = next(i for i in pos if int(ctx.rows[i]) == row)
+    return _Refusal(row, "new_due_at", ctx.new_due_text[i], message.removeprefix("new_due_at: "))
 
 
 def _build_case(

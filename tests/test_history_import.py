@@ -446,6 +446,72 @@ def test_aliases_labels_extensions_and_deferral(catalogue_services: svc.CaseServ
     assert (errors.loc[list(range(9, 14)), "reason"].str.startswith("case refused: row 14, new_due_at:")).all()
 
 
+def test_an_approved_extension_must_move_the_disposal_deadline_later(
+    catalogue_services: svc.CaseServices, tmp_path: Path
+) -> None:
+    """As the live service refuses it: an approval (延期批准) to a time not after the running 处置 deadline —
+    the class's 4 working hours from the dispatch, or an earlier approval's — or more than 366 days after it,
+    refuses its case at its row; a later one is kept."""
+    head = [
+        ("06010", "113.6746", "34.7454", "patrol", "上报", "监督员", "2025-09-02T09:00", "", ""),
+        ("", "", "", "", "核实", "监督员", "2025-09-02T09:10", "", ""),
+        ("", "", "", "", "立案", "值班长", "2025-09-02T09:20", "", ""),
+        ("", "", "", "", "派遣", "派遣员", "2025-09-02T10:00", "990000000000000003", ""),
+    ]
+
+    def ask(at: str) -> tuple[str, ...]:
+        return ("", "", "", "", "派遣", "部门处置人员", at, "", "")
+
+    def approve(at: str, new_due: str) -> tuple[str, ...]:
+        return ("", "", "", "", "派遣", "派遣员", at, "", new_due)
+
+    cases = {
+        "E-1": [approve("2025-09-02T10:40", "2025-09-02T15:00")],  # due 15:30 (10:00 + 2 h + 2 h after lunch)
+        "E-2": [
+            approve("2025-09-02T10:40", "2025-09-03T12:00"),
+            ask("2025-09-02T10:50"),
+            approve("2025-09-02T11:00", "2025-09-03T10:00"),
+        ],
+        "E-3": [approve("2025-09-02T10:40", "2026-12-01T17:30")],
+        "E-4": [
+            approve("2025-09-02T10:40", "2025-09-02T15:31"),
+            ask("2025-09-02T10:50"),
+            approve("2025-09-02T11:00", "2025-09-04T09:00"),
+        ],
+    }
+    rows = [
+        (no, *r[:6], r[7], r[6], r[8]) for no, steps in cases.items() for r in [*head, ask("2025-09-02T10:30"), *steps]
+    ]
+    header = ["案件编号", "类别代码", "经度", "纬度", "来源", "状态", "角色", "部门代码", "时间", "新处置时限"]
+    path = tmp_path / "extensions.csv"
+    pd.DataFrame(rows, columns=header).to_csv(path, index=False, encoding="utf-8")
+    raw, _ = read_history_csv(path)
+    parsed = parse_history(raw, catalogue_services, now=NOW)
+    assert parsed.cases["case_no"].tolist() == ["E-4"]
+    assert parsed.transitions["details"].tolist()[-1] == {"new_due_at": "2025-09-04T09:00:00+08:00"}
+    refused = parsed.errors[parsed.errors["field"] != ""].set_index("case_no")
+    assert refused.loc["E-1", ["row", "field", "value", "reason"]].tolist() == [
+        7,
+        "new_due_at",
+        "2025-09-02T15:00",
+        "an extension must move the deadline later than 2025-09-02 15:30, not to 2025-09-02 15:00",
+    ]
+    assert refused.loc["E-2", ["row", "value", "reason"]].tolist() == [
+        15,
+        "2025-09-03T10:00",
+        "an extension must move the deadline later than 2025-09-03 12:00, not to 2025-09-03 10:00",
+    ]
+    assert refused.loc["E-3", ["row", "value", "reason"]].tolist() == [
+        21,
+        "2026-12-01T17:30",
+        "to 2026-12-01 is more than the 366 days an extension may add (a longer wait is 挂账)",
+    ]
+    # every row of a refused case says why: the refused row's own reason
+    e1 = parsed.errors[parsed.errors["case_no"] == "E-1"]
+    assert e1["row"].tolist() == [2, 3, 4, 5, 6, 7]
+    assert (e1["reason"].iloc[:-1] == "case refused: row 7, new_due_at: " + e1["reason"].iloc[-1]).all()
+
+
 def test_a_reopened_duplicate_is_replayed_back_to_intake(catalogue_services: svc.CaseServices, tmp_path: Path) -> None:
     """重新受理 (a merged duplicate back to 上报 when its kept case was voided or rejected), as the service logs it:
     by its action name or label; the case goes on from intake. 作废 → 上报 without that action is refused (a case
@@ -615,10 +681,6 @@ def test_an_imported_open_case_runs_the_clock_its_steps_left_it(
         "H-2": [*head, ("", "", "", "", "dispatched", "department", "", "", "10:00", "需协调", "request_extension", ""),
                 ("", "", "", "", "dispatched", "dispatcher", "", "", "10:30", "", "approve_extension",
                  "2025-10-15T12:00:00")],
-        # An approved deadline before the limit's end (the service would refuse it) does not shorten the limit.
-        "H-5": [*head, ("", "", "", "", "dispatched", "department", "", "", "10:00", "需协调", "request_extension", ""),
-                ("", "", "", "", "dispatched", "dispatcher", "", "", "10:30", "", "approve_extension",
-                 "2025-10-13T11:00:00")],
         "H-3": [("06010", "113.6746", "34.7454", "patrol", "reported", "supervisor", "", "", "11:00", "", "", ""),
                 ("", "", "", "", "reported", "intake", "", "", "11:50", "", "request_verify", "")],
         "H-4": [*head, ("", "", "", "", "suspended", "dispatcher", "", "", "10:30", "待协调", "suspend", ""),
@@ -632,7 +694,7 @@ def test_an_imported_open_case_runs_the_clock_its_steps_left_it(
     path = tmp_path / "open.csv"
     pd.DataFrame(rows, columns=header).to_csv(path, index=False, encoding="utf-8-sig")
     summary = run(loaded, services, path)
-    assert summary.imported_cases == 6, summary
+    assert summary.imported_cases == 5, summary
     with loaded.connect() as conn:
         clocks = {
             r.case_no: (r.node, r.started, r.due)
@@ -646,7 +708,6 @@ def test_an_imported_open_case_runs_the_clock_its_steps_left_it(
     assert clocks == {
         "H-1": ("disposal", "10-13 09:30", "10-13 15:00"),  # 2.5 h before lunch, 1.5 after; not from the 督办
         "H-2": ("disposal", "10-13 09:30", "10-15 12:00"),  # the approved extension
-        "H-5": ("disposal", "10-13 09:30", "10-13 15:00"),  # not the approved 11:00, earlier than the limit's end
         "H-3": ("verify", "10-13 11:50", "10-13 14:20"),  # from 发核实
         "H-4": ("disposal", "10-14 08:30", "10-14 14:00"),  # 1 h used before 挂账, 3 h left after 恢复
         "H-6": (None, "10-13 09:30", "10-13 15:00"),  # held: no running node, the 处置 clock of the 挂账
