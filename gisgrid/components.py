@@ -76,7 +76,7 @@ from pyproj.exceptions import CRSError
 from gisgrid.catalogue import CODE_DIGITS, Catalogue, check_scheme
 from gisgrid.errors import InvalidInput, Reason
 from gisgrid.geodesy import DATUMS, DatumApproximate, ballpark_datum_warning, to_storage, transform_geometries
-from gisgrid.spreadsheet import XLS_REFUSAL, csv_unquote, excel_kind, read_xlsx_table, to_csv
+from gisgrid.spreadsheet import csv_unquote, excel_kind, read_workbook_table, to_csv
 from gisgrid.texts import (
     CONTROLS,
     NUL,
@@ -372,16 +372,14 @@ def read_excel_table(
     path: Path, sheet: str | None = None, encoding: str | None = None
 ) -> tuple[pd.DataFrame, list[str]]:
     """An Excel table read as :func:`_read_csv` reads a CSV (text columns, ``_row`` = the sheet row, header = row
-    1), so that it goes through the same checks: an .xlsx sheet (``sheet``, else the first); an Excel 97-2003
-    .xls is refused in one line (:data:`gisgrid.spreadsheet.XLS_REFUSAL`)."""
-    if excel_kind(path) == "xls":
-        raise InvalidInput(f"{path}: {XLS_REFUSAL}", detail={"path": str(path)})
+    1), so that it goes through the same checks: a sheet (``sheet``, else the first) of an .xlsx or an Excel
+    97-2003 .xls."""
     if encoding is not None:
         raise InvalidInput(
             f"{path}: a text encoding applies to CSV and Shapefiles only; an Excel workbook says its own",
             detail={"encoding": encoding},
         )
-    return read_xlsx_table(path, sheet)
+    return read_workbook_table(path, sheet)
 
 
 def _find(columns: list[str], aliases: tuple[str, ...], taken: set[str]) -> str | None:

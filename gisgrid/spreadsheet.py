@@ -14,9 +14,8 @@ writer:
   quote-prefixed so that it stays text when edited in Excel (:func:`xlsx_text`).
 
 Reading tables a city sends as Excel: :func:`excel_kind` tells a workbook by its first bytes (a ``.xls`` that
-new Excel saved is an ``.xlsx`` inside, and the reverse), :func:`read_xlsx_table` reads one sheet of an
-``.xlsx`` as the text a CSV of it would hold. Excel 97-2003 ``.xls`` workbooks are not read (that needs a reader
-the project does not depend on): :data:`XLS_REFUSAL` says what to do instead.
+new Excel saved is an ``.xlsx`` inside, and the reverse), :func:`read_workbook_table` reads one sheet of an
+``.xlsx`` (openpyxl) or an Excel 97-2003 ``.xls`` (xlrd) as the text a CSV of it would hold.
 """
 
 from __future__ import annotations
@@ -106,8 +105,6 @@ def xlsx_text(book: Any) -> None:
 EXCEL_SUFFIXES = (".xlsx", ".xlsm", ".xls")
 _ZIP_MAGIC = b"PK\x03\x04"
 _OLE2_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # Excel 97-2003 (and other old Office files)
-#: What to do with an Excel 97-2003 workbook (one line, after the file name).
-XLS_REFUSAL = "Excel 97-2003 (.xls) workbooks are not read; save it as .xlsx, or as CSV UTF-8 (逗号分隔)"
 #: Excel keeps 15 significant digits: a longer code typed as a number has lost its last digits.
 _EXCEL_DIGITS = 15
 
@@ -160,10 +157,17 @@ def _unique_headers(cells: list[Any]) -> list[str]:
     return out
 
 
-def read_xlsx_table(path: Path, sheet: str | None = None) -> tuple[pd.DataFrame, list[str]]:
-    """One sheet of an .xlsx workbook (``sheet``, else the first) as text columns named by its first row, with
-    ``_row`` (the sheet's row number: header = row 1, as a CSV's line) and the notes (which sheet was read, codes
-    Excel shortened). Blank rows are dropped, as a CSV's are. InvalidInput when it cannot be read."""
+def _chosen_sheet(path: Path, names: list[str], sheet: str | None) -> str:
+    if sheet is not None and sheet not in names:
+        raise InvalidInput(
+            f"{path}: no sheet {sheet!r}; sheets: {', '.join(names)}", detail={"sheet": sheet, "available": names}
+        )
+    if not names:
+        raise InvalidInput(f"{path}: the workbook has no sheet", detail={"path": str(path)})
+    return sheet or names[0]
+
+
+def _xlsx_rows(path: Path, sheet: str | None) -> tuple[list[str], str, list[list[Any]]]:
     import openpyxl  # only for Excel input
 
     try:
@@ -171,21 +175,58 @@ def read_xlsx_table(path: Path, sheet: str | None = None) -> tuple[pd.DataFrame,
             book = openpyxl.load_workbook(fh, read_only=True, data_only=True)
             try:
                 names = book.sheetnames
-                if sheet is not None and sheet not in names:
-                    raise InvalidInput(
-                        f"{path}: no sheet {sheet!r}; sheets: {', '.join(names)}",
-                        detail={"sheet": sheet, "available": names},
-                    )
-                if not names:
-                    raise InvalidInput(f"{path}: the workbook has no sheet", detail={"path": str(path)})
-                name = sheet or names[0]
-                rows = [list(r) for r in book[name].iter_rows(values_only=True)]
+                name = _chosen_sheet(path, names, sheet)
+                return names, name, [list(r) for r in book[name].iter_rows(values_only=True)]
             finally:
                 book.close()
     except InvalidInput:
         raise
     except (zipfile.BadZipFile, KeyError, ValueError, TypeError, OSError) as exc:
         raise InvalidInput(f"{path}: not a readable .xlsx workbook ({exc})", detail={"path": str(path)}) from None
+
+
+def _xls_rows(path: Path, sheet: str | None) -> tuple[list[str], str, list[list[Any]]]:
+    """An Excel 97-2003 sheet's cells as openpyxl gives an .xlsx's: None, str, float, bool, datetime."""
+    import xlrd  # only for Excel 97-2003 input
+
+    try:
+        book = xlrd.open_workbook(str(path), on_demand=True)
+    except (xlrd.XLRDError, xlrd.compdoc.CompDocError, AssertionError, IndexError, ValueError, OSError) as exc:
+        # An OLE2 file that is no workbook (a .doc), a password-protected or a damaged one.
+        raise InvalidInput(
+            f"{path}: not a readable Excel 97-2003 (.xls) workbook ({exc}); save it as .xlsx or as CSV UTF-8",
+            detail={"path": str(path)},
+        ) from None
+    try:
+        names = book.sheet_names()
+        name = _chosen_sheet(path, names, sheet)
+        table = book.sheet_by_name(name)
+
+        def value(cell: Any) -> Any:
+            if cell.ctype in (xlrd.XL_CELL_EMPTY, xlrd.XL_CELL_BLANK):
+                return None
+            if cell.ctype == xlrd.XL_CELL_DATE:
+                try:
+                    return xlrd.xldate.xldate_as_datetime(cell.value, book.datemode)
+                except (xlrd.xldate.XLDateError, ValueError, OverflowError):
+                    return cell.value  # a number formatted as a date that is none: its number
+            if cell.ctype == xlrd.XL_CELL_BOOLEAN:
+                return bool(cell.value)
+            if cell.ctype == xlrd.XL_CELL_ERROR:
+                return xlrd.error_text_from_code.get(cell.value, "#ERR")  # #N/A, #DIV/0! as Excel shows them
+            return cell.value
+
+        return names, name, [[value(c) for c in table.row(r)] for r in range(table.nrows)]
+    finally:
+        book.release_resources()
+
+
+def read_workbook_table(path: Path, sheet: str | None = None) -> tuple[pd.DataFrame, list[str]]:
+    """One sheet of an .xlsx or .xls workbook (``sheet``, else the first) as text columns named by its first row,
+    with ``_row`` (the sheet's row number: header = row 1, as a CSV's line) and the notes (which sheet was read,
+    codes Excel shortened). Blank rows are dropped, as a CSV's are. InvalidInput when it cannot be read."""
+    read = _xls_rows if excel_kind(path) == "xls" else _xlsx_rows
+    names, name, rows = read(path, sheet)
     notes: list[str] = []
     if sheet is None and len(names) > 1:
         notes.append(f"{path.name}: read the first sheet {name!r} of {len(names)}; name another with --layer")

@@ -1,5 +1,6 @@
-"""Excel tables a city sends (review27 D11): an .xlsx sheet is imported as the CSV saved from it — the same
-columns, checks and row numbers — and everything else Excel is refused in one line, never with a traceback."""
+"""Excel tables a city sends (review27 D11): an .xlsx or Excel 97-2003 .xls sheet is imported as the CSV saved
+from it — the same columns, checks and row numbers — and what cannot be read is refused in one line, never with a
+traceback. The .xls samples are committed (tests/excel_samples/make_samples.py made them)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from pathlib import Path
 import openpyxl
 import pandas as pd
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 
 from gisgrid.boundaries import BoundaryOptions, read_boundaries
 from gisgrid.components import read_component_file
@@ -17,7 +18,7 @@ from gisgrid.errors import InvalidInput
 from gisgrid.grids.workflows import import_staff
 from gisgrid.history_import import read_history_csv
 from gisgrid.settings import PROJECT_ROOT, Settings
-from gisgrid.spreadsheet import XLS_REFUSAL, excel_kind, read_xlsx_table
+from gisgrid.spreadsheet import excel_kind, read_workbook_table
 from gisgrid.vectorio import read_layer_any
 from tests.fixtures import load_small_district
 from tests.test_cli_exit_codes import count, gisgrid
@@ -25,6 +26,7 @@ from tests.test_components_store import LAMP, inside_points, run, write_csv
 
 OLE2 = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 DEPT = "990000000000000012"
+SAMPLES = Path(__file__).parent / "excel_samples"
 
 
 @pytest.fixture
@@ -48,7 +50,7 @@ def workbook(path: Path, rows: list[list[object]], *, sheets: dict[str, list[lis
 
 
 def old_xls(path: Path) -> Path:
-    """The first bytes of an Excel 97-2003 workbook (an OLE2 compound file): what the refusal looks at."""
+    """The first bytes of an Excel 97-2003 workbook (an OLE2 compound file) and nothing of one: not readable."""
     path.write_bytes(OLE2 + bytes(504))
     return path
 
@@ -56,43 +58,58 @@ def old_xls(path: Path) -> Path:
 # -- reading a sheet --------------------------------------------------------------------------------------
 
 
-def test_a_sheet_reads_as_the_text_its_csv_would_hold(tmp_path: Path) -> None:
-    path = workbook(
-        tmp_path / "t.xlsx",
-        [
-            ["class_code", " 经度 ", "lat", "CSRQ", "note", None, "note"],
-            ["01037", 113.7, 34.75, dt.datetime(2024, 5, 6), 12.0, None, "a"],
-            [None, None, None, None, None, None, None],  # a blank row: dropped, its number kept
-            ["01037", 113.25, 34, dt.datetime(2024, 5, 6, 8, 30), True, "x", None],
-        ],
-    )
-    table, notes = read_xlsx_table(path)
-    assert notes == []
+#: The cells of tests/excel_samples/types.xls's first sheet, 部件 (its second, 井盖, is b / 2 / 3).
+TYPES_ROWS: list[list[object]] = [
+    ["class_code", " 经度 ", "lat", "CSRQ", "note", None, "note"],
+    ["01037", 113.7, 34.75, dt.datetime(2024, 5, 6), 12.0, None, "a"],
+    [None, None, None, None, None, None, None],  # a blank row: dropped, its number kept
+    ["01037", 113.25, 34, dt.datetime(2024, 5, 6, 8, 30), True, "x", None],
+    ["990000000000000012", 9.9e17, None, None, None, None, None],
+]
+
+
+@pytest.mark.parametrize("kind", ["xlsx", "xls"])
+def test_a_sheet_reads_as_the_text_its_csv_would_hold(tmp_path: Path, kind: str) -> None:
+    if kind == "xlsx":
+        path = workbook(tmp_path / "t.xlsx", TYPES_ROWS, sheets={"井盖": [["b"], ["2"], ["3"]]})
+    else:
+        path = SAMPLES / "types.xls"
+    assert excel_kind(path) == kind
+    table, notes = read_workbook_table(path)
+    assert notes == [
+        f"{path.name}: read the first sheet '部件' of 2; name another with --layer",
+        f"{path.name}: column '经度' holds numbers of 16 or more digits: Excel keeps 15, so a code typed as a "
+        "number has lost its last digits; format the column as text (文本) and type them again",
+    ]
     assert list(table.columns) == ["_row", "class_code", "经度", "lat", "CSRQ", "note", "Unnamed: 5", "note.1"]
-    assert table["_row"].tolist() == [2, 4]
+    assert table["_row"].tolist() == [2, 4, 5]
     assert table.drop(columns="_row").to_dict("records") == [
         {"class_code": "01037", "经度": "113.7", "lat": "34.75", "CSRQ": "2024-05-06", "note": "12",
          "Unnamed: 5": "", "note.1": "a"},
         {"class_code": "01037", "经度": "113.25", "lat": "34", "CSRQ": "2024-05-06 08:30:00", "note": "TRUE",
          "Unnamed: 5": "x", "note.1": ""},
+        {"class_code": DEPT, "经度": "990000000000000000", "lat": "", "CSRQ": "", "note": "",
+         "Unnamed: 5": "", "note.1": ""},
     ]  # fmt: skip
+    table, notes = read_workbook_table(path, "井盖")
+    assert (table["b"].tolist(), table["_row"].tolist(), notes) == (["2", "3"], [2, 3], [])
 
 
 def test_the_first_sheet_is_read_unless_one_is_named(tmp_path: Path) -> None:
     path = workbook(tmp_path / "t.xlsx", [["a"], ["1"]], sheets={"井盖": [["b"], ["2"], ["3"]]})
-    table, notes = read_xlsx_table(path)
+    table, notes = read_workbook_table(path)
     assert table["a"].tolist() == ["1"]
     assert notes == ["t.xlsx: read the first sheet '部件' of 2; name another with --layer"]
-    table, notes = read_xlsx_table(path, "井盖")
+    table, notes = read_workbook_table(path, "井盖")
     assert (table["b"].tolist(), table["_row"].tolist(), notes) == (["2", "3"], [2, 3], [])
     with pytest.raises(InvalidInput) as exc:
-        read_xlsx_table(path, "路灯")
+        read_workbook_table(path, "路灯")
     assert exc.value.message == f"{path}: no sheet '路灯'; sheets: 部件, 井盖"
 
 
 def test_codes_excel_shortened_to_15_digits_are_noted(tmp_path: Path) -> None:
     path = workbook(tmp_path / "t.xlsx", [["ZGBMDM", "id"], [9.9e17, "41990101037000001"]])
-    table, notes = read_xlsx_table(path)
+    table, notes = read_workbook_table(path)
     assert table["ZGBMDM"].tolist() == ["990000000000000000"]
     assert notes == [
         "t.xlsx: column 'ZGBMDM' holds numbers of 16 or more digits: Excel keeps 15, so a code typed as a number "
@@ -167,8 +184,29 @@ def test_the_cli_imports_an_xlsx_and_refuses_an_xls_in_one_line(
 
     xls = old_xls(tmp_path / "c.xls")
     r = gisgrid(settings, tmp_path, "components", "import", str(xls))
-    assert (r.returncode, r.stderr) == (1, f"error: {xls}: {XLS_REFUSAL}\n")
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert r.stderr.startswith(f"error: {xls}: not a readable Excel 97-2003 (.xls) workbook (")
+    assert r.stderr.endswith("); save it as .xlsx or as CSV UTF-8\n") and r.stderr.count("\n") == 1
     assert count(loaded, "components") == 2
+
+
+def test_an_xls_component_sheet_imports_as_its_csv_does(district: Engine, tmp_path: Path) -> None:
+    rows = component_rows()
+    sheet = run(district, SAMPLES / "components.xls", dry_run=True)
+    csv = run(district, write_csv(tmp_path / "c.csv", rows), dry_run=True)
+    assert (sheet.read, sheet.inserted, sheet.refused) == (csv.read, csv.inserted, csv.refused) == (3, 2, 1)
+    assert sheet.errors.to_dict("records") == csv.errors.to_dict("records")
+    written = run(district, SAMPLES / "components.xls")
+    assert (written.inserted, written.refused) == (2, 1)
+    with district.connect() as conn:
+        stored = conn.execute(
+            text("SELECT class_code, round(ST_X(geom)::numeric, 6), round(ST_Y(geom)::numeric, 6) FROM components "
+                 "ORDER BY ST_X(geom)")
+        ).all()  # fmt: skip
+    assert [tuple(map(str, r)) for r in stored] == [
+        ("01037", "113.674057", "34.746625"),
+        ("01037", "113.680267", "34.742822"),
+    ]
 
 
 def test_an_xlsx_with_an_encoding_is_refused(tmp_path: Path) -> None:
@@ -193,11 +231,18 @@ def test_a_history_sheet_reads_as_its_csv(tmp_path: Path) -> None:
     assert sheet_notes == csv_notes
 
 
-def test_history_refuses_an_xls_in_one_line(tmp_path: Path) -> None:
+def test_a_history_xls_reads_as_its_csv() -> None:
+    from_sheet, sheet_notes = read_history_csv(SAMPLES / "history-sample.xls")
+    from_csv, csv_notes = read_history_csv(PROJECT_ROOT / "data" / "demo" / "history-sample.csv")
+    pd.testing.assert_frame_equal(from_sheet, from_csv)
+    assert sheet_notes == csv_notes
+
+
+def test_history_refuses_an_unreadable_xls_in_one_line(tmp_path: Path) -> None:
     path = old_xls(tmp_path / "h.xls")
     with pytest.raises(InvalidInput) as exc:
         read_history_csv(path)
-    assert exc.value.message == f"{path}: {XLS_REFUSAL}"
+    assert exc.value.message.startswith(f"{path}: not a readable Excel 97-2003 (.xls) workbook (")
 
 
 @pytest.mark.parametrize("name", ["staff.xlsx", "staff.xls"])

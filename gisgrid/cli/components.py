@@ -41,10 +41,10 @@ class Format(StrEnum):
 @app.command("import")
 def import_(
     ctx: typer.Context,
-    file: Path = typer.Argument(..., help="CSV, Excel .xlsx (a sheet), GeoJSON, Shapefile or GeoPackage."),
+    file: Path = typer.Argument(..., help="CSV, Excel .xlsx/.xls (a sheet), GeoJSON, Shapefile or GeoPackage."),
     scheme: Scheme = typer.Option(Scheme.gbt47678, "--scheme", help="gbt47678 (17-digit ids) or cjt214 (16)."),
     layer: str | None = typer.Option(
-        None, "--layer", help="Layer of a multi-layer file; sheet of an .xlsx (default: the first)."
+        None, "--layer", help="Layer of a multi-layer file; sheet of a workbook (default: the first)."
     ),
     src_crs: str | None = typer.Option(None, "--src-crs", help="CRS of projected x/y, e.g. EPSG:4547."),
     src_datum: SrcDatum | None = typer.Option(None, "--src-datum", help="wgs84, cgcs2000, gcj02 or bd09."),
