@@ -170,13 +170,20 @@ def install_sql_calendar(engine: Engine, calendar: WorkingCalendar, first: dt.da
         )
 
 
-def install_limits(engine: Engine, limits: dict[tuple[str, str], float]) -> None:
+def install_limits(engine: Engine, limits: dict[tuple[str, str, str | None], history.DisposalHours]) -> None:
+    """Each class's default disposal limit (disposal type None: the simulated cases carry the default) in working
+    hours, as the query counts; a default in calendar hours (cjt214's urgent classes, not simulated) is left out."""
+    rows = [
+        {"s": s, "c": c, "h": hours}
+        for (s, c, kind), (hours, unit, _) in limits.items()
+        if kind is None and unit == "working_hours"
+    ]
     with engine.begin() as conn:
         conn.execute(text("DROP TABLE IF EXISTS bench_disposal_limits"))
         conn.execute(text("CREATE TABLE bench_disposal_limits (scheme text, class_code text, limit_h float8)"))
         conn.execute(
             text("INSERT INTO bench_disposal_limits VALUES (:s, :c, :h)"),
-            [{"s": s, "c": c, "h": h} for (s, c), h in limits.items()],
+            rows,
         )
         conn.execute(text("ANALYZE bench_disposal_limits"))
 
@@ -288,7 +295,7 @@ def run_sql(engine: Engine, period: Period) -> tuple[float, pd.DataFrame]:
 
 
 def run_gisgrid(
-    engine: Engine, services: Any, period: Period, limits: dict[tuple[str, str], float]
+    engine: Engine, services: Any, period: Period, limits: dict[tuple[str, str, str | None], history.DisposalHours]
 ) -> tuple[dict[str, float], dict[str, pd.DataFrame], tuple[int, int]]:
     calendar = WorkingCalendar()
     node_limits = services.events.node_limits
