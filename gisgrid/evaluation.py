@@ -85,6 +85,8 @@ Indicators (column — label — formula; rates are 0–1, ``*_score`` columns 0
     to_dispose                  应处置数    counted ``disposal`` nodes (one per 交办单: dispatch or rework)
     handled                     处置数      ``disposal`` nodes closed by ``handle``
     on_time_disposal_rate       按期处置率  on-time ``disposal`` nodes / to_dispose
+    overdue_disposals           超期处置数  counted ``disposal`` nodes that were late: closed late, or open and
+                                            overdue at ``as_of`` (= to_dispose − on-time ones, as 按期处置率 counts)
     to_close                    应结案数    filed − voided after filing − 挂账 at as_of − 缓办 at as_of
     closed                      结案数      to_close cases in state ``closed``
     closure_rate                结案率      closed / to_close
@@ -92,6 +94,9 @@ Indicators (column — label — formula; rates are 0–1, ``*_score`` columns 0
     reworked                    返工数      to_close cases with at least one ``rework``
     rework_rate                 返工率      reworked / to_close (Chengdu Jinniu)
     extended                    延期数      cases with an approved extension (延期批准)
+    supervised                  督办数      督办 steps (``supervise``, each issuing a 督办单) on the cases, taken
+                                            before ``as_of`` (as every step counts: the period's cases, their record
+                                            up to as_of); a count beside the rates, not weighted by default
     suspended / deferred        挂账数/缓办数  cases in ``suspended`` at as_of, 挂账 / 缓办
     ==========================  ==========  ==================================================================
 
@@ -105,7 +110,9 @@ Subject-specific rows
       dispatcher, no department's (not in its 立案数, 应结案数, 挂账数); disposal nodes belong to the department
       they were dispatched to. dispatched = cases
       dispatched to it at least once, returned (回退数) = cases it returned; filed_per_month → filed_score;
-      reworked / extended count reworks and extensions while the case was with the department.
+      reworked / extended count reworks and extensions while the case was with the department; supervised
+      counts the 督办单 addressed to it (a 督办 is logged with the department the case was dispatched to then),
+      like extended: by the step's department, whoever has the case now.
     * supervisor / grid_worker — reports by the report's actor (role supervisor/grid_worker), on-time
       verify/check nodes closed by the actor. 漏报数 missed_reports = filed public reports (hotline, public_app)
       in the actor's area, missed_report_rate = missed_reports / filed cases in the area. The area comes from
@@ -220,6 +227,8 @@ INDICATORS: dict[str, str] = {
     "reworked": "返工数",
     "rework_rate": "返工率",
     "extended": "延期数",
+    "overdue_disposals": "超期处置数",
+    "supervised": "督办数",
     "suspended": "挂账数",
     "deferred": "缓办数",
     "returned": "回退数",
@@ -1573,6 +1582,19 @@ def _counted(facts: Facts, node: str, role: str | None = None) -> np.ndarray:
     return np.flatnonzero(mask)
 
 
+def _late(facts: Facts, rows: np.ndarray) -> np.ndarray:
+    """Which of the counted node ``rows`` were late: closed after their allowed time, or still open and overdue at
+    as_of (the node's own flags; a counted node is one or the other unless on time)."""
+    n = facts.nodes
+    closed, on_time = n["closed"].to_numpy()[rows], n["on_time"].to_numpy()[rows]
+    return (closed & ~on_time) | n["overdue_open"].to_numpy()[rows]
+
+
+def _action_rows(facts: Facts, action: str) -> np.ndarray:
+    """Rows of ``facts.transitions`` taking ``action``."""
+    return np.flatnonzero((facts.transitions["action"] == action).to_numpy(dtype=bool))
+
+
 def _node_rate(facts: Facts, node: str, case_codes: np.ndarray, keys: pd.Index, index: pd.Index) -> pd.Series:
     """On-time share of counted ``node`` instances grouped by their case's code."""
     rows = _counted(facts, node)
@@ -1620,14 +1642,16 @@ def _common_rates(out: pd.DataFrame) -> pd.DataFrame:
 REGION_COLUMNS = (
     "subject", "level", "reports", "valid_reports", "valid_report_rate", "filed", "filing_rate", "public_filed",
     "public_report_rate", "on_time_verify_rate", "on_time_check_rate", "on_time_dispatch_rate", "dispatched",
-    "accurate_dispatch_rate", "to_dispose", "handled", "on_time_disposal_rate", "to_close", "closed", "closure_rate",
-    "on_time_closure_rate", "reworked", "rework_rate", "extended", "suspended", "deferred", "unit_grids",
-    "unit_grids_from", "filed_per_grid_month", "filed_score", "score", "grade", "weight_present", "ungraded_reason",
+    "accurate_dispatch_rate", "to_dispose", "handled", "on_time_disposal_rate", "overdue_disposals", "to_close",
+    "closed", "closure_rate", "on_time_closure_rate", "reworked", "rework_rate", "extended", "supervised",
+    "suspended", "deferred", "unit_grids", "unit_grids_from", "filed_per_grid_month", "filed_score", "score", "grade",
+    "weight_present", "ungraded_reason",
 )  # fmt: skip
 DEPARTMENT_COLUMNS = (
     "subject", "dispatched", "returned", "filed", "filed_per_month", "filed_score", "to_dispose", "handled",
-    "on_time_disposal_rate", "to_close", "closed", "closure_rate", "on_time_closure_rate", "reworked", "rework_rate",
-    "extended", "suspended", "deferred", "score", "grade", "weight_present", "ungraded_reason",
+    "on_time_disposal_rate", "overdue_disposals", "to_close", "closed", "closure_rate", "on_time_closure_rate",
+    "reworked", "rework_rate", "extended", "supervised", "suspended", "deferred", "score", "grade", "weight_present",
+    "ungraded_reason",
 )  # fmt: skip
 POST_COLUMNS: dict[str, tuple[str, ...]] = {
     "supervisor": (
@@ -1683,6 +1707,10 @@ def evaluate_regions(
     out["handled"] = dg.sum(facts.nodes["closed"].to_numpy()[rows]).reindex(out.index, fill_value=0)
     on_time = dg.sum(facts.nodes["on_time"].to_numpy()[rows]).reindex(out.index, fill_value=0)
     out["on_time_disposal_rate"] = _rate(on_time, out["to_dispose"])
+    out["overdue_disposals"] = dg.sum(_late(facts, rows)).reindex(out.index, fill_value=0)
+    sup = _action_rows(facts, "supervise")  # 督办 on the region's cases
+    sg = _Groups(codes[facts.transitions["case_row"].to_numpy()[sup]], keys)
+    out["supervised"] = sg.size().reindex(out.index, fill_value=0)
     out = _common_rates(out)
 
     def case_sizes() -> pd.Series:  # distinct unit grids seen in all input cases, per region
@@ -1742,7 +1770,9 @@ def evaluate_departments(facts: Facts, *, rules: EvaluationRules | None = None) 
     rows = _counted(facts, "disposal")
     ndep, ndeps = facts.codes("nodes", "open_department")
     g = _Groups(ndep[rows], ndeps)
-    index = out.index.union(dispatched.index).union(g.index)
+    # 督办单 (each 督办 step, not each case): to the department the case was with then, the step's department.
+    supervised = _Groups(dep, deps, rows_of("supervise")).size()
+    index = out.index.union(dispatched.index).union(g.index).union(supervised.index)
     out = out.reindex(index, fill_value=0)
     out["dispatched"] = dispatched.reindex(index, fill_value=0)
     out["returned"] = returned.reindex(index, fill_value=0)
@@ -1762,6 +1792,8 @@ def evaluate_departments(facts: Facts, *, rules: EvaluationRules | None = None) 
     out["handled"] = g.sum(nodes["closed"].to_numpy()[rows]).reindex(index, fill_value=0)
     on_time = g.sum(nodes["on_time"].to_numpy()[rows]).reindex(index, fill_value=0)
     out["on_time_disposal_rate"] = _rate(on_time, out["to_dispose"])
+    out["overdue_disposals"] = g.sum(_late(facts, rows)).reindex(index, fill_value=0)
+    out["supervised"] = supervised.reindex(index, fill_value=0)
     out = _common_rates(out)
     out["filed_per_month"] = out["filed"] / facts.months
     out = out.rename_axis("subject").reset_index()

@@ -101,6 +101,7 @@ _ENGLISH: dict[str, str] = {
     "on_time_disposal_rate": "On-time disposal rate",
     "on_time_closure_rate": "On-time closure rate",
     "filed_per_grid_month": "Filed per grid per month",
+    "supervised": "Supervision orders",
     "score": "Composite score",
 }
 

@@ -73,6 +73,12 @@ def test_console_layers_match_the_tile_layers(client: TestClient) -> None:
     # 综合评价专题图: indicators of the region table, drawn from /evaluation/map
     assert "/evaluation/map?" in html and 'id="gg-eval-form"' in html
     assert '<option value="on_time_disposal_rate" selected>按期处置率</option>' in html
+    # the counts beside it (review26), in the region table's order
+    options = re.findall(r'<option value="(\w+)"[^>]*>([^<]*)</option>', html.split('id="gg-eval-form"')[1])
+    names = [v for v, _ in options]
+    assert ("overdue_disposals", "超期处置数") in options and ("supervised", "督办数") in options
+    assert names.index("overdue_disposals") == names.index("on_time_disposal_rate") + 1
+    assert names.index("supervised") == names.index("extended") + 1
 
 
 def test_heat_counts_the_filtered_cases_of_the_period(client: TestClient) -> None:

@@ -168,6 +168,7 @@ def march_history(*, with_april: bool = False) -> tuple[pd.DataFrame, pd.DataFra
     h.act(7, "verify", "2025-03-31 09:30", "S3", "supervisor")
     h.act(7, "file", "2025-03-31 09:40", "L1", "shift_lead")
     h.act(7, "dispatch", "2025-03-31 09:50", "P1", "dispatcher", department=D2)
+    h.act(7, "supervise", "2025-03-31 11:00", "K1", "leader", flagged=True)  # 重点督办 → a 督办单 to D2
     # 8 — February, T1: outside the period (it only adds unit grid G3 to T1's size).
     h.report(8, "2025-02-27 09:00", source="patrol", actor="S1", tier3=t1, grid="G3", limit_h=4)
     h.act(8, "request_verify", "2025-02-27 09:10", "I1", "intake")
@@ -205,9 +206,10 @@ def test_regions_every_indicator_by_hand(march: Any) -> None:
             "reports": 3, "valid_reports": 3, "valid_report_rate": 1.0, "filed": 3, "filing_rate": 1.0,
             "public_filed": 1, "public_report_rate": 1 / 3, "on_time_verify_rate": 2 / 3, "on_time_check_rate": 1.0,
             "on_time_dispatch_rate": 0.75, "dispatched": 3, "accurate_dispatch_rate": 2 / 3, "to_dispose": 4,
-            "handled": 4, "on_time_disposal_rate": 0.75, "to_close": 3, "closed": 3, "closure_rate": 1.0,
-            "on_time_closure_rate": 2 / 3, "reworked": 1, "rework_rate": 1 / 3, "extended": 1, "suspended": 0,
-            "deferred": 0, "unit_grids": 3, "filed_per_grid_month": 1.0, "filed_score": 75.0,
+            "handled": 4, "on_time_disposal_rate": 0.75, "overdue_disposals": 1, "to_close": 3, "closed": 3,
+            "closure_rate": 1.0, "on_time_closure_rate": 2 / 3, "reworked": 1, "rework_rate": 1 / 3, "extended": 1,
+            "supervised": 0, "suspended": 0, "deferred": 0, "unit_grids": 3, "filed_per_grid_month": 1.0,
+            "filed_score": 75.0,
             # 75×.10 + (1−1/3)×100×.20 + 100×.30 + (2/3)×100×.25 + (1−1/3)×100×.15
             "score": 77.5,
         },
@@ -216,9 +218,9 @@ def test_regions_every_indicator_by_hand(march: Any) -> None:
             "public_filed": 1, "public_report_rate": 1 / 3, "on_time_verify_rate": 1.0,
             "on_time_check_rate": float("nan"), "on_time_dispatch_rate": 1.0, "dispatched": 2,
             "accurate_dispatch_rate": 1.0, "to_dispose": 1, "handled": 0, "on_time_disposal_rate": 0.0,
-            "to_close": 1, "closed": 0, "closure_rate": 0.0, "on_time_closure_rate": 0.0, "reworked": 0,
-            "rework_rate": 0.0, "extended": 0, "suspended": 1, "deferred": 0, "unit_grids": 3,
-            "filed_per_grid_month": 1.0, "filed_score": 75.0,
+            "overdue_disposals": 1, "to_close": 1, "closed": 0, "closure_rate": 0.0, "on_time_closure_rate": 0.0,
+            "reworked": 0, "rework_rate": 0.0, "extended": 0, "supervised": 1, "suspended": 1, "deferred": 0,
+            "unit_grids": 3, "filed_per_grid_month": 1.0, "filed_score": 75.0,
             "score": 7.5 + 200 / 15 + 15.0,  # 75×.10 + (1−1/3)×100×.20 + 0 + 0 + 100×.15
         },
     }  # fmt: skip
@@ -295,14 +297,16 @@ def test_departments_by_hand(march: Any) -> None:
     d1, d2 = row(df, D1), row(df, D2)
     for col, value in {
         "dispatched": 3, "returned": 0, "filed": 3, "filed_score": 100.0, "to_dispose": 4, "handled": 4,
-        "on_time_disposal_rate": 0.75, "to_close": 3, "closed": 3, "closure_rate": 1.0,
-        "on_time_closure_rate": 2 / 3, "reworked": 1, "rework_rate": 1 / 3, "extended": 1, "suspended": 0,
+        "on_time_disposal_rate": 0.75, "overdue_disposals": 1, "to_close": 3, "closed": 3, "closure_rate": 1.0,
+        "on_time_closure_rate": 2 / 3, "reworked": 1, "rework_rate": 1 / 3, "extended": 1, "supervised": 0,
+        "suspended": 0,
         "score": 10 + 30 + 22.5 + 20,  # 100×.10 + 100×.30 + 75×.30 + (1−1/3)×100×.30
     }.items():  # fmt: skip
         assert close(d1[col], value), (col, d1[col], value)
     for col, value in {
         "dispatched": 3, "returned": 1, "filed": 2, "to_dispose": 1, "handled": 0, "on_time_disposal_rate": 0.0,
-        "to_close": 1, "closed": 0, "closure_rate": 0.0, "reworked": 0, "rework_rate": 0.0, "suspended": 1,
+        "overdue_disposals": 1, "supervised": 1, "to_close": 1, "closed": 0, "closure_rate": 0.0, "reworked": 0,
+        "rework_rate": 0.0, "suspended": 1,
         "score": 40.0,
     }.items():  # fmt: skip
         assert close(d2[col], value), (col, d2[col], value)

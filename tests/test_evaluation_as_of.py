@@ -239,6 +239,9 @@ def test_exports_name_the_subjects_and_the_xlsx_has_zh_headers(
         sheet.columns
     )
     assert sheet[["区域编码", "名称", "等级"]].values.tolist() == [[street, street_name, "A"]]
+    # The counts beside the rates (review26): R1's one disposal was on time and no one supervised it.
+    assert sheet[["按期处置率", "超期处置数", "督办数"]].values.tolist() == [[1.0, 0, 0]]
+    assert table[["on_time_disposal_rate", "overdue_disposals", "supervised"]].values.tolist() == [[1.0, 0, 0]]
     keys = sheets["字段说明"]
     assert keys.columns.tolist() == ["列名", "字段 key"] and keys["字段 key"].tolist() == table.columns[:-3].tolist()
     assert keys["列名"].tolist() == sheet.columns.tolist()
@@ -260,6 +263,7 @@ def test_exports_name_the_subjects_and_the_xlsx_has_zh_headers(
     dep = pd.read_excel(dep_out, sheet_name="2025-09 专业部门", dtype={"部门编码": str})
     # The one case went to 990000000000000003 (the catalogue names it).
     assert dep[["部门编码", "名称"]].values.tolist() == [["990000000000000003", "区环境卫生服务中心"]]
+    assert dep[["应处置数", "按期处置率", "超期处置数", "督办数"]].values.tolist() == [[1, 1.0, 0, 0]]
 
 
 def test_evaluate_with_an_unknown_subject_lists_every_subject(settings: Settings, tmp_path: Path) -> None:

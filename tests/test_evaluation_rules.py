@@ -240,3 +240,26 @@ def test_each_refusal_names_file_row_field_and_reason(tmp_path: Path, case: str)
     assert refusal(path) == f"evaluation rules: {len(problems)} problem(s):\n" + "\n".join(
         f"{path}: {p}" for p in problems
     )
+
+
+def test_the_counts_beside_the_rates_can_be_weighted_as_reworked_can_by_the_subjects_that_have_them(
+    tmp_path: Path,
+) -> None:
+    """超期处置数 and 督办数 (review26) are indicators of departments and regions like 返工数/延期数: a city's file may
+    name them (here with weight 0, the sums unchanged); a post has no such column."""
+    extra = [
+        "weight,department,overdue_disposals,,,,0,",
+        "weight,department,supervised,,,,0,",
+        "weight,department,reworked,,,,0,",
+        "weight,region,overdue_disposals,,,,0,",
+        "weight,region,supervised,,,,0,",
+    ]
+    rules = load_evaluation_rules(write(tmp_path, edited(lambda lines: [*lines, *extra])))
+    for subject in ("department", "region"):
+        zero = {w.indicator for w in rules.weights[subject] if w.weight == 0}
+        assert {"overdue_disposals", "supervised"} <= zero, subject
+    path = write(tmp_path, edited(lambda lines: [*lines, "weight,supervisor,supervised,,,,0,"]))
+    row = len(LINES) + 1
+    assert refusal(path) == (
+        f"evaluation rules: 1 problem(s):\n{path}: row {row}, field 'key': supervised is not an indicator of supervisor"
+    )

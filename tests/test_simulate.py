@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from functools import cache
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -148,6 +149,11 @@ def test_simulated_history_evaluates() -> None:
     assert regions["closure_rate"].between(0.8, 1.0).all()
     departments = evaluate_departments(facts)
     assert departments["on_time_disposal_rate"].dropna().between(0.4, 1.0).all()
+    # 超期处置数 is the counted disposal nodes 按期处置率 does not count on time, row by row (review26).
+    for table in (regions, departments, evaluate_regions(facts, "unit_grid")):
+        on_time = np.rint(table["on_time_disposal_rate"].fillna(0) * table["to_dispose"]).astype(int)
+        assert (table["overdue_disposals"] == table["to_dispose"] - on_time).all()
+        assert table["overdue_disposals"].sum() > 0
     for role in ("supervisor", "intake", "shift_lead", "dispatcher"):
         posts = evaluate_posts(facts, role)
         assert len(posts) > 0 and posts["grade"].notna().all()

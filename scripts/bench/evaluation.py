@@ -170,13 +170,20 @@ def install_sql_calendar(engine: Engine, calendar: WorkingCalendar, first: dt.da
         )
 
 
-def install_limits(engine: Engine, limits: dict[tuple[str, str], float]) -> None:
+def install_limits(engine: Engine, limits: dict[tuple[str, str, str | None], history.DisposalHours]) -> None:
+    """Each class's default disposal limit (disposal type None: the simulated cases carry the default) in working
+    hours, as the query counts; a default in calendar hours (cjt214's urgent classes, not simulated) is left out."""
+    rows = [
+        {"s": s, "c": c, "h": hours}
+        for (s, c, kind), (hours, unit, _) in limits.items()
+        if kind is None and unit == "working_hours"
+    ]
     with engine.begin() as conn:
         conn.execute(text("DROP TABLE IF EXISTS bench_disposal_limits"))
         conn.execute(text("CREATE TABLE bench_disposal_limits (scheme text, class_code text, limit_h float8)"))
         conn.execute(
             text("INSERT INTO bench_disposal_limits VALUES (:s, :c, :h)"),
-            [{"s": s, "c": c, "h": h} for (s, c), h in limits.items()],
+            rows,
         )
         conn.execute(text("ANALYZE bench_disposal_limits"))
 
@@ -288,7 +295,7 @@ def run_sql(engine: Engine, period: Period) -> tuple[float, pd.DataFrame]:
 
 
 def run_gisgrid(
-    engine: Engine, services: Any, period: Period, limits: dict[tuple[str, str], float]
+    engine: Engine, services: Any, period: Period, limits: dict[tuple[str, str, str | None], history.DisposalHours]
 ) -> tuple[dict[str, float], dict[str, pd.DataFrame], tuple[int, int]]:
     calendar = WorkingCalendar()
     node_limits = services.events.node_limits
@@ -306,13 +313,15 @@ def run_gisgrid(
 
 
 def compare(python: pd.DataFrame, sql: pd.DataFrame) -> str:
-    """Per tier-3 grid: the same counted nodes and the same rate?"""
-    p = python.set_index("subject")[["to_dispose", "on_time_disposal_rate"]]
-    s = sql.set_index("subject")[["to_dispose", "on_time_disposal_rate"]]
+    """Per tier-3 grid: the same counted nodes, the same rate and the same late nodes (超期处置数)?"""
+    p = python.set_index("subject")[["to_dispose", "on_time_disposal_rate", "overdue_disposals"]]
+    s = sql.assign(overdue_disposals=sql["to_dispose"] - sql["on_time"]).set_index("subject")
+    s = s[["to_dispose", "on_time_disposal_rate", "overdue_disposals"]]
     both = p.join(s, how="outer", suffixes=("_py", "_sql"))
-    both["to_dispose_py"] = both["to_dispose_py"].fillna(0)
-    both["to_dispose_sql"] = both["to_dispose_sql"].fillna(0)
+    for col in ("to_dispose", "overdue_disposals"):
+        both[[f"{col}_py", f"{col}_sql"]] = both[[f"{col}_py", f"{col}_sql"]].fillna(0)
     count_diff = int((both["to_dispose_py"] != both["to_dispose_sql"]).sum())
+    late_diff = int((both["overdue_disposals_py"] != both["overdue_disposals_sql"]).sum())
     rate_diff = (both["on_time_disposal_rate_py"] - both["on_time_disposal_rate_sql"]).abs()
     nan_diff = int((both["on_time_disposal_rate_py"].isna() != both["on_time_disposal_rate_sql"].isna()).sum())
     total_py = python["to_dispose"].sum()
@@ -321,7 +330,8 @@ def compare(python: pd.DataFrame, sql: pd.DataFrame) -> str:
     return (
         f"{len(both)} tier-3 grids; counted disposal nodes {int(total_py):,} (gisgrid) vs {int(total_sql):,} (SQL); "
         f"district 按期处置率 {on_py / total_py:.6f} vs {on_sql / total_sql:.6f}; grids whose count differs: "
-        f"{count_diff}, whose rate differs by > 1e-12: {int((rate_diff > 1e-12).sum()) + nan_diff} "
+        f"{count_diff}, whose 超期处置数 differs: {late_diff}, whose rate differs by > 1e-12: "
+        f"{int((rate_diff > 1e-12).sum()) + nan_diff} "
         f"(max |Δ| {np.nanmax(rate_diff.to_numpy()) if rate_diff.notna().any() else 0.0:.2e})"
     )
 
