@@ -30,7 +30,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from pathlib import Path
-from typing import Literal, get_args
+from typing import Literal, TypeGuard, get_args
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import chinese_calendar
@@ -163,10 +163,14 @@ def _zone(tz: str | tzinfo) -> tzinfo:
         raise InvalidInput(f"unknown time zone {tz!r}", detail={"tz": tz}) from None
 
 
+def is_unit(value: object) -> TypeGuard[Unit]:
+    return value in UNITS
+
+
 def _check_unit(unit: str) -> Unit:
-    if unit not in UNITS:
+    if not is_unit(unit):
         raise InvalidInput(f"unknown time unit {unit!r}: expected one of {', '.join(UNITS)}", detail={"unit": unit})
-    return unit  # type: ignore[return-value]
+    return unit
 
 
 class WorkingCalendar:

@@ -245,8 +245,8 @@ def kind_of_header(path: Path, header: Sequence[str]) -> Kind:
     nearest = max(partial or _extra_kinds(), key=nearness)
     hint = ""
     if nearness(nearest)[1]:
-        missing = [c for c in nearest.columns if c not in names]
-        hint = f" (nearest: {nearest.label}, missing column(s) {', '.join(missing)})"
+        lacking = [c for c in nearest.columns if c not in names]
+        hint = f" (nearest: {nearest.label}, missing column(s) {', '.join(lacking)})"
     raise _refuse(
         InvalidInput,
         path,

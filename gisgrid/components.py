@@ -75,7 +75,15 @@ from pyproj.exceptions import CRSError
 
 from gisgrid.catalogue import CODE_DIGITS, Catalogue, check_scheme
 from gisgrid.errors import InvalidInput, Reason
-from gisgrid.geodesy import DATUMS, DatumApproximate, ballpark_datum_warning, to_storage, transform_geometries
+from gisgrid.geodesy import (
+    DATUMS,
+    Datum,
+    DatumApproximate,
+    ballpark_datum_warning,
+    is_datum,
+    to_storage,
+    transform_geometries,
+)
 from gisgrid.spreadsheet import csv_unquote, excel_kind, read_workbook_table, to_csv
 from gisgrid.texts import (
     CONTROLS,
@@ -419,7 +427,7 @@ def _is_storage_like(crs: CRS | None) -> bool:
     return crs.to_epsg() in (4490, 4326) or crs.equals(CRS.from_user_input("OGC:CRS84"))
 
 
-def _points_to_storage(x: np.ndarray, y: np.ndarray, crs: CRS | None, datum: str) -> tuple[np.ndarray, np.ndarray]:
+def _points_to_storage(x: np.ndarray, y: np.ndarray, crs: CRS | None, datum: Datum) -> tuple[np.ndarray, np.ndarray]:
     x = x.copy()
     y = y.copy()
     ok = np.isfinite(x) & np.isfinite(y)
@@ -427,17 +435,17 @@ def _points_to_storage(x: np.ndarray, y: np.ndarray, crs: CRS | None, datum: str
         transformer = Transformer.from_crs(crs, _STORAGE_CRS, always_xy=True)
         x[ok], y[ok] = transformer.transform(x[ok], y[ok])
     if datum in ("gcj02", "bd09") and ok.any():
-        x[ok], y[ok] = to_storage(x[ok], y[ok], datum)  # type: ignore[arg-type]
+        x[ok], y[ok] = to_storage(x[ok], y[ok], datum)
     return x, y
 
 
-def _geoms_to_storage(geoms: np.ndarray, crs: CRS | None, datum: str) -> np.ndarray:
+def _geoms_to_storage(geoms: np.ndarray, crs: CRS | None, datum: Datum) -> np.ndarray:
     present = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
-    out = np.where(present, geoms, None)
+    out = np.where(present, geoms, None)  # type: ignore[call-overload]  # numpy stubs: no None scalar
     if not _is_storage_like(crs) and present.any():
         out[present] = gpd.GeoSeries(out[present], crs=crs).to_crs(_STORAGE_CRS).to_numpy()
     if datum in ("gcj02", "bd09") and present.any():
-        out[present] = transform_geometries(out[present], datum)  # type: ignore[arg-type]
+        out[present] = transform_geometries(out[present], datum)
     return out
 
 
@@ -468,7 +476,7 @@ def read_component_file(
     if not path.exists():
         raise InvalidInput(f"{path}: file not found", detail={"path": str(path)})
     datum = (src_datum or "cgcs2000").lower()
-    if datum not in DATUMS:
+    if not is_datum(datum):
         raise InvalidInput(f"src_datum={src_datum!r}: expected one of {', '.join(DATUMS)}", detail={"datum": src_datum})
     crs = _parse_crs(src_crs)
     notes: list[str] = []
@@ -578,7 +586,7 @@ def read_component_file(
         geoms = _geoms_to_storage(np.asarray(geoms, dtype=object), crs, datum)
         present = ~shapely.is_missing(geoms)
         is_point = present & (shapely.get_type_id(geoms) == 0)
-        rep = np.where(is_point, geoms, None)
+        rep = np.where(is_point, geoms, None)  # type: ignore[call-overload]  # numpy stubs: no None scalar
         others = present & ~is_point
         if others.any():
             rep[others] = shapely.point_on_surface(geoms[others])

@@ -40,7 +40,7 @@ from gisgrid.components import (
     write_errors,
 )
 from gisgrid.errors import Conflict, InvalidInput, NotFound, Reason
-from gisgrid.geodesy import DATUMS, to_storage
+from gisgrid.geodesy import check_datum, is_datum, to_storage
 from gisgrid.grids import store as grid_store
 from gisgrid.photos import PhotoStore, check_pixel_budget, inspect_photo, one_request
 from gisgrid.settings import STORAGE_SRID, Settings
@@ -74,7 +74,8 @@ class Coverage:
 
     @property
     def bbox(self) -> tuple[float, float, float, float]:
-        return tuple(shapely.bounds(self.geometry).tolist())  # type: ignore[return-value]
+        minx, miny, maxx, maxy = shapely.bounds(self.geometry).tolist()
+        return minx, miny, maxx, maxy
 
 
 def load_coverage(conn: Connection, district: str | None = None) -> Coverage:
@@ -254,7 +255,7 @@ def keep_stored_positions(conn: Connection, rows: pd.DataFrame) -> pd.DataFrame:
     grid edge rounded into the next cell stays in its cell. A real move keeps the file's geometry."""
     if not len(rows):
         return rows
-    stored_wkb = dict(
+    stored_wkb: dict[str, bytes | memoryview] = dict(
         conn.execute(
             text("SELECT id, ST_AsBinary(geom) FROM components WHERE id = ANY(:ids)"), {"ids": rows["id"].tolist()}
         ).all()
@@ -999,7 +1000,7 @@ def _raw_frame(item: ComponentInput) -> pd.DataFrame:
 
     lon = np.array([np.nan if item.lon is None else float(item.lon)])
     lat = np.array([np.nan if item.lat is None else float(item.lat)])
-    x, y = to_storage(lon, lat, item.datum)  # type: ignore[arg-type]
+    x, y = to_storage(lon, lat, check_datum(item.datum))
     values = {
         "_row": [1],
         "id": [item.id or ""],
@@ -1034,7 +1035,8 @@ def _refuse(result: ValidationResult) -> None:
         ]
         first = items[0]
         codes = {item.get("code") for item in items}
-        reason = Reason(codes.pop()) if len(codes) == 1 and None not in codes else None
+        code = codes.pop() if len(codes) == 1 else None
+        reason = Reason(code) if code is not None else None
         raise InvalidInput(f"{first['field']}: {first['reason']}", detail=items, reason=reason)
 
 
@@ -1048,9 +1050,9 @@ def _district_of(conn: Connection, item: ComponentInput) -> str | None:
         stored = conn.execute(text("SELECT district_code FROM components WHERE id = :id"), {"id": item.id}).scalar()
         if stored:
             return str(stored)
-    if item.lon is None or item.lat is None or item.datum not in DATUMS:
+    if item.lon is None or item.lat is None or not is_datum(item.datum):
         return codes[0]  # the row's own checks refuse it
-    (x,), (y,) = to_storage([item.lon], [item.lat], item.datum)  # type: ignore[arg-type]
+    (x,), (y,) = to_storage([item.lon], [item.lat], item.datum)
     covering = conn.execute(
         text(
             "SELECT code FROM admin_units WHERE level = 'district' "
@@ -1302,7 +1304,8 @@ def _within_sql(point: str, lat: float, param: str, metres: float) -> str:
 
 def query_components(conn: Connection, q: ComponentQuery) -> tuple[list[dict[str, Any]], int]:
     """Filter components; with ``nearest`` the k closest (by metres, with ``distance_m``), else paged by id."""
-    where, params = ["TRUE"], {}
+    where: list[str] = ["TRUE"]
+    params: dict[str, Any] = {}
     if q.bbox:
         where.append(f"c.geom && ST_MakeEnvelope(:x0, :y0, :x1, :y1, {STORAGE_SRID})")
         params.update(dict(zip(("x0", "y0", "x1", "y1"), q.bbox, strict=True)))
@@ -1334,19 +1337,20 @@ def query_components(conn: Connection, q: ComponentQuery) -> tuple[list[dict[str
             raise InvalidInput(f"status: must be one of {'/'.join(STATUSES)}", reason=Reason.LITERAL_ERROR)
         where.append("c.status = :st")
         params["st"] = q.status
-    point = geo_point = None
+    geo_point: str | None = None  # the point's geometry, and point: its geography
+    point: str | None = None
     if q.near is not None:
         x, y = float(q.near[0]), float(q.near[1])
         geo_point = f"ST_SetSRID(ST_MakePoint({x!r}, {y!r}), {STORAGE_SRID})"
         point = f"{geo_point}::geography"
     if q.radius_m is not None:
-        if point is None:
+        if geo_point is None:
             raise InvalidInput("radius_m: a radius needs lon and lat", reason=Reason.NEEDS_LON_LAT)
         where.append(_within_sql(geo_point, y, "r", q.radius_m))
         params["r"] = float(q.radius_m)
     cond = " AND ".join(where)
     if q.nearest is not None:
-        if point is None:
+        if geo_point is None:
             raise InvalidInput("nearest: nearest-k needs lon and lat", reason=Reason.NEEDS_LON_LAT)
         # Exact metres from the plain geometry index, in two index scans: the k nearest in degrees are k
         # components within M metres (M = the farthest of them), so the true k nearest are within M too.
@@ -1473,7 +1477,11 @@ def add_photos(
             stored = store.save(data, info)
             if any(p.get("sha256") == stored.sha256 for p in photos):
                 continue  # the same picture twice is one photo
-            entry = {"sha256": stored.sha256, "content_type": stored.content_type, "name": name}
+            entry: dict[str, str | list[float]] = {
+                "sha256": stored.sha256,
+                "content_type": stored.content_type,
+                "name": name,
+            }
             if info.gps:
                 entry["gps"] = list(info.gps)
             photos.append(entry)

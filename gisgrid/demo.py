@@ -348,9 +348,9 @@ def _street_names(n_urban: int, n_towns: int, rep: np.ndarray, rng: Generator) -
         urban[int(np.argmax(rep[:n_urban, 1]))] = _NORTH_STREET
         urban[int(np.argmin(rep[:n_urban, 1]))] = _SOUTH_STREET
     pool = iter(names)
-    urban = [u if u is not None else next(pool) for u in urban]
+    named = [u if u is not None else next(pool) for u in urban]
     towns = [_TOWN_NAMES[i] for i in rng.permutation(len(_TOWN_NAMES))[:n_towns]]
-    return [u + "街道" for u in urban] + [t + "镇" for t in towns]
+    return [u + "街道" for u in named] + [t + "镇" for t in towns]
 
 
 def _build_metric(seed: int) -> list[dict]:

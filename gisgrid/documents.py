@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 from urllib.parse import urljoin, urlsplit
 from zoneinfo import ZoneInfo
 
@@ -63,7 +63,7 @@ METRES_PER_DEGREE = math.pi * 6_371_008.8 / 180
 #: Smallest extent drawn, so that a tiny grid or a lone point is not blown up to street-furniture scale.
 MIN_SPAN_M = 60.0
 
-Area = Polygon | MultiPolygon
+Area: TypeAlias = Polygon | MultiPolygon
 
 
 @dataclass(frozen=True)
@@ -182,7 +182,7 @@ def map_sketch(
     half_w, half_h = width / 2 / scale / k, height / 2 / scale
     clon, clat = cx / k, -cy
     view = (clon - 2 * half_w, clat - 2 * half_h, clon + 2 * half_w, clat + 2 * half_h)
-    neighbour_paths = []
+    neighbour_paths: list[str] = []
     for geom in neighbours:
         if geom is None or geom.is_empty:
             continue
@@ -356,8 +356,10 @@ def _weasyprint() -> Any:
 @lru_cache(maxsize=1)
 def _fetcher_class() -> type:
     weasyprint = _weasyprint()
+    # The base is a run-time value (WeasyPrint is imported on first use): typed Any so mypy takes it as a base.
+    url_fetcher: Any = weasyprint.urls.URLFetcher
 
-    class LocalFetcher(weasyprint.urls.URLFetcher):
+    class LocalFetcher(url_fetcher):
         """Serves the given files for their URLs and inline ``data:`` images; refuses everything else."""
 
         def __init__(self, files: Mapping[str, tuple[Path, str]]) -> None:

@@ -819,10 +819,9 @@ def load_evaluation_rules(source: Settings | Path | str | None = None) -> Evalua
             continue
         total = sum(w.weight for _, w in ws)
         if abs(total - 1.0) > 1e-9:
-            rows = _rows(n for n, _ in ws)
-            problems.add(path, None, "value", _n(total), f"{subject}: weights sum to {_n(total)}, not 1 ({rows})")
-        scored = [c for c in _columns_of(subject) if c.endswith("_score")]
-        for output in scored:
+            where = _rows(n for n, _ in ws)
+            problems.add(path, None, "value", _n(total), f"{subject}: weights sum to {_n(total)}, not 1 ({where})")
+        for output in (c for c in _columns_of(subject) if c.endswith("_score")):
             if not any(s == subject and o == output for s, o, _ in bins):
                 problems.add(
                     path, None, "key", output, f"no score rows for {output} of {subject} (score,{subject},{output},…)"
@@ -841,8 +840,8 @@ def load_evaluation_rules(source: Settings | Path | str | None = None) -> Evalua
         tables.setdefault(subject, []).append(ScoreTable(output, source_col, los, his, scs))
     _check_grade_bands(path, grades, problems)
     if len(minimum) != 1:
-        rows = f" ({_rows(n for n, _, _ in minimum)})" if minimum else ""
-        problems.add(path, None, "kind", "min_weight", f"one min_weight row is needed, found {len(minimum)}{rows}")
+        where = f" ({_rows(n for n, _, _ in minimum)})" if minimum else ""
+        problems.add(path, None, "kind", "min_weight", f"one min_weight row is needed, found {len(minimum)}{where}")
     elif minimum[0][1] in {letter for _, letter, _, _ in grades}:
         line, key, _ = minimum[0]
         problems.add(path, line, "key", key, f"{key} is a grade letter too: the grade below the share must differ")
@@ -1423,12 +1422,12 @@ def _nodes(
     if "disposal_limit_unit" in c.columns:
         disposal_calendar = (c["disposal_limit_unit"] == "calendar_hours").to_numpy(dtype=bool)
     case_urgent = c["urgent"].to_numpy(dtype=bool) if "urgent" in c.columns else np.zeros(len(c), dtype=bool)
-    for k, (openers, closers, cancels, key) in enumerate(NODES.values()):
+    for node_kind, (openers, closers, cancels, key) in enumerate(NODES.values()):
         o, cl, closed = _pair(a1, crow, lookup([openers, closers, cancels], 3))
         opens.append(o)
         closes.append(cl)
         closeds.append(closed)
-        kinds.append(np.full(len(o), k, dtype=np.int8))
+        kinds.append(np.full(len(o), node_kind, dtype=np.int8))
         if key is None:
             limit_us.append(np.round(disposal_limit[crow[o]] * _US_HOUR))
             calendar.append(disposal_calendar[crow[o]])

@@ -190,8 +190,8 @@ def indicators(
     if when < period.end:  # provisional: only the cases reported before the evaluation time
         now_cases = now_cases[now_cases["created_at"] < when]
     if now_cases.empty:
-        before = f" before {when.isoformat()}" if when < period.end else ""
-        raise InvalidInput(f"no cases were reported in {period.shown}{before}", reason=Reason.NO_CASES_IN_PERIOD)
+        cutoff = f" before {when.isoformat()}" if when < period.end else ""
+        raise InvalidInput(f"no cases were reported in {period.shown}{cutoff}", reason=Reason.NO_CASES_IN_PERIOD)
     calendar = services.calendar
     # The period before is judged at the same moment, so a rank change compares like with like.
     opts = {

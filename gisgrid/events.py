@@ -34,7 +34,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from gisgrid import cityfiles
-from gisgrid.calendar import MAX_EXTENSION_DAYS, MAX_EXTENSION_WORKING_DAYS, UNITS, Unit, load_city_calendar, longest
+from gisgrid.calendar import (
+    MAX_EXTENSION_DAYS,
+    MAX_EXTENSION_WORKING_DAYS,
+    UNITS,
+    Unit,
+    is_unit,
+    load_city_calendar,
+    longest,
+)
 from gisgrid.catalogue import (
     CODE_DIGITS,
     EVIDENCE,
@@ -244,10 +252,10 @@ def _too_long(
 
 
 def _unit(path: Path, line: int, value: str, problems: _Problems, *, column: str = "unit") -> Unit | None:
-    if value not in UNITS:
+    if not is_unit(value):
         problems.add(path, line, column, value, f"unknown unit; expected one of {', '.join(UNITS)}")
         return None
-    return value  # type: ignore[return-value]
+    return value
 
 
 def _load_classes(

@@ -40,7 +40,7 @@ the bbox edge may be treated differently in the two directions; no city lies nea
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Literal, TypeVar, get_args
+from typing import Literal, TypeGuard, TypeVar, get_args
 
 import geopandas as gpd
 import numpy as np
@@ -204,18 +204,24 @@ def bd09_to_gcj02(lon: ArrayLike, lat: ArrayLike) -> _Pair:
     return _only_in_china(inverse, x, y)
 
 
-def _check_datum(datum: str) -> None:
-    if datum not in DATUMS:
+def is_datum(value: object) -> TypeGuard[Datum]:
+    return value in DATUMS
+
+
+def check_datum(datum: str) -> Datum:
+    """``datum`` if it is one of :data:`DATUMS`, else refused."""
+    if not is_datum(datum):
         raise InvalidInput(
             f"unknown datum {datum!r}: expected one of {', '.join(DATUMS)}",
             detail={"datum": datum},
             reason=Reason.LITERAL_ERROR,
         )
+    return datum
 
 
 def to_storage(lon: ArrayLike, lat: ArrayLike, datum: Datum) -> _Pair:
     """Convert lon/lat given in ``datum`` to storage lon/lat (CGCS2000 ≈ WGS-84). Returns new arrays."""
-    _check_datum(datum)
+    check_datum(datum)
     if datum == "gcj02":
         return gcj02_to_wgs84(lon, lat)
     if datum == "bd09":
@@ -225,7 +231,7 @@ def to_storage(lon: ArrayLike, lat: ArrayLike, datum: Datum) -> _Pair:
 
 def from_storage(lon: ArrayLike, lat: ArrayLike, datum: Datum) -> _Pair:
     """Convert storage lon/lat to ``datum`` (e.g. gcj02 to draw on Gaode tiles). Returns new arrays."""
-    _check_datum(datum)
+    check_datum(datum)
     if datum == "gcj02":
         return wgs84_to_gcj02(lon, lat)
     if datum == "bd09":
@@ -241,7 +247,7 @@ def transform_geometries(
     One vectorised call per geometry dimensionality (``shapely.transform`` hands all coordinates to numpy at
     once); Z values are kept. A GeoSeries comes back with the same index and CRS metadata (the coordinates
     stay geographic lon/lat; callers label them EPSG:4490)."""
-    _check_datum(datum)
+    check_datum(datum)
     if direction not in ("to_storage", "from_storage"):
         raise InvalidInput(f"unknown direction {direction!r}: expected to_storage or from_storage")
     convert = to_storage if direction == "to_storage" else from_storage

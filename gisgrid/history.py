@@ -25,6 +25,7 @@ from gisgrid.events import DISPOSAL_NODE, MATTER_SCHEME
 from gisgrid.grids.store import read_grids_first, unit_grid_at
 from gisgrid.settings import STORAGE_SRID
 from gisgrid.storage.bulk import copy_frame
+from gisgrid.storage.database import psycopg2_connection
 
 CASE_COLUMNS = (
     "id",
@@ -443,10 +444,8 @@ def _copy_csv(
 ) -> pd.DataFrame:
     """``COPY (query) TO STDOUT`` as CSV, parsed by pandas in C: a categorical column never makes one Python string
     per row; other columns' types are inferred unless given. NULL and the empty string both read as missing."""
-    raw = conn.connection.dbapi_connection
-    assert raw is not None
     buf = io.BytesIO()
-    with raw.cursor() as cur:
+    with psycopg2_connection(conn).cursor() as cur:
         sql = cur.mogrify(query, params).decode()
         cur.copy_expert(f"COPY ({sql}) TO STDOUT WITH (FORMAT csv)", buf)
     if not buf.tell():
@@ -604,7 +603,8 @@ def _open_clocks(conn: Connection, services: Any, c: pd.DataFrame, t: pd.DataFra
     rows = []
     for case in c.itertuples():
         held = case.state == "suspended"
-        node = NODE_OF_STATE.get(getattr(case, "previous_state", None) if held else case.state)
+        state = getattr(case, "previous_state", None) if held else case.state
+        node = NODE_OF_STATE.get(state) if isinstance(state, str) else None  # no state (None, NaN): no node
         if node is None:
             continue
         own = steps.get_group(case.id).reset_index(drop=True)

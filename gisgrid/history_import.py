@@ -493,7 +493,7 @@ def parse_history(
     for d in geodesy.DATUMS:
         m = convertible & (datum_case == d)
         if m.any():
-            x[m], y[m] = geodesy.to_storage(lon_case[m], lat_case[m], d)  # type: ignore[arg-type]
+            x[m], y[m] = geodesy.to_storage(lon_case[m], lat_case[m], geodesy.check_datum(d))
 
     ctx = _RowContext(
         rows=rows,

@@ -317,9 +317,12 @@ def _parse_row(
         bad("time_to" if r["time_from"] else "time_from", "give both time_from and time_to, or neither")
     elif times["time_from"] is not None and times["time_from"] == times["time_to"]:
         bad("time_to", "time_from equals time_to: an empty window; leave both empty for all day")
-    weekdays = _parse_weekdays(r["weekdays"]) if r["weekdays"] else frozenset()
-    if isinstance(weekdays, str):
-        bad("weekdays", weekdays)
+    parsed = _parse_weekdays(r["weekdays"]) if r["weekdays"] else frozenset()
+    weekdays: frozenset[int] = frozenset()
+    if isinstance(parsed, str):
+        bad("weekdays", parsed)
+    else:
+        weekdays = parsed
     if not r["department"]:
         bad("department", "department is empty")
     elif r["department"] not in departments:

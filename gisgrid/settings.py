@@ -218,7 +218,9 @@ def unknown_dotenv_settings(files: Iterable[Path | str] | None = None) -> list[s
     """The same lines for the ``GISGRID_*`` keys of the ``.env`` files Settings reads (``files``: those by
     default), each naming its file; a file that is not there is skipped, as Settings skips it."""
     if files is None:
-        files = Settings.model_config.get("env_file") or ()
+        configured = Settings.model_config.get("env_file")
+        # One path or several, as pydantic-settings takes it
+        files = [configured] if isinstance(configured, Path | str) else configured or ()
     lines, seen = [], set()
     for file in files:
         path = Path(file).resolve()

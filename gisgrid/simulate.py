@@ -405,9 +405,8 @@ def simulate(
         source[to_public] = public_kind[to_public]
         delay_days[to_public] = rng.uniform(0, 3, int(to_public.sum()))
         keep &= ~(dropped & ~to_public)
-    cell_i, day_i, cls_i, source, delay_days, extra = (
-        a[keep] for a in (cell_i, day_i, cls_i, source, delay_days, extra)
-    )
+    cell_i, day_i, cls_i = cell_i[keep], day_i[keep], cls_i[keep]
+    source, delay_days, extra = source[keep], delay_days[keep], extra[keep]
     n = len(cell_i)
     is_patrol = source == "patrol"
     hour = np.where(is_patrol, rng.uniform(8.5, 17.5, n), rng.uniform(7.0, 22.0, n))
@@ -889,7 +888,8 @@ def _assemble(
             "community_code": cells["community_code"].to_numpy()[cell],
             "tier3_code": cells["tier3_code"].to_numpy()[cell],
             "department_code": dep_now,
-            "previous_state": np.where(state == "suspended", "dispatched", None),
+            # numpy's stubs take no None scalar (np.where makes an object array of it)
+            "previous_state": np.where(state == "suspended", "dispatched", None),  # type: ignore[call-overload]
             "rework_count": rework_count,
             "escalation_level": 3 - escalations,
             "disposal_limit_h": ctx.cls["disposal_limit_h"].to_numpy(dtype=float)[cls_rows],

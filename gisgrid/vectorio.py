@@ -79,6 +79,9 @@ EXTENSIONS: dict[str, Format] = {
     ".json": "geojson",
     ".csv": "csv",
 }
+#: The formats and encodings by name: write_layer is given them as text (CLI options) and refuses others.
+_FORMATS: dict[str, Format] = {f: f for f in get_args(Format)}
+_ENCODINGS: dict[str, Encoding] = {e: e for e in get_args(Encoding)}
 _DEFAULT_SUFFIX: dict[str, str] = {"gpkg": ".gpkg", "shp": ".shp", "geojson": ".geojson", "csv": ".csv"}
 _DRIVERS = {"gpkg": "GPKG", "shp": "ESRI Shapefile", "geojson": "GeoJSON"}
 
@@ -236,7 +239,7 @@ def _dbf_width(series: pd.Series, encoding: str) -> int:
     return min(max(longest, _DBF_MIN_TEXT_WIDTH), SHAPEFILE_MAX_TEXT_BYTES)
 
 
-def _resolve_target(path: Path, fmt: Format | None) -> tuple[Path, Format]:
+def _resolve_target(path: Path, fmt: str | None) -> tuple[Path, Format]:
     suffix = path.suffix.lower()
     if fmt is None:
         if not suffix:
@@ -248,16 +251,17 @@ def _resolve_target(path: Path, fmt: Format | None) -> tuple[Path, Format]:
                 detail={"path": str(path)},
             )
         return path, EXTENSIONS[suffix]
-    if fmt not in _DEFAULT_SUFFIX:
+    known = _FORMATS.get(fmt)
+    if known is None:
         raise InvalidInput(f"unknown output format {fmt!r}: expected one of {', '.join(get_args(Format))}")
     if not suffix:
-        return path.with_name(path.name + _DEFAULT_SUFFIX[fmt]), fmt
-    if EXTENSIONS.get(suffix) != fmt:
+        return path.with_name(path.name + _DEFAULT_SUFFIX[known]), known
+    if EXTENSIONS.get(suffix) != known:
         raise InvalidInput(
             f"{path}: extension {path.suffix!r} does not match the requested format {fmt!r}",
             detail={"path": str(path), "format": fmt},
         )
-    return path, fmt
+    return path, known
 
 
 def _looks_lon_lat(gdf: gpd.GeoDataFrame) -> bool:
@@ -271,10 +275,10 @@ def write_layer(
     gdf: gpd.GeoDataFrame,
     path: Path,
     *,
-    fmt: Format | None = None,
+    fmt: str | None = None,
     layer: str | None = None,
     crs: str | None = None,
-    encoding: Encoding = "utf-8",
+    encoding: str = "utf-8",
     max_shapefile_bytes: int = SHAPEFILE_MAX_BYTES,
     date_fields: Iterable[str] = (),
     text_lengths: Mapping[str, int] | None = None,
@@ -295,10 +299,11 @@ def write_layer(
         raise InvalidInput(f"{path}: expected a GeoDataFrame, got {type(gdf).__name__}")
     path = Path(path)
     path, fmt = _resolve_target(path, fmt)
-    encoding = encoding.lower()  # type: ignore[assignment]
-    if encoding not in _SHP_ENCODINGS:
+    encoding = encoding.lower()
+    known_encoding = _ENCODINGS.get(encoding)
+    if known_encoding is None:
         raise InvalidInput(f"{path}: unknown encoding {encoding!r}: expected utf-8 or gbk")
-    if encoding != "utf-8" and fmt != "shp":
+    if known_encoding != "utf-8" and fmt != "shp":
         raise InvalidInput(f"{path}: encoding {encoding!r} applies to Shapefiles only; {fmt} files are always UTF-8")
     gdf = gdf.rename(columns={c: str(c) for c in gdf.columns if not isinstance(c, str)})
     dates = tuple(dict.fromkeys(date_columns(gdf) + [c for c in date_fields if c in gdf.columns]))
@@ -322,7 +327,7 @@ def write_layer(
     if fmt == "csv":
         return _write_csv(gdf, path, dates)
     lengths = {c: n for c, n in (text_lengths or {}).items() if c in gdf.columns}
-    written, long_values = _write_shapefile(gdf, path, encoding, max_shapefile_bytes, dates, lengths, row_label)
+    written, long_values = _write_shapefile(gdf, path, known_encoding, max_shapefile_bytes, dates, lengths, row_label)
     for message in long_values:
         if notes is not None:
             notes.append(message)
@@ -628,7 +633,7 @@ def standard_widths(
 def _write_shapefile(
     gdf: gpd.GeoDataFrame,
     path: Path,
-    encoding: str,
+    encoding: Encoding,
     limit: int,
     dates: tuple[str, ...],
     lengths: Mapping[str, int],
@@ -650,7 +655,7 @@ def _write_shapefile(
     label = field_map.get(row_label) if row_label else None
     widths, long_values = standard_widths(attrs, lengths, encoding, path, row_label=label)
 
-    shp_bytes, dbf_bytes = estimate_shapefile_size(gdf, encoding, widths)  # type: ignore[arg-type]
+    shp_bytes, dbf_bytes = estimate_shapefile_size(gdf, encoding, widths)
     if max(shp_bytes, dbf_bytes) > limit:
         raise InvalidInput(
             f"{path}: too large for a Shapefile: estimated .shp {shp_bytes / 2**30:.2f} GiB and "

@@ -66,9 +66,11 @@ MIN_K, MAX_K = 2, 9
 EXACT_JENKS_MAX = 200
 JENKS_SEED = 20_260_701
 
-RAMP = linear.YlOrRd_09  # sequential, light → dark: an amount with no better or worse (cases, components …)
+# branca sets its ramps on `linear` with setattr, out of its type's sight: hence the ignores.
+#: Sequential, light → dark: an amount with no better or worse (cases, components …).
+RAMP = linear.YlOrRd_09  # type: ignore[attr-defined]
 #: Indicators with a direction: red for bad, green for good (ColorBrewer RdYlGn, low → high).
-GOOD_HIGH_RAMP = linear.RdYlGn_09
+GOOD_HIGH_RAMP = linear.RdYlGn_09  # type: ignore[attr-defined]
 NO_DATA_COLOUR = "#e0e0e0"
 NO_DATA_LABEL = "无数据"
 #: A region graded 不参评 (too little of the weight has a value): darker than no data (a region without cases).
@@ -564,7 +566,8 @@ def choropleth(
         regions[keep].assign(
             value=values.array,
             value_label=value_label.to_numpy(),
-            **{"class": pd.array(np.where(index >= 0, index, None), dtype="Int64")},
+            # numpy's stubs take no None scalar (np.where makes an object array of it)
+            **{"class": pd.array(np.where(index >= 0, index, None), dtype="Int64")},  # type: ignore[call-overload]
             colour=classes.palette()[index],
         ),
         geometry=regions.geometry,

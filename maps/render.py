@@ -159,7 +159,8 @@ class Rendered:
 # -- data ---------------------------------------------------------------------------------------------
 
 
-def _bbox_sql(bbox: tuple[float, float, float, float] | None, alias: str) -> tuple[str, dict[str, float]]:
+def _bbox_sql(bbox: tuple[float, float, float, float] | None, alias: str) -> tuple[str, dict[str, Any]]:
+    """The WHERE condition for ``bbox`` and its bind parameters (a dict the caller adds its own to)."""
     if bbox is None:
         return "TRUE", {}
     return (
@@ -594,8 +595,8 @@ def _page(
     figure = folium.Figure(title=_esc(f"gisgrid 专题图 · {heading}"))  # branca puts the title in unescaped
     m = folium.Map(location=(34.75, 113.65), zoom_start=12, tiles=None, prefer_canvas=True)
     # Only Leaflet: no Bootstrap, jQuery or icon fonts for a map of polygons and circles.
-    m.default_js = [(n, u) for n, u in folium.Map.default_js if n == "leaflet"]  # type: ignore[attr-defined]
-    m.default_css = [(n, u) for n, u in folium.Map.default_css if n == "leaflet_css"]  # type: ignore[attr-defined]
+    m.default_js = [(n, u) for n, u in folium.Map.default_js if n == "leaflet"]
+    m.default_css = [(n, u) for n, u in folium.Map.default_css if n == "leaflet_css"]
     m.add_to(figure)
     MapChrome().add_to(m)  # metric scale bar, no Leaflet prefix (as the console)
     if bounds is not None:

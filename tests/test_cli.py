@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -241,3 +242,25 @@ def test_demo_load_takes_the_days_of_simulated_cases_and_refuses_a_negative_coun
         assert result.exit_code == 2 and len(asked) == 2
         said = " ".join(result.output.split())
         assert f"Invalid value for '{option}': -1 is not in the range x>=0." in said, said
+
+
+@pytest.mark.parametrize(
+    ("bbox", "message"),
+    [
+        ("113,34,114", "--bbox: expected 4 numbers, got 3"),
+        ("a,b,c,d", "--bbox: 'a,b,c,d' is not four comma-separated numbers"),
+        ("114,35,113,34", "--bbox: need minLon < maxLon within ±180 and minLat < maxLat within ±90"),
+    ],
+)
+def test_components_list_refuses_a_bad_bbox_before_the_database(tmp_path: Path, bbox: str, message: str) -> None:
+    """``components list --bbox`` was split unchecked: text ended in a float() traceback, three numbers reached the
+    query (a zip() traceback there). Now parsed as the API and ``cases list`` parse it, before any database."""
+    env = {
+        **os.environ,
+        "GISGRID_DATABASE_URL": "postgresql://nobody@127.0.0.1:1/none",
+        "GISGRID_DATA_DIR": str(tmp_path),
+    }
+    r = subprocess.run(
+        [sys.executable, "-m", "gisgrid", "components", "list", "--bbox", bbox], capture_output=True, text=True, env=env
+    )
+    assert (r.returncode, r.stderr, r.stdout) == (1, f"error: {message}\n", "")

@@ -312,9 +312,9 @@ def merge(
     case_id, into = _case(engine, case), _case(engine, into_ref)
     svc.merge_duplicate(engine, services, case_id, into, actor=actor, role=role, version=version)
     with engine.connect() as conn:
-        case = svc.get_case(conn, services, case_id, role=role, full=False)
+        merged = svc.get_case(conn, services, case_id, role=role, full=False)
         kept = svc.get_case(conn, services, into, full=False)
-    echo(f"{_case_line(case)}, duplicate of case {kept['case_no']} (id {into})")
+    echo(f"{_case_line(merged)}, duplicate of case {kept['case_no']} (id {into})")
 
 
 @app.command()

@@ -157,9 +157,9 @@ def list_(
     if lon is not None and lat is not None:
         x, y = geodesy.to_storage(np.array([lon]), np.array([lat]), datum.value)
         near = (float(x[0]), float(y[0]))
-    box = tuple(float(v) for v in bbox.split(",")) if bbox else None
+    box = geodesy.parse_bbox(bbox, "--bbox") if bbox else None  # as the API and cases list parse it
     q = ComponentQuery(
-        bbox=box,  # type: ignore[arg-type]
+        bbox=box,
         unit_grid=grid,
         tier_grid=tier_grid,
         near=near,

@@ -119,7 +119,7 @@ def make(
         crs=crs,
         sliver=sliver,
         fmt=fmt.value if fmt else None,
-        encoding=encoding.value,  # type: ignore[arg-type]
+        encoding=encoding.value,
     )
     report = result.boundaries.report.to_text()
     if report:
@@ -204,7 +204,7 @@ def tiers(
         r = workflows.build_tiers(
             engine,
             target_size=target_size,
-            weight=weight.value,  # type: ignore[arg-type]
+            weight=weight.value,
             population=population_file,
             replace_tiers=replace_tiers,
         )
@@ -260,7 +260,7 @@ def export(
             fmt=fmt.value if fmt else None,
             tier=tier.value,
             crs=crs,
-            encoding=encoding.value,  # type: ignore[arg-type]
+            encoding=encoding.value,
             notes=notes,
         )
     finally:

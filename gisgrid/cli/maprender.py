@@ -75,7 +75,7 @@ def _bbox(value: str | None) -> tuple[float, float, float, float] | None:
         parts = ()
     if len(parts) != 4 or not (parts[0] < parts[2] and parts[1] < parts[3]):
         raise typer.BadParameter("give minlon,minlat,maxlon,maxlat (CGCS2000 degrees)", param_hint="--bbox")
-    return parts  # type: ignore[return-value]
+    return parts
 
 
 def _labels(ctx: typer.Context, layer: Layer) -> dict[str, dict[str, str]]:

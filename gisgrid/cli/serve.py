@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+from typing import Any, TypedDict
 
 import typer
 
@@ -11,6 +12,15 @@ from gisgrid.cli.db import report_stored_data_checks, warn_if_trusting
 from gisgrid.errors import ConfigError
 from gisgrid.settings import ensure_data_dir, normalise_root_path
 from gisgrid.storage.database import prepare_database
+
+
+class _LoggingOptions(TypedDict):
+    """The uvicorn.Config options both ways of serving share (typed, as uvicorn checks each one's type)."""
+
+    log_config: dict[str, Any]
+    log_level: str
+    access_log: bool
+    root_path: str
 
 
 def listen(host: str, port: int) -> socket.socket:
@@ -99,7 +109,12 @@ def serve(
         f"  field:     {pages}/field\n  API docs:  {pages}/docs\n  health:    {pages}/health"
     )
     # root_path is the ASGI way: the app builds every URL it gives out from scope["root_path"].
-    logging = {"log_config": log_config(level), "log_level": level, "access_log": False, "root_path": root}
+    logging: _LoggingOptions = {
+        "log_config": log_config(level),
+        "log_level": level,
+        "access_log": False,
+        "root_path": root,
+    }
     if workers == 1:  # AccessLog logs the requests (uvicorn's own access log is off)
         config = uvicorn.Config(AccessLog(create_app(settings, start)), **logging)
         uvicorn.Server(config).run(sockets=[sock])

@@ -53,7 +53,7 @@ def make_grids_from_file(
     crs: str = "auto",
     sliver: float = 0.3,
     fmt: str | None = None,
-    encoding: Literal["utf-8", "gbk"] = "utf-8",
+    encoding: str = "utf-8",
 ) -> MakeResult:
     """``gisgrid grids make``: a boundary file in, a unit-grid file out, no database."""
     bset = read_boundaries(path, opts)
@@ -346,7 +346,7 @@ def _cell_weights(engine: Engine, cells: gpd.GeoDataFrame, weight: Weight, popul
         return None
     if weight == "components":
         with engine.connect() as conn:
-            counts = dict(
+            counts: dict[str | None, int] = dict(
                 conn.execute(text("SELECT unit_grid_code, count(*) FROM components GROUP BY unit_grid_code")).all()
             )
         return pd.Series([float(counts.get(c, 0)) for c in cells["code"]], index=cells.index)
@@ -494,7 +494,7 @@ def export_grids(
     fmt: str | None = None,
     tier: str = "unit",
     crs: str | None = None,
-    encoding: Literal["utf-8", "gbk"] = "utf-8",
+    encoding: str = "utf-8",
     notes: list[str] | None = None,
 ) -> list[Path]:
     """Stored grids to a file (:func:`gisgrid.vectorio.write_layer`: ``--crs`` checked, its warning in ``notes``)."""

@@ -15,6 +15,8 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Connection
 
+from gisgrid.storage.database import psycopg2_connection
+
 _ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 
 
@@ -54,9 +56,7 @@ def copy_rows(conn: Connection, table: str, columns: Sequence[str], rows: Iterab
         buf.write("\n")
         n += 1
     buf.seek(0)
-    raw = conn.connection.dbapi_connection
-    assert raw is not None
-    with raw.cursor() as cur:
+    with psycopg2_connection(conn).cursor() as cur:
         cur.copy_expert(f"COPY {table} ({', '.join(columns)}) FROM STDIN WITH (FORMAT text)", buf)
     return n
 
@@ -65,9 +65,7 @@ def copy_frame(conn: Connection, table: str, frame: pd.DataFrame) -> int:
     """COPY a DataFrame (columns named as the table's) through CSV (``csv_bytes``).
 
     None/NaN become empty unquoted fields, which COPY reads as NULL; empty strings must be None already."""
-    raw = conn.connection.dbapi_connection
-    assert raw is not None
-    with raw.cursor() as cur:
+    with psycopg2_connection(conn).cursor() as cur:
         cur.copy_expert(
             f"COPY {table} ({', '.join(frame.columns)}) FROM STDIN WITH (FORMAT csv)", io.BytesIO(csv_bytes(frame))
         )
@@ -177,8 +175,7 @@ def copy_batches(
 
     worker = threading.Thread(target=produce, name="copy-batches", daemon=True)
     worker.start()
-    raw = conn.connection.dbapi_connection
-    assert raw is not None
+    raw = psycopg2_connection(conn)
     written: dict[str, int] = {}
     try:
         with raw.cursor() as cur:

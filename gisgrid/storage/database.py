@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 import asyncpg
 import psycopg2.extensions
-from sqlalchemy import Engine, create_engine, text
+from sqlalchemy import Connection, Engine, PoolProxiedConnection, create_engine, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError, ProgrammingError
 
@@ -98,6 +98,15 @@ def make_engine(url: str | URL, **kw) -> Engine:
     kw.setdefault("pool_pre_ping", True)
     kw["connect_args"] = {"connect_timeout": 5, "application_name": "gisgrid", **kw.get("connect_args", {})}
     return create_engine(url, plugins=["geoalchemy2"], **kw)
+
+
+def psycopg2_connection(conn: Connection | PoolProxiedConnection) -> psycopg2.extensions.connection:
+    """The psycopg2 connection under a SQLAlchemy one (the sync engines' driver), for what SQLAlchemy does not
+    offer: COPY, server-side PREPARE."""
+    raw = (conn.connection if isinstance(conn, Connection) else conn).dbapi_connection
+    if not isinstance(raw, psycopg2.extensions.connection):
+        raise TypeError(f"expected a psycopg2 connection, not {type(raw).__name__}")
+    return raw
 
 
 def asyncpg_connect_args(url: URL) -> dict[str, str | int | None]:

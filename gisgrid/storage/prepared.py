@@ -16,6 +16,8 @@ from typing import Any, Protocol
 
 from sqlalchemy import Connection
 
+from gisgrid.storage.database import psycopg2_connection
+
 _NAMED = re.compile(r"(?<!:):([a-z_][a-z0-9_]*)\b")
 
 
@@ -58,10 +60,11 @@ class Prepared:
         """Run it with ``params`` (every bind by name) and return the rows as dicts. On a connection outside
         AUTOCOMMIT it joins the connection's transaction like any other statement."""
         fairy = conn.connection  # the pooled DBAPI connection; its ``info`` lives as long as that connection
-        if not fairy.dbapi_connection.autocommit and not conn.in_transaction():
+        raw = psycopg2_connection(fairy)
+        if not raw.autocommit and not conn.in_transaction():
             conn.begin()  # the driver opens a transaction for this statement: let the Connection know, to end it
         done: set[str] = fairy.info.setdefault("gisgrid_prepared", set())
-        with fairy.dbapi_connection.cursor() as cur:
+        with raw.cursor() as cur:
             if self.name not in done:
                 cur.execute(f"PREPARE {self.name} AS {self._positional}")
                 done.add(self.name)

@@ -29,6 +29,7 @@ from common import bench_database, describe
 from gisgrid.components_store import ComponentQuery, ImportOptions, catalogue_for, import_components
 from gisgrid.demo import demo_components_points, make_demo_district
 from gisgrid.settings import Settings
+from gisgrid.storage.database import psycopg2_connection
 
 CLASSES = ["01037", "03005", "01001", "01004", "01007", "02014", "04002", "03001"]
 
@@ -72,7 +73,7 @@ def main() -> None:
         raw = engine.raw_connection()
         try:
             t0 = time.perf_counter()
-            with raw.cursor() as cur, csv.open() as fh:
+            with psycopg2_connection(raw).cursor() as cur, csv.open() as fh:
                 cur.copy_expert("COPY baseline (class_code, lon, lat, status) FROM STDIN WITH (FORMAT csv, HEADER)", fh)
                 cur.execute("UPDATE baseline SET geom = ST_SetSRID(ST_MakePoint(lon, lat), 4490)")
                 cur.execute(

@@ -44,7 +44,7 @@ from common import bench_database, free_port, mark_loaded, percentile, reused, s
 from gisgrid.demo import demo_components_points, make_demo_district
 from gisgrid.demo_loader import DEMO_COMPONENT_MIX
 from gisgrid.settings import STORAGE_SRID
-from gisgrid.storage.database import asyncpg_connect_args
+from gisgrid.storage.database import asyncpg_connect_args, psycopg2_connection
 from gisgrid.workflow import TERMINAL_STATES
 from maps import tiles_sql
 from maps.console import COMPONENT_CELLS_MAX_ZOOM, COMPONENT_CELLS_MIN_ZOOM, COMPONENT_POINT_TILES_MAX_ZOOM, GRID_LAYERS
@@ -102,7 +102,7 @@ def copy_points(engine: Engine, table: str, lon: np.ndarray, lat: np.ndarray) ->
     with engine.begin() as conn:
         conn.execute(text(f"CREATE UNLOGGED TABLE {table} (i bigint, lon float8, lat float8)"))
         buf = io.StringIO("".join(f"{i},{a:.7f},{b:.7f}\n" for i, (a, b) in enumerate(zip(lon, lat, strict=True))))
-        with conn.connection.dbapi_connection.cursor() as cur:  # type: ignore[union-attr]
+        with psycopg2_connection(conn).cursor() as cur:
             cur.copy_expert(f"COPY {table} FROM STDIN WITH (FORMAT csv)", buf)
 
 
@@ -117,7 +117,7 @@ def load_components(engine: Engine, district: object, total: int) -> int:
         with engine.begin() as conn:
             conn.execute(text("CREATE UNLOGGED TABLE _cls (i bigint, cls text)"))
             buf = io.StringIO("".join(f"{i},{c}\n" for i, c in enumerate(classes)))
-            with conn.connection.dbapi_connection.cursor() as cur:  # type: ignore[union-attr]
+            with psycopg2_connection(conn).cursor() as cur:
                 cur.copy_expert("COPY _cls FROM STDIN WITH (FORMAT csv)", buf)
             conn.execute(text("SELECT setseed(0.31)"))
             # Serials from 500001 up: clear of the demo registry's own (1 … a few thousand per class).

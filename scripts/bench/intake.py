@@ -40,6 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import bench_database, free_port, mark_loaded, percentile, reused, start_server
 
 from gisgrid.demo import demo_components_points, make_demo_district
+from gisgrid.storage.database import psycopg2_connection
 
 CLASSES = ["06010", "06012", "09009", "01037", "03005", "06001"]  # 01037/03005 link to components
 
@@ -175,11 +176,10 @@ def main() -> None:
             classes = np.random.default_rng(3).choice(["01037", "03005", "01001", "01004", "02014", "04002"], len(lon))
             with engine.begin() as conn:
                 conn.execute(text("CREATE TABLE _pts (lon float8, lat float8, cls text)"))
-                raw = conn.connection.dbapi_connection
                 import io
 
                 buf = io.StringIO("".join(f"{a},{b},{c}\n" for a, b, c in zip(lon, lat, classes, strict=True)))
-                with raw.cursor() as cur:
+                with psycopg2_connection(conn).cursor() as cur:
                     cur.copy_expert("COPY _pts FROM STDIN WITH (FORMAT csv)", buf)
                 conn.execute(
                     text(

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import asyncpg
 import numpy as np
+from sqlalchemy.engine import URL
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import REUSE_ENV, bench_database, reused
@@ -40,7 +41,7 @@ def backend_cpu(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / 100  # utime + stime, clock ticks of 10 ms
 
 
-async def measure(url: object, services: svc.CaseServices, n: int) -> None:
+async def measure(url: URL, services: svc.CaseServices, n: int) -> None:
     conn = await asyncpg.connect(**asyncpg_connect_args(url), server_settings=svc.INTAKE_SESSION_SETTINGS)
     await init_async_connection(conn)
     pid = conn.get_server_pid()
