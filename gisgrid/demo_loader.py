@@ -20,22 +20,19 @@ DEMO_HISTORY_DAYS = 60
 #: Tier-3 size for the demo: ~38,400 unit grids / 56 ≈ 680 tier-3 grids, as in the seed district.
 DEMO_TIER3_SIZE = 56
 
-_SURNAMES = (
-    "王李张刘陈杨赵黄周吴徐孙胡朱高林何郭马罗梁宋郑谢韩唐冯于董萧程曹袁邓许傅沈曾彭吕苏卢蒋蔡贾丁魏薛叶"
-    "阎余潘杜戴夏钟汪田任姜范方石姚谭廖邹熊金陆郝孔白崔康毛邱秦江史顾侯邵孟龙万段雷钱汤尹黎易常武乔贺赖龚文"
-)
-_GIVEN = "伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀霞平刚桂英华玉萍红娥玲芬燕彬斌宇浩凯健俊帆帅旭宁亮晨辉鹏飞峰海波"
-
 
 def demo_staff(grid_codes: list[str], seed: int, leader_codes: Sequence[str] = ()) -> pd.DataFrame:
     """Deterministic fictitious staff: one 网格长 and two 网格员 per tier-3 grid, and a 网格长 for each of
     ``leader_codes`` (the streets and communities a case is escalated to, 提级)."""
+    from gisgrid.simulate import GIVEN_NAME_CHARS, SURNAMES
+
     rng = np.random.default_rng(seed)
     rows = []
     crews = [*((c, ("网格长", "网格员", "网格员")) for c in grid_codes), *((c, ("网格长",)) for c in leader_codes)]
     for code, roles in crews:
         for role in roles:
-            name = rng.choice(list(_SURNAMES)) + "".join(rng.choice(list(_GIVEN), size=int(rng.integers(1, 3))))
+            surname = rng.choice(list(SURNAMES))
+            name = surname + "".join(rng.choice(list(GIVEN_NAME_CHARS), size=int(rng.integers(1, 3))))
             phone = "1" + str(rng.choice([38, 39, 58, 59, 86, 87])) + f"{int(rng.integers(0, 10**8)):08d}"
             rows.append({"grid_code": code, "role": role, "name": name, "phone": phone})
     return pd.DataFrame(rows)
@@ -141,7 +138,7 @@ def demo_history(engine: Engine, settings: Settings, *, days: int, seed: int) ->
         # Every report routed as intake would route it (its 派遣依据), and dispatched there.
         sim = simulate(
             cells,
-            list(services.departments),
+            pd.DataFrame({"code": list(services.departments), "name": list(services.departments.values())}),
             classes_from_catalogue(services.events),
             days=days,
             seed=seed,

@@ -247,6 +247,31 @@ def _classes_frame(classes: pd.DataFrame | Sequence[str], departments: list[str]
     return df.reset_index(drop=True)
 
 
+#: Characters of the fictitious people's names (demo staff, simulated 监督员).
+SURNAMES = (
+    "王李张刘陈杨赵黄周吴徐孙胡朱高林何郭马罗梁宋郑谢韩唐冯于董萧程曹袁邓许傅沈曾彭吕苏卢蒋蔡贾丁魏薛叶"
+    "阎余潘杜戴夏钟汪田任姜范方石姚谭廖邹熊金陆郝孔白崔康毛邱秦江史顾侯邵孟龙万段雷钱汤尹黎易常武乔贺赖龚文"
+)
+GIVEN_NAME_CHARS = (
+    "伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀霞平刚桂英华玉萍红娥玲芬燕彬斌宇浩凯健俊帆帅旭宁亮晨辉鹏飞峰海波"
+)
+
+
+def person_names(n: int) -> np.ndarray:
+    """``n`` distinct fictitious names (surname + two given characters), the i-th always the same: the
+    evaluation tells 监督员 apart by name, so no two may share one (up to 100 × 50² of them)."""
+    s, g = len(SURNAMES), len(GIVEN_NAME_CHARS)
+    if n > s * g * g:
+        raise InvalidInput(f"simulate: at most {s * g * g} distinct names", detail={"names": n})
+    total = s * g * g
+    # i → i × 104729 mod total is a bijection (104729 is a prime, coprime with 100 × 50²): names stay distinct,
+    # and neighbours (one grid's crew) differ in every character.
+    i = (np.arange(n, dtype=np.int64) + 1) * 104_729 % total
+    a, b, c = i % s, (i // s) % g, (i // (s * g)) % g
+    sur, given = np.array(list(SURNAMES), dtype=object), np.array(list(GIVEN_NAME_CHARS), dtype=object)
+    return sur[a] + given[b] + given[c]
+
+
 def _departments_frame(departments: pd.DataFrame | Sequence[str], rng: np.random.Generator) -> pd.DataFrame:
     df = departments.copy() if isinstance(departments, pd.DataFrame) else pd.DataFrame({"code": list(departments)})
     n = len(df)
@@ -436,6 +461,7 @@ def simulate(
         limits=limits,
         deps=deps,
         dep_codes=dep_codes,
+        dep_names=deps["name"].astype(str).tolist() if "name" in deps.columns else dep_codes,
         cls=cls,
         cls_dep=cls_dep,
         staff=staff,
@@ -445,7 +471,7 @@ def simulate(
             role: np.array([f"{label}{k + 1:02d}" for k in range(pools[role])], dtype=object)
             for role, label in (("intake", "受理员"), ("shift_lead", "值班长"), ("dispatcher", "派遣员"))
         },
-        staff_names=np.array([[f"监督员{c}{k + 1:02d}" for k in range(12)] for c in tier3_codes], dtype=object),
+        staff_names=person_names(n_t3 * 12).reshape(n_t3, 12),
         tier3_idx=tier3_idx,
         tier3_codes=tier3_codes,
         esc_street=esc_street[street_idx],
@@ -557,6 +583,7 @@ class _Context:
     end_pos: float
     limits: dict[str, float]
     deps: pd.DataFrame
+    dep_names: list[str]
     dep_codes: list[str]
     cls: pd.DataFrame
     cls_dep: np.ndarray
@@ -722,10 +749,11 @@ def _workflow(p: pd.DataFrame, ctx: _Context) -> tuple[dict[str, np.ndarray], np
     other = (gd + rng.integers(1, len(ctx.dep_codes), len(f))) % len(ctx.dep_codes)
     first = np.where(wrong, other, gd)
     codes = np.array(ctx.dep_codes, dtype=object)
+    signers = np.array(ctx.dep_names, dtype=object)  # a department's steps are signed by its name
     ev.add(f, 6, "dispatch", p4, actor, "dispatcher", dept=codes[first], department=codes[first])
     p_ret = p4 + rng.uniform(0.5, 6.0, len(f)) * _US_HOUR
     w = wrong
-    ev.add(f[w], 7, "return", p_ret[w], codes[first[w]], "department", reason="非本单位职责")
+    ev.add(f[w], 7, "return", p_ret[w], signers[first[w]], "department", reason="非本单位职责")
     actor2, r2 = pick("dispatcher", len(f))
     p5 = np.where(w, p_ret + duration(lim["dispatch"], r2), p4)
     ev.add(f[w], 8, "dispatch", p5[w], actor2[w], "dispatcher", dept=codes[gd[w]], department=codes[gd[w]],
@@ -738,7 +766,7 @@ def _workflow(p: pd.DataFrame, ctx: _Context) -> tuple[dict[str, np.ndarray], np
     allowed = np.where(ext, 2 * L, L)
     on = rng.random(len(f)) < q
     dur = np.round(allowed * np.where(on, rng.uniform(0.05, 0.95, len(f)), rng.uniform(1.05, 2.5, len(f))))
-    dep_actor = codes[gd]
+    dep_actor = signers[gd]
     ev.add(f[ext], 9, "request_extension", (p5 + 0.2 * dur)[ext], dep_actor[ext], "department", reason="需协调施工")
     actor, _ = pick("dispatcher", len(f))
     ev.add(f[ext], 10, "approve_extension", (p5 + 0.25 * dur)[ext], actor[ext], "dispatcher",

@@ -23,7 +23,7 @@ from gisgrid.evaluation import (
 )
 from gisgrid.events import load_event_catalogue
 from gisgrid.settings import Settings
-from gisgrid.simulate import Simulation, classes_from_catalogue, simulate, synthetic_cells
+from gisgrid.simulate import Simulation, classes_from_catalogue, person_names, simulate, synthetic_cells
 from gisgrid.storage.models import Case, CaseTransition
 
 CAL = WorkingCalendar()
@@ -260,3 +260,23 @@ def test_a_kind_planted_twice_plants_the_codes_of_both() -> None:
     assert sim.truth == {"selective": [t1, t2], "overload": [t2], "escalation": [], "paper_closure": []}
     with pytest.raises(InvalidInput, match=r"^--plant: 'selective=' names no code \(KIND=CODE;CODE\)$"):
         _plant(f"selective={t1},selective=")
+
+
+def test_simulated_people_read_as_people() -> None:
+    """Demo timelines name people, not codes: 监督员 get distinct fictitious names (the evaluation tells them apart
+    by name), a department's steps are signed by the department's name when the departments come with names."""
+    names = person_names(100 * 50 * 50)
+    assert len(set(names)) == len(names) and list(names[:2]) == ["萧峰刚", "任辉宁"]
+    assert all(len(n) == 3 for n in names[:1000])
+    with pytest.raises(InvalidInput, match="at most 250000 distinct names"):
+        person_names(250_001)
+    classes, deps, _ = catalogue()
+    named = pd.DataFrame({"code": deps, "name": [f"部门{i}" for i in range(len(deps))]})
+    sim = simulate(synthetic_cells(2, 2, 2), named, classes, days=20, seed=3, start="2025-09-15", rate=0.08)
+    t = sim.transitions
+    by_department = t.loc[t["role"] == "department", "actor"]
+    assert len(by_department) and set(by_department) <= set(named["name"])
+    patrols = t.loc[(t["action"] == "report") & (t["role"] == "supervisor"), "actor"]
+    assert len(patrols) and patrols.str.fullmatch(r"[\u4e00-\u9fff]{3}").all()
+    by_codes = simulate(synthetic_cells(2, 2, 2), deps, classes, days=20, seed=3, start="2025-09-15", rate=0.08)
+    assert set(by_codes.transitions.loc[by_codes.transitions["role"] == "department", "actor"]) <= set(deps)
