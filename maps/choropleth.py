@@ -209,6 +209,15 @@ def format_number(x: float) -> str:
     return f"{x:,.2f}" if abs(x) >= 1 else f"{x:.3g}"
 
 
+def numbers_alike(values: np.ndarray) -> Callable[[float], str]:
+    """:func:`format_number` for a set of numbers shown together (a legend): whole numbers stay whole, and when
+    some are not, every number of 1 or more gets two decimals, so that one reads the same as the next."""
+    v = np.asarray(values, dtype=float)
+    if np.all(v == np.round(v)):
+        return format_number
+    return lambda x: f"{x:,.2f}" if x == 0 or abs(x) >= 1 else f"{x:.3g}"
+
+
 def format_percent(x: float) -> str:
     return f"{x * 100:.1f}%"
 
@@ -412,6 +421,8 @@ def classify(
     grouped = pd.Series(finite).groupby(klass)
     lows = np.where(counts_ := np.asarray(counts) > 0, grouped.min().reindex(range(n)).to_numpy(), edges[:-1])
     highs = np.where(counts_, grouped.max().reindex(range(n)).to_numpy(), edges[1:])
+    if fmt is format_number:  # one legend, one precision: "70.00 – 80.76", "83.33 – 85.00", not "83.33 – 85"
+        fmt = numbers_alike(np.concatenate([lows, highs]))
     labels = tuple(fmt(hi) if lo == hi else f"{fmt(lo)} – {fmt(hi)}" for lo, hi in zip(lows, highs, strict=True))
     return Classes(scheme, colours, counts, no_data, labels, tuple(float(e) for e in edges), merged_from=merged_from)
 

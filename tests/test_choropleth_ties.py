@@ -134,3 +134,12 @@ def test_ungraded_regions_have_their_own_legend_entry_apart_from_no_data() -> No
         assert [p["colour"] for p in props if p["grade"] is None] == [NO_DATA_COLOUR] * 3
         assert [p["value_label"] for p in props if p["grade"] == "不参评"] == ["不参评"] * 2
     assert sum(row["count"] for row in body["legend"]) == 8
+
+
+def test_a_legend_shows_its_numbers_with_one_precision() -> None:
+    """review30 gap 7: "70 – 80.76" beside "85.10 – 87.50": the scores of one legend read alike."""
+    scores = np.array([70.0, 75.5, 80.76, 83.33, 85.0, 85.1, 87.5, 90.0])
+    classes = classify(scores, "equal_interval", 4)
+    assert classes.labels == ("70.00", "75.50", "80.76 – 85.00", "85.10 – 90.00")  # was "85" and "90"
+    counts = classify(np.array([0.0, 1, 2, 6, 9]), "equal_interval", 3)
+    assert counts.labels == ("0 – 2", "6", "9")  # whole numbers stay whole
