@@ -12,6 +12,8 @@ from typing import Any, Literal
 from fastapi import FastAPI
 from pydantic import BaseModel, ConfigDict, Field
 
+from gisgrid import cases, workflow
+
 
 class FieldProblem(BaseModel):
     """One refused input: the field (a JSON path such as ``attrs.k``, a parameter or a header; null when the request
@@ -125,8 +127,16 @@ class PageLink(BaseModel):
     href: str = Field(description="This request's URL (with the root path) with its offset moved by a page")
 
 
+#: The enums of a case's answer, from where the service keeps them (one fact in one place).
+CaseState = Literal[tuple(workflow.STATES)]  # type: ignore[valid-type]
+CaseNodeName = Literal[tuple(dict.fromkeys(n for n in cases.NODE_OF_STATE.values() if n))]  # type: ignore[valid-type]
+CaseSource = Literal[tuple(cases.SOURCES)]  # type: ignore[valid-type]
+CaseAction = Literal[tuple(workflow.TRANSITIONS)]  # type: ignore[valid-type]
+
+
 class Case(BaseModel):
-    """A case (案件) as the API shows it."""
+    """A case (案件) as the API shows it: a report's answer, a list item, the head of a detail. Every key a case
+    carries is named here (tests/test_api_contract.py checks real answers against it)."""
 
     model_config = ConfigDict(extra="allow")
 
@@ -135,29 +145,67 @@ class Case(BaseModel):
     scheme: str = Field(description="Event catalogue of class_code", examples=["gbt47678"])
     class_code: str = Field(examples=["06010"])
     class_name: str | None = Field(description="The class's Chinese name (null if removed from the catalogue)")
-    state: str = Field(description="Workflow state", examples=["reported"])
+    matter_code: str | None = Field(description="管理事项代码: district + class, 11 digits (GB/T 47678 classes only)")
+    disposal_type: str | None = Field(description="处置方式 whose limit applies (停工, 处罚, 拆除, 紧急 …)")
+    urgent: bool = Field(description="紧急: its limits run round the clock, in clock hours")
+    state: CaseState = Field(description="Workflow state (gisgrid.workflow.STATES)", examples=["reported"])
     state_label: str | None = Field(examples=["上报"])
-    node: str | None = Field(description="Workflow node whose deadline runs")
+    previous_state: CaseState | None = Field(description="While suspended (挂账): the state 挂账恢复 returns to")
+    node: CaseNodeName | None = Field(description="Workflow node whose deadline runs (null while none runs)")
     node_label: str | None
-    source: str | None
+    node_started_at: str | None = Field(description="ISO 8601, +08:00: when the running node started")
+    node_calendar_time: bool = Field(description="The running node's limit is in clock hours, not working time")
+    source: CaseSource | None = Field(description="Where the report came from")
     source_label: str | None
+    description: str | None = Field(description="What was reported")
+    address: str | None
+    reporter: str | None = Field(description="上报人 as shown (the body's reporter, else the X-Actor name)")
     light: Literal["green", "yellow", "red"] | None = Field(description="Deadline light (红黄绿灯) of an open case")
     lon: float | None = Field(description="CGCS2000 longitude")
     lat: float | None = Field(description="CGCS2000 latitude")
-    unit_grid_code: str | None
-    department_code: str | None
+    unit_grid_code: str | None = Field(description="万米单元网格 (15 digits)")
+    district_code: str | None = Field(description="District (6 digits)")
+    street_code: str | None = Field(description="Street, 一级网格 (9 digits)")
+    community_code: str | None = Field(description="Community, 二级网格 (12 digits)")
+    tier3_code: str | None = Field(description="三级网格 (14 digits)")
+    component_id: str | None = Field(description="The linked component (部件) of the implied class within 30 m")
+    component_distance_m: float | None = Field(description="Metres from the report to the linked component")
+    duplicate_of: int | None = Field(description="The case this one was merged into (合并重复案件)")
+    department_code: str | None = Field(description="The department dispatched to (处置部门)")
     department_name: str | None
-    due_at: str | None = Field(description="ISO 8601, +08:00")
+    routing: dict[str, Any] | None = Field(
+        description="The routing decision with its explanation (and overrides), and the possible duplicates found "
+        "at intake"
+    )
+    rework_count: int = Field(description="返工 so far")
+    escalation_level: int = Field(description="提级 level: 3 三级网格, 2 二级网格(社区), 1 一级网格(街道)")
+    pending_extension: bool = Field(description="A 延期申请 waits for approval (延期待批)")
+    due_at: str | None = Field(description="ISO 8601, +08:00: the running node's deadline")
+    disposal_due_at: str | None = Field(description="ISO 8601, +08:00: the 处置 deadline (moved by an extension)")
+    closed_at: str | None = Field(description="ISO 8601, +08:00: when the case ended (结案, 不予立案, 作废)")
     version: int = Field(description="Send it back with an action (a stale one is a 409)")
-    created_at: str
-    updated_at: str
+    created_at: str = Field(description="ISO 8601, +08:00: reported at")
+    updated_at: str = Field(description="ISO 8601, +08:00: last changed at")
     calendar_warning: str | None = Field(
         description="zh-CN, then English: the running clock — in a case's detail also its judged nodes — ran "
         "through a year the holiday calendar does not know (counted Mon–Fri), naming the years and the remedy"
     )
-    allowed_actions: list[str] | None = Field(
-        default=None, description="The actions the X-Role may take now (only when X-Role is sent)"
+    allowed_actions: list[CaseAction] | None = Field(
+        default=None,
+        description="The actions the X-Role may take now (only when X-Role is sent; list items too). A payload "
+        "condition is not known here: 督办 is listed for a case within its deadline (it needs flagged=true then)",
     )
+
+
+class Escalation(BaseModel):
+    """Where an escalated case (提级) is coordinated: the grid above its 三级 grid, with its 网格长."""
+
+    level: int = Field(description="2 二级网格(社区) or 1 一级网格(街道)")
+    label: str = Field(examples=["二级网格(社区)"])
+    grid_code: str | None
+    grid_name: str | None
+    leader_name: str | None
+    leader_phone: str | None
 
 
 class CaseNode(BaseModel):
@@ -185,7 +233,7 @@ class CaseNode(BaseModel):
 class CaseDetail(Case):
     """One case with its timeline, photos and documents."""
 
-    escalation: dict[str, Any] | None = Field(description="Whom an escalation (提级) would go to")
+    escalation: Escalation | None = Field(description="Where the case is escalated to (null at level 3)")
     timeline: list[dict[str, Any]] = Field(description="Transitions, oldest first (action, from/to state, actor …)")
     nodes: list[CaseNode] = Field(
         description="Node instances in the order they opened, judged by the evaluation's rule"

@@ -15,7 +15,7 @@ import hashlib
 import json
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -185,6 +185,18 @@ def check_texts(values: dict[str, Any], labels: dict[str, str] | None = None) ->
                 reason=Reason.STRING_TOO_LONG,
             )
         refuse_bad_text({label: value})  # nested payload values too: jsonb cannot hold a NUL either
+
+
+def check_idempotency_key(key: str | None, label: str = "idempotency_key") -> None:
+    """Refuse an empty or blank idempotency key (``label``: the header or field it came in). It names no report:
+    stored, it would answer every later report sent with it by the first one's case (and file none of them)."""
+    if key is not None and not key.strip():
+        raise InvalidInput(
+            f"{label}: empty; send a key of 1–{TEXT_LIMITS['idempotency_key']} characters (a new UUID per report), "
+            "or none",
+            detail=[{"field": label, "reason": "empty", "limit": {"min_length": 1}}],
+            reason=Reason.STRING_TOO_SHORT,
+        )
 
 
 def _now(now: dt.datetime | None) -> dt.datetime:
@@ -429,6 +441,7 @@ def _draft(services: CaseServices, item: Intake, now: dt.datetime) -> _Draft:
             reason=Reason.LITERAL_ERROR,
         )
     check_texts({k: getattr(item, k) for k in ("description", "address", "reporter", "idempotency_key")})
+    check_idempotency_key(item.idempotency_key)  # so every key stored has its fingerprint beside it
     ev = event_class(services, item.scheme, item.class_code)
     limit = _disposal_limit(services, ev, item.disposal_type)
     item = replace(item, photos=one_request(item.photos))  # at most 10; the same file twice is one photo
@@ -473,7 +486,7 @@ def _draft(services: CaseServices, item: Intake, now: dt.datetime) -> _Draft:
             reason=Reason.ZERO_LOCATION,
         )
     xs, ys = geodesy.to_storage(np.array([lon]), np.array([lat]), datum)  # type: ignore[arg-type]
-    fingerprint = request_fingerprint(item, infos) if item.idempotency_key else None
+    fingerprint = request_fingerprint(item, infos) if item.idempotency_key is not None else None
     return _Draft(item, ev, limit, infos, lon, lat, datum, float(xs[0]), float(ys[0]), now, fingerprint)
 
 
@@ -607,8 +620,9 @@ _NO_NUMBER = "case number: no free number could be taken; submit again"
 def _replayed(draft: _Draft, found: Any) -> Filed:
     """The case an idempotency key already filed (``found``: ``existing``, ``existing_no``,
     ``existing_fingerprint``), when this request is that report again; a key reused for another report is
-    refused (409), never answered with someone else's case. A case stored without a fingerprint (filed before
-    they were kept, or imported) replays as before."""
+    refused (409), never answered with someone else's case. A case stored with a key and no fingerprint replays
+    to any request with that key: such rows exist — keys filed before migration 0012 added the fingerprint — and
+    nothing makes new ones (``_draft`` refuses a blank key and fingerprints every other)."""
     kept = found["existing_fingerprint"]
     if kept is not None and kept != draft.fingerprint:
         key, case_no = draft.item.idempotency_key, found["existing_no"]
@@ -1157,7 +1171,8 @@ def _parse_due(value: Any, services: CaseServices) -> dt.datetime:
             detail=[{"field": "new_due_at"}],
             reason=Reason.DATETIME_PARSING,
         ) from None
-    return due if due.tzinfo is not None else due.replace(tzinfo=LOCAL_TZ)
+    # Stored and answered in China time like every other time (2026-12-11T12:00Z is 20:00+08:00).
+    return due.astimezone(LOCAL_TZ) if due.tzinfo is not None else due.replace(tzinfo=LOCAL_TZ)
 
 
 def _too_long(what: str) -> str:
@@ -1465,6 +1480,29 @@ def case_summary(
     return data
 
 
+def _case_row(conn: Connection, case_id: int) -> Any:
+    row = (
+        conn.execute(
+            text(
+                f"SELECT {CASE_COLUMNS} FROM cases c LEFT JOIN departments d ON d.code = c.department_code "
+                "WHERE c.id = :id"
+            ),
+            {"id": case_id},
+        )
+        .mappings()
+        .first()
+    )
+    if row is None:
+        raise NotFound(f"no case with id {case_id}")
+    return row
+
+
+def case_by_id(conn: Connection, services: CaseServices, case_id: int, *, role: str | None = None) -> dict[str, Any]:
+    """One case as :func:`case_summary` shows it — the answer of a report, so that an idempotent replay carries
+    exactly the keys of the 201 that filed it."""
+    return case_summary(services, _case_row(conn, case_id), role=role)
+
+
 def get_case(
     conn: Connection,
     services: CaseServices,
@@ -1479,19 +1517,7 @@ def get_case(
     and document ``url`` fields (and a photo's ``thumb_url``, its thumbnail) are paths of the service, after
     ``base``: the path prefix a proxy serves it under."""
     now = _now(now)
-    row = (
-        conn.execute(
-            text(
-                f"SELECT {CASE_COLUMNS} FROM cases c LEFT JOIN departments d ON d.code = c.department_code "
-                "WHERE c.id = :id"
-            ),
-            {"id": case_id},
-        )
-        .mappings()
-        .first()
-    )
-    if row is None:
-        raise NotFound(f"no case with id {case_id}")
+    row = _case_row(conn, case_id)
     data = case_summary(services, row, role=role, now=now)
     data["escalation"] = escalation_target(conn, row["tier3_code"], row["escalation_level"])
     if not full:
@@ -1610,6 +1636,11 @@ def node_judgement(services: CaseServices, row: Any, timeline: list[Any], now: d
         for n in judged["nodes"]
     ]
     return {"nodes": nodes, "closed_on_time": judged["closed_on_time"], "unknown_years": judged["unknown_years"]}
+
+
+#: The columns ``_snapshot_from_mapping`` reads but the version (which no action's availability depends on).
+_SNAPSHOT_COLUMNS = ("state", "previous_state", "department_code", "rework_count", "escalation_level",
+                     "pending_extension")  # fmt: skip
 
 
 def _snapshot_from_mapping(row: Any) -> workflow.CaseState:
@@ -1815,23 +1846,58 @@ def _filter_sql(f: CaseFilter, departments: Mapping[str, str]) -> tuple[str, dic
     return " AND ".join(where), params
 
 
+def _actions_for(role: str) -> Callable[[Any], list[str]]:
+    """``workflow.allowed_actions`` of ``role`` for many rows of CASE_COLUMNS: worked out once per distinct
+    snapshot (a page of 1000 cases has a few dozen), from the columns the list reads anyway. An unknown role is
+    refused at once, also when no case matches."""
+    workflow.allowed_actions(workflow.CaseState(), role)
+    seen: dict[tuple[Any, ...], list[str]] = {}
+
+    def of(row: Any) -> list[str]:
+        key = tuple(row[k] for k in _SNAPSHOT_COLUMNS)
+        actions = seen.get(key)
+        if actions is None:
+            actions = seen[key] = workflow.allowed_actions(_snapshot_from_mapping(row), role)
+        return list(actions)
+
+    return of
+
+
 def list_cases(
-    conn: Connection, services: CaseServices, f: CaseFilter, *, now: dt.datetime | None = None
+    conn: Connection,
+    services: CaseServices,
+    f: CaseFilter,
+    *,
+    role: str | None = None,
+    now: dt.datetime | None = None,
 ) -> tuple[list[dict[str, Any]], int]:
+    """A page of the filtered cases, newest first, and how many match; with ``role``, each case's
+    ``allowed_actions`` as its detail gives them."""
     now = _now(now)
+    actions = _actions_for(role) if role is not None else None
     cond, params = _filter_sql(f, services.departments)
     base = f"SELECT {CASE_COLUMNS} FROM cases c LEFT JOIN departments d ON d.code = c.department_code WHERE {cond}"
+
+    def shown(row: Any) -> dict[str, Any]:
+        data = _case_json(services, row, now)
+        if actions is not None:
+            data["allowed_actions"] = actions(row)
+        return data
+
     if f.light:
         # The light depends on working time, computed here for the filtered cases, then paged.
         rows = conn.execute(text(base + " AND c.due_at IS NOT NULL ORDER BY c.id DESC"), params).mappings().all()
-        cases = [_case_json(services, r, now) for r in rows]
-        cases = [c for c in cases if c["light"] == f.light]
-        return cases[f.offset : f.offset + f.limit], len(cases)
+        lit = [(r, c) for r in rows if (c := _case_json(services, r, now))["light"] == f.light]
+        page = lit[f.offset : f.offset + f.limit]
+        if actions is not None:
+            for r, c in page:
+                c["allowed_actions"] = actions(r)
+        return [c for _, c in page], len(lit)
     matched = int(conn.execute(text(f"SELECT count(*) FROM cases c WHERE {cond}"), params).scalar_one())
     rows = conn.execute(
         text(base + " ORDER BY c.id DESC LIMIT :limit OFFSET :offset"), {**params, "limit": f.limit, "offset": f.offset}
     ).mappings()
-    return [_case_json(services, r, now) for r in rows], matched
+    return [shown(r) for r in rows], matched
 
 
 #: Heat-map cells: cases are counted per square of this many degrees (about 50 m).

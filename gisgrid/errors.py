@@ -30,6 +30,7 @@ class Reason(StrEnum):
     STRING_TOO_LONG = "string_too_long"
     STRING_PATTERN_MISMATCH = "string_pattern_mismatch"
     INT_PARSING = "int_parsing"
+    INT_TYPE = "int_type"
     INT_FROM_FLOAT = "int_from_float"
     FLOAT_PARSING = "float_parsing"
     FLOAT_TYPE = "float_type"

@@ -24,6 +24,8 @@ from sqlalchemy import Engine
 from api import schemas
 from api.http import MAX_FORM_BYTES
 from api.main import create_app
+from gisgrid import cases as svc
+from gisgrid import workflow
 from gisgrid.components import EDITOR_ROLES
 from gisgrid.settings import Settings
 from gisgrid.workflow import ROLES
@@ -317,6 +319,77 @@ def test_the_answers_are_what_the_openapi_schemas_say(client: TestClient, lamp: 
     schemas.ComponentFeatureCollection.model_validate(page.json(), strict=True)
     missing = client.get("/components/nope")  # an error is JSON, not GeoJSON
     assert missing.status_code == 404 and missing.headers["content-type"] == "application/json"
+
+
+def _enum(prop: dict[str, Any]) -> list[Any]:
+    """The enum of a property, also of a nullable one (``anyOf`` [enum, null]) or of a list's items."""
+    if "items" in prop:
+        return _enum(prop["items"])
+    if "anyOf" in prop:
+        return next(_enum(p) for p in prop["anyOf"] if p.get("type") != "null")
+    return prop["enum"]
+
+
+def test_openapi_declares_every_key_of_the_case_answers_and_the_workflows_enums(
+    client: TestClient, lamp: dict[str, Any]
+) -> None:
+    """review29 D6: the form report's answer was untyped, the action and merge answers an untyped object, the
+    action and the case's state, node and source were plain strings, and most keys a case carries were not
+    declared. Every key of the real answers is declared in Case (CaseDetail), the enums are the service's own."""
+    spec = client.get("/openapi.json").json()
+    ops, declared = spec["paths"], spec["components"]["schemas"]
+    case, detail = declared["Case"], declared["CaseDetail"]
+    props = case["properties"]
+    assert props["state"]["enum"] == _enum(props["previous_state"]) == list(workflow.STATES)
+    assert _enum(props["node"]) == ["verify", "file", "dispatch", "disposal", "check", "close"]
+    assert _enum(props["node"]) == list(dict.fromkeys(n for n in svc.NODE_OF_STATE.values() if n))
+    assert _enum(props["source"]) == list(svc.SOURCES)
+    assert _enum(props["allowed_actions"]) == list(workflow.TRANSITIONS)
+    for path in ("/cases/{case_id}/actions/{action}", "/cases/{case_id}/actions/{action}/form"):
+        action = next(p for p in ops[path]["post"]["parameters"] if p["name"] == "action")
+        assert action["schema"]["enum"] == list(workflow.TRANSITIONS), path
+
+    def answers(path: str, status: str) -> str:
+        return ops[path]["post"]["responses"][status]["content"]["application/json"]["schema"]["$ref"].rsplit("/")[-1]
+
+    for path in ("/cases", "/cases/form"):
+        assert answers(path, "201") == answers(path, "200") == "Case", path
+    for path in (
+        "/cases/{case_id}/actions/{action}",
+        "/cases/{case_id}/actions/{action}/form",
+        "/cases/{case_id}/merge",
+    ):
+        assert answers(path, "200") == "CaseDetail", path
+
+    at = {"class_code": "06010", "lon": lamp["lon"], "lat": lamp["lat"], "datum": "cgcs2000"}
+    lead = {"X-Role": "shift_lead"}
+    filed = client.post("/cases", json=at, headers={**lead, "Idempotency-Key": "contract-1"})
+    replay = client.post("/cases", json=at, headers={**lead, "Idempotency-Key": "contract-1"})
+    form = client.post("/cases/form", data={k: str(v) for k, v in at.items()}, headers=lead)
+    assert (filed.status_code, replay.status_code, form.status_code) == (201, 200, 201)
+    kept, dup = filed.json()["id"], form.json()["id"]
+    acted = client.post(f"/cases/{kept}/actions/request_verify", json={"version": 1}, headers=lead)
+    acted_form = client.post(
+        f"/cases/{kept}/actions/verify/form", data={"version": "2"}, headers={"X-Role": "supervisor"}
+    )
+    merged = client.post(f"/cases/{dup}/merge", json={"into": kept, "version": 1}, headers=lead)
+    assert (acted.status_code, acted_form.status_code, merged.status_code) == (200, 200, 200), merged.text
+    listed = client.get("/cases", headers=lead).json()["data"]
+    features = client.get("/cases", params={"format": "geojson"}, headers=lead).json()["features"]
+    heads = [filed.json(), replay.json(), form.json(), *listed]
+    details = [client.get(f"/cases/{kept}", headers=lead).json(), acted.json(), acted_form.json(), merged.json()]
+    for answer in heads:
+        assert set(answer) <= set(props), set(answer) - set(props)  # nothing undeclared
+        assert set(case["required"]) | {"allowed_actions"} <= set(answer)
+        schemas.Case.model_validate(answer, strict=True)  # types and enums as declared
+    for answer in details:
+        assert set(answer) <= set(detail["properties"]), set(answer) - set(detail["properties"])
+        assert set(detail["required"]) | {"allowed_actions"} <= set(answer)
+        schemas.CaseDetail.model_validate(answer, strict=True)
+    for feature in features:
+        assert set(feature["properties"]) == set(heads[-1]) - {"lon", "lat"}
+    assert {c["state"] for c in listed} == {"verified", "voided"}
+    assert merged.json()["duplicate_of"] == kept  # a key the Case schema names now
 
 
 # -- D6: body limits -------------------------------------------------------------------------------------------

@@ -483,6 +483,33 @@ def test_a_case_without_a_fingerprint_replays_its_key_as_before(
     assert _counts(loaded) == (1, 1, 0, 0)
 
 
+@pytest.mark.parametrize("key", ["", " ", "\t\n"])
+def test_an_empty_or_blank_key_is_refused_and_never_stored_as_a_key(
+    loaded: Engine, services: svc.CaseServices, intake: Intake, spot: tuple[float, float], key: str
+) -> None:
+    """review29 D1: ``""`` was stored as a key without a fingerprint, and every later report sent with ``""`` was
+    answered with that first case and never filed. A blank key names no report: refused, nothing written."""
+    x, y = spot
+    item = svc.Intake(class_code=GARBAGE, lon=x, lat=y, datum="cgcs2000", idempotency_key=key)
+    for _ in range(2):  # the second as refused as the first: no case replayed
+        with pytest.raises(InvalidInput) as err:
+            intake(loaded, services, item)
+        assert err.value.reason == Reason.STRING_TOO_SHORT
+        assert err.value.message == (
+            "idempotency_key: empty; send a key of 1–100 characters (a new UUID per report), or none"
+        )
+        assert err.value.detail == [{"field": "idempotency_key", "reason": "empty", "limit": {"min_length": 1}}]
+        assert _counts(loaded) == (0, 0, 0, 0)
+    # every key filed is stored with the fingerprint of its report (a key alone would replay to anyone)
+    intake(loaded, services, replace(item, idempotency_key=" k "))
+    intake(loaded, services, replace(item, idempotency_key=None, lon=x + 0.0001))
+    with loaded.connect() as conn:
+        stored = conn.execute(
+            text("SELECT idempotency_key, idempotency_fingerprint IS NOT NULL FROM cases ORDER BY id")
+        ).all()
+    assert [tuple(r) for r in stored] == [(" k ", True), (None, False)]
+
+
 def test_concurrent_retries_of_a_report_with_photos_make_one_case(
     loaded: Engine, services: svc.CaseServices, intake: Intake, spot: tuple[float, float]
 ) -> None:
@@ -1178,6 +1205,182 @@ def test_a_key_reused_for_another_report_over_the_api_is_409_and_writes_nothing(
         assert _counts(loaded) == before == (2, 2, 1, 0)
 
 
+def _blank_key_refused(field: str) -> dict[str, Any]:
+    return {
+        "error": "invalid_input",
+        "reason": "string_too_short",
+        "detail": {
+            "message": f"{field}: empty; send a key of 1–100 characters (a new UUID per report), or none",
+            "items": [{"field": field, "reason": "empty", "limit": {"min_length": 1}, "code": "string_too_short"}],
+        },
+    }
+
+
+def test_a_blank_key_is_refused_in_the_body_the_header_and_the_form_alike(
+    loaded: Engine, settings: Settings, spot: tuple[float, float], tmp_path: Path
+) -> None:
+    """review29 D1: ``"idempotency_key": ""`` filed one case and then answered every report sent with ``""`` by
+    it. An empty or blank key is a 422 naming where it came — the body's field, the header, the form's field —;
+    an empty form field is a field not sent, as every form field (a blank one is refused)."""
+    x, y = spot
+    fields = {"class_code": GARBAGE, "lon": x, "lat": y, "datum": "cgcs2000"}
+    form = {k: str(v) for k, v in fields.items()}
+    role = {"X-Role": "grid_worker"}
+    with TestClient(create_app(settings.model_copy(update={"data_dir": tmp_path / "d"}))) as client:
+        for key in ("", " ", "\t"):
+            r = client.post("/cases", json={**fields, "idempotency_key": key}, headers=role)
+            assert (r.status_code, r.json()) == (422, _blank_key_refused("idempotency_key")), repr(key)
+        for key in ("", " "):
+            r = client.post("/cases", json=fields, headers={**role, "Idempotency-Key": key})
+            assert (r.status_code, r.json()) == (422, _blank_key_refused("Idempotency-Key")), repr(key)
+            r = client.post("/cases/form", data=form, headers={**role, "Idempotency-Key": key})
+            assert (r.status_code, r.json()) == (422, _blank_key_refused("Idempotency-Key")), repr(key)
+        r = client.post("/cases/form", data={**form, "idempotency_key": " "}, headers=role)
+        assert (r.status_code, r.json()) == (422, _blank_key_refused("idempotency_key"))
+        assert _counts(loaded) == (0, 0, 0, 0)
+        first = client.post("/cases/form", data={**form, "idempotency_key": ""}, headers=role)
+        second = client.post("/cases/form", data={**form, "idempotency_key": "", "description": "另一条"}, headers=role)
+        assert (first.status_code, second.status_code) == (201, 201)  # no key: two reports, two cases
+    with loaded.connect() as conn:
+        stored = conn.execute(text("SELECT idempotency_key, idempotency_fingerprint FROM cases ORDER BY id")).all()
+    assert [tuple(r) for r in stored] == [(None, None), (None, None)]
+
+
+def test_two_different_keys_on_one_request_are_refused_naming_both(
+    loaded: Engine, settings: Settings, spot: tuple[float, float], tmp_path: Path
+) -> None:
+    """review29 D5: the header's key won silently over the body's, so a retry that carried only the body's filed
+    a second case. Two different keys are a 422 naming both; the same key in both is that key."""
+    x, y = spot
+    fields = {"class_code": GARBAGE, "lon": x, "lat": y, "datum": "cgcs2000"}
+    form = {k: str(v) for k, v in fields.items()}
+    why = "the Idempotency-Key header and the idempotency_key field differ"
+    refused = {
+        "error": "invalid_input",
+        "reason": "value_error",
+        "detail": {
+            "message": "Idempotency-Key, idempotency_key: two different keys ('k3', 'k4'); send one, or the same "
+            "in both",
+            "items": [
+                {"field": "Idempotency-Key", "reason": why, "code": "value_error"},
+                {"field": "idempotency_key", "reason": why, "code": "value_error"},
+            ],
+        },
+    }
+    with TestClient(create_app(settings.model_copy(update={"data_dir": tmp_path / "d"}))) as client:
+        r = client.post("/cases", json={**fields, "idempotency_key": "k4"}, headers={"Idempotency-Key": "k3"})
+        assert (r.status_code, r.json()) == (422, refused)
+        r = client.post("/cases/form", data={**form, "idempotency_key": "k4"}, headers={"Idempotency-Key": "k3"})
+        assert (r.status_code, r.json()) == (422, refused)
+        assert _counts(loaded) == (0, 0, 0, 0)
+        both = client.post("/cases", json={**fields, "idempotency_key": "k3"}, headers={"Idempotency-Key": "k3"})
+        assert both.status_code == 201, both.text
+        for kwargs in (
+            {"json": {**fields, "idempotency_key": "k3"}},
+            {"json": fields, "headers": {"Idempotency-Key": "k3"}},
+        ):
+            again = client.post("/cases", **kwargs)  # type: ignore[arg-type]
+            assert (again.status_code, again.json()["id"]) == (200, both.json()["id"])
+    assert _counts(loaded) == (1, 1, 0, 0)
+
+
+def test_a_replay_answers_with_exactly_the_keys_and_values_of_the_report(
+    loaded: Engine, settings: Settings, spot: tuple[float, float], tmp_path: Path
+) -> None:
+    """review29 D9: the 200 replay carried an ``escalation`` the 201 had not. The same keys, the same values (the
+    light is computed at the moment of answering)."""
+    x, y = spot
+    fields = {"class_code": GARBAGE, "lon": x, "lat": y, "datum": "cgcs2000", "description": "路口垃圾"}
+    with TestClient(create_app(settings.model_copy(update={"data_dir": tmp_path / "d"}))) as client:
+        for role in ({"X-Role": "intake"}, {}):
+            for path, kwargs in (
+                ("/cases", {"json": fields}),
+                ("/cases/form", {"data": {k: str(v) for k, v in fields.items()}}),
+            ):
+                headers = {**role, "Idempotency-Key": f"{path}-{role}"}
+                made = client.post(path, headers=headers, **kwargs)  # type: ignore[arg-type]
+                again = client.post(path, headers=headers, **kwargs)  # type: ignore[arg-type]
+                assert (made.status_code, again.status_code) == (201, 200), again.text
+                assert set(made.json()) == set(again.json()), (path, role)
+                assert ("allowed_actions" in made.json()) == bool(role)
+                volatile = {"light"}
+                assert {k: v for k, v in made.json().items() if k not in volatile} == {
+                    k: v for k, v in again.json().items() if k not in volatile
+                }
+
+
+def test_numbers_of_a_report_an_action_and_a_merge_are_numbers_not_texts_or_booleans(
+    loaded: Engine, settings: Settings, spot: tuple[float, float], tmp_path: Path
+) -> None:
+    """review29 D10: "113.7" filed a case, ``"version": true`` was version 1 (a 409 stale_version). A number is
+    required where the schema says number or integer: 422 with pydantic's type; the form routes still read their
+    fields' text (a form has nothing else)."""
+    x, y = spot
+    fields = {"class_code": GARBAGE, "lon": x, "lat": y, "datum": "cgcs2000"}
+
+    def refused(field: str, code: str) -> dict[str, Any]:
+        kind = {"float_type": "a valid number", "int_type": "a valid integer"}[code]
+        return {
+            "error": "invalid_input",
+            "detail": [{"field": field, "reason": f"Input should be {kind}", "code": code}],
+        }
+
+    with TestClient(create_app(settings.model_copy(update={"data_dir": tmp_path / "d"}))) as client:
+        for field, value in (("lon", str(x)), ("lon", True), ("lat", str(y)), ("lat", False)):
+            r = client.post("/cases", json={**fields, field: value})
+            assert (r.status_code, r.json()) == (422, refused(field, "float_type")), (field, value)
+        assert _counts(loaded) == (0, 0, 0, 0)
+        cid = client.post("/cases", json={**fields, "lon": round(x, 3) + 0}).json()["id"]  # an int is a number too
+        other = client.post("/cases/form", data={k: str(v) for k, v in fields.items()})  # form text: parsed
+        assert other.status_code == 201, other.text
+        supervisor = {"X-Role": "supervisor"}
+        for version in (True, "1", 1.0):
+            r = client.post(f"/cases/{cid}/actions/verify", json={"version": version}, headers=supervisor)
+            assert (r.status_code, r.json()) == (422, refused("version", "int_type")), version
+        for body, field in (({"into": str(cid), "version": 1}, "into"), ({"into": cid, "version": True}, "version")):
+            r = client.post(f"/cases/{other.json()['id']}/merge", json=body, headers={"X-Role": "shift_lead"})
+            assert (r.status_code, r.json()) == (422, refused(field, "int_type")), body
+        assert _counts(loaded) == (2, 2, 0, 0)  # nothing acted
+        done = client.post(f"/cases/{cid}/actions/verify/form", data={"version": "1"}, headers=supervisor)
+        assert (done.status_code, done.json()["state"], done.json()["version"]) == (200, "verified", 2)
+
+
+def test_the_list_gives_each_case_the_actions_of_the_x_role(
+    loaded: Engine, settings: Settings, spot: tuple[float, float], tmp_path: Path
+) -> None:
+    """review29 D8: the list ignored X-Role, so its items never had ``allowed_actions``, which the Case schema
+    promises. Each item has the actions its detail gives the role (JSON and GeoJSON, the light filter too);
+    without X-Role none; an unknown role is refused even when no case matches."""
+    x, y = spot
+    fields = {"class_code": GARBAGE, "lon": x, "lat": y, "datum": "cgcs2000"}
+    with TestClient(create_app(settings.model_copy(update={"data_dir": tmp_path / "d"}))) as client:
+        ids = [client.post("/cases", json=fields).json()["id"] for _ in range(3)]
+        client.post(f"/cases/{ids[1]}/actions/verify", json={"version": 1}, headers={"X-Role": "supervisor"})
+        client.post(f"/cases/{ids[2]}/actions/escalate", json={"version": 1, "payload": {"reason": "跨网格"}},
+                    headers={"X-Role": "grid_worker"})  # fmt: skip
+        for role in ("shift_lead", "intake", "department"):
+            headers = {"X-Role": role}
+            detail = {i: client.get(f"/cases/{i}", headers=headers).json()["allowed_actions"] for i in ids}
+            listed = client.get("/cases", headers=headers).json()["data"]
+            assert {c["id"]: c["allowed_actions"] for c in listed} == detail, role
+            lit = client.get("/cases", params={"light": "green"}, headers=headers).json()["data"]
+            assert {c["id"]: c["allowed_actions"] for c in lit} == detail, role
+            features = client.get("/cases", params={"format": "geojson"}, headers=headers).json()["features"]
+            assert {f["id"]: f["properties"]["allowed_actions"] for f in features} == detail, role
+        assert detail == {ids[0]: [], ids[1]: [], ids[2]: []}  # a department has nothing to do before 派遣
+        shift = {
+            c["id"]: c["allowed_actions"] for c in client.get("/cases", headers={"X-Role": "shift_lead"}).json()["data"]
+        }
+        assert shift == {
+            ids[0]: ["request_verify", "reject", "void", "escalate"],
+            ids[1]: ["reject", "void", "file", "escalate"],
+            ids[2]: ["request_verify", "reject", "void", "escalate"],
+        }
+        assert all("allowed_actions" not in c for c in client.get("/cases").json()["data"])
+        r = client.get("/cases", params={"state": "closed"}, headers={"X-Role": "boss"})
+        assert (r.status_code, r.json()["reason"]) == (422, "unknown_role")
+
+
 def _rotated_jpeg(size: tuple[int, int], orientation: int) -> bytes:
     buf = io.BytesIO()
     exif = Image.Exif()
@@ -1783,6 +1986,42 @@ def test_an_extension_request_is_refused_as_its_approval_would_be(
     c = act(loaded, services, cid, "request_extension", "department", 4, "2025-10-13T10:00:00", reason="r",
             new_due_at="2025-10-14")  # fmt: skip
     assert c["pending_extension"] and c["timeline"][-1]["details"]["new_due_at"] == "2025-10-14T17:30:00+08:00"
+
+
+def test_an_extension_date_with_another_offset_is_stored_and_answered_in_china_time(
+    loaded: Engine, services: svc.CaseServices, spot: tuple[float, float]
+) -> None:
+    """review29 D4: a new_due_at sent in UTC (``Z``) was logged as ``+00:00``; every time answered is China time."""
+    x, y = spot
+    cid = _dispatchable(loaded, services, x, y, "2025-10-13T09:00:00")
+    act(loaded, services, cid, "dispatch", "dispatcher", 3, "2025-10-13T09:00:00")  # due 2025-10-13 14:30
+    c = act(loaded, services, cid, "request_extension", "department", 4, "2025-10-13T10:00:00", reason="r",
+            new_due_at="2025-10-16T04:00:00Z")  # fmt: skip
+    assert c["timeline"][-1]["details"] == {"reason": "r", "new_due_at": "2025-10-16T12:00:00+08:00"}
+    c = act(loaded, services, cid, "approve_extension", "dispatcher", 5, "2025-10-13T10:30:00")  # as requested
+    assert c["due_at"] == c["disposal_due_at"] == "2025-10-16T12:00:00+08:00"
+    assert c["timeline"][-1]["details"] == {
+        "new_due_at": "2025-10-16T12:00:00+08:00",
+        "previous_due_at": "2025-10-13T14:30:00+08:00",
+        "as_requested": True,
+    }
+    act(loaded, services, cid, "request_extension", "department", 6, "2025-10-14T09:00:00", reason="再等")
+    c = act(loaded, services, cid, "approve_extension", "shift_lead", 7, "2025-10-14T09:30:00",
+            new_due_at="2025-10-17T01:30:00-07:00")  # fmt: skip
+    assert c["due_at"] == "2025-10-17T16:30:00+08:00"
+    assert c["timeline"][-1]["details"] == {
+        "new_due_at": "2025-10-17T16:30:00+08:00",
+        "previous_due_at": "2025-10-16T12:00:00+08:00",
+    }
+    with loaded.connect() as conn:  # stored so, not only answered so
+        logged = conn.execute(
+            text(
+                "SELECT details->>'new_due_at' FROM case_transitions WHERE case_id = :c AND details ? 'new_due_at' "
+                "ORDER BY id"
+            ),
+            {"c": cid},
+        ).scalars()
+        assert list(logged) == ["2025-10-16T12:00:00+08:00", "2025-10-16T12:00:00+08:00", "2025-10-17T16:30:00+08:00"]
 
 
 def test_an_urgent_case_runs_round_the_clock_and_its_light_is_measured_in_clock_time(

@@ -194,6 +194,8 @@ def test_report_takes_role_address_disposal_type_and_photos(
         (["--source", "fax"], "source: must be one of patrol"),
         (["--address", "路" * 257], "--address: at most 256 characters, got 257"),
         (["--key", "k" * 101], "--key: at most 100 characters"),
+        (["--key", ""], "--key: empty; send a key of 1–100 characters (a new UUID per report), or none"),
+        (["--key", "  "], "--key: empty; send a key of 1–100 characters (a new UUID per report), or none"),
         (["--description", "x" * 2001], "--description: at most 2000 characters"),
         (["--lon", "500"], "--lon: 500.0 is outside ±180°"),
         (["--photo", "MISSING.jpg"], "--photo: MISSING.jpg is not a file"),

@@ -6,7 +6,7 @@ import datetime as dt
 from dataclasses import replace
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, File, Form, Header, Query, Request, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Header, Path, Query, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from pydantic import Field
@@ -19,6 +19,7 @@ from api.inputs import FormTextRoute, RequestModel, form_payload
 from api.prefix import BaseDep, page_links
 from api.schemas import Case, CaseDetail, CaseFeatureCollection, CaseList, error_responses, geojson_schema
 from gisgrid import cases as svc
+from gisgrid import workflow
 from gisgrid.documents import CSP as ORDER_CSP
 from gisgrid.errors import DatabaseError, InvalidInput, NotFound, Reason
 from gisgrid.evaluation_service import PERIOD_HELP, parse_period
@@ -31,14 +32,31 @@ router = APIRouter(
 )
 
 Datum = Literal["wgs84", "cgcs2000", "gcj02", "bd09"]
-Source = Literal["patrol", "hotline", "public_app", "sensor", "leader"]
+Source = Literal[tuple(svc.SOURCES)]  # type: ignore[valid-type]  # the service's list, stated as an enum
+#: The action path parameter: its enum states the workflow's actions (an unknown one is refused by the workflow,
+#: 422 unknown_action, as on the CLI).
+ActionPath = Annotated[
+    str,
+    Path(
+        description="A workflow action (workflow.TRANSITIONS)", json_schema_extra={"enum": list(workflow.TRANSITIONS)}
+    ),
+]
+_KEY_HELP = (
+    "Makes a retried report one case (also as the Idempotency-Key header; both on one request must be equal). "
+    "Global across clients: use a new UUID per report; 1–100 characters, not blank"
+)
 
 
 class CaseIn(RequestModel):  # a misspelt field is refused, not ignored
     class_code: str = Field(description="Event class, e.g. 06010 (暴露垃圾)")
     scheme: Literal["gbt47678", "cjt214"] = "gbt47678"
-    lon: float | None = Field(default=None, description="Longitude in ``datum`` (±180; checked by the service)")
-    lat: float | None = Field(default=None, description="Latitude in ``datum`` (±90; checked by the service)")
+    # strict: a number, as the schema says — "113.7" or true is a 422 float_type, not read as 113.7 or 1.0
+    lon: float | None = Field(
+        default=None, strict=True, description="Longitude in ``datum`` (±180; checked by the service)"
+    )
+    lat: float | None = Field(
+        default=None, strict=True, description="Latitude in ``datum`` (±90; checked by the service)"
+    )
     datum: Datum = "wgs84"
     description: str | None = Field(default=None, max_length=svc.TEXT_LIMITS["description"])
     address: str | None = Field(default=None, max_length=svc.TEXT_LIMITS["address"])
@@ -50,18 +68,22 @@ class CaseIn(RequestModel):  # a misspelt field is refused, not ignored
         "recorded as X-Actor's, whatever this says.",
     )
     disposal_type: str | None = None
-    idempotency_key: str | None = Field(default=None, max_length=svc.TEXT_LIMITS["idempotency_key"])
+    # minLength stated only: a blank key is refused by the service, naming where it came (string_too_short)
+    idempotency_key: (
+        Annotated[str, Field(max_length=svc.TEXT_LIMITS["idempotency_key"], json_schema_extra={"minLength": 1})] | None
+    ) = Field(default=None, description=_KEY_HELP)
 
 
 class ActionIn(RequestModel):
-    version: int = Field(description="The case version you acted on; a stale one gets 409")
+    # strict: true or "2" is a 422 int_type, not version 1 (a 409) or 2
+    version: int = Field(strict=True, description="The case version you acted on; a stale one gets 409")
     note: str | None = Field(default=None, max_length=svc.TEXT_LIMITS["note"])
     payload: dict[str, Any] = Field(default_factory=dict, description="department, reason, result, amount/unit …")
 
 
 class MergeIn(RequestModel):
-    into: int = Field(description="The case to keep")
-    version: int
+    into: int = Field(strict=True, description="The case to keep")
+    version: int = Field(strict=True, description="The duplicate's version you acted on; a stale one gets 409")
 
 
 async def _services(request: Request) -> svc.CaseServices:  # async: a sync dependency costs a thread hop
@@ -91,18 +113,41 @@ async def _report(
 
 
 def _first_case(engine: Engine, services: svc.CaseServices, case_id: int, role: str | None) -> dict[str, Any]:
-    with engine.connect() as conn:
-        return svc.get_case(conn, services, case_id, role=role, full=False)
+    with engine.connect() as conn:  # the keys of the 201 (case_summary), as the case is now
+        return svc.case_by_id(conn, services, case_id, role=role)
+
+
+_KEY_HEADER = "Idempotency-Key"
+
+
+def _idempotency_key(header: str | None, field: str | None) -> str | None:
+    """The request's idempotency key, from the header or the body's (form's) field: a blank one is refused by
+    where it came; both given must be the same key — which of two would a retry send? (Without the check the
+    header's won and a retry carrying only the field filed a second case.)"""
+    svc.check_idempotency_key(header, _KEY_HEADER)
+    svc.check_idempotency_key(field, "idempotency_key")
+    if header is not None and field is not None and header != field:
+        why = "the Idempotency-Key header and the idempotency_key field differ"
+        raise InvalidInput(
+            f"{_KEY_HEADER}, idempotency_key: two different keys ({header!r}, {field!r}); send one, or the same in "
+            "both",
+            detail=[{"field": _KEY_HEADER, "reason": why}, {"field": "idempotency_key", "reason": why}],
+            reason=Reason.VALUE_ERROR,
+        )
+    return header if header is not None else field
+
+
+_REPORT_ANSWERS: dict[int | str, dict[str, Any]] = {
+    201: {"model": Case, "description": "The new case, as stored; Location names it"},
+    200: {"model": Case, "description": "The idempotency key was seen before with this report: the case it filed"},
+}
 
 
 @router.post(
     "",
     status_code=201,
     summary="案件上报 Report a case (JSON)",
-    responses={
-        201: {"model": Case, "description": "The new case, as stored; Location names it"},
-        200: {"model": Case, "description": "The Idempotency-Key was seen before: the case it filed"},
-    },
+    responses=_REPORT_ANSWERS,
 )
 async def report(
     pool: IntakePoolDep,
@@ -111,14 +156,16 @@ async def report(
     actor: ActorDep,
     base: BaseDep,
     body: CaseIn,
-    idempotency_key: Annotated[str | None, Header(max_length=svc.TEXT_LIMITS["idempotency_key"])] = None,
+    idempotency_key: Annotated[
+        str | None, Header(max_length=svc.TEXT_LIMITS["idempotency_key"], description=_KEY_HELP)
+    ] = None,
 ) -> JSONResponse:
     item = svc.Intake(
         **body.model_dump(exclude={"idempotency_key", "reporter"}),
         reporter=body.reporter or actor.name,
         reporter_role=actor.role,
         actor=actor.name,  # the identity acting, never the body's reporter (a display field)
-        idempotency_key=idempotency_key or body.idempotency_key,
+        idempotency_key=_idempotency_key(idempotency_key, body.idempotency_key),
     )
     return await _report(pool, engine, services, item, actor.role, base)
 
@@ -127,7 +174,11 @@ async def report(
     "/form",
     status_code=201,
     summary="案件上报(带照片) Report a case with photos (multipart)",
+    description="The JSON route's fields as form fields; a field left empty is not sent (an empty idempotency_key "
+    "is no key; a blank one is refused).",
     max_body_size=MAX_FORM_BYTES,
+    response_model=None,
+    responses=_REPORT_ANSWERS,
 )
 async def report_form(
     pool: IntakePoolDep,
@@ -145,10 +196,12 @@ async def report_form(
     source: Annotated[Source, Form()] = "patrol",
     reporter: Annotated[str | None, Form(max_length=svc.TEXT_LIMITS["reporter"])] = None,
     disposal_type: Annotated[str | None, Form()] = None,
-    idempotency_key: Annotated[str | None, Form(max_length=svc.TEXT_LIMITS["idempotency_key"])] = None,
+    idempotency_key: Annotated[
+        str | None, Form(max_length=svc.TEXT_LIMITS["idempotency_key"], description=_KEY_HELP)
+    ] = None,
     photos: Annotated[list[UploadFile] | None, File(description="JPEG/PNG/HEIC/WebP; EXIF GPS used")] = None,
     idempotency_header: Annotated[
-        str | None, Header(alias="Idempotency-Key", max_length=svc.TEXT_LIMITS["idempotency_key"])
+        str | None, Header(alias=_KEY_HEADER, max_length=svc.TEXT_LIMITS["idempotency_key"], description=_KEY_HELP)
     ] = None,
 ) -> JSONResponse:
     files = [(p.filename or f"photo{i}", await _read_limited(p, i)) for i, p in enumerate(photos or [])]
@@ -165,7 +218,7 @@ async def report_form(
         reporter_role=actor.role,
         actor=actor.name,
         disposal_type=disposal_type,
-        idempotency_key=idempotency_header or idempotency_key,
+        idempotency_key=_idempotency_key(idempotency_header, idempotency_key),
         photos=files,
     )
     return await _report(pool, engine, services, item, actor.role, base)
@@ -270,6 +323,7 @@ def list_cases(
     request: Request,
     engine: EngineDep,
     services: ServicesDep,
+    actor: ActorDep,
     f: FilterDep,
     page: Annotated[Page, Depends(page_query)],
     light: Literal["green", "yellow", "red"] | None = None,
@@ -277,7 +331,7 @@ def list_cases(
 ) -> dict[str, Any] | GeoJSONResponse:
     f = replace(f, light=light, limit=page.limit, offset=page.offset)
     with engine.connect() as conn:
-        items, matched = svc.list_cases(conn, services, f)
+        items, matched = svc.list_cases(conn, services, f, role=actor.role)
     links = page_links(request, page.limit, page.offset, len(items), matched)
     if format == "geojson":
         return GeoJSONResponse(
@@ -327,14 +381,19 @@ def _act(engine: Any, services: svc.CaseServices, case_id: int, req: svc.ActionR
         return svc.get_case(conn, services, case_id, role=req.role, base=base)
 
 
-@router.post("/{case_id}/actions/{action}", summary="办理 Apply a workflow action")
+_ACTED = {200: {"model": CaseDetail, "description": "The case after the step, as the X-Role sees it"}}
+
+
+@router.post(
+    "/{case_id}/actions/{action}", summary="办理 Apply a workflow action", response_model=None, responses=_ACTED
+)
 def act(
     engine: EngineDep,
     services: ServicesDep,
     actor: ActingDep,
     base: BaseDep,
     case_id: int,
-    action: str,
+    action: ActionPath,
     body: ActionIn,
 ) -> dict[str, Any]:
     req = svc.ActionRequest(
@@ -350,6 +409,8 @@ def act(
     "photos: each action takes those of its rule (``workflow.TRANSITIONS``) and refuses the others by name, as the "
     "JSON route does; a number or true/false is sent as its JSON text (``amount=2.5``, ``flagged=true``).",
     max_body_size=MAX_FORM_BYTES,
+    response_model=None,
+    responses=_ACTED,
 )
 async def act_form(
     engine: EngineDep,
@@ -357,7 +418,7 @@ async def act_form(
     actor: ActingDep,
     base: BaseDep,
     case_id: int,
-    action: str,
+    action: ActionPath,
     version: Annotated[int, Form()],
     note: Annotated[str | None, Form(max_length=svc.TEXT_LIMITS["note"])] = None,
     department: Annotated[str | None, Form(description="处置部门 (dispatch)")] = None,
@@ -389,7 +450,12 @@ async def act_form(
     return await run_in_threadpool(_act, engine, services, case_id, req, base)  # blocking database work
 
 
-@router.post("/{case_id}/merge", summary="合并重复案件 Merge a duplicate into another case")
+@router.post(
+    "/{case_id}/merge",
+    summary="合并重复案件 Merge a duplicate into another case",
+    response_model=None,
+    responses={200: {"model": CaseDetail, "description": "The duplicate, voided and pointing at the kept case"}},
+)
 def merge(
     engine: EngineDep, services: ServicesDep, actor: ActingDep, base: BaseDep, case_id: int, body: MergeIn
 ) -> dict[str, Any]:

@@ -142,6 +142,7 @@ def report(
 ) -> None:
     """Report a case (上报): located, numbered, routed; prints the case."""
     _check_lengths(description=description, address=address, reporter=reporter, key=idempotency_key)
+    svc.check_idempotency_key(idempotency_key, "--key")
     for option, value, bound in (("--lon", lon, 180), ("--lat", lat, 90)):
         if value is not None and not -bound <= value <= bound:
             raise InvalidInput(f"{option}: {value} is outside ±{bound}°")
