@@ -64,6 +64,7 @@ class Reason(StrEnum):
     BBOX_UNREADABLE = "bbox_unreadable"
     BBOX_OUT_OF_RANGE = "bbox_out_of_range"
     NEEDS_LON_LAT = "needs_lon_lat"
+    REPEATED_PARAMETER = "repeated_parameter"  # a query parameter given twice: the framework kept the last only
     # Where a report is.
     NO_LOCATION = "no_location"
     ZERO_LOCATION = "zero_location"
