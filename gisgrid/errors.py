@@ -41,6 +41,7 @@ class Reason(StrEnum):
     DATETIME_PARSING = "datetime_parsing"
     DATETIME_FROM_DATE_PARSING = "datetime_from_date_parsing"
     VALUE_ERROR = "value_error"
+    STRING_UNICODE = "string_unicode"  # a text holding a lone surrogate ("\ud800"): no UTF-8 can carry it
     # Fields and parameters, as the service checks them.
     NUL_CHARACTER = "nul_character"
     NOT_UTF8 = "not_utf8"
