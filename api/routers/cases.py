@@ -176,7 +176,7 @@ async def _read_limited(upload: UploadFile, i: int) -> bytes:
     if len(data) > MAX_PHOTO_BYTES:
         raise InvalidInput(
             f"photos[{i}]: {upload.filename} is larger than {MAX_PHOTO_BYTES // (1024 * 1024)} MB",
-            detail=[{"field": f"photos[{i}]", "reason": "too large"}],
+            detail=[{"field": f"photos[{i}]", "reason": "too large", "limit": {"max_bytes": MAX_PHOTO_BYTES}}],
             reason=Reason.PHOTO_TOO_LARGE,
         )
     return data
