@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import Query, Request
 from fastapi.dependencies.models import Dependant
@@ -48,14 +48,33 @@ PhotoSizeQuery = Annotated[
 ]
 
 
-def _query_names(dependant: Dependant) -> set[str]:
-    names = {p.alias for p in dependant.query_params}
+#: Marks a query parameter that takes several values as one comma-separated text (``state=reported,filed``):
+#: OpenAPI shows it on the parameter's schema, and :func:`refuse_repeated_query` tells to use that form.
+COMMA_SEPARATED: dict[str, Any] = {"x-comma-separated": True}
+
+
+def _query_params(dependant: Dependant) -> dict[str, bool]:
+    """A route's query parameters (its dependencies' too), by name: whether each takes a comma-separated list."""
+    found: dict[str, bool] = {}
+    for param in dependant.query_params:
+        extra = param.field_info.json_schema_extra
+        found[param.alias] = isinstance(extra, dict) and bool(extra.get("x-comma-separated"))
     for sub in dependant.dependencies:
-        names |= _query_names(sub)
-    return names
+        found.update(_query_params(sub))
+    return found
 
 
-_NAMES_ATTR = "gisgrid_query_names"  # a route's query parameter names, found on its first request with a query
+_PARAMS_ATTR = "gisgrid_query_params"  # a route's query parameters, found on its first request with a query
+
+
+def route_query_params(route: Any) -> dict[str, bool]:
+    """:func:`_query_params` of ``route``, worked out once (routes are not hashable; their dependency tree does
+    not change once built)."""
+    params: dict[str, bool] | None = getattr(route, _PARAMS_ATTR, None)
+    if params is None:
+        params = _query_params(route.dependant)
+        setattr(route, _PARAMS_ATTR, params)
+    return params
 
 
 async def known_query_only(request: Request) -> None:
@@ -64,14 +83,45 @@ async def known_query_only(request: Request) -> None:
     route = request.scope.get("route")
     if route is None or not request.query_params:
         return
-    names: frozenset[str] | None = getattr(route, _NAMES_ATTR, None)
-    if names is None:  # routes are not hashable; their dependency tree does not change once built
-        names = frozenset(_query_names(route.dependant))
-        setattr(route, _NAMES_ATTR, names)
-    unknown = sorted(set(request.query_params) - names)
+    names = route_query_params(route)
+    unknown = sorted(set(request.query_params) - set(names))
     if unknown:
         raise InvalidInput(
             f"{unknown[0]}: not a parameter of {request.url.path}; it takes {', '.join(sorted(names))}",
             detail=[{"field": u, "reason": "unknown parameter"} for u in unknown],
             reason=Reason.EXTRA_FORBIDDEN,
         )
+
+
+async def refuse_repeated_query(request: Request) -> None:
+    """Refuse a query parameter of the route given more than once (422 ``repeated_parameter`` naming it): the
+    framework keeps only the last value, so ``state=reported&state=filed`` — how many clients send a list — listed
+    the filed cases alone, with 200 and no sign of it. A dependency of the whole app, so every route has it; a
+    parameter the route does not take is left to :func:`known_query_only` (or ignored, where a route allows that)."""
+    route = request.scope.get("route")
+    if route is None or not getattr(route, "dependant", None) or not request.query_params:
+        return
+    params = route_query_params(route)
+    values: dict[str, list[str]] = {}
+    for name, value in request.query_params.multi_items():
+        values.setdefault(name, []).append(value)
+    repeated = [name for name, given in values.items() if len(given) > 1 and name in params]
+    if not repeated:
+        return
+    first = repeated[0]
+    if params[first]:
+        how = f"send it once, several values comma-separated ({first}={','.join(values[first])})"
+    else:
+        how = "send it once"
+    raise InvalidInput(
+        f"{first}: given {len(values[first])} times; {how}",
+        detail=[
+            {
+                "field": name,
+                "reason": f"given {len(values[name])} times"
+                + ("; several values go comma-separated in one" if params[name] else ""),
+            }
+            for name in repeated
+        ],
+        reason=Reason.REPEATED_PARAMETER,
+    )

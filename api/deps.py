@@ -14,6 +14,7 @@ from fastapi import Depends, Header, Request
 from sqlalchemy import Engine
 from sqlalchemy.engine import URL
 
+from gisgrid.cases import TEXT_LIMITS
 from gisgrid.components import EDITOR_ROLES
 from gisgrid.errors import InvalidInput, Reason
 from gisgrid.settings import Settings
@@ -107,6 +108,10 @@ async def get_intake_pool(request: Request) -> AsyncPool:
 IntakePoolDep = Annotated[AsyncPool, Depends(get_intake_pool)]
 
 
+#: The longest name X-Actor may carry: a reporter's (上报人), which it stands for when a report names none.
+ACTOR_MAX = TEXT_LIMITS["reporter"]
+
+
 @dataclass(frozen=True)
 class Actor:
     """Who acts: a simple identity from request headers until real login arrives (same shape then)."""
@@ -126,6 +131,12 @@ async def get_actor(
     # Header values are bytes the server reads as latin-1: non-ASCII names (李娜) are sent percent-encoded; raw
     # UTF-8 from a client that did not encode is read as UTF-8, and anything else refused (not stored garbled).
     name = _header_text(x_actor or "", "X-Actor").strip() or "anonymous"
+    if len(name) > ACTOR_MAX:  # stored as who acted, and the report's reporter when the body names none
+        raise InvalidInput(
+            f"X-Actor header: at most {ACTOR_MAX} characters, got {len(name)}",
+            detail=[{"field": "X-Actor", "reason": "too long", "limit": {"max_length": ACTOR_MAX}}],
+            reason=Reason.STRING_TOO_LONG,
+        )
     return Actor(name=name, role=_header_text(x_role, "X-Role").strip() if x_role else None)
 
 

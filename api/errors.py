@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import html
 import logging
+import re
 import uuid
 from typing import Any
 
@@ -16,8 +17,10 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import compile_path
 
 from api.http import too_large_detail
+from api.prefix import route_path
 from gisgrid.errors import Conflict, DatabaseError, GisgridError, InvalidInput, NotFound, Reason, Unavailable
 from gisgrid.storage.database import CONCURRENT_CONFLICT_TEXT, concurrent_conflict_cause, describe_connect_error
 from gisgrid.workflow import RoleNotAllowed
@@ -100,7 +103,8 @@ def add_exception_handlers(app: FastAPI) -> None:
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
         items = [
             {
-                "field": ".".join(str(p) for p in e["loc"] if p not in ("query", "path", "body")),
+                # A body refused as a whole (none sent, ``null``) is named "body", as a malformed one is.
+                "field": ".".join(str(p) for p in e["loc"] if p not in ("query", "path", "body")) or "body",
                 "reason": e["msg"],
                 "code": e["type"],  # pydantic's type (missing, extra_forbidden …): the page's zh-CN text is by it
                 **_limit_of(e),
@@ -110,13 +114,38 @@ def add_exception_handlers(app: FastAPI) -> None:
         return JSONResponse(error_body("invalid_input", items), status_code=422)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         if isinstance(exc.__cause__, UnicodeDecodeError):  # FastAPI's 400 for a JSON body it could not decode
             return JSONResponse(error_body("invalid_input", [body_not_utf8(exc.__cause__)]), status_code=422)
         if isinstance(exc.__cause__, GisgridError):  # raised while FastAPI read a form (api.inputs.FormTextRoute)
             return domain_error_response(exc.__cause__)
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-        return JSONResponse(error_body(code, exc.detail), status_code=exc.status_code)
+        # The exception's headers stay (a WWW-Authenticate, a Retry-After); a 405's Allow (RFC 9110 §15.5.6) names
+        # every method of the path, where the framework's names those of the first route that matched it only.
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            headers["Allow"] = allowed_methods(request.app, route_path(request.scope)) or headers.get("Allow", "")
+        return JSONResponse(error_body(code, exc.detail), status_code=exc.status_code, headers=headers or None)
+
+
+_METHODS = ("get", "head", "post", "put", "patch", "delete", "options", "trace")
+
+
+def allowed_methods(app: FastAPI, path: str) -> str:
+    """The methods ``path`` (within the app) is answered to, as an ``Allow`` header: those of every operation of
+    the OpenAPI document whose path template matches it, and HEAD with GET (answered on every GET route)."""
+    templates: list[tuple[re.Pattern[str], set[str]]] | None = getattr(app.state, "allow_templates", None)
+    if templates is None:  # the document does not change once built
+        templates = [
+            (compile_path(template)[0], {m.upper() for m in ops if m in _METHODS})
+            for template, ops in app.openapi()["paths"].items()
+        ]
+        app.state.allow_templates = templates
+    methods = set().union(*(ms for regex, ms in templates if regex.match(path)))
+    if "GET" in methods:
+        methods.add("HEAD")
+    order = [m.upper() for m in _METHODS]
+    return ", ".join(sorted(methods, key=order.index))
 
 
 # -- the answers no route gives itself: database outages, oversized or mistyped bodies, unexpected errors ------

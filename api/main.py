@@ -12,6 +12,7 @@ from sqlalchemy.exc import OperationalError
 from starlette.middleware.gzip import GZipMiddleware
 from starlette.types import ASGIApp
 
+from api.dependencies import refuse_repeated_query
 from api.deps import AsyncPool
 from api.errors import add_exception_handlers, add_fallback_handlers
 from api.http import HardeningHeaders, HeadAsGet, TooLargeAsJson, add_cors
@@ -104,8 +105,8 @@ def create_app(settings: Settings | None = None, start: StartData | None = None)
         docs_url=None,
         redoc_url=None,
         # No path, query or form text with a NUL reaches PostgreSQL (JSON bodies: api.inputs.RequestModel), and no
-        # form field the route does not read is dropped without a word.
-        dependencies=[Depends(refuse_nul_input)],
+        # form field the route does not read, nor a repeated query parameter's first value, is dropped without a word.
+        dependencies=[Depends(refuse_nul_input), Depends(refuse_repeated_query)],
         responses=error_responses(422, 500, 503),  # any route: its input, a fault of ours, the database down
     )
     app.state.settings = settings

@@ -39,7 +39,7 @@ from gisgrid.errors import Conflict, InvalidInput, NotFound, Reason
 from gisgrid.evaluation import NODES, EvaluationRules, judge_case, load_evaluation_rules, traffic_lights
 from gisgrid.events import DISPOSAL_NODE, EventCatalogue, EventClass, load_event_catalogue, matter_code_of
 from gisgrid.grids import store as grid_store
-from gisgrid.photos import PhotoInfo, PhotoStore, check_pixel_budget, inspect_photo, one_request
+from gisgrid.photos import PhotoInfo, PhotoStore, check_pixel_budget, inspect_photo, one_request, refused_photo
 from gisgrid.settings import STORAGE_SRID, Settings
 from gisgrid.storage.prepared import AsyncFetcher, Prepared
 from gisgrid.texts import refuse_bad_text
@@ -375,11 +375,7 @@ def _checked_photos(item: Intake) -> list[PhotoInfo]:
         try:
             infos.append(inspect_photo(data, filename=name))
         except InvalidInput as exc:
-            raise InvalidInput(
-                f"photos[{i}]: {exc.message}",
-                detail=[{"field": f"photos[{i}]", "reason": exc.message}],
-                reason=exc.reason,
-            ) from None
+            raise refused_photo(i, exc) from None
     return infos
 
 
@@ -852,9 +848,7 @@ def act(
             try:
                 infos.append(inspect_photo(data, filename=name))
             except InvalidInput as exc:
-                raise InvalidInput(
-                    f"photos[{i}]: {exc.message}", detail=[{"field": f"photos[{i}]"}], reason=exc.reason
-                ) from None
+                raise refused_photo(i, exc) from None
         if req.action == "handle":  # the after-photo is a photo sent with the action, not a name in the payload
             if not req.photos:
                 raise workflow.MissingField(

@@ -42,7 +42,7 @@ from gisgrid.components import (
 from gisgrid.errors import Conflict, InvalidInput, NotFound, Reason
 from gisgrid.geodesy import check_datum, is_datum, to_storage
 from gisgrid.grids import store as grid_store
-from gisgrid.photos import PhotoStore, check_pixel_budget, inspect_photo, one_request
+from gisgrid.photos import PhotoStore, check_pixel_budget, inspect_photo, one_request, refused_photo
 from gisgrid.settings import STORAGE_SRID, Settings
 from gisgrid.storage.bulk import CopyPart, copy_batches, copy_frame, point_ewkb_hex
 from gisgrid.texts import refuse_bad_text
@@ -1462,9 +1462,7 @@ def add_photos(
         try:
             infos.append(inspect_photo(data, filename=name))
         except InvalidInput as exc:
-            raise InvalidInput(
-                f"photos[{i}]: {exc.message}", detail=[{"field": f"photos[{i}]"}], reason=exc.reason
-            ) from None
+            raise refused_photo(i, exc) from None
     with engine.connect() as conn, conn.begin():
         current = conn.execute(
             text("SELECT photos FROM components WHERE id = :id FOR UPDATE"), {"id": component_id}

@@ -42,6 +42,7 @@ class Reason(StrEnum):
     DATETIME_PARSING = "datetime_parsing"
     DATETIME_FROM_DATE_PARSING = "datetime_from_date_parsing"
     VALUE_ERROR = "value_error"
+    STRING_UNICODE = "string_unicode"  # a text holding a lone surrogate ("\ud800"): no UTF-8 can carry it
     # Fields and parameters, as the service checks them.
     NUL_CHARACTER = "nul_character"
     NOT_UTF8 = "not_utf8"
@@ -65,6 +66,7 @@ class Reason(StrEnum):
     BBOX_UNREADABLE = "bbox_unreadable"
     BBOX_OUT_OF_RANGE = "bbox_out_of_range"
     NEEDS_LON_LAT = "needs_lon_lat"
+    REPEATED_PARAMETER = "repeated_parameter"  # a query parameter given twice: the framework kept the last only
     # Where a report is.
     NO_LOCATION = "no_location"
     ZERO_LOCATION = "zero_location"

@@ -187,6 +187,14 @@ def one_request(photos: Sequence[tuple[str, bytes]]) -> list[tuple[str, bytes]]:
     return kept
 
 
+def refused_photo(i: int, exc: InvalidInput) -> InvalidInput:
+    """:func:`inspect_photo`'s refusal of the ``i``-th photo of a request, as the request's refusal: the item
+    ``photos[i]`` with why, and the bound it crossed as ``limit`` (``{"max_bytes": …}``, ``{"max_pixels": …}``)."""
+    limit = exc.detail.get("limit") if isinstance(exc.detail, dict) else None
+    item = {"field": f"photos[{i}]", "reason": exc.message, **({"limit": limit} if limit else {})}
+    return InvalidInput(f"photos[{i}]: {exc.message}", detail=[item], reason=exc.reason)
+
+
 def declared_pixels(data: bytes) -> int:
     """The pixels the image's header declares (nothing decoded); 0 when it cannot be read — :func:`inspect_photo`
     then refuses it with its reason."""
@@ -226,7 +234,7 @@ def inspect_photo(data: bytes, *, max_bytes: int = MAX_BYTES, filename: str | No
     if len(data) > max_bytes:
         raise InvalidInput(
             f"{name} is too large: {len(data)} bytes, at most {max_bytes}",
-            detail={"filename": filename, "size": len(data), "max_bytes": max_bytes},
+            detail={"filename": filename, "size": len(data), "limit": {"max_bytes": max_bytes}},
             reason=Reason.PHOTO_TOO_LARGE,
         )
     if not data:
@@ -242,7 +250,7 @@ def inspect_photo(data: bytes, *, max_bytes: int = MAX_BYTES, filename: str | No
     except Image.DecompressionBombError as exc:  # Pillow's own guard (far above MAX_PIXELS) fired first
         raise InvalidInput(
             f"{name} is too large: {exc}",
-            detail={"filename": filename},
+            detail={"filename": filename, "limit": {"max_pixels": MAX_PIXELS}},
             reason=Reason.PHOTO_TOO_MANY_PIXELS,
         ) from None
     except Exception as exc:  # plugins raise OSError, SyntaxError, ValueError… on malformed headers
@@ -260,7 +268,7 @@ def inspect_photo(data: bytes, *, max_bytes: int = MAX_BYTES, filename: str | No
         if width * height > MAX_PIXELS:
             raise InvalidInput(
                 f"{name} is too large: {width}×{height} = {width * height} pixels, at most {MAX_PIXELS}",
-                detail={"filename": filename, "width": width, "height": height},
+                detail={"filename": filename, "width": width, "height": height, "limit": {"max_pixels": MAX_PIXELS}},
                 reason=Reason.PHOTO_TOO_MANY_PIXELS,
             )
         with decoding():

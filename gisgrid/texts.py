@@ -108,6 +108,11 @@ BIDICONTROLS = "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u20
 CONTROLS = re.compile(f"[\x01-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f{BIDICONTROLS}]")
 
 
+#: A surrogate code point on its own: JSON's ``"\\ud800"`` escape without its pair (and UTF-7's ``+2AA-``) decodes to
+#: one, a Python text holds it, and no UTF-8 can carry it — writing it to the database or the log failed as a 500.
+SURROGATES = re.compile("[\ud800-\udfff]")
+
+
 def control_path(value: Any, path: str) -> str | None:
     """Where in ``value`` (a text, or JSON-like dicts and lists of them, keys too) a character of ``CONTROLS``
     is; None if nowhere."""
@@ -155,9 +160,21 @@ def first_bad_text(value: Any) -> str:
 
 def refuse_bad_text(values: Mapping[str, Any] | Iterable[tuple[str, Any]]) -> None:
     """The check every free text from a user passes (API bodies, query and form values, upload file names, the
-    CLI's texts): no NUL (``nul_character``), then no control or bidirectional character (422
-    ``control_characters`` naming the field and the character)."""
+    CLI's texts): no lone surrogate (422 ``string_unicode``, pydantic's code for the same cause in a typed field),
+    no NUL (``nul_character``), then no control or bidirectional character (422 ``control_characters`` naming the
+    field and the character)."""
     pairs = list(values.items() if isinstance(values, Mapping) else values)
+    for name, value in pairs:  # first: the later refusals name a key as it is, and their answer must be UTF-8
+        surrogate = surrogate_path(value, name)
+        if surrogate is not None:
+            found, char = surrogate  # a key holding one is named by its escape
+            found = SURROGATES.sub(lambda m: f"\\u{ord(m.group()):04x}", found)
+            raise InvalidInput(
+                f"{found}: holds a lone surrogate {char}, which is not Unicode text; send the text as UTF-8 (a "
+                "\\ud800-\\udfff escape only as the pair of one character)",
+                detail=[{"field": found, "reason": "lone surrogate, not Unicode text", "character": char}],
+                reason=Reason.STRING_UNICODE,
+            )
     refuse_nul(pairs)
     for name, value in pairs:
         found = control_path(value, name)
@@ -169,3 +186,18 @@ def refuse_bad_text(values: Mapping[str, Any] | Iterable[tuple[str, Any]]) -> No
                 detail=[{"field": found, "reason": "control characters", "character": char}],
                 reason=Reason.CONTROL_CHARACTERS,
             )
+
+
+def surrogate_path(value: Any, path: str) -> tuple[str, str] | None:
+    """Where in ``value`` (a text, or JSON-like dicts and lists of them, keys too) a lone surrogate is, and which
+    (``U+D800``); None if nowhere."""
+    seen: list[str] = []
+
+    def bad(text: str) -> bool:
+        match = SURROGATES.search(text)
+        if match is not None:
+            seen.append(f"U+{ord(match.group()):04X}")
+        return match is not None
+
+    found = _text_path(value, path, bad)
+    return None if found is None else (found, seen[-1])

@@ -339,7 +339,7 @@ def _rule(action: str) -> ActionRule:
     if rule is None:
         raise InvalidInput(
             f"unknown action {action!r}; expected one of: {', '.join(TRANSITIONS)}",
-            detail={"action": action},
+            detail=[{"field": "action", "reason": "not an action of the workflow", "value": action[:40]}],
             reason=Reason.UNKNOWN_ACTION,
         )
     return rule
@@ -355,7 +355,7 @@ def _check_role(role: str) -> None:
     if role not in ROLES:
         raise InvalidInput(
             f"unknown role {role!r}; expected one of: {', '.join(ROLES)}",
-            detail={"role": role},
+            detail=[{"field": "X-Role", "reason": "not a role of the workflow", "value": role[:40]}],
             reason=Reason.UNKNOWN_ROLE,
         )
 
@@ -503,7 +503,7 @@ def check_payload(action: str, payload: Mapping[str, Any]) -> None:
         if name not in takes:
             raise InvalidInput(
                 f"payload.{name}: {action} takes no {name!r}; it takes {', '.join(takes)}",
-                detail=[{"field": name, "reason": "unknown field"}],
+                detail=[{"field": f"payload.{name}", "reason": "unknown field"}],
                 reason=Reason.EXTRA_FORBIDDEN,
             )
         problem = None if value is None else _kind_problem(FIELD_KINDS.get(name, "text"), value)

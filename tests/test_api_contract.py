@@ -7,6 +7,7 @@ limits and times, and an OpenAPI document that states these bodies.
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import re
@@ -19,7 +20,7 @@ import pytest
 import sqlalchemy.exc as sa_exc
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 
 from api import schemas
 from api.http import MAX_FORM_BYTES
@@ -889,3 +890,191 @@ def test_every_driver_s_deadlock_or_serialization_failure_is_a_409(
         assert r.status_code == 500 and r.json()["error"] == "internal_error"
     else:
         conflict_answered(r, caplog.records, cause)
+
+
+# -- review29 D7 / D11: error bodies as documented ---------------------------------------------------------------
+
+
+def _report(client: TestClient, lamp: dict[str, Any]) -> dict[str, Any]:
+    r = client.post("/cases", json={**lamp, "class_code": "06010"}, headers={"X-Role": "supervisor", "X-Actor": "s"})
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+def test_unknown_action_and_role_list_their_items_as_every_refusal_does(
+    client: TestClient, lamp: dict[str, Any]
+) -> None:
+    """``detail.items`` was an object (``{"role": "boss"}``), not the documented list of ``{field, reason, code}``."""
+    cid = _report(client, lamp)["id"]
+    r = client.get(f"/cases/{cid}", headers={"X-Role": "boss"})
+    assert r.status_code == 422
+    assert r.json() == {
+        "error": "invalid_input",
+        "reason": "unknown_role",
+        "detail": {
+            "message": f"unknown role 'boss'; expected one of: {', '.join(ROLES)}",
+            "items": [
+                {"field": "X-Role", "reason": "not a role of the workflow", "value": "boss", "code": "unknown_role"}
+            ],
+        },
+    }
+    r = client.post(f"/cases/{cid}/actions/fly", json={"version": 1}, headers={"X-Role": "department"})
+    assert r.status_code == 422 and r.json()["reason"] == "unknown_action"
+    assert r.json()["detail"]["items"] == [
+        {"field": "action", "reason": "not an action of the workflow", "value": "fly", "code": "unknown_action"}
+    ]
+
+
+def test_an_unknown_payload_field_is_named_by_its_json_path(client: TestClient, lamp: dict[str, Any]) -> None:
+    cid = _report(client, lamp)["id"]
+    r = client.post(
+        f"/cases/{cid}/actions/verify",
+        json={"version": 1, "payload": {"departmnt": "x"}},
+        headers={"X-Role": "supervisor"},
+    )
+    assert r.status_code == 422 and r.json()["detail"]["message"].startswith("payload.departmnt: verify takes no")
+    assert r.json()["detail"]["items"] == [
+        {"field": "payload.departmnt", "reason": "unknown field", "code": "extra_forbidden"}
+    ]
+
+
+def actor_too_long(got: int) -> dict[str, Any]:
+    return {
+        "error": "invalid_input",
+        "reason": "string_too_long",
+        "detail": {
+            "message": f"X-Actor header: at most 100 characters, got {got}",
+            "items": [
+                {"field": "X-Actor", "reason": "too long", "limit": {"max_length": 100}, "code": "string_too_long"}
+            ],
+        },
+    }
+
+
+def test_x_actor_has_the_reporter_s_limit_and_its_refusal_names_the_header(
+    client: TestClient, clean_db: Engine, lamp: dict[str, Any]
+) -> None:
+    """A 100,000-character X-Actor was stored as who acted; a long one on a report was blamed on ``reporter``."""
+    case = _report(client, lamp)
+    long, edge = "a" * 5000, "李" * 100
+    body = {**lamp, "class_code": "06010"}
+    for extra in ({}, {"reporter": "张三"}):
+        r = client.post("/cases", json={**body, **extra}, headers={"X-Role": "supervisor", "X-Actor": long})
+        assert (r.status_code, r.json()) == (422, actor_too_long(5000)), extra
+    r = client.post(
+        f"/cases/{case['id']}/actions/verify",
+        json={"version": 1},
+        headers={"X-Role": "supervisor", "X-Actor": "b" * 100_000},
+    )
+    assert (r.status_code, r.json()) == (422, actor_too_long(100_000))
+    r = client.post("/components", json=lamp, headers={**EDITOR, "X-Actor": "%E6%9D%8E" * 101})
+    assert (r.status_code, r.json()) == (422, actor_too_long(101))  # counted in characters, once decoded
+    with clean_db.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM cases")).scalar_one() == 1
+        assert conn.execute(text("SELECT max(length(actor)) FROM case_transitions")).scalar_one() == 1
+    r = client.post(
+        f"/cases/{case['id']}/actions/verify",
+        json={"version": 1},
+        headers={"X-Role": "supervisor", "X-Actor": "%E6%9D%8E" * 100},
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["timeline"][-1]["actor"] == edge
+
+
+def test_an_empty_json_body_is_named_body_as_a_malformed_one_is(client: TestClient) -> None:
+    r = client.post("/cases", content=b"", headers={**JSON, "X-Role": "supervisor"})
+    assert (r.status_code, r.json()) == (
+        422,
+        {"error": "invalid_input", "detail": [{"field": "body", "reason": "Field required", "code": "missing"}]},
+    )
+
+
+def _bomb_png() -> bytes:
+    """~50 MP, 1-bit and uniform: a few kB, as a decompression bomb is."""
+    from PIL import Image
+
+    from gisgrid.photos import MAX_PIXELS
+
+    buf = io.BytesIO()
+    Image.new("1", (8000, MAX_PIXELS // 8000 + 1)).save(buf, "PNG")
+    return buf.getvalue()
+
+
+def test_a_photo_over_a_bound_is_refused_with_the_bound_as_limit(client: TestClient, lamp: dict[str, Any]) -> None:
+    """README: a refusal by a bound adds it as ``limit`` — ``too_many_photos`` did, the photo's own bounds not."""
+    from gisgrid.photos import MAX_BYTES, MAX_PIXELS
+
+    over = b"\xff\xd8" + b"x" * (MAX_BYTES - 1)
+    form = {"class_code": "06010", "lon": str(lamp["lon"]), "lat": str(lamp["lat"]), "datum": "cgcs2000"}
+    r = client.post("/cases/form", data=form, files={"photos": ("big.jpg", over)}, headers={"X-Role": "supervisor"})
+    assert r.status_code == 422 and r.json()["reason"] == "photo_too_large"
+    assert r.json()["detail"]["items"] == [
+        {"field": "photos[0]", "reason": "too large", "limit": {"max_bytes": MAX_BYTES}, "code": "photo_too_large"}
+    ]
+    cid = client.post("/components", json=lamp, headers=EDITOR).json()["id"]
+    r = client.post(f"/components/{cid}/photos", files={"photos": ("big.jpg", over)}, headers=EDITOR)
+    assert r.status_code == 422 and r.json()["reason"] == "photo_too_large"
+    message = f"photos[0]: photo 'big.jpg' is too large: {len(over)} bytes, at most {MAX_BYTES}"
+    assert r.json()["detail"] == {
+        "message": message,
+        "items": [
+            {"field": "photos[0]", "reason": message[11:], "limit": {"max_bytes": MAX_BYTES}, "code": "photo_too_large"}
+        ],
+    }
+    bomb = _bomb_png()
+    pixels = f"8000×{MAX_PIXELS // 8000 + 1} = {8000 * (MAX_PIXELS // 8000 + 1)} pixels, at most {MAX_PIXELS}"
+    for path, kw in (
+        ("/cases/form", {"data": form, "headers": {"X-Role": "supervisor"}}),
+        (f"/components/{cid}/photos", {"headers": EDITOR}),
+        (
+            f"/cases/{_report(client, lamp)['id']}/actions/verify/form",
+            {"data": {"version": "1"}, "headers": {"X-Role": "supervisor"}},
+        ),
+    ):
+        r = client.post(path, files={"photos": ("bomb.png", bomb)}, **kw)
+        assert r.status_code == 422 and r.json()["reason"] == "photo_too_many_pixels", (path, r.text)
+        assert r.json()["detail"]["items"] == [
+            {
+                "field": "photos[0]",
+                "reason": f"photo 'bomb.png' is too large: {pixels}",
+                "limit": {"max_pixels": MAX_PIXELS},
+                "code": "photo_too_many_pixels",
+            }
+        ], path
+
+
+def test_a_405_says_which_methods_the_path_takes(client: TestClient) -> None:
+    """RFC 9110 §15.5.6: a 405 MUST carry ``Allow``; the JSON answer was rebuilt without the exception's headers."""
+    r = client.delete("/cases/1")
+    assert (r.status_code, r.json()) == (405, {"error": "method_not_allowed", "detail": "Method Not Allowed"})
+    assert r.headers["allow"] == "GET, HEAD"
+    # Every method of the path, not only the first route's (the framework's: POST here, GET being another route).
+    r = client.put("/components")
+    assert r.status_code == 405 and r.headers["allow"] == "GET, HEAD, POST"
+    r = client.delete("/components/x")
+    assert r.status_code == 405 and r.headers["allow"] == "GET, HEAD, PATCH"
+    assert client.head("/components/x").status_code == 404  # HEAD is answered where GET is
+
+
+def test_an_http_exception_keeps_its_headers(settings: Settings) -> None:
+    from starlette.exceptions import HTTPException
+
+    app = create_app(settings)
+
+    @app.get("/_busy")
+    async def _busy() -> None:
+        raise HTTPException(503, "busy", headers={"Retry-After": "7"})
+
+    @app.get("/_who")
+    async def _who() -> None:
+        raise HTTPException(401, "who?", headers={"WWW-Authenticate": 'Basic realm="gisgrid"'})
+
+    with TestClient(app) as c:
+        r = c.get("/_busy")
+        assert (r.status_code, r.json(), r.headers["retry-after"]) == (
+            503,
+            {"error": "http_error", "detail": "busy"},
+            "7",
+        )
+        r = c.get("/_who")
+        assert (r.status_code, r.headers["www-authenticate"]) == (401, 'Basic realm="gisgrid"')

@@ -74,6 +74,22 @@ def test_one_grid_by_code_and_unknown_code(client: TestClient, clean_db: Engine)
     assert missing.json() == {"error": "not_found", "detail": "no grid with code 419902009009009"}
 
 
+def test_kind_and_tier_have_one_type_each_on_every_grid_feature(client: TestClient, clean_db: Engine) -> None:
+    """review29 D12: ``tier`` was "unit" (text) on unit grids and an integer on the tiers."""
+    code, *_ = _a_cell(clean_db)
+    unit = client.get(f"/grids/{code}").json()["properties"]
+    assert (unit["kind"], unit["tier"]) == ("unit", None)
+    listed = client.get("/grids", params={"tier": "unit", "limit": 5}).json()["features"]
+    assert {(f["properties"]["kind"], f["properties"]["tier"]) for f in listed} == {("unit", None)}
+    for tier in (1, 2, 3):
+        features = client.get("/grids", params={"tier": str(tier)}).json()["features"]
+        assert features and {(f["properties"]["kind"], f["properties"]["tier"]) for f in features} == {
+            ("management", tier)
+        }
+        one = client.get(f"/grids/{features[0]['id']}").json()["properties"]
+        assert (one["kind"], one["tier"]) == ("management", tier) and type(one["tier"]) is int
+
+
 def test_locate_returns_the_unit_grid_and_three_tiers(client: TestClient, clean_db: Engine) -> None:
     code, x, y, tier3 = _a_cell(clean_db)
     r = client.get("/grids/locate", params={"lon": x, "lat": y})

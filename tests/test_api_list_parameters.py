@@ -1,5 +1,6 @@
 """GET /components and GET /grids refuse a query parameter they do not take (review11 D7): a misspelt filter
-(``radius`` for ``radius_m``, the CLI's ``class`` for ``class_code``) is a 422 naming it, not the whole registry."""
+(``radius`` for ``radius_m``, the CLI's ``class`` for ``class_code``) is a 422 naming it, not the whole registry.
+Every route refuses a parameter it takes given twice (review29 D2): the framework kept the last value only."""
 
 from __future__ import annotations
 
@@ -62,3 +63,63 @@ def test_the_evaluation_and_locate_refuse_a_misspelt_parameter(
     """``asof`` for ``as_of`` would silently judge the month as of now (verify11 N4)."""
     body = refused(client, path, **params)
     assert body["detail"]["items"] == [{"field": unknown, "reason": "unknown parameter", "code": "extra_forbidden"}]
+
+
+def repeated(field: str, times: int, how: str, reason: str) -> dict[str, Any]:
+    return {
+        "error": "invalid_input",
+        "reason": "repeated_parameter",
+        "detail": {
+            "message": f"{field}: given {times} times; {how}",
+            "items": [{"field": field, "reason": reason, "code": "repeated_parameter"}],
+        },
+    }
+
+
+LIST_STATE = "send it once, several values comma-separated (state=reported,filed)"
+COMMA_REASON = "given 2 times; several values go comma-separated in one"
+
+
+@pytest.mark.parametrize(
+    ("path", "query", "body"),
+    [
+        ("/cases", "state=reported&state=filed", repeated("state", 2, LIST_STATE, COMMA_REASON)),
+        ("/cases/lights", "state=reported&state=filed", repeated("state", 2, LIST_STATE, COMMA_REASON)),
+        ("/cases/heat", "state=reported&state=filed", repeated("state", 2, LIST_STATE, COMMA_REASON)),
+        ("/cases", "limit=1&limit=2", repeated("limit", 2, "send it once", "given 2 times")),
+        ("/cases", "source=patrol&source=hotline&source=app", repeated("source", 3, "send it once", "given 3 times")),
+        ("/components", "status=破损&status=完好", repeated("status", 2, "send it once", "given 2 times")),
+        ("/grids", "tier=1&tier=3", repeated("tier", 2, "send it once", "given 2 times")),
+        ("/grids/locate", "lon=113.70&lon=113.71&lat=34.76", repeated("lon", 2, "send it once", "given 2 times")),
+        ("/evaluation", "period=2026-10&period=2026-11", repeated("period", 2, "send it once", "given 2 times")),
+    ],
+)
+def test_a_repeated_parameter_is_a_422_naming_it_not_its_last_value(
+    client: TestClient, path: str, query: str, body: dict[str, Any]
+) -> None:
+    """review29 D2: ``state=reported&state=filed`` listed the filed cases alone, with 200 — the framework keeps
+    the last value; many clients (``requests`` with a list) send a list that way."""
+    r = client.get(f"{path}?{query}")
+    assert (r.status_code, r.json()) == (422, body)
+
+
+def test_every_repeated_parameter_is_listed_and_the_comma_form_is_taken(client: TestClient) -> None:
+    r = client.get("/cases?limit=1&state=reported&limit=2&state=filed")
+    assert r.status_code == 422
+    assert r.json()["detail"]["items"] == [
+        {"field": "limit", "reason": "given 2 times", "code": "repeated_parameter"},
+        {"field": "state", "reason": COMMA_REASON, "code": "repeated_parameter"},
+    ]
+    assert client.get("/cases?state=reported,filed&limit=1").status_code == 200
+    # A parameter the route does not take is refused as unknown, however often it is given.
+    r = client.get("/cases?stat=a&stat=b")
+    assert r.json()["reason"] == "extra_forbidden"
+    assert r.json()["detail"]["items"] == [{"field": "stat", "reason": "unknown parameter", "code": "extra_forbidden"}]
+
+
+def test_the_openapi_document_marks_the_comma_separated_parameter(client: TestClient) -> None:
+    params = client.get("/openapi.json").json()["paths"]["/cases"]["get"]["parameters"]
+    state = next(p for p in params if p["name"] == "state")
+    assert state["schema"]["x-comma-separated"] is True
+    limit = next(p for p in params if p["name"] == "limit")
+    assert "x-comma-separated" not in limit["schema"]

@@ -20,7 +20,10 @@ from fastapi.testclient import TestClient
 from PIL import Image
 from sqlalchemy import Engine, text
 
+from api.main import create_app
+from gisgrid.settings import Settings
 from tests.fixtures import row_count
+from tests.test_api_contract import multipart
 from tests.test_components_store import inside_points, run, write_csv
 
 BIDI = ["\u202a", "\u202b", "\u202c", "\u202d", "\u202e", "\u2066", "\u2067", "\u2068", "\u2069", "\u200e", "\u200f"]
@@ -216,3 +219,66 @@ def test_the_cli_refuses_them_in_one_line(tmp_path: Path) -> None:
             "is shown; send the text without it\n"
         )
         assert (r.returncode, r.stderr, r.stdout) == (1, message, ""), args
+
+
+def surrogate_refused(field: str, char: str = "U+D800") -> dict[str, Any]:
+    """A text holding a lone surrogate, refused as pydantic refuses one in a typed field (``string_unicode``)."""
+    return {
+        "error": "invalid_input",
+        "reason": "string_unicode",
+        "detail": {
+            "message": f"{field}: holds a lone surrogate {char}, which is not Unicode text; send the text as UTF-8 (a "
+            "\\ud800-\\udfff escape only as the pair of one character)",
+            "items": [
+                {
+                    "field": field,
+                    "reason": "lone surrogate, not Unicode text",
+                    "character": char,
+                    "code": "string_unicode",
+                }
+            ],
+        },
+    }
+
+
+def test_a_lone_surrogate_anywhere_in_a_json_body_is_a_422_naming_it_not_a_500(
+    district_api: TestClient, clean_db: Engine, spot: tuple[float, float]
+) -> None:
+    """review29 D3: ``{"payload": {"reason": "a\\ud800b"}}`` was a 500 (UnicodeEncodeError writing the case log);
+    an escape without its pair decodes to a text no UTF-8 can carry. Refused as a typed field's is, by path."""
+    client = district_api
+    body = {"class_code": GARBAGE, "lon": spot[0], "lat": spot[1], "datum": "cgcs2000"}
+    case = client.post("/cases", json=body, headers=SUPERVISOR).json()
+    cid, version = case["id"], case["version"]
+    json_h = {"X-Role": "intake", "content-type": "application/json"}
+    for raw, field, char in (
+        (b'{"version": %d, "payload": {"reason": "a\\ud800b"}}', "payload.reason", "U+D800"),
+        (b'{"version": %d, "payload": {"reason": "ok", "x": ["ok", "\\udfff"]}}', "payload.x[1]", "U+DFFF"),
+        (b'{"version": %d, "payload": {"a\\udc00": "ok"}}', "payload.a\\udc00", "U+DC00"),
+        (b'{"version": %d, "note": "\\ud800"}', "note", "U+D800"),
+    ):
+        r = client.post(f"/cases/{cid}/actions/reject", content=raw % version, headers=json_h)
+        assert (r.status_code, r.json()) == (422, surrogate_refused(field, char)), raw
+    with clean_db.connect() as conn:
+        assert conn.execute(text("SELECT version FROM cases WHERE id = :i"), {"i": cid}).scalar_one() == version
+        assert conn.execute(text("SELECT count(*) FROM case_transitions WHERE case_id = :i"), {"i": cid}).scalar() == 1
+    # A valid pair is one character (😀) and is taken; the report's fields are refused alike.
+    r = client.post(
+        f"/cases/{cid}/actions/reject",
+        content=b'{"version": %d, "payload": {"reason": "\\ud83d\\ude00 \xe9\x87\x8d\xe5\xa4\x8d"}}' % version,
+        headers=json_h,
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["timeline"][-1]["details"]["reason"] == "😀 重复"
+    raw_report = json.dumps({**body, "description": "X"}).replace('"X"', '"a\\ud800"').encode()
+    r = client.post("/cases", content=raw_report, headers={**SUPERVISOR, "content-type": "application/json"})
+    assert (r.status_code, r.json()) == (422, surrogate_refused("description"))
+
+
+def test_a_lone_surrogate_in_an_action_form_field_is_a_422_naming_it(unreachable_settings: Settings) -> None:
+    """UTF-7 (a charset a part may name) decodes ``+2AA-`` to a lone surrogate: refused at the form's edge, as in
+    JSON — no database is asked."""
+    body, headers = multipart(("version", b"3", None), ("reason", b"a+2AA-b", "text/plain; charset=utf-7"))
+    with TestClient(create_app(unreachable_settings)) as client:
+        r = client.post("/cases/1/actions/return/form", content=body, headers={**headers, "X-Role": "department"})
+    assert (r.status_code, r.json()) == (422, surrogate_refused("reason"))

@@ -231,6 +231,10 @@ def test_too_many_bytes(tmp_path: Path) -> None:
     with pytest.raises(InvalidInput, match=rf"photo 'case\.jpg' is too large: {len(data)} bytes, at most 100") as exc:
         inspect_photo(data, max_bytes=100, filename="case.jpg")
     assert exc.value.reason == Reason.PHOTO_TOO_LARGE
+    assert exc.value.detail["limit"] == {"max_bytes": 100}
+    refused = photos.refused_photo(3, exc.value)  # as a request's refusal: item photos[3] with the bound
+    assert (refused.reason, refused.message) == (Reason.PHOTO_TOO_LARGE, f"photos[3]: {exc.value.message}")
+    assert refused.detail == [{"field": "photos[3]", "reason": exc.value.message, "limit": {"max_bytes": 100}}]
     assert inspect_photo(data, max_bytes=len(data)).size == len(data)
 
 
@@ -243,6 +247,7 @@ def test_too_many_pixels(tmp_path: Path) -> None:
     with pytest.raises(InvalidInput, match=rf"'bomb\.png' is too large: 8000×{height}") as exc:
         inspect_photo(buf.getvalue(), filename="bomb.png")
     assert exc.value.reason == Reason.PHOTO_TOO_MANY_PIXELS
+    assert exc.value.detail["limit"] == {"max_pixels": MAX_PIXELS}
 
 
 HEIC_SAMPLE = Path(__file__).parent / "photo_samples" / "gps.heic"  # see photo_samples/README.md

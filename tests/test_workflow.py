@@ -322,6 +322,16 @@ def test_unknown_action_and_role() -> None:
     assert err.value.reason == Reason.UNKNOWN_ROLE
 
 
+def test_unknown_action_and_role_list_their_items_as_every_refusal_does() -> None:
+    """review29 D7: ``detail`` was an object (``{"action": "fly"}``), not the documented list of items."""
+    with pytest.raises(InvalidInput) as err:
+        apply(case_in("closed"), "fly", "shift_lead", payload={}, expected_version=7)
+    assert err.value.detail == [{"field": "action", "reason": "not an action of the workflow", "value": "fly"}]
+    with pytest.raises(InvalidInput) as err:
+        allowed_actions(case_in("filed"), "boss")
+    assert err.value.detail == [{"field": "X-Role", "reason": "not a role of the workflow", "value": "boss"}]
+
+
 # --------------------------------------------------------------------------------------- flows
 
 
@@ -516,7 +526,6 @@ def test_a_payload_for_an_unknown_action_is_refused_by_name() -> None:
 @pytest.mark.parametrize(
     ("action", "payload", "reason"),
     [
-        ("dispatch", {"departmnet": DEPT}, Reason.EXTRA_FORBIDDEN),  # a misspelt field
         ("dispatch", {"department": 12}, Reason.STRING_TYPE),
         ("request_extension", {"amount": "3"}, Reason.FLOAT_TYPE),
         ("supervise", {"flagged": "yes"}, Reason.BOOL_TYPE),
@@ -527,6 +536,15 @@ def test_a_refused_payload_field_names_its_cause_by_code(action: str, payload: d
     with pytest.raises(InvalidInput) as err:
         check_payload(action, payload)
     assert err.value.reason == reason and err.value.detail[0]["field"] == next(iter(payload))
+
+
+def test_an_unknown_payload_field_is_named_by_its_json_path_as_its_message_names_it() -> None:
+    """review29 D7: the item said ``departmnt`` where the message said ``payload.departmnt``."""
+    with pytest.raises(InvalidInput) as err:
+        check_payload("dispatch", {"departmnt": DEPT})
+    assert err.value.reason == Reason.EXTRA_FORBIDDEN
+    assert err.value.message.startswith("payload.departmnt: dispatch takes no 'departmnt'; it takes department, ")
+    assert err.value.detail == [{"field": "payload.departmnt", "reason": "unknown field"}]
 
 
 def test_a_merged_duplicate_is_reopened_only_when_its_kept_case_ends_unhandled() -> None:

@@ -12,7 +12,7 @@ from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from pydantic import Field
 from sqlalchemy import Engine, text
 
-from api.dependencies import BBox, Page, PhotoSizeQuery, bbox_query, known_query_only, page_query
+from api.dependencies import COMMA_SEPARATED, BBox, Page, PhotoSizeQuery, bbox_query, known_query_only, page_query
 from api.deps import DATABASE_UNAVAILABLE, ActingDep, ActorDep, AsyncPool, EngineDep, IntakePoolDep
 from api.http import GEOJSON_MEDIA_TYPE, MAX_FORM_BYTES, GeoJSONResponse
 from api.inputs import FormTextRoute, RequestModel, form_payload
@@ -229,7 +229,7 @@ async def _read_limited(upload: UploadFile, i: int) -> bytes:
     if len(data) > MAX_PHOTO_BYTES:
         raise InvalidInput(
             f"photos[{i}]: {upload.filename} is larger than {MAX_PHOTO_BYTES // (1024 * 1024)} MB",
-            detail=[{"field": f"photos[{i}]", "reason": "too large"}],
+            detail=[{"field": f"photos[{i}]", "reason": "too large", "limit": {"max_bytes": MAX_PHOTO_BYTES}}],
             reason=Reason.PHOTO_TOO_LARGE,
         )
     return data
@@ -237,7 +237,10 @@ async def _read_limited(upload: UploadFile, i: int) -> bytes:
 
 async def case_filter(
     bbox: Annotated[BBox | None, Depends(bbox_query)],
-    state: Annotated[str | None, Query(description="Comma-separated states, e.g. dispatched,returned")] = None,
+    state: Annotated[
+        str | None,
+        Query(description="Comma-separated states, e.g. dispatched,returned", json_schema_extra=COMMA_SEPARATED),
+    ] = None,
     class_code: Annotated[str | None, Query(pattern=rf"^{svc.CLASS_CODE_PATTERN.pattern}$")] = None,
     department: str | None = None,
     grid: Annotated[

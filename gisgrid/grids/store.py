@@ -847,12 +847,14 @@ _GEOJSON_GEOMETRY = (
     f"ST_AsGeoJSON(ST_ForcePolygonCCW(ST_SnapToGrid({{geom}}, 1e-{GEOJSON_DECIMALS})), {GEOJSON_DECIMALS}, 0)::json"
 )
 
+#: Grid feature properties, one type each: ``kind`` "unit" (万米单元网格) or "management" (三级网格), ``tier`` the
+#: management tier 1–3 as an integer, null for a unit grid (it was the text "unit" there, an integer elsewhere).
 _UNIT_FEATURE = """
 json_build_object(
   'type', 'Feature', 'id', g.code,
   'geometry', {geometry},
   'properties', json_build_object(
-     'code', g.code, 'tier', 'unit', 'district_code', g.district_code, 'street_code', g.street_code,
+     'code', g.code, 'kind', 'unit', 'tier', NULL::int, 'district_code', g.district_code, 'street_code', g.street_code,
      'community_code', g.community_code, 'seq', g.seq, 'area_m2', g.area_m2, 'tier3_code', g.tier3_code,
      'district_name', d.name, 'street_name', s.name, 'community_name', c.name,
      'code_provisional', {provisional}))
@@ -868,7 +870,7 @@ json_build_object(
   'type', 'Feature', 'id', m.code,
   'geometry', {geometry},
   'properties', json_build_object(
-     'code', m.code, 'tier', m.tier, 'name', m.name, 'parent_code', m.parent_code,
+     'code', m.code, 'kind', 'management', 'tier', m.tier, 'name', m.name, 'parent_code', m.parent_code,
      'admin_code', m.admin_code, 'leader_name', m.leader_name, 'leader_phone', m.leader_phone,
      'staff', m.staff, 'code_provisional', {provisional}))
 """.format(provisional=PROVISIONAL.format(code="m.code"), geometry=_GEOJSON_GEOMETRY.format(geom="m.geom"))
