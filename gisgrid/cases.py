@@ -1726,8 +1726,15 @@ class CaseFilter:
     case_no: str | None = None  # exact: the number a caller gives
     pending_extension: bool | None = None  # 延期待批: an extension request waits for its approval
     queue: str | None = None  # manual: 人工派遣, still waiting for a dispatcher's choice; routed: decided (CASE_QUEUES)
+    changed_since: dt.datetime | None = None  # the record changed (reported, any step) at or after
+    sort: str = "newest"  # CASE_SORTS
     limit: int = 100
     offset: int = 0
+
+
+#: Orders of a case list: ``newest`` — last reported first; ``updated`` — least recently changed first, the order a
+#: system following the cases pages through (``changed_since`` its last poll's latest ``updated_at``).
+CASE_SORTS: dict[str, str] = {"newest": "c.id DESC", "updated": "c.updated_at, c.id"}
 
 
 #: An event class code as a filter takes it: 4 or 5 digits (GB/T 47678 and the city's own).
@@ -1827,6 +1834,10 @@ def _filter_sql(f: CaseFilter, departments: Mapping[str, str]) -> tuple[str, dic
     if since:
         where.append("c.created_at >= :since")
         params["since"] = since
+    if f.changed_since is not None:
+        where.append("c.updated_at >= :changed_since")
+        cs = f.changed_since
+        params["changed_since"] = cs.replace(tzinfo=LOCAL_TZ) if cs.tzinfo is None else cs
     if until:
         where.append("c.created_at < :until")
         params["until"] = until
@@ -1865,11 +1876,18 @@ def list_cases(
     role: str | None = None,
     now: dt.datetime | None = None,
 ) -> tuple[list[dict[str, Any]], int]:
-    """A page of the filtered cases, newest first, and how many match; with ``role``, each case's
-    ``allowed_actions`` as its detail gives them."""
+    """A page of the filtered cases in the filter's order (:data:`CASE_SORTS`: newest first unless asked), and how
+    many match; with ``role``, each case's ``allowed_actions`` as its detail gives them."""
     now = _now(now)
     actions = _actions_for(role) if role is not None else None
     cond, params = _filter_sql(f, services.departments)
+    if f.sort not in CASE_SORTS:
+        raise InvalidInput(
+            f"sort: must be one of {', '.join(CASE_SORTS)}, got {f.sort[:40]!r}",
+            detail=[{"field": "sort"}],
+            reason=Reason.LITERAL_ERROR,
+        )
+    order = CASE_SORTS[f.sort]
     base = f"SELECT {CASE_COLUMNS} FROM cases c LEFT JOIN departments d ON d.code = c.department_code WHERE {cond}"
 
     def shown(row: Any) -> dict[str, Any]:
@@ -1880,7 +1898,7 @@ def list_cases(
 
     if f.light:
         # The light depends on working time, computed here for the filtered cases, then paged.
-        rows = conn.execute(text(base + " AND c.due_at IS NOT NULL ORDER BY c.id DESC"), params).mappings().all()
+        rows = conn.execute(text(base + f" AND c.due_at IS NOT NULL ORDER BY {order}"), params).mappings().all()
         lit = [(r, c) for r in rows if (c := _case_json(services, r, now))["light"] == f.light]
         page = lit[f.offset : f.offset + f.limit]
         if actions is not None:
@@ -1889,7 +1907,7 @@ def list_cases(
         return [c for _, c in page], len(lit)
     matched = int(conn.execute(text(f"SELECT count(*) FROM cases c WHERE {cond}"), params).scalar_one())
     rows = conn.execute(
-        text(base + " ORDER BY c.id DESC LIMIT :limit OFFSET :offset"), {**params, "limit": f.limit, "offset": f.offset}
+        text(base + f" ORDER BY {order} LIMIT :limit OFFSET :offset"), {**params, "limit": f.limit, "offset": f.offset}
     ).mappings()
     return [shown(r) for r in rows], matched
 

@@ -281,6 +281,18 @@ def test_list_filters_by_source_period_and_bbox_as_the_api_does(gisgrid: Gisgrid
     assert json.loads(r.out)["count"] == 3 and [x["id"] for x in json.loads(r.out)["data"]] == [b]
 
 
+def test_list_follows_changes_as_the_api_does(gisgrid: Gisgrid, loaded: Engine, services: svc.CaseServices) -> None:
+    """--changed-since / --sort updated: the change feed of GET /cases (reported, or any step, at or after)."""
+    early = dispatched(loaded, services, lonlat(150, 300), "2025-10-13T09:00:00")
+    late = dispatched(loaded, services, lonlat(250, 600), "2025-10-14T09:00:00")
+    act(loaded, services, late, "request_extension", "department", 4, "2025-10-15T10:00:00", reason="等材料")
+    assert listed(gisgrid, "--changed-since", "2025-10-13") == [late, early]  # newest report first
+    assert listed(gisgrid, "--changed-since", "2025-10-13", "--sort", "updated") == [early, late]
+    assert listed(gisgrid, "--changed-since", "2025-10-14") == [late]
+    assert listed(gisgrid, "--changed-since", "2025-10-15T10:00") == [late]  # Beijing time, inclusive
+    assert listed(gisgrid, "--changed-since", "2025-10-15T10:00:01+08:00") == []
+
+
 def test_list_filters_by_case_number_and_pending_extension_as_the_api_does(
     gisgrid: Gisgrid, loaded: Engine, services: svc.CaseServices
 ) -> None:
@@ -378,6 +390,8 @@ def test_list_as_text_is_one_line_per_case(gisgrid: Gisgrid, three_cases: dict[s
         (["--department", "nope"], "department: unknown department 'nope'"),
         (["--queue", "auto"], "queue: must be one of manual, routed, got 'auto'"),
         (["--case-no", " 2025000001"], "case_no: a case number is 1 to 20 characters"),
+        (["--changed-since", "yesterday"], "--changed-since: 'yesterday' is not a date or date-time"),
+        (["--sort", "oldest"], "sort: must be one of newest, updated, got 'oldest'"),
     ],
 )
 def test_list_refusals_are_one_line(gisgrid: Gisgrid, clean_db: Engine, args: list[str], message: str) -> None:

@@ -250,6 +250,13 @@ async def case_filter(
     since: Annotated[dt.datetime | None, Query(description="Reported at or after (no offset: China time)")] = None,
     until: Annotated[dt.datetime | None, Query(description="Reported before (no offset: China time)")] = None,
     period: Annotated[str | None, Query(description=f"Reported in, instead of since/until: {PERIOD_HELP}")] = None,
+    changed_since: Annotated[
+        dt.datetime | None,
+        Query(
+            description="The record changed — reported, or any step since — at or after this time (no offset: "
+            "China time): with sort=updated, the cases changed since a poll; compare each case's updated_at"
+        ),
+    ] = None,
     escalation_level: Annotated[
         int | None, Query(ge=1, le=3, description="提级 level: 2 二级网格(社区), 1 一级网格(街道)")
     ] = None,
@@ -302,6 +309,7 @@ async def case_filter(
         source=source,
         since=since,
         until=until,
+        changed_since=changed_since,
         bbox=bbox,
     )
 
@@ -331,8 +339,16 @@ def list_cases(
     page: Annotated[Page, Depends(page_query)],
     light: Literal["green", "yellow", "red"] | None = None,
     format: Literal["json", "geojson"] = "json",
+    sort: Annotated[
+        str,
+        Query(
+            description="newest: last reported first; updated: least recently changed first (updated_at, then id) "
+            "— page a change feed with changed_since",
+            json_schema_extra={"enum": list(svc.CASE_SORTS)},
+        ),
+    ] = "newest",
 ) -> dict[str, Any] | GeoJSONResponse:
-    f = replace(f, light=light, limit=page.limit, offset=page.offset)
+    f = replace(f, light=light, limit=page.limit, offset=page.offset, sort=sort)
     with engine.connect() as conn:
         items, matched = svc.list_cases(conn, services, f, role=actor.role)
     links = page_links(request, page.limit, page.offset, len(items), matched)

@@ -196,13 +196,19 @@ def list_(
     queue: str | None = typer.Option(
         None, "--queue", help="manual (人工派遣: no department decided yet, a 派遣 still ahead) or routed (one is)."
     ),
+    changed_since: str | None = typer.Option(
+        None, "--changed-since", help="The record changed (reported, any step) at or after (Beijing time)."
+    ),
+    sort: str = typer.Option(
+        "newest", "--sort", help="newest (last reported first) or updated (least recently changed)."
+    ),
     limit: int = typer.Option(20, "--limit", help=f"Cases per page, 1–{MAX_LIMIT}."),
     offset: int = typer.Option(0, "--offset", help=f"Cases to skip, 0–{MAX_OFFSET}."),
     output: OutputFormat = typer.Option(
         OutputFormat.text, "--format", help="text (one line per case), json or geojson (as the API answers)."
     ),
 ) -> None:
-    """List cases, newest first (the filters of GET /cases)."""
+    """List cases, newest first unless --sort updated (the filters of GET /cases)."""
     if not 1 <= limit <= MAX_LIMIT:
         raise InvalidInput(f"--limit: must be between 1 and {MAX_LIMIT}, got {limit}")
     if not 0 <= offset <= MAX_OFFSET:
@@ -222,6 +228,8 @@ def list_(
         case_no=case_no,
         pending_extension=pending_extension,
         queue=queue,
+        changed_since=_when("--changed-since", changed_since),
+        sort=sort,
         limit=limit,
         offset=offset,
     )

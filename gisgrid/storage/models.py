@@ -213,6 +213,7 @@ class Case(Base):
         Index("ix_cases_created_at", "created_at"),
         Index("ix_cases_tier3_code", "tier3_code"),
         Index("ux_cases_idempotency_key", "idempotency_key", unique=True),
+        Index("ix_cases_updated_at_id", "updated_at", "id"),  # the change feed (changed_since, sort=updated)
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
