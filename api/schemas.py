@@ -234,6 +234,11 @@ class CaseDetail(Case):
     """One case with its timeline, photos and documents."""
 
     escalation: Escalation | None = Field(description="Where the case is escalated to (null at level 3)")
+    dispatch_suggestion: dict[str, Any] = Field(
+        description="派遣建议 that a 派遣 without a department takes and the console preselects: department and "
+        "explanation of the routing's own decision (never a dispatcher's earlier 改派), both null when there is none "
+        "or when that department has returned the case (回退): then withheld names it and hint says so in zh-CN"
+    )
     timeline: list[dict[str, Any]] = Field(description="Transitions, oldest first (action, from/to state, actor …)")
     nodes: list[CaseNode] = Field(
         description="Node instances in the order they opened, judged by the evaluation's rule"

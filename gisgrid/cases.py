@@ -106,7 +106,13 @@ def load_rules(
     events = events or load_events(settings, components)
     extra_rules = cityfiles.extra_files(settings.catalogue_extra, "routing_rules")
     classes = {scheme: events.by_scheme[scheme].keys() for scheme in events.by_scheme}
-    return routing.load_routing_rules(settings, extra_rules, departments=components.departments, classes=classes)
+    return routing.load_routing_rules(
+        settings,
+        extra_rules,
+        departments=components.departments,
+        classes=classes,
+        class_names=routing.event_class_names(events),
+    )
 
 
 def load_events(settings: Settings, components: Catalogue | None = None) -> EventCatalogue:
@@ -355,7 +361,21 @@ def _decision_json(decision: routing.RoutingDecision) -> dict[str, Any]:
         "override_reason": decision.override_reason,
         "overridden_at": decision.overridden_at,
         "original": _decision_json(decision.original) if decision.original else None,
+        "overrides": [o.__dict__.copy() for o in decision.overrides],
     }
+
+
+def decision_from_json(data: dict[str, Any]) -> routing.RoutingDecision:
+    """A stored decision (``cases.routing -> decision``), as :func:`_decision_json` writes it or as older rows hold
+    it (no ``overrides``; a 改派 nested in the ``original`` of the next)."""
+    fields = {k: data.get(k) for k in ("department", "queue", "source", "rule_id", "explanation")}
+    fields |= {k: data.get(k) for k in ("overridden_by", "override_reason", "overridden_at")}
+    return routing.RoutingDecision(
+        **fields,
+        candidates=[routing.Candidate(**c) for c in data.get("candidates") or []],
+        original=decision_from_json(data["original"]) if data.get("original") else None,
+        overrides=tuple(routing.Override(**o) for o in data.get("overrides") or []),
+    )
 
 
 def intake(engine: Engine, services: CaseServices, item: Intake, *, now: dt.datetime | None = None) -> tuple[int, bool]:
@@ -813,9 +833,11 @@ def act(
             payload.setdefault("note", req.note)
         ev = event_class(services, row.scheme, row.class_code)
         routing_json = dict(row.routing or {})
-        suggestion = (routing_json.get("decision") or {}).get("department")
-        if req.action == "dispatch":
-            payload.setdefault("department", suggestion)
+        # None for a case stored without a routing (an imported one): nothing to suggest, nothing to record.
+        decided = decision_from_json(routing_json["decision"]) if routing_json.get("decision") else None
+        if req.action == "dispatch" and decided is not None:  # default: 派遣建议, never a department that returned it
+            offered = routing.suggestion(decided, returned_departments(conn, case_id), services.departments)
+            payload.setdefault("department", offered.department)
         if req.action == "supervise":  # a fact of the deadline, not the caller's claim
             payload["overdue"] = row.due_at is not None and now > row.due_at
         # Version, role, state and guard first: bad input to an action nobody may take now is a 409/403, not 422.
@@ -913,30 +935,37 @@ def act(
             limit = _disposal_limit(services, ev, disposal_type)
             updates.update(disposal_type=limit.disposal_type, urgent=limit.urgent)
         updates.update(_deadlines(services, ev, row, tr, now, disposal_type))
-        decided = routing_json.get("decision") or {}
-        if req.action == "dispatch" and suggestion and new.department != suggestion:
-            original = routing.RoutingDecision(**_decision_fields(decided))
-            overridden = routing.override(
-                original,
-                new.department,
-                req.actor,
-                payload.get("reason") or req.note or "调度员改派",
-                departments=services.departments,
-                at=now.astimezone(LOCAL_TZ),
-            )
-            routing_json["decision"] = _decision_json(overridden)
-            updates["routing"] = json.dumps(routing_json, ensure_ascii=False)
-        elif req.action == "dispatch" and not suggestion and decided.get("queue") == "manual":
-            # 人工派遣: who chose the department, and when, goes into the decision the 交办单 prints as 派遣依据
-            chosen = routing.manual_choice(
-                routing.RoutingDecision(**_decision_fields(decided)),
-                new.department,
-                req.actor,
-                now.astimezone(LOCAL_TZ),
-                req.note,
-                departments=services.departments,
-            )
-            routing_json["decision"] = _decision_json(chosen)
+        basis: dict[str, Any] = {}
+        if req.action == "dispatch" and decided is not None:
+            # The routing's own decision stays the suggestion; a dispatcher's choice against it (改派, or 人工派遣 of
+            # a case the routing left to a person) is recorded beside it in a flat list, and the step names which
+            # one it was: its 交办单 prints that dispatch's own 派遣依据.
+            own = routing.own_decision(decided)
+            if own.queue == "manual":
+                dispatched = routing.manual_choice(
+                    decided,
+                    new.department,
+                    req.actor,
+                    now.astimezone(LOCAL_TZ),
+                    payload.get("reason") or req.note,
+                    departments=services.departments,
+                )
+            elif new.department != own.department:
+                dispatched = routing.override(
+                    decided,
+                    new.department,
+                    req.actor,
+                    payload.get("reason") or req.note or "调度员改派",
+                    departments=services.departments,
+                    at=now.astimezone(LOCAL_TZ),
+                )
+            else:
+                dispatched = routing.as_suggested(decided)
+            if dispatched.overrides and dispatched.source in ("override", "dispatcher"):
+                basis = {"routing_basis": "override", "override_index": len(dispatched.overrides) - 1}
+            else:
+                basis = {"routing_basis": "routing"}
+            routing_json["decision"] = _decision_json(dispatched)
             updates["routing"] = json.dumps(routing_json, ensure_ascii=False)
         sets = ", ".join(f"{k} = :{k}" if k != "routing" else "routing = CAST(:routing AS jsonb)" for k in updates)
         done = conn.execute(
@@ -958,6 +987,7 @@ def act(
             details=dict(tr.details)
             | _escalated_to(conn, row, new)
             | _order_terms(tr, disposal_type)
+            | basis
             | ({"as_requested": True} if as_requested else {}),
             attachments=[n for n, _ in req.photos],
         )
@@ -1053,12 +1083,6 @@ def escalation_target(conn: Connection, tier3_code: str | None, level: int) -> d
         "leader_name": getattr(up, "l" + n, None),
         "leader_phone": getattr(up, "p" + n, None),
     }
-
-
-def _decision_fields(data: dict[str, Any]) -> dict[str, Any]:
-    fields = {k: data.get(k) for k in ("department", "queue", "source", "rule_id", "explanation")}
-    fields["candidates"] = [routing.Candidate(**c) for c in data.get("candidates") or []]
-    return fields
 
 
 def _one_length(payload: dict[str, Any], what: str) -> None:
@@ -1389,6 +1413,19 @@ REWORK_ISSUER_SQL = (
 )
 
 
+def returned_departments(conn: Connection, case_id: int) -> set[str]:
+    """The departments that have returned the case (回退): never offered again as its 派遣建议."""
+    return set(
+        conn.execute(
+            text(
+                "SELECT DISTINCT department_code FROM case_transitions WHERE case_id = :c AND action = 'return' "
+                "AND department_code IS NOT NULL"
+            ),
+            {"c": case_id},
+        ).scalars()
+    )
+
+
 def rework_issuer(conn: Connection, case_id: int) -> str | None:
     """Who signs a 返工's 交办单: the actor of the case's last 派遣 (None if it has none)."""
     return conn.execute(text(REWORK_ISSUER_SQL), {"c": case_id}).scalar()
@@ -1528,6 +1565,7 @@ def get_case(
         .all()
     )
     judged = node_judgement(services, row, timeline, now)
+    data["dispatch_suggestion"] = dispatch_suggestion(services, row["routing"], timeline)
     # A finished case has no running clock, but its nodes' working time may have run through an unknown year.
     data["calendar_warning"] = _calendar_warning(services, row, judged.pop("unknown_years"))
     data.update(judged)
@@ -1572,6 +1610,22 @@ def get_case(
         ).mappings()
     ]
     return data
+
+
+def dispatch_suggestion(services: CaseServices, stored: dict[str, Any] | None, timeline: list[Any]) -> dict[str, Any]:
+    """派遣建议 as the 派遣 form offers it (:func:`routing.suggestion`): the routing's own department and
+    explanation, or none with a zh ``hint`` when that department has returned the case (``timeline``: the log)."""
+    if not (stored or {}).get("decision"):
+        return {"department": None, "explanation": None, "withheld": None, "hint": None}
+    decision = decision_from_json(stored["decision"])
+    returned = {t["department_code"] for t in timeline if t["action"] == "return" and t["department_code"]}
+    offered = routing.suggestion(decision, returned, services.departments)
+    return {
+        "department": offered.department,
+        "explanation": offered.explanation,
+        "withheld": offered.withheld,
+        "hint": offered.hint,
+    }
 
 
 #: The transition columns the evaluation reads, as the timeline holds them.
@@ -2089,6 +2143,20 @@ def render_document_pdf(engine: Engine, services: CaseServices, case_id: int, do
     return render_pdf(page, files), f"{name}.pdf"
 
 
+def dispatch_basis(decision: dict[str, Any], details: dict[str, Any]) -> str | None:
+    """The 派遣依据 of one 派遣 (its log ``details``; ``decision``: the case's stored decision now): the routing's
+    own explanation for a dispatch as suggested, that dispatch's own override (改派原因, who, when) for a 改派 or
+    人工派遣. None for a step logged before the log named its basis (the order prints the decision as it was)."""
+    basis = details.get("routing_basis")
+    if basis == "routing":
+        return routing.own_decision(decision_from_json(decision)).explanation
+    overrides = decision.get("overrides") or []
+    index = details.get("override_index")
+    if basis == "override" and isinstance(index, int) and 0 <= index < len(overrides):
+        return overrides[index].get("explanation")
+    return None
+
+
 def _document_page(
     conn: Connection, services: CaseServices, case_id: int, doc_id: int, *, embed_photos: bool, base: str = ""
 ) -> tuple[str, list[dict[str, Any]], str | None]:
@@ -2129,6 +2197,7 @@ def _document_page(
     disposal_type = case["disposal_type"]
     due = doc["due_at"] or (dt.datetime.fromisoformat(case["due_at"]) if case["due_at"] else None)
     decision = (case["routing"] or {}).get("decision") or {}
+    routing_reason = decision.get("explanation") or ""
     issued = doc["issued_at"].astimezone(LOCAL_TZ)
     rework_count, rework_reason, checked_by, checked_at = 0, None, None, None
     if doc["kind"] == "dispatch":
@@ -2141,6 +2210,10 @@ def _document_page(
         step = steps[nth - 1] if 0 < nth <= len(steps) else None
         # The disposal type the order was issued with (a later 派遣 may change the case's): recorded by the step.
         disposal_type = ((step or {}).get("details") or {}).get("disposal_type") or disposal_type
+        if step is not None:  # a 返工's order goes where the last 派遣 before it sent the case, on that basis
+            index = case["timeline"].index(step)
+            sent = next((t for t in reversed(case["timeline"][: index + 1]) if t["action"] == "dispatch"), None)
+            routing_reason = dispatch_basis(decision, (sent or {}).get("details") or {}) or routing_reason
         if step is not None and step["action"] == "rework":
             rework_count = sum(t["action"] == "rework" for t in steps[:nth])
             rework_reason = doc["reason"] or (step["details"] or {}).get("reason") or step["note"]
@@ -2169,7 +2242,7 @@ def _document_page(
         unit_grid=own,
         department_code=doc["department_code"] or "",
         department_name=services.departments.get(doc["department_code"] or "", ""),
-        routing_reason=decision.get("explanation") or "",
+        routing_reason=routing_reason,
         due_at=(due or issued).astimezone(LOCAL_TZ),
         time_limit=limit.limit,
         time_limit_unit=limit.unit,

@@ -37,7 +37,7 @@ from zoneinfo import ZoneInfo
 from gisgrid import cityfiles
 from gisgrid.catalogue import CODE_DIGITS, SCHEMES, load_catalogue
 from gisgrid.errors import InvalidInput, ProblemList
-from gisgrid.events import load_event_catalogue
+from gisgrid.events import EventCatalogue, load_event_catalogue
 from gisgrid.settings import PROJECT_ROOT, Settings
 
 RULE_COLUMNS = (
@@ -59,7 +59,43 @@ LOCAL_TZ = ZoneInfo("Asia/Shanghai")
 AREA_LENGTHS = (6, 9, 12, 15)
 #: Management grids: 9 tier 1 (street), 12 tier 2 (community), 14 tier 3 (community + 2).
 TIER_LENGTHS = {9: 1, 12: 2, 14: 3}
+TIER_NAMES = {1: "一", 2: "二", 3: "三"}
 WEEKDAY_NAMES = ("一", "二", "三", "四", "五", "六", "日")
+
+#: Every text routing writes for a reader (explanations, why a rule matched or not, the dispatch suggestion), in
+#: one table: zh-CN, as the console and the printed orders show them. Departments are ``名称(代码)``
+#: (:func:`department_label`), classes ``名称(代码)`` (:meth:`RoutingRules.class_text`).
+TEXTS_ZH: dict[str, str] = {
+    "area_rule": "区域规则",
+    "class_rule": "类别规则",
+    "not_matched": "不符合({kind}): {why}",
+    "matched_chosen": "符合({kind}), 采用",
+    "matched_owner_first": "符合({kind}), 未采用: 部件先属主",
+    "matched_outranked": "符合({kind}), 次于规则 {best}",
+    "outside_window": "上报时间 {time} 不在 {window} 内",
+    "outside_weekdays": "上报日 周{day} 不在 周{days} 内",
+    "outside_area": "单元网格 {grid} 不在区域 {area} 内",
+    "no_tier_code": "案件无{tier}级网格编码",
+    "other_tier_grid": "{tier}级网格 {code} 不是 {grid}",
+    "rule_area": "区域 {area}",
+    "rule_grid": "网格 {grid}",
+    "rule_class": "类别 {label}",
+    "rule_any_class": "类别 任意",
+    "owner": "部件先属主: {of}{role} {department}",
+    "owner_of": "部件 {component} 的",
+    "no_owner_info": "部件无责任单位信息, 按属地: ",
+    "no_component": "未提供部件信息, 按属地: ",
+    "rule": "{lead}{label}: {kind} {rule_id} ({rule}) → {department}",
+    "area_first": "事件先属地",
+    "owner_after": "事件后属主",
+    "class_default": "{lead}事件后属主: 无匹配规则, 类别 {label} 的默认主管部门 {department}",
+    "manual": "{lead}无匹配规则, 转人工派遣 (类别 {label}, 单元网格 {grid}, 上报于 {time})",
+    "override": "派遣员改派: {department}, 由 {actor} 改派{when}, 原因: {reason}; 原判断: {original}",
+    "manual_choice": "人工派遣: {department}, 由 {actor} 选定{when}{note}; 原判断: {original}",
+    "when": " ({time})",
+    "note": ", 说明: {note}",
+    "withheld": "建议部门 {department} 已回退本案，请人工选择",
+}
 
 _RULE_ID = re.compile(r"[A-Za-z0-9_.-]{1,40}")
 _HHMM = re.compile(r"([01][0-9]|2[0-3]):([0-5][0-9])")
@@ -105,13 +141,18 @@ class RoutingRule:
         return (-self.area_specificity, -len(self.class_prefix), 0 if self.time_limited else 1, self.priority,
                 self.rule_id)  # fmt: skip
 
-    def describe(self) -> str:
+    def describe(self, class_names: Mapping[tuple[str, str], str] | None = None) -> str:
+        """The rule's conditions in zh (``class_names``: (scheme, code or 大类 code) → name, to name the class)."""
         parts = []
         if self.area_prefix:
-            parts.append(f"区域 {self.area_prefix}")
+            parts.append(TEXTS_ZH["rule_area"].format(area=self.area_prefix))
         if self.tier_grid:
-            parts.append(f"网格 {self.tier_grid}")
-        parts.append(f"类别 {self.scheme}:{self.class_prefix}" if self.class_prefix else "类别 任意")
+            parts.append(TEXTS_ZH["rule_grid"].format(grid=self.tier_grid))
+        if self.class_prefix:
+            label = class_label(self.class_prefix, (class_names or {}).get((self.scheme, self.class_prefix)))
+            parts.append(TEXTS_ZH["rule_class"].format(label=label))
+        else:
+            parts.append(TEXTS_ZH["rule_any_class"])
         if self.time_from is not None and self.time_to is not None:
             parts.append(f"{self.time_from:%H:%M}–{self.time_to:%H:%M}")
         if self.weekdays:
@@ -124,14 +165,24 @@ def department_label(code: str, name: str | None) -> str:
     return f"{name}({code})" if name else code
 
 
+def class_label(code: str, name: str | None) -> str:
+    """An event class (or 大类) in an explanation, as a department is: its name, then its code."""
+    return f"{name}({code})" if name else code
+
+
 @dataclass(frozen=True)
 class RoutingRules:
     rules: tuple[RoutingRule, ...]
     departments: Mapping[str, str]  # code → name ("" when only codes were given)
     sources: tuple[Path, ...] = ()
+    #: (scheme, class code or 大类 code) → zh name, to name classes in explanations (empty: codes only).
+    class_names: Mapping[tuple[str, str], str] = field(default_factory=dict)
 
     def department_text(self, code: str) -> str:
         return department_label(code, self.departments.get(code))
+
+    def class_text(self, scheme: str, code: str) -> str:
+        return class_label(code, self.class_names.get((scheme, code)))
 
     def naming_area(self, prefix: str) -> list[RoutingRule]:
         """Rules whose area or tier grid lies in the area of code ``prefix`` (a recode leaves them naming a code
@@ -187,7 +238,20 @@ class Candidate(NamedTuple):
     rule_id: str
     department: str
     matched: bool
-    why: str
+    why: str  # zh, for the reader (the other fields are for machines)
+
+
+@dataclass(frozen=True)
+class Override:
+    """One dispatcher's choice against the routing: a 改派 (``source`` override) or the choice for a case the
+    routing left to a person (``dispatcher``, 人工派遣). ``explanation`` is that dispatch's 派遣依据."""
+
+    source: Literal["override", "dispatcher"]
+    department: str
+    by: str | None
+    at: str | None  # ISO 8601
+    reason: str | None
+    explanation: str
 
 
 @dataclass(frozen=True)
@@ -200,8 +264,12 @@ class RoutingDecision:
     candidates: list[Candidate] = field(default_factory=list)
     overridden_by: str | None = None  # who replaced the decision (改派) or chose for a manual one (人工派遣)
     override_reason: str | None = None
-    original: RoutingDecision | None = None  # the decision an override replaced, or the manual one chosen for
+    #: The routing's own decision (never an override: overrides do not nest) that an override replaced, or the
+    #: manual one a dispatcher chose for; None while the routing's own decision holds.
+    original: RoutingDecision | None = None
     overridden_at: str | None = None  # when (ISO 8601), as the dispatch's log entry has it
+    #: Every dispatcher's choice on this case, oldest first (flat; the last is this decision when it is one).
+    overrides: tuple[Override, ...] = ()
 
     @property
     def original_explanation(self) -> str | None:
@@ -240,14 +308,22 @@ def _default_departments(path_or_settings: Settings | Path | str, rules_path: Pa
     return load_catalogue(PROJECT_ROOT / "data").departments
 
 
-def _default_classes(path_or_settings: Settings | Path | str, rules_path: Path) -> dict[str, Collection[str]]:
-    """Event class codes per scheme of the catalogue beside the rules (as :func:`_default_departments`)."""
+def _default_events(path_or_settings: Settings | Path | str, rules_path: Path) -> EventCatalogue:
+    """The event catalogue beside the rules (as :func:`_default_departments`)."""
     if isinstance(path_or_settings, Settings):
-        events = load_event_catalogue(path_or_settings)
-    else:
-        data_dir = rules_path.parent.parent
-        events = load_event_catalogue(data_dir if (data_dir / "catalogue").is_dir() else PROJECT_ROOT / "data")
-    return {scheme: set(events.classes(scheme)) for scheme in SCHEMES}
+        return load_event_catalogue(path_or_settings)
+    data_dir = rules_path.parent.parent
+    return load_event_catalogue(data_dir if (data_dir / "catalogue").is_dir() else PROJECT_ROOT / "data")
+
+
+def event_class_names(events: EventCatalogue) -> dict[tuple[str, str], str]:
+    """(scheme, code) → zh name of every event class and of its 大类 (by the 大类 code), for explanations."""
+    names: dict[tuple[str, str], str] = {}
+    for scheme in events.by_scheme:
+        for code, ev in events.classes(scheme).items():
+            names.setdefault((scheme, ev.big_code), ev.big_name)
+            names[(scheme, code)] = ev.name
+    return names
 
 
 def _day_range(a: int, b: int) -> str:
@@ -373,6 +449,7 @@ def load_routing_rules(
     *,
     departments: Mapping[str, str] | Iterable[str] | None = None,
     classes: Mapping[str, Collection[str]] | None = None,
+    class_names: Mapping[tuple[str, str], str] | None = None,
 ) -> RoutingRules:
     """Read the routing rules file, then each ``extra`` file in order.
 
@@ -382,7 +459,8 @@ def load_routing_rules(
     included), by default the event catalogue's: a prefix no class has could never match. Two rules that can
     match the same report and that :func:`route` ranks equal but for the rule_id (same priority and specificity)
     are an error: the result would hang on the rule_id. Every problem is reported at once in one InvalidInput
-    naming file, row and field.
+    naming file, row and field. ``class_names`` ((scheme, code) → zh name, :func:`event_class_names`) name the
+    classes in explanations, by default the event catalogue's.
     """
     base = _rules_path(path_or_settings)
     if departments is None:
@@ -397,8 +475,12 @@ def load_routing_rules(
     for path in files:
         for _line, rule in _load_file(path, names, problems):
             by_id[rule.rule_id] = rule
-    if classes is None:
-        classes = _default_classes(path_or_settings, base)
+    if classes is None or class_names is None:
+        events = _default_events(path_or_settings, base)
+        if classes is None:
+            classes = {scheme: set(events.classes(scheme)) for scheme in SCHEMES}
+        if class_names is None:
+            class_names = event_class_names(events)
     for rule in by_id.values():  # the final rules only: a city may replace a base rule naming a class it dropped
         if rule.class_prefix and not any(c.startswith(rule.class_prefix) for c in classes.get(rule.scheme, ())):
             _add(
@@ -428,7 +510,7 @@ def load_routing_rules(
     _check_ties(list(conditions.values()), problems)
     problems.raise_if_any()
     ordered = tuple(sorted(by_id.values(), key=RoutingRule.rank_key))
-    return RoutingRules(rules=ordered, departments=names, sources=tuple(files))
+    return RoutingRules(rules=ordered, departments=names, sources=tuple(files), class_names=class_names)
 
 
 def _add(problems: _Problems, rule: RoutingRule, field_name: str, value: str, reason: str) -> None:
@@ -524,23 +606,23 @@ def _in_window(rule: RoutingRule, local: datetime) -> tuple[bool, str]:
             if now < hi:
                 weekday = (local - timedelta(days=1)).isoweekday()  # after midnight: the evening's day
         if not inside:
-            return False, f"reported {local:%H:%M} is outside {window}"
+            return False, TEXTS_ZH["outside_window"].format(time=f"{local:%H:%M}", window=window)
     if rule.weekdays and weekday not in rule.weekdays:
         days = "".join(WEEKDAY_NAMES[d - 1] for d in sorted(rule.weekdays))
-        return False, f"weekday 周{WEEKDAY_NAMES[weekday - 1]} is not in 周{days}"
+        return False, TEXTS_ZH["outside_weekdays"].format(day=WEEKDAY_NAMES[weekday - 1], days=days)
     return True, ""
 
 
 def _place_match(rule: RoutingRule, case: RoutingInput) -> tuple[bool, str]:
     if rule.area_prefix and not case.unit_grid_code.startswith(rule.area_prefix):
-        return False, f"unit grid {case.unit_grid_code} is outside area {rule.area_prefix}"
+        return False, TEXTS_ZH["outside_area"].format(grid=case.unit_grid_code, area=rule.area_prefix)
     if rule.tier_grid:
         tier = TIER_LENGTHS[len(rule.tier_grid)]
         code = case.tier_code(tier)
         if code is None:
-            return False, f"the case has no tier-{tier} grid code"
+            return False, TEXTS_ZH["no_tier_code"].format(tier=TIER_NAMES[tier])
         if code != rule.tier_grid:
-            return False, f"tier-{tier} grid {code} is not {rule.tier_grid}"
+            return False, TEXTS_ZH["other_tier_grid"].format(tier=TIER_NAMES[tier], code=code, grid=rule.tier_grid)
     return True, ""
 
 
@@ -582,41 +664,46 @@ def route(
     best = matched[0] if matched else None
     candidates = []
     for rule, ok, why in checks:
-        kind = "area rule" if rule.is_area_rule else "class rule"
+        kind = TEXTS_ZH["area_rule" if rule.is_area_rule else "class_rule"]
         if not ok:
-            text = f"not matched ({kind}): {why}"
+            text = TEXTS_ZH["not_matched"].format(kind=kind, why=why)
         elif owner is not None:
-            text = f"matched ({kind}); not used: component owner comes first (部件先属主)"
+            text = TEXTS_ZH["matched_owner_first"].format(kind=kind)
         elif rule is best:
-            text = f"matched ({kind}); chosen"
+            text = TEXTS_ZH["matched_chosen"].format(kind=kind)
         else:
-            text = f"matched ({kind}); outranked by {best.rule_id if best else '?'}"
+            text = TEXTS_ZH["matched_outranked"].format(kind=kind, best=best.rule_id if best else "?")
         candidates.append(Candidate(rule.rule_id, rule.department, ok, text))
 
     if owner is not None:
         role, dept, component_id = owner
-        of = f" of component {component_id}" if component_id else ""
+        of = TEXTS_ZH["owner_of"].format(component=component_id) if component_id else ""
         return RoutingDecision(
             department=dept,
             queue="auto",
             source="component_owner",
             rule_id=None,
-            explanation=f"部件先属主: {role} {rules.department_text(dept)}{of}",
+            explanation=TEXTS_ZH["owner"].format(of=of, role=role, department=rules.department_text(dept)),
             candidates=candidates,
         )
     lead = ""
     if case.component_linked:
-        lead = "部件无责任单位信息, 按属地: " if component is not None else "未提供部件信息, 按属地: "
+        lead = TEXTS_ZH["no_owner_info" if component is not None else "no_component"]
+    class_text = rules.class_text(case.scheme, case.class_code)
     if best is not None:
-        label = "事件先属地" if best.is_area_rule else "事件后属主"
-        kind = "区域规则" if best.is_area_rule else "类别规则"
         return RoutingDecision(
             department=best.department,
             queue="auto",
             source="rule",
             rule_id=best.rule_id,
-            explanation=f"{lead}{label}: {kind} {best.rule_id} ({best.describe()}) → "
-            f"{rules.department_text(best.department)}",
+            explanation=TEXTS_ZH["rule"].format(
+                lead=lead,
+                label=TEXTS_ZH["area_first" if best.is_area_rule else "owner_after"],
+                kind=TEXTS_ZH["area_rule" if best.is_area_rule else "class_rule"],
+                rule_id=best.rule_id,
+                rule=best.describe(rules.class_names),
+                department=rules.department_text(best.department),
+            ),
             candidates=candidates,
         )
     if class_default:
@@ -625,8 +712,9 @@ def route(
             queue="auto",
             source="class_default",
             rule_id=None,
-            explanation=f"{lead}事件后属主: 无匹配规则, 类别 {case.scheme}:{case.class_code} 的默认主管部门 "
-            f"{rules.department_text(class_default)}",
+            explanation=TEXTS_ZH["class_default"].format(
+                lead=lead, label=class_text, department=rules.department_text(class_default)
+            ),
             candidates=candidates,
         )
     return RoutingDecision(
@@ -634,8 +722,9 @@ def route(
         queue="manual",
         source="none",
         rule_id=None,
-        explanation=f"{lead}无匹配规则, 转人工派遣 (no rule for {case.scheme}:{case.class_code} at "
-        f"{case.unit_grid_code}, {local:%Y-%m-%d %H:%M})",
+        explanation=TEXTS_ZH["manual"].format(
+            lead=lead, label=class_text, grid=case.unit_grid_code, time=f"{local:%Y-%m-%d %H:%M}"
+        ),
         candidates=candidates,
     )
 
@@ -651,6 +740,65 @@ def _owner_department(component: ComponentOwner | None) -> tuple[str, str, str |
     return None
 
 
+def own_decision(decision: RoutingDecision) -> RoutingDecision:
+    """The routing's own decision behind any dispatcher's choice (a decision stored before overrides were kept
+    flat nests them: the innermost is the routing's)."""
+    own = decision
+    while own.original is not None:
+        own = own.original
+    return replace(own, overrides=(), original=None)
+
+
+def past_overrides(decision: RoutingDecision) -> tuple[Override, ...]:
+    """Every dispatcher's choice recorded on ``decision``, oldest first; from the nesting of an older stored one."""
+    if decision.overrides:
+        return decision.overrides
+    found: list[Override] = []
+    d: RoutingDecision | None = decision
+    while d is not None:
+        if d.source in ("override", "dispatcher") and d.department:
+            source: Literal["override", "dispatcher"] = "override" if d.source == "override" else "dispatcher"
+            found.append(Override(source, d.department, d.overridden_by, d.overridden_at, d.override_reason,
+                                  d.explanation))  # fmt: skip
+        d = d.original
+    return tuple(reversed(found))
+
+
+def as_suggested(decision: RoutingDecision) -> RoutingDecision:
+    """A 派遣 to the routing's own department: its own decision holds again, the earlier overrides still listed."""
+    return replace(own_decision(decision), overrides=past_overrides(decision))
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    """The department a 派遣 form offers (派遣建议): the routing's own, unless it has returned the case (回退)."""
+
+    department: str | None
+    explanation: str | None  # the routing's own explanation of it
+    withheld: str | None = None  # the routing's department, not offered because it returned the case
+    hint: str | None = None  # zh, when nothing is offered for that reason
+
+
+def suggestion(
+    decision: RoutingDecision, returned_by: Collection[str], departments: Mapping[str, str] | None = None
+) -> Suggestion:
+    """派遣建议 of a case whose stored decision is ``decision`` and whose 回退 came from ``returned_by``: the
+    routing's own decision (never a dispatcher's earlier choice), and nothing when that department has returned
+    the case — a dispatcher accepting the default must not send it back to the department that refused it."""
+    own = own_decision(decision)
+    if own.department is None or own.source in ("override", "dispatcher"):
+        # A manual case; or an older stored decision of two choices, whose innermost lost the routing's own.
+        return Suggestion(None, None)
+    if own.department in returned_by:
+        shown = department_label(own.department, (departments or {}).get(own.department))
+        return Suggestion(None, None, own.department, TEXTS_ZH["withheld"].format(department=shown))
+    return Suggestion(own.department, own.explanation)
+
+
+def _when(at: datetime | None) -> str:
+    return TEXTS_ZH["when"].format(time=f"{at:%Y-%m-%d %H:%M}") if at else ""
+
+
 def manual_choice(
     decision: RoutingDecision,
     department: str,
@@ -661,26 +809,37 @@ def manual_choice(
     departments: Mapping[str, str] | Collection[str] | None = None,
 ) -> RoutingDecision:
     """人工派遣: the dispatcher's choice for a case the routing left to a person (queue ``manual``), recorded as an
-    override is — who chose and when, the manual decision kept as ``original`` — so that the 交办单's 派遣依据 names
-    who chose the department instead of "无匹配规则". The decision leaves the manual queue (``auto``)."""
+    override is — who chose and when, the manual decision kept as ``original``, the choice added to ``overrides``
+    — so that the 交办单's 派遣依据 names who chose the department instead of "无匹配规则". The decision leaves the
+    manual queue (``auto``). ``decision`` may hold an earlier choice (a re-dispatch after 回退): it is not nested."""
     department, actor = (department or "").strip(), (actor or "").strip()
-    if decision.queue != "manual":
-        raise InvalidInput(f"manual choice: the case is routed already ({decision.department})")
+    own = own_decision(decision)
+    if own.queue != "manual":
+        raise InvalidInput(f"manual choice: the case is routed already ({own.department})")
     if not department or (departments is not None and department not in departments):
         raise InvalidInput(f"manual choice: unknown department {department!r}")
     shown = department_label(department, departments.get(department) if isinstance(departments, Mapping) else None)
-    said = f", 说明: {note.strip()}" if note and note.strip() else ""
+    said = note.strip() if note and note.strip() else None
+    explanation = TEXTS_ZH["manual_choice"].format(
+        department=shown,
+        actor=actor or "?",
+        when=_when(at),
+        note=TEXTS_ZH["note"].format(note=said) if said else "",
+        original=own.explanation,
+    )
+    entry = Override("dispatcher", department, actor or None, at.isoformat(), said, explanation)
     return replace(
-        decision,
+        own,
         department=department,
         queue="auto",
         source="dispatcher",
         rule_id=None,
-        explanation=f"人工派遣: {shown} by {actor or '?'} ({at:%Y-%m-%d %H:%M}){said}; 原判断: {decision.explanation}",
+        explanation=explanation,
         overridden_by=actor or None,
-        override_reason=note.strip() if note and note.strip() else None,
-        original=decision,
+        override_reason=said,
+        original=own,
         overridden_at=at.isoformat(),
+        overrides=(*past_overrides(decision), entry),
     )
 
 
@@ -693,18 +852,21 @@ def override(
     departments: Mapping[str, str] | Collection[str] | None = None,
     at: datetime | None = None,
 ) -> RoutingDecision:
-    """The dispatcher's choice replacing ``decision``; the original decision (and explanation) is kept.
+    """The dispatcher's choice (改派) replacing the routing's own decision, which is kept as ``original``; the
+    choice is added to ``overrides``. ``decision`` may already be an override (a re-dispatch after 回退): the new
+    one replaces it beside it in that flat list, never nested in it, and is explained against the routing's own.
 
     With ``departments`` (codes, or code → name) the new department is checked and named.
     """
     department = (department or "").strip()
+    own = own_decision(decision)
     problems = []
     if not department:
         problems.append("department is empty")
     elif departments is not None and department not in departments:
         problems.append(f"unknown department {department!r}")
-    elif department == decision.department:
-        problems.append(f"the case is already routed to {department}; nothing to override")
+    elif department == own.department:
+        problems.append(f"{department} is the routing's own department: a dispatch as suggested, not an override")
     if not (actor or "").strip():
         problems.append("actor is empty")
     if not (reason or "").strip():
@@ -712,15 +874,21 @@ def override(
     if problems:
         raise InvalidInput("routing override refused: " + "; ".join(problems), detail={"problems": problems})
     shown = department_label(department, departments.get(department) if isinstance(departments, Mapping) else None)
+    explanation = TEXTS_ZH["override"].format(
+        department=shown, actor=actor.strip(), when=_when(at), reason=reason.strip(), original=own.explanation
+    )
+    at_text = at.isoformat() if at else None
+    entry = Override("override", department, actor.strip(), at_text, reason.strip(), explanation)
     return replace(
-        decision,
+        own,
         department=department,
         queue="auto",
         source="override",
         rule_id=None,
-        explanation=f"派遣员改派: {shown} by {actor.strip()}, 原因: {reason.strip()}; 原判断: {decision.explanation}",
+        explanation=explanation,
         overridden_by=actor.strip(),
         override_reason=reason.strip(),
-        original=decision,
-        overridden_at=at.isoformat() if at else None,
+        original=own,
+        overridden_at=at_text,
+        overrides=(*past_overrides(decision), entry),
     )

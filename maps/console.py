@@ -1038,7 +1038,8 @@ PANEL_JS = r"""
     });
     return late;
   }
-  /* Why the other routing rules were not chosen: the API's own words per rule (they are not translated). */
+  /* Why the other routing rules were not chosen: the API's own zh words per rule (cases stored before they were
+     zh keep their English ones). */
   function otherRules(routing) {
     var d = routing.decision || {}, cands = d.candidates || [];
     if (!cands.length) { return null; }
@@ -1151,7 +1152,8 @@ PANEL_JS = r"""
   function fieldInput(name, c, action, isRequired) {
     var kind = C.fieldKinds[name] || "text";
     if (name === "department") {
-      var suggested = action === "dispatch" ? ((c.routing || {}).decision || {}).department : null;
+      // The service's 派遣建议: the routing's own department, never one that has returned the case (回退).
+      var suggested = action === "dispatch" ? (c.dispatch_suggestion || {}).department : null;
       var s = el("select", {name: name}, el("option", {value: "", text: isRequired ? "请选择部门" : "(不改派)"}));
       var codes = Object.keys(C.departments).filter(function (code) { return code !== suggested; });
       if (suggested && C.departments[suggested]) { codes.unshift(suggested); }  // the suggestion listed first
@@ -1280,10 +1282,12 @@ PANEL_JS = r"""
       } else {
         form.appendChild(el("label", null, label + (must || f === "disposal_type" ? "" : "(选填)") + " ", input));
       }
-      var decision = (c.routing || {}).decision || {};
-      if (action === "dispatch" && f === "department" && C.departments[decision.department]) {
+      var sug = c.dispatch_suggestion || {};
+      if (action === "dispatch" && f === "department" && C.departments[sug.department]) {
         form.appendChild(el("div", {cls: "gg-hint gg-suggest", text: "派遣建议:" +
-          C.departments[decision.department] + (decision.explanation ? "(依据:" + decision.explanation + ")" : "")}));
+          C.departments[sug.department] + (sug.explanation ? "(依据:" + sug.explanation + ")" : "")}));
+      } else if (action === "dispatch" && f === "department" && sug.hint) {  // its department returned the case
+        form.appendChild(el("div", {cls: "gg-hint gg-suggest", text: sug.hint}));
       }
     });
     form.appendChild(el("label", null, "备注 ",

@@ -2177,7 +2177,9 @@ def test_an_earlier_dispatch_order_keeps_the_disposal_type_it_was_issued_with(
     cid = _dispatchable(loaded, services, x, y, "2025-10-13T09:00:00", class_code="06001")
     act(loaded, services, cid, "dispatch", "dispatcher", 3, "2025-10-13T09:00:00")  # 停工, 4 working hours
     act(loaded, services, cid, "return", "department", 4, "2025-10-13T09:30:00", reason="应先拆除")
-    c = act(loaded, services, cid, "dispatch", "dispatcher", 5, "2025-10-13T10:00:00", disposal_type="拆除")
+    # The department that returned it is no longer the default (review30 D1): the dispatcher names it.
+    c = act(loaded, services, cid, "dispatch", "dispatcher", 5, "2025-10-13T10:00:00", disposal_type="拆除",
+            department="990000000000000001")  # fmt: skip
     first, second = sorted(d["id"] for d in c["documents"] if d["kind"] == "dispatch")
     with loaded.connect() as conn:
         html_1 = svc.render_document(conn, services, cid, first)
@@ -2547,14 +2549,14 @@ def test_the_manual_queue_is_a_filter_and_a_manual_dispatch_records_who_chose(
     assert chosen["overridden_at"] == "2025-09-26T10:30:00+08:00"
     assert chosen["original"]["queue"] == "manual" and chosen["original"]["explanation"] == decision["explanation"]
     assert chosen["explanation"] == (
-        "人工派遣: 区市政市容管理委员会(990000000000000002) by 派遣员 李四 (2025-09-26 10:30), 说明: 积雪路段属市政; "
-        f"原判断: {decision['explanation']}"
+        "人工派遣: 区市政市容管理委员会(990000000000000002), 由 派遣员 李四 选定 (2025-09-26 10:30), "
+        f"说明: 积雪路段属市政; 原判断: {decision['explanation']}"
     )
     assert (listed("manual"), sorted(listed("routed"))) == ([], sorted([manual, routed]))
     (order,) = case["documents"]
     with loaded.connect() as conn:
         page = svc.render_document(conn, services, manual, order["id"])
-    assert "人工派遣: 区市政市容管理委员会(990000000000000002) by 派遣员 李四 (2025-09-26 10:30)" in page
+    assert "人工派遣: 区市政市容管理委员会(990000000000000002), 由 派遣员 李四 选定 (2025-09-26 10:30)" in page
 
 
 def test_the_manual_queue_holds_only_cases_still_waiting_for_a_dispatchers_choice(
@@ -2626,3 +2628,107 @@ def test_a_case_stored_suspended_without_a_clock_gets_a_new_one_when_resumed(
     assert (c["node"], c["due_at"], c["light"]) == ("disposal", "2025-10-14T15:00:00+08:00", "green")
     c = act(loaded, services, cid, "request_extension", "department", 6, "2025-10-14T10:00:00", reason="材料", amount=1)
     assert c["pending_extension"] is True
+
+
+def _order_rows(page: str) -> dict[str, str]:
+    return {
+        label: re.sub(r"<[^>]+>", "", cell).strip()
+        for label, cell in re.findall(r"<tr[^>]*><th>([^<]*)<span[^>]*>[^<]*</span></th><td[^>]*>(.*?)</td></tr>", page)
+    }
+
+
+def test_after_a_return_the_suggestion_is_the_routings_own_and_each_order_prints_its_own_basis(
+    loaded: Engine, services: svc.CaseServices, spot: tuple[float, float]
+) -> None:
+    """review30 D1: 改派 → 回退 → the 派遣建议 is the routing's own department, never the one that returned the
+    case (nothing when the routing's own returned it); every 交办单 prints its own dispatch's 派遣依据; a second
+    改派 is listed beside the first, not nested in it."""
+    x, y = spot
+    cid = _dispatchable(loaded, services, x, y, "2025-10-13T09:00:00", class_code="06010")
+    own = get(loaded, services, cid)["routing"]["decision"]
+    police, cgw = "990000000000000016", "990000000000000001"
+    assert own["source"] == "rule" and own["department"] not in (police, cgw)
+    assert get(loaded, services, cid)["dispatch_suggestion"] == {
+        "department": own["department"],
+        "explanation": own["explanation"],
+        "withheld": None,
+        "hint": None,
+    }
+
+    def step(action: str, role: str, actor: str, version: int, now: str, **payload: Any) -> dict:
+        svc.act(loaded, services, cid, svc.ActionRequest(action, role, actor, version, payload=payload), now=at(now))
+        return get(loaded, services, cid)
+
+    step("dispatch", "dispatcher", "派遣员钱", 3, "2025-10-13T09:10:00", department=police, reason="试派公安")
+    c = step("return", "department", "公安甲", 4, "2025-10-13T09:30:00", reason="不属于本单位职责")
+    assert c["dispatch_suggestion"]["department"] == own["department"]  # not the police, who returned it
+    assert c["dispatch_suggestion"]["explanation"] == own["explanation"]
+    # A 派遣 taking the default goes where the routing said, as suggested: its own decision holds again.
+    c = step("dispatch", "dispatcher", "派遣员钱", 5, "2025-10-13T09:40:00", reason="按派遣建议")
+    decision = c["routing"]["decision"]
+    assert (c["department_code"], decision["source"], decision["explanation"]) == (
+        own["department"],
+        "rule",
+        own["explanation"],
+    )
+    c = step("return", "department", "环卫乙", 6, "2025-10-13T10:00:00", reason="非本单位辖区")
+    name = services.departments[own["department"]]
+    assert c["dispatch_suggestion"] == {
+        "department": None,
+        "explanation": None,
+        "withheld": own["department"],
+        "hint": f"建议部门 {name}({own['department']}) 已回退本案，请人工选择",
+    }
+    with pytest.raises(MissingField, match="department"):  # no default to send it back to whoever refused it
+        step("dispatch", "dispatcher", "派遣员孙", 7, "2025-10-13T10:10:00", reason="改派责任部门")
+    c = step("dispatch", "dispatcher", "派遣员孙", 7, "2025-10-13T10:10:00", department=cgw, reason="改派责任部门")
+    decision = c["routing"]["decision"]
+    assert decision["explanation"] == (
+        "派遣员改派: 区城市管理委员会(990000000000000001), 由 派遣员孙 改派 (2025-10-13 10:10), 原因: 改派责任部门; "
+        f"原判断: {own['explanation']}"
+    )
+    assert decision["original"]["explanation"] == own["explanation"] and decision["original"]["original"] is None
+    assert [(o["source"], o["department"], o["by"], o["reason"]) for o in decision["overrides"]] == [
+        ("override", police, "派遣员钱", "试派公安"),
+        ("override", cgw, "派遣员孙", "改派责任部门"),
+    ]
+    assert all(o["explanation"].count("原判断") == 1 for o in decision["overrides"])
+    assert c["dispatch_suggestion"]["department"] is None  # the routing's own department has returned it
+    dispatches = [t["details"] for t in c["timeline"] if t["action"] == "dispatch"]
+    assert [(d.get("routing_basis"), d.get("override_index")) for d in dispatches] == [
+        ("override", 0),
+        ("routing", None),
+        ("override", 1),
+    ]
+    orders = [d for d in c["documents"] if d["kind"] == "dispatch"]
+    with loaded.connect() as conn:
+        bases = [_order_rows(svc.render_document(conn, services, cid, d["id"]))["派遣依据"] for d in orders]
+    assert bases == [
+        "派遣员改派: 公安分局(990000000000000016), 由 派遣员钱 改派 (2025-10-13 09:10), 原因: 试派公安; "
+        f"原判断: {own['explanation']}",
+        own["explanation"],
+        decision["explanation"],
+    ]
+
+
+def test_a_decision_stored_with_nested_overrides_is_read_flat() -> None:
+    """Cases stored before overrides were kept flat hold a 改派 nested in the next one's ``original`` (and no
+    ``overrides``): read as they are, their routing's own decision and their overrides are found."""
+    rule = {"department": "990000000000000003", "queue": "auto", "source": "rule", "rule_id": "R001",
+            "explanation": "事件后属主: 类别规则 R001 (类别 gbt47678:06) → 区环境卫生服务中心(990000000000000003)",
+            "candidates": [{"rule_id": "R001", "department": "990000000000000003", "matched": True,
+                            "why": "matched (class rule); chosen"}]}  # fmt: skip
+    first = {**rule, "department": "990000000000000016", "source": "override", "rule_id": None,
+             "explanation": "派遣员改派: 公安分局(990000000000000016) by 钱, 原因: 试派公安; 原判断: "
+             + rule["explanation"],
+             "overridden_by": "钱", "override_reason": "试派公安", "overridden_at": None, "original": rule}  # fmt: skip
+    decision = svc.decision_from_json(first)
+    assert svc.routing.own_decision(decision) == svc.decision_from_json(rule)
+    assert [(o.department, o.by, o.reason) for o in svc.routing.past_overrides(decision)] == [
+        ("990000000000000016", "钱", "试派公安")
+    ]
+    suggested = svc.routing.suggestion(decision, {"990000000000000016"})
+    assert (suggested.department, suggested.explanation) == ("990000000000000003", rule["explanation"])
+    # An order issued before the log named its basis prints the decision as stored, as it did.
+    assert svc.dispatch_basis(first, {"department": "990000000000000016"}) is None
+    assert svc.dispatch_basis(first, {"routing_basis": "routing"}) == rule["explanation"]

@@ -292,6 +292,9 @@ def test_the_panel_finds_by_number_filters_by_source_escalation_and_extension_an
     # the detail: no empty 日历提示 row, 结案 instead of a deadline, the others' rules, the dispatch labels
     assert 'c.calendar_warning ? row("日历提示"' in html and 'row(c.state === "closed" ? "结案"' in html
     assert "其他规则(" in html and '"【派遣建议】"' in html and '"派遣说明"' in html
+    # the 派遣建议 is the service's (never a department that returned the case), not the last decision's department
+    assert 'var suggested = action === "dispatch" ? (c.dispatch_suggestion || {}).department : null;' in html
+    assert "decision || {}).department" not in html and "sug.hint" in html
     assert ".gg-form select { max-width: 100%; }" in html
     assert "p.thumb_url || p.url" in html and "C.sources[t.role]" in html
     assert len(html.encode()) < MAX_BYTES

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -16,10 +17,14 @@ from gisgrid.routing import (
     RoutingDecision,
     RoutingInput,
     RoutingRules,
+    Suggestion,
+    as_suggested,
     load_routing_rules,
     manual_choice,
     override,
+    own_decision,
     route,
+    suggestion,
 )
 from gisgrid.settings import PROJECT_ROOT, Settings
 
@@ -78,13 +83,13 @@ def test_night_rule_at_22_vs_10() -> None:
     assert (night.department, night.rule_id, night.source, night.queue) == (CGW, "R007", "rule", "auto")
     assert (
         night.explanation
-        == "事件后属主: 类别规则 R007 (类别 gbt47678:08001, 22:00–06:00) → 区城市管理委员会(990000000000000001)"
+        == "事件后属主: 类别规则 R007 (类别 施工扰民(08001), 22:00–06:00) → 区城市管理委员会(990000000000000001)"
     )
     day = route(case("08001", when=at(10)), DEMO)
     assert (day.department, day.rule_id) == (ZJ, "R006")
     assert [(c.rule_id, c.matched, c.why) for c in day.candidates] == [
-        ("R007", False, "not matched (class rule): reported 10:00 is outside 22:00–06:00"),
-        ("R006", True, "matched (class rule); chosen"),
+        ("R007", False, "不符合(类别规则): 上报时间 10:00 不在 22:00–06:00 内"),
+        ("R006", True, "符合(类别规则), 采用"),
     ]
     # Window edges: from inclusive, to exclusive; after midnight still inside.
     assert route(case("08001", when=at(21, 59)), DEMO).rule_id == "R006"
@@ -98,10 +103,10 @@ def test_night_rule_at_22_vs_10() -> None:
 def test_weekend_rule() -> None:
     weekend = route(case("09001", when=SATURDAY), DEMO)
     assert (weekend.department, weekend.rule_id) == (JD, "R014")
-    assert weekend.explanation.startswith("事件先属地: 区域规则 R014 (区域 419901001003, 类别 gbt47678:09, 周六日)")
+    assert weekend.explanation.startswith("事件先属地: 区域规则 R014 (区域 419901001003, 类别 街面秩序类(09), 周六日)")
     weekday = route(case("09001", when=FRIDAY), DEMO)
     assert (weekday.department, weekday.rule_id) == (CGW, "R009")
-    assert ("R014", JD, False, "not matched (area rule): weekday 周五 is not in 周六日") in weekday.candidates
+    assert ("R014", JD, False, "不符合(区域规则): 上报日 周五 不在 周六日 内") in weekday.candidates
     # Same class, another community: the weekend rule does not apply.
     assert route(case("09001", grid="419901001004001", when=SATURDAY), DEMO).rule_id == "R009"
 
@@ -109,7 +114,7 @@ def test_weekend_rule() -> None:
 def test_demo_area_rules_beat_class_rules() -> None:
     town = route(case("06001", grid="419901009002011"), DEMO)
     assert (town.rule_id, town.department) == ("R012", JD)
-    assert ("R002", CGW, True, "matched (class rule); outranked by R012") in town.candidates
+    assert ("R002", CGW, True, "符合(类别规则), 次于规则 R012") in town.candidates
     assert route(case("06001"), DEMO).rule_id == "R002"  # in the city, 私搭乱建 → 城管委
     assert route(case("06010"), DEMO).department == HW
     scenic = route(case("06010", grid="419901002001005", tier3_code="41990100200101"), DEMO)
@@ -127,13 +132,14 @@ def test_no_rule_goes_to_the_manual_queue_or_the_class_default() -> None:
         queue="manual",
         source="none",
         rule_id=None,
-        explanation="无匹配规则, 转人工派遣 (no rule for gbt47678:10001 at 419901001003007, 2026-03-06 09:30)",
+        explanation="无匹配规则, 转人工派遣 (类别 道路积雪、结冰(10001), 单元网格 419901001003007, "
+        "上报于 2026-03-06 09:30)",
         candidates=[],
     )
     default = route(case("10001"), DEMO, class_default=SZ)
     assert (default.department, default.queue, default.source) == (SZ, "auto", "class_default")
     assert default.explanation == (
-        "事件后属主: 无匹配规则, 类别 gbt47678:10001 的默认主管部门 区市政市容管理委员会(990000000000000002)"
+        "事件后属主: 无匹配规则, 类别 道路积雪、结冰(10001) 的默认主管部门 区市政市容管理委员会(990000000000000002)"
     )
     # A matching rule beats the class default.
     assert route(case("06010"), DEMO, class_default=SZ).source == "rule"
@@ -159,20 +165,20 @@ def test_component_owner_beats_area_rules(owner_rules: RoutingRules) -> None:
     owner = ComponentOwner(maint_dept=LIGHT, main_dept=SZ, owner_dept=CGW, component_id="41990101037000012")
     d = route(linked, owner_rules, component=owner)
     assert (d.department, d.source, d.rule_id, d.queue) == (LIGHT, "component_owner", None, "auto")
-    assert d.explanation == "部件先属主: 养护单位 城市照明管理处(990000000000000012) of component 41990101037000012"
+    assert d.explanation == "部件先属主: 部件 41990101037000012 的养护单位 城市照明管理处(990000000000000012)"
     assert [(c.rule_id, c.matched) for c in d.candidates] == [("A1", True), ("C1", True)]
     assert all("部件先属主" in c.why for c in d.candidates)
 
     no_maint = route(linked, owner_rules, component=ComponentOwner(main_dept=SZ, owner_dept=CGW))
     assert no_maint.explanation == "部件先属主: 主管部门 区市政市容管理委员会(990000000000000002)"
     only_owner = route(linked, owner_rules, component=ComponentOwner(owner_dept=CGW, component_id="X"))
-    assert only_owner.explanation == "部件先属主: 权属单位 区城市管理委员会(990000000000000001) of component X"
+    assert only_owner.explanation == "部件先属主: 部件 X 的权属单位 区城市管理委员会(990000000000000001)"
 
 
 def test_component_without_owner_or_event_falls_back_to_the_area(owner_rules: RoutingRules) -> None:
     empty = route(case("01037", component_linked=True), owner_rules, component=ComponentOwner(maint_dept=" "))
     assert empty.explanation == (
-        "部件无责任单位信息, 按属地: 事件先属地: 区域规则 A1 (区域 419901001, 类别 gbt47678:01037) → "
+        "部件无责任单位信息, 按属地: 事件先属地: 区域规则 A1 (区域 419901001, 类别 路灯异常(01037)) → "
         "街道办事处(990000000000000013)"
     )
     missing = route(case("01037", component_linked=True), owner_rules)
@@ -181,8 +187,8 @@ def test_component_without_owner_or_event_falls_back_to_the_area(owner_rules: Ro
     assert (event.rule_id, event.department) == ("A1", JD)
     elsewhere = route(case("01037", grid="419901002001001"), owner_rules)
     assert (elsewhere.rule_id, elsewhere.source) == ("C1", "rule")
-    assert (
-        elsewhere.explanation == "事件后属主: 类别规则 C1 (类别 gbt47678:01) → 区市政市容管理委员会(990000000000000002)"
+    assert elsewhere.explanation == (
+        "事件后属主: 类别规则 C1 (类别 市政公用设施类(01)) → 区市政市容管理委员会(990000000000000002)"
     )
     with pytest.raises(InvalidInput, match="not component-linked"):
         route(case("01037"), owner_rules, component=ComponentOwner(maint_dept=LIGHT))
@@ -204,7 +210,7 @@ def test_most_specific_area_wins(tmp_path: Path) -> None:
         assert route(case("06010"), rules).rule_id == winner
     d = route(case("06010"), load(tmp_path, *rows))
     assert [c.rule_id for c in d.candidates] == expected
-    assert [c.why for c in d.candidates][:2] == ["matched (area rule); chosen", "matched (area rule); outranked by U15"]
+    assert [c.why for c in d.candidates][:2] == ["符合(区域规则), 采用", "符合(区域规则), 次于规则 U15"]
 
 
 def test_ties_break_by_class_length_time_limit_priority_then_rule_id(tmp_path: Path) -> None:
@@ -335,7 +341,7 @@ def test_a_same_day_window_ends_before_its_time_to(tmp_path: Path) -> None:
     late = route(case("08001", when=at(18)), rules)
     assert (late.department, late.queue, late.source) == (None, "manual", "none")
     assert late.candidates == [
-        ("DAY", CGW, False, "not matched (area rule): reported 18:00 is outside 08:00–18:00"),
+        ("DAY", CGW, False, "不符合(区域规则): 上报时间 18:00 不在 08:00–18:00 内"),
     ]
     assert route(case("08001", when=at(7, 59)), rules).department is None
 
@@ -352,7 +358,7 @@ def test_a_class_rule_matches_cases_of_its_own_scheme_only(tmp_path: Path) -> No
 def test_tier_rule_needs_the_tier_code(tmp_path: Path) -> None:
     rules = load(tmp_path, f"T,1,gbt47678,06,,419901001003,,,,{HW},tier 2")
     d = route(case(tier2_code=None), rules)
-    assert d.candidates[0].why == "not matched (area rule): the case has no tier-2 grid code"
+    assert d.candidates[0].why == "不符合(区域规则): 案件无二级网格编码"
     assert route(case(), rules).rule_id == "T"
 
 
@@ -366,7 +372,7 @@ def test_override_is_recorded_with_the_original() -> None:
     assert (new.overridden_by, new.override_reason, new.original) == ("派遣员 李四", "夜间执法队已在现场", original)
     assert new.original_explanation == original.explanation
     assert new.explanation == (
-        "派遣员改派: 区城市管理委员会(990000000000000001) by 派遣员 李四, 原因: 夜间执法队已在现场; 原判断: "
+        "派遣员改派: 区城市管理委员会(990000000000000001), 由 派遣员 李四 改派, 原因: 夜间执法队已在现场; 原判断: "
         + original.explanation
     )
     assert new.candidates == original.candidates
@@ -379,7 +385,13 @@ def test_override_is_recorded_with_the_original() -> None:
     [
         ("", "p", "r", "department is empty"),
         ("990000000000000099", "p", "r", "unknown department"),
-        (ZJ, "p", "r", "already routed"),
+        (
+            ZJ,
+            "p",
+            "r",
+            "^routing override refused: 990000000000000014 is the routing's own department: a dispatch "
+            "as suggested, not an override$",
+        ),
         (CGW, " ", "r", "actor is empty"),
         (CGW, "p", "", "reason is empty"),
     ],
@@ -534,7 +546,7 @@ def test_a_manual_choice_is_recorded_as_an_override_is_and_only_for_the_manual_q
     assert (chosen.overridden_by, chosen.override_reason, chosen.original) == ("派遣员 李四", None, manual)
     assert chosen.overridden_at == "2026-03-06T10:05:00+08:00"
     assert chosen.explanation == (
-        "人工派遣: 区市政市容管理委员会(990000000000000002) by 派遣员 李四 (2026-03-06 10:05); 原判断: "
+        "人工派遣: 区市政市容管理委员会(990000000000000002), 由 派遣员 李四 选定 (2026-03-06 10:05); 原判断: "
         + manual.explanation
     )
     with pytest.raises(InvalidInput, match=r"^manual choice: unknown department '990000000000000099'$"):
@@ -542,3 +554,98 @@ def test_a_manual_choice_is_recorded_as_an_override_is_and_only_for_the_manual_q
     routed = route(case("10001"), DEMO, class_default=SZ)
     with pytest.raises(InvalidInput, match=r"^manual choice: the case is routed already \(990000000000000002\)$"):
         manual_choice(routed, SZ, "p", at(10), departments=DEMO.departments)
+
+
+# --------------------------------------------------------------------------------------- zh texts, flat overrides
+
+
+def test_every_text_for_the_reader_is_zh(tmp_path: Path) -> None:
+    """review30 D3: the 其他规则 lines and the 派遣依据 are zh-CN; classes by name and code, not scheme:code."""
+    rules = load_routing_rules(
+        rules_file(
+            tmp_path,
+            f"T3,10,gbt47678,06,,41990100200101,,,,{WL},tier-3 grid",
+            f"AR,20,gbt47678,06,419901009,,,,,{JD},street",
+            f"NT,30,gbt47678,06,,,22:00,06:00,,{CGW},night",
+            f"WD,40,gbt47678,06,,,,,6-7,{SZ},weekend",
+            f"CL,50,gbt47678,06010,,,,,,{HW},class",
+        ),
+        departments=DEMO.departments,
+    )
+    d = route(case("06010", grid="419901001003007", tier3_code="41990100100301"), rules)
+    assert (d.rule_id, d.explanation) == (
+        "CL",
+        "事件后属主: 类别规则 CL (类别 暴露垃圾(06010)) → 区环境卫生服务中心(990000000000000003)",
+    )
+    assert [(c.rule_id, c.matched, c.why) for c in d.candidates] == [
+        ("T3", False, "不符合(区域规则): 三级网格 41990100100301 不是 41990100200101"),
+        ("AR", False, "不符合(区域规则): 单元网格 419901001003007 不在区域 419901009 内"),
+        ("CL", True, "符合(类别规则), 采用"),  # the longer class prefix ranks first
+        ("NT", False, "不符合(类别规则): 上报时间 10:00 不在 22:00–06:00 内"),
+        ("WD", False, "不符合(类别规则): 上报日 周五 不在 周六日 内"),
+    ]
+    area = route(case("06010", grid="419901009002011"), rules)
+    assert (area.rule_id, area.explanation) == (
+        "AR",
+        "事件先属地: 区域规则 AR (区域 419901009, 类别 市容环境类(06)) → 街道办事处(990000000000000013)",
+    )
+    assert [c.why for c in area.candidates if c.matched] == ["符合(区域规则), 采用", "符合(类别规则), 次于规则 AR"]
+    owned = route(case("06010", component_linked=True), rules, component=ComponentOwner(main_dept=SZ))
+    assert owned.explanation == "部件先属主: 主管部门 区市政市容管理委员会(990000000000000002)"
+    assert [c.why for c in owned.candidates if c.matched] == ["符合(类别规则), 未采用: 部件先属主"]
+    # No English word left in what a reader sees (codes and rule ids aside).
+    decisions = (d, area, owned)
+    texts = [x.explanation for x in decisions] + [c.why for x in decisions for c in x.candidates]
+    assert not [t for t in texts if re.search(r"\b(by|not|matched|chosen|rule|is|of|at|no)\b", t)], texts
+
+
+def test_overrides_are_flat_and_the_routing_keeps_its_own_decision() -> None:
+    """review30 D1: a second 改派 is listed beside the first, explained against the routing's own decision (no
+    `原判断: 派遣员改派: …` nesting); a 派遣 back to the routing's department restores its decision."""
+    own = route(case("06010"), DEMO)
+    assert (own.department, own.rule_id) == (HW, "R001")
+    police = "990000000000000016"
+    first = override(own, police, "派遣员钱", "试派公安", departments=DEMO.departments, at=at(10, 30))
+    second = override(first, CGW, "派遣员孙", "改派责任部门", departments=DEMO.departments, at=at(11, 5))
+    assert (second.department, second.source, second.original) == (CGW, "override", own)
+    assert second.explanation == (
+        "派遣员改派: 区城市管理委员会(990000000000000001), 由 派遣员孙 改派 (2026-03-06 11:05), 原因: 改派责任部门; "
+        "原判断: 事件后属主: 类别规则 R001 (类别 市容环境类(06)) → 区环境卫生服务中心(990000000000000003)"
+    )
+    assert second.explanation.count("原判断") == 1
+    assert [(o.source, o.department, o.by, o.at, o.reason) for o in second.overrides] == [
+        ("override", police, "派遣员钱", "2026-03-06T10:30:00+08:00", "试派公安"),
+        ("override", CGW, "派遣员孙", "2026-03-06T11:05:00+08:00", "改派责任部门"),
+    ]
+    assert [o.explanation for o in second.overrides] == [first.explanation, second.explanation]
+    assert own_decision(second) == own
+    back = as_suggested(second)
+    assert (back.department, back.source, back.rule_id, back.explanation) == (HW, "rule", "R001", own.explanation)
+    assert back.original is None and back.overrides == second.overrides
+    # Going back to the routing's department is not an override.
+    with pytest.raises(InvalidInput, match="is the routing's own department"):
+        override(second, HW, "p", "r", departments=DEMO.departments)
+
+
+def test_the_suggestion_is_the_routings_own_and_never_a_department_that_returned_the_case() -> None:
+    own = route(case("06010"), DEMO)
+    police = "990000000000000016"
+    moved = override(own, police, "派遣员钱", "试派公安", departments=DEMO.departments, at=at(10, 30))
+    # Returned by the department of the override: the routing's own department is suggested again.
+    assert suggestion(moved, {police}, DEMO.departments) == Suggestion(HW, own.explanation)
+    # Returned by the routing's own department: nothing preselected, and the form says why.
+    assert suggestion(own, {HW}, DEMO.departments) == Suggestion(
+        None, None, HW, "建议部门 区环境卫生服务中心(990000000000000003) 已回退本案，请人工选择"
+    )
+    assert suggestion(moved, {police, HW}, DEMO.departments).department is None
+    assert suggestion(own, set()) == Suggestion(HW, own.explanation)
+    manual = route(case("10001"), DEMO)
+    chosen = manual_choice(manual, SZ, "派遣员 李四", at(10, 5), departments=DEMO.departments)
+    assert suggestion(chosen, {SZ}) == suggestion(chosen, set()) == Suggestion(None, None)
+    # A second choice for the manual case (after 回退) is listed beside the first, not nested in it.
+    again = manual_choice(chosen, CGW, "派遣员 王五", at(11), "市政不管", departments=DEMO.departments)
+    assert again.original == manual and [o.department for o in again.overrides] == [SZ, CGW]
+    assert again.explanation == (
+        "人工派遣: 区城市管理委员会(990000000000000001), 由 派遣员 王五 选定 (2026-03-06 11:00), 说明: 市政不管; "
+        "原判断: " + manual.explanation
+    )

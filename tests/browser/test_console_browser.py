@@ -1212,3 +1212,50 @@ def test_the_timeline_names_the_department_of_each_dispatch_return_and_rework(
 def fmt_minute(iso: str) -> str:
     """An ISO time as the console prints it (maps.console fmtTime)."""
     return iso.replace("T", " ")[:16]
+
+
+def test_after_a_return_the_dispatch_form_never_preselects_the_department_that_returned_it(
+    desk: Tab, live: LiveServer, api: httpx.Client
+) -> None:
+    """review30 D1: 改派 to 公安 → 公安 回退 → the form preselects the routing's own department as 【派遣建议】, not
+    公安; once the routing's own department has returned it too, nothing is preselected and the hint says why."""
+    filed = dispatched_case(api, seed=107)
+    cid, own = filed["id"], filed["routing"]["decision"]
+    police = "990000000000000016"
+    assert own["department"] and own["department"] != police
+    departments = live.app.state.cases.departments
+    act_api(api, cid, "dispatch", "dispatcher", department=police, reason="试派公安")
+    act_api(api, cid, "return", "department", reason="不属于本单位职责")
+    page = desk.page
+    open_console(desk, live)
+    page.evaluate("() => GG.cases.stop()")
+    page.select_option("#gg-role", "dispatcher")
+    detail = page.locator("#gg-detail")
+
+    def dispatch_form() -> Any:
+        page.evaluate(f"() => {{ GG.openCase({cid}); }}")
+        page.wait_for_function(f"() => String(GG.shown && GG.shown.id) === '{cid}'")
+        detail.locator('button[data-action="dispatch"]').click()
+        return detail.locator('form.gg-form[data-action="dispatch"]')
+
+    form = dispatch_form()
+    select = form.locator('select[name="department"]')
+    assert select.input_value() == own["department"]
+    marked = [t for t in select.locator("option").all_inner_texts() if t.startswith("【派遣建议】")]
+    assert marked == ["【派遣建议】" + departments[own["department"]]]
+    assert form.locator(".gg-suggest").inner_text() == (
+        f"派遣建议:{departments[own['department']]}(依据:{own['explanation']})"
+    )
+    assert "改派原因" in form.inner_text()
+    desk.shot("redispatch-suggests-own")
+    act_api(api, cid, "dispatch", "dispatcher", department=own["department"], reason="按派遣建议")
+    act_api(api, cid, "return", "department", reason="非本单位辖区")
+    form = dispatch_form()
+    select = form.locator('select[name="department"]')
+    assert select.input_value() == ""  # 请选择部门: the dispatcher must choose
+    assert not [t for t in select.locator("option").all_inner_texts() if "派遣建议" in t]
+    assert form.locator(".gg-suggest").inner_text() == (
+        f"建议部门 {departments[own['department']]}({own['department']}) 已回退本案，请人工选择"
+    )
+    assert not desk.watch.bad, desk.watch.bad
+    desk.shot("redispatch-no-suggestion")
