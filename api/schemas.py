@@ -160,6 +160,7 @@ class Case(BaseModel):
     description: str | None = Field(description="What was reported")
     address: str | None
     reporter: str | None = Field(description="上报人 as shown (the body's reporter, else the X-Actor name)")
+    external_ref: str | None = Field(description="The sending system's own number (12345 工单号 …), if it gave one")
     light: Literal["green", "yellow", "red"] | None = Field(description="Deadline light (红黄绿灯) of an open case")
     lon: float | None = Field(description="CGCS2000 longitude")
     lat: float | None = Field(description="CGCS2000 latitude")

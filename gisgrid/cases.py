@@ -158,6 +158,7 @@ class Intake:
     reporter_role: str | None = None
     disposal_type: str | None = None
     idempotency_key: str | None = None
+    external_ref: str | None = None  # the sending system's own number (12345 工单号, a vendor's alarm id)
     photos: list[tuple[str, bytes]] = field(default_factory=list)  # (filename, bytes)
     #: Who files it (the API's X-Actor identity), recorded as the report's actor — the name the evaluation credits
     #: the report to; None: the reporter (the CLI, where the operator names who reports).
@@ -170,6 +171,7 @@ TEXT_LIMITS = {
     "address": 256,
     "reporter": 100,
     "idempotency_key": 100,
+    "external_ref": 64,
     "note": 2000,
     "result": 2000,
     "reason": 2000,
@@ -291,11 +293,11 @@ _CASE_INSERT_COLUMNS = (
     "case_no, scheme, class_code, matter_code, disposal_type, urgent, state, source, description, address, "
     "reporter, reporter_role, input_lon, input_lat, input_datum, unit_grid_code, district_code, street_code, "
     "community_code, tier3_code, component_id, component_distance_m, idempotency_key, idempotency_fingerprint, "
-    "routing, node, node_started_at, due_at, node_calendar_time, created_at, updated_at, geom"
+    "external_ref, routing, node, node_started_at, due_at, node_calendar_time, created_at, updated_at, geom"
 )
 _CASE_INSERT_VALUES = (
     "next_case_no(:year), :scheme, :cls, :matter, :dtype, :urgent, 'reported', :source, :descr, :addr, :reporter, "
-    ":rrole, :ilon, :ilat, :idatum, :ug, :d, :t1, :t2, :t3, :comp, :compd, :key, :fp, CAST(:routing AS jsonb), "
+    ":rrole, :ilon, :ilat, :idatum, :ug, :d, :t1, :t2, :t3, :comp, :compd, :key, :fp, :xref, CAST(:routing AS jsonb), "
     f"'verify', :now, :due, :ncal, :now, :now, ST_SetSRID(ST_MakePoint(:x, :y), {STORAGE_SRID})"
 )
 _PHOTOS_CTE = """,
@@ -456,7 +458,8 @@ def _draft(services: CaseServices, item: Intake, now: dt.datetime) -> _Draft:
             detail=[{"field": "source", "reason": "unknown source"}],
             reason=Reason.LITERAL_ERROR,
         )
-    check_texts({k: getattr(item, k) for k in ("description", "address", "reporter", "idempotency_key")})
+    texts = ("description", "address", "reporter", "idempotency_key", "external_ref")
+    check_texts({k: getattr(item, k) for k in texts})
     check_idempotency_key(item.idempotency_key)  # so every key stored has its fingerprint beside it
     ev = event_class(services, item.scheme, item.class_code)
     limit = _disposal_limit(services, ev, item.disposal_type)
@@ -508,10 +511,10 @@ def _draft(services: CaseServices, item: Intake, now: dt.datetime) -> _Draft:
 
 def request_fingerprint(item: Intake, infos: list[PhotoInfo]) -> str:
     """What makes two submissions under one idempotency key the same report: class, scheme, the location as sent
-    (lon, lat, datum; or "from photo"), description, address, source, reporter, disposal type and the photos'
-    SHA-256 — of the bytes sent (a HEIC is hashed as sent, not as the JPEG made from it), in order. A retry of the
-    same submission (the field page's outbox resends the stored fields and photo bytes) gives the same value;
-    not the reporter's role, nor the photos' file names."""
+    (lon, lat, datum; or "from photo"), description, address, source, reporter, disposal type, external_ref and
+    the photos' SHA-256 — of the bytes sent (a HEIC is hashed as sent, not as the JPEG made from it), in order. A
+    retry of the same submission (the field page's outbox resends the stored fields and photo bytes) gives the
+    same value; not the reporter's role, nor the photos' file names."""
     located = item.lon is not None and item.lat is not None  # half a location was refused before
     where: Any = [float(item.lon), float(item.lat), item.datum] if located else "from photo"  # type: ignore[arg-type]
     shas = [
@@ -525,6 +528,8 @@ def request_fingerprint(item: Intake, infos: list[PhotoInfo]) -> str:
         where,
         *(v or None for v in (item.description, item.address, item.source, item.reporter, item.disposal_type)),
         shas,
+        # Only when given: a submission without one keeps the fingerprint it had before external_ref existed.
+        *([["external_ref", item.external_ref]] if item.external_ref else []),
     ]
     return hashlib.sha256(json.dumps(canonical, ensure_ascii=False).encode()).hexdigest()
 
@@ -607,6 +612,7 @@ def _write_params(services: CaseServices, draft: _Draft, read: dict[str, Any]) -
         "compd": round(float(component["d"]), 2) if component else None,
         "key": item.idempotency_key,
         "fp": draft.fingerprint,
+        "xref": item.external_ref or None,
         "routing": json.dumps(decided, ensure_ascii=False),
         "now": now,
         "due": verify_clock["due_at"],
@@ -1446,11 +1452,11 @@ def light_of(services: CaseServices, row: Any, now: dt.datetime) -> str | None:
 
 CASE_COLUMNS = """
 c.id, c.case_no, c.scheme, c.class_code, c.matter_code, c.disposal_type, c.urgent, c.state, c.source,
-c.description, c.address, c.reporter, c.unit_grid_code, c.district_code, c.street_code, c.community_code,
-c.tier3_code, c.component_id, c.component_distance_m, c.duplicate_of, c.department_code, d.name AS department_name,
-c.routing, c.previous_state, c.rework_count, c.escalation_level, c.pending_extension, c.node, c.node_started_at,
-c.due_at, c.node_calendar_time, c.disposal_due_at, c.closed_at, c.version, c.created_at, c.updated_at,
-ST_X(c.geom) AS lon, ST_Y(c.geom) AS lat
+c.description, c.address, c.reporter, c.external_ref, c.unit_grid_code, c.district_code, c.street_code,
+c.community_code, c.tier3_code, c.component_id, c.component_distance_m, c.duplicate_of, c.department_code,
+d.name AS department_name, c.routing, c.previous_state, c.rework_count, c.escalation_level, c.pending_extension,
+c.node, c.node_started_at, c.due_at, c.node_calendar_time, c.disposal_due_at, c.closed_at, c.version, c.created_at,
+c.updated_at, ST_X(c.geom) AS lon, ST_Y(c.geom) AS lat
 """
 _INTAKE_WRITE = _intake_write(with_photos=False)
 _INTAKE_WRITE_WITH_PHOTOS = _intake_write(with_photos=True)
@@ -1781,6 +1787,7 @@ class CaseFilter:
     pending_extension: bool | None = None  # 延期待批: an extension request waits for its approval
     queue: str | None = None  # manual: 人工派遣, still waiting for a dispatcher's choice; routed: decided (CASE_QUEUES)
     changed_since: dt.datetime | None = None  # the record changed (reported, any step) at or after
+    external_ref: str | None = None  # exact: the sending system's own number
     sort: str = "newest"  # CASE_SORTS
     limit: int = 100
     offset: int = 0
@@ -1801,7 +1808,15 @@ def _filter_sql(f: CaseFilter, departments: Mapping[str, str]) -> tuple[str, dic
     unknown state or source is, rather than an empty answer."""
     where: list[str] = ["TRUE"]
     params: dict[str, Any] = {}
-    check_texts({"class_code": f.class_code, "department": f.department, "grid": f.grid, "source": f.source})
+    check_texts(
+        {
+            "class_code": f.class_code,
+            "department": f.department,
+            "grid": f.grid,
+            "source": f.source,
+            "external_ref": f.external_ref,
+        }
+    )
     if f.class_code is not None and not CLASS_CODE_PATTERN.fullmatch(f.class_code):
         raise InvalidInput(
             f"class_code: an event class code has 4 or 5 digits, got {f.class_code[:40]!r}",
@@ -1824,6 +1839,9 @@ def _filter_sql(f: CaseFilter, departments: Mapping[str, str]) -> tuple[str, dic
             )
         where.append("c.case_no = :case_no")
         params["case_no"] = f.case_no
+    if f.external_ref is not None:
+        where.append("c.external_ref = :xref")
+        params["xref"] = f.external_ref
     if f.pending_extension is not None:
         where.append("c.pending_extension = :pext")
         params["pext"] = f.pending_extension

@@ -90,3 +90,46 @@ def test_the_feed_reads_the_index(loaded: Engine) -> None:
             )
         )
     assert "ix_cases_updated_at_id" in plan
+
+
+def test_a_report_keeps_the_senders_own_number_and_is_found_by_it(
+    client: TestClient, loaded: Engine, spot: tuple[float, float]
+) -> None:
+    """review29 gap 2: a 12345 hotline files with its 工单号 and finds its case by it, in JSON and form alike."""
+    x, y = spot
+    body = {"class_code": GARBAGE, "lon": x, "lat": y, "source": "hotline", "external_ref": "12345-20261128-0042"}
+    filed = client.post("/cases", json={**body, "idempotency_key": "hotline-0042"}, headers=INTAKE)
+    assert filed.status_code == 201, filed.text
+    assert filed.json()["external_ref"] == "12345-20261128-0042"
+    other = client.post("/cases", json={"class_code": GARBAGE, "lon": x, "lat": y}, headers=INTAKE).json()
+    assert other["external_ref"] is None
+    form = client.post(
+        "/cases/form",
+        data={"class_code": GARBAGE, "lon": str(x), "lat": str(y), "external_ref": "VA-7731"},
+        headers=INTAKE,
+    )
+    assert form.status_code == 201 and form.json()["external_ref"] == "VA-7731"
+
+    found = client.get("/cases", params={"external_ref": "12345-20261128-0042"}).json()
+    assert ids(found) == [filed.json()["id"]] and found["data"][0]["external_ref"] == "12345-20261128-0042"
+    assert ids(client.get("/cases", params={"external_ref": "VA-7731"}).json()) == [form.json()["id"]]
+    assert ids(client.get("/cases", params={"external_ref": "12345"}).json()) == []  # exact, not a prefix
+    assert client.get(f"/cases/{filed.json()['id']}").json()["external_ref"] == "12345-20261128-0042"
+
+    # The number is part of the report: the same key with another number is another report, refused.
+    retry = client.post("/cases", json={**body, "idempotency_key": "hotline-0042"}, headers=INTAKE)
+    assert retry.status_code == 200 and retry.json()["id"] == filed.json()["id"]
+    reused = client.post(
+        "/cases",
+        json={**body, "external_ref": "12345-20261128-0043", "idempotency_key": "hotline-0042"},
+        headers=INTAKE,
+    )
+    assert (reused.status_code, reused.json()["reason"]) == (409, "idempotency_key_reused")
+
+    too_long = client.post("/cases", json={**body, "external_ref": "x" * 65}, headers=INTAKE)
+    assert too_long.status_code == 422
+    assert [(i["field"], i["code"]) for i in too_long.json()["detail"]] == [("external_ref", "string_too_long")]
+    bad = client.post("/cases", json={**body, "external_ref": "a\u202eb"}, headers=INTAKE)
+    assert (bad.status_code, bad.json()["reason"]) == (422, "control_characters")
+    with loaded.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM cases")).scalar_one() == 3  # nothing of the refused ones

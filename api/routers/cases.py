@@ -41,6 +41,10 @@ ActionPath = Annotated[
         description="A workflow action (workflow.TRANSITIONS)", json_schema_extra={"enum": list(workflow.TRANSITIONS)}
     ),
 ]
+_XREF_HELP = (
+    "The sending system's own number for this report (a 12345 工单号, a video vendor's alarm id; 1–64 characters): "
+    "stored with the case, answered as external_ref, and found again by GET /cases?external_ref=…"
+)
 _KEY_HELP = (
     "Makes a retried report one case (also as the Idempotency-Key header; both on one request must be equal). "
     "Global across clients: use a new UUID per report; 1–100 characters, not blank"
@@ -68,6 +72,7 @@ class CaseIn(RequestModel):  # a misspelt field is refused, not ignored
         "recorded as X-Actor's, whatever this says.",
     )
     disposal_type: str | None = None
+    external_ref: str | None = Field(default=None, max_length=svc.TEXT_LIMITS["external_ref"], description=_XREF_HELP)
     # minLength stated only: a blank key is refused by the service, naming where it came (string_too_short)
     idempotency_key: (
         Annotated[str, Field(max_length=svc.TEXT_LIMITS["idempotency_key"], json_schema_extra={"minLength": 1})] | None
@@ -196,6 +201,9 @@ async def report_form(
     source: Annotated[Source, Form()] = "patrol",
     reporter: Annotated[str | None, Form(max_length=svc.TEXT_LIMITS["reporter"])] = None,
     disposal_type: Annotated[str | None, Form()] = None,
+    external_ref: Annotated[
+        str | None, Form(max_length=svc.TEXT_LIMITS["external_ref"], description=_XREF_HELP)
+    ] = None,
     idempotency_key: Annotated[
         str | None, Form(max_length=svc.TEXT_LIMITS["idempotency_key"], description=_KEY_HELP)
     ] = None,
@@ -218,6 +226,7 @@ async def report_form(
         reporter_role=actor.role,
         actor=actor.name,
         disposal_type=disposal_type,
+        external_ref=external_ref or None,
         idempotency_key=_idempotency_key(idempotency_header, idempotency_key),
         photos=files,
     )
@@ -271,6 +280,10 @@ async def case_filter(
     pending_extension: Annotated[
         bool | None, Query(description="true: cases whose 延期申请 waits for approval (延期待批); false: the others")
     ] = None,
+    external_ref: Annotated[
+        str | None,
+        Query(max_length=svc.TEXT_LIMITS["external_ref"], description="The sending system's own number, exact"),
+    ] = None,
     queue: Annotated[
         Literal["manual", "routed"] | None,
         Query(
@@ -310,6 +323,7 @@ async def case_filter(
         since=since,
         until=until,
         changed_since=changed_since,
+        external_ref=external_ref,
         bbox=bbox,
     )
 

@@ -139,9 +139,14 @@ def report(
     ),
     photo: list[Path] = typer.Option([], "--photo", help="Photo file (repeatable); EXIF GPS used when no lon/lat."),
     idempotency_key: str | None = typer.Option(None, "--key", help="Client key: a retry creates no second case."),
+    external_ref: str | None = typer.Option(
+        None, "--external-ref", help="The sending system's own number (12345 工单号), kept with the case."
+    ),
 ) -> None:
     """Report a case (上报): located, numbered, routed; prints the case."""
-    _check_lengths(description=description, address=address, reporter=reporter, key=idempotency_key)
+    _check_lengths(
+        description=description, address=address, reporter=reporter, key=idempotency_key, external_ref=external_ref
+    )
     svc.check_idempotency_key(idempotency_key, "--key")
     for option, value, bound in (("--lon", lon, 180), ("--lat", lat, 90)):
         if value is not None and not -bound <= value <= bound:
@@ -159,6 +164,7 @@ def report(
         reporter_role=role,
         disposal_type=disposal_type,
         idempotency_key=idempotency_key,
+        external_ref=external_ref or None,
         photos=_read_photos(photo),
     )
     engine, services = _open(ctx)
@@ -199,6 +205,7 @@ def list_(
     changed_since: str | None = typer.Option(
         None, "--changed-since", help="The record changed (reported, any step) at or after (Beijing time)."
     ),
+    external_ref: str | None = typer.Option(None, "--external-ref", help="The sending system's own number, exact."),
     sort: str = typer.Option(
         "newest", "--sort", help="newest (last reported first) or updated (least recently changed)."
     ),
@@ -229,6 +236,7 @@ def list_(
         pending_extension=pending_extension,
         queue=queue,
         changed_since=_when("--changed-since", changed_since),
+        external_ref=external_ref,
         sort=sort,
         limit=limit,
         offset=offset,

@@ -22,6 +22,7 @@ from sqlalchemy import (
     Text,
     false,
     func,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -214,6 +215,7 @@ class Case(Base):
         Index("ix_cases_tier3_code", "tier3_code"),
         Index("ux_cases_idempotency_key", "idempotency_key", unique=True),
         Index("ix_cases_updated_at_id", "updated_at", "id"),  # the change feed (changed_since, sort=updated)
+        Index("ix_cases_external_ref", "external_ref", postgresql_where=text("external_ref IS NOT NULL")),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
@@ -243,6 +245,7 @@ class Case(Base):
     idempotency_key: Mapped[str | None] = mapped_column(String(100))
     #: SHA-256 of the request that key filed: a retry of the same report replays, another report is refused.
     idempotency_fingerprint: Mapped[str | None] = mapped_column(String(64))
+    external_ref: Mapped[str | None] = mapped_column(String(64))  # the sending system's own number (12345 工单号)
     department_code: Mapped[str | None] = mapped_column(ForeignKey("departments.code"))
     routing: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     previous_state: Mapped[str | None] = mapped_column(String(20))
