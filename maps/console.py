@@ -972,7 +972,7 @@ PANEL_JS = r"""
       (paged ? "(地图与列表显示第 " + first + "–" + last + " 件)" : "") +
       (GG.filters.case_no ? " · 按案件编号「" + GG.filters.case_no + "」查找" +
         (total ? "" : ":没有此编号的案件") : "") + gridNote() +
-      (paged && !newest ? " · 按灯色排序仅限本页(各页按上报时间由新到旧划分)" : "");
+      (paged && !newest ? " · 灯色排序限本页" : "");  // the API's pages are newest first
     $("gg-page").textContent = paged ? "第 " + (Math.floor(GG.offset / C.casesLimit) + 1) + " / " +
       Math.max(1, Math.ceil(total / C.casesLimit)) + " 页" : "";
     $("gg-prev").disabled = GG.offset <= 0;
