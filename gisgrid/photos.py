@@ -90,7 +90,7 @@ DECODE_SLOTS = max(1, min(4, (os.cpu_count() or 2) // 2))
 _DECODING = threading.BoundedSemaphore(DECODE_SLOTS)
 
 # ISO-BMFF brands of HEIF stills (iPhone: heic; some Android: mif1/heix). Used to name HEIC when it is refused.
-_HEIF_BRANDS = {b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1", b"heif"}
+HEIF_BRANDS = {b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1", b"heif"}
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 _EXIF_DATETIME = re.compile(r"(\d{4})[:-](\d{2})[:-](\d{2})[ T](\d{2}):(\d{2}):(\d{2})")
 _EXIF_OFFSET = re.compile(r"([+-])(\d{2}):(\d{2})")
@@ -138,7 +138,7 @@ def _accepted() -> str:
 
 
 def _is_heif(data: bytes) -> bool:
-    return data[4:8] == b"ftyp" and data[8:12] in _HEIF_BRANDS
+    return data[4:8] == b"ftyp" and data[8:12] in HEIF_BRANDS
 
 
 def _refuse_unsupported(data: bytes, name: str, filename: str | None) -> InvalidInput:

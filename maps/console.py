@@ -32,6 +32,7 @@ from gisgrid.workflow import TERMINAL_STATES
 from maps.assets import use_local_assets, with_root
 from maps.basemap import SHIFT_JS, Basemap, gcj02_shift_table
 from maps.pagejs import (
+    LAYERS_TITLE,
     LIGHT_COLOURS,
     LIGHT_LABELS,
     MapChrome,
@@ -53,6 +54,11 @@ DEFAULT_ROLE = "intake"
 DEFAULT_ACTOR = "值班员"
 #: The grid filter's codes in words, by the case column each length names (gisgrid.cases.GRID_FILTER_COLUMNS).
 GRID_CODE_WORDS = {"street_code": "街道", "community_code": "社区", "tier3_code": "三级", "unit_grid_code": "单元"}
+#: A map click outside the district's grids (the API's 404 speaks of a report's location: datum, photo …).
+OUTSIDE_CLICK_TEXT = "此处不在本区网格范围内"
+#: The list's orders: by light (red first; within one page of the answer) or newest report first (the API's
+#: own order, so it holds across pages).
+LIST_SORTS = {"light": "按灯色", "newest": "最新上报优先"}
 #: What the list, its count and the map say while the filter is refused (the old answer is not the filter's).
 FILTER_REFUSED_TEXT = "筛选条件未被接受:列表与地图未显示案件。请修改条件后按「筛选」,或按「清除」。"
 #: Content-Security-Policy for the page: everything from this origin (basemap origin added when configured).
@@ -363,7 +369,9 @@ def build_console(
         "sources": dict(sources),
         "documentLabels": DOCUMENT_LABELS,
         "photoKinds": PHOTO_KIND_LABELS,
-        "textLimits": dict(TEXT_LIMITS),  # an action's texts stop at the service's limit instead of being refused
+        "textLimits": dict(TEXT_LIMITS),
+        "layersTitle": LAYERS_TITLE,
+        "outsideClick": OUTSIDE_CLICK_TEXT,  # an action's texts stop at the service's limit instead of being refused
     }
     figure.header.add_child(_Raw('<link rel="icon" href="data:,">'), name="gisgrid_no_favicon")  # no /favicon.ico
     figure.header.add_child(_Raw(f"<style>{PANEL_CSS}</style>"), name="gisgrid_console_css")
@@ -459,6 +467,7 @@ def _panel_html(
     <button type="button" id="gg-prev" disabled>上一页</button>
     <span id="gg-page"></span>
     <button type="button" id="gg-next" disabled>下一页</button>
+    <label class="gg-sort">排序 <select id="gg-sort">{_options(LIST_SORTS, None, "light")}</select></label>
   </div>
   <ul id="gg-list" class="gg-list" aria-label="案件列表(回车打开)"></ul>
   <section id="gg-detail" class="gg-detail" hidden aria-live="polite"></section>
@@ -498,7 +507,7 @@ body {{ font-family: system-ui, "Noto Sans CJK SC", "Microsoft YaHei", sans-seri
   border-radius: 4px; }}
 .gg-light:hover, .gg-light:focus-visible {{ border-color: #90a4ae; background: #fff; }}
 .gg-pager {{ display: flex; gap: 8px; align-items: center; margin: 2px 0 4px; }}
-.gg-pager span {{ color: #546e7a; }}
+.gg-pager span {{ color: #546e7a; }} .gg-sort {{ margin-left: auto; }}
 .gg-dot {{ display: inline-block; width: 10px; height: 10px; border-radius: 50%; margin-right: 3px;
   vertical-align: -1px; border: 1px solid #fff; box-shadow: 0 0 0 1px #90a4ae; }}
 {light_css("gg")}
@@ -542,6 +551,7 @@ body {{ font-family: system-ui, "Noto Sans CJK SC", "Microsoft YaHei", sans-seri
 .gg-photos {{ display: flex; flex-wrap: wrap; gap: 4px; }}
 .gg-photos figure {{ margin: 0; text-align: center; font-size: 12px; color: #546e7a; }}
 .gg-photos img {{ display: block; max-width: 110px; max-height: 90px; border: 1px solid #cfd8dc; }}
+.gg-dups {{ margin: 0; padding-left: 16px; }} .gg-dups li {{ margin: 2px 0; }}
 .gg-rules li {{ margin: 2px 0; }} .gg-rules small {{ color: #78909c; }}
 .gg-actions {{ display: flex; flex-wrap: wrap; gap: 4px; }}
 .gg-form {{ margin-top: 6px; padding: 6px; border: 1px dashed #90a4ae; }}
@@ -853,8 +863,8 @@ PANEL_JS = r"""
     return request(C.base + "/cases/" + encodeURIComponent(id), {headers: headers(false)}).then(function (c) {
       if (String(GG.selected) !== String(id)) { return; }
       if (!opts.why && !opts.kept && c.version === was) { return; }  // not changed after all (the own step)
-      var kept = opts.kept, label = kept ? C.actions[kept.action] || kept.action : "";
-      var still = kept && (c.allowed_actions || []).indexOf(kept.action) >= 0;
+      var kept = opts.kept, label = kept ? actionLabel(kept.action) : "";
+      var still = kept && offers(c, kept.action);
       var lines = opts.why ? [opts.why] : [];
       var moved = was !== null && was !== c.version ? "(版本 " + was + "→" + c.version + ")" : "";
       lines.push("案件已被他人更新" + moved + ",已显示最新内容,请核对" + (kept ? "后重新提交" : ""));
@@ -869,7 +879,17 @@ PANEL_JS = r"""
       }
       renderCase(c, lines.join("\n"));
       markSelected(c);
-      if (still) { actionForm(c, kept.action); restoreForm(kept); }
+      if (still) { openForm(c, kept.action); restoreForm(kept); }
+      /* The note is at the top of the detail, the operator at the form far below it (a laptop's panel shows
+         ~700 px): the refusal is said beside the form again, or the note is brought into view. */
+      var at = still && document.querySelector("#gg-action-area .gg-form-msg");
+      if (opts.why && at) {
+        fillRefusal(at, opts.why + "\n案件已被他人更新,上方已显示最新内容:请核对后重新提交");
+        at.parentNode.querySelector('button[type="submit"]').scrollIntoView({block: "nearest"});  // and 提交
+        at.scrollIntoView({block: "nearest"});
+      } else if (opts.why) {
+        noteInView();
+      }
     }, function (e) {
       if (String(GG.selected) !== String(id)) { return; }
       var box = $("gg-detail"), err = el("div", {cls: "gg-error"});
@@ -878,6 +898,11 @@ PANEL_JS = r"""
     });
   }
   GG.reloadCase = reloadCase;
+  /* The note at the top of the detail (已办理 …, or why not), brought into view: the operator was at the form. */
+  function noteInView() {
+    var note = $("gg-detail").querySelector(".gg-note");
+    if (note) { note.scrollIntoView({block: "nearest"}); }
+  }
 
   /* Counts per light of the filtered cases (the light filter itself aside: the counts are what it chooses from). */
   function refreshLights() {
@@ -910,12 +935,21 @@ PANEL_JS = r"""
             fillColor: bad ? "#ef6c00" : "#00897b"};
   };
 
+  /* The list's order (排序): red → yellow → green, newest first within a light; or newest report first. */
+  function byLight(a, b) {
+    var sa = SEVERITY[a.properties.light], sb = SEVERITY[b.properties.light];
+    sa = sa === undefined ? 3 : sa; sb = sb === undefined ? 3 : sb;
+    return sa - sb || b.properties.id - a.properties.id;
+  }
+  function byNewest(a, b) {
+    var ta = String(a.properties.created_at || ""), tb = String(b.properties.created_at || "");
+    return ta < tb ? 1 : ta > tb ? -1 : b.properties.id - a.properties.id;
+  }
+  /* 上报 MM-DD HH:mm: the report time, short (the year is the list's own). */
+  function shortTime(iso) { return iso ? String(iso).slice(5, 16).replace("T", " ") : "—"; }
   function renderList(fc) {
-    var feats = (fc.features || []).slice().sort(function (a, b) {
-      var sa = SEVERITY[a.properties.light], sb = SEVERITY[b.properties.light];
-      sa = sa === undefined ? 3 : sa; sb = sb === undefined ? 3 : sb;
-      return sa - sb || b.properties.id - a.properties.id;
-    });
+    var newest = $("gg-sort").value === "newest";
+    var feats = (fc.features || []).slice().sort(newest ? byNewest : byLight);
     var list = $("gg-list");
     var focused = document.activeElement && document.activeElement.parentNode === list ?
       document.activeElement.getAttribute("data-id") : null;
@@ -925,7 +959,8 @@ PANEL_JS = r"""
       var li = el("li", {"data-id": p.id, tabindex: "0", onclick: function () { GG.openCase(p.id); }},
         dot(p.light), el("b", {text: p.case_no || ("#" + p.id)}), " ",
         (p.class_name || p.class_code || ""), " · ", (p.state_label || p.state || ""),
-        el("br"), el("small", {text: (p.address || "") + (p.due_at ? "  时限 " + fmtTime(p.due_at) : "")}));
+        el("br"), el("small", {cls: "gg-when", text: "上报 " + shortTime(p.created_at) +
+          (p.due_at ? " · 时限 " + fmtTime(p.due_at) : "") + (p.address ? " · " + p.address : "")}));
       if (String(p.id) === String(GG.selected)) { li.className = "gg-sel"; li.setAttribute("aria-current", "true"); }
       list.appendChild(li);
       if (focused === String(p.id)) { li.focus({preventScroll: true}); }  // a poll does not take the keyboard away
@@ -936,11 +971,28 @@ PANEL_JS = r"""
     $("gg-count").textContent = "共 " + total + " 件" +
       (paged ? "(地图与列表显示第 " + first + "–" + last + " 件)" : "") +
       (GG.filters.case_no ? " · 按案件编号「" + GG.filters.case_no + "」查找" +
-        (total ? "" : ":没有此编号的案件") : "");
+        (total ? "" : ":没有此编号的案件") : "") + gridNote() +
+      (paged && !newest ? " · 灯色排序限本页" : "");  // the API's pages are newest first
     $("gg-page").textContent = paged ? "第 " + (Math.floor(GG.offset / C.casesLimit) + 1) + " / " +
       Math.max(1, Math.ceil(total / C.casesLimit)) + " 页" : "";
     $("gg-prev").disabled = GG.offset <= 0;
     $("gg-next").disabled = last >= total;
+  }
+  /* A grid filter's code that names no grid (asked of /grids/{code} once, when the filter is applied). */
+  function gridNote() {
+    var g = GG.filters.grid;
+    return g && GG.gridMissing === g ? " · 网格编码「" + g + "」:没有此网格编码" : "";
+  }
+  function checkGrid(code) {
+    GG.gridMissing = null;
+    request(C.base + "/grids/" + encodeURIComponent(code)).then(function () {}, function (e) {
+      if (e.status !== 404 || GG.filters.grid !== code) { return; }
+      GG.gridMissing = code;
+      var count = $("gg-count");
+      if (!GG.badFilter && /^共 /.test(count.textContent) && count.textContent.indexOf(gridNote()) < 0) {
+        count.textContent += gridNote();
+      }
+    });
   }
   GG.page = function (step) {
     GG.offset = Math.max(0, GG.offset + step * C.casesLimit);
@@ -1056,6 +1108,38 @@ PANEL_JS = r"""
     return p.kind === "evidence" && p.action ? (C.actions[p.action] || p.action) + " · " + kind : kind;
   }
 
+  /* 合并 (POST /cases/{id}/merge) voids the case through the state machine: offered where 作废 is, when the case
+     lists possible duplicates to keep instead. */
+  var MERGE = "merge";
+  function offers(c, action) {
+    var allowed = c.allowed_actions || [];
+    if (action !== MERGE) { return allowed.indexOf(action) >= 0; }
+    return allowed.indexOf("void") >= 0 && !!((c.routing || {}).duplicates || []).length;
+  }
+  function actionLabel(action) { return action === MERGE ? "合并" : C.actions[action] || action; }
+  function openForm(c, action) { if (action === MERGE) { mergeForm(c); } else { actionForm(c, action); } }
+  function caseLink(id, no) {
+    return el("a", {href: "#", "data-case": id, text: no || "#" + id,
+                    onclick: function (ev) { ev.preventDefault(); GG.openCase(id); }});
+  }
+  function distance(m) { return m === null || m === undefined ? "—" : Number(m).toFixed(m < 10 ? 1 : 0) + " 米"; }
+  /* The kept case's number, from the merge's own step (the case holds only the id). */
+  function mergedInto(c) {
+    var t = (c.timeline || []).filter(function (x) {
+      return (x.details || {}).duplicate_of === c.duplicate_of;
+    }).pop();
+    return t ? t.details.duplicate_of_case_no : null;
+  }
+  /* A duplicate's state as it is now (the list holds it as it was at the report). */
+  function dupStates(c, list) {
+    Array.prototype.forEach.call(list.children, function (li) {
+      request(C.base + "/cases/" + encodeURIComponent(li.getAttribute("data-id"))).then(function (d) {
+        if (String(GG.selected) !== String(c.id)) { return; }
+        li.querySelector(".gg-dup-state").textContent = d.state_label || C.states[d.state] || d.state;
+      }, function () {});
+    });
+  }
+
   function renderCase(c, note) {
     var box = $("gg-detail");
     box.textContent = "";
@@ -1086,8 +1170,21 @@ PANEL_JS = r"""
       c.calendar_warning ? row("日历提示", c.calendar_warning) : null,
       row("来源", (c.source_label || c.source || "") +
         (c.reporter && c.reporter !== c.source_label ? " · " + c.reporter : "")),
-      row("描述", c.description)
+      row("描述", c.description),
+      c.duplicate_of ? row("合并到", caseLink(c.duplicate_of, mergedInto(c))) : null
     ]));
+    var dups = routing.duplicates || [];
+    if (dups.length) {
+      box.appendChild(el("h3", {text: "疑似重复案件(" + dups.length + " 件,上报时同类、相近)"}));
+      var du = el("ul", {cls: "gg-dups"});
+      dups.forEach(function (d) {
+        du.appendChild(el("li", {"data-id": d.id}, caseLink(d.id, d.case_no), " · ",
+          el("span", {cls: "gg-dup-state", text: C.states[d.state] || d.state || ""}),
+          " · 相距 " + distance(d.distance_m) + " · 上报 " + shortTime(d.created_at)));
+      });
+      box.appendChild(du);
+      dupStates(c, du);
+    }
     if (c.timeline && c.timeline.length) {
       box.appendChild(el("h3", {text: "办理过程"}));
       var ol = el("ol", {cls: "gg-timeline"}), late = lateSteps(c);
@@ -1130,6 +1227,10 @@ PANEL_JS = r"""
       acts.appendChild(el("button", {type: "button", "data-action": a, onclick: function () { actionForm(c, a); }},
         C.actions[a] || a));
     });
+    if (offers(c, MERGE)) {
+      acts.appendChild(el("button", {type: "button", "data-action": MERGE, onclick: function () { mergeForm(c); }},
+        "合并到…"));
+    }
     box.appendChild(acts);
     box.appendChild(el("div", {id: "gg-action-area"}));
     if (hasLonLat) { tierNames(c); }
@@ -1297,7 +1398,7 @@ PANEL_JS = r"""
     var needsPhoto = (C.required[action] || []).indexOf("after_photo") >= 0;
     form.appendChild(el("label", null, (needsPhoto ? "处置后照片(必填) " : "照片 "),
       el("input", {name: "photos", type: "file", accept: "image/*", multiple: "multiple"})));
-    var msg = el("div", {cls: "gg-error", hidden: "hidden"});
+    var msg = el("div", {cls: "gg-error gg-form-msg", hidden: "hidden"});
     form.appendChild(msg);
     form.appendChild(el("button", {type: "submit", text: "提交"}));
     form.addEventListener("submit", function (ev) {
@@ -1329,6 +1430,7 @@ PANEL_JS = r"""
       sent.then(function (updated) {
         if (String(GG.selected) !== String(c.id)) { return; }  // the operator has opened another case meanwhile
         renderCase(updated, "已办理:" + (C.actions[action] || action));
+        noteInView();
         markSelected(updated);
         if (GG.cases) { GG.cases.update(); }
       }, function (e) {
@@ -1337,6 +1439,41 @@ PANEL_JS = r"""
           return;
         }
         fillRefusal(msg, "未办理:" + e.message, e);
+      });
+    });
+    area.appendChild(form);
+  }
+
+  /* 合并到…: the case is voided as a duplicate of the one kept (one of those it lists); the refusals (not open,
+     other class, too far …) are said under the form. */
+  function mergeForm(c) {
+    var area = $("gg-action-area");
+    area.textContent = "";
+    var into = el("select", {name: "into"});
+    ((c.routing || {}).duplicates || []).forEach(function (d) {
+      into.appendChild(el("option", {value: String(d.id), text: (d.case_no || "#" + d.id) + " · 相距 " +
+        distance(d.distance_m) + " · 上报 " + shortTime(d.created_at)}));
+    });
+    var msg = el("div", {cls: "gg-error gg-form-msg", hidden: "hidden"});
+    var form = el("form", {cls: "gg-form", "data-action": MERGE}, el("b", {text: "合并到…"}),
+      el("div", {cls: "gg-hint", text: "本案作废,记为所选案件的重复;所选案件日后作废或不予立案时,本案重新受理。"}),
+      el("label", null, "保留的案件 ", into), msg, el("button", {type: "submit", text: "合并"}));
+    form.addEventListener("submit", function (ev) {
+      ev.preventDefault();
+      var kept = into.options[into.selectedIndex];
+      request(C.base + "/cases/" + encodeURIComponent(c.id) + "/merge", {method: "POST", headers: headers(true),
+        body: JSON.stringify({into: Number(into.value), version: c.version})}).then(function (updated) {
+        if (String(GG.selected) !== String(c.id)) { return; }
+        renderCase(updated, "已合并到 " + kept.text.split(" · ")[0]);
+        noteInView();
+        markSelected(updated);
+        if (GG.cases) { GG.cases.update(); }
+      }, function (e) {
+        if (movedOn(e, c) && String(GG.selected) === String(c.id)) {
+          reloadCase({why: "未合并:" + e.message, kept: formState()});
+          return;
+        }
+        fillRefusal(msg, "未合并:" + e.message, e);
       });
     });
     area.appendChild(form);
@@ -1371,7 +1508,7 @@ PANEL_JS = r"""
           }})));
         });
       }, function (err) { open.textContent = "在办案件未能查询:" + err.message; open.title = err.server || ""; });
-    }, function (err) { popup(ll, [err.message]); });
+    }, function (err) { popup(ll, [err.status === 404 ? C.outsideClick : err.message]); });
   }
 
   function linesDiv(lines) {
@@ -1415,6 +1552,9 @@ PANEL_JS = r"""
       });
     }
     if (GG.map.attributionControl) { GG.map.attributionControl.setPrefix(false); }
+    /* Leaflet titles the layer control's toggle in English ("Layers"). */
+    Array.prototype.forEach.call(GG.map.getContainer().querySelectorAll(".leaflet-control-layers-toggle"),
+      function (a) { a.title = C.layersTitle; a.setAttribute("aria-label", C.layersTitle); });
     /* folium adds the Realtime container straight to the map; hand it to the Realtime layer so the layer
        control shows it as on and can switch it off and on. */
     if (GG.cases && !GG.map.hasLayer(GG.cases)) {
@@ -1485,6 +1625,7 @@ PANEL_JS = r"""
                       pending_extension: e.pending_extension.checked ? "true" : "",
                       queue: e.queue.checked ? "manual" : "",
                       since: dayStart(e.since.value, 0), until: dayStart(e.until.value, 1)};
+        if (grid) { checkGrid(grid); }
       }
       if (GG.cases) { GG.cases.update(); }
       GG.refreshHeat();
@@ -1502,6 +1643,9 @@ PANEL_JS = r"""
         form.elements.light.value = s.getAttribute("data-light");
         form.requestSubmit ? form.requestSubmit() : form.dispatchEvent(new Event("submit"));
       });
+    });
+    $("gg-sort").addEventListener("change", function () {  // the answer shown, in the other order
+      if (GG.lastGood && !GG.badFilter) { renderList(GG.lastGood); }
     });
     $("gg-prev").addEventListener("click", function () { GG.page(-1); });
     $("gg-next").addEventListener("click", function () { GG.page(1); });

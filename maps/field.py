@@ -42,11 +42,13 @@ from typing import Any
 
 from gisgrid import cityfiles
 from gisgrid.events import EventCatalogue
+from gisgrid.photos import HEIF_BRANDS, SUPPORTED
 from maps.assets import ASSETS
 from maps.basemap import SHIFT_JS, Basemap, gcj02_shift_table
 from maps.pagejs import (
     LIGHT_COLOURS,
     LIGHT_LABELS,
+    ZOOM_TITLES,
     attr,
     json_for_script,
     light_css,
@@ -205,6 +207,10 @@ def build_field_page(
         "mineShown": MINE_SHOWN,
         "maxPhotoBytes": MAX_PHOTO_BYTES,
         "maxPhotos": MAX_PHOTOS,
+        # what the server takes (gisgrid.photos): a file is judged by its first bytes when attached, not sent
+        "photoFormats": sorted(SUPPORTED),
+        "heifBrands": sorted(b.decode("ascii") for b in HEIF_BRANDS),
+        "zoomTitles": ZOOM_TITLES,
         "grids": {name: {"style": style, "minZoom": z} for name, (style, z) in GRID_LAYERS.items()},
         "basemap": basemap_config(basemap, bounds),
         "base": base,
@@ -689,6 +695,13 @@ PAGE_JS = r"""
   }
 
   /* -- the reporter's own cases ------------------------------------------------------------------------- */
+  /* 不予立案/作废: why, as the step that ended it gave it (its reason, else its note). */
+  function endReason(c) {
+    if (c.state !== "rejected" && c.state !== "voided") { return ""; }
+    var t = (c.timeline || []).filter(function (x) { return x.to_state === c.state; }).pop();
+    var why = t && ((t.details || {}).reason || t.note);
+    return why ? ":" + why : "";
+  }
   function refreshMine() {
     var mine = load(LS.mine, []).slice(0, C.mineShown);
     var ul = $("gf-mine");
@@ -701,7 +714,7 @@ PAGE_JS = r"""
       if (GF.mineLayer) { GF.mineLayer.clearLayers(); }
       rows.forEach(function (r) {
         var c = r.c || {};
-        var state = r.c ? (c.state_label || c.state) + (c.light ? " · " + LIGHTS[c.light] : "")
+        var state = r.c ? (c.state_label || c.state) + endReason(c) + (c.light ? " · " + LIGHTS[c.light] : "")
           : (r.error.status === 404 ? "已不存在" : "状态暂不可查(" + r.error.message + ")");
         ul.appendChild(el("li", {"data-id": r.m.id}, el("i", {cls: "gf-dot" + (c.light ? " gf-" + c.light : "")}),
           el("b", {text: c.case_no || r.m.case_no || "#" + r.m.id}), " " + (c.class_name || r.m.class_name || ""),
@@ -920,18 +933,53 @@ PAGE_JS = r"""
           (f.size / 1048576).toFixed(1) + " MB),请重拍或选较小的照片"});
         return;
       }
-      var p = {file: f, url: URL.createObjectURL(f), gps: null};
+      var p = {file: f, url: URL.createObjectURL(f), gps: null, name: name};
       GF.photos.push(p);
       added.push(p);
     });
     GF.photoRefused = refused;
     renderThumbs();
-    photoMessage(refused.map(function (r) { return "未附上 " + r.name + ":" + r.why; }).join("\n"));
-    /* the photos' EXIF GPS, read here: the worker sees the location a photo gives before sending */
+    function say() { photoMessage(refused.map(function (r) { return "未附上 " + r.name + ":" + r.why; }).join("\n")); }
+    say();
+    /* Read here: what the file is (its first bytes: a file that is not a picture is taken off at once, not
+       refused by the server after the worker has left — a queued report goes out later) and its EXIF GPS (the
+       worker sees the location a photo gives before sending). 上报 waits for this. */
+    var dropped = 0;
     GF.photosRead = Promise.all(added.map(function (p) {
-      return readPhoto(p.file).then(function (d) { p.gps = exifGps(d.data); }, function () { p.gps = null; });
-    })).then(function () { if (!GF.loc) { showPhotoPlace(); } });
+      return readPhoto(p.file).then(function (d) {
+        var why = photoRefusal(photoFormat(d.data));
+        if (why) {
+          var at = GF.photos.indexOf(p);
+          if (at >= 0) { GF.photos.splice(at, 1); }
+          URL.revokeObjectURL(p.url);
+          refused.push({name: p.name, why: why});
+          dropped += 1;
+          return;
+        }
+        p.gps = exifGps(d.data);
+      }, function () { p.gps = null; });
+    })).then(function () {
+      if (dropped) { renderThumbs(); say(); }
+      if (!GF.loc) { showPhotoPlace(); }
+    });
     return GF.photosRead;
+  }
+  /* The format the first bytes name (the signatures of what gisgrid.photos opens), "" for none of them. */
+  function photoFormat(data) {
+    var b = new Uint8Array(data.slice(0, 12));
+    function text(i, j) { return String.fromCharCode.apply(null, Array.prototype.slice.call(b, i, j)); }
+    if (b[0] === 0xFF && b[1] === 0xD8 && b[2] === 0xFF) { return "JPEG"; }
+    if (text(0, 8) === "\x89PNG\r\n\x1a\n") { return "PNG"; }
+    if (text(0, 4) === "RIFF" && text(8, 12) === "WEBP") { return "WEBP"; }
+    if (text(4, 8) === "ftyp" && C.heifBrands.indexOf(text(8, 12)) >= 0) { return "HEIF"; }
+    return "";
+  }
+  GF.photoFormat = photoFormat;
+  /* Why a file of that format is not attached ("" when it is): the refusal the server would give, in its words. */
+  function photoRefusal(format) {
+    if (C.photoFormats.indexOf(format) >= 0) { return ""; }
+    if (format) { return (format === "HEIF" ? "HEIC " : format + " ") + zhReason("photo_unsupported_format"); }
+    return zhReason("photo_not_an_image") + "(应为 JPEG、PNG、WebP 或 HEIC 照片),请重拍或另选";
   }
   function photoMessage(text) {
     var box = $("gf-photo-msg");
@@ -1041,7 +1089,8 @@ PAGE_JS = r"""
   function initMap() {
     var B = C.basemap;
     /* minZoom on the map itself: else Leaflet raises the view to the first layer's minZoom (unit grids: 15) */
-    var map = GF.map = L.map("gf-map", {minZoom: C.minZoom, maxZoom: 22, attributionControl: !!B, zoomControl: true});
+    var map = GF.map = L.map("gf-map", {minZoom: C.minZoom, maxZoom: 22, attributionControl: !!B, zoomControl: false});
+    L.control.zoom(C.zoomTitles).addTo(map);  // zh-CN titles and aria-labels (放大/缩小), where Leaflet puts its own
     if (B) {
       map.attributionControl.setPrefix(false);
       if (B.pane) { map.createPane(B.pane).style.zIndex = 150; map.getPane(B.pane).style.pointerEvents = "none"; }

@@ -98,7 +98,7 @@ DOM_JS = r"""
     disposal_type: "处置方式", amount: "延长时间", unit: "时间单位", flagged: "重点督办", note: "备注",
     payload: "办理内容", location: "位置", lon: "经度", lat: "纬度", datum: "坐标系", photos: "照片",
     description: "描述", address: "地址", case_no: "案件编号", escalation_level: "提级",
-    pending_extension: "延期待批", "X-Role": "身份"
+    pending_extension: "延期待批", into: "合并到", "X-Role": "身份"
   };
   function zhField(name) {
     var key = String(name || "").replace(/^payload\./, "").replace(/\[\d+\]$/, "");
@@ -124,6 +124,16 @@ DOM_JS = r"""
     var zh = f ? f + ":" + (fallback || "有误") : r || fallback || "";
     return zh ? zh + " · " + server : server;
   }
+  /* A refusal by role, in words: who may take the step and who asked, from the item's allowed_roles and role —
+     "挂账 仅限 派遣员、值班长 办理(当前身份:受理员)" — in the page's words for roles and actions (C.roles,
+     C.actions); "" on a page without them. */
+  function roleRefusal(item) {
+    var R = C.roles, A = C.actions || {};
+    if (!R || !item || !Array.isArray(item.allowed_roles) || !item.allowed_roles.length) { return ""; }
+    var who = item.allowed_roles.map(function (r) { return R[r] || r; }).join("、");
+    var what = item.action ? A[item.action] || item.action : "此操作";
+    return what + " 仅限 " + who + " 办理" + (item.role ? "(当前身份:" + (R[item.role] || item.role) + ")" : "");
+  }
   /* The API's error as one line per problem, zh-CN first (the server's words: serverMessageOf). */
   function messageOf(body, status) {
     var prefix = status ? "(" + status + ") " : "";
@@ -138,6 +148,8 @@ DOM_JS = r"""
     var text = typeof d === "string" ? d : d && d.message ? d.message : body.error || "请求失败";
     var items = d && typeof d === "object" ? d.items : null;
     var first = Array.isArray(items) && items.length ? items[0] : null;
+    var byRole = body.error === "role_not_allowed" ? roleRefusal(first) : "";
+    if (byRole) { return prefix + byRole; }
     // a field's refusal: "field:why"; a whole request's (item field null: 督办 on a case not overdue …) and one
     // whose error code is its item's code (the role, the case's state, a stale version): its reason alone
     var field = first && first.code !== body.error ? first.field : null;
@@ -197,13 +209,27 @@ def json_for_script(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False).replace("</", "<\\/")
 
 
+#: Leaflet's control words in zh-CN (its own are English: "Zoom in", "Zoom out", "Layers"), for the zoom buttons'
+#: titles and aria-labels (``L.control.zoom`` options) and the layer control's toggle.
+ZOOM_TITLES: dict[str, str] = {"zoomInTitle": "放大", "zoomOutTitle": "缩小"}
+LAYERS_TITLE = "图层"
+
+
 class MapChrome(MacroElement):
-    """What every gisgrid map shows in its corners: a metric scale bar only (no miles or feet) and the attribution
-    without Leaflet's own prefix (link and flag). Use it instead of folium's ``control_scale``."""
+    """What every gisgrid map shows in its corners: a metric scale bar only (no miles or feet), the zoom buttons
+    titled in zh-CN (:data:`ZOOM_TITLES`; Leaflet's default control is replaced in its place) and the attribution
+    without Leaflet's own prefix (link and flag). Use it instead of folium's ``control_scale``, added before the
+    layer control (the zoom buttons stay above it)."""
 
     _template = Template(
         """
         {% macro script(this, kwargs) %}
+            if ({{ this._parent.get_name() }}.zoomControl) {
+                var ggZoomAt = {{ this._parent.get_name() }}.zoomControl.getPosition();
+                {{ this._parent.get_name() }}.removeControl({{ this._parent.get_name() }}.zoomControl);
+                {{ this._parent.get_name() }}.zoomControl = L.control.zoom(
+                    Object.assign({position: ggZoomAt}, {{ this.titles|tojson }})).addTo({{ this._parent.get_name() }});
+            }
             L.control.scale({metric: true, imperial: false, maxWidth: 160}).addTo({{ this._parent.get_name() }});
             if ({{ this._parent.get_name() }}.attributionControl) {
                 {{ this._parent.get_name() }}.attributionControl.setPrefix(false);
@@ -215,3 +241,4 @@ class MapChrome(MacroElement):
     def __init__(self) -> None:
         super().__init__()
         self._name = "GisgridMapChrome"
+        self.titles = ZOOM_TITLES

@@ -310,3 +310,23 @@ def test_the_evaluation_legend_marks_provisional_figures_and_the_calendar_warnin
     assert '(m.provisional ? " · " + C.provisional : "")' in html
     warning = 'if (m.calendar_warning) { legend.appendChild(el("div", {cls: "gg-warn", text: m.calendar_warning}));'
     assert warning in html
+
+
+def test_the_panel_lists_duplicates_merges_sorts_and_speaks_plainly_on_the_map() -> None:
+    """review30: 疑似重复案件 and 合并到… (POST /cases/{id}/merge, offered where 作废 is), the list's report time and
+    sort, a grid code checked once per 筛选, a map click outside the district, zh-CN control titles, a 409 said
+    beside the form. (Driven in Chromium: tests/browser/test_console_shift_browser.py.)"""
+    html = _page()
+    config = _config(html)
+    assert config["outsideClick"] == page.OUTSIDE_CLICK_TEXT == "此处不在本区网格范围内"
+    assert "err.status === 404 ? C.outsideClick : err.message" in html
+    assert config["layersTitle"] == "图层"
+    assert "L.control.zoom(" in html and "zoomInTitle" in html  # MapChrome's zh-CN zoom buttons
+    assert '<select id="gg-sort"><option value="light" selected>按灯色</option>' in html
+    assert '<option value="newest">最新上报优先</option>' in html
+    assert '"上报 " + shortTime(p.created_at)' in html
+    assert "routing.duplicates || []" in html and '"疑似重复案件("' in html
+    assert '"/merge"' in html and 'allowed.indexOf("void") >= 0' in html and '"合并到…"' in html
+    assert 'C.base + "/grids/" + encodeURIComponent(code)' in html and "if (grid) { checkGrid(grid); }" in html
+    assert "gg-form-msg" in html and "noteInView()" in html
+    assert len(html.encode()) < MAX_BYTES

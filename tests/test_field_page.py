@@ -210,3 +210,18 @@ def test_a_heic_report_is_stored_and_served_as_jpeg(client: TestClient, clean_db
     served = client.get(f"/cases/{case['id']}/photos/{photo['sha256']}")
     assert served.status_code == 200 and served.headers["content-type"] == "image/jpeg"
     assert served.content[:3] == b"\xff\xd8\xff"
+
+
+def test_the_page_knows_which_photos_the_server_takes_and_titles_its_zoom_in_chinese() -> None:
+    """review30 D6/D7/gap 4: a file is judged by its first bytes when attached (the server's formats and HEIF
+    brands, gisgrid.photos), the zoom buttons are titled 放大/缩小, 我的上报 says why a report ended."""
+    from gisgrid import photos, workflow
+
+    html = page.build_field_page(bounds=None, roles=workflow.ROLES)
+    config = json.loads(html.split("window.GF_CONFIG = ", 1)[1].split(";\n", 1)[0])
+    assert config["photoFormats"] == sorted(photos.SUPPORTED) and "JPEG" in config["photoFormats"]
+    assert config["heifBrands"] == sorted(b.decode() for b in photos.HEIF_BRANDS) and "heic" in config["heifBrands"]
+    assert config["zoomTitles"] == {"zoomInTitle": "放大", "zoomOutTitle": "缩小"}
+    assert "zoomControl: false" in html and "L.control.zoom(C.zoomTitles)" in html
+    assert 'zhReason("photo_not_an_image")' in html and "photoRefusal(photoFormat(d.data))" in html
+    assert "endReason(c)" in html and "x.to_state === c.state" in html

@@ -15,12 +15,14 @@ from maps.pagejs import DOM_JS, load_reason_texts
 NODE = shutil.which("node") or shutil.which("nodejs")
 
 
-def run(calls: list[tuple[str, list[Any]]]) -> list[Any]:
-    """``name(*args)`` of each call with the page's helpers (the project's reason texts as C.zhReasons)."""
+def run(calls: list[tuple[str, list[Any]]], **config: Any) -> list[Any]:
+    """``name(*args)`` of each call with the page's helpers (the project's reason texts as C.zhReasons; ``config``:
+    more of the page's config, e.g. its roles and actions)."""
     if NODE is None:
         pytest.skip("no Node.js to run the page's JS")
+    c = {"zhReasons": load_reason_texts(), **config}
     script = (
-        f"var C = {{zhReasons: {json.dumps(load_reason_texts(), ensure_ascii=False)}}};\n{DOM_JS}\n"
+        f"var C = {json.dumps(c, ensure_ascii=False)};\n{DOM_JS}\n"
         f"var calls = {json.dumps(calls, ensure_ascii=False)};\n"
         "var fns = {messageOf: messageOf, serverMessageOf: serverMessageOf};\n"
         "console.log(JSON.stringify(calls.map(function (c) { return fns[c[0]].apply(null, c[1]); })));\n"
@@ -181,3 +183,29 @@ def test_the_workflow_refusals_items_are_shown_by_their_codes() -> None:
         f"(409) {ZH['not_overdue_or_flagged']}",
         f"(409) {ZH['stale_version']}",
     ]
+
+
+def _role_refusal(action: str | None, role: str, allowed: list[str]) -> dict[str, Any]:
+    item = {"field": "X-Role", "reason": "not allowed", "code": "role_not_allowed", "role": role,
+            "allowed_roles": allowed}  # fmt: skip
+    if action:
+        item["action"] = action
+    return _workflow_refusal("role_not_allowed", item)
+
+
+def test_a_refusal_by_role_names_the_roles_that_may_act_in_the_pages_words() -> None:
+    """review30 D5: from the item's allowed_roles and role (gisgrid.workflow.check, api.deps' component editors),
+    in the page's own words for roles and actions; a page without them keeps the generic line."""
+    from gisgrid import workflow
+
+    calls = [
+        ("messageOf", [_role_refusal("suspend", "intake", ["dispatcher", "shift_lead"]), 403]),
+        ("messageOf", [_role_refusal(None, "supervisor", ["data_admin"]), 403]),  # components: no action, unknown role
+        ("messageOf", [_workflow_refusal("role_not_allowed", {"field": "X-Role", "code": "role_not_allowed"}), 403]),
+    ]
+    assert run(calls, roles=dict(workflow.ROLES), actions=dict(workflow.ACTIONS)) == [
+        "(403) 挂账 仅限 派遣员、值班长 办理(当前身份:受理员)",
+        "(403) 此操作 仅限 data_admin 办理(当前身份:监督员)",
+        f"(403) {ZH['role_not_allowed']}",  # no allowed_roles: the generic line
+    ]
+    assert run(calls[:1]) == [f"(403) {ZH['role_not_allowed']}"]  # a page without role words (the field page)

@@ -384,7 +384,11 @@ def test_the_case_list_pages_beyond_the_first_page(
         return sorted((int(x) for x in page.eval_on_selector_all("#gg-list li", "ls => ls.map(l => l.dataset.id)")),
                       reverse=True)  # fmt: skip
 
-    assert page.inner_text("#gg-count") == "共 5 件(地图与列表显示第 1–2 件)" and shown() == ids[:2]
+    # (sorted by light within the page only: the API's pages are newest first, which 最新上报优先 follows)
+    assert page.inner_text("#gg-count") == "共 5 件(地图与列表显示第 1–2 件) · 灯色排序限本页" and shown() == ids[:2]
+    page.select_option("#gg-sort", "newest")
+    assert page.inner_text("#gg-count") == "共 5 件(地图与列表显示第 1–2 件)"
+    assert page.eval_on_selector_all("#gg-list li", "ls => ls.map(l => Number(l.dataset.id))") == ids[:2]
     assert page.is_disabled("#gg-prev") and page.inner_text("#gg-page") == "第 1 / 3 页"
     page.click("#gg-next")
     page.wait_for_function("() => /第 3–4 件/.test(document.getElementById('gg-count').textContent)")

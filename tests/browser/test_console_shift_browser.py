@@ -1,0 +1,227 @@
+"""The operator console on a shift (review30): a 409 is said where the operator is, possible duplicates are listed
+and merged, a refusal by role names who may act, the map's controls and clicks speak plainly, the list shows the
+report time and sorts by it, and a grid code that names no grid says so."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import httpx2 as httpx
+import pytest
+from sqlalchemy import Engine, text
+
+from maps.console import OUTSIDE_CLICK_TEXT
+from maps.pagejs import load_reason_texts
+from tests.browser.conftest import LiveServer, Tab, open_tab
+from tests.browser.test_console_browser import DETAIL_H2, act_api, open_console, report
+
+LAPTOP = {"width": 1366, "height": 768}
+
+#: Where an element is against the panel's visible part: [panel top, panel bottom, its top, its bottom].
+IN_PANEL = """(sel) => {
+  const p = document.getElementById('gg-panel').getBoundingClientRect();
+  const b = document.querySelector(sel).getBoundingClientRect();
+  return [p.top, Math.min(p.bottom, window.innerHeight), b.top, b.bottom];
+}"""
+
+
+@pytest.fixture
+def laptop(browser: Any, live: LiveServer, request: pytest.FixtureRequest) -> Iterator[Tab]:
+    """The console at 1366×768, where the action form is far below the detail's top."""
+    yield from open_tab(browser, live.url, request.node.name, viewport=LAPTOP, locale="zh-CN")
+
+
+def open_case(page: Any, case: dict[str, Any], role: str) -> Any:
+    page.select_option("#gg-role", role)
+    page.evaluate(f"() => {{ GG.openCase({case['id']}); }}")
+    page.wait_for_function(f"() => ({DETAIL_H2})().indexOf('{case['case_no']}') >= 0")
+    return page.locator("#gg-detail")
+
+
+def assert_in_panel(page: Any, selector: str) -> None:
+    top, bottom, el_top, el_bottom = page.evaluate(IN_PANEL, selector)
+    assert top - 1 <= el_top and el_bottom <= bottom + 1, (selector, top, bottom, el_top, el_bottom)  # (sub-pixels)
+
+
+def test_a_409_is_said_beside_the_form_in_view_at_1366x768(laptop: Tab, live: LiveServer, api: httpx.Client) -> None:
+    """review30 D2: the refusal is beside the form the operator pressed 提交 in (the form kept), or, when the case
+    no longer offers the action, the note at the detail's top is scrolled into view."""
+    page = laptop.page
+    kept, gone = report(api, seed=201), report(api, seed=202)
+    open_console(laptop, live)
+    page.evaluate("() => GG.cases.stop()")  # no poll: the 409 is what finds the change
+    detail = open_case(page, kept, "intake")
+    detail.locator('button[data-action="reject"]').click()
+    detail.locator('form.gg-form textarea[name="reason"]').fill("现场无此问题")
+    act_api(api, kept["id"], "verify", "supervisor")  # another seat: 上报 → 核实, version 1 → 2
+    with page.expect_response(lambda r: r.url.endswith("/actions/reject")) as refused:
+        detail.locator('form.gg-form button[type="submit"]').click()
+    assert refused.value.status == 409
+    msg = detail.locator('form.gg-form[data-action="reject"] .gg-form-msg')
+    msg.wait_for(state="visible")
+    said = msg.inner_text()
+    assert said.startswith(f"未办理:(409) {load_reason_texts()['stale_version']}"), said
+    assert "请核对后重新提交" in said, said
+    assert detail.locator('form.gg-form textarea[name="reason"]').input_value() == "现场无此问题"
+    assert page.evaluate("() => document.getElementById('gg-panel').scrollTop") > 0  # the form is far down
+    assert_in_panel(page, 'form.gg-form[data-action="reject"] .gg-form-msg')
+    laptop.shot("409-beside-form")
+    # the action is gone from the case (作废 of a case just 不予立案): the note is brought into view
+    detail = open_case(page, gone, "shift_lead")
+    detail.locator('button[data-action="void"]').click()
+    detail.locator('form.gg-form textarea[name="reason"]').fill("误报")
+    act_api(api, gone["id"], "reject", "intake", reason="重复上报")
+    with page.expect_response(lambda r: r.url.endswith("/actions/void")) as refused:
+        detail.locator('form.gg-form button[type="submit"]').click()
+    assert refused.value.status == 409
+    page.wait_for_function("() => /当前状态不能再办理「作废」/.test(document.getElementById('gg-detail').innerText)")
+    assert detail.locator("form.gg-form").count() == 0
+    assert_in_panel(page, "#gg-detail .gg-note")
+    laptop.shot("409-note-in-view")
+
+
+def test_possible_duplicates_are_listed_and_one_is_merged_into_another(
+    desk: Tab, live: LiveServer, api: httpx.Client
+) -> None:
+    """review30 D4: three reports at one spot; the third lists the two (number, state now, distance; a click opens
+    one), 合并到… is offered where 作废 is (值班长), a refusal says why, a merge voids it into the kept case and the
+    list and the map drop it."""
+    first, second, third = (report(api, seed=301) for _ in range(3))
+    assert [d["id"] for d in third["routing"]["duplicates"]] == [first["id"], second["id"]]
+    page = desk.page
+    open_console(desk, live)
+    page.wait_for_selector(f'#gg-list li[data-id="{third["id"]}"]')
+    detail = open_case(page, third, "intake")
+    dups = detail.locator("ul.gg-dups li")
+    assert dups.count() == 2
+    assert detail.locator("h3", has_text="疑似重复案件(2 件").count() == 1
+    row = dups.nth(0).inner_text()
+    assert row.startswith(f"{first['case_no']} · 上报 · 相距 0.0 米 · 上报 "), row
+    assert detail.locator('button[data-action="merge"]').count() == 0  # 受理员 may not 作废, so may not merge
+    act_api(api, second["id"], "void", "shift_lead", reason="误报")  # the second is no longer open
+    detail = open_case(page, third, "shift_lead")
+    page.wait_for_function(
+        f"() => (document.querySelector('ul.gg-dups li[data-id=\"{second['id']}\"] .gg-dup-state') || {{}})"
+        ".textContent === '作废'"
+    )  # its state now, not as it was at the report
+    detail.locator('button[data-action="merge"]').click()
+    form = detail.locator('form.gg-form[data-action="merge"]')
+    form.locator('select[name="into"]').select_option(str(second["id"]))
+    with page.expect_response(lambda r: r.url.endswith(f"/cases/{third['id']}/merge")) as refused:
+        form.locator('button[type="submit"]').click()
+    assert refused.value.status == 409
+    msg = form.locator(".gg-form-msg")
+    msg.wait_for(state="visible")
+    assert msg.inner_text().startswith(f"未合并:(409) 合并到:{load_reason_texts()['merge_target_not_open']}")
+    desk.shot("merge-refused")
+    form.locator('select[name="into"]').select_option(str(first["id"]))
+    with page.expect_response(lambda r: r.url.endswith(f"/cases/{third['id']}/merge")) as merged:
+        form.locator('button[type="submit"]').click()
+    assert merged.value.status == 200
+    page.wait_for_function(f"() => /已合并到 {first['case_no']}/.test(document.getElementById('gg-detail').innerText)")
+    assert detail.locator("dt:text-is('状态') + dd").inner_text().startswith("作废")
+    assert detail.locator("dt:text-is('合并到') + dd").inner_text() == first["case_no"]
+    stored = api.get(f"/cases/{third['id']}").json()
+    assert stored["state"] == "voided" and stored["duplicate_of"] == first["id"]
+    # the list (在办) and the map drop it; the kept case stays
+    page.wait_for_function(f"() => !document.querySelector('#gg-list li[data-id=\"{third['id']}\"]')")
+    page.wait_for_function(f"() => !GG.cases.getLayer({third['id']})")
+    assert page.locator(f'#gg-list li[data-id="{first["id"]}"]').count() == 1
+    assert page.evaluate(f"() => !!GG.cases.getLayer({first['id']})")
+    desk.shot("merged")
+    detail.locator("dt:text-is('合并到') + dd a").click()  # the kept case opens from the link
+    page.wait_for_function(f"() => ({DETAIL_H2})().indexOf('{first['case_no']}') >= 0")
+    assert not [b for b in desk.watch.bad if "/merge" not in b], desk.watch.bad
+
+
+def test_a_refusal_by_role_names_who_may_take_the_step(desk: Tab, live: LiveServer, api: httpx.Client) -> None:
+    """review30 D5: a gateway sets X-Role from the login (here forced to 受理员); the 403 names the roles."""
+    case = report(api, seed=401)
+    act_api(api, case["id"], "verify", "supervisor")
+    page = desk.page
+    page.route("**/actions/**", lambda route: route.continue_(headers={**route.request.headers, "x-role": "intake"}))
+    open_console(desk, live)
+    detail = open_case(page, case, "shift_lead")
+    detail.locator('button[data-action="file"]').click()
+    with page.expect_response(lambda r: r.url.endswith("/actions/file")) as refused:
+        detail.locator('form.gg-form button[type="submit"]').click()
+    assert refused.value.status == 403
+    msg = detail.locator("form.gg-form .gg-form-msg > div").first
+    msg.wait_for(state="visible")
+    assert msg.inner_text() == "未办理:(403) 立案 仅限 值班长 办理(当前身份:受理员)"
+    desk.shot("role-refused")
+
+
+def test_map_controls_and_an_outside_click_speak_plainly(desk: Tab, live: LiveServer) -> None:
+    """review30 D7 and D8: zh-CN titles on Leaflet's controls; a click outside the district says only that."""
+    page = desk.page
+    open_console(desk, live)
+    got = page.evaluate(
+        """() => ['.leaflet-control-zoom-in', '.leaflet-control-zoom-out', '.leaflet-control-layers-toggle']
+             .map(s => { const a = document.querySelector(s); return a && [a.title, a.getAttribute('aria-label')]; })"""
+    )
+    assert got == [["放大", "放大"], ["缩小", "缩小"], ["图层", "图层"]]
+    english = page.evaluate(
+        """() => [...document.querySelectorAll('[title],[aria-label]')]
+               .map(e => (e.title || '') + ' ' + (e.getAttribute('aria-label') || ''))
+               .filter(t => /Zoom|Layers/.test(t))"""
+    )
+    assert english == []
+    # the zoom buttons stay above the layer control, in the top-left corner
+    order = page.evaluate(
+        "() => [...document.querySelector('.leaflet-top.leaflet-left').children].map(c => c.className)"
+    )
+    assert "leaflet-control-zoom" in order[0] and "leaflet-control-layers" in order[1], order
+    with page.expect_response(lambda r: "/grids/locate?" in r.url) as located:
+        page.evaluate(
+            "() => { const b = GG.map.getBounds();"
+            " GG.map.fire('click', {latlng: L.latLng(b.getNorth() + 0.2, b.getEast() + 0.2)}); }"
+        )
+    assert located.value.status == 404
+    popup = page.locator(".leaflet-popup-content")
+    popup.wait_for(state="visible")
+    assert popup.inner_text() == OUTSIDE_CLICK_TEXT == "此处不在本区网格范围内"
+
+
+def test_the_list_shows_the_report_time_and_sorts_newest_first_on_request(
+    desk: Tab, live: LiveServer, api: httpx.Client, clean_db: Engine
+) -> None:
+    """review30 gap 1: each list item says 上报 MM-DD HH:mm; 排序 按灯色 (red first) or 最新上报优先."""
+    older, newer = report(api, seed=501), report(api, seed=502)
+    with clean_db.begin() as conn:  # the older one overdue: red
+        conn.execute(text("UPDATE cases SET due_at = now() - interval '3 days' WHERE id = :id"), {"id": older["id"]})
+    page = desk.page
+    open_console(desk, live)
+    page.wait_for_selector(f'#gg-list li[data-id="{newer["id"]}"]')
+    ids = page.eval_on_selector_all("#gg-list li", "ls => ls.map(l => Number(l.dataset.id))")
+    assert ids == [older["id"], newer["id"]]  # by light: red first
+    when = page.locator(f'#gg-list li[data-id="{newer["id"]}"] small').inner_text()
+    created = newer["created_at"]
+    assert when.startswith(f"上报 {created[5:10]} {created[11:16]} · 时限 "), when
+    page.select_option("#gg-sort", "newest")
+    ids = page.eval_on_selector_all("#gg-list li", "ls => ls.map(l => Number(l.dataset.id))")
+    assert ids == [newer["id"], older["id"]]
+    desk.shot("newest-first")
+
+
+def test_a_grid_code_that_names_no_grid_says_so(desk: Tab, live: LiveServer, api: httpx.Client) -> None:
+    """review30 gap 3: a well-formed code of no grid is not just 共 0 件 (asked of /grids/{code} on 筛选 only)."""
+    case = report(api, seed=601)
+    page = desk.page
+    open_console(desk, live)
+    grid = page.locator('#gg-filters input[name="grid"]')
+    grid.fill("999999999")
+    with page.expect_response(lambda r: r.url.endswith("/grids/999999999")) as asked:
+        page.click('#gg-filters button[type="submit"]')
+    assert asked.value.status == 404
+    page.wait_for_function("() => /没有此网格编码/.test(document.getElementById('gg-count').textContent)")
+    assert page.inner_text("#gg-count") == "共 0 件 · 网格编码「999999999」:没有此网格编码"
+    desk.shot("no-such-grid")
+    grid.fill(case["street_code"])
+    with page.expect_response(lambda r: r.url.endswith(f"/grids/{case['street_code']}")) as asked:
+        page.click('#gg-filters button[type="submit"]')
+    assert asked.value.status == 200
+    page.wait_for_function("() => /^共 1 件$/.test(document.getElementById('gg-count').textContent)")
+    grids_asked = [u for u in desk.watch.requests if "/grids/" in u and "/grids/locate" not in u]
+    assert len(grids_asked) == 2  # once per 筛选, not per keystroke or poll
