@@ -1170,6 +1170,7 @@ PANEL_JS = r"""
       c.calendar_warning ? row("日历提示", c.calendar_warning) : null,
       row("来源", (c.source_label || c.source || "") +
         (c.reporter && c.reporter !== c.source_label ? " · " + c.reporter : "")),
+      c.external_ref ? row("来源单号", c.external_ref) : null,
       row("描述", c.description),
       c.duplicate_of ? row("合并到", caseLink(c.duplicate_of, mergedInto(c))) : null
     ]));

@@ -225,3 +225,15 @@ def test_a_grid_code_that_names_no_grid_says_so(desk: Tab, live: LiveServer, api
     page.wait_for_function("() => /^共 1 件$/.test(document.getElementById('gg-count').textContent)")
     grids_asked = [u for u in desk.watch.requests if "/grids/" in u and "/grids/locate" not in u]
     assert len(grids_asked) == 2  # once per 筛选, not per keystroke or poll
+
+
+def test_a_case_filed_by_another_system_shows_its_number(desk: Tab, live: LiveServer, api: httpx.Client) -> None:
+    """review29 gap 2: a 12345 工单号 filed with a report is in its detail (来源单号); a case without one has none."""
+    hotline = report(api, seed=501, source="hotline", external_ref="12345-20261128-0042")
+    plain = report(api, seed=502)
+    page = desk.page
+    open_console(desk, live)
+    detail = open_case(page, hotline, "dispatcher")
+    assert "来源单号12345-20261128-0042" in detail.inner_text().replace(" ", "").replace("\n", "")
+    detail = open_case(page, plain, "dispatcher")
+    assert "来源单号" not in detail.inner_text()
