@@ -27,15 +27,18 @@ demo: setup
 	$(BIN)/gisgrid demo load
 	$(BIN)/gisgrid serve
 
-## test: lint, then the whole suite against a throwaway PostGIS database
+## test: lint and type-check, then the whole suite against a throwaway PostGIS database
 test: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 	GISGRID_REQUIRE_BROWSER=1 $(BIN)/pytest
 
+## lint: ruff, then mypy (its files and settings: [tool.mypy] in pyproject.toml)
 lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 ## clean-db: stop and delete the embedded cluster (all local data)
 clean-db: setup

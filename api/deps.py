@@ -120,6 +120,13 @@ class Actor:
     role: str | None
 
 
+@dataclass(frozen=True)
+class ActingActor(Actor):
+    """The actor of a workflow step: :func:`get_acting_role` refused it without a role."""
+
+    role: str
+
+
 async def get_actor(
     x_actor: Annotated[str | None, Header(description="Acting user's name or id")] = None,
     x_role: Annotated[
@@ -163,7 +170,7 @@ def _header_text(value: str, header: str) -> str:
 ActorDep = Annotated[Actor, Depends(get_actor)]
 
 
-async def get_acting_role(actor: ActorDep) -> Actor:
+async def get_acting_role(actor: ActorDep) -> ActingActor:
     """The actor of a workflow step: its role is required (each step is allowed to some roles only)."""
     if not actor.role:
         raise InvalidInput(
@@ -171,10 +178,10 @@ async def get_acting_role(actor: ActorDep) -> Actor:
             detail=[{"field": "X-Role"}],
             reason=Reason.MISSING,
         )
-    return actor
+    return ActingActor(actor.name, actor.role)
 
 
-ActingDep = Annotated[Actor, Depends(get_acting_role)]
+ActingDep = Annotated[ActingActor, Depends(get_acting_role)]
 
 
 async def get_component_editor(
@@ -182,7 +189,7 @@ async def get_component_editor(
     x_role: Annotated[
         str | None, Header(description="Acting user's role", json_schema_extra={"enum": list(EDITOR_ROLES)})
     ] = None,
-) -> Actor:
+) -> ActingActor:
     """The actor of a change to the component inventory: one of ``EDITOR_ROLES`` (403 for the case roles). Its own
     header parameters, so that OpenAPI offers these routes their roles and the case routes theirs."""
     actor = await get_acting_role(await get_actor(x_actor, x_role))
@@ -205,4 +212,4 @@ async def get_component_editor(
     return actor
 
 
-ComponentEditorDep = Annotated[Actor, Depends(get_component_editor)]
+ComponentEditorDep = Annotated[ActingActor, Depends(get_component_editor)]

@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import html
+import inspect
 import logging
 import re
 import uuid
@@ -82,8 +83,8 @@ def domain_error_response(exc: GisgridError, where: str = "-") -> JSONResponse:
     """The answer to a domain error; ``where`` (method and path) names the request in the log line of a
     database outage, whose cause is logged, never sent."""
     if isinstance(exc, DatabaseError):
-        ref, detail = log_database_down(where, exc.message)
-        return JSONResponse(error_body(exc.code, detail, ref=ref), status_code=503, headers=NO_STORE)
+        ref, said = log_database_down(where, exc.message)
+        return JSONResponse(error_body(exc.code, said, ref=ref), status_code=503, headers=NO_STORE)
     status = next((s for cls, s in STATUS.items() if isinstance(exc, cls)), 400)
     detail: Any = (
         exc.message if exc.detail is None else {"message": exc.message, "items": _coded(exc.detail, exc.reason)}
@@ -304,7 +305,8 @@ def add_fallback_handlers(app: FastAPI) -> None:
         at = _json_error_at(exc)
         if at is not None:
             return JSONResponse(error_body("invalid_input", [at]), status_code=422)
-        return await plain_validation(request, exc)
+        answer = plain_validation(request, exc)  # a handler may be sync or async; FastAPI's own is async
+        return await answer if inspect.isawaitable(answer) else answer
 
     @app.exception_handler(Exception)
     async def _internal(request: Request, exc: Exception) -> Response:

@@ -248,7 +248,7 @@ def _urlencoded_strictly(body: bytes, max_fields: int | float) -> FormData:
     """An ``application/x-www-form-urlencoded`` body as the URL standard reads it — percent-decoded bytes, then
     UTF-8 — but strictly: Starlette reads raw bytes as Latin-1 (李娜 sent raw by ``curl -d`` was stored as
     æ\x9d\x8eå¨\x9c) and %-bytes that are not UTF-8 as U+FFFD; either is refused here, naming the field."""
-    items: list[tuple[str, str]] = []
+    items: list[tuple[str, str | UploadFile]] = []  # FormData's own item type (a list is invariant)
     for pair in body.split(b"&"):
         if not pair:
             continue

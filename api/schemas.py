@@ -7,7 +7,7 @@ Routers declare which statuses they answer with ``error_responses(...)``; a 422 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from fastapi import FastAPI
 from pydantic import BaseModel, ConfigDict, Field
@@ -128,10 +128,16 @@ class PageLink(BaseModel):
 
 
 #: The enums of a case's answer, from where the service keeps them (one fact in one place).
-CaseState = Literal[tuple(workflow.STATES)]  # type: ignore[valid-type]
-CaseNodeName = Literal[tuple(dict.fromkeys(n for n in cases.NODE_OF_STATE.values() if n))]  # type: ignore[valid-type]
-CaseSource = Literal[tuple(cases.SOURCES)]  # type: ignore[valid-type]
-CaseAction = Literal[tuple(workflow.TRANSITIONS)]  # type: ignore[valid-type]
+if TYPE_CHECKING:  # a Literal built at run time is no type to mypy: it checks them as str, OpenAPI gets the enums
+    CaseState = str
+    CaseNodeName = str
+    CaseSource = str
+    CaseAction = str
+else:
+    CaseState = Literal[tuple(workflow.STATES)]
+    CaseNodeName = Literal[tuple(dict.fromkeys(n for n in cases.NODE_OF_STATE.values() if n))]
+    CaseSource = Literal[tuple(cases.SOURCES)]
+    CaseAction = Literal[tuple(workflow.TRANSITIONS)]
 
 
 class Case(BaseModel):

@@ -15,14 +15,14 @@ import hashlib
 import json
 import math
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Connection, Engine, text
+from sqlalchemy import Connection, Engine, RowMapping, text
 
 from gisgrid import cityfiles, geodesy, history, routing, workflow
 from gisgrid.calendar import (
@@ -370,10 +370,15 @@ def _decision_json(decision: routing.RoutingDecision) -> dict[str, Any]:
 def decision_from_json(data: dict[str, Any]) -> routing.RoutingDecision:
     """A stored decision (``cases.routing -> decision``), as :func:`_decision_json` writes it or as older rows hold
     it (no ``overrides``; a 改派 nested in the ``original`` of the next)."""
-    fields = {k: data.get(k) for k in ("department", "queue", "source", "rule_id", "explanation")}
-    fields |= {k: data.get(k) for k in ("overridden_by", "override_reason", "overridden_at")}
-    return routing.RoutingDecision(
-        **fields,
+    return routing.RoutingDecision(  # every stored decision holds the first five; the override's came later
+        department=data["department"],
+        queue=data["queue"],
+        source=data["source"],
+        rule_id=data["rule_id"],
+        explanation=data["explanation"],
+        overridden_by=data.get("overridden_by"),
+        override_reason=data.get("override_reason"),
+        overridden_at=data.get("overridden_at"),
         candidates=[routing.Candidate(**c) for c in data.get("candidates") or []],
         original=decision_from_json(data["original"]) if data.get("original") else None,
         overrides=tuple(routing.Override(**o) for o in data.get("overrides") or []),
@@ -483,7 +488,7 @@ def _draft(services: CaseServices, item: Intake, now: dt.datetime) -> _Draft:
                 reason=Reason.LON_LAT_SWAPPED if swapped else Reason.OUT_OF_RANGE,
             )
     if lon is None or lat is None:
-        located = next((p for p in infos if p.gps), None)
+        located = next(((p.gps, p.gps_datum) for p in infos if p.gps is not None), None)
         if located is None:
             why = next((f"photos[{i}]: {p.gps_problem}" for i, p in enumerate(infos) if p.gps_problem), None)
             raise InvalidInput(
@@ -491,7 +496,7 @@ def _draft(services: CaseServices, item: Intake, now: dt.datetime) -> _Draft:
                 detail=[{"field": "lon", "reason": "missing"}, {"field": "lat", "reason": "missing"}],
                 reason=Reason.NO_LOCATION,
             )
-        (lon, lat), datum = located.gps, located.gps_datum or "wgs84"  # GPSMapDatum, WGS-84 when absent
+        (lon, lat), datum = located[0], located[1] or "wgs84"  # GPSMapDatum, WGS-84 when absent
     if datum not in geodesy.DATUMS:
         raise InvalidInput(
             f"datum: must be one of {', '.join(geodesy.DATUMS)}",
@@ -893,7 +898,7 @@ def act(
                     ],
                     reason=Reason.MISSING,
                 )
-            earlier = dict(
+            earlier: dict[str, str] = dict(
                 conn.execute(
                     text("SELECT sha256, kind FROM case_photos WHERE case_id = :c AND kind IN ('before', 'after')"),
                     {"c": case_id},
@@ -946,6 +951,7 @@ def act(
             # The routing's own decision stays the suggestion; a dispatcher's choice against it (改派, or 人工派遣 of
             # a case the routing left to a person) is recorded beside it in a flat list, and the step names which
             # one it was: its 交办单 prints that dispatch's own 派遣依据.
+            assert new.department is not None  # workflow.apply refuses a dispatch without one
             own = routing.own_decision(decided)
             if own.queue == "manual":
                 dispatched = routing.manual_choice(
@@ -1472,7 +1478,9 @@ def node_label(services: CaseServices, node: str | None) -> str | None:
 
 
 def _case_json(services: CaseServices, row: Any, now: dt.datetime) -> dict[str, Any]:
-    data = {k: (v.astimezone(LOCAL_TZ).isoformat() if isinstance(v, dt.datetime) else v) for k, v in row.items()}
+    data: dict[str, Any] = {
+        k: (v.astimezone(LOCAL_TZ).isoformat() if isinstance(v, dt.datetime) else v) for k, v in row.items()
+    }
     for k in ("lon", "lat"):  # 1e-7° is a centimetre: the float noise of a datum conversion is not information
         if isinstance(data.get(k), float):
             data[k] = round(data[k], 7)
@@ -1618,10 +1626,12 @@ def get_case(
     return data
 
 
-def dispatch_suggestion(services: CaseServices, stored: dict[str, Any] | None, timeline: list[Any]) -> dict[str, Any]:
+def dispatch_suggestion(
+    services: CaseServices, stored: dict[str, Any] | None, timeline: Sequence[RowMapping]
+) -> dict[str, Any]:
     """派遣建议 as the 派遣 form offers it (:func:`routing.suggestion`): the routing's own department and
     explanation, or none with a zh ``hint`` when that department has returned the case (``timeline``: the log)."""
-    if not (stored or {}).get("decision"):
+    if not stored or not stored.get("decision"):
         return {"department": None, "explanation": None, "withheld": None, "hint": None}
     decision = decision_from_json(stored["decision"])
     returned = {t["department_code"] for t in timeline if t["action"] == "return" and t["department_code"]}
@@ -1638,7 +1648,9 @@ def dispatch_suggestion(services: CaseServices, stored: dict[str, Any] | None, t
 _JUDGED_STEP_COLUMNS = ("action", "to_state", "actor", "role", "at", "department_code", "details", "effects")
 
 
-def node_judgement(services: CaseServices, row: Any, timeline: list[Any], now: dt.datetime) -> dict[str, Any]:
+def node_judgement(
+    services: CaseServices, row: Any, timeline: Sequence[RowMapping], now: dt.datetime
+) -> dict[str, Any]:
     """``nodes`` and ``closed_on_time`` of a case (a row of CASE_COLUMNS, its timeline oldest first), judged by
     the evaluation's own rule (:func:`gisgrid.evaluation.judge_case`: working time less suspensions against the
     node's limit or the approved extension; 按期结案 = closed with every 处置 on time) with the limits the
@@ -1978,10 +1990,10 @@ def list_cases(
                 c["allowed_actions"] = actions(r)
         return [c for _, c in page], len(lit)
     matched = int(conn.execute(text(f"SELECT count(*) FROM cases c WHERE {cond}"), params).scalar_one())
-    rows = conn.execute(
+    paged = conn.execute(
         text(base + f" ORDER BY {order} LIMIT :limit OFFSET :offset"), {**params, "limit": f.limit, "offset": f.offset}
     ).mappings()
-    return [shown(r) for r in rows], matched
+    return [shown(r) for r in paged], matched
 
 
 #: Heat-map cells: cases are counted per square of this many degrees (about 50 m).
@@ -2205,7 +2217,7 @@ def _document_page(
     own = next((shapely.from_wkb(bytes(w)) for o, w in grids if o), None)
     if own is None:
         raise NotFound(f"unit grid {case['unit_grid_code']} of case {case_id} is no longer stored")
-    names = dict(
+    names: dict[str, str] = dict(
         conn.execute(
             text("SELECT code, name FROM management_grids WHERE code = ANY(:c)"),
             {"c": [c for c in (case["street_code"], case["community_code"], case["tier3_code"]) if c]},

@@ -177,13 +177,13 @@ def refuse_bad_text(values: Mapping[str, Any] | Iterable[tuple[str, Any]]) -> No
             )
     refuse_nul(pairs)
     for name, value in pairs:
-        found = control_path(value, name)
-        if found is not None:
+        where = control_path(value, name)
+        if where is not None:
             char = first_control(first_bad_text(value)) or "?"
             raise InvalidInput(
-                f"{found}: contains the control or bidirectional character {char}, which changes how the text is "
+                f"{where}: contains the control or bidirectional character {char}, which changes how the text is "
                 "shown; send the text without it",
-                detail=[{"field": found, "reason": "control characters", "character": char}],
+                detail=[{"field": where, "reason": "control characters", "character": char}],
                 reason=Reason.CONTROL_CHARACTERS,
             )
 

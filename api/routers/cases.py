@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import replace
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, File, Form, Header, Path, Query, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
@@ -32,7 +32,10 @@ router = APIRouter(
 )
 
 Datum = Literal["wgs84", "cgcs2000", "gcj02", "bd09"]
-Source = Literal[tuple(svc.SOURCES)]  # type: ignore[valid-type]  # the service's list, stated as an enum
+if TYPE_CHECKING:  # a Literal built at run time is no type to mypy: it checks it as str, OpenAPI gets the enum
+    Source = str
+else:
+    Source = Literal[tuple(svc.SOURCES)]  # the service's list, stated as an enum
 #: The action path parameter: its enum states the workflow's actions (an unknown one is refused by the workflow,
 #: 422 unknown_action, as on the CLI).
 ActionPath = Annotated[
@@ -414,7 +417,9 @@ def _act(engine: Any, services: svc.CaseServices, case_id: int, req: svc.ActionR
         return svc.get_case(conn, services, case_id, role=req.role, base=base)
 
 
-_ACTED = {200: {"model": CaseDetail, "description": "The case after the step, as the X-Role sees it"}}
+_ACTED: dict[int | str, dict[str, Any]] = {
+    200: {"model": CaseDetail, "description": "The case after the step, as the X-Role sees it"}
+}
 
 
 @router.post(

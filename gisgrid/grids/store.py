@@ -737,7 +737,7 @@ def save_tier3(
         ),
         {"c": change.rebuilt},
     )
-    regrouped = (
+    regrouped = list(  # .all() is typed a Sequence; the second statement's codes are added to it
         conn.execute(
             text(
                 "UPDATE unit_grids g SET tier3_code = a.tier3 FROM _tier3_assign a "
