@@ -203,6 +203,7 @@ def intake_routing(conn: Connection, services: Any) -> Callable[[pd.DataFrame], 
 #: Optional case columns written when the frame has them (an import keeps the input point and the clock facts; a
 #: simulation routed as intake routes keeps the decision and the linked component).
 OPTIONAL_CASE_COLUMNS = (
+    "external_ref",
     "input_lon",
     "input_lat",
     "input_datum",

@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from gisgrid import geodesy, workflow
-from gisgrid.cases import CASE_NO_MAX, SOURCES, event_class, replay_node_clock
+from gisgrid.cases import CASE_NO_MAX, SOURCES, TEXT_LIMITS, event_class, replay_node_clock
 from gisgrid.components import BAD_TEXT, _Errors, _find, _num, _read_csv, read_excel_table
 from gisgrid.errors import InvalidInput
 from gisgrid.evaluation import NODES
@@ -61,13 +61,16 @@ COLUMN_ALIASES: dict[str, tuple[str, ...]] = {
     "note": ("note", "reason", "备注", "说明"),
     "disposal_type": ("disposal_type", "处置类型"),
     "new_due_at": ("new_due_at", "新处置时限"),
+    "external_ref": ("external_ref", "external_id", "来源单号", "工单号", "外部编号"),
 }
 REQUIRED_COLUMNS: tuple[str, ...] = ("case_no", "class_code", "lon", "lat", "source", "state", "at")
 #: Fields that belong to the case, not to one transition: given once or repeated identically.
-CASE_FIELDS: tuple[str, ...] = ("scheme", "class_code", "lon", "lat", "datum", "source", "disposal_type")
+CASE_FIELDS: tuple[str, ...] = (
+    "scheme", "class_code", "lon", "lat", "datum", "source", "disposal_type", "external_ref",
+)  # fmt: skip
 ERROR_COLUMNS: tuple[str, ...] = ("row", "case_no", "field", "value", "reason")
 #: Columns kept as the file gives them, checked as free text (:data:`gisgrid.components.BAD_TEXT`).
-FREE_TEXT_COLUMNS: tuple[str, ...] = ("case_no", "actor", "note")
+FREE_TEXT_COLUMNS: tuple[str, ...] = ("case_no", "actor", "note", "external_ref")
 
 #: 缓办 is the workflow state ``suspended`` with details kind = deferred (see gisgrid.evaluation).
 DEFERRED_LABEL = "缓办"
@@ -353,7 +356,7 @@ def parse_history(
     errors.add(out_of_range, "coordinates", _coords(col), "not lon/lat degrees (|lon| ≤ 180, |lat| ≤ 90)")
 
     # Conflicts between rows of one case (only between values that are themselves fine).
-    for name in ("scheme", "class_code", "datum", "source", "disposal_type"):
+    for name in ("scheme", "class_code", "datum", "source", "disposal_type", "external_ref"):
         given = col[name] != ""
         first = case_val[name]
         differs = given & ~pd.isna(first) & (norm[name] != np.where(pd.isna(first), "", first))
@@ -385,6 +388,9 @@ def parse_history(
         text = col[name]
         bad = pd.Series(text, dtype=object).str.contains(BAD_TEXT, regex=True).to_numpy(dtype=bool)
         errors.add(bad, name, text, lambda idx, text=text: [bad_text_reason(text[i]) for i in idx])
+    ref_limit = TEXT_LIMITS["external_ref"]
+    long_ref = np.array([len(v) > ref_limit for v in col["external_ref"]], dtype=bool)
+    errors.add(long_ref, "external_ref", col["external_ref"], f"longer than {ref_limit} characters")
 
     # --- per-row fields
     state = np.array([_STATE_NAMES.get(v, "") for v in col["state"]], dtype=object)
@@ -543,6 +549,7 @@ def parse_history(
                 input_lon=lon_case[i0],
                 input_lat=lat_case[i0],
                 input_datum=datum_case[i0],
+                external_ref=None if pd.isna(case_val["external_ref"][i0]) else case_val["external_ref"][i0],
             )
             steps[0]["details"].update(source=ctx.source[i0], datum=datum_case[i0], input=[lon_case[i0], lat_case[i0]])
             case_records.append(record)
@@ -577,6 +584,7 @@ _CASE_FRAME = (
     "id", "case_no", "scheme", "class_code", "disposal_type", "urgent", "state", "source", "reporter",
     "reporter_role", "department_code", "previous_state", "rework_count", "escalation_level", "pending_extension",
     "created_at", "closed_at", "suspended_at", "lon", "lat", "input_lon", "input_lat", "input_datum", "description",
+    "external_ref",
 )  # fmt: skip
 _STEP_FRAME = (
     "case_id", "action", "from_state", "to_state", "actor", "role", "at", "department_code", "details", "effects",

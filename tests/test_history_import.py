@@ -592,7 +592,7 @@ def test_checks_scale_to_a_simulated_history(catalogue_services: svc.CaseService
             "new_due_at": [d.get("new_due_at", "") for d in t["details"]],
         }
     ).astype(str)
-    for col in ("scheme", "datum", "note", "disposal_type"):
+    for col in ("scheme", "datum", "note", "disposal_type", "external_ref"):
         raw[col] = ""
     parsed = parse_history(raw, catalogue_services, now=NOW)
     assert parsed.errors.empty, parsed.errors.head().to_dict("records")
@@ -722,3 +722,42 @@ def test_an_imported_open_case_runs_the_clock_its_steps_left_it(
             conn, services, held.id, role="department", now=dt.datetime(2025, 10, 14, 9, 30, tzinfo=TZ)
         )
     assert (resumed["node"], resumed["due_at"], resumed["light"]) == ("disposal", "2025-10-14T14:00:00+08:00", "green")
+
+
+def test_a_case_keeps_the_sending_systems_number(
+    loaded: Engine, services: svc.CaseServices, catalogue_services: svc.CaseServices, tmp_path: Path
+) -> None:
+    """工单号 (external_ref) is a case's field: kept and stored, refused when two rows disagree, over 64 characters
+    or not clean text — the case refused at that row."""
+    head = ("06010", "113.6746", "34.7454", "12345热线", "上报", "2025-09-02T09:00")
+    rows = [
+        ("K-1", *head, "12345-0001"),
+        ("K-1", "", "", "", "", "核实", "2025-09-02T09:30", ""),
+        ("K-2", *head, "12345-0002"),
+        ("K-2", "", "", "", "", "核实", "2025-09-02T09:30", "12345-9999"),
+        ("K-3", *head, "x" * 65),
+        ("K-4", *head, "a\u202eb"),
+        ("K-5", *head, ""),
+    ]
+    header = ["案件编号", "类别代码", "经度", "纬度", "来源", "状态", "时间", "工单号"]
+    path = tmp_path / "refs.csv"
+    pd.DataFrame(rows, columns=header).to_csv(path, index=False, encoding="utf-8")
+    raw, _ = read_history_csv(path)
+    parsed = parse_history(raw, catalogue_services, now=NOW)
+    refs = parsed.cases["external_ref"].astype(object)
+    assert dict(zip(parsed.cases["case_no"], refs.where(refs.notna(), None), strict=True)) == {
+        "K-1": "12345-0001",
+        "K-5": None,
+    }
+    refused = parsed.errors[parsed.errors["field"] == "external_ref"].set_index("case_no")
+    assert refused.loc["K-2", ["row", "reason"]].tolist() == [
+        5,
+        "conflicts with '12345-0002' given earlier for this case",
+    ]
+    assert refused.loc["K-3", "reason"] == "longer than 64 characters"
+    assert refused.loc["K-4", "reason"].startswith("contains the control or bidirectional character U+202E")
+    summary = run(loaded, services, path)
+    assert summary.imported_cases == 2
+    with loaded.connect() as conn:
+        stored = dict(conn.execute(text("SELECT case_no, external_ref FROM cases")).all())
+    assert stored == {"K-1": "12345-0001", "K-5": None}
