@@ -983,9 +983,19 @@ PANEL_JS = r"""
     var g = GG.filters.grid;
     return g && GG.gridMissing === g ? " · 网格编码「" + g + "」:没有此网格编码" : "";
   }
+  /* The filtered grid outlined and brought into view (its feature from the same /grids/{code} answer). */
+  function clearGridOutline() {
+    if (GG.gridOutline) { GG.map.removeLayer(GG.gridOutline); GG.gridOutline = null; }
+  }
   function checkGrid(code) {
     GG.gridMissing = null;
-    request(C.base + "/grids/" + encodeURIComponent(code)).then(function () {}, function (e) {
+    clearGridOutline();
+    request(C.base + "/grids/" + encodeURIComponent(code)).then(function (f) {
+      if (GG.filters.grid !== code || !f || !f.geometry) { return; }
+      GG.gridOutline = L.geoJSON(f, {interactive: false,
+        style: {color: "#6a1b9a", weight: 3, dashArray: "6 4", fill: false}}).addTo(GG.map);
+      GG.map.fitBounds(GG.gridOutline.getBounds(), {padding: [24, 24], maxZoom: 17});
+    }, function (e) {
       if (e.status !== 404 || GG.filters.grid !== code) { return; }
       GG.gridMissing = code;
       var count = $("gg-count");
@@ -1626,12 +1636,13 @@ PANEL_JS = r"""
                       pending_extension: e.pending_extension.checked ? "true" : "",
                       queue: e.queue.checked ? "manual" : "",
                       since: dayStart(e.since.value, 0), until: dayStart(e.until.value, 1)};
-        if (grid) { checkGrid(grid); }
+        if (grid) { checkGrid(grid); } else { clearGridOutline(); }
       }
       if (GG.cases) { GG.cases.update(); }
       GG.refreshHeat();
     });
     form.addEventListener("reset", function () {
+      clearGridOutline();
       GG.filters = {state: OPEN};
       GG.badFilter = null;
       GG.findNo = null;

@@ -237,3 +237,24 @@ def test_a_case_filed_by_another_system_shows_its_number(desk: Tab, live: LiveSe
     assert "来源单号12345-20261128-0042" in detail.inner_text().replace(" ", "").replace("\n", "")
     detail = open_case(page, plain, "dispatcher")
     assert "来源单号" not in detail.inner_text()
+
+
+def test_a_grid_filter_outlines_the_grid_and_brings_it_into_view(
+    desk: Tab, live: LiveServer, api: httpx.Client
+) -> None:
+    """review30 gap 2: filtering by a tier-3 grid drew its 4 cases in a corner of the whole district; the grid is
+    now outlined and the map zooms to it, and 清除 takes the outline away."""
+    case = report(api, seed=701)
+    page = desk.page
+    open_console(desk, live)
+    page.evaluate(f"() => GG.map.setView([{case['lat'] + 0.05}, {case['lon'] + 0.05}], 11, {{animate: false}})")
+    page.locator('#gg-filters input[name="grid"]').fill(case["tier3_code"])
+    page.click('#gg-filters button[type="submit"]')
+    page.wait_for_function("() => !!GG.gridOutline")
+    page.wait_for_function("() => GG.gridOutline.getBounds().contains(GG.map.getCenter())")
+    fits, zoom = page.evaluate("() => [GG.map.getBounds().contains(GG.gridOutline.getBounds()), GG.map.getZoom()]")
+    assert fits and zoom > 11, (fits, zoom)
+    assert page.evaluate(f"() => GG.gridOutline.getBounds().contains([{case['lat']}, {case['lon']}])")
+    desk.shot("grid-outlined")
+    page.click('#gg-filters button[type="reset"]')
+    page.wait_for_function("() => !GG.gridOutline")
