@@ -672,9 +672,12 @@ PANEL_JS = r"""
           },
           onEachFeature: function (f, layer) {
             var p = f.properties;
-            layer.bindTooltip(linesDiv([(p.name || "") + " " + p.code, m.indicator_label + " " +
+            var lines = [(p.name || "") + " " + p.code, m.indicator_label + " " +
               (p.value_label === null || p.value_label === undefined ? "无数据" : p.value_label),
-              "等级 " + (p.grade || "—") + " · 排名 " + (p.rank || "—")]), {sticky: true});
+              "等级 " + (p.grade || "—") + " · 排名 " + (p.rank || "—")];
+            layer.bindTooltip(linesDiv(lines), {sticky: true});
+            // A tap (no hover on a touch screen) or a click gives the region's figures, not the unit grid's.
+            layer.on("click", function (ev) { L.DomEvent.stopPropagation(ev); popup(ev.latlng, lines); });
           }
         }).addTo(GG.map);
         GG.choropleth.bringToBack();

@@ -213,13 +213,15 @@ def json_for_script(value: Any) -> str:
 #: titles and aria-labels (``L.control.zoom`` options) and the layer control's toggle.
 ZOOM_TITLES: dict[str, str] = {"zoomInTitle": "放大", "zoomOutTitle": "缩小"}
 LAYERS_TITLE = "图层"
+#: A popup's close button (Leaflet's own aria-label: "Close popup").
+POPUP_CLOSE_TITLE = "关闭"
 
 
 class MapChrome(MacroElement):
     """What every gisgrid map shows in its corners: a metric scale bar only (no miles or feet), the zoom buttons
-    titled in zh-CN (:data:`ZOOM_TITLES`; Leaflet's default control is replaced in its place) and the attribution
-    without Leaflet's own prefix (link and flag). Use it instead of folium's ``control_scale``, added before the
-    layer control (the zoom buttons stay above it)."""
+    titled in zh-CN (:data:`ZOOM_TITLES`; Leaflet's default control is replaced in its place), the attribution
+    without Leaflet's own prefix (link and flag), and a popup's close button titled 关闭. Use it instead of
+    folium's ``control_scale``, added before the layer control (the zoom buttons stay above it)."""
 
     _template = Template(
         """
@@ -234,6 +236,10 @@ class MapChrome(MacroElement):
             if ({{ this._parent.get_name() }}.attributionControl) {
                 {{ this._parent.get_name() }}.attributionControl.setPrefix(false);
             }
+            {{ this._parent.get_name() }}.on("popupopen", function (e) {  // Leaflet's own label: "Close popup"
+                var el = e.popup.getElement(), b = el && el.querySelector(".leaflet-popup-close-button");
+                if (b) { b.title = {{ this.close_title|tojson }}; b.setAttribute("aria-label", b.title); }
+            });
         {% endmacro %}
         """
     )
@@ -242,3 +248,4 @@ class MapChrome(MacroElement):
         super().__init__()
         self._name = "GisgridMapChrome"
         self.titles = ZOOM_TITLES
+        self.close_title = POPUP_CLOSE_TITLE

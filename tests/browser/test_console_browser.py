@@ -312,6 +312,19 @@ def test_an_indicator_map_is_drawn_with_its_legend_and_a_refusal_is_explained(
     counts = [int(n) for n in re.findall(r"\((\d+)\)", legend)]  # "label (count)" per class
     assert sum(counts) == tier3  # every tier-3 grid is in one class (or 无数据)
     assert 0 not in counts and "On-time" not in legend and "no data" not in legend  # no empty class; zh-CN
+    # A click (a tap: no hover on a touch screen) on a region gives its figures, not the unit grid's identify.
+    x, y = page.evaluate(
+        """() => { const r = GG.choropleth.getLayers()[0]; GG.map.fitBounds(r.getBounds(), {animate: false});
+                   const p = GG.map.latLngToContainerPoint(r.getCenter());
+                   const box = GG.map.getContainer().getBoundingClientRect();
+                   return [box.left + p.x, box.top + p.y]; }"""
+    )
+    asked = len(desk.watch.requests)
+    page.mouse.click(x, y)
+    page.wait_for_selector(".leaflet-popup-content")
+    shown = page.inner_text(".leaflet-popup-content")
+    assert "按期处置率" in shown and "等级" in shown and "排名" in shown, shown
+    assert not [u for u in desk.watch.requests[asked:] if "/grids/locate" in u]
     desk.shot("evaluation-map")
     page.fill('#gg-eval-form input[name="period"]', "2031-01")  # no cases then: the API says so, the panel shows it
     page.click('#gg-eval-form button[type="submit"]')

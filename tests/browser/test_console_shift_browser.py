@@ -182,6 +182,8 @@ def test_map_controls_and_an_outside_click_speak_plainly(desk: Tab, live: LiveSe
     popup = page.locator(".leaflet-popup-content")
     popup.wait_for(state="visible")
     assert popup.inner_text() == OUTSIDE_CLICK_TEXT == "此处不在本区网格范围内"
+    close = page.locator(".leaflet-popup-close-button")
+    assert (close.get_attribute("title"), close.get_attribute("aria-label")) == ("关闭", "关闭")  # not "Close popup"
 
 
 def test_the_list_shows_the_report_time_and_sorts_newest_first_on_request(
