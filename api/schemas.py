@@ -240,6 +240,7 @@ class CaseNode(BaseModel):
 class CaseDetail(Case):
     """One case with its timeline, photos and documents."""
 
+    datum: str = Field(description="Datum of lon/lat: cgcs2000 unless the request asked for gcj02 or bd09")
     escalation: Escalation | None = Field(description="Where the case is escalated to (null at level 3)")
     dispatch_suggestion: dict[str, Any] = Field(
         description="派遣建议 that a 派遣 without a department takes and the console preselects: department and "
@@ -263,11 +264,14 @@ class CaseList(BaseModel):
     data: list[Case]
     count: int = Field(description="Cases matching the filter (all pages)")
     links: list[PageLink]
+    datum: str = Field(description="Datum of lon/lat: cgcs2000 unless the request asked for gcj02 or bd09")
 
 
 class PointGeometry(BaseModel):
     type: Literal["Point"]
-    coordinates: list[float] = Field(description="[lon, lat], CGCS2000", min_length=2, max_length=2)
+    coordinates: list[float] = Field(
+        description="[lon, lat], CGCS2000 (or the datum the request asked for)", min_length=2, max_length=2
+    )
 
 
 class CaseFeature(BaseModel):
@@ -285,6 +289,7 @@ class CaseFeatureCollection(BaseModel):
     numberMatched: int
     numberReturned: int
     links: list[PageLink]
+    datum: str = Field(description="Datum of the coordinates (a foreign member): cgcs2000 unless asked otherwise")
 
 
 class ComponentProperties(BaseModel):

@@ -45,6 +45,8 @@ from gisgrid.storage.prepared import AsyncFetcher, Prepared
 from gisgrid.texts import refuse_bad_text
 
 LOCAL_TZ = ZoneInfo("Asia/Shanghai")
+#: The datum cases are stored and answered in unless asked for another (CGCS2000 ≈ WGS-84 to centimetres).
+STORAGE_DATUM = "cgcs2000"
 #: The nearest component of the implied class within this distance is linked to the case.
 COMPONENT_LINK_M = 30.0
 
@@ -1623,6 +1625,7 @@ def get_case(
             {"id": case_id},
         ).mappings()
     ]
+    data["datum"] = STORAGE_DATUM  # of lon/lat (GET /cases/{id}?datum= answers in another)
     return data
 
 
@@ -2047,6 +2050,29 @@ def light_counts(
         for light, n in zip(*np.unique(lights.astype(str), return_counts=True), strict=True):
             counts[str(light)] = int(n)
     return counts
+
+
+def in_datum(cases: list[dict[str, Any]], datum: str) -> list[dict[str, Any]]:
+    """The cases with ``lon``/``lat`` in ``datum`` (gcj02 to draw on AMap/Tencent tiles, bd09 on Baidu's), for a
+    client that draws on such tiles; storage lon/lat as they are for cgcs2000 and wgs84."""
+    to = geodesy.check_datum(datum)
+    if to in ("cgcs2000", "wgs84") or not cases:
+        return cases
+    lon, lat = geodesy.from_storage([c["lon"] for c in cases], [c["lat"] for c in cases], to)
+    return [
+        {**c, "lon": round(float(x), 7), "lat": round(float(y), 7)} for c, x, y in zip(cases, lon, lat, strict=True)
+    ]
+
+
+def bbox_to_storage(bbox: tuple[float, float, float, float], datum: str) -> tuple[float, float, float, float]:
+    """A lon/lat box given in ``datum`` as the storage box that holds it: the envelope of its corners converted
+    (the GCJ-02/BD-09 offsets vary by centimetres along a box's edge)."""
+    given = geodesy.check_datum(datum)
+    if given in ("cgcs2000", "wgs84"):
+        return bbox
+    x0, y0, x1, y1 = bbox
+    lon, lat = geodesy.to_storage([x0, x1, x0, x1], [y0, y0, y1, y1], given)
+    return float(lon.min()), float(lat.min()), float(lon.max()), float(lat.max())
 
 
 def as_feature(case: dict[str, Any]) -> dict[str, Any]:

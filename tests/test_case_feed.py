@@ -133,3 +133,36 @@ def test_a_report_keeps_the_senders_own_number_and_is_found_by_it(
     assert (bad.status_code, bad.json()["reason"]) == (422, "control_characters")
     with loaded.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM cases")).scalar_one() == 3  # nothing of the refused ones
+
+
+def test_answers_in_the_datum_a_client_draws_in(client: TestClient, spot: tuple[float, float]) -> None:
+    """review29 gap 6: a vendor drawing on AMap (GCJ-02) or Baidu (BD-09) tiles asks for lon/lat — and gives its
+    bbox — in that datum; the default stays the stored CGCS2000."""
+    from gisgrid import geodesy
+
+    x, y = spot
+    case = client.post("/cases", json={"class_code": GARBAGE, "lon": x, "lat": y}, headers=INTAKE).json()
+    gx, gy = (float(v[0]) for v in geodesy.from_storage([case["lon"]], [case["lat"]], "gcj02"))
+    bx, by = (float(v[0]) for v in geodesy.from_storage([case["lon"]], [case["lat"]], "bd09"))
+    assert abs(gx - case["lon"]) > 1e-3  # Z区's GCJ-02 offset is some hundred metres
+
+    plain = client.get("/cases").json()
+    assert plain["datum"] == "cgcs2000" and (plain["data"][0]["lon"], plain["data"][0]["lat"]) == (
+        round(x, 7),
+        round(y, 7),
+    )
+    gcj = client.get("/cases", params={"datum": "gcj02"}).json()
+    assert gcj["datum"] == "gcj02"
+    assert (gcj["data"][0]["lon"], gcj["data"][0]["lat"]) == (round(gx, 7), round(gy, 7))
+    geo = client.get("/cases", params={"datum": "bd09", "format": "geojson"}).json()
+    assert geo["datum"] == "bd09" and geo["features"][0]["geometry"]["coordinates"] == [round(bx, 7), round(by, 7)]
+    detail = client.get(f"/cases/{case['id']}", params={"datum": "gcj02"}).json()
+    assert (detail["lon"], detail["lat"], detail["datum"]) == (round(gx, 7), round(gy, 7), "gcj02")
+    assert client.get(f"/cases/{case['id']}").json()["datum"] == "cgcs2000"
+
+    # A small box around the GCJ-02 point finds the case when said to be GCJ-02, not when taken as CGCS2000.
+    box = f"{gx - 2e-4},{gy - 2e-4},{gx + 2e-4},{gy + 2e-4}"
+    assert ids(client.get("/cases", params={"bbox": box, "datum": "gcj02"}).json()) == [case["id"]]
+    assert ids(client.get("/cases", params={"bbox": box}).json()) == []
+    bad = client.get("/cases", params={"datum": "utm"})
+    assert bad.status_code == 422 and [i["field"] for i in bad.json()["detail"]] == ["datum"]

@@ -44,6 +44,10 @@ ActionPath = Annotated[
         description="A workflow action (workflow.TRANSITIONS)", json_schema_extra={"enum": list(workflow.TRANSITIONS)}
     ),
 ]
+_ANSWER_DATUM_HELP = (
+    "Datum of lon/lat in the answer, and of bbox: cgcs2000 (stored; ≈ wgs84), gcj02 to draw on AMap/Tencent tiles, "
+    "bd09 on Baidu's"
+)
 _XREF_HELP = (
     "The sending system's own number for this report (a 12345 工单号, a video vendor's alarm id; 1–64 characters): "
     "stored with the case, answered as external_ref, and found again by GET /cases?external_ref=…"
@@ -364,10 +368,14 @@ def list_cases(
             json_schema_extra={"enum": list(svc.CASE_SORTS)},
         ),
     ] = "newest",
+    datum: Annotated[Datum, Query(description=_ANSWER_DATUM_HELP)] = "cgcs2000",
 ) -> dict[str, Any] | GeoJSONResponse:
     f = replace(f, light=light, limit=page.limit, offset=page.offset, sort=sort)
+    if f.bbox is not None:
+        f = replace(f, bbox=svc.bbox_to_storage(f.bbox, datum))
     with engine.connect() as conn:
         items, matched = svc.list_cases(conn, services, f, role=actor.role)
+    items = svc.in_datum(items, datum)
     links = page_links(request, page.limit, page.offset, len(items), matched)
     if format == "geojson":
         return GeoJSONResponse(
@@ -377,9 +385,10 @@ def list_cases(
                 "numberMatched": matched,
                 "numberReturned": len(items),
                 "links": links,
+                "datum": datum,
             }
         )
-    return {"data": items, "count": matched, "links": links}
+    return {"data": items, "count": matched, "links": links, "datum": datum}
 
 
 @router.get("/heat", summary="案件热力 Cases per ~50 m square for a heat map", dependencies=[Depends(known_query_only)])
@@ -405,9 +414,17 @@ def lights(engine: EngineDep, services: ServicesDep, f: FilterDep) -> dict[str, 
     response_model=None,
     responses={200: {"model": CaseDetail, "description": "The case, with allowed_actions for the X-Role"}},
 )
-def read(engine: EngineDep, services: ServicesDep, actor: ActorDep, base: BaseDep, case_id: int) -> dict[str, Any]:
+def read(
+    engine: EngineDep,
+    services: ServicesDep,
+    actor: ActorDep,
+    base: BaseDep,
+    case_id: int,
+    datum: Annotated[Datum, Query(description=_ANSWER_DATUM_HELP)] = "cgcs2000",
+) -> dict[str, Any]:
     with engine.connect() as conn:
-        return svc.get_case(conn, services, case_id, role=actor.role, base=base)
+        case = svc.get_case(conn, services, case_id, role=actor.role, base=base)
+    return {**svc.in_datum([case], datum)[0], "datum": datum}  # (in_datum: lon/lat only)
 
 
 def _act(engine: Any, services: svc.CaseServices, case_id: int, req: svc.ActionRequest, base: str) -> dict[str, Any]:
