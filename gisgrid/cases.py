@@ -955,7 +955,9 @@ def act(
             # one it was: its 交办单 prints that dispatch's own 派遣依据.
             assert new.department is not None  # workflow.apply refuses a dispatch without one
             own = routing.own_decision(decided)
-            if own.queue == "manual":
+            if own.queue == "manual" or routing.own_lost(own):
+                # Left to a person, or stored (before overrides were kept flat) with two choices nested, the
+                # routing's own lost with them: every dispatch is this dispatcher's choice.
                 dispatched = routing.manual_choice(
                     decided,
                     new.department,
@@ -2199,17 +2201,30 @@ def render_document_pdf(engine: Engine, services: CaseServices, case_id: int, do
     return render_pdf(page, files), f"{name}.pdf"
 
 
-def dispatch_basis(decision: dict[str, Any], details: dict[str, Any]) -> str | None:
-    """The 派遣依据 of one 派遣 (its log ``details``; ``decision``: the case's stored decision now): the routing's
-    own explanation for a dispatch as suggested, that dispatch's own override (改派原因, who, when) for a 改派 or
-    人工派遣. None for a step logged before the log named its basis (the order prints the decision as it was)."""
+def dispatch_basis(decision: dict[str, Any], step: dict[str, Any]) -> str | None:
+    """The 派遣依据 of one 派遣 (its log entry ``step``; ``decision``: the case's stored decision now): the
+    routing's own explanation for a dispatch as suggested, that dispatch's own override (改派原因, who, when) for a
+    改派 or 人工派遣. A step logged before the log named its basis is matched by its department and dispatcher to
+    the choices recorded (the latest such), else to the routing's own department; None when neither fits."""
+    details = step.get("details") or {}
     basis = details.get("routing_basis")
+    if decision.get("department") is None and decision.get("queue") is None:
+        return None  # no stored decision (an imported case)
+    stored = decision_from_json(decision)
+    own = routing.own_decision(stored)
     if basis == "routing":
-        return routing.own_decision(decision_from_json(decision)).explanation
+        return own.explanation
     overrides = decision.get("overrides") or []
     index = details.get("override_index")
     if basis == "override" and isinstance(index, int) and 0 <= index < len(overrides):
         return overrides[index].get("explanation")
+    if basis is None:
+        department = details.get("department") or step.get("department_code")
+        for choice in reversed(routing.past_overrides(stored)):
+            if choice.department == department and choice.by == step.get("actor"):
+                return choice.explanation
+        if not routing.own_lost(own) and own.department is not None and own.department == department:
+            return own.explanation
     return None
 
 
@@ -2269,7 +2284,7 @@ def _document_page(
         if step is not None:  # a 返工's order goes where the last 派遣 before it sent the case, on that basis
             index = case["timeline"].index(step)
             sent = next((t for t in reversed(case["timeline"][: index + 1]) if t["action"] == "dispatch"), None)
-            routing_reason = dispatch_basis(decision, (sent or {}).get("details") or {}) or routing_reason
+            routing_reason = (dispatch_basis(decision, sent) if sent else None) or routing_reason
         if step is not None and step["action"] == "rework":
             rework_count = sum(t["action"] == "rework" for t in steps[:nth])
             rework_reason = doc["reason"] or (step["details"] or {}).get("reason") or step["note"]

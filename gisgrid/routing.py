@@ -749,6 +749,12 @@ def own_decision(decision: RoutingDecision) -> RoutingDecision:
     return replace(own, overrides=(), original=None)
 
 
+def own_lost(own: RoutingDecision) -> bool:
+    """Whether :func:`own_decision` found a dispatcher's choice, not the routing's own: a decision stored with two
+    choices nested (before overrides were kept flat) lost the routing's own under them."""
+    return own.source in ("override", "dispatcher")
+
+
 def past_overrides(decision: RoutingDecision) -> tuple[Override, ...]:
     """Every dispatcher's choice recorded on ``decision``, oldest first; from the nesting of an older stored one."""
     if decision.overrides:
@@ -786,8 +792,7 @@ def suggestion(
     routing's own decision (never a dispatcher's earlier choice), and nothing when that department has returned
     the case — a dispatcher accepting the default must not send it back to the department that refused it."""
     own = own_decision(decision)
-    if own.department is None or own.source in ("override", "dispatcher"):
-        # A manual case; or an older stored decision of two choices, whose innermost lost the routing's own.
+    if own.department is None or own_lost(own):  # a manual case; or the routing's own lost under two choices
         return Suggestion(None, None)
     if own.department in returned_by:
         shown = department_label(own.department, (departments or {}).get(own.department))
@@ -814,7 +819,7 @@ def manual_choice(
     manual queue (``auto``). ``decision`` may hold an earlier choice (a re-dispatch after 回退): it is not nested."""
     department, actor = (department or "").strip(), (actor or "").strip()
     own = own_decision(decision)
-    if own.queue != "manual":
+    if own.queue != "manual" and not own_lost(own):
         raise InvalidInput(f"manual choice: the case is routed already ({own.department})")
     if not department or (departments is not None and department not in departments):
         raise InvalidInput(f"manual choice: unknown department {department!r}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import json
 import logging
 import re
 import threading
@@ -2242,6 +2243,7 @@ def test_the_list_finds_a_case_by_its_number_and_by_a_pending_extension(
             "data": [],
             "count": 0,
             "links": [{"rel": "self", "href": "http://testserver/cases?case_no=1999000001"}],
+            "datum": "cgcs2000",
         }
         assert client.get("/cases/lights", params={"case_no": first["case_no"]}).status_code == 200
         assert client.get("/cases/heat", params={"case_no": first["case_no"]}).json()["cases"] == 1
@@ -2711,6 +2713,48 @@ def test_after_a_return_the_suggestion_is_the_routings_own_and_each_order_prints
     ]
 
 
+def test_a_case_stored_with_two_nested_overrides_is_dispatched_as_the_dispatchers_own_choice(
+    loaded: Engine, services: svc.CaseServices, spot: tuple[float, float]
+) -> None:
+    """review31 D1: a decision stored before overrides were kept flat, with two 改派 nested, lost the routing's own
+    (the innermost is the first 改派). A 派遣 back to that first department was taken as "as suggested" and its
+    交办单 printed the second 改派 (another department, another dispatcher); it is this dispatcher's choice now."""
+    x, y = spot
+    cid = _dispatchable(loaded, services, x, y, "2025-10-13T09:00:00", class_code="06010")
+    police, cgw = "990000000000000016", "990000000000000001"
+    first = {"department": police, "queue": "auto", "source": "override", "rule_id": None,
+             "explanation": "派遣员改派: 公安分局(990000000000000016) by 钱, 原因: ov", "overridden_by": "派遣员钱",
+             "override_reason": "ov", "overridden_at": None, "original": None, "candidates": []}  # fmt: skip
+    second = {**first, "department": cgw, "overridden_by": "派遣员孙", "override_reason": "ov2", "original": first,
+              "explanation": "派遣员改派: 区城市管理委员会(990000000000000001) by 孙, 原因: ov2"}  # fmt: skip
+    with loaded.begin() as conn:
+        conn.execute(
+            text("UPDATE cases SET routing = jsonb_set(routing, '{decision}', CAST(:d AS jsonb)) WHERE id = :id"),
+            {"d": json.dumps(second, ensure_ascii=False), "id": cid},
+        )
+    assert get(loaded, services, cid)["dispatch_suggestion"]["department"] is None  # the routing's own is lost
+    request = svc.ActionRequest("dispatch", "dispatcher", "派遣员赵", 3, payload={"department": police})
+    svc.act(loaded, services, cid, request, now=at("2025-10-13T09:10:00"))
+    c = get(loaded, services, cid)
+    decision = c["routing"]["decision"]
+    assert (c["department_code"], decision["source"], decision["overridden_by"]) == (police, "dispatcher", "派遣员赵")
+    assert [(o["department"], o["by"]) for o in decision["overrides"]] == [
+        (police, "派遣员钱"),
+        (cgw, "派遣员孙"),
+        (police, "派遣员赵"),
+    ]
+    (dispatch,) = [t for t in c["timeline"] if t["action"] == "dispatch"]
+    assert {k: dispatch["details"][k] for k in ("department", "routing_basis", "override_index")} == {
+        "department": police,
+        "routing_basis": "override",
+        "override_index": 2,
+    }
+    (order,) = [d for d in c["documents"] if d["kind"] == "dispatch"]
+    with loaded.connect() as conn:
+        basis = _order_rows(svc.render_document(conn, services, cid, order["id"]))["派遣依据"]
+    assert basis == decision["overrides"][2]["explanation"] and "派遣员赵" in basis
+
+
 def test_a_decision_stored_with_nested_overrides_is_read_flat() -> None:
     """Cases stored before overrides were kept flat hold a 改派 nested in the next one's ``original`` (and no
     ``overrides``): read as they are, their routing's own decision and their overrides are found."""
@@ -2729,6 +2773,11 @@ def test_a_decision_stored_with_nested_overrides_is_read_flat() -> None:
     ]
     suggested = svc.routing.suggestion(decision, {"990000000000000016"})
     assert (suggested.department, suggested.explanation) == ("990000000000000003", rule["explanation"])
-    # An order issued before the log named its basis prints the decision as stored, as it did.
-    assert svc.dispatch_basis(first, {"department": "990000000000000016"}) is None
-    assert svc.dispatch_basis(first, {"routing_basis": "routing"}) == rule["explanation"]
+    # A step logged before the log named its basis is matched by department and dispatcher (review31 D1).
+    old_step = {"actor": "钱", "details": {"department": "990000000000000016"}}
+    assert svc.dispatch_basis(first, old_step) == first["explanation"]
+    as_routed = {"actor": "赵", "details": {"department": "990000000000000003"}}
+    assert svc.dispatch_basis(first, as_routed) == rule["explanation"]
+    assert svc.dispatch_basis(first, {"actor": "孙", "details": {"department": "990000000000000099"}}) is None
+    assert svc.dispatch_basis(first, {"details": {"routing_basis": "routing"}}) == rule["explanation"]
+    assert svc.dispatch_basis({}, old_step) is None  # an imported case: no stored decision
