@@ -187,38 +187,55 @@ def _xlsx_rows(path: Path, sheet: str | None) -> tuple[list[str], str, list[list
 
 def _xls_rows(path: Path, sheet: str | None) -> tuple[list[str], str, list[list[Any]]]:
     """An Excel 97-2003 sheet's cells as openpyxl gives an .xlsx's: None, str, float, bool, datetime."""
+    import struct
+
     import xlrd  # only for Excel 97-2003 input
 
+    # What xlrd raises on an OLE2 file that is no workbook (a .doc), a password-protected or a damaged one — at
+    # opening or, the sheets being read on demand, when the sheet is read (review31 D2: a traceback then).
+    unreadable = (
+        xlrd.XLRDError,
+        xlrd.compdoc.CompDocError,
+        struct.error,
+        AssertionError,
+        IndexError,
+        KeyError,
+        ValueError,
+        UnicodeError,
+        OSError,
+    )
     try:
         book = xlrd.open_workbook(str(path), on_demand=True)
-    except (xlrd.XLRDError, xlrd.compdoc.CompDocError, AssertionError, IndexError, ValueError, OSError) as exc:
-        # An OLE2 file that is no workbook (a .doc), a password-protected or a damaged one.
+        try:
+            names = book.sheet_names()
+            name = _chosen_sheet(path, names, sheet)
+            table = book.sheet_by_name(name)
+
+            def value(cell: Any) -> Any:
+                if cell.ctype in (xlrd.XL_CELL_EMPTY, xlrd.XL_CELL_BLANK):
+                    return None
+                if cell.ctype == xlrd.XL_CELL_DATE:
+                    try:
+                        return xlrd.xldate.xldate_as_datetime(cell.value, book.datemode)
+                    except (xlrd.xldate.XLDateError, ValueError, OverflowError):
+                        return cell.value  # a number formatted as a date that is none: its number
+                if cell.ctype == xlrd.XL_CELL_BOOLEAN:
+                    return bool(cell.value)
+                if cell.ctype == xlrd.XL_CELL_ERROR:
+                    return xlrd.error_text_from_code.get(cell.value, "#ERR")  # #N/A, #DIV/0! as Excel shows them
+                return cell.value
+
+            return names, name, [[value(c) for c in table.row(r)] for r in range(table.nrows)]
+        finally:
+            book.release_resources()
+    except InvalidInput:
+        raise
+    except unreadable as exc:
         raise InvalidInput(
-            f"{path}: not a readable Excel 97-2003 (.xls) workbook ({exc}); save it as .xlsx or as CSV UTF-8",
+            f"{path}: not a readable Excel 97-2003 (.xls) workbook ({type(exc).__name__}: {exc}); save it as .xlsx "
+            "or as CSV UTF-8",
             detail={"path": str(path)},
         ) from None
-    try:
-        names = book.sheet_names()
-        name = _chosen_sheet(path, names, sheet)
-        table = book.sheet_by_name(name)
-
-        def value(cell: Any) -> Any:
-            if cell.ctype in (xlrd.XL_CELL_EMPTY, xlrd.XL_CELL_BLANK):
-                return None
-            if cell.ctype == xlrd.XL_CELL_DATE:
-                try:
-                    return xlrd.xldate.xldate_as_datetime(cell.value, book.datemode)
-                except (xlrd.xldate.XLDateError, ValueError, OverflowError):
-                    return cell.value  # a number formatted as a date that is none: its number
-            if cell.ctype == xlrd.XL_CELL_BOOLEAN:
-                return bool(cell.value)
-            if cell.ctype == xlrd.XL_CELL_ERROR:
-                return xlrd.error_text_from_code.get(cell.value, "#ERR")  # #N/A, #DIV/0! as Excel shows them
-            return cell.value
-
-        return names, name, [[value(c) for c in table.row(r)] for r in range(table.nrows)]
-    finally:
-        book.release_resources()
 
 
 def read_workbook_table(path: Path, sheet: str | None = None) -> tuple[pd.DataFrame, list[str]]:

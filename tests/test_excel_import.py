@@ -324,3 +324,26 @@ def test_a_population_file_saved_by_chinese_excel_is_read_as_gb18030(tmp_path: P
     with pytest.raises(InvalidInput) as exc:
         _cell_weights(None, cells, "population", pop)  # type: ignore[arg-type]
     assert exc.value.message == f"{pop}: expected columns code,population; found 编码, 人口"
+
+
+def test_a_damaged_xls_is_refused_in_one_line_never_a_traceback(tmp_path: Path) -> None:
+    """review31 D2: the sheet is read on demand, after the workbook opened; a damaged sheet raised xlrd's own
+    errors (IndexError, struct.error …) from there. 200 seeded corruptions of the sample: each reads or is refused."""
+    import random
+
+    sample = (SAMPLES / "types.xls").read_bytes()
+    rng = random.Random(31)
+    refused = 0
+    for k in range(200):
+        data = bytearray(sample)
+        for _ in range(3):
+            data[rng.randrange(512, len(data))] = rng.randrange(256)
+        path = tmp_path / f"damaged{k}.xls"
+        path.write_bytes(bytes(data))
+        try:
+            read_workbook_table(path)
+        except InvalidInput as exc:
+            assert exc.message.startswith(f"{path}: not a readable Excel 97-2003 (.xls) workbook ("), exc.message
+            assert exc.message.endswith("); save it as .xlsx or as CSV UTF-8") and "\n" not in exc.message
+            refused += 1
+    assert refused > 50  # most corruptions hit the workbook's structure
