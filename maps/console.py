@@ -971,6 +971,7 @@ PANEL_JS = r"""
     var total = fc.numberMatched === undefined ? feats.length : fc.numberMatched;
     var first = feats.length ? GG.offset + 1 : 0, last = GG.offset + feats.length;
     var paged = total > feats.length || GG.offset > 0;
+    GG.countedFor = GG.filters;  // the filter this count is of (a grid check answering later appends to it)
     $("gg-count").textContent = "共 " + total + " 件" +
       (paged ? "(地图与列表显示第 " + first + "–" + last + " 件)" : "") +
       (GG.filters.case_no ? " · 按案件编号「" + GG.filters.case_no + "」查找" +
@@ -1002,7 +1003,9 @@ PANEL_JS = r"""
       if (e.status !== 404 || GG.filters.grid !== code) { return; }
       GG.gridMissing = code;
       var count = $("gg-count");
-      if (!GG.badFilter && /^共 /.test(count.textContent) && count.textContent.indexOf(gridNote()) < 0) {
+      // Only to the count of this filter: the list of the one before may still be shown (its count is not this).
+      if (!GG.badFilter && GG.countedFor === GG.filters && /^共 /.test(count.textContent) &&
+          count.textContent.indexOf(gridNote()) < 0) {
         count.textContent += gridNote();
       }
     });
