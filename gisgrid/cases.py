@@ -468,6 +468,13 @@ def _draft(services: CaseServices, item: Intake, now: dt.datetime) -> _Draft:
     texts = ("description", "address", "reporter", "idempotency_key", "external_ref")
     check_texts({k: getattr(item, k) for k in texts})
     check_idempotency_key(item.idempotency_key)  # so every key stored has its fingerprint beside it
+    if item.external_ref is not None and not item.external_ref.strip():  # a number that names nothing
+        raise InvalidInput(
+            f"external_ref: empty; send the sending system's number (1–{TEXT_LIMITS['external_ref']} characters), "
+            "or none",
+            detail=[{"field": "external_ref", "reason": "empty", "limit": {"min_length": 1}}],
+            reason=Reason.STRING_TOO_SHORT,
+        )
     ev = event_class(services, item.scheme, item.class_code)
     limit = _disposal_limit(services, ev, item.disposal_type)
     item = replace(item, photos=one_request(item.photos))  # at most 10; the same file twice is one photo
@@ -619,7 +626,7 @@ def _write_params(services: CaseServices, draft: _Draft, read: dict[str, Any]) -
         "compd": round(float(component["d"]), 2) if component else None,
         "key": item.idempotency_key,
         "fp": draft.fingerprint,
-        "xref": item.external_ref or None,
+        "xref": item.external_ref,
         "routing": json.dumps(decided, ensure_ascii=False),
         "now": now,
         "due": verify_clock["due_at"],

@@ -129,6 +129,10 @@ def test_a_report_keeps_the_senders_own_number_and_is_found_by_it(
     too_long = client.post("/cases", json={**body, "external_ref": "x" * 65}, headers=INTAKE)
     assert too_long.status_code == 422
     assert [(i["field"], i["code"]) for i in too_long.json()["detail"]] == [("external_ref", "string_too_long")]
+    for blank in ("", "  "):  # a number that names nothing is refused, not dropped
+        empty = client.post("/cases", json={**body, "external_ref": blank}, headers=INTAKE)
+        assert (empty.status_code, empty.json()["reason"]) == (422, "string_too_short")
+        assert empty.json()["detail"]["items"][0]["field"] == "external_ref"
     bad = client.post("/cases", json={**body, "external_ref": "a\u202eb"}, headers=INTAKE)
     assert (bad.status_code, bad.json()["reason"]) == (422, "control_characters")
     with loaded.connect() as conn:

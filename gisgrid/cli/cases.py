@@ -164,7 +164,7 @@ def report(
         reporter_role=role,
         disposal_type=disposal_type,
         idempotency_key=idempotency_key,
-        external_ref=external_ref or None,
+        external_ref=external_ref,
         photos=_read_photos(photo),
     )
     engine, services = _open(ctx)
