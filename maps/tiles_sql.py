@@ -116,8 +116,10 @@ def parse_tile(layer: str, z: str, x: str, y: str) -> tuple[Layer, int, int, int
     return spec, zi, xi, yi
 
 
+@lru_cache(maxsize=512)
 def tile_sql(spec: Layer, z: int, srid: int) -> str:
-    """The SQL of one layer's tile at zoom ``z`` (binds :z, :x, :y, :margin, :cap, :tol, :no_clock)."""
+    """The SQL of one layer's tile at zoom ``z`` (binds :z, :x, :y, :margin, :cap, :tol, :no_clock); made once per
+    layer and zoom, and the same string object each time, so the statement caches below hash it once."""
     geom = "ST_Transform(t.geom, 3857)"
     if spec.polygons and spec.simplify and z < SIMPLIFY_BELOW:
         geom = f"ST_SimplifyPreserveTopology({geom}, :tol)"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 from collections.abc import Iterator
@@ -14,6 +15,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 
+from api.deps import DATABASE_UNAVAILABLE, AsyncPool
 from api.main import create_app
 from api.routers import tiles as tiles_router
 from gisgrid.settings import STORAGE_SRID, Settings
@@ -296,3 +298,47 @@ def test_the_fast_path_and_the_documented_route_answer_alike(
             )
     assert answers[0] == answers[1]
     assert answers[0][3] == 404 and "zoom must be 0–22" in answers[0][4]["detail"]
+
+
+async def pinned_pool_story(engine: Engine) -> dict[str, object]:
+    """Overlapping statements, a pinned connection killed by the server, and close — on a real pool."""
+    pool = AsyncPool(engine.url, 3, application_name="gisgrid-pin-test", server_settings={})
+    seen: dict[str, object] = {}
+    try:
+        first = await pool.fetchval("SELECT pg_backend_pid()")
+        seen["same_again"] = await pool.fetchval("SELECT pg_backend_pid()") == first
+        # Two at once: one on the pinned connection, the other on a pooled one; both answered.
+        a, b = await asyncio.gather(
+            pool.fetchval("SELECT pg_backend_pid() FROM pg_sleep(0.2)"), pool.fetchval("SELECT pg_backend_pid()")
+        )
+        seen["overlap"] = (a == first, b != first)
+        # The server ends the idle pinned session (a restart, an administrator): the next tile is answered on a
+        # new connection, not refused.
+        killer = await asyncpg.connect(**asyncpg_connect_args(engine.url))
+        try:
+            await killer.execute(f"SELECT pg_terminate_backend({int(first)})")
+        finally:
+            await killer.close()
+        await asyncio.sleep(0.5)  # the backend's goodbye reaches the client
+        try:
+            await pool.fetchval("SELECT 1")
+            seen["after_kill"] = "answered"
+        except DATABASE_UNAVAILABLE as exc:
+            seen["after_kill"] = type(exc).__name__
+        seen["replaced"] = await pool.fetchval("SELECT pg_backend_pid()") not in (first, None)
+    finally:
+        await pool.close()
+    return seen
+
+
+def test_the_tile_pool_pins_one_connection_and_replaces_it_when_the_server_ends_it(clean_db: Engine) -> None:
+    seen = run_async(pinned_pool_story(clean_db))
+    assert seen["same_again"] is True
+    assert seen["overlap"] == (True, True)
+    assert seen["after_kill"] == "answered"
+    assert seen["replaced"] is True
+    with clean_db.connect() as conn:  # close gave the pinned connection back: no session left behind
+        left = conn.execute(
+            text("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'gisgrid-pin-test'")
+        ).scalar_one()
+    assert left == 0
