@@ -17,7 +17,7 @@ import math
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -781,14 +781,17 @@ def _log(
     effects: list[str] | tuple[str, ...] = (),
     details: dict[str, Any] | None = None,
     attachments: list[str] | None = None,
+    idempotency: tuple[str | None, str | None] = (None, None),
 ) -> int:
     """Append the transition ``tr`` (action, states, the case's new version) to the case's log, with who took it,
-    when and what came with it; its id (the photos taken with it point at it)."""
+    when and what came with it, and the request's idempotency key and fingerprint; its id (the photos taken with
+    it point at it)."""
     return conn.execute(
         text(
             "INSERT INTO case_transitions (case_id, action, from_state, to_state, actor, role, at, note, attachments, "
-            "version, department_code, effects, details) VALUES (:c, :a, :f, :t, :actor, :role, :at, :note, "
-            "CAST(:att AS jsonb), :v, :dep, CAST(:eff AS jsonb), CAST(:det AS jsonb)) RETURNING id"
+            "version, department_code, effects, details, idempotency_key, idempotency_fingerprint) VALUES (:c, :a, "
+            ":f, :t, :actor, :role, :at, :note, CAST(:att AS jsonb), :v, :dep, CAST(:eff AS jsonb), "
+            "CAST(:det AS jsonb), :key, :fp) RETURNING id"
         ),
         {
             "c": case_id,
@@ -804,6 +807,8 @@ def _log(
             "dep": department,
             "eff": json.dumps(list(effects)),
             "det": json.dumps(details or {}, ensure_ascii=False, default=str),
+            "key": idempotency[0],
+            "fp": idempotency[1],
         },
     ).scalar_one()
 
@@ -821,6 +826,63 @@ class ActionRequest:
     payload: dict[str, Any] = field(default_factory=dict)
     #: Photos taken with the action: the after-photos of 处置 (its required ``after_photo``), evidence of others.
     photos: list[tuple[str, bytes]] = field(default_factory=list)
+    #: The client's key for this request: a retry whose answer was lost answers with the step already taken.
+    idempotency_key: str | None = None
+
+
+class Acted(NamedTuple):
+    """What :func:`act` did: the case, and whether the request was a retry of a step already taken under its
+    idempotency key (nothing written)."""
+
+    case_id: int
+    replayed: bool = False
+
+
+def action_fingerprint(req: ActionRequest) -> str:
+    """What makes two requests under one idempotency key the same step: action, role, actor, the version acted
+    on, note, payload and the photos' SHA-256 in order (not their file names)."""
+    canonical = [
+        "v1",
+        req.action,
+        req.role,
+        req.actor,
+        req.version,
+        req.note or None,
+        req.payload,
+        [hashlib.sha256(data).hexdigest() for _, data in req.photos],
+    ]
+    return hashlib.sha256(json.dumps(canonical, ensure_ascii=False, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _replayed_step(conn: Connection, case_id: int, req: ActionRequest, fingerprint: str) -> bool:
+    """True when this case's log holds the step ``req``'s key took and ``req`` is that request again; a key
+    already used for another request is refused (409), never answered with another step."""
+    found = conn.execute(
+        text(
+            "SELECT action, version, idempotency_fingerprint FROM case_transitions "
+            "WHERE case_id = :c AND idempotency_key = :k"
+        ),
+        {"c": case_id, "k": req.idempotency_key},
+    ).one_or_none()
+    if found is None:
+        return False
+    if found.idempotency_fingerprint != fingerprint:
+        label = workflow.ACTIONS.get(found.action, found.action)
+        raise Conflict(
+            f"idempotency_key: {req.idempotency_key!r} was already used on this case for another request "
+            f"({found.action} {label}, the step that made version {found.version}); this {req.action} was not "
+            "taken — send it with a new key",
+            detail=[
+                {
+                    "field": "idempotency_key",
+                    "reason": "used for another request",
+                    "action": found.action,
+                    "version": found.version,
+                }
+            ],
+            reason=Reason.IDEMPOTENCY_KEY_REUSED,
+        )
+    return True
 
 
 def _snapshot(row: Any) -> workflow.CaseState:
@@ -837,9 +899,16 @@ def _snapshot(row: Any) -> workflow.CaseState:
 
 def act(
     engine: Engine, services: CaseServices, case_id: int, req: ActionRequest, *, now: dt.datetime | None = None
-) -> int:
-    """Apply one workflow action; two operators acting on the same version: one wins, the other gets 409."""
+) -> Acted:
+    """Apply one workflow action; two operators acting on the same version: one wins, the other gets 409. A
+    request with an idempotency key this case's log already holds is a retry: answered as taken, nothing written
+    (checked under the case's row lock, so two retries at once take the step once)."""
     now = _now(now)
+    fingerprint = None
+    if req.idempotency_key is not None:
+        check_idempotency_key(req.idempotency_key)
+        check_texts({"idempotency_key": req.idempotency_key})
+        fingerprint = action_fingerprint(req)
     with engine.connect() as conn, conn.begin():
         rule = workflow.TRANSITIONS.get(req.action)
         reopens = rule is not None and rule.to_state in workflow.REOPENS_DUPLICATES
@@ -847,6 +916,8 @@ def act(
         row = conn.execute(text("SELECT * FROM cases WHERE id = :id FOR UPDATE"), {"id": case_id}).one_or_none()
         if row is None:
             raise NotFound(f"no case with id {case_id}")
+        if fingerprint is not None and _replayed_step(conn, case_id, req, fingerprint):
+            return Acted(case_id, replayed=True)
         case = _snapshot(row)
         payload = dict(req.payload)
         if req.note:
@@ -1013,6 +1084,7 @@ def act(
             | basis
             | ({"as_requested": True} if as_requested else {}),
             attachments=[n for n, _ in req.photos],
+            idempotency=(req.idempotency_key, fingerprint),
         )
         kind = "after" if req.action == "handle" else "evidence"
         for info, (_, data) in zip(infos, req.photos, strict=True):
@@ -1024,7 +1096,7 @@ def act(
                 )
         if new.state in workflow.REOPENS_DUPLICATES:
             _reopen_duplicates(conn, services, row, new.state, now, actor=req.actor, role=req.role)
-    return case_id
+    return Acted(case_id)
 
 
 def _reopen_duplicates(

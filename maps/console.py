@@ -1364,8 +1364,9 @@ PANEL_JS = r"""
   function movedOn(e, c) {
     var body = e.body || {}, items = (body.detail || {}).items, first = (Array.isArray(items) && items[0]) || {};
     if (e.status !== 409) { return false; }
-    return body.error === "stale_version" || (body.error === "transition_not_allowed" && !!first.state &&
-                                              first.state !== c.state);
+    // idempotency_key_reused: this form's step went through (its answer lost), then the form was changed and sent
+    return body.error === "stale_version" || body.reason === "idempotency_key_reused" ||
+      (body.error === "transition_not_allowed" && !!first.state && first.state !== c.state);
   }
 
   function actionForm(c, action) {
@@ -1418,6 +1419,9 @@ PANEL_JS = r"""
     var msg = el("div", {cls: "gg-error gg-form-msg", hidden: "hidden"});
     form.appendChild(msg);
     form.appendChild(el("button", {type: "submit", text: "提交"}));
+    /* One key per form: 提交 again after a lost answer (无法连接服务器, a double click) takes the step once, and the
+       answer is the case after it; a refused step stored nothing under the key. */
+    var key = uuid();
     form.addEventListener("submit", function (ev) {
       ev.preventDefault();
       var payload = {};
@@ -1436,13 +1440,14 @@ PANEL_JS = r"""
       if (photos.length || needsPhoto) {
         var data = new FormData();
         data.append("version", String(c.version));
+        data.append("idempotency_key", key);
         if (note) { data.append("note", note); }
         Object.keys(payload).forEach(function (k) { data.append(k, payload[k]); });
         Array.prototype.forEach.call(photos, function (file) { data.append("photos", file, file.name); });
         sent = request(url + "/form", {method: "POST", headers: headers(false), body: data});
       } else {
-        sent = request(url, {method: "POST", headers: headers(true),
-                             body: JSON.stringify({version: c.version, payload: payload, note: note})});
+        sent = request(url, {method: "POST", headers: headers(true), body: JSON.stringify({version: c.version,
+                             payload: payload, note: note, idempotency_key: key})});
       }
       sent.then(function (updated) {
         if (String(GG.selected) !== String(c.id)) { return; }  // the operator has opened another case meanwhile

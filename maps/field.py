@@ -397,16 +397,6 @@ PAGE_JS = r"""
       pad(d.getMinutes());
   }
 
-  /* crypto.randomUUID exists only in a secure context (HTTPS, localhost); an intranet page on plain HTTP
-     still has crypto.getRandomValues. */
-  function uuid() {
-    if (window.crypto && crypto.randomUUID) { return crypto.randomUUID(); }
-    var b = new Uint8Array(16);
-    crypto.getRandomValues(b);
-    b[6] = (b[6] & 15) | 64; b[8] = (b[8] & 63) | 128;
-    var h = Array.prototype.map.call(b, function (x) { return (x + 256).toString(16).slice(1); }).join("");
-    return h.slice(0, 8) + "-" + h.slice(8, 12) + "-" + h.slice(12, 16) + "-" + h.slice(16, 20) + "-" + h.slice(20);
-  }
 
   /* The API's error body is {"error": code, "detail": text | [{field, reason}] | {message, items}}. */
 

@@ -1,8 +1,8 @@
 """What the console and the field page share: escaping for HTML and inline scripts, and the small DOM and
-``fetch`` helpers their inline JS starts with (``$``, ``el``, ``messageOf`` — the API's error as one line — and
-``request``). Each page puts :data:`DOM_JS` where its script says ``/*gisgrid:dom*/``, after its config object
-``C`` (which carries ``zhReasons``: :func:`load_reason_texts`). Also :class:`MapChrome`, the scale bar and
-attribution every map (console and static) shows."""
+``fetch`` helpers their inline JS starts with (``$``, ``el``, ``messageOf`` — the API's error as one line —,
+``request`` and ``uuid`` — an idempotency key). Each page puts :data:`DOM_JS` where its script says
+``/*gisgrid:dom*/``, after its config object ``C`` (which carries ``zhReasons``: :func:`load_reason_texts`).
+Also :class:`MapChrome`, the scale bar and attribution every map (console and static) shows."""
 
 from __future__ import annotations
 
@@ -178,6 +178,16 @@ DOM_JS = r"""
         return body;
       });
     }, function () { var e = new Error("无法连接服务器"); e.network = true; throw e; });
+  }
+  /* An idempotency key. crypto.randomUUID exists only in a secure context (HTTPS, localhost); an intranet page
+     on plain HTTP still has crypto.getRandomValues. */
+  function uuid() {
+    if (window.crypto && crypto.randomUUID) { return crypto.randomUUID(); }
+    var b = new Uint8Array(16);
+    crypto.getRandomValues(b);
+    b[6] = (b[6] & 15) | 64; b[8] = (b[8] & 63) | 128;
+    var h = Array.prototype.map.call(b, function (x) { return (x + 256).toString(16).slice(1); }).join("");
+    return h.slice(0, 8) + "-" + h.slice(8, 12) + "-" + h.slice(12, 16) + "-" + h.slice(16, 20) + "-" + h.slice(20);
   }
 """
 #: Traffic lights (红黄绿灯) as every page draws them: the console, the field page and the static maps.

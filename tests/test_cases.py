@@ -2484,7 +2484,7 @@ def test_the_action_form_declares_every_payload_field_of_the_workflow() -> None:
     (route,) = [r for r in router.routes if getattr(r, "endpoint", None) is act_form]
     declared = {p.alias for p in route.dependant.body_params}
     taken = {f for rule in workflow.TRANSITIONS.values() for f in (*rule.required, *rule.optional)}
-    assert declared == (taken - {"after_photo"}) | {"version", "note", "photos"}
+    assert declared == (taken - {"after_photo"}) | {"version", "note", "photos", "idempotency_key"}
 
 
 def no_default_department(services: svc.CaseServices, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -798,3 +798,18 @@ def test_document_refusals_are_one_line_and_write_no_file(
     assert not nowhere.parent.exists()
     assert_refused(gisgrid("cases", "document", str(supervised), "--out", str(tmp_path)), "is a folder")
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []  # no temporary file left
+
+
+def test_act_with_a_key_run_again_says_the_step_was_already_taken(
+    gisgrid: Gisgrid, loaded: Engine, services: svc.CaseServices
+) -> None:
+    case_id, case_no = report(loaded, services, lonlat(300, 400), "2025-10-13T09:00:00")
+    args = ("cases", "act", str(case_id), "verify", "--role", "supervisor", "--actor", "王", "--version", "1")
+    first = gisgrid(*args, "--key", "cli-verify-1")
+    assert first.code == 0 and first.out.startswith(f"case {case_no}: ") and "already taken" not in first.out
+    again = gisgrid(*args, "--key", "cli-verify-1")
+    assert again.code == 0, again.err
+    assert again.out.rstrip().endswith("(already taken with this --key: nothing done again)")
+    assert_refused(gisgrid(*args, "--key", " "), "--key: empty")
+    assert_refused(gisgrid(*args), "verify")  # without the key: the stale version it always was
+    assert case_row(loaded, case_id)["version"] == 2

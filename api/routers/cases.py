@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, File, Form, Header, Path, Query, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
+from fastapi.encoders import jsonable_encoder
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from pydantic import Field
 from sqlalchemy import Engine, text
@@ -86,11 +87,21 @@ class CaseIn(RequestModel):  # a misspelt field is refused, not ignored
     ) = Field(default=None, description=_KEY_HELP)
 
 
+_ACTION_KEY_HELP = (
+    "Makes a retried action one step: a request whose answer was lost, sent again with the same key, is answered "
+    "with the case as it is (Idempotent-Replayed: true), not refused as a stale version. Per case: a new UUID per "
+    "action; 1–100 characters, not blank (also as the Idempotency-Key header; both on one request must be equal)"
+)
+
+
 class ActionIn(RequestModel):
     # strict: true or "2" is a 422 int_type, not version 1 (a 409) or 2
     version: int = Field(strict=True, description="The case version you acted on; a stale one gets 409")
     note: str | None = Field(default=None, max_length=svc.TEXT_LIMITS["note"])
     payload: dict[str, Any] = Field(default_factory=dict, description="department, reason, result, amount/unit …")
+    idempotency_key: (
+        Annotated[str, Field(max_length=svc.TEXT_LIMITS["idempotency_key"], json_schema_extra={"minLength": 1})] | None
+    ) = Field(default=None, description=_ACTION_KEY_HELP)
 
 
 class MergeIn(RequestModel):
@@ -427,15 +438,25 @@ def read(
     return {**svc.in_datum([case], datum)[0], "datum": datum}  # (in_datum: lon/lat only)
 
 
-def _act(engine: Any, services: svc.CaseServices, case_id: int, req: svc.ActionRequest, base: str) -> dict[str, Any]:
-    """Apply the action and answer with the case as the acting role sees it."""
-    svc.act(engine, services, case_id, req)
+_REPLAYED_HEADER = "Idempotent-Replayed"
+
+
+def _act(engine: Any, services: svc.CaseServices, case_id: int, req: svc.ActionRequest, base: str) -> JSONResponse:
+    """Apply the action and answer with the case as the acting role sees it; a retry under the idempotency key of a
+    step already taken says so in ``Idempotent-Replayed: true``."""
+    acted = svc.act(engine, services, case_id, req)
     with engine.connect() as conn:
-        return svc.get_case(conn, services, case_id, role=req.role, base=base)
+        case = svc.get_case(conn, services, case_id, role=req.role, base=base)
+    headers = {_REPLAYED_HEADER: "true"} if acted.replayed else {}
+    return JSONResponse(jsonable_encoder(case), headers=headers)
 
 
 _ACTED: dict[int | str, dict[str, Any]] = {
-    200: {"model": CaseDetail, "description": "The case after the step, as the X-Role sees it"}
+    200: {
+        "model": CaseDetail,
+        "description": "The case after the step, as the X-Role sees it (also when the request was a retry of a step "
+        "already taken under its idempotency key: then with Idempotent-Replayed: true)",
+    }
 }
 
 
@@ -450,9 +471,18 @@ def act(
     case_id: int,
     action: ActionPath,
     body: ActionIn,
-) -> dict[str, Any]:
+    idempotency_key: Annotated[
+        str | None, Header(max_length=svc.TEXT_LIMITS["idempotency_key"], description=_ACTION_KEY_HELP)
+    ] = None,
+) -> JSONResponse:
     req = svc.ActionRequest(
-        action=action, role=actor.role, actor=actor.name, version=body.version, note=body.note, payload=body.payload
+        action=action,
+        role=actor.role,
+        actor=actor.name,
+        version=body.version,
+        note=body.note,
+        payload=body.payload,
+        idempotency_key=_idempotency_key(idempotency_key, body.idempotency_key),
     )
     return _act(engine, services, case_id, req, base)
 
@@ -485,7 +515,15 @@ async def act_form(
     new_due_at: Annotated[str | None, Form(description="新的处置时限, ISO 8601 date or date and time")] = None,
     flagged: Annotated[str | None, Form(description="重点督办 (supervise): true or false")] = None,
     photos: Annotated[list[UploadFile] | None, File()] = None,
-) -> dict[str, Any]:
+    idempotency_key: Annotated[
+        str | None, Form(max_length=svc.TEXT_LIMITS["idempotency_key"], description=_ACTION_KEY_HELP)
+    ] = None,
+    idempotency_key_header: Annotated[
+        str | None,
+        Header(alias=_KEY_HEADER, max_length=svc.TEXT_LIMITS["idempotency_key"], description=_ACTION_KEY_HELP),
+    ] = None,
+) -> JSONResponse:
+    key = _idempotency_key(idempotency_key_header, idempotency_key)
     files = [(p.filename or f"photo{i}", await _read_limited(p, i)) for i, p in enumerate(photos or [])]
     payload = form_payload(
         {
@@ -500,7 +538,14 @@ async def act_form(
         }
     )
     req = svc.ActionRequest(
-        action=action, role=actor.role, actor=actor.name, version=version, note=note, payload=payload, photos=files
+        action=action,
+        role=actor.role,
+        actor=actor.name,
+        version=version,
+        note=note,
+        payload=payload,
+        photos=files,
+        idempotency_key=key,
     )
     return await run_in_threadpool(_act, engine, services, case_id, req, base)  # blocking database work
 

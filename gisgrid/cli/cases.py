@@ -289,8 +289,12 @@ def act(
     photo: list[Path] = typer.Option(
         [], "--photo", help="Photo taken with the action (repeatable): 处置 after-photo, evidence for the others."
     ),
+    idempotency_key: str | None = typer.Option(
+        None, "--key", help="Client key: run again with it, the step already taken is shown, not taken twice."
+    ),
 ) -> None:
     """Apply a workflow action (one transaction; a stale version is refused)."""
+    svc.check_idempotency_key(idempotency_key, "--key")
     try:
         data = json.loads(payload)
     except json.JSONDecodeError as exc:
@@ -306,13 +310,21 @@ def act(
     photos = _read_photos(photo)
     engine, services = _open(ctx)
     req = svc.ActionRequest(
-        action=action, role=role, actor=actor, version=version, note=note, payload=data, photos=photos
+        action=action,
+        role=role,
+        actor=actor,
+        version=version,
+        note=note,
+        payload=data,
+        photos=photos,
+        idempotency_key=idempotency_key,
     )
     case_id = _case(engine, case)
-    svc.act(engine, services, case_id, req)
+    acted = svc.act(engine, services, case_id, req)
     with engine.connect() as conn:
         done = svc.get_case(conn, services, case_id, role=role)
-    echo(f"{_case_line(done)}, due {done['due_at']}")
+    replayed = " (already taken with this --key: nothing done again)" if acted.replayed else ""
+    echo(f"{_case_line(done)}, due {done['due_at']}{replayed}")
 
 
 @app.command()

@@ -286,6 +286,20 @@ class CaseTransition(Base):
     department_code: Mapped[str | None] = mapped_column(String(18))
     effects: Mapped[list[Any]] = mapped_column(JSONB, server_default="[]")
     details: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default="{}")
+    #: The key of the request that took the step (unique per case, migration 0017) and that request's fingerprint:
+    #: a retry answers with the step taken, another request under the key is refused.
+    idempotency_key: Mapped[str | None] = mapped_column(Text)
+    idempotency_fingerprint: Mapped[str | None] = mapped_column(String(64))
+
+    __table_args__ = (
+        Index(
+            "uq_case_transitions_idempotency_key",
+            "case_id",
+            "idempotency_key",
+            unique=True,
+            postgresql_where=text("idempotency_key IS NOT NULL"),
+        ),
+    )
 
 
 class CasePhoto(Base):

@@ -284,3 +284,40 @@ def test_a_grid_filter_outlines_the_grid_and_brings_it_into_view(
     desk.shot("grid-outlined")
     page.click('#gg-filters button[type="reset"]')
     page.wait_for_function("() => !GG.gridOutline")
+
+
+def test_submitting_again_after_a_lost_answer_takes_the_step_once(
+    desk: Tab, live: LiveServer, api: httpx.Client
+) -> None:
+    """The 核实 reaches the server but its answer is lost (无法连接服务器); 提交 again sends the form's key again and
+    shows the case as verified — one step in the timeline, no 409."""
+    page = desk.page
+    case = report(api, seed=203)
+    open_console(desk, live)
+    page.evaluate("() => GG.cases.stop()")
+    detail = open_case(page, case, "supervisor")
+    detail.locator('button[data-action="verify"]').click()
+    sent: list[dict[str, Any]] = []
+
+    def lose_the_answer(route: Any) -> None:
+        sent.append(route.request.post_data_json)
+        route.fetch()  # the server takes the step …
+        route.abort("connectionreset")  # … and the answer never arrives
+
+    page.route("**/actions/verify", lose_the_answer)
+    detail.locator('form.gg-form button[type="submit"]').click()
+    msg = detail.locator('form.gg-form[data-action="verify"] .gg-form-msg')
+    msg.wait_for(state="visible")
+    assert "无法连接服务器" in msg.inner_text()
+    assert api.get(f"/cases/{case['id']}").json()["state"] == "verified"  # taken, though the page does not know
+    page.unroute("**/actions/verify")
+    page.on("request", lambda r: sent.append(r.post_data_json) if r.url.endswith("/actions/verify") else None)
+    with page.expect_response(lambda r: r.url.endswith("/actions/verify")) as again:
+        detail.locator('form.gg-form button[type="submit"]').click()
+    assert again.value.status == 200 and again.value.headers["idempotent-replayed"] == "true"
+    page.wait_for_function("() => /已办理:核实/.test(document.getElementById('gg-detail').innerText)")
+    keys = [s["idempotency_key"] for s in sent]
+    assert len(keys) == 2 and keys[0] == keys[1] and len(keys[0]) == 36
+    timeline = api.get(f"/cases/{case['id']}").json()["timeline"]
+    assert [t["action"] for t in timeline] == ["report", "verify"]
+    desk.shot("resubmit-after-lost-answer")
