@@ -38,6 +38,7 @@ from branca.colormap import LinearColormap
 from branca.element import Element
 from sqlalchemy import Connection, Engine, text
 
+from gisgrid.components import RETIRED
 from gisgrid.errors import InvalidInput
 from gisgrid.evaluation import EvaluationRules, Period
 from gisgrid.evaluation_service import PROVISIONAL_ZH, calendar_warning
@@ -170,7 +171,8 @@ def _bbox_sql(bbox: tuple[float, float, float, float] | None, alias: str) -> tup
 
 
 def _grid_counts(conn: Connection, tier: str) -> pd.DataFrame:
-    """Per grid code: components (all, not 完好/移除), cases (not merged: all, open, last 30 days)."""
+    """Per grid code: components in service (not 移除: retired ones have left the registry) and those of them not
+    完好, cases (not merged: all, open, last 30 days)."""
     key = {"unit": "unit_grid_code", "1": "street_code", "2": "community_code", "3": "tier3_code"}[tier]
     if tier == "3":  # components carry no tier-3 code: through their unit grid
         comp_from = "components c JOIN unit_grids g ON g.code = c.unit_grid_code"
@@ -180,10 +182,11 @@ def _grid_counts(conn: Connection, tier: str) -> pd.DataFrame:
     comps = pd.read_sql(
         text(
             f"SELECT {comp_key} AS code, count(*) AS components, "
-            f"count(*) FILTER (WHERE c.status NOT IN ('完好', '移除')) AS components_faulty "
-            f"FROM {comp_from} WHERE {comp_key} IS NOT NULL GROUP BY 1"
+            "count(*) FILTER (WHERE c.status <> '完好') AS components_faulty "
+            f"FROM {comp_from} WHERE {comp_key} IS NOT NULL AND c.status <> :retired GROUP BY 1"
         ),
         conn,
+        params={"retired": RETIRED},
     )
     cases = pd.read_sql(
         text(
@@ -235,7 +238,9 @@ def _count(conn: Connection, table: str, where: str, params: dict[str, Any]) -> 
 def load_components(
     conn: Connection, *, limit: int = DEFAULT_LIMIT, bbox: tuple[float, float, float, float] | None = None
 ) -> tuple[gpd.GeoDataFrame, int]:
+    """Components in service (retired ones, 移除, have left the registry: ``components export`` has them)."""
     where, params = _bbox_sql(bbox, "t")
+    where, params = f"{where} AND t.status <> :retired", {**params, "retired": RETIRED}
     gdf = _read_points(
         conn,
         "SELECT t.id, t.scheme, t.class_code, t.name, t.status, t.main_dept_code, t.maint_dept_code, "

@@ -132,6 +132,33 @@ def test_cases_by_state_and_components_by_status(district: Engine, settings: Set
     assert code == 0 and "5 features of 40" in output
 
 
+def test_retired_components_are_neither_counted_nor_drawn(district: Engine, settings: Settings, tmp_path: Path) -> None:
+    """review32 D3: a component retired (移除) has left the registry: not in a grid's 部件数 (nor its 非完好) nor on
+    the map. Retired here: the first (完好) and the tenth (破损) of the 40."""
+    with district.begin() as conn:
+        retired = (
+            conn.execute(
+                text(
+                    "UPDATE components SET status = '移除' WHERE id IN (SELECT id FROM components ORDER BY id "
+                    "LIMIT 1) OR status = '破损' AND id = (SELECT min(id) FROM components WHERE status = '破损') "
+                    "RETURNING unit_grid_code"
+                )
+            )
+            .scalars()
+            .all()
+        )
+    assert len(retired) == 2
+    with district.connect() as conn:
+        grids = render.load_grids(conn, "unit").set_index("code")
+        tier1 = render.load_grids(conn, "1")
+    assert int(grids["components"].sum()) == 38 and int(tier1["components"].sum()) == 38
+    assert int(grids["components_faulty"].sum()) == 3
+    assert [int(grids.loc[c, "components"]) for c in retired] == [0, 0]
+    code, output = run(settings, "--layer", "components", "--color-by", "status", "--out", str(tmp_path / "p.html"))
+    assert code == 0 and "38 features" in output, output
+    assert "移除" not in check_folder(tmp_path / "p.html")
+
+
 def test_unknown_layer_column_or_tier_are_refused_with_the_choices(
     district: Engine, settings: Settings, tmp_path: Path
 ) -> None:
