@@ -52,12 +52,13 @@ import unicodedata
 import warnings
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Literal, get_args
+from typing import Any, Literal, get_args
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pyogrio
+import pyogrio.errors
 import shapely
 from pyogrio.raw import DRIVERS_NO_MIXED_SINGLE_MULTI
 from pyproj import CRS
@@ -264,6 +265,46 @@ def _resolve_target(path: Path, fmt: str | None) -> tuple[Path, Format]:
     return path, known
 
 
+def cannot_write(path: Path, exc: Exception) -> InvalidInput:
+    """The refusal of an output path the system will not write (a file where a folder should be, no permission,
+    a read-only or virtual file system), in one line."""
+    why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+    where = getattr(exc, "filename", None) or path
+    return InvalidInput(f"{path}: cannot write it ({why}: {where})", detail={"path": str(path)})
+
+
+def _check_shared_prj(path: Path, fmt: str) -> None:
+    """A CSV's CRS goes to ``<name>.prj``, the file a Shapefile of the same name keeps its own in: refuse the export
+    that would overwrite the other's, which would then be read in the wrong CRS (review32 D1)."""
+    other = {"csv": ".shp", "shp": ".csv"}.get(fmt)
+    if other is None or not path.with_suffix(".prj").exists():
+        return
+    sibling = path.with_suffix(other)
+    if sibling.exists():
+        raise InvalidInput(
+            f"{path}: {sibling.name} beside it keeps its coordinate system in {path.with_suffix('.prj').name}, "
+            f"which this {fmt.upper()} would overwrite; write it under another name or into another folder",
+            detail={"path": str(path), "shares_prj_with": str(sibling)},
+        )
+
+
+def _other_layers(path: Path, layer: str) -> list[tuple[str, str]]:
+    """The layers of an existing GeoPackage other than ``layer``, with their CRS (replacing ``layer`` keeps them)."""
+    if not path.is_file():
+        return []
+    try:
+        names = [str(n) for n, _ in pyogrio.list_layers(path)]
+        out = []
+        for name in names:
+            if name == layer:
+                continue
+            crs = pyogrio.read_info(path, layer=name).get("crs")
+            out.append((name, str(crs or "no CRS")))
+        return out
+    except pyogrio.errors.DataSourceError:
+        return []  # not a GeoPackage GDAL reads: the write says so
+
+
 def _looks_lon_lat(gdf: gpd.GeoDataFrame) -> bool:
     if gdf.geometry.is_empty.all() or gdf.geometry.isna().all():
         return True
@@ -298,7 +339,13 @@ def write_layer(
     if not isinstance(gdf, gpd.GeoDataFrame):
         raise InvalidInput(f"{path}: expected a GeoDataFrame, got {type(gdf).__name__}")
     path = Path(path)
+    if path.is_dir():  # not a sibling <folder>.gpkg written beside it
+        raise InvalidInput(
+            f"{path}: is a folder; name the file to write in it (e.g. {path / 'grids.gpkg'})",
+            detail={"path": str(path)},
+        )
     path, fmt = _resolve_target(path, fmt)
+    _check_shared_prj(path, fmt)
     encoding = encoding.lower()
     known_encoding = _ENCODINGS.get(encoding)
     if known_encoding is None:
@@ -319,15 +366,32 @@ def write_layer(
             notes.append(warning)
         elif warning:
             warnings.warn(warning, geodesy.DatumApproximate, stacklevel=2)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if fmt == "gpkg":
-        return _write_gpkg(gdf, path, layer, dates)
-    if fmt == "geojson":
-        return _write_geojson(gdf, path, dates)
-    if fmt == "csv":
-        return _write_csv(gdf, path, dates)
-    lengths = {c: n for c, n in (text_lengths or {}).items() if c in gdf.columns}
-    written, long_values = _write_shapefile(gdf, path, known_encoding, max_shapefile_bytes, dates, lengths, row_label)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if fmt == "gpkg":
+            kept = _other_layers(path, layer or path.stem)
+            written = _write_gpkg(gdf, path, layer, dates)
+            if kept:
+                message = (
+                    f"{path.name}: wrote layer {layer or path.stem!r}; the GeoPackage also holds "
+                    + ", ".join(f"{name!r} ({crs})" for name, crs in kept)
+                    + " from earlier exports, kept (write to a new file for this layer alone)"
+                )
+                if notes is not None:
+                    notes.append(message)
+                else:
+                    warnings.warn(message, LayersKept, stacklevel=2)
+            return written
+        if fmt == "geojson":
+            return _write_geojson(gdf, path, dates)
+        if fmt == "csv":
+            return _write_csv(gdf, path, dates)
+        lengths = {c: n for c, n in (text_lengths or {}).items() if c in gdf.columns}
+        written, long_values = _write_shapefile(
+            gdf, path, known_encoding, max_shapefile_bytes, dates, lengths, row_label
+        )
+    except (OSError, pyogrio.errors.DataSourceError) as exc:
+        raise cannot_write(path, exc) from None
     for message in long_values:
         if notes is not None:
             notes.append(message)
@@ -544,8 +608,17 @@ def _single_geometry_type(gdf: gpd.GeoDataFrame, path: Path) -> gpd.GeoDataFrame
     return out
 
 
-def _check_shapefile_text(attrs: pd.DataFrame, codec: str, path: Path) -> None:
-    """Refuse values the encoding cannot hold and values over 254 bytes, naming row and field."""
+def _row_name(attrs: pd.DataFrame, row: Any, label: str | None) -> str:
+    """How a refusal names a row: by its identifier column (a component's GLBJBSM, a grid's code), else its
+    position from 1."""
+    if label is not None and label in attrs.columns and pd.notna(attrs.at[row, label]):
+        return f"{label} {attrs.at[row, label]}"
+    return f"row {attrs.index.get_loc(row) + 1}"
+
+
+def _check_shapefile_text(attrs: pd.DataFrame, codec: str, path: Path, row_label: str | None = None) -> None:
+    """Refuse values the encoding cannot hold and values over 254 bytes, naming the row (by ``row_label``'s value
+    when given) and the field."""
     for column in attrs.columns:
         series = attrs[column]
         if series.dtype.kind not in "OSUT" and not pd.api.types.is_string_dtype(series):
@@ -561,19 +634,25 @@ def _check_shapefile_text(attrs: pd.DataFrame, codec: str, path: Path) -> None:
                 bad = [ch for ch in value if not _encodable(ch, codec)]
                 if bad:
                     raise InvalidInput(
-                        f"{path}: row {row}, field {column!r}: value {value!r} contains "
+                        f"{path}: {_row_name(attrs, row, row_label)}, field {column!r}: value {value!r} contains "
                         f"{''.join(dict.fromkeys(bad))!r}, which {codec.upper()} cannot encode; "
                         "write the Shapefile in UTF-8 or use GeoPackage",
-                        detail={"row": row, "field": column, "value": value, "encoding": codec},
+                        detail={
+                            "row": int(attrs.index.get_loc(row)) + 1,
+                            "field": column,
+                            "value": value,
+                            "encoding": codec,
+                            **({"id": str(attrs.at[row, row_label])} if row_label in attrs.columns else {}),
+                        },
                     ) from None
             raise
         too_long = lengths[lengths > SHAPEFILE_MAX_TEXT_BYTES]
         if not too_long.empty:
             row = too_long.index[0]
             raise InvalidInput(
-                f"{path}: row {row}, field {column!r}: text of {int(too_long.iloc[0])} bytes in "
-                f"{codec.upper()} exceeds the Shapefile limit of {SHAPEFILE_MAX_TEXT_BYTES} bytes "
-                f"({len(too_long)} row(s) affected); shorten it or use GeoPackage",
+                f"{path}: {_row_name(attrs, row, row_label)}, field {column!r}: text of "
+                f"{int(too_long.iloc[0])} bytes in {codec.upper()} exceeds the Shapefile limit of "
+                f"{SHAPEFILE_MAX_TEXT_BYTES} bytes ({len(too_long)} row(s) affected); shorten it or use GeoPackage",
                 detail={"field": column, "rows": too_long.index.tolist(), "limit": SHAPEFILE_MAX_TEXT_BYTES},
             )
 
@@ -651,8 +730,8 @@ def _write_shapefile(
             gdf[column] = gdf[column].dt.strftime("%Y-%m-%dT%H:%M:%S").astype(object)
     gdf = _single_geometry_type(gdf, path)
     attrs = pd.DataFrame(gdf.drop(columns=geom_name))
-    _check_shapefile_text(attrs, encoding, path)
     label = field_map.get(row_label) if row_label else None
+    _check_shapefile_text(attrs, encoding, path, label)
     widths, long_values = standard_widths(attrs, lengths, encoding, path, row_label=label)
 
     shp_bytes, dbf_bytes = estimate_shapefile_size(gdf, encoding, widths)
@@ -907,6 +986,10 @@ def _decode_texts(gdf: gpd.GeoDataFrame, decode: Callable[[str, object, str], st
         values[present] = decoded[codes]
         out[column] = pd.Series(values, index=series.index, dtype=series.dtype)
     return out.rename(columns=names)
+
+
+class LayersKept(UserWarning):
+    """A GeoPackage written into holds other layers, kept (``write_layer`` without ``notes``)."""
 
 
 class EncodingGuessed(UserWarning):

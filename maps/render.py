@@ -43,6 +43,7 @@ from gisgrid.errors import InvalidInput
 from gisgrid.evaluation import EvaluationRules, Period
 from gisgrid.evaluation_service import PROVISIONAL_ZH, calendar_warning
 from gisgrid.grids import store
+from gisgrid.vectorio import cannot_write
 from maps import assets, choropleth
 from maps.pagejs import LIGHT_COLOURS, LIGHT_LABELS, MapChrome
 
@@ -782,13 +783,28 @@ def export_folder(page: str, out: Path) -> tuple[Path, list[Path]]:
         _copy_with_css_deps(src, files_dir.joinpath(*rel.split("/")), copied)
         return m.group("attr") + quote(files_dir.name) + "/" + quote(rel, safe="/@")
 
-    out.parent.mkdir(parents=True, exist_ok=True)
-    page = _LINK.sub(relink, page)
-    left = [u for u in _ANY_LINK.findall(page) if u.startswith("/") or re.match(r"[A-Za-z][\w+.-]*:", u)]
-    if left:
-        raise assets.AssetError(f"the map links files it cannot carry along: {', '.join(sorted(set(left)))}")
-    out.write_text(page, encoding="utf-8")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        page = _LINK.sub(relink, page)
+        left = [u for u in _ANY_LINK.findall(page) if u.startswith("/") or re.match(r"[A-Za-z][\w+.-]*:", u)]
+        if left:
+            raise assets.AssetError(f"the map links files it cannot carry along: {', '.join(sorted(set(left)))}")
+        out.write_text(page, encoding="utf-8")
+    except OSError as exc:  # a file where a folder should be, no permission, a read-only file system
+        raise cannot_write(out, exc) from None
     return files_dir, sorted(copied)
+
+
+def layer_extent(conn: Connection, layer: str, tier: str | None = None) -> tuple[float, float, float, float] | None:
+    """The stored extent of a layer (minlon, minlat, maxlon, maxlat; None when it holds nothing): what a --bbox
+    that found nothing is told to aim at."""
+    table = {"grids": "unit_grids" if tier in (None, "unit") else "management_grids"}.get(layer, layer)
+    if table not in ("unit_grids", "management_grids", "components", "cases"):
+        return None
+    box = conn.execute(
+        text(f"SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM (SELECT ST_Extent(geom) AS e FROM {table}) x")
+    ).one()
+    return None if box[0] is None else (float(box[0]), float(box[1]), float(box[2]), float(box[3]))
 
 
 def _check_out(out: Path) -> None:

@@ -70,13 +70,29 @@ def test_grids_make_writes_the_file_without_a_database(tmp_path: Path, suffix: s
     out = tmp_path / f"cells{suffix}"
     result = runner.invoke(app, ["grids", "make", str(src), "--out", str(out)], env={"GISGRID_DATABASE_URL": ""})
     assert result.exit_code == 0, result.output
-    assert "unit grids in 3 units (EPSG:4547)" in result.output
+    assert "unit grids in 3 units (cut in EPSG:4547)" in result.output
     assert "difference 0.00000 %" in result.output
+    assert result.output.rstrip().endswith(" (coordinates in EPSG:4490)")
     back = gpd.read_file(out) if suffix != ".csv" else None
     if back is not None:
         code_col = "code" if "code" in back.columns else "CODE"
         assert back[code_col].astype(str).str.len().eq(15).all()
         assert back[code_col].astype(str).str[:12].isin(COMMUNITIES).all()
+        assert back.crs.to_epsg() == (4326 if suffix == ".geojson" else 4490)  # GeoJSON reads as RFC 7946 lon/lat
+
+
+def test_grids_make_writes_the_coordinates_out_crs_asks_for(tmp_path: Path) -> None:
+    """review32 D6: --crs is the CRS the cells are cut in; --out-crs the one the file holds, checked as an export's."""
+    src = write_small_district(tmp_path)
+    out = tmp_path / "cells.gpkg"
+    args = ["grids", "make", str(src), "--out", str(out), "--out-crs", "EPSG:4547"]
+    result = runner.invoke(app, args, env={"GISGRID_DATABASE_URL": ""})
+    assert result.exit_code == 0, result.output
+    assert result.output.rstrip().endswith(f"wrote {out} (coordinates in EPSG:4547)")
+    back = gpd.read_file(out)
+    assert back.crs.to_epsg() == 4547 and back.total_bounds[0] > 1000  # metres
+    refused = runner.invoke(app, [*args[:-1], "EPSG:3857"], env={"GISGRID_DATABASE_URL": ""})
+    assert refused.exit_code == 1 and "3857" in str(refused.exception or refused.output)
 
 
 @pytest.mark.parametrize(

@@ -270,7 +270,7 @@ def test_the_export_writes_dates_as_date_fields(stored: Engine, tmp_path: Path) 
         (None, None),
     ]
 
-    csv = export(stored, tmp_path / "c.csv")
+    csv = export(stored, tmp_path / "table.csv")
     table = pd.read_csv(csv, dtype=str, encoding="utf-8-sig", keep_default_na=False)
     assert table[["CSRQ", "BGRQ"]].to_numpy().tolist()[:2] == [["2020-01-05", "2024-03-02"], ["", ""]]
     columns = csv.with_suffix(".csvt").read_text(encoding="ascii").strip().split(",")
@@ -348,7 +348,7 @@ def test_the_export_declares_date_fields_when_no_component_has_a_date(loaded: En
     with sqlite3.connect(export(loaded, tmp_path / "c.gpkg")) as db:
         gpkg_types = {row[1]: row[2] for row in db.execute("PRAGMA table_info(components)")}
     assert (gpkg_types["CSRQ"], gpkg_types["BGRQ"]) == ("DATE", "DATE")
-    csv = export(loaded, tmp_path / "c.csv")
+    csv = export(loaded, tmp_path / "table.csv")
     header_row = pd.read_csv(csv, dtype=str, encoding="utf-8-sig", nrows=0).columns
     csvt = dict(zip(header_row, csv.with_suffix(".csvt").read_text(encoding="ascii").strip().split(","), strict=True))
     assert (csvt["CSRQ"], csvt["BGRQ"]) == ('"Date"', '"Date"')

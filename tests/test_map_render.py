@@ -21,6 +21,7 @@ from typer.testing import CliRunner
 from gisgrid import cases as svc
 from gisgrid import history
 from gisgrid.cli.maprender import app
+from gisgrid.errors import InvalidInput
 from gisgrid.evaluation_service import indicators, parse_period
 from gisgrid.settings import Settings
 from gisgrid.simulate import classes_from_catalogue, simulate
@@ -174,6 +175,44 @@ def test_unknown_layer_column_or_tier_are_refused_with_the_choices(
     code, output = run(settings, "--layer", "grids", "--out", str(tmp_path / "x.png"))
     assert code == 2 and ".html" in output
     assert not (tmp_path / "x.html").exists()
+
+
+def test_an_output_path_that_cannot_be_written_is_refused_not_a_traceback(
+    district: Engine, settings: Settings, tmp_path: Path
+) -> None:
+    """review32 D2: a path through a file, or into a file system that takes no files, is the CLI's one line."""
+    (tmp_path / "afile").write_text("x")
+    for out in (tmp_path / "afile" / "x.html", Path("/proc/x.html")):
+        result = CliRunner().invoke(app, ["render", "--layer", "grids", "--tier", "1", "--out", str(out)], obj=settings)
+        assert result.exit_code == 1 and isinstance(result.exception, InvalidInput), result.output
+        assert str(result.exception).startswith(f"{out}: cannot write it ("), str(result.exception)
+
+
+def test_a_bbox_that_misses_the_layer_warns_with_its_extent(
+    district: Engine, settings: Settings, tmp_path: Path
+) -> None:
+    """review32 D7: an empty map with exit 0 and no word; now a warning naming where the layer is."""
+    with district.connect() as conn:
+        x0, y0, x1, y1 = conn.execute(
+            text(
+                "SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) "
+                "FROM (SELECT ST_Extent(geom) e FROM components) q"
+            )
+        ).one()
+    out = tmp_path / "empty.html"
+    result = CliRunner().invoke(
+        app, ["render", "--layer", "components", "--bbox", "10,10,11,11", "--out", str(out)], obj=settings
+    )
+    assert result.exit_code == 0, result.output
+    assert "0 features" in result.output
+    assert (
+        "warning: --bbox 10,10,11,11 holds no feature of the layer: the map is empty (the layer lies within "
+        f"{x0:.4f},{y0:.4f},{x1:.4f},{y1:.4f})"
+    ) in result.output
+    inside = CliRunner().invoke(
+        app, ["render", "--layer", "components", "--bbox", f"{x0},{y0},{x1},{y1}", "--out", str(out)], obj=settings
+    )
+    assert inside.exit_code == 0 and "40 features" in inside.output and "warning" not in inside.output
 
 
 def legend_rows(page: str) -> list[tuple[str, int]]:

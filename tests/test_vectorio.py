@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from pathlib import Path
 
 import geopandas as gpd
@@ -147,9 +148,9 @@ def test_field_map_fixed_fallback_and_unique() -> None:
 def test_gbk_unencodable_value_refused_naming_row(tmp_path: Path) -> None:
     gdf = units()
     gdf.loc[1, "name"] = "𠮷祥社区"  # U+20BB7 is outside GBK
-    with pytest.raises(InvalidInput, match=r"row 1, field 'NAME'.*'𠮷'.*GBK cannot encode") as err:
+    with pytest.raises(InvalidInput, match=r"row 2, field 'NAME'.*'𠮷'.*GBK cannot encode") as err:
         write_layer(gdf, tmp_path / "units.shp", encoding="gbk")
-    assert err.value.detail["row"] == 1
+    assert err.value.detail["row"] == 2  # the second feature (review32 D8: counted from 1)
     assert not (tmp_path / "units.shp").exists()
     # UTF-8 holds it.
     write_layer(gdf, tmp_path / "units.shp")
@@ -159,7 +160,7 @@ def test_gbk_unencodable_value_refused_naming_row(tmp_path: Path) -> None:
 def test_text_over_254_bytes_refused(tmp_path: Path) -> None:
     gdf = units()
     gdf.loc[2, "leader_name"] = "长" * 85  # 255 bytes in UTF-8, 170 in GBK
-    with pytest.raises(InvalidInput, match=r"row 2, field 'LEADER': text of 255 bytes in UTF-8 exceeds"):
+    with pytest.raises(InvalidInput, match=r"row 3, field 'LEADER': text of 255 bytes in UTF-8 exceeds"):
         write_layer(gdf, tmp_path / "units.shp")
     write_layer(gdf, tmp_path / "gbk.shp", encoding="gbk")
     assert gpd.read_file(tmp_path / "gbk.shp")["LEADER"][2] == "长" * 85
@@ -309,14 +310,14 @@ def test_csv_with_wkt_and_bom(tmp_path: Path) -> None:
 
 def test_reprojection_on_request(tmp_path: Path) -> None:
     gdf = units()  # at 116.4E: the CM 117E zone, EPSG:4548
-    for name in ("p.gpkg", "p.shp", "p.csv"):
+    for name in ("p.gpkg", "p.shp", "q.csv"):
         write_layer(gdf, tmp_path / name, crs="EPSG:4548")
     expected = gdf.to_crs("EPSG:4548")
     gpkg = read_layer_any(tmp_path / "p.gpkg")
     assert gpkg.crs.to_epsg() == 4548
     assert shapely.hausdorff_distance(gpkg.geometry.values, expected.geometry.values).max() < 1e-6
     assert read_layer_any(tmp_path / "p.shp").crs.to_epsg() == 4548
-    csv = read_layer_any(tmp_path / "p.csv")  # its .prj says EPSG:4548 (review23 D6)
+    csv = read_layer_any(tmp_path / "q.csv")  # its .prj says EPSG:4548 (review23 D6)
     assert csv.crs.to_epsg() == 4548 and csv.total_bounds[0] > 1000  # metres, not degrees
     assert shapely.hausdorff_distance(csv.geometry.values, expected.geometry.values).max() < 1e-6
     with pytest.raises(InvalidInput, match="unknown CRS 'EPSG:999999'"):
@@ -513,3 +514,60 @@ def test_text_lengths_set_shapefile_widths_and_warn_about_longer_values(tmp_path
     assert notes == [] and dbf_fields(tmp_path / "ok.shp")["NAME"] == ("C", 6, 0)
     write_layer(gdf, tmp_path / "t.gpkg", text_lengths=lengths, notes=notes)
     assert notes == []  # a GeoPackage has no field widths to meet
+
+
+def test_a_csv_and_a_shapefile_of_one_name_cannot_share_their_prj(tmp_path: Path) -> None:
+    """review32 D1: a CSV export wrote its CRS over the .prj of the Shapefile of the same name (lon/lat then read
+    as Gauss–Krüger metres); either export refuses to overwrite the other's, and nothing is written."""
+    gdf = units()
+    write_layer(gdf, tmp_path / "网格.shp")
+    prj = (tmp_path / "网格.prj").read_text()
+    with pytest.raises(InvalidInput) as err:
+        write_layer(gdf, tmp_path / "网格.csv", crs="EPSG:4548")
+    assert str(err.value) == (
+        f"{tmp_path / '网格.csv'}: 网格.shp beside it keeps its coordinate system in 网格.prj, which this CSV would "
+        "overwrite; write it under another name or into another folder"
+    )
+    assert (tmp_path / "网格.prj").read_text() == prj and not (tmp_path / "网格.csv").exists()
+    assert read_layer_any(tmp_path / "网格.shp").crs.to_epsg() == 4490
+    write_layer(gdf, tmp_path / "表.csv", crs="EPSG:4548")
+    with pytest.raises(InvalidInput, match=r"表\.csv beside it keeps its coordinate system in 表\.prj, which this SHP"):
+        write_layer(gdf, tmp_path / "表.shp")
+    assert read_layer_any(tmp_path / "表.csv").crs.to_epsg() == 4548 and not (tmp_path / "表.shp").exists()
+    write_layer(gdf, tmp_path / "网格.shp", crs="EPSG:4548")  # the same format again replaces its own files
+    assert read_layer_any(tmp_path / "网格.shp").crs.to_epsg() == 4548
+
+
+def test_a_folder_or_an_unwritable_path_is_refused_in_one_line(tmp_path: Path) -> None:
+    """review32 D5 and D2: a folder as --out wrote <folder>.gpkg beside it; a path through a file was a traceback."""
+    (tmp_path / "out").mkdir()
+    with pytest.raises(InvalidInput) as err:
+        write_layer(units(), tmp_path / "out")
+    assert (
+        str(err.value)
+        == f"{tmp_path / 'out'}: is a folder; name the file to write in it (e.g. {tmp_path / 'out' / 'grids.gpkg'})"
+    )
+    assert not (tmp_path / "out.gpkg").exists()
+    (tmp_path / "afile").write_text("x")
+    for name in ("x.shp", "x.gpkg", "x.csv", "x.geojson"):
+        with pytest.raises(InvalidInput, match=rf"^{re.escape(str(tmp_path / 'afile' / name))}: cannot write it \("):
+            write_layer(units(), tmp_path / "afile" / name)
+    with pytest.raises(InvalidInput, match=r"^/proc/x\.gpkg: cannot write it \("):
+        write_layer(units(), Path("/proc/x.gpkg"))
+
+
+def test_a_geopackage_written_into_says_which_layers_it_kept(tmp_path: Path) -> None:
+    """review32 D4: another export into the same GeoPackage adds its layer beside the others, and says so."""
+    out = tmp_path / "multi.gpkg"
+    notes: list[str] = []
+    write_layer(units(), out, layer="tier1_grids", crs="EPSG:4548", notes=notes)
+    assert notes == []
+    write_layer(units(), out, layer="tier3_grids", notes=notes)
+    assert notes == [
+        "multi.gpkg: wrote layer 'tier3_grids'; the GeoPackage also holds 'tier1_grids' (EPSG:4548) from earlier "
+        "exports, kept (write to a new file for this layer alone)"
+    ]
+    notes.clear()
+    write_layer(units(), out, layer="tier3_grids", notes=notes)  # replacing a layer: the other is still named
+    assert len(notes) == 1 and "'tier1_grids' (EPSG:4548)" in notes[0] and "'tier3_grids' (" not in notes[0]
+    assert sorted(str(n) for n, _ in pyogrio.list_layers(out)) == ["tier1_grids", "tier3_grids"]

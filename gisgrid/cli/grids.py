@@ -93,9 +93,16 @@ def make(
     src_encoding: str | None = bo.SrcEncodingOpt,
     district_code: str | None = bo.DistrictCodeOpt,
     district_name: str | None = bo.DistrictNameOpt,
+    out_crs: str | None = typer.Option(
+        None,
+        "--out-crs",
+        help="CRS of the coordinates written (default: EPSG:4490 lon/lat), e.g. the CGCS2000 3° Gauss–Krüger "
+        "zone of the district; checked as grids export --crs is. (--crs is the CRS the cells are cut in.)",
+    ),
 ) -> None:
     """Cut unit grids from a boundary file alone (no database) and write them for analysts."""
     bo.existing_file(boundary_file)
+    notes: list[str] = []
     opts = bo.boundary_options(
         layer,
         level,
@@ -120,16 +127,20 @@ def make(
         sliver=sliver,
         fmt=fmt.value if fmt else None,
         encoding=encoding.value,
+        out_crs=out_crs,
+        notes=notes,
     )
     report = result.boundaries.report.to_text()
     if report:
         echo(report)
     echo(
         f"{len(result.cells)} unit grids in {result.cells['code'].str[:12].nunique()} units "
-        f"(EPSG:{result.cells.attrs['metric_epsg']})"
+        f"(cut in EPSG:{result.cells.attrs['metric_epsg']})"
     )
     echo(_coverage_text(result.coverage))
-    echo("wrote " + ", ".join(str(p) for p in result.written))
+    for note in notes:
+        echo(f"warning: {note}")
+    echo("wrote " + ", ".join(str(p) for p in result.written) + f" (coordinates in {out_crs or 'EPSG:4490'})")
 
 
 @app.command()

@@ -189,6 +189,16 @@ def render(
                     period=period,
                     services=services,
                 )
+                if area is not None and result.features == 0:  # a bbox that missed the district
+                    extent = renderer.layer_extent(conn, layer.value, tier.value if tier else None)
+                    where = (
+                        "the layer holds nothing"
+                        if extent is None
+                        else "the layer lies within " + ",".join(f"{v:.4f}" for v in extent)
+                    )
+                    typer.echo(
+                        f"warning: --bbox {bbox} holds no feature of the layer: the map is empty ({where})", err=True
+                    )
         except renderer.UnknownColumn as exc:
             raise typer.BadParameter(exc.message, param_hint="--color-by") from None
         except InvalidInput as exc:

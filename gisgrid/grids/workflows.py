@@ -54,8 +54,11 @@ def make_grids_from_file(
     sliver: float = 0.3,
     fmt: str | None = None,
     encoding: str = "utf-8",
+    out_crs: str | None = None,
+    notes: list[str] | None = None,
 ) -> MakeResult:
-    """``gisgrid grids make``: a boundary file in, a unit-grid file out, no database."""
+    """``gisgrid grids make``: a boundary file in, a unit-grid file out, no database. The file's coordinates are
+    lon/lat CGCS2000 (EPSG:4490) unless ``out_crs`` names another CRS (checked as ``grids export --crs`` is)."""
     bset = read_boundaries(path, opts)
     units = lowest_units(bset.units)
     cells = cut_unit_grids(units, cell_area=cell_area, crs=crs, sliver=sliver)
@@ -64,7 +67,17 @@ def make_grids_from_file(
     cells["code_provisional"] = provisional(cells["code"], set(bset.units.loc[bset.units["code_assigned"], "code"]))
     lengths = export_fields.text_lengths("unit_grids")  # Shapefile field widths a standard gives
     written = (
-        write_layer(cells, out, fmt=fmt, layer="unit_grids", encoding=encoding, text_lengths=lengths, row_label="code")
+        write_layer(
+            cells,
+            out,
+            fmt=fmt,
+            layer="unit_grids",
+            crs=out_crs,
+            encoding=encoding,
+            text_lengths=lengths,
+            row_label="code",
+            notes=notes,
+        )
         if out
         else []
     )
