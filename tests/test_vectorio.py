@@ -152,6 +152,10 @@ def test_gbk_unencodable_value_refused_naming_row(tmp_path: Path) -> None:
         write_layer(gdf, tmp_path / "units.shp", encoding="gbk")
     assert err.value.detail["row"] == 2  # the second feature (review32 D8: counted from 1)
     assert not (tmp_path / "units.shp").exists()
+    # with the identifying column named, the row is named by it (a component's GLBJBSM, a grid's code)
+    with pytest.raises(InvalidInput, match=r"units\.shp: CODE 110101002, field 'NAME'") as err:
+        write_layer(gdf, tmp_path / "units.shp", encoding="gbk", row_label="code")
+    assert (err.value.detail["row"], err.value.detail["id"]) == (2, "110101002")
     # UTF-8 holds it.
     write_layer(gdf, tmp_path / "units.shp")
     assert gpd.read_file(tmp_path / "units.shp")["NAME"][1] == "𠮷祥社区"
