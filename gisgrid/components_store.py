@@ -1400,7 +1400,7 @@ SELECT c.id AS "GLBJBSM", c.name AS "GLBJMC",
        c.initial_date AS "CSRQ", c.change_date AS "BGRQ",
        c.data_source AS "SJLY", c.note AS "BZ",
        c.street_code AS "SZJDDM", st.name AS "SZJDMC", c.community_code AS "SZSQDM", co.name AS "SZSQMC",
-       c.class_code, c.scheme, c.geom
+       c.class_code, c.scheme, c.attrs, c.geom
 FROM components c
 LEFT JOIN departments dm ON dm.code = c.main_dept_code
 LEFT JOIN departments dq ON dq.code = c.owner_dept_code
@@ -1409,6 +1409,31 @@ LEFT JOIN admin_units st ON st.code = c.street_code
 LEFT JOIN admin_units co ON co.code = c.community_code
 ORDER BY c.id
 """
+
+
+def _custom_columns(gdf: gpd.GeoDataFrame, notes: list[str] | None) -> gpd.GeoDataFrame:
+    """The city's own attributes (``attrs``: the custom columns of its imports) as columns after the standard's,
+    in name order, each value as its text (a list or object as its JSON), so that an export re-imports with them; a
+    name the standard's columns already use case-insensitively is left out, said in ``notes``."""
+    attrs = gdf.pop("attrs")
+    taken = {str(c).casefold() for c in gdf.columns}
+    names = sorted({str(k) for a in attrs if isinstance(a, dict) for k in a})
+    clash = [n for n in names if n.casefold() in taken]
+    if clash and notes is not None:
+        notes.append(f"custom attributes named as a standard column are not exported: {', '.join(clash)}")
+    geometry = gdf.pop("geometry")
+    for name in (n for n in names if n.casefold() not in taken):
+        gdf[name] = [_attr_text(a.get(name)) if isinstance(a, dict) else None for a in attrs]
+    gdf["geometry"] = geometry
+    return gpd.GeoDataFrame(gdf, geometry="geometry", crs=geometry.crs)
+
+
+def _attr_text(value: object) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, ensure_ascii=False)
 
 
 def export_components(
@@ -1420,6 +1445,7 @@ def export_components(
     empty; in a Shapefile the text fields as wide as 表2 says (``data/catalogue/export_fields.csv``), a value longer
     than that warned about in ``notes`` by its GLBJBSM."""
     gdf = gpd.read_postgis(text(EXPORT_SQL), conn, geom_col="geom").rename_geometry("geometry")
+    gdf = _custom_columns(gdf, notes)
     for column in export_fields.date_fields("components"):  # datetime.date objects: the writer's date fields
         gdf[column] = pd.Series(
             [None if pd.isna(v) else pd.Timestamp(v).date() for v in gdf[column]], index=gdf.index, dtype=object

@@ -185,7 +185,7 @@ def test_the_export_uses_the_standard_field_names_with_department_and_place_name
     stored: Engine, tmp_path: Path
 ) -> None:
     back = gpd.read_file(export(stored, tmp_path / "c.shp", encoding="gbk"), engine="pyogrio")
-    assert list(back.columns) == [*STANDARD_FIELDS, "geometry"]
+    assert list(back.columns) == [*STANDARD_FIELDS, "SetLoc", "geometry"]  # the city's own attribute after them
     lamp = back.loc[back["GLBJMC"] == "路灯甲"].iloc[0]
     assert lamp["GLBJBSM"] == f"{DISTRICT}{LAMP}000001"
     assert (lamp["ZGBMDM"], lamp["QSDWDM"], lamp["YHDWDM"]) == (LIGHTS, WATER, LIGHTS)
@@ -362,6 +362,7 @@ STANDARD_WIDTHS = {
     "SZDYWGBSM": ("C", 15, 0), "GLBJZT": ("C", 10, 0), "CSRQ": ("D", 8, 0), "BGRQ": ("D", 8, 0),
     "SJLY": ("C", 30, 0), "BZ": ("C", 254, 0), "SZJDDM": ("C", 9, 0), "SZJDMC": ("C", 50, 0),
     "SZSQDM": ("C", 12, 0), "SZSQMC": ("C", 50, 0), "class_code": ("C", 80, 0), "scheme": ("C", 80, 0),
+    "SetLoc": ("C", 80, 0),  # the city's own attribute (GDAL's width)
 }  # fmt: skip
 
 
@@ -375,7 +376,14 @@ def test_the_shapefile_declares_the_standard_field_widths(stored: Engine, tmp_pa
     assert dbf_fields(tmp_path / "c.shp") == STANDARD_WIDTHS
     shp = gpd.read_file(tmp_path / "c.shp", engine="pyogrio").drop(columns=["CSRQ", "BGRQ", "geometry"])
     gpkg = gpd.read_file(tmp_path / "c.gpkg", engine="pyogrio").drop(columns=["CSRQ", "BGRQ", "geometry"])
-    pd.testing.assert_frame_equal(shp, gpkg)  # every text value whole
+    # every text value whole (a DBF has no empty text apart from null: the import's "" SetLoc reads back as null)
+    assert gpkg.pop("SetLoc").tolist() == ["人行道", "", "", ""] and shp.pop("SetLoc").isna().tolist() == [
+        False,
+        True,
+        True,
+        True,
+    ]
+    pd.testing.assert_frame_equal(shp, gpkg)
     assert shp["BZ"].str.len().max() == 60
 
 
@@ -403,3 +411,43 @@ def test_a_name_longer_than_the_standard_is_warned_about_and_kept_whole(
     assert dbf_fields(tmp_path / "c.shp")["GLBJMC"] == ("C", nbytes, 0)
     back = gpd.read_file(tmp_path / "c.shp", engine="pyogrio")
     assert back["GLBJMC"].tolist() == ["路灯甲", long_name]
+
+
+def test_the_city_s_own_attributes_are_exported_and_come_back(loaded: Engine, tmp_path: Path) -> None:
+    """review32 G1: custom columns of an import (kept in ``attrs``) were left out of every export: a city could not
+    get its survey fields back. They follow the standard's, in name order, as text (an object as its JSON)."""
+    xs, ys = inside_points(2, seed=21)
+    rows = [
+        {"class_code": LAMP, "lon": xs[0], "lat": ys[0], "Material": "铸铁", "养护合同号": "0012-2024"},
+        {"class_code": BIN, "lon": xs[1], "lat": ys[1], "Material": "不锈钢"},
+    ]
+    assert run(loaded, write_csv(tmp_path / "in.csv", rows)).inserted == 2
+    with loaded.connect() as conn:
+        before = conn.execute(text("SELECT id, attrs FROM components ORDER BY id")).all()
+    for name in ("out.gpkg", "out.csv", "out.geojson"):
+        back = read_back(export(loaded, tmp_path / name))
+        assert list(back.columns)[-3:] == ["Material", "养护合同号", "geometry"], name
+        assert back["Material"].tolist() == ["铸铁", "不锈钢"], name
+        assert back["养护合同号"].fillna("").tolist() == ["0012-2024", ""], name  # text: its leading zeros kept
+        history = history_rows(loaded)
+        summary = run(loaded, tmp_path / name)
+        assert summary.unchanged == 2, (name, summary.to_text())
+        assert history_rows(loaded) == history
+    with loaded.connect() as conn:
+        assert conn.execute(text("SELECT id, attrs FROM components ORDER BY id")).all() == before
+    with loaded.begin() as conn:  # an object from a GeoJSON property is written as its JSON; a clash is said
+        conn.execute(
+            text("""UPDATE components SET attrs = attrs || '{"survey": {"by": "张三", "n": 2}, "glbjmc": "x"}'""")
+        )
+        notes: list[str] = []
+        export_components(conn, tmp_path / "j.gpkg", fmt=None, encoding="utf-8", crs=None, notes=notes)
+    back = gpd.read_file(tmp_path / "j.gpkg", engine="pyogrio")
+    assert json.loads(back["survey"].iloc[0]) == {"by": "张三", "n": 2} and "glbjmc" not in back.columns
+    assert notes == ["custom attributes named as a standard column are not exported: glbjmc"]
+
+
+def read_back(path: Path) -> gpd.GeoDataFrame:
+    if path.suffix == ".csv":
+        frame = pd.read_csv(path, dtype=str, encoding="utf-8-sig", keep_default_na=False).replace("", None)
+        return gpd.GeoDataFrame(frame.drop(columns="wkt"), geometry=gpd.GeoSeries.from_wkt(frame["wkt"]))
+    return gpd.read_file(path, engine="pyogrio")
