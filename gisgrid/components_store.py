@@ -46,7 +46,7 @@ from gisgrid.photos import PhotoStore, check_pixel_budget, inspect_photo, one_re
 from gisgrid.settings import STORAGE_SRID, Settings
 from gisgrid.storage.bulk import CopyPart, copy_batches, copy_frame, point_ewkb_hex
 from gisgrid.texts import refuse_bad_text
-from gisgrid.vectorio import write_layer
+from gisgrid.vectorio import WITHIN_LENGTHS, check_within, write_layer
 
 log = logging.getLogger(__name__)
 
@@ -1407,8 +1407,12 @@ LEFT JOIN departments dq ON dq.code = c.owner_dept_code
 LEFT JOIN departments dy ON dy.code = c.maint_dept_code
 LEFT JOIN admin_units st ON st.code = c.street_code
 LEFT JOIN admin_units co ON co.code = c.community_code
+WHERE {within}
 ORDER BY c.id
 """
+#: ``--within`` over the export's rows: a tier-3 grid by its unit grids, any other code as the unit grid's prefix.
+_WITHIN_TIER3 = "c.unit_grid_code IN (SELECT code FROM unit_grids WHERE tier3_code = :within)"
+_WITHIN_PREFIX = "starts_with(c.unit_grid_code, :within)"
 
 
 def _custom_columns(gdf: gpd.GeoDataFrame, notes: list[str] | None) -> gpd.GeoDataFrame:
@@ -1437,14 +1441,29 @@ def _attr_text(value: object) -> str | None:
 
 
 def export_components(
-    conn: Connection, out: Path, *, fmt: str | None, encoding: str, crs: str | None, notes: list[str] | None = None
+    conn: Connection,
+    out: Path,
+    *,
+    fmt: str | None,
+    encoding: str,
+    crs: str | None,
+    notes: list[str] | None = None,
+    within: str | None = None,
 ) -> list[Path]:
     """Components to GPKG / Shapefile / GeoJSON / CSV, like the grid exports, in the standard's field names with
     the department, street and community names (:data:`EXPORT_SQL`); CSRQ and BGRQ as date fields (Shapefile
     'D', GeoPackage DATE; YYYY-MM-DD in GeoJSON and CSV, typed Date in the CSV's .csvt), also when every value is
     empty; in a Shapefile the text fields as wide as 表2 says (``data/catalogue/export_fields.csv``), a value longer
     than that warned about in ``notes`` by its GLBJBSM."""
-    gdf = gpd.read_postgis(text(EXPORT_SQL), conn, geom_col="geom").rename_geometry("geometry")
+    within = check_within(within)
+    where = "TRUE" if within is None else _WITHIN_TIER3 if len(within) == 14 else _WITHIN_PREFIX
+    sql = EXPORT_SQL.format(within=where)
+    gdf = gpd.read_postgis(text(sql), conn, geom_col="geom", params={"within": within}).rename_geometry("geometry")
+    if gdf.empty and within is not None:
+        raise InvalidInput(
+            f"within: no components in {WITHIN_LENGTHS[len(within)]} {within}; nothing to export",
+            detail=[{"field": "within", "reason": "no components there"}],
+        )
     gdf = _custom_columns(gdf, notes)
     for column in export_fields.date_fields("components"):  # datetime.date objects: the writer's date fields
         gdf[column] = pd.Series(

@@ -265,6 +265,24 @@ def _resolve_target(path: Path, fmt: str | None) -> tuple[Path, Format]:
     return path, known
 
 
+#: What ``--within`` of an export takes: a district, street or community code (6, 9, 12 digits), a tier-3 grid's
+#: code (14) or a unit grid's (15).
+WITHIN_LENGTHS = {6: "district", 9: "street", 12: "community", 14: "tier-3 grid", 15: "unit grid"}
+
+
+def check_within(within: str | None) -> str | None:
+    """``--within`` checked: digits of a district, street, community, tier-3 or unit grid code."""
+    if within is None:
+        return None
+    if not (within.isascii() and within.isdigit() and len(within) in WITHIN_LENGTHS):
+        raise InvalidInput(
+            f"within: {within!r} is not a district, street, community, tier-3 or unit grid code (6, 9, 12, 14 or 15 "
+            "digits)",
+            detail=[{"field": "within", "reason": "not an area code"}],
+        )
+    return within
+
+
 def cannot_write(path: Path, exc: Exception) -> InvalidInput:
     """The refusal of an output path the system will not write (a file where a folder should be, no permission,
     a read-only or virtual file system), in one line."""

@@ -112,6 +112,12 @@ def export(
     crs: str | None = typer.Option(
         None, "--crs", help="Reproject, checked as for grids export (the zone that covers the data; EPSG:4490 default)."
     ),
+    within: str | None = typer.Option(
+        None,
+        "--within",
+        help="Only the components of one district, street, community, tier-3 grid or unit grid (its code: 6, 9, "
+        "12, 14 or 15 digits).",
+    ),
 ) -> None:
     """Export components (Shapefile: ASCII fields ≤ 10 bytes, .cpg)."""
     engine = make_engine(prepare_database(settings_of(ctx), echo))
@@ -119,7 +125,7 @@ def export(
     try:
         with engine.connect() as conn:
             files = export_components(
-                conn, out, fmt=fmt.value if fmt else None, encoding=encoding, crs=crs, notes=notes
+                conn, out, fmt=fmt.value if fmt else None, encoding=encoding, crs=crs, notes=notes, within=within
             )
     finally:
         engine.dispose()

@@ -260,6 +260,12 @@ def export(
         "an old datum PROJ reaches only by a ballpark shift (Beijing 1954, Xian 1980) is warned about.",
     ),
     encoding: Encoding = typer.Option(Encoding.utf8, "--encoding", help="Shapefile encoding: utf-8 or gbk."),
+    within: str | None = typer.Option(
+        None,
+        "--within",
+        help="Only the grids of one district, street or community (its code: 6, 9, 12 digits), or of one tier-3 "
+        "grid (14) — a street office's own grids.",
+    ),
 ) -> None:
     """Export stored grids for analysts (Shapefile: ASCII field names ≤ 10 bytes, .cpg written)."""
     engine = make_engine(prepare_database(settings_of(ctx), echo))
@@ -273,6 +279,7 @@ def export(
             crs=crs,
             encoding=encoding.value,
             notes=notes,
+            within=within,
         )
     finally:
         engine.dispose()

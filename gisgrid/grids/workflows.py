@@ -25,7 +25,7 @@ from gisgrid.grids.cutting import CoverageReport, check_coverage, cut_unit_grids
 from gisgrid.grids.tiers import balance_report, group_tier3
 from gisgrid.spreadsheet import refuse_excel
 from gisgrid.storage import recode
-from gisgrid.vectorio import read_layer_any, write_layer
+from gisgrid.vectorio import WITHIN_LENGTHS, check_within, read_layer_any, write_layer
 
 Weight = Literal["units", "components", "population"]
 
@@ -509,12 +509,26 @@ def export_grids(
     crs: str | None = None,
     encoding: str = "utf-8",
     notes: list[str] | None = None,
+    within: str | None = None,
 ) -> list[Path]:
-    """Stored grids to a file (:func:`gisgrid.vectorio.write_layer`: ``--crs`` checked, its warning in ``notes``)."""
+    """Stored grids to a file (:func:`gisgrid.vectorio.write_layer`: ``--crs`` checked, its warning in ``notes``);
+    ``within`` keeps those of one district, street, community, tier-3 grid or unit grid (by code)."""
+    within = check_within(within)
     with engine.connect() as conn:
         gdf = store.load_unit_grids(conn) if tier == "unit" else store.load_management_grids(conn, int(tier))
+    kind = "unit" if tier == "unit" else "tier-" + tier
     if gdf.empty:
-        raise InvalidInput(f"no {'unit' if tier == 'unit' else 'tier-' + tier} grids are stored; nothing to export")
+        raise InvalidInput(f"no {kind} grids are stored; nothing to export")
+    if within is not None:
+        inside = (
+            gdf["tier3_code"] == within if tier == "unit" and len(within) == 14 else gdf["code"].str.startswith(within)
+        )
+        gdf = gdf[inside]
+        if gdf.empty:
+            raise InvalidInput(
+                f"within: no {kind} grids in {WITHIN_LENGTHS[len(within)]} {within}; nothing to export",
+                detail=[{"field": "within", "reason": "no grids there"}],
+            )
     layer = "unit_grids" if tier == "unit" else f"tier{tier}_grids"
     lengths = export_fields.text_lengths(layer)  # the Shapefile field widths a standard gives (unit grids)
     return write_layer(
