@@ -171,7 +171,7 @@ def _bbox_sql(bbox: tuple[float, float, float, float] | None, alias: str) -> tup
     )
 
 
-def _grid_counts(conn: Connection, tier: str) -> pd.DataFrame:
+def _grid_counts(conn: Connection, tier: str, period: Period | None = None) -> pd.DataFrame:
     """Per grid code: components in service (not 移除: retired ones have left the registry) and those of them not
     完好, cases (not merged: all, open, last 30 days)."""
     key = {"unit": "unit_grid_code", "1": "street_code", "2": "community_code", "3": "tier3_code"}[tier]
@@ -189,21 +189,30 @@ def _grid_counts(conn: Connection, tier: str) -> pd.DataFrame:
         conn,
         params={"retired": RETIRED},
     )
+    # cases and open_cases: those reported in ``period`` when given (every case stored otherwise); cases_30d the
+    # last 30 days whatever the period
+    reported = "TRUE" if period is None else "c.created_at >= :since AND c.created_at < :until"
+    params: dict[str, Any] = {"t": list(TERMINAL_STATES)}
+    if period is not None:
+        params.update(since=period.start.to_pydatetime(), until=period.end.to_pydatetime())
     cases = pd.read_sql(
         text(
-            f"SELECT c.{key} AS code, count(*) AS cases, "
-            "count(*) FILTER (WHERE c.state <> ALL(CAST(:t AS text[]))) AS open_cases, "
+            f"SELECT c.{key} AS code, count(*) FILTER (WHERE {reported}) AS cases, "
+            f"count(*) FILTER (WHERE {reported} AND c.state <> ALL(CAST(:t AS text[]))) AS open_cases, "
             "count(*) FILTER (WHERE c.created_at >= now() - interval '30 days') AS cases_30d "
             f"FROM cases c WHERE c.{key} IS NOT NULL AND c.duplicate_of IS NULL GROUP BY 1"
         ),
         conn,
-        params={"t": list(TERMINAL_STATES)},
+        params=params,
     )
     return comps.merge(cases, on="code", how="outer")
 
 
 def load_grids(
-    conn: Connection, tier: str = "unit", bbox: tuple[float, float, float, float] | None = None
+    conn: Connection,
+    tier: str = "unit",
+    bbox: tuple[float, float, float, float] | None = None,
+    period: Period | None = None,
 ) -> gpd.GeoDataFrame:
     if tier not in TIERS:
         raise InvalidInput(f"tier: {tier!r} is not one of {', '.join(TIERS)}", detail=[{"field": "tier"}])
@@ -220,7 +229,7 @@ def load_grids(
         gdf = gdf.drop(columns=["tier"]).merge(areas, on="code", how="left")
     if bbox is not None:
         gdf = gdf.cx[bbox[0] : bbox[2], bbox[1] : bbox[3]]
-    gdf = gdf.merge(_grid_counts(conn, tier), on="code", how="left")
+    gdf = gdf.merge(_grid_counts(conn, tier, period), on="code", how="left")
     for col in ("components", "components_faulty", "cases", "open_cases", "cases_30d"):
         gdf[col] = gdf[col].fillna(0).astype("int64")
     gdf["cases_per_km2"] = (gdf["cases"] / gdf["area_km2"].where(gdf["area_km2"] > 0)).round(2)
@@ -319,6 +328,10 @@ def load_cases(
     return gpd.GeoDataFrame(gdf, geometry="geometry", crs=gdf.crs), _count(conn, "cases", where, params)
 
 
+#: The grid columns counting cases a --period limits (cases_30d is its own window).
+_CASE_COUNTS = ("cases", "open_cases", "cases_per_km2")
+
+
 def load_layer(
     conn: Connection,
     layer: str,
@@ -337,10 +350,12 @@ def load_layer(
         raise InvalidInput(f"layer: {layer!r} is not one of {choices}{hint}", detail=[{"field": "layer"}])
     if layer != "grids" and tier is not None:
         raise InvalidInput("tier: only the grids layer has tiers", detail=[{"field": "tier"}])
-    if layer != "cases" and (states is not None or period is not None):
-        raise InvalidInput("state, period: only the cases layer has them", detail=[{"field": "state"}])
+    if layer != "cases" and states is not None:
+        raise InvalidInput("state: only the cases layer has it", detail=[{"field": "state"}])
+    if layer == "components" and period is not None:
+        raise InvalidInput("period: only the cases and grids layers have it", detail=[{"field": "period"}])
     if layer == "grids":
-        gdf = load_grids(conn, tier or "unit", bbox)
+        gdf = load_grids(conn, tier or "unit", bbox, period)
         total = len(gdf)
         return gdf.iloc[:limit], total
     if layer == "components":
@@ -844,6 +859,8 @@ def render(
         note_parts.append(CASE_STATE_FILTERS.get(key or "all") or "状态 " + "、".join(STATES[s] for s in chosen or []))
         if p is not None:
             note_parts.append(f"上报于 {p.label}")
+    elif layer == "grids" and column in _CASE_COUNTS:  # which cases the counts are of
+        note_parts.append(f"案件上报于 {p.label}" if p is not None else "案件:全部(自启用起)")
     gdf, total = load_layer(conn, layer, tier=tier, limit=limit, bbox=bbox, states=chosen, period=p, services=services)
     page, legend = build_map(
         gdf,

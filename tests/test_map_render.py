@@ -215,6 +215,37 @@ def test_a_bbox_that_misses_the_layer_warns_with_its_extent(
     assert inside.exit_code == 0 and "40 features" in inside.output and "warning" not in inside.output
 
 
+def test_grid_case_counts_of_a_period_and_the_legend_says_which(
+    district: Engine, settings: Settings, tmp_path: Path
+) -> None:
+    """review32 G3: a grid map's 案件数 counted every case ever stored, and its legend did not say so; --period
+    counts the cases reported in it (cases_30d stays the last 30 days)."""
+    with district.begin() as conn:  # two of the six cases reported in October 2026, the others in November
+        conn.execute(text("UPDATE cases SET created_at = '2026-11-20T10:00+08:00'"))
+        conn.execute(
+            text(
+                "UPDATE cases SET created_at = '2026-10-15T10:00+08:00' WHERE id IN "
+                "(SELECT id FROM cases ORDER BY id DESC LIMIT 2)"
+            )
+        )
+    with district.connect() as conn:
+        every = render.load_grids(conn, "2")
+        october = render.load_grids(conn, "2", period=parse_period("2026-10"))
+    assert int(every["cases"].sum()) == 6 and int(october["cases"].sum()) == 2
+    assert int(october["open_cases"].sum()) == 2  # the two rejected are the two oldest ids, not these
+    assert october["cases_30d"].tolist() == every["cases_30d"].tolist()
+    out = tmp_path / "oct.html"
+    code, output = run(
+        settings, "--layer", "grids", "--tier", "2", "--color-by", "cases", "--period", "2026-10", "--out", str(out)
+    )
+    assert code == 0, output
+    assert sum(n for _, n in legend_rows(check_folder(out))) == 3 and "案件上报于 2026-10" in out.read_text("utf-8")
+    code, output = run(settings, "--layer", "grids", "--tier", "2", "--color-by", "cases", "--out", str(out))
+    assert code == 0 and "案件:全部(自启用起)" in out.read_text("utf-8")
+    code, output = run(settings, "--layer", "components", "--period", "2026-10", "--out", str(out))
+    assert code == 2 and "--period" in output
+
+
 def legend_rows(page: str) -> list[tuple[str, int]]:
     """(label, count) of each legend row of a rendered page."""
     legend = re.search(r'<div id="gg-legend".*?</ul></div>', page, re.S)

@@ -125,7 +125,10 @@ def render(
         None, "--indicator", help="Evaluation only: the indicator column, e.g. on_time_disposal_rate, score, grade."
     ),
     period: str | None = typer.Option(
-        None, "--period", help=f"Evaluation: the period evaluated; cases: reported in it. {PERIOD_HELP}."
+        None,
+        "--period",
+        help=f"Evaluation: the period evaluated; cases: reported in it; grids: the cases counted (cases, "
+        f"open_cases, cases_per_km2) reported in it (default: every case stored). {PERIOD_HELP}.",
     ),
     state: str | None = typer.Option(
         None,
@@ -143,8 +146,8 @@ def render(
         for given, name in ((indicator, "--indicator"), (level, "--level"), (as_of, "--as-of")):
             if given is not None:
                 raise typer.BadParameter("only --layer evaluation takes it", param_hint=name)
-    if period is not None and layer not in (Layer.evaluation, Layer.cases):
-        raise typer.BadParameter("only --layer evaluation and --layer cases take it", param_hint="--period")
+    if period is not None and layer is Layer.components:
+        raise typer.BadParameter("only --layer evaluation, cases and grids take it", param_hint="--period")
     if state is not None and layer is not Layer.cases:
         raise typer.BadParameter("only --layer cases takes it", param_hint="--state")
     if out.suffix.lower() not in (".html", ".htm"):
