@@ -608,9 +608,11 @@ def _page(
     bounds: tuple[float, float, float, float] | None,
     polygons: bool,
     gradient: tuple[str, str, str] | None = None,
+    outlines: dict[str, Any] | None = None,
 ) -> str:
     """The folium page: one GeoJSON layer, its tooltip and the HTML legend (Leaflet only, ``/static/vendor``).
-    ``style`` sees each feature's properties as they are; the page carries them as text (:func:`_as_text`)."""
+    ``style`` sees each feature's properties as they are; the page carries them as text (:func:`_as_text`).
+    ``outlines``: street boundaries drawn under a point layer, so an offline reader sees where the points are."""
     assets.use_local_assets()
     shown, raw = _as_text(features)
     figure = folium.Figure(title=_esc(f"gisgrid 专题图 · {heading}"))  # branca puts the title in unescaped
@@ -623,6 +625,13 @@ def _page(
     if bounds is not None:
         x0, y0, x1, y1 = bounds
         m.fit_bounds([[y0, x0], [y1, x1]])
+    if outlines is not None and outlines["features"]:
+        folium.GeoJson(
+            outlines,
+            name="街道界线",
+            style_function=lambda _f: OUTLINE_STYLE,
+            interactive=False,  # the points above take the pointer
+        ).add_to(m)
     folium.GeoJson(
         shown,
         name=heading,
@@ -636,6 +645,26 @@ def _page(
     figure.header.add_child(_Html(f"<style>{LEGEND_CSS}</style>"), name="gisgrid_legend_css")
     figure.html.add_child(_Html(_legend_html(heading, subtitle, legend, gradient)), name="gisgrid_legend")
     return figure.render().replace("<html>", '<html lang="zh-CN">', 1)
+
+
+#: Street boundaries under a point map: thin grey lines, no fill.
+OUTLINE_STYLE = {"color": "#78909c", "weight": 1.2, "fill": False, "opacity": 0.9}
+#: Their simplification (degrees, ≈ 5 m): a reference line, not a survey.
+OUTLINE_TOLERANCE_DEG = 5e-5
+
+
+def street_outlines(conn: Connection) -> dict[str, Any]:
+    """The streets' boundaries (tier-1 grids) as a GeoJSON FeatureCollection of lines, simplified, no properties:
+    the reference under a components or cases map."""
+    rows = conn.execute(
+        text(
+            "SELECT ST_AsGeoJSON(ST_SimplifyPreserveTopology(ST_Boundary(geom), :tol), 6) "
+            "FROM management_grids WHERE tier = 1 ORDER BY code"
+        ),
+        {"tol": OUTLINE_TOLERANCE_DEG},
+    ).scalars()
+    features = [{"type": "Feature", "properties": {}, "geometry": json.loads(g)} for g in rows if g]
+    return {"type": "FeatureCollection", "features": features}
 
 
 def _bounds(gdf: gpd.GeoDataFrame) -> tuple[float, float, float, float] | None:
@@ -657,9 +686,11 @@ def build_map(
     title: str | None = None,
     total: int | None = None,
     note: str = "",
+    outlines: dict[str, Any] | None = None,
 ) -> tuple[str, list[LegendEntry]]:
     """The map page (HTML with ``/static/vendor`` links) and its legend (layers grids, components, cases);
-    ``note`` says what was selected (e.g. 在办 · 2026-10) in the legend's subtitle."""
+    ``note`` says what was selected (e.g. 在办 · 2026-10) in the legend's subtitle; ``outlines`` (street
+    boundaries) are drawn under a point layer."""
     scheme = scheme_name(scheme)
     layer_label = TIERS[tier or "unit"] if layer == "grids" else LAYERS[layer]
     colouring: Colouring | None = None
@@ -691,7 +722,9 @@ def build_map(
         if polygons:
             return {"fillColor": fill, "color": "#546e7a", "weight": 0.6 if tier in (None, "unit") else 1.5,
                     "fillOpacity": 0.75 if colour_of else 0.05}  # fmt: skip
-        return {"fillColor": fill, "color": "#ffffff", "weight": 1, "fillOpacity": 0.9, "radius": 5}
+        # a pale point (未计时, 无数据) gets a dark rim: white on the grey page it was hard to see
+        rim = "#607d8b" if fill == choropleth.NO_DATA_COLOUR else "#ffffff"
+        return {"fillColor": fill, "color": rim, "weight": 1, "fillOpacity": 0.9, "radius": 5}
 
     legend = colouring.legend if colouring else [plain] if plain else []
     page = _page(
@@ -705,6 +738,7 @@ def build_map(
         bounds=_bounds(gdf),
         polygons=polygons,
         gradient=colouring.gradient if colouring else None,
+        outlines=outlines,
     )
     return page, legend
 
@@ -859,7 +893,9 @@ def render(
         note_parts.append(CASE_STATE_FILTERS.get(key or "all") or "状态 " + "、".join(STATES[s] for s in chosen or []))
         if p is not None:
             note_parts.append(f"上报于 {p.label}")
-    elif layer == "grids" and column in _CASE_COUNTS:  # which cases the counts are of
+    if layer != "grids":
+        note_parts.append("灰线:街道界线")
+    if layer == "grids" and column in _CASE_COUNTS:  # which cases the counts are of
         note_parts.append(f"案件上报于 {p.label}" if p is not None else "案件:全部(自启用起)")
     gdf, total = load_layer(conn, layer, tier=tier, limit=limit, bbox=bbox, states=chosen, period=p, services=services)
     page, legend = build_map(
@@ -873,6 +909,7 @@ def render(
         title=title,
         total=total,
         note=" · ".join(note_parts),
+        outlines=street_outlines(conn) if layer != "grids" else None,
     )
     files_dir, files = export_folder(page, out)
     return Rendered(out.resolve(), files_dir, files, len(gdf), total, column, legend)

@@ -246,6 +246,29 @@ def test_grid_case_counts_of_a_period_and_the_legend_says_which(
     assert code == 2 and "--period" in output
 
 
+def test_point_maps_draw_the_streets_under_the_points(district: Engine, settings: Settings, tmp_path: Path) -> None:
+    """review32 G4: a cases or components map on plain grey said nothing of where the points are; the streets'
+    boundaries are drawn under them (not taking the pointer), said in the legend. A grid map has its own lines."""
+    with district.connect() as conn:
+        streets = conn.execute(text("SELECT count(*) FROM management_grids WHERE tier = 1")).scalar_one()
+        outlines = render.street_outlines(conn)
+    assert streets == 2 and len(outlines["features"]) == 2
+    assert {f["geometry"]["type"] for f in outlines["features"]} <= {"LineString", "MultiLineString"}
+    for layer in ("components", "cases"):
+        out = tmp_path / f"{layer}.html"
+        code, output = run(settings, "--layer", layer, "--out", str(out))
+        assert code == 0, output
+        page = check_folder(out)
+        assert "灰线:街道界线" in page and page.count('"interactive": false') == 1, layer
+        drawn = re.findall(r"\bgeo_json_\w+_add\((\{.*?\})\);\n", page, re.S)
+        assert len(drawn) == 2, layer  # the streets first (under), then the points
+        assert [f["geometry"] for f in json.loads(drawn[0])["features"]] == [
+            f["geometry"] for f in outlines["features"]
+        ], layer
+    code, output = run(settings, "--layer", "grids", "--tier", "1", "--out", str(tmp_path / "g.html"))
+    assert code == 0 and "街道界线" not in (tmp_path / "g.html").read_text("utf-8")
+
+
 def legend_rows(page: str) -> list[tuple[str, int]]:
     """(label, count) of each legend row of a rendered page."""
     legend = re.search(r'<div id="gg-legend".*?</ul></div>', page, re.S)
@@ -588,10 +611,10 @@ SCRIPT = "</script><script>alert(2)</script>"
 
 
 def geojson_data(page: str) -> dict:
-    """The FeatureCollection folium embeds in the page (``geo_json_…_add({...});``)."""
-    found = re.search(r"\bgeo_json_\w+_add\((\{.*?\})\);\n", page, re.S)
-    assert found is not None
-    return json.loads(found.group(1))
+    """The data's FeatureCollection folium embeds in the page (``geo_json_…_add({...});``)."""
+    found = re.findall(r"\bgeo_json_\w+_add\((\{.*?\})\);\n", page, re.S)
+    assert found
+    return json.loads(found[-1])  # the data's layer: a point map draws the streets' lines before it
 
 
 def assert_no_markup_from_data(page: str) -> None:
