@@ -356,15 +356,15 @@ def geodesic_areas(geoms: np.ndarray, crs: pyproj.CRS | str | int) -> np.ndarray
     return np.where(valid, series.to_crs(equal_area).area.to_numpy(), 0.0)
 
 
-def outside_area_of_use(crs: pyproj.CRS, bounds: ArrayLike) -> str | None:
+def outside_area_of_use(crs: pyproj.CRS, bounds: ArrayLike, tolerance: float = AREA_OF_USE_TOLERANCE_DEG) -> str | None:
     """``lon a..b, lat c..d, outside the area of use of EPSG:n (its name: lon …, lat …)`` when the lon/lat
-    ``bounds`` (minx, miny, maxx, maxy) pass the area of use of ``crs`` by more than
-    :data:`AREA_OF_USE_TOLERANCE_DEG`; None inside it, or when it is unknown or crosses the antimeridian."""
+    ``bounds`` (minx, miny, maxx, maxy) pass the area of use of ``crs`` by more than ``tolerance`` degrees
+    (:data:`AREA_OF_USE_TOLERANCE_DEG`); None inside it, or when it is unknown or crosses the antimeridian."""
     aou = crs.area_of_use
     if aou is None or aou.west > aou.east:  # unknown, or crosses the antimeridian: nothing sane to test
         return None
     xmin, ymin, xmax, ymax = (float(v) for v in np.asarray(bounds, dtype=float))
-    tol = AREA_OF_USE_TOLERANCE_DEG
+    tol = tolerance
     if xmin >= aou.west - tol and xmax <= aou.east + tol and ymin >= aou.south - tol and ymax <= aou.north + tol:
         return None
     return (

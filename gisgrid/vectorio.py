@@ -459,7 +459,19 @@ def check_export_crs(crs: CRS, bounds: np.ndarray, spec: str, path: Path) -> str
                 f"{hint}",
                 detail={"crs": spec, "scale_error": error},
             )
-    return geodesy.ballpark_datum_warning(crs, f"{path.name} --crs {spec}", exporting=True)
+    said = []
+    aou = crs.area_of_use
+    edge = geodesy.outside_area_of_use(crs, bounds, tolerance=0.0) if crs.is_projected else None
+    if edge and aou is not None and fitting.to_epsg() != crs.to_epsg():  # inside the tolerance, not the zone
+        said.append(
+            f"{path.name} --crs {spec}: the layer (lon {xmin:.3f}..{xmax:.3f}) reaches past the zone's own "
+            f"longitudes ({aou.west:g}..{aou.east:g}°E); accepted, its scale error within "
+            f"{geodesy.MAX_SCALE_ERROR:.1%}, but the zone that covers it is EPSG:{fitting.to_epsg()} ({fitting.name})"
+        )
+    ballpark = geodesy.ballpark_datum_warning(crs, f"{path.name} --crs {spec}", exporting=True)
+    if ballpark:
+        said.append(ballpark)
+    return "; ".join(said) or None
 
 
 def date_columns(frame: pd.DataFrame) -> list[str]:

@@ -575,3 +575,19 @@ def test_a_geopackage_written_into_says_which_layers_it_kept(tmp_path: Path) -> 
     write_layer(units(), out, layer="tier3_grids", notes=notes)  # replacing a layer: the other is still named
     assert len(notes) == 1 and "'tier1_grids' (EPSG:4548)" in notes[0] and "'tier3_grids' (" not in notes[0]
     assert sorted(str(n) for n, _ in pyogrio.list_layers(out)) == ["tier1_grids", "tier3_grids"]
+
+
+def test_a_zone_accepted_past_its_edge_is_warned_about_naming_the_covering_zone(tmp_path: Path) -> None:
+    """review32 G6: a 6° zone (EPSG:4509, 114–120°E) for a district at 113.6–113.8°E is within the tolerance and
+    the scale limit, so accepted, but Chinese practice keeps to the zone: a warning names the one that covers it."""
+    gdf = gpd.GeoDataFrame({"code": ["a"]}, geometry=[box(113.60, 34.70, 113.80, 34.80)], crs=4490)
+    notes: list[str] = []
+    write_layer(gdf, tmp_path / "z.gpkg", crs="EPSG:4509", notes=notes)
+    assert notes == [
+        "z.gpkg --crs EPSG:4509: the layer (lon 113.600..113.800) reaches past the zone's own longitudes "
+        "(114..120°E); accepted, its scale error within 0.3%, but the zone that covers it is EPSG:4547 "
+        "(CGCS2000 / 3-degree Gauss-Kruger CM 114E)"
+    ]
+    notes.clear()
+    write_layer(gdf, tmp_path / "ok.gpkg", crs="EPSG:4547", notes=notes)  # its own zone: nothing to say
+    assert notes == []
