@@ -67,9 +67,9 @@ from pyproj.exceptions import CRSError
 from gisgrid import geodesy
 from gisgrid.errors import InvalidInput
 from gisgrid.grids.cutting import choose_metric_crs
-from gisgrid.spreadsheet import csv_unquote, excel_kind, to_csv
+from gisgrid.spreadsheet import csv_unquote, excel_kind, to_csv, xlsx_text
 
-Format = Literal["gpkg", "shp", "geojson", "csv"]
+Format = Literal["gpkg", "shp", "geojson", "csv", "xlsx"]
 Encoding = Literal["utf-8", "gbk"]
 
 STORAGE_CRS = "EPSG:4490"
@@ -79,11 +79,20 @@ EXTENSIONS: dict[str, Format] = {
     ".geojson": "geojson",
     ".json": "geojson",
     ".csv": "csv",
+    ".xlsx": "xlsx",
 }
 #: The formats and encodings by name: write_layer is given them as text (CLI options) and refuses others.
 _FORMATS: dict[str, Format] = {f: f for f in get_args(Format)}
 _ENCODINGS: dict[str, Encoding] = {e: e for e in get_args(Encoding)}
-_DEFAULT_SUFFIX: dict[str, str] = {"gpkg": ".gpkg", "shp": ".shp", "geojson": ".geojson", "csv": ".csv"}
+_DEFAULT_SUFFIX: dict[str, str] = {
+    "gpkg": ".gpkg",
+    "shp": ".shp",
+    "geojson": ".geojson",
+    "csv": ".csv",
+    "xlsx": ".xlsx",
+}
+#: An Excel cell holds at most this many characters.
+XLSX_MAX_CELL = 32_767
 _DRIVERS = {"gpkg": "GPKG", "shp": "ESRI Shapefile", "geojson": "GeoJSON"}
 
 # Shapefile limits: 2 GiB per .shp/.dbf for most readers, 254 bytes per text value, 10-byte field names.
@@ -247,7 +256,7 @@ def _resolve_target(path: Path, fmt: str | None) -> tuple[Path, Format]:
             return path.with_name(path.name + ".gpkg"), "gpkg"
         if suffix not in EXTENSIONS:
             raise InvalidInput(
-                f"{path}: unknown output extension {path.suffix!r}; use .gpkg, .shp, .geojson or .csv "
+                f"{path}: unknown output extension {path.suffix!r}; use .gpkg, .shp, .geojson, .csv or .xlsx "
                 "(or pass the format explicitly)",
                 detail={"path": str(path)},
             )
@@ -404,6 +413,8 @@ def write_layer(
             return _write_geojson(gdf, path, dates)
         if fmt == "csv":
             return _write_csv(gdf, path, dates)
+        if fmt == "xlsx":
+            return _write_xlsx(gdf, path, layer or path.stem)
         lengths = {c: n for c, n in (text_lengths or {}).items() if c in gdf.columns}
         written, long_values = _write_shapefile(
             gdf, path, known_encoding, max_shapefile_bytes, dates, lengths, row_label
@@ -584,6 +595,58 @@ def _csvt_type(series: pd.Series, is_date: bool) -> str:
     if kind == "f":
         return "Real"
     return "String"  # text, date-times, mixed objects: text keeps leading zeros of codes
+
+
+def _write_xlsx(gdf: gpd.GeoDataFrame, path: Path, sheet: str) -> list[Path]:
+    """An Excel table: the attributes in text cells where they are text (codes keep their leading zeros and every
+    digit, which a CSV opened in Excel loses), dates as dates, and the position — of a point, or of a point inside
+    each polygon or line (a label point; the shapes need GeoPackage or Shapefile) — as ``lon``/``lat`` (or ``x``/``y``
+    in a projected CRS) at 1 cm. The CRS is written on a second sheet."""
+    from openpyxl import Workbook
+
+    geom = gdf.geometry
+    points = bool(len(geom)) and set(geom.dropna().geom_type) <= {"Point"}
+    where = geom if points else geom.representative_point()
+    projected = gdf.crs is not None and CRS.from_user_input(gdf.crs).is_projected
+    names = ("x", "y") if projected else ("lon", "lat")
+    if not points:
+        names = (f"label_{names[0]}", f"label_{names[1]}")
+    taken = [n for n in names if n in gdf.columns]
+    if taken:
+        raise InvalidInput(f"{path}: the layer already has a column named {taken[0]!r}; rename it")
+    attrs = pd.DataFrame(gdf.drop(columns=geom.name))
+    digits = 2 if projected else 7
+    attrs[names[0]] = where.x.round(digits).where(~where.is_empty)
+    attrs[names[1]] = where.y.round(digits).where(~where.is_empty)
+    book = Workbook()
+    table = book.active
+    table.title = sheet[:31]  # Excel's limit on a sheet name
+    table.append([str(c) for c in attrs.columns])
+    for i, row in enumerate(attrs.itertuples(index=False, name=None), start=2):
+        values = [None if v is None or (not isinstance(v, str | bytes) and pd.isna(v)) else v for v in row]
+        long = next(
+            (attrs.columns[k] for k, v in enumerate(values) if isinstance(v, str) and len(v) > XLSX_MAX_CELL), None
+        )
+        if long is not None:
+            raise InvalidInput(
+                f"{path}: row {i - 1}, field {long!r}: longer than an Excel cell holds ({XLSX_MAX_CELL:,} "
+                "characters); use GeoPackage or CSV",
+                detail={"row": i - 1, "field": str(long)},
+            )
+        table.append(values)
+    table.freeze_panes = "A2"
+    about = book.create_sheet("CRS")
+    crs = CRS.from_user_input(gdf.crs) if gdf.crs is not None else None
+    about.append(["crs", f"EPSG:{crs.to_epsg()}" if crs is not None and crs.to_epsg() else "unknown"])
+    about.append(["name", crs.name if crs is not None else ""])
+    about.append(["position", f"{names[0]}, {names[1]}: " + ("the point" if points else "a point inside each shape")])
+    xlsx_text(book)
+    try:
+        book.save(path)
+    except OSError:
+        path.unlink(missing_ok=True)
+        raise
+    return [path]
 
 
 def _write_csv(gdf: gpd.GeoDataFrame, path: Path, dates: tuple[str, ...]) -> list[Path]:

@@ -451,3 +451,29 @@ def read_back(path: Path) -> gpd.GeoDataFrame:
         frame = pd.read_csv(path, dtype=str, encoding="utf-8-sig", keep_default_na=False).replace("", None)
         return gpd.GeoDataFrame(frame.drop(columns="wkt"), geometry=gpd.GeoSeries.from_wkt(frame["wkt"]))
     return gpd.read_file(path, engine="pyogrio")
+
+
+def test_an_excel_export_keeps_codes_as_text_and_reimports_unchanged(stored: Engine, tmp_path: Path) -> None:
+    """review32 G5: a CSV opened in Excel turns 17-digit GLBJBSM, 18-digit department codes and class 01001 into
+    numbers (digits and leading zeros lost); the .xlsx export writes them as text cells, CSRQ/BGRQ as dates, the
+    position as lon/lat, the CRS on a sheet of its own — and imports back unchanged."""
+    from openpyxl import load_workbook
+
+    out = export(stored, tmp_path / "部件.xlsx")
+    book = load_workbook(out)
+    assert book.sheetnames == ["components", "CRS"]
+    table = book["components"]
+    header = [c.value for c in table[1]]
+    assert header == [*STANDARD_FIELDS, "SetLoc", "lon", "lat"]
+    lamp = next(r for r in table.iter_rows(min_row=2) if r[header.index("GLBJMC")].value == "路灯甲")
+    cell = {h: c for h, c in zip(header, lamp, strict=True)}
+    assert (cell["GLBJBSM"].data_type, cell["GLBJBSM"].value) == ("s", f"{DISTRICT}{LAMP}000001")
+    assert (cell["ZGBMDM"].data_type, cell["ZGBMDM"].value) == ("s", LIGHTS)
+    assert (cell["class_code"].data_type, cell["class_code"].value) == ("s", LAMP)
+    assert cell["CSRQ"].is_date and cell["CSRQ"].value.date().isoformat() == "2020-01-05"
+    assert isinstance(cell["lon"].value, float) and isinstance(cell["lat"].value, float)
+    assert [book["CRS"]["A1"].value, book["CRS"]["B1"].value] == ["crs", "EPSG:4490"]
+    history = history_rows(stored)
+    summary = run(stored, out)
+    assert summary.unchanged == 4 and summary.inserted == summary.updated == 0, summary.to_text()
+    assert history_rows(stored) == history

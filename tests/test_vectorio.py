@@ -591,3 +591,32 @@ def test_a_zone_accepted_past_its_edge_is_warned_about_naming_the_covering_zone(
     notes.clear()
     write_layer(gdf, tmp_path / "ok.gpkg", crs="EPSG:4547", notes=notes)  # its own zone: nothing to say
     assert notes == []
+
+
+def test_an_excel_table_of_polygons_has_a_label_point_and_text_codes(tmp_path: Path) -> None:
+    """review32 G5: grids as an Excel table — codes in text cells, a point inside each grid (the shapes need
+    GeoPackage or Shapefile), in metres when projected; the CRS on its own sheet."""
+    from openpyxl import load_workbook
+
+    gdf = units()
+    write_layer(gdf, tmp_path / "units.xlsx")
+    book = load_workbook(tmp_path / "units.xlsx")
+    table = book["units"]
+    header = [c.value for c in table[1]]
+    assert header[-2:] == ["label_lon", "label_lat"] and "geometry" not in header
+    codes = [r[header.index("code")] for r in table.iter_rows(min_row=2)]
+    assert [(c.data_type, c.value) for c in codes] == [("s", "110101001"), ("s", "110101002"), ("s", "110101003")]
+    inside = gdf.geometry.representative_point()
+    for row, point in zip(table.iter_rows(min_row=2), inside, strict=True):
+        assert (row[-2].value, row[-1].value) == (round(point.x, 7), round(point.y, 7))
+    assert [[c.value for c in r] for r in book["CRS"].iter_rows()][2] == [
+        "position",
+        "label_lon, label_lat: a point inside each shape",
+    ]
+    write_layer(gdf, tmp_path / "gk.xlsx", crs="EPSG:4548", layer="tier1_grids")
+    gk = load_workbook(tmp_path / "gk.xlsx")
+    assert gk.sheetnames == ["tier1_grids", "CRS"] and [c.value for c in gk["tier1_grids"][1]][-2:] == [
+        "label_x",
+        "label_y",
+    ]
+    assert gk["CRS"]["B1"].value == "EPSG:4548"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
+from typing import get_args
 
 import numpy as np
 import typer
@@ -22,6 +23,7 @@ from gisgrid.components_store import (
 from gisgrid.errors import InvalidInput
 from gisgrid.paging import MAX_LIMIT, MAX_OFFSET
 from gisgrid.storage.database import make_engine, prepare_database
+from gisgrid.vectorio import Format as VectorFormat
 
 app = typer.Typer(help="City components 城市部件: import, export, query.", no_args_is_help=True)
 
@@ -31,11 +33,8 @@ class Scheme(StrEnum):
     cjt214 = "cjt214"
 
 
-class Format(StrEnum):
-    gpkg = "gpkg"
-    shp = "shp"
-    geojson = "geojson"
-    csv = "csv"
+#: The export formats, as gisgrid.vectorio names them (one list: a format added there is an option here).
+Format = StrEnum("Format", {f: f for f in get_args(VectorFormat)})  # type: ignore[misc]
 
 
 @app.command("import")
@@ -106,7 +105,9 @@ def import_(
 @app.command()
 def export(
     ctx: typer.Context,
-    out: Path = typer.Option(..., "--out", help="Output path (.gpkg, .shp, .geojson, .csv)."),
+    out: Path = typer.Option(
+        ..., "--out", help="Output path (.gpkg, .shp, .geojson, .csv, .xlsx: a table for Excel, codes as text)."
+    ),
     fmt: Format | None = typer.Option(None, "--format", help="Override the format given by the extension."),
     encoding: str = typer.Option("utf-8", "--encoding", help="Shapefile encoding: utf-8 or gbk."),
     crs: str | None = typer.Option(

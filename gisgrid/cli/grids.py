@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
+from typing import get_args
 
 import typer
 
@@ -12,15 +13,13 @@ from gisgrid.cli.common import echo, settings_of
 from gisgrid.grids import workflows
 from gisgrid.grids.cutting import CoverageReport
 from gisgrid.storage.database import make_engine, prepare_database
+from gisgrid.vectorio import Format as VectorFormat
 
 app = typer.Typer(help="Unit grids 万米单元网格 and management tiers 三级网格.", no_args_is_help=True)
 
 
-class Format(StrEnum):
-    gpkg = "gpkg"
-    shp = "shp"
-    geojson = "geojson"
-    csv = "csv"
+#: The export formats, as gisgrid.vectorio names them (one list: a format added there is an option here).
+Format = StrEnum("Format", {f: f for f in get_args(VectorFormat)})  # type: ignore[misc]
 
 
 class Encoding(StrEnum):
@@ -72,7 +71,11 @@ def _coverage_text(c: CoverageReport) -> str:
 @app.command()
 def make(
     boundary_file: Path = typer.Argument(..., help="Boundary file (GeoJSON, Shapefile, GeoPackage…)."),
-    out: Path = typer.Option(..., "--out", help="Output file: .gpkg (default), .geojson, .shp or .csv (WKT)."),
+    out: Path = typer.Option(
+        ...,
+        "--out",
+        help="Output file: .gpkg (default), .geojson, .shp, .csv (WKT) or .xlsx (a table, a point inside each grid).",
+    ),
     cell_area: float = CellAreaOpt,
     crs: str = CrsOpt,
     sliver: float = SliverOpt,
@@ -250,7 +253,9 @@ def staff(
 def export(
     ctx: typer.Context,
     out: Path = typer.Option(..., "--out", help="Output path."),
-    fmt: Format | None = typer.Option(None, "--format", help="gpkg, shp, geojson or csv (default: by extension)."),
+    fmt: Format | None = typer.Option(
+        None, "--format", help="gpkg, shp, geojson, csv or xlsx (default: by extension)."
+    ),
     tier: TierChoice = typer.Option(TierChoice.unit, "--tier", help="unit, 1, 2 or 3."),
     crs: str | None = typer.Option(
         None,
