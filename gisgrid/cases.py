@@ -1936,6 +1936,12 @@ def _filter_sql(f: CaseFilter, departments: Mapping[str, str]) -> tuple[str, dic
         where.append("c.case_no = :case_no")
         params["case_no"] = f.case_no
     if f.external_ref is not None:
+        if not f.external_ref.strip():  # a blank number names no case: refused as at intake, not "every case"
+            raise InvalidInput(
+                "external_ref: empty; give the sending system's number to look up",
+                detail=[{"field": "external_ref", "reason": "empty"}],
+                reason=Reason.STRING_TOO_SHORT,
+            )
         where.append("c.external_ref = :xref")
         params["xref"] = f.external_ref
     if f.pending_extension is not None:

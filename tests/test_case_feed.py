@@ -168,5 +168,84 @@ def test_answers_in_the_datum_a_client_draws_in(client: TestClient, spot: tuple[
     box = f"{gx - 2e-4},{gy - 2e-4},{gx + 2e-4},{gy + 2e-4}"
     assert ids(client.get("/cases", params={"bbox": box, "datum": "gcj02"}).json()) == [case["id"]]
     assert ids(client.get("/cases", params={"bbox": box}).json()) == []
+    bd_box = f"{bx - 2e-4},{by - 2e-4},{bx + 2e-4},{by + 2e-4}"  # and a Baidu client's box (review33 S3)
+    assert ids(client.get("/cases", params={"bbox": bd_box, "datum": "bd09"}).json()) == [case["id"]]
+    assert ids(client.get("/cases", params={"bbox": bd_box}).json()) == []
+    assert ids(client.get("/cases", params={"bbox": bd_box, "datum": "gcj02"}).json()) == []
     bad = client.get("/cases", params={"datum": "utm"})
     assert bad.status_code == 422 and [i["field"] for i in bad.json()["detail"]] == ["datum"]
+
+
+def test_a_poll_time_in_utc_is_that_instant_not_china_time(
+    client: TestClient, loaded: Engine, spot: tuple[float, float]
+) -> None:
+    """review33 S1: a follower sending UTC (…Z, the usual case) gets the cases of that instant — its offset kept,
+    not read as China time (which would move its poll by 8 hours)."""
+    x, y = spot
+    a, b = (
+        client.post("/cases", json={"class_code": GARBAGE, "lon": x, "lat": y + k * 1e-5}, headers=INTAKE).json()
+        for k in range(2)
+    )
+    since_b = dt.datetime.fromisoformat(b["updated_at"])
+    utc = since_b.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
+    assert utc.endswith("Z") and not utc.startswith(b["updated_at"][:13])  # another wall clock, the same instant
+    assert ids(client.get("/cases", params={"changed_since": utc, "sort": "updated"}).json()) == [b["id"]]
+    as_china = utc.removesuffix("Z")  # the UTC wall clock read as China time: 8 hours earlier, both cases
+    assert ids(client.get("/cases", params={"changed_since": as_china, "sort": "updated"}).json()) == [
+        a["id"],
+        b["id"],
+    ]
+
+
+def test_cases_changed_at_one_instant_page_in_id_order(
+    client: TestClient, loaded: Engine, spot: tuple[float, float]
+) -> None:
+    """review33 S2: a merge or an import changes several cases at one instant; the feed orders them by id, so a
+    follower paging with limit/offset neither skips nor repeats one."""
+    x, y = spot
+    made = [
+        client.post("/cases", json={"class_code": GARBAGE, "lon": x, "lat": y + k * 1e-5}, headers=INTAKE).json()["id"]
+        for k in range(4)
+    ]
+    with loaded.begin() as conn:  # one instant, and a physical order unlike the ids
+        conn.execute(text("UPDATE cases SET updated_at = '2026-11-20T10:00:00+08:00'"))
+        conn.execute(text("UPDATE cases SET description = 'x' WHERE id IN (:a, :c)"), {"a": made[0], "c": made[2]})
+    params = {"changed_since": "2026-11-20T10:00:00+08:00", "sort": "updated"}
+    whole = ids(client.get("/cases", params=params).json())
+    assert whole == sorted(made)
+    paged = [ids(client.get("/cases", params={**params, "limit": 1, "offset": k}).json()) for k in range(4)]
+    assert [p[0] for p in paged] == sorted(made)
+
+
+def test_a_light_filter_keeps_the_feed_order(client: TestClient, loaded: Engine, spot: tuple[float, float]) -> None:
+    """review33 S4: with light= the list is built apart; sort=updated must still order it least recently changed
+    first."""
+    x, y = spot
+    older, newer = (
+        client.post("/cases", json={"class_code": GARBAGE, "lon": x, "lat": y + k * 1e-5}, headers=INTAKE).json()
+        for k in range(2)
+    )
+    with loaded.begin() as conn:  # both overdue (red); the newer report changed last
+        conn.execute(text("UPDATE cases SET due_at = now() - interval '1 day'"))
+        conn.execute(text("UPDATE cases SET updated_at = now() - interval '1 hour' WHERE id = :i"), {"i": older["id"]})
+        conn.execute(text("UPDATE cases SET updated_at = now() WHERE id = :i"), {"i": newer["id"]})
+    assert ids(client.get("/cases", params={"light": "red", "sort": "updated"}).json()) == [older["id"], newer["id"]]
+    assert ids(client.get("/cases", params={"light": "red"}).json()) == [newer["id"], older["id"]]  # newest first
+
+
+def test_a_sending_systems_number_of_64_characters_is_kept_and_a_blank_lookup_refused(
+    client: TestClient, spot: tuple[float, float]
+) -> None:
+    """review33 S9, S13: the limit is 64 characters, 64 included; ``?external_ref=`` names no case: refused, not
+    every case."""
+    x, y = spot
+    longest = "工" * 4 + "x" * 60
+    filed = client.post(
+        "/cases", json={"class_code": GARBAGE, "lon": x, "lat": y, "external_ref": longest}, headers=INTAKE
+    )
+    assert filed.status_code == 201 and filed.json()["external_ref"] == longest
+    assert ids(client.get("/cases", params={"external_ref": longest}).json()) == [filed.json()["id"]]
+    for blank in ("", "  "):
+        r = client.get("/cases", params={"external_ref": blank})
+        assert (r.status_code, r.json()["reason"]) == (422, "string_too_short"), r.text
+        assert r.json()["detail"]["items"] == [{"field": "external_ref", "reason": "empty", "code": "string_too_short"}]
