@@ -14,6 +14,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from gisgrid import cases, workflow
 
+#: The datums a request may name and an answer states (lon/lat of a case, a bbox).
+Datum = Literal["wgs84", "cgcs2000", "gcj02", "bd09"]
+
 
 class FieldProblem(BaseModel):
     """One refused input: the field (a JSON path such as ``attrs.k``, a parameter or a header; null when the request
@@ -240,7 +243,7 @@ class CaseNode(BaseModel):
 class CaseDetail(Case):
     """One case with its timeline, photos and documents."""
 
-    datum: str = Field(description="Datum of lon/lat: cgcs2000 unless the request asked for gcj02 or bd09")
+    datum: Datum = Field(description="Datum of lon/lat: cgcs2000 unless the request asked for gcj02 or bd09")
     escalation: Escalation | None = Field(description="Where the case is escalated to (null at level 3)")
     dispatch_suggestion: dict[str, Any] = Field(
         description="派遣建议 that a 派遣 without a department takes and the console preselects: department and "
@@ -264,7 +267,7 @@ class CaseList(BaseModel):
     data: list[Case]
     count: int = Field(description="Cases matching the filter (all pages)")
     links: list[PageLink]
-    datum: str = Field(description="Datum of lon/lat: cgcs2000 unless the request asked for gcj02 or bd09")
+    datum: Datum = Field(description="Datum of lon/lat: cgcs2000 unless the request asked for gcj02 or bd09")
 
 
 class PointGeometry(BaseModel):
@@ -289,7 +292,7 @@ class CaseFeatureCollection(BaseModel):
     numberMatched: int
     numberReturned: int
     links: list[PageLink]
-    datum: str = Field(description="Datum of the coordinates (a foreign member): cgcs2000 unless asked otherwise")
+    datum: Datum = Field(description="Datum of the coordinates (a foreign member): cgcs2000 unless asked otherwise")
 
 
 class ComponentProperties(BaseModel):

@@ -346,6 +346,15 @@ def test_openapi_declares_every_key_of_the_case_answers_and_the_workflows_enums(
     assert _enum(props["node"]) == list(dict.fromkeys(n for n in svc.NODE_OF_STATE.values() if n))
     assert _enum(props["source"]) == list(svc.SOURCES)
     assert _enum(props["allowed_actions"]) == list(workflow.TRANSITIONS)
+    # what a client sends is stated as what it gets back (review33 S16): the report's source, both routes; the
+    # datum of every answer
+    assert declared["CaseIn"]["properties"]["source"]["enum"] == list(svc.SOURCES)
+    form_body = ops["/cases/form"]["post"]["requestBody"]["content"]["multipart/form-data"]["schema"]["$ref"]
+    form_props = declared[form_body.rsplit("/")[-1]]["properties"]
+    assert form_props["source"]["enum"] == list(svc.SOURCES)
+    datums = ["wgs84", "cgcs2000", "gcj02", "bd09"]
+    for schema in ("CaseDetail", "CaseList", "CaseFeatureCollection"):
+        assert declared[schema]["properties"]["datum"]["enum"] == datums, schema
     for path in ("/cases/{case_id}/actions/{action}", "/cases/{case_id}/actions/{action}/form"):
         action = next(p for p in ops[path]["post"]["parameters"] if p["name"] == "action")
         assert action["schema"]["enum"] == list(workflow.TRANSITIONS), path

@@ -103,6 +103,10 @@ def test_tier_tiles_hold_the_three_tiers_with_chinese_names(client: TestClient, 
 def test_a_tile_beside_the_district_is_empty(client: TestClient, clean_db: Engine) -> None:
     z, x, y = district_tile(clean_db)
     assert get_layer(client, "unit_grids", z, x + 2, y) == []
+    # a tile under GZIP_MIN_BYTES goes as it is: gzip would cost both ends more than it saves (review33 S15)
+    r = client.get(f"/tiles/unit_grids/{z}/{x + 2}/{y}.mvt", headers={"Accept-Encoding": "gzip"})
+    assert r.status_code == 200 and "content-encoding" not in r.headers
+    assert len(r.content) < tiles_router.GZIP_MIN_BYTES
 
 
 def test_components_only_from_zoom_13(client: TestClient) -> None:
@@ -353,3 +357,18 @@ def test_the_tile_pool_pins_one_connection_and_replaces_it_when_the_server_ends_
             break
         time.sleep(0.05)
     assert left == 0
+
+
+def test_the_tile_pool_pins_a_connection_of_each_event_loop_it_serves(clean_db: Engine) -> None:
+    """review33 S17: a pool used from a second event loop (tests, an embedding app) pins a connection of its new
+    pool, never one of the closed loop's."""
+    pool = AsyncPool(clean_db.url, 2, application_name="gisgrid-pin-loops", server_settings={})
+
+    async def pid() -> tuple[int, object]:
+        return int(await pool.fetchval("SELECT pg_backend_pid()")), pool._pinned
+
+    first_pid, first_pinned = run_async(pid())  # its loop ends with the thread: that pool is gone with it
+    second_pid, second_pinned = run_async(pid())
+    run_async(pool.close())
+    assert second_pinned is not first_pinned and second_pinned is not None
+    assert isinstance(first_pid, int) and isinstance(second_pid, int)

@@ -18,7 +18,7 @@ from api.deps import DATABASE_UNAVAILABLE, ActingDep, ActorDep, AsyncPool, Engin
 from api.http import GEOJSON_MEDIA_TYPE, MAX_FORM_BYTES, GeoJSONResponse
 from api.inputs import FormTextRoute, RequestModel, form_payload
 from api.prefix import BaseDep, page_links
-from api.schemas import Case, CaseDetail, CaseFeatureCollection, CaseList, error_responses, geojson_schema
+from api.schemas import Case, CaseDetail, CaseFeatureCollection, CaseList, Datum, error_responses, geojson_schema
 from gisgrid import cases as svc
 from gisgrid import workflow
 from gisgrid.documents import CSP as ORDER_CSP
@@ -32,7 +32,6 @@ router = APIRouter(
     prefix="/cases", tags=["cases 案件"], responses=error_responses(403, 404, 409, 413, 415), route_class=FormTextRoute
 )
 
-Datum = Literal["wgs84", "cgcs2000", "gcj02", "bd09"]
 if TYPE_CHECKING:  # a Literal built at run time is no type to mypy: it checks it as str, OpenAPI gets the enum
     Source = str
 else:
