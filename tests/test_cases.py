@@ -4,6 +4,7 @@ working-time deadlines, 409 on concurrent actions, photos with EXIF GPS, documen
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import io
 import json
 import logging
@@ -569,6 +570,19 @@ def test_the_fingerprint_is_of_the_report_as_sent() -> None:
     assert svc.request_fingerprint(replace(base, scheme="cjt214"), [info]) != fp
     assert svc.request_fingerprint(replace(base, description=""), [info]) == fp  # empty is not given
     assert svc.request_fingerprint(replace(base, lon=None, lat=None), [info]) != fp
+    # A report without external_ref keeps the fingerprint keys stored before external_ref existed were stored with
+    # (review33 S6): a retry across the upgrade replays, it is not refused as another report.
+    plain = svc.Intake(class_code=GARBAGE, lon=113.6, lat=34.7, source="hotline", reporter="市民")
+    before = ["v1", "gbt47678", GARBAGE, [113.6, 34.7, "wgs84"], None, None, "hotline", "市民", None, []]
+    assert (
+        svc.request_fingerprint(plain, [])
+        == hashlib.sha256(json.dumps(before, ensure_ascii=False).encode()).hexdigest()
+    )
+    with_ref = svc.request_fingerprint(replace(plain, external_ref="12345-1"), [])
+    assert (
+        with_ref
+        == hashlib.sha256(json.dumps([*before, ["external_ref", "12345-1"]], ensure_ascii=False).encode()).hexdigest()
+    )
 
 
 def test_the_first_reports_of_a_year_filed_at_once_all_get_numbers(
@@ -2781,3 +2795,26 @@ def test_a_decision_stored_with_nested_overrides_is_read_flat() -> None:
     assert svc.dispatch_basis(first, {"actor": "孙", "details": {"department": "990000000000000099"}}) is None
     assert svc.dispatch_basis(first, {"details": {"routing_basis": "routing"}}) == rule["explanation"]
     assert svc.dispatch_basis({}, old_step) is None  # an imported case: no stored decision
+
+
+def test_the_service_refuses_a_bad_external_ref_whoever_calls_it(
+    loaded: Engine, services: svc.CaseServices, spot: tuple[float, float]
+) -> None:
+    """review33 S12: the checks of the sending system's number are the service's, not only the API's — a script,
+    the simulation or the CLI calling it directly meets them too, at intake and in a lookup."""
+    x, y = spot
+    with pytest.raises(InvalidInput) as err:
+        svc.intake(
+            loaded, services, svc.Intake(class_code=GARBAGE, lon=x, lat=y, datum="cgcs2000", external_ref="a\u202eb")
+        )
+    assert err.value.reason == Reason.CONTROL_CHARACTERS and err.value.detail[0]["field"] == "external_ref"
+    with loaded.connect() as conn:
+        for bad, reason in (
+            ("a\x00b", Reason.NUL_CHARACTER),
+            ("x" * 65, Reason.STRING_TOO_LONG),
+            (" ", Reason.STRING_TOO_SHORT),
+        ):
+            with pytest.raises(InvalidInput) as err:
+                svc.list_cases(conn, services, svc.CaseFilter(external_ref=bad))
+            assert err.value.reason == reason and err.value.detail[0]["field"] == "external_ref", bad
+        assert conn.execute(text("SELECT count(*) FROM cases")).scalar_one() == 0
