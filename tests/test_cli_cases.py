@@ -813,3 +813,27 @@ def test_act_with_a_key_run_again_says_the_step_was_already_taken(
     assert_refused(gisgrid(*args, "--key", " "), "--key: empty")
     assert_refused(gisgrid(*args), "verify")  # without the key: the stale version it always was
     assert case_row(loaded, case_id)["version"] == 2
+
+
+def test_report_and_list_take_the_sending_systems_number(gisgrid: Gisgrid, loaded: Engine) -> None:
+    """review33 S5: --external-ref is kept with the case and finds it again; blank, too long or holding a control
+    character, it is refused in one line and nothing is written."""
+    lon, lat = lonlat(300, 400)
+    base = ("cases", "report", "--class", GARBAGE, "--lon", str(lon), "--lat", str(lat), "--datum", "cgcs2000")
+    r = gisgrid(*base, "--source", "hotline", "--external-ref", "12345-20261128-0042")
+    assert r.code == 0, r.err
+    shown = json.loads(r.out.split("\n", 1)[1])
+    assert shown["external_ref"] == "12345-20261128-0042"
+    assert case_row(loaded, shown["id"])["external_ref"] == "12345-20261128-0042"
+    assert gisgrid(*base).code == 0  # another case, without a number
+    listed = gisgrid("cases", "list", "--external-ref", "12345-20261128-0042")
+    assert listed.code == 0 and listed.out.startswith("1 case(s)\n") and shown["case_no"] in listed.out, listed.out
+    for bad, message in (
+        ("  ", "external_ref: empty"),
+        ("x" * 65, "--external-ref: at most 64 characters, got 65"),
+        ("a\u202eb", "--external-ref: contains the control or bidirectional character U+202E"),
+    ):
+        assert_refused(gisgrid(*base, "--external-ref", bad), message)
+    for bad, message in (("  ", "external_ref: empty"), ("a\u202eb", "U+202E")):
+        assert_refused(gisgrid("cases", "list", "--external-ref", bad), message)
+    assert counts(loaded)["cases"] == 2

@@ -173,7 +173,8 @@ def report(
         case = svc.get_case(conn, services, case_id, role=role)
     echo(("created" if created else "already reported (same key)") + f": case {case['case_no']} (id {case_id})")
     shown = ("id", "case_no", "state", "unit_grid_code", "tier3_code", "disposal_type", "due_at", "routing")
-    _print({k: case[k] for k in shown} | {"photos": len(case["photos"])})
+    extra = {"external_ref": case["external_ref"]} if case.get("external_ref") else {}  # the sender's number kept
+    _print({k: case[k] for k in shown} | extra | {"photos": len(case["photos"])})
 
 
 @app.command("list")
