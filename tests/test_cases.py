@@ -2575,6 +2575,39 @@ def test_the_manual_queue_is_a_filter_and_a_manual_dispatch_records_who_chose(
     assert "人工派遣: 区市政市容管理委员会(990000000000000002), 由 派遣员 李四 选定 (2025-09-26 10:30)" in page
 
 
+def test_a_manual_dispatch_keeps_the_consoles_reason_over_the_note(
+    loaded: Engine, services: svc.CaseServices, spot: tuple[float, float], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """review33 S7: the console sends its 派遣说明 as ``reason``; it is the choice's recorded reason and printed in
+    the 交办单's 派遣依据, before a note."""
+    no_default_department(services, monkeypatch)
+    x, y = spot
+    manual = report(loaded, services, x, y, class_code="10001")
+    act(loaded, services, manual, "verify", "supervisor", 1, "2025-09-26T10:10:00")
+    act(loaded, services, manual, "file", "shift_lead", 2, "2025-09-26T10:20:00")
+    svc.act(
+        loaded,
+        services,
+        manual,
+        svc.ActionRequest(
+            action="dispatch",
+            role="dispatcher",
+            actor="派遣员 李四",
+            version=3,
+            note="请尽快",
+            payload={"department": "990000000000000002", "reason": "夜间值班指定"},
+        ),
+        now=at("2025-09-26T10:30:00"),
+    )
+    case = get(loaded, services, manual)
+    chosen = case["routing"]["decision"]
+    assert chosen["override_reason"] == "夜间值班指定" and chosen["overrides"][-1]["reason"] == "夜间值班指定"
+    assert ", 说明: 夜间值班指定; 原判断: " in chosen["explanation"]
+    (order,) = case["documents"]
+    with loaded.connect() as conn:
+        assert ", 说明: 夜间值班指定; 原判断: " in svc.render_document(conn, services, manual, order["id"])
+
+
 def test_the_manual_queue_holds_only_cases_still_waiting_for_a_dispatchers_choice(
     loaded: Engine, services: svc.CaseServices, spot: tuple[float, float], monkeypatch: pytest.MonkeyPatch
 ) -> None:
