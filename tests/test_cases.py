@@ -2828,6 +2828,17 @@ def test_a_decision_stored_with_nested_overrides_is_read_flat() -> None:
     assert svc.dispatch_basis(first, {"actor": "孙", "details": {"department": "990000000000000099"}}) is None
     assert svc.dispatch_basis(first, {"details": {"routing_basis": "routing"}}) == rule["explanation"]
     assert svc.dispatch_basis({}, old_step) is None  # an imported case: no stored decision
+    # review33 S11: the dispatcher must match too — another's step to that department is not 钱's 改派 …
+    assert svc.dispatch_basis(first, {"actor": "孙", "details": {"department": "990000000000000016"}}) is None
+    # … of two 改派 by one dispatcher to one department, an old step is the latest …
+    again = {**first, "override_reason": "再派公安", "original": first,
+             "explanation": "派遣员改派: 公安分局(990000000000000016) by 钱, 原因: 再派公安"}  # fmt: skip
+    assert svc.dispatch_basis(again, old_step) == again["explanation"]
+    # … and where the routing's own was lost under two nested 改派 (the innermost a 改派), a step to the innermost's
+    # department by someone else is no "as routed"
+    lost = {**first, "original": None}
+    nested = {**first, "department": "990000000000000001", "overridden_by": "孙", "original": lost}
+    assert svc.dispatch_basis(nested, {"actor": "赵", "details": {"department": "990000000000000016"}}) is None
 
 
 def test_the_service_refuses_a_bad_external_ref_whoever_calls_it(
