@@ -2802,6 +2802,40 @@ def test_a_case_stored_with_two_nested_overrides_is_dispatched_as_the_dispatcher
     assert basis == decision["overrides"][2]["explanation"] and "派遣员赵" in basis
 
 
+def test_a_rework_order_keeps_the_basis_of_its_dispatch_after_a_later_redispatch(
+    loaded: Engine, services: svc.CaseServices, spot: tuple[float, float]
+) -> None:
+    """review33 S8: a 返工's 交办单 goes where the last 派遣 before it sent the case, on that 派遣's basis — reprinted
+    after the department returned the case and it was 改派 elsewhere, it still shows its own basis."""
+    x, y = spot
+    police, cgw = "990000000000000016", "990000000000000001"
+    cid = _dispatchable(loaded, services, x, y, "2025-10-13T09:00:00", class_code="06010")
+    act(loaded, services, cid, "dispatch", "dispatcher", 3, "2025-10-13T09:10:00", department=police, reason="试派公安")
+    act(
+        loaded,
+        services,
+        cid,
+        "handle",
+        "department",
+        4,
+        "2025-10-13T10:00:00",
+        result="已清理",
+        photos=[("a.jpg", _jpeg(40))],
+    )
+    act(loaded, services, cid, "rework", "supervisor", 5, "2025-10-13T10:30:00", reason="仍有残留")
+    act(loaded, services, cid, "return", "department", 6, "2025-10-13T11:00:00", reason="非本单位职责")
+    c = act(
+        loaded, services, cid, "dispatch", "dispatcher", 7, "2025-10-13T11:30:00", department=cgw, reason="改派城管"
+    )
+    overrides = c["routing"]["decision"]["overrides"]
+    assert [(o["department"], o["reason"]) for o in overrides] == [(police, "试派公安"), (cgw, "改派城管")]
+    orders = [d for d in c["documents"] if d["kind"] == "dispatch"]
+    assert len(orders) == 3  # 派遣 to 公安, its 返工, 改派 to 城管
+    with loaded.connect() as conn:
+        bases = [_order_rows(svc.render_document(conn, services, cid, o["id"]))["派遣依据"] for o in orders]
+    assert bases == [overrides[0]["explanation"], overrides[0]["explanation"], overrides[1]["explanation"]]
+
+
 def test_a_decision_stored_with_nested_overrides_is_read_flat() -> None:
     """Cases stored before overrides were kept flat hold a 改派 nested in the next one's ``original`` (and no
     ``overrides``): read as they are, their routing's own decision and their overrides are found."""
