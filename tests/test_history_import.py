@@ -478,6 +478,11 @@ def test_an_approved_extension_must_move_the_disposal_deadline_later(
             ask("2025-09-02T10:50"),
             approve("2025-09-02T11:00", "2025-09-04T09:00"),
         ],
+        "E-5": [  # two refused approvals: the case is refused at the first (review33 S10)
+            approve("2025-09-02T10:40", "2025-09-02T15:00"),
+            ask("2025-09-02T10:50"),
+            approve("2025-09-02T11:00", "2025-09-02T15:10"),
+        ],
     }
     rows = [
         (no, *r[:6], r[7], r[6], r[8]) for no, steps in cases.items() for r in [*head, ask("2025-09-02T10:30"), *steps]
@@ -506,6 +511,7 @@ def test_an_approved_extension_must_move_the_disposal_deadline_later(
         "2026-12-01T17:30",
         "to 2026-12-01 is more than the 366 days an extension may add (a longer wait is 挂账)",
     ]
+    assert refused.loc["E-5", ["row", "value"]].tolist() == [35, "2025-09-02T15:00"]
     # every row of a refused case says why: the refused row's own reason
     e1 = parsed.errors[parsed.errors["case_no"] == "E-1"]
     assert e1["row"].tolist() == [2, 3, 4, 5, 6, 7]
