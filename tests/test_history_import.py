@@ -744,6 +744,7 @@ def test_a_case_keeps_the_sending_systems_number(
         ("K-3", *head, "x" * 65),
         ("K-4", *head, "a\u202eb"),
         ("K-5", *head, ""),
+        ("K-6", *head, "工" * 4 + "x" * 60),  # 64 characters: kept (review33 S9)
     ]
     header = ["案件编号", "类别代码", "经度", "纬度", "来源", "状态", "时间", "工单号"]
     path = tmp_path / "refs.csv"
@@ -754,6 +755,7 @@ def test_a_case_keeps_the_sending_systems_number(
     assert dict(zip(parsed.cases["case_no"], refs.where(refs.notna(), None), strict=True)) == {
         "K-1": "12345-0001",
         "K-5": None,
+        "K-6": "工" * 4 + "x" * 60,
     }
     refused = parsed.errors[parsed.errors["field"] == "external_ref"].set_index("case_no")
     assert refused.loc["K-2", ["row", "reason"]].tolist() == [
@@ -763,7 +765,7 @@ def test_a_case_keeps_the_sending_systems_number(
     assert refused.loc["K-3", "reason"] == "longer than 64 characters"
     assert refused.loc["K-4", "reason"].startswith("contains the control or bidirectional character U+202E")
     summary = run(loaded, services, path)
-    assert summary.imported_cases == 2
+    assert summary.imported_cases == 3
     with loaded.connect() as conn:
         stored = dict(conn.execute(text("SELECT case_no, external_ref FROM cases")).all())
-    assert stored == {"K-1": "12345-0001", "K-5": None}
+    assert stored == {"K-1": "12345-0001", "K-5": None, "K-6": "工" * 4 + "x" * 60}
