@@ -169,6 +169,7 @@ def _chosen_sheet(path: Path, names: list[str], sheet: str | None) -> str:
 
 def _xlsx_rows(path: Path, sheet: str | None) -> tuple[list[str], str, list[list[Any]]]:
     import openpyxl  # only for Excel input
+    from openpyxl.utils.datetime import to_excel
 
     try:
         with path.open("rb") as fh:
@@ -176,7 +177,15 @@ def _xlsx_rows(path: Path, sheet: str | None) -> tuple[list[str], str, list[list
             try:
                 names = book.sheetnames
                 name = _chosen_sheet(path, names, sheet)
-                return names, name, [list(r) for r in book[name].iter_rows(values_only=True)]
+                epoch = book.epoch
+
+                def value(v: Any) -> Any:
+                    # a negative number formatted as a date: Excel shows #####, no date — its number, as for .xls
+                    if isinstance(v, dt.datetime) and v < epoch:
+                        return float(to_excel(v, epoch))
+                    return v
+
+                return names, name, [[value(v) for v in r] for r in book[name].iter_rows(values_only=True)]
             finally:
                 book.close()
     except InvalidInput:
@@ -215,6 +224,8 @@ def _xls_rows(path: Path, sheet: str | None) -> tuple[list[str], str, list[list[
                 if cell.ctype in (xlrd.XL_CELL_EMPTY, xlrd.XL_CELL_BLANK):
                     return None
                 if cell.ctype == xlrd.XL_CELL_DATE:
+                    if cell.value < 0:  # Excel shows ##### for it: no date, its number (xlrd would give 1899)
+                        return cell.value
                     try:
                         return xlrd.xldate.xldate_as_datetime(cell.value, book.datemode)
                     except (xlrd.xldate.XLDateError, ValueError, OverflowError):

@@ -347,3 +347,27 @@ def test_a_damaged_xls_is_refused_in_one_line_never_a_traceback(tmp_path: Path) 
             assert exc.message.endswith("); save it as .xlsx or as CSV UTF-8") and "\n" not in exc.message
             refused += 1
     assert refused > 50  # most corruptions hit the workbook's structure
+
+
+def test_xls_error_cells_numbers_that_are_no_dates_and_1904_dates_read_as_excel_shows_them() -> None:
+    """review33 S14: an error cell reads as Excel shows it (#N/A, #DIV/0!); a number formatted as a date that is
+    none (negative, past 9999) as its number, not a date of 1899; a workbook of Mac Excel's 1904 date system gives
+    its dates, not dates 4 years and a day off."""
+    table, notes = read_workbook_table(SAMPLES / "cells.xls")
+    assert notes == []
+    assert table.drop(columns="_row").to_dict("records") == [
+        {"class_code": "01037", "lookup": "#N/A", "ratio": "#DIV/0!", "CSRQ": "-1", "BGRQ": "3000000"}
+    ]
+    table, _ = read_workbook_table(SAMPLES / "dates1904.xls")
+    assert table["CSRQ"].tolist() == ["2025-11-03"]
+
+
+def test_a_negative_number_formatted_as_a_date_in_an_xlsx_is_its_number(tmp_path: Path) -> None:
+    """As for .xls: Excel shows ##### for it, openpyxl would give 1899-12-29."""
+    path = workbook(tmp_path / "neg.xlsx", [["class_code", "CSRQ"], ["01037", -1], ["01037", 45964]])
+    book = openpyxl.load_workbook(path)
+    for cell in ("B2", "B3"):
+        book["部件"][cell].number_format = "yyyy-mm-dd"
+    book.save(path)
+    table, _ = read_workbook_table(path)
+    assert table["CSRQ"].tolist() == ["-1", "2025-11-03"]

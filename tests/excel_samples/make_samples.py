@@ -61,6 +61,25 @@ def main() -> None:
     sheet_of(book, "案件", rows)
     book.save(HERE / "history-sample.xls")
 
+    # Cell kinds a city's sheet may hold: an error (#N/A, #DIV/0!), a number formatted as a date that is none.
+    book = xlwt.Workbook(encoding="utf-8")
+    sheet = book.add_sheet("部件")
+    dates = xlwt.easyxf(num_format_str="yyyy-mm-dd")
+    for c, name in enumerate(["class_code", "lookup", "ratio", "CSRQ", "BGRQ"]):
+        sheet.write(0, c, name)
+    sheet.write(1, 0, "01037")
+    sheet.row(1).set_cell_error(1, 0x2A)  # #N/A (xlwt names it only by its code)
+    sheet.row(1).set_cell_error(2, "#DIV/0!")
+    sheet.write(1, 3, -1, dates)
+    sheet.write(1, 4, 3e6, dates)  # past 9999-12-31
+    book.save(HERE / "cells.xls")
+
+    # A workbook of Mac Excel's 1904 date system: the same date is another serial number.
+    book = xlwt.Workbook(encoding="utf-8")
+    book.dates_1904 = True
+    sheet_of(book, "部件", [["class_code", "CSRQ"], ["01037", dt.datetime(2025, 11, 3)]])
+    book.save(HERE / "dates1904.xls")
+
 
 if __name__ == "__main__":
     main()
