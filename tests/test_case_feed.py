@@ -249,3 +249,15 @@ def test_a_sending_systems_number_of_64_characters_is_kept_and_a_blank_lookup_re
         r = client.get("/cases", params={"external_ref": blank})
         assert (r.status_code, r.json()["reason"]) == (422, "string_too_short"), r.text
         assert r.json()["detail"]["items"] == [{"field": "external_ref", "reason": "empty", "code": "string_too_short"}]
+
+
+def test_an_empty_form_field_is_a_field_not_sent(client: TestClient, loaded: Engine, spot: tuple[float, float]) -> None:
+    """review33: a form's empty 来源单号 and key (an HTML form sends every field) are no number and no key — not
+    refused as blank, as a JSON "" is — so the same form twice files two cases."""
+    x, y = spot
+    form = {"class_code": GARBAGE, "lon": str(x), "lat": str(y), "external_ref": "", "idempotency_key": ""}
+    first, second = (client.post("/cases/form", data=form, headers=INTAKE) for _ in range(2))
+    assert (first.status_code, second.status_code) == (201, 201), first.text
+    assert first.json()["external_ref"] is None and first.json()["id"] != second.json()["id"]
+    with loaded.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM cases WHERE idempotency_key IS NULL")).scalar_one() == 2
