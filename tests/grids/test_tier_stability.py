@@ -508,7 +508,7 @@ def test_a_kept_case_voided_while_a_regroup_commits_reopens_its_duplicate_under_
 
     def act() -> None:
         try:
-            done.append(svc.act(loaded, services, kept, void, now=now))
+            done.append(svc.act(loaded, services, kept, void, now=now).case_id)
         except Exception as exc:  # reported below
             done.append(exc)
 
