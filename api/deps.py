@@ -92,28 +92,32 @@ class AsyncPool:
         return self._pool
 
     async def fetchval(self, query: str, *args: object) -> Any:
-        """One statement's first value, on the pinned connection when it is free, else on a pooled one (requests
-        overlapping in this worker); a pinned connection found closed (the server restarted) goes back to the pool,
-        which replaces it, and the next call pins another."""
+        """One read statement's first value, on the pinned connection when it is free, else on a pooled one
+        (requests overlapping in this worker). A pinned connection the server ended (a restart, an administrator)
+        goes back to the pool, which replaces it, and the statement — a read — is sent once more on a pooled one.
+        A pool of one connection pins none: an overlapping request would wait for ever for a second."""
         pool = await self.get()
-        conn = self._pinned
-        if self._pinned_busy:
+        if self.max_size < 2 or self._pinned_busy:
             return await pool.fetchval(query, *args)
-        if conn is None or not _usable(conn):
-            self._pinned_busy = True
-            try:
-                if conn is not None:
-                    self._pinned = None
-                    with contextlib.suppress(asyncpg.InterfaceError):  # already taken back by the pool
-                        await pool.release(conn)
-                self._pinned = conn = await pool.acquire()
-            finally:
-                self._pinned_busy = False
         self._pinned_busy = True
         try:
-            return await conn.fetchval(query, *args)
+            conn = self._pinned
+            if conn is None or not _usable(conn):
+                await self._unpin(pool)
+                self._pinned = conn = await pool.acquire()
+            try:
+                return await conn.fetchval(query, *args)
+            except CONNECTION_LOST:  # ended between the check and the statement
+                await self._unpin(pool)
         finally:
             self._pinned_busy = False
+        return await pool.fetchval(query, *args)
+
+    async def _unpin(self, pool: asyncpg.Pool) -> None:
+        conn, self._pinned = self._pinned, None
+        if conn is not None:
+            with contextlib.suppress(*CONNECTION_LOST):  # already taken back by the pool, or gone
+                await pool.release(conn)
 
     async def close(self) -> None:
         if self._pool is not None and self._loop is asyncio.get_running_loop():
@@ -133,6 +137,16 @@ def _usable(conn: asyncpg.Connection) -> bool:
 async def _keep_session(_conn: asyncpg.Connection) -> None:
     """No reset round trip when a connection goes back to the pool: the tile and intake statements change no
     session state (no SET, LISTEN, advisory lock or cursor), and the settings they need are the session's own."""
+
+
+#: What a statement on a connection the server has ended raises (its goodbye not yet read, or read mid-statement).
+CONNECTION_LOST = (
+    asyncpg.ConnectionDoesNotExistError,
+    asyncpg.InterfaceError,
+    asyncpg.InternalClientError,
+    asyncpg.exceptions.AdminShutdownError,  # terminated while the statement ran
+    ConnectionError,
+)
 
 
 #: What asyncpg raises when the database cannot be reached or takes no work (down, restarting, out of

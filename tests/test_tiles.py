@@ -330,7 +330,16 @@ async def pinned_pool_story(engine: Engine) -> dict[str, object]:
             seen["after_kill"] = "answered"
         except DATABASE_UNAVAILABLE as exc:
             seen["after_kill"] = type(exc).__name__
-        seen["replaced"] = await pool.fetchval("SELECT pg_backend_pid()") not in (first, None)
+        second = await pool.fetchval("SELECT pg_backend_pid()")
+        seen["replaced"] = second not in (first, None)
+        # Ended with no time for its goodbye to arrive (review34): the read is sent once more, on a pooled
+        # connection — answered, not a 500 or 503.
+        with engine.connect() as sync:  # blocking this loop: the pinned connection cannot read the goodbye
+            sync.execute(text("SELECT pg_terminate_backend(:p, 5000)"), {"p": int(second)})  # waits for its end
+        try:
+            seen["at_once"] = await pool.fetchval("SELECT 41 + 1")
+        except Exception as exc:  # reported below
+            seen["at_once"] = type(exc).__name__
     finally:
         # a pinned connection close did not give back would hold the pool's close for ever
         await asyncio.wait_for(pool.close(), 10)
@@ -343,6 +352,7 @@ def test_the_tile_pool_pins_one_connection_and_replaces_it_when_the_server_ends_
     assert seen["overlap"] == (True, True)
     assert seen["after_kill"] == "answered"
     assert seen["replaced"] is True
+    assert seen["at_once"] == 42
     # close gave the pinned connection back and closed it: no session left behind (a backend leaves
     # pg_stat_activity when its process has ended, a moment after the client's goodbye)
     for _ in range(100):
@@ -372,3 +382,19 @@ def test_the_tile_pool_pins_a_connection_of_each_event_loop_it_serves(clean_db: 
     run_async(pool.close())
     assert second_pinned is not first_pinned and second_pinned is not None
     assert isinstance(first_pid, int) and isinstance(second_pid, int)
+
+
+def test_a_pool_of_one_connection_serves_overlapping_tiles(clean_db: Engine) -> None:
+    """review34 D1: with GISGRID_DB_POOL_SIZE=1 the pinned connection was the only one, and an overlapping tile
+    waited for a second for ever; such a pool pins none."""
+
+    async def overlap() -> list[int]:
+        pool = AsyncPool(clean_db.url, 1, application_name="gisgrid-pin-one", server_settings={})
+        try:
+            return await asyncio.wait_for(
+                asyncio.gather(*(pool.fetchval("SELECT $1::int FROM pg_sleep(0.05)", k) for k in range(4))), 10
+            )
+        finally:
+            await asyncio.wait_for(pool.close(), 10)
+
+    assert run_async(overlap()) == [0, 1, 2, 3]
