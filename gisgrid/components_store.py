@@ -548,6 +548,38 @@ def assign_identifiers(conn: Connection, district: str, scheme: str, stage: pd.D
     return int(missing.sum())
 
 
+def keep_stored_attrs(conn: Connection, rows: pd.DataFrame) -> pd.DataFrame:
+    """The file's custom attributes as the update applies them, read against the stored ones so that an export
+    imports back unchanged: an empty cell of a column the component has no such attribute of adds none (an
+    export writes every custom column on every row), and a number, true/false, list or object the export wrote as
+    its text (:func:`_attr_text`) is the stored value, not that text."""
+    ids = [cid for cid, given in zip(rows["id"], rows["attrs"], strict=True) if given]
+    if not ids:
+        return rows
+    found = conn.execute(text("SELECT id, attrs FROM components WHERE id = ANY(:ids)"), {"ids": ids})
+    stored: dict[str, dict[str, Any]] = {str(cid): attrs for cid, attrs in found}
+
+    def read(cid: str, given: dict[str, Any]) -> dict[str, Any]:
+        old = stored.get(cid) or {}
+        out: dict[str, Any] = {}
+        for key, value in (given or {}).items():
+            if key not in old and (value is None or value == ""):
+                continue
+            if (
+                key in old
+                and not isinstance(old[key], str)
+                and isinstance(value, str)
+                and _attr_text(old[key]) == value
+            ):
+                value = old[key]
+            out[key] = value
+        return out
+
+    kept = rows.copy()
+    kept["attrs"] = [read(cid, given) for cid, given in zip(rows["id"], rows["attrs"], strict=True)]
+    return kept
+
+
 def stage_frame(accepted: pd.DataFrame, grids: pd.DataFrame) -> pd.DataFrame:
     """The rows as the ``_stage`` table takes them."""
     wkb = accepted["geom_wkb"].to_numpy(dtype=object)
@@ -824,7 +856,7 @@ def write_components(
         )
     updated = 0
     if len(old):
-        rows = keep_stored_positions(conn, accepted.iloc[old])
+        rows = keep_stored_attrs(conn, keep_stored_positions(conn, accepted.iloc[old]))
         updated = _update_existing(conn, stage_frame(rows, grids.locate(anchor_points(rows))), actor, source)
     return len(new), updated, len(old) - updated, int(ids.isna().sum())
 

@@ -477,3 +477,30 @@ def test_an_excel_export_keeps_codes_as_text_and_reimports_unchanged(stored: Eng
     summary = run(stored, out)
     assert summary.unchanged == 4 and summary.inserted == summary.updated == 0, summary.to_text()
     assert history_rows(stored) == history
+
+
+def test_an_export_with_custom_attributes_on_some_components_imports_back_unchanged(
+    loaded: Engine, tmp_path: Path
+) -> None:
+    """review34 D2: every custom column is on every exported row; the components without the attribute got "" on
+    re-import, and a number came back as text — every row updated, with history. Empty cells add nothing, and a
+    value the export wrote as its text is the stored value."""
+    xs, ys = inside_points(3, seed=41)
+    rows = [{"class_code": LAMP, "lon": x, "lat": y} for x, y in zip(xs, ys, strict=True)]
+    assert run(loaded, write_csv(tmp_path / "in.csv", rows)).inserted == 3
+    with loaded.begin() as conn:
+        conn.execute(
+            text(
+                """UPDATE components SET attrs = '{"Remark": "r1", "巡查频次": 3, "检修": true, "survey": {"by": "张三"}}'
+                WHERE id = (SELECT min(id) FROM components)"""
+            )
+        )
+        before = conn.execute(text("SELECT id, attrs, version FROM components ORDER BY id")).all()
+    for name in ("out.gpkg", "out.xlsx", "out.geojson", "out.csv"):
+        export(loaded, tmp_path / name)
+        history = history_rows(loaded)
+        summary = run(loaded, tmp_path / name)
+        assert (summary.updated, summary.unchanged) == (0, 3), (name, summary.to_text())
+        assert history_rows(loaded) == history, name
+        with loaded.connect() as conn:
+            assert conn.execute(text("SELECT id, attrs, version FROM components ORDER BY id")).all() == before, name
