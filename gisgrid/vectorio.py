@@ -416,16 +416,16 @@ def write_layer(
         if fmt == "xlsx":
             return _write_xlsx(gdf, path, layer or path.stem)
         lengths = {c: n for c, n in (text_lengths or {}).items() if c in gdf.columns}
-        written, long_values = _write_shapefile(
+        written, long_values, renamed = _write_shapefile(
             gdf, path, known_encoding, max_shapefile_bytes, dates, lengths, row_label
         )
     except (OSError, pyogrio.errors.DataSourceError) as exc:
         raise cannot_write(path, exc) from None
-    for message in long_values:
+    for message, kind in [*((m, FieldLongerThanStandard) for m in long_values), *((m, FieldRenamed) for m in renamed)]:
         if notes is not None:
             notes.append(message)
         else:
-            warnings.warn(message, FieldLongerThanStandard, stacklevel=2)
+            warnings.warn(message, kind, stacklevel=2)
     return written
 
 
@@ -810,8 +810,9 @@ def _write_shapefile(
     dates: tuple[str, ...],
     lengths: Mapping[str, int],
     row_label: str | None,
-) -> tuple[list[Path], list[str]]:
-    """Write the Shapefile; the files written and the warnings of :func:`standard_widths`."""
+) -> tuple[list[Path], list[str], list[str]]:
+    """Write the Shapefile; the files written, the warnings of :func:`standard_widths` and the one naming the
+    columns whose field names are not theirs."""
     geom_name = gdf.geometry.name
     field_map = shapefile_field_map(c for c in gdf.columns if c != geom_name)
     gdf = gdf.rename(columns=field_map)
@@ -826,6 +827,18 @@ def _write_shapefile(
     label = field_map.get(row_label) if row_label else None
     _check_shapefile_text(attrs, encoding, path, label)
     widths, long_values = standard_widths(attrs, lengths, encoding, path, row_label=label)
+    renamed = {
+        name: field
+        for name, field in field_map.items()
+        if name not in SHAPEFILE_FIELDS and field.upper() != name.upper() and name != geom_name
+    }
+    said: list[str] = []
+    if renamed:  # a city's own column named in Chinese or longer than 10 bytes: said, not silently replaced
+        said.append(
+            f"{path.name}: Shapefile field names are ASCII of at most 10 bytes: "
+            + ", ".join(f"{name} → {field}" for name, field in renamed.items())
+            + " (GeoPackage, GeoJSON, CSV and .xlsx keep the names)"
+        )
 
     shp_bytes, dbf_bytes = estimate_shapefile_size(gdf, encoding, widths)
     if max(shp_bytes, dbf_bytes) > limit:
@@ -844,7 +857,7 @@ def _write_shapefile(
     if not cpg.exists() or cpg.read_text(encoding="ascii").strip() != cpg_name:
         cpg.write_text(cpg_name, encoding="ascii")
     files = [p for p in (path.with_suffix(s) for s in (".shp", ".shx", ".dbf", ".prj", ".cpg")) if p.exists()]
-    return files, long_values
+    return files, long_values, said
 
 
 def list_layers(path: Path) -> list[str]:
@@ -1079,6 +1092,10 @@ def _decode_texts(gdf: gpd.GeoDataFrame, decode: Callable[[str, object, str], st
         values[present] = decoded[codes]
         out[column] = pd.Series(values, index=series.index, dtype=series.dtype)
     return out.rename(columns=names)
+
+
+class FieldRenamed(UserWarning):
+    """Columns written to a Shapefile under other field names (ASCII, ≤ 10 bytes) than their own."""
 
 
 class LayersKept(UserWarning):

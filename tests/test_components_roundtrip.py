@@ -490,10 +490,12 @@ def test_an_export_with_custom_attributes_on_some_components_imports_back_unchan
     assert run(loaded, write_csv(tmp_path / "in.csv", rows)).inserted == 3
     with loaded.begin() as conn:
         conn.execute(
-            text(
-                """UPDATE components SET attrs = '{"Remark": "r1", "巡查频次": 3, "检修": true, "survey": {"by": "张三"}}'
-                WHERE id = (SELECT min(id) FROM components)"""
-            )
+            text("UPDATE components SET attrs = CAST(:a AS jsonb) WHERE id = (SELECT min(id) FROM components)"),
+            {
+                "a": json.dumps(
+                    {"Remark": "r1", "巡查频次": 3, "检修": True, "survey": {"by": "张三"}}, ensure_ascii=False
+                )
+            },
         )
         before = conn.execute(text("SELECT id, attrs, version FROM components ORDER BY id")).all()
     for name in ("out.gpkg", "out.xlsx", "out.geojson", "out.csv"):

@@ -620,3 +620,25 @@ def test_an_excel_table_of_polygons_has_a_label_point_and_text_codes(tmp_path: P
         "label_y",
     ]
     assert gk["CRS"]["B1"].value == "EPSG:4548"
+
+
+def test_a_column_the_shapefile_cannot_name_is_said_with_its_field_name(tmp_path: Path) -> None:
+    """review34 D3: a city's column named in Chinese became FIELD<n>, one longer than 10 bytes was cut — silently;
+    both are said, and the standard names (fixed, documented) and case-only changes are not."""
+    gdf = gpd.GeoDataFrame(
+        {"code": ["a"], "巡查频次": ["3"], "maintenance_contract_no": ["x"], "area_m2": [1.0]},
+        geometry=[Point(113.7, 34.7)],
+        crs=4490,
+    )
+    notes: list[str] = []
+    write_layer(gdf, tmp_path / "r.shp", notes=notes)
+    assert notes == [
+        "r.shp: Shapefile field names are ASCII of at most 10 bytes: 巡查频次 → FIELD2, maintenance_contract_no → "
+        "maintenanc (GeoPackage, GeoJSON, CSV and .xlsx keep the names)"
+    ]
+    assert list(gpd.read_file(tmp_path / "r.shp").columns)[:4] == ["CODE", "FIELD2", "maintenanc", "AREA_M2"]
+    with pytest.warns(vectorio.FieldRenamed, match="巡查频次 → FIELD2"):
+        write_layer(gdf, tmp_path / "w.shp")
+    notes.clear()
+    write_layer(gdf, tmp_path / "r.gpkg", notes=notes)
+    assert notes == [] and "巡查频次" in gpd.read_file(tmp_path / "r.gpkg").columns
