@@ -870,7 +870,8 @@ PANEL_JS = r"""
       var still = kept && offers(c, kept.action);
       var lines = opts.why ? [opts.why] : [];
       var moved = was !== null && was !== c.version ? "(版本 " + was + "→" + c.version + ")" : "";
-      lines.push("案件已被他人更新" + moved + ",已显示最新内容,请核对" + (kept ? "后重新提交" : ""));
+      lines.push(opts.own ? "已显示办理后的最新内容" + moved
+                          : "案件已被他人更新" + moved + ",已显示最新内容,请核对" + (kept ? "后重新提交" : ""));
       if (still) {
         lines.push("已保留填写的内容" + (kept.photos ? "(照片须重新选择)" : ""));
       } else if (kept) {
@@ -887,7 +888,8 @@ PANEL_JS = r"""
          ~700 px): the refusal is said beside the form again, or the note is brought into view. */
       var at = still && document.querySelector("#gg-action-area .gg-form-msg");
       if (opts.why && at) {
-        fillRefusal(at, opts.why + "\n案件已被他人更新,上方已显示最新内容:请核对后重新提交");
+        fillRefusal(at, opts.why + (opts.own ? "\n上方已显示办理后的最新内容"
+                                              : "\n案件已被他人更新,上方已显示最新内容:请核对后重新提交"));
         at.parentNode.querySelector('button[type="submit"]').scrollIntoView({block: "nearest"});  // and 提交
         at.scrollIntoView({block: "nearest"});
       } else if (opts.why) {
@@ -1364,8 +1366,7 @@ PANEL_JS = r"""
   function movedOn(e, c) {
     var body = e.body || {}, items = (body.detail || {}).items, first = (Array.isArray(items) && items[0]) || {};
     if (e.status !== 409) { return false; }
-    // idempotency_key_reused: this form's step went through (its answer lost), then the form was changed and sent
-    return body.error === "stale_version" || body.reason === "idempotency_key_reused" ||
+    return body.error === "stale_version" ||
       (body.error === "transition_not_allowed" && !!first.state && first.state !== c.state);
   }
 
@@ -1456,6 +1457,14 @@ PANEL_JS = r"""
         markSelected(updated);
         if (GG.cases) { GG.cases.update(); }
       }, function (e) {
+        var own = e.status === 409 && (e.body || {}).reason === "idempotency_key_reused";
+        if (own && String(GG.selected) === String(c.id)) {
+          /* this form's step went through (its answer was lost), then the form was changed and sent again: the
+             step stands, the change was not sent */
+          reloadCase({why: "本次修改未提交:此前提交的「" + (C.actions[action] || action) + "」已办理(当时应答丢失)",
+                      own: true, kept: formState()});
+          return;
+        }
         if (movedOn(e, c) && String(GG.selected) === String(c.id)) {  // show it as it is now, the form kept
           reloadCase({why: "未办理:" + e.message, kept: formState()});
           return;

@@ -321,3 +321,35 @@ def test_submitting_again_after_a_lost_answer_takes_the_step_once(
     timeline = api.get(f"/cases/{case['id']}").json()["timeline"]
     assert [t["action"] for t in timeline] == ["report", "verify"]
     desk.shot("resubmit-after-lost-answer")
+
+
+def test_a_changed_form_sent_after_a_lost_answer_says_the_step_stands(
+    desk: Tab, live: LiveServer, api: httpx.Client
+) -> None:
+    """review34 D4: the form changed after its lost answer and sent again is a 409 idempotency_key_reused; the
+    console said a report's text and "案件已被他人更新". It says the step stands and the change was not sent."""
+    page = desk.page
+    case = report(api, seed=204)
+    open_console(desk, live)
+    page.evaluate("() => GG.cases.stop()")
+    detail = open_case(page, case, "supervisor")
+    detail.locator('button[data-action="verify"]').click()
+
+    def lose_the_answer(route: Any) -> None:
+        route.fetch()
+        route.abort("connectionreset")
+
+    page.route("**/actions/verify", lose_the_answer)
+    detail.locator('form.gg-form button[type="submit"]').click()
+    detail.locator('form.gg-form[data-action="verify"] .gg-form-msg').wait_for(state="visible")
+    page.unroute("**/actions/verify")
+    detail.locator('form.gg-form textarea[name="note"]').fill("补充:现场已拍照")
+    with page.expect_response(lambda r: r.url.endswith("/actions/verify")) as again:
+        detail.locator('form.gg-form button[type="submit"]').click()
+    assert again.value.status == 409
+    page.wait_for_function("() => /此前提交的「核实」已办理/.test(document.getElementById('gg-detail').innerText)")
+    text_ = detail.inner_text()
+    assert "本次修改未提交:此前提交的「核实」已办理(当时应答丢失)" in text_ and "已显示办理后的最新内容" in text_
+    assert "他人" not in text_ and "上报" not in text_.split("本次修改未提交")[1].split("\n")[0]
+    assert [t["action"] for t in api.get(f"/cases/{case['id']}").json()["timeline"]] == ["report", "verify"]
+    desk.shot("changed-form-after-lost-answer")
