@@ -135,7 +135,8 @@ class HardeningHeaders:
 
 def add_cors(app: FastAPI, origins: list[str]) -> None:
     """Let the browser pages of ``origins`` call the API (GISGRID_CORS_ORIGINS); none by default. No cookies
-    are used, so no credentials; the acting-user headers and Idempotency-Key may be sent, Location read."""
+    are used, so no credentials; the acting-user headers and Idempotency-Key may be sent, Location and
+    Idempotent-Replayed read."""
     if not origins:
         return
     app.add_middleware(
@@ -143,6 +144,6 @@ def add_cors(app: FastAPI, origins: list[str]) -> None:
         allow_origins=origins,
         allow_methods=["GET", "HEAD", "POST", "PATCH", "OPTIONS"],
         allow_headers=["Content-Type", "X-Actor", "X-Role", "Idempotency-Key"],
-        expose_headers=["Location"],
+        expose_headers=["Location", "Idempotent-Replayed"],  # a retried action's answer says it was one
         max_age=600,
     )

@@ -197,12 +197,12 @@ def check_texts(values: dict[str, Any], labels: dict[str, str] | None = None) ->
         refuse_bad_text({label: value})  # nested payload values too: jsonb cannot hold a NUL either
 
 
-def check_idempotency_key(key: str | None, label: str = "idempotency_key") -> None:
-    """Refuse an empty or blank idempotency key (``label``: the header or field it came in). It names no report:
-    stored, it would answer every later report sent with it by the first one's case (and file none of them)."""
+def check_idempotency_key(key: str | None, label: str = "idempotency_key", per: str = "report") -> None:
+    """Refuse an empty or blank idempotency key (``label``: the header or field it came in; ``per``: what it keys,
+    report or action). It names no request: stored, it would answer every later one sent with it by the first."""
     if key is not None and not key.strip():
         raise InvalidInput(
-            f"{label}: empty; send a key of 1–{TEXT_LIMITS['idempotency_key']} characters (a new UUID per report), "
+            f"{label}: empty; send a key of 1–{TEXT_LIMITS['idempotency_key']} characters (a new UUID per {per}), "
             "or none",
             detail=[{"field": label, "reason": "empty", "limit": {"min_length": 1}}],
             reason=Reason.STRING_TOO_SHORT,
@@ -906,7 +906,7 @@ def act(
     now = _now(now)
     fingerprint = None
     if req.idempotency_key is not None:
-        check_idempotency_key(req.idempotency_key)
+        check_idempotency_key(req.idempotency_key, per="action")
         check_texts({"idempotency_key": req.idempotency_key})
         fingerprint = action_fingerprint(req)
     with engine.connect() as conn, conn.begin():

@@ -296,6 +296,8 @@ def cannot_write(path: Path, exc: Exception) -> InvalidInput:
     """The refusal of an output path the system will not write (a file where a folder should be, no permission,
     a read-only or virtual file system), in one line."""
     why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+    if isinstance(exc, FileExistsError | NotADirectoryError):  # a file where a folder of the path should be
+        why = "not a folder"
     where = getattr(exc, "filename", None) or path
     return InvalidInput(f"{path}: cannot write it ({why}: {where})", detail={"path": str(path)})
 

@@ -145,6 +145,9 @@ def test_blank_and_disagreeing_action_keys_are_refused_by_where_they_came(
         body: dict[str, Any] = {"version": 3, "payload": {"department": DEPT}}
         r = client.post(url, json=body, headers={**DISPATCHER, "Idempotency-Key": "  "})
         assert r.status_code == 422 and r.json()["reason"] == "string_too_short"
+        assert r.json()["detail"]["message"] == (
+            "Idempotency-Key: empty; send a key of 1–100 characters (a new UUID per action), or none"
+        )
         assert [i["field"] for i in r.json()["detail"]["items"]] == ["Idempotency-Key"]
         r = client.post(url, json={**body, "idempotency_key": ""}, headers=DISPATCHER)
         assert r.status_code == 422 and r.json()["reason"] == "string_too_short"

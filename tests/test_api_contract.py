@@ -805,6 +805,8 @@ def test_cors_is_off_by_default_and_on_for_the_configured_origins(clean_db: Engi
         assert r.status_code == 200 and r.headers["access-control-allow-origin"] == "https://app.example.cn"
         r = c.get("/health", headers={"origin": "https://app.example.cn"})
         assert r.headers["access-control-allow-origin"] == "https://app.example.cn"
+        # a browser app may read where its new case is and whether an action's answer was a replay (review34 D7)
+        assert r.headers["access-control-expose-headers"] == "Location, Idempotent-Replayed"
         assert "access-control-allow-origin" not in c.get("/health", headers={"origin": "https://evil.example"}).headers
 
 

@@ -810,7 +810,8 @@ def test_act_with_a_key_run_again_says_the_step_was_already_taken(
     again = gisgrid(*args, "--key", "cli-verify-1")
     assert again.code == 0, again.err
     assert again.out.rstrip().endswith("(already taken with this --key: nothing done again)")
-    assert_refused(gisgrid(*args, "--key", " "), "--key: empty")
+    assert_refused(gisgrid(*args, "--key", " "), "--key: empty; send a key of 1–100 characters (a new UUID per action)")
+    assert_refused(gisgrid(*args, "--key", "k" * 101), "--key: at most 100 characters, got 101")  # review34 D6
     assert_refused(gisgrid(*args), "verify")  # without the key: the stale version it always was
     assert case_row(loaded, case_id)["version"] == 2
 

@@ -206,9 +206,17 @@ def test_a_bbox_that_misses_the_layer_warns_with_its_extent(
     assert result.exit_code == 0, result.output
     assert "0 features" in result.output
     assert (
-        "warning: --bbox 10,10,11,11 holds no feature of the layer: the map is empty (the layer lies within "
-        f"{x0:.4f},{y0:.4f},{x1:.4f},{y1:.4f})"
+        "warning: the map is empty: --bbox lies outside the layer, which lies within "
+        f"{x0:.4f},{y0:.4f},{x1:.4f},{y1:.4f}"
     ) in result.output
+    # a bbox holding the layer, a filter leaving nothing: the filter is named, not the bbox (review34 D5)
+    filtered = CliRunner().invoke(
+        app,
+        ["render", "--layer", "cases", "--period", "2020-01", "--bbox", f"{x0},{y0},{x1},{y1}", "--out", str(out)],
+        obj=settings,
+    )
+    assert filtered.exit_code == 0, filtered.output
+    assert "warning: the map is empty: no feature in --bbox matches --period 2020-01" in filtered.output
     inside = CliRunner().invoke(
         app, ["render", "--layer", "components", "--bbox", f"{x0},{y0},{x1},{y1}", "--out", str(out)], obj=settings
     )

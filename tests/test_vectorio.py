@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import re
 from pathlib import Path
 
 import geopandas as gpd
@@ -554,8 +553,9 @@ def test_a_folder_or_an_unwritable_path_is_refused_in_one_line(tmp_path: Path) -
     assert not (tmp_path / "out.gpkg").exists()
     (tmp_path / "afile").write_text("x")
     for name in ("x.shp", "x.gpkg", "x.csv", "x.geojson"):
-        with pytest.raises(InvalidInput, match=rf"^{re.escape(str(tmp_path / 'afile' / name))}: cannot write it \("):
+        with pytest.raises(InvalidInput) as err:
             write_layer(units(), tmp_path / "afile" / name)
+        assert str(err.value) == f"{tmp_path / 'afile' / name}: cannot write it (not a folder: {tmp_path / 'afile'})"
     with pytest.raises(InvalidInput, match=r"^/proc/x\.gpkg: cannot write it \("):
         write_layer(units(), Path("/proc/x.gpkg"))
 

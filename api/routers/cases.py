@@ -142,12 +142,12 @@ def _first_case(engine: Engine, services: svc.CaseServices, case_id: int, role: 
 _KEY_HEADER = "Idempotency-Key"
 
 
-def _idempotency_key(header: str | None, field: str | None) -> str | None:
+def _idempotency_key(header: str | None, field: str | None, per: str = "report") -> str | None:
     """The request's idempotency key, from the header or the body's (form's) field: a blank one is refused by
     where it came; both given must be the same key — which of two would a retry send? (Without the check the
     header's won and a retry carrying only the field filed a second case.)"""
-    svc.check_idempotency_key(header, _KEY_HEADER)
-    svc.check_idempotency_key(field, "idempotency_key")
+    svc.check_idempotency_key(header, _KEY_HEADER, per)
+    svc.check_idempotency_key(field, "idempotency_key", per)
     if header is not None and field is not None and header != field:
         why = "the Idempotency-Key header and the idempotency_key field differ"
         raise InvalidInput(
@@ -481,7 +481,7 @@ def act(
         version=body.version,
         note=body.note,
         payload=body.payload,
-        idempotency_key=_idempotency_key(idempotency_key, body.idempotency_key),
+        idempotency_key=_idempotency_key(idempotency_key, body.idempotency_key, "action"),
     )
     return _act(engine, services, case_id, req, base)
 
@@ -522,7 +522,7 @@ async def act_form(
         Header(alias=_KEY_HEADER, max_length=svc.TEXT_LIMITS["idempotency_key"], description=_ACTION_KEY_HELP),
     ] = None,
 ) -> JSONResponse:
-    key = _idempotency_key(idempotency_key_header, idempotency_key)
+    key = _idempotency_key(idempotency_key_header, idempotency_key, "action")
     files = [(p.filename or f"photo{i}", await _read_limited(p, i)) for i, p in enumerate(photos or [])]
     payload = form_payload(
         {

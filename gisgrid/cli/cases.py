@@ -295,7 +295,7 @@ def act(
     ),
 ) -> None:
     """Apply a workflow action (one transaction; a stale version is refused)."""
-    svc.check_idempotency_key(idempotency_key, "--key")
+    svc.check_idempotency_key(idempotency_key, "--key", per="action")
     try:
         data = json.loads(payload)
     except json.JSONDecodeError as exc:
@@ -307,7 +307,7 @@ def act(
             if data.get(key) not in (None, value):
                 raise InvalidInput(f"--{key}: {key} is in --payload too, with another value; give it once")
             data[key] = value
-    _check_lengths(note=note, result=result, reason=reason)
+    _check_lengths(note=note, result=result, reason=reason, key=idempotency_key)
     photos = _read_photos(photo)
     engine, services = _open(ctx)
     req = svc.ActionRequest(

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -64,6 +65,27 @@ def _scheme(value: str) -> str:
         return renderer.scheme_name(value)
     except InvalidInput as exc:
         raise typer.BadParameter(exc.message) from None
+
+
+def _say_why_empty(
+    conn: Any,
+    layer: Layer,
+    tier: Any,
+    area: tuple[float, float, float, float],
+    bbox: str,
+    period: str | None,
+    state: str | None,
+) -> None:
+    """A map left empty with --bbox: the bbox missed the layer (its extent named), or the filters left nothing."""
+    extent = renderer.layer_extent(conn, layer.value, tier.value if tier else None)
+    if extent is None:
+        why = "the layer holds nothing"
+    elif area[0] > extent[2] or area[2] < extent[0] or area[1] > extent[3] or area[3] < extent[1]:
+        why = "--bbox lies outside the layer, which lies within " + ",".join(f"{v:.4f}" for v in extent)
+    else:
+        given = [f"--{n} {v}" for n, v in (("period", period), ("state", state)) if v]
+        why = "no feature in --bbox matches " + " ".join(given) if given else "no feature of the layer in --bbox"
+    typer.echo(f"warning: the map is empty: {why}", err=True)
 
 
 def _bbox(value: str | None) -> tuple[float, float, float, float] | None:
@@ -192,16 +214,8 @@ def render(
                     period=period,
                     services=services,
                 )
-                if area is not None and result.features == 0:  # a bbox that missed the district
-                    extent = renderer.layer_extent(conn, layer.value, tier.value if tier else None)
-                    where = (
-                        "the layer holds nothing"
-                        if extent is None
-                        else "the layer lies within " + ",".join(f"{v:.4f}" for v in extent)
-                    )
-                    typer.echo(
-                        f"warning: --bbox {bbox} holds no feature of the layer: the map is empty ({where})", err=True
-                    )
+                if area is not None and result.features == 0:
+                    _say_why_empty(conn, layer, tier, area, bbox or "", period, state)
         except renderer.UnknownColumn as exc:
             raise typer.BadParameter(exc.message, param_hint="--color-by") from None
         except InvalidInput as exc:
