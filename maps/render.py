@@ -895,7 +895,7 @@ def render(
             note_parts.append(f"上报于 {p.label}")
     if layer != "grids":
         note_parts.append("灰线:街道界线")
-    if layer == "grids" and column in _CASE_COUNTS:  # which cases the counts are of
+    if layer == "grids" and (column in _CASE_COUNTS or p is not None):  # which cases the counts are of
         note_parts.append(f"案件上报于 {p.label}" if p is not None else "案件:全部(自启用起)")
     gdf, total = load_layer(conn, layer, tier=tier, limit=limit, bbox=bbox, states=chosen, period=p, services=services)
     page, legend = build_map(

@@ -250,6 +250,21 @@ def test_grid_case_counts_of_a_period_and_the_legend_says_which(
     assert sum(n for _, n in legend_rows(check_folder(out))) == 3 and "案件上报于 2026-10" in out.read_text("utf-8")
     code, output = run(settings, "--layer", "grids", "--tier", "2", "--color-by", "cases", "--out", str(out))
     assert code == 0 and "案件:全部(自启用起)" in out.read_text("utf-8")
+    # coloured by another column, the tooltips' case counts are still the period's: said too (review34)
+    code, output = run(
+        settings,
+        "--layer",
+        "grids",
+        "--tier",
+        "2",
+        "--color-by",
+        "components",
+        "--period",
+        "2026-10",
+        "--out",
+        str(out),
+    )
+    assert code == 0 and "案件上报于 2026-10" in out.read_text("utf-8")
     code, output = run(settings, "--layer", "components", "--period", "2026-10", "--out", str(out))
     assert code == 2 and "--period" in output
 

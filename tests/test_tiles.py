@@ -398,3 +398,11 @@ def test_a_pool_of_one_connection_serves_overlapping_tiles(clean_db: Engine) -> 
             await asyncio.wait_for(pool.close(), 10)
 
     assert run_async(overlap()) == [0, 1, 2, 3]
+
+
+def test_gzip_is_what_the_client_accepts() -> None:
+    """review34: ``gzip;q=0`` refuses gzip (it was a substring test)."""
+    accepts = tiles_router.accepts_gzip
+    assert accepts("gzip, deflate, br") and accepts("br;q=1.0, gzip;q=0.8") and accepts("*")
+    assert not accepts("gzip;q=0") and not accepts("identity") and not accepts("") and not accepts("x-gzip2")
+    assert not accepts("gzip;q=zero")

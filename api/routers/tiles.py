@@ -74,10 +74,23 @@ async def tile_response(pool: AsyncPool, layer: str, z: str, x: str, y: str, acc
     except DATABASE_UNAVAILABLE as exc:
         raise DatabaseError(f"tile {layer}/{z}/{x}/{y}: {describe_connect_error(pool.url, exc)}") from None
     headers = {"Cache-Control": f"public, max-age={spec.max_age}", "Vary": "Accept-Encoding"}
-    if len(data) >= GZIP_MIN_BYTES and "gzip" in accept_encoding:
+    if len(data) >= GZIP_MIN_BYTES and accepts_gzip(accept_encoding):
         data = isal_zlib.compress(data, GZIP_LEVEL, wbits=31)  # wbits 31: a gzip member
         headers["Content-Encoding"] = "gzip"
     return Response(content=data, media_type=tiles_sql.MEDIA_TYPE, headers=headers)
+
+
+def accepts_gzip(accept_encoding: str) -> bool:
+    """Whether an Accept-Encoding header takes gzip: named (or ``*``) without ``q=0``."""
+    for part in accept_encoding.lower().split(","):
+        name, _, params = part.strip().partition(";")
+        if name.strip() in ("gzip", "*"):
+            q = params.strip().removeprefix("q=").strip() if params.strip().startswith("q=") else "1"
+            try:
+                return float(q) > 0
+            except ValueError:
+                return False
+    return False
 
 
 class TileFastPath:
