@@ -121,8 +121,7 @@ class AsyncPool:
 
     async def close(self) -> None:
         if self._pool is not None and self._loop is asyncio.get_running_loop():
-            if self._pinned is not None:
-                await self._pool.release(self._pinned)
+            await self._unpin(self._pool)  # given back (or gone with the server) before the pool closes
             await self._pool.close()
         self._pool, self._pinned, self._pinned_busy = None, None, False
 
