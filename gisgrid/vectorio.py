@@ -617,6 +617,9 @@ def _write_xlsx(gdf: gpd.GeoDataFrame, path: Path, sheet: str) -> list[Path]:
     if taken:
         raise InvalidInput(f"{path}: the layer already has a column named {taken[0]!r}; rename it")
     attrs = pd.DataFrame(gdf.drop(columns=geom.name))
+    for column in attrs.columns:  # Excel has no time zones: a zoned time as its ISO text, offset kept
+        if isinstance(attrs[column].dtype, pd.DatetimeTZDtype):
+            attrs[column] = [None if pd.isna(v) else v.isoformat() for v in attrs[column]]
     digits = 2 if projected else 7
     attrs[names[0]] = where.x.round(digits).where(~where.is_empty)
     attrs[names[1]] = where.y.round(digits).where(~where.is_empty)

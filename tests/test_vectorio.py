@@ -642,3 +642,18 @@ def test_a_column_the_shapefile_cannot_name_is_said_with_its_field_name(tmp_path
     notes.clear()
     write_layer(gdf, tmp_path / "r.gpkg", notes=notes)
     assert notes == [] and "巡查频次" in gpd.read_file(tmp_path / "r.gpkg").columns
+
+
+def test_an_excel_table_holds_zoned_times_as_their_text(tmp_path: Path) -> None:
+    """Excel has no time zones (openpyxl refuses a zoned time): such a column is its ISO text, offset kept."""
+    from openpyxl import load_workbook
+
+    gdf = units().assign(checked_at=pd.to_datetime(["2026-11-28T09:30:00+08:00"] * 2 + [None], utc=False))
+    write_layer(gdf, tmp_path / "t.xlsx")
+    table = load_workbook(tmp_path / "t.xlsx")["t"]
+    header = [c.value for c in table[1]]
+    assert [r[header.index("checked_at")].value for r in table.iter_rows(min_row=2)] == [
+        "2026-11-28T09:30:00+08:00",
+        "2026-11-28T09:30:00+08:00",
+        None,
+    ]
