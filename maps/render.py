@@ -893,7 +893,8 @@ def render(
         note_parts.append(CASE_STATE_FILTERS.get(key or "all") or "状态 " + "、".join(STATES[s] for s in chosen or []))
         if p is not None:
             note_parts.append(f"上报于 {p.label}")
-    if layer != "grids":
+    outlines = street_outlines(conn) if layer != "grids" else None
+    if outlines is not None and outlines["features"]:  # said only when drawn
         note_parts.append("灰线:街道界线")
     if layer == "grids" and (column in _CASE_COUNTS or p is not None):  # which cases the counts are of
         note_parts.append(f"案件上报于 {p.label}" if p is not None else "案件:全部(自启用起)")
@@ -909,7 +910,7 @@ def render(
         title=title,
         total=total,
         note=" · ".join(note_parts),
-        outlines=street_outlines(conn) if layer != "grids" else None,
+        outlines=outlines,
     )
     files_dir, files = export_folder(page, out)
     return Rendered(out.resolve(), files_dir, files, len(gdf), total, column, legend)

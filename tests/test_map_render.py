@@ -290,6 +290,11 @@ def test_point_maps_draw_the_streets_under_the_points(district: Engine, settings
         ], layer
     code, output = run(settings, "--layer", "grids", "--tier", "1", "--out", str(tmp_path / "g.html"))
     assert code == 0 and "街道界线" not in (tmp_path / "g.html").read_text("utf-8")
+    with district.begin() as conn:  # no streets stored: nothing drawn, nothing said
+        conn.execute(text("DELETE FROM management_grids WHERE tier = 1"))
+    code, output = run(settings, "--layer", "components", "--out", str(tmp_path / "bare.html"))
+    page = (tmp_path / "bare.html").read_text("utf-8")
+    assert code == 0 and "街道界线" not in page and "灰线" not in page
 
 
 def legend_rows(page: str) -> list[tuple[str, int]]:

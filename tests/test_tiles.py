@@ -406,3 +406,4 @@ def test_gzip_is_what_the_client_accepts() -> None:
     assert accepts("gzip, deflate, br") and accepts("br;q=1.0, gzip;q=0.8") and accepts("*")
     assert not accepts("gzip;q=0") and not accepts("identity") and not accepts("") and not accepts("x-gzip2")
     assert not accepts("gzip;q=zero")
+    assert not accepts("*;q=1, gzip;q=0") and accepts("gzip;level=1;q=0.5") and not accepts("*;q=0")

@@ -81,16 +81,16 @@ async def tile_response(pool: AsyncPool, layer: str, z: str, x: str, y: str, acc
 
 
 def accepts_gzip(accept_encoding: str) -> bool:
-    """Whether an Accept-Encoding header takes gzip: named (or ``*``) without ``q=0``."""
+    """Whether an Accept-Encoding header takes gzip: its own q (or that of ``*`` when gzip is not named) above 0."""
+    quality: dict[str, float] = {}
     for part in accept_encoding.lower().split(","):
-        name, _, params = part.strip().partition(";")
-        if name.strip() in ("gzip", "*"):
-            q = params.strip().removeprefix("q=").strip() if params.strip().startswith("q=") else "1"
-            try:
-                return float(q) > 0
-            except ValueError:
-                return False
-    return False
+        name, *params = (p.strip() for p in part.split(";"))
+        q = next((p.removeprefix("q=").strip() for p in params if p.startswith("q=")), "1")
+        try:
+            quality[name] = float(q)
+        except ValueError:
+            quality[name] = 0.0  # an unreadable weight takes nothing
+    return quality.get("gzip", quality.get("*", 0.0)) > 0
 
 
 class TileFastPath:
