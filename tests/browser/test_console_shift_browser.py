@@ -286,13 +286,11 @@ def test_a_grid_filter_outlines_the_grid_and_brings_it_into_view(
     page.wait_for_function("() => !GG.gridOutline")
 
 
-def test_submitting_again_after_a_lost_answer_takes_the_step_once(
-    desk: Tab, live: LiveServer, api: httpx.Client
-) -> None:
-    """The 核实 reaches the server but its answer is lost (无法连接服务器); 提交 again sends the form's key again and
-    shows the case as verified — one step in the timeline, no 409."""
+def verified_with_its_answer_lost(desk: Tab, live: LiveServer, api: httpx.Client, seed: int) -> tuple:
+    """A new case opened as 监督员, its 核实 submitted from the form: the server takes the step, the answer never
+    arrives (the page says 无法连接服务器). (page, case, detail, the JSON bodies the page sent)."""
     page = desk.page
-    case = report(api, seed=203)
+    case = report(api, seed=seed)
     open_console(desk, live)
     page.evaluate("() => GG.cases.stop()")
     detail = open_case(page, case, "supervisor")
@@ -312,6 +310,15 @@ def test_submitting_again_after_a_lost_answer_takes_the_step_once(
     assert api.get(f"/cases/{case['id']}").json()["state"] == "verified"  # taken, though the page does not know
     page.unroute("**/actions/verify")
     page.on("request", lambda r: sent.append(r.post_data_json) if r.url.endswith("/actions/verify") else None)
+    return page, case, detail, sent
+
+
+def test_submitting_again_after_a_lost_answer_takes_the_step_once(
+    desk: Tab, live: LiveServer, api: httpx.Client
+) -> None:
+    """The 核实 reaches the server but its answer is lost (无法连接服务器); 提交 again sends the form's key again and
+    shows the case as verified — one step in the timeline, no 409."""
+    page, case, detail, sent = verified_with_its_answer_lost(desk, live, api, seed=203)
     with page.expect_response(lambda r: r.url.endswith("/actions/verify")) as again:
         detail.locator('form.gg-form button[type="submit"]').click()
     assert again.value.status == 200 and again.value.headers["idempotent-replayed"] == "true"
@@ -328,25 +335,12 @@ def test_a_changed_form_sent_after_a_lost_answer_says_the_step_stands(
 ) -> None:
     """review34 D4: the form changed after its lost answer and sent again is a 409 idempotency_key_reused; the
     console said a report's text and "案件已被他人更新". It says the step stands and the change was not sent."""
-    page = desk.page
-    case = report(api, seed=204)
-    open_console(desk, live)
-    page.evaluate("() => GG.cases.stop()")
-    detail = open_case(page, case, "supervisor")
-    detail.locator('button[data-action="verify"]').click()
-
-    def lose_the_answer(route: Any) -> None:
-        route.fetch()
-        route.abort("connectionreset")
-
-    page.route("**/actions/verify", lose_the_answer)
-    detail.locator('form.gg-form button[type="submit"]').click()
-    detail.locator('form.gg-form[data-action="verify"] .gg-form-msg').wait_for(state="visible")
-    page.unroute("**/actions/verify")
+    page, case, detail, sent = verified_with_its_answer_lost(desk, live, api, seed=204)
     detail.locator('form.gg-form textarea[name="note"]').fill("补充:现场已拍照")
     with page.expect_response(lambda r: r.url.endswith("/actions/verify")) as again:
         detail.locator('form.gg-form button[type="submit"]').click()
     assert again.value.status == 409
+    assert sent[1]["idempotency_key"] == sent[0]["idempotency_key"] and sent[1]["note"] == "补充:现场已拍照"
     page.wait_for_function("() => /此前提交的「核实」已办理/.test(document.getElementById('gg-detail').innerText)")
     text_ = detail.inner_text()
     assert "本次修改未提交:此前提交的「核实」已办理(当时应答丢失)" in text_ and "已显示办理后的最新内容" in text_
