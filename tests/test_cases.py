@@ -2514,6 +2514,19 @@ def no_default_department(services: svc.CaseServices, monkeypatch: pytest.Monkey
     )
 
 
+def dispatched_by_hand(
+    engine: Engine, services: svc.CaseServices, case_id: int, note: str | None = None, **payload: Any
+) -> dict:
+    """A reported case verified, filed and dispatched to 区市政市容管理委员会 by 派遣员 李四 at 10:30 (answered)."""
+    act(engine, services, case_id, "verify", "supervisor", 1, "2025-09-26T10:10:00")
+    act(engine, services, case_id, "file", "shift_lead", 2, "2025-09-26T10:20:00")
+    request = svc.ActionRequest(
+        "dispatch", "dispatcher", "派遣员 李四", 3, note=note, payload={"department": "990000000000000002", **payload}
+    )
+    svc.act(engine, services, case_id, request, now=at("2025-09-26T10:30:00"))
+    return get(engine, services, case_id)
+
+
 def test_the_manual_queue_is_a_filter_and_a_manual_dispatch_records_who_chose(
     loaded: Engine, services: svc.CaseServices, spot: tuple[float, float], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -2536,23 +2549,7 @@ def test_the_manual_queue_is_a_filter_and_a_manual_dispatch_records_who_chose(
         listed("auto")
     assert err.value.reason == Reason.LITERAL_ERROR and err.value.detail == [{"field": "queue"}]
 
-    act(loaded, services, manual, "verify", "supervisor", 1, "2025-09-26T10:10:00")
-    act(loaded, services, manual, "file", "shift_lead", 2, "2025-09-26T10:20:00")
-    svc.act(
-        loaded,
-        services,
-        manual,
-        svc.ActionRequest(
-            action="dispatch",
-            role="dispatcher",
-            actor="派遣员 李四",
-            version=3,
-            note="积雪路段属市政",
-            payload={"department": "990000000000000002"},
-        ),
-        now=at("2025-09-26T10:30:00"),
-    )
-    case = get(loaded, services, manual)
+    case = dispatched_by_hand(loaded, services, manual, note="积雪路段属市政")
     chosen = case["routing"]["decision"]
     assert {k: chosen[k] for k in ("department", "queue", "source", "rule_id", "overridden_by", "override_reason")} == {
         "department": "990000000000000002",
@@ -2583,23 +2580,7 @@ def test_a_manual_dispatch_keeps_the_consoles_reason_over_the_note(
     no_default_department(services, monkeypatch)
     x, y = spot
     manual = report(loaded, services, x, y, class_code="10001")
-    act(loaded, services, manual, "verify", "supervisor", 1, "2025-09-26T10:10:00")
-    act(loaded, services, manual, "file", "shift_lead", 2, "2025-09-26T10:20:00")
-    svc.act(
-        loaded,
-        services,
-        manual,
-        svc.ActionRequest(
-            action="dispatch",
-            role="dispatcher",
-            actor="派遣员 李四",
-            version=3,
-            note="请尽快",
-            payload={"department": "990000000000000002", "reason": "夜间值班指定"},
-        ),
-        now=at("2025-09-26T10:30:00"),
-    )
-    case = get(loaded, services, manual)
+    case = dispatched_by_hand(loaded, services, manual, note="请尽快", reason="夜间值班指定")
     chosen = case["routing"]["decision"]
     assert chosen["override_reason"] == "夜间值班指定" and chosen["overrides"][-1]["reason"] == "夜间值班指定"
     assert ", 说明: 夜间值班指定; 原判断: " in chosen["explanation"]
