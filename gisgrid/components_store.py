@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -1455,8 +1456,12 @@ def _custom_columns(gdf: gpd.GeoDataFrame, notes: list[str] | None) -> gpd.GeoDa
     taken = {str(c).casefold() for c in gdf.columns}
     names = sorted({str(k) for a in attrs if isinstance(a, dict) for k in a})
     clash = [n for n in names if n.casefold() in taken]
-    if clash and notes is not None:
-        notes.append(f"custom attributes named as a standard column are not exported: {', '.join(clash)}")
+    if clash:
+        message = f"custom attributes named as a standard column are not exported: {', '.join(clash)}"
+        if notes is not None:
+            notes.append(message)
+        else:
+            warnings.warn(message, UserWarning, stacklevel=3)
     geometry = gdf.pop("geometry")
     for name in (n for n in names if n.casefold() not in taken):
         gdf[name] = [_attr_text(a.get(name)) if isinstance(a, dict) else None for a in attrs]

@@ -444,6 +444,8 @@ def test_the_city_s_own_attributes_are_exported_and_come_back(loaded: Engine, tm
     back = gpd.read_file(tmp_path / "j.gpkg", engine="pyogrio")
     assert json.loads(back["survey"].iloc[0]) == {"by": "张三", "n": 2} and "glbjmc" not in back.columns
     assert notes == ["custom attributes named as a standard column are not exported: glbjmc"]
+    with loaded.connect() as conn, pytest.warns(UserWarning, match="not exported: glbjmc"):  # said without notes too
+        export_components(conn, tmp_path / "w.gpkg", fmt=None, encoding="utf-8", crs=None)
 
 
 def read_back(path: Path) -> gpd.GeoDataFrame:
