@@ -52,3 +52,16 @@ def page_links(request: Request, limit: int, offset: int, returned: int, matched
     if offset > 0:
         links.append({"rel": "prev", "href": str(url.include_query_params(offset=max(0, offset - limit)))})
     return links
+
+
+def cursor_links(request: Request, limit: int, offset: int, next_after: str | None) -> list[dict[str, str]]:
+    """Keyset paging's links: ``self``; ``next`` — this request's URL with ``after`` set to the page's end (and no
+    offset), where there is such a page; ``prev`` only for a page reached by an offset (a cursor walks forward)."""
+    url = URL(public_url(request))
+    links = [{"rel": "self", "href": str(url)}]
+    if next_after is not None:
+        following = url.remove_query_params("offset").include_query_params(after=next_after)
+        links.append({"rel": "next", "href": str(following)})
+    if offset > 0:
+        links.append({"rel": "prev", "href": str(url.include_query_params(offset=max(0, offset - limit)))})
+    return links

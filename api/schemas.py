@@ -127,7 +127,10 @@ def json_error_bodies(app: FastAPI) -> None:
 
 class PageLink(BaseModel):
     rel: Literal["self", "next", "prev"]
-    href: str = Field(description="This request's URL (with the root path) with its offset moved by a page")
+    href: str = Field(
+        description="This request's URL (with the root path) with its offset moved by a page; a case list's next "
+        "page: its after cursor at this page's last case"
+    )
 
 
 #: The enums of a case's answer, from where the service keeps them (one fact in one place).

@@ -1887,11 +1887,49 @@ class CaseFilter:
     sort: str = "newest"  # CASE_SORTS
     limit: int = 100
     offset: int = 0
+    after: str | None = None  # a page cursor (page_cursor): the page starts after that case, in the sort's order
 
 
 #: Orders of a case list: ``newest`` — last reported first; ``updated`` — least recently changed first, the order a
 #: system following the cases pages through (``changed_since`` its last poll's latest ``updated_at``).
 CASE_SORTS: dict[str, str] = {"newest": "c.id DESC", "updated": "c.updated_at, c.id"}
+
+#: Page cursors (keyset paging): ``newest`` — the last case's id; ``updated`` — its updated_at in microseconds since
+#: the epoch, a dot, its id. The next page is what comes after that case in the order, so reports arriving and
+#: cases changing between two pages neither repeat nor skip a case, as an offset would.
+_CURSOR_PATTERNS = {"newest": re.compile(r"[1-9]\d{0,17}"), "updated": re.compile(r"(-?\d{1,18})\.([1-9]\d{0,17})")}
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
+
+def page_cursor(sort: str, case: Mapping[str, Any]) -> str:
+    """The cursor of the page that follows ``case`` (a case as the list answers it, or its row) in ``sort``."""
+    if sort == "updated":
+        at = case["updated_at"]
+        at = dt.datetime.fromisoformat(at) if isinstance(at, str) else at
+        return f"{(at - _EPOCH) // dt.timedelta(microseconds=1)}.{case['id']}"
+    return str(case["id"])
+
+
+def _after(sort: str, cursor: str) -> tuple[int, dt.datetime | None]:
+    """A cursor's case id and (``updated``) time; a cursor of the other order or not made here is refused."""
+    m = _CURSOR_PATTERNS[sort].fullmatch(cursor)
+    if m is None:
+        raise InvalidInput(
+            f"after: not a page cursor of sort={sort} (take it from the list's next link), got {cursor[:40]!r}",
+            detail=[{"field": "after"}],
+            reason=Reason.AFTER_UNREADABLE,
+        )
+    if sort == "newest":
+        return int(cursor), None
+    try:
+        at = _EPOCH + dt.timedelta(microseconds=int(m[1]))
+    except OverflowError:
+        raise InvalidInput(
+            f"after: the cursor's time is out of range, got {cursor[:40]!r}",
+            detail=[{"field": "after"}],
+            reason=Reason.AFTER_UNREADABLE,
+        ) from None
+    return int(m[2]), at
 
 
 #: An event class code as a filter takes it: 4 or 5 digits (GB/T 47678 and the city's own).
@@ -2042,6 +2080,12 @@ def _actions_for(role: str) -> Callable[[Any], list[str]]:
     return of
 
 
+class CasePage(NamedTuple):
+    items: list[dict[str, Any]]
+    matched: int  # the filter's cases, whatever the page
+    next_after: str | None  # the cursor of the next page, None on the last
+
+
 def list_cases(
     conn: Connection,
     services: CaseServices,
@@ -2052,6 +2096,20 @@ def list_cases(
 ) -> tuple[list[dict[str, Any]], int]:
     """A page of the filtered cases in the filter's order (:data:`CASE_SORTS`: newest first unless asked), and how
     many match; with ``role``, each case's ``allowed_actions`` as its detail gives them."""
+    page = case_page(conn, services, f, role=role, now=now)
+    return page.items, page.matched
+
+
+def case_page(
+    conn: Connection,
+    services: CaseServices,
+    f: CaseFilter,
+    *,
+    role: str | None = None,
+    now: dt.datetime | None = None,
+) -> CasePage:
+    """:func:`list_cases` with the cursor of the next page: ``f.after`` (a cursor) or ``f.offset`` says where the
+    page starts, not both."""
     now = _now(now)
     actions = _actions_for(role) if role is not None else None
     cond, params = _filter_sql(f, services.departments)
@@ -2061,6 +2119,15 @@ def list_cases(
             detail=[{"field": "sort"}],
             reason=Reason.LITERAL_ERROR,
         )
+    after = None
+    if f.after is not None:
+        if f.offset:
+            raise InvalidInput(
+                "after: give a page cursor or an offset, not both",
+                detail=[{"field": "after"}],
+                reason=Reason.AFTER_WITH_OFFSET,
+            )
+        after = _after(f.sort, f.after)
     order = CASE_SORTS[f.sort]
     base = f"SELECT {CASE_COLUMNS} FROM cases c LEFT JOIN departments d ON d.code = c.department_code WHERE {cond}"
 
@@ -2070,20 +2137,38 @@ def list_cases(
             data["allowed_actions"] = actions(row)
         return data
 
+    def paged(rows: list[Any], matched: int) -> CasePage:
+        more = len(rows) > f.limit
+        rows = rows[: f.limit]
+        return CasePage([shown(r) for r in rows], matched, page_cursor(f.sort, rows[-1]) if more and rows else None)
+
     if f.light:
         # The light depends on working time, computed here for the filtered cases, then paged.
         rows = conn.execute(text(base + f" AND c.due_at IS NOT NULL ORDER BY {order}"), params).mappings().all()
-        lit = [(r, c) for r in rows if (c := _case_json(services, r, now))["light"] == f.light]
-        page = lit[f.offset : f.offset + f.limit]
-        if actions is not None:
-            for r, c in page:
-                c["allowed_actions"] = actions(r)
-        return [c for _, c in page], len(lit)
+        lit = [r for r in rows if light_of(services, r, now) == f.light]
+        if after is None:
+            return paged(lit[f.offset : f.offset + f.limit + 1], len(lit))
+        after_id, after_at = after
+        rest = (
+            [r for r in lit if r["id"] < after_id]
+            if after_at is None
+            else [r for r in lit if (r["updated_at"], r["id"]) > (after_at, after_id)]
+        )
+        return paged(rest[: f.limit + 1], len(lit))
     matched = int(conn.execute(text(f"SELECT count(*) FROM cases c WHERE {cond}"), params).scalar_one())
-    paged = conn.execute(
-        text(base + f" ORDER BY {order} LIMIT :limit OFFSET :offset"), {**params, "limit": f.limit, "offset": f.offset}
-    ).mappings()
-    return [shown(r) for r in paged], matched
+    if after is not None:
+        cond_after = "c.id < :after_id" if after[1] is None else "(c.updated_at, c.id) > (:after_at, :after_id)"
+        base += f" AND {cond_after}"
+        params = {**params, "after_id": after[0], "after_at": after[1]}
+    rows = (
+        conn.execute(
+            text(base + f" ORDER BY {order} LIMIT :limit OFFSET :offset"),
+            {**params, "limit": f.limit + 1, "offset": f.offset},
+        )
+        .mappings()
+        .all()
+    )
+    return paged(list(rows), matched)
 
 
 #: Heat-map cells: cases are counted per square of this many degrees (about 50 m).

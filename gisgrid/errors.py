@@ -63,6 +63,8 @@ class Reason(StrEnum):
     AS_OF_IN_FUTURE = "as_of_in_future"
     PERIOD_END_NOT_AFTER_START = "period_end_not_after_start"
     PERIOD_WITH_SINCE_UNTIL = "period_with_since_until"
+    AFTER_UNREADABLE = "after_unreadable"  # a list's page cursor not made by this list's order
+    AFTER_WITH_OFFSET = "after_with_offset"
     BBOX_UNREADABLE = "bbox_unreadable"
     BBOX_OUT_OF_RANGE = "bbox_out_of_range"
     NEEDS_LON_LAT = "needs_lon_lat"

@@ -856,17 +856,17 @@ def test_a_real_deadlock_is_a_409_to_send_again_and_an_outage_stays_a_503(
     assert isinstance(deadlock.orig, psycopg2.errors.DeadlockDetected)
 
     def raising(exc: Exception) -> Any:
-        def list_cases(*_a: Any, **_kw: Any) -> Any:
+        def case_page(*_a: Any, **_kw: Any) -> Any:
             raise exc
 
-        return list_cases
+        return case_page
 
-    monkeypatch.setattr(svc, "list_cases", raising(deadlock))
+    monkeypatch.setattr(svc, "case_page", raising(deadlock))
     with caplog.at_level(logging.WARNING, logger="gisgrid.api"):
         r = client.get("/cases")
     conflict_answered(r, caplog.records, "DeadlockDetected 40P01: deadlock detected")
     outage = sa_exc.OperationalError("SELECT 1", {}, psycopg2.OperationalError("server closed the connection"))
-    monkeypatch.setattr(svc, "list_cases", raising(outage))
+    monkeypatch.setattr(svc, "case_page", raising(outage))
     r = client.get("/cases")
     assert r.status_code == 503 and r.json()["error"] == "database_error"
 

@@ -5,7 +5,7 @@ changed first, each with its ``updated_at`` for the next poll."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -261,3 +261,119 @@ def test_an_empty_form_field_is_a_field_not_sent(client: TestClient, loaded: Eng
     assert first.json()["external_ref"] is None and first.json()["id"] != second.json()["id"]
     with loaded.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM cases WHERE idempotency_key IS NULL")).scalar_one() == 2
+
+
+def walk(client: TestClient, params: dict, between: Callable[[int], None] = lambda page: None) -> list[list[int]]:
+    """Every page of a listing by its next links (``between(n)`` runs after page n is read)."""
+    pages, url = [], client.get("/cases", params=params)
+    while True:
+        assert url.status_code == 200, url.text
+        body = url.json()
+        pages.append(ids(body))
+        between(len(pages))
+        following = [link["href"] for link in body["links"] if link["rel"] == "next"]
+        if not following:
+            return pages
+        url = client.get(following[0])
+
+
+def report(client: TestClient, x: float, y: float, k: int) -> dict:
+    r = client.post("/cases", json={"class_code": GARBAGE, "lon": x, "lat": y + k * 1e-5}, headers=INTAKE)
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+def test_next_links_page_the_newest_first_list_without_repeats_while_reports_arrive(
+    client: TestClient, spot: tuple[float, float]
+) -> None:
+    """An offset moves with every new report (page 2 would start with page 1's last case again); the next link's
+    cursor names the page's last case and the next page starts after it."""
+    x, y = spot
+    made = [report(client, x, y, k)["id"] for k in range(5)]
+    newest_first = made[::-1]
+    late: list[int] = []
+    pages = walk(client, {"limit": 2}, lambda page: late.append(report(client, x, y, 10 + page)["id"]))
+    assert pages == [newest_first[:2], newest_first[2:4], newest_first[4:]]
+    assert len(late) == 3  # the reports that came meanwhile are on a fresh first page, not in this walk
+    assert ids(client.get("/cases", params={"limit": 3}).json()) == late[::-1]
+    # The link itself: the cursor is the last case's id; the first page's count is the filter's, and a cursor
+    # keeps it so (numberMatched too).
+    first = client.get("/cases", params={"limit": 2, "format": "geojson"}).json()
+    nxt = next(link["href"] for link in first["links"] if link["rel"] == "next")
+    assert nxt.endswith(f"/cases?limit=2&format=geojson&after={late[-2]}")
+    second = client.get(nxt).json()
+    assert [f["id"] for f in second["features"]] == [late[0], newest_first[0]]
+    assert (first["numberMatched"], second["numberMatched"], second["numberReturned"]) == (8, 8, 2)
+    assert [link["rel"] for link in second["links"]] == ["self", "next"]  # a cursor walks forward: no prev
+
+
+def test_next_links_page_the_change_feed_without_skipping_a_case_that_changes_meanwhile(
+    client: TestClient, spot: tuple[float, float]
+) -> None:
+    """sort=updated: a case of page 1 that changes moves to the end; with an offset every later case would move
+    up one and the first of page 2 be skipped. The cursor (updated_at, id) skips none and shows the changed one
+    again at the end, as changed."""
+    x, y = spot
+    a, b, c, d, e = (report(client, x, y, k) for k in range(5))
+
+    def act_on_a(page: int) -> None:
+        if page == 1:
+            r = client.post(f"/cases/{a['id']}/actions/request_verify", json={"version": 1}, headers=INTAKE)
+            assert r.status_code == 200, r.text
+
+    pages = walk(client, {"sort": "updated", "limit": 2}, act_on_a)
+    assert pages == [[a["id"], b["id"]], [c["id"], d["id"]], [e["id"], a["id"]]]
+    # What an offset gives after the same change: c is skipped (the reason for the cursor).
+    assert ids(client.get("/cases", params={"sort": "updated", "limit": 2, "offset": 2}).json()) == [d["id"], e["id"]]
+    # The cursor: updated_at in microseconds since the epoch, a dot, the id.
+    first = client.get("/cases", params={"sort": "updated", "limit": 1}).json()
+    cursor = next(link["href"] for link in first["links"] if link["rel"] == "next").rsplit("after=", 1)[1]
+    at = dt.datetime.fromisoformat(b["updated_at"])
+    assert cursor == f"{(at - dt.datetime(1970, 1, 1, tzinfo=dt.UTC)) // dt.timedelta(microseconds=1)}.{b['id']}"
+
+
+def test_next_links_page_a_light_filtered_list(client: TestClient, spot: tuple[float, float]) -> None:
+    x, y = spot
+    made = [report(client, x, y, k)["id"] for k in range(3)]
+    rejected = client.post(
+        f"/cases/{made[1]}/actions/reject", json={"version": 1, "payload": {"reason": "不属于城管范围"}}, headers=INTAKE
+    )
+    assert rejected.status_code == 200, rejected.text  # no clock, no light: not in a light's list
+    assert walk(client, {"light": "green", "limit": 1}) == [[made[2]], [made[0]]]
+    assert walk(client, {"light": "green", "limit": 1, "sort": "updated"}) == [[made[0]], [made[2]]]
+    assert client.get("/cases", params={"light": "green", "limit": 1}).json()["count"] == 2
+
+
+NOT_NEWEST = "after: not a page cursor of sort=newest (take it from the list's next link), got "
+NOT_UPDATED = "after: not a page cursor of sort=updated (take it from the list's next link), got "
+BOTH = "after: give a page cursor or an offset, not both"
+
+
+@pytest.mark.parametrize(
+    ("params", "reason", "message"),
+    [
+        ({"after": "3.5"}, "after_unreadable", NOT_NEWEST + "'3.5'"),
+        ({"after": "0"}, "after_unreadable", NOT_NEWEST + "'0'"),
+        ({"after": "12", "sort": "updated"}, "after_unreadable", NOT_UPDATED + "'12'"),
+        (
+            {"after": "999999999999999999.4", "sort": "updated"},
+            "after_unreadable",
+            "after: the cursor's time is out of range, got '999999999999999999.4'",
+        ),
+        ({"after": "12", "offset": "2"}, "after_with_offset", BOTH),
+        ({"after": "12", "offset": "2", "light": "red"}, "after_with_offset", BOTH),
+    ],
+)
+def test_a_cursor_not_made_for_the_list_is_refused_naming_it(
+    client: TestClient, params: dict, reason: str, message: str
+) -> None:
+    r = client.get("/cases", params=params)
+    assert r.status_code == 422, r.text
+    assert (r.json()["reason"], r.json()["detail"]["message"]) == (reason, message)
+    assert r.json()["detail"]["items"] == [{"field": "after", "code": reason}]
+
+
+def test_a_cursor_longer_than_any_made_is_refused(client: TestClient) -> None:
+    r = client.get("/cases", params={"after": "1" * 41})
+    assert r.status_code == 422
+    assert [(i["field"], i["code"]) for i in r.json()["detail"]] == [("after", "string_too_long")]

@@ -354,6 +354,18 @@ def test_list_as_geojson_is_a_feature_collection(gisgrid: Gisgrid, three_cases: 
     assert f["properties"]["source"] == "hotline" and "lon" not in f["properties"]
 
 
+def test_list_pages_by_the_cursor_it_prints(gisgrid: Gisgrid, three_cases: dict[str, int]) -> None:
+    a, b, c = three_cases["sept_west_patrol"], three_cases["oct_east_hotline"], three_cases["oct_west_hotline"]
+    r = gisgrid("cases", "list", "--limit", "2")
+    assert r.code == 0, r.err
+    assert r.out.splitlines()[0] == "3 case(s)" and r.out.splitlines()[-1] == f"next page: --after {b}"
+    last = gisgrid("cases", "list", "--limit", "2", "--after", str(b))
+    assert [line.split()[0] for line in last.out.splitlines()] == ["3", str(a)]  # the count, the one left, no next
+    page = json.loads(gisgrid("cases", "list", "--format", "json", "--limit", "1").out)
+    assert ([x["id"] for x in page["data"]], page["count"], page["next_after"]) == ([c], 3, str(c))
+    assert json.loads(gisgrid("cases", "list", "--format", "geojson", "--after", str(c)).out)["next_after"] is None
+
+
 def test_list_as_text_is_one_line_per_case(gisgrid: Gisgrid, three_cases: dict[str, int]) -> None:
     r = gisgrid("cases", "list", "--source", "hotline")
     assert r.code == 0, r.err
@@ -392,6 +404,8 @@ def test_list_as_text_is_one_line_per_case(gisgrid: Gisgrid, three_cases: dict[s
         (["--case-no", " 2025000001"], "case_no: a case number is 1 to 20 characters"),
         (["--changed-since", "yesterday"], "--changed-since: 'yesterday' is not a date or date-time"),
         (["--sort", "oldest"], "sort: must be one of newest, updated, got 'oldest'"),
+        (["--after", "7.5"], "after: not a page cursor of sort=newest (take it from the list's next link), got '7.5'"),
+        (["--after", "7", "--offset", "1"], "after: give a page cursor or an offset, not both"),
     ],
 )
 def test_list_refusals_are_one_line(gisgrid: Gisgrid, clean_db: Engine, args: list[str], message: str) -> None:
@@ -403,10 +417,10 @@ def test_a_deadlock_is_one_line_saying_nothing_was_written_not_a_traceback(
 ) -> None:
     deadlock = real_deadlock(clean_db)
 
-    def list_cases(*_a: Any, **_kw: Any) -> Any:
+    def case_page(*_a: Any, **_kw: Any) -> Any:
         raise deadlock
 
-    monkeypatch.setattr(svc, "list_cases", list_cases)
+    monkeypatch.setattr(svc, "case_page", case_page)
     r = gisgrid("cases", "list")
     assert_refused(
         r,

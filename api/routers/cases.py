@@ -17,7 +17,7 @@ from api.dependencies import COMMA_SEPARATED, BBox, Page, PhotoSizeQuery, bbox_q
 from api.deps import DATABASE_UNAVAILABLE, ActingDep, ActorDep, AsyncPool, EngineDep, IntakePoolDep
 from api.http import GEOJSON_MEDIA_TYPE, MAX_FORM_BYTES, GeoJSONResponse
 from api.inputs import FormTextRoute, RequestModel, form_payload
-from api.prefix import BaseDep, page_links
+from api.prefix import BaseDep, cursor_links
 from api.schemas import Case, CaseDetail, CaseFeatureCollection, CaseList, Datum, error_responses, geojson_schema
 from gisgrid import cases as svc
 from gisgrid import workflow
@@ -379,14 +379,23 @@ def list_cases(
         ),
     ] = "newest",
     datum: Annotated[Datum, Query(description=_ANSWER_DATUM_HELP)] = "cgcs2000",
+    after: Annotated[
+        str | None,
+        Query(
+            max_length=40,
+            description="Page cursor: the page starts after the case it names, in the list's order — take it from "
+            "the next link. Reports arriving and cases changing between pages then neither repeat nor skip a case, "
+            "as an offset would; give it or offset, not both",
+        ),
+    ] = None,
 ) -> dict[str, Any] | GeoJSONResponse:
-    f = replace(f, light=light, limit=page.limit, offset=page.offset, sort=sort)
+    f = replace(f, light=light, limit=page.limit, offset=page.offset, sort=sort, after=after)
     if f.bbox is not None:
         f = replace(f, bbox=svc.bbox_to_storage(f.bbox, datum))
     with engine.connect() as conn:
-        items, matched = svc.list_cases(conn, services, f, role=actor.role)
-    items = svc.in_datum(items, datum)
-    links = page_links(request, page.limit, page.offset, len(items), matched)
+        found = svc.case_page(conn, services, f, role=actor.role)
+    items, matched = svc.in_datum(found.items, datum), found.matched
+    links = cursor_links(request, page.limit, page.offset, found.next_after)
     if format == "geojson":
         return GeoJSONResponse(
             {

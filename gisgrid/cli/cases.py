@@ -212,6 +212,9 @@ def list_(
     ),
     limit: int = typer.Option(20, "--limit", help=f"Cases per page, 1–{MAX_LIMIT}."),
     offset: int = typer.Option(0, "--offset", help=f"Cases to skip, 0–{MAX_OFFSET}."),
+    after: str | None = typer.Option(
+        None, "--after", help="Page cursor: start after the case it names (the 'next page' line of the last listing)."
+    ),
     output: OutputFormat = typer.Option(
         OutputFormat.text, "--format", help="text (one line per case), json or geojson (as the API answers)."
     ),
@@ -241,17 +244,24 @@ def list_(
         sort=sort,
         limit=limit,
         offset=offset,
+        after=after,
     )
     engine, services = _open(ctx)
     with engine.connect() as conn:
-        items, matched = svc.list_cases(conn, services, f)
+        items, matched, next_after = svc.case_page(conn, services, f)
     if output is OutputFormat.json:
-        _print({"data": items, "count": matched})
+        _print({"data": items, "count": matched, "next_after": next_after})
         return
     if output is OutputFormat.geojson:
         features = [svc.as_feature(c) for c in items]
         _print(
-            {"type": "FeatureCollection", "features": features, "numberMatched": matched, "numberReturned": len(items)}
+            {
+                "type": "FeatureCollection",
+                "features": features,
+                "numberMatched": matched,
+                "numberReturned": len(items),
+                "next_after": next_after,
+            }
         )
         return
     echo(f"{matched} case(s)")
@@ -260,6 +270,8 @@ def list_(
             f"{c['id']:>6} {c['case_no']} {c['state_label']:<4} {c['light'] or '-':<6} {c['class_name']} "
             f"{c['unit_grid_code']} due {c['due_at'] or '-'}"
         )
+    if next_after is not None:
+        echo(f"next page: --after {next_after}")
 
 
 @app.command()
