@@ -84,7 +84,7 @@ from gisgrid.geodesy import (
     to_storage,
     transform_geometries,
 )
-from gisgrid.spreadsheet import csv_unquote, excel_kind, read_workbook_table, to_csv
+from gisgrid.spreadsheet import CRS_SHEET, csv_unquote, excel_kind, read_workbook_table, to_csv, workbook_crs
 from gisgrid.texts import (
     CONTROLS,
     NUL,
@@ -493,6 +493,10 @@ def read_component_file(
     excel = excel_kind(path)
     if excel is not None:
         table, notes = read_excel_table(path, layer, encoding)
+        stated = workbook_crs(path, layer) if crs is None else None
+        if stated is not None:  # an .xlsx export in a projected CRS: x/y in metres, the CRS on its own sheet
+            crs = _parse_crs(stated)
+            notes.append(f"{path.name}: coordinates in {stated}, as the workbook's {CRS_SHEET} sheet says")
     elif path.suffix.lower() in (".csv", ".txt"):
         table, notes = _read_csv(path, encoding)
     else:

@@ -279,6 +279,26 @@ def read_workbook_table(path: Path, sheet: str | None = None) -> tuple[pd.DataFr
     return table.loc[~blank].reset_index(drop=True), notes
 
 
+#: The sheet an .xlsx export writes its CRS on (``crs`` | ``EPSG:4547`` in its first row): read back on import.
+CRS_SHEET = "CRS"
+
+
+def workbook_crs(path: Path, sheet: str | None = None) -> str | None:
+    """The CRS a workbook states on its :data:`CRS_SHEET` (as this project's .xlsx export writes it), when the
+    table read (``sheet``, else the first) is another sheet; None when it states none."""
+    read = _xls_rows if excel_kind(path) == "xls" else _xlsx_rows
+    try:
+        names, _, rows = read(path, CRS_SHEET)  # that sheet's rows only
+    except InvalidInput:  # no such sheet
+        return None
+    if (sheet or names[0]) == CRS_SHEET:
+        return None
+    first = rows[0] if rows else []
+    if len(first) < 2 or first[0] != "crs" or not isinstance(first[1], str) or first[1] in ("", "unknown"):
+        return None
+    return first[1].strip()
+
+
 def refuse_excel(path: Path, what: str) -> None:
     """InvalidInput in one line when ``path`` is an Excel workbook, for a reader of CSV only (``what`` it reads)."""
     if excel_kind(path) is not None:

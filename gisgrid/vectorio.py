@@ -67,7 +67,7 @@ from pyproj.exceptions import CRSError
 from gisgrid import geodesy
 from gisgrid.errors import InvalidInput
 from gisgrid.grids.cutting import choose_metric_crs
-from gisgrid.spreadsheet import csv_unquote, excel_kind, to_csv, xlsx_text
+from gisgrid.spreadsheet import CRS_SHEET, csv_unquote, excel_kind, to_csv, xlsx_text
 
 Format = Literal["gpkg", "shp", "geojson", "csv", "xlsx"]
 Encoding = Literal["utf-8", "gbk"]
@@ -640,7 +640,7 @@ def _write_xlsx(gdf: gpd.GeoDataFrame, path: Path, sheet: str) -> list[Path]:
             )
         table.append(values)
     table.freeze_panes = "A2"
-    about = book.create_sheet("CRS")
+    about = book.create_sheet(CRS_SHEET)
     crs = CRS.from_user_input(gdf.crs) if gdf.crs is not None else None
     about.append(["crs", f"EPSG:{crs.to_epsg()}" if crs is not None and crs.to_epsg() else "unknown"])
     about.append(["name", crs.name if crs is not None else ""])

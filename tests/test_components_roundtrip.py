@@ -481,6 +481,20 @@ def test_an_excel_export_keeps_codes_as_text_and_reimports_unchanged(stored: Eng
     assert history_rows(stored) == history
 
 
+def test_an_excel_export_in_a_projected_crs_reimports_by_the_crs_it_states(stored: Engine, tmp_path: Path) -> None:
+    """An .xlsx in Gauss–Krüger metres states its CRS on its CRS sheet: the import reads it there (it took the x/y
+    as lon/lat and refused every row unless --src-crs was given), and says so; a --src-crs given still wins."""
+    out = export(stored, tmp_path / "部件.xlsx", crs="EPSG:4547")
+    history = history_rows(stored)
+    summary = run(stored, out)
+    assert (summary.read, summary.unchanged, summary.refused) == (4, 4, 0), summary.to_text()
+    assert "部件.xlsx: coordinates in EPSG:4547, as the workbook's CRS sheet says" in summary.to_text()
+    assert history_rows(stored) == history
+    wrong = run(stored, out, src_crs="EPSG:4546")  # the zone west of it: ~600 km off, outside the district
+    assert (wrong.read, wrong.refused) == (4, 4), wrong.to_text()
+    assert "CRS sheet says" not in wrong.to_text()
+
+
 def test_an_export_with_custom_attributes_on_some_components_imports_back_unchanged(
     loaded: Engine, tmp_path: Path
 ) -> None:
