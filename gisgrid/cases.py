@@ -1371,22 +1371,26 @@ def clock_after_suspension(
     return out
 
 
-def node_limit(services: CaseServices, node: str, ev: EventClass, disposal_type: str | None) -> tuple[float, str]:
-    """(amount, unit) of a node: the class's disposal limit (of its disposal type) for 处置, the node's own
-    otherwise — its urgent limit for an urgent case (a disposal type marked urgent) where the catalogue has one."""
+def node_limit(
+    services: CaseServices, node: str, ev: EventClass, disposal_type: str | None, start: dt.datetime
+) -> tuple[float, str]:
+    """(amount, unit) of a node started at ``start``: the class's disposal limit (of its disposal type) for 处置,
+    the node's own in force that day otherwise — its urgent limit for an urgent case (a disposal type marked
+    urgent) where the catalogue has one."""
     limit = _disposal_limit(services, ev, disposal_type)
     if node == DISPOSAL_NODE[0]:
         return limit.limit, limit.unit
-    if limit.urgent and node in services.events.urgent_node_limits:
-        return services.events.urgent_node_limits[node]
-    return services.events.node_limits[node]
+    node_limits, urgent_limits = services.events.node_limits_at(start.astimezone(LOCAL_TZ).date())
+    if limit.urgent and node in urgent_limits:
+        return urgent_limits[node]
+    return node_limits[node]
 
 
 def node_due_at(
     services: CaseServices, node: str, ev: EventClass, disposal_type: str | None, start: dt.datetime
 ) -> dt.datetime:
     """When a node started at ``start`` is due (:func:`node_limit` on the working calendar)."""
-    amount, unit = node_limit(services, node, ev, disposal_type)
+    amount, unit = node_limit(services, node, ev, disposal_type, start)
     return services.calendar.add_working_time(start, amount, unit)
 
 
@@ -1442,7 +1446,7 @@ def node_clock(
 ) -> dict[str, Any]:
     """The columns of a node's clock started at ``start``: its deadline, and whether it runs in calendar time
     (an urgent limit: round the clock) — which the traffic light must measure it in."""
-    amount, unit = node_limit(services, node, ev, disposal_type)
+    amount, unit = node_limit(services, node, ev, disposal_type, start)
     return {
         "due_at": services.calendar.add_working_time(start, amount, unit),
         "node_calendar_time": unit == "calendar_hours",
@@ -1765,6 +1769,7 @@ def node_judgement(
         # as of now, every step recorded included (steps count strictly before as_of; a step may be stamped now)
         as_of=max([now, *(t["at"] for t in timeline)]) + dt.timedelta(microseconds=1),
         urgent_node_limits=services.events.urgent_node_limits,
+        limit_changes=services.events.limit_versions()[1:],
     )
 
     def when(ts: Any) -> str | None:

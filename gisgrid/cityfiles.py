@@ -151,7 +151,7 @@ def kinds() -> tuple[Kind, ...]:
         Kind("class_map", "component class map", catalogue.MAP_COLUMNS),
         Kind("event_classes", "event classes", events.CLASS_COLUMNS),
         Kind("event_time_limits", "event time limits", events.LIMIT_COLUMNS),
-        Kind("node_time_limits", "node time limits", events.NODE_COLUMNS, events.NODE_URGENT_COLUMNS),
+        Kind("node_time_limits", "node time limits", events.NODE_COLUMNS, events.NODE_OPTIONAL_COLUMNS),
         Kind("routing_rules", "routing rules", routing.RULE_COLUMNS),
         Kind(
             "search_terms",

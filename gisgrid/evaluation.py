@@ -1023,6 +1023,20 @@ def _node_limits_us(node_limits: Mapping[str, Any], calendar: WorkingCalendar) -
     return out
 
 
+def _limit_table(
+    node_limits: Mapping[str, Any], urgent_node_limits: Mapping[str, Any] | None, calendar: WorkingCalendar
+) -> dict[str, tuple[float, bool]]:
+    """node → (limit in µs, calendar time), and ``urgent:``node → the same for urgent cases where it differs."""
+    limits = _node_limits_us(node_limits, calendar)
+    if urgent_node_limits:  # only the nodes given: the others keep their limit for urgent cases too
+        urgent = dict(urgent_node_limits)
+        if "accept" in urgent:
+            urgent.setdefault("issue_check", urgent["accept"])
+        full = _node_limits_us({**dict(node_limits), **urgent}, calendar)
+        limits |= {"urgent:" + k: full[k] for k in urgent if k in full}
+    return limits
+
+
 def _first_in_group(groups: np.ndarray) -> np.ndarray:
     """True where a row starts a new run of equal ``groups`` values."""
     out = np.ones(len(groups), dtype=bool)
@@ -1140,11 +1154,13 @@ def prepare(
     *,
     as_of: Any = None,
     urgent_node_limits: Mapping[str, Any] | None = None,
+    limit_changes: Sequence[tuple[date | None, Mapping[str, Any], Mapping[str, Any]]] = (),
 ) -> Facts:
     """Per-case facts and node instances for the cases reported in ``period`` before ``as_of`` (default
     :func:`default_as_of`: now), as they stood then; ``as_of`` at or before the period start is refused.
     ``urgent_node_limits`` (node → limit, as ``node_limits``) apply to the nodes of cases whose ``urgent`` column
-    is true."""
+    is true. ``limit_changes``: (day, node limits, urgent node limits) in force from 00:00 of each day on
+    (``EventCatalogue.limit_versions()[1:]``): a node is judged by the limits of the day it opened."""
     for col in ("id", "source", "created_at"):
         if col not in cases.columns:
             raise InvalidInput(f"cases: missing column {col!r}", detail={"column": col})
@@ -1153,13 +1169,13 @@ def prepare(
             raise InvalidInput(f"transitions: missing column {col!r}", detail={"column": col})
     tz = calendar.tz
     as_of_ts = check_as_of_after_start(period, _stamp(as_of) if as_of is not None else default_as_of(period))
-    limits = _node_limits_us(node_limits, calendar)
-    if urgent_node_limits:  # only the nodes given: the others keep their limit for urgent cases too
-        urgent = dict(urgent_node_limits)
-        if "accept" in urgent:
-            urgent.setdefault("issue_check", urgent["accept"])
-        full = _node_limits_us({**dict(node_limits), **urgent}, calendar)
-        limits |= {"urgent:" + k: full[k] for k in urgent if k in full}
+    limits = [(np.iinfo(np.int64).min, _limit_table(node_limits, urgent_node_limits, calendar))]
+    for day, changed, changed_urgent in limit_changes:
+        if day is None:
+            raise InvalidInput("limit_changes: every change needs its day", detail={"field": "limit_changes"})
+        from_us = int(_us(pd.Series([pd.Timestamp(day).tz_localize(tz)]))[0])
+        limits.append((from_us, _limit_table(changed, changed_urgent, calendar)))
+    limits.sort(key=lambda v: v[0])
 
     # Cases of the period reported before as_of (a later one was not known then), indexed by id.
     created = local_times(cases["created_at"], tz)
@@ -1345,6 +1361,7 @@ def judge_case(
     *,
     as_of: Any,
     urgent_node_limits: Mapping[str, Any] | None = None,
+    limit_changes: Sequence[tuple[date | None, Mapping[str, Any], Mapping[str, Any]]] = (),
 ) -> dict[str, Any]:
     """One case's nodes judged as the evaluation judges them (its detail: the same :func:`prepare`, so a case
     the console calls 按期 is one the indicators count on time).
@@ -1364,7 +1381,14 @@ def judge_case(
     when = max(_stamp(as_of, str(calendar.tz)), period.end)
     cases = pd.DataFrame([dict(case)])
     facts = prepare(
-        cases, transitions, calendar, node_limits, period, as_of=when, urgent_node_limits=urgent_node_limits
+        cases,
+        transitions,
+        calendar,
+        node_limits,
+        period,
+        as_of=when,
+        urgent_node_limits=urgent_node_limits,
+        limit_changes=limit_changes,
     )
     n = facts.nodes.sort_values(["open_at", "open_id"], kind="stable")
     nodes = []
@@ -1406,7 +1430,7 @@ def _nodes(
     pos: np.ndarray,
     as_of_us: int,
     as_of_pos: float,
-    limits: dict[str, tuple[float, bool]],
+    limits: list[tuple[int, dict[str, tuple[float, bool]]]],
     susp: dict[str, np.ndarray],
     approvals: dict[str, np.ndarray],
     susp_now_case: np.ndarray,
@@ -1422,6 +1446,7 @@ def _nodes(
     if "disposal_limit_unit" in c.columns:
         disposal_calendar = (c["disposal_limit_unit"] == "calendar_hours").to_numpy(dtype=bool)
     case_urgent = c["urgent"].to_numpy(dtype=bool) if "urgent" in c.columns else np.zeros(len(c), dtype=bool)
+    starts = np.array([start for start, _ in limits], dtype=np.int64)
     for node_kind, (openers, closers, cancels, key) in enumerate(NODES.values()):
         o, cl, closed = _pair(a1, crow, lookup([openers, closers, cancels], 3))
         opens.append(o)
@@ -1431,14 +1456,21 @@ def _nodes(
         if key is None:
             limit_us.append(np.round(disposal_limit[crow[o]] * _US_HOUR))
             calendar.append(disposal_calendar[crow[o]])
-        elif "urgent:" + key in limits and case_urgent.any():
+            continue
+        # The limits in force when each node opened (one set unless the catalogue has dated changes).
+        version = np.searchsorted(starts, at_us[o], side="right") - 1 if len(limits) > 1 else np.zeros(len(o), int)
+        normal_us = np.array([float(lim[key][0]) for _, lim in limits])[version]
+        normal_cal = np.array([lim[key][1] for _, lim in limits], dtype=bool)[version]
+        if any("urgent:" + key in lim for _, lim in limits) and case_urgent.any():
             is_urgent = case_urgent[crow[o]]
-            (normal_us, normal_cal), (urgent_us, urgent_cal) = limits[key], limits["urgent:" + key]
-            limit_us.append(np.where(is_urgent, float(urgent_us), float(normal_us)))
+            urgent = [lim.get("urgent:" + key, lim[key]) for _, lim in limits]
+            urgent_us = np.array([float(u[0]) for u in urgent])[version]
+            urgent_cal = np.array([u[1] for u in urgent], dtype=bool)[version]
+            limit_us.append(np.where(is_urgent, urgent_us, normal_us))
             calendar.append(np.where(is_urgent, urgent_cal, normal_cal))
         else:
-            limit_us.append(np.full(len(o), float(limits[key][0])))
-            calendar.append(np.full(len(o), limits[key][1], dtype=bool))
+            limit_us.append(normal_us)
+            calendar.append(normal_cal)
     o, cl, closed = np.concatenate(opens), np.concatenate(closes), np.concatenate(closeds)
     kind, lim, cal_flag = np.concatenate(kinds), np.concatenate(limit_us), np.concatenate(calendar)
     rows = crow[o]
@@ -1935,12 +1967,20 @@ def evaluate(
     cells: pd.DataFrame | None = None,
     areas: pd.DataFrame | None = None,
     urgent_node_limits: Mapping[str, Any] | None = None,
+    limit_changes: Sequence[tuple[date | None, Mapping[str, Any], Mapping[str, Any]]] = (),
 ) -> pd.DataFrame:
     """One call: ``subject`` is ``region`` (with ``level``), ``department`` or a post role. The table's ``attrs``
     state ``as_of``, ``provisional`` and ``unknown_years`` (:class:`Facts`)."""
     check_subject(subject)
     facts = prepare(
-        cases, transitions, calendar, node_limits, period, as_of=as_of, urgent_node_limits=urgent_node_limits
+        cases,
+        transitions,
+        calendar,
+        node_limits,
+        period,
+        as_of=as_of,
+        urgent_node_limits=urgent_node_limits,
+        limit_changes=limit_changes,
     )
     if subject == "region":
         out = evaluate_regions(facts, level, rules=rules, cells=cells)

@@ -199,6 +199,7 @@ def indicators(
         "as_of": when,
         "cells": cells,
         "urgent_node_limits": services.events.urgent_node_limits,
+        "limit_changes": services.events.limit_versions()[1:],
         "rules": services.evaluation_rules,  # the city's (GISGRID_CATALOGUE_DIR), not the package's
     }
     table = evaluate(now_cases, now_steps, calendar, node_limits, period, subject, **opts)

@@ -8,9 +8,12 @@ Files (see ``data/catalogue/EVENTS.md``):
   code) and ``cjt214`` (CJ/T 214 era events, 4 digits).
 * ``event_time_limits.csv`` — ``scheme,code,disposal_type,limit,unit,urgent``: 处置时限 per class and disposal
   type (e.g. 私搭乱建 停工/处罚/拆除); ``unit`` is one of :data:`gisgrid.calendar.UNITS`.
-* ``node_time_limits.csv`` — ``node,name,limit,unit,evidence[,urgent_limit,urgent_unit]``: time limit of each
-  workflow node (受理, 核实, …), and for an urgent case (a disposal type marked urgent) where it differs — an
-  urgent case's nodes usually run round the clock (``calendar_hours``).
+* ``node_time_limits.csv`` — ``node,name,limit,unit,evidence[,urgent_limit,urgent_unit,effective_from]``: time
+  limit of each workflow node (受理, 核实, …), and for an urgent case (a disposal type marked urgent) where it
+  differs — an urgent case's nodes usually run round the clock (``calendar_hours``). A row with
+  ``effective_from`` (YYYY-MM-DD) is a change of the node's limits from 00:00 China time of that day: a node opened
+  earlier keeps the limits it opened under, in its deadline and in the evaluation (:meth:`EventCatalogue.
+  node_limits_at`), so a city that shortens a limit does not judge last year's cases by it.
 
 A city overrides or extends any row with extra CSV files (``load_event_catalogue(..., extra=[...])``), applied in
 order after the base files and keyed like them. Each file's kind is decided by its header
@@ -27,6 +30,7 @@ catalogue does; rows are line numbers, the header is line 1).
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 import re
 from collections.abc import Sequence
@@ -75,6 +79,9 @@ LIMIT_COLUMNS = ("scheme", "code", "disposal_type", "limit", "unit", "urgent")
 NODE_COLUMNS = ("node", "name", "limit", "unit", "evidence")
 #: A node's limit for an urgent case (急要件, a disposal type marked urgent), when it differs: optional columns.
 NODE_URGENT_COLUMNS = ("urgent_limit", "urgent_unit")
+#: Optional columns of a node file: the urgent limit, and ``effective_from`` (YYYY-MM-DD) — a row with it changes
+#: the node's limits from 00:00 (China time) of that day: a node opened earlier keeps the limits it opened under.
+NODE_OPTIONAL_COLUMNS = (*NODE_URGENT_COLUMNS, "effective_from")
 
 CLASSES_FILE = "event_classes.csv"
 LIMITS_FILE = "event_time_limits.csv"
@@ -127,14 +134,29 @@ class DisposalLimit:
     urgent: bool  # 急要件: the case is flagged urgent when dispatched with this type
 
 
+@dataclass(frozen=True)
+class NodeLimitChange:
+    """A node's limits from a day on (a node file's row with ``effective_from``)."""
+
+    effective_from: dt.date
+    node: str
+    limit: tuple[float, Unit]
+    urgent: tuple[float, Unit] | None  # None: the node's own limit applies to urgent cases too
+
+
+#: One set of node limits and the day it starts (None: from the beginning): node → limit, node → urgent limit.
+LimitVersion = tuple[dt.date | None, dict[str, tuple[float, Unit]], dict[str, tuple[float, Unit]]]
+
+
 @dataclass
 class EventCatalogue:
     by_scheme: dict[str, dict[str, EventClass]]
     limits_by_class: dict[tuple[str, str], dict[str, DisposalLimit]]
-    node_limits: dict[str, tuple[float, Unit]]
+    node_limits: dict[str, tuple[float, Unit]]  # before any dated change (node_limits_at: those of a day)
     node_names: dict[str, str] = field(default_factory=dict)
     urgent_node_limits: dict[str, tuple[float, Unit]] = field(default_factory=dict)
     sources: list[Path] = field(default_factory=list)
+    node_limit_changes: list[NodeLimitChange] = field(default_factory=list)  # by day, in file order within one
     _by_component: dict[str, EventClass] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
@@ -144,6 +166,30 @@ class EventCatalogue:
                 cls.component_class not in self._by_component or cls.code == cls.component_class
             ):
                 self._by_component[cls.component_class] = cls
+
+    def limit_versions(self) -> list[LimitVersion]:
+        """The node limits from the beginning, then from each day a dated change starts (full sets)."""
+        versions: list[LimitVersion] = [(None, dict(self.node_limits), dict(self.urgent_node_limits))]
+        for change in sorted(self.node_limit_changes, key=lambda c: c.effective_from):
+            if versions[-1][0] != change.effective_from:
+                versions.append((change.effective_from, dict(versions[-1][1]), dict(versions[-1][2])))
+            versions[-1][1][change.node] = change.limit
+            if change.urgent is None:
+                versions[-1][2].pop(change.node, None)
+            else:
+                versions[-1][2][change.node] = change.urgent
+        return versions
+
+    def node_limits_at(self, day: dt.date) -> tuple[dict[str, tuple[float, Unit]], dict[str, tuple[float, Unit]]]:
+        """(node limits, urgent node limits) in force on ``day`` (a China-time date)."""
+        if not self.node_limit_changes:  # the usual catalogue: no dated change, nothing to choose
+            return self.node_limits, self.urgent_node_limits
+        versions = self.limit_versions()
+        chosen = versions[0]
+        for version in versions[1:]:
+            if version[0] is not None and version[0] <= day:
+                chosen = version
+        return chosen[1], chosen[2]
 
     def classes(self, scheme: str) -> dict[str, EventClass]:
         """Event classes of ``scheme`` keyed by code (InvalidInput for an unknown scheme)."""
@@ -369,15 +415,29 @@ def _load_nodes(
     nodes: dict[str, tuple[float, Unit]],
     names: dict[str, str],
     urgent_nodes: dict[str, tuple[float, Unit]],
+    changes: list[NodeLimitChange],
     problems: _Problems,
     hours_per_day: float,
     *,
     local: bool,
 ) -> None:
-    rows = _read_rows(path, NODE_COLUMNS, problems, optional=NODE_URGENT_COLUMNS)
-    _check_duplicates(path, ((line, (r["node"],), "node") for line, r in rows), problems)
+    rows = _read_rows(path, NODE_COLUMNS, problems, optional=NODE_OPTIONAL_COLUMNS)
+    _check_duplicates(path, ((line, (r["node"], r["effective_from"]), "node") for line, r in rows), problems)
     for line, r in rows:
         ok = True
+        effective_from = None
+        if r["effective_from"]:
+            try:
+                effective_from = dt.date.fromisoformat(r["effective_from"])
+            except ValueError:
+                problems.add(
+                    path, line, "effective_from", r["effective_from"], "not a date (YYYY-MM-DD, e.g. 2027-01-01)"
+                )
+                ok = False
+            else:
+                if not 1900 <= effective_from.year <= 2100:
+                    problems.add(path, line, "effective_from", r["effective_from"], "outside the years 1900–2100")
+                    ok = False
         if r["node"] not in NODES:
             problems.add(path, line, "node", r["node"], f"unknown workflow node; expected one of {', '.join(NODES)}")
             ok = False
@@ -406,7 +466,9 @@ def _load_nodes(
             and _too_long(path, line, "limit", r, amount, unit, hours_per_day, problems)
         ):
             ok = False
-        if ok and amount is not None and unit is not None:
+        if ok and amount is not None and unit is not None and effective_from is not None:
+            changes.append(NodeLimitChange(effective_from, r["node"], (amount, unit), urgent))
+        elif ok and amount is not None and unit is not None:
             nodes[r["node"]] = (amount, unit)
             names[r["node"]] = r["name"] or NODES[r["node"]]
             if urgent is not None:
@@ -469,8 +531,9 @@ def load_event_catalogue(
     nodes: dict[str, tuple[float, Unit]] = {}
     names: dict[str, str] = {}
     urgent_nodes: dict[str, tuple[float, Unit]] = {}
+    changes: list[NodeLimitChange] = []
     for path, local in node_files:
-        _load_nodes(path, nodes, names, urgent_nodes, problems, hours_per_day, local=local)
+        _load_nodes(path, nodes, names, urgent_nodes, changes, problems, hours_per_day, local=local)
     missing = [n for n in NODES if n not in nodes]
     if missing and nodes:
         problems.add(base / NODES_FILE, None, "node", "", f"no time limit for node(s) {', '.join(missing)}")
@@ -481,5 +544,6 @@ def load_event_catalogue(
         node_limits=nodes,
         urgent_node_limits=urgent_nodes,
         node_names=names,
+        node_limit_changes=changes,
         sources=[p for p, _ in class_files] + limit_files + [p for p, _ in node_files],
     )
