@@ -20,7 +20,7 @@ from gisgrid.components import EDITOR_ROLES
 from gisgrid.errors import InvalidInput, Reason
 from gisgrid.settings import Settings
 from gisgrid.storage.database import asyncpg_connect_args
-from gisgrid.workflow import ROLES, RoleNotAllowed, refusal_item
+from gisgrid.workflow import DEPARTMENT_ROLE, ROLES, RoleNotAllowed, refusal_item
 
 
 # Plain lookups are ``async def``: FastAPI runs a sync dependency in its thread pool, a hop per request.
@@ -176,11 +176,15 @@ class Actor:
 
     name: str
     role: str | None
+    #: The department the department role acts for (X-Department, a department code): it may act only on the
+    #: cases dispatched to that department, so it must say which (a gateway sets it from the user's account).
+    department: str | None = None
 
 
 @dataclass(frozen=True)
 class ActingActor(Actor):
-    """The actor of a workflow step: :func:`get_acting_role` refused it without a role."""
+    """The actor of a workflow step: :func:`get_acting_role` refused it without a role (and the department role
+    without its department)."""
 
     role: str
 
@@ -192,6 +196,14 @@ async def get_actor(
         # Stated, not validated here: an unknown role is refused by the workflow with its reason (unknown_role).
         Header(description="Acting user's role", json_schema_extra={"enum": list(ROLES)}),
     ] = None,
+    x_department: Annotated[
+        str | None,
+        Header(
+            description="The department the acting user works for (its code): required with X-Role department, "
+            "which acts only on the cases dispatched to it",
+            max_length=40,
+        ),
+    ] = None,
 ) -> Actor:
     # Header values are bytes the server reads as latin-1: non-ASCII names (李娜) are sent percent-encoded; raw
     # UTF-8 from a client that did not encode is read as UTF-8, and anything else refused (not stored garbled).
@@ -202,7 +214,8 @@ async def get_actor(
             detail=[{"field": "X-Actor", "reason": "too long", "limit": {"max_length": ACTOR_MAX}}],
             reason=Reason.STRING_TOO_LONG,
         )
-    return Actor(name=name, role=_header_text(x_role, "X-Role").strip() if x_role else None)
+    department = (_header_text(x_department, "X-Department").strip() or None) if x_department else None
+    return Actor(name=name, role=_header_text(x_role, "X-Role").strip() if x_role else None, department=department)
 
 
 def _header_text(value: str, header: str) -> str:
@@ -228,15 +241,29 @@ def _header_text(value: str, header: str) -> str:
 ActorDep = Annotated[Actor, Depends(get_actor)]
 
 
-async def get_acting_role(actor: ActorDep) -> ActingActor:
-    """The actor of a workflow step: its role is required (each step is allowed to some roles only)."""
+def _with_role(actor: Actor) -> ActingActor:
+    """``actor``, which must state its role."""
     if not actor.role:
         raise InvalidInput(
             "X-Role header: say which role acts (e.g. dispatcher 派遣员)",
             detail=[{"field": "X-Role"}],
             reason=Reason.MISSING,
         )
-    return ActingActor(actor.name, actor.role)
+    return ActingActor(actor.name, actor.role, actor.department)
+
+
+async def get_acting_role(actor: ActorDep) -> ActingActor:
+    """The actor of a workflow step: its role is required (each step is allowed to some roles only), and the
+    department role's department."""
+    acting = _with_role(actor)
+    if acting.role == DEPARTMENT_ROLE and acting.department is None:
+        raise InvalidInput(
+            "X-Department header: the department role acts for one department — send its code (e.g. "
+            "990000000000000003); it may act only on the cases dispatched to it",
+            detail=[{"field": "X-Department"}],
+            reason=Reason.MISSING,
+        )
+    return acting
 
 
 ActingDep = Annotated[ActingActor, Depends(get_acting_role)]
@@ -250,7 +277,7 @@ async def get_component_editor(
 ) -> ActingActor:
     """The actor of a change to the component inventory: one of ``EDITOR_ROLES`` (403 for the case roles). Its own
     header parameters, so that OpenAPI offers these routes their roles and the case routes theirs."""
-    actor = await get_acting_role(await get_actor(x_actor, x_role))
+    actor = _with_role(await get_actor(x_actor, x_role, None))
     if actor.role not in EDITOR_ROLES:
         allowed = ", ".join(f"{r} ({label})" for r, label in EDITOR_ROLES.items())
         known = actor.role in ROLES

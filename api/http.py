@@ -143,7 +143,7 @@ def add_cors(app: FastAPI, origins: list[str]) -> None:
         CORSMiddleware,
         allow_origins=origins,
         allow_methods=["GET", "HEAD", "POST", "PATCH", "OPTIONS"],
-        allow_headers=["Content-Type", "X-Actor", "X-Role", "Idempotency-Key"],
+        allow_headers=["Content-Type", "X-Actor", "X-Role", "X-Department", "Idempotency-Key"],
         expose_headers=["Location", "Idempotent-Replayed"],  # a retried action's answer says it was one
         max_age=600,
     )

@@ -57,6 +57,20 @@ SOURCES: dict[str, str] = {
     "sensor": "视频/感知设备",
     "leader": "领导交办",
 }
+#: The channels a report may name, by the reporter's role (None: a report with no role, the public's); the first
+#: is the default. A channel is what the evaluation credits (public reports, supervisors' finds): a citizen's
+#: report cannot pass as a patrol's find or a leader's 交办, nor a supervisor's as the public's. The command
+#: center's desk roles register reports of every channel (a 12345 call, a video alarm, a leader's instruction).
+REPORT_SOURCES: dict[str | None, tuple[str, ...]] = {
+    None: ("public_app",),
+    "supervisor": ("patrol",),
+    "grid_worker": ("patrol",),
+    "intake": ("hotline", "public_app", "sensor", "patrol", "leader"),
+    "shift_lead": ("hotline", "public_app", "sensor", "patrol", "leader"),
+    "dispatcher": ("hotline", "public_app", "sensor", "patrol", "leader"),
+    "department": ("public_app",),  # a department's staff report what they see as the public do
+    "leader": ("leader",),
+}
 OPEN_STATES = tuple(s for s in workflow.STATES if s not in workflow.TERMINAL_STATES)
 
 #: Which node's time limit runs in each state (the disposal limit runs while dispatched).
@@ -155,7 +169,7 @@ class Intake:
     datum: str = "wgs84"
     description: str | None = None
     address: str | None = None
-    source: str = "patrol"
+    source: str | None = None  # the channel (SOURCES); None: the reporter role's default (REPORT_SOURCES)
     reporter: str | None = None  # who reports, as shown (上报人: a citizen's name an intake clerk types …)
     reporter_role: str | None = None
     disposal_type: str | None = None
@@ -450,6 +464,37 @@ class _Draft:
         return _INTAKE_WRITE_WITH_PHOTOS if self.infos else _INTAKE_WRITE
 
 
+def report_source(role: str | None, source: str | None) -> str:
+    """The channel of a report by ``role`` (a known role or None): ``source`` when the role may name it, else the
+    role's default; an unknown source is a 422, a channel the role may not name a 403 (``role_not_allowed``)."""
+    allowed = REPORT_SOURCES[role]
+    if source is None:
+        return allowed[0]
+    if source not in SOURCES:
+        raise InvalidInput(
+            f"source: must be one of {', '.join(SOURCES)}",
+            detail=[{"field": "source", "reason": "unknown source"}],
+            reason=Reason.LITERAL_ERROR,
+        )
+    if source not in allowed:
+        who = f"role {role} ({workflow.ROLES[role]})" if role else "a report without X-Role (公众上报)"
+        raise workflow.RoleNotAllowed(
+            f"source: {source} ({SOURCES[source]}) is not a channel {who} may report through; allowed: "
+            + ", ".join(f"{s} ({SOURCES[s]})" for s in allowed),
+            detail=[
+                workflow.refusal_item(
+                    "source",
+                    "not a channel of this role",
+                    Reason.ROLE_NOT_ALLOWED,
+                    role=role,
+                    source=source,
+                    allowed_sources=list(allowed),
+                )
+            ],
+        )
+    return source
+
+
 def _draft(services: CaseServices, item: Intake, now: dt.datetime) -> _Draft:
     """Every check a report can fail without the database: role, source, class, disposal type, photos, location
     (given, or the photos' EXIF GPS), datum, (0, 0); the point converted to the storage datum."""
@@ -459,12 +504,7 @@ def _draft(services: CaseServices, item: Intake, now: dt.datetime) -> _Draft:
             detail=[{"field": "X-Role", "reason": "unknown role"}],
             reason=Reason.UNKNOWN_ROLE,
         )
-    if item.source not in SOURCES:
-        raise InvalidInput(
-            f"source: must be one of {', '.join(SOURCES)}",
-            detail=[{"field": "source", "reason": "unknown source"}],
-            reason=Reason.LITERAL_ERROR,
-        )
+    item = replace(item, source=report_source(item.reporter_role, item.source))
     texts = ("description", "address", "reporter", "idempotency_key", "external_ref")
     check_texts({k: getattr(item, k) for k in texts})
     check_idempotency_key(item.idempotency_key)  # so every key stored has its fingerprint beside it
@@ -828,6 +868,9 @@ class ActionRequest:
     photos: list[tuple[str, bytes]] = field(default_factory=list)
     #: The client's key for this request: a retry whose answer was lost answers with the step already taken.
     idempotency_key: str | None = None
+    #: The department the department role acts for (the API's X-Department): its steps only on that
+    #: department's cases. None: not stated (the command line, trusted to act for any).
+    department: str | None = None
 
 
 class Acted(NamedTuple):
@@ -897,6 +940,16 @@ def _snapshot(row: Any) -> workflow.CaseState:
     )
 
 
+def check_acting_department(services: CaseServices, department: str | None) -> None:
+    """The department an actor says it acts for is one of the catalogue's (None: not stated)."""
+    if department is not None and department not in services.departments:
+        raise InvalidInput(
+            f"X-Department: unknown department {department[:40]!r}; the code of a department of the catalogue",
+            detail=[{"field": "X-Department", "reason": "unknown department"}],
+            reason=Reason.UNKNOWN_DEPARTMENT,
+        )
+
+
 def act(
     engine: Engine, services: CaseServices, case_id: int, req: ActionRequest, *, now: dt.datetime | None = None
 ) -> Acted:
@@ -933,6 +986,8 @@ def act(
             payload["overdue"] = row.due_at is not None and now > row.due_at
         # Version, role, state and guard first: bad input to an action nobody may take now is a 409/403, not 422.
         workflow.check(case, req.action, req.role, payload=payload, expected_version=req.version)
+        check_acting_department(services, req.department)
+        workflow.check_department(case, req.action, req.role, req.department)
         workflow.check_payload(req.action, req.payload)
         check_texts({"note": req.note, **req.payload})
         department = payload.get("department") if req.action == "dispatch" else None
@@ -1603,12 +1658,18 @@ def _calendar_warning(services: CaseServices, row: Any, node_years: tuple[int, .
 
 
 def case_summary(
-    services: CaseServices, row: Any, *, role: str | None = None, now: dt.datetime | None = None
+    services: CaseServices,
+    row: Any,
+    *,
+    role: str | None = None,
+    department: str | None = None,
+    now: dt.datetime | None = None,
 ) -> dict[str, Any]:
-    """A case as the API shows it, from a row of CASE_COLUMNS (with the actions ``role`` may take)."""
+    """A case as the API shows it, from a row of CASE_COLUMNS (with the actions ``role``, acting for
+    ``department``, may take)."""
     data = _case_json(services, row, _now(now))
     if role is not None:
-        data["allowed_actions"] = workflow.allowed_actions(_snapshot_from_mapping(row), role)
+        data["allowed_actions"] = workflow.allowed_actions(_snapshot_from_mapping(row), role, department)
     return data
 
 
@@ -1629,10 +1690,12 @@ def _case_row(conn: Connection, case_id: int) -> Any:
     return row
 
 
-def case_by_id(conn: Connection, services: CaseServices, case_id: int, *, role: str | None = None) -> dict[str, Any]:
+def case_by_id(
+    conn: Connection, services: CaseServices, case_id: int, *, role: str | None = None, department: str | None = None
+) -> dict[str, Any]:
     """One case as :func:`case_summary` shows it — the answer of a report, so that an idempotent replay carries
     exactly the keys of the 201 that filed it."""
-    return case_summary(services, _case_row(conn, case_id), role=role)
+    return case_summary(services, _case_row(conn, case_id), role=role, department=department)
 
 
 def get_case(
@@ -1641,6 +1704,7 @@ def get_case(
     case_id: int,
     *,
     role: str | None = None,
+    department: str | None = None,
     now: dt.datetime | None = None,
     full: bool = True,
     base: str = "",
@@ -1650,7 +1714,7 @@ def get_case(
     ``base``: the path prefix a proxy serves it under."""
     now = _now(now)
     row = _case_row(conn, case_id)
-    data = case_summary(services, row, role=role, now=now)
+    data = case_summary(services, row, role=role, department=department, now=now)
     data["escalation"] = escalation_target(conn, row["tier3_code"], row["escalation_level"])
     if not full:
         return data
@@ -1907,11 +1971,9 @@ _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
 
 def page_cursor(sort: str, case: Mapping[str, Any]) -> str:
-    """The cursor of the page that follows ``case`` (a case as the list answers it, or its row) in ``sort``."""
+    """The cursor of the page that follows ``case`` (a row of the list's query) in ``sort``."""
     if sort == "updated":
-        at = case["updated_at"]
-        at = dt.datetime.fromisoformat(at) if isinstance(at, str) else at
-        return f"{(at - _EPOCH) // dt.timedelta(microseconds=1)}.{case['id']}"
+        return f"{(case['updated_at'] - _EPOCH) // dt.timedelta(microseconds=1)}.{case['id']}"
     return str(case["id"])
 
 
@@ -2068,7 +2130,7 @@ def _filter_sql(f: CaseFilter, departments: Mapping[str, str]) -> tuple[str, dic
     return " AND ".join(where), params
 
 
-def _actions_for(role: str) -> Callable[[Any], list[str]]:
+def _actions_for(role: str, department: str | None = None) -> Callable[[Any], list[str]]:
     """``workflow.allowed_actions`` of ``role`` for many rows of CASE_COLUMNS: worked out once per distinct
     snapshot (a page of 1000 cases has a few dozen), from the columns the list reads anyway. An unknown role is
     refused at once, also when no case matches."""
@@ -2079,7 +2141,7 @@ def _actions_for(role: str) -> Callable[[Any], list[str]]:
         key = tuple(row[k] for k in _SNAPSHOT_COLUMNS)
         actions = seen.get(key)
         if actions is None:
-            actions = seen[key] = workflow.allowed_actions(_snapshot_from_mapping(row), role)
+            actions = seen[key] = workflow.allowed_actions(_snapshot_from_mapping(row), role, department)
         return list(actions)
 
     return of
@@ -2097,11 +2159,12 @@ def list_cases(
     f: CaseFilter,
     *,
     role: str | None = None,
+    department: str | None = None,
     now: dt.datetime | None = None,
 ) -> tuple[list[dict[str, Any]], int]:
     """A page of the filtered cases in the filter's order (:data:`CASE_SORTS`: newest first unless asked), and how
     many match; with ``role``, each case's ``allowed_actions`` as its detail gives them."""
-    page = case_page(conn, services, f, role=role, now=now)
+    page = case_page(conn, services, f, role=role, department=department, now=now)
     return page.items, page.matched
 
 
@@ -2111,12 +2174,13 @@ def case_page(
     f: CaseFilter,
     *,
     role: str | None = None,
+    department: str | None = None,
     now: dt.datetime | None = None,
 ) -> CasePage:
     """:func:`list_cases` with the cursor of the next page: ``f.after`` (a cursor) or ``f.offset`` says where the
     page starts, not both."""
     now = _now(now)
-    actions = _actions_for(role) if role is not None else None
+    actions = _actions_for(role, department) if role is not None else None
     cond, params = _filter_sql(f, services.departments)
     if f.sort not in CASE_SORTS:
         raise InvalidInput(

@@ -94,6 +94,7 @@ class Reason(StrEnum):
     EXTENSION_PENDING = "extension_pending"
     NO_PENDING_EXTENSION = "no_pending_extension"
     REWORK_OTHER_DEPARTMENT = "rework_other_department"
+    OTHER_DEPARTMENT = "other_department"  # a department's staff on a case that is with another department
     DEADLINE_NOT_LATER = "deadline_not_later"
     EXTENSION_TOO_LONG = "extension_too_long"
     MERGE_INTO_ITSELF = "merge_into_itself"

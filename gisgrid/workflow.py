@@ -391,13 +391,43 @@ def _filled(value: Any) -> bool:
 # --------------------------------------------------------------------------------------- public
 
 
-def allowed_actions(case: CaseState, role: str) -> list[str]:
-    """Actions ``role`` may take on ``case`` now, in table order (the console shows only these buttons).
+#: The role that acts for one department (部门处置人员): it takes a case's steps only while the case is with its
+#: department — the department it acts for is part of its identity (the API's X-Department).
+DEPARTMENT_ROLE = "department"
+
+
+def allowed_actions(case: CaseState, role: str, department: str | None = None) -> list[str]:
+    """Actions ``role`` may take on ``case`` now, in table order (the console shows only these buttons); for the
+    department role acting for ``department``, none on a case that is with another department.
 
     Payload-dependent conditions (``supervise`` needs an overdue/flagged case) are not known here.
     """
     _check_role(role)
+    if role == DEPARTMENT_ROLE and department is not None and case.department != department:
+        return []
     return [r.action for r in _RULES if role in r.roles and _state_allows(r, case)]
+
+
+def check_department(case: CaseState, action: str, role: str, department: str | None) -> None:
+    """The department role acting for ``department`` takes steps only on a case that is with that department
+    (None: not stated — a caller trusted to act for any, the command line)."""
+    if role != DEPARTMENT_ROLE or department is None or case.department == department:
+        return
+    raise RoleNotAllowed(
+        f"{action}: the case is with department {case.department or '(none)'}, not {department} (X-Department); "
+        "a department acts only on the cases dispatched to it",
+        detail=[
+            refusal_item(
+                "X-Department",
+                "not the case's department",
+                Reason.OTHER_DEPARTMENT,
+                action=action,
+                department=department,
+                case_department=case.department,
+            )
+        ],
+        reason=Reason.OTHER_DEPARTMENT,
+    )
 
 
 def apply(

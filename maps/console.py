@@ -428,6 +428,7 @@ def _panel_html(
     <div class="gg-who">
       <label>角色 <select id="gg-role">{role_options}</select></label>
       <label>操作人 <input id="gg-actor" size="6" value="{attr(DEFAULT_ACTOR)}" maxlength="40"></label>
+      <label id="gg-dept-box" hidden>所属部门 <select id="gg-dept">{_options(departments, None)}</select></label>
     </div>
   </header>
   <section class="gg-lights" aria-label="红黄绿灯统计(按下筛选该灯的案件)">
@@ -571,6 +572,7 @@ PANEL_JS = r"""
   var OPEN = C.openStates.join(",");  // the state filter's default: cases still being worked on
   var ROLE_KEY = "gisgrid.console.role";
   var ACTOR_KEY = "gisgrid.console.actor";
+  var DEPT_KEY = "gisgrid.console.department";
   var DEFAULT_ACTOR = C.defaultActor;
   var GG = window.GG = {map: null, cases: null, filters: {state: OPEN}, selected: null, lastGood: null, offset: 0,
                         casesSeq: 0};
@@ -615,6 +617,8 @@ PANEL_JS = r"""
   function headers(json) {
     var h = {"Accept": "application/json", "X-Role": $("gg-role").value,
              "X-Actor": encodeURIComponent($("gg-actor").value.trim() || DEFAULT_ACTOR)};
+    // 部门处置人员 act for their department only: the API needs to know which (X-Department).
+    if (h["X-Role"] === "department" && $("gg-dept").value) { h["X-Department"] = $("gg-dept").value; }
     if (json) { h["Content-Type"] = "application/json"; }
     return h;
   }
@@ -1241,7 +1245,12 @@ PANEL_JS = r"""
     box.appendChild(el("h3", {text: "可办理操作(" + (C.roles[$("gg-role").value] || $("gg-role").value) + ")"}));
     var acts = el("div", {cls: "gg-actions"});
     var allowed = c.allowed_actions || [];
-    if (!allowed.length) { acts.appendChild(el("span", {text: "当前角色无可办理操作"})); }
+    var otherDept = $("gg-role").value === "department" && c.department_code &&
+      c.department_code !== $("gg-dept").value;
+    if (!allowed.length) {
+      acts.appendChild(el("span", {text: otherDept ?
+        "此案件派遣给「" + depName(c.department_code) + "」,不是本部门的案件" : "当前角色无可办理操作"}));
+    }
     allowed.forEach(function (a) {
       acts.appendChild(el("button", {type: "button", "data-action": a, onclick: function () { actionForm(c, a); }},
         C.actions[a] || a));
@@ -1695,8 +1704,21 @@ PANEL_JS = r"""
       var saved = window.localStorage.getItem(ROLE_KEY);
       if (saved && C.roles[saved]) { role.value = saved; }
     } catch (err) { /* storage off: the default role */ }
+    /* The department a 部门处置人员 acts for: asked only with that role, kept like the role. */
+    var dept = $("gg-dept");
+    try {
+      var savedDept = window.localStorage.getItem(DEPT_KEY);
+      if (savedDept && C.departments[savedDept]) { dept.value = savedDept; }
+    } catch (err) { /* storage off: the first department */ }
+    function showDept() { $("gg-dept-box").hidden = role.value !== "department"; }
+    showDept();
     role.addEventListener("change", function () {
       try { window.localStorage.setItem(ROLE_KEY, role.value); } catch (err) { /* storage off */ }
+      showDept();
+      if (GG.selected !== null) { GG.openCase(GG.selected); }
+    });
+    dept.addEventListener("change", function () {
+      try { window.localStorage.setItem(DEPT_KEY, dept.value); } catch (err) { /* storage off */ }
       if (GG.selected !== null) { GG.openCase(GG.selected); }
     });
     /* The operator's name (操作人), kept like the role: the log records each step under it, and the evaluation

@@ -204,3 +204,12 @@ def row_count(engine: Engine, table: str) -> int:
     """How many rows ``table`` holds (for "nothing written")."""
     with engine.connect() as conn:
         return int(conn.execute(text(f"SELECT count(*) FROM {table}")).scalar_one())
+
+
+def acting(client: Any, case_id: int, role: str, **headers: str) -> dict[str, str]:
+    """The headers of ``role`` acting on a case: the department role also says its department (X-Department), the
+    one the case is with, as a login gateway sets it from the user's account."""
+    out = {"X-Role": role, **headers}
+    if role == "department":
+        out["X-Department"] = client.get(f"/cases/{case_id}").json()["department_code"] or "990000000000000003"
+    return out

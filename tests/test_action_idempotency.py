@@ -175,7 +175,7 @@ def test_an_after_photo_action_retried_with_its_key_is_one_step_and_one_photo(
         cid = _filed(client, x, y)
         client.post(f"/cases/{cid}/actions/dispatch", json={"version": 3, "payload": {"department": DEPT}},
                     headers=DISPATCHER)  # fmt: skip
-        dept = {"X-Actor": quote("环卫所"), "X-Role": "department", "Idempotency-Key": "handle-9"}
+        dept = {"X-Actor": quote("环卫所"), "X-Role": "department", "X-Department": DEPT, "Idempotency-Key": "handle-9"}
         url = f"/cases/{cid}/actions/handle/form"
         form = {"version": "4", "result": "已清运"}
         photo = _jpeg(90)

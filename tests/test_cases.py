@@ -39,6 +39,7 @@ from tests.fixtures import (
     CJK_FONTS,
     COMMUNITIES,
     STREETS,
+    acting,
     case_number_years,
     host_port,
     outage_logged_not_sent,
@@ -116,7 +117,15 @@ def test_intake_locates_numbers_routes_and_sets_the_first_deadline(
     loaded: Engine, services: svc.CaseServices, intake: Intake, spot: tuple[float, float]
 ) -> None:
     x, y = spot
-    item = svc.Intake(class_code=GARBAGE, lon=x, lat=y, datum="cgcs2000", description="路口垃圾堆放", source="patrol")
+    item = svc.Intake(
+        class_code=GARBAGE,
+        lon=x,
+        lat=y,
+        datum="cgcs2000",
+        description="路口垃圾堆放",
+        source="patrol",
+        reporter_role="supervisor",
+    )
     case_id, created = intake(loaded, services, item, now=at("2025-09-26T17:00:00"))  # Friday 17:00
     case = get(loaded, services, case_id, "2025-09-26T17:00:00")
     assert created and case["case_no"] == "2025000001"
@@ -428,6 +437,7 @@ def test_a_key_reused_for_another_report_is_refused_and_writes_nothing(
         datum="cgcs2000",
         description="路口垃圾",
         reporter="监督员甲",
+        reporter_role="intake",
         idempotency_key="K-1",
         photos=[("a.jpg", _jpeg(10))],
     )
@@ -435,8 +445,8 @@ def test_a_key_reused_for_another_report_is_refused_and_writes_nothing(
     assert created
     case_no = get(loaded, services, cid)["case_no"]
     assert file(replace(first)) == (cid, False)  # the same report again: its case
-    # the photo's file name and the reporter's role are not the report
-    assert file(replace(first, photos=[("b.jpg", _jpeg(10))], reporter_role="supervisor")) == (
+    # the photo's file name and the reporter's role are not the report (the channel is: both roles' default)
+    assert file(replace(first, photos=[("b.jpg", _jpeg(10))], reporter_role="shift_lead")) == (
         cid,
         False,
     )
@@ -449,7 +459,7 @@ def test_a_key_reused_for_another_report_is_refused_and_writes_nothing(
         {"lon": x + 0.0001},
         {"datum": "wgs84"},
         {"address": "某路 1 号"},
-        {"source": "hotline"},
+        {"source": "sensor"},
         {"disposal_type": "默认"},  # the default, named: not as sent
         {"photos": [("a.jpg", _jpeg(11))]},
         {"photos": []},
@@ -948,7 +958,9 @@ def test_api_refusals_have_status_and_reason(
         assert r.json()["reason"] == "lon_lat_swapped"
         cid = client.post("/cases", json={"class_code": GARBAGE, "lon": x, "lat": y, "datum": "cgcs2000"}).json()["id"]
         # The role, the state and the version are causes their error codes name: no reason beside them.
-        wrong_role = client.post(f"/cases/{cid}/actions/file", json={"version": 1}, headers={"X-Role": "department"})
+        wrong_role = client.post(
+            f"/cases/{cid}/actions/file", json={"version": 1}, headers=acting(client, cid, "department")
+        )
         assert wrong_role.status_code == 403 and "not allowed for role" in wrong_role.json()["detail"]["message"]
         assert wrong_role.json()["error"] == "role_not_allowed" and "reason" not in wrong_role.json()
         # their items are lists of {field, reason, code} like every refusal's, the facts beside
@@ -1464,7 +1476,7 @@ def test_actions_with_photos_on_the_form_and_bad_payloads_refused_by_field(
             return client.post(
                 f"/cases/{cid}/actions/{action}",
                 json={"version": version, "payload": payload},
-                headers={"X-Role": role},
+                headers=acting(client, cid, role),
             )
 
         cid = client.post("/cases", json={"class_code": GARBAGE, "lon": x, "lat": y, "datum": "cgcs2000"}).json()["id"]
@@ -1513,7 +1525,7 @@ def test_actions_with_photos_on_the_form_and_bad_payloads_refused_by_field(
             f"/cases/{cid}/actions/handle/form",
             data={"version": "6", "result": "已清理"},
             files={"photos": ("after.jpg", _jpeg(3), "image/jpeg")},
-            headers={"X-Role": "department"},
+            headers=acting(client, cid, "department"),
         )
         assert r.status_code == 200 and r.json()["state"] == "handled"
         r = client.post(  # a failed 核查 with its evidence: 返工 with a reason and a photo
@@ -1528,7 +1540,7 @@ def test_actions_with_photos_on_the_form_and_bad_payloads_refused_by_field(
             f"/cases/{cid}/actions/return/form",
             data={"version": "8", "reason": "非本部门"},
             files={"photos": ("x.jpg", b"<html>", "image/jpeg")},
-            headers={"X-Role": "department"},
+            headers=acting(client, cid, "department"),
         )
         assert r.status_code == 422 and "photos[0]" in r.json()["detail"]["message"]
         why = "photo 'x.jpg' is not an image (its content is not JPEG, PNG, WebP, HEIC/HEIF)"
@@ -1555,7 +1567,7 @@ def test_workflow_refusals_answer_their_cause_as_a_reason_code(
             return client.post(
                 f"/cases/{cid}/actions/{action}",
                 json={"version": version, "payload": payload},
-                headers={"X-Role": role},
+                headers=acting(client, cid, role),
             )
 
         def refused(r: Any, status: int, reason: str) -> None:
@@ -1590,7 +1602,7 @@ def test_workflow_refusals_answer_their_cause_as_a_reason_code(
                 f"/cases/{cid}/actions/handle/form",
                 data={"version": str(v), "result": "已清理"},
                 files={"photos": ("after.jpg", picture, "image/jpeg")},
-                headers={"X-Role": "department"},
+                headers=acting(client, cid, "department"),
             )
 
         r = handle(photo)
@@ -2279,7 +2291,7 @@ def test_the_list_finds_a_case_by_its_number_and_by_a_pending_extension(
             r = client.post(
                 f"/cases/{case['id']}/actions/{action}",
                 json={"version": version, "payload": payload},
-                headers={"X-Role": role},
+                headers=acting(client, case["id"], role),
             )
             assert r.status_code == 200, r.text
             return r.json()
@@ -2315,7 +2327,7 @@ def test_an_action_form_takes_the_payload_fields_of_its_rule_as_the_json_route_d
         def json_act(action: str, role: str, **payload: Any) -> Any:
             return client.post(
                 f"/cases/{cid}/actions/{action}", json={"version": version(), "payload": payload},
-                headers={"X-Role": role},
+                headers=acting(client, cid, role),
             )  # fmt: skip
 
         def form_act(action: str, role: str, photos: tuple[bytes, ...] = (_jpeg(70),), **fields: str) -> Any:
@@ -2323,7 +2335,7 @@ def test_an_action_form_takes_the_payload_fields_of_its_rule_as_the_json_route_d
                 f"/cases/{cid}/actions/{action}/form",
                 data={"version": str(version()), **fields},
                 files=[("photos", (f"ev{i}.jpg", p, "image/jpeg")) for i, p in enumerate(photos)],
-                headers={"X-Role": role},
+                headers=acting(client, cid, role),
             )
 
         made = client.post("/cases", json={"class_code": GARBAGE, "lon": x, "lat": y, "datum": "cgcs2000"}).json()
@@ -2474,7 +2486,7 @@ def test_a_form_carries_at_most_ten_photos_and_one_sent_twice_is_stored_once(
             f"/cases/{cid}/actions/handle/form",
             data={"version": str(v), "result": "已清理"},
             files=[("photos", (f"after{i}.jpg", after, "image/jpeg")) for i in range(11)],
-            headers={"X-Role": "department"},
+            headers=acting(client, cid, "department"),
         )
         assert r.status_code == 422 and r.json()["reason"] == "too_many_photos"
         assert _counts(loaded) == before
@@ -2482,7 +2494,7 @@ def test_a_form_carries_at_most_ten_photos_and_one_sent_twice_is_stored_once(
             f"/cases/{cid}/actions/handle/form",
             data={"version": str(v), "result": "已清理"},
             files=[("photos", (f"after{i}.jpg", after, "image/jpeg")) for i in range(10)],
-            headers={"X-Role": "department"},
+            headers=acting(client, cid, "department"),
         )
         assert r.status_code == 200, r.text
         assert [p["kind"] for p in r.json()["photos"]] == ["before", "before", "after"]

@@ -125,7 +125,9 @@ def case_row(engine: Engine, case_id: int) -> Any:
 def report(
     engine: Engine, services: svc.CaseServices, point: tuple[float, float], now: str, **kw: Any
 ) -> tuple[int, str]:
-    """A case filed through the domain at a given time: (id, case number)."""
+    """A case filed through the domain at a given time: (id, case number); by the intake desk (受理员), which
+    registers reports of every channel, unless ``reporter_role`` says who."""
+    kw.setdefault("reporter_role", "intake")
     item = svc.Intake(class_code=kw.pop("class_code", GARBAGE), lon=point[0], lat=point[1], datum="cgcs2000", **kw)
     case_id, created = svc.intake(engine, services, item, now=at(now))
     assert created
@@ -158,7 +160,7 @@ def test_report_takes_role_address_disposal_type_and_photos(
     jpeg, png = picture("JPEG"), picture("PNG", (10, 90, 200))
     r = gisgrid(
         "cases", "report", "--class", MANHOLE, "--lon", str(lon), "--lat", str(lat), "--datum", "cgcs2000",
-        "--role", "grid_worker", "--reporter", "张伟", "--address", "中原路12号", "--disposal-type", "紧急",
+        "--role", "intake", "--reporter", "张伟", "--address", "中原路12号", "--disposal-type", "紧急",
         "--source", "hotline", "--description", "井盖缺失",
         "--photo", str(write(tmp_path / "IMG_1.jpg", jpeg)), "--photo", str(write(tmp_path / "IMG_2.png", png)),
     )  # fmt: skip
@@ -168,7 +170,7 @@ def test_report_takes_role_address_disposal_type_and_photos(
     assert shown["state"] == "reported" and shown["disposal_type"] == "紧急" and shown["photos"] == 2
     row = case_row(loaded, shown["id"])
     assert (row["reporter"], row["reporter_role"], row["address"], row["source"]) == (
-        "张伟", "grid_worker", "中原路12号", "hotline"
+        "张伟", "intake", "中原路12号", "hotline"
     )  # fmt: skip
     assert row["disposal_type"] == "紧急" and row["urgent"] is True and row["description"] == "井盖缺失"
     with loaded.connect() as conn:
@@ -182,7 +184,7 @@ def test_report_takes_role_address_disposal_type_and_photos(
         (hashlib.sha256(jpeg).hexdigest(), "before", "image/jpeg"),
         (hashlib.sha256(png).hexdigest(), "before", "image/png"),
     ]
-    assert tuple(first) == ("report", "张伟", "grid_worker")
+    assert tuple(first) == ("report", "张伟", "intake")
     assert sorted(p.read_bytes() for p in stored_files(data_dir)) == sorted([jpeg, png])
 
 

@@ -91,7 +91,9 @@ def _assert_history_is_routed_and_has_its_orders(engine: Engine) -> None:
         ).all()
     assert {r[5]["decision"]["source"] for r in sample} >= {"rule", "class_default"}
     for _id, cls, lon, lat, created, routing_, component in sample:
-        item = svc.Intake(class_code=cls, lon=lon, lat=lat, datum="cgcs2000", source="patrol")
+        item = svc.Intake(
+            class_code=cls, lon=lon, lat=lat, datum="cgcs2000", source="patrol", reporter_role="supervisor"
+        )
         new_id, _ = svc.intake(engine, services, item, now=created)
         with engine.connect() as conn:
             again = conn.execute(text("SELECT routing, component_id FROM cases WHERE id = :i"), {"i": new_id}).one()

@@ -77,7 +77,7 @@ def dispatched(
     """A case reported at ``where`` (a community) on ``day`` 09:00, verified, filed and dispatched to ``department``
     at ``dispatch_at``."""
     x, y = point(where)
-    item = svc.Intake(class_code=GARBAGE, lon=x, lat=y, datum="cgcs2000", source="patrol")
+    item = svc.Intake(class_code=GARBAGE, lon=x, lat=y, datum="cgcs2000", source="patrol", reporter_role="supervisor")
     cid, created = svc.intake(engine, services, item, now=at(f"{day}T09:00:00"))
     assert created
     step(engine, services, cid, "verify", "supervisor", f"{day}T09:20:00")

@@ -52,6 +52,12 @@ _XREF_HELP = (
     "The sending system's own number for this report (a 12345 工单号, a video vendor's alarm id; 1–64 characters): "
     "stored with the case, answered as external_ref, and found again by GET /cases?external_ref=…"
 )
+_SOURCE_HELP = (
+    "The channel (来源) the report came through, one the X-Role may name: none (the public) public_app; supervisor, "
+    "grid_worker patrol; leader leader; department public_app; intake, shift_lead, dispatcher any (they register "
+    "12345 calls, video alarms, leaders' instructions). Default: the role's first (public_app, patrol, hotline, "
+    "leader); another role's channel is a 403 role_not_allowed"
+)
 _KEY_HELP = (
     "Makes a retried report one case (also as the Idempotency-Key header; both on one request must be equal). "
     "Global across clients: use a new UUID per report; 1–100 characters, not blank"
@@ -71,7 +77,7 @@ class CaseIn(RequestModel):  # a misspelt field is refused, not ignored
     datum: Datum = "wgs84"
     description: str | None = Field(default=None, max_length=svc.TEXT_LIMITS["description"])
     address: str | None = Field(default=None, max_length=svc.TEXT_LIMITS["address"])
-    source: Source = "patrol"
+    source: Source | None = Field(default=None, description=_SOURCE_HELP)
     reporter: str | None = Field(
         default=None,
         max_length=svc.TEXT_LIMITS["reporter"],
@@ -215,7 +221,7 @@ async def report_form(
     datum: Annotated[Datum, Form()] = "wgs84",
     description: Annotated[str | None, Form(max_length=svc.TEXT_LIMITS["description"])] = None,
     address: Annotated[str | None, Form(max_length=svc.TEXT_LIMITS["address"])] = None,
-    source: Annotated[Source, Form()] = "patrol",
+    source: Annotated[Source | None, Form(description=_SOURCE_HELP)] = None,
     reporter: Annotated[str | None, Form(max_length=svc.TEXT_LIMITS["reporter"])] = None,
     disposal_type: Annotated[str | None, Form()] = None,
     external_ref: Annotated[
@@ -393,7 +399,7 @@ def list_cases(
     if f.bbox is not None:
         f = replace(f, bbox=svc.bbox_to_storage(f.bbox, datum))
     with engine.connect() as conn:
-        found = svc.case_page(conn, services, f, role=actor.role)
+        found = svc.case_page(conn, services, f, role=actor.role, department=actor.department)
     items, matched = svc.in_datum(found.items, datum), found.matched
     links = cursor_links(request, page.limit, page.offset, found.next_after)
     if format == "geojson":
@@ -442,7 +448,7 @@ def read(
     datum: Annotated[Datum, Query(description=_ANSWER_DATUM_HELP)] = "cgcs2000",
 ) -> dict[str, Any]:
     with engine.connect() as conn:
-        case = svc.get_case(conn, services, case_id, role=actor.role, base=base)
+        case = svc.get_case(conn, services, case_id, role=actor.role, department=actor.department, base=base)
     return {**svc.in_datum([case], datum)[0], "datum": datum}  # (in_datum: lon/lat only)
 
 
@@ -454,7 +460,7 @@ def _act(engine: Any, services: svc.CaseServices, case_id: int, req: svc.ActionR
     step already taken says so in ``Idempotent-Replayed: true``."""
     acted = svc.act(engine, services, case_id, req)
     with engine.connect() as conn:
-        case = svc.get_case(conn, services, case_id, role=req.role, base=base)
+        case = svc.get_case(conn, services, case_id, role=req.role, department=req.department, base=base)
     headers = {_REPLAYED_HEADER: "true"} if acted.replayed else {}
     return JSONResponse(jsonable_encoder(case), headers=headers)
 
@@ -486,6 +492,7 @@ def act(
     req = svc.ActionRequest(
         action=action,
         role=actor.role,
+        department=actor.department,
         actor=actor.name,
         version=body.version,
         note=body.note,
@@ -548,6 +555,7 @@ async def act_form(
     req = svc.ActionRequest(
         action=action,
         role=actor.role,
+        department=actor.department,
         actor=actor.name,
         version=version,
         note=note,

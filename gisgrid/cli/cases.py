@@ -131,9 +131,19 @@ def report(
     scheme: str = typer.Option("gbt47678", "--scheme", help="gbt47678 or cjt214."),
     description: str | None = typer.Option(None, "--description", help="问题描述."),
     address: str | None = typer.Option(None, "--address", help="事发地址, e.g. 中原路12号."),
-    source: str = typer.Option("patrol", "--source", help=", ".join(f"{k} ({v})" for k, v in svc.SOURCES.items())),
+    source: str | None = typer.Option(
+        None,
+        "--source",
+        help=", ".join(f"{k} ({v})" for k, v in svc.SOURCES.items())
+        + "; default the role's own channel (intake: hotline, supervisor: patrol).",
+    ),
     reporter: str | None = typer.Option(None, "--reporter", help="Who reports (上报人)."),
-    role: str | None = typer.Option(None, "--role", help=f"The reporter's role: {ROLE_HELP}."),
+    role: str = typer.Option(
+        "intake",
+        "--role",
+        help=f"The reporter's role: {ROLE_HELP}. Default intake (受理员): the operator at the command line "
+        "registers the report, of any channel.",
+    ),
     disposal_type: str | None = typer.Option(
         None, "--disposal-type", help="处置类型 of the class, e.g. 紧急 (its time limit); default 默认."
     ),
@@ -294,6 +304,12 @@ def act(
     action: str = typer.Argument(..., help="verify, file, dispatch, handle, check, close, return, suspend …"),
     role: str = typer.Option(..., "--role", help=f"Who acts: {ROLE_HELP}."),
     actor: str = typer.Option(..., "--actor", help="Who acts (name)."),
+    department: str | None = typer.Option(
+        None,
+        "--department",
+        help="With --role department: the department acting (its code); it acts only on the cases dispatched to "
+        "it. Left out, the command line acts for any.",
+    ),
     version: int = typer.Option(..., "--version", help="The case version you acted on."),
     note: str | None = typer.Option(None, "--note", help="备注."),
     result: str | None = typer.Option(None, "--result", help="处置结果 (handle), as the API's action form takes it."),
@@ -331,11 +347,12 @@ def act(
         payload=data,
         photos=photos,
         idempotency_key=idempotency_key,
+        department=department,
     )
     case_id = _case(engine, case)
     acted = svc.act(engine, services, case_id, req)
     with engine.connect() as conn:
-        done = svc.get_case(conn, services, case_id, role=role)
+        done = svc.get_case(conn, services, case_id, role=role, department=department)
     replayed = " (already taken with this --key: nothing done again)" if acted.replayed else ""
     echo(f"{_case_line(done)}, due {done['due_at']}{replayed}")
 

@@ -68,7 +68,9 @@ async def drive(url: str, points: np.ndarray, clients: int, seconds: float) -> t
                     "source": "patrol",
                 }
                 t0 = time.perf_counter()
-                r = await http.post(url, json=body, headers={"Idempotency-Key": f"b{run}-{k}-{i}"})
+                r = await http.post(
+                    url, json=body, headers={"Idempotency-Key": f"b{run}-{k}-{i}", "X-Role": "supervisor"}
+                )
                 latencies.append((time.perf_counter() - t0) * 1000)
                 if r.status_code != 201:
                     errors += 1

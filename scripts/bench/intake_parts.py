@@ -56,7 +56,7 @@ async def measure(url: URL, services: svc.CaseServices, n: int) -> None:
             description="bench",
             source="patrol",
             reporter="bench",
-            reporter_role=None,
+            reporter_role="supervisor",
             idempotency_key=f"parts-{run}-{i}",
         )
         for i, (x, y) in enumerate(pts)

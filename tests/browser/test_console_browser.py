@@ -21,6 +21,7 @@ from gisgrid.simulate import classes_from_catalogue, simulate
 from maps.console import FILTER_REFUSED_TEXT, grid_code_lengths
 from maps.pagejs import load_reason_texts
 from tests.browser.conftest import LiveServer, Tab
+from tests.fixtures import acting
 from tests.test_components_store import inside_points
 
 COLOURS = {"green": "#2e7d32", "yellow": "#f9a825", "red": "#c62828"}
@@ -63,7 +64,8 @@ MARKER_POINT = """(id) => {
 def report(api: httpx.Client, seed: int, **extra: Any) -> dict[str, Any]:
     xs, ys = inside_points(1, seed=seed)
     body = {"class_code": "06010", "lon": float(xs[0]), "lat": float(ys[0]), "datum": "cgcs2000", **extra}
-    r = api.post("/cases", json=body, headers={"X-Role": "supervisor", "X-Actor": "wang"})
+    role = "intake" if extra.get("source", "patrol") != "patrol" else "supervisor"  # the desk registers a 12345 call
+    r = api.post("/cases", json=body, headers={"X-Role": role, "X-Actor": "wang"})
     assert r.status_code == 201, r.text
     return r.json()
 
@@ -175,8 +177,16 @@ def test_dispatching_from_the_panel_changes_state_and_colour(
     assert detail.locator(f'a[href="{order["pdf_url"]}"]').inner_text() == "PDF"
     assert not desk.watch.off_origin() and not desk.watch.failed and not desk.watch.bad, desk.watch.bad
     desk.shot("dispatched")
-    # the department handles it from the panel with its after-photo (the form endpoint)
+    # the department handles it from the panel with its after-photo (the form endpoint), saying which department
+    # it is: another department's staff see no action on the case
+    assert not page.is_visible("#gg-dept")
     page.select_option("#gg-role", "department")
+    own = api.get(f"/cases/{cid}").json()["department_code"]
+    other = next(v for v in page.eval_on_selector_all("#gg-dept option", "os => os.map(o => o.value)") if v != own)
+    page.select_option("#gg-dept", other)
+    page.wait_for_function("() => /不是本部门的案件/.test(document.getElementById('gg-detail').innerText)")
+    assert detail.locator('button[data-action="handle"]').count() == 0
+    page.select_option("#gg-dept", own)
     detail.locator('button[data-action="handle"]').click()
     form = detail.locator("form.gg-form")
     form.locator('textarea[name="result"]').fill("已清运")
@@ -731,7 +741,7 @@ def test_the_rework_form_takes_evidence_photos_and_no_department_choice(
         f"/cases/{dispatched['id']}/actions/handle/form",
         data={"version": str(dispatched["version"]), "result": "已清理"},
         files={"photos": ("after.png", _png_bytes(), "image/png")},
-        headers={"X-Role": "department"},
+        headers=acting(api, dispatched["id"], "department"),
     )
     assert handled.status_code == 200, handled.text
     page = desk.page
@@ -780,7 +790,7 @@ def act_api(api: httpx.Client, cid: int, action: str, role: str, **payload: Any)
     """One workflow step through the API (another seat), at the case's current version."""
     version = api.get(f"/cases/{cid}").json()["version"]
     r = api.post(f"/cases/{cid}/actions/{action}", json={"version": version, "payload": payload},
-                 headers={"X-Role": role, "X-Actor": "other-seat"})  # fmt: skip
+                 headers=acting(api, cid, role, **{"X-Actor": "other-seat"}))  # fmt: skip
     assert r.status_code == 200, r.text
     return r.json()
 
@@ -853,6 +863,7 @@ def test_a_409_shows_the_case_as_it_is_now_and_keeps_the_typed_reason(
     open_console(desk, live)
     page.evaluate("() => GG.cases.stop()")  # no poll: the 409 is what finds the change
     page.select_option("#gg-role", "department")
+    page.select_option("#gg-dept", api.get(f"/cases/{cid}").json()["department_code"])
     page.evaluate(f"() => {{ GG.openCase({cid}); }}")
     detail = page.locator("#gg-detail")
     detail.locator('button[data-action="return"]').click()
@@ -949,7 +960,7 @@ def test_the_detail_speaks_plainly_and_the_role_is_remembered(desk: Tab, live: L
     act_api(api, cid, "dispatch", "dispatcher", department=a_department_of(live, filed))
     handled = api.post(f"/cases/{cid}/actions/handle/form", data={"version": str(act_api_version(api, cid)),
                        "result": "已清运"}, files={"photos": ("after.png", _png_bytes(), "image/png")},
-                       headers={"X-Role": "department"})  # fmt: skip
+                       headers=acting(api, cid, "department"))  # fmt: skip
     assert handled.status_code == 200, handled.text
     act_api(api, cid, "check", "supervisor", result="已核查")
     closed = act_api(api, cid, "close", "shift_lead")
@@ -1127,7 +1138,7 @@ def _as(role: str, actor: str) -> dict[str, str]:
 
 def _step(api: httpx.Client, cid: int, action: str, role: str, actor: str, **payload: Any) -> None:
     r = api.post(f"/cases/{cid}/actions/{action}", json={"version": act_api_version(api, cid), "payload": payload},
-                 headers=_as(role, actor))  # fmt: skip
+                 headers=acting(api, cid, role, **_as(role, actor)))  # fmt: skip
     assert r.status_code == 200, r.text
 
 
@@ -1150,7 +1161,7 @@ def test_the_timeline_names_the_department_of_each_dispatch_return_and_rework(
     _step(api, cid, "escalate", "dispatcher", "派遣员钱七", reason="需社区协调")
     handled = api.post(f"/cases/{cid}/actions/handle/form", data={"version": str(act_api_version(api, cid)),
                        "result": "已清运"}, files={"photos": ("after.png", _png_bytes(), "image/png")},
-                       headers=_as("department", "街道处置员周九"))  # fmt: skip
+                       headers=acting(api, cid, "department", **_as("department", "街道处置员周九")))  # fmt: skip
     assert handled.status_code == 200, handled.text
     _step(api, cid, "rework", "supervisor", "监督员李四", reason="未清理干净")
     timeline = api.get(f"/cases/{cid}").json()["timeline"]
