@@ -1363,6 +1363,13 @@ def query_components(conn: Connection, q: ComponentQuery) -> tuple[list[dict[str
         where.append("c.class_code = :cls")
         params["cls"] = q.class_code
     if q.department:
+        # A code no department has is a mistake to name, not a filter that matches nothing.
+        if conn.execute(text("SELECT 1 FROM departments WHERE code = :d"), {"d": q.department}).first() is None:
+            raise InvalidInput(
+                f"department: unknown department {q.department[:40]!r}",
+                detail=[{"field": "department", "value": q.department[:40]}],
+                reason=Reason.UNKNOWN_DEPARTMENT,
+            )
         where.append("(c.main_dept_code = :dep OR c.owner_dept_code = :dep OR c.maint_dept_code = :dep)")
         params["dep"] = q.department
     if q.status:

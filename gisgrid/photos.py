@@ -167,9 +167,14 @@ def _refuse_unsupported(data: bytes, name: str, filename: str | None) -> Invalid
     )
 
 
+#: The longest file name a photo may carry (a file system's own limit).
+MAX_NAME_CHARS = 255
+
+
 def one_request(photos: Sequence[tuple[str, bytes]]) -> list[tuple[str, bytes]]:
     """The photos sent with one request, as (file name, bytes): more than :data:`MAX_PER_REQUEST` are refused
-    (InvalidInput ``too_many_photos`` naming the limit); a file sent twice is kept once, under its first name — a
+    (InvalidInput ``too_many_photos`` naming the limit), a file name longer than :data:`MAX_NAME_CHARS` too
+    (``string_too_long``); a file sent twice is kept once, under its first name — a
     double tap on a phone must not show one picture twice on the 交办单."""
     if len(photos) > MAX_PER_REQUEST:
         raise InvalidInput(
@@ -177,6 +182,15 @@ def one_request(photos: Sequence[tuple[str, bytes]]) -> list[tuple[str, bytes]]:
             detail=[{"field": "photos", "reason": f"{len(photos)} photos", "limit": {"max_items": MAX_PER_REQUEST}}],
             reason=Reason.TOO_MANY_PHOTOS,
         )
+    for i, (name, _) in enumerate(photos):
+        if len(name) > MAX_NAME_CHARS:  # shown on the case and the 交办单, and logged with the step
+            raise InvalidInput(
+                f"photos[{i}]: the file name is at most {MAX_NAME_CHARS} characters, got {len(name)}",
+                detail=[
+                    {"field": f"photos[{i}]", "reason": "file name too long", "limit": {"max_length": MAX_NAME_CHARS}}
+                ],
+                reason=Reason.STRING_TOO_LONG,
+            )
     seen: set[str] = set()
     kept = []
     for name, data in photos:

@@ -244,6 +244,29 @@ def test_photos_attach_to_a_component_and_are_served(client: TestClient, spot: t
     assert [h["action"] for h in client.get(f"/components/{cid}/history").json()["history"]] == ["create", "photo"]
 
 
+def test_a_photo_file_name_longer_than_255_characters_is_refused_naming_it(
+    client: TestClient, spot: tuple[float, float]
+) -> None:
+    """review35 gap: a photo's name is shown and logged; its length is bounded as a file system's is."""
+    cid, png, r = lamp_with_photo(client, spot, (8, 8))
+    assert r.status_code == 200, r.text
+    long = "照" * 252 + ".png"  # 256 characters
+    bad = client.post(f"/components/{cid}/photos", files=[("photos", (long, png[:-1] + b"\0", "image/png"))],
+                      headers=WHO)  # fmt: skip
+    assert bad.status_code == 422 and bad.json()["reason"] == "string_too_long"
+    assert bad.json()["detail"]["items"] == [
+        {
+            "field": "photos[0]",
+            "reason": "file name too long",
+            "limit": {"max_length": 255},
+            "code": "string_too_long",
+        }
+    ]
+    assert [h["action"] for h in client.get(f"/components/{cid}/history").json()["history"]] == ["create", "photo"]
+    ok = client.post(f"/components/{cid}/photos", files=[("photos", (long[1:], png, "image/png"))], headers=WHO)
+    assert ok.status_code == 200, ok.text  # 255 characters
+
+
 def test_a_component_photo_is_served_as_a_thumbnail(client: TestClient, spot: tuple[float, float]) -> None:
     cid, _, r = lamp_with_photo(client, spot, (1280, 960))
     sha = r.json()["properties"]["photos"][0]["sha256"]

@@ -26,7 +26,7 @@ from gisgrid.components_store import (
     query_components,
     retire_component,
 )
-from gisgrid.errors import InvalidInput
+from gisgrid.errors import InvalidInput, Reason
 from gisgrid.grids import workflows
 from gisgrid.settings import Settings
 from tests.fixtures import COMMUNITIES, DISTRICT, load_small_district, small_district
@@ -363,6 +363,9 @@ def test_queries_by_radius_nearest_grid_tier_department_status(district: Engine,
         by_tier2, t2 = query_components(conn, ComponentQuery(tier_grid=COMMUNITIES[0], limit=1000))
         broken, nb = query_components(conn, ComponentQuery(status="破损", limit=1000))
         _, nd = query_components(conn, ComponentQuery(department="990000000000000012", limit=1000))
+        with pytest.raises(InvalidInput, match="department: unknown department '990000000000009999'") as unknown:
+            query_components(conn, ComponentQuery(department="990000000000009999", limit=1000))
+        assert unknown.value.reason == Reason.UNKNOWN_DEPARTMENT  # a typo is named, not an empty answer
     assert [f["id"] for f in near] == [r.id for r in expected]
     assert [f["properties"]["distance_m"] for f in near] == [round(r.d, 2) for r in expected]
     assert matched == radius_truth == len(within)
