@@ -503,6 +503,29 @@ def transport_geometry(geoms: Any, tolerance: float = SIMPLIFY_TOLERANCE, decima
     return shapely.orient_polygons(out)
 
 
+def geometry_texts(geoms: Any, tolerance: float = SIMPLIFY_TOLERANCE, decimals: int = COORD_DECIMALS) -> list[str]:
+    """The GeoJSON text of each geometry's :func:`transport_geometry` ("null" for none), through GEOS in one call."""
+    texts = shapely.to_geojson(transport_geometry(geoms, tolerance, decimals))
+    return [t if t is not None else "null" for t in texts]
+
+
+def feature_collection_text(
+    frame: pd.DataFrame, geometry: Sequence[str], *, id_column: str = "code", geometry_column: str | None = None
+) -> str:
+    """A GeoJSON FeatureCollection as JSON text: the properties of ``frame``'s rows (but ``geometry_column``; NaN
+    and NA as null), ids from ``id_column``, and ``geometry`` — each row's GeoJSON text, put in as it is (a map of
+    40 000 unit grids is 15 MB of coordinates: parsed and written again, they cost seconds of CPU per request)."""
+    props = pd.DataFrame(frame.drop(columns=[geometry_column] if geometry_column else []))
+    records = json.loads(props.to_json(orient="records", double_precision=15, force_ascii=False))
+    ids = frame[id_column].astype(str).tolist()
+    dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+    features = ",".join(
+        f'{{"type":"Feature","id":{dumps(i)},"properties":{dumps(p)},"geometry":{g}}}'
+        for i, p, g in zip(ids, records, geometry, strict=True)
+    )
+    return f'{{"type":"FeatureCollection","features":[{features}]}}'
+
+
 def feature_collection(
     gdf: gpd.GeoDataFrame,
     *,
@@ -514,19 +537,8 @@ def feature_collection(
 
     Geometry goes through GEOS in one call (``shapely.to_geojson``), properties through pandas' JSON writer:
     geopandas' ``to_json`` builds every feature in Python, ten times slower for 20 000 unit grids."""
-    geoms = transport_geometry(gdf.geometry.to_numpy(), tolerance, decimals)
-    texts = shapely.to_geojson(geoms)
-    geometry = json.loads("[" + ",".join(t if t is not None else "null" for t in texts) + "]")
-    props = pd.DataFrame(gdf.drop(columns=gdf.geometry.name))
-    records = json.loads(props.to_json(orient="records", double_precision=15, force_ascii=False))
-    ids = gdf[id_column].astype(str).tolist()
-    return {
-        "type": "FeatureCollection",
-        "features": [
-            {"type": "Feature", "id": i, "properties": p, "geometry": g}
-            for i, p, g in zip(ids, records, geometry, strict=True)
-        ],
-    }
+    texts = geometry_texts(gdf.geometry.to_numpy(), tolerance, decimals)
+    return json.loads(feature_collection_text(gdf, texts, id_column=id_column, geometry_column=gdf.geometry.name))
 
 
 def choropleth(
@@ -540,11 +552,26 @@ def choropleth(
     decimals: int = COORD_DECIMALS,
     rules: EvaluationRules | None = None,
 ) -> dict[str, Any]:
-    """Regions coloured by ``column``: ``{"scheme", "k", "subtitle", "note", "better", "breaks", "legend",
-    "features"}`` (``better``: which way is better, see :func:`better_when`; ``note``: why there are fewer classes
-    than asked for, or null).
+    """:func:`classed_regions` of ``regions`` with their features (a FeatureCollection of transport geometry)."""
+    meta, out = classed_regions(regions, column, scheme=scheme, k=k, properties=properties, rules=rules)
+    texts = geometry_texts(regions.geometry.to_numpy(), tolerance, decimals)
+    return {**meta, "features": json.loads(feature_collection_text(out, texts))}
 
-    Each feature carries ``properties`` plus ``value``, ``value_label``, ``class`` (legend index, null for no
+
+def classed_regions(
+    regions: pd.DataFrame,
+    column: str,
+    *,
+    scheme: str = DEFAULT_SCHEME,
+    k: int = DEFAULT_K,
+    properties: Sequence[str] = ("code", "name"),
+    rules: EvaluationRules | None = None,
+) -> tuple[dict[str, Any], pd.DataFrame]:
+    """Regions classed by ``column``: ``({"scheme", "k", "subtitle", "note", "better", "breaks", "legend"}, rows)``
+    (``better``: which way is better, see :func:`better_when`; ``note``: why there are fewer classes than asked
+    for, or null); ``rows``, one per region in order, the properties of its feature.
+
+    Each row carries ``properties`` plus ``value``, ``value_label``, ``class`` (legend index, null for no
     data) and ``colour``; ``legend`` lists the classes (label, colour, count, lower, upper) then, when some
     region is graded 不参评 (``grade`` column) and has no value, the 不参评 entry, then, when some other region has
     no value, the no-data entry; ``breaks`` = the class edges (minimum, then upper bounds)."""
@@ -573,18 +600,16 @@ def choropleth(
                 value_label = value_label.where(~skipped, ungraded)
                 classes = replace(classes, no_data=classes.no_data - n, ungraded=n, ungraded_text=ungraded)
     keep = list(dict.fromkeys(["code", *(c for c in properties if c in regions.columns)]))
-    out = gpd.GeoDataFrame(
+    out = pd.DataFrame(
         regions[keep].assign(
             value=values.array,
             value_label=value_label.to_numpy(),
             # numpy's stubs take no None scalar (np.where makes an object array of it)
             **{"class": pd.array(np.where(index >= 0, index, None), dtype="Int64")},  # type: ignore[call-overload]
             colour=classes.palette()[index],
-        ),
-        geometry=regions.geometry,
-        crs=regions.crs,
+        )
     )
-    return {
+    meta = {
         "scheme": classes.scheme,
         "k": classes.k,
         "subtitle": classes.subtitle,
@@ -592,17 +617,72 @@ def choropleth(
         "better": None if column in CATEGORY_INDICATORS else better_when(column, rules),
         "breaks": list(classes.edges),
         "legend": [row.as_dict() for row in classes.legend()],
-        "features": feature_collection(out, tolerance=tolerance, decimals=decimals),
     }
+    return meta, out
 
 
 # -- from the database --------------------------------------------------------------------------------
 
 
 def load_regions(conn: Connection, level: str) -> gpd.GeoDataFrame:
-    """Code, name and polygon of every region of ``level`` (EPSG:4490)."""
-    gdf = gpd.read_postgis(text(history.region_sql(check_level(level), geom=True)), conn, geom_col="geom")
-    return gdf.rename_geometry("geometry").set_crs(4490, allow_override=True)
+    """Code, name and polygon of every region of ``level`` (EPSG:4490); the polygons decoded in one call
+    (geopandas' ``read_postgis`` decodes them one by one)."""
+    frame = pd.read_sql(text(history.region_sql(check_level(level), geom=True)), conn)
+    geometry = shapely.from_wkb(frame.pop("geom").to_numpy())
+    return gpd.GeoDataFrame(frame, geometry=geometry, crs=4490)
+
+
+@dataclass(frozen=True)
+class RegionShapes:
+    """The regions of a level as a map sends them: code and name in code order, and each region's transport
+    geometry as GeoJSON text; ``fingerprint`` names the stored regions they were made from."""
+
+    fingerprint: str
+    regions: pd.DataFrame
+    geometry: list[str]
+
+
+#: The regions' shapes per (database, level, tolerance, decimals), the most recently used last: reading and
+#: simplifying 40 000 unit grids costs a second or more, and the grids change only when they are regenerated.
+_SHAPES: dict[tuple[str, str, float, int], RegionShapes] = {}
+_SHAPES_MAX = 8
+_SHAPES_LOCK = threading.Lock()
+
+
+def region_fingerprint(conn: Connection, level: str) -> str:
+    """A digest of every region of ``level``'s code, name and geometry: it changes whenever one of them does
+    (~0.15 s for 40 000 unit grids, against ~1.5 s to read and simplify them)."""
+    regions = history.region_sql(check_level(level), geom=True)
+    digest = conn.execute(
+        text(
+            "SELECT md5(string_agg(r.code || ':' || coalesce(r.name, '') || ':' || md5(ST_AsBinary(r.geom)), ',' "
+            f"ORDER BY r.code)) FROM ({regions}) r"
+        )
+    ).scalar_one()
+    return digest or ""
+
+
+def region_shapes(
+    conn: Connection, level: str, tolerance: float = SIMPLIFY_TOLERANCE, decimals: int = COORD_DECIMALS
+) -> RegionShapes:
+    """The regions of ``level`` as :class:`RegionShapes`, made again only when the stored regions changed since
+    (their fingerprint, read first: a change landing while they are read is found by the next call)."""
+    key = (str(conn.engine.url), level, tolerance, decimals)
+    fingerprint = region_fingerprint(conn, level)
+    with _SHAPES_LOCK:
+        shapes = _SHAPES.pop(key, None)
+        if shapes is not None and shapes.fingerprint == fingerprint:
+            _SHAPES[key] = shapes  # the most recently used, last
+            return shapes
+    gdf = load_regions(conn, level)
+    shapes = RegionShapes(
+        fingerprint, pd.DataFrame(gdf[["code", "name"]]), geometry_texts(gdf.geometry.to_numpy(), tolerance, decimals)
+    )
+    with _SHAPES_LOCK:
+        _SHAPES[key] = shapes
+        while len(_SHAPES) > _SHAPES_MAX:
+            del _SHAPES[next(iter(_SHAPES))]
+    return shapes
 
 
 def parse_period_param(period: str | Period) -> Period:
@@ -622,6 +702,19 @@ def indicator_regions(
     (default now, see :func:`gisgrid.evaluation_service.resolve_as_of`; ``gdf.attrs`` state ``as_of``,
     ``provisional`` and ``unknown_years`` as the table's), NaN where the region had no case. Checks the indicator
     and level first, so a mistake costs no evaluation."""
+    table, p = indicator_table(engine, services, period, level, indicator, as_of=as_of)
+    with engine.connect() as conn:
+        regions = load_regions(conn, level)
+    gdf = gpd.GeoDataFrame(regions.merge(table, on="code", how="left"), geometry="geometry", crs=regions.crs)
+    gdf.attrs.update({k: table.attrs[k] for k in ("as_of", "provisional", "unknown_years")})
+    return gdf, p
+
+
+def indicator_table(
+    engine: Engine, services: Any, period: str | Period, level: str, indicator: str, as_of: Any = None
+) -> tuple[pd.DataFrame, Period]:
+    """The region table of ``level`` for ``period``: code, ``indicator``, score, grade and rank of each region
+    with cases (``attrs`` as :func:`gisgrid.evaluation_service.indicators`' table)."""
     check_indicator(indicator)
     check_level(level)
     p = parse_period_param(period)
@@ -636,11 +729,7 @@ def indicator_regions(
     cols = list(dict.fromkeys([indicator, "score", "grade", "rank"]))
     table = table.reindex(columns=["subject", *cols]).rename(columns={"subject": "code"})
     table["code"] = table["code"].astype(str)
-    with engine.connect() as conn:
-        regions = load_regions(conn, level)
-    gdf = gpd.GeoDataFrame(regions.merge(table, on="code", how="left"), geometry="geometry", crs=regions.crs)
-    gdf.attrs.update({k: table.attrs[k] for k in ("as_of", "provisional", "unknown_years")})
-    return gdf, p
+    return table, p
 
 
 def indicator_map(
@@ -658,24 +747,48 @@ def indicator_map(
     """The console's choropleth of one indicator: metadata (``as_of``: the evaluation time used, ISO 8601;
     ``provisional``: judged before the period ended; ``calendar_warning``: as ``GET /evaluation``'s, also added
     to ``note``), ``legend`` and ``features`` (see :func:`choropleth`)."""
+    text_ = indicator_map_json(
+        engine, services, period=period, indicator=indicator, level=level, scheme=scheme, k=k, tolerance=tolerance,
+        as_of=as_of,
+    )  # fmt: skip
+    answer: dict[str, Any] = json.loads(text_)
+    return answer
+
+
+def indicator_map_json(
+    engine: Engine,
+    services: Any,
+    *,
+    period: str | Period,
+    indicator: str,
+    level: str = "tier3",
+    scheme: str = DEFAULT_SCHEME,
+    k: int = DEFAULT_K,
+    tolerance: float = SIMPLIFY_TOLERANCE,
+    as_of: Any = None,
+) -> str:
+    """:func:`indicator_map` as JSON text, made without parsing the regions' geometry, which comes from
+    :func:`region_shapes` (made once while the regions stay as they are)."""
     scheme = scheme_name(scheme)
     check_k(k)
-    gdf, p = indicator_regions(engine, services, period, level, indicator, as_of=as_of)
-    body = choropleth(
-        gdf,
+    table, p = indicator_table(engine, services, period, level, indicator, as_of=as_of)
+    with engine.connect() as conn:
+        shapes = region_shapes(conn, level, tolerance)
+    regions = shapes.regions.merge(table, on="code", how="left")  # a left merge keeps the regions' order
+    body, rows = classed_regions(
+        regions,
         indicator,
         scheme=scheme,
         k=k,
         properties=("code", "name", "score", "grade", "rank"),
-        tolerance=tolerance,
         rules=services.evaluation_rules,  # the city's grade bands and 不参评, as its evaluation
     )
-    warning = calendar_warning(gdf.attrs["unknown_years"])
+    warning = calendar_warning(table.attrs["unknown_years"])
     notes = [n for n in (body["note"], warning) if n]
-    return {
+    meta = {
         "period": p.label,
-        "as_of": gdf.attrs["as_of"].isoformat(),
-        "provisional": gdf.attrs["provisional"],
+        "as_of": table.attrs["as_of"].isoformat(),
+        "provisional": table.attrs["provisional"],
         "calendar_warning": warning,
         "level": level,
         "level_label": LEVELS[level],
@@ -687,3 +800,5 @@ def indicator_map(
         **body,
         "note": "；".join(notes) if notes else None,
     }
+    head = json.dumps(meta, ensure_ascii=False, separators=(",", ":"))
+    return f'{head[:-1]},"features":{feature_collection_text(rows, shapes.geometry)}}}'

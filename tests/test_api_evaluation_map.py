@@ -150,3 +150,42 @@ def test_bad_parameters_are_422_naming_the_parameter(client: TestClient) -> None
     assert body["detail"][0]["field"] == "k" and body["detail"][0]["code"] == "less_than_equal"
     missing = client.get("/evaluation/map", params={"period": PERIOD})
     assert missing.status_code == 422 and missing.json()["detail"][0]["field"] == "indicator"
+
+
+def test_the_regions_shapes_are_made_once_while_the_grids_stay_as_they_are(
+    client: TestClient, clean_db: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """review35 D6: reading and simplifying every unit grid cost seconds per request; the shapes are kept while
+    the stored regions' fingerprint stays, and made again when a region's name or polygon changes."""
+    loads: list[str] = []
+    real = choropleth.load_regions
+
+    def counted(conn: Any, level: str) -> Any:
+        loads.append(level)
+        return real(conn, level)
+
+    monkeypatch.setattr(choropleth, "load_regions", counted)
+    choropleth._SHAPES.clear()
+    first = get_map(client, indicator="score", level="tier3")
+    assert (
+        get_map(client, indicator="reports", level="tier3")["features"]["features"][0]["geometry"]
+        == (first["features"]["features"][0]["geometry"])
+    )
+    assert loads == ["tier3"]
+    code = first["features"]["features"][0]["id"]
+    with clean_db.begin() as conn:  # a renamed region: the next map says the new name
+        conn.execute(text("UPDATE management_grids SET name = name || '(新)' WHERE code = :c"), {"c": code})
+    renamed = get_map(client, indicator="score", level="tier3")
+    assert loads == ["tier3", "tier3"]
+    assert renamed["features"]["features"][0]["properties"]["name"].endswith("(新)")
+    with clean_db.begin() as conn:  # a moved boundary: the next map draws it
+        conn.execute(
+            text("UPDATE management_grids SET geom = ST_Multi(ST_Translate(geom, 0.001, 0)) WHERE code = :c"),
+            {"c": code},
+        )
+    moved = get_map(client, indicator="score", level="tier3")
+    assert loads == ["tier3", "tier3", "tier3"]
+    before = shapely.geometry.shape(renamed["features"]["features"][0]["geometry"]).centroid.x
+    after = shapely.geometry.shape(moved["features"]["features"][0]["geometry"]).centroid.x
+    assert after - before == pytest.approx(0.001, abs=1e-6)
+    check_consistent(moved)

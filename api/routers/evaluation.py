@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 
 import pandas as pd
 from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 
 from api.dependencies import known_query_only
 from api.deps import EngineDep
@@ -90,7 +90,7 @@ def evaluation_map(
     ] = choropleth.DEFAULT_SCHEME,
     k: Annotated[int, Query(ge=choropleth.MIN_K, le=choropleth.MAX_K, description="Classes")] = choropleth.DEFAULT_K,
     as_of: AsOfQuery = None,
-) -> JSONResponse:
+) -> Response:
     """``{period, as_of, provisional, calendar_warning, level, indicator, indicator_label, title, scheme, k,
     subtitle, note, breaks, legend, features}`` (``provisional``, ``calendar_warning`` as ``GET /evaluation``;
     ``note`` carries the calendar warning too):
@@ -98,7 +98,7 @@ def evaluation_map(
     regions without a value and a grey 无数据 entry for regions without cases; ``features`` = a FeatureCollection
     of the regions (id = code; properties code, name, score, grade, rank, value, value_label, class, colour),
     simplified (~1 m) with coordinates to 6 decimals (CGCS2000)."""
-    body = choropleth.indicator_map(
+    body = choropleth.indicator_map_json(
         engine,
         request.app.state.cases,
         period=period,
@@ -108,7 +108,9 @@ def evaluation_map(
         k=k,
         as_of=as_of,
     )
-    return JSONResponse(body)  # plain JSON types already: no jsonable_encoder walk over every coordinate
+    # JSON text already, the regions' geometry put in as made once (choropleth.region_shapes): not parsed, not
+    # written again
+    return Response(body, media_type="application/json")
 
 
 @router.get("/risks/{kind}", summary="治理风险 Risk scores with explanations")
