@@ -30,7 +30,9 @@ catalogue does; rows are line numbers, the header is line 1).
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
+import functools
 import math
 import re
 from collections.abc import Sequence
@@ -184,12 +186,16 @@ class EventCatalogue:
         """(node limits, urgent node limits) in force on ``day`` (a China-time date)."""
         if not self.node_limit_changes:  # the usual catalogue: no dated change, nothing to choose
             return self.node_limits, self.urgent_node_limits
-        versions = self.limit_versions()
-        chosen = versions[0]
-        for version in versions[1:]:
-            if version[0] is not None and version[0] <= day:
-                chosen = version
+        days, versions = self._dated_versions
+        chosen = versions[bisect.bisect_right(days, day)]  # the last version from on or before ``day``
         return chosen[1], chosen[2]
+
+    @functools.cached_property
+    def _dated_versions(self) -> tuple[list[dt.date], list[LimitVersion]]:
+        """:meth:`limit_versions` made once (the catalogue is read once, at start), with the days they start from
+        (of the versions after the first): every node opened asks for its day's limits."""
+        versions = self.limit_versions()
+        return [v[0] for v in versions[1:] if v[0] is not None], versions
 
     def classes(self, scheme: str) -> dict[str, EventClass]:
         """Event classes of ``scheme`` keyed by code (InvalidInput for an unknown scheme)."""
