@@ -15,7 +15,7 @@ from starlette.types import ASGIApp
 from api.dependencies import refuse_repeated_query
 from api.deps import AsyncPool
 from api.errors import add_exception_handlers, add_fallback_handlers
-from api.http import HardeningHeaders, HeadAsGet, TooLargeAsJson, add_cors
+from api.http import CrossSiteGuard, HardeningHeaders, HeadAsGet, TooLargeAsJson, add_cors
 from api.inputs import refuse_nul_input
 from api.routers import cases, components, console, docs, evaluation, field, grids, health, home, tiles
 from api.schemas import error_responses, json_error_bodies
@@ -142,6 +142,8 @@ def create_app(settings: Settings | None = None, start: StartData | None = None)
     app.add_middleware(GZipMiddleware, minimum_size=4096, compresslevel=6)
     app.add_middleware(HeadAsGet)
     app.add_middleware(TooLargeAsJson)
+    # Before any route reads a body: a page of another site may not post a form with this browser's identity.
+    app.add_middleware(CrossSiteGuard, allowed_origins=settings.cors_origins)
     app.add_middleware(tiles.TileFastPath)  # outside the others, tiles skip them
     json_error_bodies(app)
     add_cors(app, settings.cors_origins)  # outermost when set: preflights and tiles answer cross-origin too

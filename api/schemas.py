@@ -44,7 +44,8 @@ class ErrorBody(BaseModel):
 
     error: str = Field(
         description="Machine-readable code: invalid_input (422: a field, parameter or header refused, a required "
-        "payload field left out included, reason missing), not_found, conflict, role_not_allowed (403), "
+        "payload field left out included, reason missing), not_found, conflict, role_not_allowed, forbidden (403; "
+        "forbidden: a browser's write sent by another site's page, reason cross_site_request), "
         "transition_not_allowed, stale_version (409), payload_too_large, unsupported_media_type, "
         "method_not_allowed, internal_error, database_error, unavailable",
         examples=["invalid_input"],
@@ -66,7 +67,7 @@ class ErrorBody(BaseModel):
 
 
 DESCRIPTIONS: dict[int, str] = {
-    403: "The acting role may not do this",
+    403: "The acting role may not do this (or a browser sent the request from another site's page)",
     404: "Not found",
     409: "Conflict: a stale version, or the thing exists already",
     413: "Request body larger than the endpoint takes (the limit is named)",

@@ -69,6 +69,7 @@ class Reason(StrEnum):
     BBOX_OUT_OF_RANGE = "bbox_out_of_range"
     NEEDS_LON_LAT = "needs_lon_lat"
     REPEATED_PARAMETER = "repeated_parameter"  # a query parameter given twice: the framework kept the last only
+    CROSS_SITE_REQUEST = "cross_site_request"  # a browser's write sent by another site's page (api.http.CrossSiteGuard)
     # Where a report is.
     NO_LOCATION = "no_location"
     ZERO_LOCATION = "zero_location"

@@ -1,15 +1,23 @@
 """Hardening headers (review24 #7): ``X-Content-Type-Options: nosniff`` on every answer of the app — JSON, pages,
 photos, printed orders, tiles from the fast path, errors of every layer — and the order pages' own
-Content-Security-Policy as a header, as /console sends its policy."""
+Content-Security-Policy as a header, as /console sends its policy. No answer may be framed by another site
+(``X-Frame-Options``, CSP ``frame-ancestors``), and a browser's write sent by another site's page is refused
+(``api.http.CrossSiteGuard``, review D1: the gateway's login cookie goes with a cross-site form post)."""
 
 from __future__ import annotations
 
 import html
 import re
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import Engine, text
+from starlette.datastructures import Headers
 
+from api.http import FRAME_ANCESTORS, CrossSiteGuard, with_frame_ancestors
 from api.main import create_app
 from gisgrid import documents
 from gisgrid.settings import Settings
@@ -18,6 +26,7 @@ from tests.test_api_components import lamp_with_photo
 from tests.test_cases import dispatched_with_photo as dispatched_with_photo  # the fixture, used by name
 
 NOSNIFF = "nosniff"
+FRAMED_BY_SELF = "frame-ancestors 'self'"
 
 
 def test_every_answer_says_nosniff(
@@ -73,6 +82,20 @@ def test_every_answer_says_nosniff(
     # sent once, whatever the route set
     assert all(len(r.headers.get_list("x-content-type-options")) == 1 for r in answers.values())
     assert answers["photo"].headers["content-type"] == "image/jpeg"
+    # framed by this origin's pages only: both headers once on every answer, the policy naming frame-ancestors
+    framing = {
+        name: (r.headers.get_list("x-frame-options"), r.headers.get_list("content-security-policy"))
+        for name, r in answers.items()
+    }
+    unframed = {
+        name: seen
+        for name, seen in framing.items()
+        if seen[0] != ["SAMEORIGIN"] or len(seen[1]) != 1 or FRAMED_BY_SELF not in seen[1][0]
+    }
+    assert unframed == {}
+    # where the app set no policy, the answer's policy is that directive alone (it restricts nothing else)
+    for name in ("json", "photo", "tile (fast path)", "unknown path", "too large"):
+        assert answers[name].headers["content-security-policy"] == FRAMED_BY_SELF, name
 
 
 def test_an_unexpected_fault_answers_500_with_nosniff(settings: Settings) -> None:
@@ -87,6 +110,8 @@ def test_an_unexpected_fault_answers_500_with_nosniff(settings: Settings) -> Non
         r = client.get("/boom")
     assert r.status_code == 500 and r.json()["error"] == "internal_error"
     assert r.headers["x-content-type-options"] == NOSNIFF
+    assert r.headers["x-frame-options"] == "SAMEORIGIN"
+    assert r.headers["content-security-policy"] == FRAMED_BY_SELF
 
 
 def test_the_order_pages_send_their_content_security_policy(dispatched_with_photo: Any) -> None:
@@ -100,11 +125,208 @@ def test_the_order_pages_send_their_content_security_policy(dispatched_with_phot
     for doc in docs:
         page = client.get(doc["url"])
         assert page.status_code == 200 and page.headers["content-type"] == "text/html; charset=utf-8"
-        assert page.headers["content-security-policy"] == documents.CSP
-        # the same policy as the page's <meta> (kept by a saved file), which allows its own photos and inline map
+        # the page's own policy with frame-ancestors merged in (one policy: a second header would be one more)
+        assert page.headers.get_list("content-security-policy") == [f"{documents.CSP}; {FRAMED_BY_SELF}"]
+        # the same policy as the page's <meta> (kept by a saved file), which allows its own photos and inline map;
+        # a <meta> policy cannot say frame-ancestors (browsers ignore it there), so only the header has it
         meta = re.search(r'<meta http-equiv="Content-Security-Policy" content="([^"]+)">', page.text)
         assert meta is not None and html.unescape(meta.group(1)) == documents.CSP
         assert "img-src 'self' data:" in documents.CSP and "<svg" in page.text
         assert f'src="/cases/{cid}/photos/' in page.text
     console_page = client.get("/console")
-    assert console_page.headers["content-security-policy"] == console.csp(client.app.state.basemap)
+    # the console's policy says frame-ancestors itself: kept as it is, not given the directive twice
+    assert console_page.headers.get_list("content-security-policy") == [console.csp(client.app.state.basemap)]
+    assert console_page.headers["x-frame-options"] == "SAMEORIGIN"
+
+
+CSP = "content-security-policy"
+REPORT_ONLY = "content-security-policy-report-only"
+
+
+@pytest.mark.parametrize(
+    ("given", "sent"),
+    [
+        ([], [(CSP, FRAMED_BY_SELF)]),
+        ([(CSP, "default-src 'none';")], [(CSP, f"default-src 'none'; {FRAMED_BY_SELF}")]),
+        ([(CSP, "  ")], [(CSP, FRAMED_BY_SELF)]),
+        # a policy that names frame-ancestors (any case) is the page's choice, kept as it is
+        ([("Content-Security-Policy", "img-src *; Frame-Ancestors 'none'")],) * 2,
+        # several policies are each enforced: the directive goes into the first
+        (
+            [(CSP, "default-src 'self'"), (CSP, "img-src 'self'")],
+            [(CSP, f"default-src 'self'; {FRAMED_BY_SELF}"), (CSP, "img-src 'self'")],
+        ),
+        ([(CSP, "img-src 'self'"), (CSP, "frame-ancestors 'none'")],) * 2,
+        # a report-only policy enforces nothing
+        ([(REPORT_ONLY, "frame-ancestors 'none'")], [(REPORT_ONLY, "frame-ancestors 'none'"), (CSP, FRAMED_BY_SELF)]),
+    ],
+)
+def test_frame_ancestors_is_merged_into_a_policy_never_clobbering_it(
+    given: list[tuple[str, str]], sent: list[tuple[str, str]]
+) -> None:
+    raw = [(k.encode(), v.encode()) for k, v in given]
+    assert [(k.decode(), v.decode()) for k, v in with_frame_ancestors(raw)] == sent
+    assert FRAME_ANCESTORS.decode() == FRAMED_BY_SELF
+
+
+# -- cross-site writes (CSRF) ------------------------------------------------------------------------------------
+
+APP_ORIGIN = "https://app.example.cn"  # a web app of another origin, listed in GISGRID_CORS_ORIGINS
+EVIL = "https://evil.example"
+
+
+def _refused(origins: list[str], **headers: str) -> str | None:
+    return CrossSiteGuard(app=None, allowed_origins=origins).refused(Headers(headers=headers))  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("headers", "seen"),
+    [
+        ({"sec-fetch-site": "same-origin"}, None),
+        ({"sec-fetch-site": "same-origin", "origin": EVIL}, None),  # the browser's own verdict wins
+        ({"sec-fetch-site": "none"}, None),  # typed or bookmarked by the user
+        ({"sec-fetch-site": "cross-site", "origin": APP_ORIGIN}, None),
+        ({"sec-fetch-site": "same-site", "origin": "HTTPS://APP.example.cn/"}, None),
+        ({"sec-fetch-site": "cross-site", "origin": EVIL}, f"Sec-Fetch-Site: cross-site, Origin: {EVIL}"),
+        (
+            {"sec-fetch-site": "same-site", "origin": "https://other.city.cn"},
+            "Sec-Fetch-Site: same-site, Origin: https://other.city.cn",
+        ),
+        ({"sec-fetch-site": "cross-site"}, "Sec-Fetch-Site: cross-site, no Origin"),
+        # the Sec-Fetch-Site verdict is not overruled by an Origin that looks like this server's
+        (
+            {"sec-fetch-site": "cross-site", "origin": "https://gw.city", "host": "gw.city"},
+            "Sec-Fetch-Site: cross-site, Origin: https://gw.city",
+        ),
+        ({}, None),  # not a browser
+        ({"host": "gw.city"}, None),
+        ({"origin": "https://gw.city", "host": "gw.city"}, None),  # plain HTTP or an older browser: Origin and Host
+        ({"origin": "https://gw.city", "host": "gw.city:443"}, None),
+        ({"origin": "http://10.0.0.5:8080", "host": "10.0.0.5:8080"}, None),
+        ({"origin": "http://[::1]:8000", "host": "[::1]:8000"}, None),
+        ({"origin": "https://gw.city", "host": "127.0.0.1:8000", "x-forwarded-host": "gw.city"}, None),
+        ({"origin": "https://gw.city", "host": "127.0.0.1:8000", "x-forwarded-host": "gw.city:443, 10.0.0.2"}, None),
+        ({"origin": APP_ORIGIN, "host": "gw.city"}, None),
+        ({"origin": EVIL, "host": "gw.city"}, f"Origin: {EVIL}"),
+        ({"origin": "https://gw.city.evil.example", "host": "gw.city"}, "Origin: https://gw.city.evil.example"),
+        ({"origin": "http://10.0.0.5:8081", "host": "10.0.0.5:8080"}, "Origin: http://10.0.0.5:8081"),
+        ({"origin": "null", "host": "gw.city"}, "Origin: null"),
+        ({"origin": "ftp://gw.city", "host": "gw.city"}, "Origin: ftp://gw.city"),
+        ({"origin": "http://[::1", "host": "[::1"}, "Origin: http://[::1"),
+        ({"origin": "https://gw.city"}, "Origin: https://gw.city"),  # no Host to be
+    ],
+)  # fmt: skip
+def test_which_requests_count_as_another_sites(headers: dict[str, str], seen: str | None) -> None:
+    assert _refused([APP_ORIGIN], **headers) == seen
+
+
+def test_cors_origins_star_lets_every_site_but_a_null_origin_post() -> None:
+    assert _refused(["*"], origin=EVIL, **{"sec-fetch-site": "cross-site"}) is None
+    assert _refused(["*"], origin=EVIL) is None
+    assert _refused(["*"], origin="null") == "Origin: null"
+    assert _refused(["*", "null"], origin="null", **{"sec-fetch-site": "cross-site"}) is not None
+    assert _refused([], origin=APP_ORIGIN) == f"Origin: {APP_ORIGIN}"
+
+
+@pytest.fixture
+def guarded(loaded: Engine, settings: Settings, tmp_path: Path) -> Iterator[TestClient]:
+    """The app with one other web app allowed (GISGRID_CORS_ORIGINS); the test client's Host is ``testserver``."""
+    configured = settings.model_copy(update={"data_dir": tmp_path / "d", "cors_origins": [APP_ORIGIN]})
+    with TestClient(create_app(configured)) as client:
+        yield client
+
+
+def _cases(engine: Engine) -> int:
+    with engine.connect() as conn:
+        return int(conn.execute(text("SELECT count(*) FROM cases")).scalar_one())
+
+
+def _report(spot: tuple[float, float]) -> dict[str, str]:
+    return {"class_code": "06010", "lon": str(spot[0]), "lat": str(spot[1]), "datum": "cgcs2000"}
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"Origin": EVIL, "Sec-Fetch-Site": "cross-site"},
+        {"Origin": EVIL},  # an older browser, or plain HTTP: no Sec-Fetch-Site
+        {"Origin": "null"},
+        {"Origin": "null", "Sec-Fetch-Site": "cross-site"},
+        {"Origin": "http://testserver.evil.example"},
+    ],
+)
+def test_a_cross_site_form_post_is_refused_and_writes_nothing(
+    guarded: TestClient, loaded: Engine, spot: tuple[float, float], headers: dict[str, str]
+) -> None:
+    before = _cases(loaded)
+    r = guarded.post("/cases/form", data=_report(spot), headers={**headers, "X-Role": "shift_lead"})
+    assert r.status_code == 403, r.text
+    seen = ", ".join(f"{k}: {v}" for k, v in reversed(headers.items()))
+    assert r.json() == {
+        "error": "forbidden",
+        "reason": "cross_site_request",
+        "detail": f"POST refused: a browser sent it from a page of another site ({seen}). Another site's page may "
+        "not act with the identity this browser has here; a web app of another origin that should call this API "
+        "is listed in GISGRID_CORS_ORIGINS",
+    }
+    assert r.headers["x-content-type-options"] == NOSNIFF  # an answer of the app like any other
+    assert _cases(loaded) == before == 0
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},  # not a browser: curl, the CLI, the hotline's system
+        {"Origin": "http://testserver"},  # this server's own page, Origin matching Host
+        {"Origin": "http://testserver:80"},
+        {"Sec-Fetch-Site": "same-origin", "Origin": "http://testserver"},  # Chromium's same-origin fetch
+        {"Sec-Fetch-Site": "same-origin"},
+        {"Origin": APP_ORIGIN},  # a configured CORS origin
+        {"Origin": APP_ORIGIN, "Sec-Fetch-Site": "cross-site"},
+        {"Origin": "https://gw.city", "Host": "127.0.0.1:8000", "X-Forwarded-Host": "gw.city"},  # behind a proxy
+    ],
+)
+def test_a_form_post_of_this_site_or_an_allowed_one_or_no_browser_is_taken(
+    guarded: TestClient, loaded: Engine, spot: tuple[float, float], headers: dict[str, str]
+) -> None:
+    r = guarded.post("/cases/form", data=_report(spot), headers={**headers, "X-Role": "shift_lead"})
+    assert r.status_code == 201, r.text
+    assert _cases(loaded) == 1
+
+
+def test_every_write_route_is_guarded_and_reads_are_not(
+    guarded: TestClient, loaded: Engine, spot: tuple[float, float]
+) -> None:
+    filed = guarded.post("/cases/form", data=_report(spot), headers={"X-Role": "shift_lead"})
+    assert filed.status_code == 201, filed.text
+    cid = filed.json()["id"]
+    evil = {"Origin": EVIL, "Sec-Fetch-Site": "cross-site"}
+    refused = {
+        "action form": guarded.post(
+            f"/cases/{cid}/actions/verify/form", data={"version": "1"}, headers={**evil, "X-Role": "supervisor"}
+        ),
+        "action JSON": guarded.post(
+            f"/cases/{cid}/actions/verify", json={"version": 1}, headers={**evil, "X-Role": "supervisor"}
+        ),
+        "component photos": guarded.post(
+            "/components/1/photos",
+            files={"photos": ("a.jpg", b"\xff\xd8", "image/jpeg")},
+            headers={**evil, "X-Role": "data_admin"},
+        ),
+        "report JSON": guarded.post("/cases", json={"class_code": "06010"}, headers=evil),
+        "patch": guarded.patch("/components/1", json={"name": "x"}, headers={**evil, "X-Role": "data_admin"}),
+        "delete": guarded.delete(f"/cases/{cid}", headers=evil),  # no such route: refused before routing
+    }
+    assert {k: (r.status_code, r.json().get("reason")) for k, r in refused.items()} == dict.fromkeys(
+        refused, (403, "cross_site_request")
+    )
+    # nothing was done: the case is where it was filed
+    case = guarded.get(f"/cases/{cid}", headers=evil)
+    assert case.status_code == 200 and case.json()["version"] == 1
+    assert _cases(loaded) == 1
+    # reads from anywhere are answered (CORS decides whether that page may read them)
+    assert guarded.get("/cases", headers=evil).status_code == 200
+    assert guarded.head("/health", headers={"Origin": "null"}).status_code == 200
+    # a preflight of the allowed app still gets its answer (OPTIONS is not a write)
+    preflight = {"Origin": APP_ORIGIN, "Access-Control-Request-Method": "POST", "Sec-Fetch-Site": "cross-site"}
+    assert guarded.options("/cases/form", headers=preflight).status_code == 200

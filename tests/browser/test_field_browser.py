@@ -494,3 +494,40 @@ def test_the_status_line_after_a_report_covers_no_control_on_a_phone(
     context.set_offline(False)
     page.wait_for_function("() => document.getElementById('gf-queue-n').textContent === '0'", timeout=15_000)
     assert len(cases_of(clean_db, REPORTER)) == 2
+
+
+#: Builds a plain HTML form (multipart: no CORS preflight) on the current page and submits it.
+POST_A_FORM = """(a) => {
+  const f = Object.assign(document.createElement('form'), {method: 'post', action: a.url});
+  f.enctype = 'multipart/form-data';
+  for (const [name, value] of Object.entries(a.fields)) {
+    f.appendChild(Object.assign(document.createElement('input'), {name, value}));
+  }
+  document.body.appendChild(f);
+  f.submit();
+}"""
+
+
+def test_a_form_on_another_site_cannot_report_in_this_browsers_name(
+    phone: Tab, live: LiveServer, clean_db: Engine
+) -> None:
+    """Review D1 (CSRF): a page of another site — ``localhost`` is another site than ``127.0.0.1`` — posting a
+    multipart form to the service is refused by what Chromium says of it; the same form on the service's own origin
+    is taken."""
+    page = phone.page
+    xs, ys = inside_points(1, seed=21)
+    fields = {"class_code": "06010", "lon": str(xs[0]), "lat": str(ys[0]), "datum": "cgcs2000", "reporter": REPORTER}
+    other_site = live.url.replace("127.0.0.1", "localhost")
+    for origin, status in ((other_site, 403), (live.url, 201)):
+        page.goto(origin + "/health")
+        with page.expect_response(lambda r: r.url.endswith("/cases/form")) as answer:
+            page.evaluate(POST_A_FORM, {"url": live.url + "/cases/form", "fields": fields})
+        sent = answer.value.request.all_headers()
+        assert answer.value.status == status, (origin, sent, answer.value.text())
+        if status == 403:
+            assert (sent["origin"], sent["sec-fetch-site"]) == (other_site, "cross-site")
+            assert answer.value.json()["reason"] == "cross_site_request"
+            assert cases_of(clean_db, REPORTER) == []  # nothing written
+        else:
+            assert (sent["origin"], sent["sec-fetch-site"]) == (live.url, "same-origin")
+            assert len(cases_of(clean_db, REPORTER)) == 1

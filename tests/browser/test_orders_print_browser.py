@@ -82,8 +82,10 @@ def test_the_served_order_shows_its_map_and_photo_under_its_content_security_pol
     desk.page.on("console", lambda m: violations.append(m.text) if "Content Security Policy" in m.text else None)
     answer = desk.page.goto(live.url + doc["url"])
     assert answer is not None and answer.status == 200
-    assert answer.headers["content-security-policy"] == CSP
+    # the order's own policy, and only this origin may frame it (api.http.with_frame_ancestors)
+    assert answer.headers["content-security-policy"] == f"{CSP}; frame-ancestors 'self'"
     assert answer.headers["x-content-type-options"] == "nosniff"
+    assert answer.headers["x-frame-options"] == "SAMEORIGIN"
     page = desk.page
     page.wait_for_function("() => [...document.images].every((i) => i.complete)")
     assert page.evaluate("() => [...document.images].map((i) => i.naturalWidth)") == [320]  # the photo loaded
