@@ -2430,12 +2430,17 @@ def render_document(
 def render_document_pdf(engine: Engine, services: CaseServices, case_id: int, doc_id: int) -> tuple[bytes, str]:
     """The order as an A4 PDF, laid out from the page :func:`render_document` serves (its photos read from the
     photo store, never over HTTP), and the PDF's file name: the order's number, e.g. ``JB2025000001-01.pdf``.
-    :class:`~gisgrid.errors.Unavailable` when WeasyPrint or Pango is missing."""
+    The photos are embedded as their print copies (:meth:`~gisgrid.photos.PhotoStore.print_copy`: at most
+    1,200 px, made once per photo and kept); the same page with the same photos is served from the PDF cache
+    (:func:`~gisgrid.documents.render_pdf`) — the page is made afresh from the case each time, so a change to
+    anything the order shows makes a new PDF. :class:`~gisgrid.errors.Unavailable` when WeasyPrint or Pango is
+    missing."""
     from gisgrid.documents import render_pdf
 
     with engine.connect() as conn:  # given back before the layout, which takes a while
         page, photos, number = _document_page(conn, services, case_id, doc_id, embed_photos=False)
-    files = {p["url"]: (services.photos.open(p["sha256"]), p["content_type"]) for p in photos}
+    # The copies are made here, in the photo store's decode slots, not under the PDF layout's lock.
+    files = {p["url"]: (services.photos.print_copy(p["sha256"]), "image/jpeg") for p in photos}
     name = re.sub(r"[^0-9A-Za-z._-]", "_", number or f"case{case_id}-document{doc_id}")
     return render_pdf(page, files), f"{name}.pdf"
 

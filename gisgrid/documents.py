@@ -17,14 +17,19 @@ without Pango still serves the HTML; the PDF is then refused with :class:`~gisgr
 what to install. Its URL fetcher reads the page's photo URLs from local files it is given and refuses any other
 URL: nothing is fetched over the network. Chinese text needs a CJK font on the machine (the CSS lists SimSun, Noto
 CJK, WenQuanYi …; ``make setup`` installs fonts-wqy-microhei on Debian). A browser prints the HTML page too
-("打印 → 另存为 PDF"); the CSS sets ``@page { size: A4 }``.
+("打印 → 另存为 PDF"); the CSS sets ``@page { size: A4 }``. A PDF laid out is kept in a small in-process cache
+(:data:`PDF_CACHE_ENTRIES`, :data:`PDF_CACHE_BYTES`) under the digest of everything it is laid out from — the
+page and the bytes of each file given — so the same order asked again is not laid out again, and an order whose
+page or photos changed can never get the old PDF.
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
 import re
 import threading
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -330,8 +335,16 @@ PDF_BASE_URL = "https://gisgrid.invalid/"
 #: phone's megabytes per photo.
 PDF_IMAGE_DPI = 300
 #: One layout at a time: WeasyPrint is mostly Python under the GIL (parallel threads gain nothing) and Pango
-#: and fontconfig have had thread-safety bugs; the API renders in its threadpool.
+#: and fontconfig have had thread-safety bugs; the API renders in its threadpool. What made it a queue — the layout
+#: decoding full-size photos — is gone: the service hands it print copies (photos.PhotoStore.print_copy) made
+#: outside the lock, and a PDF already laid out is served from the cache below without taking it.
 _PDF_LOCK = threading.Lock()
+#: Rendered PDFs kept in this process (least recently used dropped first), at most this many and this many bytes
+#: together (an order with four photos is ~0.3–1 MB); one over the byte budget alone is not kept.
+PDF_CACHE_ENTRIES = 32
+PDF_CACHE_BYTES = 48 * 1024 * 1024
+_PDF_CACHE: OrderedDict[str, bytes] = OrderedDict()
+_PDF_CACHE_LOCK = threading.Lock()
 PDF_INSTALL_HINT = (
     "PDF orders need WeasyPrint and Pango: pip install 'weasyprint>=68.1,<71' (it is a dependency of gisgrid) "
     "and, on Debian/Ubuntu, apt-get install libpango-1.0-0 libpangoft2-1.0-0 fonts-wqy-microhei "
@@ -362,17 +375,15 @@ def _fetcher_class() -> type:
     class LocalFetcher(url_fetcher):
         """Serves the given files for their URLs and inline ``data:`` images; refuses everything else."""
 
-        def __init__(self, files: Mapping[str, tuple[Path, str]]) -> None:
+        def __init__(self, files: Mapping[str, tuple[bytes, str]]) -> None:
             # Only data: may reach urllib's handlers (http, file and ftp are refused by protocol).
             super().__init__(allowed_protocols=("data",))
             self.files = files
 
         def fetch(self, url: str, headers: Any = None) -> Any:
             if url in self.files:
-                path, content_type = self.files[url]
-                return weasyprint.urls.URLFetcherResponse(
-                    url, body=path.read_bytes(), headers={"Content-Type": content_type}
-                )
+                body, content_type = self.files[url]
+                return weasyprint.urls.URLFetcherResponse(url, body=body, headers={"Content-Type": content_type})
             if url.startswith("data:"):
                 return super().fetch(url, headers)
             raise ValueError(f"{url} is not one of the order's photos: nothing is fetched from elsewhere")
@@ -384,9 +395,49 @@ def render_pdf(html: str, files: Mapping[str, tuple[Path, str]] | None = None) -
     """The A4 PDF of an order page (:func:`render_dispatch_order`, :func:`render_supervision_order`), laid out
     from that same HTML for print. ``files`` maps the page's relative photo URLs (e.g. ``/cases/12/photos/<sha>``)
     to (local file, content type); ``data:`` images are read inline; any other resource is left out, never
-    fetched. :class:`~gisgrid.errors.Unavailable` when WeasyPrint or Pango is missing."""
+    fetched. The files are embedded as they are (WeasyPrint only downsamples to :data:`PDF_IMAGE_DPI` after
+    decoding them): give small copies of big photos. A page laid out before with the same files' bytes is served
+    from the cache. :class:`~gisgrid.errors.Unavailable` when WeasyPrint or Pango is missing."""
     weasyprint = _weasyprint()
-    fetcher = _fetcher_class()({urljoin(PDF_BASE_URL, u): f for u, f in (files or {}).items()})
+    # Every input of the layout, read once: the fetcher serves these bytes, and the cache key is their digest.
+    given = {urljoin(PDF_BASE_URL, u): (path.read_bytes(), ctype) for u, (path, ctype) in (files or {}).items()}
+    digest = hashlib.sha256(f"{PDF_IMAGE_DPI}\0{len(html)}\0".encode() + html.encode())
+    for url in sorted(given):
+        body, ctype = given[url]
+        digest.update(f"\0{url}\0{ctype}\0{len(body)}\0".encode() + hashlib.sha256(body).digest())
+    key = digest.hexdigest()
+    if (pdf := _cached_pdf(key)) is not None:
+        return pdf
     with _PDF_LOCK:
-        page = weasyprint.HTML(string=html, base_url=PDF_BASE_URL, url_fetcher=fetcher)
-        return page.write_pdf(dpi=PDF_IMAGE_DPI)
+        # A request for the same page that waited here while it was laid out finds it now.
+        if (pdf := _cached_pdf(key)) is not None:
+            return pdf
+        page = weasyprint.HTML(string=html, base_url=PDF_BASE_URL, url_fetcher=_fetcher_class()(given))
+        pdf = page.write_pdf(dpi=PDF_IMAGE_DPI)
+        _cache_pdf(key, pdf)
+    return pdf
+
+
+def _cached_pdf(key: str) -> bytes | None:
+    with _PDF_CACHE_LOCK:
+        pdf = _PDF_CACHE.get(key)
+        if pdf is not None:
+            _PDF_CACHE.move_to_end(key)
+        return pdf
+
+
+def _cache_pdf(key: str, pdf: bytes) -> None:
+    if len(pdf) > PDF_CACHE_BYTES:
+        return
+    with _PDF_CACHE_LOCK:
+        _PDF_CACHE[key] = pdf
+        _PDF_CACHE.move_to_end(key)
+        total = sum(len(p) for p in _PDF_CACHE.values())
+        while len(_PDF_CACHE) > PDF_CACHE_ENTRIES or total > PDF_CACHE_BYTES:
+            total -= len(_PDF_CACHE.popitem(last=False)[1])
+
+
+def clear_pdf_cache() -> None:
+    """Forget every PDF laid out (tests; a font installed while the service runs)."""
+    with _PDF_CACHE_LOCK:
+        _PDF_CACHE.clear()

@@ -14,7 +14,8 @@ the reporter's phone. What is stored and served is then ``image/jpeg``; the EXIF
 
 :class:`PhotoStore` keeps the files content-addressed (``aa/bb/<sha256>.<ext>``), written atomically. A photo's
 thumbnail (:meth:`PhotoStore.thumbnail`: a JPEG at most :data:`THUMB_MAX` px on its long edge, EXIF orientation
-applied) is made on first request and kept beside it as ``aa/bb/<sha256>.t320.jpg``.
+applied) is made on first request and kept beside it as ``aa/bb/<sha256>.t320.jpg``; so is its print copy for the
+PDF orders (:meth:`PhotoStore.print_copy`, at most :data:`PRINT_MAX` px: ``aa/bb/<sha256>.p1200.jpg``).
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from PIL import ExifTags, Image, ImageFile, ImageOps, UnidentifiedImageError
+from PIL import ExifTags, Image, ImageFile, UnidentifiedImageError
 
 from gisgrid.errors import InvalidInput, NotFound, Reason
 from gisgrid.settings import Settings
@@ -75,6 +76,11 @@ JPEG_QUALITY = 90
 #: name, so a new size makes new files instead of serving the old ones.
 THUMB_MAX = 320
 THUMB_QUALITY = 80
+#: Print copies (the photos of a PDF order): the long edge and the JPEG quality. A photo is printed at most about
+#: 100 mm wide on the A4 order (one photo alone: 55 mm tall), 1,200 px is ~300 dpi there — the PDF's own image
+#: resolution (documents.PDF_IMAGE_DPI) — so the layout never decodes a phone's original (a 49 MP PNG: ~2 s).
+PRINT_MAX = 1200
+PRINT_QUALITY = 85
 #: The sizes a photo is served in, besides the stored original (``size`` left out).
 SIZES: dict[str, str] = {"thumb": f"thumbnail, at most {THUMB_MAX} px on the long edge (JPEG)"}
 #: Decompression-bomb guard: a 50 MP image is already larger than any phone camera's default output.
@@ -548,15 +554,26 @@ class PhotoStore:
         """Path of the photo's thumbnail (JPEG, at most :data:`THUMB_MAX` px on the long edge, turned upright by
         its EXIF orientation, no EXIF kept): made from the original on the first call and kept beside it, so each
         later call only finds the file. :class:`NotFound` if there is no such photo."""
+        return self._downscaled(sha256, f"t{THUMB_MAX}", THUMB_MAX, THUMB_QUALITY)
+
+    def print_copy(self, sha256: str) -> Path:
+        """Path of the photo's print copy for the PDF orders: as :meth:`thumbnail`, at most :data:`PRINT_MAX` px on
+        the long edge (JPEG, quality :data:`PRINT_QUALITY`; transparency laid on white, as on paper)."""
+        return self._downscaled(sha256, f"p{PRINT_MAX}", PRINT_MAX, PRINT_QUALITY)
+
+    def _downscaled(self, sha256: str, tag: str, max_edge: int, quality: int) -> Path:
+        """A smaller copy beside the original, ``<sha256>.<tag>.jpg``, made on the first call (the size is in the
+        tag: a new size makes new files instead of serving the old ones)."""
         original = self.open(sha256)
-        target = original.with_name(f"{sha256}.t{THUMB_MAX}.jpg")
-        # One maker per photo in this process: a case opened on several screens at once asks for its thumbnails
+        target = original.with_name(f"{sha256}.{tag}.jpg")
+        # One maker per copy in this process: a case opened on several screens at once asks for its thumbnails
         # together, and each first request would otherwise decode the original (~200 MB for a 49 MP PNG).
-        with _THUMB_LOCKS.setdefault(sha256, threading.Lock()):
+        key = f"{sha256}.{tag}"
+        with _THUMB_LOCKS.setdefault(key, threading.Lock()):
             if not target.is_file():
-                _write_atomic(target, make_thumbnail(original.read_bytes()))
+                _write_atomic(target, make_thumbnail(original.read_bytes(), max_edge, quality))
             # The file is there now, so a lock made after this one is dropped finds it: no lock kept per photo.
-            _THUMB_LOCKS.pop(sha256, None)
+            _THUMB_LOCKS.pop(key, None)
             if not target.resolve().is_relative_to(self.root.resolve()):  # as for the original: no way out
                 raise InvalidInput(f"photo {sha256} resolves outside the photo store", detail={"sha256": sha256})
             return target
@@ -569,7 +586,7 @@ class PhotoStore:
         return self.thumbnail(sha256), "image/jpeg"
 
 
-#: Per photo being thumbnailed: the lock its thumbnail is made under (dict.setdefault is atomic under the GIL);
+#: Per copy being made (``<sha256>.<tag>``): the lock it is made under (dict.setdefault is atomic under the GIL);
 #: dropped once the file exists.
 _THUMB_LOCKS: dict[str, threading.Lock] = {}
 
@@ -586,30 +603,57 @@ def check_size(size: str | None) -> str | None:
     )
 
 
-def make_thumbnail(data: bytes, max_edge: int = THUMB_MAX) -> bytes:
+def make_thumbnail(data: bytes, max_edge: int = THUMB_MAX, quality: int = THUMB_QUALITY) -> bytes:
     """A JPEG of the photo ``data`` (a stored one: already checked) at most ``max_edge`` px on its long edge, shown
     the way up its EXIF orientation says (phones store the sensor's pixels and a rotation flag); never enlarged.
     Transparency (PNG, WebP) is laid on white. Deterministic: the same photo gives the same bytes."""
     with decoding(), Image.open(io.BytesIO(data)) as im:
         # JPEG: decode at the smallest 1/2^n scale still at least max_edge on both sides (fast, little memory).
         im.draft("RGB", (max_edge, max_edge))
-        upright = ImageOps.exif_transpose(im)
-        upright.thumbnail((max_edge, max_edge), Image.Resampling.LANCZOS)
-        if upright.mode in ("RGBA", "LA", "PA") or (upright.mode == "P" and "transparency" in upright.info):
-            rgba = upright.convert("RGBA")
-            flat = Image.new("RGB", rgba.size, (255, 255, 255))
-            flat.paste(rgba, mask=rgba.getchannel("A"))
-            upright = flat
-        elif upright.mode != "RGB":
-            if upright.mode.startswith("I"):  # 16/32-bit grey: convert() would clip it at 255 (all but white)
-                upright = upright.point(lambda v: v / 256).convert("L")
-            upright = upright.convert("RGB")
+        try:
+            orientation = im.getexif().get(ExifTags.Base.Orientation, 1)
+        except Exception:  # a broken EXIF block: shown as stored, as inspect_photo reads it
+            orientation = 1
+        # Made RGB before it is scaled down, and turned upright after: on the original, Pillow's resize of RGBA
+        # converts it to premultiplied RGBa (a second full-size copy, ~1 s at 49 MP) and exif_transpose copies it
+        # whole; laying it on white first gives the same pixels for a fraction of the time and memory.
+        small = _flat_rgb(im)
+        small.thumbnail((max_edge, max_edge), Image.Resampling.LANCZOS)
+        if (turn := _ORIENTATIONS.get(orientation)) is not None:
+            small = small.transpose(turn)
         out = io.BytesIO()
-        options: dict[str, Any] = {"quality": THUMB_QUALITY, "optimize": True}
+        options: dict[str, Any] = {"quality": quality, "optimize": True}
         if im.info.get("icc_profile"):
             options["icc_profile"] = im.info["icc_profile"]
-        upright.save(out, "JPEG", **options)
+        small.save(out, "JPEG", **options)
     return out.getvalue()
+
+
+#: EXIF orientation → the transpose that shows the photo upright (as ImageOps.exif_transpose).
+_ORIENTATIONS: dict[Any, Image.Transpose] = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
+
+
+def _flat_rgb(im: Image.Image) -> Image.Image:
+    """``im`` as RGB: transparency laid on white, 16/32-bit grey scaled to 8 bits."""
+    if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
+        rgba = im if im.mode == "RGBA" else im.convert("RGBA")
+        flat = Image.new("RGB", rgba.size, (255, 255, 255))
+        flat.paste(rgba, mask=rgba.getchannel("A"))
+        return flat
+    if im.mode == "RGB":
+        im.load()
+        return im
+    if im.mode.startswith("I"):  # 16/32-bit grey: convert() would clip it at 255 (all but white)
+        im = im.point(lambda v: v / 256).convert("L")
+    return im.convert("RGB")
 
 
 def _write_atomic(target: Path, data: bytes) -> None:

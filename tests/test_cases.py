@@ -1725,6 +1725,89 @@ def test_an_order_is_served_as_a_pdf_of_its_page_with_the_photo(dispatched_with_
     assert any(f.startswith(CJK_FONTS) for f in pdf.fonts), pdf.fonts
 
 
+def _big_photo(width: int = 6000, height: int = 4000) -> bytes:
+    """A phone-sized JPEG (a gradient: a few hundred KB) with a red top-left corner."""
+    im = Image.linear_gradient("L").resize((width, height)).convert("RGB")
+    im.paste((255, 0, 0), (0, 0, width // 10, height // 10))
+    buf = io.BytesIO()
+    im.save(buf, "JPEG", quality=85)
+    return buf.getvalue()
+
+
+def test_an_order_with_a_big_photo_prints_its_print_copy_laid_out_once(
+    loaded: Engine, settings: Settings, spot: tuple[float, float], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Security review D4/D5: the PDF embeds the photo's print copy (at most 1,200 px, made once and kept beside
+    the original), never the original; the same order asked again is served from the PDF cache without a layout;
+    a change to what the order shows makes a new PDF."""
+    from gisgrid import documents, photos
+
+    x, y = spot
+    documents.clear_pdf_cache()
+    weasyprint = documents._weasyprint()
+    layouts: list[int] = []
+    copies: list[int] = []
+    fetched: list[tuple[int, int]] = []
+    real_html, real_make = weasyprint.HTML, photos.make_thumbnail
+    fetcher = documents._fetcher_class()
+    real_fetch = fetcher.fetch
+
+    def counted_html(*args: Any, **kwargs: Any) -> Any:
+        layouts.append(1)
+        return real_html(*args, **kwargs)
+
+    def counted_make(data: bytes, *args: Any) -> bytes:
+        copies.append(1)
+        return real_make(data, *args)
+
+    def seen_fetch(self: Any, url: str, headers: Any = None) -> Any:
+        fetched.append(Image.open(io.BytesIO(self.files[url][0])).size)  # the bytes WeasyPrint is given
+        return real_fetch(self, url, headers)
+
+    monkeypatch.setattr(weasyprint, "HTML", counted_html)
+    monkeypatch.setattr(photos, "make_thumbnail", counted_make)
+    monkeypatch.setattr(fetcher, "fetch", seen_fetch)
+    with TestClient(create_app(settings.model_copy(update={"data_dir": tmp_path / "d"}))) as client:
+        r = client.post(
+            "/cases/form",
+            data={"class_code": GARBAGE, "lon": str(x), "lat": str(y), "datum": "cgcs2000"},
+            files={"photos": ("IMG_0004.jpg", _big_photo(), "image/jpeg")},
+        )
+        assert r.status_code == 201, r.text
+        cid = r.json()["id"]
+        for version, (action, role) in enumerate(
+            [("verify", "supervisor"), ("file", "shift_lead"), ("dispatch", "dispatcher")], start=1
+        ):
+            r = client.post(f"/cases/{cid}/actions/{action}", json={"version": version}, headers={"X-Role": role})
+            assert r.status_code == 200, r.text
+        case = r.json()
+        (doc,), (photo,) = case["documents"], case["photos"]
+
+        first = client.get(doc["pdf_url"])
+        assert first.status_code == 200 and first.headers["content-type"] == "application/pdf"
+        # WeasyPrint read the 1200×800 print copy, not the 6000×4000 original, and printed it (downsampled to
+        # 300 dpi at its printed size: one photo alone beside the map, 72.5 mm wide).
+        assert fetched == [(1200, 800)] and layouts == [1] and copies == [1]
+        assert read_pdf(first.content).images == ((856, 571),)
+        sha = photo["sha256"]
+        copy = tmp_path / "d" / "photos" / sha[:2] / sha[2:4] / f"{sha}.p1200.jpg"
+        with Image.open(copy) as im:
+            assert (im.format, im.size, im.getpixel((20, 20))[0] > 200) == ("JPEG", (1200, 800), True)
+
+        again = client.get(doc["pdf_url"])
+        assert again.status_code == 200 and again.content == first.content
+        assert layouts == [1] and copies == [1] and fetched == [(1200, 800)]  # from the cache: no layout, no decode
+
+        # Anything the order shows changed (here its description): a new layout, the photo's copy reused.
+        with loaded.begin() as conn:
+            conn.execute(text("UPDATE cases SET description = '人行道上堆放建筑垃圾' WHERE id = :c"), {"c": cid})
+        changed = client.get(doc["pdf_url"])
+        assert changed.status_code == 200 and changed.content != first.content
+        assert "人行道上堆放建筑垃圾" in read_pdf(changed.content).text
+        assert read_pdf(changed.content).images == ((856, 571),)
+        assert layouts == [1, 1] and copies == [1] and fetched == [(1200, 800)] * 2
+
+
 def test_an_unknown_order_is_404_as_html_and_as_pdf(dispatched_with_photo: Any) -> None:
     client, case = dispatched_with_photo
     cid, doc_id = case["id"], case["documents"][0]["id"]

@@ -11,6 +11,7 @@ import re
 import socket
 import subprocess
 import sys
+import threading
 import xml.etree.ElementTree as ET
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -23,6 +24,7 @@ from PIL import Image, ImageFile
 from pypdf import PdfReader
 from shapely.geometry import MultiPolygon, Point, Polygon, box
 
+from gisgrid import documents
 from gisgrid.documents import (
     CSP,
     METRES_PER_DEGREE,
@@ -494,6 +496,71 @@ def test_with_more_photos_each_signature_label_stays_on_the_page_of_its_line(
     last = reader.pages[-1].extract_text()
     for label in _signatures(kind):
         assert label in last, label
+
+
+@pytest.fixture
+def layouts(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The pages WeasyPrint lays out from here on (the PDF cache starts empty)."""
+    documents.clear_pdf_cache()
+    weasyprint = documents._weasyprint()
+    real = weasyprint.HTML
+    seen: list[str] = []
+
+    def counted(*args: object, string: str, **kwargs: object) -> object:
+        seen.append(string)
+        return real(*args, string=string, **kwargs)
+
+    monkeypatch.setattr(weasyprint, "HTML", counted)
+    return seen
+
+
+def test_a_pdf_is_laid_out_once_until_its_page_or_a_photos_bytes_change(
+    order: OrderData, tmp_path: Path, layouts: list[str]
+) -> None:
+    page = render_dispatch_order(order)
+    files = {f"/cases/12/photos/{SHA}": (_photo(tmp_path / "p.png", (400, 300)), "image/png")}
+    first = render_pdf(page, files)
+    assert render_pdf(page, files) is first and len(layouts) == 1  # the same page and photo: from the cache
+    _photo(tmp_path / "p.png", (400, 200))  # the same file, other bytes
+    other_photo = render_pdf(page, files)
+    assert len(layouts) == 2 and read_pdf(other_photo).images == ((400, 200),)
+    other_page = render_pdf(render_dispatch_order(replace(order, description="已清理")), files)
+    assert len(layouts) == 3 and "已清理" in read_pdf(other_page).text
+    assert render_pdf(page, files) is other_photo and len(layouts) == 3
+
+
+def test_the_pdf_cache_is_bounded_least_recently_used_first(
+    order: OrderData, layouts: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(documents, "PDF_CACHE_ENTRIES", 2)
+    pages = [render_dispatch_order(replace(order, photo_urls=[], order_number=f"JB-{i}")) for i in range(3)]
+    pdfs = [render_pdf(p) for p in pages[:2]]
+    assert render_pdf(pages[0]) is pdfs[0]  # used last: kept; pages[1] is now the least recently used
+    render_pdf(pages[2])
+    assert len(documents._PDF_CACHE) == 2 and len(layouts) == 3
+    assert render_pdf(pages[0]) is pdfs[0] and len(layouts) == 3
+    assert render_pdf(pages[1]) == pdfs[1] and len(layouts) == 4  # dropped: laid out again
+    monkeypatch.setattr(documents, "PDF_CACHE_BYTES", len(pdfs[0]) - 1)
+    documents.clear_pdf_cache()
+    render_pdf(pages[0])
+    assert documents._PDF_CACHE == {} and len(layouts) == 5  # one PDF over the byte budget is not kept
+
+
+def test_requests_for_one_pdf_at_once_lay_it_out_once(order: OrderData, layouts: list[str]) -> None:
+    page = render_dispatch_order(replace(order, photo_urls=[]))
+    start = threading.Barrier(4)
+    pdfs: list[bytes] = []
+
+    def ask() -> None:
+        start.wait()
+        pdfs.append(render_pdf(page))
+
+    workers = [threading.Thread(target=ask) for _ in range(4)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    assert len(pdfs) == 4 and len(set(pdfs)) == 1 and len(layouts) == 1  # the rest waited and found it
 
 
 def test_the_pdf_fetches_nothing_else(tmp_path: Path) -> None:

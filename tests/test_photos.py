@@ -470,6 +470,43 @@ def test_thumbnail_of_the_heic_sample_and_of_a_transparent_png(tmp_path: Path) -
         assert (im.format, im.mode, im.size, im.getpixel((0, 0))) == ("JPEG", "RGB", (320, 200), (255, 255, 255))
 
 
+def test_print_copy_for_the_pdf_orders_is_upright_flat_and_made_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The photo a PDF order embeds: at most PRINT_MAX px, turned upright, transparency on white (as on paper),
+    never enlarged, kept beside the original (and its thumbnail) and not made again."""
+    store = PhotoStore(tmp_path / "photos")
+    sha = _stored(store, _marked((4000, 3000), orientation=6))
+    copy = store.print_copy(sha)
+    assert copy == store.open(sha).with_name(f"{sha}.p1200.jpg") and photos.PRINT_MAX == 1200
+    with Image.open(copy) as im:
+        assert (im.format, im.size, _red(im, (im.width - 20, 20))) == ("JPEG", (900, 1200), True)
+        assert ExifTags.Base.Orientation not in im.getexif()
+    thumb = store.thumbnail(sha)
+    assert _files(store.root) == sorted(f.relative_to(store.root).as_posix() for f in (store.open(sha), copy, thumb))
+
+    half = Image.new("RGBA", (2400, 1600), (200, 30, 30, 255))
+    half.paste((0, 0, 0, 0), (1200, 0, 2400, 1600))  # the right half transparent
+    png = io.BytesIO()
+    half.save(png, "PNG")
+    small = io.BytesIO()
+    Image.new("RGB", (100, 80), (30, 120, 200)).save(small, "PNG")
+    shas = [_stored(store, png.getvalue()), _stored(store, small.getvalue())]
+    with Image.open(store.print_copy(shas[0])) as im:
+        assert (im.mode, im.size, _red(im, (300, 400)), im.getpixel((900, 400))) == (
+            "RGB", (1200, 800), True, (255, 255, 255)
+        )  # fmt: skip
+    with Image.open(store.print_copy(shas[1])) as im:
+        assert im.size == (100, 80)  # never enlarged
+
+    def no_make(*args: object, **kwargs: object) -> bytes:
+        raise AssertionError("a print copy must not be made again")
+
+    made = copy.read_bytes()
+    monkeypatch.setattr(photos, "make_thumbnail", no_make)
+    assert store.print_copy(sha) == copy and copy.read_bytes() == made
+
+
 def test_thumbnail_is_made_once_then_reused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     store = PhotoStore(tmp_path / "photos")
     sha = _stored(store, _marked((1600, 1200)))
