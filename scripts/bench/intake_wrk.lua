@@ -32,7 +32,9 @@ function request()
   local body = string.format(
     '{"class_code":"%s","lon":%s,"lat":%s,"datum":"cgcs2000","description":"bench","source":"patrol"}',
     classes[(i % #classes) + 1], p[1], p[2])
-  local headers = {["Content-Type"] = "application/json", ["Idempotency-Key"] = string.format("w%s-%d-%d", run, tid, counter)}
+  -- a supervisor's patrol report: the channel its role names (cases.REPORT_SOURCES)
+  local headers = {["Content-Type"] = "application/json", ["X-Role"] = "supervisor",
+                   ["Idempotency-Key"] = string.format("w%s-%d-%d", run, tid, counter)}
   counter = counter + 1
   return wrk.format("POST", nil, headers, body)
 end
