@@ -3,9 +3,10 @@
 
 Why our own line and not uvicorn's: uvicorn's access log has neither a time nor a duration. This is a plain ASGI
 wrapper (no BaseHTTPMiddleware), outside the app's own middleware, so the duration covers the whole answer.
-Who acted is appended: the ``X-Actor`` and ``X-Role`` headers the API reads (api/deps.py), percent-decoded as the
-API decodes them, each quoted, with control and format characters escaped and capped in length, so that a header
-cannot start a forged line of its own. No other header and no body is logged: the lines carry no credentials.
+Who acted is appended: the ``X-Actor`` and ``X-Role`` headers the API reads (api/deps.py), and ``X-Department``
+when sent, percent-decoded as the API decodes them, each quoted, with control and format characters escaped and
+capped in length, so that a header cannot start a forged line of its own. No other header and no body is logged:
+the lines carry no credentials.
 """
 
 from __future__ import annotations
@@ -28,7 +29,9 @@ log = logging.getLogger(ACCESS_LOGGER)
 
 #: The identity headers of api.deps.get_actor, as the line names them.
 IDENTITY_HEADERS = ((b"x-actor", "actor"), (b"x-role", "role"))
-_IDENTITY_KEYS = frozenset(k for k, _ in IDENTITY_HEADERS)
+#: The department a department's staff act for: named on the line only when sent (most requests have none).
+DEPARTMENT_HEADER = (b"x-department", "department")
+_IDENTITY_KEYS = frozenset(k for k, _ in (*IDENTITY_HEADERS, DEPARTMENT_HEADER))
 #: A name longer than this is cut (with …): a header may not fill the log.
 MAX_IDENTITY_CHARS = 64
 
@@ -62,7 +65,11 @@ def identities(headers: list[tuple[bytes, bytes]]) -> str:
     for key, value in headers:
         if key in _IDENTITY_KEYS:
             found.setdefault(key, value)
-    return " ".join(f"{label}={_identity(found.get(key))}" for key, label in IDENTITY_HEADERS)
+    named = [f"{label}={_identity(found.get(key))}" for key, label in IDENTITY_HEADERS]
+    key, label = DEPARTMENT_HEADER
+    if key in found:
+        named.append(f"{label}={_identity(found[key])}")
+    return " ".join(named)
 
 
 class AccessLog:

@@ -241,6 +241,7 @@ def test_the_access_line_names_who_acted_and_a_header_cannot_forge_a_line(caplog
         {"X-Actor": quote(forged)},  # a line break, percent-encoded: escaped, the line stays one line
         {"X-Actor": "a%0D%0Ab\\%22%E2%80%AE%00", "X-Role": "x" * 100},  # CR LF, \\, ", an RTL override, NUL; long
         {"X-Actor": "李娜".encode()},  # raw UTF-8 bytes
+        {"X-Actor": quote("孙八"), "X-Role": "department", "X-Department": "990000000000000003"},
     ]
     with caplog.at_level(logging.INFO, logger=ACCESS_LOGGER), TestClient(AccessLog(app)) as client:
         for headers in sent:
@@ -251,6 +252,7 @@ def test_the_access_line_names_who_acted_and_a_header_cannot_forge_a_line(caplog
     assert tails[1] == ('actor="李娜\\n2026-11-27T10:59:42+0800 INFO: 1.2.3.4:1 \\"GET /admin\\" 200" role=-')
     assert tails[2] == 'actor="a\\r\\nb\\\\\\"\\u202e\\x00" role="' + "x" * 64 + '…"'
     assert tails[3] == 'actor="李娜" role=-'
+    assert tails[4] == 'actor="孙八" role="department" department="990000000000000003"'  # only when sent
     assert all("\n" not in line and "\r" not in line for line in lines)
 
 
