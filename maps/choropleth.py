@@ -12,7 +12,7 @@ the indicator's direction (:func:`better_when`, from the evaluation rules): red 
 
 Pure parts (no database): :func:`classify`, :func:`classify_grades`, :func:`classify_indicator`,
 :func:`feature_collection` and :func:`choropleth` (regions + a column → ``{"legend": …, "features": …}``).
-Database parts: :func:`load_regions` (region polygons of a level) and :func:`indicator_map` (period → the
+Database parts: :func:`load_regions` (region polygons of a level) and :func:`indicator_map_json` (period → the
 indicator table of :func:`gisgrid.evaluation_service.indicators` joined onto the polygons → the choropleth).
 """
 
@@ -732,29 +732,6 @@ def indicator_table(
     return table, p
 
 
-def indicator_map(
-    engine: Engine,
-    services: Any,
-    *,
-    period: str | Period,
-    indicator: str,
-    level: str = "tier3",
-    scheme: str = DEFAULT_SCHEME,
-    k: int = DEFAULT_K,
-    tolerance: float = SIMPLIFY_TOLERANCE,
-    as_of: Any = None,
-) -> dict[str, Any]:
-    """The console's choropleth of one indicator: metadata (``as_of``: the evaluation time used, ISO 8601;
-    ``provisional``: judged before the period ended; ``calendar_warning``: as ``GET /evaluation``'s, also added
-    to ``note``), ``legend`` and ``features`` (see :func:`choropleth`)."""
-    text_ = indicator_map_json(
-        engine, services, period=period, indicator=indicator, level=level, scheme=scheme, k=k, tolerance=tolerance,
-        as_of=as_of,
-    )  # fmt: skip
-    answer: dict[str, Any] = json.loads(text_)
-    return answer
-
-
 def indicator_map_json(
     engine: Engine,
     services: Any,
@@ -767,8 +744,11 @@ def indicator_map_json(
     tolerance: float = SIMPLIFY_TOLERANCE,
     as_of: Any = None,
 ) -> str:
-    """:func:`indicator_map` as JSON text, made without parsing the regions' geometry, which comes from
-    :func:`region_shapes` (made once while the regions stay as they are)."""
+    """The console's choropleth of one indicator (``GET /evaluation/map``) as JSON text: metadata (``as_of``: the
+    evaluation time used, ISO 8601; ``provisional``: judged before the period ended; ``calendar_warning``: as
+    ``GET /evaluation``'s, also added to ``note``), ``legend`` (see :func:`classed_regions`) and ``features``, whose
+    geometry comes from :func:`region_shapes` (made once while the regions stay as they are) and is put in as it
+    is, not parsed and written again."""
     scheme = scheme_name(scheme)
     check_k(k)
     table, p = indicator_table(engine, services, period, level, indicator, as_of=as_of)
