@@ -986,8 +986,9 @@ def act(
             payload["overdue"] = row.due_at is not None and now > row.due_at
         # Version, role, state and guard first: bad input to an action nobody may take now is a 409/403, not 422.
         workflow.check(case, req.action, req.role, payload=payload, expected_version=req.version)
-        check_acting_department(services, req.department)
-        workflow.check_department(case, req.action, req.role, req.department)
+        if req.role == workflow.DEPARTMENT_ROLE:  # another role's X-Department (a gateway's org unit) is not read
+            check_acting_department(services, req.department)
+            workflow.check_department(case, req.action, req.role, req.department)
         workflow.check_payload(req.action, req.payload)
         check_texts({"note": req.note, **req.payload})
         department = payload.get("department") if req.action == "dispatch" else None
@@ -1669,6 +1670,8 @@ def case_summary(
     ``department``, may take)."""
     data = _case_json(services, row, _now(now))
     if role is not None:
+        if role == workflow.DEPARTMENT_ROLE:
+            check_acting_department(services, department)
         data["allowed_actions"] = workflow.allowed_actions(_snapshot_from_mapping(row), role, department)
     return data
 
@@ -2180,6 +2183,8 @@ def case_page(
     """:func:`list_cases` with the cursor of the next page: ``f.after`` (a cursor) or ``f.offset`` says where the
     page starts, not both."""
     now = _now(now)
+    if role == workflow.DEPARTMENT_ROLE:
+        check_acting_department(services, department)
     actions = _actions_for(role, department) if role is not None else None
     cond, params = _filter_sql(f, services.departments)
     if f.sort not in CASE_SORTS:

@@ -1039,7 +1039,7 @@ PAGE_JS = r"""
         attempts: 0, lastError: null, photos: data, locSource: loc ? loc.source : null,
         accuracy: loc ? loc.accuracy || null : null,
         fields: {class_code: GF.cls.code, scheme: C.scheme, description: $("gf-desc").value.trim() || null,
-                 address: $("gf-addr").value.trim() || null, source: "patrol", reporter: name,
+                 address: $("gf-addr").value.trim() || null, reporter: name,  // source: the role's channel
                  lon: loc ? loc.lon : null, lat: loc ? loc.lat : null,
                  datum: loc ? loc.datum : "wgs84"}
       };

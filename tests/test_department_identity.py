@@ -7,12 +7,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 
 from api.main import create_app
+from gisgrid import cases as svc
 from gisgrid import workflow
 from gisgrid.settings import Settings
 
@@ -89,8 +91,15 @@ def test_the_department_role_must_say_its_department_and_a_known_one(client: Tes
     assert r.status_code == 422 and r.json()["reason"] == "unknown_department"
     assert r.json()["detail"]["items"][0]["field"] == "X-Department"
     assert client.get(f"/cases/{ours}").json()["version"] == 4
-    # other roles need no department, and send none
+    # other roles need no department; one a gateway sends anyway (an org unit's name) is not read
     assert step(client, ours, "supervise", {"X-Role": "leader"}, reason="督办", flagged=True).status_code == 200
+    leader = {"X-Role": "leader", "X-Department": quote("指挥中心")}
+    assert step(client, ours, "supervise", leader, reason="再督办", flagged=True).status_code == 200
+
+
+def test_the_report_channels_name_every_role() -> None:
+    assert set(svc.REPORT_SOURCES) == {None, *workflow.ROLES}
+    assert all(set(channels) <= set(svc.SOURCES) for channels in svc.REPORT_SOURCES.values())
 
 
 def test_a_case_shows_a_department_only_its_own_actions(client: TestClient, ours: int) -> None:
@@ -100,6 +109,10 @@ def test_a_case_shows_a_department_only_its_own_actions(client: TestClient, ours
     assert theirs["allowed_actions"] == []
     listed = client.get("/cases", headers={"X-Role": "department", "X-Department": THEIRS}).json()["data"]
     assert [c["allowed_actions"] for c in listed if c["id"] == ours] == [[]]
+    for path in (f"/cases/{ours}", "/cases"):  # a code no department has is named, not an empty action list
+        r = client.get(path, headers={"X-Role": "department", "X-Department": "nope"})
+        assert r.status_code == 422 and r.json()["reason"] == "unknown_department", path
+        assert r.json()["detail"]["items"][0]["field"] == "X-Department"
 
 
 def test_the_rule_is_the_workflows() -> None:

@@ -90,6 +90,7 @@ def test_a_report_made_offline_arrives_exactly_once(
     assert [m["id"] for m in mine] == [cid]
     case = api.get(f"/cases/{cid}").json()
     assert case["reporter"] == REPORTER and case["class_code"] == "06010" and case["photos"]
+    assert case["source"] == "patrol"  # the page names no channel: the grid worker's own, by the role
     assert not phone.watch.off_origin(), phone.watch.off_origin()
     assert not phone.watch.bad, phone.watch.bad
     phone.shot("sent")
