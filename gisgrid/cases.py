@@ -883,7 +883,8 @@ class Acted(NamedTuple):
 
 def action_fingerprint(req: ActionRequest) -> str:
     """What makes two requests under one idempotency key the same step: action, role, actor, the version acted
-    on, note, payload and the photos' SHA-256 in order (not their file names)."""
+    on, note, payload and the photos' SHA-256 in order (not their file names); for the department role, the
+    department it acts for (another department's retry of the key is another request, not that step)."""
     canonical = [
         "v1",
         req.action,
@@ -894,6 +895,8 @@ def action_fingerprint(req: ActionRequest) -> str:
         req.payload,
         [hashlib.sha256(data).hexdigest() for _, data in req.photos],
     ]
+    if req.role == workflow.DEPARTMENT_ROLE and req.department is not None:  # others keep their fingerprints
+        canonical.append(["department", req.department])
     return hashlib.sha256(json.dumps(canonical, ensure_ascii=False, sort_keys=True, default=str).encode()).hexdigest()
 
 

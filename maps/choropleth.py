@@ -518,7 +518,7 @@ def feature_collection_text(
     props = pd.DataFrame(frame.drop(columns=[geometry_column] if geometry_column else []))
     records = json.loads(props.to_json(orient="records", double_precision=15, force_ascii=False))
     ids = frame[id_column].astype(str).tolist()
-    dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+    dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
     features = ",".join(
         f'{{"type":"Feature","id":{dumps(i)},"properties":{dumps(p)},"geometry":{g}}}'
         for i, p, g in zip(ids, records, geometry, strict=True)
@@ -780,5 +780,5 @@ def indicator_map_json(
         **body,
         "note": "；".join(notes) if notes else None,
     }
-    head = json.dumps(meta, ensure_ascii=False, separators=(",", ":"))
+    head = json.dumps(meta, ensure_ascii=False, separators=(",", ":"), allow_nan=False)  # as JSONResponse
     return f'{head[:-1]},"features":{feature_collection_text(rows, shapes.geometry)}}}'

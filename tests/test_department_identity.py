@@ -124,3 +124,15 @@ def test_the_rule_is_the_workflows() -> None:
         workflow.check_department(case, "handle", "department", THEIRS)
     assert workflow.allowed_actions(case, "department", THEIRS) == []
     assert workflow.allowed_actions(case, "department", OURS) == workflow.allowed_actions(case, "department")
+
+
+def test_another_departments_retry_of_a_key_is_not_answered_as_the_step_taken(client: TestClient, ours: int) -> None:
+    """review36 L4: a retry under a key is the same step only from the same department."""
+    body = {"version": 4, "payload": {"reason": "不属本部门"}, "idempotency_key": "ret-1"}
+    mine = {"X-Role": "department", "X-Department": OURS, "X-Actor": "li"}
+    assert client.post(f"/cases/{ours}/actions/return", json=body, headers=mine).status_code == 200
+    again = client.post(f"/cases/{ours}/actions/return", json=body, headers=mine)
+    assert again.status_code == 200 and again.headers["Idempotent-Replayed"] == "true"
+    theirs = client.post(f"/cases/{ours}/actions/return", json=body, headers={**mine, "X-Department": THEIRS})
+    assert theirs.status_code == 409 and theirs.json()["reason"] == "idempotency_key_reused"
+    assert "Idempotent-Replayed" not in theirs.headers
