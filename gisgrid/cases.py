@@ -412,7 +412,8 @@ def intake(engine: Engine, services: CaseServices, item: Intake, *, now: dt.date
 def _checked_photos(item: Intake) -> list[PhotoInfo]:
     for i, (name, _) in enumerate(item.photos):
         check_texts({f"photos[{i}]": name})
-    check_pixel_budget(item.photos)  # by the headers, before any photo is decoded
+    # by the headers, before any photo is decoded; a public report's budget is smaller (anyone may send one)
+    check_pixel_budget(item.photos, public=item.reporter_role is None)
     infos: list[PhotoInfo] = []
     for i, (name, data) in enumerate(item.photos):
         try:

@@ -89,6 +89,9 @@ MAX_PIXELS = 50_000_000
 #: photos of the largest size, or ten 12 MP phone photos. Ten 49 MP PNGs of 190 KB each (200 MB decoded apiece)
 #: were accepted in one request.
 MAX_REQUEST_PIXELS = 3 * MAX_PIXELS
+#: The pixels of a public report's photos (a report without a role, which anyone who reaches the service may
+#: send): one photo of the largest size, or four of a 12 MP phone — the decode slots are shared with every user.
+PUBLIC_REQUEST_PIXELS = MAX_PIXELS
 #: Photos decoded at once in this process (the rest wait their turn): decoding is CPU work and a decoded photo
 #: holds up to 4 bytes per pixel (200 MB at MAX_PIXELS), so concurrent requests queue instead of multiplying the
 #: memory. Half the CPUs, 1 to 4.
@@ -226,22 +229,24 @@ def declared_pixels(data: bytes) -> int:
     return max(0, width) * max(0, height)
 
 
-def check_pixel_budget(photos: Sequence[tuple[str, bytes]]) -> None:
-    """Refuse the request whose photos together declare more than :data:`MAX_REQUEST_PIXELS` (InvalidInput
-    ``photos_too_many_pixels`` naming ``photos[i]``, the first photo that crosses it), before any is decoded."""
+def check_pixel_budget(photos: Sequence[tuple[str, bytes]], *, public: bool = False) -> None:
+    """Refuse the request whose photos together declare more than :data:`MAX_REQUEST_PIXELS` (a public report's,
+    without a role: :data:`PUBLIC_REQUEST_PIXELS`) — InvalidInput ``photos_too_many_pixels`` naming ``photos[i]``,
+    the first photo that crosses it — before any is decoded."""
+    limit = PUBLIC_REQUEST_PIXELS if public else MAX_REQUEST_PIXELS
     total = 0
     for i, (_, data) in enumerate(photos):
         pixels = declared_pixels(data)
         total += pixels
-        if total > MAX_REQUEST_PIXELS:
+        if total > limit:
             raise InvalidInput(
                 f"photos[{i}]: with this photo ({pixels} pixels) the request's photos hold {total} pixels, at most "
-                f"{MAX_REQUEST_PIXELS} in one request; send fewer or smaller photos",
+                f"{limit} in one {'public report' if public else 'request'}; send fewer or smaller photos",
                 detail=[
                     {
                         "field": f"photos[{i}]",
                         "reason": f"{total} pixels in the request's photos",
-                        "limit": {"max_pixels": MAX_REQUEST_PIXELS},
+                        "limit": {"max_pixels": limit},
                     }
                 ],
                 reason=Reason.PHOTOS_TOO_MANY_PIXELS,

@@ -138,3 +138,23 @@ def test_decodes_take_turns_in_the_decode_slots() -> None:
     for t in threads:
         t.join()
     assert peak[0] == DECODE_SLOTS
+
+
+def test_a_public_reports_photos_have_a_budget_of_one_full_size_photo(
+    district_api: TestClient, clean_db: Engine, spot: tuple[float, float]
+) -> None:
+    """review36 M2: anyone may send a public report, and the decode slots are everyone's: without a role, the
+    photos of one report hold at most MAX_PIXELS (a staff member's: three times that)."""
+    assert photos.PUBLIC_REQUEST_PIXELS == MAX_PIXELS
+    w, h = 5000, 5000  # 25 MP each: two fit a staff report, not a public one
+    files = [("photos", (f"p{i}.png", png(w, h, i), "image/png")) for i in range(3)]
+    form = {"class_code": GARBAGE, "lon": str(spot[0]), "lat": str(spot[1]), "datum": "cgcs2000"}
+    r = district_api.post("/cases/form", data=form, files=files)
+    assert r.status_code == 422, r.text
+    assert r.json()["detail"]["message"] == (
+        f"photos[2]: with this photo ({w * h} pixels) the request's photos hold {3 * w * h} pixels, at most "
+        f"{MAX_PIXELS} in one public report; send fewer or smaller photos"
+    )
+    assert r.json()["detail"]["items"][0]["limit"] == {"max_pixels": MAX_PIXELS}
+    assert row_count(clean_db, "cases") == 0
+    assert district_api.post("/cases/form", data=form, files=files[:2]).status_code == 201
