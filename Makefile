@@ -27,12 +27,13 @@ demo: setup
 	$(BIN)/gisgrid demo load
 	$(BIN)/gisgrid serve
 
-## test: lint and type-check, then the whole suite against a throwaway PostGIS database
+## test: lint and type-check, then the whole suite on up to 4 cores (pytest-xdist), each worker against its own
+## throwaway PostGIS database
 test: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
-	GISGRID_REQUIRE_BROWSER=1 $(BIN)/pytest
+	GISGRID_REQUIRE_BROWSER=1 $(BIN)/pytest -n auto --maxprocesses 4
 
 ## lint: ruff, then mypy (its files and settings: [tool.mypy] in pyproject.toml)
 lint: setup

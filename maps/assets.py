@@ -14,12 +14,14 @@ Command line: ``python -m maps.assets install`` (npm ci when missing or stale, t
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 from pathlib import Path, PurePosixPath
 
@@ -223,7 +225,18 @@ def stale_reason() -> str | None:
 def install_assets(*, force: bool = False, echo=print) -> bool:
     """Run ``npm ci`` in ``maps/`` when node_modules is missing or stale (or ``force``); True when it ran.
 
-    Raises :class:`AssetError` naming the command when npm is missing or fails, or files are still missing."""
+    Raises :class:`AssetError` naming the command when npm is missing or fails, or files are still missing.
+    One install at a time per checkout (two processes at once — the test suite's workers — would both run npm ci
+    into the same folder): the second waits, then finds the assets current."""
+    if not force and stale_reason() is None:
+        return False
+    key = hashlib.sha256(str(MAPS_DIR.resolve()).encode()).hexdigest()[:16]
+    with open(Path(tempfile.gettempdir()) / f"gisgrid-assets-{key}.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        return _install_assets(force=force, echo=echo)
+
+
+def _install_assets(*, force: bool, echo) -> bool:
     reason = "forced" if force else stale_reason()
     if reason is None:
         return False

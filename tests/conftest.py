@@ -1,8 +1,8 @@
 """Test fixtures: every database test runs against a real PostGIS.
 
 Without GISGRID_DATABASE_URL the embedded cluster (GISGRID_DATA_DIR, default ``.gisgrid``) is started;
-with it, that server is used. Either way the session creates a throwaway database, enables PostGIS,
-migrates it to head, and drops it at the end.
+with it, that server is used. Either way the session (each pytest-xdist worker its own) creates a throwaway
+database, enables PostGIS, migrates it to head, and drops it at the end.
 """
 
 from __future__ import annotations

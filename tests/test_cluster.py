@@ -312,3 +312,35 @@ def test_the_auth_warning_names_trust_and_is_silent_for_a_password_cluster_or_no
         assert Cluster(settings).auth_warning() is None
         warn_if_trusting(settings)
     assert capsys.readouterr().err == ""
+
+
+def test_two_processes_bringing_the_cluster_up_at_once_take_turns(
+    data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two ``up`` at once on one data folder (the suite's workers, serve beside demo load) must not both run
+    apt-get, initdb or pg_ctl start: the second waits for the first (a lock file per data folder)."""
+    import threading
+    import time
+
+    inside: list[str] = []
+    overlaps: list[str] = []
+
+    def step(name: str) -> None:
+        if inside:
+            overlaps.append(f"{name} while {inside[0]}")
+        inside.append(name)
+        time.sleep(0.2)
+        inside.remove(name)
+
+    monkeypatch.setattr(cluster_module, "ensure_postgis_installed", lambda _s, _e: step("install"))
+    monkeypatch.setattr(Cluster, "init", lambda self, _i, _e: step("init"))
+    monkeypatch.setattr(Cluster, "start", lambda self, _i, _e: step("start"))
+    monkeypatch.setattr(Cluster, "running", lambda self: True)
+    monkeypatch.setattr(Cluster, "url", lambda self: "postgresql://x")
+    settings = Settings(data_dir=data_dir)
+    runs = [threading.Thread(target=Cluster(settings).up, kwargs={"echo": lambda _m: None}) for _ in range(2)]
+    for t in runs:
+        t.start()
+    for t in runs:
+        t.join()
+    assert overlaps == []

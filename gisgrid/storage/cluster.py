@@ -15,6 +15,7 @@ lives under ``/var/lib/gisgrid/clusters/<hash>`` and ``<data_dir>/pg`` is a poin
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import glob
 import hashlib
 import os
@@ -26,6 +27,7 @@ import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -509,11 +511,22 @@ class Cluster:
             raise DatabaseError(f"pg_ctl stop failed: {r.stderr.strip()}")
         return True
 
+    @contextlib.contextmanager
+    def _up_lock(self) -> Iterator[None]:
+        """One ``up`` at a time per data folder: two processes starting at once (the test suite's workers,
+        ``gisgrid serve`` beside ``gisgrid demo load``) must not both run apt-get, initdb or pg_ctl start. The lock
+        file lives in the temp folder, so a refused start still leaves the data folder untouched."""
+        key = hashlib.sha256(str(self.settings.data_path.resolve()).encode()).hexdigest()[:16]
+        with open(Path(tempfile.gettempdir()) / f"gisgrid-cluster-{key}.lock", "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+            yield
+
     def up(self, echo=print) -> str:
         """Install if needed, init, start; return the server URL (database not yet created)."""
-        install = ensure_postgis_installed(self.settings, echo)
-        self.init(install, echo)
-        self.start(install, echo)
+        with self._up_lock():
+            install = ensure_postgis_installed(self.settings, echo)
+            self.init(install, echo)
+            self.start(install, echo)
         # pg_ctl -w returns when connections are accepted; a tiny grace for slow disks.
         for _ in range(50):
             if self.running():
