@@ -20,7 +20,7 @@ from gisgrid.components import EDITOR_ROLES
 from gisgrid.errors import InvalidInput, Reason
 from gisgrid.settings import Settings
 from gisgrid.storage.database import asyncpg_connect_args
-from gisgrid.workflow import DEPARTMENT_ROLE, ROLES, RoleNotAllowed, refusal_item
+from gisgrid.workflow import DEPARTMENT_ROLE, ROLES, UNSTATED_DEPARTMENT, RoleNotAllowed, refusal_item
 
 
 # Plain lookups are ``async def``: FastAPI runs a sync dependency in its thread pool, a hop per request.
@@ -179,6 +179,14 @@ class Actor:
     #: The department the department role acts for (X-Department, a department code): it may act only on the
     #: cases dispatched to that department, so it must say which (a gateway sets it from the user's account).
     department: str | None = None
+
+    @property
+    def offered_department(self) -> str | None:
+        """The department to offer actions for on a read: the department role without X-Department could take no
+        step (acting needs it), so it is offered none rather than every department's."""
+        if self.role == DEPARTMENT_ROLE and self.department is None:
+            return UNSTATED_DEPARTMENT
+        return self.department
 
 
 @dataclass(frozen=True)

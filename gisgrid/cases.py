@@ -945,8 +945,8 @@ def _snapshot(row: Any) -> workflow.CaseState:
 
 
 def check_acting_department(services: CaseServices, department: str | None) -> None:
-    """The department an actor says it acts for is one of the catalogue's (None: not stated)."""
-    if department is not None and department not in services.departments:
+    """The department an actor says it acts for is one of the catalogue's (None, UNSTATED_DEPARTMENT: not stated)."""
+    if department and department not in services.departments:
         raise InvalidInput(
             f"X-Department: unknown department {department[:40]!r}; the code of a department of the catalogue",
             detail=[{"field": "X-Department", "reason": "unknown department"}],

@@ -394,6 +394,9 @@ def _filled(value: Any) -> bool:
 #: The role that acts for one department (部门处置人员): it takes a case's steps only while the case is with its
 #: department — the department it acts for is part of its identity (the API's X-Department).
 DEPARTMENT_ROLE = "department"
+#: The department of a department-role actor who did not say it where it must (an HTTP read without X-Department):
+#: it can take no step, so it is offered none. ``None`` is a trusted caller's "any" (the command line).
+UNSTATED_DEPARTMENT = ""
 
 
 def allowed_actions(case: CaseState, role: str, department: str | None = None) -> list[str]:

@@ -410,6 +410,7 @@ def _panel_html(
     escalation_levels: Mapping[int, str] | None = None,
 ) -> str:
     role_options = _options(roles, None, DEFAULT_ROLE)
+    dept_options = _options(departments, "请选择所属部门")  # none preselected: a handler says which is theirs
     grid_placeholder = "编码:" + "/".join(f"{GRID_CODE_WORDS[c]}{n}位" for n, c in sorted(GRID_FILTER_COLUMNS.items()))
     escalated = {str(k): f"已提级至{v}" for k, v in sorted((escalation_levels or {}).items()) if k < 3}
     open_states = [s for s in states if s not in TERMINAL_STATES]
@@ -428,7 +429,7 @@ def _panel_html(
     <div class="gg-who">
       <label>角色 <select id="gg-role">{role_options}</select></label>
       <label>操作人 <input id="gg-actor" size="6" value="{attr(DEFAULT_ACTOR)}" maxlength="40"></label>
-      <label id="gg-dept-box" hidden>所属部门 <select id="gg-dept">{_options(departments, None)}</select></label>
+      <label id="gg-dept-box" hidden>所属部门 <select id="gg-dept">{dept_options}</select></label>
     </div>
   </header>
   <section class="gg-lights" aria-label="红黄绿灯统计(按下筛选该灯的案件)">
@@ -1247,9 +1248,10 @@ PANEL_JS = r"""
     var allowed = c.allowed_actions || [];
     var otherDept = $("gg-role").value === "department" && c.department_code &&
       c.department_code !== $("gg-dept").value;
+    var noDept = $("gg-role").value === "department" && !$("gg-dept").value;
     if (!allowed.length) {
-      acts.appendChild(el("span", {text: otherDept ?
-        "此案件派遣给「" + depName(c.department_code) + "」,不是本部门的案件" : "当前角色无可办理操作"}));
+      acts.appendChild(el("span", {text: noDept ? "请先选择所属部门(部门处置人员只办理派遣给本部门的案件)" :
+        otherDept ? "此案件派遣给「" + depName(c.department_code) + "」,不是本部门的案件" : "当前角色无可办理操作"}));
     }
     allowed.forEach(function (a) {
       acts.appendChild(el("button", {type: "button", "data-action": a, onclick: function () { actionForm(c, a); }},
@@ -1709,7 +1711,7 @@ PANEL_JS = r"""
     try {
       var savedDept = window.localStorage.getItem(DEPT_KEY);
       if (savedDept && C.departments[savedDept]) { dept.value = savedDept; }
-    } catch (err) { /* storage off: the first department */ }
+    } catch (err) { /* storage off: none chosen yet */ }
     function showDept() { $("gg-dept-box").hidden = role.value !== "department"; }
     showDept();
     role.addEventListener("change", function () {

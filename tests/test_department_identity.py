@@ -109,6 +109,19 @@ def test_a_case_shows_a_department_only_its_own_actions(client: TestClient, ours
     assert theirs["allowed_actions"] == []
     listed = client.get("/cases", headers={"X-Role": "department", "X-Department": THEIRS}).json()["data"]
     assert [c["allowed_actions"] for c in listed if c["id"] == ours] == [[]]
+    # without X-Department the department role could take no step (acting needs it): it is offered none, on the
+    # detail, the list and the GeoJSON alike (review36: it was offered every department's)
+    unstated = {"X-Role": "department"}
+    assert client.get(f"/cases/{ours}", headers=unstated).json()["allowed_actions"] == []
+    listed = client.get("/cases", headers=unstated).json()["data"]
+    assert [c["allowed_actions"] for c in listed if c["id"] == ours] == [[]]
+    features = client.get("/cases?format=geojson", headers=unstated).json()["features"]
+    assert [f["properties"]["allowed_actions"] for f in features if f["properties"]["id"] == ours] == [[]]
+    assert workflow.allowed_actions(workflow.CaseState(state="dispatched", department=OURS), "department", None) == [
+        "return",
+        "handle",
+        "request_extension",
+    ]  # the command line, trusted, names no department
     for path in (f"/cases/{ours}", "/cases"):  # a code no department has is named, not an empty action list
         r = client.get(path, headers={"X-Role": "department", "X-Department": "nope"})
         assert r.status_code == 422 and r.json()["reason"] == "unknown_department", path

@@ -399,7 +399,7 @@ def list_cases(
     if f.bbox is not None:
         f = replace(f, bbox=svc.bbox_to_storage(f.bbox, datum))
     with engine.connect() as conn:
-        found = svc.case_page(conn, services, f, role=actor.role, department=actor.department)
+        found = svc.case_page(conn, services, f, role=actor.role, department=actor.offered_department)
     items, matched = svc.in_datum(found.items, datum), found.matched
     links = cursor_links(request, page.limit, page.offset, found.next_after)
     if format == "geojson":
@@ -448,7 +448,7 @@ def read(
     datum: Annotated[Datum, Query(description=_ANSWER_DATUM_HELP)] = "cgcs2000",
 ) -> dict[str, Any]:
     with engine.connect() as conn:
-        case = svc.get_case(conn, services, case_id, role=actor.role, department=actor.department, base=base)
+        case = svc.get_case(conn, services, case_id, role=actor.role, department=actor.offered_department, base=base)
     return {**svc.in_datum([case], datum)[0], "datum": datum}  # (in_datum: lon/lat only)
 
 
@@ -577,7 +577,7 @@ def merge(
 ) -> dict[str, Any]:
     svc.merge_duplicate(engine, services, case_id, body.into, actor=actor.name, role=actor.role, version=body.version)
     with engine.connect() as conn:
-        return svc.get_case(conn, services, case_id, role=actor.role, base=base)
+        return svc.get_case(conn, services, case_id, role=actor.role, department=actor.offered_department, base=base)
 
 
 @router.get("/{case_id}/photos/{sha256}", summary="案件照片 A photo of a case (size=thumb: its thumbnail)")

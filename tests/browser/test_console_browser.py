@@ -181,8 +181,12 @@ def test_dispatching_from_the_panel_changes_state_and_colour(
     # it is: another department's staff see no action on the case
     assert not page.is_visible("#gg-dept")
     page.select_option("#gg-role", "department")
+    # none chosen yet: asked for, and no action offered (the API offers none without X-Department)
+    page.wait_for_function("() => /请先选择所属部门/.test(document.getElementById('gg-detail').innerText)")
+    assert page.input_value("#gg-dept") == "" and detail.locator('button[data-action="handle"]').count() == 0
     own = api.get(f"/cases/{cid}").json()["department_code"]
-    other = next(v for v in page.eval_on_selector_all("#gg-dept option", "os => os.map(o => o.value)") if v != own)
+    codes = page.eval_on_selector_all("#gg-dept option", "os => os.map(o => o.value)")
+    other = next(v for v in codes if v not in (own, ""))
     page.select_option("#gg-dept", other)
     page.wait_for_function("() => /不是本部门的案件/.test(document.getElementById('gg-detail').innerText)")
     assert detail.locator('button[data-action="handle"]').count() == 0
