@@ -4,7 +4,8 @@ hardening headers."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+import re
+from collections.abc import Iterable, Sequence
 from urllib.parse import urlsplit
 
 from fastapi import FastAPI
@@ -12,6 +13,7 @@ from fastapi.responses import JSONResponse
 from starlette.datastructures import Headers
 from starlette.middleware.body_limit import MAX_BODY_SIZE_SCOPE_KEY
 from starlette.middleware.cors import CORSMiddleware
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gisgrid.errors import Reason
@@ -110,45 +112,64 @@ class TooLargeAsJson:
 
 
 #: Sent with every answer: a browser takes the declared Content-Type as it is and never sniffs one (a stored photo
-#: with HTML after its JPEG data stays an image); no other site may show an answer in a frame (clickjacking: a page
-#: framed under a decoy, its buttons clicked unseen) — browsers that know only the older header read this one.
-HARDENING_HEADERS: tuple[tuple[bytes, bytes], ...] = (
-    (b"x-content-type-options", b"nosniff"),
-    (b"x-frame-options", b"SAMEORIGIN"),
-)
+#: with HTML after its JPEG data stays an image).
+NOSNIFF = (b"x-content-type-options", b"nosniff")
 CSP_HEADER = b"content-security-policy"
-#: The Content-Security-Policy directive every answer carries: framed by this origin's own pages only. Merged into
-#: a page's own policy (console, field, orders) that does not say it, added as a policy of its own elsewhere.
+#: The Content-Security-Policy directive every answer carries by default (GISGRID_FRAME_ANCESTORS): framed by this
+#: origin's own pages only (clickjacking: a page framed under a decoy, its buttons clicked unseen). Merged into a
+#: page's own policy that does not say it, added as a policy of its own elsewhere.
 FRAME_ANCESTORS = b"frame-ancestors 'self'"
+#: What browsers that know only the older header read, for the sources it can say (it cannot name an origin).
+_FRAME_OPTIONS: dict[tuple[str, ...], bytes] = {("'self'",): b"SAMEORIGIN", ("'none'",): b"DENY"}
 
 
-def with_frame_ancestors(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+def frame_headers(sources: Sequence[str] = ("'self'",)) -> tuple[tuple[tuple[bytes, bytes], ...], bytes]:
+    """The headers every answer carries and its ``frame-ancestors`` directive for GISGRID_FRAME_ANCESTORS
+    (checked by :func:`gisgrid.settings.check_frame_ancestors`): ``X-Frame-Options`` only where it says the same
+    (``'self'`` alone: SAMEORIGIN, ``'none'``: DENY). With other origins listed it is left out: SAMEORIGIN would keep
+    the portal out in a browser that reads it before the policy."""
+    directive = b"frame-ancestors " + " ".join(sources).encode()
+    frame_options = _FRAME_OPTIONS.get(tuple(sources))
+    headers = (NOSNIFF,) if frame_options is None else (NOSNIFF, (b"x-frame-options", frame_options))
+    return headers, directive
+
+
+#: The headers of the default (``'self'``): ``nosniff`` and ``X-Frame-Options: SAMEORIGIN``.
+HARDENING_HEADERS = frame_headers()[0]
+
+
+def with_frame_ancestors(
+    headers: list[tuple[bytes, bytes]], directive: bytes = FRAME_ANCESTORS
+) -> list[tuple[bytes, bytes]]:
     """``headers`` with ``frame-ancestors`` in their Content-Security-Policy: as they are when a policy names it (the
-    page's own choice); else :data:`FRAME_ANCESTORS` appended to the first policy (several are each enforced), or
-    added as the policy when there is none. One header, not a second policy: a client reading one value sees it."""
+    page's own choice); else ``directive`` appended to the first policy (several are each enforced), or added as
+    the policy when there is none. One header, not a second policy: a client reading one value sees it."""
     policies = [i for i, (k, _) in enumerate(headers) if k.lower() == CSP_HEADER]
     for i in policies:
         directives = (d.strip().split(b" ", 1)[0].lower() for d in headers[i][1].split(b";"))
         if b"frame-ancestors" in directives:
             return headers
     if not policies:
-        return [*headers, (CSP_HEADER, FRAME_ANCESTORS)]
+        return [*headers, (CSP_HEADER, directive)]
     first = policies[0]
     key, value = headers[first]
     merged = value.strip().rstrip(b";").strip()
     headers = list(headers)
-    headers[first] = (key, merged + b"; " + FRAME_ANCESTORS if merged else FRAME_ANCESTORS)
+    headers[first] = (key, merged + b"; " + directive if merged else directive)
     return headers
 
 
 class HardeningHeaders:
-    """Adds :data:`HARDENING_HEADERS` to every HTTP answer (one the app already set is left as it is), and
-    :data:`FRAME_ANCESTORS` to its Content-Security-Policy (:func:`with_frame_ancestors`). Wrapped around the whole
-    app (:class:`api.main.App`), outside Starlette's error middleware and the tile fast path, so 500s, tiles and the
-    body limiter's answers get it too; it touches only the response's start message."""
+    """Adds ``nosniff`` and, where it applies, ``X-Frame-Options`` (:func:`frame_headers`) to every HTTP answer (one
+    the app already set is left as it is), and the ``frame-ancestors`` of GISGRID_FRAME_ANCESTORS to its
+    Content-Security-Policy (:func:`with_frame_ancestors`; the pages leave it out of their own policies). Wrapped
+    around the whole app (:class:`api.main.App`), outside Starlette's error middleware, the host check and the tile
+    fast path, so 500s, refused hosts, tiles and the body limiter's answers get it too; it touches only the
+    response's start message."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, frame_ancestors: Sequence[str] = ("'self'",)) -> None:
         self.app = app
+        self.headers, self.directive = frame_headers(frame_ancestors)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -159,11 +180,62 @@ class HardeningHeaders:
             if message["type"] == "http.response.start":
                 headers = list(message.get("headers", ()))
                 have = {k.lower() for k, _ in headers}
-                headers.extend(h for h in HARDENING_HEADERS if h[0] not in have)
-                message = {**message, "headers": with_frame_ancestors(headers)}
+                headers.extend(h for h in self.headers if h[0] not in have)
+                message = {**message, "headers": with_frame_ancestors(headers, self.directive)}
             await send(message)
 
         await self.app(scope, receive, hardened)
+
+
+#: Set in the scope of a request whose Host :class:`AllowedHosts` let through.
+_HOST_ALLOWED = "gisgrid.host_allowed"
+
+
+class AllowedHosts(TrustedHostMiddleware):
+    """Starlette's host check (GISGRID_ALLOWED_HOSTS; ``*.example.gov.cn`` covers its subdomains) with its refusal
+    as the API's JSON error: 400 ``bad_request``, reason ``host_not_allowed``, naming the host. A page of another
+    site whose name is made to resolve to this server (DNS rebinding) sends its own name as Host, and is refused.
+
+    Starlette answers a refused host itself in plain text: its answer is dropped and this one sent instead; a
+    request it lets through is marked in the scope on its way to the app, so nothing the app sends is touched."""
+
+    def __init__(self, app: ASGIApp, allowed_hosts: Sequence[str]) -> None:
+        async def let_through(scope: Scope, receive: Receive, send: Send) -> None:
+            scope[_HOST_ALLOWED] = True
+            await app(scope, receive, send)
+
+        # No redirect to a www. name that is listed: a refusal says what to set, the same for every method.
+        super().__init__(let_through, allowed_hosts=allowed_hosts, www_redirect=False)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await super().__call__(scope, receive, send)
+            return
+
+        async def unless_refused(message: Message) -> None:
+            if scope.get(_HOST_ALLOWED):
+                await send(message)
+
+        await super().__call__(scope, receive, unless_refused)
+        if not scope.get(_HOST_ALLOWED):
+            await host_refusal(Headers(scope=scope).get("host"))(scope, receive, send)
+
+
+_PORT = re.compile(r"(?<=[^:]):[0-9]*$")
+
+
+def host_refusal(host_header: str | None) -> JSONResponse:
+    """The 400 of a Host that GISGRID_ALLOWED_HOSTS does not list (or of a request without one)."""
+    if host_header is None:
+        detail = "请求没有 Host 头 / no Host header: the server answers only to the host names in GISGRID_ALLOWED_HOSTS"
+    else:
+        host = _PORT.sub("", host_header.strip().lower())[:100]  # the setting lists names without their port
+        detail = (
+            f"主机名「{host}」不在 GISGRID_ALLOWED_HOSTS 中 / Host not allowed: {host!r} is not listed in "
+            "GISGRID_ALLOWED_HOSTS, the host names this server answers to"
+        )
+    body = {"error": "bad_request", "reason": str(Reason.HOST_NOT_ALLOWED), "detail": detail}
+    return JSONResponse(body, status_code=400)
 
 
 #: Methods that change something: a browser's request of one from another site is refused (:class:`CrossSiteGuard`).
@@ -191,8 +263,11 @@ class CrossSiteGuard:
     - else ``Origin`` (older browsers, and every browser over plain HTTP, which sends no ``Sec-Fetch-*``): this
       server's own — host[:port] the request's ``Host``, or a proxy's ``X-Forwarded-Host`` — or one of
       GISGRID_CORS_ORIGINS; ``Origin: null`` (a sandboxed frame, a file, a redirect) never;
-    - neither header: not a browser (curl, the 12345 hotline's system, scripts): passes — the gateway decides who
-      they are. A page cannot leave both out, nor set ``X-Forwarded-Host`` without a preflight."""
+    - neither header, but a ``Referer`` (browsers from before ``Origin`` was sent on every form post, IE mode): its
+      origin, judged as ``Origin`` is; one that is no http(s) URL with a host (no browser sends it) is refused;
+    - none of the three: not a browser (curl, the 12345 hotline's system, scripts): passes — the gateway decides
+      who they are. A page cannot leave the first two out, nor set ``X-Forwarded-Host`` without a preflight (it can
+      hide its ``Referer``: such a browser is not protected here, as before)."""
 
     def __init__(self, app: ASGIApp, allowed_origins: Iterable[str] = ()) -> None:
         self.app = app
@@ -232,17 +307,31 @@ class CrossSiteGuard:
             if origin is not None and self.listed(origin):
                 return None
             return f"Sec-Fetch-Site: {site[:40]}, {shown}"
-        if origin is None or self.listed(origin):
+        if origin is not None:
+            return None if self.ours(origin, headers) else shown
+        # Neither header (an old browser, IE mode): the page a browser sent it from, where it says one.
+        referer = headers.get("referer")
+        if referer is None or not referer.strip():  # an empty one: no page can send that, nor gain by it
             return None
+        try:
+            parts = urlsplit(referer.strip())
+            source = f"{parts.scheme}://{parts.netloc}" if parts.scheme and parts.netloc else ""
+        except ValueError:  # e.g. an unclosed IPv6 bracket: no page of ours
+            source = ""
+        return None if source and self.ours(source, headers) else f"Referer: {referer[:200]}"
+
+    def ours(self, origin: str, headers: Headers) -> bool:
+        """``origin`` is this server's own (host[:port] the request's ``Host`` or ``X-Forwarded-Host``) or listed."""
+        if self.listed(origin):
+            return True
         try:
             parts = urlsplit(origin.strip().lower())
         except ValueError:  # e.g. an unclosed IPv6 bracket: no origin of ours
-            return shown
+            return False
         if parts.scheme in _DEFAULT_PORTS and parts.netloc:
             ours = [headers.get("host", ""), *headers.get("x-forwarded-host", "").split(",")]
-            if _host(parts.netloc, parts.scheme) in {_host(h, parts.scheme) for h in ours if h.strip()}:
-                return None
-        return shown
+            return _host(parts.netloc, parts.scheme) in {_host(h, parts.scheme) for h in ours if h.strip()}
+        return False
 
 
 def add_cors(app: FastAPI, origins: list[str]) -> None:

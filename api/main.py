@@ -15,7 +15,7 @@ from starlette.types import ASGIApp
 from api.dependencies import refuse_repeated_query
 from api.deps import AsyncPool
 from api.errors import add_exception_handlers, add_fallback_handlers
-from api.http import CrossSiteGuard, HardeningHeaders, HeadAsGet, TooLargeAsJson, add_cors
+from api.http import AllowedHosts, CrossSiteGuard, HardeningHeaders, HeadAsGet, TooLargeAsJson, add_cors
 from api.inputs import refuse_nul_input
 from api.routers import cases, components, console, docs, evaluation, field, grids, health, home, tiles
 from api.schemas import error_responses, json_error_bodies
@@ -38,7 +38,9 @@ class App(FastAPI):
     layer inside Starlette's error middleware, whose 500 answers would go out without it."""
 
     def build_middleware_stack(self) -> ASGIApp:
-        return HardeningHeaders(super().build_middleware_stack())
+        settings: Settings | None = getattr(self.state, "settings", None)  # set by create_app before any request
+        sources = settings.frame_ancestors if settings is not None else ["'self'"]
+        return HardeningHeaders(super().build_middleware_stack(), frame_ancestors=sources)
 
 
 @dataclass(frozen=True)
@@ -146,5 +148,7 @@ def create_app(settings: Settings | None = None, start: StartData | None = None)
     app.add_middleware(CrossSiteGuard, allowed_origins=settings.cors_origins)
     app.add_middleware(tiles.TileFastPath)  # outside the others, tiles skip them
     json_error_bodies(app)
-    add_cors(app, settings.cors_origins)  # outermost when set: preflights and tiles answer cross-origin too
+    add_cors(app, settings.cors_origins)  # preflights and tiles answer cross-origin too
+    if settings.allowed_hosts:  # outermost: no other layer answers a request to a name that is not this server's
+        app.add_middleware(AllowedHosts, allowed_hosts=settings.allowed_hosts)
     return app

@@ -70,6 +70,7 @@ class Reason(StrEnum):
     NEEDS_LON_LAT = "needs_lon_lat"
     REPEATED_PARAMETER = "repeated_parameter"  # a query parameter given twice: the framework kept the last only
     CROSS_SITE_REQUEST = "cross_site_request"  # a browser's write sent by another site's page (api.http.CrossSiteGuard)
+    HOST_NOT_ALLOWED = "host_not_allowed"  # a Host that GISGRID_ALLOWED_HOSTS does not list (api.http.AllowedHosts)
     # Where a report is.
     NO_LOCATION = "no_location"
     ZERO_LOCATION = "zero_location"

@@ -77,6 +77,61 @@ def check_basemap_url(url: str) -> str:
     return url
 
 
+def split_list(v: object) -> object:
+    """A list setting as written in the environment: comma-separated, or a JSON list; its items stripped, the
+    empty ones dropped. Anything else is left to pydantic's type check."""
+    if isinstance(v, str):
+        v = json.loads(v) if v.strip().startswith("[") else v.split(",")
+    if isinstance(v, list):
+        return [o.strip() for o in v if isinstance(o, str) and o.strip()]
+    return v
+
+
+#: A host name as Starlette's TrustedHostMiddleware compares it: letters, digits, - and . (an IPv6 address in
+#: brackets), optionally after one leading ``*.`` wildcard label; no scheme, port, path or spaces.
+_ALLOWED_HOST = re.compile(r"(?:\*\.)?[a-z0-9-]+(?:\.[a-z0-9-]+)*|\[[0-9a-f:.]+\]")
+
+
+def check_allowed_host(value: str) -> str:
+    """One GISGRID_ALLOWED_HOSTS entry, lower case: ``*`` (any), a host name, ``*.example.gov.cn`` or ``[::1]``;
+    ValueError naming it otherwise (a port or scheme would never match: the Host is compared without its port)."""
+    host = value.strip().lower()
+    if host != "*" and not _ALLOWED_HOST.fullmatch(host):
+        raise ValueError(
+            f"allowed host {value!r} must be a host name without scheme or port, e.g. gw.city.gov.cn, "
+            "*.example.gov.cn (a wildcard as the first label only) or 127.0.0.1"
+        )
+    return host
+
+
+#: One frame-ancestors source besides the keywords: scheme://host[:port], the host optionally ``*.``-prefixed.
+_FRAME_SOURCE = re.compile(r"[a-z][a-z0-9+.-]*://(?:\*\.)?[a-z0-9-]+(?:\.[a-z0-9-]+)*(?::[0-9]{1,5})?", re.IGNORECASE)
+_FRAME_KEYWORDS = {"'self'", "'none'"}
+
+
+def check_frame_ancestors(sources: list[str]) -> list[str]:
+    """GISGRID_FRAME_ANCESTORS as checked: each source ``'self'``, ``'none'`` or an origin (a trailing / dropped);
+    ``'none'`` alone; none given: ``'self'``. ValueError naming the first bad source: one with a space, ``;`` or
+    ``,`` inside would add another directive or source to the Content-Security-Policy header."""
+    checked = []
+    for source in sources:
+        s = source.strip().rstrip("/") if "://" in source else source.strip()
+        if s.lower() in ("self", "none"):
+            raise ValueError(f"frame ancestor {source!r}: a keyword is written quoted, '{s.lower()}'")
+        if s.lower() in _FRAME_KEYWORDS:
+            s = s.lower()
+        elif not _FRAME_SOURCE.fullmatch(s):
+            raise ValueError(
+                f"frame ancestor {source!r} must be 'self', 'none' or an origin like https://portal.city.gov.cn "
+                "(scheme://host[:port], a host may start with *.; no path, spaces, ; or ,)"
+            )
+        if s not in checked:
+            checked.append(s)
+    if "'none'" in checked and len(checked) > 1:
+        raise ValueError("frame ancestor 'none' cannot be listed with other sources")
+    return checked or ["'self'"]  # set empty: the default
+
+
 class Settings(BaseSettings):
     # The checkout's .env, then the current directory's (which wins).
     model_config = SettingsConfigDict(env_prefix="GISGRID_", env_file=(PROJECT_ROOT / ".env", ".env"), extra="ignore")
@@ -151,14 +206,41 @@ class Settings(BaseSettings):
         "https://app.example.cn; '*' for any. Default none: same origin only",
     )
 
+    allowed_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Host names the server answers to (the request's Host header, without its port), "
+        "comma-separated, e.g. gw.city.gov.cn,*.example.gov.cn; any other gets 400 (DNS rebinding). "
+        "Default none listed: every Host is answered — a deployment should set it",
+    )
+    frame_ancestors: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["'self'"],
+        description="Who may show the pages in a frame (CSP frame-ancestors), comma-separated: 'self', 'none' or "
+        "origins such as https://portal.city.gov.cn. Default 'self': this origin only",
+    )
+
     @field_validator("cors_origins", mode="before")
     @classmethod
     def _split_origins(cls, v: object) -> object:
         # Comma-separated in the environment (a JSON list works too); an origin has no path, so no trailing /.
-        if isinstance(v, str):
-            v = json.loads(v) if v.strip().startswith("[") else v.split(",")
+        v = split_list(v)
         if isinstance(v, list):
-            return [o.strip().rstrip("/") for o in v if isinstance(o, str) and o.strip()]
+            return [o.rstrip("/") for o in v]
+        return v
+
+    @field_validator("allowed_hosts", mode="before")
+    @classmethod
+    def _split_hosts(cls, v: object) -> object:
+        v = split_list(v)
+        if isinstance(v, list):
+            return [check_allowed_host(h) for h in v]
+        return v
+
+    @field_validator("frame_ancestors", mode="before")
+    @classmethod
+    def _split_frame_ancestors(cls, v: object) -> object:
+        v = split_list(v)
+        if isinstance(v, list):
+            return check_frame_ancestors(v)
         return v
 
     @field_validator("database_url")

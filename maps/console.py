@@ -61,11 +61,12 @@ OUTSIDE_CLICK_TEXT = "此处不在本区网格范围内"
 LIST_SORTS = {"light": "按灯色", "newest": "最新上报优先"}
 #: What the list, its count and the map say while the filter is refused (the old answer is not the filter's).
 FILTER_REFUSED_TEXT = "筛选条件未被接受:列表与地图未显示案件。请修改条件后按「筛选」,或按「清除」。"
-#: Content-Security-Policy for the page: everything from this origin (basemap origin added when configured).
+#: Content-Security-Policy for the page: everything from this origin (basemap origin added when configured); its
+#: frame-ancestors comes from GISGRID_FRAME_ANCESTORS, merged in by api.http.HardeningHeaders (a portal may frame it).
 CSP = (
     "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
     "img-src 'self' data: blob:{img}; font-src 'self' data:; connect-src 'self'; worker-src 'self' blob:; "
-    "frame-ancestors 'self'; base-uri 'self'; form-action 'self'"
+    "base-uri 'self'; form-action 'self'"
 )
 
 #: URL layer, label, style of its MVT layer (JS), shown at start, z-index, min zoom shown (unit grids are ~100 m

@@ -69,11 +69,12 @@ MAX_PHOTOS = 9
 #: The roles that report from the street (workflow.ROLES keys).
 REPORTING_ROLES = ("grid_worker", "supervisor")
 SCHEMES = ("gbt47678", "cjt214")
-#: Content-Security-Policy of the page; ``{img}``: the basemap's other-origin hosts (images only).
+#: Content-Security-Policy of the page; ``{img}``: the basemap's other-origin hosts (images only). Its frame-ancestors
+#: comes from GISGRID_FRAME_ANCESTORS, merged in by api.http.HardeningHeaders.
 CSP_TEMPLATE = (
     "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
     "img-src 'self' data: blob:{img}; font-src 'self' data:; connect-src 'self'; worker-src 'self' blob:; "
-    "frame-ancestors 'self'; base-uri 'self'; form-action 'self'"
+    "base-uri 'self'; form-action 'self'"
 )
 #: Lowest zoom of the map itself: without it Leaflet raises the view to the first layer's minZoom.
 MAP_MIN_ZOOM = 3

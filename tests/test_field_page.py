@@ -174,7 +174,8 @@ def test_field_page_draws_the_configured_basemap(client: TestClient) -> None:
     assert '"pane": "gf-basemap"' in r.text and '"dlon": [' in r.text and "gisgridShiftBasemap(" in r.text
     assert '"minZoom": 3' in r.text  # the map's own: the view is not raised to the unit grids' 15
     plain = client.get("/field")
-    assert plain.headers["content-security-policy"] == page.CSP and '"basemap": null' in plain.text
+    assert plain.headers["content-security-policy"] == f"{page.CSP}; frame-ancestors 'self'"
+    assert '"basemap": null' in plain.text
 
 
 def test_service_worker_covers_the_field_page(client: TestClient) -> None:

@@ -134,8 +134,10 @@ def test_the_order_pages_send_their_content_security_policy(dispatched_with_phot
         assert "img-src 'self' data:" in documents.CSP and "<svg" in page.text
         assert f'src="/cases/{cid}/photos/' in page.text
     console_page = client.get("/console")
-    # the console's policy says frame-ancestors itself: kept as it is, not given the directive twice
-    assert console_page.headers.get_list("content-security-policy") == [console.csp(client.app.state.basemap)]
+    # the console's policy leaves frame-ancestors to the middleware (GISGRID_FRAME_ANCESTORS): merged in once
+    assert console_page.headers.get_list("content-security-policy") == [
+        f"{console.csp(client.app.state.basemap)}; {FRAMED_BY_SELF}"
+    ]
     assert console_page.headers["x-frame-options"] == "SAMEORIGIN"
 
 
@@ -214,6 +216,27 @@ def _refused(origins: list[str], **headers: str) -> str | None:
         ({"origin": "ftp://gw.city", "host": "gw.city"}, "Origin: ftp://gw.city"),
         ({"origin": "http://[::1", "host": "[::1"}, "Origin: http://[::1"),
         ({"origin": "https://gw.city"}, "Origin: https://gw.city"),  # no Host to be
+        # neither Sec-Fetch-Site nor Origin (an old browser, IE mode): the Referer's origin, judged as Origin is
+        ({"referer": "https://gw.city/console?x=1", "host": "gw.city"}, None),
+        ({"referer": "https://gw.city:443/console", "host": "gw.city"}, None),
+        ({"referer": "https://gw.city/console", "host": "127.0.0.1:8000", "x-forwarded-host": "gw.city"}, None),
+        ({"referer": f"{APP_ORIGIN}/page", "host": "gw.city"}, None),  # listed in GISGRID_CORS_ORIGINS
+        ({"referer": "  ", "host": "gw.city"}, None),  # empty: no page sends that
+        ({"referer": f"{EVIL}/gw.city", "host": "gw.city"}, f"Referer: {EVIL}/gw.city"),
+        ({"referer": "https://gw.city.evil.example/", "host": "gw.city"}, "Referer: https://gw.city.evil.example/"),
+        ({"referer": "http://gw.city:8080/", "host": "gw.city"}, "Referer: http://gw.city:8080/"),
+        ({"referer": "https://evil.example@gw.city/", "host": "gw.city"}, "Referer: https://evil.example@gw.city/"),
+        # malformed: no browser sends it
+        ({"referer": "gw.city/console", "host": "gw.city"}, "Referer: gw.city/console"),
+        ({"referer": "/console", "host": "gw.city"}, "Referer: /console"),
+        ({"referer": "null", "host": "gw.city"}, "Referer: null"),
+        ({"referer": "ftp://gw.city/", "host": "gw.city"}, "Referer: ftp://gw.city/"),
+        ({"referer": "http://[::1/", "host": "[::1]"}, "Referer: http://[::1/"),
+        ({"referer": "https://gw.city/"}, "Referer: https://gw.city/"),  # no Host to be
+        # an Origin or Sec-Fetch-Site decides: the Referer is not looked at
+        ({"origin": "https://gw.city", "referer": f"{EVIL}/", "host": "gw.city"}, None),
+        ({"sec-fetch-site": "same-origin", "referer": f"{EVIL}/"}, None),
+        ({"origin": EVIL, "referer": "https://gw.city/", "host": "gw.city"}, f"Origin: {EVIL}"),
     ],
 )  # fmt: skip
 def test_which_requests_count_as_another_sites(headers: dict[str, str], seen: str | None) -> None:
@@ -292,6 +315,41 @@ def test_a_form_post_of_this_site_or_an_allowed_one_or_no_browser_is_taken(
     r = guarded.post("/cases/form", data=_report(spot), headers={**headers, "X-Role": "shift_lead"})
     assert r.status_code == 201, r.text
     assert _cases(loaded) == 1
+
+
+def test_without_origin_and_sec_fetch_site_the_referer_decides(
+    guarded: TestClient, loaded: Engine, spot: tuple[float, float]
+) -> None:
+    """An old browser (IE mode) sends neither header on a form post, but says the page it came from."""
+    sent = {
+        "this server's page": "http://testserver/field?x=1",
+        "a CORS origin's page": f"{APP_ORIGIN}/report",
+        "another site's page": f"{EVIL}/page",
+        "malformed": "not a URL",
+        "none": None,  # curl, the CLI: no browser
+    }
+    answers = {
+        name: guarded.post(
+            "/cases/form", data=_report(spot), headers={"X-Role": "shift_lead", **({"Referer": r} if r else {})}
+        )
+        for name, r in sent.items()
+    }
+    assert {name: r.status_code for name, r in answers.items()} == {
+        "this server's page": 201,
+        "a CORS origin's page": 201,
+        "another site's page": 403,
+        "malformed": 403,
+        "none": 201,
+    }
+    for name in ("another site's page", "malformed"):
+        assert answers[name].json() == {
+            "error": "forbidden",
+            "reason": "cross_site_request",
+            "detail": f"POST refused: a browser sent it from a page of another site (Referer: {sent[name]}). "
+            "Another site's page may not act with the identity this browser has here; a web app of another origin "
+            "that should call this API is listed in GISGRID_CORS_ORIGINS",
+        }
+    assert _cases(loaded) == 3
 
 
 def test_every_write_route_is_guarded_and_reads_are_not(

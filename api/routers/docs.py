@@ -19,10 +19,11 @@ router = APIRouter(include_in_schema=False)
 
 #: Swagger UI would otherwise send the OpenAPI document's URL to validator.swagger.io for its badge.
 SWAGGER_UI_PARAMETERS = {"validatorUrl": None}
-#: This origin only. (ReDoc is not offered: its npm package brings ~120 peer packages for one optional page.)
+#: This origin only (frame-ancestors comes from GISGRID_FRAME_ANCESTORS, merged in by api.http.HardeningHeaders).
+#: ReDoc is not offered: its npm package brings ~120 peer packages for one optional page.
 CSP = (
     "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
-    "font-src 'self' data:; connect-src 'self'; worker-src 'self' blob:; frame-ancestors 'self'; base-uri 'self'"
+    "font-src 'self' data:; connect-src 'self'; worker-src 'self' blob:; base-uri 'self'"
 )
 
 
