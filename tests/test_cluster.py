@@ -344,3 +344,7 @@ def test_two_processes_bringing_the_cluster_up_at_once_take_turns(
     for t in runs:
         t.join()
     assert overlaps == []
+    lock = Cluster(settings)._lock_path  # in the temp folder, gone with the cluster
+    assert lock.parent == Path(tempfile.gettempdir()) and lock.exists()
+    Cluster(settings).destroy()
+    assert not lock.exists()

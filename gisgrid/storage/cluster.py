@@ -511,13 +511,17 @@ class Cluster:
             raise DatabaseError(f"pg_ctl stop failed: {r.stderr.strip()}")
         return True
 
+    @property
+    def _lock_path(self) -> Path:
+        key = hashlib.sha256(str(self.settings.data_path.resolve()).encode()).hexdigest()[:16]
+        return Path(tempfile.gettempdir()) / f"gisgrid-cluster-{key}.lock"
+
     @contextlib.contextmanager
     def _up_lock(self) -> Iterator[None]:
         """One ``up`` at a time per data folder: two processes starting at once (the test suite's workers,
         ``gisgrid serve`` beside ``gisgrid demo load``) must not both run apt-get, initdb or pg_ctl start. The lock
         file lives in the temp folder, so a refused start still leaves the data folder untouched."""
-        key = hashlib.sha256(str(self.settings.data_path.resolve()).encode()).hexdigest()[:16]
-        with open(Path(tempfile.gettempdir()) / f"gisgrid-cluster-{key}.lock", "a") as lock:
+        with open(self._lock_path, "a") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
             yield
 
@@ -542,6 +546,7 @@ class Cluster:
         shutil.rmtree(datadir, ignore_errors=True)
         if self.pointer.is_file():
             self.pointer.unlink()
+        self._lock_path.unlink(missing_ok=True)
 
 
 def _hba_method_span(line: str) -> tuple[int, int] | None:
