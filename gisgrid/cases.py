@@ -13,11 +13,13 @@ import datetime as dt
 import functools
 import hashlib
 import json
+import logging
 import math
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, NamedTuple
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NamedTuple
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -39,11 +41,23 @@ from gisgrid.errors import Conflict, InvalidInput, NotFound, Reason
 from gisgrid.evaluation import NODES, EvaluationRules, judge_case, load_evaluation_rules, traffic_lights
 from gisgrid.events import DISPOSAL_NODE, EventCatalogue, EventClass, load_event_catalogue, matter_code_of
 from gisgrid.grids import store as grid_store
-from gisgrid.photos import PhotoInfo, PhotoStore, check_pixel_budget, inspect_photo, one_request, refused_photo
+from gisgrid.photos import (
+    PhotoInfo,
+    PhotoStore,
+    PhotoUnreadable,
+    check_pixel_budget,
+    inspect_photo,
+    one_request,
+    refused_photo,
+)
 from gisgrid.settings import STORAGE_SRID, Settings
 from gisgrid.storage.prepared import AsyncFetcher, Prepared
 from gisgrid.texts import refuse_bad_text
 
+if TYPE_CHECKING:  # documents loads the order templates: imported where an order is made
+    from gisgrid.documents import OrderData, UnreadablePhoto
+
+log = logging.getLogger(__name__)
 LOCAL_TZ = ZoneInfo("Asia/Shanghai")
 #: The datum cases are stored and answered in unless asked for another (CGCS2000 ≈ WGS-84 to centimetres).
 STORAGE_DATUM = "cgcs2000"
@@ -2431,27 +2445,90 @@ def render_document(
 ) -> str:
     """The printable 交办单 / 督办单 of a case, with a small offline map of its unit grid. The photos are the
     service's URLs and the page links its PDF (the page the service serves), or with ``embed_photos`` inline
-    ``data:`` URIs read from the photo store and no link (a file opened or printed away from the service: the
-    CLI's). ``base``: the path prefix the service is served under (:func:`get_case`)."""
-    return _document_page(conn, services, case_id, doc_id, embed_photos=embed_photos, base=base)[0]
+    ``data:`` URIs of their print copies (:meth:`~gisgrid.photos.PhotoStore.print_copy`: at most 1,200 px, the
+    PDF's; made on demand) and no link (a file opened or printed away from the service: the CLI's). A photo whose
+    file is gone from the store (or, embedded, no longer decodes) is shown as a note naming it, and logged.
+    ``base``: the path prefix the service is served under (:func:`get_case`)."""
+    order, photos, _, kind = _document_order(conn, services, case_id, doc_id, base=base)
+    if embed_photos:
+        shown = [_embedded_photo(services, order.case_number, p) for p in photos]
+        return _render_order(replace(order, photo_urls=shown, pdf_url=None), kind)
+    shown = [_served_photo(services, order.case_number, p) for p in photos]
+    return _render_order(replace(order, photo_urls=shown), kind)
 
 
 def render_document_pdf(engine: Engine, services: CaseServices, case_id: int, doc_id: int) -> tuple[bytes, str]:
     """The order as an A4 PDF, laid out from the page :func:`render_document` serves (its photos read from the
     photo store, never over HTTP), and the PDF's file name: the order's number, e.g. ``JB2025000001-01.pdf``.
     The photos are embedded as their print copies (:meth:`~gisgrid.photos.PhotoStore.print_copy`: at most
-    1,200 px, made once per photo and kept); the same page with the same photos is served from the PDF cache
-    (:func:`~gisgrid.documents.render_pdf`) — the page is made afresh from the case each time, so a change to
-    anything the order shows makes a new PDF. :class:`~gisgrid.errors.Unavailable` when WeasyPrint or Pango is
-    missing."""
+    1,200 px, made once per photo and kept); a photo whose file is missing or no longer decodes is printed as a
+    note naming it (and logged), never failing the order. The same page with the same photos is served from the
+    PDF cache (:func:`~gisgrid.documents.render_pdf`) — the page is made afresh from the case each time, so a change
+    to anything the order shows (a photo's file mended, too) makes a new PDF. :class:`~gisgrid.errors.Unavailable`
+    when WeasyPrint or Pango is missing."""
     from gisgrid.documents import render_pdf
 
     with engine.connect() as conn:  # given back before the layout, which takes a while
-        page, photos, number = _document_page(conn, services, case_id, doc_id, embed_photos=False)
+        order, photos, number, kind = _document_order(conn, services, case_id, doc_id)
     # The copies are made here, in the photo store's decode slots, not under the PDF layout's lock.
-    files = {p["url"]: (services.photos.print_copy(p["sha256"]), "image/jpeg") for p in photos}
+    files: dict[str, tuple[Path, str]] = {}
+    shown: list[str | UnreadablePhoto] = []
+    for p in photos:
+        copy = _print_copy(services, order.case_number, p)
+        if isinstance(copy, Path):
+            files[p["url"]] = (copy, "image/jpeg")
+            shown.append(p["url"])
+        else:
+            shown.append(copy)
+    page = _render_order(replace(order, photo_urls=shown), kind)
     name = re.sub(r"[^0-9A-Za-z._-]", "_", number or f"case{case_id}-document{doc_id}")
     return render_pdf(page, files), f"{name}.pdf"
+
+
+def _unreadable(case_no: str, photo: Mapping[str, Any], why: str) -> UnreadablePhoto:
+    """The note an order shows for a photo it cannot read, logged for whoever looks after the photo store."""
+    from gisgrid.documents import UnreadablePhoto
+
+    name = PhotoStore.file_name(photo["sha256"], photo["content_type"])
+    log.warning("case %s: photo %s cannot be read (%s); its order shows a note in its place", case_no, name, why)
+    return UnreadablePhoto(name)
+
+
+def _print_copy(services: CaseServices, case_no: str, photo: Mapping[str, Any]) -> Path | UnreadablePhoto:
+    """The photo's print copy, or the note for it when its file is gone or no longer decodes."""
+    try:
+        return services.photos.print_copy(photo["sha256"])
+    except NotFound:
+        return _unreadable(case_no, photo, "its file is missing from the photo store")
+    except PhotoUnreadable as exc:
+        return _unreadable(case_no, photo, f"its file is damaged: {exc.cause}")
+
+
+def _embedded_photo(services: CaseServices, case_no: str, photo: Mapping[str, Any]) -> str | UnreadablePhoto:
+    """An inline ``data:`` URI of the photo's print copy (a file that opens offline; the original may be tens of
+    MB), or the note for it."""
+    import base64
+
+    copy = _print_copy(services, case_no, photo)
+    if not isinstance(copy, Path):
+        return copy
+    return "data:image/jpeg;base64," + base64.b64encode(copy.read_bytes()).decode("ascii")
+
+
+def _served_photo(services: CaseServices, case_no: str, photo: Mapping[str, Any]) -> str | UnreadablePhoto:
+    """The photo's URL on the served page, or the note for it when its file is gone or its header unreadable (what
+    is found without decoding it: a page is served often; a truncated file still shows as far as it goes)."""
+    from PIL import Image
+
+    try:
+        path = services.photos.open(photo["sha256"])
+        with Image.open(path):
+            pass
+    except NotFound:
+        return _unreadable(case_no, photo, "its file is missing from the photo store")
+    except Exception as exc:  # Pillow raises OSError, SyntaxError, ValueError … on a damaged header
+        return _unreadable(case_no, photo, f"its file is damaged: {type(exc).__name__}: {exc}")
+    return str(photo["url"])
 
 
 def dispatch_basis(decision: dict[str, Any], step: dict[str, Any]) -> str | None:
@@ -2481,15 +2558,20 @@ def dispatch_basis(decision: dict[str, Any], step: dict[str, Any]) -> str | None
     return None
 
 
-def _document_page(
-    conn: Connection, services: CaseServices, case_id: int, doc_id: int, *, embed_photos: bool, base: str = ""
-) -> tuple[str, list[dict[str, Any]], str | None]:
-    """The order's HTML, the photos it shows (the case's photo entries) and the order's number."""
-    import base64
+def _render_order(order: OrderData, kind: str) -> str:
+    from gisgrid.documents import render_dispatch_order, render_supervision_order
 
+    return (render_supervision_order if kind == "supervision" else render_dispatch_order)(order)
+
+
+def _document_order(
+    conn: Connection, services: CaseServices, case_id: int, doc_id: int, *, base: str = ""
+) -> tuple[OrderData, list[dict[str, Any]], str | None, str]:
+    """What the order shows (its photos as the service's URLs, its PDF link), the photos it shows (the case's photo
+    entries), the order's number and its kind (dispatch, supervision)."""
     import shapely
 
-    from gisgrid.documents import OrderData, render_dispatch_order, render_supervision_order
+    from gisgrid.documents import OrderData
 
     doc = (
         conn.execute(text("SELECT * FROM case_documents WHERE id = :d AND case_id = :c"), {"d": doc_id, "c": case_id})
@@ -2546,14 +2628,6 @@ def _document_page(
             checked_at = dt.datetime.fromisoformat(step["at"])
     limit = _disposal_limit(services, ev, disposal_type)
     photos = [p for p in case["photos"] if p["kind"] == "before"]
-    if embed_photos:
-        urls = [
-            f"data:{p['content_type']};base64,"
-            + base64.b64encode(services.photos.open(p["sha256"]).read_bytes()).decode("ascii")
-            for p in photos
-        ]
-    else:
-        urls = [p["url"] for p in photos]
     order = OrderData(
         case_number=case["case_no"],
         class_code=case["class_code"],
@@ -2577,7 +2651,7 @@ def _document_page(
         tier2_name=names.get(case["community_code"]),
         tier3_name=names.get(case["tier3_code"]),
         neighbours=[shapely.from_wkb(bytes(w)) for o, w in grids if not o],
-        photo_urls=urls,
+        photo_urls=[p["url"] for p in photos],
         order_number=doc["number"],
         overdue=(
             max(
@@ -2595,7 +2669,6 @@ def _document_page(
         rework_reason=rework_reason,
         rework_checked_by=checked_by,
         rework_checked_at=checked_at,
-        pdf_url=None if embed_photos else f"{base}/cases/{case_id}/documents/{doc_id}.pdf",
+        pdf_url=f"{base}/cases/{case_id}/documents/{doc_id}.pdf",
     )
-    render = render_supervision_order if doc["kind"] == "supervision" else render_dispatch_order
-    return render(order), photos, doc["number"]
+    return order, photos, doc["number"], doc["kind"]

@@ -5,9 +5,10 @@ tile). The location map is a small inline SVG drawn here: the unit grid (单元�
 grids and the case point, in a local equirectangular projection (x = lon·cos(lat0), y = −lat; good to well under
 1 % over a grid of a few hundred metres) with a scale bar in metres and a north arrow. Photos are ``<img>`` with
 the caller's relative URLs (e.g. ``/cases/12/photos/<sha256>``, for the page the service serves) or inline
-``data:image/…;base64,`` URIs (for a file opened or printed away from the service); absolute URLs are refused. The
-page carries its own Content-Security-Policy (:data:`CSP`): it may load images from its origin and ``data:``, and
-nothing else.
+``data:image/…;base64,`` URIs (for a file opened or printed away from the service); absolute URLs are refused. A
+photo whose stored file cannot be read (corrupt, truncated or gone from disk) is an :class:`UnreadablePhoto`: the
+order shows :func:`unreadable_note` in its place, never a broken image or no order at all. The page carries its
+own Content-Security-Policy (:data:`CSP`): it may load images from its origin and ``data:``, and nothing else.
 
 Times are shown in Asia/Shanghai as ``2026年11月27日 10:00``. Every datetime passed in must be timezone-aware.
 
@@ -72,6 +73,19 @@ Area: TypeAlias = Polygon | MultiPolygon
 
 
 @dataclass(frozen=True)
+class UnreadablePhoto:
+    """A photo of the order whose stored file cannot be read (corrupt, truncated, missing on disk): the order is
+    still printed, with :func:`unreadable_note` where the photo would be."""
+
+    name: str  # the stored file's name (e.g. ``<sha256>.jpg``): what whoever mends the store looks for
+
+
+def unreadable_note(name: str) -> str:
+    """What the order shows in place of a photo it cannot read."""
+    return f"照片无法读取（文件损坏或缺失）：{name} / photo unreadable"
+
+
+@dataclass(frozen=True)
 class OrderData:
     """What a 交办单/督办单 shows. Geometry and the point are CGCS2000 lon/lat (storage coordinates)."""
 
@@ -97,7 +111,7 @@ class OrderData:
     tier2_name: str | None = None  # 二级网格 (community)
     tier3_name: str | None = None  # 三级网格
     neighbours: Sequence[Area] = field(default_factory=tuple)
-    photo_urls: Sequence[str] = field(default_factory=tuple)
+    photo_urls: Sequence[str | UnreadablePhoto] = field(default_factory=tuple)
     order_number: str | None = None  # 单号 of the order itself, if the city numbers them
     issuing_body: str = DEFAULT_ISSUING_BODY
     disposal_type: str | None = None  # 处置方式 (e.g. 拆除); the default type is not printed
@@ -283,7 +297,12 @@ def _context(order: OrderData) -> dict[str, Any]:
         "limit": format_amount(order.time_limit, order.time_limit_unit),
         "issued": format_time(order.issued_at),
         "checked": format_time(order.rework_checked_at) if order.rework_checked_at else None,
-        "photos": [_check_url(u) for u in order.photo_urls],
+        "photos": [
+            {"url": None, "note": unreadable_note(u.name)}
+            if isinstance(u, UnreadablePhoto)
+            else {"url": _check_url(u), "note": None}
+            for u in order.photo_urls
+        ],
         "pdf_url": _check_url(order.pdf_url) if order.pdf_url else None,
         "tiers": [
             (label, name)

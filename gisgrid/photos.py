@@ -15,7 +15,9 @@ the reporter's phone. What is stored and served is then ``image/jpeg``; the EXIF
 :class:`PhotoStore` keeps the files content-addressed (``aa/bb/<sha256>.<ext>``), written atomically. A photo's
 thumbnail (:meth:`PhotoStore.thumbnail`: a JPEG at most :data:`THUMB_MAX` px on its long edge, EXIF orientation
 applied) is made on first request and kept beside it as ``aa/bb/<sha256>.t320.jpg``; so is its print copy for the
-PDF orders (:meth:`PhotoStore.print_copy`, at most :data:`PRINT_MAX` px: ``aa/bb/<sha256>.p1200.jpg``).
+PDF orders (:meth:`PhotoStore.print_copy`, at most :data:`PRINT_MAX` px: ``aa/bb/<sha256>.p1200.jpg``). A stored
+file that no longer decodes (damaged on disk after intake) raises :class:`PhotoUnreadable` there and leaves no copy
+behind, so the file mended later gives its copy.
 """
 
 from __future__ import annotations
@@ -128,6 +130,16 @@ class PhotoInfo:
     @property
     def stored_format(self) -> str:
         return "JPEG" if self.converted is not None else self.format
+
+
+class PhotoUnreadable(Exception):
+    """A stored photo's file no longer decodes (truncated or corrupted on disk after it was checked and stored):
+    no smaller copy can be made of it. ``sha256``: the photo; ``cause``: what the decoder said."""
+
+    def __init__(self, sha256: str, cause: str) -> None:
+        super().__init__(f"photo {sha256} cannot be decoded: {cause}")
+        self.sha256 = sha256
+        self.cause = cause
 
 
 @dataclass(frozen=True, slots=True)
@@ -542,6 +554,13 @@ class PhotoStore:
         _write_atomic(target, data)
         return stored
 
+    @staticmethod
+    def file_name(sha256: str, content_type: str) -> str:
+        """The name of a stored photo's file, ``<sha256>.<ext>`` (its folders are the sha's first byte pairs), from
+        its stored content type: what an order names a photo by when the file cannot be read."""
+        ext = next((e for t, e in _FORMATS.values() if t == content_type), "bin")
+        return f"{sha256}.{ext}"
+
     def open(self, sha256: str) -> Path:
         """Path of a stored photo; :class:`NotFound` if there is none."""
         sha = self._check_sha(sha256)
@@ -558,12 +577,14 @@ class PhotoStore:
     def thumbnail(self, sha256: str) -> Path:
         """Path of the photo's thumbnail (JPEG, at most :data:`THUMB_MAX` px on the long edge, turned upright by
         its EXIF orientation, no EXIF kept): made from the original on the first call and kept beside it, so each
-        later call only finds the file. :class:`NotFound` if there is no such photo."""
+        later call only finds the file. :class:`NotFound` if there is no such photo; :class:`PhotoUnreadable` if
+        its file no longer decodes."""
         return self._downscaled(sha256, f"t{THUMB_MAX}", THUMB_MAX, THUMB_QUALITY)
 
     def print_copy(self, sha256: str) -> Path:
         """Path of the photo's print copy for the PDF orders: as :meth:`thumbnail`, at most :data:`PRINT_MAX` px on
-        the long edge (JPEG, quality :data:`PRINT_QUALITY`; transparency laid on white, as on paper)."""
+        the long edge (JPEG, quality :data:`PRINT_QUALITY`; transparency laid on white, as on paper). Raises as
+        :meth:`thumbnail` does: :class:`NotFound`, :class:`PhotoUnreadable`."""
         return self._downscaled(sha256, f"p{PRINT_MAX}", PRINT_MAX, PRINT_QUALITY)
 
     def _downscaled(self, sha256: str, tag: str, max_edge: int, quality: int) -> Path:
@@ -576,7 +597,13 @@ class PhotoStore:
         key = f"{sha256}.{tag}"
         with _THUMB_LOCKS.setdefault(key, threading.Lock()):
             if not target.is_file():
-                _write_atomic(target, make_thumbnail(original.read_bytes(), max_edge, quality))
+                try:
+                    made = make_thumbnail(original.read_bytes(), max_edge, quality)
+                except Exception as exc:  # damaged on disk: truncated (OSError), decoder errors vary by plugin
+                    # Nothing is written: the file mended (or stored again) later makes its copy then.
+                    _THUMB_LOCKS.pop(key, None)
+                    raise PhotoUnreadable(sha256, f"{type(exc).__name__}: {exc}") from exc
+                _write_atomic(target, made)
             # The file is there now, so a lock made after this one is dropped finds it: no lock kept per photo.
             _THUMB_LOCKS.pop(key, None)
             if not target.resolve().is_relative_to(self.root.resolve()):  # as for the original: no way out
@@ -613,6 +640,9 @@ def make_thumbnail(data: bytes, max_edge: int = THUMB_MAX, quality: int = THUMB_
     the way up its EXIF orientation says (phones store the sensor's pixels and a rotation flag); never enlarged.
     Transparency (PNG, WebP) is laid on white. Deterministic: the same photo gives the same bytes."""
     with decoding(), Image.open(io.BytesIO(data)) as im:
+        # A truncated file must fail here, not be padded with grey and kept as its copy (WeasyPrint's import turns
+        # this process-wide flag on).
+        ImageFile.LOAD_TRUNCATED_IMAGES = False
         # JPEG: decode at the smallest 1/2^n scale still at least max_edge on both sides (fast, little memory).
         im.draft("RGB", (max_edge, max_edge))
         try:

@@ -1808,6 +1808,91 @@ def test_an_order_with_a_big_photo_prints_its_print_copy_laid_out_once(
         assert layouts == [1, 1] and copies == [1] and fetched == [(1200, 800)] * 2
 
 
+def _unreadable_note(name: str) -> str:
+    return f"照片无法读取（文件损坏或缺失）：{name} / photo unreadable"
+
+
+def test_an_order_whose_photo_file_is_truncated_prints_a_note_in_its_place(
+    dispatched_with_photo: Any, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A stored photo truncated on disk after intake: the PDF is still made, with a note naming the photo where
+    it would be, and a warning logged; no print copy is kept of it, so the file mended prints again."""
+    from gisgrid import documents
+
+    client, case = dispatched_with_photo
+    (doc,), (photo,) = case["documents"], case["photos"]
+    sha = photo["sha256"]
+    stored = tmp_path / "d" / "photos" / sha[:2] / sha[2:4] / f"{sha}.jpg"
+    copy = stored.with_name(f"{sha}.p1200.jpg")
+    whole = stored.read_bytes()
+    stored.write_bytes(whole[: len(whole) // 2])  # cut short (a 32×24 JPEG is mostly header: within it)
+    documents.clear_pdf_cache()
+    with caplog.at_level(logging.WARNING, logger="gisgrid.cases"):
+        r = client.get(doc["pdf_url"])
+    assert r.status_code == 200, r.text
+    assert r.headers["content-type"] == "application/pdf" and r.content.startswith(b"%PDF-")
+    pdf = read_pdf(r.content)
+    assert pdf.pages == 1 and pdf.images == ()
+    # The name may be broken over lines in its box: compared without the spaces the lines are read with.
+    assert _unreadable_note(f"{sha}.jpg").replace(" ", "") in pdf.text.replace(" ", ""), pdf.text
+    assert f"案件编号 Case No. {case['case_no']}" in pdf.text
+    (record,) = [r for r in caplog.records if r.name == "gisgrid.cases"]
+    assert record.levelno == logging.WARNING
+    assert record.getMessage() == (
+        f"case {case['case_no']}: photo {sha}.jpg cannot be read (its file is damaged: OSError: Truncated File "
+        "Read); its order shows a note in its place"
+    )
+    assert not copy.exists()  # a failed copy is not kept as good
+    # The served page too shows the note: the photo's header is cut, which is found without decoding it.
+    page = client.get(doc["url"])
+    assert page.status_code == 200 and "<img " not in page.text
+    assert f'<div class="unreadable">{_unreadable_note(f"{sha}.jpg")}</div>' in page.text
+
+    stored.write_bytes(whole)  # mended
+    mended = client.get(doc["pdf_url"])
+    assert mended.status_code == 200
+    assert read_pdf(mended.content).images == ((32, 24),) and "照片无法读取" not in read_pdf(mended.content).text
+    assert copy.is_file()
+
+
+def test_an_order_whose_photo_file_is_gone_prints_and_shows_a_note_in_its_place(
+    dispatched_with_photo: Any, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A stored photo deleted from disk: the PDF and the served page both show the note instead of failing or a
+    broken image, and the server logs which case and photo; the file put back shows again."""
+    from gisgrid import documents
+
+    client, case = dispatched_with_photo
+    (doc,), (photo,) = case["documents"], case["photos"]
+    sha = photo["sha256"]
+    stored = tmp_path / "d" / "photos" / sha[:2] / sha[2:4] / f"{sha}.jpg"
+    whole = stored.read_bytes()
+    stored.unlink()
+    documents.clear_pdf_cache()
+    note = _unreadable_note(f"{sha}.jpg")
+    with caplog.at_level(logging.WARNING, logger="gisgrid.cases"):
+        r = client.get(doc["pdf_url"])
+        page = client.get(doc["url"])
+    assert r.status_code == 200, r.text
+    assert r.headers["content-type"] == "application/pdf"
+    pdf = read_pdf(r.content)
+    assert pdf.pages == 1 and pdf.images == ()
+    assert note.replace(" ", "") in pdf.text.replace(" ", ""), pdf.text
+    assert page.status_code == 200
+    assert f'<div class="unreadable">{note}</div><figcaption>照片 1</figcaption>' in page.text
+    assert "<img " not in page.text
+    logged = [r.getMessage() for r in caplog.records if r.name == "gisgrid.cases"]
+    line = (
+        f"case {case['case_no']}: photo {sha}.jpg cannot be read (its file is missing from the photo store); "
+        "its order shows a note in its place"
+    )
+    assert logged == [line, line]  # the PDF's and the page's
+
+    stored.write_bytes(whole)
+    assert read_pdf(client.get(doc["pdf_url"]).content).images == ((32, 24),)
+    assert f'<img src="/cases/{case["id"]}/photos/{sha}"' in client.get(doc["url"]).text
+
+
 def test_an_unknown_order_is_404_as_html_and_as_pdf(dispatched_with_photo: Any) -> None:
     client, case = dispatched_with_photo
     cid, doc_id = case["id"], case["documents"][0]["id"]

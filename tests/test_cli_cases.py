@@ -669,14 +669,13 @@ def test_document_writes_the_page_the_api_serves(
         served = svc.render_document(conn, services, supervised, doc["id"])  # GET /cases/{id}/documents/{doc}
         assert page == svc.render_document(conn, services, supervised, doc["id"], embed_photos=True)
     assert case_no in page and label in page and "<svg" in page
-    # The file shows its photos wherever it is opened or printed: each one inline, in report order; the served
-    # page is the same page with the service's photo URLs.
-    inline = [
-        f"data:{t};base64,{base64.b64encode(b).decode()}"
-        for t, (_, b) in zip(["image/jpeg", "image/png"], PHOTOS, strict=True)
-    ]
-    assert re.findall(r'<img src="([^"]*)"', page) == inline
+    # The file shows its photos wherever it is opened or printed: each one inline as its print copy (the PDF's
+    # JPEG, at most 1,200 px; never the original), in report order; the served page is the same page with the
+    # service's photo URLs.
     shas = [hashlib.sha256(b).hexdigest() for _, b in PHOTOS]
+    copies = [services.photos.print_copy(h).read_bytes() for h in shas]
+    inline = [f"data:image/jpeg;base64,{base64.b64encode(c).decode()}" for c in copies]
+    assert re.findall(r'<img src="([^"]*)"', page) == inline
     assert re.findall(r'<img src="([^"]*)"', served) == [f"/cases/{supervised}/photos/{h}" for h in shas]
     # ... and the served page's link to its PDF, which a file has no use for.
     link = f'<nav class="tools"><a href="/cases/{supervised}/documents/{doc["id"]}.pdf" download>下载 PDF</a></nav>\n'
@@ -694,6 +693,23 @@ def test_document_writes_the_page_the_api_serves(
     )
     assert again.code == 0, again.err
     assert by_number.read_text(encoding="utf-8") == page
+
+
+def test_document_html_embeds_the_print_copy_of_a_big_photo(
+    gisgrid: Gisgrid, loaded: Engine, services: svc.CaseServices, tmp_path: Path
+) -> None:
+    """A phone-sized photo (4000×3000) is embedded as its 1,200 px print copy: the file stays small."""
+    buf = io.BytesIO()
+    Image.effect_noise((4000, 3000), 64).convert("RGB").save(buf, "JPEG", quality=95)
+    big = buf.getvalue()
+    case_id = dispatched(loaded, services, lonlat(300, 400), "2025-10-13T09:00:00", photos=[("big.jpg", big)])
+    out = tmp_path / "order.html"
+    assert gisgrid("cases", "document", str(case_id), "--out", str(out)).code == 0
+    page = out.read_text(encoding="utf-8")
+    (uri,) = re.findall(r'<img src="data:image/jpeg;base64,([^"]*)"', page)
+    with Image.open(io.BytesIO(base64.b64decode(uri))) as im:
+        assert im.size == (1200, 900)
+    assert len(big) > 2_000_000 and len(page) < len(big) // 2, (len(big), len(page))
 
 
 def test_document_writes_the_pdf_with_its_photos(
