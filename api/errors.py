@@ -22,7 +22,16 @@ from starlette.routing import compile_path
 
 from api.http import too_large_detail
 from api.prefix import route_path
-from gisgrid.errors import Conflict, DatabaseError, GisgridError, InvalidInput, NotFound, Reason, Unavailable
+from gisgrid.errors import (
+    Conflict,
+    DatabaseError,
+    GisgridError,
+    InvalidInput,
+    NotFound,
+    Reason,
+    StoredFileDamaged,
+    Unavailable,
+)
 from gisgrid.storage.database import CONCURRENT_CONFLICT_TEXT, concurrent_conflict_cause, describe_connect_error
 from gisgrid.workflow import RoleNotAllowed
 
@@ -33,6 +42,7 @@ STATUS: dict[type[GisgridError], int] = {
     Conflict: 409,
     DatabaseError: 503,
     Unavailable: 503,
+    StoredFileDamaged: 500,
 }
 
 

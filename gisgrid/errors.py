@@ -84,6 +84,7 @@ class Reason(StrEnum):
     PHOTO_NOT_AN_IMAGE = "photo_not_an_image"
     PHOTO_UNSUPPORTED_FORMAT = "photo_unsupported_format"
     PHOTO_CORRUPT = "photo_corrupt"
+    PHOTO_UNREADABLE = "photo_unreadable"  # a stored photo's file damaged on disk since it was taken in
     TOO_MANY_PHOTOS = "too_many_photos"
     AFTER_PHOTO_IS_BEFORE_PHOTO = "after_photo_is_before_photo"
     AFTER_PHOTO_REUSED = "after_photo_reused"
@@ -167,6 +168,14 @@ class InvalidInput(GisgridError):
 
 class Conflict(GisgridError):
     code = "conflict"
+
+
+class StoredFileDamaged(GisgridError):
+    """A file the service stored itself no longer reads (damaged or truncated on disk since it was checked and
+    kept): the server's fault, not the request's — the API answers 500 with this code and reason, not a generic
+    internal error."""
+
+    code = "stored_file_damaged"
 
 
 class Unavailable(GisgridError):

@@ -26,6 +26,7 @@ import contextlib
 import hashlib
 import importlib
 import io
+import logging
 import math
 import os
 import re
@@ -39,8 +40,10 @@ from typing import TYPE_CHECKING, Any
 
 from PIL import ExifTags, Image, ImageFile, UnidentifiedImageError
 
-from gisgrid.errors import InvalidInput, NotFound, Reason
+from gisgrid.errors import InvalidInput, NotFound, Reason, StoredFileDamaged
 from gisgrid.settings import Settings
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:  # geodesy imports geopandas: not worth loading just for a type name
     from gisgrid.geodesy import Datum
@@ -612,10 +615,20 @@ class PhotoStore:
 
     def file(self, sha256: str, size: str | None = None) -> tuple[Path, str | None]:
         """The file to serve for ``size`` (None: the original; see :data:`SIZES`) and its content type when it is
-        not the original's (a thumbnail is always ``image/jpeg``)."""
+        not the original's (a thumbnail is always ``image/jpeg``). A stored file that no longer decodes has no
+        thumbnail: :class:`~gisgrid.errors.StoredFileDamaged` (logged)."""
         if check_size(size) is None:
             return self.open(sha256), None
-        return self.thumbnail(sha256), "image/jpeg"
+        try:
+            return self.thumbnail(sha256), "image/jpeg"
+        except PhotoUnreadable as exc:
+            log.warning("photo %s: no thumbnail, the stored file does not decode (%s)", exc.sha256, exc.cause)
+            raise StoredFileDamaged(
+                f"照片文件已损坏,无法生成缩略图 / the stored photo {exc.sha256} no longer decodes (damaged on disk): "
+                "no thumbnail can be made",
+                detail={"sha256": exc.sha256},
+                reason=Reason.PHOTO_UNREADABLE,
+            ) from exc
 
 
 #: Per copy being made (``<sha256>.<tag>``): the lock it is made under (dict.setdefault is atomic under the GIL);

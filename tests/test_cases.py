@@ -1847,6 +1847,21 @@ def test_an_order_whose_photo_file_is_truncated_prints_a_note_in_its_place(
     page = client.get(doc["url"])
     assert page.status_code == 200 and "<img " not in page.text
     assert f'<div class="unreadable">{_unreadable_note(f"{sha}.jpg")}</div>' in page.text
+    # Its thumbnail cannot be made: a 500 that says so (the server's file, not the request), logged, none kept.
+    with caplog.at_level(logging.WARNING, logger="gisgrid.photos"):
+        thumb = client.get(f"/cases/{case['id']}/photos/{sha}?size=thumb")
+    assert thumb.status_code == 500
+    body = thumb.json()
+    assert (body["error"], body["reason"], body["detail"]["items"]) == (
+        "stored_file_damaged",
+        "photo_unreadable",
+        {"sha256": sha},
+    )
+    assert body["detail"]["message"].startswith("照片文件已损坏,无法生成缩略图 / ")
+    assert f"photo {sha}: no thumbnail, the stored file does not decode (OSError: Truncated File Read)" in [
+        r.getMessage() for r in caplog.records if r.name == "gisgrid.photos"
+    ]
+    assert not stored.with_name(f"{sha}.t320.jpg").exists()
 
     stored.write_bytes(whole)  # mended
     mended = client.get(doc["pdf_url"])
