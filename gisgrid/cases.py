@@ -1106,33 +1106,14 @@ def act(
             # a case the routing left to a person) is recorded beside it in a flat list, and the step names which
             # one it was: its 交办单 prints that dispatch's own 派遣依据.
             assert new.department is not None  # workflow.apply refuses a dispatch without one
-            own = routing.own_decision(decided)
-            if own.queue == "manual" or routing.own_lost(own):
-                # Left to a person, or stored (before overrides were kept flat) with two choices nested, the
-                # routing's own lost with them: every dispatch is this dispatcher's choice.
-                dispatched = routing.manual_choice(
-                    decided,
-                    new.department,
-                    req.actor,
-                    now.astimezone(LOCAL_TZ),
-                    payload.get("reason") or req.note,
-                    departments=services.departments,
-                )
-            elif new.department != own.department:
-                dispatched = routing.override(
-                    decided,
-                    new.department,
-                    req.actor,
-                    payload.get("reason") or req.note or "调度员改派",
-                    departments=services.departments,
-                    at=now.astimezone(LOCAL_TZ),
-                )
-            else:
-                dispatched = routing.as_suggested(decided)
-            if dispatched.overrides and dispatched.source in ("override", "dispatcher"):
-                basis = {"routing_basis": "override", "override_index": len(dispatched.overrides) - 1}
-            else:
-                basis = {"routing_basis": "routing"}
+            dispatched, basis = routing.dispatch_choice(
+                decided,
+                new.department,
+                req.actor,
+                now.astimezone(LOCAL_TZ),
+                payload.get("reason") or req.note,
+                departments=services.departments,
+            )
             routing_json["decision"] = _decision_json(dispatched)
             updates["routing"] = json.dumps(routing_json, ensure_ascii=False)
         sets = ", ".join(f"{k} = :{k}" if k != "routing" else "routing = CAST(:routing AS jsonb)" for k in updates)

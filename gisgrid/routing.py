@@ -897,3 +897,38 @@ def override(
         overridden_at=at_text,
         overrides=(*past_overrides(decision), entry),
     )
+
+
+#: What a dispatcher's 改派 without a written reason is recorded with.
+DEFAULT_OVERRIDE_REASON = "调度员改派"
+
+
+def dispatch_choice(
+    decided: RoutingDecision,
+    department: str,
+    actor: str,
+    at: datetime,
+    reason: str | None = None,
+    *,
+    departments: Mapping[str, str] | Collection[str] | None = None,
+) -> tuple[RoutingDecision, dict[str, Any]]:
+    """One 派遣 of a case whose stored decision is ``decided``, by ``actor`` at ``at`` (local time) to
+    ``department``: the decision to store and the step's basis for its log entry (``routing_basis``: ``routing``
+    for a dispatch as suggested, ``override`` with the ``override_index`` of this dispatcher's choice otherwise),
+    from which its 交办单 prints that dispatch's own 派遣依据. The routing's own decision stays the suggestion; a
+    choice against it is a 改派 (``reason``, :data:`DEFAULT_OVERRIDE_REASON` without one), or 人工派遣 of a case the
+    routing left to a person. The live 派遣 and the simulated history (:mod:`gisgrid.simulate`) both record it so."""
+    own = own_decision(decided)
+    if own.queue == "manual" or own_lost(own):
+        # Left to a person, or stored (before overrides were kept flat) with two choices nested, the routing's own
+        # lost with them: every dispatch is this dispatcher's choice.
+        dispatched = manual_choice(decided, department, actor, at, reason, departments=departments)
+    elif department != own.department:
+        dispatched = override(
+            decided, department, actor, reason or DEFAULT_OVERRIDE_REASON, departments=departments, at=at
+        )
+    else:
+        dispatched = as_suggested(decided)
+    if dispatched.overrides and dispatched.source in ("override", "dispatcher"):
+        return dispatched, {"routing_basis": "override", "override_index": len(dispatched.overrides) - 1}
+    return dispatched, {"routing_basis": "routing"}

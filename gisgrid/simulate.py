@@ -13,7 +13,8 @@ How the history is made (all draws from one ``numpy`` generator, vectorised over
   Patrol reports fall in working hours, public ones between 07:00 and 22:00.
 * **Workflow** (the main path of :mod:`gisgrid.workflow`, with its side flows): 受理员发核实 → 监督员核实 → 值班长
   立案 (2.5 % rejected at intake, 2 % after verification, 2 % voided as duplicates) → [提级] → 派遣员派遣 (a
-  department-specific share is first sent to a wrong department, which returns it: 回退 and re-dispatch) →
+  department-specific share is first sent to a wrong department — the dispatcher's 改派, with a written reason —
+  which returns it: 回退 and re-dispatch) →
   [延期申请/批准] → [挂账/缓办, half resumed] → 处置 → 发核查 → 核查 or 返工 (department-specific) → 结案.
   Every node duration is drawn in **working time** against its limit with the acting person's or department's
   on-time propensity, then turned into instants with the :class:`~gisgrid.calendar.WorkingCalendar`, so
@@ -23,7 +24,9 @@ How the history is made (all draws from one ``numpy`` generator, vectorised over
 * **Routing** (``route``, optional): the caller's routing of each report as intake would decide it (rules, the
   component owner; :func:`gisgrid.history.intake_routing`). Its department is where the case belongs (the
   class's default department without it); each case keeps the decision (``routing``) and the component it is
-  linked to.
+  linked to. Each 派遣 of a routed case is recorded as the live one is (:func:`gisgrid.routing.dispatch_choice`):
+  a dispatch against the decision is a dispatcher's 改派 (or 人工派遣 of a case left to a person) kept in it, so
+  the 交办单 prints that dispatch's own 派遣依据.
 
 ``plant`` (all optional lists of codes):
 
@@ -69,6 +72,16 @@ DEFAULT_NODE_HOURS: dict[str, float] = {
 }
 #: "Hard" classes (难点问题: enforcement, confrontation) a selective patrol leaves out.
 HARD_CLASSES: tuple[str, ...] = ("06001", "06045", "08003", "08016", "09001", "09005", "09006")
+#: Reasons a dispatcher writes for a 改派 to another department than the routing's (the one that then returns it).
+OVERRIDE_REASONS = np.array(
+    [
+        "据上报描述判断属该单位职责",
+        "现场照片显示为该单位管养设施",
+        "同类问题以往由该单位处置",
+        "该路段近期由该单位负责整治",
+    ],
+    dtype=object,
+)
 #: Share of reports per 大类 (GB/T 47678.5 codes) for :func:`classes_from_catalogue`; ours, plausible.
 BIG_CLASS_MIX: dict[str, float] = {
     "01": 0.06,
@@ -94,8 +107,8 @@ PLANT_LEVELS: dict[str, tuple[str, str]] = {
 }
 #: Routes reports as intake does: given a frame of reports (unit_grid_code, district_code, street_code,
 #: community_code, tier3_code, class_code, created_at, lon, lat), returns on the same index ``department`` (a code,
-#: None for 人工派遣), ``routing`` (the ``cases.routing`` document) and optionally ``component_id`` and
-#: ``component_distance_m``.
+#: None for 人工派遣), ``routing`` (the ``cases.routing`` document, its decision as intake stores it) and
+#: optionally ``component_id`` and ``component_distance_m``.
 Router = Callable[[pd.DataFrame], pd.DataFrame]
 #: Planning load of a supervisor: tier-3 staffing = ceil(expected tasks per month / this).
 STAFF_TARGET_TASKS = 70.0
@@ -478,6 +491,7 @@ def simulate(
     )
     base = _routed(base, cells, district, ctx, route)
     ev1, close1 = _workflow(base, ctx)
+    base = _record_dispatches(base, ev1, ctx)
 
     # Recurrence: the same problem reported again at the same place after closure. A paper-closed problem keeps
     # coming back (up to three generations); a natural recurrence happens once.
@@ -506,6 +520,7 @@ def simulate(
             break
         nxt = _routed(nxt, cells, district, ctx, route)
         ev_n, close_n = _workflow(nxt, ctx)
+        nxt = _record_dispatches(nxt, ev_n, ctx)
         passes.append(nxt)
         pass_events.append(ev_n)
         prev, prev_close = nxt, close_n
@@ -554,6 +569,65 @@ def _routed(p: pd.DataFrame, cells: pd.DataFrame, district: Any, ctx: _Context, 
     for col in ROUTED_COLUMNS:
         if col in routed.columns:
             out[col] = routed[col].to_numpy()
+    return out
+
+
+def _record_dispatches(p: pd.DataFrame, events: dict[str, np.ndarray], ctx: _Context) -> pd.DataFrame:
+    """Each 派遣 of a routed case recorded as the live 派遣 records it (:func:`gisgrid.routing.dispatch_choice`):
+    the step names its basis (``routing_basis``, ``override_index``), and a dispatch to another department than the
+    routing's — a 改派 with its written reason, 人工派遣 of a case left to a person, the re-dispatch after 回退 —
+    is kept in the case's decision, so its 交办单 prints that dispatch's own 派遣依据. Returns ``p`` with each
+    case's decision as of the history end (the step details are completed in place)."""
+    if "routing" not in p.columns or not len(events["case"]):
+        return p
+    from gisgrid.cases import _decision_json, decision_from_json  # the stored shape, as intake and 派遣 write it
+    from gisgrid.routing import LOCAL_TZ, dispatch_choice
+
+    rows = np.flatnonzero(events["action"] == _ACTIONS.index("dispatch"))
+    rows = rows[np.lexsort((events["step"][rows], events["pos"][rows], events["case"][rows]))]
+    docs = p["routing"].to_numpy()
+    # A dispatch as suggested of a decision the routing made alone leaves the decision as it is (the fast path).
+    plain = np.fromiter(
+        (
+            bool(doc)
+            and (d := doc.get("decision") or {}).get("queue") == "auto"
+            and d.get("source") not in ("override", "dispatcher")
+            and not d.get("original")
+            and not d.get("overrides")
+            and d.get("department") == dept
+            for doc, dept in zip(docs[events["case"][rows]], events["department"][rows], strict=True)
+        ),
+        bool,
+        len(rows),
+    )
+    chosen = np.unique(events["case"][rows[~plain]])
+    for row in rows[~np.isin(events["case"][rows], chosen)]:
+        if docs[events["case"][row]]:
+            events["details"][row]["routing_basis"] = "routing"
+    rows = rows[np.isin(events["case"][rows], chosen)]
+    if not len(rows):
+        return p
+    ats = ctx.clock.instant(events["pos"][rows]).as_unit("us").tz_convert(LOCAL_TZ).to_pydatetime()
+    # Checked and named as the live 派遣 does (code → name; the codes alone when the departments have no names).
+    names: Mapping[str, str] | list[str] = (
+        dict(zip(ctx.dep_codes, ctx.dep_names, strict=True)) if "name" in ctx.deps.columns else ctx.dep_codes
+    )
+    decisions: dict[int, Any] = {}
+    for row, at in zip(rows, ats, strict=True):
+        case = int(events["case"][row])
+        if not docs[case]:
+            continue
+        details = events["details"][row]
+        decided = decisions.get(case) or decision_from_json(docs[case]["decision"])
+        decisions[case], basis = dispatch_choice(
+            decided, details["department"], events["actor"][row], at, details.get("reason"), departments=names
+        )
+        details.update(basis)
+    out = p.copy()
+    routed = out["routing"].to_numpy().copy()
+    for case, decision in decisions.items():
+        routed[case] = {**routed[case], "decision": _decision_json(decision)}
+    out["routing"] = routed
     return out
 
 
@@ -750,9 +824,13 @@ def _workflow(p: pd.DataFrame, ctx: _Context) -> tuple[dict[str, np.ndarray], np
     first = np.where(wrong, other, gd)
     codes = np.array(ctx.dep_codes, dtype=object)
     signers = np.array(ctx.dep_names, dtype=object)  # a department's steps are signed by its name
-    ev.add(f, 6, "dispatch", p4, actor, "dispatcher", dept=codes[first], department=codes[first])
-    p_ret = p4 + rng.uniform(0.5, 6.0, len(f)) * _US_HOUR
     w = wrong
+    ev.add(f[~w], 6, "dispatch", p4[~w], actor[~w], "dispatcher", dept=codes[gd[~w]], department=codes[gd[~w]])
+    # A dispatcher's 改派 against the routing, with the reason written (recorded as one: _record_dispatches).
+    why = OVERRIDE_REASONS[f[w] % len(OVERRIDE_REASONS)]
+    ev.add(f[w], 6, "dispatch", p4[w], actor[w], "dispatcher", dept=codes[other[w]], department=codes[other[w]],
+           reason=why)  # fmt: skip
+    p_ret = p4 + rng.uniform(0.5, 6.0, len(f)) * _US_HOUR
     ev.add(f[w], 7, "return", p_ret[w], signers[first[w]], "department", reason="非本单位职责")
     actor2, r2 = pick("dispatcher", len(f))
     p5 = np.where(w, p_ret + duration(lim["dispatch"], r2), p4)

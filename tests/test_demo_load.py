@@ -8,6 +8,7 @@ from sqlalchemy import Engine, text
 from sqlalchemy.engine import URL
 
 from gisgrid import cases as svc
+from gisgrid import routing
 from gisgrid.demo import DEMO_DISTRICT_CODE
 from gisgrid.demo_loader import load_demo
 from gisgrid.settings import Settings
@@ -98,7 +99,9 @@ def _assert_history_is_routed_and_has_its_orders(engine: Engine) -> None:
         with engine.connect() as conn:
             again = conn.execute(text("SELECT routing, component_id FROM cases WHERE id = :i"), {"i": new_id}).one()
             conn.execute(text("DELETE FROM case_transitions WHERE case_id = :i"), {"i": new_id})
-        assert again[0]["decision"] == routing_["decision"] and again[1] == component
+        # (the routing's own decision: a 改派 of the simulated dispatcher is kept beside it, as the live 派遣 keeps it)
+        own = routing.own_decision(svc.decision_from_json(routing_["decision"]))
+        assert again[0]["decision"] == svc._decision_json(own) and again[1] == component
     with engine.begin() as conn:
         conn.execute(text("DELETE FROM cases WHERE id > (SELECT max(case_id) FROM case_documents)"))
     with engine.connect() as conn:
@@ -139,3 +142,42 @@ def _assert_history_is_routed_and_has_its_orders(engine: Engine) -> None:
     assert any(d[2].endswith("-02") and d[6] == "核查未通过" for d in docs)  # a 返工 order with its reason
     assert all(d[7] is not None and d[7] > d[3] for d in docs)  # the deadline the order states
     assert open_dispatched[0] > 0 and open_dispatched[1] == open_dispatched[0]
+    _assert_dispatches_against_the_routing_are_dispatchers_choices(engine, services)
+
+
+def _assert_dispatches_against_the_routing_are_dispatchers_choices(engine: Engine, services: svc.CaseServices) -> None:
+    """Review D1: a simulated 派遣 to another department than the routing's (a misdispatch, later returned) was not
+    recorded as a dispatcher's 改派, so its 交办单 named one department as 承办部门 and the routing's as 派遣依据."""
+    with engine.connect() as conn:
+        # Every 派遣 names its basis; one against the routing names a recorded choice for its own department.
+        steps = conn.execute(
+            text(
+                """
+                SELECT t.case_id, t.department_code, t.actor, t.details, c.routing->'decision'
+                FROM case_transitions t JOIN cases c ON c.id = t.case_id WHERE t.action = 'dispatch'
+                ORDER BY t.case_id, t.at, t.id
+                """
+            )
+        ).all()
+        chosen: dict[int, str] = {}
+        for case_id, dept, actor, details, decision in steps:
+            own = routing.own_decision(svc.decision_from_json(decision))
+            if own.queue == "auto" and dept == own.department:
+                assert details["routing_basis"] == "routing"
+                continue
+            assert details["routing_basis"] == "override"
+            choice = decision["overrides"][details["override_index"]]
+            assert (choice["department"], choice["by"]) == (dept, actor)
+            if choice["source"] == "override":
+                assert choice["reason"] == details["reason"] and choice["explanation"].startswith("派遣员改派: ")
+                chosen.setdefault(case_id, dept)
+        assert len(chosen) >= 3  # the history has 改派 to look at
+        # The first 交办单 of such a case prints that 改派 as its 派遣依据, naming its own 承办部门.
+        case_id, dept = next(iter(chosen.items()))
+        doc_id = conn.execute(
+            text("SELECT min(id) FROM case_documents WHERE case_id = :c AND kind = 'dispatch'"), {"c": case_id}
+        ).scalar_one()
+        page = svc.render_document(conn, services, case_id, doc_id)
+    name = services.departments[dept]
+    assert f"<td>{dept} {name}</td>" in page  # 承办部门
+    assert f"派遣员改派: {routing.department_label(dept, name)}, 由 " in page

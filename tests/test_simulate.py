@@ -10,8 +10,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from gisgrid import workflow
+from gisgrid import routing, workflow
 from gisgrid.calendar import WorkingCalendar
+from gisgrid.cases import _decision_json, decision_from_json, dispatch_basis
 from gisgrid.errors import InvalidInput
 from gisgrid.evaluation import (
     Period,
@@ -23,7 +24,14 @@ from gisgrid.evaluation import (
 )
 from gisgrid.events import load_event_catalogue
 from gisgrid.settings import Settings
-from gisgrid.simulate import Simulation, classes_from_catalogue, person_names, simulate, synthetic_cells
+from gisgrid.simulate import (
+    OVERRIDE_REASONS,
+    Simulation,
+    classes_from_catalogue,
+    person_names,
+    simulate,
+    synthetic_cells,
+)
 from gisgrid.storage.models import Case, CaseTransition
 
 CAL = WorkingCalendar()
@@ -196,7 +204,7 @@ def test_a_router_decides_where_each_case_goes_and_each_case_keeps_its_decision(
         return pd.DataFrame(
             {
                 "department": dept,
-                "routing": [{"decision": {"department": d, "at": str(t)}, "duplicates": []}
+                "routing": [{"decision": _decision_json(_rule_or_manual(d, t)), "duplicates": []}
                             for d, t in zip(dept, asked["created_at"], strict=True)],
                 "component_id": [f"C{g}" if o else None for g, o in zip(asked["unit_grid_code"], odd, strict=True)],
             },
@@ -214,7 +222,8 @@ def test_a_router_decides_where_each_case_goes_and_each_case_keeps_its_decision(
         "created_at", "lon", "lat",
     ]  # fmt: skip
     # Each case keeps the decision made for its own report (same class, grid and time).
-    assert [r["decision"]["at"] for r in cases["routing"]] == [str(t) for t in cases["created_at"]]
+    own = [routing.own_decision(decision_from_json(r["decision"])) for r in cases["routing"]]
+    assert [d.explanation.rsplit(" @ ", 1)[1] for d in own] == [str(t) for t in cases["created_at"]]
     odd = cases["unit_grid_code"].str[-1].astype(int) % 2 == 1
     assert (cases["component_id"] == "C" + cases["unit_grid_code"]).eq(odd).all()
     assert cases.loc[~odd, "component_id"].isna().all()
@@ -229,6 +238,70 @@ def test_a_router_decides_where_each_case_goes_and_each_case_keeps_its_decision(
     )
     assert (last == want.reindex(last.index)).all() and len(last) > 1000
     assert not {"routing", "component_id"} & set(plain.cases.columns)  # without a router: no decision
+
+
+def _rule_or_manual(department: str | None, at: object) -> routing.RoutingDecision:
+    """A decision as intake's routing makes it: a rule's department, or 人工派遣 (None); the report's time named."""
+    if department is None:
+        return routing.RoutingDecision(None, "manual", "none", None, f"无匹配规则, 转人工派遣 @ {at}")
+    return routing.RoutingDecision(department, "auto", "rule", "R001", f"类别规则 R001 → {department} @ {at}")
+
+
+def test_a_dispatch_against_the_routing_is_recorded_as_the_live_dispatch_records_a_dispatcher_s_choice() -> None:
+    """Review D1: a simulated 派遣 to another department than the routing's (the misdispatch then returned) was
+    logged without a dispatcher's choice, so its 交办单's 派遣依据 named the routing's department, not its own. Now
+    each 派遣 is recorded by the live code (routing.dispatch_choice): a 改派 with its reason, who and when, 人工派遣
+    of a case left to a person, the re-dispatch after 回退 on the routing's own basis."""
+    classes, deps, _ = catalogue()
+    cells = synthetic_cells(streets=3, communities=2, tier3=3)
+
+    def route(asked: pd.DataFrame) -> pd.DataFrame:
+        # Odd unit grids by a rule to the first department, even ones to 人工派遣.
+        odd = asked["unit_grid_code"].str[-1].astype(int) % 2 == 1
+        dept = [deps[0] if o else None for o in odd]
+        docs = [{"decision": _decision_json(_rule_or_manual(d, t)), "duplicates": []}
+                for d, t in zip(dept, asked["created_at"], strict=True)]  # fmt: skip
+        return pd.DataFrame({"department": dept, "routing": docs}, index=asked.index)
+
+    cases, steps = simulate(cells, deps, classes, days=60, seed=5, start="2025-09-15", rate=0.08, route=route)
+    decisions = dict(zip(cases["id"], cases["routing"], strict=True))
+    dispatches = steps[steps["action"] == "dispatch"]
+    seen = {"override": 0, "dispatcher": 0, "after_return": 0}
+    for step in dispatches.to_dict("records"):
+        stored = decisions[step["case_id"]]["decision"]
+        own = routing.own_decision(decision_from_json(stored))
+        details, dept = step["details"], step["department_code"]
+        assert details["department"] == dept
+        if own.queue == "auto" and dept == own.department:
+            assert details["routing_basis"] == "routing"
+            assert dispatch_basis(stored, step) == own.explanation
+            seen["after_return"] += "returned_by" in details
+            continue
+        # A dispatcher's choice: recorded on the case's decision, the step naming it.
+        assert details["routing_basis"] == "override"
+        choice = stored["overrides"][details["override_index"]]
+        at = step["at"].to_pydatetime().astimezone(routing.LOCAL_TZ)
+        if own.queue == "auto":  # 改派, with the reason written in the step
+            assert details["reason"] in OVERRIDE_REASONS
+            assert choice == {
+                "source": "override", "department": dept, "by": step["actor"], "at": at.isoformat(),
+                "reason": details["reason"],
+                "explanation": f"派遣员改派: {dept}, 由 {step['actor']} 改派 ({at:%Y-%m-%d %H:%M}), "
+                               f"原因: {details['reason']}; 原判断: {own.explanation}",
+            }  # fmt: skip
+        else:  # 人工派遣
+            assert (choice["source"], choice["department"], choice["by"]) == ("dispatcher", dept, step["actor"])
+            assert choice["explanation"].startswith(f"人工派遣: {dept}, 由 {step['actor']} 选定")
+        seen[choice["source"]] += 1
+        # What its 交办单 prints as 派遣依据: this dispatch's own choice, naming its own department.
+        assert dispatch_basis(stored, step) == choice["explanation"]
+    assert seen["override"] > 10 and seen["dispatcher"] > 100 and seen["after_return"] > 10
+    # A 改派 returned and re-dispatched as suggested: the routing's own decision holds again, the 改派 still listed.
+    returned = steps.loc[steps["action"] == "return", "case_id"]
+    ruled = [decisions[c]["decision"] for c in returned if decisions[c]["decision"]["rule_id"] == "R001"]
+    assert ruled and all(
+        d["source"] == "rule" and d["department"] == deps[0] and len(d["overrides"]) == 1 for d in ruled
+    )
 
 
 def test_planted_codes_must_be_loaded_codes_of_their_kind_s_level() -> None:
