@@ -2607,6 +2607,16 @@ def _document_order(
             role = workflow.ROLES.get(step["role"] or "", step["role"] or "")
             checked_by = step["actor"] + (f"（{role}）" if role and role != step["actor"] else "")
             checked_at = dt.datetime.fromisoformat(step["at"])
+    key_supervision = False
+    if doc["kind"] == "supervision":
+        # The n-th 督办单 was issued by the n-th 督办: it is a 重点督办 when that 督办 was flagged.
+        nth = conn.execute(
+            text("SELECT count(*) FROM case_documents WHERE case_id = :c AND kind = 'supervision' AND id <= :d"),
+            {"c": case_id, "d": doc_id},
+        ).scalar_one()
+        steps = [t for t in case["timeline"] if "issue_supervision_order" in (t["effects"] or [])]
+        if 0 < nth <= len(steps):
+            key_supervision = bool((steps[nth - 1]["details"] or {}).get("flagged"))
     limit = _disposal_limit(services, ev, disposal_type)
     photos = [p for p in case["photos"] if p["kind"] == "before"]
     order = OrderData(
@@ -2644,6 +2654,7 @@ def _document_order(
         ),
         hours_per_day=services.calendar.hours.hours_per_day,
         supervision_reason=doc["reason"] or ("超期未办结" if doc["kind"] == "supervision" else None),
+        key_supervision=key_supervision,
         disposal_type=limit.disposal_type,
         urgent=bool(limit.urgent),
         rework_count=rework_count,

@@ -127,6 +127,7 @@ class OrderData:
     overdue: float | None = None  # time past due_at when supervised, in time_limit_unit
     hours_per_day: float = 8.0  # working hours in a working day (the city's calendar): an overdue in days and hours
     supervision_reason: str | None = None  # 督办事由
+    key_supervision: bool = False  # 重点督办: the 督办 was flagged (not only overdue); marked like 紧急 and 返工
     # The served page only: its "下载 PDF" link (a file written for use away from the service has none).
     pdf_url: str | None = None
 

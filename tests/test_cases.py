@@ -1684,6 +1684,24 @@ def test_dispatch_and_supervision_orders_are_printable_pages(
     assert "2025年10月13日 14:30" in dispatch  # the disposal deadline
 
 
+def test_the_order_of_a_flagged_supervision_says_key_supervision(
+    loaded: Engine, services: svc.CaseServices, spot: tuple[float, float]
+) -> None:
+    """A 督办 with 重点督办 ticked gives a 督办单 flagged 重点督办; one of a case only overdue does not (review D2)."""
+    x, y = spot
+    cid = report(loaded, services, x, y, now=at("2025-10-13T09:00:00"))
+    act(loaded, services, cid, "verify", "supervisor", 1, "2025-10-13T09:00:00")
+    act(loaded, services, cid, "file", "shift_lead", 2, "2025-10-13T09:00:00")
+    act(loaded, services, cid, "dispatch", "dispatcher", 3, "2025-10-13T09:00:00")
+    act(loaded, services, cid, "supervise", "leader", 4, "2025-10-13T10:00:00", reason="群众反映", flagged=True)
+    c = act(loaded, services, cid, "supervise", "leader", 5, "2025-10-14T09:00:00", reason="超期未处置")
+    flagged, overdue = (d["id"] for d in c["documents"] if d["kind"] == "supervision")
+    with loaded.connect() as conn:
+        pages = [svc.render_document(conn, services, cid, d) for d in (flagged, overdue)]
+    flags = [re.findall(r'<span class="flag">([^<]*)</span>', page) for page in pages]
+    assert flags == [["重点督办"], []]
+
+
 @pytest.fixture
 def dispatched_with_photo(loaded: Engine, settings: Settings, spot: tuple[float, float], tmp_path: Path) -> Any:
     """The app, and a case reported on its form with a 32×24 JPEG, verified, filed and dispatched (交办单 issued)."""

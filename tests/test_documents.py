@@ -148,6 +148,19 @@ def test_supervision_order_labels_and_values(order: OrderData) -> None:
     assert "交办单" not in html
 
 
+def test_a_key_supervision_order_is_marked_like_urgent_and_rework(order: OrderData) -> None:
+    """重点督办 (the 督办 was flagged) is a flag on the 督办单, as 紧急 and 返工 are (review D2); its PDF says it."""
+    supervised = _supervised(order)
+    assert _flags(render_supervision_order(supervised)) == []
+    key = render_supervision_order(replace(supervised, key_supervision=True))
+    assert _flags(key) == ["重点督办"]
+    assert _flags(render_supervision_order(replace(supervised, key_supervision=True, urgent=True))) == [
+        "紧急",
+        "重点督办",
+    ]
+    assert "重点督办" in read_pdf(render_pdf(key)).text
+
+
 @pytest.mark.parametrize(
     ("overdue", "unit", "hours_per_day", "text"),
     [
