@@ -87,8 +87,10 @@ TEXTS_ZH: dict[str, str] = {
     "no_component": "未提供部件信息, 按属地: ",
     "rule": "{lead}{label}: {kind} {rule_id} ({rule}) → {department}",
     "area_first": "事件先属地",
-    "owner_after": "事件后属主",
-    "class_default": "{lead}事件后属主: 无匹配规则, 类别 {label} 的默认主管部门 {department}",
+    # 事件先属地、后属主: a class rule (or the class default) decides only when no area rule matched; said so.
+    "owner_after": "事件先属地后属主: 无匹配的区域规则",
+    "rule_owner_after": "{lead}{label}, 按{kind} {rule_id} ({rule}) → {department}",
+    "class_default": "{lead}事件先属地后属主: 无匹配规则, 按类别 {label} 的默认主管部门 {department}",
     "manual": "{lead}无匹配规则, 转人工派遣 (类别 {label}, 单元网格 {grid}, 上报于 {time})",
     "override": "派遣员改派: {department}, 由 {actor} 改派{when}, 原因: {reason}; 原判断: {original}",
     "manual_choice": "人工派遣: {department}, 由 {actor} 选定{when}{note}; 原判断: {original}",
@@ -696,7 +698,7 @@ def route(
             queue="auto",
             source="rule",
             rule_id=best.rule_id,
-            explanation=TEXTS_ZH["rule"].format(
+            explanation=TEXTS_ZH["rule" if best.is_area_rule else "rule_owner_after"].format(
                 lead=lead,
                 label=TEXTS_ZH["area_first" if best.is_area_rule else "owner_after"],
                 kind=TEXTS_ZH["area_rule" if best.is_area_rule else "class_rule"],

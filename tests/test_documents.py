@@ -452,7 +452,8 @@ def test_the_pdf_downsamples_big_photos_and_reads_inline_ones(order: OrderData, 
 #: What a real order carries beyond the fixture: the routing explanation on two lines, a disposal type and a
 #: description of two lines (review 16: a 督办单 like this spilled its last signature block onto a second page).
 REAL = {
-    "routing_reason": "事件后属主: 类别规则 R002 (类别 gbt47678:06001) → 区城市管理委员会 (990000000000000001)",
+    "routing_reason": "事件先属地后属主: 无匹配的区域规则, 按类别规则 R002 (类别 gbt47678:06001) → 区城市管理委员会 "
+    "(990000000000000001)",
     "disposal_type": "停工",
     "description": "店外经营，占用人行道约二十平方米，摆放桌椅和货架，影响行人通行，多次劝导无效，请尽快处置。",
 }

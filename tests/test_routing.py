@@ -81,9 +81,9 @@ def test_demo_rules_load_with_the_catalogue_departments() -> None:
 def test_night_rule_at_22_vs_10() -> None:
     night = route(case("08001", when=at(22)), DEMO)
     assert (night.department, night.rule_id, night.source, night.queue) == (CGW, "R007", "rule", "auto")
-    assert (
-        night.explanation
-        == "事件后属主: 类别规则 R007 (类别 施工扰民(08001), 22:00–06:00) → 区城市管理委员会(990000000000000001)"
+    assert night.explanation == (  # a class rule decides only when no area rule matched (事件先属地、后属主)
+        "事件先属地后属主: 无匹配的区域规则, 按类别规则 R007 (类别 施工扰民(08001), 22:00–06:00) → "
+        "区城市管理委员会(990000000000000001)"
     )
     day = route(case("08001", when=at(10)), DEMO)
     assert (day.department, day.rule_id) == (ZJ, "R006")
@@ -139,7 +139,8 @@ def test_no_rule_goes_to_the_manual_queue_or_the_class_default() -> None:
     default = route(case("10001"), DEMO, class_default=SZ)
     assert (default.department, default.queue, default.source) == (SZ, "auto", "class_default")
     assert default.explanation == (
-        "事件后属主: 无匹配规则, 类别 道路积雪、结冰(10001) 的默认主管部门 区市政市容管理委员会(990000000000000002)"
+        "事件先属地后属主: 无匹配规则, 按类别 道路积雪、结冰(10001) 的默认主管部门 "
+        "区市政市容管理委员会(990000000000000002)"
     )
     # A matching rule beats the class default.
     assert route(case("06010"), DEMO, class_default=SZ).source == "rule"
@@ -188,7 +189,8 @@ def test_component_without_owner_or_event_falls_back_to_the_area(owner_rules: Ro
     elsewhere = route(case("01037", grid="419901002001001"), owner_rules)
     assert (elsewhere.rule_id, elsewhere.source) == ("C1", "rule")
     assert elsewhere.explanation == (
-        "事件后属主: 类别规则 C1 (类别 市政公用设施类(01)) → 区市政市容管理委员会(990000000000000002)"
+        "事件先属地后属主: 无匹配的区域规则, 按类别规则 C1 (类别 市政公用设施类(01)) → "
+        "区市政市容管理委员会(990000000000000002)"
     )
     with pytest.raises(InvalidInput, match="not component-linked"):
         route(case("01037"), owner_rules, component=ComponentOwner(maint_dept=LIGHT))
@@ -575,7 +577,8 @@ def test_every_text_for_the_reader_is_zh(tmp_path: Path) -> None:
     d = route(case("06010", grid="419901001003007", tier3_code="41990100100301"), rules)
     assert (d.rule_id, d.explanation) == (
         "CL",
-        "事件后属主: 类别规则 CL (类别 暴露垃圾(06010)) → 区环境卫生服务中心(990000000000000003)",
+        "事件先属地后属主: 无匹配的区域规则, 按类别规则 CL (类别 暴露垃圾(06010)) → "
+        "区环境卫生服务中心(990000000000000003)",
     )
     assert [(c.rule_id, c.matched, c.why) for c in d.candidates] == [
         ("T3", False, "不符合(区域规则): 三级网格 41990100100301 不是 41990100200101"),
@@ -610,7 +613,8 @@ def test_overrides_are_flat_and_the_routing_keeps_its_own_decision() -> None:
     assert (second.department, second.source, second.original) == (CGW, "override", own)
     assert second.explanation == (
         "派遣员改派: 区城市管理委员会(990000000000000001), 由 派遣员孙 改派 (2026-03-06 11:05), 原因: 改派责任部门; "
-        "原判断: 事件后属主: 类别规则 R001 (类别 市容环境类(06)) → 区环境卫生服务中心(990000000000000003)"
+        "原判断: 事件先属地后属主: 无匹配的区域规则, 按类别规则 R001 (类别 市容环境类(06)) → "
+        "区环境卫生服务中心(990000000000000003)"
     )
     assert second.explanation.count("原判断") == 1
     assert [(o.source, o.department, o.by, o.at, o.reason) for o in second.overrides] == [
