@@ -244,6 +244,17 @@ class CaseNode(BaseModel):
     )
 
 
+class MergedDuplicate(BaseModel):
+    """A report merged into this case (合并重复案件): voided, its duplicate_of this case's id."""
+
+    id: int
+    case_no: str | None = Field(description="Its case number (案件编号)")
+    source: CaseSource | None = Field(description="Where it was reported from")
+    source_label: str | None = Field(examples=["12345热线"])
+    reporter: str | None = Field(description="上报人 as it showed")
+    reported_at: str = Field(description="ISO 8601, +08:00: when it was reported")
+
+
 class CaseDetail(Case):
     """One case with its timeline, photos and documents."""
 
@@ -263,6 +274,10 @@ class CaseDetail(Case):
     )
     photos: list[dict[str, Any]] = Field(description="Photos with url and thumb_url (?size=thumb), under the root path")
     documents: list[dict[str, Any]] = Field(description="交办单/督办单 with url and pdf_url")
+    merged_duplicates: list[MergedDuplicate] = Field(
+        description="The reports merged into this case as its duplicates (合并), oldest report first; empty for one "
+        "kept case of none, and for a duplicate itself"
+    )
 
 
 class CaseList(BaseModel):

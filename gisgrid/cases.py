@@ -1776,8 +1776,33 @@ def get_case(
             {"id": case_id},
         ).mappings()
     ]
+    data["merged_duplicates"] = merged_duplicates(conn, case_id)
     data["datum"] = STORAGE_DATUM  # of lon/lat (GET /cases/{id}?datum= answers in another)
     return data
+
+
+def merged_duplicates(conn: Connection, case_id: int) -> list[dict[str, Any]]:
+    """The reports merged into a kept case (合并: each duplicate is voided with ``duplicate_of`` pointing here; a
+    kept case that ends without the matter handled sends them back to intake, and they are no longer listed),
+    in the order they were reported: id, number, source (and its label), reporter and when it was reported."""
+    rows = conn.execute(
+        text(
+            "SELECT id, case_no, source, reporter, created_at FROM cases WHERE duplicate_of = :id "
+            "ORDER BY created_at, id"
+        ),
+        {"id": case_id},
+    ).mappings()
+    return [
+        {
+            "id": r["id"],
+            "case_no": r["case_no"],
+            "source": r["source"],
+            "source_label": SOURCES.get(r["source"] or ""),
+            "reporter": r["reporter"],
+            "reported_at": r["created_at"].astimezone(LOCAL_TZ).isoformat(),
+        }
+        for r in rows
+    ]
 
 
 def dispatch_suggestion(

@@ -276,6 +276,46 @@ def test_a_merge_is_taken_just_inside_the_class_radius_and_refused_just_beyond(
     assert (refused["state"], refused["version"]) == ("reported", 1)  # nothing written
 
 
+def test_the_kept_case_lists_the_reports_merged_into_it(
+    loaded: Engine, services: svc.CaseServices, spot: tuple[float, float]
+) -> None:
+    """review U5: the kept case of a merge said nothing of what was merged into it. Its detail lists each merged
+    duplicate (id, number, source, reporter, reported at), oldest report first; a duplicate sent back to intake
+    (its kept case voided) is no longer listed."""
+    x, y = spot
+    kept = report(loaded, services, x, y)
+    call = report(
+        loaded, services, x + 0.00005, y, now=at("2025-09-26T10:11:00"), source="hotline", reporter_role="intake",
+        reporter="王女士",
+    )  # fmt: skip
+    app = report(loaded, services, x + 0.0001, y, now=at("2025-09-26T10:05:00"), reporter_role=None)
+    assert get(loaded, services, kept)["merged_duplicates"] == []
+    for dup in (call, app):
+        svc.merge_duplicate(loaded, services, dup, kept, actor="值班长甲", role="shift_lead", version=1)
+    numbers = {c: get(loaded, services, c)["case_no"] for c in (call, app)}
+    assert get(loaded, services, kept)["merged_duplicates"] == [
+        {
+            "id": app,
+            "case_no": numbers[app],
+            "source": "public_app",
+            "source_label": "公众APP",
+            "reporter": None,
+            "reported_at": "2025-09-26T10:05:00+08:00",
+        },
+        {
+            "id": call,
+            "case_no": numbers[call],
+            "source": "hotline",
+            "source_label": "12345热线",
+            "reporter": "王女士",
+            "reported_at": "2025-09-26T10:11:00+08:00",
+        },
+    ]
+    assert get(loaded, services, call)["merged_duplicates"] == []  # a duplicate keeps none
+    act(loaded, services, kept, "void", "shift_lead", 1, "2025-09-26T17:00:00", reason="虚假上报")
+    assert get(loaded, services, kept)["merged_duplicates"] == []  # sent back to intake: merged no longer
+
+
 def _merged_pair(engine: Engine, services: svc.CaseServices, x: float, y: float, n: int = 2) -> tuple[int, list[int]]:
     """A kept case with ``n`` reports merged into it as duplicates (each voided at version 2)."""
     kept = report(engine, services, x, y)
