@@ -1043,8 +1043,15 @@ PANEL_JS = r"""
   function disposalText(c) {
     if (!c.disposal_type && !c.urgent) { return null; }
     var t = disposalTypes(c).filter(function (x) { return x.type === c.disposal_type; })[0];
-    var span = el("span", null, (c.disposal_type || "") + (t ? "(时限 " + t.limit + ")" : ""));
-    if (c.urgent) { span.appendChild(el("b", {cls: "gg-urgent", text: " 紧急"})); }
+    // Parts joined by " · ", never nested brackets (the limit's unit may carry its own: 小时(自然时)); a type
+    // named 紧急 is itself the red word, not followed by a second 紧急.
+    var named = c.urgent && c.disposal_type === "紧急";
+    var span = el("span", null, named ? el("b", {cls: "gg-urgent", text: "紧急"}) : c.disposal_type || null);
+    if (t) { span.appendChild(document.createTextNode((c.disposal_type ? " · " : "") + "时限 " + t.limit)); }
+    if (c.urgent && !named) {
+      if (span.childNodes.length) { span.appendChild(document.createTextNode(" · ")); }
+      span.appendChild(el("b", {cls: "gg-urgent", text: "紧急"}));
+    }
     return span;
   }
 
@@ -1154,6 +1161,17 @@ PANEL_JS = r"""
     }).pop();
     return t ? t.details.duplicate_of_case_no : null;
   }
+  /* The reports merged into a kept case: each by its number (a link), where it came from and when. */
+  function mergedList(dups) {
+    var span = el("span", {cls: "gg-merged"});
+    dups.forEach(function (d, i) {
+      var from = d.source_label || d.source || "";
+      if (d.reporter && d.reporter !== d.source_label) { from += (from ? " · " : "") + d.reporter; }
+      span.appendChild(el("span", {"data-id": d.id}, i ? "、" : null, caseLink(d.id, d.case_no),
+        " (" + (from ? from + " · " : "") + shortTime(d.reported_at) + ")"));
+    });
+    return span;
+  }
   /* A duplicate's state as it is now (the list holds it as it was at the report). */
   function dupStates(c, list) {
     Array.prototype.forEach.call(list.children, function (li) {
@@ -1196,7 +1214,8 @@ PANEL_JS = r"""
         (c.reporter && c.reporter !== c.source_label ? " · " + c.reporter : "")),
       c.external_ref ? row("来源单号", c.external_ref) : null,
       row("描述", c.description),
-      c.duplicate_of ? row("合并到", caseLink(c.duplicate_of, mergedInto(c))) : null
+      c.duplicate_of ? row("合并到", caseLink(c.duplicate_of, mergedInto(c))) : null,
+      (c.merged_duplicates || []).length ? row("合并的重复案件", mergedList(c.merged_duplicates)) : null
     ]));
     var dups = routing.duplicates || [];
     if (dups.length) {
@@ -1351,7 +1370,10 @@ PANEL_JS = r"""
       parts.push("返工至 " + depName(d.department) + (d.rework_count ? "(第 " + d.rework_count + " 次返工)" : ""));
     }
     if (t.action === "return" && t.department_code) { parts.push("回退部门 " + depName(t.department_code)); }
-    if (d.reason) { parts.push(String(d.reason)); }
+    if (t.action === "reopen" && d.kept_case_no) {
+      // The log's reason is zh and English (主案 … 作废，重新受理 / kept case … voided: …): said here in zh only.
+      parts.push("主案 " + d.kept_case_no + " " + (C.states[d.kept_state] || d.kept_state || "") + "，重新受理");
+    } else if (d.reason) { parts.push(String(d.reason)); }
     if (d.result) { parts.push("结果:" + d.result); }
     if (d.amount !== undefined) { parts.push("延长 " + d.amount + " " + (C.timeUnits[d.unit] || d.unit || "工作日")); }
     if (d.new_due_at) {
@@ -1370,6 +1392,8 @@ PANEL_JS = r"""
     }
     if (t.action === "supervise" && d.overdue) { parts.push("超时督办"); }
     if (d.flagged) { parts.push("重点督办"); }
+    // 挂账, 处置 or 回退 of a case whose 延期申请 was pending: the request is withdrawn with it.
+    if ((t.effects || []).indexOf("withdraw_extension_request") >= 0) { parts.push("延期申请已撤回"); }
     return parts.length ? " · " + parts.join(" · ") : "";
   }
 

@@ -623,7 +623,7 @@ def test_dispatch_with_a_disposal_type_moves_the_deadline_and_shows_it(
     assert due - dt.datetime.now(due.tzinfo) > dt.timedelta(days=20)  # 20 working days, not 4 working hours
     shown = detail.locator("dt:text-is('时限') + dd").inner_text()
     assert shown.startswith(after["due_at"].replace("T", " ")[:16]), shown
-    assert detail.locator("dt:text-is('处置方式') + dd").inner_text().startswith("拆除(时限 20 工作日)")
+    assert detail.locator("dt:text-is('处置方式') + dd").inner_text() == "拆除 · 时限 20 工作日"
     desk.shot("dispatched-demolition")
 
 
@@ -1239,6 +1239,69 @@ def test_the_timeline_names_the_department_of_each_dispatch_return_and_rework(
     )
     lines = page.locator("#gg-detail ol.gg-timeline li").all_inner_texts()
     assert lines[9] == only_level
+
+
+def _open(desk: Tab, live: LiveServer, case: dict[str, Any], loaded: bool = False) -> Any:
+    """The console (opened once: ``loaded`` after) showing ``case``; its detail box."""
+    page = desk.page
+    if not loaded:
+        open_console(desk, live)
+    page.evaluate(f"() => {{ GG.openCase({case['id']}); }}")
+    page.wait_for_function(f"() => ({DETAIL_H2})().indexOf('{case['case_no']}') >= 0")
+    return page.locator("#gg-detail")
+
+
+def test_the_detail_says_withdrawn_extensions_merged_duplicates_and_urgency_in_plain_zh(
+    desk: Tab, live: LiveServer, api: httpx.Client
+) -> None:
+    """Review U3, U5, U8, U9c: a 挂账 that withdrew a pending 延期申请 says so; the kept case of a merge lists the
+    reports merged into it; the reopened duplicate's line is zh only; an urgent case's 处置方式 reads
+    ``紧急 · 时限 2 小时(自然时)`` (no nested brackets, no second 紧急)."""
+    first = "990000000000000003"
+    # U3: 延期申请 pending, then 挂账
+    case = dispatched_case(api, seed=401, department=first)
+    cid = case["id"]
+    _step(api, cid, "request_extension", "department", "部门处置员孙八", reason="需调机械")
+    _step(api, cid, "suspend", "shift_lead", "值班长赵六", reason="等待配合")
+    suspended = api.get(f"/cases/{cid}").json()["timeline"][-1]
+    assert suspended["effects"] == ["pause_due_clock", "withdraw_extension_request"]
+    detail = _open(desk, live, case)
+    assert detail.locator("ol.gg-timeline li").last.inner_text() == (
+        f"{fmt_minute(suspended['at'])} 挂账 · 值班长赵六(值班长) → 挂账 · 等待配合 · 延期申请已撤回"
+    )
+
+    # U9c: dispatched with the urgent type of a class whose 紧急 limit is 2 clock hours
+    urgent = dispatched_case(api, seed=402, class_code="01001")
+    _step(api, urgent["id"], "dispatch", "dispatcher", "派遣员钱七", department=first, disposal_type="紧急")
+    detail = _open(desk, live, urgent, loaded=True)
+    shown = detail.locator("dt:text-is('处置方式') + dd")
+    assert shown.inner_text() == "紧急 · 时限 2 小时(自然时)"
+    assert shown.locator("b.gg-urgent").all_inner_texts() == ["紧急"]  # the type itself in red, said once
+
+    # U5: a 12345 call merged into a patrol's report; U8: the kept case voided, the call's case reopened
+    kept = report(api, seed=403)
+    call = report(api, seed=403, source="hotline", lon=kept["lon"] + 0.00005, lat=kept["lat"])
+    merged = api.post(f"/cases/{call['id']}/merge", json={"into": kept["id"], "version": 1},
+                      headers={"X-Role": "shift_lead"})  # fmt: skip
+    assert merged.status_code == 200, merged.text
+    listed = api.get(f"/cases/{kept['id']}").json()["merged_duplicates"]
+    assert [(d["id"], d["source_label"], d["reporter"]) for d in listed] == [(call["id"], "12345热线", "wang")]
+    detail = _open(desk, live, kept, loaded=True)
+    when = call["created_at"][5:16].replace("T", " ")
+    assert detail.locator("dt:text-is('合并的重复案件') + dd").inner_text() == (
+        f"{call['case_no']} (12345热线 · wang · {when})"
+    )
+    detail.locator(f"dd a[data-case='{call['id']}']").click()  # the number opens the merged case
+    desk.page.wait_for_function(f"() => ({DETAIL_H2})().indexOf('{call['case_no']}') >= 0")
+    _step(api, kept["id"], "void", "shift_lead", "值班长赵六", reason="虚假上报")
+    reopened = api.get(f"/cases/{call['id']}").json()["timeline"][-1]
+    assert reopened["note"].endswith(" / kept case " + kept["case_no"] + " voided: back to intake")  # the API: both
+    detail = _open(desk, live, call, loaded=True)
+    assert detail.locator("ol.gg-timeline li").last.inner_text() == (
+        f"{fmt_minute(reopened['at'])} 重新受理 · 值班长赵六(值班长) → 上报 · 主案 {kept['case_no']} 作废，重新受理"
+    )
+    assert detail.locator("dt:text-is('合并的重复案件')").count() == 0
+    desk.shot("merged-reopened")
 
 
 def fmt_minute(iso: str) -> str:
