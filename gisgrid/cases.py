@@ -2298,9 +2298,13 @@ def light_counts(
     conn: Connection, services: CaseServices, f: CaseFilter | None = None, *, now: dt.datetime | None = None
 ) -> dict[str, int]:
     """Open cases (of the filter) per traffic light, computed for all of them at once (the console asks every
-    10 s); the filter's light and paging do not apply."""
+    10 s); the filter's light and paging do not apply. ``suspended``: the filter's 挂账 cases, whose clock is
+    stopped and which have no light (so that the four add up to the open cases the list counts)."""
     now = _now(now)
     cond, params = _filter_sql(replace(f, light=None) if f else CaseFilter(), services.departments)
+    suspended = conn.execute(
+        text(f"SELECT count(*) FROM cases c WHERE {cond} AND c.state = 'suspended'"), params
+    ).scalar_one()
     rows = pd.read_sql(
         text(
             f"SELECT c.node_started_at, c.due_at, c.node_calendar_time FROM cases c WHERE {cond} "
@@ -2319,6 +2323,7 @@ def light_counts(
         )
         for light, n in zip(*np.unique(lights.astype(str), return_counts=True), strict=True):
             counts[str(light)] = int(n)
+    counts["suspended"] = int(suspended)
     return counts
 
 

@@ -330,6 +330,13 @@ def _state_text(state: str) -> str:
     return f"{state!r} ({STATES.get(state, '?')})"
 
 
+def _state_refusal_zh(state: str, rule: ActionRule) -> str:
+    """A state refusal in zh-CN, first in the message (an operator reading the API's answer, a 12345 system showing
+    it): "案件状态为「结案」,不能办理「延期申请」(可办理的状态:已派遣)"."""
+    allowed = "、".join(STATES.get(s, s) for s in rule.from_states)
+    return f"案件状态为「{STATES.get(state, state)}」,不能办理「{rule.label}」(可办理的状态:{allowed})"
+
+
 def _role_text(role: str) -> str:
     return f"{role!r} ({ROLES.get(role, '?')})"
 
@@ -501,6 +508,7 @@ def check(
         )
     if case.state not in rule.from_states:
         raise TransitionNotAllowed(
+            f"{_state_refusal_zh(case.state, rule)} / "
             f"{action} is not allowed in state {_state_text(case.state)}; allowed from: {', '.join(rule.from_states)}",
             detail=[
                 refusal_item(

@@ -427,10 +427,10 @@ def test_light_counts_follow_the_filter(loaded: Engine, services: svc.CaseServic
         def counts(**kw: Any) -> dict[str, int]:
             return svc.light_counts(conn, services, svc.CaseFilter(**kw), now=now)
 
-        assert counts() == {"green": 1, "yellow": 1, "red": 0}  # 55 of 60 min used: yellow; 15 of 60: green
-        assert counts(class_code=GARBAGE) == {"green": 0, "yellow": 1, "red": 0}
-        assert counts(class_code=LAMP_EVENT) == {"green": 0, "yellow": 0, "red": 0}
-        assert counts(since=dt.datetime(2025, 9, 26, 10, 30)) == {"green": 1, "yellow": 0, "red": 0}
+        assert counts() == {"green": 1, "yellow": 1, "red": 0, "suspended": 0}  # 55 of 60 min used: yellow; 15 of 60: green
+        assert counts(class_code=GARBAGE) == {"green": 0, "yellow": 1, "red": 0, "suspended": 0}
+        assert counts(class_code=LAMP_EVENT) == {"green": 0, "yellow": 0, "red": 0, "suspended": 0}
+        assert counts(since=dt.datetime(2025, 9, 26, 10, 30)) == {"green": 1, "yellow": 0, "red": 0, "suspended": 0}
 
 
 def test_idempotency_key_makes_a_retried_report_one_case(
@@ -1015,7 +1015,11 @@ def test_api_refusals_have_status_and_reason(
             }
         ]
         wrong_state = client.post(f"/cases/{cid}/actions/close", json={"version": 1}, headers={"X-Role": "shift_lead"})
-        assert wrong_state.status_code == 409 and "not allowed in state" in wrong_state.json()["detail"]["message"]
+        assert wrong_state.status_code == 409
+        assert wrong_state.json()["detail"]["message"] == (  # zh-CN first, for whoever shows the API's words
+            "案件状态为「上报」,不能办理「结案」(可办理的状态:核查) / "
+            "close is not allowed in state 'reported' (上报); allowed from: checked"
+        )
         assert wrong_state.json()["error"] == "transition_not_allowed" and "reason" not in wrong_state.json()
         assert wrong_state.json()["detail"]["items"] == [
             {
@@ -2314,9 +2318,12 @@ def test_an_urgent_case_runs_round_the_clock_and_its_light_is_measured_in_clock_
     with loaded.connect() as conn:
         mine = svc.CaseFilter(grid=c["unit_grid_code"], since=at("2025-10-03T00:00:00"), until=at("2025-10-04T00:00"))
         counts = svc.light_counts(conn, services, mine, now=at("2025-10-03T10:35:00"))
-    assert counts == {"green": 1, "yellow": 0, "red": 0}
+    assert counts == {"green": 1, "yellow": 0, "red": 0, "suspended": 0}
     # 挂账 stops a round-the-clock clock too: resumed a day later, 1 h 30 is still left.
     act(loaded, services, cid, "suspend", "dispatcher", 4, "2025-10-03T11:00:00", reason="等待封路许可")
+    with loaded.connect() as conn:  # no light while 挂账: counted apart, so the four add up to the open cases
+        counts = svc.light_counts(conn, services, mine, now=at("2025-10-03T12:00:00"))
+    assert counts == {"green": 0, "yellow": 0, "red": 0, "suspended": 1}
     c = act(loaded, services, cid, "resume", "shift_lead", 5, "2025-10-04T11:00:00")
     assert c["due_at"] == "2025-10-04T12:30:00+08:00" and c["node_calendar_time"] is True
     # A normal case keeps working-time node limits.

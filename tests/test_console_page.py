@@ -120,7 +120,7 @@ def test_the_panel_endpoints_answer_and_a_bad_filter_explains_itself(client: Tes
     assert fc["type"] == "FeatureCollection" and [f["properties"]["id"] for f in fc["features"]] == [cid]
     props = fc["features"][0]["properties"]
     assert {"id", "light", "state_label", "class_name", "case_no"} <= set(props)
-    assert set(client.get("/cases/lights").json()) == {"green", "yellow", "red"}
+    assert set(client.get("/cases/lights").json()) == {"green", "yellow", "red", "suspended"}
     detail = client.get(f"/cases/{cid}", headers={"X-Role": "supervisor"}).json()
     assert "verify" in detail["allowed_actions"] and detail["timeline"]
     # what the panel shows for a malformed filter: the API's 422 detail, field by field

@@ -211,7 +211,9 @@ def test_every_refused_state(action: str, state: str) -> None:
     rule = SPEC[action]
     with pytest.raises(TransitionNotAllowed) as err:
         do(case, action)
+    allowed_zh = "、".join(STATES[s] for s in rule.from_states)
     assert err.value.message == (
+        f"案件状态为「{STATES[state]}」,不能办理「{rule.label}」(可办理的状态:{allowed_zh}) / "
         f"{action} is not allowed in state {state!r} ({STATES[state]}); allowed from: {', '.join(rule.from_states)}"
     )
     assert err.value.reason is None and err.value.detail == [
@@ -296,7 +298,10 @@ def test_error_types_and_messages() -> None:
     assert issubclass(StaleVersion, Conflict)
     assert issubclass(RoleNotAllowed, InvalidInput)
     assert issubclass(MissingField, InvalidInput)
-    closed = r"^dispatch is not allowed in state 'closed' \(结案\); allowed from: filed, returned$"
+    closed = (
+        r"^案件状态为「结案」,不能办理「派遣」\(可办理的状态:立案、回退\) / "
+        r"dispatch is not allowed in state 'closed' \(结案\); allowed from: filed, returned$"
+    )
     with pytest.raises(TransitionNotAllowed, match=closed):
         do(case_in("closed"), "dispatch")
     with pytest.raises(RoleNotAllowed, match=r"allowed roles: dispatcher \(派遣员\)$"):
@@ -430,7 +435,7 @@ def test_leaving_dispatch_withdraws_a_pending_extension() -> None:
 def test_extension_refused_on_a_closed_case() -> None:
     closed = case_in("closed")
     for action in ("request_extension", "approve_extension", "deny_extension"):
-        with pytest.raises(TransitionNotAllowed, match=rf"^{action} is not allowed in state 'closed' \(结案\)") as err:
+        with pytest.raises(TransitionNotAllowed, match=rf" / {action} is not allowed in state 'closed' \(结案\)") as err:
             do(closed, action)
         assert err.value.reason is None  # the state alone: transition_not_allowed says it all
 
