@@ -56,6 +56,9 @@ DEFAULT_ACTOR = "值班员"
 GRID_CODE_WORDS = {"street_code": "街道", "community_code": "社区", "tier3_code": "三级", "unit_grid_code": "单元"}
 #: A map click outside the district's grids (the API's 404 speaks of a report's location: datum, photo …).
 OUTSIDE_CLICK_TEXT = "此处不在本区网格范围内"
+#: The fourth count beside the lights: 挂账 cases have no light (their clock is stopped), so the four add up to the
+#: open cases of the filter (``/cases/lights`` ``suspended``).
+SUSPENDED_LABEL = "挂账(暂停计时)"
 #: The list's orders: by light (red first; within one page of the answer) or newest report first (the API's
 #: own order, so it holds across pages).
 LIST_SORTS = {"light": "按灯色", "newest": "最新上报优先"}
@@ -202,6 +205,18 @@ def grid_code_lengths() -> str:
     return "、".join(f"{GRID_CODE_WORDS[col]} {n} 位" for n, col in sorted(GRID_FILTER_COLUMNS.items()))
 
 
+def _grid_length_template() -> str:
+    lengths = sorted(GRID_FILTER_COLUMNS)
+    valid = "、".join(str(n) for n in lengths[:-1]) + f" 或 {lengths[-1]}"
+    return f"网格:编码「#CODE#」为 #N# 位数字,应为 {valid} 位({grid_code_lengths()})"
+
+
+def grid_length_error(code: str) -> str:
+    """The grid filter's refusal of digits of no tier's length: how many were typed and which lengths are valid
+    (网格:编码「4199010」为 7 位数字,应为 9、12、14 或 15 位(街道 9 位、…)); the page says the same."""
+    return _grid_length_template().replace("#CODE#", code).replace("#N#", str(len(code)))
+
+
 def event_classes(events: EventCatalogue, time_units: Mapping[str, str]) -> list[dict[str, Any]]:
     """The event catalogue as the panel uses it (class filter by name, 处置方式 of the dispatch form): code, name,
     big class and the disposal types with their limits (``默认`` first when a class has it)."""
@@ -342,6 +357,7 @@ def build_console(
         "defaultActor": DEFAULT_ACTOR,
         "gridCodeLengths": sorted(GRID_FILTER_COLUMNS),
         "gridCodeError": f"网格:请填网格编码({grid_code_lengths()}的数字),不能按名称查找",
+        "gridLengthError": _grid_length_template(),
         "filterRefused": FILTER_REFUSED_TEXT,
         "states": dict(states),
         "roles": dict(roles),
@@ -433,13 +449,15 @@ def _panel_html(
       <label id="gg-dept-box" hidden>所属部门 <select id="gg-dept">{dept_options}</select></label>
     </div>
   </header>
-  <section class="gg-lights" aria-label="红黄绿灯统计(按下筛选该灯的案件)">
+  <section class="gg-lights" aria-label="红黄绿灯与挂账统计(按下筛选这些案件)">
     <button type="button" class="gg-light" data-light="green"><i class="gg-dot gg-green"></i>绿灯
       <b id="gg-n-green">–</b></button>
     <button type="button" class="gg-light" data-light="yellow"><i class="gg-dot gg-yellow"></i>黄灯
       <b id="gg-n-yellow">–</b></button>
     <button type="button" class="gg-light" data-light="red"><i class="gg-dot gg-red"></i>红灯
       <b id="gg-n-red">–</b></button>
+    <button type="button" class="gg-light" data-state="suspended" title="挂账的案件暂停计时,没有灯色"><i
+      class="gg-dot gg-grey"></i>{attr(SUSPENDED_LABEL)} <b id="gg-n-suspended">–</b></button>
   </section>
   <details class="gg-legend-states"><summary>图例:填色为红黄绿灯,外圈为状态</summary>{legend}</details>
   <form id="gg-filters" class="gg-filters" autocomplete="off">
@@ -505,7 +523,7 @@ body {{ font-family: system-ui, "Noto Sans CJK SC", "Microsoft YaHei", sans-seri
 #gg-panel h3 {{ font-size: 13px; margin: 10px 0 4px; color: #455a64; }}
 .gg-who, .gg-filters {{ display: flex; flex-wrap: wrap; gap: 4px 8px; align-items: center; margin-bottom: 6px; }}
 .gg-filters button, .gg-actions button {{ padding: 1px 8px; }}
-.gg-lights {{ display: flex; gap: 12px; margin: 6px 0; }}
+.gg-lights {{ display: flex; flex-wrap: wrap; gap: 4px 10px; margin: 6px 0; }}
 .gg-light {{ cursor: pointer; border: 1px solid transparent; background: none; font: inherit; padding: 1px 4px;
   border-radius: 4px; }}
 .gg-light:hover, .gg-light:focus-visible {{ border-color: #90a4ae; background: #fff; }}
@@ -787,7 +805,7 @@ PANEL_JS = r"""
     var seq = (GG.casesSeq += 1), url = casesUrl();
     if (GG.badFilter) {  // refused by the page itself: nothing is asked
       showRefused(true);
-      ["green", "yellow", "red"].forEach(function (k) { $("gg-n-" + k).textContent = "–"; });
+      COUNTS.forEach(function (k) { $("gg-n-" + k).textContent = "–"; });
       ok(NO_CASES);
       return;
     }
@@ -915,14 +933,15 @@ PANEL_JS = r"""
     if (note) { note.scrollIntoView({block: "nearest"}); }
   }
 
+  var COUNTS = ["green", "yellow", "red", "suspended"];  // the lights and 挂账 (no light: its clock is stopped)
   /* Counts per light of the filtered cases (the light filter itself aside: the counts are what it chooses from). */
   function refreshLights() {
     request(C.base + "/cases/lights?" + filterQuery(["light"]).toString()).then(function (n) {
       if (GG.badFilter) { return; }  // asked before the filter was refused: not its counts
       showError("lights", "");
-      ["green", "yellow", "red"].forEach(function (k) { $("gg-n-" + k).textContent = n[k]; });
+      COUNTS.forEach(function (k) { $("gg-n-" + k).textContent = n[k] === undefined ? "–" : n[k]; });
     }, function (e) {
-      ["green", "yellow", "red"].forEach(function (k) { $("gg-n-" + k).textContent = "?"; });
+      COUNTS.forEach(function (k) { $("gg-n-" + k).textContent = "?"; });
       showError("lights", e.network ? "" : failText("红黄绿灯统计", e), e);  // a failed connection: said once above
     });
   }
@@ -1332,8 +1351,32 @@ PANEL_JS = r"""
       return u;
     }
     if (kind === "datetime") { return el("input", {name: name, type: "datetime-local"}); }
-    return el("textarea", C.textLimits[name] ? {name: name, rows: "2", maxlength: C.textLimits[name]} :
-      {name: name, rows: "2"});
+    return textArea(name);
+  }
+  /* A text of the form. No maxlength: a paste over the service's limit would be cut without a word; a counter
+     shows up near the limit instead, and 提交 refuses a longer text (tooLong) saying how long it is. */
+  function textArea(name) {
+    var t = el("textarea", {name: name, rows: "2"}), limit = C.textLimits[name];
+    if (!limit) { return t; }
+    var counter = el("span", {cls: "gg-hint gg-chars", hidden: "hidden"});
+    t.addEventListener("input", function () {
+      var n = chars(t.value);
+      counter.textContent = n + " / " + limit + " 字" + (n > limit ? "(超出 " + (n - limit) + " 字)" : "");
+      counter.className = "gg-hint gg-chars" + (n > limit ? " gg-late" : "");
+      counter.hidden = n < limit * 0.9;
+    });
+    return el("span", {cls: "gg-text"}, t, counter);
+  }
+  /* Characters as the service counts them (code points: a character outside the BMP is one, not two). */
+  function chars(text) { return Array.from(text || "").length; }
+  /* The form's texts over their limit, by the form's own labels: "备注:最多 2000 字(当前 2100)". */
+  function tooLong(form, labels) {
+    return Array.prototype.filter.call(form.querySelectorAll("textarea"), function (t) {
+      return C.textLimits[t.name] && chars(t.value) > C.textLimits[t.name];
+    }).map(function (t) {
+      return (labels[t.name] || C.fieldLabels[t.name] || t.name) + ":最多 " + C.textLimits[t.name] + " 字(当前 " +
+        chars(t.value) + ")";
+    });
   }
 
   /* Labels the form gives a field where the generic one says less (派遣: a note on a first dispatch, the reason
@@ -1417,7 +1460,10 @@ PANEL_JS = r"""
     var extension = action === "request_extension" || action === "approve_extension";
     /* 延期: amount + unit or new_due_at (approval: one of them; the service turns an amount into the deadline). */
     var fields = required.concat(optional.filter(function (f) { return required.indexOf(f) < 0; }));
-    var form = el("form", {cls: "gg-form", "data-action": action}, el("b", {text: C.actions[action] || action}));
+    /* novalidate: the browser's own bubble for a required field is not shown; the form's message names it. */
+    var form = el("form", {cls: "gg-form", "data-action": action, novalidate: "novalidate"},
+                  el("b", {text: C.actions[action] || action}));
+    var labels = {note: "备注"}, musts = [];  // the form's own words for each field; its required fields
     if (HINTS[action]) { form.appendChild(el("div", {cls: "gg-hint", text: HINTS[action]})); }
     fields.forEach(function (f) {
       if (extension && (f === "unit" || f === "new_due_at")) { return; }  // placed with amount below
@@ -1433,10 +1479,16 @@ PANEL_JS = r"""
         return;
       }
       var input = fieldInput(f, c, action, must);
+      labels[f] = label;
+      if (must) {  // marked in words and for assistive technology; checked on 提交 (missingFields)
+        (input.querySelector ? input.querySelector("textarea") || input : input).required = true;
+        musts.push(f);
+      }
       if (input.type === "checkbox") {
-        form.appendChild(el("label", null, input, " " + label));
+        form.appendChild(el("label", null, input, " " + label + (must ? "(必填)" : "")));
       } else {
-        form.appendChild(el("label", null, label + (must || f === "disposal_type" ? "" : "(选填)") + " ", input));
+        form.appendChild(el("label", null, label + (must ? "(必填)" : f === "disposal_type" ? "" : "(选填)") + " ",
+                            input));
       }
       var sug = c.dispatch_suggestion || {};
       if (action === "dispatch" && f === "department" && C.departments[sug.department]) {
@@ -1446,8 +1498,7 @@ PANEL_JS = r"""
         form.appendChild(el("div", {cls: "gg-hint gg-suggest", text: sug.hint}));
       }
     });
-    form.appendChild(el("label", null, "备注 ",
-      el("textarea", {name: "note", rows: "2", maxlength: C.textLimits.note})));
+    form.appendChild(el("label", null, "备注(选填) ", textArea("note")));
     /* Photos go with the action on the form endpoint, which takes every payload field as the JSON one does: 处置
        needs its after-photo, any other action may carry evidence (返工 with what the check found). */
     var needsPhoto = (C.required[action] || []).indexOf("after_photo") >= 0;
@@ -1468,6 +1519,19 @@ PANEL_JS = r"""
          service refuses it if it asked none). */
       if (extension && payload.amount !== undefined && payload.new_due_at) {
         fillRefusal(msg, "延长时间与新的处置时限只能填一项");
+        return;
+      }
+      /* Checked before sending, each field by the form's own label: what is missing, what is too long. */
+      var photoCount = form.elements.photos ? form.elements.photos.files.length : 0;
+      var problems = musts.filter(function (f) { return payload[f] === undefined || !String(payload[f]).trim(); })
+        .map(function (f) {
+          var x = form.elements[f];
+          return labels[f] + ":必填,请" + (x && x.tagName === "SELECT" ? "选择" : "填写");
+        });
+      if (needsPhoto && !photoCount) { problems.push("处置后照片:必填,请选择照片"); }
+      problems = problems.concat(tooLong(form, labels));
+      if (problems.length) {
+        fillRefusal(msg, "未提交:\n" + problems.join("\n"));
         return;
       }
       var note = form.elements.note.value || null;
@@ -1662,6 +1726,18 @@ PANEL_JS = r"""
     return /^\d+$/.test(text) && C.gridCodeLengths.indexOf(text.length) >= 0;
   };
 
+  /* Why a grid code is refused: digits of no tier's length (how many, which are valid), or not a code at all. */
+  function gridRefusal(grid) {
+    if (!/^\d+$/.test(grid)) { return C.gridCodeError; }
+    return C.gridLengthError.replace("#CODE#", grid).replace("#N#", String(grid.length));
+  }
+  /* 上报 自 … 至 …: a period that ends before it starts is refused here, once (the API would refuse both the list
+     and the counts). "至" includes its day: 自 11-01 至 11-01 is one day. */
+  function periodRefusal(since, until) {
+    if (!since || !until || since <= until) { return ""; }
+    return "上报日期:起始日期 " + since + " 晚于截止日期 " + until + ",请修改";
+  }
+
   function bindPanel() {
     var form = $("gg-filters");
     form.addEventListener("submit", function (ev) {
@@ -1670,7 +1746,8 @@ PANEL_JS = r"""
       var no = e.case_no.value.trim();
       var cls = no ? {code: ""} : GG.classCodeOf(e.class_code.value);
       var grid = no ? "" : e.grid.value.trim();
-      var refused = cls.error || (grid && !GG.gridCodeOk(grid) ? C.gridCodeError : "");
+      var refused = cls.error || (grid && !GG.gridCodeOk(grid) ? gridRefusal(grid) : "") ||
+        (!no && periodRefusal(e.since.value, e.until.value));
       GG.offset = 0;
       if (refused) {  // nothing is asked of the API; what is shown is not this filter's answer: emptied
         GG.badFilter = refused;
@@ -1708,7 +1785,12 @@ PANEL_JS = r"""
     });
     Array.prototype.forEach.call(document.querySelectorAll(".gg-light"), function (s) {
       s.addEventListener("click", function () {  // buttons: Enter and Space press them too
-        form.elements.light.value = s.getAttribute("data-light");
+        if (s.getAttribute("data-state")) {  // 挂账: those cases (they have no light)
+          form.elements.state.value = s.getAttribute("data-state");
+          form.elements.light.value = "";
+        } else {
+          form.elements.light.value = s.getAttribute("data-light");
+        }
         form.requestSubmit ? form.requestSubmit() : form.dispatchEvent(new Event("submit"));
       });
     });

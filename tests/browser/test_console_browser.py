@@ -18,7 +18,7 @@ from gisgrid import geodesy, history
 from gisgrid.cases import TEXT_LIMITS
 from gisgrid.settings import Settings
 from gisgrid.simulate import classes_from_catalogue, simulate
-from maps.console import FILTER_REFUSED_TEXT, grid_code_lengths
+from maps.console import FILTER_REFUSED_TEXT, grid_code_lengths, grid_length_error
 from maps.pagejs import load_reason_texts
 from tests.browser.conftest import LiveServer, Tab
 from tests.fixtures import acting
@@ -554,15 +554,20 @@ def test_a_refused_filter_empties_the_list_count_and_map_and_says_so(
         page.wait_for_function(no_markers)
 
     grid_error = f"网格:请填网格编码({grid_code_lengths()}的数字),不能按名称查找"
-    for typed in ("12345", "长兴街道"):  # refused by the page: nothing is asked of the API
-        page.click('#gg-filters button[type="reset"]')
+    # digits of no tier's length are not a name: the length is what is wrong (review: U9a)
+    assert grid_length_error("4199010") == (
+        "网格:编码「4199010」为 7 位数字,应为 9、12、14 或 15 位(街道 9 位、社区 12 位、三级 14 位、单元 15 位)"
+    )
+    for typed, error in (("4199010", grid_length_error("4199010")), ("长兴街道", grid_error)):
+        page.click('#gg-filters button[type="reset"]')  # refused by the page: nothing is asked of the API
         page.wait_for_function("() => document.getElementById('gg-count').textContent === '共 2 件'")
         page.wait_for_load_state("networkidle")
         asked = len(desk.watch.requests)
         grid_box.fill(typed)
         page.click('#gg-filters button[type="submit"]')
-        refused_shown(grid_error)
-        assert [page.inner_text(f"#gg-n-{k}") for k in ("green", "yellow", "red")] == ["–", "–", "–"]
+        refused_shown(error)
+        assert page.inner_text("#gg-error") == error  # said once
+        assert [page.inner_text(f"#gg-n-{k}") for k in ("green", "yellow", "red", "suspended")] == ["–"] * 4
         assert not any("/cases?" in u or "/cases/lights" in u for u in desk.watch.requests[asked:]), typed
     desk.shot("refused-grid")
     page.evaluate("() => GG.cases.update()")  # the next poll keeps it so
@@ -580,13 +585,16 @@ def test_a_refused_filter_empties_the_list_count_and_map_and_says_so(
     assert page.get_attribute("#gg-count", "class") == "gg-count"
     assert page.locator("#gg-list li").count() == 1
     page.wait_for_function(f"() => ({MARKER_FILL})({one['id']}) !== null")
-    # refused by the API (a reversed period): emptied in the same way, the API's words under the Chinese
+    # a reversed period: refused by the page, once (not by the API twice, for the list and for the counts: U9b)
     grid_box.fill("")
+    page.wait_for_load_state("networkidle")
+    asked = len(desk.watch.requests)
     page.fill('#gg-filters input[name="since"]', "2026-11-26")
     page.fill('#gg-filters input[name="until"]', "2026-11-20")
     page.click('#gg-filters button[type="submit"]')
-    refused_shown("案件查询被拒绝:")
-    assert "上报截止日期:须晚于起始日期" in page.inner_text("#gg-error")
+    refused_shown("上报日期:")
+    assert page.inner_text("#gg-error") == "上报日期:起始日期 2026-11-26 晚于截止日期 2026-11-20,请修改"
+    assert not any("/cases?" in u or "/cases/lights" in u for u in desk.watch.requests[asked:])
     desk.shot("refused-period")
     page.click('#gg-filters button[type="reset"]')
     page.wait_for_function("() => document.getElementById('gg-count').textContent === '共 2 件'")
@@ -1125,7 +1133,7 @@ def test_a_number_looked_up_while_a_form_is_open_is_no_change_to_the_open_case(
     detail.locator('button[data-action="verify"]').click()
     detail.locator('form.gg-form textarea[name="note"]').fill("正在核实")
     limits = detail.locator("form.gg-form textarea").evaluate_all("ts => ts.map(t => [t.name, t.maxLength])")
-    assert limits and all(limit == TEXT_LIMITS[name] for name, limit in limits), limits  # stops, not refused
+    assert limits and all(limit == -1 for _, limit in limits), limits  # never cut silently: 提交 says it (D3)
     filters = page.locator("#gg-filters")
     filters.locator('input[name="case_no"]').fill("1999000001")  # no such case
     filters.locator('button[type="submit"]').click()
