@@ -863,12 +863,13 @@ PANEL_JS = r"""
   function formState() {
     var form = document.querySelector("#gg-action-area form");
     if (!form) { return null; }
-    var values = {};
+    var values = {}, labels = {};
     Array.prototype.forEach.call(form.elements, function (x) {
       if (!x.name || x.type === "file") { return; }
       values[x.name] = x.type === "checkbox" ? x.checked : x.value;
+      if (x.getAttribute("data-label")) { labels[x.name] = x.getAttribute("data-label"); }
     });
-    return {action: form.getAttribute("data-action"), values: values,
+    return {action: form.getAttribute("data-action"), values: values, labels: labels,
             photos: form.elements.photos ? form.elements.photos.files.length : 0};
   }
   function restoreForm(kept) {
@@ -881,42 +882,70 @@ PANEL_JS = r"""
     });
   }
 
+  /* Who changed the case last, from its log's last step: "李值班长(值班长) 挂账". */
+  function lastStep(c) {
+    var t = (c.timeline || [])[(c.timeline || []).length - 1];
+    if (!t) { return ""; }
+    var role = t.role ? C.roles[t.role] || C.sources[t.role] || t.role : "";
+    return (t.actor || "") + (role && role !== t.actor ? "(" + role + ")" : "") + " " + (t.action_label || t.action);
+  }
+  /* What the operator typed and did not send, by the form's own labels, with units: "延长时间:3 工作日". */
+  function unsent(kept) {
+    var v = kept.values, labels = kept.labels || {};
+    return Object.keys(v).filter(function (k) {
+      return typeof v[k] === "string" && v[k] && C.fieldKinds[k] !== "unit" && k !== "department" &&
+        k !== "disposal_type";
+    }).map(function (k) {
+      var text = k === "amount" && v.unit ? v[k] + " " + (C.timeUnits[v.unit] || v.unit) :
+        C.fieldKinds[k] === "datetime" ? v[k].replace("T", " ") : v[k];
+      return (labels[k] || C.fieldLabels[k] || (k === "note" ? "备注" : k)) + ":" + text;
+    });
+  }
+
   /* The selected case fetched again and shown as it is now, with a note (N→M: the version it was shown at and
-     the one it has). opts.why: what happened first (a 409); opts.kept: the form the operator was filling in,
-     opened again with the typed text when the case still offers that action. */
+     the one it has). opts.refused: the step was refused (409) because the case moved on — "未办理" / "未合并" —, said
+     once, in the refusal's colour, with who did what meanwhile (the log's last step); opts.why: what happened
+     first (the own step stands: opts.own); opts.kept: the form the operator was filling in, opened again with
+     the typed text when the case still offers that action, else its unsent content listed. */
   function reloadCase(opts) {
     var id = GG.selected;
     var was = GG.shown && String(GG.shown.id) === String(id) ? GG.shown.version : null;
     return request(C.base + "/cases/" + encodeURIComponent(id), {headers: headers(false)}).then(function (c) {
       if (String(GG.selected) !== String(id)) { return; }
-      if (!opts.why && !opts.kept && c.version === was) { return; }  // not changed after all (the own step)
+      if (!opts.why && !opts.refused && !opts.kept && c.version === was) { return; }  // not changed (the own step)
       var kept = opts.kept, label = kept ? actionLabel(kept.action) : "";
       var still = kept && offers(c, kept.action);
-      var lines = opts.why ? [opts.why] : [];
+      var lines = [];
       var moved = was !== null && was !== c.version ? "(版本 " + was + "→" + c.version + ")" : "";
-      lines.push(opts.own ? "已显示办理后的最新内容" + moved
-                          : "案件已被他人更新" + moved + ",已显示最新内容,请核对" + (kept ? "后重新提交" : ""));
-      if (still) {
-        lines.push("已保留填写的内容" + (kept.photos ? "(照片须重新选择)" : ""));
-      } else if (kept) {
-        var typed = Object.keys(kept.values).filter(function (k) {
-          return typeof kept.values[k] === "string" && kept.values[k] && C.fieldKinds[k] !== "unit" &&
-            k !== "department" && k !== "disposal_type";
-        }).map(function (k) { return (C.fieldLabels[k] || (k === "note" ? "备注" : k)) + ":" + kept.values[k]; });
-        lines.push("当前状态不能再办理「" + label + "」" + (typed.length ? ",未提交的内容:" + typed.join(";") : ""));
+      var by = lastStep(c), first = "";
+      if (opts.refused) {
+        first = opts.refused + ":案件已被" + (by ? " " + by : "他人更新") + moved;
+        lines.push(first);
+      } else if (opts.own) {
+        lines.push(opts.why, "已显示办理后的最新内容" + moved);
+      } else {
+        lines.push("案件已被他人更新" + moved + ",已显示最新内容,请核对" + (kept ? "后重新提交" : ""));
       }
-      renderCase(c, lines.join("\n"));
+      if (still) {
+        lines.push("已保留填写的内容" + (kept.photos ? "(照片须重新选择)" : "") +
+                   (opts.refused ? ",请核对后重新提交" : ""));
+      } else if (kept) {
+        var typed = unsent(kept);
+        lines.push("当前状态「" + (c.state_label || C.states[c.state] || c.state) + "」不能再办理「" + label + "」" +
+          (typed.length ? ",未提交的内容:" + typed.join(";") : ""));
+      }
+      renderCase(c, lines.join("\n"), !!opts.refused);
       markSelected(c);
       if (still) { openForm(c, kept.action); restoreForm(kept); }
       /* The note is at the top of the detail, the operator at the form far below it (a laptop's panel shows
          ~700 px): the refusal is said beside the form again, or the note is brought into view. */
       var at = still && document.querySelector("#gg-action-area .gg-form-msg");
-      if (opts.why && at) {
-        fillRefusal(at, opts.why + (opts.own ? "\n上方已显示办理后的最新内容"
-                                              : "\n案件已被他人更新,上方已显示最新内容:请核对后重新提交"));
+      if ((opts.why || opts.refused) && at) {
+        fillRefusal(at, opts.refused ? first + "\n上方已显示最新内容,请核对后重新提交"
+                                     : opts.why + "\n上方已显示办理后的最新内容");
         at.parentNode.querySelector('button[type="submit"]').scrollIntoView({block: "nearest"});  // and 提交
         at.scrollIntoView({block: "nearest"});
-      } else if (opts.why) {
+      } else if (opts.why || opts.refused) {
         noteInView();
       }
     }, function (e) {
@@ -929,7 +958,7 @@ PANEL_JS = r"""
   GG.reloadCase = reloadCase;
   /* The note at the top of the detail (已办理 …, or why not), brought into view: the operator was at the form. */
   function noteInView() {
-    var note = $("gg-detail").querySelector(".gg-note");
+    var note = $("gg-detail").querySelector(".gg-note, .gg-refusal");
     if (note) { note.scrollIntoView({block: "nearest"}); }
   }
 
@@ -1201,14 +1230,14 @@ PANEL_JS = r"""
     });
   }
 
-  function renderCase(c, note) {
+  function renderCase(c, note, refused) {
     var box = $("gg-detail");
     box.textContent = "";
     GG.shown = {id: c.id, version: c.version};
     var routing = c.routing || {};
     var hasLonLat = c.lon !== null && c.lon !== undefined;
     box.appendChild(el("h2", null, dot(c.light), (c.case_no || "#" + c.id) + " " + (c.class_name || "")));
-    if (note) { box.appendChild(el("div", {cls: "gg-note", text: note})); }
+    if (note) { box.appendChild(el("div", {cls: refused ? "gg-error gg-refusal" : "gg-note", text: note})); }
     var esc = c.escalation, level = C.escalationLevels[String(c.escalation_level)];
     box.appendChild(dl([
       row("类别", (c.class_name || "") + "(" + c.class_code + ")"),
@@ -1381,7 +1410,11 @@ PANEL_JS = r"""
 
   /* Labels the form gives a field where the generic one says less (派遣: a note on a first dispatch, the reason
      on a re-dispatch of a case the department returned). */
-  var FORM_LABELS = {supervise: {flagged: "重点督办"}, check: {result: "核查结果"}};
+  var FORM_LABELS = {supervise: {flagged: "重点督办", reason: "督办说明"}, check: {result: "核查结果"},
+                     reject: {reason: "不予立案原因"}, void: {reason: "作废原因"}, return: {reason: "回退原因"},
+                     rework: {reason: "返工原因"}, suspend: {reason: "挂账原因"}, escalate: {reason: "提级原因"},
+                     request_extension: {reason: "延期原因"}, approve_extension: {reason: "批准说明"},
+                     deny_extension: {reason: "驳回原因"}};
   function formLabel(c, action, f) {
     if (action === "dispatch" && f === "reason") { return c.state === "returned" ? "改派原因" : "派遣说明"; }
     return (FORM_LABELS[action] || {})[f] || C.fieldLabels[f] || f;
@@ -1480,6 +1513,7 @@ PANEL_JS = r"""
       }
       var input = fieldInput(f, c, action, must);
       labels[f] = label;
+      (input.querySelector ? input.querySelector("textarea") || input : input).setAttribute("data-label", label);
       if (must) {  // marked in words and for assistive technology; checked on 提交 (missingFields)
         (input.querySelector ? input.querySelector("textarea") || input : input).required = true;
         musts.push(f);
@@ -1566,7 +1600,7 @@ PANEL_JS = r"""
           return;
         }
         if (movedOn(e, c) && String(GG.selected) === String(c.id)) {  // show it as it is now, the form kept
-          reloadCase({why: "未办理:" + e.message, kept: formState()});
+          reloadCase({refused: "未办理", kept: formState()});
           return;
         }
         fillRefusal(msg, "未办理:" + e.message, e);
@@ -1575,20 +1609,46 @@ PANEL_JS = r"""
     area.appendChild(form);
   }
 
-  /* 合并到…: the case is voided as a duplicate of the one kept (one of those it lists); the refusals (not open,
-     other class, too far …) are said under the form. */
+  /* 合并到…: the case is voided as a duplicate of the one kept (one of those it lists), each offered with its
+     state now; a case the API would not keep (not open, or itself merged: merge_target_not_open) is left out.
+     The other refusals (other class, too far …) are said under the form. */
+  function keepable(d) { return C.openStates.indexOf(d.state) >= 0 && !d.duplicate_of; }
   function mergeForm(c) {
     var area = $("gg-action-area");
     area.textContent = "";
-    var into = el("select", {name: "into"});
-    ((c.routing || {}).duplicates || []).forEach(function (d) {
-      into.appendChild(el("option", {value: String(d.id), text: (d.case_no || "#" + d.id) + " · 相距 " +
-        distance(d.distance_m) + " · 上报 " + shortTime(d.created_at)}));
-    });
+    var into = el("select", {name: "into", disabled: "disabled"},
+                  el("option", {value: "", text: "正在查询各案件的当前状态…"}));
     var msg = el("div", {cls: "gg-error gg-form-msg", hidden: "hidden"});
+    var none = el("div", {cls: "gg-hint gg-merge-none", hidden: "hidden"});
+    var submit = el("button", {type: "submit", text: "合并", disabled: "disabled"});
     var form = el("form", {cls: "gg-form", "data-action": MERGE}, el("b", {text: "合并到…"}),
       el("div", {cls: "gg-hint", text: "本案作废,记为所选案件的重复;所选案件日后作废或不予立案时,本案重新受理。"}),
-      el("label", null, "保留的案件 ", into), msg, el("button", {type: "submit", text: "合并"}));
+      el("label", null, "保留的案件 ", into), none, msg, submit);
+    var dups = (c.routing || {}).duplicates || [];
+    Promise.all(dups.map(function (d) {  // the list holds each as it was at the report
+      return request(C.base + "/cases/" + encodeURIComponent(d.id)).then(function (now) {
+        return {d: d, now: now};
+      }, function () { return {d: d, now: null}; });  // not known: offered, the API judges
+    })).then(function (found) {
+      if (String(GG.selected) !== String(c.id) || !form.isConnected) { return; }
+      into.textContent = "";
+      var left = [];
+      found.forEach(function (x) {
+        if (x.now && !keepable(x.now)) {
+          left.push((x.d.case_no || "#" + x.d.id) + "(" + (x.now.state_label || C.states[x.now.state] ||
+            x.now.state) + (x.now.duplicate_of ? ",已并入其他案件" : "") + ")");
+          return;
+        }
+        var state = x.now ? x.now.state_label || C.states[x.now.state] || x.now.state : "状态未知";
+        into.appendChild(el("option", {value: String(x.d.id), text: (x.d.case_no || "#" + x.d.id) + " · " + state +
+          " · 相距 " + distance(x.d.distance_m) + " · 上报 " + shortTime(x.d.created_at)}));
+      });
+      if (left.length) {
+        none.textContent = (into.options.length ? "不可保留(已不在办):" : "没有可保留的在办案件:") + left.join("、");
+        none.hidden = false;
+      }
+      into.disabled = submit.disabled = !into.options.length;
+    });
     form.addEventListener("submit", function (ev) {
       ev.preventDefault();
       var kept = into.options[into.selectedIndex];
@@ -1601,7 +1661,7 @@ PANEL_JS = r"""
         if (GG.cases) { GG.cases.update(); }
       }, function (e) {
         if (movedOn(e, c) && String(GG.selected) === String(c.id)) {
-          reloadCase({why: "未合并:" + e.message, kept: formState()});
+          reloadCase({refused: "未合并", kept: formState()});
           return;
         }
         fillRefusal(msg, "未合并:" + e.message, e);

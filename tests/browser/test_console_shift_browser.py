@@ -12,7 +12,6 @@ import pytest
 from sqlalchemy import Engine, text
 
 from maps.console import OUTSIDE_CLICK_TEXT
-from maps.pagejs import load_reason_texts
 from tests.browser.conftest import LiveServer, Tab, open_tab
 from tests.browser.test_console_browser import DETAIL_H2, act_api, open_console, report
 
@@ -61,8 +60,7 @@ def test_a_409_is_said_beside_the_form_in_view_at_1366x768(laptop: Tab, live: Li
     msg = detail.locator('form.gg-form[data-action="reject"] .gg-form-msg')
     msg.wait_for(state="visible")
     said = msg.inner_text()
-    assert said.startswith(f"未办理:(409) {load_reason_texts()['stale_version']}"), said
-    assert "请核对后重新提交" in said, said
+    assert said == "未办理:案件已被 other-seat(监督员) 核实(版本 1→2)\n上方已显示最新内容,请核对后重新提交", said
     assert detail.locator('form.gg-form textarea[name="reason"]').input_value() == "现场无此问题"
     assert page.evaluate("() => document.getElementById('gg-panel').scrollTop") > 0  # the form is far down
     assert_in_panel(page, 'form.gg-form[data-action="reject"] .gg-form-msg')
@@ -75,9 +73,13 @@ def test_a_409_is_said_beside_the_form_in_view_at_1366x768(laptop: Tab, live: Li
     with page.expect_response(lambda r: r.url.endswith("/actions/void")) as refused:
         detail.locator('form.gg-form button[type="submit"]').click()
     assert refused.value.status == 409
-    page.wait_for_function("() => /当前状态不能再办理「作废」/.test(document.getElementById('gg-detail').innerText)")
+    page.wait_for_function("() => /不能再办理「作废」/.test(document.getElementById('gg-detail').innerText)")
+    assert detail.locator(".gg-refusal").inner_text() == (
+        "未办理:案件已被 other-seat(受理员) 不予立案(版本 1→2)\n"
+        "当前状态「不予立案」不能再办理「作废」,未提交的内容:作废原因:误报"
+    )
     assert detail.locator("form.gg-form").count() == 0
-    assert_in_panel(page, "#gg-detail .gg-note")
+    assert_in_panel(page, "#gg-detail .gg-refusal")
     laptop.shot("409-note-in-view")
 
 
@@ -107,14 +109,12 @@ def test_possible_duplicates_are_listed_and_one_is_merged_into_another(
     )  # its state now, not as it was at the report
     detail.locator('button[data-action="merge"]').click()
     form = detail.locator('form.gg-form[data-action="merge"]')
-    form.locator('select[name="into"]').select_option(str(second["id"]))
-    with page.expect_response(lambda r: r.url.endswith(f"/cases/{third['id']}/merge")) as refused:
-        form.locator('button[type="submit"]').click()
-    assert refused.value.status == 409
-    msg = form.locator(".gg-form-msg")
-    msg.wait_for(state="visible")
-    assert msg.inner_text().startswith(f"未合并:(409) 合并到:{load_reason_texts()['merge_target_not_open']}")
-    desk.shot("merge-refused")
+    # each with its state now; the voided one is not offered (the API keeps open, unmerged cases only: U6)
+    page.wait_for_function("() => !document.querySelector('form[data-action=\"merge\"] select').disabled")
+    options = form.locator('select[name="into"] option').all_inner_texts()
+    assert len(options) == 1 and options[0].startswith(f"{first['case_no']} · 上报 · 相距 0.0 米 · 上报 "), options
+    assert form.locator(".gg-merge-none").inner_text() == f"不可保留(已不在办):{second['case_no']}(作废)"
+    desk.shot("merge-offers")
     form.locator('select[name="into"]').select_option(str(first["id"]))
     with page.expect_response(lambda r: r.url.endswith(f"/cases/{third['id']}/merge")) as merged:
         form.locator('button[type="submit"]').click()
