@@ -427,7 +427,8 @@ def test_light_counts_follow_the_filter(loaded: Engine, services: svc.CaseServic
         def counts(**kw: Any) -> dict[str, int]:
             return svc.light_counts(conn, services, svc.CaseFilter(**kw), now=now)
 
-        assert counts() == {"green": 1, "yellow": 1, "red": 0, "suspended": 0}  # 55 of 60 min used: yellow; 15 of 60: green
+        # 55 of 60 min used: yellow; 15 of 60: green
+        assert counts() == {"green": 1, "yellow": 1, "red": 0, "suspended": 0}
         assert counts(class_code=GARBAGE) == {"green": 0, "yellow": 1, "red": 0, "suspended": 0}
         assert counts(class_code=LAMP_EVENT) == {"green": 0, "yellow": 0, "red": 0, "suspended": 0}
         assert counts(since=dt.datetime(2025, 9, 26, 10, 30)) == {"green": 1, "yellow": 0, "red": 0, "suspended": 0}

@@ -187,7 +187,7 @@ def test_filters_paging_and_lights_for_the_keyboard_and_error_wording(client: Te
     assert 'id="gg-next"' in html and 'id="gg-prev"' in html and 'q.set("offset"' in html
     # C4: focusable list items with a key handler, the light counts as buttons
     assert 'tabindex: "0"' in html and 'ev.key === "Enter"' in html
-    assert html.count('<button type="button" class="gg-light"') == 3
+    assert html.count('<button type="button" class="gg-light"') == 4  # 绿 黄 红 and 挂账(暂停计时)
     # C1: a stale detail answer is dropped; C5: scrolled into view and ringed on the map
     assert "String(GG.selected) === String(id)" in html and "showDetail()" in html and "GG.selMarker" in html
     # C6: a failed connection is not a refusal

@@ -435,7 +435,8 @@ def test_leaving_dispatch_withdraws_a_pending_extension() -> None:
 def test_extension_refused_on_a_closed_case() -> None:
     closed = case_in("closed")
     for action in ("request_extension", "approve_extension", "deny_extension"):
-        with pytest.raises(TransitionNotAllowed, match=rf" / {action} is not allowed in state 'closed' \(结案\)") as err:
+        english = rf" / {action} is not allowed in state 'closed' \(结案\)"
+        with pytest.raises(TransitionNotAllowed, match=english) as err:
             do(closed, action)
         assert err.value.reason is None  # the state alone: transition_not_allowed says it all
 

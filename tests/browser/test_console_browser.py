@@ -848,7 +848,7 @@ def test_the_open_case_follows_changes_made_elsewhere_and_an_open_form_is_kept(
     page.locator("#gg-stale button", has_text="刷新").click()
     page.wait_for_function("() => !document.getElementById('gg-stale')")
     note = detail.locator(".gg-note").inner_text()
-    assert "案件已被他人更新(版本 2→3)" in note and "当前状态不能再办理「立案」" in note, note
+    assert "案件已被他人更新(版本 2→3)" in note and "当前状态「立案」不能再办理「立案」" in note, note
     assert "备注:请尽快派遣" in note  # what was typed is not lost
     assert detail.locator("dt:text-is('状态') + dd").inner_text().startswith("立案")
     assert detail.locator("form.gg-form").count() == 0
@@ -886,9 +886,9 @@ def test_a_409_shows_the_case_as_it_is_now_and_keeps_the_typed_reason(
         detail.locator('form.gg-form button[type="submit"]').click()
     assert refused.value.status == 409
     page.wait_for_function(f"() => /版本 {shown}→{shown + 1}/.test(document.getElementById('gg-detail').innerText)")
-    note = detail.locator(".gg-note").inner_text()
-    assert note.startswith(f"未办理:(409) {load_reason_texts()['stale_version']}"), note
-    assert "请核对后重新提交" in note and "已保留填写的内容" in note, note
+    note = detail.locator(".gg-refusal").inner_text()  # one message, in the refusal's colour (U1)
+    assert note == f"未办理:案件已被 other-seat(领导) 督办(版本 {shown}→{shown + 1})\n已保留填写的内容,请核对后重新提交"
+    assert detail.locator(".gg-note").count() == 0
     assert "督办" in detail.locator("ol.gg-timeline").inner_text()  # the other seat's step is shown
     form = detail.locator('form.gg-form[data-action="return"]')
     assert form.locator('textarea[name="reason"]').input_value() == "不属本部门职责"
@@ -1362,3 +1362,166 @@ def test_after_a_return_the_dispatch_form_never_preselects_the_department_that_r
     )
     assert not desk.watch.bad, desk.watch.bad
     desk.shot("redispatch-no-suggestion")
+
+
+def test_a_note_over_the_limit_is_refused_before_sending_never_cut(
+    desk: Tab, live: LiveServer, api: httpx.Client
+) -> None:
+    """D3: a pasted note over 2,000 characters was cut by maxlength without a word; now a counter says how long it
+    is and 提交 refuses it, saying so, with nothing sent and nothing cut."""
+    case = report(api, seed=501)
+    page = desk.page
+    open_console(desk, live)
+    page.evaluate("() => GG.cases.stop()")
+    page.select_option("#gg-role", "supervisor")
+    page.evaluate(f"() => {{ GG.openCase({case['id']}); }}")
+    detail = page.locator("#gg-detail")
+    detail.locator('button[data-action="verify"]').click()
+    form = detail.locator('form.gg-form[data-action="verify"]')
+    limit = TEXT_LIMITS["note"]
+    form.locator('textarea[name="note"]').fill("字" * (limit + 100))
+    assert form.locator('textarea[name="note"]').input_value() == "字" * (limit + 100)  # not cut
+    assert form.locator(".gg-chars").inner_text() == f"{limit + 100} / {limit} 字(超出 100 字)"
+    sent: list[str] = []
+    page.on("request", lambda r: sent.append(r.url) if "/actions/" in r.url else None)
+    form.locator('button[type="submit"]').click()
+    msg = form.locator(".gg-form-msg")
+    msg.wait_for(state="visible")
+    assert msg.inner_text() == f"未提交:\n备注:最多 {limit} 字(当前 {limit + 100})"
+    assert not sent and api.get(f"/cases/{case['id']}").json()["state"] == "reported"
+    desk.shot("note-too-long")
+    form.locator('textarea[name="note"]').fill("字" * limit)  # at the limit: sent
+    with page.expect_response(lambda r: r.url.endswith("/actions/verify")) as done:
+        form.locator('button[type="submit"]').click()
+    assert done.value.status == 200
+
+
+def test_required_fields_are_marked_and_checked_before_sending(desk: Tab, live: LiveServer, api: httpx.Client) -> None:
+    """U7: each form says which fields it needs ("作废原因(必填)", the browser's required too) and 提交 names a
+    missing one before anything is sent."""
+    case = dispatched_case(api, seed=502)
+    page = desk.page
+    open_console(desk, live)
+    page.evaluate("() => GG.cases.stop()")
+    page.select_option("#gg-role", "shift_lead")
+    page.evaluate(f"() => {{ GG.openCase({case['id']}); }}")
+    detail = page.locator("#gg-detail")
+    sent: list[str] = []
+    page.on("request", lambda r: sent.append(r.url) if "/actions/" in r.url else None)
+    for action, label in (("void", "作废原因"), ("suspend", "挂账原因"), ("escalate", "提级原因")):
+        detail.locator(f'button[data-action="{action}"]').click()
+        form = detail.locator(f'form.gg-form[data-action="{action}"]')
+        labels = form.locator("label").all_inner_texts()
+        assert f"{label}(必填)" in [t.strip() for t in labels], labels
+        assert "备注(选填)" in [t.strip() for t in labels], labels
+        assert form.locator('textarea[name="reason"]').evaluate("t => t.required") is True
+        assert form.locator('textarea[name="note"]').evaluate("t => t.required") is False
+        form.locator('textarea[name="reason"]').fill("   ")  # blanks are nothing
+        form.locator('button[type="submit"]').click()
+        msg = form.locator(".gg-form-msg")
+        msg.wait_for(state="visible")
+        assert msg.inner_text() == f"未提交:\n{label}:必填,请填写", action
+    assert not sent
+    desk.shot("required-refused")
+    page.select_option("#gg-role", "dispatcher")
+    detail.locator('button[data-action="dispatch"]').wait_for()
+    detail.locator('button[data-action="dispatch"]').click()
+    form = detail.locator('form.gg-form[data-action="dispatch"]')
+    assert form.locator('select[name="department"]').evaluate("s => s.required") is True
+    assert "派遣说明(选填)" in form.inner_text() and "处置部门(必填)" in form.inner_text()
+    form.locator('select[name="department"]').select_option("")
+    form.locator('button[type="submit"]').click()
+    assert form.locator(".gg-form-msg").inner_text() == "未提交:\n处置部门:必填,请选择"
+    assert not sent
+
+
+def test_a_stale_dispatch_says_once_who_changed_the_case_and_what_was_not_sent(
+    desk: Tab, live: LiveServer, api: httpx.Client
+) -> None:
+    """U1: a 409 said three things, two of them contradictory, in the success box. Now one message in the
+    refusal's colour: who did what meanwhile (the log's last step), that the step is no longer offered, and the
+    unsent text under the form's own label."""
+    case = dispatched_case(api, seed=503)
+    cid = case["id"]
+    page = desk.page
+    open_console(desk, live)
+    page.evaluate("() => GG.cases.stop()")  # no poll: the 409 is what finds the change
+    page.select_option("#gg-role", "dispatcher")
+    page.evaluate(f"() => {{ GG.openCase({cid}); }}")
+    detail = page.locator("#gg-detail")
+    detail.locator('button[data-action="dispatch"]').click()
+    form = detail.locator('form.gg-form[data-action="dispatch"]')
+    form.locator('textarea[name="reason"]').fill("请今日处理")
+    shown = act_api_version(api, cid)
+    _step(api, cid, "suspend", "shift_lead", "李值班长", reason="等待封路许可")
+    with page.expect_response(lambda r: r.url.endswith("/actions/dispatch")) as refused:
+        form.locator('button[type="submit"]').click()
+    assert refused.value.status == 409 and refused.value.json()["error"] == "stale_version"
+    box = detail.locator(".gg-refusal")
+    box.wait_for()
+    assert box.inner_text() == (
+        f"未办理:案件已被 李值班长(值班长) 挂账(版本 {shown}→{shown + 1})\n"
+        "当前状态「挂账」不能再办理「派遣」,未提交的内容:派遣说明:请今日处理"
+    )
+    assert box.get_attribute("class") == "gg-error gg-refusal"  # the refusal's colour, not the green of a success
+    assert detail.locator(".gg-note").count() == 0 and detail.locator("form.gg-form").count() == 0
+    assert "已被他人更新" not in detail.inner_text()
+    desk.shot("stale-dispatch")
+
+
+def test_an_extension_asked_after_the_case_closed_says_it_is_closed(
+    desk: Tab, live: LiveServer, api: httpx.Client
+) -> None:
+    """U2: a 延期申请 sent after the case was closed says who closed it and that the state 结案 offers no 延期申请,
+    the unsent time with its unit."""
+    deps = live.app.state.cases.departments
+    dept = next(iter(deps))
+    case = dispatched_case(api, seed=504, department=dept)
+    cid = case["id"]
+    page = desk.page
+    open_console(desk, live)
+    page.evaluate("() => GG.cases.stop()")
+    page.select_option("#gg-role", "department")
+    page.select_option("#gg-dept", dept)
+    page.evaluate(f"() => {{ GG.openCase({cid}); }}")
+    detail = page.locator("#gg-detail")
+    detail.locator('button[data-action="request_extension"]').click()
+    form = detail.locator('form.gg-form[data-action="request_extension"]')
+    form.locator('textarea[name="reason"]').fill("需协调封路")
+    form.locator('input[name="amount"]').fill("3")
+    shown = act_api_version(api, cid)
+    handled = api.post(f"/cases/{cid}/actions/handle/form", data={"version": str(shown), "result": "已清运"},
+                       files={"photos": ("after.png", _png_bytes(), "image/png")},
+                       headers=acting(api, cid, "department", **_as("department", "处置员周九")))  # fmt: skip
+    assert handled.status_code == 200, handled.text
+    _step(api, cid, "check", "supervisor", "监督员李四")
+    _step(api, cid, "close", "shift_lead", "李值班长")
+    with page.expect_response(lambda r: r.url.endswith("/actions/request_extension")) as refused:
+        form.locator('button[type="submit"]').click()
+    assert refused.value.status == 409
+    box = detail.locator(".gg-refusal")
+    box.wait_for()
+    assert box.inner_text() == (
+        f"未办理:案件已被 李值班长(值班长) 结案(版本 {shown}→{shown + 3})\n"
+        "当前状态「结案」不能再办理「延期申请」,未提交的内容:延期原因:需协调封路;延长时间:3 工作日"
+    )
+    desk.shot("extension-after-close")
+
+
+def test_suspended_cases_are_counted_beside_the_lights(desk: Tab, live: LiveServer, api: httpx.Client) -> None:
+    """U4: 挂账 cases have no light, so 绿/黄/红 did not add up to 共 N 件; a fourth count says them, and pressing
+    it lists them."""
+    report(api, seed=505)
+    held = dispatched_case(api, seed=506)
+    _step(api, held["id"], "suspend", "shift_lead", "李值班长", reason="等待封路许可")
+    page = desk.page
+    open_console(desk, live)
+    page.wait_for_function("() => document.getElementById('gg-n-suspended').textContent === '1'")
+    counts = [int(page.inner_text(f"#gg-n-{k}")) for k in ("green", "yellow", "red", "suspended")]
+    assert sum(counts) == 2 and page.inner_text("#gg-count") == "共 2 件", counts
+    button = page.locator('.gg-light[data-state="suspended"]')
+    assert button.inner_text().split() == ["挂账(暂停计时)", "1"]
+    with page.expect_request(lambda r: "/cases?" in r.url and "state=suspended" in r.url):
+        button.click()
+    page.wait_for_function("() => document.getElementById('gg-count').textContent === '共 1 件'")
+    assert page.locator(f'#gg-list li[data-id="{held["id"]}"]').count() == 1
