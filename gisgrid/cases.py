@@ -1165,7 +1165,7 @@ def _reopen_duplicates(
         {"id": kept.id},
     ).all()
     label = workflow.STATES[kept_state]
-    note = f"主案 {kept.case_no} {label}，重新受理 / kept case {kept.case_no} {kept_state}: back to intake"
+    note = f"主案 {kept.case_no} {label},重新受理 / kept case {kept.case_no} {kept_state}: back to intake"
     for r in rows:
         tr = workflow.reopen_duplicate(_snapshot(r), kept_state)
         ev = event_class(services, r.scheme, r.class_code)

@@ -353,7 +353,7 @@ def test_voiding_or_rejecting_a_kept_case_sends_its_duplicates_back_to_intake(
     voided = act(loaded, services, kept, "void", "shift_lead", 1, "2025-09-26T17:00:00", reason="虚假上报")
 
     assert (voided["state"], voided["version"]) == ("voided", 2)
-    note = f"主案 {kept_no} 作废，重新受理 / kept case {kept_no} voided: back to intake"
+    note = f"主案 {kept_no} 作废,重新受理 / kept case {kept_no} voided: back to intake"
     for d in dups:
         case = get(loaded, services, d, "2025-09-26T17:00:00")
         assert (case["state"], case["duplicate_of"], case["version"]) == ("reported", None, 3)
@@ -395,7 +395,7 @@ def test_voiding_or_rejecting_a_kept_case_sends_its_duplicates_back_to_intake(
     assert (case["state"], case["duplicate_of"], case["version"]) == ("reported", None, 3)
     assert case["due_at"] == "2025-09-29T10:00:00+08:00"
     assert case["timeline"][-1]["note"] == (
-        f"主案 {kept2_no} 不予立案，重新受理 / kept case {kept2_no} rejected: back to intake"
+        f"主案 {kept2_no} 不予立案,重新受理 / kept case {kept2_no} rejected: back to intake"
     )
 
 
