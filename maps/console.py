@@ -1366,7 +1366,8 @@ PANEL_JS = r"""
     if (name === "disposal_type") {  // the class's types and limits from the event catalogue, the case's own first
       var d = el("select", {name: name});
       disposalTypes(c).forEach(function (t) {
-        d.appendChild(el("option", {value: t.type, text: t.type + " · 时限 " + t.limit + (t.urgent ? " · 紧急" : "")}));
+        var mark = t.urgent && t.type !== "紧急" ? " · 紧急" : "";  // the type named 紧急 says it already
+        d.appendChild(el("option", {value: t.type, text: t.type + " · 时限 " + t.limit + mark}));
       });
       if (c.disposal_type) { d.value = c.disposal_type; }
       return d;

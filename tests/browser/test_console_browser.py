@@ -1263,6 +1263,20 @@ def _open(desk: Tab, live: LiveServer, case: dict[str, Any], loaded: bool = Fals
     return page.locator("#gg-detail")
 
 
+def test_the_dispatch_form_names_the_urgent_type_once(desk: Tab, live: LiveServer, api: httpx.Client) -> None:
+    """Review U9c, in the 派遣 form: the type named 紧急 is not marked 紧急 a second time."""
+    case = dispatched_case(api, seed=404, class_code="01001")
+    page = desk.page
+    open_console(desk, live)
+    page.select_option("#gg-role", "dispatcher")
+    page.evaluate(f"() => {{ GG.openCase({case['id']}); }}")
+    page.locator('#gg-detail button[data-action="dispatch"]').click()
+    options = page.locator('#gg-detail form.gg-form select[name="disposal_type"] option')
+    texts = [options.nth(i).inner_text() for i in range(options.count())]
+    assert "紧急 · 时限 2 小时(自然时)" in texts, texts
+    assert not any(t.count("紧急") > 1 for t in texts), texts
+
+
 def test_the_detail_says_withdrawn_extensions_merged_duplicates_and_urgency_in_plain_zh(
     desk: Tab, live: LiveServer, api: httpx.Client
 ) -> None:
