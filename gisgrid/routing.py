@@ -96,7 +96,7 @@ TEXTS_ZH: dict[str, str] = {
     "manual_choice": "人工派遣: {department}, 由 {actor} 选定{when}{note}; 原判断: {original}",
     "when": " ({time})",
     "note": ", 说明: {note}",
-    "withheld": "建议部门 {department} 已回退本案，请人工选择",
+    "withheld": "建议部门 {department} 已回退本案,请人工选择",
 }
 
 _RULE_ID = re.compile(r"[A-Za-z0-9_.-]{1,40}")

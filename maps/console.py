@@ -1448,8 +1448,8 @@ PANEL_JS = r"""
     }
     if (t.action === "return" && t.department_code) { parts.push("回退部门 " + depName(t.department_code)); }
     if (t.action === "reopen" && d.kept_case_no) {
-      // The log's reason is zh and English (主案 … 作废，重新受理 / kept case … voided: …): said here in zh only.
-      parts.push("主案 " + d.kept_case_no + " " + (C.states[d.kept_state] || d.kept_state || "") + "，重新受理");
+      // The log's reason is zh and English (主案 … 作废,重新受理 / kept case … voided: …): said here in zh only.
+      parts.push("主案 " + d.kept_case_no + " " + (C.states[d.kept_state] || d.kept_state || "") + ",重新受理");
     } else if (d.reason) { parts.push(String(d.reason)); }
     if (d.result) { parts.push("结果:" + d.result); }
     if (d.amount !== undefined) { parts.push("延长 " + d.amount + " " + (C.timeUnits[d.unit] || d.unit || "工作日")); }

@@ -2968,7 +2968,7 @@ def test_after_a_return_the_suggestion_is_the_routings_own_and_each_order_prints
         "department": None,
         "explanation": None,
         "withheld": own["department"],
-        "hint": f"建议部门 {name}({own['department']}) 已回退本案，请人工选择",
+        "hint": f"建议部门 {name}({own['department']}) 已回退本案,请人工选择",
     }
     with pytest.raises(MissingField, match="department"):  # no default to send it back to whoever refused it
         step("dispatch", "dispatcher", "派遣员孙", 7, "2025-10-13T10:10:00", reason="改派责任部门")

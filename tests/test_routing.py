@@ -639,7 +639,7 @@ def test_the_suggestion_is_the_routings_own_and_never_a_department_that_returned
     assert suggestion(moved, {police}, DEMO.departments) == Suggestion(HW, own.explanation)
     # Returned by the routing's own department: nothing preselected, and the form says why.
     assert suggestion(own, {HW}, DEMO.departments) == Suggestion(
-        None, None, HW, "建议部门 区环境卫生服务中心(990000000000000003) 已回退本案，请人工选择"
+        None, None, HW, "建议部门 区环境卫生服务中心(990000000000000003) 已回退本案,请人工选择"
     )
     assert suggestion(moved, {police, HW}, DEMO.departments).department is None
     assert suggestion(own, set()) == Suggestion(HW, own.explanation)

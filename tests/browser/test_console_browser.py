@@ -1324,7 +1324,7 @@ def test_the_detail_says_withdrawn_extensions_merged_duplicates_and_urgency_in_p
     assert reopened["note"].endswith(" / kept case " + kept["case_no"] + " voided: back to intake")  # the API: both
     detail = _open(desk, live, call, loaded=True)
     assert detail.locator("ol.gg-timeline li").last.inner_text() == (
-        f"{fmt_minute(reopened['at'])} 重新受理 · 值班长赵六(值班长) → 上报 · 主案 {kept['case_no']} 作废，重新受理"
+        f"{fmt_minute(reopened['at'])} 重新受理 · 值班长赵六(值班长) → 上报 · 主案 {kept['case_no']} 作废,重新受理"
     )
     assert detail.locator("dt:text-is('合并的重复案件')").count() == 0
     desk.shot("merged-reopened")
@@ -1376,7 +1376,7 @@ def test_after_a_return_the_dispatch_form_never_preselects_the_department_that_r
     assert select.input_value() == ""  # 请选择部门: the dispatcher must choose
     assert not [t for t in select.locator("option").all_inner_texts() if "派遣建议" in t]
     assert form.locator(".gg-suggest").inner_text() == (
-        f"建议部门 {departments[own['department']]}({own['department']}) 已回退本案，请人工选择"
+        f"建议部门 {departments[own['department']]}({own['department']}) 已回退本案,请人工选择"
     )
     assert not desk.watch.bad, desk.watch.bad
     desk.shot("redispatch-no-suggestion")
