@@ -61,6 +61,9 @@ TITLE = "gisgrid 网格员上报"
 DEFAULT_CENTER = (34.75, 113.65)  # lat, lon: used only while no boundaries are loaded
 #: Outbox retry period (ms); the ``online`` event sends at once.
 RETRY_MS = 15_000
+#: After a report is saved, how long (ms) a tap on 上报 over the emptied, untouched form is taken for a second tap
+#: of the same report and ignored (not shown as 请选择类别 … under the success notice).
+QUIET_MS = 1500
 #: How many of the reporter's own cases are fetched for the list.
 MINE_SHOWN = 20
 #: Largest photo the API takes (api.routers.cases.MAX_PHOTO_BYTES) and how many a report may carry here.
@@ -205,6 +208,7 @@ def build_field_page(
         "lightLabels": LIGHT_LABELS,
         "scheme": scheme,
         "retryMs": RETRY_MS,
+        "quietMs": QUIET_MS,
         "mineShown": MINE_SHOWN,
         "maxPhotoBytes": MAX_PHOTO_BYTES,
         "maxPhotos": MAX_PHOTOS,
@@ -381,7 +385,7 @@ PAGE_JS = r"""
   var LIGHTS = C.lightLabels;
   var OFFLINE = {offline: true};
   var GF = window.GF = {map: null, loc: null, cls: null, classes: [], photos: [], flushing: null, again: false,
-                        marker: null, accuracy: null, mineLayer: null};
+                        marker: null, accuracy: null, mineLayer: null, sending: false, quietUntil: 0};
 
   /*gisgrid:dom*/
   /*gisgrid:basemap-shift*/
@@ -578,7 +582,7 @@ PAGE_JS = r"""
         if ((r.status === 201 || r.status === 200) && body && body.id !== undefined) {
           remember(body, rec);
           return outbox.remove(rec.key).then(function () {
-            notice("已上报:案件 " + (body.case_no || "#" + body.id) + "(附 " + rec.photos.length + " 张照片)" +
+            notice("已上报:案件 " + (body.case_no || "#" + body.id) + photosText(rec.photos.length) +
                    (r.status === 200 ? "(此前已送达)" : ""));
             refreshMine();
           });
@@ -1011,10 +1015,25 @@ PAGE_JS = r"""
   }
 
   /* -- submit: into the outbox first, then send ---------------------------------------------------------- */
+  /* One report, one send: several submit events in one task (an Enter key and a tap, a WebView's ghost click) all
+     reach here before send() runs, so the flag is set here, synchronously. A tap right after a report was saved
+     (the form just emptied, nothing touched) is the same report's second tap: ignored, not validated. */
   function submit(ev) {
     ev.preventDefault();
-    (GF.photosRead || Promise.resolve()).then(send);  // the photos' GPS read first: it may be the location
+    if (GF.sending || (Date.now() < GF.quietUntil && formIsEmpty())) { return; }
+    GF.sending = true;
+    (GF.photosRead || Promise.resolve()).then(send)  // the photos' GPS read first: it may be the location
+      .then(function (saved) {
+        GF.sending = false;
+        if (saved) { GF.quietUntil = Date.now() + C.quietMs; }
+      }, function () { GF.sending = false; });
   }
+  function formIsEmpty() {
+    return !GF.cls && !currentPlace() && !GF.photos.length && !$("gf-desc").value.trim() &&
+      !$("gf-addr").value.trim();
+  }
+  /* The photos a report goes with, in its status lines. */
+  function photosText(n) { return n ? "(附 " + n + " 张照片)" : "(未附照片)"; }
   function send() {
     var name = $("gf-name").value.trim();
     var problems = [];
@@ -1027,14 +1046,14 @@ PAGE_JS = r"""
       problems.push((place.source === "photo" ? "照片的 GPS 位置" : "所选位置") + "不在本区网格范围内:请重新定位");
     }
     if (!name) { problems.push("请填写上报人姓名"); }
-    if (problems.length) { formError(problems.join("\n")); return; }
+    if (problems.length) { formError(problems.join("\n")); return Promise.resolve(false); }
     save(LS.name, name);
     save(LS.role, $("gf-role").value);
     var btn = $("gf-submit");
     btn.disabled = true;
     var photos = GF.photos.slice();
     var loc = GF.loc, replaces = GF.editing;
-    Promise.all(photos.map(function (p) { return readPhoto(p.file); })).then(function (data) {
+    return Promise.all(photos.map(function (p) { return readPhoto(p.file); })).then(function (data) {
       var rec = {
         key: uuid(), created: new Date().toISOString(), role: $("gf-role").value, className: GF.cls.name,
         attempts: 0, lastError: null, photos: data, locSource: loc ? loc.source : null,
@@ -1049,7 +1068,7 @@ PAGE_JS = r"""
         return replaces ? outbox.remove(replaces) : null;  // the edited refused report: replaced by this one
       }).then(function () { return rec; });
     }).then(function (rec) {
-      var withPhotos = "(附 " + photos.length + " 张照片)";
+      var withPhotos = photosText(photos.length);
       notice(navigator.onLine === false ? "当前离线:已保存到待发送队列" + withPhotos + ",恢复网络后自动发送。" :
              "已保存" + withPhotos + ",正在发送…", navigator.onLine === false);
       /* the form starts over at the top: the status is shown there, above the next report's location */
@@ -1064,10 +1083,11 @@ PAGE_JS = r"""
       renderThumbs();
       clearLocation();
       formError("");
-      return renderQueue().then(function () { return GF.flush(); });
+      return renderQueue().then(function () { return GF.flush(); }).then(function () { return true; });
     }, function (e) {
       formError("无法保存到本机队列:" + (e && e.message ? e.message : e));
-    }).then(function () { btn.disabled = false; });
+      return false;
+    }).then(function (saved) { btn.disabled = false; return saved; });
   }
 
   function showNet() {

@@ -1,0 +1,77 @@
+"""The field page's statuses around one report (review38): one report is one case however often submit fires, a
+second tap after it shows no errors, a lost answer is one status, and the page says what it cannot know yet
+(the grid offline, cases reported on another phone)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine
+
+from tests.browser.conftest import LiveServer, Tab
+from tests.browser.test_field_browser import REPORTER, a_photo, cases_of, tap_the_map_centre
+
+NOTICE = "() => document.getElementById('gf-notice').textContent"
+
+
+def open_field(tab: Tab, live: LiveServer) -> None:
+    tab.page.goto(live.url + "/field")
+    tab.page.wait_for_selector('#gf-classes li[data-code="06010"]')
+
+
+def fill_a_report(page: Any) -> None:
+    page.fill("#gf-name", REPORTER)
+    page.click('#gf-classes li[data-code="06010"]')
+    tap_the_map_centre(page)
+
+
+def wait_for_notice(page: Any, start: str) -> str:
+    page.wait_for_function(f"() => document.getElementById('gf-notice').textContent.indexOf({start!r}) === 0")
+    return str(page.evaluate(NOTICE))
+
+
+def test_several_submits_in_one_task_file_one_case(phone: Tab, live: LiveServer, clean_db: Engine) -> None:
+    """review38 D3: three submit events in one task (before the first send() runs) → one POST, one case; U8: a report
+    without photos says 未附照片, not 附 0 张照片."""
+    page = phone.page
+    open_field(phone, live)
+    fill_a_report(page)
+    posts: list[str] = []
+    page.on("request", lambda r: posts.append(r.url) if r.method == "POST" else None)
+    page.evaluate("() => { for (let i = 0; i < 3; i++) { document.getElementById('gf-submit').click(); } }")
+    said = wait_for_notice(page, "已上报:案件 ")
+    page.wait_for_function("() => !document.getElementById('gf-submit').disabled")
+    page.wait_for_timeout(500)  # a late second send would have gone by now
+    [(_, case_no, _, photos)] = cases_of(clean_db, REPORTER)
+    assert photos == 0
+    assert posts == [live.url + "/cases/form"]
+    assert said == f"已上报:案件 {case_no}(未附照片)"
+    assert page.is_hidden("#gf-error")
+    assert page.evaluate("() => GF.outbox.all()") == []
+
+
+def test_a_second_tap_right_after_a_report_shows_no_errors(
+    phone: Tab, live: LiveServer, clean_db: Engine, tmp_path: Path
+) -> None:
+    """review38 D4: the tap right after a report (the form emptied) is ignored, the success notice stays alone; later
+    a tap on the empty form is checked as before."""
+    page = phone.page
+    open_field(phone, live)
+    fill_a_report(page)
+    page.set_input_files("#gf-photos", str(a_photo(tmp_path)))
+    page.wait_for_selector("#gf-thumbs img")
+    page.click("#gf-submit")
+    said = wait_for_notice(page, "已上报:案件 ")
+    page.wait_for_function("() => !document.getElementById('gf-submit').disabled")
+    page.click("#gf-submit")  # the second tap
+    page.wait_for_timeout(300)
+    [(_, case_no, _, photos)] = cases_of(clean_db, REPORTER)
+    assert photos == 1
+    assert said == page.evaluate(NOTICE) == f"已上报:案件 {case_no}(附 1 张照片)"
+    assert page.is_hidden("#gf-error")
+    page.wait_for_timeout(1500)  # a tap on the empty form later on: what is missing is said
+    page.click("#gf-submit")
+    page.locator("#gf-error").wait_for(state="visible")
+    assert page.locator("#gf-error").inner_text() == "请选择类别\n请定位(GPS 或地图点选),或附带含 GPS 的照片"
+    assert len(cases_of(clean_db, REPORTER)) == 1
