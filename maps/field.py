@@ -64,6 +64,8 @@ RETRY_MS = 15_000
 #: After a report is saved, how long (ms) a tap on 上报 over the emptied, untouched form is taken for a second tap
 #: of the same report and ignored (not shown as 请选择类别 … under the success notice).
 QUIET_MS = 1500
+#: A report whose request got no answer (sent, the connection lost before the reply): the notice and its queue line.
+NO_ANSWER = "未收到服务器应答,稍后自动重发"
 #: How many of the reporter's own cases are fetched for the list.
 MINE_SHOWN = 20
 #: Largest photo the API takes (api.routers.cases.MAX_PHOTO_BYTES) and how many a report may carry here.
@@ -209,6 +211,7 @@ def build_field_page(
         "scheme": scheme,
         "retryMs": RETRY_MS,
         "quietMs": QUIET_MS,
+        "noAnswer": NO_ANSWER,
         "mineShown": MINE_SHOWN,
         "maxPhotoBytes": MAX_PHOTO_BYTES,
         "maxPhotos": MAX_PHOTOS,
@@ -317,6 +320,7 @@ body { font-family: system-ui, "Noto Sans CJK SC", "PingFang SC", "Microsoft YaH
 .gf-bar h1 { font-size: 18px; margin: 0; }
 .gf-net { font-size: 14px; padding: 2px 10px; border-radius: 12px; background: #2e7d32; }
 .gf-net.gf-off { background: #c62828; }
+.gf-net.gf-mute { background: #ef6c00; }
 main { max-width: 640px; margin: 0 auto; padding: 8px 8px 40px; }
 .gf-card { background: #fff; border-radius: 10px; padding: 10px 12px; margin: 8px 0;
   box-shadow: 0 1px 2px rgba(0,0,0,.08); }
@@ -385,7 +389,8 @@ PAGE_JS = r"""
   var LIGHTS = C.lightLabels;
   var OFFLINE = {offline: true};
   var GF = window.GF = {map: null, loc: null, cls: null, classes: [], photos: [], flushing: null, again: false,
-                        marker: null, accuracy: null, mineLayer: null, sending: false, quietUntil: 0};
+                        marker: null, accuracy: null, mineLayer: null, sending: false, quietUntil: 0,
+                        noAnswer: false};
 
   /*gisgrid:dom*/
   /*gisgrid:basemap-shift*/
@@ -578,6 +583,7 @@ PAGE_JS = r"""
     var headers = {"Accept": "application/json", "Idempotency-Key": rec.key, "X-Role": rec.role,
                    "X-Actor": encodeURIComponent(rec.fields.reporter || "")};
     return fetch(C.base + "/cases/form", {method: "POST", headers: headers, body: formData(rec)}).then(function (r) {
+      answered(true);
       return r.json().catch(function () { return null; }).then(function (body) {
         if ((r.status === 201 || r.status === 200) && body && body.id !== undefined) {
           remember(body, rec);
@@ -600,10 +606,26 @@ PAGE_JS = r"""
         return outbox.put(rec);
       });
     }, function () {
+      /* The phone says it is online, yet no answer came (the server unreachable, or the connection lost after the
+         report was sent: the key makes the resend return that case). One status for it: notice, line, badge. */
+      var offline = navigator.onLine === false;
       rec.attempts = (rec.attempts || 0) + 1;
-      rec.lastError = "网络不可用,恢复后自动发送";
+      rec.lastError = offline ? "网络不可用,恢复后自动发送" : C.noAnswer;
+      if (!offline) {
+        var first = !GF.noAnswer;  // said once, and over a "正在发送…" (not again on each retry: a tap hides it)
+        answered(false);
+        if (first || $("gf-notice").textContent.indexOf("正在发送") >= 0) {
+          notice(C.noAnswer + "(已保存在本机,见「待发送」)", true);
+        }
+      }
       return outbox.put(rec).then(function () { throw OFFLINE; });
     });
+  }
+  /* Whether the server answered the last send: the badge says 无应答 while it did not. */
+  function answered(yes) {
+    if (GF.noAnswer === !yes) { return; }
+    GF.noAnswer = !yes;
+    showNet();
   }
 
   function remember(c, rec) {
@@ -1091,10 +1113,10 @@ PAGE_JS = r"""
   }
 
   function showNet() {
-    var on = navigator.onLine !== false;
+    var on = navigator.onLine !== false, mute = on && GF.noAnswer;
     var n = $("gf-net");
-    n.textContent = on ? "在线" : "离线";
-    n.className = "gf-net" + (on ? "" : " gf-off");
+    n.textContent = !on ? "离线" : mute ? "服务器无应答" : "在线";
+    n.className = "gf-net" + (!on ? " gf-off" : mute ? " gf-mute" : "");
   }
 
   function initMap() {
@@ -1149,8 +1171,11 @@ PAGE_JS = r"""
     $("gf-notice").addEventListener("click", function () { $("gf-notice").hidden = true; });
     window.addEventListener("online", function () {
       showNet();
-      notice("网络已恢复,正在发送待发送的上报…");
-      GF.flush();
+      outbox.all().then(function (all) {
+        var waiting = all.filter(function (r) { return !r.refused; }).length;
+        notice(waiting ? "网络已恢复,正在发送待发送的上报…" : "网络已恢复。");
+        return GF.flush();
+      });
     });
     window.addEventListener("offline", function () { showNet(); notice("当前离线:上报将保存在本机。", true); });
     document.addEventListener("visibilitychange", function () { if (!document.hidden) { GF.flush(); } });

@@ -75,3 +75,53 @@ def test_a_second_tap_right_after_a_report_shows_no_errors(
     page.locator("#gf-error").wait_for(state="visible")
     assert page.locator("#gf-error").inner_text() == "请选择类别\n请定位(GPS 或地图点选),或附带含 GPS 的照片"
     assert len(cases_of(clean_db, REPORTER)) == 1
+
+
+def test_a_lost_answer_is_one_status_and_an_empty_reconnect_says_so(
+    phone: Tab, live: LiveServer, clean_db: Engine, tmp_path: Path
+) -> None:
+    """review38 U7: the report reaches the server but its answer is lost: notice, queue line and badge say the same
+    (未收到服务器应答); 立即发送 then gets the same case (此前已送达). Reconnecting with nothing queued says only that
+    the network is back."""
+    page = phone.page
+    open_field(phone, live)
+    fill_a_report(page)
+    page.set_input_files("#gf-photos", str(a_photo(tmp_path)))
+    page.wait_for_selector("#gf-thumbs img")
+    reached: list[int] = []
+
+    def answer_lost(route: Any) -> None:
+        reached.append(route.fetch().status)  # the server takes the report …
+        route.abort("connectionreset")  # … and its answer never arrives
+
+    page.route("**/cases/form", answer_lost)
+    page.click("#gf-submit")
+    page.wait_for_function("() => document.querySelector('#gf-queue li small') !== null")
+    line = page.locator("#gf-queue li small")
+    page.wait_for_function(
+        "() => document.querySelector('#gf-queue li small').textContent === '未收到服务器应答,稍后自动重发'"
+    )
+    assert reached == [201] and len(cases_of(clean_db, REPORTER)) == 1
+    assert page.evaluate(NOTICE) == "未收到服务器应答,稍后自动重发(已保存在本机,见「待发送」)"
+    assert line.inner_text() == "未收到服务器应答,稍后自动重发"
+    assert page.locator("#gf-net").inner_text() == "服务器无应答"
+    assert page.locator("#gf-queue-n").inner_text() == "1"
+    phone.shot("answer-lost")
+
+    page.unroute("**/cases/form")
+    page.click("#gf-retry")
+    said = wait_for_notice(page, "已上报:案件 ")
+    [(_, case_no, _, photos)] = cases_of(clean_db, REPORTER)
+    assert photos == 1
+    assert said == f"已上报:案件 {case_no}(附 1 张照片)(此前已送达)"
+    assert page.locator("#gf-net").inner_text() == "在线"
+    page.wait_for_function("() => document.getElementById('gf-queue-n').textContent === '0'")
+
+    phone.context.set_offline(True)
+    page.wait_for_function("() => document.getElementById('gf-net').textContent === '离线'")
+    phone.context.set_offline(False)
+    page.wait_for_function("() => document.getElementById('gf-net').textContent === '在线'")
+    page.wait_for_function("() => document.getElementById('gf-notice').textContent.indexOf('网络已恢复') === 0")
+    page.evaluate("() => GF.flushing")
+    assert page.evaluate(NOTICE) == "网络已恢复。"
+    assert len(cases_of(clean_db, REPORTER)) == 1
