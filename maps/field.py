@@ -25,7 +25,7 @@ server's own message beside it, until the
 worker moves it back into the form to edit and resend it, or discards it. What the page can check itself (a
 location or a photo with GPS; inside the district) is checked before a report is queued. The ids of the cases
 the page created are kept in localStorage and their states fetched from ``/cases/{id}`` (the API has no
-reporter filter).
+reporter filter): 我的上报 says it lists this phone's reports only.
 
 The page itself opens offline: a service worker (:func:`service_worker`, served at :data:`SW_URL` with the scope
 :data:`SW_SCOPE`) precaches the page, its vendored JS/CSS and ``/field/classes``. Browsers run service workers
@@ -299,6 +299,7 @@ def build_field_page(
   </section>
   <section class="gf-card">
     <h2>我的上报</h2>
+    <p id="gf-mine-hint" class="gf-hint">本机记录:仅显示在此手机上提交的上报。</p>
     <ul id="gf-mine" class="gf-list"></ul>
     <button type="button" id="gf-refresh" class="gf-btn">刷新状态</button>
   </section>
@@ -866,10 +867,18 @@ PAGE_JS = r"""
       .then(function (g) {
         if (currentPlace() !== loc) { return; }
         loc.outside = false;
+        loc.gridPending = false;
         gridLine("单元网格 " + g.unit_grid + (g.tier3 ? " · " + g.tier3.name : "") +
           (g.tier2 ? " · " + g.tier2.name : ""), false);
       }, function (e) {
-        if (currentPlace() !== loc || e.network) { return; }
+        if (currentPlace() !== loc) { return; }
+        if (e.network) {  // offline: the coordinates are shown, the grid comes when the network is back
+          loc.gridPending = true;
+          if (!loc.outside) {
+            gridLine(navigator.onLine === false ? "离线:网格待联网后确定" : "未连上服务器:网格待联网后确定");
+          }
+          return;
+        }
         if (e.status === 404) { loc.outside = true; }
         gridLine(loc.outside ? outsideText(loc) : "暂时无法确定所在网格,上报时由服务器核对。", loc.outside);
       });
@@ -1171,6 +1180,8 @@ PAGE_JS = r"""
     $("gf-notice").addEventListener("click", function () { $("gf-notice").hidden = true; });
     window.addEventListener("online", function () {
       showNet();
+      var place = currentPlace();
+      if (place && place.gridPending) { checkPlace(place); }  // located offline: its grid now
       outbox.all().then(function (all) {
         var waiting = all.filter(function (r) { return !r.refused; }).length;
         notice(waiting ? "网络已恢复,正在发送待发送的上报…" : "网络已恢复。");

@@ -11,6 +11,7 @@ from sqlalchemy import Engine
 
 from tests.browser.conftest import LiveServer, Tab
 from tests.browser.test_field_browser import REPORTER, a_photo, cases_of, tap_the_map_centre
+from tests.test_components_store import inside_points
 
 NOTICE = "() => document.getElementById('gf-notice').textContent"
 
@@ -125,3 +126,35 @@ def test_a_lost_answer_is_one_status_and_an_empty_reconnect_says_so(
     page.evaluate("() => GF.flushing")
     assert page.evaluate(NOTICE) == "网络已恢复。"
     assert len(cases_of(clean_db, REPORTER)) == 1
+
+
+def test_an_offline_gps_fix_says_its_grid_comes_later(phone: Tab, live: LiveServer) -> None:
+    """review38 U9: offline, a fix inside the district shows its coordinates and says the grid is found once online;
+    online again, the grid is shown."""
+    xs, ys = inside_points(1, seed=5)
+    page = phone.page
+    page.add_init_script(
+        "navigator.geolocation.getCurrentPosition = function (ok) { setTimeout(function () {"
+        f" ok({{coords: {{longitude: {float(xs[0])}, latitude: {float(ys[0])}, accuracy: 8}}}}); }}, 10); }};"
+    )
+    open_field(phone, live)
+    phone.context.set_offline(True)
+    page.wait_for_function("() => document.getElementById('gf-net').textContent === '离线'")
+    page.click("#gf-gps")
+    page.wait_for_function("() => document.getElementById('gf-loc').textContent.indexOf('GPS 定位:') === 0")
+    grid = page.locator("#gf-grid")
+    page.wait_for_function("() => document.getElementById('gf-grid').textContent !== ''")
+    assert grid.inner_text() == "离线:网格待联网后确定"
+    assert grid.get_attribute("class") == "gf-hint"
+    phone.shot("offline-grid")
+    phone.context.set_offline(False)
+    page.wait_for_function("() => document.getElementById('gf-grid').textContent.indexOf('单元网格 ') === 0")
+    assert grid.get_attribute("class") == "gf-hint"
+
+
+def test_my_reports_say_they_are_this_phones(phone: Tab, live: LiveServer) -> None:
+    """review38 U6: a new phone shows 暂无 under a line saying the list is this phone's own."""
+    page = phone.page
+    open_field(phone, live)
+    assert page.locator("#gf-mine-hint").inner_text() == "本机记录:仅显示在此手机上提交的上报。"
+    assert page.locator("#gf-mine li").all_inner_texts() == ["暂无"]
