@@ -1428,18 +1428,21 @@ def catalogue_for(settings: Settings) -> Catalogue:
     return load_catalogue(settings, settings.catalogue_extra)
 
 
+#: The names an export writes beside their codes, joined (a component stores only the codes).
+_EXPORT_NAMES: dict[str, str] = {
+    "ZGBMMC": "dm.name",
+    "QSDWMC": "dq.name",
+    "YHDWMC": "dy.name",
+    "SZJDMC": "st.name",
+    "SZSQMC": "co.name",
+}
 #: Export columns: GB/T 47678.5 表2 attribute abbreviations (ASCII, ≤ 10 bytes, so a Shapefile keeps them as they
-#: are), in the table's order, then gisgrid's own ``class_code`` and ``scheme``. The import reads every one back
-#: (:data:`gisgrid.components.FIELD_ALIASES` and ``DERIVED_COLUMNS``), so an unedited export re-imports unchanged.
+#: are), in the table's order (``data/catalogue/export_fields.csv``; each stored one from
+#: :data:`gisgrid.export_fields.COMPONENT_COLUMNS`), then gisgrid's own ``class_code`` and ``scheme``. The import
+#: reads every one back (:data:`gisgrid.components.FIELD_ALIASES` and ``DERIVED_COLUMNS``), so an unedited export
+#: re-imports unchanged.
 EXPORT_SQL = """
-SELECT c.id AS "GLBJBSM", c.name AS "GLBJMC",
-       c.main_dept_code AS "ZGBMDM", dm.name AS "ZGBMMC",
-       c.owner_dept_code AS "QSDWDM", dq.name AS "QSDWMC",
-       c.maint_dept_code AS "YHDWDM", dy.name AS "YHDWMC",
-       c.unit_grid_code AS "SZDYWGBSM", c.status AS "GLBJZT",
-       c.initial_date AS "CSRQ", c.change_date AS "BGRQ",
-       c.data_source AS "SJLY", c.note AS "BZ",
-       c.street_code AS "SZJDDM", st.name AS "SZJDMC", c.community_code AS "SZSQDM", co.name AS "SZSQMC",
+SELECT {columns},
        c.class_code, c.scheme, c.attrs, c.geom
 FROM components c
 LEFT JOIN departments dm ON dm.code = c.main_dept_code
@@ -1450,6 +1453,15 @@ LEFT JOIN admin_units co ON co.code = c.community_code
 WHERE {within}
 ORDER BY c.id
 """
+
+
+def _export_columns() -> str:
+    """The SELECT list of the standard's fields: ``c.status AS "GLBJZT"``, ``dm.name AS "ZGBMMC"`` …"""
+    stored = {name: f"c.{column}" for name, column in export_fields.COMPONENT_COLUMNS.items()}
+    fields = [f.field for f in export_fields.load_export_fields() if f.layer == "components"]
+    return ", ".join(f'{stored.get(name) or _EXPORT_NAMES[name]} AS "{name}"' for name in fields)
+
+
 #: ``--within`` over the export's rows: a tier-3 grid by its unit grids, any other code as the unit grid's prefix.
 _WITHIN_TIER3 = "c.unit_grid_code IN (SELECT code FROM unit_grids WHERE tier3_code = :within)"
 _WITHIN_PREFIX = "starts_with(c.unit_grid_code, :within)"
@@ -1501,7 +1513,7 @@ def export_components(
     than that warned about in ``notes`` by its GLBJBSM."""
     within = check_within(within)
     where = "TRUE" if within is None else _WITHIN_TIER3 if len(within) == 14 else _WITHIN_PREFIX
-    sql = EXPORT_SQL.format(within=where)
+    sql = EXPORT_SQL.format(columns=_export_columns(), within=where)
     gdf = gpd.read_postgis(text(sql), conn, geom_col="geom", params={"within": within}).rename_geometry("geometry")
     if gdf.empty and within is not None:
         raise InvalidInput(

@@ -21,6 +21,25 @@ FILE = "export_fields.csv"
 COLUMNS = ("layer", "field", "type", "length", "name_zh", "source")
 _TYPES = ("text", "date")
 
+#: GB/T 47678.5 表2 field of a components export → the ``components`` column it holds: the export's SELECT
+#: (:data:`gisgrid.components_store.EXPORT_SQL`) and the map's ``--color-by`` (which takes either name) read it.
+#: The name fields (ZGBMMC, QSDWMC, YHDWMC, SZJDMC, SZSQMC) are joined from the departments and admin units.
+COMPONENT_COLUMNS: dict[str, str] = {
+    "GLBJBSM": "id",
+    "GLBJMC": "name",
+    "ZGBMDM": "main_dept_code",
+    "QSDWDM": "owner_dept_code",
+    "YHDWDM": "maint_dept_code",
+    "SZDYWGBSM": "unit_grid_code",
+    "GLBJZT": "status",
+    "CSRQ": "initial_date",
+    "BGRQ": "change_date",
+    "SJLY": "data_source",
+    "BZ": "note",
+    "SZJDDM": "street_code",
+    "SZSQDM": "community_code",
+}
+
 
 @dataclass(frozen=True)
 class ExportField:

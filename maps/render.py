@@ -38,6 +38,7 @@ from branca.colormap import LinearColormap
 from branca.element import Element
 from sqlalchemy import Connection, Engine, text
 
+from gisgrid import export_fields
 from gisgrid.components import RETIRED
 from gisgrid.errors import InvalidInput
 from gisgrid.evaluation import EvaluationRules, Period
@@ -384,15 +385,40 @@ def column_kinds(gdf: gpd.GeoDataFrame) -> dict[str, str]:
     return kinds
 
 
-def check_column(gdf: gpd.GeoDataFrame, column: str, where: str) -> str:
+#: Per layer, the standard's field names its export writes for its columns (GLBJZT → status): ``--color-by``
+#: takes either, as an analyst reads the names off an exported file.
+EXPORT_NAMES: dict[str, Mapping[str, str]] = {"components": export_fields.COMPONENT_COLUMNS}
+
+
+def layer_column(layer: str, column: str, gdf: gpd.GeoDataFrame) -> str:
+    """``column`` as the layer's own: an export's field name (``GLBJZT``, any case) → its column (``status``)."""
+    if column in gdf.columns:
+        return column
+    return EXPORT_NAMES.get(layer, {}).get(column.strip().upper(), column)
+
+
+def check_column(gdf: gpd.GeoDataFrame, column: str, where: str, layer: str | None = None) -> str:
+    """The kind of ``column`` (:func:`column_kinds`); UnknownColumn listing every accepted name, each column
+    with its export field name when ``layer``'s export has one (``status (GLBJZT)``)."""
     kinds = column_kinds(gdf)
     if column in kinds:
         return kinds[column]
-    numeric = ", ".join(c for c, k in kinds.items() if k == "numeric") or "—"
-    category = ", ".join(c for c, k in kinds.items() if k == "category") or "—"
+    exported = {col: name for name, col in EXPORT_NAMES.get(layer or "", {}).items() if col in kinds}
+
+    def named(kind: str) -> str:
+        cols = [c for c, k in kinds.items() if k == kind]
+        return ", ".join(f"{c} ({exported[c]})" if c in exported else c for c in cols) or "—"
+
     raise UnknownColumn(
-        f"{where} has no column {column!r} to colour by; choose one of — numbers: {numeric}; categories: {category}",
-        detail=[{"field": "color_by", "reason": "unknown column", "choices": list(kinds)}],
+        f"{where} has no column {column!r} to colour by; choose one of — numbers: {named('numeric')}; "
+        f"categories: {named('category')}",
+        detail=[
+            {
+                "field": "color_by",
+                "reason": "unknown column",
+                "choices": [*kinds, *(exported[c] for c in kinds if c in exported)],
+            },
+        ],
     )
 
 
@@ -696,7 +722,9 @@ def build_map(
     colouring: Colouring | None = None
     plain: LegendEntry | None = None
     if column is not None:
-        kind = check_column(gdf, column, f"layer {layer}" + (f" (tier {tier or 'unit'})" if layer == "grids" else ""))
+        column = layer_column(layer, column, gdf)
+        where = f"layer {layer}" + (f" (tier {tier or 'unit'})" if layer == "grids" else "")
+        kind = check_column(gdf, column, where, layer)
         if column == "light":
             colouring = _category_colouring(gdf[column], LIGHT_LABELS, LIGHT_COLOURS, "未计时(挂账、无时限或已结案)")
         elif kind == "numeric":

@@ -720,3 +720,48 @@ def test_the_evaluation_map_shows_region_names_as_text() -> None:
     assert [p["name"] for p in props] == [html.escape(IMG), "金水区 A&amp;B"]
     assert [p["value_label"] for p in props] == ["80", "60"] and [p["rank"] for p in props] == [1, 2]
     assert len(legend) == 2 and {p["colour"] for p in props} == {e.colour for e in legend}
+
+
+def test_components_are_coloured_by_the_exports_field_names_too(
+    district: Engine, settings: Settings, tmp_path: Path
+) -> None:
+    """review38 U4: ``--color-by GLBJZT`` (the name every components export writes) colours as ``status`` does;
+    ZGBMDM is main_dept_code, in any case; an unknown name is refused listing both names of each column."""
+    with district.begin() as conn:
+        conn.execute(text("UPDATE components SET main_dept_code = '990000000000000003'"))
+    by_status, by_field = tmp_path / "status.html", tmp_path / "glbjzt.html"
+    code, output = run(settings, "--layer", "components", "--color-by", "status", "--out", str(by_status))
+    assert code == 0, output
+    code, output = run(settings, "--layer", "components", "--color-by", "GLBJZT", "--out", str(by_field))
+    assert code == 0, output
+    assert legend_rows(check_folder(by_field)) == legend_rows(check_folder(by_status)) == [("完好", 36), ("破损", 4)]
+    assert "城市部件 · 状态" in by_field.read_text(encoding="utf-8")
+    out = tmp_path / "dept.html"
+    code, output = run(settings, "--layer", "components", "--color-by", "zgbmdm", "--out", str(out))
+    assert code == 0, output
+    assert legend_rows(check_folder(out)) == [("区环境卫生服务中心(990000000000000003)", 40)]  # named, as by code
+
+    code, output = run(settings, "--layer", "components", "--color-by", "GLBJXX", "--out", str(tmp_path / "x.html"))
+    assert code == 2 and not (tmp_path / "x.html").exists()
+    message = " ".join(output.replace("│", " ").split())
+    assert (
+        "layer components has no column 'GLBJXX' to colour by; choose one of — numbers: —; categories: "
+        "id (GLBJBSM), scheme, class_code, name (GLBJMC), status (GLBJZT), main_dept_code (ZGBMDM), "
+        "maint_dept_code (YHDWDM), unit_grid_code (SZDYWGBSM), street_code (SZJDDM), community_code (SZSQDM), "
+        "initial_date (CSRQ), change_date (BGRQ)"  # no component has a date here: a column of None
+    ) in message
+    with district.connect() as conn:
+        gdf, _ = render.load_components(conn)
+    with pytest.raises(render.UnknownColumn) as refused:
+        render.build_map(gdf, layer="components", column="GLBJXX")
+    assert refused.value.detail == [
+        {
+            "field": "color_by",
+            "reason": "unknown column",
+            "choices": [
+                "id", "scheme", "class_code", "name", "status", "main_dept_code", "maint_dept_code", "unit_grid_code",
+                "street_code", "community_code", "initial_date", "change_date", "GLBJBSM", "GLBJMC", "GLBJZT",
+                "ZGBMDM", "YHDWDM", "SZDYWGBSM", "SZJDDM", "SZSQDM", "CSRQ", "BGRQ",
+            ],
+        }
+    ]  # fmt: skip

@@ -130,7 +130,12 @@ def render(
     layer: Layer = typer.Option(..., "--layer", help="What to draw."),
     out: Path = typer.Option(..., "--out", help="The HTML file; its assets go to <name>_files/ beside it."),
     tier: Tier | None = typer.Option(None, "--tier", help="Grids only: unit (default), 1, 2 or 3."),
-    color_by: str | None = typer.Option(None, "--color-by", help="Column to colour by (an unknown one lists all)."),
+    color_by: str | None = typer.Option(
+        None,
+        "--color-by",
+        help="Column to colour by (an unknown one lists all); components also by the export's GB/T 47678.5 "
+        "field names, e.g. GLBJZT (status), ZGBMDM (main_dept_code).",
+    ),
     classes: int = typer.Option(5, "--classes", "-k", min=2, max=9, help="Classes for a numeric column."),
     scheme: str = typer.Option(
         choropleth.DEFAULT_SCHEME,
