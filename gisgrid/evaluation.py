@@ -200,6 +200,8 @@ LEVEL_LABELS: dict[str, str] = {
     "street": "一级网格(街道)",
     "district": "区",
 }
+#: Where a region's unit grid count (``unit_grids_from``) comes from → Chinese name (the XLSX export's values).
+GRID_COUNT_SOURCES: dict[str, str] = {"stored": "已登记网格", "cases": "案件所在网格"}
 #: Sources that are the public (监督举报): a filed one counts against the region and as 漏报 of its supervisor.
 PUBLIC_SOURCES: tuple[str, ...] = ("hotline", "public_app")
 PATROL_ROLES: tuple[str, ...] = ("supervisor", "grid_worker")
@@ -1757,7 +1759,7 @@ def evaluate_regions(
         if col not in cells.columns:
             raise InvalidInput(f"cells: missing column {col!r} for level {level}", detail={"column": col})
         sizes = cells.drop_duplicates(code_col)[col].value_counts()  # unit grids per region (a grid's own: 1)
-        source[out.index.isin(sizes.index)] = "stored"
+        source[out.index.isin(sizes.index)] = "stored"  # the keys of GRID_COUNT_SOURCES
         # A region no stored grid carries any more (a tier-3 grid deleted by a regroup; finished cases keep the
         # code they were handled under) falls back to its cases' grids rather than losing 立案数分值.
         gone = out.index.difference(sizes.index)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import replace
 from datetime import datetime
@@ -20,6 +20,7 @@ from gisgrid.calendar import CalendarYearUnknown, unknown_years_warning
 from gisgrid.cases import CaseServices
 from gisgrid.errors import InvalidInput, Reason
 from gisgrid.evaluation import (
+    GRID_COUNT_SOURCES,
     LEVEL_LABELS,
     SUBJECTS,
     Period,
@@ -257,10 +258,53 @@ def _export_notes(table: pd.DataFrame) -> list[tuple[str, str, str]]:
     return notes
 
 
+#: The XLSX (for people) shows these columns' values in zh-CN, from where the project names them: the region
+#: levels, the workflow's roles, the unit grid count's sources. The CSV and the API keep the keys (for scripts).
+XLSX_VALUE_LABELS: dict[str, Mapping[str, str]] = {
+    "level": LEVEL_LABELS,
+    "role": ROLES,
+    "unit_grids_from": GRID_COUNT_SOURCES,
+}
+#: The XLSX's number formats: rates (0–1, every ``*_rate``) and ``weight_present`` (a share of the weights, which
+#: sum to 1) as percentages; the monthly averages with two decimals. Format only: each cell keeps its exact value.
+PERCENT_FORMAT = "0.0%"
+AVERAGE_FORMAT = "0.00"
+_AVERAGES = ("filed_per_grid_month", "filed_per_month", "accepted_per_month", "dispatches_per_month")
+
+
+def xlsx_number_format(column: str) -> str | None:
+    """The number format of ``column`` in the XLSX export (None: General)."""
+    if column.endswith("_rate") or column == "weight_present":
+        return PERCENT_FORMAT
+    return AVERAGE_FORMAT if column in _AVERAGES else None
+
+
+def _xlsx_values(table: pd.DataFrame) -> pd.DataFrame:
+    """A copy of ``table`` with the enumerated values of :data:`XLSX_VALUE_LABELS` in zh-CN (a value without a
+    label, or empty, as it is)."""
+    out = table.copy()
+    for column, names in XLSX_VALUE_LABELS.items():
+        if column in out.columns:
+            out[column] = out[column].map(lambda v, names=names: names.get(v, v) if isinstance(v, str) else v)
+    return out
+
+
+def _number_formats(sheet: Any, columns: list[str]) -> None:
+    """Each column's :func:`xlsx_number_format` on its cells below the header (openpyxl ``sheet``)."""
+    for i, column in enumerate(columns, start=1):
+        fmt = xlsx_number_format(column)
+        if fmt is None:
+            continue
+        for (cell,) in sheet.iter_rows(min_row=2, min_col=i, max_col=i):
+            cell.number_format = fmt
+
+
 def write_table(table: pd.DataFrame, out: Path, title: str, subject: str = "region") -> None:
-    """The table as ``.csv`` (the English column keys, as the API's CSV: machine-readable; UTF-8 with a BOM for
-    Excel) or ``.xlsx`` (the sheet ``title`` with zh-CN headers, 有效上报率 …, a sheet 字段说明 giving each
-    header's key and a sheet 说明); text is never a formula (:mod:`gisgrid.spreadsheet`). Anything else is refused.
+    """The table as ``.csv`` (the English column keys and values, as the API's CSV: machine-readable; UTF-8 with a
+    BOM for Excel) or ``.xlsx`` for people (the sheet ``title`` with zh-CN headers, 有效上报率 …, the enumerated
+    values in zh-CN, :data:`XLSX_VALUE_LABELS`, rates as percentages and averages with two decimals,
+    :func:`xlsx_number_format`, a sheet 字段说明 giving each header's key and a sheet 说明); text is never a
+    formula (:mod:`gisgrid.spreadsheet`). Anything else is refused.
 
     What :func:`indicators` states beside the rows goes into the file too, without moving the table: the CSV gains
     the last columns ``as_of``, ``provisional`` (true/false) and ``calendar_warning`` (empty when none), the same
@@ -281,7 +325,9 @@ def write_table(table: pd.DataFrame, out: Path, title: str, subject: str = "regi
         if notes and table.attrs["provisional"]:
             title = f"{title[:28]} 暂定"  # a sheet name holds 31 characters
         with pd.ExcelWriter(out, engine="openpyxl") as xl:
-            table.set_axis(labels, axis=1).to_excel(xl, sheet_name=title, index=False, freeze_panes=(1, 0))
+            shown = _xlsx_values(table).set_axis(labels, axis=1)
+            shown.to_excel(xl, sheet_name=title, index=False, freeze_panes=(1, 0))
+            _number_formats(xl.sheets[title], [str(c) for c in table.columns])
             keys.to_excel(xl, sheet_name="字段说明", index=False)
             if notes:
                 pd.DataFrame(notes, columns=["项目", "值", "字段 key"]).to_excel(xl, sheet_name="说明", index=False)

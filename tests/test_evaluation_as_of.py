@@ -21,7 +21,7 @@ from gisgrid import cases as svc
 from gisgrid import history
 from gisgrid.cli import _register_optional, app
 from gisgrid.errors import InvalidInput
-from gisgrid.evaluation_service import indicators, parse_period, resolve_as_of
+from gisgrid.evaluation_service import indicators, parse_period, resolve_as_of, write_table
 from gisgrid.settings import Settings
 
 _register_optional()
@@ -264,6 +264,85 @@ def test_exports_name_the_subjects_and_the_xlsx_has_zh_headers(
     # The one case went to 990000000000000003 (the catalogue names it).
     assert dep[["部门编码", "名称"]].values.tolist() == [["990000000000000003", "区环境卫生服务中心"]]
     assert dep[["应处置数", "按期处置率", "超期处置数", "督办数"]].values.tolist() == [[1, 1.0, 0, 0]]
+
+
+def test_the_xlsx_shows_rates_as_percentages_averages_with_two_decimals_and_values_in_zh(
+    late_case: Engine, settings: Settings, tmp_path: Path
+) -> None:
+    """review38 U3: the XLSX is for people — 有效上报率 in a 0.0% format, 每网格月均立案数 in 0.00, each cell
+    keeping its exact value; 层级 and 网格数来源 in zh-CN. The CSV, for scripts, keeps the keys and the numbers."""
+    env = {"GISGRID_DATABASE_URL": settings.database_url or "", "GISGRID_DATA_DIR": str(tmp_path / "data")}
+    csv_out, xlsx_out = tmp_path / "t3.csv", tmp_path / "t3.xlsx"
+    for out in (csv_out, xlsx_out):
+        r = runner.invoke(app, ["evaluate", "--period", "2025-09", "--level", "tier3", "--out", str(out)], env=env)
+        assert r.exit_code == 0, r.output
+    with late_case.connect() as conn:
+        grids = conn.execute(
+            text("SELECT count(*) FROM unit_grids WHERE tier3_code = (SELECT tier3_code FROM cases)")
+        ).scalar_one()
+    assert grids > 1  # R1's tier-3 grid: 1 case filed over its unit grids, in one month
+    table = pd.read_csv(csv_out, encoding="utf-8-sig", dtype={"subject": str})
+    columns = ["level", "unit_grids_from", "valid_report_rate", "filed_per_grid_month", "weight_present"]
+    assert table[columns].values.tolist() == [["tier3", "stored", 1.0, 1 / grids, 1.0]]
+    sheet = openpyxl.load_workbook(xlsx_out)["2025-09 三级网格"]
+    header = [c.value for c in sheet[1]]
+    row = {h: c for h, c in zip(header, sheet[2], strict=True)}
+    shown = ("层级", "网格数来源", "有效上报率", "每网格月均立案数", "有值指标权重", "上报数", "综合指标值")
+    assert [(row[h].value, row[h].number_format) for h in shown] == [
+        ("三级网格", "General"),
+        ("已登记网格", "General"),
+        (1, "0.0%"),
+        (1 / grids, "0.00"),  # the exact value, shown rounded
+        (1, "0.0%"),
+        (1, "General"),
+        (100, "General"),
+    ]
+    # Every rate is a percentage (on_time_disposal_rate … rework_rate), whatever its value.
+    rates = [h for h, key in zip(header, table.columns, strict=False) if key.endswith("_rate")]
+    assert len(rates) == 11 and {row[h].number_format for h in rates} == {"0.0%"}
+    # Read back (as the tests and a reader with pandas do): the same numbers as the CSV.
+    back = pd.read_excel(xlsx_out, sheet_name="2025-09 三级网格", dtype={"区域编码": str})
+    assert back[["有效上报率", "每网格月均立案数"]].values.tolist() == [[1.0, 1 / grids]]
+
+
+def test_the_xlsx_names_the_posts_roles_in_zh_and_the_csv_keeps_the_keys(tmp_path: Path) -> None:
+    """review38 U3: 岗位 grid_worker is 网格员 in the XLSX (the workflow's role names), a 5/6 rate 83.3% there with
+    its exact value, while the CSV keeps grid_worker and the number."""
+    table = pd.DataFrame(
+        {
+            "subject": ["张三", "李四"],
+            "role": ["grid_worker", "supervisor"],
+            "area": ["41990100100101", "41990100100102"],
+            "reports": [6, 4],
+            "valid_report_rate": [5 / 6, float("nan")],
+            "score": [83.333333, float("nan")],
+            "grade": ["B", "不参评"],
+            "weight_present": [1.0, 0.4],
+        }
+    )
+    write_table(table, tmp_path / "p.csv", "2025-09 网格员", "grid_worker")
+    write_table(table, tmp_path / "p.xlsx", "2025-09 网格员", "grid_worker")
+    csv = pd.read_csv(tmp_path / "p.csv", encoding="utf-8-sig", dtype={"area": str})
+    assert csv["role"].tolist() == ["grid_worker", "supervisor"]
+    assert csv["valid_report_rate"].tolist()[0] == 5 / 6
+    sheet = openpyxl.load_workbook(tmp_path / "p.xlsx")["2025-09 网格员"]
+    assert [c.value for c in sheet[1]] == [
+        "人员",
+        "岗位",
+        "责任区域",
+        "上报数",
+        "有效上报率",
+        "综合指标值",
+        "等级",
+        "有值指标权重",
+    ]
+    assert [[(c.value, c.number_format) for c in row] for row in sheet.iter_rows(min_row=2)] == [
+        [("张三", "General"), ("网格员", "General"), ("41990100100101", "General"), (6, "General"),
+         (5 / 6, "0.0%"), (83.333333, "General"), ("B", "General"), (1, "0.0%")],
+        [("李四", "General"), ("监督员", "General"), ("41990100100102", "General"), (4, "General"),
+         (None, "0.0%"), (None, "General"), ("不参评", "General"), (0.4, "0.0%")],
+    ]  # fmt: skip
+    assert table["role"].tolist() == ["grid_worker", "supervisor"]  # the caller's table untouched
 
 
 def test_evaluate_with_an_unknown_subject_lists_every_subject(settings: Settings, tmp_path: Path) -> None:
