@@ -20,6 +20,8 @@ BUFFER = 64
 MAX_ZOOM = 22
 #: Cap on features per tile (tipg's default); a tile over it is cut, never an error.
 MAX_FEATURES = 10_000
+#: Lowest zoom with a tile of unit grids (and of components per unit grid); below it the tile is empty.
+UNIT_GRIDS_MIN_ZOOM = 12
 #: Polygons are simplified below this zoom, with a tolerance of half a screen pixel (256-px tiles).
 SIMPLIFY_BELOW = 15
 #: States whose case has no running clock (grey on the map) unless the router passes its own list.
@@ -64,7 +66,15 @@ class Layer:
 LAYERS: dict[str, Layer] = {
     layer.name: layer
     for layer in (
-        Layer("unit_grids", "unit_grids", "t.code, t.street_code, t.community_code, t.tier3_code", simplify=False),
+        # ~100 m cells: below z12 a tile of a city district holds tens of thousands, over the feature cap (a grid
+        # drawn with holes, ~0.5 MB a tile) and a few pixels each — the tiers are the overview there.
+        Layer(
+            "unit_grids",
+            "unit_grids",
+            "t.code, t.street_code, t.community_code, t.tier3_code",
+            simplify=False,
+            min_zoom=UNIT_GRIDS_MIN_ZOOM,
+        ),
         Layer("tier1", "management_grids", "t.code, t.tier, t.name", where="t.tier = 1"),
         Layer("tier2", "management_grids", "t.code, t.tier, t.name, t.parent_code", where="t.tier = 2"),
         Layer("tier3", "management_grids", "t.code, t.tier, t.name, t.parent_code", where="t.tier = 3"),
@@ -78,7 +88,15 @@ LAYERS: dict[str, Layer] = {
             max_age=60,
         ),
         # Components per unit grid (kept by triggers, migration 0004): the low-zoom component layer.
-        Layer("component_cells", "component_cells", "t.unit_grid_code AS id, t.n", polygons=False, max_age=60),
+        # One point per unit grid: below z12 over the cap as the unit grids are.
+        Layer(
+            "component_cells",
+            "component_cells",
+            "t.unit_grid_code AS id, t.n",
+            polygons=False,
+            max_age=60,
+            min_zoom=UNIT_GRIDS_MIN_ZOOM,
+        ),
         Layer(
             "cases",
             "cases",

@@ -87,6 +87,20 @@ def test_unit_grid_tile_holds_every_cell_with_its_codes(client: TestClient, clea
     assert {f["geometry"]["type"] for f in features} <= {"Polygon", "MultiPolygon"}
 
 
+def test_unit_grids_and_their_component_counts_have_no_tile_below_zoom_12(client: TestClient, clean_db: Engine) -> None:
+    """Below z12 a tile of a district's ~100 m cells would be cut at the feature cap (a grid with holes): empty,
+    no query; the tiers are the overview there. From z12 the same place has its cells."""
+    z, x, y = district_tile(clean_db)
+    assert z >= 12
+    for layer in ("unit_grids", "component_cells"):
+        below = client.get(f"/tiles/{layer}/11/{x >> (z - 11)}/{y >> (z - 11)}.mvt")
+        assert (below.status_code, below.content, below.headers["content-type"]) == (200, b"", MVT)
+    assert len(get_layer(client, "unit_grids", 12, x >> (z - 12), y >> (z - 12))) == count(
+        clean_db, "SELECT count(*) FROM unit_grids"
+    )
+    assert get_layer(client, "tier1", 11, x >> (z - 11), y >> (z - 11)) != []
+
+
 def test_tier_tiles_hold_the_three_tiers_with_chinese_names(client: TestClient, clean_db: Engine) -> None:
     z, x, y = district_tile(clean_db)
     tier1 = get_layer(client, "tier1", z, x, y)
