@@ -414,11 +414,13 @@ def _read_exif(
     if not (isinstance(orientation, int) and 1 <= orientation <= 8):
         orientation = 1
     gps = _exif_gps(gps_ifd)
-    datum = _exif_datum(gps_ifd) if gps is not None else None
-    problem = None
-    if gps is None and gps_ifd:
+    problem = _unfit_fix(gps_ifd) if gps is not None else None
+    if problem is not None:
+        gps = None  # a void or coarse fix: no position, and the reason
+    elif gps is None and gps_ifd:
         problem = "its GPS block has no usable position (a reference N/S, E/W or the fix is missing)"
-    elif gps is not None and datum is None:
+    datum = _exif_datum(gps_ifd) if gps is not None else None
+    if gps is not None and datum is None:
         named = _text(gps_ifd.get(ExifTags.GPS.GPSMapDatum))
         problem = f"its GPS position is in datum {named!r}, which cannot be converted here"
     return taken_at, local, gps if datum is not None else None, datum, problem, orientation
@@ -497,6 +499,27 @@ def _dms(value: Any, limit: float) -> float | None:
         return None
     degrees = sum(p / 60**i for i, p in enumerate(parts))
     return degrees if degrees <= limit else None
+
+
+#: A photo's GPS fix whose stated horizontal error (EXIF GPSHPositioningError) is larger is not taken as a case's
+#: place: a unit grid is ~100 m across and a component is linked within 30 m (an indoor network fix says 100–500 m).
+MAX_GPS_ERROR_M = 50.0
+
+
+def _unfit_fix(gps: Any) -> str | None:
+    """Why a position the GPS block holds must not locate a case, or None: the receiver marked it void (GPSStatus
+    ``V``: no fix when the photo was taken, the numbers are a stale one) or says it is off by more than
+    :data:`MAX_GPS_ERROR_M`."""
+    if (_text(gps.get(ExifTags.GPS.GPSStatus)) or "").upper() == "V":
+        return "its GPS fix is marked void (GPSStatus V: the camera had no fix when the photo was taken)"
+    raw = gps.get(ExifTags.GPS.GPSHPositioningError)
+    try:
+        error = _rational(raw) if raw is not None else math.nan
+    except (TypeError, ValueError, ZeroDivisionError):
+        error = math.nan
+    if math.isfinite(error) and error > MAX_GPS_ERROR_M:
+        return f"its GPS fix is off by up to {error:.0f} m (GPSHPositioningError; at most {MAX_GPS_ERROR_M:.0f} m)"
+    return None
 
 
 def _exif_gps(gps: Any) -> tuple[float, float] | None:

@@ -42,7 +42,7 @@ from typing import Any
 
 from gisgrid import cityfiles
 from gisgrid.events import EventCatalogue
-from gisgrid.photos import HEIF_BRANDS, SUPPORTED
+from gisgrid.photos import HEIF_BRANDS, MAX_GPS_ERROR_M, SUPPORTED
 from maps.assets import ASSETS
 from maps.basemap import SHIFT_JS, Basemap, gcj02_shift_table
 from maps.pagejs import (
@@ -217,6 +217,7 @@ def build_field_page(
         "maxPhotos": MAX_PHOTOS,
         # what the server takes (gisgrid.photos): a file is judged by its first bytes when attached, not sent
         "photoFormats": sorted(SUPPORTED),
+        "maxGpsErrorM": MAX_GPS_ERROR_M,  # a coarser photo fix locates nothing, as on the server
         "heifBrands": sorted(b.decode("ascii") for b in HEIF_BRANDS),
         "zoomTitles": ZOOM_TITLES,
         "grids": {name: {"style": style, "minZoom": z} for name, (style, z) in GRID_LAYERS.items()},
@@ -492,6 +493,9 @@ PAGE_JS = r"""
       }
       return deg;
     }
+    // A void fix (GPSStatus V: a stale one) or one off by more than the server takes locates nothing.
+    var error = dms(31);
+    if (ref(9) === "V" || (error !== null && error > C.maxGpsErrorM)) { return null; }
     var lat = dms(2), lon = dms(4), latRef = ref(1), lonRef = ref(3);
     if (lat === null || lon === null || (latRef !== "N" && latRef !== "S") || (lonRef !== "E" && lonRef !== "W") ||
         (lat === 0 && lon === 0) || lat > 90 || lon > 180) { return null; }
@@ -1071,7 +1075,7 @@ PAGE_JS = r"""
     var place = currentPlace();
     if (!GF.cls) { problems.push("请选择类别"); }
     if (!place) {
-      problems.push(GF.photos.length ? "所附照片不含 GPS 位置:请定位(GPS 或地图点选)"
+      problems.push(GF.photos.length ? "所附照片不含可用的 GPS 位置(无定位、定位无效或误差过大):请定位(GPS 或地图点选)"
         : "请定位(GPS 或地图点选),或附带含 GPS 的照片");
     } else if (place.outside) {
       problems.push((place.source === "photo" ? "照片的 GPS 位置" : "所选位置") + "不在本区网格范围内:请重新定位");

@@ -35,6 +35,8 @@ def _exif(
     gps: bool = True,
     taken: str | None = "2024:05:06 07:08:09",
     offset: str | None = "+08:00",
+    status: str | None = None,
+    error_m: tuple[int, int] | None = None,
 ) -> Image.Exif:
     exif = Image.Exif()
     exif[ExifTags.Base.Make] = "TestPhone"
@@ -46,6 +48,10 @@ def _exif(
             ifd[ExifTags.GPS.GPSLongitudeRef] = lon_ref
         ifd[ExifTags.GPS.GPSLatitude] = tuple(IFDRational(n, d) for n, d in lat)
         ifd[ExifTags.GPS.GPSLongitude] = tuple(IFDRational(n, d) for n, d in lon)
+        if status is not None:
+            ifd[ExifTags.GPS.GPSStatus] = status
+        if error_m is not None:
+            ifd[ExifTags.GPS.GPSHPositioningError] = IFDRational(*error_m)
     sub = exif.get_ifd(ExifTags.IFD.Exif)
     if taken is not None:
         sub[ExifTags.Base.DateTimeOriginal] = taken
@@ -134,6 +140,36 @@ def test_bad_gps_is_none(tmp_path: Path, exif_args: dict[str, Any]) -> None:
     assert info.gps is None
     assert info.gps_datum is None
     assert info.taken_at is not None  # the rest of the EXIF still counts
+
+
+@pytest.mark.parametrize(
+    ("exif_args", "problem"),
+    [
+        pytest.param(
+            {"status": "V"},
+            "its GPS fix is marked void (GPSStatus V: the camera had no fix when the photo was taken)",
+            id="void",
+        ),
+        pytest.param(
+            {"error_m": (3505, 10)},
+            "its GPS fix is off by up to 350 m (GPSHPositioningError; at most 50 m)",
+            id="error-350-m",
+        ),
+    ],
+)
+def test_a_void_or_coarse_fix_locates_nothing_and_says_why(
+    tmp_path: Path, exif_args: dict[str, Any], problem: str
+) -> None:
+    """A stale fix (void) or a network fix hundreds of metres off would pick a wrong unit grid and link a wrong
+    component: no position, and the reason for a refusal's message."""
+    info = inspect_photo(_jpeg(tmp_path, **exif_args))
+    assert (info.gps, info.gps_datum, info.gps_problem) == (None, None, problem)
+
+
+@pytest.mark.parametrize("exif_args", [{"status": "A"}, {"error_m": (50, 1)}, {"error_m": (1, 0)}], ids=str)
+def test_an_active_fix_within_50_m_locates(tmp_path: Path, exif_args: dict[str, Any]) -> None:
+    info = inspect_photo(_jpeg(tmp_path, **exif_args))
+    assert info.gps == pytest.approx((LON, LAT), abs=1e-7) and info.gps_problem is None
 
 
 def test_zero_denominator_gps_is_none() -> None:

@@ -125,8 +125,11 @@ def tap_the_map_centre(page: Any) -> None:
     page.wait_for_function("() => document.getElementById('gf-grid').textContent.indexOf('单元网格') >= 0")
 
 
-def gps_photo(folder: Path, name: str, lon: float, lat: float) -> Path:
-    """A JPEG with EXIF GPS (WGS84, as phones write it)."""
+def gps_photo(
+    folder: Path, name: str, lon: float, lat: float, *, status: str | None = None, error_m: float | None = None
+) -> Path:
+    """A JPEG with EXIF GPS (WGS84, as phones write it); ``status`` (GPSStatus A/V) and ``error_m``
+    (GPSHPositioningError) when given."""
 
     def dms(v: float) -> tuple[IFDRational, ...]:
         d = int(v)
@@ -137,6 +140,10 @@ def gps_photo(folder: Path, name: str, lon: float, lat: float) -> Path:
     gps = exif.get_ifd(ExifTags.IFD.GPSInfo)
     gps[ExifTags.GPS.GPSLatitudeRef], gps[ExifTags.GPS.GPSLatitude] = "N", dms(lat)
     gps[ExifTags.GPS.GPSLongitudeRef], gps[ExifTags.GPS.GPSLongitude] = "E", dms(lon)
+    if status is not None:
+        gps[ExifTags.GPS.GPSStatus] = status
+    if error_m is not None:
+        gps[ExifTags.GPS.GPSHPositioningError] = IFDRational(round(error_m * 10), 10)
     path = folder / name
     Image.new("RGB", (64, 48), (90, 90, 140)).save(path, "JPEG", quality=80, exif=exif.tobytes())
     return path
@@ -239,6 +246,38 @@ def test_photo_gps_is_shown_and_a_photo_from_elsewhere_is_stopped(
         base64.b64encode(heic.read_bytes()).decode(),
     )
     assert gps == pytest.approx({"lon": 113 + 37 / 60 + 56.78 / 3600, "lat": 34 + 45 / 60 + 12.34 / 3600})
+
+
+def test_a_photo_with_a_void_or_coarse_fix_does_not_locate_the_report(
+    phone: Tab, live: LiveServer, clean_db: Engine, tmp_path: Path
+) -> None:
+    """As on the server (gisgrid.photos.MAX_GPS_ERROR_M): a void fix or one off by more than 50 m places nothing;
+    the page asks for a location instead of filing the report where the stale numbers point."""
+    page = phone.page
+    page.goto(live.url + "/field")
+    page.wait_for_selector('#gf-classes li[data-code="06010"]')
+    xs, ys = inside_points(3, seed=13)
+    void = gps_photo(tmp_path, "void.jpg", float(xs[0]), float(ys[0]), status="V")
+    coarse = gps_photo(tmp_path, "coarse.jpg", float(xs[1]), float(ys[1]), status="A", error_m=350)
+    fine = gps_photo(tmp_path, "fine.jpg", float(xs[2]), float(ys[2]), status="A", error_m=8.5)
+    read = (
+        "b64 => { var s = atob(b64), a = new Uint8Array(s.length);"
+        " for (var i = 0; i < s.length; i++) { a[i] = s.charCodeAt(i); } return GF.exifGps(a.buffer); }"
+    )
+    found = [page.evaluate(read, base64.b64encode(p.read_bytes()).decode()) for p in (void, coarse, fine)]
+    assert found[:2] == [None, None]
+    assert found[2] == pytest.approx({"lon": float(xs[2]), "lat": float(ys[2])}, abs=1e-6)
+    page.fill("#gf-name", REPORTER)
+    page.click('#gf-classes li[data-code="06010"]')
+    page.set_input_files("#gf-photos", str(void))
+    page.wait_for_function("() => GF.photos.length === 1 && GF.photos[0].gps === null")
+    page.click("#gf-submit")
+    page.wait_for_function("() => document.getElementById('gf-error').textContent.indexOf('所附照片') >= 0")
+    assert (
+        "所附照片不含可用的 GPS 位置(无定位、定位无效或误差过大):请定位(GPS 或地图点选)"
+        in page.locator("#gf-error").inner_text()
+    )
+    assert page.evaluate("() => GF.outbox.all()") == []
 
 
 def listed(page: Any, word: str) -> list[str]:
