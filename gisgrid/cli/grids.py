@@ -10,6 +10,7 @@ import typer
 
 from gisgrid.cli import boundary_options as bo
 from gisgrid.cli.common import echo, settings_of
+from gisgrid.errors import InvalidInput
 from gisgrid.grids import workflows
 from gisgrid.grids.cutting import CoverageReport
 from gisgrid.storage.database import make_engine, prepare_database
@@ -195,11 +196,22 @@ def tiers(
     population_file: Path | None = typer.Option(None, "--population-file", help="CSV code,population."),
     from_file: Path | None = typer.Option(None, "--from-file", help="Import tier-3 polygons instead of building."),
     layer: str | None = bo.LayerOpt,
-    code_field: str = typer.Option("code", "--code-field", help="Tier-3 code field (14 digits) in --from-file."),
-    name_field: str = typer.Option("name", "--name-field", help="Tier-3 name field in --from-file."),
+    code_field: str = typer.Option(
+        "code",
+        "--code-field",
+        help="Tier-3 code field (14 digits) in --from-file; matched exactly, else without regard to case (CODE).",
+    ),
+    name_field: str = typer.Option(
+        "name", "--name-field", help="Tier-3 name field in --from-file; matched as --code-field is (NAME)."
+    ),
     replace_tiers: bool = ReplaceTiersOpt,
+    dry_run: bool = typer.Option(
+        False, "--dry-run", help="With --from-file: check the file and report what would change; write nothing."
+    ),
 ) -> None:
     """Build the three management tiers: 1 = street, 2 = community, 3 = contiguous balanced groups."""
+    if dry_run and from_file is None:
+        raise InvalidInput("--dry-run applies to --from-file only")
     engine = make_engine(prepare_database(settings_of(ctx), echo))
     try:
         if from_file is not None:
@@ -211,9 +223,12 @@ def tiers(
                 code_field=code_field,
                 name_field=name_field,
                 replace_tiers=replace_tiers,
+                dry_run=dry_run,
             )
-            echo(f"stored {change.stored} tier-3 grids from {from_file}")
+            echo(f"{'would store' if dry_run else 'stored'} {change.stored} tier-3 grids from {from_file}")
             echo(change.to_text())
+            if dry_run:
+                echo("dry run: nothing written")
             return
         r = workflows.build_tiers(
             engine,

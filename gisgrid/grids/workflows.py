@@ -413,6 +413,27 @@ def build_tiers(
     return TiersResult(tier1=t1, tier2=t2, tier3=change.stored, balance=balance, change=change)
 
 
+def find_field(columns: list[str], name: str, path: Path, option: str) -> str:
+    """The column of a file that ``name`` means: the exact name, else the one column equal to it without regard to
+    case (a Shapefile export writes CODE/NAME, the defaults are code/name: review38 D2). Two columns differing only
+    by case are refused, since either could be meant."""
+    if name in columns:
+        return name
+    same = [c for c in columns if c.casefold() == name.casefold()]
+    if len(same) == 1:
+        return same[0]
+    if same:
+        raise InvalidInput(
+            f"{path}: field {name!r} matches {' and '.join(map(repr, same))}, which differ only by case; "
+            f"name the one to use exactly with {option}",
+            detail={"field": name, "matches": same, "option": option},
+        )
+    raise InvalidInput(
+        f"{path}: field {name!r} not found; available: {', '.join(columns)} (choose one with {option})",
+        detail={"field": name, "available": columns, "option": option},
+    )
+
+
 def import_tier3_file(
     engine: Engine,
     path: Path,
@@ -421,22 +442,24 @@ def import_tier3_file(
     code_field: str = "code",
     name_field: str = "name",
     replace_tiers: bool = False,
+    dry_run: bool = False,
 ) -> store.Tier3Change:
-    """Tier-3 grids drawn by the city: each polygon takes the unit grids whose interior point it covers."""
+    """Tier-3 grids drawn by the city: each polygon takes the unit grids whose interior point it covers.
+
+    Field names are matched exactly, else without regard to case (:func:`find_field`). ``dry_run``: every check and
+    the change report, in a transaction rolled back, so nothing is written."""
     zones = read_layer_any(path, layer)
     if zones.empty:
         raise InvalidInput(f"{path}: the file has no features")
-    for f in (code_field, name_field):
-        if f not in zones.columns:
-            raise InvalidInput(f"{path}: field {f!r} not found; available: {', '.join(map(str, zones.columns))}")
+    columns = [str(c) for c in zones.columns if c != zones.geometry.name]
+    code_col = find_field(columns, code_field, path, "--code-field")
+    name_col = find_field(columns, name_field, path, "--name-field")
     zones = zones.to_crs(4490) if zones.crs else zones.set_crs(4490)
-    codes = zones[code_field].astype(str)
+    codes = zones[code_col].astype(str)
     bad = [i for i, c in enumerate(codes) if not re.fullmatch(r"\d{14}", c)]
     if bad:
         raise InvalidInput(f"{path}: row {bad[0] + 1}: tier-3 code {codes.iloc[bad[0]]!r} must be 14 digits")
-    dup = codes[codes.duplicated()]
-    if len(dup):
-        raise InvalidInput(f"{path}: tier-3 code {dup.iloc[0]} appears more than once")
+    _refuse_duplicate_tier3(path, codes.reset_index(drop=True), zones[name_col].reset_index(drop=True))
     with engine.connect() as conn:
         cells = store.load_unit_grids(conn)
     points = gpd.GeoDataFrame(
@@ -456,10 +479,38 @@ def import_tier3_file(
             "a tier-3 grid must lie inside one community and its code start with that community's 12 digits"
         )
     covered = cells[~outside]
-    with engine.begin() as conn:
-        store.read_grids_first(conn)  # unit grids before tier grids, in the order a recode locks them
-        store.rebuild_tiers_1_2(conn)
-        return store.save_tier3(conn, covered, groups[~outside], replace_staffed=replace_tiers)
+    with engine.connect() as conn:
+        trans = conn.begin()
+        try:
+            store.read_grids_first(conn)  # unit grids before tier grids, in the order a recode locks them
+            store.rebuild_tiers_1_2(conn)
+            change = store.save_tier3(conn, covered, groups[~outside], replace_staffed=replace_tiers)
+            if not dry_run:
+                trans.commit()
+        finally:
+            if trans.is_active:  # a refusal, or --dry-run: what it would do is known, none of it is written
+                trans.rollback()
+    return change
+
+
+def _refuse_duplicate_tier3(path: Path, codes: pd.Series, names: pd.Series) -> None:
+    """A tier-3 code on several rows, refused naming the rows as a boundary file's duplicates are: 'in row 3 (…)
+    and row 4 (…)' (rows counted from 1 in file order)."""
+    dup = codes.duplicated(keep=False)
+    if not dup.any():
+        return
+
+    def label(i: int) -> str:
+        name = names.iloc[i]
+        return f"row {i + 1}" + (f" ({name})" if isinstance(name, str) and name.strip() else "")
+
+    groups = codes[dup].groupby(codes[dup], sort=True)
+    parts = [f"{code} in " + " and ".join(label(int(i)) for i in g.index) for code, g in groups]
+    more = f"; and {len(parts) - 5} more" if len(parts) > 5 else ""
+    raise InvalidInput(
+        f"{path}: tier-3 code appears more than once: {'; '.join(parts[:5])}{more}",
+        detail={"duplicates": {str(c): (g.index + 1).tolist() for c, g in groups}},
+    )
 
 
 STAFF_ROLES = ("网格长", "网格员", "监督员", "专职网格员", "兼职网格员")
