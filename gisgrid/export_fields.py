@@ -1,10 +1,11 @@
 """Field definitions the standards give for exported layers, from ``data/catalogue/export_fields.csv``.
 
 ``layer,field,type,length,name_zh,source``: one row per field of an exported layer (``components``: GB/T 47678.5
-表2, the 18 standard attributes; ``unit_grids``: the codes and names whose lengths a standard gives). ``type`` is
-``text`` (``length`` = the standard's length, taken as bytes in the file's encoding as a DBF field width is) or
-``date`` (``length`` 8, YYYYMMDD). The Shapefile writer declares text fields with these widths
-(:func:`gisgrid.vectorio.write_layer` ``text_lengths``); a component export declares its date fields from here.
+表2, the 18 standard attributes; ``unit_grids``: the codes and names whose lengths a standard gives;
+``tier1_grids`` … ``tier3_grids``: the management grids' codes). ``type`` is ``text`` (``length`` = the standard's
+length, taken as bytes in the file's encoding as a DBF field width is) or ``date`` (``length`` 8, YYYYMMDD). The
+Shapefile writer declares text fields with these widths (:func:`gisgrid.vectorio.write_layer` ``text_lengths``); a
+component export declares its date fields from here.
 """
 
 from __future__ import annotations

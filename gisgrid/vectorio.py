@@ -26,12 +26,12 @@
     encoding (the DBF limit; GDAL would silently truncate it), is refused naming the row and field;
   - dates with a time of day are written as ISO text (the DBF has no date-time type);
   - text fields whose length a standard gives (``text_lengths``, from ``data/catalogue/export_fields.csv`` for
-    components and unit grids: GLBJBSM C(17), GLBJMC C(30), SZDYWGBSM C(15) …) are declared that wide, in bytes
-    of the chosen encoding (at most 254, the DBF limit: BZ, 1000 in the standard, is C(254)). A value longer in
-    bytes is not cut: the field is declared as wide as the longest value and a warning (``notes``, else a
-    ``FieldLongerThanStandard`` warning) names the field, the rows (by ``row_label`` when given) and the lengths,
-    since the file then does not meet the standard. Other text fields keep GDAL's widths (longest value, at least
-    80); reals keep GDAL's N(24,15) (pyogrio sets no precision);
+    components, unit and tier grids: GLBJBSM C(17), GLBJMC C(30), SZDYWGBSM C(15), a tier-3 code C(14) …) are
+    declared that wide, in bytes of the chosen encoding (at most 254, the DBF limit: BZ, 1000 in the standard, is
+    C(254)). A value longer in bytes is not cut: the field is declared as wide as the longest value and a warning
+    (``notes``, else a ``FieldLongerThanStandard`` warning) names the field, the rows (by ``row_label`` when given)
+    and the lengths, since the file then does not meet the standard. Other text fields keep GDAL's widths (longest
+    value, at least 80); reals keep GDAL's N(24,15) (pyogrio sets no precision);
   - one geometry type per file: Polygon and MultiPolygon (LineString/MultiLineString, Point/MultiPoint)
     are promoted to the multi type when mixed; a mix of families is refused;
   - the sizes of ``.shp`` and ``.dbf`` are estimated before writing (``estimate_shapefile_size``) and a

@@ -233,7 +233,9 @@ def test_export_fields_file_is_checked(tmp_path: Path) -> None:
     assert export_fields.text_lengths("components")["GLBJMC"] == 30
     assert export_fields.date_fields("components") == ("CSRQ", "BGRQ")
     assert export_fields.text_lengths("unit_grids")["code"] == 15
-    assert export_fields.text_lengths("tier1_grids") == {}
+    assert export_fields.text_lengths("unit_grids")["tier3_code"] == 14
+    assert export_fields.text_lengths("tier3_grids") == {"code": 14, "parent_code": 12, "admin_code": 12}
+    assert export_fields.text_lengths("tier9_grids") == {}
     head = "layer,field,type,length,name_zh,source\n"
     for body, message in [
         ("components,GLBJMC,text,thirty,管理部件名称,x\n", "line 2, column length: 'thirty' is not a positive"),

@@ -235,7 +235,7 @@ def test_shapefile_export_declares_the_standard_code_and_name_widths(
         "ROW": ("N", 18, 0),
         "COL": ("N", 18, 0),
         "AREA_M2": ("N", 24, 15),  # pyogrio sets no precision: GDAL's default
-        "T3_CODE": ("C", 80, 0),  # no standard length: GDAL's width
+        "T3_CODE": ("C", 14, 0),  # review38 U10: the tier-3 code's 14 digits
         "DIST_NAME": ("C", 80, 0),
         "STRT_NAME": ("C", 50, 0),
         "COMM_NAME": ("C", 50, 0),
@@ -246,3 +246,29 @@ def test_shapefile_export_declares_the_standard_code_and_name_widths(
         stored = conn.execute(text("SELECT code, street_code, community_code FROM unit_grids ORDER BY code")).all()
     assert list(back[["CODE", "STRT_CODE", "COMM_CODE"]].itertuples(index=False, name=None)) == stored
     assert set(back["COMM_NAME"]) == {"桃园社区", "紫荆社区", "东明社区"}
+
+
+@pytest.mark.parametrize(("tier", "code", "parent", "admin"), [("1", 9, 6, 9), ("2", 12, 9, 12), ("3", 14, 12, 12)])
+def test_tier_shapefile_export_declares_the_code_widths(
+    imported: Engine, tmp_path: Path, tier: str, code: int, parent: int, admin: int
+) -> None:
+    """Review38 U10: tier CODE, PARENT and ADMIN_CODE were C(80), GDAL's width; they are the codes' digits."""
+    workflows.generate_grids(imported)
+    workflows.build_tiers(imported, target_size=20)
+    notes: list[str] = []
+    workflows.export_grids(imported, tmp_path / "t.shp", tier=tier, notes=notes)
+    assert notes == []
+    fields = dbf_fields(tmp_path / "t.shp")
+    assert (fields["CODE"], fields["PARENT"], fields["ADMIN_CODE"]) == (
+        ("C", code, 0),
+        ("C", parent, 0),
+        ("C", admin, 0),
+    )
+    assert fields["NAME"] == ("C", 80, 0)  # no standard length: GDAL's width
+    back = gpd.read_file(tmp_path / "t.shp", engine="pyogrio")
+    with imported.connect() as conn:
+        stored = conn.execute(
+            text("SELECT code, parent_code, admin_code FROM management_grids WHERE tier = :t ORDER BY code"),
+            {"t": int(tier)},
+        ).all()
+    assert list(back[["CODE", "PARENT", "ADMIN_CODE"]].itertuples(index=False, name=None)) == [tuple(r) for r in stored]

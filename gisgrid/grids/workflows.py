@@ -581,7 +581,7 @@ def export_grids(
                 detail=[{"field": "within", "reason": "no grids there"}],
             )
     layer = "unit_grids" if tier == "unit" else f"tier{tier}_grids"
-    lengths = export_fields.text_lengths(layer)  # the Shapefile field widths a standard gives (unit grids)
+    lengths = export_fields.text_lengths(layer)  # Shapefile field widths: the codes' digits (review38 U10)
     return write_layer(
         gdf, out, fmt=fmt, layer=layer, crs=crs, encoding=encoding, text_lengths=lengths, row_label="code", notes=notes
     )
