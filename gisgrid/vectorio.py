@@ -8,10 +8,12 @@
 * **GeoJSON**: RFC 7946, i.e. lon/lat WGS-84 (CGCS2000 is written as is: the two differ by centimetres),
   counter-clockwise outer rings, 7 decimals (≈1 cm). Always UTF-8.
 * **CSV**: the attributes plus a ``wkt`` geometry column, UTF-8 **with BOM** so that Excel opens Chinese text
-  correctly. A ``.csvt`` sidecar (GDAL/QGIS convention) records the column types, so codes such as ``001``
-  stay text when the file is opened in QGIS or read back with ``read_layer_any``. The CSV itself carries no CRS:
-  a ``.prj`` sidecar (WKT1 with the EPSG code, which GDAL's CSV driver reads) records the layer's CRS (storage
-  EPSG:4490, or the ``crs`` asked for); ``read_layer_any`` takes it, and assumes EPSG:4490 without one.
+  correctly. Coordinates are rounded to millimetres in a projected CRS and to 1e-8° (≈1 mm) in lon/lat, trailing
+  zeros trimmed (``wkt_decimals``): no float noise from a reprojection (471599.9999999994). A ``.csvt`` sidecar
+  (GDAL/QGIS convention) records the column types, so codes such as ``001`` stay text when the file is opened in
+  QGIS or read back with ``read_layer_any``. The CSV itself carries no CRS: a ``.prj`` sidecar (WKT1 with the EPSG
+  code, which GDAL's CSV driver reads) records the layer's CRS (storage EPSG:4490, or the ``crs`` asked for);
+  ``read_layer_any`` takes it, and assumes EPSG:4490 without one.
 * **Shapefile** (compatibility export for older desktop GIS):
 
   - field names are ASCII and at most 10 bytes. Known names use the fixed table ``SHAPEFILE_FIELDS``
@@ -654,14 +656,28 @@ def _write_xlsx(gdf: gpd.GeoDataFrame, path: Path, sheet: str) -> list[Path]:
     return [path]
 
 
+#: Decimals of a CSV export's WKT: millimetres in a projected CRS, 1e-8° (≈1 mm) in lon/lat.
+WKT_DECIMALS_PROJECTED = 3
+WKT_DECIMALS_DEGREES = 8
+
+
+def wkt_decimals(gdf: gpd.GeoDataFrame) -> int:
+    """Decimals a CSV export writes its coordinates with: by the CRS's units, by the coordinates without a CRS."""
+    geographic = CRS.from_user_input(gdf.crs).is_geographic if gdf.crs is not None else _looks_lon_lat(gdf)
+    return WKT_DECIMALS_DEGREES if geographic else WKT_DECIMALS_PROJECTED
+
+
 def _write_csv(gdf: gpd.GeoDataFrame, path: Path, dates: tuple[str, ...]) -> list[Path]:
     geom_name = gdf.geometry.name
     if CSV_WKT_COLUMN in gdf.columns and geom_name != CSV_WKT_COLUMN:
         raise InvalidInput(f"{path}: the layer already has a column named {CSV_WKT_COLUMN!r}; rename it")
     attrs = pd.DataFrame(gdf.drop(columns=geom_name))
-    # Full precision (shapely rounds to 6 decimals by default, ~0.1 m in degrees): a CSV read back gives the
-    # same coordinates, so an exported layer re-imports unchanged.
-    attrs[CSV_WKT_COLUMN] = shapely.to_wkt(np.asarray(gdf.geometry.values, dtype=object), rounding_precision=-1)
+    # Millimetres (review38 U11: a reprojected 471600 came out as 471599.9999999994), or 1e-8° (≈1 mm) in lon/lat,
+    # trailing zeros trimmed: within the 1e-7° an unedited export must re-import within
+    # (gisgrid.components.POSITION_TOLERANCE_DEG), and no float noise from the reprojection.
+    attrs[CSV_WKT_COLUMN] = shapely.to_wkt(
+        np.asarray(gdf.geometry.values, dtype=object), rounding_precision=wkt_decimals(gdf), trim=True
+    )
     to_csv(attrs, path, index=False, encoding="utf-8-sig")  # BOM: Excel then decodes UTF-8; =… text is no formula
     types = [_csvt_type(attrs[c], c in dates) for c in attrs.columns[:-1]] + ["WKT"]
     csvt = path.with_suffix(".csvt")

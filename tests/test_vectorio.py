@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from pathlib import Path
 
 import geopandas as gpd
@@ -322,7 +323,8 @@ def test_reprojection_on_request(tmp_path: Path) -> None:
     assert read_layer_any(tmp_path / "p.shp").crs.to_epsg() == 4548
     csv = read_layer_any(tmp_path / "q.csv")  # its .prj says EPSG:4548 (review23 D6)
     assert csv.crs.to_epsg() == 4548 and csv.total_bounds[0] > 1000  # metres, not degrees
-    assert shapely.hausdorff_distance(csv.geometry.values, expected.geometry.values).max() < 1e-6
+    # Millimetres (review38 U11): each axis within 0.5 mm, a vertex within √2 × 0.5 mm.
+    assert shapely.hausdorff_distance(csv.geometry.values, expected.geometry.values).max() <= 0.0005 * 2**0.5
     with pytest.raises(InvalidInput, match="unknown CRS 'EPSG:999999'"):
         write_layer(gdf, tmp_path / "bad.gpkg", crs="EPSG:999999")
     with pytest.raises(InvalidInput, match="has no CRS"):
@@ -657,3 +659,32 @@ def test_an_excel_table_holds_zoned_times_as_their_text(tmp_path: Path) -> None:
         "2026-11-28T09:30:00+08:00",
         None,
     ]
+
+
+def test_a_csv_rounds_projected_wkt_to_millimetres_and_lon_lat_to_1e8_degrees(tmp_path: Path) -> None:
+    """Review38 U11: a projected CSV export wrote float noise (471599.9999999994)."""
+    metric = gpd.GeoDataFrame(
+        {"code": ["a", "b"]},
+        geometry=[Point(471599.9999999994, 4419000.0000000012), Point(471600.12345, 4419000.5)],
+        crs="EPSG:4548",
+    )
+    write_layer(metric, tmp_path / "m.csv")
+    table = pd.read_csv(tmp_path / "m.csv", dtype=str, encoding="utf-8-sig")
+    assert table["wkt"].tolist() == ["POINT (471600 4419000)", "POINT (471600.123 4419000.5)"]
+    degrees = gpd.GeoDataFrame(
+        {"code": ["a", "b"]}, geometry=[Point(116.40000000000001, 39.9), Point(116.123456789, 39.987654321)]
+    )  # no CRS: lon/lat by its coordinates
+    write_layer(degrees.set_crs("EPSG:4490"), tmp_path / "d.csv")
+    write_layer(degrees, tmp_path / "n.csv")
+    for name in ("d.csv", "n.csv"):
+        table = pd.read_csv(tmp_path / name, dtype=str, encoding="utf-8-sig")
+        assert table["wkt"].tolist() == ["POINT (116.4 39.9)", "POINT (116.12345679 39.98765432)"]
+    # Reprojected to the zone: every coordinate at most 3 decimals, each within 0.5 mm of the exact transformation.
+    write_layer(units(), tmp_path / "g.csv", crs="EPSG:4548")
+    text = (tmp_path / "g.csv").read_text(encoding="utf-8-sig")
+    numbers = re.findall(r"-?\d+\.\d+", text.split("wkt", 1)[1])
+    assert numbers and max(len(n.split(".")[1]) for n in numbers if float(n) > 1000) <= 3
+    back = read_layer_any(tmp_path / "g.csv")
+    exact = units().to_crs(4548)
+    assert shapely.equals_exact(back.geometry.values, exact.geometry.values, tolerance=0.0005 * 2**0.5).all()
+    assert not shapely.equals_exact(back.geometry.values, exact.geometry.values, tolerance=1e-9).any()
