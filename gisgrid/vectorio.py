@@ -304,6 +304,23 @@ def cannot_write(path: Path, exc: Exception) -> InvalidInput:
     return InvalidInput(f"{path}: cannot write it ({why}: {where})", detail={"path": str(path)})
 
 
+def check_parent_folder(path: Path) -> None:
+    """Refuse an output whose folder does not exist (review38 U13: it was created, so a mistyped ``--out`` ended up
+    in a new folder, exit 0): the analyst creates the folder. A file where a folder of the path should be is the
+    one-line :func:`cannot_write` refusal."""
+    parent = path.parent
+    if parent.is_dir():
+        return
+    existing = next((p for p in parent.parents if p.exists()), None)
+    if parent.exists() or (existing is not None and not existing.is_dir()):
+        blocker = parent if parent.exists() else existing
+        raise InvalidInput(f"{path}: cannot write it (not a folder: {blocker})", detail={"path": str(path)})
+    raise InvalidInput(
+        f"{path}: the folder {parent} does not exist; create it first (a mistyped path is not created)",
+        detail={"path": str(path), "reason": "no such folder"},
+    )
+
+
 def _check_shared_prj(path: Path, fmt: str) -> None:
     """A CSV's CRS goes to ``<name>.prj``, the file a Shapefile of the same name keeps its own in: refuse the export
     that would overwrite the other's, which would then be read in the wrong CRS (review32 D1)."""
@@ -376,6 +393,7 @@ def write_layer(
             detail={"path": str(path)},
         )
     path, fmt = _resolve_target(path, fmt)
+    check_parent_folder(path)
     _check_shared_prj(path, fmt)
     encoding = encoding.lower()
     known_encoding = _ENCODINGS.get(encoding)
@@ -398,7 +416,6 @@ def write_layer(
         elif warning:
             warnings.warn(warning, geodesy.DatumApproximate, stacklevel=2)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
         if fmt == "gpkg":
             kept = _other_layers(path, layer or path.stem)
             written = _write_gpkg(gdf, path, layer, dates)

@@ -216,6 +216,18 @@ def test_export_with_nothing_stored_is_refused(clean_db: Engine, tmp_path: Path)
     assert not (tmp_path / "x.gpkg").exists()
 
 
+def test_export_into_a_missing_folder_is_refused_and_creates_nothing(imported: Engine, tmp_path: Path) -> None:
+    """review38 U13: grids export --out /nonexist/x.gpkg created the folder."""
+    workflows.generate_grids(imported)
+    out = tmp_path / "nonexist" / "x.gpkg"
+    with pytest.raises(InvalidInput) as err:
+        workflows.export_grids(imported, out)
+    assert str(err.value) == (
+        f"{out}: the folder {tmp_path / 'nonexist'} does not exist; create it first (a mistyped path is not created)"
+    )
+    assert list(tmp_path.iterdir()) == [tmp_path / "small.geojson"]
+
+
 @pytest.mark.parametrize("encoding", ["utf-8", "gbk"])
 def test_shapefile_export_declares_the_standard_code_and_name_widths(
     imported: Engine, tmp_path: Path, encoding: str

@@ -562,6 +562,27 @@ def test_a_folder_or_an_unwritable_path_is_refused_in_one_line(tmp_path: Path) -
         write_layer(units(), Path("/proc/x.gpkg"))
 
 
+@pytest.mark.parametrize("name", ["x.gpkg", "x.shp", "x.csv", "x.geojson", "x.xlsx"])
+def test_a_missing_folder_is_refused_not_created(tmp_path: Path, name: str) -> None:
+    """review38 U13: a mistyped --out folder was created silently (exit 0)."""
+    out = tmp_path / "nonexist" / "deeper" / name
+    with pytest.raises(InvalidInput) as err:
+        write_layer(units(), out, crs="EPSG:4548" if name != "x.geojson" else None)
+    assert str(err.value) == (
+        f"{out}: the folder {tmp_path / 'nonexist' / 'deeper'} does not exist; create it first "
+        "(a mistyped path is not created)"
+    )
+    assert err.value.detail == {"path": str(out), "reason": "no such folder"}
+    assert not (tmp_path / "nonexist").exists()
+    # Through a file further up: the one-line 'not a folder', naming that file.
+    (tmp_path / "afile").write_text("x")
+    with pytest.raises(InvalidInput) as err:
+        write_layer(units(), tmp_path / "afile" / "sub" / name)
+    assert (
+        str(err.value) == f"{tmp_path / 'afile' / 'sub' / name}: cannot write it (not a folder: {tmp_path / 'afile'})"
+    )
+
+
 def test_a_geopackage_written_into_says_which_layers_it_kept(tmp_path: Path) -> None:
     """review32 D4: another export into the same GeoPackage adds its layer beside the others, and says so."""
     out = tmp_path / "multi.gpkg"
