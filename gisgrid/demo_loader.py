@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -70,6 +71,14 @@ def demo_components_csv(path: Path, n: int, seed: int) -> Path:
         {"class_code": classes, "lon": lon.round(7), "lat": lat.round(7), "status": status, "data_source": "实测"}
     ).to_csv(path, index=False)
     return path
+
+
+def demo_folder(data_path: Path, database: str) -> Path:
+    """Where ``demo load`` writes its files for ``database``: ``<data dir>/demo/<database>/`` (review38 U15: one
+    ``demo/`` for every database, so demos loaded into several databases of one data folder overwrote each other's
+    boundary file). A name that is no plain file name (``/``, ``..``) has its other characters replaced by ``_``."""
+    name = re.sub(r"[^\w.-]", "_", database)
+    return data_path / "demo" / (name if name.strip(".") else "_" * max(len(name), 1))
 
 
 def load_demo(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from gisgrid.cli.common import echo, settings_of
-from gisgrid.demo_loader import DEMO_HISTORY_DAYS, load_demo
+from gisgrid.demo_loader import DEMO_HISTORY_DAYS, demo_folder, load_demo
 from gisgrid.storage.database import make_engine, prepare_database
 
 app = typer.Typer(help="Demo data 演示数据 (synthetic district Z区).", no_args_is_help=True)
@@ -27,13 +27,15 @@ def load(
     """Load Z区: boundaries, unit grids, three tiers and grid staff, a synthetic component registry (--components,
     default 20,000) and a simulated case record of the last 60 days (--history-days; about 8,600 cases with their
     timelines and the 交办单/督办单 they issued, no photos), which the evaluation counts like real cases.
-    Fast no-op when already loaded (--force reloads)."""
+    Fast no-op when already loaded (--force reloads). Its files (boundaries, staff, components) are written to
+    $GISGRID_DATA_DIR/demo/<database name>/."""
     settings = settings_of(ctx)
     engine = make_engine(prepare_database(settings, echo))
     try:
         summary = load_demo(
             engine,
-            settings.data_path / "demo",
+            # Per database: demos in several databases of one data folder keep their own files (review38 U15).
+            demo_folder(settings.data_path, engine.url.database or settings.db_name),
             seed=seed,
             force=force,
             echo=echo,
