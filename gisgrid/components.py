@@ -84,7 +84,15 @@ from gisgrid.geodesy import (
     to_storage,
     transform_geometries,
 )
-from gisgrid.spreadsheet import CRS_SHEET, csv_unquote, excel_kind, read_workbook_table, to_csv, workbook_crs
+from gisgrid.spreadsheet import (
+    CRS_SHEET,
+    LONG_NUMBERS,
+    csv_unquote,
+    excel_kind,
+    read_workbook_table,
+    to_csv,
+    workbook_crs,
+)
 from gisgrid.texts import (
     CONTROLS,
     NUL,
@@ -197,6 +205,14 @@ ERROR_COLUMNS: tuple[str, ...] = ("row", "field", "value", "reason")
 # Metadata key in DataFrame.attrs (not to be confused with the per-row ``attrs`` column).
 META = "gisgrid"
 _STORAGE_CRS = CRS.from_epsg(4490)
+#: Why a row whose identifier a sheet holds as a number of 16 or more digits is refused (Excel keeps 15).
+DIGITS_LOST_REASON = (
+    "标识码被 Excel 存成数字,末位已丢失,请将该列设为文本后重新输入 / the identifier is a number in the sheet: Excel "
+    "keeps 15 significant digits, so its last digits are lost; format the column as text (文本) and type the "
+    "identifiers again"
+)
+#: Why an identifier with serial 000000 is refused: serials (顺序代码) start at 000001.
+SERIAL_ZERO_REASON = "标识码顺序代码不能为 000000 / the identifier's serial is 000000: serials start at 000001"
 _MIN_YEAR = 1900  # earlier dates are placeholders such as 0001-01-01, not real survey dates
 #: Two positions at most this far apart (degrees, ≈ 1.1 cm) are the same position. The exports write positions
 #: to this precision or better: GeoJSON (RFC 7946) rounds to 7 decimals, i.e. at most 0.5e-7° per axis and
@@ -490,9 +506,11 @@ def read_component_file(
                 detail={"encoding": encoding},
             ) from None
     json_values: dict[str, np.ndarray] = {}  # CSV and sheet cells are text
+    long_numbers: dict[str, np.ndarray] = {}  # sheet cells of 16+ digit numbers, by column
     excel = excel_kind(path)
     if excel is not None:
         table, notes = read_excel_table(path, layer, encoding)
+        long_numbers = table.attrs.pop(LONG_NUMBERS, {})
         stated = workbook_crs(path, layer) if crs is None else None
         if stated is not None:  # an .xlsx export in a projected CRS: x/y in metres, the CRS on its own sheet
             crs = _parse_crs(stated)
@@ -566,6 +584,8 @@ def read_component_file(
     raw = pd.DataFrame({"_row": table["_row"].to_numpy()})
     for canonical in TEXT_FIELDS:
         raw[canonical] = _strip(table[mapping[canonical]]) if canonical in mapping else ""
+    if "id" in mapping and mapping["id"] in long_numbers:  # identifiers Excel cut to 15 digits: refused
+        raw["id_digits_lost"] = long_numbers[mapping["id"]]
 
     geom_wkb = np.full(n, None, dtype=object)
     meta: dict[str, Any] = {"notes": notes, "fields": mapping, "datum": datum, "crs": crs.to_string() if crs else None}
@@ -890,6 +910,13 @@ def validate_components(
     errors.add(class_unknown, "class_code", class_code, f"unknown class code for scheme {scheme}")
 
     # --- identifier
+    # A sheet cell holding the identifier as a number of 16+ digits: Excel kept 15, so the digits read are another
+    # identifier (a stored component's, or a made-up one). Refused for that alone: its other checks would mislead.
+    lost = raw["id_digits_lost"].to_numpy(dtype=bool) if "id_digits_lost" in raw.columns else np.zeros(n, bool)
+    errors.add(lost, "id", ident, DIGITS_LOST_REASON)
+    has_id &= ~lost
+    digits_only &= ~lost
+    well_formed &= ~lost
     errors.add(has_id & ~digits_only, "id", ident, "identifier must contain digits only (0-9)")
     errors.add(
         digits_only & ~well_formed,
@@ -908,6 +935,8 @@ def validate_components(
             f"identifier district prefix {d} is not this district ({district_code})" for d in district_part[idx]
         ],
     )
+    serial_zero = well_formed & (np.strings.slice(id_u, DISTRICT_DIGITS + k, id_len) == "0" * SERIAL_DIGITS)
+    errors.add(serial_zero, "id", ident, SERIAL_ZERO_REASON)
     class_mismatch = np.zeros(n, dtype=bool)
     compare = well_formed & (class_given != "")
     class_mismatch[compare] = class_part[compare].astype(object) != class_given[compare]
@@ -920,10 +949,11 @@ def validate_components(
             for p, c in zip(class_part[idx], class_given[idx], strict=True)
         ],
     )
-    ids = pd.Series(ident, dtype=object)
+    counted = np.where(lost, "", ident)  # an identifier Excel cut is no identifier: a later row's is not repeated
+    ids = pd.Series(counted, dtype=object)
     repeated = has_id & ids.duplicated(keep="first").to_numpy()
     if repeated.any():
-        first_row = pd.Series(rows).groupby(ident).transform("first").to_numpy()
+        first_row = pd.Series(rows).groupby(counted).transform("first").to_numpy()
         errors.add(
             repeated, "id", ident, lambda idx: [f"duplicate identifier: first used at row {r}" for r in first_row[idx]]
         )

@@ -354,11 +354,13 @@ class UnitGrids:
 def same_place_duplicates(
     conn: Connection, scheme: str, accepted: pd.DataFrame, points: np.ndarray | None = None
 ) -> pd.DataFrame:
-    """New rows (no identifier) of a class already stored at the same place are duplicates, not new things.
+    """New rows (no identifier, or one no component has) of a class already stored at the same place are
+    duplicates, not new things: a made-up or mistyped identifier does not make a second component of one thing.
 
     ``points`` are the rows' anchor points; without them they are made only when something is stored nearby
     (a first import of a million rows need not make a million points here)."""
-    new = accepted["id"].isna().to_numpy()
+    ids = accepted["id"]
+    new = (ids.isna() | ~ids.isin(existing_ids(conn, ids.dropna().tolist()))).to_numpy()
     empty = pd.DataFrame(columns=["row", "field", "value", "reason"])
     if not new.any():
         return empty
@@ -388,7 +390,7 @@ def same_place_duplicates(
     if points is None:
         points = np.empty(len(accepted), dtype=object)
         points[new] = anchor_points(accepted[new])
-    ids = np.array([r[0] for r in stored], dtype=object)
+    stored_ids = np.array([r[0] for r in stored], dtype=object)
     classes = np.array([r[1] for r in stored], dtype=object)
     xy = np.array([(r[2], r[3]) for r in stored], dtype=float)
     new_idx = np.flatnonzero(new)
@@ -401,7 +403,7 @@ def same_place_duplicates(
     anchor = shapely.get_coordinates(points[new_idx[q]])
     _, _, metres = _GEOD.inv(anchor[:, 0], anchor[:, 1], xy[t, 0], xy[t, 1])
     close = metres <= SAME_PLACE_M
-    hits = pd.DataFrame({"pos": new_idx[q[close]], "id": ids[t[close]]}).drop_duplicates("pos")
+    hits = pd.DataFrame({"pos": new_idx[q[close]], "id": stored_ids[t[close]]}).drop_duplicates("pos")
     return pd.DataFrame(
         {
             "row": accepted["_row"].to_numpy()[hits["pos"].to_numpy()],

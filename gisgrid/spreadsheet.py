@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import datetime as dt
 import zipfile
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
 
@@ -107,6 +108,8 @@ _ZIP_MAGIC = b"PK\x03\x04"
 _OLE2_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # Excel 97-2003 (and other old Office files)
 #: Excel keeps 15 significant digits: a longer code typed as a number has lost its last digits.
 _EXCEL_DIGITS = 15
+#: Key of ``read_workbook_table``'s table ``attrs``: the cells holding numbers of 16 or more digits, by column.
+LONG_NUMBERS = "excel_long_numbers"
 
 
 def excel_kind(path: Path) -> Literal["xlsx", "xls"] | None:
@@ -133,13 +136,20 @@ def _cell_text(value: Any) -> str:
         return "TRUE" if value else "FALSE"
     if isinstance(value, float):
         if value.is_integer():  # 9.9e17 as its digits: a code, shortened (the caller notes it)
-            return str(int(value))
+            # Past 15 digits as Excel shows them (its 15 significant digits, then zeros), not the binary value's
+            # own digits: 41990101037000100 is held as 41990101037000096.
+            return str(int(Decimal(f"{value:.15g}"))) if abs(value) >= 10**_EXCEL_DIGITS else str(int(value))
         return repr(value)
     if isinstance(value, dt.datetime):
         return value.date().isoformat() if value.time() == dt.time() else value.isoformat(sep=" ")
     if isinstance(value, dt.date | dt.time):
         return value.isoformat()
     return str(value)
+
+
+def _is_long_number(value: Any) -> bool:
+    """A number cell of 16 or more digits (Excel writes them as floats; another writer may give an int)."""
+    return isinstance(value, int | float) and not isinstance(value, bool) and abs(value) >= 10**_EXCEL_DIGITS
 
 
 def _unique_headers(cells: list[Any]) -> list[str]:
@@ -252,7 +262,10 @@ def _xls_rows(path: Path, sheet: str | None) -> tuple[list[str], str, list[list[
 def read_workbook_table(path: Path, sheet: str | None = None) -> tuple[pd.DataFrame, list[str]]:
     """One sheet of an .xlsx or .xls workbook (``sheet``, else the first) as text columns named by its first row,
     with ``_row`` (the sheet's row number: header = row 1, as a CSV's line) and the notes (which sheet was read,
-    codes Excel shortened). Blank rows are dropped, as a CSV's are. InvalidInput when it cannot be read."""
+    codes Excel shortened). Blank rows are dropped, as a CSV's are. InvalidInput when it cannot be read.
+
+    ``table.attrs[LONG_NUMBERS]``: per column holding any, a mask (by row of the table) of the cells that are
+    numbers of 16 or more digits, whose last digits Excel has lost."""
     read = _xls_rows if excel_kind(path) == "xls" else _xlsx_rows
     names, name, rows = read(path, sheet)
     notes: list[str] = []
@@ -268,15 +281,21 @@ def read_workbook_table(path: Path, sheet: str | None = None) -> tuple[pd.DataFr
     header = _unique_headers(rows[0][:width])
     body = [r[:width] for r in rows[1:]]
     table = pd.DataFrame([[_cell_text(v) for v in r] for r in body], columns=header, dtype=object)
+    long_numbers: dict[str, np.ndarray] = {}
     for i, column in enumerate(header):
-        if any(isinstance(r[i], float) and abs(r[i]) >= 10**_EXCEL_DIGITS for r in body):
+        long = np.array([_is_long_number(r[i]) for r in body], dtype=bool)
+        if long.any():
+            long_numbers[column] = long
             notes.append(
                 f"{path.name}: column {column!r} holds numbers of 16 or more digits: Excel keeps 15, so a code "
                 "typed as a number has lost its last digits; format the column as text (文本) and type them again"
             )
     table.insert(0, "_row", np.arange(len(table), dtype=np.int64) + 2)
-    blank = (table[header] == "").all(axis=1) if header else pd.Series(True, index=table.index)
-    return table.loc[~blank].reset_index(drop=True), notes
+    blank = (table[header] == "").all(axis=1).to_numpy() if header else np.ones(len(table), dtype=bool)
+    table = table.loc[~blank].reset_index(drop=True)
+    # Which cells those are, by the rows kept: a reader that knows a column holds identifiers refuses them.
+    table.attrs[LONG_NUMBERS] = {column: long[~blank] for column, long in long_numbers.items()}
+    return table, notes
 
 
 #: The sheet an .xlsx export writes its CRS on (``crs`` | ``EPSG:4547`` in its first row): read back on import.

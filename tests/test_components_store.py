@@ -291,6 +291,54 @@ def test_a_new_row_at_the_place_of_a_stored_component_is_a_duplicate(district: E
     assert other_class.inserted == 1  # a bin beside a lamp is not a duplicate
 
 
+def test_a_row_with_an_identifier_no_component_has_at_a_stored_ones_place_is_a_duplicate(
+    district: Engine, tmp_path: Path
+) -> None:
+    """review38 D1: a made-up or mistyped identifier does not make a second component of one thing."""
+    xs, ys = inside_points(2)
+    stored = [
+        {"id": f"{DISTRICT}{LAMP}000101", "class_code": LAMP, "lon": xs[0], "lat": ys[0]},
+        {"id": f"{DISTRICT}{BIN}000001", "class_code": BIN, "lon": xs[1], "lat": ys[1]},
+    ]
+    run(district, write_csv(tmp_path / "a.csv", stored))
+    rows = [
+        {"id": f"{DISTRICT}{LAMP}000102", "class_code": LAMP, "lon": xs[0] + 1e-6, "lat": ys[0]},  # 0.1 m off
+        {"id": f"{DISTRICT}{LAMP}000103", "class_code": LAMP, "lon": xs[1], "lat": ys[1]},  # at the bin: not one
+        *stored,  # as exported: unchanged, not duplicates of themselves
+    ]
+    summary = run(district, write_csv(tmp_path / "b.csv", rows))
+    assert (summary.inserted, summary.updated, summary.unchanged, summary.refused) == (1, 0, 2, 1)
+    assert summary.errors.to_dict("records") == [
+        {
+            "row": 2,
+            "field": "coordinates",
+            "value": f"{DISTRICT}{LAMP}000101",
+            "reason": f"duplicate of stored component {DISTRICT}{LAMP}000101 (same class within 0.5 m); give its "
+            "identifier to update it",
+        }
+    ]
+    assert count(district, "SELECT count(*) FROM components") == 3
+
+
+def test_an_identifier_with_serial_000000_is_refused(district: Engine, tmp_path: Path) -> None:
+    xs, ys = inside_points(2)
+    rows = [
+        {"id": f"{DISTRICT}{LAMP}000000", "class_code": LAMP, "lon": xs[0], "lat": ys[0]},
+        {"id": f"{DISTRICT}{LAMP}000001", "class_code": LAMP, "lon": xs[1], "lat": ys[1]},
+    ]
+    summary = run(district, write_csv(tmp_path / "a.csv", rows))
+    assert (summary.inserted, summary.refused) == (1, 1)
+    assert summary.errors.drop(columns="code").to_dict("records") == [
+        {
+            "row": 2,
+            "field": "id",
+            "value": f"{DISTRICT}{LAMP}000000",
+            "reason": "标识码顺序代码不能为 000000 / the identifier's serial is 000000: serials start at 000001",
+        }
+    ]
+    assert count(district, "SELECT count(*) FROM components WHERE id LIKE '%000000'") == 0
+
+
 def test_two_imports_at_once_get_distinct_identifiers(district: Engine, tmp_path: Path) -> None:
     xs, ys = inside_points(400, seed=7)
     files = [

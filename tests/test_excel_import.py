@@ -13,14 +13,14 @@ import pytest
 from sqlalchemy import Engine, text
 
 from gisgrid.boundaries import BoundaryOptions, read_boundaries
-from gisgrid.components import read_component_file
+from gisgrid.components import DIGITS_LOST_REASON, read_component_file
 from gisgrid.errors import InvalidInput
 from gisgrid.grids.workflows import import_staff
 from gisgrid.history_import import read_history_csv
 from gisgrid.settings import PROJECT_ROOT, Settings
 from gisgrid.spreadsheet import excel_kind, read_workbook_table
 from gisgrid.vectorio import read_layer_any
-from tests.fixtures import load_small_district
+from tests.fixtures import DISTRICT, load_small_district
 from tests.test_cli_exit_codes import count, gisgrid
 from tests.test_components_store import LAMP, inside_points, run, write_csv
 
@@ -207,6 +207,57 @@ def test_an_xls_component_sheet_imports_as_its_csv_does(district: Engine, tmp_pa
         ("01037", "113.674057", "34.746625"),
         ("01037", "113.680267", "34.742822"),
     ]
+
+
+def as_excel_number(identifier: str) -> float:
+    """What Excel keeps of an identifier typed into a number column: 15 significant digits."""
+    return float(identifier[:15] + "0" * (len(identifier) - 15))
+
+
+def test_identifiers_excel_turned_into_numbers_are_refused_row_by_row(
+    loaded: Engine, settings: Settings, tmp_path: Path
+) -> None:
+    """review38 D1: the digits read are another stored component's identifier or a made-up one; refused, not
+    an update of the other component nor an insert under the made-up identifier."""
+    xs, ys = inside_points(4, seed=5)
+    a, b = f"{DISTRICT}{LAMP}000101", f"{DISTRICT}{LAMP}000100"
+    stored = [
+        {"GLBJBSM": i, "class_code": LAMP, "lon": float(x), "lat": float(y)}
+        for i, x, y in zip((a, b), xs[:2], ys[:2], strict=True)
+    ]
+    run(loaded, write_csv(tmp_path / "a.csv", stored))
+    header = ["GLBJBSM", "class_code", "lon", "lat", "BZ"]
+    src = workbook(
+        tmp_path / "idnum.xlsx",
+        [
+            header,
+            [as_excel_number(a), LAMP, float(xs[0]), float(ys[0]), "moved"],  # reads as b: would move b onto a
+            [as_excel_number(f"{DISTRICT}{LAMP}000777"), LAMP, float(xs[2]), float(ys[2]), None],  # made up: …000700
+            [b, LAMP, float(xs[1]), float(ys[1]), None],  # a text cell: unchanged
+            [as_excel_number(b), LAMP, float(xs[3]), float(ys[3]), None],  # exact by chance, still refused
+        ],
+    )
+    refused = [
+        {"row": 2, "field": "id", "value": b, "reason": DIGITS_LOST_REASON},
+        {"row": 3, "field": "id", "value": f"{DISTRICT}{LAMP}000700", "reason": DIGITS_LOST_REASON},
+        {"row": 5, "field": "id", "value": b, "reason": DIGITS_LOST_REASON},
+    ]
+    errors = tmp_path / "refused.csv"
+    summary = run(loaded, src, errors_path=errors)
+    assert (summary.read, summary.inserted, summary.updated, summary.unchanged, summary.refused) == (4, 0, 0, 1, 3)
+    assert summary.errors[["row", "field", "value", "reason"]].to_dict("records") == refused
+    assert pd.read_csv(errors, dtype={"row": int, "value": str}, encoding="utf-8-sig").to_dict("records") == refused
+    with loaded.connect() as conn:
+        now = conn.execute(text("SELECT id, ST_X(geom), ST_Y(geom), note FROM components ORDER BY id")).all()
+    assert [tuple(r) for r in now] == [(b, float(xs[1]), float(ys[1]), None), (a, float(xs[0]), float(ys[0]), None)]
+    # --all-or-nothing refuses the file for them; a file of only such rows writes nothing and exits 1.
+    whole = run(loaded, src, all_or_nothing=True)
+    assert (whole.refused, whole.unchanged, whole.written) == (3, 0, False)
+    only = workbook(tmp_path / "only.xlsx", [header, [as_excel_number(a), LAMP, float(xs[0]), float(ys[0]), None]])
+    r = gisgrid(settings, tmp_path, "components", "import", str(only))
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert f"first refusal: row 2 field id: {DIGITS_LOST_REASON}\n" in r.stdout
+    assert count(loaded, "components") == 2
 
 
 def test_an_xlsx_with_an_encoding_is_refused(tmp_path: Path) -> None:
