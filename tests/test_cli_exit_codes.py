@@ -54,6 +54,8 @@ def test_components_import_that_writes_exits_0(loaded: Engine, settings: Setting
     pd.DataFrame([{"class_code": LAMP, "lon": xs[0], "lat": ys[0]}]).to_csv(src, index=False)
     r = gisgrid(settings, tmp_path, "components", "import", str(src))
     assert r.returncode == 0, r.stdout + r.stderr
+    # review38 U12: the summary is the first line (no empty line from the progress bar), and all of stdout
+    assert r.stdout == "read 1, inserted 1, updated 0, unchanged 0, refused 0\ngenerated 1 identifiers\n"
     assert count(loaded, "components") == 1
 
 

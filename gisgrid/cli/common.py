@@ -9,6 +9,7 @@ from typing import TypeVar
 import typer
 from pydantic import ValidationError
 from pydantic_settings import SettingsError
+from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from sqlalchemy import Engine
 
@@ -45,9 +46,14 @@ def echo(message: str) -> None:
 
 @contextmanager
 def stage_progress() -> Iterator[Callable[[str, int, int], None]]:
-    """A ``progress(stage, done, total)`` callback drawing one bar per stage (read, check, write …) while it runs."""
+    """A ``progress(stage, done, total)`` callback drawing one bar per stage (read, check, write …) while it runs:
+    on stderr, and only on a terminal, so that stdout holds the summary alone (a bar stopping on a pipe would
+    leave an empty first line there)."""
     columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"))
-    with Progress(*columns, TimeElapsedColumn(), transient=True) as bar:
+    console = Console(stderr=True)
+    with Progress(
+        *columns, TimeElapsedColumn(), transient=True, console=console, disable=not console.is_terminal
+    ) as bar:
         tasks: dict[str, TaskID] = {}
 
         def progress(stage: str, done: int, total: int) -> None:
