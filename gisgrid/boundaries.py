@@ -472,6 +472,12 @@ def _check_geometry_types(raw: gpd.GeoDataFrame, rows: _Rows) -> np.ndarray:
     return geoms
 
 
+def not_lon_lat_hint() -> str:
+    """What to do about a file whose coordinates are not lon/lat while it has no CRS, or a lon/lat one: the
+    boundary and component imports say it once for the file."""
+    return "pass --src-crs, e.g. EPSG:4547 (CGCS2000 3° GK CM 114E) or EPSG:4548 (CM 117E)"
+
+
 def _to_storage(
     geoms: np.ndarray, file_crs: Any, opts: BoundaryOptions, where: str, warnings: list[str]
 ) -> tuple[np.ndarray, str]:
@@ -482,7 +488,6 @@ def _to_storage(
     except CRSError as exc:
         raise InvalidInput(f"{where}: unknown CRS {opts.src_crs!r} ({exc})", detail={"crs": opts.src_crs}) from exc
     described = crs.to_string() if crs is not None else "none (lon/lat taken as CGCS2000)"
-    not_lon_lat_hint = "pass --src-crs, e.g. EPSG:4547 (CGCS2000 3° GK CM 114E) or EPSG:4548 (CM 117E)"
     datum = opts.src_datum
     if datum is not None:
         if datum not in geodesy.DATUMS:
@@ -510,7 +515,7 @@ def _to_storage(
         if not ok:
             raise InvalidInput(
                 f"{where}: the file has no CRS and its coordinates are not lon/lat "
-                f"(bounds {np.round(bounds, 1).tolist()}); {not_lon_lat_hint}",
+                f"(bounds {np.round(bounds, 1).tolist()}); {not_lon_lat_hint()}",
                 detail={"bounds": bounds.tolist()},
             )
     geoms = np.asarray(geoms, dtype=object)
@@ -518,7 +523,7 @@ def _to_storage(
     if not ok:
         raise InvalidInput(
             f"{where}: coordinates are not lon/lat in the declared CRS {described} "
-            f"(bounds {np.round(bounds, 1).tolist()}): the CRS is probably wrong; {not_lon_lat_hint}"
+            f"(bounds {np.round(bounds, 1).tolist()}): the CRS is probably wrong; {not_lon_lat_hint()}"
         )
     return geoms, described
 

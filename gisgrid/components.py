@@ -73,6 +73,7 @@ import shapely
 from pyproj import CRS, Transformer
 from pyproj.exceptions import CRSError
 
+from gisgrid.boundaries import not_lon_lat_hint
 from gisgrid.catalogue import CODE_DIGITS, Catalogue, check_scheme
 from gisgrid.errors import InvalidInput, Reason
 from gisgrid.geodesy import (
@@ -465,6 +466,25 @@ def _geoms_to_storage(geoms: np.ndarray, crs: CRS | None, datum: Datum) -> np.nd
     return out
 
 
+def _refuse_projected(path: Path, lon: np.ndarray, lat: np.ndarray, crs: CRS | None) -> None:
+    """Refuse the file, once, when none of its coordinates is lon/lat degrees although it has no CRS (or a lon/lat
+    one): projected metres, whose CRS the user has to give — not a refusal of every row. (0, 0) placeholders and
+    missing coordinates are left to the rows' checks, and so is a file with some rows in degrees (typos)."""
+    given = np.isfinite(lon) & np.isfinite(lat) & ~((lon == 0) & (lat == 0))
+    if not given.any() or ((np.abs(lon[given]) <= 180) & (np.abs(lat[given]) <= 90)).any():
+        return
+    bounds = [float(lon[given].min()), float(lat[given].min()), float(lon[given].max()), float(lat[given].max())]
+    shown = np.round(bounds, 1).tolist()
+    if crs is None:
+        message = f"{path}: the file has no CRS and its coordinates are not lon/lat (bounds {shown}); "
+    else:
+        message = (
+            f"{path}: coordinates are not lon/lat in the declared CRS {crs.to_string()} (bounds {shown}): the CRS "
+            "is probably wrong; "
+        )
+    raise InvalidInput(message + not_lon_lat_hint(), detail={"path": str(path), "bounds": bounds})
+
+
 def read_component_file(
     path: Path | str,
     *,
@@ -620,6 +640,8 @@ def read_component_file(
         lon[present] = shapely.get_x(rep[present])
         lat[present] = shapely.get_y(rep[present])
         meta["coordinates"] = "geometry"
+    if _is_storage_like(crs):
+        _refuse_projected(path, lon, lat, crs)
     raw["lon"] = lon
     raw["lat"] = lat
     raw["geom_wkb"] = geom_wkb

@@ -59,6 +59,23 @@ def test_components_import_that_writes_exits_0(loaded: Engine, settings: Setting
     assert count(loaded, "components") == 1
 
 
+def test_components_import_of_metres_without_a_crs_is_refused_once(
+    loaded: Engine, settings: Settings, tmp_path: Path
+) -> None:
+    """review38 U2: one line for the file, with --src-crs, as the boundary import says it; not one per row."""
+    src = tmp_path / "noprj.csv"
+    src.write_text("class_code,PointX,PointY\n01037,471600.0,3845000.0\n01037,471650.0,3845050.0\n", encoding="utf-8")
+    r = gisgrid(settings, tmp_path, "components", "import", str(src), "--errors", str(tmp_path / "refused.csv"))
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert r.stdout == ""
+    assert r.stderr == (
+        f"error: {src}: the file has no CRS and its coordinates are not lon/lat (bounds [471600.0, 3845000.0, "
+        "471650.0, 3845050.0]); pass --src-crs, e.g. EPSG:4547 (CGCS2000 3° GK CM 114E) or EPSG:4548 (CM 117E)\n"
+    )
+    assert not (tmp_path / "refused.csv").exists()
+    assert count(loaded, "components") == 0
+
+
 def test_history_import_with_every_row_refused_exits_1(loaded: Engine, settings: Settings, tmp_path: Path) -> None:
     src = tmp_path / "h.csv"
     src.write_text(

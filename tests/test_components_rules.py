@@ -222,6 +222,54 @@ def test_projected_xy_with_src_crs(tmp_path: Path) -> None:
         read_component_file(path, src_crs="EPSG:999999")
 
 
+HINT = "pass --src-crs, e.g. EPSG:4547 (CGCS2000 3° GK CM 114E) or EPSG:4548 (CM 117E)"
+
+
+def test_projected_coordinates_without_a_crs_refuse_the_file_once(tmp_path: Path) -> None:
+    """review38 U2: as the boundary import says it — once for the file, with --src-crs — not once per row."""
+    path = tmp_path / "noprj.csv"
+    path.write_text(
+        "ObjCode,PointX,PointY\n01037,471600.0,3845000.0\n01037,471700.25,3845100.04\n01037,0,0\n01037,,\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(InvalidInput) as exc:
+        read_component_file(path)
+    assert exc.value.message == (
+        f"{path}: the file has no CRS and its coordinates are not lon/lat (bounds [471600.0, 3845000.0, 471700.2, "
+        f"3845100.0]); {HINT}"
+    )
+    shp = tmp_path / "noprj.shp"  # a layer without a .prj
+    with pytest.warns(UserWarning, match="'crs' was not provided"):
+        gpd.GeoDataFrame({"ObjCode": ["01037"]}, geometry=[Point(471600, 3845000)]).to_file(shp)
+    with pytest.raises(InvalidInput) as exc:
+        read_component_file(shp)
+    assert exc.value.message == (
+        f"{shp}: the file has no CRS and its coordinates are not lon/lat (bounds [471600.0, 3845000.0, 471600.0, "
+        f"3845000.0]); {HINT}"
+    )
+    labelled = tmp_path / "labelled.gpkg"  # metres labelled as CGCS2000 lon/lat
+    gpd.GeoDataFrame({"ObjCode": ["01037"]}, geometry=[Point(471600, 3845000)], crs=4490).to_file(labelled)
+    with pytest.raises(InvalidInput) as exc:
+        read_component_file(labelled)
+    assert exc.value.message == (
+        f"{labelled}: coordinates are not lon/lat in the declared CRS EPSG:4490 (bounds [471600.0, 3845000.0, "
+        f"471600.0, 3845000.0]): the CRS is probably wrong; {HINT}"
+    )
+
+
+def test_a_row_in_metres_among_lon_lat_rows_is_refused_as_a_row(tmp_path: Path, cat: Catalogue) -> None:
+    path = tmp_path / "typo.csv"
+    path.write_text("ObjCode,lon,lat\n01037,116.45,39.95\n01037,471600.0,3845000.0\n", encoding="utf-8")
+    result = validate(read_component_file(path), cat)
+    assert result.errors[["row", "field", "reason"]].to_dict("records") == [
+        {
+            "row": 3,
+            "field": "coordinates",
+            "reason": "not lon/lat degrees: projected coordinates (metres) need the source CRS",
+        }
+    ]
+
+
 def test_old_datum_xy_is_read_with_a_one_line_ballpark_warning(tmp_path: Path) -> None:
     """Beijing 1954 (EPSG:2435) has only PROJ's ballpark path to CGCS2000 here: said, not silent."""
     path = tmp_path / "b54.csv"
