@@ -3,7 +3,7 @@
 No database code: ``read_component_file`` turns a CSV/Excel .xlsx sheet/GeoJSON/Shapefile/GeoPackage into a raw
 frame (an .xlsx sheet is read as the CSV of it would be: same columns, same checks),
 ``validate_components`` splits it into accepted rows and a list of refusals (row, field, value, reason),
-``write_errors`` saves that list for the user.
+``file_fields`` names their fields by the file's columns and ``write_errors`` saves that list for the user.
 
 Identifiers (管理部件标识码)
 ---------------------------
@@ -17,8 +17,8 @@ columns the system derives (:data:`DERIVED_COLUMNS`: SZDYWGBSM, SZJDDM/SZJDMC, S
 scheme, and the older export names unit_grid, STRT_CODE, COMM_CODE) are recognised and not stored — the unit grid,
 street and community come from the location, names from the department codes (a ZGBMMC/QSDWMC/YHDWMC name that is
 not the one registered for its code is warned about: ``ValidationResult.warnings``) — and every other unmatched column
-goes, as text, into the per-row dict ``attrs`` (e.g. BGID, DeptName1, SetLoc, Material). Refusals name the
-canonical field (left column).
+goes, as text, into the per-row dict ``attrs`` (e.g. BGID, DeptName1, SetLoc, Material). ``validate_components``'s
+refusals name the canonical field (left column); a file import names the file's column instead (``file_fields``).
 
 ==============  ===========================================  ===========================
 canonical       GB/T 47678.5 / other names                   CJ/T 214-era (legacy)
@@ -655,6 +655,7 @@ def read_component_file(
             raw[f"{canonical}_name"] = _strip(table[column]).to_numpy()
             meta["dept_name_fields"][canonical] = column
     rest = [c for c in columns if c not in taken and c not in derived]
+    meta["custom_columns"] = rest  # refused by their own name: not to be taken for a canonical field's
     raw["attrs"] = _records(table, rest) if rest else [{} for _ in range(n)]
     nested = [c for c in rest if c in json_values]
     for column in nested:  # an object or list a GeoJSON property holds is kept as JSON, not as its text
@@ -1104,6 +1105,26 @@ def validate_components(
         columns=list(ACCEPTED_COLUMNS),
     )
     return ValidationResult(accepted=accepted, errors=errors.frame(), warnings=notices.frame().drop(columns="code"))
+
+
+def file_fields(problems: pd.DataFrame, meta: dict[str, Any]) -> pd.DataFrame:
+    """``problems`` (refusals or warnings of ``validate_components``) with each canonical field named by the file's
+    own column, as the user sees it (GLBJBSM, not id; CSRQ, not initial_date; the WKT column or the lon/lat pair,
+    not coordinates). ``meta`` is the raw frame's ``attrs["gisgrid"]``; a field the file has no column for (a class
+    code taken from the identifier, a custom column's own name) is left as it is."""
+    names: dict[str, str] = dict(meta.get("fields", {}))
+    used = [str(c) for c in meta.get("coordinate_fields", [])]
+    if len(used) == 2:  # a lon/lat or x/y pair
+        names.update(lon=used[0], lat=used[1], coordinates=f"{used[0]}/{used[1]}")
+    elif len(used) == 1:  # a WKT column, or the layer geometry
+        names.update(geometry=used[0], coordinates=used[0])
+    for custom in meta.get("custom_columns", []):  # a custom column "lat" beside PointX/PointY keeps its name
+        names.pop(custom, None)
+    if not len(problems) or not names:
+        return problems
+    problems = problems.copy()
+    problems["field"] = problems["field"].map(lambda f: names.get(f, f))
+    return problems
 
 
 def write_errors(errors: pd.DataFrame, path: Path | str) -> Path:

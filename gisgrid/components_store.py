@@ -34,6 +34,7 @@ from gisgrid.components import (
     SERIAL_DIGITS,
     STATUSES,
     ValidationResult,
+    file_fields,
     identifier_length,
     read_component_file,
     same_positions,
@@ -909,7 +910,10 @@ def import_components(
         if len(duplicates):
             accepted = accepted[~accepted["_row"].isin(duplicates["row"]).to_numpy()].reset_index(drop=True)
         errors = pd.concat([e for e in (result.errors, duplicates) if len(e)] or [result.errors], ignore_index=True)
-        summary.errors = errors.sort_values(["row", "field"], kind="stable").reset_index(drop=True)
+        # Sorted by the canonical field (the order of a row's refusals stays whatever the file calls its columns),
+        # then named by the file's columns: the user looks for GLBJBSM, CSRQ, wkt in the file, not id, initial_date.
+        errors = errors.sort_values(["row", "field"], kind="stable").reset_index(drop=True)
+        summary.errors = file_fields(errors, raw.attrs["gisgrid"])
         summary.refused_rows = sorted({int(r) for r in summary.errors["row"]})
         summary.refused = len(summary.refused_rows)
         # A refused row's warnings would only distract from its refusal.

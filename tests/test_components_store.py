@@ -94,7 +94,7 @@ def test_the_warnings_of_accepted_rows_are_written_beside_the_refusals(district:
     assert set(written["field"]) == {"ZGBMMC"}
     assert summary.to_text().splitlines()[-3:-1] == [
         f"… and 2 more warning(s) (all in {tmp_path / 'refused.warnings.csv'})",
-        f"first refusal: row {accepted + 2} field coordinates: coordinates are (0, 0): a placeholder, not a location",
+        f"first refusal: row {accepted + 2} field lon/lat: coordinates are (0, 0): a placeholder, not a location",
     ]
 
 
@@ -157,9 +157,9 @@ def test_refused_rows_go_to_the_errors_file_and_the_rest_is_written(district: En
     got = {(int(r.row), r.field) for r in table.itertuples()}
     assert got == {
         (3, "lon"),
-        (4, "coordinates"),
-        (5, "coordinates"),
-        (6, "coordinates"),
+        (4, "lon/lat"),  # the file's columns (review38 U1)
+        (5, "lon/lat"),
+        (6, "lon/lat"),
         (7, "class_code"),
         (8, "id"),
         (10, "id"),
@@ -167,7 +167,7 @@ def test_refused_rows_go_to_the_errors_file_and_the_rest_is_written(district: En
         (12, "maint_dept"),
     }
     reasons = dict(((int(r.row), r.field), r.reason) for r in table.itertuples())
-    assert "swapped" in reasons[(4, "coordinates")]
+    assert "swapped" in reasons[(4, "lon/lat")]
     assert "first used at row 9" in reasons[(10, "id")]
     assert count(district, "SELECT count(*) FROM components") == 2
 
@@ -311,7 +311,7 @@ def test_a_row_with_an_identifier_no_component_has_at_a_stored_ones_place_is_a_d
     assert summary.errors.to_dict("records") == [
         {
             "row": 2,
-            "field": "coordinates",
+            "field": "lon/lat",
             "value": f"{DISTRICT}{LAMP}000101",
             "reason": f"duplicate of stored component {DISTRICT}{LAMP}000101 (same class within 0.5 m); give its "
             "identifier to update it",
@@ -337,6 +337,36 @@ def test_an_identifier_with_serial_000000_is_refused(district: Engine, tmp_path:
         }
     ]
     assert count(district, "SELECT count(*) FROM components WHERE id LIKE '%000000'") == 0
+
+
+def test_refusals_name_the_files_own_columns(district: Engine, tmp_path: Path) -> None:
+    """review38 U1: the refusals file and the summary name GLBJBSM, CSRQ, wkt (what the user finds in the file),
+    not id, initial_date, coordinates."""
+    xs, ys = inside_points(2)
+    rows = [
+        {"GLBJBSM": f"{DISTRICT}{LAMP}00001x", "ObjCode": LAMP, "CSRQ": "", "wkt": f"POINT ({xs[0]} {ys[0]})"},
+        {"GLBJBSM": "", "ObjCode": LAMP, "CSRQ": "2024-13-40", "wkt": f"POINT ({xs[1]} {ys[1]})"},
+        {"GLBJBSM": "", "ObjCode": LAMP, "CSRQ": "", "wkt": "POINT (0 0)"},
+        {"GLBJBSM": "", "ObjCode": LAMP, "CSRQ": "", "wkt": "POINT (113.7"},
+    ]
+    errors = tmp_path / "refused.csv"
+    summary = run(district, write_csv(tmp_path / "edited.csv", rows), errors_path=errors, dry_run=True)
+    assert summary.refused == 4
+    table = pd.read_csv(errors, dtype=str, encoding="utf-8-sig", keep_default_na=False)
+    assert table[["row", "field"]].values.tolist() == [["2", "GLBJBSM"], ["3", "CSRQ"], ["4", "wkt"], ["5", "wkt"]]
+    assert "first refusal: row 2 field GLBJBSM: identifier must contain digits only (0-9)" in summary.to_text()
+    # a pair of columns names both; a custom column named like a canonical field keeps its own name
+    xy = tmp_path / "xy.csv"
+    x, y = geodesy_to_4547(xs[0], ys[0])
+    xy.write_text(f"ObjCode,PointX,PointY,lat\n{LAMP},{x},{y},a\x07b\n{LAMP},0,0,\n", encoding="utf-8")
+    summary = run(district, xy, src_crs="EPSG:4547", dry_run=True)
+    assert summary.errors[["row", "field"]].values.tolist() == [[2, "lat"], [3, "PointX/PointY"]]
+
+
+def geodesy_to_4547(lon: float, lat: float) -> tuple[float, float]:
+    from pyproj import Transformer
+
+    return Transformer.from_crs(4490, 4547, always_xy=True).transform(lon, lat)
 
 
 def test_two_imports_at_once_get_distinct_identifiers(district: Engine, tmp_path: Path) -> None:

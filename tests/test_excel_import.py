@@ -238,9 +238,9 @@ def test_identifiers_excel_turned_into_numbers_are_refused_row_by_row(
         ],
     )
     refused = [
-        {"row": 2, "field": "id", "value": b, "reason": DIGITS_LOST_REASON},
-        {"row": 3, "field": "id", "value": f"{DISTRICT}{LAMP}000700", "reason": DIGITS_LOST_REASON},
-        {"row": 5, "field": "id", "value": b, "reason": DIGITS_LOST_REASON},
+        {"row": 2, "field": "GLBJBSM", "value": b, "reason": DIGITS_LOST_REASON},
+        {"row": 3, "field": "GLBJBSM", "value": f"{DISTRICT}{LAMP}000700", "reason": DIGITS_LOST_REASON},
+        {"row": 5, "field": "GLBJBSM", "value": b, "reason": DIGITS_LOST_REASON},
     ]
     errors = tmp_path / "refused.csv"
     summary = run(loaded, src, errors_path=errors)
@@ -256,7 +256,7 @@ def test_identifiers_excel_turned_into_numbers_are_refused_row_by_row(
     only = workbook(tmp_path / "only.xlsx", [header, [as_excel_number(a), LAMP, float(xs[0]), float(ys[0]), None]])
     r = gisgrid(settings, tmp_path, "components", "import", str(only))
     assert r.returncode == 1, r.stdout + r.stderr
-    assert f"first refusal: row 2 field id: {DIGITS_LOST_REASON}\n" in r.stdout
+    assert f"first refusal: row 2 field GLBJBSM: {DIGITS_LOST_REASON}\n" in r.stdout
     assert count(loaded, "components") == 2
 
 
