@@ -837,7 +837,8 @@ def validate_components(
 
     ``coverage`` is the district in storage lon/lat (EPSG:4490); ``coverage_bbox`` defaults to its bounds and
     is used to recognise swapped lon/lat. ``known_departments`` defaults to the catalogue's departments.
-    An identifier already in ``existing_ids`` is an update (``is_update``), not an error; a repeated identifier
+    An identifier already in ``existing_ids`` is an update (``is_update``), not an error (nor is its serial 000000,
+    refused for a new identifier); a repeated identifier
     within the file is. A row with several problems gets one errors row per problem and is refused once.
     Empty status → 完好; empty name → the class name; empty main_dept → the class's default department.
     ``today`` (default: the current date) bounds the dates."""
@@ -959,6 +960,8 @@ def validate_components(
         ],
     )
     serial_zero = well_formed & (np.strings.slice(id_u, DISTRICT_DIGITS + k, id_len) == "0" * SERIAL_DIGITS)
+    if existing_ids and serial_zero.any():  # one stored before this rule stays updatable (re-import, PATCH)
+        serial_zero &= ~_isin(ident, existing_ids)
     errors.add(serial_zero, "id", ident, SERIAL_ZERO_REASON)
     class_mismatch = np.zeros(n, dtype=bool)
     compare = well_formed & (class_given != "")

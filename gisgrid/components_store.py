@@ -892,6 +892,9 @@ def import_components(
     summary = ImportSummary(read=len(raw), notes=list(raw.attrs["gisgrid"]["notes"]))
     with engine.connect() as conn:
         coverage = load_coverage(conn, opts.district)
+        # Only the identifiers with serial 000000: refused when new, while a component stored so stays updatable.
+        zero_serial = raw["id"][raw["id"].str.endswith("0" * SERIAL_DIGITS)] if len(raw) else raw["id"]
+        stored_zero = existing_ids(conn, zero_serial.tolist())
     progress("check", 0, 1)
     result: ValidationResult = validate_components(
         raw,
@@ -900,6 +903,7 @@ def import_components(
         district_code=coverage.district_code,
         coverage=coverage.geometry,
         coverage_bbox=coverage.bbox,
+        existing_ids=stored_zero,
         today=today,
     )
     progress("check", 1, 1)
@@ -1158,6 +1162,7 @@ def save_component(
             district_code=coverage.district_code,
             coverage=coverage.geometry,
             coverage_bbox=coverage.bbox,
+            existing_ids={item.id} if item.id and current is not None else set(),
         )
         _refuse(result)
         accepted = result.accepted

@@ -337,6 +337,18 @@ def test_an_identifier_with_serial_000000_is_refused(district: Engine, tmp_path:
         }
     ]
     assert count(district, "SELECT count(*) FROM components WHERE id LIKE '%000000'") == 0
+    # One stored before this rule (as review38 found one) stays updatable.
+    with district.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO components (id, scheme, district_code, class_code, status, geom) VALUES (:i, 'gbt47678', "
+                ":d, :c, '完好', ST_SetSRID(ST_MakePoint(:x, :y), 4490))"
+            ),
+            {"i": f"{DISTRICT}{LAMP}000000", "d": DISTRICT, "c": LAMP, "x": float(xs[0]), "y": float(ys[0])},
+        )
+    again = run(district, write_csv(tmp_path / "b.csv", [dict(rows[0], status="破损")]))
+    assert (again.updated, again.refused) == (1, 0)
+    assert count(district, "SELECT count(*) FROM components WHERE id LIKE '%000000' AND status = '破损'") == 1
 
 
 def test_refusals_name_the_files_own_columns(district: Engine, tmp_path: Path) -> None:
