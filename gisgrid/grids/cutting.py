@@ -458,7 +458,7 @@ def cut_unit_grids_metric(
     _check_sliver(sliver)
     attrs, geoms_lonlat = _validated_units(units)
     metric = resolve_metric_crs(crs, geoms_lonlat)
-    geoms = _polygonal(np.asarray(geoms_lonlat.to_crs(metric).values))
+    geoms = _polygonal(_to_metric(geoms_lonlat, metric))
     _precheck_cell_counts(attrs, geoms, cell_area)
 
     pieces = clip_grid(geoms, side)
@@ -605,6 +605,13 @@ def _validated_codes(vals: dict[str, str | None], pos: int) -> dict[str, str | N
     return {**vals, "prefix": prefix}
 
 
+def _to_metric(geoms_lonlat: gpd.GeoSeries, metric: pyproj.CRS) -> np.ndarray:
+    """Units (EPSG:4490) in the cutting CRS, densified first (``geodesy.DENSIFY_DEG``): a stored edge is straight in
+    lon/lat (as PostGIS locates points), so projecting only its ends would cut and check along the Gauss–Krüger
+    chord instead — ~0.7 m off at mid-span of a 7 km east–west edge (review39 D1)."""
+    return np.asarray(geodesy.densify_lonlat(geoms_lonlat).to_crs(metric).values)
+
+
 def _polygonal(geoms: np.ndarray) -> np.ndarray:
     """Repair the rare geometry that projection made invalid, keeping only its polygonal parts."""
     invalid = np.flatnonzero(~shapely.is_valid(geoms))
@@ -680,7 +687,7 @@ def check_coverage(units: gpd.GeoDataFrame, cells: gpd.GeoDataFrame) -> Coverage
     attrs, geoms_lonlat = _validated_units(units)
     epsg = cells.attrs.get("metric_epsg")
     metric = pyproj.CRS.from_epsg(int(epsg)) if epsg else resolve_metric_crs("auto", geoms_lonlat)
-    ug = np.asarray(geoms_lonlat.to_crs(metric).values)
+    ug = _to_metric(geoms_lonlat, metric)
     cg = np.asarray((cells.geometry if cells.crs is not None else cells.geometry.set_crs(metric)).to_crs(metric).values)
 
     unit_union = shapely.union_all(ug)

@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import geopandas as gpd
 import numpy as np
+import pyproj
 import pytest
 import shapely
 from pyproj import Geod
 from shapely.geometry import MultiPolygon, Polygon, box
 
+from gisgrid import geodesy
 from gisgrid.errors import InvalidInput
 from gisgrid.grids.cutting import (
     CELL_COLUMNS,
@@ -28,7 +30,11 @@ BJ_EPSG, BJ_X, BJ_Y = 4548, 448_600.0, 4_418_500.0  # ~116.40E 39.90N
 
 
 def make_units(polys: list, codes: list[str], epsg: int = ZZ_EPSG) -> gpd.GeoDataFrame:
-    """Units in EPSG:4490 from polygons drawn in a metric CRS; the code length sets the unit level."""
+    """Units in EPSG:4490 from polygons drawn in a metric CRS; the code length sets the unit level.
+
+    Densified before going to lon/lat, as the boundaries importer does with projected input: stored edges are
+    straight in lon/lat, so a 300 m edge kept as 2 vertices would bow ~1 mm off the metric rectangle drawn here.
+    At 5 m they stay within ~0.3 µm of it, so grid-aligned rectangles still give exact 100 m cells."""
     rows = []
     for code in codes:
         street = code[:9] if len(code) >= 9 else None
@@ -44,7 +50,8 @@ def make_units(polys: list, codes: list[str], epsg: int = ZZ_EPSG) -> gpd.GeoDat
                 "community_name": f"社区{code[9:]}" if community else None,
             }
         )
-    return gpd.GeoDataFrame(rows, geometry=list(polys), crs=epsg).to_crs(4490)
+    geoms = geodesy.densify_projected(np.asarray(polys, dtype=object), pyproj.CRS.from_epsg(epsg), max_m=5.0)
+    return gpd.GeoDataFrame(rows, geometry=list(geoms), crs=epsg).to_crs(4490)
 
 
 def planar(cells: gpd.GeoDataFrame) -> list[float]:
@@ -484,8 +491,11 @@ def test_999_cells_accepted() -> None:
 
 def test_invalid_geometry_refused() -> None:
     bowtie = Polygon([(ZZ_X, ZZ_Y), (ZZ_X + 200, ZZ_Y + 200), (ZZ_X + 200, ZZ_Y), (ZZ_X, ZZ_Y + 200)])
+    units = make_units([rect(0, 0, 200, 200)], ["410102001001"])
+    # Put in as is: densifying (GEOS) would repair the bow-tie into one of its halves.
+    units = units.set_geometry(gpd.GeoSeries([bowtie], crs=ZZ_EPSG).to_crs(4490).values)
     with pytest.raises(InvalidInput, match=r"unit 410102001001: invalid geometry"):
-        cut_unit_grids(make_units([bowtie], ["410102001001"]))
+        cut_unit_grids(units)
 
 
 @pytest.mark.parametrize(
@@ -528,3 +538,57 @@ def test_coverage_report_detects_broken_cells() -> None:
     assert report.overlap_m2 > 1_000
     assert report.area_diff_ratio > 1e-3
     assert not report.ok
+
+
+# ------------------------------------------------------------------- long edges (review39 D1)
+
+
+def lonlat_units(poly: Polygon, code: str = "410102001001") -> gpd.GeoDataFrame:
+    """One community unit given directly in lon/lat (EPSG:4490), its edges straight in lon/lat as stored."""
+    row = {
+        "code": code,
+        "district_code": code[:6],
+        "street_code": code[:9],
+        "community_code": code,
+        "district_name": "中原区",
+        "street_name": "某街道",
+        "community_name": "某社区",
+    }
+    return gpd.GeoDataFrame([row], geometry=[MultiPolygon([poly])], crs=4490)
+
+
+def test_cells_follow_long_lon_lat_edges_not_their_gauss_kruger_chords() -> None:
+    # review39 D1: a 7.3 km east–west edge, straight in lon/lat as PostGIS treats it, bows ~0.73 m away from its
+    # Gauss–Krüger chord at mid-span. Cut along the chord, a strip inside the south edge had no cell (a report
+    # there was refused) and cells stuck out beyond the north edge.
+    poly = box(113.60, 34.70, 113.68, 34.71)
+    cells = cut_unit_grids(lonlat_units(poly))
+    geod = Geod(ellps="GRS80")
+    lons = np.array([113.605, 113.62, 113.64, 113.66, 113.675])
+    for edge_lat, azimuth in ((34.70, 0.0), (34.71, 180.0)):
+        for metres in (0.1, 0.3, 0.5):
+            lon, lat, _ = geod.fwd(lons, np.full(len(lons), edge_lat), np.full(len(lons), azimuth), np.full(5, metres))
+            points = shapely.points(lon, lat)
+            assert shapely.covers(poly, points).all()
+            found = shapely.STRtree(cells.geometry.values).query(points, predicate="covered_by")[0]
+            assert sorted(set(found.tolist())) == list(range(len(lons))), (edge_lat, metres)
+    union = shapely.union_all(cells.geometry.values)
+    gap, extra = shapely.difference(poly, union), shapely.difference(union, poly)
+    gap_m2, extra_m2 = (abs(geod.geometry_area_perimeter(g)[0]) for g in (gap, extra))
+    assert gap_m2 < 0.5 and extra_m2 < 0.5  # was ~3,500 m² each way
+    assert check_coverage(lonlat_units(poly), cells).ok
+
+
+def test_coverage_check_measures_against_lon_lat_edges() -> None:
+    # Cells cut from the same rectangle with Gauss–Krüger-straight edges (the old chord cut) miss the bowed strip:
+    # the check must see it, not project the unit the same chord-making way.
+    poly = box(113.60, 34.70, 113.68, 34.71)
+    chord_gk = gpd.GeoSeries([poly], crs=4490).to_crs(ZZ_EPSG)
+    chord = gpd.GeoSeries(shapely.segmentize(chord_gk.values, 20.0), crs=ZZ_EPSG).to_crs(4490)
+    units = lonlat_units(poly)
+    chord_cells = cut_unit_grids(lonlat_units(chord.iloc[0]))
+    report = check_coverage(units, chord_cells)
+    assert report.area_diff_ratio > 5e-4  # ~7,000 m² of ~8.1 km²
+    assert report.cells_outside_unit > 50  # the cells along the north edge stick out
+    assert not report.ok
+    assert check_coverage(units, cut_unit_grids(units)).ok
