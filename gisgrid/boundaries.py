@@ -44,11 +44,12 @@ codes 001–999 (noted in the report).
 
 Topology report
 ---------------
-Areas are computed in the CGCS2000 3° Gauss–Krüger zone of the set's centre (EPSG 4534 + round((lon − 75)/3),
-i.e. EPSG:4548 for Beijing; UTM outside China). Reported, not fixed: the part of a unit outside its parent
-(when the parent is in the file and not synthesised), overlaps between units of the same level (siblings,
-and also cousins under different parents, which would otherwise go unnoticed), and gaps: the parent minus the
-union of its children. Pieces below ``NOISE_AREA_M2`` (1 m²) are numerical noise and ignored.
+Areas are computed in the CGCS2000 3° Gauss–Krüger zone of the set's centre, by the cut's own rule
+(``cutting.choose_metric_crs``: EPSG 4534 + floor((lon − 75)/3 + 0.5), i.e. EPSG:4548 for Beijing; UTM outside
+China). Reported, not fixed: the part of a unit outside its parent (when the parent is in the file and not
+synthesised), overlaps between units of the same level (siblings, and also cousins under different parents,
+which would otherwise go unnoticed), and gaps: the parent minus the union of its children. Pieces below
+``NOISE_AREA_M2`` (1 m²) are numerical noise and ignored.
 """
 
 from __future__ import annotations
@@ -67,6 +68,7 @@ from pyproj.exceptions import CRSError, ProjError
 
 from gisgrid import geodesy, vectorio
 from gisgrid.errors import InvalidInput, Reason
+from gisgrid.grids.cutting import choose_metric_crs
 
 Level = Literal["district", "street", "community"]
 LEVELS: tuple[Level, ...] = get_args(Level)
@@ -364,13 +366,8 @@ def _clean_text(series: pd.Series) -> pd.Series:
 
 
 def _metric_crs(bounds: np.ndarray) -> CRS:
-    """CGCS2000 3° Gauss–Krüger zone (CM form, EPSG 4534–4554) of the centre; UTM outside China."""
-    lon = (bounds[0] + bounds[2]) / 2
-    lat = (bounds[1] + bounds[3]) / 2
-    if geodesy.in_china(lon, lat):
-        return CRS.from_epsg(int(np.clip(4534 + round((lon - 75) / 3), 4534, 4554)))
-    zone = int(np.clip((lon + 180) // 6 + 1, 1, 60))
-    return CRS.from_epsg((32600 if lat >= 0 else 32700) + zone)
+    """The zone the cut picks (``choose_metric_crs``, one rule for both) for the centre of ``bounds``."""
+    return choose_metric_crs(float(bounds[0] + bounds[2]) / 2, float(bounds[1] + bounds[3]) / 2)
 
 
 def _polygonal(geoms: np.ndarray) -> np.ndarray:

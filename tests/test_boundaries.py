@@ -15,6 +15,7 @@ from shapely.geometry import LineString, Point, Polygon, box
 from gisgrid import geodesy
 from gisgrid.boundaries import UNIT_COLUMNS, BoundaryOptions, provisional, read_boundaries
 from gisgrid.errors import InvalidInput
+from gisgrid.grids.cutting import choose_metric_crs
 from tests.fixtures import legacy_gbk_shapefile
 
 # Fixtures are drawn in metres in CGCS2000 3° GK CM 117E (Beijing), so their areas are known exactly.
@@ -460,3 +461,14 @@ def test_legacy_gbk_shapefile_without_cpg_names_read_as_gb18030(tmp_path: Path) 
     assert latin.units.set_index("code")["name"]["110101"] == "¶«³ÇÇø" and latin.report.warnings == []
     gbk = read_boundaries(path, BoundaryOptions(src_encoding="gbk"))
     assert gbk.units.set_index("code")["name"]["110101"] == "东城区" and gbk.report.warnings == []
+
+
+@pytest.mark.parametrize(("lon", "epsg"), [(112.5, 4547), (112.49, 4546), (76.5, 4535), (82.5, 4537)])
+def test_topology_measures_in_the_zone_the_cut_uses(tmp_path: Path, lon: float, epsg: int) -> None:
+    # review39: a set centred on a zone edge (1.5° from two central meridians) was measured in the western zone
+    # (round() rounds half to even: 112.5 → CM 111) and cut in the eastern one (CM 114). One rule now: the cut's.
+    district = box(lon - 0.01, 34.0, lon + 0.01, 34.02)
+    path = write(tmp_path, [{"code": "410102", "name": "中原区", "geometry": district}], crs="EPSG:4490")
+    report = read_boundaries(path, BoundaryOptions()).report
+    assert report.metric_crs.startswith(f"EPSG:{epsg} ")
+    assert choose_metric_crs(lon, 34.01).to_epsg() == epsg
