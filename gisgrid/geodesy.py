@@ -354,7 +354,11 @@ def geodesic_areas(geoms: np.ndarray, crs: pyproj.CRS | str | int) -> np.ndarray
     valid = ~(series.is_empty | series.isna())
     if not valid.any():
         return np.zeros(len(series))
-    lon0, lat0 = (float(v) for v in series[valid].to_crs(4490).union_all().centroid.coords[0])
+    # Centred on the middle of the data's extent: any centre gives equal areas; a near one keeps the projected
+    # edges close to straight. (Not the centroid of the union: on 38k cells that union took 3.2 s of 4.9.)
+    xmin, ymin, xmax, ymax = series[valid].total_bounds
+    to_lon_lat = pyproj.Transformer.from_crs(series.crs, 4490, always_xy=True)
+    lon0, lat0 = (float(v) for v in to_lon_lat.transform((xmin + xmax) / 2, (ymin + ymax) / 2))
     equal_area = pyproj.CRS.from_proj4(f"+proj=laea +lat_0={lat0} +lon_0={lon0} +ellps=GRS80 +units=m +no_defs")
     return np.where(valid, series.to_crs(equal_area).area.to_numpy(), 0.0)
 
