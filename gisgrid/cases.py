@@ -2339,15 +2339,34 @@ def in_datum(cases: list[dict[str, Any]], datum: str) -> list[dict[str, Any]]:
     ]
 
 
+#: Points an edge of a GCJ-02/BD-09 box is converted at (``bbox_to_storage``): at least ``BBOX_EDGE_POINTS``, at most
+#: ``BBOX_EDGE_STEP_DEG`` apart (the offset's shortest wavelength is 1/3°: between samples 0.002° apart the converted
+#: edge bends by well under a centimetre), and no more than ``BBOX_EDGE_MAX_POINTS`` for a huge box.
+BBOX_EDGE_POINTS = 32
+BBOX_EDGE_STEP_DEG = 0.002
+BBOX_EDGE_MAX_POINTS = 4096
+#: Padding (degrees, ~1 cm) of that envelope for the millimetres the converted edge bends between two samples.
+BBOX_PAD_DEG = 1e-7
+
+
 def bbox_to_storage(bbox: tuple[float, float, float, float], datum: str) -> tuple[float, float, float, float]:
-    """A lon/lat box given in ``datum`` as the storage box that holds it: the envelope of its corners converted
-    (the GCJ-02/BD-09 offsets vary by centimetres along a box's edge)."""
+    """A lon/lat box given in ``datum`` as the storage box that holds it: the envelope of its edges, densified
+    (``BBOX_EDGE_POINTS`` points an edge at least, none farther apart than ``BBOX_EDGE_STEP_DEG``), converted and
+    padded by ``BBOX_PAD_DEG``.
+    The corners alone are not enough: the GCJ-02 offset has ``sin(6πx)`` terms (a 1/3° wavelength), so along a
+    box's edge it varies by metres — up to ~20 m on a 0.3° box — and the converted edge bulges past its corners."""
     given = geodesy.check_datum(datum)
     if given in ("cgcs2000", "wgs84"):
         return bbox
     x0, y0, x1, y1 = bbox
-    lon, lat = geodesy.to_storage([x0, x1, x0, x1], [y0, y0, y1, y1], given)
-    return float(lon.min()), float(lat.min()), float(lon.max()), float(lat.max())
+    n = max(BBOX_EDGE_POINTS, min(BBOX_EDGE_MAX_POINTS, math.ceil(max(x1 - x0, y1 - y0) / BBOX_EDGE_STEP_DEG) + 1))
+    t = np.linspace(0.0, 1.0, n)
+    xs, ys = x0 + t * (x1 - x0), y0 + t * (y1 - y0)
+    lon_edges = np.concatenate([xs, xs, np.full(n, x0), np.full(n, x1)])  # south, north, west, east
+    lat_edges = np.concatenate([np.full(n, y0), np.full(n, y1), ys, ys])
+    lon, lat = geodesy.to_storage(lon_edges, lat_edges, given)
+    pad = BBOX_PAD_DEG  # the edge bends by millimetres between samples
+    return float(lon.min() - pad), float(lat.min() - pad), float(lon.max() + pad), float(lat.max() + pad)
 
 
 def as_feature(case: dict[str, Any]) -> dict[str, Any]:
