@@ -497,7 +497,9 @@ def _to_storage(
         if not ok:
             raise InvalidInput(f"{where}: --src-datum {datum} given but coordinates are not lon/lat {bounds}")
         if datum in ("gcj02", "bd09"):
-            geoms = geodesy.transform_geometries(geoms, datum)
+            # Densified first: an edge straight in GCJ-02/BD-09 is curved in CGCS2000, by metres over a few km
+            # (a T-junction on a neighbour's long edge would part or overlap); see geodesy.DENSIFY_DEG.
+            geoms = geodesy.transform_geometries(geodesy.densify_lonlat(geoms), datum)
     elif crs is not None:
         if crs.is_projected:
             _check_declared_crs(geoms, crs, where, described)

@@ -81,6 +81,7 @@ from gisgrid.geodesy import (
     Datum,
     DatumApproximate,
     ballpark_datum_warning,
+    densify_lonlat,
     is_datum,
     to_storage,
     transform_geometries,
@@ -462,7 +463,8 @@ def _geoms_to_storage(geoms: np.ndarray, crs: CRS | None, datum: Datum) -> np.nd
     if not _is_storage_like(crs) and present.any():
         out[present] = gpd.GeoSeries(out[present], crs=crs).to_crs(_STORAGE_CRS).to_numpy()
     if datum in ("gcj02", "bd09") and present.any():
-        out[present] = transform_geometries(out[present], datum)
+        # Densified first: an edge straight in GCJ-02/BD-09 is not straight in CGCS2000 (metres off over km).
+        out[present] = transform_geometries(densify_lonlat(out[present]), datum)
     return out
 
 

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import shapely
+from pyproj import Geod
 from shapely.geometry import LineString, Point, Polygon, box
 
 from gisgrid import geodesy
@@ -416,13 +417,28 @@ def test_gcj02_input_converted(tmp_path: Path) -> None:
     path = write(tmp_path, records, crs="EPSG:4326")
     bset = read_boundaries(path, BoundaryOptions(src_datum="gcj02"))
     got = shapely.get_coordinates(bset.units.geometry.iloc[0])
-    expected = np.column_stack(geodesy.to_storage(*shapely.get_coordinates(gcj).T, "gcj02"))
-    np.testing.assert_allclose(np.sort(got, axis=0), np.sort(expected, axis=0), atol=1e-9)
-    assert shapely.hausdorff_distance(bset.units.geometry.iloc[0], wgs) < 1e-8
+    corners = np.column_stack(geodesy.to_storage(*shapely.get_coordinates(gcj).T, "gcj02"))
+    # Every corner converted is a vertex; the edges were densified (≤ DENSIFY_DEG) before converting.
+    assert (np.abs(got[None, :, :] - corners[:, None, :]).max(axis=2).min(axis=1) < 1e-9).all()
+    assert len(got) > 4 * 0.01 / geodesy.DENSIFY_DEG
+    # A ~1 km edge straight in GCJ-02 runs ~6 cm off the straight WGS edge between the same corners.
+    assert shapely.hausdorff_distance(bset.units.geometry.iloc[0], wgs) < 1e-6
     assert bset.report.datum == "gcj02" and "datum gcj02" in bset.report.to_text()
     # Without the option the polygon stays ~600 m away in Beijing.
     plain = read_boundaries(path, BoundaryOptions()).units.geometry.iloc[0]
     assert shapely.hausdorff_distance(plain, wgs) > 0.003
+
+
+def test_gcj02_datum_edges_follow_their_true_course(tmp_path: Path) -> None:
+    """A 4 km edge straight in GCJ-02 (as digitised on an AMap basemap) is curved in CGCS2000: converting only its
+    two vertices put its middle 1.36 m off (review 39 D4); densified first, the midpoint converted alone lies on it."""
+    edge = box(116.40, 39.90, 116.447, 39.91)  # south edge 116.40–116.447 at 39.90: 4.02 km
+    path = write(tmp_path, [{"code": "110101001", "name": "东华门街道", "geometry": edge}], crs="EPSG:4326")
+    unit = read_boundaries(path, BoundaryOptions(src_datum="gcj02")).units.geometry.iloc[0]
+    mid = shapely.points(*geodesy.to_storage([116.4235], [39.90], "gcj02"))[0]
+    ring = unit.geoms[0].exterior  # units are MultiPolygons
+    on_edge = ring.interpolate(ring.project(mid))
+    assert Geod(ellps="GRS80").line_length([mid.x, on_edge.x], [mid.y, on_edge.y]) < 0.01
 
 
 def test_shapefile_in_epsg4547_read_via_prj(tmp_path: Path) -> None:

@@ -16,6 +16,7 @@ from pyproj import Geod, Transformer
 from shapely.affinity import translate
 from shapely.geometry import LineString, Point, box
 
+from gisgrid import geodesy
 from gisgrid.catalogue import Catalogue, load_catalogue
 from gisgrid.components import (
     ACCEPTED_COLUMNS,
@@ -632,3 +633,20 @@ def test_reader_strips_text_and_skips_blank_lines(tmp_path: Path) -> None:
     assert raw["_row"].tolist() == [3]
     assert (raw.loc[0, "id"], raw.loc[0, "class_code"], raw.loc[0, "lon"]) == ("11010501037000001", "01037", 116.45)
     assert raw.loc[0, "attrs"] == {"BGID": ""}
+
+
+@pytest.mark.parametrize("datum", ["gcj02", "bd09"])
+def test_offset_datum_line_follows_its_true_course(tmp_path: Path, datum: str) -> None:
+    """A 4 km line straight in GCJ-02/BD-09 is curved in CGCS2000: converting only its two vertices put its middle
+    ~1.4 m off (review 39 D4); densified first, its midpoint converted alone lies on the converted line."""
+    line = LineString([(116.40, 39.90), (116.447, 39.90)])
+    path = tmp_path / "line.geojson"
+    gpd.GeoDataFrame({"class_code": ["01037"]}, geometry=[line], crs=4326).to_file(path)
+    raw = read_component_file(path, src_datum=datum)
+    got = shapely.from_wkb(raw.loc[0, "geom_wkb"])
+    mid = shapely.points(*geodesy.to_storage([116.4235], [39.90], datum))[0]
+    on_line = got.interpolate(got.project(mid))
+    assert Geod(ellps="GRS80").line_length([mid.x, on_line.x], [mid.y, on_line.y]) < 0.01
+    # The line's ends are its ends converted.
+    ends = np.column_stack(geodesy.to_storage([116.40, 116.447], [39.90, 39.90], datum))
+    np.testing.assert_allclose(shapely.get_coordinates(got)[[0, -1]], ends, atol=1e-9)
