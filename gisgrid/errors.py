@@ -128,6 +128,7 @@ class Reason(StrEnum):
     CODE_OTHER_PARENT = "code_other_parent"
     CODE_EXISTS = "code_exists"
     MATCHES_PROVISIONAL_UNIT = "matches_provisional_unit"
+    OVERLAPS_STORED_UNIT = "overlaps_stored_unit"
     GRIDS_BUSY = "grids_busy"
     # Departments: replacing a department's code (gisgrid departments recode).
     DEPARTMENT_NOT_FOUND = "department_not_found"

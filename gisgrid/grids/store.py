@@ -238,6 +238,55 @@ def provisional_same_place(conn: Connection, units: gpd.GeoDataFrame) -> list[Sa
     return sorted(found, key=lambda s: (s.stored_code, s.code))
 
 
+@dataclass
+class StoredOverlap:
+    """An imported unit overlapping a stored unit of the same level under another code (``overlapping_stored``)."""
+
+    code: str
+    name: str
+    stored_code: str
+    stored_name: str
+    area_m2: float  # of their intersection, on the ellipsoid
+
+
+def overlapping_stored(conn: Connection, units: gpd.GeoDataFrame, noise_m2: float) -> list[StoredOverlap]:
+    """Pairs of a unit of ``units`` (EPSG:4490) and a stored unit of the same level whose code is not in ``units``
+    (stored units the import replaces are left out: their new shapes are checked against each other by the file's
+    own topology report) whose intersection is larger than ``noise_m2`` m² on the ellipsoid — largest first. One
+    query: the stored candidates come from the GiST index (``&&``); neighbours sharing only an edge or a corner
+    have no area in common (``ST_Relate`` '2********' needs a 2-D intersection before it is measured)."""
+    if units.empty:
+        return []
+    sql = text(
+        """
+        SELECT code, name, stored_code, stored_name, area FROM (
+            SELECT n.code, n.name, o.code AS stored_code, o.name AS stored_name,
+                   ST_Area(ST_Intersection(o.geom, n.geom)::geography) AS area
+            FROM (
+                SELECT code, name, level, ST_GeomFromEWKB(decode(wkb, 'hex')) AS geom
+                FROM unnest(CAST(:codes AS text[]), CAST(:names AS text[]), CAST(:levels AS text[]),
+                            CAST(:wkb AS text[])) AS t(code, name, level, wkb)
+            ) n
+            JOIN admin_units o ON o.level = n.level AND o.geom && n.geom AND ST_Relate(o.geom, n.geom, '2********')
+            WHERE o.code <> ALL(CAST(:codes AS text[]))
+        ) x
+        WHERE area > :noise
+        ORDER BY area DESC, code, stored_code
+        """
+    )
+    rows = conn.execute(
+        sql,
+        {
+            "codes": units["code"].tolist(),
+            "names": [n if isinstance(n, str) else "" for n in units["name"]],
+            "levels": units["level"].tolist(),
+            "wkb": hex_ewkb(units.geometry.to_numpy()).tolist(),
+            "noise": noise_m2,
+        },
+    ).all()
+    return [StoredOverlap(r[0], r[1], r[2], r[3], float(r[4])) for r in rows]
+
+
 # -- replacing a provisional code (gisgrid boundaries recode) ---------------------------------------
 
 

@@ -18,7 +18,14 @@ import pandas as pd
 from sqlalchemy import Connection, Engine, text
 
 from gisgrid import cityfiles, export_fields
-from gisgrid.boundaries import BoundaryOptions, BoundarySet, check_recode, provisional, read_boundaries
+from gisgrid.boundaries import (
+    NOISE_AREA_M2,
+    BoundaryOptions,
+    BoundarySet,
+    check_recode,
+    provisional,
+    read_boundaries,
+)
 from gisgrid.errors import Conflict, InvalidInput, NotFound, Reason
 from gisgrid.grids import store
 from gisgrid.grids.cutting import CoverageReport, check_coverage, cut_unit_grids, resolve_metric_crs
@@ -111,12 +118,16 @@ def import_boundaries(engine: Engine, path: Path, opts: BoundaryOptions, *, dry_
             trans = conn.begin()
             try:
                 _refuse_second_unit_on_provisional(conn, path, bset)
+                _refuse_overlap_with_stored(conn, path, bset)
                 store.save_admin_units(conn, bset.units, epsg)
             finally:
                 trans.rollback()
         return ImportResult(bset, epsg, None)
     with engine.begin() as conn:
+        # Another import may not store an overlapping unit between the checks and the write (the lock a recode takes).
+        conn.execute(text("LOCK TABLE admin_units IN SHARE ROW EXCLUSIVE MODE"))
         _refuse_second_unit_on_provisional(conn, path, bset)
+        _refuse_overlap_with_stored(conn, path, bset)
         summary = store.save_admin_units(conn, bset.units, epsg)
         store.rebuild_tiers_1_2(conn)
         provisional = store.count_provisional(conn)
@@ -158,6 +169,39 @@ def _refuse_second_unit_on_provisional(conn: Connection, path: Path, bset: Bound
             for s in same
         ],
         reason=Reason.MATCHES_PROVISIONAL_UNIT,
+    )
+
+
+def _refuse_overlap_with_stored(conn: Connection, path: Path, bset: BoundarySet) -> None:
+    """Units of one level must not overlap: a point in both would be located in either (``store.unit_grid_at``
+    takes the lower code), so a report or a component would silently go to the wrong 区/街道/社区. An imported unit
+    overlapping a stored unit of its level under another code by more than ``NOISE_AREA_M2`` refuses the whole
+    file, naming both units and the area; a re-import replacing stored codes is compared with the stored units it
+    does not replace only (its own units are checked against each other by the topology report)."""
+    found = store.overlapping_stored(conn, bset.units, NOISE_AREA_M2)
+    if not found:
+        return
+    shown = "; ".join(
+        f"{o.code} {o.name} × stored {o.stored_code} {o.stored_name}: {o.area_m2:.1f} m²" for o in found[:8]
+    )
+    more = f" and {len(found) - 8} more" if len(found) > 8 else ""
+    raise InvalidInput(
+        f"{path.name}: {len(found)} overlap(s) above {NOISE_AREA_M2:g} m² with a stored unit of the same level "
+        f"under another code: {shown}{more}; a point there would be located in either unit. Correct the boundaries "
+        "(or, if it is the same place under a corrected code, replace a 临时编码 provisional code with gisgrid "
+        "boundaries recode OLD NEW); nothing written",
+        detail=[
+            {
+                "field": "code",
+                "value": o.code,
+                "stored_code": o.stored_code,
+                "area_m2": round(o.area_m2, 1),
+                "reason": "overlaps a stored unit of the same level",
+                "code": str(Reason.OVERLAPS_STORED_UNIT),
+            }
+            for o in found
+        ],
+        reason=Reason.OVERLAPS_STORED_UNIT,
     )
 
 
