@@ -40,7 +40,8 @@ def import_(
 
     A unit under a code not stored that covers the place of a stored unit with a 临时编码 provisional code (95 % of
     the area) is refused, nothing written: replace the provisional code with gisgrid boundaries recode OLD NEW
-    first."""
+    first. So is a file with a unit overlapping a stored unit of its level under another code by more than 1 m² (a
+    point there would be located in either): the message names both units and the area; --dry-run says the same."""
     bo.existing_file(file)
     opts = bo.boundary_options(
         layer,
