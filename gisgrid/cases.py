@@ -59,7 +59,8 @@ if TYPE_CHECKING:  # documents loads the order templates: imported where an orde
 
 log = logging.getLogger(__name__)
 LOCAL_TZ = ZoneInfo("Asia/Shanghai")
-#: The datum cases are stored and answered in unless asked for another (CGCS2000 ≈ WGS-84 to centimetres).
+#: The datum cases are stored and answered in unless asked for another (CGCS2000, taken as WGS-84: ~1 m apart today
+#: from plate motion since 2000.0, ignored; see ``gisgrid.geodesy``).
 STORAGE_DATUM = "cgcs2000"
 #: The nearest component of the implied class within this distance is linked to the case.
 COMPONENT_LINK_M = 30.0

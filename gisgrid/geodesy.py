@@ -2,7 +2,15 @@
 
 Chinese map SDKs (Gaode/AutoNavi, Tencent: **GCJ-02**; Baidu: **BD-09**) report and draw coordinates that
 are shifted by a few hundred metres from WGS-84. gisgrid stores CGCS2000 lon/lat (EPSG:4490), which it treats
-as equal to WGS-84 (they differ at the centimetre level), so ``wgs84`` and ``cgcs2000`` are identity here.
+as equal to WGS-84, so ``wgs84`` and ``cgcs2000`` are identity here.
+
+CGCS2000 and WGS-84
+-------------------
+The two frames are identical at epoch 2000.0 (both realise ITRF to centimetres), but CGCS2000 coordinates are
+frozen at 2000.0 (ITRF97), while a GNSS fix taken today (a phone's, a survey in WGS 84/ITRF) is at the current
+epoch. Mainland China moves about 3 cm/yr in ITRF (plate motion), so the two now differ by about 0.7–0.9 m. The
+service ignores that: it is far below the 30 m radius a component is matched within and the 100 m grid cells,
+and it is no larger than a phone's own error. Survey data delivered in CGCS2000 is of course taken as it is.
 
 Converter
 ---------
@@ -325,7 +333,8 @@ DENSIFY_DEG = 0.0002
 MAX_SCALE_ERROR = 0.003
 #: Slack (degrees) when checking data against a CRS's area of use (cutting, exports).
 AREA_OF_USE_TOLERANCE_DEG = 0.5
-#: Datums PROJ converts to CGCS2000 with a ballpark (zero) shift without it mattering: they agree to centimetres.
+#: Datums PROJ converts to CGCS2000 with a ballpark (zero) shift without it mattering: identical frames at epoch 2000.0,
+#: about 1 m apart today from plate motion, which the service ignores (see the module docstring).
 _MODERN_DATUM_WORDS = ("World Geodetic System 1984", "China 2000", "China Geodetic Coordinate System 2000")
 
 
@@ -405,8 +414,8 @@ class DatumApproximate(UserWarning):
 def ballpark_datum_warning(crs: pyproj.CRS, where: str, *, exporting: bool = False) -> str | None:
     """One line when PROJ can bring ``crs`` to CGCS2000 (or, ``exporting``, CGCS2000 to ``crs``) only with a
     *ballpark* operation (no datum shift, accuracy unknown) from an old datum — Beijing 1954, Xian 1980, New Beijing:
-    positions may be off by tens of metres (about 70 m around Zhengzhou). None for modern datums, whose ballpark
-    shift is a matter of centimetres."""
+    positions may be off by tens of metres (about 70 m around Zhengzhou). None for modern datums (WGS 84, CGCS2000),
+    whose ballpark (zero) shift leaves only the ~1 m of plate motion since 2000.0 the service ignores."""
     geodetic = crs.geodetic_crs
     datum = geodetic.datum.name if geodetic is not None and geodetic.datum is not None else ""
     if any(word in datum for word in _MODERN_DATUM_WORDS):

@@ -5,7 +5,8 @@
 
 * **GeoPackage** (recommended): column names and values as they are (Chinese is fine), CRS kept. Writing a
   layer into an existing GeoPackage replaces that layer and keeps the others. Layer name defaults to the stem.
-* **GeoJSON**: RFC 7946, i.e. lon/lat WGS-84 (CGCS2000 is written as is: the two differ by centimetres),
+* **GeoJSON**: RFC 7946, i.e. lon/lat WGS-84 (CGCS2000 is written as is: identical frames at epoch 2000.0; today's
+  WGS-84 fixes differ from CGCS2000's frozen coordinates by ~0.7–0.9 m of plate motion, ignored — see geodesy),
   counter-clockwise outer rings, 7 decimals (≈1 cm). Always UTF-8.
 * **CSV**: the attributes plus a ``wkt`` geometry column, UTF-8 **with BOM** so that Excel opens Chinese text
   correctly. Coordinates are rounded to millimetres in a projected CRS and to 1e-8° (≈1 mm) in lon/lat, trailing

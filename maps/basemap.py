@@ -1,11 +1,13 @@
 """The console's basemap (底图): none by default; a local XYZ tile service; or 天地图 Tianditu with a token.
 
-Overlays (grids, components, cases) are in CGCS2000 lon/lat, which web maps draw as WGS84 (they agree to
-centimetres). A basemap in GCJ-02 (AMap, Tencent tiles) is offset from them by 100–700 m; the console then moves
-the basemap by the GCJ-02 offset at the view's centre, so the overlays line up with it there; the offset changes
-slowly, but one offset for the whole view leaves the corners of a 1280×800 view up to about 3 px off (5.7 m at
-z16, 1.3 m at z18 — measured by an outside review). The offsets come from ``gisgrid.geodesy`` as a small table over
-the district, interpolated in the page: the datum arithmetic is written once, in Python.
+Overlays (grids, components, cases) are in CGCS2000 lon/lat, which web maps draw as WGS84 (identical frames at epoch
+2000.0; CGCS2000's coordinates, frozen then, are ~0.7–0.9 m from today's WGS84 in mainland China — plate motion, a
+pixel or two at z18, ignored; see ``gisgrid.geodesy``). A basemap in GCJ-02 (AMap, Tencent tiles) is offset from
+them by 100–700 m; the console then moves the basemap by the GCJ-02 offset at the view's centre, so the overlays
+line up with it there; the offset changes slowly, but one offset for the whole view leaves the corners of a 1280×800
+view up to about 3 px off (5.7 m at z16, 1.3 m at z18 — measured by an outside review). The offsets come from
+``gisgrid.geodesy`` as a small table over the district, interpolated in the page: the datum arithmetic is written
+once, in Python.
 """
 
 from __future__ import annotations

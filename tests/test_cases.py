@@ -758,7 +758,7 @@ def test_location_from_photo_exif_gps(
     loaded: Engine, services: svc.CaseServices, intake: Intake, spot: tuple[float, float]
 ) -> None:
     x, y = spot
-    photo = _jpeg_with_gps(x, y)  # phones write WGS84; CGCS2000 agrees to centimetres
+    photo = _jpeg_with_gps(x, y)  # phones write WGS84, taken as CGCS2000 (~1 m apart today)
     case_id, _ = intake(loaded, services, svc.Intake(class_code=GARBAGE, photos=[("IMG_0001.jpg", photo)]))
     case = get(loaded, services, case_id)
     assert abs(case["lon"] - x) < 1e-6 and abs(case["lat"] - y) < 1e-6
