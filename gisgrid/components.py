@@ -439,7 +439,8 @@ def _parse_crs(src_crs: str | None) -> CRS | None:
 
 
 def _is_storage_like(crs: CRS | None) -> bool:
-    # CGCS2000 and WGS-84 lon/lat are treated as equal (centimetres apart; see gisgrid.geodesy).
+    # CGCS2000 and WGS-84 lon/lat are treated as equal (one frame; ~1 m apart today by plate motion, ignored:
+    # see gisgrid.geodesy).
     if crs is None:
         return True
     return crs.to_epsg() in (4490, 4326) or crs.equals(CRS.from_user_input("OGC:CRS84"))
