@@ -10,7 +10,7 @@ from pathlib import Path
 import geopandas as gpd
 import pytest
 import typer
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, make_url, text
 from typer.testing import CliRunner
 
 from gisgrid.cli import _register_optional, app
@@ -235,22 +235,29 @@ def test_demo_load_help_says_all_it_loads_and_how_to_change_the_amounts() -> Non
 
 
 def test_demo_load_takes_the_days_of_simulated_cases_and_refuses_a_negative_count(
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     from gisgrid.cli import demo
 
     asked: list[dict] = []
+    folders: list[Path] = []
+    monkeypatch.setenv("GISGRID_DATA_DIR", str(tmp_path))
 
     class _Engine:
+        url = make_url("postgresql://unused@localhost/demo_cli")
+
         def dispose(self) -> None:
             pass
 
     monkeypatch.setattr(demo, "prepare_database", lambda settings, echo: "postgresql://unused")
     monkeypatch.setattr(demo, "make_engine", lambda url: _Engine())
-    monkeypatch.setattr(demo, "load_demo", lambda engine, folder, **kw: asked.append(kw) or "loaded")
+    monkeypatch.setattr(
+        demo, "load_demo", lambda engine, folder, **kw: folders.append(folder) or asked.append(kw) or "loaded"
+    )
     result = runner.invoke(app, ["demo", "load", "--history-days", "0", "--components", "0"])
     assert result.exit_code == 0, result.output
     assert (asked[0]["history_days"], asked[0]["components"]) == (0, 0)
+    assert folders[0] == tmp_path / "demo" / "demo_cli"  # one folder per database
     result = runner.invoke(app, ["demo", "load"])
     assert (asked[1]["history_days"], asked[1]["components"]) == (60, 20_000)
     for option in ("--history-days", "--components"):

@@ -12,7 +12,7 @@ from gisgrid.cli import boundary_options as bo
 from gisgrid.cli.common import echo, settings_of
 from gisgrid.errors import InvalidInput
 from gisgrid.grids import workflows
-from gisgrid.grids.cutting import CoverageReport
+from gisgrid.grids.cutting import SIZE_BAND, CoverageReport
 from gisgrid.storage.database import make_engine, prepare_database
 from gisgrid.vectorio import Format as VectorFormat
 
@@ -66,6 +66,16 @@ def _coverage_text(c: CoverageReport) -> str:
         f"coverage: units {c.units_area_m2 / 1e6:.4f} km², cells {c.cells_area_m2 / 1e6:.4f} km², "
         f"difference {c.area_diff_ratio * 100:.5f} %, overlap {c.overlap_m2:.3f} m², "
         f"cells outside their unit {c.cells_outside_unit}, duplicate codes {c.duplicate_codes}"
+        + (f"\n{_sizes_text(c)}" if c.cells else "")
+    )
+
+
+def _sizes_text(c: CoverageReport) -> str:
+    band = f"{SIZE_BAND:.0%}"
+    return (
+        f"cell sizes: {c.cells} cells of {c.cell_area_m2:,.0f} m² nominal; {c.cells_under} under it by more than "
+        f"{band} (smallest {c.smallest_m2:,.0f} m²), {c.cells_over} over it by more than {band} (largest "
+        f"{c.largest_m2:,.0f} m²): --sliver sets where a boundary piece is merged into its neighbour"
     )
 
 

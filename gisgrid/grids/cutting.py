@@ -496,6 +496,7 @@ def cut_unit_grids_metric(
     cells = gpd.GeoDataFrame(data, geometry=geometry, crs=metric)
     cells = cells.sort_values("code", kind="stable", ignore_index=True)
     cells.attrs["metric_epsg"] = metric.to_epsg()
+    cells.attrs["cell_area"] = float(cell_area)
     return cells
 
 
@@ -659,6 +660,10 @@ def _check_cell_counts(attrs: pd.DataFrame, counts: np.ndarray, cell_area: float
 # ------------------------------------------------------------------------------------- coverage
 
 
+#: The band around the nominal cell area within which a cell counts as full size (±10 %).
+SIZE_BAND = 0.10
+
+
 @dataclass(frozen=True)
 class CoverageReport:
     """Quality figures of a cut: the cells must tile the units exactly once."""
@@ -670,6 +675,14 @@ class CoverageReport:
     overlap_m2: float  # sum of cell areas minus the area of their union, in the cutting plane
     cells_outside_unit: int  # cells not lying in exactly their own unit
     duplicate_codes: int  # rows whose code repeats an earlier row
+    # The spread of cell sizes (on the ellipsoid) around the nominal cell area: boundary-clipped cuts leave pieces
+    # smaller (slivers kept) and larger (slivers merged) — what the planner weighs when choosing --sliver.
+    cell_area_m2: float = 10_000.0  # nominal
+    cells: int = 0
+    cells_under: int = 0  # under SIZE_BAND below the nominal area
+    cells_over: int = 0  # over SIZE_BAND above it
+    smallest_m2: float = math.nan
+    largest_m2: float = math.nan
 
     @property
     def ok(self) -> bool:
@@ -695,7 +708,9 @@ def check_coverage(units: gpd.GeoDataFrame, cells: gpd.GeoDataFrame) -> Coverage
     # Checks in the cutting plane (ratios, overlaps); the areas reported on the ellipsoid, as area_m2 is stored.
     cells_plane, union_plane = float(shapely.area(cg).sum()), float(shapely.area(cell_union))
     units_area = float(geodesy.geodesic_areas(ug, metric).sum())
-    cells_area = float(geodesy.geodesic_areas(cg, metric).sum())
+    cell_areas = geodesy.geodesic_areas(cg, metric)
+    cells_area = float(cell_areas.sum())
+    nominal = float(cells.attrs.get("cell_area", 10_000.0))
     union_area = float(geodesy.geodesic_areas(np.array([cell_union], dtype=object), metric)[0])
     diff = float(shapely.area(shapely.symmetric_difference(cell_union, unit_union)))
 
@@ -728,6 +743,12 @@ def check_coverage(units: gpd.GeoDataFrame, cells: gpd.GeoDataFrame) -> Coverage
         overlap_m2=max(cells_plane - union_plane, 0.0),
         cells_outside_unit=int(outside.sum()),
         duplicate_codes=int(len(codes) - codes.nunique()),
+        cell_area_m2=nominal,
+        cells=len(cg),
+        cells_under=int((cell_areas < nominal * (1 - SIZE_BAND)).sum()),
+        cells_over=int((cell_areas > nominal * (1 + SIZE_BAND)).sum()),
+        smallest_m2=float(cell_areas.min()) if len(cg) else math.nan,
+        largest_m2=float(cell_areas.max()) if len(cg) else math.nan,
     )
 
 

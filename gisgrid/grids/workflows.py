@@ -7,6 +7,7 @@ transaction, so a refusal half-way leaves the database as it was.
 from __future__ import annotations
 
 import io
+import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -346,6 +347,12 @@ def _cut_by_zone(
         overlap_m2=sum(r.overlap_m2 for r in reports),
         cells_outside_unit=sum(r.cells_outside_unit for r in reports),
         duplicate_codes=sum(r.duplicate_codes for r in reports),
+        cell_area_m2=float(cell_area),
+        cells=sum(r.cells for r in reports),
+        cells_under=sum(r.cells_under for r in reports),
+        cells_over=sum(r.cells_over for r in reports),
+        smallest_m2=min((r.smallest_m2 for r in reports if r.cells), default=math.nan),
+        largest_m2=max((r.largest_m2 for r in reports if r.cells), default=math.nan),
     )
     return cells, coverage, dict(sorted(zones.items()))
 

@@ -302,6 +302,26 @@ def test_sliver_merged_into_neighbour_with_longest_shared_edge() -> None:
     assert shapely.symmetric_difference(merged, expected).area < 1e-6
 
 
+def test_coverage_reports_the_spread_of_cell_sizes_around_the_nominal_area() -> None:
+    """The planner choosing --sliver sees how many cells are off the nominal 10,000 m² by more than 10 %: here the
+    cell that absorbed the sliver (11,200 m² in the plane) is over; the 9,650 m² boundary cell is within."""
+    from gisgrid.cli.grids import _sizes_text
+
+    coords = [(0, 0), (300, 0), (300, 100), (240, 100), (240, 130), (195, 130), (195, 200), (0, 200)]
+    units = make_units([Polygon([(ZZ_X + x, ZZ_Y + y) for x, y in coords])], ["410102001001"])
+    report = check_coverage(units, cut_unit_grids_metric(units))
+    assert (report.cell_area_m2, report.cells, report.cells_under, report.cells_over) == (10_000.0, 5, 0, 1)
+    # On the ellipsoid, ~0.2 m² per hectare less than in this Gauss–Krüger plane 1.6 % of a zone off its meridian.
+    assert report.smallest_m2 == pytest.approx(9_649.8, abs=0.1)
+    assert report.largest_m2 == pytest.approx(11_199.8, abs=0.1)
+    assert _sizes_text(report) == (
+        "cell sizes: 5 cells of 10,000 m² nominal; 0 under it by more than 10% (smallest 9,650 m²), 1 over it by "
+        "more than 10% (largest 11,200 m²): --sliver sets where a boundary piece is merged into its neighbour"
+    )
+    small = check_coverage(units, cut_unit_grids_metric(units, cell_area=2_500))
+    assert (small.cell_area_m2, small.cells) == (2_500.0, 21) and small.cells_under + small.cells_over >= 1
+
+
 def test_sliver_prefers_a_non_sliver_neighbour() -> None:
     # Sliver S (90 x 10 m, row 1 col 1) shares 50 m with sliver T (50 x 50 m, row 0 col 1) but only
     # 10 m with the full cell west of it: it still goes west. T goes to the full cell west of it.
