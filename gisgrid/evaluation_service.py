@@ -266,7 +266,8 @@ XLSX_VALUE_LABELS: dict[str, Mapping[str, str]] = {
     "unit_grids_from": GRID_COUNT_SOURCES,
 }
 #: The XLSX's number formats: rates (0–1, every ``*_rate``) and ``weight_present`` (a share of the weights, which
-#: sum to 1) as percentages; the monthly averages with two decimals. Format only: each cell keeps its exact value.
+#: sum to 1) as percentages; the monthly averages and the score (综合指标值) with two decimals. Format only: each
+#: cell keeps its exact value.
 PERCENT_FORMAT = "0.0%"
 AVERAGE_FORMAT = "0.00"
 _AVERAGES = ("filed_per_grid_month", "filed_per_month", "accepted_per_month", "dispatches_per_month")
@@ -276,7 +277,7 @@ def xlsx_number_format(column: str) -> str | None:
     """The number format of ``column`` in the XLSX export (None: General)."""
     if column.endswith("_rate") or column == "weight_present":
         return PERCENT_FORMAT
-    return AVERAGE_FORMAT if column in _AVERAGES else None
+    return AVERAGE_FORMAT if column in _AVERAGES or column == "score" else None  # score: 0–100, 83.33
 
 
 def _xlsx_values(table: pd.DataFrame) -> pd.DataFrame:

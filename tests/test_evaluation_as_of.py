@@ -295,7 +295,7 @@ def test_the_xlsx_shows_rates_as_percentages_averages_with_two_decimals_and_valu
         (1 / grids, "0.00"),  # the exact value, shown rounded
         (1, "0.0%"),
         (1, "General"),
-        (100, "General"),
+        (100, "0.00"),
     ]
     # Every rate is a percentage (on_time_disposal_rate … rework_rate), whatever its value.
     rates = [h for h, key in zip(header, table.columns, strict=False) if key.endswith("_rate")]
@@ -338,9 +338,9 @@ def test_the_xlsx_names_the_posts_roles_in_zh_and_the_csv_keeps_the_keys(tmp_pat
     ]
     assert [[(c.value, c.number_format) for c in row] for row in sheet.iter_rows(min_row=2)] == [
         [("张三", "General"), ("网格员", "General"), ("41990100100101", "General"), (6, "General"),
-         (5 / 6, "0.0%"), (83.333333, "General"), ("B", "General"), (1, "0.0%")],
+         (5 / 6, "0.0%"), (83.333333, "0.00"), ("B", "General"), (1, "0.0%")],
         [("李四", "General"), ("监督员", "General"), ("41990100100102", "General"), (4, "General"),
-         (None, "0.0%"), (None, "General"), ("不参评", "General"), (0.4, "0.0%")],
+         (None, "0.0%"), (None, "0.00"), ("不参评", "General"), (0.4, "0.0%")],
     ]  # fmt: skip
     assert table["role"].tolist() == ["grid_worker", "supervisor"]  # the caller's table untouched
 
