@@ -608,6 +608,9 @@ PAGE_JS = r"""
         }
         rec.attempts = (rec.attempts || 0) + 1;
         rec.lastError = "服务器暂时无法处理(" + r.status + "),稍后重试";
+        if ($("gf-notice").textContent.indexOf("正在发送") >= 0) {  // the notice says what the queue line says
+          notice(rec.lastError + "(已保存在本机,见「待发送」)", true);
+        }
         return outbox.put(rec);
       });
     }, function () {

@@ -128,6 +128,26 @@ def test_a_lost_answer_is_one_status_and_an_empty_reconnect_says_so(
     assert len(cases_of(clean_db, REPORTER)) == 1
 
 
+def test_a_server_error_is_one_status_on_the_notice_and_the_queue_line(
+    phone: Tab, live: LiveServer, clean_db: Engine
+) -> None:
+    """As for a lost answer: a 503 leaves the report queued, and the notice no longer says 正在发送 beside a queue
+    line that says the server could not take it."""
+    page = phone.page
+    open_field(phone, live)
+    fill_a_report(page)
+    page.route(
+        "**/cases/form",
+        lambda route: route.fulfill(status=503, content_type="application/json", body='{"error": "unavailable"}'),
+    )
+    page.click("#gf-submit")
+    page.wait_for_function("() => document.querySelector('#gf-queue li small') !== null")
+    said = "服务器暂时无法处理(503),稍后重试"
+    page.wait_for_function(f"() => document.querySelector('#gf-queue li small').textContent === '{said}'")
+    assert page.evaluate(NOTICE) == f"{said}(已保存在本机,见「待发送」)"
+    assert cases_of(clean_db, REPORTER) == []
+
+
 def test_an_offline_gps_fix_says_its_grid_comes_later(phone: Tab, live: LiveServer) -> None:
     """review38 U9: offline, a fix inside the district shows its coordinates and says the grid is found once online;
     online again, the grid is shown."""
