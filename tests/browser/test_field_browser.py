@@ -163,7 +163,7 @@ def test_a_refused_report_is_kept_with_a_chinese_reason_to_edit_and_resend(
     page.wait_for_selector("#gf-thumbs img")
     # what the page can check is checked before queueing: no location and a photo without GPS
     page.click("#gf-submit")
-    page.wait_for_function("() => document.getElementById('gf-error').textContent.indexOf('不含 GPS') >= 0")
+    page.wait_for_function("() => document.getElementById('gf-error').textContent.indexOf('不含可用的 GPS 位置') >= 0")
     assert page.evaluate("() => GF.outbox.all()") == []
     # a location the server refuses (the page's own bounds check does not see it): refused, kept
     page.evaluate("() => { GF.loc = {lon: 100.0, lat: 30.0, datum: 'wgs84', source: 'gps'}; }")
