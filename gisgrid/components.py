@@ -469,6 +469,33 @@ def _geoms_to_storage(geoms: np.ndarray, crs: CRS | None, datum: Datum) -> np.nd
     return out
 
 
+#: CGCS2000 3° Gauss–Krüger zones: EPSG 4513–4533 (zone number in the eastings) and 4534–4554 (CM form), both
+#: for the central meridians 75°E … 135°E.
+_GK_ZONE_EPSG, _GK_CM_EPSG, _GK_ZONES = 4513, 4534, 21
+
+
+def _wrong_zone_hint(crs_text: str | None, coverage: shapely.Geometry) -> str:
+    """When no row of a file lies in the district and the file's CRS is a CGCS2000 3° Gauss–Krüger zone other than
+    the district's, say so: a neighbouring zone's label on the same metres puts every point 3° (~270 km) away, and
+    "outside the district" alone does not tell the analyst why."""
+    from gisgrid.grids.cutting import choose_metric_crs  # grids imports components: here, not at the top
+
+    epsg = CRS.from_user_input(crs_text).to_epsg() if crs_text else None
+    if epsg is None or not _GK_ZONE_EPSG <= epsg < _GK_CM_EPSG + _GK_ZONES:
+        return ""
+    zone = (epsg - _GK_ZONE_EPSG) % _GK_ZONES
+    centre = shapely.centroid(coverage)
+    district = choose_metric_crs(float(centre.x), float(centre.y)).to_epsg()
+    if district is None or not _GK_CM_EPSG <= district < _GK_CM_EPSG + _GK_ZONES or district - _GK_CM_EPSG == zone:
+        return ""
+    cm, own = 75 + 3 * zone, 75 + 3 * (district - _GK_CM_EPSG)
+    return (
+        f"; no row lies in the district: the file's CRS EPSG:{epsg} is the Gauss–Krüger zone of CM {cm}°E, the "
+        f"district's is CM {own}°E (EPSG:{district}, or EPSG:{district - _GK_CM_EPSG + _GK_ZONE_EPSG} with the zone "
+        "number in the eastings) — if the file was labelled with the wrong zone, pass --src-crs"
+    )
+
+
 def _refuse_projected(path: Path, lon: np.ndarray, lat: np.ndarray, crs: CRS | None) -> None:
     """Refuse the file, once, when none of its coordinates is lon/lat degrees although it has no CRS (or a lon/lat
     one): projected metres, whose CRS the user has to give — not a refusal of every row. (0, 0) placeholders and
@@ -913,7 +940,9 @@ def validate_components(
         near = np.flatnonzero(candidates & ~inside)
         if len(near):
             inside[near] = shapely.dwithin(coverage, shapely.points(lon[near], lat[near]), tol)
-    errors.add(check & ~inside, "coordinates", coords, f"outside the district coverage ({district_code})")
+    outside = check & ~inside
+    zone_hint = _wrong_zone_hint(meta.get("crs"), coverage) if outside.any() and not inside.any() else ""
+    errors.add(outside, "coordinates", coords, f"outside the district coverage ({district_code}){zone_hint}")
 
     # --- identifier shape, with numpy's C string functions (pandas' are per-element Python without pyarrow).
     ident = _texts(raw, "id")

@@ -587,6 +587,30 @@ def test_full_width_digits_and_boundary_point(cat: Catalogue) -> None:
     assert result.accepted["_row"].tolist() == [3]
 
 
+@pytest.mark.parametrize("labelled", ["EPSG:4547", "EPSG:4526"])
+def test_a_file_labelled_with_the_wrong_gauss_kruger_zone_says_so(
+    cat: Catalogue, tmp_path: Path, labelled: str
+) -> None:
+    """Metres of the district's zone (CM 117°E, EPSG:4548) read as the zone west of it put every row ~270 km
+    away: each is refused as outside, and the reason names both zones (review38 U2)."""
+    to_gk = Transformer.from_crs(4490, 4548, always_xy=True)
+    x, y = to_gk.transform([116.45, 116.42], [39.95, 39.93])
+    if labelled == "EPSG:4526":  # the zone-number form: eastings carry the zone (39) in front
+        x = [v + 39_000_000 for v in x]
+    path = tmp_path / "lamps.csv"
+    pd.DataFrame({"class_code": ["01037"] * 2, "PointX": x, "PointY": y}).to_csv(path, index=False)
+    result = validate(read_component_file(path, src_crs=labelled), cat)
+    assert pairs(result.errors) == [(2, "coordinates"), (3, "coordinates")]
+    assert set(result.errors["reason"]) == {
+        f"outside the district coverage ({DISTRICT}); no row lies in the district: the file's CRS {labelled} is the "
+        "Gauss–Krüger zone of CM 114°E, the district's is CM 117°E (EPSG:4548, or EPSG:4527 with the zone number in "
+        "the eastings) — if the file was labelled with the wrong zone, pass --src-crs"
+    }
+    # The right label: every row inside, no hint anywhere.
+    right = validate(read_component_file(path, src_crs="EPSG:4548" if labelled == "EPSG:4547" else "EPSG:4527"), cat)
+    assert right.errors.empty and len(right.accepted) == 2
+
+
 def test_a_point_within_the_position_tolerance_of_the_boundary_is_inside(cat: Catalogue) -> None:
     # A point on the east edge written to 7 decimals lands up to 0.5e-7° outside; 2 cm out is outside.
     east = 116.50 + 0.5e-7
