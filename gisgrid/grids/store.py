@@ -225,17 +225,19 @@ def provisional_same_place(conn: Connection, units: gpd.GeoDataFrame) -> list[Sa
           AND NOT EXISTS (SELECT 1 FROM admin_units s WHERE s.code = n.code)
         """
     )
-    rows = conn.execute(
-        sql,
-        {
-            "codes": units["code"].tolist(),
-            "names": [n if isinstance(n, str) else "" for n in units["name"]],
-            "levels": units["level"].tolist(),
-            "wkb": hex_ewkb(units.geometry.to_numpy()).tolist(),
-        },
-    ).all()
+    rows = conn.execute(sql, _unit_arrays(units)).all()
     found = [SamePlace(r[0], r[1], r[2], r[3], bool(r[4]), float(r[5])) for r in rows if r[5] >= SAME_PLACE_SHARE]
     return sorted(found, key=lambda s: (s.stored_code, s.code))
+
+
+def _unit_arrays(units: gpd.GeoDataFrame) -> dict[str, list[str]]:
+    """Imported units as the parallel arrays the queries ``unnest`` (code, name, level, hex EWKB)."""
+    return {
+        "codes": units["code"].tolist(),
+        "names": [n if isinstance(n, str) else "" for n in units["name"]],
+        "levels": units["level"].tolist(),
+        "wkb": hex_ewkb(units.geometry.to_numpy()).tolist(),
+    }
 
 
 @dataclass
@@ -274,16 +276,7 @@ def overlapping_stored(conn: Connection, units: gpd.GeoDataFrame, noise_m2: floa
         ORDER BY area DESC, code, stored_code
         """
     )
-    rows = conn.execute(
-        sql,
-        {
-            "codes": units["code"].tolist(),
-            "names": [n if isinstance(n, str) else "" for n in units["name"]],
-            "levels": units["level"].tolist(),
-            "wkb": hex_ewkb(units.geometry.to_numpy()).tolist(),
-            "noise": noise_m2,
-        },
-    ).all()
+    rows = conn.execute(sql, {**_unit_arrays(units), "noise": noise_m2}).all()
     return [StoredOverlap(r[0], r[1], r[2], r[3], float(r[4])) for r in rows]
 
 
