@@ -101,6 +101,40 @@ def test_locate_returns_the_unit_grid_and_three_tiers(client: TestClient, clean_
     assert body["tier3"]["code"] == tier3 and body["tier3"]["name"].startswith("紫荆社区第")
 
 
+def test_locate_names_the_tier3_grids_staff_without_phones(client: TestClient, clean_db: Engine) -> None:
+    """review U5: the field page offers the located grid's 网格长/网格员 as the reporter's name; their phones stay out
+    (only the 网格长's, as before). A grid without staff has an empty list."""
+    import pandas as pd
+
+    from gisgrid.grids import store
+
+    _, x, y, tier3 = _a_cell(clean_db)
+    before = client.get("/grids/locate", params={"lon": x, "lat": y}).json()["tier3"]
+    assert (before["leader_name"], before["leader_phone"], before["staff"]) == (None, None, [])
+    staff = pd.DataFrame(
+        {
+            "grid_code": [tier3] * 3,
+            "role": ["网格长", "网格员", "网格员"],
+            "name": ["王建国", "李娜", "赵敏"],
+            "phone": ["13800000001", "13800000002", "13800000003"],
+        }
+    )
+    with clean_db.begin() as conn:
+        assert store.save_staff(conn, staff) == 1
+    after = client.get("/grids/locate", params={"lon": x, "lat": y}).json()["tier3"]
+    assert after == {
+        "code": tier3,
+        "name": before["name"],
+        "leader_name": "王建国",
+        "leader_phone": "13800000001",
+        "staff": [
+            {"name": "王建国", "role": "网格长"},
+            {"name": "李娜", "role": "网格员"},
+            {"name": "赵敏", "role": "网格员"},
+        ],
+    }
+
+
 def test_locate_converts_gcj02_and_bd09_input(client: TestClient, clean_db: Engine) -> None:
     code, x, y, _ = _a_cell(clean_db)
     gx, gy = geodesy.from_storage(np.array([x]), np.array([y]), "gcj02")

@@ -977,6 +977,7 @@ def locate(conn: Connection, lon: float, lat: float) -> dict[str, Any]:
                        d.name AS district_name, t1.name AS tier1_name, t2.name AS tier2_name,
                        t3.name AS tier3_name, t1.code AS tier1_code, t2.code AS tier2_code,
                        t3.leader_name AS tier3_leader_name, t3.leader_phone AS tier3_leader_phone,
+                       coalesce(t3.staff, '[]'::jsonb) AS tier3_staff,
                        {PROVISIONAL.format(code="g.code")} AS code_provisional
                 FROM unit_grids g
                 LEFT JOIN admin_units d ON d.code = g.district_code
@@ -1009,6 +1010,8 @@ def locate(conn: Connection, lon: float, lat: float) -> dict[str, Any]:
             "name": row["tier3_name"],
             "leader_name": row["tier3_leader_name"],  # 网格长: the tier-3 grid is the one a person answers for
             "leader_phone": row["tier3_leader_phone"],
+            # 网格长/网格员 names (no phones): the field page offers them for the reporter's name (review U5)
+            "staff": [{"name": m["name"], "role": m["role"]} for m in row["tier3_staff"]],
         }
         if row["tier3_code"]
         else None,
