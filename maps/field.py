@@ -284,9 +284,12 @@ def build_field_page(
       <h2>4 · 上报人</h2>
       <div class="gf-row">
         <label class="gf-label gf-grow">姓名
-          <input id="gf-name" maxlength="40" class="gf-input" autocomplete="name" placeholder="您的姓名"></label>
+          <input id="gf-name" maxlength="40" class="gf-input" autocomplete="name" placeholder="您的姓名"
+                 list="gf-staff"></label>
         <label class="gf-label">身份 <select id="gf-role" class="gf-input">{role_options}</select></label>
       </div>
+      <datalist id="gf-staff"></datalist>
+      <p id="gf-name-hint" class="gf-hint" role="status" hidden></p>
     </section>
     <div id="gf-error" class="gf-error" role="alert" hidden></div>
     <p id="gf-photo-n" class="gf-hint gf-photo-n" role="status">本次上报不附照片</p>
@@ -829,6 +832,7 @@ PAGE_JS = r"""
   /* -- location ------------------------------------------------------------------------------------------ */
   function setLocation(loc) {
     GF.loc = loc;
+    staffNames();  // the previous place's staff go until this one is located
     var ll = [loc.lat, loc.lon];
     if (GF.marker) { GF.marker.setLatLng(ll).setStyle({fillColor: "#0b6bcb"}); }
     else {
@@ -875,6 +879,8 @@ PAGE_JS = r"""
         if (currentPlace() !== loc) { return; }
         loc.outside = false;
         loc.gridPending = false;
+        loc.tier3 = g.tier3;
+        staffNames();
         gridLine("单元网格 " + g.unit_grid + (g.tier3 ? " · " + g.tier3.name : "") +
           (g.tier2 ? " · " + g.tier2.name : ""), false);
       }, function (e) {
@@ -924,7 +930,32 @@ PAGE_JS = r"""
     $("gf-loc").className = "gf-hint";
     $("gf-loc").textContent = "未定位:点「GPS定位」或在地图上点选;也可只附带含GPS的照片。";
     gridLine("");
+    staffNames();
     if (photoPlace()) { showPhotoPlace(); }
+  }
+
+  /* The evaluation counts a report by the reporter's name as typed (no login yet): the located tier-3 grid's
+     网格长/网格员 are offered as the name, and a name not among them gets a hint under it, not a refusal (a worker
+     may report outside his own grid). */
+  function staffNames() {
+    var place = currentPlace(), t3 = place && place.tier3, list = $("gf-staff");
+    var names = t3 && t3.staff ? t3.staff.map(function (m) { return m.name; }) : [];
+    if (list.getAttribute("data-grid") !== (t3 ? t3.code : "")) {
+      list.setAttribute("data-grid", t3 ? t3.code : "");
+      list.textContent = "";
+      (t3 && t3.staff || []).forEach(function (m, i) {
+        if (names.indexOf(m.name) < i) { return; }  // a 网格长 also listed as 网格员: offered once
+        var o = document.createElement("option");
+        o.value = m.name;
+        o.label = m.role;
+        list.appendChild(o);
+      });
+    }
+    var name = $("gf-name").value.trim(), hint = $("gf-name-hint");
+    var unknown = names.length && name && names.indexOf(name) < 0;
+    hint.textContent = unknown ?
+      "「" + name + "」不在本网格(" + t3.name + ")的网格员名单中:如为本网格网格员请核对姓名" : "";
+    hint.hidden = !unknown;
   }
 
   function locateByGps() {
@@ -1175,6 +1206,7 @@ PAGE_JS = r"""
   function init() {
     initMap();
     $("gf-name").value = load(LS.name, "");
+    $("gf-name").addEventListener("input", staffNames);
     var role = load(LS.role, null);
     if (role) { $("gf-role").value = role; }
     $("gf-search").addEventListener("input", renderClasses);
