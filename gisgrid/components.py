@@ -97,10 +97,12 @@ from gisgrid.spreadsheet import (
 )
 from gisgrid.texts import (
     CONTROLS,
+    MAX_JSON_DEPTH,
     NUL,
     bad_text_path,
     bad_text_reason,
     first_bad_text,
+    first_control,
     too_deep_path,
     too_deep_words,
 )
@@ -207,6 +209,49 @@ ERROR_COLUMNS: tuple[str, ...] = ("row", "field", "value", "reason")
 # Metadata key in DataFrame.attrs (not to be confused with the per-row ``attrs`` column).
 META = "gisgrid"
 _STORAGE_CRS = CRS.from_epsg(4490)
+#: The zh-CN text of each fixed refusal reason of :func:`validate_components`, keyed by its English text: the
+#: refusals (file, console, API items) say both, zh first (:func:`bilingual`). Reasons with row numbers or codes
+#: in them are built bilingual where they are made; one already zh-first (a value here) is left as it is.
+REASONS_ZH: dict[str, str] = {
+    "missing geometry": "缺少几何",
+    "unparseable geometry (WKT)": "几何无法解析(WKT)",
+    "missing longitude": "缺少经度",
+    "missing latitude": "缺少纬度",
+    "unparseable longitude (not a number)": "经度无法解析(不是数字)",
+    "unparseable latitude (not a number)": "纬度无法解析(不是数字)",
+    "coordinates are (0, 0): a placeholder, not a location": "坐标为 (0, 0):是占位值,不是位置",
+    "not lon/lat degrees: projected coordinates (metres) need the source CRS": "不是经纬度:投影坐标(米)需指定源坐标系",
+    "missing class code (give class_code or a full identifier)": "缺少部件小类代码(请填写小类代码或完整标识码)",
+    "identifier must contain digits only (0-9)": "标识码只能包含数字(0-9)",
+    "unrecognised date (use YYYYMMDD, YYYY-MM-DD or YYYY/MM/DD)": (
+        "日期无法识别(请用 YYYYMMDD、YYYY-MM-DD 或 YYYY/MM/DD)"
+    ),
+    "impossible date (no such day)": "日期不存在",
+    "unknown department code (not in the departments list)": "部门代码不存在(不在部门名录中)",
+    "missing main department (主管部门) and the class has no default department": "缺少主管部门,且该小类无默认部门",
+    "contains a NUL character": "含有 NUL 字符",
+}
+
+
+def bilingual(zh: str, en: str) -> str:
+    """A refusal's reason as the project says bilingual messages: zh-CN first, then the English."""
+    return f"{zh} / {en}"
+
+
+def _in_zh(reason: Any) -> Any:
+    """``reason`` with its zh-CN text first where :data:`REASONS_ZH` has it; any other reason as it is."""
+    zh = REASONS_ZH.get(reason) if isinstance(reason, str) else None
+    return bilingual(zh, reason) if zh else reason
+
+
+def _bad_text_words(text: str) -> str:
+    """:func:`~gisgrid.texts.bad_text_reason`, bilingual."""
+    en = str(bad_text_reason(text))
+    if NUL in text:
+        return _in_zh(en)
+    return bilingual(f"含有会改变文字显示的控制字符或双向字符 {first_control(text)}", en)
+
+
 #: Why a row whose identifier a sheet holds as a number of 16 or more digits is refused (Excel keeps 15).
 DIGITS_LOST_REASON = (
     "标识码被 Excel 存成数字,末位已丢失,请将该列设为文本后重新输入 / the identifier is a number in the sheet: Excel "
@@ -474,22 +519,26 @@ def _geoms_to_storage(geoms: np.ndarray, crs: CRS | None, datum: Datum) -> np.nd
 _GK_ZONE_EPSG, _GK_CM_EPSG, _GK_ZONES = 4513, 4534, 21
 
 
-def _wrong_zone_hint(crs_text: str | None, coverage: shapely.Geometry) -> str:
+def _wrong_zone_hint(crs_text: str | None, coverage: shapely.Geometry) -> tuple[str, str]:
     """When no row of a file lies in the district and the file's CRS is a CGCS2000 3° Gauss–Krüger zone other than
     the district's, say so: a neighbouring zone's label on the same metres puts every point 3° (~270 km) away, and
-    "outside the district" alone does not tell the analyst why."""
+    "outside the district" alone does not tell the analyst why. The hint in zh-CN and in English ("" both if none)."""
     from gisgrid.grids.cutting import choose_metric_crs  # grids imports components: here, not at the top
 
     epsg = CRS.from_user_input(crs_text).to_epsg() if crs_text else None
     if epsg is None or not _GK_ZONE_EPSG <= epsg < _GK_CM_EPSG + _GK_ZONES:
-        return ""
+        return "", ""
     zone = (epsg - _GK_ZONE_EPSG) % _GK_ZONES
     centre = shapely.centroid(coverage)
     district = choose_metric_crs(float(centre.x), float(centre.y)).to_epsg()
     if district is None or not _GK_CM_EPSG <= district < _GK_CM_EPSG + _GK_ZONES or district - _GK_CM_EPSG == zone:
-        return ""
+        return "", ""
     cm, own = 75 + 3 * zone, 75 + 3 * (district - _GK_CM_EPSG)
-    return (
+    zh = (
+        f";没有一行位于本区:文件坐标系 EPSG:{epsg} 是中央经线 {cm}°E 的高斯-克吕格分带,本区为 {own}°E,"
+        "若分带标错请用 --src-crs"
+    )
+    return zh, (
         f"; no row lies in the district: the file's CRS EPSG:{epsg} is the Gauss–Krüger zone of CM {cm}°E, the "
         f"district's is CM {own}°E (EPSG:{district}, or EPSG:{district - _GK_CM_EPSG + _GK_ZONE_EPSG} with the zone "
         "number in the eastings) — if the file was labelled with the wrong zone, pass --src-crs"
@@ -753,6 +802,7 @@ class _Errors:
         # Stable sort: by row, then in the order the checks ran.
         errors = pd.concat(self.frames, ignore_index=True).sort_values("row", kind="stable").reset_index(drop=True)
         errors["value"] = errors["value"].astype(object).where(errors["value"].notna(), "").astype(str)
+        errors["reason"] = errors["reason"].map(_in_zh)  # the one place the fixed reasons get their zh-CN text
         return errors
 
 
@@ -777,7 +827,7 @@ def _refuse_bad_attrs(errors: _Errors, attrs: np.ndarray, skip: np.ndarray) -> N
                 continue
             text = first_bad_text({key: value})
             shown = value if isinstance(value, str) else _json_text(value) if value is not None else ""
-            found.setdefault(str(key), []).append((i, shown, str(bad_text_reason(text)), _bad_text_code(text)))
+            found.setdefault(str(key), []).append((i, shown, _bad_text_words(text), _bad_text_code(text)))
     for key, items in found.items():
         mask = np.zeros(len(attrs), dtype=bool)
         mask[[i for i, *_ in items]] = True
@@ -918,10 +968,16 @@ def validate_components(
 
     def swapped_reason(idx: np.ndarray) -> list[str]:
         return [
-            f"longitude and latitude look swapped (lat {_num(lat[i])} > 90)"
+            bilingual(
+                f"经纬度疑似颠倒(纬度 {_num(lat[i])} > 90)",
+                f"longitude and latitude look swapped (lat {_num(lat[i])} > 90)",
+            )
             if abs(lat[i]) > 90
-            else f"longitude and latitude look swapped (swapped lon/lat {_num(lat[i])},{_num(lon[i])} lies in the "
-            "district)"
+            else bilingual(
+                f"经纬度疑似颠倒(对调后 {_num(lat[i])},{_num(lon[i])} 位于本区内)",
+                f"longitude and latitude look swapped (swapped lon/lat {_num(lat[i])},{_num(lon[i])} lies in the "
+                "district)",
+            )
             for i in idx
         ]
 
@@ -941,8 +997,15 @@ def validate_components(
         if len(near):
             inside[near] = shapely.dwithin(coverage, shapely.points(lon[near], lat[near]), tol)
     outside = check & ~inside
-    zone_hint = _wrong_zone_hint(meta.get("crs"), coverage) if outside.any() and not inside.any() else ""
-    errors.add(outside, "coordinates", coords, f"outside the district coverage ({district_code}){zone_hint}")
+    zone_zh, zone_en = _wrong_zone_hint(meta.get("crs"), coverage) if outside.any() and not inside.any() else ("", "")
+    errors.add(
+        outside,
+        "coordinates",
+        coords,
+        bilingual(
+            f"不在本区范围内({district_code}){zone_zh}", f"outside the district coverage ({district_code}){zone_en}"
+        ),
+    )
 
     # --- identifier shape, with numpy's C string functions (pandas' are per-element Python without pyarrow).
     ident = _texts(raw, "id")
@@ -963,7 +1026,12 @@ def validate_components(
     class_missing = class_code == ""
     errors.add(class_missing, "class_code", "", "missing class code (give class_code or a full identifier)")
     class_unknown = ~class_missing & ~_isin(class_code, classes.keys())
-    errors.add(class_unknown, "class_code", class_code, f"unknown class code for scheme {scheme}")
+    errors.add(
+        class_unknown,
+        "class_code",
+        class_code,
+        bilingual(f"部件小类代码在 {scheme} 方案中不存在", f"unknown class code for scheme {scheme}"),
+    )
 
     # --- identifier
     # A sheet cell holding the identifier as a number of 16+ digits: Excel kept 15, so the digits read are another
@@ -979,7 +1047,10 @@ def validate_components(
         "id",
         ident,
         lambda idx: [
-            f"identifier must be {id_len} digits (6 district + 2 big + {k - 2} small + 6 serial), got {len(v)}"
+            bilingual(
+                f"标识码应为 {id_len} 位(6 位区划 + 2 位大类 + {k - 2} 位小类 + 6 位顺序码),实为 {len(v)} 位",
+                f"identifier must be {id_len} digits (6 district + 2 big + {k - 2} small + 6 serial), got {len(v)}",
+            )
             for v in ident[idx]
         ],
     )
@@ -988,7 +1059,11 @@ def validate_components(
         "id",
         ident,
         lambda idx: [
-            f"identifier district prefix {d} is not this district ({district_code})" for d in district_part[idx]
+            bilingual(
+                f"标识码区划代码 {d} 不是本区({district_code})",
+                f"identifier district prefix {d} is not this district ({district_code})",
+            )
+            for d in district_part[idx]
         ],
     )
     serial_zero = well_formed & (np.strings.slice(id_u, DISTRICT_DIGITS + k, id_len) == "0" * SERIAL_DIGITS)
@@ -1003,7 +1078,10 @@ def validate_components(
         "id",
         ident,
         lambda idx: [
-            f"identifier class part {p} does not match class code {c}"
+            bilingual(
+                f"标识码小类部分 {p} 与部件小类代码 {c} 不符",
+                f"identifier class part {p} does not match class code {c}",
+            )
             for p, c in zip(class_part[idx], class_given[idx], strict=True)
         ],
     )
@@ -1013,7 +1091,13 @@ def validate_components(
     if repeated.any():
         first_row = pd.Series(rows).groupby(counted).transform("first").to_numpy()
         errors.add(
-            repeated, "id", ident, lambda idx: [f"duplicate identifier: first used at row {r}" for r in first_row[idx]]
+            repeated,
+            "id",
+            ident,
+            lambda idx: [
+                bilingual(f"标识码重复:第 {r} 行已使用", f"duplicate identifier: first used at row {r}")
+                for r in first_row[idx]
+            ],
         )
 
     # --- dates
@@ -1023,15 +1107,18 @@ def validate_components(
         dates[field], problems = _parse_dates(text, today)
         errors.add(problems["format"], field, text, "unrecognised date (use YYYYMMDD, YYYY-MM-DD or YYYY/MM/DD)")
         errors.add(problems["impossible"], field, text, "impossible date (no such day)")
-        errors.add(problems["too_old"], field, text, f"implausible date (before {_MIN_YEAR})")
-        errors.add(problems["future"], field, text, f"date in the future (today is {today.isoformat()})")
+        too_old = bilingual(f"日期不合理(早于 {_MIN_YEAR} 年)", f"implausible date (before {_MIN_YEAR})")
+        errors.add(problems["too_old"], field, text, too_old)
+        future = bilingual(f"日期在未来(今天是 {today:%Y-%m-%d})", f"date in the future (today is {today:%Y-%m-%d})")
+        errors.add(problems["future"], field, text, future)
     initial, change = dates["initial_date"], dates["change_date"]
     errors.add(
         change < initial,  # NaT compares False
         "change_date",
         _texts(raw, "change_date"),
         lambda idx: [
-            f"change date {c} is before the initial date {i}" for c, i in zip(change[idx], initial[idx], strict=True)
+            bilingual(f"变更日期 {c} 早于初始日期 {i}", f"change date {c} is before the initial date {i}")
+            for c, i in zip(change[idx], initial[idx], strict=True)
         ],
     )
 
@@ -1071,7 +1158,10 @@ def validate_components(
         (status != "") & ~_isin(status, STATUSES),
         "status",
         status,
-        f"status must be one of {'/'.join(STATUSES)} (empty means {DEFAULT_STATUS})",
+        bilingual(
+            f"状态须为 {'/'.join(STATUSES)} 之一(留空即 {DEFAULT_STATUS})",
+            f"status must be one of {'/'.join(STATUSES)} (empty means {DEFAULT_STATUS})",
+        ),
     )
     status[status == ""] = DEFAULT_STATUS
     source = _texts(raw, "data_source")
@@ -1079,7 +1169,10 @@ def validate_components(
         (source != "") & ~_isin(source, DATA_SOURCES),
         "data_source",
         source,
-        f"data source must be one of {'/'.join(DATA_SOURCES)} or empty",
+        bilingual(
+            f"数据来源须为 {'/'.join(DATA_SOURCES)} 之一或留空",
+            f"data source must be one of {'/'.join(DATA_SOURCES)} or empty",
+        ),
     )
 
     # --- free text: no NUL, control or bidirectional character (texts.refuse_bad_text's rule; codes, dates and
@@ -1091,7 +1184,7 @@ def validate_components(
             bad,
             field,
             text,
-            lambda idx, text=text: [bad_text_reason(text[i]) for i in idx],
+            lambda idx, text=text: [_bad_text_words(text[i]) for i in idx],
             code=lambda idx, text=text: [_bad_text_code(text[i]) for i in idx],
         )
 
@@ -1102,7 +1195,11 @@ def validate_components(
         where = np.array([too_deep_path(a, "attrs") if a else None for a in raw["attrs"]], dtype=object)
         too_deep = where != None  # noqa: E711 - elementwise
         errors.add(
-            too_deep, "attrs", where, lambda idx: [too_deep_words(where[i]) for i in idx], code=Reason.JSON_TOO_DEEP
+            too_deep,
+            "attrs",
+            where,
+            lambda idx: [bilingual(f"JSON 嵌套超过 {MAX_JSON_DEPTH} 层", too_deep_words(where[i])) for i in idx],
+            code=Reason.JSON_TOO_DEEP,
         )
     # ... and their texts (the custom columns' values and names) as free text, refused by column
     if "attrs" in raw.columns:

@@ -34,6 +34,7 @@ from gisgrid.components import (
     SERIAL_DIGITS,
     STATUSES,
     ValidationResult,
+    bilingual,
     file_fields,
     identifier_length,
     read_component_file,
@@ -411,8 +412,11 @@ def same_place_duplicates(
             "field": "coordinates",
             "value": hits["id"].to_numpy(),
             "reason": [
-                f"duplicate of stored component {cid} (same class within {SAME_PLACE_M} m); "
-                "give its identifier to update it"
+                bilingual(
+                    f"与已存部件 {cid} 重复(同一小类,相距 {SAME_PLACE_M} 米以内);如需更新请填写其标识码",
+                    f"duplicate of stored component {cid} (same class within {SAME_PLACE_M} m); "
+                    "give its identifier to update it",
+                )
                 for cid in hits["id"]
             ],
         }

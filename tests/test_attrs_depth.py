@@ -129,12 +129,12 @@ def test_a_stored_deep_record_is_refused_on_patch_not_answered_500(
             "error": "invalid_input",
             "reason": "json_too_deep",
             "detail": {
-                "message": f"attrs: nested more than 8 levels deep (at {at})",
+                "message": f"attrs: JSON 嵌套超过 8 层 / nested more than 8 levels deep (at {at})",
                 "items": [
                     {
                         "field": "attrs",
                         "value": at,
-                        "reason": f"nested more than 8 levels deep (at {at})",
+                        "reason": f"JSON 嵌套超过 8 层 / nested more than 8 levels deep (at {at})",
                         "code": "json_too_deep",
                     }
                 ],
@@ -194,8 +194,18 @@ def test_a_file_row_with_deep_json_is_refused_and_the_others_written(clean_db: E
     refusals = summary.errors[["row", "field", "value", "reason"]].to_dict("records")
     at = "attrs.k" + "[0]" * (MAX_JSON_DEPTH - 1)  # as the API names it
     assert refusals == [
-        {"row": 1, "field": "attrs", "value": at, "reason": f"nested more than 8 levels deep (at {at})"},
-        {"row": 2, "field": "attrs", "value": at, "reason": f"nested more than 8 levels deep (at {at})"},
+        {
+            "row": 1,
+            "field": "attrs",
+            "value": at,
+            "reason": f"JSON 嵌套超过 8 层 / nested more than 8 levels deep (at {at})",
+        },
+        {
+            "row": 2,
+            "field": "attrs",
+            "value": at,
+            "reason": f"JSON 嵌套超过 8 层 / nested more than 8 levels deep (at {at})",
+        },
     ]
     with clean_db.connect() as conn:
         assert conn.execute(text("SELECT attrs FROM components")).scalar_one() == {"k": {"a": [1, 2]}}

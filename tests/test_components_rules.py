@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 import time
 import warnings
 from pathlib import Path
@@ -42,6 +43,8 @@ LAMP_DEPT = "990000000000000012"  # 城市照明管理处
 WATER_DEPT = "990000000000000007"  # 供水集团
 SANITATION = "990000000000000003"  # 环卫中心
 GEOD = Geod(ellps="WGS84")
+#: A reason starts with a CJK character: zh-CN first (review U1).
+CJK = re.compile(r"[\u4e00-\u9fff]")
 
 
 @pytest.fixture(scope="module")
@@ -266,7 +269,8 @@ def test_a_row_in_metres_among_lon_lat_rows_is_refused_as_a_row(tmp_path: Path, 
         {
             "row": 3,
             "field": "coordinates",
-            "reason": "not lon/lat degrees: projected coordinates (metres) need the source CRS",
+            "reason": "不是经纬度:投影坐标(米)需指定源坐标系 / "
+            "not lon/lat degrees: projected coordinates (metres) need the source CRS",
         }
     ]
 
@@ -322,7 +326,7 @@ def test_vector_formats(tmp_path: Path, cat: Catalogue, suffix: str) -> None:
     assert raw.loc[0, "geom_wkb"] is None and (raw.loc[2, "geom_wkb"] is None) == shapefile
     result = validate(raw, cat)
     assert pairs(result.errors) == [(2, "geometry")]  # the feature without geometry
-    assert result.errors.loc[0, "reason"] == "missing geometry"
+    assert result.errors.loc[0, "reason"] == "缺少几何 / missing geometry"
     third = result.accepted.set_index("_row").loc[3]
     assert third["main_dept"] == "990000000000000004"  # 绿地 → 园林绿化局 by default
     assert COVERAGE.contains(Point(third["lon"], third["lat"]))
@@ -355,7 +359,10 @@ def test_csv_with_wkt(tmp_path: Path, cat: Catalogue) -> None:
     )
     result = validate(read_component_file(path), cat)
     assert pairs(result.errors) == [(3, "geometry"), (4, "geometry")]
-    assert result.errors["reason"].tolist() == ["unparseable geometry (WKT)", "missing geometry"]
+    assert result.errors["reason"].tolist() == [
+        "几何无法解析(WKT) / unparseable geometry (WKT)",
+        "缺少几何 / missing geometry",
+    ]
     assert result.accepted.loc[0, "geom_wkb"] is not None
 
 
@@ -450,27 +457,44 @@ def test_every_refusal_names_row_and_field(tmp_path: Path, cat: Catalogue) -> No
     errors = result.errors
     assert pairs(errors) == expected
     reason = dict(zip(pairs(errors), errors["reason"], strict=True))
-    assert reason[(3, "lon")] == "missing longitude"
-    assert reason[(4, "lat")] == "unparseable latitude (not a number)"
-    assert reason[(5, "coordinates")] == "longitude and latitude look swapped (lat 116.45 > 90)"
-    assert reason[(6, "coordinates")].startswith("coordinates are (0, 0)")
-    assert reason[(7, "coordinates")] == "outside the district coverage (110105)"
-    assert reason[(8, "coordinates")].startswith("not lon/lat degrees")
-    assert reason[(9, "class_code")] == "unknown class code for scheme gbt47678"
-    assert reason[(10, "id")] == "identifier must contain digits only (0-9)"
-    assert reason[(11, "id")].startswith("identifier must be 17 digits") and reason[(11, "id")].endswith("got 16")
-    assert reason[(12, "id")] == "identifier district prefix 110106 is not this district (110105)"
-    assert reason[(13, "id")] == "identifier class part 01001 does not match class code 01037"
-    assert reason[(14, "id")] == reason[(30, "id")] == "duplicate identifier: first used at row 2"
-    assert reason[(15, "initial_date")].startswith("unrecognised date")
-    assert reason[(16, "initial_date")] == "impossible date (no such day)"
-    assert reason[(17, "initial_date")].startswith("date in the future")
-    assert reason[(18, "change_date")] == "change date 2024-02-01 is before the initial date 2024-03-01"
-    assert reason[(19, "main_dept")].startswith("unknown department code")
-    assert reason[(22, "status")].startswith("status must be one of 完好/破损/丢失/废弃/移除")
-    assert reason[(23, "data_source")].startswith("data source must be one of")
-    assert reason[(25, "class_code")].startswith("missing class code")
-    assert reason[(26, "initial_date")] == "implausible date (before 1900)"
+    # Every reason says it in zh-CN first, then " / " and the English (review U1), and only once.
+    assert all(CJK.match(r) and r.count(" / ") == 1 for r in errors["reason"]), errors["reason"].tolist()
+    en = {k: r.split(" / ")[1] for k, r in reason.items()}
+    assert reason[(3, "lon")] == "缺少经度 / missing longitude"
+    assert reason[(4, "lat")] == "纬度无法解析(不是数字) / unparseable latitude (not a number)"
+    assert (
+        reason[(5, "coordinates")]
+        == "经纬度疑似颠倒(纬度 116.45 > 90) / longitude and latitude look swapped (lat 116.45 > 90)"
+    )
+    assert (
+        reason[(6, "coordinates")]
+        == "坐标为 (0, 0):是占位值,不是位置 / coordinates are (0, 0): a placeholder, not a location"
+    )
+    assert reason[(7, "coordinates")] == "不在本区范围内(110105) / outside the district coverage (110105)"
+    assert en[(8, "coordinates")].startswith("not lon/lat degrees")
+    assert reason[(9, "class_code")] == "部件小类代码在 gbt47678 方案中不存在 / unknown class code for scheme gbt47678"
+    assert reason[(10, "id")] == "标识码只能包含数字(0-9) / identifier must contain digits only (0-9)"
+    assert en[(11, "id")].startswith("identifier must be 17 digits") and reason[(11, "id")].endswith("got 16")
+    assert reason[(11, "id")].startswith("标识码应为 17 位")
+    assert en[(12, "id")] == "identifier district prefix 110106 is not this district (110105)"
+    assert en[(13, "id")] == "identifier class part 01001 does not match class code 01037"
+    assert (
+        reason[(14, "id")]
+        == reason[(30, "id")]
+        == "标识码重复:第 2 行已使用 / duplicate identifier: first used at row 2"
+    )
+    assert en[(15, "initial_date")].startswith("unrecognised date")
+    assert reason[(16, "initial_date")] == "日期不存在 / impossible date (no such day)"
+    assert en[(17, "initial_date")].startswith("date in the future")
+    assert reason[(18, "change_date")] == (
+        "变更日期 2024-02-01 早于初始日期 2024-03-01 / change date 2024-02-01 is before the initial date 2024-03-01"
+    )
+    assert en[(19, "main_dept")].startswith("unknown department code")
+    assert reason[(22, "status")].startswith("状态须为 完好/破损/丢失/废弃/移除 之一")
+    assert en[(22, "status")].startswith("status must be one of 完好/破损/丢失/废弃/移除")
+    assert en[(23, "data_source")].startswith("data source must be one of")
+    assert en[(25, "class_code")].startswith("missing class code")
+    assert reason[(26, "initial_date")] == "日期不合理(早于 1900 年) / implausible date (before 1900)"
     value = dict(zip(pairs(errors), errors["value"], strict=True))
     assert value[(5, "coordinates")] == "39.95,116.45" and value[(16, "initial_date")] == "20240230"
     assert result.refused_rows == 25
@@ -602,7 +626,9 @@ def test_a_file_labelled_with_the_wrong_gauss_kruger_zone_says_so(
     result = validate(read_component_file(path, src_crs=labelled), cat)
     assert pairs(result.errors) == [(2, "coordinates"), (3, "coordinates")]
     assert set(result.errors["reason"]) == {
-        f"outside the district coverage ({DISTRICT}); no row lies in the district: the file's CRS {labelled} is the "
+        f"不在本区范围内({DISTRICT});没有一行位于本区:文件坐标系 {labelled} 是中央经线 114°E 的高斯-克吕格分带,本区为 "
+        f"117°E,若分带标错请用 --src-crs / outside the district coverage ({DISTRICT}); no row lies in the district: "
+        f"the file's CRS {labelled} is the "
         "Gauss–Krüger zone of CM 114°E, the district's is CM 117°E (EPSG:4548, or EPSG:4527 with the zone number in "
         "the eastings) — if the file was labelled with the wrong zone, pass --src-crs"
     }
@@ -620,7 +646,7 @@ def test_a_point_within_the_position_tolerance_of_the_boundary_is_inside(cat: Ca
     )
     result = validate(raw, cat)
     assert pairs(result.errors) == [(3, "coordinates")]
-    assert result.errors.loc[0, "reason"] == f"outside the district coverage ({DISTRICT})"
+    assert result.errors.loc[0, "reason"] == f"不在本区范围内({DISTRICT}) / outside the district coverage ({DISTRICT})"
     assert result.accepted["_row"].tolist() == [2, 4]
 
 

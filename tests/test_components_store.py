@@ -94,7 +94,8 @@ def test_the_warnings_of_accepted_rows_are_written_beside_the_refusals(district:
     assert set(written["field"]) == {"ZGBMMC"}
     assert summary.to_text().splitlines()[-3:-1] == [
         f"… and 2 more warning(s) (all in {tmp_path / 'refused.warnings.csv'})",
-        f"first refusal: row {accepted + 2} field lon/lat: coordinates are (0, 0): a placeholder, not a location",
+        f"first refusal: row {accepted + 2} field lon/lat: 坐标为 (0, 0):是占位值,不是位置 / coordinates are (0, 0): a "
+        "placeholder, not a location",
     ]
 
 
@@ -313,8 +314,9 @@ def test_a_row_with_an_identifier_no_component_has_at_a_stored_ones_place_is_a_d
             "row": 2,
             "field": "lon/lat",
             "value": f"{DISTRICT}{LAMP}000101",
-            "reason": f"duplicate of stored component {DISTRICT}{LAMP}000101 (same class within 0.5 m); give its "
-            "identifier to update it",
+            "reason": f"与已存部件 {DISTRICT}{LAMP}000101 重复(同一小类,相距 0.5 米以内);如需更新请填写其标识码 / "
+            f"duplicate of stored component {DISTRICT}{LAMP}000101 (same class within 0.5 m); give its identifier to "
+            "update it",
         }
     ]
     assert count(district, "SELECT count(*) FROM components") == 3
@@ -366,7 +368,8 @@ def test_refusals_name_the_files_own_columns(district: Engine, tmp_path: Path) -
     assert summary.refused == 4
     table = pd.read_csv(errors, dtype=str, encoding="utf-8-sig", keep_default_na=False)
     assert table[["row", "field"]].values.tolist() == [["2", "GLBJBSM"], ["3", "CSRQ"], ["4", "wkt"], ["5", "wkt"]]
-    assert "first refusal: row 2 field GLBJBSM: identifier must contain digits only (0-9)" in summary.to_text()
+    first = "first refusal: row 2 field GLBJBSM: 标识码只能包含数字(0-9) / identifier must contain digits only (0-9)"
+    assert first in summary.to_text()
     # a pair of columns names both; a custom column named like a canonical field keeps its own name
     xy = tmp_path / "xy.csv"
     x, y = geodesy_to_4547(xs[0], ys[0])
@@ -549,7 +552,7 @@ def test_a_duplicate_identifier_in_another_chunk_is_refused(
     summary = run(district, write_csv(tmp_path / "c.csv", rows))
     assert (summary.inserted, summary.refused, summary.refused_rows) == (4, 1, [5])
     assert summary.errors[["row", "field", "reason"]].values.tolist() == [
-        [5, "id", "duplicate identifier: first used at row 2"]
+        [5, "id", "标识码重复:第 2 行已使用 / duplicate identifier: first used at row 2"]
     ]
     with district.connect() as conn:
         ids = list(conn.execute(text("SELECT id FROM components ORDER BY id")).scalars())

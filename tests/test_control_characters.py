@@ -124,7 +124,10 @@ def test_a_component_file_row_with_them_is_refused_by_field(clean_db: Engine, tm
     summary = run(clean_db, write_csv(tmp_path / "c.csv", rows), src_datum="cgcs2000")
     assert (summary.read, summary.inserted, summary.refused) == (3, 1, 2)
     got = summary.errors[["row", "field", "reason"]].to_dict("records")
-    why = "contains the control or bidirectional character {}, which changes how the text is shown"
+    why = (
+        "含有会改变文字显示的控制字符或双向字符 {0} / "
+        "contains the control or bidirectional character {0}, which changes how the text is shown"
+    )
     assert got == [
         {"row": 2, "field": "name", "reason": why.format("U+202E")},
         {"row": 3, "field": "note", "reason": why.format("U+001B")},
@@ -149,11 +152,14 @@ def test_a_component_file_refuses_them_in_custom_columns_by_row_and_column(clean
     )
     assert (summary.read, summary.inserted, summary.refused) == (4, 2, 2)
     got = summary.errors[["row", "field", "value", "reason"]].to_dict("records")
-    why = "contains the control or bidirectional character {}, which changes how the text is shown"
+    why = (
+        "含有会改变文字显示的控制字符或双向字符 {0} / "
+        "contains the control or bidirectional character {0}, which changes how the text is shown"
+    )
     assert got == [  # a row's columns in the order its attributes are kept
         {"row": 2, "field": "Material", "value": "钢\x07", "reason": why.format("U+0007")},
         {"row": 2, "field": "SetLoc", "value": "人行\u202e道", "reason": why.format("U+202E")},
-        {"row": 3, "field": "Material", "value": "铸\x00铁", "reason": "contains a NUL character"},
+        {"row": 3, "field": "Material", "value": "铸\x00铁", "reason": "含有 NUL 字符 / contains a NUL character"},
     ]
     with (tmp_path / "refused.csv").open(encoding="utf-8-sig", newline="") as fh:  # the refusals file says the same
         assert list(csv.DictReader(fh)) == [{k: str(v) for k, v in item.items()} for item in got]
@@ -183,7 +189,10 @@ def test_a_geojson_property_holding_them_in_json_or_its_name_is_refused(clean_db
         path.write_text(json.dumps({"type": "FeatureCollection", "features": features}), encoding="utf-8")
         return path
 
-    why = "contains the control or bidirectional character {}, which changes how the text is shown"
+    why = (
+        "含有会改变文字显示的控制字符或双向字符 {0} / "
+        "contains the control or bidirectional character {0}, which changes how the text is shown"
+    )
     summary = run(clean_db, geojson("a.geojson", [{"k": {"a": ["x", "y\u202ez"]}}, {"k": {"a": ["x"]}}]))
     assert (summary.read, summary.inserted, summary.refused) == (2, 1, 1)
     assert summary.errors[["row", "field", "value", "reason"]].to_dict("records") == [
