@@ -1926,11 +1926,17 @@ def test_an_order_whose_photo_file_is_truncated_prints_a_note_in_its_place(
     ]
     assert not stored.with_name(f"{sha}.t320.jpg").exists()
 
+    # The header check is cached by the file's mtime and size: a page viewed again does not open the file again.
+    opened = svc._photo_header_problem.cache_info().misses
+    assert "<img " not in client.get(doc["url"]).text
+    assert svc._photo_header_problem.cache_info().misses == opened
+
     stored.write_bytes(whole)  # mended
     mended = client.get(doc["pdf_url"])
     assert mended.status_code == 200
     assert read_pdf(mended.content).images == ((32, 24),) and "照片无法读取" not in read_pdf(mended.content).text
     assert copy.is_file()
+    assert f'<img src="/cases/{case["id"]}/photos/{sha}"' in client.get(doc["url"]).text  # the new file is read
 
 
 def test_an_order_whose_photo_file_is_gone_prints_and_shows_a_note_in_its_place(
