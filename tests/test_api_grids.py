@@ -135,6 +135,30 @@ def test_locate_names_the_tier3_grids_staff_without_phones(client: TestClient, c
     }
 
 
+def test_staff_without_phones_is_saved_with_null_phones(client: TestClient, clean_db: Engine) -> None:
+    """A frame a caller hands over with a missing phone (NaN from pandas, or None) stores null: not JSON's NaN,
+    which jsonb refuses (the whole save failed before)."""
+    import pandas as pd
+
+    from gisgrid.grids import store
+
+    *_, tier3 = _a_cell(clean_db)
+    staff = pd.DataFrame(
+        {"grid_code": [tier3] * 2, "role": ["网格长", "网格员"], "name": ["王建国", "李娜"], "phone": [np.nan, None]}
+    )
+    with clean_db.begin() as conn:
+        assert store.save_staff(conn, staff) == 1
+    with clean_db.connect() as conn:
+        row = conn.execute(
+            text("SELECT leader_name, leader_phone, staff FROM management_grids WHERE code = :c"), {"c": tier3}
+        ).one()
+    assert row.leader_name == "王建国" and row.leader_phone is None
+    assert row.staff == [
+        {"name": "王建国", "phone": None, "role": "网格长"},
+        {"name": "李娜", "phone": None, "role": "网格员"},
+    ]
+
+
 def test_locate_converts_gcj02_and_bd09_input(client: TestClient, clean_db: Engine) -> None:
     code, x, y, _ = _a_cell(clean_db)
     gx, gy = geodesy.from_storage(np.array([x]), np.array([y]), "gcj02")

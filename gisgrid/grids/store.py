@@ -832,7 +832,9 @@ def save_tier3(
 
 
 def save_staff(conn: Connection, staff: pd.DataFrame) -> int:
-    """Set leader (the first 网格长) and staff list of each grid from validated rows (grid_code, role, name, phone)."""
+    """Set leader (the first 网格长) and staff list of each grid from validated rows (grid_code, role, name, phone).
+    A missing phone (None or NaN, as a frame read by a caller holds it) is stored as null, not as JSON's NaN."""
+    staff = staff.assign(phone=staff["phone"].astype(object).where(staff["phone"].notna(), None))
     members = (
         staff.assign(
             member=[
