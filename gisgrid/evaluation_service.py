@@ -290,6 +290,17 @@ def _xlsx_values(table: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def _value_key(column: str, values: pd.Series) -> str:
+    """How the XLSX's zh-CN values of an enumerated ``column`` read as the CSV/API's keys, for the ones in
+    ``values`` ("一级网格(街道) = tier1"; several joined by "; "), for the sheet 字段说明; "" for any other column
+    (its values are the same in both)."""
+    names = XLSX_VALUE_LABELS.get(column)
+    if not names:
+        return ""
+    present = set(values.dropna())
+    return "; ".join(f"{zh} = {key}" for key, zh in names.items() if key in present)
+
+
 def _number_formats(sheet: Any, columns: list[str]) -> None:
     """Each column's :func:`xlsx_number_format` on its cells below the header (openpyxl ``sheet``)."""
     for i, column in enumerate(columns, start=1):
@@ -304,7 +315,8 @@ def write_table(table: pd.DataFrame, out: Path, title: str, subject: str = "regi
     """The table as ``.csv`` (the English column keys and values, as the API's CSV: machine-readable; UTF-8 with a
     BOM for Excel) or ``.xlsx`` for people (the sheet ``title`` with zh-CN headers, 有效上报率 …, the enumerated
     values in zh-CN, :data:`XLSX_VALUE_LABELS`, rates as percentages and averages with two decimals,
-    :func:`xlsx_number_format`, a sheet 字段说明 giving each header's key and a sheet 说明); text is never a
+    :func:`xlsx_number_format`, a sheet 字段说明 giving each header's key and, for the enumerated ones, each zh-CN
+    value's key, and a sheet 说明); text is never a
     formula (:mod:`gisgrid.spreadsheet`). Anything else is refused.
 
     What :func:`indicators` states beside the rows goes into the file too, without moving the table: the CSV gains
@@ -322,7 +334,13 @@ def write_table(table: pd.DataFrame, out: Path, title: str, subject: str = "regi
         to_csv(table, out, index=False, encoding="utf-8-sig")
     elif suffix == ".xlsx":
         labels = [column_label(str(c), subject) for c in table.columns]
-        keys = pd.DataFrame({"列名": labels, "字段 key": [str(c) for c in table.columns]})
+        keys = pd.DataFrame(
+            {
+                "列名": labels,
+                "字段 key": [str(c) for c in table.columns],
+                "取值 values": [_value_key(str(c), table[c]) for c in table.columns],
+            }
+        )
         if notes and table.attrs["provisional"]:
             title = f"{title[:28]} 暂定"  # a sheet name holds 31 characters
         with pd.ExcelWriter(out, engine="openpyxl") as xl:

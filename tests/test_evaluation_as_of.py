@@ -243,8 +243,14 @@ def test_exports_name_the_subjects_and_the_xlsx_has_zh_headers(
     assert sheet[["按期处置率", "超期处置数", "督办数"]].values.tolist() == [[1.0, 0, 0]]
     assert table[["on_time_disposal_rate", "overdue_disposals", "supervised"]].values.tolist() == [[1.0, 0, 0]]
     keys = sheets["字段说明"]
-    assert keys.columns.tolist() == ["列名", "字段 key"] and keys["字段 key"].tolist() == table.columns[:-3].tolist()
+    assert keys.columns.tolist() == ["列名", "字段 key", "取值 values"]
+    assert keys["字段 key"].tolist() == table.columns[:-3].tolist()
     assert keys["列名"].tolist() == sheet.columns.tolist()
+    # The enumerated columns' zh-CN values with the CSV's keys they stand for, as far as the file holds them.
+    values = keys.set_index("字段 key")["取值 values"]
+    assert values["level"] == "一级网格(街道) = tier1" and sheet["层级"].tolist() == ["一级网格(街道)"]
+    assert values["unit_grids_from"] == "已登记网格 = stored"
+    assert values.drop(["level", "unit_grids_from"]).isna().all()  # "" reads back as empty
     # Judged now, after the period: final, as the CSV's last columns say too.
     notes = sheets["说明"]
     assert notes.columns.tolist() == ["项目", "值", "字段 key"]
