@@ -239,8 +239,9 @@ class CaseNode(BaseModel):
     allowed_h: float | None = Field(description="limit_h, or the time to an approved extension's new_due_at")
     calendar_time: bool = Field(description="Counted in clock hours (紧急), not working hours")
     on_time: bool | None = Field(
-        description="elapsed_h ≤ allowed_h for a closed node; false for an open overdue one (not while suspended); "
-        "null while open and not overdue, or without a limit"
+        description="elapsed_h ≤ allowed_h for a closed node; false for an open overdue one (not while suspended) "
+        "and for a 处置 node returned (回退) after its allowed time (closed_at: the 回退); null while open and not "
+        "overdue, or without a limit"
     )
 
 

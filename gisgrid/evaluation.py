@@ -20,7 +20,8 @@ Which cases, which transitions
 Nodes and "on time" (按时/按期)
     A node instance opens at the transition that started it and closes at the one that ended it (table below,
     :data:`NODES`). When several openers come before the closer, the last one counts (a re-issued task restarts
-    the node); a cancelling action (作废, 不予立案, 回退 …) ends the node without counting it. Elapsed time is the
+    the node); a cancelling action (作废, 不予立案, 回退 …) ends the node without counting it — but for a 处置
+    node returned (回退) after its allowed time, which counts as late (to the 回退). Elapsed time is the
     working time (``WorkingCalendar``: holidays and off-hours do not count; a node spanning a holiday is on time
     when its working time is within the limit) between open and close **minus the time the case was suspended
     (挂账/缓办) in between** (挂账 stops the clock, as in :mod:`gisgrid.cases`). On time ⇔ elapsed ≤ limit,
@@ -38,7 +39,7 @@ Nodes and "on time" (按时/按期)
     verify       report, request_verify           verify              reject, void           ``verify``
     file         verify                           file                reject, void           ``file``
     dispatch     file, return                     dispatch            void                   ``dispatch``
-    disposal     dispatch, rework                 handle              return                 case column
+    disposal     dispatch, rework                 handle              return (in time)       case column
     issue_check  handle                           request_check       check, rework          ``accept``
     check        handle, request_check            check, rework       —                      ``check``
     close        check                            close               —                      ``close``
@@ -85,8 +86,10 @@ Indicators (column — label — formula; rates are 0–1, ``*_score`` columns 0
     to_dispose                  应处置数    counted ``disposal`` nodes (one per 交办单: dispatch or rework)
     handled                     处置数      ``disposal`` nodes closed by ``handle``
     on_time_disposal_rate       按期处置率  on-time ``disposal`` nodes / to_dispose
-    overdue_disposals           超期处置数  counted ``disposal`` nodes that were late: closed late, or open and
-                                            overdue at ``as_of`` (= to_dispose − on-time ones, as 按期处置率 counts)
+    overdue_disposals           超期处置数  counted ``disposal`` nodes that were late: closed late, open and
+                                            overdue at ``as_of``, or returned (回退) after their allowed time — a
+                                            department cannot erase a late node by returning it (= to_dispose −
+                                            on-time ones, as 按期处置率 counts)
     to_close                    应结案数    filed − voided after filing − 挂账 at as_of − 缓办 at as_of
     closed                      结案数      to_close cases in state ``closed``
     closure_rate                结案率      closed / to_close
@@ -1067,16 +1070,22 @@ def _is_sorted(*keys: np.ndarray) -> bool:
     return bool((ok | tied).all())
 
 
-def _pair(a1: np.ndarray, crow: np.ndarray, lookup: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _pair(
+    a1: np.ndarray, crow: np.ndarray, lookup: np.ndarray, *, cancelled: bool = False
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Node instances from transitions sorted by case and time: ``lookup[a1]`` is each row's kind (0 opener,
     1 closer, 2 canceller, 3 other). An opener followed (in its case) by another opener is superseded, one followed
-    by a canceller never counts. Returns the opener rows, the closing rows (−1 while open at as_of) and closed."""
+    by a canceller is not a node. Returns the opener rows, the closing rows (−1 while open at as_of) and closed;
+    with ``cancelled``, the openers followed by a canceller instead, and the cancelling rows (closed all False)."""
     kind = lookup[a1]
     sub = np.flatnonzero(kind != 3)
     k = kind[sub]
     same = ~_last_in_group(crow[sub])
     next_kind = np.full(len(sub), -1, dtype=np.int64)  # −1: nothing follows in this case
     next_kind[:-1] = np.where(same[:-1], k[1:], -1)
+    if cancelled:
+        sel = np.flatnonzero((k == 0) & (next_kind == 2))
+        return sub[sel], sub[sel + 1], np.zeros(len(sel), dtype=bool)
     sel = np.flatnonzero((k == 0) & (next_kind != 0) & (next_kind != 2))
     closed = next_kind[sel] == 1
     close_rows = np.where(closed, sub[np.minimum(sel + 1, len(sub) - 1)], -1) if len(sel) else sel
@@ -1400,9 +1409,10 @@ def judge_case(
             {
                 "node": r.node,
                 "opened_at": r.open_at,
-                "closed_at": r.close_at if r.closed else None,
+                # a node returned late (回退 after its allowed time) ends at the 回退, judged late
+                "closed_at": r.close_at if r.closed or r.returned_late else None,
                 "open_id": int(r.open_id),
-                "close_id": int(r.close_id) if r.closed else None,
+                "close_id": int(r.close_id) if r.closed or r.returned_late else None,
                 "elapsed_h": round(float(r.elapsed_h), 4),
                 "limit_h": limit,
                 "allowed_h": None if np.isnan(r.allowed_h) else round(float(r.allowed_h), 4),
@@ -1440,7 +1450,7 @@ def _nodes(
 ) -> pd.DataFrame:
     """Every node instance (:data:`NODES`) with its elapsed and allowed time, on time, overdue, counted, and the
     local years its working-time arithmetic ran through (``first_year``, ``last_year``)."""
-    opens, closes, closeds, kinds, limit_us, calendar = [], [], [], [], [], []
+    opens, closes, closeds, kinds, limit_us, calendar, returns = [], [], [], [], [], [], []
     disposal_limit = np.full(len(c), np.nan)
     if "disposal_limit_h" in c.columns:
         disposal_limit = pd.to_numeric(c["disposal_limit_h"], errors="coerce").to_numpy(dtype=np.float64)
@@ -1450,10 +1460,20 @@ def _nodes(
     case_urgent = c["urgent"].to_numpy(dtype=bool) if "urgent" in c.columns else np.zeros(len(c), dtype=bool)
     starts = np.array([start for start, _ in limits], dtype=np.int64)
     for node_kind, (openers, closers, cancels, key) in enumerate(NODES.values()):
-        o, cl, closed = _pair(a1, crow, lookup([openers, closers, cancels], 3))
+        kinds_of = lookup([openers, closers, cancels], 3)
+        o, cl, closed = _pair(a1, crow, kinds_of)
+        returned = np.zeros(len(o), dtype=bool)
+        if key is None:
+            # A 回退 ends the department's disposal node without counting it (a wrong assignment is the
+            # dispatcher's), unless it came after the node's allowed time: that node is judged up to the 回退,
+            # late, so returning an overdue case does not erase its lateness (review40 D1). Kept below if so.
+            ro, rc, rclosed = _pair(a1, crow, kinds_of, cancelled=True)
+            o, cl, closed = np.concatenate([o, ro]), np.concatenate([cl, rc]), np.concatenate([closed, rclosed])
+            returned = np.concatenate([returned, np.ones(len(ro), dtype=bool)])
         opens.append(o)
         closes.append(cl)
         closeds.append(closed)
+        returns.append(returned)
         kinds.append(np.full(len(o), node_kind, dtype=np.int8))
         if key is None:
             limit_us.append(np.round(disposal_limit[crow[o]] * _US_HOUR))
@@ -1475,11 +1495,13 @@ def _nodes(
             calendar.append(normal_cal)
     o, cl, closed = np.concatenate(opens), np.concatenate(closes), np.concatenate(closeds)
     kind, lim, cal_flag = np.concatenate(kinds), np.concatenate(limit_us), np.concatenate(calendar)
+    returned = np.concatenate(returns)
     rows = crow[o]
-    cl_safe = np.where(closed, cl, 0)
+    ended = closed | returned  # a returned node is measured up to its 回退
+    cl_safe = np.where(ended, cl, 0)
     start_us, start_pos = at_us[o], pos[o]
-    end_us = np.where(closed, at_us[cl_safe] if len(at_us) else 0, as_of_us)
-    end_pos = np.where(closed, pos[cl_safe] if len(pos) else 0.0, as_of_pos)
+    end_us = np.where(ended, at_us[cl_safe] if len(at_us) else 0, as_of_us)
+    end_pos = np.where(ended, pos[cl_safe] if len(pos) else 0.0, as_of_pos)
     susp_work, susp_cal = _overlap(rows, start_us, end_us, start_pos, end_pos, susp)
     work = end_pos - start_pos - susp_work
     cal = (end_us - start_us).astype(np.float64) - susp_cal
@@ -1516,19 +1538,22 @@ def _nodes(
     has_limit = ~np.isnan(allowed)
     susp_now = susp_now_case[rows]
     on_time = closed & has_limit & (elapsed_us <= np.nan_to_num(allowed, nan=-1))
-    overdue_open = ~closed & has_limit & ~susp_now & (elapsed_us > np.nan_to_num(allowed, nan=np.inf))
-    close_rows = np.where(closed, cl, -1)
+    over = has_limit & (elapsed_us > np.nan_to_num(allowed, nan=np.inf))
+    returned_late = returned & over
+    # Late without a 处置: open and overdue at as_of (not while suspended), or returned after its allowed time.
+    overdue_open = (~ended & ~susp_now & over) | returned_late
+    close_rows = np.where(ended, cl, -1)
     step_id = t["id"].to_numpy() if "id" in t.columns else np.arange(len(t))
     # [start, end) reads the days up to the one holding its last microsecond (an end at midnight: the day before).
     first_year = _local_years(start_us, tz)
     last_year = np.maximum(_local_years(span_end_us - 1, tz), first_year)
-    return pd.DataFrame(
+    frame = pd.DataFrame(
         {
             "node": pd.Categorical.from_codes(kind, categories=list(NODES)),
             "case_id": t["case_id"].to_numpy()[o],
             "open_id": step_id[o],
             "close_id": pd.arrays.IntegerArray(
-                (step_id[cl_safe] if len(step_id) else np.zeros(len(o))).astype(np.int64), ~closed
+                (step_id[cl_safe] if len(step_id) else np.zeros(len(o))).astype(np.int64), ~ended
             ),
             "open_action": _take_cat(t["action"], o),
             "open_at": _take_at(t["at"], o),
@@ -1549,8 +1574,12 @@ def _nodes(
             "case_row": rows,
             "first_year": first_year,
             "last_year": last_year,
+            "returned_late": returned_late,
         }
     )
+    # A node returned in time is no node (as before): the case went back to the dispatcher.
+    keep = ~returned | returned_late
+    return frame if keep.all() else frame[keep].reset_index(drop=True)
 
 
 def _local_years(us: np.ndarray, tz: Any) -> np.ndarray:

@@ -730,6 +730,45 @@ def test_a_return_cancels_the_disposal_node_of_the_department_that_returned() ->
     assert close(t1["on_time_dispatch_rate"], 0.5)  # 20 min on time; open since the 回退 for weeks: late
 
 
+def test_a_return_after_the_disposal_deadline_keeps_the_node_late_against_the_department() -> None:
+    """review40 D1: a department returning (回退) a case it let run past its 处置 time cannot erase the lateness — the
+    node is judged up to the 回退 (late, not handled) and counts against it; a 回退 within the time is no node, as
+    before. The case's detail shows the node ended by the 回退, late."""
+    from gisgrid.evaluation import judge_case
+
+    h = History()
+    dispatched_to_d1(h, 1)  # 4 h from 03-03 10:20: due 15:50 that day
+    h.act(1, "return", "2025-03-04 09:30", D1, "department", reason="不属于本部门职责")  # 6 h 40 min in
+    h.act(1, "dispatch", "2025-03-04 09:40", "P1", "dispatcher", department=D2)
+    h.act(1, "handle", "2025-03-04 11:40", D2, "department", result="已清理")  # D2: 2 h, on time
+    dispatched_to_d1(h, 2)
+    h.act(2, "return", "2025-03-03 15:50", D1, "department", reason="不属于本部门职责")  # exactly at the limit
+    cases, transitions = h.frames()
+    facts = prepare(cases, transitions, CAL, LIMITS, MARCH, as_of="2025-04-01")
+    disposal = facts.nodes[facts.nodes["node"] == "disposal"].sort_values("open_at")
+    assert disposal["case_id"].tolist() == [1, 1]  # case 2's node, returned in time, is none
+    late, d2_node = disposal.to_dict("records")
+    assert (late["open_department"], late["close_action"], late["closed"]) == (D1, "return", False)
+    assert (late["counted"], late["on_time"], late["overdue_open"], late["returned_late"]) == (True, False, True, True)
+    assert close(late["elapsed_h"], 6 + 40 / 60) and close(late["allowed_h"], 4.0)
+    assert (d2_node["open_department"], d2_node["on_time"]) == (D2, True)
+    deps = evaluate_departments(facts)
+    d1, d2 = row(deps, D1), row(deps, D2)
+    cols = ["dispatched", "returned", "to_dispose", "handled", "overdue_disposals"]
+    assert d1[cols].tolist() == [2, 2, 1, 0, 1] and d1["on_time_disposal_rate"] == 0.0
+    assert d2[cols].tolist() == [1, 0, 1, 1, 0] and d2["on_time_disposal_rate"] == 1.0
+    t1 = row(evaluate_regions(facts, "tier3"), T1)
+    assert (t1["to_dispose"], t1["handled"], t1["overdue_disposals"]) == (2, 1, 1)
+
+    case = cases[cases["id"] == 1].iloc[0].to_dict()
+    nodes = judge_case(case, transitions[transitions["case_id"] == 1], CAL, LIMITS, as_of="2025-04-01")["nodes"]
+    shown = [n for n in nodes if n["node"] == "disposal"]
+    assert [(n["closed_at"], n["on_time"]) for n in shown] == [
+        (ts("2025-03-04 09:30"), False),
+        (ts("2025-03-04 11:40"), True),
+    ]
+
+
 def test_a_case_returned_and_not_dispatched_again_is_no_departments() -> None:
     """A case D1 returned (回退) waits for the dispatcher: it is not in D1's 立案数, 应结案数 or 挂账数 (it was, with
     结案率 0: D1 graded D for cases it gave back); dispatched again, it is the new department's."""

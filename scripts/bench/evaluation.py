@@ -209,11 +209,11 @@ steps AS (
     FROM t WHERE action IN ('dispatch', 'rework', 'handle', 'return')
     WINDOW w AS (PARTITION BY case_id ORDER BY at, id)
 ),
-nodes AS (  -- opened by 派遣/返工, closed by the next 处置; a later opener or a 回退 drops it
+nodes AS (  -- opened by 派遣/返工, closed by the next 处置; a later opener drops it, a 回退 ends it (kept if late)
     SELECT row_number() OVER () AS node, case_id, at AS open_at, coalesce(next_at, :as_of) AS end_at,
-           next_action IS NOT NULL AS closed
+           coalesce(next_action = 'handle', false) AS closed, coalesce(next_action = 'return', false) AS returned
     FROM steps
-    WHERE action IN ('dispatch', 'rework') AND (next_action IS NULL OR next_action = 'handle')
+    WHERE action IN ('dispatch', 'rework') AND (next_action IS NULL OR next_action IN ('handle', 'return'))
 ),
 paused AS (  -- 挂账/缓办 intervals: suspend → resume (or as_of)
     SELECT case_id, at AS s0, coalesce(next_at, :as_of) AS s1
@@ -248,7 +248,7 @@ extension_allowed AS (
     GROUP BY x.node, x.new_due, x.open_at
 ),
 judged AS (
-    SELECT c.tier3_code, n.closed, n.case_id,
+    SELECT c.tier3_code, n.closed, n.returned, n.case_id,
            round(bench_work_pos(n.end_at) - bench_work_pos(n.open_at) - coalesce(np.paused_us, 0)) AS elapsed_us,
            greatest(c.limit_us, x.allowed_us) AS allowed_us
     FROM nodes n JOIN c ON c.id = n.case_id
@@ -261,8 +261,8 @@ SELECT tier3_code,
 FROM judged
 WHERE closed OR (
     elapsed_us > allowed_us
-    AND (SELECT l.to_state FROM case_transitions l WHERE l.case_id = judged.case_id AND l.at < :as_of
-         ORDER BY l.at DESC, l.id DESC LIMIT 1) IS DISTINCT FROM 'suspended'
+    AND (returned OR (SELECT l.to_state FROM case_transitions l WHERE l.case_id = judged.case_id AND l.at < :as_of
+         ORDER BY l.at DESC, l.id DESC LIMIT 1) IS DISTINCT FROM 'suspended')
 )
 GROUP BY tier3_code
 ORDER BY tier3_code
