@@ -100,9 +100,9 @@ from gisgrid.texts import (
     MAX_JSON_DEPTH,
     NUL,
     bad_text_path,
-    bad_text_reason,
+    bad_text_reason_bilingual,
+    bilingual,
     first_bad_text,
-    first_control,
     too_deep_path,
     too_deep_words,
 )
@@ -210,8 +210,9 @@ ERROR_COLUMNS: tuple[str, ...] = ("row", "field", "value", "reason")
 META = "gisgrid"
 _STORAGE_CRS = CRS.from_epsg(4490)
 #: The zh-CN text of each fixed refusal reason of :func:`validate_components`, keyed by its English text: the
-#: refusals (file, console, API items) say both, zh first (:func:`bilingual`). Reasons with row numbers or codes
-#: in them are built bilingual where they are made; one already zh-first (a value here) is left as it is.
+#: refusals (file, console, API items) say both, zh first (:func:`gisgrid.texts.bilingual`). Reasons with row
+#: numbers or codes in them are built bilingual where they are made; one already zh-first (a value here) is left as
+#: it is.
 REASONS_ZH: dict[str, str] = {
     "missing geometry": "缺少几何",
     "unparseable geometry (WKT)": "几何无法解析(WKT)",
@@ -233,23 +234,10 @@ REASONS_ZH: dict[str, str] = {
 }
 
 
-def bilingual(zh: str, en: str) -> str:
-    """A refusal's reason as the project says bilingual messages: zh-CN first, then the English."""
-    return f"{zh} / {en}"
-
-
 def _in_zh(reason: Any) -> Any:
     """``reason`` with its zh-CN text first where :data:`REASONS_ZH` has it; any other reason as it is."""
     zh = REASONS_ZH.get(reason) if isinstance(reason, str) else None
     return bilingual(zh, reason) if zh else reason
-
-
-def _bad_text_words(text: str) -> str:
-    """:func:`~gisgrid.texts.bad_text_reason`, bilingual."""
-    en = str(bad_text_reason(text))
-    if NUL in text:
-        return _in_zh(en)
-    return bilingual(f"含有会改变文字显示的控制字符或双向字符 {first_control(text)}", en)
 
 
 #: Why a row whose identifier a sheet holds as a number of 16 or more digits is refused (Excel keeps 15).
@@ -827,7 +815,9 @@ def _refuse_bad_attrs(errors: _Errors, attrs: np.ndarray, skip: np.ndarray) -> N
                 continue
             text = first_bad_text({key: value})
             shown = value if isinstance(value, str) else _json_text(value) if value is not None else ""
-            found.setdefault(str(key), []).append((i, shown, _bad_text_words(text), _bad_text_code(text)))
+            found.setdefault(str(key), []).append(
+                (i, shown, str(bad_text_reason_bilingual(text)), _bad_text_code(text))
+            )
     for key, items in found.items():
         mask = np.zeros(len(attrs), dtype=bool)
         mask[[i for i, *_ in items]] = True
@@ -1184,7 +1174,7 @@ def validate_components(
             bad,
             field,
             text,
-            lambda idx, text=text: [_bad_text_words(text[i]) for i in idx],
+            lambda idx, text=text: [bad_text_reason_bilingual(text[i]) for i in idx],
             code=lambda idx, text=text: [_bad_text_code(text[i]) for i in idx],
         )
 

@@ -34,7 +34,6 @@ from gisgrid.components import (
     SERIAL_DIGITS,
     STATUSES,
     ValidationResult,
-    bilingual,
     file_fields,
     identifier_length,
     read_component_file,
@@ -48,7 +47,7 @@ from gisgrid.grids import store as grid_store
 from gisgrid.photos import PhotoStore, check_pixel_budget, inspect_photo, one_request, refused_photo
 from gisgrid.settings import STORAGE_SRID, Settings
 from gisgrid.storage.bulk import CopyPart, copy_batches, copy_frame, point_ewkb_hex
-from gisgrid.texts import refuse_bad_text
+from gisgrid.texts import bilingual, refuse_bad_text
 from gisgrid.vectorio import WITHIN_LENGTHS, check_within, write_layer
 
 log = logging.getLogger(__name__)

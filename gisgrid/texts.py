@@ -144,6 +144,22 @@ def bad_text_reason(text: str) -> str | None:
     )
 
 
+def bilingual(zh: str, en: str) -> str:
+    """A refusal's reason as the project says bilingual messages to its (Chinese-reading) users: zh-CN first, then
+    " / " and the English."""
+    return f"{zh} / {en}"
+
+
+def bad_text_reason_bilingual(text: str) -> str | None:
+    """:func:`bad_text_reason`, zh-CN first (:func:`bilingual`): the words of a file import's refusals."""
+    en = bad_text_reason(text)
+    if en is None:
+        return None
+    if NUL in text:
+        return bilingual("含有 NUL 字符", en)
+    return bilingual(f"含有会改变文字显示的控制字符或双向字符 {first_control(text)}", en)
+
+
 def first_bad_text(value: Any) -> str:
     """The first text (value or key) in ``value`` that :func:`bad_text_reason` refuses ("" if none)."""
     todo = [value]
