@@ -26,6 +26,7 @@ from gisgrid.grids.store import read_grids_first, unit_grid_at
 from gisgrid.settings import STORAGE_SRID
 from gisgrid.storage.bulk import copy_frame
 from gisgrid.storage.database import psycopg2_connection
+from gisgrid.texts import bilingual
 
 CASE_COLUMNS = (
     "id",
@@ -784,13 +785,21 @@ def import_history(
                     parsed.case_rows[case_no][0],
                     "coordinates",
                     coords,
-                    f"outside the gridded coverage ({c['input_datum'].iloc[k]}); check the datum and that lon/lat "
-                    "are not swapped",
+                    bilingual(
+                        f"不在已划分网格的范围内({c['input_datum'].iloc[k]});请检查坐标系,以及经纬度是否颠倒",
+                        f"outside the gridded coverage ({c['input_datum'].iloc[k]}); check the datum and that "
+                        "lon/lat are not swapped",
+                    ),
                 )
             for case_no in sorted(stored_case_numbers(conn, c["case_no"].tolist())):
                 refusals.setdefault(
                     case_no,
-                    (parsed.case_rows[case_no][0], "case_no", case_no, "case number already stored (案件编号已存在)"),
+                    (
+                        parsed.case_rows[case_no][0],
+                        "case_no",
+                        case_no,
+                        bilingual("案件编号已存在", "case number already stored"),
+                    ),
                 )
             for col in where.columns:
                 parsed.cases[col] = where[col].to_numpy(dtype=object)

@@ -12,7 +12,10 @@ the row's transition; the first row of a case is its report (state ``reported``)
 class_code, lon, lat, datum, source, disposal_type) may be given on every row (then they must agree) or only once.
 
 Never half a case: when any row of a case is refused, every row of it is refused (the others with
-"case refused: row N …"), and the case is not imported.
+"整案拒收:第 N 行 … / case refused: row N …"), and the case is not imported.
+
+Every refusal reason is zh-CN first, then " / " and the English (:func:`gisgrid.texts.bilingual`): the file's users
+read Chinese; the English stays for the meaning to be stable (and for who does not).
 """
 
 from __future__ import annotations
@@ -29,13 +32,14 @@ import numpy as np
 import pandas as pd
 
 from gisgrid import geodesy, workflow
+from gisgrid.calendar import MAX_EXTENSION_DAYS
 from gisgrid.cases import CASE_NO_MAX, SOURCES, TEXT_LIMITS, event_class, replay_node_clock
 from gisgrid.components import BAD_TEXT, _Errors, _find, _num, _read_csv, read_excel_table
-from gisgrid.errors import InvalidInput
+from gisgrid.errors import InvalidInput, Reason
 from gisgrid.evaluation import NODES
 from gisgrid.events import DISPOSAL_NODE
 from gisgrid.spreadsheet import excel_kind, to_csv
-from gisgrid.texts import bad_text_reason
+from gisgrid.texts import bad_text_reason_bilingual, bilingual
 
 LOCAL_TZ = ZoneInfo("Asia/Shanghai")
 DEFAULT_SCHEME = "gbt47678"
@@ -203,10 +207,19 @@ def _sorted_errors(errors: pd.DataFrame) -> pd.DataFrame:
     return out[list(ERROR_COLUMNS)]
 
 
+def _case_refused(row: int, fld: str, reason: str) -> str:
+    """What the other rows of a case refused at ``row`` say: the row's own (bilingual) reason inside each language's
+    sentence ("整案拒收:第 N 行,字段 F:… / case refused: row N, F: …")."""
+    zh, sep, en = reason.partition(" / ")  # no zh text of this module holds " / "
+    if not sep:
+        zh = en = reason
+    return bilingual(f"整案拒收:第 {row} 行,字段 {fld}:{zh}", f"case refused: row {row}, {fld}: {en}")
+
+
 def _case_refusal(case_no: str, rows: list[int], row: int, fld: str, value: str, reason: str) -> pd.DataFrame:
-    """The refusal of ``row`` and, for every other row of the case, "case refused: row N …"."""
+    """The refusal of ``row`` and, for every other row of the case, "整案拒收:第 N 行 … / case refused: row N …"."""
     others = [r for r in rows if r != row]
-    told = f"case refused: row {row}, {fld}: {reason}"
+    told = _case_refused(row, fld, reason)
     return pd.DataFrame(
         {
             "row": [row, *others],
@@ -238,23 +251,36 @@ def _parse_instants(text: np.ndarray, now: dt.datetime) -> tuple[np.ndarray, np.
     for i, u in enumerate(uniques):
         u = str(u)
         if u == "":
-            reasons[i] = "missing timestamp"
+            reasons[i] = bilingual("缺少时间戳", "missing timestamp")
             continue
         if _DATE_ONLY.fullmatch(u):
-            reasons[i] = "a date without a time of day: give the time too (e.g. 2025-09-01T09:30:00)"
+            reasons[i] = bilingual(
+                "只有日期,没有时刻:请同时填写时刻(如 2025-09-01T09:30:00)",
+                "a date without a time of day: give the time too (e.g. 2025-09-01T09:30:00)",
+            )
             continue
         try:
             parsed = dt.datetime.fromisoformat(u)
         except ValueError:
-            reasons[i] = "not an ISO 8601 timestamp (e.g. 2025-09-01T09:30:00 or 2025-09-01T09:30:00+08:00)"
+            reasons[i] = bilingual(
+                "不是 ISO 8601 时间戳(如 2025-09-01T09:30:00 或 2025-09-01T09:30:00+08:00)",
+                "not an ISO 8601 timestamp (e.g. 2025-09-01T09:30:00 or 2025-09-01T09:30:00+08:00)",
+            )
             continue
         if not MIN_YEAR <= parsed.year <= MAX_YEAR:
-            reasons[i] = f"year {parsed.year} is not plausible in a case record (a placeholder?)"
+            reasons[i] = bilingual(
+                f"年份 {parsed.year} 不可能出现在案件记录中(是占位值?)",
+                f"year {parsed.year} is not plausible in a case record (a placeholder?)",
+            )
             continue
         if parsed.tzinfo is None:
             parsed = parsed.replace(tzinfo=LOCAL_TZ)  # naive = local time (Asia/Shanghai)
         if parsed > now:
-            reasons[i] = f"in the future (after {now.isoformat(timespec='seconds')}): a history is past"
+            shown = now.isoformat(timespec="seconds")
+            reasons[i] = bilingual(
+                f"时间在未来(晚于 {shown}):历史记录只能是过去的时间",
+                f"in the future (after {shown}): a history is past",
+            )
             continue
         values[i] = parsed
     ok = np.flatnonzero(reasons == "")
@@ -291,9 +317,14 @@ def parse_history(
 
     # --- case number
     case_no = col["case_no"]
-    errors.add(case_no == "", "case_no", "", "missing case number")
+    errors.add(case_no == "", "case_no", "", bilingual("缺少案件编号", "missing case number"))
     too_long = np.array([len(v) > CASE_NO_MAX for v in case_no], dtype=bool)
-    errors.add(too_long, "case_no", case_no, f"case number longer than {CASE_NO_MAX} characters")
+    errors.add(
+        too_long,
+        "case_no",
+        case_no,
+        bilingual(f"案件编号超过 {CASE_NO_MAX} 个字符", f"case number longer than {CASE_NO_MAX} characters"),
+    )
     key = pd.Series(np.where((case_no == "") | too_long, None, case_no), dtype=object)
 
     # --- case-level fields: the case's first non-blank value; later rows blank or equal. Sources and datums are
@@ -308,7 +339,7 @@ def parse_history(
         (col["scheme"] != "") & ~np.isin(col["scheme"], SCHEMES),
         "scheme",
         col["scheme"],
-        f"unknown scheme: use {' or '.join(SCHEMES)}",
+        bilingual(f"编码标准不存在:请用 {' 或 '.join(SCHEMES)}", f"unknown scheme: use {' or '.join(SCHEMES)}"),
     )
     scheme_ok = np.isin(scheme, SCHEMES)
 
@@ -321,25 +352,38 @@ def parse_history(
         (cls != "") & scheme_ok & ~known_class,
         "class_code",
         cls,
-        lambda idx: [f"unknown event class for scheme {scheme[i]}" for i in idx],
+        lambda idx: [
+            bilingual(f"事件类别在 {scheme[i]} 编码标准中不存在", f"unknown event class for scheme {scheme[i]}")
+            for i in idx
+        ],
     )
 
+    sources = ", ".join(SOURCES)
     errors.add(
-        (col["source"] != "") & (src == ""), "source", col["source"], f"unknown source: use {', '.join(SOURCES)}"
+        (col["source"] != "") & (src == ""),
+        "source",
+        col["source"],
+        bilingual(f"案件来源不存在:请用 {sources}", f"unknown source: use {sources}"),
     )
     errors.add(
         (col["datum"] != "") & ~np.isin(norm["datum"], geodesy.DATUMS),
         "datum",
         col["datum"],
-        f"unknown datum: use {', '.join(geodesy.DATUMS)}",
+        bilingual(f"坐标系不存在:请用 {', '.join(geodesy.DATUMS)}", f"unknown datum: use {', '.join(geodesy.DATUMS)}"),
     )
 
     lon = pd.to_numeric(pd.Series(col["lon"], dtype=object), errors="coerce").to_numpy(dtype=float)
     lat = pd.to_numeric(pd.Series(col["lat"], dtype=object), errors="coerce").to_numpy(dtype=float)
-    for name, text, values, label in (("lon", col["lon"], lon, "longitude"), ("lat", col["lat"], lat, "latitude")):
-        errors.add((text != "") & ~np.isfinite(values), name, text, f"unparseable {label} (not a number)")
+    for name, text, values, label, zh in (
+        ("lon", col["lon"], lon, "longitude", "经度"),
+        ("lat", col["lat"], lat, "latitude", "纬度"),
+    ):
+        unparseable = bilingual(f"{zh}无法解析(不是数字)", f"unparseable {label} (not a number)")
+        errors.add((text != "") & ~np.isfinite(values), name, text, unparseable)
     lon_given, lat_given = col["lon"] != "", col["lat"] != ""
-    errors.add(lon_given != lat_given, "coordinates", _coords(col), "give both lon and lat")
+    errors.add(
+        lon_given != lat_given, "coordinates", _coords(col), bilingual("经度和纬度须同时填写", "give both lon and lat")
+    )
     pair = lon_given & lat_given & np.isfinite(lon) & np.isfinite(lat)
     with np.errstate(invalid="ignore"):
         zero = pair & (lon == 0) & (lat == 0)
@@ -351,9 +395,15 @@ def parse_history(
         else:
             swapped = pair & (np.abs(lat) > 90) & (np.abs(lon) <= 90)
         out_of_range = pair & ~zero & ~swapped & ((np.abs(lon) > 180) | (np.abs(lat) > 90))
-    errors.add(zero, "coordinates", _coords(col), "coordinates are (0, 0): a placeholder, not a location")
-    errors.add(swapped, "coordinates", _coords(col), "longitude and latitude look swapped")
-    errors.add(out_of_range, "coordinates", _coords(col), "not lon/lat degrees (|lon| ≤ 180, |lat| ≤ 90)")
+    zero_words = bilingual("坐标为 (0, 0):是占位值,不是位置", "coordinates are (0, 0): a placeholder, not a location")
+    errors.add(zero, "coordinates", _coords(col), zero_words)
+    errors.add(swapped, "coordinates", _coords(col), bilingual("经纬度疑似颠倒", "longitude and latitude look swapped"))
+    errors.add(
+        out_of_range,
+        "coordinates",
+        _coords(col),
+        bilingual("不是经纬度(|经度| ≤ 180,|纬度| ≤ 90)", "not lon/lat degrees (|lon| ≤ 180, |lat| ≤ 90)"),
+    )
 
     # Conflicts between rows of one case (only between values that are themselves fine).
     for name in ("scheme", "class_code", "datum", "source", "disposal_type", "external_ref"):
@@ -364,8 +414,12 @@ def parse_history(
             differs,
             name,
             col[name],
-            lambda idx, name=name, first=first: [
-                f"conflicts with {first[i]!r} given earlier for this case" for i in idx
+            lambda idx, first=first: [
+                bilingual(
+                    f"与本案件前面给出的 {first[i]!r} 不一致",
+                    f"conflicts with {first[i]!r} given earlier for this case",
+                )
+                for i in idx
             ],
         )
     lon_case = pd.to_numeric(pd.Series(case_val["lon"], dtype=object), errors="coerce").to_numpy(dtype=float)
@@ -377,7 +431,11 @@ def parse_history(
         "coordinates",
         _coords(col),
         lambda idx: [
-            f"conflicts with {_num(lon_case[i])},{_num(lat_case[i])} given earlier for this case" for i in idx
+            bilingual(
+                f"与本案件前面给出的 {_num(lon_case[i])},{_num(lat_case[i])} 不一致",
+                f"conflicts with {_num(lon_case[i])},{_num(lat_case[i])} given earlier for this case",
+            )
+            for i in idx
         ],
     )
 
@@ -387,26 +445,37 @@ def parse_history(
     for name in FREE_TEXT_COLUMNS:
         text = col[name]
         bad = pd.Series(text, dtype=object).str.contains(BAD_TEXT, regex=True).to_numpy(dtype=bool)
-        errors.add(bad, name, text, lambda idx, text=text: [bad_text_reason(text[i]) for i in idx])
+        errors.add(bad, name, text, lambda idx, text=text: [bad_text_reason_bilingual(text[i]) for i in idx])
     ref_limit = TEXT_LIMITS["external_ref"]
     long_ref = np.array([len(v) > ref_limit for v in col["external_ref"]], dtype=bool)
-    errors.add(long_ref, "external_ref", col["external_ref"], f"longer than {ref_limit} characters")
+    errors.add(
+        long_ref,
+        "external_ref",
+        col["external_ref"],
+        bilingual(f"超过 {ref_limit} 个字符", f"longer than {ref_limit} characters"),
+    )
 
     # --- per-row fields
     state = np.array([_STATE_NAMES.get(v, "") for v in col["state"]], dtype=object)
-    errors.add(col["state"] == "", "state", "", "missing state")
+    errors.add(col["state"] == "", "state", "", bilingual("缺少状态", "missing state"))
     errors.add(
         (col["state"] != "") & (state == ""),
         "state",
         col["state"],
-        f"unknown state: use one of {', '.join(workflow.STATES)} (or the Chinese labels, 缓办)",
+        bilingual(
+            f"状态不存在:请用 {', '.join(workflow.STATES)} 之一(或其中文名称、缓办)",
+            f"unknown state: use one of {', '.join(workflow.STATES)} (or the Chinese labels, 缓办)",
+        ),
     )
     action = np.array([_ACTION_NAMES.get(v, "") for v in col["action"]], dtype=object)
     errors.add(
         (col["action"] != "") & (action == ""),
         "action",
         col["action"],
-        f"unknown action: use report or one of {', '.join(workflow.TRANSITIONS)}",
+        bilingual(
+            f"动作不存在:请用 report 或 {', '.join(workflow.TRANSITIONS)} 之一(或其中文名称)",
+            f"unknown action: use report or one of {', '.join(workflow.TRANSITIONS)}",
+        ),
     )
     role_names = {**_ROLE_NAMES, **_SOURCE_NAMES}
     role = np.array([role_names.get(v, "") for v in col["role"]], dtype=object)
@@ -414,14 +483,17 @@ def parse_history(
         (col["role"] != "") & (role == ""),
         "role",
         col["role"],
-        f"unknown role: use one of {', '.join(workflow.ROLES)}",
+        bilingual(
+            f"角色不存在:请用 {', '.join(workflow.ROLES)} 之一(或其中文名称)",
+            f"unknown role: use one of {', '.join(workflow.ROLES)}",
+        ),
     )
     dept = col["department_code"]
     errors.add(
         (dept != "") & ~pd.Series(dept, dtype=object).isin(list(services.departments)).to_numpy(),
         "department_code",
         dept,
-        "unknown department code (not in the department catalogue)",
+        bilingual("部门代码不存在(不在部门名录中)", "unknown department code (not in the department catalogue)"),
     )
     at, at_reason = _parse_instants(col["at"], now)
     errors.add(at_reason != "", "at", col["at"], at_reason)
@@ -437,7 +509,12 @@ def parse_history(
             bad_dtype[i] = col["disposal_type"][i] not in {
                 lim.disposal_type for lim in services.events.limits(scheme[i], c)
             }
-    errors.add(bad_dtype, "disposal_type", col["disposal_type"], "not a disposal type of the event class")
+    errors.add(
+        bad_dtype,
+        "disposal_type",
+        col["disposal_type"],
+        bilingual("不是该事件类别的处置类型", "not a disposal type of the event class"),
+    )
 
     # --- order of time within a case (file order is the transition order)
     at_us = np.array([t.value if t is not None else np.nan for t in at], dtype=float)
@@ -457,7 +534,11 @@ def parse_history(
         mask[idx] = True
         reason = np.full(n, "", dtype=object)
         reason[idx] = [
-            f"timestamp out of order: earlier than row {rows[j]} ({at[j].isoformat()}) of the same case" for j in ref
+            bilingual(
+                f"时间戳顺序颠倒:早于同一案件第 {rows[j]} 行的时间({at[j].isoformat()})",
+                f"timestamp out of order: earlier than row {rows[j]} ({at[j].isoformat()}) of the same case",
+            )
+            for j in ref
         ]
         errors.add(mask, "at", col["at"], reason)
 
@@ -465,10 +546,12 @@ def parse_history(
     first_row = np.zeros(n, dtype=bool)
     has_key = key.notna().to_numpy()
     first_row[np.flatnonzero(has_key)[~key[has_key].duplicated().to_numpy()]] = True
-    errors.add(first_row & pd.isna(case_val["class_code"]), "class_code", "", "missing class code for this case")
-    errors.add(first_row & pd.isna(case_val["source"]), "source", "", "missing source for this case")
+    errors.add(first_row & pd.isna(case_val["class_code"]), "class_code", "",
+               bilingual("本案件缺少事件类别代码", "missing class code for this case"))  # fmt: skip
+    errors.add(first_row & pd.isna(case_val["source"]), "source", "",
+               bilingual("本案件缺少案件来源", "missing source for this case"))  # fmt: skip
     errors.add(first_row & (pd.isna(case_val["lon"]) | pd.isna(case_val["lat"])), "coordinates", "",
-               "missing lon/lat for this case")  # fmt: skip
+               bilingual("本案件缺少经纬度", "missing lon/lat for this case"))  # fmt: skip
 
     row_errors = errors.frame()
     case_of_row = dict(zip(rows.tolist(), case_no, strict=True))
@@ -489,7 +572,7 @@ def parse_history(
         first_bad = own.iloc[0]  # errors are sorted by row
         others = [r for r in case_rows[str(c)] if r not in set(own["row"])]
         if others:
-            told = f"case refused: row {first_bad['row']}, {first_bad['field']}: {first_bad['reason']}"
+            told = _case_refused(int(first_bad["row"]), str(first_bad["field"]), str(first_bad["reason"]))
             refusals.append(pd.DataFrame({"row": others, "case_no": c, "field": "", "value": "", "reason": told}))
     # Storage lon/lat per case (datum conversion vectorised per datum).
     datum_case = np.array([DEFAULT_DATUM if pd.isna(d) else str(d).lower() for d in case_val["datum"]], dtype=object)
@@ -620,6 +703,32 @@ def _state_text(state: str) -> str:
     return f"{state} ({workflow.STATES.get(state, '?')})"
 
 
+def _state_zh(state: str) -> str:
+    """A state as the zh-CN part of a reason names it: 「核实」(verified)."""
+    return f"「{workflow.STATES.get(state, '?')}」({state})"
+
+
+#: The zh-CN words of the workflow's guard refusals (its English ``why`` stays in the English part).
+_GUARD_ZH: dict[str, str] = {
+    Reason.EXTENSION_PENDING: "已有待审批的延期申请,须先批准或驳回",
+    Reason.NO_PENDING_EXTENSION: "没有待审批的延期申请",
+    Reason.TOP_ESCALATION_LEVEL: "案件已在最高一级,不能再提级",
+    Reason.NOT_OVERDUE_OR_FLAGGED: "督办须案件已超时或为重点督办",
+}
+
+
+def _order_refusal(exc: workflow.TransitionNotAllowed, rule: workflow.ActionRule) -> str:
+    """An impossible transition order the workflow refused, zh-CN first: its state refusal is already "zh / en"
+    (each part goes to its own side), a guard's is English (its zh-CN words by reason)."""
+    zh, sep, en = exc.message.partition(" / ")
+    if sep:
+        return bilingual(f"流转顺序不可能:{zh}", f"impossible transition order: {en}")
+    why = _GUARD_ZH.get(exc.reason or "", f"当前不能办理「{rule.label}」")
+    return bilingual(
+        f"流转顺序不可能:「{rule.label}」({rule.action}):{why}", f"impossible transition order: {exc.message}"
+    )
+
+
 def _next_state(rule: workflow.ActionRule, case: workflow.CaseState) -> str:
     if rule.to_state == workflow.UNCHANGED:
         return case.state
@@ -638,22 +747,31 @@ def _no_way(ctx: _RowContext, i: int, case: workflow.CaseState, target: str, rol
     """Why no action takes ``case`` to ``target`` (by ``role``)."""
     row = int(ctx.rows[i])
     if role and _candidates(case, target, ""):
-        fits = sorted({r for rule in _candidates(case, target, "") for r in rule.roles})
+        fits = ", ".join(sorted({r for rule in _candidates(case, target, "") for r in rule.roles}))
+        label = workflow.ROLES.get(role, role)
         return _Refusal(
             row,
             "role",
             ctx.role[i],
-            f"role {role} ({workflow.ROLES.get(role, role)}) may not take a case from {_state_text(case.state)} to "
-            f"{_state_text(target)}; roles that may: {', '.join(fits)}",
+            bilingual(
+                f"角色 {role}({label})不能使案件从{_state_zh(case.state)}流转到{_state_zh(target)};可以的角色:{fits}",
+                f"role {role} ({label}) may not take a case from {_state_text(case.state)} to "
+                f"{_state_text(target)}; roles that may: {fits}",
+            ),
         )
     if case.terminal:
-        reason = f"impossible transition order: the case was already {_state_text(case.state)}, a final state"
+        reason = bilingual(
+            f"流转顺序不可能:案件已是终结状态{_state_zh(case.state)}",
+            f"impossible transition order: the case was already {_state_text(case.state)}, a final state",
+        )
     else:
         nexts = sorted({_next_state(workflow.TRANSITIONS[a], case) for r in workflow.ROLES
                         for a in workflow.allowed_actions(case, r)})  # fmt: skip
-        reason = (
+        reason = bilingual(
+            f"流转顺序不可能:没有动作能使案件从{_state_zh(case.state)}流转到{_state_zh(target)};"
+            f"可能的下一状态:{'、'.join(_state_zh(s) for s in nexts)}",
             f"impossible transition order: no action takes a case from {_state_text(case.state)} to "
-            f"{_state_text(target)}; possible next states: {', '.join(_state_text(s) for s in nexts)}"
+            f"{_state_text(target)}; possible next states: {', '.join(_state_text(s) for s in nexts)}",
         )
     return _Refusal(row, "state", ctx.state_text[i], reason)
 
@@ -682,10 +800,16 @@ def _extension_refusal(
     )
     if walked.refused is None:
         return None
-    k, message, _reason = walked.refused
+    k, message, why = walked.refused
     row = int(steps[first + k]["_row"])
     i = next(i for i in pos if int(ctx.rows[i]) == row)
-    return _Refusal(row, "new_due_at", ctx.new_due_text[i], message.removeprefix("new_due_at: "))
+    en = message.removeprefix("new_due_at: ")  # the live service's words (gisgrid.cases.extension_refusal)
+    if why == Reason.EXTENSION_TOO_LONG:
+        zh = f"新处置时限 {ctx.new_due[i]:%Y-%m-%d} 超出延期最多可延长的 {MAX_EXTENSION_DAYS} 天(更长的等待请挂账)"
+    else:  # not later: the running deadline is known only to the replay, which names it in its words
+        times = re.fullmatch(r"an extension must move the deadline later than (.+), not to (.+)", en)
+        zh = f"延期须使处置时限晚于 {times[1]},不能改为 {times[2]}" if times else "延期须使处置时限晚于原时限"
+    return _Refusal(row, "new_due_at", ctx.new_due_text[i], bilingual(zh, en))
 
 
 def _build_case(
@@ -699,9 +823,14 @@ def _build_case(
             row0,
             "state",
             ctx.state_text[i0],
-            "the first row of a case must be its report (state reported 上报); got "
-            + (_state_text(ctx.state[i0]) if ctx.state[i0] else "no state")
-            + (f", action {ctx.action[i0]}" if ctx.action[i0] not in ("", "report") else ""),
+            bilingual(
+                "案件的第一行须为上报(状态 reported 上报);实为"
+                + (_state_zh(ctx.state[i0]) if ctx.state[i0] else "无状态")
+                + (f",动作 {ctx.action[i0]}" if ctx.action[i0] not in ("", "report") else ""),
+                "the first row of a case must be its report (state reported 上报); got "
+                + (_state_text(ctx.state[i0]) if ctx.state[i0] else "no state")
+                + (f", action {ctx.action[i0]}" if ctx.action[i0] not in ("", "report") else ""),
+            ),
         )
     source = ctx.source[i0]
     role0 = ctx.role[i0] or ("supervisor" if source == "patrol" else source)
@@ -730,13 +859,21 @@ def _build_case(
         row = int(ctx.rows[i])
         target, role, given_action = ctx.state[i], ctx.role[i], ctx.action[i]
         if given_action == "report":
-            return _Refusal(row, "action", ctx.action[i], "a case is reported once: only its first row is a report")
+            return _Refusal(
+                row,
+                "action",
+                ctx.action[i],
+                bilingual("案件只上报一次:只有第一行是上报", "a case is reported once: only its first row is a report"),
+            )
         if role and role not in workflow.ROLES:
             return _Refusal(
                 row,
                 "role",
                 ctx.role[i],
-                f"{role} is a source, not a workflow role: use one of {', '.join(workflow.ROLES)}",
+                bilingual(
+                    f"{role} 是案件来源,不是流程角色:请用 {', '.join(workflow.ROLES)} 之一",
+                    f"{role} is a source, not a workflow role: use one of {', '.join(workflow.ROLES)}",
+                ),
             )
         if given_action == "reopen":
             # 重新受理: a merged duplicate back to intake because its kept case ended voided or rejected (the log
@@ -744,11 +881,24 @@ def _build_case(
             # the row says so: a case voided as a false report does not come back by a state change alone.
             try:
                 tr = workflow.reopen_duplicate(case, "voided")
-            except workflow.TransitionNotAllowed as exc:
-                return _Refusal(row, "state", ctx.state_text[i], f"impossible transition order: {exc.message}")
+            except workflow.TransitionNotAllowed as exc:  # only a voided case is reopened
+                return _Refusal(
+                    row,
+                    "state",
+                    ctx.state_text[i],
+                    bilingual(
+                        f"流转顺序不可能:只有已合并(作废)的重复案件才能重新受理,本案件为{_state_zh(case.state)}",
+                        f"impossible transition order: {exc.message}",
+                    ),
+                )
             if tr.to_state != target:
                 return _Refusal(
-                    row, "state", ctx.state_text[i], "a reopen (重新受理) takes a case back to 上报 reported"
+                    row,
+                    "state",
+                    ctx.state_text[i],
+                    bilingual(
+                        "重新受理使案件回到「上报」(reported)", "a reopen (重新受理) takes a case back to 上报 reported"
+                    ),
                 )
             case, closed_at = tr.case, None
             steps.append(
@@ -779,29 +929,46 @@ def _build_case(
                 found = [r for r in found if r.action == "approve_extension"] or found
             if len(found) > 1:
                 names = ", ".join(f"{r.action} ({r.label})" for r in found)
+                names_zh = "、".join(f"「{r.label}」({r.action})" for r in found)
                 return _Refusal(
                     row,
                     "action",
                     "",
-                    f"several actions take a case from {_state_text(case.state)} to {_state_text(target)}"
-                    + (f" by {role}" if role else "")
-                    + f": {names}; give the action column",
+                    bilingual(
+                        f"有多个动作可使案件从{_state_zh(case.state)}流转到{_state_zh(target)}"
+                        + (f"(角色 {role})" if role else "")
+                        + f":{names_zh};请填写动作列",
+                        f"several actions take a case from {_state_text(case.state)} to {_state_text(target)}"
+                        + (f" by {role}" if role else "")
+                        + f": {names}; give the action column",
+                    ),
                 )
             rule = found[0]
         acting = role or rule.roles[0]
         dept = ctx.dept[i]
         if rule.action == "dispatch" and not dept:
-            return _Refusal(row, "department_code", "", "a dispatch (派遣) needs the department it went to")
+            return _Refusal(
+                row,
+                "department_code",
+                "",
+                bilingual("派遣须填写派往的部门", "a dispatch (派遣) needs the department it went to"),
+            )
         if rule.action == "approve_extension" and ctx.new_due[i] is None:
             return _Refusal(
-                row, "new_due_at", ctx.new_due_text[i], "an approved extension (延期批准) needs the new deadline"
+                row,
+                "new_due_at",
+                ctx.new_due_text[i],
+                bilingual("延期批准须填写新处置时限", "an approved extension (延期批准) needs the new deadline"),
             )
         if dept and rule.action not in ("dispatch", "rework") and case.department and dept != case.department:
             return _Refusal(
                 row,
                 "department_code",
                 dept,
-                f"the case is with department {case.department} (last dispatched to it), not {dept}",
+                bilingual(
+                    f"案件在部门 {case.department}(最近一次派遣至该部门),不是 {dept}",
+                    f"the case is with department {case.department} (last dispatched to it), not {dept}",
+                ),
             )
         note = ctx.note[i] or None
         payload: dict[str, Any] = {
@@ -817,18 +984,32 @@ def _build_case(
         try:
             tr = workflow.apply(case, rule.action, acting, payload=payload, expected_version=case.version)
         except workflow.RoleNotAllowed as exc:
-            return _Refusal(row, "role", ctx.role[i], exc.message)
+            may = "、".join(f"{r}({workflow.ROLES.get(r, r)})" for r in rule.roles)
+            label = workflow.ROLES.get(acting, acting)
+            zh = f"角色 {acting}({label})不能办理「{rule.label}」({rule.action});可办理的角色:{may}"
+            return _Refusal(row, "role", ctx.role[i], bilingual(zh, exc.message))
         except workflow.TransitionNotAllowed as exc:
-            return _Refusal(row, "state", ctx.state_text[i], f"impossible transition order: {exc.message}")
+            return _Refusal(row, "state", ctx.state_text[i], _order_refusal(exc, rule))
         except InvalidInput as exc:
-            return _Refusal(row, "department_code" if dept else "action", dept or given_action, exc.message)
+            zh = (
+                f"返工须派回原部门 {case.department},不能派给 {dept}"
+                if exc.reason == Reason.REWORK_OTHER_DEPARTMENT
+                else f"不能办理「{rule.label}」({rule.action})"
+            )
+            return _Refusal(
+                row, "department_code" if dept else "action", dept or given_action, bilingual(zh, exc.message)
+            )
         if tr.to_state != target:
             return _Refusal(
                 row,
                 "state",
                 ctx.state_text[i],
-                f"impossible transition order: {rule.action} ({rule.label}) takes the case from "
-                f"{_state_text(case.state)} to {_state_text(tr.to_state)}, not {_state_text(target)}",
+                bilingual(
+                    f"流转顺序不可能:「{rule.label}」({rule.action})使案件从{_state_zh(case.state)}流转到"
+                    f"{_state_zh(tr.to_state)},而不是{_state_zh(target)}",
+                    f"impossible transition order: {rule.action} ({rule.label}) takes the case from "
+                    f"{_state_text(case.state)} to {_state_text(tr.to_state)}, not {_state_text(target)}",
+                ),
             )
         details = {
             k: v for k, v in tr.details.items() if v != _NOT_RECORDED and v != [_NOT_RECORDED] and k != "flagged"

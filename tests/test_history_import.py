@@ -208,72 +208,103 @@ def test_an_imported_history_evaluates(loaded: Engine, services: svc.CaseService
 
 
 REFUSALS = [
-    pytest.param(17, {"class_code": "06999"}, 17, "class_code", "06999", "unknown event class for scheme gbt47678",
-                 id="unknown-class"),
+    pytest.param(17, {"class_code": "06999"}, 17, "class_code", "06999",
+                 "事件类别在 gbt47678 编码标准中不存在 / unknown event class for scheme gbt47678", id="unknown-class"),
     pytest.param(21, {"department_code": "990000000000000999"}, 21, "department_code", "990000000000000999",
-                 "unknown department code (not in the department catalogue)", id="unknown-department"),
+                 "部门代码不存在(不在部门名录中) / unknown department code (not in the department catalogue)",
+                 id="unknown-department"),
     pytest.param(24, {"at": "2025-09-04T11:30:00"}, 24, "at", "2025-09-04T11:30:00",
-                 "timestamp out of order: earlier than row 23 (2025-09-04T11:45:00+08:00) of the same case",
-                 id="timestamp-out-of-order"),
+                 "时间戳顺序颠倒:早于同一案件第 23 行的时间(2025-09-04T11:45:00+08:00) / timestamp out of order: "
+                 "earlier than row 23 (2025-09-04T11:45:00+08:00) of the same case", id="timestamp-out-of-order"),
     pytest.param(26, {"state": "closed"}, 26, "state", "closed",
-                 "impossible transition order: no action takes a case from handled (处置) to closed (结案); possible "
-                 "next states: checked (核查), dispatched (派遣), handled (处置)", id="impossible-order"),
+                 "流转顺序不可能:没有动作能使案件从「处置」(handled)流转到「结案」(closed);"
+                 "可能的下一状态:「核查」(checked)、「派遣」(dispatched)、「处置」(handled) / "
+                 "impossible transition order: no action takes a case from handled (处置) to closed (结案); "
+                 "possible next states: checked (核查), dispatched (派遣), handled (处置)", id="impossible-order"),
     pytest.param(17, {"state": "verified"}, 17, "state", "verified",
+                 "案件的第一行须为上报(状态 reported 上报);实为「核实」(verified) / "
                  "the first row of a case must be its report (state reported 上报); got verified (核实)",
                  id="first-row-not-a-report"),
     pytest.param(19, {"role": "department"}, 19, "role", "department",
-                 "role department (部门处置人员) may not take a case from reported (上报) to verified (核实); "
-                 "roles that may: grid_worker, supervisor", id="role-not-allowed"),
+                 "角色 department(部门处置人员)不能使案件从「上报」(reported)流转到「核实」(verified);可以的角色:"
+                 "grid_worker, supervisor / role department (部门处置人员) may not take a case from reported (上报) to "
+                 "verified (核实); roles that may: grid_worker, supervisor", id="role-not-allowed"),
     pytest.param(18, {"role": "shift_lead", "action": ""}, 18, "action", "",
-                 "several actions take a case from reported (上报) to reported (上报) by shift_lead: request_verify "
-                 "(发核实), escalate (提级); give the action column", id="ambiguous-action"),
+                 "有多个动作可使案件从「上报」(reported)流转到「上报」(reported)(角色 shift_lead):"
+                 "「发核实」(request_verify)、「提级」(escalate);请填写动作列 / "
+                 "several actions take a case from reported (上报) to reported (上报) by shift_lead: "
+                 "request_verify (发核实), escalate (提级); give the action column", id="ambiguous-action"),
     pytest.param(21, {"department_code": ""}, 21, "department_code", "",
-                 "a dispatch (派遣) needs the department it went to", id="dispatch-without-department"),
+                 "派遣须填写派往的部门 / a dispatch (派遣) needs the department it went to",
+                 id="dispatch-without-department"),
     pytest.param(19, {"at": "2025/09/04 09:40"}, 19, "at", "2025/09/04 09:40",
-                 "not an ISO 8601 timestamp (e.g. 2025-09-01T09:30:00 or 2025-09-01T09:30:00+08:00)",
-                 id="bad-timestamp"),
+                 "不是 ISO 8601 时间戳(如 2025-09-01T09:30:00 或 2025-09-01T09:30:00+08:00) / not an ISO 8601 "
+                 "timestamp (e.g. 2025-09-01T09:30:00 or 2025-09-01T09:30:00+08:00)", id="bad-timestamp"),
     pytest.param(19, {"at": "2025-09-04"}, 19, "at", "2025-09-04",
-                 "a date without a time of day: give the time too (e.g. 2025-09-01T09:30:00)", id="date-only"),
+                 "只有日期,没有时刻:请同时填写时刻(如 2025-09-01T09:30:00) / a date without a time of day: give the "
+                 "time too (e.g. 2025-09-01T09:30:00)", id="date-only"),
     pytest.param(19, {"at": "0001-01-01T00:00:00"}, 19, "at", "0001-01-01T00:00:00",
-                 "year 1 is not plausible in a case record (a placeholder?)", id="placeholder-timestamp"),
+                 "年份 1 不可能出现在案件记录中(是占位值?) / year 1 is not plausible in a case record (a placeholder?)",
+                 id="placeholder-timestamp"),
     pytest.param(19, {"role": "巡查员"}, 19, "role", "巡查员",
-                 "unknown role: use one of supervisor, grid_worker, intake, shift_lead, dispatcher, department, leader",
-                 id="unknown-role"),
+                 "角色不存在:请用 supervisor, grid_worker, intake, shift_lead, dispatcher, department, leader 之一"
+                 "(或其中文名称) / unknown role: use one of supervisor, grid_worker, intake, shift_lead, dispatcher, "
+                 "department, leader", id="unknown-role"),
     pytest.param(27, {"at": "2026-03-01T10:00:00"}, 27, "at", "2026-03-01T10:00:00",
-                 "in the future (after 2026-01-01T00:00:00+08:00): a history is past", id="future"),
+                 "时间在未来(晚于 2026-01-01T00:00:00+08:00):历史记录只能是过去的时间 / in the future (after "
+                 "2026-01-01T00:00:00+08:00): a history is past", id="future"),
     pytest.param(19, {"state": "办结"}, 19, "state", "办结",
-                 "unknown state: use one of reported, verified, rejected, voided, filed, dispatched, returned, "
-                 "handled, checked, closed, suspended (or the Chinese labels, 缓办)", id="unknown-state"),
+                 "状态不存在:请用 reported, verified, rejected, voided, filed, dispatched, returned, handled, checked, "
+                 "closed, suspended 之一(或其中文名称、缓办) / unknown state: use one of reported, verified, rejected, "
+                 "voided, filed, dispatched, returned, handled, checked, closed, suspended "
+                 "(or the Chinese labels, 缓办)", id="unknown-state"),
+    pytest.param(19, {"action": "办结"}, 19, "action", "办结",
+                 "动作不存在:请用 report 或 request_verify, verify, reject, void, file, dispatch, return, handle, "
+                 "request_check, check, rework, close, request_extension, approve_extension, deny_extension, suspend, "
+                 "resume, supervise, escalate 之一(或其中文名称) / "
+                 "unknown action: use report or one of request_verify, verify, reject, void, file, dispatch, return, "
+                 "handle, request_check, check, rework, close, "
+                 "request_extension, approve_extension, deny_extension, suspend, resume, supervise, escalate",
+                 id="unknown-action"),
     pytest.param(17, {"source": "wechat"}, 17, "source", "wechat",
+                 "案件来源不存在:请用 patrol, hotline, public_app, sensor, leader / "
                  "unknown source: use patrol, hotline, public_app, sensor, leader", id="unknown-source"),
-    pytest.param(17, {"datum": "wgs-1984"}, 17, "datum", "wgs-1984", "unknown datum: use wgs84, cgcs2000, gcj02, bd09",
+    pytest.param(17, {"datum": "wgs-1984"}, 17, "datum", "wgs-1984",
+                 "坐标系不存在:请用 wgs84, cgcs2000, gcj02, bd09 / unknown datum: use wgs84, cgcs2000, gcj02, bd09",
                  id="unknown-datum"),
-    pytest.param(17, {"lon": "113,68"}, 17, "lon", "113,68", "unparseable longitude (not a number)",
-                 id="unparseable-lon"),
+    pytest.param(17, {"lon": "113,68"}, 17, "lon", "113,68",
+                 "经度无法解析(不是数字) / unparseable longitude (not a number)", id="unparseable-lon"),
     pytest.param(17, {"lon": "0", "lat": "0"}, 17, "coordinates", "0,0",
-                 "coordinates are (0, 0): a placeholder, not a location", id="zero-zero"),
+                 "坐标为 (0, 0):是占位值,不是位置 / coordinates are (0, 0): a placeholder, not a location",
+                 id="zero-zero"),
     pytest.param(17, {"lon": "34.745454", "lat": "113.682211"}, 17, "coordinates", "34.745454,113.682211",
-                 "longitude and latitude look swapped", id="swapped"),
+                 "经纬度疑似颠倒 / longitude and latitude look swapped", id="swapped"),
     pytest.param(17, {"lon": "116.397", "lat": "39.909"}, 17, "coordinates", "116.397,39.909",
-                 "outside the gridded coverage (wgs84); check the datum and that lon/lat are not swapped",
-                 id="outside-coverage"),
+                 "不在已划分网格的范围内(wgs84);请检查坐标系,以及经纬度是否颠倒 / "
+                 "outside the gridded coverage (wgs84); check the datum and that lon/lat are not "
+                 "swapped", id="outside-coverage"),
     pytest.param(20, {"class_code": "01037"}, 20, "class_code", "01037",
-                 "conflicts with '06010' given earlier for this case", id="conflicting-class"),
+                 "与本案件前面给出的 '06010' 不一致 / conflicts with '06010' given earlier for this case",
+                 id="conflicting-class"),
     pytest.param(22, {"lon": "113.69", "lat": "34.745454"}, 22, "coordinates", "113.69,34.745454",
-                 "conflicts with 113.682211,34.745454 given earlier for this case", id="conflicting-location"),
+                 "与本案件前面给出的 113.682211,34.745454 不一致 / conflicts with 113.682211,34.745454 given earlier "
+                 "for this case", id="conflicting-location"),
     # Free text as refuse_bad_text takes it (review24 #8): the report row's note is the description, its actor the
     # reporter; a later row's note a reason or result.
     pytest.param(17, {"note": "市民来电：\u202e小区门口垃圾堆积"}, 17, "note", "市民来电：\u202e小区门口垃圾堆积",
-                 "contains the control or bidirectional character U+202E, which changes how the text is shown",
-                 id="bidi-in-description"),
+                 "含有会改变文字显示的控制字符或双向字符 U+202E / "
+                 "contains the control or bidirectional character U+202E, which changes how the text is "
+                 "shown", id="bidi-in-description"),
     pytest.param(17, {"actor": "12345\u2066热线"}, 17, "actor", "12345\u2066热线",
-                 "contains the control or bidirectional character U+2066, which changes how the text is shown",
-                 id="bidi-in-reporter"),
+                 "含有会改变文字显示的控制字符或双向字符 U+2066 / "
+                 "contains the control or bidirectional character U+2066, which changes how the text is "
+                 "shown", id="bidi-in-reporter"),
     pytest.param(22, {"note": "已清运\x1b[31m红"}, 22, "note", "已清运\x1b[31m红",
-                 "contains the control or bidirectional character U+001B, which changes how the text is shown",
-                 id="escape-in-result"),
-    pytest.param(23, {"actor": "监督员\x00王强"}, 23, "actor", "监督员\x00王强", "contains a NUL character",
-                 id="nul-in-actor"),
+                 "含有会改变文字显示的控制字符或双向字符 U+001B / "
+                 "contains the control or bidirectional character U+001B, which changes how the text is "
+                 "shown", id="escape-in-result"),
+    pytest.param(23, {"actor": "监督员\x00王强"}, 23, "actor", "监督员\x00王强",
+                 "含有 NUL 字符 / contains a NUL character", id="nul-in-actor"),
 ]  # fmt: skip
 
 
@@ -301,7 +332,10 @@ def test_a_refused_row_refuses_its_whole_case_and_the_others_import(
     assert own[["field", "value", "reason"]].values.tolist() == [[field, value, reason]]
     others = errors[errors["row"] != row]
     assert len(others) == 10
-    assert (others["reason"] == f"case refused: row {row}, {field}: {reason}").all()
+    zh, en = reason.split(" / ", 1)  # each language's sentence holds the row's reason in that language
+    assert (
+        others["reason"] == f"整案拒收:第 {row} 行,字段 {field}:{zh} / case refused: row {row}, {field}: {en}"
+    ).all()
     assert f"first refusal: row {row} field {field}: {reason}" in summary.to_text()
     # Never half a case: nothing of 2025000103 is stored; the other cases are whole.
     assert stored(loaded).index.tolist() == ["2025000101", "2025000102", "2025000104"]
@@ -318,10 +352,11 @@ def test_a_case_number_already_stored_is_refused(loaded: Engine, services: svc.C
         17,
         "case_no",
         "2025000103",
-        "case number already stored (案件编号已存在)",
+        "案件编号已存在 / case number already stored",
     ]
     assert (
-        errors["reason"].iloc[1:] == "case refused: row 17, case_no: case number already stored (案件编号已存在)"
+        errors["reason"].iloc[1:]
+        == "整案拒收:第 17 行,字段 case_no:案件编号已存在 / case refused: row 17, case_no: case number already stored"
     ).all()
     assert count(loaded, "SELECT count(*) FROM cases") == 4
     assert count(loaded, "SELECT count(*) FROM case_transitions") == 28  # the stored case kept its 11 steps
@@ -340,14 +375,25 @@ def test_several_refusals_in_one_file_each_refuse_only_their_case(
     assert (summary.rows, summary.cases_read) == (30, 4)
     assert (summary.imported_cases, summary.refused_cases, summary.refused_rows) == (2, 4, 9 + 2 + 1 + 1)
     errors = read_errors(summary.errors_path).set_index("row")
-    assert errors.loc[4, "reason"].startswith("impossible transition order: no action takes a case from reported")
+    assert errors.loc[4, "reason"].startswith(
+        "流转顺序不可能:没有动作能使案件从「上报」(reported)流转到「立案」(filed)"
+    )
+    assert " / impossible transition order: no action takes a case from reported" in errors.loc[4, "reason"]
     assert errors.loc[29, ["field", "reason"]].tolist() == [
         "department_code",
-        "unknown department code (not in the department catalogue)",
+        "部门代码不存在(不在部门名录中) / unknown department code (not in the department catalogue)",
     ]
-    assert errors.loc[30, ["case_no", "field", "reason"]].tolist() == ["", "case_no", "missing case number"]
-    assert errors.loc[31, ["field", "reason"]].tolist() == ["case_no", "case number longer than 20 characters"]
-    assert errors.loc[28, "reason"].startswith("case refused: row 29, department_code:")
+    assert errors.loc[30, ["case_no", "field", "reason"]].tolist() == [
+        "",
+        "case_no",
+        "缺少案件编号 / missing case number",
+    ]
+    assert errors.loc[31, ["field", "reason"]].tolist() == [
+        "case_no",
+        "案件编号超过 20 个字符 / case number longer than 20 characters",
+    ]
+    assert errors.loc[28, "reason"].startswith("整案拒收:第 29 行,字段 department_code:部门代码不存在")
+    assert " / case refused: row 29, department_code: unknown department code" in errors.loc[28, "reason"]
     assert stored(loaded).index.tolist() == ["2025000102", "2025000103"]
 
 
@@ -441,9 +487,13 @@ def test_aliases_labels_extensions_and_deferral(catalogue_services: svc.CaseServ
     errors = parsed.errors.set_index("row")
     assert errors.loc[14, ["field", "reason"]].tolist() == [
         "new_due_at",
-        "an approved extension (延期批准) needs the new deadline",
+        "延期批准须填写新处置时限 / an approved extension (延期批准) needs the new deadline",
     ]
-    assert (errors.loc[list(range(9, 14)), "reason"].str.startswith("case refused: row 14, new_due_at:")).all()
+    assert (
+        errors.loc[list(range(9, 14)), "reason"]
+        == "整案拒收:第 14 行,字段 new_due_at:延期批准须填写新处置时限 / case refused: row 14, new_due_at: an "
+        "approved extension (延期批准) needs the new deadline"
+    ).all()
 
 
 def test_an_approved_extension_must_move_the_disposal_deadline_later(
@@ -499,23 +549,31 @@ def test_an_approved_extension_must_move_the_disposal_deadline_later(
         7,
         "new_due_at",
         "2025-09-02T15:00",
-        "an extension must move the deadline later than 2025-09-02 15:30, not to 2025-09-02 15:00",
+        "延期须使处置时限晚于 2025-09-02 15:30,不能改为 2025-09-02 15:00 / an extension must move the deadline later "
+        "than 2025-09-02 15:30, not to 2025-09-02 15:00",
     ]
     assert refused.loc["E-2", ["row", "value", "reason"]].tolist() == [
         15,
         "2025-09-03T10:00",
-        "an extension must move the deadline later than 2025-09-03 12:00, not to 2025-09-03 10:00",
+        "延期须使处置时限晚于 2025-09-03 12:00,不能改为 2025-09-03 10:00 / an extension must move the deadline later "
+        "than 2025-09-03 12:00, not to 2025-09-03 10:00",
     ]
     assert refused.loc["E-3", ["row", "value", "reason"]].tolist() == [
         21,
         "2026-12-01T17:30",
-        "to 2026-12-01 is more than the 366 days an extension may add (a longer wait is 挂账)",
+        "新处置时限 2026-12-01 超出延期最多可延长的 366 天(更长的等待请挂账) / to 2026-12-01 is more than the 366 "
+        "days an extension may add (a longer wait is 挂账)",
     ]
     assert refused.loc["E-5", ["row", "value"]].tolist() == [35, "2025-09-02T15:00"]
     # every row of a refused case says why: the refused row's own reason
     e1 = parsed.errors[parsed.errors["case_no"] == "E-1"]
     assert e1["row"].tolist() == [2, 3, 4, 5, 6, 7]
-    assert (e1["reason"].iloc[:-1] == "case refused: row 7, new_due_at: " + e1["reason"].iloc[-1]).all()
+    assert (
+        e1["reason"].iloc[:-1]
+        == "整案拒收:第 7 行,字段 new_due_at:延期须使处置时限晚于 2025-09-02 15:30,不能改为 2025-09-02 15:00 / case "
+        "refused: row 7, new_due_at: an extension must move the deadline later than 2025-09-02 15:30, not to "
+        "2025-09-02 15:00"
+    ).all()
 
 
 def test_a_reopened_duplicate_is_replayed_back_to_intake(catalogue_services: svc.CaseServices, tmp_path: Path) -> None:
@@ -559,12 +617,64 @@ def test_a_reopened_duplicate_is_replayed_back_to_intake(catalogue_services: svc
     errors = parsed.errors.set_index("row")
     assert errors.loc[11, ["field", "reason"]].tolist() == [
         "state",
-        "impossible transition order: the case was already voided (作废), a final state",
+        "流转顺序不可能:案件已是终结状态「作废」(voided) / impossible transition order: the case was already voided "
+        "(作废), a final state",
     ]
     assert errors.loc[13, ["field", "reason"]].tolist() == [
         "state",
-        "impossible transition order: reopen is not allowed in state 'reported' (上报): only a merged (voided) "
-        "duplicate is reopened",
+        "流转顺序不可能:只有已合并(作废)的重复案件才能重新受理,本案件为「上报」(reported) / impossible transition "
+        "order: reopen is not allowed in state 'reported' (上报): only a merged (voided) duplicate is reopened",
+    ]
+
+
+def test_workflow_refusals_are_zh_first_then_the_english(catalogue_services: svc.CaseServices, tmp_path: Path) -> None:
+    """Review U1: the refusals the workflow makes (role, state, guard, department, an action's end state) say the
+    row's reason in zh-CN first, then " / " and the English; the workflow's own "zh / en" state refusal is split,
+    each part in its language; the other rows of the case say "整案拒收 … / case refused …" the same way."""
+    dept = "990000000000000003"
+    head = [("06010", "113.6746", "34.7454", "patrol", "reported", "supervisor", "", "09:00", ""),
+            ("", "", "", "", "verified", "supervisor", "", "09:10", ""),
+            ("", "", "", "", "filed", "shift_lead", "", "09:20", ""),
+            ("", "", "", "", "dispatched", "dispatcher", dept, "09:30", "")]  # fmt: skip
+    steps = {
+        "W-1": [*head, ("", "", "", "", "dispatched", "supervisor", "", "10:00", "request_extension")],
+        "W-2": [*head[:2], ("", "", "", "", "verified", "dispatcher", dept, "09:20", "dispatch")],
+        "W-3": [*head, ("", "", "", "", "dispatched", "dispatcher", "", "10:00", "deny_extension")],
+        "W-4": [*head, ("", "", "", "", "handled", "department", "", "10:00", "return")],
+        "W-5": [*head, ("", "", "", "", "handled", "department", "", "10:00", ""),
+                ("", "", "", "", "dispatched", "supervisor", "990000000000000012", "11:00", "rework")],
+    }  # fmt: skip
+    rows = [(no, *r[:7], f"2025-10-13T{r[7]}", r[8], "原因") for no, rs in steps.items() for r in rs]
+    header = ["案件编号", "类别代码", "经度", "纬度", "来源", "状态", "角色", "部门代码", "时间", "动作", "备注"]
+    path = tmp_path / "workflow.csv"
+    pd.DataFrame(rows, columns=header).to_csv(path, index=False, encoding="utf-8")
+    raw, _ = read_history_csv(path)
+    parsed = parse_history(raw, catalogue_services, now=NOW)
+    assert parsed.cases.empty
+    own = parsed.errors[parsed.errors["field"] != ""]
+    assert own[["row", "case_no", "field", "reason"]].values.tolist() == [
+        [6, "W-1", "role",
+         "角色 supervisor(监督员)不能办理「延期申请」(request_extension);可办理的角色:department(部门处置人员) / "
+         "request_extension is not allowed for role 'supervisor' (监督员); allowed roles: department (部门处置人员)"],
+        [9, "W-2", "state",
+         "流转顺序不可能:案件状态为「核实」,不能办理「派遣」(可办理的状态:立案、回退) / impossible transition order: "
+         "dispatch is not allowed in state 'verified' (核实); allowed from: filed, returned"],
+        [14, "W-3", "state",
+         "流转顺序不可能:「延期驳回」(deny_extension):没有待审批的延期申请 / impossible transition order: "
+         "deny_extension is not allowed in state 'dispatched' (派遣): there is no pending extension request"],
+        [19, "W-4", "state",
+         "流转顺序不可能:「回退」(return)使案件从「派遣」(dispatched)流转到「回退」(returned),"
+         "而不是「处置」(handled) / impossible transition order: return (回退) takes the case from dispatched (派遣) "
+         "to returned (回退), not "
+         "handled (处置)"],
+        [25, "W-5", "department_code",
+         "返工须派回原部门 990000000000000003,不能派给 990000000000000012 / rework (返工) goes back to the same "
+         "department '990000000000000003', not '990000000000000012'"],
+    ]  # fmt: skip
+    assert parsed.errors.loc[parsed.errors["row"] == 7, "reason"].tolist() == [
+        "整案拒收:第 9 行,字段 state:流转顺序不可能:案件状态为「核实」,不能办理「派遣」(可办理的状态:立案、回退) / "
+        "case refused: row 9, state: impossible transition order: dispatch is not allowed in state 'verified' (核实); "
+        "allowed from: filed, returned"
     ]
 
 
@@ -665,7 +775,10 @@ def test_a_case_number_with_a_bidi_control_refuses_its_rows(
     rows = [{**r, "case_no": bad} if r["case_no"] == "2025000104" else r for r in sample_rows()]
     raw, _ = read_history_csv(write_rows(tmp_path / "h.csv", rows))
     parsed = parse_history(raw, catalogue_services, now=NOW)
-    why = "contains the control or bidirectional character U+202E, which changes how the text is shown"
+    why = (
+        "含有会改变文字显示的控制字符或双向字符 U+202E / contains the control or bidirectional character U+202E, which "
+        "changes how the text is shown"
+    )
     assert parsed.errors.values.tolist() == [[28, bad, "case_no", bad, why], [29, bad, "case_no", bad, why]]
     assert parsed.cases["case_no"].tolist() == SAMPLE_NUMBERS[:3]
 
@@ -760,10 +873,13 @@ def test_a_case_keeps_the_sending_systems_number(
     refused = parsed.errors[parsed.errors["field"] == "external_ref"].set_index("case_no")
     assert refused.loc["K-2", ["row", "reason"]].tolist() == [
         5,
-        "conflicts with '12345-0002' given earlier for this case",
+        "与本案件前面给出的 '12345-0002' 不一致 / conflicts with '12345-0002' given earlier for this case",
     ]
-    assert refused.loc["K-3", "reason"] == "longer than 64 characters"
-    assert refused.loc["K-4", "reason"].startswith("contains the control or bidirectional character U+202E")
+    assert refused.loc["K-3", "reason"] == "超过 64 个字符 / longer than 64 characters"
+    assert refused.loc["K-4", "reason"] == (
+        "含有会改变文字显示的控制字符或双向字符 U+202E / contains the control or bidirectional character U+202E, which "
+        "changes how the text is shown"
+    )
     summary = run(loaded, services, path)
     assert summary.imported_cases == 3
     with loaded.connect() as conn:

@@ -225,7 +225,9 @@ def test_the_history_refusals_file_quotes_formula_like_values(
     assert (summary.imported_cases, summary.refused_cases) == (0, 1), summary.to_text()
     refused = cells(read(tmp_path / "h.errors.csv"))
     assert rows_of(refused, "row", "field", "value")[0] == ["2", "class_code", "'" + HYPERLINK]
-    assert column(refused, "reason")[0].startswith("unknown event class")
+    assert column(refused, "reason")[0] == (
+        "事件类别在 gbt47678 编码标准中不存在 / unknown event class for scheme gbt47678"
+    )
 
 
 # -- any layer as CSV (grids, components) ---------------------------------------------------------------------
