@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import pandas as pd
 from sqlalchemy import Engine
@@ -333,23 +333,29 @@ def write_table(table: pd.DataFrame, out: Path, title: str, subject: str = "regi
             )
         to_csv(table, out, index=False, encoding="utf-8-sig")
     elif suffix == ".xlsx":
-        labels = [column_label(str(c), subject) for c in table.columns]
-        keys = pd.DataFrame(
-            {
-                "列名": labels,
-                "字段 key": [str(c) for c in table.columns],
-                "取值 values": [_value_key(str(c), table[c]) for c in table.columns],
-            }
-        )
-        if notes and table.attrs["provisional"]:
-            title = f"{title[:28]} 暂定"  # a sheet name holds 31 characters
-        with pd.ExcelWriter(out, engine="openpyxl") as xl:
-            shown = _xlsx_values(table).set_axis(labels, axis=1)
-            shown.to_excel(xl, sheet_name=title, index=False, freeze_panes=(1, 0))
-            _number_formats(xl.sheets[title], [str(c) for c in table.columns])
-            keys.to_excel(xl, sheet_name="字段说明", index=False)
-            if notes:
-                pd.DataFrame(notes, columns=["项目", "值", "字段 key"]).to_excel(xl, sheet_name="说明", index=False)
-            xlsx_text(xl.book)  # a name such as =HYPERLINK(…) is text, not a formula
+        write_xlsx(table, out, title, subject)
     else:
         raise InvalidInput(f"--out: {out.name}: use a .csv or .xlsx file")
+
+
+def write_xlsx(table: pd.DataFrame, out: Path | IO[bytes], title: str, subject: str = "region") -> None:
+    """The XLSX of :func:`write_table` into a file or a binary stream (the API's ``format=xlsx`` download)."""
+    notes = _export_notes(table)
+    labels = [column_label(str(c), subject) for c in table.columns]
+    keys = pd.DataFrame(
+        {
+            "列名": labels,
+            "字段 key": [str(c) for c in table.columns],
+            "取值 values": [_value_key(str(c), table[c]) for c in table.columns],
+        }
+    )
+    if notes and table.attrs["provisional"]:
+        title = f"{title[:28]} 暂定"  # a sheet name holds 31 characters
+    with pd.ExcelWriter(out, engine="openpyxl") as xl:
+        shown = _xlsx_values(table).set_axis(labels, axis=1)
+        shown.to_excel(xl, sheet_name=title, index=False, freeze_panes=(1, 0))
+        _number_formats(xl.sheets[title], [str(c) for c in table.columns])
+        keys.to_excel(xl, sheet_name="字段说明", index=False)
+        if notes:
+            pd.DataFrame(notes, columns=["项目", "值", "字段 key"]).to_excel(xl, sheet_name="说明", index=False)
+        xlsx_text(xl.book)  # a name such as =HYPERLINK(…) is text, not a formula

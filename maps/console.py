@@ -26,9 +26,10 @@ from sqlalchemy import Connection, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from gisgrid.cases import DOCUMENT_LABELS, GRID_FILTER_COLUMNS, PHOTO_KIND_LABELS, SOURCES, TEXT_LIMITS
+from gisgrid.evaluation import SUBJECTS
 from gisgrid.evaluation_service import PROVISIONAL_ZH
 from gisgrid.events import EventCatalogue
-from gisgrid.workflow import TERMINAL_STATES
+from gisgrid.workflow import ROLES, TERMINAL_STATES
 from maps.assets import use_local_assets, with_root
 from maps.basemap import SHIFT_JS, Basemap, gcj02_shift_table
 from maps.pagejs import (
@@ -54,6 +55,12 @@ DEFAULT_ROLE = "intake"
 DEFAULT_ACTOR = "值班员"
 #: The grid filter's codes in words, by the case column each length names (gisgrid.cases.GRID_FILTER_COLUMNS).
 GRID_CODE_WORDS = {"street_code": "街道", "community_code": "社区", "tier3_code": "三级", "unit_grid_code": "单元"}
+#: The evaluation tables the console downloads (``GET /evaluation`` subjects): regions at the form's level, the
+#: departments, each post (网格员 beside 监督员).
+EVAL_TABLES = {
+    k: SUBJECTS.get(k) or ROLES[k]
+    for k in ("region", "department", "supervisor", "grid_worker", "intake", "shift_lead", "dispatcher")
+} | {"region": SUBJECTS["region"] + "(按所选层级)"}
 #: A map click outside the district's grids (the API's 404 speaks of a report's location: datum, photo …).
 OUTSIDE_CLICK_TEXT = "此处不在本区网格范围内"
 #: The fourth count beside the lights: 挂账 cases have no light (their clock is stopped), so the four add up to the
@@ -505,6 +512,10 @@ def _panel_html(
       <button type="submit">显示</button>
       <button type="button" id="gg-eval-clear">清除</button>
     </form>
+    <div class="gg-filters">
+      <label>考核表 <select id="gg-eval-subject">{_options(EVAL_TABLES, None, "region")}</select></label>
+      <a id="gg-eval-xlsx" download>下载 Excel</a>
+    </div>
     <div id="gg-eval-legend" class="gg-legend" aria-live="polite"></div>
   </details>
 </aside>
@@ -725,6 +736,18 @@ PANEL_JS = r"""
         showError("evaluation", "专题图未生成:" + (err.network ? "无法连接服务器" : err.message), err);
       });
     });
+    /* The period's table as the zh-CN workbook (GET /evaluation?format=xlsx): the region table at the chosen
+       level, or the departments' or a post's; the same period as the map. */
+    function xlsxLink() {
+      var e = form.elements, a = $("gg-eval-xlsx");
+      var q = new URLSearchParams({period: e.period.value, subject: $("gg-eval-subject").value,
+                                   level: e.level.value, format: "xlsx"});
+      if (e.period.value) { a.href = C.base + "/evaluation?" + q.toString(); } else { a.removeAttribute("href"); }
+    }
+    form.addEventListener("change", xlsxLink);
+    form.addEventListener("input", xlsxLink);
+    $("gg-eval-subject").addEventListener("change", xlsxLink);
+    xlsxLink();
     $("gg-eval-clear").addEventListener("click", function () {
       if (GG.choropleth) { GG.map.removeLayer(GG.choropleth); GG.choropleth = null; }
       $("gg-eval-legend").textContent = "";

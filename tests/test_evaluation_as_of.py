@@ -473,6 +473,35 @@ def test_a_provisional_evaluation_written_to_a_file_says_so(
     assert first.freeze_panes == "A2"
 
 
+def test_the_api_downloads_the_xlsx_people_read_named_provisional_when_it_is(
+    november: Engine, settings: Settings
+) -> None:
+    """review40 U1: the 考核科 gets the zh-CN workbook from a browser (``format=xlsx``), the one ``evaluate --out``
+    writes: sheets named after the period and subject (暂定 while provisional), 说明 with the evaluation time;
+    the CSV's and the XLSX's file names say ``provisional`` too."""
+    import io
+
+    with TestClient(create_app(settings)) as client:
+        q = {"period": "2025-11", "level": "district", "as_of": "2025-11-15"}
+        r = client.get("/evaluation", params={**q, "format": "xlsx"})
+        assert r.status_code == 200, r.text
+        assert r.headers["content-type"] == "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+        assert r.headers["content-disposition"] == 'attachment; filename="evaluation-district-2025-11-provisional.xlsx"'
+        book = openpyxl.load_workbook(io.BytesIO(r.content))
+        assert book.sheetnames == ["2025-11 区 暂定", "字段说明", "说明"]
+        first = book["2025-11 区 暂定"]
+        assert [c.value for c in first[1]][:4] == ["区域编码", "名称", "层级", "上报数"]
+        assert [c.value for c in first[2]][2:4] == ["区", 3]
+        assert [c.value for c in book["说明"][2]] == ["评价时点", "2025-11-15T00:00:00+08:00", "as_of"]
+        csv = client.get("/evaluation", params={**q, "format": "csv"})
+        disposition = csv.headers["content-disposition"]
+        assert disposition == 'attachment; filename="evaluation-district-2025-11-provisional.csv"'
+        final = client.get("/evaluation", params={"period": "2025-11", "subject": "department", "format": "xlsx"})
+        assert final.headers["content-disposition"] == 'attachment; filename="evaluation-department-2025-11.xlsx"'
+        assert openpyxl.load_workbook(io.BytesIO(final.content)).sheetnames[0] == "2025-11 专业部门"
+        assert client.get("/evaluation", params={**q, "format": "pdf"}).status_code == 422
+
+
 def closed_case_rows(case: str, reported: str, rest: str) -> str:
     """A 暴露垃圾 case reported at ``reported`` and taken to 结案 on the day ``rest`` (YYYY-MM-DD) from 09:00."""
     steps = (

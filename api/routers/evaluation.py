@@ -1,9 +1,10 @@
-"""综合评价 and governance risks: indicator tables and risk scores per period, as JSON or CSV."""
+"""综合评价 and governance risks: indicator tables and risk scores per period, as JSON, CSV or (indicators) XLSX."""
 
 from __future__ import annotations
 
 import io
 import json
+import re
 from typing import Annotated, Any, Literal
 
 import pandas as pd
@@ -19,6 +20,8 @@ from gisgrid.evaluation_service import (
     calendar_warning_en,
     indicators,
     parse_period,
+    table_title,
+    write_xlsx,
 )
 from gisgrid.risk_service import risk_table
 from gisgrid.spreadsheet import to_csv
@@ -55,7 +58,7 @@ def evaluation(
     period: PeriodQuery,
     subject: Subject = "region",
     level: Level = "tier3",
-    format: Literal["json", "csv"] = "json",
+    format: Literal["json", "csv", "xlsx"] = "json",
     as_of: AsOfQuery = None,
 ) -> Any:
     """``{period, as_of, provisional, calendar_warning, count, data}``: the cases reported in ``period`` before
@@ -64,16 +67,30 @@ def evaluation(
     else null) names the years the holiday calendar does not know that the working time behind the figures ran
     through, and the remedy. CSV states them in ``X-Evaluation-Period``, ``X-Evaluation-As-Of``,
     ``X-Evaluation-Provisional`` (true/false) and, only when there is one, ``X-Evaluation-Calendar-Warning``
-    (English in ASCII: a header carries no Chinese)."""
+    (English in ASCII: a header carries no Chinese). XLSX is the file ``gisgrid evaluate --out NAME.xlsx`` writes,
+    for people: zh-CN headers and values, the sheets 字段说明 and 说明 (评价时点, 暂定, 日历提示), codes as text.
+    A CSV or XLSX of provisional figures is named ``…-provisional``."""
     p = parse_period(period)
     table = indicators(engine, request.app.state.cases, p, subject, level, as_of=as_of)
     meta = answer_meta(p, table)
+    # An ASCII file name (2026-10, 2026-Q3; a range's instants without ':' '+' '/'): the header carries no Chinese.
+    label = re.sub(r"[^0-9A-Za-z.-]+", "_", p.label)
+    name = f"evaluation-{subject if subject != 'region' else level}-{label}"
+    name += "-provisional" if meta["provisional"] else ""
+    if format == "xlsx":
+        buf = io.BytesIO()
+        write_xlsx(table, buf, table_title(p, subject, level), subject)
+        return Response(
+            buf.getvalue(),
+            media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            headers={"Content-Disposition": f'attachment; filename="{name}.xlsx"'},
+        )
     headers = {"period": meta["period"], "as_of": meta["as_of"], "provisional": str(meta["provisional"]).lower()}
     if meta["calendar_warning"] is not None:
         # A header is Latin-1 on the wire: the English text, its dashes as ASCII (Mon-Fri).
         english = calendar_warning_en(table.attrs["unknown_years"]) or ""
         headers["calendar_warning"] = english.replace("–", "-").encode("ascii", "replace").decode()
-    return _table(table, format, f"evaluation-{subject}-{period}", meta, headers)
+    return _table(table, format, name, meta, headers)
 
 
 @router.get("/evaluation/map", summary="综合评价专题图 One indicator over the regions of a level, classed, as GeoJSON")

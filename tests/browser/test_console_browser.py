@@ -10,6 +10,7 @@ from urllib.parse import quote
 
 import httpx2 as httpx
 import numpy as np
+import openpyxl
 from PIL import Image
 from sqlalchemy import Engine, text
 
@@ -344,6 +345,15 @@ def test_an_indicator_map_is_drawn_with_its_legend_and_a_refusal_is_explained(
     assert "按期处置率" in shown and "等级" in shown and "排名" in shown, shown
     assert not [u for u in desk.watch.requests[asked:] if "/grids/locate" in u]
     desk.shot("evaluation-map")
+    # review40 U1: the period's table as the zh-CN workbook, for the table chosen (here the departments').
+    page.select_option("#gg-eval-subject", "department")
+    href = page.get_attribute("#gg-eval-xlsx", "href")
+    assert href == "/evaluation?period=2025-10&subject=department&level=tier3&format=xlsx"
+    with page.expect_download() as got:
+        page.click("#gg-eval-xlsx")
+    workbook = openpyxl.load_workbook(io.BytesIO(got.value.path().read_bytes()))
+    assert workbook.sheetnames[:2] == ["2025-10 专业部门", "字段说明"]
+    assert got.value.suggested_filename == "evaluation-department-2025-10.xlsx"
     page.fill('#gg-eval-form input[name="period"]', "2031-01")  # no cases then: the API says so, the panel shows it
     page.click('#gg-eval-form button[type="submit"]')
     page.wait_for_function("() => /专题图未生成/.test(document.getElementById('gg-error').textContent)")
