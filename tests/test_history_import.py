@@ -824,6 +824,25 @@ def test_an_imported_open_case_runs_the_clock_its_steps_left_it(
                 )
             )
         }
+    with loaded.connect() as conn:
+        disposal = {
+            r.case_no: (r.started, r.due)
+            for r in conn.execute(
+                text(
+                    "SELECT case_no, to_char(disposal_started_at AT TIME ZONE 'Asia/Shanghai', 'MM-DD HH24:MI') "
+                    "AS started, to_char(disposal_due_at AT TIME ZONE 'Asia/Shanghai', 'MM-DD HH24:MI') AS due "
+                    "FROM cases"
+                )
+            )
+        }
+    # The 处置 deadline and its 派遣 as a live dispatch stores them (review40 D5: null on every imported case).
+    assert disposal == {
+        "H-1": ("10-13 09:30", "10-13 15:00"),
+        "H-2": ("10-13 09:30", "10-15 12:00"),
+        "H-3": (None, None),
+        "H-4": ("10-13 09:30", "10-14 14:00"),
+        "H-6": ("10-13 09:30", "10-13 15:00"),
+    }
     assert clocks == {
         "H-1": ("disposal", "10-13 09:30", "10-13 15:00"),  # 2.5 h before lunch, 1.5 after; not from the 督办
         "H-2": ("disposal", "10-13 09:30", "10-15 12:00"),  # the approved extension
@@ -841,6 +860,7 @@ def test_an_imported_open_case_runs_the_clock_its_steps_left_it(
             conn, services, held.id, role="department", now=dt.datetime(2025, 10, 14, 9, 30, tzinfo=TZ)
         )
     assert (resumed["node"], resumed["due_at"], resumed["light"]) == ("disposal", "2025-10-14T14:00:00+08:00", "green")
+    assert resumed["disposal_due_at"] == "2025-10-14T14:00:00+08:00"  # carried over the 挂账 like due_at
 
 
 def test_a_case_keeps_the_sending_systems_number(
