@@ -1988,25 +1988,60 @@ class CaseFilter:
 
 
 #: Orders of a case list: ``newest`` — last reported first; ``updated`` — least recently changed first, the order a
-#: system following the cases pages through (``changed_since`` its last poll's latest ``updated_at``).
-CASE_SORTS: dict[str, str] = {"newest": "c.id DESC", "updated": "c.updated_at, c.id"}
+#: system following the cases pages through (``changed_since`` its last poll's latest ``updated_at``); ``due`` —
+#: the running deadline first (most overdue first, a department's or the console's most urgent cases on the
+#: first page), cases without a running clock (finished, 挂账 with none) last.
+CASE_SORTS: dict[str, str] = {
+    "newest": "c.id DESC",
+    "updated": "c.updated_at, c.id",
+    "due": "c.due_at NULLS LAST, c.id",
+}
+#: The time column of a keyset order (its cursor carries that time before the id).
+_CURSOR_TIMES = {"updated": "updated_at", "due": "due_at"}
 
-#: Page cursors (keyset paging): ``newest`` — the last case's id; ``updated`` — its updated_at in microseconds since
-#: the epoch, a dot, its id. The next page is what comes after that case in the order, so reports arriving and
-#: cases changing between two pages neither repeat nor skip a case, as an offset would.
-_CURSOR_PATTERNS = {"newest": re.compile(r"[1-9]\d{0,17}"), "updated": re.compile(r"(-?\d{1,18})\.([1-9]\d{0,17})")}
+#: Page cursors (keyset paging): ``newest`` — the last case's id; ``updated``/``due`` — its updated_at/due_at in
+#: microseconds since the epoch (``n`` for a case without a due_at), a dot, its id. The next page is what comes
+#: after that case in the order, so reports arriving and cases changing between two pages neither repeat nor skip
+#: a case, as an offset would.
+_CURSOR_PATTERNS = {
+    "newest": re.compile(r"[1-9]\d{0,17}"),
+    "updated": re.compile(r"(-?\d{1,18})\.([1-9]\d{0,17})"),
+    "due": re.compile(r"(-?\d{1,18}|n)\.([1-9]\d{0,17})"),
+}
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
 
 def page_cursor(sort: str, case: Mapping[str, Any]) -> str:
     """The cursor of the page that follows ``case`` (a row of the list's query) in ``sort``."""
+    column = _CURSOR_TIMES.get(sort)
+    if column is None:
+        return str(case["id"])
+    at = case[column]
+    return f"{'n' if at is None else (at - _EPOCH) // dt.timedelta(microseconds=1)}.{case['id']}"
+
+
+def _keyset_after(sort: str, after_id: int, after_at: dt.datetime | None) -> str:
+    """The condition (over ``c``, parameters ``after_id``/``after_at``) of the cases after a cursor in ``sort``."""
+    if sort == "newest":
+        return "c.id < :after_id"
     if sort == "updated":
-        return f"{(case['updated_at'] - _EPOCH) // dt.timedelta(microseconds=1)}.{case['id']}"
-    return str(case["id"])
+        return "(c.updated_at, c.id) > (:after_at, :after_id)"
+    if after_at is None:  # due: in the cases without a deadline, which come last
+        return "(c.due_at IS NULL AND c.id > :after_id)"
+    return "((c.due_at, c.id) > (:after_at, :after_id) OR c.due_at IS NULL)"
+
+
+def _keyset_key(sort: str, row: Mapping[str, Any]) -> tuple[Any, ...]:
+    """``row``'s place in ``sort`` as a comparable key (larger: later in the list)."""
+    if sort == "newest":
+        return (-row["id"],)
+    at = row[_CURSOR_TIMES[sort]]
+    return (at is None, at or _EPOCH, row["id"])
 
 
 def _after(sort: str, cursor: str) -> tuple[int, dt.datetime | None]:
-    """A cursor's case id and (``updated``) time; a cursor of the other order or not made here is refused."""
+    """A cursor's case id and (``updated``, ``due``) time — None for ``newest`` and a ``due`` cursor in the cases
+    without a deadline; a cursor of another order or not made here is refused."""
     m = _CURSOR_PATTERNS[sort].fullmatch(cursor)
     if m is None:
         raise InvalidInput(
@@ -2014,8 +2049,8 @@ def _after(sort: str, cursor: str) -> tuple[int, dt.datetime | None]:
             detail=[{"field": "after"}],
             reason=Reason.AFTER_UNREADABLE,
         )
-    if sort == "newest":
-        return int(cursor), None
+    if sort == "newest" or m[1] == "n":
+        return int(cursor) if sort == "newest" else int(m[2]), None
     try:
         at = _EPOCH + dt.timedelta(microseconds=int(m[1]))
     except OverflowError:
@@ -2248,16 +2283,12 @@ def case_page(
         if after is None:
             return paged(lit[f.offset : f.offset + f.limit + 1], len(lit))
         after_id, after_at = after
-        rest = (
-            [r for r in lit if r["id"] < after_id]
-            if after_at is None
-            else [r for r in lit if (r["updated_at"], r["id"]) > (after_at, after_id)]
-        )
+        mark = _keyset_key(f.sort, {"id": after_id, **dict.fromkeys(_CURSOR_TIMES.values(), after_at)})
+        rest = [r for r in lit if _keyset_key(f.sort, r) > mark]
         return paged(rest[: f.limit + 1], len(lit))
     matched = int(conn.execute(text(f"SELECT count(*) FROM cases c WHERE {cond}"), params).scalar_one())
     if after is not None:
-        cond_after = "c.id < :after_id" if after[1] is None else "(c.updated_at, c.id) > (:after_at, :after_id)"
-        base += f" AND {cond_after}"
+        base += f" AND {_keyset_after(f.sort, *after)}"
         params = {**params, "after_id": after[0], "after_at": after[1]}
     rows = (
         conn.execute(

@@ -68,7 +68,7 @@ OUTSIDE_CLICK_TEXT = "此处不在本区网格范围内"
 SUSPENDED_LABEL = "挂账(暂停计时)"
 #: The list's orders: by light (red first; within one page of the answer) or newest report first (the API's
 #: own order, so it holds across pages).
-LIST_SORTS = {"light": "按灯色", "newest": "最新上报优先"}
+LIST_SORTS = {"light": "按灯色(最紧迫优先)", "newest": "最新上报优先"}
 #: What the list, its count and the map say while the filter is refused (the old answer is not the filter's).
 FILTER_REFUSED_TEXT = "筛选条件未被接受:列表与地图未显示案件。请修改条件后按「筛选」,或按「清除」。"
 #: Content-Security-Policy for the page: everything from this origin (basemap origin added when configured); its
@@ -801,6 +801,9 @@ PANEL_JS = r"""
     var q = filterQuery([]);
     q.set("format", "geojson");
     q.set("limit", String(C.casesLimit));
+    // 按灯色: the most urgent cases (earliest running deadline) of the whole filter on the first page, not the
+    // newest page sorted; 最新上报优先: the newest reports.
+    q.set("sort", $("gg-sort").value === "newest" ? "newest" : "due");
     if (GG.offset) { q.set("offset", String(GG.offset)); }
     return C.base + "/cases?" + q.toString();
   }
@@ -1055,7 +1058,7 @@ PANEL_JS = r"""
       (paged ? "(地图与列表显示第 " + first + "–" + last + " 件)" : "") +
       (GG.filters.case_no ? " · 按案件编号「" + GG.filters.case_no + "」查找" +
         (total ? "" : ":没有此编号的案件") : "") + gridNote() +
-      (paged && !newest ? " · 灯色排序限本页" : "");  // the API's pages are newest first
+      (paged && !newest ? " · 按处置时限分页,页内按灯色" : "");  // pages: earliest deadline first (sort=due)
     $("gg-page").textContent = paged ? "第 " + (Math.floor(GG.offset / C.casesLimit) + 1) + " / " +
       Math.max(1, Math.ceil(total / C.casesLimit)) + " 页" : "";
     $("gg-prev").disabled = GG.offset <= 0;
@@ -1878,8 +1881,10 @@ PANEL_JS = r"""
         form.requestSubmit ? form.requestSubmit() : form.dispatchEvent(new Event("submit"));
       });
     });
-    $("gg-sort").addEventListener("change", function () {  // the answer shown, in the other order
+    $("gg-sort").addEventListener("change", function () {  // the filter's first page in the other order
+      GG.offset = 0;
       if (GG.lastGood && !GG.badFilter) { renderList(GG.lastGood); }
+      if (GG.cases && !GG.badFilter) { GG.cases.update(); }
     });
     $("gg-prev").addEventListener("click", function () { GG.page(-1); });
     $("gg-next").addEventListener("click", function () { GG.page(1); });
@@ -1910,9 +1915,19 @@ PANEL_JS = r"""
       showDept();
       if (GG.selected !== null) { GG.openCase(GG.selected); }
     });
+    /* A 部门处置人员 choosing their department sees its queue: the list's 部门 filter set to it (they may widen it). */
+    function ownQueue() {
+      var filters = $("gg-filters");
+      if (role.value !== "department" || !dept.value || filters.elements.department.value === dept.value) { return; }
+      filters.elements.department.value = dept.value;
+      filters.requestSubmit ? filters.requestSubmit() : filters.dispatchEvent(new Event("submit"));
+    }
+    role.addEventListener("change", ownQueue);
+    ownQueue();  // a reload keeps the department's queue
     dept.addEventListener("change", function () {
       try { window.localStorage.setItem(DEPT_KEY, dept.value); } catch (err) { /* storage off */ }
       if (GG.selected !== null) { GG.openCase(GG.selected); }
+      ownQueue();
     });
     /* The operator's name (操作人), kept like the role: the log records each step under it, and the evaluation
        ranks posts by it, so a reload must not turn everyone into the default. */

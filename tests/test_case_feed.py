@@ -65,17 +65,48 @@ def test_the_cases_changed_since_a_poll_come_least_recently_changed_first(
     assert ids(client.get("/cases", params={"changed_since": naive, "sort": "updated"}).json()) == [c["id"], a["id"]]
 
 
+def test_sort_due_lists_the_most_urgent_first_and_pages_by_cursor(
+    client: TestClient, loaded: Engine, spot: tuple[float, float]
+) -> None:
+    """review40 U2: a department (or the console) asks for its most urgent cases first across all pages, not one
+    page sorted: ``sort=due`` orders by the running deadline, the cases without one (here a 不予立案) last; its
+    cursor is due_at in µs (``n`` without one) and the id, and the light-filtered list keeps the order."""
+    x, y = spot
+    a, b, c, d = (report(client, x, y, k) for k in range(4))
+    rejected = client.post(
+        f"/cases/{b['id']}/actions/reject", json={"version": 1, "payload": {"reason": "不属于城管范围"}}, headers=INTAKE
+    )
+    assert rejected.status_code == 200, rejected.text
+    soon = dt.datetime.now(dt.UTC) + dt.timedelta(days=3)  # still green: the clocks started just now
+    with loaded.begin() as conn:
+        for case, hours in ((a, 3), (c, 1), (d, 2)):
+            conn.execute(
+                text("UPDATE cases SET due_at = :due WHERE id = :id"),
+                {"due": soon + dt.timedelta(hours=hours), "id": case["id"]},
+            )
+    order = [c["id"], d["id"], a["id"], b["id"]]
+    assert ids(client.get("/cases", params={"sort": "due"}).json()) == order
+    assert walk(client, {"sort": "due", "limit": 1}) == [[i] for i in order]
+    assert walk(client, {"sort": "due", "limit": 1, "light": "green"}) == [[i] for i in order[:3]]
+    first = client.get("/cases", params={"sort": "due", "limit": 3}).json()
+    cursor = next(link["href"] for link in first["links"] if link["rel"] == "next").rsplit("after=", 1)[1]
+    due_a = soon + dt.timedelta(hours=3)
+    assert cursor == f"{(due_a - dt.datetime(1970, 1, 1, tzinfo=dt.UTC)) // dt.timedelta(microseconds=1)}.{a['id']}"
+    assert ids(client.get("/cases", params={"sort": "due", "after": f"n.{b['id'] - 1}"}).json()) == [b["id"]]
+    assert client.get("/cases", params={"sort": "due", "after": "x.1"}).json()["reason"] == "after_unreadable"
+
+
 def test_a_bad_sort_or_time_is_refused_naming_it(client: TestClient) -> None:
     r = client.get("/cases", params={"sort": "oldest"})
     assert r.status_code == 422
     assert r.json()["reason"] == "literal_error"
-    assert r.json()["detail"]["message"] == "sort: must be one of newest, updated, got 'oldest'"
+    assert r.json()["detail"]["message"] == "sort: must be one of newest, updated, due, got 'oldest'"
     r = client.get("/cases", params={"changed_since": "yesterday"})
     assert r.status_code == 422
     assert [(i["field"], i["code"]) for i in r.json()["detail"]] == [("changed_since", "datetime_from_date_parsing")]
     spec = client.get("/openapi.json").json()
     params = {p["name"]: p for p in spec["paths"]["/cases"]["get"]["parameters"]}
-    assert params["sort"]["schema"]["enum"] == ["newest", "updated"]
+    assert params["sort"]["schema"]["enum"] == ["newest", "updated", "due"]
     assert "changed_since" in params
 
 

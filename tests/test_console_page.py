@@ -322,7 +322,7 @@ def test_the_panel_lists_duplicates_merges_sorts_and_speaks_plainly_on_the_map()
     assert "err.status === 404 ? C.outsideClick : err.message" in html
     assert config["layersTitle"] == "图层"
     assert "L.control.zoom(" in html and "zoomInTitle" in html  # MapChrome's zh-CN zoom buttons
-    assert '<select id="gg-sort"><option value="light" selected>按灯色</option>' in html
+    assert '<select id="gg-sort"><option value="light" selected>按灯色(最紧迫优先)</option>' in html
     assert '<option value="newest">最新上报优先</option>' in html
     assert '"上报 " + shortTime(p.created_at)' in html
     assert "routing.duplicates || []" in html and '"疑似重复案件("' in html

@@ -200,7 +200,11 @@ def test_dispatching_from_the_panel_changes_state_and_colour(
     page.select_option("#gg-dept", other)
     page.wait_for_function("() => /不是本部门的案件/.test(document.getElementById('gg-detail').innerText)")
     assert detail.locator('button[data-action="handle"]').count() == 0
-    page.select_option("#gg-dept", own)
+    assert page.input_value('#gg-filters select[name="department"]') == other  # review40 U2: its own queue
+    with page.expect_request(lambda r: "/cases?" in r.url and f"department={own}" in r.url):
+        page.select_option("#gg-dept", own)
+    assert page.input_value('#gg-filters select[name="department"]') == own
+    page.wait_for_selector(f'#gg-list li[data-id="{cid}"]')
     detail.locator('button[data-action="handle"]').click()
     form = detail.locator("form.gg-form")
     form.locator('textarea[name="result"]').fill("已清运")
@@ -425,9 +429,12 @@ def test_the_case_list_pages_beyond_the_first_page(
         return sorted((int(x) for x in page.eval_on_selector_all("#gg-list li", "ls => ls.map(l => l.dataset.id)")),
                       reverse=True)  # fmt: skip
 
-    # (sorted by light within the page only: the API's pages are newest first, which 最新上报优先 follows)
-    assert page.inner_text("#gg-count") == "共 5 件(地图与列表显示第 1–2 件) · 灯色排序限本页" and shown() == ids[:2]
+    # 按灯色: the API's pages are earliest deadline first (sort=due: here the first reported), sorted by light
+    # within the page; 最新上报优先 asks for the newest first
+    assert page.inner_text("#gg-count") == "共 5 件(地图与列表显示第 1–2 件) · 按处置时限分页,页内按灯色"
+    assert shown() == ids[3:]
     page.select_option("#gg-sort", "newest")
+    page.wait_for_function(f"() => GG.cases.getLayer({ids[0]}) && !GG.cases.getLayer({ids[4]})")
     assert page.inner_text("#gg-count") == "共 5 件(地图与列表显示第 1–2 件)"
     assert page.eval_on_selector_all("#gg-list li", "ls => ls.map(l => Number(l.dataset.id))") == ids[:2]
     assert page.is_disabled("#gg-prev") and page.inner_text("#gg-page") == "第 1 / 3 页"
