@@ -2031,8 +2031,9 @@ def _keyset_after(sort: str, after_id: int, after_at: dt.datetime | None) -> str
     return "((c.due_at, c.id) > (:after_at, :after_id) OR c.due_at IS NULL)"
 
 
-def _keyset_key(sort: str, row: Mapping[str, Any]) -> tuple[Any, ...]:
-    """``row``'s place in ``sort`` as a comparable key (larger: later in the list)."""
+def _keyset_key(sort: str, row: Any) -> tuple[Any, ...]:
+    """``row``'s place (a mapping: a result row, or the cursor's values) in ``sort`` as a comparable key (larger:
+    later in the list)."""
     if sort == "newest":
         return (-row["id"],)
     at = row[_CURSOR_TIMES[sort]]
