@@ -97,6 +97,21 @@ STATES: dict[str, str] = {
     "suspended": "挂账",
 }
 TERMINAL_STATES: frozenset[str] = frozenset({"rejected", "voided", "closed"})
+#: A state said as where the case stands and what it waits for, in a state refusal: 「处置」 is also the action's
+#: name, and 「案件状态为「处置」,不能办理「处置」」 read as a contradiction (review40 U4).
+STATE_PHRASES: dict[str, str] = {
+    "reported": "已上报(待核实)",
+    "verified": "已核实(待立案)",
+    "rejected": "不予立案(已办结)",
+    "voided": "已作废",
+    "filed": "已立案(待派遣)",
+    "dispatched": "已派遣(待处置)",
+    "returned": "已回退(待重新派遣)",
+    "handled": "已处置(待核查)",
+    "checked": "已核查(待结案)",
+    "closed": "已结案",
+    "suspended": "挂账中",
+}
 
 ROLES: dict[str, str] = {
     "supervisor": "监督员",
@@ -332,9 +347,9 @@ def _state_text(state: str) -> str:
 
 def _state_refusal_zh(state: str, rule: ActionRule) -> str:
     """A state refusal in zh-CN, first in the message (an operator reading the API's answer, a 12345 system showing
-    it): "案件状态为「结案」,不能办理「延期申请」(可办理的状态:已派遣)"."""
-    allowed = "、".join(STATES.get(s, s) for s in rule.from_states)
-    return f"案件状态为「{STATES.get(state, state)}」,不能办理「{rule.label}」(可办理的状态:{allowed})"
+    it): "案件当前为「已结案」,不能办理「延期申请」(可办理的状态:已派遣(待处置))"."""
+    allowed = "、".join(STATE_PHRASES.get(s, s) for s in rule.from_states)
+    return f"案件当前为「{STATE_PHRASES.get(state, state)}」,不能办理「{rule.label}」(可办理的状态:{allowed})"
 
 
 def _role_text(role: str) -> str:

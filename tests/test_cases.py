@@ -1018,7 +1018,7 @@ def test_api_refusals_have_status_and_reason(
         wrong_state = client.post(f"/cases/{cid}/actions/close", json={"version": 1}, headers={"X-Role": "shift_lead"})
         assert wrong_state.status_code == 409
         assert wrong_state.json()["detail"]["message"] == (  # zh-CN first, for whoever shows the API's words
-            "案件状态为「上报」,不能办理「结案」(可办理的状态:核查) / "
+            "案件当前为「已上报(待核实)」,不能办理「结案」(可办理的状态:已核查(待结案)) / "
             "close is not allowed in state 'reported' (上报); allowed from: checked"
         )
         assert wrong_state.json()["error"] == "transition_not_allowed" and "reason" not in wrong_state.json()

@@ -657,7 +657,8 @@ def test_workflow_refusals_are_zh_first_then_the_english(catalogue_services: svc
          "角色 supervisor(监督员)不能办理「延期申请」(request_extension);可办理的角色:department(部门处置人员) / "
          "request_extension is not allowed for role 'supervisor' (监督员); allowed roles: department (部门处置人员)"],
         [9, "W-2", "state",
-         "流转顺序不可能:案件状态为「核实」,不能办理「派遣」(可办理的状态:立案、回退) / impossible transition order: "
+         "流转顺序不可能:案件当前为「已核实(待立案)」,不能办理「派遣」"
+         "(可办理的状态:已立案(待派遣)、已回退(待重新派遣)) / impossible transition order: "
          "dispatch is not allowed in state 'verified' (核实); allowed from: filed, returned"],
         [14, "W-3", "state",
          "流转顺序不可能:「延期驳回」(deny_extension):没有待审批的延期申请 / impossible transition order: "
@@ -672,7 +673,8 @@ def test_workflow_refusals_are_zh_first_then_the_english(catalogue_services: svc
          "department '990000000000000003', not '990000000000000012'"],
     ]  # fmt: skip
     assert parsed.errors.loc[parsed.errors["row"] == 7, "reason"].tolist() == [
-        "整案拒收:第 9 行,字段 state:流转顺序不可能:案件状态为「核实」,不能办理「派遣」(可办理的状态:立案、回退) / "
+        "整案拒收:第 9 行,字段 state:流转顺序不可能:案件当前为「已核实(待立案)」,不能办理「派遣」"
+        "(可办理的状态:已立案(待派遣)、已回退(待重新派遣)) / "
         "case refused: row 9, state: impossible transition order: dispatch is not allowed in state 'verified' (核实); "
         "allowed from: filed, returned"
     ]

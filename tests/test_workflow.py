@@ -14,6 +14,7 @@ from gisgrid.errors import Conflict, InvalidInput, Reason
 from gisgrid.workflow import (
     PREVIOUS,
     ROLES,
+    STATE_PHRASES,
     STATES,
     TRANSITIONS,
     UNCHANGED,
@@ -211,9 +212,9 @@ def test_every_refused_state(action: str, state: str) -> None:
     rule = SPEC[action]
     with pytest.raises(TransitionNotAllowed) as err:
         do(case, action)
-    allowed_zh = "、".join(STATES[s] for s in rule.from_states)
+    allowed_zh = "、".join(STATE_PHRASES[s] for s in rule.from_states)
     assert err.value.message == (
-        f"案件状态为「{STATES[state]}」,不能办理「{rule.label}」(可办理的状态:{allowed_zh}) / "
+        f"案件当前为「{STATE_PHRASES[state]}」,不能办理「{rule.label}」(可办理的状态:{allowed_zh}) / "
         f"{action} is not allowed in state {state!r} ({STATES[state]}); allowed from: {', '.join(rule.from_states)}"
     )
     assert err.value.reason is None and err.value.detail == [
@@ -299,7 +300,7 @@ def test_error_types_and_messages() -> None:
     assert issubclass(RoleNotAllowed, InvalidInput)
     assert issubclass(MissingField, InvalidInput)
     closed = (
-        r"^案件状态为「结案」,不能办理「派遣」\(可办理的状态:立案、回退\) / "
+        r"^案件当前为「已结案」,不能办理「派遣」\(可办理的状态:已立案\(待派遣\)、已回退\(待重新派遣\)\) / "
         r"dispatch is not allowed in state 'closed' \(结案\); allowed from: filed, returned$"
     )
     with pytest.raises(TransitionNotAllowed, match=closed):
