@@ -992,6 +992,8 @@ def act(
             return Acted(case_id, replayed=True)
         case = _snapshot(row)
         payload = dict(req.payload)
+        if "unit" in payload:  # 工作日 typed in words: stored as its key, as the log and arithmetic read it
+            payload["unit"] = workflow.time_unit(payload["unit"])
         if req.note:
             payload.setdefault("note", req.note)
         ev = event_class(services, row.scheme, row.class_code)

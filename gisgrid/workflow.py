@@ -196,6 +196,21 @@ FIELD_KINDS: dict[str, str] = {
     "note": "text",
 }
 TIME_UNITS: dict[str, str] = {"working_hours": "工作时", "working_days": "工作日", "calendar_hours": "小时(自然时)"}
+#: The zh-CN words for a unit a person types into an extension (延期 5 工作日), taken as the unit they name.
+TIME_UNIT_WORDS: dict[str, str] = {
+    **{zh: key for key, zh in TIME_UNITS.items()},
+    "工作小时": "working_hours",
+    "小时": "calendar_hours",
+    "自然时": "calendar_hours",
+    "自然小时": "calendar_hours",
+}
+
+
+def time_unit(value: Any) -> Any:
+    """``value`` as a unit key when it is one of :data:`TIME_UNIT_WORDS` (工作日 → working_days), else as given
+    (a key, or a wrong value :func:`check_payload` refuses)."""
+    return TIME_UNIT_WORDS.get(value.strip(), value) if isinstance(value, str) else value
+
 
 _RULES: tuple[ActionRule, ...] = (
     ActionRule("request_verify", "发核实", ("intake", "shift_lead"), ("reported",), UNCHANGED,
@@ -575,8 +590,10 @@ def _kind_problem(kind: str, value: Any) -> tuple[Reason, str] | None:
         return Reason.FLOAT_TYPE, f"must be a number, not {value!r}"
     if kind == "bool" and not isinstance(value, bool):
         return Reason.BOOL_TYPE, f"must be true or false, not {value!r}"
-    if kind == "unit" and value not in TIME_UNITS:
-        return Reason.LITERAL_ERROR, f"must be one of {', '.join(TIME_UNITS)}, not {value!r}"
+    if kind == "unit" and time_unit(value) not in TIME_UNITS:
+        return Reason.LITERAL_ERROR, (
+            f"must be one of {', '.join(TIME_UNITS)} (or {', '.join(TIME_UNIT_WORDS)}), not {value!r}"
+        )
     return None  # files: filled by the service from the photos sent with the action
 
 

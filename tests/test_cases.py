@@ -2118,8 +2118,9 @@ def test_an_approval_without_a_length_grants_what_the_request_asked_for(
     x, y = spot
     cid = _dispatchable(loaded, services, x, y, "2025-10-13T09:00:00")
     act(loaded, services, cid, "dispatch", "dispatcher", 3, "2025-10-13T09:00:00")  # Monday, due 14:30
+    # the unit in the words a handler types (review40 U3): 工作日 is working_days, stored as its key
     act(loaded, services, cid, "request_extension", "department", 4, "2025-10-13T10:00:00", reason="材料未到",
-        amount=2, unit="working_days")  # fmt: skip
+        amount=2, unit="工作日")  # fmt: skip
     c = act(loaded, services, cid, "approve_extension", "dispatcher", 5, "2025-10-13T10:30:00")
     assert c["due_at"] == c["disposal_due_at"] == "2025-10-15T14:30:00+08:00"  # two working days later
     assert (c["pending_extension"], c["version"]) == (False, 6)
