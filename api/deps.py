@@ -19,7 +19,7 @@ from gisgrid.cases import TEXT_LIMITS
 from gisgrid.components import EDITOR_ROLES
 from gisgrid.errors import InvalidInput, Reason
 from gisgrid.settings import Settings
-from gisgrid.storage.database import asyncpg_connect_args
+from gisgrid.storage.database import ASYNCPG_UNAVAILABLE, asyncpg_connect_args
 from gisgrid.workflow import DEPARTMENT_ROLE, ROLES, UNSTATED_DEPARTMENT, RoleNotAllowed, refusal_item
 
 
@@ -52,6 +52,8 @@ class AsyncPool:
         init: Callable[[asyncpg.Connection], Awaitable[None]] | None = None,
     ) -> None:
         self.url = url
+        # Built now: a URL parameter asyncpg cannot honour stops the app's start (ConfigError), not a request.
+        self._args = asyncpg_connect_args(url)
         self.max_size = max_size
         self.application_name = application_name
         self.server_settings = dict(server_settings)
@@ -66,7 +68,7 @@ class AsyncPool:
 
     def _connect_kwargs(self) -> dict[str, Any]:
         return {
-            **asyncpg_connect_args(self.url),
+            **self._args,
             "server_settings": {"application_name": self.application_name, **self.server_settings},
             "timeout": 5,
         }
@@ -149,14 +151,9 @@ CONNECTION_LOST = (
 
 
 #: What asyncpg raises when the database cannot be reached or takes no work (down, restarting, out of
-#: connections): answered 503 with the reason. Any other database error is a fault of the statement: a 500.
-DATABASE_UNAVAILABLE = (
-    OSError,
-    asyncpg.InterfaceError,
-    asyncpg.PostgresConnectionError,
-    asyncpg.exceptions.OperatorInterventionError,
-    asyncpg.exceptions.InsufficientResourcesError,
-)
+#: connections, or refuses the login: the database dropped, a rotated password): answered 503 with the reason.
+#: Any other database error is a fault of the statement: a 500.
+DATABASE_UNAVAILABLE: tuple[type[Exception], ...] = (OSError, *ASYNCPG_UNAVAILABLE)
 
 
 async def get_intake_pool(request: Request) -> AsyncPool:

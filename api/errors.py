@@ -32,7 +32,12 @@ from gisgrid.errors import (
     StoredFileDamaged,
     Unavailable,
 )
-from gisgrid.storage.database import CONCURRENT_CONFLICT_TEXT, concurrent_conflict_cause, describe_connect_error
+from gisgrid.storage.database import (
+    ASYNCPG_UNAVAILABLE,
+    CONCURRENT_CONFLICT_TEXT,
+    concurrent_conflict_cause,
+    describe_connect_error,
+)
 from gisgrid.workflow import RoleNotAllowed
 
 STATUS: dict[type[GisgridError], int] = {
@@ -167,10 +172,7 @@ DATABASE_DOWN: tuple[type[Exception], ...] = (
     sa_exc.OperationalError,
     sa_exc.TimeoutError,
     psycopg2.OperationalError,
-    asyncpg.InterfaceError,
-    asyncpg.PostgresConnectionError,
-    asyncpg.exceptions.OperatorInterventionError,
-    asyncpg.exceptions.InsufficientResourcesError,
+    *ASYNCPG_UNAVAILABLE,
 )
 
 #: What the database raises when it aborted a transaction for a concurrent one (deadlock, serialization failure):

@@ -132,6 +132,29 @@ def check_frame_ancestors(sources: list[str]) -> list[str]:
     return checked or ["'self'"]  # set empty: the default
 
 
+#: A CORS origin as a browser sends it in ``Origin``: scheme://host[:port], nothing after (compared exactly).
+_CORS_ORIGIN = re.compile(r"([a-z][a-z0-9+.-]*)://([a-z0-9-]+(?:\.[a-z0-9-]+)*|\[[0-9a-f:.]+\])(?::([0-9]{1,5}))?")
+_DEFAULT_PORTS = {"http": "80", "https": "443"}
+
+
+def check_cors_origin(value: str) -> str:
+    """One GISGRID_CORS_ORIGINS entry as browsers send it: ``*``, or scheme://host[:port] in lower case, without a
+    trailing / or the scheme's default port (a browser's Origin has neither); ValueError naming it otherwise — one
+    without a scheme, or with a path, would never match an Origin header."""
+    origin = value.strip()
+    if origin == "*":
+        return origin
+    origin = origin.rstrip("/").lower() if "://" in origin else origin.lower()
+    m = _CORS_ORIGIN.fullmatch(origin)
+    if m is None:
+        raise ValueError(
+            f"CORS origin {value!r} must be an origin like https://app.example.cn or http://10.1.2.3:8080 "
+            "(scheme://host[:port]: no path, query or wildcard) or * for any"
+        )
+    scheme, host, port = m.groups()
+    return f"{scheme}://{host}" if port is None or _DEFAULT_PORTS.get(scheme) == port else origin
+
+
 class Settings(BaseSettings):
     # The checkout's .env, then the current directory's (which wins).
     model_config = SettingsConfigDict(env_prefix="GISGRID_", env_file=(PROJECT_ROOT / ".env", ".env"), extra="ignore")
@@ -221,10 +244,10 @@ class Settings(BaseSettings):
     @field_validator("cors_origins", mode="before")
     @classmethod
     def _split_origins(cls, v: object) -> object:
-        # Comma-separated in the environment (a JSON list works too); an origin has no path, so no trailing /.
+        # Comma-separated in the environment (a JSON list works too).
         v = split_list(v)
         if isinstance(v, list):
-            return [o.rstrip("/") for o in v]
+            return [check_cors_origin(o) for o in v]
         return v
 
     @field_validator("allowed_hosts", mode="before")

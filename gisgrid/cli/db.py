@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 import typer
+from sqlalchemy.engine import URL
 
 from gisgrid.cli.common import echo, settings_of
 from gisgrid.errors import ConfigError, GisgridError
 from gisgrid.settings import Settings
 from gisgrid.storage import migrate
 from gisgrid.storage.cluster import Cluster, ensure_postgis_installed
-from gisgrid.storage.database import database_url, make_engine, prepare_database
+from gisgrid.storage.database import database_url, make_engine, migration_lock, prepare_database
 
 if TYPE_CHECKING:
     from gisgrid.cases import CaseServices
@@ -79,9 +82,11 @@ def setup(ctx: typer.Context) -> None:
 
 @app.command()
 def up(ctx: typer.Context) -> None:
-    """Start the private cluster (or use GISGRID_DATABASE_URL), create the database and PostGIS, migrate."""
+    """Start the private cluster and create the database in it, or with GISGRID_DATABASE_URL use that server's
+    database (it must exist: createdb); enable PostGIS and migrate. Several hosts may run it at once: they migrate
+    in turn."""
     settings = settings_of(ctx)
-    url = prepare_database(settings, echo)
+    url = prepare_database(settings, echo, writable=True)
     echo(f"database ready: {url.render_as_string(hide_password=True)} (migration {migrate.head()})")
     warn_if_trusting(settings)
     report_stored_data_checks(settings, refuse=False)
@@ -125,11 +130,23 @@ def url(ctx: typer.Context) -> None:
     echo(database_url(settings_of(ctx)).render_as_string(hide_password=False))
 
 
+@contextmanager
+def _migration_lock(target: URL) -> Iterator[None]:
+    """No other gisgrid migrates the database meanwhile (``db up``, ``serve`` starting on another host)."""
+    engine = make_engine(target)
+    try:
+        with migration_lock(engine, echo):
+            yield
+    finally:
+        engine.dispose()
+
+
 @app.command()
 def upgrade(ctx: typer.Context, revision: str = typer.Argument("head", help="Target revision.")) -> None:
     """Apply migrations up to REVISION (default: head)."""
     target = database_url(settings_of(ctx))
-    migrate.upgrade(target, revision)
+    with _migration_lock(target):
+        migrate.upgrade(target, revision)
     echo(f"at revision {migrate.current(target)}")
 
 
@@ -149,5 +166,6 @@ def downgrade(
             f"{', '.join(losing)}). Continue?",
             abort=True,
         )
-    migrate.downgrade(target, revision)
+    with _migration_lock(target):
+        migrate.downgrade(target, revision)
     echo(f"at revision {migrate.current(target) or 'base'}")

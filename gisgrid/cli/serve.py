@@ -11,7 +11,7 @@ from gisgrid.cli.common import echo, settings_of
 from gisgrid.cli.db import report_stored_data_checks, warn_if_trusting
 from gisgrid.errors import ConfigError
 from gisgrid.settings import ensure_data_dir, normalise_root_path
-from gisgrid.storage.database import prepare_database
+from gisgrid.storage.database import asyncpg_connect_args, parse_url, prepare_database
 
 
 class _LoggingOptions(TypedDict):
@@ -91,7 +91,9 @@ def serve(
     import uvicorn  # after the checks: a wrong option is answered at once
     from uvicorn.supervisors import Multiprocess
 
-    prepare_database(settings, echo)
+    if settings.database_url:  # a URL parameter the intake and tile connections (asyncpg) cannot honour stops here
+        asyncpg_connect_args(parse_url(settings.database_url))
+    prepare_database(settings, echo, writable=True)
     warn_if_trusting(settings)
     # In this process, before the socket (workers would only loop), with the files read above (not read again).
     report_stored_data_checks(settings, refuse=True, services=start.cases)

@@ -9,7 +9,9 @@ Either way PostGIS is enabled and migrations are applied. Connection problems be
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from urllib.parse import urlencode
 
 import asyncpg
 import psycopg2.extensions
@@ -51,6 +53,19 @@ def concurrent_conflict_cause(exc: BaseException) -> str | None:
     return None
 
 
+#: What asyncpg raises when the database cannot be reached, takes no work (down, restarting, out of connections)
+#: or refuses the login (the database dropped or renamed, a rotated password, the role gone or not allowed): the
+#: service answers 503, as psycopg2's ``OperationalError`` for the same causes. Any other database error is a fault
+#: of the statement.
+ASYNCPG_UNAVAILABLE: tuple[type[Exception], ...] = (
+    asyncpg.InterfaceError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.exceptions.OperatorInterventionError,  # CannotConnectNowError (starting up), AdminShutdownError …
+    asyncpg.exceptions.InsufficientResourcesError,  # TooManyConnectionsError …
+    asyncpg.exceptions.InvalidCatalogNameError,  # the database is gone
+    asyncpg.exceptions.InvalidAuthorizationSpecificationError,  # InvalidPasswordError, a role refused by pg_hba
+)
+
 _ROLLBACK_ERRORS = (psycopg2.extensions.TransactionRollbackError, asyncpg.exceptions.TransactionRollbackError)
 
 
@@ -87,6 +102,14 @@ def parse_url(raw: str) -> URL:
             f"GISGRID_DATABASE_URL must point at PostgreSQL/PostGIS, not {url.get_backend_name()!r}: "
             "use postgresql://user:password@host:5432/dbname"
         )
+    if url.host and "@" in url.host:
+        # The password (or user) holds an unencoded "@": the URL splits at the wrong one and part of the password
+        # would be shown as the host in every message. Nothing of the URL is echoed.
+        raise ConfigError(
+            "GISGRID_DATABASE_URL: the part before the host holds an unencoded '@' (in the password?): "
+            "percent-encode special characters in the user and password (@ as %40, : as %3A, / as %2F, % as %25), "
+            "e.g. postgresql://gisgrid:p%40ss@db.internal:5432/gisgrid"
+        )
     if not url.database:
         raise ConfigError("GISGRID_DATABASE_URL names no database: add /dbname at the end")
     return url.set(drivername="postgresql+psycopg2")
@@ -109,11 +132,51 @@ def psycopg2_connection(conn: Connection | PoolProxiedConnection) -> psycopg2.ex
     return raw
 
 
+#: libpq URL parameters asyncpg honours as libpq does (read from its DSN): TLS, Kerberos, the session's
+#: target and ``options`` (sent to the server as the same startup parameter libpq sends).
+ASYNCPG_URL_PARAMETERS = frozenset(
+    {
+        "sslmode",
+        "sslrootcert",
+        "sslcert",
+        "sslkey",
+        "sslcrl",
+        "sslpassword",
+        "sslnegotiation",
+        "ssl_min_protocol_version",
+        "ssl_max_protocol_version",
+        "passfile",
+        "target_session_attrs",
+        "krbsrvname",
+        "gsslib",
+        "options",
+    }
+)
+#: Parameters gisgrid sets itself on both drivers (psycopg2's connect_args, asyncpg's arguments win over the URL).
+_OVERRIDDEN_URL_PARAMETERS = frozenset({"application_name", "connect_timeout"})
+
+
 def asyncpg_connect_args(url: URL) -> dict[str, str | int | None]:
     """``asyncpg.connect``/``create_pool`` arguments naming the server and database of a SQLAlchemy URL (a socket
-    directory given as ``?host=`` included)."""
+    directory given as ``?host=`` included), and a ``dsn`` carrying the URL's other libpq parameters (sslmode,
+    sslrootcert, options …), which asyncpg reads as libpq does. ConfigError for a parameter asyncpg cannot honour:
+    the intake and tile pools would otherwise connect without it (a security setting silently dropped)."""
     host = url.query.get("host")
+    passed: dict[str, str] = {}
+    for key, value in url.query.items():
+        if key in ("host", *_OVERRIDDEN_URL_PARAMETERS):
+            continue
+        if key not in ASYNCPG_URL_PARAMETERS:
+            raise ConfigError(
+                f"GISGRID_DATABASE_URL parameter {key!r} is not supported by the case-intake and tile connections "
+                f"(asyncpg): remove it, or use what both drivers honour: {', '.join(sorted(ASYNCPG_URL_PARAMETERS))}"
+            )
+        if not isinstance(value, str):  # given twice: which one libpq and asyncpg take differs
+            raise ConfigError(f"GISGRID_DATABASE_URL gives parameter {key!r} more than once: keep one")
+        passed[key] = value
     return {
+        # Host, user, password and database are arguments (they win over the dsn's); the dsn has the rest only.
+        "dsn": f"postgresql://?{urlencode(passed)}" if passed else None,
         "host": (host if isinstance(host, str) else None) or url.host or "localhost",
         "port": url.port or 5432,
         "user": url.username,
@@ -129,9 +192,11 @@ def describe_connect_error(url: URL, exc: BaseException) -> str:
     if "password authentication failed" in low or "no password supplied" in low:
         return f"cannot log in to {where} as {url.username!r}: check user and password in GISGRID_DATABASE_URL"
     if "does not exist" in low and "database" in low:
+        as_user = f" -U {url.username}" if url.username else ""  # else createdb logs in as the OS user
         return (
             f"database {url.database!r} does not exist on {where}: create it "
-            f"(createdb -h {url.host} -p {url.port or 5432} {url.database}) or fix GISGRID_DATABASE_URL"
+            f"(createdb -h {url.host or 'localhost'} -p {url.port or 5432}{as_user} {url.database}) "
+            "or fix GISGRID_DATABASE_URL"
         )
     if "role" in low and "does not exist" in low:
         return f"role {url.username!r} does not exist on {where}: fix the user in GISGRID_DATABASE_URL"
@@ -214,8 +279,51 @@ def database_url(settings: Settings) -> URL:
     return parse_url(Cluster(settings).url())
 
 
-def prepare_database(settings: Settings, echo: Echo = print, *, migrate: bool = True) -> URL:
-    """Bring the database to a usable state: (start the cluster,) create the db, PostGIS, migrations."""
+#: The advisory lock (per database) held while PostGIS is enabled and migrations run: hosts starting together
+#: on one database migrate in turn, the later ones finding it done.
+MIGRATION_LOCK_KEY = 0x6769_7367_7269_64  # "gisgrid"
+
+
+@contextmanager
+def migration_lock(engine: Engine, echo: Echo = print) -> Iterator[None]:
+    """Hold :data:`MIGRATION_LOCK_KEY` on a connection of its own for the block (waiting, with a line, while another
+    gisgrid holds it). A session lock: released when the block ends or the connection is lost."""
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        got = conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": MIGRATION_LOCK_KEY}).scalar()
+        if not got:
+            echo(f"waiting for another gisgrid to finish migrating database {engine.url.database}")
+            conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": MIGRATION_LOCK_KEY})
+        try:
+            yield
+        finally:
+            conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": MIGRATION_LOCK_KEY})
+
+
+def read_only_cause(engine: Engine) -> str | None:
+    """Why the server takes no writes on this URL's sessions — a hot standby, or default_transaction_read_only
+    (set on the server, the database, the role or in the URL's options) — else None."""
+    with engine.connect() as conn:
+        standby, read_only = conn.execute(
+            text("SELECT pg_is_in_recovery(), current_setting('transaction_read_only') = 'on'")
+        ).one()
+    if standby:
+        return "a hot standby (replica)"
+    if read_only:
+        return "default_transaction_read_only is on"
+    return None
+
+
+def read_only_error(url: URL, cause: str) -> DatabaseError:
+    return DatabaseError(
+        f"the database {url.database!r} at {url.host or 'localhost'}:{url.port or 5432} is read-only ({cause}): "
+        "gisgrid writes to it; point GISGRID_DATABASE_URL at the primary server"
+    )
+
+
+def prepare_database(settings: Settings, echo: Echo = print, *, migrate: bool = True, writable: bool = False) -> URL:
+    """Bring the database to a usable state: (start the cluster,) create the db, PostGIS, migrations.
+    ``writable``: refuse a read-only server (``serve``, ``db up``); it is refused anyway when it would have to be
+    written (PostGIS missing, migrations pending)."""
     from gisgrid.storage import migrate as migrations
 
     if settings.database_url:
@@ -229,9 +337,27 @@ def prepare_database(settings: Settings, echo: Echo = print, *, migrate: bool = 
     engine = make_engine(url)
     try:
         check_connection(engine)
-        ensure_postgis(engine)
+        read_only = read_only_cause(engine)
+        if read_only is not None:
+            if writable or not _ready(engine, migrate):
+                raise read_only_error(url, read_only)
+            return url  # read-only, and nothing to write: PostGIS there, migrations at head
+        with migration_lock(engine, echo):
+            ensure_postgis(engine)
+            if migrate:
+                migrations.upgrade(url)
     finally:
         engine.dispose()
-    if migrate:
-        migrations.upgrade(url)
     return url
+
+
+def _ready(engine: Engine, migrate: bool) -> bool:
+    """PostGIS enabled and (when ``migrate``) the migrations at head: nothing to write."""
+    from alembic.runtime.migration import MigrationContext
+
+    from gisgrid.storage import migrate as migrations
+
+    with engine.connect() as conn:
+        if conn.execute(text("SELECT 1 FROM pg_extension WHERE extname = 'postgis'")).scalar() is None:
+            return False
+        return not migrate or MigrationContext.configure(conn).get_current_revision() == migrations.head()
