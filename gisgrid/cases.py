@@ -52,7 +52,7 @@ from gisgrid.photos import (
 )
 from gisgrid.settings import STORAGE_SRID, Settings
 from gisgrid.storage.prepared import AsyncFetcher, Prepared
-from gisgrid.texts import refuse_bad_text
+from gisgrid.texts import bilingual, refuse_bad_text
 
 if TYPE_CHECKING:  # documents loads the order templates: imported where an order is made
     from gisgrid.documents import OrderData, UnreadablePhoto
@@ -1010,6 +1010,8 @@ def act(
         if req.role == workflow.DEPARTMENT_ROLE:  # another role's X-Department (a gateway's org unit) is not read
             check_acting_department(services, req.department)
             workflow.check_department(case, req.action, req.role, req.department)
+        if req.action == "request_extension":  # a fact of the deadline, as the guards' refusals are (409)
+            refuse_late_extension_request(row.due_at, now)
         workflow.check_payload(req.action, req.payload)
         check_texts({"note": req.note, **req.payload})
         department = payload.get("department") if req.action == "dispatch" else None
@@ -1236,6 +1238,36 @@ def escalation_target(conn: Connection, tier3_code: str | None, level: int) -> d
         "leader_name": getattr(up, "l" + n, None),
         "leader_phone": getattr(up, "p" + n, None),
     }
+
+
+def refuse_late_extension_request(due_at: dt.datetime | None, now: dt.datetime) -> None:
+    """延期 is asked for within the disposal time limit: a request once the running deadline ``due_at`` (the
+    disposal node's, as 挂账恢复 moved it) has passed is refused (409, nothing written) — approved, it would turn an
+    overdue case on time. At the deadline itself it is still in time, as 督办's ``overdue`` is judged. A case
+    stored with no deadline (an older import) has nothing to judge it by. Live requests only: an imported record's
+    late request is kept as the city recorded it (:mod:`gisgrid.history_import`)."""
+    if due_at is None or now <= due_at:
+        return
+    due = due_at.astimezone(LOCAL_TZ)
+    why = f"the disposal deadline {due:%Y-%m-%d %H:%M} (China time) has passed"
+    raise workflow.TransitionNotAllowed(
+        bilingual(
+            f"处置时限 {due:%Y-%m-%d %H:%M} 已过,不能再申请延期(延期须在处置时限内申请);本次未写入",
+            f"request_extension is not allowed after the deadline: {why}; an extension is asked for within the "
+            "time limit; nothing was written",
+        ),
+        detail=[
+            workflow.refusal_item(
+                None,
+                why,
+                Reason.EXTENSION_AFTER_DEADLINE,
+                action="request_extension",
+                state="dispatched",
+                due_at=due.isoformat(),
+            )
+        ],
+        reason=Reason.EXTENSION_AFTER_DEADLINE,
+    )
 
 
 def _one_length(payload: dict[str, Any], what: str) -> None:

@@ -95,6 +95,7 @@ class Reason(StrEnum):
     NOT_OVERDUE_OR_FLAGGED = "not_overdue_or_flagged"
     TOP_ESCALATION_LEVEL = "top_escalation_level"
     EXTENSION_PENDING = "extension_pending"
+    EXTENSION_AFTER_DEADLINE = "extension_after_deadline"  # 延期申请 once the disposal deadline has passed
     NO_PENDING_EXTENSION = "no_pending_extension"
     REWORK_OTHER_DEPARTMENT = "rework_other_department"
     OTHER_DEPARTMENT = "other_department"  # a department's staff on a case that is with another department

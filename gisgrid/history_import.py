@@ -786,7 +786,9 @@ def _extension_refusal(
     disposal_type: str | None,
 ) -> _Refusal | None:
     """The first approved 延期 of a case that does not move its 处置 deadline later (or moves it further than an
-    extension may), as the live service refuses it: the clock is replayed as it ran (``cases.replay_node_clock``)."""
+    extension may), as the live service refuses it: the clock is replayed as it ran (``cases.replay_node_clock``).
+    A 延期申请 made after the 处置 deadline is not refused here, though the live service refuses one now
+    (``cases.refuse_late_extension_request``): a city's past record is kept as it was made."""
     openers = NODES[DISPOSAL_NODE[0]][0]
     first = next((k for k, st in enumerate(steps) if st["action"] in openers), None)
     if first is None or not any(st["action"] == "approve_extension" for st in steps[first:]):

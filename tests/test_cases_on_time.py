@@ -18,8 +18,11 @@ from api import schemas
 from api.main import create_app
 from gisgrid import cases as svc
 from gisgrid import history
+from gisgrid.errors import Reason
 from gisgrid.evaluation import Period, evaluate, prepare
 from gisgrid.settings import Settings
+from gisgrid.workflow import TransitionNotAllowed
+from tests.fixtures import acting
 from tests.test_cases import _dispatchable, _jpeg, act, at, get, report
 from tests.test_components_store import inside_points
 
@@ -207,3 +210,70 @@ def test_a_reissued_verify_or_check_task_restarts_the_live_clock_as_the_evaluati
     c = act(loaded, services, dispatched_id, "request_check", "intake", 5, "2025-10-13T15:00:00")
     assert (c["node"], c["due_at"]) == ("check", "2025-10-13T17:00:00+08:00")  # not 12:00, two hours after 处置
     assert get(loaded, services, dispatched_id, "2025-10-13T16:00:00")["light"] == "green"
+
+
+def test_an_extension_is_requested_within_the_disposal_deadline_not_after_it(
+    loaded: Engine, services: svc.CaseServices, settings: Settings, spot: tuple[float, float], tmp_path: Path
+) -> None:
+    """延期 is asked for within the disposal time limit: one minute after the deadline (14:30) the request is
+    refused, 409 extension_after_deadline, nothing written — approved, it would have turned the overdue case on
+    time (review40 D2); one minute before, it is taken and its approval moves the deadline as before. 挂账 moves
+    the deadline it is judged by."""
+    late = dispatched(loaded, services, spot)
+    before = get(loaded, services, late, "2025-10-13T14:31:00")
+    assert (before["version"], before["due_at"], before["light"]) == (4, "2025-10-13T14:30:00+08:00", "red")
+    with pytest.raises(TransitionNotAllowed) as refused:
+        act(loaded, services, late, "request_extension", "department", 4, "2025-10-13T14:31:00", reason="需调机械")
+    assert refused.value.reason == Reason.EXTENSION_AFTER_DEADLINE
+    assert refused.value.message == (
+        "处置时限 2025-10-13 14:30 已过,不能再申请延期(延期须在处置时限内申请);本次未写入 / request_extension is "
+        "not allowed after the deadline: the disposal deadline 2025-10-13 14:30 (China time) has passed; an "
+        "extension is asked for within the time limit; nothing was written"
+    )
+    assert refused.value.detail == [
+        {
+            "field": None,
+            "reason": "the disposal deadline 2025-10-13 14:30 (China time) has passed",
+            "code": "extension_after_deadline",
+            "action": "request_extension",
+            "state": "dispatched",
+            "due_at": "2025-10-13T14:30:00+08:00",
+        }
+    ]
+    after = get(loaded, services, late, "2025-10-13T14:31:00")
+    assert (after["version"], after["pending_extension"], after["timeline"]) == (4, False, before["timeline"])
+
+    in_time = dispatched(loaded, services, spot)
+    c = act(loaded, services, in_time, "request_extension", "department", 4, "2025-10-13T14:29:00", reason="需调机械")
+    assert (c["version"], c["pending_extension"], c["timeline"][-1]["action"]) == (5, True, "request_extension")
+    # The approval after the deadline is the dispatcher's, of a request made in time: unaffected.
+    c = act(loaded, services, in_time, "approve_extension", "dispatcher", 5, "2025-10-13T15:00:00", amount=1,
+            unit="working_days")  # fmt: skip
+    assert (c["due_at"], c["light"], c["pending_extension"]) == ("2025-10-14T14:30:00+08:00", "green", False)
+
+    # 挂账 stops the clock: 1 of 4 working hours used by 10:00, so resumed Wed 09:00 it is due Wed 12:00.
+    held = dispatched(loaded, services, spot)
+    act(loaded, services, held, "suspend", "dispatcher", 4, "2025-10-13T10:00:00", reason="需协调产权单位")
+    c = act(loaded, services, held, "resume", "shift_lead", 5, "2025-10-15T09:00:00")
+    assert c["due_at"] == "2025-10-15T12:00:00+08:00"
+    with pytest.raises(TransitionNotAllowed) as refused:
+        act(loaded, services, held, "request_extension", "department", 6, "2025-10-15T12:01:00", reason="需调机械")
+    assert refused.value.reason == Reason.EXTENSION_AFTER_DEADLINE and "2025-10-15 12:00" in refused.value.message
+    c = act(loaded, services, held, "request_extension", "department", 6, "2025-10-15T11:59:00", reason="需调机械")
+    assert c["pending_extension"] is True
+
+    # Over HTTP (now: long after the 2025 deadline): 409 transition_not_allowed with the reason.
+    overdue = dispatched(loaded, services, spot)
+    with TestClient(create_app(settings.model_copy(update={"data_dir": tmp_path / "data"}))) as client:
+        r = client.post(
+            f"/cases/{overdue}/actions/request_extension",
+            json={"version": 4, "payload": {"reason": "需调机械", "amount": 2}},
+            headers=acting(client, overdue, "department"),
+        )
+        assert (r.status_code, r.json()["error"], r.json()["reason"]) == (
+            409,
+            "transition_not_allowed",
+            "extension_after_deadline",
+        )
+        assert r.json()["detail"]["message"].startswith("处置时限 2025-10-13 14:30 已过,不能再申请延期")
+        assert client.get(f"/cases/{overdue}").json()["version"] == 4

@@ -287,7 +287,8 @@ def test_list_follows_changes_as_the_api_does(gisgrid: Gisgrid, loaded: Engine, 
     """--changed-since / --sort updated: the change feed of GET /cases (reported, or any step, at or after)."""
     early = dispatched(loaded, services, lonlat(150, 300), "2025-10-13T09:00:00")
     late = dispatched(loaded, services, lonlat(250, 600), "2025-10-14T09:00:00")
-    act(loaded, services, late, "request_extension", "department", 4, "2025-10-15T10:00:00", reason="等材料")
+    # a step a day after its deadline (14:30 on 10-14): 督办 of the overdue case
+    act(loaded, services, late, "supervise", "leader", 4, "2025-10-15T10:00:00", reason="催办")
     assert listed(gisgrid, "--changed-since", "2025-10-13") == [late, early]  # newest report first
     assert listed(gisgrid, "--changed-since", "2025-10-13", "--sort", "updated") == [early, late]
     assert listed(gisgrid, "--changed-since", "2025-10-14") == [late]

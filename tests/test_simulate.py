@@ -353,3 +353,21 @@ def test_simulated_people_read_as_people() -> None:
     assert len(patrols) and patrols.str.fullmatch(r"[\u4e00-\u9fff]{3}").all()
     by_codes = simulate(synthetic_cells(2, 2, 2), deps, classes, days=20, seed=3, start="2025-09-15", rate=0.08)
     assert set(by_codes.transitions.loc[by_codes.transitions["role"] == "department", "actor"]) <= set(deps)
+
+
+def test_extensions_are_requested_within_the_disposal_deadline() -> None:
+    """The live service refuses a 延期申请 after the 处置 deadline (review40 D2): the simulation makes none, every
+    request at or before the deadline the 派遣 before it set (the class's limit, working time from the 派遣)."""
+    sim = small()
+    events = load_event_catalogue(Settings())
+    cases = sim.cases.set_index("id")
+    t = sim.transitions.sort_values(["case_id", "at", "id"])
+    requests = t[t["action"] == "request_extension"]
+    assert len(requests) > 10
+    for r in requests.itertuples():
+        log = t[(t["case_id"] == r.case_id) & (t["at"] <= r.at)]
+        dispatch_at = log.loc[log["action"] == "dispatch", "at"].iloc[-1].to_pydatetime()
+        case = cases.loc[r.case_id]
+        limit = events.limit(case["scheme"], case["class_code"], case["disposal_type"])
+        due = CAL.add_working_time(dispatch_at, limit.limit, limit.unit)
+        assert r.at.to_pydatetime() <= due, (r.case_id, r.at, due)
