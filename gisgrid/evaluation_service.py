@@ -173,10 +173,11 @@ def indicators(
     *,
     now: Any = None,
 ) -> pd.DataFrame:
-    """Indicators for ``period`` ranked, with rank changes against the period before, both judged as of the same
-    evaluation time (:func:`resolve_as_of`; ``now`` for a fixed clock). ``table.attrs`` state ``as_of``,
-    ``provisional`` (judged before the period ended) and ``unknown_years`` (years the calendar does not know that
-    the working time behind the figures, the period's or the one before's, ran through)."""
+    """Indicators for ``period`` ranked, with rank changes against the period before (``previous_rank``,
+    ``rank_change``: always there, empty for a subject not ranked then or when the period before had no case), both
+    judged as of the same evaluation time (:func:`resolve_as_of`; ``now`` for a fixed clock). ``table.attrs`` state
+    ``as_of``, ``provisional`` (judged before the period ended) and ``unknown_years`` (years the calendar does not
+    know that the working time behind the figures, the period's or the one before's, ran through)."""
     check_subject(subject)  # before reading a month of history
     when = resolve_as_of(period, as_of, now)
     limits = services.disposal_limits
@@ -207,7 +208,9 @@ def indicators(
     previous = (
         evaluate(old_cases, old_steps, calendar, node_limits, before, subject, **opts) if not old_cases.empty else None
     )
-    ranked = rank(table, previous=rank(previous) if previous is not None else None)
+    # No case in the period before: nothing to compare with, but the same columns as any period (previous_rank
+    # and rank_change empty), so a script reading monthly tables finds them in the first month too.
+    ranked = rank(table, previous=previous if previous is not None else table.iloc[:0])
     if subject == "region":
         ranked.insert(1, "name", ranked["subject"].astype(str).map(names))
     elif subject == "department":

@@ -629,3 +629,50 @@ def test_evaluate_and_the_evaluation_map_print_only_the_answers_calendar_warning
     assert table[["as_of", "provisional", "calendar_warning"]].values.tolist() == [
         [f"{unknown}-01-10T12:00:00+08:00", "false", warning]
     ]
+
+
+def test_a_period_whose_previous_period_had_no_case_has_the_rank_change_columns_empty(
+    client: TestClient, late_case: Engine, services: svc.CaseServices, settings: Settings, tmp_path: Path
+) -> None:
+    """review40 D3: R1's September follows an August without cases; its tables have previous_rank and rank_change
+    like any month's (null, empty), so a script reading monthly tables does not break on the first one — JSON, the
+    API's CSV, the CLI's CSV and XLSX."""
+    september = parse_period("2025-09")
+    table = indicators(late_case, services, september, "region", "unit_grid")
+    assert table.columns[-3:].tolist() == ["rank", "previous_rank", "rank_change"]
+    assert table[["rank", "previous_rank", "rank_change"]].astype(object).values.tolist() == [[1, pd.NA, pd.NA]]
+
+    q = {"period": "2025-09", "level": "unit_grid"}
+    [row] = client.get("/evaluation", params=q).json()["data"]
+    assert (row["rank"], row["previous_rank"], row["rank_change"]) == (1, None, None)
+    csv = client.get("/evaluation", params={**q, "format": "csv"}).text.splitlines()
+    header = csv[0].lstrip("\ufeff").split(",")
+    assert header[-3:] == ["rank", "previous_rank", "rank_change"]  # the API states as_of … in its headers
+    assert csv[1].split(",")[-3:] == ["1", "", ""]
+
+    env = {"GISGRID_DATABASE_URL": settings.database_url or "", "GISGRID_DATA_DIR": str(tmp_path / "data")}
+    csv_out, xlsx_out = tmp_path / "sep.csv", tmp_path / "sep.xlsx"
+    for out in (csv_out, xlsx_out):
+        r = runner.invoke(app, ["evaluate", "--period", "2025-09", "--level", "unit_grid", "--out", str(out)], env=env)
+        assert r.exit_code == 0, r.output
+    written = pd.read_csv(csv_out, encoding="utf-8-sig")
+    assert written.columns[-6:-3].tolist() == ["rank", "previous_rank", "rank_change"]
+    assert written[["previous_rank", "rank_change"]].isna().all().all()
+    sheet = pd.read_excel(xlsx_out, sheet_name="2025-09 单元网格")
+    assert sheet.columns[-3:].tolist() == ["排名", "上期排名", "排名变化"]
+    assert sheet[["上期排名", "排名变化"]].isna().all().all()
+
+
+def test_evaluate_top_0_prints_no_rows_and_a_negative_top_is_refused(
+    late_case: Engine, settings: Settings, tmp_path: Path
+) -> None:
+    """review40 U5: --top 0 (the file only) printed pandas' "Empty DataFrame / Columns: […]"."""
+    env = {"GISGRID_DATABASE_URL": settings.database_url or "", "GISGRID_DATA_DIR": str(tmp_path / "data")}
+    out = tmp_path / "sep.xlsx"
+    base = ["evaluate", "--period", "2025-09", "--level", "unit_grid"]
+    r = runner.invoke(app, [*base, "--out", str(out), "--top", "0"], env=env)
+    assert r.exit_code == 0, r.output
+    assert r.output.splitlines()[1:] == [f"wrote {out}", "1 rows; none printed (--top 0)"]
+    assert out.exists() and "DataFrame" not in r.output
+    r = runner.invoke(app, [*base, "--top", "-1"], env=env)
+    assert r.exit_code == 2 and "-1 is not in the range x>=0" in r.output

@@ -96,7 +96,7 @@ def evaluate_cmd(
     subject: str = typer.Option("region", "--subject", help=f"{', '.join(EVALUATED)}."),
     level: str = typer.Option("tier3", "--level", help="For regions: unit_grid, tier3, tier2, tier1, district."),
     out: Path | None = typer.Option(None, "--out", help="Write the table: .csv or .xlsx."),
-    top: int = typer.Option(15, "--top", help="Rows to print."),
+    top: int = typer.Option(15, "--top", min=0, help="Rows to print (0: none, e.g. with --out)."),
     as_of: str | None = typer.Option(None, "--as-of", help=f"{AS_OF_HELP}."),
 ) -> None:
     """综合评价: indicators, score and grade per subject for a period, ranked (with change vs the period before),
@@ -119,6 +119,9 @@ def evaluate_cmd(
     if out is not None:
         write_table(table, out, table_title(p, subject, level), subject)
         echo(f"wrote {out}")
+    if top == 0:  # the file only: a line, not pandas' "Empty DataFrame" of no rows
+        echo(f"{len(table)} rows; none printed (--top 0)")
+        return
     shown = [c for c in ("rank", "rank_change", "subject", "name", "score", "grade") if c in table.columns]
     with pd.option_context("display.width", 160, "display.max_columns", 12):
         echo(table[shown + [c for c in table.columns if c not in shown][:6]].head(top).to_string(index=False))
