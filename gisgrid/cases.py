@@ -1706,8 +1706,19 @@ def case_summary(
     if role is not None:
         if role == workflow.DEPARTMENT_ROLE:
             check_acting_department(services, department)
-        data["allowed_actions"] = workflow.allowed_actions(_snapshot_from_mapping(row), role, department)
+        data["allowed_actions"] = _in_time(
+            workflow.allowed_actions(_snapshot_from_mapping(row), role, department), row, _now(now)
+        )
     return data
+
+
+def _in_time(actions: list[str], row: Any, now: dt.datetime) -> list[str]:
+    """``actions`` without 延期申请 once the running deadline has passed (:func:`refuse_late_extension_request`
+    would refuse it): a button that can only answer 409 is not offered."""
+    due = row["due_at"]
+    if "request_extension" in actions and due is not None and now > due:
+        return [a for a in actions if a != "request_extension"]
+    return actions
 
 
 def _case_row(conn: Connection, case_id: int) -> Any:
@@ -2228,19 +2239,22 @@ def _filter_sql(f: CaseFilter, departments: Mapping[str, str]) -> tuple[str, dic
     return " AND ".join(where), params
 
 
-def _actions_for(role: str, department: str | None = None) -> Callable[[Any], list[str]]:
+def _actions_for(
+    role: str, department: str | None = None, now: dt.datetime | None = None
+) -> Callable[[Any], list[str]]:
     """``workflow.allowed_actions`` of ``role`` for many rows of CASE_COLUMNS: worked out once per distinct
     snapshot (a page of 1000 cases has a few dozen), from the columns the list reads anyway. An unknown role is
     refused at once, also when no case matches."""
     workflow.allowed_actions(workflow.CaseState(), role)
     seen: dict[tuple[Any, ...], list[str]] = {}
+    when = _now(now)
 
     def of(row: Any) -> list[str]:
         key = tuple(row[k] for k in _SNAPSHOT_COLUMNS)
         actions = seen.get(key)
         if actions is None:
             actions = seen[key] = workflow.allowed_actions(_snapshot_from_mapping(row), role, department)
-        return list(actions)
+        return _in_time(list(actions), row, when)
 
     return of
 
@@ -2280,7 +2294,7 @@ def case_page(
     now = _now(now)
     if role == workflow.DEPARTMENT_ROLE:
         check_acting_department(services, department)
-    actions = _actions_for(role, department) if role is not None else None
+    actions = _actions_for(role, department, now) if role is not None else None
     cond, params = _filter_sql(f, services.departments)
     if f.sort not in CASE_SORTS:
         raise InvalidInput(

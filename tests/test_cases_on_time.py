@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 
 from api import schemas
 from api.main import create_app
@@ -277,3 +277,14 @@ def test_an_extension_is_requested_within_the_disposal_deadline_not_after_it(
         )
         assert r.json()["detail"]["message"].startswith("处置时限 2025-10-13 14:30 已过,不能再申请延期")
         assert client.get(f"/cases/{overdue}").json()["version"] == 4
+        # Not offered either, in the detail or the list (a button that can only answer 409); 回退, 处置 still are.
+        headers = acting(client, overdue, "department")
+        offered = client.get(f"/cases/{overdue}", headers=headers).json()["allowed_actions"]
+        assert "request_extension" not in offered and {"return", "handle"} <= set(offered)
+        number = client.get(f"/cases/{overdue}").json()["case_no"]
+        listed = client.get("/cases", params={"case_no": number}, headers=headers).json()["data"]
+        assert listed and "request_extension" not in listed[0]["allowed_actions"]
+        early = dispatched(loaded, services, spot)  # due in 2025 too: only a case not yet due is offered it
+        with loaded.begin() as conn:
+            conn.execute(text("UPDATE cases SET due_at = now() + interval '1 day' WHERE id = :id"), {"id": early})
+        assert "request_extension" in client.get(f"/cases/{early}", headers=headers).json()["allowed_actions"]

@@ -406,7 +406,7 @@ def test_list_as_text_is_one_line_per_case(gisgrid: Gisgrid, three_cases: dict[s
         (["--queue", "auto"], "queue: must be one of manual, routed, got 'auto'"),
         (["--case-no", " 2025000001"], "case_no: a case number is 1 to 20 characters"),
         (["--changed-since", "yesterday"], "--changed-since: 'yesterday' is not a date or date-time"),
-        (["--sort", "oldest"], "sort: must be one of newest, updated, got 'oldest'"),
+        (["--sort", "oldest"], "sort: must be one of newest, updated, due, got 'oldest'"),
         (["--after", "7.5"], "after: not a page cursor of sort=newest (take it from the list's next link), got '7.5'"),
         (["--after", "7", "--offset", "1"], "after: give a page cursor or an offset, not both"),
     ],

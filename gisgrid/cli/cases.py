@@ -218,7 +218,9 @@ def list_(
     ),
     external_ref: str | None = typer.Option(None, "--external-ref", help="The sending system's own number, exact."),
     sort: str = typer.Option(
-        "newest", "--sort", help="newest (last reported first) or updated (least recently changed)."
+        "newest",
+        "--sort",
+        help="newest (last reported first), updated (least recently changed) or due (running deadline first).",
     ),
     limit: int = typer.Option(20, "--limit", help=f"Cases per page, 1–{MAX_LIMIT}."),
     offset: int = typer.Option(0, "--offset", help=f"Cases to skip, 0–{MAX_OFFSET}."),
