@@ -1340,6 +1340,7 @@ def prepare(
     # The nodes whose working time decides a figure: with a limit, in working time, not left out as suspended.
     judged = nodes["allowed_h"].notna().to_numpy() & ~nodes["calendar"].to_numpy()
     judged &= nodes["closed"].to_numpy() | ~is_susp[rows]
+    nodes["judged"] = judged
     return Facts(
         period=period,
         as_of=as_of_ts,
@@ -2019,8 +2020,25 @@ def evaluate(
         out = evaluate_departments(facts, rules=rules)
     else:
         out = evaluate_posts(facts, subject, rules=rules, areas=areas)
-    out.attrs.update(as_of=facts.as_of, provisional=facts.provisional, unknown_years=facts.unknown_years)
+    # Only the years this table's own nodes ran through: a 延期 into next year warns the departments' table,
+    # not the 受理员's, whose figures never read that node (review40 D4).
+    node = facts.nodes["node"].cat.codes.to_numpy()
+    mine = np.isin(node, [list(NODES).index(n) for n in SUBJECT_NODES[subject]])
+    unknown = unknown_node_years(facts.nodes, calendar, facts.nodes["judged"].to_numpy() & mine)
+    out.attrs.update(as_of=facts.as_of, provisional=facts.provisional, unknown_years=unknown)
     return out
+
+
+#: The nodes whose time each table's figures read (the on-time rates; 按期结案 reads the 处置 nodes).
+SUBJECT_NODES: dict[str, tuple[str, ...]] = {
+    "region": ("verify", "check", "dispatch", "disposal"),
+    "department": ("disposal",),
+    "supervisor": ("verify", "check"),
+    "grid_worker": ("verify", "check"),
+    "intake": ("accept", "issue_check"),
+    "shift_lead": ("file", "close"),
+    "dispatcher": ("dispatch",),
+}
 
 
 def check_subject(subject: str) -> str:

@@ -769,6 +769,37 @@ def test_a_return_after_the_disposal_deadline_keeps_the_node_late_against_the_de
     ]
 
 
+@pytest.mark.filterwarnings("ignore::gisgrid.calendar.CalendarYearUnknown")
+def test_a_table_warns_of_an_unknown_year_only_when_its_own_nodes_ran_through_it() -> None:
+    """review40 D4: a 延期 into a year the calendar does not know stretches that case's 处置 node there; the
+    departments' and regions' tables (which read it) say so, the 监督员's, 受理员's, 值班长's and 派遣员's do not."""
+    from gisgrid.calendar import KNOWN_YEARS
+
+    known = max(KNOWN_YEARS)
+    unknown = known + 1
+    h = History()
+    dispatched_to_d1(h, 1, f"{known}-12-01")
+    h.act(1, "request_extension", f"{known}-12-01 11:00", D1, "department")
+    h.act(
+        1, "approve_extension", f"{known}-12-01 11:10", "P1", "dispatcher", new_due_at=f"{unknown}-01-05T17:30:00+08:00"
+    )
+    cases, transitions = h.frames()
+    december = Period.month(known, 12)
+    tables = {
+        subject: evaluate(cases, transitions, CAL, LIMITS, december, subject, as_of=f"{known}-12-20")
+        for subject in ("region", "department", "supervisor", "intake", "shift_lead", "dispatcher")
+    }
+    warned = {subject: table.attrs["unknown_years"] for subject, table in tables.items()}
+    assert warned == {
+        "region": (unknown,),
+        "department": (unknown,),
+        "supervisor": (),
+        "intake": (),
+        "shift_lead": (),
+        "dispatcher": (),
+    }
+
+
 def test_a_case_returned_and_not_dispatched_again_is_no_departments() -> None:
     """A case D1 returned (回退) waits for the dispatcher: it is not in D1's 立案数, 应结案数 or 挂账数 (it was, with
     结案率 0: D1 graded D for cases it gave back); dispatched again, it is the new department's."""
