@@ -87,7 +87,8 @@ async def known_query_only(request: Request) -> None:
     unknown = sorted(set(request.query_params) - set(names))
     if unknown:
         raise InvalidInput(
-            f"{unknown[0]}: not a parameter of {request.url.path}; it takes {', '.join(sorted(names))}",
+            f"{unknown[0]}: not a parameter of {request.url.path}; "
+            + (f"it takes {', '.join(sorted(names))}" if names else "it takes none"),
             detail=[{"field": u, "reason": "unknown parameter"} for u in unknown],
             reason=Reason.EXTRA_FORBIDDEN,
         )

@@ -123,3 +123,48 @@ def test_the_openapi_document_marks_the_comma_separated_parameter(client: TestCl
     assert state["schema"]["x-comma-separated"] is True
     limit = next(p for p in params if p["name"] == "limit")
     assert "x-comma-separated" not in limit["schema"]
+
+
+def test_a_single_record_or_photo_refuses_an_unknown_parameter(client: TestClient, spot: tuple[float, float]) -> None:
+    """review41 D6: ``/cases/{id}?dataum=gcj02`` answered 200 in CGCS2000 (≈600 m off on an AMap basemap), and
+    ``?sise=thumb`` sent the original photo."""
+    x, y = spot
+    case = client.post("/cases", json={"class_code": "06010", "lon": x, "lat": y, "datum": "cgcs2000"})
+    cid = case.json()["id"]
+    body = refused(client, f"/cases/{cid}", dataum="gcj02")
+    assert body["reason"] == "extra_forbidden"
+    assert body["detail"] == {
+        "message": f"dataum: not a parameter of /cases/{cid}; it takes datum",
+        "items": [{"field": "dataum", "reason": "unknown parameter", "code": "extra_forbidden"}],
+    }
+    assert client.get(f"/cases/{cid}", params={"datum": "gcj02"}).json()["datum"] == "gcj02"
+    body = refused(client, f"/cases/{cid}/photos/{'0' * 64}", sise="thumb")
+    assert body["detail"]["message"] == f"sise: not a parameter of /cases/{cid}/photos/{'0' * 64}; it takes size"
+    assert client.get(f"/cases/{cid}/photos/{'0' * 64}", params={"size": "thumb"}).status_code == 404
+    for path in ("/components/C1", "/components/C1/history"):  # they take none
+        body = refused(client, path, datum="gcj02")
+        assert body["detail"]["message"] == f"datum: not a parameter of {path}; it takes none"
+        assert client.get(path).status_code == 404
+    body = refused(client, f"/components/C1/photos/{'0' * 64}", sise="thumb")
+    assert body["detail"]["items"] == [{"field": "sise", "reason": "unknown parameter", "code": "extra_forbidden"}]
+    body = refused(client, "/field/classes", schema="cjt214")
+    assert body["detail"]["items"] == [{"field": "schema", "reason": "unknown parameter", "code": "extra_forbidden"}]
+    assert client.get("/field/classes", params={"scheme": "cjt214"}).status_code == 200
+
+
+def test_every_api_route_with_query_parameters_refuses_unknown_ones() -> None:
+    """A route added later gets the check too. The pages (/field) take what a shared link carries (a messenger adds
+    from=singlemessage), tiles a cache-buster: they are left out."""
+    from api.dependencies import known_query_only, route_query_params
+    from api.routers import cases, components, console, docs, evaluation, field, grids, health, home, tiles
+
+    def has(dependant: Any) -> bool:
+        return any(d.call is known_query_only or has(d) for d in dependant.dependencies)
+
+    missing = [
+        route.path
+        for module in (cases, components, console, docs, evaluation, field, grids, health, home, tiles)
+        for route in module.router.routes
+        if "GET" in getattr(route, "methods", ()) and route_query_params(route) and not has(route.dependant)
+    ]
+    assert missing == ["/field"]

@@ -438,6 +438,7 @@ def lights(engine: EngineDep, services: ServicesDep, f: FilterDep) -> dict[str, 
     "/{case_id}",
     summary="案件详情 One case with its timeline",
     response_model=None,
+    dependencies=[Depends(known_query_only)],  # a misspelt datum (dataum=gcj02) is refused, not answered in cgcs2000
     responses={200: {"model": CaseDetail, "description": "The case, with allowed_actions for the X-Role"}},
 )
 def read(
@@ -581,7 +582,11 @@ def merge(
         return svc.get_case(conn, services, case_id, role=actor.role, department=actor.offered_department, base=base)
 
 
-@router.get("/{case_id}/photos/{sha256}", summary="案件照片 A photo of a case (size=thumb: its thumbnail)")
+@router.get(
+    "/{case_id}/photos/{sha256}",
+    summary="案件照片 A photo of a case (size=thumb: its thumbnail)",
+    dependencies=[Depends(known_query_only)],  # sise=thumb would send the original
+)
 def photo(
     engine: EngineDep, services: ServicesDep, case_id: int, sha256: str, size: PhotoSizeQuery = None
 ) -> FileResponse:

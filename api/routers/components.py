@@ -201,6 +201,7 @@ def search(
     "/{component_id}",
     summary="部件详情 One component",
     response_model=None,
+    dependencies=[Depends(known_query_only)],  # it takes none: datum=gcj02 would be answered in cgcs2000
     response_class=GeoJSONResponse,
     responses={200: {"model": ComponentFeature, "description": "The component as a GeoJSON Feature"}},
 )
@@ -251,7 +252,7 @@ def retire(
     )
 
 
-@router.get("/{component_id}/history", summary="变更历史 Change history")
+@router.get("/{component_id}/history", summary="变更历史 Change history", dependencies=[Depends(known_query_only)])
 def history(engine: EngineDep, component_id: str) -> dict[str, Any]:
     with engine.connect() as conn:
         return {"id": component_id, "history": store.component_history(conn, component_id)}
@@ -281,7 +282,11 @@ async def add_photos(
     )
 
 
-@router.get("/{component_id}/photos/{sha256}", summary="部件照片 One photo (size=thumb: its thumbnail)")
+@router.get(
+    "/{component_id}/photos/{sha256}",
+    summary="部件照片 One photo (size=thumb: its thumbnail)",
+    dependencies=[Depends(known_query_only)],
+)
 def photo(
     request: Request, engine: EngineDep, component_id: str, sha256: str, size: PhotoSizeQuery = None
 ) -> FileResponse:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
+from api.dependencies import known_query_only
 from api.deps import EngineDep
 from api.prefix import BaseDep
 from gisgrid import workflow
@@ -36,7 +37,13 @@ def field_page(
     return HTMLResponse(html, headers={"Cache-Control": "no-cache", "Content-Security-Policy": page.csp(basemap)})
 
 
-@router.get("/field/classes", summary="上报类别 Event classes for the field page's picker")
+# The API route refuses a parameter it does not take (the page itself does not: a shared link may carry a
+# messenger's own, such as from=singlemessage).
+@router.get(
+    "/field/classes",
+    summary="上报类别 Event classes for the field page's picker",
+    dependencies=[Depends(known_query_only)],
+)
 def field_classes(request: Request, scheme: Annotated[Scheme, Query()] = "gbt47678") -> JSONResponse:
     data: list[dict[str, Any]] = page.class_list(request.app.state.cases.events, scheme, request.app.state.search_terms)
     return JSONResponse({"data": data, "count": len(data)}, headers={"Cache-Control": "public, max-age=300"})
