@@ -30,6 +30,7 @@ from gisgrid.errors import (
     NotFound,
     Reason,
     StoredFileDamaged,
+    TooLarge,
     Unavailable,
 )
 from gisgrid.storage.database import (
@@ -38,6 +39,7 @@ from gisgrid.storage.database import (
     concurrent_conflict_cause,
     describe_connect_error,
 )
+from gisgrid.texts import MAX_JSON_DEPTH, too_deep_words
 from gisgrid.workflow import RoleNotAllowed
 
 STATUS: dict[type[GisgridError], int] = {
@@ -45,6 +47,7 @@ STATUS: dict[type[GisgridError], int] = {
     NotFound: 404,
     InvalidInput: 422,
     Conflict: 409,
+    TooLarge: 413,
     DatabaseError: 503,
     Unavailable: 503,
     StoredFileDamaged: 500,
@@ -134,8 +137,13 @@ def add_exception_handlers(app: FastAPI) -> None:
         if isinstance(exc.__cause__, UnicodeDecodeError):  # FastAPI's 400 for a JSON body it could not decode
             return JSONResponse(error_body("invalid_input", [body_not_utf8(exc.__cause__)]), status_code=422)
         if isinstance(exc.__cause__, GisgridError):  # raised while FastAPI read a form (api.inputs.FormTextRoute)
-            return domain_error_response(exc.__cause__)
-        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+            answer = domain_error_response(exc.__cause__)
+            if answer.status_code == 413:  # the rest of the body is not read: the connection is not reused
+                answer.headers["Connection"] = "close"
+            return answer
+        if isinstance(exc.__cause__, RecursionError):  # JSON nested past what the parser recurses (~1000 levels)
+            return domain_error_response(json_too_deep_body())
+        code = {400: "bad_request", 404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
         # The exception's headers stay (a WWW-Authenticate, a Retry-After); a 405's Allow (RFC 9110 §15.5.6) names
         # every method of the path, where the framework's names those of the first route that matched it only.
         headers = dict(exc.headers or {})
@@ -249,6 +257,16 @@ def _limit_of(error: Any) -> dict[str, Any]:
     ctx = error.get("ctx") or {}
     limit = {k: ctx[k] for k in _LIMIT_KEYS if isinstance(ctx.get(k), int | float) and not isinstance(ctx[k], bool)}
     return {"limit": limit} if limit else {}
+
+
+def json_too_deep_body() -> InvalidInput:
+    """A JSON body nested too deep for the parser itself: refused as a shallower one too deep is (422
+    ``json_too_deep``, field ``body``), not as the framework's 400 "error parsing the body"."""
+    return InvalidInput(
+        f"body: {too_deep_words()}",
+        detail=[{"field": "body", "reason": too_deep_words(), "limit": {"max_depth": MAX_JSON_DEPTH}}],
+        reason=Reason.JSON_TOO_DEEP,
+    )
 
 
 def body_not_utf8(exc: UnicodeDecodeError) -> dict[str, str]:

@@ -25,11 +25,10 @@ from fastapi.params import Form
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, ConfigDict, model_validator
 from starlette.datastructures import FormData, UploadFile
-from starlette.exceptions import HTTPException
 from starlette.formparsers import MultiPartException, MultiPartParser
 from starlette.requests import parse_options_header
 
-from gisgrid.errors import InvalidInput, Reason
+from gisgrid.errors import GisgridError, InvalidInput, Reason, TooLarge
 from gisgrid.texts import refuse_bad_text, refuse_too_deep
 from gisgrid.workflow import FIELD_KINDS
 
@@ -244,7 +243,32 @@ def _unknown_charset(field: str, whose: str, charset: str) -> InvalidInput:
     )
 
 
-def _urlencoded_strictly(body: bytes, max_fields: int | float) -> FormData:
+def form_refusal(
+    message: str, field: str | None = None, *, max_fields: float = 1000, max_part_size: int = 1 << 20
+) -> GisgridError:
+    """The framework's refusal of a form (Starlette's ``MultiPartException`` text, answered 400 ``http_error``) as a
+    documented one: more fields or files than it reads, 413 ``too_many_form_fields``; a text field over its size,
+    413 ``form_field_too_large`` (naming it where known); any other (no boundary, a part without a name, broken
+    framing), 422 ``form_malformed``."""
+    if message.startswith(("Too many fields", "Too many files")):
+        return TooLarge(
+            f"表单字段过多 / body: {message}",
+            detail=[{"field": "body", "reason": message, "limit": {"max_items": int(max_fields)}}],
+            reason=Reason.TOO_MANY_FORM_FIELDS,
+        )
+    name = field or "body"
+    if "exceeded maximum size" in message:
+        return TooLarge(
+            f"表单字段过大 / {name}: {message}",
+            detail=[{"field": name, "reason": message, "limit": {"max_bytes": max_part_size}}],
+            reason=Reason.FORM_FIELD_TOO_LARGE,
+        )
+    return InvalidInput(
+        f"表单格式错误 / body: {message}", detail=[{"field": "body", "reason": message}], reason=Reason.FORM_MALFORMED
+    )
+
+
+def _urlencoded_strictly(body: bytes, max_fields: int | float, max_part_size: int = 1 << 20) -> FormData:
     """An ``application/x-www-form-urlencoded`` body as the URL standard reads it — percent-decoded bytes, then
     UTF-8 — but strictly: Starlette reads raw bytes as Latin-1 (李娜 sent raw by ``curl -d`` was stored as
     æ\x9d\x8eå¨\x9c) and %-bytes that are not UTF-8 as U+FFFD; either is refused here, naming the field."""
@@ -260,12 +284,15 @@ def _urlencoded_strictly(body: bytes, max_fields: int | float) -> FormData:
             why = f"the field's name: {_where_bad(name_bytes, exc)} of the decoded bytes"
             raise _not_utf8(name_bytes.decode("utf-8", "replace"), why) from None
         value_bytes = unquote_to_bytes(raw_value.replace(b"+", b" "))
+        if len(value_bytes) > max_part_size:  # as a multipart text field over it is refused
+            message = f"Field exceeded maximum size of {max_part_size // 1024}KB."
+            raise form_refusal(message, name, max_part_size=max_part_size)
         try:
             items.append((name, value_bytes.decode("utf-8")))
         except UnicodeDecodeError as exc:
             raise _not_utf8(name, f"{_where_bad(value_bytes, exc)} of the decoded bytes") from None
         if len(items) > max_fields:  # as Starlette's parser refuses it
-            raise HTTPException(status_code=400, detail=f"Too many fields. Maximum number of fields is {max_fields}.")
+            raise form_refusal(f"Too many fields. Maximum number of fields is {max_fields}.", max_fields=max_fields)
     return FormData(items)
 
 
@@ -275,7 +302,7 @@ class _StrictFormRequest(Request):
     ) -> FormData:
         content_type, options = parse_options_header(self.headers.get("Content-Type"))
         if self._form is None and content_type == b"application/x-www-form-urlencoded":
-            self._form = _urlencoded_strictly(await self.body(), max_fields)
+            self._form = _urlencoded_strictly(await self.body(), max_fields, max_part_size)
         if self._form is None and content_type == b"multipart/form-data":
             declared = options.get(b"charset")
             if declared is not None:  # Starlette reads a charset it does not know as Latin-1
@@ -285,8 +312,10 @@ class _StrictFormRequest(Request):
             )
             try:
                 form = await parser.parse()
-            except MultiPartException as exc:  # as Starlette answers it
-                raise HTTPException(status_code=400, detail=exc.message) from exc
+            except MultiPartException as exc:  # Starlette's 400 http_error, as a documented refusal
+                part = getattr(parser, "_current_part", None)
+                field = getattr(part, "field_name", "") or None
+                raise form_refusal(exc.message, field, max_fields=max_fields, max_part_size=max_part_size) from exc
             if parser.not_text is not None:
                 await form.close()  # the photos' spooled files; nothing was stored
                 raise parser.not_text

@@ -45,7 +45,7 @@ class ErrorBody(BaseModel):
     error: str = Field(
         description="Machine-readable code: invalid_input (422: a field, parameter or header refused, a required "
         "payload field left out included, reason missing), not_found, conflict, role_not_allowed, forbidden (403; "
-        "forbidden: a browser's write sent by another site's page, reason cross_site_request), "
+        "forbidden: a browser's write sent by another site's page, reason cross_site_request), bad_request (400), "
         "transition_not_allowed, stale_version (409), payload_too_large, unsupported_media_type, "
         "method_not_allowed, internal_error, database_error, unavailable",
         examples=["invalid_input"],

@@ -69,6 +69,11 @@ class Reason(StrEnum):
     BBOX_OUT_OF_RANGE = "bbox_out_of_range"
     NEEDS_LON_LAT = "needs_lon_lat"
     REPEATED_PARAMETER = "repeated_parameter"  # a query parameter given twice: the framework kept the last only
+    # A form the framework's parser refuses: malformed multipart (no boundary, no part name, broken framing), more
+    # fields or files than it reads, a text field over its size (api.inputs.form_refusal).
+    FORM_MALFORMED = "form_malformed"
+    TOO_MANY_FORM_FIELDS = "too_many_form_fields"
+    FORM_FIELD_TOO_LARGE = "form_field_too_large"
     CROSS_SITE_REQUEST = "cross_site_request"  # a browser's write sent by another site's page (api.http.CrossSiteGuard)
     HOST_NOT_ALLOWED = "host_not_allowed"  # a Host that GISGRID_ALLOWED_HOSTS does not list (api.http.AllowedHosts)
     # Where a report is.
@@ -170,6 +175,12 @@ class InvalidInput(GisgridError):
 
 class Conflict(GisgridError):
     code = "conflict"
+
+
+class TooLarge(GisgridError):
+    """A request larger than the service reads: too many form fields, a form field over its size (413)."""
+
+    code = "payload_too_large"
 
 
 class StoredFileDamaged(GisgridError):

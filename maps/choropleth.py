@@ -22,7 +22,8 @@ import json
 import math
 import threading
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -692,7 +693,22 @@ def parse_period_param(period: str | Period) -> Period:
     try:
         return parse_period(period)
     except InvalidInput as exc:
-        raise InvalidInput(exc.message, detail=[{"field": "period", "value": period}], reason=exc.reason) from None
+        # its own items where it has them (a year out of range, with the limit), else the parameter and value
+        detail = exc.detail if exc.detail is not None else [{"field": "period", "value": period}]
+        raise InvalidInput(exc.message, detail=detail, reason=exc.reason) from None
+
+
+@contextmanager
+def no_cases_named(period: Period) -> Iterator[None]:
+    """A period without cases refused by the ``period`` parameter (``{message, items}``), as its other refusals
+    are: the evaluation's and the risks' own refusal names no field."""
+    try:
+        yield
+    except InvalidInput as exc:
+        if exc.reason != Reason.NO_CASES_IN_PERIOD:
+            raise
+        message = exc.message if exc.message.startswith("period: ") else f"period: {exc.message}"
+        raise InvalidInput(message, detail=[{"field": "period", "value": period.shown}], reason=exc.reason) from None
 
 
 def indicator_regions(
@@ -718,14 +734,8 @@ def indicator_table(
     check_indicator(indicator)
     check_level(level)
     p = parse_period_param(period)
-    try:
+    with no_cases_named(p):
         table = indicators(engine, services, p, "region", level, as_of=as_of)
-    except InvalidInput as exc:
-        if exc.reason == Reason.NO_CASES_IN_PERIOD:  # named by the parameter, as the other refusals are
-            raise InvalidInput(
-                f"period: {exc.message}", detail=[{"field": "period", "value": p.label}], reason=exc.reason
-            ) from None
-        raise
     cols = list(dict.fromkeys([indicator, "score", "grade", "rank"]))
     table = table.reindex(columns=["subject", *cols]).rename(columns={"subject": "code"})
     table["code"] = table["code"].astype(str)

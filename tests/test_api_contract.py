@@ -1089,3 +1089,91 @@ def test_an_http_exception_keeps_its_headers(settings: Settings) -> None:
         )
         r = c.get("/_who")
         assert (r.status_code, r.headers["www-authenticate"]) == (401, 'Basic realm="gisgrid"')
+
+
+# -- review41 D7: the framework's 400 http_error, as documented refusals ----------------------------------------
+
+
+def test_json_nested_past_the_parser_is_json_too_deep_like_any_too_deep_json(client: TestClient) -> None:
+    """~1000 levels overflow the JSON parser itself: it was 400 http_error "There was an error parsing the body",
+    where 800 levels gave 422 json_too_deep."""
+    too_deep = {
+        "error": "invalid_input",
+        "reason": "json_too_deep",
+        "detail": {
+            "message": "body: nested more than 8 levels deep",
+            "items": [
+                {
+                    "field": "body",
+                    "reason": "nested more than 8 levels deep",
+                    "code": "json_too_deep",
+                    "limit": {"max_depth": 8},
+                }
+            ],
+        },
+    }
+    deep = '{"class_code": "06010", "description": ' + "[" * 5000 + "]" * 5000 + "}"
+    r = client.post("/cases", content=deep, headers=JSON)
+    assert (r.status_code, r.json()) == (422, too_deep)
+    r = client.post("/cases", content="[" * 100_000 + "]" * 100_000, headers=JSON)
+    assert (r.status_code, r.json()) == (422, too_deep)
+
+
+def form_refused(status: int, reason: str, message: str, item: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+    return status, {
+        "error": "payload_too_large" if status == 413 else "invalid_input",
+        "reason": reason,
+        "detail": {"message": message, "items": [{**item, "code": reason}]},
+    }
+
+
+def test_a_malformed_multipart_body_is_a_422_form_malformed(client: TestClient) -> None:
+    r = client.post("/cases/form", content=b"class_code=06010", headers={"content-type": "multipart/form-data"})
+    assert (r.status_code, r.json()) == form_refused(
+        422,
+        "form_malformed",
+        "表单格式错误 / body: Missing boundary in multipart.",
+        {"field": "body", "reason": "Missing boundary in multipart."},
+    )
+    nameless = b"--b\r\nContent-Disposition: form-data\r\n\r\n06010\r\n--b--\r\n"
+    r = client.post("/cases/form", content=nameless, headers={"content-type": "multipart/form-data; boundary=b"})
+    assert r.status_code == 422 and r.json()["reason"] == "form_malformed"
+
+
+def test_too_many_form_fields_or_too_large_a_field_is_a_413_naming_the_limit(client: TestClient) -> None:
+    """The framework's limits (1000 fields, 1 MB a text field) were 400 http_error."""
+    many = "Too many fields. Maximum number of fields is 1000."
+    expected = form_refused(
+        413,
+        "too_many_form_fields",
+        f"表单字段过多 / body: {many}",
+        {"field": "body", "reason": many, "limit": {"max_items": 1000}},
+    )
+    body, headers = multipart(*[(f"f{i}", b"1", None) for i in range(1001)])
+    r = client.post("/cases/form", content=body, headers=headers)
+    assert (r.status_code, r.json()) == expected
+    assert r.headers["connection"] == "close"
+    r = client.post(
+        "/cases/form",
+        content="&".join(f"f{i}=1" for i in range(1001)),
+        headers={"content-type": "application/x-www-form-urlencoded"},
+    )
+    assert (r.status_code, r.json()) == expected
+    big = "x" * (1024 * 1024 + 1)
+    body, headers = multipart(("class_code", b"06010", None), ("description", big.encode(), None))
+    r = client.post("/cases/form", content=body, headers=headers)
+    said = "Part exceeded maximum size of 1024KB."
+    assert (r.status_code, r.json()) == form_refused(
+        413,
+        "form_field_too_large",
+        f"表单字段过大 / description: {said}",
+        {"field": "description", "reason": said, "limit": {"max_bytes": 1024 * 1024}},
+    )
+    r = client.post("/cases/form", data={"class_code": "06010", "description": big})  # urlencoded: the same limit
+    said = "Field exceeded maximum size of 1024KB."
+    assert (r.status_code, r.json()) == form_refused(
+        413,
+        "form_field_too_large",
+        f"表单字段过大 / description: {said}",
+        {"field": "description", "reason": said, "limit": {"max_bytes": 1024 * 1024}},
+    )

@@ -116,7 +116,7 @@ def test_the_evaluation_map_and_case_list_refuse_those_years_by_period(client: T
     assert r.status_code == 422, r.text
     body = r.json()
     assert (body["reason"], body["detail"]["message"]) == ("out_of_range", message)
-    assert body["detail"]["items"] == [{"field": "period", "value": "0001-01-01..9999-12-31", "code": "out_of_range"}]
+    assert body["detail"] == _years_refusal("0001-01-01..9999-12-31")["detail"]  # as /evaluation names it
     r = client.get("/cases", params={"period": "0001-01-01..9999-12-31", "limit": 1})
     assert r.status_code == 422, r.text
     body = r.json()
@@ -130,10 +130,16 @@ def test_the_widest_period_is_evaluated_with_its_previous_one(client: TestClient
     r = client.get("/evaluation", params={"period": "1900-01-01..2101-01-01"})
     body = r.json()
     # a period not yet ended is judged now: the message says before when (review26 D2)
-    when = str(body.get("detail", "")).removeprefix(f"{message} before ")
+    # {message, items} naming period, as /cases and /evaluation/map give it (review41 D7: a plain string)
+    when = str(body.get("detail", {}).get("message", "")).removeprefix(f"period: {message} before ")
+    item = {"field": "period", "value": "1900-01-01..2101-01-01", "code": "no_cases_in_period"}
     assert (r.status_code, body) == (
         422,
-        {"error": "invalid_input", "reason": "no_cases_in_period", "detail": f"{message} before {when}"},
+        {
+            "error": "invalid_input",
+            "reason": "no_cases_in_period",
+            "detail": {"message": f"period: {message} before {when}", "items": [item]},
+        },
     )
     assert dt.datetime.fromisoformat(when).year >= 2026
     r = client.get("/risks/selective", params={"period": "1900-01-01..2101-01-01"})
@@ -142,9 +148,23 @@ def test_the_widest_period_is_evaluated_with_its_previous_one(client: TestClient
         {
             "error": "invalid_input",
             "reason": "no_cases_in_period",
-            "detail": {"message": message, "items": [{"field": "period", "code": "no_cases_in_period"}]},
+            "detail": {"message": f"period: {message}", "items": [item]},
         },
     )
+
+
+@pytest.mark.parametrize(
+    ("path", "params"), [("/evaluation", {}), ("/risks/overload", {}), ("/evaluation/map", {"indicator": "score"})]
+)
+def test_an_unreadable_period_is_named_by_its_parameter_on_every_evaluation_route(
+    client: TestClient, path: str, params: dict[str, str]
+) -> None:
+    """review41 D7: /evaluation and /risks sent a plain-string detail without the field."""
+    r = client.get(path, params={"period": "someday", **params})
+    assert r.status_code == 422, r.text
+    body = r.json()
+    assert body["reason"] == "period_unreadable" and body["detail"]["message"].startswith("period: ")
+    assert body["detail"]["items"] == [{"field": "period", "value": "someday", "code": "period_unreadable"}]
 
 
 def test_the_risks_say_the_period_as_it_was_written(client: TestClient) -> None:
@@ -152,7 +172,7 @@ def test_the_risks_say_the_period_as_it_was_written(client: TestClient) -> None:
     for given in ("2026-10", "2026-10-01..2026-11-01", "2026-10..2026-12"):
         r = client.get("/risks/escalation", params={"period": given})
         assert r.status_code == 422, r.text
-        assert r.json()["detail"]["message"] == f"no cases were reported in {given}"
+        assert r.json()["detail"]["message"] == f"period: no cases were reported in {given}"
         assert r.json()["reason"] == "no_cases_in_period"
 
 

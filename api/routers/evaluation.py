@@ -19,13 +19,13 @@ from gisgrid.evaluation_service import (
     answer_meta,
     calendar_warning_en,
     indicators,
-    parse_period,
     table_title,
     write_xlsx,
 )
 from gisgrid.risk_service import risk_table
 from gisgrid.spreadsheet import to_csv
 from maps import choropleth
+from maps.choropleth import no_cases_named, parse_period_param
 
 # A misspelt parameter (asof=) is refused, not ignored: the answer would silently be judged as of now.
 router = APIRouter(tags=["evaluation 综合评价"], dependencies=[Depends(known_query_only)])
@@ -70,8 +70,9 @@ def evaluation(
     (English in ASCII: a header carries no Chinese). XLSX is the file ``gisgrid evaluate --out NAME.xlsx`` writes,
     for people: zh-CN headers and values, the sheets 字段说明 and 说明 (评价时点, 暂定, 日历提示), codes as text.
     A CSV or XLSX of provisional figures is named ``…-provisional``."""
-    p = parse_period(period)
-    table = indicators(engine, request.app.state.cases, p, subject, level, as_of=as_of)
+    p = parse_period_param(period)  # its refusals name the parameter, as /cases and /evaluation/map do
+    with no_cases_named(p):
+        table = indicators(engine, request.app.state.cases, p, subject, level, as_of=as_of)
     meta = answer_meta(p, table)
     # An ASCII file name (2026-10, 2026-Q3; a range's instants without ':' '+' '/'): the header carries no Chinese.
     label = re.sub(r"[^0-9A-Za-z.-]+", "_", p.label)
@@ -138,6 +139,7 @@ def risk(
     period: PeriodQuery,
     format: Literal["json", "csv"] = "json",
 ) -> Any:
-    with engine.connect() as conn:
-        table = risk_table(conn, request.app.state.cases, kind, parse_period(period))
+    p = parse_period_param(period)
+    with engine.connect() as conn, no_cases_named(p):
+        table = risk_table(conn, request.app.state.cases, kind, p)
     return _table(table, format, f"risk-{kind}-{period}")
