@@ -286,7 +286,7 @@ def expected_media_type(request: Request) -> str | None:
     sent = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if form:
         ok = sent in ("multipart/form-data", "application/x-www-form-urlencoded")
-        return None if ok else "multipart/form-data"
+        return None if ok else "multipart/form-data (or application/x-www-form-urlencoded without photos)"
     json_type = sent == "application/json" or (sent.startswith("application/") and sent.endswith("+json"))
     if json_type or (not sent and request.headers.get("content-length", "0") == "0"):
         return None  # no body at all: the plain "Field required" names it

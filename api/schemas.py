@@ -6,6 +6,7 @@ Routers declare which statuses they answer with ``error_responses(...)``; a 422 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -71,7 +72,8 @@ DESCRIPTIONS: dict[int, str] = {
     404: "Not found",
     409: "Conflict: a stale version, or the thing exists already",
     413: "Request body larger than the endpoint takes (the limit is named)",
-    415: "Body not sent as application/json (or multipart/form-data where the endpoint takes a form)",
+    415: "Body not sent as application/json (or, where the endpoint takes a form, multipart/form-data — or "
+    "application/x-www-form-urlencoded without photos)",
     422: "Invalid input: each refused field named with its reason",
     500: "Unexpected server error (logged; the body carries a reference, never a traceback)",
     503: "The database is unreachable or a required system package is missing",
@@ -96,6 +98,26 @@ def geojson_schema(model: type[BaseModel]) -> dict[str, str]:
     return {"$ref": _SCHEMA_REF.format(model=model.__name__)}
 
 
+def _takes_file(schema: dict[str, Any]) -> bool:
+    text = json.dumps(schema)
+    return '"binary"' in text or "contentMediaType" in text
+
+
+def _urlencoded_too(spec: dict[str, Any], schemas: dict[str, Any]) -> None:
+    """A form route reads ``application/x-www-form-urlencoded`` as well as multipart (``api.inputs``): stated on
+    each whose required fields hold no file (photos need multipart), as FastAPI states multipart only."""
+    for ops in spec.get("paths", {}).values():
+        for op in ops.values():
+            content = op.get("requestBody", {}).get("content", {})
+            form = content.get("multipart/form-data")
+            if form is None:
+                continue
+            body = schemas.get(str(form.get("schema", {}).get("$ref", "")).rsplit("/", 1)[-1], {})
+            props = body.get("properties", {})
+            if not any(_takes_file(props.get(name, {})) for name in body.get("required", [])):
+                content["application/x-www-form-urlencoded"] = {"schema": form["schema"]}
+
+
 def json_error_bodies(app: FastAPI) -> None:
     """FastAPI files a route's extra responses under the route's media type: the HTML pages' errors would read
     as text/html. Errors are JSON (a browser opening a page gets a short page for 500/503 instead, not stated)."""
@@ -110,6 +132,7 @@ def json_error_bodies(app: FastAPI) -> None:
                     if status[0] in "45" and any(m.get("schema") == _ERROR_REF for m in content.values()):
                         response["content"] = {"application/json": {"schema": _ERROR_REF}}
         schemas = spec.setdefault("components", {}).setdefault("schemas", {})
+        _urlencoded_too(spec, schemas)
         for name, model in _EXTRA_MODELS.items():
             if name not in schemas:
                 body = model.model_json_schema(ref_template=_SCHEMA_REF, mode="serialization")

@@ -575,13 +575,19 @@ def _draft(services: CaseServices, item: Intake, now: dt.datetime) -> _Draft:
             reason=Reason.ZERO_LOCATION,
         )
     xs, ys = geodesy.to_storage(np.array([lon]), np.array([lat]), datum)  # type: ignore[arg-type]
-    fingerprint = request_fingerprint(item, infos) if item.idempotency_key is not None else None
+    fingerprint = None
+    if item.idempotency_key is not None:
+        # The class's default disposal type spelled out ("默认") is the report that left it out, as a datum, source
+        # or reporter spelled out as its default is: hashed as absent, the fingerprint of the reports already kept.
+        default = limit.disposal_type == _disposal_limit(services, ev, None).disposal_type
+        fingerprint = request_fingerprint(replace(item, disposal_type=None) if default else item, infos)
     return _Draft(item, ev, limit, infos, lon, lat, datum, float(xs[0]), float(ys[0]), now, fingerprint)
 
 
 def request_fingerprint(item: Intake, infos: list[PhotoInfo]) -> str:
     """What makes two submissions under one idempotency key the same report: class, scheme, the location as sent
-    (lon, lat, datum; or "from photo"), description, address, source, reporter, disposal type, external_ref and
+    (lon, lat, datum; or "from photo"), description, address, source, reporter, disposal type (None for the class's
+    default, whether named or not: the caller passes it so), external_ref and
     the photos' SHA-256 — of the bytes sent (a HEIC is hashed as sent, not as the JPEG made from it), in order. A
     retry of the same submission (the field page's outbox resends the stored fields and photo bytes) gives the
     same value; not the reporter's role, nor the photos' file names."""

@@ -786,11 +786,30 @@ def test_a_form_endpoint_says_the_body_must_be_multipart(client: TestClient) -> 
         "detail": [
             {
                 "field": "Content-Type",
-                "reason": "the body must be multipart/form-data, got application/json",
+                "reason": "the body must be multipart/form-data (or application/x-www-form-urlencoded without "
+                "photos), got application/json",
                 "code": "unsupported_media_type",
             }
         ],
     }
+
+
+def test_a_report_form_takes_urlencoded_as_the_docs_say(client: TestClient) -> None:
+    """review41 D9: urlencoded was filed (201) where README and OpenAPI said multipart only, 415 otherwise."""
+    xs, ys = inside_points(1, seed=9)
+    fields = {"class_code": "06010", "lon": str(float(xs[0])), "lat": str(float(ys[0])), "datum": "cgcs2000"}
+    r = client.post("/cases/form", data={**fields, "description": "李娜 路口垃圾"})  # urlencoded, as curl -d
+    assert r.status_code == 201, r.text
+    case = client.get(f"/cases/{r.json()['id']}").json()
+    assert (case["description"], case["lon"], case["lat"]) == ("李娜 路口垃圾", round(xs[0], 7), round(ys[0], 7))
+    spec = client.get("/openapi.json").json()
+    for path in ("/cases/form", "/cases/{case_id}/actions/{action}/form"):
+        content = spec["paths"][path]["post"]["requestBody"]["content"]
+        assert set(content) == {"multipart/form-data", "application/x-www-form-urlencoded"}, path
+        assert content["multipart/form-data"] == content["application/x-www-form-urlencoded"]
+        assert "urlencoded without photos" in spec["paths"][path]["post"]["responses"]["415"]["description"]
+    photos = spec["paths"]["/components/{component_id}/photos"]["post"]["requestBody"]["content"]
+    assert set(photos) == {"multipart/form-data"}  # photos need multipart
 
 
 def test_cors_is_off_by_default_and_on_for_the_configured_origins(clean_db: Engine, settings: Settings) -> None:

@@ -491,6 +491,9 @@ def test_a_key_reused_for_another_report_is_refused_and_writes_nothing(
         cid,
         False,
     )
+    # review41 D8: the class's default disposal type spelled out is the same report, as a default datum, source or
+    # reporter spelled out is (it was a 409)
+    assert file(replace(first, disposal_type="默认")) == (cid, False)
     before = _counts(loaded)
     assert before == (1, 1, 1, 0)
     others = [
@@ -501,7 +504,6 @@ def test_a_key_reused_for_another_report_is_refused_and_writes_nothing(
         {"datum": "wgs84"},
         {"address": "某路 1 号"},
         {"source": "sensor"},
-        {"disposal_type": "默认"},  # the default, named: not as sent
         {"photos": [("a.jpg", _jpeg(11))]},
         {"photos": []},
         {"lon": None, "lat": None, "photos": [("a.jpg", _jpeg_with_gps(x, y))]},  # "from photo"
@@ -1373,6 +1375,10 @@ def test_a_replay_answers_with_exactly_the_keys_and_values_of_the_report(
                 made = client.post(path, headers=headers, **kwargs)  # type: ignore[arg-type]
                 again = client.post(path, headers=headers, **kwargs)  # type: ignore[arg-type]
                 assert (made.status_code, again.status_code) == (201, 200), again.text
+                # review41 D7: said as a replayed action says it
+                assert "idempotent-replayed" not in made.headers
+                assert again.headers["idempotent-replayed"] == "true"
+                assert again.headers["location"] == made.headers["location"]
                 assert set(made.json()) == set(again.json()), (path, role)
                 assert ("allowed_actions" in made.json()) == bool(role)
                 volatile = {"light"}

@@ -135,9 +135,10 @@ async def _report(
         body = svc.case_summary(services, filed.row, role=role)
     else:
         body = await run_in_threadpool(_first_case, engine, services, filed.case_id, role)
-    return JSONResponse(
-        body, status_code=201 if filed.created else 200, headers={"Location": f"{base}/cases/{filed.case_id}"}
-    )
+    headers = {"Location": f"{base}/cases/{filed.case_id}"}
+    if not filed.created:  # a retry answered with the case its key filed, said as a replayed action says it
+        headers[_REPLAYED_HEADER] = "true"
+    return JSONResponse(body, status_code=201 if filed.created else 200, headers=headers)
 
 
 def _first_case(engine: Engine, services: svc.CaseServices, case_id: int, role: str | None) -> dict[str, Any]:
@@ -146,6 +147,7 @@ def _first_case(engine: Engine, services: svc.CaseServices, case_id: int, role: 
 
 
 _KEY_HEADER = "Idempotency-Key"
+_REPLAYED_HEADER = "Idempotent-Replayed"
 
 
 def _idempotency_key(header: str | None, field: str | None, per: str = "report") -> str | None:
@@ -167,7 +169,11 @@ def _idempotency_key(header: str | None, field: str | None, per: str = "report")
 
 _REPORT_ANSWERS: dict[int | str, dict[str, Any]] = {
     201: {"model": Case, "description": "The new case, as stored; Location names it"},
-    200: {"model": Case, "description": "The idempotency key was seen before with this report: the case it filed"},
+    200: {
+        "model": Case,
+        "description": "The idempotency key was seen before with this report: the case it filed (Idempotent-Replayed: "
+        "true)",
+    },
 }
 
 
@@ -203,7 +209,8 @@ async def report(
     status_code=201,
     summary="案件上报(带照片) Report a case with photos (multipart)",
     description="The JSON route's fields as form fields; a field left empty is not sent (an empty idempotency_key "
-    "is no key; a blank one is refused).",
+    "is no key; a blank one is refused). multipart/form-data, or application/x-www-form-urlencoded for a report "
+    "without photos (as curl -d sends it); any other body is a 415.",
     max_body_size=MAX_FORM_BYTES,
     response_model=None,
     responses=_REPORT_ANSWERS,
@@ -452,9 +459,6 @@ def read(
     with engine.connect() as conn:
         case = svc.get_case(conn, services, case_id, role=actor.role, department=actor.offered_department, base=base)
     return {**svc.in_datum([case], datum)[0], "datum": datum}  # (in_datum: lon/lat only)
-
-
-_REPLAYED_HEADER = "Idempotent-Replayed"
 
 
 def _act(engine: Any, services: svc.CaseServices, case_id: int, req: svc.ActionRequest, base: str) -> JSONResponse:
