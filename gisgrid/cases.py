@@ -315,7 +315,8 @@ _INTAKE_READ = Prepared(
             WHERE {grid_store.unit_grid_at("p.g")}) u) AS grid,
         (SELECT to_jsonb(k) FROM ({_NEAREST_COMPONENT}) k) AS component,
         (SELECT coalesce(jsonb_agg(to_jsonb(o) ORDER BY o.distance_m, o.id), '[]') FROM ({_DUPLICATES}) o)
-            AS duplicates
+            AS duplicates,
+        NOT EXISTS (SELECT 1 FROM unit_grids) AS no_grids
     FROM p LEFT JOIN LATERAL (
         SELECT id, case_no, idempotency_fingerprint FROM cases WHERE idempotency_key = CAST(:key AS text)) e ON true
     """,
@@ -648,6 +649,8 @@ def _write_params(services: CaseServices, draft: _Draft, read: dict[str, Any]) -
     with its explanation, the first deadline — the binds of the write; photos are stored here."""
     item, ev, now = draft.item, draft.ev, draft.now
     where = read["grid"]
+    if where is None and read["no_grids"]:  # not the point's fault: no datum or lon/lat order would find a grid
+        raise grid_store.no_boundaries_loaded()
     if where is None:
         raise InvalidInput(
             f"location: ({draft.lon}, {draft.lat}) {draft.datum} is outside the gridded coverage; check the datum "

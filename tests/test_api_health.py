@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import Engine
 
 from api.main import create_app
 from gisgrid.settings import Settings
 from gisgrid.storage import migrate
-from tests.fixtures import host_port, outage_logged_not_sent
+from tests.fixtures import host_port, load_small_district, outage_logged_not_sent
 
 
 def test_health_reports_database_postgis_and_migration(settings: Settings) -> None:
@@ -87,3 +89,41 @@ def test_health_warns_about_years_the_holiday_calendar_does_not_know(settings: S
     with TestClient(create_app(settings.model_copy(update={"calendar_file": city}))) as client:
         listed = calendar_status(SimpleNamespace(app=client.app), today=dt.date(last, 11, 26))
         assert listed["unknown_years"] == [] and listed["warnings"] == []
+
+
+def test_an_empty_database_says_no_district_is_loaded(clean_db: Engine, settings: Settings, tmp_path: Path) -> None:
+    """review41 U2: migrated, nothing imported — a report got outside_coverage with a datum/swap hint and /health
+    said ok with no sign of it."""
+    no_boundaries = {
+        "message": "no district is loaded (no boundaries, no unit grids): run gisgrid boundaries import FILE first",
+        "items": [{"field": None, "reason": "no boundaries loaded", "code": "no_boundaries"}],
+    }
+    with TestClient(create_app(settings)) as client:
+        health = client.get("/health")
+        assert health.status_code == 200 and health.json()["status"] == "ok"  # reachable, migrated
+        assert health.json()["coverage"] == {
+            "districts": 0,
+            "unit_grids_loaded": False,
+            "warnings": [
+                "尚未导入辖区边界,上报将被拒绝(no_boundaries)/ no district is loaded: reports are refused until "
+                "gisgrid boundaries import FILE"
+            ],
+        }
+        for path, kwargs in (
+            ("/cases", {"json": {"class_code": "06010", "lon": 113.7, "lat": 34.76}}),
+            ("/cases/form", {"data": {"class_code": "06010", "lon": "113.7", "lat": "34.76"}}),
+        ):
+            r = client.post(path, **kwargs)  # type: ignore[arg-type]
+            assert (r.status_code, r.json()) == (
+                422,
+                {"error": "invalid_input", "reason": "no_boundaries", "detail": no_boundaries},
+            ), path
+        r = client.get("/grids/locate", params={"lon": 113.7, "lat": 34.76})
+        assert (r.status_code, r.json()) == (
+            404,
+            {"error": "not_found", "reason": "no_boundaries", "detail": no_boundaries},
+        )
+        load_small_district(clean_db, tmp_path)
+        assert client.get("/health").json()["coverage"] == {"districts": 1, "unit_grids_loaded": True, "warnings": []}
+        r = client.post("/cases", json={"class_code": "06010", "lon": 116.4, "lat": 39.9})
+        assert r.json()["reason"] == "outside_coverage"  # with grids loaded, a point outside is outside

@@ -6,12 +6,13 @@ import datetime as dt
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
-from sqlalchemy import text
+from sqlalchemy import Engine, text
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from api.deps import EngineDep
 from api.errors import NO_STORE, log_database_down
 from gisgrid.calendar import CHINESECALENDAR_VERSION, KNOWN_YEARS, unknown_year_text
+from gisgrid.grids import store as grid_store
 from gisgrid.storage import migrate
 from gisgrid.storage.database import describe_connect_error
 
@@ -30,6 +31,26 @@ def calendar_status(request: Request, today: dt.date | None = None) -> dict[str,
         "known_years": [KNOWN_YEARS.start, KNOWN_YEARS.stop - 1],
         "unknown_years": missing,
         "warnings": warnings,
+    }
+
+
+#: /health's warning on a database without boundaries (zh-CN first): reports are refused, no_boundaries.
+NO_BOUNDARIES_WARNING = (
+    "尚未导入辖区边界,上报将被拒绝(no_boundaries)/ no district is loaded: reports are refused until "
+    "gisgrid boundaries import FILE"
+)
+
+
+def coverage_status(engine: Engine) -> dict[str, object]:
+    """Whether boundaries and unit grids are loaded: a migrated but empty database is reachable (status ok) and
+    yet refuses every report, which an integrator testing early should be able to see here."""
+    with engine.connect() as conn:
+        districts = conn.execute(text("SELECT count(*) FROM admin_units WHERE level = 'district'")).scalar_one()
+        grids = grid_store.grids_loaded(conn)
+    return {
+        "districts": districts,
+        "unit_grids_loaded": grids,
+        "warnings": [] if grids else [NO_BOUNDARIES_WARNING],
     }
 
 
@@ -53,10 +74,11 @@ def health(request: Request, engine: EngineDep) -> JSONResponse:
             {"error": "database_unavailable", "detail": body, "ref": ref}, status_code=503, headers=NO_STORE
         )
     ok = current == head
-    body = {
+    answer: dict[str, object] = {
         "status": "ok" if ok else "migration_pending",
         "database": {"reachable": True, "server_version": server, "postgis_version": postgis},
         "migration": {"current": current, "head": head, "up_to_date": ok},
+        "coverage": coverage_status(engine) if ok else None,  # the tables are the migration's
         "calendar": calendar_status(request),
     }
-    return JSONResponse(body, status_code=200 if ok else 503, headers=NO_STORE)  # a probe reads it fresh
+    return JSONResponse(answer, status_code=200 if ok else 503, headers=NO_STORE)  # a probe reads it fresh

@@ -18,7 +18,7 @@ import shapely
 from sqlalchemy import Connection, text
 
 from gisgrid.components import POSITION_TOLERANCE_DEG
-from gisgrid.errors import InvalidInput, NotFound, Reason
+from gisgrid.errors import GisgridError, InvalidInput, NotFound, Reason
 from gisgrid.geodesy import geodesic_areas
 from gisgrid.settings import STORAGE_SRID
 from gisgrid.storage.bulk import copy_rows
@@ -452,6 +452,25 @@ WHERE NOT EXISTS (SELECT 1 FROM admin_units c WHERE c.parent_code = u.code)
   AND (CAST(:district AS text) IS NULL OR left(u.code, 6) = :district)
 ORDER BY u.code
 """
+
+
+#: What a report or a locate says on a database without boundaries (migrated, nothing imported), as the CLI says it.
+NO_BOUNDARIES_TEXT = "no district is loaded (no boundaries, no unit grids): run gisgrid boundaries import FILE first"
+
+
+def grids_loaded(conn: Connection) -> bool:
+    """Whether any unit grid is stored (a probe of one row)."""
+    return bool(conn.execute(text("SELECT EXISTS (SELECT 1 FROM unit_grids)")).scalar_one())
+
+
+def no_boundaries_loaded(kind: type[GisgridError] = InvalidInput) -> GisgridError:
+    """The refusal of a point on a database without boundaries: ``no_boundaries``, not ``outside_coverage`` with its
+    datum and lon/lat hint — no point would be inside."""
+    return kind(
+        NO_BOUNDARIES_TEXT,
+        detail=[{"field": None, "reason": "no boundaries loaded"}],
+        reason=Reason.NO_BOUNDARIES,
+    )
 
 
 def load_lowest_units(conn: Connection, district: str | None = None) -> gpd.GeoDataFrame:
@@ -994,6 +1013,8 @@ def locate(conn: Connection, lon: float, lat: float) -> dict[str, Any]:
         .mappings()
         .first()
     )
+    if row is None and not grids_loaded(conn):
+        raise no_boundaries_loaded(NotFound)
     if row is None:
         raise NotFound(
             f"the point ({lon:.6f}, {lat:.6f}) is outside the gridded coverage: no unit grid contains it "
