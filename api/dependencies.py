@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
@@ -126,3 +127,26 @@ async def refuse_repeated_query(request: Request) -> None:
         ],
         reason=Reason.REPEATED_PARAMETER,
     )
+
+
+#: A time whose UTC offset's ``+`` arrived as a space: ``2026-11-29T16:17:00+08:00`` sent unencoded in a URL.
+_PLUS_AS_SPACE = re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)? (\d{2}(?::?\d{2})?)")
+
+
+async def refuse_unencoded_plus(request: Request) -> None:
+    """Refuse a time whose offset's ``+`` came unencoded (a URL's ``+`` is a space): the framework's "unexpected
+    extra characters" gave no hint. Says to send ``%2B`` (zh-CN first), naming the parameter; a dependency of the
+    whole app, so every time parameter (since, until, changed_since, as_of …) has it."""
+    if not request.query_params:
+        return
+    for name, value in request.query_params.multi_items():
+        found = _PLUS_AS_SPACE.fullmatch(value.strip())
+        if found is None:
+            continue
+        fixed = f"{value.strip()[: found.start(1) - 1]}%2B{found.group(1)}"
+        raise InvalidInput(
+            f"时间中的“+”须写作 %2B / {name}: {value!r} — a '+' sent unencoded in a URL arrives as a space; send "
+            f"the offset's + as %2B ({name}={fixed})",
+            detail=[{"field": name, "reason": "'+' of the UTC offset arrived as a space: send it as %2B"}],
+            reason=Reason.DATETIME_PARSING,
+        )

@@ -168,3 +168,41 @@ def test_every_api_route_with_query_parameters_refuses_unknown_ones() -> None:
         if "GET" in getattr(route, "methods", ()) and route_query_params(route) and not has(route.dependant)
     ]
     assert missing == ["/field"]
+
+
+@pytest.mark.parametrize(
+    ("path", "name", "sent", "fixed"),
+    [
+        ("/cases", "changed_since", "2026-11-29T16:17:00+08:00", "2026-11-29T16:17:00%2B08:00"),
+        ("/cases/lights", "since", "2026-11-01T00:00+0800", "2026-11-01T00:00%2B0800"),
+        ("/evaluation", "as_of", "2026-11-15T18:00:00.5+08", "2026-11-15T18:00:00.5%2B08"),
+    ],
+)
+def test_an_unencoded_plus_in_a_time_says_to_send_percent_2b(
+    client: TestClient, path: str, name: str, sent: str, fixed: str
+) -> None:
+    """review41 U5: the '+' of a URL's query arrives as a space; it was 422 "unexpected extra characters" with no
+    hint."""
+    as_space = sent.replace("+", " ")
+    extra = "period=2026-10&" if path == "/evaluation" else ""
+    r = client.get(f"{path}?{extra}{name}={sent}")  # the '+' as a client leaves it in the URL
+    assert (r.status_code, r.json()) == (
+        422,
+        {
+            "error": "invalid_input",
+            "reason": "datetime_parsing",
+            "detail": {
+                "message": f"时间中的“+”须写作 %2B / {name}: {as_space!r} — a '+' sent unencoded in a URL arrives as a "
+                f"space; send the offset's + as %2B ({name}={fixed})",
+                "items": [
+                    {
+                        "field": name,
+                        "reason": "'+' of the UTC offset arrived as a space: send it as %2B",
+                        "code": "datetime_parsing",
+                    }
+                ],
+            },
+        },
+    )
+    if path != "/evaluation":
+        assert client.get(f"{path}?{name}={fixed}").status_code == 200
