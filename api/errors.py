@@ -198,7 +198,7 @@ def concurrent_conflict_response(where: str, cause: str) -> JSONResponse:
 
 
 _HTML_PAGE = """<!doctype html>
-<html lang="zh-CN"><head><meta charset="utf-8"><title>{title}</title></head>
+<html lang="zh-CN"><head><meta charset="utf-8"><title>{title}</title><link rel="icon" href="data:,"></head>
 <body><h1>{title}</h1><p>{text}</p><p><small>{code}</small></p></body></html>
 """
 _PAGES = {

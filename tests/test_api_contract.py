@@ -152,6 +152,7 @@ def test_the_console_with_the_database_down_is_a_short_chinese_page_or_json(offl
     page = offline.get("/console", headers={"accept": "text/html,application/xhtml+xml,*/*;q=0.8"})
     assert page.status_code == 503 and page.headers["content-type"].startswith("text/html")
     assert '<html lang="zh-CN">' in page.text and "数据库暂时无法连接" in page.text
+    assert '<link rel="icon" href="data:,">' in page.text  # no /favicon.ico outside the root path (review41 U6)
     assert re.search(r"<small>database_error [0-9a-f]{12}</small>", page.text)  # the log line's reference
     assert "127.0.0.1" not in page.text
     assert "Traceback" not in page.text and len(page.text) < 1000

@@ -210,6 +210,11 @@ def test_tiles_and_the_start_page_under_the_prefix(gw: TestClient) -> None:
     home = gw.get(f"{PREFIX}/").text
     hrefs = re.findall(r'href="([^"]+)"', home)
     assert hrefs and all(h.startswith(f"{PREFIX}/") for h in hrefs), hrefs
+    # review41 U6: its icon under the prefix, so a browser does not ask /favicon.ico at the gateway's root
+    assert f'<link rel="icon" href="{PREFIX}/favicon.svg" type="image/svg+xml">' in home
+    icon = gw.get(f"{PREFIX}/favicon.svg")
+    assert (icon.status_code, icon.headers["content-type"]) == (200, "image/svg+xml")
+    assert icon.text.startswith("<svg ")
 
 
 def test_api_docs_are_served_from_vendored_files_under_the_prefix(gw: TestClient) -> None:

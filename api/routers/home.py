@@ -5,7 +5,7 @@ from __future__ import annotations
 import html
 
 from fastapi import APIRouter
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, Response
 
 from api.prefix import BaseDep
 
@@ -14,6 +14,7 @@ router = APIRouter(tags=["home"])
 _PAGE = """<!doctype html>
 <html lang="zh-CN"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>gisgrid 数字化城市管理</title>
+<link rel="icon" href="/favicon.svg" type="image/svg+xml">
 <style>body{font-family:system-ui,"Noto Sans CJK SC","Microsoft YaHei",sans-serif;max-width:46rem;margin:2rem auto;
 padding:0 1rem;color:#1f2933}a{color:#0b6bcb}li{margin:.4rem 0}code{background:#f1f3f5;padding:0 .2rem}</style>
 </head><body>
@@ -35,3 +36,17 @@ padding:0 1rem;color:#1f2933}a{color:#0b6bcb}li{margin:.4rem 0}code{background:#
 def home(base: BaseDep) -> str:
     base = html.escape(base)  # the links after the proxy's path prefix
     return _PAGE.replace('href="/', f'href="{base}/').replace("{base}", base)
+
+
+#: The start page's icon, served under the root path: without a ``<link rel="icon">`` a browser asks for
+#: /favicon.ico at the gateway's root, outside GISGRID_ROOT_PATH (a 404 there). A 2×2 grid, the service's subject.
+FAVICON_SVG = (
+    '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 16 16">'
+    '<rect width="16" height="16" rx="2" fill="#0b6bcb"/>'
+    '<path d="M8 2v12M2 8h12" stroke="#fff" stroke-width="1.5"/></svg>'
+)
+
+
+@router.get("/favicon.svg", include_in_schema=False)
+def favicon() -> Response:
+    return Response(FAVICON_SVG, media_type="image/svg+xml", headers={"Cache-Control": "public, max-age=86400"})
