@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import html
 import inspect
+import json
 import logging
 import re
 import uuid
+from collections.abc import Mapping
 from typing import Any
 
 import asyncpg
@@ -19,6 +21,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import compile_path
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.http import too_large_detail
 from api.prefix import route_path
@@ -87,6 +90,103 @@ def error_body(code: str, detail: Any, reason: str | None = None, ref: str = "")
     if ref:
         body["ref"] = ref  # the server log's line of this answer carries the same reference
     return body
+
+
+#: A refusal in zh-CN by its status, when neither its message, its items nor its reason says it in Chinese.
+STATUS_ZH: dict[int, str] = {
+    400: "请求有误",
+    403: "无权办理",
+    404: "未找到",
+    405: "不支持此请求方法",
+    409: "与当前数据冲突,请刷新后重试",
+    413: "请求内容过大",
+    415: "请求内容类型不符",
+    422: "请求内容有误",
+    500: "服务器内部错误",
+    503: "服务暂不可用,请稍后重试",
+}
+_CJK_START = re.compile(r"[\u3400-\u9fff「（]")
+
+
+def message_zh(body: Mapping[str, Any], status: int, texts: Mapping[str, str]) -> str:
+    """The refusal ``body`` in zh-CN for a client that shows it as it is (a 12345 system): the Chinese half of a
+    zh-CN-first message; else each item's code's text (``texts``: messages_zh.csv) after its fields
+    (``lon、lat:须为数字``); else the reason's text; else the status's (:data:`STATUS_ZH`)."""
+    detail, reason = body.get("detail"), body.get("reason")
+    message = detail.get("message") if isinstance(detail, dict) else detail
+    if isinstance(message, str) and _CJK_START.match(message):
+        return message.split(" / ", 1)[0]
+    items = detail.get("items") if isinstance(detail, dict) else detail
+    fields: dict[str, list[str]] = {}  # one text, the fields it is said of: "lon、lat:未提供 …"
+    for item in items if isinstance(items, list) else []:
+        zh = texts.get(str(item.get("code") or reason or "")) if isinstance(item, dict) else None
+        if zh:
+            named = fields.setdefault(zh, [])
+            if item.get("field") and str(item["field"]) not in named:
+                named.append(str(item["field"]))
+    if fields:
+        return ";".join(f"{'、'.join(named)}:{zh}" if named else zh for zh, named in fields.items())
+    if isinstance(reason, str) and reason in texts:
+        return texts[reason]
+    return STATUS_ZH.get(status) or ("请求未被接受" if status < 500 else "服务器错误")
+
+
+def wants_zh(scope: Scope) -> bool:
+    """Whether the request's ``Accept-Language`` names Chinese (``zh``, ``zh-CN`` …, not refused with ``q=0``)."""
+    for key, value in scope.get("headers", ()):
+        if key == b"accept-language":
+            for part in value.decode("latin-1").lower().split(","):
+                tag, _, params = part.strip().partition(";")
+                if (tag == "zh" or tag.startswith("zh-")) and params.replace(" ", "") not in ("q=0", "q=0.0"):
+                    return True
+    return False
+
+
+class ZhMessages:
+    """Adds ``message_zh`` (:func:`message_zh`) to every JSON error answer (4xx/5xx) of a request whose
+    ``Accept-Language`` names Chinese, whichever layer made it: the refusal's ``detail`` stays as documented
+    (clients match on its codes and English), and a client that shows the refusal to a Chinese user — a 12345
+    system — has it in Chinese. Wrapped around the whole app (:class:`api.main.App`); an error body that is not
+    JSON, or compressed, passes as it is."""
+
+    def __init__(self, app: ASGIApp, texts: Mapping[str, str]) -> None:
+        self.app = app
+        self.texts = texts
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not wants_zh(scope):
+            await self.app(scope, receive, send)
+            return
+        held: Message | None = None
+        chunks: list[bytes] = []
+
+        async def zh(message: Message) -> None:
+            nonlocal held
+            if message["type"] == "http.response.start":
+                sent = {k.lower(): v for k, v in message.get("headers", ())}
+                json_error = message["status"] >= 400 and sent.get(b"content-type", b"").startswith(b"application/json")
+                if json_error and b"content-encoding" not in sent:
+                    held = message  # sent with the body, once its length is known
+                    return
+            elif held is not None and message["type"] == "http.response.body":
+                chunks.append(message.get("body", b""))
+                if message.get("more_body"):
+                    return
+                body = b"".join(chunks)
+                try:
+                    data = json.loads(body)
+                except ValueError:
+                    data = None
+                if isinstance(data, dict) and "error" in data and "message_zh" not in data:
+                    data["message_zh"] = message_zh(data, held["status"], self.texts)
+                    body = json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode()
+                headers = [(k, v) for k, v in held.get("headers", ()) if k.lower() != b"content-length"]
+                await send({**held, "headers": [*headers, (b"content-length", str(len(body)).encode())]})
+                await send({"type": "http.response.body", "body": body})
+                return
+            await send(message)
+
+        await self.app(scope, receive, zh)
 
 
 def _coded(items: Any, reason: str | None) -> Any:

@@ -14,7 +14,7 @@ from starlette.types import ASGIApp
 
 from api.dependencies import refuse_repeated_query, refuse_unencoded_plus
 from api.deps import AsyncPool
-from api.errors import add_exception_handlers, add_fallback_handlers
+from api.errors import ZhMessages, add_exception_handlers, add_fallback_handlers
 from api.http import AllowedHosts, CrossSiteGuard, HardeningHeaders, HeadAsGet, TooLargeAsJson, add_cors
 from api.inputs import refuse_nul_input
 from api.routers import cases, components, console, docs, evaluation, field, grids, health, home, tiles
@@ -34,13 +34,15 @@ from maps.tiles_sql import TILE_SESSION_SETTINGS
 
 
 class App(FastAPI):
-    """The FastAPI app with :class:`api.http.HardeningHeaders` around its whole stack: ``add_middleware`` puts a
-    layer inside Starlette's error middleware, whose 500 answers would go out without it."""
+    """The FastAPI app with :class:`api.http.HardeningHeaders` and :class:`api.errors.ZhMessages` around its whole
+    stack: ``add_middleware`` puts a layer inside Starlette's error middleware, whose 500 answers would go out
+    without them."""
 
     def build_middleware_stack(self) -> ASGIApp:
         settings: Settings | None = getattr(self.state, "settings", None)  # set by create_app before any request
         sources = settings.frame_ancestors if settings is not None else ["'self'"]
-        return HardeningHeaders(super().build_middleware_stack(), frame_ancestors=sources)
+        texts = getattr(self.state, "reason_texts", {})
+        return HardeningHeaders(ZhMessages(super().build_middleware_stack(), texts), frame_ancestors=sources)
 
 
 @dataclass(frozen=True)

@@ -65,6 +65,11 @@ class ErrorBody(BaseModel):
         description="500 and 503: the reference of the server log's line that has the details (never sent)",
         examples=["3f9a0c1d2e4b"],
     )
+    message_zh: str | None = Field(
+        default=None,
+        description="The refusal in Chinese, when the request's Accept-Language names zh (zh-CN …)",
+        examples=["lon、lat:须为数字"],
+    )
 
 
 DESCRIPTIONS: dict[int, str] = {

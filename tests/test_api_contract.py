@@ -1197,3 +1197,47 @@ def test_too_many_form_fields_or_too_large_a_field_is_a_413_naming_the_limit(cli
         f"表单字段过大 / description: {said}",
         {"field": "description", "reason": said, "limit": {"max_bytes": 1024 * 1024}},
     )
+
+
+def test_a_client_asking_for_chinese_gets_each_refusal_in_chinese_beside_the_documented_detail(
+    settings: Settings,
+) -> None:
+    """review41 U1: a 12345 system showing a refusal as it is sends ``Accept-Language: zh-CN`` and finds
+    ``message_zh``: the Chinese half of a zh-first message, else each field with its code's text, else the reason's
+    or the status's; the detail stays as documented, and a client not asking gets the body as before."""
+    zh = {"Accept-Language": "zh-CN,zh;q=0.9,en;q=0.8"}
+    with TestClient(create_app(settings)) as client:
+        plain = client.get("/cases", params={"sort": "oldest"})
+        assert "message_zh" not in plain.json()
+        r = client.get("/cases", params={"sort": "oldest"}, headers=zh)
+        assert r.status_code == 422 and r.json() == {**plain.json(), "message_zh": "sort:不在可选范围内"}
+        assert int(r.headers["content-length"]) == len(r.content)
+        assert client.get("/grids/locate", params={"lon": "x", "lat": 1}, headers=zh).json()["message_zh"] == (
+            "lon:须为数字"
+        )
+        assert client.get("/no-such-page", headers=zh).json()["message_zh"] == "未找到"
+        refused = client.post("/cases", json={"class_code": "06010"}, headers={**zh, "X-Role": "intake"}).json()
+        assert refused["message_zh"] == "lon、lat:未提供:请定位(GPS 或地图点选),或附带含 GPS 的照片"
+        acted = client.post("/cases/999999999/actions/close", json={"version": 1}, headers={**zh, "X-Role": "leader"})
+        assert (acted.status_code, acted.json()["message_zh"]) == (404, "未找到")
+        assert (
+            "message_zh"
+            not in client.get("/cases", params={"sort": "oldest"}, headers={"Accept-Language": "en, zh;q=0"}).json()
+        )
+
+
+def test_message_zh_takes_the_chinese_half_of_a_zh_first_message_then_the_reason_then_the_status() -> None:
+    from api.errors import message_zh
+
+    texts = {"stale_version": "案件已被他人更新", "missing": "必填"}
+    first = {
+        "error": "transition_not_allowed",
+        "detail": {"message": "案件当前为「已结案」,不能办理「派遣」 / dispatch …"},
+    }
+    assert message_zh(first, 409, texts) == "案件当前为「已结案」,不能办理「派遣」"
+    stale = {"error": "conflict", "reason": "stale_version", "detail": "version 3 is not the case's 4"}
+    assert message_zh(stale, 409, texts) == "案件已被他人更新"
+    items = {"error": "invalid_input", "detail": [{"field": "lon", "code": "missing"}, {"field": "x", "code": "zz"}]}
+    assert message_zh(items, 422, texts) == "lon:必填"
+    assert message_zh({"error": "http_error", "detail": "I'm a teapot"}, 418, texts) == "请求未被接受"
+    assert message_zh({"error": "internal_error", "detail": "boom"}, 500, texts) == "服务器内部错误"
