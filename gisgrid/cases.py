@@ -1249,14 +1249,20 @@ def escalation_target(conn: Connection, tier3_code: str | None, level: int) -> d
     }
 
 
+def extension_too_late(due_at: dt.datetime | None, now: dt.datetime) -> bool:
+    """Whether a 延期申请 at ``now`` comes after the running deadline (at it, still in time; none: never late)."""
+    return due_at is not None and now > due_at
+
+
 def refuse_late_extension_request(due_at: dt.datetime | None, now: dt.datetime) -> None:
     """延期 is asked for within the disposal time limit: a request once the running deadline ``due_at`` (the
     disposal node's, as 挂账恢复 moved it) has passed is refused (409, nothing written) — approved, it would turn an
     overdue case on time. At the deadline itself it is still in time, as 督办's ``overdue`` is judged. A case
     stored with no deadline (an older import) has nothing to judge it by. Live requests only: an imported record's
     late request is kept as the city recorded it (:mod:`gisgrid.history_import`)."""
-    if due_at is None or now <= due_at:
+    if not extension_too_late(due_at, now):
         return
+    assert due_at is not None
     due = due_at.astimezone(LOCAL_TZ)
     why = f"the disposal deadline {due:%Y-%m-%d %H:%M} (China time) has passed"
     raise workflow.TransitionNotAllowed(
@@ -1348,23 +1354,38 @@ def _extended_due(services: CaseServices, row: Any, payload: dict[str, Any]) -> 
     field_ = "new_due_at" if payload.get("new_due_at") else "amount"
     refused = extension_refusal(base, new_due, field_)
     if refused is not None:
-        raise InvalidInput(refused[0], detail=[{"field": field_}], reason=refused[1])
+        raise InvalidInput(refused.message, detail=[{"field": field_}], reason=refused.reason)
     return new_due, base
 
 
-def extension_refusal(base: dt.datetime | None, new_due: dt.datetime, field_: str) -> tuple[str, Reason] | None:
-    """Why an extension of a disposal deadline ``base`` to ``new_due`` cannot be (message, reason), or None: it
-    must move the deadline later, by at most MAX_EXTENSION_DAYS — live (延期申请, 延期批准) and imported alike."""
+class ExtensionRefusal(NamedTuple):
+    """Why an extension cannot be: the live service's English message (the field first), its reason, and the same
+    in zh-CN without the field (the history import's refusals are zh-CN first)."""
+
+    message: str
+    reason: Reason
+    zh: str
+
+
+def extension_refusal(base: dt.datetime | None, new_due: dt.datetime, field_: str) -> ExtensionRefusal | None:
+    """Why an extension of a disposal deadline ``base`` to ``new_due`` cannot be, or None: it must move the
+    deadline later, by at most MAX_EXTENSION_DAYS — live (延期申请, 延期批准) and imported alike."""
     if base is None:
         return None
     if new_due <= base:
-        return (
-            f"{field_}: an extension must move the deadline later than {base.astimezone(LOCAL_TZ):%Y-%m-%d %H:%M}, "
-            f"not to {new_due.astimezone(LOCAL_TZ):%Y-%m-%d %H:%M}",
+        was, asked = base.astimezone(LOCAL_TZ), new_due.astimezone(LOCAL_TZ)
+        return ExtensionRefusal(
+            f"{field_}: an extension must move the deadline later than {was:%Y-%m-%d %H:%M}, "
+            f"not to {asked:%Y-%m-%d %H:%M}",
             Reason.DEADLINE_NOT_LATER,
+            f"延期须使处置时限晚于 {was:%Y-%m-%d %H:%M},不能改为 {asked:%Y-%m-%d %H:%M}",
         )
     if new_due - base > dt.timedelta(days=MAX_EXTENSION_DAYS):
-        return _too_long(f"{field_}: to {new_due:%Y-%m-%d}"), Reason.EXTENSION_TOO_LONG
+        return ExtensionRefusal(
+            _too_long(f"{field_}: to {new_due:%Y-%m-%d}"),
+            Reason.EXTENSION_TOO_LONG,
+            f"新处置时限 {new_due:%Y-%m-%d} 超出延期最多可延长的 {MAX_EXTENSION_DAYS} 天(更长的等待请挂账)",
+        )
     return None
 
 
@@ -1501,7 +1522,7 @@ class ReplayedClock:
     due_at: dt.datetime
     node_calendar_time: bool
     suspended_at: dt.datetime | None  # a 挂账 not yet resumed
-    refused: tuple[int, str, Reason] | None  # the first approval that cannot apply: step index, message, reason
+    refused: tuple[int, ExtensionRefusal] | None  # the first approval that cannot apply: step index, why
 
 
 def replay_node_clock(
@@ -1519,7 +1540,7 @@ def replay_node_clock(
     started, clock = steps[0][1], node_clock(services, node, ev, disposal_type, steps[0][1])
     due: dt.datetime = clock["due_at"]
     suspended: dt.datetime | None = None
-    refused: tuple[int, str, Reason] | None = None
+    refused: tuple[int, ExtensionRefusal] | None = None
     for k, (action, at, details) in enumerate(steps[1:], start=1):
         if action in openers:
             started, clock, suspended = at, node_clock(services, node, ev, disposal_type, at), None
@@ -1530,7 +1551,7 @@ def replay_node_clock(
             if why is None:
                 due = new_due
             elif refused is None:
-                refused = (k, *why)
+                refused = (k, why)
         elif action == "suspend":
             suspended = at
         elif action == "resume" and suspended is not None:
@@ -1724,8 +1745,7 @@ def case_summary(
 def _in_time(actions: list[str], row: Any, now: dt.datetime) -> list[str]:
     """``actions`` without 延期申请 once the running deadline has passed (:func:`refuse_late_extension_request`
     would refuse it): a button that can only answer 409 is not offered."""
-    due = row["due_at"]
-    if "request_extension" in actions and due is not None and now > due:
+    if "request_extension" in actions and extension_too_late(row["due_at"], now):
         return [a for a in actions if a != "request_extension"]
     return actions
 

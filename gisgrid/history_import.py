@@ -32,7 +32,6 @@ import numpy as np
 import pandas as pd
 
 from gisgrid import geodesy, workflow
-from gisgrid.calendar import MAX_EXTENSION_DAYS
 from gisgrid.cases import CASE_NO_MAX, SOURCES, TEXT_LIMITS, event_class, replay_node_clock
 from gisgrid.components import BAD_TEXT, _Errors, _find, _num, _read_csv, read_excel_table
 from gisgrid.errors import InvalidInput, Reason
@@ -802,16 +801,11 @@ def _extension_refusal(
     )
     if walked.refused is None:
         return None
-    k, message, why = walked.refused
+    k, why = walked.refused
     row = int(steps[first + k]["_row"])
     i = next(i for i in pos if int(ctx.rows[i]) == row)
-    en = message.removeprefix("new_due_at: ")  # the live service's words (gisgrid.cases.extension_refusal)
-    if why == Reason.EXTENSION_TOO_LONG:
-        zh = f"新处置时限 {ctx.new_due[i]:%Y-%m-%d} 超出延期最多可延长的 {MAX_EXTENSION_DAYS} 天(更长的等待请挂账)"
-    else:  # not later: the running deadline is known only to the replay, which names it in its words
-        times = re.fullmatch(r"an extension must move the deadline later than (.+), not to (.+)", en)
-        zh = f"延期须使处置时限晚于 {times[1]},不能改为 {times[2]}" if times else "延期须使处置时限晚于原时限"
-    return _Refusal(row, "new_due_at", ctx.new_due_text[i], bilingual(zh, en))
+    en = why.message.removeprefix("new_due_at: ")  # the live service's words (gisgrid.cases.extension_refusal)
+    return _Refusal(row, "new_due_at", ctx.new_due_text[i], bilingual(why.zh, en))
 
 
 def _build_case(
