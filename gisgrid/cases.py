@@ -310,14 +310,16 @@ _INTAKE_READ = Prepared(
     WITH p AS (SELECT ST_SetSRID(ST_MakePoint(:x, :y), {STORAGE_SRID}) AS g)
     SELECT
         e.id AS existing, e.case_no AS existing_no, e.idempotency_fingerprint AS existing_fingerprint,
-        (SELECT to_jsonb(u) FROM (
-            SELECT code, district_code, street_code, community_code, tier3_code FROM unit_grids g
-            WHERE {grid_store.unit_grid_at("p.g")}) u) AS grid,
+        w.grid,
         (SELECT to_jsonb(k) FROM ({_NEAREST_COMPONENT}) k) AS component,
         (SELECT coalesce(jsonb_agg(to_jsonb(o) ORDER BY o.distance_m, o.id), '[]') FROM ({_DUPLICATES}) o)
             AS duplicates,
-        NOT EXISTS (SELECT 1 FROM unit_grids) AS no_grids
-    FROM p LEFT JOIN LATERAL (
+        -- asked only when no grid holds the point (an init plan runs when first needed): the refusal's words
+        CASE WHEN w.grid IS NULL THEN NOT EXISTS (SELECT 1 FROM unit_grids) ELSE false END AS no_grids
+    FROM p CROSS JOIN LATERAL (SELECT (SELECT to_jsonb(u) FROM (
+            SELECT code, district_code, street_code, community_code, tier3_code FROM unit_grids g
+            WHERE {grid_store.unit_grid_at("p.g")}) u) AS grid OFFSET 0) w  -- fenced: probed once, not per use
+    LEFT JOIN LATERAL (
         SELECT id, case_no, idempotency_fingerprint FROM cases WHERE idempotency_key = CAST(:key AS text)) e ON true
     """,
 )

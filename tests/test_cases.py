@@ -1190,10 +1190,19 @@ def test_the_intake_read_plan_made_on_an_empty_cases_table_uses_the_indexes(
             with conn.connection.dbapi_connection.cursor() as cur:
                 cur.execute(f"EXPLAIN EXECUTE {svc._INTAKE_READ.name} ({', '.join(['%s'] * len(args))})", args)
                 plan = "\n".join(r[0] for r in cur.fetchall())
+                cur.execute(
+                    f"EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF) EXECUTE {svc._INTAKE_READ.name} "
+                    f"({', '.join(['%s'] * len(args))})",
+                    args,
+                )
+                ran = [r[0].strip() for r in cur.fetchall()]
     finally:
         engine.dispose()
     assert "Seq Scan" not in plan, plan
     assert "ux_cases_idempotency_key" in plan and "idx_cases_geom" in plan and "idx_components_geom" in plan
+    # A point inside the coverage probes the unit grids once; "is any grid loaded?" is asked only for a refusal.
+    grid_scans = [line for line in ran if "on unit_grids" in line]
+    assert len(grid_scans) == 2 and sum("never executed" in line for line in grid_scans) == 1, "\n".join(ran)
 
 
 def test_a_report_over_the_api_answers_with_the_case_as_stored(
