@@ -176,6 +176,32 @@ def test_three_hosts_migrating_one_fresh_database_at_once_all_succeed(server_url
         drop_database(server_url, target.database or "")
 
 
+def test_three_embedded_starts_creating_one_missing_database_at_once_create_it_once(server_url: URL) -> None:
+    """The embedded cluster's ``db up`` creates the project's database when missing: three commands started together
+    (``serve`` beside ``demo load``) all succeed, one of them having created it."""
+    for _ in range(3):  # the race is a matter of timing: several rounds
+        name = f"create_race_{uuid.uuid4().hex[:10]}"
+        start = threading.Barrier(3, timeout=30)
+        outcomes: list[object] = []
+
+        def host(name: str = name, start: threading.Barrier = start, outcomes: list[object] = outcomes) -> None:
+            start.wait()
+            try:
+                outcomes.append(create_database_if_missing(server_url, name))
+            except Exception as exc:  # the outcome is what is checked
+                outcomes.append(exc)
+
+        threads = [threading.Thread(target=host) for _ in range(3)]
+        try:
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join(60)
+            assert sorted(outcomes, key=str) == [False, False, True], outcomes
+        finally:
+            drop_database(server_url, name)
+
+
 # -- D4: a read-only server is one line at start --------------------------------------------------------------------
 
 

@@ -248,15 +248,24 @@ def ensure_postgis(engine: Engine) -> str:
         return str(conn.execute(text("SELECT extversion FROM pg_extension WHERE extname='postgis'")).scalar_one())
 
 
+#: The advisory lock (in the server's ``postgres`` database) held around "create the database if missing": two
+#: gisgrid starting at once would both see it missing, and the second CREATE DATABASE would fail.
+CREATE_DATABASE_LOCK_KEY = 0x6769_7367_7269_6463  # "gisgridc"
+
+
 def create_database_if_missing(server_url: URL, dbname: str) -> bool:
     admin = make_engine(server_url.set(database="postgres"), isolation_level="AUTOCOMMIT")
     try:
         with admin.connect() as conn:
-            exists = conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": dbname}).scalar()
-            if exists:
-                return False
-            conn.execute(text(f'CREATE DATABASE "{dbname}"'))
-            return True
+            conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": CREATE_DATABASE_LOCK_KEY})
+            try:
+                exists = conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": dbname}).scalar()
+                if exists:
+                    return False
+                conn.execute(text(f'CREATE DATABASE "{dbname}"'))
+                return True
+            finally:
+                conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": CREATE_DATABASE_LOCK_KEY})
     except (OperationalError, DBAPIError) as exc:
         raise DatabaseError(describe_connect_error(admin.url, exc)) from None
     finally:
