@@ -14,6 +14,7 @@ from starlette.datastructures import Headers
 from starlette.middleware.body_limit import MAX_BODY_SIZE_SCOPE_KEY
 from starlette.middleware.cors import CORSMiddleware
 from starlette.middleware.trustedhost import TrustedHostMiddleware
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gisgrid.errors import Reason
@@ -334,6 +335,33 @@ class CrossSiteGuard:
         return False
 
 
+#: What each failure of a refused CORS preflight means (Starlette names them: origin, method, headers, …).
+_PREFLIGHT_FAILURES = {
+    "origin": "来源不在 GISGRID_CORS_ORIGINS 中 / the page's origin is not listed in GISGRID_CORS_ORIGINS",
+    "method": "请求方法不受支持 / the method is not one the API takes from another origin",
+    "headers": (
+        "请求头不受支持 / a header asked for is not one the API reads (Content-Type, X-Actor, X-Role, X-Department, "
+        "Idempotency-Key)"
+    ),
+    "private-network": "不允许私有网络预检 / private-network access is not granted",
+}
+
+
+class JSONCORSMiddleware(CORSMiddleware):
+    """Starlette's CORS with its refused preflight answered like every other refusal of the API: JSON naming what
+    was refused (``bad_request``, reason ``cors_preflight_refused``), not a text/plain "Disallowed CORS origin"."""
+
+    def preflight_response(self, request_headers: Headers) -> Response:
+        answer = super().preflight_response(request_headers)
+        if answer.status_code != 400:
+            return answer
+        said = bytes(answer.body).decode().removeprefix("Disallowed CORS ").split(", ")
+        detail = [{"field": f, "reason": _PREFLIGHT_FAILURES.get(f, f)} for f in said]
+        body = {"error": "bad_request", "reason": str(Reason.CORS_PREFLIGHT_REFUSED), "detail": detail}
+        headers = {k: v for k, v in answer.headers.items() if k not in ("content-length", "content-type")}
+        return JSONResponse(body, status_code=400, headers=headers)
+
+
 def add_cors(app: FastAPI, origins: list[str]) -> None:
     """Let the browser pages of ``origins`` call the API (GISGRID_CORS_ORIGINS); none by default. No cookies
     are used, so no credentials; the acting-user headers and Idempotency-Key may be sent, Location and
@@ -341,7 +369,7 @@ def add_cors(app: FastAPI, origins: list[str]) -> None:
     if not origins:
         return
     app.add_middleware(
-        CORSMiddleware,
+        JSONCORSMiddleware,
         allow_origins=origins,
         allow_methods=["GET", "HEAD", "POST", "PATCH", "OPTIONS"],
         allow_headers=["Content-Type", "X-Actor", "X-Role", "X-Department", "Idempotency-Key"],

@@ -75,6 +75,8 @@ class Reason(StrEnum):
     TOO_MANY_FORM_FIELDS = "too_many_form_fields"
     FORM_FIELD_TOO_LARGE = "form_field_too_large"
     CROSS_SITE_REQUEST = "cross_site_request"  # a browser's write sent by another site's page (api.http.CrossSiteGuard)
+    # A browser's CORS preflight asking what GISGRID_CORS_ORIGINS does not grant (api.http.JSONCORSMiddleware).
+    CORS_PREFLIGHT_REFUSED = "cors_preflight_refused"
     HOST_NOT_ALLOWED = "host_not_allowed"  # a Host that GISGRID_ALLOWED_HOSTS does not list (api.http.AllowedHosts)
     # Where a report is.
     NO_LOCATION = "no_location"

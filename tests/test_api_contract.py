@@ -828,6 +828,32 @@ def test_cors_is_off_by_default_and_on_for_the_configured_origins(clean_db: Engi
         # a browser app may read where its new case is and whether an action's answer was a replay (review34 D7)
         assert r.headers["access-control-expose-headers"] == "Location, Idempotent-Replayed"
         assert "access-control-allow-origin" not in c.get("/health", headers={"origin": "https://evil.example"}).headers
+        # a refused preflight says what was refused, in JSON like every refusal (was text/plain "Disallowed CORS …")
+        r = c.options(
+            "/cases",
+            headers={**preflight, "origin": "https://evil.example", "access-control-request-headers": "x-secret"},
+        )
+        assert r.status_code == 400 and r.headers["content-type"] == "application/json"
+        assert r.json() == {
+            "error": "bad_request",
+            "reason": "cors_preflight_refused",
+            "detail": [
+                {
+                    "field": "origin",
+                    "reason": (
+                        "来源不在 GISGRID_CORS_ORIGINS 中 / the page's origin is not listed in GISGRID_CORS_ORIGINS"
+                    ),
+                },
+                {
+                    "field": "headers",
+                    "reason": (
+                        "请求头不受支持 / a header asked for is not one the API reads (Content-Type, X-Actor, X-Role, "
+                        "X-Department, Idempotency-Key)"
+                    ),
+                },
+            ],
+        }
+        assert "access-control-allow-origin" not in r.headers
 
 
 def test_cors_origins_setting_reads_a_comma_list(monkeypatch: pytest.MonkeyPatch) -> None:
