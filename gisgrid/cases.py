@@ -1163,7 +1163,7 @@ def act(
         for effect, kind in (("issue_dispatch_order", "dispatch"), ("issue_supervision_order", "supervision")):
             if effect in tr.effects:
                 _issue_document(
-                    conn, case_id, row.case_no, kind, new.department, updates.get("due_at"), req, payload, now
+                    conn, case_id, row.case_no, kind, new.department, updates.get("due_at"), req, payload, now, logged
                 )
         if new.state in workflow.REOPENS_DUPLICATES:
             _reopen_duplicates(conn, services, row, new.state, now, actor=req.actor, role=req.role)
@@ -1598,8 +1598,10 @@ def _issue_document(
     req: ActionRequest,
     payload: dict[str, Any],
     issued_at: dt.datetime,
+    step: int,
 ) -> None:
-    """Record an order issued by the action at ``issued_at`` — the action's own time, as its log entry's. A 交办单
+    """Record an order issued by the action at ``issued_at`` — the action's own time, as its log entry's (``step``,
+    whose details the order prints). A 交办单
     is the 指挥中心's order: one issued by 返工 (the 监督员's failed 核查) is signed by whoever made the case's last
     派遣, not by the supervisor (:func:`rework_issuer`)."""
     issuer = rework_issuer(conn, case_id) if req.action == "rework" else None
@@ -1610,8 +1612,8 @@ def _issue_document(
         due_at = conn.execute(text("SELECT due_at FROM cases WHERE id = :c"), {"c": case_id}).scalar()
     conn.execute(
         text(
-            "INSERT INTO case_documents (case_id, kind, number, department_code, due_at, issued_at, issued_by, reason) "
-            "VALUES (:c, :k, :n, :d, :due, :at, :by, :why)"
+            "INSERT INTO case_documents (case_id, kind, number, department_code, due_at, issued_at, issued_by, reason, "
+            "transition_id) VALUES (:c, :k, :n, :d, :due, :at, :by, :why, :step)"
         ),
         {
             "c": case_id,
@@ -1622,6 +1624,7 @@ def _issue_document(
             "at": issued_at,
             "by": issuer or req.actor,
             "why": payload.get("reason") or req.note,
+            "step": step,
         },
     )
 
@@ -2760,36 +2763,30 @@ def _document_order(
     routing_reason = decision.get("explanation") or ""
     issued = doc["issued_at"].astimezone(LOCAL_TZ)
     rework_count, rework_reason, checked_by, checked_at = 0, None, None, None
+    # The log step that issued the order (派遣, 返工 or 督办), by its place in the case's timeline (at, id).
+    place = conn.execute(
+        text(
+            "SELECT count(*) FROM case_transitions t, case_transitions s WHERE s.id = :s AND t.case_id = s.case_id "
+            "AND (t.at, t.id) <= (s.at, s.id)"
+        ),
+        {"s": doc["transition_id"]},
+    ).scalar_one()
+    until = case["timeline"][:place]  # the log up to that step
+    step = until[-1] if until else None
     if doc["kind"] == "dispatch":
-        # The n-th 交办单 was issued by the n-th step that issues one (派遣 or 返工), in the case's log order.
-        nth = conn.execute(
-            text("SELECT count(*) FROM case_documents WHERE case_id = :c AND kind = 'dispatch' AND id <= :d"),
-            {"c": case_id, "d": doc_id},
-        ).scalar_one()
-        steps = [t for t in case["timeline"] if "issue_dispatch_order" in (t["effects"] or [])]
-        step = steps[nth - 1] if 0 < nth <= len(steps) else None
         # The disposal type the order was issued with (a later 派遣 may change the case's): recorded by the step.
         disposal_type = ((step or {}).get("details") or {}).get("disposal_type") or disposal_type
         if step is not None:  # a 返工's order goes where the last 派遣 before it sent the case, on that basis
-            index = case["timeline"].index(step)
-            sent = next((t for t in reversed(case["timeline"][: index + 1]) if t["action"] == "dispatch"), None)
+            sent = next((t for t in reversed(until) if t["action"] == "dispatch"), None)
             routing_reason = (dispatch_basis(decision, sent) if sent else None) or routing_reason
         if step is not None and step["action"] == "rework":
-            rework_count = sum(t["action"] == "rework" for t in steps[:nth])
+            rework_count = sum(t["action"] == "rework" for t in until)
             rework_reason = doc["reason"] or (step["details"] or {}).get("reason") or step["note"]
             role = workflow.ROLES.get(step["role"] or "", step["role"] or "")
             checked_by = step["actor"] + (f"（{role}）" if role and role != step["actor"] else "")
             checked_at = dt.datetime.fromisoformat(step["at"])
-    key_supervision = False
-    if doc["kind"] == "supervision":
-        # The n-th 督办单 was issued by the n-th 督办: it is a 重点督办 when that 督办 was flagged.
-        nth = conn.execute(
-            text("SELECT count(*) FROM case_documents WHERE case_id = :c AND kind = 'supervision' AND id <= :d"),
-            {"c": case_id, "d": doc_id},
-        ).scalar_one()
-        steps = [t for t in case["timeline"] if "issue_supervision_order" in (t["effects"] or [])]
-        if 0 < nth <= len(steps):
-            key_supervision = bool((steps[nth - 1]["details"] or {}).get("flagged"))
+    # A 督办单 is a 重点督办 when its 督办 was flagged.
+    key_supervision = doc["kind"] == "supervision" and step is not None and bool((step["details"] or {}).get("flagged"))
     limit = _disposal_limit(services, ev, disposal_type)
     photos = [p for p in case["photos"] if p["kind"] == "before"]
     order = OrderData(

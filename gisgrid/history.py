@@ -365,6 +365,9 @@ def _issue_documents(conn: Connection, services: Any, c: pd.DataFrame, t: pd.Dat
         }
     )
     copy_frame(conn, "case_documents", rows.astype(object).where(rows.notna(), None))
+    # Issued in log order (above): each order's step is the issuing step of its kind and rank (migration 0018).
+    first, last = int(c["id"].min()), int(c["id"].max())
+    conn.execute(text("SELECT link_case_documents(:f, :l)"), {"f": first, "l": last})
 
 
 def stored_case_numbers(conn: Connection, numbers: list[str]) -> set[str]:

@@ -1760,6 +1760,24 @@ def test_the_order_of_a_flagged_supervision_says_key_supervision(
         pages = [svc.render_document(conn, services, cid, d) for d in (flagged, overdue)]
     flags = [re.findall(r'<span class="flag">([^<]*)</span>', page) for page in pages]
     assert flags == [["重点督办"], []]
+    # Each order names the step that issued it, stored when issued; the printed order reads that step.
+    with loaded.begin() as conn:
+        steps = conn.execute(
+            text("SELECT id FROM case_transitions WHERE case_id = :c AND action = 'supervise' ORDER BY id"), {"c": cid}
+        ).scalars()
+        links = conn.execute(
+            text("SELECT transition_id FROM case_documents WHERE id = ANY(:d) ORDER BY id"), {"d": [flagged, overdue]}
+        ).scalars()
+        assert list(links) == list(steps)
+        conn.execute(  # linked the other way round, the flags follow the links, not the orders' ranks
+            text(
+                "UPDATE case_documents d SET transition_id = o.transition_id FROM case_documents o "
+                "WHERE d.id = :a AND o.id = :b OR d.id = :b AND o.id = :a"
+            ),
+            {"a": flagged, "b": overdue},
+        )
+        swapped = [svc.render_document(conn, services, cid, d) for d in (flagged, overdue)]
+    assert [re.findall(r'<span class="flag">([^<]*)</span>', page) for page in swapped] == [[], ["重点督办"]]
 
 
 @pytest.fixture

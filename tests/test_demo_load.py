@@ -122,6 +122,14 @@ def _assert_history_is_routed_and_has_its_orders(engine: Engine) -> None:
                 "FROM case_documents ORDER BY case_id, issued_at, id"
             )
         ).all()
+        # each order names the step that issued it (of its case, at its time, of its kind)
+        unlinked = conn.execute(
+            text(
+                "SELECT count(*) FROM case_documents d LEFT JOIN case_transitions t ON t.id = d.transition_id "
+                "WHERE t.id IS NULL OR t.case_id <> d.case_id OR t.at <> d.issued_at "
+                "OR (t.action = 'supervise') <> (d.kind = 'supervision')"
+            )
+        ).scalar_one()
         open_dispatched = conn.execute(
             text(
                 "SELECT count(*), count(*) FILTER (WHERE EXISTS (SELECT 1 FROM case_documents d "
@@ -142,6 +150,7 @@ def _assert_history_is_routed_and_has_its_orders(engine: Engine) -> None:
     assert any(d[2].endswith("-02") and d[6] == "核查未通过" for d in docs)  # a 返工 order with its reason
     assert all(d[7] is not None and d[7] > d[3] for d in docs)  # the deadline the order states
     assert open_dispatched[0] > 0 and open_dispatched[1] == open_dispatched[0]
+    assert unlinked == 0
     _assert_dispatches_against_the_routing_are_dispatchers_choices(engine, services)
 
 

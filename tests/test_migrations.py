@@ -196,8 +196,8 @@ def test_db_downgrade_asks_before_dropping_tables(server_url: URL) -> None:
         refused = runner.invoke(app, ["db", "downgrade", "base"], env=env, input="n\n")
         assert refused.exit_code == 1
         assert refused.output == (
-            "downgrading to base drops tables or columns and the data in them (reverting migrations 0017, 0016, 0012, "
-            "0011, 0010, 0009, 0006, 0004, 0003, 0002, 0001). Continue? [y/N]: n\nAborted.\n"
+            "downgrading to base drops tables or columns and the data in them (reverting migrations 0018, 0017, 0016, "
+            "0012, 0011, 0010, 0009, 0006, 0004, 0003, 0002, 0001). Continue? [y/N]: n\nAborted.\n"
         )
         assert migrate.current(url) == migrate.head() and set(inspect(engine).get_table_names()) >= TABLES
 
@@ -280,6 +280,66 @@ def test_rework_orders_are_signed_by_the_last_dispatcher_and_back_on_downgrade(s
         }
         migrate.downgrade(url, "0013")
         assert issuers()["JB2026000001-03"] == "监督员李四"
+    finally:
+        engine.dispose()
+        drop_database(server_url, url.database or "")
+
+
+def test_orders_are_linked_to_the_log_steps_that_issued_them_and_unlinked_on_downgrade(server_url: URL) -> None:
+    """0018: each stored 交办单/督办单 gets the issuing step of its kind and rank in the case's log (at, id) — the
+    pairing the printed order used to make on every view; a step that issues nothing (回退) takes no order."""
+    url = new_database(server_url, "gisgrid_migr_docstep")
+    engine = make_engine(url)
+    try:
+        ensure_postgis(engine)
+        migrate.upgrade(url, "0017")
+        with engine.begin() as conn:
+            cid = conn.execute(
+                text(
+                    "INSERT INTO cases (case_no, scheme, class_code, state, source, geom) VALUES ('2026000001', "
+                    "'gbt47678', '06010', 'dispatched', 'patrol', ST_SetSRID(ST_MakePoint(113.7, 34.75), 4490)) "
+                    "RETURNING id"
+                )
+            ).scalar_one()
+            steps = [  # (action, effects, at) — the 督办 and the second 派遣 at the same second: log order is id
+                ("dispatch", '["issue_dispatch_order"]', "2026-11-28 09:00+08"),
+                ("return", "[]", "2026-11-28 09:30+08"),
+                ("supervise", '["issue_supervision_order"]', "2026-11-28 10:00+08"),
+                ("dispatch", '["issue_dispatch_order"]', "2026-11-28 10:00+08"),
+                ("rework", '["record_rework", "issue_dispatch_order"]', "2026-11-28 11:00+08"),
+            ]
+            ids = [
+                conn.execute(
+                    text(
+                        "INSERT INTO case_transitions (case_id, action, to_state, actor, role, at, effects) "
+                        "VALUES (:c, :a, 'dispatched', '甲', 'dispatcher', :at, CAST(:e AS jsonb)) RETURNING id"
+                    ),
+                    {"c": cid, "a": action, "at": at, "e": effects},
+                ).scalar_one()
+                for action, effects, at in steps
+            ]
+            for kind, number in [
+                ("dispatch", "JB2026000001-01"),
+                ("supervision", "DB2026000001-01"),
+                ("dispatch", "JB2026000001-02"),
+                ("dispatch", "JB2026000001-03"),
+            ]:
+                conn.execute(
+                    text("INSERT INTO case_documents (case_id, kind, number) VALUES (:c, :k, :n)"),
+                    {"c": cid, "k": kind, "n": number},
+                )
+        migrate.upgrade(url, "0018")
+        with engine.connect() as conn:
+            linked = dict(conn.execute(text("SELECT number, transition_id FROM case_documents")).all())
+        assert linked == {
+            "JB2026000001-01": ids[0],
+            "DB2026000001-01": ids[2],
+            "JB2026000001-02": ids[3],
+            "JB2026000001-03": ids[4],
+        }
+        migrate.downgrade(url, "0017")
+        columns = {c["name"] for c in inspect(engine).get_columns("case_documents")}
+        assert "transition_id" not in columns
     finally:
         engine.dispose()
         drop_database(server_url, url.database or "")

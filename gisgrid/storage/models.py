@@ -337,3 +337,5 @@ class CaseDocument(Base):
     issued_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     issued_by: Mapped[str | None] = mapped_column(Text)
     reason: Mapped[str | None] = mapped_column(Text)
+    #: The log step that issued it (派遣, 返工 or 督办): what the order prints of that step is read there.
+    transition_id: Mapped[int | None] = mapped_column(ForeignKey("case_transitions.id", ondelete="CASCADE"))
