@@ -257,10 +257,11 @@ def form_refusal(
             reason=Reason.TOO_MANY_FORM_FIELDS,
         )
     name = field or "body"
-    if "exceeded maximum size" in message:
+    if "exceeded maximum size" in message:  # Starlette's "Part exceeded …" (multipart) or ours (urlencoded)
+        said = f"a form field may hold at most {max_part_size // 1024} KB"
         return TooLarge(
-            f"表单字段过大 / {name}: {message}",
-            detail=[{"field": name, "reason": message, "limit": {"max_bytes": max_part_size}}],
+            f"表单字段过大 / {name}: {said}",
+            detail=[{"field": name, "reason": said, "limit": {"max_bytes": max_part_size}}],
             reason=Reason.FORM_FIELD_TOO_LARGE,
         )
     return InvalidInput(
