@@ -270,9 +270,13 @@ def test_demo_load_takes_the_days_of_simulated_cases_and_refuses_a_negative_coun
 @pytest.mark.parametrize(
     ("bbox", "message"),
     [
-        ("113,34,114", "--bbox: expected 4 numbers, got 3"),
-        ("a,b,c,d", "--bbox: 'a,b,c,d' is not four comma-separated numbers"),
-        ("114,35,113,34", "--bbox: need minLon < maxLon within ±180 and minLat < maxLat within ±90"),
+        ("113,34,114", "范围须为四个以逗号分隔的数字 / --bbox: expected 4 numbers, got 3"),
+        ("a,b,c,d", "范围须为四个以逗号分隔的数字 / --bbox: 'a,b,c,d' is not four comma-separated numbers"),
+        (
+            "114,35,113,34",
+            "范围超出经纬度界限或最小最大值颠倒 / --bbox: need minLon < maxLon within ±180 and minLat < maxLat "
+            "within ±90",
+        ),
     ],
 )
 def test_components_list_refuses_a_bad_bbox_before_the_database(tmp_path: Path, bbox: str, message: str) -> None:

@@ -112,5 +112,6 @@ def test_cases_list_with_a_malformed_class_exits_1_as_the_api_refuses_it(
 ) -> None:
     r = gisgrid(settings, tmp_path, "cases", "list", "--class", "abc")
     assert r.returncode == 1, r.stdout + r.stderr
-    assert r.stderr == "error: class_code: an event class code has 4 or 5 digits, got 'abc'\n"
+    # zh-CN first: the reason's text (messages_zh.csv, as the API and the pages word it) before the English
+    assert r.stderr == "error: 格式不正确 / class_code: an event class code has 4 or 5 digits, got 'abc'\n"
     assert r.stdout == ""

@@ -224,7 +224,8 @@ def test_the_cli_refuses_them_in_one_line(tmp_path: Path) -> None:
     ):
         r = subprocess.run([sys.executable, "-m", "gisgrid", "cases", *args], capture_output=True, text=True, env=env)
         message = (
-            f"error: {option}: contains the control or bidirectional character {code}, which changes how the text "
+            f"error: 含控制字符 / {option}: contains the control or bidirectional character {code}, which changes how "
+            "the text "
             "is shown; send the text without it\n"
         )
         assert (r.returncode, r.stderr, r.stdout) == (1, message, ""), args

@@ -189,7 +189,7 @@ def test_the_cli_refuses_those_years_in_one_line(tmp_path: Path) -> None:
         (["cases", "list", "--period", "0001"], "0001"),
     ):
         r = subprocess.run([sys.executable, "-m", "gisgrid", *args], capture_output=True, text=True, env=env)
-        stderr = f"error: period: {given!r} is outside the years 1900–2100 a period may cover\n"
+        stderr = f"error: 超出允许范围 / period: {given!r} is outside the years 1900–2100 a period may cover\n"
         assert (r.returncode, r.stderr, r.stdout) == (1, stderr, ""), args
     for args in (["cases", "list", "--offset", "10000001"], ["components", "list", "--offset", "10000001"]):
         r = subprocess.run([sys.executable, "-m", "gisgrid", *args], capture_output=True, text=True, env=env)

@@ -3,6 +3,7 @@ turns domain errors into a one-line message and a non-zero exit."""
 
 from __future__ import annotations
 
+import re
 import sys
 import warnings
 from typing import Any
@@ -66,6 +67,22 @@ def _one_line_warning(message: Any, category: type[Warning], *_args: Any, **_kwa
 
 
 _python_showwarning = warnings.showwarning
+#: A message already zh-CN first (a CJK character or a Chinese bracket leading it).
+_ZH_FIRST = re.compile(r"[\u3400-\u9fff「（]")
+
+
+def said_in_chinese_first(exc: GisgridError) -> str:
+    """The refusal's message for an analyst who reads Chinese: as it is when zh-CN first already; else its reason's
+    zh-CN text (messages_zh.csv, the API's and the pages' words for the same code) before the English."""
+    if exc.reason is None or _ZH_FIRST.match(exc.message):
+        return exc.message
+    try:
+        from maps.pagejs import load_reason_texts
+
+        zh = load_reason_texts(build_settings().catalogue_dir).get(str(exc.reason))
+    except Exception:  # a broken catalogue or setting must not hide the refusal being reported
+        zh = None
+    return f"{zh} / {exc.message}" if zh else exc.message
 
 
 def main() -> None:
@@ -76,7 +93,7 @@ def main() -> None:
         # dropping it turned every documented exit code 1 (refused imports) into 0 for scripts.
         code = app(standalone_mode=False)
     except GisgridError as exc:
-        typer.echo(f"error: {exc.message}", err=True)
+        typer.echo(f"error: {said_in_chinese_first(exc)}", err=True)
         sys.exit(1)
     except typer.Abort:
         typer.echo("aborted", err=True)
