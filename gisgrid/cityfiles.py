@@ -149,7 +149,7 @@ def kinds() -> tuple[Kind, ...]:
         Kind("departments", "departments", catalogue.DEPARTMENT_COLUMNS),
         Kind("component_classes", "component classes", catalogue.CLASS_COLUMNS),
         Kind("class_map", "component class map", catalogue.MAP_COLUMNS),
-        Kind("event_classes", "event classes", events.CLASS_COLUMNS),
+        Kind("event_classes", "event classes", events.CLASS_COLUMNS, events.CLASS_OPTIONAL_COLUMNS),
         Kind("event_time_limits", "event time limits", events.LIMIT_COLUMNS),
         Kind("node_time_limits", "node time limits", events.NODE_COLUMNS, events.NODE_OPTIONAL_COLUMNS),
         Kind("routing_rules", "routing rules", routing.RULE_COLUMNS),

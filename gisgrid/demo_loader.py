@@ -138,17 +138,19 @@ def demo_history(engine: Engine, settings: Settings, *, days: int, seed: int) ->
 
     from gisgrid import cases as case_svc
     from gisgrid import history
-    from gisgrid.simulate import classes_from_catalogue, simulate
+    from gisgrid.simulate import classes_from_catalogue, node_hours_from_catalogue, simulate
 
     services = case_svc.load_services(settings)
     case_svc.sync_reference_data(engine, services)
     with engine.connect() as conn:
         cells = history.cells_for_simulation(conn, DEMO_DISTRICT_CODE)
         # Every report routed as intake would route it (its 派遣依据), and dispatched there.
+        hours_per_day = services.calendar.hours.hours_per_day
         sim = simulate(
             cells,
             pd.DataFrame({"code": list(services.departments), "name": list(services.departments.values())}),
-            classes_from_catalogue(services.events),
+            classes_from_catalogue(services.events, hours_per_day=hours_per_day),
+            node_hours=node_hours_from_catalogue(services.events, hours_per_day),  # the city's node limits
             days=days,
             seed=seed,
             start=dt.date.today() - dt.timedelta(days=days),

@@ -77,6 +77,10 @@ CLASS_COLUMNS = (
     "duplicate_radius_m",
     "duplicate_window_h",
 )
+#: Optional column of a classes file: ``hard`` (true/false) — a 难点问题 class (enforcement, confrontation: 私搭乱建,
+#: 占道经营 …) that a selective patrol tends to leave out (:func:`gisgrid.risks.selective_reporting`). Empty: false for
+#: a new class, the overridden row's value for a city's row that replaces one.
+CLASS_OPTIONAL_COLUMNS = ("hard",)
 LIMIT_COLUMNS = ("scheme", "code", "disposal_type", "limit", "unit", "urgent")
 NODE_COLUMNS = ("node", "name", "limit", "unit", "evidence")
 #: A node's limit for an urgent case (急要件, a disposal type marked urgent), when it differs: optional columns.
@@ -126,6 +130,8 @@ class EventClass:
     #: A new report within this radius and window of an open case of the same class is a duplicate candidate.
     duplicate_radius_m: float
     duplicate_window_h: float
+    #: 难点问题: a class a selective patrol tends to leave out (the ``hard`` column).
+    hard: bool = False
 
 
 @dataclass(frozen=True)
@@ -231,6 +237,11 @@ class EventCatalogue:
                 detail={"scheme": scheme, "code": code, "disposal_type": disposal_type},
             ) from None
 
+    @property
+    def hard_classes(self) -> dict[tuple[str, str], str]:
+        """(scheme, code) → name of every class marked ``hard`` (the 选择性上报 risk's 难点类别), in file order."""
+        return {(c.scheme, c.code): c.name for classes in self.by_scheme.values() for c in classes.values() if c.hard}
+
     def for_component_class(self, gbt_code: str) -> EventClass | None:
         """The GB/T 47678.5 event class "<部件>异常" of a component class, or None."""
         return self._by_component.get(gbt_code)
@@ -318,7 +329,7 @@ def _load_classes(
     *,
     local: bool,
 ) -> list[tuple[Path, int, EventClass]]:
-    rows = _read_rows(path, CLASS_COLUMNS, problems)
+    rows = _read_rows(path, CLASS_COLUMNS, problems, optional=CLASS_OPTIONAL_COLUMNS)
     _check_duplicates(path, ((line, (r["scheme"], r["code"]), "code") for line, r in rows), problems)
     loaded: list[tuple[Path, int, EventClass]] = []
     for line, r in rows:
@@ -357,6 +368,15 @@ def _load_classes(
             ok = False
         radius = _number(path, line, "duplicate_radius_m", r["duplicate_radius_m"], problems, positive=False)
         window = _number(path, line, "duplicate_window_h", r["duplicate_window_h"], problems, positive=False)
+        hard_text, hard = r["hard"].lower(), False
+        if hard_text not in _TRUE | _FALSE:
+            problems.add(path, line, "hard", r["hard"], "hard must be true or false")
+            ok = False
+        elif hard_text:
+            hard = hard_text in _TRUE
+        else:  # a city's row replacing a class (e.g. renaming it) keeps its mark unless it says otherwise
+            replaced = by_scheme[scheme].get(code)
+            hard = replaced is not None and replaced.hard
         if ok and radius is not None and window is not None:
             cls = EventClass(
                 scheme,
@@ -371,6 +391,7 @@ def _load_classes(
                 evidence,
                 radius,
                 window,
+                hard,
             )
             by_scheme[scheme][code] = cls
             loaded.append((path, line, cls))

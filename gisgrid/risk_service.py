@@ -28,7 +28,10 @@ def risk_table(conn: Connection, services: CaseServices, kind: str, period: Peri
         cells = history.cells_for_simulation(conn)
         components = pd.read_sql(text("SELECT unit_grid_code, count(*) AS components FROM components GROUP BY 1"), conn)
         out = risks.selective_reporting(
-            cases, components=components if len(components) else None, adjacency=risks.adjacency(cells, "tier3")
+            cases,
+            hard_classes=services.events.hard_classes,
+            components=components if len(components) else None,
+            adjacency=risks.adjacency(cells, "tier3"),
         )
     elif kind == "overload":
         staff = pd.read_sql(

@@ -42,8 +42,6 @@ from gisgrid.calendar import WorkingCalendar
 from gisgrid.errors import InvalidInput
 from gisgrid.evaluation import LEVELS, PATROL_ROLES, PUBLIC_SOURCES, WorkClock, local_times
 
-#: Hard classes (难点问题: enforcement, confrontation) a selective patrol tends to leave out (GB/T 47678.5 codes).
-HARD_CLASSES: tuple[str, ...] = ("06001", "06045", "08003", "08016", "09001", "09005", "09006")
 #: Signal weights of selective_reporting (renormalised over the signals that have their input).
 SELECTIVE_WEIGHTS: dict[str, float] = {"public": 0.35, "hard": 0.30, "components": 0.20, "neighbours": 0.15}
 #: Grid-staff actions counted as tasks for grid_overload.
@@ -176,7 +174,7 @@ def selective_reporting(
     level: str = "tier3",
     components: pd.DataFrame | None = None,
     adjacency: pd.DataFrame | None = None,
-    hard_classes: Sequence[str] = HARD_CLASSES,
+    hard_classes: Mapping[tuple[str, str], str],
     weights: Mapping[str, float] = SELECTIVE_WEIGHTS,
     min_reports: int = 30,
     full_at: float = 0.2,
@@ -186,8 +184,10 @@ def selective_reporting(
     """选择性上报: the patrol reports little of what is there, or leaves the hard problems out.
 
     Per subject (``level``, default tier-3 grid) with P patrol reports (source ``patrol``), C public reports
-    (hotline, public_app) and H patrol reports of ``hard_classes``, four signals compare P (or H) with what is
-    expected; each gives rel = observed / expected:
+    (hotline, public_app) and H patrol reports of ``hard_classes`` ((scheme, code) → name: the event catalogue's
+    classes marked ``hard``, :attr:`gisgrid.events.EventCatalogue.hard_classes`; a case is matched on its
+    ``scheme`` and ``class_code``, so a CJ/T 214 district's 私搭乱建 0101 counts as a GB/T 47678 one's 06001), four
+    signals compare P (or H) with what is expected; each gives rel = observed / expected:
 
     * public — expected P = C × the district's median P/C ratio;
     * components — expected P = components × the district's median P per component (``components``: a frame
@@ -201,11 +201,12 @@ def selective_reporting(
     ``threshold`` (0.6) and P + C ≥ ``min_reports`` (30).
     """
     col = _level_column(level)
-    _need(cases, "cases", ("source", "class_code", col))
+    _need(cases, "cases", ("source", "scheme", "class_code", col))
     c = cases[cases[col].notna()]
     patrol = c["source"].eq("patrol")
     public = c["source"].isin(PUBLIC_SOURCES)
-    hard = patrol & c["class_code"].isin(list(hard_classes))
+    hard_index = pd.MultiIndex.from_tuples(list(hard_classes), names=["scheme", "class_code"])
+    hard = patrol & pd.MultiIndex.from_frame(c[["scheme", "class_code"]]).isin(hard_index)
     g = pd.DataFrame({"patrol": patrol, "public": public, "hard": hard, col: c[col]}).groupby(col)
     out = g[["patrol", "public", "hard"]].sum().astype(np.float64)
     out.columns = ["patrol", "public", "hard_patrol"]
@@ -284,9 +285,12 @@ def _components_by(components: pd.DataFrame, cases: pd.DataFrame, col: str) -> p
     return m.groupby(col)["components"].sum().astype(np.float64)
 
 
-def _explain_selective(out: pd.DataFrame, hard_classes: Sequence[str], enough: pd.Series, min_reports: int) -> list:
+def _explain_selective(
+    out: pd.DataFrame, hard_classes: Mapping[tuple[str, str], str], enough: pd.Series, min_reports: int
+) -> list:
     texts = []
-    hard_names = "、".join(hard_classes[:3]) + ("等" if len(hard_classes) > 3 else "")
+    names = list(dict.fromkeys(hard_classes.values()))  # one name for the same class in both schemes
+    hard_names = ("、".join(names[:3]) + ("等" if len(names) > 3 else "")) or "未标记"
     for code, r in out.iterrows():  # one sentence per subject: a handful of rows, not cases
         if not enough[code]:
             texts.append(

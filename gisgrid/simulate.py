@@ -59,19 +59,9 @@ import pandas as pd
 from gisgrid.calendar import WorkingCalendar
 from gisgrid.errors import InvalidInput
 from gisgrid.evaluation import DEFAULT_TZ, WorkClock
+from gisgrid.events import NODES
 from gisgrid.workflow import TRANSITIONS
 
-#: Node limits in working hours (data/catalogue/node_time_limits.csv).
-DEFAULT_NODE_HOURS: dict[str, float] = {
-    "accept": 0.25,
-    "verify": 1.0,
-    "file": 0.5,
-    "dispatch": 0.5,
-    "check": 2.0,
-    "close": 1.0,
-}
-#: "Hard" classes (难点问题: enforcement, confrontation) a selective patrol leaves out.
-HARD_CLASSES: tuple[str, ...] = ("06001", "06045", "08003", "08016", "09001", "09005", "09006")
 #: Reasons a dispatcher writes for a 改派 to another department than the routing's (the one that then returns it).
 OVERRIDE_REASONS = np.array(
     [
@@ -219,7 +209,8 @@ def synthetic_cells(
 def classes_from_catalogue(events: Any, scheme: str = "gbt47678", hours_per_day: float = 7.5) -> pd.DataFrame:
     """Classes for :func:`simulate` from an ``EventCatalogue``: code, name, department (default), weight (by
     :data:`BIG_CLASS_MIX`, shared equally inside a 大类), disposal_limit_h (default disposal type in working hours;
-    a calendar-hours limit is kept as hours) and its disposal_type, hard, component (a component-class event)."""
+    a calendar-hours limit is kept as hours) and its disposal_type, hard (the catalogue's ``hard`` column: what a
+    selective patrol leaves out), component (a component-class event)."""
     rows = []
     for code, cls in events.classes(scheme).items():
         lim = events.limit(scheme, code)
@@ -232,7 +223,7 @@ def classes_from_catalogue(events: Any, scheme: str = "gbt47678", hours_per_day:
                 "big": cls.big_code,
                 "disposal_type": lim.disposal_type,
                 "disposal_limit_h": float(hours),
-                "hard": code in HARD_CLASSES,
+                "hard": cls.hard,
                 "component": cls.component_class is not None,
             }
         )
@@ -240,6 +231,17 @@ def classes_from_catalogue(events: Any, scheme: str = "gbt47678", hours_per_day:
     share = df["big"].map(BIG_CLASS_MIX).fillna(0.01)
     df["weight"] = share / df.groupby("big")["code"].transform("size")
     return df.drop(columns="big")
+
+
+def node_hours_from_catalogue(events: Any, hours_per_day: float) -> dict[str, float]:
+    """The workflow nodes' limits for :func:`simulate` from an ``EventCatalogue`` (a city's node file as loaded):
+    node → hours of working time (``working_days`` × ``hours_per_day``, the calendar's working day; a
+    ``calendar_hours`` limit is kept as hours, as :func:`classes_from_catalogue` keeps a disposal limit). The
+    limits before any dated change; the simulated cases are not urgent, so the urgent limits do not apply."""
+    return {
+        node: float(amount * hours_per_day if unit == "working_days" else amount)
+        for node, (amount, unit) in events.node_limits.items()
+    }
 
 
 def _classes_frame(classes: pd.DataFrame | Sequence[str], departments: list[str]) -> pd.DataFrame:
@@ -254,8 +256,8 @@ def _classes_frame(classes: pd.DataFrame | Sequence[str], departments: list[str]
         df["disposal_limit_h"] = 5 * 7.5
     if "disposal_type" not in df.columns:
         df["disposal_type"] = None  # the class's default limit
-    if "hard" not in df.columns:
-        df["hard"] = df["code"].isin(HARD_CLASSES)
+    if "hard" not in df.columns:  # plain codes: none is a 难点 class (classes_from_catalogue marks them)
+        df["hard"] = False
     df["weight"] = df["weight"].astype(float) / df["weight"].sum()
     return df.reset_index(drop=True)
 
@@ -340,14 +342,15 @@ def simulate(
     start: Any,
     plant: Mapping[str, Sequence[str]] | None = None,
     rate: float = 0.05,
+    node_hours: Mapping[str, float],
     calendar: WorkingCalendar | None = None,
-    node_hours: Mapping[str, float] | None = None,
     overload_cases: float = 60.0,
     route: Router | None = None,
 ) -> Simulation:
     """A history of ``days`` days from ``start`` (a date: local midnight) over ``cells`` (code, tier3_code,
-    community_code, street_code, lon, lat). ``rate``: problems per unit grid per working day. See the module
-    docstring for the model, ``plant`` and ``route``."""
+    community_code, street_code, lon, lat). ``rate``: problems per unit grid per working day. ``node_hours``: each
+    workflow node's limit in working hours (:func:`node_hours_from_catalogue` of the city's loaded catalogue), against
+    which every node's duration is drawn. See the module docstring for the model, ``plant`` and ``route``."""
     for col in ("code", "tier3_code", "community_code", "street_code", "lon", "lat"):
         if col not in cells.columns:
             raise InvalidInput(f"cells: missing column {col!r}", detail={"column": col})
@@ -360,7 +363,12 @@ def simulate(
     _check_plant(plant, cells)
     rng = np.random.default_rng(seed)
     calendar = calendar or WorkingCalendar()
-    limits = {**DEFAULT_NODE_HOURS, **(node_hours or {})}
+    missing_nodes = [n for n in NODES if n not in node_hours]
+    if missing_nodes:
+        raise InvalidInput(
+            f"simulate: node_hours lacks node(s) {', '.join(missing_nodes)}", detail={"missing": missing_nodes}
+        )
+    limits = {n: float(node_hours[n]) for n in NODES}
     start_ts = pd.Timestamp(start)
     start_ts = (start_ts.tz_localize(DEFAULT_TZ) if start_ts.tzinfo is None else start_ts).normalize()
     end_ts = start_ts + pd.Timedelta(days=days)

@@ -182,6 +182,70 @@ def test_extra_department_via_component_catalogue(tmp_path: Path) -> None:
     assert cat.get("gbt47678", "21001").default_dept == "91110101AAAAAAAA0X"
 
 
+def test_hard_classes_are_the_catalogues_and_a_city_changes_them(tmp_path: Path) -> None:
+    """review42 D2: the 选择性上报 risk's 难点类别 are the ``hard`` column of the classes files, by scheme and code."""
+    base = load_event_catalogue(DATA)
+    assert base.hard_classes == {
+        ("gbt47678", "06001"): "私搭乱建",
+        ("gbt47678", "06045"): "非法占绿毁绿",
+        ("gbt47678", "08003"): "无证掘路",
+        ("gbt47678", "08016"): "无证建设",
+        ("gbt47678", "09001"): "无照经营游商",
+        ("gbt47678", "09005"): "店外经营",
+        ("gbt47678", "09006"): "占道经营",
+        ("cjt214", "0101"): "私搭乱建",
+        ("cjt214", "0305"): "无证掘路",
+        ("cjt214", "0501"): "无照经营游商",
+        ("cjt214", "0503"): "占道废品收购",
+        ("cjt214", "0504"): "店外经营",
+    }
+    header = (*CLASS_COLUMNS, "hard")
+    city = write_csv(
+        tmp_path / "city_events.csv",
+        header,
+        [
+            [*event_row(), "是"],  # a new local class marked hard
+            [*event_row(code="06001", big_code="06", big_name="市容环境类", name="违法建设"), ""],  # keeps its mark
+            [*event_row(code="09006", big_code="09", big_name="街面秩序类", name="占道经营"), "false"],  # unmarked
+            [*event_row(scheme="cjt214", code="0502", big_code="05", big_name="街面秩序", name="流浪乞讨"), "true"],
+        ],
+    )
+    old_header = write_csv(  # a city file from before the column: its row replacing 09005 keeps the mark
+        tmp_path / "city_events_old.csv",
+        CLASS_COLUMNS,
+        [event_row(code="09005", big_code="09", big_name="街面秩序类", name="店外经营(跨门)")],
+    )
+    limits = write_csv(
+        tmp_path / "city_time_limits.csv", LIMIT_COLUMNS, [["gbt47678", "21001", "默认", "2", "working_hours", ""]]
+    )
+    hard = load_event_catalogue(DATA, [city, old_header, limits]).hard_classes
+    assert set(hard) == set(base.hard_classes) - {("gbt47678", "09006")} | {
+        ("gbt47678", "21001"),
+        ("cjt214", "0502"),
+    }
+    assert (hard[("gbt47678", "06001")], hard[("gbt47678", "09005")]) == ("违法建设", "店外经营(跨门)")
+
+
+def test_a_bad_hard_value_is_refused_naming_row_and_field(tmp_path: Path) -> None:
+    city = write_csv(
+        tmp_path / "city_events.csv",
+        (*CLASS_COLUMNS, "hard"),
+        [[*event_row(), "true"], [*event_row(code="21002", name="别的"), "maybe"]],
+    )
+    limits = write_csv(
+        tmp_path / "city_time_limits.csv",
+        LIMIT_COLUMNS,
+        [["gbt47678", code, "默认", "2", "working_hours", ""] for code in ("21001", "21002")],
+    )
+    with pytest.raises(InvalidInput) as exc:
+        load_event_catalogue(DATA, [city, limits])
+    # The refused class is not loaded, so its limit names an unknown class too.
+    assert problems(exc) == [("city_events.csv", 3, "hard"), ("city_time_limits.csv", 3, "code")]
+    assert exc.value.detail["problems"][0]["value"] == "maybe"
+    assert exc.value.detail["problems"][0]["reason"] == "hard must be true or false"
+    assert "city_events.csv: row 3, field 'hard'" in exc.value.message
+
+
 def test_class_refusals_are_collected(tmp_path: Path) -> None:
     path = write_csv(
         tmp_path / "bad_events.csv",

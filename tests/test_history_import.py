@@ -682,12 +682,13 @@ def test_workflow_refusals_are_zh_first_then_the_english(catalogue_services: svc
 
 def test_checks_scale_to_a_simulated_history(catalogue_services: svc.CaseServices) -> None:
     """A simulated history written out as a CSV reads back through every check unchanged (same actions and states)."""
-    from gisgrid.simulate import classes_from_catalogue, simulate, synthetic_cells
+    from gisgrid.simulate import classes_from_catalogue, node_hours_from_catalogue, simulate, synthetic_cells
 
     cells = synthetic_cells(streets=2, communities=2, tier3=2)
     sim = simulate(
         cells, list(catalogue_services.departments), classes_from_catalogue(catalogue_services.events),
         days=20, seed=7, start="2025-09-01", rate=0.2,
+        node_hours=node_hours_from_catalogue(catalogue_services.events, 7.5),
     )  # fmt: skip
     c = sim.cases.set_index("id")
     t = sim.transitions

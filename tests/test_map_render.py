@@ -24,7 +24,7 @@ from gisgrid.cli.maprender import app
 from gisgrid.errors import InvalidInput
 from gisgrid.evaluation_service import indicators, parse_period
 from gisgrid.settings import Settings
-from gisgrid.simulate import classes_from_catalogue, simulate
+from gisgrid.simulate import classes_from_catalogue, node_hours_from_catalogue, simulate
 from maps import assets, choropleth, render
 from tests.fixtures import COMMUNITIES, load_small_district
 from tests.test_components_store import inside_points
@@ -340,6 +340,7 @@ def write_simulated_history(engine: Engine, settings: Settings, folder: Path) ->
         cells,
         list(services.departments),
         classes_from_catalogue(services.events),
+        node_hours=node_hours_from_catalogue(services.events, services.calendar.hours.hours_per_day),
         days=45,
         seed=5,
         start=dt.date(2025, 9, 15),

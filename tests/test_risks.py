@@ -13,9 +13,11 @@ from gisgrid import risks
 from gisgrid.calendar import WorkingCalendar
 from gisgrid.events import load_event_catalogue
 from gisgrid.settings import Settings
-from gisgrid.simulate import Simulation, classes_from_catalogue, simulate, synthetic_cells
+from gisgrid.simulate import Simulation, classes_from_catalogue, node_hours_from_catalogue, simulate, synthetic_cells
 
 CAL = WorkingCalendar()
+EVENTS = load_event_catalogue(Settings())
+HARD = EVENTS.hard_classes
 SEEDS = (1, 2, 3)
 TZ = "Asia/Shanghai"
 
@@ -27,8 +29,7 @@ def cells() -> pd.DataFrame:
 
 @cache
 def history(seed: int, planted: bool = True) -> Simulation:
-    events = load_event_catalogue(Settings())
-    classes = classes_from_catalogue(events)
+    classes = classes_from_catalogue(EVENTS)
     c = cells()
     rng = np.random.default_rng(1000 + seed)
     tier3 = rng.permutation(sorted(c["tier3_code"].unique()))
@@ -40,13 +41,13 @@ def history(seed: int, planted: bool = True) -> Simulation:
     }
     deps = sorted(set(classes["department"]))
     return simulate(c, deps, classes, days=365, seed=seed, start="2025-01-01", plant=plant if planted else None,
-                    rate=0.08)  # fmt: skip
+                    rate=0.08, node_hours=node_hours_from_catalogue(EVENTS, 7.5))  # fmt: skip
 
 
 def run(kind: str, sim: Simulation) -> pd.DataFrame:
     if kind == "selective":
         return risks.selective_reporting(
-            sim.cases, components=sim.components, adjacency=risks.adjacency(cells(), "tier3")
+            sim.cases, hard_classes=HARD, components=sim.components, adjacency=risks.adjacency(cells(), "tier3")
         )
     if kind == "overload":
         return risks.grid_overload(sim.cases, sim.transitions, sim.staff)
@@ -139,11 +140,37 @@ def test_selective_reporting_on_hand_counts() -> None:
         rows += [{"tier3_code": code, "source": "patrol", "class_code": "06001"}] * hard
         rows += [{"tier3_code": code, "source": "patrol", "class_code": "06010"}] * (patrol - hard)
         rows += [{"tier3_code": code, "source": "hotline", "class_code": "06010"}] * 160
-    result = risks.selective_reporting(pd.DataFrame(rows)).set_index("subject")
+    result = risks.selective_reporting(pd.DataFrame(rows).assign(scheme="gbt47678"), hard_classes=HARD)
+    result = result.set_index("subject")
     bad = result.loc["41990100100001"]
     assert bad["flagged"] and bad["rel_public"] == pytest.approx(0.2, abs=0.005) and bad["rel_hard"] == 0.0
     assert bad["signal_public"] == pytest.approx(1.0, abs=1e-3) and bad["signal_hard"] == 1.0
     assert result["flagged"].sum() == 1
+
+
+def test_hard_classes_count_in_either_scheme() -> None:
+    """review42 D2: the same mix coded in CJ/T 214 (私搭乱建 0101) gives the same hard signal as in GB/T 47678 (06001);
+    the hard classes are the catalogue's (its ``hard`` column), matched on scheme and code."""
+    rows = []
+    for scheme, hard_code, soft_code in (("gbt47678", "06001", "06010"), ("cjt214", "0101", "0102")):
+        t3 = f"{scheme}-t3"
+        for i in range(40):
+            code = hard_code if i % 4 == 0 else soft_code
+            rows.append({"source": "patrol", "scheme": scheme, "class_code": code, "tier3_code": t3})
+        rows += [{"source": "hotline", "scheme": scheme, "class_code": soft_code, "tier3_code": t3}] * 20
+    out = risks.selective_reporting(pd.DataFrame(rows).assign(district_code="419901"), hard_classes=HARD)
+    out = out.set_index("subject")
+    gb, cj = out.loc["gbt47678-t3"], out.loc["cjt214-t3"]
+    assert (gb["hard_patrol"], cj["hard_patrol"]) == (10.0, 10.0)
+    assert (gb["signal_hard"], cj["signal_hard"]) == (0.0, 0.0)
+    assert (gb["rel_hard"], cj["rel_hard"]) == (1.0, 1.0)
+    assert gb.drop("explanation").equals(cj.drop("explanation"))
+    assert "难点类别（私搭乱建、非法占绿毁绿、无证掘路等）" in gb["explanation"]
+    # Matched on (scheme, code): a CJ/T row coded 06001 (a GB code) is not a hard report.
+    odd = pd.DataFrame(rows).assign(district_code="419901")
+    odd.loc[(odd["scheme"] == "cjt214") & (odd["class_code"] == "0101"), "class_code"] = "06001"
+    again = risks.selective_reporting(odd, hard_classes=HARD).set_index("subject")
+    assert again.loc["cjt214-t3", "hard_patrol"] == 0.0
 
 
 def test_adjacency_of_tier3_grids() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from functools import cache
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -28,6 +29,7 @@ from gisgrid.simulate import (
     OVERRIDE_REASONS,
     Simulation,
     classes_from_catalogue,
+    node_hours_from_catalogue,
     person_names,
     simulate,
     synthetic_cells,
@@ -35,6 +37,8 @@ from gisgrid.simulate import (
 from gisgrid.storage.models import Case, CaseTransition
 
 CAL = WorkingCalendar()
+#: The package's node limits in working hours, as a city's loaded catalogue gives them to the simulation.
+NODE_HOURS = node_hours_from_catalogue(load_event_catalogue(Settings()), CAL.hours.hours_per_day)
 
 
 @cache
@@ -50,7 +54,8 @@ def small(seed: int = 5) -> Simulation:
     cells = synthetic_cells(streets=3, communities=2, tier3=3)
     plant = {"escalation": [cells["street_code"].iloc[0]], "paper_closure": list(cells["code"].iloc[:4])}
     # Over National Day 2025 (10-01..10-08 off, Sat 10-11 worked) to see the calendar at work.
-    return simulate(cells, deps, classes, days=60, seed=seed, start="2025-09-15", plant=plant, rate=0.08)
+    return simulate(cells, deps, classes, days=60, seed=seed, start="2025-09-15", plant=plant, rate=0.08,
+                    node_hours=NODE_HOURS)  # fmt: skip
 
 
 def test_same_seed_same_history_other_seed_another() -> None:
@@ -144,7 +149,7 @@ def test_planted_escalation_and_truth() -> None:
     assert share[True] > 0.2 > 0.02 > share[False]
     with pytest.raises(InvalidInput):
         simulate(synthetic_cells(1, 1, 1), ["a", "b"], ["06010"], days=5, seed=1, start="2025-01-01",
-                 plant={"floods": ["x"]})  # fmt: skip
+                 plant={"floods": ["x"]}, node_hours=NODE_HOURS)  # fmt: skip
 
 
 def test_simulated_history_evaluates() -> None:
@@ -172,7 +177,7 @@ def test_benchmark_100k_cases() -> None:
     classes, deps, limits = catalogue()
     cells = synthetic_cells(streets=10, communities=4, tier3=5)  # 4000 unit grids
     t0 = time.perf_counter()
-    sim = simulate(cells, deps, classes, days=365, seed=2025, start="2025-01-01", rate=0.073)
+    sim = simulate(cells, deps, classes, days=365, seed=2025, start="2025-01-01", rate=0.073, node_hours=NODE_HOURS)
     t1 = time.perf_counter()
     facts = prepare(sim.cases, sim.transitions, CAL, limits, Period.year(2025), as_of="2026-01-01")
     tables = [evaluate_regions(facts, level) for level in ("unit_grid", "tier3", "street", "district")]
@@ -211,7 +216,7 @@ def test_a_router_decides_where_each_case_goes_and_each_case_keeps_its_decision(
             index=asked.index,
         )  # fmt: skip
 
-    kw = {"days": 60, "seed": 5, "start": "2025-09-15", "rate": 0.08}
+    kw = {"days": 60, "seed": 5, "start": "2025-09-15", "rate": 0.08, "node_hours": NODE_HOURS}
     plain = simulate(cells, deps, classes, **kw)
     routed = simulate(cells, deps, classes, **kw, route=route)
     cases, steps = routed
@@ -263,7 +268,8 @@ def test_a_dispatch_against_the_routing_is_recorded_as_the_live_dispatch_records
                 for d, t in zip(dept, asked["created_at"], strict=True)]  # fmt: skip
         return pd.DataFrame({"department": dept, "routing": docs}, index=asked.index)
 
-    cases, steps = simulate(cells, deps, classes, days=60, seed=5, start="2025-09-15", rate=0.08, route=route)
+    cases, steps = simulate(cells, deps, classes, days=60, seed=5, start="2025-09-15", rate=0.08, route=route,
+                            node_hours=NODE_HOURS)  # fmt: skip
     decisions = dict(zip(cases["id"], cases["routing"], strict=True))
     dispatches = steps[steps["action"] == "dispatch"]
     seen = {"override": 0, "dispatcher": 0, "after_return": 0}
@@ -309,7 +315,8 @@ def test_planted_codes_must_be_loaded_codes_of_their_kind_s_level() -> None:
     cells = synthetic_cells(1, 1, 1)
     plant = {"selective": ["99999999999999"], "escalation": ["41990100100101", "419901001"]}
     with pytest.raises(InvalidInput) as err:
-        simulate(cells, ["a", "b"], ["06010"], days=5, seed=1, start="2025-01-01", plant=plant)
+        simulate(cells, ["a", "b"], ["06010"], days=5, seed=1, start="2025-01-01", plant=plant,
+                 node_hours=NODE_HOURS)  # fmt: skip
     assert err.value.message == (
         "plant: selective=99999999999999: not a loaded tier-3 grid code; "
         "escalation=41990100100101: a tier-3 grid code, not a street code "
@@ -329,7 +336,8 @@ def test_a_kind_planted_twice_plants_the_codes_of_both() -> None:
     t1, t2 = "41990100100101", "41990100100102"
     plant = _plant(f" selective={t1} , overload={t2},selective={t2};{t1};{t2}")
     assert plant == {"selective": [t1, t2], "overload": [t2]}
-    sim = simulate(synthetic_cells(1, 1, 2), ["a", "b"], ["06010"], days=5, seed=1, start="2025-01-01", plant=plant)
+    sim = simulate(synthetic_cells(1, 1, 2), ["a", "b"], ["06010"], days=5, seed=1, start="2025-01-01", plant=plant,
+                 node_hours=NODE_HOURS)  # fmt: skip
     assert sim.truth == {"selective": [t1, t2], "overload": [t2], "escalation": [], "paper_closure": []}
     with pytest.raises(InvalidInput, match=r"^--plant: 'selective=' names no code \(KIND=CODE;CODE\)$"):
         _plant(f"selective={t1},selective=")
@@ -345,13 +353,15 @@ def test_simulated_people_read_as_people() -> None:
         person_names(250_001)
     classes, deps, _ = catalogue()
     named = pd.DataFrame({"code": deps, "name": [f"部门{i}" for i in range(len(deps))]})
-    sim = simulate(synthetic_cells(2, 2, 2), named, classes, days=20, seed=3, start="2025-09-15", rate=0.08)
+    sim = simulate(synthetic_cells(2, 2, 2), named, classes, days=20, seed=3, start="2025-09-15", rate=0.08,
+                   node_hours=NODE_HOURS)  # fmt: skip
     t = sim.transitions
     by_department = t.loc[t["role"] == "department", "actor"]
     assert len(by_department) and set(by_department) <= set(named["name"])
     patrols = t.loc[(t["action"] == "report") & (t["role"] == "supervisor"), "actor"]
     assert len(patrols) and patrols.str.fullmatch(r"[\u4e00-\u9fff]{3}").all()
-    by_codes = simulate(synthetic_cells(2, 2, 2), deps, classes, days=20, seed=3, start="2025-09-15", rate=0.08)
+    by_codes = simulate(synthetic_cells(2, 2, 2), deps, classes, days=20, seed=3, start="2025-09-15", rate=0.08,
+                   node_hours=NODE_HOURS)  # fmt: skip
     assert set(by_codes.transitions.loc[by_codes.transitions["role"] == "department", "actor"]) <= set(deps)
 
 
@@ -371,3 +381,41 @@ def test_extensions_are_requested_within_the_disposal_deadline() -> None:
         limit = events.limit(case["scheme"], case["class_code"], case["disposal_type"])
         due = CAL.add_working_time(dispatch_at, limit.limit, limit.unit)
         assert r.at.to_pydatetime() <= due, (r.case_id, r.at, due)
+
+
+def _verify_hours(sim: Simulation) -> pd.Series:
+    """Working hours from 发核实 to 核实 per case, keyed by its report (time and place: ids follow the order of
+    reports, which a recurrence after another close time shifts)."""
+    t = sim.transitions
+    report = sim.cases.set_index("id")[["created_at", "lon", "lat"]]
+    clock = WorkClock(CAL, pd.Timestamp("2025-09-01").date(), pd.Timestamp("2026-01-31").date())
+    asked = t[t["action"] == "request_verify"].set_index("case_id")["at"]
+    done = t[t["action"] == "verify"].set_index("case_id")["at"]
+    both = asked.index.intersection(done.index)
+    us = clock.position(pd.DatetimeIndex(done[both])) - clock.position(pd.DatetimeIndex(asked[both]))
+    return pd.Series(us / 3_600_000_000, index=pd.MultiIndex.from_frame(report.loc[both])).sort_index()
+
+
+def test_node_limits_come_from_the_loaded_catalogue(tmp_path: Path) -> None:
+    """review42 D5: the simulation draws each node's time against the city's node file as loaded (no copy of it in
+    code): a city's 核实 of 2 working hours (base 1) doubles every simulated 核实, on-time or late alike."""
+    nodes = tmp_path / "city_nodes.csv"
+    nodes.write_text(
+        "node,name,limit,unit,evidence\nverify,核实,2,working_hours,L\ncheck,核查,1,working_days,L\n", encoding="utf-8"
+    )
+    city = node_hours_from_catalogue(load_event_catalogue(Settings(), [nodes]), CAL.hours.hours_per_day)
+    assert city == {**NODE_HOURS, "verify": 2.0, "check": 7.5}
+    assert NODE_HOURS == {"accept": 0.25, "verify": 1.0, "file": 0.5, "dispatch": 0.5, "check": 2.0, "close": 1.0}
+    classes, deps, _ = catalogue()
+    kw: dict = {"days": 30, "seed": 9, "start": "2025-09-15", "rate": 0.08}
+    base = simulate(synthetic_cells(2, 2, 2), deps, classes, node_hours=NODE_HOURS, **kw)
+    edited = simulate(synthetic_cells(2, 2, 2), deps, classes, node_hours=city, **kw)
+    before, after = _verify_hours(base), _verify_hours(edited)
+    same = before.index.intersection(after.index)  # all but the last days' cases (cut at the end) and recurrences
+    assert len(same) > 0.95 * len(before) > 300
+    before, after = before[same], after[same]
+    assert np.abs(after - 2 * before).max() < 1e-6  # exactly twice (to the microsecond)
+    assert ((before > 1.0) == (after > 2.0)).all()  # the same cases late against their limit
+    with pytest.raises(InvalidInput, match=r"^simulate: node_hours lacks node\(s\) check, close$"):
+        simulate(synthetic_cells(1, 1, 1), deps, classes, node_hours={"accept": 1, "verify": 1, "file": 1,
+                 "dispatch": 1}, **kw)  # fmt: skip

@@ -23,7 +23,7 @@ from gisgrid.evaluation_service import (
     table_title,
     write_table,
 )
-from gisgrid.simulate import classes_from_catalogue, simulate
+from gisgrid.simulate import classes_from_catalogue, node_hours_from_catalogue, simulate
 from gisgrid.storage.database import make_engine, prepare_database
 
 
@@ -66,11 +66,13 @@ def simulate_cmd(
     first = dt.date.fromisoformat(start) if start else dt.date.today() - dt.timedelta(days=days)
     with engine.connect() as conn:
         cells = history.cells_for_simulation(conn, district)
-    classes = classes_from_catalogue(services.events)
+    hours_per_day = services.calendar.hours.hours_per_day
+    classes = classes_from_catalogue(services.events, hours_per_day=hours_per_day)
     sim = simulate(
         cells,
         list(services.departments),
         classes,
+        node_hours=node_hours_from_catalogue(services.events, hours_per_day),  # the city's node limits
         days=days,
         seed=seed,
         start=first,

@@ -49,7 +49,7 @@ from gisgrid import history
 from gisgrid.calendar import WorkingCalendar
 from gisgrid.evaluation import Period, WorkClock, evaluate_all, prepare, rank
 from gisgrid.settings import Settings
-from gisgrid.simulate import classes_from_catalogue, simulate
+from gisgrid.simulate import classes_from_catalogue, node_hours_from_catalogue, simulate
 from gisgrid.storage import migrate
 from gisgrid.storage.database import (
     create_database_if_missing,
@@ -104,7 +104,10 @@ def generate(engine: Engine, services: Any, n_cases: int, first: dt.date, days: 
     # Recurrences (reported again after closure) add ~1 % over a year, less over a month: at least n_cases.
     rate = n_cases / (len(cells) * effective_days(WorkingCalendar(), first, days))
     t0 = time.perf_counter()
-    sim = simulate(cells, list(services.departments), classes, days=days, seed=SEED, start=first, rate=rate)
+    node_hours = node_hours_from_catalogue(services.events, services.calendar.hours.hours_per_day)
+    sim = simulate(
+        cells, list(services.departments), classes, node_hours=node_hours, days=days, seed=SEED, start=first, rate=rate
+    )
     t1 = time.perf_counter()
     print(f"simulated {len(sim.cases):,} cases / {len(sim.transitions):,} transitions in {t1 - t0:.1f} s", flush=True)
     # write_history in blocks of consecutive ids (bounded memory). write_history moves a block's ids (1…n) past

@@ -18,7 +18,7 @@ from gisgrid import cases as svc
 from gisgrid import geodesy, history
 from gisgrid.cases import TEXT_LIMITS
 from gisgrid.settings import Settings
-from gisgrid.simulate import classes_from_catalogue, simulate
+from gisgrid.simulate import classes_from_catalogue, node_hours_from_catalogue, simulate
 from maps.console import FILTER_REFUSED_TEXT, grid_code_lengths, grid_length_error
 from maps.pagejs import load_reason_texts
 from tests.browser.conftest import LiveServer, Tab
@@ -318,7 +318,8 @@ def test_an_indicator_map_is_drawn_with_its_legend_and_a_refusal_is_explained(
     with clean_db.connect() as conn:
         cells = history.cells_for_simulation(conn)
     sim = simulate(cells, list(services.departments), classes_from_catalogue(services.events), days=40, seed=5,
-                   start=dt.date(2025, 9, 20), rate=0.3)  # fmt: skip
+                   start=dt.date(2025, 9, 20), rate=0.3,
+                   node_hours=node_hours_from_catalogue(services.events, 7.5))  # fmt: skip
     history.write_history(clean_db, sim.cases, sim.transitions, services)
     with clean_db.connect() as conn:
         tier3 = conn.execute(text("SELECT count(*) FROM management_grids WHERE tier = 3")).scalar_one()
