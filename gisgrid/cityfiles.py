@@ -9,7 +9,10 @@ Reading (:func:`read_text`, :func:`read_csv`), the same for every such file:
   an Excel workbook, or bytes that are neither UTF-8 nor GB18030.
 
 A CSV may end its lines in CRLF, have empty columns after the last named one (Excel adds them) and blank rows;
-header names and values are stripped. Rows are numbered by their line in the file (the header is line 1).
+header names and values are stripped. Rows are numbered by their line in the file (the header is line 1). A row
+with a value beyond the header's columns (a comma too many, a cell shifted right) is refused in one line naming
+the line and the counts (:func:`too_many_cells`) — by this reader and by the pandas-read imports alike
+(:func:`read_frame`: components, history, staff) — rather than read with its cells shifted or cut.
 
 Kinds (:func:`file_kind`, :func:`extra_files`): ``GISGRID_CATALOGUE_EXTRA`` lists files of several kinds, and a
 file's kind is decided by its header alone — never by its name. Each kind has its columns (:func:`kinds`); a
@@ -28,11 +31,17 @@ import codecs
 import csv
 import functools
 import io
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from gisgrid.errors import GisgridError, InvalidInput
+from gisgrid.texts import bilingual
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 #: How to save a file so that it is read (Excel's own words for its CSV UTF-8 format).
 SAVE_AS = 'save it as "CSV UTF-8(逗号分隔)" (or CSV in GBK)'
@@ -112,12 +121,55 @@ def read_csv(path: Path, what: str = "file", error: type[GisgridError] = Invalid
         while header and not header[-1]:
             header.pop()
         for record in reader:
+            cells = max((i + 1 for i, v in enumerate(record) if v.strip()), default=0)
+            if cells > len(header):  # empty cells after the last column are Excel's; a value there is shifted
+                raise too_many_cells(path, reader.line_num, cells, len(header), error)
             values = {name: (record[i].strip() if i < len(record) else "") for i, name in enumerate(header) if name}
             if any(values.values()):
                 rows.append((reader.line_num, values))
     except csv.Error as exc:
         raise _refuse(error, path, f"not a readable CSV (line {reader.line_num}: {exc})") from None
     return CsvTable(path, header, rows, encoding)
+
+
+#: pandas' words for a row with more cells than the header (its C parser's; the line counts rows, as the imports do).
+_PANDAS_TOO_MANY = re.compile(r"Expected (\d+) fields in line (\d+), saw (\d+)")
+
+
+def too_many_cells(
+    path: Path, line: int, cells: int, header: int, error: type[GisgridError] = InvalidInput
+) -> GisgridError:
+    """The one-line refusal of a row with more cells than the header, zh-CN first, as a row refusal is worded."""
+    return error(
+        f"{path}: "
+        + bilingual(
+            f"第 {line} 行有 {cells} 列,表头只有 {header} 列", f"line {line} has {cells} cells, the header {header}"
+        ),
+        detail={"file": str(path), "row": line, "cells": cells, "header": header},
+    )
+
+
+def read_frame(source: Any, path: Path, error: type[GisgridError] = InvalidInput, **options: Any) -> pd.DataFrame:
+    """``pandas.read_csv(source, **options)`` for a city's table (``path`` names it in a refusal): a row with more
+    cells than the header is refused by :func:`too_many_cells` — pandas' own text (``Error tokenizing data. C error:
+    …\n``) otherwise, or for the first row no error at all: it takes an extra first cell for the row labels and
+    shifts every column — and any other parse error in one line. Decoding and empty-file errors are the caller's."""
+    import pandas as pd
+
+    try:
+        frame = pd.read_csv(source, **options)
+    except pd.errors.ParserError as exc:
+        found = _PANDAS_TOO_MANY.search(str(exc))
+        if found:
+            header, line, cells = (int(g) for g in found.groups())
+            raise too_many_cells(path, line, cells, header, error) from None
+        text = " ".join(str(exc).split())
+        raise error(
+            f"{path}: " + bilingual("无法读取的 CSV", f"not a readable CSV ({text})"), detail={"file": str(path)}
+        ) from None
+    if not isinstance(frame.index, pd.RangeIndex):  # the first row had one cell more: pandas made it the labels
+        raise too_many_cells(path, 2, len(frame.columns) + 1, len(frame.columns), error)
+    return frame
 
 
 # -- kinds ----------------------------------------------------------------------------------------------------------

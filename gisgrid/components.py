@@ -73,6 +73,7 @@ import shapely
 from pyproj import CRS, Transformer
 from pyproj.exceptions import CRSError
 
+from gisgrid import cityfiles
 from gisgrid.boundaries import not_lon_lat_hint
 from gisgrid.catalogue import CODE_DIGITS, Catalogue, check_scheme
 from gisgrid.errors import InvalidInput, Reason
@@ -406,15 +407,15 @@ def _read_csv(path: Path, encoding: str | None = None) -> tuple[pd.DataFrame, li
     options: dict[str, Any] = {"dtype": str, "keep_default_na": False, "skip_blank_lines": False}
     try:
         try:
-            df = pd.read_csv(path, encoding=encoding or "utf-8-sig", **options)
+            df = cityfiles.read_frame(path, path, encoding=encoding or "utf-8-sig", **options)
         except UnicodeDecodeError:
             if encoding:
                 raise
             # Excel on Chinese Windows saves "CSV" in GBK; GB18030 is its superset.
-            df = pd.read_csv(path, encoding="gb18030", **options)
+            df = cityfiles.read_frame(path, path, encoding="gb18030", **options)
             notes.append(f"{path.name}: not UTF-8, read as GBK (GB18030)")
             log.info("%s", notes[-1])
-    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
+    except UnicodeDecodeError as exc:
         raise InvalidInput(f"{path}: not a readable CSV ({exc})", detail={"path": str(path)}) from exc
     except pd.errors.EmptyDataError as exc:
         raise InvalidInput(f"{path}: empty file", detail={"path": str(path)}) from exc

@@ -313,3 +313,55 @@ def test_extra_columns_of_no_kind_are_left_alone(tmp_path: Path) -> None:
         tmp_path / "y.csv", "node,name,limit,unit,evidence,urgent_limit,urgent_unit\nverify,核实,2,working_hours,,,\n"
     )
     assert cityfiles.file_kind(nodes).name == "node_time_limits"
+
+
+def test_a_row_with_a_cell_too_many_is_refused_in_one_line_by_every_csv_reader(tmp_path: Path) -> None:
+    """review42 U2: pandas' 'Error tokenizing data. C error: Expected 5 fields in line 6, saw 6\\n' (or, in the first
+    row, nothing at all: the columns shifted) — now the row refusal's words, zh-CN first, in one line, from the
+    components and history imports, the staff import and every catalogue/rules file (which dropped the cell)."""
+    from gisgrid.components import _read_csv
+    from gisgrid.history_import import read_history_csv
+
+    def line(path: Path, row: int, cells: int, header: int) -> str:
+        zh = f"第 {row} 行有 {cells} 列,表头只有 {header} 列"
+        return f"{path}: {zh} / line {row} has {cells} cells, the header {header}"
+
+    comp = tmp_path / "c1.csv"
+    comp.write_text("class_code,lon,lat,name,note\n" + "01037,113.7,34.75,a,b\n" * 4 + "01037,113.7,34.75,a,b,c\n")
+    with pytest.raises(InvalidInput) as exc:
+        _read_csv(comp)
+    assert refused(exc) == line(comp, 6, 6, 5)
+    assert exc.value.detail == {"file": str(comp), "row": 6, "cells": 6, "header": 5}
+    first = tmp_path / "c2.csv"  # in the first row pandas took the extra cell for the row labels
+    first.write_text("class_code,lon,lat,name,note\n01037,113.7,34.75,a,b,c\n01037,113.7,34.75,a,b\n")
+    with pytest.raises(InvalidInput) as exc:
+        _read_csv(first)
+    assert refused(exc) == line(first, 2, 6, 5)
+    hist = tmp_path / "h.csv"
+    hist.write_text("case_no,class_code,lon,lat,source,state,at\nX1,06010,113.7,34.75,patrol,reported,2025-09-01,9\n")
+    with pytest.raises(InvalidInput) as exc:
+        read_history_csv(hist)
+    assert refused(exc) == line(hist, 2, 8, 7)
+    staff = tmp_path / "staff.csv"
+    staff.write_text(
+        "grid_code,role,name,phone\n41990100100101,网格长,张三,13800000000\n41990100100102,网格员,李,四,1\n"
+    )
+    with pytest.raises(InvalidInput) as exc:
+        workflows.import_staff(None, staff)  # type: ignore[arg-type]  # refused before the database is asked
+    assert refused(exc) == line(staff, 3, 5, 4)
+    depts = tmp_path / "city_departments.csv"  # the csv module's reader dropped the cell: 其他 was read as the kind
+    depts.write_text("code,name,kind\n990000000000000099,城管,执法,government\n", encoding="utf-8")
+    with pytest.raises(InvalidInput) as exc:
+        load_catalogue(DATA, [depts])
+    assert refused(exc) == line(depts, 2, 4, 3)
+    # Excel's empty cells after the last column are not a cell too many.
+    depts.write_text("code,name,kind\n990000000000000099,城管执法,government,,\n", encoding="utf-8")
+    assert load_catalogue(DATA, [depts]).departments["990000000000000099"] == "城管执法"
+    other = tmp_path / "c3.csv"  # another parse error: one line too
+    other.write_text('class_code,lon,lat\n01037,"113.7,34.75\n')
+    with pytest.raises(InvalidInput) as exc:
+        _read_csv(other)
+    assert refused(exc) == (
+        f"{other}: 无法读取的 CSV / not a readable CSV (Error tokenizing data. C error: EOF inside string starting at "
+        "row 1)"
+    )

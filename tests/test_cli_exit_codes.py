@@ -59,6 +59,45 @@ def test_components_import_that_writes_exits_0(loaded: Engine, settings: Setting
     assert count(loaded, "components") == 1
 
 
+def test_components_import_with_some_rows_refused_exits_2(loaded: Engine, settings: Settings, tmp_path: Path) -> None:
+    """review42 U3: a partial import (rows written, others refused) is told apart from a clean one (0) and from a
+    refused file (1) — also in a dry run, which would write the same."""
+    xs, ys = inside_points(2)
+    src = tmp_path / "c.csv"
+    pd.DataFrame(
+        [{"class_code": LAMP, "lon": xs[0], "lat": ys[0]}, {"class_code": "01999", "lon": xs[1], "lat": ys[1]}]
+    ).to_csv(src, index=False)
+    r = gisgrid(settings, tmp_path, "components", "import", str(src), "--dry-run")
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert "read 2, would insert 1, would update 0, unchanged 0, refused 1" in r.stdout
+    assert count(loaded, "components") == 0
+    r = gisgrid(settings, tmp_path, "components", "import", str(src))
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert "read 2, inserted 1, updated 0, unchanged 0, refused 1" in r.stdout
+    assert count(loaded, "components") == 1
+
+
+def test_components_import_of_a_row_with_a_cell_too_many_is_one_line(
+    loaded: Engine, settings: Settings, tmp_path: Path
+) -> None:
+    """review42 U2: not pandas' tokenizer text (newline and all); the row refusal's words, zh-CN first."""
+    xs, ys = inside_points(5)
+    rows = [f"{LAMP},{x},{y},路灯,备注" for x, y in zip(xs, ys, strict=True)]
+    rows[4] += ",多余"
+    src = tmp_path / "c1.csv"
+    src.write_text("class_code,lon,lat,name,note\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    r = gisgrid(settings, tmp_path, "components", "import", str(src))
+    assert (r.returncode, r.stdout) == (1, ""), r.stderr
+    assert r.stderr == f"error: {src}: 第 6 行有 6 列,表头只有 5 列 / line 6 has 6 cells, the header 5\n"
+    # In the first row pandas raised nothing: it took the extra cell for the row labels and shifted every column.
+    rows[0] += ",多余"
+    src.write_text("class_code,lon,lat,name,note\n" + "\n".join(rows[:4]) + "\n", encoding="utf-8")
+    r = gisgrid(settings, tmp_path, "components", "import", str(src))
+    assert (r.returncode, r.stdout) == (1, ""), r.stderr
+    assert r.stderr == f"error: {src}: 第 2 行有 6 列,表头只有 5 列 / line 2 has 6 cells, the header 5\n"
+    assert count(loaded, "components") == 0
+
+
 def test_components_import_of_metres_without_a_crs_is_refused_once(
     loaded: Engine, settings: Settings, tmp_path: Path
 ) -> None:

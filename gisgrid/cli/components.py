@@ -68,7 +68,8 @@ def import_(
     ),
     actor: str = typer.Option("import", "--actor", help="Who is importing (kept in the history)."),
 ) -> None:
-    """Bulk import: every row checked; refusals listed by row/field/reason; accepted rows upserted by id."""
+    """Bulk import: every row checked; refusals listed by row/field/reason; accepted rows upserted by id. Exit 0:
+    every row imported; 2: some rows refused, the others imported; 1: nothing imported (the file refused)."""
     if not file.exists():
         raise InvalidInput(f"{file} does not exist")
     settings = settings_of(ctx)
@@ -97,9 +98,12 @@ def import_(
         finally:
             engine.dispose()
     echo(summary.to_text())
-    # Exit 1 when the file was refused: in part under --all-or-nothing, or every row (nothing to import).
+    # Exit 1 when the file was refused: in part under --all-or-nothing, or every row (nothing to import); 2 when
+    # some rows were refused and the others imported, so that a script tells a partial import from a clean one.
     if summary.refused and (all_or_nothing or summary.inserted + summary.updated + summary.unchanged == 0):
         raise typer.Exit(1)
+    if summary.refused:
+        raise typer.Exit(2)
 
 
 @app.command()

@@ -572,8 +572,8 @@ def import_staff(engine: Engine, path: Path) -> int:
     refuse_excel(path, "a staff file")
     text, _ = cityfiles.read_text(path, "staff file")  # UTF-8 (BOM or not) or GB18030, as every city file
     try:
-        table = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        table = cityfiles.read_frame(io.StringIO(text), path, dtype=str, keep_default_na=False)
+    except pd.errors.EmptyDataError as exc:
         raise InvalidInput(f"{path}: not a readable CSV file ({exc})") from None
     table.columns = [str(c).strip() for c in table.columns]
     need = {"grid_code", "role", "name", "phone"}
