@@ -122,7 +122,9 @@ def read_csv(path: Path, what: str = "file", error: type[GisgridError] = Invalid
             header.pop()
         for record in reader:
             cells = max((i + 1 for i, v in enumerate(record) if v.strip()), default=0)
-            if cells > len(header):  # empty cells after the last column are Excel's; a value there is shifted
+            # Empty cells after the last column are Excel's; a value there is shifted (a blank header line is left
+            # to the loaders' "missing columns").
+            if header and cells > len(header):
                 raise too_many_cells(path, reader.line_num, cells, len(header), error)
             values = {name: (record[i].strip() if i < len(record) else "") for i, name in enumerate(header) if name}
             if any(values.values()):

@@ -203,7 +203,7 @@ def test_most_specific_area_wins(tmp_path: Path) -> None:
         f"C12,1,gbt47678,06,419901001003,,,,,{HW},community",
         f"T14,1,gbt47678,06,,41990100100301,,,,{WL},tier-3 grid",
         f"U15,1,gbt47678,06,419901001003007,,,,,{JD},unit grid",
-        f"K,1,gbt47678,06010,,,,,,{ZJ},class only (longest class, smallest priority)",
+        f'K,1,gbt47678,06010,,,,,,{ZJ},"class only (longest class, smallest priority)"',
     ]
     expected = ["U15", "T14", "C12", "S9", "D6", "K"]
     for i, winner in enumerate(expected):
