@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import Query, Request
 from fastapi.dependencies.models import Dependant
+from pydantic import BaseModel
 
 from gisgrid.errors import InvalidInput, Reason
 from gisgrid.geodesy import BBox, parse_bbox
@@ -78,6 +79,20 @@ def route_query_params(route: Any) -> dict[str, bool]:
     return params
 
 
+def _body_fields(dependant: Dependant) -> set[str]:
+    """The names a route reads from its body: a JSON model's fields, or the form's fields and files."""
+    found: set[str] = set()
+    for param in dependant.body_params:
+        model = param.field_info.annotation
+        if isinstance(model, type) and issubclass(model, BaseModel):
+            found.update(field.alias or name for name, field in model.model_fields.items())
+        else:
+            found.add(param.alias)
+    for sub in dependant.dependencies:
+        found.update(_body_fields(sub))
+    return found
+
+
 async def known_query_only(request: Request) -> None:
     """Refuse a query parameter the endpoint does not take: a misspelt filter (``stat=closed``) or one it lacks
     would otherwise be ignored, and the answer hold every row with no sign of it."""
@@ -86,13 +101,39 @@ async def known_query_only(request: Request) -> None:
         return
     names = route_query_params(route)
     unknown = sorted(set(request.query_params) - set(names))
-    if unknown:
+    if not unknown:
+        return
+    takes = f"it takes {', '.join(sorted(names))}" if names else "it takes none"
+    if "GET" in getattr(route, "methods", ()):
         raise InvalidInput(
-            f"{unknown[0]}: not a parameter of {request.url.path}; "
-            + (f"it takes {', '.join(sorted(names))}" if names else "it takes none"),
+            f"{unknown[0]}: not a parameter of {request.url.path}; {takes}",
             detail=[{"field": u, "reason": "unknown parameter"} for u in unknown],
             reason=Reason.EXTRA_FORBIDDEN,
         )
+    # A write: a body field sent in the query string (POST /cases?datum=gcj02) is the natural mistake — say where
+    # it belongs.
+    body = _body_fields(route.dependant)
+    first = unknown[0]
+    raise InvalidInput(
+        f"{first}: not a query parameter of {request.method} {request.url.path}; {takes}"
+        + (f"; {first} is a body field: send it in the body" if first in body else ""),
+        detail=[
+            {"field": u, "reason": "a body field, not a query parameter" if u in body else "unknown parameter"}
+            for u in unknown
+        ],
+        reason=Reason.EXTRA_FORBIDDEN,
+    )
+
+
+async def known_query_only_on_writes(request: Request) -> None:
+    """:func:`known_query_only` for every route that does not answer GET (a dependency of the whole app, so a write
+    route added later has it too): its query parameters were ignored, so ``POST /cases?datum=gcj02`` stored the
+    point as CGCS2000, ~570 m off (review42 D1). A GET route has its own choice (the pages take what a shared link
+    carries)."""
+    route = request.scope.get("route")
+    if route is None or "GET" in getattr(route, "methods", ()):
+        return
+    await known_query_only(request)
 
 
 async def refuse_repeated_query(request: Request) -> None:

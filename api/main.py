@@ -12,7 +12,7 @@ from sqlalchemy.exc import OperationalError
 from starlette.middleware.gzip import GZipMiddleware
 from starlette.types import ASGIApp
 
-from api.dependencies import refuse_repeated_query, refuse_unencoded_plus
+from api.dependencies import known_query_only_on_writes, refuse_repeated_query, refuse_unencoded_plus
 from api.deps import AsyncPool
 from api.errors import ZhMessages, add_exception_handlers, add_fallback_handlers
 from api.http import AllowedHosts, CrossSiteGuard, HardeningHeaders, HeadAsGet, TooLargeAsJson, add_cors
@@ -110,8 +110,14 @@ def create_app(settings: Settings | None = None, start: StartData | None = None)
         redoc_url=None,
         # No path, query or form text with a NUL reaches PostgreSQL (JSON bodies: api.inputs.RequestModel), and no
         # form field the route does not read, nor a repeated query parameter's first value, is dropped without a word.
-        # A time's offset whose '+' came unencoded (a space) is refused saying to send %2B.
-        dependencies=[Depends(refuse_nul_input), Depends(refuse_repeated_query), Depends(refuse_unencoded_plus)],
+        # A time's offset whose '+' came unencoded (a space) is refused saying to send %2B. A write route refuses any
+        # query parameter it does not take (GET routes choose for themselves).
+        dependencies=[
+            Depends(refuse_nul_input),
+            Depends(refuse_repeated_query),
+            Depends(refuse_unencoded_plus),
+            Depends(known_query_only_on_writes),
+        ],
         responses=error_responses(422, 500, 503),  # any route: its input, a fault of ours, the database down
     )
     app.state.settings = settings

@@ -10,11 +10,11 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 
 from api.main import create_app
 from gisgrid.settings import Settings
-from tests.fixtures import load_small_district
+from tests.fixtures import acting, load_small_district
 
 
 @pytest.fixture
@@ -168,6 +168,105 @@ def test_every_api_route_with_query_parameters_refuses_unknown_ones() -> None:
         if "GET" in getattr(route, "methods", ()) and route_query_params(route) and not has(route.dependant)
     ]
     assert missing == ["/field"]
+
+
+def _rows(engine: Engine, table: str) -> int:
+    with engine.connect() as conn:
+        return int(conn.execute(text(f"SELECT count(*) FROM {table}")).scalar_one())
+
+
+def _refused_write(r: Any, message: str, items: list[dict[str, str]]) -> None:
+    assert (r.status_code, r.json()) == (
+        422,
+        {
+            "error": "invalid_input",
+            "reason": "extra_forbidden",
+            "detail": {"message": message, "items": [{**item, "code": "extra_forbidden"} for item in items]},
+        },
+    )
+
+
+def test_a_report_refuses_a_query_parameter_and_writes_nothing(
+    client: TestClient, clean_db: Engine, spot: tuple[float, float]
+) -> None:
+    """review42 D1: ``POST /cases?datum=gcj02`` was 201 with the point read as CGCS2000 (~570 m off, another street's
+    routing): the query of a write was ignored."""
+    x, y = spot
+    report = {"class_code": "06010", "lon": x, "lat": y}
+    before = _rows(clean_db, "cases")
+    _refused_write(
+        client.post("/cases?datum=gcj02", json=report),
+        "datum: not a query parameter of POST /cases; it takes none; datum is a body field: send it in the body",
+        [{"field": "datum", "reason": "a body field, not a query parameter"}],
+    )
+    _refused_write(
+        client.post("/cases/form?datum=gcj02&dataum=x", data={k: str(v) for k, v in report.items()}),
+        "dataum: not a query parameter of POST /cases/form; it takes none",
+        [
+            {"field": "dataum", "reason": "unknown parameter"},
+            {"field": "datum", "reason": "a body field, not a query parameter"},
+        ],
+    )
+    assert _rows(clean_db, "cases") == before
+    # The same reports with datum in the body are taken (nothing else about them was refused).
+    assert client.post("/cases", json={**report, "datum": "gcj02"}).status_code == 201
+    form = {**{k: str(v) for k, v in report.items()}, "datum": "gcj02"}
+    assert client.post("/cases/form", data=form).status_code == 201
+    assert _rows(clean_db, "cases") == before + 2
+
+
+def test_an_action_and_a_component_write_refuse_a_query_parameter(
+    client: TestClient, clean_db: Engine, spot: tuple[float, float]
+) -> None:
+    x, y = spot
+    cid = client.post("/cases", json={"class_code": "06010", "lon": x, "lat": y, "datum": "cgcs2000"}).json()["id"]
+    path = f"/cases/{cid}/actions/verify"
+    _refused_write(
+        client.post(f"{path}?note=x", json={"version": 1}, headers=acting(client, cid, "supervisor")),
+        f"note: not a query parameter of POST {path}; it takes none; note is a body field: send it in the body",
+        [{"field": "note", "reason": "a body field, not a query parameter"}],
+    )
+    case = client.get(f"/cases/{cid}").json()
+    assert (case["state"], case["version"]) == ("reported", 1)  # not verified
+    who = {"X-Actor": "li", "X-Role": "data_admin"}
+    lamp = {"class_code": "01037", "lon": x, "lat": y}
+    components = _rows(clean_db, "components")
+    _refused_write(
+        client.post("/components?datum=gcj02", json=lamp, headers=who),
+        "datum: not a query parameter of POST /components; it takes none; datum is a body field: send it in the body",
+        [{"field": "datum", "reason": "a body field, not a query parameter"}],
+    )
+    _refused_write(
+        client.patch("/components/C1?version=1", json={"status": "破损"}, headers=who),
+        "version: not a query parameter of PATCH /components/C1; it takes none; version is a body field: send it in "
+        "the body",
+        [{"field": "version", "reason": "a body field, not a query parameter"}],
+    )
+    assert _rows(clean_db, "components") == components
+    assert client.post("/components", json={**lamp, "datum": "gcj02"}, headers=who).status_code == 201
+
+
+def test_no_write_route_takes_a_query_parameter_and_every_one_refuses_them(client: TestClient) -> None:
+    """The guard is the whole app's: a write route added later refuses too, before its path, identity or body is
+    looked at. No write route takes a query parameter today — one that did would be listed here."""
+    from api.dependencies import route_query_params
+    from api.routers import cases, components, console, docs, evaluation, field, grids, health, home, tiles
+
+    writes = [
+        route
+        for module in (cases, components, console, docs, evaluation, field, grids, health, home, tiles)
+        for route in module.router.routes
+        if "GET" not in getattr(route, "methods", ("GET",))
+    ]
+    assert len(writes) == 9
+    assert {r.path: route_query_params(r) for r in writes if route_query_params(r)} == {}
+    for route in writes:
+        (method,) = route.methods
+        path = route.path_format.replace("{case_id}", "1").replace("{action}", "verify")
+        path = path.replace("{component_id}", "C1")
+        r = client.request(method, f"{path}?zz=1")
+        assert r.status_code == 422 and r.json()["reason"] == "extra_forbidden", (path, r.text)
+        assert r.json()["detail"]["message"] == f"zz: not a query parameter of {method} {path}; it takes none"
 
 
 @pytest.mark.parametrize(
