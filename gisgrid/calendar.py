@@ -82,6 +82,18 @@ MAX_EXTENSION_DAYS = 366
 MAX_EXTENSION_WORKING_DAYS = 270
 
 
+#: The shortest extension: less is a slip (1e-12 hours, minutes typed as days) that moves the deadline by nothing a
+#: deadline shows (it is kept to the minute), and was refused as "not later" than itself.
+MIN_EXTENSION_MINUTES = 1
+
+
+def shortest(unit: str, hours_per_day: float) -> float:
+    """The shortest length in ``unit`` an extension may be: MIN_EXTENSION_MINUTES of (working) time —
+    1/60 calendar or working hour, 1/(60 × ``hours_per_day``) working day."""
+    hours = MIN_EXTENSION_MINUTES / 60
+    return hours / hours_per_day if unit == "working_days" else hours
+
+
 def longest(unit: str, hours_per_day: float) -> float:
     """The longest length in ``unit`` that fits MAX_EXTENSION_DAYS (``hours_per_day``: working hours of a working
     day): 366 × 24 calendar hours, 270 working days, 270 × hours_per_day working hours."""

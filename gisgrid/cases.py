@@ -29,9 +29,11 @@ from sqlalchemy import Connection, Engine, RowMapping, text
 from gisgrid import cityfiles, geodesy, history, routing, workflow
 from gisgrid.calendar import (
     MAX_EXTENSION_DAYS,
+    MIN_EXTENSION_MINUTES,
     WorkingCalendar,
     load_city_calendar,
     longest,
+    shortest,
     traffic_light,
     unknown_years_warning,
 )
@@ -1352,11 +1354,24 @@ def _extended_due(services: CaseServices, row: Any, payload: dict[str, Any]) -> 
             raise InvalidInput(
                 _too_long(f"amount: {amount:g} {unit}"), detail=[{"field": "amount"}], reason=Reason.EXTENSION_TOO_LONG
             )
+        if amount < shortest(unit, services.calendar.hours.hours_per_day):
+            raise InvalidInput(
+                bilingual(
+                    f"延期至少 {MIN_EXTENSION_MINUTES} 分钟:{amount:g} {workflow.TIME_UNITS.get(unit, unit)}不足 "
+                    f"{MIN_EXTENSION_MINUTES} 分钟",
+                    f"amount: {amount:g} {unit} is less than the {MIN_EXTENSION_MINUTES} minute an extension must add",
+                ),
+                detail=[{"field": "amount"}],
+                reason=Reason.EXTENSION_TOO_SHORT,
+            )
         new_due = services.calendar.extend(base, amount, unit)
     field_ = "new_due_at" if payload.get("new_due_at") else "amount"
     refused = extension_refusal(base, new_due, field_)
     if refused is not None:
-        raise InvalidInput(refused.message, detail=[{"field": field_}], reason=refused.reason)
+        # The newer refusal says it zh-CN first; the older ones keep their words (clients may show them).
+        short = refused.reason is Reason.EXTENSION_TOO_SHORT
+        message = bilingual(refused.zh, refused.message) if short else refused.message
+        raise InvalidInput(message, detail=[{"field": field_}], reason=refused.reason)
     return new_due, base
 
 
@@ -1371,7 +1386,8 @@ class ExtensionRefusal(NamedTuple):
 
 def extension_refusal(base: dt.datetime | None, new_due: dt.datetime, field_: str) -> ExtensionRefusal | None:
     """Why an extension of a disposal deadline ``base`` to ``new_due`` cannot be, or None: it must move the
-    deadline later, by at most MAX_EXTENSION_DAYS — live (延期申请, 延期批准) and imported alike."""
+    deadline later, by MIN_EXTENSION_MINUTES at least and MAX_EXTENSION_DAYS at most — live (延期申请, 延期批准) and
+    imported alike."""
     if base is None:
         return None
     if new_due <= base:
@@ -1381,6 +1397,14 @@ def extension_refusal(base: dt.datetime | None, new_due: dt.datetime, field_: st
             f"not to {asked:%Y-%m-%d %H:%M}",
             Reason.DEADLINE_NOT_LATER,
             f"延期须使处置时限晚于 {was:%Y-%m-%d %H:%M},不能改为 {asked:%Y-%m-%d %H:%M}",
+        )
+    if new_due - base < dt.timedelta(minutes=MIN_EXTENSION_MINUTES):
+        was, asked = base.astimezone(LOCAL_TZ), new_due.astimezone(LOCAL_TZ)
+        return ExtensionRefusal(
+            f"{field_}: an extension must move the deadline by at least {MIN_EXTENSION_MINUTES} minute, "
+            f"not from {was:%Y-%m-%d %H:%M:%S} to {asked:%Y-%m-%d %H:%M:%S}",
+            Reason.EXTENSION_TOO_SHORT,
+            f"延期至少 {MIN_EXTENSION_MINUTES} 分钟,不能由 {was:%Y-%m-%d %H:%M:%S} 改为 {asked:%Y-%m-%d %H:%M:%S}",
         )
     if new_due - base > dt.timedelta(days=MAX_EXTENSION_DAYS):
         return ExtensionRefusal(

@@ -108,6 +108,7 @@ class Reason(StrEnum):
     OTHER_DEPARTMENT = "other_department"  # a department's staff on a case that is with another department
     DEADLINE_NOT_LATER = "deadline_not_later"
     EXTENSION_TOO_LONG = "extension_too_long"
+    EXTENSION_TOO_SHORT = "extension_too_short"  # less than MIN_EXTENSION_MINUTES (1e-12 working hours)
     MERGE_INTO_ITSELF = "merge_into_itself"
     MERGE_KEPT_HAS_DUPLICATES = "merge_kept_has_duplicates"
     MERGE_TARGET_NOT_OPEN = "merge_target_not_open"

@@ -2302,6 +2302,107 @@ def test_an_extension_request_is_refused_as_its_approval_would_be(
     assert c["pending_extension"] and c["timeline"][-1]["details"]["new_due_at"] == "2025-10-14T17:30:00+08:00"
 
 
+def test_an_extension_under_a_minute_has_its_own_reason_pure() -> None:
+    """review42 U4, the rule itself (no database): the shortest length of each unit is a minute of it, and a
+    deadline moved by less than a minute is too short — not "not later" (a date not later still is)."""
+    from gisgrid.calendar import shortest
+
+    assert (shortest("working_hours", 7.5), shortest("calendar_hours", 7.5)) == (1 / 60, 1 / 60)
+    assert shortest("working_days", 7.5) == 1 / 450
+    base = dt.datetime(2026, 11, 30, 14, 0, tzinfo=TZ)
+    assert svc.extension_refusal(base, base + dt.timedelta(minutes=1), "new_due_at") is None
+    short = svc.extension_refusal(base, base + dt.timedelta(seconds=59), "new_due_at")
+    assert short == svc.ExtensionRefusal(
+        "new_due_at: an extension must move the deadline by at least 1 minute, not from 2026-11-30 14:00:00 to "
+        "2026-11-30 14:00:59",
+        Reason.EXTENSION_TOO_SHORT,
+        "延期至少 1 分钟,不能由 2026-11-30 14:00:00 改为 2026-11-30 14:00:59",
+    )
+    same = svc.extension_refusal(base, base, "new_due_at")
+    assert same is not None and same.reason == Reason.DEADLINE_NOT_LATER
+
+
+def test_an_extension_of_a_tiny_amount_is_refused_as_too_short(
+    loaded: Engine, services: svc.CaseServices, spot: tuple[float, float]
+) -> None:
+    """review42 U4: 1e-12 working hours was refused as "must move the deadline later than 14:30, not to 14:30":
+    true, but baffling. Under a minute is now its own refusal, asked for or approved; a minute is taken."""
+    x, y = spot
+    cid = _dispatchable(loaded, services, x, y, "2025-10-13T09:00:00")
+    act(loaded, services, cid, "dispatch", "dispatcher", 3, "2025-10-13T09:00:00")  # due 2025-10-13 14:30
+    for payload, field, message in (
+        (
+            {"amount": 1e-12, "unit": "working_hours"},
+            "amount",
+            "延期至少 1 分钟:1e-12 工作时不足 1 分钟 / amount: 1e-12 working_hours is less than the 1 minute an "
+            "extension must add",
+        ),
+        (
+            {"amount": 0.002},  # working days: 0.9 minute of a 7.5-hour day
+            "amount",
+            "延期至少 1 分钟:0.002 工作日不足 1 分钟 / amount: 0.002 working_days is less than the 1 minute an "
+            "extension must add",
+        ),
+        (
+            {"new_due_at": "2025-10-13T14:30:30"},
+            "new_due_at",
+            "延期至少 1 分钟,不能由 2025-10-13 14:30:00 改为 2025-10-13 14:30:30 / new_due_at: an extension must move "
+            "the deadline by at least 1 minute, not from 2025-10-13 14:30:00 to 2025-10-13 14:30:30",
+        ),
+    ):
+        with pytest.raises(InvalidInput) as err:
+            act(loaded, services, cid, "request_extension", "department", 4, "2025-10-13T10:00:00", reason="r",
+                **payload)  # fmt: skip
+        assert (err.value.reason, err.value.detail, err.value.message) == (
+            Reason.EXTENSION_TOO_SHORT,
+            [{"field": field}],
+            message,
+        ), payload
+    assert get(loaded, services, cid, "2025-10-13T10:00:00")["version"] == 4  # nothing logged
+    act(loaded, services, cid, "request_extension", "department", 4, "2025-10-13T10:00:00", reason="r")
+    with pytest.raises(InvalidInput) as err:
+        act(loaded, services, cid, "approve_extension", "dispatcher", 5, "2025-10-13T10:30:00", amount=1e-12,
+            unit="calendar_hours")  # fmt: skip
+    assert err.value.reason == Reason.EXTENSION_TOO_SHORT
+    c = act(loaded, services, cid, "approve_extension", "dispatcher", 5, "2025-10-13T10:30:00", amount=1 / 60,
+            unit="working_hours")  # fmt: skip
+    assert c["due_at"] == "2025-10-13T14:31:00+08:00"
+
+
+def test_the_api_refuses_an_extension_under_a_minute(
+    loaded: Engine, settings: Settings, spot: tuple[float, float], tmp_path: Path
+) -> None:
+    x, y = spot
+    with TestClient(create_app(settings.model_copy(update={"data_dir": tmp_path / "d"}))) as client:
+
+        def do(action: str, role: str, version: int, **payload: Any) -> Any:
+            return client.post(
+                f"/cases/{cid}/actions/{action}",
+                json={"version": version, "payload": payload},
+                headers=acting(client, cid, role),
+            )
+
+        cid = client.post("/cases", json={"class_code": GARBAGE, "lon": x, "lat": y, "datum": "cgcs2000"}).json()["id"]
+        for step, (action, role) in enumerate(
+            (("verify", "supervisor"), ("file", "shift_lead"), ("dispatch", "dispatcher")), start=1
+        ):
+            assert do(action, role, step).status_code == 200
+        r = do("request_extension", "department", 4, reason="需调机械", amount=1e-12, unit="working_hours")
+        assert (r.status_code, r.json()) == (
+            422,
+            {
+                "error": "invalid_input",
+                "reason": "extension_too_short",
+                "detail": {
+                    "message": "延期至少 1 分钟:1e-12 工作时不足 1 分钟 / amount: 1e-12 working_hours is less than the "
+                    "1 minute an extension must add",
+                    "items": [{"field": "amount", "code": "extension_too_short"}],
+                },
+            },
+        )
+        assert client.get(f"/cases/{cid}").json()["pending_extension"] is False
+
+
 def test_an_extension_date_with_another_offset_is_stored_and_answered_in_china_time(
     loaded: Engine, services: svc.CaseServices, spot: tuple[float, float]
 ) -> None:
