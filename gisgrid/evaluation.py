@@ -131,8 +131,9 @@ Subject-specific rows
       cases whose FIRST dispatch was the actor's (the decision that proved right or wrong).
 
 Count scores (受理数分值, 派遣数分值, 立案数分值) read thresholds from ``data/rules/evaluation.csv`` on counts per
-month (a calendar month, quarter or year is 1, 3 or 12 months; a week or range is days / 30), so weekly and yearly
-figures use the monthly table.
+month (``months_between``: each whole calendar month counts 1, a part of a month its share of that month's days —
+2026-Q4, 2026-10..2026-12 and 2026-10-01..2027-01-01 are all 3 months, 2026-10-16..2026-11-01 is 16/31), so weekly
+and yearly figures use the monthly table and one interval scores alike however it is written.
 
 Composite (综合指标值) = Σ weight × value / Σ weight over the indicators that have a value, where a rate enters as
 100 × rate (or 100 × (1 − rate) for a ``1-`` weight) and a ``*_score`` as it is, rounded to 6 decimals; weights
@@ -563,8 +564,9 @@ class Period:
 
     @property
     def months(self) -> float:
-        """Length in months for the per-month count scores (calendar months count as 1)."""
-        return {"month": 1.0, "quarter": 3.0, "year": 12.0}.get(self.kind, self.days / 30.0)
+        """Length in months for the per-month count scores: :func:`months_between` its start and end, however it
+        was written (2026-Q4, 2026-10..2026-12 and 2026-10-01..2027-01-01 are all 3.0)."""
+        return months_between(self.start, self.end)
 
     @property
     def label(self) -> str:
@@ -580,6 +582,30 @@ class Period:
             case "year":
                 return str(s.year)
         return f"{s.isoformat()}/{self.end.isoformat()}"
+
+
+def months_between(start: pd.Timestamp, end: pd.Timestamp) -> float:
+    """The months in [``start``, ``end``) — the one count of a period's months for every per-month figure: each
+    whole calendar month (in ``start``'s zone) counts 1, a part of a month the share of that month's own length
+    (2026-10-16..2026-11-01 is 16/31, 2026-02-01..2026-03-01 is 1.0). So one interval has one month count however it
+    is written, where days / 30 made 2026-10-01..2027-01-01 3.0667 beside 2026-Q4's 3.0. 0.0 when ``end`` is not
+    after ``start``."""
+    start = pd.Timestamp(start)
+    end = pd.Timestamp(end)
+    if start.tzinfo is not None and end.tzinfo is not None:
+        end = end.tz_convert(start.tz)
+    if end <= start:
+        return 0.0
+    first = start.normalize().replace(day=1)
+    last = end.normalize().replace(day=1)
+
+    def share(a: pd.Timestamp, b: pd.Timestamp, month: pd.Timestamp) -> float:
+        return (b - a) / ((month + pd.DateOffset(months=1)) - month)
+
+    if first == last:
+        return share(start, end, first)
+    whole = (last.year - first.year) * 12 + last.month - first.month - 1  # the months strictly between the ends'
+    return share(start, first + pd.DateOffset(months=1), first) + whole + share(last, end, last)
 
 
 def _stamp(value: Any, tz: str = DEFAULT_TZ) -> pd.Timestamp:

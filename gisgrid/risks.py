@@ -40,14 +40,13 @@ from pyproj import Transformer
 
 from gisgrid.calendar import WorkingCalendar
 from gisgrid.errors import InvalidInput
-from gisgrid.evaluation import LEVELS, PATROL_ROLES, PUBLIC_SOURCES, WorkClock, local_times
+from gisgrid.evaluation import LEVELS, PATROL_ROLES, PUBLIC_SOURCES, WorkClock, local_times, months_between
 
 #: Signal weights of selective_reporting (renormalised over the signals that have their input).
 SELECTIVE_WEIGHTS: dict[str, float] = {"public": 0.35, "hard": 0.30, "components": 0.20, "neighbours": 0.15}
 #: Grid-staff actions counted as tasks for grid_overload.
 STAFF_ACTIONS: tuple[str, ...] = ("report", "verify", "check", "rework")
 DEFAULT_TZ = "Asia/Shanghai"
-_DAYS_PER_MONTH = 30.4375
 
 OUTPUT_HEAD = ("subject", "level", "score", "flagged", "explanation")
 
@@ -342,7 +341,8 @@ def grid_overload(
     """网格泛化: more work per supervisor than a grid can carry, from too many departments.
 
     Per tier-3 grid over the window [``start``, ``end``) (default: the span of the transitions), with ``staff``
-    (``tier3_code, staff``: supervisors/grid workers) and months = days / 30.44:
+    (``tier3_code, staff``: supervisors/grid workers) and months = the window's calendar months
+    (:func:`~gisgrid.evaluation.months_between`, as the evaluation counts a period's; at least a day's share):
 
     * tasks_per_staff_month = grid-staff actions (report, verify, check, rework by a supervisor or grid worker) on
       the grid's cases / staff / months; load = that / ``capacity`` (default 120 tasks a month);
@@ -362,7 +362,12 @@ def grid_overload(
     hi = pd.Timestamp(end, tz=tz) if end is not None and pd.Timestamp(end).tzinfo is None else end
     lo = at.min() if lo is None else pd.Timestamp(lo)
     hi = at.max() if hi is None else pd.Timestamp(hi)
-    months = max((hi - lo) / pd.Timedelta(days=1), 1.0) / _DAYS_PER_MONTH
+    # the evaluation's month count of the window (a window under a day counts as one day)
+    months = (
+        months_between(lo.tz_convert(tz), max(hi, lo + pd.Timedelta(days=1)))
+        if pd.notna(lo) and pd.notna(hi)
+        else float("nan")  # no transitions and no window: nothing to count over
+    )
     area = cases.set_index("id")["tier3_code"]
     t = transitions.assign(at=at, tier3_code=transitions["case_id"].map(area))
     t = t[(t["at"] >= lo) & (t["at"] < hi) & t["tier3_code"].notna()]

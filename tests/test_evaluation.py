@@ -30,6 +30,7 @@ from gisgrid.evaluation import (
     evaluate_regions,
     grade,
     load_evaluation_rules,
+    months_between,
     prepare,
     rank,
 )
@@ -557,7 +558,7 @@ def test_periods() -> None:
     y = Period.year(2025)
     assert (y.months, y.label, y.previous().label) == (12.0, "2025", "2024")
     r = Period.between("2025-03-01", "2025-03-16")
-    assert (r.days, r.months, r.previous().start) == (15.0, 0.5, ts("2025-02-14"))
+    assert (r.days, r.months, r.previous().start) == (15.0, 15 / 31, ts("2025-02-14"))  # 15 of March's 31 days
     assert Period.containing("2025-05-20 13:00", "quarter").label == "2025-Q2"
     with pytest.raises(InvalidInput):
         Period.between("2025-03-02", "2025-03-01")
@@ -569,6 +570,57 @@ def test_periods() -> None:
     for start, end in (("", "2025-03-01"), ("2025-03-01", ""), ("", ""), ("march", "2025-03-01")):
         with pytest.raises(InvalidInput, match="is not a date or time"):  # an open or unreadable end
             Period.between(start, end)
+
+
+def test_months_between_counts_whole_months_and_each_part_by_its_own_month() -> None:
+    """review42 D3: one month count for one interval — whole calendar months count 1, a part of a month its share
+    of that month's own days (was days / 30 for any range, 1/3/12 for a named month/quarter/year)."""
+    assert months_between(ts("2026-10-01"), ts("2027-01-01")) == 3.0
+    assert months_between(ts("2026-02-01"), ts("2026-03-01")) == 1.0
+    assert months_between(ts("2026-10-16"), ts("2026-11-01")) == 16 / 31
+    assert months_between(ts("2026-10-16"), ts("2026-10-17")) == 1 / 31
+    assert months_between(ts("2026-02-15"), ts("2026-03-16")) == 14 / 28 + 15 / 31
+    assert months_between(ts("2024-01-01"), ts("2025-01-01")) == 12.0
+    assert months_between(ts("2026-10-01 12:00"), ts("2026-10-02")) == 0.5 / 31  # time of day counts too
+    assert months_between(ts("2026-10-01"), pd.Timestamp("2026-09-30T16:00:00Z")) == 0.0  # the same instant
+    by_text = {
+        text: parse_period(text).months
+        for text in ("2026-Q4", "2026-10..2026-12", "2026-10-01..2027-01-01", "2026-02", "2026-02..2026-02",
+                     "2026-02-01..2026-03-01", "2026-W40", "2026-10-16..2026-11-01", "2026")
+    }  # fmt: skip
+    assert by_text == {
+        "2026-Q4": 3.0, "2026-10..2026-12": 3.0, "2026-10-01..2027-01-01": 3.0, "2026-02": 1.0,
+        "2026-02..2026-02": 1.0, "2026-02-01..2026-03-01": 1.0, "2026-W40": 3 / 30 + 4 / 31,
+        "2026-10-16..2026-11-01": 16 / 31, "2026": 12.0,
+    }  # fmt: skip
+
+
+@pytest.mark.filterwarnings("ignore::gisgrid.calendar.CalendarYearUnknown")  # judged to 2027-01-01
+def test_one_interval_gets_one_per_month_score_however_it_is_written() -> None:
+    """review42 D3's repro: 153 cases filed for one department in 2026-Q4 are 51 a month (立案数分值 51–100 → 90)
+    whether the period is written 2026-Q4, 2026-10..2026-12 or 2026-10-01..2027-01-01 (the dates gave 3.0667
+    months, 49.89 a month → 100)."""
+    h = History()
+    first = ts("2026-10-01 09:00")
+    for cid in range(1, 154):
+        at = first + pd.Timedelta(hours=14 * (cid - 1))
+        assert at < ts("2027-01-01")
+
+        def when(minutes: int, at: pd.Timestamp = at) -> str:
+            return str((at + pd.Timedelta(minutes=minutes)).tz_localize(None))
+
+        h.report(cid, when(0), source="patrol", actor="S1", tier3="41990100100101", grid="G1", limit_h=4)
+        h.act(cid, "request_verify", when(5), "I1", "intake")
+        h.act(cid, "verify", when(10), "S1", "supervisor")
+        h.act(cid, "file", when(15), "L1", "shift_lead")
+        h.act(cid, "dispatch", when(20), "P1", "dispatcher", department=D1)
+    cases, transitions = h.frames()
+    got = {}
+    for text in ("2026-Q4", "2026-10..2026-12", "2026-10-01..2027-01-01"):
+        period = parse_period(text)
+        d1 = row(evaluate(cases, transitions, CAL, LIMITS, period, "department", as_of=period.end), D1)
+        got[text] = (d1["filed"], d1["filed_per_month"], d1["filed_score"])
+    assert got == {text: (153, 51.0, 90.0) for text in got}
 
 
 def test_work_clock_agrees_with_the_calendar() -> None:

@@ -187,6 +187,26 @@ def test_adjacency_of_tier3_grids() -> None:
     }
 
 
+def test_overload_counts_its_window_in_the_evaluations_months() -> None:
+    """review42 D3: one month count everywhere — February is one month, a quarter three (was days / 30.4375:
+    0.92 and 2.96), and a window under a day counts a day's share of its month."""
+    cases = case_frame([{"tier3_code": "T1", "created_at": "2025-02-03 09:00"}])
+    t = pd.DataFrame(
+        {"case_id": cases["id"], "action": ["report"], "role": ["supervisor"],
+         "at": [pd.Timestamp("2025-02-03 10:00", tz=TZ)], "department_code": [None]}
+    )  # fmt: skip
+    staff = pd.DataFrame({"tier3_code": ["T1"], "staff": [1]})
+
+    def months(start: str, end: str) -> float:
+        return float(
+            risks.grid_overload(cases, t, staff, start=start, end=end).set_index("subject").loc["T1", "months"]
+        )
+
+    assert months("2025-02-01", "2025-03-01") == 1.0
+    assert months("2025-01-01", "2025-04-01") == 3.0
+    assert months("2025-02-03 10:00", "2025-02-03 10:00:01") == 1 / 28
+
+
 def test_overload_per_staff_member() -> None:
     cases = case_frame(
         [{"tier3_code": "T1", "created_at": "2025-03-03 09:00"}] * 10
@@ -204,7 +224,8 @@ def test_overload_per_staff_member() -> None:
     staff = pd.DataFrame({"tier3_code": ["T1", "T2"], "staff": [1, 4]})
     result = risks.grid_overload(cases, t, staff, start="2025-03-01", end="2025-03-31", capacity=10,
                                  department_capacity=5).set_index("subject")  # fmt: skip
-    months = 30 / 30.4375
+    months = 30 / 31  # 30 of March's 31 days, as the evaluation counts a period's months (review42 D3)
+    assert result.loc["T1", "months"] == months
     assert result.loc["T1", "tasks_per_staff_month"] == pytest.approx(20 / months)
     assert result.loc["T2", "tasks_per_staff_month"] == pytest.approx(5 / months)
     assert result.loc["T1", "flagged"] and not result.loc["T2", "flagged"]
