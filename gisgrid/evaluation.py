@@ -481,7 +481,7 @@ class Period:
         if end <= start:
             raise InvalidInput(
                 "period: end must be after start",
-                detail={"start": str(start), "end": str(end)},
+                detail=[{"field": "period", "start": str(start), "end": str(end)}],
                 reason=Reason.PERIOD_END_NOT_AFTER_START,
             )
         object.__setattr__(self, "start", start)
@@ -490,11 +490,26 @@ class Period:
     @classmethod
     def week(cls, year: int, week: int, tz: str = DEFAULT_TZ) -> Period:
         """ISO week (Monday first)."""
+        if 1 <= year <= 9999:  # else date() refuses the year itself
+            weeks = date(year, 12, 28).isocalendar()[1]  # 28 December is always in the year's last ISO week
+            if not 1 <= week <= weeks:
+                raise InvalidInput(
+                    f"周次须在 {year}-W01…{year}-W{weeks} 之间({year} 年只有 {weeks} 个 ISO 周) / period: {year} has "
+                    f"{weeks} ISO weeks ({year}-W01…{year}-W{weeks}), got week {week}",
+                    detail=[{"field": "period", "limit": {"ge": 1, "le": weeks}}],
+                    reason=Reason.PERIOD_UNREADABLE,
+                )
         start = pd.Timestamp(date.fromisocalendar(year, week, 1), tz=tz)
         return cls(start, start + pd.Timedelta(days=7), "week")
 
     @classmethod
     def month(cls, year: int, month: int, tz: str = DEFAULT_TZ) -> Period:
+        if not 1 <= month <= 12:
+            raise InvalidInput(
+                f"月份须为 1–12 / period: month must be 1–12, got {month}",
+                detail=[{"field": "period", "limit": {"ge": 1, "le": 12}}],
+                reason=Reason.PERIOD_UNREADABLE,
+            )
         start = pd.Timestamp(year=year, month=month, day=1, tz=tz)
         return cls(start, start + pd.DateOffset(months=1), "month")
 
@@ -502,7 +517,9 @@ class Period:
     def quarter(cls, year: int, quarter: int, tz: str = DEFAULT_TZ) -> Period:
         if quarter not in (1, 2, 3, 4):
             raise InvalidInput(
-                "period: quarter must be 1–4", detail={"quarter": quarter}, reason=Reason.PERIOD_UNREADABLE
+                f"季度须为 1–4 / period: quarter must be 1–4, got {quarter}",
+                detail=[{"field": "period", "limit": {"ge": 1, "le": 4}}],
+                reason=Reason.PERIOD_UNREADABLE,
             )
         start = pd.Timestamp(year=year, month=3 * quarter - 2, day=1, tz=tz)
         return cls(start, start + pd.DateOffset(months=3), "quarter")

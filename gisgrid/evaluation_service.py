@@ -42,9 +42,24 @@ _NAMED = re.compile(r"\d{4}(-(\d{1,2}|Q\d|W\d{1,2}))?")
 def parse_period(text: str) -> Period:
     """``2026-10`` (month), ``2026-Q3``, ``2026-W40``, ``2026``, or a range: ``2026-10-01..2026-11-01`` between two
     dates (the end excluded) or ``2026-10..2026-12`` from the first named period through the last; within
-    :data:`~gisgrid.evaluation.PERIOD_YEARS` (the API and the CLI read every period here)."""
-    text = text.strip()
-    return replace(_parse_period(text), given=text).check_years()
+    :data:`~gisgrid.evaluation.PERIOD_YEARS` (the API and the CLI read every period here).
+
+    A refusal names the parameter as the API documents it, the one shape every route gives: ``detail`` a list of
+    items ``{"field": "period", "value": text, …}`` (a bound adds ``limit``), so no caller re-wraps it."""
+    given = text.strip()
+    try:
+        return replace(_parse_period(given), given=given).check_years()
+    except InvalidInput as exc:
+        raise InvalidInput(exc.message, detail=_period_items(text, exc.detail), reason=exc.reason) from None
+
+
+def _period_items(value: str, detail: Any) -> list[dict[str, Any]]:
+    """The refusal's items naming ``period`` and its ``value``, with what the domain said of each (a limit …)."""
+    said = [i for i in detail if isinstance(i, dict)] if isinstance(detail, list) else []
+    return [
+        {"field": "period", "value": value, **{k: v for k, v in item.items() if k not in ("field", "value")}}
+        for item in said or [{}]
+    ]
 
 
 def _parse_period(text: str) -> Period:

@@ -687,15 +687,8 @@ def region_shapes(
 
 
 def parse_period_param(period: str | Period) -> Period:
-    """A period from its text, the error naming the ``period`` parameter."""
-    if isinstance(period, Period):
-        return period
-    try:
-        return parse_period(period)
-    except InvalidInput as exc:
-        # its own items where it has them (a year out of range, with the limit), else the parameter and value
-        detail = exc.detail if exc.detail is not None else [{"field": "period", "value": period}]
-        raise InvalidInput(exc.message, detail=detail, reason=exc.reason) from None
+    """A period from its text (refused by :func:`~gisgrid.evaluation_service.parse_period`, naming ``period``)."""
+    return period if isinstance(period, Period) else parse_period(period)
 
 
 @contextmanager

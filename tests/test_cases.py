@@ -1143,9 +1143,12 @@ def test_api_refusals_have_status_and_reason(
         r = client.get("/cases", params={"bbox": "1,2,3"})
         assert r.json()["reason"] == "bbox_unreadable"
         bad = client.get("/cases", params={"period": "2025-13"}).json()
-        assert bad["reason"] == "period_unreadable" and bad["detail"]["message"].startswith("period:")
+        assert (bad["reason"], bad["detail"]["message"]) == (
+            "period_unreadable",
+            "月份须为 1–12 / period: month must be 1–12, got 13",
+        )
         assert bad["detail"]["items"] == [
-            {"field": "period", "reason": bad["detail"]["message"], "code": "period_unreadable"}
+            {"field": "period", "value": "2025-13", "limit": {"ge": 1, "le": 12}, "code": "period_unreadable"}
         ]
         assert client.get("/cases", params={"escalation_level": 1}).json()["count"] == 0
         assert client.get("/cases", params={"escalation_level": 4}).status_code == 422

@@ -81,6 +81,7 @@ def _years_refusal(given: str) -> dict:
             "items": [
                 {
                     "field": "period",
+                    "value": given,
                     "reason": "years 1900–2100",
                     "limit": {"ge": 1900, "le": 2100},
                     "code": "out_of_range",
@@ -120,8 +121,7 @@ def test_the_evaluation_map_and_case_list_refuse_those_years_by_period(client: T
     r = client.get("/cases", params={"period": "0001-01-01..9999-12-31", "limit": 1})
     assert r.status_code == 422, r.text
     body = r.json()
-    assert (body["reason"], body["detail"]["message"]) == ("out_of_range", message)
-    assert body["detail"]["items"] == [{"field": "period", "reason": message, "code": "out_of_range"}]
+    assert body["detail"] == _years_refusal("0001-01-01..9999-12-31")["detail"]  # one refusal on every route
 
 
 def test_the_widest_period_is_evaluated_with_its_previous_one(client: TestClient) -> None:
@@ -165,6 +165,103 @@ def test_an_unreadable_period_is_named_by_its_parameter_on_every_evaluation_rout
     body = r.json()
     assert body["reason"] == "period_unreadable" and body["detail"]["message"].startswith("period: ")
     assert body["detail"]["items"] == [{"field": "period", "value": "someday", "code": "period_unreadable"}]
+
+
+PERIOD_ROUTES = (
+    ("/evaluation", {}),
+    ("/evaluation/map", {"indicator": "score"}),
+    ("/risks/selective", {}),
+    ("/risks/overload", {}),
+    ("/cases", {}),
+    ("/cases/lights", {}),
+)
+REVERSED = "2026-11-29..2026-11-01"
+
+
+def _period_refusal(given: str, reason: str, message: str, **extra: object) -> dict:
+    item = {"field": "period", "value": given, **extra, "code": reason}
+    return {"error": "invalid_input", "reason": reason, "detail": {"message": message, "items": [item]}}
+
+
+@pytest.mark.parametrize(("path", "params"), PERIOD_ROUTES)
+@pytest.mark.parametrize(
+    ("given", "body"),
+    [
+        (
+            REVERSED,
+            _period_refusal(
+                REVERSED,
+                "period_end_not_after_start",
+                "period: end must be after start",
+                start="2026-11-29 00:00:00+08:00",
+                end="2026-11-01 00:00:00+08:00",
+            ),
+        ),
+        (
+            "2026-Q5",
+            _period_refusal(
+                "2026-Q5",
+                "period_unreadable",
+                "季度须为 1–4 / period: quarter must be 1–4, got 5",
+                limit={"ge": 1, "le": 4},
+            ),
+        ),
+        (
+            "2025-W53",
+            _period_refusal(
+                "2025-W53",
+                "period_unreadable",
+                "周次须在 2025-W01…2025-W52 之间(2025 年只有 52 个 ISO 周) / period: 2025 has 52 ISO weeks "
+                "(2025-W01…2025-W52), got week 53",
+                limit={"ge": 1, "le": 52},
+            ),
+        ),
+        (
+            "2026-13",
+            _period_refusal(
+                "2026-13",
+                "period_unreadable",
+                "月份须为 1–12 / period: month must be 1–12, got 13",
+                limit={"ge": 1, "le": 12},
+            ),
+        ),
+    ],
+)
+def test_a_refused_period_has_one_body_on_every_route(
+    client: TestClient, path: str, params: dict[str, str], given: str, body: dict
+) -> None:
+    """review42 D4: /evaluation, /evaluation/map and /risks gave ``items`` as an object ({"start", "end"},
+    {"quarter": 5}) while /cases re-wrapped the same refusal as a list — now the parser's own list, unwrapped;
+    U1: a month or week that does not exist says its range, not "is not a month (2026-10) …"."""
+    r = client.get(path, params={"period": given, **params})
+    assert (r.status_code, r.json()) == (422, body), path
+
+
+@pytest.mark.parametrize(
+    ("given", "message"),
+    [
+        (
+            "2026-W54",
+            "周次须在 2026-W01…2026-W53 之间(2026 年只有 53 个 ISO 周) / period: 2026 has 53 ISO weeks "
+            "(2026-W01…2026-W53), got week 54",
+        ),
+        (
+            "2026-W00",
+            "周次须在 2026-W01…2026-W53 之间(2026 年只有 53 个 ISO 周) / period: 2026 has 53 ISO weeks "
+            "(2026-W01…2026-W53), got week 0",
+        ),
+        ("2026-00", "月份须为 1–12 / period: month must be 1–12, got 0"),
+        ("2026-13..2027-01", "月份须为 1–12 / period: month must be 1–12, got 13"),  # a range's named end
+    ],
+)
+def test_a_period_that_does_not_exist_says_its_range(client: TestClient, given: str, message: str) -> None:
+    """review42 U1: well-formed but impossible, so the format message (naming the format used) was wrong."""
+    r = client.get("/evaluation", params={"period": given}, headers={"Accept-Language": "zh-CN"})
+    assert r.status_code == 422, r.text
+    body = r.json()
+    assert (body["reason"], body["detail"]["message"]) == ("period_unreadable", message)
+    assert body["message_zh"] == message.split(" / ", 1)[0]  # the Chinese half, as every zh-first refusal
+    assert [i["value"] for i in body["detail"]["items"]] == [given]
 
 
 def test_the_risks_say_the_period_as_it_was_written(client: TestClient) -> None:
