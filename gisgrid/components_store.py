@@ -11,7 +11,7 @@ import datetime as dt
 import json
 import logging
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -350,6 +350,20 @@ class UnitGrids:
         point_idx, grid_idx = point_idx[order], grid_idx[order]
         first = np.r_[True, point_idx[1:] != point_idx[:-1]] if len(point_idx) else np.zeros(0, dtype=bool)
         out[rows[point_idx[first]]] = self.meta[grid_idx[first]]
+
+
+def lock_new_places(conn: Connection, scheme: str, classes: Iterable[str]) -> None:
+    """Take, until the transaction ends, the lock on adding components of these classes (a transaction advisory
+    lock per scheme + class), before :func:`same_place_duplicates`: that check reads only committed rows, so two
+    writers checking at once would both find the place free and both insert (review43 D1: two imports of one file
+    stored every component twice). Held, the second checks after the first commits and refuses its rows. Classes
+    in sorted order, so two writers of several classes queue instead of deadlocking; a writer takes it after its
+    ``sync_departments`` (the department rows), as every writer of components does."""
+    for class_code in sorted(set(classes)):
+        conn.execute(
+            text("SELECT pg_advisory_xact_lock(hashtextextended(:k, 0))"),
+            {"k": f"gisgrid.components.new_place:{scheme}:{class_code}"},
+        )
 
 
 def same_place_duplicates(
@@ -913,6 +927,8 @@ def import_components(
     accepted = result.accepted
     summary.warnings = result.warnings
     with engine.connect() as conn, conn.begin() as trans:
+        sync_departments(conn, catalogue)  # the department rows first, then the class locks: as save_component
+        lock_new_places(conn, opts.scheme, accepted["class_code"])
         duplicates = same_place_duplicates(conn, opts.scheme, accepted)
         if len(duplicates):
             accepted = accepted[~accepted["_row"].isin(duplicates["row"]).to_numpy()].reset_index(drop=True)
@@ -932,7 +948,6 @@ def import_components(
         if opts.all_or_nothing and summary.refused:
             trans.rollback()
             return summary
-        sync_departments(conn, catalogue)
         # A dry run does what the import would (but the inserts) and rolls back, so that it can say how many rows
         # it would insert, update and leave unchanged, and whether the class serials suffice.
         summary.inserted, summary.updated, summary.unchanged, summary.generated_ids = write_components(
@@ -1170,6 +1185,7 @@ def save_component(
         _refuse(result)
         accepted = result.accepted
         if not item.id:
+            lock_new_places(conn, scheme, accepted["class_code"])
             dup = same_place_duplicates(conn, scheme, accepted)
             if len(dup):
                 raise InvalidInput(

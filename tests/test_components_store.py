@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from pathlib import Path
 
 import geopandas as gpd
@@ -627,3 +628,41 @@ def test_a_point_within_the_position_tolerance_outside_every_cell_takes_the_cell
         ["A", "s1", "c1"],
         ["A", "s1", "c1"],
     ]
+
+
+def test_two_imports_of_one_file_at_once_insert_each_component_once(
+    district: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """review43 D1: the same-place rule holds against a concurrent import — the second checks after the first
+    commits (the class lock) and refuses every row as a duplicate, instead of both inserting every component."""
+    from gisgrid import components_store as store
+
+    checked = store.same_place_duplicates
+
+    def slow_check(*args: object, **kw: object) -> pd.DataFrame:
+        found = checked(*args, **kw)  # type: ignore[arg-type]
+        time.sleep(0.5)  # both imports would check before either commits, were they not serialised
+        return found
+
+    monkeypatch.setattr(store, "same_place_duplicates", slow_check)
+    xs, ys = inside_points(30, seed=11)
+    rows = [
+        {"class_code": LAMP if i % 2 else BIN, "lon": x, "lat": y} for i, (x, y) in enumerate(zip(xs, ys, strict=True))
+    ]
+    path = write_csv(tmp_path / "par.csv", rows)
+    start = threading.Barrier(2)
+    results: list[ImportSummary] = []
+
+    def one() -> None:
+        start.wait()
+        results.append(run(district, path))
+
+    threads = [threading.Thread(target=one) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted((r.inserted, r.refused) for r in results) == [(0, 30), (30, 0)]
+    second = next(r for r in results if r.refused)
+    assert second.errors["reason"].str.startswith("与已存部件 ").all()
+    assert count(district, "SELECT count(*) FROM components") == 30
