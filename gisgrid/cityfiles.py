@@ -12,7 +12,8 @@ A CSV may end its lines in CRLF, have empty columns after the last named one (Ex
 header names and values are stripped. Rows are numbered by their line in the file (the header is line 1). A row
 with a value beyond the header's columns (a comma too many, a cell shifted right) is refused in one line naming
 the line and the counts (:func:`too_many_cells`) — by this reader and by the pandas-read imports alike
-(:func:`read_frame`: components, history, staff) — rather than read with its cells shifted or cut.
+(:func:`read_frame`: components, history, staff) — rather than read with its cells shifted or cut. Those imports
+also refuse a header naming a column twice (:func:`refuse_repeated_columns`, case-insensitively).
 
 Kinds (:func:`file_kind`, :func:`extra_files`): ``GISGRID_CATALOGUE_EXTRA`` lists files of several kinds, and a
 file's kind is decided by its header alone — never by its name. Each kind has its columns (:func:`kinds`); a
@@ -151,11 +152,67 @@ def too_many_cells(
     )
 
 
+def repeated_columns(
+    path: Path,
+    first: str,
+    second: str,
+    at: tuple[int, int],
+    field: str | None = None,
+    error: type[GisgridError] = InvalidInput,
+) -> GisgridError:
+    """The one-line refusal of a header naming one column twice (``field``: two names of one field), zh-CN first:
+    which of the two holds the values is not the reader's to guess (review43 D5: the second was kept, renamed
+    ``lon.1``, as a custom attribute)."""
+    i, j = at
+    if field is None and first != second:  # the readers match names case-insensitively
+        zh = f"列 {first} 和 {second}(第 {i} 列和第 {j} 列)是同一列(不区分大小写),请只保留一列"
+        en = f"columns {first} and {second} (columns {i} and {j}) are one column (case is ignored); keep one"
+    elif field is None:
+        zh = f"列 {first} 出现了两次(第 {i} 列和第 {j} 列),请只保留一列"
+        en = f"column {first} appears twice (columns {i} and {j}); keep one"
+    else:
+        zh = f"列 {first} 和 {second}(第 {i} 列和第 {j} 列)是同一字段 {field},请只保留一列"
+        en = f"columns {first} and {second} (columns {i} and {j}) are both the field {field}; keep one"
+    return error(
+        f"{path}: " + bilingual(zh, en),
+        detail={"file": str(path), "columns": [first, second], "positions": [i, j], "field": field},
+    )
+
+
+def refuse_repeated_columns(path: Path, header: Sequence[str], error: type[GisgridError] = InvalidInput) -> None:
+    """Refuse (:func:`repeated_columns`) a header with a name twice — case-insensitively, surrounding spaces
+    ignored, as the readers match column names; empty names (Excel's trailing columns) are not names."""
+    seen: dict[str, int] = {}
+    for j, name in enumerate(header, start=1):
+        key = str(name).strip().casefold()
+        if not key:
+            continue
+        if key in seen:
+            i = seen[key]
+            raise repeated_columns(path, str(header[i - 1]).strip(), str(name).strip(), (i, j), error=error)
+        seen[key] = j
+
+
+#: How pandas renames a repeated header name (``lon`` → ``lon.1``): then the header is read again as it is.
+_PANDAS_RENAMED = re.compile(r"\.\d+$")
+
+
+def _header_cells(source: Any, options: dict[str, Any]) -> list[str]:
+    """The first row of ``source`` as its cells (pandas' header names without its renaming of repeated ones)."""
+    import pandas as pd
+
+    if hasattr(source, "seek"):
+        source.seek(0)
+    first = pd.read_csv(source, **{**options, "header": None, "nrows": 1, "dtype": str, "keep_default_na": False})
+    return [str(v) for v in first.iloc[0]] if len(first) else []
+
+
 def read_frame(source: Any, path: Path, error: type[GisgridError] = InvalidInput, **options: Any) -> pd.DataFrame:
     """``pandas.read_csv(source, **options)`` for a city's table (``path`` names it in a refusal): a row with more
     cells than the header is refused by :func:`too_many_cells` — pandas' own text (``Error tokenizing data. C error:
     …\n``) otherwise, or for the first row no error at all: it takes an extra first cell for the row labels and
-    shifts every column — and any other parse error in one line. Decoding and empty-file errors are the caller's."""
+    shifts every column — and any other parse error in one line; a header naming a column twice (case-insensitively)
+    by :func:`refuse_repeated_columns`. Decoding and empty-file errors are the caller's."""
     import pandas as pd
 
     try:
@@ -171,6 +228,10 @@ def read_frame(source: Any, path: Path, error: type[GisgridError] = InvalidInput
         ) from None
     if not isinstance(frame.index, pd.RangeIndex):  # the first row had one cell more: pandas made it the labels
         raise too_many_cells(path, 2, len(frame.columns) + 1, len(frame.columns), error)
+    names = [str(c) for c in frame.columns]
+    if any(_PANDAS_RENAMED.search(name) for name in names):
+        names = _header_cells(source, options)
+    refuse_repeated_columns(path, names, error)
     return frame
 
 

@@ -12,7 +12,8 @@ Identifiers (管理部件标识码)
 
 Source columns
 --------------
-Column names are matched case-insensitively (surrounding spaces ignored); the first matching alias wins and
+Column names are matched case-insensitively (surrounding spaces ignored); a header naming a column twice, or two
+names of one field (``lon`` and ``lng``, ``GLBJMC`` and ``name``), refuses the file (review43 D5), and
 columns the system derives (:data:`DERIVED_COLUMNS`: SZDYWGBSM, SZJDDM/SZJDMC, SZSQDM/SZSQMC, ZGBMMC/QSDWMC/YHDWMC,
 scheme, and the older export names unit_grid, STRT_CODE, COMM_CODE) are recognised and not stored — the unit grid,
 street and community come from the location, names from the department codes (a ZGBMMC/QSDWMC/YHDWMC name that is
@@ -89,7 +90,9 @@ from gisgrid.geodesy import (
 )
 from gisgrid.spreadsheet import (
     CRS_SHEET,
+    HEADER_CELLS,
     LONG_NUMBERS,
+    UNSAVED_FORMULAS,
     csv_unquote,
     excel_kind,
     read_workbook_table,
@@ -233,6 +236,13 @@ REASONS_ZH: dict[str, str] = {
     "missing main department (主管部门) and the class has no default department": "缺少主管部门,且该小类无默认部门",
     "contains a NUL character": "含有 NUL 字符",
 }
+
+
+#: A sheet's coordinate cell holding a formula whose value was never saved (a program wrote the file): empty to any
+#: reader but Excel, which computes it on opening.
+UNSAVED_FORMULA_REASON = bilingual(
+    "公式没有保存的值:请在 Excel 中打开并保存该文件", "a formula without a saved value: open and save the file in Excel"
+)
 
 
 def _in_zh(reason: Any) -> Any:
@@ -439,7 +449,9 @@ def read_excel_table(
             f"{path}: a text encoding applies to CSV and Shapefiles only; an Excel workbook says its own",
             detail={"encoding": encoding},
         )
-    return read_workbook_table(path, sheet)
+    table, notes = read_workbook_table(path, sheet)
+    cityfiles.refuse_repeated_columns(path, table.attrs.pop(HEADER_CELLS))  # as a CSV's (cityfiles.read_frame)
+    return table, notes
 
 
 def _find(columns: list[str], aliases: tuple[str, ...], taken: set[str]) -> str | None:
@@ -449,6 +461,17 @@ def _find(columns: list[str], aliases: tuple[str, ...], taken: set[str]) -> str 
         if column is not None and column not in taken:
             return column
     return None
+
+
+def _find_field(path: Path, columns: list[str], field: str, aliases: tuple[str, ...], taken: set[str]) -> str | None:
+    """:func:`_find`, refusing the file (:func:`cityfiles.repeated_columns`) when two of its columns are names of
+    this one field (``lon`` and ``lng``, ``GLBJMC`` and ``name``): which one holds the values is not ours to
+    guess, and the other would be read as a custom attribute."""
+    named = [i for i, c in enumerate(columns) if c not in taken and c.strip().lower() in aliases]
+    if len(named) > 1:
+        i, j = named[:2]
+        raise cityfiles.repeated_columns(path, columns[i], columns[j], (i + 1, j + 1), field)
+    return _find(columns, aliases, taken)
 
 
 def _explicit(columns: list[str], name: str | None, argument: str) -> str | None:
@@ -534,11 +557,21 @@ def _wrong_zone_hint(crs_text: str | None, coverage: shapely.Geometry) -> tuple[
     )
 
 
+#: No CRS's coordinates reach this far: projected metres with the zone number in the eastings stay below 1e8
+#: (zone 45: 45,500,000 m), degrees below 360.
+NO_CRS_BEYOND = 1e8
+
+
 def _refuse_projected(path: Path, lon: np.ndarray, lat: np.ndarray, crs: CRS | None) -> None:
     """Refuse the file, once, when none of its coordinates is lon/lat degrees although it has no CRS (or a lon/lat
     one): projected metres, whose CRS the user has to give — not a refusal of every row. (0, 0) placeholders and
-    missing coordinates are left to the rows' checks, and so is a file with some rows in degrees (typos)."""
-    given = np.isfinite(lon) & np.isfinite(lat) & ~((lon == 0) & (lat == 0))
+    missing coordinates are left to the rows' checks, and so is a file with some rows in degrees (typos).
+
+    So are numbers no CRS has (inf, nan, 1e308: beyond :data:`NO_CRS_BEYOND`): they do not decide the file's CRS —
+    a file of a few such rows was refused whole, "not lon/lat (bounds [inf, …])", and numpy's overflow warning
+    printed (review43 U2) — but are refused by row, as in a larger file."""
+    plausible = (np.abs(lon) < NO_CRS_BEYOND) & (np.abs(lat) < NO_CRS_BEYOND)  # nan compares False: left out
+    given = plausible & ~((lon == 0) & (lat == 0))
     if not given.any() or ((np.abs(lon[given]) <= 180) & (np.abs(lat[given]) <= 90)).any():
         return
     bounds = [float(lon[given].min()), float(lat[given].min()), float(lon[given].max()), float(lat[given].max())]
@@ -595,10 +628,12 @@ def read_component_file(
             ) from None
     json_values: dict[str, np.ndarray] = {}  # CSV and sheet cells are text
     long_numbers: dict[str, np.ndarray] = {}  # sheet cells of 16+ digit numbers, by column
+    unsaved_formulas: dict[str, np.ndarray] = {}  # sheet formula cells without a saved value, by column
     excel = excel_kind(path)
     if excel is not None:
         table, notes = read_excel_table(path, layer, encoding)
         long_numbers = table.attrs.pop(LONG_NUMBERS, {})
+        unsaved_formulas = table.attrs.pop(UNSAVED_FORMULAS, {})
         stated = workbook_crs(path, layer) if crs is None else None
         if stated is not None:  # an .xlsx export in a projected CRS: x/y in metres, the CRS on its own sheet
             crs = _parse_crs(stated)
@@ -625,6 +660,7 @@ def read_component_file(
             warnings.warn(ballpark, DatumApproximate, stacklevel=2)
 
     columns = [c for c in table.columns if c != "_row"]
+    cityfiles.refuse_repeated_columns(path, columns)  # a layer's (a CSV's and a sheet's are, as they were read)
     taken: set[str] = set()
     mapping: dict[str, str] = {}  # canonical → source column
     explicit_class = _explicit(columns, class_field, "class_field")
@@ -642,10 +678,11 @@ def read_component_file(
         raise InvalidInput("give both lon_field and lat_field (or both x_field and y_field)")
     pair = (lon_col, lat_col) if lon_col else (x_col, y_col) if x_col else None
     if pair is None and geoms is None:
-        wkt_col = _find(columns, COORD_ALIASES["wkt"], taken) if geoms is None else None
+        wkt_col = _find_field(path, columns, "wkt", COORD_ALIASES["wkt"], taken)
         if wkt_col is None:
-            lon_a, lat_a = _find(columns, COORD_ALIASES["lon"], taken), _find(columns, COORD_ALIASES["lat"], taken)
-            x_a, y_a = _find(columns, COORD_ALIASES["x"], taken), _find(columns, COORD_ALIASES["y"], taken)
+            lon_a, lat_a, x_a, y_a = (
+                _find_field(path, columns, f, COORD_ALIASES[f], taken) for f in ["lon", "lat", "x", "y"]
+            )
             pair = (lon_a, lat_a) if lon_a and lat_a else (x_a, y_a) if x_a and y_a else None
             if pair is None:
                 raise InvalidInput(
@@ -663,7 +700,7 @@ def read_component_file(
     for canonical, aliases in FIELD_ALIASES.items():
         if canonical in mapping:
             continue
-        column = _find(columns, aliases, taken)
+        column = _find_field(path, columns, canonical, aliases, taken)
         if column is not None:
             mapping[canonical] = column
             taken.add(column)
@@ -684,6 +721,9 @@ def read_component_file(
         y = pd.to_numeric(lat_text, errors="coerce").to_numpy(dtype=float)
         lon, lat = _points_to_storage(x, y, crs, datum)
         raw["lon_text"], raw["lat_text"] = lon_text.to_numpy(), lat_text.to_numpy()
+        for field, column in zip(("lon", "lat"), pair, strict=True):
+            if column in unsaved_formulas:  # empty, and said why: the formula's value was never saved
+                raw[f"{field}_unsaved_formula"] = unsaved_formulas[column]
         meta["coordinates"] = "columns"
         meta["coordinate_fields"] = list(pair)
     else:
@@ -940,7 +980,10 @@ def validate_components(
                 errors.add(~np.isfinite(values), field, "", f"missing {label}")
                 continue
             missing = given[field] == ""
-            errors.add(missing, field, given[field], f"missing {label}")
+            unsaved = f"{field}_unsaved_formula"
+            formula = raw[unsaved].to_numpy(dtype=bool) if unsaved in raw.columns else np.zeros(n, dtype=bool)
+            errors.add(missing & ~formula, field, given[field], f"missing {label}")
+            errors.add(missing & formula, field, given[field], UNSAVED_FORMULA_REASON)
             errors.add(~missing & ~np.isfinite(values), field, given[field], f"unparseable {label} (not a number)")
 
     def coords(idx: np.ndarray) -> Any:
@@ -1017,11 +1060,26 @@ def validate_components(
     class_missing = class_code == ""
     errors.add(class_missing, "class_code", "", "missing class code (give class_code or a full identifier)")
     class_unknown = ~class_missing & ~_isin(class_code, classes.keys())
+    # A code Excel took for a number lost its leading zero (01037 → 1037): said, when the padded code is a class.
+    padded = np.strings.zfill(class_code.astype(str), k)
+    zero_lost = class_unknown & np.strings.isdigit(class_code.astype(str)) & _isin(padded, classes.keys())
     errors.add(
-        class_unknown,
+        class_unknown & ~zero_lost,
         "class_code",
         class_code,
         bilingual(f"部件小类代码在 {scheme} 方案中不存在", f"unknown class code for scheme {scheme}"),
+    )
+    errors.add(
+        zero_lost,
+        "class_code",
+        class_code,
+        [
+            bilingual(
+                f"部件小类代码在 {scheme} 方案中不存在,是否为 {c}?(Excel 去掉了开头的 0)",
+                f"unknown class code for scheme {scheme}; did you mean {c} (a leading zero lost by Excel)?",
+            )
+            for c in padded[zero_lost]
+        ],
     )
 
     # --- identifier

@@ -33,7 +33,7 @@ import pandas as pd
 
 from gisgrid import geodesy, workflow
 from gisgrid.cases import CASE_NO_MAX, SOURCES, TEXT_LIMITS, event_class, replay_node_clock
-from gisgrid.components import BAD_TEXT, _Errors, _find, _num, _read_csv, read_excel_table
+from gisgrid.components import BAD_TEXT, _Errors, _find_field, _num, _read_csv, read_excel_table
 from gisgrid.errors import InvalidInput, Reason
 from gisgrid.evaluation import NODES
 from gisgrid.events import DISPOSAL_NODE
@@ -118,7 +118,7 @@ def read_history_csv(path: Path | str) -> tuple[pd.DataFrame, list[str]]:
     taken: set[str] = set()
     mapping: dict[str, str] = {}
     for canonical, aliases in COLUMN_ALIASES.items():
-        found = _find(columns, aliases, taken)
+        found = _find_field(path, columns, canonical, aliases, taken)
         if found is not None:
             mapping[canonical] = found
             taken.add(found)

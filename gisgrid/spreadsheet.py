@@ -108,6 +108,12 @@ _ZIP_MAGIC = b"PK\x03\x04"
 _OLE2_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # Excel 97-2003 (and other old Office files)
 #: Excel keeps 15 significant digits: a longer code typed as a number has lost its last digits.
 _EXCEL_DIGITS = 15
+#: Key of ``read_workbook_table``'s table ``attrs``: the header row's cells as they are (``note`` twice, not ``note``
+#: and ``note.1``), for a reader that refuses a repeated column (:func:`gisgrid.cityfiles.refuse_repeated_columns`).
+HEADER_CELLS = "header_cells"
+#: Key of ``read_workbook_table``'s table ``attrs``: per column holding any, a mask (by row of the table) of the
+#: formula cells without a saved value (a file a program wrote, never opened and saved in Excel): read as empty.
+UNSAVED_FORMULAS = "excel_unsaved_formulas"
 #: Key of ``read_workbook_table``'s table ``attrs``: the cells holding numbers of 16 or more digits, by column.
 LONG_NUMBERS = "excel_long_numbers"
 
@@ -204,6 +210,38 @@ def _xlsx_rows(path: Path, sheet: str | None) -> tuple[list[str], str, list[list
         raise InvalidInput(f"{path}: not a readable .xlsx workbook ({exc})", detail={"path": str(path)}) from None
 
 
+def _unsaved_formulas(path: Path, sheet: str, rows: list[list[Any]]) -> set[tuple[int, int]]:
+    """(row, column) indexes of an .xlsx sheet's formula cells that hold no saved value (``rows`` as
+    :func:`_xlsx_rows` read them: such a cell is None). Only read again when the sheet has an empty cell and its XML a
+    formula (``<f>``), so that a sheet of plain values is read once."""
+    import openpyxl
+
+    if not any(v is None for r in rows[1:] for v in r):
+        return set()
+    book = openpyxl.load_workbook(path, read_only=True, data_only=False)
+    try:
+        part = getattr(book[sheet], "_worksheet_path", None)
+        if part is not None:
+            with zipfile.ZipFile(path) as archive, archive.open(part) as fh:
+                tail, found = b"", False
+                while chunk := fh.read(1 << 20):
+                    text = tail + chunk
+                    if b"<f>" in text or b"<f " in text:
+                        found = True
+                        break
+                    tail = text[-3:]
+            if not found:
+                return set()
+        return {
+            (i, j)
+            for i, r in enumerate(book[sheet].iter_rows(values_only=True))
+            for j, v in enumerate(r)
+            if isinstance(v, str) and v.startswith("=") and i < len(rows) and j < len(rows[i]) and rows[i][j] is None
+        }
+    finally:
+        book.close()
+
+
 def _xls_rows(path: Path, sheet: str | None) -> tuple[list[str], str, list[list[Any]]]:
     """An Excel 97-2003 sheet's cells as openpyxl gives an .xlsx's: None, str, float, bool, datetime."""
     import struct
@@ -295,6 +333,14 @@ def read_workbook_table(path: Path, sheet: str | None = None) -> tuple[pd.DataFr
     table = table.loc[~blank].reset_index(drop=True)
     # Which cells those are, by the rows kept: a reader that knows a column holds identifiers refuses them.
     table.attrs[LONG_NUMBERS] = {column: long[~blank] for column, long in long_numbers.items()}
+    table.attrs[HEADER_CELLS] = [_cell_text(v).strip() for v in rows[0][:width]]  # before the renaming
+    unsaved = _unsaved_formulas(path, name, rows) if excel_kind(path) == "xlsx" else set()
+    masks = {
+        column: np.array([(i + 1, j) in unsaved for i in range(len(body))], dtype=bool)[~blank]
+        for j, column in enumerate(header)
+        if any(i > 0 and jj == j for i, jj in unsaved)
+    }
+    table.attrs[UNSAVED_FORMULAS] = masks
     return table, notes
 
 

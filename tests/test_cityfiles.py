@@ -365,3 +365,80 @@ def test_a_row_with_a_cell_too_many_is_refused_in_one_line_by_every_csv_reader(t
         f"{other}: 无法读取的 CSV / not a readable CSV (Error tokenizing data. C error: EOF inside string starting at "
         "row 1)"
     )
+
+
+def test_a_header_naming_a_column_twice_is_refused_in_one_line(tmp_path: Path) -> None:
+    """review43 D5: ``lon`` twice was read silently — the first as the longitude, the second renamed ``lon.1`` by
+    pandas and stored as a custom attribute. Now refused naming the column, zh-CN first, by the components reader
+    (CSV and sheet), the history reader and the staff import; also two names the readers take for one column
+    (case) or one field (aliases). A genuine ``lon.1`` header stays a custom column."""
+    import openpyxl
+
+    from gisgrid.components import read_component_file
+    from gisgrid.history_import import read_history_csv
+
+    def twice(path: Path, name: str, i: int, j: int) -> str:
+        zh = f"列 {name} 出现了两次(第 {i} 列和第 {j} 列),请只保留一列"
+        return f"{path}: {zh} / column {name} appears twice (columns {i} and {j}); keep one"
+
+    def one_field(path: Path, a: str, b: str, i: int, j: int, field: str) -> str:
+        return (
+            f"{path}: 列 {a} 和 {b}(第 {i} 列和第 {j} 列)是同一字段 {field},请只保留一列 / columns {a} and {b} "
+            f"(columns {i} and {j}) are both the field {field}; keep one"
+        )
+
+    comp = tmp_path / "twice.csv"
+    comp.write_text("GLBJMC,ZGBMDM,class_code,lon,lat,lon\na,x,01007,113.7181,34.7741,113.7191\n", encoding="utf-8")
+    with pytest.raises(InvalidInput) as exc:
+        read_component_file(comp)
+    assert refused(exc) == twice(comp, "lon", 4, 6)
+    assert exc.value.detail == {"file": str(comp), "columns": ["lon", "lon"], "positions": [4, 6], "field": None}
+    cased = tmp_path / "cased.csv"
+    cased.write_text("class_code,Lon,lat, LON\n01007,113.7181,34.7741,113.7191\n", encoding="utf-8")
+    with pytest.raises(InvalidInput) as exc:
+        read_component_file(cased)
+    assert refused(exc) == (
+        f"{cased}: 列 Lon 和 LON(第 2 列和第 4 列)是同一列(不区分大小写),请只保留一列 / columns Lon and LON "
+        "(columns 2 and 4) are one column (case is ignored); keep one"
+    )
+    alias = tmp_path / "alias.csv"
+    alias.write_text("class_code,lon,lat,lng\n01007,113.7181,34.7741,113.7191\n", encoding="utf-8")
+    with pytest.raises(InvalidInput) as exc:
+        read_component_file(alias)
+    assert refused(exc) == one_field(alias, "lon", "lng", 2, 4, "lon")
+    names = tmp_path / "names.csv"
+    names.write_text("GLBJMC,class_code,lon,lat,name\na,01007,113.7181,34.7741,b\n", encoding="utf-8")
+    with pytest.raises(InvalidInput) as exc:
+        read_component_file(names)
+    assert refused(exc) == one_field(names, "GLBJMC", "name", 1, 5, "name")
+    sheet = tmp_path / "twice.xlsx"
+    book = openpyxl.Workbook()
+    book.active.append(["GLBJMC", "class_code", "lon", "lat", "lon"])
+    book.active.append(["a", "01007", "113.7181", "34.7741", "113.7191"])
+    book.save(sheet)
+    with pytest.raises(InvalidInput) as exc:
+        read_component_file(sheet)
+    assert refused(exc) == twice(sheet, "lon", 3, 5)
+    genuine = tmp_path / "genuine.csv"  # a column named lon.1 by the city is a column of its own
+    genuine.write_text("class_code,lon,lat,lon.1\n01007,113.7181,34.7741,113.7191\n", encoding="utf-8")
+    assert read_component_file(genuine)["attrs"].tolist() == [{"lon.1": "113.7191"}]
+
+    hist = tmp_path / "h.csv"
+    hist.write_text(
+        "case_no,class_code,lon,lat,source,state,at,at\nX1,06010,113.7,34.75,patrol,reported,2025-09-01,2025-09-02\n"
+    )
+    with pytest.raises(InvalidInput) as exc:
+        read_history_csv(hist)
+    assert refused(exc) == twice(hist, "at", 7, 8)
+    notes = tmp_path / "h2.csv"
+    notes.write_text(
+        "case_no,class_code,lon,lat,source,state,at,备注,说明\nX1,06010,113.7,34.75,patrol,reported,2025-09-01,a,b\n"
+    )
+    with pytest.raises(InvalidInput) as exc:
+        read_history_csv(notes)
+    assert refused(exc) == one_field(notes, "备注", "说明", 8, 9, "note")
+    staff = tmp_path / "staff.csv"
+    staff.write_text("grid_code,role,name,phone,phone\n41990100100101,网格长,张三,13800000000,13900000000\n")
+    with pytest.raises(InvalidInput) as exc:
+        workflows.import_staff(None, staff)  # type: ignore[arg-type]  # refused before the database is asked
+    assert refused(exc) == twice(staff, "phone", 4, 5)

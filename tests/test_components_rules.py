@@ -700,3 +700,58 @@ def test_offset_datum_line_follows_its_true_course(tmp_path: Path, datum: str) -
     # The line's ends are its ends converted.
     ends = np.column_stack(geodesy.to_storage([116.40, 116.447], [39.90, 39.90], datum))
     np.testing.assert_allclose(shapely.get_coordinates(got)[[0, -1]], ends, atol=1e-9)
+
+
+def test_a_sheet_says_a_lost_leading_zero_and_a_formula_without_a_saved_value(tmp_path: Path, cat: Catalogue) -> None:
+    """review43 U3: Excel took the class code 01037 for the number 1037 — the refusal asks "01037?"; a longitude
+    cell holding a formula a program wrote (no value saved: Excel computes it on opening) is not "missing longitude"
+    but says to open and save the file in Excel. A code no zero makes a class, and a truly empty cell, keep their
+    reasons."""
+    import openpyxl
+
+    path = tmp_path / "lamps.xlsx"
+    book = openpyxl.Workbook()
+    sheet = book.active
+    for row in (
+        ["class_code", "lon", "lat"],
+        [1037, 116.45, 39.95],  # 01037 as a number
+        [99999, 116.45, 39.95],  # no class, with or without a zero
+        ["01037", "=116.4+0.05", 39.95],  # a formula openpyxl writes without a value
+        ["01037", None, 39.95],  # empty
+        ["01037", 116.46, "=39.9+0.05"],
+    ):
+        sheet.append(row)
+    book.save(path)
+    errors = validate(read_component_file(path), cat).errors
+    unsaved = (
+        "公式没有保存的值:请在 Excel 中打开并保存该文件 / a formula without a saved value: open and save the file in "
+        "Excel"
+    )
+    assert errors[["row", "field", "value", "reason"]].to_dict("records") == [
+        {
+            "row": 2,
+            "field": "class_code",
+            "value": "1037",
+            "reason": "部件小类代码在 gbt47678 方案中不存在,是否为 01037?(Excel 去掉了开头的 0) / unknown class code "
+            "for scheme gbt47678; did you mean 01037 (a leading zero lost by Excel)?",
+        },
+        {
+            "row": 3,
+            "field": "class_code",
+            "value": "99999",
+            "reason": "部件小类代码在 gbt47678 方案中不存在 / unknown class code for scheme gbt47678",
+        },
+        {
+            "row": 4,
+            "field": "lon",
+            "value": "",
+            "reason": unsaved,
+        },
+        {"row": 5, "field": "lon", "value": "", "reason": "缺少经度 / missing longitude"},
+        {
+            "row": 6,
+            "field": "lat",
+            "value": "",
+            "reason": unsaved,
+        },
+    ]

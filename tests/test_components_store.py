@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+import warnings
 from pathlib import Path
 
 import geopandas as gpd
@@ -666,3 +667,39 @@ def test_two_imports_of_one_file_at_once_insert_each_component_once(
     second = next(r for r in results if r.refused)
     assert second.errors["reason"].str.startswith("与已存部件 ").all()
     assert count(district, "SELECT count(*) FROM components") == 30
+
+
+def test_numbers_no_crs_has_are_refused_by_row_and_do_not_decide_the_crs(district: Engine, tmp_path: Path) -> None:
+    """review43 U2: a small file whose longitudes were 1e308, inf, nan was refused whole — "not lon/lat (bounds
+    [inf, …]); pass --src-crs" — with numpy's overflow warning; now its rows are refused one by one, as in a larger
+    file, and the finite rows beside them import."""
+    bad = ["1e308", "inf", "nan", "-inf", "1e309"]
+    unparseable = "经度无法解析(不是数字) / unparseable longitude (not a number)"
+    metres = (
+        "不是经纬度:投影坐标(米)需指定源坐标系 / not lon/lat degrees: projected coordinates (metres) need the source "
+        "CRS"
+    )
+    expected = [
+        {"row": 2, "field": "lon/lat", "value": "1e308,34.8", "reason": metres},
+        *(
+            {"row": r, "field": "lon", "value": v, "reason": unparseable}
+            for r, v in zip(range(3, 7), bad[1:], strict=True)
+        ),
+    ]
+    only_bad = tmp_path / "bad.csv"
+    only_bad.write_text("class_code,lon,lat\n" + "".join(f"{LAMP},{v},34.8\n" for v in bad), encoding="utf-8")
+    xs, ys = inside_points(2, seed=5)
+    mixed = tmp_path / "mixed.csv"
+    mixed.write_text(
+        only_bad.read_text(encoding="utf-8") + "".join(f"{LAMP},{x},{y}\n" for x, y in zip(xs, ys, strict=True)),
+        encoding="utf-8",
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no numpy RuntimeWarning on the way
+        summary = run(district, only_bad)
+        assert (summary.inserted, summary.refused) == (0, 5)
+        assert summary.errors.drop(columns="code").to_dict("records") == expected
+        summary = run(district, mixed)
+    assert (summary.inserted, summary.refused) == (2, 5)
+    assert summary.errors.drop(columns="code").to_dict("records") == expected
+    assert count(district, "SELECT count(*) FROM components") == 2
