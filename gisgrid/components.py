@@ -88,6 +88,7 @@ from gisgrid.geodesy import (
     to_storage,
     transform_geometries,
 )
+from gisgrid.runfiles import RunFiles
 from gisgrid.spreadsheet import (
     CRS_SHEET,
     HEADER_CELLS,
@@ -96,7 +97,6 @@ from gisgrid.spreadsheet import (
     csv_unquote,
     excel_kind,
     read_workbook_table,
-    to_csv,
     workbook_crs,
 )
 from gisgrid.texts import (
@@ -1311,7 +1311,7 @@ def file_fields(problems: pd.DataFrame, meta: dict[str, Any]) -> pd.DataFrame:
 def write_errors(errors: pd.DataFrame, path: Path | str) -> Path:
     """Write the refusals as CSV, UTF-8 with BOM (Excel opens Chinese text correctly)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    frame = errors.reindex(columns=list(ERROR_COLUMNS))
-    to_csv(frame, path, index=False, encoding="utf-8-sig")  # a refused value is never a formula in Excel
+    with RunFiles() as files:  # whole or not at all, as an import's (gisgrid.runfiles)
+        files.stage(path, errors, ERROR_COLUMNS)
+        files.publish()
     return path

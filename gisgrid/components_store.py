@@ -29,6 +29,7 @@ from sqlalchemy.exc import IntegrityError
 from gisgrid import export_fields, geodesy
 from gisgrid.catalogue import CODE_DIGITS, Catalogue, load_catalogue
 from gisgrid.components import (
+    ERROR_COLUMNS,
     POSITION_TOLERANCE_DEG,
     RETIRED,
     SERIAL_DIGITS,
@@ -39,12 +40,12 @@ from gisgrid.components import (
     read_component_file,
     same_positions,
     validate_components,
-    write_errors,
 )
 from gisgrid.errors import Conflict, InvalidInput, NotFound, Reason
 from gisgrid.geodesy import check_datum, is_datum, to_storage
 from gisgrid.grids import store as grid_store
 from gisgrid.photos import PhotoStore, check_pixel_budget, inspect_photo, one_request, refused_photo
+from gisgrid.runfiles import RunFiles
 from gisgrid.settings import STORAGE_SRID, Settings
 from gisgrid.storage.bulk import CopyPart, copy_batches, copy_frame, point_ewkb_hex
 from gisgrid.texts import bilingual, refuse_bad_text
@@ -178,6 +179,7 @@ class ImportSummary:
     warnings: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=["row", "field", "value", "reason"]))
     warnings_path: Path | None = None  # all of them, beside the refusals' file (--errors)
     notes: list[str] = field(default_factory=list)  # about the file as a whole, e.g. the encoding it was read in
+    cleared: list[str] = field(default_factory=list)  # the previous run's refusals/warnings files removed
 
     def to_text(self) -> str:
         insert, update = ("would insert", "would update") if self.dry_run else ("inserted", "updated")
@@ -200,6 +202,7 @@ class ImportSummary:
             lines.append(f"first refusal: row {first['row']} field {first['field']}: {first['reason']}")
         if self.errors_path:
             lines.append(f"refusals written to {self.errors_path}")
+        lines += self.cleared
         if not self.written:
             lines.append("dry run: nothing written" if self.dry_run else "nothing written")
         return "\n".join(lines)
@@ -926,7 +929,9 @@ def import_components(
     progress("check", 1, 1)
     accepted = result.accepted
     summary.warnings = result.warnings
-    with engine.connect() as conn, conn.begin() as trans:
+    # The refusals and warnings files are staged while the transaction runs and put in place once its outcome is
+    # known (gisgrid.runfiles): a failed or killed import leaves no file describing refusals it never made.
+    with RunFiles() as files, engine.connect() as conn, conn.begin() as trans:
         sync_departments(conn, catalogue)  # the department rows first, then the class locks: as save_component
         lock_new_places(conn, opts.scheme, accepted["class_code"])
         duplicates = same_place_duplicates(conn, opts.scheme, accepted)
@@ -941,13 +946,12 @@ def import_components(
         summary.refused = len(summary.refused_rows)
         # A refused row's warnings would only distract from its refusal.
         summary.warnings = summary.warnings[~summary.warnings["row"].isin(summary.refused_rows)].reset_index(drop=True)
-        if opts.errors_path is not None and summary.refused:
-            summary.errors_path = write_errors(summary.errors, opts.errors_path)
-        if opts.errors_path is not None and len(summary.warnings):
-            summary.warnings_path = write_errors(summary.warnings, warnings_path(opts.errors_path))
+        if opts.errors_path is not None:
+            files.stage(opts.errors_path, summary.errors, ERROR_COLUMNS)
+            files.stage(warnings_path(opts.errors_path), summary.warnings, ERROR_COLUMNS, "warnings")
         if opts.all_or_nothing and summary.refused:
             trans.rollback()
-            return summary
+            return _published(summary, files, opts)
         # A dry run does what the import would (but the inserts) and rolls back, so that it can say how many rows
         # it would insert, update and leave unchanged, and whether the class serials suffice.
         summary.inserted, summary.updated, summary.unchanged, summary.generated_ids = write_components(
@@ -963,9 +967,20 @@ def import_components(
         if opts.dry_run:
             summary.dry_run = True
             trans.rollback()
-            return summary
+            return _published(summary, files, opts)
         trans.commit()
-    summary.written = True
+        summary.written = True
+        return _published(summary, files, opts)
+
+
+def _published(summary: ImportSummary, files: RunFiles, opts: ImportOptions) -> ImportSummary:
+    """``summary`` once the import's outcome is known and its refusals/warnings files are put in place."""
+    files.publish()
+    if opts.errors_path is not None:
+        summary.errors_path = opts.errors_path if opts.errors_path in files.written else None
+        kept = warnings_path(opts.errors_path)
+        summary.warnings_path = kept if kept in files.written else None
+    summary.cleared = files.removed
     return summary
 
 

@@ -23,6 +23,7 @@ from gisgrid.errors import InvalidInput
 from gisgrid.evaluation import Period
 from gisgrid.events import DISPOSAL_NODE, MATTER_SCHEME
 from gisgrid.grids.store import read_grids_first, unit_grid_at
+from gisgrid.runfiles import RunFiles
 from gisgrid.settings import STORAGE_SRID
 from gisgrid.storage.bulk import copy_frame
 from gisgrid.storage.database import psycopg2_connection
@@ -692,6 +693,7 @@ class HistoryImportSummary:
     dry_run: bool = False
     all_or_nothing: bool = False
     notes: list[str] = field(default_factory=list)
+    cleared: list[str] = field(default_factory=list)  # the previous run's refusals file removed
 
     @property
     def everything_refused(self) -> bool:
@@ -717,6 +719,7 @@ class HistoryImportSummary:
             lines.append(f"first refusal: {where}: {first['reason']}")
         if self.errors_path:
             lines.append(f"refusals written to {self.errors_path} (拒收明细)")
+        lines += self.cleared
         return "\n".join(lines)
 
 
@@ -770,13 +773,15 @@ def import_history(
     their own case numbers — in one transaction (nothing when ``dry_run``, or ``all_or_nothing`` with a refusal).
     A file that cannot be read raises InvalidInput."""
     from gisgrid.components_store import sync_departments
-    from gisgrid.history_import import parse_history, read_history_csv, write_history_errors
+    from gisgrid.history_import import ERROR_COLUMNS, parse_history, read_history_csv
 
     opts = options or HistoryImportOptions()
     report = progress or (lambda _stage, _done, _total: None)
     raw, notes = read_history_csv(path)
     summary = HistoryImportSummary(dry_run=opts.dry_run, all_or_nothing=opts.all_or_nothing, notes=notes)
-    with engine.connect() as conn, conn.begin() as trans:
+    # The refusals file is staged while the transaction runs and put in place once its outcome is known
+    # (gisgrid.runfiles): a failed or killed import leaves no file describing refusals it never made.
+    with RunFiles() as files, engine.connect() as conn, conn.begin() as trans:
         bbox = coverage_extent(conn)
         parsed = parse_history(raw, services, now=opts.now, coverage_bbox=bbox, progress=report)
         report("locate", 0, 1)
@@ -818,16 +823,24 @@ def import_history(
         summary.accepted_cases, summary.accepted_transitions = len(parsed.cases), len(parsed.transitions)
         summary.errors = parsed.errors
         summary.refused_rows, summary.refused_cases = parsed.refused_rows, parsed.refused_cases
-        if opts.errors_path is not None and len(parsed.errors):
-            summary.errors_path = write_history_errors(parsed.errors, opts.errors_path)
+        files.stage(opts.errors_path, parsed.errors, ERROR_COLUMNS)
         if opts.dry_run or parsed.cases.empty or (opts.all_or_nothing and len(parsed.errors)):
             trans.rollback()
-            return summary
+            return _published(summary, files, opts)
         report("write", 0, 1)
         sync_departments(conn, services.components)
         written = write_history_in(conn, parsed.cases, parsed.transitions, services, keep_numbers=True)
         trans.commit()
         report("write", 1, 1)
-    summary.imported_cases, summary.imported_transitions = written.cases, written.transitions
-    summary.written = True
+        summary.imported_cases, summary.imported_transitions = written.cases, written.transitions
+        summary.written = True
+        return _published(summary, files, opts)
+
+
+def _published(summary: HistoryImportSummary, files: RunFiles, opts: HistoryImportOptions) -> HistoryImportSummary:
+    """``summary`` once the import's outcome is known and its refusals file is put in place
+    (:class:`gisgrid.runfiles.RunFiles`)."""
+    files.publish()
+    summary.errors_path = opts.errors_path if opts.errors_path in files.written else None
+    summary.cleared = files.removed
     return summary

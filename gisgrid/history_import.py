@@ -37,7 +37,7 @@ from gisgrid.components import BAD_TEXT, _Errors, _find_field, _num, _read_csv, 
 from gisgrid.errors import InvalidInput, Reason
 from gisgrid.evaluation import NODES
 from gisgrid.events import DISPOSAL_NODE
-from gisgrid.spreadsheet import excel_kind, to_csv
+from gisgrid.spreadsheet import excel_kind
 from gisgrid.texts import bad_text_reason_bilingual, bilingual
 
 LOCAL_TZ = ZoneInfo("Asia/Shanghai")
@@ -228,15 +228,6 @@ def _case_refusal(case_no: str, rows: list[int], row: int, fld: str, value: str,
             "reason": [reason, *([told] * len(others))],
         }
     )
-
-
-def write_history_errors(errors: pd.DataFrame, path: Path | str) -> Path:
-    """The refusals as CSV (row, case_no, field, value, reason), UTF-8 with BOM (Excel opens Chinese text); a
-    refused value is never a formula there (:func:`gisgrid.spreadsheet.to_csv`)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    to_csv(errors.reindex(columns=list(ERROR_COLUMNS)), path, index=False, encoding="utf-8-sig")
-    return path
 
 
 # --------------------------------------------------------------------------------------- row checks

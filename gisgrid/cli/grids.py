@@ -263,15 +263,22 @@ def tiers(
 def staff(
     ctx: typer.Context,
     file: Path = typer.Argument(..., help="CSV with grid_code, role (网格长/网格员…), name, phone."),
+    errors: Path | None = typer.Option(
+        None, "--errors", help="Write every problem of a refused file (row, field, value, reason)."
+    ),
 ) -> None:
-    """Import grid leaders (网格长) and staff for management grids."""
+    """Import grid leaders (网格长) and staff for management grids; a file with a bad row is refused whole, its
+    problems listed (the first 20; all with --errors FILE)."""
     bo.existing_file(file)
     engine = make_engine(prepare_database(settings_of(ctx), echo))
+    notes: list[str] = []
     try:
-        n = workflows.import_staff(engine, file)
+        n = workflows.import_staff(engine, file, errors_path=errors, notes=notes)
     finally:
         engine.dispose()
     echo(f"staff set for {n} grids")
+    for note in notes:
+        echo(note)
 
 
 @app.command()

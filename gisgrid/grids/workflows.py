@@ -31,6 +31,7 @@ from gisgrid.errors import Conflict, InvalidInput, NotFound, Reason
 from gisgrid.grids import store
 from gisgrid.grids.cutting import CoverageReport, check_coverage, cut_unit_grids, resolve_metric_crs
 from gisgrid.grids.tiers import balance_report, group_tier3
+from gisgrid.runfiles import RunFiles
 from gisgrid.spreadsheet import refuse_excel
 from gisgrid.storage import recode
 from gisgrid.vectorio import WITHIN_LENGTHS, check_within, read_layer_any, write_layer
@@ -567,8 +568,15 @@ def _refuse_duplicate_tier3(path: Path, codes: pd.Series, names: pd.Series) -> N
 STAFF_ROLES = ("网格长", "网格员", "监督员", "专职网格员", "兼职网格员")
 
 
-def import_staff(engine: Engine, path: Path) -> int:
-    """Grid leaders and staff from CSV (grid_code, role, name, phone); refused whole on any bad row."""
+#: A refused staff file's message lists this many problems and counts the rest (all of them: --errors FILE).
+STAFF_PROBLEMS_SHOWN = 20
+STAFF_ERROR_COLUMNS = ("row", "field", "value", "reason")
+
+
+def import_staff(engine: Engine, path: Path, *, errors_path: Path | None = None, notes: list[str] | None = None) -> int:
+    """Grid leaders and staff from CSV (grid_code, role, name, phone); refused whole on any bad row, the message
+    listing the first :data:`STAFF_PROBLEMS_SHOWN` problems, ``errors_path`` all of them (row, field, value,
+    reason; :class:`~gisgrid.runfiles.RunFiles`: a clean file removes the previous run's, said in ``notes``)."""
     refuse_excel(path, "a staff file")
     text, _ = cityfiles.read_text(path, "staff file")  # UTF-8 (BOM or not) or GB18030, as every city file
     try:
@@ -582,24 +590,38 @@ def import_staff(engine: Engine, path: Path) -> int:
     with engine.connect() as conn:
         known = store.management_grid_codes(conn)
     errors: list[dict[str, object]] = []
+
+    def problem(row: int, fld: str, value: str, reason: str) -> None:
+        errors.append({"row": row, "field": fld, "value": value, "reason": reason})
+
     for i, r in enumerate(table.itertuples(index=False), start=2):
         if r.grid_code not in known:
-            errors.append({"row": i, "field": "grid_code", "reason": f"no management grid {r.grid_code!r}"})
+            problem(i, "grid_code", r.grid_code, f"no management grid {r.grid_code!r}")
         if r.role not in STAFF_ROLES:
-            errors.append({"row": i, "field": "role", "reason": f"role must be one of {'/'.join(STAFF_ROLES)}"})
+            problem(i, "role", r.role, f"role must be one of {'/'.join(STAFF_ROLES)}")
         if not r.name.strip():
-            errors.append({"row": i, "field": "name", "reason": "name is empty"})
+            problem(i, "name", r.name, "name is empty")
         if r.phone and not re.fullmatch(r"\+?[0-9][0-9\- ]{6,19}", r.phone):
-            errors.append({"row": i, "field": "phone", "reason": f"{r.phone!r} is not a phone number"})
-    if errors:
-        first = errors[0]
-        raise InvalidInput(
-            f"{path}: {len(errors)} problem(s), nothing imported; first: row {first['row']} "
-            f"field {first['field']}: {first['reason']}",
-            detail=errors,
-        )
-    with engine.begin() as conn:
-        return store.save_staff(conn, table)
+            problem(i, "phone", r.phone, f"{r.phone!r} is not a phone number")
+    with RunFiles() as files:
+        files.stage(errors_path, pd.DataFrame(errors, columns=list(STAFF_ERROR_COLUMNS)), STAFF_ERROR_COLUMNS)
+        if errors:
+            files.publish()  # the outcome is known: nothing is imported
+            lines = [f"row {e['row']} field {e['field']}: {e['reason']}" for e in errors[:STAFF_PROBLEMS_SHOWN]]
+            if len(errors) > STAFF_PROBLEMS_SHOWN:
+                where = f"all in {errors_path}" if errors_path is not None else "all with --errors FILE"
+                lines.append(f"… and {len(errors) - STAFF_PROBLEMS_SHOWN} more problem(s) ({where})")
+            elif errors_path is not None:
+                lines.append(f"refusals written to {errors_path}")
+            raise InvalidInput(
+                f"{path}: {len(errors)} problem(s), nothing imported:\n" + "\n".join(lines), detail=errors
+            )
+        with engine.begin() as conn:
+            saved = store.save_staff(conn, table)
+        files.publish()
+    if notes is not None:
+        notes.extend(files.removed)
+    return saved
 
 
 def export_grids(
