@@ -47,6 +47,7 @@ from gisgrid.photos import (
     PhotoInfo,
     PhotoStore,
     PhotoUnreadable,
+    StoredPhoto,
     check_pixel_budget,
     inspect_photo,
     one_request,
@@ -648,9 +649,12 @@ def route_report(
     )
 
 
-def _write_params(services: CaseServices, draft: _Draft, read: dict[str, Any]) -> dict[str, Any]:
+def _write_params(
+    services: CaseServices, draft: _Draft, read: dict[str, Any], saved: list[SavedPhoto]
+) -> dict[str, Any]:
     """From what ``_INTAKE_READ`` found (a report not seen before): the grid or the refusal, the routing decision
-    with its explanation, the first deadline — the binds of the write; photos are stored here."""
+    with its explanation, the first deadline — the binds of the write; photos are stored here (and added to
+    ``saved``: a write that files nothing removes those no row references, :func:`drop_unfiled_photos`)."""
     item, ev, now = draft.item, draft.ev, draft.now
     where = read["grid"]
     if where is None and read["no_grids"]:  # not the point's fault: no datum or lon/lat order would find a grid
@@ -709,7 +713,7 @@ def _write_params(services: CaseServices, draft: _Draft, read: dict[str, Any]) -
         ),
     }
     if draft.infos:
-        params |= _photo_params(services, draft.infos, item.photos)
+        params |= _photo_params(services, draft.infos, item.photos, saved)
     return params
 
 
@@ -747,21 +751,28 @@ def intake_on(conn: Connection, services: CaseServices, item: Intake, *, now: dt
     (read,) = _INTAKE_READ.rows(conn, draft.read_params())
     if read["existing"] is not None:  # a retry of a report already filed, or the key reused
         return _replayed(draft, read)
-    for _attempt in range(_WRITE_ATTEMPTS):
-        written = draft.write.rows(conn, _write_params(services, draft, read))
-        if conn.in_transaction():
-            conn.commit()  # a caller's connection outside AUTOCOMMIT
-        if written:
-            return Filed(int(written[0]["id"]), True, written[0])
-        # Nothing inserted: the same idempotency key made the case meanwhile (a concurrent retry) — answer with it —,
-        # the number was taken by a history import that raised the year's counter — take the next one — or the
-        # grid's codes changed since the read: read again.
-        (read,) = _INTAKE_READ.rows(conn, draft.read_params())
-        if conn.in_transaction():
-            conn.commit()
-        if read["existing"] is not None:
-            return _replayed(draft, read)
-    raise Conflict(_NO_NUMBER, reason=Reason.NO_CASE_NUMBER)
+    saved: list[SavedPhoto] = []
+    try:
+        for _attempt in range(_WRITE_ATTEMPTS):
+            written = draft.write.rows(conn, _write_params(services, draft, read, saved))
+            if conn.in_transaction():
+                conn.commit()  # a caller's connection outside AUTOCOMMIT
+            if written:
+                keep_filed_photos(conn, services, saved)
+                saved = []  # the new case's
+                return Filed(int(written[0]["id"]), True, written[0])
+            # Nothing inserted: the same idempotency key made the case meanwhile (a concurrent retry) — answer with
+            # it —, the number was taken by a history import that raised the year's counter — take the next one —
+            # or the grid's codes changed since the read: read again.
+            (read,) = _INTAKE_READ.rows(conn, draft.read_params())
+            if conn.in_transaction():
+                conn.commit()
+            if read["existing"] is not None:
+                return _replayed(draft, read)
+        raise Conflict(_NO_NUMBER, reason=Reason.NO_CASE_NUMBER)
+    finally:
+        if saved:  # nothing filed: a losing concurrent report's photos are no case's (review43 D4)
+            drop_unfiled_photos(conn, services, saved)
 
 
 async def intake_async(
@@ -775,23 +786,36 @@ async def intake_async(
     (read,) = await _INTAKE_READ.rows_async(conn, draft.read_params())
     if read["existing"] is not None:
         return _replayed(draft, read)
-    for _attempt in range(_WRITE_ATTEMPTS):
-        if draft.infos:
-            params = await asyncio.to_thread(_write_params, services, draft, read)
-        else:
-            params = _write_params(services, draft, read)
-        written = await draft.write.rows_async(conn, params)
-        if written:
-            return Filed(int(written[0]["id"]), True, written[0])
-        (read,) = await _INTAKE_READ.rows_async(conn, draft.read_params())  # as in intake_on
-        if read["existing"] is not None:
-            return _replayed(draft, read)
-    raise Conflict(_NO_NUMBER, reason=Reason.NO_CASE_NUMBER)
+    saved: list[SavedPhoto] = []
+    try:
+        for _attempt in range(_WRITE_ATTEMPTS):
+            if draft.infos:
+                params = await asyncio.to_thread(_write_params, services, draft, read, saved)
+            else:
+                params = _write_params(services, draft, read, saved)
+            written = await draft.write.rows_async(conn, params)
+            if written:
+                await keep_filed_photos_async(conn, services, saved)
+                saved = []
+                return Filed(int(written[0]["id"]), True, written[0])
+            (read,) = await _INTAKE_READ.rows_async(conn, draft.read_params())  # as in intake_on
+            if read["existing"] is not None:
+                return _replayed(draft, read)
+        raise Conflict(_NO_NUMBER, reason=Reason.NO_CASE_NUMBER)
+    finally:
+        if saved:  # as in intake_on
+            await drop_unfiled_photos_async(conn, services, saved)
 
 
-def _photo_params(services: CaseServices, infos: list[PhotoInfo], photos: list[tuple[str, bytes]]) -> dict[str, Any]:
-    """Photos saved (content-addressed: a retry or a failed write leaves no duplicate) and their rows as arrays."""
-    stored = [services.photos.save(data, info) for info, (_, data) in zip(infos, photos, strict=True)]
+def _photo_params(
+    services: CaseServices, infos: list[PhotoInfo], photos: list[tuple[str, bytes]], saved: list[SavedPhoto]
+) -> dict[str, Any]:
+    """Photos saved (content-addressed: a retry or a failed write leaves no duplicate; each added to ``saved``)
+    and their rows as arrays."""
+    stored = []
+    for info, (_, data) in zip(infos, photos, strict=True):
+        stored.append(services.photos.save(data, info))
+        saved.append(SavedPhoto(stored[-1], info, data))
     return {
         "ph_name": [name for name, _ in photos],
         "ph_sha": [s.sha256 for s in stored],
@@ -804,6 +828,103 @@ def _photo_params(services: CaseServices, infos: list[PhotoInfo], photos: list[t
         "ph_gx": [i.gps[0] if i.gps else None for i in infos],
         "ph_gy": [i.gps[1] if i.gps else None for i in infos],
     }
+
+
+class SavedPhoto(NamedTuple):
+    """A photo a report saved before its write: what was stored, and what to store it again from."""
+
+    stored: StoredPhoto
+    info: PhotoInfo
+    data: bytes
+
+
+# A report's photos are saved before the one statement that files it, and that statement may file nothing (another
+# report under the same key won). Its files then belong to no case — unless another case holds the same photo
+# (content-addressed): a file is removed only when this report wrote it and no row references it, under an
+# exclusive advisory lock. A report that filed its case takes the lock shared and writes again any of its files
+# that is gone: a concurrent report of the same photo may have found the file stored, then seen it removed by the
+# loser before its own row was there.
+_PHOTO_SWEEP = "hashtext('gisgrid.photo_sweep')"
+_PHOTOS_REFERENCED = """
+SELECT s FROM unnest(CAST({shas} AS text[])) AS s
+WHERE EXISTS (SELECT 1 FROM case_photos p WHERE p.sha256 = s)
+   OR EXISTS (SELECT 1 FROM components c WHERE c.photos @> jsonb_build_array(jsonb_build_object('sha256', s)))
+"""
+
+
+def _written_by(saved: list[SavedPhoto]) -> dict[str, StoredPhoto]:
+    """The files these saves wrote (a file found stored was there before this report), by sha256."""
+    return {p.stored.sha256: p.stored for p in saved if p.stored.created}
+
+
+def drop_unfiled_photos(conn: Connection, services: CaseServices, saved: list[SavedPhoto]) -> None:
+    """After a write that filed nothing: remove the files it wrote that no case or component references. Never
+    raises (the refusal that got here is what the caller should see); a file left is only disk space."""
+    written = _written_by(saved)
+    if not written:
+        return
+    try:
+        conn.execute(text(f"SELECT pg_advisory_lock({_PHOTO_SWEEP})"))
+        try:
+            sql = text(_PHOTOS_REFERENCED.format(shas=":shas"))
+            referenced = set(conn.execute(sql, {"shas": list(written)}).scalars())
+            for sha, stored in written.items():
+                if sha not in referenced:
+                    services.photos.remove(stored)
+        finally:
+            conn.execute(text(f"SELECT pg_advisory_unlock({_PHOTO_SWEEP})"))
+            if conn.in_transaction():
+                conn.commit()
+    except Exception:
+        log.warning("could not remove the photo files of a report that was not filed", exc_info=True)
+
+
+async def drop_unfiled_photos_async(conn: AsyncFetcher, services: CaseServices, saved: list[SavedPhoto]) -> None:
+    """:func:`drop_unfiled_photos` on an asyncpg connection in autocommit."""
+    written = _written_by(saved)
+    if not written:
+        return
+    try:
+        await conn.fetch(f"SELECT pg_advisory_lock({_PHOTO_SWEEP})")
+        try:
+            rows = await conn.fetch(_PHOTOS_REFERENCED.format(shas="$1"), list(written))
+            referenced = {r[0] for r in rows}
+            for sha, stored in written.items():
+                if sha not in referenced:
+                    services.photos.remove(stored)
+        finally:
+            await conn.fetch(f"SELECT pg_advisory_unlock({_PHOTO_SWEEP})")
+    except Exception:
+        log.warning("could not remove the photo files of a report that was not filed", exc_info=True)
+
+
+def keep_filed_photos(conn: Connection, services: CaseServices, saved: list[SavedPhoto]) -> None:
+    """After the write that filed the case: its photo files are there (written again if a losing report removed
+    one meanwhile)."""
+    if not saved:
+        return
+    conn.execute(text(f"SELECT pg_advisory_lock_shared({_PHOTO_SWEEP})"))
+    try:
+        for p in saved:
+            if not services.photos.holds(p.stored):
+                services.photos.save(p.data, p.info)
+    finally:
+        conn.execute(text(f"SELECT pg_advisory_unlock_shared({_PHOTO_SWEEP})"))
+        if conn.in_transaction():
+            conn.commit()
+
+
+async def keep_filed_photos_async(conn: AsyncFetcher, services: CaseServices, saved: list[SavedPhoto]) -> None:
+    """:func:`keep_filed_photos` on an asyncpg connection in autocommit (a file is written in a worker thread)."""
+    if not saved:
+        return
+    await conn.fetch(f"SELECT pg_advisory_lock_shared({_PHOTO_SWEEP})")
+    try:
+        missing = [p for p in saved if not services.photos.holds(p.stored)]
+        for p in missing:
+            await asyncio.to_thread(services.photos.save, p.data, p.info)
+    finally:
+        await conn.fetch(f"SELECT pg_advisory_unlock_shared({_PHOTO_SWEEP})")
 
 
 def _save_photo(

@@ -33,7 +33,7 @@ import re
 import secrets
 import threading
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -151,6 +151,7 @@ class StoredPhoto:
     relpath: str  # posix path below the store root, e.g. "3f/a0/3fa0….jpg"
     content_type: str
     size: int
+    created: bool = field(default=False, compare=False)  # this save wrote the file (it was not stored before)
 
 
 def _name(filename: str | None) -> str:
@@ -578,7 +579,16 @@ class PhotoStore:
         if target.is_file() and target.stat().st_size == len(data):
             return stored  # same name = same content: nothing to write
         _write_atomic(target, data)
-        return stored
+        return replace(stored, created=True)
+
+    def holds(self, stored: StoredPhoto) -> bool:
+        """Whether the file of ``stored`` is in the store."""
+        return (self.root / stored.relpath).is_file()
+
+    def remove(self, stored: StoredPhoto) -> None:
+        """Remove the file of ``stored`` (gone already: nothing to do). Only for a file no row references: the
+        caller checks (:func:`gisgrid.cases.drop_unfiled_photos`)."""
+        (self.root / stored.relpath).unlink(missing_ok=True)
 
     @staticmethod
     def file_name(sha256: str, content_type: str) -> str:

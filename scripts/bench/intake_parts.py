@@ -76,7 +76,7 @@ async def measure(url: URL, services: svc.CaseServices, n: int) -> None:
     reads = [(await svc._INTAKE_READ.rows_async(conn, d.read_params()))[0] for d in drafts]
     read_client, read_pg = time.process_time() - c0, backend_cpu(pid) - p0
     t = time.process_time()
-    params = [svc._write_params(services, d, r) for d, r in zip(drafts, reads, strict=True)]
+    params = [svc._write_params(services, d, r, []) for d, r in zip(drafts, reads, strict=True)]
     route_cpu = time.process_time() - t
     c0, p0 = time.process_time(), backend_cpu(pid)
     rows = [await d.write.rows_async(conn, p) for d, p in zip(drafts, params, strict=True)]
