@@ -15,6 +15,7 @@ from typing import Any
 
 import asyncpg
 import psycopg2
+import psycopg2.errors
 from fastapi import FastAPI, Request, params
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
@@ -288,6 +289,41 @@ DATABASE_DOWN: tuple[type[Exception], ...] = (
 CONCURRENT_CONFLICT: tuple[type[Exception], ...] = (asyncpg.exceptions.TransactionRollbackError,)
 
 
+#: What the database raises when the schema lacks a column or table this version uses: a ``gisgrid db downgrade``
+#: (or a migration not run) under a running server. The database is not usable by this version — 503
+#: ``database_error``, reason ``schema_behind``, naming ``gisgrid db upgrade`` — not a fault of the request (500).
+SCHEMA_BEHIND: tuple[type[Exception], ...] = (
+    psycopg2.errors.UndefinedColumn,
+    psycopg2.errors.UndefinedTable,
+    asyncpg.exceptions.UndefinedColumnError,
+    asyncpg.exceptions.UndefinedTableError,
+)
+SCHEMA_BEHIND_TEXT = (
+    "数据库结构落后于本版本,请运行 gisgrid db upgrade / the database schema is behind this version of gisgrid "
+    "(a column or table it uses is missing): run `gisgrid db upgrade`"
+)
+
+
+def schema_behind_cause(exc: BaseException) -> str | None:
+    """The driver's first line when ``exc`` (or the DBAPI error it wraps) is a missing column or table."""
+    orig = getattr(exc, "orig", None) or exc
+    if not isinstance(orig, SCHEMA_BEHIND):
+        return None
+    return f"{type(orig).__name__}: {str(orig).strip().splitlines()[0] if str(orig).strip() else ''}"
+
+
+def schema_behind_response(request: Request, cause: str) -> Response:
+    """503 ``database_error``, reason ``schema_behind``: logged at warning under a reference (the missing column
+    or table in the log only, as every database message)."""
+    ref = new_ref()
+    log.warning("%s: 503 database_error (schema_behind) ref=%s: %s", _where(request), ref, cause)
+    detail = f"{SCHEMA_BEHIND_TEXT} (reference {ref})"
+    if _wants_html(request):
+        return fallback_response(request, 503, "database_error", detail, ref)
+    body = error_body("database_error", detail, Reason.SCHEMA_BEHIND, ref)
+    return JSONResponse(body, status_code=503, headers=NO_STORE)
+
+
 def concurrent_conflict_response(where: str, cause: str) -> JSONResponse:
     """409 ``conflict``, reason ``concurrent_conflict``: the database rolled the request's transaction back for a
     concurrent one. Not an outage (no 503): the client sends it again. Logged at warning under a reference."""
@@ -408,8 +444,17 @@ def add_fallback_handlers(app: FastAPI) -> None:
     for cls in DATABASE_DOWN + CONCURRENT_CONFLICT:
         app.add_exception_handler(cls, _database_down)
 
+    async def _schema_behind(request: Request, exc: Exception) -> Response:
+        return schema_behind_response(request, schema_behind_cause(exc) or type(exc).__name__)
+
+    for cls in SCHEMA_BEHIND:  # asyncpg's (the intake and tile routes) arrive unwrapped
+        app.add_exception_handler(cls, _schema_behind)
+
     @app.exception_handler(sa_exc.DBAPIError)
     async def _dbapi(request: Request, exc: sa_exc.DBAPIError) -> Response:
+        behind = schema_behind_cause(exc)
+        if behind is not None:
+            return schema_behind_response(request, behind)
         if exc.connection_invalidated or concurrent_conflict_cause(exc) is not None:
             return await _database_down(request, exc)  # the server went away, or aborted for a concurrent write
         return await _internal(request, exc)

@@ -118,6 +118,8 @@ class Reason(StrEnum):
     IDEMPOTENCY_KEY_REUSED = "idempotency_key_reused"
     # Any write: the database aborted it for a concurrent one (a deadlock, a serialization failure).
     CONCURRENT_CONFLICT = "concurrent_conflict"
+    # Any route: the database lacks a column or table this version uses (downgraded under a running server).
+    SCHEMA_BEHIND = "schema_behind"
     # Evaluation.
     NO_CASES_IN_PERIOD = "no_cases_in_period"
     # Components (部件).

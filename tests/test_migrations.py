@@ -192,10 +192,26 @@ def test_db_downgrade_asks_before_dropping_tables(server_url: URL) -> None:
     try:
         ensure_postgis(engine)
         migrate.upgrade(url)
+        engine.dispose()  # no other session: no warning (test_schema_behind has one)
 
         refused = runner.invoke(app, ["db", "downgrade", "base"], env=env, input="n\n")
         assert refused.exit_code == 1
         assert refused.output == (
+            "reverting 0018 drops case_documents.transition_id: 0 values\n"
+            "reverting 0017 drops case_transitions.idempotency_fingerprint: 0 values, "
+            "case_transitions.idempotency_key: 0 values\n"
+            "reverting 0016 drops cases.external_ref: 0 values\n"
+            "reverting 0012 drops cases.idempotency_fingerprint: 0 values\n"
+            "reverting 0011 drops admin_units.code_assigned: 0 values\n"
+            "reverting 0010 drops case_photos.transition_id: 0 values\n"
+            "reverting 0009 drops cases.node_calendar_time: 0 values\n"
+            "reverting 0006 drops tables, columns or sequences (not counted)\n"
+            "reverting 0004 drops component_cells: 0 rows\n"
+            "reverting 0003 drops case_documents: 0 rows, case_photos: 0 rows, and more tables, columns or sequences "
+            "(not counted)\n"
+            "reverting 0002 drops component_serials: 0 rows, component_history: 0 rows, and more tables, columns or "
+            "sequences (not counted)\n"
+            "reverting 0001 drops admin_units: 0 rows, and more tables, columns or sequences (not counted)\n"
             "downgrading to base drops tables or columns and the data in them (reverting migrations 0018, 0017, 0016, "
             "0012, 0011, 0010, 0009, 0006, 0004, 0003, 0002, 0001). Continue? [y/N]: n\nAborted.\n"
         )
@@ -208,8 +224,20 @@ def test_db_downgrade_asks_before_dropping_tables(server_url: URL) -> None:
             assert isinstance(unknown.exception, ConfigError), unknown.output  # main() prints it as one line
             assert unknown.exception.message.startswith(f"cannot {command} to {target!r}: "), unknown.exception.message
         assert migrate.current(url) == migrate.head()
-        step = runner.invoke(app, ["db", "downgrade", "0008", "--yes"], env=env)  # 0012, 0011, 0010, 0009 drop columns
-        assert (step.exit_code, step.output) == (0, "at revision 0008\n")
+        engine.dispose()
+        step = runner.invoke(app, ["db", "downgrade", "0008", "--yes"], env=env)  # 0018 … 0009 drop columns
+        assert (step.exit_code, step.output) == (
+            0,
+            "reverting 0018 drops case_documents.transition_id: 0 values\n"
+            "reverting 0017 drops case_transitions.idempotency_fingerprint: 0 values, "
+            "case_transitions.idempotency_key: 0 values\n"
+            "reverting 0016 drops cases.external_ref: 0 values\n"
+            "reverting 0012 drops cases.idempotency_fingerprint: 0 values\n"
+            "reverting 0011 drops admin_units.code_assigned: 0 values\n"
+            "reverting 0010 drops case_photos.transition_id: 0 values\n"
+            "reverting 0009 drops cases.node_calendar_time: 0 values\n"
+            "at revision 0008\n",
+        )
         quiet = runner.invoke(app, ["db", "downgrade", "0006"], env=env)  # 0008, 0007 drop no data: not asked
         assert (quiet.exit_code, quiet.output) == (0, "at revision 0006\n")
 

@@ -160,6 +160,16 @@ def downgrade(
     data: it asks first (back up before, see docs/operations.md)."""
     target = database_url(settings_of(ctx))
     losing = migrate.destructive_steps(target, revision)
+    others = migrate.other_sessions(target)
+    if others and losing:
+        # A running server keeps its connections and answers 503 schema_behind until the schema is upgraded again.
+        echo(
+            f"warning: {others} other session(s) connected to database {target.database} (a running gisgrid serve? "
+            "it answers 503 schema_behind until gisgrid db upgrade)"
+        )
+    if losing:
+        for line in migrate.downgrade_losses(target, revision):
+            echo(line)
     if losing and not yes:
         typer.confirm(
             f"downgrading to {revision} drops tables or columns and the data in them (reverting migrations "

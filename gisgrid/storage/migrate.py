@@ -12,7 +12,9 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from alembic.script.revision import RevisionError
 from alembic.util import CommandError
+from sqlalchemy import Connection, text
 from sqlalchemy.engine import URL
+from sqlalchemy.exc import DBAPIError
 
 from gisgrid.errors import ConfigError
 from gisgrid.storage.database import make_engine
@@ -56,6 +58,70 @@ def destructive_steps(url: URL | str, revision: str) -> list[str]:
     except (CommandError, RevisionError):
         return []  # not a downgrade target: downgrade() says so
     return [r.revision for r in reverted if r.module and _DESTROYS.search(inspect.getsource(r.module.downgrade))]
+
+
+_DROP_COLUMN = re.compile(r"""drop_column\(\s*["'](\w+)["']\s*,\s*["'](\w+)["']""")
+_DROP_TABLE = re.compile(r"""drop_table\(\s*["'](\w+)["']""")
+
+
+def downgrade_losses(url: URL | str, revision: str) -> list[str]:
+    """What a downgrade to ``revision`` loses, one line per reverted revision that drops data, newest first:
+    the non-null values of each column it drops and the rows of each table (``case_photos.transition_id: 5
+    values``); what its downgrade drops under names it computes is said, not counted."""
+    cur = current(url)
+    if cur is None:
+        return []
+    script = ScriptDirectory.from_config(alembic_config(url))
+    try:
+        reverted = list(script.iterate_revisions(cur, revision))
+    except (CommandError, RevisionError):
+        return []
+    lines: list[str] = []
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            for r in reverted:
+                source = inspect.getsource(r.module.downgrade) if r.module else ""
+                destroys = len(_DESTROYS.findall(source))
+                if not destroys:
+                    continue
+                columns = _DROP_COLUMN.findall(source)
+                tables = _DROP_TABLE.findall(source)
+                counted = [(f"{t}.{c}", _count(conn, t, c), "values") for t, c in columns]
+                counted += [(t, _count(conn, t), "rows") for t in tables]
+                parts = [f"{name}: {n:,} {unit}" for name, n, unit in counted if n is not None]
+                # names the downgrade computes, or a table a later migration's downgrade makes again (case_numbers)
+                if destroys > len(parts):
+                    parts.append(f"{'and more ' if parts else ''}tables, columns or sequences (not counted)")
+                lines.append(f"reverting {r.revision} drops {', '.join(parts)}")
+    finally:
+        engine.dispose()
+    return lines
+
+
+def _count(conn: Connection, table: str, column: str | None = None) -> int | None:
+    """Non-null values of ``table.column``, or rows of ``table`` (names from the migrations' own source); None
+    when there is no such table or column now."""
+    sql = f'SELECT count(*) FROM "{table}"' + (f' WHERE "{column}" IS NOT NULL' if column else "")
+    try:
+        with conn.begin_nested():
+            return int(conn.execute(text(sql)).scalar_one())
+    except DBAPIError:
+        return None
+
+
+def other_sessions(url: URL | str) -> int:
+    """Sessions of clients other than this one connected to the database (a running ``gisgrid serve``, psql)."""
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            sql = (
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND pid <> pg_backend_pid() AND backend_type = 'client backend'"
+            )
+            return int(conn.execute(text(sql)).scalar_one())
+    finally:
+        engine.dispose()
 
 
 def head() -> str:
