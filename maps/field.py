@@ -61,6 +61,14 @@ TITLE = "gisgrid 网格员上报"
 DEFAULT_CENTER = (34.75, 113.65)  # lat, lon: used only while no boundaries are loaded
 #: Outbox retry period (ms); the ``online`` event sends at once.
 RETRY_MS = 15_000
+#: After a 5xx (or 408/429) a record waits before it is sent again: BACKOFF_MS, doubled on each such answer up to
+#: BACKOFF_MAX_MS, or the answer's Retry-After (at most BACKOFF_MAX_MS); 立即发送 sends it at once regardless.
+BACKOFF_MS = 15_000
+BACKOFF_MAX_MS = 600_000
+#: A send is given up (aborted, kept queued) after SEND_TIMEOUT_MS plus its body at SEND_MIN_BPS bits/s: a held
+#: or half-open connection must not leave the report "sending" for as long as the browser would wait.
+SEND_TIMEOUT_MS = 30_000
+SEND_MIN_BPS = 256_000
 #: After a report is saved, how long (ms) a tap on 上报 over the emptied, untouched form is taken for a second tap
 #: of the same report and ignored (not shown as 请选择类别 … under the success notice).
 QUIET_MS = 1500
@@ -71,6 +79,10 @@ MINE_SHOWN = 20
 #: Largest photo the API takes (api.routers.cases.MAX_PHOTO_BYTES) and how many a report may carry here.
 MAX_PHOTO_BYTES = 15 * 1024 * 1024
 MAX_PHOTOS = 9
+#: A photo taken longer ago than this (its EXIF date), or farther than PHOTO_FAR_M from the report's location (its
+#: EXIF GPS), gets a yellow warning (a gallery photo of another day or place?); it is still attached.
+PHOTO_OLD_MS = 24 * 3600 * 1000
+PHOTO_FAR_M = 200
 #: The roles that report from the street (workflow.ROLES keys).
 REPORTING_ROLES = ("grid_worker", "supervisor")
 SCHEMES = ("gbt47678", "cjt214")
@@ -210,11 +222,17 @@ def build_field_page(
         "lightLabels": LIGHT_LABELS,
         "scheme": scheme,
         "retryMs": RETRY_MS,
+        "backoffMs": BACKOFF_MS,
+        "backoffMaxMs": BACKOFF_MAX_MS,
+        "sendTimeoutMs": SEND_TIMEOUT_MS,
+        "sendMinBps": SEND_MIN_BPS,
         "quietMs": QUIET_MS,
         "noAnswer": NO_ANSWER,
         "mineShown": MINE_SHOWN,
         "maxPhotoBytes": MAX_PHOTO_BYTES,
         "maxPhotos": MAX_PHOTOS,
+        "photoOldMs": PHOTO_OLD_MS,
+        "photoFarM": PHOTO_FAR_M,
         # what the server takes (gisgrid.photos): a file is judged by its first bytes when attached, not sent
         "photoFormats": sorted(SUPPORTED),
         "maxGpsErrorM": MAX_GPS_ERROR_M,  # a coarser photo fix locates nothing, as on the server
@@ -278,6 +296,7 @@ def build_field_page(
       <label class="gf-btn gf-file">拍照 / 选择照片
         <input id="gf-photos" type="file" accept="image/*" capture="environment" multiple></label>
       <div id="gf-thumbs" class="gf-thumbs"></div>
+      <div id="gf-photo-warn" class="gf-caution" role="status" hidden></div>
       <div id="gf-photo-msg" class="gf-error" role="alert" hidden></div>
     </section>
     <section class="gf-card">
@@ -354,7 +373,16 @@ textarea.gf-input { min-height: 88px; resize: vertical; }
 .gf-file input { position: absolute; inset: 0; opacity: 0; font-size: 0; cursor: pointer; }
 .gf-thumbs { display: flex; flex-wrap: wrap; gap: 8px; margin-top: 8px; }
 .gf-thumb { position: relative; }
-.gf-thumb img { width: 84px; height: 84px; object-fit: cover; border-radius: 6px; border: 1px solid #cfd8dc; }
+.gf-thumb { width: 84px; }
+.gf-thumb img, .gf-tile { display: block; width: 84px; height: 84px; object-fit: cover; border-radius: 6px;
+  border: 1px solid #cfd8dc; }
+.gf-tile { display: flex; flex-direction: column; justify-content: center; align-items: center; gap: 2px;
+  background: #eceff1; color: #37474f; font-size: 12px; line-height: 1.25; text-align: center; padding: 4px; }
+.gf-tile b { font-size: 13px; }
+.gf-thumb-date { display: block; font-size: 12px; color: #546e7a; text-align: center; line-height: 1.3;
+  margin-top: 2px; }
+.gf-caution { background: #fff8e1; color: #6d4c00; border: 1px solid #ffe082; border-left: 5px solid #ffb300;
+  border-radius: 8px; padding: 8px 10px; margin: 8px 0 0; font-size: 15px; white-space: pre-line; }
 .gf-thumb button { position: absolute; top: -6px; right: -6px; width: 32px; height: 32px; border-radius: 50%;
   border: 0; background: #c62828; color: #fff; font-size: 18px; line-height: 1; }
 .gf-error, .gf-rejected > div { background: #fdecea; color: #8a1c1c; border: 1px solid #f5c2c0; border-radius: 8px;
@@ -374,6 +402,9 @@ textarea.gf-input { min-height: 88px; resize: vertical; }
 .gf-refused p { margin: 4px 0; white-space: pre-line; }
 .gf-refused small { color: #6d4c41; display: block; white-space: pre-line; word-break: break-all; }
 .gf-refused .gf-row button { flex: 1 1 8em; }
+.gf-list small.gf-next { display: block; color: #6d4c00; }
+.gf-queue-acts { margin-top: 4px; }
+.gf-queue-acts button { flex: 1 1 6em; min-height: 44px; }
 .gf-photo-loc { color: #1b5e20; }
 .gf-photo-n { margin: 8px 2px 0; }
 .gf-warning { background: #fdecea; color: #8a1c1c; border: 1px solid #f5c2c0; border-left: 5px solid #c62828;
@@ -506,6 +537,47 @@ PAGE_JS = r"""
   }
   GF.exifGps = exifGps;
 
+  /* When a JPEG or HEIC was taken, from its EXIF (DateTimeOriginal with OffsetTimeOriginal, else DateTime), as
+     {text: "YYYY-MM-DD HH:MM", ms}; a time without offset is the phone's local time. null when it has none. */
+  function exifDate(buf) {
+    var b = new Uint8Array(buf);
+    for (var i = 0; i + 14 < b.length; i++) {
+      if (b[i] === 0x45 && b[i + 1] === 0x78 && b[i + 2] === 0x69 && b[i + 3] === 0x66 && b[i + 4] === 0 &&
+          b[i + 5] === 0) {
+        var d = null;
+        try { d = tiffDate(new DataView(buf, i + 6)); } catch (e) { d = null; }
+        if (d) { return d; }
+      }
+    }
+    return null;
+  }
+  function tiffDate(v) {
+    var order = v.getUint16(0), le = order === 0x4949;
+    if ((!le && order !== 0x4d4d) || v.getUint16(2, le) !== 42) { return null; }
+    function ifd(off) {
+      var out = {}, n = v.getUint16(off, le);
+      for (var k = 0; k < n; k++) { var e = off + 2 + 12 * k; out[v.getUint16(e, le)] = e; }
+      return out;
+    }
+    function ascii(entries, tag) {
+      var e = entries[tag];
+      if (e === undefined || v.getUint16(e + 2, le) !== 2) { return null; }
+      var n = v.getUint32(e + 4, le), o = n <= 4 ? e + 8 : v.getUint32(e + 8, le), out = "";
+      for (var k = 0; k < n; k++) { var c = v.getUint8(o + k); if (!c) { break; } out += String.fromCharCode(c); }
+      return out;
+    }
+    var ifd0 = ifd(v.getUint32(4, le)), sub = ifd0[0x8769] !== undefined ? ifd(v.getUint32(ifd0[0x8769] + 8, le)) : {};
+    var when = ascii(sub, 0x9003), offset = when ? ascii(sub, 0x9011) : null;
+    if (!when) { when = ascii(ifd0, 0x0132); }
+    var m = when && /^(\d{4}):(\d\d):(\d\d) (\d\d):(\d\d)(?::(\d\d))?/.exec(when);
+    if (!m || m[1] === "0000") { return null; }
+    var text = m[1] + "-" + m[2] + "-" + m[3] + " " + m[4] + ":" + m[5];
+    var iso = m[1] + "-" + m[2] + "-" + m[3] + "T" + m[4] + ":" + m[5] + ":" + (m[6] || "00");
+    var ms = offset && /^[+-]\d\d:\d\d$/.test(offset) ? Date.parse(iso + offset) : new Date(iso).getTime();
+    return isNaN(ms) ? null : {text: text, ms: ms};
+  }
+  GF.exifDate = exifDate;
+
   /* Inside the district's bounds (with a margin)? Only a hint: the server decides by the grids. */
   function inDistrict(lon, lat) {
     if (!C.bounds) { return true; }
@@ -541,6 +613,8 @@ PAGE_JS = r"""
   var outbox = {
     put: function (rec) { return store("readwrite", function (s) { if (!s) { memory[rec.key] = rec; return null; }
       return s.put(rec); }); },
+    get: function (key) { return store("readonly", function (s) { return s ? s.get(key) : null; })
+      .then(function (rec) { return rec || memory[key] || null; }); },
     remove: function (key) { return store("readwrite", function (s) { if (!s) { delete memory[key]; return null; }
       return s.delete(key); }); },
     all: function () {
@@ -557,12 +631,19 @@ PAGE_JS = r"""
     return fn();
   }
 
-  /* Send every queued report in order, one at a time; stop at the first network failure. */
-  GF.flush = function () {
+  /* The clock of the outbox's backoff (a hook: tests move it on). */
+  GF.now = function () { return Date.now(); };
+  /* Send every queued report in order, one at a time; stop at the first network failure or 5xx. A record backing
+     off after a 5xx (rec.nextTry) is left for later, unless ``now`` (立即发送: the worker asks for it). A report
+     the worker is editing (rec.held) is not sent. */
+  GF.flush = function (now) {
+    if (now) { GF.forceNext = true; }
     if (GF.flushing) { GF.again = true; return GF.flushing; }
+    var force = GF.forceNext;
+    GF.forceNext = false;
     GF.flushing = withLock(function () {
       return outbox.all().then(function (recs) {
-        return recs.filter(function (r) { return !r.refused; })
+        return recs.filter(function (r) { return !r.refused && !r.held && (force || !(r.nextTry > GF.now())); })
           .reduce(function (p, rec) { return p.then(function () { return sendOne(rec); }); }, Promise.resolve());
       });
     }).catch(function (e) {
@@ -575,6 +656,24 @@ PAGE_JS = r"""
     });
     return GF.flushing;
   };
+  /* How long (ms) a send of ``bytes`` may take before it is aborted: a base plus the body at a slow uplink. */
+  function sendTimeout(bytes) { return C.sendTimeoutMs + Math.ceil(bytes * 8 / C.sendMinBps * 1000); }
+  GF.sendTimeout = sendTimeout;
+  /* The wait (ms) after the n-th server error in a row: the answer's Retry-After (seconds or an HTTP date), else
+     backoffMs doubled per error; never above backoffMaxMs. */
+  function backoff(n, retryAfter) {
+    var wait = NaN;
+    if (retryAfter) {
+      wait = /^\s*\d+\s*$/.test(retryAfter) ? Number(retryAfter) * 1000 : Date.parse(retryAfter) - Date.now();
+    }
+    if (!(wait >= 0)) { wait = C.backoffMs * Math.pow(2, Math.min(n - 1, 30)); }
+    return Math.min(wait, C.backoffMaxMs);
+  }
+  GF.backoff = backoff;
+  function fmtClock(ms) {
+    var d = new Date(ms);
+    return pad(d.getHours()) + ":" + pad(d.getMinutes()) + ":" + pad(d.getSeconds());
+  }
 
   function formData(rec) {
     var fd = new FormData();
@@ -586,11 +685,26 @@ PAGE_JS = r"""
     return fd;
   }
 
-  function sendOne(rec) {
+  /* The record as stored now: the worker may have moved it back into the form (held) or discarded it since the
+     flush read the outbox. */
+  function sendOne(listed) {
     if (navigator.onLine === false) { return Promise.reject(OFFLINE); }
+    return outbox.get(listed.key).then(function (rec) {
+      if (!rec || rec.refused || rec.held) { return null; }
+      GF.inFlight = rec.key;
+      return post(rec).then(function (v) { GF.inFlight = null; return v; },
+                            function (e) { GF.inFlight = null; throw e; });
+    });
+  }
+  function post(rec) {
     var headers = {"Accept": "application/json", "Idempotency-Key": rec.key, "X-Role": rec.role,
                    "X-Actor": encodeURIComponent(rec.fields.reporter || "")};
-    return fetch(C.base + "/cases/form", {method: "POST", headers: headers, body: formData(rec)}).then(function (r) {
+    var bytes = rec.photos.reduce(function (n, p) { return n + (p.data.byteLength || 0); }, 0);
+    var abort = window.AbortController ? new AbortController() : null;
+    var timer = abort ? setTimeout(function () { abort.abort(); }, sendTimeout(bytes)) : null;
+    return fetch(C.base + "/cases/form", {method: "POST", headers: headers, body: formData(rec),
+                                          signal: abort ? abort.signal : undefined}).then(function (r) {
+      clearTimeout(timer);
       answered(true);
       return r.json().catch(function () { return null; }).then(function (body) {
         if ((r.status === 201 || r.status === 200) && body && body.id !== undefined) {
@@ -609,14 +723,19 @@ PAGE_JS = r"""
             notice("有一条上报未被受理:已保留在本机,见页面顶部,可修改后重发。", true);
           });
         }
+        /* 5xx, 408, 429: the server is there but cannot take it now. This record waits (doubling), and the
+           flush stops: the next records would be uploaded in full only to get the same answer. */
         rec.attempts = (rec.attempts || 0) + 1;
+        rec.serverErrors = (rec.serverErrors || 0) + 1;
+        rec.nextTry = GF.now() + backoff(rec.serverErrors, r.headers.get("Retry-After"));
         rec.lastError = "服务器暂时无法处理(" + r.status + "),稍后重试";
         if ($("gf-notice").textContent.indexOf("正在发送") >= 0) {  // the notice says what the queue line says
           notice(rec.lastError + "(已保存在本机,见「待发送」)", true);
         }
-        return outbox.put(rec);
+        return outbox.put(rec).then(function () { throw OFFLINE; });
       });
     }, function () {
+      clearTimeout(timer);
       /* The phone says it is online, yet no answer came (the server unreachable, or the connection lost after the
          report was sent: the key makes the resend return that case). One status for it: notice, line, badge. */
       var offline = navigator.onLine === false;
@@ -685,6 +804,11 @@ PAGE_JS = r"""
   /* A refused report back in the form (class, description, address, location, photos); it stays stored until
      the form is sent again (then the new report replaces it) or it is discarded. */
   function editRefused(r) {
+    editRecord(r);
+    formError("请按上面的原因修改,然后点「上报」重发:" + r.refused.reason);
+  }
+  GF.editRefused = editRefused;
+  function editRecord(r) {
     var f = r.fields;
     GF.editing = r.key;
     var cls = GF.classes.filter(function (c) { return c.code === f.class_code; })[0];
@@ -702,10 +826,36 @@ PAGE_JS = r"""
       var blob = new Blob([p.data], {type: p.type});
       try { return new File([blob], p.name, {type: p.type}); } catch (e) { blob.name = p.name; return blob; }
     }));
-    formError("请按上面的原因修改,然后点「上报」重发:" + r.refused.reason);
     $("gf-form").scrollIntoView({block: "start"});
   }
-  GF.editRefused = editRefused;
+
+  /* A queued report (not sent yet) back in the form: held (not sent) until the form is sent again (the new report
+     replaces it) or it is discarded. Not while it is being sent: that one reaches the server as it is. */
+  function editQueued(key) {
+    return outbox.get(key).then(function (r) {
+      if (!r || GF.inFlight === key) {
+        notice(r ? "此条上报正在发送,不能再修改;发送后如有错误请联系指挥中心。" : "此条上报已发送,不能再修改。", true);
+        return renderQueue();
+      }
+      r.held = true;
+      return outbox.put(r).then(function () {
+        editRecord(r);
+        notice("待发送的上报已移回表单,暂停发送:修改后点「上报」重发。", true);
+        return renderQueue();
+      });
+    });
+  }
+  GF.editQueued = editQueued;
+  function discardQueued(key) {
+    if (!window.confirm("放弃这条待发送的上报?照片和描述将从本机删除,不会发送。")) { return Promise.resolve(); }
+    if (GF.inFlight === key) {
+      notice("此条上报正在发送,不能再放弃。", true);
+      return Promise.resolve();
+    }
+    if (GF.editing === key) { GF.editing = null; }
+    return outbox.remove(key).then(renderQueue).then(function () { notice("已放弃一条待发送的上报。"); });
+  }
+  GF.discardQueued = discardQueued;
 
   function renderQueue() {
     return outbox.all().then(function (all) {
@@ -715,9 +865,17 @@ PAGE_JS = r"""
       var ul = $("gf-queue");
       ul.textContent = "";
       recs.forEach(function (r) {
+        var status = r.held ? "修改中:暂停发送,点「上报」重发后替换此条" : r.lastError || "等待发送";
+        var next = !r.held && r.nextTry > GF.now() ? "下次自动重试 " + fmtClock(r.nextTry) : "";
         ul.appendChild(el("li", {"data-key": r.key}, el("i", {cls: "gf-dot gf-pending"}),
           el("b", {text: r.className}), " · " + fmtTime(r.created) + (r.photos.length ? " · " + r.photos.length +
-          " 张照片" : ""), el("br"), el("small", {text: r.lastError || "等待发送"})));
+          " 张照片" : ""), el("br"), el("small", {cls: "gf-status", text: status}),
+          next ? el("small", {cls: "gf-next", text: next}) : null,
+          el("div", {cls: "gf-row gf-queue-acts"},
+            el("button", {type: "button", cls: "gf-btn gf-edit", text: "修改",
+                          onclick: function () { editQueued(r.key); }}),
+            el("button", {type: "button", cls: "gf-btn gf-discard", text: "放弃",
+                          onclick: function () { discardQueued(r.key); }}))));
       });
     });
   }
@@ -854,6 +1012,7 @@ PAGE_JS = r"""
     gpsMessage("");
     tapHint("");
     checkPlace(loc);
+    photoWarnings();
   }
 
   /* The line under the location: the grid it falls in (a hint), or a warning (red) that it is outside. */
@@ -932,6 +1091,7 @@ PAGE_JS = r"""
     gridLine("");
     staffNames();
     if (photoPlace()) { showPhotoPlace(); }
+    photoWarnings();
   }
 
   /* The evaluation counts a report by the reporter's name as typed (no login yet): the located tier-3 grid's
@@ -994,7 +1154,7 @@ PAGE_JS = r"""
       }
       if (f.size > C.maxPhotoBytes) {
         refused.push({name: name, why: "超过 " + C.maxPhotoBytes / 1048576 + " MB(此照片 " +
-          (f.size / 1048576).toFixed(1) + " MB),请重拍或选较小的照片"});
+          (f.size / 1048576).toFixed(1) + " MB):请在相机设置中调低分辨率后重拍"});
         return;
       }
       var p = {file: f, url: URL.createObjectURL(f), gps: null, name: name};
@@ -1020,10 +1180,13 @@ PAGE_JS = r"""
           dropped += 1;
           return;
         }
+        p.format = photoFormat(d.data);
         p.gps = exifGps(d.data);
+        p.taken = exifDate(d.data);
       }, function () { p.gps = null; });
     })).then(function () {
-      if (dropped) { renderThumbs(); say(); }
+      renderThumbs();  // with each photo's date (and its format, on a tile the browser cannot show)
+      if (dropped) { say(); }
       if (!GF.loc) { showPhotoPlace(); }
     });
     return GF.photosRead;
@@ -1062,15 +1225,54 @@ PAGE_JS = r"""
     var box = $("gf-thumbs");
     box.textContent = "";
     GF.photos.forEach(function (p, i) {
-      box.appendChild(el("div", {cls: "gf-thumb"}, el("img", {src: p.url, alt: "照片 " + (i + 1)}),
+      var thumb = el("div", {cls: "gf-thumb"}, p.broken ? photoTile(p, i) : el("img", {src: p.url,
+        alt: "照片 " + (i + 1), onerror: function () {  // a format this browser does not draw (HEIC in Chromium)
+          p.broken = true;
+          if (this.parentNode) { this.parentNode.replaceChild(photoTile(p, i), this); }
+        }}),
         el("button", {type: "button", "aria-label": "移除照片", text: "×", onclick: function () {
           URL.revokeObjectURL(p.url);
           GF.photos.splice(i, 1);
           renderThumbs();
           if (!GF.loc) { clearLocation(); }
-        }})));
+        }}),
+        p.taken ? el("small", {cls: "gf-thumb-date", text: p.taken.text}) : null);
+      box.appendChild(thumb);
     });
+    photoWarnings();
   }
+  /* In place of a picture the browser cannot draw: what it is, and that it goes with the report all the same. */
+  function photoTile(p, i) {
+    var f = p.format === "HEIF" ? "HEIC" : p.format, kind = (f ? f + " " : "") + "照片", said = kind + " · 无法预览 · 将随上报发送";
+    return el("div", {cls: "gf-tile", role: "img", "aria-label": "照片 " + (i + 1) + ":" + said, title: said},
+      el("b", {text: kind}), el("span", {text: "无法预览"}), el("span", {text: "将随上报发送"}));
+  }
+  /* Metres between two WGS84/CGCS2000 points (the two datums differ by centimetres). */
+  function metres(a, b) {
+    var r = Math.PI / 180, x = (b.lon - a.lon) * r * Math.cos((a.lat + b.lat) / 2 * r), y = (b.lat - a.lat) * r;
+    return 6371008.8 * Math.sqrt(x * x + y * y);
+  }
+  function distanceText(m) {
+    return m < 1000 ? Math.round(m / 10) * 10 + " 米" : m < 10000 ? (m / 1000).toFixed(1) + " 公里" :
+      Math.round(m / 1000) + " 公里";
+  }
+  /* A yellow warning (the photo is still attached) for a photo taken over a day ago or far from the report's
+     location: a gallery photo of another day or place is evidence of something else. */
+  function photoWarnings() {
+    var place = currentPlace(), now = Date.now(), several = GF.photos.length > 1, lines = [];
+    GF.photos.forEach(function (p, i) {
+      var old = p.taken && now - p.taken.ms > C.photoOldMs;
+      var far = place && p.gps && p.place !== place ? metres(place, p.gps) : 0;
+      if (!old && !(far > C.photoFarM)) { return; }
+      lines.push((several ? "第 " + (i + 1) + " 张照片" : "照片") +
+        (old ? "拍摄于 " + p.taken.text.slice(0, 10) : "") + (old && far > C.photoFarM ? "," : "") +
+        (far > C.photoFarM ? "距上报位置约 " + distanceText(far) : "") + ":请确认是本次现场照片");
+    });
+    var box = $("gf-photo-warn");
+    box.textContent = lines.join("\n");
+    box.hidden = !lines.length;
+  }
+  GF.photoWarnings = photoWarnings;
   function readPhoto(f) {
     var read = f.arrayBuffer ? f.arrayBuffer() : new Promise(function (ok, fail) {
       var r = new FileReader();
@@ -1152,7 +1354,10 @@ PAGE_JS = r"""
       renderThumbs();
       clearLocation();
       formError("");
-      return renderQueue().then(function () { return GF.flush(); }).then(function () { return true; });
+      /* In the outbox: the next report can be filed now. The sending goes on by itself (a slow uplink, a backlog
+         after a dead spot) and says how it went in the notice and the queue. */
+      renderQueue().then(function () { GF.flush(); });
+      return true;
     }, function (e) {
       formError("无法保存到本机队列:" + (e && e.message ? e.message : e));
       return false;
@@ -1214,7 +1419,7 @@ PAGE_JS = r"""
     $("gf-clear-loc").addEventListener("click", clearLocation);
     $("gf-photos").addEventListener("change", function (e) { addPhotos(e.target.files); e.target.value = ""; });
     $("gf-form").addEventListener("submit", submit);
-    $("gf-retry").addEventListener("click", function () { GF.flush(); });
+    $("gf-retry").addEventListener("click", function () { GF.flush(true); });
     $("gf-refresh").addEventListener("click", refreshMine);
     $("gf-notice").addEventListener("click", function () { $("gf-notice").hidden = true; });
     window.addEventListener("online", function () {

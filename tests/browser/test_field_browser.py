@@ -412,7 +412,7 @@ def test_a_photo_too_big_is_refused_at_the_photo_control_and_the_count_says_what
     page.wait_for_selector("#gf-thumbs img")
     msg = page.locator("#gf-photo-msg")
     msg.wait_for(state="visible")
-    assert msg.inner_text() == "未附上 huge.jpg:超过 15 MB(此照片 16.0 MB),请重拍或选较小的照片"
+    assert msg.inner_text() == "未附上 huge.jpg:超过 15 MB(此照片 16.0 MB):请在相机设置中调低分辨率后重拍"
     assert page.locator("#gf-thumbs img").count() == 1  # the good one only
     assert page.is_hidden("#gf-error")  # not two cards below, by the submit button
     control, box = page.locator("label.gf-file").bounding_box(), msg.bounding_box()
