@@ -1243,7 +1243,8 @@ PAGE_JS = r"""
   }
   /* In place of a picture the browser cannot draw: what it is, and that it goes with the report all the same. */
   function photoTile(p, i) {
-    var f = p.format === "HEIF" ? "HEIC" : p.format, kind = (f ? f + " " : "") + "照片", said = kind + " · 无法预览 · 将随上报发送";
+    var f = p.format === "HEIF" ? "HEIC" : p.format, kind = (f ? f + " " : "") + "照片";
+    var said = kind + " · 无法预览 · 将随上报发送";
     return el("div", {cls: "gf-tile", role: "img", "aria-label": "照片 " + (i + 1) + ":" + said, title: said},
       el("b", {text: kind}), el("span", {text: "无法预览"}), el("span", {text: "将随上报发送"}));
   }
