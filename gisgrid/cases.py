@@ -2214,25 +2214,43 @@ class CaseFilter:
 #: Orders of a case list: ``newest`` — last reported first; ``updated`` — least recently changed first, the order a
 #: system following the cases pages through (``changed_since`` its last poll's latest ``updated_at``); ``due`` —
 #: the running deadline first (most overdue first, a department's or the console's most urgent cases on the
-#: first page), cases without a running clock (finished, 挂账 with none) last.
+#: first page), then the 挂账 cases — their clock is stopped (no light), the deadline they keep is not running, so
+#: they are not the most overdue — among themselves by that deadline, then the cases without a deadline (finished).
+#: ``due``'s three groups, in order: 0 a running deadline, 1 挂账 (suspended), 2 no deadline.
+_DUE_RANK_SQL = "(CASE WHEN c.state = 'suspended' THEN 1 WHEN c.due_at IS NULL THEN 2 ELSE 0 END)"
 CASE_SORTS: dict[str, str] = {
     "newest": "c.id DESC",
     "updated": "c.updated_at, c.id",
-    "due": "c.due_at NULLS LAST, c.id",
+    "due": f"{_DUE_RANK_SQL}, c.due_at NULLS LAST, c.id",
 }
 #: The time column of a keyset order (its cursor carries that time before the id).
 _CURSOR_TIMES = {"updated": "updated_at", "due": "due_at"}
 
 #: Page cursors (keyset paging): ``newest`` — the last case's id; ``updated``/``due`` — its updated_at/due_at in
-#: microseconds since the epoch (``n`` for a case without a due_at), a dot, its id. The next page is what comes
-#: after that case in the order, so reports arriving and cases changing between two pages neither repeat nor skip
-#: a case, as an offset would.
+#: microseconds since the epoch (``n`` for a case without a due_at), a dot, its id; a ``due`` cursor at a 挂账 case
+#: has an ``s`` before the time (``s…`` or ``sn``), the group it is in. The next page is what comes after that case
+#: in the order, so reports arriving and cases changing between two pages neither repeat nor skip a case, as an
+#: offset would.
 _CURSOR_PATTERNS = {
     "newest": re.compile(r"[1-9]\d{0,17}"),
-    "updated": re.compile(r"(-?\d{1,18})\.([1-9]\d{0,17})"),
-    "due": re.compile(r"(-?\d{1,18}|n)\.([1-9]\d{0,17})"),
+    "updated": re.compile(r"()(-?\d{1,18})\.([1-9]\d{0,17})"),
+    "due": re.compile(r"(s?)(-?\d{1,18}|n)\.([1-9]\d{0,17})"),
 }
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
+
+class _Mark(NamedTuple):
+    """Where a cursor points: its case id, time (None: ``newest``, or a ``due`` case without a deadline) and, for
+    ``due``, whether that case is 挂账."""
+
+    id: int
+    at: dt.datetime | None
+    suspended: bool = False
+
+
+def _due_rank(suspended: bool, at: dt.datetime | None) -> int:
+    """The group of ``due`` a case is in (:data:`_DUE_RANK_SQL`)."""
+    return 1 if suspended else 2 if at is None else 0
 
 
 def page_cursor(sort: str, case: Mapping[str, Any]) -> str:
@@ -2241,32 +2259,45 @@ def page_cursor(sort: str, case: Mapping[str, Any]) -> str:
     if column is None:
         return str(case["id"])
     at = case[column]
-    return f"{'n' if at is None else (at - _EPOCH) // dt.timedelta(microseconds=1)}.{case['id']}"
+    group = "s" if sort == "due" and case["state"] == "suspended" else ""
+    return f"{group}{'n' if at is None else (at - _EPOCH) // dt.timedelta(microseconds=1)}.{case['id']}"
 
 
-def _keyset_after(sort: str, after_id: int, after_at: dt.datetime | None) -> str:
-    """The condition (over ``c``, parameters ``after_id``/``after_at``) of the cases after a cursor in ``sort``."""
+def _keyset_after(sort: str, mark: _Mark) -> tuple[str, dict[str, Any]]:
+    """The condition (over ``c``) and parameters of the cases after a cursor in ``sort``."""
+    params: dict[str, Any] = {"after_id": mark.id, "after_at": mark.at}
     if sort == "newest":
-        return "c.id < :after_id"
+        return "c.id < :after_id", params
     if sort == "updated":
-        return "(c.updated_at, c.id) > (:after_at, :after_id)"
-    if after_at is None:  # due: in the cases without a deadline, which come last
-        return "(c.due_at IS NULL AND c.id > :after_id)"
-    return "((c.due_at, c.id) > (:after_at, :after_id) OR c.due_at IS NULL)"
+        return "(c.updated_at, c.id) > (:after_at, :after_id)", params
+    # due: a later group, or the same group and later in it (by due_at, those without one last, then id)
+    if mark.at is None:
+        within = "(c.due_at IS NULL AND c.id > :after_id)"
+    else:
+        within = "((c.due_at, c.id) > (:after_at, :after_id) OR c.due_at IS NULL)"
+    rank = _due_rank(mark.suspended, mark.at)
+    return f"({_DUE_RANK_SQL} > :after_rank OR ({_DUE_RANK_SQL} = :after_rank AND {within}))", {
+        **params,
+        "after_rank": rank,
+    }
 
 
-def _keyset_key(sort: str, row: Any) -> tuple[Any, ...]:
-    """``row``'s place (a mapping: a result row, or the cursor's values) in ``sort`` as a comparable key (larger:
-    later in the list)."""
+def _keyset_key(sort: str, mark: _Mark) -> tuple[Any, ...]:
+    """A case's place in ``sort`` as a comparable key (larger: later in the list)."""
     if sort == "newest":
-        return (-row["id"],)
-    at = row[_CURSOR_TIMES[sort]]
-    return (at is None, at or _EPOCH, row["id"])
+        return (-mark.id,)
+    rank = _due_rank(mark.suspended, mark.at) if sort == "due" else 0
+    return (rank, mark.at is None, mark.at or _EPOCH, mark.id)
 
 
-def _after(sort: str, cursor: str) -> tuple[int, dt.datetime | None]:
-    """A cursor's case id and (``updated``, ``due``) time — None for ``newest`` and a ``due`` cursor in the cases
-    without a deadline; a cursor of another order or not made here is refused."""
+def _row_mark(sort: str, row: Any) -> _Mark:
+    """A result row's place, as a cursor names it."""
+    column = _CURSOR_TIMES.get(sort)
+    return _Mark(row["id"], None if column is None else row[column], sort == "due" and row["state"] == "suspended")
+
+
+def _after(sort: str, cursor: str) -> _Mark:
+    """Where a cursor points; a cursor of another order or not made here is refused."""
     m = _CURSOR_PATTERNS[sort].fullmatch(cursor)
     if m is None:
         raise InvalidInput(
@@ -2274,17 +2305,20 @@ def _after(sort: str, cursor: str) -> tuple[int, dt.datetime | None]:
             detail=[{"field": "after"}],
             reason=Reason.AFTER_UNREADABLE,
         )
-    if sort == "newest" or m[1] == "n":
-        return int(cursor) if sort == "newest" else int(m[2]), None
+    if sort == "newest":
+        return _Mark(int(cursor), None)
+    suspended = m[1] == "s"
+    if m[2] == "n":
+        return _Mark(int(m[3]), None, suspended)
     try:
-        at = _EPOCH + dt.timedelta(microseconds=int(m[1]))
+        at = _EPOCH + dt.timedelta(microseconds=int(m[2]))
     except OverflowError:
         raise InvalidInput(
             f"after: the cursor's time is out of range, got {cursor[:40]!r}",
             detail=[{"field": "after"}],
             reason=Reason.AFTER_UNREADABLE,
         ) from None
-    return int(m[2]), at
+    return _Mark(int(m[3]), at, suspended)
 
 
 #: An event class code as a filter takes it: 4 or 5 digits (GB/T 47678 and the city's own).
@@ -2510,14 +2544,14 @@ def case_page(
         lit = [r for r in rows if light_of(services, r, now) == f.light]
         if after is None:
             return paged(lit[f.offset : f.offset + f.limit + 1], len(lit))
-        after_id, after_at = after
-        mark = _keyset_key(f.sort, {"id": after_id, **dict.fromkeys(_CURSOR_TIMES.values(), after_at)})
-        rest = [r for r in lit if _keyset_key(f.sort, r) > mark]
+        mark = _keyset_key(f.sort, after)
+        rest = [r for r in lit if _keyset_key(f.sort, _row_mark(f.sort, r)) > mark]
         return paged(rest[: f.limit + 1], len(lit))
     matched = int(conn.execute(text(f"SELECT count(*) FROM cases c WHERE {cond}"), params).scalar_one())
     if after is not None:
-        base += f" AND {_keyset_after(f.sort, *after)}"
-        params = {**params, "after_id": after[0], "after_at": after[1]}
+        later, later_params = _keyset_after(f.sort, after)
+        base += f" AND {later}"
+        params = {**params, **later_params}
     rows = (
         conn.execute(
             text(base + f" ORDER BY {order} LIMIT :limit OFFSET :offset"),

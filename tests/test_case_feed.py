@@ -96,6 +96,59 @@ def test_sort_due_lists_the_most_urgent_first_and_pages_by_cursor(
     assert client.get("/cases", params={"sort": "due", "after": "x.1"}).json()["reason"] == "after_unreadable"
 
 
+def test_sort_due_lists_suspended_cases_after_every_running_one_and_pages_across_the_groups(
+    client: TestClient, loaded: Engine, spot: tuple[float, float]
+) -> None:
+    """review44 D1: 挂账 stops the clock, but a suspended case keeps its old due_at; ``sort=due`` listed it as the
+    most overdue. Running deadlines come first, then the 挂账 cases (by the deadline they keep, one without last),
+    then the cases without a deadline; every page size walks that order with no gap or repeat, the cursor at a
+    挂账 case marking its group (``s``)."""
+    x, y = spot
+    run_late, run_soon, parked_old, parked_soon, parked_none, rejected = (report(client, x, y, k) for k in range(6))
+    r = client.post(
+        f"/cases/{rejected['id']}/actions/reject",
+        json={"version": 1, "payload": {"reason": "不属于城管范围"}},
+        headers=INTAKE,
+    )
+    assert r.status_code == 200, r.text
+    now = dt.datetime.now(dt.UTC)
+    with loaded.begin() as conn:
+        for case, due in (
+            (run_late, now + dt.timedelta(days=3, hours=3)),
+            (run_soon, now + dt.timedelta(days=3, hours=1)),
+        ):
+            conn.execute(text("UPDATE cases SET due_at = :due WHERE id = :id"), {"due": due, "id": case["id"]})
+        for case, due in (
+            (parked_old, now - dt.timedelta(days=30)),  # long past, but its clock stopped: not the most urgent
+            (parked_soon, now + dt.timedelta(days=3, hours=2)),
+            (parked_none, None),
+        ):
+            conn.execute(
+                text(
+                    "UPDATE cases SET state = 'suspended', previous_state = 'filed', suspended_at = :now, node = NULL, "
+                    "due_at = :due WHERE id = :id"
+                ),
+                {"due": due, "now": now, "id": case["id"]},
+            )
+    order = [c["id"] for c in (run_soon, run_late, parked_old, parked_soon, parked_none, rejected)]
+    listed = client.get("/cases", params={"sort": "due"}).json()
+    assert ids(listed) == order
+    assert [c["light"] for c in listed["data"]][:2] == ["green", "green"]
+    assert [c["light"] for c in listed["data"]][2:5] == [None, None, None]
+    for size in (1, 2, 4, 5):
+        pages = walk(client, {"sort": "due", "limit": size})
+        assert [i for page in pages for i in page] == order, size
+        assert all(len(page) == size for page in pages[:-1])
+    assert walk(client, {"sort": "due", "limit": 5, "light": "green"}) == [order[:2]]
+    first = client.get("/cases", params={"sort": "due", "limit": 3}).json()
+    cursor = next(link["href"] for link in first["links"] if link["rel"] == "next").rsplit("after=", 1)[1]
+    micros = (now - dt.timedelta(days=30) - dt.datetime(1970, 1, 1, tzinfo=dt.UTC)) // dt.timedelta(microseconds=1)
+    assert cursor == f"s{micros}.{parked_old['id']}"
+    assert ids(client.get("/cases", params={"sort": "due", "after": f"sn.{parked_none['id']}"}).json()) == order[5:]
+    assert ids(client.get("/cases", params={"sort": "due", "after": f"n.{rejected['id'] - 1}"}).json()) == order[5:]
+    assert client.get("/cases", params={"sort": "updated", "after": "s1.1"}).json()["reason"] == "after_unreadable"
+
+
 def test_a_bad_sort_or_time_is_refused_naming_it(client: TestClient) -> None:
     r = client.get("/cases", params={"sort": "oldest"})
     assert r.status_code == 422

@@ -234,6 +234,16 @@ def test_demo_load_help_says_all_it_loads_and_how_to_change_the_amounts() -> Non
     assert "--history-days" in said and "0: none" in said
 
 
+def test_cases_list_help_names_every_order() -> None:
+    """review44 D8: the group's line for ``list`` said "newest first unless --sort updated", with no ``due``."""
+    group = runner.invoke(app, ["cases", "--help"], env={"COLUMNS": "200"})
+    assert group.exit_code == 0, group.output
+    assert "List cases, newest first unless --sort updated or due" in " ".join(group.output.split())
+    listed = runner.invoke(app, ["cases", "list", "--help"], env={"COLUMNS": "200"})
+    said = " ".join(listed.output.split())
+    assert "or due (running deadline first, then 挂账)" in said
+
+
 def test_demo_load_takes_the_days_of_simulated_cases_and_refuses_a_negative_count(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:

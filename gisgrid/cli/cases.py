@@ -220,7 +220,8 @@ def list_(
     sort: str = typer.Option(
         "newest",
         "--sort",
-        help="newest (last reported first), updated (least recently changed) or due (running deadline first).",
+        help="newest (last reported first), updated (least recently changed) "
+        "or due (running deadline first, then 挂账).",
     ),
     limit: int = typer.Option(20, "--limit", help=f"Cases per page, 1–{MAX_LIMIT}."),
     offset: int = typer.Option(0, "--offset", help=f"Cases to skip, 0–{MAX_OFFSET}."),
@@ -231,7 +232,7 @@ def list_(
         OutputFormat.text, "--format", help="text (one line per case), json or geojson (as the API answers)."
     ),
 ) -> None:
-    """List cases, newest first unless --sort updated (the filters of GET /cases)."""
+    """List cases, newest first unless --sort updated or due (the filters and orders of GET /cases)."""
     if not 1 <= limit <= MAX_LIMIT:
         raise InvalidInput(f"--limit: must be between 1 and {MAX_LIMIT}, got {limit}")
     if not 0 <= offset <= MAX_OFFSET:
