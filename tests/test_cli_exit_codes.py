@@ -127,6 +127,29 @@ def test_history_import_with_every_row_refused_exits_1(loaded: Engine, settings:
     assert count(loaded, "cases") == 0
 
 
+def test_history_import_with_some_cases_refused_exits_2(loaded: Engine, settings: Settings, tmp_path: Path) -> None:
+    """review44 D2: as components import, a partial history import (cases written, others refused) exits 2 — told
+    apart from a clean one (0) and from nothing imported (1) —, in a dry run too."""
+    sample = Path(__file__).resolve().parents[1] / "data" / "demo" / "history-sample.csv"
+    clean = gisgrid(settings, tmp_path, "cases", "import-history", str(sample), "--dry-run")
+    assert clean.returncode == 0, clean.stdout + clean.stderr
+    assert "refused 0 rows (0 cases)\ndry run: 4 cases" in clean.stdout, clean.stdout
+    src = tmp_path / "h.csv"
+    text_ = sample.read_text(encoding="utf-8")
+    assert text_.count("2025000104,,,,,,,rejected,") == 1
+    src.write_text(text_.replace("2025000104,,,,,,,rejected,", "2025000104,,,,,,,bogus,"), encoding="utf-8")
+    r = gisgrid(settings, tmp_path, "cases", "import-history", str(src), "--dry-run")
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert "(1 cases)\ndry run: 3 cases" in r.stdout, r.stdout
+    r = gisgrid(settings, tmp_path, "cases", "import-history", str(src), "--all-or-nothing")
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert count(loaded, "cases") == 0
+    r = gisgrid(settings, tmp_path, "cases", "import-history", str(src))
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert "read 28 rows (4 cases): imported 3 cases" in r.stdout, r.stdout
+    assert count(loaded, "cases") == 3
+
+
 def test_components_import_with_every_row_refused_exits_1(loaded: Engine, settings: Settings, tmp_path: Path) -> None:
     src = tmp_path / "c.csv"
     pd.DataFrame([{"class_code": "01999", "lon": 113.7, "lat": 34.75}]).to_csv(src, index=False)

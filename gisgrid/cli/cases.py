@@ -456,7 +456,8 @@ def import_history(
     all_or_nothing: bool = typer.Option(False, "--all-or-nothing", help="Write nothing if any row is refused."),
 ) -> None:
     """历史案件导入: load a city's past cases (one row per transition), checked row by row and through the
-    workflow; accepted cases are written whole with their own numbers, refused ones listed with row/field/reason."""
+    workflow; accepted cases are written whole with their own numbers, refused ones listed with row/field/reason.
+    Exit 0: every case imported; 2: some refused, the others imported; 1: nothing imported."""
     if not file.is_file():
         raise InvalidInput(f"{file}: file not found")
     errors_path = errors or file.with_name(f"{file.stem}.errors.csv")
@@ -468,5 +469,9 @@ def import_history(
         finally:
             engine.dispose()
     echo(summary.to_text())
+    # As components import: 1 when nothing was imported (every row refused, or any under --all-or-nothing); 2 when
+    # some cases were refused and the others imported, so that a script tells a partial import from a clean one.
     if summary.everything_refused or (all_or_nothing and summary.refused_rows):
         raise typer.Exit(1)
+    if summary.refused_rows:
+        raise typer.Exit(2)
