@@ -50,6 +50,7 @@ from gisgrid.settings import STORAGE_SRID, Settings
 from gisgrid.storage.bulk import CopyPart, copy_batches, copy_frame, point_ewkb_hex
 from gisgrid.texts import bilingual, refuse_bad_text
 from gisgrid.vectorio import WITHIN_LENGTHS, check_within, write_layer
+from gisgrid.workflow import StaleVersion, refusal_item
 
 log = logging.getLogger(__name__)
 
@@ -1178,11 +1179,7 @@ def save_component(
             if action != "create" and current is None:
                 raise NotFound(f"no component with identifier {item.id}")
             if expected_version is not None and current is not None and current != expected_version:
-                raise Conflict(
-                    f"component {item.id} was changed by someone else (version {current}, you sent "
-                    f"{expected_version}); reload it and try again",
-                    reason=Reason.STALE_VERSION,
-                )
+                raise _stale_version(item.id, current, expected_version)
             if action == "create" and current is not None:
                 raise Conflict(
                     f"component {item.id} already exists; update it with PATCH /components/{item.id}",
@@ -1256,6 +1253,20 @@ def update_component(
         attrs=props["attrs"] or {},
     )
     changes = dict(changes)
+    if "class_code" in changes and changes["class_code"] != props["class_code"]:
+        # The class is in the identifier (district + class + serial): another class is another component.
+        sent, kept = changes["class_code"], props["class_code"]
+        raise InvalidInput(
+            "部件类别不能更改:类别是部件标识码的一部分,请移除该部件后按新类别新建 / class_code: a component's "
+            f"class is part of its identifier ({kept}, sent {str(sent)[:8]!r}); retire it and create a new one",
+            detail=[
+                refusal_item(
+                    "class_code", f"the component's class is {kept}", Reason.CLASS_CHANGE, value=sent, class_code=kept
+                )
+            ],
+            reason=Reason.CLASS_CHANGE,
+        )
+    changes.pop("class_code", None)  # the same class: no change
     why = (changes.pop("reason", None) or "").strip()
     status = changes.get("status", props["status"])
     if status != props["status"] and RETIRED in (status, props["status"]):
@@ -1285,11 +1296,6 @@ def update_component(
     unknown = set(changes) - set(ComponentInput.__dataclass_fields__) - {"datum"}
     if unknown:
         raise InvalidInput(f"unknown field(s): {', '.join(sorted(unknown))}", reason=Reason.EXTRA_FORBIDDEN)
-    if "class_code" in changes and changes["class_code"] != props["class_code"]:
-        raise InvalidInput(
-            "class_code: a component's class is part of its identifier; retire it and create a new one",
-            reason=Reason.CLASS_CHANGE,
-        )
     if ("lon" in changes) != ("lat" in changes):
         raise InvalidInput("lon/lat: a move needs both lon and lat", reason=Reason.MISSING)
     for key, value in changes.items():
@@ -1308,6 +1314,24 @@ def update_component(
         action="update",
         source=f"api ({why})" if why else "api",
         answer=answer,
+    )
+
+
+def _stale_version(component_id: str, version: int, expected_version: int) -> StaleVersion:
+    """The refusal of a stale ``version``, in the shape a case's is: error ``stale_version`` (409), one item
+    naming the version stored and the one sent."""
+    return StaleVersion(
+        f"component {component_id} was changed by someone else (version {version}, you sent {expected_version}); "
+        "reload it and try again",
+        detail=[
+            refusal_item(
+                "version",
+                f"the component is at version {version}",
+                Reason.STALE_VERSION,
+                version=version,
+                expected_version=expected_version,
+            )
+        ],
     )
 
 
@@ -1331,10 +1355,7 @@ def retire_component(
         if row is None:
             raise NotFound(f"no component with identifier {component_id}")
         if expected_version is not None and row.version != expected_version:
-            raise Conflict(
-                f"component {component_id} was changed by someone else (version {row.version})",
-                reason=Reason.STALE_VERSION,
-            )
+            raise _stale_version(component_id, row.version, expected_version)
         if row.status == "移除":
             raise Conflict(f"component {component_id} is already retired", reason=Reason.COMPONENT_RETIRED)
         conn.execute(

@@ -94,9 +94,7 @@ def test_create_read_update_retire_and_history(client: TestClient, spot: tuple[f
     assert moved.json()["geometry"]["coordinates"][0] == pytest.approx(x + 0.0003, abs=1e-7)
 
     stale = client.patch(f"/components/{cid}", json={"status": "完好", "version": 1}, headers=WHO)
-    assert (
-        stale.status_code == 409 and stale.json()["error"] == "conflict" and stale.json()["reason"] == "stale_version"
-    )
+    assert stale.status_code == 409 and stale.json()["error"] == "stale_version"  # as a case's (review44 D4)
 
     retired = client.post(f"/components/{cid}/retire", json={"reason": "道路改造拆除"}, headers=WHO)
     assert retired.status_code == 200 and retired.json()["properties"]["status"] == "移除"
@@ -110,6 +108,83 @@ def test_create_read_update_retire_and_history(client: TestClient, spot: tuple[f
     assert history[3]["changes"] == {"status": ["破损", "移除"]} and history[3]["source"] == "道路改造拆除"
     assert {h["actor"] for h in history} == {"李娜"}
     assert client.get(f"/components/{cid}").json()["properties"]["status"] == "移除"  # kept, not deleted
+
+
+def test_a_stale_version_is_refused_as_a_case_s_is(client: TestClient, spot: tuple[float, float]) -> None:
+    """review44 D4: a component's stale version answered error ``conflict`` with reason ``stale_version`` and a bare
+    message; a case's answers error ``stale_version`` with one item naming the versions. One shape for both, by
+    PATCH and by /retire; nothing written."""
+    x, y = spot
+    cid = client.post(
+        "/components", json={"class_code": "01037", "lon": x, "lat": y, "datum": "cgcs2000"}, headers=WHO
+    ).json()["id"]
+    item = {
+        "field": "version",
+        "reason": "the component is at version 1",
+        "code": "stale_version",
+        "version": 1,
+        "expected_version": 99,
+    }
+    for stale in (
+        client.patch(f"/components/{cid}", json={"status": "破损", "version": 99}, headers=WHO),
+        client.post(f"/components/{cid}/retire", json={"reason": "拆除", "version": 99}, headers=WHO),
+    ):
+        assert stale.status_code == 409
+        assert stale.json() == {
+            "error": "stale_version",
+            "detail": {
+                "message": f"component {cid} was changed by someone else (version 1, you sent 99); reload it and try "
+                "again",
+                "items": [item],
+            },
+        }
+    zh = client.patch(
+        f"/components/{cid}", json={"status": "破损", "version": 99}, headers={**WHO, "Accept-Language": "zh-CN"}
+    )
+    assert zh.json()["message_zh"] == "version:已被他人更新,请重新打开后再办理"
+    assert client.get(f"/components/{cid}").json()["properties"]["version"] == 1
+
+
+def test_a_patch_may_send_the_class_back_but_not_change_it(client: TestClient, spot: tuple[float, float]) -> None:
+    """review44 D3: a PATCH echoing ``class_code`` was refused as an unknown field, and the documented reason
+    ``class_change`` was never given. The class is part of the identifier: the same one is no change, another is
+    refused with class_change, zh-CN first, nothing written."""
+    x, y = spot
+    cid = client.post(
+        "/components", json={"class_code": "01037", "lon": x, "lat": y, "datum": "cgcs2000"}, headers=WHO
+    ).json()["id"]
+    other = client.patch(f"/components/{cid}", json={"class_code": "01001", "version": 1}, headers=WHO)
+    assert other.status_code == 422
+    assert other.json() == {
+        "error": "invalid_input",
+        "reason": "class_change",
+        "detail": {
+            "message": "部件类别不能更改:类别是部件标识码的一部分,请移除该部件后按新类别新建 / "
+            "class_code: a component's class is part of its identifier (01037, sent '01001'); retire it and create "
+            "a new one",
+            "items": [
+                {
+                    "field": "class_code",
+                    "reason": "the component's class is 01037",
+                    "code": "class_change",
+                    "value": "01001",
+                    "class_code": "01037",
+                }
+            ],
+        },
+    }
+    assert client.get(f"/components/{cid}").json()["properties"]["version"] == 1
+    same = client.patch(f"/components/{cid}", json={"class_code": "01037", "status": "破损", "version": 1}, headers=WHO)
+    assert same.status_code == 200, same.text
+    assert same.json()["properties"]["class_code"] == "01037" and same.json()["properties"]["version"] == 2
+    history = client.get(f"/components/{cid}/history").json()["history"]
+    assert history[-1]["changes"] == {"status": ["完好", "破损"]}
+    retired = client.patch(
+        f"/components/{cid}",
+        json={"class_code": "01037", "status": "移除", "reason": "拆除", "version": 2},
+        headers=WHO,
+    )
+    assert retired.status_code == 200 and retired.json()["properties"]["status"] == "移除", retired.text
 
 
 def test_into_and_out_of_the_registry_by_patch_needs_a_reason(client: TestClient, spot: tuple[float, float]) -> None:

@@ -71,6 +71,13 @@ class ComponentIn(_Attrs):
 
 class ComponentPatch(_Attrs):
     version: int | None = Field(default=None, description="The version you read; a stale one gets 409")
+    class_code: str | None = Field(
+        default=None,
+        max_length=8,
+        description="The class the component has (a client may send back what it read): a component's class is part "
+        "of its identifier and does not change — another one is refused (422, reason class_change); retire the "
+        "component and create a new one",
+    )
     lon: float | None = Field(default=None, ge=-180, le=180)
     lat: float | None = Field(default=None, ge=-90, le=90)
     datum: Literal["wgs84", "cgcs2000", "gcj02", "bd09"] = "wgs84"
