@@ -48,7 +48,7 @@ class ErrorBody(BaseModel):
         "payload field left out included, reason missing), not_found, conflict, role_not_allowed, forbidden (403; "
         "forbidden: a browser's write sent by another site's page, reason cross_site_request), bad_request (400), "
         "transition_not_allowed, stale_version (409), payload_too_large, unsupported_media_type, "
-        "method_not_allowed, internal_error, database_error, unavailable",
+        "method_not_allowed (405), internal_error, stored_file_damaged (500), database_error, unavailable (503)",
         examples=["invalid_input"],
     )
     reason: str | None = Field(

@@ -2633,6 +2633,15 @@ def in_datum(cases: list[dict[str, Any]], datum: str) -> list[dict[str, Any]]:
     ]
 
 
+def heat_in_datum(points: list[tuple[float, float, int]], datum: str) -> list[tuple[float, float, int]]:
+    """Heat-map points (lat, lon, cases) with lat/lon in ``datum``, as :func:`in_datum` for cases."""
+    to = geodesy.check_datum(datum)
+    if to in ("cgcs2000", "wgs84") or not points:
+        return points
+    lon, lat = geodesy.from_storage([p[1] for p in points], [p[0] for p in points], to)
+    return [(round(float(y), 6), round(float(x), 6), p[2]) for p, x, y in zip(points, lon, lat, strict=True)]
+
+
 #: Points an edge of a GCJ-02/BD-09 box is converted at (``bbox_to_storage``): at least ``BBOX_EDGE_POINTS``, at most
 #: ``BBOX_EDGE_STEP_DEG`` apart (the offset's shortest wavelength is 1/3°: between samples 0.002° apart the converted
 #: edge bends by well under a centimetre), and no more than ``BBOX_EDGE_MAX_POINTS`` for a huge box.

@@ -260,6 +260,32 @@ def test_answers_in_the_datum_a_client_draws_in(client: TestClient, spot: tuple[
     assert bad.status_code == 422 and [i["field"] for i in bad.json()["detail"]] == ["datum"]
 
 
+def test_the_heat_map_answers_in_the_datum_a_client_draws_in(client: TestClient, spot: tuple[float, float]) -> None:
+    """review44 D5: ``/cases/heat`` refused ``datum`` (extra_forbidden) although it takes the list's filters, bbox
+    included: its points and bbox were CGCS2000 only. It takes ``datum`` as GET /cases does and says it."""
+    from gisgrid import geodesy
+
+    x, y = spot
+    case = client.post("/cases", json={"class_code": GARBAGE, "lon": x, "lat": y}, headers=INTAKE).json()
+    gx, gy = (float(v[0]) for v in geodesy.from_storage([case["lon"]], [case["lat"]], "gcj02"))
+    plain = client.get("/cases/heat")
+    assert plain.status_code == 200, plain.text
+    assert plain.json() == {
+        "cell_deg": 0.0005,
+        "cases": 1,
+        "points": [[round(case["lat"], 6), round(case["lon"], 6), 1]],
+        "datum": "cgcs2000",
+    }
+    gcj = client.get("/cases/heat", params={"datum": "gcj02"})
+    assert gcj.status_code == 200, gcj.text
+    assert gcj.json() == {"cell_deg": 0.0005, "cases": 1, "points": [[round(gy, 6), round(gx, 6), 1]], "datum": "gcj02"}
+    box = f"{gx - 2e-4},{gy - 2e-4},{gx + 2e-4},{gy + 2e-4}"
+    assert client.get("/cases/heat", params={"bbox": box, "datum": "gcj02"}).json()["cases"] == 1
+    assert client.get("/cases/heat", params={"bbox": box}).json()["cases"] == 0  # the box taken as CGCS2000
+    bad = client.get("/cases/heat", params={"datum": "mars"})
+    assert bad.status_code == 422 and [i["field"] for i in bad.json()["detail"]] == ["datum"]
+
+
 def test_a_poll_time_in_utc_is_that_instant_not_china_time(
     client: TestClient, loaded: Engine, spot: tuple[float, float]
 ) -> None:

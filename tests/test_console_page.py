@@ -99,6 +99,7 @@ def test_heat_counts_the_filtered_cases_of_the_period(client: TestClient) -> Non
         "cell_deg": 0.0005,
         "cases": 0,
         "points": [],
+        "datum": "cgcs2000",
     }
     bad = client.get("/cases/heat", params={"since": "2026-02-01T00:00:00+08:00", "until": "2026-01-01T00:00:00+08:00"})
     assert bad.status_code == 422 and bad.json()["reason"] == "until_not_after_since"

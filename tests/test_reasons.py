@@ -107,6 +107,22 @@ def test_readme_lists_every_reason_code() -> None:
     assert not missing, f"README's API section does not list: {missing}"
 
 
+def test_readme_s_status_table_lists_every_error_code() -> None:
+    """review44 D7: 405 ``method_not_allowed`` was in no table. Every ``error`` the API says it answers (its
+    ErrorBody schema) has a row of README's status table, in the ``error`` column."""
+    from api.schemas import ErrorBody
+
+    said = ErrorBody.model_fields["error"].description or ""
+    codes = {c.strip() for c in re.sub(r"\([^)]*\)", "", said.split(":", 1)[1]).split(",")}
+    assert {"invalid_input", "method_not_allowed", "stale_version", "unavailable"} <= codes, codes
+    readme = (PROJECT_ROOT / "README.md").read_text(encoding="utf-8")
+    table = readme[readme.index("The statuses and their `error` codes:") :].split("\n\n", 2)[1]
+    rows = [line.split(" | ") for line in table.splitlines()[2:]]
+    column = {code for row in rows for code in re.findall(r"`([a-z_]+)`", row[1])}
+    assert sorted(codes - column) == []
+    assert [c.strip("| ") for c in next(r for r in rows if "405" in r[0])[:2]] == ["405", "`method_not_allowed`"]
+
+
 SUPERVISOR = {"X-Role": "supervisor"}  # an action's role is checked first; these refusals are about the body
 
 

@@ -420,10 +420,19 @@ def list_cases(
 
 
 @router.get("/heat", summary="案件热力 Cases per ~50 m square for a heat map", dependencies=[Depends(known_query_only)])
-def heat(engine: EngineDep, services: ServicesDep, f: FilterDep) -> dict[str, Any]:
+def heat(
+    engine: EngineDep,
+    services: ServicesDep,
+    f: FilterDep,
+    datum: Annotated[Datum, Query(description=_ANSWER_DATUM_HELP)] = "cgcs2000",
+) -> dict[str, Any]:
+    """``points``: [lat, lon, cases] per square (squares of ``cell_deg`` in the stored CGCS2000; each point, the mean
+    of its cases, answered in ``datum``), as GET /cases takes ``datum`` for its lon/lat and bbox."""
+    if f.bbox is not None:
+        f = replace(f, bbox=svc.bbox_to_storage(f.bbox, datum))
     with engine.connect() as conn:
-        points = svc.case_heat(conn, services, f)
-    return {"cell_deg": svc.HEAT_CELL_DEG, "cases": sum(p[2] for p in points), "points": points}
+        points = svc.heat_in_datum(svc.case_heat(conn, services, f), datum)
+    return {"cell_deg": svc.HEAT_CELL_DEG, "cases": sum(p[2] for p in points), "points": points, "datum": datum}
 
 
 @router.get(
