@@ -383,7 +383,8 @@ def list_cases(
         Query(
             description="newest: last reported first; updated: least recently changed first (updated_at, then id) "
             "— page a change feed with changed_since; due: the running deadline (due_at) first — most overdue "
-            "first — then the cases without one",
+            "first —, then the 挂账 (suspended) cases, whose clock is stopped, by the deadline they keep, then the "
+            "cases without one",
             json_schema_extra={"enum": list(svc.CASE_SORTS)},
         ),
     ] = "newest",
