@@ -7,7 +7,8 @@ WebP or HEIC/HEIF, more than ``max_bytes`` bytes or more than :data:`MAX_PIXELS`
 guard), and truncated or corrupt images (the whole image is decoded once to find those).
 
 HEIC (the iPhone default) needs the optional ``pillow-heif`` or ``pi-heif`` package; :data:`SUPPORTED` lists the
-formats this process accepts. Without either, HEIC is refused with a message that says so. A HEIC/HEIF photo is
+formats this process accepts. Without either, HEIC is refused with a message that says so; with one, HEIF bytes
+that do not decode (an interrupted copy) are refused as corrupt, like a damaged JPEG. A HEIC/HEIF photo is
 converted to JPEG at intake (:data:`PhotoInfo.converted`; its EXIF — GPS, capture time — is carried over): Chromium,
 Edge and Firefox cannot show HEIC, and every stored photo must be displayable in the console, on a 交办单 and on
 the reporter's phone. What is stored and served is then ``image/jpeg``; the EXIF read from the original is kept.
@@ -168,6 +169,13 @@ def _is_heif(data: bytes) -> bool:
 
 def _refuse_unsupported(data: bytes, name: str, filename: str | None) -> InvalidInput:
     """The error for bytes that no accepted format opened: an image of another format, or not an image."""
+    if _is_heif(data) and "HEIF" in SUPPORTED:
+        # A HEIF backend is installed, yet the bytes did not open: an interrupted copy, as for a damaged JPEG.
+        return InvalidInput(
+            f"{name} is truncated or corrupt: its HEIC/HEIF data cannot be decoded",
+            detail={"filename": filename, "format": "HEIF"},
+            reason=Reason.PHOTO_CORRUPT,
+        )
     if _is_heif(data):
         return InvalidInput(
             f"{name}: HEIC/HEIF photos are not supported on this server (neither pillow-heif nor pi-heif is "

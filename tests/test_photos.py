@@ -637,3 +637,15 @@ def test_a_thumbnail_asked_for_by_many_at_once_is_made_once(tmp_path: Path, monk
     assert photos._THUMB_LOCKS == {}  # no lock left behind per photo
     with Image.open(paths[0]) as im:
         assert im.size == (320, 240)
+
+
+@pytest.mark.skipif(not HEIF_ENCODER, reason="HEIC encoding needs pillow-heif; decoding: test_heic_sample_decodes")
+@pytest.mark.parametrize("keep", [0.5, 0.9])
+def test_a_truncated_heic_is_refused_as_corrupt_not_unsupported(tmp_path: Path, keep: float) -> None:
+    # An interrupted copy of a HEIC: the server can read HEIC, so the worker must retake it, not change format.
+    data = _write(tmp_path, "IMG_0003.HEIC", _image((256, 256), noise=True), "HEIF", _exif())
+    inspect_photo(data)  # the whole file is fine
+    with pytest.raises(InvalidInput, match=r"photo 'cut\.heic' is truncated or corrupt") as exc:
+        inspect_photo(data[: int(len(data) * keep)], filename="cut.heic")
+    assert exc.value.reason == Reason.PHOTO_CORRUPT
+    assert "pillow-heif" not in exc.value.message and "not supported" not in exc.value.message
