@@ -202,6 +202,9 @@ class Case(BaseModel):
     address: str | None
     reporter: str | None = Field(description="上报人 as shown (the body's reporter, else the X-Actor name)")
     external_ref: str | None = Field(description="The sending system's own number (12345 工单号 …), if it gave one")
+    accuracy_m: float | None = Field(
+        description="The reported location's accuracy in metres (a phone's GPS fix radius), as sent; null: not given"
+    )
     light: Literal["green", "yellow", "red"] | None = Field(description="Deadline light (红黄绿灯) of an open case")
     lon: float | None = Field(description="CGCS2000 longitude")
     lat: float | None = Field(description="CGCS2000 latitude")

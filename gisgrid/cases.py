@@ -193,6 +193,8 @@ class Intake:
     disposal_type: str | None = None
     idempotency_key: str | None = None
     external_ref: str | None = None  # the sending system's own number (12345 工单号, a vendor's alarm id)
+    #: The location's accuracy in metres (a phone's GPS fix radius); stored as sent, also above MAX_GPS_ERROR_M.
+    accuracy_m: float | None = None
     photos: list[tuple[str, bytes]] = field(default_factory=list)  # (filename, bytes)
     #: Who files it (the API's X-Actor identity), recorded as the report's actor — the name the evaluation credits
     #: the report to; None: the reporter (the CLI, where the operator names who reports).
@@ -227,6 +229,30 @@ def check_texts(values: dict[str, Any], labels: dict[str, str] | None = None) ->
                 reason=Reason.STRING_TOO_LONG,
             )
         refuse_bad_text({label: value})  # nested payload values too: jsonb cannot hold a NUL either
+
+
+#: The largest location accuracy (metres) a report may state: beyond it the "fix" places nothing in a district.
+MAX_ACCURACY_M = 50_000.0
+
+
+def check_accuracy(accuracy_m: float | None) -> None:
+    """Refuse an ``accuracy_m`` that is not a positive finite number of metres, at most :data:`MAX_ACCURACY_M`.
+    One coarser than the photos' limit (``photos.MAX_GPS_ERROR_M``) is taken and stored: the field page asks the
+    worker to confirm it, and an API client (a 12345 call has no GPS) may know no better."""
+    if accuracy_m is None:
+        return
+    if not math.isfinite(accuracy_m) or accuracy_m > MAX_ACCURACY_M:
+        raise InvalidInput(
+            f"accuracy_m: {accuracy_m} is not a number of metres from 0 to {MAX_ACCURACY_M:.0f}",
+            detail=[{"field": "accuracy_m", "reason": "out of range", "limit": {"gt": 0, "le": MAX_ACCURACY_M}}],
+            reason=Reason.OUT_OF_RANGE,
+        )
+    if accuracy_m <= 0:
+        raise InvalidInput(
+            f"accuracy_m: must be a positive number of metres, got {accuracy_m}",
+            detail=[{"field": "accuracy_m", "reason": "not positive", "limit": {"gt": 0}}],
+            reason=Reason.NOT_POSITIVE,
+        )
 
 
 def check_idempotency_key(key: str | None, label: str = "idempotency_key", per: str = "report") -> None:
@@ -330,11 +356,12 @@ _CASE_INSERT_COLUMNS = (
     "case_no, scheme, class_code, matter_code, disposal_type, urgent, state, source, description, address, "
     "reporter, reporter_role, input_lon, input_lat, input_datum, unit_grid_code, district_code, street_code, "
     "community_code, tier3_code, component_id, component_distance_m, idempotency_key, idempotency_fingerprint, "
-    "external_ref, routing, node, node_started_at, due_at, node_calendar_time, created_at, updated_at, geom"
+    "external_ref, accuracy_m, routing, node, node_started_at, due_at, node_calendar_time, created_at, updated_at, geom"
 )
 _CASE_INSERT_VALUES = (
     "next_case_no(:year), :scheme, :cls, :matter, :dtype, :urgent, 'reported', :source, :descr, :addr, :reporter, "
-    ":rrole, :ilon, :ilat, :idatum, :ug, :d, :t1, :t2, :t3, :comp, :compd, :key, :fp, :xref, CAST(:routing AS jsonb), "
+    ":rrole, :ilon, :ilat, :idatum, :ug, :d, :t1, :t2, :t3, :comp, :compd, :key, :fp, :xref, :acc, "
+    "CAST(:routing AS jsonb), "
     f"'verify', :now, :due, :ncal, :now, :now, ST_SetSRID(ST_MakePoint(:x, :y), {STORAGE_SRID})"
 )
 _PHOTOS_CTE = """,
@@ -537,6 +564,7 @@ def _draft(services: CaseServices, item: Intake, now: dt.datetime) -> _Draft:
             detail=[{"field": "external_ref", "reason": "empty", "limit": {"min_length": 1}}],
             reason=Reason.STRING_TOO_SHORT,
         )
+    check_accuracy(item.accuracy_m)
     ev = event_class(services, item.scheme, item.class_code)
     limit = _disposal_limit(services, ev, item.disposal_type)
     item = replace(item, photos=one_request(item.photos))  # at most 10; the same file twice is one photo
@@ -612,6 +640,7 @@ def request_fingerprint(item: Intake, infos: list[PhotoInfo]) -> str:
         shas,
         # Only when given: a submission without one keeps the fingerprint it had before external_ref existed.
         *([["external_ref", item.external_ref]] if item.external_ref else []),
+        *([["accuracy_m", float(item.accuracy_m)]] if item.accuracy_m is not None else []),
     ]
     return hashlib.sha256(json.dumps(canonical, ensure_ascii=False).encode()).hexdigest()
 
@@ -700,6 +729,7 @@ def _write_params(
         "key": item.idempotency_key,
         "fp": draft.fingerprint,
         "xref": item.external_ref,
+        "acc": item.accuracy_m,
         "routing": json.dumps(decided, ensure_ascii=False),
         "now": now,
         "due": verify_clock["due_at"],
@@ -1815,7 +1845,7 @@ def light_of(services: CaseServices, row: Any, now: dt.datetime) -> str | None:
 
 CASE_COLUMNS = """
 c.id, c.case_no, c.scheme, c.class_code, c.matter_code, c.disposal_type, c.urgent, c.state, c.source,
-c.description, c.address, c.reporter, c.external_ref, c.unit_grid_code, c.district_code, c.street_code,
+c.description, c.address, c.reporter, c.external_ref, c.accuracy_m, c.unit_grid_code, c.district_code, c.street_code,
 c.community_code, c.tier3_code, c.component_id, c.component_distance_m, c.duplicate_of, c.department_code,
 d.name AS department_name, c.routing, c.previous_state, c.rework_count, c.escalation_level, c.pending_extension,
 c.node, c.node_started_at, c.due_at, c.node_calendar_time, c.disposal_due_at, c.closed_at, c.version, c.created_at,

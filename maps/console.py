@@ -29,6 +29,7 @@ from gisgrid.cases import DOCUMENT_LABELS, GRID_FILTER_COLUMNS, PHOTO_KIND_LABEL
 from gisgrid.evaluation import SUBJECTS
 from gisgrid.evaluation_service import PROVISIONAL_ZH
 from gisgrid.events import EventCatalogue
+from gisgrid.photos import MAX_GPS_ERROR_M
 from gisgrid.workflow import ROLES, TERMINAL_STATES
 from maps.assets import use_local_assets, with_root
 from maps.basemap import SHIFT_JS, Basemap, gcj02_shift_table
@@ -384,6 +385,7 @@ def build_console(
         "clusterLimit": COMPONENT_CLUSTER_LIMIT,
         "heatDefaultDays": HEAT_DEFAULT_DAYS,
         "openStates": [s for s in states if s not in TERMINAL_STATES],
+        "maxGpsErrorM": MAX_GPS_ERROR_M,  # a reported accuracy above it is flagged in the case's detail
         "stateColours": dict(STATE_COLOURS),
         "lightColours": LIGHT_COLOURS,
         "lightLabels": LIGHT_LABELS,
@@ -1271,6 +1273,8 @@ PANEL_JS = r"""
       row("状态", (c.state_label || c.state) + (c.node ? " · 环节 " + (c.node_label || c.node) : "")),
       row("位置", (c.address || "") + " " + (hasLonLat ? "(" + Number(c.lon).toFixed(6) + ", " +
         Number(c.lat).toFixed(6) + ")" : "")),
+      c.accuracy_m ? row("位置精度", "约 " + Math.round(c.accuracy_m) + " 米" +
+        (c.accuracy_m > C.maxGpsErrorM ? "(超过 " + C.maxGpsErrorM + " 米,位置可能不准)" : "")) : null,
       row("单元网格", c.unit_grid_code),
       row("一级网格", el("span", {id: "gg-tier1", text: c.street_code || "—"})),
       row("二级网格", el("span", {id: "gg-tier2", text: c.community_code || "—"})),

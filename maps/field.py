@@ -118,6 +118,7 @@ REFUSAL_FIELDS: dict[str, str] = {
     "lat": "位置",
     "location": "位置",
     "datum": "坐标系",
+    "accuracy_m": "定位精度",
     "class_code": "类别",
     "scheme": "类别体系",
     "description": "问题描述",
@@ -235,7 +236,8 @@ def build_field_page(
         "photoFarM": PHOTO_FAR_M,
         # what the server takes (gisgrid.photos): a file is judged by its first bytes when attached, not sent
         "photoFormats": sorted(SUPPORTED),
-        "maxGpsErrorM": MAX_GPS_ERROR_M,  # a coarser photo fix locates nothing, as on the server
+        # a coarser photo fix locates nothing, as on the server; a coarser live fix is taken only on a confirm tap
+        "maxGpsErrorM": MAX_GPS_ERROR_M,
         "heifBrands": sorted(b.decode("ascii") for b in HEIF_BRANDS),
         "zoomTitles": ZOOM_TITLES,
         "grids": {name: {"style": style, "minZoom": z} for name, (style, z) in GRID_LAYERS.items()},
@@ -277,6 +279,8 @@ def build_field_page(
       <div id="gf-gps-msg" class="gf-error" role="alert" hidden></div>
       <p id="gf-tap-hint" class="gf-hint" role="status" hidden></p>
       <p id="gf-loc" class="gf-hint">未定位:点「GPS定位」或在地图上点选;也可只附带含GPS的照片。</p>
+      <div id="gf-acc" class="gf-warning" role="alert" hidden><span id="gf-acc-text"></span>
+        <button type="button" id="gf-acc-ok" class="gf-btn gf-acc-ok">仍使用此位置</button></div>
       <p id="gf-grid" class="gf-hint"></p>
     </section>
     <section class="gf-card">
@@ -406,6 +410,7 @@ textarea.gf-input { min-height: 88px; resize: vertical; }
 .gf-queue-acts { margin-top: 4px; }
 .gf-queue-acts button { flex: 1 1 6em; min-height: 44px; }
 .gf-photo-loc { color: #1b5e20; }
+.gf-acc-ok { display: flex; width: 100%; margin-top: 8px; font-weight: 400; }
 .gf-photo-n { margin: 8px 2px 0; }
 .gf-warning { background: #fdecea; color: #8a1c1c; border: 1px solid #f5c2c0; border-left: 5px solid #c62828;
   border-radius: 8px; padding: 8px 10px; margin: 8px 0 0; font-size: 15px; font-weight: 600; }
@@ -998,9 +1003,11 @@ PAGE_JS = r"""
         .addTo(GF.map);
     }
     if (GF.accuracy) { GF.map.removeLayer(GF.accuracy); GF.accuracy = null; }
+    /* A live fix coarser than a photo's may be taken (C.maxGpsErrorM): the worker is told, and confirms it. */
+    loc.coarse = loc.source === "gps" && loc.accuracy > C.maxGpsErrorM;
     if (loc.accuracy) {
-      GF.accuracy = L.circle(ll, {radius: loc.accuracy, weight: 1, color: "#0b6bcb", fillOpacity: 0.08})
-        .addTo(GF.map);
+      GF.accuracy = L.circle(ll, {radius: loc.accuracy, weight: loc.coarse ? 2 : 1,
+                                  color: loc.coarse ? "#c62828" : "#0b6bcb", fillOpacity: 0.08}).addTo(GF.map);
     }
     var label = {gps: "GPS 定位", map: "地图选点", photo: "照片 GPS 位置"}[loc.source] || "位置";
     $("gf-loc").textContent = label + ":" + loc.lon.toFixed(6) + ", " + loc.lat.toFixed(6) +
@@ -1011,9 +1018,27 @@ PAGE_JS = r"""
     formError("");
     gpsMessage("");
     tapHint("");
+    accuracyWarning(loc);
     checkPlace(loc);
     photoWarnings();
   }
+
+  /* The red line under a coarse fix, with the tap that takes it anyway; hidden for any other location. */
+  function accuracyText(loc) {
+    return "定位精度约 " + Math.round(loc.accuracy) + " 米,误差过大:请到开阔处重新定位,或在地图上点选";
+  }
+  function accuracyWarning(loc) {
+    var ask = !!(loc && loc.coarse && !loc.confirmed);
+    $("gf-acc-text").textContent = ask ? accuracyText(loc) + "。如确认位置无误,可点下方按钮使用此位置。" : "";
+    $("gf-acc").hidden = !ask;
+  }
+  function confirmAccuracy() {
+    if (!GF.loc || !GF.loc.coarse) { return; }
+    GF.loc.confirmed = true;
+    accuracyWarning(GF.loc);
+    formError("");
+  }
+  GF.confirmAccuracy = confirmAccuracy;
 
   /* The line under the location: the grid it falls in (a hint), or a warning (red) that it is outside. */
   function gridLine(text, warn) {
@@ -1084,6 +1109,7 @@ PAGE_JS = r"""
 
   function clearLocation() {
     GF.loc = null;
+    accuracyWarning(null);
     if (GF.marker) { GF.map.removeLayer(GF.marker); GF.marker = null; }
     if (GF.accuracy) { GF.map.removeLayer(GF.accuracy); GF.accuracy = null; }
     $("gf-loc").className = "gf-hint";
@@ -1095,8 +1121,8 @@ PAGE_JS = r"""
   }
 
   /* The evaluation counts a report by the reporter's name as typed (no login yet): the located tier-3 grid's
-     网格长/网格员 are offered as the name, and a name not among them gets a hint under it, not a refusal (a worker
-     may report outside his own grid). */
+     网格长/网格员 are offered as the name, and a 网格员's name not among them gets a hint under it, not a refusal (a
+     worker may report outside his own grid). A supervisor is on no grid's staff list: no hint for one. */
   function staffNames() {
     var place = currentPlace(), t3 = place && place.tier3, list = $("gf-staff");
     var names = t3 && t3.staff ? t3.staff.map(function (m) { return m.name; }) : [];
@@ -1112,7 +1138,7 @@ PAGE_JS = r"""
       });
     }
     var name = $("gf-name").value.trim(), hint = $("gf-name-hint");
-    var unknown = names.length && name && names.indexOf(name) < 0;
+    var unknown = $("gf-role").value === "grid_worker" && names.length && name && names.indexOf(name) < 0;
     hint.textContent = unknown ?
       "「" + name + "」不在本网格(" + t3.name + ")的网格员名单中:如为本网格网格员请核对姓名" : "";
     hint.hidden = !unknown;
@@ -1132,7 +1158,11 @@ PAGE_JS = r"""
       btn.textContent = "GPS定位";
       setLocation({lon: pos.coords.longitude, lat: pos.coords.latitude, datum: "wgs84", source: "gps",
                    accuracy: pos.coords.accuracy});
-      GF.map.setView([pos.coords.latitude, pos.coords.longitude], Math.max(GF.map.getZoom(), 17));
+      if (GF.loc.coarse && GF.accuracy) {  // the whole circle in view: the fix may be anywhere in it
+        GF.map.fitBounds(GF.accuracy.getBounds(), {padding: [8, 8]});
+      } else {
+        GF.map.setView([pos.coords.latitude, pos.coords.longitude], Math.max(GF.map.getZoom(), 17));
+      }
     }, function (err) {
       btn.disabled = false;
       btn.textContent = "GPS定位";
@@ -1316,6 +1346,8 @@ PAGE_JS = r"""
         : "请定位(GPS 或地图点选),或附带含 GPS 的照片");
     } else if (place.outside) {
       problems.push((place.source === "photo" ? "照片的 GPS 位置" : "所选位置") + "不在本区网格范围内:请重新定位");
+    } else if (place.coarse && !place.confirmed) {
+      problems.push(accuracyText(place) + ";或点「仍使用此位置」确认");
     }
     if (!name) { problems.push("请填写上报人姓名"); }
     if (problems.length) { formError(problems.join("\n")); return Promise.resolve(false); }
@@ -1333,7 +1365,7 @@ PAGE_JS = r"""
         fields: {class_code: GF.cls.code, scheme: C.scheme, description: $("gf-desc").value.trim() || null,
                  address: $("gf-addr").value.trim() || null, reporter: name,  // source: the role's channel
                  lon: loc ? loc.lon : null, lat: loc ? loc.lat : null,
-                 datum: loc ? loc.datum : "wgs84"}
+                 datum: loc ? loc.datum : "wgs84", accuracy_m: loc && loc.accuracy ? loc.accuracy : null}
       };
       return outbox.put(rec).then(function () {
         GF.editing = null;
@@ -1415,9 +1447,11 @@ PAGE_JS = r"""
     $("gf-name").addEventListener("input", staffNames);
     var role = load(LS.role, null);
     if (role) { $("gf-role").value = role; }
+    $("gf-role").addEventListener("change", staffNames);
     $("gf-search").addEventListener("input", renderClasses);
     $("gf-gps").addEventListener("click", locateByGps);
     $("gf-clear-loc").addEventListener("click", clearLocation);
+    $("gf-acc-ok").addEventListener("click", confirmAccuracy);
     $("gf-photos").addEventListener("change", function (e) { addPhotos(e.target.files); e.target.value = ""; });
     $("gf-form").addEventListener("submit", submit);
     $("gf-retry").addEventListener("click", function () { GF.flush(true); });

@@ -197,6 +197,7 @@ def test_db_downgrade_asks_before_dropping_tables(server_url: URL) -> None:
         refused = runner.invoke(app, ["db", "downgrade", "base"], env=env, input="n\n")
         assert refused.exit_code == 1
         assert refused.output == (
+            "reverting 0019 drops cases.accuracy_m: 0 values\n"
             "reverting 0018 drops case_documents.transition_id: 0 values\n"
             "reverting 0017 drops case_transitions.idempotency_fingerprint: 0 values, "
             "case_transitions.idempotency_key: 0 values\n"
@@ -212,8 +213,8 @@ def test_db_downgrade_asks_before_dropping_tables(server_url: URL) -> None:
             "reverting 0002 drops component_serials: 0 rows, component_history: 0 rows, and more tables, columns or "
             "sequences (not counted)\n"
             "reverting 0001 drops admin_units: 0 rows, and more tables, columns or sequences (not counted)\n"
-            "downgrading to base drops tables or columns and the data in them (reverting migrations 0018, 0017, 0016, "
-            "0012, 0011, 0010, 0009, 0006, 0004, 0003, 0002, 0001). Continue? [y/N]: n\nAborted.\n"
+            "downgrading to base drops tables or columns and the data in them (reverting migrations 0019, 0018, 0017, "
+            "0016, 0012, 0011, 0010, 0009, 0006, 0004, 0003, 0002, 0001). Continue? [y/N]: n\nAborted.\n"
         )
         assert migrate.current(url) == migrate.head() and set(inspect(engine).get_table_names()) >= TABLES
 
@@ -225,9 +226,10 @@ def test_db_downgrade_asks_before_dropping_tables(server_url: URL) -> None:
             assert unknown.exception.message.startswith(f"cannot {command} to {target!r}: "), unknown.exception.message
         assert migrate.current(url) == migrate.head()
         engine.dispose()
-        step = runner.invoke(app, ["db", "downgrade", "0008", "--yes"], env=env)  # 0018 … 0009 drop columns
+        step = runner.invoke(app, ["db", "downgrade", "0008", "--yes"], env=env)  # 0019 … 0009 drop columns
         assert (step.exit_code, step.output) == (
             0,
+            "reverting 0019 drops cases.accuracy_m: 0 values\n"
             "reverting 0018 drops case_documents.transition_id: 0 values\n"
             "reverting 0017 drops case_transitions.idempotency_fingerprint: 0 values, "
             "case_transitions.idempotency_key: 0 values\n"

@@ -64,6 +64,13 @@ _KEY_HELP = (
 )
 
 
+_ACCURACY_HELP = (
+    "The location's accuracy in metres (a phone's GPS fix radius), stored with the case and shown with it; "
+    f"positive, at most {svc.MAX_ACCURACY_M:.0f} (else 422 not_positive / out_of_range). A figure above the photos' "
+    "50 m limit is accepted as sent (the field page asks the worker first); none for a place not from GPS"
+)
+
+
 class CaseIn(RequestModel):  # a misspelt field is refused, not ignored
     class_code: str = Field(description="Event class, e.g. 06010 (暴露垃圾)")
     scheme: Literal["gbt47678", "cjt214"] = "gbt47678"
@@ -75,6 +82,7 @@ class CaseIn(RequestModel):  # a misspelt field is refused, not ignored
         default=None, strict=True, description="Latitude in ``datum`` (±90; checked by the service)"
     )
     datum: Datum = "wgs84"
+    accuracy_m: float | None = Field(default=None, strict=True, description=_ACCURACY_HELP)
     description: str | None = Field(default=None, max_length=svc.TEXT_LIMITS["description"])
     address: str | None = Field(default=None, max_length=svc.TEXT_LIMITS["address"])
     source: Source | None = Field(default=None, description=_SOURCE_HELP)
@@ -226,6 +234,7 @@ async def report_form(
     lon: Annotated[float | None, Form()] = None,
     lat: Annotated[float | None, Form()] = None,
     datum: Annotated[Datum, Form()] = "wgs84",
+    accuracy_m: Annotated[float | None, Form(description=_ACCURACY_HELP)] = None,
     description: Annotated[str | None, Form(max_length=svc.TEXT_LIMITS["description"])] = None,
     address: Annotated[str | None, Form(max_length=svc.TEXT_LIMITS["address"])] = None,
     source: Annotated[Source | None, Form(description=_SOURCE_HELP)] = None,
@@ -249,6 +258,7 @@ async def report_form(
         lon=lon,
         lat=lat,
         datum=datum,
+        accuracy_m=accuracy_m,
         description=description,
         address=address,
         source=source,

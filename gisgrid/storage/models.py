@@ -246,6 +246,8 @@ class Case(Base):
     #: SHA-256 of the request that key filed: a retry of the same report replays, another report is refused.
     idempotency_fingerprint: Mapped[str | None] = mapped_column(String(64))
     external_ref: Mapped[str | None] = mapped_column(String(64))  # the sending system's own number (12345 工单号)
+    #: The reported location's accuracy in metres (a phone's GPS fix radius, as sent; null: not given).
+    accuracy_m: Mapped[float | None] = mapped_column(Float)
     department_code: Mapped[str | None] = mapped_column(ForeignKey("departments.code"))
     routing: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     previous_state: Mapped[str | None] = mapped_column(String(20))

@@ -60,3 +60,21 @@ def test_the_grids_staff_are_offered_and_another_name_gets_a_hint_not_a_refusal(
     page.wait_for_selector('#gf-classes li[data-code="06010"]')
     assert page.input_value("#gf-name") == "李纳" and page.is_hidden("#gf-name-hint")
     assert not phone.watch.bad, phone.watch.bad
+
+
+def test_a_supervisor_gets_no_staff_hint(phone: Tab, live: LiveServer, clean_db: Engine) -> None:
+    """review45 U6: a 监督员 is on no grid's staff list, so the name is checked only for a 网格员."""
+    staff_every_tier3_grid(clean_db)
+    page = phone.page
+    open_field(phone, live)
+    page.select_option("#gf-role", "supervisor")
+    page.fill("#gf-name", "田芳娟")
+    tap_the_map_centre(page)
+    page.wait_for_function("() => document.querySelectorAll('#gf-staff option').length > 0")
+    hint = page.locator("#gf-name-hint")
+    assert hint.is_hidden() and hint.inner_text() == ""
+    page.select_option("#gf-role", "grid_worker")  # the same name as a 网格员: the hint, at once
+    assert hint.is_visible() and hint.inner_text().startswith("「田芳娟」不在本网格(")
+    page.select_option("#gf-role", "supervisor")
+    assert hint.is_hidden()
+    assert not phone.watch.bad, phone.watch.bad
