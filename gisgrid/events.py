@@ -80,7 +80,7 @@ CLASS_COLUMNS = (
 #: Optional column of a classes file: ``hard`` (true/false) — a 难点问题 class (enforcement, confrontation: 私搭乱建,
 #: 占道经营 …) that a selective patrol tends to leave out (:func:`gisgrid.risks.selective_reporting`). Empty: false for
 #: a new class, the overridden row's value for a city's row that replaces one.
-CLASS_OPTIONAL_COLUMNS = ("hard",)
+CLASS_OPTIONAL_COLUMNS = ("hard", "fallback_for")
 LIMIT_COLUMNS = ("scheme", "code", "disposal_type", "limit", "unit", "urgent")
 NODE_COLUMNS = ("node", "name", "limit", "unit", "evidence")
 #: A node's limit for an urgent case (急要件, a disposal type marked urgent), when it differs: optional columns.
@@ -132,6 +132,10 @@ class EventClass:
     duplicate_window_h: float
     #: 难点问题: a class a selective patrol tends to leave out (the ``hard`` column).
     hard: bool = False
+    #: The generic word of a family of classes (井盖 for 供水/通信/不明井盖异常) when this is the family's class for an
+    #: owner not known (不明井盖异常): the field page's search lists it first for a word that finds the family only
+    #: through that word (污水井盖, 窨井, 井盖). "" for any other class (the ``fallback_for`` column).
+    fallback_for: str = ""
 
 
 @dataclass(frozen=True)
@@ -377,6 +381,15 @@ def _load_classes(
         else:  # a city's row replacing a class (e.g. renaming it) keeps its mark unless it says otherwise
             replaced = by_scheme[scheme].get(code)
             hard = replaced is not None and replaced.hard
+        fallback = r["fallback_for"]
+        replaced_class = by_scheme[scheme].get(code)
+        if not fallback and replaced_class is not None and replaced_class.fallback_for in r["name"]:
+            fallback = replaced_class.fallback_for  # a city's row replacing a class keeps its mark, as for hard
+        if fallback and fallback not in r["name"]:
+            problems.add(
+                path, line, "fallback_for", fallback, f"fallback_for must be a word of the class's name ({r['name']})"
+            )
+            ok = False
         if ok and radius is not None and window is not None:
             cls = EventClass(
                 scheme,
@@ -392,6 +405,7 @@ def _load_classes(
                 radius,
                 window,
                 hard,
+                fallback,
             )
             by_scheme[scheme][code] = cls
             loaded.append((path, line, cls))

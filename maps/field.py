@@ -11,7 +11,9 @@ for a form) with the vendored Leaflet and Leaflet.VectorGrid from ``/static/vend
   first); with neither, the server takes the photos' EXIF GPS;
 * the event class picked from ``GET /field/classes`` with a search by name, code or a common word for it (窨井,
   下水道 … from ``data/catalogue/search_terms.csv``), the best matches first (``matchRank`` in the page: exact
-  name, a name ending in the word, a common word typed in full, then the rest); cleared after each report;
+  name, a name ending in the word, a common word typed in full, then the rest; a word that finds a family of classes
+  only through its generic word — 污水井盖, 窨井, 井盖 — lists the family's owner-unknown class first: the
+  ``fallback_for`` column of ``event_classes.csv``); cleared after each report;
 * description, address and photos (``capture=environment``), sent to ``POST /cases/form``; a photo's EXIF GPS is
   read in the page (JPEG and HEIC) to show the location it gives before anything is sent.
 
@@ -170,6 +172,16 @@ def class_list(
             "big_code": c.big_code,
             "big_name": c.big_name,
             "terms": sorted(t for t, finds in terms.items() if any(w in c.name for w in finds)),
+            # the family's class for an owner not known (event_classes.csv fallback_for) and the common words that
+            # find only its family's generic word (窨井 → 井盖): the page lists it first for those (rankedClasses)
+            **(
+                {
+                    "fallback_for": c.fallback_for,
+                    "fallback_terms": sorted(t for t, finds in terms.items() if set(finds) == {c.fallback_for}),
+                }
+                if c.fallback_for
+                else {}
+            ),
         }
         for c in sorted(events.classes(scheme).values(), key=lambda c: c.code)
     ]
@@ -947,15 +959,30 @@ PAGE_JS = r"""
   }
   GF.matchRank = matchRank;
 
-  /* The classes matching the search, best match first; within a rank the recently chosen ones first (the
-     last 8 picked on this phone), then catalogue order. No search: every class, recent ones first. */
+  /* Whether q finds class c's family (c.fallback_for, e.g. 井盖) only through its generic word: the word itself,
+     a common word that finds only it (窨井), or a word holding it that names no class (污水井盖) — not 通讯井盖 (a
+     common word for 通信井盖) nor 供水井盖 (in a class's name). Such a search lists c, the family's class for an
+     owner not known (不明井盖异常), first: the worker who typed 污水井盖 is not offered 供水井盖异常 first. */
+  function onlyGeneric(c, q) {
+    var f = c.fallback_for;
+    if (!f || !q) { return false; }
+    if (q === f) { return true; }
+    var known = GF.classes.some(function (x) { return (x.terms || []).indexOf(q) >= 0; });
+    if (known) { return (c.fallback_terms || []).indexOf(q) >= 0; }
+    return q.indexOf(f) >= 0 && !GF.classes.some(function (x) { return x.name.toLowerCase().indexOf(q) >= 0; });
+  }
+  GF.onlyGeneric = onlyGeneric;
+
+  /* The classes matching the search, best match first (a family's owner-unknown class first for a search that
+     finds the family only through its generic word: onlyGeneric); within a rank the recently chosen ones first
+     (the last 8 picked on this phone), then catalogue order. No search: every class, recent ones first. */
   function rankedClasses(q) {
     var recent = load(LS.recent, []);
     var rows = [];
     GF.classes.forEach(function (c, i) {
-      var m = q ? matchRank(c, q) : 0;
+      var m = q ? (onlyGeneric(c, q) ? -0.5 : matchRank(c, q)) : 0;
       var r = recent.indexOf(c.code);
-      if (m >= 0) { rows.push({c: c, m: m, r: r < 0 ? 1e6 : r, i: i}); }
+      if (m > -1) { rows.push({c: c, m: m, r: r < 0 ? 1e6 : r, i: i}); }
     });
     rows.sort(function (a, b) { return a.m - b.m || a.r - b.r || a.i - b.i; });
     return rows.map(function (x) { return x.c; });

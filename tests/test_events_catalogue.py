@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from gisgrid.calendar import UNITS
-from gisgrid.catalogue import load_catalogue
+from gisgrid.catalogue import SCHEMES, load_catalogue
 from gisgrid.errors import InvalidInput
 from gisgrid.events import (
     CLASS_COLUMNS,
@@ -421,3 +421,28 @@ def test_missing_limits_columns_and_files(tmp_path: Path) -> None:
     with pytest.raises(InvalidInput, match="close"):
         load_event_catalogue(base)
     assert set(NODES) == {"accept", "verify", "file", "dispatch", "check", "close"}
+
+
+def test_the_fallback_class_of_a_family_is_the_catalogues_and_must_name_a_word_of_it(tmp_path: Path) -> None:
+    """review45 U1: ``fallback_for`` marks a family's class for an owner not known (不明井盖异常 for 井盖); a city's
+    word not in the class's name is refused naming row and field."""
+    base = load_event_catalogue(DATA)
+    marked = {(c.scheme, c.code): c.fallback_for for s in SCHEMES for c in base.classes(s).values() if c.fallback_for}
+    assert marked == {("gbt47678", "01023"): "井盖"}
+    header = (*CLASS_COLUMNS, "hard", "fallback_for")
+    city = write_csv(
+        tmp_path / "city_events.csv",
+        header,
+        [[*event_row(name="不明路灯异常"), "", "路灯"], [*event_row(code="21002", name="别的"), "", "井盖"]],
+    )
+    limits = write_csv(
+        tmp_path / "city_time_limits.csv",
+        LIMIT_COLUMNS,
+        [["gbt47678", code, "默认", "2", "working_hours", ""] for code in ("21001",)],
+    )
+    with pytest.raises(InvalidInput) as exc:
+        load_event_catalogue(DATA, [city, limits])
+    assert problems(exc) == [("city_events.csv", 3, "fallback_for")]
+    assert exc.value.detail["problems"][0]["reason"] == "fallback_for must be a word of the class's name (别的)"
+    ok = write_csv(tmp_path / "ok_events.csv", header, [[*event_row(name="不明路灯异常"), "", "路灯"]])
+    assert load_event_catalogue(DATA, [ok, limits]).classes("gbt47678")["21001"].fallback_for == "路灯"

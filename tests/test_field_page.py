@@ -75,6 +75,12 @@ def test_class_list_endpoint(client: TestClient) -> None:
     assert body["count"] == len(body["data"]) > 20
     garbage = next(c for c in body["data"] if c["code"] == "06010")
     assert set(garbage) == {"scheme", "code", "name", "big_code", "big_name", "terms"} and garbage["name"] == "暴露垃圾"
+    # the 井盖 family's class for an owner not known, and the words that find the family only by its generic word
+    (unknown,) = (c for c in body["data"] if "fallback_for" in c)
+    assert (unknown["code"], unknown["name"], unknown["fallback_for"]) == ("01023", "不明井盖异常", "井盖")
+    assert unknown["fallback_terms"] == sorted(
+        ["窨井", "阴井", "马葫芦", "检查井", "污水井盖", "雨水井盖", "燃气井盖", "电力井盖", "热力井盖"]
+    )
     # common words from data/catalogue/search_terms.csv: 窨井 and 下水道 find the 井盖 classes
     manholes = {c["code"] for c in body["data"] if "井盖" in c["name"]}
     assert manholes and all({"窨井", "下水道"} <= set(c["terms"]) for c in body["data"] if c["code"] in manholes)
