@@ -1185,7 +1185,15 @@ def act(
                 detail=[{"field": "department"}],
                 reason=Reason.UNKNOWN_DEPARTMENT,
             )
+        reported_ev = ev
+        corrected = payload.get("class_code")
+        if isinstance(corrected, str) and corrected.strip() and req.action in RECLASSIFYING_ACTIONS:
+            # 核实/立案 correcting the reported class (unknown: refused here, before anything is written)
+            payload["class_code"] = corrected = corrected.strip()
+            ev = event_class(services, row.scheme, corrected)
         disposal_type = row.disposal_type
+        if ev is not reported_ev:  # the new class's default type and limits: the old one's may not exist for it
+            disposal_type = _disposal_limit(services, ev, None).disposal_type
         if req.action == "dispatch" and payload.get("disposal_type"):  # the dispatcher decides 停工/处罚/拆除, 紧急
             disposal_type = _disposal_limit(services, ev, payload["disposal_type"]).disposal_type
         if req.action == "request_extension":  # what is asked is refused as its approval would be
@@ -1265,11 +1273,13 @@ def act(
             "escalation_level": new.escalation_level,
             "pending_extension": new.pending_extension,
         }
-        if disposal_type != row.disposal_type:
+        if disposal_type != row.disposal_type or ev is not reported_ev:
             limit = _disposal_limit(services, ev, disposal_type)
             updates.update(disposal_type=limit.disposal_type, urgent=limit.urgent)
         updates.update(_deadlines(services, ev, row, tr, now, disposal_type))
         basis: dict[str, Any] = {}
+        if ev is not reported_ev:
+            basis = _reclassify(conn, services, row, reported_ev, ev, routing_json, updates)
         if req.action == "dispatch" and decided is not None:
             # The routing's own decision stays the suggestion; a dispatcher's choice against it (改派, or 人工派遣 of
             # a case the routing left to a person) is recorded beside it in a flat list, and the step names which
@@ -1321,6 +1331,67 @@ def act(
         if new.state in workflow.REOPENS_DUPLICATES:
             _reopen_duplicates(conn, services, row, new.state, now, actor=req.actor, role=req.role)
     return Acted(case_id)
+
+
+#: The actions that take a corrected ``class_code`` (workflow rules' optional field): 核实 on site, 立案 at filing.
+RECLASSIFYING_ACTIONS = frozenset(a for a, r in workflow.TRANSITIONS.items() if "class_code" in r.optional)
+
+
+def _reclassify(
+    conn: Connection,
+    services: CaseServices,
+    row: Any,
+    old: EventClass,
+    new: EventClass,
+    routing_json: dict[str, Any],
+    updates: dict[str, Any],
+) -> dict[str, Any]:
+    """A class corrected by 核实/立案: the case's class, 事项编码 and component link (the nearest component of the new
+    class's component class within COMPONENT_LINK_M, as at intake) set in ``updates``, and its routing decided
+    again as intake decides it (the new class at the report's unit grid and time) — the step's ``class_change``
+    detail, with the new routing's department and explanation. The possible duplicates found at intake stay."""
+    component = None
+    if new.component_class:
+        (lat,) = conn.execute(text("SELECT ST_Y(geom) FROM cases WHERE id = :id"), {"id": row.id}).one()
+        dx, dy = geodesy.degree_box(lat, COMPONENT_LINK_M)
+        found = (
+            conn.execute(
+                text(
+                    "WITH p AS (SELECT geom AS g FROM cases WHERE id = :id) "
+                    f"SELECT k.* FROM p CROSS JOIN LATERAL ({_NEAREST_COMPONENT}) k"
+                ),
+                {"id": row.id, "cc": new.component_class, "dx": dx, "dy": dy},
+            )
+            .mappings()
+            .first()
+        )
+        component = dict(found) if found is not None else None
+    where = {
+        "code": row.unit_grid_code,
+        "street_code": row.street_code,
+        "community_code": row.community_code,
+        "tier3_code": row.tier3_code,
+    }
+    decision = route_report(services, new, where, component, row.created_at)
+    routing_json["decision"] = _decision_json(decision)
+    updates.update(
+        class_code=new.code,
+        matter_code=matter_code_of(row.district_code, new),
+        component_id=component["id"] if component else None,
+        component_distance_m=round(float(component["d"]), 2) if component else None,
+        routing=json.dumps(routing_json, ensure_ascii=False),
+    )
+    return {
+        "class_change": {
+            "from": old.code,
+            "from_name": old.name,
+            "to": new.code,
+            "to_name": new.name,
+            "department": decision.department,
+            "queue": decision.queue,
+            "explanation": decision.explanation,
+        }
+    }
 
 
 def _reopen_duplicates(

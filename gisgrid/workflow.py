@@ -60,6 +60,10 @@ Design notes (why):
   or suspended.
 * ``rework`` goes straight back to ``dispatched`` with the SAME department and counts ``rework_count``
   (返工 = the same department dispatched again after a failed 核查).
+* ``verify`` and ``file`` (核实/立案) take an optional ``class_code``: the class found on site or at filing,
+  correcting the reported one. The service records it in the step (``class_change``: from/to, with the new
+  routing's explanation), routes the case again as intake would for that class and times the next node by it; an
+  unknown class is refused (``unknown_class``), nothing written.
 * ``request_verify``/``request_check`` (受理员发核实/发核查) change no state and are not gates: they record that
   the task was issued, which the 受理员 evaluation (核实/核查按时派发率) needs.
 * Leaving ``dispatched`` (handle, return, suspend) withdraws a pending extension request: it is moot.
@@ -179,6 +183,7 @@ FIELD_LABELS: dict[str, str] = {
     "amount": "延长时间",
     "unit": "时间单位",
     "flagged": "重点督办",
+    "class_code": "更正类别",
     "note": "备注",
 }
 #: What each payload field holds: text, a number, true/false, a date and time (ISO 8601), a time unit, or a list
@@ -193,6 +198,7 @@ FIELD_KINDS: dict[str, str] = {
     "amount": "number",
     "unit": "unit",
     "flagged": "bool",
+    "class_code": "text",  # a class of the case's scheme: the service checks it, re-routes and re-times the case
     "note": "text",
 }
 TIME_UNITS: dict[str, str] = {"working_hours": "工作时", "working_days": "工作日", "calendar_hours": "小时(自然时)"}
@@ -215,11 +221,11 @@ def time_unit(value: Any) -> Any:
 _RULES: tuple[ActionRule, ...] = (
     ActionRule("request_verify", "发核实", ("intake", "shift_lead"), ("reported",), UNCHANGED,
                effects=("issue_verify_task",)),
-    ActionRule("verify", "核实", ("supervisor", "grid_worker"), ("reported",), "verified"),
+    ActionRule("verify", "核实", ("supervisor", "grid_worker"), ("reported",), "verified", optional=("class_code",)),
     ActionRule("reject", "不予立案", ("intake", "shift_lead"), ("reported", "verified"), "rejected",
                required=("reason",)),
     ActionRule("void", "作废", ("shift_lead",), ("reported", "verified", "filed"), "voided", required=("reason",)),
-    ActionRule("file", "立案", ("shift_lead",), ("verified",), "filed"),
+    ActionRule("file", "立案", ("shift_lead",), ("verified",), "filed", optional=("class_code",)),
     ActionRule("dispatch", "派遣", ("dispatcher",), ("filed", "returned"), "dispatched", required=("department",),
                effects=("issue_dispatch_order",), optional=("disposal_type", "reason")),
     ActionRule("return", "回退", ("department",), ("dispatched",), "returned", required=("reason",)),

@@ -1402,6 +1402,16 @@ PANEL_JS = r"""
       if (c.disposal_type) { d.value = c.disposal_type; }
       return d;
     }
+    if (name === "class_code") {  // 核实/立案's correction: a class of the case's scheme, none to keep the reported one
+      var keep = "(不更正:" + (c.class_name || c.class_code) + ")";
+      var k = el("select", {name: name}, el("option", {value: "", text: keep}));
+      Object.keys(C.classes).sort().forEach(function (code) {
+        var cls = C.classes[code];
+        if (cls.scheme !== c.scheme || code === c.class_code) { return; }
+        k.appendChild(el("option", {value: code, text: cls.name + "(" + code + ")"}));
+      });
+      return k;
+    }
     if (kind === "bool") { return el("input", {name: name, type: "checkbox", value: "true"}); }
     if (kind === "number") { return el("input", {name: name, type: "number", min: "0", step: "any", size: "6"}); }
     if (kind === "unit") {

@@ -550,6 +550,9 @@ async def act_form(
     unit: Annotated[str | None, Form(description="时间单位: working_hours, working_days, calendar_hours")] = None,
     new_due_at: Annotated[str | None, Form(description="新的处置时限, ISO 8601 date or date and time")] = None,
     flagged: Annotated[str | None, Form(description="重点督办 (supervise): true or false")] = None,
+    class_code: Annotated[
+        str | None, Form(description="更正类别 (verify, file): the class found; the case is routed again for it")
+    ] = None,
     photos: Annotated[list[UploadFile] | None, File()] = None,
     idempotency_key: Annotated[
         str | None, Form(max_length=svc.TEXT_LIMITS["idempotency_key"], description=_ACTION_KEY_HELP)
@@ -571,6 +574,7 @@ async def act_form(
             "unit": unit,
             "new_due_at": new_due_at,
             "flagged": flagged,
+            "class_code": class_code,
         }
     )
     req = svc.ActionRequest(
