@@ -109,7 +109,7 @@ def load_demo(
         upper = list(conn.execute(text("SELECT code FROM management_grids WHERE tier < 3 ORDER BY code")).scalars())
     staff_csv = folder / "z_district_staff.csv"
     demo_staff(codes, seed, upper).to_csv(staff_csv, index=False, encoding="utf-8")
-    n = workflows.import_staff(engine, staff_csv)
+    n = workflows.import_staff(engine, staff_csv, replace=True)  # the demo's own grids: a reload replaces them
     registry = ""
     if components:
         csv = demo_components_csv(folder / "z_district_components.csv", components, seed)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 from typer.testing import CliRunner
 
 from gisgrid import cases as svc
@@ -220,3 +220,77 @@ def test_grids_staff_takes_errors_from_the_command_line(imported: Engine, settin
         f"no refusals (removed the previous run's {ref})",
     ]
     assert not ref.exists()
+
+
+def test_grids_staff_shows_the_changes_and_removes_people_only_with_replace(
+    imported: Engine, settings: Settings, tmp_path: Path
+) -> None:
+    """review44 U1: a file adding one 网格员 silently dropped the grid's 网格长 and the others."""
+    env = {"GISGRID_DATABASE_URL": settings.database_url or "", "GISGRID_DATA_DIR": str(tmp_path / "d")}
+    first = tmp_path / "staff.csv"
+    first.write_text(
+        "grid_code,role,name,phone\n"
+        f"{STREETS[0]},网格长,王伟,13800000001\n{STREETS[0]},网格员,李娜,13800000002\n"
+        f"{STREETS[1]},网格长,张三,13800000003\n",
+        encoding="utf-8",
+    )
+    done = runner.invoke(app, ["grids", "staff", str(first)], env=env)
+    assert done.exit_code == 0, done.output
+    assert done.output.splitlines() == [
+        f"grid {STREETS[0]}: 2 added, 0 removed, 0 changed",
+        f"grid {STREETS[1]}: 1 added, 0 removed, 0 changed",
+        "staff set for 2 grids",
+    ]
+
+    def staff() -> list[tuple[str, str | None, list[str]]]:
+        with imported.connect() as conn:
+            rows = conn.execute(
+                text("SELECT code, leader_name, staff FROM management_grids WHERE code = ANY(:c) ORDER BY code"),
+                {"c": list(STREETS)},
+            ).all()
+        return [(r.code, r.leader_name, [m["name"] for m in r.staff]) for r in rows]
+
+    before = [(STREETS[0], "王伟", ["王伟", "李娜"]), (STREETS[1], "张三", ["张三"])]
+    assert staff() == before
+    one_more = tmp_path / "one_more.csv"
+    one_more.write_text(f"grid_code,role,name,phone\n{STREETS[0]},网格员,测试员,13800000000\n", encoding="utf-8")
+    refused = runner.invoke(app, ["grids", "staff", str(one_more)], env=env)
+    removal = f"grid {STREETS[0]}: 1 added, 2 removed (王伟 网格长, 李娜 网格员), 0 changed"
+    assert refused.output.splitlines() == [removal]
+    assert isinstance(refused.exception, InvalidInput)  # main() prints it as an error: line, exit 1
+    assert refused.exception.message == (
+        "文件会从 1 个网格移除 2 人(文件列出的网格,其人员名单以文件为准)/ the file would remove 2 person(s) from "
+        "1 grid(s) (the file's rows replace the list of each grid it names): add their rows to keep them, or run "
+        "again with --replace to remove them; nothing written"
+    )
+    assert staff() == before
+
+    dry = runner.invoke(app, ["grids", "staff", str(one_more), "--replace", "--dry-run"], env=env)
+    assert dry.exit_code == 0, dry.output
+    assert dry.output.splitlines() == [
+        f"grid {STREETS[0]}: 1 added, 2 removed (王伟 网格长, 李娜 网格员), 0 changed",
+        "dry run: staff would be set for 1 grids; nothing written",
+    ]
+    assert staff() == before
+
+    kept = tmp_path / "kept.csv"
+    kept.write_text(
+        "grid_code,role,name,phone\n"
+        f"{STREETS[0]},网格长,王伟,13800000001\n{STREETS[0]},网格员,李娜,13900000002\n"
+        f"{STREETS[0]},网格员,测试员,13800000000\n{STREETS[1]},网格长,张三,13800000003\n",
+        encoding="utf-8",
+    )
+    done = runner.invoke(app, ["grids", "staff", str(kept)], env=env)
+    assert done.exit_code == 0, done.output
+    assert done.output.splitlines() == [
+        f"grid {STREETS[0]}: 1 added, 0 removed, 1 changed",
+        "1 grid(s) unchanged",
+        "staff set for 2 grids",
+    ]
+    replaced = runner.invoke(app, ["grids", "staff", str(one_more), "--replace"], env=env)
+    assert replaced.exit_code == 0, replaced.output
+    assert replaced.output.splitlines() == [
+        f"grid {STREETS[0]}: 0 added, 2 removed (王伟 网格长, 李娜 网格员), 0 changed",
+        "staff set for 1 grids",
+    ]
+    assert staff() == [(STREETS[0], None, ["测试员"]), (STREETS[1], "张三", ["张三"])]

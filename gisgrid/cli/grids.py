@@ -266,17 +266,28 @@ def staff(
     errors: Path | None = typer.Option(
         None, "--errors", help="Write every problem of a refused file (row, field, value, reason)."
     ),
+    replace: bool = typer.Option(
+        False, "--replace", help="Allow the file to remove people: those of a named grid the file does not list."
+    ),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Check and show the changes per grid; write nothing."),
 ) -> None:
-    """Import grid leaders (网格长) and staff for management grids; a file with a bad row is refused whole, its
-    problems listed (the first 20; all with --errors FILE)."""
+    """Import grid leaders (网格长) and staff for management grids. The file's rows become the whole list of each
+    grid it names (other grids keep theirs); the changes per grid are shown first (added, removed — by name —,
+    changed), and a file that would remove anyone is refused unless --replace. A file with a bad row is refused
+    whole, its problems listed (the first 20; all with --errors FILE)."""
     bo.existing_file(file)
     engine = make_engine(prepare_database(settings_of(ctx), echo))
     notes: list[str] = []
     try:
-        n = workflows.import_staff(engine, file, errors_path=errors, notes=notes)
+        n = workflows.import_staff(
+            engine, file, errors_path=errors, notes=notes, replace=replace, dry_run=dry_run, report=echo
+        )
     finally:
         engine.dispose()
-    echo(f"staff set for {n} grids")
+    if dry_run:
+        echo(f"dry run: staff would be set for {n} grids; nothing written")
+    else:
+        echo(f"staff set for {n} grids")
     for note in notes:
         echo(note)
 

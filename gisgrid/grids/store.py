@@ -880,6 +880,12 @@ def save_staff(conn: Connection, staff: pd.DataFrame) -> int:
     return int(result.rowcount or 0)
 
 
+def staff_of(conn: Connection, codes: set[str], *, lock: bool = False) -> dict[str, list[dict[str, object]]]:
+    """The stored staff list of each of ``codes`` (``lock``: FOR UPDATE, until the caller's transaction ends)."""
+    sql = "SELECT code, staff FROM management_grids WHERE code = ANY(:codes)" + (" FOR UPDATE" if lock else "")
+    return {r.code: list(r.staff or []) for r in conn.execute(text(sql), {"codes": sorted(codes)})}
+
+
 def management_grid_codes(conn: Connection) -> set[str]:
     return set(conn.execute(text("SELECT code FROM management_grids")).scalars())
 

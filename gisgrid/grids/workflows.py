@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -573,10 +574,73 @@ STAFF_PROBLEMS_SHOWN = 20
 STAFF_ERROR_COLUMNS = ("row", "field", "value", "reason")
 
 
-def import_staff(engine: Engine, path: Path, *, errors_path: Path | None = None, notes: list[str] | None = None) -> int:
+def staff_changes(current: dict[str, list[dict[str, object]]], table: pd.DataFrame) -> list[StaffChange]:
+    """What the file does to each grid it names: its rows replace the grid's list. People are matched by name (the
+    n-th 王伟 of the file with the n-th of the grid); a matched person whose role or phone differs is changed."""
+    out: list[StaffChange] = []
+    for code, rows in table.groupby("grid_code", sort=True):
+        new = [(str(r.name), str(r.role), str(r.phone or "")) for r in rows.itertuples(index=False)]
+        old = [(str(m.get("name")), str(m.get("role")), str(m.get("phone") or "")) for m in current.get(code, [])]
+        change = StaffChange(str(code))
+        pending = list(old)
+        for person in new:
+            same = next((o for o in pending if o[0] == person[0]), None)
+            if same is None:
+                change.added.append(person)
+            else:
+                pending.remove(same)
+                if same != person:
+                    change.changed.append(person)
+        change.removed = pending
+        out.append(change)
+    return out
+
+
+@dataclass
+class StaffChange:
+    """One grid's staff before → after a staff file: (name, role, phone) of the people added, removed, changed."""
+
+    code: str
+    added: list[tuple[str, str, str]] = field(default_factory=list)
+    removed: list[tuple[str, str, str]] = field(default_factory=list)
+    changed: list[tuple[str, str, str]] = field(default_factory=list)
+
+    def to_text(self) -> str:
+        removed = ", ".join(f"{name} {role}" for name, role, _ in self.removed)
+        return (
+            f"grid {self.code}: {len(self.added)} added, {len(self.removed)} removed"
+            + (f" ({removed})" if removed else "")
+            + f", {len(self.changed)} changed"
+        )
+
+
+def staff_change_lines(changes: list[StaffChange]) -> list[str]:
+    """One line per grid whose list changes, then the count of those the file leaves as they are."""
+    lines = [c.to_text() for c in changes if c.added or c.removed or c.changed]
+    same = len(changes) - len(lines)
+    if same:
+        lines.append(f"{same} grid(s) unchanged")
+    return lines
+
+
+def import_staff(
+    engine: Engine,
+    path: Path,
+    *,
+    errors_path: Path | None = None,
+    notes: list[str] | None = None,
+    replace: bool = False,
+    dry_run: bool = False,
+    report: Callable[[str], None] | None = None,
+) -> int:
     """Grid leaders and staff from CSV (grid_code, role, name, phone); refused whole on any bad row, the message
     listing the first :data:`STAFF_PROBLEMS_SHOWN` problems, ``errors_path`` all of them (row, field, value,
-    reason; :class:`~gisgrid.runfiles.RunFiles`: a clean file removes the previous run's, said in ``notes``)."""
+    reason; :class:`~gisgrid.runfiles.RunFiles`: a clean file removes the previous run's, said in ``notes``).
+
+    The file's rows become the whole list of each grid it names (grids it does not name keep theirs). What that
+    changes per grid is handed to ``report`` before anything is written; a file that would remove someone is
+    refused unless ``replace`` (a file meant to add one 网格员 silently dropped the grid's 网格长, review44 U1).
+    ``dry_run``: checked and reported, nothing written. Returns the number of grids set (or that would be)."""
     refuse_excel(path, "a staff file")
     text, _ = cityfiles.read_text(path, "staff file")  # UTF-8 (BOM or not) or GB18030, as every city file
     try:
@@ -616,8 +680,26 @@ def import_staff(engine: Engine, path: Path, *, errors_path: Path | None = None,
             raise InvalidInput(
                 f"{path}: {len(errors)} problem(s), nothing imported:\n" + "\n".join(lines), detail=errors
             )
-        with engine.begin() as conn:
-            saved = store.save_staff(conn, table)
+        with engine.connect() as conn:  # committed below unless a dry run; refused or dry: rolled back
+            # Read and write in one transaction, the rows locked: what is reported is what is replaced.
+            changes = staff_changes(store.staff_of(conn, set(table["grid_code"]), lock=True), table)
+            for line in staff_change_lines(changes):
+                if report is not None:
+                    report(line)
+            removed = [c for c in changes if c.removed]
+            if removed and not replace:
+                people = sum(len(c.removed) for c in removed)
+                raise InvalidInput(
+                    f"文件会从 {len(removed)} 个网格移除 {people} 人(文件列出的网格,其人员名单以文件为准)/ "
+                    f"the file would remove {people} person(s) from {len(removed)} grid(s) (the file's rows "
+                    "replace the list of each grid it names): add their rows to keep them, or run again with "
+                    "--replace to remove them; nothing written"
+                )
+            if dry_run:
+                saved = len(changes)
+            else:
+                saved = store.save_staff(conn, table)
+                conn.commit()
         files.publish()
     if notes is not None:
         notes.extend(files.removed)
