@@ -259,7 +259,7 @@ def test_demo_load_takes_the_days_of_simulated_cases_and_refuses_a_negative_coun
         def dispose(self) -> None:
             pass
 
-    monkeypatch.setattr(demo, "prepare_database", lambda settings, echo: "postgresql://unused")
+    monkeypatch.setattr(demo, "prepare_database", lambda settings, echo, **_kw: "postgresql://unused")
     monkeypatch.setattr(demo, "make_engine", lambda url: _Engine())
     monkeypatch.setattr(
         demo, "load_demo", lambda engine, folder, **kw: folders.append(folder) or asked.append(kw) or "loaded"

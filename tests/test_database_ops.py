@@ -296,3 +296,42 @@ def test_cors_origins_are_kept_as_browsers_send_them(monkeypatch: pytest.MonkeyP
     assert Settings().cors_origins == ["https://app.example.cn", "https://b.example.cn", "http://[::1]:8080"]
     monkeypatch.setenv("GISGRID_CORS_ORIGINS", "*")
     assert Settings().cors_origins == ["*"]
+
+
+# -- review44 U3: only the commands that set a database up create a missing one ---------------------------------------
+
+
+def _exists(server_url: URL, name: str) -> bool:
+    from sqlalchemy import text
+
+    admin = make_engine(server_url.set(database="postgres"))
+    try:
+        with admin.connect() as conn:
+            return bool(conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}).scalar())
+    finally:
+        admin.dispose()
+
+
+def test_a_mistyped_db_name_is_refused_by_a_read_command_and_made_by_db_up(
+    base_settings: Settings, server_url: URL, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A mistyped GISGRID_DB_NAME made and migrated an empty database and `cases list` answered '0 case(s)'."""
+    if base_settings.database_url:
+        pytest.skip("the embedded cluster's behaviour: the suite runs on an external server")
+    name = f"rev44_{uuid.uuid4().hex[:10]}"
+    env = {"GISGRID_DATA_DIR": str(base_settings.data_path), "GISGRID_DB_NAME": name}
+    try:
+        for command in (["cases", "list", "--limit", "1"], ["grids", "export", "--out", "/tmp/never.gpkg"]):
+            assert run_main(monkeypatch, capsys, *command, **env) == (
+                1,
+                f"error: 数据库 {name} 不存在 / database {name!r} does not exist in the embedded cluster "
+                f"(GISGRID_DB_NAME={name}): create it with gisgrid db up, or fix GISGRID_DB_NAME; nothing created\n",
+            )
+        assert not _exists(server_url, name)
+        said: list[str] = []
+        settings = Settings(data_dir=base_settings.data_path, db_name=name)
+        url = prepare_database(settings, echo=said.append, create=True)  # what db up, demo load and serve do
+        assert (url.database, said[-1:], _exists(server_url, name)) == (name, [f"created database {name}"], True)
+        assert prepare_database(settings, echo=lambda _m: None).database == name  # now there: used as it is
+    finally:
+        drop_database(server_url, name)

@@ -86,7 +86,7 @@ def up(ctx: typer.Context) -> None:
     database (it must exist: createdb); enable PostGIS and migrate. Several hosts may run it at once: they migrate
     in turn."""
     settings = settings_of(ctx)
-    url = prepare_database(settings, echo, writable=True)
+    url = prepare_database(settings, echo, writable=True, create=True)
     echo(f"database ready: {url.render_as_string(hide_password=True)} (migration {migrate.head()})")
     warn_if_trusting(settings)
     report_stored_data_checks(settings, refuse=False)
