@@ -20,7 +20,14 @@ from gisgrid.components import EDITOR_ROLES
 from gisgrid.errors import InvalidInput, Reason
 from gisgrid.settings import Settings
 from gisgrid.storage.database import ASYNCPG_UNAVAILABLE, asyncpg_connect_args
-from gisgrid.workflow import DEPARTMENT_ROLE, ROLES, UNSTATED_DEPARTMENT, RoleNotAllowed, refusal_item
+from gisgrid.workflow import (
+    DEPARTMENT_ROLE,
+    ROLES,
+    UNNAMED_ACTOR,
+    UNSTATED_DEPARTMENT,
+    RoleNotAllowed,
+    refusal_item,
+)
 
 
 # Plain lookups are ``async def``: FastAPI runs a sync dependency in its thread pool, a hop per request.
@@ -212,7 +219,7 @@ async def get_actor(
 ) -> Actor:
     # Header values are bytes the server reads as latin-1: non-ASCII names (李娜) are sent percent-encoded; raw
     # UTF-8 from a client that did not encode is read as UTF-8, and anything else refused (not stored garbled).
-    name = _header_text(x_actor or "", "X-Actor").strip() or "anonymous"
+    name = _header_text(x_actor or "", "X-Actor").strip() or UNNAMED_ACTOR
     if len(name) > ACTOR_MAX:  # stored as who acted, and the report's reporter when the body names none
         raise InvalidInput(
             f"X-Actor header: at most {ACTOR_MAX} characters, got {len(name)}",

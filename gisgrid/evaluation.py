@@ -159,6 +159,7 @@ from gisgrid import cityfiles
 from gisgrid.calendar import YELLOW_AT_PERCENT, WorkingCalendar
 from gisgrid.errors import InvalidInput, ProblemList, Reason
 from gisgrid.settings import Settings
+from gisgrid.workflow import UNNAMED_ACTOR
 
 RULES_NAME = "evaluation.csv"
 #: The package's rules: :func:`default_rules` (the library without settings). A deployment reads the file under
@@ -2022,6 +2023,8 @@ def evaluate_posts(
         out["first_dispatches"] = fg.size().reindex(index, fill_value=0)
         accurate = fg.sum(c["accurate_dispatch"].to_numpy(dtype=bool)).reindex(index, fill_value=0)
         out["accurate_dispatch_rate"] = _rate(accurate, out["first_dispatches"])
+    # Posts without a named actor are no person: not ranked among the 监督员 (nor in other posts), review44 U4.
+    out = out.drop(index=UNNAMED_ACTOR, errors="ignore")
     out = out.rename_axis("subject").reset_index()
     out.insert(1, "role", role)
     out = _finish(out, subject, rules)

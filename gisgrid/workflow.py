@@ -440,6 +440,9 @@ DEPARTMENT_ROLE = "department"
 #: The department of a department-role actor who did not say it where it must (an HTTP read without X-Department):
 #: it can take no step, so it is offered none. ``None`` is a trusted caller's "any" (the command line).
 UNSTATED_DEPARTMENT = ""
+#: Who acted when no one was named (an API request without X-Actor, ``cases report`` without --reporter): logged
+#: so, and left out of the post evaluation — it is no person to rank (review44 U4).
+UNNAMED_ACTOR = "anonymous"
 
 
 def allowed_actions(case: CaseState, role: str, department: str | None = None) -> list[str]:

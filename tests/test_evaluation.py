@@ -35,6 +35,7 @@ from gisgrid.evaluation import (
     rank,
 )
 from gisgrid.evaluation_service import parse_period, table_title
+from gisgrid.workflow import UNNAMED_ACTOR
 
 TZ = "Asia/Shanghai"
 CAL = WorkingCalendar()
@@ -1011,3 +1012,22 @@ def test_a_step_or_report_at_the_evaluation_time_itself_is_not_yet_known() -> No
     assert (at["to_dispose"], at["handled"], at["on_time_disposal_rate"]) == (1, 0, 0.0)
     after = row(evaluate(cases, transitions, CAL, LIMITS, MARCH, "department", as_of="2025-04-01T10:01"), D1)
     assert (after["to_dispose"], after["handled"], after["on_time_disposal_rate"]) == (1, 1, 0.0)
+
+
+def test_posts_without_a_named_actor_are_not_ranked() -> None:
+    """review44 U4: a report sent without X-Actor (logged 'anonymous') was ranked first among the real 监督员."""
+    h = History()
+    for cid, supervisor in ((41, UNNAMED_ACTOR), (42, "S1"), (43, UNNAMED_ACTOR)):
+        h.report(
+            cid, "2025-03-03 09:00", source="patrol", actor=supervisor, tier3="41990100100101", grid="G1", limit_h=4
+        )
+        h.act(cid, "request_verify", "2025-03-03 09:05", "I1" if cid == 42 else UNNAMED_ACTOR, "intake")
+        h.act(cid, "verify", "2025-03-03 09:30" if cid != 42 else "2025-03-03 11:30", supervisor, "supervisor")
+    cases, transitions = h.frames()
+    table = rank(evaluate(cases, transitions, CAL, LIMITS, MARCH, "supervisor", as_of=MARCH.end))
+    got = table[["subject", "reports", "valid_reports", "on_time_verify_rate", "rank"]].to_dict("records")
+    assert got == [
+        {"subject": "S1", "reports": 1, "valid_reports": 0, "on_time_verify_rate": 0.0, "rank": 1},
+    ]
+    intake = evaluate(cases, transitions, CAL, LIMITS, MARCH, "intake", as_of=MARCH.end)
+    assert list(intake["subject"]) == ["I1"]
