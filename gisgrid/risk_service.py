@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pandas as pd
 from sqlalchemy import Connection, text
 
@@ -9,17 +11,30 @@ from gisgrid import history, risks
 from gisgrid.cases import CaseServices
 from gisgrid.errors import InvalidInput, Reason
 from gisgrid.evaluation import Period
+from gisgrid.evaluation_service import resolve_as_of
 
 KINDS = ("selective", "overload", "escalation", "paper_closure")
 
 
-def risk_table(conn: Connection, services: CaseServices, kind: str, period: Period) -> pd.DataFrame:
-    """One risk for the cases reported in ``period``: score, flag, explanation and the numbers, worst first."""
+def risk_table(
+    conn: Connection, services: CaseServices, kind: str, period: Period, as_of: Any = None, *, now: Any = None
+) -> pd.DataFrame:
+    """One risk for the cases reported in ``period``: score, flag, explanation and the numbers, worst first.
+
+    Judged at an evaluation time as ``/evaluation`` is (:func:`~gisgrid.evaluation_service.resolve_as_of`:
+    ``as_of`` as given, else now; not later than now, after the period start): the cases reported before it, by
+    their steps up to it (a closing after it is not one yet); ``table.attrs`` state ``as_of`` and ``provisional``
+    (the period had not ended then), review44 U2."""
     if kind not in KINDS:
         raise InvalidInput(
             f"kind: must be one of {', '.join(KINDS)}", detail=[{"field": "kind"}], reason=Reason.LITERAL_ERROR
         )
+    when = resolve_as_of(period, as_of, now)
     cases, steps = history.read_history(conn, period, services.disposal_limits)
+    cases = cases[cases["created_at"] < when]
+    steps = steps[steps["at"] <= when]
+    # A case closed after the evaluation time was not closed then (纸面结案 counts those with a closed_at).
+    cases = cases.assign(closed_at=cases["closed_at"].mask(cases["closed_at"] > when))
     if cases.empty:
         raise InvalidInput(
             f"no cases were reported in {period.shown}", detail=[{"field": "period"}], reason=Reason.NO_CASES_IN_PERIOD
@@ -38,9 +53,12 @@ def risk_table(conn: Connection, services: CaseServices, kind: str, period: Peri
             text("SELECT code AS tier3_code, jsonb_array_length(staff) AS staff FROM management_grids WHERE tier = 3"),
             conn,
         )
-        out = risks.grid_overload(cases, steps, staff[staff["staff"] > 0], start=period.start, end=period.end)
+        end = min(period.end, when)
+        out = risks.grid_overload(cases, steps, staff[staff["staff"] > 0], start=period.start, end=end)
     elif kind == "escalation":
-        out = risks.escalation_pileup(cases, steps, services.calendar, as_of=period.end)
+        out = risks.escalation_pileup(cases, steps, services.calendar, as_of=when)
     else:
         out = risks.paper_closure(cases)
-    return out.sort_values(["flagged", "score"], ascending=False, kind="stable").reset_index(drop=True)
+    table = out.sort_values(["flagged", "score"], ascending=False, kind="stable").reset_index(drop=True)
+    table.attrs.update(as_of=when, provisional=bool(when < period.end))
+    return table

@@ -676,3 +676,33 @@ def test_evaluate_top_0_prints_no_rows_and_a_negative_top_is_refused(
     assert out.exists() and "DataFrame" not in r.output
     r = runner.invoke(app, [*base, "--top", "-1"], env=env)
     assert r.exit_code == 2 and "-1 is not in the range x>=0" in r.output
+
+
+def test_the_risks_take_as_of_and_state_it_as_the_evaluation_does(client: TestClient) -> None:
+    """review44 U2: /risks answered {count, data} only, judged at no stated time, and refused as_of."""
+    q = {"period": "2025-09"}
+    now = client.get("/risks/paper_closure", params=q).json()
+    assert (now["period"], now["as_of"] > "2026", now["provisional"]) == ("2025-09", True, False)
+    assert [r["closed"] for r in now["data"]] == [1.0]  # R1, closed (10-09) by now
+
+    at_end = client.get("/risks/paper_closure", params={**q, "as_of": "2025-10-01"}).json()
+    assert {k: at_end[k] for k in ("period", "as_of", "provisional", "count")} == {
+        "period": "2025-09",
+        "as_of": "2025-10-01T00:00:00+08:00",
+        "provisional": False,
+        "count": 0,  # R1 closed on 10-09: no closed case then
+    }
+    inside = client.get("/risks/escalation", params={**q, "as_of": "2025-09-30T16:00", "format": "csv"})
+    assert inside.status_code == 200, inside.text
+    assert {k: v for k, v in inside.headers.items() if k.startswith("x-evaluation-")} == {
+        "x-evaluation-period": "2025-09",
+        "x-evaluation-as-of": "2025-09-30T16:00:00+08:00",
+        "x-evaluation-provisional": "true",
+    }
+    assert inside.headers["content-disposition"] == 'attachment; filename="risk-escalation-2025-09-provisional.csv"'
+
+    future = client.get("/risks/overload", params={**q, "as_of": "2100-01-01"})
+    assert (future.status_code, future.json()["reason"]) == (422, "as_of_in_future"), future.text
+    none_yet = client.get("/risks/selective", params={**q, "as_of": "2025-09-20"})
+    assert (none_yet.status_code, none_yet.json()["reason"]) == (422, "no_cases_in_period"), none_yet.text
+    assert none_yet.json()["detail"]["message"] == "period: no cases were reported in 2025-09"

@@ -138,8 +138,18 @@ def risk(
     kind: Literal["selective", "overload", "escalation", "paper_closure"],
     period: PeriodQuery,
     format: Literal["json", "csv"] = "json",
+    as_of: AsOfQuery = None,
 ) -> Any:
+    """``{period, as_of, provisional, count, data}``: the risk of the cases reported in ``period`` before ``as_of``,
+    judged by their record up to it — ``as_of`` and ``provisional`` as ``GET /evaluation`` takes and states them
+    (default now; ``provisional``: the period had not ended then). Rows worst first: subject, score (0–1),
+    flagged, explanation and the numbers behind it. CSV states them in ``X-Evaluation-Period``,
+    ``X-Evaluation-As-Of`` and ``X-Evaluation-Provisional``, and is named ``…-provisional`` when it is."""
     p = parse_period_param(period)
     with engine.connect() as conn, no_cases_named(p):
-        table = risk_table(conn, request.app.state.cases, kind, p)
-    return _table(table, format, f"risk-{kind}-{period}")
+        table = risk_table(conn, request.app.state.cases, kind, p, as_of=as_of)
+    meta = {"period": p.label, "as_of": table.attrs["as_of"].isoformat(), "provisional": table.attrs["provisional"]}
+    label = re.sub(r"[^0-9A-Za-z.-]+", "_", p.label)  # an ASCII file name, as /evaluation's
+    name = f"risk-{kind}-{label}" + ("-provisional" if meta["provisional"] else "")
+    headers = {"period": meta["period"], "as_of": meta["as_of"], "provisional": str(meta["provisional"]).lower()}
+    return _table(table, format, name, meta, headers)
