@@ -1043,7 +1043,7 @@ def component_history(conn: Connection, component_id: str) -> list[dict[str, Any
         raise NotFound(f"no component with identifier {component_id}")
     rows = conn.execute(
         text(
-            "SELECT id, at, actor, action, changes, source FROM component_history "
+            "SELECT id, at, actor, action, changes, source, reason FROM component_history "
             "WHERE component_id = :id ORDER BY at, id"
         ),
         {"id": component_id},
@@ -1163,11 +1163,12 @@ def save_component(
     expected_version: int | None = None,
     action: str = "create",
     source: str = "api",
+    reason: str | None = None,
     answer: Answer[A] = _as_is,
 ) -> A:
     """Create (no id, or a new id) or update (existing id) one component; history written in the same transaction
-    (``source`` names where the change came from in it); returns ``answer`` of the stored feature, made before
-    the commit."""
+    (``source`` names where the change came from in it, ``reason`` why — a status out of 移除); returns ``answer``
+    of the stored feature, made before the commit."""
     with engine.connect() as conn, conn.begin():
         grid_store.read_grids_first(conn)  # before the component's row: a recode rewrites both (see there)
         coverage = load_coverage(conn, _district_of(conn, item))
@@ -1209,6 +1210,14 @@ def save_component(
         assign_identifiers(conn, coverage.district_code, scheme, accepted)  # the API answers with the new id
         write_components(conn, accepted, scheme=scheme, district=coverage.district_code, actor=actor, source=source)
         new_id = str(accepted["id"].iloc[0])
+        if reason:  # on the entry just written (an unchanged record writes none)
+            conn.execute(
+                text(
+                    "UPDATE component_history SET reason = :why WHERE id = (SELECT max(id) FROM component_history "
+                    "WHERE component_id = :id AND at = now())"
+                ),
+                {"why": reason, "id": new_id},
+            )
         return answer(get_component(conn, new_id))
 
 
@@ -1312,7 +1321,7 @@ def update_component(
         actor=actor,
         expected_version=expected_version,
         action="update",
-        source=f"api ({why})" if why else "api",
+        reason=why or None,  # its own column, not in source (review44 U5)
         answer=answer,
     )
 
@@ -1367,8 +1376,9 @@ def retire_component(
         )
         conn.execute(
             text(
-                "INSERT INTO component_history (component_id, actor, action, changes, source) "
-                "VALUES (:id, :actor, 'retire', jsonb_build_object('status', jsonb_build_array(:old, '移除')), :why)"
+                "INSERT INTO component_history (component_id, actor, action, changes, source, reason) "
+                "VALUES (:id, :actor, 'retire', jsonb_build_object('status', jsonb_build_array(:old, '移除')), "
+                "'api', :why)"
             ),
             {"id": component_id, "actor": actor, "old": row.status, "why": reason.strip()},
         )

@@ -105,7 +105,8 @@ def test_create_read_update_retire_and_history(client: TestClient, spot: tuple[f
     assert [h["action"] for h in history] == ["create", "update", "update", "retire"]
     assert history[1]["changes"] == {"status": ["完好", "破损"]}
     assert set(history[2]["changes"]) >= {"geom"}
-    assert history[3]["changes"] == {"status": ["破损", "移除"]} and history[3]["source"] == "道路改造拆除"
+    assert history[3]["changes"] == {"status": ["破损", "移除"]}
+    assert (history[3]["source"], history[3]["reason"]) == ("api", "道路改造拆除")  # review44 U5: not as source
     assert {h["actor"] for h in history} == {"李娜"}
     assert client.get(f"/components/{cid}").json()["properties"]["status"] == "移除"  # kept, not deleted
 
@@ -216,10 +217,10 @@ def test_into_and_out_of_the_registry_by_patch_needs_a_reason(client: TestClient
     stray = client.patch(f"/components/{cid}", json={"name": "新灯", "reason": "x", "version": 3}, headers=WHO)
     assert stray.status_code == 422 and stray.json()["reason"] == "extra_forbidden"
     history = client.get(f"/components/{cid}/history").json()["history"]
-    assert [(h["action"], (h["changes"] or {}).get("status"), h["source"]) for h in history] == [
-        ("create", None, "api"),
-        ("retire", ["完好", "移除"], "道路改造拆除"),
-        ("update", ["移除", "完好"], "api (修复后重新启用)#1"),
+    assert [(h["action"], (h["changes"] or {}).get("status"), h["source"], h["reason"]) for h in history] == [
+        ("create", None, "api", None),
+        ("retire", ["完好", "移除"], "api", "道路改造拆除"),
+        ("update", ["移除", "完好"], "api#1", "修复后重新启用"),
     ]
 
 

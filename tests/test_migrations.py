@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from geoalchemy2 import alembic_helpers
 from sqlalchemy import inspect, text
 from sqlalchemy.engine import URL
@@ -197,6 +198,7 @@ def test_db_downgrade_asks_before_dropping_tables(server_url: URL) -> None:
         refused = runner.invoke(app, ["db", "downgrade", "base"], env=env, input="n\n")
         assert refused.exit_code == 1
         assert refused.output == (
+            "reverting 0020 drops component_history.reason: 0 values\n"
             "reverting 0019 drops cases.accuracy_m: 0 values\n"
             "reverting 0018 drops case_documents.transition_id: 0 values\n"
             "reverting 0017 drops case_transitions.idempotency_fingerprint: 0 values, "
@@ -213,8 +215,8 @@ def test_db_downgrade_asks_before_dropping_tables(server_url: URL) -> None:
             "reverting 0002 drops component_serials: 0 rows, component_history: 0 rows, and more tables, columns or "
             "sequences (not counted)\n"
             "reverting 0001 drops admin_units: 0 rows, and more tables, columns or sequences (not counted)\n"
-            "downgrading to base drops tables or columns and the data in them (reverting migrations 0019, 0018, 0017, "
-            "0016, 0012, 0011, 0010, 0009, 0006, 0004, 0003, 0002, 0001). Continue? [y/N]: n\nAborted.\n"
+            "downgrading to base drops tables or columns and the data in them (reverting migrations 0020, 0019, 0018, "
+            "0017, 0016, 0012, 0011, 0010, 0009, 0006, 0004, 0003, 0002, 0001). Continue? [y/N]: n\nAborted.\n"
         )
         assert migrate.current(url) == migrate.head() and set(inspect(engine).get_table_names()) >= TABLES
 
@@ -226,9 +228,10 @@ def test_db_downgrade_asks_before_dropping_tables(server_url: URL) -> None:
             assert unknown.exception.message.startswith(f"cannot {command} to {target!r}: "), unknown.exception.message
         assert migrate.current(url) == migrate.head()
         engine.dispose()
-        step = runner.invoke(app, ["db", "downgrade", "0008", "--yes"], env=env)  # 0019 … 0009 drop columns
+        step = runner.invoke(app, ["db", "downgrade", "0008", "--yes"], env=env)  # 0020 … 0009 drop columns
         assert (step.exit_code, step.output) == (
             0,
+            "reverting 0020 drops component_history.reason: 0 values\n"
             "reverting 0019 drops cases.accuracy_m: 0 values\n"
             "reverting 0018 drops case_documents.transition_id: 0 values\n"
             "reverting 0017 drops case_transitions.idempotency_fingerprint: 0 values, "
@@ -370,6 +373,53 @@ def test_orders_are_linked_to_the_log_steps_that_issued_them_and_unlinked_on_dow
         migrate.downgrade(url, "0017")
         columns = {c["name"] for c in inspect(engine).get_columns("case_documents")}
         assert "transition_id" not in columns
+    finally:
+        engine.dispose()
+        drop_database(server_url, url.database or "")
+
+
+def test_retire_reasons_move_from_source_to_their_own_column_and_back_on_downgrade(server_url: URL) -> None:
+    """0020 (review44 U5): a retirement's reason was stored as the history entry's source, a status out of 移除's
+    appended to it (``api (…)#1``); they move to ``reason``, the source becoming ``api`` (``api#1``)."""
+    before = ScriptDirectory.from_config(migrate.alembic_config("postgresql://x/y")).get_revision("0020").down_revision
+    assert isinstance(before, str)
+    url = new_database(server_url, "gisgrid_migr_reason")
+    engine = make_engine(url)
+    try:
+        ensure_postgis(engine)
+        migrate.upgrade(url, before)
+        old = [
+            ("create", "api"),
+            ("retire", "道路改造拆除"),
+            ("update", "api (修复后重新启用)#1"),
+            ("update", "api#1"),
+            ("update", "lamps.csv#7"),
+        ]
+        with engine.begin() as conn:
+            for action, source in old:
+                conn.execute(
+                    text(
+                        "INSERT INTO component_history (component_id, actor, action, source) "
+                        "VALUES ('41990101037000001', '李娜', :a, :s)"
+                    ),
+                    {"a": action, "s": source},
+                )
+
+        def entries() -> list[tuple[str, ...]]:
+            with engine.connect() as conn:
+                rows = conn.execute(text("SELECT * FROM component_history ORDER BY id")).mappings().all()
+            return [(r["action"], r["source"], *([r["reason"]] if "reason" in r else [])) for r in rows]
+
+        migrate.upgrade(url, "0020")
+        assert entries() == [
+            ("create", "api", None),
+            ("retire", "api", "道路改造拆除"),
+            ("update", "api#1", "修复后重新启用"),
+            ("update", "api#1", None),
+            ("update", "lamps.csv#7", None),
+        ]
+        migrate.downgrade(url, before)
+        assert entries() == old
     finally:
         engine.dispose()
         drop_database(server_url, url.database or "")

@@ -175,6 +175,7 @@ class ComponentHistory(Base):
     action: Mapped[str] = mapped_column(String(20))
     changes: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     source: Mapped[str | None] = mapped_column(Text)
+    reason: Mapped[str | None] = mapped_column(Text)  # why: a retirement, a status out of 移除 (migration 0020)
 
 
 class ComponentCell(Base):
