@@ -403,12 +403,15 @@ CALENDAR_COLUMNS = ("date", "kind")
 DAY_KINDS = {"休息日": "holiday", "holiday": "holiday", "上班日": "workday", "workday": "workday"}
 
 
-def load_city_calendar(path: Path | None, hours: str | WorkingHours | None = None) -> WorkingCalendar:
+def load_city_calendar(
+    path: Path | None, hours: str | WorkingHours | None = None, *, setting: str | None = None
+) -> WorkingCalendar:
     """The working calendar of a deployment: its working hours (``"08:30-12:00,13:30-17:30"``) and, from a CSV
     file (``date,kind[,note]``; kind 休息日/holiday or 上班日/workday), the city's own days — for instance next
     year's holidays before chinesecalendar has them. Over a year the package knows, the rows change only their
     days; a year it does not know is taken as fully described by the rows given for it (known: no warning).
-    Every bad row is named; nothing is used from a file with one."""
+    Every bad row is named; nothing is used from a file with one. ``setting``: the setting that named the file,
+    leading every refusal of it (``GISGRID_CALENDAR_FILE: /x.csv: calendar file not found``, review44 D6)."""
     if isinstance(hours, str):
         try:
             hours = WorkingHours.parse(hours)
@@ -416,6 +419,15 @@ def load_city_calendar(path: Path | None, hours: str | WorkingHours | None = Non
             raise InvalidInput(f"GISGRID_WORKING_HOURS: {exc.message}", detail=exc.detail) from None
     if path is None:
         return WorkingCalendar(hours)
+    try:
+        return _with_city_days(path, hours)
+    except InvalidInput as exc:
+        if setting is None:
+            raise
+        raise InvalidInput(f"{setting}: {exc.message}", detail=exc.detail, reason=exc.reason) from None
+
+
+def _with_city_days(path: Path, hours: WorkingHours | None) -> WorkingCalendar:
     problems = _CalendarProblems()
     holidays: set[date] = set()
     workdays: set[date] = set()

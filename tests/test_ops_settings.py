@@ -266,3 +266,21 @@ def test_serve_says_when_the_pages_assets_are_missing(monkeypatch: pytest.Monkey
         "warning: the console, field page and /docs need their JS/CSS (maps/node_modules is missing): "
         "run make setup or python -m maps.assets install"
     )
+
+
+def test_a_missing_calendar_file_is_refused_naming_its_setting(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """review44 D6: the refusal said '/x.csv: calendar file not found' without naming GISGRID_CALENDAR_FILE."""
+    missing = tmp_path / "nonexistent.csv"
+    env = {"GISGRID_CALENDAR_FILE": str(missing), "GISGRID_DATA_DIR": str(tmp_path / "data")}
+    assert run_main(monkeypatch, capsys, "evaluate", "--period", "2025-10", **env) == (
+        1,
+        f"error: GISGRID_CALENDAR_FILE: {missing}: calendar file not found\n",
+    )
+    missing.write_text("date,kind\n2099-02-30,休息日\n", encoding="utf-8")
+    assert run_main(monkeypatch, capsys, "evaluate", "--period", "2025-10", **env) == (
+        1,
+        f"error: GISGRID_CALENDAR_FILE: calendar file: 1 problem(s):\n{missing}: row 2, field 'date': not a date "
+        "(YYYY-MM-DD)\n",
+    )
