@@ -5,6 +5,7 @@ read-only server and a password with an unencoded '@' are one-line refusals, COR
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import ssl
 import threading
 import uuid
@@ -95,7 +96,9 @@ def _asyncpg_read_only(url: str) -> Any:
         finally:
             await conn.close()
 
-    return asyncio.run(run())
+    # A thread of its own: a browser test's Playwright (sync API) may hold this worker's thread's event loop.
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, run()).result()
 
 
 def test_asyncpg_connects_with_the_urls_sslmode_and_options(db_url: URL) -> None:
