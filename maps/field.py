@@ -42,7 +42,8 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from gisgrid import cityfiles
+from gisgrid import cityfiles, workflow
+from gisgrid.cases import PHOTO_KIND_LABELS
 from gisgrid.events import EventCatalogue
 from gisgrid.photos import HEIF_BRANDS, MAX_GPS_ERROR_M, SUPPORTED
 from maps.assets import ASSETS
@@ -87,6 +88,19 @@ PHOTO_OLD_MS = 24 * 3600 * 1000
 PHOTO_FAR_M = 200
 #: The roles that report from the street (workflow.ROLES keys).
 REPORTING_ROLES = ("grid_worker", "supervisor")
+#: 我的任务: the states whose cases wait for an on-site step (上报 → 核实, 处置 → 核查) and what each is called there.
+TASK_STATES: dict[str, str] = {"reported": "待核实", "handled": "待核查"}
+#: The on-site steps the task form can take (workflow actions), with the payload field its text goes to, what that
+#: text is called and the notice after it. The buttons shown are those of a case's ``allowed_actions`` (the API's,
+#: for the role chosen) among these: the page never decides who may take a step.
+TASK_ACTIONS: dict[str, tuple[str, str, str]] = {
+    "verify": ("note", "核实情况", "已核实"),
+    "check": ("result", "核查情况", "已核查"),
+    "rework": ("reason", "返工原因", "已返工"),
+}
+#: How many tasks the list shows (the most overdue first), and the radius of 含附近网格 (m).
+TASKS_SHOWN = 30
+TASKS_NEAR_M = 1000
 SCHEMES = ("gbt47678", "cjt214")
 #: Content-Security-Policy of the page; ``{img}``: the basemap's other-origin hosts (images only). Its frame-ancestors
 #: comes from GISGRID_FRAME_ANCESTORS, merged in by api.http.HardeningHeaders.
@@ -209,6 +223,25 @@ def basemap_config(basemap: Basemap | None, bounds: tuple[float, float, float, f
     }
 
 
+def task_config() -> dict[str, Any]:
+    """What 我的任务 needs: the states listed, the on-site steps (label, the field the form's text goes to, whether
+    the workflow requires it), the states' phrases and the photos' kinds."""
+    actions = {}
+    for action, (fld, text, done) in TASK_ACTIONS.items():
+        rule = workflow.TRANSITIONS[action]
+        assert fld == "note" or fld in (*rule.required, *rule.optional), (action, fld)
+        required = fld in rule.required
+        actions[action] = {"label": rule.label, "field": fld, "text": text, "done": done, "required": required}
+    return {
+        "states": TASK_STATES,
+        "actions": actions,
+        "phrases": workflow.STATE_PHRASES,
+        "photoKinds": PHOTO_KIND_LABELS,
+        "shown": TASKS_SHOWN,
+        "nearM": TASKS_NEAR_M,
+    }
+
+
 def build_field_page(
     *,
     bounds: tuple[float, float, float, float] | None,
@@ -242,6 +275,7 @@ def build_field_page(
         "quietMs": QUIET_MS,
         "noAnswer": NO_ANSWER,
         "mineShown": MINE_SHOWN,
+        "tasks": task_config(),
         "maxPhotoBytes": MAX_PHOTO_BYTES,
         "maxPhotos": MAX_PHOTOS,
         "photoOldMs": PHOTO_OLD_MS,
@@ -280,6 +314,17 @@ def build_field_page(
 <main>
   <div id="gf-notice" class="gf-notice" role="status" aria-live="polite" hidden></div>
   <div id="gf-rejected" class="gf-rejected" role="alert" aria-label="未被受理的上报"></div>
+  <section class="gf-card" id="gf-tasks-card">
+    <h2>我的任务 <b id="gf-tasks-n"></b></h2>
+    <p id="gf-tasks-hint" class="gf-hint">定位后(下方「1 · 位置」)列出所在网格待核实、待核查的案件。</p>
+    <ul id="gf-tasks" class="gf-list gf-tasks" aria-label="待核实、待核查的案件"></ul>
+    <div id="gf-task" class="gf-task" hidden></div>
+    <div class="gf-row">
+      <label class="gf-btn gf-grow gf-check"><input type="checkbox" id="gf-tasks-near">
+        含附近网格(约 {TASKS_NEAR_M} 米内)</label>
+      <button type="button" id="gf-tasks-refresh" class="gf-btn">刷新任务</button>
+    </div>
+  </section>
   <form id="gf-form" autocomplete="off" novalidate>
     <section class="gf-card">
       <h2>1 · 位置</h2>
@@ -426,6 +471,17 @@ textarea.gf-input { min-height: 88px; resize: vertical; }
 .gf-photo-n { margin: 8px 2px 0; }
 .gf-warning { background: #fdecea; color: #8a1c1c; border: 1px solid #f5c2c0; border-left: 5px solid #c62828;
   border-radius: 8px; padding: 8px 10px; margin: 8px 0 0; font-size: 15px; font-weight: 600; }
+.gf-tasks li { min-height: 48px; cursor: pointer; }
+.gf-tasks li.gf-sel { background: #e3f2fd; }
+.gf-tasks li.gf-none { cursor: default; }
+.gf-task { border: 2px solid #6a1b9a; border-radius: 8px; padding: 8px 10px; margin: 8px 0; }
+.gf-task h3 { font-size: 16px; margin: 0 0 4px; }
+.gf-task p { margin: 4px 0; white-space: pre-line; word-break: break-all; }
+.gf-task .gf-row button { flex: 1 1 6em; }
+.gf-task-close { width: 100%; margin-top: 8px; }
+a.gf-thumb { color: inherit; text-decoration: none; }
+.gf-check { gap: 8px; font-weight: 400; }
+.gf-check input { width: 22px; height: 22px; margin: 0; }
 /* Leaflet's zoom buttons as touch targets (≥ 44 px) */
 .leaflet-touch .leaflet-bar a, .leaflet-bar a { width: 44px; height: 44px; line-height: 44px; font-size: 22px; }
 """
@@ -933,6 +989,238 @@ PAGE_JS = r"""
   }
   GF.refreshMine = refreshMine;
 
+  /* -- 我的任务: the cases of the last located tier-3 grid (or within C.tasks.nearM) waiting for 核实 or 核查 -- */
+  /* GET /cases for the role chosen: the form offers the case's allowed_actions (the API's) among C.tasks.actions.
+     The grid stays after a report clears the location. */
+  var T = C.tasks;
+  GF.tasks = {place: null, list: [], open: null, openId: null, photos: [], asked: null, layer: null, marker: null};
+  function ago(iso) {
+    var m = Math.floor((Date.now() - new Date(iso).getTime()) / 60000);
+    if (!(m >= 0)) { return fmtTime(iso); }
+    return m < 1 ? "刚刚" : m < 60 ? m + " 分钟前" : m < 2880 ? Math.floor(m / 60) + " 小时前" :
+      Math.floor(m / 1440) + " 天前";
+  }
+  /* 待核实 since the report; 待核查 since the 处置 (the node's start). */
+  function taskSince(c) {
+    return c.state === "handled" ? "处置于 " + ago(c.node_started_at || c.updated_at) : "上报于 " + ago(c.created_at);
+  }
+  function taskHeaders(json) {
+    var h = {"Accept": "application/json", "X-Role": $("gf-role").value,
+             "X-Actor": encodeURIComponent($("gf-name").value.trim())};
+    if (json) { h["Content-Type"] = "application/json"; }
+    return h;
+  }
+  function tasksQuery(place) {
+    var q = "state=" + Object.keys(T.states).join(",") + "&sort=due&limit=" + T.shown;
+    if (!$("gf-tasks-near").checked) { return q + "&grid=" + encodeURIComponent(place.tier3.code); }
+    var dLat = T.nearM / 111320, dLon = dLat / Math.cos(place.lat * Math.PI / 180);  // cgcs2000 ≈ wgs84 here
+    return q + "&bbox=" + [place.lon - dLon, place.lat - dLat, place.lon + dLon, place.lat + dLat]
+      .map(function (x) { return x.toFixed(6); }).join(",");
+  }
+  function tasksAt(loc) {
+    var was = GF.tasks.place;
+    if (!loc.tier3) { return; }
+    GF.tasks.place = {lon: loc.lon, lat: loc.lat, tier3: loc.tier3};
+    if (!was || was.tier3.code !== loc.tier3.code || $("gf-tasks-near").checked) { refreshTasks(); }
+  }
+  function refreshTasks() {
+    var place = GF.tasks.place, hint = $("gf-tasks-hint");
+    if (!place) {
+      hint.textContent = "请先定位(下方「1 · 位置」:GPS 或地图点选),再列出所在网格的任务。";
+      return Promise.resolve();
+    }
+    var asked = GF.tasks.asked = {}, near = $("gf-tasks-near").checked;  // a late answer for an older ask is dropped
+    hint.textContent = "正在载入 " + place.tier3.name + " 的任务…";
+    return request(C.base + "/cases?" + tasksQuery(place), {headers: taskHeaders()}).then(function (body) {
+      if (GF.tasks.asked !== asked) { return; }
+      var list = GF.tasks.list = body.data || [], n = {};
+      list.forEach(function (c) { n[c.state] = (n[c.state] || 0) + 1; });
+      hint.textContent = place.tier3.name + (near ? " 及附近约 " + T.nearM + " 米内" : "") + ":" +
+        Object.keys(T.states).map(function (s) { return T.states[s] + " " + (n[s] || 0) + " 件"; }).join(",") +
+        (body.count > list.length ? "(共 " + body.count + " 件,显示最紧急的 " + list.length + " 件)" : "");
+      renderTasks();
+    }, function (e) {
+      if (GF.tasks.asked === asked) { hint.textContent = "任务暂不可查:" + e.message; }
+    });
+  }
+  GF.refreshTasks = refreshTasks;
+  function renderTasks() {
+    var ul = $("gf-tasks"), list = GF.tasks.list;
+    ul.textContent = "";
+    $("gf-tasks-n").textContent = String(list.length);
+    if (!GF.tasks.layer) { GF.tasks.layer = L.layerGroup().addTo(GF.map); }
+    GF.tasks.layer.clearLayers();
+    if (!list.length) { ul.appendChild(el("li", {cls: "gf-none", text: "暂无待核实、待核查的案件"})); }
+    list.forEach(function (c) {
+      ul.appendChild(el("li", {"data-id": c.id, role: "button", tabindex: "0",
+        cls: String(c.id) === String(GF.tasks.openId) ? "gf-sel" : "", onclick: function () { openTask(c.id); }},
+        el("i", {cls: "gf-dot" + (c.light ? " gf-" + c.light : "")}), el("b", {text: c.case_no || "#" + c.id}),
+        " " + (c.class_name || c.class_code), el("br"), el("small", {cls: "gf-task-meta",
+          text: (T.states[c.state] || c.state_label) + " · " + taskSince(c) +
+            (c.light ? " · " + LIGHTS[c.light] : "")})));
+      if (c.lat !== null && c.lat !== undefined) {
+        L.circleMarker([c.lat, c.lon], {radius: 7, weight: 2, color: "#6a1b9a", fillOpacity: 0.9, interactive: false,
+          fillColor: COLOURS[c.light] || "#9e9e9e"}).addTo(GF.tasks.layer);
+      }
+    });
+  }
+  /* One task: its place, photos, description and steps. ``said``: why it was reloaded (or a function of it). */
+  function openTask(id, said) {
+    var box = $("gf-task"), kept = $("gf-task-text") ? $("gf-task-text").value : "";
+    if (String(GF.tasks.openId) !== String(id)) { kept = ""; clearTaskPhotos(); }
+    GF.tasks.openId = id;
+    box.hidden = false;
+    if (!said) { box.textContent = ""; box.appendChild(el("p", {cls: "gf-hint", text: "正在打开案件…"})); }
+    renderTasks();
+    return request(C.base + "/cases/" + encodeURIComponent(id), {headers: taskHeaders()}).then(function (c) {
+      if (String(GF.tasks.openId) !== String(id)) { return; }
+      GF.tasks.open = c;
+      renderTask(c, typeof said === "function" ? said(c) : said, kept);
+      if (c.lat !== null && c.lat !== undefined) {
+        if (GF.tasks.marker) { GF.map.removeLayer(GF.tasks.marker); }
+        GF.tasks.marker = L.circleMarker([c.lat, c.lon], {radius: 13, weight: 4, color: "#6a1b9a", fillOpacity: 0.9,
+          fillColor: COLOURS[c.light] || "#9e9e9e", interactive: false}).addTo(GF.map);
+        GF.map.setView([c.lat, c.lon], Math.max(GF.map.getZoom(), 17));
+      }
+      if (box.scrollIntoView) { box.scrollIntoView({block: "start"}); }
+    }, function (e) {
+      box.textContent = "";
+      box.appendChild(el("div", {cls: "gf-error", role: "alert", text: "无法打开案件:" + e.message}));
+    });
+  }
+  GF.openTask = openTask;
+  function closeTask() {
+    GF.tasks.openId = GF.tasks.open = null;
+    clearTaskPhotos();
+    $("gf-task").hidden = true;
+    $("gf-task").textContent = "";
+    if (GF.tasks.marker) { GF.map.removeLayer(GF.tasks.marker); GF.tasks.marker = null; }
+    renderTasks();
+  }
+  function clearTaskPhotos() {
+    GF.tasks.photos.forEach(function (p) { URL.revokeObjectURL(p.url); });
+    GF.tasks.photos = [];
+  }
+  function renderTask(c, said, text) {
+    var box = $("gf-task"), acts = (c.allowed_actions || []).filter(function (a) { return T.actions[a]; });
+    var handled = (c.timeline || []).filter(function (t) { return t.action === "handle"; }).pop();
+    box.textContent = "";
+    box.appendChild(el("h3", {text: "案件 " + (c.case_no || "#" + c.id) + " · " + (c.class_name || c.class_code)}));
+    box.appendChild(el("p", {cls: "gf-task-state", text: (T.phrases[c.state] || c.state_label) +
+      (c.light ? " · " + LIGHTS[c.light] : "") + " · " + taskSince(c)}));
+    box.appendChild(el("p", {cls: "gf-task-desc", text: (c.description || "(无描述)") +
+      (c.address ? "\n地址:" + c.address : "") +
+      (handled && (handled.details || {}).result ? "\n处置结果:" + handled.details.result : "")}));
+    var pics = el("div", {cls: "gf-thumbs gf-task-photos"});
+    (c.photos || []).forEach(function (p, i) {
+      var kind = T.photoKinds[p.kind] || "照片";
+      pics.appendChild(el("a", {cls: "gf-thumb", href: p.url, target: "_blank", rel: "noopener"},
+        el("img", {src: p.thumb_url, alt: kind + " " + (i + 1), loading: "lazy"}),
+        el("small", {cls: "gf-thumb-date", text: kind})));
+    });
+    if (!(c.photos || []).length) { pics.appendChild(el("small", {cls: "gf-hint", text: "无照片"})); }
+    box.appendChild(pics);
+    box.appendChild(el("div", {cls: "gf-row"}, el("button", {type: "button", cls: "gf-btn gf-grow",
+      text: "在地图上查看", onclick: function () { $("gf-map").scrollIntoView({block: "center"}); }})));
+    if (said) { box.appendChild(el("div", {cls: "gf-caution gf-task-said", role: "alert", text: said})); }
+    if (!acts.length) {
+      box.appendChild(el("p", {cls: "gf-hint gf-task-none", text: "此案件当前" + (T.phrases[c.state] || c.state_label) +
+        ",无需以「" + $("gf-role").selectedOptions[0].textContent + "」身份办理。"}));
+    } else {
+      var field = acts.map(function (a) { return T.actions[a].text + (T.actions[a].required ? "(必填)" : ""); });
+      box.appendChild(el("label", {cls: "gf-label"}, field.join(" / "),
+        el("textarea", {id: "gf-task-text", rows: "3", maxlength: "2000", cls: "gf-input",
+                        placeholder: "现场" + (T.states[c.state] || "待办理").slice(1) + "情况"})));
+      $("gf-task-text").value = text || "";
+      box.appendChild(el("label", {cls: "gf-btn gf-file"}, "拍照取证", el("input", {id: "gf-task-photos", type: "file",
+        accept: "image/*", capture: "environment", multiple: "multiple", onchange: function (e) {
+          addTaskPhotos(e.target.files);
+          e.target.value = "";
+        }})));
+      box.appendChild(el("div", {id: "gf-task-thumbs", cls: "gf-thumbs"}));
+      box.appendChild(el("div", {id: "gf-task-error", cls: "gf-error", role: "alert", hidden: "hidden"}));
+      var row = box.appendChild(el("div", {cls: "gf-row gf-task-acts"}));
+      acts.forEach(function (a, i) {
+        row.appendChild(el("button", {type: "button", "data-action": a, cls: "gf-btn" + (i ? "" : " gf-btn-main"),
+                                      text: T.actions[a].label, onclick: function () { doTask(a); }}));
+      });
+      renderTaskPhotos();
+    }
+    box.appendChild(el("button", {type: "button", cls: "gf-btn gf-task-close", text: "关闭", onclick: closeTask}));
+  }
+  function addTaskPhotos(files) {
+    var refused = [];
+    Array.prototype.forEach.call(files, function (f) {
+      if (GF.tasks.photos.length >= C.maxPhotos) { refused.push((f.name || "照片") + ":最多 " + C.maxPhotos + " 张"); }
+      else if (f.size > C.maxPhotoBytes) {
+        refused.push((f.name || "照片") + ":超过 " + C.maxPhotoBytes / 1048576 + " MB");
+      }
+      else { GF.tasks.photos.push({file: f, name: f.name || "photo.jpg", url: URL.createObjectURL(f)}); }
+    });
+    renderTaskPhotos();
+    taskError(refused.length ? "未附上 " + refused.join(";") : "");
+  }
+  function renderTaskPhotos() {
+    var box = $("gf-task-thumbs");
+    if (!box) { return; }
+    box.textContent = "";
+    GF.tasks.photos.forEach(function (p, i) {
+      box.appendChild(el("div", {cls: "gf-thumb"}, el("img", {src: p.url, alt: "取证照片 " + (i + 1)}),
+        el("button", {type: "button", "aria-label": "移除照片", text: "×", onclick: function () {
+          URL.revokeObjectURL(p.url);
+          GF.tasks.photos.splice(i, 1);
+          renderTaskPhotos();
+        }})));
+    });
+  }
+  function taskError(text) {
+    var box = $("gf-task-error");
+    if (box) { box.textContent = text || ""; box.hidden = !text; }
+  }
+  /* The step (the form route with photos); a stale version reloads the case and says so, keeping the input. */
+  function doTask(action) {
+    var c = GF.tasks.open, A = T.actions[action], text = $("gf-task-text").value.trim();
+    if (!$("gf-name").value.trim()) { taskError("请先在「4 · 上报人」填写您的姓名:办理记录以此署名"); return null; }
+    if (A.required && !text) { taskError(A.label + "需填写" + A.text); return null; }
+    var photos = GF.tasks.photos.slice(), url = C.base + "/cases/" + c.id + "/actions/" + action;
+    var headers = taskHeaders(!photos.length), body;
+    headers["Idempotency-Key"] = uuid();
+    if (photos.length) {
+      url += "/form";
+      body = new FormData();
+      body.append("version", String(c.version));
+      if (text) { body.append(A.field, text); }
+      photos.forEach(function (p) { body.append("photos", p.file, p.name); });
+    } else {
+      var json = {version: c.version};
+      if (text && A.field === "note") { json.note = text; }
+      else if (text) { json.payload = {}; json.payload[A.field] = text; }
+      body = JSON.stringify(json);
+    }
+    var buttons = document.querySelectorAll("#gf-task .gf-task-acts button");
+    Array.prototype.forEach.call(buttons, function (b) { b.disabled = true; });
+    taskError("");
+    return request(url, {method: "POST", headers: headers, body: body}).then(function (done) {
+      closeTask();
+      notice(A.done + ":案件 " + (done.case_no || "#" + done.id) + (photos.length ? "(附 " + photos.length +
+        " 张照片)" : "") + ",现为「" + (done.state_label || done.state) + "」");
+      if ($("gf-notice").scrollIntoView) { $("gf-notice").scrollIntoView({block: "start"}); }
+      return refreshTasks();
+    }, function (e) {
+      Array.prototype.forEach.call(buttons, function (b) { b.disabled = false; });
+      if (e.status === 409) {
+        return openTask(c.id, function (now) {
+          var offered = (now.allowed_actions || []).indexOf(action) >= 0;
+          return "案件已被他人更新(版本 " + c.version + " → " + now.version + "),已重新载入:" +
+            (offered ? "请核对后再点「" + A.label + "」" : "现为「" + (T.phrases[now.state] || now.state_label) +
+            "」,「" + A.label + "」不再需要办理");
+        }).then(refreshTasks);
+      }
+      taskError(A.label + "未成功:" + e.message);
+    });
+  }
+  GF.doTask = doTask;
+
   /* -- event classes ------------------------------------------------------------------------------------ */
   function loadClasses() {
     GF.classes = load(LS.classes, []);
@@ -1092,6 +1380,7 @@ PAGE_JS = r"""
         loc.gridPending = false;
         loc.tier3 = g.tier3;
         staffNames();
+        tasksAt(loc);
         gridLine("单元网格 " + g.unit_grid + (g.tier3 ? " · " + g.tier3.name : "") +
           (g.tier2 ? " · " + g.tier2.name : ""), false);
       }, function (e) {
@@ -1475,6 +1764,15 @@ PAGE_JS = r"""
     var role = load(LS.role, null);
     if (role) { $("gf-role").value = role; }
     $("gf-role").addEventListener("change", staffNames);
+    $("gf-role").addEventListener("change", function () {  // another role may take other steps
+      refreshTasks();
+      if (GF.tasks.openId) { openTask(GF.tasks.openId); }
+    });
+    $("gf-tasks-near").addEventListener("change", refreshTasks);
+    $("gf-tasks-refresh").addEventListener("click", function () {
+      refreshTasks();
+      if (GF.tasks.openId) { openTask(GF.tasks.openId); }
+    });
     $("gf-search").addEventListener("input", renderClasses);
     $("gf-gps").addEventListener("click", locateByGps);
     $("gf-clear-loc").addEventListener("click", clearLocation);

@@ -232,3 +232,29 @@ def test_the_page_knows_which_photos_the_server_takes_and_titles_its_zoom_in_chi
     assert "zoomControl: false" in html and "L.control.zoom(C.zoomTitles)" in html
     assert 'zhReason("photo_not_an_image")' in html and "photoRefusal(photoFormat(d.data))" in html
     assert "endReason(c)" in html and "x.to_state === c.state" in html
+
+
+def test_the_page_has_my_tasks_with_the_on_site_steps_of_the_workflow(client: TestClient) -> None:
+    """review45 U7: 我的任务 lists the located grid's cases waiting for 核实/核查; its form offers the steps among
+    核实/核查/返工 that a case's allowed_actions (the API's, for the role) name, each text sent as the field the
+    workflow takes it in, by the action API (the form route with photos)."""
+    html = client.get("/field").text
+    assert '<h2>我的任务 <b id="gf-tasks-n"></b></h2>' in html
+    assert html.index('id="gf-tasks-card"') < html.index('id="gf-form"')  # above the map it shows the case on
+    for needle in ('id="gf-tasks"', 'id="gf-task"', 'id="gf-tasks-near"', 'id="gf-tasks-refresh"', "刷新任务"):
+        assert needle in html, needle
+    for needle in ('capture: "environment"', '"/actions/" + action', 'url += "/form"', "c.allowed_actions",
+                   '"&grid="', '"&bbox="', "e.status === 409"):  # fmt: skip
+        assert needle in html, needle
+    config = json.loads(re.search(r"window\.GF_CONFIG = (\{.*?\});\n", html, re.S).group(1))
+    tasks = config["tasks"]
+    assert tasks["states"] == {"reported": "待核实", "handled": "待核查"}
+    assert tasks["actions"] == {
+        "verify": {"label": "核实", "field": "note", "text": "核实情况", "done": "已核实", "required": False},
+        "check": {"label": "核查", "field": "result", "text": "核查情况", "done": "已核查", "required": False},
+        "rework": {"label": "返工", "field": "reason", "text": "返工原因", "done": "已返工", "required": True},
+    }
+    for action in tasks["actions"]:  # steps the page's roles take, from the states it lists
+        rule = workflow.TRANSITIONS[action]
+        assert set(page.REPORTING_ROLES) <= set(rule.roles) and set(rule.from_states) & set(tasks["states"])
+    assert tasks["phrases"]["verified"] == "已核实(待立案)" and tasks["photoKinds"]["after"] == "处置后照片"

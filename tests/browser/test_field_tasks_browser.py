@@ -1,0 +1,246 @@
+"""我的任务 on the field page (review45 U7): a 监督员/网格员 located in a tier-3 grid sees that grid's cases waiting
+for 核实 (上报) and 核查 (处置) — not another grid's —, opens one (its place on the map, photos, description) and takes
+the step the API allows the role (核实, 核查, 返工) with a note and a camera photo; a stale version reloads the case
+and says so."""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+import httpx2 as httpx
+from PIL import Image
+
+from maps.pagejs import LIGHT_LABELS
+from tests.browser.conftest import LiveServer, Tab
+from tests.browser.test_field_browser import a_photo
+from tests.browser.test_field_status_browser import open_field, wait_for_notice
+from tests.fixtures import acting
+from tests.test_components_store import inside_points
+
+SUPERVISOR = "田芳娟"
+TASKS = "#gf-tasks li[data-id]"
+
+
+def two_grids(api: httpx.Client) -> tuple[tuple[float, float, dict[str, Any]], tuple[float, float, dict[str, Any]]]:
+    """A point and its tier-3 grid, and a point in another tier-3 grid (CGCS2000)."""
+    xs, ys = inside_points(40, seed=451)
+    found: list[tuple[float, float, dict[str, Any]]] = []
+    for x, y in zip(xs, ys, strict=True):
+        grid = api.get("/grids/locate", params={"lon": float(x), "lat": float(y), "datum": "cgcs2000"}).json()
+        if grid.get("tier3") and all(grid["tier3"]["code"] != g["tier3"]["code"] for _, _, g in found):
+            found.append((float(x), float(y), grid))
+        if len(found) == 2:
+            return found[0], found[1]
+    raise AssertionError("the small district has fewer than two tier-3 grids")
+
+
+def png() -> bytes:
+    buf = io.BytesIO()
+    Image.new("RGB", (40, 30), (30, 140, 90)).save(buf, "PNG")
+    return buf.getvalue()
+
+
+def reported(api: httpx.Client, lon: float, lat: float, description: str, photo: bool = False) -> dict[str, Any]:
+    fields = {"class_code": "06010", "lon": str(lon), "lat": str(lat), "datum": "cgcs2000", "description": description}
+    r = api.post(
+        "/cases/form",
+        data=fields,
+        files={"photos": ("before.png", png(), "image/png")} if photo else None,
+        headers={"X-Role": "grid_worker", "X-Actor": "li"},
+    )
+    assert r.status_code == 201, r.text
+    return dict(r.json())
+
+
+def step(api: httpx.Client, cid: int, action: str, role: str, **payload: Any) -> dict[str, Any]:
+    version = api.get(f"/cases/{cid}").json()["version"]
+    r = api.post(
+        f"/cases/{cid}/actions/{action}", json={"version": version, "payload": payload}, headers={"X-Role": role}
+    )
+    assert r.status_code == 200, r.text
+    return dict(r.json())
+
+
+def handled(api: httpx.Client, live: LiveServer, lon: float, lat: float, result: str) -> dict[str, Any]:
+    """A case reported, verified, filed, dispatched and handled (with an after-photo) through the API."""
+    cid = reported(api, lon, lat, "垃圾堆放")["id"]
+    step(api, cid, "verify", "supervisor")
+    step(api, cid, "file", "shift_lead")
+    step(api, cid, "dispatch", "dispatcher", department=next(iter(live.app.state.cases.departments)))
+    version = api.get(f"/cases/{cid}").json()["version"]
+    r = api.post(
+        f"/cases/{cid}/actions/handle/form",
+        data={"version": str(version), "result": result},
+        files={"photos": ("after.png", png(), "image/png")},
+        headers=acting(api, cid, "department"),
+    )
+    assert r.status_code == 200, r.text
+    return dict(r.json())
+
+
+def stand_at(tab: Tab, live: LiveServer, lon: float, lat: float, role: str) -> None:
+    """The field page with the phone's GPS at (lon, lat), 10 m, located, as ``role`` named SUPERVISOR."""
+    page = tab.page
+    page.add_init_script(
+        "navigator.geolocation.getCurrentPosition = function (ok) { setTimeout(function () {"
+        f" ok({{coords: {{longitude: {lon}, latitude: {lat}, accuracy: 10}}}}); }}, 10); }};"
+    )
+    open_field(tab, live)
+    page.select_option("#gf-role", role)
+    page.fill("#gf-name", SUPERVISOR)
+    page.click("#gf-gps")
+    page.wait_for_function("() => GF.tasks.place !== null")
+
+
+def listed(page: Any) -> list[int]:
+    return [int(x) for x in page.eval_on_selector_all(TASKS, "els => els.map(e => e.dataset.id)")]
+
+
+def open_task(page: Any, cid: int) -> Any:
+    page.click(f'#gf-tasks li[data-id="{cid}"]')
+    page.wait_for_selector("#gf-task h3")
+    return page.locator("#gf-task")
+
+
+def buttons(page: Any) -> list[tuple[str, str]]:
+    return [
+        (b["action"], b["text"])
+        for b in page.eval_on_selector_all(
+            "#gf-task .gf-task-acts button", "els => els.map(e => ({action: e.dataset.action, text: e.textContent}))"
+        )
+    ]
+
+
+def test_a_supervisor_verifies_a_case_of_the_grid_they_stand_in(
+    phone: Tab, live: LiveServer, api: httpx.Client, tmp_path: Any
+) -> None:
+    (lon, lat, grid), (olon, olat, _other) = two_grids(api)
+    mine = reported(api, lon, lat, "人行道暴露垃圾一堆", photo=True)
+    elsewhere = reported(api, olon, olat, "另一网格的垃圾")
+    page = phone.page
+    stand_at(phone, live, lon, lat, "supervisor")
+    page.wait_for_selector(f'#gf-tasks li[data-id="{mine["id"]}"]')
+    assert listed(page) == [mine["id"]]  # not the other grid's case
+    assert elsewhere["id"] not in listed(page)
+    assert page.locator("#gf-tasks-n").inner_text() == "1"
+    assert page.locator("#gf-tasks-hint").inner_text() == f"{grid['tier3']['name']}:待核实 1 件,待核查 0 件"
+    line = page.locator(f'#gf-tasks li[data-id="{mine["id"]}"]')
+    light = f" · {LIGHT_LABELS[mine['light']]}" if mine["light"] else ""
+    assert line.inner_text() == f"{mine['case_no']} 暴露垃圾\n待核实 · 上报于 刚刚{light}"
+    assert line.bounding_box()["height"] >= 44
+
+    task = open_task(page, mine["id"])
+    assert task.locator("h3").inner_text() == f"案件 {mine['case_no']} · 暴露垃圾"
+    assert task.locator(".gf-task-desc").inner_text() == "人行道暴露垃圾一堆"
+    assert task.locator(".gf-task-state").inner_text().startswith("已上报(待核实) · ")
+    # its photo as a thumbnail (drawn), linked to the full picture
+    page.wait_for_function("() => { const i = document.querySelector('#gf-task .gf-task-photos img');"
+                           " return i && i.complete && i.naturalWidth > 0; }")  # fmt: skip
+    img = task.locator(".gf-task-photos img")
+    assert img.count() == 1 and img.get_attribute("src").endswith("?size=thumb")
+    assert task.locator(".gf-task-photos small").inner_text() == "上报照片"
+    # its place on the page's map
+    page.wait_for_timeout(400)
+    assert page.evaluate("() => GF.map.getZoom()") >= 17
+    centre = page.evaluate("() => { const c = GF.map.getCenter(); return [c.lng, c.lat]; }")
+    assert abs(centre[0] - lon) < 1e-5 and abs(centre[1] - lat) < 1e-5
+    assert page.evaluate("() => GF.tasks.marker.getLatLng().lat") == mine["lat"]
+    # only the step the API offers a supervisor here (核实), thumb-sized, and a camera input for evidence
+    assert buttons(page) == [("verify", "核实")]
+    assert task.locator('button[data-action="verify"]').bounding_box()["height"] >= 44
+    camera = task.locator("#gf-task-photos")
+    assert camera.get_attribute("capture") == "environment" and camera.get_attribute("type") == "file"
+    phone.shot("task-open")
+
+    page.set_input_files("#gf-task-photos", str(a_photo(tmp_path)))
+    page.wait_for_selector("#gf-task-thumbs img")
+    page.fill("#gf-task-text", "现场确有垃圾")
+    with page.expect_response(lambda r: r.request.method == "POST") as answer:
+        page.click('#gf-task button[data-action="verify"]')
+    assert answer.value.url == f"{live.url}/cases/{mine['id']}/actions/verify/form"
+    assert answer.value.request.headers["x-role"] == "supervisor"
+    said = wait_for_notice(page, "已核实")
+    assert said == f"已核实:案件 {mine['case_no']}(附 1 张照片),现为「核实」"
+    case = api.get(f"/cases/{mine['id']}").json()
+    assert case["state"] == "verified"
+    last = case["timeline"][-1]
+    assert (last["action"], last["role"], last["actor"], last["note"]) == ("verify", "supervisor", SUPERVISOR,
+                                                                           "现场确有垃圾")  # fmt: skip
+    assert [p["kind"] for p in case["photos"]] == ["before", "evidence"]
+    page.wait_for_function("() => !document.querySelector('#gf-tasks li[data-id]')")
+    assert page.locator("#gf-tasks li").inner_text() == "暂无待核实、待核查的案件"
+    assert page.is_hidden("#gf-task")
+    assert not phone.watch.off_origin(), phone.watch.off_origin()
+    assert not phone.watch.bad, phone.watch.bad
+
+
+def test_a_handled_case_is_checked_or_sent_back_from_the_phone(phone: Tab, live: LiveServer, api: httpx.Client) -> None:
+    (lon, lat, _grid), _ = two_grids(api)
+    done = handled(api, live, lon, lat, "已清运")
+    again = handled(api, live, lon + 1e-5, lat, "已清扫")
+    page = phone.page
+    stand_at(phone, live, lon, lat, "grid_worker")
+    page.wait_for_selector(f'#gf-tasks li[data-id="{again["id"]}"]')
+    assert sorted(listed(page)) == sorted([done["id"], again["id"]])
+    assert "待核查 · 处置于 刚刚" in page.locator(f'#gf-tasks li[data-id="{done["id"]}"]').inner_text()
+
+    task = open_task(page, done["id"])
+    assert task.locator(".gf-task-desc").inner_text() == "垃圾堆放\n处置结果:已清运"
+    assert task.locator(".gf-task-photos small").all_inner_texts() == ["处置后照片"]
+    assert buttons(page) == [("check", "核查"), ("rework", "返工")]
+    posts: list[str] = []
+    page.on("request", lambda r: posts.append(r.url) if r.method == "POST" else None)
+    page.click('#gf-task button[data-action="rework"]')  # 返工 needs its reason: said, nothing sent
+    assert page.locator("#gf-task-error").inner_text() == "返工需填写返工原因" and posts == []
+    page.fill("#gf-task-text", "已清理干净")
+    page.click('#gf-task button[data-action="check"]')
+    assert wait_for_notice(page, "已核查") == f"已核查:案件 {done['case_no']},现为「核查」"
+    case = api.get(f"/cases/{done['id']}").json()
+    assert case["state"] == "checked" and case["timeline"][-1]["details"] == {"result": "已清理干净"}
+    assert case["timeline"][-1]["actor"] == SUPERVISOR
+    page.wait_for_function(f"() => !document.querySelector('#gf-tasks li[data-id=\"{done['id']}\"]')")
+
+    open_task(page, again["id"])
+    page.fill("#gf-task-text", "仍有残留")
+    page.click('#gf-task button[data-action="rework"]')
+    assert wait_for_notice(page, "已返工") == f"已返工:案件 {again['case_no']},现为「派遣」"
+    case = api.get(f"/cases/{again['id']}").json()
+    assert (case["state"], case["rework_count"]) == ("dispatched", 1)
+    assert case["timeline"][-1]["details"]["reason"] == "仍有残留"
+    assert not phone.watch.bad, phone.watch.bad
+
+
+def test_a_stale_version_reloads_the_case_and_says_so(phone: Tab, live: LiveServer, api: httpx.Client) -> None:
+    (lon, lat, _grid), _ = two_grids(api)
+    first = reported(api, lon, lat, "第一处垃圾")
+    second = reported(api, lon + 1e-5, lat, "第二处垃圾")
+    page = phone.page
+    stand_at(phone, live, lon, lat, "supervisor")
+    page.wait_for_selector(f'#gf-tasks li[data-id="{second["id"]}"]')
+
+    # the desk issues the 核实 task meanwhile (the state stays, the version moves on): reloaded, still to do
+    open_task(page, first["id"])
+    step(api, first["id"], "request_verify", "intake")
+    page.fill("#gf-task-text", "现场核实")
+    with page.expect_response(lambda r: r.request.method == "POST") as answer:
+        page.click('#gf-task button[data-action="verify"]')
+    assert answer.value.status == 409
+    said = page.locator("#gf-task .gf-task-said")
+    said.wait_for()
+    assert said.inner_text() == "案件已被他人更新(版本 1 → 2),已重新载入:请核对后再点「核实」"
+    assert page.input_value("#gf-task-text") == "现场核实"  # what was typed is kept
+    assert buttons(page) == [("verify", "核实")]
+    page.click('#gf-task button[data-action="verify"]')
+    wait_for_notice(page, "已核实")
+    assert api.get(f"/cases/{first['id']}").json()["state"] == "verified"
+
+    # another supervisor verified it meanwhile: reloaded, nothing left to do
+    open_task(page, second["id"])
+    step(api, second["id"], "verify", "supervisor")
+    page.click('#gf-task button[data-action="verify"]')
+    said.wait_for()
+    assert said.inner_text() == "案件已被他人更新(版本 1 → 2),已重新载入:现为「已核实(待立案)」,「核实」不再需要办理"
+    assert buttons(page) == []
+    assert page.locator("#gf-task .gf-task-none").inner_text() == "此案件当前已核实(待立案),无需以「监督员」身份办理。"
+    phone.shot("stale")
