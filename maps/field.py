@@ -320,8 +320,7 @@ def build_field_page(
     <ul id="gf-tasks" class="gf-list gf-tasks" aria-label="待核实、待核查的案件"></ul>
     <div id="gf-task" class="gf-task" hidden></div>
     <div class="gf-row">
-      <label class="gf-btn gf-grow gf-check"><input type="checkbox" id="gf-tasks-near">
-        含附近网格(约 {TASKS_NEAR_M} 米内)</label>
+      <label class="gf-btn gf-grow gf-check"><input type="checkbox" id="gf-tasks-near"> 含附近网格</label>
       <button type="button" id="gf-tasks-refresh" class="gf-btn">刷新任务</button>
     </div>
   </section>
@@ -474,7 +473,8 @@ textarea.gf-input { min-height: 88px; resize: vertical; }
 .gf-tasks li { min-height: 48px; cursor: pointer; }
 .gf-tasks li.gf-sel { background: #e3f2fd; }
 .gf-tasks li.gf-none { cursor: default; }
-.gf-task { border: 2px solid #6a1b9a; border-radius: 8px; padding: 8px 10px; margin: 8px 0; }
+.gf-task { border: 2px solid #6a1b9a; border-radius: 8px; padding: 8px 10px; margin: 8px 0;
+  scroll-margin-top: 64px; }
 .gf-task h3 { font-size: 16px; margin: 0 0 4px; }
 .gf-task p { margin: 4px 0; white-space: pre-line; word-break: break-all; }
 .gf-task .gf-row button { flex: 1 1 6em; }

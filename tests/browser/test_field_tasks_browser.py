@@ -132,6 +132,8 @@ def test_a_supervisor_verifies_a_case_of_the_grid_they_stand_in(
 
     task = open_task(page, mine["id"])
     assert task.locator("h3").inner_text() == f"案件 {mine['case_no']} · 暴露垃圾"
+    bar, title = page.locator(".gf-bar").bounding_box(), task.locator("h3").bounding_box()
+    assert title["y"] >= bar["y"] + bar["height"]  # scrolled to, not under the sticky bar
     assert task.locator(".gf-task-desc").inner_text() == "人行道暴露垃圾一堆"
     assert task.locator(".gf-task-state").inner_text().startswith("已上报(待核实) · ")
     # its photo as a thumbnail (drawn), linked to the full picture
