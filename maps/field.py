@@ -563,20 +563,22 @@ PAGE_JS = r"""
   }
   GF.refusalText = refusalText;
 
-  /* EXIF GPS of a JPEG or HEIC, read in the page (offline too): the TIFF block after an "Exif\0\0" mark. */
-  function exifGps(buf) {
+  /* What read(view, littleEndian, ifd) finds in the TIFF block after an "Exif\0\0" mark of a JPEG or HEIC (read in
+     the page, offline too): the first block it finds something in, else null. ifd(offset) maps each tag of the
+     directory at offset to its entry's offset. */
+  function exifRead(buf, read) {
     var b = new Uint8Array(buf);
     for (var i = 0; i + 14 < b.length; i++) {
       if (b[i] === 0x45 && b[i + 1] === 0x78 && b[i + 2] === 0x69 && b[i + 3] === 0x66 && b[i + 4] === 0 &&
           b[i + 5] === 0) {
-        var g = null;
-        try { g = tiffGps(new DataView(buf, i + 6)); } catch (e) { g = null; }
-        if (g) { return g; }
+        var got = null;
+        try { got = tiffRead(new DataView(buf, i + 6), read); } catch (e) { got = null; }
+        if (got) { return got; }
       }
     }
     return null;
   }
-  function tiffGps(v) {
+  function tiffRead(v, read) {
     var order = v.getUint16(0), le = order === 0x4949;
     if ((!le && order !== 0x4d4d) || v.getUint16(2, le) !== 42) { return null; }
     function ifd(off) {
@@ -584,6 +586,12 @@ PAGE_JS = r"""
       for (var k = 0; k < n; k++) { var e = off + 2 + 12 * k; out[v.getUint16(e, le)] = e; }
       return out;
     }
+    return read(v, le, ifd);
+  }
+
+  /* Where a photo was taken, from its EXIF GPS, as {lon, lat}. */
+  function exifGps(buf) { return exifRead(buf, tiffGps); }
+  function tiffGps(v, le, ifd) {
     var ifd0 = ifd(v.getUint32(4, le));
     if (ifd0[0x8825] === undefined) { return null; }
     var gps = ifd(v.getUint32(ifd0[0x8825] + 8, le));
@@ -612,26 +620,8 @@ PAGE_JS = r"""
 
   /* When a JPEG or HEIC was taken, from its EXIF (DateTimeOriginal with OffsetTimeOriginal, else DateTime), as
      {text: "YYYY-MM-DD HH:MM", ms}; a time without offset is the phone's local time. null when it has none. */
-  function exifDate(buf) {
-    var b = new Uint8Array(buf);
-    for (var i = 0; i + 14 < b.length; i++) {
-      if (b[i] === 0x45 && b[i + 1] === 0x78 && b[i + 2] === 0x69 && b[i + 3] === 0x66 && b[i + 4] === 0 &&
-          b[i + 5] === 0) {
-        var d = null;
-        try { d = tiffDate(new DataView(buf, i + 6)); } catch (e) { d = null; }
-        if (d) { return d; }
-      }
-    }
-    return null;
-  }
-  function tiffDate(v) {
-    var order = v.getUint16(0), le = order === 0x4949;
-    if ((!le && order !== 0x4d4d) || v.getUint16(2, le) !== 42) { return null; }
-    function ifd(off) {
-      var out = {}, n = v.getUint16(off, le);
-      for (var k = 0; k < n; k++) { var e = off + 2 + 12 * k; out[v.getUint16(e, le)] = e; }
-      return out;
-    }
+  function exifDate(buf) { return exifRead(buf, tiffDate); }
+  function tiffDate(v, le, ifd) {
     function ascii(entries, tag) {
       var e = entries[tag];
       if (e === undefined || v.getUint16(e + 2, le) !== 2) { return null; }
