@@ -9,7 +9,7 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
+from alembic.script import Script, ScriptDirectory
 from alembic.script.revision import RevisionError
 from alembic.util import CommandError
 from sqlalchemy import Connection, text
@@ -49,15 +49,24 @@ def downgrade(url: URL | str, revision: str) -> None:
 def destructive_steps(url: URL | str, revision: str) -> list[str]:
     """The revisions a downgrade to ``revision`` reverts whose downgrade drops tables, columns or sequences: their
     data is gone afterwards (upgrading again makes them empty). Empty when nothing is lost or nothing reverted."""
+    return [r.revision for r in _reverted(url, revision) if _DESTROYS.search(_downgrade_source(r))]
+
+
+def _reverted(url: URL | str, revision: str) -> list[Script]:
+    """The revisions a downgrade to ``revision`` reverts, newest first; none when nothing is applied or
+    ``revision`` is not a downgrade target (downgrade() says so)."""
     cur = current(url)
     if cur is None:
         return []
     script = ScriptDirectory.from_config(alembic_config(url))
     try:
-        reverted = list(script.iterate_revisions(cur, revision))
+        return list(script.iterate_revisions(cur, revision))
     except (CommandError, RevisionError):
-        return []  # not a downgrade target: downgrade() says so
-    return [r.revision for r in reverted if r.module and _DESTROYS.search(inspect.getsource(r.module.downgrade))]
+        return []
+
+
+def _downgrade_source(revision: Script) -> str:
+    return inspect.getsource(revision.module.downgrade) if revision.module else ""
 
 
 _DROP_COLUMN = re.compile(r"""drop_column\(\s*["'](\w+)["']\s*,\s*["'](\w+)["']""")
@@ -68,20 +77,15 @@ def downgrade_losses(url: URL | str, revision: str) -> list[str]:
     """What a downgrade to ``revision`` loses, one line per reverted revision that drops data, newest first:
     the non-null values of each column it drops and the rows of each table (``case_photos.transition_id: 5
     values``); what its downgrade drops under names it computes is said, not counted."""
-    cur = current(url)
-    if cur is None:
-        return []
-    script = ScriptDirectory.from_config(alembic_config(url))
-    try:
-        reverted = list(script.iterate_revisions(cur, revision))
-    except (CommandError, RevisionError):
+    reverted = _reverted(url, revision)
+    if not reverted:
         return []
     lines: list[str] = []
     engine = make_engine(url)
     try:
         with engine.connect() as conn:
             for r in reverted:
-                source = inspect.getsource(r.module.downgrade) if r.module else ""
+                source = _downgrade_source(r)
                 destroys = len(_DESTROYS.findall(source))
                 if not destroys:
                     continue
