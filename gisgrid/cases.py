@@ -1612,8 +1612,8 @@ def extension_refusal(base: dt.datetime | None, new_due: dt.datetime, field_: st
     imported alike."""
     if base is None:
         return None
+    was, asked = base.astimezone(LOCAL_TZ), new_due.astimezone(LOCAL_TZ)
     if new_due <= base:
-        was, asked = base.astimezone(LOCAL_TZ), new_due.astimezone(LOCAL_TZ)
         return ExtensionRefusal(
             f"{field_}: an extension must move the deadline later than {was:%Y-%m-%d %H:%M}, "
             f"not to {asked:%Y-%m-%d %H:%M}",
@@ -1621,7 +1621,6 @@ def extension_refusal(base: dt.datetime | None, new_due: dt.datetime, field_: st
             f"延期须使处置时限晚于 {was:%Y-%m-%d %H:%M},不能改为 {asked:%Y-%m-%d %H:%M}",
         )
     if new_due - base < dt.timedelta(minutes=MIN_EXTENSION_MINUTES):
-        was, asked = base.astimezone(LOCAL_TZ), new_due.astimezone(LOCAL_TZ)
         return ExtensionRefusal(
             f"{field_}: an extension must move the deadline by at least {MIN_EXTENSION_MINUTES} minute, "
             f"not from {was:%Y-%m-%d %H:%M:%S} to {asked:%Y-%m-%d %H:%M:%S}",
