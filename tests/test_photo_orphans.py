@@ -63,7 +63,7 @@ def test_a_report_losing_on_its_key_removes_the_photo_it_saved(
     assert photo_files(root) == [f"{sha_of(_jpeg(10))}.jpg"]
 
     monkeypatch.setattr(svc, "_INTAKE_READ", FirstReadMisses(svc._INTAKE_READ))
-    other = replace(first, photos=[("b.jpg", _jpeg(11)), ("c.jpg", _jpeg(12))])
+    other = replace(first, photos=[("b.jpg", _jpeg(50)), ("c.jpg", _jpeg(90))])
     with pytest.raises(Conflict) as err:
         intake(loaded, services, other, now=at("2025-09-26T10:00:01"))
     assert err.value.reason == Reason.IDEMPOTENCY_KEY_REUSED
@@ -92,7 +92,7 @@ def test_a_losing_reports_photo_that_another_case_holds_is_kept(
     first = replace(other_case, idempotency_key="K-7", photos=[("a.jpg", _jpeg(21))], description="一")
     intake(loaded, services, first, now=at("2025-09-26T10:00:00"))
     monkeypatch.setattr(svc, "_INTAKE_READ", FirstReadMisses(svc._INTAKE_READ))
-    losing = replace(first, photos=[("b.jpg", held), ("c.jpg", _jpeg(22))])
+    losing = replace(first, photos=[("b.jpg", held), ("c.jpg", _jpeg(60))])
     with pytest.raises(Conflict):
         intake(loaded, services, losing, now=at("2025-09-26T10:00:01"))
     assert photo_files(services.photos.root) == sorted([f"{sha_of(held)}.jpg", f"{sha_of(_jpeg(21))}.jpg"])
@@ -107,7 +107,10 @@ def test_concurrent_reports_under_one_key_with_different_photos_leave_no_unrefer
     """The reviewer's race: six reports under one key, each with its own photo, sent at once."""
     x, y = spot
     base = svc.Intake(class_code=GARBAGE, lon=x, lat=y, datum="cgcs2000", idempotency_key="K-8")
-    items = [replace(base, photos=[(f"{i}.jpg", _jpeg(30 + i))]) for i in range(6)]
+    # shades 40 apart: a solid JPEG quantises near shades to the same bytes (31 and 32 do), and a report whose
+    # photo is the winner's is its replay, not a loser
+    items = [replace(base, photos=[(f"{i}.jpg", _jpeg(10 + 40 * i))]) for i in range(6)]
+    assert len({sha_of(item.photos[0][1]) for item in items}) == 6
     results: list[object] = []
     barrier = threading.Barrier(len(items))
 
