@@ -30,7 +30,8 @@ the page created are kept in localStorage and their states fetched from ``/cases
 reporter filter): 我的上报 says it lists this phone's reports only.
 
 The page itself opens offline: a service worker (:func:`service_worker`, served at :data:`SW_URL` with the scope
-:data:`SW_SCOPE`) precaches the page, its vendored JS/CSS and ``/field/classes``. Browsers run service workers
+:data:`SW_SCOPE`) precaches the page, its vendored JS/CSS, its own script (:data:`SCRIPT_URL`, a file of this origin
+named by its hash, not inline: the page itself stays small) and ``/field/classes``. Browsers run service workers
 only in a secure context (HTTPS, or ``localhost``), as they allow GPS.
 """
 
@@ -389,7 +390,8 @@ def build_field_page(
 </main>
 {scripts}
 <script>window.GF_CONFIG = {json_for_script(config)};
-{PAGE_JS}</script>
+</script>
+<script src="{attr(base + SCRIPT_URL)}"></script>
 </body></html>
 """
 
@@ -1799,12 +1801,19 @@ PAGE_JS = r"""
 })();
 """
 PAGE_JS = with_dom(PAGE_JS).replace("  /*gisgrid:basemap-shift*/\n", SHIFT_JS.lstrip("\n"), 1)
+#: The page's own script (:data:`PAGE_JS`) is a file of this origin, not inline: the page (config and form) stays
+#: small and is fetched on every open (no-cache), the script is named by its hash and kept for good by the browser
+#: and the service worker (precached: the page opens offline with it).
+SCRIPT_VERSION = hashlib.sha256(PAGE_JS.encode()).hexdigest()[:12]
+SCRIPT_URL = f"/field/page-{SCRIPT_VERSION}.js"
 
 
 def precached(schemes: Iterable[str] = SCHEMES, base: str = "") -> list[str]:
-    """What the service worker stores at install: the page, its vendored JS/CSS and the class lists (under
-    ``base``, the path prefix the service is served under)."""
-    return [base + u for u in (SW_SCOPE, *STYLES, *SCRIPTS, *(f"/field/classes?scheme={s}" for s in schemes))]
+    """What the service worker stores at install: the page, its vendored JS/CSS, its own script and the class
+    lists (under ``base``, the path prefix the service is served under)."""
+    return [
+        base + u for u in (SW_SCOPE, *STYLES, *SCRIPTS, SCRIPT_URL, *(f"/field/classes?scheme={s}" for s in schemes))
+    ]
 
 
 def service_worker(base: str = "") -> str:
@@ -1817,7 +1826,7 @@ def service_worker(base: str = "") -> str:
     config = {
         "cache": f"gisgrid-field-{version}",
         "precache": urls,
-        "assets": [base + u for u in (*STYLES, *SCRIPTS)],
+        "assets": [base + u for u in (*STYLES, *SCRIPTS, SCRIPT_URL)],
         "networkFirst": [base + SW_SCOPE, base + "/field/classes"],
         "networkMs": SW_NETWORK_MS,
     }

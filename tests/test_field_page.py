@@ -21,7 +21,9 @@ from maps.basemap import basemap_for
 from maps.pagejs import load_reason_texts
 from tests.test_components_store import inside_points
 
-MAX_BYTES = 100 * 1024
+#: The page itself (form, config, CSS; fetched on every open) and its own script (a cached file of this origin).
+MAX_BYTES = 40 * 1024
+SCRIPT_MAX_BYTES = 100 * 1024
 
 
 @pytest.fixture
@@ -29,11 +31,22 @@ def client(page_client: TestClient) -> TestClient:
     return page_client
 
 
+def with_script(client: TestClient, html: str) -> str:
+    """The page and the script it loads from this origin (what the page does is in the script)."""
+    (url,) = re.findall(r'<script src="(/field/page-[0-9a-f]{12}\.js)"></script>', html)
+    return html + client.get(url).text
+
+
 def test_field_page_is_small_zh_cn_for_a_phone_and_offline(client: TestClient) -> None:
     r = client.get("/field")
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
     assert len(r.content) <= MAX_BYTES, len(r.content)
-    html = r.text
+    script = client.get(page.SCRIPT_URL)
+    assert script.status_code == 200 and script.headers["content-type"] == "text/javascript; charset=utf-8"
+    assert script.headers["cache-control"] == "public, max-age=31536000, immutable"
+    assert script.text == page.PAGE_JS and len(script.content) <= SCRIPT_MAX_BYTES, len(script.content)
+    assert client.get("/field/page-000000000000.js").status_code == 404  # another release's script is not this one
+    html = with_script(client, r.text)
     assets.assert_no_external(html)
     assert '<html lang="zh-CN">' in html and "<title>gisgrid 网格员上报</title>" in html
     assert 'name="viewport" content="width=device-width, initial-scale=1' in html
@@ -42,7 +55,7 @@ def test_field_page_is_small_zh_cn_for_a_phone_and_offline(client: TestClient) -
     csp = r.headers["content-security-policy"]
     assert "default-src 'self'" in csp and "connect-src 'self'" in csp and "blob:" in csp
     urls = re.findall(r"""<(?:script|link)\b[^>]*?(?:src|href)="([^"]+)\"""", html)
-    assert [u for u in urls if u != "data:,"] == [*page.STYLES, *page.SCRIPTS]
+    assert [u for u in urls if u != "data:,"] == [*page.STYLES, *page.SCRIPTS, page.SCRIPT_URL]
     for url in page.STYLES + page.SCRIPTS:
         assert url.startswith("/static/vendor/") and client.get(url).status_code == 200, url
     # what the page does: vector grid tiles, GPS (wgs84) or a tap (cgcs2000), outbox, idempotent intake
@@ -132,7 +145,7 @@ def test_page_text_is_escaped() -> None:
 def test_a_refusal_is_explained_from_its_codes_with_the_page_offline() -> None:
     """The zh-CN reasons are in the page itself (a refusal read in a dead spot is explained too), and the page
     reads the refusal's codes, not the server's English words."""
-    html = page.build_field_page(bounds=None, roles=workflow.ROLES)
+    html = page.build_field_page(bounds=None, roles=workflow.ROLES) + page.PAGE_JS
     config = json.loads(re.search(r"window\.GF_CONFIG = (\{.*?\});\n", html, re.S).group(1))
     assert config["zhReasons"] == load_reason_texts() and set(config["refusal"]) == {"fields", "status"}
     assert "zhReason(i.code || reason)" in html
@@ -176,8 +189,8 @@ def test_field_page_draws_the_configured_basemap(client: TestClient) -> None:
         app.state.basemap = old  # type: ignore[attr-defined]
     csp = r.headers["content-security-policy"]
     assert "img-src 'self' data: blob: https://tiles.example.test;" in csp and "connect-src 'self';" in csp
-    assert '"url": "https://tiles.example.test/{z}/{x}/{y}.png"' in r.text and "L.tileLayer" in r.text
-    assert '"pane": "gf-basemap"' in r.text and '"dlon": [' in r.text and "gisgridShiftBasemap(" in r.text
+    assert '"url": "https://tiles.example.test/{z}/{x}/{y}.png"' in r.text and "L.tileLayer" in page.PAGE_JS
+    assert '"pane": "gf-basemap"' in r.text and '"dlon": [' in r.text and "gisgridShiftBasemap(" in page.PAGE_JS
     assert '"minZoom": 3' in r.text  # the map's own: the view is not raised to the unit grids' 15
     plain = client.get("/field")
     assert plain.headers["content-security-policy"] == f"{page.CSP}; frame-ancestors 'self'"
@@ -192,7 +205,8 @@ def test_service_worker_covers_the_field_page(client: TestClient) -> None:
     for url in page.precached():  # what it stores at install is there to store
         assert f'"{url}"' in r.text and client.get(url).status_code == 200, url
     assert "/field/classes?scheme=gbt47678" in page.precached()
-    assert "navigator.serviceWorker.register(C.sw.url" in client.get("/field").text
+    assert "navigator.serviceWorker.register(C.sw.url" in with_script(client, client.get("/field").text)
+    assert page.SCRIPT_URL in page.precached()  # the page's own script opens offline too
 
 
 def test_a_heic_report_is_stored_and_served_as_jpeg(client: TestClient, clean_db: Engine) -> None:
@@ -224,7 +238,7 @@ def test_the_page_knows_which_photos_the_server_takes_and_titles_its_zoom_in_chi
     brands, gisgrid.photos), the zoom buttons are titled 放大/缩小, 我的上报 says why a report ended."""
     from gisgrid import photos, workflow
 
-    html = page.build_field_page(bounds=None, roles=workflow.ROLES)
+    html = page.build_field_page(bounds=None, roles=workflow.ROLES) + page.PAGE_JS
     config = json.loads(html.split("window.GF_CONFIG = ", 1)[1].split(";\n", 1)[0])
     assert config["photoFormats"] == sorted(photos.SUPPORTED) and "JPEG" in config["photoFormats"]
     assert config["heifBrands"] == sorted(b.decode() for b in photos.HEIF_BRANDS) and "heic" in config["heifBrands"]
@@ -238,7 +252,7 @@ def test_the_page_has_my_tasks_with_the_on_site_steps_of_the_workflow(client: Te
     """review45 U7: 我的任务 lists the located grid's cases waiting for 核实/核查; its form offers the steps among
     核实/核查/返工 that a case's allowed_actions (the API's, for the role) name, each text sent as the field the
     workflow takes it in, by the action API (the form route with photos)."""
-    html = client.get("/field").text
+    html = with_script(client, client.get("/field").text)
     assert '<h2>我的任务 <b id="gf-tasks-n"></b></h2>' in html
     assert html.index('id="gf-tasks-card"') < html.index('id="gf-form"')  # above the map it shows the case on
     for needle in ('id="gf-tasks"', 'id="gf-task"', 'id="gf-tasks-near"', 'id="gf-tasks-refresh"', "刷新任务"):

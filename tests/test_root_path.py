@@ -189,7 +189,9 @@ def test_the_console_asks_everything_under_the_prefix(gw: TestClient) -> None:
 def test_the_field_page_and_its_service_worker_live_under_the_prefix(gw: TestClient) -> None:
     html = gw.get(f"{PREFIX}/field").text
     urls = _local_urls(html)
-    assert urls and all(u.startswith(f"{PREFIX}/static/vendor/") or u.startswith("data:") for u in urls), urls
+    own = f"{PREFIX}{field_page.SCRIPT_URL}"  # the page's own script
+    assert urls and all(u.startswith((f"{PREFIX}/static/vendor/", "data:")) or u == own for u in urls), urls
+    assert own in urls and gw.get(own).status_code == 200
     assert f'"sw": {{"url": "{PREFIX}/field/sw.js", "scope": "{PREFIX}/field"}}' in html
     assert f'"base": "{PREFIX}"' in html
     sw = gw.get(f"{PREFIX}{field_page.SW_URL}")

@@ -11,7 +11,7 @@ from api.dependencies import known_query_only
 from api.deps import EngineDep
 from api.prefix import BaseDep
 from gisgrid import workflow
-from maps import console
+from maps import assets, console
 from maps import field as page
 
 router = APIRouter(tags=["field 移动上报"])
@@ -47,6 +47,16 @@ def field_page(
 def field_classes(request: Request, scheme: Annotated[Scheme, Query()] = "gbt47678") -> JSONResponse:
     data: list[dict[str, Any]] = page.class_list(request.app.state.cases.events, scheme, request.app.state.search_terms)
     return JSONResponse({"data": data, "count": len(data)}, headers={"Cache-Control": "public, max-age=300"})
+
+
+@router.get(page.SCRIPT_URL, include_in_schema=False)
+def field_script() -> Response:
+    """The field page's own script: its URL names its content (a new release is a new URL), so it is kept for good."""
+    return Response(
+        page.PAGE_JS,
+        media_type="text/javascript",
+        headers={"Cache-Control": f"public, max-age={assets.IMMUTABLE_MAX_AGE}, immutable"},
+    )
 
 
 @router.get(page.SW_URL, include_in_schema=False)

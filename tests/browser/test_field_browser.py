@@ -14,6 +14,7 @@ from PIL import ExifTags, Image
 from PIL.TiffImagePlugin import IFDRational
 from sqlalchemy import Engine, text
 
+from maps import field
 from maps.basemap import basemap_for
 from maps.pagejs import load_reason_texts
 from tests.browser.conftest import ARTIFACTS, LiveServer, Tab
@@ -390,9 +391,14 @@ def test_the_page_opens_offline_from_its_service_worker(phone: Tab, live: LiveSe
     page.wait_for_function("() => navigator.serviceWorker && navigator.serviceWorker.controller !== null")
     page.evaluate("() => navigator.serviceWorker.ready")
     context.set_offline(True)
+    seen = len(phone.watch.responses)
     answer = page.reload()
     assert answer is not None and answer.ok and answer.from_service_worker
     page.wait_for_selector('#gf-classes li[data-code="06010"]')
+    # the page's own script (a file of this origin, not inline) comes from the service worker's store
+    (script,) = [r for r in phone.watch.responses[seen:] if r.url == live.url + field.SCRIPT_URL]
+    assert script.ok and script.from_service_worker
+    assert page.evaluate("() => typeof GF.flush === 'function'")
     assert page.locator("#gf-net").inner_text() == "离线"
     assert page.evaluate("() => typeof L.vectorGrid.protobuf === 'function'")  # the vendored JS too
     assert page.evaluate("() => fetch('/field/classes?scheme=gbt47678').then(r => r.json()).then(b => b.count)") > 20
