@@ -511,6 +511,14 @@ PAGE_JS = r"""
   }
   function save(key, value) { try { localStorage.setItem(key, JSON.stringify(value)); } catch (e) { /* full */ } }
   function pad(n) { return (n < 10 ? "0" : "") + n; }
+  /* The headers of a call to the API, built here only (the outbox's reports and 我的任务's steps): JSON answers,
+     who acts (X-Role; X-Actor, the name URL-encoded: a header is Latin-1) and the call's own (Idempotency-Key …). */
+  function apiHeaders(role, actor, more) {
+    var h = {"Accept": "application/json", "X-Role": role, "X-Actor": encodeURIComponent(actor || "")};
+    Object.keys(more || {}).forEach(function (k) { h[k] = more[k]; });
+    return h;
+  }
+  GF.apiHeaders = apiHeaders;
   function fmtTime(iso) {  /* the phone's local time */
     var d = iso ? new Date(iso) : null;
     if (!d || isNaN(d.getTime())) { return iso ? String(iso).replace("T", " ").slice(0, 16) : ""; }
@@ -762,8 +770,7 @@ PAGE_JS = r"""
     });
   }
   function post(rec) {
-    var headers = {"Accept": "application/json", "Idempotency-Key": rec.key, "X-Role": rec.role,
-                   "X-Actor": encodeURIComponent(rec.fields.reporter || "")};
+    var headers = apiHeaders(rec.role, rec.fields.reporter, {"Idempotency-Key": rec.key});
     var bytes = rec.photos.reduce(function (n, p) { return n + (p.data.byteLength || 0); }, 0);
     var abort = window.AbortController ? new AbortController() : null;
     var timer = abort ? setTimeout(function () { abort.abort(); }, sendTimeout(bytes)) : null;
@@ -996,12 +1003,8 @@ PAGE_JS = r"""
   function taskSince(c) {
     return c.state === "handled" ? "处置于 " + ago(c.node_started_at || c.updated_at) : "上报于 " + ago(c.created_at);
   }
-  function taskHeaders(json) {
-    var h = {"Accept": "application/json", "X-Role": $("gf-role").value,
-             "X-Actor": encodeURIComponent($("gf-name").value.trim())};
-    if (json) { h["Content-Type"] = "application/json"; }
-    return h;
-  }
+  /* 我的任务 acts as the role and name of the form's 「4 · 上报人」. */
+  function taskHeaders(more) { return apiHeaders($("gf-role").value, $("gf-name").value.trim(), more); }
   function tasksQuery(place) {
     var q = "state=" + Object.keys(T.states).join(",") + "&sort=due&limit=" + T.shown;
     if (!$("gf-tasks-near").checked) { return q + "&grid=" + encodeURIComponent(place.tier3.code); }
@@ -1175,8 +1178,7 @@ PAGE_JS = r"""
     if (!$("gf-name").value.trim()) { taskError("请先在「4 · 上报人」填写您的姓名:办理记录以此署名"); return null; }
     if (A.required && !text) { taskError(A.label + "需填写" + A.text); return null; }
     var photos = GF.tasks.photos.slice(), url = C.base + "/cases/" + c.id + "/actions/" + action;
-    var headers = taskHeaders(!photos.length), body;
-    headers["Idempotency-Key"] = uuid();
+    var headers = taskHeaders({"Idempotency-Key": uuid()}), body;
     if (photos.length) {
       url += "/form";
       body = new FormData();
@@ -1188,6 +1190,7 @@ PAGE_JS = r"""
       if (text && A.field === "note") { json.note = text; }
       else if (text) { json.payload = {}; json.payload[A.field] = text; }
       body = JSON.stringify(json);
+      headers["Content-Type"] = "application/json";
     }
     var buttons = document.querySelectorAll("#gf-task .gf-task-acts button");
     Array.prototype.forEach.call(buttons, function (b) { b.disabled = true; });

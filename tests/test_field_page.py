@@ -272,3 +272,13 @@ def test_the_page_has_my_tasks_with_the_on_site_steps_of_the_workflow(client: Te
         rule = workflow.TRANSITIONS[action]
         assert set(page.REPORTING_ROLES) <= set(rule.roles) and set(rule.from_states) & set(tasks["states"])
     assert tasks["phrases"]["verified"] == "已核实(待立案)" and tasks["photoKinds"]["after"] == "处置后照片"
+
+
+def test_the_api_headers_are_built_in_one_place() -> None:
+    """The outbox's reports and 我的任务's list, case and steps act with the headers of one function (apiHeaders:
+    X-Role, X-Actor URL-encoded, Accept), each call adding its own (Idempotency-Key, Content-Type)."""
+    js = page.PAGE_JS
+    assert js.count('"X-Actor"') == 1 and '"X-Role": role, "X-Actor": encodeURI' in js
+    assert 'apiHeaders(rec.role, rec.fields.reporter, {"Idempotency-Key": rec.key})' in js  # the outbox
+    assert 'return apiHeaders($("gf-role").value, $("gf-name").value.trim(), more)' in js  # 我的任务
+    assert js.count("taskHeaders(") == 4  # defined once; the list, the case, the step
