@@ -599,7 +599,8 @@ PAGE_JS = r"""
     return read(v, le, ifd);
   }
 
-  /* Where a photo was taken, from its EXIF GPS, as {lon, lat}. */
+  /* Where a photo was taken, from its EXIF GPS, as {lon, lat}, with accuracy (metres) when the photo states its
+     error (GPSHPositioningError; a 0 is no figure: the server takes only a positive accuracy_m). */
   function exifGps(buf) { return exifRead(buf, tiffGps); }
   function tiffGps(v, le, ifd) {
     var ifd0 = ifd(v.getUint32(4, le));
@@ -624,7 +625,9 @@ PAGE_JS = r"""
     var lat = dms(2), lon = dms(4), latRef = ref(1), lonRef = ref(3);
     if (lat === null || lon === null || (latRef !== "N" && latRef !== "S") || (lonRef !== "E" && lonRef !== "W") ||
         (lat === 0 && lon === 0) || lat > 90 || lon > 180) { return null; }
-    return {lon: lonRef === "W" ? -lon : lon, lat: latRef === "S" ? -lat : lat};
+    var out = {lon: lonRef === "W" ? -lon : lon, lat: latRef === "S" ? -lat : lat};
+    if (error) { out.accuracy = error; }
+    return out;
   }
   GF.exifGps = exifGps;
 
@@ -1320,8 +1323,7 @@ PAGE_JS = r"""
                                   color: loc.coarse ? "#c62828" : "#0b6bcb", fillOpacity: 0.08}).addTo(GF.map);
     }
     var label = {gps: "GPS 定位", map: "地图选点", photo: "照片 GPS 位置"}[loc.source] || "位置";
-    $("gf-loc").textContent = label + ":" + loc.lon.toFixed(6) + ", " + loc.lat.toFixed(6) +
-      (loc.accuracy ? "(精度约 " + Math.round(loc.accuracy) + " 米)" : "") +
+    $("gf-loc").textContent = label + ":" + loc.lon.toFixed(6) + ", " + loc.lat.toFixed(6) + accuracyNote(loc) +
       (loc.source === "photo" ? "(上报时使用;也可 GPS 定位或在地图上点选)" : "");
     $("gf-loc").className = "gf-hint" + (loc.source === "photo" ? " gf-photo-loc" : "");
     gridLine("");
@@ -1333,6 +1335,11 @@ PAGE_JS = r"""
     photoWarnings();
   }
 
+  /* A location's accuracy after its coordinates; a photo that states none is said to (its accuracy_m is not sent). */
+  function accuracyNote(loc) {
+    if (loc.accuracy) { return "(精度约 " + Math.round(loc.accuracy) + " 米)"; }
+    return loc.source === "photo" ? "(照片未记录定位精度,精度未知)" : "";
+  }
   /* The red line under a coarse fix, with the tap that takes it anyway; hidden for any other location. */
   function accuracyText(loc) {
     return "定位精度约 " + Math.round(loc.accuracy) + " 米,误差过大:请到开阔处重新定位,或在地图上点选";
@@ -1395,7 +1402,9 @@ PAGE_JS = r"""
   function photoPlace() {
     var p = GF.photos.filter(function (x) { return x.gps; })[0];
     if (!p) { return null; }
-    if (!p.place) { p.place = {lon: p.gps.lon, lat: p.gps.lat, datum: "wgs84", source: "photo"}; }
+    if (!p.place) {
+      p.place = {lon: p.gps.lon, lat: p.gps.lat, datum: "wgs84", source: "photo", accuracy: p.gps.accuracy || null};
+    }
     return p.place;
   }
   function currentPlace() { return GF.loc || photoPlace(); }
@@ -1411,7 +1420,7 @@ PAGE_JS = r"""
         .addTo(GF.map);
     }
     $("gf-loc").textContent = "照片 GPS 位置:" + place.lon.toFixed(6) + ", " + place.lat.toFixed(6) +
-      "(上报时使用;也可 GPS 定位或在地图上点选)";
+      accuracyNote(place) + "(上报时使用;也可 GPS 定位或在地图上点选)";
     $("gf-loc").className = "gf-hint gf-photo-loc";
     gridLine("");
     GF.map.setView(ll, Math.max(GF.map.getZoom(), 16));
@@ -1667,7 +1676,8 @@ PAGE_JS = r"""
     var btn = $("gf-submit");
     btn.disabled = true;
     var photos = GF.photos.slice();
-    var loc = GF.loc, replaces = GF.editing;
+    /* no location set: the server takes the first photo's EXIF GPS — the page's photoPlace, sent with its accuracy */
+    var loc = GF.loc, replaces = GF.editing, fix = loc || photoPlace();
     return Promise.all(photos.map(function (p) { return readPhoto(p.file); })).then(function (data) {
       var rec = {
         key: uuid(), created: new Date().toISOString(), role: $("gf-role").value, className: GF.cls.name,
@@ -1676,7 +1686,7 @@ PAGE_JS = r"""
         fields: {class_code: GF.cls.code, scheme: C.scheme, description: $("gf-desc").value.trim() || null,
                  address: $("gf-addr").value.trim() || null, reporter: name,  // source: the role's channel
                  lon: loc ? loc.lon : null, lat: loc ? loc.lat : null,
-                 datum: loc ? loc.datum : "wgs84", accuracy_m: loc && loc.accuracy ? loc.accuracy : null}
+                 datum: loc ? loc.datum : "wgs84", accuracy_m: fix && fix.accuracy ? fix.accuracy : null}
       };
       return outbox.put(rec).then(function () {
         GF.editing = null;

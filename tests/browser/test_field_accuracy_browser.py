@@ -4,12 +4,14 @@ fix's accuracy goes with the report (``accuracy_m``) and is stored with the case
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from sqlalchemy import Engine, text
 
 from tests.browser.conftest import LiveServer, Tab
-from tests.browser.test_field_browser import REPORTER, cases_of
+from tests.browser.test_field_browser import REPORTER, cases_of, gps_photo
 from tests.browser.test_field_status_browser import open_field, wait_for_notice
 from tests.test_components_store import inside_points
 
@@ -86,4 +88,44 @@ def test_a_coarse_fix_is_taken_only_on_a_confirm_tap(phone: Tab, live: LiveServe
     with clean_db.connect() as conn:
         stored = conn.execute(text("SELECT accuracy_m FROM cases WHERE id = :id"), {"id": rows[1][0]}).scalar_one()
     assert stored == 8.0
+    assert not phone.watch.bad, phone.watch.bad
+
+
+def test_a_report_located_by_its_photo_sends_the_photos_stated_accuracy(
+    phone: Tab, live: LiveServer, clean_db: Engine, tmp_path: Path
+) -> None:
+    """A report located by a photo's EXIF GPS sends the photo's GPSHPositioningError as accuracy_m (stored with the
+    case, as a live fix's); a photo that states none sends none, and the page says its accuracy is unknown."""
+    xs, ys = inside_points(2, seed=21)
+    page = phone.page
+    open_field(phone, live)
+    sent: list[Any] = []
+    page.on("request", lambda r: sent.append(r) if r.method == "POST" and r.url.endswith("/cases/form") else None)
+    stored: list[float | None] = []
+    for i, error_m in enumerate((8.5, None)):
+        page.fill("#gf-name", REPORTER)
+        page.click('#gf-classes li[data-code="06010"]')
+        photo = gps_photo(tmp_path, f"p{i}.jpg", float(xs[i]), float(ys[i]), status="A", error_m=error_m)
+        page.set_input_files("#gf-photos", str(photo))
+        page.wait_for_function("() => document.getElementById('gf-grid').textContent.indexOf('单元网格') >= 0")
+        where = f"照片 GPS 位置:{float(xs[i]):.6f}, {float(ys[i]):.6f}"
+        said = "(精度约 9 米)" if error_m else "(照片未记录定位精度,精度未知)"
+        assert page.locator("#gf-loc").inner_text() == where + said + "(上报时使用;也可 GPS 定位或在地图上点选)"
+        before = page.locator("#gf-notice").inner_text()
+        page.click("#gf-submit")
+        page.wait_for_function(
+            "(before) => { const t = document.getElementById('gf-notice').textContent;"
+            " return t !== before && t.indexOf('已上报:案件 ') === 0; }",
+            arg=before,
+        )
+        ((case_id, *_),) = cases_of(clean_db, REPORTER)[i:]
+        with clean_db.connect() as conn:
+            stored.append(
+                conn.execute(text("SELECT accuracy_m FROM cases WHERE id = :id"), {"id": case_id}).scalar_one()
+            )
+    assert stored == [8.5, None]
+    assert len(sent) == 2
+    # the outbox's headers: the role and the name (URL-encoded) of the form
+    headers = sent[0].headers
+    assert (headers["x-role"], headers["x-actor"]) == ("grid_worker", quote(REPORTER))
     assert not phone.watch.bad, phone.watch.bad

@@ -267,7 +267,7 @@ def test_a_photo_with_a_void_or_coarse_fix_does_not_locate_the_report(
     )
     found = [page.evaluate(read, base64.b64encode(p.read_bytes()).decode()) for p in (void, coarse, fine)]
     assert found[:2] == [None, None]
-    assert found[2] == pytest.approx({"lon": float(xs[2]), "lat": float(ys[2])}, abs=1e-6)
+    assert found[2] == pytest.approx({"lon": float(xs[2]), "lat": float(ys[2]), "accuracy": 8.5}, abs=1e-6)
     page.fill("#gf-name", REPORTER)
     page.click('#gf-classes li[data-code="06010"]')
     page.set_input_files("#gf-photos", str(void))
