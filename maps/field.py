@@ -226,13 +226,22 @@ def basemap_config(basemap: Basemap | None, bounds: tuple[float, float, float, f
 
 def task_config() -> dict[str, Any]:
     """What 我的任务 needs: the states listed, the on-site steps (label, the field the form's text goes to, whether
-    the workflow requires it), the states' phrases and the photos' kinds."""
+    the workflow requires it, whether it takes a corrected class), the states' phrases and the photos' kinds."""
     actions = {}
     for action, (fld, text, done) in TASK_ACTIONS.items():
         rule = workflow.TRANSITIONS[action]
         assert fld == "note" or fld in (*rule.required, *rule.optional), (action, fld)
         required = fld in rule.required
-        actions[action] = {"label": rule.label, "field": fld, "text": text, "done": done, "required": required}
+        # 核实 may correct the reported class (the rule's optional class_code): the task offers the class search
+        reclassify = "class_code" in rule.optional
+        actions[action] = {
+            "label": rule.label,
+            "field": fld,
+            "text": text,
+            "done": done,
+            "required": required,
+            "reclassify": reclassify,
+        }
     return {
         "states": TASK_STATES,
         "actions": actions,
@@ -481,6 +490,7 @@ textarea.gf-input { min-height: 88px; resize: vertical; }
 .gf-task p { margin: 4px 0; white-space: pre-line; word-break: break-all; }
 .gf-task .gf-row button { flex: 1 1 6em; }
 .gf-task-close { width: 100%; margin-top: 8px; }
+.gf-task-class [hidden] { display: none; }
 a.gf-thumb { color: inherit; text-decoration: none; }
 .gf-check { gap: 8px; font-weight: 400; }
 .gf-check input { width: 22px; height: 22px; margin: 0; }
@@ -995,7 +1005,8 @@ PAGE_JS = r"""
   /* GET /cases for the role chosen: the form offers the case's allowed_actions (the API's) among C.tasks.actions.
      The grid stays after a report clears the location. */
   var T = C.tasks;
-  GF.tasks = {place: null, list: [], open: null, openId: null, photos: [], asked: null, layer: null, marker: null};
+  GF.tasks = {place: null, list: [], open: null, openId: null, photos: [], asked: null, layer: null, marker: null,
+              cls: null};
   function ago(iso) {
     var m = Math.floor((Date.now() - new Date(iso).getTime()) / 60000);
     if (!(m >= 0)) { return fmtTime(iso); }
@@ -1065,7 +1076,7 @@ PAGE_JS = r"""
   /* One task: its place, photos, description and steps. ``said``: why it was reloaded (or a function of it). */
   function openTask(id, said) {
     var box = $("gf-task"), kept = $("gf-task-text") ? $("gf-task-text").value : "";
-    if (String(GF.tasks.openId) !== String(id)) { kept = ""; clearTaskPhotos(); }
+    if (String(GF.tasks.openId) !== String(id)) { kept = ""; clearTaskPhotos(); GF.tasks.cls = null; }
     GF.tasks.openId = id;
     box.hidden = false;
     if (!said) { box.textContent = ""; box.appendChild(el("p", {cls: "gf-hint", text: "正在打开案件…"})); }
@@ -1088,7 +1099,7 @@ PAGE_JS = r"""
   }
   GF.openTask = openTask;
   function closeTask() {
-    GF.tasks.openId = GF.tasks.open = null;
+    GF.tasks.openId = GF.tasks.open = GF.tasks.cls = null;
     clearTaskPhotos();
     $("gf-task").hidden = true;
     $("gf-task").textContent = "";
@@ -1130,6 +1141,18 @@ PAGE_JS = r"""
         el("textarea", {id: "gf-task-text", rows: "3", maxlength: "2000", cls: "gf-input",
                         placeholder: "现场" + (T.states[c.state] || "待办理").slice(1) + "情况"})));
       $("gf-task-text").value = text || "";
+      var reclassifies = acts.some(function (a) { return T.actions[a].reclassify; });
+      if (reclassifies && c.scheme === C.scheme) {  // the page's catalogue is of its scheme
+        box.appendChild(el("div", {cls: "gf-task-class"},
+          el("p", {id: "gf-task-class", cls: "gf-chosen"}),
+          el("button", {type: "button", id: "gf-task-class-undo", cls: "gf-btn", text: "不更正类别", hidden: "hidden",
+                        onclick: function () { GF.tasks.cls = null; renderTaskClasses(); }}),
+          el("input", {id: "gf-task-search", type: "search", cls: "gf-input", enterkeyhint: "search",
+                       placeholder: "类别不符时搜索更正,如 垃圾、井盖", "aria-label": "更正类别",
+                       oninput: renderTaskClasses}),
+          el("ul", {id: "gf-task-classes", cls: "gf-classes", "aria-label": "更正类别列表", hidden: "hidden"})));
+        renderTaskClasses();
+      }
       box.appendChild(el("label", {cls: "gf-btn gf-file"}, "拍照取证", el("input", {id: "gf-task-photos", type: "file",
         accept: "image/*", capture: "environment", multiple: "multiple", onchange: function (e) {
           addTaskPhotos(e.target.files);
@@ -1146,6 +1169,24 @@ PAGE_JS = r"""
     }
     box.appendChild(el("button", {type: "button", cls: "gf-btn gf-task-close", text: "关闭", onclick: closeTask}));
   }
+  /* 核实 may correct the reported class (the API takes class_code at verify): the report form's search, listed
+     while something is typed; the class picked goes with the step only if it is not the case's own. */
+  function renderTaskClasses() {
+    var c = GF.tasks.open, ul = $("gf-task-classes");
+    if (!c || !ul) { return; }
+    var to = GF.tasks.cls, q = $("gf-task-search").value.trim().toLowerCase(), own = c.class_name || c.class_code;
+    $("gf-task-class").textContent = to ? "更正类别为:" + to.name + "(" + to.code + "),原为 " + own :
+      "类别:" + own + "(" + c.class_code + ")";
+    $("gf-task-class-undo").hidden = !to;
+    ul.hidden = !q;
+    if (!q) { ul.textContent = ""; return; }
+    classRows(ul, q, to ? to.code : c.class_code, function (x) {
+      GF.tasks.cls = x.code === c.class_code ? null : x;
+      $("gf-task-search").value = "";
+      renderTaskClasses();
+    });
+  }
+  GF.renderTaskClasses = renderTaskClasses;
   function addTaskPhotos(files) {
     var refused = [];
     Array.prototype.forEach.call(files, function (f) {
@@ -1182,16 +1223,19 @@ PAGE_JS = r"""
     if (A.required && !text) { taskError(A.label + "需填写" + A.text); return null; }
     var photos = GF.tasks.photos.slice(), url = C.base + "/cases/" + c.id + "/actions/" + action;
     var headers = taskHeaders({"Idempotency-Key": uuid()}), body;
+    var to = A.reclassify && GF.tasks.cls && GF.tasks.cls.code !== c.class_code ? GF.tasks.cls : null;
     if (photos.length) {
       url += "/form";
       body = new FormData();
       body.append("version", String(c.version));
       if (text) { body.append(A.field, text); }
+      if (to) { body.append("class_code", to.code); }
       photos.forEach(function (p) { body.append("photos", p.file, p.name); });
     } else {
       var json = {version: c.version};
       if (text && A.field === "note") { json.note = text; }
       else if (text) { json.payload = {}; json.payload[A.field] = text; }
+      if (to) { json.payload = json.payload || {}; json.payload.class_code = to.code; }
       body = JSON.stringify(json);
       headers["Content-Type"] = "application/json";
     }
@@ -1201,7 +1245,8 @@ PAGE_JS = r"""
     return request(url, {method: "POST", headers: headers, body: body}).then(function (done) {
       closeTask();
       notice(A.done + ":案件 " + (done.case_no || "#" + done.id) + (photos.length ? "(附 " + photos.length +
-        " 张照片)" : "") + ",现为「" + (done.state_label || done.state) + "」");
+        " 张照片)" : "") + (to ? ",类别已更正为「" + to.name + "」" : "") + ",现为「" +
+        (done.state_label || done.state) + "」");
       if ($("gf-notice").scrollIntoView) { $("gf-notice").scrollIntoView({block: "start"}); }
       return refreshTasks();
     }, function (e) {
@@ -1275,16 +1320,20 @@ PAGE_JS = r"""
   }
   GF.rankedClasses = rankedClasses;
 
-  function renderClasses() {
-    var list = rankedClasses($("gf-search").value.trim().toLowerCase());
-    var ul = $("gf-classes");
+  /* The classes search q finds, as the rows of ul (the report form's picker and 核实's correction in 我的任务):
+     best match first (rankedClasses), the chosen code marked, pick(c) on a tap. */
+  function classRows(ul, q, chosen, pick) {
+    var list = rankedClasses(q);
     ul.textContent = "";
     list.forEach(function (c) {
       ul.appendChild(el("li", {"data-code": c.code, role: "button", tabindex: "0",
-        cls: GF.cls && GF.cls.code === c.code ? "gf-sel" : "", onclick: function () { chooseClass(c); }},
+        cls: chosen === c.code ? "gf-sel" : "", onclick: function () { pick(c); }},
         el("b", {text: c.name}), " ", el("small", {text: c.code + " · " + (c.big_name || "")})));
     });
     if (!list.length) { ul.appendChild(el("li", {text: GF.classes.length ? "没有匹配的类别" : "正在加载类别…"})); }
+  }
+  function renderClasses() {
+    classRows($("gf-classes"), $("gf-search").value.trim().toLowerCase(), GF.cls && GF.cls.code, chooseClass);
   }
 
   /* No class chosen, the search box empty: after a report is saved the next one starts without a class, so a

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 from typing import Any
+from urllib.parse import quote
 
 import httpx2 as httpx
 from PIL import Image
@@ -246,3 +247,64 @@ def test_a_stale_version_reloads_the_case_and_says_so(phone: Tab, live: LiveServ
     assert buttons(page) == []
     assert page.locator("#gf-task .gf-task-none").inner_text() == "此案件当前已核实(待立案),无需以「监督员」身份办理。"
     phone.shot("stale")
+
+
+def test_a_supervisor_verifying_corrects_the_class_with_the_report_forms_search(
+    phone: Tab, live: LiveServer, api: httpx.Client
+) -> None:
+    """核实 may correct the reported class (the API's class_code at verify): the task has the report form's class
+    search, the picked class is said, and it is stored with the step (the case routed again for it)."""
+    (lon, lat, _grid), _ = two_grids(api)
+    mine = reported(api, lon, lat, "井盖缺失")  # reported as 暴露垃圾 (06010)
+    page = phone.page
+    stand_at(phone, live, lon, lat, "supervisor")
+    page.wait_for_selector(f'#gf-tasks li[data-id="{mine["id"]}"]')
+    task = open_task(page, mine["id"])
+    assert task.locator("#gf-task-class").inner_text() == "类别:暴露垃圾(06010)"
+    search = task.locator("#gf-task-search")
+    assert search.get_attribute("placeholder") == "类别不符时搜索更正,如 垃圾、井盖"
+    assert task.locator("#gf-task-classes").is_hidden() and task.locator("#gf-task-class-undo").is_hidden()
+    search.fill("窨井")  # a common word: the family's owner-unknown class first, as in the report form
+    codes = page.eval_on_selector_all("#gf-task-classes li[data-code]", "els => els.map(e => e.dataset.code)")
+    assert codes == page.evaluate("() => GF.rankedClasses('窨井').map(c => c.code)") and codes[0] == "01023"
+    task.locator('#gf-task-classes li[data-code="01023"]').click()
+    assert task.locator("#gf-task-class").inner_text() == "更正类别为:不明井盖异常(01023),原为 暴露垃圾"
+    assert task.locator("#gf-task-classes").is_hidden() and search.input_value() == ""
+    task.locator("#gf-task-class-undo").click()  # changed their mind, then picked it again
+    assert task.locator("#gf-task-class").inner_text() == "类别:暴露垃圾(06010)"
+    search.fill("不明井盖")
+    task.locator('#gf-task-classes li[data-code="01023"]').click()
+    page.fill("#gf-task-text", "现场为井盖缺失,非垃圾")
+    with page.expect_response(lambda r: r.request.method == "POST") as answer:
+        page.click('#gf-task button[data-action="verify"]')
+    sent = answer.value.request
+    assert answer.value.status == 200 and sent.url == f"{live.url}/cases/{mine['id']}/actions/verify"
+    assert sent.post_data_json["payload"] == {"class_code": "01023"}
+    assert sent.post_data_json["note"] == "现场为井盖缺失,非垃圾"
+    headers = sent.headers  # the page's one set of API headers (apiHeaders), with the step's own
+    assert (headers["x-role"], headers["x-actor"], headers["content-type"]) == (
+        "supervisor",
+        quote(SUPERVISOR),
+        "application/json",
+    )
+    assert headers["idempotency-key"]
+    said = wait_for_notice(page, "已核实")
+    assert said == f"已核实:案件 {mine['case_no']},类别已更正为「不明井盖异常」,现为「核实」"
+    case = api.get(f"/cases/{mine['id']}").json()
+    assert (case["state"], case["class_code"], case["class_name"]) == ("verified", "01023", "不明井盖异常")
+    last = case["timeline"][-1]
+    assert (last["action"], last["actor"]) == ("verify", SUPERVISOR)
+    change = last["details"]["class_change"]
+    assert (change["from"], change["to"], change["to_name"]) == ("06010", "01023", "不明井盖异常")
+    assert not phone.watch.bad, phone.watch.bad
+
+
+def test_a_step_that_takes_no_class_offers_no_class_search(phone: Tab, live: LiveServer, api: httpx.Client) -> None:
+    (lon, lat, _grid), _ = two_grids(api)
+    done = handled(api, live, lon, lat, "已清运")
+    page = phone.page
+    stand_at(phone, live, lon, lat, "grid_worker")
+    page.wait_for_selector(f'#gf-tasks li[data-id="{done["id"]}"]')
+    task = open_task(page, done["id"])
+    assert buttons(page) == [("check", "核查"), ("rework", "返工")]
+    assert task.locator("#gf-task-search").count() == 0 and task.locator("#gf-task-class").count() == 0
