@@ -10,6 +10,7 @@ from typing import Any
 from urllib.parse import quote
 
 import httpx2 as httpx
+import pytest
 from PIL import Image
 
 from maps.pagejs import LIGHT_LABELS
@@ -249,11 +250,13 @@ def test_a_stale_version_reloads_the_case_and_says_so(phone: Tab, live: LiveServ
     phone.shot("stale")
 
 
+@pytest.mark.parametrize("with_photo", [False, True], ids=["json", "form"])
 def test_a_supervisor_verifying_corrects_the_class_with_the_report_forms_search(
-    phone: Tab, live: LiveServer, api: httpx.Client
+    phone: Tab, live: LiveServer, api: httpx.Client, tmp_path: Any, with_photo: bool
 ) -> None:
     """核实 may correct the reported class (the API's class_code at verify): the task has the report form's class
-    search, the picked class is said, and it is stored with the step (the case routed again for it)."""
+    search, the picked class is said, and it is stored with the step (the case routed again for it) — by the JSON
+    route, and by the form route when a photo goes with the step."""
     (lon, lat, _grid), _ = two_grids(api)
     mine = reported(api, lon, lat, "井盖缺失")  # reported as 暴露垃圾 (06010)
     page = phone.page
@@ -275,25 +278,29 @@ def test_a_supervisor_verifying_corrects_the_class_with_the_report_forms_search(
     search.fill("不明井盖")
     task.locator('#gf-task-classes li[data-code="01023"]').click()
     page.fill("#gf-task-text", "现场为井盖缺失,非垃圾")
+    if with_photo:
+        page.set_input_files("#gf-task-photos", str(a_photo(tmp_path)))
+        page.wait_for_selector("#gf-task-thumbs img")
     with page.expect_response(lambda r: r.request.method == "POST") as answer:
         page.click('#gf-task button[data-action="verify"]')
     sent = answer.value.request
-    assert answer.value.status == 200 and sent.url == f"{live.url}/cases/{mine['id']}/actions/verify"
-    assert sent.post_data_json["payload"] == {"class_code": "01023"}
-    assert sent.post_data_json["note"] == "现场为井盖缺失,非垃圾"
+    url = f"{live.url}/cases/{mine['id']}/actions/verify" + ("/form" if with_photo else "")
+    assert answer.value.status == 200 and sent.url == url
     headers = sent.headers  # the page's one set of API headers (apiHeaders), with the step's own
-    assert (headers["x-role"], headers["x-actor"], headers["content-type"]) == (
-        "supervisor",
-        quote(SUPERVISOR),
-        "application/json",
-    )
+    assert (headers["x-role"], headers["x-actor"]) == ("supervisor", quote(SUPERVISOR))
     assert headers["idempotency-key"]
+    if not with_photo:
+        assert headers["content-type"] == "application/json"
+        assert sent.post_data_json == {"version": mine["version"], "note": "现场为井盖缺失,非垃圾",
+                                       "payload": {"class_code": "01023"}}  # fmt: skip
     said = wait_for_notice(page, "已核实")
-    assert said == f"已核实:案件 {mine['case_no']},类别已更正为「不明井盖异常」,现为「核实」"
+    photos = "(附 1 张照片)" if with_photo else ""
+    assert said == f"已核实:案件 {mine['case_no']}{photos},类别已更正为「不明井盖异常」,现为「核实」"
     case = api.get(f"/cases/{mine['id']}").json()
     assert (case["state"], case["class_code"], case["class_name"]) == ("verified", "01023", "不明井盖异常")
     last = case["timeline"][-1]
-    assert (last["action"], last["actor"]) == ("verify", SUPERVISOR)
+    assert (last["action"], last["actor"], last["note"]) == ("verify", SUPERVISOR, "现场为井盖缺失,非垃圾")
+    assert [p["kind"] for p in case["photos"]] == (["evidence"] if with_photo else [])
     change = last["details"]["class_change"]
     assert (change["from"], change["to"], change["to_name"]) == ("06010", "01023", "不明井盖异常")
     assert not phone.watch.bad, phone.watch.bad
