@@ -1183,7 +1183,17 @@ def save_component(
                 raise _stale_version(item.id, current, expected_version)
             if action == "create" and current is not None:
                 raise Conflict(
-                    f"component {item.id} already exists; update it with PATCH /components/{item.id}",
+                    f"部件 {item.id} 已存在:请用 PATCH /components/{item.id} 修改 / component {item.id} already "
+                    f"exists; update it with PATCH /components/{item.id}",
+                    detail=[
+                        refusal_item(
+                            "id",
+                            f"component {item.id} already exists (version {current})",
+                            Reason.COMPONENT_EXISTS,
+                            value=item.id,
+                            version=current,
+                        )
+                    ],
                     reason=Reason.COMPONENT_EXISTS,
                 )
         result = validate_components(
@@ -1366,7 +1376,21 @@ def retire_component(
         if expected_version is not None and row.version != expected_version:
             raise _stale_version(component_id, row.version, expected_version)
         if row.status == "移除":
-            raise Conflict(f"component {component_id} is already retired", reason=Reason.COMPONENT_RETIRED)
+            raise Conflict(
+                f"部件 {component_id} 已移除,无需再次移除;如需恢复,请用 PATCH 改回状态并说明原因 / component "
+                f"{component_id} is already retired (移除); to bring it back, PATCH its status with a reason",
+                detail=[
+                    refusal_item(
+                        None,
+                        f"component {component_id} is already retired",
+                        Reason.COMPONENT_RETIRED,
+                        id=component_id,
+                        status=row.status,
+                        version=row.version,
+                    )
+                ],
+                reason=Reason.COMPONENT_RETIRED,
+            )
         conn.execute(
             text(
                 "UPDATE components SET status = '移除', change_date = current_date, version = version + 1, "

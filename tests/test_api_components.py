@@ -146,6 +146,63 @@ def test_a_stale_version_is_refused_as_a_case_s_is(client: TestClient, spot: tup
     assert client.get(f"/components/{cid}").json()["properties"]["version"] == 1
 
 
+def test_exists_and_already_retired_are_refused_with_items_as_every_other_refusal(
+    client: TestClient, spot: tuple[float, float]
+) -> None:
+    """left46 item 1: component_exists and component_retired answered a bare string ``detail`` where every other
+    refusal answers ``{"message", "items"}`` with the field, the reason, the code and the facts to act on. Now they
+    do too, zh-CN first, and nothing is written."""
+    x, y = spot
+    lamp = {"class_code": "01037", "lon": x, "lat": y, "datum": "cgcs2000"}
+    cid = client.post("/components", json=lamp, headers=WHO).json()["id"]
+    exists = client.post("/components", json={**lamp, "id": cid}, headers=WHO)
+    assert exists.status_code == 409
+    assert exists.json() == {
+        "error": "conflict",
+        "reason": "component_exists",
+        "detail": {
+            "message": f"部件 {cid} 已存在:请用 PATCH /components/{cid} 修改 / component {cid} already exists; update "
+            f"it with PATCH /components/{cid}",
+            "items": [
+                {
+                    "field": "id",
+                    "reason": f"component {cid} already exists (version 1)",
+                    "code": "component_exists",
+                    "value": cid,
+                    "version": 1,
+                }
+            ],
+        },
+    }
+    zh = client.post("/components", json={**lamp, "id": cid}, headers={**WHO, "Accept-Language": "zh-CN"})
+    assert zh.json()["message_zh"] == f"部件 {cid} 已存在:请用 PATCH /components/{cid} 修改"
+    assert client.get(f"/components/{cid}").json()["properties"]["version"] == 1
+
+    assert client.post(f"/components/{cid}/retire", json={"reason": "拆除"}, headers=WHO).status_code == 200
+    again = client.post(f"/components/{cid}/retire", json={"reason": "再拆"}, headers=WHO)
+    assert again.status_code == 409
+    assert again.json() == {
+        "error": "conflict",
+        "reason": "component_retired",
+        "detail": {
+            "message": f"部件 {cid} 已移除,无需再次移除;如需恢复,请用 PATCH 改回状态并说明原因 / component {cid} is "
+            "already retired (移除); to bring it back, PATCH its status with a reason",
+            "items": [
+                {
+                    "field": None,
+                    "reason": f"component {cid} is already retired",
+                    "code": "component_retired",
+                    "id": cid,
+                    "status": "移除",
+                    "version": 2,
+                }
+            ],
+        },
+    }
+    history = client.get(f"/components/{cid}/history").json()["history"]
+    assert [h["action"] for h in history] == ["create", "retire"]  # the refused retire wrote nothing
+
+
 def test_a_patch_may_send_the_class_back_but_not_change_it(client: TestClient, spot: tuple[float, float]) -> None:
     """review44 D3: a PATCH echoing ``class_code`` was refused as an unknown field, and the documented reason
     ``class_change`` was never given. The class is part of the identifier: the same one is no change, another is
