@@ -286,6 +286,35 @@ def test_the_heat_map_answers_in_the_datum_a_client_draws_in(client: TestClient,
     assert bad.status_code == 422 and [i["field"] for i in bad.json()["detail"]] == ["datum"]
 
 
+def test_the_light_counts_read_their_bbox_in_the_datum_a_client_draws_in(
+    client: TestClient, spot: tuple[float, float]
+) -> None:
+    """left46 item 2: ``/cases/lights`` takes the list's filters, ``bbox`` included, but refused ``datum``
+    (extra_forbidden), so a GCJ-02 map's box was read as CGCS2000 (~500 m off). It takes ``datum`` as /cases and
+    /cases/heat do, validated the same; the answer, which holds no place, keeps its four counts."""
+    from gisgrid import geodesy
+
+    x, y = spot
+    case = client.post("/cases", json={"class_code": GARBAGE, "lon": x, "lat": y}, headers=INTAKE).json()
+    gx, gy = (float(v[0]) for v in geodesy.from_storage([case["lon"]], [case["lat"]], "gcj02"))
+    one = {"green": 1, "yellow": 0, "red": 0, "suspended": 0}
+    none = {"green": 0, "yellow": 0, "red": 0, "suspended": 0}
+    box = f"{gx - 2e-4},{gy - 2e-4},{gx + 2e-4},{gy + 2e-4}"
+    gcj = client.get("/cases/lights", params={"bbox": box, "datum": "gcj02"})
+    assert gcj.status_code == 200, gcj.text
+    assert gcj.json() == one
+    assert client.get("/cases/lights", params={"bbox": box}).json() == none  # the box taken as CGCS2000
+    plain = f"{x - 2e-4},{y - 2e-4},{x + 2e-4},{y + 2e-4}"
+    assert client.get("/cases/lights", params={"bbox": plain}).json() == one
+    assert client.get("/cases/lights", params={"bbox": plain, "datum": "wgs84"}).json() == one
+    assert client.get("/cases/lights", params={"datum": "gcj02"}).json() == one  # no box: nothing to convert
+    for path in ("/cases", "/cases/heat", "/cases/lights"):  # the same refusal of the same mistake on each
+        bad = client.get(path, params={"datum": "mars"})
+        assert bad.status_code == 422 and [(i["field"], i["code"]) for i in bad.json()["detail"]] == [
+            ("datum", "literal_error")
+        ], path
+
+
 def test_a_poll_time_in_utc_is_that_instant_not_china_time(
     client: TestClient, loaded: Engine, spot: tuple[float, float]
 ) -> None:
