@@ -141,6 +141,7 @@ class Reason(StrEnum):
     MATCHES_PROVISIONAL_UNIT = "matches_provisional_unit"
     OVERLAPS_STORED_UNIT = "overlaps_stored_unit"
     GRIDS_BUSY = "grids_busy"
+    UNIT_IN_USE = "unit_in_use"  # gisgrid boundaries remove: child units, grids, cases or components name it
     # Departments: replacing a department's code (gisgrid departments recode).
     DEPARTMENT_NOT_FOUND = "department_not_found"
     DEPARTMENT_STILL_LISTED = "department_still_listed"

@@ -177,3 +177,19 @@ def test_cases_list_with_a_malformed_class_exits_1_as_the_api_refuses_it(
     # zh-CN first: the reason's text (messages_zh.csv, as the API and the pages word it) before the English
     assert r.stderr == "error: 格式不正确 / class_code: an event class code has 4 or 5 digits, got 'abc'\n"
     assert r.stdout == ""
+
+
+def test_a_refused_boundaries_remove_exits_2_and_a_file_replace_cannot_read_exits_1(
+    loaded: Engine, settings: Settings, tmp_path: Path
+) -> None:
+    """left46 item 3: a refused edit of one unit is a recode's exit 2 (nothing written); an unreadable file, an
+    import's exit 1."""
+    r = gisgrid(settings, tmp_path, "boundaries", "remove", "419902002001")
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert r.stderr.startswith("error [unit_in_use]: remove 419902002001 refused: 社区 419902002001 东明社区 仍被引用")
+    assert count(loaded, "admin_units") == 6
+    empty = tmp_path / "empty.geojson"
+    empty.write_text('{"type": "FeatureCollection", "features": []}', encoding="utf-8")
+    r = gisgrid(settings, tmp_path, "boundaries", "replace", "419902002001", str(empty))
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert r.stderr.startswith("error: ") and "no features" in r.stderr

@@ -7,10 +7,10 @@ from pathlib import Path
 import typer
 
 from gisgrid.cli import boundary_options as bo
-from gisgrid.cli.common import echo, run_recode, settings_of
+from gisgrid.cli.common import echo, run_recode, run_refusable, settings_of
 from gisgrid.errors import GisgridError
 from gisgrid.grids import store
-from gisgrid.grids.workflows import import_boundaries, recode_unit
+from gisgrid.grids.workflows import import_boundaries, recode_unit, remove_unit, replace_unit_boundary
 from gisgrid.settings import Settings
 from gisgrid.storage.database import make_engine, prepare_database
 
@@ -137,6 +137,92 @@ def recode(
     echo(f"{result.level} {result.name}: {old} → {new} (official); {what}:")
     echo(result.counts.to_text())
     _warn_rules(settings, old, new)
+    if dry_run:
+        echo("dry run: nothing written")
+
+
+@app.command("replace")
+def replace(
+    ctx: typer.Context,
+    code: str = typer.Argument(..., help="The stored unit's code (gisgrid boundaries list)."),
+    file: Path = typer.Argument(..., help="A boundary file holding the unit's new boundary under the same code."),
+    layer: str | None = bo.LayerOpt,
+    level: bo.Level | None = bo.LevelOpt,
+    code_field: str = bo.CodeFieldOpt,
+    name_field: str = bo.NameFieldOpt,
+    level_field: str = bo.LevelFieldOpt,
+    parent_field: str = bo.ParentFieldOpt,
+    parent_name_field: str = bo.ParentNameFieldOpt,
+    src_crs: str | None = bo.SrcCrsOpt,
+    src_datum: bo.SrcDatum | None = bo.SrcDatumOpt,
+    src_encoding: str | None = bo.SrcEncodingOpt,
+    district_code: str | None = bo.DistrictCodeOpt,
+    district_name: str | None = bo.DistrictNameOpt,
+    dry_run: bool = typer.Option(False, "--dry-run", help="Check and report; write nothing."),
+) -> None:
+    """Replace one stored unit's boundary by the file's unit of the same code, in one transaction.
+
+    The file is read as boundaries import reads it (the same options); only the unit CODE is taken from it. Its
+    name, level, parent and code flags stay; its tier 1/2 grid follows. Its unit grids were cut from the old
+    boundary: re-cut them with gisgrid grids generate (cases and components in them are located again). Refused
+    with exit status 2, nothing written: CODE not in the file or not stored (unit_not_found), the new boundary
+    overlapping a stored unit of its level (overlaps_stored_unit). A file that cannot be read exits 1, as for
+    boundaries import. Areas outside its parent, or of its children outside it, are warned about (as an import
+    reports gaps and overlaps), not refused."""
+    bo.existing_file(file)
+    opts = bo.boundary_options(
+        layer,
+        level,
+        code_field,
+        name_field,
+        level_field,
+        parent_field,
+        parent_name_field,
+        False,
+        src_crs,
+        src_datum,
+        district_code,
+        district_name,
+        src_encoding,
+    )
+    from gisgrid.boundaries import read_boundaries
+
+    bset = read_boundaries(file, opts)  # a file that cannot be read is an import's error (exit 1), not a refusal
+    r = run_refusable(
+        settings_of(ctx),
+        f"replace {code}",
+        lambda engine: replace_unit_boundary(engine, code, file, bset, dry_run=dry_run),
+    )
+    what = "would be replaced" if dry_run else "replaced"
+    echo(f"{r.level} {r.code} {r.name}: boundary {what}, area {r.area_before_m2:,.1f} m² → {r.area_after_m2:,.1f} m²")
+    for where, m2 in r.outside:  # reported, as an import reports gaps and overlaps: the analyst decides
+        said = "outside its parent" if where == r.code else f"of its child {where} outside the new boundary"
+        typer.echo(f"warning: {m2:,.1f} m² {said}", err=True)
+    grids = r.references.unit_grids.count
+    if grids:
+        echo(
+            f"its {grids} unit grid(s) were cut from the old boundary: re-cut them with gisgrid grids generate "
+            f"--district {r.code[:6]} (the cases and components in them are located again)"
+        )
+    if dry_run:
+        echo("dry run: nothing written")
+
+
+@app.command("remove")
+def remove(
+    ctx: typer.Context,
+    code: str = typer.Argument(..., help="The stored unit's code (gisgrid boundaries list)."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Check what names the unit; write nothing."),
+) -> None:
+    """Remove one stored unit (and its own tier 1/2 grid), in one transaction.
+
+    Refused with exit status 2, nothing written: CODE not stored (unit_not_found), or still named by a child unit,
+    a unit grid, a tier-3 grid, a case — finished ones too, their codes are the record of who answered for them —
+    or a component (unit_in_use: the message says how many of each and the first codes). --dry-run checks the
+    same and writes nothing."""
+    r = run_refusable(settings_of(ctx), f"remove {code}", lambda engine: remove_unit(engine, code, dry_run=dry_run))
+    grid = f" and its tier-{1 if r.level == 'street' else 2} grid" if r.management_grids else ""
+    echo(f"{'would remove' if dry_run else 'removed'} {r.level} {r.code} {r.name}{grid}")
     if dry_run:
         echo("dry run: nothing written")
 

@@ -72,14 +72,21 @@ RECODE_REFUSED = 2
 def run_recode(settings: Settings, old: str, new: str, recode: Callable[[Engine], _T]) -> _T:
     """Run a recode (``boundaries recode``, ``departments recode``) on the settings' database: a refusal is one
     line on stderr, with its reason code, and exit status ``RECODE_REFUSED``."""
+    return run_refusable(settings, f"recode {old} → {new}", recode)
+
+
+def run_refusable(settings: Settings, what: str, edit: Callable[[Engine], _T]) -> _T:
+    """Run an all-or-nothing edit of stored records (a recode, ``boundaries replace``/``remove``) on the settings'
+    database: a refusal is one line on stderr — ``error [reason]: WHAT refused: …; nothing written`` — and exit
+    status ``RECODE_REFUSED`` (2), apart from 1 (settings, an unreachable database …)."""
     from gisgrid.storage.database import make_engine, prepare_database
 
     engine = make_engine(prepare_database(settings, echo))
     try:
-        return recode(engine)
+        return edit(engine)
     except GisgridError as exc:
         reason = f" [{exc.reason}]" if exc.reason else ""
-        typer.echo(f"error{reason}: recode {old} → {new} refused: {exc.message}; nothing written", err=True)
+        typer.echo(f"error{reason}: {what} refused: {exc.message}; nothing written", err=True)
         raise typer.Exit(RECODE_REFUSED) from None
     finally:
         engine.dispose()

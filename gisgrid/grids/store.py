@@ -436,6 +436,141 @@ def recode_admin_code(conn: Connection, old: str, new: str, *, actor: str) -> Re
     return counts
 
 
+# -- replacing or removing one unit (gisgrid boundaries replace / remove) ------------------------------
+
+#: The column of a case or component that names a unit of each level.
+LEVEL_COLUMN = {"district": "district_code", "street": "street_code", "community": "community_code"}
+#: How many codes of each kind a refusal lists (the count is always whole).
+LISTED_CODES = 5
+
+
+@dataclass
+class Referenced:
+    """How many stored records of one kind name a unit, and the first ``LISTED_CODES`` of them by code."""
+
+    count: int = 0
+    first: list[str] = field(default_factory=list)
+
+    def text(self, sep: str) -> str:
+        more = "…" if self.count > len(self.first) else ""
+        return sep.join(self.first) + (sep + more if more else "")
+
+
+@dataclass
+class UnitReferences:
+    """What still names a stored unit: its child units, the unit grids cut inside it, tier-3 grids (with their
+    网格长/网格员), cases (finished ones too: their codes are the record of who answered for them) and components."""
+
+    children: Referenced = field(default_factory=Referenced)
+    unit_grids: Referenced = field(default_factory=Referenced)
+    tier3: Referenced = field(default_factory=Referenced)
+    cases: Referenced = field(default_factory=Referenced)
+    cases_finished: int = 0
+    components: Referenced = field(default_factory=Referenced)
+
+    def __bool__(self) -> bool:
+        return any(r.count for r in (self.children, self.unit_grids, self.tier3, self.cases, self.components))
+
+    def zh(self) -> str:
+        parts = [
+            (self.children, "下级单元", "个", ""),
+            (self.unit_grids, "单元网格", "个", ""),
+            (self.tier3, "三级网格", "个", ""),
+            (self.cases, "案件", "件", f"其中已办结 {self.cases_finished} 件:" if self.cases_finished else ""),
+            (self.components, "部件", "个", ""),
+        ]
+        return "、".join(f"{what} {r.count} {unit}({note}{r.text('、')})" for r, what, unit, note in parts if r.count)
+
+    def en(self) -> str:
+        parts = [
+            (self.children, "child unit(s)", ""),
+            (self.unit_grids, "unit grid(s)", ""),
+            (self.tier3, "tier-3 grid(s)", ""),
+            (self.cases, "case(s)", f"{self.cases_finished} finished: " if self.cases_finished else ""),
+            (self.components, "component(s)", ""),
+        ]
+        return ", ".join(f"{r.count} {what} ({note}{r.text(', ')})" for r, what, note in parts if r.count)
+
+    def items(self) -> list[dict[str, Any]]:
+        """One detail item per kind that names the unit: its table, count and first codes."""
+        kinds = {
+            "admin_units": self.children,
+            "unit_grids": self.unit_grids,
+            "management_grids": self.tier3,
+            "cases": self.cases,
+            "components": self.components,
+        }
+        return [{"table": t, "count": r.count, "first": r.first} for t, r in kinds.items() if r.count]
+
+
+def unit_references(conn: Connection, code: str, level: str) -> UnitReferences:
+    """What names the stored unit ``code`` of ``level`` (see :class:`UnitReferences`): by its code column, or by a
+    unit grid whose code starts with it (a case or component kept in a cell of the unit)."""
+    p = {"c": code, "n": len(code), "k": LISTED_CODES, "finished": FINISHED_STATES}
+    col = LEVEL_COLUMN[level]
+
+    def referenced(sql: str) -> Referenced:
+        count, first = conn.execute(text(sql), p).one()
+        return Referenced(int(count), list(first or []))
+
+    first = "SELECT count(*), (array_agg({key} ORDER BY {key}))[1:(:k)] FROM {table} WHERE {where}"
+    cases_where = f"{col} = :c OR left(unit_grid_code, :n) = :c"
+    return UnitReferences(
+        children=referenced(first.format(key="code", table="admin_units", where="parent_code = :c")),
+        unit_grids=referenced(
+            first.format(key="code", table="unit_grids", where="unit_code = :c OR left(code, :n) = :c")
+        ),
+        tier3=referenced(first.format(key="code", table="management_grids", where="tier = 3 AND left(code, :n) = :c")),
+        cases=referenced(first.format(key="case_no", table="cases", where=cases_where)),
+        cases_finished=int(
+            conn.execute(
+                text(f"SELECT count(*) FROM cases WHERE ({cases_where}) AND state = ANY(:finished)"), p
+            ).scalar_one()
+        ),
+        components=referenced(first.format(key="id", table="components", where=cases_where)),
+    )
+
+
+def replace_unit_geometry(conn: Connection, code: str, geom: Any, crs: Any) -> tuple[float, float]:
+    """Store ``geom`` (in ``crs``) as the unit's boundary, with its ellipsoidal area, and its tier 1/2 grid's;
+    name, level, parent and code flags stay. The area before and after, m²."""
+    area = float(np.round(geodesic_areas(np.asarray([geom], dtype=object), crs), 2)[0])
+    before = conn.execute(
+        text(
+            "UPDATE admin_units u SET geom = ST_GeomFromEWKB(decode(:wkb, 'hex')), area_m2 = :area "
+            "FROM admin_units o WHERE u.code = :c AND o.code = u.code RETURNING o.area_m2"
+        ),
+        {"c": code, "wkb": hex_ewkb(np.asarray([geom], dtype=object))[0], "area": area},
+    ).scalar_one()
+    rebuild_tiers_1_2(conn)
+    return float(before or 0.0), area
+
+
+def nesting_gaps(conn: Connection, code: str, noise_m2: float) -> list[tuple[str, float]]:
+    """The stored unit's area outside its parent, and each child's outside it, above ``noise_m2`` m² (on the
+    ellipsoid): (the unit or child's code, m²), largest first."""
+    sql = text(
+        """
+        SELECT code, area FROM (
+            SELECT u.code, ST_Area(ST_Difference(u.geom, p.geom)::geography) AS area
+            FROM admin_units u JOIN admin_units p ON p.code = u.parent_code WHERE u.code = :c
+            UNION ALL
+            SELECT k.code, ST_Area(ST_Difference(k.geom, u.geom)::geography)
+            FROM admin_units k JOIN admin_units u ON u.code = k.parent_code WHERE u.code = :c
+        ) x WHERE area > :noise ORDER BY area DESC, code
+        """
+    )
+    return [(str(r[0]), float(r[1])) for r in conn.execute(sql, {"c": code, "noise": noise_m2})]
+
+
+def remove_unit(conn: Connection, code: str) -> int:
+    """Delete the stored unit and its own tier 1/2 grid (nothing may name it: the caller checks
+    :func:`unit_references`). The management grids deleted."""
+    grids = conn.execute(text("DELETE FROM management_grids WHERE code = :c AND tier IN (1, 2)"), {"c": code}).rowcount
+    conn.execute(text("DELETE FROM admin_units WHERE code = :c"), {"c": code})
+    return int(grids or 0)
+
+
 LOWEST_UNITS_SQL = """
 SELECT u.code, u.name, u.level,
        left(u.code, 6) AS district_code,

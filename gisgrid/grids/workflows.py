@@ -121,7 +121,7 @@ def import_boundaries(engine: Engine, path: Path, opts: BoundaryOptions, *, dry_
             trans = conn.begin()
             try:
                 _refuse_second_unit_on_provisional(conn, path, bset)
-                _refuse_overlap_with_stored(conn, path, bset)
+                _refuse_overlap_with_stored(conn, path, bset.units)
                 store.save_admin_units(conn, bset.units, epsg)
             finally:
                 trans.rollback()
@@ -130,7 +130,7 @@ def import_boundaries(engine: Engine, path: Path, opts: BoundaryOptions, *, dry_
         # Another import may not store an overlapping unit between the checks and the write (the lock a recode takes).
         conn.execute(text("LOCK TABLE admin_units IN SHARE ROW EXCLUSIVE MODE"))
         _refuse_second_unit_on_provisional(conn, path, bset)
-        _refuse_overlap_with_stored(conn, path, bset)
+        _refuse_overlap_with_stored(conn, path, bset.units)
         summary = store.save_admin_units(conn, bset.units, epsg)
         store.rebuild_tiers_1_2(conn)
         provisional = store.count_provisional(conn)
@@ -175,13 +175,13 @@ def _refuse_second_unit_on_provisional(conn: Connection, path: Path, bset: Bound
     )
 
 
-def _refuse_overlap_with_stored(conn: Connection, path: Path, bset: BoundarySet) -> None:
+def _refuse_overlap_with_stored(conn: Connection, path: Path, units: gpd.GeoDataFrame) -> None:
     """Units of one level must not overlap: a point in both would be located in either (``store.unit_grid_at``
     takes the lower code), so a report or a component would silently go to the wrong 区/街道/社区. An imported unit
     overlapping a stored unit of its level under another code by more than ``NOISE_AREA_M2`` refuses the whole
     file, naming both units and the area; a re-import replacing stored codes is compared with the stored units it
     does not replace only (its own units are checked against each other by the topology report)."""
-    found = store.overlapping_stored(conn, bset.units, NOISE_AREA_M2)
+    found = store.overlapping_stored(conn, units, NOISE_AREA_M2)
     if not found:
         return
     shown = "; ".join(
@@ -269,6 +269,119 @@ def recode_unit(engine: Engine, old: str, new: str, *, dry_run: bool = False, ac
             )
         counts = store.recode_admin_code(conn, old, new, actor=actor)
     return RecodeResult(old, new, unit["level"], unit["name"], counts, dry_run)
+
+
+def _grids_busy(what: str) -> Callable[[], Conflict]:
+    def busy() -> Conflict:
+        return Conflict(
+            f"网格数据正被其他操作占用,请待其结束后重试 / a lock the {what} needs — the boundaries or the grids — was "
+            f"held by another transaction (an import, a grid generation, an action?) for more than "
+            f"{recode.RECODE_LOCK_WAIT_S} s, or the two waited for each other; run it again when that has finished",
+            reason=Reason.GRIDS_BUSY,
+        )
+
+    return busy
+
+
+def _lock_for_unit_edit(conn: Connection, *, dry_run: bool) -> None:
+    """The locks of a recode (see :func:`recode_unit`): no import stores a unit, and (for real) no report, action,
+    component write or grid generation reads or writes the grids, between the checks and the write."""
+    conn.execute(text("LOCK TABLE admin_units IN SHARE ROW EXCLUSIVE MODE"))
+    if not dry_run:
+        conn.execute(text("LOCK TABLE unit_grids, management_grids IN ACCESS EXCLUSIVE MODE"))
+
+
+_LEVEL_ZH = {"district": "区", "street": "街道", "community": "社区"}
+
+
+def _stored_or_refused(conn: Connection, code: str) -> dict[str, object]:
+    unit = store.stored_unit(conn, code)
+    if unit is None:
+        raise NotFound(
+            f"没有编码为 {code} 的行政区划 / no stored unit has the code {code!r} (gisgrid boundaries list)",
+            detail=[{"field": "code", "value": code, "reason": "not stored", "code": str(Reason.UNIT_NOT_FOUND)}],
+            reason=Reason.UNIT_NOT_FOUND,
+        )
+    return unit
+
+
+@dataclass
+class ReplaceResult:
+    code: str
+    level: str
+    name: str
+    area_before_m2: float
+    area_after_m2: float
+    #: What lies in the unit: its unit grids were cut from the old boundary (re-cut with grids generate).
+    references: store.UnitReferences
+    #: (code, m²): the unit's area outside its parent, its children's outside it, above NOISE_AREA_M2.
+    outside: list[tuple[str, float]]
+    dry_run: bool
+
+
+def replace_unit_boundary(
+    engine: Engine, code: str, path: Path, bset: BoundarySet, *, dry_run: bool = False
+) -> ReplaceResult:
+    """``gisgrid boundaries replace CODE FILE``: the stored unit ``code`` takes the boundary the file gives under the
+    same code (``bset``: the file ``path`` read by ``read_boundaries``, as an import reads it; its name, level,
+    parent and code flags stay), its tier 1/2 grid with it, in one transaction; ``dry_run`` does it and rolls
+    back. Refused, nothing written: the file holds no unit ``code``, or ``code`` is not stored (unit_not_found);
+    the new boundary overlapping a stored unit of its level (overlaps_stored_unit); the locks not had in time
+    (grids_busy)."""
+    mine = bset.units[bset.units["code"] == code].reset_index(drop=True)
+    if mine.empty:
+        shown = ", ".join(sorted(bset.units["code"]))
+        raise InvalidInput(
+            f"{path.name} 中没有编码为 {code} 的区划 / {path.name}: no unit has the code {code} (the file holds "
+            f"{shown[:200]}); replace takes the unit's new boundary under its stored code",
+            detail=[{"field": "code", "value": code, "reason": "not in the file", "code": str(Reason.UNIT_NOT_FOUND)}],
+            reason=Reason.UNIT_NOT_FOUND,
+        )
+    new = mine.iloc[0]
+    with recode.recode_transaction(engine, dry_run=dry_run, busy=_grids_busy("replace")) as conn:
+        _lock_for_unit_edit(conn, dry_run=dry_run)
+        unit = _stored_or_refused(conn, code)
+        # The level and the parent go with the code (its length, its leading digits: read_boundaries checks both).
+        _refuse_overlap_with_stored(conn, path, mine)
+        before, after = store.replace_unit_geometry(conn, code, new.geometry, bset.units.crs)
+        outside = store.nesting_gaps(conn, code, NOISE_AREA_M2)
+        refs = store.unit_references(conn, code, str(unit["level"]))
+    return ReplaceResult(code, str(unit["level"]), str(unit["name"]), before, after, refs, outside, dry_run)
+
+
+@dataclass
+class RemoveResult:
+    code: str
+    level: str
+    name: str
+    management_grids: int  # its own tier 1/2 grid
+    dry_run: bool
+
+
+def remove_unit(engine: Engine, code: str, *, dry_run: bool = False) -> RemoveResult:
+    """``gisgrid boundaries remove CODE``: delete the stored unit and its own tier 1/2 grid, in one transaction;
+    ``dry_run`` does it and rolls back. Refused, nothing written: ``code`` not stored (unit_not_found), or named by
+    a child unit, a unit grid, a tier-3 grid, a case (finished ones too: the record of who answered for it) or a
+    component (unit_in_use: how many of each and the first codes); the locks not had in time (grids_busy)."""
+    with recode.recode_transaction(engine, dry_run=dry_run, busy=_grids_busy("removal")) as conn:
+        _lock_for_unit_edit(conn, dry_run=dry_run)
+        unit = _stored_or_refused(conn, code)
+        level, name = str(unit["level"]), str(unit["name"])
+        refs = store.unit_references(conn, code, level)
+        if refs:
+            raise Conflict(
+                f"{_LEVEL_ZH[level]} {code} {name} 仍被引用,不能删除:{refs.zh()};请先删除或移走这些记录"
+                "(有案件的区划不能删除,可用 gisgrid boundaries replace 修改其边界) / "
+                f"{level} {code} ({name}) is still referenced: {refs.en()}; it cannot be removed while anything "
+                "names it (a unit with cases never can: change its boundary with gisgrid boundaries replace)",
+                detail=[
+                    {"field": "code", "value": code, "reason": "still named", "code": str(Reason.UNIT_IN_USE), **i}
+                    for i in refs.items()
+                ],
+                reason=Reason.UNIT_IN_USE,
+            )
+        grids = store.remove_unit(conn, code)
+    return RemoveResult(code, level, name, grids, dry_run)
 
 
 @dataclass
