@@ -54,6 +54,8 @@ def test_expected_commands_exist() -> None:
         "db downgrade",
         "boundaries import",
         "boundaries list",
+        "boundaries replace",
+        "boundaries remove",
         "grids make",
         "grids generate",
         "grids tiers",
