@@ -45,6 +45,7 @@ def _register_optional() -> None:
     from gisgrid.cli import evaluation as evaluation_cli
     from gisgrid.cli import grids as grids_cli
     from gisgrid.cli import maprender as maprender_cli
+    from gisgrid.cli import photos as photos_cli
 
     app.add_typer(boundaries_cli.app, name="boundaries")
     app.add_typer(grids_cli.app, name="grids")
@@ -55,6 +56,7 @@ def _register_optional() -> None:
     app.command("evaluate")(evaluation_cli.evaluate_cmd)
     app.add_typer(demo_cli.app, name="demo")
     app.add_typer(maprender_cli.app, name="map")
+    app.add_typer(photos_cli.app, name="photos")
 
 
 def _one_line_warning(message: Any, category: type[Warning], *_args: Any, **_kwargs: Any) -> None:

@@ -1,0 +1,196 @@
+"""The photo store checked against the database (``gisgrid photos check``): read-only.
+
+Every photo a row references — a case photo (``case_photos``) or a component photo (``components.photos``) — must
+be a file of the store whose SHA-256 is its name (the store is content-addressed, :class:`~gisgrid.photos.PhotoStore`):
+a file that is not there is *missing*, one whose bytes hash to something else is *damaged*. Every original in the
+store should be referenced by a row: one that is not is *unreferenced* (a backup of another database, a report
+that was never filed, a copy made by hand). Thumbnails and print copies (``<sha256>.t320.jpg``, ``.p1200.jpg``)
+are counted apart: they are made again on request, so they are never a problem, but those whose original is not
+referenced are listed (they can be deleted). Anything else in the store (a ``.tmp`` dot-file left by a crash, a
+file of another name) is *foreign*.
+
+Several databases can share one ``GISGRID_DATA_DIR`` (``GISGRID_DB_NAME``): the files of the others are
+unreferenced here. A report being filed while the check runs may show its photo as unreferenced for a moment.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, text
+
+from gisgrid.photos import PhotoStore
+
+#: An original's path below the store root: ``aa/bb/<sha256>.<ext>``.
+_ORIGINAL = re.compile(r"([0-9a-f]{2})/([0-9a-f]{2})/(?P<sha>[0-9a-f]{64})\.(?:jpg|png|webp|heic)")
+#: A thumbnail or print copy beside its original: ``aa/bb/<sha256>.t320.jpg``, ``.p1200.jpg``.
+_COPY = re.compile(r"([0-9a-f]{2})/([0-9a-f]{2})/(?P<sha>[0-9a-f]{64})\.[tp]\d+\.jpg")
+
+_ROWS = """
+SELECT 'case' AS kind, p.case_id::text AS owner, p.id AS photo_id, p.sha256, p.relpath, p.content_type
+FROM case_photos p
+UNION ALL
+SELECT 'component', c.id, NULL, e->>'sha256', NULL, e->>'content_type'
+FROM components c, jsonb_array_elements(CASE jsonb_typeof(c.photos) WHEN 'array' THEN c.photos ELSE '[]' END) e
+ORDER BY 1, 2, 3, 4
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class PhotoRef:
+    """One row's photo: ``kind`` case (``owner`` the case id, ``photo_id`` the case_photos id) or component
+    (``owner`` the component id)."""
+
+    kind: str
+    owner: str
+    photo_id: int | None
+    sha256: str
+    relpath: str
+    found_sha256: str | None = None  # a damaged file: what its bytes hash to
+
+
+@dataclass(frozen=True, slots=True)
+class StoreFile:
+    relpath: str
+    size: int
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    files: int = 0
+    bytes: int = 0
+
+    def plus(self, size: int) -> Usage:
+        return Usage(self.files + 1, self.bytes + size)
+
+
+@dataclass(slots=True)
+class PhotoCheck:
+    root: str
+    rows: int = 0  # photo references checked (case photos + component photos)
+    missing: list[PhotoRef] = field(default_factory=list)
+    damaged: list[PhotoRef] = field(default_factory=list)
+    unreferenced: list[StoreFile] = field(default_factory=list)
+    foreign: list[StoreFile] = field(default_factory=list)
+    stale_copies: list[StoreFile] = field(default_factory=list)  # copies whose original no row references
+    originals: Usage = Usage()
+    copies: Usage = Usage()  # thumbnails and print copies
+    total: Usage = Usage()  # every file, foreign ones included
+
+    @property
+    def problems(self) -> int:
+        """Missing or damaged rows, unreferenced originals and foreign files (stale copies are no problem)."""
+        return len(self.missing) + len(self.damaged) + len(self.unreferenced) + len(self.foreign)
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["problems"] = self.problems
+        return data
+
+    def to_text(self) -> str:
+        lines = [
+            f"照片存储 photo store {self.root}: {_usage(self.originals)} originals, {_usage(self.copies)} "
+            f"thumbnails/print copies; {_usage(self.total)} in all",
+            f"checked {self.rows} photo row(s) of the database",
+        ]
+        for ref in self.missing:
+            lines.append(f"缺失 missing: {_owner(ref)} {ref.relpath}")
+        for ref in self.damaged:
+            lines.append(f"已损坏 damaged: {_owner(ref)} {ref.relpath} (its bytes hash to {ref.found_sha256})")
+        for f in self.unreferenced:
+            lines.append(f"无引用 unreferenced: {f.relpath} ({f.size:,} bytes)")
+        for f in self.foreign:
+            lines.append(f"非照片文件 foreign: {f.relpath} ({f.size:,} bytes)")
+        if self.stale_copies:
+            size = sum(f.size for f in self.stale_copies)
+            lines.append(
+                f"{len(self.stale_copies)} thumbnail/print cop(ies) of unreferenced or missing originals "
+                f"({size:,} bytes; deletable)"
+            )
+        if self.problems:
+            lines.append(
+                f"{self.problems} problem(s): {len(self.missing)} missing, {len(self.damaged)} damaged, "
+                f"{len(self.unreferenced)} unreferenced, {len(self.foreign)} foreign"
+            )
+        else:
+            lines.append("ok: every row has its file, every file its row")
+        return "\n".join(lines)
+
+
+def _usage(u: Usage) -> str:
+    return f"{u.files:,} file(s), {u.bytes:,} bytes"
+
+
+def _owner(ref: PhotoRef) -> str:
+    return f"case {ref.owner} photo {ref.photo_id}" if ref.kind == "case" else f"component {ref.owner}"
+
+
+def _sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _store_files(root: Path) -> list[StoreFile]:
+    """Every file below ``root`` (symbolic links too, by their own size: never followed), sorted."""
+    found: list[StoreFile] = []
+    if not root.is_dir():
+        return found
+    for folder, dirs, files in os.walk(root):
+        dirs.sort()
+        for name in files:
+            path = Path(folder, name)
+            found.append(StoreFile(path.relative_to(root).as_posix(), path.lstat().st_size))
+    return sorted(found, key=lambda f: f.relpath)
+
+
+def check_photos(engine: Engine, store: PhotoStore) -> PhotoCheck:
+    """Compare the store's files with the rows that reference them; reads every referenced file once."""
+    root = store.root
+    result = PhotoCheck(root=str(root))
+    with engine.connect() as conn:
+        rows = conn.execute(text(_ROWS)).mappings().all()
+    referenced: set[str] = set()
+    verdicts: dict[str, str | None] = {}  # relpath → the sha256 of its file (None: no file); each file read once
+    for row in rows:
+        sha = str(row["sha256"] or "")
+        relpath = row["relpath"] or f"{sha[:2]}/{sha[2:4]}/{PhotoStore.file_name(sha, row['content_type'] or '')}"
+        ref = PhotoRef(row["kind"], str(row["owner"]), row["photo_id"], sha, relpath)
+        result.rows += 1
+        match = _ORIGINAL.fullmatch(relpath)
+        if match is None:  # no path of this store (a hand-edited row): there is no file for it
+            result.missing.append(ref)
+            continue
+        referenced.add(relpath)
+        if relpath not in verdicts:
+            path = root / relpath
+            verdicts[relpath] = _sha256_of(path) if path.is_file() and not path.is_symlink() else None
+        found = verdicts[relpath]
+        if found is None:
+            result.missing.append(ref)
+        elif found != sha:
+            result.damaged.append(PhotoRef(ref.kind, ref.owner, ref.photo_id, sha, relpath, found))
+    # The originals that are there and referenced (damaged ones too): their copies are in use.
+    kept = {r.rsplit("/", 1)[1].split(".", 1)[0] for r, found in verdicts.items() if found is not None}
+    for f in _store_files(root):
+        result.total = result.total.plus(f.size)
+        if (root / f.relpath).is_symlink():
+            result.foreign.append(f)
+        elif (copy := _COPY.fullmatch(f.relpath)) is not None:
+            result.copies = result.copies.plus(f.size)
+            if copy.group("sha") not in kept:
+                result.stale_copies.append(f)
+        elif _ORIGINAL.fullmatch(f.relpath) is not None:
+            result.originals = result.originals.plus(f.size)
+            if f.relpath not in referenced:
+                result.unreferenced.append(f)
+        else:
+            result.foreign.append(f)
+    return result
