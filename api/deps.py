@@ -159,7 +159,9 @@ CONNECTION_LOST = (
 
 #: What asyncpg raises when the database cannot be reached or takes no work (down, restarting, out of
 #: connections, or refuses the login: the database dropped, a rotated password): answered 503 with the reason.
-#: Any other database error is a fault of the statement: a 500.
+#: Any other database error is a fault of the statement: a 500. ``OSError`` is the connect's (refused, no route,
+#: a name not resolved, a timeout); the photo store's own write errors never reach here as one — it raises
+#: ``PhotoStoreUnavailable`` (503 ``photo_store_error``), not a database outage (review46 F1).
 DATABASE_UNAVAILABLE: tuple[type[Exception], ...] = (OSError, *ASYNCPG_UNAVAILABLE)
 
 

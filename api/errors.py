@@ -32,6 +32,7 @@ from gisgrid.errors import (
     GisgridError,
     InvalidInput,
     NotFound,
+    PhotoStoreUnavailable,
     Reason,
     StoredFileDamaged,
     TooLarge,
@@ -53,6 +54,7 @@ STATUS: dict[type[GisgridError], int] = {
     Conflict: 409,
     TooLarge: 413,
     DatabaseError: 503,
+    PhotoStoreUnavailable: 503,
     Unavailable: 503,
     StoredFileDamaged: 500,
 }
@@ -81,6 +83,15 @@ def log_database_down(where: str, why: str, *, busy: bool = False) -> tuple[str,
     ref = new_ref()
     log.warning("%s: 503 database_error ref=%s: %s", where, ref, why)  # a line, not a traceback
     return ref, f"{DATABASE_BUSY_TEXT if busy else DATABASE_DOWN_TEXT} (reference {ref})"
+
+
+def log_photo_store_error(where: str, exc: PhotoStoreUnavailable) -> str:
+    """Log the photo store's failure (the path, errno and free space: the server log only) under a new reference;
+    return the reference. An error line, not a warning: nothing is filed until an operator frees or mends the
+    disk, and it is no database outage (review46 F1)."""
+    ref = new_ref()
+    log.error("%s: 503 photo_store_error ref=%s: photo store error (errno %s): %s", where, ref, exc.errno, exc.log_text)
+    return ref
 
 
 def error_body(code: str, detail: Any, reason: str | None = None, ref: str = "") -> dict[str, Any]:
@@ -204,6 +215,10 @@ def domain_error_response(exc: GisgridError, where: str = "-") -> JSONResponse:
     if isinstance(exc, DatabaseError):
         ref, said = log_database_down(where, exc.message)
         return JSONResponse(error_body(exc.code, said, ref=ref), status_code=503, headers=NO_STORE)
+    if isinstance(exc, PhotoStoreUnavailable):
+        ref = log_photo_store_error(where, exc)
+        body = error_body(exc.code, f"{exc.message} (reference {ref})", exc.reason, ref)
+        return JSONResponse(body, status_code=503, headers=NO_STORE)
     status = next((s for cls, s in STATUS.items() if isinstance(exc, cls)), 400)
     detail: Any = (
         exc.message if exc.detail is None else {"message": exc.message, "items": _coded(exc.detail, exc.reason)}
@@ -217,7 +232,7 @@ def add_exception_handlers(app: FastAPI) -> None:
         if isinstance(exc, DatabaseError):  # a browser opening a page gets the short page, as for the others
             ref, detail = log_database_down(_where(request), exc.message)
             return fallback_response(request, 503, exc.code, detail, ref)
-        return domain_error_response(exc)
+        return domain_error_response(exc, _where(request))
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:

@@ -92,6 +92,9 @@ class Reason(StrEnum):
     PHOTO_UNSUPPORTED_FORMAT = "photo_unsupported_format"
     PHOTO_CORRUPT = "photo_corrupt"
     PHOTO_UNREADABLE = "photo_unreadable"  # a stored photo's file damaged on disk since it was taken in
+    PHOTO_STORE_UNAVAILABLE = (
+        "photo_store_unavailable"  # the photo folder full, read-only, or failing (not the request's)
+    )
     TOO_MANY_PHOTOS = "too_many_photos"
     AFTER_PHOTO_IS_BEFORE_PHOTO = "after_photo_is_before_photo"
     AFTER_PHOTO_REUSED = "after_photo_reused"
@@ -195,6 +198,20 @@ class StoredFileDamaged(GisgridError):
     internal error."""
 
     code = "stored_file_damaged"
+
+
+class PhotoStoreUnavailable(GisgridError):
+    """The photo store cannot be written (full, read-only, permissions, an I/O error): the server's disk, neither
+    the request nor the database — 503 ``photo_store_error``, reason ``photo_store_unavailable``. ``message`` is
+    what the client is told (the setting, not the server's path); ``log_text`` is for the server log only (the
+    path, the errno and the free space)."""
+
+    code = "photo_store_error"
+
+    def __init__(self, message: str, *, log_text: str, errno: int | None = None) -> None:
+        super().__init__(message, reason=Reason.PHOTO_STORE_UNAVAILABLE)
+        self.log_text = log_text
+        self.errno = errno
 
 
 class Unavailable(GisgridError):

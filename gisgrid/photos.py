@@ -24,6 +24,7 @@ behind, so the file mended later gives its copy.
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import importlib
 import io
@@ -32,6 +33,7 @@ import math
 import os
 import re
 import secrets
+import shutil
 import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
@@ -41,7 +43,7 @@ from typing import TYPE_CHECKING, Any
 
 from PIL import ExifTags, Image, ImageFile, UnidentifiedImageError
 
-from gisgrid.errors import InvalidInput, NotFound, Reason, StoredFileDamaged
+from gisgrid.errors import InvalidInput, NotFound, PhotoStoreUnavailable, Reason, StoredFileDamaged
 from gisgrid.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -586,7 +588,10 @@ class PhotoStore:
         stored = StoredPhoto(sha256=sha, relpath=relpath, content_type=info.content_type, size=len(data))
         if target.is_file() and target.stat().st_size == len(data):
             return stored  # same name = same content: nothing to write
-        _write_atomic(target, data)
+        try:
+            _write_atomic(target, data)
+        except OSError as exc:  # the disk's fault, not the database's nor the request's (review46 F1)
+            raise store_error(self.root, target, exc) from exc
         return replace(stored, created=True)
 
     def holds(self, stored: StoredPhoto) -> bool:
@@ -647,7 +652,11 @@ class PhotoStore:
                     # Nothing is written: the file mended (or stored again) later makes its copy then.
                     _THUMB_LOCKS.pop(key, None)
                     raise PhotoUnreadable(sha256, f"{type(exc).__name__}: {exc}") from exc
-                _write_atomic(target, made)
+                try:
+                    _write_atomic(target, made)
+                except OSError as exc:
+                    _THUMB_LOCKS.pop(key, None)
+                    raise store_error(self.root, target, exc) from exc
             # The file is there now, so a lock made after this one is dropped finds it: no lock kept per photo.
             _THUMB_LOCKS.pop(key, None)
             if not target.resolve().is_relative_to(self.root.resolve()):  # as for the original: no way out
@@ -662,6 +671,13 @@ class PhotoStore:
             return self.open(sha256), None
         try:
             return self.thumbnail(sha256), "image/jpeg"
+        except PhotoStoreUnavailable as exc:
+            # The thumbnail cannot be kept (the disk full or read-only): the original serves in its place, so that
+            # the console's pictures do not all break while the store is mended.
+            log.error(
+                "photo store error (errno %s): thumbnail not kept, the original served: %s", exc.errno, exc.log_text
+            )
+            return self.open(sha256), None
         except PhotoUnreadable as exc:
             log.warning("photo %s: no thumbnail, the stored file does not decode (%s)", exc.sha256, exc.cause)
             raise StoredFileDamaged(
@@ -743,6 +759,54 @@ def _flat_rgb(im: Image.Image) -> Image.Image:
     if im.mode.startswith("I"):  # 16/32-bit grey: convert() would clip it at 255 (all but white)
         im = im.point(lambda v: v / 256).convert("L")
     return im.convert("RGB")
+
+
+#: How the client is told which store failed: the setting that places it, not the server's path (as a database
+#: outage names no host).
+PHOTO_STORE_SETTING = "GISGRID_DATA_DIR/photos"
+
+#: The first half (zh-CN) of the refusal, by errno; any other error is a read/write failure.
+_STORE_ERRNO_ZH = {
+    errno.ENOSPC: "照片存储空间已满",
+    errno.EDQUOT: "照片存储空间配额已满",
+    errno.EROFS: "照片存储目录为只读,无法写入",
+    errno.EACCES: "照片存储目录无写入权限",
+    errno.EPERM: "照片存储目录无写入权限",
+}
+
+
+def store_error(root: Path, target: Path, exc: OSError) -> PhotoStoreUnavailable:
+    """The refusal for an ``OSError`` writing ``target`` under the store ``root``: the client's message names the
+    setting and the cause; the log text the path, the errno and the free space of the store's file system."""
+    code = exc.errno
+    name = errno.errorcode.get(code, str(code)) if code is not None else "no errno"
+    why = os.strerror(code) if code is not None else f"{type(exc).__name__}: {exc}"
+    zh = _STORE_ERRNO_ZH.get(code or 0, "照片存储读写失败")
+    message = (
+        f"{zh},本次提交未保存 / the photo store ({PHOTO_STORE_SETTING}) cannot be written: {why} ({name}); "
+        "nothing was saved, try again later"
+    )
+    return PhotoStoreUnavailable(message, log_text=f"writing {target}: [{name}] {why}; {_free_space(root)}", errno=code)
+
+
+def _free_space(root: Path) -> str:
+    """``free 20.0 KiB of 300.0 KiB on the photo store`` (of its nearest folder that exists), or why unknown."""
+    where = root
+    while not where.exists() and where != where.parent:
+        where = where.parent
+    try:
+        usage = shutil.disk_usage(where)
+    except OSError as exc:
+        return f"free space unknown ({exc.strerror or exc})"
+    return f"free {_size(usage.free)} of {_size(usage.total)} on the photo store ({root})"
+
+
+def _size(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024:
+            return f"{n:.1f} {unit}" if unit != "B" else f"{int(n)} B"
+        n /= 1024
+    return f"{n:.1f} TiB"
 
 
 def _write_atomic(target: Path, data: bytes) -> None:

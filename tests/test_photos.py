@@ -15,7 +15,7 @@ from PIL import ExifTags, Image
 from PIL.TiffImagePlugin import IFDRational
 
 from gisgrid import photos
-from gisgrid.errors import InvalidInput, NotFound, Reason
+from gisgrid.errors import InvalidInput, NotFound, PhotoStoreUnavailable, Reason
 from gisgrid.photos import MAX_PIXELS, PhotoStore, inspect_photo
 
 Dms = tuple[tuple[int, int], tuple[int, int], tuple[int, int]]
@@ -387,8 +387,9 @@ def test_store_failed_write_leaves_nothing(tmp_path: Path, monkeypatch: pytest.M
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(photos.os, "replace", disk_full)
-    with pytest.raises(OSError, match="No space"):
+    with pytest.raises(PhotoStoreUnavailable, match=r"照片存储空间已满.*No space left on device \(ENOSPC\)") as err:
         PhotoStore(root).save(data, info)
+    assert err.value.errno == 28 and str(root) in err.value.log_text and str(root) not in err.value.message
     assert _files(root) == []
     monkeypatch.undo()
     with pytest.raises(NotFound):
@@ -569,7 +570,7 @@ def test_thumbnail_write_is_atomic(tmp_path: Path, monkeypatch: pytest.MonkeyPat
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(photos.os, "replace", disk_full)
-    with pytest.raises(OSError, match="No space"):
+    with pytest.raises(PhotoStoreUnavailable, match=r"No space left on device \(ENOSPC\)"):
         store.thumbnail(sha)
     assert _files(store.root) == [original]  # no half-written thumbnail, no temporary file
     monkeypatch.undo()
