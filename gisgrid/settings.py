@@ -24,6 +24,8 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 #: GISGRID_* variables that are read by the tests and scripts, not by Settings: no "misspelt setting" warning.
 OTHER_ENV_NAMES = frozenset({"GISGRID_REQUIRE_BROWSER", "GISGRID_CHROMIUM", "GISGRID_BENCH_REUSE"})
+#: Prefixes of such variables (the benchmark scripts' GISGRID_BENCH_*).
+OTHER_ENV_PREFIXES = ("GISGRID_BENCH_",)
 
 #: Storage CRS for all geometry: CGCS2000 geographic (lon/lat). See docs/architecture.md.
 STORAGE_SRID = 4490
@@ -322,31 +324,62 @@ def unknown_env_settings(environ: Mapping[str, str] | None = None) -> list[str]:
 def unknown_dotenv_settings(files: Iterable[Path | str] | None = None) -> list[str]:
     """The same lines for the ``GISGRID_*`` keys of the ``.env`` files Settings reads (``files``: those by
     default), each naming its file; a file that is not there is skipped, as Settings skips it."""
-    if files is None:
-        configured = Settings.model_config.get("env_file")
-        # One path or several, as pydantic-settings takes it
-        files = [configured] if isinstance(configured, Path | str) else configured or ()
-    lines, seen = [], set()
-    for file in files:
-        path = Path(file).resolve()
-        if path in seen or not path.is_file():  # run from the checkout, its .env is both
-            continue
-        seen.add(path)
+    lines = []
+    for path in _dotenv_files(files):
         lines += _unknown_setting_lines(dotenv_values(path, encoding="utf-8"), f" in {path}")
     return lines
 
 
+def _dotenv_files(files: Iterable[Path | str] | None = None) -> list[Path]:
+    """The ``.env`` files Settings reads (``files``: those by default) that are there, each once."""
+    if files is None:
+        configured = Settings.model_config.get("env_file")
+        # One path or several, as pydantic-settings takes it
+        files = [configured] if isinstance(configured, Path | str) else configured or ()
+    found: list[Path] = []
+    for file in files:
+        path = Path(file).resolve()
+        if path not in found and path.is_file():  # run from the checkout, its .env is both
+            found.append(path)
+    return found
+
+
 def _unknown_setting_lines(keys: Iterable[str], where: str) -> list[str]:
+    return [
+        f"{key}{where} is not a gisgrid setting and is ignored{f' (did you mean {near}?)' if near else ''}"
+        for key, near in _unknown_settings(keys)
+    ]
+
+
+def _unknown_settings(keys: Iterable[str]) -> list[tuple[str, str | None]]:
+    """Each ``GISGRID_*`` key that is no setting, with the nearest setting's name (None when none is near)."""
     known = {f"GISGRID_{name.upper()}" for name in Settings.model_fields}
-    lines = []
+    found = []
     for key in sorted(keys):
         upper = key.upper()
         if not upper.startswith("GISGRID_") or upper in known or upper in OTHER_ENV_NAMES:
             continue
+        if upper.startswith(OTHER_ENV_PREFIXES):
+            continue
         near = difflib.get_close_matches(upper, sorted(known), n=1, cutoff=0.6)
-        hint = f" (did you mean {near[0]}?)" if near else ""
-        lines.append(f"{key}{where} is not a gisgrid setting and is ignored{hint}")
-    return lines
+        found.append((key, near[0] if near else None))
+    return found
+
+
+def misspelt_settings(environ: Mapping[str, str] | None = None, files: Iterable[Path | str] | None = None) -> str:
+    """The refusal's text when a ``GISGRID_*`` variable (or ``.env`` key) is a near miss of a setting, else "":
+    ``gisgrid serve`` does not start on it (review46 F2) — a mistyped GISGRID_DATABASE_URL would serve an empty
+    embedded cluster, and report healthy. Names with no setting near (a script's own variable) stay a warning."""
+    keys = list(os.environ if environ is None else environ)
+    for path in _dotenv_files(files):
+        keys += list(dotenv_values(path, encoding="utf-8"))
+    near = [f"{key} (did you mean {name}?)" for key, name in _unknown_settings(keys) if name]
+    if not near:
+        return ""
+    return (
+        f"环境变量名疑似拼写错误,服务未启动 / not a gisgrid setting, and too close to one to be ignored: "
+        f"{', '.join(near)}; correct or unset it"
+    )
 
 
 def settings_error_field(message: str) -> str | None:

@@ -15,12 +15,13 @@ from gisgrid.storage import migrate
 from tests.fixtures import host_port, load_small_district, outage_logged_not_sent
 
 
-def test_health_reports_database_postgis_and_migration(settings: Settings) -> None:
+def test_health_reports_database_postgis_and_migration(loaded: Engine, settings: Settings) -> None:
     with TestClient(create_app(settings)) as client:
         r = client.get("/health")
     assert r.status_code == 200 and r.headers["cache-control"] == "no-store"  # a probe reads it fresh
     body = r.json()
-    assert body["status"] == "ok"
+    assert body["status"] == "ok" and "failing" not in body
+    assert body["photo_store"] == {"writable": True}
     assert body["database"]["reachable"] is True
     assert body["database"]["postgis_version"].startswith("3.")
     assert body["migration"] == {"current": migrate.head(), "head": migrate.head(), "up_to_date": True}
@@ -100,7 +101,16 @@ def test_an_empty_database_says_no_district_is_loaded(clean_db: Engine, settings
     }
     with TestClient(create_app(settings)) as client:
         health = client.get("/health")
-        assert health.status_code == 200 and health.json()["status"] == "ok"  # reachable, migrated
+        # Reachable and migrated, but not ready: no report can be filed (review46 F2: it said 200 ok).
+        assert health.status_code == 503 and health.json()["status"] == "not_ready"
+        assert health.json()["failing"] == [
+            {
+                "check": "unit_grids",
+                "message": "尚未导入辖区边界,上报将被拒绝(no_boundaries)/ no district is loaded: reports are refused "
+                "until gisgrid boundaries import FILE",
+            }
+        ]
+        assert client.get("/health/live").json() == {"status": "alive"}  # the process answers
         assert health.json()["coverage"] == {
             "districts": 0,
             "unit_grids_loaded": False,
@@ -124,6 +134,42 @@ def test_an_empty_database_says_no_district_is_loaded(clean_db: Engine, settings
             {"error": "not_found", "reason": "no_boundaries", "detail": no_boundaries},
         )
         load_small_district(clean_db, tmp_path)
-        assert client.get("/health").json()["coverage"] == {"districts": 1, "unit_grids_loaded": True, "warnings": []}
+        health = client.get("/health")
+        assert (health.status_code, health.json()["status"]) == (200, "ok")
+        assert health.json()["coverage"] == {"districts": 1, "unit_grids_loaded": True, "warnings": []}
         r = client.post("/cases", json={"class_code": "06010", "lon": 116.4, "lat": 39.9})
         assert r.json()["reason"] == "outside_coverage"  # with grids loaded, a point outside is outside
+
+
+def test_health_is_not_ready_while_the_photo_store_cannot_be_written(
+    loaded: Engine, settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """review46 F2: a read-only photo mount answered 200 ok while every photo report failed. ``photos`` a file, not
+    a folder (root ignores chmod); the probe's answer is reused for a few seconds."""
+    from api.routers import health
+
+    data = tmp_path / "data"
+    clock = [1000.0]
+    monkeypatch.setattr(health.time, "monotonic", lambda: clock[0])
+    with TestClient(create_app(settings.model_copy(update={"data_dir": data}))) as client:
+        assert client.get("/health").status_code == 200
+        assert (data / "photos").is_dir() and list((data / "photos").iterdir()) == []  # the probe's file removed
+        (data / "photos").rmdir()
+        (data / "photos").write_bytes(b"not a folder")
+        assert client.get("/health").status_code == 200  # the last probe, reused
+        clock[0] += health.PHOTO_PROBE_SECONDS
+        r = client.get("/health")
+        message = (
+            "照片存储不可写,带照片的上报和办理将被拒绝(photo_store_unavailable)/ the photo store "
+            "(GISGRID_DATA_DIR/photos) cannot be written: Not a directory (ENOTDIR)"
+        )
+        assert (r.status_code, r.json()["status"], r.json()["failing"]) == (
+            503,
+            "not_ready",
+            [{"check": "photo_store", "message": message}],
+        )
+        assert r.json()["photo_store"] == {"writable": False, "warnings": [message]}
+        assert str(data) not in r.text  # the setting, not the server's path
+        (data / "photos").unlink()
+        clock[0] += health.PHOTO_PROBE_SECONDS
+        assert client.get("/health").status_code == 200

@@ -284,3 +284,45 @@ def test_a_missing_calendar_file_is_refused_naming_its_setting(
         f"error: GISGRID_CALENDAR_FILE: calendar file: 1 problem(s):\n{missing}: row 2, field 'date': not a date "
         "(YYYY-MM-DD)\n",
     )
+
+
+def test_serve_refuses_a_near_miss_of_a_setting(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """review46 F2: a mistyped GISGRID_DATABASE_URL served an empty embedded cluster, healthy. ``--port 70000``
+    would stop serve further on (exit 1 too): the refusal must come first, before any option is looked at.
+    Variables of the tests and scripts (GISGRID_REQUIRE_BROWSER, GISGRID_BENCH_*) and far names stay warnings."""
+    url = "postgresql://gisgrid:pw@db.example:5432/gisgrid"
+    env = {"GISGRID_DATA_DIR": str(tmp_path / "data"), "GISGRID_DATABSE_URL": url, "GISGRID_ZZZZZZZZ": ""}
+    code, err = run_main(monkeypatch, capsys, "serve", "--port", "70000", **env)
+    assert (code, err.splitlines()) == (
+        1,
+        [
+            "warning: GISGRID_DATABSE_URL is not a gisgrid setting and is ignored (did you mean GISGRID_DATABASE_URL?)",
+            "warning: GISGRID_ZZZZZZZZ is not a gisgrid setting and is ignored",
+            "error: 环境变量名疑似拼写错误,服务未启动 / not a gisgrid setting, and too close to one to be ignored: "
+            "GISGRID_DATABSE_URL (did you mean GISGRID_DATABASE_URL?); correct or unset it",
+        ],
+    )
+    assert not (tmp_path / "data").exists()  # nothing made, no cluster started
+    ours = {"GISGRID_REQUIRE_BROWSER": "1", "GISGRID_CHROMIUM": "x", "GISGRID_BENCH_REUSE": "1", "GISGRID_BENCH_N": "3"}
+    code, err = run_main(monkeypatch, capsys, "serve", "--port", "70000", **ours, GISGRID_ZZZZZZZZ="")
+    assert (code, err) == (
+        1,
+        "warning: GISGRID_ZZZZZZZZ is not a gisgrid setting and is ignored\n"
+        "error: --port must be between 1 and 65535, not 70000\n",
+    )
+
+
+def test_a_host_that_cannot_be_bound_is_not_told_to_change_the_port() -> None:
+    """review46 F7: GISGRID_HOST=0.0.0.0x got "another server there? use --port"."""
+    from gisgrid.cli.serve import listen
+    from gisgrid.errors import ConfigError
+
+    for host in ("0.0.0.0x", "192.0.2.1"):  # not resolved; not this machine's (TEST-NET-1)
+        with pytest.raises(ConfigError) as err:
+            listen(host, _free_port())
+        assert "无法绑定该地址 / the host cannot be bound: not an address of this machine (check GISGRID_HOST" in str(
+            err.value
+        )
+        assert "--port" not in str(err.value)

@@ -1,8 +1,15 @@
-"""``/health``: is the database reachable, which PostGIS, which migration."""
+"""``/health``: readiness — is the database reachable, which PostGIS, which migration, are unit grids loaded, can
+the photo store be written — and ``/health/live``: the process answers."""
 
 from __future__ import annotations
 
 import datetime as dt
+import errno
+import os
+import tempfile
+import threading
+import time
+from pathlib import Path
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
@@ -13,6 +20,7 @@ from api.deps import EngineDep
 from api.errors import NO_STORE, log_database_down
 from gisgrid.calendar import CHINESECALENDAR_VERSION, KNOWN_YEARS, unknown_year_text
 from gisgrid.grids import store as grid_store
+from gisgrid.photos import PHOTO_STORE_SETTING
 from gisgrid.storage import migrate
 from gisgrid.storage.database import describe_connect_error
 
@@ -54,7 +62,48 @@ def coverage_status(engine: Engine) -> dict[str, object]:
     }
 
 
-@router.get("/health", summary="服务状态 Service health")
+#: How long a photo-store probe's result is reused: a load balancer probing every second writes no file each time.
+PHOTO_PROBE_SECONDS = 5.0
+_probes: dict[Path, tuple[float, dict[str, object]]] = {}
+_probe_lock = threading.Lock()
+
+
+def photo_store_status(root: Path, *, now: float | None = None) -> dict[str, object]:
+    """Whether a file can be written in the photo store (``root``, made when missing, as the store itself would):
+    a temporary file created and removed. Cached :data:`PHOTO_PROBE_SECONDS` per folder. What the client is told
+    names the setting and the errno, not the path (as the refusals of the store do)."""
+    now = time.monotonic() if now is None else now
+    with _probe_lock:
+        hit = _probes.get(root)
+        if hit is not None and now - hit[0] < PHOTO_PROBE_SECONDS:
+            return hit[1]
+        try:
+            if root.exists() and not root.is_dir():  # mkdir would say "File exists"
+                raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR))
+            root.mkdir(parents=True, exist_ok=True)
+            with tempfile.NamedTemporaryFile(dir=root, prefix=".health-", suffix=".tmp"):
+                pass
+            status: dict[str, object] = {"writable": True}
+        except OSError as exc:
+            name = errno.errorcode.get(exc.errno or 0, "no errno")
+            why = os.strerror(exc.errno) if exc.errno else type(exc).__name__
+            status = {
+                "writable": False,
+                "warnings": [
+                    f"照片存储不可写,带照片的上报和办理将被拒绝(photo_store_unavailable)/ the photo store "
+                    f"({PHOTO_STORE_SETTING}) cannot be written: {why} ({name})"
+                ],
+            }
+        _probes[root] = (now, status)
+        return status
+
+
+@router.get("/health/live", summary="进程存活 Liveness: the process answers (no database, no disk)")
+async def live() -> JSONResponse:
+    return JSONResponse({"status": "alive"}, headers=NO_STORE)
+
+
+@router.get("/health", summary="服务状态 Service health (readiness)")
 def health(request: Request, engine: EngineDep) -> JSONResponse:
     head = migrate.head()
     try:
@@ -74,11 +123,23 @@ def health(request: Request, engine: EngineDep) -> JSONResponse:
             {"error": "database_unavailable", "detail": body, "ref": ref}, status_code=503, headers=NO_STORE
         )
     ok = current == head
+    coverage = coverage_status(engine) if ok else None  # the tables are the migration's
+    photos = photo_store_status(request.app.state.cases.photos.root)
+    # Ready only when the service can do its job (review46 F2): a service without unit grids files no report, one
+    # whose photo store cannot be written no report or action with a photo.
+    failing: list[dict[str, object]] = []
+    if coverage is not None and not coverage["unit_grids_loaded"]:
+        failing.append({"check": "unit_grids", "message": NO_BOUNDARIES_WARNING})
+    if not photos["writable"]:
+        failing.append({"check": "photo_store", "message": photos["warnings"][0]})  # type: ignore[index]
     answer: dict[str, object] = {
-        "status": "ok" if ok else "migration_pending",
+        "status": "migration_pending" if not ok else "not_ready" if failing else "ok",
         "database": {"reachable": True, "server_version": server, "postgis_version": postgis},
         "migration": {"current": current, "head": head, "up_to_date": ok},
-        "coverage": coverage_status(engine) if ok else None,  # the tables are the migration's
+        "coverage": coverage,
+        "photo_store": photos,
         "calendar": calendar_status(request),
     }
-    return JSONResponse(answer, status_code=200 if ok else 503, headers=NO_STORE)  # a probe reads it fresh
+    if failing:
+        answer["failing"] = failing
+    return JSONResponse(answer, status_code=200 if ok and not failing else 503, headers=NO_STORE)  # read fresh

@@ -13,7 +13,8 @@ import typer
 from gisgrid.cli import db as db_cli
 from gisgrid.cli import serve as serve_cli
 from gisgrid.cli.common import build_settings
-from gisgrid.errors import GisgridError
+from gisgrid.errors import ConfigError, GisgridError
+from gisgrid.settings import misspelt_settings
 from gisgrid.storage.database import CLI_CONFLICT_TEXT, concurrent_conflict_cause
 
 app = typer.Typer(
@@ -27,8 +28,13 @@ app = typer.Typer(
 
 @app.callback()
 def _root(ctx: typer.Context) -> None:
-    """Settings are read once here (GISGRID_* variables, .env) and handed to every sub-command."""
+    """Settings are read once here (GISGRID_* variables, .env) and handed to every sub-command. ``serve`` refuses
+    a variable that is a near miss of a setting: it would otherwise serve with the default (review46 F2)."""
     ctx.obj = build_settings()
+    if ctx.invoked_subcommand == "serve":
+        misspelt = misspelt_settings()
+        if misspelt:
+            raise ConfigError(misspelt)
 
 
 app.add_typer(db_cli.app, name="db")

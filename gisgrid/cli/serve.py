@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import socket
 from typing import Any, TypedDict
 
@@ -34,10 +35,24 @@ def listen(host: str, port: int) -> socket.socket:
         sock.bind((host, port))
     except OSError as exc:
         sock.close()
-        reason = f"{exc.strerror} (another server there? use --port)"
-        raise ConfigError(f"cannot listen on {host}:{port}: {reason}") from None
+        raise ConfigError(f"cannot listen on {host}:{port}: {_bind_hint(exc)}") from None
     sock.set_inheritable(True)
     return sock
+
+
+def _bind_hint(exc: OSError) -> str:
+    """Why the address cannot be bound, with what to change: only a port in use is another server's (review46 F7:
+    a mistyped GISGRID_HOST was told to use --port)."""
+    if isinstance(exc, socket.gaierror) or exc.errno == errno.EADDRNOTAVAIL:
+        return (
+            f"{exc.strerror} — 无法绑定该地址 / the host cannot be bound: not an address of this machine "
+            "(check GISGRID_HOST or --host: 127.0.0.1, 0.0.0.0, or one of this machine's addresses)"
+        )
+    if exc.errno == errno.EADDRINUSE:
+        return f"{exc.strerror} (another server there? use --port)"
+    if exc.errno == errno.EACCES:
+        return f"{exc.strerror} (a port below 1024 needs privileges: use --port 8000 behind a proxy)"
+    return str(exc.strerror or exc)
 
 
 def assets_warning() -> str | None:
@@ -88,6 +103,11 @@ def serve(
     # while the parent held the port (a systemd unit would look up and answer nothing).
     start = load_start_data(settings)
     ensure_data_dir(settings)  # photos are kept there, also with an external database
+    from api.routers.health import photo_store_status
+
+    photos = photo_store_status(settings.data_path / "photos")
+    if not photos["writable"]:  # said at start, as /health says it (not ready): it may be a mount not yet there
+        typer.echo(f"warning: {photos['warnings'][0]}", err=True)  # type: ignore[index]
     import uvicorn  # after the checks: a wrong option is answered at once
     from uvicorn.supervisors import Multiprocess
 
