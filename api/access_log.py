@@ -19,6 +19,7 @@ from typing import Any
 from urllib.parse import unquote
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from uvicorn.logging import DefaultFormatter
 
 ACCESS_LOGGER = "gisgrid.access"
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
@@ -120,8 +121,26 @@ def create_logged_app() -> AccessLog:
     return AccessLog(create_app())
 
 
+class OneLineFormatter(DefaultFormatter):
+    """uvicorn's format with the exception said on the line (``: ConnectionRefusedError: [Errno 111] …``) instead
+    of its traceback: for a library's expected retries (asyncpg's pool refilling itself while the database is down
+    logged ~15 lines a time, for a fault that is no bug of ours)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        if not record.exc_info or record.exc_info[1] is None:
+            return super().format(record)
+        exc = record.exc_info[1]
+        one = logging.makeLogRecord(record.__dict__)
+        one.msg, one.args = f"{record.getMessage()}: {type(exc).__name__}: {exc}", ()
+        one.exc_info = one.exc_text = None
+        return super().format(one)
+
+
 def log_config(level: str) -> dict[str, Any]:
-    """uvicorn's logging configuration with a timestamp on every line; uvicorn's access log is replaced by ours."""
+    """uvicorn's logging configuration with a timestamp on every line; uvicorn's access log is replaced by ours.
+    Every other logger (the root's: SQLAlchemy's pool, a library's warnings) gets the same format, at WARNING, and
+    asyncpg's one line per warning (review46 F7: its pool's retries came with no time and no level, as tracebacks
+    through Python's last-resort handler)."""
     from uvicorn.config import LOGGING_CONFIG
 
     cfg = copy.deepcopy(LOGGING_CONFIG)
@@ -129,6 +148,10 @@ def log_config(level: str) -> dict[str, Any]:
     for name in ("default", "access"):
         cfg["formatters"][name].update(fmt=fmt, datefmt=DATE_FORMAT)
     cfg["formatters"]["access"]["()"] = "uvicorn.logging.DefaultFormatter"  # ours is a plain message
+    cfg["formatters"]["one_line"] = {"()": f"{__name__}.OneLineFormatter", "fmt": fmt, "datefmt": DATE_FORMAT}
+    cfg["handlers"]["one_line"] = {**cfg["handlers"]["default"], "formatter": "one_line"}
     cfg["loggers"]["gisgrid"] = {"handlers": ["default"], "level": level.upper(), "propagate": False}
     cfg["loggers"][ACCESS_LOGGER] = {"handlers": ["access"], "level": level.upper(), "propagate": False}
+    cfg["loggers"]["asyncpg"] = {"handlers": ["one_line"], "level": "WARNING", "propagate": False}
+    cfg["root"] = {"handlers": ["default"], "level": "WARNING"}
     return cfg

@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import html
 import inspect
 import json
@@ -444,6 +445,32 @@ def expected_media_type(request: Request) -> str | None:
     return "application/json"
 
 
+#: Set on an exception the 500 handler has answered and logged with its traceback: Starlette raises it again after
+#: the answer (for the server to log), and :class:`LoggedOnce` stops it there — uvicorn's "Exception in ASGI
+#: application" was the same traceback a second time, without the ref (review46 F7).
+_LOGGED = "_gisgrid_logged"
+
+
+def mark_logged(exc: BaseException) -> None:
+    with contextlib.suppress(AttributeError):  # an exception type with __slots__: logged twice, as before
+        setattr(exc, _LOGGED, True)
+
+
+class LoggedOnce:
+    """The app's outermost layer: an exception already answered 500 and logged under its reference ends here;
+    any other (raised after an answer started, so no handler could answer it) goes on to the server, which logs it."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await self.app(scope, receive, send)
+        except Exception as exc:
+            if not getattr(exc, _LOGGED, False):
+                raise
+
+
 def add_fallback_handlers(app: FastAPI) -> None:
     """Handlers for what escapes the domain errors: call after ``add_exception_handlers`` (the validation
     handler here refines the one registered there and hands it everything else)."""
@@ -503,5 +530,6 @@ def add_fallback_handlers(app: FastAPI) -> None:
         # A fault of ours: logged with its traceback under a reference the client is given; never sent.
         ref = new_ref()
         log.error("%s: 500 internal error ref=%s", _where(request), ref, exc_info=exc)
+        mark_logged(exc)
         detail = f"internal server error (reference {ref}); the server log has the details"
         return fallback_response(request, 500, "internal_error", detail, ref)

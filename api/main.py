@@ -14,7 +14,7 @@ from starlette.types import ASGIApp
 
 from api.dependencies import known_query_only_on_writes, refuse_repeated_query, refuse_unencoded_plus
 from api.deps import AsyncPool
-from api.errors import ZhMessages, add_exception_handlers, add_fallback_handlers
+from api.errors import LoggedOnce, ZhMessages, add_exception_handlers, add_fallback_handlers
 from api.http import AllowedHosts, CrossSiteGuard, HardeningHeaders, HeadAsGet, TooLargeAsJson, add_cors
 from api.inputs import refuse_nul_input
 from api.routers import cases, components, console, docs, evaluation, field, grids, health, home, tiles
@@ -42,7 +42,8 @@ class App(FastAPI):
         settings: Settings | None = getattr(self.state, "settings", None)  # set by create_app before any request
         sources = settings.frame_ancestors if settings is not None else ["'self'"]
         texts = getattr(self.state, "reason_texts", {})
-        return HardeningHeaders(ZhMessages(super().build_middleware_stack(), texts), frame_ancestors=sources)
+        stack = HardeningHeaders(ZhMessages(super().build_middleware_stack(), texts), frame_ancestors=sources)
+        return LoggedOnce(stack)
 
 
 @dataclass(frozen=True)

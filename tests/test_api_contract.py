@@ -1266,3 +1266,17 @@ def test_message_zh_takes_the_chinese_half_of_a_zh_first_message_then_the_reason
     assert message_zh(items, 422, texts) == "lon:必填"
     assert message_zh({"error": "http_error", "detail": "I'm a teapot"}, 418, texts) == "请求未被接受"
     assert message_zh({"error": "internal_error", "detail": "boom"}, 500, texts) == "服务器内部错误"
+
+
+def test_an_unexpected_error_is_logged_once_not_raised_again_to_the_server(
+    settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    """review46 F7: after the 500 handler logged the traceback under its ref, Starlette raised the exception again
+    and uvicorn logged the same traceback a second time ("Exception in ASGI application", no ref). The test client
+    raises what reaches the server (its default): now nothing does."""
+    app = _failing_app(settings, RuntimeError("secret internals"))
+    with caplog.at_level(logging.ERROR), TestClient(app) as c:
+        r = c.get("/fail")
+    assert r.status_code == 500 and r.json()["error"] == "internal_error"
+    tracebacks = [rec for rec in caplog.records if rec.exc_info]
+    assert len(tracebacks) == 1 and r.json()["ref"] in tracebacks[0].getMessage()

@@ -326,3 +326,31 @@ def test_a_host_that_cannot_be_bound_is_not_told_to_change_the_port() -> None:
             err.value
         )
         assert "--port" not in str(err.value)
+
+
+def test_every_logger_of_serve_has_a_time_and_a_level_and_asyncpg_one_line() -> None:
+    """review46 F7: asyncpg's pool retries (and any logger but gisgrid's and uvicorn's) went through Python's
+    last-resort handler — no time, no level, a traceback each."""
+    script = (
+        "import logging, logging.config\n"
+        "from api.access_log import log_config\n"
+        "logging.config.dictConfig(log_config('info'))\n"
+        "try:\n"
+        "    raise ConnectionRefusedError(111, 'Connection refused')\n"
+        "except OSError:\n"
+        "    logging.getLogger('asyncpg.pool').warning('Failed to restore the pool connection floor; retrying',"
+        " exc_info=True)\n"
+        "logging.getLogger('sqlalchemy.pool.impl.QueuePool').warning('connection %s invalidated', 7)\n"
+        "logging.getLogger('somelib').info('not shown: below WARNING')\n"
+    )
+    environ = {**os.environ, "PYTHONPATH": os.pathsep.join([str(PROJECT_ROOT), os.environ.get("PYTHONPATH", "")])}
+    r = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=environ, timeout=60)
+    stamp = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d{4} WARNING:  "
+    lines = r.stderr.splitlines()
+    assert len(lines) == 2, r.stderr
+    assert re.fullmatch(
+        stamp + r"Failed to restore the pool connection floor; retrying: ConnectionRefusedError: \[Errno 111\] "
+        "Connection refused",
+        lines[0],
+    ), lines
+    assert re.fullmatch(stamp + "connection 7 invalidated", lines[1]), lines
