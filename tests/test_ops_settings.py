@@ -354,3 +354,19 @@ def test_every_logger_of_serve_has_a_time_and_a_level_and_asyncpg_one_line() -> 
         lines[0],
     ), lines
     assert re.fullmatch(stamp + "connection 7 invalidated", lines[1]), lines
+
+
+def test_serve_warns_at_start_of_a_photo_store_it_cannot_write(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """review46 F2: serve started on a read-only photo store without a word. ``photos`` a file (root ignores
+    chmod); the database unreachable stops it right after the warning."""
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "photos").write_bytes(b"not a folder")
+    url = f"postgresql://gisgrid@127.0.0.1:{_free_port()}/gisgrid"
+    code, err = run_main(monkeypatch, capsys, "serve", GISGRID_DATA_DIR=str(data), GISGRID_DATABASE_URL=url)
+    assert code == 1 and err.splitlines()[0] == (
+        "warning: 照片存储不可写,带照片的上报和办理将被拒绝(photo_store_unavailable)/ the photo store "
+        "(GISGRID_DATA_DIR/photos) cannot be written: Not a directory (ENOTDIR)"
+    ), err
