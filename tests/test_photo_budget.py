@@ -121,18 +121,27 @@ def test_a_normal_report_of_ten_phone_photos_is_filed(district_api: TestClient, 
 
 def test_decodes_take_turns_in_the_decode_slots() -> None:
     assert 1 <= DECODE_SLOTS <= 4
-    running, peak, lock = [0], [0], threading.Lock()
+    total = DECODE_SLOTS + 3
+    arrived, running, peak, changed = [0], [0], [0], threading.Condition()
 
     def decode() -> None:
+        with changed:
+            arrived[0] += 1
+            changed.notify_all()
         with photos.decoding():
-            with lock:
+            with changed:
                 running[0] += 1
                 peak[0] = max(peak[0], running[0])
-            time.sleep(0.05)
-            with lock:
+                changed.notify_all()
+                # Held until every slot is taken and every thread has come (not a fixed 50 ms: on a busy machine
+                # the threads started one by one, each done before the next came, and the peak was 1); the
+                # timeout only ends a run whose slots never fill, which the assertion below then names.
+                changed.wait_for(lambda: peak[0] >= DECODE_SLOTS and arrived[0] == total, timeout=30)
+            time.sleep(0.05)  # a decode beyond the slots would get in meanwhile
+            with changed:
                 running[0] -= 1
 
-    threads = [threading.Thread(target=decode) for _ in range(DECODE_SLOTS + 3)]
+    threads = [threading.Thread(target=decode) for _ in range(total)]
     for t in threads:
         t.start()
     for t in threads:
