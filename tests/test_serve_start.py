@@ -4,6 +4,7 @@ the workers, it was a traceback per worker, restarted for ever, while the parent
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -11,6 +12,7 @@ import signal
 import socket
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from subprocess import PIPE
 
@@ -24,32 +26,45 @@ EVENTS_HEADER = (PROJECT_ROOT / "data" / "catalogue" / "event_classes.csv").read
 BIKES = "gbt47678,21001,21,扩展事项,共享单车堆积{n},,990000000000000001,现场核实存在,现场核查已处置恢复,,30,12"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
+@contextlib.contextmanager
+def reserved_port() -> Iterator[socket.socket]:
+    """A port held for the test: bound but not listening, so no other process on the machine gets it meanwhile (a
+    port found free and released was free for anyone: another worker's server or a client's ephemeral port could
+    take it before the check), and a connection to it is refused. A server that binds it anyway (uvicorn sets
+    SO_REUSEADDR) makes this socket's ``listen`` fail: the check that the port was never taken."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+        yield s
 
 
-def serve(tmp_path: Path, workers: int, **env: str) -> tuple[subprocess.CompletedProcess[str], int]:
-    """``gisgrid serve --workers N`` on a free port; by default with a database that is not there (the check comes
-    first)."""
-    port = free_port()
-    environ = {k: v for k, v in os.environ.items() if not k.startswith("GISGRID_")}
-    environ.update(
-        PYTHONPATH=os.pathsep.join([str(PROJECT_ROOT), environ.get("PYTHONPATH", "")]),
-        GISGRID_DATA_DIR=str(tmp_path / "data"),
-        GISGRID_DATABASE_URL=f"postgresql://gisgrid@127.0.0.1:{free_port()}/nowhere",
-    )
-    environ.update(env)
-    args = [sys.executable, "-m", "gisgrid", "serve", "--port", str(port), "--workers", str(workers)]
-    proc = subprocess.Popen(args, stdout=PIPE, stderr=PIPE, text=True, env=environ, start_new_session=True)
-    try:
-        out, err = proc.communicate(timeout=60)
-    except subprocess.TimeoutExpired:  # the old behaviour: workers restarted for ever, the parent kept the port
-        os.killpg(proc.pid, signal.SIGKILL)  # the parent and its workers
-        out, err = proc.communicate()
-        pytest.fail(f"serve --workers {workers} did not exit; its output ended: {err[-1500:]}")
-    return subprocess.CompletedProcess(args, proc.returncode, out, err), port
+def serve(tmp_path: Path, workers: int, **env: str) -> tuple[subprocess.CompletedProcess[str], bool]:
+    """``gisgrid serve --workers N`` on a reserved port; by default with a database that is not there (the check
+    comes first). Also answers whether the port was left untaken (nor kept by a lingering parent)."""
+    with reserved_port() as held, reserved_port() as nowhere:
+        port = int(held.getsockname()[1])
+        environ = {k: v for k, v in os.environ.items() if not k.startswith("GISGRID_")}
+        environ.update(
+            PYTHONPATH=os.pathsep.join([str(PROJECT_ROOT), environ.get("PYTHONPATH", "")]),
+            GISGRID_DATA_DIR=str(tmp_path / "data"),
+            GISGRID_DATABASE_URL=f"postgresql://gisgrid@127.0.0.1:{nowhere.getsockname()[1]}/nowhere",
+        )
+        environ.update(env)
+        args = [sys.executable, "-m", "gisgrid", "serve", "--port", str(port), "--workers", str(workers)]
+        proc = subprocess.Popen(args, stdout=PIPE, stderr=PIPE, text=True, env=environ, start_new_session=True)
+        try:
+            out, err = proc.communicate(timeout=60)
+        except subprocess.TimeoutExpired:  # the old behaviour: workers restarted for ever, the parent kept the port
+            os.killpg(proc.pid, signal.SIGKILL)  # the parent and its workers
+            out, err = proc.communicate()
+            pytest.fail(f"serve --workers {workers} did not exit; its output ended: {err[-1500:]}")
+        try:
+            held.listen(1)
+        except OSError:
+            untaken = False
+        else:
+            untaken = True
+    return subprocess.CompletedProcess(args, proc.returncode, out, err), untaken
 
 
 def refusal(**settings: object) -> str:
@@ -98,8 +113,7 @@ def test_a_bad_city_file_stops_serve_before_it_listens(
         (2, {"GISGRID_CATALOGUE_DIR": str(city_with_a_grade_gap)}, gap),
         (2, {"GISGRID_WORKING_HOURS": "08:00-25:00"}, hours),
     ):
-        done, port = serve(tmp_path, workers, **env)
+        done, untaken = serve(tmp_path, workers, **env)
         assert (done.returncode, done.stdout, done.stderr) == (1, "", f"error: {message}\n"), (workers, env)
-        with socket.socket() as s:  # the port was never taken (nor kept by a lingering parent)
-            s.bind(("127.0.0.1", port))
+        assert untaken, (workers, env)  # the port was never taken (nor kept by a lingering parent)
     assert not (tmp_path / "data").exists()  # nothing was made either
