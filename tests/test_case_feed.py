@@ -77,7 +77,9 @@ def test_sort_due_lists_the_most_urgent_first_and_pages_by_cursor(
         f"/cases/{b['id']}/actions/reject", json={"version": 1, "payload": {"reason": "不属于城管范围"}}, headers=INTAKE
     )
     assert rejected.status_code == 200, rejected.text
-    soon = dt.datetime.now(dt.UTC) + dt.timedelta(days=3)  # still green: the clocks started just now
+    # still green: the clocks started just now, and 30 days hold working time whatever the date (3 days, as
+    # before, may hold none: run on the first day of 国庆 or 春节 those cases were yellow)
+    soon = dt.datetime.now(dt.UTC) + dt.timedelta(days=30)
     with loaded.begin() as conn:
         for case, hours in ((a, 3), (c, 1), (d, 2)):
             conn.execute(
@@ -114,13 +116,13 @@ def test_sort_due_lists_suspended_cases_after_every_running_one_and_pages_across
     now = dt.datetime.now(dt.UTC)
     with loaded.begin() as conn:
         for case, due in (
-            (run_late, now + dt.timedelta(days=3, hours=3)),
-            (run_soon, now + dt.timedelta(days=3, hours=1)),
+            (run_late, now + dt.timedelta(days=30, hours=3)),  # green on any date (see the test above)
+            (run_soon, now + dt.timedelta(days=30, hours=1)),
         ):
             conn.execute(text("UPDATE cases SET due_at = :due WHERE id = :id"), {"due": due, "id": case["id"]})
         for case, due in (
             (parked_old, now - dt.timedelta(days=30)),  # long past, but its clock stopped: not the most urgent
-            (parked_soon, now + dt.timedelta(days=3, hours=2)),
+            (parked_soon, now + dt.timedelta(days=30, hours=2)),
             (parked_none, None),
         ):
             conn.execute(
