@@ -115,8 +115,8 @@ def test_a_case_reported_elsewhere_appears_without_reload(desk: Tab, live: LiveS
     assert page.locator("#gg-list li").count() == 0
     case = report(api, seed=11)
     page.clock.run_for(POLL_MS + 500)
-    page.wait_for_selector(f'#gg-list li[data-id="{case["id"]}"]', timeout=5_000)
-    page.wait_for_function(f"() => ({MARKER_FILL})({case['id']}) === '{COLOURS['green']}'", timeout=5_000)
+    page.wait_for_selector(f'#gg-list li[data-id="{case["id"]}"]')
+    page.wait_for_function(f"() => ({MARKER_FILL})({case['id']}) === '{COLOURS['green']}'")
     assert page.locator("#gg-count").inner_text().startswith("共 1 件")
     assert not desk.watch.off_origin() and not desk.watch.failed and not desk.watch.bad
     desk.shot("new-case")

@@ -49,8 +49,7 @@ def test_a_coarse_fix_is_taken_only_on_a_confirm_tap(phone: Tab, live: LiveServe
     assert page.locator("#gf-acc-text").inner_text() == WARNING + "。如确认位置无误,可点下方按钮使用此位置。"
     assert page.locator("#gf-acc-ok").inner_text() == "仍使用此位置"
     # the view holds the whole circle (at z17 an 800 m circle fills the screen and only the dot shows)
-    page.wait_for_timeout(400)
-    assert page.evaluate("() => GF.map.getBounds().contains(GF.accuracy.getBounds())") is True
+    page.wait_for_function("() => GF.map.getBounds().contains(GF.accuracy.getBounds())")  # once the view has moved
     assert page.evaluate("() => GF.map.getZoom()") < 17
     assert page.evaluate("() => GF.accuracy.options.color") == "#c62828"
     phone.shot("coarse-fix")

@@ -462,7 +462,7 @@ def test_a_location_outside_the_district_is_a_plain_warning_said_once(
         page.click("#gf-gps")
     assert located.value.status == 404
     grid = page.locator("#gf-grid")
-    page.wait_for_timeout(300)  # the answer handled
+    page.wait_for_function("() => document.getElementById('gf-grid').textContent.indexOf('此位置不在') === 0")
     assert grid.inner_text() == "此位置不在本区网格范围内,不能上报。请在地图上移动位置,或检查手机 GPS 后重新定位。"
     assert grid.get_attribute("class") == "gf-warning" and grid.get_attribute("role") == "alert"
     assert page.evaluate("() => getComputedStyle(document.getElementById('gf-grid')).color") == "rgb(138, 28, 28)"
@@ -472,7 +472,7 @@ def test_a_location_outside_the_district_is_a_plain_warning_said_once(
     assert grid.inner_text() == "" and grid.get_attribute("class") == "gf-hint"
     with page.expect_response(lambda r: "/grids/locate" in r.url):
         page.set_input_files("#gf-photos", str(gps_photo(tmp_path, "beijing.jpg", 116.397, 39.908)))
-    page.wait_for_timeout(300)
+    page.wait_for_function("() => document.getElementById('gf-grid').textContent.indexOf('照片的拍摄位置') === 0")
     assert grid.inner_text() == "照片的拍摄位置不在本区网格范围内,不能上报。请用 GPS 定位,或在地图上点选位置。"
     assert grid.get_attribute("class") == "gf-warning"
     # inside again: the grid, as a hint

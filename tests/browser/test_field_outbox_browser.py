@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import base64
 import math
+import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -60,6 +62,14 @@ def distance_text(m: float) -> str:
     return f"{m / 1000:.1f} 公里" if m < 10_000 else f"{round(m / 1000)} 公里"
 
 
+def wait_until(page: Any, ok: Callable[[], bool], seconds: float = 15) -> None:
+    """Let the page run (its requests routed, its dialogs handled) until ``ok()`` or ``seconds``: the default wait
+    of the other steps, not a fixed pause that a busy machine outlasts."""
+    deadline = time.monotonic() + seconds
+    while not ok() and time.monotonic() < deadline:
+        page.wait_for_timeout(50)
+
+
 def test_the_next_report_can_be_filed_while_a_slow_upload_is_in_flight(
     phone: Tab, live: LiveServer, clean_db: Engine, tmp_path: Path
 ) -> None:
@@ -83,12 +93,9 @@ def test_the_next_report_can_be_filed_while_a_slow_upload_is_in_flight(
     page.wait_for_selector("#gf-thumbs img")
     page.click("#gf-submit")
     assert wait_for_notice(page, "已保存") == "已保存(附 1 张照片),正在发送…"
-    page.wait_for_function("() => !document.getElementById('gf-submit').disabled", timeout=3000)
+    page.wait_for_function("() => !document.getElementById('gf-submit').disabled")  # the upload is held
     page.wait_for_function("() => GF.sending === false")
-    for _ in range(50):  # the upload starts (and is held: still uploading)
-        if held:
-            break
-        page.wait_for_timeout(100)
+    wait_until(page, lambda: bool(held))  # the upload starts (and is held: still uploading)
     assert len(held) == 1
     assert page.is_enabled("#gf-submit")
 
@@ -118,9 +125,7 @@ def test_a_send_that_gets_no_answer_is_aborted_after_its_timeout(phone: Tab, liv
     fill_a_report(page)
     page.click("#gf-submit")
     said = "未收到服务器应答,稍后自动重发"
-    page.wait_for_function(
-        f"() => (document.querySelector('#gf-queue li small') || {{}}).textContent === '{said}'", timeout=5000
-    )
+    page.wait_for_function(f"() => (document.querySelector('#gf-queue li small') || {{}}).textContent === '{said}'")
     assert page.locator("#gf-queue-n").inner_text() == "1"
     assert page.locator("#gf-net").inner_text() == "服务器无应答"
 
@@ -255,7 +260,7 @@ def test_a_queued_report_can_be_edited_or_discarded(phone: Tab, live: LiveServer
 
     page.once("dialog", dismiss)
     page.click("#gf-queue li .gf-discard")
-    page.wait_for_timeout(200)
+    wait_until(page, lambda: bool(dialogs))
     assert dialogs == ["放弃这条待发送的上报?照片和描述将从本机删除,不会发送。"]
     assert page.locator("#gf-queue-n").inner_text() == "1"
     page.once("dialog", lambda d: d.accept())

@@ -145,7 +145,12 @@ def test_a_supervisor_verifies_a_case_of_the_grid_they_stand_in(
     assert img.count() == 1 and img.get_attribute("src").endswith("?size=thumb")
     assert task.locator(".gf-task-photos small").inner_text() == "上报照片"
     # its place on the page's map
-    page.wait_for_timeout(400)
+    # once the view has moved there (not after a fixed 400 ms)
+    page.wait_for_function(
+        "([lon, lat]) => { const c = GF.map.getCenter(); return GF.map.getZoom() >= 17"
+        " && Math.abs(c.lng - lon) < 1e-5 && Math.abs(c.lat - lat) < 1e-5; }",
+        arg=[lon, lat],
+    )
     assert page.evaluate("() => GF.map.getZoom()") >= 17
     centre = page.evaluate("() => { const c = GF.map.getCenter(); return [c.lng, c.lat]; }")
     assert abs(centre[0] - lon) < 1e-5 and abs(centre[1] - lat) < 1e-5
