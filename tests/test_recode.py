@@ -506,5 +506,5 @@ def test_writers_take_the_grids_before_their_rows_so_a_recode_cannot_deadlock_wi
         assert thread.is_alive()  # waiting for the grids …
         table, key = ("components", place.component) if writer == "move_component" else ("cases", place.open_case)
         recode.execute(text(f"SELECT 1 FROM {table} WHERE id = :k FOR UPDATE"), {"k": key})  # … not holding its row
-    thread.join(10)
+    thread.join(60)  # returns once done: long enough for a busy machine
     assert len(done) == 1 and not isinstance(done[0], Exception), done
