@@ -183,10 +183,10 @@ def test_bad_settings_value_is_one_line(data_dir: Path) -> None:
 
 
 def test_unreachable_database_url_via_cli(data_dir: Path) -> None:
-    with socket.socket() as s:
+    with socket.socket() as s:  # held, bound but not listening: refused, and no other program can take the port
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    r = run_cli("db", "up", data_dir=data_dir, GISGRID_DATABASE_URL=f"postgresql://x@127.0.0.1:{port}/db")
+        r = run_cli("db", "up", data_dir=data_dir, GISGRID_DATABASE_URL=f"postgresql://x@127.0.0.1:{port}/db")
     assert r.returncode == 1
     assert r.stderr.startswith(f"error: cannot reach PostgreSQL at 127.0.0.1:{port}")
     assert not (data_dir / "pg").exists()
