@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 import unicodedata
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -19,7 +20,7 @@ from gisgrid.cases import TEXT_LIMITS
 from gisgrid.components import EDITOR_ROLES
 from gisgrid.errors import InvalidInput, Reason
 from gisgrid.settings import Settings
-from gisgrid.storage.database import ASYNCPG_UNAVAILABLE, asyncpg_connect_args
+from gisgrid.storage.database import ASYNCPG_UNAVAILABLE, asyncpg_connect_args, keepalive_options
 from gisgrid.workflow import (
     DEPARTMENT_ROLE,
     ROLES,
@@ -57,13 +58,21 @@ class AsyncPool:
         application_name: str,
         server_settings: Mapping[str, str],
         init: Callable[[asyncpg.Connection], Awaitable[None]] | None = None,
+        statement_timeout_s: float = 0,
     ) -> None:
         self.url = url
         # Built now: a URL parameter asyncpg cannot honour stops the app's start (ConfigError), not a request.
         self._args = asyncpg_connect_args(url)
+        self.keepalives = keepalive_options(url)
         self.max_size = max_size
         self.application_name = application_name
         self.server_settings = dict(server_settings)
+        # The server cancels a statement past statement_timeout (a clean 57014); asyncpg gives up a few seconds
+        # later (command_timeout) when the server answers nothing at all (hung, or the network gone).
+        self.command_timeout: float | None = None
+        if statement_timeout_s > 0:
+            self.server_settings["statement_timeout"] = str(round(statement_timeout_s * 1000))
+            self.command_timeout = statement_timeout_s + COMMAND_TIMEOUT_MARGIN_S
         self.init = init
         self._pool: asyncpg.Pool | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -78,7 +87,13 @@ class AsyncPool:
             **self._args,
             "server_settings": {"application_name": self.application_name, **self.server_settings},
             "timeout": 5,
+            "command_timeout": self.command_timeout,
         }
+
+    async def _init(self, conn: asyncpg.Connection) -> None:
+        set_keepalives(conn, self.keepalives)
+        if self.init is not None:
+            await self.init(conn)
 
     async def get(self) -> asyncpg.Pool:
         loop = asyncio.get_running_loop()
@@ -96,7 +111,7 @@ class AsyncPool:
         async with self._lock:
             if self._pool is None:
                 self._pool = await asyncpg.create_pool(
-                    min_size=1, max_size=self.max_size, reset=_keep_session, init=self.init, **self._connect_kwargs()
+                    min_size=1, max_size=self.max_size, reset=_keep_session, init=self._init, **self._connect_kwargs()
                 )
         return self._pool
 
@@ -133,6 +148,30 @@ class AsyncPool:
             await self._unpin(self._pool)  # given back (or gone with the server) before the pool closes
             await self._pool.close()
         self._pool, self._pinned, self._pinned_busy = None, None, False
+
+
+#: How much longer than the server's statement_timeout asyncpg waits for an answer before giving up itself.
+COMMAND_TIMEOUT_MARGIN_S = 5.0
+
+
+def set_keepalives(conn: asyncpg.Connection, options: Mapping[str, int]) -> None:
+    """TCP keepalives on an asyncpg connection's socket, as libpq's ``keepalives*`` parameters set them (asyncpg
+    has no option for it). A Unix socket has none."""
+    transport = getattr(conn, "_transport", None)
+    sock = transport.get_extra_info("socket") if transport is not None else None
+    if sock is None or sock.family not in (socket.AF_INET, socket.AF_INET6):
+        return
+    on = bool(options.get("keepalives", 1))
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, int(on))
+    if not on:
+        return
+    for name, key in (
+        ("TCP_KEEPIDLE", "keepalives_idle"),
+        ("TCP_KEEPINTVL", "keepalives_interval"),
+        ("TCP_KEEPCNT", "keepalives_count"),
+    ):
+        if hasattr(socket, name) and options.get(key):  # 0: the system's default, as libpq
+            sock.setsockopt(socket.IPPROTO_TCP, getattr(socket, name), options[key])
 
 
 def _usable(conn: asyncpg.Connection) -> bool:

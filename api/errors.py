@@ -44,6 +44,7 @@ from gisgrid.storage.database import (
     CONCURRENT_CONFLICT_TEXT,
     concurrent_conflict_cause,
     describe_connect_error,
+    timeout_cause,
 )
 from gisgrid.texts import MAX_JSON_DEPTH, too_deep_words
 from gisgrid.workflow import RoleNotAllowed
@@ -69,6 +70,12 @@ NO_STORE = {"Cache-Control": "no-store"}
 #: only, under the reference the answer carries.
 DATABASE_DOWN_TEXT = "数据库暂不可用 / database unavailable; try again later"
 DATABASE_BUSY_TEXT = "数据库繁忙 / database busy (every connection in use); try again shortly"
+#: A statement cut by the web service's statement timeout (GISGRID_STATEMENT_TIMEOUT_S), or asyncpg's own wait for
+#: a database that answers nothing: the request was not completed (a write's transaction rolled back).
+DATABASE_TIMEOUT_TEXT = (
+    "数据库响应超时,本次请求未完成,请稍后重试 / the database did not answer in time (GISGRID_STATEMENT_TIMEOUT_S): "
+    "the request was not completed; try again later"
+)
 
 
 def new_ref() -> str:
@@ -210,9 +217,21 @@ def _coded(items: Any, reason: str | None) -> Any:
     return [{**i, "code": str(i.get("code") or reason)} if isinstance(i, dict) else i for i in items]
 
 
+def log_database_timeout(where: str, why: str) -> tuple[str, str]:
+    """Log a statement the database did not finish in time under a new reference; return it and the client's
+    text (reason ``database_timeout``)."""
+    ref = new_ref()
+    log.warning("%s: 503 database_error (database_timeout) ref=%s: %s", where, ref, why)
+    return ref, f"{DATABASE_TIMEOUT_TEXT} (reference {ref})"
+
+
 def domain_error_response(exc: GisgridError, where: str = "-") -> JSONResponse:
     """The answer to a domain error; ``where`` (method and path) names the request in the log line of a
     database outage, whose cause is logged, never sent."""
+    if isinstance(exc, DatabaseError) and exc.reason == Reason.DATABASE_TIMEOUT:
+        ref, said = log_database_timeout(where, exc.message)
+        body = error_body(exc.code, said, Reason.DATABASE_TIMEOUT, ref)
+        return JSONResponse(body, status_code=503, headers=NO_STORE)
     if isinstance(exc, DatabaseError):
         ref, said = log_database_down(where, exc.message)
         return JSONResponse(error_body(exc.code, said, ref=ref), status_code=503, headers=NO_STORE)
@@ -230,6 +249,8 @@ def domain_error_response(exc: GisgridError, where: str = "-") -> JSONResponse:
 def add_exception_handlers(app: FastAPI) -> None:
     @app.exception_handler(GisgridError)
     async def _domain(request: Request, exc: GisgridError) -> Response:
+        if isinstance(exc, DatabaseError) and exc.reason == Reason.DATABASE_TIMEOUT:
+            return database_timeout_response(request, exc.message)
         if isinstance(exc, DatabaseError):  # a browser opening a page gets the short page, as for the others
             ref, detail = log_database_down(_where(request), exc.message)
             return fallback_response(request, 503, exc.code, detail, ref)
@@ -337,6 +358,16 @@ def schema_behind_response(request: Request, cause: str) -> Response:
     if _wants_html(request):
         return fallback_response(request, 503, "database_error", detail, ref)
     body = error_body("database_error", detail, Reason.SCHEMA_BEHIND, ref)
+    return JSONResponse(body, status_code=503, headers=NO_STORE)
+
+
+def database_timeout_response(request: Request, cause: str) -> Response:
+    """503 ``database_error``, reason ``database_timeout``: a statement past the web service's statement timeout
+    (cancelled by the server), or no answer at all within asyncpg's command timeout."""
+    ref, detail = log_database_timeout(_where(request), cause)
+    if _wants_html(request):
+        return fallback_response(request, 503, "database_error", detail, ref)
+    body = error_body("database_error", detail, Reason.DATABASE_TIMEOUT, ref)
     return JSONResponse(body, status_code=503, headers=NO_STORE)
 
 
@@ -479,6 +510,9 @@ def add_fallback_handlers(app: FastAPI) -> None:
         conflict = concurrent_conflict_cause(exc)  # a deadlock is an OperationalError too, but no outage
         if conflict is not None:
             return concurrent_conflict_response(_where(request), conflict)
+        timed_out = timeout_cause(exc)  # a cancelled statement is an OperationalError too, but no outage
+        if timed_out is not None:
+            return database_timeout_response(request, timed_out)
         busy = isinstance(exc, sa_exc.TimeoutError)
         ref, detail = log_database_down(_where(request), database_down_cause(request, exc), busy=busy)
         return fallback_response(request, 503, "database_error", detail, ref)

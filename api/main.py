@@ -84,7 +84,8 @@ def create_app(settings: Settings | None = None, start: StartData | None = None)
     start = start or load_start_data(settings)
     url = database_url(settings)
     size = settings.db_pool_size
-    engine = make_engine(url, pool_size=size, max_overflow=size)
+    timeout = settings.statement_timeout_s  # the web service's sessions only: the command line's run unlimited
+    engine = make_engine(url, pool_size=size, max_overflow=size, statement_timeout_s=timeout)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -125,7 +126,11 @@ def create_app(settings: Settings | None = None, start: StartData | None = None)
     app.state.engine = engine
     # The two hot paths run async on asyncpg pools, each session set up for its statements.
     app.state.tile_pool = AsyncPool(
-        engine.url, size, application_name="gisgrid-tiles", server_settings=TILE_SESSION_SETTINGS
+        engine.url,
+        size,
+        application_name="gisgrid-tiles",
+        server_settings=TILE_SESSION_SETTINGS,
+        statement_timeout_s=timeout,
     )
     app.state.intake_pool = AsyncPool(
         engine.url,
@@ -133,6 +138,7 @@ def create_app(settings: Settings | None = None, start: StartData | None = None)
         application_name="gisgrid-intake",
         server_settings=INTAKE_SESSION_SETTINGS,
         init=init_async_connection,
+        statement_timeout_s=timeout,
     )
     app.state.catalogue = start.catalogue
     app.state.basemap = start.basemap

@@ -123,6 +123,8 @@ class Reason(StrEnum):
     CONCURRENT_CONFLICT = "concurrent_conflict"
     # Any route: the database lacks a column or table this version uses (downgraded under a running server).
     SCHEMA_BEHIND = "schema_behind"
+    # Any route: a statement past GISGRID_STATEMENT_TIMEOUT_S, or a database answering nothing (503).
+    DATABASE_TIMEOUT = "database_timeout"
     # Evaluation.
     NO_CASES_IN_PERIOD = "no_cases_in_period"
     # Components (部件).

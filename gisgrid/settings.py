@@ -218,6 +218,21 @@ class Settings(BaseSettings):
         description="Database connections each server process keeps open per pool (as many again in bursts); "
         "below the concurrent requests a process serves, connections are opened and closed on every burst",
     )
+    statement_timeout_s: float = Field(
+        default=30.0,
+        ge=0,
+        le=3600,
+        description="Longest a database statement of the web service may run, in seconds (0: no limit): past it "
+        "the request is refused 503 (database_timeout) instead of holding a worker while the database hangs. The "
+        "command line's imports, exports and migrations are not limited",
+    )
+    migration_lock_timeout_s: float = Field(
+        default=10.0,
+        gt=0,
+        le=3600,
+        description="Longest a migration (db up, serve, demo load, db upgrade/downgrade) waits for a table lock "
+        "another session holds before it stops naming the wait",
+    )
     max_json_bytes: int = Field(
         default=1024 * 1024,
         ge=1024,

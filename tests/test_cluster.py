@@ -102,7 +102,7 @@ def test_db_secure_gives_a_trust_cluster_a_password(data_dir: Path, monkeypatch:
     settings = Settings(data_dir=data_dir)
     with monkeypatch.context() as m:
         m.setattr(cluster_module, "AUTH_METHOD", "trust")  # initdb as earlier versions ran it
-        prepare_database(settings, echo=lambda _m: None, migrate=False, create=True)
+        prepare_database(settings, echo=lambda _m: None, check=False, create=True)
     (data_dir / "pg.password").unlink()
     cluster = Cluster(settings)
     port = cluster.port()
@@ -198,7 +198,7 @@ def test_cluster_in_a_folder_the_postgres_user_cannot_reach() -> None:
     data_dir = private / "data"
     cluster = Cluster(Settings(data_dir=data_dir))
     try:
-        url = prepare_database(Settings(data_dir=data_dir), echo=lambda _m: None, create=True)
+        url = prepare_database(Settings(data_dir=data_dir), echo=lambda _m: None, migrate=True, create=True)
         assert url.port == cluster.port()
         if is_root():
             assert (data_dir / "pg").is_file()
@@ -220,7 +220,7 @@ def test_ordinary_user_runs_the_cluster_without_runuser() -> None:
     settings = Settings(data_dir=d / "data")
     if not is_root():
         try:
-            prepare_database(settings, echo=lambda _m: None, create=True)
+            prepare_database(settings, echo=lambda _m: None, migrate=True, create=True)
             assert Cluster(settings).running()
         finally:
             Cluster(settings).destroy()
@@ -237,7 +237,7 @@ def test_ordinary_user_runs_the_cluster_without_runuser() -> None:
             os.setgid(nobody.pw_gid)
             os.setuid(nobody.pw_uid)
             os.environ["HOME"] = str(d)
-            prepare_database(settings, echo=lambda _m: None, create=True)
+            prepare_database(settings, echo=lambda _m: None, migrate=True, create=True)
             ok = Cluster(settings).running()
             Cluster(settings).stop()
             os.write(write_fd, b"ok" if ok else b"not running")

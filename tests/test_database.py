@@ -19,7 +19,7 @@ def test_database_url_is_used_and_no_cluster_is_started(server_url: URL, tmp_pat
     target = new_database(server_url, "gisgrid_urltest")
     try:
         settings = Settings(database_url=target.render_as_string(hide_password=False), data_dir=tmp_path / "d")
-        url = prepare_database(settings, echo=lambda _m: None)
+        url = prepare_database(settings, echo=lambda _m: None, migrate=True)
         assert url.database == target.database
         assert not (tmp_path / "d" / "pg").exists()  # no embedded cluster was made
         engine = make_engine(url)
@@ -75,7 +75,7 @@ def test_role_that_may_not_create_postgis_gets_the_command_to_run(server_url: UR
         url = target.set(username="gisgrid_plain", password="plain-pw")
         settings = Settings(database_url=url.render_as_string(hide_password=False), data_dir=tmp_path)
         with pytest.raises(DatabaseError) as err:
-            prepare_database(settings, echo=lambda _m: None)
+            prepare_database(settings, echo=lambda _m: None, migrate=True)
         assert "PostGIS is not enabled" in err.value.message
         assert "CREATE EXTENSION postgis;" in err.value.message
         # nothing was half-created: no extension, no migration table

@@ -117,7 +117,7 @@ def test_a_report_to_a_dropped_database_is_the_same_503_as_a_read(server_url: UR
     target = _throwaway(server_url)
     try:
         settings = Settings(database_url=target.render_as_string(hide_password=False), data_dir=tmp_path / "data")
-        prepare_database(settings, echo=lambda _m: None)
+        prepare_database(settings, echo=lambda _m: None, migrate=True)
         engine = make_engine(target)
         load_small_district(engine, tmp_path)
         engine.dispose()
@@ -163,7 +163,7 @@ def test_three_hosts_migrating_one_fresh_database_at_once_all_succeed(server_url
     def host() -> None:
         start.wait()
         try:
-            outcomes.append(prepare_database(settings, echo=lambda _m: None).database)
+            outcomes.append(prepare_database(settings, echo=lambda _m: None, migrate=True).database)
         except Exception as exc:  # the outcome is what is checked
             outcomes.append(exc)
 
@@ -226,8 +226,11 @@ def test_a_read_only_database_needing_migrations_is_refused_by_every_command(ser
     target = _throwaway(server_url)
     try:
         url = _with_query(target, READ_ONLY)
+        settings = Settings(database_url=url, data_dir=tmp_path)
         with pytest.raises(DatabaseError, match=r"is read-only \(default_transaction_read_only is on\)"):
-            prepare_database(Settings(database_url=url, data_dir=tmp_path), echo=lambda _m: None)
+            prepare_database(settings, echo=lambda _m: None, migrate=True)  # db up, serve, demo load
+        with pytest.raises(DatabaseError, match=r"\[schema_behind\]: run gisgrid db up after a backup"):
+            prepare_database(settings, echo=lambda _m: None)  # any other command: behind, whatever the server
     finally:
         drop_database(server_url, target.database or "")
 
@@ -333,7 +336,9 @@ def test_a_mistyped_db_name_is_refused_by_a_read_command_and_made_by_db_up(
         assert not _exists(server_url, name)
         said: list[str] = []
         settings = Settings(data_dir=base_settings.data_path, db_name=name)
-        url = prepare_database(settings, echo=said.append, create=True)  # what db up, demo load and serve do
+        url = prepare_database(
+            settings, echo=said.append, migrate=True, create=True
+        )  # what db up, demo load and serve do
         assert (url.database, said[-1:], _exists(server_url, name)) == (name, [f"created database {name}"], True)
         assert prepare_database(settings, echo=lambda _m: None).database == name  # now there: used as it is
     finally:

@@ -26,7 +26,7 @@ from gisgrid.errors import DatabaseError, InvalidInput, NotFound, Reason
 from gisgrid.evaluation_service import PERIOD_HELP, parse_period
 from gisgrid.photos import MAX_BYTES as MAX_PHOTO_BYTES
 from gisgrid.photos import check_size as check_photo_size
-from gisgrid.storage.database import describe_connect_error
+from gisgrid.storage.database import describe_connect_error, timeout_cause
 
 router = APIRouter(
     prefix="/cases", tags=["cases 案件"], responses=error_responses(403, 404, 409, 413, 415), route_class=FormTextRoute
@@ -138,6 +138,9 @@ async def _report(
         async with (await pool.get()).acquire() as conn:  # autocommit: intake's read and its one-statement write
             filed = await svc.intake_async(conn, services, item)
     except DATABASE_UNAVAILABLE as exc:
+        timed_out = timeout_cause(exc)  # asyncpg's command_timeout (an OSError) or the server's statement_timeout
+        if timed_out is not None:
+            raise DatabaseError(f"case intake: {timed_out}", reason=Reason.DATABASE_TIMEOUT) from None
         raise DatabaseError(f"case intake: {describe_connect_error(pool.url, exc)}") from None
     if filed.created:
         body = svc.case_summary(services, filed.row, role=role)

@@ -122,8 +122,13 @@ def health(request: Request, engine: EngineDep) -> JSONResponse:
         return JSONResponse(
             {"error": "database_unavailable", "detail": body, "ref": ref}, status_code=503, headers=NO_STORE
         )
-    ok = current == head
-    coverage = coverage_status(engine) if ok else None  # the tables are the migration's
+    state = migrate.schema_state(current)
+    ok = state == "current"
+    # A schema ahead of this code: a newer gisgrid on another host migrated it (a rolling upgrade) or this code was
+    # rolled back. This process keeps serving and stays ready: the migrations add tables and columns that older
+    # code does not read, and failing readiness here would take every old host out of the load balancer at once,
+    # mid-upgrade. It says so in a warning; a restart of this code is refused (gisgrid serve: schema_ahead).
+    coverage = coverage_status(engine) if state != "behind" else None  # the tables are the migration's
     photos = photo_store_status(request.app.state.cases.photos.root)
     # Ready only when the service can do its job (review46 F2): a service without unit grids files no report, one
     # whose photo store cannot be written no report or action with a photo.
@@ -132,8 +137,9 @@ def health(request: Request, engine: EngineDep) -> JSONResponse:
         failing.append({"check": "unit_grids", "message": NO_BOUNDARIES_WARNING})
     if not photos["writable"]:
         failing.append({"check": "photo_store", "message": photos["warnings"][0]})  # type: ignore[index]
+    status = {"current": "ok", "ahead": "schema_ahead", "behind": "migration_pending"}[state]
     answer: dict[str, object] = {
-        "status": "migration_pending" if not ok else "not_ready" if failing else "ok",
+        "status": "not_ready" if failing and state != "behind" else status,
         "database": {"reachable": True, "server_version": server, "postgis_version": postgis},
         "migration": {"current": current, "head": head, "up_to_date": ok},
         "coverage": coverage,
@@ -142,4 +148,17 @@ def health(request: Request, engine: EngineDep) -> JSONResponse:
     }
     if failing:
         answer["failing"] = failing
-    return JSONResponse(answer, status_code=200 if ok and not failing else 503, headers=NO_STORE)  # read fresh
+    if state == "ahead":
+        answer["warnings"] = [schema_ahead_warning(str(current), head)]
+    ready = state != "behind" and not failing
+    return JSONResponse(answer, status_code=200 if ready else 503, headers=NO_STORE)  # read fresh
+
+
+def schema_ahead_warning(current: str, head: str) -> str:
+    """/health's warning (zh-CN first) for a schema migrated by a newer gisgrid than this process."""
+    return (
+        f"数据库结构比本程序新(版本 {current},本程序只认识到 {head}):请升级本主机的 gisgrid,或恢复升级前的备份;"
+        f"本进程继续服务,但重启将被拒绝 / the database schema is newer than this code (revision {current}, this "
+        f"gisgrid knows up to {head}): install the gisgrid version that migrated it on this host, or restore the "
+        "backup; this process keeps serving, a restart of this version is refused"
+    )

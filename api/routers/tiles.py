@@ -10,9 +10,9 @@ from api.deps import DATABASE_UNAVAILABLE, AsyncPool
 from api.errors import domain_error_response
 from api.prefix import route_path
 from api.schemas import ErrorBody
-from gisgrid.errors import DatabaseError, GisgridError, NotFound
+from gisgrid.errors import DatabaseError, GisgridError, NotFound, Reason
 from gisgrid.settings import STORAGE_SRID
-from gisgrid.storage.database import describe_connect_error
+from gisgrid.storage.database import describe_connect_error, timeout_cause
 from gisgrid.workflow import TERMINAL_STATES
 from maps import tiles_sql
 
@@ -72,6 +72,9 @@ async def tile_response(pool: AsyncPool, layer: str, z: str, x: str, y: str, acc
             pool, spec, zi, xi, yi, srid=STORAGE_SRID, no_clock_states=NO_CLOCK_STATES
         )
     except DATABASE_UNAVAILABLE as exc:
+        timed_out = timeout_cause(exc)  # asyncpg's command_timeout (an OSError) or the server's statement_timeout
+        if timed_out is not None:
+            raise DatabaseError(f"tile {layer}/{z}/{x}/{y}: {timed_out}", reason=Reason.DATABASE_TIMEOUT) from None
         raise DatabaseError(f"tile {layer}/{z}/{x}/{y}: {describe_connect_error(pool.url, exc)}") from None
     headers = {"Cache-Control": f"public, max-age={spec.max_age}", "Vary": "Accept-Encoding"}
     if len(data) >= GZIP_MIN_BYTES and accepts_gzip(accept_encoding):

@@ -86,7 +86,7 @@ def up(ctx: typer.Context) -> None:
     database (it must exist: createdb); enable PostGIS and migrate. Several hosts may run it at once: they migrate
     in turn."""
     settings = settings_of(ctx)
-    url = prepare_database(settings, echo, writable=True, create=True)
+    url = prepare_database(settings, echo, migrate=True, writable=True, create=True)
     echo(f"database ready: {url.render_as_string(hide_password=True)} (migration {migrate.head()})")
     warn_if_trusting(settings)
     report_stored_data_checks(settings, refuse=False)
@@ -144,9 +144,10 @@ def _migration_lock(target: URL) -> Iterator[None]:
 @app.command()
 def upgrade(ctx: typer.Context, revision: str = typer.Argument("head", help="Target revision.")) -> None:
     """Apply migrations up to REVISION (default: head)."""
-    target = database_url(settings_of(ctx))
+    settings = settings_of(ctx)
+    target = database_url(settings)
     with _migration_lock(target):
-        migrate.upgrade(target, revision)
+        migrate.upgrade(target, revision, lock_timeout_s=settings.migration_lock_timeout_s)
     echo(f"at revision {migrate.current(target)}")
 
 
@@ -158,7 +159,8 @@ def downgrade(
 ) -> None:
     """Revert migrations down to REVISION. Reverting drops the tables and columns those migrations made, with their
     data: it asks first (back up before, see docs/operations.md)."""
-    target = database_url(settings_of(ctx))
+    settings = settings_of(ctx)
+    target = database_url(settings)
     losing = migrate.destructive_steps(target, revision)
     others = migrate.other_sessions(target)
     if others and losing:
@@ -177,5 +179,5 @@ def downgrade(
             abort=True,
         )
     with _migration_lock(target):
-        migrate.downgrade(target, revision)
+        migrate.downgrade(target, revision, lock_timeout_s=settings.migration_lock_timeout_s)
     echo(f"at revision {migrate.current(target) or 'base'}")

@@ -30,7 +30,7 @@ def load(
     Fast no-op when already loaded (--force reloads). Its files (boundaries, staff, components) are written to
     $GISGRID_DATA_DIR/demo/<database name>/."""
     settings = settings_of(ctx)
-    engine = make_engine(prepare_database(settings, echo, create=True))
+    engine = make_engine(prepare_database(settings, echo, migrate=True, create=True))
     try:
         summary = load_demo(
             engine,

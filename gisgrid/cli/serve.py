@@ -113,7 +113,7 @@ def serve(
 
     if settings.database_url:  # a URL parameter the intake and tile connections (asyncpg) cannot honour stops here
         asyncpg_connect_args(parse_url(settings.database_url))
-    prepare_database(settings, echo, writable=True, create=True)
+    prepare_database(settings, echo, migrate=True, writable=True, create=True)
     warn_if_trusting(settings)
     # In this process, before the socket (workers would only loop), with the files read above (not read again).
     report_stored_data_checks(settings, refuse=True, services=start.cases)

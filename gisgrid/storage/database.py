@@ -3,7 +3,8 @@
 - embedded (no ``GISGRID_DATABASE_URL``): start the private cluster, create the database;
 - external (``GISGRID_DATABASE_URL`` set): connect to that server, never start anything.
 
-Either way PostGIS is enabled and migrations are applied. Connection problems become one-line
+Either way PostGIS is enabled and migrations are applied by the commands that set a database up (`db up`, `serve`,
+`demo load`); every other command refuses a schema behind or ahead of this code. Connection problems become one-line
 ``DatabaseError``/``ConfigError`` messages that name the cause and the fix.
 """
 
@@ -15,6 +16,7 @@ from urllib.parse import urlencode
 
 import asyncpg
 import psycopg2.extensions
+from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Connection, Engine, PoolProxiedConnection, create_engine, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError, ProgrammingError
@@ -115,12 +117,64 @@ def parse_url(raw: str) -> URL:
     return url.set(drivername="postgresql+psycopg2")
 
 
-def make_engine(url: str | URL, **kw) -> Engine:
+#: TCP keepalives on every connection, as libpq's URL parameters name them (a URL's own values win): a server
+#: gone silent (a firewall dropping packets, a host lost) is noticed after about idle + interval × count = 60 s,
+#: not the kernel's ~15 min of retransmissions while a request holds its worker.
+KEEPALIVE_DEFAULTS: dict[str, int] = {
+    "keepalives": 1,
+    "keepalives_idle": 30,
+    "keepalives_interval": 10,
+    "keepalives_count": 3,
+}
+
+
+def keepalive_options(url: URL) -> dict[str, int]:
+    """:data:`KEEPALIVE_DEFAULTS` with the URL's own ``keepalives*`` values: whole numbers, else ConfigError."""
+    options = dict(KEEPALIVE_DEFAULTS)
+    for key in KEEPALIVE_DEFAULTS:
+        value = url.query.get(key)
+        if value is None:
+            continue
+        if not isinstance(value, str) or not value.strip().isdigit():
+            raise ConfigError(f"GISGRID_DATABASE_URL parameter {key!r} must be a whole number of seconds (or 0/1)")
+        options[key] = int(value)
+    return options
+
+
+def make_engine(url: str | URL, *, statement_timeout_s: float = 0, **kw) -> Engine:
+    """A psycopg2 engine on ``url``: connect timeout, TCP keepalives (:data:`KEEPALIVE_DEFAULTS`, the URL's own
+    win) and, when ``statement_timeout_s`` is above 0, a server-side ``statement_timeout`` on every session (the
+    web service's: a statement — or its wait for a lock — running past it is cancelled, and the request refused,
+    instead of holding a worker; the command line's bulk imports and migrations take none)."""
     if isinstance(url, str):
         url = parse_url(url)
     kw.setdefault("pool_pre_ping", True)
-    kw["connect_args"] = {"connect_timeout": 5, "application_name": "gisgrid", **kw.get("connect_args", {})}
+    keepalives = {k: v for k, v in KEEPALIVE_DEFAULTS.items() if k not in url.query}
+    connect_args: dict[str, object] = {"connect_timeout": 5, "application_name": "gisgrid", **keepalives}
+    if statement_timeout_s > 0:
+        # Added to the URL's own options (connect_args would replace them).
+        given = url.query.get("options")
+        own = f"-c statement_timeout={round(statement_timeout_s * 1000)}"
+        connect_args["options"] = f"{given} {own}" if isinstance(given, str) and given else own
+    kw["connect_args"] = {**connect_args, **kw.get("connect_args", {})}
     return create_engine(url, plugins=["geoalchemy2"], **kw)
+
+
+def timeout_cause(exc: BaseException) -> str | None:
+    """Why, when ``exc`` (or the error it wraps) is a statement the database cancelled — ``statement_timeout``
+    (SQLSTATE 57014, psycopg2's or asyncpg's) — or one asyncpg gave up waiting for (``command_timeout``: the
+    server answers nothing); None for any other error. A line for the log, without the statement."""
+    seen: set[int] = set()
+    cur: BaseException | None = exc
+    while cur is not None and id(cur) not in seen:
+        seen.add(id(cur))
+        if isinstance(cur, psycopg2.extensions.QueryCanceledError | asyncpg.exceptions.QueryCanceledError):
+            first = (str(cur).strip().splitlines() or [""])[0]
+            return f"{type(cur).__name__} 57014: {first or 'statement cancelled'}"
+        if isinstance(cur, TimeoutError) and not isinstance(cur, asyncpg.PostgresError):
+            return "no answer from the database within the command timeout (asyncpg command_timeout)"
+        cur = getattr(cur, "orig", None) or cur.__cause__
+    return None
 
 
 def psycopg2_connection(conn: Connection | PoolProxiedConnection) -> psycopg2.extensions.connection:
@@ -154,17 +208,21 @@ ASYNCPG_URL_PARAMETERS = frozenset(
 )
 #: Parameters gisgrid sets itself on both drivers (psycopg2's connect_args, asyncpg's arguments win over the URL).
 _OVERRIDDEN_URL_PARAMETERS = frozenset({"application_name", "connect_timeout"})
+#: libpq's TCP keepalive parameters: psycopg2 takes them from the URL, and the asyncpg pools set them on their
+#: sockets themselves (api.deps.AsyncPool), as asyncpg has no such option.
 
 
 def asyncpg_connect_args(url: URL) -> dict[str, str | int | None]:
     """``asyncpg.connect``/``create_pool`` arguments naming the server and database of a SQLAlchemy URL (a socket
     directory given as ``?host=`` included), and a ``dsn`` carrying the URL's other libpq parameters (sslmode,
     sslrootcert, options …), which asyncpg reads as libpq does. ConfigError for a parameter asyncpg cannot honour:
-    the intake and tile pools would otherwise connect without it (a security setting silently dropped)."""
+    the intake and tile pools would otherwise connect without it (a security setting silently dropped). The
+    ``keepalives*`` parameters are checked here and applied by the pools to their sockets."""
+    keepalive_options(url)
     host = url.query.get("host")
     passed: dict[str, str] = {}
     for key, value in url.query.items():
-        if key in ("host", *_OVERRIDDEN_URL_PARAMETERS):
+        if key in ("host", *_OVERRIDDEN_URL_PARAMETERS, *KEEPALIVE_DEFAULTS):
             continue
         if key not in ASYNCPG_URL_PARAMETERS:
             raise ConfigError(
@@ -348,9 +406,20 @@ def missing_database_error(dbname: str) -> DatabaseError:
 
 
 def prepare_database(
-    settings: Settings, echo: Echo = print, *, migrate: bool = True, writable: bool = False, create: bool = False
+    settings: Settings,
+    echo: Echo = print,
+    *,
+    migrate: bool = False,
+    check: bool = True,
+    writable: bool = False,
+    create: bool = False,
 ) -> URL:
     """Bring the database to a usable state: (start the cluster,) create the db, PostGIS, migrations.
+    ``migrate``: apply pending migrations — only the commands that set a database up or upgrade it (``db up``,
+    ``serve``, ``demo load``), after which the operations guide's backup comes first; every other command
+    (``check``) refuses a schema that is behind or ahead of this code in one line (review46 F5: a clerk's
+    ``cases list`` after a ``git pull`` migrated production with no backup and none of ``db up``'s warnings).
+    ``check=False`` and no ``migrate``: PostGIS only, the schema left as it is (benchmarks that migrate themselves).
     ``writable``: refuse a read-only server (``serve``, ``db up``); it is refused anyway when it would have to be
     written (PostGIS missing, migrations pending). ``create``: make a missing database of the embedded cluster
     (the commands that set one up: ``db up``, ``demo load``, ``serve``); else a missing one is refused, naming
@@ -372,6 +441,19 @@ def prepare_database(
     engine = make_engine(url)
     try:
         check_connection(engine)
+        if check and not migrate:  # a command that uses the schema as it is: nothing written here
+            if writable:
+                read_only = read_only_cause(engine)
+                if read_only is not None:
+                    raise read_only_error(url, read_only)
+            with engine.connect() as conn:
+                migrations.check_schema(conn)
+            return url
+        if migrate:  # a schema this code does not know is refused before anything is written or waited for
+            with engine.connect() as conn:
+                revision = MigrationContext.configure(conn).get_current_revision()
+            if revision is not None and not migrations.is_known(revision):
+                raise migrations.schema_ahead_error(revision)
         read_only = read_only_cause(engine)
         if read_only is not None:
             if writable or not _ready(engine, migrate):
@@ -380,7 +462,7 @@ def prepare_database(
         with migration_lock(engine, echo):
             ensure_postgis(engine)
             if migrate:
-                migrations.upgrade(url)
+                migrations.upgrade(url, lock_timeout_s=settings.migration_lock_timeout_s)
     finally:
         engine.dispose()
     return url
@@ -388,8 +470,6 @@ def prepare_database(
 
 def _ready(engine: Engine, migrate: bool) -> bool:
     """PostGIS enabled and (when ``migrate``) the migrations at head: nothing to write."""
-    from alembic.runtime.migration import MigrationContext
-
     from gisgrid.storage import migrate as migrations
 
     with engine.connect() as conn:

@@ -40,7 +40,7 @@ def bench_database(name: str, *, with_demo: bool = True, folder: Path | None = N
 
     settings = Settings()
     keep = os.environ.get(REUSE_ENV) == "1"
-    server = prepare_database(settings, echo=lambda _m: None, migrate=False, create=True)
+    server = prepare_database(settings, echo=lambda _m: None, check=False, create=True)
     url = server.set(database=name)
     if not (keep and _loaded(url)):
         drop_database(server, name)

@@ -71,7 +71,7 @@ def open_database(name: str, *, reuse: bool) -> tuple[Engine, Any, bool]:
     from gisgrid.demo_loader import load_demo
 
     settings = Settings()
-    server = prepare_database(settings, echo=lambda _m: None, migrate=False, create=True)
+    server = prepare_database(settings, echo=lambda _m: None, check=False, create=True)
     url = server.set(database=name)
     if reuse:
         engine = make_engine(url)

@@ -76,7 +76,7 @@ def main() -> None:
     cov = check_coverage(units, cells)
 
     settings = Settings()
-    server = prepare_database(settings, echo=lambda _m: None, migrate=False, create=True)
+    server = prepare_database(settings, echo=lambda _m: None, check=False, create=True)
     bench = server.set(database="gisgrid_bench_grids")
     drop_database(server, "gisgrid_bench_grids")
     create_database_if_missing(server, "gisgrid_bench_grids")

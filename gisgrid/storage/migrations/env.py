@@ -17,6 +17,13 @@ def run_migrations_online() -> None:
     url = config.attributes["url"]
     engine = create_engine(url, poolclass=pool.NullPool, plugins=["geoalchemy2"])
     with engine.connect() as connection:
+        # A DDL statement waiting for a table lock would hold up every later statement on that table, and the
+        # command for ever: it gives up after lock_timeout (gisgrid.storage.migrate names the wait). No
+        # statement_timeout: a migration rewriting a large table takes as long as it takes.
+        lock_ms = int(config.attributes.get("lock_timeout_ms", 10_000))
+        connection.exec_driver_sql(f"SET lock_timeout = {lock_ms}")
+        connection.exec_driver_sql("SET statement_timeout = 0")
+        connection.commit()
         context.configure(
             connection=connection,
             target_metadata=target_metadata,
