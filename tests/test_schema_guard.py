@@ -20,6 +20,7 @@ from api.main import create_app
 from gisgrid.settings import Settings
 from gisgrid.storage import migrate
 from gisgrid.storage.database import create_database_if_missing, drop_database, ensure_postgis, make_engine
+from tests.fixtures import load_small_district
 from tests.test_ops_settings import run_main
 
 #: A revision no gisgrid has made yet: the schema of a newer version.
@@ -134,6 +135,11 @@ def test_health_says_schema_ahead_and_stays_ready(own_db: URL, tmp_path: Path) -
     every old host out at once), and the warning says what happened."""
     settings = Settings(database_url=own_db.render_as_string(hide_password=False), data_dir=tmp_path)
     head = migrate.head()
+    engine = make_engine(own_db)
+    try:
+        load_small_district(engine, tmp_path)  # ready but for the schema: grids to file reports in
+    finally:
+        engine.dispose()
     with TestClient(create_app(settings)) as c:
         assert c.get("/health").json()["status"] == "ok"
         _set_revision(own_db, NEWER)
