@@ -6,7 +6,6 @@ GISGRID_MIGRATION_LOCK_TIMEOUT_S naming it, and the command line's sessions take
 
 from __future__ import annotations
 
-import asyncio
 import socket
 import time
 import uuid
@@ -31,6 +30,7 @@ from gisgrid.storage.database import (
     make_engine,
     psycopg2_connection,
 )
+from tests.fixtures import run_async
 from tests.test_ops_settings import run_main
 
 TIMEOUT_TEXT = (
@@ -134,7 +134,7 @@ def test_keepalives_are_on_for_both_drivers_and_the_urls_values_win(db_url: URL)
         finally:
             await pool.close()
 
-    assert asyncio.run(socket_options()) == (1, 7, 10, 3)
+    assert run_async(socket_options()) == (1, 7, 10, 3)  # its own thread: a browser test may hold this one's loop
 
 
 @pytest.mark.parametrize("value", ["abc", "-1", "1.5"])
