@@ -381,18 +381,22 @@ def _unknown_settings(keys: Iterable[str]) -> list[tuple[str, str | None]]:
     return found
 
 
-def misspelt_settings(environ: Mapping[str, str] | None = None, files: Iterable[Path | str] | None = None) -> str:
+def misspelt_settings(
+    environ: Mapping[str, str] | None = None, files: Iterable[Path | str] | None = None, *, serve: bool = True
+) -> str:
     """The refusal's text when a ``GISGRID_*`` variable (or ``.env`` key) is a near miss of a setting, else "":
     ``gisgrid serve`` does not start on it (review46 F2) — a mistyped GISGRID_DATABASE_URL would serve an empty
-    embedded cluster, and report healthy. Names with no setting near (a script's own variable) stay a warning."""
+    embedded cluster, and report healthy — nor do ``db`` and ``demo`` (``serve=False``), which would make that
+    cluster or load the demo into it. Names with no setting near (a script's own variable) stay a warning."""
     keys = list(os.environ if environ is None else environ)
     for path in _dotenv_files(files):
         keys += list(dotenv_values(path, encoding="utf-8"))
     near = [f"{key} (did you mean {name}?)" for key, name in _unknown_settings(keys) if name]
     if not near:
         return ""
+    not_run = "服务未启动" if serve else "命令未执行"
     return (
-        f"环境变量名疑似拼写错误,服务未启动 / not a gisgrid setting, and too close to one to be ignored: "
+        f"环境变量名疑似拼写错误,{not_run} / not a gisgrid setting, and too close to one to be ignored: "
         f"{', '.join(near)}; correct or unset it"
     )
 

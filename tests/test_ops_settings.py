@@ -314,6 +314,22 @@ def test_serve_refuses_a_near_miss_of_a_setting(
     )
 
 
+@pytest.mark.parametrize("command", [["db", "up"], ["db", "status"], ["demo", "load"]], ids=" ".join)
+def test_db_and_demo_refuse_a_near_miss_of_a_setting_before_making_anything(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], command: list[str]
+) -> None:
+    """As serve: a mistyped GISGRID_DATABASE_URL would make (db up, demo load) or describe (db status) the
+    embedded cluster instead of the server meant; nothing is made."""
+    env = {"GISGRID_DATA_DIR": str(tmp_path / "data"), "GISGRID_DATABSE_URL": "postgresql://db.example/gisgrid"}
+    code, err = run_main(monkeypatch, capsys, *command, **env)
+    assert (code, err.splitlines()[-1]) == (
+        1,
+        "error: 环境变量名疑似拼写错误,命令未执行 / not a gisgrid setting, and too close to one to be ignored: "
+        "GISGRID_DATABSE_URL (did you mean GISGRID_DATABASE_URL?); correct or unset it",
+    )
+    assert not (tmp_path / "data").exists()
+
+
 def test_a_host_that_cannot_be_bound_is_not_told_to_change_the_port() -> None:
     """review46 F7: GISGRID_HOST=0.0.0.0x got "another server there? use --port"."""
     from gisgrid.cli.serve import listen

@@ -28,11 +28,12 @@ app = typer.Typer(
 
 @app.callback()
 def _root(ctx: typer.Context) -> None:
-    """Settings are read once here (GISGRID_* variables, .env) and handed to every sub-command. ``serve`` refuses
-    a variable that is a near miss of a setting: it would otherwise serve with the default (review46 F2)."""
+    """Settings are read once here (GISGRID_* variables, .env) and handed to every sub-command. ``serve``, ``db``
+    and ``demo`` refuse a variable that is a near miss of a setting: they would otherwise serve, make a cluster or
+    load the demo with the default (review46 F2)."""
     ctx.obj = build_settings()
-    if ctx.invoked_subcommand == "serve":
-        misspelt = misspelt_settings()
+    if ctx.invoked_subcommand in ("serve", "db", "demo"):
+        misspelt = misspelt_settings(serve=ctx.invoked_subcommand == "serve")
         if misspelt:
             raise ConfigError(misspelt)
 
