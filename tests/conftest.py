@@ -7,6 +7,7 @@ database, enables PostGIS, migrates it to head, and drops it at the end.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.abc
 import os
 import sys
@@ -87,18 +88,34 @@ def new_database(server: URL, prefix: str = "gisgrid_test") -> URL:
     return server.set(database=name)
 
 
+@contextlib.contextmanager
+def migrated_database(server: URL, prefix: str = "gisgrid_test") -> Iterator[URL]:
+    """A throwaway database with PostGIS, migrated to head; dropped afterwards."""
+    url = new_database(server, prefix)
+    try:
+        engine = make_engine(url)
+        try:
+            ensure_postgis(engine)
+        finally:
+            engine.dispose()
+        migrate.upgrade(url)
+        yield url
+    finally:
+        drop_database(server, url.database or "")
+
+
 @pytest.fixture(scope="session")
 def db_url(server_url: URL) -> Iterator[URL]:
     """The session's throwaway database, migrated to head."""
-    url = new_database(server_url)
-    engine = make_engine(url)
-    try:
-        ensure_postgis(engine)
-    finally:
-        engine.dispose()
-    migrate.upgrade(url)
-    yield url
-    drop_database(server_url, url.database or "")
+    with migrated_database(server_url) as url:
+        yield url
+
+
+@pytest.fixture
+def own_db(server_url: URL) -> Iterator[URL]:
+    """A database of the test's own, migrated to head: for a test that moves its revision or locks its tables."""
+    with migrated_database(server_url, "gisgrid_own") as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

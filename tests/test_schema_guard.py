@@ -7,8 +7,6 @@ revision", and ``/health`` reports it as ``schema_ahead``, still ready."""
 from __future__ import annotations
 
 import sys
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,27 +17,12 @@ from sqlalchemy.engine import URL
 from api.main import create_app
 from gisgrid.settings import Settings
 from gisgrid.storage import migrate
-from gisgrid.storage.database import create_database_if_missing, drop_database, ensure_postgis, make_engine
+from gisgrid.storage.database import make_engine
 from tests.fixtures import load_small_district
 from tests.test_ops_settings import run_main
 
 #: A revision no gisgrid has made yet: the schema of a newer version.
 NEWER = "9921"
-
-
-@pytest.fixture
-def own_db(server_url: URL) -> Iterator[URL]:
-    """A database of its own, migrated to head (the test moves its revision)."""
-    url = server_url.set(database=f"rev46f_{uuid.uuid4().hex[:10]}")
-    create_database_if_missing(server_url, url.database or "")
-    engine = make_engine(url)
-    try:
-        ensure_postgis(engine)
-    finally:
-        engine.dispose()
-    migrate.upgrade(url)
-    yield url
-    drop_database(server_url, url.database or "")
 
 
 def _env(url: URL, tmp_path: Path) -> dict[str, str]:

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import socket
 import time
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -24,9 +22,6 @@ from gisgrid.settings import Settings
 from gisgrid.storage import migrate
 from gisgrid.storage.database import (
     asyncpg_connect_args,
-    create_database_if_missing,
-    drop_database,
-    ensure_postgis,
     make_engine,
     psycopg2_connection,
 )
@@ -144,20 +139,6 @@ def test_a_keepalive_parameter_that_is_no_whole_number_is_refused(db_url: URL, v
     assert err.value.message == (
         "GISGRID_DATABASE_URL parameter 'keepalives_count' must be a whole number of seconds (or 0/1)"
     )
-
-
-@pytest.fixture
-def own_db(server_url: URL) -> Iterator[URL]:
-    url = server_url.set(database=f"rev46t_{uuid.uuid4().hex[:10]}")
-    create_database_if_missing(server_url, url.database or "")
-    engine = make_engine(url)
-    try:
-        ensure_postgis(engine)
-    finally:
-        engine.dispose()
-    migrate.upgrade(url)
-    yield url
-    drop_database(server_url, url.database or "")
 
 
 def test_db_up_waiting_on_a_busy_table_stops_naming_the_lock_wait(
