@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import inspect
 import re
 from pathlib import Path
@@ -95,7 +96,10 @@ def is_known(revision: str) -> bool:
         return False
 
 
+@functools.cache
 def _script() -> ScriptDirectory:
+    """The migrations as shipped, read once a process: /health asks for the head and whether a revision is known
+    on every call, and the files do not change under a running process."""
     return ScriptDirectory.from_config(alembic_config("postgresql://unused/unused"))
 
 
