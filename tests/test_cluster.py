@@ -74,6 +74,17 @@ def test_db_up_twice_is_idempotent_then_down_and_status(data_dir: Path) -> None:
     assert run_cli("db", "down", data_dir=data_dir).stdout.strip() == "stopped"
     assert run_cli("db", "status", data_dir=data_dir).stdout.startswith("stopped:")
     assert run_cli("db", "down", data_dir=data_dir).stdout.strip() == "not running"
+    # Stopped for a backup or a restore: a command that only uses the cluster leaves it stopped and says so.
+    for command in (["cases", "list", "--limit", "1"], ["grids", "export", "--out", str(data_dir / "g.gpkg")]):
+        refused = run_cli(*command, data_dir=data_dir)
+        assert (refused.returncode, refused.stdout, refused.stderr) == (
+            1,
+            "",
+            f"error: 嵌入式数据库集群已停止 / the embedded cluster in {cluster.datadir} is stopped: start it with "
+            "gisgrid db up (only db up, serve and demo load start it — it may have been stopped for a backup or "
+            "a restore); nothing started\n",
+        ), refused
+    assert not cluster.running() and not (data_dir / "g.gpkg").exists()
 
     with socket.socket() as taken:  # its port taken while it was down: it moves (GISGRID_DB_PORT unset)
         taken.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # the old connections' TIME_WAIT
@@ -85,6 +96,16 @@ def test_db_up_twice_is_idempotent_then_down_and_status(data_dir: Path) -> None:
     assert moved != port and f"the cluster's previous port is taken; moving it to {moved}" in again.stdout
     conf = (cluster.datadir / "postgresql.conf").read_text()
     assert re.findall(r"^port\s*=.*$", conf, flags=re.M) == [f"port = {moved}"]  # one line, not one per move
+
+
+def test_a_command_that_only_uses_the_database_makes_no_cluster(data_dir: Path) -> None:
+    refused = run_cli("cases", "list", data_dir=data_dir)
+    assert (refused.returncode, refused.stderr) == (
+        1,
+        f"error: 没有嵌入式数据库集群 / there is no embedded cluster in {data_dir} (GISGRID_DATA_DIR; "
+        "GISGRID_DATABASE_URL is not set): make one with gisgrid db up; nothing started\n",
+    )
+    assert list(data_dir.iterdir()) == []
 
 
 def _lets_in_without_the_password(port: int) -> bool:

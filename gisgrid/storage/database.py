@@ -405,6 +405,22 @@ def missing_database_error(dbname: str) -> DatabaseError:
     )
 
 
+def refuse_cluster_not_up(cluster: Cluster) -> None:
+    """Refuse a command that only uses the embedded cluster when there is none or it is stopped, naming
+    ``gisgrid db up`` — only the commands that set a database up start one."""
+    if not cluster.initialised:
+        raise DatabaseError(
+            f"没有嵌入式数据库集群 / there is no embedded cluster in {cluster.settings.data_path} "
+            "(GISGRID_DATA_DIR; GISGRID_DATABASE_URL is not set): make one with gisgrid db up; nothing started"
+        )
+    if not cluster.running():
+        raise DatabaseError(
+            f"嵌入式数据库集群已停止 / the embedded cluster in {cluster.datadir} is stopped: start it with "
+            "gisgrid db up (only db up, serve and demo load start it — it may have been stopped for a backup or "
+            "a restore); nothing started"
+        )
+
+
 def prepare_database(
     settings: Settings,
     echo: Echo = print,
@@ -414,7 +430,8 @@ def prepare_database(
     writable: bool = False,
     create: bool = False,
 ) -> URL:
-    """Bring the database to a usable state: (start the cluster,) create the db, PostGIS, migrations.
+    """Bring the database to a usable state: (start the cluster,) create the db, PostGIS, migrations. Only
+    ``create`` starts (or makes) the embedded cluster; any other command refuses one that is missing or stopped.
     ``migrate``: apply pending migrations — only the commands that set a database up or upgrade it (``db up``,
     ``serve``, ``demo load``), after which the operations guide's backup comes first; every other command
     (``check``) refuses a schema that is behind or ahead of this code in one line (review46 F5: a clerk's
@@ -431,7 +448,10 @@ def prepare_database(
         url = parse_url(settings.database_url)
     else:
         cluster = Cluster(settings)
-        cluster.up(echo)
+        if create:
+            cluster.up(echo)
+        else:  # a stopped cluster stays stopped: it may be down for a backup or a restore (review46 F5 left)
+            refuse_cluster_not_up(cluster)
         url = parse_url(cluster.url())
         if not create:
             if not database_exists(url, settings.db_name):
