@@ -98,6 +98,8 @@ TASK_ACTIONS: dict[str, tuple[str, str, str]] = {
     "verify": ("note", "核实情况", "已核实"),
     "check": ("result", "核查情况", "已核查"),
     "rework": ("reason", "返工原因", "已返工"),
+    # a 网格员 who cannot have it resolved in the grid sends it up a tier (the API offers it below 一级 only)
+    "escalate": ("reason", "提级原因", "已提级"),
 }
 #: How many tasks the list shows (the most overdue first), and the radius of 含附近网格 (m).
 TASKS_SHOWN = 30
@@ -505,7 +507,7 @@ PAGE_JS = r"""
   var C = window.GF_CONFIG;
   var LS = {name: "gisgrid.field.reporter", role: "gisgrid.field.role", mine: "gisgrid.field.mine",
             rejected: "gisgrid.field.rejected", classes: "gisgrid.field.classes." + C.scheme,
-            recent: "gisgrid.field.recent." + C.scheme};
+            recent: "gisgrid.field.recent." + C.scheme, tasks: "gisgrid.field.tasks"};
   var COLOURS = C.lightColours;
   var LIGHTS = C.lightLabels;
   var OFFLINE = {offline: true};
@@ -1006,7 +1008,7 @@ PAGE_JS = r"""
      The grid stays after a report clears the location. */
   var T = C.tasks;
   GF.tasks = {place: null, list: [], open: null, openId: null, photos: [], asked: null, layer: null, marker: null,
-              cls: null};
+              cls: null, kept: null};
   function ago(iso) {
     var m = Math.floor((Date.now() - new Date(iso).getTime()) / 60000);
     if (!(m >= 0)) { return fmtTime(iso); }
@@ -1032,6 +1034,26 @@ PAGE_JS = r"""
     GF.tasks.place = {lon: loc.lon, lat: loc.lat, tier3: loc.tier3};
     if (!was || was.tier3.code !== loc.tier3.code || $("gf-tasks-near").checked) { refreshTasks(); }
   }
+  function tasksSummary(place, near, list, count) {
+    var n = {};
+    list.forEach(function (c) { n[c.state] = (n[c.state] || 0) + 1; });
+    return place.tier3.name + (near ? " 及附近约 " + T.nearM + " 米内" : "") + ":" +
+      Object.keys(T.states).map(function (s) { return T.states[s] + " " + (n[s] || 0) + " 件"; }).join(",") +
+      (count > list.length ? "(共 " + count + " 件,显示最紧急的 " + list.length + " 件)" : "");
+  }
+  /* The last list loaded is kept on the phone (a basement, a tunnel): shown with its time when the server cannot be
+     asked, read only — a step needs the case's current version, so it waits for the network. */
+  function showKeptTasks(why) {
+    var kept = load(LS.tasks, null);
+    if (!kept || !kept.place || !kept.list) { return false; }
+    if (!GF.tasks.place) { GF.tasks.place = kept.place; }
+    GF.tasks.list = kept.list;
+    GF.tasks.kept = kept;
+    $("gf-tasks-hint").textContent = why + "显示 " + fmtTime(new Date(kept.at).toISOString()) +
+      " 载入的任务(只读,联网后刷新)。" + tasksSummary(kept.place, kept.near, kept.list, kept.count);
+    renderTasks();
+    return true;
+  }
   function refreshTasks() {
     var place = GF.tasks.place, hint = $("gf-tasks-hint");
     if (!place) {
@@ -1039,17 +1061,19 @@ PAGE_JS = r"""
       return Promise.resolve();
     }
     var asked = GF.tasks.asked = {}, near = $("gf-tasks-near").checked;  // a late answer for an older ask is dropped
+    if (navigator.onLine === false && showKeptTasks("离线:")) { return Promise.resolve(); }
     hint.textContent = "正在载入 " + place.tier3.name + " 的任务…";
     return request(C.base + "/cases?" + tasksQuery(place), {headers: taskHeaders()}).then(function (body) {
       if (GF.tasks.asked !== asked) { return; }
-      var list = GF.tasks.list = body.data || [], n = {};
-      list.forEach(function (c) { n[c.state] = (n[c.state] || 0) + 1; });
-      hint.textContent = place.tier3.name + (near ? " 及附近约 " + T.nearM + " 米内" : "") + ":" +
-        Object.keys(T.states).map(function (s) { return T.states[s] + " " + (n[s] || 0) + " 件"; }).join(",") +
-        (body.count > list.length ? "(共 " + body.count + " 件,显示最紧急的 " + list.length + " 件)" : "");
+      var list = GF.tasks.list = body.data || [];
+      GF.tasks.kept = null;
+      save(LS.tasks, {place: place, near: near, role: $("gf-role").value, at: Date.now(), list: list,
+                      count: body.count});
+      hint.textContent = tasksSummary(place, near, list, body.count);
       renderTasks();
     }, function (e) {
-      if (GF.tasks.asked === asked) { hint.textContent = "任务暂不可查:" + e.message; }
+      if (GF.tasks.asked !== asked) { return; }
+      if (!(e.network && showKeptTasks("未连上服务器:"))) { hint.textContent = "任务暂不可查:" + e.message; }
     });
   }
   GF.refreshTasks = refreshTasks;
@@ -1093,6 +1117,9 @@ PAGE_JS = r"""
       }
       if (box.scrollIntoView) { box.scrollIntoView({block: "start"}); }
     }, function (e) {
+      var listed = GF.tasks.list.filter(function (c) { return String(c.id) === String(id); })[0];
+      if (String(GF.tasks.openId) !== String(id)) { return; }
+      if (e.network && listed) { GF.tasks.open = listed; renderTask(listed, said, kept, true); return; }
       box.textContent = "";
       box.appendChild(el("div", {cls: "gf-error", role: "alert", text: "无法打开案件:" + e.message}));
     });
@@ -1110,7 +1137,13 @@ PAGE_JS = r"""
     GF.tasks.photos.forEach(function (p) { URL.revokeObjectURL(p.url); });
     GF.tasks.photos = [];
   }
-  function renderTask(c, said, text) {
+  /* Where an escalated case is coordinated: 二级网格(社区) 某社区(网格长 姓名 电话). */
+  function escalationText(e) {
+    var who = [e.leader_name, e.leader_phone].filter(Boolean).join(" ");
+    return e.label + (e.grid_name ? " " + e.grid_name : "") + (who ? "(网格长 " + who + ")" : "");
+  }
+  /* ``offline``: drawn from the list kept on the phone (no photos, no steps until the network is back). */
+  function renderTask(c, said, text, offline) {
     var box = $("gf-task"), acts = (c.allowed_actions || []).filter(function (a) { return T.actions[a]; });
     var handled = (c.timeline || []).filter(function (t) { return t.action === "handle"; }).pop();
     box.textContent = "";
@@ -1119,7 +1152,8 @@ PAGE_JS = r"""
       (c.light ? " · " + LIGHTS[c.light] : "") + " · " + taskSince(c)}));
     box.appendChild(el("p", {cls: "gf-task-desc", text: (c.description || "(无描述)") +
       (c.address ? "\n地址:" + c.address : "") +
-      (handled && (handled.details || {}).result ? "\n处置结果:" + handled.details.result : "")}));
+      (handled && (handled.details || {}).result ? "\n处置结果:" + handled.details.result : "") +
+      (c.escalation ? "\n已提级:" + escalationText(c.escalation) : "")}));
     var pics = el("div", {cls: "gf-thumbs gf-task-photos"});
     (c.photos || []).forEach(function (p, i) {
       var kind = T.photoKinds[p.kind] || "照片";
@@ -1127,12 +1161,17 @@ PAGE_JS = r"""
         el("img", {src: p.thumb_url, alt: kind + " " + (i + 1), loading: "lazy"}),
         el("small", {cls: "gf-thumb-date", text: kind})));
     });
-    if (!(c.photos || []).length) { pics.appendChild(el("small", {cls: "gf-hint", text: "无照片"})); }
+    if (!(c.photos || []).length) {
+      pics.appendChild(el("small", {cls: "gf-hint", text: offline ? "照片联网后可看" : "无照片"}));
+    }
     box.appendChild(pics);
     box.appendChild(el("div", {cls: "gf-row"}, el("button", {type: "button", cls: "gf-btn gf-grow",
       text: "在地图上查看", onclick: function () { $("gf-map").scrollIntoView({block: "center"}); }})));
     if (said) { box.appendChild(el("div", {cls: "gf-caution gf-task-said", role: "alert", text: said})); }
-    if (!acts.length) {
+    if (offline) {
+      box.appendChild(el("p", {cls: "gf-caution gf-task-offline", role: "status",
+        text: "未连上服务器:此为本机保存的任务(只读)。办理须先核对案件的最新状态,请联网后点「刷新任务」再办理。"}));
+    } else if (!acts.length) {
       box.appendChild(el("p", {cls: "gf-hint gf-task-none", text: "此案件当前" + (T.phrases[c.state] || c.state_label) +
         ",无需以「" + $("gf-role").selectedOptions[0].textContent + "」身份办理。"}));
     } else {
@@ -1245,8 +1284,9 @@ PAGE_JS = r"""
     return request(url, {method: "POST", headers: headers, body: body}).then(function (done) {
       closeTask();
       notice(A.done + ":案件 " + (done.case_no || "#" + done.id) + (photos.length ? "(附 " + photos.length +
-        " 张照片)" : "") + (to ? ",类别已更正为「" + to.name + "」" : "") + ",现为「" +
-        (done.state_label || done.state) + "」");
+        " 张照片)" : "") + (to ? ",类别已更正为「" + to.name + "」" : "") +
+        (action === "escalate" && done.escalation ? ",由" + escalationText(done.escalation) + "协调" : "") +
+        ",现为「" + (done.state_label || done.state) + "」");
       if ($("gf-notice").scrollIntoView) { $("gf-notice").scrollIntoView({block: "start"}); }
       return refreshTasks();
     }, function (e) {
@@ -1823,6 +1863,7 @@ PAGE_JS = r"""
       if (GF.tasks.openId) { openTask(GF.tasks.openId); }
     });
     $("gf-tasks-near").addEventListener("change", refreshTasks);
+    if (navigator.onLine === false) { showKeptTasks("离线:"); }  // opened offline (the service worker's page)
     $("gf-tasks-refresh").addEventListener("click", function () {
       refreshTasks();
       if (GF.tasks.openId) { openTask(GF.tasks.openId); }
@@ -1840,6 +1881,10 @@ PAGE_JS = r"""
       showNet();
       var place = currentPlace();
       if (place && place.gridPending) { checkPlace(place); }  // located offline: its grid now
+      if (GF.tasks.place) {  // the list (and the case open) as they are now
+        refreshTasks();
+        if (GF.tasks.openId) { openTask(GF.tasks.openId); }
+      }
       outbox.all().then(function (all) {
         var waiting = all.filter(function (r) { return !r.refused; }).length;
         notice(waiting ? "网络已恢复,正在发送待发送的上报…" : "网络已恢复。");

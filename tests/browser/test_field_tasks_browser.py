@@ -320,3 +320,91 @@ def test_a_step_that_takes_no_class_offers_no_class_search(phone: Tab, live: Liv
     task = open_task(page, done["id"])
     assert buttons(page) == [("check", "核查"), ("rework", "返工")]
     assert task.locator("#gf-task-search").count() == 0 and task.locator("#gf-task-class").count() == 0
+
+
+def escalation_text(e: dict[str, Any]) -> str:
+    who = " ".join(x for x in (e["leader_name"], e["leader_phone"]) if x)
+    return e["label"] + (f" {e['grid_name']}" if e["grid_name"] else "") + (f"(网格长 {who})" if who else "")
+
+
+def test_a_grid_worker_escalates_a_case_the_grid_cannot_resolve(
+    phone: Tab, live: LiveServer, api: httpx.Client
+) -> None:
+    """提级 from the phone: a 网格员 sends a reported case up to the 二级网格 with a reason (required, said before
+    anything is sent); the notice names who coordinates it, and the task says it is escalated."""
+    (lon, lat, _grid), _ = two_grids(api)
+    mine = reported(api, lon, lat, "占道经营,网格内无法劝离")
+    page = phone.page
+    stand_at(phone, live, lon, lat, "grid_worker")
+    page.wait_for_selector(f'#gf-tasks li[data-id="{mine["id"]}"]')
+    task = open_task(page, mine["id"])
+    assert buttons(page) == [("verify", "核实"), ("escalate", "提级")]
+    assert task.locator("label.gf-label").first.inner_text().startswith("核实情况 / 提级原因(必填)")
+    posts: list[str] = []
+    page.on("request", lambda r: posts.append(r.url) if r.method == "POST" else None)
+    page.click('#gf-task button[data-action="escalate"]')
+    assert page.locator("#gf-task-error").inner_text() == "提级需填写提级原因" and posts == []
+    page.fill("#gf-task-text", "多次劝离无效,需社区协调执法")
+    page.click('#gf-task button[data-action="escalate"]')
+    said = wait_for_notice(page, "已提级")
+    case = api.get(f"/cases/{mine['id']}").json()
+    assert (case["state"], case["escalation_level"]) == ("reported", 2)
+    assert said == (
+        f"已提级:案件 {mine['case_no']},由{escalation_text(case['escalation'])}协调,现为「{case['state_label']}」"
+    )
+    last = case["timeline"][-1]
+    assert (last["action"], last["role"], last["actor"]) == ("escalate", "grid_worker", SUPERVISOR)
+    assert last["details"]["reason"] == "多次劝离无效,需社区协调执法"
+    assert posts == [f"{live.url}/cases/{mine['id']}/actions/escalate"]
+
+    open_task(page, mine["id"])  # still 待核实 in the grid, now marked as escalated
+    assert task.locator(".gf-task-desc").inner_text() == (
+        f"占道经营,网格内无法劝离\n已提级:{escalation_text(case['escalation'])}"
+    )
+    assert buttons(page) == [("verify", "核实"), ("escalate", "提级")]  # 一级 is still above
+    phone.shot("escalated")
+    assert not phone.watch.bad, phone.watch.bad
+
+
+def test_the_last_task_list_is_kept_on_the_phone_and_shown_offline_read_only(
+    phone: Tab, live: LiveServer, api: httpx.Client
+) -> None:
+    """A 网格员 who loaded 我的任务 and lost the network (a basement, a tunnel) — or reopened the page offline — still
+    sees that list with its time and can open a case from it; the steps wait for the network (they need the case's
+    current version), and the list is asked again when the network is back."""
+    (lon, lat, grid), _ = two_grids(api)
+    mine = reported(api, lon, lat, "地下通道积水")
+    page, context = phone.page, phone.context
+    stand_at(phone, live, lon, lat, "supervisor")
+    page.wait_for_selector(f'#gf-tasks li[data-id="{mine["id"]}"]')
+    page.wait_for_function("() => navigator.serviceWorker && navigator.serviceWorker.controller !== null")
+    page.evaluate("() => navigator.serviceWorker.ready")
+    loaded = page.evaluate("() => JSON.parse(localStorage.getItem('gisgrid.field.tasks')).at")
+    at = page.evaluate("(t) => { const d = new Date(t), p = n => (n < 10 ? '0' : '') + n; return d.getFullYear()"
+                       " + '-' + p(d.getMonth() + 1) + '-' + p(d.getDate()) + ' ' + p(d.getHours()) + ':'"
+                       " + p(d.getMinutes()); }", loaded)  # fmt: skip
+    summary = f"{grid['tier3']['name']}:待核实 1 件,待核查 0 件"
+    kept = f"显示 {at} 载入的任务(只读,联网后刷新)。{summary}"
+
+    context.set_offline(True)
+    page.click("#gf-tasks-refresh")
+    assert page.locator("#gf-tasks-hint").inner_text() == "离线:" + kept
+    assert listed(page) == [mine["id"]]
+    task = open_task(page, mine["id"])
+    assert task.locator(".gf-task-desc").inner_text() == "地下通道积水"
+    assert task.locator(".gf-task-offline").inner_text() == (
+        "未连上服务器:此为本机保存的任务(只读)。办理须先核对案件的最新状态,请联网后点「刷新任务」再办理。"
+    )
+    assert buttons(page) == [] and task.locator(".gf-task-photos small").inner_text() == "照片联网后可看"
+
+    answer = page.reload()  # reopened offline: the page from the service worker, the list from the phone
+    assert answer is not None and answer.from_service_worker
+    page.wait_for_selector(f'#gf-tasks li[data-id="{mine["id"]}"]')
+    assert page.locator("#gf-tasks-hint").inner_text() == "离线:" + kept
+    phone.shot("tasks-offline")
+
+    step(api, mine["id"], "verify", "supervisor")  # verified by someone else meanwhile
+    context.set_offline(False)  # back online: asked again
+    page.wait_for_function("() => !document.querySelector('#gf-tasks li[data-id]')")
+    assert page.locator("#gf-tasks-hint").inner_text() == f"{grid['tier3']['name']}:待核实 0 件,待核查 0 件"
+    assert not phone.watch.bad, phone.watch.bad
