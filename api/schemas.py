@@ -304,7 +304,12 @@ class CaseDetail(Case):
     closed_on_time: bool | None = Field(
         description="按期结案: closed with every 处置 node on time (as 按期结案率 counts it); null unless closed"
     )
-    photos: list[dict[str, Any]] = Field(description="Photos with url and thumb_url (?size=thumb), under the root path")
+    photos: list[dict[str, Any]] = Field(
+        description="Photos with url and thumb_url (?size=thumb), under the root path; kind, the step that brought "
+        "it (transition_id, action, at, version); what its EXIF says: taken_at (ISO 8601, +08:00, null when the "
+        "camera wrote no time with its zone), gps_lon/gps_lat (CGCS2000, converted from the datum the photo named) "
+        "and gps_distance_m (metres from the case's location), null without a GPS fix"
+    )
     documents: list[dict[str, Any]] = Field(description="交办单/督办单 with url and pdf_url")
     merged_duplicates: list[MergedDuplicate] = Field(
         description="The reports merged into this case as its duplicates (合并), oldest report first; empty for one "

@@ -855,8 +855,8 @@ def _photo_params(
         "ph_w": [i.width for i in infos],
         "ph_h": [i.height for i in infos],
         "ph_taken": [i.taken_at for i in infos],
-        "ph_gx": [i.gps[0] if i.gps else None for i in infos],
-        "ph_gy": [i.gps[1] if i.gps else None for i in infos],
+        "ph_gx": [i.position[0] if i.position else None for i in infos],
+        "ph_gy": [i.position[1] if i.position else None for i in infos],
     }
 
 
@@ -967,6 +967,7 @@ def _save_photo(
     transition_id: int | None = None,
 ) -> None:
     stored = services.photos.save(data, info)
+    position = info.position
     conn.execute(
         text(
             "INSERT INTO case_photos (case_id, transition_id, sha256, relpath, content_type, kind, width, height, "
@@ -982,8 +983,8 @@ def _save_photo(
             "w": info.width,
             "hgt": info.height,
             "ta": info.taken_at,
-            "gx": info.gps[0] if info.gps else None,
-            "gy": info.gps[1] if info.gps else None,
+            "gx": position[0] if position else None,
+            "gy": position[1] if position else None,
         },
     )
 
@@ -2073,14 +2074,19 @@ def get_case(
         {
             **p,
             "at": p["at"].astimezone(LOCAL_TZ).isoformat() if p["at"] else None,
+            "taken_at": p["taken_at"].astimezone(LOCAL_TZ).isoformat() if p["taken_at"] else None,
             "url": f"{base}/cases/{case_id}/photos/{p['sha256']}",
             "thumb_url": f"{base}/cases/{case_id}/photos/{p['sha256']}?size=thumb",
         }
         for p in conn.execute(
             text(
                 "SELECT p.sha256, p.content_type, p.kind, p.width, p.height, p.transition_id, t.action, t.at, "
-                "t.version FROM case_photos p LEFT JOIN case_transitions t ON t.id = p.transition_id "
-                "WHERE p.case_id = :id ORDER BY p.id"
+                "t.version, p.taken_at, p.gps_lon, p.gps_lat, "
+                # metres on the ellipsoid from the case's location: evidence taken elsewhere stands out
+                "round(ST_Distance(geography(ST_SetSRID(ST_MakePoint(p.gps_lon, p.gps_lat), 4326)), "
+                "geography(ST_Transform(c.geom, 4326)))::numeric, 0)::int AS gps_distance_m "
+                "FROM case_photos p JOIN cases c ON c.id = p.case_id "
+                "LEFT JOIN case_transitions t ON t.id = p.transition_id WHERE p.case_id = :id ORDER BY p.id"
             ),
             {"id": case_id},
         ).mappings()

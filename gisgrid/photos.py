@@ -134,6 +134,17 @@ class PhotoInfo:
     converted: bytes | None = field(default=None, repr=False)
 
     @property
+    def position(self) -> tuple[float, float] | None:
+        """The EXIF position in the storage datum (CGCS2000 ≈ WGS-84), whatever datum the photo named: what
+        ``case_photos.gps_lon``/``gps_lat`` keep, comparable with the case's own location."""
+        if self.gps is None:
+            return None
+        from gisgrid import geodesy  # geodesy imports numpy and pyproj: only when a photo has GPS
+
+        x, y = geodesy.to_storage([self.gps[0]], [self.gps[1]], self.gps_datum or "wgs84")
+        return float(x[0]), float(y[0])
+
+    @property
     def stored_format(self) -> str:
         return "JPEG" if self.converted is not None else self.format
 
@@ -515,6 +526,11 @@ def _dms(value: Any, limit: float) -> float | None:
 #: A photo's GPS fix whose stated horizontal error (EXIF GPSHPositioningError) is larger is not taken as a case's
 #: place: a unit grid is ~100 m across and a component is linked within 30 m (an indoor network fix says 100–500 m).
 MAX_GPS_ERROR_M = 50.0
+#: A photo taken longer before its step than this (EXIF date), or farther than EVIDENCE_FAR_M from the case's location
+#: (EXIF GPS), is flagged where it is shown (a gallery photo of another day or place?): the field page before it is
+#: sent, the console beside the case's photos. It is still taken.
+EVIDENCE_OLD_S = 24 * 3600
+EVIDENCE_FAR_M = 200
 
 
 def _unfit_fix(gps: Any) -> str | None:

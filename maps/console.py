@@ -29,7 +29,7 @@ from gisgrid.cases import DOCUMENT_LABELS, GRID_FILTER_COLUMNS, PHOTO_KIND_LABEL
 from gisgrid.evaluation import SUBJECTS
 from gisgrid.evaluation_service import PROVISIONAL_ZH
 from gisgrid.events import EventCatalogue
-from gisgrid.photos import MAX_GPS_ERROR_M
+from gisgrid.photos import EVIDENCE_FAR_M, EVIDENCE_OLD_S, MAX_GPS_ERROR_M
 from gisgrid.workflow import ROLES, TERMINAL_STATES
 from maps.assets import use_local_assets, with_root
 from maps.basemap import SHIFT_JS, Basemap, gcj02_shift_table
@@ -395,6 +395,7 @@ def build_console(
         "sources": dict(sources),
         "documentLabels": DOCUMENT_LABELS,
         "photoKinds": PHOTO_KIND_LABELS,
+        "evidence": {"oldMs": EVIDENCE_OLD_S * 1000, "farM": EVIDENCE_FAR_M},
         "textLimits": dict(TEXT_LIMITS),
         "layersTitle": LAYERS_TITLE,
         "outsideClick": OUTSIDE_CLICK_TEXT,  # an action's texts stop at the service's limit instead of being refused
@@ -585,6 +586,8 @@ body {{ font-family: system-ui, "Noto Sans CJK SC", "Microsoft YaHei", sans-seri
 .gg-photos {{ display: flex; flex-wrap: wrap; gap: 4px; }}
 .gg-photos figure {{ margin: 0; text-align: center; font-size: 12px; color: #546e7a; }}
 .gg-photos img {{ display: block; max-width: 110px; max-height: 90px; border: 1px solid #cfd8dc; }}
+.gg-photos figcaption small {{ display: block; max-width: 110px; }}
+.gg-photos .gg-photo-warn {{ color: #6d4c00; background: #fff8e1; }}
 .gg-dups {{ margin: 0; padding-left: 16px; }} .gg-dups li {{ margin: 2px 0; }}
 .gg-rules li {{ margin: 2px 0; }} .gg-rules small {{ color: #78909c; }}
 .gg-actions {{ display: flex; flex-wrap: wrap; gap: 4px; }}
@@ -1210,6 +1213,23 @@ PANEL_JS = r"""
     });
     return el("details", {cls: "gg-other-rules"}, el("summary", {text: "其他规则(" + cands.length + " 条)"}), list);
   }
+  /* What a photo's EXIF says of it — when it was taken, how far from the case — flagged (yellow, with why) when it
+     was taken over a day before its step or more than C.evidence.farM away: a gallery photo of another day or place? */
+  function photoExif(p) {
+    var bits = [], warn = [];
+    if (p.taken_at) {
+      bits.push("拍摄 " + fmtTime(p.taken_at));
+      if (p.at && new Date(p.at) - new Date(p.taken_at) > C.evidence.oldMs) { warn.push("早于办理一天以上"); }
+    }
+    if (p.gps_distance_m !== null && p.gps_distance_m !== undefined) {
+      bits.push("距案件 " + p.gps_distance_m + " 米");
+      if (p.gps_distance_m > C.evidence.farM) { warn.push("拍摄地点远离案件"); }
+    }
+    if (!bits.length) { return null; }
+    return el("small", {cls: "gg-photo-exif" + (warn.length ? " gg-photo-warn" : ""),
+                        title: warn.length ? "请核对:" + warn.join(",") : "照片 EXIF 信息",
+                        text: bits.join(" · ") + (warn.length ? " ⚠ " + warn.join(",") : "")});
+  }
   function photoLabel(p) {
     var kind = C.photoKinds[p.kind] || p.kind || "照片";
     return p.kind === "evidence" && p.action ? (C.actions[p.action] || p.action) + " · " + kind : kind;
@@ -1328,7 +1348,7 @@ PANEL_JS = r"""
         ph.appendChild(el("figure", {"data-kind": p.kind || ""},
           el("a", {href: p.url, target: "_blank", rel: "noopener", title: label + "(原图)"},
             el("img", {src: p.thumb_url || p.url, alt: label, loading: "lazy"})),
-          el("figcaption", {text: label})));
+          el("figcaption", null, label, photoExif(p))));
       });
       box.appendChild(ph);
     }

@@ -46,7 +46,7 @@ from typing import Any
 from gisgrid import cityfiles, workflow
 from gisgrid.cases import PHOTO_KIND_LABELS
 from gisgrid.events import EventCatalogue
-from gisgrid.photos import HEIF_BRANDS, MAX_GPS_ERROR_M, SUPPORTED
+from gisgrid.photos import EVIDENCE_FAR_M, EVIDENCE_OLD_S, HEIF_BRANDS, MAX_GPS_ERROR_M, SUPPORTED
 from maps.assets import ASSETS
 from maps.basemap import SHIFT_JS, Basemap, gcj02_shift_table
 from maps.pagejs import (
@@ -83,10 +83,6 @@ MINE_SHOWN = 20
 #: Largest photo the API takes (api.routers.cases.MAX_PHOTO_BYTES) and how many a report may carry here.
 MAX_PHOTO_BYTES = 15 * 1024 * 1024
 MAX_PHOTOS = 9
-#: A photo taken longer ago than this (its EXIF date), or farther than PHOTO_FAR_M from the report's location (its
-#: EXIF GPS), gets a yellow warning (a gallery photo of another day or place?); it is still attached.
-PHOTO_OLD_MS = 24 * 3600 * 1000
-PHOTO_FAR_M = 200
 #: The roles that report from the street (workflow.ROLES keys).
 REPORTING_ROLES = ("grid_worker", "supervisor")
 #: 我的任务: the states whose cases wait for an on-site step (上报 → 核实, 处置 → 核查) and what each is called there.
@@ -290,8 +286,8 @@ def build_field_page(
         "tasks": task_config(),
         "maxPhotoBytes": MAX_PHOTO_BYTES,
         "maxPhotos": MAX_PHOTOS,
-        "photoOldMs": PHOTO_OLD_MS,
-        "photoFarM": PHOTO_FAR_M,
+        "photoOldMs": EVIDENCE_OLD_S * 1000,
+        "photoFarM": EVIDENCE_FAR_M,
         # what the server takes (gisgrid.photos): a file is judged by its first bytes when attached, not sent
         "photoFormats": sorted(SUPPORTED),
         # a coarser photo fix locates nothing, as on the server; a coarser live fix is taken only on a confirm tap

@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 
 import asyncpg
 import numpy as np
+import pyproj
 import pytest
 from fastapi.testclient import TestClient
 from PIL import ExifTags, Image
@@ -722,16 +723,16 @@ def test_gcj02_report_lands_in_the_same_grid_as_its_wgs84_point(
     assert abs(b["lon"] - x) < 1e-6 and abs(b["lat"] - y) < 1e-6  # within ~0.1 m
 
 
+def _dms(v: float) -> tuple[float, float, float]:
+    d = int(v)
+    m = int((v - d) * 60)
+    return (float(d), float(m), ((v - d) * 60 - m) * 60)
+
+
 def _jpeg_with_gps(lon: float, lat: float, **tags: Any) -> bytes:
     """A JPEG whose EXIF GPS holds (lon, lat); ``tags`` replace GPS IFD entries by name (None removes one)."""
-
-    def dms(v: float) -> tuple[float, float, float]:
-        d = int(v)
-        m = int((v - d) * 60)
-        return (float(d), float(m), ((v - d) * 60 - m) * 60)
-
     exif = Image.Exif()
-    gps = {1: "N", 2: dms(lat), 3: "E", 4: dms(lon)}
+    gps = {1: "N", 2: _dms(lat), 3: "E", 4: _dms(lon)}
     for name, value in tags.items():
         tag = int(getattr(ExifTags.GPS, name))
         if value is None:
@@ -2564,6 +2565,8 @@ def test_a_photo_locates_in_the_datum_it_names_and_a_half_location_or_unusable_g
     assert abs(case["lon"] - x) < 1e-6 and abs(case["lat"] - y) < 1e-6  # not 500 m off as WGS-84
     with loaded.connect() as conn:
         assert conn.execute(text("SELECT input_datum FROM cases WHERE id = :i"), {"i": cid}).scalar_one() == "gcj02"
+    (photo,) = case["photos"]  # kept in the storage datum, beside the case it located
+    assert abs(photo["gps_lon"] - x) < 1e-6 and abs(photo["gps_lat"] - y) < 1e-6 and photo["gps_distance_m"] == 0
     plain = _jpeg_with_gps(x, y)
     with pytest.raises(InvalidInput, match=re.escape("lat: missing (lon was given)")):
         svc.intake(loaded, services, svc.Intake(class_code=GARBAGE, lon=x, photos=[("p.jpg", plain)]))
@@ -2573,6 +2576,31 @@ def test_a_photo_locates_in_the_datum_it_names_and_a_half_location_or_unusable_g
     tokyo = _jpeg_with_gps(x, y, GPSMapDatum="TOKYO")
     with pytest.raises(InvalidInput, match=re.escape("photos[0]: its GPS position is in datum 'TOKYO'")):
         svc.intake(loaded, services, svc.Intake(class_code=GARBAGE, photos=[("p.jpg", tokyo)]))
+
+
+def test_a_photos_exif_time_and_place_are_shown_with_the_case(
+    loaded: Engine, services: svc.CaseServices, spot: tuple[float, float]
+) -> None:
+    """What a photo's EXIF says — when it was taken, where, how far from the case — goes with the case's photos, so
+    that a photo of another day or place can be seen for what it is."""
+    x, y = spot
+    geod = pyproj.Geod(ellps="GRS80")  # CGCS2000's ellipsoid (WGS-84's differs by 0.1 mm in its minor axis)
+    far_x, far_y, _ = geod.fwd(x, y, 90, 312.0)  # 312 m east of the report
+    exif = Image.Exif()
+    exif[0x8825] = {1: "N", 2: _dms(far_y), 3: "E", 4: _dms(far_x)}
+    exif.get_ifd(ExifTags.IFD.Exif).update({ExifTags.Base.DateTimeOriginal: "2025:10:10 09:15:00",
+                                            ExifTags.Base.OffsetTimeOriginal: "+08:00"})  # fmt: skip
+    buf = io.BytesIO()
+    Image.new("RGB", (64, 48), (90, 120, 40)).save(buf, "JPEG", exif=exif)
+    cid, _ = svc.intake(
+        loaded, services,
+        svc.Intake(class_code=GARBAGE, lon=x, lat=y, photos=[("gallery.jpg", buf.getvalue()), ("now.jpg", _jpeg(77))]),
+    )  # fmt: skip
+    far, plain = get(loaded, services, cid)["photos"]
+    assert far["taken_at"] == "2025-10-10T09:15:00+08:00"
+    assert abs(far["gps_lon"] - far_x) < 1e-7 and abs(far["gps_lat"] - far_y) < 1e-7
+    assert far["gps_distance_m"] == 312
+    assert (plain["taken_at"], plain["gps_lon"], plain["gps_lat"], plain["gps_distance_m"]) == (None,) * 4
 
 
 def test_a_returned_case_leaves_the_departments_list_unless_returned_cases_are_asked_for(

@@ -11,7 +11,8 @@ from urllib.parse import quote
 import httpx2 as httpx
 import numpy as np
 import openpyxl
-from PIL import Image
+import pyproj
+from PIL import ExifTags, Image
 from sqlalchemy import Engine, text
 
 from gisgrid import cases as svc
@@ -1561,3 +1562,58 @@ def test_suspended_cases_are_counted_beside_the_lights(desk: Tab, live: LiveServ
         button.click()
     page.wait_for_function("() => document.getElementById('gg-count').textContent === '共 1 件'")
     assert page.locator(f'#gg-list li[data-id="{held["id"]}"]').count() == 1
+
+
+def _exif_jpeg(lon: float, lat: float, taken: dt.datetime, shade: int) -> bytes:
+    """A phone's JPEG: EXIF GPS (WGS-84) at (lon, lat) and the time it was taken, with its zone."""
+
+    def dms(v: float) -> tuple[float, float, float]:
+        d, m = int(v), int((v - int(v)) * 60)
+        return (float(d), float(m), ((v - d) * 60 - m) * 60)
+
+    exif = Image.Exif()
+    exif[0x8825] = {1: "N", 2: dms(lat), 3: "E", 4: dms(lon)}
+    exif.get_ifd(ExifTags.IFD.Exif).update({ExifTags.Base.DateTimeOriginal: taken.strftime("%Y:%m:%d %H:%M:%S"),
+                                            ExifTags.Base.OffsetTimeOriginal: "+08:00"})  # fmt: skip
+    buf = io.BytesIO()
+    Image.new("RGB", (48, 36), (shade, 120, 40)).save(buf, "JPEG", exif=exif)
+    return buf.getvalue()
+
+
+def test_a_photo_of_another_day_or_place_is_flagged_beside_the_case(
+    desk: Tab, live: LiveServer, api: httpx.Client
+) -> None:
+    """Each photo says when and how far from the case it was taken (its EXIF); one taken over a day before its step
+    or more than 200 m away is flagged yellow with why — a gallery photo passed off as the site's?"""
+    xs, ys = inside_points(1, seed=4711)
+    x, y = float(xs[0]), float(ys[0])
+    geod = pyproj.Geod(ellps="GRS80")
+    near_x, near_y, _ = geod.fwd(x, y, 0, 18.0)
+    far_x, far_y, _ = geod.fwd(x, y, 90, 450.0)
+    now = dt.datetime.now(dt.timezone(dt.timedelta(hours=8))).replace(microsecond=0, tzinfo=None)
+    old = now - dt.timedelta(days=3)
+    r = api.post(
+        "/cases/form",
+        data={"class_code": "06010", "lon": str(x), "lat": str(y), "datum": "cgcs2000", "description": "垃圾"},
+        files=[
+            ("photos", ("site.jpg", _exif_jpeg(near_x, near_y, now, 60), "image/jpeg")),
+            ("photos", ("gallery.jpg", _exif_jpeg(far_x, far_y, old, 61), "image/jpeg")),
+        ],
+        headers={"X-Role": "supervisor", "X-Actor": "wang"},
+    )
+    assert r.status_code == 201, r.text
+    cid = r.json()["id"]
+    page = desk.page
+    open_console(desk, live)
+    page.evaluate(f"() => {{ GG.openCase({cid}); }}")
+    page.wait_for_selector("#gg-detail .gg-photos figcaption")
+    captions = page.locator("#gg-detail .gg-photos figcaption")
+    assert captions.all_inner_texts() == [
+        f"上报照片\n拍摄 {now:%Y-%m-%d %H:%M} · 距案件 18 米",
+        f"上报照片\n拍摄 {old:%Y-%m-%d %H:%M} · 距案件 450 米 ⚠ 早于办理一天以上,拍摄地点远离案件",
+    ]
+    assert captions.nth(0).locator(".gg-photo-warn").count() == 0
+    flagged = captions.nth(1).locator("small.gg-photo-warn")
+    assert flagged.get_attribute("title") == "请核对:早于办理一天以上,拍摄地点远离案件"
+    desk.shot("photo-exif")
+    assert not desk.watch.bad, desk.watch.bad
