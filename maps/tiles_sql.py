@@ -56,6 +56,9 @@ class Layer:
     id_column: str | None = None  # an integer column used as the MVT feature id
     simplify: bool = True  # polygons simplified below SIMPLIFY_BELOW (not unit grids: mostly 5-point boxes)
     max_age: int = 60  # Cache-Control seconds
+    # Grids may sit in a shared (proxy, gateway) cache; the operational layers — cases, components — only in the
+    # browser's own ("private"): a cache in front of the login proxy must not hand them to whoever asks.
+    shared_cache: bool = True
     # A tile over the cap keeps the features matching ``keep_first`` (a condition over alias ``t``) first, in
     # ``keep_order``; ``draw_order`` (over the select list, alias ``q``) orders the tile's features, later on top.
     keep_first: str | None = None
@@ -86,6 +89,7 @@ LAYERS: dict[str, Layer] = {
             polygons=False,
             min_zoom=13,
             max_age=60,
+            shared_cache=False,
         ),
         # Components per unit grid (kept by triggers, migration 0004): the low-zoom component layer.
         # One point per unit grid: below z12 over the cap as the unit grids are.
@@ -96,6 +100,7 @@ LAYERS: dict[str, Layer] = {
             polygons=False,
             max_age=60,
             min_zoom=UNIT_GRIDS_MIN_ZOOM,
+            shared_cache=False,
         ),
         Layer(
             "cases",
@@ -110,6 +115,7 @@ LAYERS: dict[str, Layer] = {
             id_column="fid",
             min_zoom=12,  # below, a tile holds a district's every case ever reported: the heat map is the overview
             max_age=10,
+            shared_cache=False,
             # A capped tile keeps the cases with a running clock first, the most overdue first; drawn on top.
             keep_first="t.due_at IS NOT NULL AND t.state <> ALL(CAST(:no_clock AS text[]))",
             keep_order="t.due_at, t.id DESC",

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import math
+import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -67,7 +69,8 @@ def get_layer(client: TestClient, layer: str, z: int, x: int, y: int) -> list[di
     r = client.get(f"/tiles/{layer}/{z}/{x}/{y}.mvt")
     assert r.status_code == 200, r.text
     assert r.headers["content-type"] == MVT
-    assert r.headers["cache-control"].startswith("public, max-age=")
+    spec = tiles_sql.LAYERS[layer]  # grids in a shared cache; the operational layers in the browser's own only
+    assert r.headers["cache-control"] == f"{'public' if spec.shared_cache else 'private'}, max-age={spec.max_age}"
     decoded = mapbox_vector_tile.decode(r.content)
     if not r.content:
         return []
@@ -284,6 +287,26 @@ def test_tiles_are_gzipped_when_the_client_accepts_it(client: TestClient, clean_
     assert packed.content == plain.content  # decoded by the client: the same MVT bytes
 
 
+def test_a_tile_the_client_holds_is_answered_304_by_its_etag(client: TestClient, clean_db: Engine) -> None:
+    """A weak ETag of the tile's content, the same gzipped or not; If-None-Match naming it (or *) is a 304 with no
+    body, another tag the tile itself."""
+    z, x, y = district_tile(clean_db)
+    url = f"/tiles/unit_grids/{z}/{x}/{y}.mvt"
+    plain = client.get(url, headers={"Accept-Encoding": "identity"})
+    packed = client.get(url, headers={"Accept-Encoding": "gzip"})
+    etag = plain.headers["etag"]
+    assert re.fullmatch(r'W/"[0-9a-f]{24}"', etag) and packed.headers["etag"] == etag
+    assert etag == 'W/"' + hashlib.blake2b(plain.content, digest_size=12).hexdigest() + '"'
+    for held in (etag, etag.removeprefix("W/"), f'"other", {etag}', "*"):
+        again = client.get(url, headers={"If-None-Match": held, "Accept-Encoding": "gzip"})
+        assert (again.status_code, again.content, again.headers["etag"]) == (304, b"", etag), held
+        assert again.headers["cache-control"] == plain.headers["cache-control"] == "public, max-age=60"
+    changed = client.get(url, headers={"If-None-Match": 'W/"0123456789abcdef01234567"'})
+    assert changed.status_code == 200 and changed.content == plain.content
+    cases = client.get(f"/tiles/cases/{z}/{x}/{y}.mvt")
+    assert cases.headers["cache-control"] == "private, max-age=10" and cases.headers["etag"]
+
+
 def test_a_tile_is_503_when_the_database_is_down_its_reason_only_logged(
     unreachable_settings: Settings, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -312,11 +335,13 @@ def test_the_fast_path_and_the_documented_route_answer_alike(
         with TestClient(app) as c:
             ok = c.get(f"/tiles/unit_grids/{z}/{x}/{y}.mvt")
             missing = c.get("/tiles/unit_grids/99/0/0.mvt")
+            held = c.get(f"/tiles/unit_grids/{z}/{x}/{y}.mvt", headers={"If-None-Match": ok.headers["etag"]})
             answers.append(
-                (ok.status_code, ok.content, ok.headers["content-encoding"], missing.status_code, missing.json())
-            )
+                (ok.status_code, ok.content, ok.headers["content-encoding"], missing.status_code, missing.json(),
+                 held.status_code, held.headers["etag"])
+            )  # fmt: skip
     assert answers[0] == answers[1]
-    assert answers[0][3] == 404 and "zoom must be 0–22" in answers[0][4]["detail"]
+    assert answers[0][3] == 404 and "zoom must be 0–22" in answers[0][4]["detail"] and answers[0][5] == 304
 
 
 async def pinned_pool_story(engine: Engine) -> dict[str, object]:

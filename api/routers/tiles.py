@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 from fastapi import APIRouter, Request, Response
 from isal import isal_zlib
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -56,13 +58,22 @@ async def tile(request: Request) -> Response:
     # the same when the app runs without that middleware.
     p = request.path_params
     return await tile_response(
-        request.app.state.tile_pool, p["layer"], p["z"], p["x"], p["y"], request.headers.get("accept-encoding", "")
+        request.app.state.tile_pool,
+        p["layer"],
+        p["z"],
+        p["x"],
+        p["y"],
+        request.headers.get("accept-encoding", ""),
+        request.headers.get("if-none-match", ""),
     )
 
 
-async def tile_response(pool: AsyncPool, layer: str, z: str, x: str, y: str, accept_encoding: str) -> Response:
+async def tile_response(
+    pool: AsyncPool, layer: str, z: str, x: str, y: str, accept_encoding: str, if_none_match: str = ""
+) -> Response:
     """One tile as an HTTP response: the address checked (404 naming what is wrong), the MVT from the tile pool
-    (503 when the database does not answer), gzipped when the client accepts it."""
+    (503 when the database does not answer), gzipped when the client accepts it; a weak ETag of the tile's content
+    (the same for both encodings), and 304 without a body when the client already holds that content."""
     try:
         spec, zi, xi, yi = tiles_sql.parse_tile(layer, z, x, y)
     except tiles_sql.TileNotFound as exc:
@@ -76,11 +87,25 @@ async def tile_response(pool: AsyncPool, layer: str, z: str, x: str, y: str, acc
         if timed_out is not None:
             raise DatabaseError(f"tile {layer}/{z}/{x}/{y}: {timed_out}", reason=Reason.DATABASE_TIMEOUT) from None
         raise DatabaseError(f"tile {layer}/{z}/{x}/{y}: {describe_connect_error(pool.url, exc)}") from None
-    headers = {"Cache-Control": f"public, max-age={spec.max_age}", "Vary": "Accept-Encoding"}
+    etag = 'W/"' + hashlib.blake2b(data, digest_size=12).hexdigest() + '"'
+    headers = {
+        "Cache-Control": f"{'public' if spec.shared_cache else 'private'}, max-age={spec.max_age}",
+        "Vary": "Accept-Encoding",
+        "ETag": etag,
+    }
+    if if_none_match and etag_matches(if_none_match, etag):
+        return Response(status_code=304, headers=headers)
     if len(data) >= GZIP_MIN_BYTES and accepts_gzip(accept_encoding):
         data = isal_zlib.compress(data, GZIP_LEVEL, wbits=31)  # wbits 31: a gzip member
         headers["Content-Encoding"] = "gzip"
     return Response(content=data, media_type=tiles_sql.MEDIA_TYPE, headers=headers)
+
+
+def etag_matches(if_none_match: str, etag: str) -> bool:
+    """Whether an If-None-Match header names ``etag`` (compared weakly, as RFC 9110 has it for If-None-Match) or
+    is ``*``."""
+    opaque = etag.removeprefix("W/")
+    return any(tag == "*" or tag.removeprefix("W/") == opaque for tag in (t.strip() for t in if_none_match.split(",")))
 
 
 def accepts_gzip(accept_encoding: str) -> bool:
@@ -110,9 +135,14 @@ class TileFastPath:
             parts = path[len(PREFIX) :].split("/")
             if len(parts) == 4 and parts[3].endswith(".mvt"):
                 layer, z, x, y = parts[0], parts[1], parts[2], parts[3][:-4]
-                accept = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"accept-encoding"), "")
+                accept = match = ""
+                for k, v in scope["headers"]:
+                    if k == b"accept-encoding":
+                        accept = v.decode("latin-1")
+                    elif k == b"if-none-match":
+                        match = v.decode("latin-1")
                 try:
-                    response = await tile_response(scope["app"].state.tile_pool, layer, z, x, y, accept)
+                    response = await tile_response(scope["app"].state.tile_pool, layer, z, x, y, accept, match)
                 except GisgridError as exc:
                     response = domain_error_response(exc, f"GET {path}")
                 await response(scope, receive, send)
