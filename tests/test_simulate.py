@@ -419,3 +419,13 @@ def test_node_limits_come_from_the_loaded_catalogue(tmp_path: Path) -> None:
     with pytest.raises(InvalidInput, match=r"^simulate: node_hours lacks node\(s\) check, close$"):
         simulate(synthetic_cells(1, 1, 1), deps, classes, node_hours={"accept": 1, "verify": 1, "file": 1,
                  "dispatch": 1}, **kw)  # fmt: skip
+
+
+def test_a_class_whose_default_type_is_urgent_is_not_simulated() -> None:
+    """The simulated cases are not urgent: a class whose default type is (占用消防通道, round the clock) would be
+    judged by the urgent limits and every one of its simulated cases come out late (review48 F1)."""
+    events = load_event_catalogue(Settings())
+    classes, _, _ = catalogue()
+    urgent = {code for code in events.classes("gbt47678") if events.limit("gbt47678", code).urgent}
+    assert urgent == {"09012"} and urgent.isdisjoint(classes["code"])
+    assert len(classes) == len(events.classes("gbt47678")) - 1
