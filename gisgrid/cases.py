@@ -2431,7 +2431,7 @@ def _after(sort: str, cursor: str) -> _Mark:
 CLASS_CODE_PATTERN = re.compile(r"\d{4,5}")
 
 
-def _filter_sql(f: CaseFilter, departments: Mapping[str, str]) -> tuple[str, dict[str, Any]]:
+def _filter_sql(f: CaseFilter, departments: Mapping[str, str], events: Any) -> tuple[str, dict[str, Any]]:
     """The WHERE condition (over alias ``c``) and parameters of a case filter; refuses a bad field by name — a
     class code of the wrong form, a department the catalogue does not have (``departments``: code → name), as an
     unknown state or source is, rather than an empty answer."""
@@ -2451,6 +2451,15 @@ def _filter_sql(f: CaseFilter, departments: Mapping[str, str]) -> tuple[str, dic
             f"class_code: an event class code has 4 or 5 digits, got {f.class_code[:40]!r}",
             detail=[{"field": "class_code"}],
             reason=Reason.STRING_PATTERN_MISMATCH,
+        )
+    if f.class_code is not None and not any(
+        f.class_code in events.classes(scheme) for scheme in ("gbt47678", "cjt214")
+    ):
+        # a code in neither catalogue finds nothing: said, as an unknown department is (review48 F4)
+        raise InvalidInput(
+            f"class_code: unknown event class {f.class_code!r} (in neither the GB/T 47678 nor the CJ/T 214 catalogue)",
+            detail=[{"field": "class_code", "value": f.class_code}],
+            reason=Reason.UNKNOWN_CLASS,
         )
     if f.department and f.department not in departments:
         raise InvalidInput(
@@ -2614,7 +2623,7 @@ def case_page(
     if role == workflow.DEPARTMENT_ROLE:
         check_acting_department(services, department)
     actions = _actions_for(role, department, now) if role is not None else None
-    cond, params = _filter_sql(f, services.departments)
+    cond, params = _filter_sql(f, services.departments, services.events)
     if f.sort not in CASE_SORTS:
         raise InvalidInput(
             f"sort: must be one of {', '.join(CASE_SORTS)}, got {f.sort[:40]!r}",
@@ -2680,7 +2689,7 @@ def case_heat(conn: Connection, services: CaseServices, f: CaseFilter) -> list[t
         raise InvalidInput(
             "light: the heat map counts cases of any light", detail=[{"field": "light"}], reason=Reason.EXTRA_FORBIDDEN
         )
-    cond, params = _filter_sql(f, services.departments)
+    cond, params = _filter_sql(f, services.departments, services.events)
     rows = conn.execute(
         text(
             f"""
@@ -2701,7 +2710,7 @@ def light_counts(
     10 s); the filter's light and paging do not apply. ``suspended``: the filter's 挂账 cases, whose clock is
     stopped and which have no light (so that the four add up to the open cases the list counts)."""
     now = _now(now)
-    cond, params = _filter_sql(replace(f, light=None) if f else CaseFilter(), services.departments)
+    cond, params = _filter_sql(replace(f, light=None) if f else CaseFilter(), services.departments, services.events)
     # One query a poll: the 挂账 cases ride along flagged, their (stopped) clocks unread.
     rows = pd.read_sql(
         text(

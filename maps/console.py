@@ -83,7 +83,7 @@ CSP = (
 #: URL layer, label, style of its MVT layer (JS), shown at start, z-index, min zoom shown (unit grids are ~100 m
 #: cells: a few pixels each below zoom 14, and a z12 tile of a city district holds thousands of them).
 GRID_LAYERS: tuple[tuple[str, str, str, bool, int, int], ...] = (
-    ("unit_grids", "单元网格(14级以上)", "{weight: 0.6, color: '#78909c', opacity: 0.9, fill: false}", True, 10, 14),
+    ("unit_grids", "单元网格(放大后显示)", "{weight: 0.6, color: '#78909c', opacity: 0.9, fill: false}", True, 10, 14),
     ("tier3", "三级网格", "{weight: 1.6, color: '#8e24aa', opacity: 0.9, dashArray: '5 4', fill: false}", False, 11, 0),
     ("tier2", "二级网格(社区)", "{weight: 2.2, color: '#1e88e5', opacity: 0.9, fill: false}", True, 12, 0),
     ("tier1", "一级网格(街道)", "{weight: 3, color: '#e53935', opacity: 0.85, fill: false}", True, 13, 0),

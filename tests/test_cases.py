@@ -1164,6 +1164,15 @@ def test_api_refusals_have_status_and_reason(
             }
         known = next(iter(client.app.state.cases.departments))
         assert client.get("/cases", params={"department": known}).status_code == 200
+        for path in ("/cases", "/cases/lights", "/cases/heat"):  # and a class in neither catalogue (review48 F4)
+            r = client.get(path, params={"class_code": "99999"})
+            assert r.status_code == 422 and r.json()["detail"] == {
+                "message": "class_code: unknown event class '99999' (in neither the GB/T 47678 nor the CJ/T 214 "
+                "catalogue)",
+                "items": [{"field": "class_code", "value": "99999", "code": "unknown_class"}],
+            }, path
+        for code in ("06010", "0101"):  # a GB/T 47678 class, a CJ/T 214 one
+            assert client.get("/cases", params={"class_code": code}).status_code == 200
         # the manual dispatch queue (人工派遣) as a filter of the list, the lights and the heat map
         for path in ("/cases", "/cases/lights", "/cases/heat"):
             r = client.get(path, params={"queue": "auto"})
