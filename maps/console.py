@@ -53,7 +53,9 @@ PANEL_WIDTH_PX = 400
 #: The role the panel starts with (an operator's, 受理员) until the browser remembers the last one chosen.
 DEFAULT_ROLE = "intake"
 #: The operator name (操作人) the panel starts with until the browser remembers the one typed last.
-DEFAULT_ACTOR = "值班员"
+#: Said in an action's form when 操作人 is empty: each step is signed with the name and the evaluation ranks posts by
+#: it, so no step is taken under a placeholder (review48 F7: "值班员" was credited as a person).
+ACTOR_MISSING = "操作人:必填,请在顶部「操作人」填写您的姓名(办理记录以此署名,考核按人统计)"
 #: The grid filter's codes in words, by the case column each length names (gisgrid.cases.GRID_FILTER_COLUMNS).
 GRID_CODE_WORDS = {"street_code": "街道", "community_code": "社区", "tier3_code": "三级", "unit_grid_code": "单元"}
 #: The evaluation tables the console downloads (``GET /evaluation`` subjects): regions at the form's level, the
@@ -362,7 +364,7 @@ def build_console(
 
     config = {
         "base": base,  # the panel's API requests: C.base + "/cases…"
-        "defaultActor": DEFAULT_ACTOR,
+        "actorMissing": ACTOR_MISSING,
         "gridCodeLengths": sorted(GRID_FILTER_COLUMNS),
         "gridCodeError": f"网格:请填网格编码({grid_code_lengths()}的数字),不能按名称查找",
         "gridLengthError": _grid_length_template(),
@@ -455,7 +457,8 @@ def _panel_html(
     <h1>指挥中心 · 案件</h1>
     <div class="gg-who">
       <label>角色 <select id="gg-role">{role_options}</select></label>
-      <label>操作人 <input id="gg-actor" size="6" value="{attr(DEFAULT_ACTOR)}" maxlength="40"></label>
+      <label>操作人 <input id="gg-actor" size="6" value="" placeholder="姓名(必填)" maxlength="40"
+                          aria-required="true"></label>
       <label id="gg-dept-box" hidden>所属部门 <select id="gg-dept">{dept_options}</select></label>
     </div>
   </header>
@@ -609,7 +612,8 @@ PANEL_JS = r"""
   var ROLE_KEY = "gisgrid.console.role";
   var ACTOR_KEY = "gisgrid.console.actor";
   var DEPT_KEY = "gisgrid.console.department";
-  var DEFAULT_ACTOR = C.defaultActor;
+  /* The operator's name (操作人) for a step; "" when none is typed — a step is then not sent (C.actorMissing). */
+  function actorName() { return $("gg-actor").value.trim(); }
   var GG = window.GG = {map: null, cases: null, filters: {state: OPEN}, selected: null, lastGood: null, offset: 0,
                         casesSeq: 0};
 
@@ -652,7 +656,7 @@ PANEL_JS = r"""
 
   function headers(json) {
     var h = {"Accept": "application/json", "X-Role": $("gg-role").value,
-             "X-Actor": encodeURIComponent($("gg-actor").value.trim() || DEFAULT_ACTOR)};
+             "X-Actor": encodeURIComponent(actorName())};
     // 部门处置人员 act for their department only: the API needs to know which (X-Department).
     if (h["X-Role"] === "department" && $("gg-dept").value) { h["X-Department"] = $("gg-dept").value; }
     if (json) { h["Content-Type"] = "application/json"; }
@@ -1625,6 +1629,7 @@ PANEL_JS = r"""
         });
       if (needsPhoto && !photoCount) { problems.push("处置后照片:必填,请选择照片"); }
       problems = problems.concat(tooLong(form, labels));
+      if (!actorName()) { problems.unshift(C.actorMissing); $("gg-actor").focus(); }
       if (problems.length) {
         fillRefusal(msg, "未提交:\n" + problems.join("\n"));
         return;
@@ -1712,6 +1717,7 @@ PANEL_JS = r"""
     });
     form.addEventListener("submit", function (ev) {
       ev.preventDefault();
+      if (!actorName()) { fillRefusal(msg, "未提交:\n" + C.actorMissing); $("gg-actor").focus(); return; }
       var kept = into.options[into.selectedIndex];
       request(C.base + "/cases/" + encodeURIComponent(c.id) + "/merge", {method: "POST", headers: headers(true),
         body: JSON.stringify({into: Number(into.value), version: c.version})}).then(function (updated) {
@@ -1969,7 +1975,7 @@ PANEL_JS = r"""
     try {
       var name = window.localStorage.getItem(ACTOR_KEY);
       if (name) { actor.value = name; }
-    } catch (err) { /* storage off: the default name */ }
+    } catch (err) { /* storage off: typed again after a reload */ }
     actor.addEventListener("input", function () {
       try {
         var v = actor.value.trim();

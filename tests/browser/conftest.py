@@ -12,6 +12,7 @@ fail). Screenshots go to ``test-artifacts/browser/`` (git-ignored).
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import socket
 import threading
@@ -199,10 +200,30 @@ def open_tab(browser: Any, origin: str, name: str, **context_options: Any) -> It
         context.close()
 
 
+#: The console takes no step without the operator's name (操作人): a desk tab has typed this one before its first
+#: page, kept as the console keeps it (localStorage) — once a tab, so a test may clear it. A test marked
+#: ``unnamed_operator`` starts with none.
+OPERATOR = "测试值班员"
+_NAMED_ONCE = """try {
+  if (!sessionStorage.getItem("gisgrid.test.named")) {
+    sessionStorage.setItem("gisgrid.test.named", "1");
+    if (!localStorage.getItem("gisgrid.console.actor")) { localStorage.setItem("gisgrid.console.actor", NAME); }
+  }
+} catch (e) {}""".replace("NAME", json.dumps(OPERATOR))
+
+
+def console_tab(browser: Any, origin: str, request: pytest.FixtureRequest, viewport: dict[str, int]) -> Iterator[Tab]:
+    """A console tab, its operator named :data:`OPERATOR` unless the test is marked ``unnamed_operator``."""
+    for tab in open_tab(browser, origin, request.node.name, viewport=viewport, locale="zh-CN"):
+        if request.node.get_closest_marker("unnamed_operator") is None:
+            tab.context.add_init_script(_NAMED_ONCE)
+        yield tab
+
+
 @pytest.fixture
 def desk(browser: Any, live: LiveServer, request: pytest.FixtureRequest) -> Iterator[Tab]:
     """A desktop browser tab (the operator console)."""
-    yield from open_tab(browser, live.url, request.node.name, viewport=DESK_VIEWPORT, locale="zh-CN")
+    yield from console_tab(browser, live.url, request, DESK_VIEWPORT)
 
 
 @pytest.fixture

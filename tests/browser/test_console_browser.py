@@ -12,6 +12,7 @@ import httpx2 as httpx
 import numpy as np
 import openpyxl
 import pyproj
+import pytest
 from PIL import ExifTags, Image
 from sqlalchemy import Engine, text
 
@@ -20,7 +21,7 @@ from gisgrid import geodesy, history
 from gisgrid.cases import TEXT_LIMITS
 from gisgrid.settings import Settings
 from gisgrid.simulate import classes_from_catalogue, node_hours_from_catalogue, simulate
-from maps.console import FILTER_REFUSED_TEXT, grid_code_lengths, grid_length_error
+from maps.console import ACTOR_MISSING, FILTER_REFUSED_TEXT, grid_code_lengths, grid_length_error
 from maps.pagejs import load_reason_texts
 from tests.browser.conftest import LiveServer, Tab
 from tests.fixtures import acting
@@ -1077,22 +1078,32 @@ def test_the_detail_speaks_plainly_and_the_role_is_remembered(desk: Tab, live: L
     assert page.input_value("#gg-role") == "dispatcher"  # the last role chosen in this browser
 
 
-def test_the_operator_name_is_remembered_like_the_role_and_recorded_with_the_action(
+@pytest.mark.unnamed_operator
+def test_no_step_is_taken_without_the_operators_name_which_is_remembered_and_recorded(
     desk: Tab, live: LiveServer, api: httpx.Client
 ) -> None:
-    """After a reload the steps are not logged under the default 值班员 (review22 D2)."""
+    """Each step is signed with 操作人 and the evaluation ranks posts by it: with none typed a step is refused in its
+    form, nothing sent (review48 F7: the default 值班员 was credited as a person); the name typed is kept over a
+    reload like the role (review22 D2) and recorded with the step."""
     case = report(api, seed=301)
     page = desk.page
     open_console(desk, live)
-    assert page.input_value("#gg-actor") == "值班员"  # nothing typed yet in this browser
+    assert page.input_value("#gg-actor") == "" and page.get_attribute("#gg-actor", "placeholder") == "姓名(必填)"
     page.select_option("#gg-role", "shift_lead")
+    page.evaluate(f"() => {{ GG.openCase({case['id']}); }}")
+    detail = page.locator("#gg-detail")
+    detail.locator('button[data-action="request_verify"]').click()
+    posts: list[str] = []
+    page.on("request", lambda r: posts.append(r.url) if r.method == "POST" else None)
+    detail.locator('form.gg-form button[type="submit"]').click()
+    assert detail.locator("form.gg-form .gg-form-msg").inner_text().startswith("未提交:\n" + ACTOR_MISSING)
+    assert posts == [] and page.evaluate("() => document.activeElement.id") == "gg-actor"
     page.fill("#gg-actor", "李派遣")
     page.reload()
     page.wait_for_function("() => window.GG && GG.map")
     assert page.input_value("#gg-role") == "shift_lead" and page.input_value("#gg-actor") == "李派遣"
     assert page.evaluate("() => localStorage.getItem('gisgrid.console.actor')") == "李派遣"
     page.evaluate(f"() => {{ GG.openCase({case['id']}); }}")
-    detail = page.locator("#gg-detail")
     detail.locator('button[data-action="request_verify"]').click()
     detail.locator('form.gg-form button[type="submit"]').click()
     page.wait_for_function("() => /已办理:发核实/.test(document.getElementById('gg-detail').innerText)")
@@ -1101,10 +1112,10 @@ def test_the_operator_name_is_remembered_like_the_role_and_recorded_with_the_act
     (step,) = [t for t in api.get(f"/cases/{case['id']}").json()["timeline"] if t["action"] == "request_verify"]
     assert step["actor"] == "李派遣" and step["role"] == "shift_lead"
     desk.shot("actor-remembered")
-    page.fill("#gg-actor", "")  # cleared: the default again after a reload, nothing stale kept
+    page.fill("#gg-actor", "")  # cleared: empty again after a reload, nothing stale kept
     page.reload()
     page.wait_for_function("() => window.GG && GG.map")
-    assert page.input_value("#gg-actor") == "值班员"
+    assert page.input_value("#gg-actor") == ""
     assert page.evaluate("() => localStorage.getItem('gisgrid.console.actor')") is None
 
 

@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import Engine, text
 
 from maps.console import OUTSIDE_CLICK_TEXT
-from tests.browser.conftest import LiveServer, Tab, open_tab
+from tests.browser.conftest import LiveServer, Tab, console_tab
 from tests.browser.test_console_browser import DETAIL_H2, act_api, open_console, report
 
 LAPTOP = {"width": 1366, "height": 768}
@@ -28,7 +28,7 @@ IN_PANEL = """(sel) => {
 @pytest.fixture
 def laptop(browser: Any, live: LiveServer, request: pytest.FixtureRequest) -> Iterator[Tab]:
     """The console at 1366×768, where the action form is far below the detail's top."""
-    yield from open_tab(browser, live.url, request.node.name, viewport=LAPTOP, locale="zh-CN")
+    yield from console_tab(browser, live.url, request, LAPTOP)
 
 
 def open_case(page: Any, case: dict[str, Any], role: str) -> Any:

@@ -19,7 +19,7 @@ from api.main import create_app
 from gisgrid.cases import sync_reference_data
 from gisgrid.settings import Settings
 from maps import assets
-from tests.browser.conftest import DESK_VIEWPORT, PHONE, LiveServer, Tab, open_tab
+from tests.browser.conftest import DESK_VIEWPORT, PHONE, LiveServer, Tab, console_tab, open_tab
 from tests.browser.test_console_browser import DRAWN_PIXELS, MARKER_POINT
 from tests.browser.test_field_browser import cases_of, tap_the_map_centre
 from tests.fixtures import load_small_district
@@ -64,7 +64,7 @@ def api(gw: PrefixProxy) -> Iterator[httpx.Client]:
 
 @pytest.fixture
 def desk(browser: Any, gw: PrefixProxy, request: pytest.FixtureRequest) -> Iterator[Tab]:
-    yield from open_tab(browser, gw.origin, request.node.name, viewport=DESK_VIEWPORT, locale="zh-CN")
+    yield from console_tab(browser, gw.origin, request, DESK_VIEWPORT)
 
 
 @pytest.fixture
