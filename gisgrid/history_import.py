@@ -33,6 +33,7 @@ import pandas as pd
 
 from gisgrid import geodesy, workflow
 from gisgrid.cases import CASE_NO_MAX, SOURCES, TEXT_LIMITS, event_class, replay_node_clock
+from gisgrid.catalogue import SCHEMES
 from gisgrid.components import BAD_TEXT, _Errors, _find_field, _num, _read_csv, read_excel_table
 from gisgrid.errors import InvalidInput, Reason
 from gisgrid.evaluation import NODES
@@ -43,7 +44,6 @@ from gisgrid.texts import bad_text_reason_bilingual, bilingual
 LOCAL_TZ = ZoneInfo("Asia/Shanghai")
 DEFAULT_SCHEME = "gbt47678"
 DEFAULT_DATUM = "wgs84"
-SCHEMES: tuple[str, ...] = ("gbt47678", "cjt214")
 MIN_YEAR, MAX_YEAR = 1990, 2200  # earlier/later years are placeholders (0001-01-01, 9999-12-31), not records
 
 #: Canonical column → accepted header names (matched case-insensitively, surrounding spaces ignored).

@@ -26,6 +26,7 @@ from sqlalchemy import Connection, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from gisgrid.cases import DOCUMENT_LABELS, GRID_FILTER_COLUMNS, PHOTO_KIND_LABELS, SOURCES, TEXT_LIMITS
+from gisgrid.catalogue import SCHEMES
 from gisgrid.evaluation import SUBJECTS
 from gisgrid.evaluation_service import PROVISIONAL_ZH
 from gisgrid.events import EventCatalogue
@@ -53,6 +54,10 @@ PANEL_WIDTH_PX = 400
 #: The role the panel starts with (an operator's, 受理员) until the browser remembers the last one chosen.
 DEFAULT_ROLE = "intake"
 #: The operator name (操作人) the panel starts with until the browser remembers the one typed last.
+#: The class list's note on a class of the CJ/T 214 era catalogue (a code of 4 digits; cases imported from an older
+#: system may carry them).
+CURRENT_SCHEME = SCHEMES[0]
+LEGACY_SCHEME_LABEL = "CJ/T 214 旧类别"
 #: Said in an action's form when 操作人 is empty: each step is signed with the name and the evaluation ranks posts by
 #: it, so no step is taken under a placeholder (review48 F7: "值班员" was credited as a person).
 ACTOR_MISSING = "操作人:必填,请在顶部「操作人」填写您的姓名(办理记录以此署名,考核按人统计)"
@@ -229,9 +234,11 @@ def grid_length_error(code: str) -> str:
 
 def event_classes(events: EventCatalogue, time_units: Mapping[str, str]) -> list[dict[str, Any]]:
     """The event catalogue as the panel uses it (class filter by name, 处置方式 of the dispatch form): code, name,
-    big class and the disposal types with their limits (``默认`` first when a class has it)."""
+    big class and the disposal types with their limits (``默认`` first when a class has it). The current standard's
+    classes (GB/T 47678) first, the CJ/T 214 era's after them (review48 F3: listed first, a legacy class found
+    none of a district's cases)."""
     out = []
-    for scheme in sorted(events.by_scheme):
+    for scheme in (s for s in SCHEMES if s in events.by_scheme):
         for c in sorted(events.classes(scheme).values(), key=lambda c: c.code):
             types = [
                 {
@@ -444,7 +451,9 @@ def _panel_html(
     escalated = {str(k): f"已提级至{v}" for k, v in sorted((escalation_levels or {}).items()) if k < 3}
     open_states = [s for s in states if s not in TERMINAL_STATES]
     class_options = "".join(
-        f'<option value="{attr(c["name"])}({attr(c["code"])})">{attr(c["big"])}</option>' for c in classes
+        f'<option value="{attr(c["name"])}({attr(c["code"])})">{attr(c["big"])}'
+        f"{' · ' + LEGACY_SCHEME_LABEL if c['scheme'] != CURRENT_SCHEME else ''}</option>"
+        for c in classes
     )
     legend = "".join(
         f'<span><i class="gg-ring" style="border-color:{STATE_COLOURS.get(k, "#9e9e9e")}"></i>{attr(v)}</span>'

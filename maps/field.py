@@ -45,6 +45,7 @@ from typing import Any
 
 from gisgrid import cityfiles, workflow
 from gisgrid.cases import PHOTO_KIND_LABELS
+from gisgrid.catalogue import SCHEMES
 from gisgrid.events import EventCatalogue
 from gisgrid.photos import EVIDENCE_FAR_M, EVIDENCE_OLD_S, HEIF_BRANDS, MAX_GPS_ERROR_M, SUPPORTED
 from maps.assets import ASSETS
@@ -100,7 +101,6 @@ TASK_ACTIONS: dict[str, tuple[str, str, str]] = {
 #: How many tasks the list shows (the most overdue first), and the radius of 含附近网格 (m).
 TASKS_SHOWN = 30
 TASKS_NEAR_M = 1000
-SCHEMES = ("gbt47678", "cjt214")
 #: Content-Security-Policy of the page; ``{img}``: the basemap's other-origin hosts (images only). Its frame-ancestors
 #: comes from GISGRID_FRAME_ANCESTORS, merged in by api.http.HardeningHeaders.
 CSP_TEMPLATE = (

@@ -183,6 +183,13 @@ def test_filters_paging_and_lights_for_the_keyboard_and_error_wording(client: Te
     # C2: the class filter lists the catalogue by name (datalist), zh-CN messages beside the API's
     assert 'list="gg-class-list"' in html and '<option value="暴露垃圾(06010)">' in html
     assert "GG.classCodeOf" in html and "没有名称含" in html
+    # review48 F3: the current standard's classes first, a CJ/T 214 one said to be of the old catalogue
+    datalist = html[html.index('<datalist id="gg-class-list">') : html.index("</datalist>")]
+    options = re.findall(r'<option value="([^"]*)">([^<]*)</option>', datalist)
+    gbt = [i for i, (value, _) in enumerate(options) if re.search(r"\(\d{5}\)$", value)]
+    cjt = [i for i, (value, _) in enumerate(options) if re.search(r"\(\d{4}\)$", value)]
+    assert gbt and cjt and max(gbt) < min(cjt)
+    assert ("私搭乱建(0101)", "市容环境 · CJ/T 214 旧类别") in options and ("私搭乱建(06001)", "市容环境类") in options
     assert 'class_code: "类别"' in html and "ZH_ERRORS" in html and "格式不正确" in html
     # C3: paging with offset
     assert 'id="gg-next"' in html and 'id="gg-prev"' in html and 'q.set("offset"' in html
