@@ -71,6 +71,7 @@ from gisgrid import geodesy
 from gisgrid.errors import InvalidInput
 from gisgrid.grids.cutting import choose_metric_crs
 from gisgrid.spreadsheet import CRS_SHEET, csv_unquote, excel_kind, to_csv, xlsx_text
+from gisgrid.texts import bilingual
 
 Format = Literal["gpkg", "shp", "geojson", "csv", "xlsx"]
 Encoding = Literal["utf-8", "gbk"]
@@ -280,6 +281,7 @@ def _resolve_target(path: Path, fmt: str | None) -> tuple[Path, Format]:
 #: What ``--within`` of an export takes: a district, street or community code (6, 9, 12 digits), a tier-3 grid's
 #: code (14) or a unit grid's (15).
 WITHIN_LENGTHS = {6: "district", 9: "street", 12: "community", 14: "tier-3 grid", 15: "unit grid"}
+WITHIN_LENGTHS_ZH = {6: "区县", 9: "街道", 12: "社区", 14: "三级网格", 15: "单元网格"}
 
 
 def check_within(within: str | None) -> str | None:
@@ -315,9 +317,15 @@ def check_parent_folder(path: Path) -> None:
     existing = next((p for p in parent.parents if p.exists()), None)
     if parent.exists() or (existing is not None and not existing.is_dir()):
         blocker = parent if parent.exists() else existing
-        raise InvalidInput(f"{path}: cannot write it (not a folder: {blocker})", detail={"path": str(path)})
+        raise InvalidInput(
+            bilingual(f"无法写入 {path}:{blocker} 不是文件夹", f"{path}: cannot write it (not a folder: {blocker})"),
+            detail={"path": str(path)},
+        )
     raise InvalidInput(
-        f"{path}: the folder {parent} does not exist; create it first (a mistyped path is not created)",
+        bilingual(
+            f"文件夹 {parent} 不存在:请先创建(拼错的路径不会被自动创建)",
+            f"{path}: the folder {parent} does not exist; create it first (a mistyped path is not created)",
+        ),
         detail={"path": str(path), "reason": "no such folder"},
     )
 
@@ -487,9 +495,13 @@ def check_export_crs(crs: CRS, bounds: np.ndarray, spec: str, path: Path) -> str
         error = geodesy.scale_error_over(crs, bounds)
         if not error <= geodesy.MAX_SCALE_ERROR:
             raise InvalidInput(
-                f"{path}: --crs {spec} ({crs.name}) distorts scale by up to {error:.1%} over the layer (more than "
-                f"{geodesy.MAX_SCALE_ERROR:.1%}): lengths and areas measured in the file would be off by that much; "
-                f"{hint}",
+                bilingual(
+                    f"坐标系 {spec} 在图层范围内长度变形最大 {error:.1%}(超过 {geodesy.MAX_SCALE_ERROR:.1%}),"
+                    "文件中量得的长度和面积将有同样的误差",
+                    f"{path}: --crs {spec} ({crs.name}) distorts scale by up to {error:.1%} over the layer (more "
+                    f"than {geodesy.MAX_SCALE_ERROR:.1%}): lengths and areas measured in the file would be off by "
+                    f"that much; {hint}",
+                ),
                 detail={"crs": spec, "scale_error": error},
             )
     said = []

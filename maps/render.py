@@ -44,6 +44,7 @@ from gisgrid.errors import InvalidInput
 from gisgrid.evaluation import EvaluationRules, Period
 from gisgrid.evaluation_service import PROVISIONAL_ZH, calendar_warning
 from gisgrid.grids import store
+from gisgrid.texts import bilingual
 from gisgrid.vectorio import cannot_write
 from maps import assets, choropleth
 from maps.pagejs import LIGHT_COLOURS, LIGHT_LABELS, MapChrome
@@ -410,8 +411,11 @@ def check_column(gdf: gpd.GeoDataFrame, column: str, where: str, layer: str | No
         return ", ".join(f"{c} ({exported[c]})" if c in exported else c for c in cols) or "—"
 
     raise UnknownColumn(
-        f"{where} has no column {column!r} to colour by; choose one of — numbers: {named('numeric')}; "
-        f"categories: {named('category')}",
+        bilingual(
+            f"没有可着色的列 {column!r}(可选的数值列和分类列见后)",
+            f"{where} has no column {column!r} to colour by; choose one of — numbers: {named('numeric')}; "
+            f"categories: {named('category')}",
+        ),
         detail=[
             {
                 "field": "color_by",

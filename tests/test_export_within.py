@@ -44,7 +44,10 @@ def test_grids_within_a_street_a_community_or_a_tier3_grid(loaded: Engine, tmp_p
     [
         ("41990", "within: '41990' is not a district, street, community, tier-3 or unit grid code"),
         ("41990200100x", "within: '41990200100x' is not a district, street, community, tier-3 or unit grid code"),
-        ("419902009", "within: no unit grids in street 419902009; nothing to export"),
+        (
+            "419902009",
+            "街道 419902009 内没有单元网格,未导出 / within: no unit grids in street 419902009; nothing to export",
+        ),
     ],
 )
 def test_grids_within_refusals_write_nothing(loaded: Engine, tmp_path: Path, within: str, message: str) -> None:

@@ -226,6 +226,7 @@ def test_export_into_a_missing_folder_is_refused_and_creates_nothing(imported: E
     with pytest.raises(InvalidInput) as err:
         workflows.export_grids(imported, out)
     assert str(err.value) == (
+        f"文件夹 {tmp_path / 'nonexist'} 不存在:请先创建(拼错的路径不会被自动创建) / "
         f"{out}: the folder {tmp_path / 'nonexist'} does not exist; create it first (a mistyped path is not created)"
     )
     assert list(tmp_path.iterdir()) == [tmp_path / "small.geojson"]

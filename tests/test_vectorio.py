@@ -557,7 +557,10 @@ def test_a_folder_or_an_unwritable_path_is_refused_in_one_line(tmp_path: Path) -
     for name in ("x.shp", "x.gpkg", "x.csv", "x.geojson"):
         with pytest.raises(InvalidInput) as err:
             write_layer(units(), tmp_path / "afile" / name)
-        assert str(err.value) == f"{tmp_path / 'afile' / name}: cannot write it (not a folder: {tmp_path / 'afile'})"
+        assert str(err.value) == (
+            f"无法写入 {tmp_path / 'afile' / name}:{tmp_path / 'afile'} 不是文件夹 / "
+            f"{tmp_path / 'afile' / name}: cannot write it (not a folder: {tmp_path / 'afile'})"
+        )
     with pytest.raises(InvalidInput, match=r"^/proc/x\.gpkg: cannot write it \("):
         write_layer(units(), Path("/proc/x.gpkg"))
 
@@ -569,6 +572,7 @@ def test_a_missing_folder_is_refused_not_created(tmp_path: Path, name: str) -> N
     with pytest.raises(InvalidInput) as err:
         write_layer(units(), out, crs="EPSG:4548" if name != "x.geojson" else None)
     assert str(err.value) == (
+        f"文件夹 {tmp_path / 'nonexist' / 'deeper'} 不存在:请先创建(拼错的路径不会被自动创建) / "
         f"{out}: the folder {tmp_path / 'nonexist' / 'deeper'} does not exist; create it first "
         "(a mistyped path is not created)"
     )
@@ -578,8 +582,9 @@ def test_a_missing_folder_is_refused_not_created(tmp_path: Path, name: str) -> N
     (tmp_path / "afile").write_text("x")
     with pytest.raises(InvalidInput) as err:
         write_layer(units(), tmp_path / "afile" / "sub" / name)
-    assert (
-        str(err.value) == f"{tmp_path / 'afile' / 'sub' / name}: cannot write it (not a folder: {tmp_path / 'afile'})"
+    assert str(err.value) == (
+        f"无法写入 {tmp_path / 'afile' / 'sub' / name}:{tmp_path / 'afile'} 不是文件夹 / "
+        f"{tmp_path / 'afile' / 'sub' / name}: cannot write it (not a folder: {tmp_path / 'afile'})"
     )
 
 

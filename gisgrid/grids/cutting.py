@@ -28,6 +28,7 @@ from pyproj.exceptions import CRSError
 
 from gisgrid import geodesy
 from gisgrid.errors import InvalidInput
+from gisgrid.texts import bilingual
 
 #: Storage CRS of units and cells (CGCS2000 lon/lat).
 GEOGRAPHIC_EPSG = 4490
@@ -127,9 +128,13 @@ def _check_scale(crs: pyproj.CRS, geoms: np.ndarray, spec: str) -> None:
     error = geodesy.scale_error_over(crs, shapely.total_bounds(geoms))
     if not error <= geodesy.MAX_SCALE_ERROR:
         raise InvalidInput(
-            f"--crs {spec} ({crs.name}) distorts scale by up to {error:.1%} over the district (more than "
-            f"{geodesy.MAX_SCALE_ERROR:.1%}): its cells would not be true 10,000 m² squares on the ground; "
-            "use 'auto' (the CGCS2000 3° Gauss–Krüger zone of the district) or that zone's EPSG code"
+            bilingual(
+                f"坐标系 {spec} 在本区范围内长度变形最大 {error:.1%}(超过 {geodesy.MAX_SCALE_ERROR:.1%}),"
+                "切出的网格在地面上不是 10000 平方米的正方形:请用 auto(本区所在的 CGCS2000 3° 高斯-克吕格投影带)",
+                f"--crs {spec} ({crs.name}) distorts scale by up to {error:.1%} over the district (more than "
+                f"{geodesy.MAX_SCALE_ERROR:.1%}): its cells would not be true 10,000 m² squares on the ground; "
+                "use 'auto' (the CGCS2000 3° Gauss–Krüger zone of the district) or that zone's EPSG code",
+            )
         )
 
 

@@ -35,9 +35,13 @@ from gisgrid.grids.tiers import balance_report, group_tier3
 from gisgrid.runfiles import RunFiles
 from gisgrid.spreadsheet import refuse_excel
 from gisgrid.storage import recode
-from gisgrid.vectorio import WITHIN_LENGTHS, check_within, read_layer_any, write_layer
+from gisgrid.texts import bilingual
+from gisgrid.vectorio import WITHIN_LENGTHS, WITHIN_LENGTHS_ZH, check_within, read_layer_any, write_layer
 
 Weight = Literal["units", "components", "population"]
+
+#: The grid kinds of an export, as its refusals name them in Chinese.
+GRID_KIND_ZH = {"unit": "单元", "tier-1": "一级", "tier-2": "二级", "tier-3": "三级"}
 
 
 def lowest_units(units: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
@@ -845,7 +849,10 @@ def export_grids(
         gdf = gdf[inside]
         if gdf.empty:
             raise InvalidInput(
-                f"within: no {kind} grids in {WITHIN_LENGTHS[len(within)]} {within}; nothing to export",
+                bilingual(
+                    f"{WITHIN_LENGTHS_ZH[len(within)]} {within} 内没有{GRID_KIND_ZH.get(kind, kind)}网格,未导出",
+                    f"within: no {kind} grids in {WITHIN_LENGTHS[len(within)]} {within}; nothing to export",
+                ),
                 detail=[{"field": "within", "reason": "no grids there"}],
             )
     layer = "unit_grids" if tier == "unit" else f"tier{tier}_grids"
