@@ -198,6 +198,7 @@ def test_db_downgrade_asks_before_dropping_tables(server_url: URL) -> None:
         refused = runner.invoke(app, ["db", "downgrade", "base"], env=env, input="n\n")
         assert refused.exit_code == 1
         assert refused.output == (
+            "reverting 0021 drops admin_units.grid_seq_issued: 0 values\n"
             "reverting 0020 drops component_history.reason: 0 values\n"
             "reverting 0019 drops cases.accuracy_m: 0 values\n"
             "reverting 0018 drops case_documents.transition_id: 0 values\n"
@@ -215,8 +216,8 @@ def test_db_downgrade_asks_before_dropping_tables(server_url: URL) -> None:
             "reverting 0002 drops component_serials: 0 rows, component_history: 0 rows, and more tables, columns or "
             "sequences (not counted)\n"
             "reverting 0001 drops admin_units: 0 rows, and more tables, columns or sequences (not counted)\n"
-            "downgrading to base drops tables or columns and the data in them (reverting migrations 0020, 0019, 0018, "
-            "0017, 0016, 0012, 0011, 0010, 0009, 0006, 0004, 0003, 0002, 0001). Continue? [y/N]: n\nAborted.\n"
+            "downgrading to base drops tables or columns and the data in them (reverting migrations 0021, 0020, 0019, "
+            "0018, 0017, 0016, 0012, 0011, 0010, 0009, 0006, 0004, 0003, 0002, 0001). Continue? [y/N]: n\nAborted.\n"
         )
         assert migrate.current(url) == migrate.head() and set(inspect(engine).get_table_names()) >= TABLES
 
@@ -228,9 +229,10 @@ def test_db_downgrade_asks_before_dropping_tables(server_url: URL) -> None:
             assert unknown.exception.message.startswith(f"cannot {command} to {target!r}: "), unknown.exception.message
         assert migrate.current(url) == migrate.head()
         engine.dispose()
-        step = runner.invoke(app, ["db", "downgrade", "0008", "--yes"], env=env)  # 0020 … 0009 drop columns
+        step = runner.invoke(app, ["db", "downgrade", "0008", "--yes"], env=env)  # 0021 … 0009 drop columns
         assert (step.exit_code, step.output) == (
             0,
+            "reverting 0021 drops admin_units.grid_seq_issued: 0 values\n"
             "reverting 0020 drops component_history.reason: 0 values\n"
             "reverting 0019 drops cases.accuracy_m: 0 values\n"
             "reverting 0018 drops case_documents.transition_id: 0 values\n"
@@ -420,6 +422,51 @@ def test_retire_reasons_move_from_source_to_their_own_column_and_back_on_downgra
         ]
         migrate.downgrade(url, before)
         assert entries() == old
+    finally:
+        engine.dispose()
+        drop_database(server_url, url.database or "")
+
+
+def test_units_remember_the_highest_unit_grid_number_issued_and_forget_it_on_downgrade(server_url: URL) -> None:
+    """0021 (review47 F1): ``admin_units.grid_seq_issued`` starts at the highest seq of each unit's stored unit
+    grids (0 for a unit without any); NOT NULL DEFAULT 0; the downgrade drops it, the units and cells stay."""
+    url = new_database(server_url, "gisgrid_migr_seq")
+    engine = make_engine(url)
+    unit = (
+        "INSERT INTO admin_units (code, name, level, parent_code, geom) VALUES (:c, :n, :l, :p, "
+        "ST_Multi(ST_MakeEnvelope(113.7, 34.7, 113.8, 34.8, 4490)))"
+    )
+    cell = (
+        "INSERT INTO unit_grids (code, unit_code, district_code, street_code, community_code, seq, row, col, "
+        "area_m2, geom) VALUES (:c || lpad(CAST(:s AS text), 3, '0'), :c, '419902', '419902001', :c, :s, 0, :s, "
+        "10000, ST_Multi(ST_MakeEnvelope(113.7, 34.7, 113.71, 34.71, 4490)))"
+    )
+    try:
+        ensure_postgis(engine)
+        migrate.upgrade(url, "0020")
+        with engine.begin() as conn:
+            for code, name, level, parent in (
+                ("419902", "测试区", "district", None),
+                ("419902001", "西城街道", "street", "419902"),
+                ("419902001001", "桃园社区", "community", "419902001"),
+                ("419902001002", "紫荆社区", "community", "419902001"),
+            ):
+                conn.execute(text(unit), {"c": code, "n": name, "l": level, "p": parent})
+            for seq in (1, 2, 7):  # 003…006 removed by hand: the highest stored seq is what is known
+                conn.execute(text(cell), {"c": "419902001001", "s": seq})
+        migrate.upgrade(url, "0021")
+        with engine.begin() as conn:
+            conn.execute(text(unit), {"c": "419902002", "n": "东关街道", "l": "street", "p": "419902"})
+            got = dict(conn.execute(text("SELECT code, grid_seq_issued FROM admin_units")).all())
+        assert got == {"419902": 0, "419902001": 0, "419902001001": 7, "419902001002": 0, "419902002": 0}
+        column = next(c for c in inspect(engine).get_columns("admin_units") if c["name"] == "grid_seq_issued")
+        assert (column["nullable"], column["default"]) == (False, "0")
+        migrate.downgrade(url, "0020")
+        engine.dispose()
+        assert "grid_seq_issued" not in {c["name"] for c in inspect(engine).get_columns("admin_units")}
+        with engine.connect() as conn:
+            counts = conn.execute(text("SELECT (SELECT count(*) FROM admin_units), (SELECT count(*) FROM unit_grids)"))
+            assert tuple(counts.one()) == (5, 3)
     finally:
         engine.dispose()
         drop_database(server_url, url.database or "")

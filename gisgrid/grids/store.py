@@ -353,9 +353,9 @@ def recode_admin_code(conn: Connection, old: str, new: str, *, actor: str) -> Re
         text(
             f"""
             INSERT INTO admin_units (code, name, level, parent_code, area_m2, metric_srid, geom, created_at,
-                                     code_assigned)
+                                     code_assigned, grid_seq_issued)
             SELECT {re_("code")}, name, level, {re_("parent_code")}, area_m2, metric_srid, geom, created_at,
-                   code_assigned AND code <> :old
+                   code_assigned AND code <> :old, grid_seq_issued
             FROM admin_units WHERE {mine.format(col="code")}
             """
         ),
@@ -656,6 +656,36 @@ def unit_grid_hashes(conn: Connection, unit_codes: list[str]) -> pd.Series:
         text("SELECT code, md5(ST_AsBinary(geom)) FROM unit_grids WHERE unit_code = ANY(:u)"), {"u": unit_codes}
     ).all()
     return pd.Series(dict(rows), dtype=object)
+
+
+def stored_cells_to_number(conn: Connection, unit_codes: list[str]) -> tuple[gpd.GeoDataFrame, pd.Series]:
+    """What a regeneration numbers the new cells of ``unit_codes`` against (``numbering.keep_codes``): their stored
+    cells (code, unit_code, seq, row, col, geometry in EPSG:4490) and the highest sequence number each unit has
+    issued (``admin_units.grid_seq_issued``, indexed by unit code). The units' rows are locked (FOR NO KEY UPDATE)
+    until the caller's transaction ends, so two regenerations of one unit number one after the other."""
+    issued = conn.execute(
+        text("SELECT code, grid_seq_issued FROM admin_units WHERE code = ANY(:u) ORDER BY code FOR NO KEY UPDATE"),
+        {"u": unit_codes},
+    ).all()
+    cells = gpd.read_postgis(
+        text("SELECT code, unit_code, seq, row, col, geom FROM unit_grids WHERE unit_code = ANY(:u) ORDER BY code"),
+        conn,
+        geom_col="geom",
+        params={"u": unit_codes},
+    )
+    return cells.rename_geometry("geometry"), pd.Series(dict(issued), dtype="int64")
+
+
+def record_issued_seq(conn: Connection, issued: pd.Series) -> None:
+    """Raise each unit's ``grid_seq_issued`` to the highest sequence number issued now (``issued``, indexed by unit
+    code); it never goes down."""
+    conn.execute(
+        text(
+            "UPDATE admin_units u SET grid_seq_issued = greatest(u.grid_seq_issued, v.seq) "
+            "FROM unnest(CAST(:u AS text[]), CAST(:s AS int[])) AS v(code, seq) WHERE u.code = v.code"
+        ),
+        {"u": [str(c) for c in issued.index], "s": [int(v) for v in issued.to_numpy()]},
+    )
 
 
 def replace_unit_grids(conn: Connection, cells: gpd.GeoDataFrame, unit_codes: list[str]) -> int:

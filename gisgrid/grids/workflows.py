@@ -31,6 +31,7 @@ from gisgrid.boundaries import (
 from gisgrid.errors import Conflict, InvalidInput, NotFound, Reason
 from gisgrid.grids import store
 from gisgrid.grids.cutting import CoverageReport, check_coverage, cut_unit_grids, resolve_metric_crs
+from gisgrid.grids.numbering import CodeChanges, keep_codes
 from gisgrid.grids.tiers import balance_report, group_tier3
 from gisgrid.runfiles import RunFiles
 from gisgrid.spreadsheet import refuse_excel
@@ -400,6 +401,8 @@ class GenerateResult:
     regrouped_units: list[str] = field(default_factory=list)
     #: The EPSG code each district was cut in (its stored zone).
     zones: dict[str, int] = field(default_factory=dict)
+    #: Unit-grid codes kept, newly issued and retired (``numbering.keep_codes``).
+    codes: CodeChanges = field(default_factory=CodeChanges)
 
 
 def generate_grids(
@@ -413,15 +416,20 @@ def generate_grids(
 ) -> GenerateResult:
     """``gisgrid grids generate``: cut the loaded boundaries and store the cells (replacing old ones).
 
-    The tier-3 layer is carried over, not dropped (see ``_carry_tier3``); a change that would drop a tier-3 grid's
+    A cell that comes back the same keeps its code, the others get codes never used in their unit before, and the
+    codes of cells gone are retired (``numbering.keep_codes``; a first cut numbers in reading order). The tier-3
+    layer is carried over, not dropped (see ``_carry_tier3``); a change that would drop a tier-3 grid's
     网格长/网格员 is refused unless ``replace_tiers``."""
     with engine.connect() as conn:
         units = store.load_lowest_units(conn, district)
     cells, coverage, zones = _cut_by_zone(units, cell_area=cell_area, crs=crs, sliver=sliver)
     unit_codes = units["code"].tolist()
     with engine.begin() as conn:
+        stored, issued = store.stored_cells_to_number(conn, unit_codes)
+        cells, codes, high = keep_codes(cells, stored, issued)
         before = store.tier3_snapshot(conn, unit_codes)
         n = store.replace_unit_grids(conn, cells, unit_codes)
+        store.record_issued_seq(conn, high)
         store.rebuild_tiers_1_2(conn)
         change, regrouped = _carry_tier3(conn, before, unit_codes, replace_tiers)
         store.follow_new_grids(conn)
@@ -433,6 +441,7 @@ def generate_grids(
         tier3=change,
         regrouped_units=regrouped,
         zones=zones,
+        codes=codes,
     )
 
 

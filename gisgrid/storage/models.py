@@ -64,6 +64,9 @@ class AdminUnit(Base):
     #: The code's own last part (001…) was numbered by gisgrid (--assign-codes), not taken from the source file: a
     #: provisional code to be replaced by the official one. Grids derive their flag from here (store.PROVISIONAL).
     code_assigned: Mapped[bool] = mapped_column(Boolean, server_default=false())
+    #: The highest unit-grid sequence number ever issued in this unit: a regeneration numbers new cells above it,
+    #: so the code of a removed cell is never given to another place (grids.numbering, migration 0021).
+    grid_seq_issued: Mapped[int] = mapped_column(Integer, server_default="0")
 
 
 class ManagementGrid(Base):
