@@ -185,6 +185,8 @@ def test_recode_of_a_community_rewrites_every_table_and_the_code_is_official(
         COMMUNITIES[1]: False,
         new: False,
     }
+    # The highest unit-grid number issued goes with the cells, so a later regeneration numbers above it.
+    assert column(clean_db, "SELECT grid_seq_issued FROM admin_units WHERE code = :c", c=new) == [len(place.cells)]
     renamed = [new + c[12:] for c in place.cells]
     assert column(clean_db, "SELECT code FROM unit_grids WHERE left(code, 12) = :c", c=DONGMING) == []
     assert column(clean_db, "SELECT code FROM unit_grids WHERE unit_code = :c", c=new) == renamed

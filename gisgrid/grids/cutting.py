@@ -8,7 +8,9 @@ the same cells and indices. Cells are clipped to their unit (no cell crosses a u
 smaller than ``sliver * cell_area`` are merged into a neighbouring piece of the same unit, and every
 piece gets a 15-digit code (DB11/T 2157: 6 district + 3 street + 3 community + 3 sequence), the
 sequence numbered west→east, north→south (从西向东、由北至南) within each unit. The pieces of a cell cut into
-several are numbered the same way: north first, and of pieces level with each other, west first.
+several are numbered the same way: north first, and of pieces level with each other, west first. That is the
+numbering of a first cut; a regeneration keeps the stored codes of cells that come back the same and numbers the
+others above them (``numbering.keep_codes``).
 """
 
 from __future__ import annotations
