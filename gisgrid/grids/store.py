@@ -662,7 +662,11 @@ def stored_cells_to_number(conn: Connection, unit_codes: list[str]) -> tuple[gpd
     """What a regeneration numbers the new cells of ``unit_codes`` against (``numbering.keep_codes``): their stored
     cells (code, unit_code, seq, row, col, geometry in EPSG:4490) and the highest sequence number each unit has
     issued (``admin_units.grid_seq_issued``, indexed by unit code). The units' rows are locked (FOR NO KEY UPDATE)
-    until the caller's transaction ends, so two regenerations of one unit number one after the other."""
+    until the caller's transaction ends, so two regenerations of one unit number one after the other. The first
+    statement of the transaction: it takes ``admin_units`` (ROW EXCLUSIVE, as the later ``record_issued_seq`` needs)
+    before any grid table, the order a recode, replace or remove takes them in (``workflows._lock_for_unit_edit``),
+    so the two wait for each other in turn instead of deadlocking."""
+    conn.execute(text("LOCK TABLE admin_units IN ROW EXCLUSIVE MODE"))
     issued = conn.execute(
         text("SELECT code, grid_seq_issued FROM admin_units WHERE code = ANY(:u) ORDER BY code FOR NO KEY UPDATE"),
         {"u": unit_codes},

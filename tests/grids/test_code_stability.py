@@ -10,6 +10,8 @@ move to, the cell that covers them. A first cut numbers in reading order (test_g
 from __future__ import annotations
 
 import datetime as dt
+import threading
+import time
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -191,6 +193,48 @@ def test_a_unit_that_would_run_past_999_is_refused_naming_it(loaded: Engine) -> 
         f"unit {C1} (桃园社区) would need unit-grid sequence number 1001 (28 of its 32 cells keep their code; "
     )
     assert _all_codes(loaded) == codes and _issued(loaded) == 997  # nothing written
+
+
+def test_generate_takes_the_units_before_the_grids_so_a_recode_cannot_deadlock_with_it(loaded: Engine) -> None:
+    """Generate now writes ``admin_units`` (the highest number issued). Had it locked units' rows after a recode took
+    the units' table, it would wait for the grids the recode holds while the recode waits for those rows. It takes
+    the units first, as the recode does: while a recode holds them, it holds nothing the recode needs."""
+    done: list[object] = []
+
+    def generate() -> None:
+        try:
+            done.append(workflows.generate_grids(loaded))
+        except Exception as exc:  # reported below
+            done.append(exc)
+
+    thread = threading.Thread(target=generate)
+    with loaded.connect() as recode, recode.begin():  # what recode_unit holds, then the rows it rewrites
+        recode.execute(text("SET LOCAL lock_timeout = '30s'"))
+        recode.execute(text("LOCK TABLE admin_units IN SHARE ROW EXCLUSIVE MODE"))
+        recode.execute(text("LOCK TABLE unit_grids, management_grids IN ACCESS EXCLUSIVE MODE"))
+        me = recode.execute(text("SELECT pg_backend_pid()")).scalar_one()
+        thread.start()
+        deadline = time.monotonic() + 120  # the cut comes first: long enough for a busy machine
+        while not _waits_for_a_lock(loaded, me):
+            assert thread.is_alive() and time.monotonic() < deadline, done
+            time.sleep(0.05)
+        recode.execute(text("UPDATE admin_units SET name = name WHERE code = :c"), {"c": C1})  # … not holding it
+    thread.join(120)
+    assert len(done) == 1 and isinstance(done[0], workflows.GenerateResult), done
+    assert done[0].codes == CodeChanges(kept=96, issued=[], retired=[])
+
+
+def _waits_for_a_lock(engine: Engine, other_than: int) -> bool:
+    with engine.connect() as probe:
+        return bool(
+            probe.execute(
+                text(
+                    "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE NOT granted AND pid <> :me "
+                    "AND database = (SELECT oid FROM pg_database WHERE datname = current_database()))"
+                ),
+                {"me": other_than},
+            ).scalar_one()
+        )
 
 
 def _frame(rows: list[tuple[str, int, int, int, shapely.Geometry]]) -> gpd.GeoDataFrame:
