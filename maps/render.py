@@ -54,6 +54,9 @@ TIERS: dict[str, str] = {"unit": "单元网格", "1": "一级网格(街道)", "2
 #: Numeric colouring: the mapclassify schemes and a continuous ramp.
 SCHEMES: dict[str, str] = {**choropleth.SCHEMES, "linear": "线性色阶"}
 DEFAULT_LIMIT = 100_000
+#: Above this many features a page (every feature inline, one GeoJSON) opens slowly in a browser — the project's
+#: gis-notes put the practical limit of inline vector features near 5,000; the command warns and says how to narrow.
+HEAVY_FEATURES = 5_000
 MAX_CATEGORIES = 12
 #: Qualitative colours for categories (Tableau 10 + 2), grey for "other" and for no value.
 PALETTE = (

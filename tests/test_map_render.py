@@ -113,6 +113,25 @@ def test_unit_grids_in_quantile_classes(district: Engine, settings: Settings, tm
     assert legend and "分位数分级" in legend.group(0)
     rows = re.findall(r"<li>.*?<small>([\d,]+)</small></li>", legend.group(0))
     assert 1 <= len(rows) <= 4 and sum(int(r.replace(",", "")) for r in rows) == n
+    assert "warning:" not in output
+
+
+def test_a_page_of_more_features_than_a_browser_draws_at_ease_is_warned_about(
+    district: Engine, settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """review47 F6: the demo's unit grids made a 28 MB page of 38,415 inline polygons, said as '38,415 features'."""
+    with district.connect() as conn:
+        n = conn.execute(text("SELECT count(*) FROM unit_grids")).scalar_one()
+    monkeypatch.setattr(render, "HEAVY_FEATURES", n - 1)
+    code, output = run(settings, "--layer", "grids", "--out", str(tmp_path / "unit.html"))
+    assert code == 0, output
+    size = re.search(r"files, ([\d.]+) MB in all\)", output).group(1)
+    said = " ".join(output[output.index("warning:") :].split())
+    assert said.startswith(
+        f"warning: 页面内嵌 {n:,} 个要素({size} MB),浏览器打开会很慢,可用 --tier、--bbox 或 --limit 缩小范围 / "
+        f"the page holds {n:,} features inline ({size} MB), more than the ~{n - 1:,} a browser draws at ease: "
+        "narrow it with --tier, --bbox or --limit (the console serves unit grids as vector tiles)"
+    )
 
 
 def test_cases_by_state_and_components_by_status(district: Engine, settings: Settings, tmp_path: Path) -> None:

@@ -234,6 +234,14 @@ def render(
     echo(f"wrote {result.html} and {result.files_dir.name}/ ({len(result.files)} files, {size / 1e6:.1f} MB in all)")
     cut = f" of {result.total:,} (raise --limit or use --bbox)" if result.truncated else ""
     echo(f"{result.features:,} features{cut}")
+    if result.features > renderer.HEAVY_FEATURES:
+        typer.echo(
+            f"warning: 页面内嵌 {result.features:,} 个要素({size / 1e6:.1f} MB),浏览器打开会很慢,可用 --tier、--bbox "
+            f"或 --limit 缩小范围 / the page holds {result.features:,} features inline ({size / 1e6:.1f} MB), more "
+            f"than the ~{renderer.HEAVY_FEATURES:,} a browser draws at ease: narrow it with --tier, --bbox or --limit "
+            "(the console serves unit grids as vector tiles)",
+            err=True,
+        )
     if result.as_of is not None:
         provisional = " — provisional (暂定): the period had not ended then" if result.provisional else ""
         echo(f"cases judged as of {result.as_of.isoformat()}{provisional}")
