@@ -240,6 +240,21 @@ def estimate_shapefile_size(
     return shp, dbf
 
 
+def _narrow_integers(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """64-bit integer columns whose values fit 32 bits as 32-bit: GDAL declares a 64-bit one N(18,0) in a DBF,
+    which ArcGIS reads as Double (width 10 or more), a 32-bit one N(9,0), read as Long Integer (review47 F7)."""
+    lo, hi = np.iinfo(np.int32).min, np.iinfo(np.int32).max
+    narrowed = {}
+    for name in gdf.columns:
+        col = gdf[name]
+        if name == gdf.geometry.name or col.dtype.kind not in "iu" or col.dtype.itemsize <= 4:
+            continue
+        present = col.dropna()
+        if present.empty or (present.min() >= lo and present.max() <= hi):
+            narrowed[name] = "int32" if isinstance(col.dtype, np.dtype) and not col.hasnans else "Int32"
+    return gdf.astype(narrowed) if narrowed else gdf
+
+
 def _dbf_width(series: pd.Series, encoding: str) -> int:
     kind = series.dtype.kind
     if kind in "iu":
@@ -874,6 +889,7 @@ def _write_shapefile(
             # The DBF has only a date type; keep the time of day as ISO text.
             gdf[column] = gdf[column].dt.strftime("%Y-%m-%dT%H:%M:%S").astype(object)
     gdf = _single_geometry_type(gdf, path)
+    gdf = _narrow_integers(gdf)
     attrs = pd.DataFrame(gdf.drop(columns=geom_name))
     label = field_map.get(row_label) if row_label else None
     _check_shapefile_text(attrs, encoding, path, label)

@@ -247,9 +247,9 @@ def test_shapefile_export_declares_the_standard_code_and_name_widths(
         "DIST_CODE": ("C", 6, 0),
         "STRT_CODE": ("C", 9, 0),
         "COMM_CODE": ("C", 12, 0),
-        "SEQ": ("N", 18, 0),
-        "ROW": ("N", 18, 0),
-        "COL": ("N", 18, 0),
+        "SEQ": ("N", 9, 0),  # 32-bit: ArcGIS reads N(18,0) as Double, N(9,0) as Long Integer (review47 F7)
+        "ROW": ("N", 9, 0),
+        "COL": ("N", 9, 0),
         "AREA_M2": ("N", 24, 15),  # pyogrio sets no precision: GDAL's default
         "T3_CODE": ("C", 14, 0),  # review38 U10: the tier-3 code's 14 digits
         "DIST_NAME": ("C", 80, 0),

@@ -714,3 +714,23 @@ def test_a_csv_rounds_projected_wkt_to_millimetres_and_lon_lat_to_1e8_degrees(tm
     exact = units().to_crs(4548)
     assert shapely.equals_exact(back.geometry.values, exact.geometry.values, tolerance=0.0005 * 2**0.5).all()
     assert not shapely.equals_exact(back.geometry.values, exact.geometry.values, tolerance=1e-9).any()
+
+
+def test_integers_that_fit_32_bits_are_declared_n9_others_keep_n18(tmp_path: Path) -> None:
+    """review47 F7: ArcGIS reads a DBF N(18,0) as Double; an integer column whose values fit 32 bits is written as
+    N(9,0) (Long Integer), nulls kept; one that does not fit keeps N(18,0) and its values."""
+    gdf = gpd.GeoDataFrame(
+        {
+            "seq": np.array([1, 2, 3], dtype=np.int64),
+            "staff": pd.array([4, None, 6], dtype="Int64"),
+            "big": np.array([1, 2**40, 3], dtype=np.int64),
+        },
+        geometry=[Point(113.6, 34.7), Point(113.61, 34.7), Point(113.62, 34.7)],
+        crs=4490,
+    )
+    write_layer(gdf, tmp_path / "n.shp")
+    fields = dbf_fields(tmp_path / "n.shp")
+    assert fields == {"SEQ": ("N", 9, 0), "staff": ("N", 9, 0), "big": ("N", 18, 0)}
+    back = gpd.read_file(tmp_path / "n.shp", engine="pyogrio")
+    assert back["SEQ"].tolist() == [1, 2, 3] and back["big"].tolist() == [1, 2**40, 3]
+    assert back["staff"].isna().tolist() == [False, True, False] and back["staff"][0] == 4
