@@ -69,7 +69,10 @@ GCJ_EE = 0.00669342162296594323
 BD_X_PI = np.pi * 3000.0 / 180.0
 BD_DLON = 0.0065
 BD_DLAT = 0.006
-# China bbox of the public implementations (prcoords, eviltransform, coordtransform).
+# China bbox of the public implementations (prcoords, eviltransform, coordtransform). A rectangle, not China's
+# outline: it also takes in Korea, northern Vietnam and parts of Mongolia, where a position would be shifted by
+# ~500 m as if it were GCJ-02. The conversions are for positions in mainland China only — a district's own
+# boundaries refuse anything outside it anyway (review47 F8).
 CHINA_BBOX = (72.004, 0.8293, 137.8347, 55.8271)
 
 # 1e-9 degree ≈ 0.1 mm; the iteration converges in 3–4 steps, 20 is a safety bound.
