@@ -62,9 +62,6 @@ if TYPE_CHECKING:  # documents loads the order templates: imported where an orde
 
 log = logging.getLogger(__name__)
 LOCAL_TZ = ZoneInfo("Asia/Shanghai")
-#: The datum cases are stored and answered in unless asked for another (CGCS2000, taken as WGS-84: ~1 m apart today
-#: from plate motion since 2000.0, ignored; see ``gisgrid.geodesy``).
-STORAGE_DATUM = "cgcs2000"
 #: The nearest component of the implied class within this distance is linked to the case.
 COMPONENT_LINK_M = 30.0
 
@@ -2108,7 +2105,7 @@ def get_case(
         ).mappings()
     ]
     data["merged_duplicates"] = merged_duplicates(conn, case_id)
-    data["datum"] = STORAGE_DATUM  # of lon/lat (GET /cases/{id}?datum= answers in another)
+    data["datum"] = geodesy.STORAGE_DATUM  # of lon/lat (GET /cases/{id}?datum= answers in another)
     return data
 
 
@@ -2755,36 +2752,6 @@ def heat_in_datum(points: list[tuple[float, float, int]], datum: str) -> list[tu
         return points
     lon, lat = geodesy.from_storage([p[1] for p in points], [p[0] for p in points], to)
     return [(round(float(y), 6), round(float(x), 6), p[2]) for p, x, y in zip(points, lon, lat, strict=True)]
-
-
-#: Points an edge of a GCJ-02/BD-09 box is converted at (``bbox_to_storage``): at least ``BBOX_EDGE_POINTS``, at most
-#: ``BBOX_EDGE_STEP_DEG`` apart (the offset's shortest wavelength is 1/3°: between samples 0.002° apart the converted
-#: edge bends by well under a centimetre), and no more than ``BBOX_EDGE_MAX_POINTS`` for a huge box.
-BBOX_EDGE_POINTS = 32
-BBOX_EDGE_STEP_DEG = 0.002
-BBOX_EDGE_MAX_POINTS = 4096
-#: Padding (degrees, ~1 cm) of that envelope for the millimetres the converted edge bends between two samples.
-BBOX_PAD_DEG = 1e-7
-
-
-def bbox_to_storage(bbox: tuple[float, float, float, float], datum: str) -> tuple[float, float, float, float]:
-    """A lon/lat box given in ``datum`` as the storage box that holds it: the envelope of its edges, densified
-    (``BBOX_EDGE_POINTS`` points an edge at least, none farther apart than ``BBOX_EDGE_STEP_DEG``), converted and
-    padded by ``BBOX_PAD_DEG``.
-    The corners alone are not enough: the GCJ-02 offset has ``sin(6πx)`` terms (a 1/3° wavelength), so along a
-    box's edge it varies by metres — up to ~20 m on a 0.3° box — and the converted edge bulges past its corners."""
-    given = geodesy.check_datum(datum)
-    if given in ("cgcs2000", "wgs84"):
-        return bbox
-    x0, y0, x1, y1 = bbox
-    n = max(BBOX_EDGE_POINTS, min(BBOX_EDGE_MAX_POINTS, math.ceil(max(x1 - x0, y1 - y0) / BBOX_EDGE_STEP_DEG) + 1))
-    t = np.linspace(0.0, 1.0, n)
-    xs, ys = x0 + t * (x1 - x0), y0 + t * (y1 - y0)
-    lon_edges = np.concatenate([xs, xs, np.full(n, x0), np.full(n, x1)])  # south, north, west, east
-    lat_edges = np.concatenate([np.full(n, y0), np.full(n, y1), ys, ys])
-    lon, lat = geodesy.to_storage(lon_edges, lat_edges, given)
-    pad = BBOX_PAD_DEG  # the edge bends by millimetres between samples
-    return float(lon.min() - pad), float(lat.min() - pad), float(lon.max() + pad), float(lat.max() + pad)
 
 
 def as_feature(case: dict[str, Any]) -> dict[str, Any]:

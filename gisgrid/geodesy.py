@@ -47,8 +47,9 @@ the bbox edge may be treated differently in the two directions; no city lies nea
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
-from typing import Literal, TypeGuard, TypeVar, get_args
+from typing import Any, Literal, TypeGuard, TypeVar, get_args
 
 import geopandas as gpd
 import numpy as np
@@ -56,11 +57,15 @@ import pyproj
 import shapely
 from numpy.typing import ArrayLike
 from pyproj.transformer import TransformerGroup
+from shapely.geometry import mapping, shape
 
 from gisgrid.errors import InvalidInput, Reason
 
 Datum = Literal["wgs84", "cgcs2000", "gcj02", "bd09"]
 DATUMS: tuple[str, ...] = get_args(Datum)
+#: The datum places are stored in, and answered in unless a request asks for another: one label for the storage
+#: frame across the API (CGCS2000, taken as WGS-84: ~1 m apart today from plate motion since 2000.0, ignored).
+STORAGE_DATUM: Datum = "cgcs2000"
 
 # Krasovsky 1940 ellipsoid used by the GCJ-02 formula.
 GCJ_A = 6378245.0
@@ -251,13 +256,18 @@ def from_storage(lon: ArrayLike, lat: ArrayLike, datum: Datum) -> _Pair:
 
 
 def transform_geometries(
-    geoms: _Geoms, datum: Datum, *, direction: Literal["to_storage", "from_storage"] = "to_storage"
+    geoms: _Geoms,
+    datum: Datum,
+    *,
+    direction: Literal["to_storage", "from_storage"] = "to_storage",
+    decimals: int | None = None,
 ) -> _Geoms:
     """Convert every coordinate of ``geoms`` (lon/lat) from ``datum`` to storage, or back.
 
     One vectorised call per geometry dimensionality (``shapely.transform`` hands all coordinates to numpy at
     once); Z values are kept. A GeoSeries comes back with the same index and CRS metadata (the coordinates
-    stay geographic lon/lat; callers label them EPSG:4490)."""
+    stay geographic lon/lat; callers label them EPSG:4490). ``decimals``: the converted lon/lat rounded to that
+    many decimals (an answer's precision; wgs84/cgcs2000 geometries are returned as they are)."""
     check_datum(datum)
     if direction not in ("to_storage", "from_storage"):
         raise InvalidInput(f"unknown direction {direction!r}: expected to_storage or from_storage")
@@ -267,6 +277,8 @@ def transform_geometries(
     def func(coords: np.ndarray) -> np.ndarray:
         out = coords.copy()
         out[:, 0], out[:, 1] = convert(coords[:, 0], coords[:, 1], datum)
+        if decimals is not None:
+            out[:, :2] = np.round(out[:, :2], decimals)
         return out
 
     if datum in ("wgs84", "cgcs2000"):
@@ -322,6 +334,57 @@ def parse_bbox(text_: str, field: str = "bbox") -> BBox:
             reason=Reason.BBOX_OUT_OF_RANGE,
         )
     return minx, miny, maxx, maxy
+
+
+#: Points an edge of a GCJ-02/BD-09 box is converted at (``bbox_to_storage``): at least ``BBOX_EDGE_POINTS``, at most
+#: ``BBOX_EDGE_STEP_DEG`` apart (the offset's shortest wavelength is 1/3°: between samples 0.002° apart the converted
+#: edge bends by well under a centimetre), and no more than ``BBOX_EDGE_MAX_POINTS`` for a huge box.
+BBOX_EDGE_POINTS = 32
+BBOX_EDGE_STEP_DEG = 0.002
+BBOX_EDGE_MAX_POINTS = 4096
+#: Padding (degrees, ~1 cm) of that envelope for the millimetres the converted edge bends between two samples.
+BBOX_PAD_DEG = 1e-7
+
+
+def bbox_to_storage(bbox: BBox, datum: str) -> BBox:
+    """A lon/lat box given in ``datum`` as the storage box that holds it: the envelope of its edges, densified
+    (``BBOX_EDGE_POINTS`` points an edge at least, none farther apart than ``BBOX_EDGE_STEP_DEG``), converted and
+    padded by ``BBOX_PAD_DEG``. The one reading of a ``bbox`` with a ``datum`` (GET /cases, /components, /grids).
+    The corners alone are not enough: the GCJ-02 offset has ``sin(6πx)`` terms (a 1/3° wavelength), so along a
+    box's edge it varies by metres — up to ~20 m on a 0.3° box — and the converted edge bulges past its corners."""
+    given = check_datum(datum)
+    if given in ("cgcs2000", "wgs84"):
+        return bbox
+    x0, y0, x1, y1 = bbox
+    n = max(BBOX_EDGE_POINTS, min(BBOX_EDGE_MAX_POINTS, math.ceil(max(x1 - x0, y1 - y0) / BBOX_EDGE_STEP_DEG) + 1))
+    t = np.linspace(0.0, 1.0, n)
+    xs, ys = x0 + t * (x1 - x0), y0 + t * (y1 - y0)
+    lon_edges = np.concatenate([xs, xs, np.full(n, x0), np.full(n, x1)])  # south, north, west, east
+    lat_edges = np.concatenate([np.full(n, y0), np.full(n, y1), ys, ys])
+    lon, lat = to_storage(lon_edges, lat_edges, given)
+    pad = BBOX_PAD_DEG  # the edge bends by millimetres between samples
+    return float(lon.min() - pad), float(lat.min() - pad), float(lon.max() + pad), float(lat.max() + pad)
+
+
+#: Decimals of an answer's lon/lat (1e-7° ≈ 1 cm), as PostGIS writes them (``ST_AsGeoJSON(geom, 7)``).
+ANSWER_DECIMALS = 7
+
+
+def features_in_datum(features: list[dict[str, Any]], datum: str) -> list[dict[str, Any]]:
+    """GeoJSON Features read from storage with every vertex of their geometries in ``datum`` (gcj02 to draw on
+    AMap/Tencent tiles, bd09 on Baidu's), rounded to ``ANSWER_DECIMALS``: points, lines and polygons alike, all in
+    one vectorised :func:`transform_geometries` (a polygon vertex-wise: a shared vertex stays shared). The features
+    as they are for cgcs2000 and wgs84; a Feature without geometry is kept as it is."""
+    to = check_datum(datum)
+    placed = [i for i, f in enumerate(features) if f.get("geometry")]
+    if to in ("cgcs2000", "wgs84") or not placed:
+        return features
+    stored = np.array([shape(features[i]["geometry"]) for i in placed], dtype=object)
+    moved = transform_geometries(stored, to, direction="from_storage", decimals=ANSWER_DECIMALS)
+    out = list(features)
+    for i, geom in zip(placed, moved, strict=True):
+        out[i] = {**features[i], "geometry": mapping(geom)}
+    return out
 
 
 # ---------------------------------------------------------------- projections: densify, true area, distortion

@@ -216,3 +216,54 @@ def test_geodesic_areas_of_lon_lat_polygons_follow_their_stored_edges() -> None:
     areas = geodesy.geodesic_areas(np.array([unit, skew, None, shapely.Polygon()], dtype=object), 4490)
     assert areas[:2] == pytest.approx([_geod_area(unit), _geod_area(skew)], abs=0.05)
     assert areas[2:].tolist() == [0.0, 0.0]
+
+
+@pytest.mark.parametrize("datum", ["gcj02", "bd09"])
+def test_bbox_in_offset_datum_holds_every_converted_edge_point(datum: geodesy.Datum) -> None:
+    """The offsets vary by metres along an edge (review 39's worst 0.1° box: ~5 m past the corners' envelope), so
+    the storage box holds the converted edges, not only the converted corners."""
+    b = (105.0539, 28.8349, 105.1539, 28.9049)
+    s = geodesy.bbox_to_storage(b, datum)
+    t = np.linspace(0.0, 1.0, 2001)
+    xs, ys = b[0] + t * (b[2] - b[0]), b[1] + t * (b[3] - b[1])
+    lon = np.concatenate([xs, xs, np.full_like(t, b[0]), np.full_like(t, b[2])])
+    lat = np.concatenate([np.full_like(t, b[1]), np.full_like(t, b[3]), ys, ys])
+    x, y = geodesy.to_storage(lon, lat, datum)
+    assert x.min() >= s[0] and y.min() >= s[1] and x.max() <= s[2] and y.max() <= s[3]
+    # Padded by ~1 cm only: the box is the envelope of the converted edges to within 1.1e-7°.
+    np.testing.assert_allclose(s, (x.min(), y.min(), x.max(), y.max()), rtol=0, atol=1.1e-7)
+    assert geodesy.bbox_to_storage(b, "cgcs2000") == b
+
+
+def test_features_in_datum_convert_every_vertex_of_points_lines_and_polygons() -> None:
+    """GET /components and /grids answer their GeoJSON in the request's datum: each vertex as from_storage puts it,
+    to 7 decimals; a shared vertex stays shared; cgcs2000/wgs84 and a Feature without geometry as they are."""
+    square = [[113.69, 34.75], [113.691, 34.75], [113.691, 34.751], [113.69, 34.751], [113.69, 34.75]]
+    features = [
+        {"type": "Feature", "id": "p", "geometry": {"type": "Point", "coordinates": [113.69, 34.75]}, "properties": {}},
+        {"type": "Feature", "id": "l", "geometry": {"type": "LineString", "coordinates": square[:3]}, "properties": {}},
+        {
+            "type": "Feature",
+            "id": "m",
+            "geometry": {"type": "MultiPolygon", "coordinates": [[square]]},
+            "properties": {"code": "x"},
+        },
+        {"type": "Feature", "id": "n", "geometry": None, "properties": {}},
+    ]
+    for same in ("cgcs2000", "wgs84"):
+        assert geodesy.features_in_datum(features, same) is features
+    for datum in ("gcj02", "bd09"):
+        out = geodesy.features_in_datum(features, datum)
+        lon, lat = geodesy.from_storage([c[0] for c in square], [c[1] for c in square], datum)
+        want = [[round(float(x), 7), round(float(y), 7)] for x, y in zip(lon, lat, strict=True)]
+        assert [o["id"] for o in out] == ["p", "l", "m", "n"] and out[3] == features[3]
+        assert list(out[0]["geometry"]["coordinates"]) == want[0]
+        assert [list(c) for c in out[1]["geometry"]["coordinates"]] == want[:3]
+        assert out[2]["geometry"]["type"] == "MultiPolygon" and out[2]["properties"] == {"code": "x"}
+        ring = [list(c) for c in out[2]["geometry"]["coordinates"][0][0]]
+        assert ring == want and ring[0] == ring[-1]
+        back = geodesy.to_storage([c[0] for c in ring], [c[1] for c in ring], datum)
+        np.testing.assert_allclose(np.column_stack(back), square, rtol=0, atol=1.5e-7)  # 7 decimals: ~1 cm
+    assert features[0]["geometry"]["coordinates"] == [113.69, 34.75]  # the input is not changed
+    with pytest.raises(InvalidInput, match="unknown datum 'gcj'"):
+        geodesy.features_in_datum(features, "gcj")

@@ -20,7 +20,7 @@ from api.inputs import FormTextRoute, RequestModel, form_payload
 from api.prefix import BaseDep, cursor_links
 from api.schemas import Case, CaseDetail, CaseFeatureCollection, CaseList, Datum, error_responses, geojson_schema
 from gisgrid import cases as svc
-from gisgrid import workflow
+from gisgrid import geodesy, workflow
 from gisgrid.documents import CSP as ORDER_CSP
 from gisgrid.errors import DatabaseError, InvalidInput, NotFound, Reason
 from gisgrid.evaluation_service import PERIOD_HELP, parse_period
@@ -414,7 +414,7 @@ def list_cases(
 ) -> dict[str, Any] | GeoJSONResponse:
     f = replace(f, light=light, limit=page.limit, offset=page.offset, sort=sort, after=after)
     if f.bbox is not None:
-        f = replace(f, bbox=svc.bbox_to_storage(f.bbox, datum))
+        f = replace(f, bbox=geodesy.bbox_to_storage(f.bbox, datum))
     with engine.connect() as conn:
         found = svc.case_page(conn, services, f, role=actor.role, department=actor.offered_department)
     items, matched = svc.in_datum(found.items, datum), found.matched
@@ -443,7 +443,7 @@ def heat(
     """``points``: [lat, lon, cases] per square (squares of ``cell_deg`` in the stored CGCS2000; each point, the mean
     of its cases, answered in ``datum``), as GET /cases takes ``datum`` for its lon/lat and bbox."""
     if f.bbox is not None:
-        f = replace(f, bbox=svc.bbox_to_storage(f.bbox, datum))
+        f = replace(f, bbox=geodesy.bbox_to_storage(f.bbox, datum))
     with engine.connect() as conn:
         points = svc.heat_in_datum(svc.case_heat(conn, services, f), datum)
     return {"cell_deg": svc.HEAT_CELL_DEG, "cases": sum(p[2] for p in points), "points": points, "datum": datum}
@@ -463,7 +463,7 @@ def lights(
     """The counts answer no place, but ``bbox`` is one: read in ``datum`` as GET /cases and /cases/heat read it
     (a GCJ-02 map's box taken as CGCS2000 counted the cases ~500 m off)."""
     if f.bbox is not None:
-        f = replace(f, bbox=svc.bbox_to_storage(f.bbox, datum))
+        f = replace(f, bbox=geodesy.bbox_to_storage(f.bbox, datum))
     with engine.connect() as conn:
         return svc.light_counts(conn, services, f)
 
