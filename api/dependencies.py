@@ -19,7 +19,11 @@ from gisgrid.photos import THUMB_MAX
 async def bbox_query(
     bbox: Annotated[
         str | None,
-        Query(description="minLon,minLat,maxLon,maxLat (CGCS2000/WGS84 degrees)", examples=["113.6,34.7,113.8,34.8"]),
+        Query(
+            description="minLon,minLat,maxLon,maxLat in degrees: CGCS2000/WGS84, or the request's datum where it "
+            "takes one",
+            examples=["113.6,34.7,113.8,34.8"],
+        ),
     ] = None,
 ) -> BBox | None:
     return None if bbox is None else parse_bbox(bbox)
@@ -39,9 +43,15 @@ async def page_query(
     return Page(limit, offset)
 
 
-DatumQuery = Annotated[
+#: ``datum`` of a GET that answers places (GET /components, /grids, /grids/locate): one meaning with GET /cases'
+#: — the datum of the lon/lat and ``bbox`` given and of every coordinate answered; the answer names it. Its
+#: default is the storage frame's label, ``cgcs2000`` (wgs84 is the same numbers).
+AnswerDatumQuery = Annotated[
     Literal["wgs84", "cgcs2000", "gcj02", "bd09"],
-    Query(description="Datum of lon/lat: wgs84, cgcs2000, gcj02 (AMap/Tencent) or bd09 (Baidu)"),
+    Query(
+        description="Datum of lon/lat and bbox given and of the coordinates answered (the answer's datum names it): "
+        "cgcs2000 (stored; ≈ wgs84), gcj02 to draw on AMap/Tencent tiles, bd09 on Baidu's"
+    ),
 ]
 #: A photo's ``size``: a plain string checked by :func:`gisgrid.photos.check_size`, whose 422 names the value given.
 PhotoSizeQuery = Annotated[

@@ -369,8 +369,8 @@ class ComponentProperties(BaseModel):
     updated_at: str = Field(description="ISO 8601, +08:00")
 
 
-class ComponentFeature(BaseModel):
-    """A component (部件) as a GeoJSON Feature."""
+class ComponentListFeature(BaseModel):
+    """A component (部件) in a list: a GeoJSON Feature (the collection names the datum)."""
 
     type: Literal["Feature"]
     id: str
@@ -378,9 +378,19 @@ class ComponentFeature(BaseModel):
     properties: ComponentProperties
 
 
+class ComponentFeature(ComponentListFeature):
+    """A component (部件) as a GeoJSON Feature."""
+
+    datum: Datum = Field(
+        description="Datum of the coordinates (a foreign member): cgcs2000 unless GET asked for another; a write's "
+        "answer is in cgcs2000 whatever datum its body's lon/lat were in"
+    )
+
+
 class ComponentFeatureCollection(BaseModel):
     type: Literal["FeatureCollection"]
-    features: list[ComponentFeature]
+    features: list[ComponentListFeature]
     numberMatched: int
     numberReturned: int
     links: list[PageLink]
+    datum: Datum = Field(description="Datum of the coordinates (a foreign member): cgcs2000 unless asked otherwise")

@@ -5,7 +5,9 @@ from __future__ import annotations
 import io
 from urllib.parse import quote
 
+import numpy as np
 import pytest
+import shapely
 from fastapi.testclient import TestClient
 from httpx2 import Response
 from PIL import Image
@@ -472,3 +474,82 @@ def test_the_photo_form_refuses_a_field_it_does_not_take_and_more_than_ten_photo
     )
     assert r.status_code == 200 and [p["name"] for p in r.json()["properties"]["photos"]] == ["lamp.png", "r0.png"]
     assert history() == ["create", "photo", "photo"]
+
+
+def _gcj_pair() -> tuple[float, float, float, float]:
+    """A place (CGCS2000) whose GCJ-02 coordinates, read as CGCS2000, are inside the district too: x, y, gx, gy."""
+    from gisgrid import geodesy
+    from tests.fixtures import small_district
+
+    district = small_district().query("level == 'district'").geometry.iloc[0]
+    xs, ys = inside_points(60, seed=5)
+    gxs, gys = geodesy.from_storage(xs, ys, "gcj02")
+    i = int(np.flatnonzero(shapely.contains_xy(district, gxs, gys))[0])
+    return float(xs[i]), float(ys[i]), float(gxs[i]), float(gys[i])
+
+
+def test_datum_on_components_means_what_it_means_on_cases(client: TestClient) -> None:
+    """review47 F2: ``GET /components?datum=gcj02`` converted lon/lat only — ``bbox`` was read as CGCS2000 and the
+    features came back in CGCS2000, unnamed. Now ``datum`` is that of lon/lat, bbox and every coordinate answered,
+    and the answer names it, on the list and on one component; a write answers in the storage datum and says so."""
+    from gisgrid import geodesy
+
+    x, y, gx, gy = _gcj_pair()
+    made = []
+    for cls in ("01037", "03005"):  # two components at one GCJ-02 place (an AMap client's)
+        r = client.post("/components", json={"class_code": cls, "lon": gx, "lat": gy, "datum": "gcj02"}, headers=WHO)
+        assert r.status_code == 201, r.text
+        assert r.json()["datum"] == "cgcs2000"  # stored, and answered, in CGCS2000
+        assert r.json()["geometry"]["coordinates"] == pytest.approx([x, y], abs=1.5e-7)
+        made.append(r.json())
+    # A third stored at the GCJ-02 numbers taken as CGCS2000, ~620 m east: what a box read as CGCS2000 found.
+    trap = client.post(
+        "/components", json={"class_code": "01037", "lon": gx, "lat": gy, "datum": "cgcs2000"}, headers=WHO
+    ).json()
+    stored = made[0]["geometry"]["coordinates"]
+    (ex,), (ey,) = geodesy.from_storage([stored[0]], [stored[1]], "gcj02")
+    in_gcj = [round(float(ex), 7), round(float(ey), 7)]
+    (bx,), (by,) = geodesy.from_storage([stored[0]], [stored[1]], "bd09")
+    in_bd = [round(float(bx), 7), round(float(by), 7)]
+
+    def ids(body: dict) -> list[str]:
+        return [f["id"] for f in body["features"]]
+
+    box = f"{gx - 2e-4},{gy - 2e-4},{gx + 2e-4},{gy + 2e-4}"
+    gcj = client.get("/components", params={"bbox": box, "datum": "gcj02"})
+    assert gcj.status_code == 200, gcj.text
+    body = gcj.json()
+    assert ids(body) == sorted(f["id"] for f in made) and body["datum"] == "gcj02"
+    assert [f["geometry"]["coordinates"] for f in body["features"]] == [in_gcj, in_gcj]
+    plain = client.get("/components", params={"bbox": box}).json()  # the box taken as CGCS2000
+    assert ids(plain) == [trap["id"]] and plain["datum"] == "cgcs2000"
+    assert plain["features"][0]["geometry"]["coordinates"] == trap["geometry"]["coordinates"]
+    bd_box = f"{bx - 2e-4},{by - 2e-4},{bx + 2e-4},{by + 2e-4}"
+    bd = client.get("/components", params={"bbox": bd_box, "datum": "bd09"}).json()
+    assert ids(bd) == ids(body) and bd["datum"] == "bd09"
+    assert [f["geometry"]["coordinates"] for f in bd["features"]] == [in_bd, in_bd]
+    assert ids(client.get("/components", params={"bbox": bd_box, "datum": "gcj02"}).json()) == []
+    # lon/lat and the answer in one datum: the nearest two, 0 m away, where the client put them
+    near = client.get("/components", params={"lon": gx, "lat": gy, "datum": "gcj02", "nearest": 2}).json()
+    assert ids(near) == ids(body) and near["datum"] == "gcj02"
+    assert [(f["geometry"]["coordinates"], f["properties"]["distance_m"]) for f in near["features"]] == [
+        (in_gcj, 0),
+        (in_gcj, 0),
+    ]
+    # One component, as GET /cases/{id}
+    cid = made[0]["id"]
+    one = client.get(f"/components/{cid}", params={"datum": "gcj02"}).json()
+    assert (one["geometry"]["coordinates"], one["datum"]) == (in_gcj, "gcj02")
+    assert one["properties"] == client.get(f"/components/{cid}").json()["properties"]
+    assert client.get(f"/components/{cid}", params={"datum": "bd09"}).json()["geometry"]["coordinates"] == in_bd
+    default = client.get(f"/components/{cid}").json()
+    assert (default["geometry"]["coordinates"], default["datum"]) == (stored, "cgcs2000")
+    assert client.get(f"/components/{cid}", params={"datum": "wgs84"}).json()["datum"] == "wgs84"  # same numbers
+    # The same refusal of the same mistakes on each
+    for path in ("/components", f"/components/{cid}"):
+        bad = client.get(path, params={"datum": "mars"})
+        assert bad.status_code == 422 and [(i["field"], i["code"]) for i in bad.json()["detail"]] == [
+            ("datum", "literal_error")
+        ], path
+        typo = client.get(path, params={"dataum": "gcj02"})
+        assert typo.status_code == 422 and typo.json()["reason"] == "extra_forbidden", path

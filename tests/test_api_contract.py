@@ -318,7 +318,9 @@ def test_the_answers_are_what_the_openapi_schemas_say(client: TestClient, lamp: 
     one, page = client.get(f"/components/{component['id']}"), client.get("/components")
     assert {r.headers["content-type"] for r in (created, one, page)} == {"application/geo+json"}
     schemas.ComponentFeature.model_validate(one.json(), strict=True)
+    schemas.ComponentFeature.model_validate(component, strict=True)
     schemas.ComponentFeatureCollection.model_validate(page.json(), strict=True)
+    assert (component["datum"], one.json()["datum"], page.json()["datum"]) == ("cgcs2000",) * 3
     missing = client.get("/components/nope")  # an error is JSON, not GeoJSON
     assert missing.status_code == 404 and missing.headers["content-type"] == "application/json"
 
@@ -354,7 +356,7 @@ def test_openapi_declares_every_key_of_the_case_answers_and_the_workflows_enums(
     form_props = declared[form_body.rsplit("/")[-1]]["properties"]
     assert _enum(form_props["source"]) == list(svc.SOURCES)
     datums = ["wgs84", "cgcs2000", "gcj02", "bd09"]
-    for schema in ("CaseDetail", "CaseList", "CaseFeatureCollection"):
+    for schema in ("CaseDetail", "CaseList", "CaseFeatureCollection", "ComponentFeature", "ComponentFeatureCollection"):
         assert declared[schema]["properties"]["datum"]["enum"] == datums, schema
     for path in ("/cases/{case_id}/actions/{action}", "/cases/{case_id}/actions/{action}/form"):
         action = next(p for p in ops[path]["post"]["parameters"] if p["name"] == "action")

@@ -169,6 +169,96 @@ def test_locate_converts_gcj02_and_bd09_input(client: TestClient, clean_db: Engi
     assert gcj["unit_grid"] == code and bd["unit_grid"] == code
 
 
+def _in_datum(geometry: dict, datum: geodesy.Datum) -> list:
+    """The stored GeoJSON MultiPolygon's every vertex as ``from_storage`` puts it in ``datum``, to 7 decimals."""
+    out = []
+    for polygon in geometry["coordinates"]:
+        rings = []
+        for ring in polygon:
+            lon, lat = geodesy.from_storage([c[0] for c in ring], [c[1] for c in ring], datum)
+            rings.append([[round(float(a), 7), round(float(b), 7)] for a, b in zip(lon, lat, strict=True)])
+        out.append(rings)
+    return out
+
+
+def test_grids_take_datum_for_bbox_and_polygons_as_cases_do(client: TestClient, clean_db: Engine) -> None:
+    """review47 F4: /grids and /grids/{code} refused ``datum`` (422 extra_forbidden) and answered CGCS2000 only, so
+    an AMap/Baidu client could neither filter nor draw grids in its datum. Both take it as GET /cases does — the
+    bbox read in it, every polygon vertex answered in it — and name it; without it the numbers are those stored."""
+    code, x, y, tier3 = _a_cell(clean_db)
+    stored = client.get(f"/grids/{code}").json()
+    assert stored["datum"] == "cgcs2000"
+    with clean_db.connect() as conn:  # the default answers the stored polygon as before
+        as_stored = conn.execute(
+            text(
+                "SELECT ST_AsGeoJSON(ST_ForcePolygonCCW(ST_SnapToGrid(geom, 1e-7)), 7, 0)::json "
+                "FROM unit_grids WHERE code = :c"
+            ),
+            {"c": code},
+        ).scalar_one()
+    assert stored["geometry"] == as_stored
+    (gx,), (gy,) = geodesy.from_storage([x], [y], "gcj02")
+    (bx,), (by,) = geodesy.from_storage([x], [y], "bd09")
+    for datum in ("gcj02", "bd09"):
+        one = client.get(f"/grids/{code}", params={"datum": datum})
+        assert one.status_code == 200, one.text
+        assert one.json() == {
+            **stored,
+            "geometry": {"type": "MultiPolygon", "coordinates": _in_datum(as_stored, datum)},
+            "datum": datum,
+        }
+    tier = client.get(f"/grids/{tier3}", params={"datum": "gcj02"}).json()
+    assert tier["datum"] == "gcj02" and tier["properties"]["tier"] == 3
+    assert tier["geometry"]["coordinates"] == _in_datum(client.get(f"/grids/{tier3}").json()["geometry"], "gcj02")
+
+    def ids(params: dict) -> list[str]:
+        r = client.get("/grids", params=params)
+        assert r.status_code == 200, r.text
+        return [f["id"] for f in r.json()["features"]]
+
+    box = f"{gx - 1e-5},{gy - 1e-5},{gx + 1e-5},{gy + 1e-5}"  # ~1 m round the cell's point, in GCJ-02
+    assert ids({"bbox": box, "datum": "gcj02"}) == [code]
+    assert code not in ids({"bbox": box})  # the box taken as CGCS2000: ~620 m east
+    bd_box = f"{bx - 1e-5},{by - 1e-5},{bx + 1e-5},{by + 1e-5}"
+    assert ids({"bbox": bd_box, "datum": "bd09"}) == [code]
+    assert code not in ids({"bbox": bd_box, "datum": "gcj02"})
+    page = client.get("/grids", params={"bbox": box, "datum": "gcj02"}).json()
+    assert page["datum"] == "gcj02" and page["numberMatched"] == 1
+    assert page["features"][0] == {
+        **{k: v for k, v in stored.items() if k != "datum"},  # the collection names it
+        "geometry": {"type": "MultiPolygon", "coordinates": _in_datum(as_stored, "gcj02")},
+    }
+    tier1 = client.get("/grids", params={"tier": "1", "datum": "bd09"}).json()
+    plain1 = client.get("/grids", params={"tier": "1"}).json()
+    assert (tier1["datum"], plain1["datum"]) == ("bd09", "cgcs2000")
+    assert [f["geometry"]["coordinates"] for f in tier1["features"]] == [
+        _in_datum(f["geometry"], "bd09") for f in plain1["features"]
+    ]
+    assert client.get("/grids", params={"tier": "1", "datum": "wgs84"}).json()["features"] == plain1["features"]
+    for path in ("/grids", f"/grids/{code}", "/grids/locate"):  # the same refusal of the same mistakes on each
+        bad = client.get(
+            path, params={"lon": x, "lat": y, "datum": "mars"} if path.endswith("locate") else {"datum": "mars"}
+        )
+        assert bad.status_code == 422 and [(i["field"], i["code"]) for i in bad.json()["detail"]] == [
+            ("datum", "literal_error")
+        ], path
+        typo = client.get(path, params={"dataum": "gcj02"})
+        assert typo.status_code == 422 and typo.json()["reason"] == "extra_forbidden", path
+
+
+def test_locate_names_the_datum_of_the_lon_lat_it_answers_as_cases_do(client: TestClient, clean_db: Engine) -> None:
+    """review47 F4: /grids/locate echoed "wgs84" by default while /cases says "cgcs2000" for the same stored frame.
+    The default is the storage frame's label on both; a datum sent is echoed with the lon/lat as sent."""
+    code, x, y, _ = _a_cell(clean_db)
+    default = client.get("/grids/locate", params={"lon": x, "lat": y}).json()
+    assert (default["unit_grid"], default["lon"], default["lat"], default["datum"]) == (code, x, y, "cgcs2000")
+    wgs = client.get("/grids/locate", params={"lon": x, "lat": y, "datum": "wgs84"}).json()
+    assert wgs == {**default, "datum": "wgs84"}  # the same numbers, named as sent
+    (gx,), (gy,) = geodesy.from_storage([x], [y], "gcj02")
+    gcj = client.get("/grids/locate", params={"lon": gx, "lat": gy, "datum": "gcj02"}).json()
+    assert gcj == {**default, "lon": gx, "lat": gy, "datum": "gcj02"}
+
+
 def test_locate_outside_coverage_is_404_with_reason(client: TestClient) -> None:
     r = client.get("/grids/locate", params={"lon": 116.4, "lat": 39.9})
     assert r.status_code == 404

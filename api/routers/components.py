@@ -12,7 +12,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse
 from pydantic import Field, field_validator
 
-from api.dependencies import BBox, DatumQuery, Page, PhotoSizeQuery, bbox_query, known_query_only, page_query
+from api.dependencies import AnswerDatumQuery, BBox, Page, PhotoSizeQuery, bbox_query, known_query_only, page_query
 from api.deps import ComponentEditorDep, EngineDep
 from api.http import MAX_FORM_BYTES, GeoJSONResponse
 from api.inputs import FormTextRoute, RequestModel
@@ -118,8 +118,11 @@ def with_photo_urls(feature: dict[str, Any], base: str) -> dict[str, Any]:
 
 def answer(base: str, status_code: int = 200) -> Callable[[dict[str, Any]], GeoJSONResponse]:
     """A write's answer, rendered inside its transaction (the store calls it before the commit): an answer that
-    cannot be rendered rolls the change back rather than reporting a 500 for a change that was saved."""
-    return lambda feature: GeoJSONResponse(with_photo_urls(feature, base), status_code=status_code)
+    cannot be rendered rolls the change back rather than reporting a 500 for a change that was saved. The component
+    as stored, in the storage datum, and saying so (the body's datum was that of the lon/lat sent)."""
+    return lambda feature: GeoJSONResponse(
+        {**with_photo_urls(feature, base), "datum": geodesy.STORAGE_DATUM}, status_code=status_code
+    )
 
 
 @router.post(
@@ -165,13 +168,14 @@ def search(
     tier_grid: Annotated[str | None, Query(pattern=r"^(\d{9}|\d{12}|\d{14})$", description="Tier 1/2/3 code")] = None,
     lon: Annotated[float | None, Query(ge=-180, le=180)] = None,
     lat: Annotated[float | None, Query(ge=-90, le=90)] = None,
-    datum: DatumQuery = "wgs84",
+    datum: AnswerDatumQuery = geodesy.STORAGE_DATUM,
     radius_m: Annotated[float | None, Query(gt=0, le=50_000, description="Radius in metres")] = None,
     nearest: Annotated[int | None, Query(ge=1, le=1000, description="k nearest, with distance_m")] = None,
     class_code: Annotated[str | None, Query(pattern=r"^\d{4,5}$")] = None,
     department: str | None = None,
     status: Literal["完好", "破损", "丢失", "废弃", "移除"] | None = None,
 ) -> dict[str, Any]:
+    """``datum`` is that of ``lon``/``lat`` and ``bbox`` and of the features' geometry, as GET /cases takes it."""
     near = None
     if lon is not None and lat is not None:
         x, y = geodesy.to_storage(np.array([lon]), np.array([lat]), datum)
@@ -181,7 +185,7 @@ def search(
             "lon/lat: give both or neither", detail=[{"field": "lon" if lon is None else "lat"}], reason=Reason.MISSING
         )
     q = store.ComponentQuery(
-        bbox=bbox,
+        bbox=None if bbox is None else geodesy.bbox_to_storage(bbox, datum),
         unit_grid=grid,
         tier_grid=tier_grid,
         near=near,
@@ -197,10 +201,11 @@ def search(
         features, matched = store.query_components(conn, q)
     return {
         "type": "FeatureCollection",
-        "features": [with_photo_urls(f, base) for f in features],
+        "features": [with_photo_urls(f, base) for f in geodesy.features_in_datum(features, datum)],
         "numberMatched": matched,
         "numberReturned": len(features),
         "links": page_links(request, page.limit, page.offset, len(features), matched),
+        "datum": datum,
     }
 
 
@@ -208,13 +213,17 @@ def search(
     "/{component_id}",
     summary="部件详情 One component",
     response_model=None,
-    dependencies=[Depends(known_query_only)],  # it takes none: datum=gcj02 would be answered in cgcs2000
+    dependencies=[Depends(known_query_only)],  # a misspelt datum (dataum=gcj02) is refused, not answered in cgcs2000
     response_class=GeoJSONResponse,
     responses={200: {"model": ComponentFeature, "description": "The component as a GeoJSON Feature"}},
 )
-def read(engine: EngineDep, base: BaseDep, component_id: str) -> dict[str, Any]:
+def read(
+    engine: EngineDep, base: BaseDep, component_id: str, datum: AnswerDatumQuery = geodesy.STORAGE_DATUM
+) -> dict[str, Any]:
+    """The component with its geometry in ``datum``, as GET /cases/{id} answers a case's lon/lat."""
     with engine.connect() as conn:
-        return with_photo_urls(store.get_component(conn, component_id), base)
+        feature = store.get_component(conn, component_id)
+    return {**with_photo_urls(geodesy.features_in_datum([feature], datum)[0], base), "datum": datum}
 
 
 @router.patch(

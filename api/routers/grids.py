@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 import numpy as np
 from fastapi import APIRouter, Depends, Query, Request
 
-from api.dependencies import BBox, DatumQuery, Page, bbox_query, known_query_only, page_query
+from api.dependencies import AnswerDatumQuery, BBox, Page, bbox_query, known_query_only, page_query
 from api.deps import EngineDep
 from api.http import GeoJSONResponse
 from api.prefix import page_links
@@ -30,15 +30,20 @@ def list_grids(
     bbox: Annotated[BBox | None, Depends(bbox_query)],
     page: Annotated[Page, Depends(page_query)],
     tier: Annotated[Tier, Query(description="unit = 万米单元网格; 1/2/3 = 三级网格 tiers")] = "unit",
+    datum: AnswerDatumQuery = geodesy.STORAGE_DATUM,
 ) -> dict[str, Any]:
+    """``datum`` is that of ``bbox`` and of the polygons answered (each vertex converted), as GET /cases takes it."""
+    if bbox is not None:
+        bbox = geodesy.bbox_to_storage(bbox, datum)
     with engine.connect() as conn:
         features, matched = store.grid_features(conn, tier=tier, bbox=bbox, limit=page.limit, offset=page.offset)
     return {
         "type": "FeatureCollection",
-        "features": features,
+        "features": geodesy.features_in_datum(features, datum),
         "numberMatched": matched,
         "numberReturned": len(features),
         "links": page_links(request, page.limit, page.offset, len(features), matched),
+        "datum": datum,
     }
 
 
@@ -47,8 +52,10 @@ def locate(
     engine: EngineDep,
     lon: Annotated[float, Query(ge=-180, le=180, description="Longitude")],
     lat: Annotated[float, Query(ge=-90, le=90, description="Latitude")],
-    datum: DatumQuery = "wgs84",
+    datum: AnswerDatumQuery = geodesy.STORAGE_DATUM,
 ) -> dict[str, Any]:
+    """``lon``/``lat`` are read in ``datum`` and answered as given, naming it (its default, cgcs2000, is the storage
+    frame's label, as on GET /cases; wgs84 is the same numbers)."""
     x, y = geodesy.to_storage(np.array([lon]), np.array([lat]), datum)
     with engine.connect() as conn:
         found = store.locate(conn, float(x[0]), float(y[0]))
@@ -56,6 +63,8 @@ def locate(
 
 
 @router.get("/{code}", summary="单个网格 One grid by code (a GeoJSON Feature)", response_class=GeoJSONResponse)
-def get_grid(engine: EngineDep, code: str) -> dict[str, Any]:
+def get_grid(engine: EngineDep, code: str, datum: AnswerDatumQuery = geodesy.STORAGE_DATUM) -> dict[str, Any]:
+    """The grid with its polygon in ``datum`` (each vertex converted)."""
     with engine.connect() as conn:
-        return store.grid_feature(conn, code)
+        feature = store.grid_feature(conn, code)
+    return {**geodesy.features_in_datum([feature], datum)[0], "datum": datum}
