@@ -254,6 +254,18 @@ def anchor_points(accepted: pd.DataFrame) -> np.ndarray:
     return points
 
 
+def anchor_xy(accepted: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`anchor_points` as lon/lat arrays, without making a point of every point row (a million rows' check
+    needs none)."""
+    lon, lat = accepted["lon"].to_numpy(dtype=float, copy=True), accepted["lat"].to_numpy(dtype=float, copy=True)
+    wkb = accepted["geom_wkb"].to_numpy(dtype=object)
+    has_wkb = pd.notna(wkb) if len(wkb) else np.zeros(0, dtype=bool)
+    if has_wkb.any():
+        inside = shapely.point_on_surface(shapely.from_wkb(wkb[has_wkb]))
+        lon[has_wkb], lat[has_wkb] = shapely.get_x(inside), shapely.get_y(inside)
+    return lon, lat
+
+
 def keep_stored_positions(conn: Connection, rows: pd.DataFrame) -> pd.DataFrame:
     """Rows of stored components with the stored geometry where the file's is the same position
     (:func:`gisgrid.components.same_positions`): an export rounds (GeoJSON) or reprojects, and neither the
@@ -370,57 +382,67 @@ def lock_new_places(conn: Connection, scheme: str, classes: Iterable[str]) -> No
         )
 
 
-def same_place_duplicates(
-    conn: Connection, scheme: str, accepted: pd.DataFrame, points: np.ndarray | None = None
-) -> pd.DataFrame:
+#: Degrees that cover ``SAME_PLACE_M`` in both axes anywhere in China: the prefilter of the same-place checks, whose
+#: exact test is in metres.
+SAME_PLACE_DEG = 1e-5
+_NO_PROBLEMS = ["row", "field", "value", "reason"]
+
+
+def same_place_duplicates(conn: Connection, scheme: str, accepted: pd.DataFrame) -> pd.DataFrame:
     """New rows (no identifier, or one no component has) of a class already stored at the same place are
     duplicates, not new things: a made-up or mistyped identifier does not make a second component of one thing.
-
-    ``points`` are the rows' anchor points; without them they are made only when something is stored nearby
-    (a first import of a million rows need not make a million points here)."""
+    So is a new row at the place of an earlier new row of its class in the same file (:func:`repeated_places`):
+    one file's two copies of a thing are refused as two files' would be (review47 F3)."""
     ids = accepted["id"]
     new = (ids.isna() | ~ids.isin(existing_ids(conn, ids.dropna().tolist()))).to_numpy()
-    empty = pd.DataFrame(columns=["row", "field", "value", "reason"])
     if not new.any():
-        return empty
-    bounds = anchor_bounds(accepted[new])
-    assert bounds is not None
-    x0, y0, x1, y1 = bounds
+        return pd.DataFrame(columns=_NO_PROBLEMS)
+    x, y = np.full(len(accepted), np.nan), np.full(len(accepted), np.nan)
+    x[new], y[new] = anchor_xy(accepted[new])
+    stored = _stored_places(conn, scheme, accepted, new, x, y)
+    rest = new & ~accepted["_row"].isin(stored["row"]).to_numpy()  # a stored one's copy makes no later one a copy
+    repeated = repeated_places(accepted, rest, x, y)
+    return pd.concat([stored, repeated], ignore_index=True) if len(repeated) else stored
+
+
+def _stored_places(
+    conn: Connection, scheme: str, accepted: pd.DataFrame, new: np.ndarray, x: np.ndarray, y: np.ndarray
+) -> pd.DataFrame:
+    """The new rows of a class stored within ``SAME_PLACE_M`` of them (``x``/``y``: their anchors), each refused
+    naming that component."""
+    empty = pd.DataFrame(columns=_NO_PROBLEMS)
+    new_idx = np.flatnonzero(new)
     stored = conn.execute(
         text(
             f"""
             SELECT id, class_code, ST_X(p), ST_Y(p) FROM (
                 SELECT id, class_code, ST_PointOnSurface(geom) AS p FROM components
                 WHERE scheme = :scheme AND status <> '移除' AND class_code = ANY(:classes)
-                  AND geom && ST_Expand(ST_MakeEnvelope(:x0, :y0, :x1, :y1, {STORAGE_SRID}), 1e-5)) c
+                  AND geom && ST_Expand(ST_MakeEnvelope(:x0, :y0, :x1, :y1, {STORAGE_SRID}), :pad)) c
             """
         ),
         {
             "scheme": scheme,
             "classes": sorted(set(accepted.loc[new, "class_code"])),
-            "x0": x0,
-            "y0": y0,
-            "x1": x1,
-            "y1": y1,
+            "x0": float(x[new_idx].min()),
+            "y0": float(y[new_idx].min()),
+            "x1": float(x[new_idx].max()),
+            "y1": float(y[new_idx].max()),
+            "pad": SAME_PLACE_DEG,
         },
     ).all()
     if not stored:
         return empty
-    if points is None:
-        points = np.empty(len(accepted), dtype=object)
-        points[new] = anchor_points(accepted[new])
     stored_ids = np.array([r[0] for r in stored], dtype=object)
     classes = np.array([r[1] for r in stored], dtype=object)
     xy = np.array([(r[2], r[3]) for r in stored], dtype=float)
-    new_idx = np.flatnonzero(new)
-    # 1e-5° covers 0.5 m in both axes anywhere in China: a generous prefilter, then exact metres.
-    q, t = shapely.STRtree(shapely.points(xy)).query(points[new_idx], predicate="dwithin", distance=1e-5)
+    points = shapely.points(x[new_idx], y[new_idx])  # made only when something is stored nearby
+    q, t = shapely.STRtree(shapely.points(xy)).query(points, predicate="dwithin", distance=SAME_PLACE_DEG)
     same_class = classes[t] == accepted["class_code"].to_numpy(dtype=object)[new_idx[q]]
     q, t = q[same_class], t[same_class]
     if not len(q):
         return empty
-    anchor = shapely.get_coordinates(points[new_idx[q]])
-    _, _, metres = _GEOD.inv(anchor[:, 0], anchor[:, 1], xy[t, 0], xy[t, 1])
+    _, _, metres = _GEOD.inv(x[new_idx[q]], y[new_idx[q]], xy[t, 0], xy[t, 1])
     close = metres <= SAME_PLACE_M
     hits = pd.DataFrame({"pos": new_idx[q[close]], "id": stored_ids[t[close]]}).drop_duplicates("pos")
     return pd.DataFrame(
@@ -435,6 +457,75 @@ def same_place_duplicates(
                     "give its identifier to update it",
                 )
                 for cid in hits["id"]
+            ],
+        }
+    )
+
+
+def _near_another(classes: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Which points have another of their class in their ``SAME_PLACE_DEG`` cell or a neighbouring one: every
+    point within ``SAME_PLACE_DEG`` of another of its class is among them (a hash of the cells, no geometry)."""
+    cx, cy = np.floor(x / SAME_PLACE_DEG).astype(np.int64), np.floor(y / SAME_PLACE_DEG).astype(np.int64)
+    cx, cy = cx - cx.min() + 1, cy - cy.min() + 1  # a neighbour's cell is never negative
+    width, height = int(cx.max()) + 2, int(cy.max()) + 2
+    key = (pd.factorize(classes)[0].astype(np.int64) * width + cx) * height + cy
+    order = np.argsort(key, kind="stable")
+    keys = key[order]  # sorted: each neighbour's key is looked up with sorted needles
+    near = np.zeros(len(keys), dtype=bool)
+    near[1:] = keys[1:] == keys[:-1]  # another in the same cell
+    near[:-1] |= near[1:]
+    for dx in (-1, 0, 1):
+        for dy in (-1, 0, 1):
+            if dx or dy:
+                wanted = keys + (dx * height + dy)
+                at = np.minimum(np.searchsorted(keys, wanted), len(keys) - 1)
+                near |= keys[at] == wanted
+    found = np.empty_like(near)
+    found[order] = near
+    return found
+
+
+def repeated_places(accepted: pd.DataFrame, new: np.ndarray, x: np.ndarray, y: np.ndarray) -> pd.DataFrame:
+    """The ``new`` rows at the place of an earlier new row of the file (same class within ``SAME_PLACE_M``;
+    ``x``/``y``: their anchors), each refused naming that row (``与第 N 行重复``), as a repeated identifier is refused
+    naming the row that first used it. In the file's order: a row repeats the first earlier row that close that is
+    kept itself, so that three rows 0.4 m apart in a line keep the first and the third — what importing them one by
+    one keeps."""
+    empty = pd.DataFrame(columns=_NO_PROBLEMS)
+    idx = np.flatnonzero(new)
+    if len(idx) < 2:
+        return empty
+    idx = idx[_near_another(accepted["class_code"].to_numpy(dtype=object)[idx], x[idx], y[idx])]
+    if len(idx) < 2:
+        return empty
+    rows = accepted["_row"].to_numpy()[idx]
+    classes = accepted["class_code"].to_numpy(dtype=object)[idx]
+    points = shapely.points(x[idx], y[idx])
+    q, t = shapely.STRtree(points).query(points, predicate="dwithin", distance=SAME_PLACE_DEG)
+    pair = (rows[t] < rows[q]) & (classes[t] == classes[q])  # t: an earlier row of q's class
+    q, t = q[pair], t[pair]
+    _, _, metres = _GEOD.inv(x[idx[q]], y[idx[q]], x[idx[t]], y[idx[t]])
+    close = metres <= SAME_PLACE_M
+    copy_of: dict[int, int] = {}  # a refused row's position → the row it repeats
+    for later, earlier in sorted(
+        zip(q[close].tolist(), t[close].tolist(), strict=True), key=lambda p: (rows[p[0]], rows[p[1]])
+    ):
+        if later not in copy_of and earlier not in copy_of:
+            copy_of[later] = int(rows[earlier])
+    if not copy_of:
+        return empty
+    first = list(copy_of.values())
+    return pd.DataFrame(
+        {
+            "row": rows[list(copy_of)],
+            "field": "coordinates",
+            "value": [str(r) for r in first],
+            "reason": [
+                bilingual(
+                    f"与第 {r} 行重复(同一小类,相距 {SAME_PLACE_M} 米以内):同一部件只填一行",
+                    f"duplicate of row {r} (same class within {SAME_PLACE_M} m): one row per component",
+                )
+                for r in first
             ],
         }
     )

@@ -138,7 +138,7 @@ def test_import_generates_identifiers_and_assigns_grids(district: Engine, tmp_pa
 
 
 def test_refused_rows_go_to_the_errors_file_and_the_rest_is_written(district: Engine, tmp_path: Path) -> None:
-    (x, *_), (y, *_) = inside_points(1)
+    (x, x2), (y, y2) = inside_points(2)
     rows = [
         {"class_code": LAMP, "lon": x, "lat": y, "initial_date": "20240105"},  # row 2: fine
         {"class_code": LAMP, "lon": "", "lat": y},  # 3: missing lon
@@ -147,8 +147,8 @@ def test_refused_rows_go_to_the_errors_file_and_the_rest_is_written(district: En
         {"class_code": LAMP, "lon": 116.4, "lat": 39.9},  # 6: outside the district
         {"class_code": "01999", "lon": x, "lat": y},  # 7: unknown class
         {"id": "4199020103700000", "class_code": LAMP, "lon": x, "lat": y},  # 8: 16 digits
-        {"id": f"{DISTRICT}{LAMP}000777", "class_code": LAMP, "lon": x, "lat": y},  # 9: fine
-        {"id": f"{DISTRICT}{LAMP}000777", "class_code": LAMP, "lon": x, "lat": y},  # 10: duplicate in file
+        {"id": f"{DISTRICT}{LAMP}000777", "class_code": LAMP, "lon": x2, "lat": y2},  # 9: fine (not row 2's place)
+        {"id": f"{DISTRICT}{LAMP}000777", "class_code": LAMP, "lon": x2, "lat": y2},  # 10: duplicate in file
         {"class_code": LAMP, "lon": x, "lat": y, "initial_date": "2024-02-30"},  # 11: impossible date
         {"class_code": LAMP, "lon": x, "lat": y, "maint_dept": "990000000000009999"},  # 12: unknown dept
     ]
@@ -322,6 +322,88 @@ def test_a_row_with_an_identifier_no_component_has_at_a_stored_ones_place_is_a_d
         }
     ]
     assert count(district, "SELECT count(*) FROM components") == 3
+
+
+def _east(x: float, y: float, metres: float) -> float:
+    """The longitude ``metres`` east of (x, y)."""
+    lon, _, _ = Geod(ellps="GRS80").fwd(x, y, 90.0, metres)
+    return float(lon)
+
+
+def test_a_new_row_at_the_place_of_an_earlier_row_of_the_file_is_refused_naming_it(
+    district: Engine, tmp_path: Path
+) -> None:
+    """review47 F3: two rows of one class at one point in one file were both inserted, while the same rows in two
+    files were one component and one refusal. The later row is refused naming the earlier (zh-CN first), as a
+    repeated identifier is, in the refusals file too; the first import of a file keeps what a re-import keeps."""
+    xs, ys = inside_points(2)
+    gx, gy = geodesy.from_storage(xs, ys, "gcj02")  # as the review's file: GCJ-02, read with --src-datum gcj02
+    x, y = float(gx[0]), float(gy[0])
+    rows = [
+        {"class_code": LAMP, "lon": x, "lat": y},  # row 2
+        {"class_code": LAMP, "lon": x, "lat": y, "name": "c"},  # 3: the same lamp again
+        {"class_code": BIN, "lon": x, "lat": y},  # 4: a bin beside it is not a copy
+        {"id": f"{DISTRICT}{LAMP}000555", "class_code": LAMP, "lon": x, "lat": y},  # 5: a made-up id is no excuse
+        {"class_code": LAMP, "lon": float(gx[1]), "lat": float(gy[1])},  # 6: elsewhere
+    ]
+    errors = tmp_path / "refused.csv"
+    path = write_csv(tmp_path / "imp.csv", rows)
+    summary = run(district, path, src_datum="gcj02", errors_path=errors)
+    assert (summary.inserted, summary.refused, summary.refused_rows) == (3, 2, [3, 5])
+    reason = (
+        "与第 2 行重复(同一小类,相距 0.5 米以内):同一部件只填一行 / duplicate of row 2 (same class within 0.5 m): "
+        "one row per component"
+    )
+    want = [
+        {"row": 3, "field": "lon/lat", "value": "2", "reason": reason},
+        {"row": 5, "field": "lon/lat", "value": "2", "reason": reason},
+    ]
+    assert summary.errors.to_dict("records") == want
+    table = pd.read_csv(errors, dtype=str, encoding="utf-8-sig")
+    assert [(int(r.row), r.field, r.value, r.reason) for r in table.itertuples()] == [
+        (w["row"], w["field"], w["value"], w["reason"]) for w in want
+    ]
+    assert count(district, "SELECT count(*) FROM components") == 3
+    assert count(district, "SELECT count(*) FROM components WHERE class_code = :c", c=LAMP) == 2
+    # The same file again: every new row a copy of a stored component, as the first run's refusals said.
+    again = run(district, path, src_datum="gcj02")
+    assert (again.inserted, again.refused) == (0, 5)
+    assert again.errors["reason"].str.startswith("与已存部件 ").all()
+
+
+def test_copies_in_a_file_are_judged_in_its_order_and_all_or_nothing_writes_none(
+    district: Engine, tmp_path: Path
+) -> None:
+    """Three lamps 0.4 m apart in a line: the second repeats the first; the third, 0.8 m from the first, is kept —
+    the second, refused, makes no copy of it (importing them one by one keeps the same two). Copies 0.6 m apart
+    are two lamps. A copy of a stored lamp is refused naming that lamp, and a later row at its place too (not the
+    refused row). With all_or_nothing one copy refuses the whole file."""
+    xs, ys = inside_points(3, seed=7)
+    x, y = float(xs[0]), float(ys[0])
+    line = [
+        {"class_code": LAMP, "lon": x, "lat": y},  # row 2
+        {"class_code": LAMP, "lon": _east(x, y, 0.4), "lat": y},  # 3: repeats 2
+        {"class_code": LAMP, "lon": _east(x, y, 0.8), "lat": y},  # 4: kept
+        {"class_code": BIN, "lon": float(xs[1]), "lat": float(ys[1])},  # 5
+        {"class_code": BIN, "lon": _east(float(xs[1]), float(ys[1]), 0.6), "lat": float(ys[1])},  # 6: kept
+    ]
+    path = write_csv(tmp_path / "line.csv", line)
+    none = run(district, path, all_or_nothing=True)
+    assert (none.inserted, none.refused_rows, none.written) == (0, [3], False)
+    assert count(district, "SELECT count(*) FROM components") == 0
+    summary = run(district, path)
+    assert (summary.inserted, summary.refused_rows) == (4, [3])
+    assert summary.errors.iloc[0]["reason"].startswith("与第 2 行重复")
+    stored = [{"class_code": LAMP, "lon": float(xs[2]), "lat": float(ys[2])}]
+    run(district, write_csv(tmp_path / "stored.csv", stored))
+    rows = [
+        {"class_code": LAMP, "lon": float(xs[2]), "lat": float(ys[2])},  # row 2: the stored lamp again
+        {"class_code": LAMP, "lon": _east(float(xs[2]), float(ys[2]), 0.3), "lat": float(ys[2])},  # 3: too
+    ]
+    copies = run(district, write_csv(tmp_path / "copies.csv", rows))
+    assert (copies.inserted, copies.refused_rows) == (0, [2, 3])
+    assert copies.errors["reason"].str.startswith("与已存部件 ").all()
+    assert count(district, "SELECT count(*) FROM components") == 5
 
 
 def test_an_identifier_with_serial_000000_is_refused(district: Engine, tmp_path: Path) -> None:
