@@ -502,4 +502,27 @@ def demo_components_points(
             have += int(keep.sum())
         xy = np.concatenate(out)[:n]
     xy = xy[rng.permutation(len(xy))]
+    xy = _apart(xy, outline, rng)
     return np.ascontiguousarray(xy[:, 0]), np.ascontiguousarray(xy[:, 1])
+
+
+#: No two demo components closer than this (degrees, ~1 m): an import refuses a second component of one class within
+#: 0.5 m of another as its duplicate, so a large random registry (50,000 points and more) would lose a few rows.
+MIN_APART_DEG = 1e-5
+
+
+def _apart(xy: np.ndarray, outline: BaseGeometry, rng: Generator) -> np.ndarray:
+    """``xy`` with every point closer than :data:`MIN_APART_DEG` to an earlier one moved a few metres (inside the
+    outline), until none is; the others as they were."""
+    xy = xy.copy()
+    shapely.prepare(outline)
+    for _ in range(20):
+        points = shapely.points(xy)
+        near, other = shapely.STRtree(points).query(points, predicate="dwithin", distance=MIN_APART_DEG)
+        moved = np.unique(near[near > other])
+        if not len(moved):
+            return xy
+        step = rng.uniform(-5 * MIN_APART_DEG, 5 * MIN_APART_DEG, (len(moved), 2))
+        inside = shapely.contains_xy(outline, xy[moved, 0] + step[:, 0], xy[moved, 1] + step[:, 1])
+        xy[moved[inside]] += step[inside]
+    raise AssertionError("demo components: points still closer than MIN_APART_DEG after 20 rounds")

@@ -10,6 +10,7 @@ import pyogrio
 import pytest
 import shapely
 
+from gisgrid import demo
 from gisgrid.boundaries import BoundaryOptions, read_boundaries
 from gisgrid.demo import (
     DEMO_DISTRICT_CODE,
@@ -206,3 +207,20 @@ def test_boundary_validation_of_the_demo_is_clean(tmp_path) -> None:
     assert report.counts == {"district": 1, "street": 12, "community": 124}
     assert (report.outside, report.overlaps, report.gaps) == ([], [], [])
     assert report.topology_ok and not report.repaired and not report.warnings
+
+
+def test_no_two_demo_components_stand_within_a_metre(units: gpd.GeoDataFrame, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An import refuses a second component of one class within 0.5 m (review47 F3): a large demo registry must
+    have no such pair, or demo load (and the million-component benchmarks) would lose rows to it."""
+
+    def pairs(lon: np.ndarray, lat: np.ndarray) -> int:
+        pts = shapely.points(np.column_stack([lon.round(7), lat.round(7)]))
+        a, b = shapely.STRtree(pts).query(pts, predicate="dwithin", distance=0.9 * demo.MIN_APART_DEG)
+        return int((a != b).sum())
+
+    lon, lat = demo_components_points(200_000, 2004, units)
+    assert len(lon) == 200_000 and pairs(lon, lat) == 0
+    assert shapely.contains_xy(units.geometry.iloc[0], lon, lat).all()
+    with monkeypatch.context() as m:  # the same points unspread: the check above can fail
+        m.setattr(demo, "_apart", lambda xy, outline, rng: xy)
+        assert pairs(*demo_components_points(200_000, 2004, units)) > 0
