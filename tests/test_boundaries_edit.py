@@ -1,6 +1,6 @@
 """`gisgrid boundaries replace CODE FILE` and `gisgrid boundaries remove CODE` (left46 item 3): one stored unit's
 boundary replaced from a file under the same code, or the unit removed — refused, zh-CN first, naming how many
-records of each kind and which still name it; `--dry-run`; all or nothing; a refusal exits 2 as a recode's does."""
+records of each kind and which still name it; `--dry-run`; all or nothing; a refusal exits 3 as a recode's does."""
 
 from __future__ import annotations
 
@@ -85,7 +85,7 @@ def test_remove_refuses_a_unit_anything_names_saying_how_many_and_which(
     before = snapshot(engine)
     for extra in ([], ["--dry-run"]):
         status, out, err = cli(settings, "remove", DONGMING, *extra)
-        assert (status, out) == (2, ""), err
+        assert (status, out) == (3, ""), err
         assert err == (
             f"error [unit_in_use]: remove {DONGMING} refused: 社区 {DONGMING} 东明社区 仍被引用,不能删除:"
             f"单元网格 {len(cells)} 个({'、'.join(cells[:5])}、…)、"
@@ -101,7 +101,7 @@ def test_remove_refuses_a_unit_anything_names_saying_how_many_and_which(
         assert snapshot(engine) == before
     # The street: its community first.
     status, _, err = cli(settings, "remove", STREETS[1])
-    assert status == 2 and f"街道 {STREETS[1]} 东关街道 仍被引用,不能删除:下级单元 1 个({DONGMING})、" in err
+    assert status == 3 and f"街道 {STREETS[1]} 东关街道 仍被引用,不能删除:下级单元 1 个({DONGMING})、" in err
     with pytest.raises(Conflict) as refused:
         workflows.remove_unit(engine, DONGMING)
     assert refused.value.reason == Reason.UNIT_IN_USE
@@ -131,7 +131,7 @@ def test_remove_of_a_unit_nothing_names_takes_it_and_its_tier_grid_only(
     assert units == sorted({"419902", *STREETS, *COMMUNITIES} - {ZIJING})
     assert codes(clean_db, "SELECT code FROM management_grids") == sorted({*STREETS, *COMMUNITIES} - {ZIJING})
     status, _, err = cli(settings, "remove", ZIJING)  # gone: not found, as recode says it
-    assert status == 2
+    assert status == 3
     assert err.startswith(f"error [unit_not_found]: remove {ZIJING} refused: 没有编码为 {ZIJING} 的行政区划 / ")
     with pytest.raises(NotFound):
         workflows.remove_unit(clean_db, ZIJING)
@@ -198,7 +198,7 @@ def test_a_refused_replace_names_the_reason_exits_2_and_writes_nothing(
     before = snapshot(engine), shapes(engine)
     for extra in ([], ["--dry-run"]):
         status, out, err = cli(settings, "replace", code, str(path), *extra)
-        assert (status, out) == (2, ""), err
+        assert (status, out) == (3, ""), err
         assert err.startswith(f"error [{reason}]: replace {code} refused: ") and said in err, err
         assert err.endswith("; nothing written\n")
         assert (snapshot(engine), shapes(engine)) == before

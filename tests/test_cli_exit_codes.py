@@ -59,7 +59,7 @@ def test_components_import_that_writes_exits_0(loaded: Engine, settings: Setting
     assert count(loaded, "components") == 1
 
 
-def test_components_import_with_some_rows_refused_exits_2(loaded: Engine, settings: Settings, tmp_path: Path) -> None:
+def test_components_import_with_some_rows_refused_exits_3(loaded: Engine, settings: Settings, tmp_path: Path) -> None:
     """review42 U3: a partial import (rows written, others refused) is told apart from a clean one (0) and from a
     refused file (1) — also in a dry run, which would write the same."""
     xs, ys = inside_points(2)
@@ -68,13 +68,30 @@ def test_components_import_with_some_rows_refused_exits_2(loaded: Engine, settin
         [{"class_code": LAMP, "lon": xs[0], "lat": ys[0]}, {"class_code": "01999", "lon": xs[1], "lat": ys[1]}]
     ).to_csv(src, index=False)
     r = gisgrid(settings, tmp_path, "components", "import", str(src), "--dry-run")
-    assert r.returncode == 2, r.stdout + r.stderr
+    assert r.returncode == 3, r.stdout + r.stderr
     assert "read 2, would insert 1, would update 0, unchanged 0, refused 1" in r.stdout
     assert count(loaded, "components") == 0
     r = gisgrid(settings, tmp_path, "components", "import", str(src))
-    assert r.returncode == 2, r.stdout + r.stderr
+    assert r.returncode == 3, r.stdout + r.stderr
     assert "read 2, inserted 1, updated 0, unchanged 0, refused 1" in r.stdout
     assert count(loaded, "components") == 1
+
+
+def test_a_mistyped_option_exits_2_and_is_never_taken_for_a_partial_import(
+    loaded: Engine, settings: Settings, tmp_path: Path
+) -> None:
+    """left22: 2 is click's usage error — the command line was wrong and nothing ran —, so a partial import is 3;
+    a script reading 2 as "some rows imported" would have believed a file loaded that was never read."""
+    xs, ys = inside_points(1)
+    src = tmp_path / "c.csv"
+    pd.DataFrame([{"class_code": LAMP, "lon": xs[0], "lat": ys[0]}]).to_csv(src, index=False)
+    r = gisgrid(settings, tmp_path, "components", "import", str(src), "--dry-rn")
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert "No such option: --dry-rn" in r.stderr, r.stderr
+    assert count(loaded, "components") == 0
+    r = gisgrid(settings, tmp_path, "cases", "import-history", str(src), "--all-or-nuthing")
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert count(loaded, "cases") == 0
 
 
 def test_components_import_of_a_row_with_a_cell_too_many_is_one_line(
@@ -127,8 +144,8 @@ def test_history_import_with_every_row_refused_exits_1(loaded: Engine, settings:
     assert count(loaded, "cases") == 0
 
 
-def test_history_import_with_some_cases_refused_exits_2(loaded: Engine, settings: Settings, tmp_path: Path) -> None:
-    """review44 D2: as components import, a partial history import (cases written, others refused) exits 2 — told
+def test_history_import_with_some_cases_refused_exits_3(loaded: Engine, settings: Settings, tmp_path: Path) -> None:
+    """review44 D2: as components import, a partial history import (cases written, others refused) exits 3 — told
     apart from a clean one (0) and from nothing imported (1) —, in a dry run too."""
     sample = Path(__file__).resolve().parents[1] / "data" / "demo" / "history-sample.csv"
     clean = gisgrid(settings, tmp_path, "cases", "import-history", str(sample), "--dry-run")
@@ -139,13 +156,13 @@ def test_history_import_with_some_cases_refused_exits_2(loaded: Engine, settings
     assert text_.count("2025000104,,,,,,,rejected,") == 1
     src.write_text(text_.replace("2025000104,,,,,,,rejected,", "2025000104,,,,,,,bogus,"), encoding="utf-8")
     r = gisgrid(settings, tmp_path, "cases", "import-history", str(src), "--dry-run")
-    assert r.returncode == 2, r.stdout + r.stderr
+    assert r.returncode == 3, r.stdout + r.stderr
     assert "(1 cases)\ndry run: 3 cases" in r.stdout, r.stdout
     r = gisgrid(settings, tmp_path, "cases", "import-history", str(src), "--all-or-nothing")
     assert r.returncode == 1, r.stdout + r.stderr
     assert count(loaded, "cases") == 0
     r = gisgrid(settings, tmp_path, "cases", "import-history", str(src))
-    assert r.returncode == 2, r.stdout + r.stderr
+    assert r.returncode == 3, r.stdout + r.stderr
     assert "read 28 rows (4 cases): imported 3 cases" in r.stdout, r.stdout
     assert count(loaded, "cases") == 3
 
@@ -159,9 +176,9 @@ def test_components_import_with_every_row_refused_exits_1(loaded: Engine, settin
     assert count(loaded, "components") == 0
 
 
-def test_a_refused_recode_exits_2_naming_code_and_reason(loaded: Engine, settings: Settings, tmp_path: Path) -> None:
+def test_a_refused_recode_exits_3_naming_code_and_reason(loaded: Engine, settings: Settings, tmp_path: Path) -> None:
     r = gisgrid(settings, tmp_path, "boundaries", "recode", "419902001001", "419902001005")
-    assert (r.returncode, r.stdout) == (2, ""), r.stderr
+    assert (r.returncode, r.stdout) == (3, ""), r.stderr
     assert r.stderr.startswith(
         "error [code_not_provisional]: recode 419902001001 → 419902001005 refused: 419902001001 (桃园社区, community) "
         "is not a 临时编码 provisional code"
@@ -179,13 +196,13 @@ def test_cases_list_with_a_malformed_class_exits_1_as_the_api_refuses_it(
     assert r.stdout == ""
 
 
-def test_a_refused_boundaries_remove_exits_2_and_a_file_replace_cannot_read_exits_1(
+def test_a_refused_boundaries_remove_exits_3_and_a_file_replace_cannot_read_exits_1(
     loaded: Engine, settings: Settings, tmp_path: Path
 ) -> None:
-    """left46 item 3: a refused edit of one unit is a recode's exit 2 (nothing written); an unreadable file, an
+    """left46 item 3: a refused edit of one unit is a recode's exit 3 (nothing written); an unreadable file, an
     import's exit 1."""
     r = gisgrid(settings, tmp_path, "boundaries", "remove", "419902002001")
-    assert r.returncode == 2, r.stdout + r.stderr
+    assert r.returncode == 3, r.stdout + r.stderr
     assert r.stderr.startswith("error [unit_in_use]: remove 419902002001 refused: 社区 419902002001 东明社区 仍被引用")
     assert count(loaded, "admin_units") == 6
     empty = tmp_path / "empty.geojson"

@@ -278,7 +278,7 @@ def test_the_cli_prints_the_counts_and_refuses_with_exit_2(
     ]
     assert stored_under(recorded, OLD) == BEFORE
     r = runner.invoke(app, ["departments", "recode", OTHER, NEW], env=env)
-    assert r.exit_code == 2
+    assert r.exit_code == 3
     assert r.output.splitlines()[-1] == (
         f"error [department_still_listed]: recode {OTHER} → {NEW} refused: old code {OTHER} (区城市管理委员会) is "
         f"still in the departments catalogue: replace it there by {NEW} first, so that nothing new is routed to it, "

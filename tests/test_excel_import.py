@@ -179,7 +179,7 @@ def test_the_cli_imports_an_xlsx_and_refuses_an_xls_in_one_line(
     assert "Traceback" not in r.stderr
     assert count(loaded, "components") == 0
     r = gisgrid(settings, tmp_path, "components", "import", str(src))
-    assert r.returncode == 2, r.stdout + r.stderr  # two rows imported, one refused
+    assert r.returncode == 3, r.stdout + r.stderr  # two rows imported, one refused
     assert count(loaded, "components") == 2
 
     xls = old_xls(tmp_path / "c.xls")

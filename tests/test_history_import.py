@@ -728,7 +728,7 @@ def test_import_history_from_the_command_line_then_evaluate(loaded: Engine, sett
     env = {"GISGRID_DATABASE_URL": settings.database_url or "", "GISGRID_DATA_DIR": str(tmp_path / "d")}
     bad = write_rows(tmp_path / "bad.csv", changed(24, at="2025-09-04T11:30:00"))
     dry = runner.invoke(app, ["cases", "import-history", str(bad), "--dry-run"], env=env)
-    assert dry.exit_code == 2, dry.output  # some cases refused, the others would be imported
+    assert dry.exit_code == 3, dry.output  # some cases refused, the others would be imported
     assert "read 28 rows (4 cases): imported 0 cases (0 transitions), refused 11 rows (1 cases)" in dry.output
     assert f"refusals written to {tmp_path / 'bad.errors.csv'}" in dry.output
     assert count(loaded, "SELECT count(*) FROM cases") == 0
@@ -739,7 +739,7 @@ def test_import_history_from_the_command_line_then_evaluate(loaded: Engine, sett
 
     errors = tmp_path / "out" / "refused.csv"
     partial = runner.invoke(app, ["cases", "import-history", str(bad), "--errors", str(errors)], env=env)
-    assert partial.exit_code == 2, partial.output  # some cases refused, the others imported
+    assert partial.exit_code == 3, partial.output  # some cases refused, the others imported
     assert "imported 3 cases (17 transitions), refused 11 rows (1 cases)" in partial.output
     assert len(read_errors(errors)) == 11
 

@@ -1,6 +1,6 @@
 """``gisgrid photos check``: the photo store against the rows that reference it, on a real PostGIS with the photo
 store in a temporary folder — missing and damaged files named by their row, unreferenced originals and foreign
-files, the store's size, exit 0 (clean) / 2 (problems) / 1 (could not check), and nothing written."""
+files, the store's size, exit 0 (clean) / 3 (problems) / 1 (could not check), and nothing written."""
 
 from __future__ import annotations
 
@@ -93,7 +93,7 @@ def test_clean_store_exits_0_with_its_size(
     assert data["missing"] == data["damaged"] == data["unreferenced"] == data["foreign"] == data["stale_copies"] == []
 
 
-def test_problems_are_listed_and_exit_2(
+def test_problems_are_listed_and_exit_3(
     stocked: dict[str, bytes], gisgrid: Gisgrid, data_dir: Path, loaded: Engine
 ) -> None:
     a, b, c = stocked["a"], stocked["b"], stocked["c"]
@@ -114,7 +114,7 @@ def test_problems_are_listed_and_exit_2(
 
     r = gisgrid("photos", "check", "--format", "json")
 
-    assert r.code == 2, (r.out, r.err)
+    assert r.code == 3, (r.out, r.err)
     data = json.loads(r.out)
     b_rel = path_of(data_dir, b).relative_to(data_dir / "photos").as_posix()
     assert [(m["kind"], m["owner"], m["photo_id"], m["relpath"]) for m in data["missing"]] == [
@@ -134,7 +134,7 @@ def test_problems_are_listed_and_exit_2(
     assert snapshot(loaded, data_dir) == before  # read-only: nothing removed or mended
 
     t = gisgrid("photos", "check")
-    assert t.code == 2
+    assert t.code == 3
     assert f"缺失 missing: case {case1} photo {photo1} {b_rel}" in t.out.splitlines()
     assert f"已损坏 damaged: component {COMPONENT} {path_of(data_dir, c).relative_to(data_dir / 'photos')}" in t.out
     assert f"无引用 unreferenced: {stray_rel} ({len(stray):,} bytes)" in t.out.splitlines()

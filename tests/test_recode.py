@@ -1,5 +1,5 @@
 """`gisgrid boundaries recode OLD NEW`: a 临时编码 provisional code (--assign-codes) replaced by the official one in
-every table that holds it, in one transaction; refusals name the code and the reason, exit 2, write nothing; and
+every table that holds it, in one transaction; refusals name the code and the reason, exit 3, write nothing; and
 `boundaries import` refuses a second unit on the place of a provisional one, pointing at the recode."""
 
 from __future__ import annotations
@@ -312,7 +312,7 @@ def test_a_refused_recode_names_code_and_reason_exits_2_and_writes_nothing(
     before = snapshot(numbered)
     for extra in ([], ["--dry-run"]):
         r = runner.invoke(app, ["boundaries", "recode", old, new, *extra], env=env_of(settings))
-        assert r.exit_code == 2, r.output
+        assert r.exit_code == 3, r.output
         assert r.stdout == ""
         assert r.stderr.startswith(f"error [{reason}]: recode {old} → {new} refused: ")
         assert message in r.stderr and r.stderr.endswith("; nothing written\n")

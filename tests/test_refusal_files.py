@@ -107,7 +107,7 @@ def test_a_clean_history_rerun_removes_the_previous_refusals_file(
     env = {"GISGRID_DATABASE_URL": settings.database_url or "", "GISGRID_DATA_DIR": str(tmp_path / "d")}
     h1 = write_rows(tmp_path / "h1.csv", changed(24, at="2025-09-04T11:30:00"))
     dry = runner.invoke(app, ["cases", "import-history", str(h1), "--dry-run"], env=env)
-    assert dry.exit_code == 2, dry.output  # some cases refused, the others would be imported
+    assert dry.exit_code == 3, dry.output  # some cases refused, the others would be imported
     assert (tmp_path / "h1.errors.csv").is_file()
 
     write_rows(h1, sample_rows())  # fixed

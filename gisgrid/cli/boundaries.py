@@ -127,7 +127,7 @@ def recode(
     网格员 kept), unit grids, components (with a history entry), cases — finished ones too (结案/不予立案/作废):
     the provisional code was a placeholder for the same place, so their record follows it — and the 提级 records of
     the case log. The unit's code is official afterwards. Routing rules are data files and are not rewritten: a
-    loaded rule that names the old code is warned about. Refused with exit status 2, nothing written: OLD not
+    loaded rule that names the old code is warned about. Refused with exit status 3, nothing written: OLD not
     stored or not provisional (an official code is never rewritten), NEW not of OLD's level and parent, or NEW
     already in use. Several codes: recode a street before its communities (their codes start with the street's).
     """
@@ -165,7 +165,7 @@ def replace(
     The file is read as boundaries import reads it (the same options); only the unit CODE is taken from it. Its
     name, level, parent and code flags stay; its tier 1/2 grid follows. Its unit grids were cut from the old
     boundary: re-cut them with gisgrid grids generate (cases and components in them are located again). Refused
-    with exit status 2, nothing written: CODE not in the file or not stored (unit_not_found), the new boundary
+    with exit status 3, nothing written: CODE not in the file or not stored (unit_not_found), the new boundary
     overlapping a stored unit of its level (overlaps_stored_unit). A file that cannot be read exits 1, as for
     boundaries import. Areas outside its parent, or of its children outside it, are warned about (as an import
     reports gaps and overlaps), not refused."""
@@ -216,7 +216,7 @@ def remove(
 ) -> None:
     """Remove one stored unit (and its own tier 1/2 grid), in one transaction.
 
-    Refused with exit status 2, nothing written: CODE not stored (unit_not_found), or still named by a child unit,
+    Refused with exit status 3, nothing written: CODE not stored (unit_not_found), or still named by a child unit,
     a unit grid, a tier-3 grid, a case — finished ones too, their codes are the record of who answered for them —
     or a component (unit_in_use: the message says how many of each and the first codes). --dry-run checks the
     same and writes nothing."""

@@ -21,7 +21,7 @@ from sqlalchemy import Engine
 from gisgrid import cases as svc
 from gisgrid import geodesy, history, workflow
 from gisgrid.cli.boundary_options import SrcDatum
-from gisgrid.cli.common import echo, settings_of, stage_progress
+from gisgrid.cli.common import EXIT_FAILED, EXIT_REFUSED, echo, settings_of, stage_progress
 from gisgrid.errors import InvalidInput, NotFound
 from gisgrid.evaluation_service import PERIOD_HELP, parse_period
 from gisgrid.paging import MAX_LIMIT, MAX_OFFSET
@@ -469,9 +469,9 @@ def import_history(
         finally:
             engine.dispose()
     echo(summary.to_text())
-    # As components import: 1 when nothing was imported (every row refused, or any under --all-or-nothing); 2 when
+    # As components import: 1 when nothing was imported (every row refused, or any under --all-or-nothing); 3 when
     # some cases were refused and the others imported, so that a script tells a partial import from a clean one.
     if summary.everything_refused or (all_or_nothing and summary.refused_rows):
-        raise typer.Exit(1)
+        raise typer.Exit(EXIT_FAILED)
     if summary.refused_rows:
-        raise typer.Exit(2)
+        raise typer.Exit(EXIT_REFUSED)

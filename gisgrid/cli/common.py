@@ -65,20 +65,23 @@ def stage_progress() -> Iterator[Callable[[str, int, int], None]]:
 
 
 _T = TypeVar("_T")
-#: Exit status of a refused recode (nothing written), apart from 1 (other errors: database, settings …).
-RECODE_REFUSED = 2
+#: Exit statuses a script can tell apart. 2 is click's own — the command line itself was wrong (an unknown option,
+#: a value out of range), nothing ran — so a command's own refusals never use it.
+EXIT_FAILED = 1  # could not run (settings, the database, an unreadable file) or nothing imported
+#: Ran and refused part of its work: some rows (the others written), an edit (nothing written), problems found.
+EXIT_REFUSED = 3
 
 
 def run_recode(settings: Settings, old: str, new: str, recode: Callable[[Engine], _T]) -> _T:
     """Run a recode (``boundaries recode``, ``departments recode``) on the settings' database: a refusal is one
-    line on stderr, with its reason code, and exit status ``RECODE_REFUSED``."""
+    line on stderr, with its reason code, and exit status ``EXIT_REFUSED``."""
     return run_refusable(settings, f"recode {old} → {new}", recode)
 
 
 def run_refusable(settings: Settings, what: str, edit: Callable[[Engine], _T]) -> _T:
     """Run an all-or-nothing edit of stored records (a recode, ``boundaries replace``/``remove``) on the settings'
     database: a refusal is one line on stderr — ``error [reason]: WHAT refused: …; nothing written`` — and exit
-    status ``RECODE_REFUSED`` (2), apart from 1 (settings, an unreachable database …)."""
+    status ``EXIT_REFUSED`` (3), apart from 1 (settings, an unreachable database …)."""
     from gisgrid.storage.database import make_engine, prepare_database
 
     engine = make_engine(prepare_database(settings, echo))
@@ -87,6 +90,6 @@ def run_refusable(settings: Settings, what: str, edit: Callable[[Engine], _T]) -
     except GisgridError as exc:
         reason = f" [{exc.reason}]" if exc.reason else ""
         typer.echo(f"error{reason}: {what} refused: {exc.message}; nothing written", err=True)
-        raise typer.Exit(RECODE_REFUSED) from None
+        raise typer.Exit(EXIT_REFUSED) from None
     finally:
         engine.dispose()

@@ -11,7 +11,7 @@ import typer
 
 from gisgrid import geodesy
 from gisgrid.cli.boundary_options import SrcDatum
-from gisgrid.cli.common import echo, settings_of, stage_progress
+from gisgrid.cli.common import EXIT_FAILED, EXIT_REFUSED, echo, settings_of, stage_progress
 from gisgrid.components_store import (
     ComponentQuery,
     ImportOptions,
@@ -98,12 +98,12 @@ def import_(
         finally:
             engine.dispose()
     echo(summary.to_text())
-    # Exit 1 when the file was refused: in part under --all-or-nothing, or every row (nothing to import); 2 when
+    # Exit 1 when the file was refused: in part under --all-or-nothing, or every row (nothing to import); 3 when
     # some rows were refused and the others imported, so that a script tells a partial import from a clean one.
     if summary.refused and (all_or_nothing or summary.inserted + summary.updated + summary.unchanged == 0):
-        raise typer.Exit(1)
+        raise typer.Exit(EXIT_FAILED)
     if summary.refused:
-        raise typer.Exit(2)
+        raise typer.Exit(EXIT_REFUSED)
 
 
 @app.command()

@@ -21,7 +21,7 @@ def recode(
     Change the departments file first (NEW in place of OLD, same name; stop the service), then run this, then
     start the service. Rewrites cases — finished ones too — with their routing decisions, case log (派遣, 返工 …)
     and 交办单/督办单, and components' ZGBMDM/QSDWDM/YHDWDM (with a history entry), and removes OLD from the
-    departments table. Refused with exit status 2, nothing written: NEW not a department code, not in the loaded
+    departments table. Refused with exit status 3, nothing written: NEW not a department code, not in the loaded
     catalogue, or already on stored records; OLD still in the catalogue, or stored nowhere.
     """
     from gisgrid.components_store import catalogue_for

@@ -7,12 +7,9 @@ from enum import StrEnum
 
 import typer
 
-from gisgrid.cli.common import echo, settings_of
+from gisgrid.cli.common import EXIT_REFUSED, echo, settings_of
 
 app = typer.Typer(help="Photos 照片: check the photo store against the database.", no_args_is_help=True)
-
-#: Exit status of a check that ran and found problems (as a partial import's 2), apart from 1 (could not run).
-PROBLEMS_FOUND = 2
 
 
 class CheckFormat(StrEnum):
@@ -46,4 +43,4 @@ def check(
     else:
         echo(result.to_text())
     if result.problems:
-        raise typer.Exit(PROBLEMS_FOUND)
+        raise typer.Exit(EXIT_REFUSED)  # ran and found problems
