@@ -26,7 +26,8 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Iterable
+from collections import Counter
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from pathlib import Path
@@ -50,14 +51,27 @@ CHINESECALENDAR_VERSION: str = getattr(chinese_calendar, "__version__", "unknown
 #: What an operator does about a year the package does not know: the one remedy the library's warning, /health and
 #: a case's calendar_warning give (a deployment sets GISGRID_CALENDAR_FILE, not this module's arguments).
 UNKNOWN_YEAR_REMEDY = "upgrade chinesecalendar or list the year's days in GISGRID_CALENDAR_FILE"
+UNKNOWN_YEAR_REMEDY_ZH = "请升级 chinesecalendar,或在 GISGRID_CALENDAR_FILE 中列出该年的放假和调休上班日期"
+#: Statutory holiday days a year (全国年节及纪念日放假办法, 2024 revision: 元旦 1, 春节 4, 清明 1, 劳动节 2, 端午 1,
+#: 中秋 1, 国庆 3). The State Council's arrangement moves one that falls on a weekend onto a weekday, so a year's full
+#: arrangement always holds at least this many rest days on Monday–Friday: a city file listing fewer for a year the
+#: package does not know has listed local days, not the year — that year stays unknown and keeps its warning.
+STATUTORY_HOLIDAY_DAYS = 13
 
 
-def unknown_year_text(year: int) -> str:
-    """The warning for a year whose holidays and adjusted working days are unknown (the warning and /health)."""
+def unknown_year_text(year: int, listed: int | None = None) -> str:
+    """The warning for a year whose holidays and adjusted working days are unknown (the warning and /health);
+    ``listed``: the weekday rest days the city's calendar file gives for that year, too few to be the year."""
+    partial = (
+        f" (GISGRID_CALENDAR_FILE lists {listed} weekday rest day(s) of {year}, not the year's arrangement: "
+        f"it holds at least {STATUTORY_HOLIDAY_DAYS})"
+        if listed is not None
+        else ""
+    )
     return (
         f"chinesecalendar {CHINESECALENDAR_VERSION} does not know {year} (it knows {KNOWN_YEARS.start}–"
-        f"{KNOWN_YEARS.stop - 1}): deadlines in {year} count Monday–Friday as working days without statutory "
-        f"holidays; {UNKNOWN_YEAR_REMEDY}"
+        f"{KNOWN_YEARS.stop - 1}){partial}: deadlines in {year} count Monday–Friday as working days without "
+        f"statutory holidays; {UNKNOWN_YEAR_REMEDY}"
     )
 
 
@@ -69,7 +83,8 @@ def unknown_years_warning(years: Iterable[int], zh: str, en: str) -> tuple[str, 
     if not shown:
         return None
     return (
-        f"{'、'.join(map(str, shown))} 年节假日安排未知(chinesecalendar 未收录): {zh}按周一至周五计算, 可能有误。",
+        f"{'、'.join(map(str, shown))} 年节假日安排未知(chinesecalendar 未收录): {zh}按周一至周五计算, 可能有误;"
+        f"{UNKNOWN_YEAR_REMEDY_ZH}。",
         f"Holidays of {', '.join(map(str, shown))} are unknown: {en} counts Mon–Fri; {UNKNOWN_YEAR_REMEDY}.",
     )
 
@@ -196,9 +211,12 @@ class WorkingCalendar:
         extra_workdays: Iterable[date] = (),
         *,
         covered_years: Iterable[int] = (),
+        partial_years: Mapping[int, int] | None = None,
     ) -> None:
         """``covered_years``: years the city's own extra lists fully describe (e.g. the 2027 holidays published
-        before the package is updated); they are treated as known, without a warning."""
+        before the package is updated); they are treated as known, without a warning. ``partial_years``: years
+        the package does not know for which the lists hold some days only (year → weekday rest days listed): still
+        unknown, and their warning says so."""
         self.hours = hours or WorkingHours()
         self.tz = _zone(tz)
         self.extra_holidays = frozenset(extra_holidays)
@@ -210,6 +228,7 @@ class WorkingCalendar:
                 detail={"dates": [d.isoformat() for d in both]},
             )
         self.covered_years = frozenset(covered_years)
+        self.partial_years: dict[int, int] = dict(partial_years or {})
         #: Years met so far that the holiday package does not know (Mon–Fri was assumed).
         self.unknown_years: set[int] = set()
         self._spans = self.hours.spans_us
@@ -251,7 +270,7 @@ class WorkingCalendar:
         if year in self.unknown_years:
             return
         self.unknown_years.add(year)
-        warnings.warn(unknown_year_text(year), CalendarYearUnknown, stacklevel=4)
+        warnings.warn(unknown_year_text(year, self.partial_years.get(year)), CalendarYearUnknown, stacklevel=4)
 
     # -- instants -------------------------------------------------------------------------------------------------
 
@@ -450,9 +469,14 @@ def _with_city_days(path: Path, hours: WorkingHours | None) -> WorkingCalendar:
     for day in sorted(holidays & workdays):
         problems.add(path, None, None, str(day), f"{day} is listed both as a holiday and as a working day")
     problems.raise_if_any()
+    # A year the package does not know is the file's to describe only when the file holds its arrangement.
+    weekday_rest = Counter(d.year for d in holidays if d.weekday() < 5)
+    listed = {d.year for d in holidays | workdays} - set(KNOWN_YEARS)
+    covered = {y for y in listed if weekday_rest[y] >= STATUTORY_HOLIDAY_DAYS}
     return WorkingCalendar(
         hours,
         extra_holidays=holidays,
         extra_workdays=workdays,
-        covered_years={d.year for d in holidays | workdays} - set(KNOWN_YEARS),
+        covered_years=covered,
+        partial_years={y: weekday_rest[y] for y in listed - covered},
     )

@@ -83,10 +83,19 @@ def test_health_warns_about_years_the_holiday_calendar_does_not_know(settings: S
         # Two years earlier both this and next year are known: no warning.
         early = calendar_status(request, today=dt.date(last - 2, 6, 1))
         assert early["unknown_years"] == [] and early["warnings"] == []
-    # A city that lists next year's days in its calendar file is warned no more.
+    # A city that lists next year's arrangement (at least the 13 statutory days on weekdays) is warned no more;
+    # one local day of that year is not its arrangement (review49 F3): still warned, naming what the file lists.
     city = settings.data_path / "calendar.csv"
     city.parent.mkdir(parents=True, exist_ok=True)
     city.write_text(f"date,kind\n{last + 1}-01-01,休息日\n", encoding="utf-8")
+    with TestClient(create_app(settings.model_copy(update={"calendar_file": city}))) as client:
+        partial = calendar_status(SimpleNamespace(app=client.app), today=dt.date(last, 11, 26))
+        assert partial["unknown_years"] == [last + 1]
+        weekday = int(dt.date(last + 1, 1, 1).weekday() < 5)
+        assert partial["warnings"] == [unknown_year_text(last + 1, weekday)]
+        assert f"GISGRID_CALENDAR_FILE lists {weekday} weekday rest day(s) of {last + 1}" in partial["warnings"][0]
+    days = [dt.date(last + 1, 1, 1) + dt.timedelta(days=i) for i in range(40)]
+    city.write_text("date,kind\n" + "".join(f"{d},休息日\n" for d in days if d.weekday() < 5), encoding="utf-8")
     with TestClient(create_app(settings.model_copy(update={"calendar_file": city}))) as client:
         listed = calendar_status(SimpleNamespace(app=client.app), today=dt.date(last, 11, 26))
         assert listed["unknown_years"] == [] and listed["warnings"] == []

@@ -211,11 +211,23 @@ def test_extend_adds_from_the_due_time(cal: WorkingCalendar) -> None:
     assert cal.extend(due, 0) == due
 
 
+#: A full year's arrangement as the State Council publishes it, for a year the package does not know: 17 rest days
+#: on Monday–Friday (元旦, 春节, 清明, 劳动节, 端午, 中秋, 国庆) and an adjusted working Saturday.
+ARRANGEMENT_2099 = "date,kind,note\n" + "".join(
+    f"2099-{md},{kind},{note}\n"
+    for md, kind, note in [
+        ("01-01", "休息日", "元旦"), ("01-02", "holiday", "元旦"), ("01-03", "上班日", "调休"),
+        *((f"02-{d}", "休息日", "春节") for d in range(16, 21)),
+        ("04-06", "休息日", "清明"), ("05-01", "休息日", "劳动节"), ("05-04", "休息日", "劳动节"),
+        ("06-15", "休息日", "端午"), ("09-21", "休息日", "中秋"),
+        *((f"10-0{d}", "休息日", "国庆") for d in (1, 2, 5, 6, 7)),
+    ]
+)  # fmt: skip
+
+
 def test_a_city_calendar_file_and_working_hours_from_the_settings(tmp_path: Path) -> None:
     city = tmp_path / "calendar.csv"
-    city.write_text(
-        "date,kind,note\n2099-01-01,休息日,元旦\n2099-01-02,holiday,元旦\n2099-01-03,上班日,调休\n", encoding="utf-8"
-    )
+    city.write_text(ARRANGEMENT_2099, encoding="utf-8")
     cal = load_city_calendar(city, "09:00-12:00,14:00-18:00")
     assert cal.hours.hours_per_day == 7 and cal.knows_year(2099) and not cal.knows_year(2098)
     with warnings.catch_warnings():
@@ -242,6 +254,32 @@ def test_a_city_calendar_file_and_working_hours_from_the_settings(tmp_path: Path
         load_city_calendar(tmp_path / "empty.csv")
     with pytest.raises(InvalidInput, match="GISGRID_WORKING_HOURS: working hours"):
         load_city_calendar(None, "9-17")
+
+
+def test_a_few_local_days_of_an_unknown_year_do_not_make_it_known(tmp_path: Path) -> None:
+    """review49 F3: one local closure day for 2027 silenced the unknown-year warning and counted 元旦, 春节 and 国庆
+    2027 as working days. A year's arrangement holds at least the 13 statutory days on weekdays; fewer rows are
+    local days over a year that stays unknown — used, and the warning still given, naming what the file lists."""
+    city = tmp_path / "calendar.csv"
+    city.write_text("date,kind,note\n2099-03-16,休息日,城市日\n2099-03-21,上班日,调休\n", encoding="utf-8")
+    cal = load_city_calendar(city)
+    assert not cal.knows_year(2099) and cal.partial_years == {2099: 1}
+    assert not cal.is_working_day(date(2099, 3, 16)) and cal.is_working_day(date(2099, 3, 21))  # its rows apply
+    with pytest.warns(CalendarYearUnknown) as caught:
+        assert cal.is_working_day(date(2099, 1, 1))  # 元旦 unknown: Mon–Fri assumed, and said
+    assert str(caught[0].message) == (
+        f"chinesecalendar {CHINESECALENDAR_VERSION} does not know 2099 (it knows {KNOWN_YEARS.start}–"
+        f"{KNOWN_YEARS.stop - 1}) (GISGRID_CALENDAR_FILE lists 1 weekday rest day(s) of 2099, not the year's "
+        "arrangement: it holds at least 13): deadlines in 2099 count Monday–Friday as working days without "
+        "statutory holidays; upgrade chinesecalendar or list the year's days in GISGRID_CALENDAR_FILE"
+    )
+    # Twelve weekday rest days are still short of the statutory thirteen; the thirteenth makes the year known.
+    rows = [f"2099-{m:02d}-0{d},休息日" for m in range(1, 10) for d in (1, 2, 5) if date(2099, m, d).weekday() < 5]
+    assert len(rows) >= 13
+    city.write_text("date,kind\n" + "\n".join(rows[:12]) + "\n", encoding="utf-8")
+    assert not load_city_calendar(city).knows_year(2099)
+    city.write_text("date,kind\n" + "\n".join(rows[:13]) + "\n", encoding="utf-8")
+    assert load_city_calendar(city).knows_year(2099)
 
 
 def test_unknown_year_warns_and_assumes_monday_to_friday() -> None:

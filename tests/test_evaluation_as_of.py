@@ -538,7 +538,10 @@ def test_figures_and_a_finished_case_that_ran_through_an_unknown_year_carry_the_
     with loaded.connect() as conn:
         y_id, z_id = conn.execute(text("SELECT id FROM cases ORDER BY created_at DESC")).scalars().all()
     monkeypatch.setattr(evaluation_service, "_clock", lambda tz: pd.Timestamp(f"{unknown}-01-10T12:00", tz=tz))
-    zh = f"{unknown} 年节假日安排未知(chinesecalendar 未收录): 评价中的环节用时按周一至周五计算, 可能有误。"
+    zh = (
+        f"{unknown} 年节假日安排未知(chinesecalendar 未收录): 评价中的环节用时按周一至周五计算, 可能有误;"
+        "请升级 chinesecalendar,或在 GISGRID_CALENDAR_FILE 中列出该年的放假和调休上班日期。"
+    )
     en = (
         f"Holidays of {unknown} are unknown: the working time behind these figures (on time, late, scores) counts "
         "Mon–Fri; upgrade chinesecalendar or list the year's days in GISGRID_CALENDAR_FILE."
@@ -564,7 +567,8 @@ def test_figures_and_a_finished_case_that_ran_through_an_unknown_year_carry_the_
         y = client.get(f"/cases/{y_id}").json()
         assert y["state"] == "closed"
         assert y["calendar_warning"] == (
-            f"{unknown} 年节假日安排未知(chinesecalendar 未收录): 环节用时按周一至周五计算, 可能有误。 Holidays of "
+            f"{unknown} 年节假日安排未知(chinesecalendar 未收录): 环节用时按周一至周五计算, 可能有误;请升级 "
+            "chinesecalendar,或在 GISGRID_CALENDAR_FILE 中列出该年的放假和调休上班日期。 Holidays of "
             f"{unknown} are unknown: the nodes' working time counts Mon–Fri; upgrade chinesecalendar or list the "
             "year's days in GISGRID_CALENDAR_FILE."
         )

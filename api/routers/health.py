@@ -33,7 +33,7 @@ def calendar_status(request: Request, today: dt.date | None = None) -> dict[str,
     calendar = request.app.state.cases.calendar
     seen = set(calendar.unknown_years)
     missing = sorted({y for y in (today.year, today.year + 1) if not calendar.knows_year(y)} | seen)
-    warnings = [unknown_year_text(y) for y in missing]
+    warnings = [unknown_year_text(y, calendar.partial_years.get(y)) for y in missing]
     return {
         "package": f"chinesecalendar {CHINESECALENDAR_VERSION}",
         "known_years": [KNOWN_YEARS.start, KNOWN_YEARS.stop - 1],
