@@ -18,6 +18,7 @@ import pytest
 
 from gisgrid.settings import Settings
 from gisgrid.storage import cluster as cluster_module
+from gisgrid.storage import migrate
 from gisgrid.storage.cluster import TRUST_WARNING, Cluster, is_root
 from gisgrid.storage.database import make_engine, prepare_database
 
@@ -59,7 +60,10 @@ def test_db_up_twice_is_idempotent_then_down_and_status(data_dir: Path) -> None:
     # A new cluster asks for a password (made at initdb, kept 0600 beside pg/); people see it masked.
     password = (data_dir / "pg.password").read_text().strip()
     assert len(password) >= 32 and (data_dir / "pg.password").stat().st_mode & 0o777 == 0o600
-    assert status.stdout.strip().endswith(f"→ postgresql+psycopg2://gisgrid:***@127.0.0.1:{port}/gisgrid")
+    head = migrate.head()
+    first, migration = status.stdout.splitlines()
+    assert first.endswith(f"→ postgresql+psycopg2://gisgrid:***@127.0.0.1:{port}/gisgrid")
+    assert migration == f"结构版本 {head},为最新 / migration {head}: up to date"  # against this code's (review50 F6)
     assert password not in status.stdout and status.stderr == ""  # and no trust warning
     url = run_cli("db", "url", data_dir=data_dir)
     assert url.stdout.strip() == f"postgresql+psycopg2://gisgrid:{password}@127.0.0.1:{port}/gisgrid"
@@ -131,7 +135,7 @@ def test_db_secure_gives_a_trust_cluster_a_password(data_dir: Path, monkeypatch:
 
     status = run_cli("db", "status", data_dir=data_dir)
     assert status.returncode == 0 and status.stdout.startswith("running:")
-    assert status.stdout.strip().endswith(f"→ postgresql+psycopg2://gisgrid@127.0.0.1:{port}/gisgrid")  # as before
+    assert status.stdout.splitlines()[0].endswith(f"→ postgresql+psycopg2://gisgrid@127.0.0.1:{port}/gisgrid")
     assert status.stderr == f"warning: {TRUST_WARNING}\n"
 
     secured = run_cli("db", "secure", data_dir=data_dir)

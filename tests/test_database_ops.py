@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import os
 import ssl
+import sys
 import threading
 import uuid
 from pathlib import Path
@@ -343,3 +345,66 @@ def test_a_mistyped_db_name_is_refused_by_a_read_command_and_made_by_db_up(
         assert prepare_database(settings, echo=lambda _m: None).database == name  # now there: used as it is
     finally:
         drop_database(server_url, name)
+
+
+# -- review50 F6: db status names the migration — the check on a restored backup ------------------------------------
+
+
+def test_db_status_says_whether_the_databases_migration_is_up_to_date_behind_or_ahead(
+    server_url: URL, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """docs/operations.md's backup test runs `db status` on the restored copy for its revision; it printed only the
+    URL, the same for a copy one migration behind."""
+    from sqlalchemy import text
+
+    url = _throwaway(server_url)
+    shown = url.render_as_string(hide_password=True)
+    env = {"GISGRID_DATABASE_URL": url.render_as_string(hide_password=False), "GISGRID_DATA_DIR": str(tmp_path)}
+
+    def status() -> tuple[object, str]:
+        from gisgrid.cli import main
+
+        with monkeypatch.context() as m:
+            for key in [k for k in os.environ if k.startswith("GISGRID_")]:
+                m.delenv(key)
+            for key, value in env.items():
+                m.setenv(key, value)
+            m.setattr(sys, "argv", ["gisgrid", "db", "status"])
+            capsys.readouterr()
+            code: object = 0
+            try:
+                main()
+            except SystemExit as exit_:
+                code = exit_.code
+        said = capsys.readouterr()
+        assert said.err == ""
+        return code, said.out
+
+    try:
+        head = migrate.head()
+        assert status() == (
+            0,
+            f"external server: {shown}\n结构版本 none,落后于本程序的 {head}(待迁移) / migration "
+            f"none: behind this code's {head} (pending) — gisgrid db up migrates it, after a backup\n",
+        )
+        migrate.upgrade(url, "0020")
+        assert status()[1].endswith(
+            f"结构版本 0020,落后于本程序的 {head}(待迁移) / migration 0020: behind this "
+            f"code's {head} (pending) — gisgrid db up migrates it, after a backup\n"
+        )
+        migrate.upgrade(url)
+        assert status() == (0, f"external server: {shown}\n结构版本 {head},为最新 / migration {head}: up to date\n")
+        engine = make_engine(url)
+        try:
+            with engine.begin() as conn:
+                conn.execute(text("UPDATE alembic_version SET version_num = '0999'"))
+        finally:
+            engine.dispose()
+        assert status()[1].endswith(
+            f"结构版本 0999,比本程序新(本程序只认识到 {head}) / migration 0999: newer than "
+            "this code (it knows up to " + head + ") — run the gisgrid version that migrated it\n"
+        )
+    finally:
+        drop_database(server_url, url.database or "")
+    code, out = status()  # gone: not reachable, exit 1
+    assert code == 1 and out.startswith(f"external server: {shown}\n数据库无法连接 / database not reachable: database ")

@@ -7,14 +7,21 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 import typer
-from sqlalchemy.engine import URL
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import SQLAlchemyError
 
-from gisgrid.cli.common import echo, settings_of
+from gisgrid.cli.common import EXIT_FAILED, echo, settings_of
 from gisgrid.errors import ConfigError, GisgridError
 from gisgrid.settings import Settings
 from gisgrid.storage import migrate
 from gisgrid.storage.cluster import Cluster, ensure_postgis_installed
-from gisgrid.storage.database import database_url, make_engine, migration_lock, prepare_database
+from gisgrid.storage.database import (
+    database_url,
+    describe_connect_error,
+    make_engine,
+    migration_lock,
+    prepare_database,
+)
 
 if TYPE_CHECKING:
     from gisgrid.cases import CaseServices
@@ -102,13 +109,50 @@ def down(ctx: typer.Context) -> None:
 
 @app.command()
 def status(ctx: typer.Context) -> None:
-    """Show whether the cluster runs, where, and on which port."""
+    """Show whether the cluster runs, where, and on which port, and the database's migration against this
+    code's: up to date, behind (db up migrates it, after a backup) or ahead (migrated by a newer gisgrid) — the
+    check on a restored backup. Exit 1 when the database cannot be reached; a stopped cluster is left stopped."""
     settings = settings_of(ctx)
     if settings.database_url:
-        echo(f"external server: {database_url(settings).render_as_string(hide_password=True)}")
-        return
-    echo(Cluster(settings).status().to_text())
-    warn_if_trusting(settings)
+        url = database_url(settings)
+        echo(f"external server: {url.render_as_string(hide_password=True)}")
+    else:
+        cluster = Cluster(settings)
+        state = cluster.status()
+        echo(state.to_text())
+        warn_if_trusting(settings)
+        if not state.running:
+            return
+        url = make_url(cluster.url())
+    line, reachable = schema_status(url)
+    echo(line)
+    if not reachable:
+        raise typer.Exit(EXIT_FAILED)
+
+
+def schema_status(url: URL) -> tuple[str, bool]:
+    """One line on the database's migration (zh-CN first), and whether the database answered."""
+    try:
+        revision = migrate.current(url)
+    except SQLAlchemyError as exc:
+        return f"数据库无法连接 / database not reachable: {describe_connect_error(url, exc)}", False
+    head = migrate.head()
+    match migrate.schema_state(revision):
+        case "current":
+            return f"结构版本 {revision},为最新 / migration {revision}: up to date", True
+        case "ahead":
+            return (
+                f"结构版本 {revision},比本程序新(本程序只认识到 {head}) / migration {revision}: newer than this "
+                f"code (it knows up to {head}) — run the gisgrid version that migrated it",
+                True,
+            )
+        case _:
+            at = revision or "none"
+            return (
+                f"结构版本 {at},落后于本程序的 {head}(待迁移) / migration {at}: behind this code's {head} (pending) "
+                "— gisgrid db up migrates it, after a backup",
+                True,
+            )
 
 
 @app.command()
