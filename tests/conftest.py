@@ -44,6 +44,7 @@ DATA_TABLES = (
     "component_serials",
     "components",
     "departments",
+    "retired_unit_grids",
     "unit_grids",
     "management_grids",
     "admin_units",

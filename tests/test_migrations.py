@@ -27,6 +27,7 @@ TABLES = {
     "component_serials",
     "case_photos",
     "case_documents",
+    "retired_unit_grids",
 }
 
 
@@ -66,6 +67,7 @@ def test_each_geometry_column_has_exactly_one_gist_index(engine) -> None:
         "components": 1,
         "component_cells": 1,
         "cases": 1,
+        "retired_unit_grids": 1,
     }
 
 
@@ -198,6 +200,7 @@ def test_db_downgrade_asks_before_dropping_tables(server_url: URL) -> None:
         refused = runner.invoke(app, ["db", "downgrade", "base"], env=env, input="n\n")
         assert refused.exit_code == 1
         assert refused.output == (
+            "reverting 0022 drops retired_unit_grids: 0 rows\n"
             "reverting 0021 drops admin_units.grid_seq_issued: 0 values\n"
             "reverting 0020 drops component_history.reason: 0 values\n"
             "reverting 0019 drops cases.accuracy_m: 0 values\n"
@@ -216,8 +219,9 @@ def test_db_downgrade_asks_before_dropping_tables(server_url: URL) -> None:
             "reverting 0002 drops component_serials: 0 rows, component_history: 0 rows, and more tables, columns or "
             "sequences (not counted)\n"
             "reverting 0001 drops admin_units: 0 rows, and more tables, columns or sequences (not counted)\n"
-            "downgrading to base drops tables or columns and the data in them (reverting migrations 0021, 0020, 0019, "
-            "0018, 0017, 0016, 0012, 0011, 0010, 0009, 0006, 0004, 0003, 0002, 0001). Continue? [y/N]: n\nAborted.\n"
+            "downgrading to base drops tables or columns and the data in them (reverting migrations 0022, 0021, 0020, "
+            "0019, 0018, 0017, 0016, 0012, 0011, 0010, 0009, 0006, 0004, 0003, 0002, 0001). Continue? [y/N]: n\n"
+            "Aborted.\n"
         )
         assert migrate.current(url) == migrate.head() and set(inspect(engine).get_table_names()) >= TABLES
 
@@ -229,9 +233,10 @@ def test_db_downgrade_asks_before_dropping_tables(server_url: URL) -> None:
             assert unknown.exception.message.startswith(f"cannot {command} to {target!r}: "), unknown.exception.message
         assert migrate.current(url) == migrate.head()
         engine.dispose()
-        step = runner.invoke(app, ["db", "downgrade", "0008", "--yes"], env=env)  # 0021 … 0009 drop columns
+        step = runner.invoke(app, ["db", "downgrade", "0008", "--yes"], env=env)  # 0022 a table, 0021…0009 columns
         assert (step.exit_code, step.output) == (
             0,
+            "reverting 0022 drops retired_unit_grids: 0 rows\n"
             "reverting 0021 drops admin_units.grid_seq_issued: 0 values\n"
             "reverting 0020 drops component_history.reason: 0 values\n"
             "reverting 0019 drops cases.accuracy_m: 0 values\n"
@@ -467,6 +472,60 @@ def test_units_remember_the_highest_unit_grid_number_issued_and_forget_it_on_dow
         with engine.connect() as conn:
             counts = conn.execute(text("SELECT (SELECT count(*) FROM admin_units), (SELECT count(*) FROM unit_grids)"))
             assert tuple(counts.one()) == (5, 3)
+    finally:
+        engine.dispose()
+        drop_database(server_url, url.database or "")
+
+
+def test_retired_unit_grids_start_empty_go_with_their_unit_and_are_dropped_on_downgrade(server_url: URL) -> None:
+    """0022: ``retired_unit_grids`` (code, unit, seq, row, col, boundary, when retired) starts empty — nothing was
+    remembered before — and a row goes with its unit (ON DELETE CASCADE); the downgrade drops the table, counting
+    its rows, the units and cells stay."""
+    url = new_database(server_url, "gisgrid_migr_retired")
+    engine = make_engine(url)
+    box = "ST_Multi(ST_MakeEnvelope(113.7, 34.7, 113.71, 34.71, 4490))"
+    unit = f"INSERT INTO admin_units (code, name, level, parent_code, geom) VALUES (:c, :n, :l, :p, {box})"
+    try:
+        ensure_postgis(engine)
+        migrate.upgrade(url, "0021")
+        with engine.begin() as conn:
+            for code, name, level, parent in (
+                ("419902", "测试区", "district", None),
+                ("419902001", "西城街道", "street", "419902"),
+                ("419902001001", "桃园社区", "community", "419902001"),
+                ("419902001002", "紫荆社区", "community", "419902001"),
+            ):
+                conn.execute(text(unit), {"c": code, "n": name, "l": level, "p": parent})
+            conn.execute(
+                text(
+                    "INSERT INTO unit_grids (code, unit_code, district_code, street_code, community_code, seq, row, "
+                    "col, area_m2, geom) VALUES ('419902001001002', '419902001001', '419902', '419902001', "
+                    f"'419902001001', 2, 0, 1, 10000, {box})"
+                )
+            )
+        migrate.upgrade(url, "0022")
+        columns = {c["name"]: c for c in inspect(engine).get_columns("retired_unit_grids")}
+        assert list(columns) == ["code", "unit_code", "seq", "row", "col", "geom", "retired_at"]
+        assert not any(c["nullable"] for c in columns.values())
+        retire = (
+            "INSERT INTO retired_unit_grids (code, unit_code, seq, row, col, geom) "
+            f"VALUES (:c || '001', :c, 1, 0, 0, {box})"
+        )
+        with engine.begin() as conn:
+            assert conn.execute(text("SELECT count(*) FROM retired_unit_grids")).scalar_one() == 0
+            for code in ("419902001001", "419902001002"):
+                conn.execute(text(retire), {"c": code})
+            conn.execute(text("DELETE FROM admin_units WHERE code = '419902001002'"))
+            rows = conn.execute(text("SELECT code, retired_at IS NOT NULL FROM retired_unit_grids")).all()
+        assert [tuple(r) for r in rows] == [("419902001001001", True)]  # the removed unit's went with it
+
+        assert migrate.downgrade_losses(url, "0021") == ["reverting 0022 drops retired_unit_grids: 1 rows"]
+        migrate.downgrade(url, "0021")
+        engine.dispose()
+        assert "retired_unit_grids" not in inspect(engine).get_table_names()
+        with engine.connect() as conn:
+            counts = conn.execute(text("SELECT (SELECT count(*) FROM admin_units), (SELECT count(*) FROM unit_grids)"))
+            assert tuple(counts.one()) == (3, 1)
     finally:
         engine.dispose()
         drop_database(server_url, url.database or "")

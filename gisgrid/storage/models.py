@@ -113,6 +113,26 @@ class UnitGrid(Base):
     geom: Mapped[WKBElement] = mapped_column(_geom("MULTIPOLYGON"))
 
 
+class RetiredUnitGrid(Base):
+    """A unit grid a regeneration removed: its code is retired, never given to another place, and a new cell equal
+    to it (same unit, lattice row and column, boundary within ``numbering.SAME_CELL_DEG``) takes it back, leaving
+    this table (``grids.numbering``, migration 0022). Goes with its unit."""
+
+    __tablename__ = "retired_unit_grids"
+    __table_args__ = (
+        _gist("retired_unit_grids"),
+        Index("ix_retired_unit_grids_unit", "unit_code"),
+    )
+
+    code: Mapped[str] = mapped_column(String(15), primary_key=True)
+    unit_code: Mapped[str] = mapped_column(ForeignKey("admin_units.code", ondelete="CASCADE"))
+    seq: Mapped[int] = mapped_column(Integer)
+    row: Mapped[int] = mapped_column(Integer)
+    col: Mapped[int] = mapped_column(Integer)
+    geom: Mapped[WKBElement] = mapped_column(_geom("MULTIPOLYGON"))
+    retired_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
 class Department(Base):
     """专业部门: 主管部门 / 权属单位 / 养护单位 (code: 18-char unified social credit code or a local code)."""
 
