@@ -138,14 +138,16 @@ def test_boundaries_import_dry_run_via_cli(clean_db: Engine, settings: Settings,
     assert generated.exit_code == 0 and "unit grids for 3 units (EPSG:4547)" in generated.output
     # A first cut issues every code (test_code_stability: what a regeneration keeps, issues and retires).
     assert (
-        "单元网格编码:沿用 0 个,新编 96 个(419902001001001、419902001001002、419902001001003、419902001001004、"
-        "419902001001005等,另 91 个),停用 0 个 / unit-grid codes: kept 0, newly issued 96 (419902001001001, "
+        "单元网格编码:沿用 0 个,恢复 0 个,新编 96 个(419902001001001、419902001001002、419902001001003、"
+        "419902001001004、419902001001005等,另 91 个),停用 0 个 / unit-grid codes: kept 0, restored 0, newly issued "
+        "96 (419902001001001, "
         "419902001001002, 419902001001003, 419902001001004, 419902001001005 and 91 more), retired 0\n"
     ) in generated.output
     again = runner.invoke(app, ["grids", "generate"], env=env)
-    assert "单元网格编码:沿用 96 个,新编 0 个,停用 0 个 / unit-grid codes: kept 96, newly issued 0, retired 0\n" in (
-        again.output
-    )
+    assert (
+        "单元网格编码:沿用 96 个,恢复 0 个,新编 0 个,停用 0 个 / unit-grid codes: kept 96, restored 0, newly issued 0, "
+        "retired 0\n"
+    ) in again.output
     tiers = runner.invoke(app, ["grids", "tiers", "--target-size", "20"], env=env)
     assert tiers.exit_code == 0 and "tier 1: 2 streets, tier 2: 3 communities" in tiers.output
 

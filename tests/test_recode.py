@@ -42,6 +42,7 @@ CODE_COLUMNS = {
     "components": ("id", "unit_grid_code", "street_code", "community_code"),
     "component_history": ("id", "action"),
     "component_cells": ("unit_grid_code", "n"),
+    "retired_unit_grids": ("code", "unit_code"),
 }
 
 
@@ -141,12 +142,15 @@ def component_codes(engine: Engine, component_id: str) -> tuple[str, ...]:
     return tuple(row)
 
 
-def expected_counts(place: Place, *, units: int, tiers: dict[int, int], finished_note: int = 1) -> str:
+def expected_counts(
+    place: Place, *, units: int, tiers: dict[int, int], finished_note: int = 1, retired: int = 0
+) -> str:
     return "\n".join(
         [
             f"admin_units: {units} (the unit and its children)",
             "management_grids: " + ", ".join(f"tier {t} {n}" for t, n in tiers.items()) + " (网格长/网格员 kept)",
             f"unit_grids: {len(place.cells)}",
+            f"retired_unit_grids: {retired} (retired codes, kept for their place)",
             f"cases: 2 ({finished_note} finished: 结案/不予立案/作废)",
             "case_transitions: 1 (提级 records naming a grid)",
             "components: 1 (1 history entries written)",
@@ -159,6 +163,17 @@ def test_recode_of_a_community_rewrites_every_table_and_the_code_is_official(
     clean_db: Engine, settings: Settings, tmp_path: Path
 ) -> None:
     place = populate(clean_db, settings, tmp_path, (DONGMING,), DONGMING)
+    # Its last cell retired, as a regeneration that no longer has it remembers it (grids.numbering).
+    gone = place.cells.pop()
+    with clean_db.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO retired_unit_grids (code, unit_code, seq, row, col, geom) "
+                "SELECT code, unit_code, seq, row, col, geom FROM unit_grids WHERE code = :c"
+            ),
+            {"c": gone},
+        )
+        conn.execute(text("DELETE FROM unit_grids WHERE code = :c"), {"c": gone})
     new = "419902002005"
     cell0 = place.cells[0]
     assert case_codes(clean_db, place.finished_case) == ("rejected", cell0, STREETS[1], DONGMING, place.tier3[0])
@@ -166,7 +181,7 @@ def test_recode_of_a_community_rewrites_every_table_and_the_code_is_official(
 
     before = snapshot(clean_db)
     dry = runner.invoke(app, ["boundaries", "recode", DONGMING, new, "--dry-run"], env=env_of(settings))
-    counts = expected_counts(place, units=1, tiers={2: 1, 3: len(place.tier3)})
+    counts = expected_counts(place, units=1, tiers={2: 1, 3: len(place.tier3)}, retired=1)
     assert (dry.exit_code, dry.stdout) == (
         0,
         f"community 东明社区: {DONGMING} → {new} (official); would rewrite:\n{counts}\ndry run: nothing written\n",
@@ -186,7 +201,11 @@ def test_recode_of_a_community_rewrites_every_table_and_the_code_is_official(
         new: False,
     }
     # The highest unit-grid number issued goes with the cells, so a later regeneration numbers above it.
-    assert column(clean_db, "SELECT grid_seq_issued FROM admin_units WHERE code = :c", c=new) == [len(place.cells)]
+    assert column(clean_db, "SELECT grid_seq_issued FROM admin_units WHERE code = :c", c=new) == [len(place.cells) + 1]
+    # The retired code goes with its unit too: the cell coming back takes it back under the official code.
+    with clean_db.connect() as conn:
+        retired = conn.execute(text("SELECT code, unit_code FROM retired_unit_grids")).all()
+    assert [tuple(r) for r in retired] == [(new + gone[12:], new)]
     renamed = [new + c[12:] for c in place.cells]
     assert column(clean_db, "SELECT code FROM unit_grids WHERE left(code, 12) = :c", c=DONGMING) == []
     assert column(clean_db, "SELECT code FROM unit_grids WHERE unit_code = :c", c=new) == renamed

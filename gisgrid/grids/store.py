@@ -291,6 +291,7 @@ class RecodeCounts:
     admin_units: int = 0
     management_grids: dict[int, int] = field(default_factory=dict)  # per tier
     unit_grids: int = 0
+    retired_unit_grids: int = 0
     cases: int = 0
     cases_finished: int = 0
     case_transitions: int = 0
@@ -305,6 +306,7 @@ class RecodeCounts:
                 f"admin_units: {self.admin_units} (the unit and its children)",
                 f"management_grids: {tiers} (网格长/网格员 kept)",
                 f"unit_grids: {self.unit_grids}",
+                f"retired_unit_grids: {self.retired_unit_grids} (retired codes, kept for their place)",
                 f"cases: {self.cases} ({self.cases_finished} finished: 结案/不予立案/作废)",
                 f"case_transitions: {self.case_transitions} (提级 records naming a grid)",
                 f"components: {self.components} ({self.component_history} history entries written)",
@@ -381,6 +383,16 @@ def recode_admin_code(conn: Connection, old: str, new: str, *, actor: str) -> Re
             UPDATE unit_grids SET code = {re_("code")}, unit_code = {re_("unit_code")},
                    street_code = {re_("street_code")}, community_code = {re_("community_code")},
                    tier3_code = {re_("tier3_code")}
+            WHERE {mine.format(col="code")} OR {mine.format(col="unit_code")}
+            """
+        ),
+        p,
+    ).rowcount
+    # Retired codes follow their unit: before its old row goes (they go with it, ON DELETE CASCADE).
+    counts.retired_unit_grids = conn.execute(
+        text(
+            f"""
+            UPDATE retired_unit_grids SET code = {re_("code")}, unit_code = {re_("unit_code")}
             WHERE {mine.format(col="code")} OR {mine.format(col="unit_code")}
             """
         ),
@@ -658,10 +670,13 @@ def unit_grid_hashes(conn: Connection, unit_codes: list[str]) -> pd.Series:
     return pd.Series(dict(rows), dtype=object)
 
 
-def stored_cells_to_number(conn: Connection, unit_codes: list[str]) -> tuple[gpd.GeoDataFrame, pd.Series]:
+def stored_cells_to_number(
+    conn: Connection, unit_codes: list[str]
+) -> tuple[gpd.GeoDataFrame, pd.Series, gpd.GeoDataFrame]:
     """What a regeneration numbers the new cells of ``unit_codes`` against (``numbering.keep_codes``): their stored
-    cells (code, unit_code, seq, row, col, geometry in EPSG:4490) and the highest sequence number each unit has
-    issued (``admin_units.grid_seq_issued``, indexed by unit code). The units' rows are locked (FOR NO KEY UPDATE)
+    cells (code, unit_code, seq, row, col, geometry in EPSG:4490), the highest sequence number each unit has
+    issued (``admin_units.grid_seq_issued``, indexed by unit code) and their retired cells (``retired_unit_grids``,
+    the same columns). The units' rows are locked (FOR NO KEY UPDATE)
     until the caller's transaction ends, so two regenerations of one unit number one after the other. The first
     statement of the transaction: it takes ``admin_units`` (ROW EXCLUSIVE, as the later ``record_issued_seq`` needs)
     before any grid table, the order a recode, replace or remove takes them in (``workflows._lock_for_unit_edit``),
@@ -671,13 +686,36 @@ def stored_cells_to_number(conn: Connection, unit_codes: list[str]) -> tuple[gpd
         text("SELECT code, grid_seq_issued FROM admin_units WHERE code = ANY(:u) ORDER BY code FOR NO KEY UPDATE"),
         {"u": unit_codes},
     ).all()
-    cells = gpd.read_postgis(
-        text("SELECT code, unit_code, seq, row, col, geom FROM unit_grids WHERE unit_code = ANY(:u) ORDER BY code"),
-        conn,
-        geom_col="geom",
-        params={"u": unit_codes},
+    cells, retired = (
+        gpd.read_postgis(
+            text(f"SELECT code, unit_code, seq, row, col, geom FROM {table} WHERE unit_code = ANY(:u) ORDER BY code"),
+            conn,
+            geom_col="geom",
+            params={"u": unit_codes},
+        ).rename_geometry("geometry")
+        for table in ("unit_grids", "retired_unit_grids")
     )
-    return cells.rename_geometry("geometry"), pd.Series(dict(issued), dtype="int64")
+    return cells, pd.Series(dict(issued), dtype="int64"), retired
+
+
+def record_retired(conn: Connection, retired: list[str], restored: list[str]) -> None:
+    """Remember the stored unit grids ``retired`` (codes) in ``retired_unit_grids`` — unit, seq, row, col and
+    boundary as stored, with the time — and forget the ``restored`` codes, which name a unit grid again. Before
+    :func:`replace_unit_grids` deletes the retired cells, in the caller's transaction (``numbering.keep_codes``)."""
+    if restored:
+        conn.execute(text("DELETE FROM retired_unit_grids WHERE code = ANY(:c)"), {"c": restored})
+    if retired:
+        conn.execute(
+            text(
+                """
+                INSERT INTO retired_unit_grids AS r (code, unit_code, seq, row, col, geom)
+                SELECT code, unit_code, seq, row, col, geom FROM unit_grids WHERE code = ANY(:c)
+                ON CONFLICT (code) DO UPDATE SET unit_code = excluded.unit_code, seq = excluded.seq,
+                    row = excluded.row, col = excluded.col, geom = excluded.geom, retired_at = now()
+                """
+            ),
+            {"c": retired},
+        )
 
 
 def record_issued_seq(conn: Connection, issued: pd.Series) -> None:

@@ -401,7 +401,7 @@ class GenerateResult:
     regrouped_units: list[str] = field(default_factory=list)
     #: The EPSG code each district was cut in (its stored zone).
     zones: dict[str, int] = field(default_factory=dict)
-    #: Unit-grid codes kept, newly issued and retired (``numbering.keep_codes``).
+    #: Unit-grid codes kept, restored, newly issued and retired (``numbering.keep_codes``).
     codes: CodeChanges = field(default_factory=CodeChanges)
 
 
@@ -416,8 +416,9 @@ def generate_grids(
 ) -> GenerateResult:
     """``gisgrid grids generate``: cut the loaded boundaries and store the cells (replacing old ones).
 
-    A cell that comes back the same keeps its code, the others get codes never used in their unit before, and the
-    codes of cells gone are retired (``numbering.keep_codes``; a first cut numbers in reading order). The tier-3
+    A cell that comes back the same keeps its code, one equal to a cell retired before takes that code back, the
+    others get codes never used in their unit before, and the codes of cells gone are retired and remembered
+    (``numbering.keep_codes``, ``store.record_retired``; a first cut numbers in reading order). The tier-3
     layer is carried over, not dropped (see ``_carry_tier3``); a change that would drop a tier-3 grid's
     网格长/网格员 is refused unless ``replace_tiers``."""
     with engine.connect() as conn:
@@ -425,9 +426,10 @@ def generate_grids(
     cells, coverage, zones = _cut_by_zone(units, cell_area=cell_area, crs=crs, sliver=sliver)
     unit_codes = units["code"].tolist()
     with engine.begin() as conn:
-        stored, issued = store.stored_cells_to_number(conn, unit_codes)
-        cells, codes, high = keep_codes(cells, stored, issued)
+        stored, issued, retired = store.stored_cells_to_number(conn, unit_codes)
+        cells, codes, high = keep_codes(cells, stored, issued, retired)
         before = store.tier3_snapshot(conn, unit_codes)
+        store.record_retired(conn, codes.retired, codes.restored)
         n = store.replace_unit_grids(conn, cells, unit_codes)
         store.record_issued_seq(conn, high)
         store.rebuild_tiers_1_2(conn)

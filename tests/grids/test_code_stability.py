@@ -1,10 +1,12 @@
 """Unit-grid codes survive regeneration (DB11/T 2157: grids are 相对稳定; review47 F1).
 
 Specification: after one unit's boundary changes, ``grids generate`` gives every cell that comes back the same its
-old code; the other new cells get sequence numbers above every number the unit has ever issued (remembered in
-``admin_units.grid_seq_issued``), so a removed cell's code never names another place, not even after later
-regenerations; the run says how many codes it kept, newly issued and retired; cases and components stay on, or
-move to, the cell that covers them. A first cut numbers in reading order (test_grids_store, test_cutting).
+old code; a removed cell's code is retired and the cell remembered (``retired_unit_grids``), so when an edit brings
+the same cell back it takes that code back; the other new cells get sequence numbers above every number the unit
+has ever issued (remembered in ``admin_units.grid_seq_issued``), so a retired code never names another place, not
+even after later regenerations; the run says how many codes it kept, restored, newly issued and retired; cases and
+components stay on, or move to, the cell that covers them. A first cut numbers in reading order (test_grids_store,
+test_cutting).
 """
 
 from __future__ import annotations
@@ -77,6 +79,15 @@ def _restore(engine: Engine, original: bytes) -> None:
         )
 
 
+def _retired(engine: Engine, unit: str = C1) -> list[tuple[str, int, int, int]]:
+    """The unit's remembered retired cells: (code, seq, row, col)."""
+    with engine.connect() as conn:
+        rows = conn.execute(
+            text("SELECT code, seq, row, col FROM retired_unit_grids WHERE unit_code = :u ORDER BY code"), {"u": unit}
+        ).all()
+    return [tuple(r) for r in rows]
+
+
 def _same_geometry(engine: Engine, a: bytes, b: bytes) -> bool:
     """The two cells cover the same ground to within 0.1 m², a 1 mm band along a side. The boundary's trip through
     EPSG:4547 moves its vertices by ~1e-9°, which can put them either side of a 1e-7° snapping line (snapped copies
@@ -147,10 +158,10 @@ def test_an_edge_cut_keeps_the_codes_of_unchanged_cells_and_never_reuses_retired
     assert not any(_same_geometry(loaded, a, b) for a in top["g"] for b in new_top["g"])
     assert first.codes == CodeChanges(kept=total - k, issued=_codes(range(33, 37)), retired=_codes(range(1, 5)))
     assert first.codes.to_text() == (
-        f"单元网格编码:沿用 {total - k} 个,新编 4 个({C1}033、{C1}034、{C1}035、{C1}036),停用 4 个"
+        f"单元网格编码:沿用 {total - k} 个,恢复 0 个,新编 4 个({C1}033、{C1}034、{C1}035、{C1}036),停用 4 个"
         f"({C1}001、{C1}002、{C1}003、{C1}004)(停用的编码不再分配给其他网格) / unit-grid codes: kept {total - k}, "
-        f"newly issued 4 ({C1}033, {C1}034, {C1}035, {C1}036), retired 4 ({C1}001, {C1}002, {C1}003, {C1}004) "
-        "(a retired code is never given to another grid)"
+        f"restored 0, newly issued 4 ({C1}033, {C1}034, {C1}035, {C1}036), retired 4 ({C1}001, {C1}002, {C1}003, "
+        f"{C1}004) (a retired code is never given to another grid)"
     )
     assert _issued(loaded) == 36
     assert {c: _cells(loaded, c)["code"].tolist() for c in COMMUNITIES[1:]} == others
@@ -163,20 +174,59 @@ def test_an_edge_cut_keeps_the_codes_of_unchanged_cells_and_never_reuses_retired
     second = workflows.generate_grids(loaded)
     assert second.codes == CodeChanges(kept=total - k, issued=[], retired=_codes(range(33, 37)))
     assert _cells(loaded)["seq"].max() == 32 and _issued(loaded) == 36
+    cols = top.sort_values("col")["col"].tolist()
+    full_top = [(c, s, TOP, col) for c, s, col in zip(_codes(range(1, 5)), range(1, 5), cols, strict=True)]
+    cut_top = [(c, s, TOP, col) for c, s, col in zip(_codes(range(33, 37)), range(33, 37), cols, strict=True)]
+    assert _retired(loaded) == full_top + cut_top  # both cuts of the top row remembered, with their lattice cells
 
-    # 3. The boundary restored: the top row is new again and takes 037…040, not a code used before.
+    # 3. The boundary restored: the top row comes back the same as it was cut first and takes 001…004 back; the
+    # case and the lamp there name their first cell again. Nothing new is issued.
     _restore(loaded, original)
     third = workflows.generate_grids(loaded)
-    assert third.codes == CodeChanges(kept=total - k, issued=_codes(range(37, 41)), retired=[])
+    assert third.codes == CodeChanges(kept=total - k, issued=[], retired=[], restored=_codes(range(1, 5)))
+    assert third.codes.to_text() == (
+        f"单元网格编码:沿用 {total - k} 个,恢复 4 个({C1}001、{C1}002、{C1}003、{C1}004),新编 0 个,停用 0 个 / "
+        f"unit-grid codes: kept {total - k}, restored 4 ({C1}001, {C1}002, {C1}003, {C1}004), newly issued 0, "
+        "retired 0"
+    )
     restored = _cells(loaded)
-    assert restored.loc[restored["row"] == TOP].sort_values("col")["code"].tolist() == _codes(range(37, 41))
-    assert not _all_codes(loaded) & set(_codes(range(1, 5)) + _codes(range(33, 37)))
-    assert _issued(loaded) == 40
+    assert restored["code"].tolist() == before["code"].tolist()
+    assert restored["g"].tolist() == before["g"].tolist()  # the very cells of the first cut
+    assert grid_of("cases") == {"kept": kept_cell, "top": f"{C1}002"}
+    assert grid_of("components") == {"kept": kept_cell, "top": f"{C1}002"}
+    assert _retired(loaded) == cut_top and _issued(loaded) == 36
 
-    # 4. Nothing changed: every code is kept, none issued or retired.
+    # 4. Cut at y = 740 again: the 40 m pieces come back the same and take 033…036 back; 001…004 retire again.
+    _cut_north(loaded, original, 740)
+    fourth = workflows.generate_grids(loaded)
+    assert fourth.codes == CodeChanges(
+        kept=total - k, issued=[], retired=_codes(range(1, 5)), restored=_codes(range(33, 37))
+    )
+    assert grid_of("cases") == {"kept": kept_cell, "top": f"{C1}034"}
+    assert _retired(loaded) == full_top and _issued(loaded) == 36
+
+    # 5. Cut at y = 750: the top row's places are cut another way, equal to neither remembered cut: new codes
+    # 037…040, never a retired one; the 40 m pieces retire.
+    _cut_north(loaded, original, 750)
+    fifth = workflows.generate_grids(loaded)
+    assert fifth.codes == CodeChanges(kept=total - k, issued=_codes(range(37, 41)), retired=_codes(range(33, 37)))
+    assert _cells(loaded).query("row == @TOP").sort_values("col")["code"].tolist() == _codes(range(37, 41))
+    assert not _all_codes(loaded) & set(_codes(range(1, 5)) + _codes(range(33, 37)))
+    assert _retired(loaded) == full_top + cut_top and _issued(loaded) == 40
+
+    # 6. Restored again: 001…004 back once more, 037…040 retire; no number is issued.
+    _restore(loaded, original)
+    sixth = workflows.generate_grids(loaded)
+    assert sixth.codes == CodeChanges(
+        kept=total - k, issued=[], retired=_codes(range(37, 41)), restored=_codes(range(1, 5))
+    )
+    assert _cells(loaded)["code"].tolist() == before["code"].tolist() and _issued(loaded) == 40
+    assert [c for c, *_ in _retired(loaded)] == _codes(range(33, 41))
+
+    # 7. Nothing changed: every code is kept, none restored, issued or retired.
     again = workflows.generate_grids(loaded)
     assert again.codes == CodeChanges(kept=total, issued=[], retired=[])
-    assert _cells(loaded)["code"].tolist() == restored["code"].tolist()
+    assert _cells(loaded)["code"].tolist() == before["code"].tolist()
 
 
 def test_a_unit_that_would_run_past_999_is_refused_naming_it(loaded: Engine) -> None:
@@ -278,3 +328,42 @@ def test_keep_codes_matches_pieces_of_the_same_lattice_cell_within_a_centimetre(
     fresh, first, high = keep_codes(cells, stored.iloc[:0], pd.Series(dtype="int64"))
     assert fresh["code"].tolist() == _codes(range(1, 5)) and high.to_dict() == {C1: 4}  # a first cut: reading order
     assert first == CodeChanges(kept=0, issued=_codes(range(1, 5)), retired=[])
+
+
+def test_keep_codes_gives_a_retired_code_back_only_to_a_cell_equal_to_it() -> None:
+    """A new cell equal to a remembered retired cell (same unit, row and col, within 1e-7°) takes its code back; a
+    stored cell it also equals keeps priority; a retired cell moved ~0.5 m, of another lattice cell or of another
+    unit gives nothing, and its number is never issued again."""
+    other = COMMUNITIES[1]
+    box = shapely.box(113.0, 34.0, 113.001, 34.001)
+    shifted = shapely.box(113.0 + 5e-8, 34.0, 113.001 + 5e-8, 34.001)  # ~5 mm: the same cell
+    moved = shapely.box(113.0 + 5e-6, 34.0, 113.001 + 5e-6, 34.001)  # ~0.5 m: another cell
+    stored = _frame([(C1, 1, 0, 0, box), (C1, 5, 0, 4, box)])
+    retired = _frame(
+        [
+            (C1, 2, 0, 1, box),  # comes back shifted: restored
+            (C1, 3, 0, 2, moved),  # its place re-cut 0.5 m off: not restored
+            (C1, 4, 0, 3, box),  # not cut again: stays retired
+            (C1, 6, 0, 4, box),  # equal to the stored 005 too: the stored code stays
+            (other, 7, 0, 5, box),  # another unit's retired cell: never this unit's
+        ]
+    )
+    retired.loc[4, "code"] = f"{other}007"
+    cells = _frame(
+        [(C1, 1, 0, 0, box), (C1, 2, 0, 1, shifted), (C1, 3, 0, 2, box), (C1, 4, 0, 4, box), (C1, 5, 0, 5, box)]
+    )
+
+    out, changes, high = keep_codes(cells, stored, pd.Series({C1: 7}), retired)
+
+    assert out[["code", "row", "col"]].values.tolist() == [
+        [f"{C1}001", 0, 0],
+        [f"{C1}002", 0, 1],
+        [f"{C1}005", 0, 4],
+        [f"{C1}008", 0, 2],
+        [f"{C1}009", 0, 5],
+    ]
+    assert changes == CodeChanges(kept=2, issued=[f"{C1}008", f"{C1}009"], retired=[], restored=[f"{C1}002"])
+    assert high.to_dict() == {C1: 9}
+    # Without the memory (retired not given) the same cell is new: what the numbering did before it.
+    _, forgotten, _ = keep_codes(cells, stored, pd.Series({C1: 7}))
+    assert forgotten == CodeChanges(kept=2, issued=_codes(range(8, 11)), retired=[], restored=[])
