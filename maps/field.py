@@ -29,6 +29,11 @@ location or a photo with GPS; inside the district) is checked before a report is
 the page created are kept in localStorage and their states fetched from ``/cases/{id}`` (the API has no
 reporter filter): 我的上报 says it lists this phone's reports only.
 
+我的任务's steps (核实, 核查, 返工, 提级) go at once when online. One taken on a case opened from the task list kept on
+the phone (no network) is queued in the same outbox (``kind: "step"``: the case's version as held, its key, text,
+class correction and photo bytes), sent in order with the reports and exactly once; a stale version (409) or any
+other 4xx keeps it on the phone as not done, with the reason in Chinese, to reopen the case online or discard.
+
 The page itself opens offline: a service worker (:func:`service_worker`, served at :data:`SW_URL` with the scope
 :data:`SW_SCOPE`) precaches the page, its vendored JS/CSS, its own script (:data:`SCRIPT_URL`, a file of this origin
 named by its hash, not inline: the page itself stays small) and ``/field/classes``. Browsers run service workers
@@ -384,7 +389,7 @@ def build_field_page(
   </form>
   <section class="gf-card">
     <h2>待发送 <b id="gf-queue-n">0</b></h2>
-    <p class="gf-hint">无网络时上报先保存在本机,恢复网络后自动发送,每条只发送一次。</p>
+    <p class="gf-hint">无网络时上报和办理先保存在本机,恢复网络后按顺序自动发送,每条只发送一次。</p>
     <ul id="gf-queue" class="gf-list"></ul>
     <button type="button" id="gf-retry" class="gf-btn">立即发送</button>
   </section>
@@ -471,6 +476,8 @@ textarea.gf-input { min-height: 88px; resize: vertical; }
 .gf-refused p { margin: 4px 0; white-space: pre-line; }
 .gf-refused small { color: #6d4c41; display: block; white-space: pre-line; word-break: break-all; }
 .gf-refused .gf-row button { flex: 1 1 8em; }
+.gf-task-queued { color: #b45f06; font-weight: 600; }
+small.gf-task-queued { display: block; }
 .gf-list small.gf-next { display: block; color: #6d4c00; }
 .gf-queue-acts { margin-top: 4px; }
 .gf-queue-acts button { flex: 1 1 6em; min-height: 44px; }
@@ -781,16 +788,20 @@ PAGE_JS = r"""
     });
   }
   function post(rec) {
-    var headers = apiHeaders(rec.role, rec.fields.reporter, {"Idempotency-Key": rec.key});
+    var step = rec.kind === "step", call = step ? stepCall(rec, rec.photos.map(function (p) {
+      return {blob: new Blob([p.data], {type: p.type}), name: p.name};
+    })) : {url: C.base + "/cases/form", body: formData(rec),
+           headers: apiHeaders(rec.role, rec.fields.reporter, {"Idempotency-Key": rec.key})};
     var bytes = rec.photos.reduce(function (n, p) { return n + (p.data.byteLength || 0); }, 0);
     var abort = window.AbortController ? new AbortController() : null;
     var timer = abort ? setTimeout(function () { abort.abort(); }, sendTimeout(bytes)) : null;
-    return fetch(C.base + "/cases/form", {method: "POST", headers: headers, body: formData(rec),
-                                          signal: abort ? abort.signal : undefined}).then(function (r) {
+    return fetch(call.url, {method: "POST", headers: call.headers, body: call.body,
+                            signal: abort ? abort.signal : undefined}).then(function (r) {
       clearTimeout(timer);
       answered(true);
       return r.json().catch(function () { return null; }).then(function (body) {
-        if ((r.status === 201 || r.status === 200) && body && body.id !== undefined) {
+        if (step && r.status === 200 && body && body.id !== undefined) { return stepDone(rec, body); }
+        if (!step && (r.status === 201 || r.status === 200) && body && body.id !== undefined) {
           remember(body, rec);
           return outbox.remove(rec.key).then(function () {
             notice("已上报:案件 " + (body.case_no || "#" + body.id) + photosText(rec.photos.length) +
@@ -800,10 +811,12 @@ PAGE_JS = r"""
         }
         if (r.status >= 400 && r.status < 500 && r.status !== 408 && r.status !== 429) {
           /* Kept on the phone, out of the sending queue, until the worker edits and resends or discards it. */
-          rec.refused = {status: r.status, at: new Date().toISOString(), reason: refusalText(body, r.status),
-                         server: serverMessageOf(body, r.status)};
+          rec.refused = step ? stepRefusal(rec, body, r.status) : {status: r.status, at: new Date().toISOString(),
+            reason: refusalText(body, r.status), server: serverMessageOf(body, r.status)};
           return outbox.put(rec).then(function () {
-            notice("有一条上报未被受理:已保留在本机,见页面顶部,可修改后重发。", true);
+            notice(step ? rec.refused.reason + "(所填内容和照片已保留,见页面顶部)" :
+                   "有一条上报未被受理:已保留在本机,见页面顶部,可修改后重发。", true);
+            if (step) { refreshTasks(); }
           });
         }
         /* 5xx, 408, 429: the server is there but cannot take it now. This record waits (doubling), and the
@@ -866,6 +879,7 @@ PAGE_JS = r"""
     var box = $("gf-rejected");
     Array.prototype.slice.call(box.querySelectorAll(".gf-refused")).forEach(function (n) { box.removeChild(n); });
     recs.forEach(function (r) {
+      if (r.kind === "step") { box.appendChild(refusedStep(r)); return; }
       var f = r.fields, where = f.lon !== null && f.lon !== undefined ? "已定位" : "未定位";
       box.appendChild(el("section", {cls: "gf-refused", "data-key": r.key},
         el("h3", {text: "未被受理:" + r.className + " · " + fmtTime(r.created)}),
@@ -882,6 +896,24 @@ PAGE_JS = r"""
             outbox.remove(r.key).then(renderQueue).then(function () { notice(""); });
           }}))));
     });
+  }
+
+  /* A queued step the server refused: why, what was typed and the photos (kept), reopen the case online, discard. */
+  function refusedStep(r) {
+    var A = T.actions[r.action];
+    return el("section", {cls: "gf-refused gf-refused-step", "data-key": r.key},
+      el("h3", {text: "未提交:" + A.label + " · 案件 " + r.caseNo + " · " + fmtTime(r.created)}),
+      el("p", {cls: "gf-reason", text: r.refused.reason}),
+      el("small", {text: "服务器原文:" + r.refused.server}),
+      el("small", {cls: "gf-kept", text: [A.text + ":" + (r.text || "(未填写)"), r.toName ? "更正类别:" + r.toName : "",
+                                          r.photos.length + " 张照片"].filter(Boolean).join(" · ") + "(已保留在本机)"}),
+      el("div", {cls: "gf-row"},
+        el("button", {type: "button", cls: "gf-btn gf-btn-main gf-reopen", text: "重新打开案件",
+                      onclick: function () { reopenStep(r); }}),
+        el("button", {type: "button", cls: "gf-btn gf-discard", text: "放弃", onclick: function () {
+          if (!window.confirm("放弃这条未提交的" + A.label + "?所填内容和照片将从本机删除。")) { return; }
+          outbox.remove(r.key).then(renderQueue).then(function () { notice(""); });
+        }})));
   }
 
   /* A refused report back in the form (class, description, address, location, photos); it stays stored until
@@ -929,25 +961,31 @@ PAGE_JS = r"""
     });
   }
   GF.editQueued = editQueued;
-  function discardQueued(key) {
-    if (!window.confirm("放弃这条待发送的上报?照片和描述将从本机删除,不会发送。")) { return Promise.resolve(); }
+  function discardQueued(key, what) {
+    if (!window.confirm(what ? "放弃这条待发送的" + what + "?照片和所填内容将从本机删除,不会发送。" :
+                        "放弃这条待发送的上报?照片和描述将从本机删除,不会发送。")) {
+      return Promise.resolve();
+    }
     if (GF.inFlight === key) {
       notice("此条上报正在发送,不能再放弃。", true);
       return Promise.resolve();
     }
     if (GF.editing === key) { GF.editing = null; }
-    return outbox.remove(key).then(renderQueue).then(function () { notice("已放弃一条待发送的上报。"); });
+    return outbox.remove(key).then(renderQueue).then(function () {
+      notice("已放弃一条待发送的" + (what || "上报") + "。");
+    });
   }
   GF.discardQueued = discardQueued;
 
   function renderQueue() {
     return outbox.all().then(function (all) {
-      var recs = all.filter(function (r) { return !r.refused; });
+      var recs = all.filter(function (r) { return !r.refused; }), queued = {};
       renderRefused(all.filter(function (r) { return r.refused; }));
       $("gf-queue-n").textContent = String(recs.length);
       var ul = $("gf-queue");
       ul.textContent = "";
       recs.forEach(function (r) {
+        if (r.kind === "step") { queued[r.caseId] = r; ul.appendChild(queuedStep(r)); return; }
         var status = r.held ? "修改中:暂停发送,点「上报」重发后替换此条" : r.lastError || "等待发送";
         var next = !r.held && r.nextTry > GF.now() ? "下次自动重试 " + fmtClock(r.nextTry) : "";
         ul.appendChild(el("li", {"data-key": r.key}, el("i", {cls: "gf-dot gf-pending"}),
@@ -960,7 +998,21 @@ PAGE_JS = r"""
             el("button", {type: "button", cls: "gf-btn gf-discard", text: "放弃",
                           onclick: function () { discardQueued(r.key); }}))));
       });
+      var was = Object.keys(GF.tasks.queued).join(), now = Object.keys(queued).join();
+      GF.tasks.queued = queued;
+      if (was !== now && GF.tasks.list.length) { renderTasks(); }  // the list marks the cases with a queued step
     });
+  }
+  /* A step queued offline, in 待发送: it says plainly that it waits for the network. */
+  function queuedStep(r) {
+    var A = T.actions[r.action], next = r.nextTry > GF.now() ? "下次自动重试 " + fmtClock(r.nextTry) : "";
+    return el("li", {"data-key": r.key, cls: "gf-step"}, el("i", {cls: "gf-dot gf-pending"}),
+      el("b", {text: A.label + " · 案件 " + r.caseNo}), " · " + fmtTime(r.created) + (r.photos.length ? " · " +
+      r.photos.length + " 张照片" : ""), el("br"), el("small", {cls: "gf-status",
+        text: "待联网提交" + (r.lastError && navigator.onLine !== false ? ":" + r.lastError : "")}),
+      next ? el("small", {cls: "gf-next", text: next}) : null,
+      el("div", {cls: "gf-row gf-queue-acts"}, el("button", {type: "button", cls: "gf-btn gf-discard", text: "放弃",
+        onclick: function () { discardQueued(r.key, A.label); }})));
   }
 
   /* -- the reporter's own cases ------------------------------------------------------------------------- */
@@ -1004,7 +1056,7 @@ PAGE_JS = r"""
      The grid stays after a report clears the location. */
   var T = C.tasks;
   GF.tasks = {place: null, list: [], open: null, openId: null, photos: [], asked: null, layer: null, marker: null,
-              cls: null, kept: null};
+              cls: null, kept: null, offline: false, from: null, queued: {}};
   function ago(iso) {
     var m = Math.floor((Date.now() - new Date(iso).getTime()) / 60000);
     if (!(m >= 0)) { return fmtTime(iso); }
@@ -1038,7 +1090,8 @@ PAGE_JS = r"""
       (count > list.length ? "(共 " + count + " 件,显示最紧急的 " + list.length + " 件)" : "");
   }
   /* The last list loaded is kept on the phone (a basement, a tunnel): shown with its time when the server cannot be
-     asked, read only — a step needs the case's current version, so it waits for the network. */
+     asked; a step taken on a case from it is queued with the version kept (queueStep), sent when the network is
+     back and refused there if the case changed meanwhile. */
   function showKeptTasks(why) {
     var kept = load(LS.tasks, null);
     if (!kept || !kept.place || !kept.list) { return false; }
@@ -1046,7 +1099,7 @@ PAGE_JS = r"""
     GF.tasks.list = kept.list;
     GF.tasks.kept = kept;
     $("gf-tasks-hint").textContent = why + "显示 " + fmtTime(new Date(kept.at).toISOString()) +
-      " 载入的任务(只读,联网后刷新)。" + tasksSummary(kept.place, kept.near, kept.list, kept.count);
+      " 载入的任务(办理先存本机,联网后提交)。" + tasksSummary(kept.place, kept.near, kept.list, kept.count);
     renderTasks();
     return true;
   }
@@ -1081,12 +1134,14 @@ PAGE_JS = r"""
     GF.tasks.layer.clearLayers();
     if (!list.length) { ul.appendChild(el("li", {cls: "gf-none", text: "暂无待核实、待核查的案件"})); }
     list.forEach(function (c) {
+      var q = GF.tasks.queued[c.id];
       ul.appendChild(el("li", {"data-id": c.id, role: "button", tabindex: "0",
         cls: String(c.id) === String(GF.tasks.openId) ? "gf-sel" : "", onclick: function () { openTask(c.id); }},
         el("i", {cls: "gf-dot" + (c.light ? " gf-" + c.light : "")}), el("b", {text: c.case_no || "#" + c.id}),
         " " + (c.class_name || c.class_code), el("br"), el("small", {cls: "gf-task-meta",
           text: (T.states[c.state] || c.state_label) + " · " + taskSince(c) +
-            (c.light ? " · " + LIGHTS[c.light] : "")})));
+            (c.light ? " · " + LIGHTS[c.light] : "")}),
+        q ? el("small", {cls: "gf-task-queued", text: "已" + T.actions[q.action].label + ",待联网提交"}) : null));
       if (c.lat !== null && c.lat !== undefined) {
         L.circleMarker([c.lat, c.lon], {radius: 7, weight: 2, color: "#6a1b9a", fillOpacity: 0.9, interactive: false,
           fillColor: COLOURS[c.light] || "#9e9e9e"}).addTo(GF.tasks.layer);
@@ -1096,7 +1151,7 @@ PAGE_JS = r"""
   /* One task: its place, photos, description and steps. ``said``: why it was reloaded (or a function of it). */
   function openTask(id, said) {
     var box = $("gf-task"), kept = $("gf-task-text") ? $("gf-task-text").value : "";
-    if (String(GF.tasks.openId) !== String(id)) { kept = ""; clearTaskPhotos(); GF.tasks.cls = null; }
+    if (String(GF.tasks.openId) !== String(id)) { kept = ""; clearTaskPhotos(); GF.tasks.cls = GF.tasks.from = null; }
     GF.tasks.openId = id;
     box.hidden = false;
     if (!said) { box.textContent = ""; box.appendChild(el("p", {cls: "gf-hint", text: "正在打开案件…"})); }
@@ -1122,7 +1177,7 @@ PAGE_JS = r"""
   }
   GF.openTask = openTask;
   function closeTask() {
-    GF.tasks.openId = GF.tasks.open = GF.tasks.cls = null;
+    GF.tasks.openId = GF.tasks.open = GF.tasks.cls = GF.tasks.from = null;
     clearTaskPhotos();
     $("gf-task").hidden = true;
     $("gf-task").textContent = "";
@@ -1138,9 +1193,11 @@ PAGE_JS = r"""
     var who = [e.leader_name, e.leader_phone].filter(Boolean).join(" ");
     return e.label + (e.grid_name ? " " + e.grid_name : "") + (who ? "(网格长 " + who + ")" : "");
   }
-  /* ``offline``: drawn from the list kept on the phone (no photos, no steps until the network is back). */
+  /* ``offline``: drawn from the list kept on the phone (no photos; a step is queued with the version kept). */
   function renderTask(c, said, text, offline) {
     var box = $("gf-task"), acts = (c.allowed_actions || []).filter(function (a) { return T.actions[a]; });
+    var q = GF.tasks.queued[c.id];
+    GF.tasks.offline = !!offline;
     var handled = (c.timeline || []).filter(function (t) { return t.action === "handle"; }).pop();
     box.textContent = "";
     box.appendChild(el("h3", {text: "案件 " + (c.case_no || "#" + c.id) + " · " + (c.class_name || c.class_code)}));
@@ -1166,7 +1223,12 @@ PAGE_JS = r"""
     if (said) { box.appendChild(el("div", {cls: "gf-caution gf-task-said", role: "alert", text: said})); }
     if (offline) {
       box.appendChild(el("p", {cls: "gf-caution gf-task-offline", role: "status",
-        text: "未连上服务器:此为本机保存的任务(只读)。办理须先核对案件的最新状态,请联网后点「刷新任务」再办理。"}));
+        text: "未连上服务器:此为本机保存的任务。办理将保存在本机「待发送」,联网后提交;" +
+          "如案件已被他人更新,则不提交并提示。"}));
+    }
+    if (q) {
+      box.appendChild(el("p", {cls: "gf-caution gf-task-queued", role: "status", text: "已于 " + fmtTime(q.created) +
+        " 离线" + T.actions[q.action].label + ",待联网提交(见「待发送」):请勿重复办理。"}));
     } else if (!acts.length) {
       box.appendChild(el("p", {cls: "gf-hint gf-task-none", text: "此案件当前" + (T.phrases[c.state] || c.state_label) +
         ",无需以「" + $("gf-role").selectedOptions[0].textContent + "」身份办理。"}));
@@ -1251,39 +1313,108 @@ PAGE_JS = r"""
     var box = $("gf-task-error");
     if (box) { box.textContent = text || ""; box.hidden = !text; }
   }
+  /* A step's request: ``s`` {caseId, action, version, text, classCode, role, actor, key}; ``photos`` [{blob, name}]
+     (the form route when there are any). The page's step and the outbox's queued one are built here only. */
+  function stepCall(s, photos) {
+    var A = T.actions[s.action], url = C.base + "/cases/" + s.caseId + "/actions/" + s.action, body;
+    var headers = apiHeaders(s.role, s.actor, {"Idempotency-Key": s.key});
+    if (photos.length) {
+      url += "/form";
+      body = new FormData();
+      body.append("version", String(s.version));
+      if (s.text) { body.append(A.field, s.text); }
+      if (s.classCode) { body.append("class_code", s.classCode); }
+      photos.forEach(function (p) { body.append("photos", p.blob, p.name); });
+    } else {
+      var json = {version: s.version};
+      if (s.text && A.field === "note") { json.note = s.text; }
+      else if (s.text) { json.payload = {}; json.payload[A.field] = s.text; }
+      if (s.classCode) { json.payload = json.payload || {}; json.payload.class_code = s.classCode; }
+      body = JSON.stringify(json);
+      headers["Content-Type"] = "application/json";
+    }
+    return {url: url, body: body, headers: headers};
+  }
+  /* What a step's notice adds: its photos, the class corrected, who coordinates it now, the case's state. */
+  function stepDoneText(action, done, n, toName) {
+    return (n ? "(附 " + n + " 张照片)" : "") + (toName ? ",类别已更正为「" + toName + "」" : "") +
+      (action === "escalate" && done.escalation ? ",由" + escalationText(done.escalation) + "协调" : "") +
+      ",现为「" + (done.state_label || done.state) + "」";
+  }
+  /* A queued step the server refused: why, in Chinese (a stale version: someone else changed the case since the
+     list was kept — never overwritten), the server's words beside. */
+  function stepRefusal(rec, body, status) {
+    var label = T.actions[rec.action].label, stale = body && (body.error === "stale_version" ||
+      body.reason === "stale_version");
+    return {status: status, at: new Date().toISOString(), server: serverMessageOf(body, status),
+            reason: "案件 " + rec.caseNo + (stale ? " 已被他人更新,此离线" + label + "未提交:请联网后重新打开任务核对" :
+              " 的离线" + label + "未提交:" + messageOf(body, null))};
+  }
+  GF.stepRefusal = stepRefusal;
+  function stepDone(rec, done) {
+    return outbox.remove(rec.key).then(function () {
+      notice(T.actions[rec.action].done + "(离线办理,已提交):案件 " + (done.case_no || rec.caseNo) +
+             stepDoneText(rec.action, done, rec.photos.length, rec.toName));
+      if (String(GF.tasks.openId) === String(rec.caseId)) { closeTask(); }
+      refreshTasks();
+    });
+  }
+  /* A step taken on a case opened from the kept list (or with no network): into the outbox with the version the
+     phone holds and its key, sent once in order when the network returns; a stale version is refused, not applied. */
+  function queueStep(c, action, s, photos) {
+    var A = T.actions[action];
+    return Promise.all(photos.map(function (p) { return readPhoto(p.file); })).then(function (data) {
+      var rec = {key: s.key, kind: "step", created: new Date().toISOString(), role: s.role, actor: s.actor,
+                 caseId: c.id, caseNo: c.case_no || "#" + c.id, className: c.class_name || c.class_code,
+                 action: action, version: c.version, text: s.text, classCode: s.classCode, toName: s.toName,
+                 photos: data, attempts: 0, lastError: null};
+      return outbox.put(rec).then(function () {
+        closeTask();
+        notice("已保存" + A.label + ":案件 " + rec.caseNo + photosText(data.length) + ",待联网提交(见「待发送」," +
+               "联网后按顺序提交一次;案件如已被他人更新则不提交)", true);
+        return renderQueue().then(function () { GF.flush(); });
+      });
+    }, function (e) { taskError("无法保存到本机:" + (e && e.message ? e.message : e)); });
+  }
+  /* A refused queued step back in the task form (online): the case as it is now, what was typed, the class and the
+     photos; the stored step goes when this one is taken or when it is discarded. */
+  function reopenStep(r) {
+    if (navigator.onLine === false) { notice("请联网后再重新打开案件核对。", true); return Promise.resolve(); }
+    GF.tasks.openId = null;
+    return openTask(r.caseId, r.refused.reason).then(function () {
+      if (String(GF.tasks.openId) !== String(r.caseId) || GF.tasks.offline || !$("gf-task-text")) { return; }
+      $("gf-task-text").value = r.text || "";
+      GF.tasks.from = r.key;
+      GF.tasks.cls = GF.classes.filter(function (x) { return x.code === r.classCode; })[0] || null;
+      renderTaskClasses();
+      GF.tasks.photos = r.photos.map(function (p) {
+        var blob = new Blob([p.data], {type: p.type});
+        return {file: blob, name: p.name, url: URL.createObjectURL(blob)};
+      });
+      renderTaskPhotos();
+    });
+  }
+  GF.reopenStep = reopenStep;
   /* The step (the form route with photos); a stale version reloads the case and says so, keeping the input. */
   function doTask(action) {
     var c = GF.tasks.open, A = T.actions[action], text = $("gf-task-text").value.trim();
     if (!$("gf-name").value.trim()) { taskError("请先在「4 · 上报人」填写您的姓名:办理记录以此署名"); return null; }
     if (A.required && !text) { taskError(A.label + "需填写" + A.text); return null; }
-    var photos = GF.tasks.photos.slice(), url = C.base + "/cases/" + c.id + "/actions/" + action;
-    var headers = taskHeaders({"Idempotency-Key": uuid()}), body;
+    var photos = GF.tasks.photos.slice(), from = GF.tasks.from;
     var to = A.reclassify && GF.tasks.cls && GF.tasks.cls.code !== c.class_code ? GF.tasks.cls : null;
-    if (photos.length) {
-      url += "/form";
-      body = new FormData();
-      body.append("version", String(c.version));
-      if (text) { body.append(A.field, text); }
-      if (to) { body.append("class_code", to.code); }
-      photos.forEach(function (p) { body.append("photos", p.file, p.name); });
-    } else {
-      var json = {version: c.version};
-      if (text && A.field === "note") { json.note = text; }
-      else if (text) { json.payload = {}; json.payload[A.field] = text; }
-      if (to) { json.payload = json.payload || {}; json.payload.class_code = to.code; }
-      body = JSON.stringify(json);
-      headers["Content-Type"] = "application/json";
-    }
+    var s = {caseId: c.id, action: action, version: c.version, text: text, classCode: to ? to.code : null,
+             toName: to ? to.name : null, role: $("gf-role").value, actor: $("gf-name").value.trim(), key: uuid()};
+    if (GF.tasks.offline || navigator.onLine === false) { return queueStep(c, action, s, photos); }
+    var call = stepCall(s, photos.map(function (p) { return {blob: p.file, name: p.name}; }));
     var buttons = document.querySelectorAll("#gf-task .gf-task-acts button");
     Array.prototype.forEach.call(buttons, function (b) { b.disabled = true; });
     taskError("");
-    return request(url, {method: "POST", headers: headers, body: body}).then(function (done) {
+    return request(call.url, {method: "POST", headers: call.headers, body: call.body}).then(function (done) {
       closeTask();
-      notice(A.done + ":案件 " + (done.case_no || "#" + done.id) + (photos.length ? "(附 " + photos.length +
-        " 张照片)" : "") + (to ? ",类别已更正为「" + to.name + "」" : "") +
-        (action === "escalate" && done.escalation ? ",由" + escalationText(done.escalation) + "协调" : "") +
-        ",现为「" + (done.state_label || done.state) + "」");
+      notice(A.done + ":案件 " + (done.case_no || "#" + done.id) + stepDoneText(action, done, photos.length,
+                                                                              to && to.name));
       if ($("gf-notice").scrollIntoView) { $("gf-notice").scrollIntoView({block: "start"}); }
+      if (from) { outbox.remove(from).then(renderQueue); }  // the refused offline step, now taken
       return refreshTasks();
     }, function (e) {
       Array.prototype.forEach.call(buttons, function (b) { b.disabled = false; });
@@ -1882,8 +2013,10 @@ PAGE_JS = r"""
         if (GF.tasks.openId) { openTask(GF.tasks.openId); }
       }
       outbox.all().then(function (all) {
-        var waiting = all.filter(function (r) { return !r.refused; }).length;
-        notice(waiting ? "网络已恢复,正在发送待发送的上报…" : "网络已恢复。");
+        var waiting = all.filter(function (r) { return !r.refused; }), steps = waiting.some(function (r) {
+          return r.kind === "step";
+        });
+        notice(waiting.length ? "网络已恢复,正在发送待发送的上报" + (steps ? "和离线办理" : "") + "…" : "网络已恢复。");
         return GF.flush();
       });
     });

@@ -257,7 +257,7 @@ def test_the_page_has_my_tasks_with_the_on_site_steps_of_the_workflow(client: Te
     assert html.index('id="gf-tasks-card"') < html.index('id="gf-form"')  # above the map it shows the case on
     for needle in ('id="gf-tasks"', 'id="gf-task"', 'id="gf-tasks-near"', 'id="gf-tasks-refresh"', "刷新任务"):
         assert needle in html, needle
-    for needle in ('capture: "environment"', '"/actions/" + action', 'url += "/form"', "c.allowed_actions",
+    for needle in ('capture: "environment"', '"/actions/" + s.action', 'url += "/form"', "c.allowed_actions",
                    '"&grid="', '"&bbox="', "e.status === 409"):  # fmt: skip
         assert needle in html, needle
     config = json.loads(re.search(r"window\.GF_CONFIG = (\{.*?\});\n", html, re.S).group(1))
@@ -287,4 +287,7 @@ def test_the_api_headers_are_built_in_one_place() -> None:
     assert js.count('"X-Actor"') == 1 and '"X-Role": role, "X-Actor": encodeURI' in js
     assert 'apiHeaders(rec.role, rec.fields.reporter, {"Idempotency-Key": rec.key})' in js  # the outbox
     assert 'return apiHeaders($("gf-role").value, $("gf-name").value.trim(), more)' in js  # 我的任务
-    assert js.count("taskHeaders(") == 4  # defined once; the list, the case, the step
+    assert js.count("taskHeaders(") == 3  # defined once; the list, the case
+    # a step, taken now or queued offline: the role and name of the form when it was taken
+    assert 'var headers = apiHeaders(s.role, s.actor, {"Idempotency-Key": s.key});' in js
+    assert 'role: $("gf-role").value, actor: $("gf-name").value.trim(), key: uuid()}' in js

@@ -370,8 +370,8 @@ def test_the_last_task_list_is_kept_on_the_phone_and_shown_offline_read_only(
     phone: Tab, live: LiveServer, api: httpx.Client
 ) -> None:
     """A 网格员 who loaded 我的任务 and lost the network (a basement, a tunnel) — or reopened the page offline — still
-    sees that list with its time and can open a case from it; the steps wait for the network (they need the case's
-    current version), and the list is asked again when the network is back."""
+    sees that list with its time and can open a case from it; a step taken there is queued with the version kept
+    (tests/browser/test_field_offline_steps_browser.py), and the list is asked again when the network is back."""
     (lon, lat, grid), _ = two_grids(api)
     mine = reported(api, lon, lat, "地下通道积水")
     page, context = phone.page, phone.context
@@ -384,7 +384,7 @@ def test_the_last_task_list_is_kept_on_the_phone_and_shown_offline_read_only(
                        " + '-' + p(d.getMonth() + 1) + '-' + p(d.getDate()) + ' ' + p(d.getHours()) + ':'"
                        " + p(d.getMinutes()); }", loaded)  # fmt: skip
     summary = f"{grid['tier3']['name']}:待核实 1 件,待核查 0 件"
-    kept = f"显示 {at} 载入的任务(只读,联网后刷新)。{summary}"
+    kept = f"显示 {at} 载入的任务(办理先存本机,联网后提交)。{summary}"
 
     context.set_offline(True)
     page.click("#gf-tasks-refresh")
@@ -393,9 +393,10 @@ def test_the_last_task_list_is_kept_on_the_phone_and_shown_offline_read_only(
     task = open_task(page, mine["id"])
     assert task.locator(".gf-task-desc").inner_text() == "地下通道积水"
     assert task.locator(".gf-task-offline").inner_text() == (
-        "未连上服务器:此为本机保存的任务(只读)。办理须先核对案件的最新状态,请联网后点「刷新任务」再办理。"
+        "未连上服务器:此为本机保存的任务。办理将保存在本机「待发送」,联网后提交;如案件已被他人更新,则不提交并提示。"
     )
-    assert buttons(page) == [] and task.locator(".gf-task-photos small").inner_text() == "照片联网后可看"
+    assert buttons(page) == [("verify", "核实")]  # queued when taken (the version kept goes with it)
+    assert task.locator(".gf-task-photos small").inner_text() == "照片联网后可看"
 
     answer = page.reload()  # reopened offline: the page from the service worker, the list from the phone
     assert answer is not None and answer.from_service_worker
