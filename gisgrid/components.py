@@ -15,30 +15,33 @@ Source columns
 Column names are matched case-insensitively (surrounding spaces ignored); a header naming a column twice, or two
 names of one field (``lon`` and ``lng``, ``GLBJMC`` and ``name``), refuses the file (review43 D5), and
 columns the system derives (:data:`DERIVED_COLUMNS`: SZDYWGBSM, SZJDDM/SZJDMC, SZSQDM/SZSQMC, ZGBMMC/QSDWMC/YHDWMC,
-scheme, and the older export names unit_grid, STRT_CODE, COMM_CODE) are recognised and not stored — the unit grid,
+scheme, and the older export names unit_grid, STRT_CODE, COMM_CODE; the Chinese names of 表2 too, 所在单元网格标识码 …:
+:data:`DERIVED_COLUMNS_ZH`) are recognised and not stored — the unit grid,
 street and community come from the location, names from the department codes (a ZGBMMC/QSDWMC/YHDWMC name that is
 not the one registered for its code is warned about: ``ValidationResult.warnings``) — and every other unmatched column
-goes, as text, into the per-row dict ``attrs`` (e.g. BGID, DeptName1, SetLoc, Material). ``validate_components``'s
+goes, as text, into the per-row dict ``attrs`` (e.g. BGID, DeptName1, SetLoc, Material; an import lists them in a
+note: :func:`custom_columns_note`). ``validate_components``'s
 refusals name the canonical field (left column); a file import names the file's column instead (``file_fields``).
 
-==============  ===========================================  ===========================
-canonical       GB/T 47678.5 / other names                   CJ/T 214-era (legacy)
-==============  ===========================================  ===========================
-id              id, identifier, GLBJBSM, BJBSM               ObjID
-class_code      class_code, 类别代码 (else from the id)        ObjCode
-name            name, GLBJMC                                 ObjName
-main_dept       main_dept, ZGBMDM (主管部门代码)              DeptCode1
-owner_dept      owner_dept, QSDWDM (权属单位代码)             DeptCode2
-maint_dept      maint_dept, YHDWDM (养护单位代码)             DeptCode3
-status          status, GLBJZT                               ObjState
-initial_date    initial_date, CSRQ                           ORDate
-change_date     change_date, BGRQ                            CHDate
-data_source     data_source, SJLY                            DataSource
-note            note, BZ                                     Note
+==============  ==================================================  ===========================
+canonical       GB/T 47678.5 / other names                          CJ/T 214-era (legacy)
+==============  ==================================================  ===========================
+id              id, identifier, GLBJBSM, BJBSM, 管理部件标识码,       ObjID
+                部件标识码, 标识码
+class_code      class_code, 类别代码 (else from the id)               ObjCode
+name            name, GLBJMC, 管理部件名称, 部件名称                    ObjName
+main_dept       main_dept, ZGBMDM, 主管部门代码                        DeptCode1
+owner_dept      owner_dept, QSDWDM, 权属单位代码                       DeptCode2
+maint_dept      maint_dept, YHDWDM, 养护单位代码                       DeptCode3
+status          status, GLBJZT, 管理部件状态, 部件状态                  ObjState
+initial_date    initial_date, CSRQ, 初始日期                           ORDate
+change_date     change_date, BGRQ, 变更日期                            CHDate
+data_source     data_source, SJLY, 数据来源                            DataSource
+note            note, BZ, 备注                                        Note
 lon / lat       lon, lng, longitude, 经度 / lat, latitude, 纬度
-x / y           x / y                                        PointX / PointY
+x / y           x / y                                               PointX / PointY
 geometry        the layer geometry; in a CSV or sheet a ``wkt``/``geometry``/``geom`` column (WKT)
-==============  ===========================================  ===========================
+==============  ==================================================  ===========================
 
 (Shapefile-truncated ``initial_da``, ``change_dat``, ``data_sourc`` are recognised too.)
 
@@ -143,19 +146,24 @@ ATTRS_MAX_JSON_CHARS = 10_000
 DISTRICT_DIGITS = 6
 SERIAL_DIGITS = 6
 
+#: Canonical field → its column names, lower case: ours, the standard's abbreviation (表2), CJ/T 214's, and the
+#: standard's Chinese names (表2: 管理部件标识码 …, as Chinese bureau sheets head their columns; review50 F5).
 FIELD_ALIASES: dict[str, tuple[str, ...]] = {
-    "id": ("id", "identifier", "glbjbsm", "objid", "bjbsm"),
+    "id": ("id", "identifier", "glbjbsm", "objid", "bjbsm", "管理部件标识码", "部件标识码", "标识码"),
     "class_code": ("class_code", "objcode", "类别代码"),
-    "name": ("name", "glbjmc", "objname"),
-    "main_dept": ("main_dept", "zgbmdm", "deptcode1"),
-    "owner_dept": ("owner_dept", "qsdwdm", "deptcode2"),
-    "maint_dept": ("maint_dept", "yhdwdm", "deptcode3"),
-    "status": ("status", "glbjzt", "objstate"),
-    "initial_date": ("initial_date", "csrq", "ordate", "initial_da"),
-    "change_date": ("change_date", "bgrq", "chdate", "change_dat"),
-    "data_source": ("data_source", "sjly", "datasource", "data_sourc"),
-    "note": ("note", "bz"),
+    "name": ("name", "glbjmc", "objname", "管理部件名称", "部件名称"),
+    "main_dept": ("main_dept", "zgbmdm", "deptcode1", "主管部门代码"),
+    "owner_dept": ("owner_dept", "qsdwdm", "deptcode2", "权属单位代码"),
+    "maint_dept": ("maint_dept", "yhdwdm", "deptcode3", "养护单位代码"),
+    "status": ("status", "glbjzt", "objstate", "管理部件状态", "部件状态"),
+    "initial_date": ("initial_date", "csrq", "ordate", "initial_da", "初始日期"),
+    "change_date": ("change_date", "bgrq", "chdate", "change_dat", "变更日期"),
+    "data_source": ("data_source", "sjly", "datasource", "data_sourc", "数据来源"),
+    "note": ("note", "bz", "备注"),
 }
+#: Every column name an import reads as a standard field: an export leaves out a custom attribute so named (the
+#: file would name the field twice, which an import refuses).
+STANDARD_NAMES: frozenset[str] = frozenset(a for aliases in FIELD_ALIASES.values() for a in aliases)
 #: Columns an export writes (or older exports wrote) whose values the system derives: the scheme and class from
 #: the identifier, the unit grid, street and community from the location, department names from their codes.
 #: Recognised (lower case) so that re-importing an unedited export changes nothing, and never stored: without
@@ -182,6 +190,27 @@ DERIVED_COLUMNS: frozenset[str] = frozenset(
 #: The department-name columns of a file (lower case; among :data:`DERIVED_COLUMNS`): never stored — the code
 #: rules — but compared with the name registered for the code, and a different name is warned about.
 DEPT_NAME_COLUMNS: dict[str, str] = {"main_dept": "zgbmmc", "owner_dept": "qsdwmc", "maint_dept": "yhdwmc"}
+#: The standard's Chinese names (表2) of the derived columns, by the :data:`DERIVED_COLUMNS` name they stand for:
+#: recognised and not stored, as those are (review50 F5).
+DERIVED_COLUMNS_ZH: dict[str, str] = {
+    "所在单元网格标识码": "szdywgbsm",
+    "所在街道代码": "szjddm",
+    "所在街道名称": "szjdmc",
+    "所在社区代码": "szsqdm",
+    "所在社区名称": "szsqmc",
+    "主管部门名称": "zgbmmc",
+    "权属单位名称": "qsdwmc",
+    "养护单位名称": "yhdwmc",
+}
+
+
+def derived_name(column: str) -> str:
+    """The :data:`DERIVED_COLUMNS` name a column stands for when it is one (lower case; a Chinese name as its
+    abbreviation), else the column lower-cased."""
+    key = column.strip().lower()
+    return DERIVED_COLUMNS_ZH.get(key, key)
+
+
 COORD_ALIASES: dict[str, tuple[str, ...]] = {
     "lon": ("lon", "lng", "longitude", "经度"),
     "lat": ("lat", "latitude", "纬度"),
@@ -754,11 +783,11 @@ def read_component_file(
     raw["lat"] = lat
     raw["geom_wkb"] = geom_wkb
 
-    derived = [c for c in columns if c not in taken and c.strip().lower() in DERIVED_COLUMNS]
+    derived = [c for c in columns if c not in taken and derived_name(c) in DERIVED_COLUMNS]
     meta["derived"] = derived
     meta["dept_name_fields"] = {}
     for canonical, alias in DEPT_NAME_COLUMNS.items():
-        column = next((c for c in derived if c.strip().lower() == alias), None)
+        column = next((c for c in derived if derived_name(c) == alias), None)
         if column is not None:  # kept aside to be compared with the registered name, not stored
             raw[f"{canonical}_name"] = _strip(table[column]).to_numpy()
             meta["dept_name_fields"][canonical] = column
@@ -1306,6 +1335,17 @@ def file_fields(problems: pd.DataFrame, meta: dict[str, Any]) -> pd.DataFrame:
     problems = problems.copy()
     problems["field"] = problems["field"].map(lambda f: names.get(f, f))
     return problems
+
+
+def custom_columns_note(meta: dict[str, Any]) -> str | None:
+    """The one note listing the columns a file import keeps as custom attributes (``attrs``: no name of a standard
+    field), so that a column meant as one (a misspelt header) is seen, as ``cases import-history`` lists the
+    columns it ignores; None when there are none. ``meta`` is the raw frame's ``attrs["gisgrid"]``."""
+    custom = [str(c) for c in meta.get("custom_columns", [])]
+    if not custom:
+        return None
+    names = ", ".join(custom)
+    return f"以下列存为自定义属性(attrs):{names} / column(s) kept as custom attributes (attrs): {names}"
 
 
 def write_errors(errors: pd.DataFrame, path: Path | str) -> Path:

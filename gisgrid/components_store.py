@@ -33,8 +33,10 @@ from gisgrid.components import (
     POSITION_TOLERANCE_DEG,
     RETIRED,
     SERIAL_DIGITS,
+    STANDARD_NAMES,
     STATUSES,
     ValidationResult,
+    custom_columns_note,
     file_fields,
     identifier_length,
     read_component_file,
@@ -1001,7 +1003,8 @@ def import_components(
         encoding=opts.src_encoding,
     )
     progress("read", 1, 1)
-    summary = ImportSummary(read=len(raw), notes=list(raw.attrs["gisgrid"]["notes"]))
+    custom_note = custom_columns_note(raw.attrs["gisgrid"])
+    summary = ImportSummary(read=len(raw), notes=[*raw.attrs["gisgrid"]["notes"], *filter(None, [custom_note])])
     with engine.connect() as conn:
         coverage = load_coverage(conn, opts.district)
         # Only the identifiers with serial 000000: refused when new, while a component stored so stays updatable.
@@ -1663,7 +1666,9 @@ def _custom_columns(gdf: gpd.GeoDataFrame, notes: list[str] | None) -> gpd.GeoDa
     in name order, each value as its text (a list or object as its JSON), so that an export re-imports with them; a
     name the standard's columns already use case-insensitively is left out, said in ``notes``."""
     attrs = gdf.pop("attrs")
-    taken = {str(c).casefold() for c in gdf.columns}
+    # A name an import reads as a standard field (部件名称 beside GLBJMC: kept in attrs before it was one) too: the
+    # file would name one field twice, and an import refuses that.
+    taken = {str(c).casefold() for c in gdf.columns} | STANDARD_NAMES
     names = sorted({str(k) for a in attrs if isinstance(a, dict) for k in a})
     clash = [n for n in names if n.casefold() in taken]
     if clash:

@@ -24,6 +24,7 @@ from gisgrid.components import (
     DATA_SOURCES,
     POSITION_TOLERANCE_DEG,
     STATUSES,
+    custom_columns_note,
     format_identifier,
     identifier_pattern,
     parse_identifier,
@@ -129,6 +130,62 @@ def test_standard_names_case_insensitive_and_bom(tmp_path: Path) -> None:
     assert raw.loc[0, "attrs"] == {}
     assert raw.attrs["gisgrid"]["derived"] == ["SZDYWGBSM"]
     assert raw.attrs["gisgrid"]["notes"] == []
+
+
+def test_the_standards_chinese_headers_name_its_fields(tmp_path: Path, cat: Catalogue) -> None:
+    """review50 F5: a bureau sheet heads its columns with 表2's Chinese names; they are the standard's fields (the
+    id in 部件标识码 is the id, not a custom attribute), its derived ones are recognised and not stored, and only the
+    other columns are custom attributes, listed in one note."""
+    path = tmp_path / "bureau.csv"
+    path.write_text(
+        "部件标识码,部件名称,类别代码,主管部门代码,权属单位代码,养护单位代码,部件状态,初始日期,变更日期,数据来源,备注,"
+        "经度,纬度,所在单元网格标识码,所在街道名称,主管部门名称,材质,设置位置\n"
+        f"11010501037000007,红桥路口西,01037,{LAMP_DEPT},{LAMP_DEPT},{LAMP_DEPT},破损,2020/1/6,20240102,实测,"
+        f'"含逗号,的备注",116.45,39.95,110105001001001,东花市街道,城市照明管理处,钢,路口\n',
+        encoding="utf-8-sig",  # Excel's CSV (UTF-8): with a BOM
+    )
+    raw = read_component_file(path)
+    row = raw.iloc[0]
+    assert (row["id"], row["class_code"], row["name"]) == ("11010501037000007", "01037", "红桥路口西")
+    assert (row["main_dept"], row["owner_dept"], row["maint_dept"]) == (LAMP_DEPT, LAMP_DEPT, LAMP_DEPT)
+    assert (row["status"], row["initial_date"], row["change_date"]) == ("破损", "2020/1/6", "20240102")
+    assert (row["data_source"], row["note"]) == ("实测", "含逗号,的备注")
+    assert row["attrs"] == {"材质": "钢", "设置位置": "路口"}
+    meta = raw.attrs["gisgrid"]
+    assert meta["derived"] == ["所在单元网格标识码", "所在街道名称", "主管部门名称"]
+    assert meta["dept_name_fields"] == {"main_dept": "主管部门名称"}
+    assert custom_columns_note(meta) == (
+        "以下列存为自定义属性(attrs):材质, 设置位置 / column(s) kept as custom attributes (attrs): 材质, 设置位置"
+    )
+    result = validate(raw, cat)
+    assert result.errors.empty and result.warnings.empty
+    accepted = result.accepted.iloc[0]
+    assert (accepted["id"], accepted["name"], accepted["note"]) == ("11010501037000007", "红桥路口西", "含逗号,的备注")
+    assert accepted["initial_date"] == dt.date(2020, 1, 6) and accepted["change_date"] == dt.date(2024, 1, 2)
+
+    full = tmp_path / "full.csv"  # the names of 表2 in full, and the short 标识码
+    full.write_text(
+        "管理部件标识码,管理部件名称,管理部件状态,经度,纬度\n11010501037000008,灯,完好,116.45,39.95\n", encoding="utf-8"
+    )
+    raw = read_component_file(full)
+    assert (raw.loc[0, "id"], raw.loc[0, "name"], raw.loc[0, "status"], raw.loc[0, "attrs"]) == (
+        "11010501037000008",
+        "灯",
+        "完好",
+        {},
+    )
+    assert custom_columns_note(raw.attrs["gisgrid"]) is None
+    short = tmp_path / "short.csv"
+    short.write_text("标识码,经度,纬度\n11010501037000009,116.45,39.95\n", encoding="utf-8")
+    assert read_component_file(short).loc[0, "id"] == "11010501037000009"
+    both = tmp_path / "both.csv"  # two names of one field: which holds the name is not ours to guess
+    both.write_text("GLBJMC,部件名称,经度,纬度\n甲,乙,116.45,39.95\n", encoding="utf-8")
+    with pytest.raises(InvalidInput) as exc:
+        read_component_file(both)
+    assert exc.value.message == (
+        f"{both}: 列 GLBJMC 和 部件名称(第 1 列和第 2 列)是同一字段 name,请只保留一列 / columns GLBJMC and 部件名称 "
+        "(columns 1 and 2) are both the field name; keep one"
+    )
 
 
 def test_a_department_name_not_registered_for_its_code_is_warned_about(tmp_path: Path, cat: Catalogue) -> None:

@@ -24,6 +24,7 @@ from gisgrid.components_store import (
     ImportSummary,
     UnitGrids,
     catalogue_for,
+    export_components,
     import_components,
     query_components,
     retire_component,
@@ -240,6 +241,41 @@ def test_reimport_upserts_by_identifier_and_records_what_changed(district: Engin
     assert [h.action for h in hist] == ["create", "update"]
     assert hist[1].actor == "王伟"
     assert hist[1].changes == {"status": ["完好", "破损"], "note": [None, "灯杆倾斜"]}
+
+
+def test_the_standards_chinese_headers_import_and_update_by_their_identifier(district: Engine, tmp_path: Path) -> None:
+    """review50 F5: a bureau's sheet with 表2's Chinese headers. Its 部件名称 is the name and its 备注 the note (they
+    went into attrs, the name became the class name), and its ids in 部件标识码 update (they were refused as
+    duplicates "give its identifier"); the one column kept as a custom attribute is said in a note."""
+    xs, ys = inside_points(2, seed=31)
+    sheet = {"部件标识码": ["", ""], "部件名称": ["红桥路口西", "停车场东"], "类别代码": [LAMP, LAMP], "经度": xs,
+             "纬度": ys, "备注": ["甲", "乙"], "材质": ["钢", "铸铁"]}  # fmt: skip
+    pd.DataFrame(sheet).to_csv(tmp_path / "bureau.csv", index=False, encoding="utf-8-sig")
+    summary = run(district, tmp_path / "bureau.csv")
+    assert summary.to_text().splitlines()[:3] == [
+        "read 2, inserted 2, updated 0, unchanged 0, refused 0",
+        "note: 以下列存为自定义属性(attrs):材质 / column(s) kept as custom attributes (attrs): 材质",
+        "generated 2 identifiers",
+    ]
+    ids = [f"{DISTRICT}{LAMP}000001", f"{DISTRICT}{LAMP}000002"]
+    select = "SELECT id, name, note, attrs FROM components ORDER BY id"
+    with district.connect() as conn:
+        assert [tuple(r) for r in conn.execute(text(select))] == [
+            (ids[0], "红桥路口西", "甲", {"材质": "钢"}),
+            (ids[1], "停车场东", "乙", {"材质": "铸铁"}),
+        ]
+    edited = dict(sheet, 部件标识码=ids, 部件名称=["红桥路口西(改)", "停车场东"])
+    pd.DataFrame(edited).to_csv(tmp_path / "ids.csv", index=False, encoding="utf-8-sig")
+    summary = run(district, tmp_path / "ids.csv")
+    assert (summary.inserted, summary.updated, summary.unchanged, summary.refused) == (0, 1, 1, 0)
+    # A component an earlier import gave the attribute 部件名称 exports without it: beside GLBJMC the file would
+    # name the field twice, which the import refuses; the export re-imports unchanged.
+    with district.begin() as conn:
+        conn.execute(text("""UPDATE components SET attrs = attrs || '{"部件名称": "旧名"}'"""))
+        notes: list[str] = []
+        export_components(conn, tmp_path / "out.csv", fmt=None, encoding="utf-8", crs=None, notes=notes)
+    assert notes == ["custom attributes named as a standard column are not exported: 部件名称"]
+    assert (run(district, tmp_path / "out.csv").unchanged, run(district, tmp_path / "out.csv").refused) == (2, 0)
 
 
 def test_generated_identifiers_take_the_lowest_free_serials_and_never_reuse_a_retired_one(
