@@ -586,6 +586,54 @@ def _wrong_zone_hint(crs_text: str | None, coverage: shapely.Geometry) -> tuple[
     )
 
 
+#: CGCS2000 6° Gauss–Krüger zones 13–23 (CM 75°E … 135°E): EPSG 4491–4501 (zone number in the eastings) and
+#: 4502–4512 (CM form).
+_GK6_ZONE_EPSG, _GK6_CM_EPSG, _GK6_ZONES = 4491, 4502, (13, 23)
+#: 3° zones numbered in the eastings: 25–45 (China's, CM 75°E … 135°E).
+_GK3_ZONES = (25, 45)
+
+
+def zone_of_easting(easting: float) -> tuple[int, int, int] | None:
+    """(zone, EPSG, central meridian °E) of a CGCS2000 Gauss–Krüger easting that carries its zone number in front
+    (8 digits: 39,449,127 m is zone 39, 449,127 m): a 3° zone 25–45 (EPSG:4513–4533) or a 6° zone 13–23
+    (EPSG:4491–4501) — the two number ranges do not overlap. None for any other value."""
+    if not (np.isfinite(easting) and 1e7 <= easting < 1e8):
+        return None
+    zone = int(easting // 1_000_000)
+    if _GK3_ZONES[0] <= zone <= _GK3_ZONES[1]:
+        return zone, _GK_ZONE_EPSG + zone - _GK3_ZONES[0], 3 * zone
+    if _GK6_ZONES[0] <= zone <= _GK6_ZONES[1]:
+        return zone, _GK6_ZONE_EPSG + zone - _GK6_ZONES[0], 6 * zone - 3
+    return None
+
+
+def _beyond_crs_reasons(x: np.ndarray, y: np.ndarray, crs: CRS) -> list[str]:
+    """Why each of these projected points, numbers all, has no position in ``crs`` (PROJ gives inf: far outside
+    the zone), naming the CRS and the likely cause, zh-CN first (review50 F4: it was "not a number"): the zone
+    number in the easting while the CRS has none (or another zone), X and Y swapped as survey tables write them
+    (X = north: the Y value is the zone-numbered easting), else that the point lies outside the CRS's area."""
+    name, epsg = crs.to_string(), crs.to_epsg()
+    head_zh, head_en = f"坐标不在 {name} 的范围内", f"coordinates outside the area of {name}"
+    reasons = []
+    for xi, yi in zip(x, y, strict=True):
+        in_x, in_y = zone_of_easting(xi), zone_of_easting(yi)
+        if in_x is not None and in_x[1] != epsg:
+            zone, suggested, _ = in_x
+            zh = f"{head_zh}:东坐标 {int(xi)} 带带号 {zone},应为 EPSG:{suggested}?"
+            en = f"{head_en}: the easting {int(xi)} carries the zone number {zone}; EPSG:{suggested}?"
+        elif in_x is None and in_y is not None:
+            zone, suggested, _ = in_y
+            also_zh = "" if suggested == epsg else f",且应为 EPSG:{suggested}"
+            also_en = "" if suggested == epsg else f", and then EPSG:{suggested}"
+            zh = f"{head_zh}:X 与 Y 是否对调?(Y 值 {int(yi)} 是带带号 {zone} 的东坐标{also_zh})"
+            en = f"{head_en}: X and Y swapped? (the Y value {int(yi)} is an easting with zone number {zone}{also_en})"
+        else:
+            zh = f"{head_zh}(离该坐标系的适用区域太远:坐标系或 X/Y 顺序是否有误?)"
+            en = f"{head_en} (too far from where it applies: is the CRS, or the order of X and Y, wrong?)"
+        reasons.append(bilingual(zh, en))
+    return reasons
+
+
 #: No CRS's coordinates reach this far: projected metres with the zone number in the eastings stay below 1e8
 #: (zone 45: 45,500,000 m), degrees below 360.
 NO_CRS_BEYOND = 1e8
@@ -612,7 +660,33 @@ def _refuse_projected(path: Path, lon: np.ndarray, lat: np.ndarray, crs: CRS | N
             f"{path}: coordinates are not lon/lat in the declared CRS {crs.to_string()} (bounds {shown}): the CRS "
             "is probably wrong; "
         )
-    raise InvalidInput(message + not_lon_lat_hint(), detail={"path": str(path), "bounds": bounds})
+    raise InvalidInput(message + _zone_hint(lon[given], lat[given]), detail={"path": str(path), "bounds": bounds})
+
+
+def _zone_hint(x: np.ndarray, y: np.ndarray) -> str:
+    """What CRS to pass for these projected metres: the one their eastings name when all carry the same zone number
+    (8 digits, :func:`zone_of_easting`; review50 F10: the hint suggested two CM zones, both wrong for them), or
+    that X and Y look swapped when the Y values do instead; else :func:`~gisgrid.boundaries.not_lon_lat_hint`."""
+
+    def one_zone(values: np.ndarray) -> tuple[int, int, int] | None:
+        low, high = zone_of_easting(float(values.min())), zone_of_easting(float(values.max()))
+        return low if low is not None and low == high else None
+
+    in_x, in_y = one_zone(x), one_zone(y)
+    found = in_x or in_y
+    if found is None or (in_x is None) == (in_y is None):
+        return not_lon_lat_hint()
+    zone, epsg, cm = found
+    degrees, cm_epsg = (
+        (3, _GK_CM_EPSG + zone - _GK3_ZONES[0]) if zone >= _GK3_ZONES[0] else (6, _GK6_CM_EPSG + zone - _GK6_ZONES[0])
+    )
+    what = f"CGCS2000 {degrees}° GK zone {zone}, CM {cm}E; or EPSG:{cm_epsg} with the zone number taken off"
+    if in_x is not None:
+        return f"the eastings carry the zone number {zone}: pass --src-crs EPSG:{epsg} ({what})"
+    return (
+        f"X and Y look swapped (the Y values carry the zone number {zone}, as eastings do): swap them (--x-field, "
+        f"--y-field) and pass --src-crs EPSG:{epsg} ({what})"
+    )
 
 
 def read_component_file(
@@ -749,6 +823,7 @@ def read_component_file(
         x = pd.to_numeric(lon_text, errors="coerce").to_numpy(dtype=float)
         y = pd.to_numeric(lat_text, errors="coerce").to_numpy(dtype=float)
         lon, lat = _points_to_storage(x, y, crs, datum)
+        _mark_beyond_crs(raw, x, y, lon, lat, crs, lon_text.to_numpy() + "," + lat_text.to_numpy())
         raw["lon_text"], raw["lat_text"] = lon_text.to_numpy(), lat_text.to_numpy()
         for field, column in zip(("lon", "lat"), pair, strict=True):
             if column in unsaved_formulas:  # empty, and said why: the formula's value was never saved
@@ -764,7 +839,8 @@ def read_component_file(
         else:
             meta["coordinate_fields"] = ["geometry"]
         assert geoms is not None
-        geoms = _geoms_to_storage(np.asarray(geoms, dtype=object), crs, datum)
+        given_geoms = np.asarray(geoms, dtype=object)
+        geoms = _geoms_to_storage(given_geoms, crs, datum)
         present = ~shapely.is_missing(geoms)
         is_point = present & (shapely.get_type_id(geoms) == 0)
         rep = np.where(is_point, geoms, None)  # type: ignore[call-overload]  # numpy stubs: no None scalar
@@ -776,6 +852,14 @@ def read_component_file(
         lat = np.full(n, np.nan)
         lon[present] = shapely.get_x(rep[present])
         lat[present] = shapely.get_y(rep[present])
+        beyond = present & ~(np.isfinite(lon) & np.isfinite(lat))
+        if beyond.any():  # a layer's geometry in the wrong CRS: said as for x/y, at the point it was checked at
+            x, y = np.full(n, np.nan), np.full(n, np.nan)
+            given_rep = shapely.point_on_surface(given_geoms[beyond])
+            x[beyond], y[beyond] = shapely.get_x(given_rep), shapely.get_y(given_rep)
+            _mark_beyond_crs(
+                raw, x, y, lon, lat, crs, np.array([f"{_num(a)},{_num(b)}" for a, b in zip(x, y, strict=True)])
+            )
         meta["coordinates"] = "geometry"
     if _is_storage_like(crs):
         _refuse_projected(path, lon, lat, crs)
@@ -802,6 +886,28 @@ def read_component_file(
     meta["json_columns"] = nested
     raw.attrs[META] = meta
     return raw
+
+
+def _mark_beyond_crs(
+    raw: pd.DataFrame,
+    x: np.ndarray,
+    y: np.ndarray,
+    lon: np.ndarray,
+    lat: np.ndarray,
+    crs: CRS | None,
+    shown: np.ndarray,
+) -> None:
+    """Rows whose given numbers ``x``/``y`` the CRS maps to no position (inf): their reason and the given value in
+    ``raw`` (``beyond_crs``, ``beyond_crs_value``; "" elsewhere), for :func:`validate_components` to refuse them
+    for that, not as "not a number" or "missing geometry"."""
+    beyond = np.isfinite(x) & np.isfinite(y) & ~(np.isfinite(lon) & np.isfinite(lat))
+    if crs is None or _is_storage_like(crs) or not beyond.any():
+        return
+    reason = np.full(len(raw), "", dtype=object)
+    value = np.full(len(raw), "", dtype=object)
+    reason[beyond] = _beyond_crs_reasons(x[beyond], y[beyond], crs)
+    value[beyond] = shown[beyond]
+    raw["beyond_crs"], raw["beyond_crs_value"] = reason, value
 
 
 # --------------------------------------------------------------------------------------------- validation
@@ -999,10 +1105,14 @@ def validate_components(
     lat = raw["lat"].to_numpy(dtype=float) if "lat" in raw.columns else np.full(n, np.nan)
     finite = np.isfinite(lon) & np.isfinite(lat)
     given = {f: _texts(raw, f"{f}_text") for f in ("lon", "lat") if f"{f}_text" in raw.columns}
+    # Numbers the source CRS maps to no position (far outside its zone, X/Y swapped): refused for that, naming the CRS.
+    beyond_crs = _texts(raw, "beyond_crs")
+    beyond = beyond_crs != ""
+    errors.add(beyond, "coordinates", _texts(raw, "beyond_crs_value"), beyond_crs)
     if meta.get("coordinates") == "geometry":
         geometry_text = _texts(raw, "geometry_text")
         reason = np.where(geometry_text == "", "missing geometry", "unparseable geometry (WKT)")
-        errors.add(~finite, "geometry", geometry_text, reason)
+        errors.add(~finite & ~beyond, "geometry", geometry_text, reason)
     else:
         for field, values, label in (("lon", lon, "longitude"), ("lat", lat, "latitude")):
             if field not in given:
@@ -1013,7 +1123,8 @@ def validate_components(
             formula = raw[unsaved].to_numpy(dtype=bool) if unsaved in raw.columns else np.zeros(n, dtype=bool)
             errors.add(missing & ~formula, field, given[field], f"missing {label}")
             errors.add(missing & formula, field, given[field], UNSAVED_FORMULA_REASON)
-            errors.add(~missing & ~np.isfinite(values), field, given[field], f"unparseable {label} (not a number)")
+            not_number = ~missing & ~np.isfinite(values) & ~beyond
+            errors.add(not_number, field, given[field], f"unparseable {label} (not a number)")
 
     def coords(idx: np.ndarray) -> Any:
         if len(given) == 2:  # the text as given

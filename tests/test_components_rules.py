@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import shapely
-from pyproj import Geod, Transformer
+from pyproj import CRS, Geod, Transformer
 from shapely.affinity import translate
 from shapely.geometry import LineString, Point, box
 
@@ -25,6 +25,7 @@ from gisgrid.components import (
     POSITION_TOLERANCE_DEG,
     STATUSES,
     custom_columns_note,
+    file_fields,
     format_identifier,
     identifier_pattern,
     parse_identifier,
@@ -283,6 +284,69 @@ def test_projected_xy_with_src_crs(tmp_path: Path) -> None:
         read_component_file(path, src_crs="EPSG:999999")
 
 
+def test_numbers_the_crs_maps_to_no_position_are_refused_naming_the_crs_and_the_likely_cause(
+    tmp_path: Path, cat: Catalogue
+) -> None:
+    """review50 F4: projected x/y that the CRS maps to inf were refused as "纬度无法解析(不是数字)" although the cell
+    is a number. The zone number in an easting with a CRS without it, X/Y swapped (X = north, as survey tables write
+    it) and a point far outside the zone each get their own reason naming the CRS; text that is not a number is
+    still "not a number"."""
+    x, y = Transformer.from_crs(4490, 4527, always_xy=True).transform(116.45, 39.95)  # zone 39, zone number in x
+    path = tmp_path / "gk.csv"
+    path.write_text(
+        f"ObjCode,PointX,PointY\n01037,{x:.3f},{y:.3f}\n01037,{y:.3f},{x:.3f}\n01037,99000000,4425000\n"
+        "01037,453000,abc\n",
+        encoding="utf-8",
+    )
+    assert x == pytest.approx(39452999.012) and y == pytest.approx(4424122.180)
+    raw = read_component_file(path, src_crs="EPSG:4527")
+    result = validate(raw, cat)
+    assert result.accepted["_row"].tolist() == [2]  # the right CRS: accepted
+    assert file_fields(result.errors, raw.attrs["gisgrid"])[["row", "field", "value", "reason"]].to_dict("records") == [
+        {
+            "row": 3,
+            "field": "PointX/PointY",
+            "value": "4424122.180,39452999.012",
+            "reason": "坐标不在 EPSG:4527 的范围内:X 与 Y 是否对调?(Y 值 39452999 是带带号 39 的东坐标) / coordinates "
+            "outside the area of EPSG:4527: X and Y swapped? (the Y value 39452999 is an easting with zone number 39)",
+        },
+        {
+            "row": 4,
+            "field": "PointX/PointY",
+            "value": "99000000,4425000",
+            "reason": "坐标不在 EPSG:4527 的范围内(离该坐标系的适用区域太远:坐标系或 X/Y 顺序是否有误?) / coordinates "
+            "outside the area of EPSG:4527 (too far from where it applies: is the CRS, or the order of X and Y, "
+            "wrong?)",
+        },
+        {
+            "row": 5,
+            "field": "PointY",
+            "value": "abc",
+            "reason": "纬度无法解析(不是数字) / unparseable latitude (not a number)",
+        },
+    ]
+    raw = read_component_file(path, src_crs="EPSG:4548")  # CM 117°E: the same zone without its number
+    errors = validate(raw, cat).errors
+    assert errors[["row", "field", "reason"]].head(2).to_dict("records") == [
+        {
+            "row": 2,
+            "field": "coordinates",
+            "reason": "坐标不在 EPSG:4548 的范围内:东坐标 39452999 带带号 39,应为 EPSG:4527? / coordinates outside the "
+            "area of EPSG:4548: the easting 39452999 carries the zone number 39; EPSG:4527?",
+        },
+        # swapped, this pair is a position in EPSG:4548 (3°N 150°E): outside the district, not beyond the CRS
+        {"row": 3, "field": "coordinates", "reason": "不在本区范围内(110105) / outside the district coverage (110105)"},
+    ]
+    layer = tmp_path / "gk.gpkg"  # a layer's geometry labelled with the CM form: said as for x/y, field geometry
+    gpd.GeoDataFrame({"ObjCode": ["01037"]}, geometry=[Point(x, y)], crs=4548).to_file(layer)
+    raw = read_component_file(layer)
+    errors = file_fields(validate(raw, cat).errors, raw.attrs["gisgrid"])
+    assert errors[["row", "field", "value"]].to_dict("records") == [
+        {"row": 1, "field": "geometry", "value": "39452999.0124311,4424122.1797258"}
+    ]
+    assert errors["reason"].iloc[0].startswith("坐标不在 EPSG:4548 的范围内:东坐标 39452999 带带号 39,应为 EPSG:4527?")
+
+
 HINT = "pass --src-crs, e.g. EPSG:4547 (CGCS2000 3° GK CM 114E) or EPSG:4548 (CM 117E)"
 
 
@@ -315,6 +379,45 @@ def test_projected_coordinates_without_a_crs_refuse_the_file_once(tmp_path: Path
     assert exc.value.message == (
         f"{labelled}: coordinates are not lon/lat in the declared CRS EPSG:4490 (bounds [471600.0, 3845000.0, "
         f"471600.0, 3845000.0]): the CRS is probably wrong; {HINT}"
+    )
+
+
+def test_the_no_crs_hint_reads_the_zone_number_of_the_eastings(tmp_path: Path) -> None:
+    """review50 F10: 8-digit eastings carry their Gauss–Krüger zone (39,452,999 m: zone 39 = EPSG:4527); the hint
+    suggested EPSG:4547/4548, both wrong for them. The Y values carrying it instead are X and Y swapped."""
+    path = tmp_path / "gk.csv"
+    path.write_text("ObjCode,PointX,PointY\n01037,39452999.012,4424122.180\n01037,39453100,4424200\n", encoding="utf-8")
+    with pytest.raises(InvalidInput) as exc:
+        read_component_file(path)
+    assert exc.value.message == (
+        f"{path}: the file has no CRS and its coordinates are not lon/lat (bounds [39452999.0, 4424122.2, 39453100.0, "
+        "4424200.0]); the eastings carry the zone number 39: pass --src-crs EPSG:4527 (CGCS2000 3° GK zone 39, CM "
+        "117E; or EPSG:4548 with the zone number taken off)"
+    )
+    path.write_text("ObjCode,PointX,PointY\n01037,4424122.180,39452999.012\n", encoding="utf-8")
+    with pytest.raises(InvalidInput) as exc:
+        read_component_file(path)
+    assert exc.value.message.endswith(
+        "; X and Y look swapped (the Y values carry the zone number 39, as eastings do): swap them (--x-field, "
+        "--y-field) and pass --src-crs EPSG:4527 (CGCS2000 3° GK zone 39, CM 117E; or EPSG:4548 with the zone number "
+        "taken off)"
+    )
+    path.write_text("ObjCode,PointX,PointY\n01037,20452999,4424122\n", encoding="utf-8")  # a 6° zone
+    with pytest.raises(InvalidInput) as exc:
+        read_component_file(path)
+    assert exc.value.message.endswith(
+        "; the eastings carry the zone number 20: pass --src-crs EPSG:4498 (CGCS2000 6° GK zone 20, CM 117E; or "
+        "EPSG:4509 with the zone number taken off)"
+    )
+    path.write_text("ObjCode,PointX,PointY\n01037,39452999,4424122\n01037,38452999,4424122\n", encoding="utf-8")
+    with pytest.raises(InvalidInput) as exc:  # two zones: no one CRS to suggest
+        read_component_file(path)
+    assert exc.value.message.endswith(f"; {HINT}")
+    for epsg, name in ((4513, "zone 25"), (4527, "zone 39"), (4533, "zone 45"), (4534, "CM 75E"), (4548, "CM 117E")):
+        assert CRS.from_epsg(epsg).name == f"CGCS2000 / 3-degree Gauss-Kruger {name}"  # the numbers the hints use
+    assert (CRS.from_epsg(4498).name, CRS.from_epsg(4509).name) == (
+        "CGCS2000 / Gauss-Kruger zone 20",
+        "CGCS2000 / Gauss-Kruger CM 117E",
     )
 
 
