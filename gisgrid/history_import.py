@@ -92,7 +92,11 @@ _ACTION_NAMES: dict[str, str] = {
 }
 _ROLE_NAMES: dict[str, str] = {**{r: r for r in workflow.ROLES}, **{v: k for k, v in workflow.ROLES.items()}}
 _SOURCE_NAMES: dict[str, str] = {**{s: s for s in SOURCES}, **{v: k for k, v in SOURCES.items()}}
-_DATE_ONLY = re.compile(r"[0-9]{4}-?[0-9]{2}-?[0-9]{2}")
+_DATE_ONLY = re.compile(r"[0-9]{8}|[0-9]{4}([-/])[0-9]{1,2}\1[0-9]{1,2}")
+#: A time as Excel on Chinese Windows writes it (``2025/9/2 9:00``, ``2025/9/2 9:00:00``), and ``2025-9-2 9:00``:
+#: month, day and hour without their leading zeros, which ISO 8601 needs (review50 F8). Local time, as an ISO time
+#: without an offset.
+_EXCEL_TIME = re.compile(r"([0-9]{4})([-/])([0-9]{1,2})\2([0-9]{1,2})[ T]([0-9]{1,2}):([0-9]{2})(?::([0-9]{2}))?")
 
 Progress = Callable[[str, int, int], None]
 
@@ -233,6 +237,27 @@ def _case_refusal(case_no: str, rows: list[int], row: int, fld: str, value: str,
 # --------------------------------------------------------------------------------------- row checks
 
 
+def _parse_instant(text: str) -> dt.datetime | str:
+    """An ISO 8601 time, else one as Excel on Chinese Windows writes it (:data:`_EXCEL_TIME`); else why not."""
+    try:
+        return dt.datetime.fromisoformat(text)
+    except ValueError:
+        pass
+    excel = _EXCEL_TIME.fullmatch(text)
+    if excel is None:
+        return bilingual(
+            "不是可识别的时间戳:请用 ISO 8601(如 2025-09-01T09:30:00 或 2025-09-01T09:30:00+08:00)或 Excel 的 "
+            "2025/9/1 9:30",
+            "not a timestamp: use ISO 8601 (e.g. 2025-09-01T09:30:00 or 2025-09-01T09:30:00+08:00) or Excel's "
+            "2025/9/1 9:30",
+        )
+    year, _, month, day, hour, minute, second = excel.groups()
+    try:
+        return dt.datetime(int(year), int(month), int(day), int(hour), int(minute), int(second or 0))
+    except ValueError:
+        return bilingual("时间不存在(没有这一天或这一时刻)", "no such time (no such day or time of day)")
+
+
 def _parse_instants(text: np.ndarray, now: dt.datetime) -> tuple[np.ndarray, np.ndarray]:
     """(tz-aware Timestamps or None, reason or "") per value; each distinct text is parsed once."""
     codes, uniques = pd.factorize(pd.Series(text, dtype=object))
@@ -249,13 +274,9 @@ def _parse_instants(text: np.ndarray, now: dt.datetime) -> tuple[np.ndarray, np.
                 "a date without a time of day: give the time too (e.g. 2025-09-01T09:30:00)",
             )
             continue
-        try:
-            parsed = dt.datetime.fromisoformat(u)
-        except ValueError:
-            reasons[i] = bilingual(
-                "不是 ISO 8601 时间戳(如 2025-09-01T09:30:00 或 2025-09-01T09:30:00+08:00)",
-                "not an ISO 8601 timestamp (e.g. 2025-09-01T09:30:00 or 2025-09-01T09:30:00+08:00)",
-            )
+        parsed = _parse_instant(u)
+        if isinstance(parsed, str):
+            reasons[i] = parsed
             continue
         if not MIN_YEAR <= parsed.year <= MAX_YEAR:
             reasons[i] = bilingual(

@@ -237,9 +237,15 @@ REFUSALS = [
     pytest.param(21, {"department_code": ""}, 21, "department_code", "",
                  "派遣须填写派往的部门 / a dispatch (派遣) needs the department it went to",
                  id="dispatch-without-department"),
-    pytest.param(19, {"at": "2025/09/04 09:40"}, 19, "at", "2025/09/04 09:40",
-                 "不是 ISO 8601 时间戳(如 2025-09-01T09:30:00 或 2025-09-01T09:30:00+08:00) / not an ISO 8601 "
-                 "timestamp (e.g. 2025-09-01T09:30:00 or 2025-09-01T09:30:00+08:00)", id="bad-timestamp"),
+    pytest.param(19, {"at": "09/04/2025 09:40"}, 19, "at", "09/04/2025 09:40",
+                 "不是可识别的时间戳:请用 ISO 8601(如 2025-09-01T09:30:00 或 2025-09-01T09:30:00+08:00)或 Excel 的 "
+                 "2025/9/1 9:30 / not a timestamp: use ISO 8601 (e.g. 2025-09-01T09:30:00 or "
+                 "2025-09-01T09:30:00+08:00) or Excel's 2025/9/1 9:30", id="bad-timestamp"),
+    pytest.param(19, {"at": "2025/9/31 9:40"}, 19, "at", "2025/9/31 9:40",
+                 "时间不存在(没有这一天或这一时刻) / no such time (no such day or time of day)", id="no-such-day"),
+    pytest.param(19, {"at": "2025/9/4"}, 19, "at", "2025/9/4",
+                 "只有日期,没有时刻:请同时填写时刻(如 2025-09-01T09:30:00) / a date without a time of day: give the "
+                 "time too (e.g. 2025-09-01T09:30:00)", id="excel-date-only"),
     pytest.param(19, {"at": "2025-09-04"}, 19, "at", "2025-09-04",
                  "只有日期,没有时刻:请同时填写时刻(如 2025-09-01T09:30:00) / a date without a time of day: give the "
                  "time too (e.g. 2025-09-01T09:30:00)", id="date-only"),
@@ -494,6 +500,26 @@ def test_aliases_labels_extensions_and_deferral(catalogue_services: svc.CaseServ
         == "整案拒收:第 14 行,字段 new_due_at:延期批准须填写新处置时限 / case refused: row 14, new_due_at: an "
         "approved extension (延期批准) needs the new deadline"
     ).all()
+
+
+def test_excel_s_chinese_windows_times_are_local_times(catalogue_services: svc.CaseServices, tmp_path: Path) -> None:
+    """review50 F8: Excel on Chinese Windows saves a time as 2025/9/2 9:00 (month, day and hour without leading
+    zeros; seconds when the cell shows them); a hand-typed 2025-9-2 9:00 is the same. Read as local time, as an
+    ISO time without an offset: the sample imports as it does with its ISO times."""
+    rows = sample_rows()
+    for i, row in enumerate(rows):
+        t = dt.datetime.fromisoformat(row["at"])
+        row["at"] = (
+            f"{t.year}/{t.month}/{t.day} {t.hour}:{t.minute:02d}",
+            f"{t.year}/{t.month}/{t.day} {t.hour}:{t.minute:02d}:{t.second:02d}",
+            f"{t.year}-{t.month}-{t.day} {t.hour}:{t.minute:02d}",
+        )[i % 3]
+    assert [r["at"] for r in rows[:3]] == ["2025/9/2 9:00", "2025/9/2 9:05:00", "2025-9-2 9:30"]
+    excel = parse_history(read_history_csv(write_rows(tmp_path / "excel.csv", rows))[0], catalogue_services, now=NOW)
+    iso = parse_history(read_history_csv(SAMPLE)[0], catalogue_services, now=NOW)
+    assert excel.errors.empty
+    assert excel.transitions["at"].tolist() == iso.transitions["at"].tolist()
+    assert excel.transitions["at"].iloc[0] == dt.datetime(2025, 9, 2, 9, 0, tzinfo=TZ)
 
 
 def test_an_approved_extension_must_move_the_disposal_deadline_later(
