@@ -840,6 +840,12 @@ def read_component_file(
             meta["coordinate_fields"] = ["geometry"]
         assert geoms is not None
         given_geoms = np.asarray(geoms, dtype=object)
+        # Components are stored 2-D: heights (Z) and measures (M) are dropped, and said (review50 F11).
+        with_zm = ~shapely.is_missing(given_geoms) & (shapely.has_z(given_geoms) | shapely.has_m(given_geoms))
+        if with_zm.any():
+            given_geoms = np.where(with_zm, shapely.force_2d(given_geoms), given_geoms)
+            k = int(with_zm.sum())
+            notes.append(f"{path.name}: Z/M 值已舍弃: {k} 行 / Z/M values dropped: {k} row{'' if k == 1 else 's'}")
         geoms = _geoms_to_storage(given_geoms, crs, datum)
         present = ~shapely.is_missing(geoms)
         is_point = present & (shapely.get_type_id(geoms) == 0)

@@ -510,6 +510,37 @@ def test_gpkg_layer_reprojected_and_line(tmp_path: Path, cat: Catalogue) -> None
     assert validate(raw, cat).accepted.loc[0, "class_code"] == "02043"
 
 
+def test_z_and_m_values_are_dropped_and_said(tmp_path: Path, cat: Catalogue) -> None:
+    """review50 F11: components are stored 2-D; a layer's heights (PointZ from a survey) or measures were dropped
+    without a word. Now one note counts the rows."""
+    path = tmp_path / "z.geojson"
+    gpd.GeoDataFrame(
+        {"ObjCode": ["01037", "01037", "01037"]},
+        geometry=[
+            Point(116.45, 39.95, 50.0),
+            LineString([(116.44, 39.94, 1), (116.46, 39.96, 2)]),
+            Point(116.45, 39.96),
+        ],
+        crs=4490,
+    ).to_file(path)
+    raw = read_component_file(path)
+    assert raw.attrs["gisgrid"]["notes"] == ["z.geojson: Z/M 值已舍弃: 2 行 / Z/M values dropped: 2 rows"]
+    assert (raw.loc[0, "lon"], raw.loc[0, "lat"]) == (116.45, 39.95)
+    line = shapely.from_wkb(raw.loc[1, "geom_wkb"])
+    assert not line.has_z and line.equals(LineString([(116.44, 39.94), (116.46, 39.96)]))
+    assert validate(raw, cat).errors.empty
+    wkt = tmp_path / "m.csv"
+    wkt.write_text(
+        'ObjCode,wkt\n01037,"POINT ZM (116.45 39.95 10 3)"\n01037,"POINT (116.45 39.96)"\n', encoding="utf-8"
+    )
+    raw = read_component_file(wkt)
+    assert raw.attrs["gisgrid"]["notes"] == ["m.csv: Z/M 值已舍弃: 1 行 / Z/M values dropped: 1 row"]
+    assert (raw.loc[0, "lon"], raw.loc[0, "lat"]) == (116.45, 39.95)
+    flat = tmp_path / "flat.geojson"  # nothing to drop: no note
+    gpd.GeoDataFrame({"ObjCode": ["01037"]}, geometry=[Point(116.45, 39.95)], crs=4490).to_file(flat)
+    assert read_component_file(flat).attrs["gisgrid"]["notes"] == []
+
+
 def test_csv_with_wkt(tmp_path: Path, cat: Catalogue) -> None:
     path = tmp_path / "wkt.csv"
     path.write_text(
