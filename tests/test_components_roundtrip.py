@@ -229,7 +229,10 @@ def test_an_edited_export_changes_only_what_was_edited(stored: Engine, tmp_path:
     assert summary.warnings[["row", "field", "reason"]].to_dict("records") == [
         {"row": 2, "field": "ZGBMMC", "reason": warning}
     ]
-    assert summary.to_text().splitlines()[1] == f"warning: row 2 field ZGBMMC: {warning}"
+    assert summary.to_text().splitlines()[1:3] == [
+        "note: 以下列存为自定义属性(attrs):SetLoc / column(s) kept as custom attributes (attrs): SetLoc",
+        f"warning: row 2 field ZGBMMC: {warning}",
+    ]
     with stored.connect() as conn:
         changes = conn.execute(
             text("SELECT changes FROM component_history WHERE component_id = :i AND action = 'update'"), {"i": target}
