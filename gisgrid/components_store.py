@@ -275,21 +275,11 @@ def keep_stored_positions(conn: Connection, rows: pd.DataFrame) -> pd.DataFrame:
     grid edge rounded into the next cell stays in its cell. A real move keeps the file's geometry."""
     if not len(rows):
         return rows
-    stored_wkb: dict[str, bytes | memoryview] = dict(
-        conn.execute(
-            text("SELECT id, ST_AsBinary(geom) FROM components WHERE id = ANY(:ids)"), {"ids": rows["id"].tolist()}
-        ).all()
-    )
-    stored = shapely.from_wkb([bytes(stored_wkb[i]) if i in stored_wkb else None for i in rows["id"]])
-    lon, lat = rows["lon"].to_numpy(dtype=float, copy=True), rows["lat"].to_numpy(dtype=float, copy=True)
-    given = shapely.points(lon, lat)
-    wkb = rows["geom_wkb"].to_numpy(dtype=object, copy=True)
-    has_wkb = pd.notna(wkb)
-    if has_wkb.any():
-        given[has_wkb] = shapely.from_wkb(wkb[has_wkb])
-    same = same_positions(stored, given)
+    stored, same = _stored_positions(conn, rows)
     if not same.any():
         return rows
+    lon, lat = rows["lon"].to_numpy(dtype=float, copy=True), rows["lat"].to_numpy(dtype=float, copy=True)
+    wkb = rows["geom_wkb"].to_numpy(dtype=object, copy=True)
     rows = rows.copy()
     stored_point = same & (shapely.get_type_id(stored) == 0)
     other = same & ~stored_point
@@ -298,6 +288,76 @@ def keep_stored_positions(conn: Connection, rows: pd.DataFrame) -> pd.DataFrame:
     wkb[other] = shapely.to_wkb(stored[other])
     rows["lon"], rows["lat"], rows["geom_wkb"] = lon, lat, wkb
     return rows
+
+
+def _stored_positions(conn: Connection, rows: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """The stored geometry of each row's component (None: no identifier, or none stored under it), and whether the
+    row gives that same position (:func:`gisgrid.components.same_positions`)."""
+    ids = [i for i in rows["id"].tolist() if isinstance(i, str)]
+    stored_wkb: dict[str, bytes | memoryview] = (
+        dict(
+            conn.execute(text("SELECT id, ST_AsBinary(geom) FROM components WHERE id = ANY(:ids)"), {"ids": ids}).all()
+        )
+        if ids
+        else {}
+    )
+    stored = shapely.from_wkb([bytes(stored_wkb[i]) if i in stored_wkb else None for i in rows["id"]])
+    given = shapely.points(rows["lon"].to_numpy(dtype=float), rows["lat"].to_numpy(dtype=float))
+    wkb = rows["geom_wkb"].to_numpy(dtype=object)
+    has_wkb = pd.notna(wkb) if len(wkb) else np.zeros(0, dtype=bool)
+    if has_wkb.any():
+        given[has_wkb] = shapely.from_wkb(wkb[has_wkb])
+    return stored, same_positions(stored, given)
+
+
+#: The refusal of a component whose place no unit grid covers, while its district has unit grids.
+NO_UNIT_GRID_REASON = bilingual(
+    "不在任何单元网格内(街道/社区边界之间的缺口,或边界修改后未重新划分网格:gisgrid grids generate)",
+    "covered by no unit grid (a gap between the street/community boundaries, or grids not re-cut since a boundary "
+    "changed: gisgrid grids generate)",
+)
+
+
+def district_has_grids(conn: Connection, district: str) -> bool:
+    """Whether any unit grid of ``district`` is stored (a probe of one row)."""
+    return bool(
+        conn.execute(
+            text("SELECT EXISTS (SELECT 1 FROM unit_grids WHERE district_code = :d)"), {"d": district}
+        ).scalar_one()
+    )
+
+
+def ungridded_rows(conn: Connection, district: str, accepted: pd.DataFrame) -> pd.DataFrame:
+    """Refusals (row, field, value, reason, code) of the rows whose place (:func:`anchor_points`) no unit grid
+    covers, while ``district`` has unit grids: stored there, a component would have no unit grid, street or
+    community, no case could be reported at it, and no grid or street would list it (review50 F3: a hole a
+    ``boundaries replace`` opened inside the district). With no unit grid in the district nothing is refused: the
+    components are stored unlocated, and ``gisgrid grids generate`` locates them. A stored component kept at its
+    stored position (an update of its other fields, a re-import of an export) is not refused either: the row
+    stores no new place. Run where :func:`write_components` runs, after its components lock (the grids read are
+    the ones it locates by)."""
+    if not len(accepted) or not district_has_grids(conn, district):
+        return pd.DataFrame(columns=[*_NO_PROBLEMS, "code"])
+    located = UnitGrids.around(conn, anchor_bounds(accepted)).locate(anchor_points(accepted))
+    none = pd.isna(located["unit_grid_code"]).to_numpy(dtype=bool, copy=True)
+    if none.any() and accepted["id"].notna().any():
+        _, same = _stored_positions(conn, accepted)
+        none &= ~same
+    idx = np.flatnonzero(none)
+    if not len(idx):
+        return pd.DataFrame(columns=[*_NO_PROBLEMS, "code"])
+    rows = accepted.iloc[idx]
+    lon, lat = anchor_xy(rows)
+    has_wkb = pd.notna(rows["geom_wkb"]).to_numpy(dtype=bool)
+    return pd.DataFrame(
+        {
+            "row": rows["_row"].to_numpy(dtype=np.int64),
+            "field": np.where(has_wkb, "geometry", "coordinates"),
+            "value": [f"{x:.7f},{y:.7f}" for x, y in zip(lon, lat, strict=True)],
+            "reason": NO_UNIT_GRID_REASON,
+            "code": str(Reason.OUTSIDE_COVERAGE),
+        }
+    )
 
 
 def anchor_bounds(accepted: pd.DataFrame) -> tuple[float, float, float, float] | None:
@@ -1032,7 +1092,12 @@ def import_components(
         duplicates = same_place_duplicates(conn, opts.scheme, accepted)
         if len(duplicates):
             accepted = accepted[~accepted["_row"].isin(duplicates["row"]).to_numpy()].reset_index(drop=True)
-        errors = pd.concat([e for e in (result.errors, duplicates) if len(e)] or [result.errors], ignore_index=True)
+        conn.execute(text("LOCK TABLE components IN ROW EXCLUSIVE MODE"))  # write_components' lock, taken early
+        ungridded = ungridded_rows(conn, coverage.district_code, accepted)
+        if len(ungridded):
+            accepted = accepted[~accepted["_row"].isin(ungridded["row"]).to_numpy()].reset_index(drop=True)
+        found = (result.errors, duplicates, ungridded)
+        errors = pd.concat([e for e in found if len(e)] or [result.errors], ignore_index=True)
         # Sorted by the canonical field (the order of a row's refusals stays whatever the file calls its columns),
         # then named by the file's columns: the user looks for GLBJBSM, CSRQ, wkt in the file, not id, initial_date.
         errors = errors.sort_values(["row", "field"], kind="stable").reset_index(drop=True)
@@ -1310,6 +1375,19 @@ def save_component(
                     detail=dup.drop(columns=["row"]).to_dict("records"),
                     reason=Reason.DUPLICATE_COMPONENT,
                 )
+        conn.execute(text("LOCK TABLE components IN ROW EXCLUSIVE MODE"))  # write_components' lock, taken early
+        ungridded = ungridded_rows(conn, coverage.district_code, accepted)
+        if len(ungridded):
+            first = ungridded.iloc[0]
+            raise InvalidInput(
+                f"{first['field']}: {first['reason']}",
+                detail=[
+                    refusal_item(
+                        str(first["field"]), str(first["reason"]), Reason.OUTSIDE_COVERAGE, value=first["value"]
+                    )
+                ],
+                reason=Reason.OUTSIDE_COVERAGE,
+            )
         accepted = accepted.copy()
         assign_identifiers(conn, coverage.district_code, scheme, accepted)  # the API answers with the new id
         write_components(conn, accepted, scheme=scheme, district=coverage.district_code, actor=actor, source=source)

@@ -155,7 +155,9 @@ def test_replace_takes_the_file_s_boundary_under_the_same_code(
         "--district 419902 (the cases and components in them are located again)",
         "dry run: nothing written",
     ]
-    assert err == ""  # inside its street: nothing to warn of
+    # Inside its street, but the strip it gives up is in no community now: the gap is said (tests/test_replace_gaps).
+    assert err.startswith(f"warning: 上级街道 {STREETS[1]} 东关街道 内有 59,998.7 m² 不属于任何社区(缺口,约在 ")
+    assert err.count("\n") == 1
     assert (snapshot(engine), shapes(engine)) == before
 
     status, out, err = cli(settings, "replace", DONGMING, str(new))
@@ -236,6 +238,9 @@ def test_replace_warns_of_a_child_left_outside_the_new_boundary(
     assert status == 0, err
     assert out.startswith(f"street {STREETS[1]} 东关街道: boundary replaced, area ")
     assert "unit grid" not in out  # none cut yet
-    assert err.startswith("warning: ") and err.endswith(f" m² of its child {DONGMING} outside the new boundary\n")
-    m2 = float(err.removeprefix("warning: ").split(" m²")[0].replace(",", ""))
+    child, gap = err.splitlines()
+    assert child.startswith("warning: ") and child.endswith(f" m² of its child {DONGMING} outside the new boundary")
+    m2 = float(child.removeprefix("warning: ").split(" m²")[0].replace(",", ""))
     assert m2 == pytest.approx(60_000, rel=5e-3)  # x 1100…1200 m less the notch (50 × 800 / 2)
+    # The strip is a gap in the district too (its boundary is kept): said with the same area.
+    assert gap.startswith("warning: 上级区 419902 测试区 内有 59,998.7 m² 不属于任何街道(缺口,约在 ")

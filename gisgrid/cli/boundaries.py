@@ -158,6 +158,12 @@ def replace(
     src_encoding: str | None = bo.SrcEncodingOpt,
     district_code: str | None = bo.DistrictCodeOpt,
     district_name: str | None = bo.DistrictNameOpt,
+    reshape_parent: bool = typer.Option(
+        False,
+        "--reshape-parent",
+        help="Make the parent the union of its children afterwards (as an import synthesises a district from its "
+        "streets), so that an area the unit gives up leaves the parent too instead of becoming a gap in it.",
+    ),
     dry_run: bool = typer.Option(False, "--dry-run", help="Check and report; write nothing."),
 ) -> None:
     """Replace one stored unit's boundary by the file's unit of the same code, in one transaction.
@@ -168,7 +174,11 @@ def replace(
     with exit status 3, nothing written: CODE not in the file or not stored (unit_not_found), the new boundary
     overlapping a stored unit of its level (overlaps_stored_unit). A file that cannot be read exits 1, as for
     boundaries import. Areas outside its parent, or of its children outside it, are warned about (as an import
-    reports gaps and overlaps), not refused."""
+    reports gaps and overlaps), not refused; so is a gap it opens in its parent — the part of the parent it gave up
+    that no sibling covers, in m² with a point in it: no unit grid is cut there, and components and case reports
+    there are refused. Cover it by replacing a sibling's boundary, or pass --reshape-parent to make the parent the
+    union of its children (what an import does for a district the file lacks: the warning says when the parent's
+    boundary was that union before). An overlap with a sibling is refused (overlaps_stored_unit)."""
     bo.existing_file(file)
     opts = bo.boundary_options(
         layer,
@@ -191,13 +201,22 @@ def replace(
     r = run_refusable(
         settings_of(ctx),
         f"replace {code}",
-        lambda engine: replace_unit_boundary(engine, code, file, bset, dry_run=dry_run),
+        lambda engine: replace_unit_boundary(engine, code, file, bset, dry_run=dry_run, reshape_parent=reshape_parent),
     )
     what = "would be replaced" if dry_run else "replaced"
     echo(f"{r.level} {r.code} {r.name}: boundary {what}, area {r.area_before_m2:,.1f} m² → {r.area_after_m2:,.1f} m²")
+    if r.reshaped is not None:
+        parent, p_before, p_after = r.reshaped
+        echo(
+            f"上级 {parent} 边界改为其下级的并集 / parent {parent}: boundary {what} by the union of its children, "
+            f"area {p_before:,.1f} m² → {p_after:,.1f} m²"
+        )
     for where, m2 in r.outside:  # reported, as an import reports gaps and overlaps: the analyst decides
         said = "outside its parent" if where == r.code else f"of its child {where} outside the new boundary"
         typer.echo(f"warning: {m2:,.1f} m² {said}", err=True)
+    for gap in (r.gap, r.parent_gap):
+        if gap is not None:
+            typer.echo(_gap_warning(gap, r.parent_was_union and gap is r.gap), err=True)
     grids = r.references.unit_grids.count
     if grids:
         echo(
@@ -206,6 +225,30 @@ def replace(
         )
     if dry_run:
         echo("dry run: nothing written")
+
+
+_LEVEL_ZH = {"district": "区", "street": "街道", "community": "社区"}
+_CHILDREN = {"district": ("街道", "street", "streets"), "street": ("社区", "community", "communities")}
+
+
+def _gap_warning(gap: store.OpenedGap, was_union: bool) -> str:
+    """A gap the replace opened in a parent: its area and a point in it, what it means and what to do."""
+    zh_kind, en_kind, en_kinds = _CHILDREN.get(gap.parent_level, ("下级区划", "child", "children"))
+    at = f"{gap.lon:.6f},{gap.lat:.6f}"
+    level = _LEVEL_ZH.get(gap.parent_level, "")
+    if was_union:
+        why_zh = f"该{level}边界原为其{zh_kind}的并集,与导入时由街道合成的区相同"
+        why_en = f"its boundary was the union of its {en_kinds}, as an import synthesises a district from its streets"
+    else:
+        why_zh, why_en = "其边界保持不变", "its own boundary is kept"
+    return (
+        f"warning: 上级{level} {gap.parent_code} {gap.parent_name} 内有 {gap.area_m2:,.1f} m² "
+        f"不属于任何{zh_kind}(缺口,约在 {at}):该处不会划分单元网格,部件导入与案件上报将被拒绝;请修改相邻{zh_kind}边界"
+        f"以覆盖该处,或加 --reshape-parent 使上级边界改为其{zh_kind}的并集({why_zh}) / a gap of {gap.area_m2:,.1f} m² "
+        f"in the parent {gap.parent_level} {gap.parent_code} is covered by no {en_kind} (near {at}): no unit grid is "
+        f"cut there, and components and case reports there are refused; replace a neighbouring {en_kind}'s boundary "
+        f"to cover it, or pass --reshape-parent to make the parent the union of its {en_kinds} ({why_en})"
+    )
 
 
 @app.command("remove")

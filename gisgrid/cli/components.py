@@ -69,7 +69,11 @@ def import_(
     actor: str = typer.Option("import", "--actor", help="Who is importing (kept in the history)."),
 ) -> None:
     """Bulk import: every row checked; refusals listed by row/field/reason; accepted rows upserted by id. Exit 0:
-    every row imported; 2: some rows refused, the others imported; 1: nothing imported (the file refused)."""
+    every row imported; 3: some rows refused, the others imported; 1: nothing imported (the file refused).
+
+    A component is refused by row when no unit grid covers its place (不在任何单元网格内 / covered by no unit grid:
+    a gap between street boundaries, or grids not re-cut since a boundary change), as long as the district has unit
+    grids; before any are generated, components are stored unlocated and gisgrid grids generate locates them."""
     if not file.exists():
         raise InvalidInput(f"{file} does not exist")
     settings = settings_of(ctx)

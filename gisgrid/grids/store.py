@@ -575,6 +575,80 @@ def nesting_gaps(conn: Connection, code: str, noise_m2: float) -> list[tuple[str
     return [(str(r[0]), float(r[1])) for r in conn.execute(sql, {"c": code, "noise": noise_m2})]
 
 
+def unit_geometry_ewkb(conn: Connection, code: str) -> str:
+    """The stored unit's boundary as hex EWKB (to compare with after a change: :func:`opened_gap`)."""
+    return str(
+        conn.execute(
+            text("SELECT encode(ST_AsEWKB(geom), 'hex') FROM admin_units WHERE code = :c"), {"c": code}
+        ).scalar_one()
+    )
+
+
+def is_union_of_children(conn: Connection, code: str, noise_m2: float) -> bool:
+    """Whether the stored unit's boundary is the union of its children's (as a district an import synthesised
+    from its streets is) within ``noise_m2`` m² of difference; False for a unit with no children."""
+    area = conn.execute(
+        text(
+            "SELECT ST_Area(ST_SymDifference(p.geom, ST_Union(k.geom))::geography) FROM admin_units p "
+            "JOIN admin_units k ON k.parent_code = p.code WHERE p.code = :c GROUP BY p.code, p.geom"
+        ),
+        {"c": code},
+    ).scalar()
+    return area is not None and float(area) <= noise_m2
+
+
+@dataclass(frozen=True)
+class OpenedGap:
+    """Part of a parent that a child's new boundary left and no sibling covers: in the parent, in no child."""
+
+    parent_code: str
+    parent_level: str
+    parent_name: str
+    area_m2: float
+    lon: float  # a point inside it (the largest piece's, on its surface)
+    lat: float
+
+
+def opened_gap(conn: Connection, code: str, old_ewkb: str, noise_m2: float) -> OpenedGap | None:
+    """The part of the stored unit's parent that its old boundary (``old_ewkb``, hex EWKB) covered, its stored one
+    does not, and none of its siblings does; None below ``noise_m2`` m² (or with no parent)."""
+    row = conn.execute(
+        text(
+            """
+            WITH u AS (SELECT code, parent_code, geom FROM admin_units WHERE code = :c),
+            sib AS (SELECT ST_Union(k.geom) AS g FROM admin_units k JOIN u ON k.parent_code = u.parent_code
+                    WHERE k.code <> u.code),
+            gap AS (
+                SELECT p.code, p.level, p.name, ST_CollectionExtract(ST_Difference(
+                    ST_Intersection(ST_Difference(ST_GeomFromEWKB(decode(:old, 'hex')), u.geom), p.geom),
+                    coalesce(sib.g, ST_SetSRID('GEOMETRYCOLLECTION EMPTY'::geometry, ST_SRID(u.geom)))), 3) AS g
+                FROM u JOIN admin_units p ON p.code = u.parent_code CROSS JOIN sib
+            ),
+            piece AS (
+                SELECT gap.*, (SELECT d.geom FROM ST_Dump(gap.g) d ORDER BY ST_Area(d.geom) DESC LIMIT 1) AS big
+                FROM gap
+            )
+            SELECT code, level, name, ST_Area(g::geography), ST_X(ST_PointOnSurface(big)),
+                   ST_Y(ST_PointOnSurface(big))
+            FROM piece WHERE NOT ST_IsEmpty(g)
+            """
+        ),
+        {"c": code, "old": old_ewkb},
+    ).one_or_none()
+    if row is None or float(row[3]) <= noise_m2:
+        return None
+    return OpenedGap(str(row[0]), str(row[1]), str(row[2]), round(float(row[3]), 1), float(row[4]), float(row[5]))
+
+
+def union_of_children(conn: Connection, code: str) -> Any:
+    """The union of the stored unit's children's boundaries (lon/lat, EPSG:4490), as an import synthesises a
+    district from its streets."""
+    wkb = conn.execute(
+        text("SELECT ST_AsBinary(ST_Multi(ST_Union(geom))) FROM admin_units WHERE parent_code = :c"), {"c": code}
+    ).scalar_one()
+    return shapely.from_wkb(bytes(wkb))
+
+
 def remove_unit(conn: Connection, code: str) -> int:
     """Delete the stored unit and its own tier 1/2 grid (nothing may name it: the caller checks
     :func:`unit_references`). The management grids deleted."""

@@ -22,6 +22,7 @@ from sqlalchemy import Connection, Engine, text
 from gisgrid import cityfiles, export_fields
 from gisgrid.boundaries import (
     NOISE_AREA_M2,
+    STORAGE_CRS,
     BoundaryOptions,
     BoundarySet,
     check_recode,
@@ -322,17 +323,31 @@ class ReplaceResult:
     #: (code, m²): the unit's area outside its parent, its children's outside it, above NOISE_AREA_M2.
     outside: list[tuple[str, float]]
     dry_run: bool
+    #: The part of its parent the unit left and no sibling covers (a gap: no unit grid will be cut there), or None.
+    gap: store.OpenedGap | None = None
+    #: Whether the parent's boundary was the union of its children's before (as a district synthesised at import).
+    parent_was_union: bool = False
+    #: With reshape_parent: (parent code, area before, area after) of the parent made the union of its children.
+    reshaped: tuple[str, float, float] | None = None
+    #: With reshape_parent: the gap that leaves in the parent's own parent (a community's district), or None.
+    parent_gap: store.OpenedGap | None = None
 
 
 def replace_unit_boundary(
-    engine: Engine, code: str, path: Path, bset: BoundarySet, *, dry_run: bool = False
+    engine: Engine, code: str, path: Path, bset: BoundarySet, *, dry_run: bool = False, reshape_parent: bool = False
 ) -> ReplaceResult:
     """``gisgrid boundaries replace CODE FILE``: the stored unit ``code`` takes the boundary the file gives under the
     same code (``bset``: the file ``path`` read by ``read_boundaries``, as an import reads it; its name, level,
     parent and code flags stay), its tier 1/2 grid with it, in one transaction; ``dry_run`` does it and rolls
     back. Refused, nothing written: the file holds no unit ``code``, or ``code`` is not stored (unit_not_found);
     the new boundary overlapping a stored unit of its level (overlaps_stored_unit); the locks not had in time
-    (grids_busy)."""
+    (grids_busy).
+
+    Part of the parent the old boundary covered and neither the new one nor a sibling does is a gap (``gap``): no
+    unit grid is cut there, so no component or case can be placed there. ``reshape_parent`` makes the parent the
+    union of its children afterwards (as an import synthesises a district its file lacks), so that the area leaves
+    the parent too; otherwise the gap is reported and the parent kept (a sibling's boundary may be meant to cover
+    it). An overlap with a sibling is refused above, as with any stored unit of the level."""
     mine = bset.units[bset.units["code"] == code].reset_index(drop=True)
     if mine.empty:
         shown = ", ".join(sorted(bset.units["code"]))
@@ -348,10 +363,35 @@ def replace_unit_boundary(
         unit = _stored_or_refused(conn, code)
         # The level and the parent go with the code (its length, its leading digits: read_boundaries checks both).
         _refuse_overlap_with_stored(conn, path, mine)
+        parent = unit["parent_code"]
+        was_union = bool(parent) and store.is_union_of_children(conn, str(parent), NOISE_AREA_M2)
+        old = store.unit_geometry_ewkb(conn, code)
         before, after = store.replace_unit_geometry(conn, code, new.geometry, bset.units.crs)
+        gap = store.opened_gap(conn, code, old, NOISE_AREA_M2)
+        reshaped, parent_gap = None, None
+        if reshape_parent and parent:
+            old_parent = store.unit_geometry_ewkb(conn, str(parent))
+            union = store.union_of_children(conn, str(parent))
+            p_before, p_after = store.replace_unit_geometry(conn, str(parent), union, STORAGE_CRS)
+            reshaped = (str(parent), p_before, p_after)
+            parent_gap = store.opened_gap(conn, str(parent), old_parent, NOISE_AREA_M2)
+            gap = None  # the area left the parent with it
         outside = store.nesting_gaps(conn, code, NOISE_AREA_M2)
         refs = store.unit_references(conn, code, str(unit["level"]))
-    return ReplaceResult(code, str(unit["level"]), str(unit["name"]), before, after, refs, outside, dry_run)
+    return ReplaceResult(
+        code,
+        str(unit["level"]),
+        str(unit["name"]),
+        before,
+        after,
+        refs,
+        outside,
+        dry_run,
+        gap=gap,
+        parent_was_union=was_union,
+        reshaped=reshaped,
+        parent_gap=parent_gap,
+    )
 
 
 @dataclass
