@@ -125,6 +125,12 @@ UNIT_COLUMNS = [
 ]
 
 
+#: The code fields looked for when none is named (``--code-field`` left at its default, the first): ``adcode`` is the
+#: field of DataV / AMap boundary files (阿里云 DataV.GeoAtlas, 高德), matched without regard to case as a Shapefile's
+#: ADCODE is.
+DEFAULT_CODE_FIELDS = ("code", "adcode")
+
+
 @dataclass
 class BoundaryOptions:
     layer: str | None = None
@@ -410,10 +416,17 @@ def read_boundaries(path: Path, opts: BoundaryOptions) -> BoundarySet:
             f"{where}: no name field {opts.name_field!r} (fields: {', '.join(columns)}); pass --name-field FIELD",
             detail={"fields": columns},
         )
+    default_field = opts.code_field == DEFAULT_CODE_FIELDS[0]
+    if default_field and opts.code_field not in columns:
+        alias = next((c for c in columns if str(c).lower() in DEFAULT_CODE_FIELDS[1:]), None)
+        if alias is not None:
+            opts = dataclasses.replace(opts, code_field=alias)
+            report.notes.append(f"codes read from field {alias!r} (no field 'code'; --code-field names another)")
     has_code = opts.code_field in columns
     if not has_code and not opts.assign_codes:
+        tried = " or ".join(repr(f) for f in DEFAULT_CODE_FIELDS) if default_field else repr(opts.code_field)
         raise InvalidInput(
-            f"{where}: no code field {opts.code_field!r} (fields: {', '.join(columns)}); pass --code-field FIELD "
+            f"{where}: no code field {tried} (fields: {', '.join(columns)}); pass --code-field FIELD "
             "if the codes are in another field, or --assign-codes to number the units",
             detail={"fields": columns},
         )

@@ -276,10 +276,22 @@ def test_gpkg_layers(tmp_path: Path) -> None:
 
 def test_missing_code_field_refused(tmp_path: Path) -> None:
     path = write(tmp_path, lon_lat_streets(), crs="EPSG:4490")
-    with pytest.raises(InvalidInput, match="no code field 'code'") as err:
+    with pytest.raises(InvalidInput, match="no code field 'code' or 'adcode' \\(fields: ") as err:
         read_boundaries(path, BoundaryOptions(level="street"))
     assert "--assign-codes" in err.value.message and "--code-field" in err.value.message
     assert "name" in err.value.detail["fields"]
+
+
+@pytest.mark.parametrize(("field", "name"), [("adcode", "b.geojson"), ("ADCODE", "b.shp")])
+def test_adcode_of_datav_and_amap_files_is_a_default_code_field(tmp_path: Path, field: str, name: str) -> None:
+    """review50 F13: DataV / AMap boundary files name the code adcode, a number in their GeoJSON."""
+    records = [{field: int(r.pop("code")), **r} for r in three_levels()]
+    bset = read_boundaries(write(tmp_path, records, name), BoundaryOptions())
+    assert bset.units["code"].tolist() == ["110101", "110101001", "110101001001", "110101001002", "110101002"]
+    assert f"codes read from field {field!r} (no field 'code'; --code-field names another)" in bset.report.notes
+    # A field named on the command line is that field only.
+    with pytest.raises(InvalidInput, match=f"no code field 'cd' \\(fields: {field}, name\\)"):
+        read_boundaries(write(tmp_path, records, name), BoundaryOptions(code_field="cd"))
 
 
 def test_duplicate_codes_refused_naming_both(tmp_path: Path) -> None:

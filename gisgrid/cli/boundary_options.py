@@ -25,7 +25,11 @@ class SrcDatum(StrEnum):
 
 LayerOpt = typer.Option(None, "--layer", help="Layer name in a multi-layer file (GeoPackage).")
 LevelOpt = typer.Option(None, "--level", help="All features are at this level (else the level field or code length).")
-CodeFieldOpt = typer.Option("code", "--code-field", help="Field with the unit code (full 6/9/12 digits or local 3).")
+CodeFieldOpt = typer.Option(
+    "code",
+    "--code-field",
+    help="Field with the unit code (full 6/9/12 digits or local 3); default 'code', else 'adcode' (DataV/AMap files).",
+)
 NameFieldOpt = typer.Option("name", "--name-field", help="Field with the unit name.")
 LevelFieldOpt = typer.Option("level", "--level-field", help="Field with district/street/community.")
 ParentFieldOpt = typer.Option("parent_code", "--parent-field", help="Field with the parent's code.")
