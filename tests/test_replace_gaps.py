@@ -197,3 +197,14 @@ def test_the_api_refuses_a_new_component_or_a_move_no_unit_grid_covers_but_edits
         )
     assert moved.value.reason == Reason.OUTSIDE_COVERAGE
     assert one(clean_db, "SELECT count(*) FROM components") == 1
+
+
+def test_reshape_parent_on_a_district_says_it_changed_nothing(
+    clean_db: Engine, settings: Settings, tmp_path: Path
+) -> None:
+    path = write_small_district(tmp_path)
+    workflows.import_boundaries(clean_db, path, workflows.BoundaryOptions())
+    status, out, err = cli(settings, "replace", DISTRICT, str(path), "--reshape-parent", "--dry-run")
+    assert status == 0, err
+    assert err == f"warning: {DISTRICT} has no parent unit: --reshape-parent changed nothing\n"
+    assert out.endswith("dry run: nothing written\n") and "上级" not in out

@@ -205,6 +205,8 @@ def replace(
     )
     what = "would be replaced" if dry_run else "replaced"
     echo(f"{r.level} {r.code} {r.name}: boundary {what}, area {r.area_before_m2:,.1f} m² → {r.area_after_m2:,.1f} m²")
+    if reshape_parent and r.reshaped is None:
+        typer.echo(f"warning: {r.code} has no parent unit: --reshape-parent changed nothing", err=True)
     if r.reshaped is not None:
         parent, p_before, p_after = r.reshaped
         echo(
