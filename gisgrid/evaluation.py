@@ -654,6 +654,7 @@ def check_as_of_after_start(period: Period, as_of: pd.Timestamp) -> pd.Timestamp
     the period had been reported yet."""
     if as_of <= period.start:
         raise InvalidInput(
+            f"评价时点须晚于评价期开始({period.start:%Y-%m-%d %H:%M}),此前尚无上报 / "
             f"as_of: {as_of.isoformat()} is not after the start of {period.shown} ({period.start.isoformat()}); "
             "nothing had been reported yet",
             detail=[{"field": "as_of", "value": as_of.isoformat()}],
@@ -2144,3 +2145,98 @@ def rank(
 def grade(score: pd.Series | Sequence[float], rules: EvaluationRules | None = None) -> pd.Series:
     """Grade letters A–E for scores (None where the score is missing)."""
     return (rules or default_rules()).grade(pd.Series(score, dtype=np.float64))
+
+
+# --------------------------------------------------------------------------------------- every assessed unit
+
+#: The 不参评 reason of a unit listed without a case in the period (:func:`with_every_unit`).
+NO_CASES_REASON = "本期无案件"
+#: The columns that count (cases, nodes, steps, grids): whole numbers in every table and export, never 0.0.
+COUNT_COLUMNS: frozenset[str] = frozenset(
+    {
+        "reports", "valid_reports", "filed", "public_filed", "dispatched", "returned", "to_dispose", "handled",
+        "overdue_disposals", "to_close", "closed", "reworked", "extended", "supervised", "suspended", "deferred",
+        "missed_reports", "area_filed", "accepted", "voided", "dispatches", "first_dispatches", "unit_grids",
+    }
+)  # fmt: skip
+#: Counts per month: 0 for a unit without a case (the facts are zero), as the counts.
+_PER_MONTH = ("filed_per_grid_month", "filed_per_month", "accepted_per_month", "dispatches_per_month")
+
+
+def table_columns(subject: str) -> tuple[str, ...]:
+    """The columns of the table of ``subject`` (a region level's, the departments', a post's), in order."""
+    check_subject(subject)
+    if subject == "region":
+        return REGION_COLUMNS
+    if subject == "department":
+        return DEPARTMENT_COLUMNS
+    return POST_COLUMNS[POST_ROLES[subject]]
+
+
+def empty_table(subject: str) -> pd.DataFrame:
+    """The table of ``subject`` with no row (a period without a case), its columns as :func:`evaluate` gives."""
+    return pd.DataFrame({c: pd.Series(dtype=object) for c in table_columns(subject)})
+
+
+def region_sizes(cells: pd.DataFrame, level: str) -> pd.Series:
+    """Stored unit grids per region of ``level`` (``cells`` as :func:`evaluate_regions` takes them)."""
+    col = LEVELS[level]
+    code_col = "code" if "code" in cells.columns else "unit_grid_code"
+    return cells.drop_duplicates(code_col)[col].value_counts()
+
+
+def with_every_unit(
+    table: pd.DataFrame,
+    subject: str,
+    units: Iterable[str],
+    *,
+    level: str = "tier3",
+    rules: EvaluationRules | None = None,
+    sizes: pd.Series | None = None,
+) -> pd.DataFrame:
+    """``table`` with a row for each assessed unit of ``units`` it lacks — the department catalogue, the stored
+    regions of ``level`` —, so that an officer's sheet lists every unit assessed: counts 0 (and counts per month
+    0), no rate, no score, grade 不参评 (``rules.ungraded``) with ``ungraded_reason`` :data:`NO_CASES_REASON`,
+    ``weight_present`` 0. A region's ``unit_grids`` comes from ``sizes`` (:func:`region_sizes`), ``stored``.
+    Rows of ``table`` are kept as they are (a unit outside ``units`` too: an imported department code)."""
+    rules = rules or default_rules()
+    have = set(table["subject"].astype(str)) if len(table) else set()
+    missing = [u for u in dict.fromkeys(str(u) for u in units) if u not in have]
+    if not missing:
+        return table
+    add = pd.DataFrame({"subject": missing})
+    for column in table.columns:
+        if column == "subject":
+            continue
+        if column in COUNT_COLUMNS or column in _PER_MONTH:
+            add[column] = 0 if column in COUNT_COLUMNS else 0.0
+        elif column == "level":
+            add[column] = level
+        elif column == "role":
+            add[column] = subject
+        elif column == "grade":
+            add[column] = rules.ungraded
+        elif column == "weight_present":
+            add[column] = 0.0
+        elif column == "ungraded_reason":
+            add[column] = NO_CASES_REASON
+        else:
+            add[column] = np.nan
+    if subject == "region" and "unit_grids" in add.columns:
+        got = (sizes if sizes is not None else pd.Series(dtype=np.int64)).reindex(missing)
+        add["unit_grids"] = got.to_numpy()
+        add["unit_grids_from"] = pd.Series("stored", index=add.index, dtype=object).where(got.notna().to_numpy())
+    out = add if table.empty else pd.concat([table, add.astype({"subject": table["subject"].dtype})], ignore_index=True)
+    out.attrs = dict(table.attrs)
+    return integer_counts(out)
+
+
+def integer_counts(table: pd.DataFrame) -> pd.DataFrame:
+    """``table`` with its :data:`COUNT_COLUMNS` as whole numbers (int64; nullable Int64 where one is missing, e.g.
+    a 监督员 without an area), so JSON and CSV say 0, not 0.0."""
+    out = table.copy()
+    for column in COUNT_COLUMNS.intersection(out.columns):
+        values = pd.to_numeric(out[column], errors="coerce")
+        out[column] = values.astype(np.int64) if values.notna().all() else values.round().astype("Int64")
+    out.attrs = dict(table.attrs)
+    return out

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import IO, Any
 
 import pandas as pd
+from openpyxl.styles import Font
 from sqlalchemy import Engine
 
 from gisgrid import history
@@ -20,6 +21,7 @@ from gisgrid.calendar import CalendarYearUnknown, unknown_years_warning
 from gisgrid.cases import CaseServices
 from gisgrid.errors import InvalidInput, Reason
 from gisgrid.evaluation import (
+    COUNT_COLUMNS,
     GRID_COUNT_SOURCES,
     LEVEL_LABELS,
     SUBJECTS,
@@ -28,10 +30,15 @@ from gisgrid.evaluation import (
     check_subject,
     column_label,
     default_as_of,
+    empty_table,
     evaluate,
+    integer_counts,
     rank,
+    region_sizes,
+    with_every_unit,
 )
 from gisgrid.spreadsheet import to_csv, xlsx_text
+from gisgrid.texts import bilingual
 from gisgrid.workflow import ROLES
 
 #: How a period is written (CLI help and API docs say it with these words).
@@ -134,19 +141,30 @@ def resolve_as_of(period: Period, as_of: Any = None, now: Any = None) -> pd.Time
     if given is None:
         if current <= period.start:
             raise InvalidInput(
-                f"no cases were reported in {period.shown}: it begins {period.start.isoformat()}, after now "
-                f"({current.isoformat()})",
+                bilingual(
+                    f"该评价期内没有上报的案件:{period.shown} 尚未开始(始于 {_words(period.start)})",
+                    f"no cases were reported in {period.shown}: it begins {period.start.isoformat()}, after now "
+                    f"({current.isoformat()})",
+                ),
                 reason=Reason.NO_CASES_IN_PERIOD,
             )
         return current
     if given > clock:
         raise InvalidInput(
-            f"as_of: {given.isoformat()} is later than now ({current.isoformat()}); the figures would count as "
-            "late what has not happened yet",
+            bilingual(
+                f"评价时点不能晚于当前时间({_words(given)} 晚于 {_words(current)}):尚未到期的环节不能算作超时",
+                f"as_of: {given.isoformat()} is later than now ({current.isoformat()}); the figures would count as "
+                "late what has not happened yet",
+            ),
             detail=[{"field": "as_of", "value": given.isoformat()}],
             reason=Reason.AS_OF_IN_FUTURE,
         )
     return check_as_of_after_start(period, given)
+
+
+def _words(ts: pd.Timestamp) -> str:
+    """A moment as a person reads it: ``2026-11-01 00:00`` (the period's zone; seconds only when not zero)."""
+    return f"{ts:%Y-%m-%d %H:%M:%S}" if ts.second else f"{ts:%Y-%m-%d %H:%M}"
 
 
 def calendar_warning(unknown_years: Any) -> str | None:
@@ -204,11 +222,9 @@ def indicators(
         # A region's size for 立案数分值 is all its unit grids, not only those that had a case.
         cells = history.region_cells(conn) if subject == "region" else None
         names = history.region_names(conn, level) if subject == "region" else None
+        district = "、".join(history.region_names(conn, "district").astype(str))  # the XLSX's title row
     if when < period.end:  # provisional: only the cases reported before the evaluation time
         now_cases = now_cases[now_cases["created_at"] < when]
-    if now_cases.empty:
-        cutoff = f" before {when.isoformat()}" if when < period.end else ""
-        raise InvalidInput(f"no cases were reported in {period.shown}{cutoff}", reason=Reason.NO_CASES_IN_PERIOD)
     calendar = services.calendar
     # The period before is judged at the same moment, so a rank change compares like with like.
     opts = {
@@ -219,13 +235,28 @@ def indicators(
         "limit_changes": services.events.limit_versions()[1:],
         "rules": services.evaluation_rules,  # the city's (GISGRID_CATALOGUE_DIR), not the package's
     }
-    table = evaluate(now_cases, now_steps, calendar, node_limits, period, subject, **opts)
+    # A period without a case (an empty month, or none reported yet at as_of) is still a table: every unit 不参评.
+    if now_cases.empty:
+        table = empty_table(subject)
+        table.attrs["unknown_years"] = ()
+    else:
+        table = evaluate(now_cases, now_steps, calendar, node_limits, period, subject, **opts)
     previous = (
         evaluate(old_cases, old_steps, calendar, node_limits, before, subject, **opts) if not old_cases.empty else None
     )
+    # Every assessed unit is listed (review49 F5): the department catalogue, the stored regions of the level — a
+    # unit without a case 不参评 (本期无案件), not missing from the officer's sheet. Posts list the people who
+    # acted: the workflow's actors are the names an operator types (X-Actor), with no roster to list the others.
+    if subject == "region" and names is not None and cells is not None:
+        table = with_every_unit(
+            table, subject, names.index, level=level, rules=services.evaluation_rules, sizes=region_sizes(cells, level)
+        )
+    elif subject == "department":
+        table = with_every_unit(table, subject, services.departments, rules=services.evaluation_rules)
     # No case in the period before: nothing to compare with, but the same columns as any period (previous_rank
     # and rank_change empty), so a script reading monthly tables finds them in the first month too.
     ranked = rank(table, previous=previous if previous is not None else table.iloc[:0])
+    ranked = integer_counts(ranked)
     if subject == "region":
         ranked.insert(1, "name", ranked["subject"].astype(str).map(names))
     elif subject == "department":
@@ -234,6 +265,10 @@ def indicators(
     ranked.attrs["provisional"] = bool(when < period.end)
     met = set(table.attrs["unknown_years"]) | set(previous.attrs["unknown_years"] if previous is not None else ())
     ranked.attrs["unknown_years"] = tuple(sorted(met))
+    ranked.attrs["period"] = period
+    ranked.attrs["subject"] = subject
+    ranked.attrs["level"] = level
+    ranked.attrs["district"] = district
     return ranked
 
 
@@ -319,13 +354,14 @@ def _value_key(column: str, values: pd.Series) -> str:
     return "; ".join(f"{zh} = {key}" for key, zh in names.items() if key in present)
 
 
-def _number_formats(sheet: Any, columns: list[str]) -> None:
-    """Each column's :func:`xlsx_number_format` on its cells below the header (openpyxl ``sheet``)."""
+def _number_formats(sheet: Any, columns: list[str], first_row: int = 2) -> None:
+    """Each column's :func:`xlsx_number_format` on its cells from ``first_row`` (below the header) down
+    (openpyxl ``sheet``)."""
     for i, column in enumerate(columns, start=1):
         fmt = xlsx_number_format(column)
         if fmt is None:
             continue
-        for (cell,) in sheet.iter_rows(min_row=2, min_col=i, max_col=i):
+        for (cell,) in sheet.iter_rows(min_row=first_row, min_col=i, max_col=i):
             cell.number_format = fmt
 
 
@@ -356,9 +392,103 @@ def write_table(table: pd.DataFrame, out: Path, title: str, subject: str = "regi
         raise InvalidInput(f"--out: {out.name}: use a .csv or .xlsx file")
 
 
+def period_words(period: Period) -> str:
+    """A period as a leadership sheet says it: 2026年10月, 2026年第4季度, 2026年, 2026年第40周, 2026年10月至2026年12月,
+    or 2026-10-01 至 2026-10-15 (a range of days: its last day, the end being excluded)."""
+    s, e = period.start, period.end
+    match period.kind:
+        case "month":
+            return f"{s.year}年{s.month}月"
+        case "quarter":
+            return f"{s.year}年第{(s.month - 1) // 3 + 1}季度"
+        case "year":
+            return f"{s.year}年"
+        case "week":
+            iso = s.isocalendar()
+            return f"{iso[0]}年第{iso[1]}周"
+    midnight = s == s.normalize() and e == e.normalize()
+    if midnight and s.day == 1 and e.day == 1:  # whole months
+        last = e - pd.DateOffset(months=1)
+        if (last.year, last.month) == (s.year, s.month):
+            return f"{s.year}年{s.month}月"
+        return f"{s.year}年{s.month}月至{last.year}年{last.month}月"
+    if midnight:
+        return f"{s:%Y-%m-%d} 至 {e - pd.Timedelta(days=1):%Y-%m-%d}"
+    return f"{_words(s)} 至 {_words(e)}"
+
+
+def xlsx_heading(table: pd.DataFrame, subject: str, level: str = "tier3") -> str | None:
+    """The title row above an XLSX table, for leadership: 「测试区 专业部门考核表 · 2026年10月 · 评价时点 2026-11-01
+    00:00」 (· 暂定 when provisional); None for a table without :func:`indicators`' attrs."""
+    period = table.attrs.get("period")
+    if period is None or "as_of" not in table.attrs:
+        return None
+    what = LEVEL_LABELS.get(level, level) if subject == "region" else SUBJECTS.get(subject) or ROLES.get(subject)
+    district = table.attrs.get("district") or ""
+    parts = [f"{district} {what}考核表".strip(), period_words(period), f"评价时点 {_words(table.attrs['as_of'])}"]
+    if table.attrs.get("provisional"):
+        parts.append(PROVISIONAL_ZH)
+    return " · ".join(parts)
+
+
+#: Each rate's denominator among a table's counts: the 合计 row's rate is Σ numerators / Σ denominators, each
+#: unit's numerator being its rate × its denominator (a whole number), never an average of the rates. Rates
+#: whose denominator the table does not carry (按时核实率, 按时核查率, 按时派遣率: counted nodes) are left empty
+#: there — the 区 level's table has them.
+RATE_DENOMINATORS: dict[str, str] = {
+    "valid_report_rate": "reports",
+    "filing_rate": "reports",
+    "public_report_rate": "filed",
+    "accurate_dispatch_rate": "dispatched",
+    "on_time_disposal_rate": "to_dispose",
+    "closure_rate": "to_close",
+    "on_time_closure_rate": "to_close",
+    "rework_rate": "to_close",
+    "missed_report_rate": "area_filed",
+}
+TOTAL_LABEL = "全区合计"
+#: What the 说明 sheet says of the departments' 合计 (review49 F10): why it is not the district's figures.
+DEPARTMENT_TOTAL_NOTE = (
+    "专业部门合计只含派遣到部门的案件:已立案未派遣、回退待重新派遣的案件不属于任何部门,故立案数、应结案数可能小于全区"
+)
+
+
+def totals_row(table: pd.DataFrame, subject: str, level: str = "tier3") -> dict[str, Any] | None:
+    """The 全区合计 line of a level's regions or of the departments (None for the district itself and the posts):
+    each count summed, each rate of :data:`RATE_DENOMINATORS` recomputed from the sums, the monthly averages from
+    the summed counts; no score, grade or rank (the whole is not one of the units ranked)."""
+    if subject not in ("region", "department") or (subject == "region" and level == "district"):
+        return None
+    row: dict[str, Any] = {c: None for c in table.columns}
+    row["name" if "name" in table.columns else "subject"] = TOTAL_LABEL
+    for column in COUNT_COLUMNS.intersection(table.columns):
+        row[column] = int(pd.to_numeric(table[column], errors="coerce").fillna(0).sum())
+    for rate, den in RATE_DENOMINATORS.items():
+        if rate in table.columns and den in table.columns:
+            d = pd.to_numeric(table[den], errors="coerce").fillna(0)
+            num = (pd.to_numeric(table[rate], errors="coerce").fillna(0) * d).round().sum()
+            row[rate] = float(num / d.sum()) if d.sum() > 0 else None
+    period = table.attrs.get("period")
+    months = period.months if period is not None else None
+    if months and "filed_per_month" in table.columns:
+        row["filed_per_month"] = row["filed"] / months
+    if months and "filed_per_grid_month" in table.columns and row.get("unit_grids"):
+        row["filed_per_grid_month"] = row["filed"] / row["unit_grids"] / months
+    if "level" in table.columns:
+        row["level"] = level
+    return row
+
+
 def write_xlsx(table: pd.DataFrame, out: Path | IO[bytes], title: str, subject: str = "region") -> None:
-    """The XLSX of :func:`write_table` into a file or a binary stream (the API's ``format=xlsx`` download)."""
+    """The XLSX of :func:`write_table` into a file or a binary stream (the API's ``format=xlsx`` download): for
+    :func:`indicators`' tables a title row above the table (:func:`xlsx_heading`: district, period and 评价时点
+    in words) and, for a level's regions and the departments, a 全区合计 line below it (:func:`totals_row`)."""
     notes = _export_notes(table)
+    level = str(table.attrs.get("level") or "tier3")
+    heading = xlsx_heading(table, subject, level)
+    total = totals_row(table, subject, level) if heading is not None else None
+    if total is not None and subject == "department":
+        notes.append(("合计", DEPARTMENT_TOTAL_NOTE, "totals"))
     labels = [column_label(str(c), subject) for c in table.columns]
     keys = pd.DataFrame(
         {
@@ -369,10 +499,19 @@ def write_xlsx(table: pd.DataFrame, out: Path | IO[bytes], title: str, subject: 
     )
     if notes and table.attrs["provisional"]:
         title = f"{title[:28]} 暂定"  # a sheet name holds 31 characters
+    top = 1 if heading is not None else 0  # the title row above the header
+    rows = table if total is None else pd.concat([table, pd.DataFrame([total])], ignore_index=True)
     with pd.ExcelWriter(out, engine="openpyxl") as xl:
-        shown = _xlsx_values(table).set_axis(labels, axis=1)
-        shown.to_excel(xl, sheet_name=title, index=False, freeze_panes=(1, 0))
-        _number_formats(xl.sheets[title], [str(c) for c in table.columns])
+        shown = _xlsx_values(rows).set_axis(labels, axis=1)
+        shown.to_excel(xl, sheet_name=title, index=False, startrow=top, freeze_panes=(top + 1, 0))
+        sheet = xl.sheets[title]
+        _number_formats(sheet, [str(c) for c in table.columns], first_row=top + 2)
+        if heading is not None:
+            sheet.cell(row=1, column=1, value=heading).font = Font(bold=True, size=14)
+            sheet.merge_cells(start_row=1, start_column=1, end_row=1, end_column=max(len(labels), 1))
+        if total is not None:
+            for cell in sheet[top + 2 + len(table)]:
+                cell.font = Font(bold=True)
         keys.to_excel(xl, sheet_name="字段说明", index=False)
         if notes:
             pd.DataFrame(notes, columns=["项目", "值", "字段 key"]).to_excel(xl, sheet_name="说明", index=False)

@@ -12,6 +12,7 @@ from gisgrid.cases import CaseServices
 from gisgrid.errors import InvalidInput, Reason
 from gisgrid.evaluation import Period
 from gisgrid.evaluation_service import resolve_as_of
+from gisgrid.texts import bilingual
 
 KINDS = ("selective", "overload", "escalation", "paper_closure")
 
@@ -37,7 +38,9 @@ def risk_table(
     cases = cases.assign(closed_at=cases["closed_at"].mask(cases["closed_at"] > when))
     if cases.empty:
         raise InvalidInput(
-            f"no cases were reported in {period.shown}", detail=[{"field": "period"}], reason=Reason.NO_CASES_IN_PERIOD
+            bilingual(f"该评价期内没有上报的案件({period.shown})", f"no cases were reported in {period.shown}"),
+            detail=[{"field": "period"}],
+            reason=Reason.NO_CASES_IN_PERIOD,
         )
     if kind == "selective":
         cells = history.cells_for_simulation(conn)

@@ -39,6 +39,7 @@ from gisgrid.errors import InvalidInput, Reason
 from gisgrid.evaluation import (
     COLUMN_LABELS,
     LEVEL_LABELS,
+    NO_CASES_REASON,
     REGION_COLUMNS,
     REGION_LEVELS,
     EvaluationRules,
@@ -700,7 +701,9 @@ def no_cases_named(period: Period) -> Iterator[None]:
     except InvalidInput as exc:
         if exc.reason != Reason.NO_CASES_IN_PERIOD:
             raise
-        message = exc.message if exc.message.startswith("period: ") else f"period: {exc.message}"
+        zh, _, en = exc.message.rpartition(" / ")  # zh-CN first (review49 F10): the English names the parameter
+        en = en if en.startswith("period: ") else f"period: {en}"
+        message = f"{zh} / {en}" if zh else en
         raise InvalidInput(message, detail=[{"field": "period", "value": period.shown}], reason=exc.reason) from None
 
 
@@ -729,6 +732,9 @@ def indicator_table(
     p = parse_period_param(period)
     with no_cases_named(p):
         table = indicators(engine, services, p, "region", level, as_of=as_of)
+    # A region without a case is 无数据 on the map (its own legend entry), not one of the 不参评 regions that had
+    # cases: the table lists it (本期无案件) for the officer's sheet.
+    table = table[table["ungraded_reason"] != NO_CASES_REASON]
     cols = list(dict.fromkeys([indicator, "score", "grade", "rank"]))
     table = table.reindex(columns=["subject", *cols]).rename(columns={"subject": "code"})
     table["code"] = table["code"].astype(str)

@@ -55,7 +55,8 @@ def late_case(loaded: Engine, services: svc.CaseServices, tmp_path: Path) -> Eng
 
 
 def grid_row(table: pd.DataFrame) -> list[object]:
-    [row] = table[GRID_COLUMNS].to_dict("records")
+    """R1's unit grid's figures (the table lists every unit grid; the others had no case)."""
+    [row] = table[table["reports"] > 0][GRID_COLUMNS].to_dict("records")
     return [row[c] for c in GRID_COLUMNS]
 
 
@@ -83,7 +84,11 @@ def test_default_as_of_is_now_and_an_as_of_is_never_later_than_now() -> None:
         with pytest.raises(InvalidInput, match=message) as refused:
             resolve_as_of(october, given, now=now)
         assert (refused.value.reason, refused.value.detail[0]["field"]) == (reason, "as_of")
-    with pytest.raises(InvalidInput, match=r"no cases were reported in 2026-12: it begins 2026-12-01") as refused:
+    with pytest.raises(
+        InvalidInput,
+        match=r"^该评价期内没有上报的案件:2026-12 尚未开始\(始于 2026-12-01 00:00\) / no cases were "
+        "reported in 2026-12: it begins 2026-12-01",
+    ) as refused:
         resolve_as_of(parse_period("2026-12"), now=now)  # a period that has not begun
     assert refused.value.reason == "no_cases_in_period"
     with pytest.raises(InvalidInput, match="as_of: 'soon' is not an ISO 8601 date or time"):
@@ -124,7 +129,9 @@ def test_evaluate_command_takes_as_of_and_says_which_it_used(
 
     assert "provisional" not in r.output
     r = runner.invoke(app, [*base, "--as-of", "2025-09-01"], env=env)
-    assert isinstance(r.exception, InvalidInput) and r.exception.message.startswith("as_of: 2025-09-01T00:00:00")
+    assert isinstance(r.exception, InvalidInput) and r.exception.message.startswith(
+        "评价时点须晚于评价期开始(2025-09-01 00:00),此前尚无上报 / as_of: 2025-09-01T00:00:00"
+    )
     assert r.exception.reason == "as_of_before_period_start"
     r = runner.invoke(app, [*base, "--as-of", "2100-01-01"], env=env)
     assert isinstance(r.exception, InvalidInput) and r.exception.reason == "as_of_in_future"
@@ -168,9 +175,12 @@ def test_evaluation_api_takes_as_of_and_states_it(client: TestClient) -> None:
     assert future.status_code == 422 and future.json()["reason"] == "as_of_in_future", future.text
     assert future.json()["detail"]["items"][0]["field"] == "as_of"
     # Inside the period, before R1 was reported (09-30 15:00): nothing reported yet.
+    # review49 F5: every unit grid listed, none graded (本期无案件), provisional — a table, not a refusal.
     none_yet = client.get("/evaluation", params={**q, "as_of": "2025-09-20"})
-    assert none_yet.status_code == 422 and none_yet.json()["reason"] == "no_cases_in_period", none_yet.text
-    assert "no cases were reported in 2025-09 before 2025-09-20T00:00:00+08:00" in none_yet.text
+    assert (none_yet.status_code, none_yet.json()["provisional"]) == (200, True), none_yet.text
+    assert {(r["reports"], r["grade"], r["ungraded_reason"]) for r in none_yet.json()["data"]} == {
+        (0, "不参评", "本期无案件")
+    }
     unreadable = client.get("/evaluation", params={**q, "as_of": "soon"})
     assert unreadable.status_code == 422 and unreadable.json()["reason"] == "as_of_unreadable", unreadable.text
 
@@ -230,25 +240,33 @@ def test_exports_name_the_subjects_and_the_xlsx_has_zh_headers(
         assert r.exit_code == 0, r.output
     table = pd.read_csv(csv_out, encoding="utf-8-sig", dtype={"subject": str})
     assert table.columns[:4].tolist() == ["subject", "name", "level", "reports"]
-    assert table[["subject", "name", "grade", "rank"]].values.tolist() == [[street, street_name, "A", 1]]
-    sheets = pd.read_excel(xlsx_out, sheet_name=None, dtype={"区域编码": str})
-    assert list(sheets) == ["2025-09 一级网格(街道)", "字段说明", "说明"]
+    assert table[["subject", "name", "grade", "rank"]].iloc[:1].values.tolist() == [[street, street_name, "A", 1]]
+    assert table[["grade", "ungraded_reason"]].iloc[1:].values.tolist() == [
+        ["不参评", "本期无案件"]
+    ]  # the other street
+    book = openpyxl.load_workbook(xlsx_out)
+    assert book.sheetnames == ["2025-09 一级网格(街道)", "字段说明", "说明"]
+    assert book.worksheets[0]["A1"].value.startswith("测试区 一级网格(街道)考核表 · 2025年9月 · 评价时点 ")
+    sheets = pd.read_excel(xlsx_out, sheet_name=["字段说明", "说明"])
+    # the table below its title row
+    sheets["2025-09 一级网格(街道)"] = pd.read_excel(xlsx_out, sheet_name=0, header=1, dtype={"区域编码": str})
     sheet = sheets["2025-09 一级网格(街道)"]
     assert sheet.columns[:5].tolist() == ["区域编码", "名称", "层级", "上报数", "有效上报数"]
     assert {"有效上报率", "按期结案率", "综合指标值", "等级", "排名", "有值指标权重", "不参评原因"} <= set(
         sheet.columns
     )
-    assert sheet[["区域编码", "名称", "等级"]].values.tolist() == [[street, street_name, "A"]]
+    assert sheet[["区域编码", "名称", "等级"]].iloc[0].tolist() == [street, street_name, "A"]
+    assert sheet["名称"].tolist()[-1] == "全区合计" and len(sheet) == 3  # two streets, then the district's sums
     # The counts beside the rates (review26): R1's one disposal was on time and no one supervised it.
-    assert sheet[["按期处置率", "超期处置数", "督办数"]].values.tolist() == [[1.0, 0, 0]]
-    assert table[["on_time_disposal_rate", "overdue_disposals", "supervised"]].values.tolist() == [[1.0, 0, 0]]
+    assert sheet[["按期处置率", "超期处置数", "督办数"]].iloc[:1].values.tolist() == [[1.0, 0, 0]]
+    assert table[["on_time_disposal_rate", "overdue_disposals", "supervised"]].iloc[:1].values.tolist() == [[1.0, 0, 0]]
     keys = sheets["字段说明"]
     assert keys.columns.tolist() == ["列名", "字段 key", "取值 values"]
     assert keys["字段 key"].tolist() == table.columns[:-3].tolist()
     assert keys["列名"].tolist() == sheet.columns.tolist()
     # The enumerated columns' zh-CN values with the CSV's keys they stand for, as far as the file holds them.
     values = keys.set_index("字段 key")["取值 values"]
-    assert values["level"] == "一级网格(街道) = tier1" and sheet["层级"].tolist() == ["一级网格(街道)"]
+    assert values["level"] == "一级网格(街道) = tier1" and sheet["层级"].tolist() == ["一级网格(街道)"] * 3
     assert values["unit_grids_from"] == "已登记网格 = stored"
     assert values.drop(["level", "unit_grids_from"]).isna().all()  # "" reads back as empty
     # Judged now, after the period: final, as the CSV's last columns say too.
@@ -259,17 +277,18 @@ def test_exports_name_the_subjects_and_the_xlsx_has_zh_headers(
     assert notes["值"].iloc[1] == "否"  # two runs, each judged at its own now: the same moment give or take a minute
     assert xlsx_as_of.tzinfo is not None and abs(xlsx_as_of - csv_as_of) < pd.Timedelta(minutes=1)
     assert table.columns[-3:].tolist() == ["as_of", "provisional", "calendar_warning"]
-    assert table["provisional"].tolist() == [False] and table["calendar_warning"].isna().all()
+    assert table["provisional"].tolist() == [False, False] and table["calendar_warning"].isna().all()
 
     dep_out = tmp_path / "dep.xlsx"
     r = runner.invoke(
         app, ["evaluate", "--period", "2025-09", "--subject", "department", "--out", str(dep_out)], env=env
     )
     assert r.exit_code == 0, r.output
-    dep = pd.read_excel(dep_out, sheet_name="2025-09 专业部门", dtype={"部门编码": str})
-    # The one case went to 990000000000000003 (the catalogue names it).
-    assert dep[["部门编码", "名称"]].values.tolist() == [["990000000000000003", "区环境卫生服务中心"]]
-    assert dep[["应处置数", "按期处置率", "超期处置数", "督办数"]].values.tolist() == [[1, 1.0, 0, 0]]
+    dep = pd.read_excel(dep_out, sheet_name="2025-09 专业部门", dtype={"部门编码": str}, header=1)
+    # The one case went to 990000000000000003 (the catalogue names it); the other 18 listed, then the 合计.
+    assert dep[["部门编码", "名称"]].iloc[:1].values.tolist() == [["990000000000000003", "区环境卫生服务中心"]]
+    assert len(dep) == 20 and dep["名称"].tolist()[-1] == "全区合计"
+    assert dep[["应处置数", "按期处置率", "超期处置数", "督办数"]].iloc[[0, -1]].values.tolist() == [[1, 1.0, 0, 0]] * 2
 
 
 def test_the_xlsx_shows_rates_as_percentages_averages_with_two_decimals_and_values_in_zh(
@@ -289,10 +308,10 @@ def test_the_xlsx_shows_rates_as_percentages_averages_with_two_decimals_and_valu
     assert grids > 1  # R1's tier-3 grid: 1 case filed over its unit grids, in one month
     table = pd.read_csv(csv_out, encoding="utf-8-sig", dtype={"subject": str})
     columns = ["level", "unit_grids_from", "valid_report_rate", "filed_per_grid_month", "weight_present"]
-    assert table[columns].values.tolist() == [["tier3", "stored", 1.0, 1 / grids, 1.0]]
+    assert table[columns].iloc[:1].values.tolist() == [["tier3", "stored", 1.0, 1 / grids, 1.0]]
     sheet = openpyxl.load_workbook(xlsx_out)["2025-09 三级网格"]
-    header = [c.value for c in sheet[1]]
-    row = {h: c for h, c in zip(header, sheet[2], strict=True)}
+    header = [c.value for c in sheet[2]]  # below the title row
+    row = {h: c for h, c in zip(header, sheet[3], strict=True)}
     shown = ("层级", "网格数来源", "有效上报率", "每网格月均立案数", "有值指标权重", "上报数", "综合指标值")
     assert [(row[h].value, row[h].number_format) for h in shown] == [
         ("三级网格", "General"),
@@ -307,8 +326,8 @@ def test_the_xlsx_shows_rates_as_percentages_averages_with_two_decimals_and_valu
     rates = [h for h, key in zip(header, table.columns, strict=False) if key.endswith("_rate")]
     assert len(rates) == 11 and {row[h].number_format for h in rates} == {"0.0%"}
     # Read back (as the tests and a reader with pandas do): the same numbers as the CSV.
-    back = pd.read_excel(xlsx_out, sheet_name="2025-09 三级网格", dtype={"区域编码": str})
-    assert back[["有效上报率", "每网格月均立案数"]].values.tolist() == [[1.0, 1 / grids]]
+    back = pd.read_excel(xlsx_out, sheet_name="2025-09 三级网格", dtype={"区域编码": str}, header=1)
+    assert back[["有效上报率", "每网格月均立案数"]].iloc[:1].values.tolist() == [[1.0, 1 / grids]]
 
 
 def test_the_xlsx_names_the_posts_roles_in_zh_and_the_csv_keeps_the_keys(tmp_path: Path) -> None:
@@ -469,8 +488,9 @@ def test_a_provisional_evaluation_written_to_a_file_says_so(
         ["暂定", "是: 暂定(评价期未结束)", "provisional"],
     ]
     first = book["2025-11 区 暂定"]
-    assert [c.value for c in first[1]][:4] == ["区域编码", "名称", "层级", "上报数"] and first.max_row == 2
-    assert first.freeze_panes == "A2"
+    assert first["A1"].value == "测试区 区考核表 · 2025年11月 · 评价时点 2025-11-15 00:00 · 暂定(评价期未结束)"
+    assert [c.value for c in first[2]][:4] == ["区域编码", "名称", "层级", "上报数"] and first.max_row == 3
+    assert first.freeze_panes == "A3"  # the title row and the header stay in view
 
 
 def test_the_api_downloads_the_xlsx_people_read_named_provisional_when_it_is(
@@ -490,8 +510,8 @@ def test_the_api_downloads_the_xlsx_people_read_named_provisional_when_it_is(
         book = openpyxl.load_workbook(io.BytesIO(r.content))
         assert book.sheetnames == ["2025-11 区 暂定", "字段说明", "说明"]
         first = book["2025-11 区 暂定"]
-        assert [c.value for c in first[1]][:4] == ["区域编码", "名称", "层级", "上报数"]
-        assert [c.value for c in first[2]][2:4] == ["区", 3]
+        assert [c.value for c in first[2]][:4] == ["区域编码", "名称", "层级", "上报数"]  # below the title row
+        assert [c.value for c in first[3]][2:4] == ["区", 3]
         assert [c.value for c in book["说明"][2]] == ["评价时点", "2025-11-15T00:00:00+08:00", "as_of"]
         csv = client.get("/evaluation", params={**q, "format": "csv"})
         disposition = csv.headers["content-disposition"]
@@ -644,10 +664,11 @@ def test_a_period_whose_previous_period_had_no_case_has_the_rank_change_columns_
     september = parse_period("2025-09")
     table = indicators(late_case, services, september, "region", "unit_grid")
     assert table.columns[-3:].tolist() == ["rank", "previous_rank", "rank_change"]
-    assert table[["rank", "previous_rank", "rank_change"]].astype(object).values.tolist() == [[1, pd.NA, pd.NA]]
+    ranks = table[["rank", "previous_rank", "rank_change"]].astype(object).values.tolist()
+    assert ranks[0] == [1, pd.NA, pd.NA] and ranks[1:] == [[pd.NA] * 3] * (len(table) - 1)  # the others: no case
 
     q = {"period": "2025-09", "level": "unit_grid"}
-    [row] = client.get("/evaluation", params=q).json()["data"]
+    row = client.get("/evaluation", params=q).json()["data"][0]
     assert (row["rank"], row["previous_rank"], row["rank_change"]) == (1, None, None)
     csv = client.get("/evaluation", params={**q, "format": "csv"}).text.splitlines()
     header = csv[0].lstrip("\ufeff").split(",")
@@ -662,7 +683,7 @@ def test_a_period_whose_previous_period_had_no_case_has_the_rank_change_columns_
     written = pd.read_csv(csv_out, encoding="utf-8-sig")
     assert written.columns[-6:-3].tolist() == ["rank", "previous_rank", "rank_change"]
     assert written[["previous_rank", "rank_change"]].isna().all().all()
-    sheet = pd.read_excel(xlsx_out, sheet_name="2025-09 单元网格")
+    sheet = pd.read_excel(xlsx_out, sheet_name="2025-09 单元网格", header=1)  # below the title row
     assert sheet.columns[-3:].tolist() == ["排名", "上期排名", "排名变化"]
     assert sheet[["上期排名", "排名变化"]].isna().all().all()
 
@@ -676,7 +697,9 @@ def test_evaluate_top_0_prints_no_rows_and_a_negative_top_is_refused(
     base = ["evaluate", "--period", "2025-09", "--level", "unit_grid"]
     r = runner.invoke(app, [*base, "--out", str(out), "--top", "0"], env=env)
     assert r.exit_code == 0, r.output
-    assert r.output.splitlines()[1:] == [f"wrote {out}", "1 rows; none printed (--top 0)"]
+    with late_case.connect() as conn:
+        grids = conn.execute(text("SELECT count(*) FROM unit_grids")).scalar_one()
+    assert r.output.splitlines()[1:] == [f"wrote {out}", f"{grids} rows; none printed (--top 0)"]
     assert out.exists() and "DataFrame" not in r.output
     r = runner.invoke(app, [*base, "--top", "-1"], env=env)
     assert r.exit_code == 2 and "-1 is not in the range x>=0" in r.output
@@ -709,4 +732,6 @@ def test_the_risks_take_as_of_and_state_it_as_the_evaluation_does(client: TestCl
     assert (future.status_code, future.json()["reason"]) == (422, "as_of_in_future"), future.text
     none_yet = client.get("/risks/selective", params={**q, "as_of": "2025-09-20"})
     assert (none_yet.status_code, none_yet.json()["reason"]) == (422, "no_cases_in_period"), none_yet.text
-    assert none_yet.json()["detail"]["message"] == "period: no cases were reported in 2025-09"
+    assert none_yet.json()["detail"]["message"] == (
+        "该评价期内没有上报的案件(2025-09) / period: no cases were reported in 2025-09"
+    )

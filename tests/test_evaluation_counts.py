@@ -124,7 +124,12 @@ def november(loaded: Engine, services: svc.CaseServices) -> Engine:
 
 
 def counts(table: pd.DataFrame) -> dict[str, list[object]]:
-    return {str(r["subject"]): [r[c] for c in COUNTS] for r in table.to_dict("records")}
+    """The figures of the units with a case (the table lists the others too: 不参评, 本期无案件)."""
+    return {
+        str(r["subject"]): [r[c] for c in COUNTS]
+        for r in table.to_dict("records")
+        if r["ungraded_reason"] != "本期无案件"
+    }
 
 
 def assert_agrees_with_the_rate(table: pd.DataFrame) -> None:
@@ -196,15 +201,16 @@ def test_the_api_the_map_and_the_files_carry_both_counts(november: Engine, setti
         r = runner.invoke(app, [*base, "--out", str(out)], env=env)
         assert r.exit_code == 0, r.output
     table = pd.read_csv(csv_out, encoding="utf-8-sig", dtype={"subject": str})
-    assert table.set_index("subject")[["overdue_disposals", "supervised"]].to_dict("index") == {
+    assert table.set_index("subject").loc[[D1, D2], ["overdue_disposals", "supervised"]].to_dict("index") == {
         D1: {"overdue_disposals": 1, "supervised": 2},
         D2: {"overdue_disposals": 1, "supervised": 1},
     }
     book = openpyxl.load_workbook(xlsx_out)
     rows = list(book["2025-11 专业部门"].iter_rows(values_only=True))
-    header = list(rows[0])
-    got = {r[header.index("部门编码")]: (r[header.index("超期处置数")], r[header.index("督办数")]) for r in rows[1:]}
-    assert got == {D1: (1, 2), D2: (1, 1)}
+    header = list(rows[1])  # below the title row
+    got = {r[header.index("部门编码")]: (r[header.index("超期处置数")], r[header.index("督办数")]) for r in rows[2:]}
+    assert {k: got[k] for k in (D1, D2)} == {D1: (1, 2), D2: (1, 1)}
+    assert got[None] == (2, 3) and rows[-1][header.index("名称")] == "全区合计"  # the sums, last
     # Beside the rate they agree with, as the one column list orders them.
     assert header.index("超期处置数") == header.index("按期处置率") + 1
     keys = {r[0]: r[1] for r in book["字段说明"].iter_rows(min_row=2, values_only=True)}

@@ -51,9 +51,12 @@ def test_simulate_writes_a_history_and_evaluate_ranks_it(clean_db: Engine, setti
         app, ["evaluate", "--period", "2025-10", "--subject", "department", "--out", str(xlsx)], env=env
     )
     assert dep.exit_code == 0, dep.output and xlsx.exists()
-    assert len(pd.read_excel(xlsx)) >= 1
-    empty = runner.invoke(app, ["evaluate", "--period", "2024-01"], env=env)
-    assert empty.exit_code != 0
+    assert len(pd.read_excel(xlsx, header=1)) == 20  # below its title row: the 19 departments, then the 合计
+    empty = runner.invoke(app, ["evaluate", "--period", "2024-01", "--subject", "department", "--top", "20"], env=env)
+    assert empty.exit_code == 0, empty.output  # an empty month: every department listed, 不参评 (review49 F5)
+    assert empty.output.count("不参评") == 19
+    coming = runner.invoke(app, ["evaluate", "--period", "2100-01"], env=env)  # a period not begun: refused
+    assert coming.exit_code != 0
     bad = runner.invoke(app, ["evaluate", "--period", "last month"], env=env)
     assert bad.exit_code != 0
 
@@ -84,7 +87,7 @@ def test_evaluation_and_risks_over_http(clean_db: Engine, settings: Settings, tm
                 assert 0 <= row["score"] <= 1
         assert client.get("/risks/gossip", params={"period": "2025-10"}).status_code == 422
         assert client.get("/evaluation", params={"period": "someday"}).status_code == 422
-        assert client.get("/evaluation", params={"period": "2020-01"}).status_code == 422
+        assert client.get("/evaluation", params={"period": "2100-01"}).status_code == 422  # not begun
 
 
 def test_simulate_refuses_unknown_or_wrong_level_plants_and_says_what_it_planted(

@@ -392,7 +392,9 @@ def test_evaluation_layer_over_tier3_grids(evaluated: Engine, settings: Settings
     table = indicators(evaluated, services, parse_period(PERIOD), "region", "tier3")
     with evaluated.connect() as conn:
         tier3 = conn.execute(text("SELECT code, name FROM management_grids WHERE tier = 3 ORDER BY code")).all()
-    assert len(tier3) >= 4 and tier3[0][0] not in set(table["subject"])  # the grid without cases in the period
+    # the grid without cases in the period: listed (不参评, 本期无案件) in the table, 无数据 on the map
+    assert len(tier3) >= 4 and table.set_index("subject").loc[tier3[0][0], "ungraded_reason"] == "本期无案件"
+    table = table[table["ungraded_reason"] != "本期无案件"]
     values = pd.Series(dict(zip(table["subject"], table["on_time_disposal_rate"], strict=True)))
     values = values.reindex([c for c, _ in tier3])
 
@@ -447,8 +449,9 @@ def test_evaluation_layer_refuses_unknown_indicator_period_and_options(
     assert code == 2 and "happiness" in output and "on_time_disposal_rate" in output and "按期处置率" in output
     code, output = run(settings, *base, "--indicator", "score", "--period", "someday")
     assert code == 2 and "--period" in output and "2026-Q3" in output
-    code, output = run(settings, *base, "--indicator", "score", "--period", "2020-01")
-    assert code == 2 and "no cases" in output
+    # a period not begun (a past month without cases is a map of 无数据 regions, review49 F5)
+    code, output = run(settings, *base, "--indicator", "score", "--period", "2100-01")
+    assert code == 2 and "no cases" in output and "尚未开始" in output
     code, output = run(settings, *base, "--period", PERIOD)
     assert code == 2 and "--indicator" in output and "rework_rate" in output
     code, output = run(settings, *base, "--indicator", "score", "--period", PERIOD, "--level", "tier9")

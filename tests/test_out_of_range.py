@@ -127,28 +127,27 @@ def test_the_evaluation_map_and_case_list_refuse_those_years_by_period(client: T
 def test_the_widest_period_is_evaluated_with_its_previous_one(client: TestClient) -> None:
     """1900-01-01..2101-01-01: its previous period starts in 1698, still a date pandas holds — no 500."""
     message = "no cases were reported in 1900-01-01..2101-01-01"
-    r = client.get("/evaluation", params={"period": "1900-01-01..2101-01-01"})
+    r = client.get("/evaluation", params={"period": "1900-01-01..2101-01-01", "level": "tier1"})
     body = r.json()
-    # a period not yet ended is judged now: the message says before when (review26 D2)
-    # {message, items} naming period, as /cases and /evaluation/map give it (review41 D7: a plain string)
-    when = str(body.get("detail", {}).get("message", "")).removeprefix(f"period: {message} before ")
+    # a period not yet ended is judged now; without a case it is the table of every street, none graded
+    # (review49 F5: an empty period is a table, not a refusal)
+    assert r.status_code == 200, r.text
+    assert (body["provisional"], body["count"]) == (True, 2)
+    assert {(row["reports"], row["grade"], row["ungraded_reason"]) for row in body["data"]} == {
+        (0, "不参评", "本期无案件")
+    }
+    assert dt.datetime.fromisoformat(body["as_of"]).year >= 2026
     item = {"field": "period", "value": "1900-01-01..2101-01-01", "code": "no_cases_in_period"}
-    assert (r.status_code, body) == (
-        422,
-        {
-            "error": "invalid_input",
-            "reason": "no_cases_in_period",
-            "detail": {"message": f"period: {message} before {when}", "items": [item]},
-        },
-    )
-    assert dt.datetime.fromisoformat(when).year >= 2026
     r = client.get("/risks/selective", params={"period": "1900-01-01..2101-01-01"})
     assert (r.status_code, r.json()) == (
         422,
         {
             "error": "invalid_input",
             "reason": "no_cases_in_period",
-            "detail": {"message": f"period: {message}", "items": [item]},
+            "detail": {
+                "message": f"该评价期内没有上报的案件(1900-01-01..2101-01-01) / period: {message}",
+                "items": [item],
+            },
         },
     )
 
@@ -269,7 +268,10 @@ def test_the_risks_say_the_period_as_it_was_written(client: TestClient) -> None:
     for given in ("2026-10", "2026-10-01..2026-11-01", "2026-10..2026-12"):
         r = client.get("/risks/escalation", params={"period": given})
         assert r.status_code == 422, r.text
-        assert r.json()["detail"]["message"] == f"period: no cases were reported in {given}"
+        assert (
+            r.json()["detail"]["message"]
+            == f"该评价期内没有上报的案件({given}) / period: no cases were reported in {given}"
+        )
         assert r.json()["reason"] == "no_cases_in_period"
 
 

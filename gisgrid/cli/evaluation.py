@@ -124,6 +124,9 @@ def evaluate_cmd(
     if top == 0:  # the file only: a line, not pandas' "Empty DataFrame" of no rows
         echo(f"{len(table)} rows; none printed (--top 0)")
         return
+    if table.empty:  # a post's table of a period in which no one of the post acted (regions, departments: all listed)
+        echo("0 rows: no one of this post acted in the period")
+        return
     shown = [c for c in ("rank", "rank_change", "subject", "name", "score", "grade") if c in table.columns]
     with pd.option_context("display.width", 160, "display.max_columns", 12):
         echo(table[shown + [c for c in table.columns if c not in shown][:6]].head(top).to_string(index=False))
