@@ -69,6 +69,14 @@ EVAL_TABLES = {
     k: SUBJECTS.get(k) or ROLES[k]
     for k in ("region", "department", "supervisor", "grid_worker", "intake", "shift_lead", "dispatcher")
 } | {"region": SUBJECTS["region"] + "(按所选层级)"}
+#: The evaluation form's period spans: the month chosen, its quarter or its year (``GET /evaluation`` periods
+#: 2026-10, 2026-Q4, 2026).
+EVAL_SPANS = {"month": "按月", "quarter": "按季度(所选月份所在季度)", "year": "按年"}
+#: What the evaluation form's 评价时点 means (its title): empty = now, and a fixed moment keeps a sheet unchanged.
+AS_OF_TITLE = (
+    "评价时点:按此时点的办理记录评价(北京时间);留空为当前时间。发布考核结果请固定评价时点(如次月第 3 个工作日 "
+    "00:00),再次下载的表格数字不变"
+)
 #: A map click outside the district's grids (the API's 404 speaks of a report's location: datum, photo …).
 OUTSIDE_CLICK_TEXT = "此处不在本区网格范围内"
 #: The fourth count beside the lights: 挂账 cases have no light (their clock is stopped), so the four add up to the
@@ -522,6 +530,8 @@ def _panel_html(
         <option value="tier2">二级网格(社区)</option><option value="tier1">一级网格(街道)</option>
         <option value="unit_grid">单元网格</option></select></label>
       <label>期间 <input name="period" type="month" required></label>
+      <label>统计 <select name="span">{_options(EVAL_SPANS, None, "month")}</select></label>
+      <label title="{attr(AS_OF_TITLE)}">评价时点 <input name="as_of" type="datetime-local" step="60"></label>
       <label>分级 <select name="scheme"><option value="quantiles">分位数</option>
         <option value="natural_breaks">自然断点</option><option value="equal_interval">等间距</option></select></label>
       <button type="submit">显示</button>
@@ -531,6 +541,7 @@ def _panel_html(
       <label>考核表 <select id="gg-eval-subject">{_options(EVAL_TABLES, None, "region")}</select></label>
       <a id="gg-eval-xlsx" download>下载 Excel</a>
     </div>
+    <div id="gg-eval-error" class="gg-error" role="alert" hidden></div>
     <div id="gg-eval-legend" class="gg-legend" aria-live="polite"></div>
   </details>
 </aside>
@@ -710,11 +721,25 @@ PANEL_JS = r"""
     if (!form) { return; }
     var last = new Date(Date.now() - 30 * 864e5 + 8 * 36e5);  // last month, Beijing time
     form.elements.period.value = last.toISOString().slice(0, 7);
+    /* The form's period as the API writes it: the month, its quarter (2026-Q4) or its year. */
+    function periodOf() {
+      var v = form.elements.period.value, span = form.elements.span.value;
+      if (!v || span === "month") { return v; }
+      return span === "year" ? v.slice(0, 4) : v.slice(0, 4) + "-Q" + Math.ceil(Number(v.slice(5, 7)) / 3);
+    }
+    /* The evaluation time (评价时点) typed, as the API takes it (a local time: Beijing time); "" = now. */
+    function asOfOf() { return form.elements.as_of.value; }
+    function evalQuery(fields) {
+      var q = new URLSearchParams(Object.assign({period: periodOf()}, fields));
+      if (asOfOf()) { q.set("as_of", asOfOf()); }
+      return q;
+    }
+    /* A refusal of the evaluation (the map's or the download's) next to its form, zh-CN first. */
+    function evalError(text, e) { fillRefusal($("gg-eval-error"), text, e); }
     form.addEventListener("submit", function (ev) {
       ev.preventDefault();
       var e = form.elements;
-      var q = new URLSearchParams({period: e.period.value, indicator: e.indicator.value, level: e.level.value,
-                                   scheme: e.scheme.value});
+      var q = evalQuery({indicator: e.indicator.value, level: e.level.value, scheme: e.scheme.value});
       var legend = $("gg-eval-legend");
       legend.textContent = "正在计算…";
       request(C.base + "/evaluation/map?" + q.toString()).then(function (m) {
@@ -734,7 +759,7 @@ PANEL_JS = r"""
           }
         }).addTo(GG.map);
         GG.choropleth.bringToBack();
-        showError("evaluation", "");
+        evalError("");
         legend.textContent = "";
         legend.appendChild(el("b", {text: m.title + " · " + m.period}));
         // The period's cases are judged as of the evaluation time (now by default): say which.
@@ -751,25 +776,55 @@ PANEL_JS = r"""
         });
       }, function (err) {
         legend.textContent = "";
-        showError("evaluation", "专题图未生成:" + (err.network ? "无法连接服务器" : err.message), err);
+        evalError("专题图未生成:" + (err.network ? "无法连接服务器" : err.message), err);
       });
     });
     /* The period's table as the zh-CN workbook (GET /evaluation?format=xlsx): the region table at the chosen
-       level, or the departments' or a post's; the same period as the map. */
+       level, or the departments' or a post's; the same period and 评价时点 as the map, so a sheet handed on is
+       the one the map showed and downloads again the same (review49 F6). */
     function xlsxLink() {
       var e = form.elements, a = $("gg-eval-xlsx");
-      var q = new URLSearchParams({period: e.period.value, subject: $("gg-eval-subject").value,
-                                   level: e.level.value, format: "xlsx"});
+      var q = evalQuery({subject: $("gg-eval-subject").value, level: e.level.value, format: "xlsx"});
       if (e.period.value) { a.href = C.base + "/evaluation?" + q.toString(); } else { a.removeAttribute("href"); }
     }
     form.addEventListener("change", xlsxLink);
     form.addEventListener("input", xlsxLink);
     $("gg-eval-subject").addEventListener("change", xlsxLink);
     xlsxLink();
+    /* The download asked for first and saved from its answer: a refused one (a 评价时点 in the future …) is said
+       beside the link, where a plain link's refusal would be a download the browser cancels without a word. */
+    $("gg-eval-xlsx").addEventListener("click", function (ev) {
+      var a = ev.currentTarget, href = a.getAttribute("href");
+      ev.preventDefault();
+      if (!href || a.getAttribute("aria-busy") === "true") { return; }
+      a.setAttribute("aria-busy", "true");
+      evalError("正在生成考核表…");
+      fetch(href).then(function (r) {
+        if (!r.ok) {
+          return r.json().catch(function () { return null; }).then(function (body) {
+            var e = new Error(messageOf(body, r.status));
+            e.server = serverMessageOf(body, r.status);
+            throw e;
+          });
+        }
+        var named = /filename="([^"]+)"/.exec(r.headers.get("Content-Disposition") || "");
+        return r.blob().then(function (blob) {
+          var url = URL.createObjectURL(blob);
+          var save = el("a", {href: url, download: named ? named[1] : "evaluation.xlsx", hidden: "hidden"});
+          document.body.appendChild(save);
+          save.click();
+          save.remove();
+          setTimeout(function () { URL.revokeObjectURL(url); }, 60000);
+          evalError("");
+        });
+      }, function () { var e = new Error("无法连接服务器"); e.network = true; throw e; }).catch(function (err) {
+        evalError("考核表未下载:" + err.message, err);
+      }).then(function () { a.removeAttribute("aria-busy"); });
+    });
     $("gg-eval-clear").addEventListener("click", function () {
       if (GG.choropleth) { GG.map.removeLayer(GG.choropleth); GG.choropleth = null; }
       $("gg-eval-legend").textContent = "";
-      showError("evaluation", "");
+      evalError("");
     });
   }
 

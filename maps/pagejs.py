@@ -93,7 +93,7 @@ DOM_JS = r"""
   var ZH_FIELDS = {
     class_code: "类别", since: "上报起始日期", until: "上报截止日期", grid: "网格编码", department: "处置部门",
     state: "状态", light: "灯", source: "来源", bbox: "范围", limit: "每页件数", offset: "起始位置",
-    period: "评价期", indicator: "指标", level: "层级", scheme: "分级方法", version: "案件版本",
+    period: "评价期", as_of: "评价时点", indicator: "指标", level: "层级", scheme: "分级方法", version: "案件版本",
     reason: "原因/说明", result: "处置结果", after_photo: "处置后照片", new_due_at: "新的处置时限",
     disposal_type: "处置方式", amount: "延长时间", unit: "时间单位", flagged: "重点督办", note: "备注",
     payload: "办理内容", location: "位置", lon: "经度", lat: "纬度", datum: "坐标系", photos: "照片",

@@ -363,10 +363,12 @@ def test_an_indicator_map_is_drawn_with_its_legend_and_a_refusal_is_explained(
     assert got.value.suggested_filename == "evaluation-department-2025-10.xlsx"
     page.fill('#gg-eval-form input[name="period"]', "2031-01")  # no cases then: the API says so, the panel shows it
     page.click('#gg-eval-form button[type="submit"]')
-    page.wait_for_function("() => /专题图未生成/.test(document.getElementById('gg-error').textContent)")
-    error = page.inner_text("#gg-error")
+    # said beside the evaluation form (review49 F6), not at the top of the panel
+    page.wait_for_function("() => /专题图未生成/.test(document.getElementById('gg-eval-error').textContent)")
+    error = page.inner_text("#gg-eval-error")
     assert f"评价期:{load_reason_texts()['no_cases_in_period']}" in error and "period" not in error, error
-    assert "period" in page.get_attribute("#gg-error", "title")  # the server's words, aside
+    assert "period" in page.get_attribute("#gg-eval-error", "title")  # the server's words, aside
+    assert page.is_hidden("#gg-error")
     assert not desk.watch.off_origin() and not desk.watch.failed
 
 
