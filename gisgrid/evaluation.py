@@ -26,10 +26,11 @@ Nodes and "on time" (按时/按期)
     when its working time is within the limit) between open and close **minus the time the case was suspended
     (挂账/缓办) in between** (挂账 stops the clock, as in :mod:`gisgrid.cases`). On time ⇔ elapsed ≤ limit,
     compared in whole microseconds. A node still open at ``as_of`` counts in a denominator only when already
-    overdue — its elapsed time at ``as_of`` exceeds its allowed time, so closing it then would be late — and the
-    case is not suspended then; one that could still close on time is neither on time nor late. Such a node has
-    no actor, so it counts for regions and
-    departments, not for posts (posts are credited with the nodes they closed). A case's detail (``GET
+    overdue — its elapsed time at ``as_of`` exceeds its allowed time, so closing it then would be late; one that
+    could still close on time is neither on time nor late. A case suspended at ``as_of`` has its clock stopped:
+    its open node is overdue only when it had run past its allowed time before the 挂账 — suspending a late case
+    does not erase its lateness, as returning it does not (review49 #1). Such a node has no actor, so it counts
+    for regions and departments, not for posts (posts are credited with the nodes they closed). A case's detail (``GET
     /cases/{id}``, the console) shows its nodes judged by this same code (:func:`judge_case`).
 
     ===========  ===============================  ==================  =====================  =================
@@ -61,9 +62,12 @@ Nodes and "on time" (按时/按期)
 
 挂账 and 缓办
     Both are the workflow state ``suspended``; a suspension whose details carry ``kind = "deferred"`` (or whose
-    reason mentions 缓办) is 缓办, any other is 挂账. A case suspended **at** ``as_of`` leaves 应结案数 (and, through
-    it, 结案率, 按期结案率 and 返工率) and its open nodes leave every on-time denominator (Jinhua subtracts 缓办数 from
-    应结案数, notes §4). Counts: 挂账数 ``suspended``, 缓办数 ``deferred``.
+    reason mentions 缓办) is 缓办, any other is 挂账. A case suspended **at** ``as_of`` in time leaves 应结案数 (and,
+    through it, 结案率, 按期结案率 and 返工率) and its open nodes leave every on-time denominator (Jinhua subtracts
+    缓办数 from 应结案数, notes §4). One suspended when a node of it was already overdue (the clock net of earlier
+    suspensions) stays: that node counts late (超期处置 for a 处置 node) and the case in 应结案数 — 挂账 before the
+    cut-off cannot clean a late case from the figures (review49 #1). Counts: 挂账数 ``suspended``, 缓办数
+    ``deferred`` (a late one is both 挂账 and 应结案).
 
 Indicators (column — label — formula; rates are 0–1, ``*_score`` columns 0–100; an empty denominator gives NaN)
 
@@ -87,10 +91,12 @@ Indicators (column — label — formula; rates are 0–1, ``*_score`` columns 0
     handled                     处置数      ``disposal`` nodes closed by ``handle``
     on_time_disposal_rate       按期处置率  on-time ``disposal`` nodes / to_dispose
     overdue_disposals           超期处置数  counted ``disposal`` nodes that were late: closed late, open and
-                                            overdue at ``as_of``, or returned (回退) after their allowed time — a
-                                            department cannot erase a late node by returning it (= to_dispose −
+                                            overdue at ``as_of`` (suspended or not: one 挂账 after its deadline
+                                            too), or returned (回退) after their allowed time — a department cannot
+                                            erase a late node by returning or suspending it (= to_dispose −
                                             on-time ones, as 按期处置率 counts)
-    to_close                    应结案数    filed − voided after filing − 挂账 at as_of − 缓办 at as_of
+    to_close                    应结案数    filed − voided after filing − 挂账/缓办 at as_of in time (a case
+                                            suspended with an overdue open node stays)
     closed                      结案数      to_close cases in state ``closed``
     closure_rate                结案率      closed / to_close
     on_time_closure_rate        按期结案率  closed cases whose every disposal node was on time / to_close
@@ -1347,8 +1353,6 @@ def prepare(
     c["deferred_now"] = is_susp & deferred_of_last
     c["voided_after_filing"] = voided_after = filed & is_voided
     c["valid"] = filed & ~is_voided
-    c["to_close"] = to_close = filed & ~voided_after & ~is_susp
-    c["closed_now"] = closed_now = to_close & (state_now == "closed")
     c["accurate_dispatch"] = dispatched & ~returned_any & ~misdispatched
     c["public"] = c["source"].isin(PUBLIC_SOURCES).to_numpy(dtype=bool)
 
@@ -1374,17 +1378,23 @@ def prepare(
         "p1": np.where(s_closed, pos[s_close], as_of_pos),
     }
     approvals = {"row": appr_rows, "due_us": _us(new_due), "due_pos": clock.position(new_due)}
-    nodes = _nodes(t, c, crow, a1, lookup, at_us, pos, as_of_us, as_of_pos, limits, susp, approvals, is_susp, tz)
+    nodes = _nodes(t, c, crow, a1, lookup, at_us, pos, as_of_us, as_of_pos, limits, susp, approvals, tz)
 
-    disposal = nodes["node"].cat.codes.to_numpy() == list(NODES).index("disposal")
     rows = nodes["case_row"].to_numpy()
+    # A case 挂账/缓办 at as_of leaves 应结案数 (its clock stopped) — unless a node of it still open had run past its
+    # allowed time before the suspension: 挂账 stops the clock from then on, it does not undo lateness incurred
+    # (review49 #1), so the case stays 应结案 (and that node an overdue one, ``_nodes``).
+    overdue_now = _has(n_c, rows[nodes["overdue_open"].to_numpy() & ~nodes["returned_late"].to_numpy()])
+    c["to_close"] = to_close = filed & ~voided_after & (~is_susp | overdue_now)
+    c["closed_now"] = closed_now = to_close & (state_now == "closed")
+    disposal = nodes["node"].cat.codes.to_numpy() == list(NODES).index("disposal")
     late = np.zeros(n_c, dtype=bool)
     late[rows[disposal & ~nodes["on_time"].to_numpy()]] = True
     c["disposal_on_time"] = disposal_on_time = _has(n_c, rows[disposal]) & ~late
     c["on_time_closed"] = closed_now & disposal_on_time
     # The nodes whose working time decides a figure: with a limit, in working time, not left out as suspended.
     judged = nodes["allowed_h"].notna().to_numpy() & ~nodes["calendar"].to_numpy()
-    judged &= nodes["closed"].to_numpy() | ~is_susp[rows]
+    judged &= nodes["closed"].to_numpy() | ~is_susp[rows] | nodes["overdue_open"].to_numpy()
     nodes["judged"] = judged
     return Facts(
         period=period,
@@ -1491,7 +1501,6 @@ def _nodes(
     limits: list[tuple[int, dict[str, tuple[float, bool]]]],
     susp: dict[str, np.ndarray],
     approvals: dict[str, np.ndarray],
-    susp_now_case: np.ndarray,
     tz: Any,
 ) -> pd.DataFrame:
     """Every node instance (:data:`NODES`) with its elapsed and allowed time, on time, overdue, counted, and the
@@ -1582,12 +1591,14 @@ def _nodes(
             np.maximum.at(span_end_us, node_i, due_us[k])
 
     has_limit = ~np.isnan(allowed)
-    susp_now = susp_now_case[rows]
     on_time = closed & has_limit & (elapsed_us <= np.nan_to_num(allowed, nan=-1))
     over = has_limit & (elapsed_us > np.nan_to_num(allowed, nan=np.inf))
     returned_late = returned & over
-    # Late without a 处置: open and overdue at as_of (not while suspended), or returned after its allowed time.
-    overdue_open = (~ended & ~susp_now & over) | returned_late
+    # Late without a 处置: open and overdue at as_of, or returned after its allowed time. The elapsed time leaves
+    # out the time suspended (挂账/缓办), so a node whose case is suspended at as_of is overdue only when it had run
+    # past its allowed time before the suspension: 挂账 stops the clock, it cannot erase a late node (review49 #1),
+    # as a 回退 cannot; one suspended in time is neither on time nor late.
+    overdue_open = (~ended & over) | returned_late
     close_rows = np.where(ended, cl, -1)
     step_id = t["id"].to_numpy() if "id" in t.columns else np.arange(len(t))
     # [start, end) reads the days up to the one holding its last microsecond (an end at midnight: the day before).

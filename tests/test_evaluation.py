@@ -29,6 +29,7 @@ from gisgrid.evaluation import (
     evaluate_posts,
     evaluate_regions,
     grade,
+    judge_case,
     load_evaluation_rules,
     months_between,
     prepare,
@@ -881,27 +882,40 @@ def test_a_case_returned_and_not_dispatched_again_is_no_departments() -> None:
     assert (t1["filed"], t1["to_close"], t1["suspended"]) == (3, 2, 1)
 
 
-def test_an_overdue_case_suspended_at_as_of_is_not_an_overdue_disposal_until_resumed() -> None:
-    """挂账 after the 4 h ran out, still suspended at as_of: the open 处置 node leaves 应处置 (review25 E9); resumed,
-    it is back in as an overdue one."""
+def test_an_overdue_case_suspended_before_the_cut_off_stays_an_overdue_disposal_and_to_close() -> None:
+    """挂账 stops the clock, it does not erase lateness (review49 #1, as a late 回退 cannot): case 1, 挂账 a week
+    after its 4 h ran out and still suspended at as_of, is one 超期处置 of D1's and stays in 应结案数 (not closed);
+    case 2, 挂账 40 minutes into its 4 h, has its clock stopped — neither on time nor late, out of 应结案数."""
     h = History()
     dispatched_to_d1(h, 1)
     h.act(1, "suspend", "2025-03-10 10:00", "L1", "shift_lead", reason="挂账：需专项资金")
+    dispatched_to_d1(h, 2, "2025-03-04")
+    h.act(2, "suspend", "2025-03-04 11:00", "P1", "dispatcher", reason="挂账：待协调")
     cases, transitions = h.frames()
     facts = prepare(cases, transitions, CAL, LIMITS, MARCH, as_of="2025-04-01")
-    node = disposal_node(facts, 1)
-    assert (node["closed"], node["counted"], node["overdue_open"]) == (False, False, False)
-    assert node["elapsed_h"] > 4  # overdue, and left out only because the case is suspended
+    late, paused = disposal_node(facts, 1), disposal_node(facts, 2)
+    assert (late["closed"], late["counted"], late["overdue_open"], late["on_time"]) == (False, True, True, False)
+    # Mon 03-03 10:20 → Mon 03-10 10:00 (5h40 + 4 × 7.5 h + 1.5 h), the 挂账 since not counted: 37h10 > 4 h.
+    assert close(late["elapsed_h"], 37 + 1 / 6)
+    assert (paused["counted"], paused["overdue_open"]) == (False, False)
+    assert close(paused["elapsed_h"], 2 / 3)
     d1 = row(evaluate_departments(facts), D1)
-    assert (d1["to_dispose"], d1["handled"], d1["suspended"], d1["to_close"]) == (0, 0, 1, 0)
-    assert math.isnan(d1["on_time_disposal_rate"])
+    for col, value in {
+        "to_dispose": 1, "handled": 0, "on_time_disposal_rate": 0.0, "overdue_disposals": 1, "suspended": 2,
+        "to_close": 1, "closed": 0, "closure_rate": 0.0, "on_time_closure_rate": 0.0,
+    }.items():  # fmt: skip
+        assert close(d1[col], value), (col, d1[col], value)
     t1 = row(evaluate_regions(facts, "tier3"), T1)
-    assert (t1["to_dispose"], t1["suspended"]) == (0, 1) and math.isnan(t1["on_time_disposal_rate"])
+    assert (t1["to_dispose"], t1["overdue_disposals"], t1["suspended"], t1["to_close"], t1["closed"]) == (1, 1, 2, 1, 0)
+    # The case detail judges the node the same way: late.
+    detail = judge_case(cases.iloc[0], transitions[transitions["case_id"] == 1], CAL, LIMITS, as_of="2025-04-01")
+    assert [n["on_time"] for n in detail["nodes"] if n["node"] == "disposal"] == [False]
 
+    # Resumed and still open: the same overdue node, the case no longer 挂账.
     h.act(1, "resume", "2025-04-02 10:00", "L1", "shift_lead")
     cases, transitions = h.frames()
     d1 = row(evaluate(cases, transitions, CAL, LIMITS, MARCH, "department", as_of="2025-04-03"), D1)
-    assert (d1["to_dispose"], d1["handled"], d1["on_time_disposal_rate"], d1["suspended"]) == (1, 0, 0.0, 0)
+    assert (d1["to_dispose"], d1["overdue_disposals"], d1["suspended"], d1["to_close"]) == (1, 1, 1, 1)
 
 
 def test_an_extension_approved_in_the_minute_of_the_disposal_counts() -> None:

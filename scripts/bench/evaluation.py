@@ -18,8 +18,9 @@ Then, ``--runs`` times (median reported), one after the other on a cold connecti
   ranked;
 - plain SQL: one query computing 按期处置率 (on-time disposal rate) per tier-3 grid — the same definition
   (disposal nodes opened by 派遣/返工 and closed by 处置, cancelled by 回退; working time between them from a
-  working-calendar function, minus 挂账/缓办 time; 延期 deadlines; open nodes counted when overdue and not
-  suspended) — and nothing else. Its helpers are set up untimed: ``bench_work_pos(ts)``, the working calendar
+  working-calendar function, minus 挂账/缓办 time; 延期 deadlines; open nodes counted when overdue, a suspended
+  case's too when its node ran past the deadline before the 挂账) — and nothing else. Its helpers are set up
+  untimed: ``bench_work_pos(ts)``, the working calendar
   (working µs since a fixed day, one inlinable expression over a constant array per day, from the same
   ``WorkingCalendar``), and ``bench_disposal_limits`` (the limit of each class). Timed: the month's case-id range
   (as read_history uses it) and the query, with ``enable_nestloop = off`` and ``work_mem = 64MB`` for it (the
@@ -251,7 +252,7 @@ extension_allowed AS (
     GROUP BY x.node, x.new_due, x.open_at
 ),
 judged AS (
-    SELECT c.tier3_code, n.closed, n.returned, n.case_id,
+    SELECT c.tier3_code, n.closed,
            round(bench_work_pos(n.end_at) - bench_work_pos(n.open_at) - coalesce(np.paused_us, 0)) AS elapsed_us,
            greatest(c.limit_us, x.allowed_us) AS allowed_us
     FROM nodes n JOIN c ON c.id = n.case_id
@@ -262,11 +263,7 @@ SELECT tier3_code,
        count(*) FILTER (WHERE closed OR elapsed_us > allowed_us) AS to_dispose,
        count(*) FILTER (WHERE closed AND elapsed_us <= allowed_us) AS on_time
 FROM judged
-WHERE closed OR (
-    elapsed_us > allowed_us
-    AND (returned OR (SELECT l.to_state FROM case_transitions l WHERE l.case_id = judged.case_id AND l.at < :as_of
-         ORDER BY l.at DESC, l.id DESC LIMIT 1) IS DISTINCT FROM 'suspended')
-)
+WHERE closed OR elapsed_us > allowed_us  -- open or returned: counted when late (挂账 time is not elapsed time)
 GROUP BY tier3_code
 ORDER BY tier3_code
 """
