@@ -15,7 +15,10 @@ Which cases, which transitions
     so that cases reported on the last day can finish. An ``as_of`` before the period end (a running month "as
     of now", a past month "as of the 15th") gives **provisional** figures (:attr:`Facts.provisional`): the cases
     reported so far, judged as they stood then. The service (:mod:`gisgrid.evaluation_service`) also refuses an
-    ``as_of`` later than now: open nodes would be judged late at a moment that has not come.
+    ``as_of`` later than now: open nodes would be judged late at a moment that has not come. What has not yet
+    fallen due at ``as_of`` is in no denominator: an open node that could still close on time, an open case
+    whose open nodes all could (out of 应结案数), a report still waiting for 受理/核实/立案 in time (out of
+    有效上报率's) — so a cut-off at the period end does not mark down the cases of its last days (review49 #2).
 
 Nodes and "on time" (按时/按期)
     A node instance opens at the transition that started it and closes at the one that ended it (table below,
@@ -76,9 +79,11 @@ Indicators (column — label — formula; rates are 0–1, ``*_score`` columns 0
     ==========================  ==========  ==================================================================
     reports                     上报数      cases reported in the period (posts: reported by the actor)
     valid_reports               有效上报数  reported, filed (立案) and not voided (作废) as of ``as_of``
-    valid_report_rate           有效上报率  valid_reports / reports
+    pending_reports             待定上报数  reports still waiting in time at ``as_of``: not filed, not decided
+                                            (不予立案, 作废), and no open node of it overdue (review49 #2)
+    valid_report_rate           有效上报率  valid_reports / (reports − pending_reports)
     filed                       立案数      reported cases with a ``file`` transition
-    filing_rate                 立案率      filed / reports
+    filing_rate                 立案率      filed / (reports − pending_reports)
     public_filed                监督举报核实数  filed cases from the public (source hotline, public_app)
     public_report_rate          监督举报率  public_filed / filed (lower is better: the public found it first)
     on_time_verify_rate         按时核实率  on-time ``verify`` nodes / counted ``verify`` nodes
@@ -95,8 +100,11 @@ Indicators (column — label — formula; rates are 0–1, ``*_score`` columns 0
                                             too), or returned (回退) after their allowed time — a department cannot
                                             erase a late node by returning or suspending it (= to_dispose −
                                             on-time ones, as 按期处置率 counts)
-    to_close                    应结案数    filed − voided after filing − 挂账/缓办 at as_of in time (a case
-                                            suspended with an overdue open node stays)
+    to_close                    应结案数    filed − voided after filing − cases not yet due at as_of: open
+                                            with every open node within its allowed time (as the node out of
+                                            应处置数, review49 #2), or 挂账/缓办 then with none overdue (a case
+                                            suspended with an overdue open node stays). A case whose open node
+                                            has no limit stays
     closed                      结案数      to_close cases in state ``closed``
     closure_rate                结案率      closed / to_close
     on_time_closure_rate        按期结案率  closed cases whose every disposal node was on time / to_close
@@ -165,7 +173,7 @@ from gisgrid import cityfiles
 from gisgrid.calendar import YELLOW_AT_PERCENT, WorkingCalendar
 from gisgrid.errors import InvalidInput, ProblemList, Reason
 from gisgrid.settings import Settings
-from gisgrid.workflow import UNNAMED_ACTOR
+from gisgrid.workflow import TERMINAL_STATES, UNNAMED_ACTOR
 
 RULES_NAME = "evaluation.csv"
 #: The package's rules: :func:`default_rules` (the library without settings). A deployment reads the file under
@@ -221,6 +229,7 @@ INDICATORS: dict[str, str] = {
     "reports": "上报数",
     "valid_reports": "有效上报数",
     "valid_report_rate": "有效上报率",
+    "pending_reports": "待定上报数",
     "filed": "立案数",
     "filing_rate": "立案率",
     "public_filed": "监督举报核实数",
@@ -1384,8 +1393,15 @@ def prepare(
     # A case 挂账/缓办 at as_of leaves 应结案数 (its clock stopped) — unless a node of it still open had run past its
     # allowed time before the suspension: 挂账 stops the clock from then on, it does not undo lateness incurred
     # (review49 #1), so the case stays 应结案 (and that node an overdue one, ``_nodes``).
-    overdue_now = _has(n_c, rows[nodes["overdue_open"].to_numpy() & ~nodes["returned_late"].to_numpy()])
-    c["to_close"] = to_close = filed & ~voided_after & (~is_susp | overdue_now)
+    # An open case whose clock still runs in time — it has an open node and every open node has a limit and is
+    # within it — is not yet due at as_of, like the open node that could still close on time (review49 #2): out of
+    # 应结案数 while filed, out of 有效上报率's denominator while its report waits for 核实/立案.
+    open_node = ~nodes["closed"].to_numpy() & ~nodes["returned_late"].to_numpy()
+    overdue_now = _has(n_c, rows[open_node & nodes["overdue_open"].to_numpy()])
+    no_limit = _has(n_c, rows[open_node & nodes["allowed_h"].isna().to_numpy()])
+    running = _has(n_c, rows[open_node]) & ~overdue_now & ~no_limit & ~np.isin(state_now, list(TERMINAL_STATES))
+    c["pending_report"] = running & ~c["valid"].to_numpy(dtype=bool) & ~is_susp
+    c["to_close"] = to_close = filed & ~voided_after & ~((is_susp | running) & ~overdue_now)
     c["closed_now"] = closed_now = to_close & (state_now == "closed")
     disposal = nodes["node"].cat.codes.to_numpy() == list(NODES).index("disposal")
     late = np.zeros(n_c, dtype=bool)
@@ -1731,6 +1747,7 @@ def _case_counts(c: pd.DataFrame, g: _Groups) -> pd.DataFrame:
         {
             "reports": g.size(),
             "valid_reports": g.sum(col("valid")),
+            "pending_reports": g.sum(col("pending_report")),
             "filed": g.sum(col("filed")),
             "public_filed": g.sum(col("filed") & col("public")),
             "dispatched": g.sum(col("dispatched")),
@@ -1748,8 +1765,9 @@ def _case_counts(c: pd.DataFrame, g: _Groups) -> pd.DataFrame:
 
 
 def _common_rates(out: pd.DataFrame) -> pd.DataFrame:
-    out["valid_report_rate"] = _rate(out["valid_reports"], out["reports"])
-    out["filing_rate"] = _rate(out["filed"], out["reports"])
+    decided = out["reports"] - out["pending_reports"]  # a report still waiting in time is neither valid nor not
+    out["valid_report_rate"] = _rate(out["valid_reports"], decided)
+    out["filing_rate"] = _rate(out["filed"], decided)
     out["public_report_rate"] = _rate(out["public_filed"], out["filed"])
     out["accurate_dispatch_rate"] = _rate(out["accurate_dispatched"], out["dispatched"])
     out["closure_rate"] = _rate(out["closed"], out["to_close"])
@@ -1759,12 +1777,12 @@ def _common_rates(out: pd.DataFrame) -> pd.DataFrame:
 
 
 REGION_COLUMNS = (
-    "subject", "level", "reports", "valid_reports", "valid_report_rate", "filed", "filing_rate", "public_filed",
-    "public_report_rate", "on_time_verify_rate", "on_time_check_rate", "on_time_dispatch_rate", "dispatched",
-    "accurate_dispatch_rate", "to_dispose", "handled", "on_time_disposal_rate", "overdue_disposals", "to_close",
-    "closed", "closure_rate", "on_time_closure_rate", "reworked", "rework_rate", "extended", "supervised",
-    "suspended", "deferred", "unit_grids", "unit_grids_from", "filed_per_grid_month", "filed_score", "score", "grade",
-    "weight_present", "ungraded_reason",
+    "subject", "level", "reports", "valid_reports", "pending_reports", "valid_report_rate", "filed", "filing_rate",
+    "public_filed", "public_report_rate", "on_time_verify_rate", "on_time_check_rate", "on_time_dispatch_rate",
+    "dispatched", "accurate_dispatch_rate", "to_dispose", "handled", "on_time_disposal_rate", "overdue_disposals",
+    "to_close", "closed", "closure_rate", "on_time_closure_rate", "reworked", "rework_rate", "extended",
+    "supervised", "suspended", "deferred", "unit_grids", "unit_grids_from", "filed_per_grid_month", "filed_score",
+    "score", "grade", "weight_present", "ungraded_reason",
 )  # fmt: skip
 DEPARTMENT_COLUMNS = (
     "subject", "dispatched", "returned", "filed", "filed_per_month", "filed_score", "to_dispose", "handled",
@@ -1774,9 +1792,9 @@ DEPARTMENT_COLUMNS = (
 )  # fmt: skip
 POST_COLUMNS: dict[str, tuple[str, ...]] = {
     "supervisor": (
-        "subject", "role", "area", "reports", "valid_reports", "valid_report_rate", "area_filed", "missed_reports",
-        "missed_report_rate", "on_time_verify_rate", "on_time_check_rate", "score", "grade", "weight_present",
-        "ungraded_reason",
+        "subject", "role", "area", "reports", "valid_reports", "pending_reports", "valid_report_rate", "area_filed",
+        "missed_reports", "missed_report_rate", "on_time_verify_rate", "on_time_check_rate", "score", "grade",
+        "weight_present", "ungraded_reason",
     ),
     "intake": (
         "subject", "role", "accepted", "accepted_per_month", "accepted_score", "on_time_issue_verify_rate",
@@ -1959,7 +1977,8 @@ def evaluate_posts(
         out = pd.DataFrame(index=index)
         out["reports"] = g.size().reindex(index, fill_value=0)
         out["valid_reports"] = g.sum(c["valid"].to_numpy(dtype=bool)).reindex(index, fill_value=0)
-        out["valid_report_rate"] = _rate(out["valid_reports"], out["reports"])
+        out["pending_reports"] = g.sum(c["pending_report"].to_numpy(dtype=bool)).reindex(index, fill_value=0)
+        out["valid_report_rate"] = _rate(out["valid_reports"], out["reports"] - out["pending_reports"])
         out["on_time_verify_rate"] = rate(v_on, v_n, index)
         out["on_time_check_rate"] = rate(k_on, k_n, index)
         if areas is None:

@@ -918,6 +918,59 @@ def test_an_overdue_case_suspended_before_the_cut_off_stays_an_overdue_disposal_
     assert (d1["to_dispose"], d1["overdue_disposals"], d1["suspended"], d1["to_close"]) == (1, 1, 1, 1)
 
 
+def cut_off_history() -> tuple[pd.DataFrame, pd.DataFrame]:
+    """S1's four March reports in T1: 1 closed on time; 2 reported Mon 03-31 15:00 and dispatched to D1 at 16:00
+    (4 h); 3 reported 03-31 17:20, not yet 受理 (发核实 due in 15 minutes, 核实 in 1 h); 4 不予立案."""
+    h = History()
+    dispatched_to_d1(h, 1)
+    h.act(1, "handle", "2025-03-03 14:00", D1, "department")
+    h.act(1, "request_check", "2025-03-03 14:05", "I1", "intake")
+    h.act(1, "check", "2025-03-03 15:00", "S1", "supervisor")
+    h.act(1, "close", "2025-03-03 15:30", "L1", "shift_lead")
+    h.report(2, "2025-03-31 15:00", source="patrol", actor="S1", tier3=T1, grid="G1", limit_h=4)
+    h.act(2, "request_verify", "2025-03-31 15:05", "I1", "intake")
+    h.act(2, "verify", "2025-03-31 15:30", "S1", "supervisor")
+    h.act(2, "file", "2025-03-31 15:45", "L1", "shift_lead")
+    h.act(2, "dispatch", "2025-03-31 16:00", "P1", "dispatcher", department=D1)
+    h.report(3, "2025-03-31 17:20", source="patrol", actor="S1", tier3=T1, grid="G1", limit_h=4)
+    h.report(4, "2025-03-05 09:00", source="patrol", actor="S1", tier3=T1, grid="G1", limit_h=4)
+    h.act(4, "reject", "2025-03-05 09:05", "I1", "intake", reason="不属于城管范围")
+    return h.frames()
+
+
+def test_a_case_not_yet_due_at_the_cut_off_is_out_of_to_close_and_a_pending_report_out_of_the_rate() -> None:
+    """Judged at the period end (review49 #2): case 2, 1.5 of its 4 h used, could still close on time — out of
+    应结案数 as its 处置 node is out of 应处置数 (结案率 1/1, where it was 1/2); case 3, still waiting for 发核实/核实
+    in time, is out of 有效上报率's denominator (2/3, where it was 2/4). Half a day later both are overdue: in."""
+    cases, transitions = cut_off_history()
+    at_end = prepare(cases, transitions, CAL, LIMITS, MARCH, as_of=MARCH.end)
+    t1 = row(evaluate_regions(at_end, "tier3"), T1)
+    for col, value in {
+        "reports": 4, "valid_reports": 2, "pending_reports": 1, "valid_report_rate": 2 / 3, "filed": 2,
+        "filing_rate": 2 / 3, "to_dispose": 1, "to_close": 1, "closed": 1, "closure_rate": 1.0,
+        "on_time_closure_rate": 1.0,
+    }.items():  # fmt: skip
+        assert close(t1[col], value), (col, t1[col], value)
+    d1 = row(evaluate_departments(at_end), D1)
+    assert (d1["filed"], d1["to_dispose"], d1["to_close"], d1["closed"], d1["closure_rate"]) == (2, 1, 1, 1, 1.0)
+    s1 = row(evaluate_posts(at_end, "supervisor"), "S1")
+    assert (s1["reports"], s1["valid_reports"], s1["pending_reports"]) == (4, 2, 1)
+    assert close(s1["valid_report_rate"], 2 / 3)
+
+    # 04-01 12:00: case 2 has used 5 h (> 4 h) and case 3's 发核实 is 3h40 in (> 15 min): both count.
+    noon = prepare(cases, transitions, CAL, LIMITS, MARCH, as_of="2025-04-01 12:00")
+    t1 = row(evaluate_regions(noon, "tier3"), T1)
+    for col, value in {
+        "pending_reports": 0, "valid_report_rate": 0.5, "filing_rate": 0.5, "to_dispose": 2, "overdue_disposals": 1,
+        "to_close": 2, "closed": 1, "closure_rate": 0.5, "on_time_closure_rate": 0.5,
+    }.items():  # fmt: skip
+        assert close(t1[col], value), (col, t1[col], value)
+    d1 = row(evaluate_departments(noon), D1)
+    assert (d1["to_close"], d1["closed"], d1["closure_rate"], d1["overdue_disposals"]) == (2, 1, 0.5, 1)
+    s1 = row(evaluate_posts(noon, "supervisor"), "S1")
+    assert (s1["reports"], s1["valid_reports"], s1["pending_reports"], s1["valid_report_rate"]) == (4, 2, 0, 0.5)
+
+
 def test_an_extension_approved_in_the_minute_of_the_disposal_counts() -> None:
     """History imports are per minute: a 延期批准 stamped with the 处置's own minute (logged before it) still moves
     the deadline of the node it closes (review25 E12)."""

@@ -1,8 +1,9 @@
 """The evaluation time (``as_of``): the cases reported in a period are judged by their record up to it.
 
 One 暴露垃圾 case (limit 4 working hours) reported late on 2025-09-30 and handled after the National Day holiday
-in 2.5 working hours (review11 D3, case R1): judged as of the period end it is open (结案率 0, grade D); judged
-now, as the CLI and API do by default, it is closed on time (grade A)."""
+in 2.5 working hours (review11 D3, case R1): judged as of the period end it is open but not yet due — 1.5 of its 4
+hours used —, so out of 应结案数 like its 处置 node out of 应处置数 (review49 #2: no 结案率, 不参评, where it was
+once 结案率 0, grade D); judged now, as the CLI and API do by default, it is closed on time (grade A)."""
 
 from __future__ import annotations
 
@@ -40,7 +41,7 @@ R1,,,,,,,closed,,shift_lead,,,2025-10-09T10:30:00,
 """
 GRID_COLUMNS = ["to_close", "closed", "closure_rate", "on_time_closure_rate", "score", "grade"]
 CLOSED_ON_TIME = [1, 1, 1.0, 1.0, 97.5, "A"]
-OPEN_AT_PERIOD_END = [1, 0, 0.0, 0.0, 42.5, "D"]
+NOT_YET_DUE = [0, 0, None, None, None, "不参评"]
 
 
 @pytest.fixture
@@ -57,7 +58,7 @@ def late_case(loaded: Engine, services: svc.CaseServices, tmp_path: Path) -> Eng
 def grid_row(table: pd.DataFrame) -> list[object]:
     """R1's unit grid's figures (the table lists every unit grid; the others had no case)."""
     [row] = table[table["reports"] > 0][GRID_COLUMNS].to_dict("records")
-    return [row[c] for c in GRID_COLUMNS]
+    return [None if pd.isna(row[c]) else row[c] for c in GRID_COLUMNS]
 
 
 def test_default_as_of_is_now_and_an_as_of_is_never_later_than_now() -> None:
@@ -103,11 +104,11 @@ def test_a_case_reported_on_the_last_day_counts_closed_when_judged_now(
     assert grid_row(now) == CLOSED_ON_TIME
     assert now.attrs["as_of"] >= pd.Timestamp.now(tz="Asia/Shanghai").floor("s") - pd.Timedelta(minutes=5)
     at_end = indicators(late_case, services, september, "region", "unit_grid", as_of=september.end)
-    assert grid_row(at_end) == OPEN_AT_PERIOD_END
+    assert grid_row(at_end) == NOT_YET_DUE
     assert at_end.attrs["as_of"] == pd.Timestamp("2025-10-01T00:00:00+08:00")
-    # Before it was handled (9 October, 09:30) it is still open.
+    # Before it was handled (9 October, 09:30) it is still open, and still in time (2 of its 4 hours).
     before = indicators(late_case, services, september, "region", "unit_grid", as_of="2025-10-09T09:00")
-    assert grid_row(before) == OPEN_AT_PERIOD_END
+    assert grid_row(before) == NOT_YET_DUE
 
 
 def test_evaluate_command_takes_as_of_and_says_which_it_used(
@@ -125,7 +126,7 @@ def test_evaluate_command_takes_as_of_and_says_which_it_used(
     r = runner.invoke(app, [*base, "--as-of", "2025-10-01", "--out", str(out)], env=env)
     assert r.exit_code == 0, r.output
     assert "judged as of 2025-10-01T00:00:00+08:00" in r.output
-    assert grid_row(pd.read_csv(out, encoding="utf-8-sig")) == OPEN_AT_PERIOD_END
+    assert grid_row(pd.read_csv(out, encoding="utf-8-sig")) == NOT_YET_DUE
 
     assert "provisional" not in r.output
     r = runner.invoke(app, [*base, "--as-of", "2025-09-01"], env=env)
@@ -144,7 +145,7 @@ def test_evaluate_command_takes_as_of_and_says_which_it_used(
         "period had not ended then" in r.output
     )
     row = pd.read_csv(out, encoding="utf-8-sig").iloc[0]
-    assert (row["reports"], row["to_dispose"], row["to_close"], row["closed"]) == (1, 0, 1, 0)
+    assert (row["reports"], row["to_dispose"], row["to_close"], row["closed"]) == (1, 0, 0, 0)
 
 
 @pytest.fixture
@@ -161,7 +162,7 @@ def test_evaluation_api_takes_as_of_and_states_it(client: TestClient) -> None:
 
     at_end = client.get("/evaluation", params={**q, "as_of": "2025-10-01T00:00:00+08:00"}).json()
     assert at_end["as_of"] == "2025-10-01T00:00:00+08:00"
-    assert grid_row(pd.DataFrame(at_end["data"])) == OPEN_AT_PERIOD_END
+    assert grid_row(pd.DataFrame(at_end["data"])) == NOT_YET_DUE
 
     csv = client.get("/evaluation", params={**q, "as_of": "2025-10-01", "format": "csv"})
     assert csv.headers["x-evaluation-as-of"] == "2025-10-01T00:00:00+08:00"
@@ -186,9 +187,7 @@ def test_evaluation_api_takes_as_of_and_states_it(client: TestClient) -> None:
 
     m = client.get("/evaluation/map", params={**q, "indicator": "closure_rate", "as_of": "2025-10-01"}).json()
     assert m["as_of"] == "2025-10-01T00:00:00+08:00"
-    assert [f["properties"]["value"] for f in m["features"]["features"] if f["properties"]["value"] is not None] == [
-        0.0
-    ]
+    assert [f["properties"]["value"] for f in m["features"]["features"] if f["properties"]["value"] is not None] == []
     m = client.get("/evaluation/map", params={**q, "indicator": "closure_rate"}).json()
     assert m["as_of"] > "2026"
     assert [f["properties"]["value"] for f in m["features"]["features"] if f["properties"]["value"] is not None] == [

@@ -2,7 +2,8 @@
 CLI's evaluation, and the console map's grade classes (review27 D1: the package's file was always read); a bad
 one is refused by the command before it reads anything (review27 D7).
 
-One 暴露垃圾 case (tests.test_evaluation_as_of's R1): as of the period end it is open, as of now closed on time.
+One 暴露垃圾 case (tests.test_evaluation_as_of's R1, handled a day late): open and overdue as of 10-10 09:00, closed
+late as of now.
 The city moves the region's 立案数分值 weight (10 %) to 监督举报率 and puts A at 95, D at 50–60, E below 50."""
 
 from __future__ import annotations
@@ -26,17 +27,20 @@ from tests.test_evaluation_as_of import HEADER, R1
 _register_optional()
 runner = CliRunner()
 COLUMNS = ["filed_score", "public_report_rate", "closure_rate", "on_time_closure_rate", "score", "grade"]
-# (as of the period end, as of now): 10 % × 75 + 20 % × 100 + 15 % × 100 = 42.5 → D; the city's 30 % × 100 + 15 %
-# × 100 = 45 → E (below its 50). Closed on time: 97.5 → A; the city's 100 → A (at or above its 95).
-PACKAGE = ([75.0, 0.0, 0.0, 0.0, 42.5, "D"], [75.0, 0.0, 1.0, 1.0, 97.5, "A"])
-CITY = ([75.0, 0.0, 0.0, 0.0, 45.0, "E"], [75.0, 0.0, 1.0, 1.0, 100.0, "A"])
-AT_END, NOW = {"as_of": "2025-10-01"}, {}
+# R1 handled a day later (10-10 09:30: 1.5 + 7.5 + 1 = 10 working hours > 4), judged as of 10-10 09:00 (open and
+# overdue, so 应结案 and not closed — as of the period end it was not yet due, review49 #2) and as of now:
+# open: 10 % × 75 + 20 % × 100 + 15 % × 100 = 42.5 → D; the city's 30 % × 100 + 15 % × 100 = 45 → E (below its
+# 50). Closed late: 42.5 + 30 % × 100 = 72.5 → C; the city's 45 + 30 % × 100 = 75 → B (75–95).
+LATE_R1 = R1.replace("2025-10-09T", "2025-10-10T")
+PACKAGE = ([75.0, 0.0, 0.0, 0.0, 42.5, "D"], [75.0, 0.0, 1.0, 0.0, 72.5, "C"])
+CITY = ([75.0, 0.0, 0.0, 0.0, 45.0, "E"], [75.0, 0.0, 1.0, 0.0, 75.0, "B"])
+AT_END, NOW = {"as_of": "2025-10-10T09:00"}, {}
 
 
 @pytest.fixture
 def late_case(loaded: Engine, services: svc.CaseServices, tmp_path: Path) -> Engine:
     src = tmp_path / "r1.csv"
-    src.write_text(HEADER + "\n" + R1, encoding="utf-8")
+    src.write_text(HEADER + "\n" + LATE_R1, encoding="utf-8")
     summary = history.import_history(
         loaded, src, services, history.HistoryImportOptions(errors_path=tmp_path / "r1.errors.csv")
     )
@@ -104,7 +108,7 @@ def test_the_cli_scores_and_grades_by_the_citys_rules(
     base = ["evaluate", "--period", "2025-09", "--level", "unit_grid"]
     for where, expected in ((None, PACKAGE), (city, CITY)):
         extra = {} if where is None else {"GISGRID_CATALOGUE_DIR": str(where)}
-        for when, values in zip((["--as-of", "2025-10-01"], []), expected, strict=True):
+        for when, values in zip((["--as-of", "2025-10-10T09:00"], []), expected, strict=True):
             out = tmp_path / "table.csv"
             r = runner.invoke(app, [*base, *when, "--out", str(out)], env={**env, **extra})
             assert r.exit_code == 0, r.output
