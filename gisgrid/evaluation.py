@@ -1032,7 +1032,8 @@ class Facts:
     all_cases: pd.DataFrame = field(repr=False)  # the whole input (for region sizes)
     all_in_period: bool = field(default=False, repr=False)  # cases holds every row of all_cases, in order
     #: Years the holiday calendar does not know that the working time of a judged node ran through (its figures
-    #: took Mon–Fri as working days there): only this evaluation's arithmetic, not every year the calendar met.
+    #: took Mon–Fri as working days there): only this evaluation's arithmetic, not every year the calendar met,
+    #: and only nodes counted in a figure (closed, or overdue) — an open node not yet due is in none (review49 #9).
     unknown_years: tuple[int, ...] = ()
     _codes: dict[tuple[str, str], tuple[np.ndarray, pd.Index]] = field(default_factory=dict, repr=False)
 
@@ -1408,9 +1409,10 @@ def prepare(
     late[rows[disposal & ~nodes["on_time"].to_numpy()]] = True
     c["disposal_on_time"] = disposal_on_time = _has(n_c, rows[disposal]) & ~late
     c["on_time_closed"] = closed_now & disposal_on_time
-    # The nodes whose working time decides a figure: with a limit, in working time, not left out as suspended.
-    judged = nodes["allowed_h"].notna().to_numpy() & ~nodes["calendar"].to_numpy()
-    judged &= nodes["closed"].to_numpy() | ~is_susp[rows] | nodes["overdue_open"].to_numpy()
+    # The nodes whose working time decides a figure: counted (closed with a limit, or open/returned and overdue)
+    # and in working time. An open node not yet due is in no figure, so a 延期 into a year the calendar does not
+    # know warns only once that node counts (review49 #9).
+    judged = nodes["counted"].to_numpy() & ~nodes["calendar"].to_numpy()
     nodes["judged"] = judged
     return Facts(
         period=period,

@@ -826,7 +826,9 @@ def test_a_return_after_the_disposal_deadline_keeps_the_node_late_against_the_de
 @pytest.mark.filterwarnings("ignore::gisgrid.calendar.CalendarYearUnknown")
 def test_a_table_warns_of_an_unknown_year_only_when_its_own_nodes_ran_through_it() -> None:
     """review40 D4: a 延期 into a year the calendar does not know stretches that case's 处置 node there; the
-    departments' and regions' tables (which read it) say so, the 监督员's, 受理员's, 值班长's and 派遣员's do not."""
+    departments' and regions' tables (which read it) say so, the 监督员's, 受理员's, 值班长's and 派遣员's do not —
+    once the node counts in a figure (review49 #9): while it is open and not yet due it is in none, and no table
+    warns."""
     from gisgrid.calendar import KNOWN_YEARS
 
     known = max(KNOWN_YEARS)
@@ -837,14 +839,19 @@ def test_a_table_warns_of_an_unknown_year_only_when_its_own_nodes_ran_through_it
     h.act(
         1, "approve_extension", f"{known}-12-01 11:10", "P1", "dispatcher", new_due_at=f"{unknown}-01-05T17:30:00+08:00"
     )
-    cases, transitions = h.frames()
     december = Period.month(known, 12)
-    tables = {
-        subject: evaluate(cases, transitions, CAL, LIMITS, december, subject, as_of=f"{known}-12-20")
-        for subject in ("region", "department", "supervisor", "intake", "shift_lead", "dispatcher")
-    }
-    warned = {subject: table.attrs["unknown_years"] for subject, table in tables.items()}
-    assert warned == {
+    subjects = ("region", "department", "supervisor", "intake", "shift_lead", "dispatcher")
+
+    def warned(as_of: str) -> dict[str, tuple[int, ...]]:
+        cases, transitions = h.frames()
+        return {
+            subject: evaluate(cases, transitions, CAL, LIMITS, december, subject, as_of=as_of).attrs["unknown_years"]
+            for subject in subjects
+        }
+
+    assert warned(f"{known}-12-20") == dict.fromkeys(subjects, ())  # open, due in January: in no figure
+    h.act(1, "handle", f"{known}-12-21 10:00", D1, "department")  # on time, judged against the January deadline
+    assert warned(f"{known}-12-22") == {
         "region": (unknown,),
         "department": (unknown,),
         "supervisor": (),
