@@ -17,11 +17,15 @@
   ``read_layer_any`` takes it, and assumes EPSG:4490 without one.
 * **Shapefile** (compatibility export for older desktop GIS):
 
-  - field names are ASCII and at most 10 bytes. Known names use the fixed table ``SHAPEFILE_FIELDS``
-    (``district_code → DIST_CODE`` …); any other name is ASCII-folded (accents removed, other characters
-    → ``_``), prefixed ``F`` if it starts with a digit, named ``FIELD<n>`` (n = 1-based column position) if
-    nothing ASCII is left (e.g. an all-Chinese name), truncated to 10 bytes and de-duplicated
-    case-insensitively with ``_1``, ``_2`` … suffixes. ``shapefile_field_map(columns)`` returns the mapping;
+  - field names are at most 10 bytes in the file's encoding. Known names use the fixed table ``SHAPEFILE_FIELDS``
+    (``district_code → DIST_CODE`` …); another name that is a word (letters, digits, ``_``, starting with a letter)
+    of at most 10 bytes in the encoding keeps it (a Chinese name of up to 5 characters in GBK, 3 in UTF-8); any
+    other name is ASCII-folded (accents removed, other characters → ``_``), prefixed ``F`` if it starts with a
+    digit, named ``FIELD<n>`` (n = 1-based column position) if nothing ASCII is left (e.g. a long all-Chinese
+    name), truncated to 10 bytes and de-duplicated case-insensitively with ``_1``, ``_2`` … suffixes.
+    ``shapefile_field_map(columns, encoding)`` returns the mapping. The renamed columns are said in a warning and
+    written to the field map ``<name>.fields.csv`` beside the Shapefile (``shapefile_field,name``), which
+    ``read_layer_any`` reads to give the fields their names back;
   - values are written in UTF-8 (default) or GBK (for old ArcGIS / Chinese Windows tools) and a ``.cpg``
     file names the encoding; a GBK file also carries the DBF language driver id 0x4D (code page 936, header
     byte 29) for programs that ignore the ``.cpg`` (ArcGIS 9/10, MapInfo), a UTF-8 file the id 0 (dBase has
@@ -176,17 +180,38 @@ def _ascii_fold(name: str) -> str:
     return re.sub(r"_+", "_", re.sub(r"[^A-Za-z0-9_]", "_", folded)).strip("_")
 
 
-def shapefile_field_map(columns: Iterable[object]) -> dict[str, str]:
-    """Map column names to Shapefile field names (ASCII, ≤ 10 bytes, unique ignoring case).
+#: A column name a DBF field keeps as it is (in any script): letters, digits and ``_``, starting with a letter.
+_DBF_NAME = re.compile(r"[^\W\d_]\w*")
 
-    Names in ``SHAPEFILE_FIELDS`` take their fixed name; others are folded as described in the module
-    docstring. Deterministic: the same columns in the same order always give the same names."""
+
+def _fits_dbf(name: str, encoding: str) -> bool:
+    """Does ``name`` fit a DBF field name as it is: a word (letters, digits, ``_``) starting with a letter, of at most
+    10 bytes in the file's ``encoding`` (GBK: 2 per Chinese character, UTF-8: 3), so that ``部件名称`` (8 bytes in
+    GBK) keeps its name in a GBK file and ``材质`` in either (gis-notes §4.1)."""
+    if not _DBF_NAME.fullmatch(name):
+        return False
+    try:
+        return len(name.encode(encoding)) <= SHAPEFILE_MAX_NAME_BYTES
+    except UnicodeEncodeError:
+        return False
+
+
+def shapefile_field_map(columns: Iterable[object], encoding: str = "utf-8") -> dict[str, str]:
+    """Map column names to Shapefile field names (≤ 10 bytes in ``encoding``, unique ignoring case).
+
+    Names in ``SHAPEFILE_FIELDS`` take their fixed name; a name that fits a DBF field as it is (:func:`_fits_dbf`:
+    a word of at most 10 bytes in the file's encoding, Chinese included) keeps it; others are folded as described in
+    the module docstring. Deterministic: the same columns in the same order always give the same names."""
     names = [str(c) for c in columns]
     taken = {SHAPEFILE_FIELDS[n].upper() for n in names if n in SHAPEFILE_FIELDS}
     result: dict[str, str] = {}
     for position, name in enumerate(names, start=1):
         if name in SHAPEFILE_FIELDS:
             result[name] = SHAPEFILE_FIELDS[name]
+            continue
+        if not name.isascii() and _fits_dbf(name, encoding) and name.upper() not in taken:
+            taken.add(name.upper())
+            result[name] = name
             continue
         base = _ascii_fold(name) or f"FIELD{position}"
         if base[0].isdigit():
@@ -200,6 +225,85 @@ def shapefile_field_map(columns: Iterable[object]) -> dict[str, str]:
         taken.add(candidate.upper())
         result[name] = candidate
     return result
+
+
+#: The field map of a Shapefile export beside it (``<name>.fields.csv``): each field whose name is not its column's
+#: (a custom name too long for a DBF field, ``备注说明 → FIELD23``) with the column's name, which
+#: :func:`read_layer_any` gives back when it reads that Shapefile.
+FIELD_MAP_SUFFIX = ".fields.csv"
+FIELD_MAP_HEADER = ("shapefile_field", "name")
+
+
+def field_map_path(path: Path) -> Path:
+    """The field-map sidecar of the Shapefile ``path`` (``s.shp`` → ``s.fields.csv``)."""
+    return Path(path).with_suffix(FIELD_MAP_SUFFIX)
+
+
+def _write_field_map(path: Path, renamed: Mapping[str, str]) -> Path | None:
+    """Write (or, without renames, remove an earlier export's) field map beside the Shapefile ``path``: UTF-8 with
+    BOM (Excel opens it), one line per renamed field."""
+    sidecar = field_map_path(path)
+    if not renamed:
+        if sidecar.exists() and _is_field_map(sidecar):  # an earlier export's: it would rename this file's fields
+            sidecar.unlink()
+        return None
+    frame = pd.DataFrame({FIELD_MAP_HEADER[0]: list(renamed.values()), FIELD_MAP_HEADER[1]: list(renamed)})
+    to_csv(frame, sidecar, index=False, encoding="utf-8-sig")
+    return sidecar
+
+
+def _is_field_map(sidecar: Path) -> bool:
+    try:
+        with sidecar.open(encoding="utf-8-sig") as fh:
+            first = fh.readline().strip()
+    except (OSError, UnicodeDecodeError):
+        return False
+    return first.replace('"', "") == ",".join(FIELD_MAP_HEADER)
+
+
+def _apply_field_map(gdf: gpd.GeoDataFrame, path: Path, notes: list[str] | None) -> gpd.GeoDataFrame:
+    """The Shapefile's fields renamed back to the names its field map (:func:`field_map_path`, written by the
+    export) gives, said in ``notes``; ``gdf`` as it is without a field map. A field map that is not one, or that
+    would give a name twice, is refused: which column is which is not ours to guess."""
+    sidecar = field_map_path(path)
+    if not sidecar.exists():
+        return gdf
+    try:
+        table = pd.read_csv(sidecar, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+    except (UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        raise InvalidInput(
+            f"{path}: its field map {sidecar.name} is not readable ({exc}); remove it to read the fields as they are",
+            detail={"path": str(sidecar)},
+        ) from None
+    if tuple(table.columns) != FIELD_MAP_HEADER:
+        raise InvalidInput(
+            f"{path}: its field map {sidecar.name} has the columns {', '.join(map(str, table.columns))}, not "
+            f"{', '.join(FIELD_MAP_HEADER)}; remove it to read the fields as they are",
+            detail={"path": str(sidecar)},
+        )
+    fields = {str(c).upper(): str(c) for c in gdf.columns if c != gdf.geometry.name}
+    renames: dict[str, str] = {}
+    for field, name in zip(table[FIELD_MAP_HEADER[0]], table[FIELD_MAP_HEADER[1]], strict=True):
+        column = fields.get(field.strip().upper())
+        if column is not None and name.strip():
+            renames[column] = name.strip()
+    result = [renames.get(str(c), str(c)) for c in gdf.columns if c != gdf.geometry.name]
+    twice = next((n for n in result if result.count(n) > 1), None)
+    if twice is not None:
+        raise InvalidInput(
+            f"{path}: its field map {sidecar.name} names a field {twice!r}, which the file already has; remove one "
+            "of the two fields, or the field map to read the fields as they are",
+            detail={"path": str(sidecar), "field": twice},
+        )
+    if renames:
+        message = f"{path.name}: field names from {sidecar.name} (written by the export): " + ", ".join(
+            f"{field} → {name}" for field, name in renames.items()
+        )
+        if notes is not None:
+            notes.append(message)
+        else:
+            warnings.warn(message, FieldRenamed, stacklevel=3)
+    return gdf.rename(columns=renames)
 
 
 def estimate_shapefile_size(
@@ -880,7 +984,7 @@ def _write_shapefile(
     """Write the Shapefile; the files written, the warnings of :func:`standard_widths` and the one naming the
     columns whose field names are not theirs."""
     geom_name = gdf.geometry.name
-    field_map = shapefile_field_map(c for c in gdf.columns if c != geom_name)
+    field_map = shapefile_field_map((c for c in gdf.columns if c != geom_name), encoding)
     gdf = gdf.rename(columns=field_map)
     dates = tuple(field_map[c] for c in dates)
     lengths = {field_map[c]: n for c, n in lengths.items() if c not in dates}
@@ -900,11 +1004,14 @@ def _write_shapefile(
         if name not in SHAPEFILE_FIELDS and field.upper() != name.upper() and name != geom_name
     }
     said: list[str] = []
+    sidecar = field_map_path(path)
     if renamed:  # a city's own column named in Chinese or longer than 10 bytes: said, not silently replaced
         said.append(
-            f"{path.name}: Shapefile field names are ASCII of at most 10 bytes: "
+            f"{path.name}: Shapefile field names are at most 10 bytes ({_SHP_ENCODINGS[encoding]}: "
+            f"{'2' if encoding == 'gbk' else '3'} per Chinese character): "
             + ", ".join(f"{name} → {field}" for name, field in renamed.items())
-            + " (GeoPackage, GeoJSON, CSV and .xlsx keep the names)"
+            + f"; {sidecar.name} beside it keeps the names, and an import of the Shapefile reads them back from it "
+            "(keep it with the .shp, .dbf, .prj and .cpg); GeoPackage, GeoJSON, CSV and .xlsx keep the names"
         )
 
     shp_bytes, dbf_bytes = estimate_shapefile_size(gdf, encoding, widths)
@@ -924,7 +1031,8 @@ def _write_shapefile(
     if not cpg.exists() or cpg.read_text(encoding="ascii").strip() != cpg_name:
         cpg.write_text(cpg_name, encoding="ascii")
     files = [p for p in (path.with_suffix(s) for s in (".shp", ".shx", ".dbf", ".prj", ".cpg")) if p.exists()]
-    return files, long_values, said
+    written = _write_field_map(path, renamed)
+    return files + ([written] if written else []), long_values, said
 
 
 def list_layers(path: Path) -> list[str]:
@@ -1027,7 +1135,9 @@ def read_layer_any(
     which GDAL would read as ISO-8859-1) the text must be valid UTF-8, else it is read as GB18030 (the superset
     of GBK) and ``GB18030_NOTE`` is appended to ``notes`` (issued as an ``EncodingGuessed`` warning without
     ``notes``). Text that is neither is
-    refused: the user names the encoding."""
+    refused: the user names the encoding. A Shapefile with a field map beside it (``<name>.fields.csv``, written by
+    :func:`write_layer`) gets its fields' own names back from it, said in ``notes`` (a ``FieldRenamed`` warning
+    without ``notes``)."""
     path = Path(path)
     suffix = path.suffix.lower()
     if encoding is not None:
@@ -1054,7 +1164,15 @@ def read_layer_any(
             return gdf
         return gdf.set_crs(csv_crs) if csv_crs else gdf
     name = resolve_layer(path, layer)
-    if encoding is not None or suffix not in _SHAPEFILE_SUFFIXES:
+    if suffix not in _SHAPEFILE_SUFFIXES:
+        return _read_ogr(path, name, encoding)
+    return _apply_field_map(_read_shapefile(path, name, encoding, notes), path, notes)
+
+
+def _read_shapefile(path: Path, name: str, encoding: str | None, notes: list[str] | None) -> gpd.GeoDataFrame:
+    """A Shapefile read in ``encoding``, else as its ``.cpg`` or language driver id says, else guessed (see
+    :func:`read_layer_any`)."""
+    if encoding is not None:
         return _read_ogr(path, name, encoding)
     ldid = shapefile_ldid(path)
     if _sidecar(path, ".cpg") is not None or ldid not in _UNSAID_LDIDS:
@@ -1071,7 +1189,7 @@ def read_layer_any(
     if notes is not None:
         notes.append(message)
     else:
-        warnings.warn(message, EncodingGuessed, stacklevel=2)
+        warnings.warn(message, EncodingGuessed, stacklevel=3)
     return gdf
 
 

@@ -535,3 +535,57 @@ def test_an_export_with_custom_attributes_on_some_components_imports_back_unchan
         assert history_rows(loaded) == history, name
         with loaded.connect() as conn:
             assert conn.execute(text("SELECT id, attrs, version FROM components ORDER BY id")).all() == before, name
+
+
+#: Custom attribute names of 2 to 6 Chinese characters: 4–12 bytes in GBK, 6–18 in UTF-8 (a DBF field name holds 10).
+CHINESE_ATTRS = ["材质", "长度米", "部件名称", "备注说明文字", "养护合同编号"]
+
+
+@pytest.mark.parametrize(
+    ("encoding", "renamed"),
+    [("gbk", ["养护合同编号", "备注说明文字"]), ("utf-8", ["养护合同编号", "备注说明文字", "部件名称"])],
+)
+def test_a_shapefile_with_chinese_custom_attributes_round_trips_unchanged(
+    loaded: Engine, tmp_path: Path, encoding: str, renamed: list[str]
+) -> None:
+    """review50 F1: a custom name too long for a DBF field became FIELD<n>, which the import took as a new
+    attribute: every round trip added keys and updated every component. A name that fits in the file's encoding
+    (GBK: 2 bytes per Chinese character) keeps it; the others are written to the field map beside the Shapefile,
+    which the import reads back: export → import → export → import is unchanged for every row."""
+    xs, ys = inside_points(3, seed=51)
+    rows = [
+        {"class_code": LAMP, "lon": xs[0], "lat": ys[0], "材质": "铸铁", "长度米": "12", "部件名称": "红桥路口西",
+         "备注说明文字": "夜间检修", "养护合同编号": "0012-2024"},
+        {"class_code": BIN, "lon": xs[1], "lat": ys[1], "材质": "不锈钢", "部件名称": "垃圾箱乙"},
+        {"class_code": BIN, "lon": xs[2], "lat": ys[2], "长度米": "3"},
+    ]  # fmt: skip
+    assert run(loaded, write_csv(tmp_path / "in.csv", rows)).inserted == 3
+    with loaded.connect() as conn:
+        before = conn.execute(text("SELECT id, attrs, version FROM components ORDER BY id")).all()
+    history = history_rows(loaded)
+    for name in ("a.shp", "b.shp"):
+        path = tmp_path / name
+        notes: list[str] = []
+        with loaded.connect() as conn:
+            files = export_components(conn, path, fmt=None, encoding=encoding, crs=None, notes=notes)
+        sidecar = path.with_suffix(".fields.csv")
+        assert sidecar in files
+        fields = list(pyogrio.read_info(path)["fields"])[len(STANDARD_FIELDS) :]
+        kept = [n for n in sorted(CHINESE_ATTRS) if n not in renamed]
+        assert [f for f in fields if not f.startswith("FIELD")] == kept
+        mapping = pd.read_csv(sidecar, dtype=str, encoding="utf-8-sig")
+        assert sorted(mapping["name"]) == sorted(renamed) and all(mapping["shapefile_field"].str.startswith("FIELD"))
+        said = next(n for n in notes if "Shapefile field names" in n)
+        assert f"{sidecar.name} beside it keeps the names" in said
+        summary = run(loaded, path)
+        assert (summary.read, summary.inserted, summary.updated, summary.unchanged) == (3, 0, 0, 3), summary.to_text()
+        assert f"{name}: field names from {sidecar.name} (written by the export): " in summary.to_text()
+        assert history_rows(loaded) == history
+        with loaded.connect() as conn:
+            assert conn.execute(text("SELECT id, attrs, version FROM components ORDER BY id")).all() == before
+    # The Shapefile without its field map (a copy that left it behind): as before, FIELD<n> is a custom column of
+    # its own, an update of each component that has a value under a renamed name.
+    (tmp_path / "b.fields.csv").unlink()
+    without = run(loaded, tmp_path / "b.shp", dry_run=True)
+    assert (without.updated, without.unchanged) == (1 if encoding == "gbk" else 2, 2 if encoding == "gbk" else 1)
+    assert "field names from" not in without.to_text()

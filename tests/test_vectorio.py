@@ -62,7 +62,9 @@ def units() -> gpd.GeoDataFrame:
 def test_shapefile_round_trip_keeps_chinese(tmp_path: Path, encoding, cpg, ldid) -> None:
     gdf = units()
     files = write_layer(gdf, tmp_path / "units.shp", encoding=encoding)
-    assert [f.suffix for f in files] == [".shp", ".shx", ".dbf", ".prj", ".cpg"]
+    # 网格编号 is 8 bytes in GBK, a field name as it is; 12 in UTF-8, FIELD9, whose name the field map keeps.
+    sidecar = ["units.fields.csv"] if encoding == "utf-8" else []
+    assert [f.name for f in files] == [f"units{s}" for s in (".shp", ".shx", ".dbf", ".prj", ".cpg")] + sidecar
     assert (tmp_path / "units.cpg").read_bytes() == cpg.encode("ascii")
     assert (tmp_path / "units.dbf").read_bytes()[29] == ldid  # the DBF language driver id
 
@@ -71,16 +73,24 @@ def test_shapefile_round_trip_keeps_chinese(tmp_path: Path, encoding, cpg, ldid)
     assert back["STRT_NAME"].tolist() == NAMES
     assert back["DIST_NAME"].tolist() == ["东城区"] * 3
     assert back["LEADER"].tolist()[:2] == ["张三", "李四"]
-    assert back["FIELD9"].tolist() == ["网格001", "网格002", "网格003"]  # all-Chinese name → FIELD<position>
+    chinese = "FIELD9" if encoding == "utf-8" else "网格编号"  # all-Chinese name too long → FIELD<position>
+    assert back[chinese].tolist() == ["网格001", "网格002", "网格003"]
     assert back["T3_CODE"].tolist() == ["001", "002", "003"]
     assert back["AREA_M2"].tolist() == [1234.5, 2345.6, 3456.7]
     assert back.crs.equals(gdf.crs)
     np.testing.assert_allclose(back.to_crs(4547).area, gdf.to_crs(4547).area, rtol=1e-9)
 
-    # Field names in the DBF: ASCII, at most 10 bytes.
+    # Field names in the DBF: at most 10 bytes in its encoding.
     fields = pyogrio.read_info(tmp_path / "units.shp")["fields"]
-    assert all(f.isascii() and len(f.encode()) <= 10 for f in fields)
-    assert list(fields) == list(shapefile_field_map(gdf.columns.drop("geometry")).values())
+    assert all(len(f.encode(encoding)) <= 10 for f in fields)
+    assert list(fields) == list(shapefile_field_map(gdf.columns.drop("geometry"), encoding).values())
+    # read_layer_any reads the field map back: every column under its own name.
+    notes: list[str] = []
+    again = read_layer_any(tmp_path / "units.shp", notes=notes)
+    assert "网格编号" in again.columns and "FIELD9" not in again.columns
+    assert notes == (
+        ["units.shp: field names from units.fields.csv (written by the export): FIELD9 → 网格编号"] if sidecar else []
+    )
 
     # The bytes on disk really are in the declared encoding.
     dbf = (tmp_path / "units.dbf").read_bytes()
@@ -130,14 +140,33 @@ def test_field_map_fixed_fallback_and_unique() -> None:
     assert mapping["street_code"] == "STRT_CODE"
     assert mapping["community_code"] == "COMM_CODE"
     assert mapping["component_category"] == "component"
-    assert mapping["名称"] == "FIELD5"
+    assert mapping["名称"] == "名称"  # 6 bytes in UTF-8: a DBF field name as it is
     assert mapping["2nd"] == "F2nd"
-    assert mapping["Größe"] == "Groe"  # ß has no ASCII decomposition
+    assert mapping["Größe"] == "Größe"  # 7 bytes in UTF-8: kept
+    assert shapefile_field_map(["Größe"], "gbk") == {"Größe": "Groe"}  # GBK has no ö, ß (and no ASCII form of ß)
     assert mapping["abcdefghijk1"] == "abcdefghij"
     assert mapping["abcdefghijk2"] == "abcdefgh_1"
     assert mapping["code"] == "CODE" and mapping["CODE"] == "CODE_1"  # the fixed name wins
     assert len({v.upper() for v in mapping.values()}) == len(mapping)
-    assert all(v.isascii() and len(v) <= 10 for v in mapping.values())
+    assert all(len(v.encode()) <= 10 for v in mapping.values())
+    # Measured in the file's encoding: 2 bytes per Chinese character in GBK, 3 in UTF-8.
+    names = ["部件名称", "设置位置说明", "材质", "备注(旧)", "长度米", "井盖材质类型"]
+    assert list(shapefile_field_map(names, "gbk").values()) == [
+        "部件名称",
+        "FIELD2",
+        "材质",
+        "FIELD4",
+        "长度米",
+        "FIELD6",
+    ]
+    assert list(shapefile_field_map(names, "utf-8").values()) == [
+        "FIELD1",
+        "FIELD2",
+        "材质",
+        "FIELD4",
+        "长度米",
+        "FIELD6",
+    ]
     # The fixed table itself is valid and collision-free.
     assert all(v.isascii() and len(v) <= 10 for v in SHAPEFILE_FIELDS.values())
     assert len(set(SHAPEFILE_FIELDS.values())) == len(SHAPEFILE_FIELDS)
@@ -661,10 +690,30 @@ def test_a_column_the_shapefile_cannot_name_is_said_with_its_field_name(tmp_path
     notes: list[str] = []
     write_layer(gdf, tmp_path / "r.shp", notes=notes)
     assert notes == [
-        "r.shp: Shapefile field names are ASCII of at most 10 bytes: 巡查频次 → FIELD2, maintenance_contract_no → "
-        "maintenanc (GeoPackage, GeoJSON, CSV and .xlsx keep the names)"
+        "r.shp: Shapefile field names are at most 10 bytes (UTF-8: 3 per Chinese character): 巡查频次 → FIELD2, "
+        "maintenance_contract_no → maintenanc; r.fields.csv beside it keeps the names, and an import of the "
+        "Shapefile reads them back from it (keep it with the .shp, .dbf, .prj and .cpg); GeoPackage, GeoJSON, CSV "
+        "and .xlsx keep the names"
     ]
     assert list(gpd.read_file(tmp_path / "r.shp").columns)[:4] == ["CODE", "FIELD2", "maintenanc", "AREA_M2"]
+    assert (tmp_path / "r.fields.csv").read_text(encoding="utf-8-sig").splitlines() == [
+        "shapefile_field,name",
+        "FIELD2,巡查频次",
+        "maintenanc,maintenance_contract_no",
+    ]
+    assert list(read_layer_any(tmp_path / "r.shp", notes=notes).columns)[:4] == [
+        "CODE",
+        "巡查频次",
+        "maintenance_contract_no",
+        "AREA_M2",
+    ]
+    # GBK holds 巡查频次 (8 bytes) as it is; an export without renames removes an earlier export's field map.
+    notes.clear()
+    gdf = gdf.drop(columns="maintenance_contract_no")
+    files = write_layer(gdf, tmp_path / "r.shp", encoding="gbk", notes=notes)
+    assert notes == [] and not (tmp_path / "r.fields.csv").exists()
+    assert "r.fields.csv" not in [f.name for f in files]
+    assert list(gpd.read_file(tmp_path / "r.shp").columns)[:3] == ["CODE", "巡查频次", "AREA_M2"]
     with pytest.warns(vectorio.FieldRenamed, match="巡查频次 → FIELD2"):
         write_layer(gdf, tmp_path / "w.shp")
     notes.clear()
