@@ -46,7 +46,9 @@ geometry        the layer geometry; in a CSV or sheet a ``wkt``/``geometry``/``g
 (Shapefile-truncated ``initial_da``, ``change_dat``, ``data_sourc`` are recognised too.)
 
 Coordinates, in order of precedence: ``lon_field``/``lat_field``; ``x_field``/``y_field``; the layer
-geometry (non-empty); a CSV WKT column; lon/lat columns; x/y columns. ``src_crs`` (any pyproj CRS string)
+geometry (non-empty); a CSV WKT column (with lon/lat or x/y columns beside it, as an .xlsx components export has:
+each row from the one it fills, both refused unless the WKT is that point); lon/lat columns; x/y columns. Label
+points (:data:`LABEL_COLUMNS`) are never coordinates. ``src_crs`` (any pyproj CRS string)
 overrides the file's CRS and is needed for projected x/y (metres); without it coordinates are taken as
 CGCS2000/WGS-84 lon/lat. ``src_datum`` (wgs84|cgcs2000|gcj02|bd09) removes the Chinese web-map offsets.
 Everything ends as storage lon/lat (EPSG:4490). Lines and polygons are kept (``geom_wkb``) and checked at
@@ -185,6 +187,10 @@ DERIVED_COLUMNS: frozenset[str] = frozenset(
         "zgbmmc",  # 主管部门 / 权属单位 / 养护单位名称
         "qsdwmc",
         "yhdwmc",
+        "label_lon",  # a label point inside a shape (LABEL_COLUMNS): from the geometry
+        "label_lat",
+        "label_x",
+        "label_y",
     }
 )
 #: The department-name columns of a file (lower case; among :data:`DERIVED_COLUMNS`): never stored — the code
@@ -503,6 +509,22 @@ def _find_field(path: Path, columns: list[str], field: str, aliases: tuple[str, 
     return _find(columns, aliases, taken)
 
 
+#: Columns of a label point (a point inside each shape: an .xlsx grids export, and a components one before it wrote
+#: lon/lat and wkt), lower case: never a component's geometry, which would turn its line or polygon into a point.
+LABEL_COLUMNS: frozenset[str] = frozenset({"label_lon", "label_lat", "label_x", "label_y"})
+
+
+def label_refusal(path: Path, column: str) -> str:
+    """Why a file's label-point column is not taken as coordinates."""
+    return bilingual(
+        f"{path}:列 {column} 是每个图形内部的标注点,不是部件的几何,不能作为坐标导入(线、面会变成点);请重新导出"
+        "(.xlsx 导出现以 lon/lat 写点、以 wkt 写其他图形)或改用 GeoPackage、GeoJSON、CSV 导出",
+        f"{path}: column {column} is a label point inside each shape, not the component's geometry, and is not "
+        "imported as coordinates (a line or polygon would become a point); export the components again (the .xlsx "
+        "export writes lon/lat for points and wkt for the other shapes) or use the GeoPackage, GeoJSON or CSV export",
+    )
+
+
 def _explicit(columns: list[str], name: str | None, argument: str) -> str | None:
     if name is None:
         return None
@@ -766,39 +788,56 @@ def read_component_file(
     cityfiles.refuse_repeated_columns(path, columns)  # a layer's (a CSV's and a sheet's are, as they were read)
     taken: set[str] = set()
     mapping: dict[str, str] = {}  # canonical → source column
-    explicit_class = _explicit(columns, class_field, "class_field")
+    explicit_class = _explicit(columns, class_field, "--class-field")
     if explicit_class:
         mapping["class_code"] = explicit_class
         taken.add(explicit_class)
 
     # Coordinates first, so that e.g. an explicit x/y pair is not also read as something else.
-    lon_col = _explicit(columns, lon_field, "lon_field")
-    lat_col = _explicit(columns, lat_field, "lat_field")
-    x_col = _explicit(columns, x_field, "x_field")
-    y_col = _explicit(columns, y_field, "y_field")
+    lon_col = _explicit(columns, lon_field, "--lon-field")
+    lat_col = _explicit(columns, lat_field, "--lat-field")
+    x_col = _explicit(columns, x_field, "--x-field")
+    y_col = _explicit(columns, y_field, "--y-field")
     wkt_col = None
+    points: tuple[str, str] | None = None  # lon/lat (x/y) of the point rows beside a WKT column
     if (lon_col is None) != (lat_col is None) or (x_col is None) != (y_col is None):
-        raise InvalidInput("give both lon_field and lat_field (or both x_field and y_field)")
+        raise InvalidInput(
+            bilingual(
+                "请同时给出 --lon-field 和 --lat-field(或同时给出 --x-field 和 --y-field)",
+                "give both --lon-field and --lat-field (or both --x-field and --y-field)",
+            )
+        )
+    label = next((c for c in (lon_col, lat_col, x_col, y_col) if c and c.strip().lower() in LABEL_COLUMNS), None)
+    if label is not None:
+        raise InvalidInput(label_refusal(path, label), detail={"path": str(path), "field": label})
     pair = (lon_col, lat_col) if lon_col else (x_col, y_col) if x_col else None
     if pair is None and geoms is None:
         wkt_col = _find_field(path, columns, "wkt", COORD_ALIASES["wkt"], taken)
-        if wkt_col is None:
-            lon_a, lat_a, x_a, y_a = (
-                _find_field(path, columns, f, COORD_ALIASES[f], taken) for f in ["lon", "lat", "x", "y"]
+        lon_a, lat_a, x_a, y_a = (
+            _find_field(path, columns, f, COORD_ALIASES[f], taken) for f in ["lon", "lat", "x", "y"]
+        )
+        found = (lon_a, lat_a) if lon_a and lat_a else (x_a, y_a) if x_a and y_a else None
+        if wkt_col is not None:
+            points = found
+        else:
+            pair = found
+        if pair is None and wkt_col is None:
+            labels = [c for c in columns if c.strip().lower() in LABEL_COLUMNS]
+            if labels:  # an .xlsx components export written before the sheet carried lon/lat and wkt
+                raise InvalidInput(label_refusal(path, labels[0]), detail={"path": str(path), "columns": columns})
+            raise InvalidInput(
+                f"{path}: no coordinates: no geometry, no WKT column and no lon/lat (经度/纬度) or "
+                "PointX/PointY columns; name them with --lon-field/--lat-field or --x-field/--y-field. "
+                f"Columns: {', '.join(columns)}",
+                detail={"path": str(path), "columns": columns},
             )
-            pair = (lon_a, lat_a) if lon_a and lat_a else (x_a, y_a) if x_a and y_a else None
-            if pair is None:
-                raise InvalidInput(
-                    f"{path}: no coordinates: no geometry, no WKT column and no lon/lat (经度/纬度) or "
-                    f"PointX/PointY columns; name them with lon_field/lat_field or x_field/y_field. "
-                    f"Columns: {', '.join(columns)}",
-                    detail={"path": str(path), "columns": columns},
-                )
     if pair is not None:
         taken.update(pair)  # type: ignore[arg-type]
         geoms = None  # explicit/attribute coordinates win over the layer geometry
     if wkt_col is not None:
         taken.add(wkt_col)
+    if points is not None:
+        taken.update(points)
 
     for canonical, aliases in FIELD_ALIASES.items():
         if canonical in mapping:
@@ -867,6 +906,24 @@ def read_component_file(
                 raw, x, y, lon, lat, crs, np.array([f"{_num(a)},{_num(b)}" for a, b in zip(x, y, strict=True)])
             )
         meta["coordinates"] = "geometry"
+        if points is not None:  # wkt for the shapes, lon/lat (x/y) for the points: an .xlsx components export
+            wkt_given = raw["geometry_text"].to_numpy(dtype=object) != ""
+            lon_text, lat_text = (_strip(table[c]).to_numpy(dtype=object) for c in points)
+            x = pd.to_numeric(pd.Series(lon_text), errors="coerce").to_numpy(dtype=float)
+            y = pd.to_numeric(pd.Series(lat_text), errors="coerce").to_numpy(dtype=float)
+            point_lon, point_lat = _points_to_storage(x, y, crs, datum)
+            lon[~wkt_given], lat[~wkt_given] = point_lon[~wkt_given], point_lat[~wkt_given]
+            raw["lon_text"], raw["lat_text"] = lon_text, lat_text
+            for field, column in zip(("lon", "lat"), points, strict=True):
+                if column in unsaved_formulas:
+                    raw[f"{field}_unsaved_formula"] = unsaved_formulas[column]
+            both = wkt_given & ((lon_text != "") | (lat_text != ""))
+            with np.errstate(invalid="ignore"):  # a point WKT at the lon/lat given is one position, said twice
+                same = is_point & (np.abs(lon - point_lon) <= POSITION_TOLERANCE_DEG)
+                same &= np.abs(lat - point_lat) <= POSITION_TOLERANCE_DEG
+            raw["coordinates_twice"] = both & ~same
+            meta["coordinates"] = "mixed"
+            meta["coordinate_fields"] = [wkt_col, *points]
     if _is_storage_like(crs):
         _refuse_projected(path, lon, lat, crs)
     raw["lon"] = lon
@@ -1115,26 +1172,43 @@ def validate_components(
     beyond_crs = _texts(raw, "beyond_crs")
     beyond = beyond_crs != ""
     errors.add(beyond, "coordinates", _texts(raw, "beyond_crs_value"), beyond_crs)
-    if meta.get("coordinates") == "geometry":
-        geometry_text = _texts(raw, "geometry_text")
-        reason = np.where(geometry_text == "", "missing geometry", "unparseable geometry (WKT)")
-        errors.add(~finite & ~beyond, "geometry", geometry_text, reason)
-    else:
+    mode = meta.get("coordinates")
+    # Rows whose position is a WKT geometry: all of a layer's or a WKT column's; in a sheet with wkt and lon/lat
+    # ("mixed": an .xlsx components export), those with a WKT, the others' being their lon/lat.
+    geometry_text = _texts(raw, "geometry_text")
+    by_wkt = np.full(n, mode == "geometry") if mode != "mixed" else geometry_text != ""
+    if mode in ("geometry", "mixed"):
+        missing_geometry = np.where(geometry_text == "", "missing geometry", "unparseable geometry (WKT)")
+        errors.add(~finite & by_wkt & ~beyond, "geometry", geometry_text, missing_geometry)
+    if mode != "geometry":
         for field, values, label in (("lon", lon, "longitude"), ("lat", lat, "latitude")):
             if field not in given:
                 errors.add(~np.isfinite(values), field, "", f"missing {label}")
                 continue
-            missing = given[field] == ""
+            missing = (given[field] == "") & ~by_wkt
             unsaved = f"{field}_unsaved_formula"
             formula = raw[unsaved].to_numpy(dtype=bool) if unsaved in raw.columns else np.zeros(n, dtype=bool)
             errors.add(missing & ~formula, field, given[field], f"missing {label}")
             errors.add(missing & formula, field, given[field], UNSAVED_FORMULA_REASON)
-            not_number = ~missing & ~np.isfinite(values) & ~beyond
+            not_number = ~missing & ~by_wkt & ~np.isfinite(values) & ~beyond
             errors.add(not_number, field, given[field], f"unparseable {label} (not a number)")
+    if "coordinates_twice" in raw.columns:
+        errors.add(
+            raw["coordinates_twice"].to_numpy(dtype=bool),
+            "coordinates",
+            geometry_text,
+            bilingual(
+                "同一行既有 wkt 又有经纬度:图形填 wkt,点填经纬度,只填一项",
+                "both a WKT geometry and lon/lat: give a shape in wkt or a point in lon/lat, not both",
+            ),
+        )
 
     def coords(idx: np.ndarray) -> Any:
-        if len(given) == 2:  # the text as given
-            return given["lon"][idx] + "," + given["lat"][idx]
+        if len(given) == 2:  # the text as given (a WKT row of a mixed sheet: its position)
+            return [
+                f"{given['lon'][i]},{given['lat'][i]}" if not by_wkt[i] else f"{_num(lon[i])},{_num(lat[i])}"
+                for i in idx
+            ]
         return [f"{_num(lon[i])},{_num(lat[i])}" for i in idx]
 
     bx0, by0, bx1, by1 = coverage_bbox if coverage_bbox is not None else shapely.bounds(coverage)
@@ -1441,7 +1515,9 @@ def file_fields(problems: pd.DataFrame, meta: dict[str, Any]) -> pd.DataFrame:
     code taken from the identifier, a custom column's own name) is left as it is."""
     names: dict[str, str] = dict(meta.get("fields", {}))
     used = [str(c) for c in meta.get("coordinate_fields", [])]
-    if len(used) == 2:  # a lon/lat or x/y pair
+    if len(used) == 3:  # a WKT column and the lon/lat or x/y pair of the point rows
+        names.update(geometry=used[0], lon=used[1], lat=used[2], coordinates=f"{used[0]} | {used[1]}/{used[2]}")
+    elif len(used) == 2:  # a lon/lat or x/y pair
         names.update(lon=used[0], lat=used[1], coordinates=f"{used[0]}/{used[1]}")
     elif len(used) == 1:  # a WKT column, or the layer geometry
         names.update(geometry=used[0], coordinates=used[0])

@@ -1811,6 +1811,7 @@ def export_components(
         date_fields=export_fields.date_fields("components"),
         text_lengths=export_fields.text_lengths("components"),  # 表2 lengths: Shapefile field widths
         row_label="GLBJBSM",
+        shapes_as_wkt=True,  # an .xlsx: lon/lat of the points, wkt of the other shapes, so that it imports back
         notes=notes,
     )
 

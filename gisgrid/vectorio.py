@@ -500,6 +500,7 @@ def write_layer(
     date_fields: Iterable[str] = (),
     text_lengths: Mapping[str, int] | None = None,
     row_label: str | None = None,
+    shapes_as_wkt: bool = False,
     notes: list[str] | None = None,
 ) -> list[Path]:
     """Write ``gdf`` to ``path`` for analysts and return the files written (see the module docstring).
@@ -511,7 +512,10 @@ def write_layer(
     are written as date fields even when every value is empty (the schema must not depend on the rows); other
     columns are when they hold ``datetime.date`` values (:func:`date_columns`). ``text_lengths`` gives the
     standard's lengths of text columns (Shapefile field widths, see the module docstring); ``row_label`` is the
-    column that names a row in the warning about a value longer than that (the row's position otherwise)."""
+    column that names a row in the warning about a value longer than that (the row's position otherwise).
+    ``shapes_as_wkt`` (.xlsx only): the point rows' position in ``lon``/``lat`` and the other shapes' exact geometry
+    in a ``wkt`` column (as a CSV's), so that the sheet imports back (components); without it a layer with any shape
+    gets a label point of each row in ``label_lon``/``label_lat`` (grids)."""
     if not isinstance(gdf, gpd.GeoDataFrame):
         raise InvalidInput(f"{path}: expected a GeoDataFrame, got {type(gdf).__name__}")
     path = Path(path)
@@ -563,7 +567,7 @@ def write_layer(
         if fmt == "csv":
             return _write_csv(gdf, path, dates)
         if fmt == "xlsx":
-            return _write_xlsx(gdf, path, layer or path.stem)
+            return _write_xlsx(gdf, path, layer or path.stem, shapes_as_wkt)
         lengths = {c: n for c, n in (text_lengths or {}).items() if c in gdf.columns}
         written, long_values, renamed = _write_shapefile(
             gdf, path, known_encoding, max_shapefile_bytes, dates, lengths, row_label
@@ -750,21 +754,27 @@ def _csvt_type(series: pd.Series, is_date: bool) -> str:
     return "String"  # text, date-times, mixed objects: text keeps leading zeros of codes
 
 
-def _write_xlsx(gdf: gpd.GeoDataFrame, path: Path, sheet: str) -> list[Path]:
+def _write_xlsx(gdf: gpd.GeoDataFrame, path: Path, sheet: str, shapes_as_wkt: bool = False) -> list[Path]:
     """An Excel table: the attributes in text cells where they are text (codes keep their leading zeros and every
     digit, which a CSV opened in Excel loses), dates as dates, and the position — of a point, or of a point inside
     each polygon or line (a label point; the shapes need GeoPackage or Shapefile) — as ``lon``/``lat`` (or ``x``/``y``
-    in a projected CRS) at 1 cm. The CRS is written on a second sheet."""
+    in a projected CRS) at 1 cm. With ``shapes_as_wkt`` the point rows have ``lon``/``lat`` and the other rows their
+    exact geometry in a ``wkt`` column (as a CSV export's, :func:`wkt_decimals`), empty on the other kind of row: the
+    sheet then imports back. The CRS is written on a second sheet."""
     from openpyxl import Workbook
 
     geom = gdf.geometry
-    points = bool(len(geom)) and set(geom.dropna().geom_type) <= {"Point"}
-    where = geom if points else geom.representative_point()
+    is_point = np.asarray(geom.geom_type == "Point", dtype=bool)
+    present = ~np.asarray(geom.isna() | geom.is_empty, dtype=bool)
+    shapes = present & ~is_point
+    points = bool(len(geom)) and not shapes.any()
     projected = gdf.crs is not None and CRS.from_user_input(gdf.crs).is_projected
     names = ("x", "y") if projected else ("lon", "lat")
-    if not points:
+    exact = shapes_as_wkt and not points
+    where = geom if points or exact else geom.representative_point()
+    if not points and not exact:
         names = (f"label_{names[0]}", f"label_{names[1]}")
-    taken = [n for n in names if n in gdf.columns]
+    taken = [n for n in (*names, *([CSV_WKT_COLUMN] if exact else [])) if n in gdf.columns]
     if taken:
         raise InvalidInput(f"{path}: the layer already has a column named {taken[0]!r}; rename it")
     attrs = pd.DataFrame(gdf.drop(columns=geom.name))
@@ -772,8 +782,15 @@ def _write_xlsx(gdf: gpd.GeoDataFrame, path: Path, sheet: str) -> list[Path]:
         if isinstance(attrs[column].dtype, pd.DatetimeTZDtype):
             attrs[column] = [None if pd.isna(v) else v.isoformat() for v in attrs[column]]
     digits = 2 if projected else 7
-    attrs[names[0]] = where.x.round(digits).where(~where.is_empty)
-    attrs[names[1]] = where.y.round(digits).where(~where.is_empty)
+    if exact:  # the points' lon/lat, the shapes' WKT
+        geoms = np.asarray(geom.values, dtype=object)
+        attrs[names[0]] = np.round(shapely.get_x(geoms), digits)  # NaN (an empty cell) for a shape
+        attrs[names[1]] = np.round(shapely.get_y(geoms), digits)
+        wkt = shapely.to_wkt(np.asarray(geom.values, dtype=object), rounding_precision=wkt_decimals(gdf), trim=True)
+        attrs[CSV_WKT_COLUMN] = np.where(shapes, wkt, None)
+    else:
+        attrs[names[0]] = where.x.round(digits).where(~where.is_empty)
+        attrs[names[1]] = where.y.round(digits).where(~where.is_empty)
     book = Workbook()
     table = book.active
     table.title = sheet[:31]  # Excel's limit on a sheet name
@@ -795,7 +812,10 @@ def _write_xlsx(gdf: gpd.GeoDataFrame, path: Path, sheet: str) -> list[Path]:
     crs = CRS.from_user_input(gdf.crs) if gdf.crs is not None else None
     about.append(["crs", f"EPSG:{crs.to_epsg()}" if crs is not None and crs.to_epsg() else "unknown"])
     about.append(["name", crs.name if crs is not None else ""])
-    about.append(["position", f"{names[0]}, {names[1]}: " + ("the point" if points else "a point inside each shape")])
+    position = f"{names[0]}, {names[1]}: " + ("the point" if points or exact else "a point inside each shape")
+    if exact:
+        position += f"; {CSV_WKT_COLUMN}: the shape (lines, polygons, multipoints)"
+    about.append(["position", position])
     xlsx_text(book)
     try:
         book.save(path)

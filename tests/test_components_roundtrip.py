@@ -589,3 +589,62 @@ def test_a_shapefile_with_chinese_custom_attributes_round_trips_unchanged(
     without = run(loaded, tmp_path / "b.shp", dry_run=True)
     assert (without.updated, without.unchanged) == (1 if encoding == "gbk" else 2, 2 if encoding == "gbk" else 1)
     assert "field names from" not in without.to_text()
+
+
+def test_an_excel_export_with_a_line_and_a_multipoint_reimports_unchanged(loaded: Engine, tmp_path: Path) -> None:
+    """review50 F2: one line or multipoint switched the whole sheet to label_lon/label_lat, which the import did not
+    know (and, named with --lon-field/--lat-field, turned the line into a point). The point rows keep lon/lat, the
+    other shapes their exact geometry in wkt (as a CSV's): the sheet imports back unchanged. A label point is never
+    a component's geometry."""
+    from openpyxl import load_workbook
+    from shapely.geometry import LineString, MultiPoint, Point
+
+    xs, ys = inside_points(5, seed=61)
+    layer = gpd.GeoDataFrame(
+        {"class_code": [LAMP, BIN, LAMP], "name": ["路灯", "围栏", "双灯"]},
+        geometry=[
+            Point(xs[0], ys[0]),
+            LineString([(xs[1], ys[1]), (xs[2], ys[2])]),
+            MultiPoint([(xs[3], ys[3]), (xs[4], ys[4])]),
+        ],
+        crs="EPSG:4490",
+    )
+    layer.to_file(tmp_path / "in.geojson", engine="pyogrio")
+    assert run(loaded, tmp_path / "in.geojson").inserted == 3
+    with loaded.connect() as conn:
+        before = conn.execute(text("SELECT id, ST_AsText(geom), attrs, version FROM components ORDER BY id")).all()
+    history = history_rows(loaded)
+    out = export(loaded, tmp_path / "c.xlsx")
+    book = load_workbook(out)
+    table = book["components"]
+    header = [c.value for c in table[1]]
+    assert header == [*STANDARD_FIELDS, "lon", "lat", "wkt"]
+    rows = {r[header.index("GLBJMC")].value: r for r in table.iter_rows(min_row=2)}
+    cells = {name: [r[header.index(c)].value for c in ("lon", "lat", "wkt")] for name, r in rows.items()}
+    assert cells["路灯"][:2] == [round(xs[0], 7), round(ys[0], 7)] and cells["路灯"][2] is None
+    assert cells["围栏"][:2] == [None, None] and cells["围栏"][2].startswith("LINESTRING (")
+    assert cells["双灯"][:2] == [None, None] and cells["双灯"][2].startswith("MULTIPOINT (")
+    assert book["CRS"]["B3"].value == "lon, lat: the point; wkt: the shape (lines, polygons, multipoints)"
+    summary = run(loaded, out)
+    assert (summary.read, summary.inserted, summary.updated, summary.unchanged) == (3, 0, 0, 3), summary.to_text()
+    assert history_rows(loaded) == history
+
+    # An .xlsx written before (label_lon/label_lat on every row) is refused whole, also when the label columns are
+    # named as the coordinates: its line would become a point.
+    table.cell(row=1, column=header.index("lon") + 1, value="label_lon")
+    table.cell(row=1, column=header.index("lat") + 1, value="label_lat")
+    table.delete_cols(header.index("wkt") + 1)
+    book.save(tmp_path / "old.xlsx")
+    refusal = (
+        f"{tmp_path / 'old.xlsx'}: column label_lon is a label point inside each shape, not the component's geometry, "
+        "and is not imported as coordinates"
+    )
+    for options in ({}, {"lon_field": "label_lon", "lat_field": "label_lat"}):
+        with pytest.raises(InvalidInput) as err:
+            run(loaded, tmp_path / "old.xlsx", **options)
+        assert refusal in str(err.value)
+    with loaded.connect() as conn:
+        assert (
+            conn.execute(text("SELECT id, ST_AsText(geom), attrs, version FROM components ORDER BY id")).all() == before
+        )
+    assert history_rows(loaded) == history

@@ -946,3 +946,38 @@ def test_a_sheet_says_a_lost_leading_zero_and_a_formula_without_a_saved_value(tm
             "reason": unsaved,
         },
     ]
+
+
+def test_a_sheet_with_wkt_and_lon_lat_takes_each_row_from_the_one_it_fills(tmp_path: Path, cat: Catalogue) -> None:
+    """review50 F2: a components .xlsx (and a CSV like it) carries lon/lat for the points and wkt for the other
+    shapes: each row is read from the one it fills, neither being a custom attribute. A row filling both is
+    refused, unless its WKT is the point its lon/lat give; a row filling neither lacks its coordinates."""
+    path = tmp_path / "m.csv"
+    path.write_text(
+        "class_code,lon,lat,wkt,材质\n"
+        "01037,116.45,39.95,,铸铁\n"
+        '01037,,,"LINESTRING (116.41 39.91, 116.42 39.92)",\n'
+        '01037,116.43,39.93,"POINT (116.43 39.93)",\n'
+        '01037,116.44,39.94,"LINESTRING (116.41 39.91, 116.42 39.92)",\n'
+        "01037,,,,\n"
+        "01037,116.45,abc,,\n",
+        encoding="utf-8",
+    )
+    raw = read_component_file(path)
+    assert raw.attrs["gisgrid"]["coordinate_fields"] == ["wkt", "lon", "lat"]
+    assert raw["attrs"].tolist()[0] == {"材质": "铸铁"}
+    assert raw["lon"].tolist()[:3] == [116.45, 116.41, 116.43]  # the line: a point on it
+    assert raw["geom_wkb"].notna().tolist() == [False, True, False, True, False, False]
+    result = validate(raw, cat)
+    assert result.accepted["_row"].tolist() == [2, 3, 4]
+    assert result.errors[["row", "field", "reason"]].values.tolist() == [
+        [
+            5,
+            "coordinates",
+            "同一行既有 wkt 又有经纬度:图形填 wkt,点填经纬度,只填一项 / both a WKT geometry and lon/lat: give a shape "
+            "in wkt or a point in lon/lat, not both",
+        ],
+        [6, "lon", "缺少经度 / missing longitude"],
+        [6, "lat", "缺少纬度 / missing latitude"],
+        [7, "lat", "纬度无法解析(不是数字) / unparseable latitude (not a number)"],
+    ]
