@@ -19,9 +19,11 @@ scheme, and the older export names unit_grid, STRT_CODE, COMM_CODE; the Chinese 
 :data:`DERIVED_COLUMNS_ZH`) are recognised and not stored — the unit grid,
 street and community come from the location, names from the department codes (a ZGBMMC/QSDWMC/YHDWMC name that is
 not the one registered for its code is warned about: ``ValidationResult.warnings``) — and every other unmatched column
-goes, as text, into the per-row dict ``attrs`` (e.g. BGID, DeptName1, SetLoc, Material; an import lists them in a
-note: :func:`custom_columns_note`). ``validate_components``'s
-refusals name the canonical field (left column); a file import names the file's column instead (``file_fields``).
+goes, as text, into the per-row dict ``attrs`` (e.g. DeptName1, SetLoc, Material; an import lists them in a note:
+:func:`custom_columns_note`; an empty cell adds no attribute and empties an attribute the component has:
+``components_store.keep_stored_attrs``). The legacy BGID (所在单元网格, a grid code) is among the derived columns:
+read, said in a note (:data:`BGID_NOTE`) and not stored. ``validate_components``'s refusals name the canonical
+field (left column); a file import names the file's column instead (``file_fields``).
 
 ==============  ==================================================  ===========================
 canonical       GB/T 47678.5 / other names                          CJ/T 214-era (legacy)
@@ -187,11 +189,17 @@ DERIVED_COLUMNS: frozenset[str] = frozenset(
         "zgbmmc",  # 主管部门 / 权属单位 / 养护单位名称
         "qsdwmc",
         "yhdwmc",
+        "bgid",  # 所在单元网格 of CJ/T 214-era data: a grid code, stale once grids change (BGID_NOTE)
         "label_lon",  # a label point inside a shape (LABEL_COLUMNS): from the geometry
         "label_lat",
         "label_x",
         "label_y",
     }
+)
+#: What an import says of a legacy BGID column (CJ/T 214 所在单元网格), read and not stored (review50 F12).
+BGID_NOTE = (
+    "{file}: column {column} (所在单元网格, CJ/T 214) is not stored: each component's unit grid comes from its "
+    "location (exported as SZDYWGBSM)"
 )
 #: The department-name columns of a file (lower case; among :data:`DERIVED_COLUMNS`): never stored — the code
 #: rules — but compared with the name registered for the code, and a different name is warned about.
@@ -932,6 +940,7 @@ def read_component_file(
 
     derived = [c for c in columns if c not in taken and derived_name(c) in DERIVED_COLUMNS]
     meta["derived"] = derived
+    notes.extend(BGID_NOTE.format(file=path.name, column=c) for c in derived if c.strip().lower() == "bgid")
     meta["dept_name_fields"] = {}
     for canonical, alias in DEPT_NAME_COLUMNS.items():
         column = next((c for c in derived if derived_name(c) == alias), None)

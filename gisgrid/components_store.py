@@ -726,11 +726,27 @@ def assign_identifiers(conn: Connection, district: str, scheme: str, stage: pd.D
     return int(missing.sum())
 
 
+def _is_empty(value: object) -> bool:
+    return value is None or value == ""
+
+
+def without_empty_attrs(rows: pd.DataFrame) -> pd.DataFrame:
+    """``rows`` (new components) with no empty custom attribute: an empty cell adds no attribute (review50 F9)."""
+    attrs = rows["attrs"].to_numpy(dtype=object)
+    if not any(a and any(_is_empty(v) for v in a.values()) for a in attrs):
+        return rows
+    kept = rows.copy()
+    kept["attrs"] = [{k: v for k, v in (a or {}).items() if not _is_empty(v)} for a in attrs]
+    return kept
+
+
 def keep_stored_attrs(conn: Connection, rows: pd.DataFrame) -> pd.DataFrame:
     """The file's custom attributes as the update applies them, read against the stored ones so that an export
-    imports back unchanged: an empty cell of a column the component has no such attribute of adds none (an
-    export writes every custom column on every row), and a number, true/false, list or object the export wrote as
-    its text (:func:`_attr_text`) is the stored value, not that text."""
+    imports back unchanged: an empty cell (or null) of a column the component has no such attribute of adds none
+    (an export writes every custom column on every row), an empty one of an attribute it has removes that attribute
+    (JSON null: :func:`_update_existing` drops the key — no attribute holds an empty value, review50 F9), and a
+    number, true/false, list or object the export wrote as its text (:func:`_attr_text`) is the stored value, not
+    that text."""
     ids = [cid for cid, given in zip(rows["id"], rows["attrs"], strict=True) if given]
     if not ids:
         return rows
@@ -741,7 +757,9 @@ def keep_stored_attrs(conn: Connection, rows: pd.DataFrame) -> pd.DataFrame:
         old = stored.get(cid) or {}
         out: dict[str, Any] = {}
         for key, value in (given or {}).items():
-            if key not in old and (value is None or value == ""):
+            if _is_empty(value):
+                if key in old:
+                    out[key] = None  # removed
                 continue
             if (
                 key in old
@@ -956,7 +974,8 @@ def _update_existing(conn: Connection, rows: pd.DataFrame, actor: str, source: s
         )
     )
     # The new attrs are the stored ones overwritten by the file's (a file without a custom column keeps it: an
-    # export does not carry attrs); the rows already hold the stored geometry where theirs is the same position.
+    # export does not carry attrs), less those the file empties (null: keep_stored_attrs); the rows already hold
+    # the stored geometry where theirs is the same position.
     conn.execute(
         text(
             f"""
@@ -965,7 +984,10 @@ def _update_existing(conn: Connection, rows: pd.DataFrame, actor: str, source: s
                 SELECT s.id, s.class_code, s.name, s.unit_grid_code, s.street_code, s.community_code,
                        s.main_dept AS main_dept_code, s.owner_dept AS owner_dept_code,
                        s.maint_dept AS maint_dept_code, s.status, s.initial_date, s.change_date, s.data_source,
-                       s.note, coalesce(o.attrs, '{{}}'::jsonb) || coalesce(s.attrs, '{{}}'::jsonb) AS attrs,
+                       s.note,
+                       (coalesce(o.attrs, '{{}}'::jsonb) || coalesce(s.attrs, '{{}}'::jsonb)) - ARRAY(
+                           SELECT e.key FROM jsonb_each(coalesce(s.attrs, '{{}}'::jsonb)) e
+                           WHERE e.value = 'null'::jsonb) AS attrs,
                        s.geom
                 FROM g s JOIN _old o ON o.id = s.id)
             UPDATE components c SET
@@ -1023,7 +1045,7 @@ def write_components(
         new = new[np.argsort(class_order, kind="stable")]
         _insert_new(
             conn,
-            accepted.iloc[new],
+            without_empty_attrs(accepted.iloc[new]),
             grids,
             blocks,
             scheme=scheme,

@@ -239,7 +239,7 @@ def test_an_edited_export_changes_only_what_was_edited(stored: Engine, tmp_path:
         ).scalar_one()
         attrs = conn.execute(text("SELECT attrs FROM components WHERE id = :i"), {"i": target}).scalar_one()
     assert changes == {"status": ["完好", "丢失"], "note": [None, "夜间被盗"]}
-    assert attrs == {"SetLoc": ""}  # the custom column the export does not carry is kept
+    assert attrs == {}  # its SetLoc cell was empty: no attribute (review50 F9), and the export's empty one adds none
     assert history_rows(stored) == history + 1
 
 
@@ -389,8 +389,9 @@ def test_the_shapefile_declares_the_standard_field_widths(stored: Engine, tmp_pa
     assert dbf_fields(tmp_path / "c.shp") == STANDARD_WIDTHS
     shp = gpd.read_file(tmp_path / "c.shp", engine="pyogrio").drop(columns=["CSRQ", "BGRQ", "geometry"])
     gpkg = gpd.read_file(tmp_path / "c.gpkg", engine="pyogrio").drop(columns=["CSRQ", "BGRQ", "geometry"])
-    # every text value whole (a DBF has no empty text apart from null: the import's "" SetLoc reads back as null)
-    assert gpkg.pop("SetLoc").tolist() == ["人行道", "", "", ""] and shp.pop("SetLoc").isna().tolist() == [
+    # every text value whole; the components without SetLoc (an empty cell adds no attribute) have none in either
+    assert gpkg["SetLoc"].iloc[0] == "人行道" and gpkg.pop("SetLoc").isna().tolist() == [False, True, True, True]
+    assert shp.pop("SetLoc").isna().tolist() == [
         False,
         True,
         True,
@@ -648,3 +649,35 @@ def test_an_excel_export_with_a_line_and_a_multipoint_reimports_unchanged(loaded
             conn.execute(text("SELECT id, ST_AsText(geom), attrs, version FROM components ORDER BY id")).all() == before
         )
     assert history_rows(loaded) == history
+
+
+def test_an_empty_cell_adds_no_attribute_and_empties_one_the_component_has(loaded: Engine, tmp_path: Path) -> None:
+    """review50 F9: empty custom cells were stored as "" attributes (one per blank column of the bureau's sheet, in
+    every export and in the API). An empty cell adds no attribute; in an edited export, emptying a cell removes the
+    attribute (no attribute holds an empty value), and the file imported again is unchanged."""
+    xs, ys = inside_points(2, seed=71)
+    rows = [
+        {"GLBJMC": "灯A", "class_code": LAMP, "lon": xs[0], "lat": ys[0], "材质": "", "空列": ""},
+        {"GLBJMC": "灯B", "class_code": LAMP, "lon": xs[1], "lat": ys[1], "材质": "铸铁", "空列": ""},
+    ]
+    assert run(loaded, write_csv(tmp_path / "empty.csv", rows)).inserted == 2
+
+    def attrs() -> dict[str, dict]:
+        with loaded.connect() as conn:
+            return dict(conn.execute(text("SELECT name, attrs FROM components ORDER BY name")).all())
+
+    assert attrs() == {"灯A": {}, "灯B": {"材质": "铸铁"}}
+    out = export(loaded, tmp_path / "c.csv")
+    table = pd.read_csv(out, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+    assert list(table.columns)[-2:] == ["材质", "wkt"]  # no component has 空列
+    history = history_rows(loaded)
+    assert run(loaded, out).unchanged == 2
+    table.loc[table["GLBJMC"] == "灯B", "材质"] = ""
+    table.to_csv(tmp_path / "edited.csv", index=False, encoding="utf-8-sig")
+    summary = run(loaded, tmp_path / "edited.csv")
+    assert (summary.updated, summary.unchanged) == (1, 1), summary.to_text()
+    assert attrs() == {"灯A": {}, "灯B": {}}
+    assert history_rows(loaded) == history + 1
+    again = run(loaded, tmp_path / "edited.csv")
+    assert (again.updated, again.unchanged) == (0, 2), again.to_text()
+    assert history_rows(loaded) == history + 1

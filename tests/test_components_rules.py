@@ -108,7 +108,7 @@ def test_legacy_field_names(tmp_path: Path, cat: Catalogue) -> None:
     assert row["id"] == "1101050118000001" and row["name"] == "路灯1" and row["main_dept"] == LAMP_DEPT
     assert (row["status"], row["initial_date"], row["change_date"]) == ("破损", "20200101", "20240102")
     assert (row["data_source"], row["note"], row["lon"], row["lat"]) == ("实测", "旧", 116.45, 39.95)
-    assert row["attrs"] == {"BGID": "110105001001001", "Material": "钢"}
+    assert row["attrs"] == {"Material": "钢"}  # BGID: a grid code the location gives (review50 F12)
     result = validate(raw, cat, "cjt214")
     assert result.errors.empty
     acc = result.accepted.iloc[0]
@@ -873,7 +873,25 @@ def test_reader_strips_text_and_skips_blank_lines(tmp_path: Path) -> None:
     raw = read_component_file(path)
     assert raw["_row"].tolist() == [3]
     assert (raw.loc[0, "id"], raw.loc[0, "class_code"], raw.loc[0, "lon"]) == ("11010501037000001", "01037", 116.45)
-    assert raw.loc[0, "attrs"] == {"BGID": ""}
+    assert raw.loc[0, "attrs"] == {}  # BGID: a legacy grid code, not stored (review50 F12)
+
+
+def test_a_legacy_bgid_column_is_read_said_and_not_stored(tmp_path: Path) -> None:
+    """review50 F12: BGID (CJ/T 214 所在单元网格) is a grid code, stale as soon as grids change; it was kept as a
+    custom attribute and exported beside SZDYWGBSM, which the location gives. It is a derived column now."""
+    path = tmp_path / "legacy.csv"
+    path.write_text(
+        "ObjID,ObjName,ObjCode,BGID,ObjState,ORDate,PointX,PointY,Material\n"
+        ",井盖子,01001,110101001000001,完好,20200105,116.4150,39.9050,铸铁\n",
+        encoding="utf-8",
+    )
+    raw = read_component_file(path)
+    assert raw.loc[0, "attrs"] == {"Material": "铸铁"}
+    assert raw.attrs["gisgrid"]["derived"] == ["BGID"]
+    assert raw.attrs["gisgrid"]["notes"] == [
+        "legacy.csv: column BGID (所在单元网格, CJ/T 214) is not stored: each component's unit grid comes from its "
+        "location (exported as SZDYWGBSM)"
+    ]
 
 
 @pytest.mark.parametrize("datum", ["gcj02", "bd09"])

@@ -165,7 +165,7 @@ def test_a_component_file_refuses_them_in_custom_columns_by_row_and_column(clean
         assert list(csv.DictReader(fh)) == [{k: str(v) for k, v in item.items()} for item in got]
     with clean_db.connect() as conn:
         stored = conn.execute(text("SELECT attrs FROM components ORDER BY id")).scalars().all()
-    assert stored == [{"SetLoc": "绿地\n东侧", "Material": "铝\u200d合金"}, {"SetLoc": "", "Material": ""}]
+    assert stored == [{"SetLoc": "绿地\n东侧", "Material": "铝\u200d合金"}, {}]  # empty cells add none (review50 F9)
 
 
 def test_a_geojson_property_holding_them_in_json_or_its_name_is_refused(clean_db: Engine, tmp_path: Path) -> None:
