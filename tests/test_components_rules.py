@@ -783,7 +783,9 @@ def test_validation_speed_200k(tmp_path: Path, cat: Catalogue) -> None:
     )
     assert len(result.accepted) + result.refused_rows == n
     assert 0.5 * n < len(result.accepted) < 0.8 * n
-    assert elapsed < 5.0
+    # A guard against a per-row Python loop (which takes minutes here), not a benchmark: ~3 s alone, 5–7 s beside
+    # the rest of the suite on two cores; scripts/bench/components.py measures the speed.
+    assert elapsed < 20.0
 
 
 def test_full_width_digits_and_boundary_point(cat: Catalogue) -> None:
