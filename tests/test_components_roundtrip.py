@@ -539,12 +539,12 @@ def test_an_export_with_custom_attributes_on_some_components_imports_back_unchan
 
 
 #: Custom attribute names of 2 to 6 Chinese characters: 4–12 bytes in GBK, 6–18 in UTF-8 (a DBF field name holds 10).
-CHINESE_ATTRS = ["材质", "长度米", "部件名称", "备注说明文字", "养护合同编号"]
+CHINESE_ATTRS = ["材质", "长度米", "设置位置", "备注说明文字", "养护合同编号"]
 
 
 @pytest.mark.parametrize(
     ("encoding", "renamed"),
-    [("gbk", ["养护合同编号", "备注说明文字"]), ("utf-8", ["养护合同编号", "备注说明文字", "部件名称"])],
+    [("gbk", ["养护合同编号", "备注说明文字"]), ("utf-8", ["养护合同编号", "备注说明文字", "设置位置"])],
 )
 def test_a_shapefile_with_chinese_custom_attributes_round_trips_unchanged(
     loaded: Engine, tmp_path: Path, encoding: str, renamed: list[str]
@@ -555,9 +555,9 @@ def test_a_shapefile_with_chinese_custom_attributes_round_trips_unchanged(
     which the import reads back: export → import → export → import is unchanged for every row."""
     xs, ys = inside_points(3, seed=51)
     rows = [
-        {"class_code": LAMP, "lon": xs[0], "lat": ys[0], "材质": "铸铁", "长度米": "12", "部件名称": "红桥路口西",
+        {"class_code": LAMP, "lon": xs[0], "lat": ys[0], "材质": "铸铁", "长度米": "12", "设置位置": "红桥路口西",
          "备注说明文字": "夜间检修", "养护合同编号": "0012-2024"},
-        {"class_code": BIN, "lon": xs[1], "lat": ys[1], "材质": "不锈钢", "部件名称": "垃圾箱乙"},
+        {"class_code": BIN, "lon": xs[1], "lat": ys[1], "材质": "不锈钢", "设置位置": "垃圾箱乙"},
         {"class_code": BIN, "lon": xs[2], "lat": ys[2], "长度米": "3"},
     ]  # fmt: skip
     assert run(loaded, write_csv(tmp_path / "in.csv", rows)).inserted == 3

@@ -20,7 +20,6 @@ from typer.testing import CliRunner
 
 from api.main import create_app
 from gisgrid import cases as svc
-from gisgrid import history
 from gisgrid.cli import _register_optional, app
 from gisgrid.evaluation_service import (
     DEPARTMENT_TOTAL_NOTE,
@@ -31,7 +30,7 @@ from gisgrid.evaluation_service import (
     write_table,
 )
 from gisgrid.settings import Settings
-from tests.test_evaluation_as_of import HEADER, R1
+from tests.test_evaluation_as_of import late_case  # noqa: F401  (a fixture)
 
 _register_optional()
 runner = CliRunner()
@@ -40,14 +39,9 @@ QUIET_DEPARTMENT = "990000000000000001"  # 区城市管理委员会: no case in 
 
 
 @pytest.fixture
-def record(loaded: Engine, services: svc.CaseServices, tmp_path: Path) -> Engine:
-    src = tmp_path / "r1.csv"
-    src.write_text(HEADER + "\n" + R1, encoding="utf-8")
-    summary = history.import_history(
-        loaded, src, services, history.HistoryImportOptions(errors_path=tmp_path / "r1.errors.csv")
-    )
-    assert (summary.imported_cases, summary.refused_rows) == (1, 0), summary.to_text()
-    return loaded
+def record(late_case: Engine) -> Engine:  # noqa: F811  (the fixture imported above)
+    """R1 imported (``test_evaluation_as_of``'s fixture)."""
+    return late_case
 
 
 @pytest.fixture
