@@ -272,6 +272,30 @@ INDICATORS: dict[str, str] = {
     "rank": "排名",
     "rank_change": "排名变化",
 }
+#: What the main indicators count, in the words of the module docstring's table, for the reader of a 考核表 (its
+#: 字段说明 sheet): an officer reading 按期结案率 expects end-to-end timeliness, which it is not (review49 #8).
+INDICATOR_DEFINITIONS: dict[str, str] = {
+    "valid_report_rate": "有效上报数 ÷ (上报数 − 待定上报数);有效 = 已立案且未作废",
+    "pending_reports": "评价时点仍在时限内、尚未立案或不予立案/作废的上报(不计入有效上报率分母)",
+    "filing_rate": "立案数 ÷ (上报数 − 待定上报数)",
+    "public_report_rate": "公众来源(12345 热线、公众APP)立案数 ÷ 立案数;越低越好",
+    "on_time_verify_rate": "按时完成的核实环节 ÷ 计入的核实环节(已完成的,及评价时点已超时未完成的)",
+    "on_time_check_rate": "按时完成的核查环节 ÷ 计入的核查环节",
+    "on_time_dispatch_rate": "按时完成的派遣环节 ÷ 计入的派遣环节",
+    "accurate_dispatch_rate": "未被回退、未改派其他部门的派遣案件 ÷ 派遣案件数",
+    "to_dispose": "计入的处置环节数(每张交办单一个:派遣或返工);评价时点仍在时限内未完成的不计",
+    "on_time_disposal_rate": "按时完成的处置环节 ÷ 应处置数;用时按工作时间计,扣除挂账/缓办时间,含批准的延期",
+    "overdue_disposals": "超时的处置环节:超时完成、评价时点已超时未完成(含超时后挂账)、超时后回退",
+    "to_close": "立案数 − 立案后作废 − 评价时点尚未到期的在办案件(含时限内挂账/缓办)",
+    "closure_rate": "结案数 ÷ 应结案数",
+    "on_time_closure_rate": (
+        "已结案且每个处置环节均按时的案件 ÷ 应结案数;只看处置环节,不含核查、结案环节的用时;"
+        "返工前按时的处置也算按时(返工另计入返工率)"
+    ),
+    "rework_rate": "有返工的应结案案件 ÷ 应结案数",
+    "missed_report_rate": "责任区域内公众来源立案数 ÷ 责任区域立案数",
+    "score": "各指标按规则文件(data/rules/evaluation.csv)加权;有值指标权重不足时不参评",
+}
 #: Chinese names of every column of the tables (the exports' zh headers, the maps' legends): the indicators and
 #: the other columns. ``subject`` is named per table (:func:`column_label`).
 COLUMN_LABELS: dict[str, str] = {

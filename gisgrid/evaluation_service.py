@@ -23,6 +23,7 @@ from gisgrid.errors import InvalidInput, Reason
 from gisgrid.evaluation import (
     COUNT_COLUMNS,
     GRID_COUNT_SOURCES,
+    INDICATOR_DEFINITIONS,
     LEVEL_LABELS,
     SUBJECTS,
     Period,
@@ -495,6 +496,7 @@ def write_xlsx(table: pd.DataFrame, out: Path | IO[bytes], title: str, subject: 
             "列名": labels,
             "字段 key": [str(c) for c in table.columns],
             "取值 values": [_value_key(str(c), table[c]) for c in table.columns],
+            "定义 definition": [INDICATOR_DEFINITIONS.get(str(c), "") for c in table.columns],
         }
     )
     if notes and table.attrs["provisional"]:

@@ -22,6 +22,7 @@ from gisgrid import cases as svc
 from gisgrid import history
 from gisgrid.cli import _register_optional, app
 from gisgrid.errors import InvalidInput
+from gisgrid.evaluation import INDICATOR_DEFINITIONS
 from gisgrid.evaluation_service import indicators, parse_period, resolve_as_of, write_table
 from gisgrid.settings import Settings
 
@@ -261,7 +262,7 @@ def test_exports_name_the_subjects_and_the_xlsx_has_zh_headers(
     assert sheet[["按期处置率", "超期处置数", "督办数"]].iloc[:1].values.tolist() == [[1.0, 0, 0]]
     assert table[["on_time_disposal_rate", "overdue_disposals", "supervised"]].iloc[:1].values.tolist() == [[1.0, 0, 0]]
     keys = sheets["字段说明"]
-    assert keys.columns.tolist() == ["列名", "字段 key", "取值 values"]
+    assert keys.columns.tolist() == ["列名", "字段 key", "取值 values", "定义 definition"]
     assert keys["字段 key"].tolist() == table.columns[:-3].tolist()
     assert keys["列名"].tolist() == sheet.columns.tolist()
     # The enumerated columns' zh-CN values with the CSV's keys they stand for, as far as the file holds them.
@@ -269,6 +270,11 @@ def test_exports_name_the_subjects_and_the_xlsx_has_zh_headers(
     assert values["level"] == "一级网格(街道) = tier1" and sheet["层级"].tolist() == ["一级网格(街道)"] * 3
     assert values["unit_grids_from"] == "已登记网格 = stored"
     assert values.drop(["level", "unit_grids_from"]).isna().all()  # "" reads back as empty
+    # What the main rates count, for the officer reading them (review49 #8): 按期结案率 looks at 处置 nodes only.
+    defined = keys.set_index("字段 key")["定义 definition"]
+    assert defined["on_time_closure_rate"] == INDICATOR_DEFINITIONS["on_time_closure_rate"]
+    assert defined["on_time_closure_rate"].startswith("已结案且每个处置环节均按时的案件 ÷ 应结案数;只看处置环节")
+    assert defined["closure_rate"] == "结案数 ÷ 应结案数" and pd.isna(defined["name"])
     # Judged now, after the period: final, as the CSV's last columns say too.
     notes = sheets["说明"]
     assert notes.columns.tolist() == ["项目", "值", "字段 key"]
