@@ -160,7 +160,7 @@ def load_services(settings: Settings) -> CaseServices:
         rules=load_rules(settings, components, events),
         calendar=load_city_calendar(settings.calendar_file, settings.working_hours, setting="GISGRID_CALENDAR_FILE"),
         photos=PhotoStore(settings.data_path / "photos"),
-        evaluation_rules=load_evaluation_rules(settings),
+        evaluation_rules=load_evaluation_rules(settings, groups=components.department_groups),
     )
 
 

@@ -40,6 +40,9 @@ EVIDENCE: tuple[str, ...] = ("C", "I", "U", "L")
 
 CLASS_COLUMNS = ("scheme", "code", "big_code", "big_name", "name", "default_dept", "evidence")
 DEPARTMENT_COLUMNS = ("code", "name", "kind")
+#: ``score_group``: the group whose 立案数分值 table scores the department (score,department:GROUP,… rows of
+#: rules/evaluation.csv); empty: the default department table.
+DEPARTMENT_OPTIONAL_COLUMNS = ("score_group",)
 #: What a department is (``departments.csv`` ``kind``).
 DEPARTMENT_KINDS = ("government", "public_institution", "enterprise", "subdistrict")
 MAP_COLUMNS = ("cjt214_code", "gbt47678_code", "note")
@@ -72,6 +75,7 @@ class Catalogue:
     by_scheme: dict[str, dict[str, ComponentClass]]
     departments: dict[str, str]
     department_kinds: dict[str, str] = field(default_factory=dict)
+    department_groups: dict[str, str] = field(default_factory=dict)  # code → score_group (only those with one)
     cjt_to_gbt: dict[str, str] = field(default_factory=dict)
     sources: list[Path] = field(default_factory=list)
 
@@ -133,8 +137,10 @@ def _check_duplicates(path: Path, rows: Iterable[tuple[int, tuple[str, ...], str
             first[key] = line
 
 
-def _load_departments(path: Path, departments: dict[str, str], kinds: dict[str, str], problems: _Problems) -> None:
-    rows = _read_rows(path, DEPARTMENT_COLUMNS, problems)
+def _load_departments(
+    path: Path, departments: dict[str, str], kinds: dict[str, str], groups: dict[str, str], problems: _Problems
+) -> None:
+    rows = _read_rows(path, DEPARTMENT_COLUMNS, problems, DEPARTMENT_OPTIONAL_COLUMNS)
     _check_duplicates(path, ((line, (r["code"],), "code") for line, r in rows), problems)
     for line, r in rows:
         if not _DEPT_CODE.fullmatch(r["code"]):
@@ -152,8 +158,17 @@ def _load_departments(path: Path, departments: dict[str, str], kinds: dict[str, 
         if r["kind"] not in DEPARTMENT_KINDS:
             problems.add(path, line, "kind", r["kind"], f"kind must be one of {', '.join(DEPARTMENT_KINDS)}")
             continue
+        group = r["score_group"]
+        if group and (":" in group or "," in group):
+            problems.add(path, line, "score_group", group, "a score group name has no ':' or ','")
+            continue
         departments[r["code"]] = r["name"]
         kinds[r["code"]] = r["kind"]
+        # A city's row replaces the department whole: no score_group there → the default table again.
+        if group:
+            groups[r["code"]] = group
+        else:
+            groups.pop(r["code"], None)
 
 
 def _load_classes(
@@ -221,8 +236,9 @@ def load_catalogue(settings_or_dir: Settings | Path | str, extra: Sequence[Path 
     problems = _Problems()
     departments: dict[str, str] = {}
     kinds: dict[str, str] = {}
+    groups: dict[str, str] = {}
     for path in dept_files:
-        _load_departments(path, departments, kinds, problems)
+        _load_departments(path, departments, kinds, groups, problems)
 
     by_scheme: dict[str, dict[str, ComponentClass]] = {s: {} for s in SCHEMES}
     loaded: list[tuple[Path, int, ComponentClass]] = []
@@ -259,6 +275,7 @@ def load_catalogue(settings_or_dir: Settings | Path | str, extra: Sequence[Path 
         by_scheme=by_scheme,
         departments=departments,
         department_kinds=kinds,
+        department_groups=groups,
         cjt_to_gbt=mapping,
         sources=dept_files + [p for p, _ in class_files] + map_files,
     )

@@ -261,7 +261,7 @@ def kinds() -> tuple[Kind, ...]:
     from gisgrid import calendar, catalogue, events, export_fields, routing
 
     return (
-        Kind("departments", "departments", catalogue.DEPARTMENT_COLUMNS),
+        Kind("departments", "departments", catalogue.DEPARTMENT_COLUMNS, catalogue.DEPARTMENT_OPTIONAL_COLUMNS),
         Kind("component_classes", "component classes", catalogue.CLASS_COLUMNS),
         Kind("class_map", "component class map", catalogue.MAP_COLUMNS),
         Kind("event_classes", "event classes", events.CLASS_COLUMNS, events.CLASS_OPTIONAL_COLUMNS),

@@ -126,7 +126,9 @@ Subject-specific rows
       ``dispatch``) and not returned since: a case returned (回退) and not dispatched again by as_of is with the
       dispatcher, no department's (not in its 立案数, 应结案数, 挂账数); disposal nodes belong to the department
       they were dispatched to. dispatched = cases
-      dispatched to it at least once, returned (回退数) = cases it returned; filed_per_month → filed_score;
+      dispatched to it at least once, returned (回退数) = cases it returned; filed_per_month → filed_score, by
+      the table of the department's group (``score_group`` of the departments catalogue, ``department:GROUP``
+      score rows) or the default department table — ``score_group`` says which ('' for the default);
       reworked / extended count reworks and extensions while the case was with the department; supervised
       counts the 督办单 addressed to it (a 督办 is logged with the department the case was dispatched to then),
       like extended: by the step's department, whoever has the case now.
@@ -309,6 +311,7 @@ COLUMN_LABELS: dict[str, str] = {
     "unit_grids_from": "网格数来源",
     "filed_per_grid_month": "每网格月均立案数",
     "filed_per_month": "月均立案数",
+    "score_group": "立案数分值分组",
     "accepted_per_month": "月均受理数",
     "dispatches_per_month": "月均派遣数",
     "first_dispatches": "首次派遣数",
@@ -738,6 +741,15 @@ class EvaluationRules:
     min_weight: float  # share of a subject's weight its valued indicators must carry to be graded
     ungraded: str  # the grade of a subject below it (不参评)
     source: Path | None = None
+    #: Count-score tables of department groups (score,department:GROUP,… rows), by group.
+    group_scores: Mapping[str, tuple[ScoreTable, ...]] = field(default_factory=dict)
+    #: Department code → its score_group (the catalogue's), for the groups with a table of their own.
+    department_groups: Mapping[str, str] = field(default_factory=dict)
+
+    def score_groups(self, codes: pd.Series) -> pd.Series:
+        """Per department code: the group whose table scores it, '' for the default department table."""
+        got = codes.astype(str).map(self.department_groups).astype(object)
+        return got.where(got.notna(), "")
 
     def grade(self, score: pd.Series) -> pd.Series:
         v = score.to_numpy(dtype=np.float64)
@@ -787,7 +799,9 @@ def _read_rules_table(path: Path, problems: _Problems) -> cityfiles.CsvTable | N
         return None
 
 
-def load_evaluation_rules(source: Settings | Path | str | None = None) -> EvaluationRules:
+def load_evaluation_rules(
+    source: Settings | Path | str | None = None, *, groups: Mapping[str, str] | None = None
+) -> EvaluationRules:
     """Read weights, count-score tables and grade bands: the file of :func:`rules_path` (with settings, the city's
     ``GISGRID_CATALOGUE_DIR/rules/evaluation.csv``; without, the package's ``data/rules/evaluation.csv``).
 
@@ -795,6 +809,10 @@ def load_evaluation_rules(source: Settings | Path | str | None = None) -> Evalua
     1 (an indicator weighted once), a score table for each count score and no overlapping bins, grade bands that
     cover 0–100 without a gap or an overlap, one ``min_weight``. Every problem is reported at once in one
     InvalidInput naming the file (full path), the row (the header is row 1), the field and the reason.
+
+    ``groups`` (department code → ``score_group`` of the departments catalogue) lets ``score`` rows of subject
+    ``department:GROUP`` give a group its own count-score table: GROUP must be a group of ``groups`` (None: any
+    name, no catalogue to check against), and a group's bins must cover 0 upward without a gap.
     """
     path = rules_path(source).absolute()
     problems = _Problems()
@@ -813,7 +831,8 @@ def load_evaluation_rules(source: Settings | Path | str | None = None) -> Evalua
         problems.add(path, None, None, "", f"missing column(s) {', '.join(missing)}; expected {expected}")
         problems.raise_if_any()
     weights: dict[str, list[tuple[int, Weight]]] = {}
-    bins: dict[tuple[str, str, str], list[tuple[float, float, float, int]]] = {}
+    bins: dict[tuple[str, str, str, str], list[tuple[float, float, float, int]]] = {}
+    known_groups = set(groups.values()) if groups is not None else None
     grades: list[tuple[int, str, float, float]] = []
     minimum: list[tuple[int, str, float]] = []
 
@@ -832,6 +851,19 @@ def load_evaluation_rules(source: Settings | Path | str | None = None) -> Evalua
 
     for line, row in table.rows:  # line: the record's last physical line, its row for a one-line record
         kind, subject, key = row["kind"], row["subject"], row["key"]
+        group = ""
+        if kind == "score" and subject.startswith("department:"):
+            subject, group = "department", subject.removeprefix("department:").strip()
+            if not group:
+                problems.add(path, line, "subject", row["subject"], "the group is needed after department:")
+                continue
+            if known_groups is not None and group not in known_groups:
+                listed = ", ".join(sorted(known_groups)) or "none"
+                problems.add(
+                    path, line, "subject", row["subject"],
+                    f"unknown score group {group!r}: no department has score_group {group} (groups: {listed})",
+                )  # fmt: skip
+                continue
         if kind in ("weight", "score") and subject not in SUBJECTS:
             problems.add(path, line, "subject", subject, f"unknown subject {subject!r}: one of {', '.join(SUBJECTS)}")
             continue
@@ -876,7 +908,7 @@ def load_evaluation_rules(source: Settings | Path | str | None = None) -> Evalua
             if lo >= hi:
                 problems.add(path, line, "upper", row["upper"], "upper must be above lower")
                 continue
-            bins.setdefault((subject, key, source_col), []).append((lo, hi, sc, line))
+            bins.setdefault((subject, group, key, source_col), []).append((lo, hi, sc, line))
         elif kind == "grade":
             lo = number(line, "lower", row["lower"], -math.inf)
             hi = number(line, "upper", row["upper"], math.inf)
@@ -911,22 +943,34 @@ def load_evaluation_rules(source: Settings | Path | str | None = None) -> Evalua
             where = _rows(n for n, _ in ws)
             problems.add(path, None, "value", _n(total), f"{subject}: weights sum to {_n(total)}, not 1 ({where})")
         for output in (c for c in _columns_of(subject) if c.endswith("_score")):
-            if not any(s == subject and o == output for s, o, _ in bins):
+            if not any(s == subject and not g and o == output for s, g, o, _ in bins):
                 problems.add(
                     path, None, "key", output, f"no score rows for {output} of {subject} (score,{subject},{output},…)"
                 )
     tables: dict[str, list[ScoreTable]] = {}
-    for (subject, output, source_col), rows in bins.items():
+    group_tables: dict[str, list[ScoreTable]] = {}
+    for (subject, group, output, source_col), rows in bins.items():
         rows.sort()
+        name = f"{subject}:{group}" if group else subject
+        if group:
+            _check_group_bins(path, name, output, rows, problems)
         for a, b in pairwise(rows):
             if a[1] > b[0]:
                 problems.add(
                     path, b[3], "lower", _n(b[0]),
-                    f"the {output} bins of {subject} in rows {a[3]} and {b[3]} overlap from {_n(b[0])} to "
+                    f"the {output} bins of {name} in rows {a[3]} and {b[3]} overlap from {_n(b[0])} to "
                     f"{_n(min(a[1], b[1]))}",
                 )  # fmt: skip
         los, his, scs, _ = zip(*rows, strict=True)
-        tables.setdefault(subject, []).append(ScoreTable(output, source_col, los, his, scs))
+        table_of = ScoreTable(output, source_col, los, his, scs)
+        (group_tables.setdefault(group, []) if group else tables.setdefault(subject, [])).append(table_of)
+    for group, got in group_tables.items():  # a group's table replaces the default one: every count score needed
+        for output in (c for c in DEPARTMENT_COLUMNS if c.endswith("_score")):
+            if not any(t.output == output for t in got):
+                problems.add(
+                    path, None, "key", output,
+                    f"no score rows for {output} of department:{group} (score,department:{group},{output},…)",
+                )  # fmt: skip
     _check_grade_bands(path, grades, problems)
     if len(minimum) != 1:
         where = f" ({_rows(n for n, _, _ in minimum)})" if minimum else ""
@@ -943,7 +987,35 @@ def load_evaluation_rules(source: Settings | Path | str | None = None) -> Evalua
         min_weight=min_weight,
         ungraded=ungraded,
         source=path,
+        group_scores={g: tuple(v) for g, v in group_tables.items()},
+        department_groups={c: g for c, g in (groups or {}).items() if g in group_tables},
     )
+
+
+def _check_group_bins(
+    path: Path, name: str, output: str, rows: list[tuple[float, float, float, int]], problems: _Problems
+) -> None:
+    """A group's bins (sorted) cover every count from 0 up: the first starts at 0 or below (lower empty), each
+    ends where the next starts, the last has no upper — else a department of the group would get no score."""
+    first, last = rows[0], rows[-1]
+    if first[0] > 0:
+        problems.add(
+            path, first[3], "lower", _n(first[0]),
+            f"the {output} bins of {name} leave counts from 0 to {_n(first[0])} without a score (leave the first "
+            "lower empty)",
+        )  # fmt: skip
+    if math.isfinite(last[1]):
+        problems.add(
+            path, last[3], "upper", _n(last[1]),
+            f"the {output} bins of {name} leave counts of {_n(last[1])} or more without a score (leave the last "
+            "upper empty)",
+        )  # fmt: skip
+    for a, b in pairwise(rows):
+        if a[1] < b[0]:
+            problems.add(
+                path, b[3], "lower", _n(b[0]),
+                f"the {output} bins of {name} leave a gap from {_n(a[1])} to {_n(b[0])} (rows {a[3]} and {b[3]})",
+            )  # fmt: skip
 
 
 def _check_grade_bands(path: Path, grades: list[tuple[int, str, float, float]], problems: _Problems) -> None:
@@ -1022,6 +1094,15 @@ def _finish(df: pd.DataFrame, subject: str, rules: EvaluationRules | None) -> pd
     rules = rules or default_rules()
     for table in rules.scores.get(subject, ()):
         df[table.output] = table.apply(df[table.source])
+    if subject == "department":
+        # A department of a group with a table of its own is scored by it (one mask per group, not per row).
+        groups = rules.score_groups(df["subject"])
+        for group, tables in rules.group_scores.items():
+            mine = (groups == group).to_numpy()
+            if mine.any():
+                for table in tables:
+                    df.loc[mine, table.output] = table.apply(df.loc[mine, table.source]).to_numpy()
+        df["score_group"] = groups
     score, present = _composite(df, subject, rules)
     graded = (present > 0) & (present >= rules.min_weight - 1e-9)
     df["score"] = np.where(graded, score, np.nan)
@@ -1811,7 +1892,8 @@ REGION_COLUMNS = (
     "score", "grade", "weight_present", "ungraded_reason",
 )  # fmt: skip
 DEPARTMENT_COLUMNS = (
-    "subject", "dispatched", "returned", "filed", "filed_per_month", "filed_score", "to_dispose", "handled",
+    "subject", "dispatched", "returned", "filed", "filed_per_month", "filed_score", "score_group", "to_dispose",
+    "handled",
     "on_time_disposal_rate", "overdue_disposals", "to_close", "closed", "closure_rate", "on_time_closure_rate",
     "reworked", "rework_rate", "extended", "supervised", "suspended", "deferred", "score", "grade", "weight_present",
     "ungraded_reason",
@@ -2276,6 +2358,8 @@ def with_every_unit(
             add[column] = 0.0
         elif column == "ungraded_reason":
             add[column] = NO_CASES_REASON
+        elif column == "score_group":
+            add[column] = rules.score_groups(add["subject"]).to_numpy()
         else:
             add[column] = np.nan
     if subject == "region" and "unit_grids" in add.columns:

@@ -177,9 +177,9 @@ def test_the_xlsx_has_a_title_row_and_a_district_total_recomputed_from_the_sums(
     book = openpyxl.load_workbook(io.BytesIO(r.content))
     sheet = book["2025-09 专业部门"]
     assert sheet["A1"].value == "测试区 专业部门考核表 · 2025年9月 · 评价时点 2025-10-15 00:00"
-    assert sheet["A1"].font.bold and [str(m) for m in sheet.merged_cells.ranges] == ["A1:AB1"]
+    assert sheet["A1"].font.bold and [str(m) for m in sheet.merged_cells.ranges] == ["A1:AC1"]
     header = [c.value for c in sheet[2]]
-    assert header[:4] == ["部门编码", "名称", "派遣案件数", "回退数"] and len(header) == 28
+    assert header[:4] == ["部门编码", "名称", "派遣案件数", "回退数"] and len(header) == 29
     rows = [dict(zip(header, row, strict=True)) for row in sheet.iter_rows(min_row=3, values_only=True)]
     assert len(rows) == 20 and [r["名称"] for r in rows[:1]] == ["区环境卫生服务中心"]
     total = rows[-1]
@@ -187,6 +187,8 @@ def test_the_xlsx_has_a_title_row_and_a_district_total_recomputed_from_the_sums(
         "部门编码": None, "名称": "全区合计", "派遣案件数": 1, "立案数": 1, "应处置数": 1, "应结案数": 1, "结案数": 1,
     }  # fmt: skip
     assert (total["结案率"], total["按期处置率"], total["月均立案数"]) == (1, 1, 1)
+    # The package's catalogue groups no department: every one is scored by the default table (empty 分组).
+    assert {r["立案数分值分组"] for r in rows[:-1]} == {None} and total["立案数分值分组"] is None
     assert (total["综合指标值"], total["等级"], total["排名"]) == (None, None, None)
     assert sheet.cell(22, 1).font.bold and sheet.freeze_panes == "A3"
     assert sheet.cell(22, header.index("结案率") + 1).number_format == "0.0%"
