@@ -2292,9 +2292,10 @@ NO_CASES_REASON = "本期无案件"
 #: The columns that count (cases, nodes, steps, grids): whole numbers in every table and export, never 0.0.
 COUNT_COLUMNS: frozenset[str] = frozenset(
     {
-        "reports", "valid_reports", "filed", "public_filed", "dispatched", "returned", "to_dispose", "handled",
-        "overdue_disposals", "to_close", "closed", "reworked", "extended", "supervised", "suspended", "deferred",
-        "missed_reports", "area_filed", "accepted", "voided", "dispatches", "first_dispatches", "unit_grids",
+        "reports", "valid_reports", "pending_reports", "filed", "public_filed", "dispatched", "returned",
+        "to_dispose", "handled", "overdue_disposals", "to_close", "closed", "reworked", "extended", "supervised",
+        "suspended", "deferred", "missed_reports", "area_filed", "accepted", "voided", "dispatches",
+        "first_dispatches", "unit_grids",
     }
 )  # fmt: skip
 #: Counts per month: 0 for a unit without a case (the facts are zero), as the counts.

@@ -432,20 +432,20 @@ def xlsx_heading(table: pd.DataFrame, subject: str, level: str = "tier3") -> str
     return " · ".join(parts)
 
 
-#: Each rate's denominator among a table's counts: the 合计 row's rate is Σ numerators / Σ denominators, each
-#: unit's numerator being its rate × its denominator (a whole number), never an average of the rates. Rates
-#: whose denominator the table does not carry (按时核实率, 按时核查率, 按时派遣率: counted nodes) are left empty
-#: there — the 区 level's table has them.
-RATE_DENOMINATORS: dict[str, str] = {
-    "valid_report_rate": "reports",
-    "filing_rate": "reports",
-    "public_report_rate": "filed",
-    "accurate_dispatch_rate": "dispatched",
-    "on_time_disposal_rate": "to_dispose",
-    "closure_rate": "to_close",
-    "on_time_closure_rate": "to_close",
-    "rework_rate": "to_close",
-    "missed_report_rate": "area_filed",
+#: Each rate's denominator among a table's counts — the first column less the others: the 合计 row's rate is
+#: Σ numerators / Σ denominators, each unit's numerator being its rate × its denominator (a whole number), never an
+#: average of the rates. Rates whose denominator the table does not carry (按时核实率, 按时核查率, 按时派遣率:
+#: counted nodes) are left empty there — the 区 level's table has them.
+RATE_DENOMINATORS: dict[str, tuple[str, ...]] = {
+    "valid_report_rate": ("reports", "pending_reports"),  # a report pending at as_of is in neither (review49 #2)
+    "filing_rate": ("reports", "pending_reports"),
+    "public_report_rate": ("filed",),
+    "accurate_dispatch_rate": ("dispatched",),
+    "on_time_disposal_rate": ("to_dispose",),
+    "closure_rate": ("to_close",),
+    "on_time_closure_rate": ("to_close",),
+    "rework_rate": ("to_close",),
+    "missed_report_rate": ("area_filed",),
 }
 TOTAL_LABEL = "全区合计"
 #: What the 说明 sheet says of the departments' 合计 (review49 F10): why it is not the district's figures.
@@ -464,9 +464,11 @@ def totals_row(table: pd.DataFrame, subject: str, level: str = "tier3") -> dict[
     row["name" if "name" in table.columns else "subject"] = TOTAL_LABEL
     for column in COUNT_COLUMNS.intersection(table.columns):
         row[column] = int(pd.to_numeric(table[column], errors="coerce").fillna(0).sum())
-    for rate, den in RATE_DENOMINATORS.items():
+    for rate, (den, *less) in RATE_DENOMINATORS.items():
         if rate in table.columns and den in table.columns:
             d = pd.to_numeric(table[den], errors="coerce").fillna(0)
+            for column in (c for c in less if c in table.columns):
+                d = d - pd.to_numeric(table[column], errors="coerce").fillna(0)
             num = (pd.to_numeric(table[rate], errors="coerce").fillna(0) * d).round().sum()
             row[rate] = float(num / d.sum()) if d.sum() > 0 else None
     period = table.attrs.get("period")

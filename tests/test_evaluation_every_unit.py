@@ -260,3 +260,24 @@ def test_a_period_in_words() -> None:
         "2026-10-01..2026-10-16": "2026-10-01 至 2026-10-15",
     }
     assert {given: period_words(parse_period(given)) for given in said} == said
+
+
+def test_the_total_line_takes_pending_reports_out_of_the_report_rates_denominator() -> None:
+    """有效上报率 and 立案率 are over (上报数 − 待定上报数) (review49 #2): the 合计 line sums them so, not over 上报数.
+    Street A: 4 reports, 1 pending, 2 valid (2/3); street B: 2 reports, none pending, 1 valid (1/2) → 3 / 5."""
+    table = pd.DataFrame(
+        {
+            "subject": ["419902001", "419902002"],
+            "name": ["西城街道", "东关街道"],
+            "reports": [4, 2],
+            "valid_reports": [2, 1],
+            "pending_reports": [1, 0],
+            "valid_report_rate": [2 / 3, 1 / 2],
+            "filed": [2, 1],
+            "filing_rate": [2 / 3, 1 / 2],
+        }
+    )
+    total = totals_row(table, "region", "tier1")
+    assert total is not None
+    assert (total["reports"], total["pending_reports"], total["valid_reports"]) == (6, 1, 3)
+    assert (total["valid_report_rate"], total["filing_rate"]) == (0.6, 0.6)  # not 4 / 6 over every report
