@@ -1,4 +1,5 @@
-"""The photo store checked against the database (``gisgrid photos check``): read-only.
+"""The photo store checked against the database (``gisgrid photos check``, read-only) and the files no row needs
+set aside (``gisgrid photos prune``).
 
 Every photo a row references — a case photo (``case_photos``) or a component photo (``components.photos``) — must
 be a file of the store whose SHA-256 is its name (the store is content-addressed, :class:`~gisgrid.photos.PhotoStore`):
@@ -15,10 +16,13 @@ unreferenced here. A report being filed while the check runs may show its photo 
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import re
+import shutil
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -130,6 +134,11 @@ def _owner(ref: PhotoRef) -> str:
     return f"case {ref.owner} photo {ref.photo_id}" if ref.kind == "case" else f"component {ref.owner}"
 
 
+def _sha_of(relpath: str) -> str:
+    """The sha256 a store path is named by (``aa/bb/<sha256>.t320.jpg`` → ``<sha256>``)."""
+    return relpath.rsplit("/", 1)[1].split(".", 1)[0]
+
+
 def _sha256_of(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as f:
@@ -178,7 +187,7 @@ def check_photos(engine: Engine, store: PhotoStore) -> PhotoCheck:
         elif found != sha:
             result.damaged.append(PhotoRef(ref.kind, ref.owner, ref.photo_id, sha, relpath, found))
     # The originals that are there and referenced (damaged ones too): their copies are in use.
-    kept = {r.rsplit("/", 1)[1].split(".", 1)[0] for r, found in verdicts.items() if found is not None}
+    kept = {_sha_of(r) for r, found in verdicts.items() if found is not None}
     for f in _store_files(root):
         result.total = result.total.plus(f.size)
         if (root / f.relpath).is_symlink():
@@ -193,4 +202,99 @@ def check_photos(engine: Engine, store: PhotoStore) -> PhotoCheck:
                 result.unreferenced.append(f)
         else:
             result.foreign.append(f)
+    return result
+
+
+#: A crash's leftover beside an original: ``.<sha256>.<ext>.<16 hex>.tmp`` (:func:`gisgrid.photos._write_atomic`).
+_LEFTOVER = re.compile(r"([0-9a-f]{2})/([0-9a-f]{2})/\.[0-9a-f]{64}\.[a-z0-9.]+\.[0-9a-f]{16}\.tmp")
+
+
+@dataclass(slots=True)
+class PhotoPrune:
+    """What ``gisgrid photos prune`` set aside (or, with ``dry_run``, would set aside) into ``to``: unreferenced
+    originals and their thumbnails/print copies, copies of originals that are gone, and crash leftovers — only files
+    untouched for ``older_than_hours``; ``kept_recent`` are the unreferenced ones too recent to take."""
+
+    root: str
+    to: str
+    older_than_hours: float
+    dry_run: bool
+    set_aside: list[StoreFile] = field(default_factory=list)
+    kept_recent: list[StoreFile] = field(default_factory=list)
+    put_back: list[StoreFile] = field(default_factory=list)  # touched while being set aside: a report took it
+
+    @property
+    def bytes(self) -> int:
+        return sum(f.size for f in self.set_aside)
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["bytes"] = self.bytes
+        return data
+
+    def to_text(self) -> str:
+        verb_zh, verb_en = ("将移出", "would set aside") if self.dry_run else ("已移出", "set aside")
+        lines = [f"{verb_zh} {verb_en}: {f.relpath} ({f.size:,} bytes)" for f in self.set_aside]
+        lines += [f"放回 put back (a report took it meanwhile): {f.relpath}" for f in self.put_back]
+        lines.append(
+            f"{verb_zh} {len(self.set_aside)} 个文件 / {verb_en} {len(self.set_aside)} file(s), {self.bytes:,} "
+            f"bytes, to {self.to}; kept {len(self.kept_recent)} unreferenced file(s) touched in the last "
+            f"{self.older_than_hours:g} h"
+        )
+        if self.set_aside and not self.dry_run:
+            lines.append(
+                f"恢复 to restore: cp -a {self.to}/. {self.root}/ ; 释放空间 to free the space: rm -r {self.to}"
+            )
+        return "\n".join(lines)
+
+
+def prune_photos(
+    engine: Engine,
+    store: PhotoStore,
+    to: Path,
+    *,
+    older_than: timedelta = timedelta(days=1),
+    dry_run: bool = False,
+    now: datetime | None = None,
+) -> PhotoPrune:
+    """Move the store's files no row needs into ``to`` (same relative paths: ``cp -a`` puts them back): originals
+    no row references, their thumbnails and print copies, copies whose original no row references, and ``.tmp``
+    leftovers of a crash. Files modified less than ``older_than`` ago stay (a report being filed saves its photo
+    before its row commits; saving a file that is already there renews its time), and a file whose time changed
+    while it was moved is put back. Missing or damaged rows, symbolic links and other foreign files are left."""
+    check = check_photos(engine, store)
+    root = store.root
+    cutoff = (now or datetime.now(UTC)).timestamp() - older_than.total_seconds()
+    result = PhotoPrune(str(root), str(to), older_than.total_seconds() / 3600, dry_run)
+    missing = {_sha_of(r.relpath) for r in check.missing}  # their copies may be all that is left: kept
+    candidates = [
+        *check.unreferenced,
+        *(f for f in check.stale_copies if _sha_of(f.relpath) not in missing),
+        *(f for f in check.foreign if _LEFTOVER.fullmatch(f.relpath) and not (root / f.relpath).is_symlink()),
+    ]
+    for f in sorted(candidates, key=lambda f: f.relpath):
+        source = root / f.relpath
+        try:
+            mtime = source.stat().st_mtime
+        except FileNotFoundError:  # removed meanwhile
+            continue
+        if mtime > cutoff:
+            result.kept_recent.append(f)
+            continue
+        if dry_run:
+            result.set_aside.append(f)
+            continue
+        target = to / f.relpath
+        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.replace(source, target)  # one file system: an atomic move (else copied, then removed)
+        except OSError as exc:
+            if exc.errno != errno.EXDEV:
+                raise
+            shutil.move(source, target)
+        if target.stat().st_mtime > cutoff and not source.exists():  # renewed by a save just before the move
+            os.replace(target, source)
+            result.put_back.append(f)
+            continue
+        result.set_aside.append(f)
     return result

@@ -603,7 +603,16 @@ class PhotoStore:
         target = self.root / relpath
         stored = StoredPhoto(sha256=sha, relpath=relpath, content_type=info.content_type, size=len(data))
         if target.is_file() and target.stat().st_size == len(data):
-            return stored  # same name = same content: nothing to write
+            # Same name = same content: nothing to write. Its time is renewed, so that `photos prune` (which sets
+            # aside only files untouched for a day) never takes a file a report is about to reference again.
+            try:
+                os.utime(target)
+            except FileNotFoundError:  # set aside meanwhile: written again below
+                pass
+            except OSError:  # not ours to touch (restored as root, read-only): it is there, which is enough
+                return stored
+            else:
+                return stored
         try:
             _write_atomic(target, data)
         except OSError as exc:  # the disk's fault, not the database's nor the request's (review46 F1)

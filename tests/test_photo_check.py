@@ -159,3 +159,101 @@ def test_an_unreachable_database_exits_1(
     r = gisgrid("photos", "check")
     assert (r.code, r.out) == (1, "")
     assert r.err.startswith("error: ") and r.err.count("\n") == 1 and "Traceback" not in r.err
+
+
+def _age(path: Path, hours: float) -> None:
+    """Make ``path`` look untouched for ``hours``."""
+    import os
+    import time
+
+    t = time.time() - hours * 3600
+    os.utime(path, (t, t))
+
+
+def test_prune_sets_aside_old_unneeded_files_and_cp_puts_them_back(
+    stocked: dict[str, bytes], gisgrid: Gisgrid, data_dir: Path, loaded: Engine, tmp_path: Path
+) -> None:
+    """Unreferenced originals with their copies, and a crash's .tmp, untouched for a day: moved (same paths) into
+    --to; a recent unreferenced file, referenced files, the copy of a missing original and a foreign file stay."""
+    store = data_dir / "photos"
+    a, b = stocked["a"], stocked["b"]
+    old, new = picture(color=(1, 2, 3)), picture(color=(4, 5, 6))
+    for pic in (old, new):
+        path_of(data_dir, pic).parent.mkdir(parents=True, exist_ok=True)
+        path_of(data_dir, pic).write_bytes(pic)
+    PhotoStore(store).thumbnail(sha(old))
+    PhotoStore(store).thumbnail(sha(b))
+    path_of(data_dir, b).unlink()  # missing: its thumbnail is kept
+    leftover = path_of(data_dir, a).parent / f".{sha(a)}.jpg.0123456789abcdef.tmp"
+    leftover.write_bytes(b"half")
+    note = store / "README.txt"  # foreign, not a leftover: left
+    note.write_text("x")
+    for f in store.rglob("*"):
+        if f.is_file():
+            _age(f, 30)
+    _age(path_of(data_dir, new), 2)  # unreferenced but recent
+    rel = lambda p: p.relative_to(store).as_posix()  # noqa: E731
+    old_thumb = path_of(data_dir, old).with_name(f"{sha(old)}.t320.jpg")
+    expected = sorted([rel(path_of(data_dir, old)), rel(old_thumb), rel(leftover)])
+    aside = tmp_path / "aside"
+
+    dry = gisgrid("photos", "prune", "--to", str(aside), "--dry-run", "--format", "json")
+    assert dry.code == 0, (dry.out, dry.err)
+    data = json.loads(dry.out)
+    assert [f["relpath"] for f in data["set_aside"]] == expected
+    assert [f["relpath"] for f in data["kept_recent"]] == [rel(path_of(data_dir, new))]
+    assert not aside.exists() and path_of(data_dir, old).is_file()  # nothing moved
+
+    r = gisgrid("photos", "prune", "--to", str(aside))
+    assert r.code == 0, (r.out, r.err)
+    assert f"已移出 set aside: {rel(path_of(data_dir, old))} ({len(old):,} bytes)" in r.out.splitlines()
+    assert "已移出 3 个文件 / set aside 3 file(s)" in r.out
+    assert sorted(rel_p.relative_to(aside).as_posix() for rel_p in aside.rglob("*") if rel_p.is_file()) == expected
+    assert (aside / rel(path_of(data_dir, old))).read_bytes() == old
+    for kept in (
+        path_of(data_dir, a),
+        path_of(data_dir, new),
+        note,
+        path_of(data_dir, b).with_name(f"{sha(b)}.t320.jpg"),
+    ):
+        assert kept.is_file(), kept
+    assert not path_of(data_dir, old).exists() and not leftover.exists()
+
+    again = gisgrid("photos", "check", "--format", "json")  # the missing b is still reported; old is gone
+    assert [f["relpath"] for f in json.loads(again.out)["unreferenced"]] == [rel(path_of(data_dir, new))]
+
+    import shutil
+
+    shutil.copytree(aside, store, dirs_exist_ok=True)  # what `cp -a aside/. photos/` does
+    assert path_of(data_dir, old).read_bytes() == old
+
+
+def test_a_file_a_report_saves_again_is_renewed_and_not_pruned(
+    stocked: dict[str, bytes],
+    services: svc.CaseServices,
+    gisgrid: Gisgrid,
+    data_dir: Path,
+    loaded: Engine,
+    spot: tuple[float, float],
+    tmp_path: Path,
+) -> None:
+    """Saving bytes the store already holds renews the file's time: an old unreferenced photo a new report sends
+    again is not set aside (the report's row may not be committed yet when prune looks)."""
+    pic = picture(color=(7, 8, 9))
+    path_of(data_dir, pic).parent.mkdir(parents=True, exist_ok=True)
+    path_of(data_dir, pic).write_bytes(pic)
+    _age(path_of(data_dir, pic), 48)
+    from gisgrid.photos import inspect_photo
+
+    services.photos.save(pic, inspect_photo(pic))  # what intake does before its row commits
+
+    r = gisgrid("photos", "prune", "--to", str(tmp_path / "aside"), "--format", "json")
+    assert r.code == 0, r.err
+    assert json.loads(r.out)["set_aside"] == [] and path_of(data_dir, pic).is_file()
+
+
+def test_prune_refuses_a_folder_inside_the_store(stocked: dict[str, bytes], gisgrid: Gisgrid, data_dir: Path) -> None:
+    r = gisgrid("photos", "prune", "--to", str(data_dir / "photos" / "old"))
+    assert r.code == 3 and r.out == ""
+    assert r.err.startswith(f"error: --to {data_dir / 'photos' / 'old'} 在照片存储之内 is inside the photo store")
+    assert not (data_dir / "photos" / "old").exists()
