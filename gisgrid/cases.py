@@ -3059,6 +3059,16 @@ def _document_order(
     key_supervision = doc["kind"] == "supervision" and step is not None and bool((step["details"] or {}).get("flagged"))
     limit = _disposal_limit(services, ev, disposal_type)
     photos = [p for p in case["photos"] if p["kind"] == "before"]
+    captions: list[str] = []  # a plain order's photos are the report's: 照片 N
+    if rework_count:  # the department sent back sees what failed: the last 处置's after-photos, the 核查's evidence
+        captions = ["上报照片"] * len(photos)
+        handled = next((t for t in reversed(until) if t["action"] == "handle"), None)
+        for action, at_step, caption in (("handle", handled, "处置后照片(核查未通过)"), ("rework", step, "返工取证")):
+            shot = [
+                p for p in case["photos"] if at_step and (p["action"], p["version"]) == (action, at_step["version"])
+            ]
+            photos += shot
+            captions += [caption] * len(shot)
     order = OrderData(
         case_number=case["case_no"],
         class_code=case["class_code"],
@@ -3083,6 +3093,7 @@ def _document_order(
         tier3_name=names.get(case["tier3_code"]),
         neighbours=[shapely.from_wkb(bytes(w)) for o, w in grids if not o],
         photo_urls=[p["url"] for p in photos],
+        photo_captions=captions,
         order_number=doc["number"],
         overdue=(
             max(

@@ -112,6 +112,7 @@ class OrderData:
     tier3_name: str | None = None  # 三级网格
     neighbours: Sequence[Area] = field(default_factory=tuple)
     photo_urls: Sequence[str | UnreadablePhoto] = field(default_factory=tuple)
+    photo_captions: Sequence[str] = field(default_factory=tuple)  # one a photo (上报照片 …); none: 照片 N
     order_number: str | None = None  # 单号 of the order itself, if the city numbers them
     issuing_body: str = DEFAULT_ISSUING_BODY
     disposal_type: str | None = None  # 处置方式 (e.g. 拆除); the default type is not printed
@@ -288,6 +289,7 @@ def _context(order: OrderData) -> dict[str, Any]:
     if order.rework_count < 0:
         raise InvalidInput("rework_count must not be negative", detail={"field": "rework_count"})
     disposal = order.disposal_type if order.disposal_type != DEFAULT_DISPOSAL_TYPE else None
+    captions = list(order.photo_captions)
     return {
         "o": order,
         "csp": CSP,
@@ -299,10 +301,13 @@ def _context(order: OrderData) -> dict[str, Any]:
         "issued": format_time(order.issued_at),
         "checked": format_time(order.rework_checked_at) if order.rework_checked_at else None,
         "photos": [
-            {"url": None, "note": unreadable_note(u.name)}
-            if isinstance(u, UnreadablePhoto)
-            else {"url": _check_url(u), "note": None}
-            for u in order.photo_urls
+            (
+                {"url": None, "note": unreadable_note(u.name)}
+                if isinstance(u, UnreadablePhoto)
+                else {"url": _check_url(u), "note": None}
+            )
+            | {"caption": f"照片 {i + 1} · {captions[i]}" if i < len(captions) else f"照片 {i + 1}"}
+            for i, u in enumerate(order.photo_urls)
         ],
         "pdf_url": _check_url(order.pdf_url) if order.pdf_url else None,
         "tiers": [

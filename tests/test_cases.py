@@ -2681,6 +2681,42 @@ def test_a_rework_order_is_signed_by_the_last_dispatcher_and_rests_on_the_failed
     assert "返工原因" not in rows
 
 
+def test_a_rework_order_shows_the_after_photos_that_failed_and_the_checks_evidence(
+    loaded: Engine, services: svc.CaseServices, spot: tuple[float, float]
+) -> None:
+    """Review 51 F1: the department sent back sees what failed — a 返工's 交办单 carries, after the report's photos,
+    the after-photos of the 处置 the 核查 rejected (the last one only) and the 返工's own evidence, captioned."""
+    x, y = spot
+    cid = _dispatchable(loaded, services, x, y, "2025-10-13T09:00:00")
+    after1, evidence, a2, b2 = (_jpeg(shade) for shade in (40, 100, 160, 220))
+    name = {
+        hashlib.sha256(b).hexdigest(): n for n, b in (("after1", after1), ("ev1", evidence), ("a2", a2), ("b2", b2))
+    }
+
+    def step(action: str, role: str, version: int, now: str, photos=(), **payload: Any) -> None:
+        req = svc.ActionRequest(action, role, "测试员", version, payload=payload, photos=list(photos))
+        svc.act(loaded, services, cid, req, now=at(now))
+
+    step("dispatch", "dispatcher", 3, "2025-10-13T09:00:00", department="990000000000000003")
+    step("handle", "department", 4, "2025-10-13T09:30:00", [("after1.jpg", after1)], result="已清理")
+    step("rework", "supervisor", 5, "2025-10-13T10:00:00", [("ev1.jpg", evidence)], reason="仍有残留")
+    step("handle", "department", 6, "2025-10-13T10:30:00", [("a2.jpg", a2), ("b2.jpg", b2)], result="再清")
+    step("rework", "supervisor", 7, "2025-10-13T11:00:00", reason="还有")
+    c = get(loaded, services, cid)
+    first, rework1, rework2 = [d["id"] for d in c["documents"] if d["kind"] == "dispatch"]
+    figures = re.compile(r'<img src="[^"]*/photos/([0-9a-f]{64})" alt="[^"]*"><figcaption>([^<]*)</figcaption>')
+    with loaded.connect() as conn:
+        pages = [svc.render_document(conn, services, cid, d) for d in (first, rework1, rework2)]
+    shown = [[(name[h], caption) for h, caption in figures.findall(page)] for page in pages]
+    assert shown[0] == []  # the report had no photo
+    assert "照片：无" in pages[0]
+    assert shown[1] == [("after1", "照片 1 · 处置后照片(核查未通过)"), ("ev1", "照片 2 · 返工取证")]
+    assert shown[2] == [  # the second 处置's photos, not the first's; this 返工 had no evidence
+        ("a2", "照片 1 · 处置后照片(核查未通过)"),
+        ("b2", "照片 2 · 处置后照片(核查未通过)"),
+    ]
+
+
 def test_the_list_finds_a_case_by_its_number_and_by_a_pending_extension(
     loaded: Engine, settings: Settings, spot: tuple[float, float], tmp_path: Path
 ) -> None:
