@@ -599,6 +599,11 @@ body {{ font-family: system-ui, "Noto Sans CJK SC", "Microsoft YaHei", sans-seri
 .gg-list li:focus-visible {{ outline: 2px solid #1565c0; outline-offset: -2px; }}
 .gg-form .gg-inline {{ display: flex; gap: 6px; align-items: center; }}
 .gg-hint {{ color: #607d8b; font-size: 12px; }}
+.gg-form .gg-file {{ position: relative; overflow: hidden; display: inline-block; padding: 2px 10px;
+  border: 1px solid #90a4ae; border-radius: 3px; background: #eceff1; cursor: pointer; }}
+.gg-form .gg-file-row {{ margin: 3px 0; }}
+.gg-file input {{ position: absolute; inset: 0; opacity: 0; font-size: 0; cursor: pointer; }}
+.gg-file-chosen {{ color: #607d8b; font-size: 12px; }}
 .gg-urgent {{ color: #c62828; font-weight: 600; }}
 .gg-late {{ color: #c62828; font-weight: 600; }}
 .gg-list small {{ color: #607d8b; }}
@@ -908,7 +913,9 @@ PANEL_JS = r"""
       ok(NO_CASES);
       return;
     }
-    request(url).then(function (fc) {
+    // Ahead of the map's tiles in the browser's queue (six connections a host): the list is what the operator
+    // reads first (review51 F2); a browser without fetch priorities ignores it.
+    request(url, {priority: "high"}).then(function (fc) {
       if (seq !== GG.casesSeq) { return; }
       showError("cases", "");
       showRefused(false);
@@ -1064,7 +1071,7 @@ PANEL_JS = r"""
   var COUNTS = ["green", "yellow", "red", "suspended"];  // the lights and 挂账 (no light: its clock is stopped)
   /* Counts per light of the filtered cases (the light filter itself aside: the counts are what it chooses from). */
   function refreshLights() {
-    request(C.base + "/cases/lights?" + filterQuery(["light"]).toString()).then(function (n) {
+    request(C.base + "/cases/lights?" + filterQuery(["light"]).toString(), {priority: "high"}).then(function (n) {
       if (GG.badFilter) { return; }  // asked before the filter was refused: not its counts
       showError("lights", "");
       COUNTS.forEach(function (k) { $("gg-n-" + k).textContent = n[k] === undefined ? "–" : n[k]; });
@@ -1665,8 +1672,15 @@ PANEL_JS = r"""
     /* Photos go with the action on the form endpoint, which takes every payload field as the JSON one does: 处置
        needs its after-photo, any other action may carry evidence (返工 with what the check found). */
     var needsPhoto = (C.required[action] || []).indexOf("after_photo") >= 0;
-    form.appendChild(el("label", null, (needsPhoto ? "处置后照片(必填) " : "照片 "),
-      el("input", {name: "photos", type: "file", accept: "image/*", multiple: "multiple"})));
+    // The page's own button and count, not the browser's control (「Choose Files」 on an English desk PC).
+    var files = el("input", {name: "photos", type: "file", accept: "image/*", multiple: "multiple"});
+    var chosen = el("span", {cls: "gg-file-chosen", text: "未选择照片"});
+    files.addEventListener("change", function () {
+      var names = Array.prototype.map.call(files.files, function (f) { return f.name; });
+      chosen.textContent = names.length ? "已选 " + names.length + " 张:" + names.join("、") : "未选择照片";
+    });
+    form.appendChild(el("div", {cls: "gg-file-row"}, (needsPhoto ? "处置后照片(必填) " : "照片 "),
+      el("label", {cls: "gg-file"}, "选择照片…", files), " ", chosen));
     var msg = el("div", {cls: "gg-error gg-form-msg", hidden: "hidden"});
     form.appendChild(msg);
     form.appendChild(el("button", {type: "submit", text: "提交"}));

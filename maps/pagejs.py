@@ -134,14 +134,14 @@ DOM_JS = r"""
     var what = item.action ? A[item.action] || item.action : "此操作";
     return what + " 仅限 " + who + " 办理" + (item.role ? "(当前身份:" + (R[item.role] || item.role) + ")" : "");
   }
-  /* The API's error as one line per problem, zh-CN first (the server's words: serverMessageOf). */
+  /* The API's error as one line per problem, zh-CN first (the server's words: serverMessageOf), with no HTTP status:
+     it means nothing to a 部门处置人员 (服务器原文 keeps it) — but for an answer not the service's (a proxy's 502). */
   function messageOf(body, status) {
-    var prefix = status ? "(" + status + ") " : "";
-    if (!body || typeof body !== "object") { return prefix + "请求失败"; }
+    if (!body || typeof body !== "object") { return "请求失败" + (status ? "(HTTP " + status + ")" : ""); }
     var zhCode = ZH_ERRORS[body.error] || "";
     var d = body.detail;
     if (Array.isArray(d)) {  // request validation: one line per field
-      return prefix + d.map(function (i) {
+      return d.map(function (i) {
         return zhLine(i.field, i.code || body.reason, i.reason || JSON.stringify(i), zhCode, i.limit);
       }).join("\n");
     }
@@ -149,11 +149,11 @@ DOM_JS = r"""
     var items = d && typeof d === "object" ? d.items : null;
     var first = Array.isArray(items) && items.length ? items[0] : null;
     var byRole = body.error === "role_not_allowed" ? roleRefusal(first) : "";
-    if (byRole) { return prefix + byRole; }
+    if (byRole) { return byRole; }
     // a field's refusal: "field:why"; a whole request's (item field null: 督办 on a case not overdue …) and one
     // whose error code is its item's code (the role, the case's state, a stale version): its reason alone
     var field = first && first.code !== body.error ? first.field : null;
-    return prefix + zhLine(field, body.reason || (first && first.code) || body.error, text, zhCode,
+    return zhLine(field, body.reason || (first && first.code) || body.error, text, zhCode,
       first && first.limit);
   }
   /* The server's own words, without the zh-CN line (for "服务器原文" beside a page's own Chinese reason). */

@@ -82,10 +82,10 @@ def test_a_refusal_by_a_bound_says_the_bound_in_chinese() -> None:
     )
     too_long = ZH["string_too_long"]
     assert got == [
-        f"(422) 备注:{too_long}(最多 2000 个字符)",
-        f"(422) 描述:{too_long}(最多 2000 个字符)",
-        f"(422) 每页件数:{ZH['less_than_equal']}(不大于 500)",
-        f"(422) 照片:{ZH['too_many_photos']}(最多 10 项)",
+        f"备注:{too_long}(最多 2000 个字符)",
+        f"描述:{too_long}(最多 2000 个字符)",
+        f"每页件数:{ZH['less_than_equal']}(不大于 500)",
+        f"照片:{ZH['too_many_photos']}(最多 10 项)",
     ]
 
 
@@ -102,11 +102,11 @@ def test_a_known_reason_is_shown_in_chinese_alone_and_the_server_text_apart() ->
         ]
     )
     assert got == [
-        "(422) 网格编码:格式不正确",
-        f"(409) {ZH['not_overdue_or_flagged']}",
-        f"(409) {ZH['stale_version']}",
-        "(422) 输入有误 · zzz: weird thing",  # nothing specific in the table: the generic word and the server's
-        "(409) 与现有数据冲突 · something clashed",
+        "网格编码:格式不正确",
+        f"{ZH['not_overdue_or_flagged']}",
+        f"{ZH['stale_version']}",
+        "输入有误 · zzz: weird thing",  # nothing specific in the table: the generic word and the server's
+        "与现有数据冲突 · something clashed",
         "(422) grid: String should match pattern '^\\d+$'",
         "(409) supervise is not allowed in state 'dispatched'",
     ]
@@ -177,11 +177,11 @@ def test_the_workflow_refusals_items_are_shown_by_their_codes() -> None:
         ]
     )
     assert got == [
-        f"(422) 原因/说明:{ZH['missing']}",
-        f"(403) {ZH['role_not_allowed']}",
-        f"(409) {ZH['transition_not_allowed']}",
-        f"(409) {ZH['not_overdue_or_flagged']}",
-        f"(409) {ZH['stale_version']}",
+        f"原因/说明:{ZH['missing']}",
+        f"{ZH['role_not_allowed']}",
+        f"{ZH['transition_not_allowed']}",
+        f"{ZH['not_overdue_or_flagged']}",
+        f"{ZH['stale_version']}",
     ]
 
 
@@ -204,8 +204,18 @@ def test_a_refusal_by_role_names_the_roles_that_may_act_in_the_pages_words() -> 
         ("messageOf", [_workflow_refusal("role_not_allowed", {"field": "X-Role", "code": "role_not_allowed"}), 403]),
     ]
     assert run(calls, roles=dict(workflow.ROLES), actions=dict(workflow.ACTIONS)) == [
-        "(403) 挂账 仅限 派遣员、值班长 办理(当前身份:受理员)",
-        "(403) 此操作 仅限 data_admin 办理(当前身份:监督员)",
-        f"(403) {ZH['role_not_allowed']}",  # no allowed_roles: the generic line
+        "挂账 仅限 派遣员、值班长 办理(当前身份:受理员)",
+        "此操作 仅限 data_admin 办理(当前身份:监督员)",
+        f"{ZH['role_not_allowed']}",  # no allowed_roles: the generic line
     ]
-    assert run(calls[:1]) == [f"(403) {ZH['role_not_allowed']}"]  # a page without role words (the field page)
+    assert run(calls[:1]) == [f"{ZH['role_not_allowed']}"]  # a page without role words (the field page)
+
+
+def test_an_answer_that_is_not_the_services_says_its_http_status() -> None:
+    """A proxy's 502 page or an empty body: nothing to read but the status (review51 F3: the service's own refusals
+    show no status to the user; 服务器原文 keeps it)."""
+    assert run([("messageOf", [None, 502]), ("messageOf", ["<html>", 504]), ("serverMessageOf", [STALE, 409])]) == [
+        "请求失败(HTTP 502)",
+        "请求失败(HTTP 504)",
+        "(409) return: the case is at version 5, the request expected 4",
+    ]

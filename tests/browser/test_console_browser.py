@@ -809,9 +809,13 @@ def test_a_dispatch_with_an_evidence_photo_goes_to_the_department_chosen(
     detail.locator('button[data-action="dispatch"]').click()
     form = detail.locator("form.gg-form")
     form.locator('select[name="department"]').select_option(other)
+    # The page's own words for the photo control, not the browser's
+    assert form.locator(".gg-file").inner_text() == "选择照片…"
+    assert form.locator(".gg-file-chosen").inner_text() == "未选择照片"
     form.locator('input[name="photos"]').set_input_files(
         {"name": "scene.png", "mimeType": "image/png", "buffer": _png_bytes()}
     )
+    assert form.locator(".gg-file-chosen").inner_text() == "已选 1 张:scene.png"
     form.locator('button[type="submit"]').click()
     page.wait_for_function("() => /已办理:派遣/.test(document.getElementById('gg-detail').innerText)")
     case = api.get(f"/cases/{filed['id']}").json()

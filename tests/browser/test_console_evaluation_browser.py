@@ -65,7 +65,7 @@ def test_the_evaluation_time_goes_into_the_map_and_the_download_and_a_refused_do
     page.click("#gg-eval-xlsx")
     page.wait_for_function("() => /考核表未下载/.test(document.getElementById('gg-eval-error').innerText)")
     error = page.inner_text("#gg-eval-error")
-    assert error.startswith("考核表未下载:(422) 评价时点:评价时点不能晚于当前时间(尚未到期的环节不能算作超时)"), error
+    assert error.startswith("考核表未下载:评价时点:评价时点不能晚于当前时间(尚未到期的环节不能算作超时)"), error
     assert "as_of" not in error.split("服务器原文")[0]
     assert downloads == [] and page.is_hidden("#gg-error")  # said beside the form, not at the top of the panel
     # The map refused the same way, beside the form.

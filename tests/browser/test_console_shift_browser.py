@@ -149,7 +149,7 @@ def test_a_refusal_by_role_names_who_may_take_the_step(desk: Tab, live: LiveServ
     assert refused.value.status == 403
     msg = detail.locator("form.gg-form .gg-form-msg > div").first
     msg.wait_for(state="visible")
-    assert msg.inner_text() == "未办理:(403) 立案 仅限 值班长 办理(当前身份:受理员)"
+    assert msg.inner_text() == "未办理:立案 仅限 值班长 办理(当前身份:受理员)"
     desk.shot("role-refused")
 
 
