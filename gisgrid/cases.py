@@ -1314,7 +1314,8 @@ def act(
             | _escalated_to(conn, row, new)
             | _order_terms(tr, disposal_type)
             | basis
-            | ({"as_requested": True} if as_requested else {}),
+            | ({"as_requested": True} if as_requested else {})
+            | _extension_terms(req.action, payload),
             attachments=[n for n, _ in req.photos],
             idempotency=(req.idempotency_key, fingerprint),
         )
@@ -1509,6 +1510,21 @@ def refuse_late_extension_request(due_at: dt.datetime | None, now: dt.datetime) 
     )
 
 
+#: How an approved 延期 moved the deadline, as its log entry says (``extended_by``): by a length (``amount`` ``unit``
+#: from the deadline it moved — working time, so recomputed when the calendar learns a year) or to a date
+#: (``new_due_at`` as given, whatever the calendar). An approval logged before this was recorded, with neither
+#: ``extended_by`` nor ``amount``, cannot be told apart: its stored ``new_due_at`` is kept (review49 F4).
+EXTENDED_BY_LENGTH = "length"
+EXTENDED_BY_DATE = "date"
+
+
+def _extension_terms(action: str, payload: Mapping[str, Any]) -> dict[str, Any]:
+    """What an approved extension's log entry records beside its new deadline: how it was given."""
+    if action != "approve_extension":
+        return {}
+    return {"extended_by": EXTENDED_BY_LENGTH if payload.get("amount") is not None else EXTENDED_BY_DATE}
+
+
 def _one_length(payload: dict[str, Any], what: str) -> None:
     """An extension is by a length (amount, unit) or to a date (new_due_at), never both: which one would hold?"""
     if payload.get("amount") is not None and payload.get("new_due_at"):
@@ -1539,6 +1555,8 @@ def _extension_due(
             payload |= {"amount": requested["amount"], "unit": requested.get("unit") or "working_days"}
         else:
             as_requested = False  # the request said no length: the approver has to
+    if payload.get("amount") is not None and not payload.get("unit"):  # the unit it is counted in, said in the log
+        payload = {**payload, "unit": "working_days"}
     new_due, base = _extended_due(services, row, payload)
     out = {**payload, "new_due_at": new_due.isoformat()}
     if base is not None:
@@ -1768,6 +1786,9 @@ class ReplayedClock:
     node_calendar_time: bool
     suspended_at: dt.datetime | None  # a 挂账 not yet resumed
     refused: tuple[int, ExtensionRefusal] | None  # the first approval that cannot apply: step index, why
+    #: With ``recompute_extensions``: the approvals logged with neither how they were given nor a length (before
+    #: review49 F4), kept at their stored new deadline (step indexes).
+    kept: tuple[int, ...] = ()
 
 
 def replay_node_clock(
@@ -1776,22 +1797,37 @@ def replay_node_clock(
     ev: EventClass,
     disposal_type: str | None,
     steps: list[tuple[str, dt.datetime, Mapping[str, Any]]],
+    *,
+    recompute_extensions: bool = False,
 ) -> ReplayedClock:
     """The clock of ``node`` over recorded steps (action, at, details), as the live service would have kept it:
     each opener of the node (:data:`NODES`) starts it again, an approved extension (延期批准) moves the disposal
     deadline — one that is not later, or too long, is reported in ``refused`` and not applied (the evaluation reads
-    it so too) — and 挂账…恢复 stops it (:func:`clock_after_suspension`)."""
+    it so too) — and 挂账…恢复 stops it (:func:`clock_after_suspension`).
+
+    ``recompute_extensions``: an extension granted as a length (``amount`` ``unit``, :data:`EXTENDED_BY_LENGTH`) is
+    counted again on the calendar from the deadline it moved, rather than taken at its stored new deadline — what
+    ``cases recompute-deadlines`` needs once the calendar learns a year; one to a date stays that date, and one
+    logged without saying which (before review49 F4) keeps its stored deadline and is named in ``kept``."""
     openers = NODES[node][0]
     started, clock = steps[0][1], node_clock(services, node, ev, disposal_type, steps[0][1])
     due: dt.datetime = clock["due_at"]
     suspended: dt.datetime | None = None
     refused: tuple[int, ExtensionRefusal] | None = None
+    kept: list[int] = []
     for k, (action, at, details) in enumerate(steps[1:], start=1):
         if action in openers:
             started, clock, suspended = at, node_clock(services, node, ev, disposal_type, at), None
             due = clock["due_at"]
         elif action == "approve_extension" and node == DISPOSAL_NODE[0] and details.get("new_due_at"):
             new_due = dt.datetime.fromisoformat(str(details["new_due_at"]))
+            if recompute_extensions:
+                by = details.get("extended_by")
+                if by != EXTENDED_BY_DATE and details.get("amount") is not None:
+                    unit = str(details.get("unit") or "working_days")  # the default an approval counted in
+                    new_due = services.calendar.extend(due, float(details["amount"]), unit)
+                elif by is None:
+                    kept.append(k)
             why = extension_refusal(due, new_due, "new_due_at")
             if why is None:
                 due = new_due
@@ -1803,7 +1839,7 @@ def replay_node_clock(
             moved = clock_after_suspension(services.calendar, suspended, at, clock["node_calendar_time"], started, due)
             started, due = moved[0] or started, moved[1] or due
             suspended = None
-    return ReplayedClock(started, due, bool(clock["node_calendar_time"]), suspended, refused)
+    return ReplayedClock(started, due, bool(clock["node_calendar_time"]), suspended, refused, tuple(kept))
 
 
 def node_clock(
@@ -2063,7 +2099,9 @@ def get_case(
         {
             **t,
             "at": t["at"].astimezone(LOCAL_TZ).isoformat(),
-            "action_label": workflow.ACTIONS.get(t["action"]) or workflow.LOG_ACTIONS.get(t["action"], t["action"]),
+            "action_label": workflow.ACTIONS.get(t["action"])
+            or workflow.LOG_ACTIONS.get(t["action"])
+            or workflow.SYSTEM_ACTIONS.get(t["action"], t["action"]),
         }
         for t in timeline
     ]

@@ -259,6 +259,9 @@ ACTIONS: dict[str, str] = {r.action: r.label for r in _RULES}
 #: Log entries nobody takes from the table: the report itself, and a merged duplicate sent back to intake
 #: (``reopen_duplicate``).
 LOG_ACTIONS: dict[str, str] = {"report": "上报", "reopen": "重新受理"}
+#: Log entries the system writes that change no state: a deadline counted again once the calendar learnt a year
+#: (``gisgrid cases recompute-deadlines``, :mod:`gisgrid.deadlines`). Not a history import's action.
+SYSTEM_ACTIONS: dict[str, str] = {"recompute_due": "重算时限"}
 #: How a kept case can end without the reported matter being handled (作废, 不予立案): its merged duplicates,
 #: reports of their own, go back to intake rather than point at a dead case.
 REOPENS_DUPLICATES: frozenset[str] = frozenset({"voided", "rejected"})

@@ -2156,6 +2156,7 @@ def test_an_extension_request_says_how_long_and_the_approval_what_it_moved(
     assert c["timeline"][-1]["details"] == {
         "new_due_at": "2025-10-16T17:30:00+08:00",
         "previous_due_at": "2025-10-13T14:30:00+08:00",
+        "extended_by": "date",  # to a date: kept as given when the calendar changes (review49 F4)
     }
 
 
@@ -2179,6 +2180,7 @@ def test_an_approval_without_a_length_grants_what_the_request_asked_for(
         "new_due_at": "2025-10-15T14:30:00+08:00",
         "previous_due_at": "2025-10-13T14:30:00+08:00",
         "as_requested": True,
+        "extended_by": "length",
     }
     # a date asked for: granted as that date's end of work
     act(loaded, services, cid, "request_extension", "department", 6, "2025-10-14T09:00:00", reason="再等配件",
@@ -2190,6 +2192,7 @@ def test_an_approval_without_a_length_grants_what_the_request_asked_for(
         "new_due_at": "2025-10-17T17:30:00+08:00",
         "previous_due_at": "2025-10-15T14:30:00+08:00",
         "as_requested": True,
+        "extended_by": "date",
     }
     # a request that named no length: the approver has to
     act(loaded, services, cid, "request_extension", "department", 8, "2025-10-15T09:00:00", reason="需协调")
@@ -2214,8 +2217,10 @@ def test_an_approval_without_a_length_grants_what_the_request_asked_for(
     assert c["due_at"] == "2025-10-20T17:30:00+08:00"  # Friday 17:30 + 1 working day: Monday 17:30
     assert c["timeline"][-1]["details"] == {
         "amount": 1,
+        "unit": "working_days",  # the unit an amount is counted in, said (review49 F4)
         "new_due_at": "2025-10-20T17:30:00+08:00",
         "previous_due_at": "2025-10-17T17:30:00+08:00",
+        "extended_by": "length",
     }
 
 
@@ -2238,6 +2243,7 @@ def test_a_request_for_an_amount_without_a_unit_is_granted_in_working_days(
         "new_due_at": "2025-10-15T14:30:00+08:00",
         "previous_due_at": "2025-10-13T14:30:00+08:00",
         "as_requested": True,
+        "extended_by": "length",
     }
 
 
@@ -2435,6 +2441,7 @@ def test_an_extension_date_with_another_offset_is_stored_and_answered_in_china_t
         "new_due_at": "2025-10-16T12:00:00+08:00",
         "previous_due_at": "2025-10-13T14:30:00+08:00",
         "as_requested": True,
+        "extended_by": "date",
     }
     act(loaded, services, cid, "request_extension", "department", 6, "2025-10-14T09:00:00", reason="再等")
     c = act(loaded, services, cid, "approve_extension", "shift_lead", 7, "2025-10-14T09:30:00",
@@ -2443,6 +2450,7 @@ def test_an_extension_date_with_another_offset_is_stored_and_answered_in_china_t
     assert c["timeline"][-1]["details"] == {
         "new_due_at": "2025-10-17T16:30:00+08:00",
         "previous_due_at": "2025-10-16T12:00:00+08:00",
+        "extended_by": "date",
     }
     with loaded.connect() as conn:  # stored so, not only answered so
         logged = conn.execute(

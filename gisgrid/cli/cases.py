@@ -19,7 +19,7 @@ from pydantic import TypeAdapter, ValidationError
 from sqlalchemy import Engine
 
 from gisgrid import cases as svc
-from gisgrid import geodesy, history, workflow
+from gisgrid import deadlines, geodesy, history, workflow
 from gisgrid.cli.boundary_options import SrcDatum
 from gisgrid.cli.common import EXIT_FAILED, EXIT_REFUSED, echo, settings_of, stage_progress
 from gisgrid.errors import InvalidInput, NotFound
@@ -474,4 +474,34 @@ def import_history(
     if summary.everything_refused or (all_or_nothing and summary.refused_rows):
         raise typer.Exit(EXIT_FAILED)
     if summary.refused_rows:
+        raise typer.Exit(EXIT_REFUSED)
+
+
+@app.command("recompute-deadlines")
+def recompute_deadlines(
+    ctx: typer.Context,
+    dry_run: bool = typer.Option(False, "--dry-run", help="Count and list the changes; write nothing."),
+    year: int | None = typer.Option(
+        None, "--year", min=1900, max=2100, help="Only the clocks that run through this year (e.g. 2027)."
+    ),
+    output: OutputFormat = typer.Option(OutputFormat.text, "--format", help="text or json."),
+) -> None:
+    """重算时限: once the calendar knows a year it did not (chinesecalendar upgraded, or the year listed in
+    GISGRID_CALENDAR_FILE), count the running deadline of every open case again from its log — the node's start and
+    limit, extensions granted by a length, 挂账 — and store the ones that change, in one transaction, each with a
+    log entry (重算时限, actor system, old → new). Exit 0: done; 3: some cases could not be recomputed (an
+    extension approved before its length was recorded): listed, left as stored, the others written."""
+    if output is OutputFormat.geojson:
+        raise InvalidInput("--format: text or json")
+    engine, services = _open(ctx)
+    try:
+        report = deadlines.recompute_deadlines(engine, services, dry_run=dry_run, year=year)
+    finally:
+        engine.dispose()
+    if output is OutputFormat.json:
+        _print(deadlines.as_json(report))
+    else:
+        for line in deadlines.summary_lines(report):
+            echo(line)
+    if report.not_recomputable:
         raise typer.Exit(EXIT_REFUSED)

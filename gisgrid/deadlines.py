@@ -1,0 +1,312 @@
+"""Recomputing the stored deadlines of open cases once the calendar knows a year (``cases recompute-deadlines``).
+
+A node's deadline (``cases.due_at``) is counted on the working calendar when the node opens, an extension granted
+and 挂账恢复 move it — and stored. A year chinesecalendar did not know was counted Monday–Friday (with a warning);
+when the year becomes known (the package upgraded, the city's GISGRID_CALENDAR_FILE now lists it) the stored
+deadlines stay as counted. This module counts them again from what the case's log holds (review49 F4):
+
+* the node's start: the last step that opened it (``evaluation.NODES``), its limit from the catalogue (a node's
+  limit in force that day, ``node_time_limits.csv``; the 处置 limit of the case's class and disposal type);
+* every step after it that moved the clock (:func:`gisgrid.cases.replay_node_clock`): an approved 延期 by a length
+  (``amount`` ``unit``) counted again from the deadline it moved, one to a date kept as that date, 挂账 … 挂账恢复
+  carrying the time used and the time left over the suspension.
+
+An approved 延期 logged before it recorded how it was given (neither ``extended_by`` nor ``amount``) cannot be
+counted again: the case is left as stored and reported. :func:`plan` is pure (rows and steps in, outcomes out);
+:func:`recompute_deadlines` reads, locks and writes in one transaction, one log entry a changed case.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Any, Literal
+
+from sqlalchemy import Engine, text
+
+from gisgrid import workflow
+from gisgrid.calendar import CHINESECALENDAR_VERSION
+from gisgrid.cases import (
+    DISPOSAL_NODE,
+    LOCAL_TZ,
+    NODE_OF_STATE,
+    CaseServices,
+    _log,
+    _snapshot,
+    event_class,
+    replay_node_clock,
+)
+from gisgrid.evaluation import NODES
+from gisgrid.grids import store as grid_store
+
+#: The log entry of a recomputed deadline (a step nobody takes: the command writes it, actor and role "system").
+RECOMPUTE_ACTION = "recompute_due"
+RECOMPUTE_LABEL = workflow.SYSTEM_ACTIONS[RECOMPUTE_ACTION]
+SYSTEM_ACTOR = "system"
+
+Status = Literal["changed", "unchanged", "not_recomputable"]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One open case checked: its running node's clock as stored and as counted now."""
+
+    case_id: int
+    case_no: str
+    state: str
+    node: str
+    status: Status
+    due_at: dt.datetime
+    new_due_at: dt.datetime | None = None
+    started_at: dt.datetime | None = None
+    new_started_at: dt.datetime | None = None
+    why: str | None = None  # not recomputable: why (zh-CN / English)
+    version: int = 0
+
+
+@dataclass(frozen=True)
+class Report:
+    """What a run checked and did (``written``: False for a dry run, or when nothing changed)."""
+
+    outcomes: tuple[Outcome, ...]
+    written: bool
+    dry_run: bool
+    year: int | None
+    unknown_years: tuple[int, ...]  # years the calendar still does not know, met while counting
+
+    @property
+    def changed(self) -> list[Outcome]:
+        return [o for o in self.outcomes if o.status == "changed"]
+
+    @property
+    def not_recomputable(self) -> list[Outcome]:
+        return [o for o in self.outcomes if o.status == "not_recomputable"]
+
+
+def _local(at: dt.datetime) -> dt.datetime:
+    return at.astimezone(LOCAL_TZ)
+
+
+def _touches(year: int | None, *instants: dt.datetime | None) -> bool:
+    """Whether the span from the first to the last instant (China time) runs through ``year`` (None: any)."""
+    if year is None:
+        return True
+    years = [_local(t).year for t in instants if t is not None]
+    return min(years) <= year <= max(years)
+
+
+def plan(
+    services: CaseServices,
+    cases: Iterable[Mapping[str, Any]],
+    steps: Mapping[int, Sequence[tuple[str, dt.datetime, Mapping[str, Any]]]],
+    *,
+    year: int | None = None,
+) -> list[Outcome]:
+    """Each open case's running clock counted again on ``services.calendar`` (pure: no I/O). ``cases``: rows of
+    ``cases`` (id, case_no, state, previous_state, scheme, class_code, disposal_type, node_started_at, due_at,
+    version); ``steps``: each case's log (action, at, details) in order. ``year``: only the cases whose clock —
+    from the step that opened the node to its deadline, stored or new — runs through that year."""
+    out: list[Outcome] = []
+    for row in cases:
+        held = row["state"] == "suspended"
+        state = row["previous_state"] if held else row["state"]
+        node = NODE_OF_STATE.get(state) if isinstance(state, str) else None
+        due: dt.datetime | None = row["due_at"]
+        if node is None or due is None:
+            continue
+        base = Outcome(
+            row["id"], row["case_no"], row["state"], node, "unchanged", due, version=row["version"],
+            started_at=row["node_started_at"],
+        )  # fmt: skip
+        own = list(steps.get(row["id"], ()))
+        if held:  # the clock as it stood at the last 挂账 (the stored one, kept while suspended)
+            suspensions = [k for k, s in enumerate(own) if s[0] == "suspend"]
+            own = own[: suspensions[-1]] if suspensions else []
+        opened = [k for k, s in enumerate(own) if s[0] in NODES[node][0]]
+        if not opened:
+            if _touches(year, row["node_started_at"], due):
+                out.append(
+                    replace(
+                        base,
+                        status="not_recomputable",
+                        why="日志中没有开启当前环节的步骤 / no step in the log opened the running node",
+                    )
+                )
+            continue
+        first = opened[-1]
+        ev = event_class(services, row["scheme"], row["class_code"])
+        walked = replay_node_clock(
+            services, node, ev, row["disposal_type"] or None, own[first:], recompute_extensions=True
+        )
+        if not _touches(year, own[first][1], due, walked.due_at):
+            continue
+        if walked.kept:
+            at = _local(own[first + walked.kept[0]][1])
+            out.append(
+                replace(
+                    base,
+                    status="not_recomputable",
+                    why=(
+                        f"{at:%Y-%m-%d %H:%M} 批准的延期只记录了新的时限, 未记录延长的时间和单位, "
+                        "无法重算, 保留原时限 / "
+                        f"the extension approved {at:%Y-%m-%d %H:%M} recorded only its new deadline, not the length "
+                        "and unit granted: it cannot be recomputed; the stored deadline is kept"
+                    ),
+                )
+            )
+            continue
+        # An approval to a date the recounted deadline has passed is not applied (``refused``), as the live service
+        # and the evaluation refuse an extension that is not later: the later deadline stands.
+        started = walked.started
+        if walked.due_at == due and started == row["node_started_at"]:
+            out.append(replace(base, new_due_at=due, new_started_at=started))
+            continue
+        out.append(replace(base, status="changed", new_due_at=walked.due_at, new_started_at=started))
+    return out
+
+
+def _reason(year: int | None) -> str:
+    """Why a recomputed deadline moved, as its log entry says: the calendar changed (a year became known)."""
+    zh_year, en_year = (f"{year} 年", f"{year} now known") if year is not None else ("", "a year now known")
+    return (
+        f"工作日历已更新({zh_year}节假日安排已知: chinesecalendar {CHINESECALENDAR_VERSION} 及 GISGRID_CALENDAR_FILE),"
+        f"按新日历重算时限 / working calendar changed ({en_year}: chinesecalendar {CHINESECALENDAR_VERSION} and "
+        "GISGRID_CALENDAR_FILE): deadline recomputed"
+    )
+
+
+def _unknown_met(unknown: Iterable[int], outcomes: Iterable[Outcome]) -> list[int]:
+    """The years the calendar does not know that a checked clock runs through."""
+    spans = [
+        (_local(min(t for t in (o.started_at, o.due_at) if t is not None)).year,
+         _local(max(t for t in (o.due_at, o.new_due_at) if t is not None)).year)
+        for o in outcomes
+    ]  # fmt: skip
+    return sorted(y for y in set(unknown) if any(lo <= y <= hi for lo, hi in spans))
+
+
+_CASES_SQL = (
+    "SELECT id, case_no, state, previous_state, scheme, class_code, disposal_type, node, node_started_at, due_at, "
+    "disposal_due_at, version, department_code, rework_count, escalation_level, pending_extension FROM cases "
+    "WHERE state NOT IN ('closed', 'rejected', 'voided') AND due_at IS NOT NULL "
+    "ORDER BY id"
+)
+
+
+def recompute_deadlines(
+    engine: Engine,
+    services: CaseServices,
+    *,
+    dry_run: bool = False,
+    year: int | None = None,
+    now: dt.datetime | None = None,
+) -> Report:
+    """Count the open cases' deadlines again (:func:`plan`) and, unless ``dry_run``, store the changed ones in one
+    transaction — ``due_at`` (and the 处置 deadline ``disposal_due_at`` while dispatched; the node's start when a
+    挂账恢复 moved it), the case's version bumped, and a log entry each (``recompute_due``, actor ``system``,
+    the old and new deadline). A dry run reads only."""
+    now = now or dt.datetime.now(LOCAL_TZ)
+    with engine.connect() as conn, conn.begin():
+        if not dry_run:
+            grid_store.read_grids_first(conn)  # before the case rows, as every step that locks them
+        rows = conn.execute(text(_CASES_SQL + ("" if dry_run else " FOR UPDATE"))).all()
+        ids = [r.id for r in rows]
+        logs: dict[int, list[tuple[str, dt.datetime, Mapping[str, Any]]]] = {}
+        if ids:
+            for cid, action, at, logged in conn.execute(
+                text(
+                    "SELECT case_id, action, at, details FROM case_transitions WHERE case_id = ANY(:ids) "
+                    "ORDER BY case_id, at, id"
+                ),
+                {"ids": ids},
+            ):
+                logs.setdefault(cid, []).append((action, at, logged or {}))
+        outcomes = plan(services, [dict(r._mapping) for r in rows], logs, year=year)
+        unknown = _unknown_met(services.calendar.unknown_years, outcomes)
+        changed = [o for o in outcomes if o.status == "changed"]
+        if dry_run or not changed:
+            return Report(tuple(outcomes), False, dry_run, year, tuple(unknown))
+        by_id = {r.id: r for r in rows}
+        reason = _reason(year)
+        for o in changed:
+            row = by_id[o.case_id]
+            assert o.new_due_at is not None
+            sets = {"due_at": o.new_due_at}
+            if o.node == DISPOSAL_NODE[0] and row.disposal_due_at is not None:
+                sets["disposal_due_at"] = o.new_due_at
+            if o.new_started_at is not None and o.new_started_at != row.node_started_at:
+                sets["node_started_at"] = o.new_started_at
+            assigned = ", ".join(f"{k} = :{k}" for k in sets)
+            conn.execute(
+                text(f"UPDATE cases SET {assigned}, version = version + 1, updated_at = :now WHERE id = :id"),
+                {**sets, "now": now, "id": o.case_id},
+            )
+            details: dict[str, Any] = {
+                "reason": reason,
+                "node": o.node,
+                "due_at": {"from": _local(o.due_at).isoformat(), "to": _local(o.new_due_at).isoformat()},
+                "chinesecalendar": CHINESECALENDAR_VERSION,
+            }
+            if "node_started_at" in sets and o.started_at is not None:
+                details["node_started_at"] = {
+                    "from": _local(o.started_at).isoformat(),
+                    "to": _local(sets["node_started_at"]).isoformat(),
+                }
+            snapshot = _snapshot(row)
+            tr = workflow.Transition(
+                action=RECOMPUTE_ACTION,
+                from_state=row.state,
+                to_state=row.state,
+                role=SYSTEM_ACTOR,
+                case=replace(snapshot, version=snapshot.version + 1),
+                details=details,
+            )
+            note = f"{reason}: {_local(o.due_at):%Y-%m-%d %H:%M} → {_local(o.new_due_at):%Y-%m-%d %H:%M}"
+            _log(conn, o.case_id, tr, actor=SYSTEM_ACTOR, role=SYSTEM_ACTOR, at=now, note=note, details=details)
+        return Report(tuple(outcomes), True, dry_run, year, tuple(unknown))
+
+
+def summary_lines(report: Report) -> list[str]:
+    """The command's summary, zh-CN first: checked, changed (case number, old → new), not recomputable and why."""
+    fmt = "%Y-%m-%d %H:%M"
+    head = "(试运行, 未写入) / (dry run: nothing written)" if report.dry_run else ""
+    checked, changed, refused = len(report.outcomes), report.changed, report.not_recomputable
+    lines = [
+        f"检查 {checked} 件在办案件, {'将' if report.dry_run else ''}变更 {len(changed)} 件, 无法重算 "
+        f"{len(refused)} 件 / {checked} open case(s) checked, {len(changed)} "
+        f"{'would change' if report.dry_run else 'changed'}, {len(refused)} not recomputable {head}".rstrip()
+    ]
+    for o in changed:
+        assert o.new_due_at is not None
+        lines.append(f"  {o.case_no}  {_local(o.due_at):{fmt}} → {_local(o.new_due_at):{fmt}}  ({o.node})")
+    for o in refused:
+        lines.append(f"  {o.case_no}  无法重算 / not recomputable: {o.why}")
+    if report.unknown_years:
+        years = ", ".join(map(str, report.unknown_years))
+        lines.append(
+            f"注意: 日历仍不知道 {years} 年的节假日安排, 这些时限仍按周一至周五计算 / "
+            f"note: the calendar still does not know {years}: those deadlines still count Mon–Fri"
+        )
+    return lines
+
+
+def as_json(report: Report) -> dict[str, Any]:
+    def when(t: dt.datetime | None) -> str | None:
+        return None if t is None else _local(t).isoformat()
+
+    return {
+        "dry_run": report.dry_run,
+        "written": report.written,
+        "year": report.year,
+        "checked": len(report.outcomes),
+        "changed": [
+            {"case_no": o.case_no, "node": o.node, "due_at": when(o.due_at), "new_due_at": when(o.new_due_at)}
+            for o in report.changed
+        ],
+        "not_recomputable": [
+            {"case_no": o.case_no, "node": o.node, "due_at": when(o.due_at), "why": o.why}
+            for o in report.not_recomputable
+        ],
+        "unknown_years": list(report.unknown_years),
+    }

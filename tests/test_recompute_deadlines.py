@@ -1,0 +1,284 @@
+"""``gisgrid cases recompute-deadlines`` (review49 F4): deadlines counted Monday–Friday in a year the calendar did
+not know are counted again once the year is known (here: the city's calendar file lists 2099), from the case's log —
+the node's start and limit, an extension granted by a length; an extension logged without its length is reported
+and left; closed cases are not touched; a dry run writes nothing; a second run changes nothing.
+
+2099 is a year chinesecalendar will not know for decades; its days in June are well clear of the January and
+February rest days listed with them. Each case runs 4 working hours of 处置 (暴露垃圾) or 1 of 核实 from Monday
+2099-06-08; the file makes Tue 06-09 and Wed 06-10 rest days and Sat 06-13 a working day."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import json
+import sys
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+from PIL import Image
+from sqlalchemy import Engine, text
+
+from gisgrid import cases as svc
+from gisgrid import deadlines
+from gisgrid.calendar import load_city_calendar
+from gisgrid.cli import main
+from gisgrid.cli.common import EXIT_REFUSED
+from gisgrid.settings import Settings
+
+pytestmark = pytest.mark.filterwarnings("ignore::gisgrid.calendar.CalendarYearUnknown")
+
+TZ = ZoneInfo("Asia/Shanghai")
+GARBAGE = "06010"  # 暴露垃圾: 处置 4 working hours
+
+#: 13 weekday rest days of 2099 (the statutory count: the file describes the year) and one adjusted working Saturday.
+REST_2099 = ["01-01", "01-02", "02-02", "02-03", "02-04", "02-05", "02-06", "02-09", "02-10", "02-11", "02-12"]
+CALENDAR_2099 = (
+    "date,kind\n"
+    + "".join(f"2099-{d},休息日\n" for d in REST_2099)
+    + "2099-06-09,休息日\n2099-06-10,休息日\n2099-06-13,上班日\n"
+)
+
+
+def at(text_: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(text_).replace(tzinfo=TZ)
+
+
+def report(engine: Engine, services: svc.CaseServices, spot: tuple[float, float], now: str) -> int:
+    item = svc.Intake(class_code=GARBAGE, lon=spot[0], lat=spot[1], datum="cgcs2000")
+    case_id, created = svc.intake(engine, services, item, now=at(now))
+    assert created
+    return case_id
+
+
+def act(engine: Engine, services: svc.CaseServices, case_id: int, action: str, role: str, version: int, now: str,
+        photos: list[tuple[str, bytes]] | None = None, **payload: Any) -> None:  # fmt: skip
+    req = svc.ActionRequest(action=action, role=role, actor="测试员", version=version, payload=payload)
+    svc.act(engine, services, case_id, replace(req, photos=photos or []), now=at(now))
+
+
+def dispatched(engine: Engine, services: svc.CaseServices, spot: tuple[float, float]) -> int:
+    """A case dispatched Mon 2099-06-08 16:30: 4 working hours → Tue 11:30 counted Mon–Fri (version 4)."""
+    cid = report(engine, services, spot, "2099-06-08T09:00:00")
+    act(engine, services, cid, "verify", "supervisor", 1, "2099-06-08T09:30:00")
+    act(engine, services, cid, "file", "shift_lead", 2, "2099-06-08T10:00:00")
+    act(engine, services, cid, "dispatch", "dispatcher", 3, "2099-06-08T16:30:00")
+    return cid
+
+
+def extended(engine: Engine, services: svc.CaseServices, spot: tuple[float, float], **granted: Any) -> int:
+    cid = dispatched(engine, services, spot)
+    act(engine, services, cid, "request_extension", "department", 4, "2099-06-08T16:45:00", reason="需调大型机械")
+    act(engine, services, cid, "approve_extension", "dispatcher", 5, "2099-06-08T17:00:00", **granted)
+    return cid
+
+
+def jpeg(shade: int) -> bytes:
+    buf = io.BytesIO()
+    Image.new("RGB", (32, 24), (shade, 90, 60)).save(buf, "JPEG")
+    return buf.getvalue()
+
+
+@dataclass
+class Stored:
+    case_no: str
+    state: str
+    version: int
+    due_at: str | None
+    disposal_due_at: str | None
+    node_started_at: str | None
+
+
+def stored(engine: Engine, case_id: int) -> Stored:
+    with engine.connect() as conn:
+        r = conn.execute(
+            text("SELECT case_no, state, version, due_at, disposal_due_at, node_started_at FROM cases WHERE id = :i"),
+            {"i": case_id},
+        ).one()
+    iso = [None if t is None else t.astimezone(TZ).isoformat() for t in r[3:]]
+    return Stored(r.case_no, r.state, r.version, *iso)
+
+
+def log(engine: Engine) -> list[tuple[int, str, str, str, Any]]:
+    with engine.connect() as conn:
+        rows = conn.execute(
+            text("SELECT case_id, action, actor, role, details FROM case_transitions ORDER BY id")
+        ).all()
+    return [tuple(r) for r in rows]
+
+
+@pytest.fixture
+def calendar_file(tmp_path: Path) -> Path:
+    path = tmp_path / "calendar-2099.csv"
+    path.write_text(CALENDAR_2099, encoding="utf-8")
+    return path
+
+
+def run_cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], settings: Settings,
+            data_dir: Path, calendar_file: Path, *args: str) -> tuple[int, str]:  # fmt: skip
+    monkeypatch.setenv("GISGRID_DATABASE_URL", settings.database_url or "")
+    monkeypatch.setenv("GISGRID_DATA_DIR", str(data_dir))
+    monkeypatch.setenv("GISGRID_CALENDAR_FILE", str(calendar_file))
+    monkeypatch.setattr(sys, "argv", ["gisgrid", "cases", "recompute-deadlines", *args])
+    capsys.readouterr()
+    try:
+        main()
+        code = 0
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else 1
+    out, err = capsys.readouterr()
+    assert "Traceback" not in out + err
+    return code, out
+
+
+def test_deadlines_counted_in_an_unknown_year_are_recomputed_once_the_year_is_known(
+    loaded: Engine,
+    services: svc.CaseServices,
+    spot: tuple[float, float],
+    calendar_file: Path,
+    settings: Settings,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert not services.calendar.knows_year(2099)
+    plain = dispatched(loaded, services, spot)
+    by_length = extended(loaded, services, spot, amount=2, unit="working_days")
+    old_style = extended(loaded, services, spot, amount=2, unit="working_days")
+    to_date = extended(loaded, services, spot, new_due_at="2099-06-19T17:30:00")
+    verifying = report(loaded, services, spot, "2099-06-08T17:00:00")  # 核实 1 working hour → Tue 09:00
+    held = dispatched(loaded, services, spot)  # 挂账 keeps the clock as it stood: due Tue 11:30
+    act(loaded, services, held, "suspend", "dispatcher", 4, "2099-06-08T17:00:00", reason="待产权单位")
+    closed = dispatched(loaded, services, spot)
+    act(
+        loaded,
+        services,
+        closed,
+        "handle",
+        "department",
+        4,
+        "2099-06-08T17:00:00",
+        [("a.jpg", jpeg(40))],
+        result="已清理",
+    )
+    act(loaded, services, closed, "check", "supervisor", 5, "2099-06-08T17:10:00")
+    act(loaded, services, closed, "close", "shift_lead", 6, "2099-06-08T17:20:00")
+    # Counted Monday–Friday: 16:30–17:30 Monday, then Tuesday 08:30–11:30; two working days more → Thursday.
+    assert stored(loaded, plain).due_at == "2099-06-09T11:30:00+08:00"
+    assert stored(loaded, by_length).due_at == stored(loaded, by_length).disposal_due_at == "2099-06-11T11:30:00+08:00"
+    assert stored(loaded, to_date).due_at == "2099-06-19T17:30:00+08:00"
+    assert stored(loaded, verifying).due_at == "2099-06-09T09:00:00+08:00"
+    with loaded.begin() as conn:  # what an approval logged before its length was recorded holds: the new deadline
+        logged = conn.execute(
+            text("SELECT details FROM case_transitions WHERE case_id = :c AND action = 'approve_extension'"),
+            {"c": by_length},
+        ).scalar_one()
+        assert (logged["amount"], logged["unit"], logged["extended_by"]) == (2, "working_days", "length")
+        conn.execute(
+            text(
+                "UPDATE case_transitions SET details = details - 'amount' - 'unit' - 'extended_by' "
+                "WHERE case_id = :c AND action = 'approve_extension'"
+            ),
+            {"c": old_style},
+        )
+    with loaded.connect() as conn:
+        dated = conn.execute(
+            text("SELECT details FROM case_transitions WHERE case_id = :c AND action = 'approve_extension'"),
+            {"c": to_date},
+        ).scalar_one()
+    assert dated["extended_by"] == "date" and "amount" not in dated
+    before = {cid: stored(loaded, cid) for cid in (plain, by_length, old_style, to_date, verifying, held, closed)}
+    steps = log(loaded)
+    no = {cid: s.case_no for cid, s in before.items()}
+
+    # The year becomes known: the city's calendar file lists 2099 (Tue 06-09, Wed 06-10 off; Sat 06-13 on).
+    known = replace(services, calendar=load_city_calendar(calendar_file))
+    assert known.calendar.knows_year(2099)
+
+    data_dir = tmp_path / "data"
+    code, out = run_cli(monkeypatch, capsys, settings, data_dir, calendar_file, "--dry-run")
+    assert code == EXIT_REFUSED  # one case could not be recomputed
+    lines = out.splitlines()
+    assert lines[0] == (
+        "检查 6 件在办案件, 将变更 4 件, 无法重算 1 件 / 6 open case(s) checked, 4 would change, 1 not recomputable "
+        "(试运行, 未写入) / (dry run: nothing written)"
+    )
+    assert lines[1:5] == [
+        f"  {no[plain]}  2099-06-09 11:30 → 2099-06-11 11:30  (disposal)",
+        f"  {no[by_length]}  2099-06-11 11:30 → 2099-06-13 11:30  (disposal)",
+        f"  {no[verifying]}  2099-06-09 09:00 → 2099-06-11 09:00  (verify)",
+        f"  {no[held]}  2099-06-09 11:30 → 2099-06-11 11:30  (disposal)",
+    ]
+    assert lines[5] == (
+        f"  {no[old_style]}  无法重算 / not recomputable: 2099-06-08 17:00 批准的延期只记录了新的时限, "
+        "未记录延长的时间和单位, 无法重算, 保留原时限 / the extension approved 2099-06-08 17:00 recorded only its "
+        "new deadline, not the length and unit granted: it cannot be recomputed; the stored deadline is kept"
+    )
+    assert len(lines) == 6
+    assert {cid: stored(loaded, cid) for cid in before} == before and log(loaded) == steps  # nothing written
+
+    now = at("2099-06-08T18:00:00")
+    done = deadlines.recompute_deadlines(loaded, known, now=now)
+    assert done.written and [o.case_no for o in done.not_recomputable] == [no[old_style]]
+    after = {cid: stored(loaded, cid) for cid in before}
+    # 4 working hours from Mon 16:30 skip the two rest days: Thursday 11:30; two working days more run through the
+    # working Saturday; 核实's hour from Mon 17:00 ends Thursday 09:00.
+    assert (after[plain].due_at, after[plain].disposal_due_at) == ("2099-06-11T11:30:00+08:00",) * 2
+    assert (after[by_length].due_at, after[by_length].disposal_due_at) == ("2099-06-13T11:30:00+08:00",) * 2
+    assert after[verifying].due_at == "2099-06-11T09:00:00+08:00"
+    assert (after[held].state, after[held].due_at) == ("suspended", "2099-06-11T11:30:00+08:00")
+    for cid in (plain, by_length, verifying, held):
+        assert after[cid].version == before[cid].version + 1
+        assert after[cid].node_started_at == before[cid].node_started_at
+    for cid in (old_style, to_date, closed):  # left as stored: not recomputable, a date, closed
+        assert after[cid] == before[cid]
+    new_steps = log(loaded)[len(steps) :]
+    assert [(c, a, actor, role) for c, a, actor, role, _ in new_steps] == [
+        (cid, "recompute_due", "system", "system") for cid in (plain, by_length, verifying, held)
+    ]
+    details = new_steps[1][4]
+    assert details["due_at"] == {"from": "2099-06-11T11:30:00+08:00", "to": "2099-06-13T11:30:00+08:00"}
+    assert details["node"] == "disposal" and details["reason"].startswith("工作日历已更新")
+    with loaded.connect() as conn:
+        shown = svc.get_case(conn, known, by_length, role="dispatcher", now=now)
+    last = shown["timeline"][-1]
+    assert (last["action"], last["action_label"], last["actor"]) == ("recompute_due", "重算时限", "system")
+    assert last["note"].endswith(": 2099-06-11 11:30 → 2099-06-13 11:30")
+    assert shown["due_at"] == "2099-06-13T11:30:00+08:00" and shown["calendar_warning"] is None
+
+    # A second run finds nothing to change (the old extension is still reported), through the command too.
+    again = deadlines.recompute_deadlines(loaded, known, now=now)
+    assert (again.changed, again.written, len(again.not_recomputable)) == ([], False, 1)
+    code, out = run_cli(monkeypatch, capsys, settings, data_dir, calendar_file, "--format", "json")
+    assert code == EXIT_REFUSED
+    answer = json.loads(out)
+    assert (answer["checked"], answer["changed"], answer["written"]) == (6, [], False)
+    assert [r["case_no"] for r in answer["not_recomputable"]] == [no[old_style]]
+    assert log(loaded) == steps + new_steps
+    # --year: only the clocks that run through that year.
+    assert deadlines.recompute_deadlines(loaded, known, year=2098, dry_run=True).outcomes == ()
+
+
+def test_with_every_extension_recomputable_the_command_exits_0_and_a_year_still_unknown_is_said(
+    loaded: Engine,
+    services: svc.CaseServices,
+    spot: tuple[float, float],
+    settings: Settings,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    cid = extended(loaded, services, spot, amount=3, unit="working_hours")
+    assert stored(loaded, cid).due_at == "2099-06-09T16:00:00+08:00"  # Tue 11:30 + 3 h: 0.5 h, lunch, 2.5 h
+    empty = tmp_path / "empty.csv"
+    empty.write_text("date,kind\n", encoding="utf-8")
+    code, out = run_cli(monkeypatch, capsys, settings, tmp_path / "data", empty)
+    assert code == 0
+    assert out.splitlines() == [
+        "检查 1 件在办案件, 变更 0 件, 无法重算 0 件 / 1 open case(s) checked, 0 changed, 0 not recomputable",
+        "注意: 日历仍不知道 2099 年的节假日安排, 这些时限仍按周一至周五计算 / note: the calendar still does not know "
+        "2099: those deadlines still count Mon–Fri",
+    ]
