@@ -50,8 +50,16 @@ KNOWN_YEARS: range = range(min(chinese_calendar.holidays).year, max(chinese_cale
 CHINESECALENDAR_VERSION: str = getattr(chinese_calendar, "__version__", "unknown")
 #: What an operator does about a year the package does not know: the one remedy the library's warning, /health and
 #: a case's calendar_warning give (a deployment sets GISGRID_CALENDAR_FILE, not this module's arguments).
-UNKNOWN_YEAR_REMEDY = "upgrade chinesecalendar or list the year's days in GISGRID_CALENDAR_FILE"
-UNKNOWN_YEAR_REMEDY_ZH = "请升级 chinesecalendar,或在 GISGRID_CALENDAR_FILE 中列出该年的放假和调休上班日期"
+#: Deadlines already stored stay as computed until the command recomputes them (review49 F4): the remedy names it.
+RECOMPUTE_COMMAND = "gisgrid cases recompute-deadlines"
+UNKNOWN_YEAR_REMEDY = (
+    "upgrade chinesecalendar or list the year's days in GISGRID_CALENDAR_FILE, "
+    f"then run `{RECOMPUTE_COMMAND}` to recompute the deadlines already stored"
+)
+UNKNOWN_YEAR_REMEDY_ZH = (
+    "请升级 chinesecalendar,或在 GISGRID_CALENDAR_FILE 中列出该年的放假和调休上班日期,"
+    f"然后运行 {RECOMPUTE_COMMAND} 重算已保存的时限"
+)
 #: Statutory holiday days a year (全国年节及纪念日放假办法, 2024 revision: 元旦 1, 春节 4, 清明 1, 劳动节 2, 端午 1,
 #: 中秋 1, 国庆 3). The State Council's arrangement moves one that falls on a weekend onto a weekday, so a year's full
 #: arrangement always holds at least this many rest days on Monday–Friday: a city file listing fewer for a year the

@@ -79,7 +79,9 @@ def test_health_warns_about_years_the_holiday_calendar_does_not_know(settings: S
         late = calendar_status(request, today=dt.date(last, 11, 26))
         assert late["unknown_years"] == [last + 1]
         assert late["warnings"] == [unknown_year_text(last + 1)]  # the library's warning, word for word
-        assert late["warnings"][0].endswith("list the year's days in GISGRID_CALENDAR_FILE")
+        assert late["warnings"][0].endswith(
+            "then run `gisgrid cases recompute-deadlines` to recompute the deadlines already stored"
+        )
         # Two years earlier both this and next year are known: no warning.
         early = calendar_status(request, today=dt.date(last - 2, 6, 1))
         assert early["unknown_years"] == [] and early["warnings"] == []
