@@ -72,7 +72,7 @@ class Report:
     outcomes: tuple[Outcome, ...]
     written: bool
     dry_run: bool
-    year: int | None
+    years: tuple[int, ...]  # the years whose clocks were checked (--year, else the years the city's file describes)
     unknown_years: tuple[int, ...]  # years the calendar still does not know, met while counting
 
     @property
@@ -88,12 +88,10 @@ def _local(at: dt.datetime) -> dt.datetime:
     return at.astimezone(LOCAL_TZ)
 
 
-def _touches(year: int | None, *instants: dt.datetime | None) -> bool:
-    """Whether the span from the first to the last instant (China time) runs through ``year`` (None: any)."""
-    if year is None:
-        return True
-    years = [_local(t).year for t in instants if t is not None]
-    return min(years) <= year <= max(years)
+def _touches(years: frozenset[int], *instants: dt.datetime | None) -> bool:
+    """Whether the span from the first to the last instant (China time) runs through one of ``years``."""
+    span = [_local(t).year for t in instants if t is not None]
+    return any(min(span) <= y <= max(span) for y in years)
 
 
 def plan(
@@ -101,12 +99,14 @@ def plan(
     cases: Iterable[Mapping[str, Any]],
     steps: Mapping[int, Sequence[tuple[str, dt.datetime, Mapping[str, Any]]]],
     *,
-    year: int | None = None,
+    years: frozenset[int],
 ) -> list[Outcome]:
     """Each open case's running clock counted again on ``services.calendar`` (pure: no I/O). ``cases``: rows of
     ``cases`` (id, case_no, state, previous_state, scheme, class_code, disposal_type, node_started_at, due_at,
-    version); ``steps``: each case's log (action, at, details) in order. ``year``: only the cases whose clock —
-    from the step that opened the node to its deadline, stored or new — runs through that year."""
+    version); ``steps``: each case's log (action, at, details) in order. ``years``: only the cases whose clock —
+    from the step that opened the node to its deadline, stored or new — runs through one of them (the years the
+    calendar has newly learnt: a clock wholly in other years was counted on the same days, and counting it again
+    would only apply a catalogue limit edited since, which is not this command's business)."""
     out: list[Outcome] = []
     for row in cases:
         held = row["state"] == "suspended"
@@ -125,7 +125,7 @@ def plan(
             own = own[: suspensions[-1]] if suspensions else []
         opened = [k for k, s in enumerate(own) if s[0] in NODES[node][0]]
         if not opened:
-            if _touches(year, row["node_started_at"], due):
+            if _touches(years, row["node_started_at"], due):
                 out.append(
                     replace(
                         base,
@@ -139,7 +139,7 @@ def plan(
         walked = replay_node_clock(
             services, node, ev, row["disposal_type"] or None, own[first:], recompute_extensions=True
         )
-        if not _touches(year, own[first][1], due, walked.due_at):
+        if not _touches(years, own[first][1], due, walked.due_at):
             continue
         if walked.kept:
             at = _local(own[first + walked.kept[0]][1])
@@ -166,9 +166,10 @@ def plan(
     return out
 
 
-def _reason(year: int | None) -> str:
+def _reason(years: Iterable[int]) -> str:
     """Why a recomputed deadline moved, as its log entry says: the calendar changed (a year became known)."""
-    zh_year, en_year = (f"{year} 年", f"{year} now known") if year is not None else ("", "a year now known")
+    listed = "、".join(map(str, sorted(years)))
+    zh_year, en_year = f"{listed} 年", f"{listed.replace('、', ', ')} now known"
     return (
         f"工作日历已更新({zh_year}节假日安排已知: chinesecalendar {CHINESECALENDAR_VERSION} 及 GISGRID_CALENDAR_FILE),"
         f"按新日历重算时限 / working calendar changed ({en_year}: chinesecalendar {CHINESECALENDAR_VERSION} and "
@@ -207,6 +208,11 @@ def recompute_deadlines(
     挂账恢复 moved it), the case's version bumped, and a log entry each (``recompute_due``, actor ``system``,
     the old and new deadline). A dry run reads only."""
     now = now or dt.datetime.now(LOCAL_TZ)
+    # The years the calendar has learnt: the one named, else those the city's file describes in full. A package
+    # upgrade leaves no trace of what it added: its new year is named (--year).
+    years = frozenset({year}) if year is not None else frozenset(services.calendar.covered_years)
+    if not years:
+        return Report((), False, dry_run, (), ())
     with engine.connect() as conn, conn.begin():
         if not dry_run:
             grid_store.read_grids_first(conn)  # before the case rows, as every step that locks them
@@ -222,13 +228,13 @@ def recompute_deadlines(
                 {"ids": ids},
             ):
                 logs.setdefault(cid, []).append((action, at, logged or {}))
-        outcomes = plan(services, [dict(r._mapping) for r in rows], logs, year=year)
+        outcomes = plan(services, [dict(r._mapping) for r in rows], logs, years=years)
         unknown = _unknown_met(services.calendar.unknown_years, outcomes)
         changed = [o for o in outcomes if o.status == "changed"]
         if dry_run or not changed:
-            return Report(tuple(outcomes), False, dry_run, year, tuple(unknown))
+            return Report(tuple(outcomes), False, dry_run, tuple(sorted(years)), tuple(unknown))
         by_id = {r.id: r for r in rows}
-        reason = _reason(year)
+        reason = _reason(years)
         for o in changed:
             row = by_id[o.case_id]
             assert o.new_due_at is not None
@@ -264,7 +270,7 @@ def recompute_deadlines(
             )
             note = f"{reason}: {_local(o.due_at):%Y-%m-%d %H:%M} → {_local(o.new_due_at):%Y-%m-%d %H:%M}"
             _log(conn, o.case_id, tr, actor=SYSTEM_ACTOR, role=SYSTEM_ACTOR, at=now, note=note, details=details)
-        return Report(tuple(outcomes), True, dry_run, year, tuple(unknown))
+        return Report(tuple(outcomes), True, dry_run, tuple(sorted(years)), tuple(unknown))
 
 
 def summary_lines(report: Report) -> list[str]:
@@ -272,6 +278,12 @@ def summary_lines(report: Report) -> list[str]:
     fmt = "%Y-%m-%d %H:%M"
     head = "(试运行, 未写入) / (dry run: nothing written)" if report.dry_run else ""
     checked, changed, refused = len(report.outcomes), report.changed, report.not_recomputable
+    if not report.years:
+        return [
+            "未检查: 日历文件 GISGRID_CALENDAR_FILE 未完整列出任何年份; 升级 chinesecalendar 后请用 --year "
+            "指定它新知道的年份 / nothing checked: GISGRID_CALENDAR_FILE describes no year in full; "
+            "after upgrading chinesecalendar name the year it added with --year"
+        ]
     lines = [
         f"检查 {checked} 件在办案件, {'将' if report.dry_run else ''}变更 {len(changed)} 件, 无法重算 "
         f"{len(refused)} 件 / {checked} open case(s) checked, {len(changed)} "
@@ -298,7 +310,7 @@ def as_json(report: Report) -> dict[str, Any]:
     return {
         "dry_run": report.dry_run,
         "written": report.written,
-        "year": report.year,
+        "years": list(report.years),
         "checked": len(report.outcomes),
         "changed": [
             {"case_no": o.case_no, "node": o.node, "due_at": when(o.due_at), "new_due_at": when(o.new_due_at)}

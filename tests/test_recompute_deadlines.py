@@ -276,6 +276,13 @@ def test_with_every_extension_recomputable_the_command_exits_0_and_a_year_still_
     empty = tmp_path / "empty.csv"
     empty.write_text("date,kind\n", encoding="utf-8")
     code, out = run_cli(monkeypatch, capsys, settings, tmp_path / "data", empty)
+    assert code == 0  # no year named, none the file describes: nothing to count again
+    assert out.splitlines() == [
+        "未检查: 日历文件 GISGRID_CALENDAR_FILE 未完整列出任何年份; 升级 chinesecalendar 后请用 --year "
+        "指定它新知道的年份 / nothing checked: GISGRID_CALENDAR_FILE describes no year in full; "
+        "after upgrading chinesecalendar name the year it added with --year"
+    ]
+    code, out = run_cli(monkeypatch, capsys, settings, tmp_path / "data", empty, "--year", "2099")
     assert code == 0
     assert out.splitlines() == [
         "检查 1 件在办案件, 变更 0 件, 无法重算 0 件 / 1 open case(s) checked, 0 changed, 0 not recomputable",
