@@ -51,7 +51,7 @@ CHINESECALENDAR_VERSION: str = getattr(chinese_calendar, "__version__", "unknown
 #: What an operator does about a year the package does not know: the one remedy the library's warning, /health and
 #: a case's calendar_warning give (a deployment sets GISGRID_CALENDAR_FILE, not this module's arguments).
 #: Deadlines already stored stay as computed until the command recomputes them (review49 F4): the remedy names it.
-RECOMPUTE_COMMAND = "gisgrid cases recompute-deadlines"
+RECOMPUTE_COMMAND = "gisgrid cases recompute-deadlines --year YYYY"
 UNKNOWN_YEAR_REMEDY = (
     "upgrade chinesecalendar or list the year's days in GISGRID_CALENDAR_FILE, "
     f"then run `{RECOMPUTE_COMMAND}` to recompute the deadlines already stored"

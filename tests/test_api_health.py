@@ -80,7 +80,7 @@ def test_health_warns_about_years_the_holiday_calendar_does_not_know(settings: S
         assert late["unknown_years"] == [last + 1]
         assert late["warnings"] == [unknown_year_text(last + 1)]  # the library's warning, word for word
         assert late["warnings"][0].endswith(
-            "then run `gisgrid cases recompute-deadlines` to recompute the deadlines already stored"
+            "then run `gisgrid cases recompute-deadlines --year YYYY` to recompute the deadlines already stored"
         )
         # Two years earlier both this and next year are known: no warning.
         early = calendar_status(request, today=dt.date(last - 2, 6, 1))

@@ -272,7 +272,7 @@ def test_a_few_local_days_of_an_unknown_year_do_not_make_it_known(tmp_path: Path
         f"{KNOWN_YEARS.stop - 1}) (GISGRID_CALENDAR_FILE lists 1 weekday rest day(s) of 2099, not the year's "
         "arrangement: it holds at least 13): deadlines in 2099 count Monday–Friday as working days without "
         "statutory holidays; upgrade chinesecalendar or list the year's days in GISGRID_CALENDAR_FILE"
-        ", then run `gisgrid cases recompute-deadlines` to recompute the deadlines already stored"
+        ", then run `gisgrid cases recompute-deadlines --year YYYY` to recompute the deadlines already stored"
     )
     # Twelve weekday rest days are still short of the statutory thirteen; the thirteenth makes the year known.
     rows = [f"2099-{m:02d}-0{d},休息日" for m in range(1, 10) for d in (1, 2, 5) if date(2099, m, d).weekday() < 5]
@@ -294,7 +294,7 @@ def test_unknown_year_warns_and_assumes_monday_to_friday() -> None:
         f"chinesecalendar {CHINESECALENDAR_VERSION} does not know 2099 (it knows {KNOWN_YEARS.start}–"
         f"{KNOWN_YEARS.stop - 1}): deadlines in 2099 count Monday–Friday as working days without statutory "
         "holidays; upgrade chinesecalendar or list the year's days in GISGRID_CALENDAR_FILE"
-        ", then run `gisgrid cases recompute-deadlines` to recompute the deadlines already stored"
+        ", then run `gisgrid cases recompute-deadlines --year YYYY` to recompute the deadlines already stored"
     )
     assert due == at(2099, 1, 5, 9, 0)
     assert cal.unknown_years == {2099}

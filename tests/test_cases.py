@@ -922,7 +922,7 @@ def test_a_deadline_in_a_year_the_calendar_does_not_know_carries_a_warning(
     assert f"{last + 1} 年节假日安排未知" in case["calendar_warning"]
     assert case["calendar_warning"].endswith(
         "; upgrade chinesecalendar or list the year's days in GISGRID_CALENDAR_FILE, then run "
-        "`gisgrid cases recompute-deadlines` to recompute the deadlines already stored."
+        "`gisgrid cases recompute-deadlines --year YYYY` to recompute the deadlines already stored."
     )
 
 

@@ -567,12 +567,12 @@ def test_figures_and_a_finished_case_that_ran_through_an_unknown_year_carry_the_
     zh = (
         f"{unknown} 年节假日安排未知(chinesecalendar 未收录): 评价中的环节用时按周一至周五计算, 可能有误;"
         "请升级 chinesecalendar,或在 GISGRID_CALENDAR_FILE 中列出该年的放假和调休上班日期"
-        ",然后运行 gisgrid cases recompute-deadlines 重算已保存的时限。"
+        ",然后运行 gisgrid cases recompute-deadlines --year YYYY 重算已保存的时限。"
     )
     en = (
         f"Holidays of {unknown} are unknown: the working time behind these figures (on time, late, scores) counts "
         "Mon–Fri; upgrade chinesecalendar or list the year's days in GISGRID_CALENDAR_FILE"
-        ", then run `gisgrid cases recompute-deadlines` to recompute the deadlines already stored."
+        ", then run `gisgrid cases recompute-deadlines --year YYYY` to recompute the deadlines already stored."
     )
     q = {"period": f"{known}-12", "subject": "supervisor"}
     with TestClient(create_app(settings)) as client:
@@ -597,10 +597,10 @@ def test_figures_and_a_finished_case_that_ran_through_an_unknown_year_carry_the_
         assert y["calendar_warning"] == (
             f"{unknown} 年节假日安排未知(chinesecalendar 未收录): 环节用时按周一至周五计算, 可能有误;请升级 "
             "chinesecalendar,或在 GISGRID_CALENDAR_FILE 中列出该年的放假和调休上班日期,然后运行 gisgrid cases "
-            "recompute-deadlines 重算已保存的时限。 Holidays of "
+            "recompute-deadlines --year YYYY 重算已保存的时限。 Holidays of "
             f"{unknown} are unknown: the nodes' working time counts Mon–Fri; upgrade chinesecalendar or list the "
             "year's days in GISGRID_CALENDAR_FILE, then run "
-            "`gisgrid cases recompute-deadlines` to recompute the deadlines already stored."
+            "`gisgrid cases recompute-deadlines --year YYYY` to recompute the deadlines already stored."
         )
         z = client.get(f"/cases/{z_id}").json()
         assert (z["state"], z["calendar_warning"]) == ("closed", None)
