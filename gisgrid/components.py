@@ -81,8 +81,7 @@ import shapely
 from pyproj import CRS, Transformer
 from pyproj.exceptions import CRSError
 
-from gisgrid import cityfiles
-from gisgrid.boundaries import not_lon_lat_hint
+from gisgrid import cityfiles, geodesy
 from gisgrid.catalogue import CODE_DIGITS, Catalogue, check_scheme
 from gisgrid.errors import InvalidInput, Reason
 from gisgrid.geodesy import (
@@ -585,11 +584,6 @@ def _geoms_to_storage(geoms: np.ndarray, crs: CRS | None, datum: Datum) -> np.nd
     return out
 
 
-#: CGCS2000 3° Gauss–Krüger zones: EPSG 4513–4533 (zone number in the eastings) and 4534–4554 (CM form), both
-#: for the central meridians 75°E … 135°E.
-_GK_ZONE_EPSG, _GK_CM_EPSG, _GK_ZONES = 4513, 4534, 21
-
-
 def _wrong_zone_hint(crs_text: str | None, coverage: shapely.Geometry) -> tuple[str, str]:
     """When no row of a file lies in the district and the file's CRS is a CGCS2000 3° Gauss–Krüger zone other than
     the district's, say so: a neighbouring zone's label on the same metres puts every point 3° (~270 km) away, and
@@ -597,44 +591,40 @@ def _wrong_zone_hint(crs_text: str | None, coverage: shapely.Geometry) -> tuple[
     from gisgrid.grids.cutting import choose_metric_crs  # grids imports components: here, not at the top
 
     epsg = CRS.from_user_input(crs_text).to_epsg() if crs_text else None
-    if epsg is None or not _GK_ZONE_EPSG <= epsg < _GK_CM_EPSG + _GK_ZONES:
+    given = geodesy.gk_zone_of_epsg(epsg)
+    if given is None or given.degrees != 3:
         return "", ""
-    zone = (epsg - _GK_ZONE_EPSG) % _GK_ZONES
     centre = shapely.centroid(coverage)
-    district = choose_metric_crs(float(centre.x), float(centre.y)).to_epsg()
-    if district is None or not _GK_CM_EPSG <= district < _GK_CM_EPSG + _GK_ZONES or district - _GK_CM_EPSG == zone:
+    own = geodesy.gk_zone_of_epsg(choose_metric_crs(float(centre.x), float(centre.y)).to_epsg())
+    if own is None or own.zone == given.zone:
         return "", ""
-    cm, own = 75 + 3 * zone, 75 + 3 * (district - _GK_CM_EPSG)
     zh = (
-        f";没有一行位于本区:文件坐标系 EPSG:{epsg} 是中央经线 {cm}°E 的高斯-克吕格分带,本区为 {own}°E,"
+        f";没有一行位于本区:文件坐标系 EPSG:{epsg} 是中央经线 {given.cm}°E 的高斯-克吕格分带,本区为 {own.cm}°E,"
         "若分带标错请用 --src-crs"
     )
     return zh, (
-        f"; no row lies in the district: the file's CRS EPSG:{epsg} is the Gauss–Krüger zone of CM {cm}°E, the "
-        f"district's is CM {own}°E (EPSG:{district}, or EPSG:{district - _GK_CM_EPSG + _GK_ZONE_EPSG} with the zone "
-        "number in the eastings) — if the file was labelled with the wrong zone, pass --src-crs"
+        f"; no row lies in the district: the file's CRS EPSG:{epsg} is the Gauss–Krüger zone of CM {given.cm}°E, the "
+        f"district's is CM {own.cm}°E (EPSG:{own.cm_epsg}, or EPSG:{own.epsg} with the zone number in the eastings) "
+        "— if the file was labelled with the wrong zone, pass --src-crs"
     )
-
-
-#: CGCS2000 6° Gauss–Krüger zones 13–23 (CM 75°E … 135°E): EPSG 4491–4501 (zone number in the eastings) and
-#: 4502–4512 (CM form).
-_GK6_ZONE_EPSG, _GK6_CM_EPSG, _GK6_ZONES = 4491, 4502, (13, 23)
-#: 3° zones numbered in the eastings: 25–45 (China's, CM 75°E … 135°E).
-_GK3_ZONES = (25, 45)
 
 
 def zone_of_easting(easting: float) -> tuple[int, int, int] | None:
     """(zone, EPSG, central meridian °E) of a CGCS2000 Gauss–Krüger easting that carries its zone number in front
-    (8 digits: 39,449,127 m is zone 39, 449,127 m): a 3° zone 25–45 (EPSG:4513–4533) or a 6° zone 13–23
-    (EPSG:4491–4501) — the two number ranges do not overlap. None for any other value."""
-    if not (np.isfinite(easting) and 1e7 <= easting < 1e8):
-        return None
-    zone = int(easting // 1_000_000)
-    if _GK3_ZONES[0] <= zone <= _GK3_ZONES[1]:
-        return zone, _GK_ZONE_EPSG + zone - _GK3_ZONES[0], 3 * zone
-    if _GK6_ZONES[0] <= zone <= _GK6_ZONES[1]:
-        return zone, _GK6_ZONE_EPSG + zone - _GK6_ZONES[0], 6 * zone - 3
-    return None
+    (:func:`gisgrid.geodesy.gk_zone_of_easting`); None for any other value."""
+    zone = geodesy.gk_zone_of_easting(easting)
+    return None if zone is None else (zone.zone, zone.epsg, zone.cm)
+
+
+def _swap_remedy(fields: tuple[str, str] | None) -> tuple[str, str]:
+    """How to swap X and Y of a file read from the columns ``fields`` (x, y), zh-CN and English."""
+    if fields is None:
+        return "请对调 X 与 Y(--x-field/--y-field)", "swap X and Y (--x-field/--y-field)"
+    fx, fy = fields
+    return (
+        f"请对调 {fx} 与 {fy} 两列,或用 --x-field {fy} --y-field {fx}",
+        f"swap the columns {fx} and {fy}, or pass --x-field {fy} --y-field {fx}",
+    )
 
 
 def _beyond_crs_reasons(x: np.ndarray, y: np.ndarray, crs: CRS) -> list[str]:
@@ -694,29 +684,9 @@ def _refuse_projected(path: Path, lon: np.ndarray, lat: np.ndarray, crs: CRS | N
 
 
 def _zone_hint(x: np.ndarray, y: np.ndarray) -> str:
-    """What CRS to pass for these projected metres: the one their eastings name when all carry the same zone number
-    (8 digits, :func:`zone_of_easting`; review50 F10: the hint suggested two CM zones, both wrong for them), or
-    that X and Y look swapped when the Y values do instead; else :func:`~gisgrid.boundaries.not_lon_lat_hint`."""
-
-    def one_zone(values: np.ndarray) -> tuple[int, int, int] | None:
-        low, high = zone_of_easting(float(values.min())), zone_of_easting(float(values.max()))
-        return low if low is not None and low == high else None
-
-    in_x, in_y = one_zone(x), one_zone(y)
-    found = in_x or in_y
-    if found is None or (in_x is None) == (in_y is None):
-        return not_lon_lat_hint()
-    zone, epsg, cm = found
-    degrees, cm_epsg = (
-        (3, _GK_CM_EPSG + zone - _GK3_ZONES[0]) if zone >= _GK3_ZONES[0] else (6, _GK6_CM_EPSG + zone - _GK6_ZONES[0])
-    )
-    what = f"CGCS2000 {degrees}° GK zone {zone}, CM {cm}E; or EPSG:{cm_epsg} with the zone number taken off"
-    if in_x is not None:
-        return f"the eastings carry the zone number {zone}: pass --src-crs EPSG:{epsg} ({what})"
-    return (
-        f"X and Y look swapped (the Y values carry the zone number {zone}, as eastings do): swap them (--x-field, "
-        f"--y-field) and pass --src-crs EPSG:{epsg} ({what})"
-    )
+    """What CRS to pass for these projected metres (:func:`gisgrid.geodesy.projected_crs_hint`, as the boundary
+    import says it): the zone their eastings name, or that X and Y look swapped."""
+    return geodesy.projected_crs_hint(x, y, swap="--x-field, --y-field")
 
 
 def read_component_file(
@@ -870,6 +840,7 @@ def read_component_file(
         x = pd.to_numeric(lon_text, errors="coerce").to_numpy(dtype=float)
         y = pd.to_numeric(lat_text, errors="coerce").to_numpy(dtype=float)
         lon, lat = _points_to_storage(x, y, crs, datum)
+        _mark_swapped(raw, x, y, crs, datum, np.ones(n, dtype=bool))
         _mark_beyond_crs(raw, x, y, lon, lat, crs, lon_text.to_numpy() + "," + lat_text.to_numpy())
         raw["lon_text"], raw["lat_text"] = lon_text.to_numpy(), lat_text.to_numpy()
         for field, column in zip(("lon", "lat"), pair, strict=True):
@@ -921,6 +892,7 @@ def read_component_file(
             y = pd.to_numeric(pd.Series(lat_text), errors="coerce").to_numpy(dtype=float)
             point_lon, point_lat = _points_to_storage(x, y, crs, datum)
             lon[~wkt_given], lat[~wkt_given] = point_lon[~wkt_given], point_lat[~wkt_given]
+            _mark_swapped(raw, x, y, crs, datum, ~wkt_given)
             raw["lon_text"], raw["lat_text"] = lon_text, lat_text
             for field, column in zip(("lon", "lat"), points, strict=True):
                 if column in unsaved_formulas:
@@ -960,6 +932,27 @@ def read_component_file(
     return raw
 
 
+def _mark_swapped(
+    raw: pd.DataFrame, x: np.ndarray, y: np.ndarray, crs: CRS | None, datum: Datum, rows: np.ndarray
+) -> None:
+    """Where the ``rows`` of given numbers ``x``/``y`` in a projected CRS would lie read the other way round (y as
+    X, x as Y: survey tables write X = north), in storage lon/lat: ``swapped_lon``/``swapped_lat`` in ``raw``
+    (NaN elsewhere), for :func:`validate_components` to say "X and Y look swapped" of a row outside the district
+    that swapped lies in it. Nothing marked without a projected CRS: a lon/lat swap is told by the district's
+    bounds alone."""
+    if crs is None or _is_storage_like(crs) or not crs.is_projected:
+        return
+    swapped_lon = (
+        raw["swapped_lon"].to_numpy(dtype=float) if "swapped_lon" in raw.columns else np.full(len(raw), np.nan)
+    )
+    swapped_lat = (
+        raw["swapped_lat"].to_numpy(dtype=float) if "swapped_lat" in raw.columns else np.full(len(raw), np.nan)
+    )
+    slon, slat = _points_to_storage(y, x, crs, datum)
+    swapped_lon[rows], swapped_lat[rows] = slon[rows], slat[rows]
+    raw["swapped_lon"], raw["swapped_lat"] = swapped_lon, swapped_lat
+
+
 def _mark_beyond_crs(
     raw: pd.DataFrame,
     x: np.ndarray,
@@ -980,6 +973,32 @@ def _mark_beyond_crs(
     reason[beyond] = _beyond_crs_reasons(x[beyond], y[beyond], crs)
     value[beyond] = shown[beyond]
     raw["beyond_crs"], raw["beyond_crs_value"] = reason, value
+
+
+def _swapped_fits(
+    raw: pd.DataFrame, meta: dict[str, Any], coverage: shapely.Geometry, outside: np.ndarray, lon: Any, lat: Any
+) -> tuple[np.ndarray, np.ndarray]:
+    """Of the rows ``outside`` the district, those whose x/y read the other way round (``swapped_lon`` and
+    ``swapped_lat``, :func:`_mark_swapped`) lie in it, and those whose swapped position lies, unlike the given
+    one, in the area of use of the file's CRS: X and Y swapped, as survey tables write them (X = north)."""
+    n = len(raw)
+    none = np.zeros(n, dtype=bool)
+    if "swapped_lon" not in raw.columns or not outside.any() or not meta.get("crs"):
+        return none, none
+    slon = raw["swapped_lon"].to_numpy(dtype=float)
+    slat = raw["swapped_lat"].to_numpy(dtype=float)
+    candidates = outside & np.isfinite(slon) & np.isfinite(slat)
+    if not candidates.any():
+        return none, none
+    swapped_in = none.copy()
+    shapely.prepare(coverage)
+    swapped_in[candidates] = shapely.intersects_xy(coverage, slon[candidates], slat[candidates])
+    near = np.flatnonzero(candidates & ~swapped_in)
+    if len(near):
+        swapped_in[near] = shapely.dwithin(coverage, shapely.points(slon[near], slat[near]), POSITION_TOLERANCE_DEG)
+    crs = CRS.from_user_input(meta["crs"])
+    fits = candidates & ~swapped_in & geodesy.in_area_of_use(crs, slon, slat) & ~geodesy.in_area_of_use(crs, lon, lat)
+    return swapped_in, fits
 
 
 # --------------------------------------------------------------------------------------------- validation
@@ -1260,15 +1279,49 @@ def validate_components(
         if len(near):
             inside[near] = shapely.dwithin(coverage, shapely.points(lon[near], lat[near]), tol)
     outside = check & ~inside
+    swapped_in, swapped_fits = _swapped_fits(raw, meta, coverage, outside, lon, lat)
     zone_zh, zone_en = _wrong_zone_hint(meta.get("crs"), coverage) if outside.any() and not inside.any() else ("", "")
     errors.add(
-        outside,
+        outside & ~swapped_in & ~swapped_fits,
         "coordinates",
         coords,
         bilingual(
             f"不在本区范围内({district_code}){zone_zh}", f"outside the district coverage ({district_code}){zone_en}"
         ),
     )
+    fields = meta.get("coordinate_fields") or []
+    swap_zh, swap_en = _swap_remedy((str(fields[-2]), str(fields[-1])) if len(fields) >= 2 else None)
+    crs_name = str(meta.get("crs"))
+
+    def swapped_in_reason(idx: np.ndarray) -> list[str]:
+        return [
+            bilingual(
+                f"不在本区范围内({district_code}):X 与 Y 疑似对调(对调后 {swapped_lon[i]:.6f},{swapped_lat[i]:.6f} "
+                f"位于本区内;测量表常以 X 为北坐标),{swap_zh}",
+                f"outside the district coverage ({district_code}): X and Y look swapped (swapped, the point "
+                f"{swapped_lon[i]:.6f},{swapped_lat[i]:.6f} lies in the district; survey tables often write X = "
+                f"northing): {swap_en}",
+            )
+            for i in idx
+        ]
+
+    def swapped_fits_reason(idx: np.ndarray) -> list[str]:
+        return [
+            bilingual(
+                f"不在本区范围内({district_code}):X 与 Y 疑似对调(对调后 {swapped_lon[i]:.6f},{swapped_lat[i]:.6f} "
+                f"位于 {crs_name} 的适用区域内,对调前不在;测量表常以 X 为北坐标),{swap_zh}",
+                f"outside the district coverage ({district_code}): X and Y look swapped (swapped, the point "
+                f"{swapped_lon[i]:.6f},{swapped_lat[i]:.6f} lies within the area of use of {crs_name}, as given "
+                f"it does not; survey tables often write X = northing): {swap_en}",
+            )
+            for i in idx
+        ]
+
+    if swapped_in.any() or swapped_fits.any():
+        swapped_lon = raw["swapped_lon"].to_numpy(dtype=float)
+        swapped_lat = raw["swapped_lat"].to_numpy(dtype=float)
+        errors.add(swapped_in, "coordinates", coords, swapped_in_reason)
+        errors.add(swapped_fits, "coordinates", coords, swapped_fits_reason)
 
     # --- identifier shape, with numpy's C string functions (pandas' are per-element Python without pyarrow).
     ident = _texts(raw, "id")

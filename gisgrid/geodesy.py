@@ -49,6 +49,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, Literal, TypeGuard, TypeVar, get_args
 
 import geopandas as gpd
@@ -501,3 +502,152 @@ def ballpark_datum_warning(crs: pyproj.CRS, where: str, *, exporting: bool = Fal
         f"{where}: {crs.name} (datum {datum}) is converted to CGCS2000 {ballpark}; convert the data with your "
         "survey's 7-parameter or grid transformation first for exact positions"
     )
+
+
+# --------------------------------------------------------------------------------------------- Gauss–Krüger zones
+
+#: CGCS2000 Gauss–Krüger zones over China (central meridians 75°E … 135°E), each in two forms: with the zone number
+#: in front of the eastings (39,452,999 m: zone 39, 452,999 m) and in the central-meridian (CM) form without it
+#: (500 km false easting). 3° zones 25–45: EPSG:4513–4533 and 4534–4554; 6° zones 13–23: EPSG:4491–4501 and
+#: 4502–4512. The two zone-number ranges do not overlap, so an easting's number names its zone and width.
+GK3_ZONES = (25, 45)
+GK3_ZONE_EPSG, GK3_CM_EPSG = 4513, 4534
+GK6_ZONES = (13, 23)
+GK6_ZONE_EPSG, GK6_CM_EPSG = 4491, 4502
+#: What a CM-form easting looks like (m): 500 km ± the half-width of a 6° zone at China's southern edge.
+GK_CM_EASTINGS = (100_000.0, 900_000.0)
+#: What a northing in China looks like (m): lat ~3°N … 54°N.
+GK_NORTHINGS = (300_000.0, 6_100_000.0)
+#: The suggestion when nothing in the coordinates names a zone.
+GENERIC_CRS_HINT = "pass --src-crs, e.g. EPSG:4547 (CGCS2000 3° GK CM 114E) or EPSG:4548 (CM 117E)"
+
+
+@dataclass(frozen=True)
+class GKZone:
+    """One CGCS2000 Gauss–Krüger zone: its width (3 or 6 degrees), number, central meridian (°E) and EPSG codes
+    with the zone number in the eastings (``epsg``) and without it (``cm_epsg``)."""
+
+    degrees: int
+    zone: int
+    cm: int
+    epsg: int
+    cm_epsg: int
+
+    def describe(self) -> str:
+        return (
+            f"CGCS2000 {self.degrees}° GK zone {self.zone}, CM {self.cm}E; or EPSG:{self.cm_epsg} with the zone "
+            "number taken off"
+        )
+
+
+def gk_zone(degrees: int, zone: int) -> GKZone:
+    """The 3° or 6° zone ``zone`` (3°: 25–45, 6°: 13–23)."""
+    first, last = GK3_ZONES if degrees == 3 else GK6_ZONES
+    if not first <= zone <= last:
+        raise ValueError(f"no CGCS2000 {degrees}° Gauss–Krüger zone {zone} over China")
+    zone_epsg, cm_epsg = (GK3_ZONE_EPSG, GK3_CM_EPSG) if degrees == 3 else (GK6_ZONE_EPSG, GK6_CM_EPSG)
+    cm = 3 * zone if degrees == 3 else 6 * zone - 3
+    return GKZone(degrees, zone, cm, zone_epsg + zone - first, cm_epsg + zone - first)
+
+
+def gk_zone_of_easting(easting: float) -> GKZone | None:
+    """The zone whose number an easting carries in front (8 digits: 39,449,127 m is 3° zone 39); None for any
+    other value."""
+    if not (math.isfinite(easting) and 1e7 <= easting < 1e8):
+        return None
+    number = int(easting // 1_000_000)
+    for degrees, (first, last) in ((3, GK3_ZONES), (6, GK6_ZONES)):
+        if first <= number <= last:
+            return gk_zone(degrees, number)
+    return None
+
+
+def gk_zone_of_epsg(epsg: int | None) -> GKZone | None:
+    """The zone of a CGCS2000 Gauss–Krüger EPSG code, in either form; None for any other code."""
+    if epsg is None:
+        return None
+    for degrees, (first, last), bases in (
+        (3, GK3_ZONES, (GK3_ZONE_EPSG, GK3_CM_EPSG)),
+        (6, GK6_ZONES, (GK6_ZONE_EPSG, GK6_CM_EPSG)),
+    ):
+        for base in bases:
+            if base <= epsg <= base + last - first:
+                return gk_zone(degrees, first + epsg - base)
+    return None
+
+
+def gk3_zone_nearest(lon: float) -> GKZone:
+    """The 3° zone whose central meridian is nearest ``lon`` (clamped to China's 75°E … 135°E); floor(x + 0.5),
+    not round(): no banker's rounding on the zone edges."""
+    first, last = GK3_ZONES
+    return gk_zone(3, first + min(max(math.floor((lon - 3 * first) / 3 + 0.5), 0), last - first))
+
+
+def _one_zone(values: np.ndarray) -> GKZone | None:
+    low, high = gk_zone_of_easting(float(np.min(values))), gk_zone_of_easting(float(np.max(values)))
+    return low if low is not None and low == high else None
+
+
+def _within(values: np.ndarray, bounds: tuple[float, float]) -> bool:
+    return bool(np.all((values >= bounds[0]) & (values <= bounds[1])))
+
+
+def projected_crs_hint(x: ArrayLike, y: ArrayLike, *, swap: str) -> str:
+    """What CRS to pass for projected metres read without a CRS (or with a lon/lat one), X and Y as the file has
+    them (only their extremes matter): the zone their eastings name when all carry the same zone number; that X
+    and Y look swapped when the Y values carry it instead, or — no zone number — when the X values are northings
+    and the Y values central-meridian eastings (survey tables write X = north); else :data:`GENERIC_CRS_HINT`.
+    ``swap`` says how to swap them in the caller's input (e.g. ``--x-field, --y-field``). The one place both the
+    boundary and the component import read a zone from the coordinates."""
+    xs, ys = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    xs, ys = xs[np.isfinite(xs)], ys[np.isfinite(ys)]
+    if not (xs.size and ys.size):
+        return GENERIC_CRS_HINT
+    in_x, in_y = _one_zone(xs), _one_zone(ys)
+    if in_x is not None and in_y is None:
+        return f"the eastings carry the zone number {in_x.zone}: pass --src-crs EPSG:{in_x.epsg} ({in_x.describe()})"
+    if in_y is not None and in_x is None:
+        return (
+            f"X and Y look swapped (the Y values carry the zone number {in_y.zone}, as eastings do): swap them "
+            f"({swap}) and pass --src-crs EPSG:{in_y.epsg} ({in_y.describe()})"
+        )
+    if _within(xs, GK_NORTHINGS) and xs.min() > GK_CM_EASTINGS[1] and _within(ys, GK_CM_EASTINGS):
+        return (
+            "X and Y look swapped (the X values are northings, the Y values eastings without a zone number, as "
+            f"survey tables write them): swap them ({swap}) and {GENERIC_CRS_HINT} — the zone of their central "
+            "meridian"
+        )
+    return GENERIC_CRS_HINT
+
+
+def projected_area_of_use(crs: pyproj.CRS, tolerance: float = AREA_OF_USE_TOLERANCE_DEG) -> BBox | None:
+    """The area of use of the projected ``crs`` (widened by ``tolerance`` degrees) in its own coordinates
+    (xmin, ymin, xmax, ymax, always x = east); None when unknown, across the antimeridian or not computable."""
+    aou = crs.area_of_use
+    if aou is None or aou.west > aou.east:
+        return None
+    tol = tolerance
+    try:
+        to_crs = pyproj.Transformer.from_crs(crs.geodetic_crs, crs, always_xy=True)
+        box = to_crs.transform_bounds(
+            max(aou.west - tol, -180), max(aou.south - tol, -90), min(aou.east + tol, 180), min(aou.north + tol, 90)
+        )
+    except (pyproj.exceptions.CRSError, pyproj.exceptions.ProjError):
+        return None
+    return (float(box[0]), float(box[1]), float(box[2]), float(box[3]))
+
+
+def in_area_of_use(
+    crs: pyproj.CRS, lon: ArrayLike, lat: ArrayLike, tolerance: float = AREA_OF_USE_TOLERANCE_DEG
+) -> np.ndarray:
+    """Which lon/lat points lie in the area of use of ``crs`` (± ``tolerance`` degrees); all False when it is
+    unknown or crosses the antimeridian."""
+    lons, lats = _as_float_arrays(lon, lat)
+    aou = crs.area_of_use
+    if aou is None or aou.west > aou.east:
+        return np.zeros(lons.shape, dtype=bool)
+    tol = tolerance
+    with np.errstate(invalid="ignore"):
+        return (
+            (lons >= aou.west - tol) & (lons <= aou.east + tol) & (lats >= aou.south - tol) & (lats <= aou.north + tol)
+        )

@@ -347,6 +347,77 @@ def test_numbers_the_crs_maps_to_no_position_are_refused_naming_the_crs_and_the_
     assert errors["reason"].iloc[0].startswith("坐标不在 EPSG:4548 的范围内:东坐标 39452999 带带号 39,应为 EPSG:4527?")
 
 
+def test_x_and_y_swapped_in_a_central_meridian_crs_are_said_naming_the_row_and_the_columns(
+    tmp_path: Path, cat: Catalogue
+) -> None:
+    """fixcrs (1): survey tables write X = northing. In a CM-form zone (EPSG:4548, eastings 500 km ± without a
+    zone number) the swapped pair is still a position, ~34° away: it was refused as "outside the district" alone.
+    Now a row that swapped lies in the district, or (unlike as given) in the CRS's area of use, says X and Y look
+    swapped and how to swap them; a row that swapped lies nowhere useful keeps the plain reason."""
+    path = tmp_path / "survey.csv"
+    path.write_text(
+        "ObjCode,X,Y\n01037,4424122.180,452999.012\n01037,452999.012,4424122.180\n01037,3000000,600000\n"
+        "01037,9000000,100\n",
+        encoding="utf-8",
+    )
+    raw = read_component_file(path, x_field="X", y_field="Y", src_crs="EPSG:4548")
+    result = validate(raw, cat)
+    assert result.accepted["_row"].tolist() == [3]
+    assert file_fields(result.errors, raw.attrs["gisgrid"])[["row", "field", "value", "reason"]].to_dict("records") == [
+        {
+            "row": 2,
+            "field": "X/Y",
+            "value": "4424122.180,452999.012",
+            "reason": "不在本区范围内(110105):X 与 Y 疑似对调(对调后 116.450000,39.950000 位于本区内;"
+            "测量表常以 X 为北坐标),请对调 X 与 Y 两列,或用 --x-field Y --y-field X / outside the district "
+            "coverage (110105): X and Y look swapped (swapped, the point 116.450000,39.950000 lies in the district; "
+            "survey tables often write X = northing): swap the columns X and Y, or pass --x-field Y --y-field X",
+        },
+        {
+            "row": 4,
+            "field": "X/Y",
+            "value": "3000000,600000",
+            "reason": "不在本区范围内(110105):X 与 Y 疑似对调(对调后 118.008442,27.108016 位于 EPSG:4548 的适用区域内,"
+            "对调前不在;测量表常以 X 为北坐标),请对调 X 与 Y 两列,或用 --x-field Y --y-field X / outside the district "
+            "coverage (110105): X and Y look swapped (swapped, the point 118.008442,27.108016 lies within the area of "
+            "use of EPSG:4548, as given it does not; survey tables often write X = northing): swap the columns X and "
+            "Y, or pass --x-field Y --y-field X",
+        },
+        {
+            "row": 5,
+            "field": "X/Y",
+            "value": "9000000,100",
+            "reason": "不在本区范围内(110105) / outside the district coverage (110105)",
+        },
+    ]
+    # Swapped as the remedy says: every row in the district is accepted.
+    raw = read_component_file(path, x_field="Y", y_field="X", src_crs="EPSG:4548")
+    assert validate(raw, cat).accepted["_row"].tolist() == [2]
+    # A lon/lat file has no projected swap to tell: its rows keep the lon/lat checks.
+    lonlat = tmp_path / "lonlat.csv"
+    lonlat.write_text("ObjCode,lon,lat\n01037,116.6,39.95\n", encoding="utf-8")
+    raw = read_component_file(lonlat)
+    assert "swapped_lon" not in raw.columns
+    assert validate(raw, cat).errors["reason"].tolist() == [
+        "不在本区范围内(110105) / outside the district coverage (110105)"
+    ]
+
+
+def test_the_no_crs_hint_tells_northings_in_x_and_cm_eastings_in_y(tmp_path: Path) -> None:
+    """fixcrs (1): without a CRS, X values that are northings (3,845,000 m) and Y values that are CM-form eastings
+    (471,600 m) are X and Y swapped: said, with the columns' remedy, before the CRS to pass."""
+    path = tmp_path / "survey.csv"
+    path.write_text("ObjCode,PointX,PointY\n01037,3845000.0,471600.0\n01037,3845100,471700\n", encoding="utf-8")
+    with pytest.raises(InvalidInput) as exc:
+        read_component_file(path)
+    assert exc.value.message == (
+        f"{path}: the file has no CRS and its coordinates are not lon/lat (bounds [3845000.0, 471600.0, 3845100.0, "
+        "471700.0]); X and Y look swapped (the X values are northings, the Y values eastings without a zone number, "
+        "as survey tables write them): swap them (--x-field, --y-field) and pass --src-crs, e.g. EPSG:4547 (CGCS2000 "
+        "3° GK CM 114E) or EPSG:4548 (CM 117E) — the zone of their central meridian"
+    )
+
+
 HINT = "pass --src-crs, e.g. EPSG:4547 (CGCS2000 3° GK CM 114E) or EPSG:4548 (CM 117E)"
 
 

@@ -62,9 +62,6 @@ CELL_COLUMNS = (
     "col",
 )
 
-# CGCS2000 3-degree Gauss-Krüger zones with a plain 500 km false easting: EPSG:4534 (CM 75E) … 4554 (CM 135E).
-_GK_CM_FIRST_EPSG = 4534
-_GK_CM_ZONES = 21
 _EPSG_SPEC = re.compile(r"\s*epsg:(\d{4,6})\s*", re.IGNORECASE)
 _POLYGON = 3
 
@@ -81,9 +78,7 @@ def choose_metric_crs(lon: float, lat: float) -> pyproj.CRS:
     if not (math.isfinite(lon) and math.isfinite(lat) and -180 <= lon <= 180 and -90 <= lat <= 90):
         raise InvalidInput(f"centroid ({lon}, {lat}) is not a lon/lat position; units must be in EPSG:4490")
     if 73 <= lon <= 136 and 3 <= lat <= 54:
-        # floor(x + 0.5) rather than round(): no banker's rounding on the zone edges.
-        zone = min(max(math.floor((lon - 75) / 3 + 0.5), 0), _GK_CM_ZONES - 1)
-        return pyproj.CRS.from_epsg(_GK_CM_FIRST_EPSG + zone)
+        return pyproj.CRS.from_epsg(geodesy.gk3_zone_nearest(lon).cm_epsg)
     utm_zone = min(int((lon + 180) // 6) + 1, 60)
     return pyproj.CRS.from_epsg((32600 if lat >= 0 else 32700) + utm_zone)
 
