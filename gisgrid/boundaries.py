@@ -64,7 +64,7 @@ import numpy as np
 import pandas as pd
 import shapely
 from pyproj import CRS, Transformer
-from pyproj.exceptions import CRSError, ProjError
+from pyproj.exceptions import CRSError
 
 from gisgrid import geodesy, vectorio
 from gisgrid.errors import InvalidInput, Reason
@@ -482,10 +482,15 @@ def _check_geometry_types(raw: gpd.GeoDataFrame, rows: _Rows) -> np.ndarray:
     return geoms
 
 
-def not_lon_lat_hint() -> str:
-    """What to do about a file whose coordinates are not lon/lat while it has no CRS, or a lon/lat one: the
-    boundary and component imports say it once for the file."""
-    return "pass --src-crs, e.g. EPSG:4547 (CGCS2000 3° GK CM 114E) or EPSG:4548 (CM 117E)"
+#: How to swap X and Y of a boundary file (it has no x/y columns to name the other way round).
+SWAP_IN_FILE = "in the file, e.g. QGIS' Swap X and Y coordinates"
+
+
+def not_lon_lat_hint(bounds: np.ndarray) -> str:
+    """What to do about a file whose coordinates (``bounds`` as given: xmin, ymin, xmax, ymax) are not lon/lat
+    while it has no CRS, or a lon/lat one: the CRS the eastings' zone number names, or that X and Y look swapped,
+    as the component import says it (:func:`gisgrid.geodesy.projected_crs_hint`)."""
+    return geodesy.projected_crs_hint(bounds[[0, 2]], bounds[[1, 3]], swap=SWAP_IN_FILE)
 
 
 def _to_storage(
@@ -498,6 +503,7 @@ def _to_storage(
     except CRSError as exc:
         raise InvalidInput(f"{where}: unknown CRS {opts.src_crs!r} ({exc})", detail={"crs": opts.src_crs}) from exc
     described = crs.to_string() if crs is not None else "none (lon/lat taken as CGCS2000)"
+    given_bounds = shapely.total_bounds(geoms)
     datum = opts.src_datum
     if datum is not None:
         if datum not in geodesy.DATUMS:
@@ -527,7 +533,7 @@ def _to_storage(
         if not ok:
             raise InvalidInput(
                 f"{where}: the file has no CRS and its coordinates are not lon/lat "
-                f"(bounds {np.round(bounds, 1).tolist()}); {not_lon_lat_hint()}",
+                f"(bounds {np.round(bounds, 1).tolist()}); {not_lon_lat_hint(bounds)}",
                 detail={"bounds": bounds.tolist()},
             )
     geoms = np.asarray(geoms, dtype=object)
@@ -535,34 +541,40 @@ def _to_storage(
     if not ok:
         raise InvalidInput(
             f"{where}: coordinates are not lon/lat in the declared CRS {described} "
-            f"(bounds {np.round(bounds, 1).tolist()}): the CRS is probably wrong; {not_lon_lat_hint()}"
+            f"(bounds {np.round(bounds, 1).tolist()}): the CRS is probably wrong; {not_lon_lat_hint(given_bounds)}"
         )
     return geoms, described
 
 
 def _check_declared_crs(geoms: np.ndarray, crs: CRS, where: str, described: str) -> None:
     """Refuse coordinates that cannot be in the declared projected CRS: outside its area of use, in its own units
-    (the usual case: lon/lat numbers in a file labelled EPSG:4547 would land at the equator, 0 m² each)."""
-    aou = crs.area_of_use
-    if aou is None or aou.west > aou.east:
+    (the usual case: lon/lat numbers in a file labelled EPSG:4547 would land at the equator, 0 m² each). Said with
+    the likely cause: X and Y swapped when swapped they lie in its area of use (survey tables write X = north), or
+    the zone the eastings' number names (:func:`gisgrid.geodesy.projected_crs_hint`)."""
+    area = geodesy.projected_area_of_use(crs)
+    if area is None:
         return
-    tol = geodesy.AREA_OF_USE_TOLERANCE_DEG
-    try:
-        to_crs = Transformer.from_crs(crs.geodetic_crs, crs, always_xy=True)
-        x0, y0, x1, y1 = to_crs.transform_bounds(
-            max(aou.west - tol, -180), max(aou.south - tol, -90), min(aou.east + tol, 180), min(aou.north + tol, 90)
-        )
-    except (CRSError, ProjError):  # no usable bounds for this CRS: nothing to check against
-        return
+    x0, y0, x1, y1 = area
     xmin, ymin, xmax, ymax = (float(v) for v in shapely.total_bounds(geoms))
     if x0 <= xmin and xmax <= x1 and y0 <= ymin and ymax <= y1:
         return
     degrees = abs(xmin) <= 180 and abs(xmax) <= 180 and abs(ymin) <= 90 and abs(ymax) <= 90
     looks = "look like lon/lat degrees, and " if degrees else ""
+    if x0 <= ymin and ymax <= x1 and y0 <= xmin and xmax <= y1:
+        cause = (
+            f"X and Y look swapped (swapped, they lie in its area of use; survey tables write X = northing): swap "
+            f"them ({SWAP_IN_FILE})"
+        )
+    else:
+        hint = geodesy.projected_crs_hint([xmin, xmax], [ymin, ymax], swap=SWAP_IN_FILE)
+        cause = (
+            "the CRS is probably wrong: pass --src-crs with the real one (EPSG:4490 for CGCS2000 lon/lat)"
+            if hint == geodesy.GENERIC_CRS_HINT
+            else f"the CRS is probably wrong: {hint}"
+        )
     raise InvalidInput(
         f"{where}: coordinates (x {xmin:.6g}..{xmax:.6g}, y {ymin:.6g}..{ymax:.6g}) {looks}lie outside the area of "
-        f"use of the declared CRS {described} ({crs.name}: x {x0:.0f}..{x1:.0f}, y {y0:.0f}..{y1:.0f}); the CRS is "
-        "probably wrong: pass --src-crs with the real one (EPSG:4490 for CGCS2000 lon/lat)",
+        f"use of the declared CRS {described} ({crs.name}: x {x0:.0f}..{x1:.0f}, y {y0:.0f}..{y1:.0f}); {cause}",
         detail={"bounds": [xmin, ymin, xmax, ymax], "crs": described},
     )
 

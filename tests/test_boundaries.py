@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import shapely
+import shapely.affinity
 from pyproj import Geod
 from shapely.geometry import LineString, Point, Polygon, box
 
@@ -363,6 +364,88 @@ def test_projected_coordinates_in_geojson_refused(tmp_path: Path) -> None:
     path = write(tmp_path, three_levels()[:1], "metres.geojson", crs=None)
     with pytest.raises(InvalidInput, match=r"not lon/lat in the declared CRS.*--src-crs"):
         read_boundaries(path, BoundaryOptions())
+
+
+def _shifted(dx: float = 0.0, *, swap: bool = False) -> list[dict]:
+    """three_levels() with ``dx`` added to the eastings (39,000,000: the zone number 39 in front), X and Y swapped
+    when ``swap`` (survey tables write X = north)."""
+    out = []
+    for record in three_levels():
+        geom = shapely.affinity.translate(record["geometry"], xoff=dx)
+        out.append({**record, "geometry": shapely.transform(geom, lambda xy: xy[:, ::-1]) if swap else geom})
+    return out
+
+
+ZONE_39 = "pass --src-crs EPSG:4527 (CGCS2000 3° GK zone 39, CM 117E; or EPSG:4548 with the zone number taken off)"
+SWAP = "swap them (in the file, e.g. QGIS' Swap X and Y coordinates)"
+
+
+@pytest.mark.filterwarnings("ignore:'crs' was not provided")
+def test_a_file_without_crs_is_told_the_zone_its_eastings_name_and_a_swap(tmp_path: Path) -> None:
+    """fixcrs (2): the boundary import reads the zone number in the eastings as the component import does
+    (geodesy.projected_crs_hint, one zone table): a .shp without .prj in zone 39 (EPSG:4527) or zone 38 is told
+    its EPSG code, and X/Y swapped — the zone number in Y, or northings in X beside CM eastings in Y — is said."""
+    path = write(tmp_path, _shifted(39_000_000), "z39.shp", crs=None)
+    with pytest.raises(InvalidInput) as err:
+        read_boundaries(path, BoundaryOptions())
+    assert err.value.message == (
+        "z39.shp: the file has no CRS and its coordinates are not lon/lat (bounds [39440000.0, 4420000.0, "
+        f"39442000.0, 4421000.0]); the eastings carry the zone number 39: {ZONE_39}"
+    )
+    assert len(read_boundaries(path, BoundaryOptions(src_crs="EPSG:4527")).units) == 5  # as the hint says
+    path = write(tmp_path, _shifted(38_000_000 + 300_000), "z38.shp", crs=None)
+    with pytest.raises(InvalidInput) as err:
+        read_boundaries(path, BoundaryOptions())
+    assert err.value.message.endswith(
+        "; the eastings carry the zone number 38: pass --src-crs EPSG:4526 (CGCS2000 3° GK zone 38, CM 114E; or "
+        "EPSG:4547 with the zone number taken off)"
+    )
+    path = write(tmp_path, _shifted(39_000_000, swap=True), "z39swapped.shp", crs=None)
+    with pytest.raises(InvalidInput) as err:
+        read_boundaries(path, BoundaryOptions())
+    assert err.value.message == (
+        "z39swapped.shp: the file has no CRS and its coordinates are not lon/lat (bounds [4420000.0, 39440000.0, "
+        "4421000.0, 39442000.0]); X and Y look swapped (the Y values carry the zone number 39, as eastings do): "
+        f"{SWAP} and {ZONE_39}"
+    )
+    path = write(tmp_path, _shifted(swap=True), "cmswapped.shp", crs=None)
+    with pytest.raises(InvalidInput) as err:
+        read_boundaries(path, BoundaryOptions())
+    assert err.value.message == (
+        "cmswapped.shp: the file has no CRS and its coordinates are not lon/lat (bounds [4420000.0, 440000.0, "
+        "4421000.0, 442000.0]); X and Y look swapped (the X values are northings, the Y values eastings without a "
+        f"zone number, as survey tables write them): {SWAP} and pass --src-crs, e.g. EPSG:4547 (CGCS2000 3° GK CM "
+        "114E) or EPSG:4548 (CM 117E) — the zone of their central meridian"
+    )
+    # Nothing in the numbers names a zone: the generic hint, as before.
+    with pytest.raises(InvalidInput) as err:
+        read_boundaries(write(tmp_path, three_levels(), "noprj.shp", crs=None), BoundaryOptions())
+    assert err.value.message.endswith(
+        "; pass --src-crs, e.g. EPSG:4547 (CGCS2000 3° GK CM 114E) or EPSG:4548 (CM 117E)"
+    )
+
+
+def test_a_declared_crs_the_coordinates_do_not_fit_is_told_a_swap_or_the_zone(tmp_path: Path) -> None:
+    """fixcrs (2): a file labelled EPSG:4548 whose X and Y are swapped, or whose eastings carry the zone number
+    39, is refused saying so, not only that the CRS is probably wrong."""
+    path = tmp_path / "swapped.shp"
+    gpd.GeoDataFrame(_shifted(swap=True), crs=BJ_GK).to_file(path)
+    with pytest.raises(InvalidInput) as err:
+        read_boundaries(path, BoundaryOptions())
+    assert err.value.message.startswith(
+        "swapped.shp: coordinates (x 4.42e+06..4.421e+06, y 440000..442000) lie outside the area of use of the "
+        "declared CRS EPSG:4548 (CGCS2000 / 3-degree Gauss-Kruger CM 117E: x "
+    )
+    assert err.value.message.endswith(
+        "); X and Y look swapped (swapped, they lie in its area of use; survey tables write X = northing): swap "
+        "them (in the file, e.g. QGIS' Swap X and Y coordinates)"
+    )
+    path = tmp_path / "z39.shp"
+    gpd.GeoDataFrame(_shifted(39_000_000), crs=BJ_GK).to_file(path)
+    with pytest.raises(InvalidInput) as err:
+        read_boundaries(path, BoundaryOptions())
+    assert err.value.message.endswith(f"); the CRS is probably wrong: the eastings carry the zone number 39: {ZONE_39}")
+    assert len(read_boundaries(path, BoundaryOptions(src_crs="EPSG:4527")).units) == 5
 
 
 def test_district_code_cannot_be_invented(tmp_path: Path) -> None:
