@@ -15,9 +15,9 @@ from typer.testing import CliRunner
 from gisgrid.boundaries import BoundaryOptions, read_boundaries
 from gisgrid.cli import _register_optional, app
 from gisgrid.errors import Conflict, InvalidInput, NotFound, Reason
-from gisgrid.grids import workflows
+from gisgrid.grids import store, workflows
 from gisgrid.settings import Settings
-from tests.fixtures import COMMUNITIES, METRIC, STREETS, X0, Y0, write_small_district
+from tests.fixtures import COMMUNITIES, METRIC, STREETS, X0, Y0, load_small_district, write_small_district
 from tests.test_recode import Place, env_of, populate, snapshot
 
 _register_optional()
@@ -135,6 +135,48 @@ def test_remove_of_a_unit_nothing_names_takes_it_and_its_tier_grid_only(
     assert err.startswith(f"error [unit_not_found]: remove {ZIJING} refused: 没有编码为 {ZIJING} 的行政区划 / ")
     with pytest.raises(NotFound):
         workflows.remove_unit(clean_db, ZIJING)
+
+
+def test_remove_refuses_a_unit_that_has_issued_unit_grid_codes(
+    clean_db: Engine, settings: Settings, tmp_path: Path
+) -> None:
+    """fixcrs (3): a unit's highest issued sequence number and its retired cells go with its row (ON DELETE
+    CASCADE), so removed and imported again it would number from 001, giving codes that named other places to new
+    cells. A unit that was ever cut keeps a unit grid (each cut gives every unit a cell) and is refused for that;
+    should all its cells be retired, it is still refused, for its codes, and nothing is written."""
+    load_small_district(clean_db, tmp_path, tiers=False)
+    cells = codes(clean_db, "SELECT code FROM unit_grids WHERE unit_code = :c", c=DONGMING)
+    assert cells == [f"{DONGMING}{s:03d}" for s in range(1, 41)]
+    with clean_db.begin() as conn:  # every cell retired, as a regeneration records them
+        store.record_retired(conn, cells, [])
+        conn.execute(text("DELETE FROM unit_grids WHERE unit_code = :c"), {"c": DONGMING})
+    before = snapshot(clean_db)
+    listed = [f"{DONGMING}{s:03d}" for s in range(1, 6)]
+    for extra in ([], ["--dry-run"]):
+        status, out, err = cli(settings, "remove", DONGMING, *extra)
+        assert (status, out) == (3, ""), err
+        assert err == (
+            f"error [unit_in_use]: remove {DONGMING} refused: 社区 {DONGMING} 东明社区 已发放单元网格编码(序号至 040,"
+            f"停用 40 个:{'、'.join(listed)}、…),不能删除:删除会丢失这些编号记录,同一编码的区划再次导入时将从 001 "
+            "起重新编号,把曾指其他地点的编码发给新网格;请用 gisgrid boundaries replace 修改其边界 / community "
+            f"{DONGMING} (东明社区) has issued unit-grid codes (sequence up to 040, 40 retired: "
+            f"{', '.join(listed)}, …); removing it would forget them, and a unit imported again under its code "
+            "would number from 001, giving codes that named other places to new cells: change its boundary with "
+            "gisgrid boundaries replace; "
+            "nothing written\n"
+        )
+        assert snapshot(clean_db) == before
+    with pytest.raises(Conflict) as refused:
+        workflows.remove_unit(clean_db, DONGMING)
+    assert refused.value.reason == Reason.UNIT_IN_USE
+    assert [(i["table"], i["count"], i["first"], i["issued"]) for i in refused.value.detail] == [
+        ("retired_unit_grids", 40, listed, 40)
+    ]
+    # Its cut again: every cell equal to a retired one takes its code back; nothing is issued anew.
+    result = workflows.generate_grids(clean_db)
+    assert (result.codes.restored, result.codes.issued) == (cells, [])
+    assert codes(clean_db, "SELECT code FROM unit_grids WHERE unit_code = :c", c=DONGMING) == cells
+    assert one(clean_db, "SELECT count(*) FROM retired_unit_grids") == 0
 
 
 def test_replace_takes_the_file_s_boundary_under_the_same_code(

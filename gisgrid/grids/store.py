@@ -649,6 +649,19 @@ def union_of_children(conn: Connection, code: str) -> Any:
     return shapely.from_wkb(bytes(wkb))
 
 
+def issued_grid_codes(conn: Connection, code: str) -> tuple[int, list[str]]:
+    """The highest unit-grid sequence number the stored unit ``code`` has issued (``admin_units.grid_seq_issued``)
+    and its retired codes (``retired_unit_grids``, sorted): what removing it would forget, as both go with its row
+    (ON DELETE CASCADE)."""
+    issued = conn.execute(
+        text("SELECT grid_seq_issued FROM admin_units WHERE code = :c"), {"c": code}
+    ).scalar_one_or_none()
+    retired = conn.execute(
+        text("SELECT code FROM retired_unit_grids WHERE unit_code = :c ORDER BY code"), {"c": code}
+    ).scalars()
+    return int(issued or 0), [str(r) for r in retired]
+
+
 def remove_unit(conn: Connection, code: str) -> int:
     """Delete the stored unit and its own tier 1/2 grid (nothing may name it: the caller checks
     :func:`unit_references`). The management grids deleted."""

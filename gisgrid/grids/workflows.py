@@ -32,7 +32,7 @@ from gisgrid.boundaries import (
 from gisgrid.errors import Conflict, InvalidInput, NotFound, Reason
 from gisgrid.grids import store
 from gisgrid.grids.cutting import CoverageReport, check_coverage, cut_unit_grids, resolve_metric_crs
-from gisgrid.grids.numbering import CodeChanges, keep_codes
+from gisgrid.grids.numbering import LISTED_CODES, CodeChanges, keep_codes
 from gisgrid.grids.tiers import balance_report, group_tier3
 from gisgrid.runfiles import RunFiles
 from gisgrid.spreadsheet import refuse_excel
@@ -425,8 +425,45 @@ def remove_unit(engine: Engine, code: str, *, dry_run: bool = False) -> RemoveRe
                 ],
                 reason=Reason.UNIT_IN_USE,
             )
+        _refuse_forgetting_codes(conn, code, level, name)
         grids = store.remove_unit(conn, code)
     return RemoveResult(code, level, name, grids, dry_run)
+
+
+def _refuse_forgetting_codes(conn: Connection, code: str, level: str, name: str) -> None:
+    """Refuse to remove a unit that has issued unit-grid codes: its highest sequence number and its retired cells
+    go with its row (ON DELETE CASCADE), so the unit imported again under its code would number from 001 and give
+    codes that named other places (cases, components, the 考核 history) to new cells. A unit that was ever cut has
+    a unit grid to this day — every cut gives each unit a cell, and :func:`remove_unit` refuses a unit a grid
+    names first — so this guards the rule "a retired code is never issued again" (``grids.numbering``) should a
+    unit's cells ever all be retired."""
+    issued, retired = store.issued_grid_codes(conn, code)
+    if not issued and not retired:
+        return
+    shown = "、".join(retired[:LISTED_CODES]) + ("、…" if len(retired) > LISTED_CODES else "")
+    shown_en = ", ".join(retired[:LISTED_CODES]) + (", …" if len(retired) > LISTED_CODES else "")
+    raise Conflict(
+        f"{_LEVEL_ZH[level]} {code} {name} 已发放单元网格编码(序号至 {issued:03d},停用 {len(retired)} 个"
+        f"{f':{shown}' if retired else ''}),不能删除:删除会丢失这些编号记录,同一编码的区划再次导入时将从 001 起"
+        "重新编号,把曾指其他地点的编码发给新网格;请用 gisgrid boundaries replace 修改其边界 / "
+        f"{level} {code} ({name}) has issued unit-grid codes (sequence up to {issued:03d}, {len(retired)} retired"
+        f"{f': {shown_en}' if retired else ''}); removing it would forget them, and a unit imported again under its "
+        "code would number from 001, giving codes that named other places to new cells: change its boundary with "
+        "gisgrid boundaries replace",
+        detail=[
+            {
+                "field": "code",
+                "value": code,
+                "reason": "unit-grid codes issued",
+                "code": str(Reason.UNIT_IN_USE),
+                "table": "retired_unit_grids",
+                "count": len(retired),
+                "first": retired[:LISTED_CODES],
+                "issued": issued,
+            }
+        ],
+        reason=Reason.UNIT_IN_USE,
+    )
 
 
 @dataclass
