@@ -942,15 +942,8 @@ def _mark_swapped(
     bounds alone."""
     if crs is None or _is_storage_like(crs) or not crs.is_projected:
         return
-    swapped_lon = (
-        raw["swapped_lon"].to_numpy(dtype=float) if "swapped_lon" in raw.columns else np.full(len(raw), np.nan)
-    )
-    swapped_lat = (
-        raw["swapped_lat"].to_numpy(dtype=float) if "swapped_lat" in raw.columns else np.full(len(raw), np.nan)
-    )
     slon, slat = _points_to_storage(y, x, crs, datum)
-    swapped_lon[rows], swapped_lat[rows] = slon[rows], slat[rows]
-    raw["swapped_lon"], raw["swapped_lat"] = swapped_lon, swapped_lat
+    raw["swapped_lon"], raw["swapped_lat"] = np.where(rows, slon, np.nan), np.where(rows, slat, np.nan)
 
 
 def _mark_beyond_crs(

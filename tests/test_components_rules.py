@@ -393,6 +393,23 @@ def test_x_and_y_swapped_in_a_central_meridian_crs_are_said_naming_the_row_and_t
     # Swapped as the remedy says: every row in the district is accepted.
     raw = read_component_file(path, x_field="Y", y_field="X", src_crs="EPSG:4548")
     assert validate(raw, cat).accepted["_row"].tolist() == [2]
+    # The point rows beside a WKT column (as an .xlsx export has them) are told the same, naming their columns.
+    mixed = tmp_path / "mixed.csv"
+    mixed.write_text(
+        'ObjCode,wkt,PointX,PointY\n01037,"POINT (452999.012 4424122.180)",,\n01037,,4424122.180,452999.012\n',
+        encoding="utf-8",
+    )
+    raw = read_component_file(mixed, src_crs="EPSG:4548")
+    result = validate(raw, cat)
+    assert result.accepted["_row"].tolist() == [2]
+    assert file_fields(result.errors, raw.attrs["gisgrid"])[["row", "field"]].to_dict("records") == [
+        {"row": 3, "field": "wkt | PointX/PointY"}  # the coordinates of a mixed sheet, as its other refusals
+    ]
+    assert (
+        result.errors["reason"]
+        .iloc[0]
+        .endswith("swap the columns PointX and PointY, or pass --x-field PointY --y-field PointX")
+    )
     # A lon/lat file has no projected swap to tell: its rows keep the lon/lat checks.
     lonlat = tmp_path / "lonlat.csv"
     lonlat.write_text("ObjCode,lon,lat\n01037,116.6,39.95\n", encoding="utf-8")
