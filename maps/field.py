@@ -985,7 +985,11 @@ PAGE_JS = r"""
       var ul = $("gf-queue");
       ul.textContent = "";
       recs.forEach(function (r) {
-        if (r.kind === "step") { queued[r.caseId] = r; ul.appendChild(queuedStep(r)); return; }
+        if (r.kind === "step") {
+          if (!r.held) { queued[r.caseId] = r; }  // held: its task form is open to take it again
+          ul.appendChild(queuedStep(r));
+          return;
+        }
         var status = r.held ? "修改中:暂停发送,点「上报」重发后替换此条" : r.lastError || "等待发送";
         var next = !r.held && r.nextTry > GF.now() ? "下次自动重试 " + fmtClock(r.nextTry) : "";
         ul.appendChild(el("li", {"data-key": r.key}, el("i", {cls: "gf-dot gf-pending"}),
@@ -1009,10 +1013,52 @@ PAGE_JS = r"""
     return el("li", {"data-key": r.key, cls: "gf-step"}, el("i", {cls: "gf-dot gf-pending"}),
       el("b", {text: A.label + " · 案件 " + r.caseNo}), " · " + fmtTime(r.created) + (r.photos.length ? " · " +
       r.photos.length + " 张照片" : ""), el("br"), el("small", {cls: "gf-status",
-        text: "待联网提交" + (r.lastError && navigator.onLine !== false ? ":" + r.lastError : "")}),
-      next ? el("small", {cls: "gf-next", text: next}) : null,
-      el("div", {cls: "gf-row gf-queue-acts"}, el("button", {type: "button", cls: "gf-btn gf-discard", text: "放弃",
-        onclick: function () { discardQueued(r.key, A.label); }})));
+        text: r.held ? "修改中:暂停发送,在任务中重新" + A.label + "后替换此条;关闭任务则照原样发送" :
+          "待联网提交" + (r.lastError && navigator.onLine !== false ? ":" + r.lastError : "")}),
+      next && !r.held ? el("small", {cls: "gf-next", text: next}) : null,
+      el("div", {cls: "gf-row gf-queue-acts"},
+        el("button", {type: "button", cls: "gf-btn gf-edit", text: "修改",
+                      onclick: function () { editQueuedStep(r.key); }}),
+        el("button", {type: "button", cls: "gf-btn gf-discard", text: "放弃",
+                      onclick: function () { discardQueued(r.key, A.label); }})));
+  }
+  /* A queued step back in its task form (what was typed, the class, the photos), held — not sent — meanwhile:
+     taking the step again replaces it, closing the task lets it go as it was. Not while it is being sent. */
+  function editQueuedStep(key) {
+    return outbox.get(key).then(function (r) {
+      if (!r || GF.inFlight === key) {
+        notice(r ? "此条办理正在发送,不能再修改。" : "此条办理已发送,不能再修改。", true);
+        return renderQueue();
+      }
+      r.held = true;
+      return outbox.put(r).then(renderQueue).then(function () {
+        GF.tasks.openId = null;
+        return openTask(r.caseId);
+      }).then(function () {
+        if (String(GF.tasks.openId) !== String(r.caseId) || !$("gf-task-text")) { return releaseHeld(key); }
+        $("gf-task-text").value = r.text || "";
+        GF.tasks.from = r.key;
+        GF.tasks.cls = GF.classes.filter(function (x) { return x.code === r.classCode; })[0] || null;
+        renderTaskClasses();
+        GF.tasks.photos = r.photos.map(function (p) {
+          var blob = new Blob([p.data], {type: p.type});
+          return {file: blob, name: p.name, url: URL.createObjectURL(blob)};
+        });
+        renderTaskPhotos();
+        notice("待发送的" + T.actions[r.action].label +
+               "已移回任务,暂停发送:修改后重新办理即替换;关闭任务则照原样发送。", true);
+      });
+    });
+  }
+  GF.editQueuedStep = editQueuedStep;
+  /* A held step left without being taken again (the task closed, another opened): sent as it was. */
+  function releaseHeld(key) {
+    if (!key) { return Promise.resolve(); }
+    return outbox.get(key).then(function (r) {
+      if (!r || !r.held || r.kind !== "step") { return null; }
+      r.held = false;
+      return outbox.put(r).then(renderQueue).then(function () { GF.flush(); });
+    });
   }
 
   /* -- the reporter's own cases ------------------------------------------------------------------------- */
@@ -1151,7 +1197,12 @@ PAGE_JS = r"""
   /* One task: its place, photos, description and steps. ``said``: why it was reloaded (or a function of it). */
   function openTask(id, said) {
     var box = $("gf-task"), kept = $("gf-task-text") ? $("gf-task-text").value : "";
-    if (String(GF.tasks.openId) !== String(id)) { kept = ""; clearTaskPhotos(); GF.tasks.cls = GF.tasks.from = null; }
+    if (String(GF.tasks.openId) !== String(id)) {
+      releaseHeld(GF.tasks.from);
+      kept = "";
+      clearTaskPhotos();
+      GF.tasks.cls = GF.tasks.from = null;
+    }
     GF.tasks.openId = id;
     box.hidden = false;
     if (!said) { box.textContent = ""; box.appendChild(el("p", {cls: "gf-hint", text: "正在打开案件…"})); }
@@ -1177,6 +1228,7 @@ PAGE_JS = r"""
   }
   GF.openTask = openTask;
   function closeTask() {
+    releaseHeld(GF.tasks.from);
     GF.tasks.openId = GF.tasks.open = GF.tasks.cls = GF.tasks.from = null;
     clearTaskPhotos();
     $("gf-task").hidden = true;
@@ -1361,14 +1413,18 @@ PAGE_JS = r"""
   }
   /* A step taken on a case opened from the kept list (or with no network): into the outbox with the version the
      phone holds and its key, sent once in order when the network returns; a stale version is refused, not applied. */
-  function queueStep(c, action, s, photos) {
+  function queueStep(c, action, s, photos, from) {
     var A = T.actions[action];
     return Promise.all(photos.map(function (p) { return readPhoto(p.file); })).then(function (data) {
       var rec = {key: s.key, kind: "step", created: new Date().toISOString(), role: s.role, actor: s.actor,
                  caseId: c.id, caseNo: c.case_no || "#" + c.id, className: c.class_name || c.class_code,
                  action: action, version: c.version, text: s.text, classCode: s.classCode, toName: s.toName,
                  photos: data, attempts: 0, lastError: null};
-      return outbox.put(rec).then(function () {
+      // the step it replaces (edited, or refused and taken again) goes first: never both sent
+      return (from ? outbox.remove(from) : Promise.resolve()).then(function () {
+        GF.tasks.from = null;
+        return outbox.put(rec);
+      }).then(function () {
         closeTask();
         notice("已保存" + A.label + ":案件 " + rec.caseNo + photosText(data.length) + ",待联网提交(见「待发送」," +
                "联网后按顺序提交一次;案件如已被他人更新则不提交)", true);
@@ -1404,12 +1460,13 @@ PAGE_JS = r"""
     var to = A.reclassify && GF.tasks.cls && GF.tasks.cls.code !== c.class_code ? GF.tasks.cls : null;
     var s = {caseId: c.id, action: action, version: c.version, text: text, classCode: to ? to.code : null,
              toName: to ? to.name : null, role: $("gf-role").value, actor: $("gf-name").value.trim(), key: uuid()};
-    if (GF.tasks.offline || navigator.onLine === false) { return queueStep(c, action, s, photos); }
+    if (GF.tasks.offline || navigator.onLine === false) { return queueStep(c, action, s, photos, from); }
     var call = stepCall(s, photos.map(function (p) { return {blob: p.file, name: p.name}; }));
     var buttons = document.querySelectorAll("#gf-task .gf-task-acts button");
     Array.prototype.forEach.call(buttons, function (b) { b.disabled = true; });
     taskError("");
     return request(call.url, {method: "POST", headers: call.headers, body: call.body}).then(function (done) {
+      GF.tasks.from = null;  // taken: the step it replaces is removed below, not let go by closing the task
       closeTask();
       notice(A.done + ":案件 " + (done.case_no || "#" + done.id) + stepDoneText(action, done, photos.length,
                                                                               to && to.name));

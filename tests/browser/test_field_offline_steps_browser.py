@@ -249,3 +249,69 @@ def test_steps_and_reports_queued_offline_go_in_the_order_taken_and_a_step_can_b
     assert api.get(f"/cases/{second['id']}").json()["state"] == "handled"  # the discarded step never left
     assert [t[0] for t in transitions(clean_db, second["id"])][-1] == "handle"
     assert not phone.watch.bad, phone.watch.bad
+
+
+def test_a_queued_step_can_be_edited_before_it_is_sent_and_a_closed_edit_goes_as_it_was(
+    phone: Tab, live: LiveServer, api: httpx.Client, clean_db: Engine, tmp_path: Any
+) -> None:
+    """修改 on a step waiting in 待发送 puts it back in its task form (text, photo), held — not sent — meanwhile;
+    taking the step again replaces it (one step, the new words, the new key); an edit closed untaken lets the step
+    go as it was."""
+    (lon, lat, _grid), _ = two_grids(api)
+    first = handled(api, live, lon, lat, "已清运")
+    second = handled(api, live, lon + 1e-5, lat, "已清扫")
+    page = phone.page
+    stand_at(phone, live, lon, lat, "grid_worker")
+    page.wait_for_selector(f'#gf-tasks li[data-id="{second["id"]}"]')
+    go_offline(phone, first["id"])
+    for case, words in ((first, "积水已排干"), (second, "路面已清扫")):
+        open_task(page, case["id"])
+        if case is first:
+            page.set_input_files("#gf-task-photos", str(a_photo(tmp_path)))
+            page.wait_for_selector("#gf-task-thumbs img")
+        page.fill("#gf-task-text", words)
+        page.click('#gf-task button[data-action="check"]')
+        wait_for_notice(page, "已保存核查")
+    page.wait_for_function("() => document.getElementById('gf-queue-n').textContent === '2'")
+    keys = {r["caseId"]: r["key"] for r in page.evaluate("() => GF.outbox.all()")}
+
+    # the first: edited, taken again as 返工 with other words — it replaces the queued 核查
+    page.locator(f'#gf-queue li[data-key="{keys[first["id"]]}"] button.gf-edit').click()
+    page.wait_for_function("() => document.getElementById('gf-task-text') &&"
+                           " document.getElementById('gf-task-text').value === '积水已排干'")  # fmt: skip
+    assert page.locator("#gf-task-thumbs img").count() == 1  # the photo came back with it
+    assert buttons(page) == [("check", "核查"), ("rework", "返工")]
+    held = page.locator(f'#gf-queue li[data-key="{keys[first["id"]]}"] .gf-status').inner_text()
+    assert held == "修改中:暂停发送,在任务中重新核查后替换此条;关闭任务则照原样发送"
+    page.evaluate("() => GF.flush()")
+    assert page.evaluate("() => GF.outbox.all()")[0]["held"] is True
+    page.fill("#gf-task-text", "仍有积水,需返工")
+    page.click('#gf-task button[data-action="rework"]')
+    wait_for_notice(page, "已保存返工")
+    queued = page.evaluate("() => GF.outbox.all()")
+    assert sorted((r["caseId"], r["action"], r["text"], len(r["photos"])) for r in queued) == sorted(
+        [(first["id"], "rework", "仍有积水,需返工", 1), (second["id"], "check", "路面已清扫", 0)]
+    )
+    assert keys[first["id"]] not in [r["key"] for r in queued]
+
+    # the second: edited, then the task closed untaken — it goes as it was
+    page.locator(f'#gf-queue li[data-key="{keys[second["id"]]}"] button.gf-edit').click()
+    page.wait_for_function("() => document.getElementById('gf-task-text') &&"
+                           " document.getElementById('gf-task-text').value === '路面已清扫'")  # fmt: skip
+    page.click("#gf-task button.gf-task-close")
+    page.wait_for_function(
+        f"() => GF.outbox.all().then(function (a) {{ return a.filter(function (r) {{"
+        f" return r.key === '{keys[second['id']]}' && !r.held; }}).length === 1; }})"
+    )
+
+    phone.context.set_offline(False)
+    page.wait_for_function("() => document.getElementById('gf-queue-n').textContent === '0'")
+    one = api.get(f"/cases/{first['id']}").json()
+    two = api.get(f"/cases/{second['id']}").json()
+    assert (one["state"], one["rework_count"]) == ("dispatched", 1)
+    assert [t["action"] for t in one["timeline"]].count("check") == 0
+    assert [t["details"]["reason"] for t in one["timeline"] if t["action"] == "rework"] == ["仍有积水,需返工"]
+    assert two["state"] == "checked"
+    assert [t["details"] for t in two["timeline"] if t["action"] == "check"] == [{"result": "路面已清扫"}]
+    assert [t[2] for t in transitions(clean_db, second["id"]) if t[0] == "check"] == [keys[second["id"]]]
+    assert not phone.watch.bad, phone.watch.bad
