@@ -135,10 +135,6 @@ def frame_headers(sources: Sequence[str] = ("'self'",)) -> tuple[tuple[tuple[byt
     return headers, directive
 
 
-#: The headers of the default (``'self'``): ``nosniff`` and ``X-Frame-Options: SAMEORIGIN``.
-HARDENING_HEADERS = frame_headers()[0]
-
-
 def with_frame_ancestors(
     headers: list[tuple[bytes, bytes]], directive: bytes = FRAME_ANCESTORS
 ) -> list[tuple[bytes, bytes]]:

@@ -60,7 +60,7 @@ from gisgrid.calendar import WorkingCalendar
 from gisgrid.errors import InvalidInput
 from gisgrid.evaluation import DEFAULT_TZ, WorkClock
 from gisgrid.events import NODES
-from gisgrid.workflow import TRANSITIONS
+from gisgrid.workflow import PREVIOUS, TRANSITIONS, UNCHANGED
 
 #: Reasons a dispatcher writes for a 改派 to another department than the routing's (the one that then returns it).
 OVERRIDE_REASONS = np.array(
@@ -105,20 +105,11 @@ STAFF_TARGET_TASKS = 70.0
 
 _US_HOUR = 3_600_000_000.0
 _US_DAY = 86_400_000_000
-# Workflow to-states of state-changing actions (the others keep the state).
+# Workflow to-states of state-changing actions (the others keep the state): the state machine's, and the two it
+# cannot say alone — intake's report, and 挂账恢复 back to its previous state, which is 派遣 in a simulated case.
 _TO_STATE: dict[str, str] = {
     "report": "reported",
-    "verify": "verified",
-    "reject": "rejected",
-    "void": "voided",
-    "file": "filed",
-    "dispatch": "dispatched",
-    "return": "returned",
-    "handle": "handled",
-    "check": "checked",
-    "rework": "dispatched",
-    "close": "closed",
-    "suspend": "suspended",
+    **{a: r.to_state for a, r in TRANSITIONS.items() if r.to_state not in (UNCHANGED, PREVIOUS)},
     "resume": "dispatched",  # only suspended from 派遣 here
 }
 

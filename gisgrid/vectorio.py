@@ -101,7 +101,6 @@ _DEFAULT_SUFFIX: dict[str, str] = {
 }
 #: An Excel cell holds at most this many characters.
 XLSX_MAX_CELL = 32_767
-_DRIVERS = {"gpkg": "GPKG", "shp": "ESRI Shapefile", "geojson": "GeoJSON"}
 
 # Shapefile limits: 2 GiB per .shp/.dbf for most readers, 254 bytes per text value, 10-byte field names.
 SHAPEFILE_MAX_BYTES = 2**31
