@@ -8,8 +8,6 @@ import shutil
 import subprocess
 from typing import Any
 
-import pytest
-
 from maps.pagejs import DOM_JS, load_reason_texts
 
 NODE = shutil.which("node") or shutil.which("nodejs")
@@ -18,8 +16,8 @@ NODE = shutil.which("node") or shutil.which("nodejs")
 def run(calls: list[tuple[str, list[Any]]], **config: Any) -> list[Any]:
     """``name(*args)`` of each call with the page's helpers (the project's reason texts as C.zhReasons; ``config``:
     more of the page's config, e.g. its roles and actions)."""
-    if NODE is None:
-        pytest.skip("no Node.js to run the page's JS")
+    # `make setup` installs the pages' assets with npm, so Node is there: a machine without it fails, never skips.
+    assert NODE is not None, "no Node.js to run the page's JS (make setup needs it for the front-end assets)"
     c = {"zhReasons": load_reason_texts(), **config}
     script = (
         f"var C = {json.dumps(c, ensure_ascii=False)};\n{DOM_JS}\n"
