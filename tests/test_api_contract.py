@@ -440,7 +440,13 @@ def test_the_json_limit_is_a_setting(clean_db: Engine, settings: Settings) -> No
         r = c.post("/cases", content=b'{"description":"' + b"x" * 3000 + b'"}', headers=JSON)
         assert r.status_code == 413
         assert r.json()["detail"] == "request body larger than 2048 bytes (0.0 MB), the limit of POST /cases"
-        assert c.post("/cases", json={"class_code": "06010", "description": "x" * 1500}).status_code != 413
+        under = c.post("/cases", json={"class_code": "06010", "description": "x" * 1500})
+        assert under.status_code == 422, under.text  # read, then refused for what it lacks — not for its size
+        refusal = under.json()
+        assert (refusal["error"], [(i["field"], i["code"]) for i in refusal["detail"]["items"]]) == (
+            "invalid_input",
+            [("lon", "no_location"), ("lat", "no_location")],
+        )
     assert Settings(max_json_bytes="5000").max_json_bytes == 5000
 
 

@@ -851,7 +851,7 @@ def test_main_path_with_working_time_deadlines_and_orders(
     assert c["state"] == "closed" and c["closed_at"] == "2025-10-09T14:10:00+08:00" and c["due_at"] is None
     actions = [t["action"] for t in c["timeline"]]
     assert actions == ["report", "verify", "file", "dispatch", "handle", "rework", "handle", "check", "close"]
-    with pytest.raises(Exception, match="not allowed in state"):
+    with pytest.raises(TransitionNotAllowed, match="not allowed in state"):
         act(loaded, services, cid, "request_extension", "department", 9, "2025-10-09T15:00:00", reason="x")
 
 

@@ -14,6 +14,7 @@ import pytest
 import shapely
 from pyproj import Geod
 from sqlalchemy import Engine, text
+from sqlalchemy.exc import IntegrityError
 
 from gisgrid import geodesy
 from gisgrid.boundaries import BoundaryOptions
@@ -619,7 +620,7 @@ def test_bulk_load_rebuilds_indexes_and_foreign_keys(
             )
         ).scalar_one()
     assert common == "{" + LAMP + "}"
-    with district.connect() as conn, pytest.raises(Exception, match="foreign key"):
+    with district.connect() as conn, pytest.raises(IntegrityError, match="foreign key"):
         conn.execute(text("UPDATE components SET main_dept_code = 'nope' WHERE true"))
 
 
