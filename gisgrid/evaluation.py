@@ -86,9 +86,16 @@ Indicators (column — label — formula; rates are 0–1, ``*_score`` columns 0
     filing_rate                 立案率      filed / (reports − pending_reports)
     public_filed                监督举报核实数  filed cases from the public (source hotline, public_app)
     public_report_rate          监督举报率  public_filed / filed (lower is better: the public found it first)
-    on_time_verify_rate         按时核实率  on-time ``verify`` nodes / counted ``verify`` nodes
-    on_time_check_rate          按时核查率  on-time ``check`` nodes / counted ``check`` nodes
-    on_time_dispatch_rate       按时派遣率  on-time ``dispatch`` nodes / counted ``dispatch`` nodes
+    to_verify                   应核实数    counted ``verify`` nodes (closed, or open and overdue at as_of)
+    on_time_verified            按时核实数  of them on time
+    on_time_verify_rate         按时核实率  on_time_verified / to_verify
+    to_check                    应核查数    counted ``check`` nodes
+    on_time_checked             按时核查数  of them on time
+    on_time_check_rate          按时核查率  on_time_checked / to_check
+    to_dispatch                 应派遣数    counted ``dispatch`` nodes
+    on_time_dispatched          按时派遣数  of them on time
+    on_time_dispatch_rate       按时派遣率  on_time_dispatched / to_dispatch (the node counts: regions only;
+                                            a post's rate is over the nodes the actor closed)
     dispatched                  派遣案件数  cases dispatched at least once
     accurate_dispatch_rate      准确派遣率  dispatched cases never returned (回退) nor re-dispatched to another
                                             department (``record_misdispatch``) / dispatched
@@ -239,6 +246,12 @@ INDICATORS: dict[str, str] = {
     "on_time_verify_rate": "按时核实率",
     "on_time_check_rate": "按时核查率",
     "on_time_dispatch_rate": "按时派遣率",
+    "to_verify": "应核实数",
+    "on_time_verified": "按时核实数",
+    "to_check": "应核查数",
+    "on_time_checked": "按时核查数",
+    "to_dispatch": "应派遣数",
+    "on_time_dispatched": "按时派遣数",
     "dispatched": "派遣案件数",
     "accurate_dispatch_rate": "准确派遣率",
     "to_dispose": "应处置数",
@@ -284,6 +297,12 @@ INDICATOR_DEFINITIONS: dict[str, str] = {
     "on_time_verify_rate": "按时完成的核实环节 ÷ 计入的核实环节(已完成的,及评价时点已超时未完成的)",
     "on_time_check_rate": "按时完成的核查环节 ÷ 计入的核查环节",
     "on_time_dispatch_rate": "按时完成的派遣环节 ÷ 计入的派遣环节",
+    "to_verify": "计入的核实环节数:已完成的,及评价时点已超时未完成的;仍在时限内未完成的不计(按时核实率的分母)",
+    "on_time_verified": "按时完成的核实环节数(按时核实率的分子)",
+    "to_check": "计入的核查环节数:已完成的,及评价时点已超时未完成的(按时核查率的分母)",
+    "on_time_checked": "按时完成的核查环节数(按时核查率的分子)",
+    "to_dispatch": "计入的派遣环节数:已完成的,及评价时点已超时未完成的(按时派遣率的分母)",
+    "on_time_dispatched": "按时完成的派遣环节数(按时派遣率的分子)",
     "accurate_dispatch_rate": "未被回退、未改派其他部门的派遣案件 ÷ 派遣案件数",
     "to_dispose": "计入的处置环节数(每张交办单一个:派遣或返工);评价时点仍在时限内未完成的不计",
     "on_time_disposal_rate": "按时完成的处置环节 ÷ 应处置数;用时按工作时间计,扣除挂账/缓办时间,含批准的延期",
@@ -1837,13 +1856,16 @@ def _action_rows(facts: Facts, action: str) -> np.ndarray:
     return np.flatnonzero((facts.transitions["action"] == action).to_numpy(dtype=bool))
 
 
-def _node_rate(facts: Facts, node: str, case_codes: np.ndarray, keys: pd.Index, index: pd.Index) -> pd.Series:
-    """On-time share of counted ``node`` instances grouped by their case's code."""
+def _node_counts(
+    facts: Facts, node: str, case_codes: np.ndarray, keys: pd.Index, index: pd.Index
+) -> tuple[pd.Series, pd.Series]:
+    """(counted, on time) ``node`` instances grouped by their case's code: an on-time rate's denominator and
+    numerator (应核实数/按时核实数 …), columns so that a 合计 line sums them."""
     rows = _counted(facts, node)
     codes = case_codes[facts.nodes["case_row"].to_numpy()[rows]]
     g = _Groups(codes, keys)
     on_time = facts.nodes["on_time"].to_numpy()[rows]
-    return _rate(g.sum(on_time).reindex(index, fill_value=0), g.size().reindex(index, fill_value=0))
+    return g.size().reindex(index, fill_value=0), g.sum(on_time).reindex(index, fill_value=0)
 
 
 def _case_counts(c: pd.DataFrame, g: _Groups) -> pd.DataFrame:
@@ -1883,9 +1905,16 @@ def _common_rates(out: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+#: (node, counted column, on-time column, rate column) of the regions' node rates: the counts beside each rate.
+_NODE_COUNT_COLUMNS: tuple[tuple[str, str, str, str], ...] = (
+    ("verify", "to_verify", "on_time_verified", "on_time_verify_rate"),
+    ("check", "to_check", "on_time_checked", "on_time_check_rate"),
+    ("dispatch", "to_dispatch", "on_time_dispatched", "on_time_dispatch_rate"),
+)
 REGION_COLUMNS = (
     "subject", "level", "reports", "valid_reports", "pending_reports", "valid_report_rate", "filed", "filing_rate",
-    "public_filed", "public_report_rate", "on_time_verify_rate", "on_time_check_rate", "on_time_dispatch_rate",
+    "public_filed", "public_report_rate", "to_verify", "on_time_verified", "on_time_verify_rate", "to_check",
+    "on_time_checked", "on_time_check_rate", "to_dispatch", "on_time_dispatched", "on_time_dispatch_rate",
     "dispatched", "accurate_dispatch_rate", "to_dispose", "handled", "on_time_disposal_rate", "overdue_disposals",
     "to_close", "closed", "closure_rate", "on_time_closure_rate", "reworked", "rework_rate", "extended",
     "supervised", "suspended", "deferred", "unit_grids", "unit_grids_from", "filed_per_grid_month", "filed_score",
@@ -1943,9 +1972,9 @@ def evaluate_regions(
     codes, keys = facts.codes("cases", col)
     g = _Groups(codes, keys)
     out = _case_counts(c, g)
-    out["on_time_verify_rate"] = _node_rate(facts, "verify", codes, keys, out.index)
-    out["on_time_check_rate"] = _node_rate(facts, "check", codes, keys, out.index)
-    out["on_time_dispatch_rate"] = _node_rate(facts, "dispatch", codes, keys, out.index)
+    for node, counted, on_time_col, rate_col in _NODE_COUNT_COLUMNS:
+        n, on = _node_counts(facts, node, codes, keys, out.index)
+        out[counted], out[on_time_col], out[rate_col] = n, on, _rate(on, n)
     rows = _counted(facts, "disposal")
     dg = _Groups(codes[facts.nodes["case_row"].to_numpy()[rows]], keys)
     out["to_dispose"] = dg.size().reindex(out.index, fill_value=0)
@@ -2295,7 +2324,8 @@ COUNT_COLUMNS: frozenset[str] = frozenset(
         "reports", "valid_reports", "pending_reports", "filed", "public_filed", "dispatched", "returned",
         "to_dispose", "handled", "overdue_disposals", "to_close", "closed", "reworked", "extended", "supervised",
         "suspended", "deferred", "missed_reports", "area_filed", "accepted", "voided", "dispatches",
-        "first_dispatches", "unit_grids",
+        "first_dispatches", "unit_grids", "to_verify", "on_time_verified", "to_check", "on_time_checked",
+        "to_dispatch", "on_time_dispatched",
     }
 )  # fmt: skip
 #: Counts per month: 0 for a unit without a case (the facts are zero), as the counts.

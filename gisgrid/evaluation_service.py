@@ -434,12 +434,15 @@ def xlsx_heading(table: pd.DataFrame, subject: str, level: str = "tier3") -> str
 
 #: Each rate's denominator among a table's counts — the first column less the others: the 合计 row's rate is
 #: Σ numerators / Σ denominators, each unit's numerator being its rate × its denominator (a whole number), never an
-#: average of the rates. Rates whose denominator the table does not carry (按时核实率, 按时核查率, 按时派遣率:
-#: counted nodes) are left empty there — the 区 level's table has them.
+#: average of the rates. 按时核实率, 按时核查率 and 按时派遣率 are over the counted nodes, which the region tables
+#: carry as 应核实数, 应核查数 and 应派遣数 (beside 按时核实数 …).
 RATE_DENOMINATORS: dict[str, tuple[str, ...]] = {
     "valid_report_rate": ("reports", "pending_reports"),  # a report pending at as_of is in neither (review49 #2)
     "filing_rate": ("reports", "pending_reports"),
     "public_report_rate": ("filed",),
+    "on_time_verify_rate": ("to_verify",),
+    "on_time_check_rate": ("to_check",),
+    "on_time_dispatch_rate": ("to_dispatch",),
     "accurate_dispatch_rate": ("dispatched",),
     "on_time_disposal_rate": ("to_dispose",),
     "closure_rate": ("to_close",),

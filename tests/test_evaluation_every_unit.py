@@ -194,7 +194,7 @@ def test_the_xlsx_has_a_title_row_and_a_district_total_recomputed_from_the_sums(
     assert sheet.cell(22, header.index("结案率") + 1).number_format == "0.0%"
     notes = [[c.value for c in row] for row in book["说明"].iter_rows()]
     assert notes[-1] == ["合计", DEPARTMENT_TOTAL_NOTE, "totals"]
-    # A region level's table: its regions, then the 合计 (按时核实率 left empty: its denominator is no column).
+    # A region level's table: its regions, then the 合计 (按时核实率 from the summed 应核实数 and 按时核实数).
     r = client.get("/evaluation", params={**q, "subject": "region", "level": "tier1"})
     sheet = openpyxl.load_workbook(io.BytesIO(r.content)).worksheets[0]
     assert sheet["A1"].value == "测试区 一级网格(街道)考核表 · 2025年9月 · 评价时点 2025-10-15 00:00"
@@ -202,13 +202,37 @@ def test_the_xlsx_has_a_title_row_and_a_district_total_recomputed_from_the_sums(
     rows = [dict(zip(header, row, strict=True)) for row in sheet.iter_rows(min_row=3, values_only=True)]
     assert [r["名称"] for r in rows] == ["西城街道", "东关街道", "全区合计"]
     assert rows[-1]["单元网格数"] == rows[0]["单元网格数"] + rows[1]["单元网格数"]
-    assert (rows[-1]["上报数"], rows[-1]["有效上报率"], rows[-1]["按时核实率"]) == (1, 1, None)
+    assert (rows[-1]["上报数"], rows[-1]["有效上报率"], rows[-1]["按时核实率"]) == (1, 1, 1)
+    counts = ("应核实数", "按时核实数", "应核查数", "按时核查数", "应派遣数", "按时派遣数")
+    assert [rows[-1][k] for k in counts] == [1, 1, 1, 1, 1, 1]
+    assert (rows[-1]["按时核查率"], rows[-1]["按时派遣率"]) == (1, 1)
+    # The 字段说明 sheet names each new count's key and what it counts.
+    keys = {row[1]: row for row in book_keys(r.content)}
+    assert [keys[k][0] for k in ("to_verify", "on_time_verified", "to_check", "on_time_checked")] == list(counts[:4])
+    assert [keys[k][0] for k in ("to_dispatch", "on_time_dispatched")] == list(counts[4:])
+    assert keys["to_verify"][3].startswith("计入的核实环节数") and "按时核实率的分子" in keys["on_time_verified"][3]
+    # JSON and CSV (for scripts) carry the node counts too, per unit.
+    got = client.get("/evaluation", params={**q, "subject": "region", "level": "tier1", "format": "json"}).json()
+    names = ("to_verify", "on_time_verified", "to_check", "on_time_checked", "to_dispatch", "on_time_dispatched")
+    assert [[row[k] for k in names] for row in got["data"]] == [[1, 1, 1, 1, 1, 1], [0, 0, 0, 0, 0, 0]]
+    csv = client.get("/evaluation", params={**q, "subject": "region", "level": "tier1", "format": "csv"})
+    header = csv.text.lstrip("\ufeff").splitlines()[0].split(",")
+    assert header[header.index("public_report_rate") + 1 :][:9] == [
+        "to_verify", "on_time_verified", "on_time_verify_rate", "to_check", "on_time_checked", "on_time_check_rate",
+        "to_dispatch", "on_time_dispatched", "on_time_dispatch_rate",
+    ]  # fmt: skip
     # The district itself and the posts: no 合计 line.
     for params in ({"subject": "region", "level": "district"}, {"subject": "supervisor"}):
         sheet = openpyxl.load_workbook(
             io.BytesIO(client.get("/evaluation", params={**q, **params}).content)
         ).worksheets[0]
         assert sheet.max_row == 3, params  # title, header, one row
+
+
+def book_keys(content: bytes) -> list[tuple[object, ...]]:
+    """The rows of an XLSX's 字段说明 sheet under its header: (列名, 字段 key, 取值 values, 定义 definition)."""
+    sheet = openpyxl.load_workbook(io.BytesIO(content))["字段说明"]
+    return list(sheet.iter_rows(min_row=2, values_only=True))
 
 
 def test_the_total_rates_are_recomputed_from_the_sums_not_averaged(tmp_path: Path) -> None:
@@ -281,3 +305,55 @@ def test_the_total_line_takes_pending_reports_out_of_the_report_rates_denominato
     assert total is not None
     assert (total["reports"], total["pending_reports"], total["valid_reports"]) == (6, 1, 3)
     assert (total["valid_report_rate"], total["filing_rate"]) == (0.6, 0.6)  # not 4 / 6 over every report
+
+
+def test_the_total_line_recomputes_the_node_rates_from_their_counts(tmp_path: Path) -> None:
+    """按时核实率, 按时核查率, 按时派遣率 in the 合计 line: Σ on-time nodes / Σ counted nodes (应核实数 …).
+    Street A: 3 of 4 verifications on time, 2 of 2 checks, 1 of 1 dispatch; street B: 1 of 2, 0 of 1, none
+    counted → 4/6, 2/3, 1/1 (not the means 62.5 %, 50 %)."""
+    table = pd.DataFrame(
+        {
+            "subject": ["419902001", "419902002"],
+            "name": ["西城街道", "东关街道"],
+            "to_verify": [4, 2],
+            "on_time_verified": [3, 1],
+            "on_time_verify_rate": [0.75, 0.5],
+            "to_check": [2, 1],
+            "on_time_checked": [2, 0],
+            "on_time_check_rate": [1.0, 0.0],
+            "to_dispatch": [1, 0],
+            "on_time_dispatched": [1, 0],
+            "on_time_dispatch_rate": [1.0, float("nan")],
+        }
+    )
+    table.attrs.update(
+        period=parse_period("2025-09"),
+        as_of=pd.Timestamp("2025-10-15T00:00:00+08:00"),
+        provisional=False,
+        unknown_years=(),
+        district="测试区",
+        level="tier1",
+    )
+    total = totals_row(table, "region", "tier1")
+    assert total == {
+        "subject": None, "name": "全区合计", "to_verify": 6, "on_time_verified": 4, "on_time_verify_rate": 4 / 6,
+        "to_check": 3, "on_time_checked": 2, "on_time_check_rate": 2 / 3, "to_dispatch": 1, "on_time_dispatched": 1,
+        "on_time_dispatch_rate": 1.0,
+    }  # fmt: skip
+    write_table(table, tmp_path / "t.xlsx", "2025-09 一级网格(街道)", "region")
+    sheet = openpyxl.load_workbook(tmp_path / "t.xlsx").worksheets[0]
+    assert [c.value for c in sheet[2]][2:5] == ["应核实数", "按时核实数", "按时核实率"]
+    assert [c.value for c in sheet[5]] == [
+        None,
+        "全区合计",
+        6,
+        4,
+        pytest.approx(4 / 6),
+        3,
+        2,
+        pytest.approx(2 / 3),
+        1,
+        1,
+        1,
+    ]
+    assert sheet.cell(5, 5).number_format == "0.0%"  # 66.7 %
