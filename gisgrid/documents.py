@@ -12,6 +12,10 @@ own Content-Security-Policy (:data:`CSP`): it may load images from its origin an
 
 Times are shown in Asia/Shanghai as ``2026年11月27日 10:00``. Every datetime passed in must be timezone-aware.
 
+The printed 考核表 (:func:`gisgrid.evaluation_service.render_sheet_pdf`) is another page of these templates
+(:func:`render_page`, ``evaluation/sheet.html``, landscape A4) laid out by the same :func:`render_pdf`: the package
+has one way of making PDFs.
+
 PDF: :func:`render_pdf` lays the same page out as an A4 PDF with WeasyPrint (print media: the page's "下载 PDF"
 link, ``pdf_url``, is hidden as it is on paper). WeasyPrint is imported on first use, so a machine without it or
 without Pango still serves the HTML; the PDF is then refused with :class:`~gisgrid.errors.Unavailable` naming
@@ -332,6 +336,12 @@ def _env() -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
+
+
+def render_page(template: str, **context: Any) -> str:
+    """Any page of the package's templates (``gisgrid/templates``: the orders, the printed 考核表
+    ``evaluation/sheet.html``) with ``context``, autoescaped; :func:`render_pdf` lays it out as a PDF."""
+    return _env().get_template(template).render(**context)
 
 
 def render_dispatch_order(order: OrderData) -> str:

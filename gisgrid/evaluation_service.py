@@ -19,6 +19,7 @@ from sqlalchemy import Engine
 from gisgrid import history
 from gisgrid.calendar import CalendarYearUnknown, unknown_years_warning
 from gisgrid.cases import CaseServices
+from gisgrid.documents import CSP, render_page, render_pdf  # the package's one way of making pages and PDFs
 from gisgrid.errors import InvalidInput, Reason
 from gisgrid.evaluation import (
     COUNT_COLUMNS,
@@ -368,7 +369,8 @@ def _number_formats(sheet: Any, columns: list[str], first_row: int = 2) -> None:
 
 def write_table(table: pd.DataFrame, out: Path, title: str, subject: str = "region") -> None:
     """The table as ``.csv`` (the English column keys and values, as the API's CSV: machine-readable; UTF-8 with a
-    BOM for Excel) or ``.xlsx`` for people (the sheet ``title`` with zh-CN headers, 有效上报率 …, the enumerated
+    BOM for Excel), ``.pdf`` (the printed 考核表, :func:`render_sheet_pdf`) or ``.xlsx`` for people (the sheet
+    ``title`` with zh-CN headers, 有效上报率 …, the enumerated
     values in zh-CN, :data:`XLSX_VALUE_LABELS`, rates as percentages and averages with two decimals,
     :func:`xlsx_number_format`, a sheet 字段说明 giving each header's key and, for the enumerated ones, each zh-CN
     value's key, and a sheet 说明); text is never a
@@ -389,8 +391,10 @@ def write_table(table: pd.DataFrame, out: Path, title: str, subject: str = "regi
         to_csv(table, out, index=False, encoding="utf-8-sig")
     elif suffix == ".xlsx":
         write_xlsx(table, out, title, subject)
+    elif suffix == ".pdf":
+        out.write_bytes(render_sheet_pdf(table, title, subject))
     else:
-        raise InvalidInput(f"--out: {out.name}: use a .csv or .xlsx file")
+        raise InvalidInput(f"--out: {out.name}: use a .csv, .xlsx or .pdf file")
 
 
 def period_words(period: Period) -> str:
@@ -523,3 +527,79 @@ def write_xlsx(table: pd.DataFrame, out: Path | IO[bytes], title: str, subject: 
         if notes:
             pd.DataFrame(notes, columns=["项目", "值", "字段 key"]).to_excel(xl, sheet_name="说明", index=False)
         xlsx_text(xl.book)  # a name such as =HYPERLINK(…) is text, not a formula
+
+
+# --- PDF 考核表 ---------------------------------------------------------------------------------------------------
+
+#: Columns the printed 考核表 leaves out: what its title row states already, the same on every row (the level, the
+#: post), and the grading's bookkeeping (where a region's grid count came from, the weight present: 不参评原因 says
+#: why a unit is not graded) — the XLSX has them. Every other column is printed, in its order, zh-CN headed.
+PDF_OMITTED = ("level", "role", "unit_grids_from", "weight_present")
+#: How the printed 考核表 sets a column's cells (its CSS classes): codes left-aligned on one line, names and reasons
+#: left-aligned and wrapped (the long ones given room); every other column is a number, right-aligned on one line.
+_PDF_CELL_CLASSES: dict[str, str] = {
+    "subject": "code",
+    "name": "text wide",
+    "area": "text",
+    "grade": "text",
+    "score_group": "text",
+    "unit_grids_from": "text",
+    "ungraded_reason": "text wide",
+}
+
+
+def pdf_cell(column: str, value: Any) -> str:
+    """How the printed 考核表 shows a value of ``column``: as the XLSX's number format reads (rates 66.7%, averages
+    and the scores with two decimals, counts and ranks whole), the enumerated values in zh-CN; empty for none."""
+    if value is None or (not isinstance(value, str) and pd.isna(value)):
+        return ""
+    if isinstance(value, str):
+        names = XLSX_VALUE_LABELS.get(column)
+        return names.get(value, value) if names else value
+    fmt = xlsx_number_format(column)
+    if fmt == PERCENT_FORMAT:
+        return f"{float(value) * 100:.1f}%"
+    if fmt == AVERAGE_FORMAT or column.endswith("_score"):
+        return f"{float(value):.2f}"
+    if column in COUNT_COLUMNS or column in ("rank", "previous_rank", "rank_change"):
+        return str(int(value))
+    return f"{float(value):.6g}" if isinstance(value, float) else str(value)
+
+
+def sheet_page(table: pd.DataFrame, title: str, subject: str = "region") -> str:
+    """The HTML page of the printed 考核表 (:func:`render_sheet_pdf`): the XLSX's rows — the title row
+    (:func:`xlsx_heading`, else ``title``), the zh-CN headers, the units, the 全区合计 line (:func:`totals_row`) —
+    and below them what its 说明 sheet says (评价时点, 暂定, 日历提示, the departments' 合计)."""
+    level = str(table.attrs.get("level") or "tier3")
+    heading = xlsx_heading(table, subject, level)
+    total = totals_row(table, subject, level) if heading is not None else None
+    notes = [(label, value) for label, value, _ in _export_notes(table)]
+    if total is not None and subject == "department":
+        notes.append(("合计", DEPARTMENT_TOTAL_NOTE))
+    columns = [str(c) for c in table.columns if c not in PDF_OMITTED]
+    records = table[columns].to_dict("records")
+    rows = [
+        {
+            "total": total is not None and i == len(records),
+            "cells": [{"value": pdf_cell(c, record.get(c)), "cls": _PDF_CELL_CLASSES.get(c)} for c in columns],
+        }
+        for i, record in enumerate([*records, *([total] if total is not None else [])])
+    ]
+    font = 9 if len(columns) <= 16 else 7 if len(columns) <= 30 else 5.5 if len(columns) <= 38 else 4.8
+    return render_page(
+        "evaluation/sheet.html",
+        csp=CSP,
+        heading=heading or title,
+        labels=[column_label(c, subject) for c in columns],
+        rows=rows,
+        notes=notes,
+        font_pt=font,
+    )
+
+
+def render_sheet_pdf(table: pd.DataFrame, title: str, subject: str = "region") -> bytes:
+    """The 考核表 as a landscape A4 PDF (the API's ``format=pdf``, ``gisgrid evaluate --out NAME.pdf``): the rows of
+    the XLSX with its title row and 全区合计 line, the table broken across pages with its header repeated, laid out
+    by :func:`gisgrid.documents.render_pdf` as the 交办单 are (WeasyPrint; :class:`~gisgrid.errors.Unavailable`
+    without it)."""
+    return render_pdf(sheet_page(table, title, subject))

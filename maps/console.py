@@ -540,6 +540,7 @@ def _panel_html(
     <div class="gg-filters">
       <label>考核表 <select id="gg-eval-subject">{_options(EVAL_TABLES, None, "region")}</select></label>
       <a id="gg-eval-xlsx" download>下载 Excel</a>
+      <a id="gg-eval-pdf" download>下载 PDF</a>
     </div>
     <div id="gg-eval-error" class="gg-error" role="alert" hidden></div>
     <div id="gg-eval-legend" class="gg-legend" aria-live="polite"></div>
@@ -784,21 +785,25 @@ PANEL_JS = r"""
         evalError("专题图未生成:" + (err.network ? "无法连接服务器" : err.message), err);
       });
     });
-    /* The period's table as the zh-CN workbook (GET /evaluation?format=xlsx): the region table at the chosen
-       level, or the departments' or a post's; the same period and 评价时点 as the map, so a sheet handed on is
-       the one the map showed and downloads again the same (review49 F6). */
-    function xlsxLink() {
-      var e = form.elements, a = $("gg-eval-xlsx");
-      var q = evalQuery({subject: $("gg-eval-subject").value, level: e.level.value, format: "xlsx"});
-      if (e.period.value) { a.href = C.base + "/evaluation?" + q.toString(); } else { a.removeAttribute("href"); }
+    /* The period's table as the zh-CN workbook or the printed PDF (GET /evaluation?format=xlsx|pdf): the region
+       table at the chosen level, or the departments' or a post's; the same period and 评价时点 as the map, so a
+       sheet handed on is the one the map showed and downloads again the same (review49 F6). */
+    var sheets = {xlsx: $("gg-eval-xlsx"), pdf: $("gg-eval-pdf")};
+    function sheetLinks() {
+      var e = form.elements;
+      Object.keys(sheets).forEach(function (format) {
+        var a = sheets[format];
+        var q = evalQuery({subject: $("gg-eval-subject").value, level: e.level.value, format: format});
+        if (e.period.value) { a.href = C.base + "/evaluation?" + q.toString(); } else { a.removeAttribute("href"); }
+      });
     }
-    form.addEventListener("change", xlsxLink);
-    form.addEventListener("input", xlsxLink);
-    $("gg-eval-subject").addEventListener("change", xlsxLink);
-    xlsxLink();
+    form.addEventListener("change", sheetLinks);
+    form.addEventListener("input", sheetLinks);
+    $("gg-eval-subject").addEventListener("change", sheetLinks);
+    sheetLinks();
     /* The download asked for first and saved from its answer: a refused one (a 评价时点 in the future …) is said
        beside the link, where a plain link's refusal would be a download the browser cancels without a word. */
-    $("gg-eval-xlsx").addEventListener("click", function (ev) {
+    function download(ev) {
       var a = ev.currentTarget, href = a.getAttribute("href");
       ev.preventDefault();
       if (!href || a.getAttribute("aria-busy") === "true") { return; }
@@ -815,7 +820,7 @@ PANEL_JS = r"""
         var named = /filename="([^"]+)"/.exec(r.headers.get("Content-Disposition") || "");
         return r.blob().then(function (blob) {
           var url = URL.createObjectURL(blob);
-          var save = el("a", {href: url, download: named ? named[1] : "evaluation.xlsx", hidden: "hidden"});
+          var save = el("a", {href: url, download: named ? named[1] : "evaluation", hidden: "hidden"});
           document.body.appendChild(save);
           save.click();
           save.remove();
@@ -825,7 +830,9 @@ PANEL_JS = r"""
       }, function () { var e = new Error("无法连接服务器"); e.network = true; throw e; }).catch(function (err) {
         evalError("考核表未下载:" + err.message, err);
       }).then(function () { a.removeAttribute("aria-busy"); });
-    });
+    }
+    sheets.xlsx.addEventListener("click", download);
+    sheets.pdf.addEventListener("click", download);
     $("gg-eval-clear").addEventListener("click", function () {
       if (GG.choropleth) { GG.map.removeLayer(GG.choropleth); GG.choropleth = null; }
       $("gg-eval-legend").textContent = "";

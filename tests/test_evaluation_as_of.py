@@ -525,7 +525,11 @@ def test_the_api_downloads_the_xlsx_people_read_named_provisional_when_it_is(
         final = client.get("/evaluation", params={"period": "2025-11", "subject": "department", "format": "xlsx"})
         assert final.headers["content-disposition"] == 'attachment; filename="evaluation-department-2025-11.xlsx"'
         assert openpyxl.load_workbook(io.BytesIO(final.content)).sheetnames[0] == "2025-11 专业部门"
-        assert client.get("/evaluation", params={**q, "format": "pdf"}).status_code == 422
+        pdf = client.get("/evaluation", params={**q, "format": "pdf"})  # the printed 考核表, named as the others
+        assert (
+            pdf.headers["content-disposition"] == 'attachment; filename="evaluation-district-2025-11-provisional.pdf"'
+        )
+        assert client.get("/evaluation", params={**q, "format": "docx"}).status_code == 422
 
 
 def closed_case_rows(case: str, reported: str, rest: str) -> str:

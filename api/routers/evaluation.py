@@ -19,6 +19,7 @@ from gisgrid.evaluation_service import (
     answer_meta,
     calendar_warning_en,
     indicators,
+    render_sheet_pdf,
     table_title,
     write_xlsx,
 )
@@ -58,7 +59,7 @@ def evaluation(
     period: PeriodQuery,
     subject: Subject = "region",
     level: Level = "tier3",
-    format: Literal["json", "csv", "xlsx"] = "json",
+    format: Literal["json", "csv", "xlsx", "pdf"] = "json",
     as_of: AsOfQuery = None,
 ) -> Any:
     """``{period, as_of, provisional, calendar_warning, count, data}``: the cases reported in ``period`` before
@@ -69,7 +70,9 @@ def evaluation(
     ``X-Evaluation-Provisional`` (true/false) and, only when there is one, ``X-Evaluation-Calendar-Warning``
     (English in ASCII: a header carries no Chinese). XLSX is the file ``gisgrid evaluate --out NAME.xlsx`` writes,
     for people: zh-CN headers and values, the sheets 字段说明 and 说明 (评价时点, 暂定, 日历提示), codes as text.
-    A CSV or XLSX of provisional figures is named ``…-provisional``."""
+    PDF is the printed 考核表 (``gisgrid evaluate --out NAME.pdf``): the XLSX's rows, title row and 全区合计 line on
+    landscape A4, the header repeated on each page, 说明 below (503 without WeasyPrint/Pango, as the 交办单 PDF).
+    A CSV, XLSX or PDF of provisional figures is named ``…-provisional``."""
     p = parse_period_param(period)  # its refusals name the parameter, as /cases and /evaluation/map do
     with no_cases_named(p):
         table = indicators(engine, request.app.state.cases, p, subject, level, as_of=as_of)
@@ -85,6 +88,12 @@ def evaluation(
             buf.getvalue(),
             media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
             headers={"Content-Disposition": f'attachment; filename="{name}.xlsx"'},
+        )
+    if format == "pdf":
+        return Response(
+            render_sheet_pdf(table, table_title(p, subject, level), subject),
+            media_type="application/pdf",
+            headers={"Content-Disposition": f'attachment; filename="{name}.pdf"'},
         )
     headers = {"period": meta["period"], "as_of": meta["as_of"], "provisional": str(meta["provisional"]).lower()}
     if meta["calendar_warning"] is not None:

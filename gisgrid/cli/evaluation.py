@@ -97,7 +97,7 @@ def evaluate_cmd(
     ),
     subject: str = typer.Option("region", "--subject", help=f"{', '.join(EVALUATED)}."),
     level: str = typer.Option("tier3", "--level", help="For regions: unit_grid, tier3, tier2, tier1, district."),
-    out: Path | None = typer.Option(None, "--out", help="Write the table: .csv or .xlsx."),
+    out: Path | None = typer.Option(None, "--out", help="Write the table: .csv, .xlsx or .pdf (the printed 考核表)."),
     top: int = typer.Option(15, "--top", min=0, help="Rows to print (0: none, e.g. with --out)."),
     as_of: str | None = typer.Option(None, "--as-of", help=f"{AS_OF_HELP}."),
 ) -> None:

@@ -8,6 +8,7 @@ import io
 from pathlib import Path
 
 import openpyxl
+import pypdf
 import pytest
 from sqlalchemy import Engine
 
@@ -51,6 +52,16 @@ def test_the_evaluation_time_goes_into_the_map_and_the_download_and_a_refused_do
     names = [row[1] for row in sheet.iter_rows(min_row=3, values_only=True)]
     assert len(names) == 20 and names[0] == "区环境卫生服务中心" and names[-1] == "全区合计"  # 19 + 合计
     assert page.is_hidden("#gg-eval-error")
+    # The same sheet printed: the PDF beside it, the same query but its format.
+    assert page.get_attribute("#gg-eval-pdf", "href") == href.replace("format=xlsx", "format=pdf")
+    with page.expect_download() as got:
+        page.click("#gg-eval-pdf")
+    assert got.value.suggested_filename == "evaluation-department-2025-09.pdf"
+    pdf = got.value.path().read_bytes()
+    assert pdf.startswith(b"%PDF-")
+    text = "".join(p.extract_text() for p in pypdf.PdfReader(io.BytesIO(pdf)).pages)
+    assert "测试区 专业部门考核表 · 2025年9月 · 评价时点 2025-10-15 00:00" in text and "全区合计" in text
+    assert page.is_hidden("#gg-eval-error")
     # The map, judged at the same moment, says so.
     page.click('#gg-eval-form button[type="submit"]')
     page.wait_for_function("() => /截至 2025-10-15 00:00/.test(document.getElementById('gg-eval-legend').innerText)")
@@ -68,6 +79,11 @@ def test_the_evaluation_time_goes_into_the_map_and_the_download_and_a_refused_do
     assert error.startswith("考核表未下载:评价时点:评价时点不能晚于当前时间(尚未到期的环节不能算作超时)"), error
     assert "as_of" not in error.split("服务器原文")[0]
     assert downloads == [] and page.is_hidden("#gg-error")  # said beside the form, not at the top of the panel
+    # The PDF is refused the same way, beside its link.
+    page.evaluate("() => { document.getElementById('gg-eval-error').textContent = ''; }")
+    page.click("#gg-eval-pdf")
+    page.wait_for_function("() => /考核表未下载/.test(document.getElementById('gg-eval-error').innerText)")
+    assert page.inner_text("#gg-eval-error") == error and downloads == []
     # The map refused the same way, beside the form.
     page.click('#gg-eval-form button[type="submit"]')
     page.wait_for_function("() => /专题图未生成/.test(document.getElementById('gg-eval-error').innerText)")
