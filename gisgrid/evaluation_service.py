@@ -566,6 +566,20 @@ def pdf_cell(column: str, value: Any) -> str:
     return f"{float(value):.6g}" if isinstance(value, float) else str(value)
 
 
+def _text_width(text: str) -> float:
+    """About how wide ``text`` is set, in em: a CJK character 1, a digit, letter or sign about 0.55."""
+    return sum(1.0 if ord(ch) > 0x2E7F else 0.55 for ch in text)
+
+
+def _pdf_width(column: str, values: list[str], label: str) -> float:
+    """A column's share of the printed table's width, in em: its widest value on one line (a name or a reason
+    wraps past 6 em), and at least two characters of its header (which wraps, two or three to a line)."""
+    widest = max((_text_width(v) for v in values), default=0.0)
+    if "text" in _PDF_CELL_CLASSES.get(column, ""):
+        widest = min(widest, 6.0)
+    return max(widest, min(_text_width(label), 2.0)) + 0.6  # the cell's padding
+
+
 def sheet_page(table: pd.DataFrame, title: str, subject: str = "region") -> str:
     """The HTML page of the printed 考核表 (:func:`render_sheet_pdf`): the XLSX's rows — the title row
     (:func:`xlsx_heading`, else ``title``), the zh-CN headers, the units, the 全区合计 line (:func:`totals_row`) —
@@ -578,7 +592,7 @@ def sheet_page(table: pd.DataFrame, title: str, subject: str = "region") -> str:
         notes.append(("合计", DEPARTMENT_TOTAL_NOTE))
     columns = [str(c) for c in table.columns if c not in PDF_OMITTED]
     records = table[columns].to_dict("records")
-    rows = [
+    rows: list[dict[str, Any]] = [
         {
             "total": total is not None and i == len(records),
             "cells": [{"value": pdf_cell(c, record.get(c)), "cls": _PDF_CELL_CLASSES.get(c)} for c in columns],
@@ -586,10 +600,15 @@ def sheet_page(table: pd.DataFrame, title: str, subject: str = "region") -> str:
         for i, record in enumerate([*records, *([total] if total is not None else [])])
     ]
     font = 9 if len(columns) <= 16 else 7 if len(columns) <= 30 else 5.5 if len(columns) <= 38 else 4.8
+    widths = [
+        _pdf_width(c, [row["cells"][i]["value"] for row in rows], column_label(c, subject))
+        for i, c in enumerate(columns)
+    ]
     return render_page(
         "evaluation/sheet.html",
         csp=CSP,
         heading=heading or title,
+        widths=[f"{100 * w / sum(widths):.3f}%" for w in widths],
         labels=[column_label(c, subject) for c in columns],
         rows=rows,
         notes=notes,
