@@ -67,6 +67,7 @@ class Reason(StrEnum):
     AFTER_WITH_OFFSET = "after_with_offset"
     BBOX_UNREADABLE = "bbox_unreadable"
     BBOX_OUT_OF_RANGE = "bbox_out_of_range"
+    PDF_TOO_MANY_ROWS = "pdf_too_many_rows"
     NEEDS_LON_LAT = "needs_lon_lat"
     REPEATED_PARAMETER = "repeated_parameter"  # a query parameter given twice: the framework kept the last only
     # A form the framework's parser refuses: malformed multipart (no boundary, no part name, broken framing), more

@@ -616,6 +616,32 @@ def sheet_page(table: pd.DataFrame, title: str, subject: str = "region") -> str:
     )
 
 
+#: The most rows a 考核表 PDF made for an HTTP request may have: ~30 s of layout on one core, holding the one PDF
+#: layout slot the 交办单/督办单 share. A longer table (a large district's unit grids) is the XLSX's, or the CLI's
+#: (``gisgrid evaluate --out NAME.pdf``, its own process).
+PDF_MAX_ROWS_HTTP = 300
+
+
+def refuse_long_pdf(table: pd.DataFrame) -> None:
+    """422 ``pdf_too_many_rows`` for a table too long to lay out as a PDF within a request."""
+    if len(table) > PDF_MAX_ROWS_HTTP:
+        raise InvalidInput(
+            f"考核表共 {len(table)} 行,网页下载的 PDF 最多 {PDF_MAX_ROWS_HTTP} 行:请下载 Excel,选更高的层级,"
+            f"或在服务器上用 gisgrid evaluate --out NAME.pdf 生成 / the table has {len(table)} rows; a PDF over HTTP "
+            f"holds at most {PDF_MAX_ROWS_HTTP} (its layout holds the PDF slot the orders share): download the XLSX, "
+            "choose a higher level, or run gisgrid evaluate --out NAME.pdf on the server",
+            detail=[
+                {
+                    "field": "format",
+                    "value": "pdf",
+                    "code": Reason.PDF_TOO_MANY_ROWS,
+                    "limit": {"max_rows": PDF_MAX_ROWS_HTTP},
+                }
+            ],
+            reason=Reason.PDF_TOO_MANY_ROWS,
+        )
+
+
 def render_sheet_pdf(table: pd.DataFrame, title: str, subject: str = "region") -> bytes:
     """The 考核表 as a landscape A4 PDF (the API's ``format=pdf``, ``gisgrid evaluate --out NAME.pdf``): the rows of
     the XLSX with its title row and 全区合计 line, the table broken across pages with its header repeated, laid out

@@ -150,3 +150,20 @@ def test_a_cell_reads_as_the_xlsx_formats_it() -> None:
         "6", "3", "已登记网格",
     ]  # fmt: skip
     assert pdf_cell("level", "tier1") == "一级网格(街道)" and pdf_cell("name", "西城街道") == "西城街道"
+
+
+def test_a_table_too_long_for_a_pdf_over_http_is_refused_naming_the_limit(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its layout would hold the PDF slot the orders share for minutes: 422, the XLSX still given."""
+    from gisgrid import evaluation_service
+
+    monkeypatch.setattr(evaluation_service, "PDF_MAX_ROWS_HTTP", 1)  # the two streets of the record: one too many
+    q = {"period": "2025-09", "subject": "region", "level": "tier1", "as_of": "2025-10-15"}
+    r = client.get("/evaluation", params={**q, "format": "pdf"})
+    assert r.status_code == 422 and r.json()["reason"] == "pdf_too_many_rows"
+    assert r.json()["detail"]["items"] == [
+        {"field": "format", "value": "pdf", "code": "pdf_too_many_rows", "limit": {"max_rows": 1}}
+    ]
+    assert r.json()["detail"]["message"].startswith("考核表共 2 行,网页下载的 PDF 最多 1 行:请下载 Excel")
+    assert client.get("/evaluation", params={**q, "format": "xlsx"}).status_code == 200

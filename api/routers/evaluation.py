@@ -19,6 +19,7 @@ from gisgrid.evaluation_service import (
     answer_meta,
     calendar_warning_en,
     indicators,
+    refuse_long_pdf,
     render_sheet_pdf,
     table_title,
     write_xlsx,
@@ -90,6 +91,7 @@ def evaluation(
             headers={"Content-Disposition": f'attachment; filename="{name}.xlsx"'},
         )
     if format == "pdf":
+        refuse_long_pdf(table)
         return Response(
             render_sheet_pdf(table, table_title(p, subject, level), subject),
             media_type="application/pdf",
