@@ -336,6 +336,7 @@ _INTAKE_READ = Prepared(
     WITH p AS (SELECT ST_SetSRID(ST_MakePoint(:x, :y), {STORAGE_SRID}) AS g)
     SELECT
         e.id AS existing, e.case_no AS existing_no, e.idempotency_fingerprint AS existing_fingerprint,
+        xr.id AS xref_case, xr.case_no AS xref_no, xr.state AS xref_state,
         w.grid,
         (SELECT to_jsonb(k) FROM ({_NEAREST_COMPONENT}) k) AS component,
         (SELECT coalesce(jsonb_agg(to_jsonb(o) ORDER BY o.distance_m, o.id), '[]') FROM ({_DUPLICATES}) o)
@@ -347,6 +348,10 @@ _INTAKE_READ = Prepared(
             WHERE {grid_store.unit_grid_at("p.g")}) u) AS grid OFFSET 0) w  -- fenced: probed once, not per use
     LEFT JOIN LATERAL (
         SELECT id, case_no, idempotency_fingerprint FROM cases WHERE idempotency_key = CAST(:key AS text)) e ON true
+    LEFT JOIN LATERAL (  -- the case holding the sender's number (one, but for pairs filed before migration 0024)
+        SELECT id, case_no, state FROM cases
+        WHERE external_ref = CAST(:xref AS text) AND source = CAST(:src AS text)
+        ORDER BY id DESC LIMIT 1) xr ON true
     """,
 )
 _CASE_INSERT_COLUMNS = (
@@ -493,6 +498,8 @@ class _Draft:
             "x": self.x,
             "y": self.y,
             "key": self.item.idempotency_key,
+            "xref": self.item.external_ref,
+            "src": self.item.source,
             "cc": ev.component_class or None,
             "dx": dx,
             "dy": dy,
@@ -771,6 +778,34 @@ def _replayed(draft: _Draft, found: Any) -> Filed:
     return Filed(int(found["existing"]), False)
 
 
+def _refuse_known_ref(draft: _Draft, found: Any) -> None:
+    """Refuse a report whose (source, external_ref) a case holds already (``found``: ``xref_case``, ``xref_no``,
+    ``xref_state``): the sending system's number names one case — a retry without its idempotency key (a system
+    restarted, a video platform firing the same alarm again) is answered 409 naming that case, whatever its state
+    (an ended one too: 不予立案 or 作废 was the decision on that report; a new matter comes with a new number)."""
+    if found["xref_case"] is None:
+        return
+    item, case_id, case_no = draft.item, int(found["xref_case"]), found["xref_no"]
+    state = found["xref_state"]
+    label = workflow.STATES.get(state, state)
+    raise Conflict(
+        f"external_ref: 来源 {item.source} 的编号 {item.external_ref!r} 已有案件 {case_no}({label}),本次未受理 / "
+        f"{item.source}'s number {item.external_ref!r} is case {case_no} already (id {case_id}, {state}); this report "
+        "was not filed — look that case up (GET /cases?external_ref=…), or send a new matter with a new number",
+        detail=[
+            {
+                "field": "external_ref",
+                "reason": "a case holds this number of this source already",
+                "code": Reason.EXTERNAL_REF_EXISTS.value,
+                "case_id": case_id,
+                "case_no": case_no,
+                "state": state,
+            }
+        ],
+        reason=Reason.EXTERNAL_REF_EXISTS,
+    )
+
+
 def intake_on(conn: Connection, services: CaseServices, item: Intake, *, now: dt.datetime | None = None) -> Filed:
     """:func:`intake` on the caller's connection, best in AUTOCOMMIT (``intake`` opens one so): the report takes
     two round trips — one read, one write that is its own transaction — and nothing is locked."""
@@ -778,6 +813,7 @@ def intake_on(conn: Connection, services: CaseServices, item: Intake, *, now: dt
     (read,) = _INTAKE_READ.rows(conn, draft.read_params())
     if read["existing"] is not None:  # a retry of a report already filed, or the key reused
         return _replayed(draft, read)
+    _refuse_known_ref(draft, read)
     saved: list[SavedPhoto] = []
     try:
         for _attempt in range(_WRITE_ATTEMPTS):
@@ -796,6 +832,7 @@ def intake_on(conn: Connection, services: CaseServices, item: Intake, *, now: dt
                 conn.commit()
             if read["existing"] is not None:
                 return _replayed(draft, read)
+            _refuse_known_ref(draft, read)  # a concurrent report of the same number won
         raise Conflict(_NO_NUMBER, reason=Reason.NO_CASE_NUMBER)
     finally:
         if saved:  # nothing filed: a losing concurrent report's photos are no case's (review43 D4)
@@ -813,6 +850,7 @@ async def intake_async(
     (read,) = await _INTAKE_READ.rows_async(conn, draft.read_params())
     if read["existing"] is not None:
         return _replayed(draft, read)
+    _refuse_known_ref(draft, read)
     saved: list[SavedPhoto] = []
     try:
         for _attempt in range(_WRITE_ATTEMPTS):
@@ -828,6 +866,7 @@ async def intake_async(
             (read,) = await _INTAKE_READ.rows_async(conn, draft.read_params())  # as in intake_on
             if read["existing"] is not None:
                 return _replayed(draft, read)
+            _refuse_known_ref(draft, read)  # a concurrent report of the same number won
         raise Conflict(_NO_NUMBER, reason=Reason.NO_CASE_NUMBER)
     finally:
         if saved:  # as in intake_on

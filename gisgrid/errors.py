@@ -120,6 +120,7 @@ class Reason(StrEnum):
     MERGE_TOO_FAR = "merge_too_far"
     NO_CASE_NUMBER = "no_case_number"
     IDEMPOTENCY_KEY_REUSED = "idempotency_key_reused"
+    EXTERNAL_REF_EXISTS = "external_ref_exists"  # a report of a (source, external_ref) a case holds already
     # Any write: the database aborted it for a concurrent one (a deadlock, a serialization failure).
     CONCURRENT_CONFLICT = "concurrent_conflict"
     # Any route: the database lacks a column or table this version uses (downgraded under a running server).

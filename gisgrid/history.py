@@ -379,6 +379,34 @@ def stored_case_numbers(conn: Connection, numbers: list[str]) -> set[str]:
     return set(rows)
 
 
+def known_external_refs(conn: Connection, c: pd.DataFrame) -> dict[str, tuple[str, str]]:
+    """The cases of ``c`` (case_no → (external_ref, the case number holding it)) whose (source, external_ref) a
+    stored case holds, or an earlier case of ``c`` (file order): a sending system's number names one case, as at
+    intake (``ux_cases_source_external_ref``)."""
+    has = (c["external_ref"].notna() & c["source"].notna()).to_numpy()  # no source: no pair (nor in the index)
+    if not has.any():
+        return {}
+    sub = c.loc[has, ["case_no", "source", "external_ref"]].astype(object)
+    rows = conn.execute(
+        text(
+            "SELECT s, r, (SELECT case_no FROM cases WHERE source = s AND external_ref = r ORDER BY id DESC LIMIT 1) "
+            "FROM unnest(CAST(:s AS text[]), CAST(:r AS text[])) AS k(s, r)"
+        ),
+        {"s": [str(v) for v in sub["source"]], "r": [str(v) for v in sub["external_ref"]]},
+    ).all()
+    stored = {(s, r): no for s, r, no in rows if no is not None}
+    found: dict[str, tuple[str, str]] = {}
+    first: dict[tuple[str, str], str] = {}
+    for case_no, source, ref in zip(sub["case_no"], sub["source"], sub["external_ref"], strict=True):
+        pair = (str(source), str(ref))
+        holder = stored.get(pair) or first.get(pair)
+        if holder is not None:
+            found[str(case_no)] = (str(ref), holder)
+        else:
+            first[pair] = str(case_no)
+    return found
+
+
 def _check_kept_numbers(conn: Connection, c: pd.DataFrame) -> None:
     numbers = c["case_no"].astype(str)
     repeated = sorted(set(numbers[numbers.duplicated()]))
@@ -813,6 +841,16 @@ def import_history(
                         "case_no",
                         case_no,
                         bilingual("案件编号已存在", "case number already stored"),
+                    ),
+                )
+            for case_no, (ref, holder) in sorted(known_external_refs(conn, c).items()):
+                refusals.setdefault(
+                    case_no,
+                    (
+                        parsed.case_rows[case_no][0],
+                        "external_ref",
+                        ref,
+                        bilingual(f"来源单号已属案件 {holder}", f"external_ref is case {holder}'s already"),
                     ),
                 )
             for col in where.columns:

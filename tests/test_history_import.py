@@ -934,3 +934,37 @@ def test_a_case_keeps_the_sending_systems_number(
     with loaded.connect() as conn:
         stored = dict(conn.execute(text("SELECT case_no, external_ref FROM cases")).all())
     assert stored == {"K-1": "12345-0001", "K-5": None, "K-6": "工" * 4 + "x" * 60}
+
+
+def test_a_sending_system_s_number_names_one_case_in_an_import_as_at_intake(
+    loaded: Engine, services: svc.CaseServices, tmp_path: Path
+) -> None:
+    """review52 F4: a case whose (source, external_ref) a stored case holds, or an earlier case of the file, is
+    refused by its row naming the case holding it; the same number of another source is another number."""
+    head = ("06010", "113.6746", "34.7454", "12345热线", "上报", "2025-09-02T09:00")
+    header = ["案件编号", "类别代码", "经度", "纬度", "来源", "状态", "时间", "工单号"]
+    first = tmp_path / "first.csv"
+    pd.DataFrame([("R-1", *head, "12345-0001")], columns=header).to_csv(first, index=False, encoding="utf-8")
+    assert run(loaded, services, first).imported_cases == 1
+    rows = [
+        ("R-2", *head, "12345-0001"),  # stored as R-1's
+        ("R-3", *head, "12345-0003"),
+        ("R-4", *head, "12345-0003"),  # R-3's, earlier in the file
+        ("R-5", "06010", "113.6746", "34.7454", "sensor", "上报", "2025-09-02T09:00", "12345-0003"),  # another source
+    ]
+    path = tmp_path / "again.csv"
+    pd.DataFrame(rows, columns=header).to_csv(path, index=False, encoding="utf-8")
+    summary = run(loaded, services, path)
+    assert (summary.imported_cases, summary.refused_cases) == (2, 2)
+    errors = read_errors(summary.errors_path)
+    assert errors[["case_no", "row", "field", "value", "reason"]].values.tolist() == [
+        ["R-2", 2, "external_ref", "12345-0001", "来源单号已属案件 R-1 / external_ref is case R-1's already"],
+        ["R-4", 4, "external_ref", "12345-0003", "来源单号已属案件 R-3 / external_ref is case R-3's already"],
+    ]
+    with loaded.connect() as conn:
+        stored = conn.execute(text("SELECT case_no, source, external_ref FROM cases ORDER BY case_no")).all()
+    assert [tuple(r) for r in stored] == [
+        ("R-1", "hotline", "12345-0001"),
+        ("R-3", "hotline", "12345-0003"),
+        ("R-5", "sensor", "12345-0003"),
+    ]
