@@ -10,6 +10,7 @@ from fastapi import Query, Request
 from fastapi.dependencies.models import Dependant
 from pydantic import BaseModel
 
+from api.http import SHIFTED_GEOJSON_HELP
 from gisgrid.errors import InvalidInput, Reason
 from gisgrid.geodesy import BBox, parse_bbox
 from gisgrid.paging import MAX_LIMIT, MAX_OFFSET
@@ -50,7 +51,8 @@ AnswerDatumQuery = Annotated[
     Literal["wgs84", "cgcs2000", "gcj02", "bd09"],
     Query(
         description="Datum of lon/lat and bbox given and of the coordinates answered (the answer's datum names it): "
-        "cgcs2000 (stored; ≈ wgs84), gcj02 to draw on AMap/Tencent tiles, bd09 on Baidu's"
+        "cgcs2000 (stored; ≈ wgs84), gcj02 to draw on AMap/Tencent tiles, bd09 on Baidu's; a GeoJSON answer: "
+        + SHIFTED_GEOJSON_HELP
     ),
 ]
 #: A photo's ``size``: a plain string checked by :func:`gisgrid.photos.check_size`, whose 422 names the value given.

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 from urllib.parse import urlsplit
 
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
+from starlette.background import BackgroundTask
 from starlette.datastructures import Headers
 from starlette.middleware.body_limit import MAX_BODY_SIZE_SCOPE_KEY
 from starlette.middleware.cors import CORSMiddleware
@@ -30,10 +32,36 @@ MAX_FORM_BYTES = MAX_FORM_PHOTOS * MAX_PHOTO_BYTES + 1024 * 1024
 GEOJSON_MEDIA_TYPE = "application/geo+json"
 
 
+#: Datums whose coordinates are shifted from WGS 84 by design (hundreds of metres): a document in one is no RFC 7946
+#: GeoJSON (§4: WGS 84 coordinates), though shaped as one. CGCS2000, the stored frame, is within centimetres of WGS
+#: 84 and stays GeoJSON.
+SHIFTED_DATUMS = frozenset({"gcj02", "bd09"})
+#: Said wherever a route answers GeoJSON in a datum the request names (OpenAPI, README).
+SHIFTED_GEOJSON_HELP = (
+    "with datum=gcj02 or bd09 the same document is answered as application/json, not application/geo+json: its "
+    "coordinates are not WGS 84, so it is no RFC 7946 GeoJSON, and a GIS client must not read it as one (the "
+    "document's datum member names the datum)"
+)
+
+
 class GeoJSONResponse(JSONResponse):
-    """A GeoJSON document (a Feature or FeatureCollection) under its registered media type (RFC 7946 §12)."""
+    """A GeoJSON document (a Feature or FeatureCollection) under its registered media type (RFC 7946 §12) — but a
+    document whose ``datum`` member names a shifted datum (GCJ-02, BD-09) as plain ``application/json``: a generic
+    GeoJSON reader (QGIS, GDAL, OpenLayers) ignores that member and would plot it ~500 m off."""
 
     media_type = GEOJSON_MEDIA_TYPE
+
+    def __init__(
+        self,
+        content: Any,
+        status_code: int = 200,
+        headers: Mapping[str, str] | None = None,
+        media_type: str | None = None,
+        background: BackgroundTask | None = None,
+    ) -> None:
+        if media_type is None and isinstance(content, dict) and content.get("datum") in SHIFTED_DATUMS:
+            media_type = "application/json"
+        super().__init__(content, status_code, headers, media_type, background)
 
 
 class HeadAsGet:

@@ -123,6 +123,28 @@ def _urlencoded_too(spec: dict[str, Any], schemas: dict[str, Any]) -> None:
                 content["application/x-www-form-urlencoded"] = {"schema": form["schema"]}
 
 
+#: What a GET cannot answer, though its router lists it for its writes: a body's 413/415, a write's 409.
+_WRITE_ONLY_STATUSES = ("409", "413", "415")
+_NO_INPUT_422 = (
+    "The route reads no input: only a query string with a NUL, a control character or bytes that are not UTF-8 "
+    "(refused on every route)"
+)
+
+
+def _honest_statuses(spec: dict[str, Any]) -> None:
+    """The error statuses each operation can answer: the router-wide and app-wide lists (api/main.py) name those of
+    their writes and inputs; a GET drops the write-only ones, and a route without parameters or body says why it
+    could still answer 422."""
+    for ops in spec.get("paths", {}).values():
+        for method, op in ops.items():
+            responses = op.get("responses", {})
+            if method == "get":
+                for status in _WRITE_ONLY_STATUSES:
+                    responses.pop(status, None)
+            if "422" in responses and not op.get("parameters") and "requestBody" not in op:
+                responses["422"]["description"] = _NO_INPUT_422
+
+
 def json_error_bodies(app: FastAPI) -> None:
     """FastAPI files a route's extra responses under the route's media type: the HTML pages' errors would read
     as text/html. Errors are JSON (a browser opening a page gets a short page for 500/503 instead, not stated)."""
@@ -136,6 +158,7 @@ def json_error_bodies(app: FastAPI) -> None:
                     content = response.get("content", {})
                     if status[0] in "45" and any(m.get("schema") == _ERROR_REF for m in content.values()):
                         response["content"] = {"application/json": {"schema": _ERROR_REF}}
+        _honest_statuses(spec)
         schemas = spec.setdefault("components", {}).setdefault("schemas", {})
         _urlencoded_too(spec, schemas)
         for name, model in _EXTRA_MODELS.items():
@@ -206,8 +229,14 @@ class Case(BaseModel):
         description="The reported location's accuracy in metres (a phone's GPS fix radius), as sent; null: not given"
     )
     light: Literal["green", "yellow", "red"] | None = Field(description="Deadline light (红黄绿灯) of an open case")
-    lon: float | None = Field(description="CGCS2000 longitude")
-    lat: float | None = Field(description="CGCS2000 latitude")
+    lon: float | None = Field(description="Longitude in datum: CGCS2000 (stored) unless a GET asked ?datum=")
+    lat: float | None = Field(description="Latitude in datum: CGCS2000 (stored) unless a GET asked ?datum=")
+    datum: Datum | None = Field(
+        default=None,
+        description="Datum of lon/lat, in every case answer but a list's items (the list states it): a write's "
+        "answer (a report's 201 and its replay, an action's, a merge's) is cgcs2000, as stored, whatever datum the "
+        "body's lon/lat were in; a GET's cgcs2000 unless it asked ?datum=gcj02 or bd09",
+    )
     unit_grid_code: str | None = Field(description="万米单元网格 (15 digits)")
     district_code: str | None = Field(description="District (6 digits)")
     street_code: str | None = Field(description="Street, 一级网格 (9 digits)")

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
+from collections.abc import Callable, Coroutine
 from dataclasses import replace
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
@@ -15,10 +17,20 @@ from sqlalchemy import Engine, text
 
 from api.dependencies import COMMA_SEPARATED, BBox, Page, PhotoSizeQuery, bbox_query, known_query_only, page_query
 from api.deps import DATABASE_UNAVAILABLE, ActingDep, ActorDep, AsyncPool, EngineDep, IntakePoolDep
-from api.http import GEOJSON_MEDIA_TYPE, MAX_FORM_BYTES, GeoJSONResponse
+from api.http import GEOJSON_MEDIA_TYPE, MAX_FORM_BYTES, SHIFTED_GEOJSON_HELP, GeoJSONResponse
 from api.inputs import FormTextRoute, RequestModel, form_payload
 from api.prefix import BaseDep, cursor_links
-from api.schemas import Case, CaseDetail, CaseFeatureCollection, CaseList, Datum, error_responses, geojson_schema
+from api.routers.tiles import etag_matches
+from api.schemas import (
+    Case,
+    CaseDetail,
+    CaseFeatureCollection,
+    CaseList,
+    Datum,
+    ErrorBody,
+    error_responses,
+    geojson_schema,
+)
 from gisgrid import cases as svc
 from gisgrid import geodesy, workflow
 from gisgrid.documents import CSP as ORDER_CSP
@@ -28,8 +40,27 @@ from gisgrid.photos import MAX_BYTES as MAX_PHOTO_BYTES
 from gisgrid.photos import check_size as check_photo_size
 from gisgrid.storage.database import describe_connect_error, timeout_cause
 
+#: Every answer of /cases*: a case holds personal data (reporters' names) and changes with each step — a cache may
+#: keep it for this user only and must ask again before using it (GET /cases/{id} answers its ETag's 304).
+CASE_CACHE_CONTROL = "private, no-cache"
+
+
+class CaseRoute(FormTextRoute):
+    """A /cases route: its answers say ``Cache-Control: private, no-cache`` unless the route set its own."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def private_handler(request: Request) -> Response:
+            response = await handler(request)
+            response.headers.setdefault("Cache-Control", CASE_CACHE_CONTROL)
+            return response
+
+        return private_handler
+
+
 router = APIRouter(
-    prefix="/cases", tags=["cases 案件"], responses=error_responses(403, 404, 409, 413, 415), route_class=FormTextRoute
+    prefix="/cases", tags=["cases 案件"], responses=error_responses(403, 404, 409, 413, 415), route_class=CaseRoute
 )
 
 if TYPE_CHECKING:  # a Literal built at run time is no type to mypy: it checks it as str, OpenAPI gets the enum
@@ -46,7 +77,7 @@ ActionPath = Annotated[
 ]
 _ANSWER_DATUM_HELP = (
     "Datum of lon/lat in the answer, and of bbox: cgcs2000 (stored; ≈ wgs84), gcj02 to draw on AMap/Tencent tiles, "
-    "bd09 on Baidu's"
+    "bd09 on Baidu's; format=geojson: " + SHIFTED_GEOJSON_HELP
 )
 _XREF_HELP = (
     "The sending system's own number for this report (a 12345 工单号, a video vendor's alarm id; 1–64 characters): "
@@ -55,7 +86,8 @@ _XREF_HELP = (
 _SOURCE_HELP = (
     "The channel (来源) the report came through, one the X-Role may name: none (the public) public_app; supervisor, "
     "grid_worker patrol; leader leader; department public_app; intake, shift_lead, dispatcher any (they register "
-    "12345 calls, video alarms, leaders' instructions). Default: the role's first (public_app, patrol, hotline, "
+    "12345 calls, video alarms, leaders' instructions: hotline = 12345 热线, sensor = video and IoT alarms "
+    "(视频/感知设备); there is no video or 12345 source). Default: the role's first (public_app, patrol, hotline, "
     "leader); another role's channel is a 403 role_not_allowed"
 )
 _KEY_HELP = (
@@ -107,11 +139,32 @@ _ACTION_KEY_HELP = (
 )
 
 
+def payload_fields() -> dict[str, dict[str, list[str]]]:
+    """Each action's payload fields as its rule states them (``workflow.TRANSITIONS``: one fact in one place), for
+    the OpenAPI document's ``x-payload-fields``: ``required`` must be non-empty, ``optional`` may be sent; any other
+    is refused (422 extra_forbidden naming the ones it takes). ``note`` beside ``payload`` is every action's."""
+    return {
+        action: {"required": list(rule.required), "optional": list(rule.optional)}
+        for action, rule in workflow.TRANSITIONS.items()
+    }
+
+
+def _payload_table() -> str:
+    rows = [
+        f"{a} ({rule.label}): " + (", ".join([*rule.required, *(f"[{f}]" for f in rule.optional)]) or "—")
+        for a, rule in workflow.TRANSITIONS.items()
+    ]
+    return "; ".join(rows)
+
+
 class ActionIn(RequestModel):
     # strict: true or "2" is a 422 int_type, not version 1 (a 409) or 2
     version: int = Field(strict=True, description="The case version you acted on; a stale one gets 409")
     note: str | None = Field(default=None, max_length=svc.TEXT_LIMITS["note"])
-    payload: dict[str, Any] = Field(default_factory=dict, description="department, reason, result, amount/unit …")
+    payload: dict[str, Any] = Field(
+        default_factory=dict,
+        description="The action's fields (x-payload-fields of the route; [optional]): " + _payload_table(),
+    )
     idempotency_key: (
         Annotated[str, Field(max_length=svc.TEXT_LIMITS["idempotency_key"], json_schema_extra={"minLength": 1})] | None
     ) = Field(default=None, description=_ACTION_KEY_HELP)
@@ -130,10 +183,16 @@ ServicesDep = Annotated[svc.CaseServices, Depends(_services)]
 
 
 async def _report(
-    pool: AsyncPool, engine: Engine, services: svc.CaseServices, item: svc.Intake, role: str | None, base: str
+    pool: AsyncPool,
+    engine: Engine,
+    services: svc.CaseServices,
+    item: svc.Intake,
+    role: str | None,
+    base: str,
 ) -> JSONResponse:
     """File the report and answer 201 with the new case as stored (200 with the first case when its idempotency
-    key was seen before; the timeline is at Location)."""
+    key was seen before; the timeline is at Location): its lon/lat as stored, saying so in ``datum`` as GET
+    /cases/{id} does, whatever datum the body's were in (a write takes no ``?datum=``: review42 D1)."""
     try:
         async with (await pool.get()).acquire() as conn:  # autocommit: intake's read and its one-statement write
             filed = await svc.intake_async(conn, services, item)
@@ -146,6 +205,7 @@ async def _report(
         body = svc.case_summary(services, filed.row, role=role)
     else:
         body = await run_in_threadpool(_first_case, engine, services, filed.case_id, role)
+    body = _as_stored(body)
     headers = {"Location": f"{base}/cases/{filed.case_id}"}
     if not filed.created:  # a retry answered with the case its key filed, said as a replayed action says it
         headers[_REPLAYED_HEADER] = "true"
@@ -159,6 +219,18 @@ def _first_case(engine: Engine, services: svc.CaseServices, case_id: int, role: 
 
 _KEY_HEADER = "Idempotency-Key"
 _REPLAYED_HEADER = "Idempotent-Replayed"
+
+
+def _as_stored(case: dict[str, Any]) -> dict[str, Any]:
+    """A write's case answer: lon/lat as stored, and ``datum`` saying so — whatever datum the body's lon/lat were
+    in (a write takes no ``?datum=``, review42 D1: a client meaning the sent lon/lat's had its point misread)."""
+    return {**case, "datum": geodesy.STORAGE_DATUM}
+
+
+def _in_datum(case: dict[str, Any], datum: str) -> dict[str, Any]:
+    """A case answer with its lon/lat in ``datum`` and the ``datum`` key saying so (every case answer but a list's
+    items, whose list says it)."""
+    return {**svc.in_datum([case], datum)[0], "datum": datum}  # (in_datum: lon/lat only)
 
 
 def _idempotency_key(header: str | None, field: str | None, per: str = "report") -> str | None:
@@ -178,12 +250,28 @@ def _idempotency_key(header: str | None, field: str | None, per: str = "report")
     return header if header is not None else field
 
 
+_LOCATION = {"description": "The case's URL (GET it for the timeline)", "schema": {"type": "string"}}
+_REPLAYED = {
+    "description": "true: a retry under an idempotency key already used for this request, answered with the case "
+    "as it is now; absent otherwise",
+    "schema": {"type": "string", "enum": ["true"]},
+}
 _REPORT_ANSWERS: dict[int | str, dict[str, Any]] = {
-    201: {"model": Case, "description": "The new case, as stored; Location names it"},
+    201: {
+        "model": Case,
+        "description": "The new case, as stored; Location names it",
+        "headers": {"Location": _LOCATION},
+    },
     200: {
         "model": Case,
         "description": "The idempotency key was seen before with this report: the case it filed (Idempotent-Replayed: "
         "true)",
+        "headers": {"Location": _LOCATION, _REPLAYED_HEADER: _REPLAYED},
+    },
+    409: {
+        "model": ErrorBody,
+        "description": "The idempotency key was used for another report (idempotency_key_reused), or a case holds this "
+        "source's external_ref already (external_ref_exists: the item names case_id, case_no, state)",
     },
 }
 
@@ -202,7 +290,7 @@ async def report(
     base: BaseDep,
     body: CaseIn,
     idempotency_key: Annotated[
-        str | None, Header(max_length=svc.TEXT_LIMITS["idempotency_key"], description=_KEY_HELP)
+        str | None, Header(alias=_KEY_HEADER, max_length=svc.TEXT_LIMITS["idempotency_key"], description=_KEY_HELP)
     ] = None,
 ) -> JSONResponse:
     item = svc.Intake(
@@ -287,7 +375,27 @@ async def _read_limited(upload: UploadFile, i: int) -> bytes:
     return data
 
 
+_EPOCH = re.compile(r"\s*[+-]?\d+(\.\d*)?\s*")
+_TIME_PARAMETERS = ("since", "until", "changed_since")
+
+
+def refuse_epoch_times(request: Request) -> None:
+    """A bare number in ``since``/``until``/``changed_since`` is refused (422 datetime_parsing naming it): the
+    framework read it as a Unix epoch, which the API states nowhere — the times are ISO 8601, China time without an
+    offset, and a client sending a number most likely meant something else (milliseconds, a date as 20261129)."""
+    for name in _TIME_PARAMETERS:
+        value = request.query_params.get(name)
+        if value is not None and _EPOCH.fullmatch(value):
+            raise InvalidInput(
+                f"{name}: {value!r} is a bare number, not a date and time; send ISO 8601 (2026-11-29T08:00:00+08:00, "
+                "or 2026-11-29T08:00 for China time) — a Unix epoch is not taken",
+                detail=[{"field": name, "reason": "ISO 8601 expected, not a Unix epoch", "value": value}],
+                reason=Reason.DATETIME_PARSING,
+            )
+
+
 async def case_filter(
+    request: Request,
     bbox: Annotated[BBox | None, Depends(bbox_query)],
     state: Annotated[
         str | None,
@@ -299,14 +407,23 @@ async def case_filter(
         str | None, Query(pattern=rf"^({svc.GRID_FILTER_PATTERN.pattern})$", description="Unit or tier grid")
     ] = None,
     source: Source | None = None,
-    since: Annotated[dt.datetime | None, Query(description="Reported at or after (no offset: China time)")] = None,
-    until: Annotated[dt.datetime | None, Query(description="Reported before (no offset: China time)")] = None,
+    since: Annotated[
+        dt.datetime | None,
+        Query(
+            description="Reported at or after: ISO 8601 (no offset: China time; a bare number, Unix epoch, is refused)"
+        ),
+    ] = None,
+    until: Annotated[
+        dt.datetime | None,
+        Query(description="Reported before: ISO 8601 (no offset: China time; a bare number is refused)"),
+    ] = None,
     period: Annotated[str | None, Query(description=f"Reported in, instead of since/until: {PERIOD_HELP}")] = None,
     changed_since: Annotated[
         dt.datetime | None,
         Query(
-            description="The record changed — reported, or any step since — at or after this time (no offset: "
-            "China time): with sort=updated, the cases changed since a poll; compare each case's updated_at"
+            description="The record changed — reported, or any step since — at or after this time, ISO 8601 (no "
+            "offset: China time; a bare number, Unix epoch, is refused): with sort=updated, the cases changed since "
+            "a poll; compare each case's updated_at"
         ),
     ] = None,
     escalation_level: Annotated[
@@ -338,6 +455,7 @@ async def case_filter(
     ] = None,
 ) -> svc.CaseFilter:
     """The case filter the list, the heat map and the light counts share (async: no thread hop)."""
+    refuse_epoch_times(request)
     if period is not None:
         if since is not None or until is not None:
             raise InvalidInput(
@@ -377,7 +495,8 @@ FilterDep = Annotated[svc.CaseFilter, Depends(case_filter)]
     responses={
         200: {
             "model": CaseList,
-            "description": "format=json; format=geojson answers a GeoJSON FeatureCollection as application/geo+json",
+            "description": "format=json; format=geojson answers a GeoJSON FeatureCollection as application/geo+json "
+            "— " + SHIFTED_GEOJSON_HELP,
             "content": {GEOJSON_MEDIA_TYPE: {"schema": geojson_schema(CaseFeatureCollection)}},
         }
     },
@@ -482,10 +601,29 @@ def read(
     base: BaseDep,
     case_id: int,
     datum: Annotated[Datum, Query(description=_ANSWER_DATUM_HELP)] = "cgcs2000",
-) -> dict[str, Any]:
+    if_none_match: Annotated[
+        str | None, Header(alias="If-None-Match", description="An ETag of an earlier answer: 304 if it still holds")
+    ] = None,
+) -> Response:
     with engine.connect() as conn:
         case = svc.get_case(conn, services, case_id, role=actor.role, department=actor.offered_department, base=base)
-    return {**svc.in_datum([case], datum)[0], "datum": datum}  # (in_datum: lon/lat only)
+    etag = case_etag(case)
+    headers = {"ETag": etag, "Vary": _ETAG_VARY}
+    if if_none_match and etag_matches(if_none_match, etag):
+        return Response(status_code=304, headers=headers)
+    return JSONResponse(jsonable_encoder(_in_datum(case, datum)), headers=headers)
+
+
+#: The request headers a case's detail answer depends on beside its URL (allowed_actions, a department's view).
+_ETAG_VARY = "X-Role, X-Department"
+
+
+def case_etag(case: dict[str, Any]) -> str:
+    """``W/"<id>-<version>-<light>"``: the version changes with every step; the light (红黄绿灯) is the one part of
+    the answer that changes with the clock alone (a deadline approaching) and is worth a refetch. ``datum`` is in
+    the URL, the role in ``Vary``. A running node's ``elapsed_h`` grows between steps without changing it: the
+    answer is the same case (a weak validator), refetch without If-None-Match for the live figure."""
+    return f'W/"{case["id"]}-{case["version"]}-{case.get("light") or "none"}"'
 
 
 def _act(engine: Any, services: svc.CaseServices, case_id: int, req: svc.ActionRequest, base: str) -> JSONResponse:
@@ -495,7 +633,7 @@ def _act(engine: Any, services: svc.CaseServices, case_id: int, req: svc.ActionR
     with engine.connect() as conn:
         case = svc.get_case(conn, services, case_id, role=req.role, department=req.department, base=base)
     headers = {_REPLAYED_HEADER: "true"} if acted.replayed else {}
-    return JSONResponse(jsonable_encoder(case), headers=headers)
+    return JSONResponse(jsonable_encoder(_as_stored(case)), headers=headers)
 
 
 _ACTED: dict[int | str, dict[str, Any]] = {
@@ -503,12 +641,20 @@ _ACTED: dict[int | str, dict[str, Any]] = {
         "model": CaseDetail,
         "description": "The case after the step, as the X-Role sees it (also when the request was a retry of a step "
         "already taken under its idempotency key: then with Idempotent-Replayed: true)",
+        "headers": {_REPLAYED_HEADER: _REPLAYED},
     }
 }
 
 
+_ACTION_OPENAPI = {"x-payload-fields": payload_fields()}
+
+
 @router.post(
-    "/{case_id}/actions/{action}", summary="办理 Apply a workflow action", response_model=None, responses=_ACTED
+    "/{case_id}/actions/{action}",
+    summary="办理 Apply a workflow action",
+    response_model=None,
+    responses=_ACTED,
+    openapi_extra=_ACTION_OPENAPI,
 )
 def act(
     engine: EngineDep,
@@ -519,7 +665,8 @@ def act(
     action: ActionPath,
     body: ActionIn,
     idempotency_key: Annotated[
-        str | None, Header(max_length=svc.TEXT_LIMITS["idempotency_key"], description=_ACTION_KEY_HELP)
+        str | None,
+        Header(alias=_KEY_HEADER, max_length=svc.TEXT_LIMITS["idempotency_key"], description=_ACTION_KEY_HELP),
     ] = None,
 ) -> JSONResponse:
     req = svc.ActionRequest(
@@ -544,6 +691,7 @@ def act(
     max_body_size=MAX_FORM_BYTES,
     response_model=None,
     responses=_ACTED,
+    openapi_extra=_ACTION_OPENAPI,
 )
 async def act_form(
     engine: EngineDep,
@@ -600,7 +748,8 @@ async def act_form(
         photos=files,
         idempotency_key=key,
     )
-    return await run_in_threadpool(_act, engine, services, case_id, req, base)  # blocking database work
+    # blocking database work
+    return await run_in_threadpool(_act, engine, services, case_id, req, base)
 
 
 @router.post(
@@ -610,11 +759,17 @@ async def act_form(
     responses={200: {"model": CaseDetail, "description": "The duplicate, voided and pointing at the kept case"}},
 )
 def merge(
-    engine: EngineDep, services: ServicesDep, actor: ActingDep, base: BaseDep, case_id: int, body: MergeIn
+    engine: EngineDep,
+    services: ServicesDep,
+    actor: ActingDep,
+    base: BaseDep,
+    case_id: int,
+    body: MergeIn,
 ) -> dict[str, Any]:
     svc.merge_duplicate(engine, services, case_id, body.into, actor=actor.name, role=actor.role, version=body.version)
     with engine.connect() as conn:
-        return svc.get_case(conn, services, case_id, role=actor.role, department=actor.offered_department, base=base)
+        case = svc.get_case(conn, services, case_id, role=actor.role, department=actor.offered_department, base=base)
+    return _as_stored(case)
 
 
 @router.get(
