@@ -1518,8 +1518,9 @@ def test_photo_thumbnails_over_the_api(
             sizes.append(Image.open(io.BytesIO(thumb.content)).size)
             original = client.get(p["url"])
             assert original.content in sent
-            # the same caching headers as the original (a validator pair, no Cache-Control of its own)
-            assert {"etag", "last-modified"} <= set(thumb.headers) and "cache-control" not in thumb.headers
+            # the same caching headers as the original: a validator pair, and /cases*' private, no-cache (review52 F7)
+            assert {"etag", "last-modified"} <= set(thumb.headers)
+            assert thumb.headers["cache-control"] == original.headers["cache-control"] == "private, no-cache"
             assert set(thumb.headers) == set(original.headers)
         assert sizes == [(320, 240), (240, 320), (240, 320)]
         store = tmp_path / "d" / "photos"
