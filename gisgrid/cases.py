@@ -348,7 +348,7 @@ _INTAKE_READ = Prepared(
             WHERE {grid_store.unit_grid_at("p.g")}) u) AS grid OFFSET 0) w  -- fenced: probed once, not per use
     LEFT JOIN LATERAL (
         SELECT id, case_no, idempotency_fingerprint FROM cases WHERE idempotency_key = CAST(:key AS text)) e ON true
-    LEFT JOIN LATERAL (  -- the case holding the sender's number (one, but for pairs filed before migration 0024)
+    LEFT JOIN LATERAL (  -- the case holding the sender's number (one, but for pairs filed before migration 0023)
         SELECT id, case_no, state FROM cases
         WHERE external_ref = CAST(:xref AS text) AND source = CAST(:src AS text)
         ORDER BY id DESC LIMIT 1) xr ON true

@@ -200,7 +200,7 @@ def test_two_concurrent_reports_of_one_number_file_one_case(
         conn.rollback()
 
 
-def test_migration_0024_keeps_numbers_two_cases_already_hold(
+def test_migration_0023_keeps_numbers_two_cases_already_hold(
     server_url: Any, settings: Settings, tmp_path: Path
 ) -> None:
     """A database that holds a pair of one number upgrades: the older of the pair is left out of the index, and a new
@@ -231,7 +231,7 @@ def test_migration_0024_keeps_numbers_two_cases_already_hold(
             for i, (x, y) in enumerate(zip(xs, ys, strict=True))
         ]
         migrate.downgrade(url, "0022")
-        with engine.begin() as conn:  # a pair and a single, as filed before 0024
+        with engine.begin() as conn:  # a pair and a single, as filed before 0023
             conn.execute(text("UPDATE cases SET external_ref = 'GD-dup' WHERE id = ANY(:i)"), {"i": ids[:2]})
         migrate.upgrade(url)
         with engine.connect() as conn:

@@ -10,7 +10,7 @@ the newest (its predicate names their ids), so the upgrade never fails on them; 
 numbers is still refused by intake's read, only without the index's guard against a concurrent twin. The
 downgrade drops the index (no data).
 
-Revision ID: 0024
+Revision ID: 0023
 Revises: 0022
 Create Date: 2026-11-29
 """
@@ -20,7 +20,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0024"
+revision = "0023"
 down_revision = "0022"
 branch_labels = None
 depends_on = None
