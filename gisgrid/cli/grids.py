@@ -194,6 +194,8 @@ def generate(
     echo(f"stored {r.cells} unit grids for {r.units} units ({where})")
     echo(_coverage_text(r.coverage))
     echo(r.codes.to_text())
+    for unit in r.superseded:
+        echo(unit.to_text())
     if r.tier3 is None:
         echo("tier 3: none stored for these units (build them with gisgrid grids tiers)")
     else:

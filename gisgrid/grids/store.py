@@ -758,17 +758,28 @@ def unit_grid_hashes(conn: Connection, unit_codes: list[str]) -> pd.Series:
 
 
 def stored_cells_to_number(
-    conn: Connection, unit_codes: list[str]
+    conn: Connection, unit_codes: list[str], district: str | None = None
 ) -> tuple[gpd.GeoDataFrame, pd.Series, gpd.GeoDataFrame]:
     """What a regeneration numbers the new cells of ``unit_codes`` against (``numbering.keep_codes``): their stored
     cells (code, unit_code, seq, row, col, geometry in EPSG:4490), the highest sequence number each unit has
     issued (``admin_units.grid_seq_issued``, indexed by unit code) and their retired cells (``retired_unit_grids``,
-    the same columns). The units' rows are locked (FOR NO KEY UPDATE)
+    the same columns). Units of the regenerated ``district`` (all when None) that are not among ``unit_codes`` yet
+    have unit grids — a street cut before communities were imported under it, so no longer a lowest unit — are
+    taken with them: no new cell is theirs, so every one of their stored cells retires as a changed cell does (the
+    caller tells them by their ``unit_code``). The units' rows are locked (FOR NO KEY UPDATE)
     until the caller's transaction ends, so two regenerations of one unit number one after the other. The first
     statement of the transaction: it takes ``admin_units`` (ROW EXCLUSIVE, as the later ``record_issued_seq`` needs)
     before any grid table, the order a recode, replace or remove takes them in (``workflows._lock_for_unit_edit``),
     so the two wait for each other in turn instead of deadlocking."""
     conn.execute(text("LOCK TABLE admin_units IN ROW EXCLUSIVE MODE"))
+    superseded = conn.execute(
+        text(
+            "SELECT DISTINCT unit_code FROM unit_grids WHERE unit_code <> ALL(:u) "
+            "AND (CAST(:d AS text) IS NULL OR district_code = :d) ORDER BY unit_code"
+        ),
+        {"u": unit_codes, "d": district},
+    ).scalars()
+    unit_codes = [*unit_codes, *superseded]
     issued = conn.execute(
         text("SELECT code, grid_seq_issued FROM admin_units WHERE code = ANY(:u) ORDER BY code FOR NO KEY UPDATE"),
         {"u": unit_codes},
@@ -1014,7 +1025,12 @@ def _first_codes(codes: list[str], n: int = 5) -> str:
 
 
 def save_tier3(
-    conn: Connection, cells: gpd.GeoDataFrame, groups: pd.Series, *, replace_staffed: bool = False
+    conn: Connection,
+    cells: gpd.GeoDataFrame,
+    groups: pd.Series,
+    *,
+    replace_staffed: bool = False,
+    retiring: list[str] | None = None,
 ) -> Tier3Change:
     """Replace the tier-3 grids of the cells' units by the given grouping (``groups`` indexed like ``cells``).
 
@@ -1023,8 +1039,10 @@ def save_tier3(
     *rebuilt* and its staff, who were assigned to a different area, are cleared. Grids whose code is no longer
     produced are dropped. Clearing or dropping a grid that has staff is refused (InvalidInput, nothing written by
     the caller's transaction) unless ``replace_staffed``. Cells are re-pointed only where their group changed, and
-    cases still in progress follow their unit grid to its new tier-3 grid; finished ones keep theirs."""
-    parents = sorted(set(cells["community_code"].fillna(cells["street_code"]).fillna(cells["district_code"])))
+    cases still in progress follow their unit grid to its new tier-3 grid; finished ones keep theirs. The tier-3
+    grids of the units ``retiring`` (no longer cut: child units came under them) are all dropped, as above."""
+    units = cells["community_code"].fillna(cells["street_code"]).fillna(cells["district_code"])
+    parents = sorted(set(units) | set(retiring or []))
     assign = pd.DataFrame({"code": cells["code"].to_numpy(), "tier3": groups.loc[cells.index].to_numpy()})
     conn.execute(text("CREATE TEMP TABLE _tier3_assign (code text PRIMARY KEY, tier3 text) ON COMMIT DROP"))
     copy_rows(conn, "_tier3_assign", ("code", "tier3"), assign.itertuples(index=False, name=None))

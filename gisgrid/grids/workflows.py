@@ -467,6 +467,42 @@ def _refuse_forgetting_codes(conn: Connection, code: str, level: str, name: str)
 
 
 @dataclass
+class SupersededUnit:
+    """A unit cut before child units were imported under it: no longer a lowest unit, so its unit grids were
+    retired (codes remembered in ``retired_unit_grids``, never issued again) and deleted; its children's cells
+    cover its place now."""
+
+    code: str
+    name: str
+    level: str
+    retired: list[str]  # its unit-grid codes, all retired (sorted)
+
+    def to_text(self) -> str:
+        """One line, zh-CN first and English beside."""
+        n, first, last = len(self.retired), self.retired[0], self.retired[-1]
+        span_zh = f"{first}…{last}" if n > 1 else first
+        return (
+            f"{_LEVEL_ZH[self.level]} {self.code} {self.name} 已有下级单元,不再切分单元网格:其 {n} 个单元网格"
+            f"({span_zh})已停用并删除,编码不再分配,由下级单元的网格取代 / {self.level} {self.code} "
+            f"({self.name}) has child units now and gets no unit grids of its own: its {n} unit grid(s) "
+            f"({first}{f' … {last}' if n > 1 else ''}) were retired and deleted, their codes never given again; "
+            "its children's cells cover its place"
+        )
+
+
+def _superseded_units(conn: Connection, stored: gpd.GeoDataFrame, codes: list[str]) -> list[SupersededUnit]:
+    """The units no longer lowest whose stored cells (``stored``) a regeneration retired, with their names."""
+    if not codes:
+        return []
+    names = {
+        str(r.code): (str(r.name), str(r.level))
+        for r in conn.execute(text("SELECT code, name, level FROM admin_units WHERE code = ANY(:c)"), {"c": codes})
+    }
+    cells = stored.groupby("unit_code")["code"].agg(sorted)
+    return [SupersededUnit(c, *names[c], [str(x) for x in cells[c]]) for c in codes]
+
+
+@dataclass
 class GenerateResult:
     cells: int
     units: int
@@ -480,6 +516,9 @@ class GenerateResult:
     zones: dict[str, int] = field(default_factory=dict)
     #: Unit-grid codes kept, restored, newly issued and retired (``numbering.keep_codes``).
     codes: CodeChanges = field(default_factory=CodeChanges)
+    #: Units cut before that have child units now: their unit grids were all retired (their codes are among
+    #: ``codes.retired``) and deleted.
+    superseded: list[SupersededUnit] = field(default_factory=list)
 
 
 def generate_grids(
@@ -503,15 +542,19 @@ def generate_grids(
     cells, coverage, zones = _cut_by_zone(units, cell_area=cell_area, crs=crs, sliver=sliver)
     unit_codes = units["code"].tolist()
     with engine.begin() as conn:
-        stored, issued, retired = store.stored_cells_to_number(conn, unit_codes)
+        stored, issued, retired = store.stored_cells_to_number(conn, unit_codes, district)
+        # Units cut before child units were imported under them: no longer lowest, their cells all retire.
+        superseded = sorted(set(stored["unit_code"]) - set(unit_codes))
         cells, codes, high = keep_codes(cells, stored, issued, retired)
-        before = store.tier3_snapshot(conn, unit_codes)
+        replaced = unit_codes + superseded
+        before = store.tier3_snapshot(conn, replaced)
         store.record_retired(conn, codes.retired, codes.restored)
-        n = store.replace_unit_grids(conn, cells, unit_codes)
+        n = store.replace_unit_grids(conn, cells, replaced)
         store.record_issued_seq(conn, high)
         store.rebuild_tiers_1_2(conn)
         change, regrouped = _carry_tier3(conn, before, unit_codes, replace_tiers)
         store.follow_new_grids(conn)
+        gone = _superseded_units(conn, stored, superseded)
     return GenerateResult(
         cells=n,
         units=len(units),
@@ -521,6 +564,7 @@ def generate_grids(
         regrouped_units=regrouped,
         zones=zones,
         codes=codes,
+        superseded=gone,
     )
 
 
@@ -573,11 +617,18 @@ def _carry_tier3(
     unit whose cells changed is regrouped into as many tier-3 grids as it had (the grouping is deterministic, so
     grids the change did not touch come back with the same code and area). ``save_tier3`` then matches every grid
     to the stored one by code and area, keeping staff where the grid is the same. Units that never had tier-3 grids
-    are left alone, as before (``grids tiers`` builds them)."""
+    are left alone, as before (``grids tiers`` builds them). A tiered unit that is no longer lowest (not in
+    ``unit_codes``) hands its count on to the units cut in its place, and its own tier-3 grids are dropped."""
     had = before[before["tier3_code"].notna()]
     if had.empty:
         return None, []
-    tiered_units = sorted(set(had["unit_code"]))
+    # A tiered unit no longer lowest (child units imported under it since its cut): its tier-3 grids go, and the
+    # units cut in its place (those whose code starts with its code) are grouped into as many as it had between
+    # them, by their share of its new cells.
+    lowest = set(unit_codes)
+    gone = sorted(set(had["unit_code"]) - lowest, key=len, reverse=True)
+    heir_of = {u: next(g for g in gone if u.startswith(g)) for u in unit_codes if any(u.startswith(g) for g in gone)}
+    tiered_units = sorted((set(had["unit_code"]) & lowest) | set(heir_of))
     hashes = store.unit_grid_hashes(conn, tiered_units)
     cells = store.load_unit_grids(conn)
     cells = cells[cells["code"].isin(hashes.index)].copy()
@@ -596,10 +647,11 @@ def _carry_tier3(
         # One weight per cell so that each community's total weight is its old number of tier-3 grids: with a
         # target weight of 1 every community gets back that many grids, balanced by cell count as before.
         k_old = had.groupby("unit_code")["tier3_code"].nunique()
-        n_new = part.groupby("unit_code")["code"].transform("size")
-        weight = part["unit_code"].map(k_old) / n_new
+        was = part["unit_code"].map(lambda u: heir_of.get(u, u))  # the unit whose tier-3 grids these cells had
+        n_new = part.groupby(was)["code"].transform("size")
+        weight = was.map(k_old) / n_new
         groups.loc[part.index] = group_tier3(part, weight, target_weight=1.0)
-    change = store.save_tier3(conn, cells, groups, replace_staffed=replace_tiers)
+    change = store.save_tier3(conn, cells, groups, replace_staffed=replace_tiers, retiring=gone)
     return change, regroup
 
 
