@@ -175,6 +175,8 @@ def generate(
 
     A cell that comes back the same keeps its code; the others get numbers their unit never issued before, and the
     codes of cells gone are retired, never reused: how many codes were kept, newly issued and retired is reported.
+    A unit that gained child units since its cut gets no cells of its own any more: all its codes are retired and
+    its cells deleted, which the run reports unit by unit.
     The tier-3 grids and their 网格长/网格员 are kept: units whose unit grids come back unchanged keep their
     grouping as is; changed units are regrouped into as many tier-3 grids as before, and a grid keeps its staff
     where it comes back with the same code and area. What was kept, rebuilt and dropped is reported."""

@@ -435,8 +435,8 @@ def _refuse_forgetting_codes(conn: Connection, code: str, level: str, name: str)
     go with its row (ON DELETE CASCADE), so the unit imported again under its code would number from 001 and give
     codes that named other places (cases, components, the 考核 history) to new cells. A unit that was ever cut has
     a unit grid to this day — every cut gives each unit a cell, and :func:`remove_unit` refuses a unit a grid
-    names first — so this guards the rule "a retired code is never issued again" (``grids.numbering``) should a
-    unit's cells ever all be retired."""
+    names first — unless child units came under it since: a regeneration then retires all its cells
+    (:func:`generate_grids`), and this guards the rule "a retired code is never issued again" (``grids.numbering``)."""
     issued, retired = store.issued_grid_codes(conn, code)
     if not issued and not retired:
         return
@@ -534,7 +534,9 @@ def generate_grids(
 
     A cell that comes back the same keeps its code, one equal to a cell retired before takes that code back, the
     others get codes never used in their unit before, and the codes of cells gone are retired and remembered
-    (``numbering.keep_codes``, ``store.record_retired``; a first cut numbers in reading order). The tier-3
+    (``numbering.keep_codes``, ``store.record_retired``; a first cut numbers in reading order). A unit that has
+    unit grids but is no longer lowest (child units imported under it since its cut) has all its cells retired
+    the same way and deleted (``GenerateResult.superseded``). The tier-3
     layer is carried over, not dropped (see ``_carry_tier3``); a change that would drop a tier-3 grid's
     网格长/网格员 is refused unless ``replace_tiers``."""
     with engine.connect() as conn:

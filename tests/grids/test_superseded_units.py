@@ -21,7 +21,7 @@ from gisgrid import cases as svc
 from gisgrid.boundaries import BoundaryOptions
 from gisgrid.cli import _register_optional, app
 from gisgrid.components_store import ComponentInput, catalogue_for, save_component
-from gisgrid.errors import Conflict, Reason
+from gisgrid.errors import Conflict, InvalidInput, Reason
 from gisgrid.grids import workflows
 from gisgrid.grids.numbering import CodeChanges
 from gisgrid.settings import Settings
@@ -180,3 +180,21 @@ def test_a_community_imported_by_mistake_and_never_cut_is_removed_and_the_street
     assert result.codes == CodeChanges(kept=len(cells)) and result.superseded == []
     assert _rows(engine, "SELECT code, tier3_code, md5(ST_AsBinary(geom)) FROM unit_grids ORDER BY code") == cells
     assert _codes(engine, "SELECT code FROM retired_unit_grids") == []
+
+
+def test_the_street_s_staffed_tier3_grid_is_dropped_only_with_replace_tiers(street_cut: Engine, tmp_path: Path) -> None:
+    engine = street_cut
+    staffed = f"{EAST}00001"
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE management_grids SET leader_name = '张网格' WHERE code = :c"), {"c": staffed})
+    workflows.import_boundaries(engine, _write(tmp_path, "c.geojson", [DONGMING]), BoundaryOptions())
+    with pytest.raises(InvalidInput) as refused:
+        workflows.generate_grids(engine)
+    assert [d["code"] for d in refused.value.detail] == [staffed]
+    # Nothing written: the street keeps its cells, no code is retired.
+    assert _codes(engine, "SELECT code FROM unit_grids WHERE unit_code = :u", u=EAST) == OLD
+    assert _codes(engine, "SELECT code FROM retired_unit_grids") == []
+    result = workflows.generate_grids(engine, replace_tiers=True)
+    assert [u.code for u in result.superseded] == [EAST] and result.tier3 is not None
+    assert (result.tier3.dropped, result.tier3.staff_dropped) == ([staffed, f"{EAST}00002"], [staffed])
+    assert _codes(engine, "SELECT code FROM unit_grids WHERE unit_code = :u", u=EAST) == []
