@@ -476,17 +476,28 @@ class SupersededUnit:
     name: str
     level: str
     retired: list[str]  # its unit-grid codes, all retired (sorted)
+    #: Its area in none of its children (m², on the ellipsoid): no unit grid is cut there any more.
+    uncovered_m2: float = 0.0
 
     def to_text(self) -> str:
-        """One line, zh-CN first and English beside."""
+        """One line, zh-CN first and English beside; an area of it outside every child (above ``NOISE_AREA_M2``)
+        is named: no cell covers it now."""
         n, first, last = len(self.retired), self.retired[0], self.retired[-1]
         span_zh = f"{first}…{last}" if n > 1 else first
+        gap = self.uncovered_m2 > NOISE_AREA_M2
         return (
             f"{_LEVEL_ZH[self.level]} {self.code} {self.name} 已有下级单元,不再切分单元网格:其 {n} 个单元网格"
-            f"({span_zh})已停用并删除,编码不再分配,由下级单元的网格取代 / {self.level} {self.code} "
-            f"({self.name}) has child units now and gets no unit grids of its own: its {n} unit grid(s) "
-            f"({first}{f' … {last}' if n > 1 else ''}) were retired and deleted, their codes never given again; "
-            "its children's cells cover its place"
+            f"({span_zh})已停用并删除,编码不再分配,由下级单元的网格取代"
+            + (f";其中 {self.uncovered_m2:.0f} 平方米不在任何下级单元内,该处已无单元网格,请补全下级单元" if gap else "")
+            + f" / {self.level} {self.code} ({self.name}) has child units now and gets no unit grids of its own: its "
+            f"{n} unit grid(s) ({first}{f' … {last}' if n > 1 else ''}) were retired and deleted, their codes never "
+            "given again; its children's cells cover its place"
+            + (
+                f"; {self.uncovered_m2:.0f} m² of it lie in none of its children and have no unit grid now: import "
+                "the missing child units"
+                if gap
+                else ""
+            )
         )
 
 
@@ -494,12 +505,19 @@ def _superseded_units(conn: Connection, stored: gpd.GeoDataFrame, codes: list[st
     """The units no longer lowest whose stored cells (``stored``) a regeneration retired, with their names."""
     if not codes:
         return []
-    names = {
-        str(r.code): (str(r.name), str(r.level))
-        for r in conn.execute(text("SELECT code, name, level FROM admin_units WHERE code = ANY(:c)"), {"c": codes})
-    }
+    rows = conn.execute(
+        text(
+            """
+            SELECT u.code, u.name, u.level, coalesce(ST_Area(ST_Difference(u.geom, (
+                SELECT ST_Union(k.geom) FROM admin_units k WHERE k.parent_code = u.code))::geography), 0)
+            FROM admin_units u WHERE u.code = ANY(:c)
+            """
+        ),
+        {"c": codes},
+    )
+    units = {str(r[0]): (str(r[1]), str(r[2]), float(r[3])) for r in rows}
     cells = stored.groupby("unit_code")["code"].agg(sorted)
-    return [SupersededUnit(c, *names[c], [str(x) for x in cells[c]]) for c in codes]
+    return [SupersededUnit(c, *units[c][:2], [str(x) for x in cells[c]], units[c][2]) for c in codes]
 
 
 @dataclass

@@ -13,7 +13,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import geopandas as gpd
 import pytest
+import shapely
 from sqlalchemy import Engine, text
 from typer.testing import CliRunner
 
@@ -25,7 +27,7 @@ from gisgrid.errors import Conflict, InvalidInput, Reason
 from gisgrid.grids import workflows
 from gisgrid.grids.numbering import CodeChanges
 from gisgrid.settings import Settings
-from tests.fixtures import COMMUNITIES, STREETS, small_district
+from tests.fixtures import COMMUNITIES, METRIC, STREETS, X0, Y0, small_district
 from tests.test_recode import NOW, env_of
 
 _register_optional()
@@ -197,4 +199,35 @@ def test_the_street_s_staffed_tier3_grid_is_dropped_only_with_replace_tiers(stre
     result = workflows.generate_grids(engine, replace_tiers=True)
     assert [u.code for u in result.superseded] == [EAST] and result.tier3 is not None
     assert (result.tier3.dropped, result.tier3.staff_dropped) == ([staffed, f"{EAST}00002"], [staffed])
+    assert _codes(engine, "SELECT code FROM unit_grids WHERE unit_code = :u", u=EAST) == []
+
+
+def test_a_street_whose_communities_leave_part_of_it_out_says_how_much_has_no_cell_now(
+    street_cut: Engine, tmp_path: Path
+) -> None:
+    engine = street_cut
+    west_part = shapely.Polygon([(X0 + x, Y0 + y) for x, y in [(700, 0), (1000, 0), (1000, 800), (700, 800)]])
+    path = tmp_path / "part.geojson"
+    gpd.GeoDataFrame(
+        [{"code": DONGMING, "name": "东明社区", "level": "community", "parent_code": EAST}],
+        geometry=[west_part],
+        crs=METRIC,
+    ).to_crs(4490).to_file(path, driver="GeoJSON")
+    workflows.import_boundaries(engine, path, BoundaryOptions())
+    result = workflows.generate_grids(engine)
+    (unit,) = result.superseded
+    ((gap,),) = _rows(
+        engine,
+        "SELECT ST_Area(ST_Difference(s.geom, c.geom)::geography) FROM admin_units s, admin_units c "
+        "WHERE s.code = :s AND c.code = :c",
+        s=EAST,
+        c=DONGMING,
+    )
+    assert unit.uncovered_m2 == pytest.approx(gap) and gap == pytest.approx(140_000, rel=0.005)
+    text_ = unit.to_text()
+    assert f"取代;其中 {gap:.0f} 平方米不在任何下级单元内,该处已无单元网格,请补全下级单元 / " in text_
+    assert text_.endswith(
+        f"cover its place; {gap:.0f} m² of it lie in none of its children and have no unit grid now: import the "
+        "missing child units"
+    )
     assert _codes(engine, "SELECT code FROM unit_grids WHERE unit_code = :u", u=EAST) == []
