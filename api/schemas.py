@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from fastapi import FastAPI
 from pydantic import BaseModel, ConfigDict, Field
 
-from gisgrid import cases, workflow
+from gisgrid import cases, node_clock, workflow
 
 #: The datums a request may name and an answer states (lon/lat of a case, a bbox).
 Datum = Literal["wgs84", "cgcs2000", "gcj02", "bd09"]
@@ -193,7 +193,7 @@ if TYPE_CHECKING:  # a Literal built at run time is no type to mypy: it checks t
     CaseAction = str
 else:
     CaseState = Literal[tuple(workflow.STATES)]
-    CaseNodeName = Literal[tuple(dict.fromkeys(n for n in cases.NODE_OF_STATE.values() if n))]
+    CaseNodeName = Literal[tuple(dict.fromkeys(n for n in node_clock.NODE_OF_STATE.values() if n))]
     CaseSource = Literal[tuple(cases.SOURCES)]
     CaseAction = Literal[tuple(workflow.TRANSITIONS)]
 

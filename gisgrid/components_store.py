@@ -1169,7 +1169,7 @@ def _published(summary: ImportSummary, files: RunFiles, opts: ImportOptions) -> 
 # -- single-record operations (API) ---------------------------------------------------------------
 
 
-#: The zone the API's times are given in, as the cases' (``gisgrid.cases.LOCAL_TZ``): +08:00, not the session's UTC.
+#: The zone the API's times are given in, as the cases' (``node_clock.LOCAL_TZ``): +08:00, not the session's UTC.
 LOCAL_TZ = ZoneInfo("Asia/Shanghai")
 
 

@@ -7,7 +7,7 @@ deadlines stay as counted. This module counts them again from what the case's lo
 
 * the node's start: the last step that opened it (``evaluation.NODES``), its limit from the catalogue (a node's
   limit in force that day, ``node_time_limits.csv``; the 处置 limit of the case's class and disposal type);
-* every step after it that moved the clock (:func:`gisgrid.cases.replay_node_clock`): an approved 延期 by a length
+* every step after it that moved the clock (:func:`gisgrid.node_clock.replay_node_clock`): an approved 延期 by a length
   (``amount`` ``unit``) counted again from the deadline it moved, one to a date kept as that date, 挂账 … 挂账恢复
   carrying the time used and the time left over the suspension.
 
@@ -27,18 +27,11 @@ from sqlalchemy import Engine, text
 
 from gisgrid import workflow
 from gisgrid.calendar import CHINESECALENDAR_VERSION
-from gisgrid.cases import (
-    DISPOSAL_NODE,
-    LOCAL_TZ,
-    NODE_OF_STATE,
-    CaseServices,
-    _log,
-    _snapshot,
-    event_class,
-    replay_node_clock,
-)
+from gisgrid.cases import CaseServices, case_state, event_class, log_transition
 from gisgrid.evaluation import NODES
+from gisgrid.events import DISPOSAL_NODE
 from gisgrid.grids import store as grid_store
+from gisgrid.node_clock import LOCAL_TZ, NODE_OF_STATE, replay_node_clock
 
 #: The log entry of a recomputed deadline (a step nobody takes: the command writes it, actor and role "system").
 RECOMPUTE_ACTION = "recompute_due"
@@ -259,7 +252,7 @@ def recompute_deadlines(
                     "from": _local(o.started_at).isoformat(),
                     "to": _local(sets["node_started_at"]).isoformat(),
                 }
-            snapshot = _snapshot(row)
+            snapshot = case_state(row)
             tr = workflow.Transition(
                 action=RECOMPUTE_ACTION,
                 from_state=row.state,
@@ -269,7 +262,9 @@ def recompute_deadlines(
                 details=details,
             )
             note = f"{reason}: {_local(o.due_at):%Y-%m-%d %H:%M} → {_local(o.new_due_at):%Y-%m-%d %H:%M}"
-            _log(conn, o.case_id, tr, actor=SYSTEM_ACTOR, role=SYSTEM_ACTOR, at=now, note=note, details=details)
+            log_transition(
+                conn, o.case_id, tr, actor=SYSTEM_ACTOR, role=SYSTEM_ACTOR, at=now, note=note, details=details
+            )
         return Report(tuple(outcomes), True, dry_run, tuple(sorted(years)), tuple(unknown))
 
 

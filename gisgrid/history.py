@@ -20,9 +20,10 @@ import shapely
 from sqlalchemy import Connection, Engine, text
 
 from gisgrid.errors import InvalidInput
-from gisgrid.evaluation import Period
+from gisgrid.evaluation import NODES, Period
 from gisgrid.events import DISPOSAL_NODE, MATTER_SCHEME
 from gisgrid.grids.store import read_grids_first, unit_grid_at
+from gisgrid.node_clock import NODE_OF_STATE, node_due_at, replay_node_clock
 from gisgrid.runfiles import RunFiles
 from gisgrid.settings import STORAGE_SRID
 from gisgrid.storage.bulk import copy_frame
@@ -297,7 +298,7 @@ def _issue_documents(conn: Connection, services: Any, c: pd.DataFrame, t: pd.Dat
     each 派遣 and 返工, a 督办单 for each 督办, numbered per case and kind in log order, by the acting person (a
     返工's: the case's last 派遣's) at the step's time, with the step's department, reason and the deadline it set
     (a 督办单: the deadline then running)."""
-    from gisgrid.cases import document_number, event_class, node_due_at
+    from gisgrid.cases import document_number, event_class
 
     kinds = np.array(
         [
@@ -625,13 +626,12 @@ def disposal_limits(events: Any, hours_per_day: float) -> dict[tuple[str, str, s
 
 def _open_clocks(conn: Connection, services: Any, c: pd.DataFrame, t: pd.DataFrame) -> None:
     """Running node, its start and deadline for each open case, as the live service leaves them after the same
-    steps (``cases._deadlines``): the node starts at the last step that opened it (``evaluation.NODES``: 发核实
-    re-opens 核实; a 督办, 提级 or 延期申请 opens nothing), an approved 延期 after it is the 处置 deadline (never
-    an earlier one), and each 挂账 … 挂账恢复 after it carries the time used and the time left over the suspension
-    (few cases: a loop is fine). A case 挂账 now keeps the clock its node had when suspended, with the time of
-    that 挂账, as a live one does: 挂账恢复 carries it over (without it the case came back with no deadline)."""
-    from gisgrid.cases import NODE_OF_STATE, event_class, replay_node_clock
-    from gisgrid.evaluation import NODES
+    steps (``node_clock.deadlines_after``): the node starts at the last step that opened it (``evaluation.NODES``:
+    发核实 re-opens 核实; a 督办, 提级 or 延期申请 opens nothing), an approved 延期 after it is the 处置 deadline
+    (never an earlier one), and each 挂账 … 挂账恢复 after it carries the time used and the time left over the
+    suspension (few cases: a loop is fine). A case 挂账 now keeps the clock its node had when suspended, with the
+    time of that 挂账, as a live one does: 挂账恢复 carries it over (without it the case came back with no deadline)."""
+    from gisgrid.cases import event_class
 
     steps = t.sort_values(["case_id", "at", "version"], kind="stable").groupby("case_id")
     rows = []

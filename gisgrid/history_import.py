@@ -32,12 +32,13 @@ import numpy as np
 import pandas as pd
 
 from gisgrid import geodesy, workflow
-from gisgrid.cases import CASE_NO_MAX, SOURCES, TEXT_LIMITS, event_class, replay_node_clock
+from gisgrid.cases import CASE_NO_MAX, SOURCES, TEXT_LIMITS, event_class
 from gisgrid.catalogue import SCHEMES
 from gisgrid.components import BAD_TEXT, _Errors, _find_field, _num, _read_csv, read_excel_table
 from gisgrid.errors import InvalidInput, Reason
 from gisgrid.evaluation import NODES
 from gisgrid.events import DISPOSAL_NODE
+from gisgrid.node_clock import replay_node_clock
 from gisgrid.spreadsheet import excel_kind
 from gisgrid.texts import bad_text_reason_bilingual, bilingual
 
@@ -797,9 +798,9 @@ def _extension_refusal(
     disposal_type: str | None,
 ) -> _Refusal | None:
     """The first approved 延期 of a case that does not move its 处置 deadline later (or moves it further than an
-    extension may), as the live service refuses it: the clock is replayed as it ran (``cases.replay_node_clock``).
+    extension may), as the live service refuses it: the clock is replayed as it ran (``node_clock.replay_node_clock``).
     A 延期申请 made after the 处置 deadline is not refused here, though the live service refuses one now
-    (``cases.refuse_late_extension_request``): a city's past record is kept as it was made."""
+    (``node_clock.refuse_late_extension_request``): a city's past record is kept as it was made."""
     openers = NODES[DISPOSAL_NODE[0]][0]
     first = next((k for k, st in enumerate(steps) if st["action"] in openers), None)
     if first is None or not any(st["action"] == "approve_extension" for st in steps[first:]):
@@ -816,7 +817,7 @@ def _extension_refusal(
     k, why = walked.refused
     row = int(steps[first + k]["_row"])
     i = next(i for i in pos if int(ctx.rows[i]) == row)
-    en = why.message.removeprefix("new_due_at: ")  # the live service's words (gisgrid.cases.extension_refusal)
+    en = why.message.removeprefix("new_due_at: ")  # the live service's words (gisgrid.node_clock.extension_refusal)
     return _Refusal(row, "new_due_at", ctx.new_due_text[i], bilingual(why.zh, en))
 
 

@@ -848,7 +848,7 @@ def _workflow(p: pd.DataFrame, ctx: _Context) -> tuple[dict[str, np.ndarray], np
     dur = np.round(allowed * np.where(on, rng.uniform(0.05, 0.95, len(f)), rng.uniform(1.05, 2.5, len(f))))
     dep_actor = signers[gd]
     # The request comes 0.2 × dur < 0.2 × 2L × 2.5 = L working time after the 派遣: within the disposal limit, as the
-    # live service requires (a 延期申请 after the deadline is refused: cases.refuse_late_extension_request).
+    # live service requires (a 延期申请 after the deadline is refused: node_clock.refuse_late_extension_request).
     ev.add(f[ext], 9, "request_extension", (p5 + 0.2 * dur)[ext], dep_actor[ext], "department", reason="需协调施工")
     actor, _ = pick("dispatcher", len(f))
     ev.add(f[ext], 10, "approve_extension", (p5 + 0.25 * dur)[ext], actor[ext], "dispatcher",

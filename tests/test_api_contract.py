@@ -26,7 +26,7 @@ from api import schemas
 from api.http import MAX_FORM_BYTES
 from api.main import create_app
 from gisgrid import cases as svc
-from gisgrid import workflow
+from gisgrid import node_clock, workflow
 from gisgrid.components import EDITOR_ROLES
 from gisgrid.settings import Settings
 from gisgrid.workflow import ROLES
@@ -346,7 +346,7 @@ def test_openapi_declares_every_key_of_the_case_answers_and_the_workflows_enums(
     props = case["properties"]
     assert props["state"]["enum"] == _enum(props["previous_state"]) == list(workflow.STATES)
     assert _enum(props["node"]) == ["verify", "file", "dispatch", "disposal", "check", "close"]
-    assert _enum(props["node"]) == list(dict.fromkeys(n for n in svc.NODE_OF_STATE.values() if n))
+    assert _enum(props["node"]) == list(dict.fromkeys(n for n in node_clock.NODE_OF_STATE.values() if n))
     assert _enum(props["source"]) == list(svc.SOURCES)
     assert _enum(props["allowed_actions"]) == list(workflow.TRANSITIONS)
     # what a client sends is stated as what it gets back (review33 S16): the report's source, both routes; the

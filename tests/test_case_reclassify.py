@@ -15,7 +15,7 @@ from sqlalchemy import Engine, text
 
 from api.main import create_app
 from gisgrid import cases as svc
-from gisgrid import workflow
+from gisgrid import node_clock, workflow
 from gisgrid.errors import InvalidInput, Reason
 from gisgrid.settings import Settings
 from tests.test_cases import act, at, get, report
@@ -74,7 +74,7 @@ def test_verify_and_file_correct_the_class_reroute_and_retime(
     case = stored(loaded, cid)
     assert case["class_code"] == URGENT and case["matter_code"] == svc.matter_code_of(district, ev)
     assert (case["disposal_type"], case["urgent"]) == ("默认", True)
-    clock = svc.node_clock(services, "file", ev, "默认", at(now))
+    clock = node_clock.node_clock(services, "file", ev, "默认", at(now))
     assert (case["node"], case["due_at"], case["node_calendar_time"]) == ("file", clock["due_at"], True)
     assert case["due_at"] == at(now) + dt.timedelta(minutes=15)  # 立案 of an urgent case: 0.25 clock hours
     assert case["routing"]["decision"] == svc._decision_json(decision)
@@ -102,7 +102,7 @@ def test_verify_and_file_correct_the_class_reroute_and_retime(
     back, garbage, _ = routed_as_intake(services, loaded, cid, GARBAGE)
     case = stored(loaded, cid)
     assert (case["class_code"], case["urgent"], case["node"]) == (GARBAGE, False, "dispatch")
-    assert case["due_at"] == svc.node_clock(services, "dispatch", garbage, "默认", at(later))["due_at"]
+    assert case["due_at"] == node_clock.node_clock(services, "dispatch", garbage, "默认", at(later))["due_at"]
     assert case["routing"]["decision"] == svc._decision_json(back) == before["routing"]["decision"]
     assert log(loaded, cid)[-1][1]["class_change"]["from"] == URGENT
     assert log(loaded, cid)[-1][1]["class_change"]["to"] == GARBAGE

@@ -28,7 +28,7 @@ from sqlalchemy import Engine, text
 from api.deps import Actor, get_actor
 from api.main import create_app
 from gisgrid import cases as svc
-from gisgrid import geodesy
+from gisgrid import geodesy, node_clock
 from gisgrid.calendar import KNOWN_YEARS
 from gisgrid.errors import Conflict, InvalidInput, NotFound, Reason
 from gisgrid.photos import inspect_photo
@@ -2334,15 +2334,15 @@ def test_an_extension_under_a_minute_has_its_own_reason_pure() -> None:
     assert (shortest("working_hours", 7.5), shortest("calendar_hours", 7.5)) == (1 / 60, 1 / 60)
     assert shortest("working_days", 7.5) == 1 / 450
     base = dt.datetime(2026, 11, 30, 14, 0, tzinfo=TZ)
-    assert svc.extension_refusal(base, base + dt.timedelta(minutes=1), "new_due_at") is None
-    short = svc.extension_refusal(base, base + dt.timedelta(seconds=59), "new_due_at")
-    assert short == svc.ExtensionRefusal(
+    assert node_clock.extension_refusal(base, base + dt.timedelta(minutes=1), "new_due_at") is None
+    short = node_clock.extension_refusal(base, base + dt.timedelta(seconds=59), "new_due_at")
+    assert short == node_clock.ExtensionRefusal(
         "new_due_at: an extension must move the deadline by at least 1 minute, not from 2026-11-30 14:00:00 to "
         "2026-11-30 14:00:59",
         Reason.EXTENSION_TOO_SHORT,
         "延期至少 1 分钟,不能由 2026-11-30 14:00:00 改为 2026-11-30 14:00:59",
     )
-    same = svc.extension_refusal(base, base, "new_due_at")
+    same = node_clock.extension_refusal(base, base, "new_due_at")
     assert same is not None and same.reason == Reason.DEADLINE_NOT_LATER
 
 
