@@ -1036,15 +1036,7 @@ PAGE_JS = r"""
         return openTask(r.caseId);
       }).then(function () {
         if (String(GF.tasks.openId) !== String(r.caseId) || !$("gf-task-text")) { return releaseHeld(key); }
-        $("gf-task-text").value = r.text || "";
-        GF.tasks.from = r.key;
-        GF.tasks.cls = GF.classes.filter(function (x) { return x.code === r.classCode; })[0] || null;
-        renderTaskClasses();
-        GF.tasks.photos = r.photos.map(function (p) {
-          var blob = new Blob([p.data], {type: p.type});
-          return {file: blob, name: p.name, url: URL.createObjectURL(blob)};
-        });
-        renderTaskPhotos();
+        fillTaskFrom(r);
         notice("待发送的" + T.actions[r.action].label +
                "已移回任务,暂停发送:修改后重新办理即替换;关闭任务则照原样发送。", true);
       });
@@ -1439,18 +1431,22 @@ PAGE_JS = r"""
     GF.tasks.openId = null;
     return openTask(r.caseId, r.refused.reason).then(function () {
       if (String(GF.tasks.openId) !== String(r.caseId) || GF.tasks.offline || !$("gf-task-text")) { return; }
-      $("gf-task-text").value = r.text || "";
-      GF.tasks.from = r.key;
-      GF.tasks.cls = GF.classes.filter(function (x) { return x.code === r.classCode; })[0] || null;
-      renderTaskClasses();
-      GF.tasks.photos = r.photos.map(function (p) {
-        var blob = new Blob([p.data], {type: p.type});
-        return {file: blob, name: p.name, url: URL.createObjectURL(blob)};
-      });
-      renderTaskPhotos();
+      fillTaskFrom(r);
     });
   }
   GF.reopenStep = reopenStep;
+  /* The open task's form filled from a stored step (what was typed, the class, the photos), which it replaces. */
+  function fillTaskFrom(r) {
+    $("gf-task-text").value = r.text || "";
+    GF.tasks.from = r.key;
+    GF.tasks.cls = GF.classes.filter(function (x) { return x.code === r.classCode; })[0] || null;
+    renderTaskClasses();
+    GF.tasks.photos = r.photos.map(function (p) {
+      var blob = new Blob([p.data], {type: p.type});
+      return {file: blob, name: p.name, url: URL.createObjectURL(blob)};
+    });
+    renderTaskPhotos();
+  }
   /* The step (the form route with photos); a stale version reloads the case and says so, keeping the input. */
   function doTask(action) {
     var c = GF.tasks.open, A = T.actions[action], text = $("gf-task-text").value.trim();

@@ -47,6 +47,17 @@ def go_offline(phone: Tab, cid: int) -> None:
     assert cid in listed(page)
 
 
+def two_handled_offline(phone: Tab, live: LiveServer, api: httpx.Client) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Two handled cases side by side in the 网格员's tasks, then the network cut: the kept list shows both."""
+    (lon, lat, _grid), _ = two_grids(api)
+    first = handled(api, live, lon, lat, "已清运")
+    second = handled(api, live, lon + 1e-5, lat, "已清扫")
+    stand_at(phone, live, lon, lat, "grid_worker")
+    phone.page.wait_for_selector(f'#gf-tasks li[data-id="{second["id"]}"]')
+    go_offline(phone, first["id"])
+    return first, second
+
+
 def test_a_check_queued_offline_arrives_exactly_once_with_its_note_and_photo(
     phone: Tab, live: LiveServer, api: httpx.Client, clean_db: Engine, tmp_path: Any
 ) -> None:
@@ -204,13 +215,8 @@ def test_a_queued_step_refused_for_another_reason_says_the_servers_reason(phone:
 def test_steps_and_reports_queued_offline_go_in_the_order_taken_and_a_step_can_be_discarded(
     phone: Tab, live: LiveServer, api: httpx.Client, clean_db: Engine
 ) -> None:
-    (lon, lat, _grid), _ = two_grids(api)
-    first = handled(api, live, lon, lat, "已清运")
-    second = handled(api, live, lon + 1e-5, lat, "已清扫")
+    first, second = two_handled_offline(phone, live, api)
     page = phone.page
-    stand_at(phone, live, lon, lat, "grid_worker")
-    page.wait_for_selector(f'#gf-tasks li[data-id="{second["id"]}"]')
-    go_offline(phone, first["id"])
     posts: list[str] = []
     page.on("request", lambda r: posts.append(r.url) if r.method == "POST" else None)
 
@@ -257,13 +263,8 @@ def test_a_queued_step_can_be_edited_before_it_is_sent_and_a_closed_edit_goes_as
     """修改 on a step waiting in 待发送 puts it back in its task form (text, photo), held — not sent — meanwhile;
     taking the step again replaces it (one step, the new words, the new key); an edit closed untaken lets the step
     go as it was."""
-    (lon, lat, _grid), _ = two_grids(api)
-    first = handled(api, live, lon, lat, "已清运")
-    second = handled(api, live, lon + 1e-5, lat, "已清扫")
+    first, second = two_handled_offline(phone, live, api)
     page = phone.page
-    stand_at(phone, live, lon, lat, "grid_worker")
-    page.wait_for_selector(f'#gf-tasks li[data-id="{second["id"]}"]')
-    go_offline(phone, first["id"])
     for case, words in ((first, "积水已排干"), (second, "路面已清扫")):
         open_task(page, case["id"])
         if case is first:
