@@ -86,6 +86,7 @@ REPORT_SOURCES: dict[str | None, tuple[str, ...]] = {
     "dispatcher": ("hotline", "public_app", "sensor", "patrol", "leader"),
     "department": ("public_app",),  # a department's staff report what they see as the public do
     "leader": ("leader",),
+    "intake_system": ("hotline", "sensor", "public_app"),  # 12345 工单, video/IoT alarms, a public app it relays
 }
 OPEN_STATES = tuple(s for s in workflow.STATES if s not in workflow.TERMINAL_STATES)
 

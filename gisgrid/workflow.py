@@ -125,7 +125,13 @@ ROLES: dict[str, str] = {
     "dispatcher": "派遣员",
     "department": "部门处置人员",
     "leader": "领导",
+    # A machine client (a 12345 hotline platform, a video-analytics system) that reports and reads back what it
+    # reported, and takes no workflow action: no rule below names it, so 不予立案/发核实 … are refused it (403) and
+    # its cases' allowed_actions are empty (review52 F5). Its channels: cases.REPORT_SOURCES.
+    "intake_system": "接入系统",
 }
+#: The roles of machine clients: they report, they act on no case (checked against the rules in the tests).
+SYSTEM_ROLES: frozenset[str] = frozenset({"intake_system"})
 
 #: Effects a transition asks the caller to carry out (documents, timers, counters), with Chinese labels.
 EFFECTS: dict[str, str] = {

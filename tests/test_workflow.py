@@ -76,7 +76,16 @@ SPEC_STATES = (
     "reported", "verified", "rejected", "voided", "filed", "dispatched", "returned", "handled", "checked", "closed",
     "suspended",
 )  # fmt: skip
-SPEC_ROLES = ("supervisor", "grid_worker", "intake", "shift_lead", "dispatcher", "department", "leader")
+SPEC_ROLES = (
+    "supervisor",
+    "grid_worker",
+    "intake",
+    "shift_lead",
+    "dispatcher",
+    "department",
+    "leader",
+    "intake_system",
+)
 
 
 @dataclass(frozen=True)
@@ -567,3 +576,15 @@ def test_a_merged_duplicate_is_reopened_only_when_its_kept_case_ends_unhandled()
         reopen_duplicate(merged, "closed")  # handled: the duplicates were handled with it
     with pytest.raises(TransitionNotAllowed, match="only a merged"):
         reopen_duplicate(CaseState(state="filed"), "voided")
+
+
+def test_a_machine_clients_role_reports_and_takes_no_action() -> None:
+    """``intake_system`` (a 12345 platform, a video system) is a role of its own: no rule names it, so it may not
+    不予立案 or 发核实 a case as ``intake`` may; it reports the channels such systems send (review52 F5)."""
+    from gisgrid.cases import REPORT_SOURCES
+
+    assert sorted(workflow.SYSTEM_ROLES) == ["intake_system"]
+    assert workflow.ROLES["intake_system"] == "接入系统"
+    assert [r.action for r in workflow.TRANSITIONS.values() if set(r.roles) & workflow.SYSTEM_ROLES] == []
+    assert REPORT_SOURCES["intake_system"] == ("hotline", "sensor", "public_app")
+    assert {"reject", "request_verify"} <= {a for a, r in workflow.TRANSITIONS.items() if "intake" in r.roles}
