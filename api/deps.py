@@ -299,7 +299,7 @@ def _with_role(actor: Actor) -> ActingActor:
     if not actor.role:
         raise InvalidInput(
             "X-Role header: say which role acts (e.g. dispatcher 派遣员)",
-            detail=[{"field": "X-Role"}],
+            detail=[{"field": "X-Role", "reason": "missing: say which role acts"}],
             reason=Reason.MISSING,
         )
     return ActingActor(actor.name, actor.role, actor.department)
@@ -313,7 +313,7 @@ async def get_acting_role(actor: ActorDep) -> ActingActor:
         raise InvalidInput(
             "X-Department header: the department role acts for one department — send its code (e.g. "
             "990000000000000003); it may act only on the cases dispatched to it",
-            detail=[{"field": "X-Department"}],
+            detail=[{"field": "X-Department", "reason": "missing: the department role acts for one department"}],
             reason=Reason.MISSING,
         )
     return acting

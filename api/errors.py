@@ -1,6 +1,7 @@
-"""One place that maps domain errors to HTTP: every error body is ``{"error": code, "detail": ...}``, with
-``"reason": code`` when the refusal has a specific cause (``GisgridError.reason``), and each item of the detail
-(a field and why) with its ``code`` (pydantic's ``type`` for request validation) beside its English ``reason``."""
+"""One place that maps domain errors to HTTP: every error body is ``{"error": code, "reason": code, "detail": ...}``
+— ``reason`` the refusal's specific cause (``GisgridError.reason``), else the error code itself; ``detail`` a message,
+or ``{"message", "items"}`` whichever layer refused (request validation too), each item (a field and why) with its
+``code`` (pydantic's ``type`` for request validation) beside its English ``reason``; the Chinese in ``message_zh``."""
 
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.http import too_large_detail
+from api.http import items_detail, too_large_detail
 from api.prefix import route_path
 from gisgrid.errors import (
     Conflict,
@@ -103,9 +104,10 @@ def log_photo_store_error(where: str, exc: PhotoStoreUnavailable) -> str:
 
 
 def error_body(code: str, detail: Any, reason: str | None = None, ref: str = "") -> dict[str, Any]:
-    body: dict[str, Any] = {"error": code}
-    if reason is not None:
-        body["reason"] = str(reason)
+    """Every error answer's body: ``reason`` is always there (review52 F3c) — the refusal's specific cause, or the
+    error code itself when it has none more specific (``not_found``, ``stale_version``, ``role_not_allowed``), so a
+    client reads one key for every refusal."""
+    body: dict[str, Any] = {"error": code, "reason": str(reason if reason is not None else code)}
     body["detail"] = detail
     if ref:
         body["ref"] = ref  # the server log's line of this answer carries the same reference
@@ -152,11 +154,13 @@ def message_zh(body: Mapping[str, Any], status: int, texts: Mapping[str, str]) -
 
 
 def wants_zh(scope: Scope) -> bool:
-    """Whether the request's ``Accept-Language`` names Chinese (``zh``, ``zh-CN`` …, not refused with ``q=0``)."""
+    """Whether the request's ``Accept-Language`` names Chinese (``zh``, ``zh-CN``, ``zh_CN`` …, not refused with
+    ``q=0``)."""
     for key, value in scope.get("headers", ()):
         if key == b"accept-language":
             for part in value.decode("latin-1").lower().split(","):
                 tag, _, params = part.strip().partition(";")
+                tag = tag.strip().replace("_", "-")  # zh_CN: Java's Locale.toString() form (review52 F9)
                 if (tag == "zh" or tag.startswith("zh-")) and params.replace(" ", "") not in ("q=0", "q=0.0"):
                     return True
     return False
@@ -209,12 +213,45 @@ class ZhMessages:
         await self.app(scope, receive, zh)
 
 
-def _coded(items: Any, reason: str | None) -> Any:
-    """The detail's items, each with a code: its own, else the error's reason (a one-field refusal is raised with
-    its reason once, not again in its item)."""
-    if reason is None or not isinstance(items, list):
+def _field_of(loc: Any) -> str:
+    """A request validation error's field: its path without the layer (``query``, ``path``, ``body``); a header by its
+    canonical name (``("header", "x-department")`` → ``X-Department``); the body as a whole ``body``."""
+    parts = [str(p) for p in loc]
+    if len(parts) == 2 and parts[0] == "header":
+        return "-".join(w[:1].upper() + w[1:] for w in parts[1].split("-"))
+    return ".".join(p for p in parts if p not in ("query", "path", "body", "header")) or "body"
+
+
+def _common_code(items: list[dict[str, Any]]) -> str:
+    """The top-level ``reason`` of a refusal listing ``items``: their code when they share one, else
+    ``invalid_input`` (several causes: each item names its own)."""
+    codes = {str(i.get("code")) for i in items if isinstance(i, dict)}
+    return codes.pop() if len(codes) == 1 else "invalid_input"
+
+
+def _coded(items: Any, reason: str | None, message: str = "") -> Any:
+    """The detail's items, each ``{"field", "reason", "code", …}`` as README and the ``FieldProblem`` schema promise
+    (review52 F3b): its code, else the error's reason (a one-field refusal is raised with its reason once, not
+    again in its item); its reason, else the message's words (without the field's name it starts with)."""
+    if not isinstance(items, list):
         return items
-    return [{**i, "code": str(i.get("code") or reason)} if isinstance(i, dict) else i for i in items]
+    return [_item_in_full(i, reason, message) if isinstance(i, dict) else i for i in items]
+
+
+def _item_in_full(item: dict[str, Any], reason: str | None, message: str) -> dict[str, Any]:
+    out = dict(item)
+    if isinstance(out.get("reason"), str):
+        out["reason"] = split_bilingual(out["reason"])[1]
+    if not out.get("reason"):
+        field_name = str(out.get("field") or "")
+        said = message.split(" / ", 1)[-1] if _CJK_START.match(message) else message  # the English half
+        if field_name and said.startswith(f"{field_name}: "):
+            said = said[len(field_name) + 2 :]
+        out["reason"] = said or str(reason or "refused")
+    if reason is not None and not out.get("code"):
+        out["code"] = str(reason)
+    # The keys in the documented order: field, reason, code, then the item's facts.
+    return {k: out[k] for k in ("field", "reason", "code") if k in out} | out
 
 
 def log_database_timeout(where: str, why: str) -> tuple[str, str]:
@@ -225,9 +262,20 @@ def log_database_timeout(where: str, why: str) -> tuple[str, str]:
     return ref, f"{DATABASE_TIMEOUT_TEXT} (reference {ref})"
 
 
-def domain_error_response(exc: GisgridError, where: str = "-") -> JSONResponse:
+def split_bilingual(text: str) -> tuple[str | None, str]:
+    """A zh-CN-first text (``案件当前为「已结案」… / close is not allowed …``) as its Chinese and English halves;
+    any other text as (None, itself)."""
+    if _CJK_START.match(text) and " / " in text:
+        zh, en = text.split(" / ", 1)
+        return zh, en
+    return None, text
+
+
+def domain_error_response(exc: GisgridError, where: str = "-", *, zh: bool = False) -> JSONResponse:
     """The answer to a domain error; ``where`` (method and path) names the request in the log line of a
-    database outage, whose cause is logged, never sent."""
+    database outage, whose cause is logged, never sent. A refusal's words are in one place whichever refusal it is
+    (review52 F3e): ``message`` (and each item's ``reason``) in English, the Chinese in ``message_zh`` for a request
+    asking in Chinese (``zh``) — a zh-CN-first message (the command line prints it so) is split here."""
     if isinstance(exc, DatabaseError) and exc.reason == Reason.DATABASE_TIMEOUT:
         ref, said = log_database_timeout(where, exc.message)
         body = error_body(exc.code, said, Reason.DATABASE_TIMEOUT, ref)
@@ -240,10 +288,14 @@ def domain_error_response(exc: GisgridError, where: str = "-") -> JSONResponse:
         body = error_body(exc.code, f"{exc.message} (reference {ref})", exc.reason, ref)
         return JSONResponse(body, status_code=503, headers=NO_STORE)
     status = next((s for cls, s in STATUS.items() if isinstance(exc, cls)), 400)
+    said_zh, message = split_bilingual(exc.message)
     detail: Any = (
-        exc.message if exc.detail is None else {"message": exc.message, "items": _coded(exc.detail, exc.reason)}
+        message if exc.detail is None else {"message": message, "items": _coded(exc.detail, exc.reason, message)}
     )
-    return JSONResponse(error_body(exc.code, detail, exc.reason), status_code=status)
+    body = error_body(exc.code, detail, exc.reason)
+    if zh and (exc.message_zh or said_zh):
+        body["message_zh"] = exc.message_zh or said_zh
+    return JSONResponse(body, status_code=status)
 
 
 def add_exception_handlers(app: FastAPI) -> None:
@@ -254,28 +306,32 @@ def add_exception_handlers(app: FastAPI) -> None:
         if isinstance(exc, DatabaseError):  # a browser opening a page gets the short page, as for the others
             ref, detail = log_database_down(_where(request), exc.message)
             return fallback_response(request, 503, exc.code, detail, ref)
-        return domain_error_response(exc, _where(request))
+        return domain_error_response(exc, _where(request), zh=wants_zh(request.scope))
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
         items = [
             {
-                # A body refused as a whole (none sent, ``null``) is named "body", as a malformed one is.
-                "field": ".".join(str(p) for p in e["loc"] if p not in ("query", "path", "body")) or "body",
+                # A body refused as a whole (none sent, ``null``) is named "body", as a malformed one is; a header
+                # by its canonical name (``X-Department``, ``Idempotency-Key``), as the service's own checks name it.
+                "field": _field_of(e["loc"]),
                 "reason": e["msg"],
                 "code": e["type"],  # pydantic's type (missing, extra_forbidden …): the page's zh-CN text is by it
                 **_limit_of(e),
             }
             for e in exc.errors()
         ]
-        return JSONResponse(error_body("invalid_input", items), status_code=422)
+        return JSONResponse(error_body("invalid_input", items_detail(items), _common_code(items)), status_code=422)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         if isinstance(exc.__cause__, UnicodeDecodeError):  # FastAPI's 400 for a JSON body it could not decode
-            return JSONResponse(error_body("invalid_input", [body_not_utf8(exc.__cause__)]), status_code=422)
+            return JSONResponse(
+                error_body("invalid_input", items_detail([body_not_utf8(exc.__cause__)]), Reason.BODY_NOT_UTF8),
+                status_code=422,
+            )
         if isinstance(exc.__cause__, GisgridError):  # raised while FastAPI read a form (api.inputs.FormTextRoute)
-            answer = domain_error_response(exc.__cause__)
+            answer = domain_error_response(exc.__cause__, zh=wants_zh(request.scope))
             if answer.status_code == 413:  # the rest of the body is not read: the connection is not reused
                 answer.headers["Connection"] = "close"
             return answer
@@ -456,7 +512,10 @@ def body_not_utf8(exc: UnicodeDecodeError) -> dict[str, str]:
     """A body that is not UTF-8 text, refused as malformed JSON is (422, field ``body``), naming the first byte
     that is not part of a UTF-8 character and its offset in the body (0 for the first byte)."""
     byte = exc.object[exc.start : exc.start + 1].hex().upper()
-    reason = f"the body is not UTF-8 text: byte 0x{byte} at offset {exc.start} ({exc.reason})"
+    reason = (
+        f"the body is not UTF-8 text: byte 0x{byte} at offset {exc.start} ({exc.reason}); a JSON body must be UTF-8 "
+        "(RFC 8259) — a charset its Content-Type declares (charset=gbk) is not honoured; send it as UTF-8"
+    )
     return {"field": "body", "reason": reason, "code": Reason.BODY_NOT_UTF8}
 
 
@@ -552,10 +611,10 @@ def add_fallback_handlers(app: FastAPI) -> None:
                 "reason": f"the body must be {expected}, got {sent}",
                 "code": Reason.UNSUPPORTED_MEDIA_TYPE,
             }
-            return JSONResponse(error_body("unsupported_media_type", [item]), status_code=415)
+            return JSONResponse(error_body("unsupported_media_type", items_detail([item])), status_code=415)
         at = _json_error_at(exc)
         if at is not None:
-            return JSONResponse(error_body("invalid_input", [at]), status_code=422)
+            return JSONResponse(error_body("invalid_input", items_detail([at]), Reason.JSON_INVALID), status_code=422)
         answer = plain_validation(request, exc)  # a handler may be sync or async; FastAPI's own is async
         return await answer if inspect.isawaitable(answer) else answer
 

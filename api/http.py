@@ -86,6 +86,19 @@ class HeadAsGet:
         await self.app({**scope, "method": "GET"}, receive, headers_only)
 
 
+def items_detail(items: list[dict[str, Any]]) -> dict[str, Any]:
+    """A refusal's ``detail`` listing its ``items`` in the one shape every refusal has (review52 F3f): ``{"message",
+    "items"}``, the message each item's field and reason in English (``format: Input should be 'json' or
+    'geojson'``) — request validation's, a content type's and a CORS preflight's refusals as the service's."""
+    lines = []
+    for item in items:
+        why = str(item.get("reason") or item.get("code") or "refused")
+        if " / " in why and not why[:1].isascii():  # zh-CN first: the English half (the Chinese: message_zh)
+            why = why.split(" / ", 1)[1]
+        lines.append(f"{item['field']}: {why}" if item.get("field") else why)
+    return {"message": "; ".join(lines), "items": items}
+
+
 def too_large_detail(scope: Scope) -> str:
     """What a 413 says: the limit of the route the body was sent to (the body limiter keeps it in the scope)."""
     limit = scope.get(MAX_BODY_SIZE_SCOPE_KEY)
@@ -116,7 +129,11 @@ class TooLargeAsJson:
                 replacing = headers.get(b"content-type", b"").startswith(b"text/plain")
                 if replacing:
                     body = json.dumps(
-                        {"error": "payload_too_large", "detail": too_large_detail(scope)},
+                        {
+                            "error": "payload_too_large",
+                            "reason": "payload_too_large",
+                            "detail": too_large_detail(scope),
+                        },
                         ensure_ascii=False,
                         separators=(",", ":"),
                     ).encode()
@@ -380,7 +397,12 @@ class JSONCORSMiddleware(CORSMiddleware):
         if answer.status_code != 400:
             return answer
         said = bytes(answer.body).decode().removeprefix("Disallowed CORS ").split(", ")
-        detail = [{"field": f, "reason": _PREFLIGHT_FAILURES.get(f, f)} for f in said]
+        detail = items_detail(
+            [
+                {"field": f, "reason": _PREFLIGHT_FAILURES.get(f, f), "code": str(Reason.CORS_PREFLIGHT_REFUSED)}
+                for f in said
+            ]
+        )
         body = {"error": "bad_request", "reason": str(Reason.CORS_PREFLIGHT_REFUSED), "detail": detail}
         headers = {k: v for k, v in answer.headers.items() if k not in ("content-length", "content-type")}
         return JSONResponse(body, status_code=400, headers=headers)

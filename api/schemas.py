@@ -40,8 +40,8 @@ class ErrorMessage(BaseModel):
 
 
 class ErrorBody(BaseModel):
-    """Every error answer. ``detail`` is a message, a list of field problems (request validation), or a
-    message with its items (refusals by the service)."""
+    """Every error answer. ``detail`` is a message, or a message with its items (every refusal naming fields:
+    request validation's and the service's alike)."""
 
     error: str = Field(
         description="Machine-readable code: invalid_input (422: a field, parameter or header refused, a required "
@@ -51,14 +51,21 @@ class ErrorBody(BaseModel):
         "method_not_allowed (405), internal_error, stored_file_damaged (500), database_error, unavailable (503)",
         examples=["invalid_input"],
     )
-    reason: str | None = Field(
-        default=None,
-        description="Why, as a stable code of gisgrid.errors.Reason, when the refusal has a specific cause",
+    reason: str = Field(
+        description="Why, as a stable code: the refusal's specific cause (gisgrid.errors.Reason), else the error code "
+        "itself (not_found, stale_version, role_not_allowed …); in every error answer",
         examples=["nul_character"],
     )
     detail: str | list[FieldProblem] | ErrorMessage | dict[str, Any] = Field(
         description="What went wrong",
-        examples=[[{"field": "name", "reason": "String should have at most 200 characters"}]],
+        examples=[
+            {
+                "message": "name: String should have at most 200 characters",
+                "items": [
+                    {"field": "name", "reason": "String should have at most 200 characters", "code": "string_too_long"}
+                ],
+            }
+        ],
     )
     ref: str | None = Field(
         default=None,
@@ -67,7 +74,8 @@ class ErrorBody(BaseModel):
     )
     message_zh: str | None = Field(
         default=None,
-        description="The refusal in Chinese, when the request's Accept-Language names zh (zh-CN …)",
+        description="The refusal in Chinese, when the request's Accept-Language names zh (zh-CN, zh_CN …); "
+        "message and each item's reason are English",
         examples=["lon、lat:须为数字"],
     )
 

@@ -520,15 +520,21 @@ def report_source(role: str | None, source: str | None) -> str:
     return source
 
 
+def check_role(role: str | None, label: str = "X-Role") -> None:
+    """Refuse a reporter's role the workflow does not have, named as the caller's user sends it (``X-Role`` over
+    HTTP, ``--role`` on the command line), not by the parameter's name (review52 F9)."""
+    if role is not None and role not in workflow.ROLES:
+        raise InvalidInput(
+            f"{label}: unknown role {role!r}; expected one of: {', '.join(workflow.ROLES)}",
+            detail=[{"field": "X-Role", "reason": "unknown role", "value": role}],
+            reason=Reason.UNKNOWN_ROLE,
+        )
+
+
 def _draft(services: CaseServices, item: Intake, now: dt.datetime) -> _Draft:
     """Every check a report can fail without the database: role, source, class, disposal type, photos, location
     (given, or the photos' EXIF GPS), datum, (0, 0); the point converted to the storage datum."""
-    if item.reporter_role is not None and item.reporter_role not in workflow.ROLES:
-        raise InvalidInput(
-            f"reporter_role: unknown role {item.reporter_role!r}; expected one of: {', '.join(workflow.ROLES)}",
-            detail=[{"field": "X-Role", "reason": "unknown role"}],
-            reason=Reason.UNKNOWN_ROLE,
-        )
+    check_role(item.reporter_role)
     item = replace(item, source=report_source(item.reporter_role, item.source))
     texts = ("description", "address", "reporter", "idempotency_key", "external_ref")
     check_texts({k: getattr(item, k) for k in texts})
@@ -553,15 +559,8 @@ def _draft(services: CaseServices, item: Intake, now: dt.datetime) -> _Draft:
             detail=[{"field": missing, "reason": "missing"}],
             reason=Reason.MISSING,
         )
-    for name, value, bound in (("lon", lon, 180), ("lat", lat, 90)):
-        if value is not None and not -bound <= value <= bound:
-            swapped = lon is not None and lat is not None and abs(lat) > 90 and abs(lon) <= 90
-            hint = " — lon and lat look swapped (lon is east, 73–135 in China)" if swapped else ""
-            raise InvalidInput(
-                f"{name}: {value} is outside ±{bound}°{hint}",
-                detail=[{"field": name}],
-                reason=Reason.LON_LAT_SWAPPED if swapped else Reason.OUT_OF_RANGE,
-            )
+    if lon is not None and lat is not None:
+        geodesy.check_point(lon, lat)  # as /grids/locate and /components?lon=… refuse it
     if lon is None or lat is None:
         located = next(((p.gps, p.gps_datum) for p in infos if p.gps is not None), None)
         if located is None:
@@ -746,6 +745,7 @@ def _replayed(draft: _Draft, found: Any) -> Filed:
             "was not filed — send it with a new key",
             detail=[{"field": "idempotency_key", "reason": "used for another report", "case_no": case_no}],
             reason=Reason.IDEMPOTENCY_KEY_REUSED,
+            message_zh=f"此提交编号已用于另一条上报(已立为案件 {case_no}):本次未受理,请换用新的提交编号重发",
         )
     return Filed(int(found["existing"]), False)
 
@@ -1116,6 +1116,8 @@ def _replayed_step(conn: Connection, case_id: int, req: ActionRequest, fingerpri
                 }
             ],
             reason=Reason.IDEMPOTENCY_KEY_REUSED,
+            message_zh=f"此提交编号已用于本案件的另一项操作({workflow.ACTIONS.get(found.action, found.action)},"
+            f"形成版本 {found.version}):本次未办理,请换用新的提交编号重发",
         )
     return True
 
@@ -1160,7 +1162,7 @@ def act(
         grid_store.read_grids_first(conn, hold=reopens)  # before the case's row: see there
         row = conn.execute(text("SELECT * FROM cases WHERE id = :id FOR UPDATE"), {"id": case_id}).one_or_none()
         if row is None:
-            raise NotFound(f"no case with id {case_id}")
+            raise NotFound(f"no case with id {case_id}", message_zh=f"未找到 id 为 {case_id} 的案件")
         if fingerprint is not None and _replayed_step(conn, case_id, req, fingerprint):
             return Acted(case_id, replayed=True)
         case = case_state(row)
@@ -1678,7 +1680,7 @@ def _case_row(conn: Connection, case_id: int) -> Any:
         .first()
     )
     if row is None:
-        raise NotFound(f"no case with id {case_id}")
+        raise NotFound(f"no case with id {case_id}", message_zh=f"未找到 id 为 {case_id} 的案件")
     return row
 
 
@@ -1935,7 +1937,8 @@ def resolve_case_ref(conn: Connection, ref: str) -> int:
     found = by_id if by_id is not None else by_no
     if found is None:
         what = {"id": "id", "no": "case number"}.get(kind, "id or case number")
-        raise NotFound(f"no case with {what} {value}")
+        what_zh = {"id": "id", "no": "案件编号"}.get(kind, "id 或案件编号")
+        raise NotFound(f"no case with {what} {value}", message_zh=f"未找到{what_zh}为 {value} 的案件")
     return int(found)
 
 
@@ -2466,7 +2469,7 @@ def merge_duplicate(
         }
         for wanted in (case_id, into):
             if wanted not in rows:
-                raise NotFound(f"no case with id {wanted}")
+                raise NotFound(f"no case with id {wanted}", message_zh=f"未找到 id 为 {wanted} 的案件")
         row, kept = rows[case_id], rows[into]
         reason = f"与案件 {kept.case_no} 重复"  # operators know cases by number, not by id
         workflow.check(case_state(row), "void", role, expected_version=version)

@@ -1212,7 +1212,9 @@ LEFT JOIN departments d3 ON d3.code = c.maint_dept_code
 def get_component(conn: Connection, component_id: str) -> dict[str, Any]:
     row = conn.execute(text(f"SELECT {_FEATURE} {_FROM} WHERE c.id = :id"), {"id": component_id}).scalar()
     if row is None:
-        raise NotFound(f"no component with identifier {component_id}")
+        raise NotFound(
+            f"no component with identifier {component_id}", message_zh=f"未找到标识码为 {component_id} 的部件"
+        )
     return dict(row)
 
 
@@ -1221,7 +1223,9 @@ def component_history(conn: Connection, component_id: str) -> list[dict[str, Any
         text("SELECT 1 FROM component_history WHERE component_id = :id LIMIT 1"), {"id": component_id}
     ).scalar()
     if not exists:
-        raise NotFound(f"no component with identifier {component_id}")
+        raise NotFound(
+            f"no component with identifier {component_id}", message_zh=f"未找到标识码为 {component_id} 的部件"
+        )
     rows = conn.execute(
         text(
             "SELECT id, at, actor, action, changes, source, reason FROM component_history "
@@ -1359,7 +1363,7 @@ def save_component(
                 text("SELECT version FROM components WHERE id = :id FOR UPDATE"), {"id": item.id}
             ).scalar()
             if action != "create" and current is None:
-                raise NotFound(f"no component with identifier {item.id}")
+                raise NotFound(f"no component with identifier {item.id}", message_zh=f"未找到标识码为 {item.id} 的部件")
             if expected_version is not None and current is not None and current != expected_version:
                 raise _stale_version(item.id, current, expected_version)
             if action == "create" and current is not None:
@@ -1566,7 +1570,9 @@ def retire_component(
             text("SELECT version, status FROM components WHERE id = :id FOR UPDATE"), {"id": component_id}
         ).one_or_none()
         if row is None:
-            raise NotFound(f"no component with identifier {component_id}")
+            raise NotFound(
+                f"no component with identifier {component_id}", message_zh=f"未找到标识码为 {component_id} 的部件"
+            )
         if expected_version is not None and row.version != expected_version:
             raise _stale_version(component_id, row.version, expected_version)
         if row.status == "移除":
@@ -1668,7 +1674,11 @@ def query_components(conn: Connection, q: ComponentQuery) -> tuple[list[dict[str
         params["dep"] = q.department
     if q.status:
         if q.status not in STATUSES:
-            raise InvalidInput(f"status: must be one of {'/'.join(STATUSES)}", reason=Reason.LITERAL_ERROR)
+            raise InvalidInput(
+                f"status: must be one of {'/'.join(STATUSES)}",
+                detail=[{"field": "status", "reason": f"must be one of {'/'.join(STATUSES)}"}],
+                reason=Reason.LITERAL_ERROR,
+            )
         where.append("c.status = :st")
         params["st"] = q.status
     geo_point: str | None = None  # the point's geometry, and point: its geography
@@ -1679,13 +1689,21 @@ def query_components(conn: Connection, q: ComponentQuery) -> tuple[list[dict[str
         point = f"{geo_point}::geography"
     if q.radius_m is not None:
         if geo_point is None:
-            raise InvalidInput("radius_m: a radius needs lon and lat", reason=Reason.NEEDS_LON_LAT)
+            raise InvalidInput(
+                "radius_m: a radius needs lon and lat",
+                detail=[{"field": f, "reason": "missing: a radius needs lon and lat"} for f in ("lon", "lat")],
+                reason=Reason.NEEDS_LON_LAT,
+            )
         where.append(_within_sql(geo_point, y, "r", q.radius_m))
         params["r"] = float(q.radius_m)
     cond = " AND ".join(where)
     if q.nearest is not None:
         if geo_point is None:
-            raise InvalidInput("nearest: nearest-k needs lon and lat", reason=Reason.NEEDS_LON_LAT)
+            raise InvalidInput(
+                "nearest: nearest-k needs lon and lat",
+                detail=[{"field": f, "reason": "missing: nearest-k needs lon and lat"} for f in ("lon", "lat")],
+                reason=Reason.NEEDS_LON_LAT,
+            )
         # Exact metres from the plain geometry index, in two index scans: the k nearest in degrees are k
         # components within M metres (M = the farthest of them), so the true k nearest are within M too.
         reach = conn.execute(
@@ -1866,7 +1884,9 @@ def add_photos(
             text("SELECT photos FROM components WHERE id = :id FOR UPDATE"), {"id": component_id}
         ).one_or_none()
         if current is None:
-            raise NotFound(f"no component with identifier {component_id}")
+            raise NotFound(
+                f"no component with identifier {component_id}", message_zh=f"未找到标识码为 {component_id} 的部件"
+            )
         photos = list(current[0] or [])
         added = []
         for info, (name, data) in zip(infos, files, strict=True):

@@ -34,6 +34,7 @@ class Reason(StrEnum):
     INT_FROM_FLOAT = "int_from_float"
     FLOAT_PARSING = "float_parsing"
     FLOAT_TYPE = "float_type"
+    FINITE_NUMBER = "finite_number"  # NaN or ±infinity where a number is wanted (lon, lat, radius_m …)
     BOOL_TYPE = "bool_type"
     GREATER_THAN = "greater_than"
     GREATER_THAN_EQUAL = "greater_than_equal"
@@ -161,11 +162,16 @@ class GisgridError(Exception):
 
     code = "error"
 
-    def __init__(self, message: str, *, detail: Any = None, reason: Reason | None = None) -> None:
+    def __init__(
+        self, message: str, *, detail: Any = None, reason: Reason | None = None, message_zh: str | None = None
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.detail = detail
         self.reason = reason
+        #: The refusal in zh-CN where the code's text says less than the message (which case was not found, which
+        #: case a reused key filed): the API's ``message_zh`` for a client asking in Chinese.
+        self.message_zh = message_zh
 
 
 class ConfigError(GisgridError):

@@ -313,6 +313,35 @@ def degree_box(lat: float, metres: float) -> tuple[float, float]:
 BBox = tuple[float, float, float, float]
 
 
+def check_point(lon: float, lat: float) -> None:
+    """Refuse a point that is no place, the same way on every route taking one (a report, ``/grids/locate``,
+    ``/components?lon=…``; review52 F3d): NaN or infinite ``finite_number`` (pydantic's code for it), lon and lat
+    swapped ``lon_lat_swapped``, outside ±180°/±90° ``out_of_range`` — an item naming the field, its reason and
+    its bound."""
+    for name, value in (("lon", lon), ("lat", lat)):
+        if not math.isfinite(value):
+            raise InvalidInput(
+                f"{name}: {value} is not a finite number",
+                detail=[{"field": name, "reason": "not a finite number"}],
+                reason=Reason.FINITE_NUMBER,
+            )
+    for name, value, bound in (("lon", lon, 180), ("lat", lat, 90)):
+        if not -bound <= value <= bound:
+            swapped = abs(lat) > 90 and abs(lon) <= 90
+            hint = " — lon and lat look swapped (lon is east, 73–135 in China)" if swapped else ""
+            raise InvalidInput(
+                f"{name}: {value} is outside ±{bound}°{hint}",
+                detail=[
+                    {
+                        "field": name,
+                        "reason": "lon and lat look swapped" if swapped else f"outside ±{bound}°",
+                        "limit": {"ge": -bound, "le": bound},
+                    }
+                ],
+                reason=Reason.LON_LAT_SWAPPED if swapped else Reason.OUT_OF_RANGE,
+            )
+
+
 def parse_bbox(text_: str, field: str = "bbox") -> BBox:
     """``minLon,minLat,maxLon,maxLat`` (degrees) as four floats, or InvalidInput naming ``field``."""
     try:
@@ -320,18 +349,20 @@ def parse_bbox(text_: str, field: str = "bbox") -> BBox:
     except ValueError:
         raise InvalidInput(
             f"{field}: {text_!r} is not four comma-separated numbers",
-            detail=[{"field": field}],
+            detail=[{"field": field, "reason": "not four comma-separated numbers"}],
             reason=Reason.BBOX_UNREADABLE,
         ) from None
     if len(values) != 4:
         raise InvalidInput(
-            f"{field}: expected 4 numbers, got {len(values)}", detail=[{"field": field}], reason=Reason.BBOX_UNREADABLE
+            f"{field}: expected 4 numbers, got {len(values)}",
+            detail=[{"field": field, "reason": f"expected 4 numbers, got {len(values)}"}],
+            reason=Reason.BBOX_UNREADABLE,
         )
     minx, miny, maxx, maxy = values
     if not (-180 <= minx < maxx <= 180 and -90 <= miny < maxy <= 90):
         raise InvalidInput(
             f"{field}: need minLon < maxLon within ±180 and minLat < maxLat within ±90",
-            detail=[{"field": field}],
+            detail=[{"field": field, "reason": "need minLon < maxLon within ±180 and minLat < maxLat within ±90"}],
             reason=Reason.BBOX_OUT_OF_RANGE,
         )
     return minx, miny, maxx, maxy

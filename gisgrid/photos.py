@@ -646,7 +646,7 @@ class PhotoStore:
                 if not path.resolve().is_relative_to(root):
                     raise InvalidInput(f"photo {sha} resolves outside the photo store", detail={"sha256": sha})
                 return path
-        raise NotFound(f"no photo {sha}", detail={"sha256": sha})
+        raise NotFound(f"no photo {sha}", detail={"sha256": sha}, message_zh=f"未找到照片 {sha}")
 
     def thumbnail(self, sha256: str) -> Path:
         """Path of the photo's thumbnail (JPEG, at most :data:`THUMB_MAX` px on the long edge, turned upright by

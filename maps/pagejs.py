@@ -140,8 +140,12 @@ DOM_JS = r"""
     if (!body || typeof body !== "object") { return "请求失败" + (status ? "(HTTP " + status + ")" : ""); }
     var zhCode = ZH_ERRORS[body.error] || "";
     var d = body.detail;
-    if (Array.isArray(d)) {  // request validation: one line per field
-      return d.map(function (i) {
+    // request validation (its items in {"message", "items"} as every refusal's; a bare list before review52):
+    // one line per field
+    var list = Array.isArray(d) ? d
+      : (body.error === "invalid_input" && d && Array.isArray(d.items) && d.items.length > 1 ? d.items : null);
+    if (list) {
+      return list.map(function (i) {
         return zhLine(i.field, i.code || body.reason, i.reason || JSON.stringify(i), zhCode, i.limit);
       }).join("\n");
     }

@@ -213,3 +213,12 @@ def acting(client: Any, case_id: int, role: str, **headers: str) -> dict[str, st
     if role == "department":
         out["X-Department"] = client.get(f"/cases/{case_id}").json()["department_code"] or "990000000000000003"
     return out
+
+
+def refusal_body(items: list[dict[str, Any]], error: str = "invalid_input") -> dict[str, Any]:
+    """The body of a refusal listing ``items`` as request validation words it (review52 F3): the items' code as
+    ``reason`` when they share one, ``detail`` ``{"message", "items"}``, the message each ``field: reason``."""
+    codes = {i["code"] for i in items}
+    message = "; ".join(f"{i['field']}: {i['reason']}" if i.get("field") else i["reason"] for i in items)
+    reason = codes.pop() if len(codes) == 1 else error
+    return {"error": error, "reason": reason, "detail": {"message": message, "items": items}}

@@ -171,7 +171,9 @@ def test_blank_and_disagreeing_action_keys_are_refused_by_where_they_came(
         assert [i["field"] for i in r.json()["detail"]["items"]] == ["Idempotency-Key", "idempotency_key"]
         r = client.post(url, json={**body, "idempotency_key": "x" * 101}, headers=DISPATCHER)
         assert r.status_code == 422 and r.json()["error"] == "invalid_input", r.text
-        assert [(i["field"], i["code"]) for i in r.json()["detail"]] == [("idempotency_key", "string_too_long")]
+        assert [(i["field"], i["code"]) for i in r.json()["detail"]["items"]] == [
+            ("idempotency_key", "string_too_long")
+        ]
         r = client.post(url + "/form", data={"version": "3", "department": DEPT, "idempotency_key": "\u202e"},
                         headers=DISPATCHER)  # fmt: skip
         assert r.status_code == 422 and r.json()["reason"] == "control_characters", r.text

@@ -145,14 +145,14 @@ def test_bad_parameters_are_422_naming_the_parameter(client: TestClient) -> None
     assert "/ period: no cases" in body["detail"]["message"] and body["detail"]["items"][0]["field"] == "period"
     assert body["reason"] == "no_cases_in_period"
     body = error(level="tier9")
-    assert body["detail"][0]["field"] == "level" and body["detail"][0]["code"] == "literal_error"
+    assert body["detail"]["items"][0]["field"] == "level" and body["detail"]["items"][0]["code"] == "literal_error"
     body = error(scheme="kriging")
     assert body["detail"]["items"][0]["field"] == "scheme" and "natural_breaks" in body["detail"]["message"]
     assert body["reason"] == "literal_error"
     body = error(k=12)
-    assert body["detail"][0]["field"] == "k" and body["detail"][0]["code"] == "less_than_equal"
+    assert body["detail"]["items"][0]["field"] == "k" and body["detail"]["items"][0]["code"] == "less_than_equal"
     missing = client.get("/evaluation/map", params={"period": PERIOD})
-    assert missing.status_code == 422 and missing.json()["detail"][0]["field"] == "indicator"
+    assert missing.status_code == 422 and missing.json()["detail"]["items"][0]["field"] == "indicator"
 
 
 def test_the_regions_shapes_are_made_once_while_the_grids_stay_as_they_are(

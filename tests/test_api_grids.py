@@ -71,7 +71,11 @@ def test_one_grid_by_code_and_unknown_code(client: TestClient, clean_db: Engine)
     assert t2["properties"]["tier"] == 2
     missing = client.get("/grids/419902009009009")
     assert missing.status_code == 404
-    assert missing.json() == {"error": "not_found", "detail": "no grid with code 419902009009009"}
+    assert missing.json() == {
+        "error": "not_found",
+        "reason": "not_found",
+        "detail": "no grid with code 419902009009009",
+    }
 
 
 def test_kind_and_tier_have_one_type_each_on_every_grid_feature(client: TestClient, clean_db: Engine) -> None:
@@ -239,7 +243,7 @@ def test_grids_take_datum_for_bbox_and_polygons_as_cases_do(client: TestClient, 
         bad = client.get(
             path, params={"lon": x, "lat": y, "datum": "mars"} if path.endswith("locate") else {"datum": "mars"}
         )
-        assert bad.status_code == 422 and [(i["field"], i["code"]) for i in bad.json()["detail"]] == [
+        assert bad.status_code == 422 and [(i["field"], i["code"]) for i in bad.json()["detail"]["items"]] == [
             ("datum", "literal_error")
         ], path
         typo = client.get(path, params={"dataum": "gcj02"})
@@ -263,7 +267,11 @@ def test_locate_outside_coverage_is_404_with_reason(client: TestClient) -> None:
     r = client.get("/grids/locate", params={"lon": 116.4, "lat": 39.9})
     assert r.status_code == 404
     assert r.json()["error"] == "not_found" and r.json()["reason"] == "outside_coverage"
-    assert "outside the gridded coverage" in r.json()["detail"]  # the detail stays the message itself
+    assert "outside the gridded coverage" in r.json()["detail"]["message"]
+    assert r.json()["detail"]["items"] == [  # as a report's refusal there (review52 F3d)
+        {"field": "lon", "reason": "outside coverage", "code": "outside_coverage"},
+        {"field": "lat", "reason": "outside coverage", "code": "outside_coverage"},
+    ]
 
 
 def _just_outside_the_west_edge(engine: Engine, by: float) -> tuple[str, float, float]:
@@ -320,8 +328,8 @@ def test_locate_bad_numbers_are_422_naming_the_field(client: TestClient, params:
     r = client.get("/grids/locate", params=params)
     assert r.status_code == 422
     assert r.json()["error"] == "invalid_input"
-    assert field in [item["field"] for item in r.json()["detail"]]
-    assert all(item["code"] for item in r.json()["detail"])  # pydantic's type: float_parsing, missing …
+    assert field in [item["field"] for item in r.json()["detail"]["items"]]
+    assert all(item["code"] for item in r.json()["detail"]["items"])  # pydantic's type: float_parsing, missing …
 
 
 @pytest.mark.parametrize(
@@ -338,7 +346,8 @@ def test_locate_bad_numbers_are_422_naming_the_field(client: TestClient, params:
 def test_bad_bbox_is_422(client: TestClient, bbox: str, reason: str) -> None:
     r = client.get("/grids", params={"bbox": bbox})
     assert r.status_code == 422 and r.json()["error"] == "invalid_input" and r.json()["reason"] == reason
-    assert r.json()["detail"]["items"] == [{"field": "bbox", "code": reason}]
+    [item] = r.json()["detail"]["items"]
+    assert (item["field"], item["code"]) == ("bbox", reason) and item["reason"]
 
 
 def test_bad_paging_is_422(client: TestClient) -> None:

@@ -53,7 +53,7 @@ def test_unknown_path_is_a_json_404(settings: Settings) -> None:
     with TestClient(create_app(settings)) as client:
         r = client.get("/no/such/thing")
     assert r.status_code == 404
-    assert r.json() == {"error": "not_found", "detail": "Not Found"}
+    assert r.json() == {"error": "not_found", "reason": "not_found", "detail": "Not Found"}
 
 
 def test_home_page_is_chinese_first_and_links_the_docs(settings: Settings) -> None:

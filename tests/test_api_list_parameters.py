@@ -293,7 +293,7 @@ def test_an_unencoded_plus_in_a_time_says_to_send_percent_2b(
             "error": "invalid_input",
             "reason": "datetime_parsing",
             "detail": {
-                "message": f"时间中的“+”须写作 %2B / {name}: {as_space!r} — a '+' sent unencoded in a URL arrives as a "
+                "message": f"{name}: {as_space!r} — a '+' sent unencoded in a URL arrives as a "
                 f"space; send the offset's + as %2B ({name}={fixed})",
                 "items": [
                     {

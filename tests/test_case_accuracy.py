@@ -95,6 +95,6 @@ def test_a_bad_accuracy_is_refused_and_nothing_filed(
         "/cases", json={"class_code": GARBAGE, "lon": x, "lat": y, "accuracy_m": "800"}, headers=WORKER
     )
     assert not_a_number.status_code == 422
-    assert [(d["field"], d["code"]) for d in not_a_number.json()["detail"]] == [("accuracy_m", "float_type")]
+    assert [(d["field"], d["code"]) for d in not_a_number.json()["detail"]["items"]] == [("accuracy_m", "float_type")]
     with loaded.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM cases")).scalar_one() == 0

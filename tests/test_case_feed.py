@@ -158,7 +158,9 @@ def test_a_bad_sort_or_time_is_refused_naming_it(client: TestClient) -> None:
     assert r.json()["detail"]["message"] == "sort: must be one of newest, updated, due, got 'oldest'"
     r = client.get("/cases", params={"changed_since": "yesterday"})
     assert r.status_code == 422
-    assert [(i["field"], i["code"]) for i in r.json()["detail"]] == [("changed_since", "datetime_from_date_parsing")]
+    assert [(i["field"], i["code"]) for i in r.json()["detail"]["items"]] == [
+        ("changed_since", "datetime_from_date_parsing")
+    ]
     spec = client.get("/openapi.json").json()
     params = {p["name"]: p for p in spec["paths"]["/cases"]["get"]["parameters"]}
     assert params["sort"]["schema"]["enum"] == ["newest", "updated", "due"]
@@ -214,7 +216,9 @@ def test_a_report_keeps_the_senders_own_number_and_is_found_by_it(
 
     too_long = client.post("/cases", json={**body, "external_ref": "x" * 65}, headers=INTAKE)
     assert too_long.status_code == 422
-    assert [(i["field"], i["code"]) for i in too_long.json()["detail"]] == [("external_ref", "string_too_long")]
+    assert [(i["field"], i["code"]) for i in too_long.json()["detail"]["items"]] == [
+        ("external_ref", "string_too_long")
+    ]
     for blank in ("", "  "):  # a number that names nothing is refused, not dropped
         empty = client.post("/cases", json={**body, "external_ref": blank}, headers=INTAKE)
         assert (empty.status_code, empty.json()["reason"]) == (422, "string_too_short")
@@ -259,7 +263,7 @@ def test_answers_in_the_datum_a_client_draws_in(client: TestClient, spot: tuple[
     assert ids(client.get("/cases", params={"bbox": bd_box}).json()) == []
     assert ids(client.get("/cases", params={"bbox": bd_box, "datum": "gcj02"}).json()) == []
     bad = client.get("/cases", params={"datum": "utm"})
-    assert bad.status_code == 422 and [i["field"] for i in bad.json()["detail"]] == ["datum"]
+    assert bad.status_code == 422 and [i["field"] for i in bad.json()["detail"]["items"]] == ["datum"]
 
 
 def test_the_heat_map_answers_in_the_datum_a_client_draws_in(client: TestClient, spot: tuple[float, float]) -> None:
@@ -285,7 +289,7 @@ def test_the_heat_map_answers_in_the_datum_a_client_draws_in(client: TestClient,
     assert client.get("/cases/heat", params={"bbox": box, "datum": "gcj02"}).json()["cases"] == 1
     assert client.get("/cases/heat", params={"bbox": box}).json()["cases"] == 0  # the box taken as CGCS2000
     bad = client.get("/cases/heat", params={"datum": "mars"})
-    assert bad.status_code == 422 and [i["field"] for i in bad.json()["detail"]] == ["datum"]
+    assert bad.status_code == 422 and [i["field"] for i in bad.json()["detail"]["items"]] == ["datum"]
 
 
 def test_the_light_counts_read_their_bbox_in_the_datum_a_client_draws_in(
@@ -312,7 +316,7 @@ def test_the_light_counts_read_their_bbox_in_the_datum_a_client_draws_in(
     assert client.get("/cases/lights", params={"datum": "gcj02"}).json() == one  # no box: nothing to convert
     for path in ("/cases", "/cases/heat", "/cases/lights"):  # the same refusal of the same mistake on each
         bad = client.get(path, params={"datum": "mars"})
-        assert bad.status_code == 422 and [(i["field"], i["code"]) for i in bad.json()["detail"]] == [
+        assert bad.status_code == 422 and [(i["field"], i["code"]) for i in bad.json()["detail"]["items"]] == [
             ("datum", "literal_error")
         ], path
 
@@ -517,4 +521,4 @@ def test_a_cursor_not_made_for_the_list_is_refused_naming_it(
 def test_a_cursor_longer_than_any_made_is_refused(client: TestClient) -> None:
     r = client.get("/cases", params={"after": "1" * 41})
     assert r.status_code == 422
-    assert [(i["field"], i["code"]) for i in r.json()["detail"]] == [("after", "string_too_long")]
+    assert [(i["field"], i["code"]) for i in r.json()["detail"]["items"]] == [("after", "string_too_long")]

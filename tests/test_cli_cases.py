@@ -191,7 +191,7 @@ def test_report_takes_role_address_disposal_type_and_photos(
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--role", "boss"], "reporter_role: unknown role 'boss'"),
+        (["--role", "boss"], "--role: unknown role 'boss'"),
         (["--disposal-type", "特急"], "disposal_type: '特急' is not a disposal type of 暴露垃圾"),
         (["--source", "fax"], "source: must be one of patrol"),
         (["--address", "路" * 257], "--address: at most 256 characters, got 257"),

@@ -127,7 +127,7 @@ def test_the_panel_endpoints_answer_and_a_bad_filter_explains_itself(client: Tes
     # what the panel shows for a malformed filter: the API's 422 detail, field by field
     bad = client.get("/cases", params={"format": "geojson", "limit": 1000, "class_code": "06x"})
     assert bad.status_code == 422
-    assert bad.json()["error"] == "invalid_input" and bad.json()["detail"][0]["field"] == "class_code"
+    assert bad.json()["error"] == "invalid_input" and bad.json()["detail"]["items"][0]["field"] == "class_code"
     # a refused action: the API's message
     refused = client.post(
         f"/cases/{cid}/actions/dispatch",

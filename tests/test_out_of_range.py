@@ -17,7 +17,7 @@ from sqlalchemy import Engine
 
 from api.main import create_app
 from gisgrid.settings import Settings
-from tests.fixtures import load_small_district
+from tests.fixtures import load_small_district, refusal_body
 
 
 @pytest.fixture
@@ -47,7 +47,7 @@ def test_an_offset_past_the_bound_is_a_422_naming_offset_and_the_bound_itself_is
         "/grids?offset=10000001",
     ):
         r = client.get(path)
-        assert (r.status_code, r.json()) == (422, {"error": "invalid_input", "detail": [OFFSET_ITEM]}), path
+        assert (r.status_code, r.json()) == (422, refusal_body([OFFSET_ITEM])), path
     for path in ("/cases", "/components", "/grids"):
         r = client.get(path, params={"offset": 10_000_000})
         assert r.status_code == 200, r.text
@@ -67,7 +67,7 @@ def test_a_limit_past_the_bound_is_a_422_naming_limit_and_the_bound_itself_is_an
     # review25 P1: gisgrid.paging.MAX_LIMIT is 5000 rows a page, over HTTP as in the CLI.
     for path in ("/cases", "/components", "/grids"):
         r = client.get(path, params={"limit": 5001})
-        assert (r.status_code, r.json()) == (422, {"error": "invalid_input", "detail": [LIMIT_ITEM]}), path
+        assert (r.status_code, r.json()) == (422, refusal_body([LIMIT_ITEM])), path
         r = client.get(path, params={"limit": 5000})
         assert r.status_code == 200, (path, r.text)
 
@@ -137,7 +137,7 @@ def test_the_widest_period_is_evaluated_with_its_previous_one(client: TestClient
         (0, "不参评", "本期无案件")
     }
     assert dt.datetime.fromisoformat(body["as_of"]).year >= 2026
-    item = {"field": "period", "value": "1900-01-01..2101-01-01", "code": "no_cases_in_period"}
+    item = {"field": "period", "reason": message, "value": "1900-01-01..2101-01-01", "code": "no_cases_in_period"}
     r = client.get("/risks/selective", params={"period": "1900-01-01..2101-01-01"})
     assert (r.status_code, r.json()) == (
         422,
@@ -145,7 +145,7 @@ def test_the_widest_period_is_evaluated_with_its_previous_one(client: TestClient
             "error": "invalid_input",
             "reason": "no_cases_in_period",
             "detail": {
-                "message": f"该评价期内没有上报的案件(1900-01-01..2101-01-01) / period: {message}",
+                "message": f"period: {message}",
                 "items": [item],
             },
         },
@@ -163,7 +163,13 @@ def test_an_unreadable_period_is_named_by_its_parameter_on_every_evaluation_rout
     assert r.status_code == 422, r.text
     body = r.json()
     assert body["reason"] == "period_unreadable" and body["detail"]["message"].startswith("period: ")
-    assert body["detail"]["items"] == [{"field": "period", "value": "someday", "code": "period_unreadable"}]
+    [item] = body["detail"]["items"]
+    assert {k: item[k] for k in ("field", "value", "code")} == {
+        "field": "period",
+        "value": "someday",
+        "code": "period_unreadable",
+    }
+    assert item["reason"].startswith("'someday' is not a month (2026-10)")
 
 
 PERIOD_ROUTES = (
@@ -178,8 +184,11 @@ REVERSED = "2026-11-29..2026-11-01"
 
 
 def _period_refusal(given: str, reason: str, message: str, **extra: object) -> dict:
-    item = {"field": "period", "value": given, **extra, "code": reason}
-    return {"error": "invalid_input", "reason": reason, "detail": {"message": message, "items": [item]}}
+    """The body of a period refused with ``message`` (zh-CN first as the CLI prints it: the API's is the English
+    half, the item's reason that without the field's name)."""
+    english = message.split(" / ", 1)[-1]
+    item = {"field": "period", "reason": english.removeprefix("period: "), "value": given, **extra, "code": reason}
+    return {"error": "invalid_input", "reason": reason, "detail": {"message": english, "items": [item]}}
 
 
 @pytest.mark.parametrize(("path", "params"), PERIOD_ROUTES)
@@ -258,8 +267,9 @@ def test_a_period_that_does_not_exist_says_its_range(client: TestClient, given: 
     r = client.get("/evaluation", params={"period": given}, headers={"Accept-Language": "zh-CN"})
     assert r.status_code == 422, r.text
     body = r.json()
-    assert (body["reason"], body["detail"]["message"]) == ("period_unreadable", message)
-    assert body["message_zh"] == message.split(" / ", 1)[0]  # the Chinese half, as every zh-first refusal
+    zh, english = message.split(" / ", 1)
+    assert (body["reason"], body["detail"]["message"]) == ("period_unreadable", english)
+    assert body["message_zh"] == zh  # the Chinese in message_zh, the English in message, as every refusal
     assert [i["value"] for i in body["detail"]["items"]] == [given]
 
 
@@ -268,10 +278,7 @@ def test_the_risks_say_the_period_as_it_was_written(client: TestClient) -> None:
     for given in ("2026-10", "2026-10-01..2026-11-01", "2026-10..2026-12"):
         r = client.get("/risks/escalation", params={"period": given})
         assert r.status_code == 422, r.text
-        assert (
-            r.json()["detail"]["message"]
-            == f"该评价期内没有上报的案件({given}) / period: no cases were reported in {given}"
-        )
+        assert r.json()["detail"]["message"] == f"period: no cases were reported in {given}"
         assert r.json()["reason"] == "no_cases_in_period"
 
 

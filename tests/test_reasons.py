@@ -148,7 +148,7 @@ def test_request_validation_gives_each_item_pydantic_type_as_a_registered_code(
         ]:
             r = getattr(client, method)(url, **kw)
             assert r.status_code == 422 and r.json()["error"] == "invalid_input", (url, r.text)
-            items = r.json()["detail"]
+            items = r.json()["detail"]["items"]
             assert all({"field", "reason", "code"} <= set(i) for i in items), items
             seen |= {i["code"] for i in items}
     assert seen <= {str(r) for r in Reason}, seen - {str(r) for r in Reason}

@@ -166,10 +166,12 @@ def search(
     page: Annotated[Page, Depends(page_query)],
     grid: Annotated[str | None, Query(pattern=r"^\d{15}$", description="Unit grid code")] = None,
     tier_grid: Annotated[str | None, Query(pattern=r"^(\d{9}|\d{12}|\d{14})$", description="Tier 1/2/3 code")] = None,
-    lon: Annotated[float | None, Query(ge=-180, le=180)] = None,
-    lat: Annotated[float | None, Query(ge=-90, le=90)] = None,
+    lon: Annotated[float | None, Query(json_schema_extra={"minimum": -180, "maximum": 180})] = None,
+    lat: Annotated[float | None, Query(json_schema_extra={"minimum": -90, "maximum": 90})] = None,
     datum: AnswerDatumQuery = geodesy.STORAGE_DATUM,
-    radius_m: Annotated[float | None, Query(gt=0, le=50_000, description="Radius in metres")] = None,
+    radius_m: Annotated[
+        float | None, Query(gt=0, le=50_000, allow_inf_nan=False, description="Radius in metres")
+    ] = None,
     nearest: Annotated[int | None, Query(ge=1, le=1000, description="k nearest, with distance_m")] = None,
     class_code: Annotated[str | None, Query(pattern=r"^\d{4,5}$")] = None,
     department: str | None = None,
@@ -178,11 +180,14 @@ def search(
     """``datum`` is that of ``lon``/``lat`` and ``bbox`` and of the features' geometry, as GET /cases takes it."""
     near = None
     if lon is not None and lat is not None:
+        geodesy.check_point(lon, lat)  # NaN, swapped, out of range: refused as a report's point is
         x, y = geodesy.to_storage(np.array([lon]), np.array([lat]), datum)
         near = (float(x[0]), float(y[0]))
     elif (lon is None) != (lat is None):
         raise InvalidInput(
-            "lon/lat: give both or neither", detail=[{"field": "lon" if lon is None else "lat"}], reason=Reason.MISSING
+            "lon/lat: give both or neither",
+            detail=[{"field": "lon" if lon is None else "lat", "reason": "give both lon and lat, or neither"}],
+            reason=Reason.MISSING,
         )
     q = store.ComponentQuery(
         bbox=None if bbox is None else geodesy.bbox_to_storage(bbox, datum),

@@ -50,12 +50,17 @@ def list_grids(
 @router.get("/locate", summary="坐标定位 Locate a point to its unit grid and tiers")
 def locate(
     engine: EngineDep,
-    lon: Annotated[float, Query(ge=-180, le=180, description="Longitude")],
-    lat: Annotated[float, Query(ge=-90, le=90, description="Latitude")],
+    lon: Annotated[
+        float, Query(description="Longitude, −180…180", json_schema_extra={"minimum": -180, "maximum": 180})
+    ],
+    lat: Annotated[float, Query(description="Latitude, −90…90", json_schema_extra={"minimum": -90, "maximum": 90})],
     datum: AnswerDatumQuery = geodesy.STORAGE_DATUM,
 ) -> dict[str, Any]:
     """``lon``/``lat`` are read in ``datum`` and answered as given, naming it (its default, cgcs2000, is the storage
-    frame's label, as on GET /cases; wgs84 is the same numbers)."""
+    frame's label, as on GET /cases; wgs84 is the same numbers). A point no place (NaN, swapped, out of range) is
+    refused as a report's is (422); a point in no unit grid is 404 ``not_found``, reason ``outside_coverage``, its
+    items naming ``lon`` and ``lat`` (a lookup that found nothing; a report there is 422 with the same reason)."""
+    geodesy.check_point(lon, lat)
     x, y = geodesy.to_storage(np.array([lon]), np.array([lat]), datum)
     with engine.connect() as conn:
         found = store.locate(conn, float(x[0]), float(y[0]))

@@ -120,7 +120,9 @@ def health(request: Request, engine: EngineDep) -> JSONResponse:
             "migration": {"head": head},
         }
         return JSONResponse(
-            {"error": "database_unavailable", "detail": body, "ref": ref}, status_code=503, headers=NO_STORE
+            {"error": "database_unavailable", "reason": "database_unavailable", "detail": body, "ref": ref},
+            status_code=503,
+            headers=NO_STORE,
         )
     state = migrate.schema_state(current)
     ok = state == "current"

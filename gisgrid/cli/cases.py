@@ -158,6 +158,7 @@ def report(
         description=description, address=address, reporter=reporter, key=idempotency_key, external_ref=external_ref
     )
     svc.check_idempotency_key(idempotency_key, "--key")
+    svc.check_role(role, "--role")
     for option, value, bound in (("--lon", lon, 180), ("--lat", lat, 90)):
         if value is not None and not -bound <= value <= bound:
             raise InvalidInput(f"{option}: {value} is outside ±{bound}°")

@@ -1302,7 +1302,7 @@ def grid_feature(conn: Connection, code: str) -> dict[str, Any]:
             text(f"SELECT {_MGMT_FEATURE} FROM management_grids m WHERE m.code = :c"), {"c": code}
         ).scalar()
     if row is None:
-        raise NotFound(f"no grid with code {code}")
+        raise NotFound(f"no grid with code {code}", message_zh=f"未找到编码为 {code} 的网格")
     return dict(row)
 
 
@@ -1337,6 +1337,7 @@ def locate(conn: Connection, lon: float, lat: float) -> dict[str, Any]:
         raise NotFound(
             f"the point ({lon:.6f}, {lat:.6f}) is outside the gridded coverage: no unit grid contains it "
             "(check the datum parameter and the lon/lat order)",
+            detail=[{"field": f, "reason": "outside coverage"} for f in ("lon", "lat")],  # as a report's refusal
             reason=Reason.OUTSIDE_COVERAGE,
         )
     return {

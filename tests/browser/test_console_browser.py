@@ -548,7 +548,7 @@ def test_the_class_filter_takes_a_name_and_refusals_are_explained_in_chinese(
     assert not any("/cases?" in u for u in desk.watch.requests[asked:])
     # the API's own 422 for a grid code: its text, with a zh-CN line before it
     refused = api.get("/cases", params={"grid": "12ab"})
-    assert refused.status_code == 422 and refused.json()["detail"][0]["field"] == "grid"
+    assert refused.status_code == 422 and refused.json()["detail"]["items"][0]["field"] == "grid"
 
 
 def test_a_refused_filter_empties_the_list_count_and_map_and_says_so(
