@@ -141,8 +141,8 @@ def test_bad_parameters_are_422_naming_the_parameter(client: TestClient) -> None
     assert body["detail"]["message"].startswith("period:") and body["detail"]["items"][0]["field"] == "period"
     assert body["reason"] == "period_unreadable"
     body = error(period="2100-01")  # not begun (a past month without cases is a map of 无数据 regions)
-    assert body["detail"]["message"].startswith("该评价期内没有上报的案件:2100-01 尚未开始")
-    assert "/ period: no cases" in body["detail"]["message"] and body["detail"]["items"][0]["field"] == "period"
+    assert body["detail"]["message"].startswith("period: no cases were reported in 2100-01: it begins")
+    assert body["detail"]["items"][0]["field"] == "period"
     assert body["reason"] == "no_cases_in_period"
     body = error(level="tier9")
     assert body["detail"]["items"][0]["field"] == "level" and body["detail"]["items"][0]["code"] == "literal_error"

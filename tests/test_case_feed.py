@@ -515,7 +515,9 @@ def test_a_cursor_not_made_for_the_list_is_refused_naming_it(
     r = client.get("/cases", params=params)
     assert r.status_code == 422, r.text
     assert (r.json()["reason"], r.json()["detail"]["message"]) == (reason, message)
-    assert r.json()["detail"]["items"] == [{"field": "after", "code": reason}]
+    assert r.json()["detail"]["items"] == [
+        {"field": "after", "reason": message.removeprefix("after: "), "code": reason}
+    ]
 
 
 def test_a_cursor_longer_than_any_made_is_refused(client: TestClient) -> None:

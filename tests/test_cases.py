@@ -45,6 +45,7 @@ from tests.fixtures import (
     host_port,
     outage_logged_not_sent,
     read_pdf,
+    refusal_body,
     run_async,
 )
 
@@ -1007,7 +1008,7 @@ def test_api_refusals_have_status_and_reason(
             f"/cases/{cid}/actions/file", json={"version": 1}, headers=acting(client, cid, "department")
         )
         assert wrong_role.status_code == 403 and "not allowed for role" in wrong_role.json()["detail"]["message"]
-        assert wrong_role.json()["error"] == "role_not_allowed" and "reason" not in wrong_role.json()
+        assert wrong_role.json()["error"] == wrong_role.json()["reason"] == "role_not_allowed"
         # their items are lists of {field, reason, code} like every refusal's, the facts beside
         assert wrong_role.json()["detail"]["items"] == [
             {
@@ -1057,14 +1058,18 @@ def test_api_refusals_have_status_and_reason(
         ]
         no_role = client.post(f"/cases/{cid}/actions/verify", json={"version": 1})
         assert no_role.status_code == 422 and no_role.json()["reason"] == "missing"
-        assert no_role.json()["detail"]["items"] == [{"field": "X-Role", "code": "missing"}]
+        assert no_role.json()["detail"]["items"] == [
+            {"field": "X-Role", "reason": "missing: say which role acts", "code": "missing"}
+        ]
         for path, kwargs in (  # the photo form and the merge need the role the same way
             (f"/cases/{cid}/actions/verify/form", {"data": {"version": "1"}}),
             (f"/cases/{cid}/merge", {"json": {"into": cid, "version": 1}}),
         ):
             r = client.post(path, **kwargs)
             assert r.status_code == 422 and r.json()["reason"] == "missing", (path, r.text)
-            assert r.json()["detail"]["items"] == [{"field": "X-Role", "code": "missing"}], path
+            assert r.json()["detail"]["items"] == [
+                {"field": "X-Role", "reason": "missing: say which role acts", "code": "missing"}
+            ], path
         unknown_action = client.post(
             f"/cases/{cid}/actions/reopen", json={"version": 1}, headers={"X-Role": "supervisor"}
         )
@@ -1443,10 +1448,7 @@ def test_numbers_of_a_report_an_action_and_a_merge_are_numbers_not_texts_or_bool
 
     def refused(field: str, code: str) -> dict[str, Any]:
         kind = {"float_type": "a valid number", "int_type": "a valid integer"}[code]
-        return {
-            "error": "invalid_input",
-            "detail": [{"field": field, "reason": f"Input should be {kind}", "code": code}],
-        }
+        return refusal_body([{"field": field, "reason": f"Input should be {kind}", "code": code}])
 
     with TestClient(create_app(settings.model_copy(update={"data_dir": tmp_path / "d"}))) as client:
         for field, value in (("lon", str(x)), ("lon", True), ("lat", str(y)), ("lat", False)):
@@ -1990,7 +1992,7 @@ def test_an_order_whose_photo_file_is_truncated_prints_a_note_in_its_place(
         "photo_unreadable",
         {"sha256": sha},
     )
-    assert body["detail"]["message"].startswith("照片文件已损坏,无法生成缩略图 / ")
+    assert body["detail"]["message"].startswith("the stored photo ")  # the Chinese (照片文件已损坏) in message_zh
     assert f"photo {sha}: no thumbnail, the stored file does not decode (OSError: Truncated File Read)" in [
         r.getMessage() for r in caplog.records if r.name == "gisgrid.photos"
     ]

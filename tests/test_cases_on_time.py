@@ -275,7 +275,7 @@ def test_an_extension_is_requested_within_the_disposal_deadline_not_after_it(
             "transition_not_allowed",
             "extension_after_deadline",
         )
-        assert r.json()["detail"]["message"].startswith("处置时限 2025-10-13 14:30 已过,不能再申请延期")
+        assert r.json()["detail"]["message"].startswith("request_extension is not allowed after the deadline")
         assert client.get(f"/cases/{overdue}").json()["version"] == 4
         # Not offered either, in the detail or the list (a button that can only answer 409); 回退, 处置 still are.
         headers = acting(client, overdue, "department")

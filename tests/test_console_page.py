@@ -103,7 +103,9 @@ def test_heat_counts_the_filtered_cases_of_the_period(client: TestClient) -> Non
     }
     bad = client.get("/cases/heat", params={"since": "2026-02-01T00:00:00+08:00", "until": "2026-01-01T00:00:00+08:00"})
     assert bad.status_code == 422 and bad.json()["reason"] == "until_not_after_since"
-    assert bad.json()["detail"]["items"] == [{"field": "until", "code": "until_not_after_since"}]
+    assert bad.json()["detail"]["items"] == [
+        {"field": "until", "reason": "must be after since", "code": "until_not_after_since"}
+    ]
     assert bad.json()["detail"]["message"] == "until: must be after since"
     assert client.get("/cases/heat", params={"since": "yesterday"}).status_code == 422
 
