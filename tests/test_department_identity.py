@@ -86,7 +86,9 @@ def test_another_departments_staff_cannot_act_on_the_case(
 def test_the_department_role_must_say_its_department_and_a_known_one(client: TestClient, ours: int) -> None:
     r = step(client, ours, "return", {"X-Role": "department"}, reason="x")
     assert r.status_code == 422 and r.json()["reason"] == "missing"
-    assert r.json()["detail"]["items"] == [{"field": "X-Department", "code": "missing"}]
+    assert r.json()["detail"]["items"] == [
+        {"field": "X-Department", "reason": "missing: the department role acts for one department", "code": "missing"}
+    ]
     r = step(client, ours, "return", {"X-Role": "department", "X-Department": "nope"}, reason="x")
     assert r.status_code == 422 and r.json()["reason"] == "unknown_department"
     assert r.json()["detail"]["items"][0]["field"] == "X-Department"
