@@ -160,10 +160,23 @@ def test_a_table_too_long_for_a_pdf_over_http_is_refused_naming_the_limit(
 
     monkeypatch.setattr(evaluation_service, "PDF_MAX_ROWS_HTTP", 1)  # the two streets of the record: one too many
     q = {"period": "2025-09", "subject": "region", "level": "tier1", "as_of": "2025-10-15"}
-    r = client.get("/evaluation", params={**q, "format": "pdf"})
+    r = client.get("/evaluation", params={**q, "format": "pdf"}, headers={"Accept-Language": "zh-CN"})
     assert r.status_code == 422 and r.json()["reason"] == "pdf_too_many_rows"
-    assert r.json()["detail"]["items"] == [
-        {"field": "format", "value": "pdf", "code": "pdf_too_many_rows", "limit": {"max_rows": 1}}
-    ]
-    assert r.json()["detail"]["message"].startswith("考核表共 2 行,网页下载的 PDF 最多 1 行:请下载 Excel")
+    english = (
+        "the table has 2 rows; a PDF over HTTP holds at most 1 (its layout holds the PDF slot the orders share): "
+        "download the XLSX, choose a higher level, or run gisgrid evaluate --out NAME.pdf on the server"
+    )
+    assert r.json()["detail"] == {
+        "message": english,
+        "items": [
+            {
+                "field": "format",
+                "reason": english,
+                "code": "pdf_too_many_rows",
+                "value": "pdf",
+                "limit": {"max_rows": 1},
+            }
+        ],
+    }
+    assert r.json()["message_zh"].startswith("考核表共 2 行,网页下载的 PDF 最多 1 行:请下载 Excel")
     assert client.get("/evaluation", params={**q, "format": "xlsx"}).status_code == 200
