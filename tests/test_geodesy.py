@@ -175,7 +175,9 @@ def test_a_bbox_without_width_or_height_or_out_of_range_is_refused(bbox: str) ->
         "bbox_out_of_range",
         "bbox: need minLon < maxLon within ±180 and minLat < maxLat within ±90",
     )
-    assert err.value.detail == [{"field": "bbox"}]
+    assert err.value.detail == [
+        {"field": "bbox", "reason": "need minLon < maxLon within ±180 and minLat < maxLat within ±90"}
+    ]
 
 
 def test_the_widest_and_a_narrow_bbox_are_read() -> None:

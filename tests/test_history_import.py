@@ -253,9 +253,9 @@ REFUSALS = [
                  "年份 1 不可能出现在案件记录中(是占位值?) / year 1 is not plausible in a case record (a placeholder?)",
                  id="placeholder-timestamp"),
     pytest.param(19, {"role": "巡查员"}, 19, "role", "巡查员",
-                 "角色不存在:请用 supervisor, grid_worker, intake, shift_lead, dispatcher, department, leader 之一"
-                 "(或其中文名称) / unknown role: use one of supervisor, grid_worker, intake, shift_lead, dispatcher, "
-                 "department, leader", id="unknown-role"),
+                 "角色不存在:请用 supervisor, grid_worker, intake, shift_lead, dispatcher, department, leader, "
+                 "intake_system 之一(或其中文名称) / unknown role: use one of supervisor, grid_worker, intake, "
+                 "shift_lead, dispatcher, department, leader, intake_system", id="unknown-role"),
     pytest.param(27, {"at": "2026-03-01T10:00:00"}, 27, "at", "2026-03-01T10:00:00",
                  "时间在未来(晚于 2026-01-01T00:00:00+08:00):历史记录只能是过去的时间 / in the future (after "
                  "2026-01-01T00:00:00+08:00): a history is past", id="future"),
