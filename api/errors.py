@@ -66,16 +66,16 @@ STATUS: dict[type[GisgridError], int] = {
 log = logging.getLogger("gisgrid.api")
 NO_STORE = {"Cache-Control": "no-store"}
 
-#: What a client is told of a database outage. Where the database is (host, port, user, database) and the
-#: driver's message would tell a stranger about the network behind the service: they go to the server log
-#: only, under the reference the answer carries.
-DATABASE_DOWN_TEXT = "数据库暂不可用 / database unavailable; try again later"
-DATABASE_BUSY_TEXT = "数据库繁忙 / database busy (every connection in use); try again shortly"
+#: What a client is told of a database outage (English, as every refusal's message; reason
+#: ``database_unavailable`` or ``database_busy``, whose zh-CN text ``message_zh`` gives). Where the database is
+#: (host, port, user, database) and the driver's message would tell a stranger about the network behind the
+#: service: they go to the server log only, under the reference the answer carries.
+DATABASE_DOWN_TEXT = "database unavailable; try again later"
+DATABASE_BUSY_TEXT = "database busy (every connection in use); try again shortly"
 #: A statement cut by the web service's statement timeout (GISGRID_STATEMENT_TIMEOUT_S), or asyncpg's own wait for
 #: a database that answers nothing: the request was not completed (a write's transaction rolled back).
 DATABASE_TIMEOUT_TEXT = (
-    "数据库响应超时,本次请求未完成,请稍后重试 / the database did not answer in time (GISGRID_STATEMENT_TIMEOUT_S): "
-    "the request was not completed; try again later"
+    "the database did not answer in time (GISGRID_STATEMENT_TIMEOUT_S): the request was not completed; try again later"
 )
 
 
@@ -88,10 +88,16 @@ def _where(request: Request) -> str:
 
 
 def log_database_down(where: str, why: str, *, busy: bool = False) -> tuple[str, str]:
-    """Log a database outage with its cause under a new reference; return the reference and the client's text."""
+    """Log a database outage with its cause under a new reference; return the reference and the client's text
+    (reason :func:`database_down_reason`)."""
     ref = new_ref()
     log.warning("%s: 503 database_error ref=%s: %s", where, ref, why)  # a line, not a traceback
     return ref, f"{DATABASE_BUSY_TEXT if busy else DATABASE_DOWN_TEXT} (reference {ref})"
+
+
+def database_down_reason(busy: bool = False) -> Reason:
+    """The reason of an outage's 503: every connection in use (``database_busy``), else ``database_unavailable``."""
+    return Reason.DATABASE_BUSY if busy else Reason.DATABASE_UNAVAILABLE
 
 
 def log_photo_store_error(where: str, exc: PhotoStoreUnavailable) -> str:
@@ -282,7 +288,8 @@ def domain_error_response(exc: GisgridError, where: str = "-", *, zh: bool = Fal
         return JSONResponse(body, status_code=503, headers=NO_STORE)
     if isinstance(exc, DatabaseError):
         ref, said = log_database_down(where, exc.message)
-        return JSONResponse(error_body(exc.code, said, ref=ref), status_code=503, headers=NO_STORE)
+        body = error_body(exc.code, said, database_down_reason(), ref)
+        return JSONResponse(body, status_code=503, headers=NO_STORE)
     if isinstance(exc, PhotoStoreUnavailable):
         ref = log_photo_store_error(where, exc)
         body = error_body(exc.code, f"{exc.message} (reference {ref})", exc.reason, ref)
@@ -305,7 +312,7 @@ def add_exception_handlers(app: FastAPI) -> None:
             return database_timeout_response(request, exc.message)
         if isinstance(exc, DatabaseError):  # a browser opening a page gets the short page, as for the others
             ref, detail = log_database_down(_where(request), exc.message)
-            return fallback_response(request, 503, exc.code, detail, ref)
+            return fallback_response(request, 503, exc.code, detail, ref, database_down_reason())
         return domain_error_response(exc, _where(request), zh=wants_zh(request.scope))
 
     @app.exception_handler(RequestValidationError)
@@ -392,8 +399,8 @@ SCHEMA_BEHIND: tuple[type[Exception], ...] = (
     asyncpg.exceptions.UndefinedTableError,
 )
 SCHEMA_BEHIND_TEXT = (
-    "数据库结构落后于本版本,请运行 gisgrid db upgrade / the database schema is behind this version of gisgrid "
-    "(a column or table it uses is missing): run `gisgrid db upgrade`"
+    "the database schema is behind this version of gisgrid (a column or table it uses is missing): "
+    "run `gisgrid db upgrade`"
 )
 
 
@@ -452,12 +459,14 @@ def _wants_html(request: Request) -> bool:
     return "text/html" in accept and "application/json" not in accept
 
 
-def fallback_response(request: Request, status: int, code: str, detail: str, ref: str = "") -> Response:
+def fallback_response(
+    request: Request, status: int, code: str, detail: str, ref: str = "", reason: str | None = None
+) -> Response:
     if _wants_html(request) and code in _PAGES:
         title, text = _PAGES[code]
         page = _HTML_PAGE.format(title=title, text=text, code=html.escape(f"{code} {ref}".strip()))
         return HTMLResponse(page, status_code=status, headers=NO_STORE)
-    return JSONResponse(error_body(code, detail, ref=ref), status_code=status, headers=NO_STORE)
+    return JSONResponse(error_body(code, detail, reason, ref=ref), status_code=status, headers=NO_STORE)
 
 
 def database_down_cause(request: Request, exc: Exception) -> str:
@@ -574,7 +583,7 @@ def add_fallback_handlers(app: FastAPI) -> None:
             return database_timeout_response(request, timed_out)
         busy = isinstance(exc, sa_exc.TimeoutError)
         ref, detail = log_database_down(_where(request), database_down_cause(request, exc), busy=busy)
-        return fallback_response(request, 503, "database_error", detail, ref)
+        return fallback_response(request, 503, "database_error", detail, ref, database_down_reason(busy))
 
     for cls in DATABASE_DOWN + CONCURRENT_CONFLICT:
         app.add_exception_handler(cls, _database_down)

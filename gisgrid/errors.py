@@ -128,6 +128,9 @@ class Reason(StrEnum):
     SCHEMA_BEHIND = "schema_behind"
     # Any route: a statement past GISGRID_STATEMENT_TIMEOUT_S, or a database answering nothing (503).
     DATABASE_TIMEOUT = "database_timeout"
+    # Any route: the database cannot be reached or takes no login (503), or every connection is in use.
+    DATABASE_UNAVAILABLE = "database_unavailable"
+    DATABASE_BUSY = "database_busy"
     # Evaluation.
     NO_CASES_IN_PERIOD = "no_cases_in_period"
     # Components (部件).

@@ -145,7 +145,7 @@ def outage_logged_not_sent(body: dict[str, Any], detail: str, records: list[Any]
     reference; the server log's line with that reference names it. Returns the log line."""
     ref = body["ref"]
     assert re.fullmatch(r"[0-9a-f]{12}", ref)
-    assert detail == f"数据库暂不可用 / database unavailable; try again later (reference {ref})"
+    assert detail == f"database unavailable; try again later (reference {ref})"
     sent = json.dumps(body, ensure_ascii=False).replace(ref, "")  # the port's digits may not hide in the ref
     assert host_port.rsplit(":", 1)[1] not in sent and "127.0.0.1" not in sent and "gisgrid" not in sent
     lines = [r.getMessage() for r in records if f"ref={ref}" in r.getMessage()]

@@ -184,14 +184,29 @@ def _failing_app(settings: Settings, exc: Exception) -> FastAPI:
     ids=lambda e: type(e).__name__,
 )
 def test_every_database_unavailable_error_is_a_503(settings: Settings, exc: Exception) -> None:
+    """In the one shape of every refusal: an English message, a reason code, the Chinese in message_zh (from the
+    code's row of messages_zh.csv) for a client asking in Chinese — not a "中文 / English" detail."""
     with TestClient(_failing_app(settings, exc), raise_server_exceptions=False) as c:
         r = c.get("/fail")
-    assert r.status_code == 503 and r.json()["error"] == "database_error"
+        zh = c.get("/fail", headers={"Accept-Language": "zh-CN"})
+    assert r.status_code == zh.status_code == 503
+    busy = isinstance(exc, sa_exc.TimeoutError)
+    reason = "database_busy" if busy else "database_unavailable"
+    text = (
+        "database busy (every connection in use); try again shortly"
+        if busy
+        else ("database unavailable; try again later")
+    )
     ref = r.json()["ref"]
-    text = "数据库繁忙 / database busy (every connection in use); try again shortly"
-    if not isinstance(exc, sa_exc.TimeoutError):
-        text = "数据库暂不可用 / database unavailable; try again later"
-    assert r.json()["detail"] == f"{text} (reference {ref})"
+    assert r.json() == {"error": "database_error", "reason": reason, "detail": f"{text} (reference {ref})", "ref": ref}
+    zh_ref = zh.json()["ref"]
+    assert zh.json() == {
+        "error": "database_error",
+        "reason": reason,
+        "detail": f"{text} (reference {zh_ref})",
+        "ref": zh_ref,
+        "message_zh": "数据库繁忙(连接已全部占用),请稍后重试" if busy else "数据库暂不可用,请稍后重试",
+    }
 
 
 def test_an_unexpected_error_is_a_500_json_logged_with_its_traceback_never_shown(

@@ -217,3 +217,21 @@ def test_an_answer_that_is_not_the_services_says_its_http_status() -> None:
         "请求失败(HTTP 504)",
         "(409) return: the case is at version 5, the request expected 4",
     ]
+
+
+def test_a_database_outage_is_shown_in_chinese_by_its_reason() -> None:
+    """The 503s' messages are English (their Chinese in message_zh): the pages say them in Chinese by their reason
+    code, the server's words (with the reference) kept for 服务器原文."""
+    down = {
+        "error": "database_error",
+        "reason": "database_unavailable",
+        "detail": "database unavailable; try again later (reference 0123456789ab)",
+        "ref": "0123456789ab",
+    }
+    busy = {**down, "reason": "database_busy", "detail": "database busy (every connection in use); try again shortly"}
+    timeout = {**down, "reason": "database_timeout", "detail": "the database did not answer in time"}
+    got = run([("messageOf", [down, 503]), ("messageOf", [busy, 503]), ("messageOf", [timeout, 503])])
+    assert got == ["数据库暂不可用,请稍后重试", "数据库繁忙(连接已全部占用),请稍后重试", ZH["database_timeout"]]
+    assert run([("serverMessageOf", [down, 503])]) == [
+        "(503) database unavailable; try again later (reference 0123456789ab)"
+    ]

@@ -133,9 +133,8 @@ def test_requests_on_a_downgraded_schema_answer_503_schema_behind(
             assert body == {
                 "error": "database_error",
                 "reason": "schema_behind",
-                "detail": "数据库结构落后于本版本,请运行 gisgrid db upgrade / the database schema is behind this "
-                "version of gisgrid (a column or table it uses is missing): run `gisgrid db upgrade` "
-                f"(reference {ref})",
+                "detail": "the database schema is behind this version of gisgrid (a column or table it uses is "
+                f"missing): run `gisgrid db upgrade` (reference {ref})",
                 "ref": ref,
             }
             logged = [rec.getMessage() for rec in caplog.records if ref in rec.getMessage()]

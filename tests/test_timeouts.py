@@ -29,8 +29,7 @@ from tests.fixtures import run_async
 from tests.test_ops_settings import run_main
 
 TIMEOUT_TEXT = (
-    "数据库响应超时,本次请求未完成,请稍后重试 / the database did not answer in time (GISGRID_STATEMENT_TIMEOUT_S): "
-    "the request was not completed; try again later"
+    "the database did not answer in time (GISGRID_STATEMENT_TIMEOUT_S): the request was not completed; try again later"
 )
 
 

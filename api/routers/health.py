@@ -19,6 +19,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from api.deps import EngineDep
 from api.errors import NO_STORE, log_database_down
 from gisgrid.calendar import CHINESECALENDAR_VERSION, KNOWN_YEARS, unknown_year_text
+from gisgrid.errors import Reason
 from gisgrid.grids import store as grid_store
 from gisgrid.photos import PHOTO_STORE_SETTING
 from gisgrid.storage import migrate
@@ -120,7 +121,7 @@ def health(request: Request, engine: EngineDep) -> JSONResponse:
             "migration": {"head": head},
         }
         return JSONResponse(
-            {"error": "database_unavailable", "reason": "database_unavailable", "detail": body, "ref": ref},
+            {"error": "database_unavailable", "reason": str(Reason.DATABASE_UNAVAILABLE), "detail": body, "ref": ref},
             status_code=503,
             headers=NO_STORE,
         )
