@@ -376,16 +376,24 @@ class CrossSiteGuard:
         return False
 
 
-#: What each failure of a refused CORS preflight means (Starlette names them: origin, method, headers, …).
-_PREFLIGHT_FAILURES = {
-    "origin": "来源不在 GISGRID_CORS_ORIGINS 中 / the page's origin is not listed in GISGRID_CORS_ORIGINS",
-    "method": "请求方法不受支持 / the method is not one the API takes from another origin",
+#: What each failure of a refused CORS preflight means (Starlette names them: origin, method, headers, …): its
+#: code (the Chinese is its row of messages_zh.csv, given as ``message_zh``) and its English reason.
+_PREFLIGHT_FAILURES: dict[str, tuple[Reason, str]] = {
+    "origin": (Reason.CORS_ORIGIN_NOT_ALLOWED, "the page's origin is not listed in GISGRID_CORS_ORIGINS"),
+    "method": (Reason.CORS_METHOD_NOT_ALLOWED, "the method is not one the API takes from another origin"),
     "headers": (
-        "请求头不受支持 / a header asked for is not one the API reads (Content-Type, X-Actor, X-Role, X-Department, "
-        "Idempotency-Key)"
+        Reason.CORS_HEADERS_NOT_ALLOWED,
+        "a header asked for is not one the API reads (Content-Type, X-Actor, X-Role, X-Department, Idempotency-Key)",
     ),
-    "private-network": "不允许私有网络预检 / private-network access is not granted",
+    "private-network": (Reason.CORS_PRIVATE_NETWORK_NOT_ALLOWED, "private-network access is not granted"),
 }
+
+
+def preflight_item(failure: str) -> dict[str, str]:
+    """One refused part of a CORS preflight as every refusal's item: ``{"field", "reason", "code"}``, a part
+    Starlette names that the table does not know with the preflight's code and its name as the reason."""
+    code, why = _PREFLIGHT_FAILURES.get(failure, (Reason.CORS_PREFLIGHT_REFUSED, failure))
+    return {"field": failure, "reason": why, "code": str(code)}
 
 
 class JSONCORSMiddleware(CORSMiddleware):
@@ -397,12 +405,7 @@ class JSONCORSMiddleware(CORSMiddleware):
         if answer.status_code != 400:
             return answer
         said = bytes(answer.body).decode().removeprefix("Disallowed CORS ").split(", ")
-        detail = items_detail(
-            [
-                {"field": f, "reason": _PREFLIGHT_FAILURES.get(f, f), "code": str(Reason.CORS_PREFLIGHT_REFUSED)}
-                for f in said
-            ]
-        )
+        detail = items_detail([preflight_item(f) for f in said])
         body = {"error": "bad_request", "reason": str(Reason.CORS_PREFLIGHT_REFUSED), "detail": detail}
         headers = {k: v for k, v in answer.headers.items() if k not in ("content-length", "content-type")}
         return JSONResponse(body, status_code=400, headers=headers)

@@ -79,6 +79,11 @@ class Reason(StrEnum):
     CROSS_SITE_REQUEST = "cross_site_request"  # a browser's write sent by another site's page (api.http.CrossSiteGuard)
     # A browser's CORS preflight asking what GISGRID_CORS_ORIGINS does not grant (api.http.JSONCORSMiddleware).
     CORS_PREFLIGHT_REFUSED = "cors_preflight_refused"
+    # Its items, one per refused part: the page's origin, the method, a header, private-network access.
+    CORS_ORIGIN_NOT_ALLOWED = "cors_origin_not_allowed"
+    CORS_METHOD_NOT_ALLOWED = "cors_method_not_allowed"
+    CORS_HEADERS_NOT_ALLOWED = "cors_headers_not_allowed"
+    CORS_PRIVATE_NETWORK_NOT_ALLOWED = "cors_private_network_not_allowed"
     HOST_NOT_ALLOWED = "host_not_allowed"  # a Host that GISGRID_ALLOWED_HOSTS does not list (api.http.AllowedHosts)
     # Where a report is.
     NO_LOCATION = "no_location"

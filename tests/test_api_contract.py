@@ -853,31 +853,43 @@ def test_cors_is_off_by_default_and_on_for_the_configured_origins(clean_db: Engi
         assert r.headers["access-control-expose-headers"] == "Location, Idempotent-Replayed"
         assert "access-control-allow-origin" not in c.get("/health", headers={"origin": "https://evil.example"}).headers
         # a refused preflight says what was refused, in JSON like every refusal (was text/plain "Disallowed CORS …")
-        r = c.options(
-            "/cases",
-            headers={**preflight, "origin": "https://evil.example", "access-control-request-headers": "x-secret"},
-        )
+        refused = {**preflight, "origin": "https://evil.example", "access-control-request-headers": "x-secret"}
+        r = c.options("/cases", headers=refused)
         assert r.status_code == 400 and r.headers["content-type"] == "application/json"
         headers_why = (
             "a header asked for is not one the API reads (Content-Type, X-Actor, X-Role, X-Department, Idempotency-Key)"
         )
-        assert r.json() == {
+        origin_why = "the page's origin is not listed in GISGRID_CORS_ORIGINS"
+        # one item shape as every refusal's (review52 F3): English reason, a code per part, the Chinese in message_zh
+        body = {
             "error": "bad_request",
             "reason": "cors_preflight_refused",
             "detail": {
-                "message": f"origin: the page's origin is not listed in GISGRID_CORS_ORIGINS; headers: {headers_why}",
+                "message": f"origin: {origin_why}; headers: {headers_why}",
                 "items": [
-                    {
-                        "field": "origin",
-                        "reason": (
-                            "来源不在 GISGRID_CORS_ORIGINS 中 / the page's origin is not listed in GISGRID_CORS_ORIGINS"
-                        ),
-                        "code": "cors_preflight_refused",
-                    },
-                    {"field": "headers", "reason": f"请求头不受支持 / {headers_why}", "code": "cors_preflight_refused"},
+                    {"field": "origin", "reason": origin_why, "code": "cors_origin_not_allowed"},
+                    {"field": "headers", "reason": headers_why, "code": "cors_headers_not_allowed"},
                 ],
             },
         }
+        assert r.json() == body
+        zh = c.options("/cases", headers={**refused, "accept-language": "zh-CN"})
+        assert zh.status_code == 400
+        assert zh.json() == {
+            **body,
+            "message_zh": "origin:来源不在本系统允许的跨域来源中(GISGRID_CORS_ORIGINS);"
+            "headers:请求头不受支持:跨域只可发送 Content-Type、X-Actor、X-Role、X-Department、Idempotency-Key",
+        }
+        assert "access-control-allow-origin" not in r.headers
+        method = c.options("/cases", headers={**preflight, "access-control-request-method": "DELETE"})
+        assert method.status_code == 400
+        assert method.json()["detail"]["items"] == [
+            {
+                "field": "method",
+                "reason": "the method is not one the API takes from another origin",
+                "code": "cors_method_not_allowed",
+            }
+        ]
         assert "access-control-allow-origin" not in r.headers
 
 
