@@ -37,6 +37,9 @@ TZ = ZoneInfo("Asia/Shanghai")
 GARBAGE, MANHOLE = "06010", "01001"  # 暴露垃圾; 供水井盖异常 (disposal types 默认 and 紧急)
 TO_LONLAT = Transformer.from_crs(METRIC, "EPSG:4490", always_xy=True)
 
+#: The zh-CN text of finite_number (messages_zh.csv): the CLI prints it before the English.
+FINITE = "须为有限的数(不能是 NaN 或无穷大)"
+
 
 def lonlat(east_m: float, north_m: float) -> tuple[float, float]:
     """A point of the small district given in metres from its south-west corner (street 1 west of 700 m)."""
@@ -199,7 +202,11 @@ def test_report_takes_role_address_disposal_type_and_photos(
         (["--key", ""], "--key: empty; send a key of 1–100 characters (a new UUID per report), or none"),
         (["--key", "  "], "--key: empty; send a key of 1–100 characters (a new UUID per report), or none"),
         (["--description", "x" * 2001], "--description: at most 2000 characters"),
-        (["--lon", "500"], "--lon: 500.0 is outside ±180°"),
+        (["--lon", "500"], "error: 超出允许范围 / --lon: 500.0 is outside ±180°\n"),
+        # NaN and infinity are no number of degrees: said as the API's finite_number, not "outside ±180°"
+        (["--lon", "nan"], f"error: {FINITE} / --lon: nan is not a finite number\n"),
+        (["--lat", "inf"], f"error: {FINITE} / --lat: inf is not a finite number\n"),
+        (["--lon", "-inf"], f"error: {FINITE} / --lon: -inf is not a finite number\n"),
         (["--photo", "MISSING.jpg"], "--photo: MISSING.jpg is not a file"),
         (["--photo", "NOT_A_PICTURE"], "photos[0]: "),
         (["--class", "99999"], "class_code: unknown gbt47678 event class '99999'"),

@@ -19,6 +19,9 @@ from api.main import create_app
 from gisgrid.settings import Settings
 from tests.fixtures import load_small_district, refusal_body
 
+#: The zh-CN text of finite_number (messages_zh.csv): the CLI prints it before the English.
+FINITE = "须为有限的数(不能是 NaN 或无穷大)"
+
 
 @pytest.fixture
 def client(clean_db: Engine, settings: Settings, tmp_path: Path) -> Iterator[TestClient]:
@@ -301,3 +304,28 @@ def test_the_cli_refuses_those_years_in_one_line(tmp_path: Path) -> None:
         r = subprocess.run([sys.executable, "-m", "gisgrid", *args], capture_output=True, text=True, env=env)
         stderr = "error: --offset: must be between 0 and 10000000, got 10000001\n"
         assert (r.returncode, r.stderr, r.stdout) == (1, stderr, ""), args
+
+
+def test_the_cli_says_a_lon_or_lat_that_is_no_number_is_not_a_finite_number(tmp_path: Path) -> None:
+    """``--lon nan`` was "outside ±180°": it is the API's finite_number, said zh-CN first, before any database."""
+    env = {
+        **os.environ,
+        "GISGRID_DATABASE_URL": "postgresql://nobody@127.0.0.1:1/none",
+        "GISGRID_DATA_DIR": str(tmp_path),
+    }
+    point = ["--lon", "113.6", "--lat", "34.7"]
+    for args, option, given in (
+        (["components", "list", *point, "--radius", "10", "--lon", "nan"], "--lon", "nan"),
+        (["components", "list", *point, "--radius", "10", "--lat", "-inf"], "--lat", "-inf"),
+        (["cases", "report", "--class", "06010", *point, "--lat", "inf"], "--lat", "inf"),
+    ):
+        r = subprocess.run([sys.executable, "-m", "gisgrid", *args], capture_output=True, text=True, env=env)
+        stderr = f"error: {FINITE} / {option}: {given} is not a finite number\n"
+        assert (r.returncode, r.stderr, r.stdout) == (1, stderr, ""), args
+    r = subprocess.run(
+        [sys.executable, "-m", "gisgrid", "components", "list", "--lon", "200", "--lat", "34.7"],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    assert (r.returncode, r.stderr, r.stdout) == (1, "error: 超出允许范围 / --lon: 200.0 is outside ±180°\n", "")

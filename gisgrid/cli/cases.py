@@ -21,7 +21,7 @@ from sqlalchemy import Engine
 from gisgrid import cases as svc
 from gisgrid import deadlines, geodesy, history, workflow
 from gisgrid.cli.boundary_options import SrcDatum
-from gisgrid.cli.common import EXIT_FAILED, EXIT_REFUSED, echo, settings_of, stage_progress
+from gisgrid.cli.common import EXIT_FAILED, EXIT_REFUSED, check_option_point, echo, settings_of, stage_progress
 from gisgrid.errors import InvalidInput, NotFound
 from gisgrid.evaluation_service import PERIOD_HELP, parse_period
 from gisgrid.paging import MAX_LIMIT, MAX_OFFSET
@@ -159,9 +159,7 @@ def report(
     )
     svc.check_idempotency_key(idempotency_key, "--key")
     svc.check_role(role, "--role")
-    for option, value, bound in (("--lon", lon, 180), ("--lat", lat, 90)):
-        if value is not None and not -bound <= value <= bound:
-            raise InvalidInput(f"{option}: {value} is outside ±{bound}°")
+    check_option_point(lon, lat)
     item = svc.Intake(
         class_code=class_code,
         scheme=scheme,

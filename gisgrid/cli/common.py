@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TypeVar
@@ -13,7 +14,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from sqlalchemy import Engine
 
-from gisgrid.errors import ConfigError, GisgridError
+from gisgrid.errors import ConfigError, GisgridError, InvalidInput, Reason
 from gisgrid.settings import Settings, settings_error_field, unknown_dotenv_settings, unknown_env_settings
 
 
@@ -93,3 +94,23 @@ def run_refusable(settings: Settings, what: str, edit: Callable[[Engine], _T]) -
         raise typer.Exit(EXIT_REFUSED) from None
     finally:
         engine.dispose()
+
+
+def check_option_point(lon: float | None, lat: float | None) -> None:
+    """``--lon``/``--lat`` refused as the API refuses lon/lat (geodesy.check_point): NaN or infinite
+    ``finite_number`` ("not a finite number", not "outside ±180°"), else beyond ±180°/±90° ``out_of_range`` — printed
+    zh-CN first by the reason's text, as every refusal of the CLI."""
+    for option, value in (("--lon", lon), ("--lat", lat)):
+        if value is not None and not math.isfinite(value):
+            raise InvalidInput(
+                f"{option}: {value} is not a finite number",
+                detail=[{"field": option, "reason": "not a finite number"}],
+                reason=Reason.FINITE_NUMBER,
+            )
+    for option, value, bound in (("--lon", lon, 180), ("--lat", lat, 90)):
+        if value is not None and not -bound <= value <= bound:
+            raise InvalidInput(
+                f"{option}: {value} is outside ±{bound}°",
+                detail=[{"field": option, "reason": f"outside ±{bound}°", "limit": {"ge": -bound, "le": bound}}],
+                reason=Reason.OUT_OF_RANGE,
+            )

@@ -11,7 +11,7 @@ import typer
 
 from gisgrid import geodesy
 from gisgrid.cli.boundary_options import SrcDatum
-from gisgrid.cli.common import EXIT_FAILED, EXIT_REFUSED, echo, settings_of, stage_progress
+from gisgrid.cli.common import EXIT_FAILED, EXIT_REFUSED, check_option_point, echo, settings_of, stage_progress
 from gisgrid.components_store import (
     ComponentQuery,
     ImportOptions,
@@ -168,6 +168,7 @@ def list_(
     if not 0 <= offset <= MAX_OFFSET:
         raise InvalidInput(f"--offset: must be between 0 and {MAX_OFFSET}, got {offset}")
 
+    check_option_point(lon, lat)
     near = None
     if lon is not None and lat is not None:
         x, y = geodesy.to_storage(np.array([lon]), np.array([lat]), datum.value)
