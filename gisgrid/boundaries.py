@@ -74,6 +74,8 @@ Level = Literal["district", "street", "community"]
 LEVELS: tuple[Level, ...] = get_args(Level)
 CODE_LENGTH: dict[str, int] = {"district": 6, "street": 9, "community": 12}
 PARENT_LEVEL: dict[str, Level] = {"street": "district", "community": "street"}
+#: Each level's zh-CN name, for messages naming a unit ("街道 110101001 东华门街道 …").
+LEVEL_ZH: dict[str, str] = {"district": "区", "street": "街道", "community": "社区"}
 LOCAL_CODE_LENGTH = 3
 STORAGE_CRS = "EPSG:4490"
 NOISE_AREA_M2 = 1.0

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import typer
 
+from gisgrid.boundaries import LEVEL_ZH
 from gisgrid.cli import boundary_options as bo
 from gisgrid.cli.common import echo, run_recode, run_refusable, settings_of
 from gisgrid.errors import GisgridError
@@ -229,7 +230,6 @@ def replace(
         echo("dry run: nothing written")
 
 
-_LEVEL_ZH = {"district": "区", "street": "街道", "community": "社区"}
 _CHILDREN = {"district": ("街道", "street", "streets"), "street": ("社区", "community", "communities")}
 
 
@@ -237,7 +237,7 @@ def _gap_warning(gap: store.OpenedGap, was_union: bool) -> str:
     """A gap the replace opened in a parent: its area and a point in it, what it means and what to do."""
     zh_kind, en_kind, en_kinds = _CHILDREN.get(gap.parent_level, ("下级区划", "child", "children"))
     at = f"{gap.lon:.6f},{gap.lat:.6f}"
-    level = _LEVEL_ZH.get(gap.parent_level, "")
+    level = LEVEL_ZH.get(gap.parent_level, "")
     if was_union:
         why_zh = f"该{level}边界原为其{zh_kind}的并集,与导入时由街道合成的区相同"
         why_en = f"its boundary was the union of its {en_kinds}, as an import synthesises a district from its streets"

@@ -21,6 +21,7 @@ from sqlalchemy import Connection, Engine, text
 
 from gisgrid import cityfiles, export_fields
 from gisgrid.boundaries import (
+    LEVEL_ZH,
     NOISE_AREA_M2,
     STORAGE_CRS,
     BoundaryOptions,
@@ -297,9 +298,6 @@ def _lock_for_unit_edit(conn: Connection, *, dry_run: bool) -> None:
         conn.execute(text("LOCK TABLE unit_grids, management_grids IN ACCESS EXCLUSIVE MODE"))
 
 
-_LEVEL_ZH = {"district": "区", "street": "街道", "community": "社区"}
-
-
 def _stored_or_refused(conn: Connection, code: str) -> dict[str, object]:
     unit = store.stored_unit(conn, code)
     if unit is None:
@@ -415,7 +413,7 @@ def remove_unit(engine: Engine, code: str, *, dry_run: bool = False) -> RemoveRe
         refs = store.unit_references(conn, code, level)
         if refs:
             raise Conflict(
-                f"{_LEVEL_ZH[level]} {code} {name} 仍被引用,不能删除:{refs.zh()};请先删除或移走这些记录"
+                f"{LEVEL_ZH[level]} {code} {name} 仍被引用,不能删除:{refs.zh()};请先删除或移走这些记录"
                 "(有案件的区划不能删除,可用 gisgrid boundaries replace 修改其边界) / "
                 f"{level} {code} ({name}) is still referenced: {refs.en()}; it cannot be removed while anything "
                 "names it (a unit with cases never can: change its boundary with gisgrid boundaries replace)",
@@ -443,7 +441,7 @@ def _refuse_forgetting_codes(conn: Connection, code: str, level: str, name: str)
     shown = "、".join(retired[:LISTED_CODES]) + ("、…" if len(retired) > LISTED_CODES else "")
     shown_en = ", ".join(retired[:LISTED_CODES]) + (", …" if len(retired) > LISTED_CODES else "")
     raise Conflict(
-        f"{_LEVEL_ZH[level]} {code} {name} 已发放单元网格编码(序号至 {issued:03d},停用 {len(retired)} 个"
+        f"{LEVEL_ZH[level]} {code} {name} 已发放单元网格编码(序号至 {issued:03d},停用 {len(retired)} 个"
         f"{f':{shown}' if retired else ''}),不能删除:删除会丢失这些编号记录,同一编码的区划再次导入时将从 001 起"
         "重新编号,把曾指其他地点的编码发给新网格;请用 gisgrid boundaries replace 修改其边界 / "
         f"{level} {code} ({name}) has issued unit-grid codes (sequence up to {issued:03d}, {len(retired)} retired"
@@ -486,7 +484,7 @@ class SupersededUnit:
         span_zh = f"{first}…{last}" if n > 1 else first
         gap = self.uncovered_m2 > NOISE_AREA_M2
         return (
-            f"{_LEVEL_ZH[self.level]} {self.code} {self.name} 已有下级单元,不再切分单元网格:其 {n} 个单元网格"
+            f"{LEVEL_ZH[self.level]} {self.code} {self.name} 已有下级单元,不再切分单元网格:其 {n} 个单元网格"
             f"({span_zh})已停用并删除,编码不再分配,由下级单元的网格取代"
             + (f";其中 {self.uncovered_m2:.0f} 平方米不在任何下级单元内,该处已无单元网格,请补全下级单元" if gap else "")
             + f" / {self.level} {self.code} ({self.name}) has child units now and gets no unit grids of its own: its "
