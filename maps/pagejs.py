@@ -19,6 +19,7 @@ from folium.template import Template
 from gisgrid import cityfiles
 from gisgrid.errors import ConfigError
 from gisgrid.settings import PROJECT_ROOT, catalogue_folder
+from gisgrid.workflow import FIELD_LABELS
 
 #: The zh-CN texts of the API's reason codes (gisgrid.errors.Reason), in the catalogue folder.
 REASON_TEXTS_FILE = "messages_zh.csv"
@@ -60,6 +61,43 @@ def load_reason_texts(catalogue_dir: Path = PROJECT_ROOT / "data") -> dict[str, 
     return texts
 
 
+#: Field names the pages word in zh-CN besides the action payload's (:data:`gisgrid.workflow.FIELD_LABELS`): the
+#: list's and the evaluation's query parameters, a report's fields, the role header. ``class_code`` is 类别 here
+#: (a report's or a filter's); the console, which sends it as 更正类别's payload, takes FIELD_LABELS' over it.
+PAGE_FIELD_LABELS: dict[str, str] = {
+    "class_code": "类别",
+    "since": "上报起始日期",
+    "until": "上报截止日期",
+    "grid": "网格编码",
+    "state": "状态",
+    "light": "灯",
+    "source": "来源",
+    "bbox": "范围",
+    "limit": "每页件数",
+    "offset": "起始位置",
+    "period": "评价期",
+    "as_of": "评价时点",
+    "indicator": "指标",
+    "level": "层级",
+    "scheme": "分级方法",
+    "version": "案件版本",
+    "payload": "办理内容",
+    "location": "位置",
+    "lon": "经度",
+    "lat": "纬度",
+    "datum": "坐标系",
+    "photos": "照片",
+    "description": "描述",
+    "address": "地址",
+    "case_no": "案件编号",
+    "escalation_level": "提级",
+    "pending_extension": "延期待批",
+    "into": "合并到",
+    "X-Role": "身份",
+}
+#: The zh-CN name of each field a refusal may name, as the pages' ``ZH_FIELDS``.
+ZH_FIELDS: dict[str, str] = {**FIELD_LABELS, **PAGE_FIELD_LABELS}
+
 DOM_JS = r"""
   function $(id) { return document.getElementById(id); }
   function el(tag, attrs) {
@@ -84,22 +122,14 @@ DOM_JS = r"""
      which may be reworded. The reasons' texts are data (data/catalogue/messages_zh.csv, in the page's config as
      C.zhReasons). A page may add field names to ZH_FIELDS (e.g. its form labels). */
   var ZH_REASONS = C.zhReasons || {};
+  /* The error codes that are no reason code (an error code that is one — role_not_allowed, stale_version … —
+     has its text in ZH_REASONS: zhError). */
   var ZH_ERRORS = {
-    invalid_input: "输入有误", role_not_allowed: "当前身份无权办理此操作",
-    transition_not_allowed: "案件当前状态不能办理此操作", stale_version: "案件已被他人更新,请重新打开后再办理",
-    not_found: "未找到", conflict: "与现有数据冲突", database_error: "数据库暂不可用,请稍后重试",
-    method_not_allowed: "不支持的请求", http_error: "请求失败"
+    invalid_input: "输入有误", not_found: "未找到", conflict: "与现有数据冲突",
+    database_error: "数据库暂不可用,请稍后重试", method_not_allowed: "不支持的请求", http_error: "请求失败"
   };
-  var ZH_FIELDS = {
-    class_code: "类别", since: "上报起始日期", until: "上报截止日期", grid: "网格编码", department: "处置部门",
-    state: "状态", light: "灯", source: "来源", bbox: "范围", limit: "每页件数", offset: "起始位置",
-    period: "评价期", as_of: "评价时点", indicator: "指标", level: "层级", scheme: "分级方法", version: "案件版本",
-    reason: "原因/说明", result: "处置结果", after_photo: "处置后照片", new_due_at: "新的处置时限",
-    disposal_type: "处置方式", amount: "延长时间", unit: "时间单位", flagged: "重点督办", note: "备注",
-    payload: "办理内容", location: "位置", lon: "经度", lat: "纬度", datum: "坐标系", photos: "照片",
-    description: "描述", address: "地址", case_no: "案件编号", escalation_level: "提级",
-    pending_extension: "延期待批", into: "合并到", "X-Role": "身份"
-  };
+  function zhError(code) { return (code && (ZH_ERRORS[code] || ZH_REASONS[code])) || ""; }
+  var ZH_FIELDS = /*gisgrid:zh-fields*/;
   function zhField(name) {
     var key = String(name || "").replace(/^payload\./, "").replace(/\[\d+\]$/, "");
     return ZH_FIELDS[key] || "";
@@ -138,7 +168,7 @@ DOM_JS = r"""
      it means nothing to a 部门处置人员 (服务器原文 keeps it) — but for an answer not the service's (a proxy's 502). */
   function messageOf(body, status) {
     if (!body || typeof body !== "object") { return "请求失败" + (status ? "(HTTP " + status + ")" : ""); }
-    var zhCode = ZH_ERRORS[body.error] || "";
+    var zhCode = zhError(body.error);
     var d = body.detail;
     // request validation (its items in {"message", "items"} as every refusal's; a bare list before review52):
     // one line per field
@@ -221,6 +251,12 @@ def attr(value: object) -> str:
 def json_for_script(value: Any) -> str:
     """JSON that is safe inside an inline ``<script>``."""
     return json.dumps(value, ensure_ascii=False).replace("</", "<\\/")
+
+
+_ZH_FIELDS_MARKER = "/*gisgrid:zh-fields*/"
+if DOM_JS.count(_ZH_FIELDS_MARKER) != 1:
+    raise RuntimeError("DOM_JS must say /*gisgrid:zh-fields*/ once (where ZH_FIELDS is put)")
+DOM_JS = DOM_JS.replace(_ZH_FIELDS_MARKER, json_for_script(ZH_FIELDS))
 
 
 #: Leaflet's control words in zh-CN (its own are English: "Zoom in", "Zoom out", "Layers"), for the zoom buttons'

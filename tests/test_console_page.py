@@ -193,7 +193,7 @@ def test_filters_paging_and_lights_for_the_keyboard_and_error_wording(client: Te
     cjt = [i for i, (value, _) in enumerate(options) if re.search(r"\(\d{4}\)$", value)]
     assert gbt and cjt and max(gbt) < min(cjt)
     assert ("私搭乱建(0101)", "市容环境 · CJ/T 214 旧类别") in options and ("私搭乱建(06001)", "市容环境类") in options
-    assert 'class_code: "类别"' in html and "ZH_ERRORS" in html and "格式不正确" in html
+    assert '"class_code": "类别"' in html and "ZH_ERRORS" in html and "格式不正确" in html
     # C3: paging with offset
     assert 'id="gg-next"' in html and 'id="gg-prev"' in html and 'q.set("offset"' in html
     # C4: focusable list items with a key handler, the light counts as buttons

@@ -235,3 +235,38 @@ def test_a_database_outage_is_shown_in_chinese_by_its_reason() -> None:
     assert run([("serverMessageOf", [down, 503])]) == [
         "(503) database unavailable; try again later (reference 0123456789ab)"
     ]
+
+
+def test_an_error_code_that_is_a_reason_code_is_worded_by_the_reason_texts() -> None:
+    """review53 F3: the pages' ZH_ERRORS holds only error codes that are no reason code; an error code that is one
+    (role_not_allowed, transition_not_allowed, stale_version) is worded by messages_zh.csv (C.zhReasons), here as
+    the generic word before an item the tables do not know."""
+    import re
+
+    from gisgrid.errors import Reason
+
+    def unknown_item(error: str) -> dict[str, Any]:
+        return {"error": error, "detail": {"message": "m", "items": [{"field": "zzz", "code": "odd", "reason": "w"}]}}
+
+    got = run([("messageOf", [unknown_item(code), 409]) for code in ("role_not_allowed", "stale_version", "conflict")])
+    assert got == [f"{ZH['role_not_allowed']} · zzz: m", f"{ZH['stale_version']} · zzz: m", "与现有数据冲突 · zzz: m"]
+    table = DOM_JS[DOM_JS.index("var ZH_ERRORS = {") : DOM_JS.index("};", DOM_JS.index("var ZH_ERRORS = {"))]
+    page_only = set(re.findall(r"(\w+): \"", table))
+    assert page_only == {"invalid_input", "not_found", "conflict", "database_error", "method_not_allowed", "http_error"}
+    assert not page_only & {str(r) for r in Reason}
+
+
+def test_the_pages_field_names_are_the_workflow_s_labels_and_the_page_only_ones() -> None:
+    """review53 F3: ZH_FIELDS is gisgrid.workflow.FIELD_LABELS with the pages' own fields (query parameters, a
+    report's fields, the role header), not a copy of it; class_code is a report's and a filter's 类别."""
+    from gisgrid.workflow import FIELD_LABELS
+    from maps.pagejs import PAGE_FIELD_LABELS, ZH_FIELDS
+
+    assert ZH_FIELDS == {**FIELD_LABELS, **PAGE_FIELD_LABELS}
+    assert set(PAGE_FIELD_LABELS) & set(FIELD_LABELS) == {"class_code"} and ZH_FIELDS["class_code"] == "类别"
+    missing = {"error": "invalid_input", "detail": [{"field": "payload.new_due_at", "code": "missing", "reason": "r"}]}
+    bad_lon = {"error": "invalid_input", "detail": [{"field": "lon", "code": "float_parsing", "reason": "r"}]}
+    assert run([("messageOf", [missing, 422]), ("messageOf", [bad_lon, 422])]) == [
+        f"{FIELD_LABELS['new_due_at']}:{ZH['missing']}",
+        f"经度:{ZH['float_parsing']}",
+    ]
