@@ -255,29 +255,43 @@ ERROR_COLUMNS: tuple[str, ...] = ("row", "field", "value", "reason")
 # Metadata key in DataFrame.attrs (not to be confused with the per-row ``attrs`` column).
 META = "gisgrid"
 _STORAGE_CRS = CRS.from_epsg(4490)
-#: The zh-CN text of each fixed refusal reason of :func:`validate_components`, keyed by its English text: the
-#: refusals (file, console, API items) say both, zh first (:func:`gisgrid.texts.bilingual`). Reasons with row
-#: numbers or codes in them are built bilingual where they are made; one already zh-first (a value here) is left as
-#: it is.
-REASONS_ZH: dict[str, str] = {
-    "missing geometry": "缺少几何",
-    "unparseable geometry (WKT)": "几何无法解析(WKT)",
-    "missing longitude": "缺少经度",
-    "missing latitude": "缺少纬度",
-    "unparseable longitude (not a number)": "经度无法解析(不是数字)",
-    "unparseable latitude (not a number)": "纬度无法解析(不是数字)",
-    "coordinates are (0, 0): a placeholder, not a location": "坐标为 (0, 0):是占位值,不是位置",
-    "not lon/lat degrees: projected coordinates (metres) need the source CRS": "不是经纬度:投影坐标(米)需指定源坐标系",
-    "missing class code (give class_code or a full identifier)": "缺少部件小类代码(请填写小类代码或完整标识码)",
-    "identifier must contain digits only (0-9)": "标识码只能包含数字(0-9)",
-    "unrecognised date (use YYYYMMDD, YYYY-MM-DD or YYYY/MM/DD)": (
-        "日期无法识别(请用 YYYYMMDD、YYYY-MM-DD 或 YYYY/MM/DD)"
+#: The fixed refusal reasons of :func:`validate_components` by a stable code: (zh-CN, English). A refusal (file,
+#: console, API items) says both, zh first (:func:`gisgrid.texts.bilingual`); the code ties the two together, so
+#: either may be reworded. Reasons with row numbers or codes in them are built bilingual where they are made.
+REFUSALS: dict[str, tuple[str, str]] = {
+    "missing_geometry": ("缺少几何", "missing geometry"),
+    "unparseable_geometry": ("几何无法解析(WKT)", "unparseable geometry (WKT)"),
+    "missing_lon": ("缺少经度", "missing longitude"),
+    "missing_lat": ("缺少纬度", "missing latitude"),
+    "unparseable_lon": ("经度无法解析(不是数字)", "unparseable longitude (not a number)"),
+    "unparseable_lat": ("纬度无法解析(不是数字)", "unparseable latitude (not a number)"),
+    "zero_location": ("坐标为 (0, 0):是占位值,不是位置", "coordinates are (0, 0): a placeholder, not a location"),
+    "not_degrees": (
+        "不是经纬度:投影坐标(米)需指定源坐标系",
+        "not lon/lat degrees: projected coordinates (metres) need the source CRS",
     ),
-    "impossible date (no such day)": "日期不存在",
-    "unknown department code (not in the departments list)": "部门代码不存在(不在部门名录中)",
-    "missing main department (主管部门) and the class has no default department": "缺少主管部门,且该小类无默认部门",
-    "contains a NUL character": "含有 NUL 字符",
+    "missing_class_code": (
+        "缺少部件小类代码(请填写小类代码或完整标识码)",
+        "missing class code (give class_code or a full identifier)",
+    ),
+    "id_not_digits": ("标识码只能包含数字(0-9)", "identifier must contain digits only (0-9)"),
+    "date_unrecognised": (
+        "日期无法识别(请用 YYYYMMDD、YYYY-MM-DD 或 YYYY/MM/DD)",
+        "unrecognised date (use YYYYMMDD, YYYY-MM-DD or YYYY/MM/DD)",
+    ),
+    "date_impossible": ("日期不存在", "impossible date (no such day)"),
+    "unknown_department": ("部门代码不存在(不在部门名录中)", "unknown department code (not in the departments list)"),
+    "missing_main_department": (
+        "缺少主管部门,且该小类无默认部门",
+        "missing main department (主管部门) and the class has no default department",
+    ),
 }
+
+
+def refusal(code: str) -> str:
+    """The fixed refusal ``code`` (a key of :data:`REFUSALS`) in words, zh-CN first."""
+    zh, en = REFUSALS[code]
+    return bilingual(zh, en)
 
 
 #: A sheet's coordinate cell holding a formula whose value was never saved (a program wrote the file): empty to any
@@ -285,12 +299,6 @@ REASONS_ZH: dict[str, str] = {
 UNSAVED_FORMULA_REASON = bilingual(
     "公式没有保存的值:请在 Excel 中打开并保存该文件", "a formula without a saved value: open and save the file in Excel"
 )
-
-
-def _in_zh(reason: Any) -> Any:
-    """``reason`` with its zh-CN text first where :data:`REASONS_ZH` has it; any other reason as it is."""
-    zh = REASONS_ZH.get(reason) if isinstance(reason, str) else None
-    return bilingual(zh, reason) if zh else reason
 
 
 #: Why a row whose identifier a sheet holds as a number of 16 or more digits is refused (Excel keeps 15).
@@ -1050,7 +1058,6 @@ class _Errors:
         # Stable sort: by row, then in the order the checks ran.
         errors = pd.concat(self.frames, ignore_index=True).sort_values("row", kind="stable").reset_index(drop=True)
         errors["value"] = errors["value"].astype(object).where(errors["value"].notna(), "").astype(str)
-        errors["reason"] = errors["reason"].map(_in_zh)  # the one place the fixed reasons get their zh-CN text
         return errors
 
 
@@ -1199,20 +1206,20 @@ def validate_components(
     geometry_text = _texts(raw, "geometry_text")
     by_wkt = np.full(n, mode == "geometry") if mode != "mixed" else geometry_text != ""
     if mode in ("geometry", "mixed"):
-        missing_geometry = np.where(geometry_text == "", "missing geometry", "unparseable geometry (WKT)")
+        missing_geometry = np.where(geometry_text == "", refusal("missing_geometry"), refusal("unparseable_geometry"))
         errors.add(~finite & by_wkt & ~beyond, "geometry", geometry_text, missing_geometry)
     if mode != "geometry":
-        for field, values, label in (("lon", lon, "longitude"), ("lat", lat, "latitude")):
+        for field, values in (("lon", lon), ("lat", lat)):
             if field not in given:
-                errors.add(~np.isfinite(values), field, "", f"missing {label}")
+                errors.add(~np.isfinite(values), field, "", refusal(f"missing_{field}"))
                 continue
             missing = (given[field] == "") & ~by_wkt
             unsaved = f"{field}_unsaved_formula"
             formula = raw[unsaved].to_numpy(dtype=bool) if unsaved in raw.columns else np.zeros(n, dtype=bool)
-            errors.add(missing & ~formula, field, given[field], f"missing {label}")
+            errors.add(missing & ~formula, field, given[field], refusal(f"missing_{field}"))
             errors.add(missing & formula, field, given[field], UNSAVED_FORMULA_REASON)
             not_number = ~missing & ~by_wkt & ~np.isfinite(values) & ~beyond
-            errors.add(not_number, field, given[field], f"unparseable {label} (not a number)")
+            errors.add(not_number, field, given[field], refusal(f"unparseable_{field}"))
     if "coordinates_twice" in raw.columns:
         errors.add(
             raw["coordinates_twice"].to_numpy(dtype=bool),
@@ -1239,7 +1246,7 @@ def validate_components(
         in_bbox = (lon >= bx0 - tol) & (lon <= bx1 + tol) & (lat >= by0 - tol) & (lat <= by1 + tol)
         swapped = finite & ~zero & ~in_bbox & (lat >= bx0) & (lat <= bx1) & (lon >= by0) & (lon <= by1)
         not_degrees = finite & ~zero & ~swapped & ((np.abs(lon) > 180) | (np.abs(lat) > 90))
-    errors.add(zero, "coordinates", coords, "coordinates are (0, 0): a placeholder, not a location")
+    errors.add(zero, "coordinates", coords, refusal("zero_location"))
 
     def swapped_reason(idx: np.ndarray) -> list[str]:
         return [
@@ -1257,9 +1264,7 @@ def validate_components(
         ]
 
     errors.add(swapped, "coordinates", coords, swapped_reason)
-    errors.add(
-        not_degrees, "coordinates", coords, "not lon/lat degrees: projected coordinates (metres) need the source CRS"
-    )
+    errors.add(not_degrees, "coordinates", coords, refusal("not_degrees"))
     check = finite & ~zero & ~swapped & ~not_degrees
     inside = np.zeros(n, dtype=bool)
     candidates = check & in_bbox
@@ -1333,7 +1338,7 @@ def validate_components(
     derive = (class_given == "") & well_formed
     class_code[derive] = class_part[derive]
     class_missing = class_code == ""
-    errors.add(class_missing, "class_code", "", "missing class code (give class_code or a full identifier)")
+    errors.add(class_missing, "class_code", "", refusal("missing_class_code"))
     class_unknown = ~class_missing & ~_isin(class_code, classes.keys())
     # A code Excel took for a number lost its leading zero (01037 → 1037): said, when the padded code is a class.
     padded = np.strings.zfill(class_code.astype(str), k)
@@ -1365,7 +1370,7 @@ def validate_components(
     has_id &= ~lost
     digits_only &= ~lost
     well_formed &= ~lost
-    errors.add(has_id & ~digits_only, "id", ident, "identifier must contain digits only (0-9)")
+    errors.add(has_id & ~digits_only, "id", ident, refusal("id_not_digits"))
     errors.add(
         digits_only & ~well_formed,
         "id",
@@ -1429,8 +1434,8 @@ def validate_components(
     for field in ("initial_date", "change_date"):
         text = _texts(raw, field)
         dates[field], problems = _parse_dates(text, today)
-        errors.add(problems["format"], field, text, "unrecognised date (use YYYYMMDD, YYYY-MM-DD or YYYY/MM/DD)")
-        errors.add(problems["impossible"], field, text, "impossible date (no such day)")
+        errors.add(problems["format"], field, text, refusal("date_unrecognised"))
+        errors.add(problems["impossible"], field, text, refusal("date_impossible"))
         too_old = bilingual(f"日期不合理(早于 {_MIN_YEAR} 年)", f"implausible date (before {_MIN_YEAR})")
         errors.add(problems["too_old"], field, text, too_old)
         future = bilingual(f"日期在未来(今天是 {today:%Y-%m-%d})", f"date in the future (today is {today:%Y-%m-%d})")
@@ -1450,9 +1455,7 @@ def validate_components(
     default_dept = pd.Series(class_code, dtype=object).map({c: x.default_dept for c, x in classes.items()})
     dept_text = {f: _texts(raw, f) for f in ("main_dept", "owner_dept", "maint_dept")}
     for field, text in dept_text.items():
-        errors.add(
-            (text != "") & ~_isin(text, known), field, text, "unknown department code (not in the departments list)"
-        )
+        errors.add((text != "") & ~_isin(text, known), field, text, refusal("unknown_department"))
     notices = _Errors(rows)  # the same bookkeeping as the refusals; its rows are not refused
     for dept, column in meta.get("dept_name_fields", {}).items():
         given_name = _texts(raw, f"{dept}_name")
@@ -1474,7 +1477,7 @@ def validate_components(
         dept_text["main_dept"] == "", default_dept.fillna("").to_numpy(dtype=object), dept_text["main_dept"]
     )
     no_main = (main_dept == "") & ~class_missing & ~class_unknown
-    errors.add(no_main, "main_dept", "", "missing main department (主管部门) and the class has no default department")
+    errors.add(no_main, "main_dept", "", refusal("missing_main_department"))
 
     # --- status and data source
     status = _texts(raw, "status")

@@ -1089,3 +1089,38 @@ def test_a_sheet_with_wkt_and_lon_lat_takes_each_row_from_the_one_it_fills(tmp_p
         [6, "lat", "缺少纬度 / missing latitude"],
         [7, "lat", "纬度无法解析(不是数字) / unparseable latitude (not a number)"],
     ]
+
+
+def test_every_fixed_component_refusal_is_worded_by_its_code_in_zh_and_english() -> None:
+    """review53 F3: validate_components' fixed refusals are keyed by a stable code (components.REFUSALS), not by
+    their English words (reworded, the zh-CN would silently drop out). Every code has both texts, every code the
+    source names is in the table, and no refusal is added as bare English words."""
+    import ast
+
+    from gisgrid import components
+
+    cjk = re.compile(r"[\u3400-\u9fff]")
+    for code, (zh, en) in components.REFUSALS.items():
+        assert re.fullmatch(r"[a-z][a-z_]*", code) and cjk.search(zh) and en and not en.startswith(zh), code
+        assert components.refusal(code) == f"{zh} / {en}"
+    tree = ast.parse((PROJECT_ROOT / "gisgrid" / "components.py").read_text(encoding="utf-8"))
+    named: set[str] = set()
+    bare: list[int] = []
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Call):
+            continue
+        name = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", "")
+        if name == "refusal":
+            (arg,) = node.args
+            if isinstance(arg, ast.Constant):
+                named.add(arg.value)
+            else:  # f"missing_{field}" over lon and lat
+                assert isinstance(arg, ast.JoinedStr), ast.unparse(arg)
+                template = ast.unparse(arg)[2:-1]
+                named |= {template.replace("{field}", field) for field in ("lon", "lat")}
+        elif name == "add" and len(node.args) >= 4:
+            reason = node.args[3]
+            if isinstance(reason, ast.JoinedStr | ast.Constant) and not cjk.search(ast.unparse(reason)):
+                bare.append(node.lineno)
+    assert named == set(components.REFUSALS)  # every code named has its texts, and none is left over
+    assert not bare, f"components.py adds refusals as bare English (give them a code in REFUSALS): lines {bare}"
