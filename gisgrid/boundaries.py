@@ -67,6 +67,7 @@ from pyproj import CRS, Transformer
 from pyproj.exceptions import CRSError
 
 from gisgrid import geodesy, vectorio
+from gisgrid.constants import STORAGE_CRS
 from gisgrid.errors import InvalidInput, Reason
 from gisgrid.grids.cutting import choose_metric_crs
 
@@ -77,7 +78,6 @@ PARENT_LEVEL: dict[str, Level] = {"street": "district", "community": "street"}
 #: Each level's zh-CN name, for messages naming a unit ("街道 110101001 东华门街道 …").
 LEVEL_ZH: dict[str, str] = {"district": "区", "street": "街道", "community": "社区"}
 LOCAL_CODE_LENGTH = 3
-STORAGE_CRS = "EPSG:4490"
 NOISE_AREA_M2 = 1.0
 LARGEST_GAP_PIECES = 3
 _MAX_ROWS_IN_MESSAGE = 8

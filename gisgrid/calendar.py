@@ -37,6 +37,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import chinese_calendar
 
 from gisgrid import cityfiles
+from gisgrid.constants import LOCAL_TZ_NAME
 from gisgrid.errors import InvalidInput, ProblemList
 
 Unit = Literal["working_hours", "working_days", "calendar_hours"]
@@ -214,7 +215,7 @@ class WorkingCalendar:
     def __init__(
         self,
         hours: WorkingHours | None = None,
-        tz: str | tzinfo = "Asia/Shanghai",
+        tz: str | tzinfo = LOCAL_TZ_NAME,
         extra_holidays: Iterable[date] = (),
         extra_workdays: Iterable[date] = (),
         *,

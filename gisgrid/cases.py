@@ -29,6 +29,7 @@ from gisgrid import cityfiles, geodesy, history, routing, workflow
 from gisgrid.calendar import WorkingCalendar, load_city_calendar, traffic_light, unknown_years_warning
 from gisgrid.catalogue import Catalogue
 from gisgrid.components_store import catalogue_for
+from gisgrid.constants import STORAGE_SRID
 from gisgrid.errors import Conflict, InvalidInput, NotFound, Reason
 from gisgrid.evaluation import EvaluationRules, judge_case, load_evaluation_rules, traffic_lights
 from gisgrid.events import DISPOSAL_NODE, EventCatalogue, EventClass, load_event_catalogue, matter_code_of
@@ -55,7 +56,7 @@ from gisgrid.photos import (
     one_request,
     refused_photo,
 )
-from gisgrid.settings import STORAGE_SRID, Settings
+from gisgrid.settings import Settings
 from gisgrid.storage.prepared import AsyncFetcher, Prepared
 from gisgrid.texts import refuse_bad_text
 

@@ -83,6 +83,7 @@ from pyproj.exceptions import CRSError
 
 from gisgrid import cityfiles, geodesy
 from gisgrid.catalogue import CODE_DIGITS, Catalogue, check_scheme
+from gisgrid.constants import STORAGE_SRID
 from gisgrid.errors import InvalidInput, Reason
 from gisgrid.geodesy import (
     DATUMS,
@@ -254,7 +255,7 @@ ACCEPTED_COLUMNS: tuple[str, ...] = (
 ERROR_COLUMNS: tuple[str, ...] = ("row", "field", "value", "reason")
 # Metadata key in DataFrame.attrs (not to be confused with the per-row ``attrs`` column).
 META = "gisgrid"
-_STORAGE_CRS = CRS.from_epsg(4490)
+_STORAGE_CRS = CRS.from_epsg(STORAGE_SRID)
 #: The fixed refusal reasons of :func:`validate_components` by a stable code: (zh-CN, English). A refusal (file,
 #: console, API items) says both, zh first (:func:`gisgrid.texts.bilingual`); the code ties the two together, so
 #: either may be reworded. Reasons with row numbers or codes in them are built bilingual where they are made.
@@ -566,7 +567,7 @@ def _is_storage_like(crs: CRS | None) -> bool:
     # see gisgrid.geodesy).
     if crs is None:
         return True
-    return crs.to_epsg() in (4490, 4326) or crs.equals(CRS.from_user_input("OGC:CRS84"))
+    return crs.to_epsg() in (STORAGE_SRID, 4326) or crs.equals(CRS.from_user_input("OGC:CRS84"))
 
 
 def _points_to_storage(x: np.ndarray, y: np.ndarray, crs: CRS | None, datum: Datum) -> tuple[np.ndarray, np.ndarray]:

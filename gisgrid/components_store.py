@@ -16,7 +16,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
-from zoneinfo import ZoneInfo
 
 import geopandas as gpd
 import numpy as np
@@ -43,12 +42,13 @@ from gisgrid.components import (
     same_positions,
     validate_components,
 )
+from gisgrid.constants import LOCAL_TZ, STORAGE_SRID
 from gisgrid.errors import Conflict, InvalidInput, NotFound, Reason
 from gisgrid.geodesy import check_datum, is_datum, to_storage
 from gisgrid.grids import store as grid_store
 from gisgrid.photos import PhotoStore, check_pixel_budget, inspect_photo, one_request, refused_photo
 from gisgrid.runfiles import RunFiles
-from gisgrid.settings import STORAGE_SRID, Settings
+from gisgrid.settings import Settings
 from gisgrid.storage.bulk import CopyPart, copy_batches, copy_frame, point_ewkb_hex
 from gisgrid.texts import bilingual, refuse_bad_text
 from gisgrid.vectorio import WITHIN_LENGTHS, check_within, write_layer
@@ -1170,7 +1170,6 @@ def _published(summary: ImportSummary, files: RunFiles, opts: ImportOptions) -> 
 
 
 #: The zone the API's times are given in, as the cases' (``node_clock.LOCAL_TZ``): +08:00, not the session's UTC.
-LOCAL_TZ = ZoneInfo("Asia/Shanghai")
 
 
 def _local_time(column: str) -> str:

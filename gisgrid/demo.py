@@ -40,6 +40,7 @@ from numpy.random import Generator
 from shapely.geometry.base import BaseGeometry
 
 from gisgrid import geodesy
+from gisgrid.constants import STORAGE_CRS
 
 T = TypeVar("T")
 
@@ -55,7 +56,7 @@ __all__ = [
 
 DEMO_DISTRICT_CODE = "419901"  # synthetic: GB/T 2260 format, not a real district
 DEMO_DISTRICT_NAME = "Z区"
-DEMO_CRS = "EPSG:4490"
+DEMO_CRS = STORAGE_CRS  # the demo district is made in storage lon/lat
 METRIC_CRS = "EPSG:4547"
 LAYER_NAME = "boundaries"
 

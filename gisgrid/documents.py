@@ -42,7 +42,6 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, TypeAlias
 from urllib.parse import urljoin, urlsplit
-from zoneinfo import ZoneInfo
 
 import shapely
 from jinja2 import Environment, PackageLoader, StrictUndefined
@@ -50,10 +49,10 @@ from PIL import ImageFile
 from shapely.geometry import MultiPolygon, Polygon
 
 from gisgrid.calendar import UNITS, Unit
+from gisgrid.constants import LOCAL_TZ
 from gisgrid.errors import InvalidInput, Unavailable
 from gisgrid.events import split_matter_code
 
-LOCAL_TZ = ZoneInfo("Asia/Shanghai")
 UNIT_LABELS: dict[str, str] = {"working_hours": "工作时", "working_days": "工作日", "calendar_hours": "小时"}
 DEFAULT_ISSUING_BODY = "数字化城市管理监督指挥中心"
 #: The order page's Content-Security-Policy (a ``<meta>`` in the page, so a saved file keeps it): inline styles,

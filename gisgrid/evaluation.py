@@ -180,6 +180,7 @@ import pandas as pd
 
 from gisgrid import cityfiles
 from gisgrid.calendar import YELLOW_AT_PERCENT, WorkingCalendar
+from gisgrid.constants import LOCAL_TZ_NAME
 from gisgrid.errors import InvalidInput, ProblemList, Reason
 from gisgrid.settings import Settings
 from gisgrid.workflow import TERMINAL_STATES, UNNAMED_ACTOR
@@ -188,7 +189,6 @@ RULES_NAME = "evaluation.csv"
 #: The package's rules: :func:`default_rules` (the library without settings). A deployment reads the file under
 #: its ``GISGRID_CATALOGUE_DIR`` (:func:`rules_path`), loaded at start with the other catalogues (``CaseServices``).
 RULES_FILE = Path(__file__).resolve().parent.parent / "data" / "rules" / RULES_NAME
-DEFAULT_TZ = "Asia/Shanghai"
 
 SUBJECTS: dict[str, str] = {
     "region": "区域",
@@ -550,7 +550,7 @@ class Period:
         object.__setattr__(self, "end", end)
 
     @classmethod
-    def week(cls, year: int, week: int, tz: str = DEFAULT_TZ) -> Period:
+    def week(cls, year: int, week: int, tz: str = LOCAL_TZ_NAME) -> Period:
         """ISO week (Monday first)."""
         if 1 <= year <= 9999:  # else date() refuses the year itself
             weeks = date(year, 12, 28).isocalendar()[1]  # 28 December is always in the year's last ISO week
@@ -565,7 +565,7 @@ class Period:
         return cls(start, start + pd.Timedelta(days=7), "week")
 
     @classmethod
-    def month(cls, year: int, month: int, tz: str = DEFAULT_TZ) -> Period:
+    def month(cls, year: int, month: int, tz: str = LOCAL_TZ_NAME) -> Period:
         if not 1 <= month <= 12:
             raise InvalidInput(
                 f"月份须为 1–12 / period: month must be 1–12, got {month}",
@@ -576,7 +576,7 @@ class Period:
         return cls(start, start + pd.DateOffset(months=1), "month")
 
     @classmethod
-    def quarter(cls, year: int, quarter: int, tz: str = DEFAULT_TZ) -> Period:
+    def quarter(cls, year: int, quarter: int, tz: str = LOCAL_TZ_NAME) -> Period:
         if quarter not in (1, 2, 3, 4):
             raise InvalidInput(
                 f"季度须为 1–4 / period: quarter must be 1–4, got {quarter}",
@@ -587,7 +587,7 @@ class Period:
         return cls(start, start + pd.DateOffset(months=3), "quarter")
 
     @classmethod
-    def year(cls, year: int, tz: str = DEFAULT_TZ) -> Period:
+    def year(cls, year: int, tz: str = LOCAL_TZ_NAME) -> Period:
         start = pd.Timestamp(year=year, month=1, day=1, tz=tz)
         return cls(start, start + pd.DateOffset(years=1), "year")
 
@@ -687,7 +687,7 @@ def months_between(start: pd.Timestamp, end: pd.Timestamp) -> float:
     return share(start, first + pd.DateOffset(months=1), first) + whole + share(last, end, last)
 
 
-def _stamp(value: Any, tz: str = DEFAULT_TZ) -> pd.Timestamp:
+def _stamp(value: Any, tz: str = LOCAL_TZ_NAME) -> pd.Timestamp:
     try:  # text as ISO 8601 only: pandas would read "march" as 0001-03-01
         ts = pd.Timestamp(datetime.fromisoformat(value.strip()) if isinstance(value, str) else value)
     except (TypeError, ValueError):

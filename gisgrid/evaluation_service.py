@@ -19,6 +19,7 @@ from sqlalchemy import Engine
 from gisgrid import history
 from gisgrid.calendar import CalendarYearUnknown, unknown_years_warning
 from gisgrid.cases import CaseServices
+from gisgrid.constants import LOCAL_TZ_NAME
 from gisgrid.documents import CSP, render_page, render_pdf  # the package's one way of making pages and PDFs
 from gisgrid.errors import InvalidInput, Reason
 from gisgrid.evaluation import (
@@ -121,7 +122,7 @@ def parse_as_of(value: Any, tz: str | None = None) -> pd.Timestamp | None:
             detail=[{"field": "as_of", "value": str(value)}],
             reason=Reason.AS_OF_UNREADABLE,
         )
-    zone = tz or "Asia/Shanghai"
+    zone = tz or LOCAL_TZ_NAME
     return ts.tz_localize(zone) if ts.tzinfo is None else ts.tz_convert(zone)
 
 

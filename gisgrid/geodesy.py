@@ -60,6 +60,7 @@ from numpy.typing import ArrayLike
 from pyproj.transformer import TransformerGroup
 from shapely.geometry import mapping, shape
 
+from gisgrid.constants import STORAGE_SRID
 from gisgrid.errors import InvalidInput, Reason
 
 Datum = Literal["wgs84", "cgcs2000", "gcj02", "bd09"]
@@ -464,7 +465,7 @@ def geodesic_areas(geoms: np.ndarray, crs: pyproj.CRS | str | int) -> np.ndarray
     # Centred on the middle of the data's extent: any centre gives equal areas; a near one keeps the projected
     # edges close to straight. (Not the centroid of the union: on 38k cells that union took 3.2 s of 4.9.)
     xmin, ymin, xmax, ymax = series[valid].total_bounds
-    to_lon_lat = pyproj.Transformer.from_crs(series.crs, 4490, always_xy=True)
+    to_lon_lat = pyproj.Transformer.from_crs(series.crs, STORAGE_SRID, always_xy=True)
     lon0, lat0 = (float(v) for v in to_lon_lat.transform((xmin + xmax) / 2, (ymin + ymax) / 2))
     equal_area = pyproj.CRS.from_proj4(f"+proj=laea +lat_0={lat0} +lon_0={lon0} +ellps=GRS80 +units=m +no_defs")
     return np.where(valid, series.to_crs(equal_area).area.to_numpy(), 0.0)
@@ -518,7 +519,7 @@ def ballpark_datum_warning(crs: pyproj.CRS, where: str, *, exporting: bool = Fal
     datum = geodetic.datum.name if geodetic is not None and geodetic.datum is not None else ""
     if any(word in datum for word in _MODERN_DATUM_WORDS):
         return None
-    group = TransformerGroup(crs, pyproj.CRS.from_epsg(4490), always_xy=True)
+    group = TransformerGroup(crs, pyproj.CRS.from_epsg(STORAGE_SRID), always_xy=True)
     usable = [t for t in group.transformers if "ballpark" not in t.description.lower()]
     if usable:
         return None

@@ -19,13 +19,13 @@ import pandas as pd
 import shapely
 from sqlalchemy import Connection, Engine, text
 
+from gisgrid.constants import STORAGE_SRID
 from gisgrid.errors import InvalidInput
 from gisgrid.evaluation import NODES, Period
 from gisgrid.events import DISPOSAL_NODE, MATTER_SCHEME
 from gisgrid.grids.store import read_grids_first, unit_grid_at
 from gisgrid.node_clock import NODE_OF_STATE, node_due_at, replay_node_clock
 from gisgrid.runfiles import RunFiles
-from gisgrid.settings import STORAGE_SRID
 from gisgrid.storage.bulk import copy_frame
 from gisgrid.storage.database import psycopg2_connection
 from gisgrid.texts import bilingual

@@ -26,7 +26,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import numpy as np
 import pandas as pd
@@ -35,6 +34,7 @@ from gisgrid import geodesy, workflow
 from gisgrid.cases import CASE_NO_MAX, SOURCES, TEXT_LIMITS, event_class
 from gisgrid.catalogue import SCHEMES
 from gisgrid.components import BAD_TEXT, _Errors, _find_field, _num, _read_csv, read_excel_table
+from gisgrid.constants import LOCAL_TZ
 from gisgrid.errors import InvalidInput, Reason
 from gisgrid.evaluation import NODES
 from gisgrid.events import DISPOSAL_NODE
@@ -42,7 +42,6 @@ from gisgrid.node_clock import replay_node_clock
 from gisgrid.spreadsheet import excel_kind
 from gisgrid.texts import bad_text_reason_bilingual, bilingual
 
-LOCAL_TZ = ZoneInfo("Asia/Shanghai")
 DEFAULT_SCHEME = "gbt47678"
 DEFAULT_DATUM = "wgs84"
 MIN_YEAR, MAX_YEAR = 1990, 2200  # earlier/later years are placeholders (0001-01-01, 9999-12-31), not records

@@ -13,10 +13,10 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple
-from zoneinfo import ZoneInfo
 
 from gisgrid import workflow
 from gisgrid.calendar import MAX_EXTENSION_DAYS, MIN_EXTENSION_MINUTES, WorkingCalendar, longest, shortest
+from gisgrid.constants import LOCAL_TZ
 from gisgrid.errors import InvalidInput, Reason
 from gisgrid.evaluation import NODES
 from gisgrid.events import DISPOSAL_NODE, EventClass
@@ -25,7 +25,6 @@ from gisgrid.texts import bilingual
 if TYPE_CHECKING:  # cases holds the I/O and imports this module: its services are only a type here
     from gisgrid.cases import CaseServices
 
-LOCAL_TZ = ZoneInfo("Asia/Shanghai")
 
 #: Which node's time limit runs in each state (the disposal limit runs while dispatched).
 NODE_OF_STATE: dict[str, str | None] = {

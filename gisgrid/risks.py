@@ -39,6 +39,7 @@ import pandas as pd
 from pyproj import Transformer
 
 from gisgrid.calendar import WorkingCalendar
+from gisgrid.constants import LOCAL_TZ_NAME, STORAGE_CRS
 from gisgrid.errors import InvalidInput
 from gisgrid.evaluation import LEVELS, PATROL_ROLES, PUBLIC_SOURCES, WorkClock, local_times, months_between
 
@@ -46,7 +47,6 @@ from gisgrid.evaluation import LEVELS, PATROL_ROLES, PUBLIC_SOURCES, WorkClock, 
 SELECTIVE_WEIGHTS: dict[str, float] = {"public": 0.35, "hard": 0.30, "components": 0.20, "neighbours": 0.15}
 #: Grid-staff actions counted as tasks for grid_overload.
 STAFF_ACTIONS: tuple[str, ...] = ("report", "verify", "check", "rework")
-DEFAULT_TZ = "Asia/Shanghai"
 
 OUTPUT_HEAD = ("subject", "level", "score", "flagged", "explanation")
 
@@ -124,7 +124,7 @@ def _metres(lon: Any, lat: Any, lat0: float) -> tuple[np.ndarray, np.ndarray]:
     lat = np.asarray(lat, dtype=np.float64)
     lon0 = float(np.nanmean(lon)) if lon.size and np.isfinite(lon).any() else 0.0
     local = Transformer.from_crs(
-        "EPSG:4490", f"+proj=tmerc +lat_0={lat0} +lon_0={lon0} +k=1 +ellps=GRS80 +units=m", always_xy=True
+        STORAGE_CRS, f"+proj=tmerc +lat_0={lat0} +lon_0={lon0} +k=1 +ellps=GRS80 +units=m", always_xy=True
     )
     x, y = local.transform(lon, lat)
     return np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
@@ -356,7 +356,7 @@ def grid_overload(
     _need(cases, "cases", ("id", "tier3_code", "created_at"))
     _need(transitions, "transitions", ("case_id", "action", "role", "at", "department_code"))
     _need(staff, "staff", ("tier3_code", "staff"))
-    tz = DEFAULT_TZ
+    tz = LOCAL_TZ_NAME
     at = local_times(transitions["at"], tz)
     lo = pd.Timestamp(start, tz=tz) if start is not None and pd.Timestamp(start).tzinfo is None else start
     hi = pd.Timestamp(end, tz=tz) if end is not None and pd.Timestamp(end).tzinfo is None else end
@@ -450,7 +450,7 @@ def escalation_pileup(
     col = _level_column(level)
     _need(cases, "cases", ("id", col))
     _need(transitions, "transitions", ("case_id", "action", "from_state", "to_state", "at"))
-    tz = calendar.tz if calendar is not None else DEFAULT_TZ
+    tz = calendar.tz if calendar is not None else LOCAL_TZ_NAME
     cols = ["case_id", "action", "from_state", "to_state", "at"] + (["details"] if "details" in transitions else [])
     t = transitions[cols].reset_index(drop=True)
     t["at"] = local_times(t["at"], tz)
@@ -558,7 +558,7 @@ def paper_closure(
     """
     col = _level_column(level)
     _need(cases, "cases", ("id", "class_code", "state", "created_at", "closed_at", "lon", "lat", col))
-    tz = DEFAULT_TZ
+    tz = LOCAL_TZ_NAME
     c = cases[cases["lon"].notna() & cases["lat"].notna() & cases[col].notna()].reset_index(drop=True)
     created = local_times(c["created_at"], tz)
     closed_at = local_times(c["closed_at"], tz)

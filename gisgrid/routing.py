@@ -32,10 +32,10 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, time, timedelta
 from pathlib import Path
 from typing import Any, Literal, NamedTuple
-from zoneinfo import ZoneInfo
 
 from gisgrid import cityfiles
 from gisgrid.catalogue import CODE_DIGITS, SCHEMES, load_catalogue
+from gisgrid.constants import LOCAL_TZ
 from gisgrid.errors import InvalidInput, ProblemList
 from gisgrid.events import EventCatalogue, load_event_catalogue
 from gisgrid.settings import PROJECT_ROOT, Settings
@@ -54,7 +54,6 @@ RULE_COLUMNS = (
     "note",
 )
 RULES_FILE = "routing.csv"
-LOCAL_TZ = ZoneInfo("Asia/Shanghai")
 #: 6 district, 9 street, 12 community, 15 unit grid (GB/T 2260 + 3 + 3 + 3).
 AREA_LENGTHS = (6, 9, 12, 15)
 #: Management grids: 9 tier 1 (street), 12 tier 2 (community), 14 tier 3 (community + 2).

@@ -18,6 +18,7 @@ from dotenv import dotenv_values
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from gisgrid.constants import STORAGE_SRID as STORAGE_SRID  # re-exported: the migrations import it from here
 from gisgrid.errors import ConfigError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -27,8 +28,6 @@ OTHER_ENV_NAMES = frozenset({"GISGRID_REQUIRE_BROWSER", "GISGRID_CHROMIUM", "GIS
 #: Prefixes of such variables (the benchmark scripts' GISGRID_BENCH_*).
 OTHER_ENV_PREFIXES = ("GISGRID_BENCH_",)
 
-#: Storage CRS for all geometry: CGCS2000 geographic (lon/lat). See docs/architecture.md.
-STORAGE_SRID = 4490
 
 #: A path prefix: segments of unreserved URL characters only, so that it goes into pages, scripts and headers as is.
 _ROOT_PATH = re.compile(r"(?:/[A-Za-z0-9._~-]+)*")

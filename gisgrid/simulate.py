@@ -57,8 +57,9 @@ import numpy as np
 import pandas as pd
 
 from gisgrid.calendar import WorkingCalendar
+from gisgrid.constants import LOCAL_TZ, LOCAL_TZ_NAME
 from gisgrid.errors import InvalidInput
-from gisgrid.evaluation import DEFAULT_TZ, WorkClock
+from gisgrid.evaluation import WorkClock
 from gisgrid.events import NODES
 from gisgrid.workflow import PREVIOUS, TRANSITIONS, UNCHANGED
 
@@ -364,7 +365,7 @@ def simulate(
         )
     limits = {n: float(node_hours[n]) for n in NODES}
     start_ts = pd.Timestamp(start)
-    start_ts = (start_ts.tz_localize(DEFAULT_TZ) if start_ts.tzinfo is None else start_ts).normalize()
+    start_ts = (start_ts.tz_localize(LOCAL_TZ_NAME) if start_ts.tzinfo is None else start_ts).normalize()
     end_ts = start_ts + pd.Timedelta(days=days)
 
     cells = cells.reset_index(drop=True)
@@ -583,7 +584,7 @@ def _record_dispatches(p: pd.DataFrame, events: dict[str, np.ndarray], ctx: _Con
     if "routing" not in p.columns or not len(events["case"]):
         return p
     from gisgrid.cases import _decision_json, decision_from_json  # the stored shape, as intake and 派遣 write it
-    from gisgrid.routing import LOCAL_TZ, dispatch_choice
+    from gisgrid.routing import dispatch_choice
 
     rows = np.flatnonzero(events["action"] == _ACTIONS.index("dispatch"))
     rows = rows[np.lexsort((events["step"][rows], events["pos"][rows], events["case"][rows]))]

@@ -72,6 +72,7 @@ from pyproj import CRS
 from pyproj.exceptions import CRSError
 
 from gisgrid import geodesy
+from gisgrid.constants import STORAGE_CRS
 from gisgrid.errors import InvalidInput
 from gisgrid.grids.cutting import choose_metric_crs
 from gisgrid.spreadsheet import CRS_SHEET, csv_unquote, excel_kind, to_csv, xlsx_text
@@ -80,7 +81,6 @@ from gisgrid.texts import bilingual
 Format = Literal["gpkg", "shp", "geojson", "csv", "xlsx"]
 Encoding = Literal["utf-8", "gbk"]
 
-STORAGE_CRS = "EPSG:4490"
 EXTENSIONS: dict[str, Format] = {
     ".gpkg": "gpkg",
     ".shp": "shp",

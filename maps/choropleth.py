@@ -35,6 +35,7 @@ from branca.colormap import linear
 from sqlalchemy import Connection, Engine, text
 
 from gisgrid import history
+from gisgrid.constants import STORAGE_SRID
 from gisgrid.errors import InvalidInput, Reason
 from gisgrid.evaluation import (
     COLUMN_LABELS,
@@ -631,7 +632,7 @@ def load_regions(conn: Connection, level: str) -> gpd.GeoDataFrame:
     (geopandas' ``read_postgis`` decodes them one by one)."""
     frame = pd.read_sql(text(history.region_sql(check_level(level), geom=True)), conn)
     geometry = shapely.from_wkb(frame.pop("geom").to_numpy())
-    return gpd.GeoDataFrame(frame, geometry=geometry, crs=4490)
+    return gpd.GeoDataFrame(frame, geometry=geometry, crs=STORAGE_SRID)
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, unquote
-from zoneinfo import ZoneInfo
 
 import folium
 import geopandas as gpd
@@ -40,6 +39,7 @@ from sqlalchemy import Connection, Engine, text
 
 from gisgrid import export_fields
 from gisgrid.components import RETIRED
+from gisgrid.constants import LOCAL_TZ, LOCAL_TZ_NAME, STORAGE_SRID
 from gisgrid.errors import InvalidInput
 from gisgrid.evaluation import EvaluationRules, Period
 from gisgrid.evaluation_service import PROVISIONAL_ZH, calendar_warning
@@ -68,7 +68,6 @@ NO_DATA_COLOUR = choropleth.NO_DATA_COLOUR
 PLAIN_COLOUR = "#1e88e5"
 RAMP = choropleth.RAMP  # sequential, light → dark
 COORD_DECIMALS = 6  # ≈ 0.1 m
-LOCAL_TZ = "Asia/Shanghai"
 TERMINAL_STATES = ("closed", "rejected", "voided")
 #: The cases layer's state filter: these words, or states named one by one (``dispatched,returned``).
 CASE_STATE_FILTERS: dict[str, str] = {"open": "在办(未结案)", "all": "全部"}
@@ -238,7 +237,7 @@ def load_grids(
     for col in ("components", "components_faulty", "cases", "open_cases", "cases_30d"):
         gdf[col] = gdf[col].fillna(0).astype("int64")
     gdf["cases_per_km2"] = (gdf["cases"] / gdf["area_km2"].where(gdf["area_km2"] > 0)).round(2)
-    return gpd.GeoDataFrame(gdf, geometry="geometry", crs=4490)
+    return gpd.GeoDataFrame(gdf, geometry="geometry", crs=STORAGE_SRID)
 
 
 def _read_points(conn: Connection, sql: str, params: dict[str, Any]) -> gpd.GeoDataFrame:
@@ -318,7 +317,7 @@ def load_cases(
     if services is not None:
         from gisgrid.cases import light_of
 
-        now = dt.datetime.now(ZoneInfo(LOCAL_TZ))
+        now = dt.datetime.now(LOCAL_TZ)
         gdf.insert(
             gdf.columns.get_loc("state") + 1,
             "light",
@@ -592,7 +591,7 @@ def _feature_collection(gdf: gpd.GeoDataFrame) -> dict[str, Any]:
         s = out[col]
         if pd.api.types.is_datetime64_any_dtype(s):
             if getattr(s.dt, "tz", None) is not None:
-                s = s.dt.tz_convert(LOCAL_TZ)
+                s = s.dt.tz_convert(LOCAL_TZ_NAME)
             out[col] = s.dt.strftime("%Y-%m-%d %H:%M").where(s.notna(), None)
         elif s.dtype == object and s.map(lambda v: isinstance(v, dt.date)).any():
             out[col] = s.map(lambda v: v.isoformat() if isinstance(v, dt.date) else v)
@@ -625,7 +624,7 @@ def _as_text(features: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str, A
 
 
 def _subtitle(*parts: str) -> str:
-    now = dt.datetime.now(ZoneInfo(LOCAL_TZ)).strftime("%Y-%m-%d %H:%M")
+    now = dt.datetime.now(LOCAL_TZ).strftime("%Y-%m-%d %H:%M")
     return " · ".join(p for p in (*parts, now) if p)
 
 

@@ -5,6 +5,7 @@ followed; function-local imports are (they run)."""
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,7 @@ IO_PACKAGES = frozenset(
 )
 #: Modules documented as pure (docs/architecture.md).
 PURE = (
+    "gisgrid.constants",
     "gisgrid.node_clock",
     "gisgrid.workflow",
     "gisgrid.calendar",
@@ -102,3 +104,26 @@ def test_the_check_sees_io() -> None:
     """The walk follows gisgrid imports to the I/O they reach (it would otherwise pass vacuously)."""
     assert _io_reached("gisgrid.deadlines")["sqlalchemy"] == ["gisgrid.deadlines", "sqlalchemy"]
     assert _io_reached("gisgrid.history")["sqlalchemy"][:1] == ["gisgrid.history"]
+
+
+#: The facts gisgrid.constants says once, as the source would spell them again.
+_REPEATED = {"Asia/Shanghai", "EPSG:4490", 4490}
+_SQL_SRID = re.compile(r"[(,]\s*4490\s*\)")  # ST_SetSRID(…, 4490), geometry(Point, 4490)
+
+
+def test_the_zone_and_the_storage_crs_are_said_once() -> None:
+    """review53 F6: LOCAL_TZ and STORAGE_SRID/STORAGE_CRS are gisgrid.constants'; no other module (migrations
+    apart: they are history) spells the zone or the SRID again, nor puts 4490 in its SQL."""
+    found = []
+    for folder in ("gisgrid", "api", "maps"):
+        for path in sorted((ROOT / folder).rglob("*.py")):
+            if path.name == "constants.py" or "migrations" in path.parts:
+                continue
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                if not isinstance(node, ast.Constant) or isinstance(node.value, bool):
+                    continue
+                value = node.value
+                sql = isinstance(value, str) and _SQL_SRID.search(value) is not None
+                if sql or (isinstance(value, str | int) and value in _REPEATED):
+                    found.append(f"{path.relative_to(ROOT)}:{node.lineno}")
+    assert found == []

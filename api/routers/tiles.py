@@ -12,8 +12,8 @@ from api.deps import DATABASE_UNAVAILABLE, AsyncPool
 from api.errors import domain_error_response
 from api.prefix import route_path
 from api.schemas import ErrorBody
+from gisgrid.constants import STORAGE_SRID
 from gisgrid.errors import DatabaseError, GisgridError, NotFound, Reason
-from gisgrid.settings import STORAGE_SRID
 from gisgrid.storage.database import describe_connect_error, timeout_cause
 from gisgrid.workflow import TERMINAL_STATES
 from maps import tiles_sql

@@ -20,6 +20,7 @@ from gisgrid.components_store import (
     import_components,
     query_components,
 )
+from gisgrid.constants import STORAGE_CRS
 from gisgrid.errors import InvalidInput
 from gisgrid.paging import MAX_LIMIT, MAX_OFFSET
 from gisgrid.storage.database import make_engine, prepare_database
@@ -140,7 +141,7 @@ def export(
         engine.dispose()
     for note in notes:
         echo(f"warning: {note}")
-    echo("wrote " + ", ".join(str(p) for p in files) + f" (coordinates in {crs or 'EPSG:4490'})")
+    echo("wrote " + ", ".join(str(p) for p in files) + f" (coordinates in {crs or STORAGE_CRS})")
 
 
 @app.command("list")

@@ -10,6 +10,7 @@ import typer
 
 from gisgrid.cli import boundary_options as bo
 from gisgrid.cli.common import echo, settings_of
+from gisgrid.constants import STORAGE_CRS
 from gisgrid.errors import InvalidInput
 from gisgrid.grids import workflows
 from gisgrid.grids.cutting import SIZE_BAND, CoverageReport
@@ -154,7 +155,7 @@ def make(
     echo(_coverage_text(result.coverage))
     for note in notes:
         echo(f"warning: {note}")
-    echo("wrote " + ", ".join(str(p) for p in result.written) + f" (coordinates in {out_crs or 'EPSG:4490'})")
+    echo("wrote " + ", ".join(str(p) for p in result.written) + f" (coordinates in {out_crs or STORAGE_CRS})")
 
 
 @app.command()
@@ -340,4 +341,4 @@ def export(
         engine.dispose()
     for note in notes:
         echo(f"warning: {note}")
-    echo("wrote " + ", ".join(str(p) for p in files) + f" (coordinates in {crs or 'EPSG:4490'})")
+    echo("wrote " + ", ".join(str(p) for p in files) + f" (coordinates in {crs or STORAGE_CRS})")

@@ -29,11 +29,11 @@ import shapely
 from pyproj.exceptions import CRSError
 
 from gisgrid import geodesy
+from gisgrid.constants import STORAGE_SRID
 from gisgrid.errors import InvalidInput
 from gisgrid.texts import bilingual
 
 #: Storage CRS of units and cells (CGCS2000 lon/lat).
-GEOGRAPHIC_EPSG = 4490
 MIN_CELL_AREA = 100.0
 MAX_CELL_AREA = 1_000_000.0
 #: The sequence part of the code has 3 digits.
@@ -508,7 +508,7 @@ def cut_unit_grids(
     """Like :func:`cut_unit_grids_metric`, with the geometry transformed back to EPSG:4490."""
     cells = cut_unit_grids_metric(units, cell_area=cell_area, crs=crs, sliver=sliver)
     epsg = cells.attrs["metric_epsg"]
-    out = cells.to_crs(epsg=GEOGRAPHIC_EPSG)
+    out = cells.to_crs(epsg=STORAGE_SRID)
     out.attrs["metric_epsg"] = epsg
     return out
 
@@ -565,7 +565,7 @@ def _validated_units(units: gpd.GeoDataFrame) -> tuple[pd.DataFrame, gpd.GeoSeri
         raise InvalidInput(f"unit code {dup.iloc[0]} appears more than once; dissolve it into one row per unit")
 
     geo = units.geometry
-    geo = geo.set_crs(epsg=GEOGRAPHIC_EPSG) if geo.crs is None else geo.to_crs(epsg=GEOGRAPHIC_EPSG)
+    geo = geo.set_crs(epsg=STORAGE_SRID) if geo.crs is None else geo.to_crs(epsg=STORAGE_SRID)
     arr = np.asarray(geo.values)
     bad_type = shapely.is_missing(arr) | shapely.is_empty(arr) | ~np.isin(shapely.get_type_id(arr), (3, 6))
     if bad_type.any():

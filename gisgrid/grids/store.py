@@ -18,9 +18,9 @@ import shapely
 from sqlalchemy import Connection, text
 
 from gisgrid.components import POSITION_TOLERANCE_DEG
+from gisgrid.constants import STORAGE_SRID
 from gisgrid.errors import GisgridError, InvalidInput, NotFound, Reason
 from gisgrid.geodesy import geodesic_areas
-from gisgrid.settings import STORAGE_SRID
 from gisgrid.storage.bulk import copy_rows
 from gisgrid.storage.recode import recode_components
 from gisgrid.workflow import TERMINAL_STATES

@@ -30,6 +30,7 @@ from gisgrid.boundaries import (
     provisional,
     read_boundaries,
 )
+from gisgrid.constants import STORAGE_SRID
 from gisgrid.errors import Conflict, InvalidInput, NotFound, Reason
 from gisgrid.grids import store
 from gisgrid.grids.cutting import CoverageReport, check_coverage, cut_unit_grids, resolve_metric_crs
@@ -782,7 +783,7 @@ def import_tier3_file(
     columns = [str(c) for c in zones.columns if c != zones.geometry.name]
     code_col = find_field(columns, code_field, path, "--code-field")
     name_col = find_field(columns, name_field, path, "--name-field")
-    zones = zones.to_crs(4490) if zones.crs else zones.set_crs(4490)
+    zones = zones.to_crs(STORAGE_SRID) if zones.crs else zones.set_crs(STORAGE_SRID)
     codes = zones[code_col].astype(str)
     bad = [i for i, c in enumerate(codes) if not re.fullmatch(r"\d{14}", c)]
     if bad:

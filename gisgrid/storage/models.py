@@ -27,7 +27,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from gisgrid.settings import STORAGE_SRID
+from gisgrid.constants import STORAGE_SRID
 
 
 def _gist(table: str) -> Index:

@@ -41,9 +41,9 @@ from sqlalchemy.engine import URL
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import bench_database, free_port, mark_loaded, percentile, reused, start_server
 
+from gisgrid.constants import STORAGE_SRID
 from gisgrid.demo import demo_components_points, make_demo_district
 from gisgrid.demo_loader import DEMO_COMPONENT_MIX
-from gisgrid.settings import STORAGE_SRID
 from gisgrid.storage.database import asyncpg_connect_args, psycopg2_connection
 from gisgrid.workflow import TERMINAL_STATES
 from maps import tiles_sql
