@@ -15,6 +15,10 @@ the line and the counts (:func:`too_many_cells`) — by this reader and by the p
 (:func:`read_frame`: components, history, staff) — rather than read with its cells shifted or cut. Those imports
 also refuse a header naming a column twice (:func:`refuse_repeated_columns`, case-insensitively).
 
+The components and history imports share their tabular-source reading here: :func:`read_table_csv` (a CSV decoded
+as above, as text columns with its line numbers), :func:`find_field` (a field's column among its aliases),
+:class:`RowRefusals` (their per-row refusals) and :func:`coordinate_text` (a coordinate as a refusal shows it).
+
 Kinds (:func:`file_kind`, :func:`extra_files`): ``GISGRID_CATALOGUE_EXTRA`` lists files of several kinds, and a
 file's kind is decided by its header alone — never by its name. Each kind has its columns (:func:`kinds`); a
 file is of a kind when its header has every column of that kind, where a kind whose columns all belong to a
@@ -32,6 +36,8 @@ import codecs
 import csv
 import functools
 import io
+import logging
+import math
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -42,7 +48,10 @@ from gisgrid.errors import GisgridError, InvalidInput
 from gisgrid.texts import bilingual
 
 if TYPE_CHECKING:
+    import numpy as np
     import pandas as pd
+
+log = logging.getLogger(__name__)
 
 #: How to save a file so that it is read (Excel's own words for its CSV UTF-8 format).
 SAVE_AS = 'save it as "CSV UTF-8(逗号分隔)" (or CSV in GBK)'
@@ -65,8 +74,12 @@ def _refuse(error: type[GisgridError], path: Path, what: str) -> GisgridError:
     return error(f"{path}: {what}", detail={"file": str(path)})
 
 
-def decode(raw: bytes, path: Path, error: type[GisgridError] = InvalidInput) -> tuple[str, str]:
-    """``raw`` (the bytes of ``path``) as text, and the encoding it was read in (``UTF-8`` or ``GB18030``)."""
+def decode(
+    raw: bytes, path: Path, error: type[GisgridError] = InvalidInput, *, nul_ok: bool = False
+) -> tuple[str, str]:
+    """``raw`` (the bytes of ``path``) as text, and the encoding it was read in (``UTF-8`` or ``GB18030``).
+    ``nul_ok``: a NUL byte is text (the components and history imports refuse the row holding one, naming it),
+    not a sign of UTF-16 without a BOM."""
     for bom, name in _BOMS:
         if raw.startswith(bom):
             raise _refuse(error, path, f'{name} text (Excel\'s "Unicode 文本"), not UTF-8 or GB18030: {SAVE_AS}')
@@ -74,7 +87,7 @@ def decode(raw: bytes, path: Path, error: type[GisgridError] = InvalidInput) -> 
         raise _refuse(error, path, f"an Excel workbook (.xlsx) or another zip file, not CSV text: {SAVE_AS}")
     if raw.startswith(b"\xd0\xcf\x11\xe0"):
         raise _refuse(error, path, f"an Excel 97–2003 workbook (.xls), not CSV text: {SAVE_AS}")
-    if b"\x00" in raw:
+    if not nul_ok and b"\x00" in raw:
         raise _refuse(error, path, f"holds NUL bytes (UTF-16 without a BOM, or not text): {SAVE_AS}")
     try:
         return raw.decode("utf-8-sig"), "UTF-8"
@@ -88,9 +101,11 @@ def decode(raw: bytes, path: Path, error: type[GisgridError] = InvalidInput) -> 
         ) from None
 
 
-def read_text(path: Path, what: str = "file", error: type[GisgridError] = InvalidInput) -> tuple[str, str]:
+def read_text(
+    path: Path, what: str = "file", error: type[GisgridError] = InvalidInput, *, nul_ok: bool = False
+) -> tuple[str, str]:
     """The text of a city file and the encoding it was read in; ``what`` names the file in a refusal
-    (``"{path}: {what} not found"``)."""
+    (``"{path}: {what} not found"``); ``nul_ok`` as for :func:`decode`."""
     path = Path(path)
     try:
         raw = path.read_bytes()
@@ -98,7 +113,7 @@ def read_text(path: Path, what: str = "file", error: type[GisgridError] = Invali
         raise _refuse(error, path, f"{what} not found") from None
     except OSError as exc:
         raise _refuse(error, path, f"{what} cannot be read ({exc.strerror or exc})") from None
-    return decode(raw, path, error)
+    return decode(raw, path, error, nul_ok=nul_ok)
 
 
 @dataclass(frozen=True)
@@ -233,6 +248,138 @@ def read_frame(source: Any, path: Path, error: type[GisgridError] = InvalidInput
         names = _header_cells(source, options)
     refuse_repeated_columns(path, names, error)
     return frame
+
+
+# -- tabular sources: the components and history imports ----------------------------------------------------------
+
+
+def read_table_csv(path: Path, encoding: str | None = None) -> tuple[pd.DataFrame, list[str]]:
+    """A CSV of rows to import (components, history) as text columns with ``_row`` (the line in the file, the
+    header being line 1), and notes (the GB18030 fallback). Decoded as every city file (:func:`read_text`: UTF-8
+    with or without a BOM, else GB18030, else a one-line refusal) unless ``encoding`` names the file's own; parsed
+    by :func:`read_frame`. Stripped column names; ``'=…`` cells as gisgrid's CSV export wrote a formula-like text
+    read back as that text (:func:`gisgrid.spreadsheet.csv_unquote`); blank lines and lines of only commas
+    dropped (their line numbers kept)."""
+    import numpy as np
+    import pandas as pd
+
+    from gisgrid.spreadsheet import csv_unquote
+
+    notes: list[str] = []
+    options: dict[str, Any] = {"dtype": str, "keep_default_na": False, "skip_blank_lines": False}
+    try:
+        if encoding:
+            try:
+                df = read_frame(path, path, encoding=encoding, **options)
+            except UnicodeDecodeError as exc:
+                raise InvalidInput(f"{path}: not a readable CSV ({exc})", detail={"path": str(path)}) from exc
+        else:
+            text, found = read_text(path, "CSV file", nul_ok=True)  # a NUL refuses its row
+            df = read_frame(io.StringIO(text, newline=""), path, **options)
+            if found == "GB18030":  # Excel on Chinese Windows saves "CSV" in GBK; GB18030 is its superset
+                notes.append(f"{path.name}: not UTF-8, read as GBK (GB18030)")
+                log.info("%s", notes[-1])
+    except pd.errors.EmptyDataError as exc:
+        raise InvalidInput(f"{path}: empty file", detail={"path": str(path)}) from exc
+    df.columns = [str(c).strip() for c in df.columns]
+    csv_unquote(df)
+    df.insert(0, "_row", np.arange(len(df), dtype=np.int64) + 2)  # header is line 1
+    values = df.drop(columns="_row")
+    # Blank lines (kept so that line numbers stay right) and lines of only commas are dropped.
+    blank = (values == "").all(axis=1) if len(values.columns) else pd.Series(True, index=df.index)
+    return df.loc[~blank].reset_index(drop=True), notes
+
+
+def find_column(columns: list[str], aliases: tuple[str, ...], taken: set[str]) -> str | None:
+    """The first of ``columns`` (case and surrounding spaces ignored) named by the first of ``aliases`` (lower
+    case) that names one not ``taken``; None when none does."""
+    lowered = {c.strip().lower(): c for c in reversed(columns)}  # first occurrence wins
+    for alias in aliases:
+        column = lowered.get(alias)
+        if column is not None and column not in taken:
+            return column
+    return None
+
+
+def find_field(path: Path, columns: list[str], field: str, aliases: tuple[str, ...], taken: set[str]) -> str | None:
+    """:func:`find_column`, refusing the file (:func:`repeated_columns`) when two of its columns are names of this
+    one field (``lon`` and ``lng``, ``GLBJMC`` and ``name``): which one holds the values is not ours to guess, and
+    the other would be read as a custom attribute."""
+    named = [i for i, c in enumerate(columns) if c not in taken and c.strip().lower() in aliases]
+    if len(named) > 1:
+        i, j = named[:2]
+        raise repeated_columns(path, columns[i], columns[j], (i + 1, j + 1), field)
+    return find_column(columns, aliases, taken)
+
+
+def coordinate_text(value: float) -> str:
+    """A coordinate as a refusal shows it: up to 7 decimals (about 1 cm), no trailing zeros; "" when not finite."""
+    return f"{value:.7f}".rstrip("0").rstrip(".") if math.isfinite(value) else ""
+
+
+#: The columns of a refusals frame (:meth:`RowRefusals.frame`), ``code`` after them.
+REFUSAL_COLUMNS: tuple[str, ...] = ("row", "field", "value", "reason")
+
+
+class RowRefusals:
+    """Accumulates the refusals of an import's rows as small frames (one per check) plus the refused-row mask.
+    ``rows``: the row numbers (``_row``) of the rows checked, in order."""
+
+    def __init__(self, rows: np.ndarray) -> None:
+        import numpy as np
+
+        self.rows = rows
+        self.bad = np.zeros(len(rows), dtype=bool)
+        self.frames: list[pd.DataFrame] = []
+
+    def add(self, mask: np.ndarray | pd.Series, field: str, values: Any, reason: Any, code: Any = None) -> None:
+        """Refuse the rows in ``mask`` for ``field``: ``values``, ``reason`` and ``code`` (the refusal's
+        :class:`~gisgrid.errors.Reason`, where it has one: the API's item code) as a value, an array or a function
+        of the refused rows' positions."""
+        import numpy as np
+        import pandas as pd
+
+        mask = np.asarray(mask, dtype=bool)
+        if not mask.any():
+            return
+        idx = np.flatnonzero(mask)
+        self.bad |= mask
+        self.frames.append(
+            pd.DataFrame(
+                {
+                    "row": self.rows[idx],
+                    "field": field,
+                    "value": _pick(values, idx),
+                    "reason": _pick(reason, idx),
+                    "code": _pick(code, idx),
+                }
+            )
+        )
+
+    def frame(self) -> pd.DataFrame:
+        """The refusals (row, field, value, reason, code), by row, then in the order the checks ran."""
+        import numpy as np
+        import pandas as pd
+
+        if not self.frames:
+            columns = [*REFUSAL_COLUMNS, "code"]
+            return pd.DataFrame({c: pd.Series(dtype=np.int64 if c == "row" else object) for c in columns})
+        errors = pd.concat(self.frames, ignore_index=True).sort_values("row", kind="stable").reset_index(drop=True)
+        errors["value"] = errors["value"].astype(object).where(errors["value"].notna(), "").astype(str)
+        return errors
+
+
+def _pick(values: Any, idx: np.ndarray) -> Any:
+    import numpy as np
+    import pandas as pd
+
+    if callable(values):
+        return values(idx)  # formatted only for the refused rows
+    if isinstance(values, pd.Series):
+        return values.to_numpy()[idx]
+    if isinstance(values, np.ndarray):
+        return values[idx]
+    return values
 
 
 # -- kinds ----------------------------------------------------------------------------------------------------------

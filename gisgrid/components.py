@@ -101,7 +101,6 @@ from gisgrid.spreadsheet import (
     HEADER_CELLS,
     LONG_NUMBERS,
     UNSAVED_FORMULAS,
-    csv_unquote,
     excel_kind,
     read_workbook_table,
     workbook_crs,
@@ -252,7 +251,7 @@ ACCEPTED_COLUMNS: tuple[str, ...] = (
     "attrs",
     "is_update",
 )
-ERROR_COLUMNS: tuple[str, ...] = ("row", "field", "value", "reason")
+ERROR_COLUMNS: tuple[str, ...] = cityfiles.REFUSAL_COLUMNS
 # Metadata key in DataFrame.attrs (not to be confused with the per-row ``attrs`` column).
 META = "gisgrid"
 _STORAGE_CRS = CRS.from_epsg(STORAGE_SRID)
@@ -463,38 +462,12 @@ def _records(table: pd.DataFrame, columns: list[str]) -> list[dict[str, str]]:
     return [dict(zip(columns, values, strict=True)) for values in zip(*arrays, strict=True)]
 
 
-def _read_csv(path: Path, encoding: str | None = None) -> tuple[pd.DataFrame, list[str]]:
-    notes: list[str] = []
-    options: dict[str, Any] = {"dtype": str, "keep_default_na": False, "skip_blank_lines": False}
-    try:
-        try:
-            df = cityfiles.read_frame(path, path, encoding=encoding or "utf-8-sig", **options)
-        except UnicodeDecodeError:
-            if encoding:
-                raise
-            # Excel on Chinese Windows saves "CSV" in GBK; GB18030 is its superset.
-            df = cityfiles.read_frame(path, path, encoding="gb18030", **options)
-            notes.append(f"{path.name}: not UTF-8, read as GBK (GB18030)")
-            log.info("%s", notes[-1])
-    except UnicodeDecodeError as exc:
-        raise InvalidInput(f"{path}: not a readable CSV ({exc})", detail={"path": str(path)}) from exc
-    except pd.errors.EmptyDataError as exc:
-        raise InvalidInput(f"{path}: empty file", detail={"path": str(path)}) from exc
-    df.columns = [str(c).strip() for c in df.columns]
-    csv_unquote(df)  # '=… as gisgrid's CSV export wrote a formula-like text (gisgrid.spreadsheet): the text itself
-    df.insert(0, "_row", np.arange(len(df), dtype=np.int64) + 2)  # header is line 1
-    values = df.drop(columns="_row")
-    # Blank lines (kept so that line numbers stay right) and lines of only commas are dropped.
-    blank = (values == "").all(axis=1) if len(values.columns) else pd.Series(True, index=df.index)
-    return df.loc[~blank].reset_index(drop=True), notes
-
-
 def read_excel_table(
     path: Path, sheet: str | None = None, encoding: str | None = None
 ) -> tuple[pd.DataFrame, list[str]]:
-    """An Excel table read as :func:`_read_csv` reads a CSV (text columns, ``_row`` = the sheet row, header = row
-    1), so that it goes through the same checks: a sheet (``sheet``, else the first) of an .xlsx or an Excel
-    97-2003 .xls."""
+    """An Excel table read as :func:`cityfiles.read_table_csv` reads a CSV (text columns, ``_row`` = the sheet row,
+    header = row 1), so that it goes through the same checks: a sheet (``sheet``, else the first) of an .xlsx or an
+    Excel 97-2003 .xls."""
     if encoding is not None:
         raise InvalidInput(
             f"{path}: a text encoding applies to CSV and Shapefiles only; an Excel workbook says its own",
@@ -503,26 +476,6 @@ def read_excel_table(
     table, notes = read_workbook_table(path, sheet)
     cityfiles.refuse_repeated_columns(path, table.attrs.pop(HEADER_CELLS))  # as a CSV's (cityfiles.read_frame)
     return table, notes
-
-
-def _find(columns: list[str], aliases: tuple[str, ...], taken: set[str]) -> str | None:
-    lowered = {c.strip().lower(): c for c in reversed(columns)}  # first occurrence wins
-    for alias in aliases:
-        column = lowered.get(alias)
-        if column is not None and column not in taken:
-            return column
-    return None
-
-
-def _find_field(path: Path, columns: list[str], field: str, aliases: tuple[str, ...], taken: set[str]) -> str | None:
-    """:func:`_find`, refusing the file (:func:`cityfiles.repeated_columns`) when two of its columns are names of
-    this one field (``lon`` and ``lng``, ``GLBJMC`` and ``name``): which one holds the values is not ours to
-    guess, and the other would be read as a custom attribute."""
-    named = [i for i, c in enumerate(columns) if c not in taken and c.strip().lower() in aliases]
-    if len(named) > 1:
-        i, j = named[:2]
-        raise cityfiles.repeated_columns(path, columns[i], columns[j], (i + 1, j + 1), field)
-    return _find(columns, aliases, taken)
 
 
 #: Columns of a label point (a point inside each shape: an .xlsx grids export, and a components one before it wrote
@@ -751,7 +704,7 @@ def read_component_file(
             crs = _parse_crs(stated)
             notes.append(f"{path.name}: coordinates in {stated}, as the workbook's {CRS_SHEET} sheet says")
     elif path.suffix.lower() in (".csv", ".txt"):
-        table, notes = _read_csv(path, encoding)
+        table, notes = cityfiles.read_table_csv(path, encoding)
     else:
         gdf = read_layer_any(path, layer, encoding=encoding, notes=notes)
         if crs is None and gdf.crs is not None:
@@ -799,9 +752,9 @@ def read_component_file(
         raise InvalidInput(label_refusal(path, label), detail={"path": str(path), "field": label})
     pair = (lon_col, lat_col) if lon_col else (x_col, y_col) if x_col else None
     if pair is None and geoms is None:
-        wkt_col = _find_field(path, columns, "wkt", COORD_ALIASES["wkt"], taken)
+        wkt_col = cityfiles.find_field(path, columns, "wkt", COORD_ALIASES["wkt"], taken)
         lon_a, lat_a, x_a, y_a = (
-            _find_field(path, columns, f, COORD_ALIASES[f], taken) for f in ["lon", "lat", "x", "y"]
+            cityfiles.find_field(path, columns, f, COORD_ALIASES[f], taken) for f in ["lon", "lat", "x", "y"]
         )
         found = (lon_a, lat_a) if lon_a and lat_a else (x_a, y_a) if x_a and y_a else None
         if wkt_col is not None:
@@ -829,7 +782,7 @@ def read_component_file(
     for canonical, aliases in FIELD_ALIASES.items():
         if canonical in mapping:
             continue
-        column = _find_field(path, columns, canonical, aliases, taken)
+        column = cityfiles.find_field(path, columns, canonical, aliases, taken)
         if column is not None:
             mapping[canonical] = column
             taken.add(column)
@@ -1023,45 +976,6 @@ class ValidationResult:
         return int(self.errors["row"].nunique()) if len(self.errors) else 0
 
 
-class _Errors:
-    """Accumulates refusals as small frames (one per check) plus the refused-row mask."""
-
-    def __init__(self, rows: np.ndarray) -> None:
-        self.rows = rows
-        self.bad = np.zeros(len(rows), dtype=bool)
-        self.frames: list[pd.DataFrame] = []
-
-    def add(self, mask: np.ndarray | pd.Series, field: str, values: Any, reason: Any, code: Any = None) -> None:
-        """Refuse the rows in ``mask`` for ``field``: ``values``, ``reason`` and ``code`` (the refusal's
-        :class:`~gisgrid.errors.Reason`, where it has one: the API's item code) as a value, an array or a function
-        of the refused rows' positions."""
-        mask = np.asarray(mask, dtype=bool)
-        if not mask.any():
-            return
-        idx = np.flatnonzero(mask)
-        self.bad |= mask
-        self.frames.append(
-            pd.DataFrame(
-                {
-                    "row": self.rows[idx],
-                    "field": field,
-                    "value": _pick(values, idx),
-                    "reason": _pick(reason, idx),
-                    "code": _pick(code, idx),
-                }
-            )
-        )
-
-    def frame(self) -> pd.DataFrame:
-        if not self.frames:
-            columns = [*ERROR_COLUMNS, "code"]
-            return pd.DataFrame({c: pd.Series(dtype=np.int64 if c == "row" else object) for c in columns})
-        # Stable sort: by row, then in the order the checks ran.
-        errors = pd.concat(self.frames, ignore_index=True).sort_values("row", kind="stable").reset_index(drop=True)
-        errors["value"] = errors["value"].astype(object).where(errors["value"].notna(), "").astype(str)
-        return errors
-
-
 #: What :func:`gisgrid.texts.refuse_bad_text` refuses in a text: NUL, and the control and bidirectional characters.
 BAD_TEXT = re.compile(f"{NUL}|{CONTROLS.pattern}")
 
@@ -1070,7 +984,7 @@ def _bad_text_code(text: str) -> Reason:
     return Reason.NUL_CHARACTER if NUL in text else Reason.CONTROL_CHARACTERS
 
 
-def _refuse_bad_attrs(errors: _Errors, attrs: np.ndarray, skip: np.ndarray) -> None:
+def _refuse_bad_attrs(errors: cityfiles.RowRefusals, attrs: np.ndarray, skip: np.ndarray) -> None:
     """Refuse each row whose custom attribute (a column the file adds: its name or its value, text or JSON) holds
     what :data:`BAD_TEXT` matches, once per row and column, the column as the field; ``skip``: rows already
     refused for their depth (not walked into)."""
@@ -1099,16 +1013,6 @@ def _refuse_bad_attrs(errors: _Errors, attrs: np.ndarray, skip: np.ndarray) -> N
         )
 
 
-def _pick(values: Any, idx: np.ndarray) -> Any:
-    if callable(values):
-        return values(idx)  # formatted only for the refused rows
-    if isinstance(values, pd.Series):
-        return values.to_numpy()[idx]
-    if isinstance(values, np.ndarray):
-        return values[idx]
-    return values
-
-
 def _texts(raw: pd.DataFrame, name: str) -> np.ndarray:
     """Column as an object array of str, missing → "" (the reader has already stripped the text)."""
     if name not in raw.columns:
@@ -1125,9 +1029,7 @@ def _isin(values: np.ndarray, allowed: Any) -> np.ndarray:
     return pd.Series(values, dtype=object).isin(allowed).to_numpy()  # hash lookup, not a sort
 
 
-def _num(value: float) -> str:
-    return f"{value:.7f}".rstrip("0").rstrip(".") if np.isfinite(value) else ""
-
+_num = cityfiles.coordinate_text
 
 _DATE_SHAPE = r"[0-9]{8}|[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}|[0-9]{4}/[0-9]{1,2}/[0-9]{1,2}"
 _DATE_PARTS = r"^([0-9]{4})[-/]?([0-9]{1,2})[-/]?([0-9]{1,2})$"
@@ -1190,7 +1092,7 @@ def validate_components(
     raw = raw.reset_index(drop=True)
     n = len(raw)
     rows = raw["_row"].to_numpy(dtype=np.int64) if "_row" in raw.columns else np.arange(1, n + 1, dtype=np.int64)
-    errors = _Errors(rows)
+    errors = cityfiles.RowRefusals(rows)
 
     # --- coordinates
     lon = raw["lon"].to_numpy(dtype=float) if "lon" in raw.columns else np.full(n, np.nan)
@@ -1457,7 +1359,7 @@ def validate_components(
     dept_text = {f: _texts(raw, f) for f in ("main_dept", "owner_dept", "maint_dept")}
     for field, text in dept_text.items():
         errors.add((text != "") & ~_isin(text, known), field, text, refusal("unknown_department"))
-    notices = _Errors(rows)  # the same bookkeeping as the refusals; its rows are not refused
+    notices = cityfiles.RowRefusals(rows)  # the same bookkeeping as the refusals; its rows are not refused
     for dept, column in meta.get("dept_name_fields", {}).items():
         given_name = _texts(raw, f"{dept}_name")
         code = dept_text[dept]

@@ -33,7 +33,8 @@ import pandas as pd
 from gisgrid import geodesy, workflow
 from gisgrid.cases import CASE_NO_MAX, SOURCES, TEXT_LIMITS, event_class
 from gisgrid.catalogue import SCHEMES
-from gisgrid.components import BAD_TEXT, _Errors, _find_field, _num, _read_csv, read_excel_table
+from gisgrid.cityfiles import RowRefusals, coordinate_text, find_field, read_table_csv
+from gisgrid.components import BAD_TEXT, read_excel_table
 from gisgrid.constants import LOCAL_TZ
 from gisgrid.errors import InvalidInput, Reason
 from gisgrid.evaluation import NODES
@@ -117,12 +118,12 @@ def read_history_csv(path: Path | str) -> tuple[pd.DataFrame, list[str]]:
     if not path.is_file():
         raise InvalidInput(f"{path}: file not found", detail={"path": str(path)})
     # An .xlsx sheet is read as the CSV of it would be (same columns, same checks; _row = the sheet row).
-    table, notes = read_excel_table(path) if excel_kind(path) else _read_csv(path)
+    table, notes = read_excel_table(path) if excel_kind(path) else read_table_csv(path)
     columns = [c for c in table.columns if c != "_row"]
     taken: set[str] = set()
     mapping: dict[str, str] = {}
     for canonical, aliases in COLUMN_ALIASES.items():
-        found = _find_field(path, columns, canonical, aliases, taken)
+        found = find_field(path, columns, canonical, aliases, taken)
         if found is not None:
             mapping[canonical] = found
             taken.add(found)
@@ -323,7 +324,7 @@ def parse_history(
     f = raw.reset_index(drop=True)
     n = len(f)
     rows = f["_row"].to_numpy(dtype=np.int64)
-    errors = _Errors(rows)
+    errors = RowRefusals(rows)
     col = {c: f[c].to_numpy(dtype=object) for c in COLUMN_ALIASES}
 
     # --- case number
@@ -443,8 +444,9 @@ def parse_history(
         _coords(col),
         lambda idx: [
             bilingual(
-                f"与本案件前面给出的 {_num(lon_case[i])},{_num(lat_case[i])} 不一致",
-                f"conflicts with {_num(lon_case[i])},{_num(lat_case[i])} given earlier for this case",
+                f"与本案件前面给出的 {coordinate_text(lon_case[i])},{coordinate_text(lat_case[i])} 不一致",
+                f"conflicts with {coordinate_text(lon_case[i])},{coordinate_text(lat_case[i])} "
+                "given earlier for this case",
             )
             for i in idx
         ],

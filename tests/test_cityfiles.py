@@ -315,11 +315,40 @@ def test_extra_columns_of_no_kind_are_left_alone(tmp_path: Path) -> None:
     assert cityfiles.file_kind(nodes).name == "node_time_limits"
 
 
+def test_the_components_and_history_imports_decode_as_every_city_file(tmp_path: Path) -> None:
+    """review53 F10: the imports' CSV reader (cityfiles.read_table_csv) decodes with cityfiles.decode — one
+    implementation: GB18030 read with a note, UTF-16 and undecodable bytes refused in its words; a NUL byte is
+    text there (its row is refused by the import, naming it), not taken for UTF-16."""
+    from gisgrid.history_import import read_history_csv
+
+    save = 'save it as "CSV UTF-8(逗号分隔)" (or CSV in GBK)'
+    gbk = tmp_path / "gbk.csv"
+    gbk.write_bytes("class_code,lon,lat,name\r\n01037,113.7,34.75,井盖\r\n".encode("gb18030"))
+    table, notes = cityfiles.read_table_csv(gbk)
+    assert table.to_dict("records") == [
+        {"_row": 2, "class_code": "01037", "lon": "113.7", "lat": "34.75", "name": "井盖"}
+    ]
+    assert notes == ["gbk.csv: not UTF-8, read as GBK (GB18030)"]
+    utf16 = tmp_path / "u16.csv"
+    utf16.write_text("class_code,lon,lat\n01037,113.7,34.75\n", encoding="utf-16")
+    with pytest.raises(InvalidInput) as exc:
+        cityfiles.read_table_csv(utf16)
+    assert refused(exc) == f'{utf16}: UTF-16 text (Excel\'s "Unicode 文本"), not UTF-8 or GB18030: {save}'
+    neither = tmp_path / "h.csv"
+    neither.write_bytes(b"case_no,class_code,lon,lat,source,state,at\nX1,\xff\n")
+    with pytest.raises(InvalidInput) as exc:
+        read_history_csv(neither)
+    assert refused(exc) == (f"{neither}: neither UTF-8 nor GB18030 text (byte 0xFF at offset 46 is not UTF-8): {save}")
+    nul = tmp_path / "nul.csv"
+    nul.write_bytes(b"class_code,lon,lat,name\n01037,113.7,34.75,a\x00b\n")
+    table, notes = cityfiles.read_table_csv(nul)
+    assert (table["name"].tolist(), notes) == (["a\x00b"], [])
+
+
 def test_a_row_with_a_cell_too_many_is_refused_in_one_line_by_every_csv_reader(tmp_path: Path) -> None:
     """review42 U2: pandas' 'Error tokenizing data. C error: Expected 5 fields in line 6, saw 6\\n' (or, in the first
     row, nothing at all: the columns shifted) — now the row refusal's words, zh-CN first, in one line, from the
     components and history imports, the staff import and every catalogue/rules file (which dropped the cell)."""
-    from gisgrid.components import _read_csv
     from gisgrid.history_import import read_history_csv
 
     def line(path: Path, row: int, cells: int, header: int) -> str:
@@ -329,13 +358,13 @@ def test_a_row_with_a_cell_too_many_is_refused_in_one_line_by_every_csv_reader(t
     comp = tmp_path / "c1.csv"
     comp.write_text("class_code,lon,lat,name,note\n" + "01037,113.7,34.75,a,b\n" * 4 + "01037,113.7,34.75,a,b,c\n")
     with pytest.raises(InvalidInput) as exc:
-        _read_csv(comp)
+        cityfiles.read_table_csv(comp)
     assert refused(exc) == line(comp, 6, 6, 5)
     assert exc.value.detail == {"file": str(comp), "row": 6, "cells": 6, "header": 5}
     first = tmp_path / "c2.csv"  # in the first row pandas took the extra cell for the row labels
     first.write_text("class_code,lon,lat,name,note\n01037,113.7,34.75,a,b,c\n01037,113.7,34.75,a,b\n")
     with pytest.raises(InvalidInput) as exc:
-        _read_csv(first)
+        cityfiles.read_table_csv(first)
     assert refused(exc) == line(first, 2, 6, 5)
     hist = tmp_path / "h.csv"
     hist.write_text("case_no,class_code,lon,lat,source,state,at\nX1,06010,113.7,34.75,patrol,reported,2025-09-01,9\n")
@@ -360,7 +389,7 @@ def test_a_row_with_a_cell_too_many_is_refused_in_one_line_by_every_csv_reader(t
     other = tmp_path / "c3.csv"  # another parse error: one line too
     other.write_text('class_code,lon,lat\n01037,"113.7,34.75\n')
     with pytest.raises(InvalidInput) as exc:
-        _read_csv(other)
+        cityfiles.read_table_csv(other)
     assert refused(exc) == (
         f"{other}: 无法读取的 CSV / not a readable CSV (Error tokenizing data. C error: EOF inside string starting at "
         "row 1)"
