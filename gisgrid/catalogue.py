@@ -53,7 +53,7 @@ MAP_FILE = "component_class_map.csv"
 
 # 统一社会信用代码 is 18 characters; a local legacy code may be shorter, so only the alphabet and maximum
 # length are enforced (upper-case letters and digits).
-_DEPT_CODE = re.compile(r"[0-9A-Z]{1,18}")
+DEPT_CODE = re.compile(r"[0-9A-Z]{1,18}")
 _MAX_LISTED_PROBLEMS = 10
 
 
@@ -105,13 +105,16 @@ def check_scheme(scheme: str) -> str:
     return scheme
 
 
-class _Problems(ProblemList):
+class CatalogueProblems(ProblemList):
+    """The problems of the catalogue files (and of the event files read as they are, :mod:`gisgrid.events`), listed
+    together in one refusal."""
+
     label = "catalogue"
     max_listed = _MAX_LISTED_PROBLEMS
 
 
-def _read_rows(
-    path: Path, columns: Sequence[str], problems: _Problems, optional: Sequence[str] = ()
+def read_rows(
+    path: Path, columns: Sequence[str], problems: CatalogueProblems, optional: Sequence[str] = ()
 ) -> list[tuple[int, dict[str, str]]]:
     """(line number, row) pairs of a small CSV, values stripped; header is line 1. ``optional`` columns are read
     when the file has them (empty otherwise). Read as every city file is (:func:`gisgrid.cityfiles.read_csv`)."""
@@ -128,7 +131,7 @@ def _read_rows(
     return rows
 
 
-def _check_duplicates(path: Path, rows: Iterable[tuple[int, tuple[str, ...], str]], problems: _Problems) -> None:
+def check_duplicates(path: Path, rows: Iterable[tuple[int, tuple[str, ...], str]], problems: CatalogueProblems) -> None:
     first: dict[tuple[str, ...], int] = {}
     for line, key, field_name in rows:
         if key in first:
@@ -138,12 +141,12 @@ def _check_duplicates(path: Path, rows: Iterable[tuple[int, tuple[str, ...], str
 
 
 def _load_departments(
-    path: Path, departments: dict[str, str], kinds: dict[str, str], groups: dict[str, str], problems: _Problems
+    path: Path, departments: dict[str, str], kinds: dict[str, str], groups: dict[str, str], problems: CatalogueProblems
 ) -> None:
-    rows = _read_rows(path, DEPARTMENT_COLUMNS, problems, DEPARTMENT_OPTIONAL_COLUMNS)
-    _check_duplicates(path, ((line, (r["code"],), "code") for line, r in rows), problems)
+    rows = read_rows(path, DEPARTMENT_COLUMNS, problems, DEPARTMENT_OPTIONAL_COLUMNS)
+    check_duplicates(path, ((line, (r["code"],), "code") for line, r in rows), problems)
     for line, r in rows:
-        if not _DEPT_CODE.fullmatch(r["code"]):
+        if not DEPT_CODE.fullmatch(r["code"]):
             problems.add(
                 path,
                 line,
@@ -172,10 +175,10 @@ def _load_departments(
 
 
 def _load_classes(
-    path: Path, by_scheme: dict[str, dict[str, ComponentClass]], problems: _Problems, *, local: bool
+    path: Path, by_scheme: dict[str, dict[str, ComponentClass]], problems: CatalogueProblems, *, local: bool
 ) -> list[tuple[Path, int, ComponentClass]]:
-    rows = _read_rows(path, CLASS_COLUMNS, problems)
-    _check_duplicates(path, ((line, (r["scheme"], r["code"]), "code") for line, r in rows), problems)
+    rows = read_rows(path, CLASS_COLUMNS, problems)
+    check_duplicates(path, ((line, (r["scheme"], r["code"]), "code") for line, r in rows), problems)
     loaded: list[tuple[Path, int, ComponentClass]] = []
     for line, r in rows:
         scheme = r["scheme"]
@@ -213,9 +216,11 @@ def _load_classes(
     return loaded
 
 
-def _load_map(path: Path, mapping: dict[str, str], mapped_at: dict[str, tuple[Path, int]], problems: _Problems) -> None:
-    rows = _read_rows(path, MAP_COLUMNS, problems)
-    _check_duplicates(path, ((line, (r["cjt214_code"],), "cjt214_code") for line, r in rows), problems)
+def _load_map(
+    path: Path, mapping: dict[str, str], mapped_at: dict[str, tuple[Path, int]], problems: CatalogueProblems
+) -> None:
+    rows = read_rows(path, MAP_COLUMNS, problems)
+    check_duplicates(path, ((line, (r["cjt214_code"],), "cjt214_code") for line, r in rows), problems)
     for line, r in rows:
         mapping[r["cjt214_code"]] = r["gbt47678_code"]
         mapped_at[r["cjt214_code"]] = (path, line)
@@ -233,7 +238,7 @@ def load_catalogue(settings_or_dir: Settings | Path | str, extra: Sequence[Path 
     local_classes = cityfiles.extra_files(extra, "component_classes")
     class_files = [(base / CLASSES_FILE, False), *((p, True) for p in local_classes)]
 
-    problems = _Problems()
+    problems = CatalogueProblems()
     departments: dict[str, str] = {}
     kinds: dict[str, str] = {}
     groups: dict[str, str] = {}

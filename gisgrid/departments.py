@@ -25,7 +25,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, text
 
-from gisgrid.catalogue import _DEPT_CODE, Catalogue
+from gisgrid.catalogue import DEPT_CODE, Catalogue
 from gisgrid.errors import Conflict, InvalidInput, NotFound, Reason
 from gisgrid.storage import recode
 from gisgrid.workflow import TERMINAL_STATES
@@ -99,7 +99,7 @@ def _uses(conn: Connection, code: str) -> int:
 
 
 def _check(catalogue: Catalogue, old: str, new: str) -> None:
-    if not _DEPT_CODE.fullmatch(new):
+    if not DEPT_CODE.fullmatch(new):
         raise InvalidInput(
             f"new code {new!r} is not a department code: 1–18 upper-case letters or digits (统一社会信用代码: 18)",
             reason=Reason.CODE_MALFORMED,

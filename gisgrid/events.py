@@ -54,11 +54,11 @@ from gisgrid.catalogue import (
     EVIDENCE,
     SCHEMES,
     Catalogue,
-    _check_duplicates,
-    _Problems,
-    _read_rows,
+    CatalogueProblems,
+    check_duplicates,
     check_scheme,
     load_catalogue,
+    read_rows,
 )
 from gisgrid.errors import InvalidInput
 from gisgrid.settings import Settings, catalogue_folder
@@ -276,7 +276,9 @@ def split_matter_code(value: str) -> tuple[str, str]:
     return value[:6], value[6:]
 
 
-def _number(path: Path, line: int, field_name: str, value: str, problems: _Problems, *, positive: bool) -> float | None:
+def _number(
+    path: Path, line: int, field_name: str, value: str, problems: CatalogueProblems, *, positive: bool
+) -> float | None:
     try:
         number = float(value)
     except ValueError:
@@ -296,7 +298,7 @@ def _too_long(
     amount: float,
     unit: Unit,
     hours_per_day: float,
-    problems: _Problems,
+    problems: CatalogueProblems,
 ) -> bool:
     """A limit longer than the longest extension the service approves (MAX_EXTENSION_DAYS, in the limit's unit): a
     typing slip (minutes as hours) whose deadlines would fall years ahead, or past any year the calendar knows."""
@@ -318,7 +320,7 @@ def _too_long(
     return True
 
 
-def _unit(path: Path, line: int, value: str, problems: _Problems, *, column: str = "unit") -> Unit | None:
+def _unit(path: Path, line: int, value: str, problems: CatalogueProblems, *, column: str = "unit") -> Unit | None:
     if not is_unit(value):
         problems.add(path, line, column, value, f"unknown unit; expected one of {', '.join(UNITS)}")
         return None
@@ -329,12 +331,12 @@ def _load_classes(
     path: Path,
     by_scheme: dict[str, dict[str, EventClass]],
     components: Catalogue,
-    problems: _Problems,
+    problems: CatalogueProblems,
     *,
     local: bool,
 ) -> list[tuple[Path, int, EventClass]]:
-    rows = _read_rows(path, CLASS_COLUMNS, problems, optional=CLASS_OPTIONAL_COLUMNS)
-    _check_duplicates(path, ((line, (r["scheme"], r["code"]), "code") for line, r in rows), problems)
+    rows = read_rows(path, CLASS_COLUMNS, problems, optional=CLASS_OPTIONAL_COLUMNS)
+    check_duplicates(path, ((line, (r["scheme"], r["code"]), "code") for line, r in rows), problems)
     loaded: list[tuple[Path, int, EventClass]] = []
     for line, r in rows:
         scheme, code = r["scheme"], r["code"]
@@ -416,12 +418,12 @@ def _load_limits(
     path: Path,
     by_scheme: dict[str, dict[str, EventClass]],
     limits: dict[tuple[str, str], dict[str, DisposalLimit]],
-    problems: _Problems,
+    problems: CatalogueProblems,
     hours_per_day: float,
 ) -> None:
-    rows = _read_rows(path, LIMIT_COLUMNS, problems)
+    rows = read_rows(path, LIMIT_COLUMNS, problems)
     keys = ((line, (r["scheme"], r["code"], r["disposal_type"]), "disposal_type") for line, r in rows)
-    _check_duplicates(path, keys, problems)
+    check_duplicates(path, keys, problems)
     for line, r in rows:
         scheme, code = r["scheme"], r["code"]
         ok = True
@@ -457,13 +459,13 @@ def _load_nodes(
     names: dict[str, str],
     urgent_nodes: dict[str, tuple[float, Unit]],
     changes: list[NodeLimitChange],
-    problems: _Problems,
+    problems: CatalogueProblems,
     hours_per_day: float,
     *,
     local: bool,
 ) -> None:
-    rows = _read_rows(path, NODE_COLUMNS, problems, optional=NODE_OPTIONAL_COLUMNS)
-    _check_duplicates(path, ((line, (r["node"], r["effective_from"]), "node") for line, r in rows), problems)
+    rows = read_rows(path, NODE_COLUMNS, problems, optional=NODE_OPTIONAL_COLUMNS)
+    check_duplicates(path, ((line, (r["node"], r["effective_from"]), "node") for line, r in rows), problems)
     for line, r in rows:
         ok = True
         effective_from = None
@@ -545,7 +547,7 @@ def load_event_catalogue(
     limit_files = [base / LIMITS_FILE, *cityfiles.extra_files(extra, "event_time_limits")]
     class_files = [(base / CLASSES_FILE, False)] + [(p, True) for p in cityfiles.extra_files(extra, "event_classes")]
 
-    problems = _Problems()
+    problems = CatalogueProblems()
     by_scheme: dict[str, dict[str, EventClass]] = {s: {} for s in SCHEMES}
     loaded: list[tuple[Path, int, EventClass]] = []
     for path, local in class_files:
