@@ -389,7 +389,7 @@ class Filed:
     row: Any = None  # a mapping of CASE_COLUMNS for a new case
 
 
-def _decision_json(decision: routing.RoutingDecision) -> dict[str, Any]:
+def decision_json(decision: routing.RoutingDecision) -> dict[str, Any]:
     """The decision as stored in ``cases.routing`` (plain strings and booleans: no serialising round trip)."""
     return {
         "department": decision.department,
@@ -401,13 +401,13 @@ def _decision_json(decision: routing.RoutingDecision) -> dict[str, Any]:
         "overridden_by": decision.overridden_by,
         "override_reason": decision.override_reason,
         "overridden_at": decision.overridden_at,
-        "original": _decision_json(decision.original) if decision.original else None,
+        "original": decision_json(decision.original) if decision.original else None,
         "overrides": [o.__dict__.copy() for o in decision.overrides],
     }
 
 
 def decision_from_json(data: dict[str, Any]) -> routing.RoutingDecision:
-    """A stored decision (``cases.routing -> decision``), as :func:`_decision_json` writes it or as older rows hold
+    """A stored decision (``cases.routing -> decision``), as :func:`decision_json` writes it or as older rows hold
     it (no ``overrides``; a 改派 nested in the ``original`` of the next)."""
     return routing.RoutingDecision(  # every stored decision holds the first five; the override's came later
         department=data["department"],
@@ -678,7 +678,7 @@ def _write_params(
         {**d, "created_at": dt.datetime.fromisoformat(d["created_at"]).astimezone(LOCAL_TZ).isoformat()}
         for d in read["duplicates"]
     ]
-    decided = {"decision": _decision_json(decision), "duplicates": duplicates}
+    decided = {"decision": decision_json(decision), "duplicates": duplicates}
     verify_clock = node_clock(services, "verify", ev, draft.limit.disposal_type, now)
     params: dict[str, Any] = {
         "year": now.year,
@@ -1305,7 +1305,7 @@ def act(
                 payload.get("reason") or req.note,
                 departments=services.departments,
             )
-            routing_json["decision"] = _decision_json(dispatched)
+            routing_json["decision"] = decision_json(dispatched)
             updates["routing"] = json.dumps(routing_json, ensure_ascii=False)
         sets = ", ".join(f"{k} = :{k}" if k != "routing" else "routing = CAST(:routing AS jsonb)" for k in updates)
         done = conn.execute(
@@ -1386,7 +1386,7 @@ def _reclassify(
         "tier3_code": row.tier3_code,
     }
     decision = route_report(services, new, where, component, row.created_at)
-    routing_json["decision"] = _decision_json(decision)
+    routing_json["decision"] = decision_json(decision)
     updates.update(
         class_code=new.code,
         matter_code=matter_code_of(row.district_code, new),

@@ -187,7 +187,7 @@ def intake_routing(conn: Connection, services: Any) -> Callable[[pd.DataFrame], 
             where = {"code": grid, "street_code": t1, "community_code": t2, "tier3_code": t3}
             decision = case_svc.route_report(services, ev, where, comp._mapping if comp is not None else None, at)
             departments.append(decision.department)
-            documents.append({"decision": case_svc._decision_json(decision), "duplicates": []})
+            documents.append({"decision": case_svc.decision_json(decision), "duplicates": []})
             component_ids.append(comp[1] if comp is not None else None)
             distances.append(round(float(comp[5]), 2) if comp is not None else None)
         return pd.DataFrame(

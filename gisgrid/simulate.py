@@ -583,7 +583,7 @@ def _record_dispatches(p: pd.DataFrame, events: dict[str, np.ndarray], ctx: _Con
     case's decision as of the history end (the step details are completed in place)."""
     if "routing" not in p.columns or not len(events["case"]):
         return p
-    from gisgrid.cases import _decision_json, decision_from_json  # the stored shape, as intake and 派遣 write it
+    from gisgrid.cases import decision_from_json, decision_json  # the stored shape, as intake and 派遣 write it
     from gisgrid.routing import dispatch_choice
 
     rows = np.flatnonzero(events["action"] == _ACTIONS.index("dispatch"))
@@ -629,7 +629,7 @@ def _record_dispatches(p: pd.DataFrame, events: dict[str, np.ndarray], ctx: _Con
     out = p.copy()
     routed = out["routing"].to_numpy().copy()
     for case, decision in decisions.items():
-        routed[case] = {**routed[case], "decision": _decision_json(decision)}
+        routed[case] = {**routed[case], "decision": decision_json(decision)}
     out["routing"] = routed
     return out
 

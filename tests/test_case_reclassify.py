@@ -77,7 +77,7 @@ def test_verify_and_file_correct_the_class_reroute_and_retime(
     clock = node_clock.node_clock(services, "file", ev, "默认", at(now))
     assert (case["node"], case["due_at"], case["node_calendar_time"]) == ("file", clock["due_at"], True)
     assert case["due_at"] == at(now) + dt.timedelta(minutes=15)  # 立案 of an urgent case: 0.25 clock hours
-    assert case["routing"]["decision"] == svc._decision_json(decision)
+    assert case["routing"]["decision"] == svc.decision_json(decision)
     assert case["routing"]["duplicates"] == before["routing"]["duplicates"]
     assert before["routing"]["decision"] != case["routing"]["decision"]
     assert log(loaded, cid)[-1] == (
@@ -103,7 +103,7 @@ def test_verify_and_file_correct_the_class_reroute_and_retime(
     case = stored(loaded, cid)
     assert (case["class_code"], case["urgent"], case["node"]) == (GARBAGE, False, "dispatch")
     assert case["due_at"] == node_clock.node_clock(services, "dispatch", garbage, "默认", at(later))["due_at"]
-    assert case["routing"]["decision"] == svc._decision_json(back) == before["routing"]["decision"]
+    assert case["routing"]["decision"] == svc.decision_json(back) == before["routing"]["decision"]
     assert log(loaded, cid)[-1][1]["class_change"]["from"] == URGENT
     assert log(loaded, cid)[-1][1]["class_change"]["to"] == GARBAGE
 

@@ -101,7 +101,7 @@ def _assert_history_is_routed_and_has_its_orders(engine: Engine) -> None:
             conn.execute(text("DELETE FROM case_transitions WHERE case_id = :i"), {"i": new_id})
         # (the routing's own decision: a 改派 of the simulated dispatcher is kept beside it, as the live 派遣 keeps it)
         own = routing.own_decision(svc.decision_from_json(routing_["decision"]))
-        assert again[0]["decision"] == svc._decision_json(own) and again[1] == component
+        assert again[0]["decision"] == svc.decision_json(own) and again[1] == component
     with engine.begin() as conn:
         conn.execute(text("DELETE FROM cases WHERE id > (SELECT max(case_id) FROM case_documents)"))
     with engine.connect() as conn:

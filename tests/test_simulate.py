@@ -13,7 +13,7 @@ import pytest
 
 from gisgrid import routing, workflow
 from gisgrid.calendar import WorkingCalendar
-from gisgrid.cases import _decision_json, decision_from_json, dispatch_basis
+from gisgrid.cases import decision_from_json, decision_json, dispatch_basis
 from gisgrid.errors import InvalidInput
 from gisgrid.evaluation import (
     Period,
@@ -209,7 +209,7 @@ def test_a_router_decides_where_each_case_goes_and_each_case_keeps_its_decision(
         return pd.DataFrame(
             {
                 "department": dept,
-                "routing": [{"decision": _decision_json(_rule_or_manual(d, t)), "duplicates": []}
+                "routing": [{"decision": decision_json(_rule_or_manual(d, t)), "duplicates": []}
                             for d, t in zip(dept, asked["created_at"], strict=True)],
                 "component_id": [f"C{g}" if o else None for g, o in zip(asked["unit_grid_code"], odd, strict=True)],
             },
@@ -264,7 +264,7 @@ def test_a_dispatch_against_the_routing_is_recorded_as_the_live_dispatch_records
         # Odd unit grids by a rule to the first department, even ones to 人工派遣.
         odd = asked["unit_grid_code"].str[-1].astype(int) % 2 == 1
         dept = [deps[0] if o else None for o in odd]
-        docs = [{"decision": _decision_json(_rule_or_manual(d, t)), "duplicates": []}
+        docs = [{"decision": decision_json(_rule_or_manual(d, t)), "duplicates": []}
                 for d, t in zip(dept, asked["created_at"], strict=True)]  # fmt: skip
         return pd.DataFrame({"department": dept, "routing": docs}, index=asked.index)
 
@@ -331,16 +331,16 @@ def test_planted_codes_must_be_loaded_codes_of_their_kind_s_level() -> None:
 
 def test_a_kind_planted_twice_plants_the_codes_of_both() -> None:
     """review21 #5: ``--plant selective=A,selective=B`` planted only B, silently; now the codes are combined."""
-    from gisgrid.cli.evaluation import _plant
+    from gisgrid.cli.evaluation import parse_plant
 
     t1, t2 = "41990100100101", "41990100100102"
-    plant = _plant(f" selective={t1} , overload={t2},selective={t2};{t1};{t2}")
+    plant = parse_plant(f" selective={t1} , overload={t2},selective={t2};{t1};{t2}")
     assert plant == {"selective": [t1, t2], "overload": [t2]}
     sim = simulate(synthetic_cells(1, 1, 2), ["a", "b"], ["06010"], days=5, seed=1, start="2025-01-01", plant=plant,
                  node_hours=NODE_HOURS)  # fmt: skip
     assert sim.truth == {"selective": [t1, t2], "overload": [t2], "escalation": [], "paper_closure": []}
     with pytest.raises(InvalidInput, match=r"^--plant: 'selective=' names no code \(KIND=CODE;CODE\)$"):
-        _plant(f"selective={t1},selective=")
+        parse_plant(f"selective={t1},selective=")
 
 
 def test_simulated_people_read_as_people() -> None:

@@ -27,7 +27,7 @@ from gisgrid.simulate import classes_from_catalogue, node_hours_from_catalogue, 
 from gisgrid.storage.database import make_engine, prepare_database
 
 
-def _plant(spec: str | None) -> dict[str, list[str]]:
+def parse_plant(spec: str | None) -> dict[str, list[str]]:
     """``selective=CODE;CODE,overload=CODE`` → {"selective": [...], "overload": [...]}; a kind named twice
     (``selective=A,selective=B``) gets the codes of both, each once."""
     if not spec:
@@ -76,7 +76,7 @@ def simulate_cmd(
         days=days,
         seed=seed,
         start=first,
-        plant=_plant(plant),
+        plant=parse_plant(plant),
         rate=rate,
         calendar=services.calendar,
     )
