@@ -115,7 +115,7 @@ def _finish(out: pd.DataFrame, level: str) -> pd.DataFrame:
 # --------------------------------------------------------------------------------------- geometry helpers
 
 
-def _metres(lon: Any, lat: Any, lat0: float) -> tuple[np.ndarray, np.ndarray]:
+def local_metres(lon: Any, lat: Any, lat0: float) -> tuple[np.ndarray, np.ndarray]:
     """Metres in a transverse Mercator on the GRS80 ellipsoid centred on the points (``lat0``, their mean
     longitude): distances agree with the geodesic to < 0.001 % within 20 km of the centre. The spherical
     equirectangular factors used before (110,540 / 111,320·cos φ m per degree) were 0.2–0.45 % off at 35–40°N,
@@ -155,7 +155,7 @@ def adjacency(cells: pd.DataFrame, level: str = "tier3", *, radius_m: float = 15
     sharing an edge or a corner qualify). ``cells`` needs lon, lat and the level column."""
     col = _level_column(level)
     _need(cells, "cells", ("lon", "lat", col))
-    x, y = _metres(cells["lon"], cells["lat"], float(cells["lat"].mean()))
+    x, y = local_metres(cells["lon"], cells["lat"], float(cells["lat"].mean()))
     pts = pd.DataFrame({"x": x, "y": y})
     pairs = _near_pairs(pts, pts, radius_m)
     codes = cells[col].to_numpy()
@@ -562,7 +562,7 @@ def paper_closure(
     c = cases[cases["lon"].notna() & cases["lat"].notna() & cases[col].notna()].reset_index(drop=True)
     created = local_times(c["created_at"], tz)
     closed_at = local_times(c["closed_at"], tz)
-    x, y = _metres(c["lon"], c["lat"], float(c["lat"].mean()) if len(c) else 0.0)
+    x, y = local_metres(c["lon"], c["lat"], float(c["lat"].mean()) if len(c) else 0.0)
     pts = pd.DataFrame({"x": x, "y": y, "class_code": c["class_code"].to_numpy()})
     is_closed = (c["state"].eq("closed") & closed_at.notna()).to_numpy()
     closed_rows = np.flatnonzero(is_closed)

@@ -337,18 +337,18 @@ def test_a_layer_without_geometry_is_refused_in_one_line(tmp_path: Path) -> None
 
 
 def test_a_population_file_refuses_a_workbook_and_bad_text_in_one_line(tmp_path: Path) -> None:
-    from gisgrid.grids.workflows import _cell_weights
+    from gisgrid.grids.workflows import cell_weights
 
     book = workbook(tmp_path / "pop.xlsx", [["code", "population"]])
     with pytest.raises(InvalidInput) as exc:
-        _cell_weights(None, None, "population", book)  # type: ignore[arg-type]  # refused before either is used
+        cell_weights(None, None, "population", book)  # type: ignore[arg-type]  # refused before either is used
     assert exc.value.message == (
         f"{book}: Excel workbooks are not read as a population file; save it as CSV UTF-8 (逗号分隔)"
     )
     utf16 = tmp_path / "pop.csv"
     utf16.write_text("code,population\n419901001001001,10\n", encoding="utf-16")
     with pytest.raises(InvalidInput) as exc:
-        _cell_weights(None, None, "population", utf16)  # type: ignore[arg-type]
+        cell_weights(None, None, "population", utf16)  # type: ignore[arg-type]
     assert exc.value.message == (
         f'{utf16}: UTF-16 text (Excel\'s "Unicode 文本"), not UTF-8 or GB18030: save it as "CSV UTF-8(逗号分隔)" '
         "(or CSV in GBK)"
@@ -358,22 +358,22 @@ def test_a_population_file_refuses_a_workbook_and_bad_text_in_one_line(tmp_path:
 def test_a_population_file_saved_by_chinese_excel_is_read_as_gb18030(tmp_path: Path) -> None:
     """review28 D4: the population file is read as every city file (cityfiles): GB18030 as well as UTF-8, rows
     numbered by their line (a blank line counted)."""
-    from gisgrid.grids.workflows import _cell_weights
+    from gisgrid.grids.workflows import cell_weights
 
     cells = pd.DataFrame({"code": ["419901001001001", "419901001001002"]})
     pop = tmp_path / "pop_gbk.csv"
     pop.write_bytes("code,population,备注\r\n419901001001001,120,社区\r\n".encode("gb18030"))
-    weights = _cell_weights(None, cells, "population", pop)  # type: ignore[arg-type]
+    weights = cell_weights(None, cells, "population", pop)  # type: ignore[arg-type]
     assert weights is not None and weights.tolist() == [120.0, 0.0]
     pop.write_bytes(
         "code,population,备注\r\n419901001001001,120,社区\r\n\r\n419901001001002,约三百,\r\n".encode("gb18030")
     )
     with pytest.raises(InvalidInput) as exc:
-        _cell_weights(None, cells, "population", pop)  # type: ignore[arg-type]
+        cell_weights(None, cells, "population", pop)  # type: ignore[arg-type]
     assert exc.value.message == f"{pop}: row 4: population must be a number ≥ 0"
     pop.write_bytes("编码,人口\r\n419901001001001,120\r\n".encode("gb18030"))
     with pytest.raises(InvalidInput) as exc:
-        _cell_weights(None, cells, "population", pop)  # type: ignore[arg-type]
+        cell_weights(None, cells, "population", pop)  # type: ignore[arg-type]
     assert exc.value.message == f"{pop}: expected columns code,population; found 编码, 人口"
 
 

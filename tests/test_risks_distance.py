@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from pyproj import Geod
 
-from gisgrid.risks import _metres
+from gisgrid.risks import local_metres
 
 
 @pytest.mark.parametrize("lat0", [22.5, 34.75, 39.9, 45.8])
@@ -19,6 +19,6 @@ def test_local_metres_agree_with_the_geodesic_to_a_thousandth_of_a_percent(lat0:
     az, dist = rng.uniform(0, 360, 400), rng.uniform(5, 60, 400)
     geod = Geod(ellps="GRS80")
     lon2, lat2, _ = geod.fwd(lon, lat, az, dist)
-    x, y = _metres(np.r_[lon, lon2], np.r_[lat, lat2], float(lat.mean()))
+    x, y = local_metres(np.r_[lon, lon2], np.r_[lat, lat2], float(lat.mean()))
     planar = np.hypot(x[400:] - x[:400], y[400:] - y[:400])
     assert np.max(np.abs(planar / dist - 1)) < 1e-5

@@ -38,7 +38,7 @@ PeriodQuery = Annotated[str, Query(description=PERIOD_HELP)]
 AsOfQuery = Annotated[str | None, Query(description=AS_OF_HELP)]
 
 
-def _table(
+def table_response(
     df: pd.DataFrame, fmt: str, name: str, meta: dict[str, Any] | None = None, headers: dict[str, str] | None = None
 ) -> Any:
     """JSON ``{**meta, count, data}`` or a CSV download (``headers`` as ``X-Evaluation-…`` headers)."""
@@ -102,7 +102,7 @@ def evaluation(
         # A header is Latin-1 on the wire: the English text, its dashes as ASCII (Mon-Fri).
         english = calendar_warning_en(table.attrs["unknown_years"]) or ""
         headers["calendar_warning"] = english.replace("–", "-").encode("ascii", "replace").decode()
-    return _table(table, format, name, meta, headers)
+    return table_response(table, format, name, meta, headers)
 
 
 @router.get("/evaluation/map", summary="综合评价专题图 One indicator over the regions of a level, classed, as GeoJSON")
@@ -163,4 +163,4 @@ def risk(
     label = re.sub(r"[^0-9A-Za-z.-]+", "_", p.label)  # an ASCII file name, as /evaluation's
     name = f"risk-{kind}-{label}" + ("-provisional" if meta["provisional"] else "")
     headers = {"period": meta["period"], "as_of": meta["as_of"], "provisional": str(meta["provisional"]).lower()}
-    return _table(table, format, name, meta, headers)
+    return table_response(table, format, name, meta, headers)

@@ -67,11 +67,12 @@ def _coverage_text(c: CoverageReport) -> str:
         f"coverage: units {c.units_area_m2 / 1e6:.4f} km², cells {c.cells_area_m2 / 1e6:.4f} km², "
         f"difference {c.area_diff_ratio * 100:.5f} %, overlap {c.overlap_m2:.3f} m², "
         f"cells outside their unit {c.cells_outside_unit}, duplicate codes {c.duplicate_codes}"
-        + (f"\n{_sizes_text(c)}" if c.cells else "")
+        + (f"\n{sizes_text(c)}" if c.cells else "")
     )
 
 
-def _sizes_text(c: CoverageReport) -> str:
+def sizes_text(c: CoverageReport) -> str:
+    """The cell-size line of the coverage report the grids commands print (sizes against the nominal one)."""
     band = f"{SIZE_BAND:.0%}"
     return (
         f"cell sizes: {c.cells} cells of {c.cell_area_m2:,.0f} m² nominal; {c.cells_under} under it by more than "

@@ -683,7 +683,9 @@ class TiersResult:
     change: store.Tier3Change = field(default_factory=store.Tier3Change)
 
 
-def _cell_weights(engine: Engine, cells: gpd.GeoDataFrame, weight: Weight, population: Path | None) -> pd.Series | None:
+def cell_weights(engine: Engine, cells: gpd.GeoDataFrame, weight: Weight, population: Path | None) -> pd.Series | None:
+    """The weight of each of ``cells`` by which the tiers are grouped: None for ``units`` (each cell counts one),
+    the stored components per cell, or the ``population`` file's (code, population; read as every city file)."""
     if weight == "units":
         return None
     if weight == "components":
@@ -727,7 +729,7 @@ def build_tiers(
         cells = store.load_unit_grids(conn, district)
     if cells.empty:
         raise InvalidInput("no unit grids are stored: run gisgrid grids generate first")
-    w = _cell_weights(engine, cells, weight, population)
+    w = cell_weights(engine, cells, weight, population)
     if w is None:
         groups = group_tier3(cells, target_size=target_size)
         balance = balance_report(cells, groups, None)

@@ -305,7 +305,7 @@ def test_sliver_merged_into_neighbour_with_longest_shared_edge() -> None:
 def test_coverage_reports_the_spread_of_cell_sizes_around_the_nominal_area() -> None:
     """The planner choosing --sliver sees how many cells are off the nominal 10,000 m² by more than 10 %: here the
     cell that absorbed the sliver (11,200 m² in the plane) is over; the 9,650 m² boundary cell is within."""
-    from gisgrid.cli.grids import _sizes_text
+    from gisgrid.cli.grids import sizes_text
 
     coords = [(0, 0), (300, 0), (300, 100), (240, 100), (240, 130), (195, 130), (195, 200), (0, 200)]
     units = make_units([Polygon([(ZZ_X + x, ZZ_Y + y) for x, y in coords])], ["410102001001"])
@@ -314,7 +314,7 @@ def test_coverage_reports_the_spread_of_cell_sizes_around_the_nominal_area() -> 
     # On the ellipsoid, ~0.2 m² per hectare less than in this Gauss–Krüger plane 1.6 % of a zone off its meridian.
     assert report.smallest_m2 == pytest.approx(9_649.8, abs=0.1)
     assert report.largest_m2 == pytest.approx(11_199.8, abs=0.1)
-    assert _sizes_text(report) == (
+    assert sizes_text(report) == (
         "cell sizes: 5 cells of 10,000 m² nominal; 0 under it by more than 10% (smallest 9,650 m²), 1 over it by "
         "more than 10% (largest 11,200 m²): --sliver sets where a boundary piece is merged into its neighbour"
     )
