@@ -13,14 +13,13 @@ from sqlalchemy import Engine, text
 from typer.testing import CliRunner
 
 from gisgrid.boundaries import BoundaryOptions, read_boundaries
-from gisgrid.cli import _register_optional, app
+from gisgrid.cli import app
 from gisgrid.errors import Conflict, InvalidInput, NotFound, Reason
 from gisgrid.grids import store, workflows
 from gisgrid.settings import Settings
 from tests.fixtures import COMMUNITIES, METRIC, STREETS, X0, Y0, load_small_district, write_small_district
 from tests.test_recode import Place, env_of, populate, snapshot
 
-_register_optional()
 runner = CliRunner()
 DONGMING = COMMUNITIES[2]  # 东明社区, the only community of street 2 (东关街道)
 ZIJING = COMMUNITIES[1]  # 紫荆社区, west of 东明社区

@@ -14,12 +14,11 @@ from sqlalchemy import Engine, text
 from typer.testing import CliRunner
 
 from gisgrid.boundaries import BoundaryOptions
-from gisgrid.cli import _register_optional, app
+from gisgrid.cli import app
 from gisgrid.errors import InvalidInput, Reason
 from gisgrid.grids import workflows
 from gisgrid.settings import Settings
 
-_register_optional()
 runner = CliRunner()
 Z = box(113.60, 34.70, 113.70, 34.75)  # 419901 Z区
 ZHONGYUAN = box(113.65, 34.70, 113.75, 34.71)  # 410102 中原区: its west half lies in Z区

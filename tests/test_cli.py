@@ -13,11 +13,10 @@ import typer
 from sqlalchemy import Engine, make_url, text
 from typer.testing import CliRunner
 
-from gisgrid.cli import _register_optional, app
+from gisgrid.cli import app
 from gisgrid.settings import Settings
 from tests.fixtures import COMMUNITIES, legacy_gbk_shapefile, small_district, write_small_district
 
-_register_optional()
 runner = CliRunner()
 
 

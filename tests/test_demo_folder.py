@@ -10,11 +10,10 @@ from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 from typer.testing import CliRunner
 
-from gisgrid.cli import _register_optional, app
+from gisgrid.cli import app
 from gisgrid.demo_loader import demo_folder
 from gisgrid.settings import Settings
 
-_register_optional()
 runner = CliRunner()
 
 

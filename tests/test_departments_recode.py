@@ -13,7 +13,7 @@ from sqlalchemy import Engine, text
 from typer.testing import CliRunner
 
 from gisgrid import cases as svc
-from gisgrid.cli import _register_optional, app
+from gisgrid.cli import app
 from gisgrid.components_store import catalogue_for, sync_departments
 from gisgrid.departments import recode_department, recode_json_departments
 from gisgrid.errors import Conflict, InvalidInput, NotFound, Reason
@@ -23,7 +23,6 @@ from gisgrid.storage.recode import RECODE_LOCK_WAIT_S
 from tests.test_cases import _jpeg, act, at, report
 from tests.test_components_store import LAMP, inside_points, run, write_csv
 
-_register_optional()
 runner = CliRunner()
 
 OLD = "990000000000000003"  # 区环境卫生服务中心: the default department of 06010 暴露垃圾

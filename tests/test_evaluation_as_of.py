@@ -20,13 +20,12 @@ from typer.testing import CliRunner
 from api.main import create_app
 from gisgrid import cases as svc
 from gisgrid import history
-from gisgrid.cli import _register_optional, app
+from gisgrid.cli import app
 from gisgrid.errors import InvalidInput
 from gisgrid.evaluation import INDICATOR_DEFINITIONS
 from gisgrid.evaluation_service import indicators, parse_period, resolve_as_of, write_table
 from gisgrid.settings import Settings
 
-_register_optional()
 runner = CliRunner()
 
 HEADER = "case_no,scheme,class_code,lon,lat,datum,source,state,action,role,actor,department_code,at,note"

@@ -20,11 +20,10 @@ from typer.testing import CliRunner
 from api.main import create_app
 from gisgrid import cases as svc
 from gisgrid import history
-from gisgrid.cli import _register_optional, app
+from gisgrid.cli import app
 from gisgrid.settings import PROJECT_ROOT, Settings
 from tests.test_evaluation_as_of import HEADER, R1
 
-_register_optional()
 runner = CliRunner()
 COLUMNS = ["filed_score", "public_report_rate", "closure_rate", "on_time_closure_rate", "score", "grade"]
 # R1 handled a day later (10-10 09:30: 1.5 + 7.5 + 1 = 10 working hours > 4), judged as of 10-10 09:00 (open and

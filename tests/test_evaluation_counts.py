@@ -31,13 +31,12 @@ from typer.testing import CliRunner
 
 from api.main import create_app
 from gisgrid import cases as svc
-from gisgrid.cli import _register_optional, app
+from gisgrid.cli import app
 from gisgrid.evaluation_service import indicators, parse_period
 from gisgrid.settings import Settings
 from tests.fixtures import COMMUNITIES, STREETS, small_district
 from tests.test_evaluation_as_of import import_rows
 
-_register_optional()
 runner = CliRunner()
 
 TZ = ZoneInfo("Asia/Shanghai")

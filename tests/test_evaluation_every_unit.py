@@ -20,7 +20,7 @@ from typer.testing import CliRunner
 
 from api.main import create_app
 from gisgrid import cases as svc
-from gisgrid.cli import _register_optional, app
+from gisgrid.cli import app
 from gisgrid.evaluation_service import (
     DEPARTMENT_TOTAL_NOTE,
     indicators,
@@ -32,7 +32,6 @@ from gisgrid.evaluation_service import (
 from gisgrid.settings import Settings
 from tests.test_evaluation_as_of import late_case  # noqa: F401  (a fixture)
 
-_register_optional()
 runner = CliRunner()
 R1_DEPARTMENT = "990000000000000003"
 QUIET_DEPARTMENT = "990000000000000001"  # 区城市管理委员会: no case in the record

@@ -19,12 +19,11 @@ from sqlalchemy import Engine
 from typer.testing import CliRunner
 
 from api.main import create_app
-from gisgrid.cli import _register_optional, app
+from gisgrid.cli import app
 from gisgrid.evaluation_service import parse_period, pdf_cell, render_sheet_pdf, write_table
 from gisgrid.settings import Settings
 from tests.test_evaluation_as_of import late_case  # noqa: F401  (a fixture)
 
-_register_optional()
 runner = CliRunner()
 A4_LANDSCAPE = (841.89, 595.28)  # points
 

@@ -12,13 +12,12 @@ from sqlalchemy import Engine, text
 from typer.testing import CliRunner
 
 from gisgrid.boundaries import BoundaryOptions
-from gisgrid.cli import _register_optional, app
+from gisgrid.cli import app
 from gisgrid.errors import InvalidInput
 from gisgrid.grids import workflows
 from gisgrid.settings import Settings
 from tests.fixtures import write_small_district
 
-_register_optional()
 runner = CliRunner()
 
 

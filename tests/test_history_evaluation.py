@@ -8,12 +8,11 @@ import pandas as pd
 from sqlalchemy import Engine, text
 from typer.testing import CliRunner
 
-from gisgrid.cli import _register_optional, app
+from gisgrid.cli import app
 from gisgrid.errors import InvalidInput
 from gisgrid.settings import Settings
 from tests.fixtures import load_small_district
 
-_register_optional()
 runner = CliRunner()
 
 

@@ -17,14 +17,13 @@ from typer.testing import CliRunner
 
 from gisgrid import cases as svc
 from gisgrid import history, workflow
-from gisgrid.cli import _register_optional, app
+from gisgrid.cli import app
 from gisgrid.errors import InvalidInput
 from gisgrid.evaluation import Period, evaluate
 from gisgrid.history_import import parse_history, read_history_csv
 from gisgrid.settings import PROJECT_ROOT, Settings
 from tests.fixtures import DISTRICT, case_number_years
 
-_register_optional()
 runner = CliRunner()
 TZ = ZoneInfo("Asia/Shanghai")
 NOW = dt.datetime(2026, 1, 1, tzinfo=TZ)

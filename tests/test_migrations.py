@@ -185,9 +185,8 @@ def test_db_downgrade_asks_before_dropping_tables(server_url: URL) -> None:
     """`gisgrid db downgrade` that would drop tables or columns asks (or takes --yes); one losing nothing does not."""
     from typer.testing import CliRunner
 
-    from gisgrid.cli import _register_optional, app
+    from gisgrid.cli import app
 
-    _register_optional()
     runner = CliRunner()
     url = new_database(server_url, "gisgrid_down")
     engine = make_engine(url)

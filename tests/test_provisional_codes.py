@@ -14,12 +14,11 @@ from typer.testing import CliRunner
 
 from api.main import create_app
 from gisgrid.boundaries import BoundaryOptions
-from gisgrid.cli import _register_optional, app
+from gisgrid.cli import app
 from gisgrid.grids import workflows
 from gisgrid.settings import Settings
 from tests.fixtures import COMMUNITIES, DISTRICT, STREETS, small_district
 
-_register_optional()
 runner = CliRunner()
 ASSIGN = BoundaryOptions(assign_codes=True)
 DONGMING = COMMUNITIES[2]  # 东明社区, the only community of street 2: numbered 001 it gets its official code

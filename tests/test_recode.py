@@ -20,7 +20,7 @@ from typer.testing import CliRunner
 from api.main import create_app
 from gisgrid import cases as svc
 from gisgrid.boundaries import BoundaryOptions
-from gisgrid.cli import _register_optional, app
+from gisgrid.cli import app
 from gisgrid.components_store import ComponentInput, catalogue_for, save_component
 from gisgrid.errors import Conflict, InvalidInput, NotFound, Reason
 from gisgrid.grids import workflows
@@ -29,7 +29,6 @@ from gisgrid.storage import recode
 from tests.fixtures import COMMUNITIES, DISTRICT, STREETS, small_district
 from tests.test_provisional_codes import ASSIGN, DONGMING, write_without_codes
 
-_register_optional()
 runner = CliRunner()
 NOW = dt.datetime(2025, 9, 26, 10, tzinfo=ZoneInfo("Asia/Shanghai"))
 #: Every stored column that holds an administrative or grid code (what a recode may rewrite), for "nothing written".

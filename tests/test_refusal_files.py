@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from gisgrid import cases as svc
 from gisgrid import components_store, history
 from gisgrid.boundaries import BoundaryOptions
-from gisgrid.cli import _register_optional, app
+from gisgrid.cli import app
 from gisgrid.errors import InvalidInput
 from gisgrid.grids import workflows
 from gisgrid.settings import Settings
@@ -22,7 +22,6 @@ from tests.fixtures import STREETS, load_small_district, write_small_district
 from tests.test_components_store import LAMP, inside_points, run, write_csv
 from tests.test_history_import import NOW, changed, sample_rows, write_rows
 
-_register_optional()
 runner = CliRunner()
 LAMP_DEPT = "990000000000000012"  # 城市照明管理处
 

@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 
 from api.main import create_app
 from gisgrid import cases as svc
-from gisgrid.cli import _register_optional, app
+from gisgrid.cli import app
 from gisgrid.settings import Settings
 from gisgrid.storage import migrate
 from gisgrid.storage.database import drop_database, ensure_postgis, make_engine
@@ -25,7 +25,6 @@ from tests.fixtures import load_small_district
 from tests.test_cases import GARBAGE
 from tests.test_components_store import inside_points
 
-_register_optional()
 runner = CliRunner()
 INTAKE = {"X-Role": "intake", "X-Actor": "behind-test"}
 

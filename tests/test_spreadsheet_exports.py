@@ -20,10 +20,10 @@ from sqlalchemy import Engine, text
 from typer.testing import CliRunner
 
 from api.main import create_app
-from api.routers.evaluation import _table
+from api.routers.evaluation import table_response
 from gisgrid import cases as svc
 from gisgrid import history, spreadsheet
-from gisgrid.cli import _register_optional, app
+from gisgrid.cli import app
 from gisgrid.components_store import ImportOptions, catalogue_for, import_components
 from gisgrid.evaluation_service import write_table
 from gisgrid.settings import Settings
@@ -31,8 +31,6 @@ from gisgrid.vectorio import read_layer_any, write_layer
 from tests.test_components_roundtrip import export
 from tests.test_components_store import LAMP, inside_points, write_csv
 from tests.test_evaluation_as_of import HEADER, R1
-
-_register_optional()
 
 HYPERLINK = '=HYPERLINK("http://x","y")'
 CMD = "+cmd|' /C calc'!A0"
@@ -111,7 +109,7 @@ def test_the_evaluation_csv_and_xlsx_keep_text_as_text(tmp_path: Path) -> None:
 
 
 def test_the_api_csv_quotes_formula_like_text() -> None:
-    answer = _table(frame(), "csv", "evaluation-supervisor-2025-09")
+    answer = table_response(frame(), "csv", "evaluation-supervisor-2025-09")
     rows = cells(answer.body.decode("utf-8"))
     assert column(rows, "subject") == [*QUOTED, "监督员甲"]
     assert column(rows, "score")[0] == "-1.5" and column(rows, "rank_change")[0] == "-3"

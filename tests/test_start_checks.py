@@ -13,13 +13,12 @@ from sqlalchemy import Engine, text
 from typer.testing import CliRunner
 
 from gisgrid import cases as svc
-from gisgrid.cli import _register_optional, app
+from gisgrid.cli import app
 from gisgrid.errors import ConfigError
 from gisgrid.routing import RULE_COLUMNS, load_routing_rules
 from gisgrid.settings import PROJECT_ROOT, Settings
 from gisgrid.start_checks import check_stored_data
 
-_register_optional()
 runner = CliRunner()
 DATA = PROJECT_ROOT / "data"
 RULES = DATA / "rules" / "routing.csv"

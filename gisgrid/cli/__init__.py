@@ -1,5 +1,6 @@
-"""The ``gisgrid`` command. Sub-commands live in one module per concept; this module wires them up and
-turns domain errors into a one-line message and a non-zero exit."""
+"""The ``gisgrid`` command. Sub-commands live in one module per concept; this module wires them up (every
+sub-command is registered when it is imported: ``from gisgrid.cli import app`` is the whole command, as the
+``gisgrid`` entry point runs it) and turns domain errors into a one-line message and a non-zero exit."""
 
 from __future__ import annotations
 
@@ -10,7 +11,16 @@ from typing import Any
 
 import typer
 
+from gisgrid.cli import boundaries as boundaries_cli
+from gisgrid.cli import cases as cases_cli
+from gisgrid.cli import components as components_cli
 from gisgrid.cli import db as db_cli
+from gisgrid.cli import demo as demo_cli
+from gisgrid.cli import departments as departments_cli
+from gisgrid.cli import evaluation as evaluation_cli
+from gisgrid.cli import grids as grids_cli
+from gisgrid.cli import maprender as maprender_cli
+from gisgrid.cli import photos as photos_cli
 from gisgrid.cli import serve as serve_cli
 from gisgrid.cli.common import build_settings
 from gisgrid.errors import ConfigError, GisgridError
@@ -42,28 +52,16 @@ app.add_typer(db_cli.app, name="db")
 app.command("serve")(serve_cli.serve)
 
 
-def _register_optional() -> None:
-    # Sub-command groups added by later modules register here, keeping import order explicit.
-    from gisgrid.cli import boundaries as boundaries_cli
-    from gisgrid.cli import cases as cases_cli
-    from gisgrid.cli import components as components_cli
-    from gisgrid.cli import demo as demo_cli
-    from gisgrid.cli import departments as departments_cli
-    from gisgrid.cli import evaluation as evaluation_cli
-    from gisgrid.cli import grids as grids_cli
-    from gisgrid.cli import maprender as maprender_cli
-    from gisgrid.cli import photos as photos_cli
-
-    app.add_typer(boundaries_cli.app, name="boundaries")
-    app.add_typer(grids_cli.app, name="grids")
-    app.add_typer(components_cli.app, name="components")
-    app.add_typer(cases_cli.app, name="cases")
-    app.add_typer(departments_cli.app, name="departments")
-    app.command("simulate")(evaluation_cli.simulate_cmd)
-    app.command("evaluate")(evaluation_cli.evaluate_cmd)
-    app.add_typer(demo_cli.app, name="demo")
-    app.add_typer(maprender_cli.app, name="map")
-    app.add_typer(photos_cli.app, name="photos")
+app.add_typer(boundaries_cli.app, name="boundaries")
+app.add_typer(grids_cli.app, name="grids")
+app.add_typer(components_cli.app, name="components")
+app.add_typer(cases_cli.app, name="cases")
+app.add_typer(departments_cli.app, name="departments")
+app.command("simulate")(evaluation_cli.simulate_cmd)
+app.command("evaluate")(evaluation_cli.evaluate_cmd)
+app.add_typer(demo_cli.app, name="demo")
+app.add_typer(maprender_cli.app, name="map")
+app.add_typer(photos_cli.app, name="photos")
 
 
 def _one_line_warning(message: Any, category: type[Warning], *_args: Any, **_kwargs: Any) -> None:
@@ -97,7 +95,6 @@ def said_in_chinese_first(exc: GisgridError) -> str:
 def main() -> None:
     warnings.showwarning = _one_line_warning
     try:
-        _register_optional()
         # Outside standalone mode click *returns* the code of a ``typer.Exit`` instead of exiting with it;
         # dropping it turned every documented exit code 1 (refused imports) into 0 for scripts.
         code = app(standalone_mode=False)

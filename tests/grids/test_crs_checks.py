@@ -16,14 +16,13 @@ from sqlalchemy import Engine, text
 from typer.testing import CliRunner
 
 from gisgrid.boundaries import BoundaryOptions, read_boundaries
-from gisgrid.cli import _register_optional, app
+from gisgrid.cli import app
 from gisgrid.errors import InvalidInput
 from gisgrid.geodesy import DatumApproximate
 from gisgrid.grids import workflows
 from gisgrid.settings import Settings
 from gisgrid.vectorio import read_layer_any
 
-_register_optional()
 runner = CliRunner()
 
 GEOD = Geod(ellps="GRS80")  # CGCS2000's ellipsoid to 1e-11

@@ -21,7 +21,7 @@ from typer.testing import CliRunner
 
 from gisgrid import cases as svc
 from gisgrid.boundaries import BoundaryOptions
-from gisgrid.cli import _register_optional, app
+from gisgrid.cli import app
 from gisgrid.components_store import ComponentInput, catalogue_for, save_component
 from gisgrid.errors import Conflict, InvalidInput, Reason
 from gisgrid.grids import workflows
@@ -30,7 +30,6 @@ from gisgrid.settings import Settings
 from tests.fixtures import COMMUNITIES, METRIC, STREETS, X0, Y0, small_district
 from tests.test_recode import NOW, env_of
 
-_register_optional()
 runner = CliRunner()
 EAST = STREETS[1]  # 东关街道: x 700…1200 m, in the fixture its only community is 东明社区
 DONGMING = COMMUNITIES[2]

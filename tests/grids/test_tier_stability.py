@@ -152,9 +152,8 @@ def test_a_boundary_change_regroups_only_that_unit_and_keeps_the_others(staffed:
 def test_the_command_says_what_it_kept_and_refuses_with_one_message(staffed: Engine, settings: Settings) -> None:
     from typer.testing import CliRunner
 
-    from gisgrid.cli import _register_optional, app
+    from gisgrid.cli import app
 
-    _register_optional()
     runner = CliRunner()
     env = {"GISGRID_DATABASE_URL": settings.database_url or ""}
     n = len(_tier3(staffed))
