@@ -1634,7 +1634,7 @@ def _within_sql(point: str, lat: float, param: str, metres: float) -> str:
     return f"{box} AND ST_DWithin(c.geom::geography, {point}::geography, :{param})"
 
 
-def query_components(conn: Connection, q: ComponentQuery) -> tuple[list[dict[str, Any]], int]:
+def query_components(conn: Connection, q: ComponentQuery) -> tuple[list[dict[str, Any]], int]:  # noqa: C901
     """Filter components; with ``nearest`` the k closest (by metres, with ``distance_m``), else paged by id."""
     where: list[str] = ["TRUE"]
     params: dict[str, Any] = {}

@@ -818,7 +818,7 @@ def _read_rules_table(path: Path, problems: _Problems) -> cityfiles.CsvTable | N
         return None
 
 
-def load_evaluation_rules(
+def load_evaluation_rules(  # noqa: C901, PLR0915
     source: Settings | Path | str | None = None, *, groups: Mapping[str, str] | None = None
 ) -> EvaluationRules:
     """Read weights, count-score tables and grade bands: the file of :func:`rules_path` (with settings, the city's
@@ -1341,7 +1341,7 @@ def _us(times: pd.Series) -> np.ndarray:
 _TRANSITION_COLUMNS = ("id", "case_id", "action", "to_state", "actor", "role", "at", "department_code")
 
 
-def prepare(
+def prepare(  # noqa: C901, PLR0915
     cases: pd.DataFrame,
     transitions: pd.DataFrame,
     calendar: WorkingCalendar,
@@ -1630,7 +1630,7 @@ def _has(n: int, rows: np.ndarray) -> np.ndarray:
     return out
 
 
-def _nodes(
+def _nodes(  # noqa: PLR0915
     t: pd.DataFrame,
     c: pd.DataFrame,
     crow: np.ndarray,
@@ -2082,7 +2082,7 @@ def _closed_nodes_rate(facts: Facts, node: str, role: str) -> tuple[pd.Series, p
     return g.sum(facts.nodes["on_time"].to_numpy()[rows]), g.size()
 
 
-def evaluate_posts(
+def evaluate_posts(  # noqa: PLR0915
     facts: Facts,
     role: str,
     *,

@@ -327,7 +327,7 @@ def _unit(path: Path, line: int, value: str, problems: CatalogueProblems, *, col
     return value
 
 
-def _load_classes(
+def _load_classes(  # noqa: C901
     path: Path,
     by_scheme: dict[str, dict[str, EventClass]],
     components: Catalogue,

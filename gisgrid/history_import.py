@@ -308,7 +308,7 @@ def _case_first(key: pd.Series, values: np.ndarray) -> np.ndarray:
     return s.groupby(key.to_numpy(), dropna=True).transform("first").reindex(s.index).to_numpy(dtype=object)
 
 
-def parse_history(
+def parse_history(  # noqa: C901, PLR0915
     raw: pd.DataFrame,
     services: Any,
     *,
@@ -822,7 +822,7 @@ def _extension_refusal(
     return _Refusal(row, "new_due_at", ctx.new_due_text[i], bilingual(why.zh, en))
 
 
-def _build_case(
+def _build_case(  # noqa: C901, PLR0915
     ctx: _RowContext, pos: list[int], case_id: int
 ) -> tuple[dict[str, Any], list[dict[str, Any]]] | _Refusal:
     """Replay one case's rows through the workflow; the first impossible step refuses the case."""

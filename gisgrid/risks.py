@@ -420,7 +420,7 @@ def grid_overload(
 # --------------------------------------------------------------------------------------- 提级堆积
 
 
-def escalation_pileup(
+def escalation_pileup(  # noqa: PLR0915
     cases: pd.DataFrame,
     transitions: pd.DataFrame,
     calendar: WorkingCalendar | None = None,

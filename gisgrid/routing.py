@@ -350,7 +350,7 @@ def _parse_weekdays(text: str) -> frozenset[int] | str:
     return frozenset(days)
 
 
-def _parse_row(
+def _parse_row(  # noqa: C901
     path: Path, line: int, r: dict[str, str], departments: Collection[str], problems: _Problems
 ) -> RoutingRule | None:
     """A RoutingRule, or None after recording the row's problems."""

@@ -327,7 +327,7 @@ def _without_gc(fn: Callable[P, R]) -> Callable[P, R]:
 
 
 @_without_gc
-def simulate(
+def simulate(  # noqa: PLR0915
     cells: pd.DataFrame,
     departments: pd.DataFrame | Sequence[str],
     classes: pd.DataFrame | Sequence[str],
@@ -736,7 +736,7 @@ class _Events:
         return {k: np.concatenate([part[k] for part in self.parts]) for k in self.parts[0]}
 
 
-def _workflow(p: pd.DataFrame, ctx: _Context) -> tuple[dict[str, np.ndarray], np.ndarray]:
+def _workflow(p: pd.DataFrame, ctx: _Context) -> tuple[dict[str, np.ndarray], np.ndarray]:  # noqa: PLR0915
     """Events (working positions) of every case in ``p``; returns them and each case's close position (NaN)."""
     rng, lim = ctx.rng, ctx.limits
     n = len(p)

@@ -487,7 +487,7 @@ def _looks_lon_lat(gdf: gpd.GeoDataFrame) -> bool:
     return xmin >= -180 and xmax <= 180 and ymin >= -90 and ymax <= 90
 
 
-def write_layer(
+def write_layer(  # noqa: C901
     gdf: gpd.GeoDataFrame,
     path: Path,
     *,

@@ -615,7 +615,7 @@ def _kind_problem(kind: str, value: Any) -> tuple[Reason, str] | None:
     return None  # files: filled by the service from the photos sent with the action
 
 
-def _transition(case: CaseState, rule: ActionRule, role: str, payload: dict[str, Any]) -> Transition:
+def _transition(case: CaseState, rule: ActionRule, role: str, payload: dict[str, Any]) -> Transition:  # noqa: C901
     effects = list(rule.effects)
     details: dict[str, Any] = {f: payload[f] for f in rule.required}
     details.update({f: payload[f] for f in rule.optional if _filled(payload.get(f))})

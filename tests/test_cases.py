@@ -982,7 +982,7 @@ def test_two_operators_dispatching_at_once_one_gets_409(
         assert final["version"] == 4 and [t["action"] for t in final["timeline"]].count("dispatch") == 1
 
 
-def test_api_refusals_have_status_and_reason(
+def test_api_refusals_have_status_and_reason(  # noqa: PLR0915
     loaded: Engine, settings: Settings, spot: tuple[float, float], tmp_path: Path
 ) -> None:
     x, y = spot

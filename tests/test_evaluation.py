@@ -108,7 +108,7 @@ class History:
         return cases, t
 
 
-def march_history(*, with_april: bool = False) -> tuple[pd.DataFrame, pd.DataFrame]:
+def march_history(*, with_april: bool = False) -> tuple[pd.DataFrame, pd.DataFrame]:  # noqa: PLR0915
     """Seven March cases in two tier-3 grids (T1 = …01, T2 = …02) and one February case."""
     t1, t2 = "41990100100101", "41990100100102"
     h = History()

@@ -134,7 +134,7 @@ def run_cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
     return code, out
 
 
-def test_deadlines_counted_in_an_unknown_year_are_recomputed_once_the_year_is_known(
+def test_deadlines_counted_in_an_unknown_year_are_recomputed_once_the_year_is_known(  # noqa: PLR0915
     loaded: Engine,
     services: svc.CaseServices,
     spot: tuple[float, float],

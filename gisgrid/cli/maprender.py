@@ -125,7 +125,7 @@ def _labels(ctx: typer.Context, layer: Layer) -> dict[str, dict[str, str]]:
 
 
 @app.command("render")
-def render(
+def render(  # noqa: C901
     ctx: typer.Context,
     layer: Layer = typer.Option(..., "--layer", help="What to draw."),
     out: Path = typer.Option(..., "--out", help="The HTML file; its assets go to <name>_files/ beside it."),

@@ -901,7 +901,7 @@ def staff_change_lines(changes: list[StaffChange]) -> list[str]:
     return lines
 
 
-def import_staff(
+def import_staff(  # noqa: C901
     engine: Engine,
     path: Path,
     *,

@@ -156,7 +156,7 @@ def drive_python(url: str, points: np.ndarray, clients: int, seconds: float) -> 
     return Load(n, errors, percentile(lat_ms, 50), percentile(lat_ms, 95), statistics.fmean(lat_ms), cpu)
 
 
-def main() -> None:
+def main() -> None:  # noqa: PLR0915
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--components", type=int, default=1_000_000)
     ap.add_argument("--clients", type=int, default=16)

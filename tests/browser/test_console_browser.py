@@ -124,7 +124,7 @@ def test_a_case_reported_elsewhere_appears_without_reload(desk: Tab, live: LiveS
     desk.shot("new-case")
 
 
-def test_dispatching_from_the_panel_changes_state_and_colour(
+def test_dispatching_from_the_panel_changes_state_and_colour(  # noqa: PLR0915
     desk: Tab, live: LiveServer, api: httpx.Client, clean_db: Engine
 ) -> None:
     page = desk.page
@@ -551,7 +551,7 @@ def test_the_class_filter_takes_a_name_and_refusals_are_explained_in_chinese(
     assert refused.status_code == 422 and refused.json()["detail"]["items"][0]["field"] == "grid"
 
 
-def test_a_refused_filter_empties_the_list_count_and_map_and_says_so(
+def test_a_refused_filter_empties_the_list_count_and_map_and_says_so(  # noqa: PLR0915
     desk: Tab, live: LiveServer, api: httpx.Client
 ) -> None:
     """A filter the page or the API refuses leaves no earlier answer on show as if it were the filter's: the list,
@@ -991,7 +991,7 @@ def test_a_case_number_opens_its_case_and_the_source_escalation_and_extension_fi
     assert not desk.watch.off_origin()
 
 
-def test_the_detail_speaks_plainly_and_the_role_is_remembered(desk: Tab, live: LiveServer, api: httpx.Client) -> None:
+def test_the_detail_speaks_plainly_and_the_role_is_remembered(desk: Tab, live: LiveServer, api: httpx.Client) -> None:  # noqa: PLR0915
     filed = dispatched_case(api, seed=106)
     cid = filed["id"]
     xs, ys = inside_points(1, seed=107)

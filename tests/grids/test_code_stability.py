@@ -110,7 +110,7 @@ def _point(x: float, y: float) -> tuple[float, float]:
     return float(lon), float(lat)
 
 
-def test_an_edge_cut_keeps_the_codes_of_unchanged_cells_and_never_reuses_retired_ones(
+def test_an_edge_cut_keeps_the_codes_of_unchanged_cells_and_never_reuses_retired_ones(  # noqa: PLR0915
     loaded: Engine, services: svc.CaseServices, tmp_path: Path
 ) -> None:
     with loaded.connect() as conn:
