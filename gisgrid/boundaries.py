@@ -69,6 +69,7 @@ from pyproj.exceptions import CRSError
 from gisgrid import geodesy, vectorio
 from gisgrid.constants import STORAGE_CRS
 from gisgrid.errors import InvalidInput, Reason
+from gisgrid.geodesy import SWAP_IN_FILE
 from gisgrid.grids.cutting import choose_metric_crs
 
 Level = Literal["district", "street", "community"]
@@ -482,10 +483,6 @@ def _check_geometry_types(raw: gpd.GeoDataFrame, rows: _Rows) -> np.ndarray:
             geometry_types=kinds,
         )
     return geoms
-
-
-#: How to swap X and Y of a boundary file (it has no x/y columns to name the other way round).
-SWAP_IN_FILE = "in the file, e.g. QGIS' Swap X and Y coordinates"
 
 
 def not_lon_lat_hint(bounds: np.ndarray) -> str:

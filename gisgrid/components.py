@@ -578,8 +578,11 @@ def zone_of_easting(easting: float) -> tuple[int, int, int] | None:
     return None if zone is None else (zone.zone, zone.epsg, zone.cm)
 
 
-def _swap_remedy(fields: tuple[str, str] | None) -> tuple[str, str]:
-    """How to swap X and Y of a file read from the columns ``fields`` (x, y), zh-CN and English."""
+def _swap_remedy(fields: tuple[str, str] | None, layer: bool = False) -> tuple[str, str]:
+    """How to swap X and Y of a file read from the columns ``fields`` (x, y), or of a ``layer``'s own geometry,
+    zh-CN and English."""
+    if layer:  # no columns to name
+        return f"请对调 X 与 Y({geodesy.SWAP_IN_FILE_ZH})", f"swap them ({geodesy.SWAP_IN_FILE})"
     if fields is None:
         return "请对调 X 与 Y(--x-field/--y-field)", "swap X and Y (--x-field/--y-field)"
     fx, fy = fields
@@ -846,6 +849,11 @@ def read_component_file(
             _mark_beyond_crs(
                 raw, x, y, lon, lat, crs, np.array([f"{_num(a)},{_num(b)}" for a, b in zip(x, y, strict=True)])
             )
+        if present.any():  # X/Y swapped in a projected layer: told as for x/y columns, at the point checked
+            gx, gy = np.full(n, np.nan), np.full(n, np.nan)
+            given_rep = shapely.point_on_surface(given_geoms[present])
+            gx[present], gy[present] = shapely.get_x(given_rep), shapely.get_y(given_rep)
+            _mark_swapped(raw, gx, gy, crs, datum, present)
         meta["coordinates"] = "geometry"
         if points is not None:  # wkt for the shapes, lon/lat (x/y) for the points: an .xlsx components export
             wkt_given = raw["geometry_text"].to_numpy(dtype=object) != ""
@@ -905,7 +913,9 @@ def _mark_swapped(
     if crs is None or _is_storage_like(crs) or not crs.is_projected:
         return
     slon, slat = _points_to_storage(y, x, crs, datum)
-    raw["swapped_lon"], raw["swapped_lat"] = np.where(rows, slon, np.nan), np.where(rows, slat, np.nan)
+    for column, swapped in (("swapped_lon", slon), ("swapped_lat", slat)):  # rows marked before are kept
+        before = raw[column].to_numpy(dtype=float) if column in raw.columns else np.full(len(raw), np.nan)
+        raw[column] = np.where(rows, swapped, before)
 
 
 def _mark_beyond_crs(
@@ -1191,7 +1201,9 @@ def validate_components(
         ),
     )
     fields = meta.get("coordinate_fields") or []
-    swap_zh, swap_en = _swap_remedy((str(fields[-2]), str(fields[-1])) if len(fields) >= 2 else None)
+    swap_zh, swap_en = _swap_remedy(
+        (str(fields[-2]), str(fields[-1])) if len(fields) >= 2 else None, layer=fields == ["geometry"]
+    )
     crs_name = str(meta.get("crs"))
 
     def swapped_in_reason(idx: np.ndarray) -> list[str]:

@@ -90,6 +90,11 @@ _Geoms = TypeVar("_Geoms", np.ndarray, gpd.GeoSeries)
 _Pair = tuple[np.ndarray, np.ndarray]
 
 
+#: How to swap X and Y of a layer file (its geometry has no x/y columns to name the other way round).
+SWAP_IN_FILE = "in the file, e.g. QGIS' Swap X and Y coordinates"
+SWAP_IN_FILE_ZH = "在文件中对调,如 QGIS 的“Swap X and Y coordinates”工具"
+
+
 def _as_float_arrays(lon: ArrayLike, lat: ArrayLike) -> _Pair:
     x = np.array(lon, dtype=np.float64)  # copies: callers' arrays are never modified
     y = np.array(lat, dtype=np.float64)

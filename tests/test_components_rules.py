@@ -420,6 +420,33 @@ def test_x_and_y_swapped_in_a_central_meridian_crs_are_said_naming_the_row_and_t
     ]
 
 
+def test_x_and_y_swapped_in_a_projected_layer_s_geometry_are_said_with_the_layer_s_remedy(
+    tmp_path: Path, cat: Catalogue
+) -> None:
+    """A GeoPackage (or shapefile) whose points were written northing first in a CM-form zone gets the same "X and Y
+    look swapped" as x/y columns, with a remedy for a layer (no columns to name); nothing of it is accepted."""
+    layer = tmp_path / "swapped.gpkg"
+    gpd.GeoDataFrame(
+        {"ObjCode": ["01037", "01037"]},
+        geometry=[Point(4424122.180, 452999.012), Point(452999.012, 4424122.180)],
+        crs=4548,
+    ).to_file(layer)
+    raw = read_component_file(layer)
+    result = validate(raw, cat)
+    assert result.accepted["_row"].tolist() == [2]
+    assert file_fields(result.errors, raw.attrs["gisgrid"])[["row", "field", "reason"]].to_dict("records") == [
+        {
+            "row": 1,
+            "field": "geometry",
+            "reason": "不在本区范围内(110105):X 与 Y 疑似对调(对调后 116.450000,39.950000 位于本区内;"
+            "测量表常以 X 为北坐标),请对调 X 与 Y(在文件中对调,如 QGIS 的“Swap X and Y coordinates”工具) / outside "
+            "the district coverage (110105): X and Y look swapped (swapped, the point 116.450000,39.950000 lies in "
+            "the district; survey tables often write X = northing): swap them (in the file, e.g. QGIS' Swap X and Y "
+            "coordinates)",
+        }
+    ]
+
+
 def test_the_no_crs_hint_tells_northings_in_x_and_cm_eastings_in_y(tmp_path: Path) -> None:
     """fixcrs (1): without a CRS, X values that are northings (3,845,000 m) and Y values that are CM-form eastings
     (471,600 m) are X and Y swapped: said, with the columns' remedy, before the CRS to pass."""
