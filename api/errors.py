@@ -292,7 +292,10 @@ def domain_error_response(exc: GisgridError, where: str = "-", *, zh: bool = Fal
         return JSONResponse(body, status_code=503, headers=NO_STORE)
     if isinstance(exc, PhotoStoreUnavailable):
         ref = log_photo_store_error(where, exc)
-        body = error_body(exc.code, f"{exc.message} (reference {ref})", exc.reason, ref)
+        store_zh, store_en = split_bilingual(exc.message)
+        body = error_body(exc.code, f"{store_en} (reference {ref})", exc.reason, ref)
+        if zh and store_zh:
+            body["message_zh"] = store_zh
         return JSONResponse(body, status_code=503, headers=NO_STORE)
     status = next((s for cls, s in STATUS.items() if isinstance(exc, cls)), 400)
     said_zh, message = split_bilingual(exc.message)

@@ -29,18 +29,21 @@ def _client(settings: Settings, data: Path) -> TestClient:
 def _report(client: TestClient, spot: tuple[float, float], shade: int) -> Any:
     x, y = spot
     form = {"class_code": "06010", "lon": str(x), "lat": str(y), "datum": "cgcs2000"}
-    return client.post("/cases/form", data=form, files={"photos": ("p.jpg", _jpeg(shade), "image/jpeg")}, headers=LEAD)
+    photos = {"photos": ("p.jpg", _jpeg(shade), "image/jpeg")}
+    # Asked in Chinese: the English message, its Chinese beside it in message_zh (as every refusal's).
+    return client.post("/cases/form", data=form, files=photos, headers={**LEAD, "Accept-Language": "zh-CN"})
 
 
-def _refused_for_the_store(r: Any, records: list[logging.LogRecord], zh: str, name: str) -> None:
+def _refused_for_the_store(r: Any, records: list[logging.LogRecord], zh: str, name: str, zh_asked: bool = True) -> None:
     body = r.json()
     assert r.status_code == 503 and r.headers["cache-control"] == "no-store", r.text
     assert (body["error"], body["reason"]) == ("photo_store_error", "photo_store_unavailable")
     ref = body["ref"]
     assert body["detail"] == (
-        f"{zh},本次提交未保存 / the photo store (GISGRID_DATA_DIR/photos) cannot be written: "
+        f"the photo store (GISGRID_DATA_DIR/photos) cannot be written: "
         f"{os.strerror(getattr(errno, name))} ({name}); nothing was saved, try again later (reference {ref})"
     )
+    assert body.get("message_zh") == (f"{zh},本次提交未保存" if zh_asked else None)
     lines = [rec.getMessage() for rec in records if ref in rec.getMessage()]
     assert len(lines) == 1 and records[-1].levelno == logging.ERROR
     assert f"503 photo_store_error ref={ref}: photo store error (errno {getattr(errno, name)}): writing " in lines[0]
@@ -90,7 +93,7 @@ def test_a_report_and_an_action_with_an_unwritable_photo_store(
             files={"photos": ("v.jpg", _jpeg(73), "image/jpeg")},
             headers={"X-Role": "supervisor"},
         )
-        _refused_for_the_store(acted, caplog.records, "照片存储读写失败", "ENOTDIR")
+        _refused_for_the_store(acted, caplog.records, "照片存储读写失败", "ENOTDIR", zh_asked=False)
         assert client.get(f"/cases/{cid}").json()["version"] == 2  # the action was not taken
         assert row_count(loaded, "cases") == 1 and row_count(loaded, "case_photos") == 0
 
