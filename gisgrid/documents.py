@@ -60,6 +60,10 @@ DEFAULT_ISSUING_BODY = "数字化城市管理监督指挥中心"
 CSP = "default-src 'none'; img-src 'self' data:; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'"
 #: The disposal type every class has (its ordinary limit): not worth a line on the order.
 DEFAULT_DISPOSAL_TYPE = "默认"
+#: Order number prefixes: 交办单 JB, 督办单 DB (+ case number + "-" + the case's n-th order of the kind).
+DOCUMENT_PREFIXES = {"dispatch": "JB", "supervision": "DB"}
+#: What each kind of order is called (the console's links: 交办单 JB… · PDF; the CLI's messages).
+DOCUMENT_LABELS = {"dispatch": "交办单", "supervision": "督办单"}
 #: Inline photo types a browser shows (the photo store's formats).
 _DATA_IMAGE = re.compile(r"data:image/(jpeg|png|webp|heic);base64,[A-Za-z0-9+/]*={0,2}")
 
@@ -227,6 +231,11 @@ def map_sketch(
 
 
 # --- formatting -------------------------------------------------------------------------------------------------
+
+
+def document_number(kind: str, case_no: str, n: int) -> str:
+    """单号 of a case's ``n``-th order of ``kind`` (1-based): ``JB2026000123-02``."""
+    return f"{DOCUMENT_PREFIXES[kind]}{case_no}-{n:02d}"
 
 
 def format_time(at: datetime) -> str:

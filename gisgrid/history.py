@@ -20,6 +20,7 @@ import shapely
 from sqlalchemy import Connection, Engine, text
 
 from gisgrid.constants import STORAGE_SRID
+from gisgrid.documents import document_number
 from gisgrid.errors import InvalidInput
 from gisgrid.evaluation import NODES, Period
 from gisgrid.events import DISPOSAL_NODE, MATTER_SCHEME
@@ -298,7 +299,7 @@ def _issue_documents(conn: Connection, services: Any, c: pd.DataFrame, t: pd.Dat
     each 派遣 and 返工, a 督办单 for each 督办, numbered per case and kind in log order, by the acting person (a
     返工's: the case's last 派遣's) at the step's time, with the step's department, reason and the deadline it set
     (a 督办单: the deadline then running)."""
-    from gisgrid.cases import document_number, event_class
+    from gisgrid.cases import event_class
 
     kinds = np.array(
         [

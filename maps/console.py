@@ -25,8 +25,9 @@ from folium.utilities import JsCode
 from sqlalchemy import Connection, text
 from sqlalchemy.exc import SQLAlchemyError
 
-from gisgrid.cases import DOCUMENT_LABELS, GRID_FILTER_COLUMNS, PHOTO_KIND_LABELS, SOURCES, TEXT_LIMITS
+from gisgrid.cases import GRID_FILTER_COLUMNS, PHOTO_KIND_LABELS, SOURCES, TEXT_LIMITS
 from gisgrid.catalogue import SCHEMES
+from gisgrid.documents import DOCUMENT_LABELS
 from gisgrid.evaluation import SUBJECTS
 from gisgrid.evaluation_service import PROVISIONAL_ZH
 from gisgrid.events import EventCatalogue

@@ -27,9 +27,10 @@ from sqlalchemy import Engine, text
 
 from api.deps import Actor, get_actor
 from api.main import create_app
+from gisgrid import case_documents, geodesy, node_clock
 from gisgrid import cases as svc
-from gisgrid import geodesy, node_clock
 from gisgrid.calendar import KNOWN_YEARS
+from gisgrid.case_documents import dispatch_basis
 from gisgrid.errors import Conflict, InvalidInput, NotFound, Reason
 from gisgrid.photos import inspect_photo
 from gisgrid.settings import Settings
@@ -162,7 +163,7 @@ def test_a_cjt214_event_is_filed_without_a_matter_code_and_routed_by_its_scheme_
     act(loaded, services, case_id, "file", "shift_lead", 2, "2025-09-26T10:00:00")
     c = act(loaded, services, case_id, "dispatch", "dispatcher", 3, "2025-09-26T10:00:00")
     with loaded.connect() as conn:
-        page = svc.render_document(conn, services, case_id, c["documents"][0]["id"])
+        page = case_documents.render_document(conn, services, case_id, c["documents"][0]["id"])
     assert c["case_no"] in page and "机动车乱停放" in page and "事项代码" in page
 
 
@@ -1770,8 +1771,8 @@ def test_dispatch_and_supervision_orders_are_printable_pages(
     kinds = [(d["kind"], d["number"]) for d in c["documents"]]
     assert kinds == [("dispatch", f"JB{c['case_no']}-01"), ("supervision", f"DB{c['case_no']}-01")]
     with loaded.connect() as conn:
-        dispatch = svc.render_document(conn, services, cid, c["documents"][0]["id"])
-        supervision = svc.render_document(conn, services, cid, c["documents"][1]["id"])
+        dispatch = case_documents.render_document(conn, services, cid, c["documents"][0]["id"])
+        supervision = case_documents.render_document(conn, services, cid, c["documents"][1]["id"])
     for page in (dispatch, supervision):
         assert c["case_no"] in page and c["unit_grid_code"] in page and "区环境卫生服务中心" in page
         assert "<svg" in page and "http://" not in page and "https://" not in page
@@ -1796,7 +1797,7 @@ def test_the_order_of_a_flagged_supervision_says_key_supervision(
     c = act(loaded, services, cid, "supervise", "leader", 5, "2025-10-14T09:00:00", reason="超期未处置")
     flagged, overdue = (d["id"] for d in c["documents"] if d["kind"] == "supervision")
     with loaded.connect() as conn:
-        pages = [svc.render_document(conn, services, cid, d) for d in (flagged, overdue)]
+        pages = [case_documents.render_document(conn, services, cid, d) for d in (flagged, overdue)]
     flags = [re.findall(r'<span class="flag">([^<]*)</span>', page) for page in pages]
     assert flags == [["重点督办"], []]
     # Each order names the step that issued it, stored when issued; the printed order reads that step.
@@ -1815,7 +1816,7 @@ def test_the_order_of_a_flagged_supervision_says_key_supervision(
             ),
             {"a": flagged, "b": overdue},
         )
-        swapped = [svc.render_document(conn, services, cid, d) for d in (flagged, overdue)]
+        swapped = [case_documents.render_document(conn, services, cid, d) for d in (flagged, overdue)]
     assert [re.findall(r'<span class="flag">([^<]*)</span>', page) for page in swapped] == [[], ["重点督办"]]
 
 
@@ -1962,7 +1963,7 @@ def test_an_order_whose_photo_file_is_truncated_prints_a_note_in_its_place(
     whole = stored.read_bytes()
     stored.write_bytes(whole[: len(whole) // 2])  # cut short (a 32×24 JPEG is mostly header: within it)
     documents.clear_pdf_cache()
-    with caplog.at_level(logging.WARNING, logger="gisgrid.cases"):
+    with caplog.at_level(logging.WARNING, logger="gisgrid.case_documents"):
         r = client.get(doc["pdf_url"])
     assert r.status_code == 200, r.text
     assert r.headers["content-type"] == "application/pdf" and r.content.startswith(b"%PDF-")
@@ -1971,7 +1972,7 @@ def test_an_order_whose_photo_file_is_truncated_prints_a_note_in_its_place(
     # The name may be broken over lines in its box: compared without the spaces the lines are read with.
     assert _unreadable_note(f"{sha}.jpg").replace(" ", "") in pdf.text.replace(" ", ""), pdf.text
     assert f"案件编号 Case No. {case['case_no']}" in pdf.text
-    (record,) = [r for r in caplog.records if r.name == "gisgrid.cases"]
+    (record,) = [r for r in caplog.records if r.name == "gisgrid.case_documents"]
     assert record.levelno == logging.WARNING
     assert record.getMessage() == (
         f"case {case['case_no']}: photo {sha}.jpg cannot be read (its file is damaged: OSError: Truncated File "
@@ -1999,9 +2000,9 @@ def test_an_order_whose_photo_file_is_truncated_prints_a_note_in_its_place(
     assert not stored.with_name(f"{sha}.t320.jpg").exists()
 
     # The header check is cached by the file's mtime and size: a page viewed again does not open the file again.
-    opened = svc._photo_header_problem.cache_info().misses
+    opened = case_documents.photo_header_problem.cache_info().misses
     assert "<img " not in client.get(doc["url"]).text
-    assert svc._photo_header_problem.cache_info().misses == opened
+    assert case_documents.photo_header_problem.cache_info().misses == opened
 
     stored.write_bytes(whole)  # mended
     mended = client.get(doc["pdf_url"])
@@ -2026,7 +2027,7 @@ def test_an_order_whose_photo_file_is_gone_prints_and_shows_a_note_in_its_place(
     stored.unlink()
     documents.clear_pdf_cache()
     note = _unreadable_note(f"{sha}.jpg")
-    with caplog.at_level(logging.WARNING, logger="gisgrid.cases"):
+    with caplog.at_level(logging.WARNING, logger="gisgrid.case_documents"):
         r = client.get(doc["pdf_url"])
         page = client.get(doc["url"])
     assert r.status_code == 200, r.text
@@ -2037,7 +2038,7 @@ def test_an_order_whose_photo_file_is_gone_prints_and_shows_a_note_in_its_place(
     assert page.status_code == 200
     assert f'<div class="unreadable">{note}</div><figcaption>照片 1</figcaption>' in page.text
     assert "<img " not in page.text
-    logged = [r.getMessage() for r in caplog.records if r.name == "gisgrid.cases"]
+    logged = [r.getMessage() for r in caplog.records if r.name == "gisgrid.case_documents"]
     line = (
         f"case {case['case_no']}: photo {sha}.jpg cannot be read (its file is missing from the photo store); "
         "its order shows a note in its place"
@@ -2678,8 +2679,8 @@ def test_an_earlier_dispatch_order_keeps_the_disposal_type_it_was_issued_with(
             department="990000000000000001")  # fmt: skip
     first, second = sorted(d["id"] for d in c["documents"] if d["kind"] == "dispatch")
     with loaded.connect() as conn:
-        html_1 = svc.render_document(conn, services, cid, first)
-        html_2 = svc.render_document(conn, services, cid, second)
+        html_1 = case_documents.render_document(conn, services, cid, first)
+        html_2 = case_documents.render_document(conn, services, cid, second)
     assert "停工" in html_1 and "拆除" not in html_1 and "4 工作时" in html_1
     assert "拆除" in html_2 and "20 工作日" in html_2
 
@@ -2705,7 +2706,7 @@ def test_a_rework_order_is_signed_by_the_last_dispatcher_and_rests_on_the_failed
     orders = [d for d in c["documents"] if d["kind"] == "dispatch"]
     assert [d["issued_by"] for d in orders] == ["派遣员钱七", "派遣员周九", "派遣员周九"]
     with loaded.connect() as conn:
-        page = svc.render_document(conn, services, cid, orders[2]["id"])
+        page = case_documents.render_document(conn, services, cid, orders[2]["id"])
     rows = {
         label: re.sub(r"<[^>]+>", "", cell).strip()
         for label, cell in re.findall(r"<tr[^>]*><th>([^<]*)<span[^>]*>[^<]*</span></th><td[^>]*>(.*?)</td></tr>", page)
@@ -2742,7 +2743,7 @@ def test_a_rework_order_shows_the_after_photos_that_failed_and_the_checks_eviden
     first, rework1, rework2 = [d["id"] for d in c["documents"] if d["kind"] == "dispatch"]
     figures = re.compile(r'<img src="[^"]*/photos/([0-9a-f]{64})" alt="[^"]*"><figcaption>([^<]*)</figcaption>')
     with loaded.connect() as conn:
-        pages = [svc.render_document(conn, services, cid, d) for d in (first, rework1, rework2)]
+        pages = [case_documents.render_document(conn, services, cid, d) for d in (first, rework1, rework2)]
     shown = [[(name[h], caption) for h, caption in figures.findall(page)] for page in pages]
     assert shown[0] == []  # the report had no photo
     assert "照片：无" in pages[0]
@@ -3085,7 +3086,7 @@ def test_the_manual_queue_is_a_filter_and_a_manual_dispatch_records_who_chose(
     assert (listed("manual"), sorted(listed("routed"))) == ([], sorted([manual, routed]))
     (order,) = case["documents"]
     with loaded.connect() as conn:
-        page = svc.render_document(conn, services, manual, order["id"])
+        page = case_documents.render_document(conn, services, manual, order["id"])
     assert "人工派遣: 区市政市容管理委员会(990000000000000002), 由 派遣员 李四 选定 (2025-09-26 10:30)" in page
 
 
@@ -3103,7 +3104,7 @@ def test_a_manual_dispatch_keeps_the_consoles_reason_over_the_note(
     assert ", 说明: 夜间值班指定; 原判断: " in chosen["explanation"]
     (order,) = case["documents"]
     with loaded.connect() as conn:
-        assert ", 说明: 夜间值班指定; 原判断: " in svc.render_document(conn, services, manual, order["id"])
+        assert ", 说明: 夜间值班指定; 原判断: " in case_documents.render_document(conn, services, manual, order["id"])
 
 
 def test_the_manual_queue_holds_only_cases_still_waiting_for_a_dispatchers_choice(
@@ -3249,7 +3250,7 @@ def test_after_a_return_the_suggestion_is_the_routings_own_and_each_order_prints
     ]
     orders = [d for d in c["documents"] if d["kind"] == "dispatch"]
     with loaded.connect() as conn:
-        bases = [_order_rows(svc.render_document(conn, services, cid, d["id"]))["派遣依据"] for d in orders]
+        bases = [_order_rows(case_documents.render_document(conn, services, cid, d["id"]))["派遣依据"] for d in orders]
     assert bases == [
         "派遣员改派: 公安分局(990000000000000016), 由 派遣员钱 改派 (2025-10-13 09:10), 原因: 试派公安; "
         f"原判断: {own['explanation']}",
@@ -3296,7 +3297,7 @@ def test_a_case_stored_with_two_nested_overrides_is_dispatched_as_the_dispatcher
     }
     (order,) = [d for d in c["documents"] if d["kind"] == "dispatch"]
     with loaded.connect() as conn:
-        basis = _order_rows(svc.render_document(conn, services, cid, order["id"]))["派遣依据"]
+        basis = _order_rows(case_documents.render_document(conn, services, cid, order["id"]))["派遣依据"]
     assert basis == decision["overrides"][2]["explanation"] and "派遣员赵" in basis
 
 
@@ -3330,7 +3331,7 @@ def test_a_rework_order_keeps_the_basis_of_its_dispatch_after_a_later_redispatch
     orders = [d for d in c["documents"] if d["kind"] == "dispatch"]
     assert len(orders) == 3  # 派遣 to 公安, its 返工, 改派 to 城管
     with loaded.connect() as conn:
-        bases = [_order_rows(svc.render_document(conn, services, cid, o["id"]))["派遣依据"] for o in orders]
+        bases = [_order_rows(case_documents.render_document(conn, services, cid, o["id"]))["派遣依据"] for o in orders]
     assert bases == [overrides[0]["explanation"], overrides[0]["explanation"], overrides[1]["explanation"]]
 
 
@@ -3354,23 +3355,23 @@ def test_a_decision_stored_with_nested_overrides_is_read_flat() -> None:
     assert (suggested.department, suggested.explanation) == ("990000000000000003", rule["explanation"])
     # A step logged before the log named its basis is matched by department and dispatcher (review31 D1).
     old_step = {"actor": "钱", "details": {"department": "990000000000000016"}}
-    assert svc.dispatch_basis(first, old_step) == first["explanation"]
+    assert dispatch_basis(first, old_step) == first["explanation"]
     as_routed = {"actor": "赵", "details": {"department": "990000000000000003"}}
-    assert svc.dispatch_basis(first, as_routed) == rule["explanation"]
-    assert svc.dispatch_basis(first, {"actor": "孙", "details": {"department": "990000000000000099"}}) is None
-    assert svc.dispatch_basis(first, {"details": {"routing_basis": "routing"}}) == rule["explanation"]
-    assert svc.dispatch_basis({}, old_step) is None  # an imported case: no stored decision
+    assert dispatch_basis(first, as_routed) == rule["explanation"]
+    assert dispatch_basis(first, {"actor": "孙", "details": {"department": "990000000000000099"}}) is None
+    assert dispatch_basis(first, {"details": {"routing_basis": "routing"}}) == rule["explanation"]
+    assert dispatch_basis({}, old_step) is None  # an imported case: no stored decision
     # review33 S11: the dispatcher must match too — another's step to that department is not 钱's 改派 …
-    assert svc.dispatch_basis(first, {"actor": "孙", "details": {"department": "990000000000000016"}}) is None
+    assert dispatch_basis(first, {"actor": "孙", "details": {"department": "990000000000000016"}}) is None
     # … of two 改派 by one dispatcher to one department, an old step is the latest …
     again = {**first, "override_reason": "再派公安", "original": first,
              "explanation": "派遣员改派: 公安分局(990000000000000016) by 钱, 原因: 再派公安"}  # fmt: skip
-    assert svc.dispatch_basis(again, old_step) == again["explanation"]
+    assert dispatch_basis(again, old_step) == again["explanation"]
     # … and where the routing's own was lost under two nested 改派 (the innermost a 改派), a step to the innermost's
     # department by someone else is no "as routed"
     lost = {**first, "original": None}
     nested = {**first, "department": "990000000000000001", "overridden_by": "孙", "original": lost}
-    assert svc.dispatch_basis(nested, {"actor": "赵", "details": {"department": "990000000000000016"}}) is None
+    assert dispatch_basis(nested, {"actor": "赵", "details": {"department": "990000000000000016"}}) is None
 
 
 def test_the_service_refuses_a_bad_external_ref_whoever_calls_it(

@@ -28,6 +28,7 @@ from PIL import Image
 from pyproj import Transformer
 from sqlalchemy import Engine, text
 
+from gisgrid import case_documents
 from gisgrid import cases as svc
 from gisgrid.cli import main
 from gisgrid.settings import Settings
@@ -676,8 +677,9 @@ def test_document_writes_the_page_the_api_serves(
     page = out.read_text(encoding="utf-8")
     doc = _documents(loaded, services, supervised)[kind]
     with loaded.connect() as conn:
-        served = svc.render_document(conn, services, supervised, doc["id"])  # GET /cases/{id}/documents/{doc}
-        assert page == svc.render_document(conn, services, supervised, doc["id"], embed_photos=True)
+        # GET /cases/{id}/documents/{doc}
+        served = case_documents.render_document(conn, services, supervised, doc["id"])
+        assert page == case_documents.render_document(conn, services, supervised, doc["id"], embed_photos=True)
     assert case_no in page and label in page and "<svg" in page
     # The file shows its photos wherever it is opened or printed: each one inline as its print copy (the PDF's
     # JPEG, at most 1,200 px; never the original), in report order; the served page is the same page with the

@@ -7,8 +7,8 @@ from pathlib import Path
 from sqlalchemy import Engine, text
 from sqlalchemy.engine import URL
 
+from gisgrid import case_documents, routing
 from gisgrid import cases as svc
-from gisgrid import routing
 from gisgrid.demo import DEMO_DISTRICT_CODE
 from gisgrid.demo_loader import load_demo
 from gisgrid.settings import Settings
@@ -186,7 +186,7 @@ def _assert_dispatches_against_the_routing_are_dispatchers_choices(engine: Engin
         doc_id = conn.execute(
             text("SELECT min(id) FROM case_documents WHERE case_id = :c AND kind = 'dispatch'"), {"c": case_id}
         ).scalar_one()
-        page = svc.render_document(conn, services, case_id, doc_id)
+        page = case_documents.render_document(conn, services, case_id, doc_id)
     name = services.departments[dept]
     assert f"<td>{dept} {name}</td>" in page  # 承办部门
     assert f"派遣员改派: {routing.department_label(dept, name)}, 由 " in page

@@ -29,6 +29,7 @@ PURE = (
     "gisgrid.boundaries",
     "gisgrid.spreadsheet",
     "gisgrid.demo",
+    "gisgrid.documents",
     "gisgrid.grids.cutting",
     "gisgrid.grids.tiers",
     "gisgrid.grids.numbering",

@@ -13,7 +13,8 @@ import pytest
 
 from gisgrid import routing, workflow
 from gisgrid.calendar import WorkingCalendar
-from gisgrid.cases import decision_from_json, decision_json, dispatch_basis
+from gisgrid.case_documents import dispatch_basis
+from gisgrid.cases import decision_from_json, decision_json
 from gisgrid.errors import InvalidInput
 from gisgrid.evaluation import (
     Period,

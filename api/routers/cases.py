@@ -32,8 +32,8 @@ from api.schemas import (
     error_responses,
     geojson_schema,
 )
+from gisgrid import case_documents, geodesy, workflow
 from gisgrid import cases as svc
-from gisgrid import geodesy, workflow
 from gisgrid.documents import CSP as ORDER_CSP
 from gisgrid.errors import DatabaseError, InvalidInput, NotFound, Reason
 from gisgrid.evaluation_service import PERIOD_HELP, parse_period
@@ -798,13 +798,13 @@ def photo(
 )
 def document_pdf(engine: EngineDep, services: ServicesDep, case_id: int, doc_id: int) -> Response:
     # A sync route: FastAPI runs it in its threadpool, so the CPU-bound layout never holds the event loop.
-    pdf, name = svc.render_document_pdf(engine, services, case_id, doc_id)
+    pdf, name = case_documents.render_document_pdf(engine, services, case_id, doc_id)
     return Response(pdf, media_type="application/pdf", headers={"Content-Disposition": f'inline; filename="{name}"'})
 
 
 @router.get("/{case_id}/documents/{doc_id}", response_class=HTMLResponse, summary="交办单/督办单 Printable order")
 def document(engine: EngineDep, services: ServicesDep, base: BaseDep, case_id: int, doc_id: int) -> HTMLResponse:
     with engine.connect() as conn:
-        html = svc.render_document(conn, services, case_id, doc_id, base=base)
+        html = case_documents.render_document(conn, services, case_id, doc_id, base=base)
     # The page's own policy (also in its <meta>, for a saved file) as a header, as /console sends its policy.
     return HTMLResponse(html, headers={"Content-Security-Policy": ORDER_CSP})

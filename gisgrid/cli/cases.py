@@ -18,10 +18,11 @@ import typer
 from pydantic import TypeAdapter, ValidationError
 from sqlalchemy import Engine
 
+from gisgrid import case_documents, deadlines, geodesy, history, workflow
 from gisgrid import cases as svc
-from gisgrid import deadlines, geodesy, history, workflow
 from gisgrid.cli.boundary_options import SrcDatum
 from gisgrid.cli.common import EXIT_FAILED, EXIT_REFUSED, check_option_point, echo, settings_of, stage_progress
+from gisgrid.documents import DOCUMENT_LABELS
 from gisgrid.errors import InvalidInput, NotFound
 from gisgrid.evaluation_service import PERIOD_HELP, parse_period
 from gisgrid.paging import MAX_LIMIT, MAX_OFFSET
@@ -45,9 +46,6 @@ class OutputFormat(StrEnum):
 class DocumentKind(StrEnum):
     dispatch = "dispatch"
     supervision = "supervision"
-
-
-DOCUMENT_LABELS = {DocumentKind.dispatch: "交办单", DocumentKind.supervision: "督办单"}
 
 
 def _open(ctx: typer.Context) -> tuple[Engine, svc.CaseServices]:
@@ -424,10 +422,10 @@ def document(
                 )
     content: str | bytes
     if pdf:  # the photos are read from the photo store into the PDF
-        content = svc.render_document_pdf(engine, services, case_id, doc["id"])[0]
+        content = case_documents.render_document_pdf(engine, services, case_id, doc["id"])[0]
     else:  # a file opened or printed away from the service: its photos inline, not the service's URLs
         with engine.connect() as conn:
-            content = svc.render_document(conn, services, case_id, doc["id"], embed_photos=True)
+            content = case_documents.render_document(conn, services, case_id, doc["id"], embed_photos=True)
     _write_atomically(out, content)
     echo(f"wrote {out} ({DOCUMENT_LABELS[kind]} {doc['number']}{', PDF' if pdf else ''})")
 
