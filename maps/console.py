@@ -25,7 +25,8 @@ from folium.utilities import JsCode
 from sqlalchemy import Connection, text
 from sqlalchemy.exc import SQLAlchemyError
 
-from gisgrid.cases import GRID_FILTER_COLUMNS, PHOTO_KIND_LABELS, SOURCES, TEXT_LIMITS
+from gisgrid.case_queries import GRID_FILTER_COLUMNS
+from gisgrid.cases import PHOTO_KIND_LABELS, SOURCES, TEXT_LIMITS
 from gisgrid.catalogue import SCHEMES
 from gisgrid.documents import DOCUMENT_LABELS
 from gisgrid.evaluation import SUBJECTS
@@ -62,7 +63,7 @@ LEGACY_SCHEME_LABEL = "CJ/T 214 旧类别"
 #: Said in an action's form when 操作人 is empty: each step is signed with the name and the evaluation ranks posts by
 #: it, so no step is taken under a placeholder (review48 F7: "值班员" was credited as a person).
 ACTOR_MISSING = "操作人:必填,请在顶部「操作人」填写您的姓名(办理记录以此署名,考核按人统计)"
-#: The grid filter's codes in words, by the case column each length names (gisgrid.cases.GRID_FILTER_COLUMNS).
+#: The grid filter's codes in words, by the case column each length names (gisgrid.case_queries.GRID_FILTER_COLUMNS).
 GRID_CODE_WORDS = {"street_code": "街道", "community_code": "社区", "tier3_code": "三级", "unit_grid_code": "单元"}
 #: The evaluation tables the console downloads (``GET /evaluation`` subjects): regions at the form's level, the
 #: departments, each post (网格员 beside 监督员).

@@ -25,8 +25,8 @@ from sqlalchemy import Engine, text
 from api import schemas
 from api.http import MAX_FORM_BYTES
 from api.main import create_app
+from gisgrid import case_queries, node_clock, workflow
 from gisgrid import cases as svc
-from gisgrid import node_clock, workflow
 from gisgrid.components import EDITOR_ROLES
 from gisgrid.settings import Settings
 from gisgrid.workflow import ROLES
@@ -932,7 +932,6 @@ def test_a_real_deadlock_is_a_409_to_send_again_and_an_outage_stays_a_503(
     client: TestClient, engine: Engine, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     """A deadlock is a psycopg2 ``OperationalError`` as an outage is: it was answered 503 数据库暂不可用."""
-    from gisgrid import cases as svc
     from tests.fixtures import real_deadlock
 
     deadlock = real_deadlock(engine)
@@ -944,12 +943,12 @@ def test_a_real_deadlock_is_a_409_to_send_again_and_an_outage_stays_a_503(
 
         return case_page
 
-    monkeypatch.setattr(svc, "case_page", raising(deadlock))
+    monkeypatch.setattr(case_queries, "case_page", raising(deadlock))
     with caplog.at_level(logging.WARNING, logger="gisgrid.api"):
         r = client.get("/cases")
     conflict_answered(r, caplog.records, "DeadlockDetected 40P01: deadlock detected")
     outage = sa_exc.OperationalError("SELECT 1", {}, psycopg2.OperationalError("server closed the connection"))
-    monkeypatch.setattr(svc, "case_page", raising(outage))
+    monkeypatch.setattr(case_queries, "case_page", raising(outage))
     r = client.get("/cases")
     assert r.status_code == 503 and r.json()["error"] == "database_error"
 

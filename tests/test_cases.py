@@ -27,7 +27,7 @@ from sqlalchemy import Engine, text
 
 from api.deps import Actor, get_actor
 from api.main import create_app
-from gisgrid import case_documents, geodesy, node_clock
+from gisgrid import case_documents, case_queries, geodesy, node_clock
 from gisgrid import cases as svc
 from gisgrid.calendar import KNOWN_YEARS
 from gisgrid.case_documents import dispatch_basis
@@ -409,12 +409,12 @@ def test_a_period_without_an_offset_is_china_time(
     early = report(loaded, services, x, y, now=at("2025-09-26T07:00:00"))  # 2025-09-25 23:00 UTC
     late = report(loaded, services, x, y, now=at("2025-09-26T23:30:00"))  # 2025-09-26 15:30 UTC
     report(loaded, services, x, y, now=at("2025-09-27T00:30:00"))  # the next day
-    day = svc.CaseFilter(since=dt.datetime(2025, 9, 26), until=dt.datetime(2025, 9, 27))
+    day = case_queries.CaseFilter(since=dt.datetime(2025, 9, 26), until=dt.datetime(2025, 9, 27))
     with loaded.connect() as conn:
-        items, matched = svc.list_cases(conn, services, day)
+        items, matched = case_queries.list_cases(conn, services, day)
         assert matched == 2 and sorted(c["id"] for c in items) == sorted([early, late])
         with pytest.raises(InvalidInput, match="until: must be after since") as err:
-            svc.list_cases(conn, services, svc.CaseFilter(since=day.until, until=day.since))
+            case_queries.list_cases(conn, services, case_queries.CaseFilter(since=day.until, until=day.since))
         assert err.value.reason == Reason.UNTIL_NOT_AFTER_SINCE
 
 
@@ -428,7 +428,7 @@ def test_light_counts_follow_the_filter(loaded: Engine, services: svc.CaseServic
     with loaded.connect() as conn:
 
         def counts(**kw: Any) -> dict[str, int]:
-            return svc.light_counts(conn, services, svc.CaseFilter(**kw), now=now)
+            return case_queries.light_counts(conn, services, case_queries.CaseFilter(**kw), now=now)
 
         # 55 of 60 min used: yellow; 15 of 60: green
         assert counts() == {"green": 1, "yellow": 1, "red": 0, "suspended": 0}
@@ -2511,13 +2511,15 @@ def test_an_urgent_case_runs_round_the_clock_and_its_light_is_measured_in_clock_
     assert get(loaded, services, cid, "2025-10-03T10:35:00")["light"] == "green"
     assert get(loaded, services, cid, "2025-10-03T12:10:00")["light"] == "yellow"
     with loaded.connect() as conn:
-        mine = svc.CaseFilter(grid=c["unit_grid_code"], since=at("2025-10-03T00:00:00"), until=at("2025-10-04T00:00"))
-        counts = svc.light_counts(conn, services, mine, now=at("2025-10-03T10:35:00"))
+        mine = case_queries.CaseFilter(
+            grid=c["unit_grid_code"], since=at("2025-10-03T00:00:00"), until=at("2025-10-04T00:00")
+        )
+        counts = case_queries.light_counts(conn, services, mine, now=at("2025-10-03T10:35:00"))
     assert counts == {"green": 1, "yellow": 0, "red": 0, "suspended": 0}
     # 挂账 stops a round-the-clock clock too: resumed a day later, 1 h 30 is still left.
     act(loaded, services, cid, "suspend", "dispatcher", 4, "2025-10-03T11:00:00", reason="等待封路许可")
     with loaded.connect() as conn:  # no light while 挂账: counted apart, so the four add up to the open cases
-        counts = svc.light_counts(conn, services, mine, now=at("2025-10-03T12:00:00"))
+        counts = case_queries.light_counts(conn, services, mine, now=at("2025-10-03T12:00:00"))
     assert counts == {"green": 0, "yellow": 0, "red": 0, "suspended": 1}
     c = act(loaded, services, cid, "resume", "shift_lead", 5, "2025-10-04T11:00:00")
     assert c["due_at"] == "2025-10-04T12:30:00+08:00" and c["node_calendar_time"] is True
@@ -2549,7 +2551,7 @@ def test_escalation_names_the_grid_above_and_the_same_after_photo_cannot_prove_a
     c = act(loaded, services, cid, "escalate", "shift_lead", 4, "2025-10-13T09:20:00", reason="街道协调")
     assert c["escalation"]["level"] == 1 and c["escalation"]["grid_code"] == t1
     with loaded.connect() as conn:
-        ids, _ = svc.list_cases(conn, services, svc.CaseFilter(escalation_level=1, limit=5000))
+        ids, _ = case_queries.list_cases(conn, services, case_queries.CaseFilter(escalation_level=1, limit=5000))
     assert cid in [i["id"] for i in ids]
     act(loaded, services, cid, "dispatch", "dispatcher", 5, "2025-10-13T09:30:00")
     act(loaded, services, cid, "handle", "department", 6, "2025-10-13T10:00:00", result="已清理",
@@ -2658,7 +2660,9 @@ def test_a_returned_case_leaves_the_departments_list_unless_returned_cases_are_a
 
     def listed(**kw: Any) -> bool:
         with loaded.connect() as conn:
-            items, _ = svc.list_cases(conn, services, svc.CaseFilter(department=dep, limit=5000, **kw))
+            items, _ = case_queries.list_cases(
+                conn, services, case_queries.CaseFilter(department=dep, limit=5000, **kw)
+            )
         return cid in [i["id"] for i in items]
 
     assert listed() and listed(state=["dispatched"])
@@ -2789,7 +2793,7 @@ def test_the_list_finds_a_case_by_its_number_and_by_a_pending_extension(
             pytest.raises(InvalidInput, match="case_no: a case number is 1 to 20 characters") as refused,
             loaded.connect() as conn,
         ):
-            svc.list_cases(conn, client.app.state.cases, svc.CaseFilter(case_no="a b "))
+            case_queries.list_cases(conn, client.app.state.cases, case_queries.CaseFilter(case_no="a b "))
         assert refused.value.reason == Reason.STRING_PATTERN_MISMATCH
 
         def do(case: dict[str, Any], action: str, role: str, **payload: Any) -> dict[str, Any]:
@@ -3060,7 +3064,7 @@ def test_the_manual_queue_is_a_filter_and_a_manual_dispatch_records_who_chose(
 
     def listed(queue: str) -> list[int]:
         with loaded.connect() as conn:
-            return [c["id"] for c in svc.list_cases(conn, services, svc.CaseFilter(queue=queue))[0]]
+            return [c["id"] for c in case_queries.list_cases(conn, services, case_queries.CaseFilter(queue=queue))[0]]
 
     assert (listed("manual"), listed("routed")) == ([manual], [routed])
     with pytest.raises(InvalidInput, match=r"^queue: must be one of manual, routed, got 'auto'$") as err:
@@ -3148,12 +3152,14 @@ def test_the_manual_queue_holds_only_cases_still_waiting_for_a_dispatchers_choic
 
     def listed(queue: str) -> list[int]:
         with loaded.connect() as conn:
-            return sorted(c["id"] for c in svc.list_cases(conn, services, svc.CaseFilter(queue=queue))[0])
+            return sorted(
+                c["id"] for c in case_queries.list_cases(conn, services, case_queries.CaseFilter(queue=queue))[0]
+            )
 
     assert listed("manual") == sorted([waiting, parked, kept])
     assert listed("routed") == sorted([legacy, routed])
     with loaded.connect() as conn:  # the heat map and the light counts take the same filter
-        heat = svc.case_heat(conn, services, svc.CaseFilter(queue="manual"))
+        heat = case_queries.case_heat(conn, services, case_queries.CaseFilter(queue="manual"))
     assert sum(n for _, _, n in heat) == 3
 
 
@@ -3392,6 +3398,6 @@ def test_the_service_refuses_a_bad_external_ref_whoever_calls_it(
             (" ", Reason.STRING_TOO_SHORT),
         ):
             with pytest.raises(InvalidInput) as err:
-                svc.list_cases(conn, services, svc.CaseFilter(external_ref=bad))
+                case_queries.list_cases(conn, services, case_queries.CaseFilter(external_ref=bad))
             assert err.value.reason == reason and err.value.detail[0]["field"] == "external_ref", bad
         assert conn.execute(text("SELECT count(*) FROM cases")).scalar_one() == 0

@@ -28,7 +28,7 @@ from PIL import Image
 from pyproj import Transformer
 from sqlalchemy import Engine, text
 
-from gisgrid import case_documents
+from gisgrid import case_documents, case_queries
 from gisgrid import cases as svc
 from gisgrid.cli import main
 from gisgrid.settings import Settings
@@ -433,7 +433,7 @@ def test_a_deadlock_is_one_line_saying_nothing_was_written_not_a_traceback(
     def case_page(*_a: Any, **_kw: Any) -> Any:
         raise deadlock
 
-    monkeypatch.setattr(svc, "case_page", case_page)
+    monkeypatch.setattr(case_queries, "case_page", case_page)
     r = gisgrid("cases", "list")
     assert_refused(
         r,

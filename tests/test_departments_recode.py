@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import Engine, text
 from typer.testing import CliRunner
 
+from gisgrid import case_queries
 from gisgrid import cases as svc
 from gisgrid.cli import app
 from gisgrid.components_store import catalogue_for, sync_departments
@@ -103,7 +104,7 @@ NOW = "2025-10-01T09:00:00"
 def found(engine: Engine, services: svc.CaseServices, department: str) -> tuple[list[int], dict]:
     """The cases the department filter finds, and the department's evaluation row (as of 2025-10-31)."""
     with engine.connect() as conn:
-        cases, _ = svc.list_cases(conn, services, svc.CaseFilter(department=department), now=at(NOW))
+        cases, _ = case_queries.list_cases(conn, services, case_queries.CaseFilter(department=department), now=at(NOW))
     table = indicators(engine, services, parse_period("2025-09"), "department", "tier3", as_of="2025-10-31")
     row = table.set_index("subject").loc[department].to_dict()
     return [c["id"] for c in cases], row

@@ -32,7 +32,7 @@ from api.schemas import (
     error_responses,
     geojson_schema,
 )
-from gisgrid import case_documents, geodesy, workflow
+from gisgrid import case_documents, case_queries, geodesy, workflow
 from gisgrid import cases as svc
 from gisgrid.documents import CSP as ORDER_CSP
 from gisgrid.errors import DatabaseError, InvalidInput, NotFound, Reason
@@ -402,10 +402,10 @@ async def case_filter(
         str | None,
         Query(description="Comma-separated states, e.g. dispatched,returned", json_schema_extra=COMMA_SEPARATED),
     ] = None,
-    class_code: Annotated[str | None, Query(pattern=rf"^{svc.CLASS_CODE_PATTERN.pattern}$")] = None,
+    class_code: Annotated[str | None, Query(pattern=rf"^{case_queries.CLASS_CODE_PATTERN.pattern}$")] = None,
     department: str | None = None,
     grid: Annotated[
-        str | None, Query(pattern=rf"^({svc.GRID_FILTER_PATTERN.pattern})$", description="Unit or tier grid")
+        str | None, Query(pattern=rf"^({case_queries.GRID_FILTER_PATTERN.pattern})$", description="Unit or tier grid")
     ] = None,
     source: Source | None = None,
     since: Annotated[
@@ -454,7 +454,7 @@ async def case_filter(
             "a case the routing left to a person that ended undispatched (不予立案, 作废, merged) is in neither"
         ),
     ] = None,
-) -> svc.CaseFilter:
+) -> case_queries.CaseFilter:
     """The case filter the list, the heat map and the light counts share (async: no thread hop)."""
     refuse_epoch_times(request)
     if period is not None:
@@ -467,7 +467,7 @@ async def case_filter(
         svc.check_texts({"period": period})
         p = parse_period(period)  # its refusal names the field, as every other refused filter does
         since, until = p.start.to_pydatetime(), p.end.to_pydatetime()
-    return svc.CaseFilter(
+    return case_queries.CaseFilter(
         escalation_level=escalation_level,
         case_no=case_no,
         pending_extension=pending_extension,
@@ -485,7 +485,7 @@ async def case_filter(
     )
 
 
-FilterDep = Annotated[svc.CaseFilter, Depends(case_filter)]
+FilterDep = Annotated[case_queries.CaseFilter, Depends(case_filter)]
 
 
 @router.get(
@@ -518,7 +518,7 @@ def list_cases(
             "— page a change feed with changed_since; due: the running deadline (due_at) first — most overdue "
             "first —, then the 挂账 (suspended) cases, whose clock is stopped, by the deadline they keep, then the "
             "cases without one",
-            json_schema_extra={"enum": list(svc.CASE_SORTS)},
+            json_schema_extra={"enum": list(case_queries.CASE_SORTS)},
         ),
     ] = "newest",
     datum: Annotated[Datum, Query(description=_ANSWER_DATUM_HELP)] = "cgcs2000",
@@ -536,14 +536,14 @@ def list_cases(
     if f.bbox is not None:
         f = replace(f, bbox=geodesy.bbox_to_storage(f.bbox, datum))
     with engine.connect() as conn:
-        found = svc.case_page(conn, services, f, role=actor.role, department=actor.offered_department)
+        found = case_queries.case_page(conn, services, f, role=actor.role, department=actor.offered_department)
     items, matched = svc.in_datum(found.items, datum), found.matched
     links = cursor_links(request, page.limit, page.offset, found.next_after)
     if format == "geojson":
         return GeoJSONResponse(
             {
                 "type": "FeatureCollection",
-                "features": [svc.as_feature(c) for c in items],
+                "features": [case_queries.as_feature(c) for c in items],
                 "numberMatched": matched,
                 "numberReturned": len(items),
                 "links": links,
@@ -565,8 +565,13 @@ def heat(
     if f.bbox is not None:
         f = replace(f, bbox=geodesy.bbox_to_storage(f.bbox, datum))
     with engine.connect() as conn:
-        points = svc.heat_in_datum(svc.case_heat(conn, services, f), datum)
-    return {"cell_deg": svc.HEAT_CELL_DEG, "cases": sum(p[2] for p in points), "points": points, "datum": datum}
+        points = case_queries.heat_in_datum(case_queries.case_heat(conn, services, f), datum)
+    return {
+        "cell_deg": case_queries.HEAT_CELL_DEG,
+        "cases": sum(p[2] for p in points),
+        "points": points,
+        "datum": datum,
+    }
 
 
 @router.get(
@@ -585,7 +590,7 @@ def lights(
     if f.bbox is not None:
         f = replace(f, bbox=geodesy.bbox_to_storage(f.bbox, datum))
     with engine.connect() as conn:
-        return svc.light_counts(conn, services, f)
+        return case_queries.light_counts(conn, services, f)
 
 
 @router.get(

@@ -18,7 +18,7 @@ import typer
 from pydantic import TypeAdapter, ValidationError
 from sqlalchemy import Engine
 
-from gisgrid import case_documents, deadlines, geodesy, history, workflow
+from gisgrid import case_documents, case_queries, deadlines, geodesy, history, workflow
 from gisgrid import cases as svc
 from gisgrid.cli.boundary_options import SrcDatum
 from gisgrid.cli.common import EXIT_FAILED, EXIT_REFUSED, check_option_point, echo, settings_of, stage_progress
@@ -235,7 +235,7 @@ def list_(
     if not 0 <= offset <= MAX_OFFSET:
         raise InvalidInput(f"--offset: must be between 0 and {MAX_OFFSET}, got {offset}")
     start, end = _window(since, until, period)
-    f = svc.CaseFilter(
+    f = case_queries.CaseFilter(
         state=[s for s in state.split(",") if s] if state else None,
         light=light,
         class_code=class_code,
@@ -258,12 +258,12 @@ def list_(
     )
     engine, services = _open(ctx)
     with engine.connect() as conn:
-        items, matched, next_after = svc.case_page(conn, services, f)
+        items, matched, next_after = case_queries.case_page(conn, services, f)
     if output is OutputFormat.json:
         _print({"data": items, "count": matched, "next_after": next_after})
         return
     if output is OutputFormat.geojson:
-        features = [svc.as_feature(c) for c in items]
+        features = [case_queries.as_feature(c) for c in items]
         _print(
             {
                 "type": "FeatureCollection",

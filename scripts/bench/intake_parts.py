@@ -64,7 +64,7 @@ async def measure(url: URL, services: svc.CaseServices, n: int) -> None:
     for item in items[:200]:  # warm: plans, caches
         await svc.intake_async(conn, services, item)
     items = items[200:]
-    now = svc._now(None)
+    now = svc.local_now(None)
 
     def per(seconds: float) -> str:
         return f"{seconds / n * 1000:.3f} ms"
