@@ -4,7 +4,7 @@ from it (photos inline) or a PDF.
 
 An order is issued by the action that has it as an effect (:func:`gisgrid.cases.act`, in the action's
 transaction); its number is :func:`gisgrid.documents.document_number`. The page itself (map sketch, template,
-PDF layout) is :mod:`gisgrid.documents`'; this module reads the case, its grids and photos for it.
+PDF layout) is :mod:`gisgrid.documents`; this module reads the case, its grids and photos for it.
 """
 
 from __future__ import annotations
@@ -47,8 +47,8 @@ def render_document(
     ``data:`` URIs of their print copies (:meth:`~gisgrid.photos.PhotoStore.print_copy`: at most 1,200 px, the
     PDF's; made on demand) and no link (a file opened or printed away from the service: the CLI's). A photo whose
     file is gone from the store (or, embedded, no longer decodes) is shown as a note naming it, and logged.
-    ``base``: the path prefix the service is served under (:func:`get_case`)."""
-    order, photos, _, kind = document_order(conn, services, case_id, doc_id, base=base)
+    ``base``: the path prefix the service is served under (:func:`~gisgrid.cases.get_case`)."""
+    order, photos, _, kind = _document_order(conn, services, case_id, doc_id, base=base)
     if embed_photos:
         shown = [_embedded_photo(services, order.case_number, p) for p in photos]
         return _render_order(replace(order, photo_urls=shown, pdf_url=None), kind)
@@ -66,7 +66,7 @@ def render_document_pdf(engine: Engine, services: CaseServices, case_id: int, do
     to anything the order shows (a photo's file mended, too) makes a new PDF. :class:`~gisgrid.errors.Unavailable`
     when WeasyPrint or Pango is missing."""
     with engine.connect() as conn:  # given back before the layout, which takes a while
-        order, photos, number, kind = document_order(conn, services, case_id, doc_id)
+        order, photos, number, kind = _document_order(conn, services, case_id, doc_id)
     # The copies are made here, in the photo store's decode slots, not under the PDF layout's lock.
     files: dict[str, tuple[Path, str]] = {}
     shown: list[str | UnreadablePhoto] = []
@@ -165,7 +165,7 @@ def _render_order(order: OrderData, kind: str) -> str:
     return (render_supervision_order if kind == "supervision" else render_dispatch_order)(order)
 
 
-def document_order(
+def _document_order(
     conn: Connection, services: CaseServices, case_id: int, doc_id: int, *, base: str = ""
 ) -> tuple[OrderData, list[dict[str, Any]], str | None, str]:
     """What the order shows (its photos as the service's URLs, its PDF link), the photos it shows (the case's photo
