@@ -25,7 +25,7 @@ from gisgrid.catalogue import Catalogue
 from gisgrid.components_store import catalogue_for
 from gisgrid.errors import DatabaseError
 from gisgrid.settings import Settings
-from gisgrid.storage.database import database_url, make_engine
+from gisgrid.storage.database import app_database_url, make_engine
 from gisgrid.storage.prepared import init_async_connection
 from maps.basemap import Basemap, basemap_for
 from maps.field import load_search_terms
@@ -82,7 +82,7 @@ def create_app(settings: Settings | None = None, start: StartData | None = None)
     loads it before it listens) or loaded here."""
     settings = settings or Settings()
     start = start or load_start_data(settings)
-    url = database_url(settings)
+    url = app_database_url(settings)  # the runtime role, not the owner that migrates (review54 F1)
     size = settings.db_pool_size
     timeout = settings.statement_timeout_s  # the web service's sessions only: the command line's run unlimited
     engine = make_engine(url, pool_size=size, max_overflow=size, statement_timeout_s=timeout)

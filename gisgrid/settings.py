@@ -164,6 +164,12 @@ class Settings(BaseSettings):
         default=None,
         description="SQLAlchemy URL of an existing PostGIS server. Unset: the embedded cluster is used.",
     )
+    app_database_url: str | None = Field(
+        default=None,
+        description="With GISGRID_DATABASE_URL (the owner role: migrations, imports): the URL the web service "
+        "connects with, as a runtime role that may only read and write rows (docs/operations.md). Unset: the "
+        "service uses GISGRID_DATABASE_URL's role; the embedded cluster's service always uses its gisgrid_app.",
+    )
     data_dir: Path = Field(
         default_factory=default_data_dir,
         description="Folder of the embedded cluster (pg/), its password and the evidence photos (photos/); default "
@@ -282,7 +288,7 @@ class Settings(BaseSettings):
             return check_frame_ancestors(v)
         return v
 
-    @field_validator("database_url")
+    @field_validator("database_url", "app_database_url")
     @classmethod
     def _normalise_url(cls, v: str | None) -> str | None:
         if v is None or not v.strip():

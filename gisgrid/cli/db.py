@@ -18,6 +18,7 @@ from gisgrid.storage.cluster import Cluster, ensure_postgis_installed
 from gisgrid.storage.database import (
     database_url,
     describe_connect_error,
+    grant_runtime,
     make_engine,
     migration_lock,
     prepare_database,
@@ -192,6 +193,7 @@ def upgrade(ctx: typer.Context, revision: str = typer.Argument("head", help="Tar
     target = database_url(settings)
     with _migration_lock(target):
         migrate.upgrade(target, revision, lock_timeout_s=settings.migration_lock_timeout_s)
+        grant_runtime(settings, target, echo)  # the runtime role's privileges on what the migrations made
     echo(f"at revision {migrate.current(target)}")
 
 

@@ -12,7 +12,7 @@ from gisgrid.cli.common import echo, settings_of
 from gisgrid.cli.db import report_stored_data_checks, warn_if_trusting
 from gisgrid.errors import ConfigError
 from gisgrid.settings import ensure_data_dir, normalise_root_path
-from gisgrid.storage.database import asyncpg_connect_args, parse_url, prepare_database
+from gisgrid.storage.database import app_database_url, asyncpg_connect_args, parse_url, prepare_database
 
 
 class _LoggingOptions(TypedDict):
@@ -113,6 +113,8 @@ def serve(
 
     if settings.database_url:  # a URL parameter the intake and tile connections (asyncpg) cannot honour stops here
         asyncpg_connect_args(parse_url(settings.database_url))
+    if settings.app_database_url:  # and its own runtime role's URL (also refused without GISGRID_DATABASE_URL)
+        asyncpg_connect_args(app_database_url(settings))
     prepare_database(settings, echo, migrate=True, writable=True, create=True)
     warn_if_trusting(settings)
     # In this process, before the socket (workers would only loop), with the files read above (not read again).

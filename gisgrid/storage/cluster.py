@@ -37,10 +37,14 @@ from gisgrid.errors import ConfigError, DatabaseError
 from gisgrid.settings import Settings, ensure_data_dir
 
 SUPERUSER = "gisgrid"
+#: The role the web service logs in as (review54 F1): no superuser, owns nothing, reads and writes rows only
+#: (gisgrid.storage.roles). ``db up`` makes it (an earlier version's cluster gets it on its next ``db up``).
+APP_ROLE = "gisgrid_app"
 PG_OS_USER = "postgres"
 _CONF_MARK = "# gisgrid settings"
 FALLBACK_ROOT = Path("/var/lib/gisgrid/clusters")
 PASSWORD_FILE = "pg.password"
+APP_PASSWORD_FILE = "pg_app.password"
 AUTH_METHOD = "scram-sha-256"
 TRUST_WARNING = (
     "the embedded cluster trusts every local user (any OS account may connect as its superuser without a "
@@ -227,17 +231,21 @@ class Cluster:
         # Beside pg/, owned by the user running gisgrid (pg/ itself belongs to postgres when run as root).
         return self.settings.data_path / PASSWORD_FILE
 
+    @property
+    def app_password_file(self) -> Path:
+        """The runtime role's password (:data:`APP_ROLE`), beside the superuser's, 0600 too."""
+        return self.settings.data_path / APP_PASSWORD_FILE
+
     def password(self) -> str | None:
         """The superuser's password; None for a cluster made before passwords (trust)."""
-        try:
-            return self.password_file.read_text().strip() or None
-        except FileNotFoundError:
-            return None
-        except OSError as exc:
-            raise ConfigError(f"cannot read the cluster password {self.password_file}: {exc.strerror}") from None
+        return _read_password(self.password_file)
 
-    def _write_password(self, password: str) -> None:
-        path = self.password_file
+    def app_password(self) -> str | None:
+        """The runtime role's password; None before the cluster's first ``db up`` by this version."""
+        return _read_password(self.app_password_file)
+
+    def _write_password(self, password: str, path: Path | None = None) -> None:
+        path = path or self.password_file
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as f:
             f.write(password + "\n")
@@ -257,6 +265,47 @@ class Cluster:
             database=dbname or self.settings.db_name,
         )
         return url.render_as_string(hide_password=False)
+
+    def app_url(self, dbname: str | None = None) -> str:
+        """The web service's URL: the runtime role (:data:`APP_ROLE`) with its password. A cluster whose runtime
+        role was never made (an earlier version's, not yet brought up by this one) is a ConfigError naming
+        ``gisgrid db up``, which makes it."""
+        password = self.app_password()
+        if password is None:
+            raise ConfigError(
+                f"嵌入式数据库集群还没有服务角色 {APP_ROLE} / the embedded cluster has no runtime role {APP_ROLE} yet "
+                f"(no {self.app_password_file}): run gisgrid db up, which makes it"
+            )
+        url = make_url(self.url(dbname)).set(username=APP_ROLE, password=password)
+        return url.render_as_string(hide_password=False)
+
+    def ensure_app_role(self, echo=print) -> bool:
+        """Make the runtime role (:data:`APP_ROLE`) if missing, with its password kept in
+        :attr:`app_password_file` (0600), or bring an existing one back to a plain login with that password.
+        Idempotent; True when the role was made. The cluster must be running."""
+        from sqlalchemy.exc import DBAPIError
+
+        from gisgrid.storage.database import describe_connect_error, make_engine  # database imports this module
+        from gisgrid.storage.roles import ensure_login_role
+
+        engine = make_engine(self.url("postgres"), isolation_level="AUTOCOMMIT")
+        try:
+            try:
+                conn = engine.connect()
+            except DBAPIError as exc:
+                raise DatabaseError(describe_connect_error(engine.url, exc)) from None
+            with conn:
+                # A password file left by an interrupted run is reused: the role may already have it.
+                password = self.app_password()
+                if password is None:
+                    password = secrets.token_urlsafe(24)
+                    self._write_password(password, self.app_password_file)  # kept before the role has it
+                made = ensure_login_role(conn, APP_ROLE, password)
+        finally:
+            engine.dispose()
+        if made:
+            echo(f"created the service's database role {APP_ROLE} (password kept in {self.app_password_file})")
+        return made
 
     def trusts_local_users(self) -> bool:
         """pg_hba.conf lets some connection in without a password (a cluster made before passwords). A pg_hba.conf
@@ -382,6 +431,8 @@ class Cluster:
                 shutil.rmtree(datadir, ignore_errors=True)
             with contextlib.suppress(FileNotFoundError):
                 self.password_file.unlink()
+            with contextlib.suppress(FileNotFoundError):
+                self.app_password_file.unlink()
             with contextlib.suppress(FileNotFoundError):
                 if self.pointer.is_file():
                     self.pointer.unlink()
@@ -531,6 +582,7 @@ class Cluster:
             install = ensure_postgis_installed(self.settings, echo)
             self.init(install, echo)
             self.start(install, echo)
+            self.ensure_app_role(echo)
         # pg_ctl -w returns when connections are accepted; a tiny grace for slow disks.
         for _ in range(50):
             if self.running():
@@ -547,6 +599,15 @@ class Cluster:
         if self.pointer.is_file():
             self.pointer.unlink()
         self._lock_path.unlink(missing_ok=True)
+
+
+def _read_password(path: Path) -> str | None:
+    try:
+        return path.read_text().strip() or None
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise ConfigError(f"cannot read the cluster password {path}: {exc.strerror}") from None
 
 
 def _hba_method_span(line: str) -> tuple[int, int] | None:

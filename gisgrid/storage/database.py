@@ -23,7 +23,7 @@ from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError, Programm
 
 from gisgrid.errors import ConfigError, DatabaseError
 from gisgrid.settings import Settings
-from gisgrid.storage.cluster import Cluster
+from gisgrid.storage.cluster import APP_ROLE, Cluster
 
 Echo = Callable[[str], None]
 
@@ -84,36 +84,36 @@ def mask_password(raw: str) -> str:
     return f"{scheme}//{user}:***@{tail}" if colon else raw
 
 
-def parse_url(raw: str) -> URL:
-    """Validate a PostgreSQL URL and force the project's driver (psycopg2)."""
+def parse_url(raw: str, setting: str = "GISGRID_DATABASE_URL") -> URL:
+    """Validate a PostgreSQL URL and force the project's driver (psycopg2); ``setting`` names where it came from
+    in the messages."""
     try:
         url = make_url(raw)
     except ArgumentError:
         raise ConfigError(
-            f"GISGRID_DATABASE_URL is not a database URL: {mask_password(raw)!r}; "
+            f"{setting} is not a database URL: {mask_password(raw)!r}; "
             "expected e.g. postgresql://user:password@host:5432/dbname"
         ) from None
     except ValueError as exc:  # e.g. a port that is not a number (SQLAlchemy's int() fails)
         what = "has a port that is not a number" if "int()" in str(exc) else "is not a database URL"
         raise ConfigError(
-            f"GISGRID_DATABASE_URL {what}: {mask_password(raw)!r}; "
-            "expected e.g. postgresql://user:password@host:5432/dbname"
+            f"{setting} {what}: {mask_password(raw)!r}; expected e.g. postgresql://user:password@host:5432/dbname"
         ) from None
     if url.get_backend_name() not in ("postgresql", "postgres"):
         raise ConfigError(
-            f"GISGRID_DATABASE_URL must point at PostgreSQL/PostGIS, not {url.get_backend_name()!r}: "
+            f"{setting} must point at PostgreSQL/PostGIS, not {url.get_backend_name()!r}: "
             "use postgresql://user:password@host:5432/dbname"
         )
     if url.host and "@" in url.host:
         # The password (or user) holds an unencoded "@": the URL splits at the wrong one and part of the password
         # would be shown as the host in every message. Nothing of the URL is echoed.
         raise ConfigError(
-            "GISGRID_DATABASE_URL: the part before the host holds an unencoded '@' (in the password?): "
+            f"{setting}: the part before the host holds an unencoded '@' (in the password?): "
             "percent-encode special characters in the user and password (@ as %40, : as %3A, / as %2F, % as %25), "
             "e.g. postgresql://gisgrid:p%40ss@db.internal:5432/gisgrid"
         )
     if not url.database:
-        raise ConfigError("GISGRID_DATABASE_URL names no database: add /dbname at the end")
+        raise ConfigError(f"{setting} names no database: add /dbname at the end")
     return url.set(drivername="postgresql+psycopg2")
 
 
@@ -340,10 +340,80 @@ def drop_database(server_url: URL, dbname: str) -> None:
 
 
 def database_url(settings: Settings) -> URL:
-    """The URL of the project's database, without starting anything."""
+    """The URL of the project's database as its owner role (migrations, the command line), without starting
+    anything."""
     if settings.database_url:
         return parse_url(settings.database_url)
     return parse_url(Cluster(settings).url())
+
+
+def app_database_url(settings: Settings) -> URL:
+    """The URL the web service connects with (review54 F1): the embedded cluster's runtime role
+    (:data:`~gisgrid.storage.cluster.APP_ROLE`); with ``GISGRID_DATABASE_URL``, ``GISGRID_APP_DATABASE_URL`` when
+    given, else the owner's as before."""
+    if settings.app_database_url and not settings.database_url:
+        raise ConfigError(
+            "GISGRID_APP_DATABASE_URL is set without GISGRID_DATABASE_URL: it names the web service's role on an "
+            "external server, next to GISGRID_DATABASE_URL (the owner role, which migrates); the embedded cluster "
+            "has its own (gisgrid_app) — set both, or unset it"
+        )
+    if settings.database_url:
+        if settings.app_database_url:
+            return parse_url(settings.app_database_url, "GISGRID_APP_DATABASE_URL")
+        return parse_url(settings.database_url)
+    return parse_url(Cluster(settings).app_url())
+
+
+def runtime_role(settings: Settings) -> str | None:
+    """The role :func:`app_database_url` logs in as when it is not the owner's (whose grants the owner keeps
+    with :func:`gisgrid.storage.roles.grant_runtime_role`), else None."""
+    if not settings.database_url:
+        return APP_ROLE
+    if not settings.app_database_url:
+        return None
+    app = app_database_url(settings).username
+    return app if app and app != parse_url(settings.database_url).username else None
+
+
+def _role_powers(conn: Connection, role: str) -> bool | None:
+    """Whether ``role`` may more than log in (superuser, CREATEDB, CREATEROLE, BYPASSRLS); None: no such role."""
+    found = conn.execute(
+        text("SELECT rolsuper OR rolcreatedb OR rolcreaterole OR rolbypassrls FROM pg_roles WHERE rolname = :r"),
+        {"r": role},
+    ).scalar_one_or_none()
+    return None if found is None else bool(found)
+
+
+def grant_runtime(settings: Settings, url: URL, echo: Echo = print) -> None:
+    """Give the runtime role (:func:`runtime_role`) its privileges in the database of ``url`` (the owner's), after
+    the migrations; nothing when the service uses the owner role. A role named by GISGRID_APP_DATABASE_URL that
+    the server does not have is refused naming what to run; one with more than a login is warned about."""
+    from gisgrid.storage.roles import grant_runtime_role
+
+    role = runtime_role(settings)
+    if role is None:
+        return
+    engine = make_engine(url)
+    try:
+        with engine.begin() as conn:
+            found = _role_powers(conn, role)
+            if found is None and settings.embedded:  # db upgrade on an earlier version's cluster
+                Cluster(settings).ensure_app_role(echo)
+                found = _role_powers(conn, role)
+            if found is None:
+                raise DatabaseError(
+                    f"role {role!r} of GISGRID_APP_DATABASE_URL does not exist on "
+                    f"{url.host or 'localhost'}:{url.port or 5432}: create it as a plain login "
+                    f"(CREATE ROLE {role} LOGIN PASSWORD '…'; docs/operations.md), then run gisgrid db up again"
+                )
+            if found:
+                echo(
+                    f"warning: the web service's role {role!r} (GISGRID_APP_DATABASE_URL) is a superuser or may create "
+                    "databases, roles or bypass row security: it needs none of that (docs/operations.md)"
+                )
+            grant_runtime_role(conn, role)
+    finally:
+        engine.dispose()
 
 
 #: The advisory lock (per database) held while PostGIS is enabled and migrations run: hosts starting together
@@ -483,6 +553,8 @@ def prepare_database(
             ensure_postgis(engine)
             if migrate:
                 migrations.upgrade(url, lock_timeout_s=settings.migration_lock_timeout_s)
+                # Under the lock: two hosts granting at once could meet on the same catalogue row.
+                grant_runtime(settings, url, echo)
     finally:
         engine.dispose()
     return url
