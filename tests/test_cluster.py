@@ -15,11 +15,14 @@ from pathlib import Path
 
 import psycopg2
 import pytest
+from sqlalchemy import text
 
+from gisgrid.errors import ConfigError
 from gisgrid.settings import Settings
 from gisgrid.storage import cluster as cluster_module
+from gisgrid.storage import database as database_module
 from gisgrid.storage import migrate
-from gisgrid.storage.cluster import TRUST_WARNING, Cluster, is_root
+from gisgrid.storage.cluster import APP_ROLE, TRUST_WARNING, Cluster, is_root
 from gisgrid.storage.database import make_engine, prepare_database
 
 GISGRID = [sys.executable, "-m", "gisgrid"]
@@ -60,6 +63,9 @@ def test_db_up_twice_is_idempotent_then_down_and_status(data_dir: Path) -> None:
     # A new cluster asks for a password (made at initdb, kept 0600 beside pg/); people see it masked.
     password = (data_dir / "pg.password").read_text().strip()
     assert len(password) >= 32 and (data_dir / "pg.password").stat().st_mode & 0o777 == 0o600
+    # The web service's own role (review54 F1), made with the cluster: its password 0600 beside.
+    assert f"created the service's database role {APP_ROLE}" in first.stdout
+    assert (data_dir / "pg_app.password").stat().st_mode & 0o777 == 0o600
     head = migrate.head()
     first, migration = status.stdout.splitlines()
     assert first.endswith(f"→ postgresql+psycopg2://gisgrid:***@127.0.0.1:{port}/gisgrid")
@@ -161,6 +167,64 @@ def test_db_secure_gives_a_trust_cluster_a_password(data_dir: Path, monkeypatch:
     assert run_cli("db", "down", data_dir=data_dir).returncode == 0
     assert run_cli("db", "up", data_dir=data_dir).returncode == 0
     assert not _lets_in_without_the_password(port)
+
+
+def test_db_up_gives_an_earlier_versions_cluster_the_runtime_role(
+    data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """review54 F1: a cluster (and database) made before the runtime role gets it on its next `db up`: the role, its
+    password file (0600), its grants, the SECURITY DEFINER case-number function; the next `db up` keeps them."""
+    settings = Settings(data_dir=data_dir)
+    with monkeypatch.context() as m:  # db up as earlier versions ran it: no runtime role, no grants
+        m.setattr(Cluster, "ensure_app_role", lambda self, echo=print: False)
+        m.setattr(database_module, "grant_runtime", lambda settings, url, echo=print: None)
+        prepare_database(settings, echo=lambda _m: None, migrate=True, create=True)
+    cluster = Cluster(settings)
+    owner = make_engine(cluster.url())
+
+    def state() -> tuple[object, ...]:
+        with owner.connect() as conn:
+            return tuple(
+                conn.execute(
+                    text(
+                        "SELECT (SELECT (rolsuper, rolcreatedb, rolcreaterole, rolcanlogin)::text FROM pg_roles "
+                        "WHERE rolname = :role), "
+                        "(SELECT prosecdef FROM pg_proc WHERE proname = 'make_case_no_sequence'), "
+                        "(SELECT count(*) FROM pg_class WHERE relname IN ('cases', 'alembic_version') "
+                        "AND relacl::text LIKE :granted)"
+                    ),
+                    {"role": APP_ROLE, "granted": f"%{APP_ROLE}=%"},
+                ).one()
+            )
+
+    try:
+        assert state() == (None, False, 0) and not cluster.app_password_file.exists()
+        with pytest.raises(ConfigError, match=f"the embedded cluster has no runtime role {APP_ROLE} yet"):
+            cluster.app_url()  # serve would say so (serve itself runs db up's steps first)
+
+        up = run_cli("db", "up", data_dir=data_dir)
+        assert up.returncode == 0, up.stderr
+        assert (
+            f"created the service's database role {APP_ROLE} (password kept in {cluster.app_password_file})"
+            in up.stdout.splitlines()
+        )
+        assert cluster.app_password_file.stat().st_mode & 0o777 == 0o600
+        password = cluster.app_password()
+        assert password is not None and len(password) >= 32 and password != cluster.password()
+        assert state() == ("(f,f,f,t)", True, 2)
+        service = make_engine(cluster.app_url())
+        try:
+            with service.connect() as conn:
+                assert conn.exec_driver_sql("SELECT current_user, count(*) FROM cases").one() == (APP_ROLE, 0)
+        finally:
+            service.dispose()
+
+        again = run_cli("db", "up", data_dir=data_dir)
+        assert again.returncode == 0, again.stderr
+        assert "created the service's database role" not in again.stdout and cluster.app_password() == password
+        assert state() == ("(f,f,f,t)", True, 2)
+    finally:
+        owner.dispose()
 
 
 def test_port_in_use_is_refused_and_nothing_is_created(data_dir: Path) -> None:
@@ -360,6 +424,7 @@ def test_two_processes_bringing_the_cluster_up_at_once_take_turns(
     monkeypatch.setattr(cluster_module, "ensure_postgis_installed", lambda _s, _e: step("install"))
     monkeypatch.setattr(Cluster, "init", lambda self, _i, _e: step("init"))
     monkeypatch.setattr(Cluster, "start", lambda self, _i, _e: step("start"))
+    monkeypatch.setattr(Cluster, "ensure_app_role", lambda self, _e: step("runtime role"))
     monkeypatch.setattr(Cluster, "running", lambda self: True)
     monkeypatch.setattr(Cluster, "url", lambda self: "postgresql://x")
     settings = Settings(data_dir=data_dir)
