@@ -202,7 +202,9 @@ def _after(sort: str, cursor: str) -> _Mark:
 CLASS_CODE_PATTERN = re.compile(r"\d{4,5}")
 
 
-def _filter_sql(f: CaseFilter, departments: Mapping[str, str], events: Any) -> tuple[str, dict[str, Any]]:
+def _filter_sql(  # noqa: C901, PLR0915
+    f: CaseFilter, departments: Mapping[str, str], events: Any
+) -> tuple[str, dict[str, Any]]:
     """The WHERE condition (over alias ``c``) and parameters of a case filter; refuses a bad field by name — a
     class code of the wrong form, a department the catalogue does not have (``departments``: code → name), as an
     unknown state or source is, rather than an empty answer."""
