@@ -29,6 +29,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from api.http import items_detail, too_large_detail
 from api.prefix import route_path
 from gisgrid.errors import (
+    Busy,
     Conflict,
     DatabaseError,
     GisgridError,
@@ -57,6 +58,7 @@ STATUS: dict[type[GisgridError], int] = {
     Conflict: 409,
     TooLarge: 413,
     DatabaseError: 503,
+    Busy: 503,
     PhotoStoreUnavailable: 503,
     Unavailable: 503,
     StoredFileDamaged: 500,
@@ -305,6 +307,8 @@ def domain_error_response(exc: GisgridError, where: str = "-", *, zh: bool = Fal
     body = error_body(exc.code, detail, exc.reason)
     if zh and (exc.message_zh or said_zh):
         body["message_zh"] = exc.message_zh or said_zh
+    if isinstance(exc, Busy):  # when to send it again (RFC 9110 §10.2.3); not to be kept by a cache
+        return JSONResponse(body, status_code=status, headers={**NO_STORE, "Retry-After": str(exc.retry_after)})
     return JSONResponse(body, status_code=status)
 
 

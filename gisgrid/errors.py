@@ -69,6 +69,7 @@ class Reason(StrEnum):
     BBOX_UNREADABLE = "bbox_unreadable"
     BBOX_OUT_OF_RANGE = "bbox_out_of_range"
     PDF_TOO_MANY_ROWS = "pdf_too_many_rows"
+    XLSX_TOO_MANY_ROWS = "xlsx_too_many_rows"
     NEEDS_LON_LAT = "needs_lon_lat"
     REPEATED_PARAMETER = "repeated_parameter"  # a query parameter given twice: the framework kept the last only
     # A form the framework's parser refuses: malformed multipart (no boundary, no part name, broken framing), more
@@ -138,6 +139,8 @@ class Reason(StrEnum):
     DATABASE_BUSY = "database_busy"
     # Evaluation.
     NO_CASES_IN_PERIOD = "no_cases_in_period"
+    # A heavy evaluation (unit grids, a workbook) asked while this process's slots for them are all taken (503).
+    EVALUATION_BUSY = "evaluation_busy"
     # Components (部件).
     STALE_VERSION = "stale_version"
     COMPONENT_EXISTS = "component_exists"
@@ -230,6 +233,17 @@ class PhotoStoreUnavailable(GisgridError):
         super().__init__(message, reason=Reason.PHOTO_STORE_UNAVAILABLE)
         self.log_text = log_text
         self.errno = errno
+
+
+class Busy(GisgridError):
+    """Work this process does only so many of at once is all under way: 503 ``busy`` with ``Retry-After``
+    (``retry_after`` seconds), nothing done — the request may be sent again then."""
+
+    code = "busy"
+
+    def __init__(self, message: str, *, reason: Reason, retry_after: int, detail: Any = None) -> None:
+        super().__init__(message, reason=reason, detail=detail)
+        self.retry_after = retry_after
 
 
 class Unavailable(GisgridError):

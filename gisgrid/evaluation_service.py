@@ -4,6 +4,7 @@ functions on it, in the deployment's working calendar (the one deadlines were se
 from __future__ import annotations
 
 import re
+import threading
 import warnings
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -21,7 +22,7 @@ from gisgrid.calendar import CalendarYearUnknown, unknown_years_warning
 from gisgrid.cases import CaseServices
 from gisgrid.constants import LOCAL_TZ_NAME
 from gisgrid.documents import CSP, render_page, render_pdf  # the package's one way of making pages and PDFs
-from gisgrid.errors import InvalidInput, Reason
+from gisgrid.errors import Busy, InvalidInput, Reason
 from gisgrid.evaluation import (
     COUNT_COLUMNS,
     GRID_COUNT_SOURCES,
@@ -641,6 +642,69 @@ def refuse_long_pdf(table: pd.DataFrame) -> None:
             ],
             reason=Reason.PDF_TOO_MANY_ROWS,
         )
+
+
+#: The most rows a 考核表 XLSX made for an HTTP request may have. openpyxl is pure Python and holds the GIL: a
+#: district's 38,415 unit grids took 5–6 minutes, slowing every other request of that process, and the request
+#: cannot be cancelled. A district's 社区/街道 tables, its departments and posts, and a street's unit grids stay well
+#: under it; a longer table is the CLI's (``gisgrid evaluate --out NAME.xlsx``, its own process) or the CSV's.
+XLSX_MAX_ROWS_HTTP = 5000
+
+
+def refuse_long_xlsx(table: pd.DataFrame) -> None:
+    """422 ``xlsx_too_many_rows`` for a table too long to write as a workbook within a request."""
+    if len(table) > XLSX_MAX_ROWS_HTTP:
+        raise InvalidInput(
+            f"考核表共 {len(table)} 行,网页下载的 Excel 最多 {XLSX_MAX_ROWS_HTTP} 行:请选更高的层级,下载 CSV,"
+            f"或在服务器上用 gisgrid evaluate --out NAME.xlsx 生成 / the table has {len(table)} rows; an XLSX over "
+            f"HTTP holds at most {XLSX_MAX_ROWS_HTTP}: choose a higher level, download the CSV, or run gisgrid "
+            "evaluate --out NAME.xlsx on the server",
+            detail=[
+                {
+                    "field": "format",
+                    "value": "xlsx",
+                    "code": Reason.XLSX_TOO_MANY_ROWS,
+                    "limit": {"max_rows": XLSX_MAX_ROWS_HTTP},
+                }
+            ],
+            reason=Reason.XLSX_TOO_MANY_ROWS,
+        )
+
+
+#: Heavy evaluation answers (a level's unit grids in any form, the map included; any workbook) this process makes
+#: at once. Each holds a worker thread and a core for seconds (unit grids: 7–9 s and 36 MB of JSON), most of it
+#: pure Python under the GIL: a third would only slow the two under way and every other request of the process.
+HEAVY_EVALUATION_SLOTS = 2
+#: What a request finding every slot taken is told to wait (``Retry-After``, seconds): about one heavy answer.
+HEAVY_RETRY_AFTER_S = 10
+_HEAVY = threading.BoundedSemaphore(HEAVY_EVALUATION_SLOTS)
+
+
+def is_heavy(level: str, fmt: str = "json", subject: str = "region") -> bool:
+    """Whether an evaluation answer takes one of the :data:`HEAVY_EVALUATION_SLOTS`: the regions of the level of
+    unit grids, or any workbook (openpyxl)."""
+    return (subject == "region" and level == "unit_grid") or fmt == "xlsx"
+
+
+@contextmanager
+def heavy_slot(heavy: bool = True) -> Iterator[None]:
+    """One of the :data:`HEAVY_EVALUATION_SLOTS` for the work inside (nothing when not ``heavy``); none free:
+    :class:`~gisgrid.errors.Busy` ``evaluation_busy`` at once, not a wait — a queue of them would hold the worker
+    threads every other request needs."""
+    if not heavy:
+        yield
+        return
+    if not _HEAVY.acquire(blocking=False):
+        raise Busy(
+            f"the server is making {HEAVY_EVALUATION_SLOTS} large evaluation tables already (unit grids or XLSX); "
+            f"try again in {HEAVY_RETRY_AFTER_S} s",
+            reason=Reason.EVALUATION_BUSY,
+            retry_after=HEAVY_RETRY_AFTER_S,
+        )
+    try:
+        yield
+    finally:
+        _HEAVY.release()
 
 
 def render_sheet_pdf(table: pd.DataFrame, title: str, subject: str = "region") -> bytes:

@@ -10,16 +10,21 @@ from typing import Annotated, Any, Literal
 import pandas as pd
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
+from sqlalchemy import Engine
 
 from api.dependencies import known_query_only
 from api.deps import EngineDep
+from gisgrid.evaluation import Period
 from gisgrid.evaluation_service import (
     AS_OF_HELP,
     PERIOD_HELP,
     answer_meta,
     calendar_warning_en,
+    heavy_slot,
     indicators,
+    is_heavy,
     refuse_long_pdf,
+    refuse_long_xlsx,
     render_sheet_pdf,
     table_title,
     write_xlsx,
@@ -75,6 +80,14 @@ def evaluation(
     landscape A4, the header repeated on each page, 说明 below (503 without WeasyPrint/Pango, as the 交办单 PDF).
     A CSV, XLSX or PDF of provisional figures is named ``…-provisional``."""
     p = parse_period_param(period)  # its refusals name the parameter, as /cases and /evaluation/map do
+    # A level's unit grids, or a workbook: one of the process's few slots for the work, or 503 evaluation_busy
+    with heavy_slot(is_heavy(level, format, subject)):
+        return _evaluation(request, engine, p, subject, level, format, as_of)
+
+
+def _evaluation(
+    request: Request, engine: Engine, p: Period, subject: str, level: str, format: str, as_of: str | None
+) -> Any:
     with no_cases_named(p):
         table = indicators(engine, request.app.state.cases, p, subject, level, as_of=as_of)
     meta = answer_meta(p, table)
@@ -83,6 +96,7 @@ def evaluation(
     name = f"evaluation-{subject if subject != 'region' else level}-{label}"
     name += "-provisional" if meta["provisional"] else ""
     if format == "xlsx":
+        refuse_long_xlsx(table)
         buf = io.BytesIO()
         write_xlsx(table, buf, table_title(p, subject, level), subject)
         return Response(
@@ -127,16 +141,17 @@ def evaluation_map(
     regions without a value and a grey 无数据 entry for regions without cases; ``features`` = a FeatureCollection
     of the regions (id = code; properties code, name, score, grade, rank, value, value_label, class, colour),
     simplified (~1 m) with coordinates to 6 decimals (CGCS2000)."""
-    body = choropleth.indicator_map_json(
-        engine,
-        request.app.state.cases,
-        period=period,
-        indicator=indicator,
-        level=level,
-        scheme=scheme,
-        k=k,
-        as_of=as_of,
-    )
+    with heavy_slot(is_heavy(level)):
+        body = choropleth.indicator_map_json(
+            engine,
+            request.app.state.cases,
+            period=period,
+            indicator=indicator,
+            level=level,
+            scheme=scheme,
+            k=k,
+            as_of=as_of,
+        )
     # JSON text already, the regions' geometry put in as made once (choropleth.region_shapes): not parsed, not
     # written again
     return Response(body, media_type="application/json")
