@@ -433,8 +433,9 @@ def intake(engine: Engine, services: CaseServices, item: Intake, *, now: dt.date
 def _checked_photos(item: Intake) -> list[PhotoInfo]:
     for i, (name, _) in enumerate(item.photos):
         check_texts({f"photos[{i}]": name})
-    # by the headers, before any photo is decoded; a public report's budget is smaller (anyone may send one)
-    check_pixel_budget(item.photos, public=item.reporter_role is None)
+    # by the headers, before any photo is decoded; a public report's budget is smaller (anyone may send one): one
+    # without a role, and one a system or a department relays as the public's (source public_app)
+    check_pixel_budget(item.photos, public=item.reporter_role is None or item.source == "public_app")
     infos: list[PhotoInfo] = []
     for i, (name, data) in enumerate(item.photos):
         try:

@@ -98,7 +98,8 @@ MAX_PIXELS = 50_000_000
 #: were accepted in one request.
 MAX_REQUEST_PIXELS = 3 * MAX_PIXELS
 #: The pixels of a public report's photos (a report without a role, which anyone who reaches the service may
-#: send): one photo of the largest size, or four of a 12 MP phone — the decode slots are shared with every user.
+#: send, or one relayed as the public's, source public_app): one photo of the largest size — a 50 MP phone's full
+#: resolution — or four of a 12 MP phone's default; the decode slots are shared with every user.
 PUBLIC_REQUEST_PIXELS = MAX_PIXELS
 #: Photos decoded at once in this process (the rest wait their turn): decoding is CPU work and a decoded photo
 #: holds up to 4 bytes per pixel (200 MB at MAX_PIXELS), so concurrent requests queue instead of multiplying the
@@ -217,17 +218,35 @@ def _refuse_unsupported(data: bytes, name: str, filename: str | None) -> Invalid
 MAX_NAME_CHARS = 255
 
 
+def check_photo_count(count: int) -> None:
+    """More than :data:`MAX_PER_REQUEST` photos in one request: InvalidInput ``too_many_photos`` naming the limit
+    (the API asks it before reading any photo's bytes)."""
+    if count > MAX_PER_REQUEST:
+        raise InvalidInput(
+            f"photos: at most {MAX_PER_REQUEST} photos in one request, got {count}",
+            detail=[{"field": "photos", "reason": f"{count} photos", "limit": {"max_items": MAX_PER_REQUEST}}],
+            reason=Reason.TOO_MANY_PHOTOS,
+        )
+
+
+def has_image_magic(data: bytes) -> bool:
+    """Whether ``data`` starts as a JPEG, PNG, WebP or HEIF/ISO-BMFF file does (its first 12 bytes): the cheap check
+    the API makes of each photo as it is read, before the next is. False is not yet a refusal —
+    :func:`inspect_photo` says why (not an image, another format, empty)."""
+    return (
+        data[:3] == b"\xff\xd8\xff"
+        or data[:8] == b"\x89PNG\r\n\x1a\n"
+        or (data[:4] == b"RIFF" and data[8:12] == b"WEBP")
+        or data[4:8] == b"ftyp"
+    )
+
+
 def one_request(photos: Sequence[tuple[str, bytes]]) -> list[tuple[str, bytes]]:
     """The photos sent with one request, as (file name, bytes): more than :data:`MAX_PER_REQUEST` are refused
     (InvalidInput ``too_many_photos`` naming the limit), a file name longer than :data:`MAX_NAME_CHARS` too
     (``string_too_long``); a file sent twice is kept once, under its first name — a
     double tap on a phone must not show one picture twice on the 交办单."""
-    if len(photos) > MAX_PER_REQUEST:
-        raise InvalidInput(
-            f"photos: at most {MAX_PER_REQUEST} photos in one request, got {len(photos)}",
-            detail=[{"field": "photos", "reason": f"{len(photos)} photos", "limit": {"max_items": MAX_PER_REQUEST}}],
-            reason=Reason.TOO_MANY_PHOTOS,
-        )
+    check_photo_count(len(photos))
     for i, (name, _) in enumerate(photos):
         if len(name) > MAX_NAME_CHARS:  # shown on the case and the 交办单, and logged with the step
             raise InvalidInput(
@@ -268,7 +287,7 @@ def declared_pixels(data: bytes) -> int:
 
 def check_pixel_budget(photos: Sequence[tuple[str, bytes]], *, public: bool = False) -> None:
     """Refuse the request whose photos together declare more than :data:`MAX_REQUEST_PIXELS` (a public report's,
-    without a role: :data:`PUBLIC_REQUEST_PIXELS`) — InvalidInput ``photos_too_many_pixels`` naming ``photos[i]``,
+    without a role or of source public_app: :data:`PUBLIC_REQUEST_PIXELS`) — InvalidInput ``photos_too_many_pixels`` naming ``photos[i]``,
     the first photo that crosses it — before any is decoded."""
     limit = PUBLIC_REQUEST_PIXELS if public else MAX_REQUEST_PIXELS
     total = 0

@@ -32,12 +32,12 @@ from api.schemas import (
     error_responses,
     geojson_schema,
 )
+from api.uploads import read_photos
 from gisgrid import case_documents, case_queries, geodesy, workflow
 from gisgrid import cases as svc
 from gisgrid.documents import CSP as ORDER_CSP
 from gisgrid.errors import DatabaseError, InvalidInput, NotFound, Reason
 from gisgrid.evaluation_service import PERIOD_HELP, parse_period
-from gisgrid.photos import MAX_BYTES as MAX_PHOTO_BYTES
 from gisgrid.photos import check_size as check_photo_size
 from gisgrid.storage.database import describe_connect_error, timeout_cause
 
@@ -343,7 +343,7 @@ async def report_form(
         str | None, Header(alias=_KEY_HEADER, max_length=svc.TEXT_LIMITS["idempotency_key"], description=_KEY_HELP)
     ] = None,
 ) -> JSONResponse:
-    files = [(p.filename or f"photo{i}", await _read_limited(p, i)) for i, p in enumerate(photos or [])]
+    files = await read_photos(photos)  # too many refused before any is read; each part's first bytes as it is
     item = svc.Intake(
         class_code=class_code,
         scheme=scheme,
@@ -363,17 +363,6 @@ async def report_form(
         photos=files,
     )
     return await _report(pool, engine, services, item, actor.role, base)
-
-
-async def _read_limited(upload: UploadFile, i: int) -> bytes:
-    data = await upload.read(MAX_PHOTO_BYTES + 1)
-    if len(data) > MAX_PHOTO_BYTES:
-        raise InvalidInput(
-            f"photos[{i}]: {upload.filename} is larger than {MAX_PHOTO_BYTES // (1024 * 1024)} MB",
-            detail=[{"field": f"photos[{i}]", "reason": "too large", "limit": {"max_bytes": MAX_PHOTO_BYTES}}],
-            reason=Reason.PHOTO_TOO_LARGE,
-        )
-    return data
 
 
 _EPOCH = re.compile(r"\s*[+-]?\d+(\.\d*)?\s*")
@@ -726,7 +715,7 @@ async def act_form(
     ] = None,
 ) -> JSONResponse:
     key = _idempotency_key(idempotency_key_header, idempotency_key, "action")
-    files = [(p.filename or f"photo{i}", await _read_limited(p, i)) for i, p in enumerate(photos or [])]
+    files = await read_photos(photos)  # too many refused before any is read; each part's first bytes as it is
     payload = form_payload(
         {
             "department": department,

@@ -18,11 +18,11 @@ from api.http import MAX_FORM_BYTES, GeoJSONResponse
 from api.inputs import FormTextRoute, RequestModel
 from api.prefix import BaseDep, page_links
 from api.schemas import ComponentFeature, ComponentFeatureCollection, error_responses
+from api.uploads import read_photos
 from gisgrid import components_store as store
 from gisgrid import geodesy
 from gisgrid.components import TEXT_LIMITS, attrs_problem
 from gisgrid.errors import InvalidInput, NotFound, Reason
-from gisgrid.photos import MAX_BYTES as MAX_PHOTO_BYTES
 from gisgrid.photos import check_size as check_photo_size
 
 router = APIRouter(
@@ -295,7 +295,8 @@ async def add_photos(
     component_id: str,
     photos: Annotated[list[UploadFile], File(description="JPEG/PNG/HEIC/WebP")],
 ) -> GeoJSONResponse:
-    files = [(p.filename or f"photo{i}", await p.read(MAX_PHOTO_BYTES + 1)) for i, p in enumerate(photos)]
+    # Too many refused before any is read; each part's first bytes as it is (a part too large: the service's)
+    files = await read_photos(photos, refuse_large=False)
     photo_store = request.app.state.cases.photos
     # Decoding, storing and the database write block: off the event loop.
     return await run_in_threadpool(
