@@ -287,8 +287,8 @@ def declared_pixels(data: bytes) -> int:
 
 def check_pixel_budget(photos: Sequence[tuple[str, bytes]], *, public: bool = False) -> None:
     """Refuse the request whose photos together declare more than :data:`MAX_REQUEST_PIXELS` (a public report's,
-    without a role or of source public_app: :data:`PUBLIC_REQUEST_PIXELS`) — InvalidInput ``photos_too_many_pixels`` naming ``photos[i]``,
-    the first photo that crosses it — before any is decoded."""
+    without a role or of source public_app: :data:`PUBLIC_REQUEST_PIXELS`) — InvalidInput
+    ``photos_too_many_pixels`` naming ``photos[i]``, the first photo that crosses it — before any is decoded."""
     limit = PUBLIC_REQUEST_PIXELS if public else MAX_REQUEST_PIXELS
     total = 0
     for i, (_, data) in enumerate(photos):
