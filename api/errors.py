@@ -11,6 +11,7 @@ import inspect
 import json
 import logging
 import re
+import traceback
 import uuid
 from collections.abc import Mapping
 from typing import Any
@@ -608,7 +609,7 @@ def add_fallback_handlers(app: FastAPI) -> None:
             return schema_behind_response(request, behind)
         if exc.connection_invalidated or concurrent_conflict_cause(exc) is not None:
             return await _database_down(request, exc)  # the server went away, or aborted for a concurrent write
-        return await _internal(request, exc)
+        return _internal_database(request, exc)
 
     @app.exception_handler(413)
     async def _too_large(request: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -633,6 +634,29 @@ def add_fallback_handlers(app: FastAPI) -> None:
             return JSONResponse(error_body("invalid_input", items_detail([at]), Reason.JSON_INVALID), status_code=422)
         answer = plain_validation(request, exc)  # a handler may be sync or async; FastAPI's own is async
         return await answer if inspect.isawaitable(answer) else answer
+
+    def _internal_database(request: Request, exc: sa_exc.DBAPIError) -> Response:
+        # A failed statement of ours, logged without any text the server sent: psycopg2 binds on the client, so
+        # PostgreSQL's message quotes the values ("LINE 1: … '张三' …", "invalid input syntax …: \"…\"", "Failing
+        # row contains (…)") — a case's reporter, description, address (review54 F6). The SQL, the SQLSTATE and
+        # the frames say where; the engines' hide_parameters keeps SQLAlchemy's own [parameters: …] out too.
+        ref = new_ref()
+        orig = exc.orig
+        code = getattr(orig, "pgcode", None) or getattr(orig, "sqlstate", None) or "-"
+        frames = "".join(traceback.format_tb(exc.__traceback__)).rstrip()
+        log.error(
+            "%s: 500 internal error ref=%s: %s (SQLSTATE %s; PostgreSQL's message left out: it may quote bound "
+            "values)\n[SQL: %s]\nTraceback (most recent call last):\n%s",
+            _where(request),
+            ref,
+            type(orig).__name__,
+            code,
+            exc.statement,
+            frames,
+        )
+        mark_logged(exc)
+        detail = f"internal server error (reference {ref}); the server log has the details"
+        return fallback_response(request, 500, "internal_error", detail, ref)
 
     @app.exception_handler(Exception)
     async def _internal(request: Request, exc: Exception) -> Response:

@@ -170,7 +170,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, timedelta, timezone
 from itertools import pairwise
 from pathlib import Path
 from typing import Any
@@ -660,7 +660,7 @@ class Period:
                 return f"{s.year}-Q{(s.month - 1) // 3 + 1}"
             case "year":
                 return str(s.year)
-        return f"{s.isoformat()}/{self.end.isoformat()}"
+        return f"{instant_text(s)}/{instant_text(self.end)}"
 
 
 def months_between(start: pd.Timestamp, end: pd.Timestamp) -> float:
@@ -687,6 +687,25 @@ def months_between(start: pd.Timestamp, end: pd.Timestamp) -> float:
     return share(start, first + pd.DateOffset(months=1), first) + whole + share(last, end, last)
 
 
+def _mean_time(ts: pd.Timestamp) -> timezone | None:
+    """The zone's standard offset when ``ts`` falls in its local mean time (LMT: Asia/Shanghai's +08:05:43 before
+    1901, an offset in seconds no one keeps); None otherwise."""
+    offset = ts.utcoffset()
+    if offset is None or not offset % timedelta(minutes=1):
+        return None
+    standard = pd.Timestamp(year=1970, month=1, day=1, tz=ts.tz).utcoffset()
+    return timezone(standard) if standard is not None else None
+
+
+def instant_text(ts: pd.Timestamp) -> str:
+    """ISO 8601 of a period end: in the zone's LMT years its local time with the zone's standard offset, as every
+    other instant is printed (1900-01-01T00:00:00+08:00, not +08:05:43 — review54 F9). The period still starts at
+    the zone database's local midnight; the 5 min 43 s between the two, before 1900-01-01 00:00 +08:00, hold no
+    case."""
+    standard = _mean_time(ts)
+    return (ts if standard is None else ts.tz_localize(None).tz_localize(standard)).isoformat()
+
+
 def _stamp(value: Any, tz: str = LOCAL_TZ_NAME) -> pd.Timestamp:
     try:  # text as ISO 8601 only: pandas would read "march" as 0001-03-01
         ts = pd.Timestamp(datetime.fromisoformat(value.strip()) if isinstance(value, str) else value)
@@ -696,7 +715,11 @@ def _stamp(value: Any, tz: str = LOCAL_TZ_NAME) -> pd.Timestamp:
         raise InvalidInput(
             f"period: {value!r} is not a date or time", detail={"value": str(value)}, reason=Reason.PERIOD_UNREADABLE
         )
-    return ts.tz_localize(tz) if ts.tzinfo is None else ts
+    if ts.tzinfo is None:
+        return ts.tz_localize(tz)
+    # Text with an offset is the same instant in the city's zone: PostgreSQL refuses offsets beyond ±15:59, which
+    # Python reads up to ±23:59 (review54 F6: +20:00 was a 500)
+    return ts.tz_convert(tz) if isinstance(value, str) else ts
 
 
 def default_as_of(period: Period, now: Any = None) -> pd.Timestamp:

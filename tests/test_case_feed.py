@@ -524,3 +524,33 @@ def test_a_cursor_longer_than_any_made_is_refused(client: TestClient) -> None:
     r = client.get("/cases", params={"after": "1" * 41})
     assert r.status_code == 422
     assert [(i["field"], i["code"]) for i in r.json()["detail"]["items"]] == [("after", "string_too_long")]
+
+
+FAR_EAST = dt.timezone(dt.timedelta(hours=23, minutes=59))  # Python reads it; PostgreSQL refuses beyond ±15:59
+FAR_WEST = dt.timezone(-dt.timedelta(hours=16))
+
+
+def at(iso: str, zone: dt.timezone) -> str:
+    return dt.datetime.fromisoformat(iso).astimezone(zone).isoformat()
+
+
+def test_a_time_with_an_offset_beyond_pg_s_is_the_same_instant_not_a_500(
+    client: TestClient, spot: tuple[float, float]
+) -> None:
+    """review54 F6: since/until/changed_since with +23:59 or -16:00 were a 500 (PostgreSQL refuses offsets beyond
+    ±15:59); they are bound as the same instant in UTC."""
+    x, y = spot
+    a, b = (
+        client.post("/cases", json={"class_code": GARBAGE, "lon": x, "lat": y + k * 1e-5}, headers=INTAKE).json()
+        for k in range(2)
+    )
+    for zone in (FAR_EAST, FAR_WEST):
+        since_b = at(b["created_at"], zone)
+        r = client.get("/cases", params={"since": since_b})
+        assert (r.status_code, ids(r.json())) == (200, [b["id"]]), r.text
+        r = client.get("/cases", params={"until": since_b})
+        assert (r.status_code, ids(r.json())) == (200, [a["id"]]), r.text
+        r = client.get("/cases", params={"changed_since": at(b["updated_at"], zone), "sort": "updated"})
+        assert (r.status_code, ids(r.json())) == (200, [b["id"]]), r.text
+        r = client.get("/cases/heat", params={"since": since_b})
+        assert (r.status_code, r.json()["cases"]) == (200, 1), r.text

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import Engine, text
 from sqlalchemy.engine import URL
 
 from gisgrid.errors import ConfigError, DatabaseError
@@ -89,3 +89,18 @@ def test_role_that_may_not_create_postgis_gets_the_command_to_run(server_url: UR
         with admin.connect() as conn:
             conn.execute(text("DROP ROLE IF EXISTS gisgrid_plain"))
         admin.dispose()
+
+
+def test_a_failed_statement_names_its_sql_but_not_its_bound_values(engine: Engine) -> None:
+    """review54 F6: SQLAlchemy's error text keeps the SQL, not the bound values (``hide_parameters``; a case's
+    reporter, description and address are personal data). PostgreSQL's own message may still quote them (psycopg2
+    binds on the client): the API's 500 log leaves it out (tests/test_hardening_headers.py)."""
+    from sqlalchemy.exc import DataError
+
+    secret = "2026-01-01T00:00:00+23:59 张三"
+    with engine.connect() as conn, pytest.raises(DataError) as caught:
+        conn.execute(text("SELECT CAST(:when AS timestamptz)"), {"when": secret})
+    said = str(caught.value)
+    assert "SELECT CAST(%(when)s AS timestamptz)" in said
+    assert "[SQL parameters hidden due to hide_parameters=True]" in said
+    assert "[parameters:" not in said

@@ -114,6 +114,35 @@ def test_an_unexpected_fault_answers_500_with_nosniff(settings: Settings) -> Non
     assert r.headers["content-security-policy"] == FRAMED_BY_SELF
 
 
+def test_a_failed_statement_is_logged_without_the_values_it_bound(
+    settings: Settings, engine: Engine, caplog: pytest.LogCaptureFixture
+) -> None:
+    """review54 F6: a statement failing with a value in it (psycopg2 binds on the client, so PostgreSQL's message
+    quotes it) is a 500 whose log line names the SQL, the error's class and SQLSTATE and the frames — not the
+    value (a reporter's name, an address: personal data)."""
+    app = create_app(settings)
+    personal = "2026-01-01 " + "".join(["张", "三 河", "南路 12 号"])  # not on a line the traceback shows
+
+    @app.get("/boom-sql")
+    def boom_sql() -> None:
+        with engine.connect() as conn:
+            conn.execute(text("SELECT CAST(:when AS timestamptz)"), {"when": personal})
+
+    with caplog.at_level("ERROR", logger="gisgrid.api"), TestClient(app, raise_server_exceptions=False) as client:
+        r = client.get("/boom-sql")
+    assert (r.status_code, r.json()["error"]) == (500, "internal_error")
+    [record] = [rec for rec in caplog.records if "500 internal error" in rec.getMessage()]
+    said = record.getMessage()
+    assert record.exc_info is None  # no exception text: the traceback's frames are in the message
+    assert "张三" not in said and "河南路" not in said
+    ref = r.json()["detail"].split("reference ")[1].split(")")[0]
+    assert said.startswith(
+        f"GET /boom-sql: 500 internal error ref={ref}: InvalidDatetimeFormat (SQLSTATE 22007; PostgreSQL's message "
+        "left out: it may quote bound values)\n[SQL: SELECT CAST(%(when)s AS timestamptz)]\nTraceback"
+    )
+    assert "in boom_sql" in said
+
+
 def test_the_order_pages_send_their_content_security_policy(dispatched_with_photo: Any) -> None:
     client, case = dispatched_with_photo
     cid = case["id"]

@@ -140,6 +140,8 @@ def test_the_widest_period_is_evaluated_with_its_previous_one(client: TestClient
         (0, "不参评", "本期无案件")
     }
     assert dt.datetime.fromisoformat(body["as_of"]).year >= 2026
+    # 1900's local midnight printed at +08:00 as every instant, not the zone's LMT +08:05:43 (review54 F9)
+    assert body["period"] == "1900-01-01T00:00:00+08:00/2101-01-01T00:00:00+08:00"
     item = {"field": "period", "reason": message, "value": "1900-01-01..2101-01-01", "code": "no_cases_in_period"}
     r = client.get("/risks/selective", params={"period": "1900-01-01..2101-01-01"})
     assert (r.status_code, r.json()) == (
@@ -329,3 +331,13 @@ def test_the_cli_says_a_lon_or_lat_that_is_no_number_is_not_a_finite_number(tmp_
         env=env,
     )
     assert (r.returncode, r.stderr, r.stdout) == (1, "error: 超出允许范围 / --lon: 200.0 is outside ±180°\n", "")
+
+
+def test_a_period_with_an_offset_beyond_pg_s_is_the_same_instant_in_china_time(client: TestClient) -> None:
+    """review54 F6: +20:00 in a range was a 500 (PostgreSQL refuses offsets beyond ±15:59); it is read as the same
+    instant in the city's zone, on /evaluation as on /cases."""
+    r = client.get("/evaluation", params={"period": "2026-11-01T00:00+20:00..2026-11-20T00:00", "level": "tier1"})
+    assert r.status_code == 200, r.text
+    assert r.json()["period"] == "2026-10-31T12:00:00+08:00/2026-11-20T00:00:00+08:00"
+    r = client.get("/cases", params={"period": "2026-11-01T00:00-20:00..2026-11-20T00:00+23:59"})
+    assert (r.status_code, r.json()["data"]) == (200, []), r.text

@@ -384,6 +384,13 @@ def refuse_epoch_times(request: Request) -> None:
             )
 
 
+def bindable_instant(value: dt.datetime | None) -> dt.datetime | None:
+    """A time parameter as it is bound: with an offset, the same instant in UTC — Python reads offsets up to
+    ±23:59, PostgreSQL refuses any beyond ±15:59 (review54 F6: +23:59 was a 500); without one, as given (China time,
+    the query says so)."""
+    return value.astimezone(dt.UTC) if value is not None and value.tzinfo is not None else value
+
+
 async def case_filter(
     request: Request,
     bbox: Annotated[BBox | None, Depends(bbox_query)],
@@ -446,6 +453,7 @@ async def case_filter(
 ) -> case_queries.CaseFilter:
     """The case filter the list, the heat map and the light counts share (async: no thread hop)."""
     refuse_epoch_times(request)
+    since, until, changed_since = (bindable_instant(t) for t in (since, until, changed_since))
     if period is not None:
         if since is not None or until is not None:
             raise InvalidInput(

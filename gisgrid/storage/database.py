@@ -145,10 +145,14 @@ def make_engine(url: str | URL, *, statement_timeout_s: float = 0, **kw) -> Engi
     """A psycopg2 engine on ``url``: connect timeout, TCP keepalives (:data:`KEEPALIVE_DEFAULTS`, the URL's own
     win) and, when ``statement_timeout_s`` is above 0, a server-side ``statement_timeout`` on every session (the
     web service's: a statement — or its wait for a lock — running past it is cancelled, and the request refused,
-    instead of holding a worker; the command line's bulk imports and migrations take none)."""
+    instead of holding a worker; the command line's bulk imports and migrations take none). Bound values are left
+    out of error texts (``hide_parameters``)."""
     if isinstance(url, str):
         url = parse_url(url)
     kw.setdefault("pool_pre_ping", True)
+    # A failed statement's error text keeps its SQL but not its bound values: for a case those are the reporter's
+    # name, the description and the address (personal data), and the error is logged (review54 F6).
+    kw.setdefault("hide_parameters", True)
     keepalives = {k: v for k, v in KEEPALIVE_DEFAULTS.items() if k not in url.query}
     connect_args: dict[str, object] = {"connect_timeout": 5, "application_name": "gisgrid", **keepalives}
     if statement_timeout_s > 0:

@@ -15,7 +15,8 @@ target_metadata = Base.metadata
 
 def run_migrations_online() -> None:
     url = config.attributes["url"]
-    engine = create_engine(url, poolclass=pool.NullPool, plugins=["geoalchemy2"])
+    # hide_parameters: a failed statement's logged error names no bound value (review54 F6), as the service's
+    engine = create_engine(url, poolclass=pool.NullPool, plugins=["geoalchemy2"], hide_parameters=True)
     with engine.connect() as connection:
         # A DDL statement waiting for a table lock would hold up every later statement on that table, and the
         # command for ever: it gives up after lock_timeout (gisgrid.storage.migrate names the wait). No
