@@ -28,7 +28,7 @@ from typing import Any
 
 from sqlalchemy import Engine, text
 
-from gisgrid.photos import PhotoStore
+from gisgrid.photos import PhotoStore, private_folders
 
 #: An original's path below the store root: ``aa/bb/<sha256>.<ext>``.
 _ORIGINAL = re.compile(r"([0-9a-f]{2})/([0-9a-f]{2})/(?P<sha>[0-9a-f]{64})\.(?:jpg|png|webp|heic)")
@@ -285,7 +285,7 @@ def prune_photos(
             result.set_aside.append(f)
             continue
         target = to / f.relpath
-        target.parent.mkdir(parents=True, exist_ok=True)
+        private_folders(target.parent)  # set-aside photos are as private as the store's
         try:
             os.replace(source, target)  # one file system: an atomic move (else copied, then removed)
         except OSError as exc:

@@ -853,13 +853,32 @@ def _size(n: float) -> str:
     return f"{n:.1f} TiB"
 
 
+#: Modes of what the store creates: photos show faces and number plates (personal data), so only the service's
+#: own account reads them (review54 F3). Folders already there keep theirs (an operator's 0750 for a backup group).
+FILE_MODE = 0o600
+FOLDER_MODE = 0o700
+
+
+def private_folders(folder: Path) -> None:
+    """``folder`` and every missing folder above it, each made :data:`FOLDER_MODE` (``Path.mkdir(parents=True)``
+    makes the parents with the umask's mode, 0755 as a rule)."""
+    missing: list[Path] = []
+    at = folder
+    while not at.exists() and at != at.parent:
+        missing.append(at)
+        at = at.parent
+    for path in reversed(missing):
+        path.mkdir(mode=FOLDER_MODE, exist_ok=True)
+
+
 def _write_atomic(target: Path, data: bytes) -> None:
     """Write ``data`` to ``target`` through a temporary file in the same folder (same file system), so that
     os.replace is atomic: readers — another request serving the same file — see either no file or the whole
-    file, and a crash leaves at most a dot-file behind, never a half photo."""
-    target.parent.mkdir(parents=True, exist_ok=True)
+    file, and a crash leaves at most a dot-file behind, never a half photo. The file is :data:`FILE_MODE`, new
+    folders :data:`FOLDER_MODE`."""
+    private_folders(target.parent)
     tmp = target.parent / f".{target.name}.{secrets.token_hex(8)}.tmp"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o644)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), FILE_MODE)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)

@@ -377,6 +377,24 @@ def test_store_is_content_addressed_and_idempotent(tmp_path: Path, monkeypatch: 
     assert _files(root) == [stored.relpath]
 
 
+def test_the_store_is_readable_by_the_service_s_account_only(tmp_path: Path) -> None:
+    """review54 F3: photos (faces, number plates) are 0600 in 0700 folders — every folder the store makes, up to
+    the data folder — and so are the thumbnails made beside them, whatever the umask leaves."""
+    old_umask = os.umask(0o022)
+    try:
+        data = _jpeg(tmp_path)
+        root = tmp_path / "data" / "photos"
+        store = PhotoStore(root)
+        stored = store.save(data, inspect_photo(data))
+        thumb = store.thumbnail(stored.sha256)
+    finally:
+        os.umask(old_umask)
+    sha = stored.sha256
+    made = [tmp_path / "data", root, root / sha[:2], root / sha[:2] / sha[2:4]]
+    assert {p.name: oct(p.stat().st_mode & 0o777) for p in made} == {p.name: "0o700" for p in made}
+    assert [oct(p.stat().st_mode & 0o777) for p in (root / stored.relpath, thumb)] == ["0o600", "0o600"]
+
+
 def test_store_failed_write_leaves_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     data = _jpeg(tmp_path)
     info = inspect_photo(data)
