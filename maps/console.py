@@ -89,10 +89,11 @@ SUSPENDED_LABEL = "挂账(暂停计时)"
 LIST_SORTS = {"light": "按灯色(最紧迫优先)", "newest": "最新上报优先"}
 #: What the list, its count and the map say while the filter is refused (the old answer is not the filter's).
 FILTER_REFUSED_TEXT = "筛选条件未被接受:列表与地图未显示案件。请修改条件后按「筛选」,或按「清除」。"
-#: Content-Security-Policy for the page: everything from this origin (basemap origin added when configured); its
+#: Content-Security-Policy for the page: everything from this origin (basemap origin added when configured), inline
+#: scripts only with the request's nonce; its
 #: frame-ancestors comes from GISGRID_FRAME_ANCESTORS, merged in by api.http.HardeningHeaders (a portal may frame it).
 CSP = (
-    "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
+    "default-src 'self'; script-src 'self' 'nonce-{nonce}'; style-src 'self' 'unsafe-inline'; "
     "img-src 'self' data: blob:{img}; font-src 'self' data:; connect-src 'self'; worker-src 'self' blob:; "
     "base-uri 'self'; form-action 'self'"
 )
@@ -433,9 +434,10 @@ def build_console(
     return html.replace("<html>", '<html lang="zh-CN">', 1)
 
 
-def csp(basemap: Basemap | None = None) -> str:
-    """The page's Content-Security-Policy (a basemap's hosts, each {s} subdomain named, for images only)."""
-    return CSP.format(img="".join(f" {host}" for host in basemap.hosts) if basemap else "")
+def csp(basemap: Basemap | None, nonce: str) -> str:
+    """The page's Content-Security-Policy (a basemap's hosts, each {s} subdomain named, for images only): scripts
+    from this origin and the inline ones carrying ``nonce`` (:func:`api.http.nonced`), no other inline script."""
+    return CSP.format(img="".join(f" {host}" for host in basemap.hosts) if basemap else "", nonce=nonce)
 
 
 def _options(values: Mapping[str, str], all_label: str | None, selected: str | None = None) -> str:

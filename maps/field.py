@@ -106,10 +106,11 @@ TASK_ACTIONS: dict[str, tuple[str, str, str]] = {
 #: How many tasks the list shows (the most overdue first), and the radius of 含附近网格 (m).
 TASKS_SHOWN = 30
 TASKS_NEAR_M = 1000
-#: Content-Security-Policy of the page; ``{img}``: the basemap's other-origin hosts (images only). Its frame-ancestors
+#: Content-Security-Policy of the page; ``{img}``: the basemap's other-origin hosts (images only); ``{nonce}``: the
+#: request's, on the page's inline script (no 'unsafe-inline'). Its frame-ancestors
 #: comes from GISGRID_FRAME_ANCESTORS, merged in by api.http.HardeningHeaders.
 CSP_TEMPLATE = (
-    "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
+    "default-src 'self'; script-src 'self' 'nonce-{nonce}'; style-src 'self' 'unsafe-inline'; "
     "img-src 'self' data: blob:{img}; font-src 'self' data:; connect-src 'self'; worker-src 'self' blob:; "
     "base-uri 'self'; form-action 'self'"
 )
@@ -205,12 +206,10 @@ def class_list(
     ]
 
 
-def csp(basemap: Basemap | None = None) -> str:
-    """The page's Content-Security-Policy: this origin, and the basemap's hosts for images."""
-    return CSP_TEMPLATE.format(img="".join(f" {host}" for host in basemap.hosts) if basemap else "")
-
-
-CSP = csp(None)
+def csp(basemap: Basemap | None, nonce: str) -> str:
+    """The page's Content-Security-Policy: this origin, the basemap's hosts for images, and the inline script
+    carrying ``nonce`` (:func:`api.http.nonced`)."""
+    return CSP_TEMPLATE.format(img="".join(f" {host}" for host in basemap.hosts) if basemap else "", nonce=nonce)
 
 
 def basemap_config(basemap: Basemap | None, bounds: tuple[float, float, float, float] | None) -> dict[str, Any] | None:

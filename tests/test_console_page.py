@@ -215,8 +215,8 @@ def test_no_basemap_by_default_and_a_local_basemap_when_set() -> None:
     assert "L.tileLayer(" in local and "/basemap/{z}/{x}/{y}.png" in local
     assets.assert_no_external(local)
     other_host = basemap_for("http://10.8.0.5:8080/xyz/{z}/{x}/{y}.png")
-    assert "img-src 'self' data: blob: http://10.8.0.5:8080;" in page.csp(other_host)
-    assert page.csp(None).count("'self'") >= 5
+    assert "img-src 'self' data: blob: http://10.8.0.5:8080;" in page.csp(other_host, "n0")
+    assert page.csp(None, "n0").count("'self'") >= 5
     subdomains = basemap_for("http://t{s}.tiles.city.local/{z}/{x}/{y}.png", subdomains="012")
     assert subdomains is not None and subdomains.hosts == tuple(f"http://t{i}.tiles.city.local" for i in range(3))
     with pytest.raises(ConfigError, match=r"only \{s\}"):
@@ -229,7 +229,7 @@ def test_tianditu_with_a_token_is_its_basemap_and_labels_from_its_eight_hosts() 
     html = _page(basemap=tdt)
     assert html.count("L.tileLayer(") == 2 and "vec_w/wmts?" in html and "cva_w/wmts?" in html
     assert "tk=0123456789abcdef0123456789abcdef" in html and '"subdomains": "01234567"' in html
-    csp = page.csp(tdt)
+    csp = page.csp(tdt, "n0")
     assert all(f"https://t{i}.tianditu.gov.cn" in csp for i in range(8))
     with pytest.raises(ConfigError, match="TIANDITU_TOKEN"):
         basemap_for(tianditu_token="abc'); alert(1); //")

@@ -193,7 +193,9 @@ def test_field_page_draws_the_configured_basemap(client: TestClient) -> None:
     assert '"pane": "gf-basemap"' in r.text and '"dlon": [' in r.text and "gisgridShiftBasemap(" in page.PAGE_JS
     assert '"minZoom": 3' in r.text  # the map's own: the view is not raised to the unit grids' 15
     plain = client.get("/field")
-    assert plain.headers["content-security-policy"] == f"{page.CSP}; frame-ancestors 'self'"
+    nonce = re.search(r"'nonce-([^']+)'", plain.headers["content-security-policy"])
+    assert nonce is not None
+    assert plain.headers["content-security-policy"] == f"{page.csp(None, nonce.group(1))}; frame-ancestors 'self'"
     assert '"basemap": null' in plain.text
 
 

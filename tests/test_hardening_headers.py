@@ -96,6 +96,13 @@ def test_every_answer_says_nosniff(
     # where the app set no policy, the answer's policy is that directive alone (it restricts nothing else)
     for name in ("json", "photo", "tile (fast path)", "unknown path", "too large"):
         assert answers[name].headers["content-security-policy"] == FRAMED_BY_SELF, name
+    # review54 F7: no Referer to other sites, camera and GPS for this origin only, no microphone — once each
+    policies = {
+        name: (r.headers.get_list("referrer-policy"), r.headers.get_list("permissions-policy"))
+        for name, r in answers.items()
+    }
+    expected = (["same-origin"], ["camera=(self), geolocation=(self), microphone=()"])
+    assert {name: seen for name, seen in policies.items() if seen != expected} == {}
 
 
 def test_an_unexpected_fault_answers_500_with_nosniff(settings: Settings) -> None:
@@ -112,6 +119,32 @@ def test_an_unexpected_fault_answers_500_with_nosniff(settings: Settings) -> Non
     assert r.headers["x-content-type-options"] == NOSNIFF
     assert r.headers["x-frame-options"] == "SAMEORIGIN"
     assert r.headers["content-security-policy"] == FRAMED_BY_SELF
+
+
+def test_the_pages_run_only_their_own_inline_scripts_by_a_nonce_of_each_request(
+    installed_assets: None, page_client: TestClient
+) -> None:
+    """review54 F7: /console, /field and /docs send ``script-src 'self' 'nonce-…'`` — no 'unsafe-inline' — with a
+    new nonce per request, carried by each of the page's script tags; no inline event handler (a nonce cannot
+    cover one) and no javascript: URL anywhere in the page. Scripts with ``src`` come from this origin."""
+    seen: dict[str, list[str]] = {}
+    for path in ("/console", "/field", "/docs", "/console", "/field", "/docs"):
+        r = page_client.get(path)
+        assert r.status_code == 200, (path, r.text)
+        [policy] = r.headers.get_list("content-security-policy")
+        [script_src] = [d.strip() for d in policy.split(";") if d.strip().startswith("script-src ")]
+        found = re.fullmatch(r"script-src 'self' 'nonce-([A-Za-z0-9_-]{24})'", script_src)
+        assert found is not None, (path, script_src)
+        nonce = found.group(1)
+        tags = re.findall(r"<script\b[^>]*>", r.text)
+        assert len(re.findall(r"<script\b", r.text)) == len(tags), path
+        inline = [tag for tag in tags if " src=" not in tag]
+        assert inline and all(tag.startswith(f'<script nonce="{nonce}"') for tag in inline), (path, inline)
+        assert all("nonce" not in tag for tag in tags if " src=" in tag), path
+        assert re.search(r"<[a-zA-Z][^>]*\son[a-z]+\s*=", r.text) is None, path
+        assert "javascript:" not in r.text.lower(), path
+        seen.setdefault(path, []).append(nonce)
+    assert {path: len(set(nonces)) for path, nonces in seen.items()} == {"/console": 2, "/field": 2, "/docs": 2}
 
 
 def test_a_failed_statement_is_logged_without_the_values_it_bound(
@@ -143,6 +176,12 @@ def test_a_failed_statement_is_logged_without_the_values_it_bound(
     assert "in boom_sql" in said
 
 
+def _nonce(page: Any) -> str:
+    found = re.search(r"'nonce-([^']+)'", page.headers["content-security-policy"])
+    assert found is not None
+    return found.group(1)
+
+
 def test_the_order_pages_send_their_content_security_policy(dispatched_with_photo: Any) -> None:
     client, case = dispatched_with_photo
     cid = case["id"]
@@ -165,7 +204,7 @@ def test_the_order_pages_send_their_content_security_policy(dispatched_with_phot
     console_page = client.get("/console")
     # the console's policy leaves frame-ancestors to the middleware (GISGRID_FRAME_ANCESTORS): merged in once
     assert console_page.headers.get_list("content-security-policy") == [
-        f"{console.csp(client.app.state.basemap)}; {FRAMED_BY_SELF}"
+        f"{console.csp(client.app.state.basemap, _nonce(console_page))}; {FRAMED_BY_SELF}"
     ]
     assert console_page.headers["x-frame-options"] == "SAMEORIGIN"
 

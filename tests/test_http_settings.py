@@ -5,6 +5,7 @@ cross-site check is in ``tests/test_hardening_headers.py`` with the rest of that
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -136,9 +137,16 @@ def test_by_default_only_this_origin_frames_a_page(installed_assets: None, page_
     assert page.status_code == 200
     assert page.headers.get_list("x-frame-options") == ["SAMEORIGIN"]
     # the page's own policy with the directive merged in, once
+    nonce = _nonce(page.headers["content-security-policy"])
     assert page.headers.get_list("content-security-policy") == [
-        f"{console.csp(page_client.app.state.basemap)}; {FRAMED_BY_SELF}"  # type: ignore[attr-defined]
+        f"{console.csp(page_client.app.state.basemap, nonce)}; {FRAMED_BY_SELF}"  # type: ignore[attr-defined]
     ]
+
+
+def _nonce(policy: str) -> str:
+    found = re.search(r"'nonce-([^']+)'", policy)
+    assert found is not None, policy
+    return found.group(1)
 
 
 def test_a_listed_portal_may_frame_the_console(
@@ -160,8 +168,9 @@ def test_a_listed_portal_may_frame_the_console(
         [csp] = r.headers.get_list("content-security-policy")
         assert csp.endswith(policy) and csp.count("frame-ancestors") == 1, (path, csp)
     assert answers["/health"].headers["content-security-policy"] == policy
+    nonce = _nonce(answers["/console"].headers["content-security-policy"])
     assert answers["/console"].headers["content-security-policy"] == (
-        f"{console.csp(client.app.state.basemap)}; {policy}"  # type: ignore[attr-defined]
+        f"{console.csp(client.app.state.basemap, nonce)}; {policy}"  # type: ignore[attr-defined]
     )
 
 

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Path, Request
 from fastapi.responses import FileResponse, HTMLResponse
 
 from api.deps import EngineDep
+from api.http import nonced
 from api.prefix import BaseDep
 from gisgrid import workflow
 from gisgrid.errors import NotFound
@@ -42,7 +43,9 @@ def console(request: Request, engine: EngineDep, base: BaseDep) -> HTMLResponse:
         reason_texts=request.app.state.reason_texts,
         base=base,
     )
-    return HTMLResponse(html, headers={"Cache-Control": "no-cache", "Content-Security-Policy": page.csp(basemap)})
+    html, nonce = nonced(html)
+    policy = page.csp(basemap, nonce)
+    return HTMLResponse(html, headers={"Cache-Control": "no-cache", "Content-Security-Policy": policy})
 
 
 @router.get("/static/vendor/{asset_path:path}", include_in_schema=False)

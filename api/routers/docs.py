@@ -12,6 +12,7 @@ from fastapi import APIRouter, Request
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse
 
+from api.http import nonced
 from api.prefix import BaseDep
 from maps.assets import ASSETS
 
@@ -21,15 +22,16 @@ router = APIRouter(include_in_schema=False)
 SWAGGER_UI_PARAMETERS = {"validatorUrl": None}
 #: This origin only (frame-ancestors comes from GISGRID_FRAME_ANCESTORS, merged in by api.http.HardeningHeaders).
 #: ReDoc is not offered: its npm package brings ~120 peer packages for one optional page.
+#: Its inline bootstrap script runs by the request's nonce (``{nonce}``, :func:`api.http.nonced`), no other.
 CSP = (
-    "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+    "default-src 'self'; script-src 'self' 'nonce-{nonce}'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
     "font-src 'self' data:; connect-src 'self'; worker-src 'self' blob:; base-uri 'self'"
 )
 
 
 def _own_origin_only(page: HTMLResponse) -> HTMLResponse:
-    page.headers["Content-Security-Policy"] = CSP
-    return page
+    html, nonce = nonced(bytes(page.body).decode())
+    return HTMLResponse(html, headers={"Content-Security-Policy": CSP.format(nonce=nonce)})
 
 
 @router.get("/docs")

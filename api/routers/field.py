@@ -9,6 +9,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from api.dependencies import known_query_only
 from api.deps import EngineDep
+from api.http import nonced
 from api.prefix import BaseDep
 from gisgrid import workflow
 from maps import assets, console
@@ -34,7 +35,9 @@ def field_page(
         reason_texts=request.app.state.reason_texts,
         base=base,
     )
-    return HTMLResponse(html, headers={"Cache-Control": "no-cache", "Content-Security-Policy": page.csp(basemap)})
+    html, nonce = nonced(html)
+    policy = page.csp(basemap, nonce)
+    return HTMLResponse(html, headers={"Cache-Control": "no-cache", "Content-Security-Policy": policy})
 
 
 # The API route refuses a parameter it does not take (the page itself does not: a shared link may carry a

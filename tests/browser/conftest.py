@@ -147,11 +147,18 @@ class Watch:
     failed: list[str] = field(default_factory=list)
     bad: list[str] = field(default_factory=list)
     responses: list[Any] = field(default_factory=list)
+    csp_violations: list[str] = field(default_factory=list)
 
     def attach(self, page: Any) -> None:
         page.on("request", lambda r: self.requests.append(r.url))
         page.on("requestfailed", lambda r: self.failed.append(f"{r.url} {r.failure}"))
         page.on("response", self._response)
+        page.on("console", self._console)
+
+    def _console(self, message: Any) -> None:
+        text = message.text
+        if text.startswith(CSP_VIOLATION) or (message.type == "error" and "Content Security Policy" in text):
+            self.csp_violations.append(text)
 
     def _response(self, r: Any) -> None:
         self.responses.append(r)
@@ -184,10 +191,21 @@ class Tab:
         return path
 
 
+#: What a page of a tab says on its console for each ``securitypolicyviolation`` event (review54 F7: the pages run
+#: their inline scripts by a nonce; one the policy blocked is a fault of the page).
+CSP_VIOLATION = "gisgrid-test CSP violation:"
+_CSP_LISTENER = """document.addEventListener("securitypolicyviolation", (e) => {
+  console.error(PREFIX + " " + e.violatedDirective + " blocked " + (e.blockedURI || "inline") + " at " +
+    e.sourceFile + ":" + e.lineNumber);
+});""".replace("PREFIX", json.dumps(CSP_VIOLATION))
+
+
 def open_tab(browser: Any, origin: str, name: str, **context_options: Any) -> Iterator[Tab]:
-    """A fresh context and page whose requests are watched; ``origin``: the only one it may ask."""
+    """A fresh context and page whose requests are watched; ``origin``: the only one it may ask. A tab whose page
+    reported a Content-Security-Policy violation fails its test at teardown."""
     context = browser.new_context(**context_options)
     context.set_default_timeout(15_000)
+    context.add_init_script(_CSP_LISTENER)
     page = context.new_page()
     watch = Watch(origin)
     watch.attach(page)
@@ -198,6 +216,7 @@ def open_tab(browser: Any, origin: str, name: str, **context_options: Any) -> It
         with contextlib.suppress(Exception):
             tab.shot("end")
         context.close()
+    assert watch.csp_violations == [], watch.csp_violations
 
 
 #: The console takes no step without the operator's name (操作人): a desk tab has typed this one before its first

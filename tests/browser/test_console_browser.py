@@ -23,7 +23,7 @@ from gisgrid.settings import Settings
 from gisgrid.simulate import classes_from_catalogue, node_hours_from_catalogue, simulate
 from maps.console import ACTOR_MISSING, FILTER_REFUSED_TEXT, grid_code_lengths, grid_length_error
 from maps.pagejs import load_reason_texts
-from tests.browser.conftest import LiveServer, Tab
+from tests.browser.conftest import CSP_VIOLATION, LiveServer, Tab
 from tests.fixtures import acting
 from tests.test_components_store import inside_points
 
@@ -108,6 +108,27 @@ def test_console_loads_from_its_origin_only_and_draws_the_grid_tiles(
         drawn = page.evaluate(DRAWN_PIXELS, layer)
         assert drawn["tiles"] >= 1 and drawn["pixels"] > 100, (layer, drawn)
     assert any(u.endswith("/static/vendor/gisgrid/vectorgrid-click-fix.js") for u in desk.watch.requests)
+
+
+def test_an_inline_script_without_the_page_s_nonce_is_not_run_and_is_reported(desk: Tab, live: LiveServer) -> None:
+    """review54 F7: the console's own inline scripts run by the request's nonce (it loaded: GG is there); a script
+    put into the page without it — what a missed escape would inject — is blocked, and the tab's watch hears the
+    securitypolicyviolation event (every tab fails its test on one at teardown)."""
+    open_console(desk, live)
+    assert desk.watch.csp_violations == []
+    desk.page.evaluate(
+        """() => { const s = document.createElement("script"); s.textContent = "window.injected = 1";
+        document.body.appendChild(s); }"""
+    )
+    desk.page.wait_for_function("() => true")  # one more turn of the page's loop: the event is queued
+    seen = desk.page.evaluate("() => window.injected === undefined")
+    violations, desk.watch.csp_violations[:] = list(desk.watch.csp_violations), []  # heard: not this test's fault
+    assert seen is True
+    # the event, and Chromium's own console line
+    ours = [v for v in violations if v.startswith(CSP_VIOLATION)]
+    assert ours == [f"{CSP_VIOLATION} script-src-elem blocked inline at :2"]
+    [chromium] = [v for v in violations if not v.startswith(CSP_VIOLATION)]
+    assert chromium.startswith("Executing inline script violates the following Content Security Policy directive")
 
 
 def test_a_case_reported_elsewhere_appears_without_reload(desk: Tab, live: LiveServer, api: httpx.Client) -> None:
