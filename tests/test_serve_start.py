@@ -19,6 +19,7 @@ from subprocess import PIPE
 import pytest
 
 from api.main import load_start_data
+from gisgrid.cli.serve import allowed_hosts_warning
 from gisgrid.errors import GisgridError
 from gisgrid.settings import PROJECT_ROOT, Settings
 
@@ -117,3 +118,23 @@ def test_a_bad_city_file_stops_serve_before_it_listens(
         assert (done.returncode, done.stdout, done.stderr) == (1, "", f"error: {message}\n"), (workers, env)
         assert untaken, (workers, env)  # the port was never taken (nor kept by a lingering parent)
     assert not (tmp_path / "data").exists()  # nothing was made either
+
+
+def test_serve_warns_when_no_host_names_are_listed(tmp_path: Path) -> None:
+    """review54 F8: without GISGRID_ALLOWED_HOSTS every Host is answered; serve says so on stderr, zh-CN first,
+    before the database is prepared (here: not there, so it stops after the warning); with it listed, nothing."""
+    warning = allowed_hosts_warning([])
+    assert warning == (
+        "warning: 未设置 GISGRID_ALLOWED_HOSTS:服务器应答任何 Host(DNS 重绑定:其他网站的网页可借本机地址提交请求);"
+        "请设为用户访问所用的主机名,如 GISGRID_ALLOWED_HOSTS=127.0.0.1,localhost 或网关域名 / "
+        "GISGRID_ALLOWED_HOSTS is not set: every Host is answered (DNS rebinding: another site's page may send "
+        "requests here under its own name); set it to the names clients use, e.g. "
+        "GISGRID_ALLOWED_HOSTS=127.0.0.1,localhost or the gateway's name (docs/operations.md)"
+    )
+    assert allowed_hosts_warning(["127.0.0.1", "localhost"]) is None
+    unset, _ = serve(tmp_path, 1)
+    listed, _ = serve(tmp_path, 1, GISGRID_ALLOWED_HOSTS="127.0.0.1,localhost")
+    assert (unset.returncode, listed.returncode) == (1, 1)  # no database there
+    assert unset.stderr.startswith(f"{warning}\nerror: ")
+    assert "GISGRID_ALLOWED_HOSTS" not in listed.stderr and listed.stderr.startswith("error: ")
+    assert unset.stderr.count("\n") == listed.stderr.count("\n") + 1  # the warning's one line, then the same

@@ -13,6 +13,7 @@ from gisgrid.cli.db import report_stored_data_checks, warn_if_trusting
 from gisgrid.errors import ConfigError
 from gisgrid.settings import ensure_data_dir, normalise_root_path
 from gisgrid.storage.database import app_database_url, asyncpg_connect_args, parse_url, prepare_database
+from gisgrid.texts import bilingual
 
 
 class _LoggingOptions(TypedDict):
@@ -68,6 +69,21 @@ def assets_warning() -> str | None:
     )
 
 
+def allowed_hosts_warning(allowed_hosts: list[str]) -> str | None:
+    """What ``serve`` says when GISGRID_ALLOWED_HOSTS is not set (review54 F8), zh-CN first: every Host is then
+    answered, so a page of another site whose name is made to resolve here (DNS rebinding) passes the cross-site
+    check with its own name as Origin and Host. None when it is set."""
+    if allowed_hosts:
+        return None
+    return "warning: " + bilingual(
+        "未设置 GISGRID_ALLOWED_HOSTS:服务器应答任何 Host(DNS 重绑定:其他网站的网页可借本机地址提交请求);"
+        "请设为用户访问所用的主机名,如 GISGRID_ALLOWED_HOSTS=127.0.0.1,localhost 或网关域名",
+        "GISGRID_ALLOWED_HOSTS is not set: every Host is answered (DNS rebinding: another site's page may send "
+        "requests here under its own name); set it to the names clients use, e.g. "
+        "GISGRID_ALLOWED_HOSTS=127.0.0.1,localhost or the gateway's name (docs/operations.md)",
+    )
+
+
 def serve(
     ctx: typer.Context,
     host: str = typer.Option(None, help="Bind address (default GISGRID_HOST, 127.0.0.1)."),
@@ -115,6 +131,9 @@ def serve(
         asyncpg_connect_args(parse_url(settings.database_url))
     if settings.app_database_url:  # and its own runtime role's URL (also refused without GISGRID_DATABASE_URL)
         asyncpg_connect_args(app_database_url(settings))
+    hosts_warning = allowed_hosts_warning(settings.allowed_hosts)
+    if hosts_warning:  # said before the database is prepared: a desk's serve on 127.0.0.1 is rebinding's target
+        typer.echo(hosts_warning, err=True)
     prepare_database(settings, echo, migrate=True, writable=True, create=True)
     warn_if_trusting(settings)
     # In this process, before the socket (workers would only loop), with the files read above (not read again).
