@@ -19,7 +19,7 @@ from subprocess import PIPE
 import pytest
 
 from api.main import load_start_data
-from gisgrid.cli.serve import allowed_hosts_warning
+from gisgrid.cli.serve import allowed_hosts_warning, uvicorn_options
 from gisgrid.errors import GisgridError
 from gisgrid.settings import PROJECT_ROOT, Settings
 
@@ -138,3 +138,34 @@ def test_serve_warns_when_no_host_names_are_listed(tmp_path: Path) -> None:
     assert unset.stderr.startswith(f"{warning}\nerror: ")
     assert "GISGRID_ALLOWED_HOSTS" not in listed.stderr and listed.stderr.startswith("error: ")
     assert unset.stderr.count("\n") == listed.stderr.count("\n") + 1  # the warning's one line, then the same
+
+
+def test_serve_s_uvicorn_sends_no_server_header(settings: Settings) -> None:
+    """review54 F9: the answers of ``serve``'s uvicorn name no server (``server: uvicorn``); its date stays."""
+    import threading
+    import time
+
+    import httpx2 as httpx
+    import uvicorn
+
+    from api.main import create_app
+
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.bind(("127.0.0.1", 0))  # bound before the server runs on it: no port race
+    options = uvicorn_options("warning", "")
+    assert options["server_header"] is False
+    server = uvicorn.Server(uvicorn.Config(create_app(settings), **options))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 30
+        while not server.started:  # waiting for the state, not a fixed time
+            assert thread.is_alive() and time.monotonic() < deadline, "the server did not start"
+            time.sleep(0.05)
+        r = httpx.get(f"http://127.0.0.1:{sock.getsockname()[1]}/health/live")
+    finally:
+        server.should_exit = True
+        thread.join(timeout=15)
+        sock.close()
+    assert (r.status_code, r.json()) == (200, {"status": "alive"})
+    assert "server" not in r.headers and "date" in r.headers

@@ -17,12 +17,14 @@ from gisgrid.texts import bilingual
 
 
 class _LoggingOptions(TypedDict):
-    """The uvicorn.Config options both ways of serving share (typed, as uvicorn checks each one's type)."""
+    """The uvicorn.Config options both ways of serving share (logging, root path, no ``server`` header), typed, as
+    uvicorn checks each one's type."""
 
     log_config: dict[str, Any]
     log_level: str
     access_log: bool
     root_path: str
+    server_header: bool
 
 
 def listen(host: str, port: int) -> socket.socket:
@@ -69,6 +71,20 @@ def assets_warning() -> str | None:
     )
 
 
+def uvicorn_options(level: str, root: str) -> _LoggingOptions:
+    """The uvicorn.Config options of ``serve`` (one worker or several)."""
+    from api.access_log import log_config
+
+    return {
+        "log_config": log_config(level),
+        "log_level": level,
+        "access_log": False,  # AccessLog logs the requests
+        # root_path is the ASGI way: the app builds every URL it gives out from scope["root_path"].
+        "root_path": root,
+        "server_header": False,  # no "server: uvicorn" telling which server (and flaws) answers (review54 F9)
+    }
+
+
 def allowed_hosts_warning(allowed_hosts: list[str]) -> str | None:
     """What ``serve`` says when GISGRID_ALLOWED_HOSTS is not set (review54 F8), zh-CN first: every Host is then
     answered, so a page of another site whose name is made to resolve here (DNS rebinding) passes the cross-site
@@ -99,7 +115,7 @@ def serve(
     ),
 ) -> None:
     """Serve the API (/docs), the console and the field page."""
-    from api.access_log import LOG_LEVELS, AccessLog, log_config
+    from api.access_log import LOG_LEVELS, AccessLog
 
     settings = settings_of(ctx)
     # Options are checked before anything starts (0 would silently mean the default; 70000 a traceback at bind).
@@ -151,13 +167,7 @@ def serve(
         f"gisgrid on {base}{under} ({workers} worker{'s' if workers > 1 else ''})\n  console:   {pages}/console\n"
         f"  field:     {pages}/field\n  API docs:  {pages}/docs\n  health:    {pages}/health"
     )
-    # root_path is the ASGI way: the app builds every URL it gives out from scope["root_path"].
-    logging: _LoggingOptions = {
-        "log_config": log_config(level),
-        "log_level": level,
-        "access_log": False,
-        "root_path": root,
-    }
+    logging = uvicorn_options(level, root)
     if workers == 1:  # AccessLog logs the requests (uvicorn's own access log is off)
         config = uvicorn.Config(AccessLog(create_app(settings, start)), **logging)
         uvicorn.Server(config).run(sockets=[sock])
