@@ -181,6 +181,34 @@ def _is_heif(data: bytes) -> bool:
     return data[4:8] == b"ftyp" and data[8:12] in HEIF_BRANDS
 
 
+#: Other image formats named by their first bytes, for the refusal's message only. Refused bytes are never handed
+#: to Pillow's other plugins (PSD, FITS, EPS … parsers on anonymous uploads, review54 F5) just to name them.
+OTHER_FORMATS: tuple[tuple[bytes, str], ...] = (
+    (b"GIF87a", "GIF"),
+    (b"GIF89a", "GIF"),
+    (b"BM", "BMP"),
+    (b"II*\x00", "TIFF"),
+    (b"MM\x00*", "TIFF"),
+    (b"8BPS", "PSD"),
+    (b"\x00\x00\x01\x00", "ICO"),
+    (b"\x00\x00\x00\x0cjP  \r\n\x87\n", "JPEG2000"),
+    (b"\xff\x4f\xff\x51", "JPEG2000"),
+    (b"\xff\x0a", "JPEG XL"),
+    (b"\x00\x00\x00\x0cJXL \r\n\x87\n", "JPEG XL"),
+    (b"SIMPLE  =", "FITS"),
+    (b"%!PS", "EPS"),
+    (b"\xc5\xd0\xd3\xc6", "EPS"),
+)
+
+
+def other_format(data: bytes) -> str | None:
+    """The name of the image format ``data`` starts like, from :data:`OTHER_FORMATS` (AVIF by its ``ftyp`` brand);
+    None when it looks like none of them."""
+    if data[4:8] == b"ftyp" and data[8:12] in (b"avif", b"avis"):
+        return "AVIF"
+    return next((name for magic, name in OTHER_FORMATS if data.startswith(magic)), None)
+
+
 def _refuse_unsupported(data: bytes, name: str, filename: str | None) -> InvalidInput:
     """The error for bytes that no accepted format opened: an image of another format, or not an image."""
     if _is_heif(data) and "HEIF" in SUPPORTED:
@@ -197,11 +225,8 @@ def _refuse_unsupported(data: bytes, name: str, filename: str | None) -> Invalid
             detail={"filename": filename, "format": "HEIF"},
             reason=Reason.PHOTO_UNSUPPORTED_FORMAT,
         )
-    try:
-        # Header only, to name the format in the message; nothing is decoded.
-        with Image.open(io.BytesIO(data)) as other:
-            fmt = other.format or "unknown"
-    except Exception:  # any failure here just means "not an image"
+    fmt = other_format(data)
+    if fmt is None:
         return InvalidInput(
             f"{name} is not an image (its content is not {_accepted()})",
             detail={"filename": filename},
@@ -753,7 +778,7 @@ def make_thumbnail(data: bytes, max_edge: int = THUMB_MAX, quality: int = THUMB_
     """A JPEG of the photo ``data`` (a stored one: already checked) at most ``max_edge`` px on its long edge, shown
     the way up its EXIF orientation says (phones store the sensor's pixels and a rotation flag); never enlarged.
     Transparency (PNG, WebP) is laid on white. Deterministic: the same photo gives the same bytes."""
-    with decoding(), Image.open(io.BytesIO(data)) as im:
+    with decoding(), Image.open(io.BytesIO(data), formats=sorted(SUPPORTED)) as im:
         # A truncated file must fail here, not be padded with grey and kept as its copy (WeasyPrint's import turns
         # this process-wide flag on).
         ImageFile.LOAD_TRUNCATED_IMAGES = False

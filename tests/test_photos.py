@@ -229,6 +229,41 @@ def test_unsupported_format_is_named(tmp_path: Path) -> None:
         inspect_photo(bmp, filename="x.bmp")
 
 
+@pytest.mark.parametrize(
+    ("fmt", "name"), [("GIF", "GIF"), ("BMP", "BMP"), ("TIFF", "TIFF"), ("ICO", "ICO"), ("JPEG2000", "JPEG2000")]
+)
+def test_a_refused_format_is_named_by_its_first_bytes_not_by_pillow_s_other_plugins(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fmt: str, name: str
+) -> None:
+    """review54 F5: refused bytes are named from their magic bytes; Pillow is asked only for the accepted formats,
+    so PSD, FITS, EPS … parsers never run on an anonymous upload."""
+    data = _write(tmp_path, f"x.{fmt.lower()}", _image(), fmt)
+    opened: list[object] = []
+    real_open = photos.Image.open
+
+    def watched(fp: object, mode: str = "r", formats: object = None) -> object:
+        opened.append(None if formats is None else tuple(formats))  # type: ignore[arg-type]
+        return real_open(fp, mode, formats)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(photos.Image, "open", watched)
+    with pytest.raises(InvalidInput) as exc:
+        inspect_photo(data, filename="x")
+    assert (exc.value.reason, exc.value.detail) == (Reason.PHOTO_UNSUPPORTED_FORMAT, {"filename": "x", "format": name})
+    assert opened and None not in opened and all(set(f) <= photos.SUPPORTED for f in opened)  # type: ignore[arg-type]
+
+
+def test_a_psd_or_fits_header_is_named_and_other_bytes_are_not_an_image() -> None:
+    """A PSD or FITS header is named by its magic bytes (its parser never runs); bytes no accepted format opens and
+    no magic names are 'not an image'."""
+    for data in (b"8BPS" + bytes(40), b"SIMPLE  =" + bytes(40)):
+        with pytest.raises(InvalidInput) as exc:
+            inspect_photo(data, filename="x")
+        assert exc.value.reason == Reason.PHOTO_UNSUPPORTED_FORMAT  # named by its magic bytes
+    with pytest.raises(InvalidInput) as exc:
+        inspect_photo(b"hello, not an image" * 4, filename="x")
+    assert (exc.value.reason, exc.value.detail) == (Reason.PHOTO_NOT_AN_IMAGE, {"filename": "x"})
+
+
 def test_truncated_jpeg_is_refused(tmp_path: Path) -> None:
     data = _write(tmp_path, "big.jpg", _image((256, 256), noise=True), "JPEG")
     inspect_photo(data)  # the whole file is fine
