@@ -131,6 +131,15 @@ def test_an_inline_script_without_the_page_s_nonce_is_not_run_and_is_reported(de
     assert chromium.startswith("Executing inline script violates the following Content Security Policy directive")
 
 
+def test_the_api_docs_page_runs_under_its_nonce_policy(desk: Tab, live: LiveServer) -> None:
+    """review54 F7: /docs (Swagger UI from the vendored copy) draws the API under ``script-src 'self' 'nonce-…'``;
+    the tab fails on any policy violation."""
+    desk.page.goto(live.url + "/docs")
+    desk.page.wait_for_selector(".swagger-ui .opblock", timeout=15_000)
+    assert desk.page.locator(".swagger-ui .opblock").count() > 10
+    assert desk.watch.csp_violations == [] and not desk.watch.off_origin()
+
+
 def test_a_case_reported_elsewhere_appears_without_reload(desk: Tab, live: LiveServer, api: httpx.Client) -> None:
     page = desk.page
     page.clock.install()  # the 10 s Realtime poll runs on a clock the test can move
