@@ -120,9 +120,10 @@ def test_a_bad_city_file_stops_serve_before_it_listens(
     assert not (tmp_path / "data").exists()  # nothing was made either
 
 
-def test_serve_warns_when_no_host_names_are_listed(tmp_path: Path) -> None:
+def test_serve_warns_when_no_host_names_are_listed(tmp_path: Path, settings: Settings) -> None:
     """review54 F8: without GISGRID_ALLOWED_HOSTS every Host is answered; serve says so on stderr, zh-CN first,
-    before the database is prepared (here: not there, so it stops after the warning); with it listed, nothing."""
+    once the database is ready, as the trust warning (here it then stops: its address is not this machine's); with
+    it listed, nothing."""
     warning = allowed_hosts_warning([])
     assert warning == (
         "warning: 未设置 GISGRID_ALLOWED_HOSTS:服务器应答任何 Host(DNS 重绑定:其他网站的网页可借本机地址提交请求);"
@@ -132,9 +133,12 @@ def test_serve_warns_when_no_host_names_are_listed(tmp_path: Path) -> None:
         "GISGRID_ALLOWED_HOSTS=127.0.0.1,localhost or the gateway's name (docs/operations.md)"
     )
     assert allowed_hosts_warning(["127.0.0.1", "localhost"]) is None
-    unset, _ = serve(tmp_path, 1)
-    listed, _ = serve(tmp_path, 1, GISGRID_ALLOWED_HOSTS="127.0.0.1,localhost")
-    assert (unset.returncode, listed.returncode) == (1, 1)  # no database there
+    # a real database, and an address of no machine (TEST-NET-1): serve stops at the bind
+    env = {"GISGRID_DATABASE_URL": settings.database_url or "", "GISGRID_HOST": "192.0.2.1"}
+    unset, _ = serve(tmp_path, 1, **env)
+    listed, _ = serve(tmp_path, 1, **env, GISGRID_ALLOWED_HOSTS="127.0.0.1,localhost")
+    assert (unset.returncode, listed.returncode) == (1, 1)
+    assert "the host cannot be bound" in listed.stderr, listed.stderr
     assert unset.stderr.startswith(f"{warning}\nerror: ")
     assert "GISGRID_ALLOWED_HOSTS" not in listed.stderr and listed.stderr.startswith("error: ")
     assert unset.stderr.count("\n") == listed.stderr.count("\n") + 1  # the warning's one line, then the same

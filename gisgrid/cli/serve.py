@@ -147,11 +147,11 @@ def serve(
         asyncpg_connect_args(parse_url(settings.database_url))
     if settings.app_database_url:  # and its own runtime role's URL (also refused without GISGRID_DATABASE_URL)
         asyncpg_connect_args(app_database_url(settings))
-    hosts_warning = allowed_hosts_warning(settings.allowed_hosts)
-    if hosts_warning:  # said before the database is prepared: a desk's serve on 127.0.0.1 is rebinding's target
-        typer.echo(hosts_warning, err=True)
     prepare_database(settings, echo, migrate=True, writable=True, create=True)
     warn_if_trusting(settings)
+    hosts_warning = allowed_hosts_warning(settings.allowed_hosts)
+    if hosts_warning:  # a desk's serve on 127.0.0.1 is what DNS rebinding aims at
+        typer.echo(hosts_warning, err=True)
     # In this process, before the socket (workers would only loop), with the files read above (not read again).
     report_stored_data_checks(settings, refuse=True, services=start.cases)
     missing_assets = assets_warning()
