@@ -578,7 +578,7 @@ class LoggedOnce:
                 raise
 
 
-def add_fallback_handlers(app: FastAPI) -> None:
+def add_fallback_handlers(app: FastAPI) -> None:  # noqa: C901
     """Handlers for what escapes the domain errors: call after ``add_exception_handlers`` (the validation
     handler here refines the one registered there and hands it everything else)."""
 
