@@ -324,11 +324,13 @@ class Settings(BaseSettings):
 
 
 def ensure_data_dir(settings: Settings) -> Path:
-    """Make the data folder (0700 when made here: it holds the photos, the exports and the cluster — review54 F3),
-    or a one-line ConfigError naming GISGRID_DATA_DIR (a path through a file, /proc …)."""
+    """Make the data folder (0711 when made here: other accounts cannot list it — review54 F3 — but the embedded
+    cluster's OS user, ``postgres`` when gisgrid runs as root, can reach its ``pg/``; what it holds is private by its
+    own modes: photos 0700, passwords 0600, the cluster 0700), or a one-line ConfigError naming GISGRID_DATA_DIR (a
+    path through a file, /proc …)."""
     path = settings.data_path
     try:
-        path.mkdir(mode=0o700, parents=True, exist_ok=True)
+        path.mkdir(mode=0o711, parents=True, exist_ok=True)
     except OSError as exc:
         raise ConfigError(f"GISGRID_DATA_DIR: cannot create {path}: {exc.strerror or exc}") from None
     if not os.access(path, os.W_OK | os.X_OK):
