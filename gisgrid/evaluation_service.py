@@ -624,24 +624,44 @@ def sheet_page(table: pd.DataFrame, title: str, subject: str = "region") -> str:
 PDF_MAX_ROWS_HTTP = 300
 
 
+def refuse_long_over_http(
+    table: pd.DataFrame,
+    fmt: str,
+    cap: int,
+    reason: Reason,
+    *,
+    name_zh: str,
+    name_en: str,
+    remedy_zh: str,
+    remedy_en: str,
+) -> None:
+    """422 ``reason`` for a table of more than ``cap`` rows asked for as ``fmt`` over HTTP: the one shape of the
+    row-cap refusals (how many rows, the cap, what to do instead), ``detail`` naming the format and the limit.
+    ``name_zh``/``name_en`` name the download ("PDF"/"a PDF"); ``remedy_en`` starts with its own separator, so a
+    reason may come before the remedy."""
+    if len(table) > cap:
+        rows = len(table)
+        raise InvalidInput(
+            f"考核表共 {rows} 行,网页下载的 {name_zh} 最多 {cap} 行:{remedy_zh} / the table has {rows} rows; "
+            f"{name_en} over HTTP holds at most {cap}{remedy_en}",
+            detail=[{"field": "format", "value": fmt, "code": reason, "limit": {"max_rows": cap}}],
+            reason=reason,
+        )
+
+
 def refuse_long_pdf(table: pd.DataFrame) -> None:
     """422 ``pdf_too_many_rows`` for a table too long to lay out as a PDF within a request."""
-    if len(table) > PDF_MAX_ROWS_HTTP:
-        raise InvalidInput(
-            f"考核表共 {len(table)} 行,网页下载的 PDF 最多 {PDF_MAX_ROWS_HTTP} 行:请下载 Excel,选更高的层级,"
-            f"或在服务器上用 gisgrid evaluate --out NAME.pdf 生成 / the table has {len(table)} rows; a PDF over HTTP "
-            f"holds at most {PDF_MAX_ROWS_HTTP} (its layout holds the PDF slot the orders share): download the XLSX, "
-            "choose a higher level, or run gisgrid evaluate --out NAME.pdf on the server",
-            detail=[
-                {
-                    "field": "format",
-                    "value": "pdf",
-                    "code": Reason.PDF_TOO_MANY_ROWS,
-                    "limit": {"max_rows": PDF_MAX_ROWS_HTTP},
-                }
-            ],
-            reason=Reason.PDF_TOO_MANY_ROWS,
-        )
+    refuse_long_over_http(
+        table,
+        "pdf",
+        PDF_MAX_ROWS_HTTP,
+        Reason.PDF_TOO_MANY_ROWS,
+        name_zh="PDF",
+        name_en="a PDF",
+        remedy_zh="请下载 Excel,选更高的层级,或在服务器上用 gisgrid evaluate --out NAME.pdf 生成",
+        remedy_en=" (its layout holds the PDF slot the orders share): download the XLSX, choose a higher level, "
+        "or run gisgrid evaluate --out NAME.pdf on the server",
+    )
 
 
 #: The most rows a 考核表 XLSX made for an HTTP request may have. openpyxl is pure Python and holds the GIL: a
@@ -653,22 +673,16 @@ XLSX_MAX_ROWS_HTTP = 5000
 
 def refuse_long_xlsx(table: pd.DataFrame) -> None:
     """422 ``xlsx_too_many_rows`` for a table too long to write as a workbook within a request."""
-    if len(table) > XLSX_MAX_ROWS_HTTP:
-        raise InvalidInput(
-            f"考核表共 {len(table)} 行,网页下载的 Excel 最多 {XLSX_MAX_ROWS_HTTP} 行:请选更高的层级,下载 CSV,"
-            f"或在服务器上用 gisgrid evaluate --out NAME.xlsx 生成 / the table has {len(table)} rows; an XLSX over "
-            f"HTTP holds at most {XLSX_MAX_ROWS_HTTP}: choose a higher level, download the CSV, or run gisgrid "
-            "evaluate --out NAME.xlsx on the server",
-            detail=[
-                {
-                    "field": "format",
-                    "value": "xlsx",
-                    "code": Reason.XLSX_TOO_MANY_ROWS,
-                    "limit": {"max_rows": XLSX_MAX_ROWS_HTTP},
-                }
-            ],
-            reason=Reason.XLSX_TOO_MANY_ROWS,
-        )
+    refuse_long_over_http(
+        table,
+        "xlsx",
+        XLSX_MAX_ROWS_HTTP,
+        Reason.XLSX_TOO_MANY_ROWS,
+        name_zh="Excel",
+        name_en="an XLSX",
+        remedy_zh="请选更高的层级,下载 CSV,或在服务器上用 gisgrid evaluate --out NAME.xlsx 生成",
+        remedy_en=": choose a higher level, download the CSV, or run gisgrid evaluate --out NAME.xlsx on the server",
+    )
 
 
 #: Heavy evaluation answers (a level's unit grids in any form, the map included; any workbook) this process makes
