@@ -11,6 +11,7 @@ from fastapi import FastAPI, Request
 from pydantic import BaseModel
 
 from api.deps import AsyncPool
+from gisgrid.constants import STORAGE_SRID
 from gisgrid.settings import Settings
 from gisgrid.storage.database import parse_url
 
@@ -36,7 +37,7 @@ class Report(BaseModel):
 async def bare(body: Report, request: Request) -> dict[str, int]:
     pool = await request.app.state.pool.get()
     new_id = await pool.fetchval(
-        "INSERT INTO bench_bare (payload, geom) VALUES ($1::jsonb, ST_SetSRID(ST_MakePoint($2, $3), 4490)) "
+        f"INSERT INTO bench_bare (payload, geom) VALUES ($1::jsonb, ST_SetSRID(ST_MakePoint($2, $3), {STORAGE_SRID})) "
         "RETURNING id",
         json.dumps(body.model_dump(), ensure_ascii=False),
         body.lon,

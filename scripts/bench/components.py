@@ -27,6 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import bench_database, describe
 
 from gisgrid.components_store import ComponentQuery, ImportOptions, catalogue_for, import_components
+from gisgrid.constants import STORAGE_SRID
 from gisgrid.demo import demo_components_points, make_demo_district
 from gisgrid.settings import Settings
 from gisgrid.storage.database import psycopg2_connection
@@ -67,7 +68,7 @@ def main() -> None:
             conn.execute(
                 text(
                     "CREATE TABLE baseline (class_code text, lon float8, lat float8, status text, "
-                    "geom geometry(Point, 4490), unit_grid_code text)"
+                    f"geom geometry(Point, {STORAGE_SRID}), unit_grid_code text)"
                 )
             )
         raw = engine.raw_connection()
@@ -75,7 +76,7 @@ def main() -> None:
             t0 = time.perf_counter()
             with psycopg2_connection(raw).cursor() as cur, csv.open() as fh:
                 cur.copy_expert("COPY baseline (class_code, lon, lat, status) FROM STDIN WITH (FORMAT csv, HEADER)", fh)
-                cur.execute("UPDATE baseline SET geom = ST_SetSRID(ST_MakePoint(lon, lat), 4490)")
+                cur.execute(f"UPDATE baseline SET geom = ST_SetSRID(ST_MakePoint(lon, lat), {STORAGE_SRID})")
                 cur.execute(
                     "UPDATE baseline b SET unit_grid_code = g.code FROM unit_grids g "
                     "WHERE ST_Intersects(g.geom, b.geom)"

@@ -20,6 +20,7 @@ from pathlib import Path
 from sqlalchemy import text
 
 from gisgrid.boundaries import BoundaryOptions, read_boundaries
+from gisgrid.constants import STORAGE_SRID
 from gisgrid.demo import make_demo_district
 from gisgrid.grids.cutting import check_coverage, cut_unit_grids
 from gisgrid.grids.store import hex_ewkb
@@ -33,9 +34,9 @@ from gisgrid.storage.database import (
     prepare_database,
 )
 
-SQL_CUT = """
+SQL_CUT = f"""
 CREATE TEMP TABLE sql_cells AS
-SELECT u.code, ST_Transform((ST_Dump(ST_Intersection(sq.geom, u.g))).geom, 4490) AS geom
+SELECT u.code, ST_Transform((ST_Dump(ST_Intersection(sq.geom, u.g))).geom, {STORAGE_SRID}) AS geom
 FROM (SELECT code, ST_Transform(geom, :srid) AS g FROM bench_units) u
 CROSS JOIN LATERAL ST_SquareGrid(:side, u.g) AS sq
 WHERE ST_Intersects(sq.geom, u.g)
@@ -85,7 +86,7 @@ def main() -> None:
     try:
         ensure_postgis(engine)
         with engine.begin() as conn:
-            conn.execute(text("CREATE TABLE bench_units (code text, geom geometry(MultiPolygon, 4490))"))
+            conn.execute(text(f"CREATE TABLE bench_units (code text, geom geometry(MultiPolygon, {STORAGE_SRID}))"))
             conn.execute(
                 text("INSERT INTO bench_units VALUES (:c, ST_GeomFromEWKB(decode(:g, 'hex')))"),
                 [{"c": c, "g": g} for c, g in zip(units["code"], hex_ewkb(units.geometry.to_numpy()), strict=True)],

@@ -39,6 +39,7 @@ from sqlalchemy import text
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import bench_database, free_port, mark_loaded, percentile, reused, start_server
 
+from gisgrid.constants import STORAGE_SRID
 from gisgrid.demo import demo_components_points, make_demo_district
 from gisgrid.storage.database import psycopg2_connection
 
@@ -193,14 +194,14 @@ def main() -> None:  # noqa: PLR0915
                     text(
                         "INSERT INTO components (id, class_code, main_dept_code, district_code, geom) "
                         "SELECT '419901' || cls || lpad(row_number() OVER (PARTITION BY cls)::text, 6, '0'), cls, "
-                        "'990000000000000012', '419901', ST_SetSRID(ST_MakePoint(lon, lat), 4490) FROM _pts"
+                        f"'990000000000000012', '419901', ST_SetSRID(ST_MakePoint(lon, lat), {STORAGE_SRID}) FROM _pts"
                     )
                 )
                 conn.execute(text("DROP TABLE _pts"))
                 conn.execute(
                     text(
                         "CREATE TABLE bench_bare (id bigserial PRIMARY KEY, payload jsonb, "
-                        "geom geometry(Point, 4490), created_at timestamptz DEFAULT now())"
+                        f"geom geometry(Point, {STORAGE_SRID}), created_at timestamptz DEFAULT now())"
                     )
                 )
                 conn.execute(text("CREATE INDEX ON bench_bare USING gist (geom)"))

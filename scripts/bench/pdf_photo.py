@@ -23,7 +23,6 @@ from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
@@ -46,9 +45,9 @@ def main() -> None:
     from shapely.geometry import box
 
     from gisgrid import documents
+    from gisgrid.constants import LOCAL_TZ
     from gisgrid.photos import PhotoStore, inspect_photo
 
-    sh = ZoneInfo("Asia/Shanghai")
     with tempfile.TemporaryDirectory() as folder:
         buf = io.BytesIO()
         Image.new("RGBA", (args.edge, args.edge), (200, 80, 40, 255)).save(buf, "PNG", compress_level=9)
@@ -61,8 +60,8 @@ def main() -> None:
             description="人行道上堆放建筑垃圾", lon=113.6318, lat=34.7513, unit_grid_code="410105001001003",
             unit_grid=box(113.630, 34.750, 113.633, 34.753), department_code="990000000000000003",
             department_name="区环境卫生服务中心", routing_reason="类别规则",
-            due_at=datetime(2026, 11, 27, 10, tzinfo=sh), time_limit=4, time_limit_unit="working_hours",
-            issued_at=datetime(2026, 11, 26, 15, 30, tzinfo=sh), issuer="王调度", photo_urls=[url],
+            due_at=datetime(2026, 11, 27, 10, tzinfo=LOCAL_TZ), time_limit=4, time_limit_unit="working_hours",
+            issued_at=datetime(2026, 11, 26, 15, 30, tzinfo=LOCAL_TZ), issuer="王调度", photo_urls=[url],
         )  # fmt: skip
         page = documents.render_dispatch_order(order)
         print(f"photo: {args.edge}×{args.edge} PNG, {len(data) / 1024:.0f} KB, sha256 {stored.sha256[:12]}…")
