@@ -190,6 +190,12 @@ class WorkingHours:
         return sum(e - s for s, e in self.spans_us) / _US_PER_HOUR
 
 
+#: The working day of the default working hours (08:30–12:00 and 13:30–17:30, ``GISGRID_WORKING_HOURS``' default):
+#: 7.5 h. Only the default of code given no calendar (a printed order's, the simulation's): a deployment's working
+#: day is its calendar's, ``WorkingCalendar.hours.hours_per_day``, which its callers pass on.
+DEFAULT_HOURS_PER_DAY = WorkingHours().hours_per_day
+
+
 def _zone(tz: str | tzinfo) -> tzinfo:
     if isinstance(tz, tzinfo):
         return tz

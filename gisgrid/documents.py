@@ -48,7 +48,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 from PIL import ImageFile
 from shapely.geometry import MultiPolygon, Polygon
 
-from gisgrid.calendar import UNITS, Unit
+from gisgrid.calendar import DEFAULT_HOURS_PER_DAY, UNITS, Unit
 from gisgrid.constants import LOCAL_TZ
 from gisgrid.errors import InvalidInput, Unavailable
 from gisgrid.events import split_matter_code
@@ -133,7 +133,9 @@ class OrderData:
     rework_checked_at: datetime | None = None  # when
     # 督办单 only:
     overdue: float | None = None  # time past due_at when supervised, in time_limit_unit
-    hours_per_day: float = 8.0  # working hours in a working day (the city's calendar): an overdue in days and hours
+    # Working hours in a working day, to say an overdue in days and hours: the city's calendar's (the service passes
+    # services.calendar.hours.hours_per_day); by default the default working hours' 7.5 h.
+    hours_per_day: float = DEFAULT_HOURS_PER_DAY
     supervision_reason: str | None = None  # 督办事由
     key_supervision: bool = False  # 重点督办: the 督办 was flagged (not only overdue); marked like 紧急 and 返工
     # The served page only: its "下载 PDF" link (a file written for use away from the service has none).
@@ -255,9 +257,10 @@ def format_amount(amount: float, unit: str) -> str:
     return f"{round(amount, 2):g} {UNIT_LABELS[unit]}"
 
 
-def format_overdue(amount: float, unit: str, hours_per_day: float = 8.0) -> str:
+def format_overdue(amount: float, unit: str, hours_per_day: float = DEFAULT_HOURS_PER_DAY) -> str:
     """How long a case is overdue, as people say it: ``3 小时 55 分（工作时）`` under a working day,
-    ``1 个工作日 2 小时`` from one on (``hours_per_day`` working hours make a working day); calendar hours as
+    ``1 个工作日 2 小时`` from one on (``hours_per_day`` working hours make a working day: the city's calendar's,
+    by default the default working hours' :data:`~gisgrid.calendar.DEFAULT_HOURS_PER_DAY`); calendar hours as
     ``5 小时 20 分`` or ``2 天 3 小时``. Rounded to the minute; zero parts are left out."""
     if unit not in UNITS:
         raise InvalidInput(f"unknown time unit {unit!r}: expected one of {', '.join(UNITS)}", detail={"unit": unit})

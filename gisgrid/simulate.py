@@ -56,7 +56,7 @@ from typing import Any, ParamSpec, TypeVar
 import numpy as np
 import pandas as pd
 
-from gisgrid.calendar import WorkingCalendar
+from gisgrid.calendar import DEFAULT_HOURS_PER_DAY, WorkingCalendar
 from gisgrid.constants import LOCAL_TZ, LOCAL_TZ_NAME
 from gisgrid.errors import InvalidInput
 from gisgrid.evaluation import WorkClock
@@ -198,7 +198,9 @@ def synthetic_cells(
     )
 
 
-def classes_from_catalogue(events: Any, scheme: str = "gbt47678", hours_per_day: float = 7.5) -> pd.DataFrame:
+def classes_from_catalogue(
+    events: Any, scheme: str = "gbt47678", hours_per_day: float = DEFAULT_HOURS_PER_DAY
+) -> pd.DataFrame:
     """Classes for :func:`simulate` from an ``EventCatalogue``: code, name, department (default), weight (by
     :data:`BIG_CLASS_MIX`, shared equally inside a 大类), disposal_limit_h (default disposal type in working hours;
     a calendar-hours limit is kept as hours) and its disposal_type, hard (the catalogue's ``hard`` column: what a

@@ -1784,6 +1784,31 @@ def test_dispatch_and_supervision_orders_are_printable_pages(
     assert "2025年10月13日 14:30" in dispatch  # the disposal deadline
 
 
+def test_a_supervision_order_says_the_overdue_in_the_city_s_working_day(
+    loaded: Engine, settings: Settings, tmp_path: Path, spot: tuple[float, float]
+) -> None:
+    """GISGRID_WORKING_HOURS=08:00-12:00 makes a working day of 4 h: the 督办单 says the deadline and the overdue
+    in it (6.5 working hours are 1 个工作日 2 小时 30 分; the default 7.5 h day would say 6 小时 30 分)."""
+    services = svc.load_services(
+        settings.model_copy(update={"data_dir": tmp_path / "data", "working_hours": "08:00-12:00"})
+    )
+    svc.sync_reference_data(loaded, services)
+    assert services.calendar.hours.hours_per_day == 4.0
+    x, y = spot
+    cid = report(loaded, services, x, y, now=at("2025-10-13T09:00:00"))
+    act(loaded, services, cid, "verify", "supervisor", 1, "2025-10-13T09:00:00")
+    act(loaded, services, cid, "file", "shift_lead", 2, "2025-10-13T09:00:00")
+    act(loaded, services, cid, "dispatch", "dispatcher", 3, "2025-10-13T09:00:00")
+    c = act(loaded, services, cid, "supervise", "leader", 4, "2025-10-15T11:30:00", reason="超期未处置")
+    with loaded.connect() as conn:
+        dispatch = case_documents.render_document(conn, services, cid, c["documents"][0]["id"])
+        supervision = case_documents.render_document(conn, services, cid, c["documents"][1]["id"])
+    # 4 working hours from Mon 09:00: Mon 09:00–12:00 and Tue 08:00–09:00, due Tue 09:00; overdue Tue 09:00–12:00
+    # and Wed 08:00–11:30, 6.5 working hours
+    assert "2025年10月14日 09:00" in dispatch
+    assert "<strong>已超时 1 个工作日 2 小时 30 分</strong>" in supervision, supervision
+
+
 def test_the_order_of_a_flagged_supervision_says_key_supervision(
     loaded: Engine, services: svc.CaseServices, spot: tuple[float, float]
 ) -> None:

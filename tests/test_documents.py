@@ -13,7 +13,7 @@ import subprocess
 import sys
 import threading
 import xml.etree.ElementTree as ET
-from dataclasses import replace
+from dataclasses import fields, replace
 from datetime import UTC, datetime
 from html import unescape
 from pathlib import Path
@@ -25,6 +25,7 @@ from pypdf import PdfReader
 from shapely.geometry import MultiPolygon, Point, Polygon, box
 
 from gisgrid import documents
+from gisgrid.calendar import DEFAULT_HOURS_PER_DAY, WorkingHours
 from gisgrid.documents import (
     CSP,
     METRES_PER_DEGREE,
@@ -38,6 +39,7 @@ from gisgrid.documents import (
     render_supervision_order,
 )
 from gisgrid.errors import InvalidInput, Unavailable
+from gisgrid.settings import Settings
 from tests.fixtures import CJK_FONTS, read_pdf
 
 SH = ZoneInfo("Asia/Shanghai")
@@ -188,7 +190,8 @@ def test_the_overdue_time_reads_in_hours_and_minutes(
 def test_format_overdue() -> None:
     assert format_overdue(3.91, "working_hours") == "3 小时 55 分（工作时）"
     assert format_overdue(3 + 59.6 / 60, "working_hours") == "4 小时（工作时）"  # to the minute
-    assert format_overdue(8.0, "working_hours") == "1 个工作日"
+    assert format_overdue(7.5, "working_hours") == "1 个工作日"  # by default the default working hours' 7.5 h day
+    assert format_overdue(8.0, "working_hours", 8.0) == "1 个工作日"
     assert format_overdue(0.001, "working_hours") == "不足 1 分（工作时）"
     assert format_overdue(0.001, "calendar_hours") == "不足 1 分"
     assert format_overdue(3.0, "calendar_hours") == "3 小时"
@@ -199,6 +202,23 @@ def test_format_overdue() -> None:
         format_overdue(-1.0, "working_hours")
     with pytest.raises(InvalidInput, match="hours_per_day"):
         format_overdue(1.0, "working_hours", 0)
+
+
+def test_a_working_day_is_the_city_s_working_hours_not_a_literal() -> None:
+    """An overdue in working hours is said in the working day of the working hours it is given (the service
+    passes its calendar's); without them, in the default working hours' day, which is GISGRID_WORKING_HOURS'
+    default (08:30–12:00, 13:30–17:30: 7.5 h) — never a day of its own."""
+    eight = WorkingHours.parse("09:00-12:00,13:00-18:00").hours_per_day
+    four = WorkingHours.parse("08:00-12:00").hours_per_day
+    assert (eight, four) == (8.0, 4.0)
+    assert format_overdue(6.5, "working_hours", eight) == "6 小时 30 分（工作时）"
+    assert format_overdue(6.5, "working_hours", four) == "1 个工作日 2 小时 30 分"
+    assert format_overdue(1.5, "working_days", four) == "1 个工作日 2 小时"
+    setting = Settings.model_fields["working_hours"].default
+    assert WorkingHours.parse(setting).hours_per_day == WorkingHours().hours_per_day == DEFAULT_HOURS_PER_DAY == 7.5
+    assert next(f.default for f in fields(OrderData) if f.name == "hours_per_day") == DEFAULT_HOURS_PER_DAY
+    assert format_overdue(6.5, "working_hours") == "6 小时 30 分（工作时）"
+    assert format_overdue(8.0, "working_hours") == "1 个工作日 30 分"
 
 
 def test_the_pdf_says_the_overdue_time_in_hours_and_minutes(order: OrderData) -> None:
