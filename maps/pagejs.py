@@ -234,15 +234,6 @@ def light_css(prefix: str) -> str:
     return " ".join(f".{prefix}-{k} {{ background: {v}; }}" for k, v in LIGHT_COLOURS.items())
 
 
-MARKER = "  /*gisgrid:dom*/\n"
-
-
-def with_dom(script: str) -> str:
-    """``script`` with the shared helpers in place of its marker (inside its own function scope)."""
-    assert MARKER in script, "the page script has no /*gisgrid:dom*/ marker"
-    return script.replace(MARKER, DOM_JS.lstrip("\n"), 1)
-
-
 def attr(value: object) -> str:
     """Text for an HTML attribute or element."""
     return str(value).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")

@@ -46,7 +46,7 @@ from gisgrid.evaluation_service import PROVISIONAL_ZH, calendar_warning
 from gisgrid.grids import store
 from gisgrid.texts import bilingual
 from gisgrid.vectorio import cannot_write
-from maps import assets, choropleth
+from maps import assets, choropleth, pagesrc
 from maps.pagejs import LIGHT_COLOURS, LIGHT_LABELS, MapChrome
 
 LAYERS: dict[str, str] = {"grids": "网格", "components": "城市部件", "cases": "案件", "evaluation": "综合评价"}
@@ -549,20 +549,7 @@ def _esc(value: object) -> str:
     return html_lib.escape(str(value), quote=True)
 
 
-LEGEND_CSS = """
-.gg-legend { position: fixed; right: 12px; bottom: 24px; z-index: 1000; max-width: 320px; max-height: 70vh;
-  overflow-y: auto; background: rgba(255,255,255,.95); border: 1px solid #b0bec5; border-radius: 6px;
-  padding: 8px 10px; font: 13px/1.4 system-ui, "Noto Sans CJK SC", "Microsoft YaHei", sans-serif; color: #1f2933;
-  box-shadow: 0 1px 4px rgba(0,0,0,.2); }
-.gg-legend h1 { font-size: 14px; margin: 0 0 2px; }
-.gg-legend .gg-sub { color: #546e7a; margin-bottom: 6px; }
-.gg-legend ul { list-style: none; margin: 0; padding: 0; }
-.gg-legend li { display: flex; align-items: center; gap: 6px; margin: 2px 0; }
-.gg-legend i { flex: none; width: 18px; height: 12px; border: 1px solid #78909c; }
-.gg-legend small { color: #78909c; }
-.gg-legend .gg-ramp { height: 12px; border: 1px solid #78909c; margin: 4px 0 2px; }
-.gg-legend .gg-ends { display: flex; justify-content: space-between; }
-"""
+LEGEND_CSS = pagesrc.source("legend.css")
 
 
 def _legend_html(title: str, subtitle: str, rows: list[LegendEntry], gradient: tuple[str, str, str] | None) -> str:

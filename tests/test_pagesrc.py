@@ -1,0 +1,98 @@
+"""The pages' own JS and CSS live as files in maps/pagesrc: each file a page reads is there, not empty and package
+data of the wheel; each ``/*gisgrid:NAME*/`` marker is filled once, and no served page or script keeps one."""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+import shutil
+import subprocess
+import tomllib
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from gisgrid.settings import PROJECT_ROOT
+from maps import console, field, pagesrc, render
+from maps.basemap import SHIFT_JS
+from maps.pagejs import DOM_JS
+
+FOLDER = PROJECT_ROOT / "maps" / "pagesrc"
+NODE = shutil.which("node") or shutil.which("nodejs")
+
+
+def test_every_page_source_file_exists_is_not_empty_and_is_listed() -> None:
+    on_disk = sorted(p.name for p in FOLDER.iterdir() if p.suffix in (".js", ".css"))
+    assert on_disk == sorted(pagesrc.FILES)
+    for name in pagesrc.FILES:
+        assert (FOLDER / name).stat().st_size > 0, name
+        assert pagesrc.source(name) == (FOLDER / name).read_text(encoding="utf-8")
+
+
+def test_every_file_the_page_modules_read_is_a_page_source_file() -> None:
+    read = set()
+    for module in sorted((PROJECT_ROOT / "maps").glob("*.py")):
+        read |= set(re.findall(r'pagesrc\.source\("([^"]+)"\)', module.read_text(encoding="utf-8")))
+    assert read == set(pagesrc.FILES)
+
+
+def test_the_page_source_files_are_package_data() -> None:
+    config = tomllib.loads((PROJECT_ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["setuptools"]
+    patterns = config["package-data"]["maps.pagesrc"]
+    for name in pagesrc.FILES:
+        assert any(fnmatch.fnmatch(name, p) for p in patterns), name
+    assert any(fnmatch.fnmatch("maps.pagesrc", p) for p in config["packages"]["find"]["include"])
+
+
+def test_no_marker_is_left_in_the_scripts_and_styles() -> None:
+    for text in (DOM_JS, SHIFT_JS, console.PANEL_CSS, console.PANEL_JS, field.PAGE_CSS, field.PAGE_JS, field.SW_JS):
+        assert text.strip() and pagesrc.MARKER.search(text) is None
+    assert render.LEGEND_CSS.strip() and "/*gisgrid:" not in render.LEGEND_CSS
+    assert DOM_JS in console.PANEL_JS and DOM_JS in field.PAGE_JS  # the shared helpers put in whole
+    assert SHIFT_JS in console.PANEL_JS and SHIFT_JS in field.PAGE_JS
+    assert ".gg-green { background: #2e7d32; }" in console.PANEL_CSS
+
+
+def test_served_pages_keep_no_marker(page_client: TestClient) -> None:
+    served = {}
+    for url in ("/console", "/field", "/field/sw.js"):
+        r = page_client.get(url)
+        assert r.status_code == 200, url
+        served[url] = r.text
+    (script,) = re.findall(r'<script src="(/field/page-[0-9a-f]{12}\.js)"></script>', served["/field"])
+    served[script] = page_client.get(script).text
+    assert served[script] == field.PAGE_JS
+    assert console.PANEL_JS in served["/console"] and field.PAGE_CSS in served["/field"]
+    for url, text in served.items():
+        assert "/*gisgrid:" not in text, url
+
+
+def test_fill_puts_each_value_once_and_refuses_a_missing_twice_or_unfilled_marker() -> None:
+    text = "a {\n  /*gisgrid:lines*/\n  b: /*gisgrid:value*/;\n}\n"
+    assert pagesrc.fill(text, lines="  x();\n  y();\n", value='{"k": 1}') == 'a {\n  x();\n  y();\n  b: {"k": 1};\n}\n'
+    with pytest.raises(ValueError, match=r"/\*gisgrid:other\*/ occurs 0 times, not once"):
+        pagesrc.fill(text, lines="", value="", other="")
+    with pytest.raises(ValueError, match=r"/\*gisgrid:value\*/ occurs 2 times, not once"):
+        pagesrc.fill(text + text, value="")
+    with pytest.raises(ValueError, match=r"/\*gisgrid:value\*/ is not filled"):
+        pagesrc.fill(text, lines="")
+    with pytest.raises(ValueError, match="not a page source file"):
+        pagesrc.source("../pagejs.py")
+
+
+def test_the_console_style_sets_the_panel_width_once() -> None:
+    css = console.PANEL_CSS
+    assert css.count("--gg-panel-width: 400px") == 1 and css.count("var(--gg-panel-width)") == 3
+
+
+def test_every_script_parses_as_a_file_and_as_served(tmp_path: Path) -> None:
+    """``node --check`` of each .js file as it is (its markers are comments) and of each script as a page has it."""
+    assert NODE is not None, "no Node.js to check the page's JS (make setup needs it for the front-end assets)"
+    scripts = {name: pagesrc.source(name) for name in pagesrc.FILES if name.endswith(".js")}
+    scripts |= {"panel.js": console.PANEL_JS, "page.js": field.PAGE_JS, "sw.js": field.service_worker()}
+    for name, text in scripts.items():
+        path = tmp_path / name
+        path.write_text(text, encoding="utf-8")
+        done = subprocess.run([NODE, "--check", str(path)], capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, (name, done.stderr)
