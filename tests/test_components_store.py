@@ -28,6 +28,7 @@ from gisgrid.components_store import (
     export_components,
     import_components,
     query_components,
+    repeated_places,
     retire_component,
 )
 from gisgrid.errors import InvalidInput, Reason
@@ -441,6 +442,61 @@ def test_copies_in_a_file_are_judged_in_its_order_and_all_or_nothing_writes_none
     assert (copies.inserted, copies.refused_rows) == (0, [2, 3])
     assert copies.errors["reason"].str.startswith("与已存部件 ").all()
     assert count(district, "SELECT count(*) FROM components") == 5
+
+
+def _moved(x: float, y: float, azimuth: float, metres: float) -> tuple[float, float]:
+    """The point ``metres`` from (x, y) towards ``azimuth`` (degrees from north), on CGCS2000's ellipsoid."""
+    lon, lat, _ = Geod(ellps="GRS80").fwd(x, y, azimuth, metres)
+    return float(lon), float(lat)
+
+
+def test_repeated_places_flags_exactly_the_rows_within_half_a_metre_of_an_earlier_one_of_their_class() -> None:
+    """The same-place check of one file, at its threshold: 0.499 m apart (east, north or diagonal) is one
+    component, 0.501 m two; a pair either side of a 1e-5° line is found as any other; another class, or a row that
+    is not new (an update), is no copy; a row repeats the first earlier row kept, never a refused one."""
+    cell = 1e-5
+    x0, y0 = 117.20 - cell / 10, 31.80  # just west of a multiple of 1e-5°: the next point lies across it
+    spots = [(x0 + i * 1e-3, y0 + i * 1e-3) for i in range(6)]  # ~100 m apart: independent of one another
+    placed = [
+        # (class, point, new)
+        (LAMP, spots[0], True),  # row 2
+        (LAMP, _moved(*spots[0], 90, 0.499), True),  # 3: east, just inside → repeats 2
+        (LAMP, spots[1], True),  # 4
+        (LAMP, _moved(*spots[1], 0, 0.501), True),  # 5: north, just outside → kept
+        (LAMP, _moved(*spots[1], 180, 0.499), True),  # 6: south, just inside → repeats 4
+        (LAMP, spots[2], True),  # 7
+        (LAMP, _moved(*spots[2], 45, 0.501), True),  # 8: diagonal, just outside → kept
+        (LAMP, _moved(*spots[2], 225, 0.499), True),  # 9: diagonal, just inside → repeats 7
+        (LAMP, spots[3], True),  # 10
+        (LAMP, (spots[3][0] + cell / 5, spots[3][1]), True),  # 11: 0.02 m east, across the 1e-5° line → repeats 10
+        (BIN, spots[3], True),  # 12: another class at the very point → kept
+        (BIN, spots[4], False),  # 13: not new (an update): not judged, and no row repeats it
+        (BIN, spots[4], True),  # 14: kept
+        (BIN, _moved(*spots[4], 90, 0.3), True),  # 15: repeats 14
+        (BIN, _moved(*spots[4], 90, 0.6), True),  # 16: 0.3 m from the refused 15, 0.6 m from 14 → kept
+        (LAMP, spots[5], True),  # 17: alone
+    ]
+    accepted = pd.DataFrame(
+        {"_row": np.arange(2, 2 + len(placed)), "class_code": pd.Series([c for c, _, _ in placed], dtype=object)}
+    )
+    x = np.array([p[0] for _, p, _ in placed])
+    y = np.array([p[1] for _, p, _ in placed])
+    new = np.array([n for _, _, n in placed])
+    found = repeated_places(accepted, new, x, y)
+    assert list(zip(found["row"], found["value"], strict=True)) == [
+        (3, "2"),
+        (6, "4"),
+        (9, "7"),
+        (11, "10"),
+        (15, "14"),
+    ]
+    assert found["field"].eq("coordinates").all()
+    assert found["reason"].iloc[0] == (
+        "与第 2 行重复(同一小类,相距 0.5 米以内):同一部件只填一行 / duplicate of row 2 (same class within 0.5 m): "
+        "one row per component"
+    )
+    # Fewer than two new rows: nothing to compare.
+    assert repeated_places(accepted, np.eye(1, len(placed), 0, dtype=bool)[0], x, y).empty
 
 
 def test_an_identifier_with_serial_000000_is_refused(district: Engine, tmp_path: Path) -> None:
