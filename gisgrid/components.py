@@ -82,7 +82,7 @@ from pyproj import CRS, Transformer
 from pyproj.exceptions import CRSError
 
 from gisgrid import cityfiles, geodesy
-from gisgrid.catalogue import CODE_DIGITS, Catalogue, check_scheme
+from gisgrid.catalogue import CODE_DIGITS, Catalogue, ComponentClass, check_scheme
 from gisgrid.constants import STORAGE_SRID
 from gisgrid.errors import InvalidInput, Reason
 from gisgrid.geodesy import (
@@ -654,6 +654,303 @@ def _zone_hint(x: np.ndarray, y: np.ndarray) -> str:
     return geodesy.projected_crs_hint(x, y, swap="--x-field, --y-field")
 
 
+@dataclass
+class _Source:
+    """A component file as read, before its columns are mapped: the table of text cells (with ``_row``), the CRS
+    (given, the layer's or the workbook's), the layer's geometries (None: none, or not a layer) and what the cells
+    held beside their text."""
+
+    table: pd.DataFrame
+    notes: list[str]
+    crs: CRS | None
+    geoms: np.ndarray | None = None
+    json_values: dict[str, np.ndarray] = dataclasses.field(default_factory=dict)  # CSV and sheet cells are text
+    long_numbers: dict[str, np.ndarray] = dataclasses.field(default_factory=dict)  # 16+ digit numbers, by column
+    unsaved_formulas: dict[str, np.ndarray] = dataclasses.field(default_factory=dict)  # no saved value, by column
+
+
+def _read_options(
+    path: Path, src_datum: str | None, src_crs: str | None, encoding: str | None
+) -> tuple[Datum, CRS | None, str | None]:
+    """The datum, CRS and text encoding a file is read with, refused before reading it when unknown."""
+    if not path.exists():
+        raise InvalidInput(f"{path}: file not found", detail={"path": str(path)})
+    datum = (src_datum or "cgcs2000").lower()
+    if not is_datum(datum):
+        raise InvalidInput(f"src_datum={src_datum!r}: expected one of {', '.join(DATUMS)}", detail={"datum": src_datum})
+    crs = _parse_crs(src_crs)
+    if encoding is not None:
+        try:
+            encoding = codecs.lookup(encoding).name
+        except LookupError:
+            raise InvalidInput(
+                f"{path}: unknown text encoding {encoding!r} (e.g. utf-8, gbk, gb18030, big5, latin-1)",
+                detail={"encoding": encoding},
+            ) from None
+    return datum, crs, encoding
+
+
+def _read_source(path: Path, layer: str | None, encoding: str | None, crs: CRS | None) -> _Source:
+    """Read a workbook, a CSV or a vector layer into a :class:`_Source`."""
+    if excel_kind(path) is not None:
+        table, notes = read_excel_table(path, layer, encoding)
+        source = _Source(
+            table,
+            notes,
+            crs,
+            long_numbers=table.attrs.pop(LONG_NUMBERS, {}),
+            unsaved_formulas=table.attrs.pop(UNSAVED_FORMULAS, {}),
+        )
+        stated = workbook_crs(path, layer) if crs is None else None
+        if stated is not None:  # an .xlsx export in a projected CRS: x/y in metres, the CRS on its own sheet
+            source.crs = _parse_crs(stated)
+            notes.append(f"{path.name}: coordinates in {stated}, as the workbook's {CRS_SHEET} sheet says")
+        return source
+    if path.suffix.lower() in (".csv", ".txt"):
+        table, notes = cityfiles.read_table_csv(path, encoding)
+        return _Source(table, notes, crs)
+    notes = []
+    gdf = read_layer_any(path, layer, encoding=encoding, notes=notes)
+    if crs is None and gdf.crs is not None:
+        crs = CRS.from_user_input(gdf.crs)
+    geometry = np.asarray(gdf.geometry.values, dtype=object)
+    attributes = pd.DataFrame(gdf.drop(columns=gdf.geometry.name))
+    json_values = _json_values(attributes)
+    table = pd.DataFrame({str(c): _text(attributes[c]) for c in attributes.columns}, index=attributes.index)
+    table = table.reset_index(drop=True)
+    table.insert(0, "_row", np.arange(1, len(table) + 1, dtype=np.int64))
+    geoms = None if (shapely.is_missing(geometry) | shapely.is_empty(geometry)).all() else geometry
+    return _Source(table, notes, crs, geoms=geoms, json_values=json_values)
+
+
+@dataclass
+class _CoordinateColumns:
+    """Where a file's coordinates are: a lon/lat (x/y) ``pair`` of columns, else a ``wkt`` column (with the lon/lat
+    or x/y ``points`` of the point rows beside it: an .xlsx components export), else the layer's geometry."""
+
+    pair: tuple[str, str] | None
+    wkt: str | None
+    points: tuple[str, str] | None
+
+
+def _coordinate_columns(
+    path: Path,
+    columns: list[str],
+    taken: set[str],
+    explicit: tuple[str | None, str | None, str | None, str | None],
+    has_geometry: bool,
+) -> _CoordinateColumns:
+    """The file's coordinate columns: the ``explicit`` ones (--lon-field, --lat-field, --x-field, --y-field), else
+    (no layer geometry) a WKT column or a lon/lat or x/y pair found by name; refused when there is none, or when an
+    explicit pair is half given or names an export's label column. The columns found are added to ``taken``."""
+    lon_col, lat_col, x_col, y_col = explicit
+    wkt_col = None
+    points: tuple[str, str] | None = None  # lon/lat (x/y) of the point rows beside a WKT column
+    if (lon_col is None) != (lat_col is None) or (x_col is None) != (y_col is None):
+        raise InvalidInput(
+            bilingual(
+                "请同时给出 --lon-field 和 --lat-field(或同时给出 --x-field 和 --y-field)",
+                "give both --lon-field and --lat-field (or both --x-field and --y-field)",
+            )
+        )
+    label = next((c for c in explicit if c and c.strip().lower() in LABEL_COLUMNS), None)
+    if label is not None:
+        raise InvalidInput(label_refusal(path, label), detail={"path": str(path), "field": label})
+    pair = (lon_col, lat_col) if lon_col else (x_col, y_col) if x_col else None
+    if pair is None and not has_geometry:
+        wkt_col = cityfiles.find_field(path, columns, "wkt", COORD_ALIASES["wkt"], taken)
+        lon_a, lat_a, x_a, y_a = (
+            cityfiles.find_field(path, columns, f, COORD_ALIASES[f], taken) for f in ["lon", "lat", "x", "y"]
+        )
+        found = (lon_a, lat_a) if lon_a and lat_a else (x_a, y_a) if x_a and y_a else None
+        if wkt_col is not None:
+            points = found
+        else:
+            pair = found
+        if pair is None and wkt_col is None:
+            _refuse_no_coordinates(path, columns)
+    if pair is not None:
+        taken.update(pair)  # type: ignore[arg-type]
+    if wkt_col is not None:
+        taken.add(wkt_col)
+    if points is not None:
+        taken.update(points)
+    return _CoordinateColumns(pair, wkt_col, points)  # type: ignore[arg-type]
+
+
+def _refuse_no_coordinates(path: Path, columns: list[str]) -> None:
+    """Refuse a file with neither geometry nor coordinate columns, naming an export's label column if it has one."""
+    labels = [c for c in columns if c.strip().lower() in LABEL_COLUMNS]
+    if labels:  # an .xlsx components export written before the sheet carried lon/lat and wkt
+        raise InvalidInput(label_refusal(path, labels[0]), detail={"path": str(path), "columns": columns})
+    raise InvalidInput(
+        f"{path}: no coordinates: no geometry, no WKT column and no lon/lat (经度/纬度) or "
+        "PointX/PointY columns; name them with --lon-field/--lat-field or --x-field/--y-field. "
+        f"Columns: {', '.join(columns)}",
+        detail={"path": str(path), "columns": columns},
+    )
+
+
+def _mark_unsaved_formulas(raw: pd.DataFrame, columns: tuple[str, str], unsaved: dict[str, np.ndarray]) -> None:
+    """The lon/lat cells of ``columns`` that were formulas without a saved value: ``lon_unsaved_formula`` and
+    ``lat_unsaved_formula`` in ``raw`` (empty, and said why: the formula's value was never saved)."""
+    for field, column in zip(("lon", "lat"), columns, strict=True):
+        if column in unsaved:
+            raw[f"{field}_unsaved_formula"] = unsaved[column]
+
+
+def _column_positions(
+    raw: pd.DataFrame, source: _Source, pair: tuple[str, str], datum: Datum, meta: dict[str, Any]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Storage lon/lat of a file whose coordinates are a pair of columns, marking in ``raw`` the rows that look
+    swapped or lie beyond the CRS and keeping the text as given."""
+    table, crs, n = source.table, source.crs, len(source.table)
+    lon_text = _strip(table[pair[0]])
+    lat_text = _strip(table[pair[1]])
+    x = pd.to_numeric(lon_text, errors="coerce").to_numpy(dtype=float)
+    y = pd.to_numeric(lat_text, errors="coerce").to_numpy(dtype=float)
+    lon, lat = _points_to_storage(x, y, crs, datum)
+    _mark_swapped(raw, x, y, crs, datum, np.ones(n, dtype=bool))
+    _mark_beyond_crs(raw, x, y, lon, lat, crs, lon_text.to_numpy() + "," + lat_text.to_numpy())
+    raw["lon_text"], raw["lat_text"] = lon_text.to_numpy(), lat_text.to_numpy()
+    _mark_unsaved_formulas(raw, pair, source.unsaved_formulas)
+    meta["coordinates"] = "columns"
+    meta["coordinate_fields"] = list(pair)
+    return lon, lat
+
+
+def _given_geometries(
+    raw: pd.DataFrame, path: Path, source: _Source, wkt_col: str | None, meta: dict[str, Any]
+) -> np.ndarray:
+    """The geometries as given (a WKT column's, else the layer's), 2-D: heights (Z) and measures (M) are dropped,
+    and said in the notes (review50 F11)."""
+    geoms = source.geoms
+    if wkt_col is not None:
+        wkt_text = _strip(source.table[wkt_col])
+        geoms = shapely.from_wkt(_none_if_empty(wkt_text).to_numpy(), on_invalid="ignore")
+        raw["geometry_text"] = wkt_text.to_numpy()
+        meta["coordinate_fields"] = [wkt_col]
+    else:
+        meta["coordinate_fields"] = ["geometry"]
+    assert geoms is not None
+    given_geoms = np.asarray(geoms, dtype=object)
+    with_zm = ~shapely.is_missing(given_geoms) & (shapely.has_z(given_geoms) | shapely.has_m(given_geoms))
+    if with_zm.any():
+        given_geoms = np.where(with_zm, shapely.force_2d(given_geoms), given_geoms)
+        k = int(with_zm.sum())
+        source.notes.append(f"{path.name}: Z/M 值已舍弃: {k} 行 / Z/M values dropped: {k} row{'' if k == 1 else 's'}")
+    return given_geoms
+
+
+def _geometry_positions(
+    raw: pd.DataFrame,
+    path: Path,
+    source: _Source,
+    columns: _CoordinateColumns,
+    datum: Datum,
+    geom_wkb: np.ndarray,
+    meta: dict[str, Any],
+) -> tuple[np.ndarray, np.ndarray]:
+    """Storage lon/lat of a file whose coordinates are geometries (a layer's or a WKT column's; the point rows'
+    lon/lat beside a WKT column): a point's own, a point on the surface of another shape (whose WKB goes into
+    ``geom_wkb``), marking in ``raw`` the rows that look swapped or lie beyond the CRS."""
+    crs, n = source.crs, len(source.table)
+    given_geoms = _given_geometries(raw, path, source, columns.wkt, meta)
+    geoms = _geoms_to_storage(given_geoms, crs, datum)
+    present = ~shapely.is_missing(geoms)
+    is_point = present & (shapely.get_type_id(geoms) == 0)
+    rep = np.where(is_point, geoms, None)  # type: ignore[call-overload]  # numpy stubs: no None scalar
+    others = present & ~is_point
+    if others.any():
+        rep[others] = shapely.point_on_surface(geoms[others])
+        geom_wkb[others] = shapely.to_wkb(geoms[others])
+    lon = np.full(n, np.nan)
+    lat = np.full(n, np.nan)
+    lon[present] = shapely.get_x(rep[present])
+    lat[present] = shapely.get_y(rep[present])
+    beyond = present & ~(np.isfinite(lon) & np.isfinite(lat))
+    if beyond.any():  # a layer's geometry in the wrong CRS: said as for x/y, at the point it was checked at
+        x, y = np.full(n, np.nan), np.full(n, np.nan)
+        given_rep = shapely.point_on_surface(given_geoms[beyond])
+        x[beyond], y[beyond] = shapely.get_x(given_rep), shapely.get_y(given_rep)
+        _mark_beyond_crs(
+            raw, x, y, lon, lat, crs, np.array([f"{_num(a)},{_num(b)}" for a, b in zip(x, y, strict=True)])
+        )
+    if present.any():  # X/Y swapped in a projected layer: told as for x/y columns, at the point checked
+        gx, gy = np.full(n, np.nan), np.full(n, np.nan)
+        given_rep = shapely.point_on_surface(given_geoms[present])
+        gx[present], gy[present] = shapely.get_x(given_rep), shapely.get_y(given_rep)
+        _mark_swapped(raw, gx, gy, crs, datum, present)
+    meta["coordinates"] = "geometry"
+    if columns.points is not None:  # wkt for the shapes, lon/lat (x/y) for the points: an .xlsx components export
+        _mixed_points(raw, source, columns, datum, is_point, lon, lat)
+        meta["coordinates"] = "mixed"
+        meta["coordinate_fields"] = [columns.wkt, *columns.points]
+    return lon, lat
+
+
+def _mixed_points(
+    raw: pd.DataFrame,
+    source: _Source,
+    columns: _CoordinateColumns,
+    datum: Datum,
+    is_point: np.ndarray,
+    lon: np.ndarray,
+    lat: np.ndarray,
+) -> None:
+    """In a sheet with a WKT column and lon/lat (x/y) columns, the rows without a WKT take their position from
+    the columns (into ``lon``/``lat``); a row with both is marked ``coordinates_twice`` unless the WKT is a point
+    at the position given."""
+    assert columns.points is not None
+    crs = source.crs
+    wkt_given = raw["geometry_text"].to_numpy(dtype=object) != ""
+    lon_text, lat_text = (_strip(source.table[c]).to_numpy(dtype=object) for c in columns.points)
+    x = pd.to_numeric(pd.Series(lon_text), errors="coerce").to_numpy(dtype=float)
+    y = pd.to_numeric(pd.Series(lat_text), errors="coerce").to_numpy(dtype=float)
+    point_lon, point_lat = _points_to_storage(x, y, crs, datum)
+    lon[~wkt_given], lat[~wkt_given] = point_lon[~wkt_given], point_lat[~wkt_given]
+    _mark_swapped(raw, x, y, crs, datum, ~wkt_given)
+    raw["lon_text"], raw["lat_text"] = lon_text, lat_text
+    _mark_unsaved_formulas(raw, columns.points, source.unsaved_formulas)
+    both = wkt_given & ((lon_text != "") | (lat_text != ""))
+    with np.errstate(invalid="ignore"):  # a point WKT at the lon/lat given is one position, said twice
+        same = is_point & (np.abs(lon - point_lon) <= POSITION_TOLERANCE_DEG)
+        same &= np.abs(lat - point_lat) <= POSITION_TOLERANCE_DEG
+    raw["coordinates_twice"] = both & ~same
+
+
+def _other_columns(
+    raw: pd.DataFrame,
+    path: Path,
+    source: _Source,
+    columns: list[str],
+    taken: set[str],
+    meta: dict[str, Any],
+) -> None:
+    """The columns no canonical field took: derived ones (recomputed, never stored; department names kept aside
+    to be compared with the registered ones) and the custom attributes (``attrs``; a GeoJSON property's object or
+    list kept as JSON)."""
+    table, n = source.table, len(source.table)
+    derived = [c for c in columns if c not in taken and derived_name(c) in DERIVED_COLUMNS]
+    meta["derived"] = derived
+    source.notes.extend(BGID_NOTE.format(file=path.name, column=c) for c in derived if c.strip().lower() == "bgid")
+    meta["dept_name_fields"] = {}
+    for canonical, alias in DEPT_NAME_COLUMNS.items():
+        column = next((c for c in derived if derived_name(c) == alias), None)
+        if column is not None:  # kept aside to be compared with the registered name, not stored
+            raw[f"{canonical}_name"] = _strip(table[column]).to_numpy()
+            meta["dept_name_fields"][canonical] = column
+    rest = [c for c in columns if c not in taken and c not in derived]
+    meta["custom_columns"] = rest  # refused by their own name: not to be taken for a canonical field's
+    raw["attrs"] = _records(table, rest) if rest else [{} for _ in range(n)]
+    nested = [c for c in rest if c in source.json_values]
+    for column in nested:  # an object or list a GeoJSON property holds is kept as JSON, not as its text
+        values = source.json_values[column]
+        for i in np.flatnonzero(values != None):  # noqa: E711 - elementwise
+            raw.at[i, "attrs"][column] = values[i]
+    meta["json_columns"] = nested
+
+
 def read_component_file(
     path: Path | str,
     *,
@@ -678,48 +975,9 @@ def read_component_file(
     (dict of the other columns). ``df.attrs["gisgrid"]`` records where coordinates came from and notes
     (e.g. the GBK fallback)."""
     path = Path(path)
-    if not path.exists():
-        raise InvalidInput(f"{path}: file not found", detail={"path": str(path)})
-    datum = (src_datum or "cgcs2000").lower()
-    if not is_datum(datum):
-        raise InvalidInput(f"src_datum={src_datum!r}: expected one of {', '.join(DATUMS)}", detail={"datum": src_datum})
-    crs = _parse_crs(src_crs)
-    notes: list[str] = []
-    geoms: np.ndarray | None = None
-    if encoding is not None:
-        try:
-            encoding = codecs.lookup(encoding).name
-        except LookupError:
-            raise InvalidInput(
-                f"{path}: unknown text encoding {encoding!r} (e.g. utf-8, gbk, gb18030, big5, latin-1)",
-                detail={"encoding": encoding},
-            ) from None
-    json_values: dict[str, np.ndarray] = {}  # CSV and sheet cells are text
-    long_numbers: dict[str, np.ndarray] = {}  # sheet cells of 16+ digit numbers, by column
-    unsaved_formulas: dict[str, np.ndarray] = {}  # sheet formula cells without a saved value, by column
-    excel = excel_kind(path)
-    if excel is not None:
-        table, notes = read_excel_table(path, layer, encoding)
-        long_numbers = table.attrs.pop(LONG_NUMBERS, {})
-        unsaved_formulas = table.attrs.pop(UNSAVED_FORMULAS, {})
-        stated = workbook_crs(path, layer) if crs is None else None
-        if stated is not None:  # an .xlsx export in a projected CRS: x/y in metres, the CRS on its own sheet
-            crs = _parse_crs(stated)
-            notes.append(f"{path.name}: coordinates in {stated}, as the workbook's {CRS_SHEET} sheet says")
-    elif path.suffix.lower() in (".csv", ".txt"):
-        table, notes = cityfiles.read_table_csv(path, encoding)
-    else:
-        gdf = read_layer_any(path, layer, encoding=encoding, notes=notes)
-        if crs is None and gdf.crs is not None:
-            crs = CRS.from_user_input(gdf.crs)
-        geometry = np.asarray(gdf.geometry.values, dtype=object)
-        attributes = pd.DataFrame(gdf.drop(columns=gdf.geometry.name))
-        json_values = _json_values(attributes)
-        table = pd.DataFrame({str(c): _text(attributes[c]) for c in attributes.columns}, index=attributes.index)
-        table = table.reset_index(drop=True)
-        table.insert(0, "_row", np.arange(1, len(table) + 1, dtype=np.int64))
-        if not (shapely.is_missing(geometry) | shapely.is_empty(geometry)).all():
-            geoms = geometry
+    datum, crs, encoding = _read_options(path, src_datum, src_crs, encoding)
+    source = _read_source(path, layer, encoding, crs)
+    table, notes, crs = source.table, source.notes, source.crs
 
     if crs is not None:
         ballpark = ballpark_datum_warning(crs, path.name)
@@ -737,50 +995,15 @@ def read_component_file(
         taken.add(explicit_class)
 
     # Coordinates first, so that e.g. an explicit x/y pair is not also read as something else.
-    lon_col = _explicit(columns, lon_field, "--lon-field")
-    lat_col = _explicit(columns, lat_field, "--lat-field")
-    x_col = _explicit(columns, x_field, "--x-field")
-    y_col = _explicit(columns, y_field, "--y-field")
-    wkt_col = None
-    points: tuple[str, str] | None = None  # lon/lat (x/y) of the point rows beside a WKT column
-    if (lon_col is None) != (lat_col is None) or (x_col is None) != (y_col is None):
-        raise InvalidInput(
-            bilingual(
-                "请同时给出 --lon-field 和 --lat-field(或同时给出 --x-field 和 --y-field)",
-                "give both --lon-field and --lat-field (or both --x-field and --y-field)",
-            )
-        )
-    label = next((c for c in (lon_col, lat_col, x_col, y_col) if c and c.strip().lower() in LABEL_COLUMNS), None)
-    if label is not None:
-        raise InvalidInput(label_refusal(path, label), detail={"path": str(path), "field": label})
-    pair = (lon_col, lat_col) if lon_col else (x_col, y_col) if x_col else None
-    if pair is None and geoms is None:
-        wkt_col = cityfiles.find_field(path, columns, "wkt", COORD_ALIASES["wkt"], taken)
-        lon_a, lat_a, x_a, y_a = (
-            cityfiles.find_field(path, columns, f, COORD_ALIASES[f], taken) for f in ["lon", "lat", "x", "y"]
-        )
-        found = (lon_a, lat_a) if lon_a and lat_a else (x_a, y_a) if x_a and y_a else None
-        if wkt_col is not None:
-            points = found
-        else:
-            pair = found
-        if pair is None and wkt_col is None:
-            labels = [c for c in columns if c.strip().lower() in LABEL_COLUMNS]
-            if labels:  # an .xlsx components export written before the sheet carried lon/lat and wkt
-                raise InvalidInput(label_refusal(path, labels[0]), detail={"path": str(path), "columns": columns})
-            raise InvalidInput(
-                f"{path}: no coordinates: no geometry, no WKT column and no lon/lat (经度/纬度) or "
-                "PointX/PointY columns; name them with --lon-field/--lat-field or --x-field/--y-field. "
-                f"Columns: {', '.join(columns)}",
-                detail={"path": str(path), "columns": columns},
-            )
-    if pair is not None:
-        taken.update(pair)  # type: ignore[arg-type]
-        geoms = None  # explicit/attribute coordinates win over the layer geometry
-    if wkt_col is not None:
-        taken.add(wkt_col)
-    if points is not None:
-        taken.update(points)
+    explicit = (
+        _explicit(columns, lon_field, "--lon-field"),
+        _explicit(columns, lat_field, "--lat-field"),
+        _explicit(columns, x_field, "--x-field"),
+        _explicit(columns, y_field, "--y-field"),
+    )
+    found = _coordinate_columns(path, columns, taken, explicit, source.geoms is not None)
+    if found.pair is not None:
+        source.geoms = None  # explicit/attribute coordinates win over the layer geometry
 
     for canonical, aliases in FIELD_ALIASES.items():
         if canonical in mapping:
@@ -794,110 +1017,21 @@ def read_component_file(
     raw = pd.DataFrame({"_row": table["_row"].to_numpy()})
     for canonical in TEXT_FIELDS:
         raw[canonical] = _strip(table[mapping[canonical]]) if canonical in mapping else ""
-    if "id" in mapping and mapping["id"] in long_numbers:  # identifiers Excel cut to 15 digits: refused
-        raw["id_digits_lost"] = long_numbers[mapping["id"]]
+    if "id" in mapping and mapping["id"] in source.long_numbers:  # identifiers Excel cut to 15 digits: refused
+        raw["id_digits_lost"] = source.long_numbers[mapping["id"]]
 
     geom_wkb = np.full(n, None, dtype=object)
     meta: dict[str, Any] = {"notes": notes, "fields": mapping, "datum": datum, "crs": crs.to_string() if crs else None}
-    if pair is not None:
-        lon_text = _strip(table[pair[0]])
-        lat_text = _strip(table[pair[1]])
-        x = pd.to_numeric(lon_text, errors="coerce").to_numpy(dtype=float)
-        y = pd.to_numeric(lat_text, errors="coerce").to_numpy(dtype=float)
-        lon, lat = _points_to_storage(x, y, crs, datum)
-        _mark_swapped(raw, x, y, crs, datum, np.ones(n, dtype=bool))
-        _mark_beyond_crs(raw, x, y, lon, lat, crs, lon_text.to_numpy() + "," + lat_text.to_numpy())
-        raw["lon_text"], raw["lat_text"] = lon_text.to_numpy(), lat_text.to_numpy()
-        for field, column in zip(("lon", "lat"), pair, strict=True):
-            if column in unsaved_formulas:  # empty, and said why: the formula's value was never saved
-                raw[f"{field}_unsaved_formula"] = unsaved_formulas[column]
-        meta["coordinates"] = "columns"
-        meta["coordinate_fields"] = list(pair)
+    if found.pair is not None:
+        lon, lat = _column_positions(raw, source, found.pair, datum, meta)
     else:
-        if wkt_col is not None:
-            wkt_text = _strip(table[wkt_col])
-            geoms = shapely.from_wkt(_none_if_empty(wkt_text).to_numpy(), on_invalid="ignore")
-            raw["geometry_text"] = wkt_text.to_numpy()
-            meta["coordinate_fields"] = [wkt_col]
-        else:
-            meta["coordinate_fields"] = ["geometry"]
-        assert geoms is not None
-        given_geoms = np.asarray(geoms, dtype=object)
-        # Components are stored 2-D: heights (Z) and measures (M) are dropped, and said (review50 F11).
-        with_zm = ~shapely.is_missing(given_geoms) & (shapely.has_z(given_geoms) | shapely.has_m(given_geoms))
-        if with_zm.any():
-            given_geoms = np.where(with_zm, shapely.force_2d(given_geoms), given_geoms)
-            k = int(with_zm.sum())
-            notes.append(f"{path.name}: Z/M 值已舍弃: {k} 行 / Z/M values dropped: {k} row{'' if k == 1 else 's'}")
-        geoms = _geoms_to_storage(given_geoms, crs, datum)
-        present = ~shapely.is_missing(geoms)
-        is_point = present & (shapely.get_type_id(geoms) == 0)
-        rep = np.where(is_point, geoms, None)  # type: ignore[call-overload]  # numpy stubs: no None scalar
-        others = present & ~is_point
-        if others.any():
-            rep[others] = shapely.point_on_surface(geoms[others])
-            geom_wkb[others] = shapely.to_wkb(geoms[others])
-        lon = np.full(n, np.nan)
-        lat = np.full(n, np.nan)
-        lon[present] = shapely.get_x(rep[present])
-        lat[present] = shapely.get_y(rep[present])
-        beyond = present & ~(np.isfinite(lon) & np.isfinite(lat))
-        if beyond.any():  # a layer's geometry in the wrong CRS: said as for x/y, at the point it was checked at
-            x, y = np.full(n, np.nan), np.full(n, np.nan)
-            given_rep = shapely.point_on_surface(given_geoms[beyond])
-            x[beyond], y[beyond] = shapely.get_x(given_rep), shapely.get_y(given_rep)
-            _mark_beyond_crs(
-                raw, x, y, lon, lat, crs, np.array([f"{_num(a)},{_num(b)}" for a, b in zip(x, y, strict=True)])
-            )
-        if present.any():  # X/Y swapped in a projected layer: told as for x/y columns, at the point checked
-            gx, gy = np.full(n, np.nan), np.full(n, np.nan)
-            given_rep = shapely.point_on_surface(given_geoms[present])
-            gx[present], gy[present] = shapely.get_x(given_rep), shapely.get_y(given_rep)
-            _mark_swapped(raw, gx, gy, crs, datum, present)
-        meta["coordinates"] = "geometry"
-        if points is not None:  # wkt for the shapes, lon/lat (x/y) for the points: an .xlsx components export
-            wkt_given = raw["geometry_text"].to_numpy(dtype=object) != ""
-            lon_text, lat_text = (_strip(table[c]).to_numpy(dtype=object) for c in points)
-            x = pd.to_numeric(pd.Series(lon_text), errors="coerce").to_numpy(dtype=float)
-            y = pd.to_numeric(pd.Series(lat_text), errors="coerce").to_numpy(dtype=float)
-            point_lon, point_lat = _points_to_storage(x, y, crs, datum)
-            lon[~wkt_given], lat[~wkt_given] = point_lon[~wkt_given], point_lat[~wkt_given]
-            _mark_swapped(raw, x, y, crs, datum, ~wkt_given)
-            raw["lon_text"], raw["lat_text"] = lon_text, lat_text
-            for field, column in zip(("lon", "lat"), points, strict=True):
-                if column in unsaved_formulas:
-                    raw[f"{field}_unsaved_formula"] = unsaved_formulas[column]
-            both = wkt_given & ((lon_text != "") | (lat_text != ""))
-            with np.errstate(invalid="ignore"):  # a point WKT at the lon/lat given is one position, said twice
-                same = is_point & (np.abs(lon - point_lon) <= POSITION_TOLERANCE_DEG)
-                same &= np.abs(lat - point_lat) <= POSITION_TOLERANCE_DEG
-            raw["coordinates_twice"] = both & ~same
-            meta["coordinates"] = "mixed"
-            meta["coordinate_fields"] = [wkt_col, *points]
+        lon, lat = _geometry_positions(raw, path, source, found, datum, geom_wkb, meta)
     if _is_storage_like(crs):
         _refuse_projected(path, lon, lat, crs)
     raw["lon"] = lon
     raw["lat"] = lat
     raw["geom_wkb"] = geom_wkb
-
-    derived = [c for c in columns if c not in taken and derived_name(c) in DERIVED_COLUMNS]
-    meta["derived"] = derived
-    notes.extend(BGID_NOTE.format(file=path.name, column=c) for c in derived if c.strip().lower() == "bgid")
-    meta["dept_name_fields"] = {}
-    for canonical, alias in DEPT_NAME_COLUMNS.items():
-        column = next((c for c in derived if derived_name(c) == alias), None)
-        if column is not None:  # kept aside to be compared with the registered name, not stored
-            raw[f"{canonical}_name"] = _strip(table[column]).to_numpy()
-            meta["dept_name_fields"][canonical] = column
-    rest = [c for c in columns if c not in taken and c not in derived]
-    meta["custom_columns"] = rest  # refused by their own name: not to be taken for a canonical field's
-    raw["attrs"] = _records(table, rest) if rest else [{} for _ in range(n)]
-    nested = [c for c in rest if c in json_values]
-    for column in nested:  # an object or list a GeoJSON property holds is kept as JSON, not as its text
-        values = json_values[column]
-        for i in np.flatnonzero(values != None):  # noqa: E711 - elementwise
-            raw.at[i, "attrs"][column] = values[i]
-    meta["json_columns"] = nested
+    _other_columns(raw, path, source, columns, taken, meta)
     raw.attrs[META] = meta
     return raw
 
@@ -1071,40 +1205,34 @@ def _none_if_empty(text: np.ndarray) -> pd.Series:
     return pd.Series(out, dtype=object)  # object dtype: a str column would turn None into NaN
 
 
-def validate_components(
-    raw: pd.DataFrame,
-    *,
-    scheme: str,
-    catalogue: Catalogue,
-    district_code: str,
-    coverage: shapely.Geometry,
-    coverage_bbox: tuple[float, float, float, float] | None = None,
-    known_departments: set[str] | None = None,
-    existing_ids: set[str] | None = None,
-    today: dt.date | None = None,
-) -> ValidationResult:
-    """Check every row of a raw frame (``read_component_file``); all checks are vectorised.
+@dataclass
+class _Positions:
+    """The rows' storage lon/lat as checked, and how their coordinates were given: the text of a lon/lat pair
+    (``given``, by field; empty for a layer or WKT column) and which rows' position is a WKT geometry."""
 
-    ``coverage`` is the district in storage lon/lat (EPSG:4490); ``coverage_bbox`` defaults to its bounds and
-    is used to recognise swapped lon/lat. ``known_departments`` defaults to the catalogue's departments.
-    An identifier already in ``existing_ids`` is an update (``is_update``), not an error (nor is its serial 000000,
-    refused for a new identifier); a repeated identifier
-    within the file is. A row with several problems gets one errors row per problem and is refused once.
-    Empty status → 完好; empty name → the class name; empty main_dept → the class's default department.
-    ``today`` (default: the current date) bounds the dates."""
-    check_scheme(scheme)
-    classes = catalogue.classes(scheme)
-    known = set(catalogue.departments) if known_departments is None else set(known_departments)
-    today = today or dt.date.today()
-    k = CODE_DIGITS[scheme]
-    id_len = identifier_length(scheme)
-    meta = raw.attrs.get(META, {})
-    raw = raw.reset_index(drop=True)
+    lon: np.ndarray
+    lat: np.ndarray
+    given: dict[str, np.ndarray]
+    by_wkt: np.ndarray
+
+    def texts(self, idx: np.ndarray) -> list[str]:
+        """The refused rows' coordinates as the refusals show them: the text as given (a WKT row of a mixed
+        sheet: its position), else the position read."""
+        lon, lat, given, by_wkt = self.lon, self.lat, self.given, self.by_wkt
+        if len(given) == 2:
+            return [
+                f"{given['lon'][i]},{given['lat'][i]}" if not by_wkt[i] else f"{_num(lon[i])},{_num(lat[i])}"
+                for i in idx
+            ]
+        return [f"{_num(lon[i])},{_num(lat[i])}" for i in idx]
+
+
+def _refuse_unreadable_positions(
+    raw: pd.DataFrame, meta: dict[str, Any], errors: cityfiles.RowRefusals
+) -> tuple[_Positions, np.ndarray]:
+    """Refuse the rows whose coordinates are missing, no number, beyond the source CRS or given twice; the
+    positions read, and the rows refused for lying beyond the CRS."""
     n = len(raw)
-    rows = raw["_row"].to_numpy(dtype=np.int64) if "_row" in raw.columns else np.arange(1, n + 1, dtype=np.int64)
-    errors = cityfiles.RowRefusals(rows)
-
-    # --- coordinates
     lon = raw["lon"].to_numpy(dtype=float) if "lon" in raw.columns else np.full(n, np.nan)
     lat = raw["lat"].to_numpy(dtype=float) if "lat" in raw.columns else np.full(n, np.nan)
     finite = np.isfinite(lon) & np.isfinite(lat)
@@ -1143,15 +1271,37 @@ def validate_components(
                 "both a WKT geometry and lon/lat: give a shape in wkt or a point in lon/lat, not both",
             ),
         )
+    return _Positions(lon, lat, given, by_wkt), finite
 
-    def coords(idx: np.ndarray) -> Any:
-        if len(given) == 2:  # the text as given (a WKT row of a mixed sheet: its position)
-            return [
-                f"{given['lon'][i]},{given['lat'][i]}" if not by_wkt[i] else f"{_num(lon[i])},{_num(lat[i])}"
-                for i in idx
-            ]
-        return [f"{_num(lon[i])},{_num(lat[i])}" for i in idx]
 
+def _lon_lat_swapped_reasons(lon: np.ndarray, lat: np.ndarray, idx: np.ndarray) -> list[str]:
+    return [
+        bilingual(
+            f"经纬度疑似颠倒(纬度 {_num(lat[i])} > 90)",
+            f"longitude and latitude look swapped (lat {_num(lat[i])} > 90)",
+        )
+        if abs(lat[i]) > 90
+        else bilingual(
+            f"经纬度疑似颠倒(对调后 {_num(lat[i])},{_num(lon[i])} 位于本区内)",
+            f"longitude and latitude look swapped (swapped lon/lat {_num(lat[i])},{_num(lon[i])} lies in the district)",
+        )
+        for i in idx
+    ]
+
+
+def _refuse_misplaced(
+    raw: pd.DataFrame,
+    meta: dict[str, Any],
+    errors: cityfiles.RowRefusals,
+    at: _Positions,
+    finite: np.ndarray,
+    coverage: shapely.Geometry,
+    coverage_bbox: tuple[float, float, float, float] | None,
+    district_code: str,
+) -> None:
+    """Refuse the rows at (0, 0), with lon and lat swapped, not in degrees, or outside the district (saying when
+    X and Y look swapped, or the file's Gauss–Krüger zone is not the district's)."""
+    n, lon, lat, coords = len(raw), at.lon, at.lat, at.texts
     bx0, by0, bx1, by1 = coverage_bbox if coverage_bbox is not None else shapely.bounds(coverage)
     tol = POSITION_TOLERANCE_DEG  # a point on the boundary, exported and read back, is still in the district
     with np.errstate(invalid="ignore"):
@@ -1160,23 +1310,7 @@ def validate_components(
         swapped = finite & ~zero & ~in_bbox & (lat >= bx0) & (lat <= bx1) & (lon >= by0) & (lon <= by1)
         not_degrees = finite & ~zero & ~swapped & ((np.abs(lon) > 180) | (np.abs(lat) > 90))
     errors.add(zero, "coordinates", coords, refusal("zero_location"))
-
-    def swapped_reason(idx: np.ndarray) -> list[str]:
-        return [
-            bilingual(
-                f"经纬度疑似颠倒(纬度 {_num(lat[i])} > 90)",
-                f"longitude and latitude look swapped (lat {_num(lat[i])} > 90)",
-            )
-            if abs(lat[i]) > 90
-            else bilingual(
-                f"经纬度疑似颠倒(对调后 {_num(lat[i])},{_num(lon[i])} 位于本区内)",
-                f"longitude and latitude look swapped (swapped lon/lat {_num(lat[i])},{_num(lon[i])} lies in the "
-                "district)",
-            )
-            for i in idx
-        ]
-
-    errors.add(swapped, "coordinates", coords, swapped_reason)
+    errors.add(swapped, "coordinates", coords, lambda idx: _lon_lat_swapped_reasons(lon, lat, idx))
     errors.add(not_degrees, "coordinates", coords, refusal("not_degrees"))
     check = finite & ~zero & ~swapped & ~not_degrees
     inside = np.zeros(n, dtype=bool)
@@ -1200,11 +1334,28 @@ def validate_components(
             f"不在本区范围内({district_code}){zone_zh}", f"outside the district coverage ({district_code}){zone_en}"
         ),
     )
+    if swapped_in.any() or swapped_fits.any():
+        _refuse_xy_swapped(raw, meta, errors, at, swapped_in, swapped_fits, district_code)
+
+
+def _refuse_xy_swapped(
+    raw: pd.DataFrame,
+    meta: dict[str, Any],
+    errors: cityfiles.RowRefusals,
+    at: _Positions,
+    swapped_in: np.ndarray,
+    swapped_fits: np.ndarray,
+    district_code: str,
+) -> None:
+    """Refuse the rows outside the district whose X and Y read the other way round lie in it (``swapped_in``) or
+    in the area of use of the file's CRS (``swapped_fits``), saying how to swap them."""
     fields = meta.get("coordinate_fields") or []
     swap_zh, swap_en = _swap_remedy(
         (str(fields[-2]), str(fields[-1])) if len(fields) >= 2 else None, layer=fields == ["geometry"]
     )
     crs_name = str(meta.get("crs"))
+    swapped_lon = raw["swapped_lon"].to_numpy(dtype=float)
+    swapped_lat = raw["swapped_lat"].to_numpy(dtype=float)
 
     def swapped_in_reason(idx: np.ndarray) -> list[str]:
         return [
@@ -1230,28 +1381,51 @@ def validate_components(
             for i in idx
         ]
 
-    if swapped_in.any() or swapped_fits.any():
-        swapped_lon = raw["swapped_lon"].to_numpy(dtype=float)
-        swapped_lat = raw["swapped_lat"].to_numpy(dtype=float)
-        errors.add(swapped_in, "coordinates", coords, swapped_in_reason)
-        errors.add(swapped_fits, "coordinates", coords, swapped_fits_reason)
+    errors.add(swapped_in, "coordinates", at.texts, swapped_in_reason)
+    errors.add(swapped_fits, "coordinates", at.texts, swapped_fits_reason)
 
-    # --- identifier shape, with numpy's C string functions (pandas' are per-element Python without pyarrow).
-    ident = _texts(raw, "id")
-    # One character wider than valid: a longer id is refused for its length anyway, and the width stays bounded.
-    id_u = ident.astype(f"U{id_len + 1}")
-    has_id = id_u != ""
-    ascii_only = id_u.view(np.uint32).reshape(n, id_len + 1).max(axis=1, initial=0) < 128
-    digits_only = has_id & ascii_only & np.strings.isdigit(id_u)
-    well_formed = digits_only & (np.strings.str_len(id_u) == id_len)
-    district_part = np.strings.slice(id_u, 0, DISTRICT_DIGITS)
-    class_part = np.strings.slice(id_u, DISTRICT_DIGITS, DISTRICT_DIGITS + k)
 
-    # --- class code (the class column, else the identifier's class part)
-    class_given = _texts(raw, "class_code")
+@dataclass
+class _Identifiers:
+    """The identifiers' shape, checked with numpy's C string functions (pandas' are per-element Python without
+    pyarrow): ``text`` as given, its fixed-width copy ``u``, which are digits only and which well formed, and
+    their district and class parts."""
+
+    text: np.ndarray
+    u: np.ndarray
+    has_id: np.ndarray
+    digits_only: np.ndarray
+    well_formed: np.ndarray
+    district_part: np.ndarray
+    class_part: np.ndarray
+
+    @classmethod
+    def of(cls, text: np.ndarray, id_len: int, k: int) -> _Identifiers:
+        n = len(text)
+        # One character wider than valid: a longer id is refused for its length anyway, and the width stays bounded.
+        id_u = text.astype(f"U{id_len + 1}")
+        has_id = id_u != ""
+        ascii_only = id_u.view(np.uint32).reshape(n, id_len + 1).max(axis=1, initial=0) < 128
+        digits_only = has_id & ascii_only & np.strings.isdigit(id_u)
+        well_formed = digits_only & (np.strings.str_len(id_u) == id_len)
+        district_part = np.strings.slice(id_u, 0, DISTRICT_DIGITS)
+        class_part = np.strings.slice(id_u, DISTRICT_DIGITS, DISTRICT_DIGITS + k)
+        return cls(text, id_u, has_id, digits_only, well_formed, district_part, class_part)
+
+
+def _check_class_codes(
+    errors: cityfiles.RowRefusals,
+    class_given: np.ndarray,
+    ids: _Identifiers,
+    classes: dict[str, ComponentClass],
+    scheme: str,
+    k: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The rows' class codes (the class column, else the identifier's class part), refusing a missing or unknown
+    one; (codes, which are unusable: missing or unknown)."""
     class_code = class_given.copy()
-    derive = (class_given == "") & well_formed
-    class_code[derive] = class_part[derive]
+    derive = (class_given == "") & ids.well_formed
+    class_code[derive] = ids.class_part[derive]
     class_missing = class_code == ""
     errors.add(class_missing, "class_code", "", refusal("missing_class_code"))
     class_unknown = ~class_missing & ~_isin(class_code, classes.keys())
@@ -1276,15 +1450,27 @@ def validate_components(
             for c in padded[zero_lost]
         ],
     )
+    return class_code, class_missing | class_unknown
 
-    # --- identifier
+
+def _check_identifiers(
+    raw: pd.DataFrame,
+    errors: cityfiles.RowRefusals,
+    ids: _Identifiers,
+    class_given: np.ndarray,
+    district_code: str,
+    existing_ids: set[str] | None,
+    id_len: int,
+    k: int,
+) -> None:
+    """Refuse the identifiers Excel cut, not of digits, of the wrong length or district, of serial 000000 (unless
+    stored), whose class part is not the row's class code, or repeated in the file."""
+    n, ident = len(raw), ids.text
     # A sheet cell holding the identifier as a number of 16+ digits: Excel kept 15, so the digits read are another
     # identifier (a stored component's, or a made-up one). Refused for that alone: its other checks would mislead.
     lost = raw["id_digits_lost"].to_numpy(dtype=bool) if "id_digits_lost" in raw.columns else np.zeros(n, bool)
     errors.add(lost, "id", ident, DIGITS_LOST_REASON)
-    has_id &= ~lost
-    digits_only &= ~lost
-    well_formed &= ~lost
+    has_id, digits_only, well_formed = ids.has_id & ~lost, ids.digits_only & ~lost, ids.well_formed & ~lost
     errors.add(has_id & ~digits_only, "id", ident, refusal("id_not_digits"))
     errors.add(
         digits_only & ~well_formed,
@@ -1299,7 +1485,7 @@ def validate_components(
         ],
     )
     errors.add(
-        well_formed & (district_part != district_code),
+        well_formed & (ids.district_part != district_code),
         "id",
         ident,
         lambda idx: [
@@ -1307,16 +1493,16 @@ def validate_components(
                 f"标识码区划代码 {d} 不是本区({district_code})",
                 f"identifier district prefix {d} is not this district ({district_code})",
             )
-            for d in district_part[idx]
+            for d in ids.district_part[idx]
         ],
     )
-    serial_zero = well_formed & (np.strings.slice(id_u, DISTRICT_DIGITS + k, id_len) == "0" * SERIAL_DIGITS)
+    serial_zero = well_formed & (np.strings.slice(ids.u, DISTRICT_DIGITS + k, id_len) == "0" * SERIAL_DIGITS)
     if existing_ids and serial_zero.any():  # one stored before this rule stays updatable (re-import, PATCH)
         serial_zero &= ~_isin(ident, existing_ids)
     errors.add(serial_zero, "id", ident, SERIAL_ZERO_REASON)
     class_mismatch = np.zeros(n, dtype=bool)
     compare = well_formed & (class_given != "")
-    class_mismatch[compare] = class_part[compare].astype(object) != class_given[compare]
+    class_mismatch[compare] = ids.class_part[compare].astype(object) != class_given[compare]
     errors.add(
         class_mismatch,
         "id",
@@ -1326,14 +1512,21 @@ def validate_components(
                 f"标识码小类部分 {p} 与部件小类代码 {c} 不符",
                 f"identifier class part {p} does not match class code {c}",
             )
-            for p, c in zip(class_part[idx], class_given[idx], strict=True)
+            for p, c in zip(ids.class_part[idx], class_given[idx], strict=True)
         ],
     )
+    _refuse_repeated_ids(errors, ident, has_id, lost)
+
+
+def _refuse_repeated_ids(
+    errors: cityfiles.RowRefusals, ident: np.ndarray, has_id: np.ndarray, lost: np.ndarray
+) -> None:
+    """Refuse an identifier used by an earlier row of the file, naming that row."""
     counted = np.where(lost, "", ident)  # an identifier Excel cut is no identifier: a later row's is not repeated
     ids = pd.Series(counted, dtype=object)
     repeated = has_id & ids.duplicated(keep="first").to_numpy()
     if repeated.any():
-        first_row = pd.Series(rows).groupby(counted).transform("first").to_numpy()
+        first_row = pd.Series(errors.rows).groupby(counted).transform("first").to_numpy()
         errors.add(
             repeated,
             "id",
@@ -1344,7 +1537,10 @@ def validate_components(
             ],
         )
 
-    # --- dates
+
+def _check_dates(raw: pd.DataFrame, errors: cityfiles.RowRefusals, today: dt.date) -> tuple[np.ndarray, np.ndarray]:
+    """The initial and change dates (NaT when absent or refused), refusing those unrecognised, impossible, before
+    :data:`_MIN_YEAR`, in the future, or a change before the initial date."""
     dates: dict[str, np.ndarray] = {}
     for field in ("initial_date", "change_date"):
         text = _texts(raw, field)
@@ -1365,13 +1561,27 @@ def validate_components(
             for c, i in zip(change[idx], initial[idx], strict=True)
         ],
     )
+    return initial, change
 
-    # --- departments
+
+def _check_departments(
+    raw: pd.DataFrame,
+    meta: dict[str, Any],
+    errors: cityfiles.RowRefusals,
+    catalogue: Catalogue,
+    known: set[str],
+    classes: dict[str, ComponentClass],
+    class_code: np.ndarray,
+    class_bad: np.ndarray,
+) -> tuple[dict[str, np.ndarray], np.ndarray, cityfiles.RowRefusals]:
+    """The department codes by field and the main department (empty: the class's default), refusing an unknown
+    code or a row left without a main department; the notices of a department name that is not the one
+    registered for the row's code (refusing nothing)."""
     default_dept = pd.Series(class_code, dtype=object).map({c: x.default_dept for c, x in classes.items()})
     dept_text = {f: _texts(raw, f) for f in ("main_dept", "owner_dept", "maint_dept")}
     for field, text in dept_text.items():
         errors.add((text != "") & ~_isin(text, known), field, text, refusal("unknown_department"))
-    notices = cityfiles.RowRefusals(rows)  # the same bookkeeping as the refusals; its rows are not refused
+    notices = cityfiles.RowRefusals(errors.rows)  # the same bookkeeping as the refusals; its rows are not refused
     for dept, column in meta.get("dept_name_fields", {}).items():
         given_name = _texts(raw, f"{dept}_name")
         code = dept_text[dept]
@@ -1391,10 +1601,13 @@ def validate_components(
     main_dept = np.where(
         dept_text["main_dept"] == "", default_dept.fillna("").to_numpy(dtype=object), dept_text["main_dept"]
     )
-    no_main = (main_dept == "") & ~class_missing & ~class_unknown
+    no_main = (main_dept == "") & ~class_bad
     errors.add(no_main, "main_dept", "", refusal("missing_main_department"))
+    return dept_text, main_dept, notices
 
-    # --- status and data source
+
+def _check_status_and_source(raw: pd.DataFrame, errors: cityfiles.RowRefusals) -> tuple[np.ndarray, np.ndarray]:
+    """The status (empty: :data:`DEFAULT_STATUS`) and data source, refusing those not in their lists."""
     status = _texts(raw, "status")
     errors.add(
         (status != "") & ~_isin(status, STATUSES),
@@ -1416,9 +1629,12 @@ def validate_components(
             f"data source must be one of {'/'.join(DATA_SOURCES)} or empty",
         ),
     )
+    return status, source
 
-    # --- free text: no NUL, control or bidirectional character (texts.refuse_bad_text's rule; codes, dates and
-    # statuses are checked against their lists above)
+
+def _check_texts(raw: pd.DataFrame, meta: dict[str, Any], errors: cityfiles.RowRefusals) -> None:
+    """Refuse free text holding a NUL, control or bidirectional character (texts.refuse_bad_text's rule; codes,
+    dates and statuses are checked against their lists), and custom attributes nested too deep or holding one."""
     for field in ("name", "note"):
         text = _texts(raw, field)
         bad = pd.Series(text, dtype=object).str.contains(BAD_TEXT, regex=True).to_numpy(dtype=bool)
@@ -1429,11 +1645,12 @@ def validate_components(
             lambda idx, text=text: [bad_text_reason_bilingual(text[i]) for i in idx],
             code=lambda idx, text=text: [_bad_text_code(text[i]) for i in idx],
         )
-
-    # --- attrs: JSON a GeoJSON property held, or the API's, nested at most texts.MAX_JSON_DEPTH levels (a file
-    # read as text only has none: not looked at)
-    too_deep = np.zeros(n, dtype=bool)
-    if "attrs" in raw.columns and meta.get("json_columns", True):
+    if "attrs" not in raw.columns:
+        return
+    # attrs: JSON a GeoJSON property held, or the API's, nested at most texts.MAX_JSON_DEPTH levels (a file read as
+    # text only has none: not looked at)
+    too_deep = np.zeros(len(raw), dtype=bool)
+    if meta.get("json_columns", True):
         where = np.array([too_deep_path(a, "attrs") if a else None for a in raw["attrs"]], dtype=object)
         too_deep = where != None  # noqa: E711 - elementwise
         errors.add(
@@ -1444,8 +1661,54 @@ def validate_components(
             code=Reason.JSON_TOO_DEEP,
         )
     # ... and their texts (the custom columns' values and names) as free text, refused by column
-    if "attrs" in raw.columns:
-        _refuse_bad_attrs(errors, raw["attrs"].to_numpy(dtype=object), too_deep)
+    _refuse_bad_attrs(errors, raw["attrs"].to_numpy(dtype=object), too_deep)
+
+
+def validate_components(
+    raw: pd.DataFrame,
+    *,
+    scheme: str,
+    catalogue: Catalogue,
+    district_code: str,
+    coverage: shapely.Geometry,
+    coverage_bbox: tuple[float, float, float, float] | None = None,
+    known_departments: set[str] | None = None,
+    existing_ids: set[str] | None = None,
+    today: dt.date | None = None,
+) -> ValidationResult:
+    """Check every row of a raw frame (``read_component_file``); all checks are vectorised.
+
+    ``coverage`` is the district in storage lon/lat (EPSG:4490); ``coverage_bbox`` defaults to its bounds and
+    is used to recognise swapped lon/lat. ``known_departments`` defaults to the catalogue's departments.
+    An identifier already in ``existing_ids`` is an update (``is_update``), not an error (nor is its serial 000000,
+    refused for a new identifier); a repeated identifier
+    within the file is. A row with several problems gets one errors row per problem and is refused once.
+    Empty status → 完好; empty name → the class name; empty main_dept → the class's default department.
+    ``today`` (default: the current date) bounds the dates."""
+    check_scheme(scheme)
+    classes = catalogue.classes(scheme)
+    known = set(catalogue.departments) if known_departments is None else set(known_departments)
+    today = today or dt.date.today()
+    k = CODE_DIGITS[scheme]
+    id_len = identifier_length(scheme)
+    meta = raw.attrs.get(META, {})
+    raw = raw.reset_index(drop=True)
+    n = len(raw)
+    rows = raw["_row"].to_numpy(dtype=np.int64) if "_row" in raw.columns else np.arange(1, n + 1, dtype=np.int64)
+    errors = cityfiles.RowRefusals(rows)
+
+    at, finite = _refuse_unreadable_positions(raw, meta, errors)
+    _refuse_misplaced(raw, meta, errors, at, finite, coverage, coverage_bbox, district_code)
+    ids = _Identifiers.of(_texts(raw, "id"), id_len, k)
+    class_given = _texts(raw, "class_code")
+    class_code, class_bad = _check_class_codes(errors, class_given, ids, classes, scheme, k)
+    _check_identifiers(raw, errors, ids, class_given, district_code, existing_ids, id_len, k)
+    initial, change = _check_dates(raw, errors, today)
+    dept_text, main_dept, notices = _check_departments(
+        raw, meta, errors, catalogue, known, classes, class_code, class_bad
+    )
+    status, source = _check_status_and_source(raw, errors)
+    _check_texts(raw, meta, errors)
 
     # --- accepted rows
     keep = ~errors.bad
@@ -1455,15 +1718,15 @@ def validate_components(
     name = np.where(name == "", class_name.fillna("").to_numpy(dtype=object), name)
     geom_wkb = raw["geom_wkb"].to_numpy(dtype=object)[keep] if "geom_wkb" in raw.columns else np.full(m, None)
     attrs = raw["attrs"].to_numpy(dtype=object)[keep] if "attrs" in raw.columns else [{} for _ in range(m)]
-    kept_id = ident[keep]
+    kept_id = ids.text[keep]
     accepted = pd.DataFrame(
         {
             "_row": rows[keep],
             "id": _none_if_empty(kept_id),
             "class_code": pd.Series(class_code[keep], dtype=object),
             "name": pd.Series(name[keep], dtype=object),
-            "lon": lon[keep],
-            "lat": lat[keep],
+            "lon": at.lon[keep],
+            "lat": at.lat[keep],
             "geom_wkb": pd.Series(geom_wkb, dtype=object),
             "main_dept": pd.Series(main_dept[keep], dtype=object),
             "owner_dept": _none_if_empty(dept_text["owner_dept"][keep]),
