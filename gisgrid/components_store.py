@@ -524,6 +524,31 @@ def _stored_places(
     )
 
 
+def _near_another(classes: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Which points have another of their class in their ``SAME_PLACE_DEG`` cell or a neighbouring one: every
+    point within ``SAME_PLACE_DEG`` of another of its class is among them (a hash of the cells, no geometry).
+    A prefilter, kept on measurement: an STRtree dwithin query of every new row alone finds the same pairs but took
+    6.7 s against 1.9 s for this hash and the query of the few it keeps, on a million rows (session 26)."""
+    cx, cy = np.floor(x / SAME_PLACE_DEG).astype(np.int64), np.floor(y / SAME_PLACE_DEG).astype(np.int64)
+    cx, cy = cx - cx.min() + 1, cy - cy.min() + 1  # a neighbour's cell is never negative
+    width, height = int(cx.max()) + 2, int(cy.max()) + 2
+    key = (pd.factorize(classes)[0].astype(np.int64) * width + cx) * height + cy
+    order = np.argsort(key, kind="stable")
+    keys = key[order]  # sorted: each neighbour's key is looked up with sorted needles
+    near = np.zeros(len(keys), dtype=bool)
+    near[1:] = keys[1:] == keys[:-1]  # another in the same cell
+    near[:-1] |= near[1:]
+    for dx in (-1, 0, 1):
+        for dy in (-1, 0, 1):
+            if dx or dy:
+                wanted = keys + (dx * height + dy)
+                at = np.minimum(np.searchsorted(keys, wanted), len(keys) - 1)
+                near |= keys[at] == wanted
+    found = np.empty_like(near)
+    found[order] = near
+    return found
+
+
 def repeated_places(accepted: pd.DataFrame, new: np.ndarray, x: np.ndarray, y: np.ndarray) -> pd.DataFrame:
     """The ``new`` rows at the place of an earlier new row of the file (same class within ``SAME_PLACE_M``;
     ``x``/``y``: their anchors), each refused naming that row (``与第 N 行重复``), as a repeated identifier is refused
@@ -534,9 +559,11 @@ def repeated_places(accepted: pd.DataFrame, new: np.ndarray, x: np.ndarray, y: n
     idx = np.flatnonzero(new)
     if len(idx) < 2:
         return empty
+    idx = idx[_near_another(accepted["class_code"].to_numpy(dtype=object)[idx], x[idx], y[idx])]
+    if len(idx) < 2:
+        return empty
     rows = accepted["_row"].to_numpy()[idx]
     classes = accepted["class_code"].to_numpy(dtype=object)[idx]
-    # Every pair within SAME_PLACE_DEG (each row is its own pair too), from one R-tree query of the new rows.
     points = shapely.points(x[idx], y[idx])
     q, t = shapely.STRtree(points).query(points, predicate="dwithin", distance=SAME_PLACE_DEG)
     pair = (rows[t] < rows[q]) & (classes[t] == classes[q])  # t: an earlier row of q's class
