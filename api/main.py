@@ -20,7 +20,8 @@ from api.inputs import refuse_nul_input
 from api.routers import cases, components, console, docs, evaluation, field, grids, health, home, tiles
 from api.schemas import error_responses, json_error_bodies
 from gisgrid import __version__
-from gisgrid.cases import INTAKE_SESSION_SETTINGS, CaseServices, load_services, sync_reference_data
+from gisgrid.case_intake import INTAKE_SESSION_SETTINGS
+from gisgrid.cases import CaseServices, load_services, sync_reference_data
 from gisgrid.catalogue import Catalogue
 from gisgrid.components_store import catalogue_for
 from gisgrid.errors import DatabaseError

@@ -2,7 +2,7 @@
 the case as :func:`gisgrid.cases.get_case` gives it, laid out as the page the service serves, a file opened away
 from it (photos inline) or a PDF.
 
-An order is issued by the action that has it as an effect (:func:`gisgrid.cases.act`, in the action's
+An order is issued by the action that has it as an effect (:func:`gisgrid.case_actions.act`, in the action's
 transaction); its number is :func:`gisgrid.documents.document_number`. The page itself (map sketch, template,
 PDF layout) is :mod:`gisgrid.documents`; this module reads the case, its grids and photos for it.
 """

@@ -141,14 +141,14 @@ def region_cells(conn: Connection) -> pd.DataFrame:
 
 
 def intake_routing(conn: Connection, services: Any) -> Callable[[pd.DataFrame], pd.DataFrame]:
-    """A router for :func:`gisgrid.simulate.simulate`: each report routed as intake routes it (``cases.intake``:
+    """A router for :func:`gisgrid.simulate.simulate`: each report routed as intake routes it (``case_intake.intake``:
     the nearest component of the class's component class within ``COMPONENT_LINK_M``, the same rules, tiers, time
     and class default), with the decision stored as intake stores it (``{"decision": …, "duplicates": []}``).
     Reports are of the scheme gbt47678, as the simulator makes them."""
+    from gisgrid import case_intake, geodesy
     from gisgrid import cases as case_svc
-    from gisgrid import geodesy
 
-    nearest = case_svc.nearest_component_sql("q.cc", "q.dx", "q.dy")  # intake's own probe, per report of a batch
+    nearest = case_intake.nearest_component_sql("q.cc", "q.dx", "q.dy")  # intake's own probe, per report of a batch
     query = text(
         f"""
         SELECT q.i, k.id, k.maint_dept_code, k.main_dept_code, k.owner_dept_code, k.d
@@ -164,7 +164,7 @@ def intake_routing(conn: Connection, services: Any) -> Callable[[pd.DataFrame], 
         cc = np.array([classes[c].component_class or None for c in asked["class_code"]], dtype=object)
         linked = np.flatnonzero(cc != None)  # noqa: E711
         lat = asked["lat"].to_numpy(dtype=float)
-        boxes = [geodesy.degree_box(float(y), case_svc.COMPONENT_LINK_M) for y in lat[linked]]
+        boxes = [geodesy.degree_box(float(y), case_intake.COMPONENT_LINK_M) for y in lat[linked]]
         found: dict[int, Any] = {}
         if len(linked):
             rows = conn.execute(
@@ -186,7 +186,7 @@ def intake_routing(conn: Connection, services: Any) -> Callable[[pd.DataFrame], 
             ev = classes[code]
             comp = found.get(i)
             where = {"code": grid, "street_code": t1, "community_code": t2, "tier3_code": t3}
-            decision = case_svc.route_report(services, ev, where, comp._mapping if comp is not None else None, at)
+            decision = case_intake.route_report(services, ev, where, comp._mapping if comp is not None else None, at)
             departments.append(decision.department)
             documents.append({"decision": case_svc.decision_json(decision), "duplicates": []})
             component_ids.append(comp[1] if comp is not None else None)
@@ -295,10 +295,10 @@ def write_history_in(
 
 
 def _issue_documents(conn: Connection, services: Any, c: pd.DataFrame, t: pd.DataFrame) -> None:
-    """The orders the log's steps issued, as the live service issues them (``cases._issue_document``): a 交办单 for
-    each 派遣 and 返工, a 督办单 for each 督办, numbered per case and kind in log order, by the acting person (a
-    返工's: the case's last 派遣's) at the step's time, with the step's department, reason and the deadline it set
-    (a 督办单: the deadline then running)."""
+    """The orders the log's steps issued, as the live service issues them (``case_actions._issue_document``): a
+    交办单 for each 派遣 and 返工, a 督办单 for each 督办, numbered per case and kind in log order, by the acting
+    person (a 返工's: the case's last 派遣's) at the step's time, with the step's department, reason and the deadline
+    it set (a 督办单: the deadline then running)."""
     from gisgrid.cases import event_class
 
     kinds = np.array(
@@ -351,7 +351,7 @@ def _issue_documents(conn: Connection, services: Any, c: pd.DataFrame, t: pd.Dat
         due.append(running.get(cid))
     d["due_at"] = pd.Series(due, index=d.index, dtype=object)
     # A 返工's 交办单 is signed by the actor of the case's last 派遣, not by the supervisor: the rule of
-    # cases.REWORK_ISSUER_SQL, applied here to the steps of the log in order (the last 派遣 before each 返工).
+    # case_actions.REWORK_ISSUER_SQL, applied here to the steps of the log in order (the last 派遣 before each 返工).
     dispatcher = d["actor"].where(d["action"] == "dispatch").groupby(d["case_id"]).ffill()
     d["issuer"] = d["actor"].mask((d["action"] == "rework") & dispatcher.notna(), dispatcher)
     d = d[d["kind"] != ""]

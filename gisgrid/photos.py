@@ -669,7 +669,7 @@ class PhotoStore:
 
     def remove(self, stored: StoredPhoto) -> None:
         """Remove the file of ``stored`` (gone already: nothing to do). Only for a file no row references: the
-        caller checks (:func:`gisgrid.cases.drop_unfiled_photos`)."""
+        caller checks (:func:`gisgrid.case_intake.drop_unfiled_photos`)."""
         (self.root / stored.relpath).unlink(missing_ok=True)
 
     @staticmethod

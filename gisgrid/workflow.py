@@ -127,7 +127,7 @@ ROLES: dict[str, str] = {
     "leader": "领导",
     # A machine client (a 12345 hotline platform, a video-analytics system) that reports and reads back what it
     # reported, and takes no workflow action: no rule below names it, so 不予立案/发核实 … are refused it (403) and
-    # its cases' allowed_actions are empty (review52 F5). Its channels: cases.REPORT_SOURCES.
+    # its cases' allowed_actions are empty (review52 F5). Its channels: case_intake.REPORT_SOURCES.
     "intake_system": "接入系统",
 }
 #: The roles of machine clients: they report, they act on no case (checked against the rules in the tests).

@@ -16,8 +16,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 
 from api.main import create_app
+from gisgrid import case_intake, geodesy, workflow
 from gisgrid import cases as svc
-from gisgrid import geodesy, workflow
+from gisgrid.errors import Conflict
 from gisgrid.settings import Settings
 from gisgrid.storage import migrate
 from gisgrid.storage.database import drop_database, ensure_postgis, make_engine
@@ -216,10 +217,10 @@ def test_migration_0023_keeps_numbers_two_cases_already_hold(
         svc.sync_reference_data(engine, services)
         xs, ys = inside_points(3, seed=53)
         ids = [
-            svc.intake(
+            case_intake.intake(
                 engine,
                 services,
-                svc.Intake(
+                case_intake.Intake(
                     class_code="06010",
                     lon=float(x),
                     lat=float(y),
@@ -240,11 +241,11 @@ def test_migration_0023_keeps_numbers_two_cases_already_hold(
                 text("SELECT indexdef FROM pg_indexes WHERE indexname = 'ux_cases_source_external_ref'")
             ).scalar_one()
         assert definition.endswith(f"WHERE ((external_ref IS NOT NULL) AND (id <> {ids[0]}))"), definition
-        with pytest.raises(svc.Conflict) as refused:
-            svc.intake(
+        with pytest.raises(Conflict) as refused:
+            case_intake.intake(
                 engine,
                 services,
-                svc.Intake(
+                case_intake.Intake(
                     class_code="06010",
                     lon=float(xs[0]),
                     lat=float(ys[0]),

@@ -295,6 +295,7 @@ def test_a_point_on_the_coverage_edge_within_a_centimetre_is_located_like_a_comp
     street corner there (a component's own position, which the component import places in the cell next to it)
     was "outside the gridded coverage" for /grids/locate and intake, the message blaming the datum. Both now take
     the cells within POSITION_TOLERANCE_DEG (≈ 1 cm) when none covers it; 2 µ° (≈ 20 cm) out is still outside."""
+    from gisgrid import case_intake
     from gisgrid import cases as svc
 
     code, x, y = _just_outside_the_west_edge(clean_db, 5e-8)
@@ -302,7 +303,9 @@ def test_a_point_on_the_coverage_edge_within_a_centimetre_is_located_like_a_comp
     assert (located.status_code, located.json()["unit_grid"]) == (200, code)
     services = svc.load_services(settings.model_copy(update={"data_dir": tmp_path / "data"}))
     svc.sync_reference_data(clean_db, services)
-    case_id, _ = svc.intake(clean_db, services, svc.Intake(class_code="06010", lon=x, lat=y, datum="cgcs2000"))
+    case_id, _ = case_intake.intake(
+        clean_db, services, case_intake.Intake(class_code="06010", lon=x, lat=y, datum="cgcs2000")
+    )
     with clean_db.connect() as conn:
         stored = conn.execute(text("SELECT unit_grid_code FROM cases WHERE id = :i"), {"i": case_id}).scalar_one()
     assert stored == code
@@ -311,7 +314,9 @@ def test_a_point_on_the_coverage_edge_within_a_centimetre_is_located_like_a_comp
     outside = client.get("/grids/locate", params={"lon": far_x, "lat": far_y, "datum": "cgcs2000"})
     assert (outside.status_code, outside.json()["reason"]) == (404, "outside_coverage")
     with pytest.raises(svc.InvalidInput) as refused:
-        svc.intake(clean_db, services, svc.Intake(class_code="06010", lon=far_x, lat=far_y, datum="cgcs2000"))
+        case_intake.intake(
+            clean_db, services, case_intake.Intake(class_code="06010", lon=far_x, lat=far_y, datum="cgcs2000")
+        )
     assert refused.value.reason == "outside_coverage"
 
 

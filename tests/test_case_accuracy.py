@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 
 from api.main import create_app
-from gisgrid import cases as svc
+from gisgrid import case_intake
 from gisgrid.settings import Settings
 
 GARBAGE = "06010"
@@ -70,7 +70,7 @@ def test_the_accuracy_is_part_of_a_keyed_report(client: TestClient, spot: tuple[
     [
         (0, "not_positive"),
         (-5.0, "not_positive"),
-        (svc.MAX_ACCURACY_M + 1, "out_of_range"),
+        (case_intake.MAX_ACCURACY_M + 1, "out_of_range"),
         ("nan", "out_of_range"),
         ("inf", "out_of_range"),
     ],

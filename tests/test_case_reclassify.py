@@ -14,9 +14,10 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 
 from api.main import create_app
+from gisgrid import case_intake, node_clock, workflow
 from gisgrid import cases as svc
-from gisgrid import node_clock, workflow
 from gisgrid.errors import InvalidInput, Reason
+from gisgrid.events import matter_code_of
 from gisgrid.settings import Settings
 from tests.test_cases import act, at, get, report
 
@@ -55,7 +56,7 @@ def routed_as_intake(services: svc.CaseServices, engine: Engine, case_id: int, c
         "tier3_code": row.tier3_code,
     }
     ev = svc.event_class(services, "gbt47678", code)
-    return svc.route_report(services, ev, where, None, row.created_at), ev, row.district_code
+    return case_intake.route_report(services, ev, where, None, row.created_at), ev, row.district_code
 
 
 def test_verify_and_file_correct_the_class_reroute_and_retime(
@@ -72,7 +73,7 @@ def test_verify_and_file_correct_the_class_reroute_and_retime(
 
     decision, ev, district = routed_as_intake(services, loaded, cid, URGENT)
     case = stored(loaded, cid)
-    assert case["class_code"] == URGENT and case["matter_code"] == svc.matter_code_of(district, ev)
+    assert case["class_code"] == URGENT and case["matter_code"] == matter_code_of(district, ev)
     assert (case["disposal_type"], case["urgent"]) == ("默认", True)
     clock = node_clock.node_clock(services, "file", ev, "默认", at(now))
     assert (case["node"], case["due_at"], case["node_calendar_time"]) == ("file", clock["due_at"], True)

@@ -27,7 +27,7 @@ from sqlalchemy import Engine, text
 
 from api.deps import Actor, get_actor
 from api.main import create_app
-from gisgrid import case_documents, case_queries, geodesy, node_clock
+from gisgrid import case_actions, case_documents, case_intake, case_queries, geodesy, node_clock
 from gisgrid import cases as svc
 from gisgrid.calendar import KNOWN_YEARS
 from gisgrid.case_documents import dispatch_basis
@@ -62,18 +62,18 @@ Intake = Callable[..., tuple[int, bool]]
 
 
 def intake_over_asyncpg(
-    engine: Engine, services: svc.CaseServices, item: svc.Intake, *, now: dt.datetime | None = None
+    engine: Engine, services: svc.CaseServices, item: case_intake.Intake, *, now: dt.datetime | None = None
 ) -> tuple[int, bool]:
-    """``svc.intake`` as the API files a report: ``intake_async`` on an asyncpg session set up like the intake
+    """``case_intake.intake`` as the API files a report: ``intake_async`` on an asyncpg session set up like the intake
     pool's."""
 
     async def file() -> tuple[int, bool]:
         conn = await asyncpg.connect(
-            **asyncpg_connect_args(engine.url), server_settings=dict(svc.INTAKE_SESSION_SETTINGS)
+            **asyncpg_connect_args(engine.url), server_settings=dict(case_intake.INTAKE_SESSION_SETTINGS)
         )
         try:
             await init_async_connection(conn)
-            filed = await svc.intake_async(conn, services, item, now=now)
+            filed = await case_intake.intake_async(conn, services, item, now=now)
         finally:
             await conn.close()
         return filed.case_id, filed.created
@@ -85,14 +85,14 @@ def intake_over_asyncpg(
 def intake(request: pytest.FixtureRequest) -> Intake:
     """The two ways a report is filed — on a psycopg2 connection (CLI, scripts) and on an asyncpg one (the API)
     — held to the same specification."""
-    return svc.intake if request.param == "sync" else intake_over_asyncpg
+    return case_intake.intake if request.param == "sync" else intake_over_asyncpg
 
 
 def report(
-    engine: Engine, services: svc.CaseServices, x: float, y: float, *, via: Intake = svc.intake, **kw: Any
+    engine: Engine, services: svc.CaseServices, x: float, y: float, *, via: Intake = case_intake.intake, **kw: Any
 ) -> int:
     now = kw.pop("now", None) or at("2025-09-26T10:00:00")
-    item = svc.Intake(class_code=kw.pop("class_code", GARBAGE), lon=x, lat=y, datum="cgcs2000", **kw)
+    item = case_intake.Intake(class_code=kw.pop("class_code", GARBAGE), lon=x, lat=y, datum="cgcs2000", **kw)
     case_id, created = via(engine, services, item, now=now)
     assert created
     return case_id
@@ -104,11 +104,11 @@ def get(engine: Engine, services: svc.CaseServices, case_id: int, now: str = "20
 
 
 def act(engine, services, case_id, action, role, version, now, photos=(), **payload) -> dict:
-    svc.act(
+    case_actions.act(
         engine,
         services,
         case_id,
-        svc.ActionRequest(
+        case_actions.ActionRequest(
             action=action, role=role, actor="测试员", version=version, payload=payload, photos=list(photos)
         ),
         now=at(now),
@@ -120,7 +120,7 @@ def test_intake_locates_numbers_routes_and_sets_the_first_deadline(
     loaded: Engine, services: svc.CaseServices, intake: Intake, spot: tuple[float, float]
 ) -> None:
     x, y = spot
-    item = svc.Intake(
+    item = case_intake.Intake(
         class_code=GARBAGE,
         lon=x,
         lat=y,
@@ -151,7 +151,9 @@ def test_a_cjt214_event_is_filed_without_a_matter_code_and_routed_by_its_scheme_
     loaded: Engine, services: svc.CaseServices, intake: Intake, spot: tuple[float, float]
 ) -> None:
     x, y = spot
-    item = svc.Intake(class_code="0505", scheme="cjt214", lon=x, lat=y, datum="cgcs2000", description="占道停车")
+    item = case_intake.Intake(
+        class_code="0505", scheme="cjt214", lon=x, lat=y, datum="cgcs2000", description="占道停车"
+    )
     case_id, created = intake(loaded, services, item, now=at("2025-09-26T10:00:00"))
     case = get(loaded, services, case_id)
     assert created and case["scheme"] == "cjt214" and case["class_code"] == "0505"
@@ -204,7 +206,7 @@ def test_possible_duplicates_are_listed_and_can_be_merged(
     assert dups[0]["created_at"].endswith("+08:00")
     other_class = get(loaded, services, report(loaded, services, x, y, via=intake, class_code="09009"))
     assert other_class["routing"]["duplicates"] == []
-    svc.merge_duplicate(loaded, services, second["id"], first, actor="值班长甲", role="shift_lead", version=1)
+    case_actions.merge_duplicate(loaded, services, second["id"], first, actor="值班长甲", role="shift_lead", version=1)
     merged = get(loaded, services, second["id"])
     assert merged["state"] == "voided" and merged["duplicate_of"] == first
     first_no = get(loaded, services, first)["case_no"]
@@ -216,7 +218,9 @@ def test_possible_duplicates_are_listed_and_can_be_merged(
         "reason": f"与案件 {first_no} 重复",
     }
     with pytest.raises(InvalidInput, match="not allowed for role"):
-        svc.merge_duplicate(loaded, services, other_class["id"], first, actor="x", role="dispatcher", version=1)
+        case_actions.merge_duplicate(
+            loaded, services, other_class["id"], first, actor="x", role="dispatcher", version=1
+        )
     third = report(loaded, services, x, y + 0.0001, via=intake)
     far = report(loaded, services, x + 0.001, y, via=intake)  # ~90 m: beyond 暴露垃圾's 30 m
     refusals = [  # 409: the kept case is not one to merge into; 404: there is none; 422: itself
@@ -229,12 +233,12 @@ def test_possible_duplicates_are_listed_and_can_be_merged(
     ]
     for dup, into, error, why, reason in refusals:
         with pytest.raises(error, match=why) as err:
-            svc.merge_duplicate(loaded, services, dup, into, actor="x", role="shift_lead", version=1)
+            case_actions.merge_duplicate(loaded, services, dup, into, actor="x", role="shift_lead", version=1)
         assert err.value.reason == reason
         assert get(loaded, services, dup)["state"] == "reported"  # refused: nothing written
     numbers = {c: get(loaded, services, c)["case_no"] for c in (first, second["id"], third, far)}
     with pytest.raises(Conflict) as err:  # the refusal names both cases by number
-        svc.merge_duplicate(loaded, services, far, first, actor="x", role="shift_lead", version=1)
+        case_actions.merge_duplicate(loaded, services, far, first, actor="x", role="shift_lead", version=1)
     assert re.fullmatch(
         rf"merge case {numbers[far]} into {numbers[first]}: case {numbers[first]} is \d+ m away, beyond the 30 m of "
         "暴露垃圾",
@@ -242,13 +246,13 @@ def test_possible_duplicates_are_listed_and_can_be_merged(
     )
     assert err.value.detail[0]["case_no"] == numbers[first]
     with pytest.raises(Conflict) as err:
-        svc.merge_duplicate(loaded, services, third, second["id"], actor="x", role="shift_lead", version=1)
+        case_actions.merge_duplicate(loaded, services, third, second["id"], actor="x", role="shift_lead", version=1)
     assert err.value.message == (
         f"merge case {numbers[third]} into {numbers[second['id']]}: case {numbers[second['id']]} is 作废, not an "
         "open case to keep"
     )
     with pytest.raises(Conflict) as err:
-        svc.merge_duplicate(loaded, services, first, third, actor="x", role="shift_lead", version=1)
+        case_actions.merge_duplicate(loaded, services, first, third, actor="x", role="shift_lead", version=1)
     assert err.value.message == (
         f"merge case {numbers[first]} into {numbers[third]}: case {numbers[first]} is the kept case of 1 merged "
         f"duplicate(s): merge {numbers[third]} into it instead"
@@ -264,13 +268,13 @@ def test_a_merge_is_taken_just_inside_the_class_radius_and_refused_just_beyond(
     kept = report(loaded, services, x, y)
     inside = get(loaded, services, report(loaded, services, x + 0.00032, y))  # ~29.3 m: within 暴露垃圾's 30 m
     assert [(d["id"], d["distance_m"]) for d in inside["routing"]["duplicates"]] == [(kept, 29.3)]
-    svc.merge_duplicate(loaded, services, inside["id"], kept, actor="x", role="shift_lead", version=1)
+    case_actions.merge_duplicate(loaded, services, inside["id"], kept, actor="x", role="shift_lead", version=1)
     assert get(loaded, services, inside["id"])["duplicate_of"] == kept
     beyond = get(loaded, services, report(loaded, services, x + 0.00034, y))  # ~31.1 m
     assert beyond["routing"]["duplicates"] == []  # not listed either (the merged one is voided, not open)
     kept_no = get(loaded, services, kept)["case_no"]
     with pytest.raises(Conflict) as err:
-        svc.merge_duplicate(loaded, services, beyond["id"], kept, actor="x", role="shift_lead", version=1)
+        case_actions.merge_duplicate(loaded, services, beyond["id"], kept, actor="x", role="shift_lead", version=1)
     assert err.value.reason == Reason.MERGE_TOO_FAR
     assert err.value.message == (
         f"merge case {beyond['case_no']} into {kept_no}: case {kept_no} is 31 m away, beyond the 30 m of 暴露垃圾"
@@ -294,7 +298,7 @@ def test_the_kept_case_lists_the_reports_merged_into_it(
     app = report(loaded, services, x + 0.0001, y, now=at("2025-09-26T10:05:00"), reporter_role=None)
     assert get(loaded, services, kept)["merged_duplicates"] == []
     for dup in (call, app):
-        svc.merge_duplicate(loaded, services, dup, kept, actor="值班长甲", role="shift_lead", version=1)
+        case_actions.merge_duplicate(loaded, services, dup, kept, actor="值班长甲", role="shift_lead", version=1)
     numbers = {c: get(loaded, services, c)["case_no"] for c in (call, app)}
     assert get(loaded, services, kept)["merged_duplicates"] == [
         {
@@ -324,7 +328,7 @@ def _merged_pair(engine: Engine, services: svc.CaseServices, x: float, y: float,
     kept = report(engine, services, x, y)
     dups = [report(engine, services, x + 0.00005 * (i + 1), y) for i in range(n)]
     for d in dups:
-        svc.merge_duplicate(
+        case_actions.merge_duplicate(
             engine, services, d, kept, actor="值班长甲", role="shift_lead", version=1, now=at("2025-09-26T10:30:00")
         )
     return kept, dups
@@ -378,7 +382,7 @@ def test_voiding_or_rejecting_a_kept_case_sends_its_duplicates_back_to_intake(
         assert last["details"] == {"kept_case": kept, "kept_case_no": kept_no, "kept_state": "voided", "reason": note}
 
     # Reopened, they are open reports: one can be merged into the other.
-    svc.merge_duplicate(
+    case_actions.merge_duplicate(
         loaded,
         services,
         dups[1],
@@ -441,7 +445,7 @@ def test_idempotency_key_makes_a_retried_report_one_case(
     loaded: Engine, services: svc.CaseServices, intake: Intake, spot: tuple[float, float]
 ) -> None:
     x, y = spot
-    item = svc.Intake(class_code=GARBAGE, lon=x, lat=y, datum="cgcs2000", idempotency_key="phone-42-0001")
+    item = case_intake.Intake(class_code=GARBAGE, lon=x, lat=y, datum="cgcs2000", idempotency_key="phone-42-0001")
     results: list[tuple[int, bool]] = []
     threads = [threading.Thread(target=lambda: results.append(intake(loaded, services, item))) for _ in range(4)]
     for t in threads:
@@ -471,10 +475,10 @@ def test_a_key_reused_for_another_report_is_refused_and_writes_nothing(
     nothing is written."""
     x, y = spot
 
-    def file(item: svc.Intake) -> tuple[int, bool]:
+    def file(item: case_intake.Intake) -> tuple[int, bool]:
         return intake(loaded, services, item, now=at("2025-09-26T10:00:00"))
 
-    first = svc.Intake(
+    first = case_intake.Intake(
         class_code=GARBAGE,
         lon=x,
         lat=y,
@@ -533,7 +537,7 @@ def test_a_case_without_a_fingerprint_replays_its_key_as_before(
 ) -> None:
     """Cases filed before fingerprints were kept (and imported ones) have none: their key answers with the case."""
     x, y = spot
-    item = svc.Intake(class_code=GARBAGE, lon=x, lat=y, datum="cgcs2000", idempotency_key="old-1")
+    item = case_intake.Intake(class_code=GARBAGE, lon=x, lat=y, datum="cgcs2000", idempotency_key="old-1")
     cid, _ = intake(loaded, services, item)
     with loaded.begin() as conn:
         conn.execute(text("UPDATE cases SET idempotency_fingerprint = NULL"))
@@ -548,7 +552,7 @@ def test_an_empty_or_blank_key_is_refused_and_never_stored_as_a_key(
     """review29 D1: ``""`` was stored as a key without a fingerprint, and every later report sent with ``""`` was
     answered with that first case and never filed. A blank key names no report: refused, nothing written."""
     x, y = spot
-    item = svc.Intake(class_code=GARBAGE, lon=x, lat=y, datum="cgcs2000", idempotency_key=key)
+    item = case_intake.Intake(class_code=GARBAGE, lon=x, lat=y, datum="cgcs2000", idempotency_key=key)
     for _ in range(2):  # the second as refused as the first: no case replayed
         with pytest.raises(InvalidInput) as err:
             intake(loaded, services, item)
@@ -574,7 +578,7 @@ def test_concurrent_retries_of_a_report_with_photos_make_one_case(
     """Retries of one report sent at once (photos and all, as the field page's outbox sends it) give one case and
     one photo row; another report under the same key at the same time is refused, whichever arrives first."""
     x, y = spot
-    same = svc.Intake(
+    same = case_intake.Intake(
         class_code=GARBAGE,
         lon=x,
         lat=y,
@@ -586,7 +590,7 @@ def test_concurrent_retries_of_a_report_with_photos_make_one_case(
     other = replace(same, description="另一条")
     results: list[tuple[int, bool] | Exception] = []
 
-    def send(item: svc.Intake) -> None:
+    def send(item: case_intake.Intake) -> None:
         try:
             results.append(intake(loaded, services, item))
         except Exception as exc:  # collected and asserted below
@@ -614,27 +618,31 @@ def test_the_fingerprint_is_of_the_report_as_sent() -> None:
     """Same fields, same value; every field of the report changes it; a HEIC counts by the bytes sent, not by the
     JPEG stored for it; a location taken from the photo is not the photo's GPS sent as numbers."""
     heic = (Path(__file__).parent / "photo_samples" / "gps.heic").read_bytes()
-    base = svc.Intake(class_code=GARBAGE, lon=113.6, lat=34.7, idempotency_key="k", photos=[("p.heic", heic)])
+    base = case_intake.Intake(class_code=GARBAGE, lon=113.6, lat=34.7, idempotency_key="k", photos=[("p.heic", heic)])
     info = inspect_photo(heic, filename="p.heic")
     assert info.converted is not None  # stored as a JPEG
-    fp = svc.request_fingerprint(base, [info])
+    fp = case_intake.request_fingerprint(base, [info])
     assert re.fullmatch(r"[0-9a-f]{64}", fp)
-    assert svc.request_fingerprint(replace(base), [info]) == fp
-    assert svc.request_fingerprint(base, [replace(info, sha256="0" * 64)]) == fp  # the stored JPEG's hash unused
-    assert svc.request_fingerprint(replace(base, idempotency_key="other"), [info]) == fp  # the key is not the report
-    assert svc.request_fingerprint(replace(base, lon=113.6 + 1e-9), [info]) != fp
-    assert svc.request_fingerprint(replace(base, scheme="cjt214"), [info]) != fp
-    assert svc.request_fingerprint(replace(base, description=""), [info]) == fp  # empty is not given
-    assert svc.request_fingerprint(replace(base, lon=None, lat=None), [info]) != fp
+    assert case_intake.request_fingerprint(replace(base), [info]) == fp
+    assert (
+        case_intake.request_fingerprint(base, [replace(info, sha256="0" * 64)]) == fp
+    )  # the stored JPEG's hash unused
+    assert (
+        case_intake.request_fingerprint(replace(base, idempotency_key="other"), [info]) == fp
+    )  # the key is not the report
+    assert case_intake.request_fingerprint(replace(base, lon=113.6 + 1e-9), [info]) != fp
+    assert case_intake.request_fingerprint(replace(base, scheme="cjt214"), [info]) != fp
+    assert case_intake.request_fingerprint(replace(base, description=""), [info]) == fp  # empty is not given
+    assert case_intake.request_fingerprint(replace(base, lon=None, lat=None), [info]) != fp
     # A report without external_ref keeps the fingerprint keys stored before external_ref existed were stored with
     # (review33 S6): a retry across the upgrade replays, it is not refused as another report.
-    plain = svc.Intake(class_code=GARBAGE, lon=113.6, lat=34.7, source="hotline", reporter="市民")
+    plain = case_intake.Intake(class_code=GARBAGE, lon=113.6, lat=34.7, source="hotline", reporter="市民")
     before = ["v1", "gbt47678", GARBAGE, [113.6, 34.7, "wgs84"], None, None, "hotline", "市民", None, []]
     assert (
-        svc.request_fingerprint(plain, [])
+        case_intake.request_fingerprint(plain, [])
         == hashlib.sha256(json.dumps(before, ensure_ascii=False).encode()).hexdigest()
     )
-    with_ref = svc.request_fingerprint(replace(plain, external_ref="12345-1"), [])
+    with_ref = case_intake.request_fingerprint(replace(plain, external_ref="12345-1"), [])
     assert (
         with_ref
         == hashlib.sha256(json.dumps([*before, ["external_ref", "12345-1"]], ensure_ascii=False).encode()).hexdigest()
@@ -653,7 +661,7 @@ def test_the_first_reports_of_a_year_filed_at_once_all_get_numbers(
 
     def report(k: int) -> None:
         try:
-            item = svc.Intake(class_code=GARBAGE, lon=x, lat=y, datum="cgcs2000", idempotency_key=f"first-{k}")
+            item = case_intake.Intake(class_code=GARBAGE, lon=x, lat=y, datum="cgcs2000", idempotency_key=f"first-{k}")
             results.append(intake(loaded, services, item, now=now))
         except Exception as exc:  # collected and asserted below
             errors.append(exc)
@@ -706,7 +714,7 @@ def test_bad_intake_is_refused_and_writes_nothing(
     x, y = spot
     fields = {"class_code": GARBAGE, "lon": x, "lat": y, "datum": "cgcs2000", **change}
     with pytest.raises(InvalidInput) as err:
-        intake(loaded, services, svc.Intake(**fields))
+        intake(loaded, services, case_intake.Intake(**fields))
     assert message in err.value.message and err.value.reason == reason
     with loaded.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM cases")).scalar_one() == 0
@@ -719,8 +727,8 @@ def test_gcj02_report_lands_in_the_same_grid_as_its_wgs84_point(
     x, y = spot
     gx, gy = geodesy.from_storage(np.array([x]), np.array([y]), "gcj02")
     a = get(loaded, services, report(loaded, services, x, y))
-    item = svc.Intake(class_code="09009", lon=float(gx[0]), lat=float(gy[0]), datum="gcj02")
-    b = get(loaded, services, svc.intake(loaded, services, item)[0])
+    item = case_intake.Intake(class_code="09009", lon=float(gx[0]), lat=float(gy[0]), datum="gcj02")
+    b = get(loaded, services, case_intake.intake(loaded, services, item)[0])
     assert b["unit_grid_code"] == a["unit_grid_code"]
     assert abs(b["lon"] - x) < 1e-6 and abs(b["lat"] - y) < 1e-6  # within ~0.1 m
 
@@ -764,7 +772,7 @@ def test_location_from_photo_exif_gps(
 ) -> None:
     x, y = spot
     photo = _jpeg_with_gps(x, y)  # phones write WGS84, taken as CGCS2000 (~1 m apart today)
-    case_id, _ = intake(loaded, services, svc.Intake(class_code=GARBAGE, photos=[("IMG_0001.jpg", photo)]))
+    case_id, _ = intake(loaded, services, case_intake.Intake(class_code=GARBAGE, photos=[("IMG_0001.jpg", photo)]))
     case = get(loaded, services, case_id)
     assert abs(case["lon"] - x) < 1e-6 and abs(case["lat"] - y) < 1e-6
     assert len(case["photos"]) == 1 and case["photos"][0]["kind"] == "before"
@@ -778,7 +786,7 @@ def test_the_reports_own_photo_is_not_an_after_photo(
 ) -> None:
     x, y = spot
     photo = _jpeg_with_gps(x, y)
-    cid, _ = svc.intake(loaded, services, svc.Intake(class_code=GARBAGE, photos=[("IMG_1.jpg", photo)]))
+    cid, _ = case_intake.intake(loaded, services, case_intake.Intake(class_code=GARBAGE, photos=[("IMG_1.jpg", photo)]))
     act(loaded, services, cid, "verify", "supervisor", 1, "2025-09-26T10:00:00")
     act(loaded, services, cid, "file", "shift_lead", 2, "2025-09-26T10:00:00")
     act(loaded, services, cid, "dispatch", "dispatcher", 3, "2025-09-26T10:00:00")
@@ -1215,22 +1223,24 @@ def test_the_intake_read_plan_made_on_an_empty_cases_table_uses_the_indexes(
 ) -> None:
     """A deployment's first reports prepare the statements while ``cases`` is empty: the plan they keep must not
     scan the table (it would scan every case of the city until the next ANALYZE)."""
-    options = " ".join(f"-c {k}={v}" for k, v in svc.INTAKE_SESSION_SETTINGS.items())
+    options = " ".join(f"-c {k}={v}" for k, v in case_intake.INTAKE_SESSION_SETTINGS.items())
     engine = make_engine(loaded.url, isolation_level="AUTOCOMMIT", connect_args={"options": options})
     try:
         with engine.connect() as conn:
             conn.execute(text("VACUUM ANALYZE cases"))  # known empty, as after a TRUNCATE
             x, y = spot
-            params = svc._draft(
-                services, svc.Intake(class_code=GARBAGE, lon=x, lat=y, datum="cgcs2000"), at("2025-09-26T10:00:00")
+            params = case_intake._draft(
+                services,
+                case_intake.Intake(class_code=GARBAGE, lon=x, lat=y, datum="cgcs2000"),
+                at("2025-09-26T10:00:00"),
             ).read_params()
-            svc._INTAKE_READ.rows(conn, params)  # prepared on this connection
-            args = svc._INTAKE_READ.args(params)
+            case_intake._INTAKE_READ.rows(conn, params)  # prepared on this connection
+            args = case_intake._INTAKE_READ.args(params)
             with conn.connection.dbapi_connection.cursor() as cur:
-                cur.execute(f"EXPLAIN EXECUTE {svc._INTAKE_READ.name} ({', '.join(['%s'] * len(args))})", args)
+                cur.execute(f"EXPLAIN EXECUTE {case_intake._INTAKE_READ.name} ({', '.join(['%s'] * len(args))})", args)
                 plan = "\n".join(r[0] for r in cur.fetchall())
                 cur.execute(
-                    f"EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF) EXECUTE {svc._INTAKE_READ.name} "
+                    f"EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF) EXECUTE {case_intake._INTAKE_READ.name} "
                     f"({', '.join(['%s'] * len(args))})",
                     args,
                 )
@@ -2633,7 +2643,9 @@ def test_a_photo_locates_in_the_datum_it_names_and_a_half_location_or_unusable_g
     x, y = spot
     (gx,), (gy,) = geodesy.from_storage(np.array([x]), np.array([y]), "gcj02")
     gcj_photo = _jpeg_with_gps(float(gx), float(gy), GPSMapDatum="GCJ-02")  # a map app's photo, in GCJ-02
-    cid, _ = svc.intake(loaded, services, svc.Intake(class_code=GARBAGE, photos=[("amap.jpg", gcj_photo)]))
+    cid, _ = case_intake.intake(
+        loaded, services, case_intake.Intake(class_code=GARBAGE, photos=[("amap.jpg", gcj_photo)])
+    )
     case = get(loaded, services, cid)
     assert abs(case["lon"] - x) < 1e-6 and abs(case["lat"] - y) < 1e-6  # not 500 m off as WGS-84
     with loaded.connect() as conn:
@@ -2642,13 +2654,13 @@ def test_a_photo_locates_in_the_datum_it_names_and_a_half_location_or_unusable_g
     assert abs(photo["gps_lon"] - x) < 1e-6 and abs(photo["gps_lat"] - y) < 1e-6 and photo["gps_distance_m"] == 0
     plain = _jpeg_with_gps(x, y)
     with pytest.raises(InvalidInput, match=re.escape("lat: missing (lon was given)")):
-        svc.intake(loaded, services, svc.Intake(class_code=GARBAGE, lon=x, photos=[("p.jpg", plain)]))
+        case_intake.intake(loaded, services, case_intake.Intake(class_code=GARBAGE, lon=x, photos=[("p.jpg", plain)]))
     no_ref = _jpeg_with_gps(x, y, GPSLatitudeRef=None)
     with pytest.raises(InvalidInput, match=re.escape("photos[0]: its GPS block has no usable position")):
-        svc.intake(loaded, services, svc.Intake(class_code=GARBAGE, photos=[("p.jpg", no_ref)]))
+        case_intake.intake(loaded, services, case_intake.Intake(class_code=GARBAGE, photos=[("p.jpg", no_ref)]))
     tokyo = _jpeg_with_gps(x, y, GPSMapDatum="TOKYO")
     with pytest.raises(InvalidInput, match=re.escape("photos[0]: its GPS position is in datum 'TOKYO'")):
-        svc.intake(loaded, services, svc.Intake(class_code=GARBAGE, photos=[("p.jpg", tokyo)]))
+        case_intake.intake(loaded, services, case_intake.Intake(class_code=GARBAGE, photos=[("p.jpg", tokyo)]))
 
 
 def test_a_photos_exif_time_and_place_are_shown_with_the_case(
@@ -2665,10 +2677,8 @@ def test_a_photos_exif_time_and_place_are_shown_with_the_case(
                                             ExifTags.Base.OffsetTimeOriginal: "+08:00"})  # fmt: skip
     buf = io.BytesIO()
     Image.new("RGB", (64, 48), (90, 120, 40)).save(buf, "JPEG", exif=exif)
-    cid, _ = svc.intake(
-        loaded, services,
-        svc.Intake(class_code=GARBAGE, lon=x, lat=y, photos=[("gallery.jpg", buf.getvalue()), ("now.jpg", _jpeg(77))]),
-    )  # fmt: skip
+    photos = [("gallery.jpg", buf.getvalue()), ("now.jpg", _jpeg(77))]
+    cid, _ = case_intake.intake(loaded, services, case_intake.Intake(class_code=GARBAGE, lon=x, lat=y, photos=photos))
     far, plain = get(loaded, services, cid)["photos"]
     assert far["taken_at"] == "2025-10-10T09:15:00+08:00"
     assert abs(far["gps_lon"] - far_x) < 1e-7 and abs(far["gps_lat"] - far_y) < 1e-7
@@ -2723,8 +2733,8 @@ def test_a_rework_order_is_signed_by_the_last_dispatcher_and_rests_on_the_failed
     cid = _dispatchable(loaded, services, x, y, "2025-10-13T09:00:00")
 
     def step(action: str, role: str, actor: str, version: int, now: str, photos=(), **payload: Any) -> None:
-        req = svc.ActionRequest(action, role, actor, version, payload=payload, photos=list(photos))
-        svc.act(loaded, services, cid, req, now=at(now))
+        req = case_actions.ActionRequest(action, role, actor, version, payload=payload, photos=list(photos))
+        case_actions.act(loaded, services, cid, req, now=at(now))
 
     step("dispatch", "dispatcher", "派遣员钱七", 3, "2025-10-13T09:00:00", department="990000000000000003")
     step("return", "department", "孙八", 4, "2025-10-13T09:30:00", reason="不属本单位职责")
@@ -2760,8 +2770,8 @@ def test_a_rework_order_shows_the_after_photos_that_failed_and_the_checks_eviden
     }
 
     def step(action: str, role: str, version: int, now: str, photos=(), **payload: Any) -> None:
-        req = svc.ActionRequest(action, role, "测试员", version, payload=payload, photos=list(photos))
-        svc.act(loaded, services, cid, req, now=at(now))
+        req = case_actions.ActionRequest(action, role, "测试员", version, payload=payload, photos=list(photos))
+        case_actions.act(loaded, services, cid, req, now=at(now))
 
     step("dispatch", "dispatcher", 3, "2025-10-13T09:00:00", department="990000000000000003")
     step("handle", "department", 4, "2025-10-13T09:30:00", [("after1.jpg", after1)], result="已清理")
@@ -3067,10 +3077,10 @@ def dispatched_by_hand(
     """A reported case verified, filed and dispatched to 区市政市容管理委员会 by 派遣员 李四 at 10:30 (answered)."""
     act(engine, services, case_id, "verify", "supervisor", 1, "2025-09-26T10:10:00")
     act(engine, services, case_id, "file", "shift_lead", 2, "2025-09-26T10:20:00")
-    request = svc.ActionRequest(
+    request = case_actions.ActionRequest(
         "dispatch", "dispatcher", "派遣员 李四", 3, note=note, payload={"department": "990000000000000002", **payload}
     )
-    svc.act(engine, services, case_id, request, now=at("2025-09-26T10:30:00"))
+    case_actions.act(engine, services, case_id, request, now=at("2025-09-26T10:30:00"))
     return get(engine, services, case_id)
 
 
@@ -3151,7 +3161,7 @@ def test_the_manual_queue_holds_only_cases_still_waiting_for_a_dispatchers_choic
     routed = report(loaded, services, x, y + 0.0003)
     act(loaded, services, rejected, "reject", "intake", 1, "2025-09-26T10:10:00", reason="不属于城管职责")
     act(loaded, services, voided, "void", "shift_lead", 1, "2025-09-26T10:10:00", reason="虚假上报")
-    svc.merge_duplicate(loaded, services, merged, kept, actor="值班长", role="shift_lead", version=1)
+    case_actions.merge_duplicate(loaded, services, merged, kept, actor="值班长", role="shift_lead", version=1)
     for case_id in (parked, legacy):
         act(loaded, services, case_id, "verify", "supervisor", 1, "2025-09-26T10:10:00")
         act(loaded, services, case_id, "file", "shift_lead", 2, "2025-09-26T10:20:00")
@@ -3235,7 +3245,13 @@ def test_after_a_return_the_suggestion_is_the_routings_own_and_each_order_prints
     }
 
     def step(action: str, role: str, actor: str, version: int, now: str, **payload: Any) -> dict:
-        svc.act(loaded, services, cid, svc.ActionRequest(action, role, actor, version, payload=payload), now=at(now))
+        case_actions.act(
+            loaded,
+            services,
+            cid,
+            case_actions.ActionRequest(action, role, actor, version, payload=payload),
+            now=at(now),
+        )
         return get(loaded, services, cid)
 
     step("dispatch", "dispatcher", "派遣员钱", 3, "2025-10-13T09:10:00", department=police, reason="试派公安")
@@ -3310,8 +3326,8 @@ def test_a_case_stored_with_two_nested_overrides_is_dispatched_as_the_dispatcher
             {"d": json.dumps(second, ensure_ascii=False), "id": cid},
         )
     assert get(loaded, services, cid)["dispatch_suggestion"]["department"] is None  # the routing's own is lost
-    request = svc.ActionRequest("dispatch", "dispatcher", "派遣员赵", 3, payload={"department": police})
-    svc.act(loaded, services, cid, request, now=at("2025-10-13T09:10:00"))
+    request = case_actions.ActionRequest("dispatch", "dispatcher", "派遣员赵", 3, payload={"department": police})
+    case_actions.act(loaded, services, cid, request, now=at("2025-10-13T09:10:00"))
     c = get(loaded, services, cid)
     decision = c["routing"]["decision"]
     assert (c["department_code"], decision["source"], decision["overridden_by"]) == (police, "dispatcher", "派遣员赵")
@@ -3412,8 +3428,10 @@ def test_the_service_refuses_a_bad_external_ref_whoever_calls_it(
     the simulation or the CLI calling it directly meets them too, at intake and in a lookup."""
     x, y = spot
     with pytest.raises(InvalidInput) as err:
-        svc.intake(
-            loaded, services, svc.Intake(class_code=GARBAGE, lon=x, lat=y, datum="cgcs2000", external_ref="a\u202eb")
+        case_intake.intake(
+            loaded,
+            services,
+            case_intake.Intake(class_code=GARBAGE, lon=x, lat=y, datum="cgcs2000", external_ref="a\u202eb"),
         )
     assert err.value.reason == Reason.CONTROL_CHARACTERS and err.value.detail[0]["field"] == "external_ref"
     with loaded.connect() as conn:

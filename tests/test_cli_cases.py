@@ -28,7 +28,7 @@ from PIL import Image
 from pyproj import Transformer
 from sqlalchemy import Engine, text
 
-from gisgrid import case_documents, case_queries
+from gisgrid import case_actions, case_documents, case_intake, case_queries
 from gisgrid import cases as svc
 from gisgrid.cli import main
 from gisgrid.settings import Settings
@@ -132,8 +132,10 @@ def report(
     """A case filed through the domain at a given time: (id, case number); by the intake desk (受理员), which
     registers reports of every channel, unless ``reporter_role`` says who."""
     kw.setdefault("reporter_role", "intake")
-    item = svc.Intake(class_code=kw.pop("class_code", GARBAGE), lon=point[0], lat=point[1], datum="cgcs2000", **kw)
-    case_id, created = svc.intake(engine, services, item, now=at(now))
+    item = case_intake.Intake(
+        class_code=kw.pop("class_code", GARBAGE), lon=point[0], lat=point[1], datum="cgcs2000", **kw
+    )
+    case_id, created = case_intake.intake(engine, services, item, now=at(now))
     assert created
     return case_id, case_row(engine, case_id)["case_no"]
 
@@ -141,8 +143,8 @@ def report(
 def act(
     engine: Engine, services: svc.CaseServices, case_id: int, action: str, role: str, version: int, now: str, **p: Any
 ) -> None:
-    req = svc.ActionRequest(action=action, role=role, actor="测试员", version=version, payload=p)
-    svc.act(engine, services, case_id, req, now=at(now))
+    req = case_actions.ActionRequest(action=action, role=role, actor="测试员", version=version, payload=p)
+    case_actions.act(engine, services, case_id, req, now=at(now))
 
 
 def dispatched(engine: Engine, services: svc.CaseServices, point: tuple[float, float], now: str, **kw: Any) -> int:
@@ -787,11 +789,11 @@ def test_orders_state_disposal_type_urgency_and_rework(
     case_no = case_row(loaded, case_id)["case_no"]
     version = 4
     for i, (reason, when) in enumerate([("没修好", "2025-10-14T09:00:00"), ("仍有残留", "2025-10-15T09:00:00")]):
-        req = svc.ActionRequest(
+        req = case_actions.ActionRequest(
             "handle", "department", "李师傅", version, payload={"result": "已拆除"},
             photos=[(f"after{i}.jpg", picture("JPEG", (i * 40, 200, 40)))],
         )  # fmt: skip
-        svc.act(loaded, services, case_id, req, now=at(when))
+        case_actions.act(loaded, services, case_id, req, now=at(when))
         act(loaded, services, case_id, "rework", "supervisor", version + 1, when, reason=reason)
         version += 2
     pages = {}

@@ -7,7 +7,7 @@ from pathlib import Path
 from sqlalchemy import Engine, text
 from sqlalchemy.engine import URL
 
-from gisgrid import case_documents, routing
+from gisgrid import case_documents, case_intake, routing
 from gisgrid import cases as svc
 from gisgrid.demo import DEMO_DISTRICT_CODE
 from gisgrid.demo_loader import load_demo
@@ -92,10 +92,10 @@ def _assert_history_is_routed_and_has_its_orders(engine: Engine) -> None:
         ).all()
     assert {r[5]["decision"]["source"] for r in sample} >= {"rule", "class_default"}
     for _id, cls, lon, lat, created, routing_, component in sample:
-        item = svc.Intake(
+        item = case_intake.Intake(
             class_code=cls, lon=lon, lat=lat, datum="cgcs2000", source="patrol", reporter_role="supervisor"
         )
-        new_id, _ = svc.intake(engine, services, item, now=created)
+        new_id, _ = case_intake.intake(engine, services, item, now=created)
         with engine.connect() as conn:
             again = conn.execute(text("SELECT routing, component_id FROM cases WHERE id = :i"), {"i": new_id}).one()
             conn.execute(text("DELETE FROM case_transitions WHERE case_id = :i"), {"i": new_id})

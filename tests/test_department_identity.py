@@ -14,8 +14,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 
 from api.main import create_app
+from gisgrid import case_intake, workflow
 from gisgrid import cases as svc
-from gisgrid import workflow
 from gisgrid.settings import Settings
 
 GARBAGE = "06010"
@@ -100,8 +100,8 @@ def test_the_department_role_must_say_its_department_and_a_known_one(client: Tes
 
 
 def test_the_report_channels_name_every_role() -> None:
-    assert set(svc.REPORT_SOURCES) == {None, *workflow.ROLES}
-    assert all(set(channels) <= set(svc.SOURCES) for channels in svc.REPORT_SOURCES.values())
+    assert set(case_intake.REPORT_SOURCES) == {None, *workflow.ROLES}
+    assert all(set(channels) <= set(svc.SOURCES) for channels in case_intake.REPORT_SOURCES.values())
 
 
 def test_a_case_shows_a_department_only_its_own_actions(client: TestClient, ours: int) -> None:

@@ -30,6 +30,7 @@ from sqlalchemy import Engine, text
 from typer.testing import CliRunner
 
 from api.main import create_app
+from gisgrid import case_actions, case_intake
 from gisgrid import cases as svc
 from gisgrid.cli import app
 from gisgrid.evaluation_service import indicators, parse_period
@@ -66,8 +67,10 @@ def step(engine: Engine, services: svc.CaseServices, cid: int, action: str, role
     photos = kw.pop("photos", [])
     with engine.connect() as conn:
         version = conn.execute(text("SELECT version FROM cases WHERE id = :id"), {"id": cid}).scalar_one()
-    req = svc.ActionRequest(action=action, role=role, actor="测试员", version=version, payload=dict(kw), photos=photos)
-    svc.act(engine, services, cid, req, now=at(when))
+    req = case_actions.ActionRequest(
+        action=action, role=role, actor="测试员", version=version, payload=dict(kw), photos=photos
+    )
+    case_actions.act(engine, services, cid, req, now=at(when))
 
 
 def dispatched(
@@ -76,8 +79,10 @@ def dispatched(
     """A case reported at ``where`` (a community) on ``day`` 09:00, verified, filed and dispatched to ``department``
     at ``dispatch_at``."""
     x, y = point(where)
-    item = svc.Intake(class_code=GARBAGE, lon=x, lat=y, datum="cgcs2000", source="patrol", reporter_role="supervisor")
-    cid, created = svc.intake(engine, services, item, now=at(f"{day}T09:00:00"))
+    item = case_intake.Intake(
+        class_code=GARBAGE, lon=x, lat=y, datum="cgcs2000", source="patrol", reporter_role="supervisor"
+    )
+    cid, created = case_intake.intake(engine, services, item, now=at(f"{day}T09:00:00"))
     assert created
     step(engine, services, cid, "verify", "supervisor", f"{day}T09:20:00")
     step(engine, services, cid, "file", "shift_lead", f"{day}T09:40:00")

@@ -15,8 +15,8 @@ import pytest
 from sqlalchemy import Engine, text
 from typer.testing import CliRunner
 
+from gisgrid import case_actions, case_intake, history, workflow
 from gisgrid import cases as svc
-from gisgrid import history, workflow
 from gisgrid.cli import app
 from gisgrid.errors import InvalidInput
 from gisgrid.evaluation import Period, evaluate
@@ -166,10 +166,10 @@ def test_the_sample_history_imports_whole_cases_with_their_own_numbers(
 
     # The year's counter moved past the kept numbers: the next live report does not reuse one.
     x, y = 113.674566, 34.745434
-    case_id, _ = svc.intake(
+    case_id, _ = case_intake.intake(
         loaded,
         services,
-        svc.Intake(class_code="06010", lon=x, lat=y),
+        case_intake.Intake(class_code="06010", lon=x, lat=y),
         now=dt.datetime(2025, 12, 1, 10, tzinfo=TZ),
     )
     with loaded.connect() as conn:
@@ -881,8 +881,8 @@ def test_an_imported_open_case_runs_the_clock_its_steps_left_it(
     with loaded.connect() as conn:
         held = conn.execute(text("SELECT id, version, suspended_at FROM cases WHERE case_no = 'H-6'")).one()
     assert held.suspended_at == dt.datetime(2025, 10, 13, 10, 30, tzinfo=TZ)
-    resume = svc.ActionRequest("resume", "shift_lead", "值班长", held.version)
-    svc.act(loaded, services, held.id, resume, now=dt.datetime(2025, 10, 14, 9, 30, tzinfo=TZ))
+    resume = case_actions.ActionRequest("resume", "shift_lead", "值班长", held.version)
+    case_actions.act(loaded, services, held.id, resume, now=dt.datetime(2025, 10, 14, 9, 30, tzinfo=TZ))
     with loaded.connect() as conn:
         resumed = svc.get_case(
             conn, services, held.id, role="department", now=dt.datetime(2025, 10, 14, 9, 30, tzinfo=TZ)

@@ -18,8 +18,8 @@ import pytest
 from sqlalchemy import Engine, text
 from typer.testing import CliRunner
 
+from gisgrid import case_intake, history
 from gisgrid import cases as svc
-from gisgrid import history
 from gisgrid.cli.maprender import app
 from gisgrid.errors import InvalidInput
 from gisgrid.evaluation_service import indicators, parse_period
@@ -52,10 +52,10 @@ def district(installed_assets: None, clean_db: Engine, settings: Settings, tmp_p
     svc.sync_reference_data(clean_db, services)
     xs, ys = inside_points(6, seed=9)
     for i, (x, y) in enumerate(zip(xs, ys, strict=True)):
-        svc.intake(
+        case_intake.intake(
             clean_db,
             services,
-            svc.Intake(class_code="06010" if i % 2 else "06012", lon=float(x), lat=float(y), datum="cgcs2000"),
+            case_intake.Intake(class_code="06010" if i % 2 else "06012", lon=float(x), lat=float(y), datum="cgcs2000"),
         )
     with clean_db.begin() as conn:
         conn.execute(text("UPDATE cases SET state = 'rejected' WHERE id IN (SELECT id FROM cases ORDER BY id LIMIT 2)"))

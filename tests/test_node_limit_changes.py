@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import Engine
 
+from gisgrid import case_actions, case_intake
 from gisgrid import cases as svc
 from gisgrid.errors import InvalidInput
 from gisgrid.evaluation_service import indicators, parse_period
@@ -95,8 +96,8 @@ def test_a_node_is_due_by_the_limit_of_the_day_it_opened(
     loaded: Engine, city: svc.CaseServices, spot: tuple[float, float]
 ) -> None:
     def reported(when: str) -> dict:
-        item = svc.Intake(class_code=GARBAGE, lon=spot[0], lat=spot[1], datum="cgcs2000")
-        case_id, _ = svc.intake(loaded, city, item, now=at(when))
+        item = case_intake.Intake(class_code=GARBAGE, lon=spot[0], lat=spot[1], datum="cgcs2000")
+        case_id, _ = case_intake.intake(loaded, city, item, now=at(when))
         with loaded.connect() as conn:
             return svc.get_case(conn, city, case_id)
 
@@ -106,10 +107,10 @@ def test_a_node_is_due_by_the_limit_of_the_day_it_opened(
 
 
 def verified_after_90_minutes(engine: Engine, services: svc.CaseServices, point: tuple[float, float], day: str) -> int:
-    item = svc.Intake(class_code=GARBAGE, lon=point[0], lat=point[1], datum="cgcs2000")
-    case_id, _ = svc.intake(engine, services, item, now=at(f"{day}T09:00:00"))
-    req = svc.ActionRequest(action="verify", role="supervisor", actor="监督员甲", version=1)
-    svc.act(engine, services, case_id, req, now=at(f"{day}T10:30:00"))
+    item = case_intake.Intake(class_code=GARBAGE, lon=point[0], lat=point[1], datum="cgcs2000")
+    case_id, _ = case_intake.intake(engine, services, item, now=at(f"{day}T09:00:00"))
+    req = case_actions.ActionRequest(action="verify", role="supervisor", actor="监督员甲", version=1)
+    case_actions.act(engine, services, case_id, req, now=at(f"{day}T10:30:00"))
     return case_id
 
 
@@ -143,10 +144,10 @@ def test_an_urgent_case_is_judged_by_the_urgent_limit_of_the_day_its_node_opened
     quarter of an hour — late."""
 
     def verified(day: str) -> dict:
-        item = svc.Intake(class_code="06013", disposal_type="紧急", lon=spot[0], lat=spot[1], datum="cgcs2000")
-        case_id, _ = svc.intake(loaded, city, item, now=at(f"{day}T09:00:00"))
-        req = svc.ActionRequest(action="verify", role="supervisor", actor="监督员甲", version=1)
-        svc.act(loaded, city, case_id, req, now=at(f"{day}T09:20:00"))
+        item = case_intake.Intake(class_code="06013", disposal_type="紧急", lon=spot[0], lat=spot[1], datum="cgcs2000")
+        case_id, _ = case_intake.intake(loaded, city, item, now=at(f"{day}T09:00:00"))
+        req = case_actions.ActionRequest(action="verify", role="supervisor", actor="监督员甲", version=1)
+        case_actions.act(loaded, city, case_id, req, now=at(f"{day}T09:20:00"))
         with loaded.connect() as conn:
             return next(n for n in svc.get_case(conn, city, case_id)["nodes"] if n["node"] == "verify")
 

@@ -68,7 +68,7 @@ def test_a_report_over_the_budget_is_refused_at_the_photo_that_crosses_it(
     """Four 49.7 MP photos (each under MAX_PIXELS): the fourth crosses 150 MP — refused before any is decoded."""
     decoded: list[int] = []
     real = photos.inspect_photo
-    monkeypatch.setattr("gisgrid.cases.inspect_photo", lambda data, **kw: decoded.append(1) or real(data, **kw))
+    monkeypatch.setattr("gisgrid.case_intake.inspect_photo", lambda data, **kw: decoded.append(1) or real(data, **kw))
     w, h = 7100, 7000
     files = [("photos", (f"p{i}.png", png(w, h, i), "image/png")) for i in range(4)]
     form = {"class_code": GARBAGE, "lon": str(spot[0]), "lat": str(spot[1]), "datum": "cgcs2000"}

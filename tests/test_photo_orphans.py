@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, text
 
+from gisgrid import case_intake
 from gisgrid import cases as svc
 from gisgrid.errors import Conflict, Reason
 from tests.test_cases import GARBAGE, Intake, _jpeg, at, intake  # noqa: F401  (intake: the sync/async fixture)
@@ -55,19 +56,19 @@ def test_a_report_losing_on_its_key_removes_the_photo_it_saved(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     x, y = spot
-    first = svc.Intake(
+    first = case_intake.Intake(
         class_code=GARBAGE, lon=x, lat=y, datum="cgcs2000", idempotency_key="K-6", photos=[("a.jpg", _jpeg(10))]
     )
     intake(loaded, services, first, now=at("2025-09-26T10:00:00"))
     root = services.photos.root
     assert photo_files(root) == [f"{sha_of(_jpeg(10))}.jpg"]
 
-    monkeypatch.setattr(svc, "_INTAKE_READ", FirstReadMisses(svc._INTAKE_READ))
+    monkeypatch.setattr(svc, "_INTAKE_READ", FirstReadMisses(case_intake._INTAKE_READ))
     other = replace(first, photos=[("b.jpg", _jpeg(50)), ("c.jpg", _jpeg(90))])
     with pytest.raises(Conflict) as err:
         intake(loaded, services, other, now=at("2025-09-26T10:00:01"))
     assert err.value.reason == Reason.IDEMPOTENCY_KEY_REUSED
-    assert svc._INTAKE_READ.calls == 2  # type: ignore[attr-defined]  # the write ran, and lost
+    assert case_intake._INTAKE_READ.calls == 2  # type: ignore[attr-defined]  # the write ran, and lost
     assert photo_files(root) == [f"{sha_of(_jpeg(10))}.jpg"]  # b and c removed, the filed case's kept
     with loaded.connect() as conn:
         assert conn.execute(text("SELECT sha256 FROM case_photos")).scalars().all() == [sha_of(_jpeg(10))]
@@ -84,14 +85,14 @@ def test_a_losing_reports_photo_that_another_case_holds_is_kept(
     the disk, the losing report stored it again) — it is kept, and the case's photo is whole again."""
     x, y = spot
     held = _jpeg(20)
-    other_case = svc.Intake(class_code=GARBAGE, lon=x, lat=y, datum="cgcs2000", photos=[("p.jpg", held)])
+    other_case = case_intake.Intake(class_code=GARBAGE, lon=x, lat=y, datum="cgcs2000", photos=[("p.jpg", held)])
     intake(loaded, services, other_case, now=at("2025-09-26T09:00:00"))
     (file,) = services.photos.root.rglob(f"{sha_of(held)}.jpg")
     file.unlink()
 
     first = replace(other_case, idempotency_key="K-7", photos=[("a.jpg", _jpeg(21))], description="一")
     intake(loaded, services, first, now=at("2025-09-26T10:00:00"))
-    monkeypatch.setattr(svc, "_INTAKE_READ", FirstReadMisses(svc._INTAKE_READ))
+    monkeypatch.setattr(svc, "_INTAKE_READ", FirstReadMisses(case_intake._INTAKE_READ))
     losing = replace(first, photos=[("b.jpg", held), ("c.jpg", _jpeg(60))])
     with pytest.raises(Conflict):
         intake(loaded, services, losing, now=at("2025-09-26T10:00:01"))
@@ -106,7 +107,7 @@ def test_concurrent_reports_under_one_key_with_different_photos_leave_no_unrefer
 ) -> None:
     """The reviewer's race: six reports under one key, each with its own photo, sent at once."""
     x, y = spot
-    base = svc.Intake(class_code=GARBAGE, lon=x, lat=y, datum="cgcs2000", idempotency_key="K-8")
+    base = case_intake.Intake(class_code=GARBAGE, lon=x, lat=y, datum="cgcs2000", idempotency_key="K-8")
     # shades 40 apart: a solid JPEG quantises near shades to the same bytes (31 and 32 do), and a report whose
     # photo is the winner's is its replay, not a loser
     items = [replace(base, photos=[(f"{i}.jpg", _jpeg(10 + 40 * i))]) for i in range(6)]
@@ -114,7 +115,7 @@ def test_concurrent_reports_under_one_key_with_different_photos_leave_no_unrefer
     results: list[object] = []
     barrier = threading.Barrier(len(items))
 
-    def send(item: svc.Intake) -> None:
+    def send(item: case_intake.Intake) -> None:
         barrier.wait()
         try:
             results.append(intake(loaded, services, item))

@@ -18,6 +18,7 @@ from sqlalchemy import Engine, text
 from typer.testing import CliRunner
 
 from api.main import create_app
+from gisgrid import case_actions, case_intake
 from gisgrid import cases as svc
 from gisgrid.boundaries import BoundaryOptions
 from gisgrid.cli import app
@@ -100,19 +101,23 @@ def populate(engine: Engine, settings: Settings, tmp_path: Path, blank: tuple[st
     svc.sync_reference_data(engine, services)
 
     def report(description: str) -> int:
-        item = svc.Intake(class_code="06010", lon=x, lat=y, datum="cgcs2000", description=description)
-        return svc.intake(engine, services, item, now=NOW)[0]
+        item = case_intake.Intake(class_code="06010", lon=x, lat=y, datum="cgcs2000", description=description)
+        return case_intake.intake(engine, services, item, now=NOW)[0]
 
     open_case, finished = report("open"), report("finished")
-    reject = svc.ActionRequest("reject", "intake", "测试员", 1, payload={"reason": "不属于立案范围"})
-    svc.act(engine, services, finished, reject, now=NOW)
+    reject = case_actions.ActionRequest("reject", "intake", "测试员", 1, payload={"reason": "不属于立案范围"})
+    case_actions.act(engine, services, finished, reject, now=NOW)
     # 提级 to the community grid: the log records the grid's code.
     for version, (action, role, payload) in enumerate(
         [("verify", "supervisor", {}), ("file", "shift_lead", {}), ("escalate", "grid_worker", {"reason": "协调"})],
         start=1,
     ):
-        svc.act(
-            engine, services, open_case, svc.ActionRequest(action, role, "测试员", version, payload=payload), now=NOW
+        case_actions.act(
+            engine,
+            services,
+            open_case,
+            case_actions.ActionRequest(action, role, "测试员", version, payload=payload),
+            now=NOW,
         )
     lamp = save_component(
         engine,
@@ -438,7 +443,7 @@ def test_a_report_read_before_a_recode_and_written_after_it_gets_the_new_codes(
     place = populate(clean_db, settings, tmp_path, (DONGMING,), DONGMING)
     new = "419902002005"
     services = svc.load_services(settings.model_copy(update={"data_dir": tmp_path / "data"}))
-    stale = svc._write_params
+    stale = case_intake._write_params
     recoded: list[str] = []
 
     def recode_between_read_and_write(*args: Any) -> dict[str, Any]:
@@ -452,8 +457,8 @@ def test_a_report_read_before_a_recode_and_written_after_it_gets_the_new_codes(
             text("SELECT ST_X(ST_PointOnSurface(geom)), ST_Y(ST_PointOnSurface(geom)) FROM unit_grids WHERE code = :c"),
             {"c": place.cells[0]},
         ).one()
-    item = svc.Intake(class_code="06010", lon=x, lat=y, datum="cgcs2000", description="read before the recode")
-    file = svc.intake if via == "sync" else intake_over_asyncpg
+    item = case_intake.Intake(class_code="06010", lon=x, lat=y, datum="cgcs2000", description="read before the recode")
+    file = case_intake.intake if via == "sync" else intake_over_asyncpg
     case_id, created = file(clean_db, services, item, now=NOW)
     assert created and recoded == [new]
     renamed, tier3 = new + place.cells[0][12:], new + place.tier3[0][12:]
@@ -496,18 +501,18 @@ def test_writers_take_the_grids_before_their_rows_so_a_recode_cannot_deadlock_wi
         x, y = conn.execute(
             text("SELECT ST_X(geom), ST_Y(geom) FROM cases WHERE id = :i"), {"i": place.open_case}
         ).one()
-    duplicate = svc.intake(clean_db, services, svc.Intake(class_code="06010", lon=x, lat=y, datum="cgcs2000"), now=NOW)[
-        0
-    ]
+    duplicate = case_intake.intake(
+        clean_db, services, case_intake.Intake(class_code="06010", lon=x, lat=y, datum="cgcs2000"), now=NOW
+    )[0]
 
     def write() -> None:
         try:
             if writer == "escalate":
-                req = svc.ActionRequest("escalate", "grid_worker", "测试员", 4, payload={"reason": "再提级"})
-                done.append(svc.act(clean_db, services, place.open_case, req, now=NOW))
+                req = case_actions.ActionRequest("escalate", "grid_worker", "测试员", 4, payload={"reason": "再提级"})
+                done.append(case_actions.act(clean_db, services, place.open_case, req, now=NOW))
             elif writer == "merge":  # it locks both cases
                 done.append(
-                    svc.merge_duplicate(
+                    case_actions.merge_duplicate(
                         clean_db, services, duplicate, place.open_case, actor="值班长", role="shift_lead", version=1
                     )
                 )

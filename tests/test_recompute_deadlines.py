@@ -22,8 +22,8 @@ import pytest
 from PIL import Image
 from sqlalchemy import Engine, text
 
+from gisgrid import case_actions, case_intake, deadlines
 from gisgrid import cases as svc
-from gisgrid import deadlines
 from gisgrid.calendar import load_city_calendar
 from gisgrid.cli import main
 from gisgrid.cli.common import EXIT_REFUSED
@@ -48,16 +48,16 @@ def at(text_: str) -> dt.datetime:
 
 
 def report(engine: Engine, services: svc.CaseServices, spot: tuple[float, float], now: str) -> int:
-    item = svc.Intake(class_code=GARBAGE, lon=spot[0], lat=spot[1], datum="cgcs2000")
-    case_id, created = svc.intake(engine, services, item, now=at(now))
+    item = case_intake.Intake(class_code=GARBAGE, lon=spot[0], lat=spot[1], datum="cgcs2000")
+    case_id, created = case_intake.intake(engine, services, item, now=at(now))
     assert created
     return case_id
 
 
 def act(engine: Engine, services: svc.CaseServices, case_id: int, action: str, role: str, version: int, now: str,
         photos: list[tuple[str, bytes]] | None = None, **payload: Any) -> None:  # fmt: skip
-    req = svc.ActionRequest(action=action, role=role, actor="测试员", version=version, payload=payload)
-    svc.act(engine, services, case_id, replace(req, photos=photos or []), now=at(now))
+    req = case_actions.ActionRequest(action=action, role=role, actor="测试员", version=version, payload=payload)
+    case_actions.act(engine, services, case_id, replace(req, photos=photos or []), now=at(now))
 
 
 def dispatched(engine: Engine, services: svc.CaseServices, spot: tuple[float, float]) -> int:

@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 
 from api.main import create_app
+from gisgrid import case_intake
 from gisgrid import cases as svc
 from gisgrid.settings import Settings
 from gisgrid.workflow import RoleNotAllowed
@@ -80,7 +81,7 @@ def test_a_channel_the_role_may_not_name_is_refused_and_nothing_is_filed(
             "code": "role_not_allowed",
             "role": role,
             "source": source,
-            "allowed_sources": list(svc.REPORT_SOURCES[role]),
+            "allowed_sources": list(case_intake.REPORT_SOURCES[role]),
         }
     ]
     form = client.post("/cases/form", data={k: str(v) for k, v in body.items()}, headers=headers)
@@ -99,9 +100,9 @@ def test_the_desk_roles_register_every_channel(client: TestClient, spot: tuple[f
 
 
 def test_the_rule_is_the_domains_not_only_the_apis() -> None:
-    assert svc.report_source(None, None) == "public_app"
-    assert svc.report_source("intake", "leader") == "leader"
+    assert case_intake.report_source(None, None) == "public_app"
+    assert case_intake.report_source("intake", "leader") == "leader"
     with pytest.raises(RoleNotAllowed, match=r"source: leader \(领导交办\) is not a channel a report without X-Role"):
-        svc.report_source(None, "leader")
+        case_intake.report_source(None, "leader")
     with pytest.raises(svc.InvalidInput, match="source: must be one of patrol, hotline"):
-        svc.report_source("intake", "rumour")
+        case_intake.report_source("intake", "rumour")

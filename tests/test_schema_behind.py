@@ -15,6 +15,7 @@ from sqlalchemy.engine import URL
 from typer.testing import CliRunner
 
 from api.main import create_app
+from gisgrid import case_intake
 from gisgrid import cases as svc
 from gisgrid.cli import app
 from gisgrid.settings import Settings
@@ -42,7 +43,7 @@ def own_db(server_url: URL, tmp_path: Path) -> Iterator[tuple[URL, Settings]]:
         services = svc.load_services(settings)
         svc.sync_reference_data(engine, services)
         xs, ys = inside_points(1, seed=43)
-        item = svc.Intake(
+        item = case_intake.Intake(
             class_code=GARBAGE,
             lon=float(xs[0]),
             lat=float(ys[0]),
@@ -50,7 +51,7 @@ def own_db(server_url: URL, tmp_path: Path) -> Iterator[tuple[URL, Settings]]:
             external_ref="12345-0001",
             idempotency_key="K-1",
         )
-        svc.intake(engine, services, item)
+        case_intake.intake(engine, services, item)
         engine.dispose()
         yield url, settings
     finally:

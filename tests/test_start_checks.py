@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import Engine, text
 from typer.testing import CliRunner
 
+from gisgrid import case_intake
 from gisgrid import cases as svc
 from gisgrid.cli import app
 from gisgrid.errors import ConfigError
@@ -26,8 +27,8 @@ NOW = dt.datetime(2025, 9, 26, 10, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
 
 
 def _report(engine: Engine, services: svc.CaseServices, spot: tuple[float, float], class_code: str) -> int:
-    item = svc.Intake(class_code=class_code, lon=spot[0], lat=spot[1], datum="cgcs2000")
-    case_id, created = svc.intake(engine, services, item, now=NOW)
+    item = case_intake.Intake(class_code=class_code, lon=spot[0], lat=spot[1], datum="cgcs2000")
+    case_id, created = case_intake.intake(engine, services, item, now=NOW)
     assert created
     return case_id
 

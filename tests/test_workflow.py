@@ -581,7 +581,7 @@ def test_a_merged_duplicate_is_reopened_only_when_its_kept_case_ends_unhandled()
 def test_a_machine_clients_role_reports_and_takes_no_action() -> None:
     """``intake_system`` (a 12345 platform, a video system) is a role of its own: no rule names it, so it may not
     不予立案 or 发核实 a case as ``intake`` may; it reports the channels such systems send (review52 F5)."""
-    from gisgrid.cases import REPORT_SOURCES
+    from gisgrid.case_intake import REPORT_SOURCES
 
     assert sorted(workflow.SYSTEM_ROLES) == ["intake_system"]
     assert workflow.ROLES["intake_system"] == "接入系统"

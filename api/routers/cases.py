@@ -33,7 +33,7 @@ from api.schemas import (
     geojson_schema,
 )
 from api.uploads import read_photos
-from gisgrid import case_documents, case_queries, geodesy, workflow
+from gisgrid import case_actions, case_documents, case_intake, case_queries, geodesy, workflow
 from gisgrid import cases as svc
 from gisgrid.documents import CSP as ORDER_CSP
 from gisgrid.errors import DatabaseError, InvalidInput, NotFound, Reason
@@ -99,8 +99,9 @@ _KEY_HELP = (
 
 _ACCURACY_HELP = (
     "The location's accuracy in metres (a phone's GPS fix radius), stored with the case and shown with it; "
-    f"positive, at most {svc.MAX_ACCURACY_M:.0f} (else 422 not_positive / out_of_range). A figure above the photos' "
-    "50 m limit is accepted as sent (the field page asks the worker first); none for a place not from GPS"
+    f"positive, at most {case_intake.MAX_ACCURACY_M:.0f} (else 422 not_positive / out_of_range). "
+    "A figure above the photos' 50 m limit is accepted as sent (the field page asks the worker first); none for a "
+    "place not from GPS"
 )
 
 
@@ -187,7 +188,7 @@ async def _report(
     pool: AsyncPool,
     engine: Engine,
     services: svc.CaseServices,
-    item: svc.Intake,
+    item: case_intake.Intake,
     role: str | None,
     base: str,
 ) -> JSONResponse:
@@ -196,7 +197,7 @@ async def _report(
     /cases/{id} does, whatever datum the body's were in (a write takes no ``?datum=``: review42 D1)."""
     try:
         async with (await pool.get()).acquire() as conn:  # autocommit: intake's read and its one-statement write
-            filed = await svc.intake_async(conn, services, item)
+            filed = await case_intake.intake_async(conn, services, item)
     except DATABASE_UNAVAILABLE as exc:
         timed_out = timeout_cause(exc)  # asyncpg's command_timeout (an OSError) or the server's statement_timeout
         if timed_out is not None:
@@ -294,7 +295,7 @@ async def report(
         str | None, Header(alias=_KEY_HEADER, max_length=svc.TEXT_LIMITS["idempotency_key"], description=_KEY_HELP)
     ] = None,
 ) -> JSONResponse:
-    item = svc.Intake(
+    item = case_intake.Intake(
         **body.model_dump(exclude={"idempotency_key", "reporter"}),
         reporter=body.reporter or actor.name,
         reporter_role=actor.role,
@@ -344,7 +345,7 @@ async def report_form(
     ] = None,
 ) -> JSONResponse:
     files = await read_photos(photos)  # too many refused before any is read; each part's first bytes as it is
-    item = svc.Intake(
+    item = case_intake.Intake(
         class_code=class_code,
         scheme=scheme,
         lon=lon,
@@ -626,10 +627,12 @@ def read(
 _ETAG_VARY = "X-Role, X-Department"
 
 
-def _act(engine: Any, services: svc.CaseServices, case_id: int, req: svc.ActionRequest, base: str) -> JSONResponse:
+def _act(
+    engine: Any, services: svc.CaseServices, case_id: int, req: case_actions.ActionRequest, base: str
+) -> JSONResponse:
     """Apply the action and answer with the case as the acting role sees it; a retry under the idempotency key of a
     step already taken says so in ``Idempotent-Replayed: true``."""
-    acted = svc.act(engine, services, case_id, req)
+    acted = case_actions.act(engine, services, case_id, req)
     with engine.connect() as conn:
         case = svc.get_case(conn, services, case_id, role=req.role, department=req.department, base=base)
     headers = {_REPLAYED_HEADER: "true"} if acted.replayed else {}
@@ -669,7 +672,7 @@ def act(
         Header(alias=_KEY_HEADER, max_length=svc.TEXT_LIMITS["idempotency_key"], description=_ACTION_KEY_HELP),
     ] = None,
 ) -> JSONResponse:
-    req = svc.ActionRequest(
+    req = case_actions.ActionRequest(
         action=action,
         role=actor.role,
         department=actor.department,
@@ -737,7 +740,7 @@ async def act_form(
             "class_code": class_code,
         }
     )
-    req = svc.ActionRequest(
+    req = case_actions.ActionRequest(
         action=action,
         role=actor.role,
         department=actor.department,
@@ -766,7 +769,9 @@ def merge(
     case_id: int,
     body: MergeIn,
 ) -> dict[str, Any]:
-    svc.merge_duplicate(engine, services, case_id, body.into, actor=actor.name, role=actor.role, version=body.version)
+    case_actions.merge_duplicate(
+        engine, services, case_id, body.into, actor=actor.name, role=actor.role, version=body.version
+    )
     with engine.connect() as conn:
         case = svc.get_case(conn, services, case_id, role=actor.role, department=actor.offered_department, base=base)
     return _as_stored(case)

@@ -18,7 +18,7 @@ import typer
 from pydantic import TypeAdapter, ValidationError
 from sqlalchemy import Engine
 
-from gisgrid import case_documents, case_queries, deadlines, geodesy, history, workflow
+from gisgrid import case_actions, case_documents, case_intake, case_queries, deadlines, geodesy, history, workflow
 from gisgrid import cases as svc
 from gisgrid.cli.boundary_options import SrcDatum
 from gisgrid.cli.common import EXIT_FAILED, EXIT_REFUSED, check_option_point, echo, settings_of, stage_progress
@@ -156,9 +156,9 @@ def report(
         description=description, address=address, reporter=reporter, key=idempotency_key, external_ref=external_ref
     )
     svc.check_idempotency_key(idempotency_key, "--key")
-    svc.check_role(role, "--role")
+    case_intake.check_role(role, "--role")
     check_option_point(lon, lat)
-    item = svc.Intake(
+    item = case_intake.Intake(
         class_code=class_code,
         scheme=scheme,
         lon=lon,
@@ -175,7 +175,7 @@ def report(
         photos=_read_photos(photo),
     )
     engine, services = _open(ctx)
-    case_id, created = svc.intake(engine, services, item)
+    case_id, created = case_intake.intake(engine, services, item)
     with engine.connect() as conn:
         case = svc.get_case(conn, services, case_id, role=role)
     echo(("created" if created else "already reported (same key)") + f": case {case['case_no']} (id {case_id})")
@@ -338,7 +338,7 @@ def act(
     _check_lengths(note=note, result=result, reason=reason, key=idempotency_key)
     photos = _read_photos(photo)
     engine, services = _open(ctx)
-    req = svc.ActionRequest(
+    req = case_actions.ActionRequest(
         action=action,
         role=role,
         actor=actor,
@@ -350,7 +350,7 @@ def act(
         department=department,
     )
     case_id = _case(engine, case)
-    acted = svc.act(engine, services, case_id, req)
+    acted = case_actions.act(engine, services, case_id, req)
     with engine.connect() as conn:
         done = svc.get_case(conn, services, case_id, role=role, department=department)
     replayed = " (already taken with this --key: nothing done again)" if acted.replayed else ""
@@ -369,7 +369,7 @@ def merge(
     """合并重复案件: void a duplicate report and point it at the case kept (POST /cases/{id}/merge)."""
     engine, services = _open(ctx)
     case_id, into = _case(engine, case), _case(engine, into_ref)
-    svc.merge_duplicate(engine, services, case_id, into, actor=actor, role=role, version=version)
+    case_actions.merge_duplicate(engine, services, case_id, into, actor=actor, role=role, version=version)
     with engine.connect() as conn:
         merged = svc.get_case(conn, services, case_id, role=role, full=False)
         kept = svc.get_case(conn, services, into, full=False)

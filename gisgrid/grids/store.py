@@ -862,7 +862,7 @@ def follow_new_grids(conn: Connection) -> tuple[int, int]:
     writes are held first (SHARE on the table until the commit): a write in flight — it takes the table before
     it reads the grids (``components_store.write_components``) — ends first and is moved by the update here; the
     next one waits for the commit and reads the new cells. Reports wait on their unit grid's row instead
-    (``cases._intake_write``). Returns (components moved, cases moved)."""
+    (``case_intake._intake_write``). Returns (components moved, cases moved)."""
     conn.execute(text("LOCK TABLE components IN SHARE MODE"))
     return relocate_components(conn), relocate_cases(conn)
 

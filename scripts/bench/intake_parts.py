@@ -27,6 +27,7 @@ from sqlalchemy.engine import URL
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import REUSE_ENV, bench_database, reused
 
+from gisgrid import case_intake
 from gisgrid import cases as svc
 from gisgrid.demo import demo_components_points, make_demo_district
 from gisgrid.settings import Settings
@@ -42,13 +43,13 @@ def backend_cpu(pid: int) -> float:
 
 
 async def measure(url: URL, services: svc.CaseServices, n: int) -> None:
-    conn = await asyncpg.connect(**asyncpg_connect_args(url), server_settings=svc.INTAKE_SESSION_SETTINGS)
+    conn = await asyncpg.connect(**asyncpg_connect_args(url), server_settings=case_intake.INTAKE_SESSION_SETTINGS)
     await init_async_connection(conn)
     pid = conn.get_server_pid()
     pts = np.column_stack(demo_components_points(n + 200, 11, make_demo_district()))
     run = uuid.uuid4().hex[:8]
     items = [
-        svc.Intake(
+        case_intake.Intake(
             class_code=CLASSES[i % len(CLASSES)],
             lon=float(x),
             lat=float(y),
@@ -62,7 +63,7 @@ async def measure(url: URL, services: svc.CaseServices, n: int) -> None:
         for i, (x, y) in enumerate(pts)
     ]
     for item in items[:200]:  # warm: plans, caches
-        await svc.intake_async(conn, services, item)
+        await case_intake.intake_async(conn, services, item)
     items = items[200:]
     now = svc.local_now(None)
 
@@ -70,13 +71,13 @@ async def measure(url: URL, services: svc.CaseServices, n: int) -> None:
         return f"{seconds / n * 1000:.3f} ms"
 
     t = time.process_time()
-    drafts = [svc._draft(services, item, now) for item in items]
+    drafts = [case_intake._draft(services, item, now) for item in items]
     draft_cpu = time.process_time() - t
     c0, p0 = time.process_time(), backend_cpu(pid)
-    reads = [(await svc._INTAKE_READ.rows_async(conn, d.read_params()))[0] for d in drafts]
+    reads = [(await case_intake._INTAKE_READ.rows_async(conn, d.read_params()))[0] for d in drafts]
     read_client, read_pg = time.process_time() - c0, backend_cpu(pid) - p0
     t = time.process_time()
-    params = [svc._write_params(services, d, r, []) for d, r in zip(drafts, reads, strict=True)]
+    params = [case_intake._write_params(services, d, r, []) for d, r in zip(drafts, reads, strict=True)]
     route_cpu = time.process_time() - t
     c0, p0 = time.process_time(), backend_cpu(pid)
     rows = [await d.write.rows_async(conn, p) for d, p in zip(drafts, params, strict=True)]

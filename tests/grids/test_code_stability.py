@@ -25,6 +25,7 @@ import pytest
 import shapely
 from sqlalchemy import Engine, text
 
+from gisgrid import case_intake
 from gisgrid import cases as svc
 from gisgrid.errors import InvalidInput
 from gisgrid.grids import workflows
@@ -130,8 +131,8 @@ def test_an_edge_cut_keeps_the_codes_of_unchanged_cells_and_never_reuses_retired
     places = {"kept": _point(150, 350), "top": _point(150, 720)}
     case = {}
     for name, (lon, lat) in places.items():
-        item = svc.Intake(class_code="06010", lon=lon, lat=lat, datum="cgcs2000", description=name)
-        case[name], _ = svc.intake(loaded, services, item, now=now)
+        item = case_intake.Intake(class_code="06010", lon=lon, lat=lat, datum="cgcs2000", description=name)
+        case[name], _ = case_intake.intake(loaded, services, item, now=now)
     lamps = [{"class_code": LAMP, "lon": lon, "lat": lat, "name": name} for name, (lon, lat) in places.items()]
     run(loaded, write_csv(tmp_path / "lamps.csv", lamps))
 

@@ -19,6 +19,7 @@ import shapely
 from sqlalchemy import Engine, text
 from typer.testing import CliRunner
 
+from gisgrid import case_intake
 from gisgrid import cases as svc
 from gisgrid.boundaries import BoundaryOptions
 from gisgrid.cli import app
@@ -87,8 +88,11 @@ def test_a_street_that_gains_communities_has_its_cells_retired_and_its_place_cut
         "SELECT ST_X(ST_PointOnSurface(geom)), ST_Y(ST_PointOnSurface(geom)), row, col FROM unit_grids WHERE code = :c",
         c=OLD[4],
     )
-    case_id, _ = svc.intake(
-        engine, services, svc.Intake(class_code="06010", lon=lon, lat=lat, datum="cgcs2000", description="x"), now=NOW
+    case_id, _ = case_intake.intake(
+        engine,
+        services,
+        case_intake.Intake(class_code="06010", lon=lon, lat=lat, datum="cgcs2000", description="x"),
+        now=NOW,
     )
     lamp = save_component(
         engine,

@@ -18,6 +18,7 @@ import pytest
 import shapely
 from sqlalchemy import Engine, text
 
+from gisgrid import case_actions, case_intake
 from gisgrid import cases as svc
 from gisgrid.errors import InvalidInput
 from gisgrid.grids import workflows
@@ -71,11 +72,11 @@ def test_regenerating_unchanged_boundaries_keeps_every_tier3_grid_and_its_staff(
 def test_a_case_filed_after_regeneration_gets_its_tier3_grid(staffed: Engine, services: svc.CaseServices) -> None:
     xs, ys = inside_points(1, seed=21)
     now = dt.datetime(2025, 9, 26, 10, tzinfo=ZoneInfo("Asia/Shanghai"))
-    item = svc.Intake(class_code="06010", lon=float(xs[0]), lat=float(ys[0]), datum="cgcs2000")
-    before, _ = svc.intake(staffed, services, item, now=now)
+    item = case_intake.Intake(class_code="06010", lon=float(xs[0]), lat=float(ys[0]), datum="cgcs2000")
+    before, _ = case_intake.intake(staffed, services, item, now=now)
 
     workflows.generate_grids(staffed)
-    after, _ = svc.intake(staffed, services, dataclasses.replace(item, description="again"), now=now)
+    after, _ = case_intake.intake(staffed, services, dataclasses.replace(item, description="again"), now=now)
 
     with staffed.connect() as conn:
         codes = dict(conn.execute(text("SELECT id, tier3_code FROM cases")).all())
@@ -176,8 +177,8 @@ def test_after_a_boundary_change_every_case_lies_in_its_recorded_cell(
     xs, ys = inside_points(40, seed=5)
     now = dt.datetime(2025, 9, 26, 10, tzinfo=ZoneInfo("Asia/Shanghai"))
     for i, (x, y) in enumerate(zip(xs, ys, strict=True)):
-        item = svc.Intake(class_code="06010", lon=float(x), lat=float(y), datum="cgcs2000", description=str(i))
-        svc.intake(staffed, services, item, now=now)
+        item = case_intake.Intake(class_code="06010", lon=float(x), lat=float(y), datum="cgcs2000", description=str(i))
+        case_intake.intake(staffed, services, item, now=now)
     changed = COMMUNITIES[2]
     with staffed.connect() as conn:
         before = dict(conn.execute(text("SELECT id, unit_grid_code FROM cases")).all())
@@ -214,16 +215,18 @@ def _close(engine: Engine, services: svc.CaseServices, case_id: int) -> None:
     ]
     now = dt.datetime(2025, 9, 26, 11, tzinfo=ZoneInfo("Asia/Shanghai"))
     for version, (action, role, payload, photos) in enumerate(steps, start=1):
-        req = svc.ActionRequest(
+        req = case_actions.ActionRequest(
             action=action, role=role, actor="测试员", version=version, payload=payload, photos=photos
         )
-        svc.act(engine, services, case_id, req, now=now + dt.timedelta(minutes=10 * version))
+        case_actions.act(engine, services, case_id, req, now=now + dt.timedelta(minutes=10 * version))
 
 
 def _reject(loaded: Engine, services: svc.CaseServices, case_id: int, now: dt.datetime) -> None:
     """不予立案 of a just reported case (version 1) by 受理员."""
     payload = {"reason": "不属于立案范围"}
-    svc.act(loaded, services, case_id, svc.ActionRequest("reject", "intake", "测试员", 1, payload=payload), now=now)
+    case_actions.act(
+        loaded, services, case_id, case_actions.ActionRequest("reject", "intake", "测试员", 1, payload=payload), now=now
+    )
 
 
 def _a_cell_regrouped_at_size_7(loaded: Engine) -> tuple[shapely.Point, str, str]:
@@ -251,17 +254,23 @@ def test_a_regroup_moves_cases_in_progress_and_leaves_finished_ones_where_they_w
     now = dt.datetime(2025, 9, 26, 10, tzinfo=ZoneInfo("Asia/Shanghai"))
 
     def file(description: str) -> int:
-        item = svc.Intake(class_code="06010", lon=point.x, lat=point.y, datum="cgcs2000", description=description)
-        case_id, _ = svc.intake(loaded, services, item, now=now)
+        item = case_intake.Intake(
+            class_code="06010", lon=point.x, lat=point.y, datum="cgcs2000", description=description
+        )
+        case_id, _ = case_intake.intake(loaded, services, item, now=now)
         return case_id
 
     open_, dispatched, closed, rejected, merged = (file(d) for d in ("open", "dispatched", "closed", "rej", "dup"))
     for version, (action, role) in enumerate((("verify", "supervisor"), ("file", "shift_lead")), start=1):
-        svc.act(loaded, services, dispatched, svc.ActionRequest(action, role, "测试员", version), now=now)
-    svc.act(loaded, services, dispatched, svc.ActionRequest("dispatch", "dispatcher", "测试员", 3), now=now)
+        case_actions.act(
+            loaded, services, dispatched, case_actions.ActionRequest(action, role, "测试员", version), now=now
+        )
+    case_actions.act(
+        loaded, services, dispatched, case_actions.ActionRequest("dispatch", "dispatcher", "测试员", 3), now=now
+    )
     _close(loaded, services, closed)
     _reject(loaded, services, rejected, now)
-    svc.merge_duplicate(loaded, services, merged, open_, actor="值班长", role="shift_lead", version=1)
+    case_actions.merge_duplicate(loaded, services, merged, open_, actor="值班长", role="shift_lead", version=1)
 
     result = workflows.build_tiers(loaded, target_size=7)
 
@@ -307,8 +316,8 @@ def test_a_report_written_while_a_regroup_commits_gets_the_new_tier3_grid(
 
     point, old_code, new_code = _a_cell_regrouped_at_size_7(loaded)
     now = dt.datetime(2025, 9, 26, 10, tzinfo=ZoneInfo("Asia/Shanghai"))
-    item = svc.Intake(class_code="06010", lon=point.x, lat=point.y, datum="cgcs2000", description="during")
-    file = svc.intake if via == "sync" else intake_over_asyncpg
+    item = case_intake.Intake(class_code="06010", lon=point.x, lat=point.y, datum="cgcs2000", description="during")
+    file = case_intake.intake if via == "sync" else intake_over_asyncpg
     filed: list[object] = []
     waited: list[bool] = []
     save_tier3 = store.save_tier3
@@ -414,8 +423,10 @@ def test_a_boundary_change_moves_a_finished_case_to_the_cell_that_covers_it_keep
     now = dt.datetime(2025, 9, 26, 10, tzinfo=ZoneInfo("Asia/Shanghai"))
     ids = []
     for description in ("open", "rejected"):
-        item = svc.Intake(class_code="06010", lon=point.x, lat=point.y, datum="cgcs2000", description=description)
-        ids.append(svc.intake(loaded, services, item, now=now)[0])
+        item = case_intake.Intake(
+            class_code="06010", lon=point.x, lat=point.y, datum="cgcs2000", description=description
+        )
+        ids.append(case_intake.intake(loaded, services, item, now=now)[0])
     open_, rejected = ids
     _reject(loaded, services, rejected, now)
     fake = ("990000000000000", "990000000", "990000000000", "99000000000001")  # as if recorded under old grids
@@ -444,19 +455,24 @@ def test_a_merged_duplicate_reopened_after_a_regroup_answers_to_its_grids_tier3_
     point, old_code, new_code = _a_cell_regrouped_at_size_7(loaded)
     now = dt.datetime(2025, 9, 26, 10, tzinfo=ZoneInfo("Asia/Shanghai"))
     kept, dup = (
-        svc.intake(
-            loaded, services, svc.Intake(class_code="06010", lon=point.x, lat=point.y, datum="cgcs2000"), now=now
+        case_intake.intake(
+            loaded,
+            services,
+            case_intake.Intake(class_code="06010", lon=point.x, lat=point.y, datum="cgcs2000"),
+            now=now,
         )[0]
         for _ in range(2)
     )
-    svc.merge_duplicate(loaded, services, dup, kept, actor="值班长", role="shift_lead", version=1)
+    case_actions.merge_duplicate(loaded, services, dup, kept, actor="值班长", role="shift_lead", version=1)
     workflows.build_tiers(loaded, target_size=7)
     with loaded.connect() as conn:
         codes = dict(conn.execute(text("SELECT id, tier3_code FROM cases")).all())
     assert codes == {kept: new_code, dup: old_code}
 
     payload = {"reason": "虚假上报"}
-    svc.act(loaded, services, kept, svc.ActionRequest("void", "shift_lead", "测试员", 1, payload=payload), now=now)
+    case_actions.act(
+        loaded, services, kept, case_actions.ActionRequest("void", "shift_lead", "测试员", 1, payload=payload), now=now
+    )
 
     with loaded.connect() as conn:
         rows = conn.execute(
@@ -495,11 +511,13 @@ def test_a_kept_case_voided_while_a_regroup_commits_reopens_its_duplicate_under_
     new_code = regrouped.loc[pair[0].Index]
     now = dt.datetime(2025, 9, 26, 10, tzinfo=ZoneInfo("Asia/Shanghai"))
     kept, dup = (
-        svc.intake(loaded, services, svc.Intake(class_code="06010", lon=p.x, lat=p.y, datum="cgcs2000"), now=now)[0]
+        case_intake.intake(
+            loaded, services, case_intake.Intake(class_code="06010", lon=p.x, lat=p.y, datum="cgcs2000"), now=now
+        )[0]
         for p in (kept_point, dup_point)
     )
-    svc.merge_duplicate(loaded, services, dup, kept, actor="值班长", role="shift_lead", version=1)
-    void = svc.ActionRequest("void", "shift_lead", "测试员", 1, payload={"reason": "虚假上报"})
+    case_actions.merge_duplicate(loaded, services, dup, kept, actor="值班长", role="shift_lead", version=1)
+    void = case_actions.ActionRequest("void", "shift_lead", "测试员", 1, payload={"reason": "虚假上报"})
     done: list[object] = []
     waited: list[bool] = []
     threads: list[threading.Thread] = []
@@ -507,7 +525,7 @@ def test_a_kept_case_voided_while_a_regroup_commits_reopens_its_duplicate_under_
 
     def act() -> None:
         try:
-            done.append(svc.act(loaded, services, kept, void, now=now).case_id)
+            done.append(case_actions.act(loaded, services, kept, void, now=now).case_id)
         except Exception as exc:  # reported below
             done.append(exc)
 
