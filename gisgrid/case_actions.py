@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any, NamedTuple
 
@@ -144,192 +145,295 @@ def act(
         check_texts({"idempotency_key": req.idempotency_key})
         fingerprint = action_fingerprint(req)
     with engine.connect() as conn, conn.begin():
-        rule = workflow.TRANSITIONS.get(req.action)
-        reopens = rule is not None and rule.to_state in workflow.REOPENS_DUPLICATES
-        grid_store.read_grids_first(conn, hold=reopens)  # before the case's row: see there
-        row = conn.execute(text("SELECT * FROM cases WHERE id = :id FOR UPDATE"), {"id": case_id}).one_or_none()
-        if row is None:
-            raise NotFound(f"no case with id {case_id}", message_zh=f"未找到 id 为 {case_id} 的案件")
+        row = _locked_case(conn, case_id, req.action)
         if fingerprint is not None and _replayed_step(conn, case_id, req, fingerprint):
             return Acted(case_id, replayed=True)
-        case = case_state(row)
-        payload = dict(req.payload)
-        if "unit" in payload:  # 工作日 typed in words: stored as its key, as the log and arithmetic read it
-            payload["unit"] = workflow.time_unit(payload["unit"])
-        if req.note:
-            payload.setdefault("note", req.note)
-        ev = event_class(services, row.scheme, row.class_code)
-        routing_json = dict(row.routing or {})
-        # None for a case stored without a routing (an imported one): nothing to suggest, nothing to record.
-        decided = decision_from_json(routing_json["decision"]) if routing_json.get("decision") else None
-        if req.action == "dispatch" and decided is not None:  # default: 派遣建议, never a department that returned it
-            offered = routing.suggestion(decided, returned_departments(conn, case_id), services.departments)
-            payload.setdefault("department", offered.department)
-        if req.action == "supervise":  # a fact of the deadline, not the caller's claim
-            payload["overdue"] = row.due_at is not None and now > row.due_at
-        # Version, role, state and guard first: bad input to an action nobody may take now is a 409/403, not 422.
-        workflow.check(case, req.action, req.role, payload=payload, expected_version=req.version)
-        if req.role == workflow.DEPARTMENT_ROLE:  # another role's X-Department (a gateway's org unit) is not read
-            check_acting_department(services, req.department)
-            workflow.check_department(case, req.action, req.role, req.department)
-        if req.action == "request_extension":  # a fact of the deadline, as the guards' refusals are (409)
-            refuse_late_extension_request(row.due_at, now)
-        workflow.check_payload(req.action, req.payload)
-        check_texts({"note": req.note, **req.payload})
-        department = payload.get("department") if req.action == "dispatch" else None
-        if department and (not isinstance(department, str) or department not in services.departments):
-            raise InvalidInput(
-                f"department: unknown department {department!r}",
-                detail=[{"field": "department"}],
-                reason=Reason.UNKNOWN_DEPARTMENT,
-            )
-        reported_ev = ev
-        corrected = payload.get("class_code")
-        if isinstance(corrected, str) and corrected.strip() and req.action in RECLASSIFYING_ACTIONS:
-            # 核实/立案 correcting the reported class (unknown: refused here, before anything is written)
-            payload["class_code"] = corrected = corrected.strip()
-            ev = event_class(services, row.scheme, corrected)
-        disposal_type = row.disposal_type
-        if ev is not reported_ev:  # the new class's default type and limits: the old one's may not exist for it
-            disposal_type = disposal_limit(services, ev, None).disposal_type
-        if req.action == "dispatch" and payload.get("disposal_type"):  # the dispatcher decides 停工/处罚/拆除, 紧急
-            disposal_type = disposal_limit(services, ev, payload["disposal_type"]).disposal_type
-        if req.action == "request_extension":  # what is asked is refused as its approval would be
-            one_length(payload, "an extension request")
-            if payload.get("new_due_at"):  # a time, stored as one
-                asked_due, _ = extended_due(services, row, {"new_due_at": payload["new_due_at"]})
-                payload["new_due_at"] = asked_due.isoformat()
-            if payload.get("amount") is not None:
-                extended_due(services, row, {"amount": payload["amount"], "unit": payload.get("unit")})
-        req = replace(req, photos=one_request(req.photos))  # at most 10; the same file twice is one photo
-        for i, (name, _) in enumerate(req.photos):
-            check_texts({f"photos[{i}]": name})
-        check_pixel_budget(req.photos)
-        infos = []
-        for i, (name, data) in enumerate(req.photos):
-            try:
-                infos.append(inspect_photo(data, filename=name))
-            except InvalidInput as exc:
-                raise refused_photo(i, exc) from None
-        if req.action == "handle":  # the after-photo is a photo sent with the action, not a name in the payload
-            if not req.photos:
-                raise workflow.MissingField(
-                    "handle needs 'after_photo' (处置后照片), a photo sent as a file with the action: "
-                    f"POST /cases/{case_id}/actions/handle/form with photos (CLI: --photo)",
-                    detail=[
-                        workflow.refusal_item(
-                            "after_photo",
-                            "handle needs it",
-                            Reason.MISSING,
-                            action="handle",
-                            required=list(workflow.TRANSITIONS["handle"].required),
-                        )
-                    ],
-                    reason=Reason.MISSING,
-                )
-            earlier: dict[str, str] = dict(
-                conn.execute(
-                    text("SELECT sha256, kind FROM case_photos WHERE case_id = :c AND kind IN ('before', 'after')"),
-                    {"c": case_id},
-                ).all()
-            )
-            for i, info in enumerate(infos):
-                if earlier.get(info.sha256) == "before":
-                    raise InvalidInput(
-                        f"photos[{i}]: the same picture as the report's photo; the after-photo shows the place "
-                        "after handling",
-                        detail=[{"field": f"photos[{i}]", "reason": "same as a before-photo"}],
-                        reason=Reason.AFTER_PHOTO_IS_BEFORE_PHOTO,
-                    )
-                if earlier.get(info.sha256) == "after":  # 返工 found it not done: the old proof proves nothing now
-                    raise InvalidInput(
-                        f"photos[{i}]: the same picture as an earlier after-photo of this case; after 返工 the "
-                        "after-photo shows the place handled again",
-                        detail=[{"field": f"photos[{i}]", "reason": "same as an earlier after-photo"}],
-                        reason=Reason.AFTER_PHOTO_REUSED,
-                    )
-            payload["after_photo"] = [n for n, _ in req.photos]
-        as_requested = False
-        if req.action == "approve_extension":
-            requested = None
-            if payload.get("amount") is None and not payload.get("new_due_at"):  # approved as asked
-                requested = conn.execute(
-                    text(
-                        "SELECT details FROM case_transitions WHERE case_id = :c AND action = 'request_extension' "
-                        "ORDER BY id DESC LIMIT 1"
-                    ),
-                    {"c": case_id},
-                ).scalar()
-            payload, as_requested = extension_due(services, row, payload, requested)
-        tr = workflow.apply(case, req.action, req.role, payload=payload, expected_version=req.version)
-        new = tr.case
-        updates: dict[str, Any] = {
-            "state": new.state,
-            "previous_state": new.previous_state,
-            "department_code": new.department,
-            "rework_count": new.rework_count,
-            "escalation_level": new.escalation_level,
-            "pending_extension": new.pending_extension,
-        }
-        if disposal_type != row.disposal_type or ev is not reported_ev:
-            limit = disposal_limit(services, ev, disposal_type)
-            updates.update(disposal_type=limit.disposal_type, urgent=limit.urgent)
-        updates.update(deadlines_after(services, ev, row, tr, now, disposal_type))
-        basis: dict[str, Any] = {}
-        if ev is not reported_ev:
-            basis = _reclassify(conn, services, row, reported_ev, ev, routing_json, updates)
-        if req.action == "dispatch" and decided is not None:
-            # The routing's own decision stays the suggestion; a dispatcher's choice against it (改派, or 人工派遣 of
-            # a case the routing left to a person) is recorded beside it in a flat list, and the step names which
-            # one it was: its 交办单 prints that dispatch's own 派遣依据.
-            assert new.department is not None  # workflow.apply refuses a dispatch without one
-            dispatched, basis = routing.dispatch_choice(
-                decided,
-                new.department,
-                req.actor,
-                now.astimezone(LOCAL_TZ),
-                payload.get("reason") or req.note,
-                departments=services.departments,
-            )
-            routing_json["decision"] = decision_json(dispatched)
-            updates["routing"] = json.dumps(routing_json, ensure_ascii=False)
-        sets = ", ".join(f"{k} = :{k}" if k != "routing" else "routing = CAST(:routing AS jsonb)" for k in updates)
-        done = conn.execute(
-            text(f"UPDATE cases SET {sets}, version = version + 1, updated_at = :now WHERE id = :id AND version = :v"),
-            {**updates, "now": now, "id": case_id, "v": req.version},
-        ).rowcount
-        if done != 1:
-            raise workflow.StaleVersion(f"{req.action}: the case changed meanwhile; reload it and retry")
-        logged = log_transition(
-            conn,
-            case_id,
-            tr,
-            actor=req.actor,
-            role=req.role,
-            at=now,
-            note=req.note,
-            department=new.department,
-            effects=tr.effects,
-            details=dict(tr.details)
-            | _escalated_to(conn, row, new)
-            | _order_terms(tr, disposal_type)
-            | basis
-            | ({"as_requested": True} if as_requested else {})
-            | extension_terms(req.action, payload),
-            attachments=[n for n, _ in req.photos],
-            idempotency=(req.idempotency_key, fingerprint),
-        )
-        kind = "after" if req.action == "handle" else "evidence"
-        for info, (_, data) in zip(infos, req.photos, strict=True):
-            _save_photo(conn, services, case_id, info, data, kind=kind, transition_id=logged)
-        for effect, kind in (("issue_dispatch_order", "dispatch"), ("issue_supervision_order", "supervision")):
-            if effect in tr.effects:
-                _issue_document(
-                    conn, case_id, row.case_no, kind, new.department, updates.get("due_at"), req, payload, now, logged
-                )
-        if new.state in workflow.REOPENS_DUPLICATES:
-            _reopen_duplicates(conn, services, row, new.state, now, actor=req.actor, role=req.role)
+        step = _checked_step(conn, services, case_id, row, req, now)
+        req = step.req
+        tr = workflow.apply(case_state(row), req.action, req.role, payload=step.payload, expected_version=req.version)
+        _record_step(step, tr, fingerprint)
     return Acted(case_id)
+
+
+@dataclass
+class _Step:
+    """An action being taken on a case's locked ``row``, checked and worked out before anything is written: the
+    request (its photos made one request's, ``infos`` their checks), the payload as the state machine gets it, the
+    reported event class and the one the case ends with (a class corrected by 核实/立案), the disposal type, the
+    stored routing and its decision (None for a case stored without one), and whether an approved 延期 is the one
+    asked for."""
+
+    conn: Connection
+    services: CaseServices
+    case_id: int
+    row: Any
+    req: ActionRequest
+    now: dt.datetime
+    payload: dict[str, Any]
+    reported_ev: EventClass
+    ev: EventClass
+    disposal_type: str
+    routing_json: dict[str, Any]
+    decided: routing.RoutingDecision | None
+    infos: list[PhotoInfo] = field(default_factory=list)
+    as_requested: bool = False
+
+
+def _locked_case(conn: Connection, case_id: int, action: str) -> Any:
+    """The case's row, locked for the action — after the grids' lock (``grid_store.read_grids_first``, held by an
+    action that re-opens merged duplicates)."""
+    rule = workflow.TRANSITIONS.get(action)
+    reopens = rule is not None and rule.to_state in workflow.REOPENS_DUPLICATES
+    grid_store.read_grids_first(conn, hold=reopens)  # before the case's row: see there
+    row = conn.execute(text("SELECT * FROM cases WHERE id = :id FOR UPDATE"), {"id": case_id}).one_or_none()
+    if row is None:
+        raise NotFound(f"no case with id {case_id}", message_zh=f"未找到 id 为 {case_id} 的案件")
+    return row
+
+
+def _checked_step(
+    conn: Connection, services: CaseServices, case_id: int, row: Any, req: ActionRequest, now: dt.datetime
+) -> _Step:
+    """Every check of the action, in the order its refusals are chosen: the payload's time unit and the case's
+    class, the state machine (version, role, state, guard; the department's own cases), the payload's fields and
+    texts, the department a 派遣 names, a corrected class, the action's own checks (:data:`_BEFORE_PHOTOS`), the
+    photos, then the action's checks of them (:data:`_AFTER_PHOTOS`)."""
+    payload = dict(req.payload)
+    if "unit" in payload:  # 工作日 typed in words: stored as its key, as the log and arithmetic read it
+        payload["unit"] = workflow.time_unit(payload["unit"])
+    if req.note:
+        payload.setdefault("note", req.note)
+    ev = event_class(services, row.scheme, row.class_code)
+    routing_json = dict(row.routing or {})
+    # None for a case stored without a routing (an imported one): nothing to suggest, nothing to record.
+    decided = decision_from_json(routing_json["decision"]) if routing_json.get("decision") else None
+    if req.action == "dispatch" and decided is not None:  # default: 派遣建议, never a department that returned it
+        offered = routing.suggestion(decided, returned_departments(conn, case_id), services.departments)
+        payload.setdefault("department", offered.department)
+    if req.action == "supervise":  # a fact of the deadline, not the caller's claim
+        payload["overdue"] = row.due_at is not None and now > row.due_at
+    _check_request(services, row, req, payload, now)
+    corrected_ev, disposal_type = _class_and_type(services, row, req.action, payload, ev)
+    step = _Step(
+        conn, services, case_id, row, req, now, payload, ev, corrected_ev, disposal_type, routing_json, decided
+    )
+    if req.action in _BEFORE_PHOTOS:
+        _BEFORE_PHOTOS[req.action](step)
+    step.req, step.infos = _checked_action_photos(req)
+    if req.action in _AFTER_PHOTOS:
+        _AFTER_PHOTOS[req.action](step)
+    return step
+
+
+def _check_request(
+    services: CaseServices, row: Any, req: ActionRequest, payload: dict[str, Any], now: dt.datetime
+) -> None:
+    """The state machine's checks of the request (version, role, state, guard; a department acts on its own
+    cases; a 延期申请 in time), then its payload's fields and texts and the department a 派遣 names."""
+    case = case_state(row)
+    # Version, role, state and guard first: bad input to an action nobody may take now is a 409/403, not 422.
+    workflow.check(case, req.action, req.role, payload=payload, expected_version=req.version)
+    if req.role == workflow.DEPARTMENT_ROLE:  # another role's X-Department (a gateway's org unit) is not read
+        check_acting_department(services, req.department)
+        workflow.check_department(case, req.action, req.role, req.department)
+    if req.action == "request_extension":  # a fact of the deadline, as the guards' refusals are (409)
+        refuse_late_extension_request(row.due_at, now)
+    workflow.check_payload(req.action, req.payload)
+    check_texts({"note": req.note, **req.payload})
+    department = payload.get("department") if req.action == "dispatch" else None
+    if department and (not isinstance(department, str) or department not in services.departments):
+        raise InvalidInput(
+            f"department: unknown department {department!r}",
+            detail=[{"field": "department"}],
+            reason=Reason.UNKNOWN_DEPARTMENT,
+        )
+
+
+def _class_and_type(
+    services: CaseServices, row: Any, action: str, payload: dict[str, Any], ev: EventClass
+) -> tuple[EventClass, str]:
+    """The event class the case ends the step with (``ev``, the reported one, unless 核实/立案 corrects it: the
+    ``class_code`` in ``payload`` then stripped) and its disposal type."""
+    reported_ev = ev
+    corrected = payload.get("class_code")
+    if isinstance(corrected, str) and corrected.strip() and action in RECLASSIFYING_ACTIONS:
+        # 核实/立案 correcting the reported class (unknown: refused here, before anything is written)
+        payload["class_code"] = corrected = corrected.strip()
+        ev = event_class(services, row.scheme, corrected)
+    disposal_type = row.disposal_type
+    if ev is not reported_ev:  # the new class's default type and limits: the old one's may not exist for it
+        disposal_type = disposal_limit(services, ev, None).disposal_type
+    if action == "dispatch" and payload.get("disposal_type"):  # the dispatcher decides 停工/处罚/拆除, 紧急
+        disposal_type = disposal_limit(services, ev, payload["disposal_type"]).disposal_type
+    return ev, disposal_type
+
+
+def _checked_action_photos(req: ActionRequest) -> tuple[ActionRequest, list[PhotoInfo]]:
+    """The request with its photos made one request's (at most 10; the same file twice is one photo), and their
+    checks: names, the pixel budget by the headers, then each photo decoded."""
+    req = replace(req, photos=one_request(req.photos))
+    for i, (name, _) in enumerate(req.photos):
+        check_texts({f"photos[{i}]": name})
+    check_pixel_budget(req.photos)
+    infos = []
+    for i, (name, data) in enumerate(req.photos):
+        try:
+            infos.append(inspect_photo(data, filename=name))
+        except InvalidInput as exc:
+            raise refused_photo(i, exc) from None
+    return req, infos
+
+
+def _asked_extension(step: _Step) -> None:
+    """延期申请: what is asked is refused as its approval would be; a new deadline asked is stored as a time."""
+    payload = step.payload
+    one_length(payload, "an extension request")
+    if payload.get("new_due_at"):  # a time, stored as one
+        asked_due, _ = extended_due(step.services, step.row, {"new_due_at": payload["new_due_at"]})
+        payload["new_due_at"] = asked_due.isoformat()
+    if payload.get("amount") is not None:
+        extended_due(step.services, step.row, {"amount": payload["amount"], "unit": payload.get("unit")})
+
+
+def _after_photo(step: _Step) -> None:
+    """处置: the after-photo is a photo sent with the action, not a name in the payload — neither the report's photo
+    nor an earlier after-photo of the case."""
+    req, case_id = step.req, step.case_id
+    if not req.photos:
+        raise workflow.MissingField(
+            "handle needs 'after_photo' (处置后照片), a photo sent as a file with the action: "
+            f"POST /cases/{case_id}/actions/handle/form with photos (CLI: --photo)",
+            detail=[
+                workflow.refusal_item(
+                    "after_photo",
+                    "handle needs it",
+                    Reason.MISSING,
+                    action="handle",
+                    required=list(workflow.TRANSITIONS["handle"].required),
+                )
+            ],
+            reason=Reason.MISSING,
+        )
+    earlier: dict[str, str] = dict(
+        step.conn.execute(
+            text("SELECT sha256, kind FROM case_photos WHERE case_id = :c AND kind IN ('before', 'after')"),
+            {"c": case_id},
+        ).all()
+    )
+    for i, info in enumerate(step.infos):
+        if earlier.get(info.sha256) == "before":
+            raise InvalidInput(
+                f"photos[{i}]: the same picture as the report's photo; the after-photo shows the place after handling",
+                detail=[{"field": f"photos[{i}]", "reason": "same as a before-photo"}],
+                reason=Reason.AFTER_PHOTO_IS_BEFORE_PHOTO,
+            )
+        if earlier.get(info.sha256) == "after":  # 返工 found it not done: the old proof proves nothing now
+            raise InvalidInput(
+                f"photos[{i}]: the same picture as an earlier after-photo of this case; after 返工 the "
+                "after-photo shows the place handled again",
+                detail=[{"field": f"photos[{i}]", "reason": "same as an earlier after-photo"}],
+                reason=Reason.AFTER_PHOTO_REUSED,
+            )
+    step.payload["after_photo"] = [n for n, _ in req.photos]
+
+
+def _approved_extension(step: _Step) -> None:
+    """批准延期: the new deadline given, or the one asked for (approved as asked) when none is given."""
+    requested = None
+    if step.payload.get("amount") is None and not step.payload.get("new_due_at"):  # approved as asked
+        requested = step.conn.execute(
+            text(
+                "SELECT details FROM case_transitions WHERE case_id = :c AND action = 'request_extension' "
+                "ORDER BY id DESC LIMIT 1"
+            ),
+            {"c": step.case_id},
+        ).scalar()
+    step.payload, step.as_requested = extension_due(step.services, step.row, step.payload, requested)
+
+
+#: An action's own checks and payload, before the photos are checked and after (the order its refusals come in).
+_BEFORE_PHOTOS: dict[str, Callable[[_Step], None]] = {"request_extension": _asked_extension}
+_AFTER_PHOTOS: dict[str, Callable[[_Step], None]] = {"handle": _after_photo, "approve_extension": _approved_extension}
+
+
+def _record_step(step: _Step, tr: workflow.Transition, fingerprint: str | None) -> None:
+    """Write the step ``tr``: the case's row (at the version acted on, else 409), its log entry, its photos, the
+    orders it issues, the merged duplicates it re-opens."""
+    conn, req, row, new, now, case_id = step.conn, step.req, step.row, tr.case, step.now, step.case_id
+    updates, basis = _case_updates(step, tr)
+    sets = ", ".join(f"{k} = :{k}" if k != "routing" else "routing = CAST(:routing AS jsonb)" for k in updates)
+    done = conn.execute(
+        text(f"UPDATE cases SET {sets}, version = version + 1, updated_at = :now WHERE id = :id AND version = :v"),
+        {**updates, "now": now, "id": case_id, "v": req.version},
+    ).rowcount
+    if done != 1:
+        raise workflow.StaleVersion(f"{req.action}: the case changed meanwhile; reload it and retry")
+    logged = log_transition(
+        conn,
+        case_id,
+        tr,
+        actor=req.actor,
+        role=req.role,
+        at=now,
+        note=req.note,
+        department=new.department,
+        effects=tr.effects,
+        details=dict(tr.details)
+        | _escalated_to(conn, row, new)
+        | _order_terms(tr, step.disposal_type)
+        | basis
+        | ({"as_requested": True} if step.as_requested else {})
+        | extension_terms(req.action, step.payload),
+        attachments=[n for n, _ in req.photos],
+        idempotency=(req.idempotency_key, fingerprint),
+    )
+    kind = "after" if req.action == "handle" else "evidence"
+    for info, (_, data) in zip(step.infos, req.photos, strict=True):
+        _save_photo(conn, step.services, case_id, info, data, kind=kind, transition_id=logged)
+    for effect, kind in (("issue_dispatch_order", "dispatch"), ("issue_supervision_order", "supervision")):
+        if effect in tr.effects:
+            _issue_document(
+                conn, case_id, row.case_no, kind, new.department, updates.get("due_at"), req, step.payload, now, logged
+            )
+    if new.state in workflow.REOPENS_DUPLICATES:
+        _reopen_duplicates(conn, step.services, row, new.state, now, actor=req.actor, role=req.role)
+
+
+def _case_updates(step: _Step, tr: workflow.Transition) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The columns the step ``tr`` sets on the case (state, department, class, disposal type, deadlines, routing)
+    and its log entry's basis: a corrected class's ``class_change``, or a 派遣's own 派遣依据."""
+    services, row, new = step.services, step.row, tr.case
+    updates: dict[str, Any] = {
+        "state": new.state,
+        "previous_state": new.previous_state,
+        "department_code": new.department,
+        "rework_count": new.rework_count,
+        "escalation_level": new.escalation_level,
+        "pending_extension": new.pending_extension,
+    }
+    if step.disposal_type != row.disposal_type or step.ev is not step.reported_ev:
+        limit = disposal_limit(services, step.ev, step.disposal_type)
+        updates.update(disposal_type=limit.disposal_type, urgent=limit.urgent)
+    updates.update(deadlines_after(services, step.ev, row, tr, step.now, step.disposal_type))
+    basis: dict[str, Any] = {}
+    if step.ev is not step.reported_ev:
+        basis = _reclassify(step.conn, services, row, step.reported_ev, step.ev, step.routing_json, updates)
+    if step.req.action == "dispatch" and step.decided is not None:
+        # The routing's own decision stays the suggestion; a dispatcher's choice against it (改派, or 人工派遣 of
+        # a case the routing left to a person) is recorded beside it in a flat list, and the step names which
+        # one it was: its 交办单 prints that dispatch's own 派遣依据.
+        assert new.department is not None  # workflow.apply refuses a dispatch without one
+        dispatched, basis = routing.dispatch_choice(
+            step.decided,
+            new.department,
+            step.req.actor,
+            step.now.astimezone(LOCAL_TZ),
+            step.payload.get("reason") or step.req.note,
+            departments=services.departments,
+        )
+        step.routing_json["decision"] = decision_json(dispatched)
+        updates["routing"] = json.dumps(step.routing_json, ensure_ascii=False)
+    return updates, basis
 
 
 #: The actions that take a corrected ``class_code`` (workflow rules' optional field): 核实 on site, 立案 at filing.
