@@ -63,7 +63,7 @@ def test_a_report_losing_on_its_key_removes_the_photo_it_saved(
     root = services.photos.root
     assert photo_files(root) == [f"{sha_of(_jpeg(10))}.jpg"]
 
-    monkeypatch.setattr(svc, "_INTAKE_READ", FirstReadMisses(case_intake._INTAKE_READ))
+    monkeypatch.setattr(case_intake, "_INTAKE_READ", FirstReadMisses(case_intake._INTAKE_READ))
     other = replace(first, photos=[("b.jpg", _jpeg(50)), ("c.jpg", _jpeg(90))])
     with pytest.raises(Conflict) as err:
         intake(loaded, services, other, now=at("2025-09-26T10:00:01"))
@@ -92,7 +92,7 @@ def test_a_losing_reports_photo_that_another_case_holds_is_kept(
 
     first = replace(other_case, idempotency_key="K-7", photos=[("a.jpg", _jpeg(21))], description="一")
     intake(loaded, services, first, now=at("2025-09-26T10:00:00"))
-    monkeypatch.setattr(svc, "_INTAKE_READ", FirstReadMisses(case_intake._INTAKE_READ))
+    monkeypatch.setattr(case_intake, "_INTAKE_READ", FirstReadMisses(case_intake._INTAKE_READ))
     losing = replace(first, photos=[("b.jpg", held), ("c.jpg", _jpeg(60))])
     with pytest.raises(Conflict):
         intake(loaded, services, losing, now=at("2025-09-26T10:00:01"))

@@ -451,7 +451,7 @@ def test_a_report_read_before_a_recode_and_written_after_it_gets_the_new_codes(
             recoded.append(workflows.recode_unit(clean_db, DONGMING, new).new)
         return stale(*args)
 
-    monkeypatch.setattr(svc, "_write_params", recode_between_read_and_write)
+    monkeypatch.setattr(case_intake, "_write_params", recode_between_read_and_write)
     with clean_db.connect() as conn:
         x, y = conn.execute(
             text("SELECT ST_X(ST_PointOnSurface(geom)), ST_Y(ST_PointOnSurface(geom)) FROM unit_grids WHERE code = :c"),
