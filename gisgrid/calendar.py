@@ -13,7 +13,9 @@ Units (:data:`UNITS`):
   12:00, not 13:30): the earliest instant at which the time has run.
 * ``working_days`` — N working days = N × (working hours per day) working hours. Because every working day has the
   same periods, a start inside working time is due N working days later at the same clock time (Tue 10:00 + 2 →
-  Thu 10:00). A start outside working time counts from the next period start, so it is due at the end of the N-th
+  Thu 10:00) — within a season: seasonal hours (:class:`SeasonalHours`, 夏季/冬季作息) give each day its season's
+  periods, all seasons equally long a day, so across a change the same working time ends at another clock time.
+  A start outside working time counts from the next period start, so it is due at the end of the N-th
   working day (Tue 18:00 + 2 → Thu 17:30, i.e. Wed and Thu are the two days). Fractions are allowed (0.5 day).
 * ``calendar_hours`` — plain elapsed time (emergencies handled round the clock); holidays do not matter.
 
@@ -28,7 +30,7 @@ import math
 import warnings
 from collections import Counter
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from pathlib import Path
 from typing import Literal, TypeGuard, get_args
@@ -196,6 +198,185 @@ class WorkingHours:
 DEFAULT_HOURS_PER_DAY = WorkingHours().hours_per_day
 
 
+#: A seasonal schedule's ranges are month-day pairs; a leap year numbers them so that 02-29 is a day to cover.
+_LEAP_YEAR = 2000
+SEASONAL_FORM = (
+    "MM-DD..MM-DD=HH:MM-HH:MM,…;MM-DD..MM-DD=…, "
+    "e.g. 05-01..09-30=08:00-12:00,14:30-18:00;10-01..04-30=08:30-12:00,13:30-17:30"
+)
+
+
+def _md_text(md: tuple[int, int]) -> str:
+    return f"{md[0]:02d}-{md[1]:02d}"
+
+
+def _md_index(md: tuple[int, int]) -> int:
+    """0 (01-01) … 365 (12-31) of a leap year."""
+    return date(_LEAP_YEAR, *md).timetuple().tm_yday - 1
+
+
+def _hours_text(hours: WorkingHours) -> str:
+    return ",".join(f"{s:%H:%M}-{e:%H:%M}" for s, e in hours.periods)
+
+
+@dataclass(frozen=True)
+class Season:
+    """The working hours from month-day ``first`` to ``last`` (both included; ``last`` before ``first`` wraps the
+    year end: 10-01..04-30)."""
+
+    first: tuple[int, int]
+    last: tuple[int, int]
+    hours: WorkingHours
+
+    @property
+    def label(self) -> str:
+        return f"{_md_text(self.first)}..{_md_text(self.last)}"
+
+    def indexes(self) -> list[int]:
+        """The leap-year day indexes the season covers."""
+        a, b = _md_index(self.first), _md_index(self.last)
+        return list(range(a, b + 1)) if a <= b else [*range(a, 366), *range(0, b + 1)]
+
+
+@dataclass(frozen=True)
+class SeasonalHours:
+    """Working hours that change with the season (夏季/冬季作息): each day of the year has the hours of the one
+    season whose month-day range holds it. The seasons cover the year (02-29 too) exactly once, and every season's
+    working day is equally long, so that a working day (``hours_per_day``) stays one length all year."""
+
+    seasons: tuple[Season, ...]
+    #: Leap-year day index (0 = 01-01) → index in ``seasons``.
+    _by_index: tuple[int, ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if not self.seasons:
+            raise InvalidInput("working hours: at least one season is needed", detail={"seasons": []})
+        owner: list[Season | None] = [None] * 366
+        for season in self.seasons:
+            for i in season.indexes():
+                other = owner[i]
+                if other is not None:
+                    day = _md_text(_md_of_index(i))
+                    raise InvalidInput(
+                        f"working hours: 季节 {other.label} 与 {season.label} 重叠(如 {day})/ seasons {other.label} "
+                        f"and {season.label} overlap (e.g. on {day}); each day of the year belongs to one season",
+                        detail={"seasons": [other.label, season.label], "day": day},
+                    )
+                owner[i] = season
+        missing = [i for i, season in enumerate(owner) if season is None]
+        if missing:
+            gaps = _index_ranges(missing)
+            raise InvalidInput(
+                f"working hours: 季节未覆盖全年, 缺 {', '.join(gaps)} / the seasons leave {', '.join(gaps)} "
+                "without working hours; together they must cover the whole year (02-29 included) exactly once",
+                detail={"missing": gaps},
+            )
+        lengths = {sum(e - b for b, e in s.hours.spans_us) for s in self.seasons}
+        if len(lengths) > 1:
+            listed = "; ".join(f"{s.label} {_hours_text(s.hours)} = {s.hours.hours_per_day:g} h" for s in self.seasons)
+            raise InvalidInput(
+                f"working hours: 各季节每个工作日的工作时长须相同({listed})/ every season's working day must be "
+                f"as long, so that a working day (工作日) is one length all year: {listed}",
+                detail={"seasons": {s.label: s.hours.hours_per_day for s in self.seasons}},
+            )
+        by_index = tuple(self.seasons.index(season) for season in owner if season is not None)
+        object.__setattr__(self, "_by_index", by_index)
+
+    @classmethod
+    def parse(cls, text: str) -> SeasonalHours:
+        """``"05-01..09-30=08:00-12:00,14:30-18:00;10-01..04-30=08:30-12:00,13:30-17:30"``; each season's
+        periods as :meth:`WorkingHours.parse` reads them."""
+        seasons = []
+        for part in (p.strip() for p in text.split(";")):
+            if not part:
+                continue
+            span, sep, periods = part.partition("=")
+            first, dots, last = span.partition("..")
+            if not sep or not dots:
+                raise InvalidInput(
+                    f"working hours: 季节 {part!r} 格式不对 / season {part!r} is not "
+                    f"MM-DD..MM-DD=periods (seasonal form: {SEASONAL_FORM})",
+                    detail={"value": part},
+                )
+            if "=" in periods:
+                raise InvalidInput(
+                    f"working hours: 季节之间用分号 ; 分隔 / seasons are separated by ';', not ',': {part!r} "
+                    f"(seasonal form: {SEASONAL_FORM})",
+                    detail={"value": part},
+                )
+            label = f"{first.strip()}..{last.strip()}"
+            try:
+                hours = WorkingHours.parse(periods)
+            except InvalidInput as exc:
+                what = exc.message.removeprefix("working hours: ")
+                raise InvalidInput(f"working hours: season {label}: {what}", detail=exc.detail) from None
+            seasons.append(Season(_parse_md(first, part), _parse_md(last, part), hours))
+        return cls(tuple(seasons))
+
+    def index_of(self, day: date) -> int:
+        """The index in ``seasons`` of the season holding ``day``."""
+        return self._by_index[_md_index((day.month, day.day))]
+
+    def on(self, day: date) -> WorkingHours:
+        return self.seasons[self.index_of(day)].hours
+
+    @property
+    def hours_per_day(self) -> float:
+        return self.seasons[0].hours.hours_per_day
+
+    def __str__(self) -> str:
+        return ";".join(f"{s.label}={_hours_text(s.hours)}" for s in self.seasons)
+
+
+def _md_of_index(i: int) -> tuple[int, int]:
+    day = date(_LEAP_YEAR, 1, 1) + timedelta(days=i)
+    return day.month, day.day
+
+
+def _index_ranges(indexes: list[int]) -> list[str]:
+    """Leap-year day indexes as ranges: ["02-29", "07-01..07-31"]."""
+    out: list[str] = []
+    run_start = previous = indexes[0]
+    for i in [*indexes[1:], None]:
+        if i is not None and i == previous + 1:
+            previous = i
+            continue
+        a, b = _md_text(_md_of_index(run_start)), _md_text(_md_of_index(previous))
+        out.append(a if a == b else f"{a}..{b}")
+        if i is not None:
+            run_start = previous = i
+    return out
+
+
+def _parse_md(text: str, part: str) -> tuple[int, int]:
+    value = text.strip()
+    month, sep, day = value.partition("-")
+    try:
+        if not sep or len(month) != 2 or len(day) != 2:
+            raise ValueError
+        md = (int(month), int(day))
+        date(_LEAP_YEAR, *md)
+    except ValueError:
+        raise InvalidInput(
+            f"working hours: 季节 {part!r} 中 {value!r} 不是月-日(MM-DD)/ in season {part!r}, {value!r} is not a "
+            "month-day (MM-DD, e.g. 05-01)",
+            detail={"value": value},
+        ) from None
+    return md
+
+
+#: Working hours of a deployment: one set of periods for every working day, or seasonal.
+Hours = WorkingHours | SeasonalHours
+
+
+def parse_working_hours(text: str) -> Hours:
+    """``GISGRID_WORKING_HOURS``: ``"08:30-12:00,13:30-17:30"`` (every day) or seasonal (:data:`SEASONAL_FORM`,
+    told apart by its ``=``)."""
+    if "=" in text or ".." in text:
+        return SeasonalHours.parse(text)
+    return WorkingHours.parse(text)
+
+
 def _zone(tz: str | tzinfo) -> tzinfo:
     if isinstance(tz, tzinfo):
         return tz
@@ -220,7 +401,7 @@ class WorkingCalendar:
 
     def __init__(
         self,
-        hours: WorkingHours | None = None,
+        hours: Hours | None = None,
         tz: str | tzinfo = LOCAL_TZ_NAME,
         extra_holidays: Iterable[date] = (),
         extra_workdays: Iterable[date] = (),
@@ -232,7 +413,7 @@ class WorkingCalendar:
         before the package is updated); they are treated as known, without a warning. ``partial_years``: years
         the package does not know for which the lists hold some days only (year → weekday rest days listed): still
         unknown, and their warning says so."""
-        self.hours = hours or WorkingHours()
+        self.hours: Hours = hours or WorkingHours()
         self.tz = _zone(tz)
         self.extra_holidays = frozenset(extra_holidays)
         self.extra_workdays = frozenset(extra_workdays)
@@ -246,8 +427,15 @@ class WorkingCalendar:
         self.partial_years: dict[int, int] = dict(partial_years or {})
         #: Years met so far that the holiday package does not know (Mon–Fri was assumed).
         self.unknown_years: set[int] = set()
-        self._spans = self.hours.spans_us
-        self._day_us = sum(e - s for s, e in self._spans)
+        # One set of periods: self._spans for every day. Seasonal: each day's own, looked up once per day.
+        self._seasonal = isinstance(self.hours, SeasonalHours)
+        first_hours = self.hours.seasons[0].hours if isinstance(self.hours, SeasonalHours) else self.hours
+        self._spans = first_hours.spans_us
+        self._season_spans = (
+            tuple(s.hours.spans_us for s in self.hours.seasons) if isinstance(self.hours, SeasonalHours) else ()
+        )
+        self._day_spans: dict[int, tuple[tuple[int, int], ...]] = {}  # date ordinal → spans (seasonal only)
+        self._day_us = sum(e - s for s, e in self._spans)  # the same in every season
         self._working: dict[int, bool] = {}  # date ordinal → working day; the package call costs ~35 µs
 
     # -- days -----------------------------------------------------------------------------------------------------
@@ -277,6 +465,24 @@ class WorkingCalendar:
         self._working[ordinal] = result
         return result
 
+    def _spans_on(self, ordinal: int) -> tuple[tuple[int, int], ...]:
+        """The working periods (µs since midnight) of the day ``ordinal`` (callers test ``self._seasonal`` first,
+        so that one set of periods costs nothing per day)."""
+        spans = self._day_spans.get(ordinal)
+        if spans is None:
+            assert isinstance(self.hours, SeasonalHours)
+            spans = self._season_spans[self.hours.index_of(date.fromordinal(ordinal))]
+            self._day_spans[ordinal] = spans
+        return spans
+
+    def spans_us_on(self, day: date) -> tuple[tuple[int, int], ...]:
+        """The working periods of ``day`` (its season's), as microseconds since midnight."""
+        return self._spans_on(day.toordinal()) if self._seasonal else self._spans
+
+    def hours_on(self, day: date) -> WorkingHours:
+        """The working hours of ``day`` (its season's when the hours are seasonal)."""
+        return self.hours.on(day) if isinstance(self.hours, SeasonalHours) else self.hours
+
     def knows_year(self, year: int) -> bool:
         """Whether the year's holidays and adjusted working days are known (the package or the city's lists)."""
         return year in KNOWN_YEARS or year in self.covered_years
@@ -303,7 +509,8 @@ class WorkingCalendar:
     def next_working_instant(self, at: datetime) -> datetime:
         """``at`` itself when it is working time, else the start of the next working period."""
         ordinal, us = self._local(at, "at")
-        if self._is_working_ordinal(ordinal) and any(s <= us < e for s, e in self._spans):
+        spans = self._spans_on(ordinal) if self._seasonal else self._spans
+        if self._is_working_ordinal(ordinal) and any(s <= us < e for s, e in spans):
             return at.astimezone(self.tz)
         return self._add_us(ordinal, us, 0, strict=True)
 
@@ -316,7 +523,7 @@ class WorkingCalendar:
                 if pos == 0 and remaining > self._day_us:
                     remaining -= self._day_us  # a whole day; the common case for long limits
                 else:
-                    for start, end in self._spans:
+                    for start, end in self._spans_on(ordinal) if self._seasonal else self._spans:
                         if pos >= end:
                             continue
                         begin = max(start, pos)
@@ -337,7 +544,7 @@ class WorkingCalendar:
         remaining, last = amount_us, ordinal
         while last - ordinal <= _MAX_DAYS:
             if self._is_working_ordinal(ordinal):
-                for start, stop in reversed(self._spans):
+                for start, stop in reversed(self._spans_on(ordinal) if self._seasonal else self._spans):
                     top = min(stop, pos)
                     if top <= start:
                         continue
@@ -385,7 +592,7 @@ class WorkingCalendar:
             if lo == 0 and hi == _US_PER_DAY:
                 total += self._day_us
                 continue
-            for start, end in self._spans:
+            for start, end in self._spans_on(ordinal) if self._seasonal else self._spans:
                 total += max(0, min(end, hi) - max(start, lo))
         return total
 
@@ -438,7 +645,7 @@ DAY_KINDS = {"休息日": "holiday", "holiday": "holiday", "上班日": "workday
 
 
 def load_city_calendar(
-    path: Path | None, hours: str | WorkingHours | None = None, *, setting: str | None = None
+    path: Path | None, hours: str | Hours | None = None, *, setting: str | None = None
 ) -> WorkingCalendar:
     """The working calendar of a deployment: its working hours (``"08:30-12:00,13:30-17:30"``) and, from a CSV
     file (``date,kind[,note]``; kind 休息日/holiday or 上班日/workday), the city's own days — for instance next
@@ -448,7 +655,7 @@ def load_city_calendar(
     leading every refusal of it (``GISGRID_CALENDAR_FILE: /x.csv: calendar file not found``, review44 D6)."""
     if isinstance(hours, str):
         try:
-            hours = WorkingHours.parse(hours)
+            hours = parse_working_hours(hours)
         except InvalidInput as exc:
             raise InvalidInput(f"GISGRID_WORKING_HOURS: {exc.message}", detail=exc.detail) from None
     if path is None:
@@ -461,7 +668,7 @@ def load_city_calendar(
         raise InvalidInput(f"{setting}: {exc.message}", detail=exc.detail, reason=exc.reason) from None
 
 
-def _with_city_days(path: Path, hours: WorkingHours | None) -> WorkingCalendar:
+def _with_city_days(path: Path, hours: Hours | None) -> WorkingCalendar:
     problems = _CalendarProblems()
     holidays: set[date] = set()
     workdays: set[date] = set()

@@ -401,10 +401,21 @@ class WorkClock:
         self._epoch_day = (first - _EPOCH).days
         n = (last - first).days + 1
         self.working = np.fromiter((calendar.is_working_day(first + timedelta(days=d)) for d in range(n)), bool, n)
-        spans = np.array(calendar.hours.spans_us, dtype=np.int64).reshape(-1, 2)
-        self._starts, self._ends = spans[:, 0], spans[:, 1]
-        self._span_cum = np.concatenate([[0], np.cumsum(self._ends - self._starts)])
-        self.day_us = int(self._span_cum[-1])
+        # Each day's working periods: one schedule, or one per season (seasonal hours) with each day's index in
+        # ``schedules``; every schedule's working day is as long (SeasonalHours refuses otherwise).
+        index: dict[tuple[tuple[int, int], ...], int] = {}
+        self.schedule = np.fromiter(
+            (index.setdefault(calendar.spans_us_on(first + timedelta(days=d)), len(index)) for d in range(n)),
+            np.int64,
+            n,
+        )
+        #: Per schedule: (period starts, period ends, working µs before each period).
+        self.schedules: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        for spans_us in index:
+            spans = np.array(spans_us, dtype=np.int64).reshape(-1, 2)
+            starts, ends = spans[:, 0], spans[:, 1]
+            self.schedules.append((starts, ends, np.concatenate([[0], np.cumsum(ends - starts)])))
+        self.day_us = int(self.schedules[0][2][-1])
         self._cum = np.concatenate([[0], np.cumsum(self.working.astype(np.int64) * self.day_us)])
         self._working_days = np.flatnonzero(self.working)
 
@@ -443,8 +454,11 @@ class WorkClock:
             )
         tod = np.where(ok, us - (day + self._epoch_day).astype(np.float64) * _US_DAY, 0.0)
         inside = np.zeros(us.shape, dtype=np.float64)
-        for s, e in zip(self._starts, self._ends, strict=True):
-            inside += np.clip(tod - s, 0, e - s)
+        for k, (starts, ends, _) in enumerate(self.schedules):
+            part = np.zeros(us.shape, dtype=np.float64)
+            for s, e in zip(starts, ends, strict=True):
+                part += np.clip(tod - s, 0, e - s)
+            inside = part if len(self.schedules) == 1 else np.where(self.schedule[day] == k, part, inside)
         pos = self._cum[day].astype(np.float64) + np.where(self.working[day], inside, 0.0)
         pos[~ok] = np.nan
         return pos
@@ -463,8 +477,12 @@ class WorkClock:
         r = p - starts[k]
         if ok.any() and (r[ok].max() > self.day_us or r[ok].min() < 0):
             raise InvalidInput("WorkClock: a position lies outside the clock's range", detail={})
-        j = np.minimum(np.searchsorted(self._span_cum[1:], r, side="left"), len(self._starts) - 1)
-        tod = self._starts[j] + (r - self._span_cum[j])
+        tod = np.zeros(r.shape, dtype=np.float64)
+        day_schedule = self.schedule[self._working_days[k]]
+        for m, (starts, _, span_cum) in enumerate(self.schedules):
+            j = np.minimum(np.searchsorted(span_cum[1:], r, side="left"), len(starts) - 1)
+            part = starts[j] + (r - span_cum[j])
+            tod = part if len(self.schedules) == 1 else np.where(day_schedule == m, part, tod)
         local_us = (self._working_days[k] + self._epoch_day).astype(np.float64) * _US_DAY + tod
         values = np.where(ok, local_us, 0).astype(np.int64)
         idx = pd.DatetimeIndex(values.astype("datetime64[us]")).tz_localize(self.tz)

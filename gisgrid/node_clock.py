@@ -244,7 +244,7 @@ def _parse_due(value: Any, services: CaseServices) -> dt.datetime:
     try:
         if len(text_) == 10:
             day = dt.date.fromisoformat(text_)
-            return dt.datetime.combine(day, services.calendar.hours.periods[-1][1], tzinfo=LOCAL_TZ)
+            return dt.datetime.combine(day, services.calendar.hours_on(day).periods[-1][1], tzinfo=LOCAL_TZ)
         due = dt.datetime.fromisoformat(text_)
     except (TypeError, ValueError):
         raise InvalidInput(

@@ -158,8 +158,17 @@ def install_sql_calendar(engine: Engine, calendar: WorkingCalendar, first: dt.da
     tz = str(calendar.tz)
     local = f"(ts AT TIME ZONE '{tz}')"
     tod = f"(date_part('epoch', {local} - date_trunc('day', {local})) * 1e6)"
-    inside = " + ".join(f"least(greatest({tod} - {s}, 0), {e - s})" for s, e in calendar.hours.spans_us)
     day = f"(({local})::date - DATE '{first.isoformat()}' + 1)"
+    insides = [
+        " + ".join(f"least(greatest({tod} - {s}, 0), {e - s})" for s, e in zip(starts, ends, strict=True))
+        for starts, ends, _ in clock.schedules
+    ]
+    if len(insides) == 1:
+        inside = insides[0]
+    else:  # seasonal working hours: each day's schedule
+        schedule = ",".join(str(int(k)) for k in clock.schedule)
+        whens = " ".join(f"WHEN {k} THEN {text_}" for k, text_ in enumerate(insides))
+        inside = f"CASE ('{{{schedule}}}'::int[])[{day}] {whens} END"
     with engine.begin() as conn:
         conn.execute(
             text(
