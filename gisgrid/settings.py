@@ -188,7 +188,10 @@ class Settings(BaseSettings):
         description="City files extending/overriding the catalogues, e.g. GISGRID_CATALOGUE_EXTRA='[\"local.csv\"]'",
     )
     working_hours: str = Field(
-        default="08:30-12:00,13:30-17:30", description="Working periods of a working day (工作时), local time"
+        default="08:30-12:00,13:30-17:30",
+        description="Working periods of a working day (工作时), local time; or seasonal (夏季/冬季作息), month-day "
+        "ranges covering the year once, each as long a day, e.g. "
+        "05-01..09-30=08:00-12:00,14:30-18:00;10-01..04-30=08:30-12:00,13:30-17:30",
     )
     calendar_file: Path | None = Field(
         default=None,
