@@ -78,7 +78,9 @@ def test_health_warns_about_years_the_holiday_calendar_does_not_know(settings: S
 
     last = KNOWN_YEARS.stop - 1
     with TestClient(create_app(settings)) as client:
-        assert client.get("/health").json()["calendar"]["known_years"] == [KNOWN_YEARS.start, last]
+        plain = client.get("/health").json()["calendar"]
+        assert plain["known_years"] == [KNOWN_YEARS.start, last]
+        assert plain["file_years"] == [] and plain["partial_years"] == []  # no calendar file: the package only
         request = SimpleNamespace(app=client.app)
         # In the last known year, next year is unknown: a warning naming it, not a silent guess.
         late = calendar_status(request, today=dt.date(last, 11, 26))
@@ -98,6 +100,9 @@ def test_health_warns_about_years_the_holiday_calendar_does_not_know(settings: S
     with TestClient(create_app(settings.model_copy(update={"calendar_file": city}))) as client:
         partial = calendar_status(SimpleNamespace(app=client.app), today=dt.date(last, 11, 26))
         assert partial["unknown_years"] == [last + 1]
+        # where each year comes from (review55 F8): the package's range; the file's year is partial, not known
+        assert partial["known_years"] == [KNOWN_YEARS.start, last]
+        assert partial["file_years"] == [] and partial["partial_years"] == [last + 1]
         weekday = int(dt.date(last + 1, 1, 1).weekday() < 5)
         assert partial["warnings"] == [unknown_year_text(last + 1, weekday)]
         assert f"GISGRID_CALENDAR_FILE lists {weekday} weekday rest day(s) of {last + 1}" in partial["warnings"][0]
@@ -106,6 +111,10 @@ def test_health_warns_about_years_the_holiday_calendar_does_not_know(settings: S
     with TestClient(create_app(settings.model_copy(update={"calendar_file": city}))) as client:
         listed = calendar_status(SimpleNamespace(app=client.app), today=dt.date(last, 11, 26))
         assert listed["unknown_years"] == [] and listed["warnings"] == []
+        # /health says the year is known from the city's file, beside the package's range (review55 F8)
+        body = client.get("/health").json()["calendar"]
+        assert body["known_years"] == [KNOWN_YEARS.start, last]
+        assert body["file_years"] == [last + 1] and body["partial_years"] == []
 
 
 def test_an_empty_database_says_no_district_is_loaded(clean_db: Engine, settings: Settings, tmp_path: Path) -> None:

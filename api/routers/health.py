@@ -29,7 +29,10 @@ router = APIRouter(tags=["health"])
 
 
 def calendar_status(request: Request, today: dt.date | None = None) -> dict[str, object]:
-    """Which years the holiday calendar knows; years it does not know are a warning, never a silent guess."""
+    """Which years the holiday calendar knows and where each comes from; years it does not know are a warning,
+    never a silent guess. ``known_years`` is the package's range (first, last); ``file_years`` the years outside
+    it that the city's calendar file (GISGRID_CALENDAR_FILE) fully describes, known from the file (review55 F8);
+    ``partial_years`` the years outside it of which the file lists some days only (still unknown, warned)."""
     today = today or dt.date.today()
     calendar = request.app.state.cases.calendar
     seen = set(calendar.unknown_years)
@@ -38,6 +41,8 @@ def calendar_status(request: Request, today: dt.date | None = None) -> dict[str,
     return {
         "package": f"chinesecalendar {CHINESECALENDAR_VERSION}",
         "known_years": [KNOWN_YEARS.start, KNOWN_YEARS.stop - 1],
+        "file_years": sorted(calendar.covered_years),
+        "partial_years": sorted(calendar.partial_years),
         "unknown_years": missing,
         "warnings": warnings,
     }
