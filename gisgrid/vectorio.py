@@ -26,10 +26,11 @@
     ``shapefile_field_map(columns, encoding)`` returns the mapping. The renamed columns are said in a warning and
     written to the field map ``<name>.fields.csv`` beside the Shapefile (``shapefile_field,name``), which
     ``read_layer_any`` reads to give the fields their names back;
-  - values are written in UTF-8 (default) or GBK (for old ArcGIS / Chinese Windows tools) and a ``.cpg``
+  - values are written in UTF-8 (default), GBK (for old ArcGIS / Chinese Windows tools) or GB18030 (GBK's superset:
+    rare place-name characters GBK lacks, e.g. 䶮; QGIS and GDAL read its ``.cpg``) and a ``.cpg``
     file names the encoding; a GBK file also carries the DBF language driver id 0x4D (code page 936, header
-    byte 29) for programs that ignore the ``.cpg`` (ArcGIS 9/10, MapInfo), a UTF-8 file the id 0 (dBase has
-    none for UTF-8). A value that GBK cannot encode, or any text longer than 254 bytes in the chosen
+    byte 29) for programs that ignore the ``.cpg`` (ArcGIS 9/10, MapInfo), a UTF-8 or GB18030 file the id 0 (dBase
+    has none for either). A value that GBK cannot encode, or any text longer than 254 bytes in the chosen
     encoding (the DBF limit; GDAL would silently truncate it), is refused naming the row and field;
   - dates with a time of day are written as ISO text (the DBF has no date-time type);
   - text fields whose length a standard gives (``text_lengths``, from ``data/catalogue/export_fields.csv`` for
@@ -79,7 +80,7 @@ from gisgrid.spreadsheet import CRS_SHEET, csv_unquote, excel_kind, to_csv, xlsx
 from gisgrid.texts import bilingual
 
 Format = Literal["gpkg", "shp", "geojson", "csv", "xlsx"]
-Encoding = Literal["utf-8", "gbk"]
+Encoding = Literal["utf-8", "gbk", "gb18030"]
 
 EXTENSIONS: dict[str, Format] = {
     ".gpkg": "gpkg",
@@ -106,13 +107,13 @@ XLSX_MAX_CELL = 32_767
 SHAPEFILE_MAX_BYTES = 2**31
 SHAPEFILE_MAX_TEXT_BYTES = 254
 SHAPEFILE_MAX_NAME_BYTES = 10
-_SHP_ENCODINGS = {"utf-8": "UTF-8", "gbk": "GBK"}  # Python codec → .cpg
+_SHP_ENCODINGS = {"utf-8": "UTF-8", "gbk": "GBK", "gb18030": "GB18030"}  # Python codec → .cpg
 #: DBF header byte 29, the language driver id (LDID) that older desktop GIS read when there is no .cpg (ArcGIS
-#: 9/10, MapInfo): 0x4D = code page 936 (GBK). dBase defines no id for UTF-8: 0, the .cpg alone says UTF-8.
-SHAPEFILE_LDID = {"utf-8": 0x00, "gbk": 0x4D}
+#: 9/10, MapInfo): 0x4D = code page 936 (GBK). dBase defines no id for UTF-8 or GB18030: 0, the .cpg alone says it.
+SHAPEFILE_LDID = {"utf-8": 0x00, "gbk": 0x4D, "gb18030": 0x00}
 # GDAL's Shapefile ENCODING option: "LDID/<n>" writes that id and recodes the values to its code page (77 → CP936)
 # but writes no .cpg; any other value writes the .cpg and leaves the id 0.
-_GDAL_ENCODINGS = {"utf-8": "UTF-8", "gbk": f"LDID/{SHAPEFILE_LDID['gbk']}"}
+_GDAL_ENCODINGS = {"utf-8": "UTF-8", "gbk": f"LDID/{SHAPEFILE_LDID['gbk']}", "gb18030": "GB18030"}
 CSV_WKT_COLUMN = "wkt"
 
 #: Fixed Shapefile field names for the columns gisgrid produces (all ASCII, ≤ 10 bytes, unique).
@@ -529,7 +530,7 @@ def write_layer(  # noqa: C901
     encoding = encoding.lower()
     known_encoding = _ENCODINGS.get(encoding)
     if known_encoding is None:
-        raise InvalidInput(f"{path}: unknown encoding {encoding!r}: expected utf-8 or gbk")
+        raise InvalidInput(f"{path}: unknown encoding {encoding!r}: expected utf-8, gbk or gb18030")
     if known_encoding != "utf-8" and fmt != "shp":
         raise InvalidInput(f"{path}: encoding {encoding!r} applies to Shapefiles only; {fmt} files are always UTF-8")
     gdf = gdf.rename(columns={c: str(c) for c in gdf.columns if not isinstance(c, str)})
@@ -918,7 +919,8 @@ def _check_shapefile_text(attrs: pd.DataFrame, codec: str, path: Path, row_label
                     raise InvalidInput(
                         f"{path}: {_row_name(attrs, row, row_label)}, field {column!r}: value {value!r} contains "
                         f"{''.join(dict.fromkeys(bad))!r}, which {codec.upper()} cannot encode; "
-                        "write the Shapefile in UTF-8 or use GeoPackage",
+                        f"write the Shapefile in {'GB18030 (--encoding gb18030) or ' if codec == 'gbk' else ''}"
+                        "UTF-8 or use GeoPackage",
                         detail={
                             "row": int(attrs.index.get_loc(row)) + 1,
                             "field": column,
@@ -1027,7 +1029,7 @@ def _write_shapefile(
     if renamed:  # a city's own column named in Chinese or longer than 10 bytes: said, not silently replaced
         said.append(
             f"{path.name}: Shapefile field names are at most 10 bytes ({_SHP_ENCODINGS[encoding]}: "
-            f"{'2' if encoding == 'gbk' else '3'} per Chinese character): "
+            f"{'3' if encoding == 'utf-8' else '2'} per Chinese character): "
             + ", ".join(f"{name} → {field}" for name, field in renamed.items())
             + f"; {sidecar.name} beside it keeps the names, and an import of the Shapefile reads them back from it "
             "(keep it with the .shp, .dbf, .prj and .cpg); GeoPackage, GeoJSON, CSV and .xlsx keep the names"

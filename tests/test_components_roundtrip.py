@@ -89,6 +89,32 @@ def test_an_unedited_export_reimports_unchanged(
     assert after == before  # attrs, geometry, version, updated_at: nothing touched
 
 
+def test_a_gb18030_export_keeps_a_name_gbk_cannot_hold_and_reimports_unchanged(loaded: Engine, tmp_path: Path) -> None:
+    """review55 F10: 䶮 (U+4DAE) and 𠮷 (U+20BB7) are outside GBK: the GBK export refuses the row naming it, the
+    GB18030 one (.cpg GB18030) keeps the names and imports back unchanged."""
+    xs, ys = inside_points(2, seed=11)
+    rows = [
+        {"class_code": LAMP, "lon": xs[0], "lat": ys[0], "name": "䶮村路灯"},
+        {"class_code": LAMP, "lon": xs[1], "lat": ys[1], "name": "𠮷祥路灯"},
+    ]
+    assert run(loaded, write_csv(tmp_path / "rare.csv", rows)).inserted == 2
+    with pytest.raises(InvalidInput) as err:
+        export(loaded, tmp_path / "gbk.shp", encoding="gbk")
+    assert err.value.detail["value"] == "䶮村路灯" and err.value.detail["encoding"] == "gbk"
+    assert not (tmp_path / "gbk.shp").exists()
+    history = history_rows(loaded)
+    path = export(loaded, tmp_path / "c.shp", encoding="gb18030")
+    assert path.with_suffix(".cpg").read_bytes() == b"GB18030"
+    assert path.with_suffix(".dbf").read_bytes()[29] == 0x00
+    assert gpd.read_file(path, engine="pyogrio")["GLBJMC"].tolist() == ["䶮村路灯", "𠮷祥路灯"]
+    again = run(loaded, path, actor="roundtrip")
+    assert (again.read, again.inserted, again.updated, again.unchanged, again.refused) == (2, 0, 0, 2, 0)
+    assert history_rows(loaded) == history
+    with loaded.connect() as conn:
+        names = conn.execute(text("SELECT name FROM components ORDER BY id")).scalars().all()
+    assert names == ["䶮村路灯", "𠮷祥路灯"]
+
+
 GEOD = Geod(ellps="GRS80")
 #: The edge points more than 0.5 m apart (two lamps nearer are one: the import refuses the second).
 EDGE_COMPONENTS = 134

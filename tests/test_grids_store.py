@@ -13,6 +13,7 @@ from sqlalchemy import Engine, text
 from gisgrid.boundaries import BoundaryOptions
 from gisgrid.errors import InvalidInput
 from gisgrid.grids import workflows
+from gisgrid.settings import Settings
 from tests.fixtures import COMMUNITIES, DISTRICT, STREETS, dbf_fields, small_district, write_small_district
 
 
@@ -202,6 +203,35 @@ def test_shapefile_export_keeps_chinese_names(imported: Engine, tmp_path: Path, 
     assert set(back.filter(like="COMM_NAME").iloc[:, 0]) == {"桃园社区", "紫荆社区", "东明社区"}
     assert len(back) == _count(imported, "SELECT count(*) FROM unit_grids")
     assert any(p.suffix == ".shp" for p in files)
+
+
+def test_grids_export_cli_writes_gb18030_a_community_name_gbk_cannot_hold(
+    imported: Engine, settings: Settings, tmp_path: Path
+) -> None:
+    """review55 F10: `grids export --encoding gb18030` was refused by the option ('gbk' at most); a community named
+    with 䶮 (U+4DAE, outside GBK) is refused in GBK naming it, and written and read back in GB18030."""
+    from typer.testing import CliRunner
+
+    from gisgrid.cli import app
+
+    workflows.generate_grids(imported)
+    with imported.begin() as conn:
+        conn.execute(text("UPDATE admin_units SET name = '䶮村社区' WHERE code = :c"), {"c": COMMUNITIES[0]})
+    env = {"GISGRID_DATABASE_URL": settings.database_url or ""}
+    runner = CliRunner()
+    gbk = runner.invoke(app, ["grids", "export", "--out", str(tmp_path / "k.shp"), "--encoding", "gbk"], env=env)
+    assert gbk.exit_code == 1 and isinstance(gbk.exception, InvalidInput)  # `error: …` once through gisgrid's main
+    assert str(gbk.exception).endswith(
+        "field 'COMM_NAME': value '䶮村社区' contains '䶮', which GBK cannot encode; "
+        "write the Shapefile in GB18030 (--encoding gb18030) or UTF-8 or use GeoPackage"
+    )
+    out = tmp_path / "g.shp"
+    done = runner.invoke(app, ["grids", "export", "--out", str(out), "--encoding", "gb18030"], env=env)
+    assert done.exit_code == 0, done.output
+    assert out.with_suffix(".cpg").read_bytes() == b"GB18030" and out.with_suffix(".dbf").read_bytes()[29] == 0
+    back = gpd.read_file(out, engine="pyogrio")
+    assert set(back["COMM_NAME"]) == {"䶮村社区", "紫荆社区", "东明社区"}
+    assert back.loc[back["COMM_CODE"] == COMMUNITIES[0], "COMM_NAME"].unique().tolist() == ["䶮村社区"]
 
 
 def test_tier_export_to_geopackage(imported: Engine, tmp_path: Path) -> None:

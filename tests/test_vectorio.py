@@ -185,9 +185,32 @@ def test_gbk_unencodable_value_refused_naming_row(tmp_path: Path) -> None:
     with pytest.raises(InvalidInput, match=r"units\.shp: CODE 110101002, field 'NAME'") as err:
         write_layer(gdf, tmp_path / "units.shp", encoding="gbk", row_label="code")
     assert (err.value.detail["row"], err.value.detail["id"]) == (2, "110101002")
+    assert str(err.value).endswith("write the Shapefile in GB18030 (--encoding gb18030) or UTF-8 or use GeoPackage")
     # UTF-8 holds it.
     write_layer(gdf, tmp_path / "units.shp")
     assert gpd.read_file(tmp_path / "units.shp")["NAME"][1] == "𠮷祥社区"
+
+
+def test_gb18030_holds_what_gbk_cannot_and_reads_back(tmp_path: Path) -> None:
+    """review55 F10: a city's data arrives in GB18030; a rare place-name character outside GBK (䶮 U+4DAE, 𠮷
+    U+20BB7) is written in GB18030 (.cpg GB18030, no language driver id: dBase has none for it) and read back."""
+    gdf = units()
+    gdf.loc[0, "name"] = "䶮村社区"
+    gdf.loc[1, "name"] = "𠮷祥社区"
+    assert write_layer(gdf, tmp_path / "units.shp", encoding="GB18030") == [
+        tmp_path / f"units{s}" for s in (".shp", ".shx", ".dbf", ".prj", ".cpg")
+    ]
+    assert (tmp_path / "units.cpg").read_bytes() == b"GB18030"
+    dbf = (tmp_path / "units.dbf").read_bytes()
+    assert dbf[29] == 0x00
+    assert "䶮村社区".encode("gb18030") in dbf and "𠮷祥社区".encode("gb18030") in dbf
+    assert "䶮村社区".encode() not in dbf  # not UTF-8
+    back = read_layer_any(tmp_path / "units.shp")  # as gisgrid reads it (the .cpg), and GDAL/QGIS alike
+    assert back["NAME"].tolist() == ["䶮村社区", "𠮷祥社区", NAMES[2]]
+    assert gpd.read_file(tmp_path / "units.shp", engine="pyogrio")["NAME"].tolist() == back["NAME"].tolist()
+    assert "网格编号" in back.columns  # 8 bytes in GB18030 as in GBK: the name kept
+    with pytest.raises(InvalidInput, match=r"unknown encoding 'big5': expected utf-8, gbk or gb18030"):
+        write_layer(gdf, tmp_path / "b.shp", encoding="big5")
 
 
 def test_text_over_254_bytes_refused(tmp_path: Path) -> None:

@@ -118,7 +118,11 @@ def export(
         ..., "--out", help="Output path (.gpkg, .shp, .geojson, .csv, .xlsx: a table for Excel, codes as text)."
     ),
     fmt: Format | None = typer.Option(None, "--format", help="Override the format given by the extension."),
-    encoding: str = typer.Option("utf-8", "--encoding", help="Shapefile encoding: utf-8 or gbk."),
+    encoding: str = typer.Option(
+        "utf-8",
+        "--encoding",
+        help="Shapefile encoding: utf-8, gbk or gb18030 (GBK's superset: rare place-name characters GBK lacks).",
+    ),
     crs: str | None = typer.Option(
         None, "--crs", help="Reproject, checked as for grids export (the zone that covers the data; EPSG:4490 default)."
     ),

@@ -27,6 +27,7 @@ Format = StrEnum("Format", {f: f for f in get_args(VectorFormat)})  # type: igno
 class Encoding(StrEnum):
     utf8 = "utf-8"
     gbk = "gbk"
+    gb18030 = "gb18030"
 
 
 class TierChoice(StrEnum):
@@ -316,7 +317,11 @@ def export(
         "A CRS outside whose area of use the grids lie, or distorting scale by more than 0.3 % there, is refused; "
         "an old datum PROJ reaches only by a ballpark shift (Beijing 1954, Xian 1980) is warned about.",
     ),
-    encoding: Encoding = typer.Option(Encoding.utf8, "--encoding", help="Shapefile encoding: utf-8 or gbk."),
+    encoding: Encoding = typer.Option(
+        Encoding.utf8,
+        "--encoding",
+        help="Shapefile encoding: utf-8, gbk or gb18030 (GBK's superset: rare place-name characters GBK lacks).",
+    ),
     within: str | None = typer.Option(
         None,
         "--within",
