@@ -26,6 +26,7 @@ from sqlalchemy import Connection, Engine, text
 from gisgrid import routing, workflow
 from gisgrid.cases import CaseServices, decision_from_json, event_class, get_case
 from gisgrid.documents import (
+    DEFAULT_ISSUING_BODY,
     OrderData,
     UnreadablePhoto,
     render_dispatch_order,
@@ -40,15 +41,24 @@ log = logging.getLogger(__name__)
 
 
 def render_document(
-    conn: Connection, services: CaseServices, case_id: int, doc_id: int, *, embed_photos: bool = False, base: str = ""
+    conn: Connection,
+    services: CaseServices,
+    case_id: int,
+    doc_id: int,
+    *,
+    embed_photos: bool = False,
+    base: str = "",
+    issuing_body: str = DEFAULT_ISSUING_BODY,
 ) -> str:
     """The printable 交办单 / 督办单 of a case, with a small offline map of its unit grid. The photos are the
     service's URLs and the page links its PDF (the page the service serves), or with ``embed_photos`` inline
     ``data:`` URIs of their print copies (:meth:`~gisgrid.photos.PhotoStore.print_copy`: at most 1,200 px, the
     PDF's; made on demand) and no link (a file opened or printed away from the service: the CLI's). A photo whose
     file is gone from the store (or, embedded, no longer decodes) is shown as a note naming it, and logged.
-    ``base``: the path prefix the service is served under (:func:`~gisgrid.cases.get_case`)."""
+    ``base``: the path prefix the service is served under (:func:`~gisgrid.cases.get_case`); ``issuing_body``: the
+    city's 监督指挥中心 that issues it (GISGRID_CENTER_NAME)."""
     order, photos, _, kind = _document_order(conn, services, case_id, doc_id, base=base)
+    order = replace(order, issuing_body=issuing_body)
     if embed_photos:
         shown = [_embedded_photo(services, order.case_number, p) for p in photos]
         return _render_order(replace(order, photo_urls=shown, pdf_url=None), kind)
@@ -56,7 +66,9 @@ def render_document(
     return _render_order(replace(order, photo_urls=shown), kind)
 
 
-def render_document_pdf(engine: Engine, services: CaseServices, case_id: int, doc_id: int) -> tuple[bytes, str]:
+def render_document_pdf(
+    engine: Engine, services: CaseServices, case_id: int, doc_id: int, *, issuing_body: str = DEFAULT_ISSUING_BODY
+) -> tuple[bytes, str]:
     """The order as an A4 PDF, laid out from the page :func:`render_document` serves (its photos read from the
     photo store, never over HTTP), and the PDF's file name: the order's number, e.g. ``JB2025000001-01.pdf``.
     The photos are embedded as their print copies (:meth:`~gisgrid.photos.PhotoStore.print_copy`: at most
@@ -67,6 +79,7 @@ def render_document_pdf(engine: Engine, services: CaseServices, case_id: int, do
     when WeasyPrint or Pango is missing."""
     with engine.connect() as conn:  # given back before the layout, which takes a while
         order, photos, number, kind = _document_order(conn, services, case_id, doc_id)
+    order = replace(order, issuing_body=issuing_body)
     # The copies are made here, in the photo store's decode slots, not under the PDF layout's lock.
     files: dict[str, tuple[Path, str]] = {}
     shown: list[str | UnreadablePhoto] = []

@@ -52,9 +52,11 @@ from gisgrid.calendar import DEFAULT_HOURS_PER_DAY, UNITS, Unit
 from gisgrid.constants import LOCAL_TZ
 from gisgrid.errors import InvalidInput, Unavailable
 from gisgrid.events import split_matter_code
+from gisgrid.settings import DEFAULT_CENTER_NAME
 
 UNIT_LABELS: dict[str, str] = {"working_hours": "工作时", "working_days": "工作日", "calendar_hours": "小时"}
-DEFAULT_ISSUING_BODY = "数字化城市管理监督指挥中心"
+#: The issuer an order names without the city's (GISGRID_CENTER_NAME, passed by gisgrid.case_documents).
+DEFAULT_ISSUING_BODY = DEFAULT_CENTER_NAME
 #: The order page's Content-Security-Policy (a ``<meta>`` in the page, so a saved file keeps it): inline styles,
 #: images from its own origin (the served page's photo URLs) or inline ``data:`` (the CLI's file); nothing else.
 CSP = "default-src 'none'; img-src 'self' data:; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'"
@@ -121,7 +123,7 @@ class OrderData:
     photo_urls: Sequence[str | UnreadablePhoto] = field(default_factory=tuple)
     photo_captions: Sequence[str] = field(default_factory=tuple)  # one a photo (上报照片 …); none: 照片 N
     order_number: str | None = None  # 单号 of the order itself, if the city numbers them
-    issuing_body: str = DEFAULT_ISSUING_BODY
+    issuing_body: str = DEFAULT_ISSUING_BODY  # 签发机关: the city's GISGRID_CENTER_NAME
     disposal_type: str | None = None  # 处置方式 (e.g. 拆除); the default type is not printed
     urgent: bool = False  # 紧急 (急件)
     # 交办单 issued by 返工 only:

@@ -10,6 +10,7 @@ import difflib
 import json
 import os
 import re
+import unicodedata
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Annotated, Literal
@@ -62,6 +63,26 @@ def default_data_dir() -> Path:
 def default_catalogue_dir() -> Path:
     """``data/`` of the checkout; a wheel ships it as the top-level ``data`` folder beside the packages (same path)."""
     return PROJECT_ROOT / "data"
+
+
+#: The issuing body printed on 交办单/督办单 when GISGRID_CENTER_NAME is not set.
+DEFAULT_CENTER_NAME = "数字化城市管理监督指挥中心"
+#: At most this many characters: it is one line of an A4 order's header.
+CENTER_NAME_MAX = 40
+
+
+def check_center_name(value: str) -> str:
+    """The city's 监督指挥中心 as its orders name it (e.g. 新密市数字化城市管理监督指挥中心): one line of text, its
+    surrounding spaces dropped."""
+    value = value.strip()
+    if not value:
+        raise ValueError("must name the issuing centre, e.g. 新密市数字化城市管理监督指挥中心 (unset: the default)")
+    bad = next((ch for ch in value if unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp")), None)
+    if bad is not None:
+        raise ValueError(f"must be one line of text, not holding the control character U+{ord(bad):04X}")
+    if len(value) > CENTER_NAME_MAX:
+        raise ValueError(f"at most {CENTER_NAME_MAX} characters (it heads the printed orders), not {len(value)}")
+    return value
 
 
 def check_basemap_url(url: str) -> str:
@@ -198,6 +219,11 @@ class Settings(BaseSettings):
         description="CSV date,kind (休息日/holiday, 上班日/workday): the city's own days; a year listed is taken as "
         "fully described (e.g. next year's holidays before chinesecalendar has them)",
     )
+    center_name: str = Field(
+        default=DEFAULT_CENTER_NAME,
+        description="The city's 监督指挥中心 as the 交办单/督办单 name their issuer, e.g. "
+        "新密市数字化城市管理监督指挥中心; also the start page's title",
+    )
     basemap_url: str | None = Field(
         default=None, description="Local XYZ basemap for the console, e.g. /basemap/{z}/{x}/{y}.png (default: none)"
     )
@@ -306,6 +332,11 @@ class Settings(BaseSettings):
     @classmethod
     def _normalise_root_path(cls, v: str) -> str:
         return normalise_root_path(v)
+
+    @field_validator("center_name")
+    @classmethod
+    def _check_center_name(cls, v: str) -> str:
+        return check_center_name(v)
 
     @field_validator("basemap_url")
     @classmethod

@@ -67,6 +67,14 @@ def test_home_page_is_chinese_first_and_links_the_docs(settings: Settings) -> No
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
     assert '<html lang="zh-CN">' in r.text and 'href="/docs"' in r.text
     assert "http://" not in r.text and "https://" not in r.text  # nothing off the origin
+    # headed by the city's 监督指挥中心 (GISGRID_CENTER_NAME, review55 F4), the default without it
+    assert "<title>数字化城市管理监督指挥中心 · gisgrid 数字化城市管理</title>" in r.text
+    assert "<h1>数字化城市管理监督指挥中心</h1>" in r.text
+    city = settings.model_copy(update={"center_name": "新密市<数字化城市管理>监督指挥中心"})
+    with TestClient(create_app(city)) as client:
+        page = client.get("/").text
+    assert "<title>新密市&lt;数字化城市管理&gt;监督指挥中心 · gisgrid 数字化城市管理</title>" in page
+    assert "<h1>新密市&lt;数字化城市管理&gt;监督指挥中心</h1>" in page
 
 
 def test_health_warns_about_years_the_holiday_calendar_does_not_know(settings: Settings) -> None:

@@ -1896,6 +1896,26 @@ def test_an_order_is_served_as_a_pdf_of_its_page_with_the_photo(dispatched_with_
     assert any(f.startswith(CJK_FONTS) for f in pdf.fonts), pdf.fonts
 
 
+def test_the_order_names_the_city_s_center_as_its_issuer(
+    dispatched_with_photo: Any, settings: Settings, tmp_path: Path
+) -> None:
+    """review55 F4: the 交办单 printed 数字化城市管理监督指挥中心 in every city; GISGRID_CENTER_NAME names the city's
+    centre, on the page and in its PDF (the default without it)."""
+    client, case = dispatched_with_photo
+    (doc,) = case["documents"]
+    issuer = '<div class="body">{}</div>'
+    default = client.get(doc["url"]).text
+    assert default.count("监督指挥中心") == 1 and issuer.format("数字化城市管理监督指挥中心") in default
+    city = settings.model_copy(update={"data_dir": tmp_path / "d", "center_name": "新密市数字化城市管理监督指挥中心"})
+    with TestClient(create_app(city)) as named:
+        page = named.get(doc["url"]).text
+        pdf = read_pdf(named.get(doc["pdf_url"]).content)
+    assert page.count("监督指挥中心") == 1 and issuer.format("新密市数字化城市管理监督指挥中心") in page
+    assert page == default.replace("数字化城市管理监督指挥中心", "新密市数字化城市管理监督指挥中心")
+    assert pdf.text.startswith("新密市数字化城市管理监督指挥中心 交 办 单 Dispatch order")
+    assert pdf.text.count("监督指挥中心") == 1
+
+
 def _big_photo(width: int = 6000, height: int = 4000) -> bytes:
     """A phone-sized JPEG (a gradient: a few hundred KB) with a red top-left corner."""
     im = Image.linear_gradient("L").resize((width, height)).convert("RGB")

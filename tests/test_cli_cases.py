@@ -660,6 +660,20 @@ def _documents(engine: Engine, services: svc.CaseServices, case_id: int) -> dict
         return {d["kind"]: d for d in svc.get_case(conn, services, case_id)["documents"]}
 
 
+def test_document_names_the_city_s_center_as_the_issuer(
+    gisgrid: Gisgrid, supervised: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """review55 F4: `cases document` prints GISGRID_CENTER_NAME as the order's issuer, in the page and the PDF."""
+    monkeypatch.setenv("GISGRID_CENTER_NAME", " 新密市数字化城市管理监督指挥中心 ")  # the spaces round it dropped
+    out = tmp_path / "order.html"
+    assert gisgrid("cases", "document", str(supervised), "--kind", "supervision", "--out", str(out)).code == 0
+    page = out.read_text(encoding="utf-8")
+    assert page.count("监督指挥中心") == 1 and '<div class="body">新密市数字化城市管理监督指挥中心</div>' in page
+    pdf = tmp_path / "order.pdf"
+    assert gisgrid("cases", "document", str(supervised), "--kind", "supervision", "--out", str(pdf)).code == 0
+    assert read_pdf(pdf.read_bytes()).text.startswith("新密市数字化城市管理监督指挥中心 督 办 单 Supervision order")
+
+
 @pytest.mark.parametrize(("kind", "label", "prefix"), [("dispatch", "交办单", "JB"), ("supervision", "督办单", "DB")])
 def test_document_writes_the_page_the_api_serves(
     gisgrid: Gisgrid,

@@ -116,6 +116,22 @@ def test_bad_settings_are_one_line_naming_the_setting(
             {"GISGRID_BASEMAP_URL": "http://tiles.example/no-placeholders.png"},
             "error: GISGRID_BASEMAP_URL: an XYZ tile template needs {z}, {x} and {y} (missing {z}, {x}, {y})",
         ),
+        (
+            ["db", "status"],
+            {"GISGRID_CENTER_NAME": "  "},
+            "error: GISGRID_CENTER_NAME: must name the issuing centre, e.g. 新密市数字化城市管理监督指挥中心 "
+            "(unset: the default)",
+        ),
+        (
+            ["db", "status"],
+            {"GISGRID_CENTER_NAME": "新密市\n监督指挥中心"},
+            "error: GISGRID_CENTER_NAME: must be one line of text, not holding the control character U+000A",
+        ),
+        (
+            ["db", "status"],
+            {"GISGRID_CENTER_NAME": "中" * 41},
+            "error: GISGRID_CENTER_NAME: at most 40 characters (it heads the printed orders), not 41",
+        ),
     ]
     env = {"GISGRID_DATA_DIR": str(tmp_path / "data")}
     for args, extra, message in cases:

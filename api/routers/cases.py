@@ -17,7 +17,7 @@ from pydantic import Field
 from sqlalchemy import Engine, text
 
 from api.dependencies import COMMA_SEPARATED, BBox, Page, PhotoSizeQuery, bbox_query, known_query_only, page_query
-from api.deps import DATABASE_UNAVAILABLE, ActingDep, ActorDep, AsyncPool, EngineDep, IntakePoolDep
+from api.deps import DATABASE_UNAVAILABLE, ActingDep, ActorDep, AsyncPool, EngineDep, IntakePoolDep, SettingsDep
 from api.http import GEOJSON_MEDIA_TYPE, MAX_FORM_BYTES, SHIFTED_GEOJSON_HELP, GeoJSONResponse
 from api.inputs import FormTextRoute, RequestModel, form_payload
 from api.prefix import BaseDep, cursor_links
@@ -803,15 +803,21 @@ def photo(
     responses={200: {"content": {"application/pdf": {}}, "description": "The order as an A4 PDF"}},
     summary="交办单/督办单 PDF",
 )
-def document_pdf(engine: EngineDep, services: ServicesDep, case_id: int, doc_id: int) -> Response:
+def document_pdf(
+    engine: EngineDep, services: ServicesDep, settings: SettingsDep, case_id: int, doc_id: int
+) -> Response:
     # A sync route: FastAPI runs it in its threadpool, so the CPU-bound layout never holds the event loop.
-    pdf, name = case_documents.render_document_pdf(engine, services, case_id, doc_id)
+    pdf, name = case_documents.render_document_pdf(engine, services, case_id, doc_id, issuing_body=settings.center_name)
     return Response(pdf, media_type="application/pdf", headers={"Content-Disposition": f'inline; filename="{name}"'})
 
 
 @router.get("/{case_id}/documents/{doc_id}", response_class=HTMLResponse, summary="交办单/督办单 Printable order")
-def document(engine: EngineDep, services: ServicesDep, base: BaseDep, case_id: int, doc_id: int) -> HTMLResponse:
+def document(
+    engine: EngineDep, services: ServicesDep, settings: SettingsDep, base: BaseDep, case_id: int, doc_id: int
+) -> HTMLResponse:
     with engine.connect() as conn:
-        html = case_documents.render_document(conn, services, case_id, doc_id, base=base)
+        html = case_documents.render_document(
+            conn, services, case_id, doc_id, base=base, issuing_body=settings.center_name
+        )
     # The page's own policy (also in its <meta>, for a saved file) as a header, as /console sends its policy.
     return HTMLResponse(html, headers={"Content-Security-Policy": ORDER_CSP})

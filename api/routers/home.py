@@ -7,18 +7,20 @@ import html
 from fastapi import APIRouter
 from fastapi.responses import HTMLResponse, Response
 
+from api.deps import SettingsDep
 from api.prefix import BaseDep
 
 router = APIRouter(tags=["home"])
 
 _PAGE = """<!doctype html>
 <html lang="zh-CN"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>gisgrid 数字化城市管理</title>
+<title>{center} · gisgrid 数字化城市管理</title>
 <link rel="icon" href="/favicon.svg" type="image/svg+xml">
 <style>body{font-family:system-ui,"Noto Sans CJK SC","Microsoft YaHei",sans-serif;max-width:46rem;margin:2rem auto;
 padding:0 1rem;color:#1f2933}a{color:#0b6bcb}li{margin:.4rem 0}code{background:#f1f3f5;padding:0 .2rem}</style>
 </head><body>
-<h1>gisgrid 数字化城市管理</h1>
+<h1>{center}</h1>
+<p>gisgrid 数字化城市管理</p>
 <p>万米单元网格 · 城市部件 · 案件管理 — Unit grids, components and cases on PostGIS.</p>
 <ul>
 <li><a href="/console">指挥中心地图 Operator console</a> · <a href="/field">网格员上报 Field reporting (phone)</a></li>
@@ -33,9 +35,11 @@ padding:0 1rem;color:#1f2933}a{color:#0b6bcb}li{margin:.4rem 0}code{background:#
 
 
 @router.get("/", response_class=HTMLResponse, include_in_schema=False)
-def home(base: BaseDep) -> str:
+def home(base: BaseDep, settings: SettingsDep) -> str:
     base = html.escape(base)  # the links after the proxy's path prefix
-    return _PAGE.replace('href="/', f'href="{base}/').replace("{base}", base)
+    # The city's 监督指挥中心 (GISGRID_CENTER_NAME) heads the page, as it heads its orders.
+    page = _PAGE.replace("{center}", html.escape(settings.center_name))
+    return page.replace('href="/', f'href="{base}/').replace("{base}", base)
 
 
 #: The start page's icon, served under the root path: without a ``<link rel="icon">`` a browser asks for

@@ -421,11 +421,14 @@ def document(
                     f"case {shown['case_no']} has no {label} {number}; it has {', '.join(d['number'] for d in docs)}"
                 )
     content: str | bytes
+    center = settings_of(ctx).center_name  # the order's issuer (GISGRID_CENTER_NAME)
     if pdf:  # the photos are read from the photo store into the PDF
-        content = case_documents.render_document_pdf(engine, services, case_id, doc["id"])[0]
+        content = case_documents.render_document_pdf(engine, services, case_id, doc["id"], issuing_body=center)[0]
     else:  # a file opened or printed away from the service: its photos inline, not the service's URLs
         with engine.connect() as conn:
-            content = case_documents.render_document(conn, services, case_id, doc["id"], embed_photos=True)
+            content = case_documents.render_document(
+                conn, services, case_id, doc["id"], embed_photos=True, issuing_body=center
+            )
     _write_atomically(out, content)
     echo(f"wrote {out} ({DOCUMENT_LABELS[kind]} {doc['number']}{', PDF' if pdf else ''})")
 
