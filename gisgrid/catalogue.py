@@ -78,6 +78,10 @@ class Catalogue:
     department_groups: dict[str, str] = field(default_factory=dict)  # code → score_group (only those with one)
     cjt_to_gbt: dict[str, str] = field(default_factory=dict)
     sources: list[Path] = field(default_factory=list)
+    #: Where each department and class in force came from (file, line; the header is line 1): the last file that
+    #: gave it (``gisgrid catalogue show``, the placeholder-department warning).
+    department_origins: dict[str, tuple[Path, int]] = field(default_factory=dict)
+    class_origins: dict[tuple[str, str], tuple[Path, int]] = field(default_factory=dict)
 
     def classes(self, scheme: str) -> dict[str, ComponentClass]:
         """Classes of ``scheme`` keyed by code (InvalidInput for an unknown scheme)."""
@@ -141,7 +145,12 @@ def check_duplicates(path: Path, rows: Iterable[tuple[int, tuple[str, ...], str]
 
 
 def _load_departments(
-    path: Path, departments: dict[str, str], kinds: dict[str, str], groups: dict[str, str], problems: CatalogueProblems
+    path: Path,
+    departments: dict[str, str],
+    kinds: dict[str, str],
+    groups: dict[str, str],
+    problems: CatalogueProblems,
+    origins: dict[str, tuple[Path, int]],
 ) -> None:
     rows = read_rows(path, DEPARTMENT_COLUMNS, problems, DEPARTMENT_OPTIONAL_COLUMNS)
     check_duplicates(path, ((line, (r["code"],), "code") for line, r in rows), problems)
@@ -167,6 +176,7 @@ def _load_departments(
             continue
         departments[r["code"]] = r["name"]
         kinds[r["code"]] = r["kind"]
+        origins[r["code"]] = (path, line)
         # A city's row replaces the department whole: no score_group there → the default table again.
         if group:
             groups[r["code"]] = group
@@ -242,16 +252,20 @@ def load_catalogue(settings_or_dir: Settings | Path | str, extra: Sequence[Path 
     departments: dict[str, str] = {}
     kinds: dict[str, str] = {}
     groups: dict[str, str] = {}
+    dept_origins: dict[str, tuple[Path, int]] = {}
     for path in dept_files:
-        _load_departments(path, departments, kinds, groups, problems)
+        _load_departments(path, departments, kinds, groups, problems, dept_origins)
 
     by_scheme: dict[str, dict[str, ComponentClass]] = {s: {} for s in SCHEMES}
     loaded: list[tuple[Path, int, ComponentClass]] = []
     for path, local in class_files:
         loaded += _load_classes(path, by_scheme, problems, local=local)
     # Checked after all files: only the final (possibly overriding) row of a class counts.
+    class_origins: dict[tuple[str, str], tuple[Path, int]] = {}
     for path, line, cls in loaded:
         final = by_scheme[cls.scheme].get(cls.code)
+        if final is cls:
+            class_origins[(cls.scheme, cls.code)] = (path, line)
         if final is cls and cls.default_dept and cls.default_dept not in departments:
             problems.add(
                 path, line, "default_dept", cls.default_dept, "unknown department (not in any departments file)"
@@ -283,4 +297,6 @@ def load_catalogue(settings_or_dir: Settings | Path | str, extra: Sequence[Path 
         department_groups=groups,
         cjt_to_gbt=mapping,
         sources=dept_files + [p for p, _ in class_files] + map_files,
+        department_origins=dept_origins,
+        class_origins=class_origins,
     )

@@ -169,6 +169,8 @@ class EventCatalogue:
     urgent_node_limits: dict[str, tuple[float, Unit]] = field(default_factory=dict)
     sources: list[Path] = field(default_factory=list)
     node_limit_changes: list[NodeLimitChange] = field(default_factory=list)  # by day, in file order within one
+    #: Where each class in force came from (file, line; the header is line 1): its last row.
+    class_origins: dict[tuple[str, str], tuple[Path, int]] = field(default_factory=dict)
     _by_component: dict[str, EventClass] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
@@ -589,4 +591,5 @@ def load_event_catalogue(
         node_names=names,
         node_limit_changes=changes,
         sources=[p for p, _ in class_files] + limit_files + [p for p, _ in node_files],
+        class_origins=final_at,
     )

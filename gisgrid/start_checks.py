@@ -7,6 +7,9 @@
 * A routing rule whose ``area_prefix`` no stored unit grid starts with, or whose ``tier_grid`` is no stored
   management grid: it never matches. A warning only, since rules may be written before the boundaries are
   imported (and nothing is said while no boundaries are stored).
+* Routing rules and event/component class defaults that name a placeholder department of the shipped data while a
+  city's own district (not the demo's) is loaded: one warning naming the files and lines
+  (:func:`gisgrid.catalogue_view.placeholder_warning`).
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import Connection, Engine, text
 
 from gisgrid.cases import OPEN_STATES, CaseServices
+from gisgrid.catalogue_view import placeholder_uses, placeholder_warning
 from gisgrid.events import CLASSES_FILE, LIMITS_FILE
 from gisgrid.routing import RoutingRules
 from gisgrid.settings import Settings, catalogue_folder
@@ -27,6 +31,8 @@ class StartCheck:
     #: Problems that stop ``gisgrid serve``.
     refusals: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    #: The one warning about rows naming placeholder departments in a city's own district (None: nothing to say).
+    placeholders: str | None = None
 
 
 def open_cases_outside_catalogue(conn: Connection, services: CaseServices, settings: Settings) -> list[str]:
@@ -93,9 +99,16 @@ def rules_outside_boundaries(conn: Connection, rules: RoutingRules) -> list[str]
     return lines
 
 
+def placeholders_in_force(conn: Connection, services: CaseServices) -> str | None:
+    """The warning about rows naming a placeholder department, when the stored district is not the demo's."""
+    districts = list(conn.scalars(text("SELECT code FROM admin_units WHERE level = 'district' ORDER BY code")))
+    return placeholder_warning(districts, placeholder_uses(services.components, services.events, services.rules))
+
+
 def check_stored_data(engine: Engine, services: CaseServices, settings: Settings) -> StartCheck:
     with engine.connect() as conn:
         return StartCheck(
             refusals=open_cases_outside_catalogue(conn, services, settings),
             warnings=rules_outside_boundaries(conn, services.rules),
+            placeholders=placeholders_in_force(conn, services),
         )

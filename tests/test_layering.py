@@ -30,6 +30,7 @@ PURE = (
     "gisgrid.spreadsheet",
     "gisgrid.demo",
     "gisgrid.documents",
+    "gisgrid.catalogue_view",
     "gisgrid.grids.cutting",
     "gisgrid.grids.tiers",
     "gisgrid.grids.numbering",

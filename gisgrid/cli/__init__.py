@@ -13,6 +13,7 @@ import typer
 
 from gisgrid.cli import boundaries as boundaries_cli
 from gisgrid.cli import cases as cases_cli
+from gisgrid.cli import catalogue as catalogue_cli
 from gisgrid.cli import components as components_cli
 from gisgrid.cli import db as db_cli
 from gisgrid.cli import demo as demo_cli
@@ -57,6 +58,7 @@ app.add_typer(grids_cli.app, name="grids")
 app.add_typer(components_cli.app, name="components")
 app.add_typer(cases_cli.app, name="cases")
 app.add_typer(departments_cli.app, name="departments")
+app.add_typer(catalogue_cli.app, name="catalogue")
 app.command("simulate")(evaluation_cli.simulate_cmd)
 app.command("evaluate")(evaluation_cli.evaluate_cmd)
 app.add_typer(demo_cli.app, name="demo")

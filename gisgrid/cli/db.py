@@ -63,6 +63,8 @@ def report_stored_data_checks(settings: Settings, *, refuse: bool, services: Cas
         engine.dispose()
     for line in found.warnings:
         typer.echo(f"warning: {line}", err=True)
+    if found.placeholders:
+        typer.echo(f"warning: {found.placeholders}", err=True)
     if found.refusals and refuse:
         raise ConfigError(
             "open cases use event classes or disposal types the catalogue no longer has; not starting (see "
