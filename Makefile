@@ -21,11 +21,13 @@ setup: $(STAMP)
 	bash scripts/ensure_pdf.sh
 	$(BIN)/python -m maps.assets install
 
-## demo: database up, demo district loaded, API and pages on http://127.0.0.1:8000
+## demo: database up, demo district loaded, API and pages on http://127.0.0.1:8000 (with the demo district's own
+## routing rules, data/demo/routing_demo.csv, which are not in the base rules every city runs)
+DEMO_EXTRA := GISGRID_CATALOGUE_EXTRA='["$(CURDIR)/data/demo/routing_demo.csv"]'
 demo: setup
-	$(BIN)/gisgrid db up
+	$(DEMO_EXTRA) $(BIN)/gisgrid db up
 	$(BIN)/gisgrid demo load
-	$(BIN)/gisgrid serve
+	$(DEMO_EXTRA) $(BIN)/gisgrid serve
 
 ## test: lint and type-check, then the whole suite on up to 4 cores (pytest-xdist), each worker against its own
 ## throwaway PostGIS database

@@ -14,10 +14,14 @@ from gisgrid.boundaries import BoundaryOptions
 from gisgrid.components_store import ImportOptions, catalogue_for, import_components
 from gisgrid.demo import DEMO_DISTRICT_CODE, demo_components_points, make_demo_district, write_demo_district
 from gisgrid.grids import workflows
-from gisgrid.settings import Settings
+from gisgrid.settings import Settings, default_catalogue_dir
 
 #: Days of simulated case record the demo writes by default (``gisgrid demo load --history-days``).
 DEMO_HISTORY_DAYS = 60
+#: The demo district's own routing rules (R012–R015: its towns, pedestrian street and scenic grid, 先属地). Not in the
+#: base ``rules/routing.csv``, which every city runs (review55 F1): ``demo load`` adds it to its settings
+#: (:func:`demo_settings`), and ``make demo`` to the server's GISGRID_CATALOGUE_EXTRA.
+DEMO_ROUTING_FILE = default_catalogue_dir() / "demo" / "routing_demo.csv"
 #: Tier-3 size for the demo: ~38,400 unit grids / 56 ≈ 680 tier-3 grids, as in the seed district.
 DEMO_TIER3_SIZE = 56
 
@@ -81,6 +85,13 @@ def demo_folder(data_path: Path, database: str) -> Path:
     return data_path / "demo" / (name if name.strip(".") else "_" * max(len(name), 1))
 
 
+def demo_settings(settings: Settings) -> Settings:
+    """``settings`` with the demo's routing rules (:data:`DEMO_ROUTING_FILE`) first among the extra files, once:
+    the demo's cases are routed by them, as ``make demo``'s server routes new ones."""
+    extra = [p for p in settings.catalogue_extra if Path(p).resolve() != DEMO_ROUTING_FILE.resolve()]
+    return settings.model_copy(update={"catalogue_extra": [DEMO_ROUTING_FILE, *extra]})
+
+
 def load_demo(
     engine: Engine,
     folder: Path,
@@ -94,6 +105,7 @@ def load_demo(
 ) -> str:
     if demo_loaded(engine) and not force:
         return "demo district Z区 already loaded (use --force to reload)"
+    settings = demo_settings(settings or Settings())
     folder.mkdir(parents=True, exist_ok=True)
     path = write_demo_district(folder / "z_district.gpkg", seed=seed)
     echo(f"demo boundaries written to {path}")
@@ -114,13 +126,13 @@ def load_demo(
     if components:
         csv = demo_components_csv(folder / "z_district_components.csv", components, seed)
         summary = import_components(
-            engine, csv, catalogue_for(settings or Settings()), ImportOptions(actor="demo", district=DEMO_DISTRICT_CODE)
+            engine, csv, catalogue_for(settings), ImportOptions(actor="demo", district=DEMO_DISTRICT_CODE)
         )
         registry = f", {summary.inserted + summary.updated + summary.unchanged} components"
         echo(f"components: {summary.to_text().splitlines()[0]}")
     record = ""
     if history_days:
-        written = demo_history(engine, settings or Settings(), days=history_days, seed=seed)
+        written = demo_history(engine, settings, days=history_days, seed=seed)
         record = f", {written} cases over {history_days} days"
         echo(f"case history: {written} cases")
     return (

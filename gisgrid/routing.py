@@ -54,6 +54,9 @@ RULE_COLUMNS = (
     "note",
 )
 RULES_FILE = "routing.csv"
+#: ``department`` of a city's extra routing row that removes the rule with its ``rule_id`` (an earlier file's,
+#: e.g. a base rule that does not fit the city): the rule is then neither evaluated nor listed as a candidate.
+REMOVE = "-"
 #: 6 district, 9 street, 12 community, 15 unit grid (GB/T 2260 + 3 + 3 + 3).
 AREA_LENGTHS = (6, 9, 12, 15)
 #: Management grids: 9 tier 1 (street), 12 tier 2 (community), 14 tier 3 (community + 2).
@@ -99,6 +102,7 @@ TEXTS_ZH: dict[str, str] = {
 }
 
 _RULE_ID = re.compile(r"[A-Za-z0-9_.-]{1,40}")
+_RULE_ID_REASON = "rule_id must be 1–40 letters, digits, '_', '-' or '.'"
 _HHMM = re.compile(r"([01][0-9]|2[0-3]):([0-5][0-9])")
 _WEEKDAYS = re.compile(r"[1-7](-[1-7])?(,[1-7](-[1-7])?)*")
 _MAX_LISTED_PROBLEMS = 10
@@ -178,6 +182,8 @@ class RoutingRules:
     sources: tuple[Path, ...] = ()
     #: (scheme, class code or 大类 code) → zh name, to name classes in explanations (empty: codes only).
     class_names: Mapping[tuple[str, str], str] = field(default_factory=dict)
+    #: rule_ids an extra file removed (department ``-``, :data:`REMOVE`), in the order removed.
+    removed: tuple[str, ...] = ()
 
     def department_text(self, code: str) -> str:
         return department_label(code, self.departments.get(code))
@@ -360,7 +366,7 @@ def _parse_row(  # noqa: C901
         problems.add(path, line, field_name, r[field_name], reason)
 
     if not _RULE_ID.fullmatch(r["rule_id"]):
-        bad("rule_id", "rule_id must be 1–40 letters, digits, '_', '-' or '.'")
+        bad("rule_id", _RULE_ID_REASON)
     priority = 0
     try:
         priority = int(r["priority"]) if r["priority"] else 100
@@ -422,13 +428,17 @@ def _parse_row(  # noqa: C901
     )
 
 
-def _load_file(path: Path, departments: Collection[str], problems: _Problems) -> list[tuple[int, RoutingRule]]:
+def _load_file(
+    path: Path, departments: Collection[str], problems: _Problems, *, base: bool
+) -> list[tuple[int, RoutingRule | str]]:
+    """(line, rule) per row, in file order; a row whose department is :data:`REMOVE` gives (line, its rule_id)
+    instead: the removal of an earlier file's rule (refused in the base file, ``base``, which just deletes a row)."""
     table = cityfiles.read_csv(path, "routing rules file")  # UTF-8 (BOM or not) or GB18030, as every city file
     missing = [c for c in RULE_COLUMNS if c not in table.header]
     if missing:
         problems.add(path, None, None, "", f"missing column(s) {', '.join(missing)}; expected {','.join(RULE_COLUMNS)}")
         return []
-    loaded: list[tuple[int, RoutingRule]] = []
+    loaded: list[tuple[int, RoutingRule | str]] = []
     first_row: dict[str, int] = {}
     for line, record in table.rows:
         r = {c: record.get(c, "") for c in RULE_COLUMNS}
@@ -438,6 +448,21 @@ def _load_file(path: Path, departments: Collection[str], problems: _Problems) ->
             problems.add(path, line, "rule_id", r["rule_id"], f"duplicate of row {first_row[r['rule_id']]}")
             continue
         first_row[r["rule_id"]] = line
+        if r["department"] == REMOVE:
+            if base:
+                problems.add(
+                    path,
+                    line,
+                    "department",
+                    REMOVE,
+                    f"department '{REMOVE}' removes a rule of an earlier file, so it is for a city's extra routing "
+                    "file (GISGRID_CATALOGUE_EXTRA); in this file delete the row",
+                )
+            elif not _RULE_ID.fullmatch(r["rule_id"]):
+                problems.add(path, line, "rule_id", r["rule_id"], _RULE_ID_REASON)
+            else:
+                loaded.append((line, r["rule_id"]))
+            continue
         rule = _parse_row(path, line, r, departments, problems)
         if rule is not None:
             loaded.append((line, rule))
@@ -455,7 +480,8 @@ def load_routing_rules(
     """Read the routing rules file, then each ``extra`` file in order.
 
     A rule_id repeated in one file is an error; in a later file it replaces the earlier rule (a city's
-    override). Departments are checked against ``departments`` (codes, or code → name), by default the
+    override), or removes it when the later row's department is ``-`` (:data:`REMOVE`; an id no earlier file has
+    is an error). Departments are checked against ``departments`` (codes, or code → name), by default the
     catalogue's; class prefixes against ``classes`` (scheme → event class codes, the city's extra classes
     included), by default the event catalogue's: a prefix no class has could never match. Two rules that can
     match the same report and that :func:`route` ranks equal but for the rule_id (same priority and specificity)
@@ -473,9 +499,21 @@ def load_routing_rules(
     problems = _Problems()
     files = [base, *(Path(p) for p in extra)]
     by_id: dict[str, RoutingRule] = {}
-    for path in files:
-        for _line, rule in _load_file(path, names, problems):
-            by_id[rule.rule_id] = rule
+    removed: list[str] = []
+    for index, path in enumerate(files):
+        for line, rule in _load_file(path, names, problems, base=index == 0):
+            if isinstance(rule, RoutingRule):
+                by_id[rule.rule_id] = rule
+            elif by_id.pop(rule, None) is not None:
+                removed.append(rule)
+            else:  # a typo would otherwise leave the rule it meant running
+                problems.add(
+                    path,
+                    line,
+                    "rule_id",
+                    rule,
+                    f"department '{REMOVE}' removes an earlier rule, but no earlier routing file has rule {rule}",
+                )
     if classes is None or class_names is None:
         events = _default_events(path_or_settings, base)
         if classes is None:
@@ -511,7 +549,9 @@ def load_routing_rules(
     _check_ties(list(conditions.values()), problems)
     problems.raise_if_any()
     ordered = tuple(sorted(by_id.values(), key=RoutingRule.rank_key))
-    return RoutingRules(rules=ordered, departments=names, sources=tuple(files), class_names=class_names)
+    return RoutingRules(
+        rules=ordered, departments=names, sources=tuple(files), class_names=class_names, removed=tuple(removed)
+    )
 
 
 def _add(problems: _Problems, rule: RoutingRule, field_name: str, value: str, reason: str) -> None:

@@ -10,7 +10,7 @@ from sqlalchemy.engine import URL
 from gisgrid import case_documents, case_intake, routing
 from gisgrid import cases as svc
 from gisgrid.demo import DEMO_DISTRICT_CODE
-from gisgrid.demo_loader import load_demo
+from gisgrid.demo_loader import demo_settings, load_demo
 from gisgrid.settings import Settings
 from gisgrid.storage import migrate
 from gisgrid.storage.database import drop_database, ensure_postgis, make_engine
@@ -67,7 +67,8 @@ def test_demo_load_fills_the_district_and_is_idempotent(server_url: URL, tmp_pat
 
 def _assert_history_is_routed_and_has_its_orders(engine: Engine) -> None:
     """Every simulated case has the routing decision intake makes (派遣依据), and each 派遣/返工 its 交办单."""
-    settings = Settings(database_url=engine.url.render_as_string(hide_password=False))
+    # The demo's own settings: its area rules (data/demo/routing_demo.csv) routed the history, as they route intake.
+    settings = demo_settings(Settings(database_url=engine.url.render_as_string(hide_password=False)))
     services = svc.load_services(settings)
     with engine.connect() as conn:
         unrouted = conn.execute(
@@ -82,6 +83,18 @@ def _assert_history_is_routed_and_has_its_orders(engine: Engine) -> None:
             )
         ).one()
         assert closed > 500 and astray == 0
+        # The demo district's area rules (not in the base rules, review55 F1) routed its cases there.
+        area_rules = (
+            conn.execute(
+                text(
+                    "SELECT DISTINCT routing->'decision'->>'rule_id' FROM cases WHERE routing->'decision'->>'rule_id' "
+                    "IN ('R012', 'R013', 'R014', 'R015') ORDER BY 1"
+                )
+            )
+            .scalars()
+            .all()
+        )
+        assert area_rules == ["R012", "R013", "R014", "R015"]
         # The decision is the one intake makes for the same report (class, point, time, nearest component): one
         # case of each source (a component owner only where a demo component happens to lie within 30 m).
         sample = conn.execute(

@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from gisgrid.demo_loader import DEMO_ROUTING_FILE
 from gisgrid.errors import InvalidInput
 from gisgrid.routing import (
     RULE_COLUMNS,
@@ -30,7 +31,9 @@ from gisgrid.settings import PROJECT_ROOT, Settings
 
 SH = ZoneInfo("Asia/Shanghai")
 DATA = PROJECT_ROOT / "data"
-DEMO = load_routing_rules(DATA)
+#: The demo's rules: the base file and the demo district's area rules (R012–R015), as `demo load` and `make demo`.
+DEMO = load_routing_rules(DATA, [DEMO_ROUTING_FILE])
+BASE = load_routing_rules(DATA)
 
 CGW = "990000000000000001"  # 区城市管理委员会
 SZ = "990000000000000002"  # 区市政市容管理委员会
@@ -74,8 +77,20 @@ def test_demo_rules_load_with_the_catalogue_departments() -> None:
     assert len(DEMO.rules) == 17
     assert DEMO.departments[CGW] == "区城市管理委员会"
     assert {r.department for r in DEMO.rules} <= set(DEMO.departments)
-    assert load_routing_rules(Settings(catalogue_dir=DATA)).rules == DEMO.rules
-    assert load_routing_rules(DATA / "rules" / "routing.csv").rules == DEMO.rules
+    assert load_routing_rules(Settings(catalogue_dir=DATA), [DEMO_ROUTING_FILE]).rules == DEMO.rules
+    assert load_routing_rules(DATA / "rules" / "routing.csv", [DEMO_ROUTING_FILE]).rules == DEMO.rules
+    assert DEMO.sources == (DATA / "rules" / "routing.csv", DEMO_ROUTING_FILE)
+
+
+def test_the_base_rules_name_no_area_so_another_city_runs_no_demo_rule() -> None:
+    # review55 F1: the demo district's area rules ran in every city and were stored in each case's routing record.
+    assert [r.rule_id for r in BASE.rules if r.is_area_rule] == []
+    assert sorted(r.rule_id for r in BASE.rules) == [f"R{n:03d}" for n in (*range(1, 12), 16, 17)]
+    assert sorted(r.rule_id for r in DEMO.rules if r.is_area_rule) == ["R012", "R013", "R014", "R015"]
+    # A 06 case in a second city's grid lists class rules only, no demo area rule.
+    city = route(case("06010", grid="410183001001028", tier3_code="41018300100102"), BASE)
+    assert [(c.rule_id, c.matched, c.why) for c in city.candidates] == [("R001", True, "符合(类别规则), 采用")]
+    assert city.department == HW
 
 
 def test_night_rule_at_22_vs_10() -> None:
@@ -533,6 +548,43 @@ def test_extra_files_add_and_replace_rules(tmp_path: Path) -> None:
     bad = rules_file(tmp_path, _row(rule_id="R9"), _row(rule_id="R9"), name="bad.csv")
     with pytest.raises(InvalidInput, match=r"bad\.csv: row 3, field 'rule_id': duplicate of row 2"):
         load_routing_rules(base, [bad], departments=DEPTS)
+
+
+def test_an_extra_row_with_department_dash_removes_the_earlier_rule(tmp_path: Path) -> None:
+    # review55 F1: an extra file could add or replace a rule, never remove one.
+    city = rules_file(tmp_path, "R015,,,,,,,,,-,本市无景区规则", "R009,,,,,,,,,-", name="city_routing.csv")
+    rules = load_routing_rules(DATA, [DEMO_ROUTING_FILE, city])
+    assert rules.removed == ("R015", "R009")
+    assert sorted(r.rule_id for r in rules.rules) == sorted(
+        r.rule_id for r in DEMO.rules if r.rule_id not in ("R015", "R009")
+    )
+    # Neither evaluated nor listed as a candidate: the scenic grid's 06 case goes by the class rule.
+    scenic = route(case("06010", grid="419901002001005", tier3_code="41990100200101"), rules)
+    assert (scenic.rule_id, scenic.department) == ("R001", HW)
+    assert [c.rule_id for c in scenic.candidates] == ["R012", "R013", "R001"]  # no R015
+    street = route(case("09001", when=FRIDAY), rules)
+    assert (street.department, street.queue, [c.rule_id for c in street.candidates]) == (None, "manual", ["R014"])
+    # A later file may add the id again.
+    again = rules_file(tmp_path, "R009,50,gbt47678,09,,,,,," + SZ + ",", name="again.csv")
+    assert route(case("09001"), load_routing_rules(DATA, [DEMO_ROUTING_FILE, city, again])).department == SZ
+
+
+def test_removing_a_rule_no_earlier_file_has_or_in_the_base_file_is_refused(tmp_path: Path) -> None:
+    typo = rules_file(tmp_path, "R0155,,,,,,,,,-", name="city_routing.csv")
+    with pytest.raises(InvalidInput) as err:
+        load_routing_rules(DATA, [typo])
+    assert err.value.message == (
+        f"routing rules: 1 problem(s):\n{typo}: row 2, field 'rule_id': department '-' removes an earlier rule, but "
+        "no earlier routing file has rule R0155"
+    )
+    base = rules_file(tmp_path, GOOD, "R2,,,,,,,,,-")
+    with pytest.raises(InvalidInput) as err:
+        load_routing_rules(base, departments=DEPTS)
+    assert err.value.message == (
+        f"routing rules: 1 problem(s):\n{base}: row 3, field 'department': department '-' removes a rule of an "
+        "earlier file, so it is for a city's extra routing file (GISGRID_CATALOGUE_EXTRA); in this file delete "
+        "the row"
+    )
 
 
 def test_gb18030_file_is_read(tmp_path: Path) -> None:

@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 from gisgrid import case_intake
 from gisgrid import cases as svc
 from gisgrid.cli import app
+from gisgrid.demo_loader import DEMO_ROUTING_FILE
 from gisgrid.errors import ConfigError
 from gisgrid.routing import RULE_COLUMNS, load_routing_rules
 from gisgrid.settings import PROJECT_ROOT, Settings
@@ -22,7 +23,6 @@ from gisgrid.start_checks import check_stored_data
 
 runner = CliRunner()
 DATA = PROJECT_ROOT / "data"
-RULES = DATA / "rules" / "routing.csv"
 NOW = dt.datetime(2025, 9, 26, 10, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
 
 
@@ -125,14 +125,18 @@ def test_rules_naming_areas_no_stored_grid_has_are_warned_about(
         "C2,50,gbt47678,07,,419902001,,,,990000000000000013,tier 1 = the stored street\n",
         encoding="utf-8",
     )
-    rules = load_routing_rules(DATA, [extra])
+    rules = load_routing_rules(DATA, [DEMO_ROUTING_FILE, extra])
     found = check_stored_data(loaded, replace(services, rules=rules), settings)
     never = "the rule never matches"
     area = "matches no stored unit grid (a code outside the loaded boundaries)"
+    demo = DEMO_ROUTING_FILE
     assert found.warnings == [
-        f"routing rule R014 ({RULES}:15): area_prefix 419901001003 {area}: {never}",
-        f"routing rule R012 ({RULES}:13): area_prefix 419901009 {area}: {never}",
-        f"routing rule R013 ({RULES}:14): area_prefix 419901010 {area}: {never}",
-        f"routing rule R015 ({RULES}:16): tier_grid 41990100200101 is not a stored management grid: {never}",
+        f"routing rule R014 ({demo}:4): area_prefix 419901001003 {area}: {never}",
+        f"routing rule R012 ({demo}:2): area_prefix 419901009 {area}: {never}",
+        f"routing rule R013 ({demo}:3): area_prefix 419901010 {area}: {never}",
+        f"routing rule R015 ({demo}:5): tier_grid 41990100200101 is not a stored management grid: {never}",
     ]
     assert found.refusals == []
+    # review55 F1: the base rules name no area, so a city's start has nothing to warn about.
+    city = replace(services, rules=load_routing_rules(DATA, [extra]))
+    assert check_stored_data(loaded, city, settings).warnings == []
