@@ -25,12 +25,12 @@ from gisgrid.cases import CaseServices, load_services, sync_reference_data
 from gisgrid.catalogue import Catalogue
 from gisgrid.components_store import catalogue_for
 from gisgrid.errors import DatabaseError
-from gisgrid.settings import Settings
+from gisgrid.settings import Settings, product_data_dir
 from gisgrid.storage.database import app_database_url, make_engine
 from gisgrid.storage.prepared import init_async_connection
 from maps.basemap import Basemap, basemap_for
-from maps.field import load_search_terms
-from maps.pagejs import load_reason_texts
+from maps.field import SEARCH_TERMS_FILE, load_search_terms
+from maps.pagejs import REASON_TEXTS_FILE, load_reason_texts
 from maps.tiles_sql import TILE_SESSION_SETTINGS
 
 
@@ -73,8 +73,10 @@ def load_start_data(settings: Settings) -> StartData:
             tianditu_token=settings.tianditu_token,
         ),
         cases=load_services(settings),  # events, limits, routing, calendar, evaluation rules
-        search_terms=load_search_terms(settings.catalogue_dir),  # the field page's class search words
-        reason_texts=load_reason_texts(settings.catalogue_dir),  # the pages' zh-CN of refusals' reasons
+        # The field page's class search words (the city's copy's, else the package's) and the pages' zh-CN of
+        # refusals' reasons (the package's): product files a GISGRID_CATALOGUE_DIR copy need not hold (review55 F6).
+        search_terms=load_search_terms(product_data_dir(settings, SEARCH_TERMS_FILE)),
+        reason_texts=load_reason_texts(product_data_dir(settings, REASON_TEXTS_FILE)),
     )
 
 

@@ -425,7 +425,7 @@ def kinds() -> tuple[Kind, ...]:
             "reason_texts",
             "reason texts",
             REASON_TEXTS_COLUMNS,
-            elsewhere="edit catalogue/messages_zh.csv in the GISGRID_CATALOGUE_DIR copy",
+            elsewhere="the reason texts are the product's and are read from the package only",
         ),
         Kind(
             "calendar",

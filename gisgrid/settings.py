@@ -449,6 +449,24 @@ def settings_error_field(message: str) -> str | None:
     return f"GISGRID_{m.group(1).upper()}" if m else None
 
 
+#: Files of ``data/catalogue`` that are the product's, not a city's policy (review55 F6): a GISGRID_CATALOGUE_DIR
+#: copy need not hold them, so an upgrade brings their new rows. ``messages_zh.csv`` (the zh-CN of the code's
+#: reason codes, which must match the code) and ``export_fields.csv`` (the standards' field widths) are always the
+#: package's; ``search_terms.csv`` (the field page's search words) is the copy's when it has one (a city may add
+#: local words), else the package's.
+PACKAGE_ONLY_FILES = ("messages_zh.csv", "export_fields.csv")
+PACKAGE_DEFAULT_FILES = ("search_terms.csv",)
+
+
+def product_data_dir(settings: Settings, filename: str) -> Path:
+    """The ``data/`` folder to read the product-owned catalogue file ``filename`` from: the package's, unless the
+    file may be the city's (:data:`PACKAGE_DEFAULT_FILES`) and ``GISGRID_CATALOGUE_DIR``'s ``catalogue/`` has it."""
+    own = Path(settings.catalogue_dir)
+    if filename in PACKAGE_DEFAULT_FILES and (own / "catalogue" / filename).is_file():
+        return own
+    return default_catalogue_dir()
+
+
 def catalogue_folder(settings_or_dir: Settings | Path | str, marker: str) -> Path:
     """The folder of the catalogue CSVs: ``data/catalogue`` under ``Settings.catalogue_dir``; a path given
     directly may be ``data/`` or ``data/catalogue/`` itself (the one holding ``marker``, a file every

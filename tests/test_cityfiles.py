@@ -181,6 +181,35 @@ def test_search_terms_and_reason_texts_with_bom_gbk_or_missing(tmp_path: Path) -
     )
 
 
+def test_a_city_copy_need_not_hold_the_product_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """review55 F6: a GISGRID_CATALOGUE_DIR copy had to hold messages_zh.csv and search_terms.csv, freezing the
+    product's texts at the version copied. Without them the package's are read; a copy's search words (a city may
+    add local ones) are used when it has them; the reason texts are always the package's."""
+    from api.main import load_start_data
+    from gisgrid.cli import said_in_chinese_first
+    from gisgrid.errors import Reason
+
+    city = tmp_path / "city"
+    shutil.copytree(DATA, city)
+    (city / "catalogue" / "search_terms.csv").unlink()
+    (city / "catalogue" / "messages_zh.csv").unlink()
+    settings = Settings(catalogue_dir=city, data_dir=tmp_path / "d")
+    start = load_start_data(settings)
+    assert start.search_terms == load_search_terms(DATA)
+    assert start.reason_texts == load_reason_texts(DATA)
+    # A stale copy of the reason texts is not read; the city's own search words are.
+    put(city / "catalogue" / "messages_zh.csv", "code,zh\nfinite_number,旧文本\n")
+    put(city / "catalogue" / "search_terms.csv", "term,finds\n小黄车,共享单车\n")
+    start = load_start_data(settings)
+    assert start.search_terms == {"小黄车": ("共享单车",)}
+    assert start.reason_texts == load_reason_texts(DATA)
+    # The command line's zh-CN of a refusal's reason too.
+    (city / "catalogue" / "messages_zh.csv").unlink()
+    monkeypatch.setenv("GISGRID_CATALOGUE_DIR", str(city))
+    refusal = InvalidInput("lon must be a finite number", reason=Reason.FINITE_NUMBER)
+    assert said_in_chinese_first(refusal) == f"{load_reason_texts(DATA)['finite_number']} / lon must be a finite number"
+
+
 def test_export_fields_read_through_the_shared_reader(tmp_path: Path) -> None:
     bad = utf16(tmp_path / "export_fields.csv", "layer\n")
     with pytest.raises(ConfigError) as exc:

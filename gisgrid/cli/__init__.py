@@ -25,7 +25,7 @@ from gisgrid.cli import photos as photos_cli
 from gisgrid.cli import serve as serve_cli
 from gisgrid.cli.common import build_settings
 from gisgrid.errors import ConfigError, GisgridError
-from gisgrid.settings import misspelt_settings
+from gisgrid.settings import misspelt_settings, product_data_dir
 from gisgrid.storage.database import CLI_CONFLICT_TEXT, concurrent_conflict_cause
 
 app = typer.Typer(
@@ -86,9 +86,9 @@ def said_in_chinese_first(exc: GisgridError) -> str:
     if exc.reason is None or _ZH_FIRST.match(exc.message):
         return exc.message
     try:
-        from maps.pagejs import load_reason_texts
+        from maps.pagejs import REASON_TEXTS_FILE, load_reason_texts
 
-        zh = load_reason_texts(build_settings().catalogue_dir).get(str(exc.reason))
+        zh = load_reason_texts(product_data_dir(build_settings(), REASON_TEXTS_FILE)).get(str(exc.reason))
     except Exception:  # a broken catalogue or setting must not hide the refusal being reported
         zh = None
     return f"{zh} / {exc.message}" if zh else exc.message
