@@ -27,6 +27,7 @@ that thresholds compare exactly.
 from __future__ import annotations
 
 import math
+import re
 import warnings
 from collections import Counter
 from collections.abc import Iterable, Mapping
@@ -145,11 +146,22 @@ def _time_us(t: time) -> int:
     return ((t.hour * 60 + t.minute) * 60 + t.second) * _US_PER_SECOND + t.microsecond
 
 
+#: What GISGRID_WORKING_HOURS looks like, said by every refusal of it (review55 F7).
+HOURS_FORM = "expected periods HH:MM-HH:MM separated by commas, e.g. 08:30-12:00,13:30-17:30"
+#: A time of day in working hours: H:MM or HH:MM (an hour without its leading zero is read, 8:00 = 08:00), seconds
+#: optional.
+_CLOCK = re.compile(r"([01]?[0-9]|2[0-3]):([0-5][0-9])(?::([0-5][0-9]))?")
+#: Separators a hand-written list may use instead of ','.
+_OTHER_SEPARATORS = (";", "；", "，", "、", "/")
+
+
 def _parse_time(text: str) -> time:
-    try:
-        return time.fromisoformat(text.strip())
-    except ValueError:
-        raise InvalidInput(f"working hours: {text!r} is not a time (HH:MM)", detail={"value": text}) from None
+    m = _CLOCK.fullmatch(text.strip())
+    if m is None:
+        raise InvalidInput(
+            f"working hours: {text.strip()!r} is not a time (HH:MM); {HOURS_FORM}", detail={"value": text}
+        )
+    return time(int(m[1]), int(m[2]), int(m[3] or 0))
 
 
 @dataclass(frozen=True)
@@ -173,14 +185,26 @@ class WorkingHours:
 
     @classmethod
     def parse(cls, text: str) -> WorkingHours:
-        """``"08:30-12:00,13:30-17:30"`` (e.g. from a setting)."""
+        """``"08:30-12:00,13:30-17:30"`` (e.g. from a setting; ``8:30`` is read as ``08:30``). Every refusal says
+        the expected form, and names a separator other than ``,`` (``;``, ``；``, ``，`` …) if one is used."""
+        other = next((sep for sep in _OTHER_SEPARATORS if sep in text), None)
+        if other is not None:
+            raise InvalidInput(
+                f"working hours: {text!r} separates its periods with {other!r}: use ',' ({HOURS_FORM})",
+                detail={"value": text},
+            )
         periods = []
         for part in text.split(","):
             start, sep, end = part.partition("-")
             if not sep:
-                raise InvalidInput(f"working hours: {part!r} is not START-END", detail={"value": text})
+                raise InvalidInput(
+                    f"working hours: {part.strip()!r} is not START-END; {HOURS_FORM}", detail={"value": text}
+                )
             periods.append((_parse_time(start), _parse_time(end)))
-        return cls(tuple(periods))
+        try:
+            return cls(tuple(periods))
+        except InvalidInput as exc:
+            raise InvalidInput(f"{exc.message}; {HOURS_FORM}", detail={"value": text}) from None
 
     @property
     def spans_us(self) -> tuple[tuple[int, int], ...]:

@@ -345,6 +345,31 @@ def test_refusals(cal: WorkingCalendar) -> None:
     assert set(UNITS) == {"working_hours", "working_days", "calendar_hours"}
 
 
+def test_working_hours_refusals_show_the_form_and_name_the_wrong_separator() -> None:
+    # review55 F7: '08:00-12:00;14:30-18:00' was refused as "'12:00;14:30-18:00' is not a time (HH:MM)".
+    form = "expected periods HH:MM-HH:MM separated by commas, e.g. 08:30-12:00,13:30-17:30"
+    refusals = {
+        "08:00-12:00;14:30-18:00": f"'08:00-12:00;14:30-18:00' separates its periods with ';': use ',' ({form})",
+        "08:00-12:00；14:30-18:00": f"'08:00-12:00；14:30-18:00' separates its periods with '；': use ',' ({form})",
+        "08:00-12:00，14:30-18:00": f"'08:00-12:00，14:30-18:00' separates its periods with '，': use ',' ({form})",
+        "08:00-25:00": f"'25:00' is not a time (HH:MM); {form}",
+        "8h-12h": f"'8h' is not a time (HH:MM); {form}",
+        "08:00": f"'08:00' is not START-END; {form}",
+        "12:00-08:30": f"period 12:00:00–08:30:00 ends before it starts; {form}",
+        "08:30-12:00,11:30-17:30": f"period 11:30:00–17:30:00 overlaps or is out of order; {form}",
+    }
+    for setting, message in refusals.items():
+        with pytest.raises(InvalidInput) as err:
+            WorkingHours.parse(setting)
+        assert err.value.message == f"working hours: {message}", setting
+    with pytest.raises(InvalidInput) as err:
+        load_city_calendar(None, "08:00-12:00;14:30-18:00")
+    assert err.value.message.startswith("GISGRID_WORKING_HOURS: working hours: '08:00-12:00;14:30-18:00' separates")
+    # An hour without its leading zero is read (as the reviewer's 8:00-12:00 was refused).
+    assert WorkingHours.parse("8:00-12:00, 14:30-18:00") == WorkingHours.parse("08:00-12:00,14:30-18:00")
+    assert WorkingHours.parse("8:00-12:00,14:30-18:00").periods[0] == (time(8, 0), time(12, 0))
+
+
 def test_working_hours_defaults() -> None:
     hours = WorkingHours()
     assert hours.hours_per_day == 7.5

@@ -106,7 +106,10 @@ def test_a_bad_city_file_stops_serve_before_it_listens(
     )
     assert refusal(catalogue_dir=city_with_a_grade_gap) == gap
     hours = refusal(working_hours="08:00-25:00")
-    assert hours == "GISGRID_WORKING_HOURS: working hours: '25:00' is not a time (HH:MM)"
+    assert hours == (
+        "GISGRID_WORKING_HOURS: working hours: '25:00' is not a time (HH:MM); expected periods HH:MM-HH:MM "
+        "separated by commas, e.g. 08:30-12:00,13:30-17:30"
+    )
     database = {"GISGRID_DATABASE_URL": settings.database_url or ""}  # a real one: nothing stops serve earlier
     for workers, env, message in (
         (2, {"GISGRID_CATALOGUE_EXTRA": extra, **database}, events_message),  # the systemd unit's --workers 2
