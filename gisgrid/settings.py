@@ -467,11 +467,27 @@ def product_data_dir(settings: Settings, filename: str) -> Path:
     return default_catalogue_dir()
 
 
+def check_catalogue_dir(settings: Settings) -> Path:
+    """``GISGRID_CATALOGUE_DIR``, or a ConfigError naming the setting and the path when it is no folder holding
+    ``catalogue/`` and ``rules/`` (review55 F5: a missing folder was reported as its first missing file)."""
+    root = Path(settings.catalogue_dir)
+    what = "a copy of the project's data/, the folder holding catalogue/ and rules/"
+    if not root.is_dir():
+        raise ConfigError(f"GISGRID_CATALOGUE_DIR: {root}: folder not found ({what})", detail={"path": str(root)})
+    lacking = [sub for sub in ("catalogue", "rules") if not (root / sub).is_dir()]
+    if lacking:
+        raise ConfigError(
+            f"GISGRID_CATALOGUE_DIR: {root}: has no {' and no '.join(f'{sub}/' for sub in lacking)} folder ({what})",
+            detail={"path": str(root)},
+        )
+    return root
+
+
 def catalogue_folder(settings_or_dir: Settings | Path | str, marker: str) -> Path:
-    """The folder of the catalogue CSVs: ``data/catalogue`` under ``Settings.catalogue_dir``; a path given
-    directly may be ``data/`` or ``data/catalogue/`` itself (the one holding ``marker``, a file every
-    catalogue folder has)."""
+    """The folder of the catalogue CSVs: ``data/catalogue`` under ``Settings.catalogue_dir`` (checked:
+    :func:`check_catalogue_dir`); a path given directly may be ``data/`` or ``data/catalogue/`` itself (the one
+    holding ``marker``, a file every catalogue folder has)."""
     if isinstance(settings_or_dir, Settings):
-        return Path(settings_or_dir.catalogue_dir) / "catalogue"
+        return check_catalogue_dir(settings_or_dir) / "catalogue"
     base = Path(settings_or_dir)
     return base if (base / marker).exists() else base / "catalogue"

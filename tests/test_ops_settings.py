@@ -94,6 +94,18 @@ def test_bad_settings_are_one_line_naming_the_setting(
             {"GISGRID_DATA_DIR": "/proc/gisgrid-test", "GISGRID_DATABASE_URL": nowhere},
             "error: GISGRID_DATA_DIR: cannot create /proc/gisgrid-test: No such file or directory",
         ),
+        (  # review55 F5: reported as its first missing file, and `db up` went on and exited 0
+            ["db", "up"],
+            {"GISGRID_CATALOGUE_DIR": str(tmp_path / "data2")},
+            f"error: GISGRID_CATALOGUE_DIR: {tmp_path / 'data2'}: folder not found (a copy of the project's data/, "
+            "the folder holding catalogue/ and rules/)",
+        ),
+        (
+            ["serve"],
+            {"GISGRID_CATALOGUE_DIR": str(PROJECT_ROOT / "data" / "catalogue"), "GISGRID_DATABASE_URL": nowhere},
+            f"error: GISGRID_CATALOGUE_DIR: {PROJECT_ROOT / 'data' / 'catalogue'}: has no catalogue/ and no rules/ "
+            "folder (a copy of the project's data/, the folder holding catalogue/ and rules/)",
+        ),
         (["serve", "--port", "70000"], {}, "error: --port must be between 1 and 65535, not 70000"),
         (["serve", "--port", "0"], {}, "error: --port must be between 1 and 65535, not 0"),
         (
@@ -402,3 +414,18 @@ def test_serve_warns_at_start_of_a_photo_store_it_cannot_write(
         "warning: 照片存储不可写,带照片的上报和办理将被拒绝(photo_store_unavailable)/ the photo store "
         "(GISGRID_DATA_DIR/photos) cannot be written: Not a directory (ENOTDIR)"
     ), err
+
+
+def test_a_missing_catalogue_folder_is_refused_naming_the_setting_by_a_command_reading_it(
+    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # review55 F5: "error: /…/data2/catalogue/departments.csv: catalogue file not found", not naming the setting.
+    missing = tmp_path / "data2"
+    env = {"GISGRID_DATABASE_URL": settings.database_url or "", "GISGRID_CATALOGUE_DIR": str(missing)}
+    refusal = (
+        f"error: GISGRID_CATALOGUE_DIR: {missing}: folder not found (a copy of the project's data/, the folder "
+        "holding catalogue/ and rules/)"
+    )
+    assert run_main(monkeypatch, capsys, "cases", "list", **env) == (1, refusal + "\n")
+    # db up refuses it before it migrates anything (exit 1), as a service manager's ExecStartPre needs.
+    assert run_main(monkeypatch, capsys, "db", "up", **env) == (1, refusal + "\n")

@@ -12,7 +12,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from gisgrid.cli.common import EXIT_FAILED, echo, settings_of
 from gisgrid.errors import ConfigError, GisgridError
-from gisgrid.settings import Settings
+from gisgrid.settings import Settings, check_catalogue_dir
 from gisgrid.storage import migrate
 from gisgrid.storage.cluster import Cluster, ensure_postgis_installed
 from gisgrid.storage.database import (
@@ -96,6 +96,9 @@ def up(ctx: typer.Context) -> None:
     database (it must exist: createdb); enable PostGIS and migrate. Several hosts may run it at once: they migrate
     in turn."""
     settings = settings_of(ctx)
+    # A missing catalogue folder is refused before anything is done (exit 1): a service manager's
+    # ExecStartPre=gisgrid db up must not pass and serve fail later (review55 F5). A bad file in it stays a warning.
+    check_catalogue_dir(settings)
     url = prepare_database(settings, echo, migrate=True, writable=True, create=True)
     echo(f"database ready: {url.render_as_string(hide_password=True)} (migration {migrate.head()})")
     warn_if_trusting(settings)
