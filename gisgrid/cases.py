@@ -174,7 +174,7 @@ def event_class(services: CaseServices, scheme: str, code: str) -> EventClass:
         found = None
     if found is None:
         raise InvalidInput(
-            f"class_code: unknown {scheme} event class {code!r}",
+            f"class_code: unknown {scheme} event class {code!r}{services.events.no_event_class_note(scheme, code)}",
             detail=[{"field": "class_code", "reason": f"not in the {scheme} event catalogue"}],
             reason=Reason.UNKNOWN_CLASS,
         )

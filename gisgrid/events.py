@@ -171,6 +171,10 @@ class EventCatalogue:
     node_limit_changes: list[NodeLimitChange] = field(default_factory=list)  # by day, in file order within one
     #: Where each class in force came from (file, line; the header is line 1): its last row.
     class_origins: dict[tuple[str, str], tuple[Path, int]] = field(default_factory=dict)
+    #: gbt47678 component classes (code → name) of the component catalogue it was checked against, and the base
+    #: event classes file: to say what a report under a component class with no event class lacks.
+    component_class_names: dict[str, str] = field(default_factory=dict)
+    classes_file: Path | None = None
     _by_component: dict[str, EventClass] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
@@ -222,6 +226,21 @@ class EventCatalogue:
             raise InvalidInput(
                 f"unknown {scheme} event class {code!r}", detail={"scheme": scheme, "code": code}
             ) from None
+
+    def no_event_class_note(self, scheme: str, code: str) -> str:
+        """For a gbt47678 ``code`` that is no event class but is a component class (e.g. a city's extension class
+        21001 added to the component catalogue only): what reporting under it needs and where, to follow the
+        refusal (review55 F9); "" otherwise. Not for cjt214, whose event codes are not its component codes."""
+        name = self.component_class_names.get(code)
+        if scheme != "gbt47678" or name is None or code in self.by_scheme.get(scheme, {}):
+            return ""
+        header = f"the header of {self.classes_file}" if self.classes_file else "the event classes header"
+        return (
+            f"; component class {code} ({name}) exists but has no event class, which a report needs: add a row "
+            f"for it (code {code}, component_class {code}) to an event classes file, a GISGRID_CATALOGUE_EXTRA file "
+            f"with {header}, and its 默认 time limit (data/catalogue/EVENTS.md) / 部件类别 {code} 存在,但无对应"
+            "事项类别:请在事项类别文件中加一行"
+        )
 
     def limits(self, scheme: str, code: str) -> list[DisposalLimit]:
         """Disposal limits of a class in file order (at least one for every class)."""
@@ -592,4 +611,6 @@ def load_event_catalogue(
         node_limit_changes=changes,
         sources=[p for p, _ in class_files] + limit_files + [p for p, _ in node_files],
         class_origins=final_at,
+        component_class_names={code: c.name for code, c in components.classes("gbt47678").items()},
+        classes_file=base / CLASSES_FILE,
     )

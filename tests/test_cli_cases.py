@@ -233,6 +233,37 @@ def test_report_refusals_are_one_line_and_write_nothing(
     assert stored_files(data_dir) == []
 
 
+def test_a_class_only_in_the_component_catalogue_is_refused_saying_an_event_class_row_is_needed(
+    gisgrid: Gisgrid, loaded: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # review55 F9: a city's extension component class 21001 was refused as any unknown class, not saying why.
+    from gisgrid.settings import PROJECT_ROOT
+
+    city = tmp_path / "部件类别.csv"
+    city.write_text(
+        "scheme,code,big_code,big_name,name,default_dept,evidence\n"
+        "gbt47678,21001,21,扩展部件,共享单车停放点,990000000000000001,L\n",
+        encoding="utf-8",
+    )
+    monkeypatch.setenv("GISGRID_CATALOGUE_EXTRA", json.dumps([str(city)]))
+    lon, lat = lonlat(300, 400)
+    r = gisgrid("cases", "report", "--class", "21001", "--lon", str(lon), "--lat", str(lat), "--datum", "cgcs2000")
+    events = PROJECT_ROOT / "data" / "catalogue" / "event_classes.csv"
+    assert (r.code, r.out, r.err) == (
+        1,
+        "",
+        "error: 不在类别目录中:请重新选择类别 / class_code: unknown gbt47678 event class '21001'; component class "
+        "21001 (共享单车停放点) exists but has no event class, which a report needs: add a row for it (code 21001, "
+        f"component_class 21001) to an event classes file, a GISGRID_CATALOGUE_EXTRA file with the header of "
+        f"{events}, and its 默认 time limit (data/catalogue/EVENTS.md) / 部件类别 21001 存在,但无对应事项类别:请在"
+        "事项类别文件中加一行\n",
+    )
+    assert counts(loaded) == {"cases": 0, "case_transitions": 0, "case_photos": 0, "case_documents": 0}
+    # Any other unknown class is refused as before.
+    r = gisgrid("cases", "report", "--class", "21002", "--lon", str(lon), "--lat", str(lat), "--datum", "cgcs2000")
+    assert r.err == "error: 不在类别目录中:请重新选择类别 / class_code: unknown gbt47678 event class '21002'\n"
+
+
 # -- list -------------------------------------------------------------------------------------------------------
 
 
