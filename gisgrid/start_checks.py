@@ -10,12 +10,14 @@
 * Routing rules and event/component class defaults that name a placeholder department of the shipped data while a
   city's own district (not the demo's) is loaded: one warning naming the files and lines
   (:func:`gisgrid.catalogue_view.placeholder_warning`).
+* The demo district stored without its own routing rules (``data/demo/routing_demo.csv``): a warning.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from sqlalchemy import Connection, Engine, text
 
@@ -105,10 +107,27 @@ def placeholders_in_force(conn: Connection, services: CaseServices) -> str | Non
     return placeholder_warning(districts, placeholder_uses(services.components, services.events, services.rules))
 
 
+def demo_without_its_rules(conn: Connection, rules: RoutingRules) -> list[str]:
+    """One line when the demo district is stored but its own routing rules (``data/demo/routing_demo.csv``, not in
+    the base rules since review55 F1) are not loaded: ``gisgrid serve`` run without ``make demo``'s setting."""
+    from gisgrid.demo import DEMO_DISTRICT_CODE, DEMO_DISTRICT_NAME
+    from gisgrid.demo_loader import DEMO_ROUTING_FILE
+
+    if any(Path(p).resolve() == DEMO_ROUTING_FILE.resolve() for p in rules.sources):
+        return []
+    if conn.execute(text("SELECT 1 FROM admin_units WHERE code = :c"), {"c": DEMO_DISTRICT_CODE}).first() is None:
+        return []
+    return [
+        f"the demo district {DEMO_DISTRICT_NAME} ({DEMO_DISTRICT_CODE}) is loaded but not its routing rules "
+        f"(R012–R015 in {DEMO_ROUTING_FILE}): its new cases go by the class rules only; add that file to "
+        "GISGRID_CATALOGUE_EXTRA, as make demo does"
+    ]
+
+
 def check_stored_data(engine: Engine, services: CaseServices, settings: Settings) -> StartCheck:
     with engine.connect() as conn:
         return StartCheck(
             refusals=open_cases_outside_catalogue(conn, services, settings),
-            warnings=rules_outside_boundaries(conn, services.rules),
+            warnings=rules_outside_boundaries(conn, services.rules) + demo_without_its_rules(conn, services.rules),
             placeholders=placeholders_in_force(conn, services),
         )

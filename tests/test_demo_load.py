@@ -10,8 +10,9 @@ from sqlalchemy.engine import URL
 from gisgrid import case_documents, case_intake, routing
 from gisgrid import cases as svc
 from gisgrid.demo import DEMO_DISTRICT_CODE
-from gisgrid.demo_loader import demo_settings, load_demo
+from gisgrid.demo_loader import DEMO_ROUTING_FILE, demo_settings, load_demo
 from gisgrid.settings import Settings
+from gisgrid.start_checks import check_stored_data
 from gisgrid.storage import migrate
 from gisgrid.storage.database import drop_database, ensure_postgis, make_engine
 from tests.conftest import new_database
@@ -60,6 +61,14 @@ def test_demo_load_fills_the_district_and_is_idempotent(server_url: URL, tmp_pat
         _assert_history_is_routed_and_has_its_orders(engine)
 
         assert load_demo(engine, tmp_path, echo=lambda _m: None).startswith("demo district Z区 already loaded")
+        # serve/db up without the demo's routing rules say so; with them (make demo) nothing is said.
+        plain = Settings(database_url=engine.url.render_as_string(hide_password=False))
+        assert check_stored_data(engine, svc.load_services(plain), plain).warnings == [
+            f"the demo district Z区 (419901) is loaded but not its routing rules (R012–R015 in {DEMO_ROUTING_FILE}): "
+            "its new cases go by the class rules only; add that file to GISGRID_CATALOGUE_EXTRA, as make demo does"
+        ]
+        demo = demo_settings(plain)
+        assert check_stored_data(engine, svc.load_services(demo), demo).warnings == []
     finally:
         engine.dispose()
         drop_database(server_url, url.database or "")
