@@ -224,6 +224,10 @@ DEFAULT_HOURS_PER_DAY = WorkingHours().hours_per_day
 
 #: A seasonal schedule's ranges are month-day pairs; a leap year numbers them so that 02-29 is a day to cover.
 _LEAP_YEAR = 2000
+#: A period's start (``08:00-``): a part of the seasonal form that is a period, not a season.
+_PERIOD_START = re.compile(r"\d{1,2}:\d{2}\s*-")
+#: The mark before the next season's ``MM-DD..`` inside a season's periods: what was typed instead of ``;``.
+_NEXT_SEASON = re.compile(r"([^\w:])\s*\d{1,2}-\d{1,2}\.\.")
 SEASONAL_FORM = (
     "MM-DD..MM-DD=HH:MM-HH:MM,…;MM-DD..MM-DD=…, "
     "e.g. 05-01..09-30=08:00-12:00,14:30-18:00;10-01..04-30=08:30-12:00,13:30-17:30"
@@ -310,12 +314,20 @@ class SeasonalHours:
     def parse(cls, text: str) -> SeasonalHours:
         """``"05-01..09-30=08:00-12:00,14:30-18:00;10-01..04-30=08:30-12:00,13:30-17:30"``; each season's
         periods as :meth:`WorkingHours.parse` reads them."""
-        seasons = []
-        for part in (p.strip() for p in text.split(";")):
+        seasons: list[Season] = []
+        # A full-width ； between seasons is unambiguous here (review56 F1): read as ;.
+        for part in (p.strip() for p in text.replace("；", ";").split(";")):
             if not part:
                 continue
             span, sep, periods = part.partition("=")
             first, dots, last = span.partition("..")
+            if not sep and not dots and seasons and _PERIOD_START.match(part):
+                previous = seasons[-1].label
+                raise InvalidInput(
+                    f"working hours: 季节 {previous} 的时段之间用逗号 , 分隔,不用分号 ; :{part!r} / season "
+                    f"{previous}'s periods are separated by ',', not ';': {part!r} (seasonal form: {SEASONAL_FORM})",
+                    detail={"value": part, "season": previous},
+                )
             if not sep or not dots:
                 raise InvalidInput(
                     f"working hours: 季节 {part!r} 格式不对 / season {part!r} is not "
@@ -323,8 +335,10 @@ class SeasonalHours:
                     detail={"value": part},
                 )
             if "=" in periods:
+                used = _NEXT_SEASON.search(periods)
+                mark = used.group(1) if used else ","
                 raise InvalidInput(
-                    f"working hours: 季节之间用分号 ; 分隔 / seasons are separated by ';', not ',': {part!r} "
+                    f"working hours: 季节之间用分号 ; 分隔 / seasons are separated by ';', not {mark!r}: {part!r} "
                     f"(seasonal form: {SEASONAL_FORM})",
                     detail={"value": part},
                 )
@@ -335,7 +349,17 @@ class SeasonalHours:
                 what = exc.message.removeprefix("working hours: ")
                 raise InvalidInput(f"working hours: season {label}: {what}", detail=exc.detail) from None
             seasons.append(Season(_parse_md(first, part), _parse_md(last, part), hours))
-        return cls(tuple(seasons))
+        try:
+            return cls(tuple(seasons))
+        except InvalidInput as exc:
+            if len(seasons) != 1 or "missing" not in (exc.detail or {}):
+                raise
+            # One season short of the year: most often a shell that ended the command at the first ';'.
+            raise InvalidInput(
+                f"{exc.message} (在 shell 中须给取值加引号,否则 ; 会结束命令 / in a shell, quote the value: ';' ends "
+                "a command)",
+                detail=exc.detail,
+            ) from None
 
     def index_of(self, day: date) -> int:
         """The index in ``seasons`` of the season holding ``day``."""

@@ -499,21 +499,21 @@ def load_routing_rules(
     problems = _Problems()
     files = [base, *(Path(p) for p in extra)]
     by_id: dict[str, RoutingRule] = {}
-    removed: list[str] = []
+    removed: dict[str, str] = {}  # rule_id → the file:line that removed it (gone again if a later file re-adds it)
     for index, path in enumerate(files):
         for line, rule in _load_file(path, names, problems, base=index == 0):
             if isinstance(rule, RoutingRule):
                 by_id[rule.rule_id] = rule
+                removed.pop(rule.rule_id, None)
             elif by_id.pop(rule, None) is not None:
-                removed.append(rule)
+                removed[rule] = f"{path}:{line}"
             else:  # a typo would otherwise leave the rule it meant running
-                problems.add(
-                    path,
-                    line,
-                    "rule_id",
-                    rule,
-                    f"department '{REMOVE}' removes an earlier rule, but no earlier routing file has rule {rule}",
+                why = (
+                    f"rule {rule} was already removed by {removed[rule]}"
+                    if rule in removed
+                    else f"no earlier routing file has rule {rule}"
                 )
+                problems.add(path, line, "rule_id", rule, f"department '{REMOVE}' removes an earlier rule, but {why}")
     if classes is None or class_names is None:
         events = _default_events(path_or_settings, base)
         if classes is None:

@@ -150,7 +150,7 @@ def test_seasonal_refusals_name_the_seasons() -> None:
     assert refusal(f"05-01..09-30={SUMMER}") == (
         "GISGRID_WORKING_HOURS: working hours: 季节未覆盖全年, 缺 01-01..04-30, 10-01..12-31 / the seasons leave "
         "01-01..04-30, 10-01..12-31 without working hours; together they must cover the whole year (02-29 included) "
-        "exactly once"
+        "exactly once (在 shell 中须给取值加引号,否则 ; 会结束命令 / in a shell, quote the value: ';' ends a command)"
     )
     assert refusal(f"05-01..09-30={SUMMER};09-30..04-30={WINTER}") == (
         "GISGRID_WORKING_HOURS: working hours: 季节 05-01..09-30 与 09-30..04-30 重叠(如 09-30)/ seasons "
@@ -178,6 +178,19 @@ def test_seasonal_refusals_name_the_seasons() -> None:
     assert refusal(f"05-01..09-30={SUMMER},10-01..04-30={WINTER}") == (
         f"GISGRID_WORKING_HOURS: working hours: 季节之间用分号 ; 分隔 / seasons are separated by ';', not ',': "
         f"'05-01..09-30={SUMMER},10-01..04-30={WINTER}' {form}"
+    )
+    # The mark typed instead of ';' is named; a full-width ； is read as ;.
+    assert refusal(f"05-01..09-30={SUMMER}、10-01..04-30={WINTER}") == (
+        f"GISGRID_WORKING_HOURS: working hours: 季节之间用分号 ; 分隔 / seasons are separated by ';', not '、': "
+        f"'05-01..09-30={SUMMER}、10-01..04-30={WINTER}' {form}"
+    )
+    assert str(parse_working_hours(f"05-01..09-30={SUMMER}；10-01..04-30={WINTER}")) == (
+        f"05-01..09-30={SUMMER};10-01..04-30={WINTER}"
+    )
+    # A ';' between one season's periods is named as such, with the season it cut.
+    assert refusal(f"05-01..09-30={SUMMER};10-01..04-30=08:30-12:00;13:30-17:30") == (
+        "GISGRID_WORKING_HOURS: working hours: 季节 10-01..04-30 的时段之间用逗号 , 分隔,不用分号 ; :'13:30-17:30' / "
+        f"season 10-01..04-30's periods are separated by ',', not ';': '13:30-17:30' {form}"
     )
     # A season's periods are refused as the single form's are, naming the season.
     bad_periods = refusal(f"05-01..09-30=08:00-25:00;10-01..04-30={WINTER}")

@@ -566,7 +566,9 @@ def test_an_extra_row_with_department_dash_removes_the_earlier_rule(tmp_path: Pa
     assert (street.department, street.queue, [c.rule_id for c in street.candidates]) == (None, "manual", ["R014"])
     # A later file may add the id again.
     again = rules_file(tmp_path, "R009,50,gbt47678,09,,,,,," + SZ + ",", name="again.csv")
-    assert route(case("09001"), load_routing_rules(DATA, [DEMO_ROUTING_FILE, city, again])).department == SZ
+    readded = load_routing_rules(DATA, [DEMO_ROUTING_FILE, city, again])
+    assert route(case("09001"), readded).department == SZ
+    assert readded.removed == ("R015",)  # R009 is in force again, so no longer removed (review56 F3)
 
 
 def test_removing_a_rule_no_earlier_file_has_or_in_the_base_file_is_refused(tmp_path: Path) -> None:
@@ -576,6 +578,14 @@ def test_removing_a_rule_no_earlier_file_has_or_in_the_base_file_is_refused(tmp_
     assert err.value.message == (
         f"routing rules: 1 problem(s):\n{typo}: row 2, field 'rule_id': department '-' removes an earlier rule, but "
         "no earlier routing file has rule R0155"
+    )
+    # Removed twice: the second removal names the first (review56 F4), not "no earlier file".
+    twice = rules_file(tmp_path, "R009,,,,,,,,,-", name="twice.csv")
+    with pytest.raises(InvalidInput) as err:
+        load_routing_rules(DATA, [twice, twice])
+    assert err.value.message == (
+        f"routing rules: 1 problem(s):\n{twice}: row 2, field 'rule_id': department '-' removes an earlier rule, but "
+        f"rule R009 was already removed by {twice}:2"
     )
     base = rules_file(tmp_path, GOOD, "R2,,,,,,,,,-")
     with pytest.raises(InvalidInput) as err:
