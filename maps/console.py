@@ -33,6 +33,7 @@ from gisgrid.evaluation import SUBJECTS
 from gisgrid.evaluation_service import PROVISIONAL_ZH
 from gisgrid.events import EventCatalogue
 from gisgrid.photos import EVIDENCE_FAR_M, EVIDENCE_OLD_S, MAX_GPS_ERROR_M
+from gisgrid.settings import DEFAULT_CENTER_NAME
 from gisgrid.workflow import ROLES, TERMINAL_STATES
 from maps import pagesrc
 from maps.assets import use_local_assets, with_root
@@ -49,7 +50,8 @@ from maps.pagejs import (
     load_reason_texts,
 )
 
-TITLE = "gisgrid 指挥中心地图"
+#: The page's title: the city's 监督指挥中心 (GISGRID_CENTER_NAME) first, as on the start page and its orders.
+TITLE = "{center} · 指挥地图"
 POLL_MS = 10_000
 CASES_LIMIT = 1000
 DEFAULT_CENTER = (34.75, 113.65)  # lat, lon: used only while no boundaries are loaded
@@ -282,14 +284,15 @@ def build_console(
     reason_texts: Mapping[str, str] | None = None,
     base: str = "",
     sources: Mapping[str, str] = SOURCES,
+    center_name: str = DEFAULT_CENTER_NAME,
 ) -> str:
     """The console page (HTML). Vocabulary (states, roles, actions, the payload fields each action takes and their
     kinds …) comes from the caller (gisgrid.workflow); ``classes`` from :func:`event_classes`; ``reason_texts``
     (the zh-CN of refusals' reason codes) from :func:`maps.pagejs.load_reason_texts`, the project's by default.
     ``base``: the path prefix the service is served under (``/gisgrid`` behind a proxy, else ""), before every URL
-    the page asks."""
+    the page asks. ``center_name``: the city's 监督指挥中心 (GISGRID_CENTER_NAME), in the title and the panel's head."""
     use_local_assets()
-    figure = Figure(title=TITLE)
+    figure = Figure(title=attr(TITLE.format(center=center_name)))  # branca writes it unescaped
     if bounds is None:
         center, zoom = DEFAULT_CENTER, 12
     else:
@@ -423,7 +426,11 @@ def build_console(
     figure.header.add_child(_Raw('<link rel="icon" href="data:,">'), name="gisgrid_no_favicon")  # no /favicon.ico
     figure.header.add_child(_Raw(f"<style>{PANEL_CSS}</style>"), name="gisgrid_console_css")
     figure.html.add_child(
-        _Raw(_panel_html(states, roles, departments, indicators or {}, classes, sources, escalation_levels or {})),
+        _Raw(
+            _panel_html(
+                states, roles, departments, indicators or {}, classes, sources, escalation_levels or {}, center_name
+            )
+        ),
         name="gisgrid_console_panel",
     )
     figure.html.add_child(
@@ -456,6 +463,7 @@ def _panel_html(
     classes: Sequence[Mapping[str, Any]] = (),
     sources: Mapping[str, str] | None = None,
     escalation_levels: Mapping[int, str] | None = None,
+    center_name: str = DEFAULT_CENTER_NAME,
 ) -> str:
     role_options = _options(roles, None, DEFAULT_ROLE)
     dept_options = _options(departments, "请选择所属部门")  # none preselected: a handler says which is theirs
@@ -475,7 +483,7 @@ def _panel_html(
 <div id="gg-map-note" class="gg-map-note" role="status" hidden></div>
 <aside id="gg-panel" aria-label="案件面板">
   <header class="gg-head">
-    <h1>指挥中心 · 案件</h1>
+    <h1>{attr(center_name)} · 案件</h1>
     <div class="gg-who">
       <label>角色 <select id="gg-role">{role_options}</select></label>
       <label>操作人 <input id="gg-actor" size="6" value="" placeholder="姓名(必填)" maxlength="40"

@@ -53,6 +53,7 @@ from gisgrid.cases import PHOTO_KIND_LABELS
 from gisgrid.catalogue import SCHEMES
 from gisgrid.events import EventCatalogue
 from gisgrid.photos import EVIDENCE_FAR_M, EVIDENCE_OLD_S, HEIF_BRANDS, MAX_GPS_ERROR_M, SUPPORTED
+from gisgrid.settings import DEFAULT_CENTER_NAME
 from maps import pagesrc
 from maps.assets import ASSETS
 from maps.basemap import SHIFT_JS, Basemap, gcj02_shift_table
@@ -68,7 +69,8 @@ from maps.pagejs import (
     page_words,
 )
 
-TITLE = "gisgrid 网格员上报"
+#: The page's title: the city's 监督指挥中心 (GISGRID_CENTER_NAME) first, as on the start page and the console.
+TITLE = "{center} · 网格员上报"
 DEFAULT_CENTER = (34.75, 113.65)  # lat, lon: used only while no boundaries are loaded
 #: Outbox retry period (ms); the ``online`` event sends at once.
 RETRY_MS = 15_000
@@ -264,13 +266,15 @@ def build_field_page(
     basemap: Basemap | None = None,
     reason_texts: Mapping[str, str] | None = None,
     base: str = "",
+    center_name: str = DEFAULT_CENTER_NAME,
 ) -> str:
     """The page (HTML). ``roles`` is workflow.ROLES (labels); only ``reporting_roles`` are offered; ``basemap``
     is the deployment's (``app.state.basemap``), None for none. Serve it with :func:`csp` of the same basemap.
     ``reason_texts``: the zh-CN of refusals' reason codes (:func:`maps.pagejs.load_reason_texts`, the project's by
     default), in the page itself: a refusal read offline is explained too. ``base``: the path prefix the service
     is served under (``/gisgrid`` behind a proxy, else ""), before every URL the page asks (its files, tiles, API
-    calls, the outbox's sends, the service worker)."""
+    calls, the outbox's sends, the service worker). ``center_name``: the city's 监督指挥中心 (GISGRID_CENTER_NAME),
+    in the title."""
     center = DEFAULT_CENTER if bounds is None else ((bounds[1] + bounds[3]) / 2, (bounds[0] + bounds[2]) / 2)
     config = {
         "bounds": None if bounds is None else [[bounds[1], bounds[0]], [bounds[3], bounds[2]]],
@@ -316,7 +320,7 @@ def build_field_page(
 <meta name="viewport" content="width=device-width, initial-scale=1, viewport-fit=cover">
 <meta name="theme-color" content="#0b6bcb"><meta name="format-detection" content="telephone=no">
 <link rel="icon" href="data:,">
-<title>{attr(TITLE)}</title>
+<title>{attr(TITLE.format(center=center_name))}</title>
 {links}
 <style>{PAGE_CSS}{light_css("gf")}</style>
 </head><body>

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import Engine
 
 from api.main import create_app
 from gisgrid import geodesy, workflow
@@ -33,7 +35,8 @@ def test_console_renders_small_zh_cn_and_offline(client: TestClient) -> None:
     html = r.text
     assert len(r.content) <= MAX_BYTES
     assets.assert_no_external(html)
-    assert '<html lang="zh-CN">' in html and "<title>gisgrid 指挥中心地图</title>" in html
+    assert '<html lang="zh-CN">' in html and "<title>数字化城市管理监督指挥中心 · 指挥地图</title>" in html
+    assert "<h1>数字化城市管理监督指挥中心 · 案件</h1>" in html  # GISGRID_CENTER_NAME unset: the default centre
     csp = r.headers["content-security-policy"]
     assert "default-src 'self'" in csp and "connect-src 'self'" in csp
     # every script and stylesheet comes from this app
@@ -233,6 +236,22 @@ def test_tianditu_with_a_token_is_its_basemap_and_labels_from_its_eight_hosts() 
     assert all(f"https://t{i}.tianditu.gov.cn" in csp for i in range(8))
     with pytest.raises(ConfigError, match="TIANDITU_TOKEN"):
         basemap_for(tianditu_token="abc'); alert(1); //")
+
+
+def test_the_console_and_field_page_name_the_configured_centre(
+    installed_assets: None, clean_db: Engine, settings: Settings, tmp_path: Path
+) -> None:
+    # GISGRID_CENTER_NAME titles the pages as it heads the start page and the orders; markup in it stays text
+    city = settings.model_copy(
+        update={"data_dir": tmp_path / "data", "center_name": "新密市<数字化城市管理>监督指挥中心"}
+    )
+    with TestClient(create_app(city)) as client:
+        console, field = client.get("/console"), client.get("/field")
+    assert console.status_code == 200 and field.status_code == 200
+    name = "新密市&lt;数字化城市管理&gt;监督指挥中心"
+    assert f"<title>{name} · 指挥地图</title>" in console.text and f"<h1>{name} · 案件</h1>" in console.text
+    assert f"<title>{name} · 网格员上报</title>" in field.text
+    assert "<数字化城市管理>" not in console.text + field.text
 
 
 def test_a_bad_basemap_setting_stops_the_start(settings: Settings) -> None:

@@ -48,7 +48,7 @@ def test_field_page_is_small_zh_cn_for_a_phone_and_offline(client: TestClient) -
     assert client.get("/field/page-000000000000.js").status_code == 404  # another release's script is not this one
     html = with_script(client, r.text)
     assets.assert_no_external(html)
-    assert '<html lang="zh-CN">' in html and "<title>gisgrid 网格员上报</title>" in html
+    assert '<html lang="zh-CN">' in html and "<title>数字化城市管理监督指挥中心 · 网格员上报</title>" in html
     assert 'name="viewport" content="width=device-width, initial-scale=1' in html
     assert 'type="file" accept="image/*" capture="environment" multiple' in html
     assert "min-height: 48px" in html  # touch targets

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Request
 from fastapi.responses import FileResponse, HTMLResponse
 
-from api.deps import EngineDep
+from api.deps import EngineDep, SettingsDep
 from api.http import nonced
 from api.prefix import BaseDep
 from gisgrid import workflow
@@ -20,7 +20,7 @@ router = APIRouter(tags=["console 指挥地图"])
 
 
 @router.get("/console", response_class=HTMLResponse, summary="指挥中心地图 Operator map console (zh-CN)")
-def console(request: Request, engine: EngineDep, base: BaseDep) -> HTMLResponse:
+def console(request: Request, engine: EngineDep, base: BaseDep, settings: SettingsDep) -> HTMLResponse:
     basemap = request.app.state.basemap  # made from the settings at start-up
     services = request.app.state.cases
     with engine.connect() as conn:
@@ -42,6 +42,7 @@ def console(request: Request, engine: EngineDep, base: BaseDep) -> HTMLResponse:
         basemap=basemap,
         reason_texts=request.app.state.reason_texts,
         base=base,
+        center_name=settings.center_name,  # GISGRID_CENTER_NAME titles the page
     )
     html, nonce = nonced(html)
     policy = page.csp(basemap, nonce)

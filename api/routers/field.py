@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from api.dependencies import known_query_only
-from api.deps import EngineDep
+from api.deps import EngineDep, SettingsDep
 from api.http import nonced
 from api.prefix import BaseDep
 from gisgrid import workflow
@@ -22,7 +22,11 @@ Scheme = Literal["gbt47678", "cjt214"]
 
 @router.get("/field", response_class=HTMLResponse, summary="网格员上报 Field reporting page for a phone (zh-CN)")
 def field_page(
-    request: Request, engine: EngineDep, base: BaseDep, scheme: Annotated[Scheme, Query()] = "gbt47678"
+    request: Request,
+    engine: EngineDep,
+    base: BaseDep,
+    settings: SettingsDep,
+    scheme: Annotated[Scheme, Query()] = "gbt47678",
 ) -> HTMLResponse:
     basemap = request.app.state.basemap  # the console's basemap (made from the settings at start-up)
     with engine.connect() as conn:
@@ -34,6 +38,7 @@ def field_page(
         basemap=basemap,
         reason_texts=request.app.state.reason_texts,
         base=base,
+        center_name=settings.center_name,  # GISGRID_CENTER_NAME titles the page
     )
     html, nonce = nonced(html)
     policy = page.csp(basemap, nonce)
