@@ -18,7 +18,7 @@ from folium.template import Template
 
 from gisgrid import cityfiles
 from gisgrid.errors import ConfigError
-from gisgrid.settings import PROJECT_ROOT, catalogue_folder
+from gisgrid.settings import PACKAGE_DEFAULT_FILES, PROJECT_ROOT, catalogue_folder, default_catalogue_dir
 from gisgrid.workflow import FIELD_LABELS
 
 #: The zh-CN texts of the API's reason codes (gisgrid.errors.Reason), in the catalogue folder.
@@ -31,12 +31,8 @@ def page_words(catalogue_dir: Path | str, filename: str, header: Sequence[str]) 
     ``data/catalogue/``): (file, line, the stripped values of ``header``), the header checked first, every value
     required."""
     path = catalogue_folder(catalogue_dir, filename) / filename
-    if not path.is_file():  # no fallback to the package's: a city's copy of data/ is used whole
-        raise ConfigError(
-            f"{path}: not found; a GISGRID_CATALOGUE_DIR copy holds every file of the package's data/catalogue "
-            f"(copy {filename} from there)",
-            detail={"file": str(path)},
-        )
+    if not path.is_file():  # the caller chose the folder (gisgrid.settings.product_data_dir)
+        raise ConfigError(f"{path}: not found; {missing_word_list_note(filename)}", detail={"file": str(path)})
     table = cityfiles.read_csv(path, "catalogue file", ConfigError)  # UTF-8 (BOM or not) or GB18030
     if table.header != list(header):
         raise ConfigError(f"{path}: the header must be {','.join(header)} (got {','.join(table.header)})")
@@ -45,6 +41,21 @@ def page_words(catalogue_dir: Path | str, filename: str, header: Sequence[str]) 
         if not all(values):
             raise ConfigError(f"{path}:{line}: {' and '.join(header)} must all be given")
         yield str(path), line, values
+
+
+def missing_word_list_note(filename: str) -> str:
+    """Where the app looks for a product-owned word list (review55 F6, gisgrid.settings.product_data_dir): said
+    when it is not found there."""
+    package = default_catalogue_dir() / "catalogue"
+    if filename in PACKAGE_DEFAULT_FILES:
+        return (
+            f"{filename} is read from GISGRID_CATALOGUE_DIR's catalogue/ when it holds one, else from the package's "
+            f"data/catalogue ({package}), which must hold it (reinstall gisgrid if it is gone)"
+        )
+    return (
+        f"{filename} is always the package's (a GISGRID_CATALOGUE_DIR copy's is not read): its data/catalogue "
+        f"({package}) must hold it (reinstall gisgrid if it is gone)"
+    )
 
 
 @functools.cache

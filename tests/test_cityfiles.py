@@ -165,9 +165,11 @@ def test_search_terms_and_reason_texts_with_bom_gbk_or_missing(tmp_path: Path) -
     terms.unlink()
     with pytest.raises(ConfigError) as exc:
         load_search_terms.__wrapped__(city)
+    # where the app looks for it: the copy's, else the package's (review55 F6), not "a copy holds every file"
     assert refused(exc) == (
-        f"{terms}: not found; a GISGRID_CATALOGUE_DIR copy holds every file of the package's data/catalogue "
-        "(copy search_terms.csv from there)"
+        f"{terms}: not found; search_terms.csv is read from GISGRID_CATALOGUE_DIR's catalogue/ when it holds one, "
+        f"else from the package's data/catalogue ({DATA / 'catalogue'}), which must hold it (reinstall gisgrid if it "
+        "is gone)"
     )
     messages = city / "catalogue" / "messages_zh.csv"
     put(messages, messages.read_text(encoding="utf-8"), "gb18030")
@@ -176,8 +178,8 @@ def test_search_terms_and_reason_texts_with_bom_gbk_or_missing(tmp_path: Path) -
     with pytest.raises(ConfigError) as exc:
         load_reason_texts.__wrapped__(city)
     assert refused(exc) == (
-        f"{messages}: not found; a GISGRID_CATALOGUE_DIR copy holds every file of the package's data/catalogue "
-        "(copy messages_zh.csv from there)"
+        f"{messages}: not found; messages_zh.csv is always the package's (a GISGRID_CATALOGUE_DIR copy's is not "
+        f"read): its data/catalogue ({DATA / 'catalogue'}) must hold it (reinstall gisgrid if it is gone)"
     )
 
 
