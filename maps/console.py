@@ -566,4 +566,4 @@ PANEL_CSS = pagesrc.fill(pagesrc.source("console.css"), light_css=light_css("gg"
 
 
 #: The panel's script (maps/pagesrc/console.js), the shared helpers and the basemap shift put in.
-PANEL_JS = pagesrc.fill(pagesrc.source("console.js"), dom=DOM_JS.lstrip("\n"), basemap_shift=SHIFT_JS)
+PANEL_JS = pagesrc.fill(pagesrc.source("console.js"), dom=DOM_JS, basemap_shift=SHIFT_JS)

@@ -416,7 +416,7 @@ PAGE_CSS = pagesrc.source("field.css")
 
 
 #: The page's own script (maps/pagesrc/field.js), the shared helpers and the basemap shift put in.
-PAGE_JS = pagesrc.fill(pagesrc.source("field.js"), dom=DOM_JS.lstrip("\n"), basemap_shift=SHIFT_JS)
+PAGE_JS = pagesrc.fill(pagesrc.source("field.js"), dom=DOM_JS, basemap_shift=SHIFT_JS)
 #: The page's own script (:data:`PAGE_JS`) is a file of this origin, not inline: the page (config and form) stays
 #: small and is fetched on every open (no-cache), the script is named by its hash and kept for good by the browser
 #: and the service worker (precached: the page opens offline with it).

@@ -16,7 +16,7 @@ from fastapi.testclient import TestClient
 from gisgrid.settings import PROJECT_ROOT
 from maps import console, field, pagesrc, render
 from maps.basemap import SHIFT_JS
-from maps.pagejs import DOM_JS
+from maps.pagejs import DOM_JS, ZH_ERRORS, ZH_FIELDS, json_for_script
 
 FOLDER = PROJECT_ROOT / "maps" / "pagesrc"
 NODE = shutil.which("node") or shutil.which("nodejs")
@@ -50,6 +50,13 @@ def test_no_marker_is_left_in_the_scripts_and_styles() -> None:
         assert text.strip() and pagesrc.MARKER.search(text) is None
     assert render.LEGEND_CSS.strip() and "/*gisgrid:" not in render.LEGEND_CSS
     assert DOM_JS in console.PANEL_JS and DOM_JS in field.PAGE_JS  # the shared helpers put in whole
+    # their zh-CN tables are data in Python (maps.pagejs), put in through markers, not copied into shared.js
+    shared = pagesrc.source("shared.js")
+    assert "/*gisgrid:zh-errors*/" in shared and "/*gisgrid:zh-fields*/" in shared
+    assert "var ZH_ERRORS" not in shared and "var ZH_FIELDS" not in shared
+    assert not any(f"{code}:" in shared or f'"{code}":' in shared for code in ZH_ERRORS)
+    assert f"var ZH_ERRORS = {json_for_script(ZH_ERRORS)};" in DOM_JS
+    assert f"var ZH_FIELDS = {json_for_script(ZH_FIELDS)};" in DOM_JS
     assert SHIFT_JS in console.PANEL_JS and SHIFT_JS in field.PAGE_JS
     assert ".gg-green { background: #2e7d32; }" in console.PANEL_CSS
 

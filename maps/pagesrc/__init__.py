@@ -2,7 +2,7 @@
 
 Each page module (maps.console, maps.field, maps.render, maps.basemap) reads its files with :func:`source` and
 puts them where its HTML or script needs them, so a page is the same as when the code lived in Python strings.
-(The helpers both page scripts start with, ``DOM_JS`` with its zh-CN tables, stay in maps.pagejs.)
+The helpers both page scripts start with are shared.js, which maps.pagejs fills with its zh-CN tables (``DOM_JS``).
 What Python supplies to a file is put in one way only: a marker comment ``/*gisgrid:NAME*/``
 (valid in JS and CSS) that :func:`fill` replaces, once, by a value. A marker alone on its line is replaced with its
 line (the value is whole lines: a shared script, generated CSS rules); one inside a line is replaced in place (a
@@ -26,6 +26,7 @@ FILES = (
     "field.css",
     "field-sw.js",
     "legend.css",
+    "shared.js",
 )
 MARKER = re.compile(r"/\*gisgrid:([a-z][a-z0-9-]*)\*/")
 
