@@ -289,3 +289,38 @@ def test_with_every_extension_recomputable_the_command_exits_0_and_a_year_still_
         "注意: 日历仍不知道 2099 年的节假日安排, 这些时限仍按周一至周五计算 / note: the calendar still does not know "
         "2099: those deadlines still count Mon–Fri",
     ]
+
+
+def test_after_a_working_hours_change_only_a_named_year_counts_the_open_clocks_again(
+    loaded: Engine,
+    services: svc.CaseServices,
+    spot: tuple[float, float],
+    settings: Settings,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """What docs/operations.md says of a GISGRID_WORKING_HOURS change (here to the seasonal form: June works
+    08:00-12:00,14:30-18:00): without --year the command checks only the years the calendar file describes in
+    full — none here, so nothing — and ``--year`` counts the open clocks that run through it under the new hours."""
+    cid = dispatched(loaded, services, spot)
+    assert stored(loaded, cid).due_at == "2099-06-09T11:30:00+08:00"  # 08:30-12:00,13:30-17:30: Mon 1 h, Tue 3 h
+    monkeypatch.setenv(
+        "GISGRID_WORKING_HOURS", "05-01..09-30=08:00-12:00,14:30-18:00;10-01..04-30=08:30-12:00,13:30-17:30"
+    )
+    empty = tmp_path / "empty.csv"
+    empty.write_text("date,kind\n", encoding="utf-8")
+    code, out = run_cli(monkeypatch, capsys, settings, tmp_path / "data", empty)
+    assert code == 0 and out.startswith("未检查: ")
+    assert stored(loaded, cid).due_at == "2099-06-09T11:30:00+08:00"  # not counted again
+    code, out = run_cli(monkeypatch, capsys, settings, tmp_path / "data", empty, "--year", "2099")
+    assert code == 0 and out.startswith("检查 1 件在办案件, 变更 1 件"), out
+    # Mon 16:30-18:00 (1.5 h), Tue 08:00-10:30 (2.5 h) of the summer hours
+    after = stored(loaded, cid)
+    assert (after.due_at, after.disposal_due_at, after.version) == (
+        "2099-06-09T10:30:00+08:00",
+        "2099-06-09T10:30:00+08:00",
+        5,
+    )
+    code, out = run_cli(monkeypatch, capsys, settings, tmp_path / "data", empty, "--year", "2099")
+    assert code == 0 and "变更 0 件" in out  # a second run changes nothing
