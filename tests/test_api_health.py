@@ -75,6 +75,11 @@ def test_home_page_is_chinese_first_and_links_the_docs(settings: Settings) -> No
         page = client.get("/").text
     assert "<title>新密市&lt;数字化城市管理&gt;监督指挥中心 · gisgrid 数字化城市管理</title>" in page
     assert "<h1>新密市&lt;数字化城市管理&gt;监督指挥中心</h1>" in page
+    # a name holding the page's own placeholder is shown as written (review56 F7)
+    braces = settings.model_copy(update={"center_name": "{base}中心"})
+    with TestClient(create_app(braces), root_path="/gisgrid") as client:
+        page = client.get("/").text
+    assert "<h1>{base}中心</h1>" in page and 'href="/gisgrid/docs"' in page
 
 
 def test_health_warns_about_years_the_holiday_calendar_does_not_know(settings: Settings) -> None:

@@ -38,8 +38,9 @@ padding:0 1rem;color:#1f2933}a{color:#0b6bcb}li{margin:.4rem 0}code{background:#
 def home(base: BaseDep, settings: SettingsDep) -> str:
     base = html.escape(base)  # the links after the proxy's path prefix
     # The city's 监督指挥中心 (GISGRID_CENTER_NAME) heads the page, as it heads its orders.
-    page = _PAGE.replace("{center}", html.escape(settings.center_name))
-    return page.replace('href="/', f'href="{base}/').replace("{base}", base)
+    # The links first: a name holding "{base}" stays as the orders print it (review56 F7).
+    page = _PAGE.replace('href="/', f'href="{base}/').replace("{base}", base)
+    return page.replace("{center}", html.escape(settings.center_name))
 
 
 #: The start page's icon, served under the root path: without a ``<link rel="icon">`` a browser asks for
