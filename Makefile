@@ -22,8 +22,9 @@ setup: $(STAMP)
 	$(BIN)/python -m maps.assets install
 
 ## demo: database up, demo district loaded, API and pages on http://127.0.0.1:8000 (with the demo district's own
-## routing rules, data/demo/routing_demo.csv, which are not in the base rules every city runs)
-DEMO_EXTRA := GISGRID_CATALOGUE_EXTRA='["$(CURDIR)/data/demo/routing_demo.csv"]'
+## routing rules, data/demo/routing_demo.csv, which are not in the base rules every city runs, before any extra
+## files already set — the list `gisgrid demo load` routes the demo history with)
+DEMO_EXTRA = GISGRID_CATALOGUE_EXTRA="$$($(BIN)/python -c 'import json; from gisgrid.demo_loader import demo_settings; from gisgrid.settings import Settings; print(json.dumps([str(p) for p in demo_settings(Settings()).catalogue_extra]))')"
 demo: setup
 	$(DEMO_EXTRA) $(BIN)/gisgrid db up
 	$(BIN)/gisgrid demo load

@@ -184,6 +184,8 @@ class RoutingRules:
     class_names: Mapping[tuple[str, str], str] = field(default_factory=dict)
     #: rule_ids an extra file removed (department ``-``, :data:`REMOVE`), in the order removed.
     removed: tuple[str, ...] = ()
+    #: rule_id → the file:line of the row that removed it.
+    removed_by: Mapping[str, str] = field(default_factory=dict)
 
     def department_text(self, code: str) -> str:
         return department_label(code, self.departments.get(code))
@@ -550,7 +552,12 @@ def load_routing_rules(
     problems.raise_if_any()
     ordered = tuple(sorted(by_id.values(), key=RoutingRule.rank_key))
     return RoutingRules(
-        rules=ordered, departments=names, sources=tuple(files), class_names=class_names, removed=tuple(removed)
+        rules=ordered,
+        departments=names,
+        sources=tuple(files),
+        class_names=class_names,
+        removed=tuple(removed),
+        removed_by=removed,
     )
 
 

@@ -161,6 +161,16 @@ def test_catalogue_show_prints_each_row_with_its_file_and_line(tmp_path: Path) -
         "# 部件类别 component classes (106)",
         f"# 派遣规则 routing rules ({len(rules)})",
     ]
+    # A rule an extra file removed is not a row (not in force); the table says which and where (review56 F5).
+    assert "removed" not in everything.output
+    drop = tmp_path / "派遣规则.csv"
+    header = ROUTING.read_text(encoding="utf-8").splitlines()[0]
+    drop.write_text(f"{header}\nR009,,,,,,,,,-,本市不用\n", encoding="utf-8")
+    with_drop = {**env, "GISGRID_CATALOGUE_EXTRA": f'["{dept}","{lamp}","{drop}"]'}
+    shown = runner.invoke(app, ["catalogue", "show", "--kind", "routing"], env=with_drop)
+    assert shown.exit_code == 0, shown.output
+    assert shown.output.splitlines()[-1] == f"已删除 removed: R009 ({drop}:2)"
+    assert not any(x.split()[0] == "R009" for x in shown.output.splitlines()[1:-1])
     refused = runner.invoke(app, ["catalogue", "show", "--format", "csv"], env=env)
     assert refused.exit_code == 1 and str(refused.exception) == (
         "--format csv prints one kind: add --kind departments, events, components or routing"

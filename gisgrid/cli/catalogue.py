@@ -35,8 +35,8 @@ def show(
 ) -> None:
     """Print the catalogue in force — GISGRID_CATALOGUE_DIR (or the project's data/) merged with the
     GISGRID_CATALOGUE_EXTRA files — each row with the file:line it came from (the last file that gave it), and
-    `placeholder` marking the rows that name a fictitious 9900000000000000NN department of the shipped data. No
-    database is read."""
+    `placeholder` marking the rows that name a fictitious 9900000000000000NN department of the shipped data; under
+    the routing table, the rules an extra file removed (department '-') and where. No database is read."""
     from gisgrid.cases import load_events, load_rules
     from gisgrid.catalogue_view import COLUMNS, HEADINGS, KINDS, catalogue_rows, table_text
     from gisgrid.components_store import catalogue_for
@@ -64,3 +64,5 @@ def show(
         if kind is None:
             echo(("\n" if n else "") + f"# {HEADINGS[name]} ({len(rows)})")
         echo(table_text(COLUMNS[name], rows))
+        if name == "routing" and rules.removed_by:  # not in force, so not rows: said under the table
+            echo("已删除 removed: " + ", ".join(f"{rule_id} ({at})" for rule_id, at in rules.removed_by.items()))
