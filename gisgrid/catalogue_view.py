@@ -156,8 +156,7 @@ def placeholder_uses(components: Catalogue, events: EventCatalogue, rules: Routi
     uses: list[PlaceholderUse] = []
     for r in rules.rules:
         if is_placeholder(r.department):
-            file, _, row = r.source.rpartition(":")
-            uses.append(PlaceholderUse(file, int(row) if row.isdigit() else 0, f"routing rule {r.rule_id}"))
+            uses.append(PlaceholderUse(str(r.path), r.line, f"routing rule {r.rule_id}"))
     for label, catalogue in (("event", events), ("component", components)):
         for scheme, classes in catalogue.by_scheme.items():
             for cls in classes.values():

@@ -127,7 +127,14 @@ class RoutingRule:
     weekdays: frozenset[int]  # ISO 1 = Monday … 7 = Sunday; empty = every day
     department: str
     note: str = ""
-    source: str = ""  # "file:row", for messages
+    #: Where the rule in force came from (the header is line 1), as the classes' ``class_origins``; line 0: nowhere.
+    path: Path = field(default_factory=Path)
+    line: int = 0
+
+    @property
+    def source(self) -> str:
+        """``file:line``, for messages ("" for a rule read from no file)."""
+        return f"{self.path}:{self.line}" if self.line else ""
 
     @property
     def is_area_rule(self) -> bool:
@@ -184,8 +191,8 @@ class RoutingRules:
     class_names: Mapping[tuple[str, str], str] = field(default_factory=dict)
     #: rule_ids an extra file removed (department ``-``, :data:`REMOVE`), in the order removed.
     removed: tuple[str, ...] = ()
-    #: rule_id → the file:line of the row that removed it.
-    removed_by: Mapping[str, str] = field(default_factory=dict)
+    #: rule_id → the file and line of the row that removed it.
+    removed_by: Mapping[str, tuple[Path, int]] = field(default_factory=dict)
 
     def department_text(self, code: str) -> str:
         return department_label(code, self.departments.get(code))
@@ -426,7 +433,8 @@ def _parse_row(  # noqa: C901
         weekdays=weekdays,
         department=r["department"],
         note=r["note"],
-        source=f"{path}:{line}",
+        path=path,
+        line=line,
     )
 
 
@@ -501,17 +509,17 @@ def load_routing_rules(
     problems = _Problems()
     files = [base, *(Path(p) for p in extra)]
     by_id: dict[str, RoutingRule] = {}
-    removed: dict[str, str] = {}  # rule_id → the file:line that removed it (gone again if a later file re-adds it)
+    removed: dict[str, tuple[Path, int]] = {}  # rule_id → the row that removed it (gone if a later file re-adds it)
     for index, path in enumerate(files):
         for line, rule in _load_file(path, names, problems, base=index == 0):
             if isinstance(rule, RoutingRule):
                 by_id[rule.rule_id] = rule
                 removed.pop(rule.rule_id, None)
             elif by_id.pop(rule, None) is not None:
-                removed[rule] = f"{path}:{line}"
+                removed[rule] = (path, line)
             else:  # a typo would otherwise leave the rule it meant running
                 why = (
-                    f"rule {rule} was already removed by {removed[rule]}"
+                    f"rule {rule} was already removed by {removed[rule][0]}:{removed[rule][1]}"
                     if rule in removed
                     else f"no earlier routing file has rule {rule}"
                 )
@@ -562,8 +570,7 @@ def load_routing_rules(
 
 
 def _add(problems: _Problems, rule: RoutingRule, field_name: str, value: str, reason: str) -> None:
-    file, _, row = rule.source.rpartition(":")
-    problems.add(Path(file), int(row), field_name, value, reason)
+    problems.add(rule.path, rule.line, field_name, value, reason)
 
 
 _WEEK_MINUTES = 7 * 24 * 60

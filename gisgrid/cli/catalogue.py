@@ -65,4 +65,7 @@ def show(
             echo(("\n" if n else "") + f"# {HEADINGS[name]} ({len(rows)})")
         echo(table_text(COLUMNS[name], rows))
         if name == "routing" and rules.removed_by:  # not in force, so not rows: said under the table
-            echo("已删除 removed: " + ", ".join(f"{rule_id} ({at})" for rule_id, at in rules.removed_by.items()))
+            echo(
+                "已删除 removed: "
+                + ", ".join(f"{rule_id} ({path}:{line})" for rule_id, (path, line) in rules.removed_by.items())
+            )
