@@ -171,6 +171,11 @@ class EventCatalogue:
     node_limit_changes: list[NodeLimitChange] = field(default_factory=list)  # by day, in file order within one
     #: Where each class in force came from (file, line; the header is line 1): its last row.
     class_origins: dict[tuple[str, str], tuple[Path, int]] = field(default_factory=dict)
+    #: Where each time limit in force came from, as ``class_origins``: disposal limits by (scheme, code,
+    #: disposal_type), node limits by node, dated node changes by (node, effective_from).
+    limit_origins: dict[tuple[str, str, str], tuple[Path, int]] = field(default_factory=dict)
+    node_origins: dict[str, tuple[Path, int]] = field(default_factory=dict)
+    node_change_origins: dict[tuple[str, dt.date], tuple[Path, int]] = field(default_factory=dict)
     #: gbt47678 component classes (code → name) of the component catalogue it was checked against, and the base
     #: event classes file: to say what a report under a component class with no event class lacks.
     component_class_names: dict[str, str] = field(default_factory=dict)
@@ -441,6 +446,7 @@ def _load_limits(
     limits: dict[tuple[str, str], dict[str, DisposalLimit]],
     problems: CatalogueProblems,
     hours_per_day: float,
+    origins: dict[tuple[str, str, str], tuple[Path, int]],
 ) -> None:
     rows = read_rows(path, LIMIT_COLUMNS, problems)
     keys = ((line, (r["scheme"], r["code"], r["disposal_type"]), "disposal_type") for line, r in rows)
@@ -472,6 +478,7 @@ def _load_limits(
         if ok and amount is not None and unit is not None:
             limit = DisposalLimit(r["disposal_type"], amount, unit, urgent_text in _TRUE)
             limits.setdefault((scheme, code), {})[limit.disposal_type] = limit
+            origins[(scheme, code, limit.disposal_type)] = (path, line)
 
 
 def _load_nodes(
@@ -482,6 +489,8 @@ def _load_nodes(
     changes: list[NodeLimitChange],
     problems: CatalogueProblems,
     hours_per_day: float,
+    origins: dict[str, tuple[Path, int]],
+    change_origins: dict[tuple[str, dt.date], tuple[Path, int]],
     *,
     local: bool,
 ) -> None:
@@ -532,8 +541,10 @@ def _load_nodes(
             ok = False
         if ok and amount is not None and unit is not None and effective_from is not None:
             changes.append(NodeLimitChange(effective_from, r["node"], (amount, unit), urgent))
+            change_origins[(r["node"], effective_from)] = (path, line)
         elif ok and amount is not None and unit is not None:
             nodes[r["node"]] = (amount, unit)
+            origins[r["node"]] = (path, line)
             names[r["node"]] = r["name"] or NODES[r["node"]]
             if urgent is not None:
                 urgent_nodes[r["node"]] = urgent
@@ -585,8 +596,9 @@ def load_event_catalogue(
             )
 
     limits: dict[tuple[str, str], dict[str, DisposalLimit]] = {}
+    limit_origins: dict[tuple[str, str, str], tuple[Path, int]] = {}
     for path in limit_files:
-        _load_limits(path, by_scheme, limits, problems, hours_per_day)
+        _load_limits(path, by_scheme, limits, problems, hours_per_day, limit_origins)
     for key, (path, line) in final_at.items():
         if not limits.get(key):
             # A case of this class could not be given a deadline.
@@ -596,8 +608,13 @@ def load_event_catalogue(
     names: dict[str, str] = {}
     urgent_nodes: dict[str, tuple[float, Unit]] = {}
     changes: list[NodeLimitChange] = []
+    node_origins: dict[str, tuple[Path, int]] = {}
+    change_origins: dict[tuple[str, dt.date], tuple[Path, int]] = {}
     for path, local in node_files:
-        _load_nodes(path, nodes, names, urgent_nodes, changes, problems, hours_per_day, local=local)
+        _load_nodes(
+            path, nodes, names, urgent_nodes, changes, problems, hours_per_day, node_origins, change_origins,
+            local=local,
+        )  # fmt: skip
     missing = [n for n in NODES if n not in nodes]
     if missing and nodes:
         problems.add(base / NODES_FILE, None, "node", "", f"no time limit for node(s) {', '.join(missing)}")
@@ -611,6 +628,9 @@ def load_event_catalogue(
         node_limit_changes=changes,
         sources=[p for p, _ in class_files] + limit_files + [p for p, _ in node_files],
         class_origins=final_at,
+        limit_origins=limit_origins,
+        node_origins=node_origins,
+        node_change_origins=change_origins,
         component_class_names={code: c.name for code, c in components.classes("gbt47678").items()},
         classes_file=base / CLASSES_FILE,
     )

@@ -10,12 +10,22 @@ import typer
 
 from gisgrid.cli.common import echo, settings_of
 
-app = typer.Typer(help="Catalogue 目录: departments, event and component classes, routing rules.", no_args_is_help=True)
+app = typer.Typer(
+    help="Catalogue 目录: departments, event and component classes, time limits, routing rules.", no_args_is_help=True
+)
 
 
 class Kind(StrEnum):
     departments = "departments"
     events = "events"
+    components = "components"
+    routing = "routing"
+
+
+class DiffKind(StrEnum):
+    departments = "departments"
+    events = "events"
+    limits = "limits"
     components = "components"
     routing = "routing"
 
@@ -69,3 +79,58 @@ def show(
                 "已删除 removed: "
                 + ", ".join(f"{rule_id} ({path}:{line})" for rule_id, (path, line) in rules.removed_by.items())
             )
+
+
+@app.command("diff")
+def diff(
+    ctx: typer.Context,
+    kind: DiffKind | None = typer.Option(
+        None, "--kind", help="departments, events, limits, components or routing (default: every kind)."
+    ),
+    fmt: ShowFormat = typer.Option(
+        ShowFormat.table, "--format", help="table (aligned text) or csv (with a kind column)."
+    ),
+) -> None:
+    """What the catalogue in force — GISGRID_CATALOGUE_DIR merged with the GISGRID_CATALOGUE_EXTRA files, as the
+    service reads it — changes against the package's own data/: per kind the rows added, the fields changed (old →
+    new) and the rows removed, each with the file:line that did it (a row the city's copy lacks: that copy's file).
+    Exit 0 with or without differences; a catalogue `catalogue show` refuses is refused alike. No database is read."""
+    from gisgrid.cases import load_events, load_rules
+    from gisgrid.catalogue_diff import (
+        COLUMNS,
+        CSV_COLUMNS,
+        KINDS,
+        Catalogues,
+        diff_rows,
+        heading,
+        load_package_catalogue,
+        no_difference,
+    )
+    from gisgrid.catalogue_view import table_text
+    from gisgrid.components_store import catalogue_for
+    from gisgrid.settings import check_catalogue_dir
+    from gisgrid.spreadsheet import csv_text
+
+    settings = settings_of(ctx)
+    components = catalogue_for(settings)  # read first, as `catalogue show` reads it: the same refusals
+    events = load_events(settings, components)
+    rules = load_rules(settings, components, events)
+    city = Catalogues(components, events, rules, check_catalogue_dir(settings))
+    package = load_package_catalogue()
+    found = diff_rows(package, city, [kind.value] if kind else KINDS)
+    if fmt is ShowFormat.csv:
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=CSV_COLUMNS, lineterminator="\r\n")
+        writer.writeheader()
+        for name, rows in found.items():
+            for row in rows:
+                writer.writerow({k: csv_text(v) for k, v in {"kind": name, **row}.items()})
+        typer.echo(buffer.getvalue(), nl=False)
+        return
+    if not any(found.values()):
+        echo(no_difference(package.root, kind.value if kind else None))
+        return
+    for n, (name, rows) in enumerate(found.items()):
+        echo(("\n" if n else "") + heading(name, rows))
+        if rows:
+            echo(table_text(COLUMNS, rows))
