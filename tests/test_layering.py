@@ -31,6 +31,7 @@ PURE = (
     "gisgrid.demo",
     "gisgrid.documents",
     "gisgrid.catalogue_view",
+    "gisgrid.catalogue_diff",
     "gisgrid.grids.cutting",
     "gisgrid.grids.tiers",
     "gisgrid.grids.numbering",
