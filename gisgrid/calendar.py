@@ -243,8 +243,12 @@ def _md_index(md: tuple[int, int]) -> int:
     return date(_LEAP_YEAR, *md).timetuple().tm_yday - 1
 
 
+def _clock_text(t: time) -> str:
+    return f"{t:%H:%M:%S}" if t.second else f"{t:%H:%M}"
+
+
 def _hours_text(hours: WorkingHours) -> str:
-    return ",".join(f"{s:%H:%M}-{e:%H:%M}" for s, e in hours.periods)
+    return ",".join(f"{_clock_text(s)}-{_clock_text(e)}" for s, e in hours.periods)
 
 
 @dataclass(frozen=True)
@@ -423,6 +427,25 @@ def parse_working_hours(text: str) -> Hours:
     if "=" in text or ".." in text:
         return SeasonalHours.parse(text)
     return WorkingHours.parse(text)
+
+
+def hours_setting(hours: Hours) -> str:
+    """The normalised form of a GISGRID_WORKING_HOURS setting: two settings that give every day of the year the
+    same periods have the same form (``8:30`` is ``08:30``; seasons in calendar order from the first day a change
+    of hours starts, the neighbouring seasons with the same hours as one; seasonal hours the same all year are the
+    plain form). What ``deadline_hours`` records and compares (``gisgrid.deadline_hours``)."""
+    if isinstance(hours, WorkingHours):
+        return _hours_text(hours)
+    per_day = [_hours_text(hours.on(date(_LEAP_YEAR, *_md_of_index(i)))) for i in range(366)]
+    if len(set(per_day)) == 1:
+        return per_day[0]
+    # A season starts where the hours differ from the day before (index -1: 12-31, across the year end).
+    starts = [i for i in range(366) if per_day[i] != per_day[i - 1]]
+    seasons = []
+    for k, first in enumerate(starts):
+        last = (starts[(k + 1) % len(starts)] - 1) % 366
+        seasons.append(f"{_md_text(_md_of_index(first))}..{_md_text(_md_of_index(last))}={per_day[first]}")
+    return ";".join(seasons)
 
 
 def _zone(tz: str | tzinfo) -> tzinfo:

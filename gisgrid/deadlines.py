@@ -1,4 +1,5 @@
-"""Recomputing the stored deadlines of open cases once the calendar knows a year (``cases recompute-deadlines``).
+"""Recomputing the stored deadlines of open cases once the calendar knows a year, or the working hours changed
+(``cases recompute-deadlines``).
 
 A node's deadline (``cases.due_at``) is counted on the working calendar when the node opens, an extension granted
 and 挂账恢复 move it — and stored. A year chinesecalendar did not know was counted Monday–Friday (with a warning);
@@ -10,6 +11,11 @@ deadlines stay as counted. This module counts them again from what the case's lo
 * every step after it that moved the clock (:func:`gisgrid.node_clock.replay_node_clock`): an approved 延期 by a length
   (``amount`` ``unit``) counted again from the deadline it moved, one to a date kept as that date, 挂账 … 挂账恢复
   carrying the time used and the time left over the suspension.
+
+Which clocks are counted again: those that run through the year named (``--year``); else, when the working hours
+in force differ from those the stored deadlines are counted under (:mod:`gisgrid.deadline_hours`), every open
+clock, whatever its years — and the hours in force are recorded when that count is written; else those that run
+through the years the city's GISGRID_CALENDAR_FILE describes in full.
 
 An approved 延期 logged before it recorded how it was given (neither ``extended_by`` nor ``amount``) cannot be
 counted again: the case is left as stored and reported. :func:`plan` is pure (rows and steps in, outcomes out);
@@ -25,7 +31,7 @@ from typing import Any, Literal
 
 from sqlalchemy import Engine, text
 
-from gisgrid import workflow
+from gisgrid import deadline_hours, workflow
 from gisgrid.calendar import CHINESECALENDAR_VERSION
 from gisgrid.cases import CaseServices, case_state, event_class, log_transition
 from gisgrid.evaluation import NODES
@@ -67,6 +73,12 @@ class Report:
     dry_run: bool
     years: tuple[int, ...]  # the years whose clocks were checked (--year, else the years the city's file describes)
     unknown_years: tuple[int, ...]  # years the calendar still does not know, met while counting
+    #: The working hours the stored deadlines are counted under and those in force, when they differ.
+    hours_change: deadline_hours.HoursChange | None = None
+    #: Every open clock was checked (the hours changed and no year was named), whatever ``years`` says.
+    every_year: bool = False
+    #: The hours in force were recorded as those the deadlines are counted under (a written full count).
+    hours_recorded: bool = False
 
     @property
     def changed(self) -> list[Outcome]:
@@ -81,8 +93,10 @@ def _local(at: dt.datetime) -> dt.datetime:
     return at.astimezone(LOCAL_TZ)
 
 
-def _touches(years: frozenset[int], *instants: dt.datetime | None) -> bool:
-    """Whether the span from the first to the last instant (China time) runs through one of ``years``."""
+def _touches(years: frozenset[int] | None, *instants: dt.datetime | None) -> bool:
+    """Whether the span from the first to the last instant (China time) runs through one of ``years`` (None: any)."""
+    if years is None:
+        return True
     span = [_local(t).year for t in instants if t is not None]
     return any(min(span) <= y <= max(span) for y in years)
 
@@ -92,14 +106,15 @@ def plan(
     cases: Iterable[Mapping[str, Any]],
     steps: Mapping[int, Sequence[tuple[str, dt.datetime, Mapping[str, Any]]]],
     *,
-    years: frozenset[int],
+    years: frozenset[int] | None,
 ) -> list[Outcome]:
     """Each open case's running clock counted again on ``services.calendar`` (pure: no I/O). ``cases``: rows of
     ``cases`` (id, case_no, state, previous_state, scheme, class_code, disposal_type, node_started_at, due_at,
     version); ``steps``: each case's log (action, at, details) in order. ``years``: only the cases whose clock —
     from the step that opened the node to its deadline, stored or new — runs through one of them (the years the
     calendar has newly learnt: a clock wholly in other years was counted on the same days, and counting it again
-    would only apply a catalogue limit edited since, which is not this command's business)."""
+    would only apply a catalogue limit edited since, which is not this command's business). ``years`` None: every
+    case (the working hours changed: every clock was counted under the old ones)."""
     out: list[Outcome] = []
     for row in cases:
         held = row["state"] == "suspended"
@@ -159,15 +174,29 @@ def plan(
     return out
 
 
-def _reason(years: Iterable[int]) -> str:
-    """Why a recomputed deadline moved, as its log entry says: the calendar changed (a year became known)."""
+def _reason(years: Iterable[int], hours: deadline_hours.HoursChange | None = None) -> str:
+    """Why a recomputed deadline moved, as its log entry says: the working hours changed (old → new), the calendar
+    changed (a year became known: the year named, or those the city's file describes), or both."""
+    parts: list[tuple[str, str]] = []
+    if hours is not None:
+        parts.append(
+            (
+                f"工作时间已变更({hours.recorded} → {hours.in_force}),按现行工作时间重算时限",
+                f"working hours changed ({hours.recorded} → {hours.in_force}): deadline recomputed",
+            )
+        )
     listed = "、".join(map(str, sorted(years)))
-    zh_year, en_year = f"{listed} 年", f"{listed.replace('、', ', ')} now known"
-    return (
-        f"工作日历已更新({zh_year}节假日安排已知: chinesecalendar {CHINESECALENDAR_VERSION} 及 GISGRID_CALENDAR_FILE),"
-        f"按新日历重算时限 / working calendar changed ({en_year}: chinesecalendar {CHINESECALENDAR_VERSION} and "
-        "GISGRID_CALENDAR_FILE): deadline recomputed"
-    )
+    if listed:
+        zh_year, en_year = f"{listed} 年", f"{listed.replace('、', ', ')} now known"
+        parts.append(
+            (
+                f"工作日历已更新({zh_year}节假日安排已知: chinesecalendar {CHINESECALENDAR_VERSION} 及 "
+                "GISGRID_CALENDAR_FILE),按新日历重算时限",
+                f"working calendar changed ({en_year}: chinesecalendar {CHINESECALENDAR_VERSION} and "
+                "GISGRID_CALENDAR_FILE): deadline recomputed",
+            )
+        )
+    return f"{';'.join(zh for zh, _ in parts)} / {'; '.join(en for _, en in parts)}"
 
 
 def _unknown_met(unknown: Iterable[int], outcomes: Iterable[Outcome]) -> list[int]:
@@ -183,9 +212,12 @@ def _unknown_met(unknown: Iterable[int], outcomes: Iterable[Outcome]) -> list[in
 _CASES_SQL = (
     "SELECT id, case_no, state, previous_state, scheme, class_code, disposal_type, node, node_started_at, due_at, "
     "disposal_due_at, version, department_code, rework_count, escalation_level, pending_extension FROM cases "
-    "WHERE state NOT IN ('closed', 'rejected', 'voided') AND due_at IS NOT NULL "
+    f"WHERE {deadline_hours.OPEN_CLOCKS} "
     "ORDER BY id"
 )
+
+#: What recorded the hours after a full count (``deadline_hours.recorded_by``).
+RECORDED_BY = "gisgrid cases recompute-deadlines"
 
 
 def recompute_deadlines(
@@ -199,14 +231,24 @@ def recompute_deadlines(
     """Count the open cases' deadlines again (:func:`plan`) and, unless ``dry_run``, store the changed ones in one
     transaction — ``due_at`` (and the 处置 deadline ``disposal_due_at`` while dispatched; the node's start when a
     挂账恢复 moved it), the case's version bumped, and a log entry each (``recompute_due``, actor ``system``,
-    the old and new deadline). A dry run reads only."""
+    the old and new deadline; the hours change when the working hours changed). Without ``year`` after a working
+    hours change every open clock is counted and, in the same transaction, the hours in force recorded as those
+    the deadlines are counted under (also when nothing moved, or some cases cannot be recomputed: they are
+    reported, as stored). A dry run reads only."""
     now = now or dt.datetime.now(LOCAL_TZ)
-    # The years the calendar has learnt: the one named, else those the city's file describes in full. A package
-    # upgrade leaves no trace of what it added: its new year is named (--year).
-    years = frozenset({year}) if year is not None else frozenset(services.calendar.covered_years)
-    if not years:
-        return Report((), False, dry_run, (), ())
+    covered = frozenset(services.calendar.covered_years)
     with engine.connect() as conn, conn.begin():
+        # The row stays locked to the end: a start check cannot record other hours while this count is written.
+        old = deadline_hours.recorded(conn, lock=not dry_run)
+        current = deadline_hours.in_force(services.calendar)
+        change = deadline_hours.HoursChange(old, current) if old is not None and old != current else None
+        every_year = change is not None and year is None
+        # The years the calendar has learnt: the one named, else those the city's file describes in full. A package
+        # upgrade leaves no trace of what it added: its new year is named (--year). After an hours change without
+        # --year: every year (each stored clock was counted under the old hours).
+        years = frozenset({year}) if year is not None else covered
+        if not years and not every_year:
+            return Report((), False, dry_run, (), (), change)
         if not dry_run:
             grid_store.read_grids_first(conn)  # before the case rows, as every step that locks them
         rows = conn.execute(text(_CASES_SQL + ("" if dry_run else " FOR UPDATE"))).all()
@@ -221,13 +263,19 @@ def recompute_deadlines(
                 {"ids": ids},
             ):
                 logs.setdefault(cid, []).append((action, at, logged or {}))
-        outcomes = plan(services, [dict(r._mapping) for r in rows], logs, years=years)
+        outcomes = plan(services, [dict(r._mapping) for r in rows], logs, years=None if every_year else years)
         unknown = _unknown_met(services.calendar.unknown_years, outcomes)
         changed = [o for o in outcomes if o.status == "changed"]
+        recorded = every_year and not dry_run
+        if recorded:
+            deadline_hours.record(conn, current, by=RECORDED_BY, now=now)
+        result = Report(
+            tuple(outcomes), False, dry_run, tuple(sorted(years)), tuple(unknown), change, every_year, recorded
+        )
         if dry_run or not changed:
-            return Report(tuple(outcomes), False, dry_run, tuple(sorted(years)), tuple(unknown))
+            return result
         by_id = {r.id: r for r in rows}
-        reason = _reason(years)
+        reason = _reason(years, change)
         for o in changed:
             row = by_id[o.case_id]
             assert o.new_due_at is not None
@@ -247,6 +295,8 @@ def recompute_deadlines(
                 "due_at": {"from": _local(o.due_at).isoformat(), "to": _local(o.new_due_at).isoformat()},
                 "chinesecalendar": CHINESECALENDAR_VERSION,
             }
+            if change is not None:
+                details["working_hours"] = {"from": change.recorded, "to": change.in_force}
             if "node_started_at" in sets and o.started_at is not None:
                 details["node_started_at"] = {
                     "from": _local(o.started_at).isoformat(),
@@ -265,21 +315,31 @@ def recompute_deadlines(
             log_transition(
                 conn, o.case_id, tr, actor=SYSTEM_ACTOR, role=SYSTEM_ACTOR, at=now, note=note, details=details
             )
-        return Report(tuple(outcomes), True, dry_run, tuple(sorted(years)), tuple(unknown))
+        return replace(result, written=True)
 
 
 def summary_lines(report: Report) -> list[str]:
-    """The command's summary, zh-CN first: checked, changed (case number, old → new), not recomputable and why."""
+    """The command's summary, zh-CN first: why every clock was counted (the working hours changed), checked,
+    changed (case number, old → new), not recomputable and why, and the hours recorded (or, after --year, that they
+    were not)."""
     fmt = "%Y-%m-%d %H:%M"
     head = "(试运行, 未写入) / (dry run: nothing written)" if report.dry_run else ""
     checked, changed, refused = len(report.outcomes), report.changed, report.not_recomputable
-    if not report.years:
+    hours = report.hours_change
+    lines: list[str] = []
+    if report.every_year and hours is not None:
+        lines.append(
+            f"工作时间已变更: 已保存的时限按 {hours.recorded} 计算, 现行为 {hours.in_force}; 重算全部在办案件的时限 / "
+            f"working hours changed: the stored deadlines were counted under {hours.recorded}, the hours in force "
+            f"are {hours.in_force}: every open case's deadline is counted again"
+        )
+    elif not report.years:
         return [
             "未检查: 日历文件 GISGRID_CALENDAR_FILE 未完整列出任何年份; 升级 chinesecalendar 后请用 --year "
             "指定它新知道的年份 / nothing checked: GISGRID_CALENDAR_FILE describes no year in full; "
             "after upgrading chinesecalendar name the year it added with --year"
         ]
-    lines = [
+    lines += [
         f"检查 {checked} 件在办案件, {'将' if report.dry_run else ''}变更 {len(changed)} 件, 无法重算 "
         f"{len(refused)} 件 / {checked} open case(s) checked, {len(changed)} "
         f"{'would change' if report.dry_run else 'changed'}, {len(refused)} not recomputable {head}".rstrip()
@@ -294,6 +354,24 @@ def summary_lines(report: Report) -> list[str]:
         lines.append(
             f"注意: 日历仍不知道 {years} 年的节假日安排, 这些时限仍按周一至周五计算 / "
             f"note: the calendar still does not know {years}: those deadlines still count Mon–Fri"
+        )
+    if hours is not None and report.every_year:
+        kept = f"(无法重算的 {len(refused)} 件仍按原工作时间) " if refused else ""
+        kept_en = f" ({len(refused)} not recomputable still count the old hours)" if refused else ""
+        lines.append(
+            f"已记录: 已保存的时限现按 {hours.in_force} 计算{kept}/ recorded: the stored deadlines now count under "
+            f"{hours.in_force}{kept_en}"
+            if report.hours_recorded
+            else "(试运行: 未记录新的工作时间, 启动时的警告仍在) / (dry run: the new hours are not recorded, the "
+            "start warning stays)"
+        )
+    elif hours is not None:
+        named = ", ".join(map(str, report.years))
+        lines.append(
+            f"注意: 工作时间已变更 ({hours.recorded} → {hours.in_force}), 本次只检查 {named} 年; 不带 --year 运行"
+            f"以重算全部在办案件并记录新的工作时间 / note: the working hours changed ({hours.recorded} → "
+            f"{hours.in_force}); this run checked {named} only: run without --year to count every open case again "
+            "and record the new hours"
         )
     return lines
 
@@ -316,4 +394,12 @@ def as_json(report: Report) -> dict[str, Any]:
             for o in report.not_recomputable
         ],
         "unknown_years": list(report.unknown_years),
+        "every_year": report.every_year,
+        "working_hours": None
+        if report.hours_change is None
+        else {
+            "deadlines_counted_under": report.hours_change.recorded,
+            "in_force": report.hours_change.in_force,
+            "recorded": report.hours_recorded,
+        },
     }

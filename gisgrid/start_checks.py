@@ -11,6 +11,9 @@
   city's own district (not the demo's) is loaded: one warning naming the files and lines
   (:func:`gisgrid.catalogue_view.placeholder_warning`).
 * The demo district stored without its own routing rules (``data/demo/routing_demo.csv``): a warning.
+* GISGRID_WORKING_HOURS other than the hours the open cases' stored deadlines are counted under: one warning
+  naming both and ``gisgrid cases recompute-deadlines`` (:func:`gisgrid.deadline_hours.settle`, which records the
+  hours in force when nothing is recorded yet or no open case has a running deadline).
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from pathlib import Path
 
 from sqlalchemy import Connection, Engine, text
 
+from gisgrid import deadline_hours
 from gisgrid.cases import OPEN_STATES, CaseServices
 from gisgrid.catalogue_view import placeholder_uses, placeholder_warning
 from gisgrid.events import CLASSES_FILE, LIMITS_FILE
@@ -35,6 +39,8 @@ class StartCheck:
     warnings: list[str] = field(default_factory=list)
     #: The one warning about rows naming placeholder departments in a city's own district (None: nothing to say).
     placeholders: str | None = None
+    #: The one warning about working hours other than those the stored deadlines are counted under (None: same).
+    hours: str | None = None
 
 
 def open_cases_outside_catalogue(conn: Connection, services: CaseServices, settings: Settings) -> list[str]:
@@ -124,10 +130,15 @@ def demo_without_its_rules(conn: Connection, rules: RoutingRules) -> list[str]:
     ]
 
 
-def check_stored_data(engine: Engine, services: CaseServices, settings: Settings) -> StartCheck:
+def check_stored_data(
+    engine: Engine, services: CaseServices, settings: Settings, *, by: str = "gisgrid db up"
+) -> StartCheck:
+    """The checks above; ``by``: the command that starts (recorded with the working hours when it records them)."""
+    hours = deadline_hours.settle(engine, services.calendar, by=by)
     with engine.connect() as conn:
         return StartCheck(
             refusals=open_cases_outside_catalogue(conn, services, settings),
             warnings=rules_outside_boundaries(conn, services.rules) + demo_without_its_rules(conn, services.rules),
             placeholders=placeholders_in_force(conn, services),
+            hours=None if hours is None else deadline_hours.warning_text(hours),
         )

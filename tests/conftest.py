@@ -48,6 +48,7 @@ DATA_TABLES = (
     "unit_grids",
     "management_grids",
     "admin_units",
+    "deadline_hours",
 )
 
 

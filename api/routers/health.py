@@ -10,6 +10,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import cast
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
@@ -18,7 +19,8 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 
 from api.deps import EngineDep
 from api.errors import NO_STORE, log_database_down
-from gisgrid.calendar import CHINESECALENDAR_VERSION, KNOWN_YEARS, unknown_year_text
+from gisgrid import deadline_hours
+from gisgrid.calendar import CHINESECALENDAR_VERSION, KNOWN_YEARS, WorkingCalendar, unknown_year_text
 from gisgrid.errors import Reason
 from gisgrid.grids import store as grid_store
 from gisgrid.photos import PHOTO_STORE_SETTING
@@ -46,6 +48,26 @@ def calendar_status(request: Request, today: dt.date | None = None) -> dict[str,
         "unknown_years": missing,
         "warnings": warnings,
     }
+
+
+def working_hours_status(
+    engine: Engine, calendar: WorkingCalendar, *, read: bool = True
+) -> tuple[dict[str, object], str | None]:
+    """The working hours in force (GISGRID_WORKING_HOURS, normalised) beside those the stored deadlines are counted
+    under (``deadline_hours``; null before the first ``db up``/``serve`` records them, or when not ``read``: the
+    migration that makes the table is pending). ``recount_needed``: they differ — a field and a calendar warning,
+    not a failure (the deadlines stand as stored until ``gisgrid cases recompute-deadlines`` counts them again).
+    With it, the warning (the start warning's words), else None."""
+    current = deadline_hours.in_force(calendar)
+    stored = None
+    if read:
+        with engine.connect() as conn:
+            stored = deadline_hours.recorded(conn)
+    changed = stored is not None and stored != current
+    status: dict[str, object] = {"in_force": current, "deadlines_counted_under": stored, "recount_needed": changed}
+    if stored is None or not changed:
+        return status, None
+    return status, deadline_hours.warning_text(deadline_hours.HoursChange(stored, current))
 
 
 #: /health's warning on a database without boundaries (zh-CN first): reports are refused, no_boundaries.
@@ -146,13 +168,18 @@ def health(request: Request, engine: EngineDep) -> JSONResponse:
     if not photos["writable"]:
         failing.append({"check": "photo_store", "message": photos["warnings"][0]})  # type: ignore[index]
     status = {"current": "ok", "ahead": "schema_ahead", "behind": "migration_pending"}[state]
+    calendar = calendar_status(request)
+    hours, hours_warning = working_hours_status(engine, request.app.state.cases.calendar, read=state != "behind")
+    calendar["working_hours"] = hours
+    if hours_warning is not None:
+        calendar["warnings"] = [*cast(list[str], calendar["warnings"]), hours_warning]
     answer: dict[str, object] = {
         "status": "not_ready" if failing and state != "behind" else status,
         "database": {"reachable": True, **major_versions(server, postgis)},
         "migration": {"current": current, "head": head, "up_to_date": ok},
         "coverage": coverage,
         "photo_store": photos,
-        "calendar": calendar_status(request),
+        "calendar": calendar,
     }
     if failing:
         answer["failing"] = failing

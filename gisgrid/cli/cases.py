@@ -482,14 +482,20 @@ def recompute_deadlines(
     ctx: typer.Context,
     dry_run: bool = typer.Option(False, "--dry-run", help="Count and list the changes; write nothing."),
     year: int | None = typer.Option(
-        None, "--year", min=1900, max=2100, help="Only the clocks that run through this year (e.g. 2027)."
+        None,
+        "--year",
+        min=1900,
+        max=2100,
+        help="Only the clocks that run through this year (e.g. 2027); the working hours are then not recorded.",
     ),
     output: OutputFormat = typer.Option(OutputFormat.text, "--format", help="text or json."),
 ) -> None:
     """重算时限: once the calendar knows a year it did not (chinesecalendar upgraded, or the year listed in
-    GISGRID_CALENDAR_FILE), count the running deadline of every open case again from its log — the node's start and
-    limit, extensions granted by a length, 挂账 — and store the ones that change, in one transaction, each with a
-    log entry (重算时限, actor system, old → new). Exit 0: done; 3: some cases could not be recomputed (an
+    GISGRID_CALENDAR_FILE), or GISGRID_WORKING_HOURS changed, count the running deadline of every open case again
+    from its log — the node's start and limit, extensions granted by a length, 挂账 — and store the ones that
+    change, in one transaction, each with a log entry (重算时限, actor system, old → new). Without --year: every
+    open case when the working hours differ from those the stored deadlines were counted under (then recorded),
+    else the years GISGRID_CALENDAR_FILE describes. Exit 0: done; 3: some cases could not be recomputed (an
     extension approved before its length was recorded): listed, left as stored, the others written."""
     if output is OutputFormat.geojson:
         raise InvalidInput("--format: text or json")

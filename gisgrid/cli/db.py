@@ -41,10 +41,11 @@ def warn_if_trusting(settings: Settings) -> None:
 
 
 def report_stored_data_checks(settings: Settings, *, refuse: bool, services: CaseServices | None = None) -> None:
-    """Run :func:`gisgrid.start_checks.check_stored_data` (the catalogues and rules against the stored data) and
-    report what it finds on stderr. Open cases whose event class or disposal type the catalogue lost stop ``serve``
-    (``refuse``): every action on them would be refused; ``db up`` warns about them. ``services``: the city's files
-    already loaded (``serve`` has them); else they are loaded here."""
+    """Run :func:`gisgrid.start_checks.check_stored_data` (the catalogues and rules against the stored data, the
+    working hours against those the stored deadlines are counted under) and report what it finds on stderr. Open
+    cases whose event class or disposal type the catalogue lost stop ``serve`` (``refuse``): every action on them
+    would be refused; ``db up`` warns about them. ``services``: the city's files already loaded (``serve`` has
+    them); else they are loaded here."""
     from gisgrid.cases import load_services
     from gisgrid.start_checks import check_stored_data
 
@@ -58,13 +59,15 @@ def report_stored_data_checks(settings: Settings, *, refuse: bool, services: Cas
             return
     engine = make_engine(database_url(settings))
     try:
-        found = check_stored_data(engine, services, settings)
+        found = check_stored_data(engine, services, settings, by="gisgrid serve" if refuse else "gisgrid db up")
     finally:
         engine.dispose()
     for line in found.warnings:
         typer.echo(f"warning: {line}", err=True)
     if found.placeholders:
         typer.echo(f"warning: {found.placeholders}", err=True)
+    if found.hours:
+        typer.echo(f"warning: {found.hours}", err=True)
     if found.refusals and refuse:
         raise ConfigError(
             "open cases use event classes or disposal types the catalogue no longer has; not starting (see "

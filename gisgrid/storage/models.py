@@ -23,6 +23,7 @@ from sqlalchemy import (
     false,
     func,
     text,
+    true,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -131,6 +132,19 @@ class RetiredUnitGrid(Base):
     col: Mapped[int] = mapped_column(Integer)
     geom: Mapped[WKBElement] = mapped_column(_geom("MULTIPOLYGON"))
     retired_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class DeadlineHours(Base):
+    """The working hours (GISGRID_WORKING_HOURS, normalised) the stored deadlines of open cases are counted under:
+    one row (``gisgrid.deadline_hours``, migration 0024)."""
+
+    __tablename__ = "deadline_hours"
+    __table_args__ = (CheckConstraint("id", name="ck_deadline_hours_one_row"),)
+
+    id: Mapped[bool] = mapped_column(Boolean, primary_key=True, server_default=true())
+    hours: Mapped[str] = mapped_column(Text)
+    recorded_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    recorded_by: Mapped[str] = mapped_column(Text)
 
 
 class Department(Base):
