@@ -356,10 +356,10 @@ def summary_lines(report: Report) -> list[str]:
             f"note: the calendar still does not know {years}: those deadlines still count Mon–Fri"
         )
     if hours is not None and report.every_year:
-        kept = f"(无法重算的 {len(refused)} 件仍按原工作时间) " if refused else ""
+        kept = f"(无法重算的 {len(refused)} 件仍按原工作时间)" if refused else ""
         kept_en = f" ({len(refused)} not recomputable still count the old hours)" if refused else ""
         lines.append(
-            f"已记录: 已保存的时限现按 {hours.in_force} 计算{kept}/ recorded: the stored deadlines now count under "
+            f"已记录: 已保存的时限现按 {hours.in_force} 计算{kept} / recorded: the stored deadlines now count under "
             f"{hours.in_force}{kept_en}"
             if report.hours_recorded
             else "(试运行: 未记录新的工作时间, 启动时的警告仍在) / (dry run: the new hours are not recorded, the "

@@ -1,7 +1,9 @@
 """``gisgrid cases recompute-deadlines`` (review49 F4): deadlines counted Monday–Friday in a year the calendar did
 not know are counted again once the year is known (here: the city's calendar file lists 2099), from the case's log —
 the node's start and limit, an extension granted by a length; an extension logged without its length is reported
-and left; closed cases are not touched; a dry run writes nothing; a second run changes nothing.
+and left; closed cases are not touched; a dry run writes nothing; a second run changes nothing. And after a change
+of GISGRID_WORKING_HOURS (to the seasonal form), every open clock is counted again without --year, the hours
+recorded (``deadline_hours``) and the start warning gone.
 
 2099 is a year chinesecalendar will not know for decades; its days in June are well clear of the January and
 February rest days listed with them. Each case runs 4 working hours of 处置 (暴露垃圾) or 1 of 核实 from Monday
@@ -24,10 +26,11 @@ from sqlalchemy import Engine, text
 
 from gisgrid import case_actions, case_intake, deadlines
 from gisgrid import cases as svc
-from gisgrid.calendar import load_city_calendar
+from gisgrid.calendar import hours_setting, load_city_calendar, parse_working_hours
 from gisgrid.cli import main
 from gisgrid.cli.common import EXIT_REFUSED
 from gisgrid.settings import Settings
+from gisgrid.start_checks import check_stored_data
 
 pytestmark = pytest.mark.filterwarnings("ignore::gisgrid.calendar.CalendarYearUnknown")
 
@@ -291,7 +294,24 @@ def test_with_every_extension_recomputable_the_command_exits_0_and_a_year_still_
     ]
 
 
-def test_after_a_working_hours_change_only_a_named_year_counts_the_open_clocks_again(
+#: The default working hours (GISGRID_WORKING_HOURS unset) and the seasonal form: June works 08:00-12:00,14:30-18:00.
+DEFAULT_HOURS = "08:30-12:00,13:30-17:30"
+SEASONAL = "05-01..09-30=08:00-12:00,14:30-18:00;10-01..04-30=08:30-12:00,13:30-17:30"
+
+
+def recorded_hours(engine: Engine) -> tuple[str, str] | None:
+    with engine.connect() as conn:
+        row = conn.execute(text("SELECT hours, recorded_by FROM deadline_hours")).one_or_none()
+    return None if row is None else (row.hours, row.recorded_by)
+
+
+def empty_calendar(tmp_path: Path) -> Path:
+    path = tmp_path / "empty.csv"
+    path.write_text("date,kind\n", encoding="utf-8")
+    return path
+
+
+def test_after_a_working_hours_change_every_open_clock_is_counted_again_without_year(
     loaded: Engine,
     services: svc.CaseServices,
     spot: tuple[float, float],
@@ -300,27 +320,190 @@ def test_after_a_working_hours_change_only_a_named_year_counts_the_open_clocks_a
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    """What docs/operations.md says of a GISGRID_WORKING_HOURS change (here to the seasonal form: June works
-    08:00-12:00,14:30-18:00): without --year the command checks only the years the calendar file describes in
-    full — none here, so nothing — and ``--year`` counts the open clocks that run through it under the new hours."""
+    """docs/operations.md, "When the working hours change": GISGRID_WORKING_HOURS changed to the seasonal form while
+    a case's deadline was stored under the default hours. The start checks warn (the deadline was counted under
+    other hours); ``recompute-deadlines`` without --year — no calendar file describing any year — counts every open
+    clock again under the new hours and records them; a dry run writes and records nothing; a second run is the
+    command's old self (nothing to check)."""
+    # db up before anything is filed: the fresh database records the hours in force.
+    assert recorded_hours(loaded) is None
+    assert check_stored_data(loaded, services, settings).hours is None
+    assert recorded_hours(loaded) == (DEFAULT_HOURS, "gisgrid db up")
     cid = dispatched(loaded, services, spot)
     assert stored(loaded, cid).due_at == "2099-06-09T11:30:00+08:00"  # 08:30-12:00,13:30-17:30: Mon 1 h, Tue 3 h
-    monkeypatch.setenv(
-        "GISGRID_WORKING_HOURS", "05-01..09-30=08:00-12:00,14:30-18:00;10-01..04-30=08:30-12:00,13:30-17:30"
+    before, steps = stored(loaded, cid), log(loaded)
+
+    monkeypatch.setenv("GISGRID_WORKING_HOURS", SEASONAL)
+    seasonal = replace(services, calendar=load_city_calendar(None, SEASONAL))
+    warning = (
+        f"工作时间 GISGRID_WORKING_HOURS 已变更: 在办案件已保存的时限按 {DEFAULT_HOURS} 计算, 现行为 {SEASONAL}; "
+        "请运行 gisgrid cases recompute-deadlines(不带 --year; 可先加 --dry-run 查看)按现行工作时间重算 / "
+        f"working hours changed: the open cases' stored deadlines were counted under {DEFAULT_HOURS}, "
+        f"GISGRID_WORKING_HOURS is now {SEASONAL}; run `gisgrid cases recompute-deadlines` (without --year; "
+        "--dry-run first to see) to count them again under the hours in force"
     )
-    empty = tmp_path / "empty.csv"
-    empty.write_text("date,kind\n", encoding="utf-8")
+    assert check_stored_data(loaded, seasonal, settings, by="gisgrid serve").hours == warning
+    assert recorded_hours(loaded) == (DEFAULT_HOURS, "gisgrid db up")  # an open clock: the old hours stay recorded
+    why = (
+        f"工作时间已变更: 已保存的时限按 {DEFAULT_HOURS} 计算, 现行为 {SEASONAL}; 重算全部在办案件的时限 / working "
+        f"hours changed: the stored deadlines were counted under {DEFAULT_HOURS}, the hours in force are {SEASONAL}: "
+        "every open case's deadline is counted again"
+    )
+    empty = empty_calendar(tmp_path)
+    code, out = run_cli(monkeypatch, capsys, settings, tmp_path / "data", empty, "--dry-run")
+    no = before.case_no
+    assert (code, out.splitlines()) == (
+        0,
+        [
+            why,
+            "检查 1 件在办案件, 将变更 1 件, 无法重算 0 件 / 1 open case(s) checked, 1 would change, 0 not "
+            "recomputable (试运行, 未写入) / (dry run: nothing written)",
+            f"  {no}  2099-06-09 11:30 → 2099-06-09 10:30  (disposal)",
+            "注意: 日历仍不知道 2099 年的节假日安排, 这些时限仍按周一至周五计算 / note: the calendar still does not "
+            "know 2099: those deadlines still count Mon–Fri",
+            "(试运行: 未记录新的工作时间, 启动时的警告仍在) / (dry run: the new hours are not recorded, the start "
+            "warning stays)",
+        ],
+    )
+    assert (stored(loaded, cid), log(loaded), recorded_hours(loaded)) == (
+        before,
+        steps,
+        (DEFAULT_HOURS, "gisgrid db up"),
+    )  # nothing written, nothing recorded
+    assert check_stored_data(loaded, seasonal, settings).hours == warning  # the warning stays
+
     code, out = run_cli(monkeypatch, capsys, settings, tmp_path / "data", empty)
-    assert code == 0 and out.startswith("未检查: ")
-    assert stored(loaded, cid).due_at == "2099-06-09T11:30:00+08:00"  # not counted again
-    code, out = run_cli(monkeypatch, capsys, settings, tmp_path / "data", empty, "--year", "2099")
-    assert code == 0 and out.startswith("检查 1 件在办案件, 变更 1 件"), out
+    assert (code, out.splitlines()) == (
+        0,
+        [
+            why,
+            "检查 1 件在办案件, 变更 1 件, 无法重算 0 件 / 1 open case(s) checked, 1 changed, 0 not recomputable",
+            f"  {no}  2099-06-09 11:30 → 2099-06-09 10:30  (disposal)",
+            "注意: 日历仍不知道 2099 年的节假日安排, 这些时限仍按周一至周五计算 / note: the calendar still does not "
+            "know 2099: those deadlines still count Mon–Fri",
+            f"已记录: 已保存的时限现按 {SEASONAL} 计算 / recorded: the stored deadlines now count under {SEASONAL}",
+        ],
+    )
     # Mon 16:30-18:00 (1.5 h), Tue 08:00-10:30 (2.5 h) of the summer hours
     after = stored(loaded, cid)
-    assert (after.due_at, after.disposal_due_at, after.version) == (
+    assert (after.due_at, after.disposal_due_at, after.node_started_at, after.version) == (
         "2099-06-09T10:30:00+08:00",
         "2099-06-09T10:30:00+08:00",
+        before.node_started_at,
         5,
     )
-    code, out = run_cli(monkeypatch, capsys, settings, tmp_path / "data", empty, "--year", "2099")
-    assert code == 0 and "变更 0 件" in out  # a second run changes nothing
+    new_steps = log(loaded)[len(steps) :]
+    assert [(c, a, actor, role) for c, a, actor, role, _ in new_steps] == [(cid, "recompute_due", "system", "system")]
+    details = new_steps[0][4]
+    assert details["reason"] == (
+        f"工作时间已变更({DEFAULT_HOURS} → {SEASONAL}),按现行工作时间重算时限 / working hours changed "
+        f"({DEFAULT_HOURS} → {SEASONAL}): deadline recomputed"
+    )
+    assert details["working_hours"] == {"from": DEFAULT_HOURS, "to": SEASONAL}
+    assert details["due_at"] == {"from": "2099-06-09T11:30:00+08:00", "to": "2099-06-09T10:30:00+08:00"}
+    assert recorded_hours(loaded) == (SEASONAL, "gisgrid cases recompute-deadlines")
+    assert check_stored_data(loaded, seasonal, settings).hours is None  # no warning any more
+
+    # A second run: the hours are those recorded, so the command is what it was — no year to check, nothing changed.
+    code, out = run_cli(monkeypatch, capsys, settings, tmp_path / "data", empty)
+    assert (code, out.splitlines()) == (
+        0,
+        [
+            "未检查: 日历文件 GISGRID_CALENDAR_FILE 未完整列出任何年份; 升级 chinesecalendar 后请用 --year "
+            "指定它新知道的年份 / nothing checked: GISGRID_CALENDAR_FILE describes no year in full; "
+            "after upgrading chinesecalendar name the year it added with --year"
+        ],
+    )
+    assert stored(loaded, cid) == after and log(loaded) == steps + new_steps
+    again = deadlines.recompute_deadlines(loaded, seasonal, year=2099, now=at("2099-06-08T18:00:00"))
+    assert (again.changed, again.written, again.hours_change) == ([], False, None)
+
+
+def test_with_a_year_named_after_an_hours_change_that_year_is_counted_and_the_hours_not_recorded(
+    loaded: Engine,
+    services: svc.CaseServices,
+    spot: tuple[float, float],
+    settings: Settings,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """--year after an hours change counts that year's clocks (under the new hours, the reason naming both), says
+    that the others were not counted, and records nothing: the start warning stays."""
+    check_stored_data(loaded, services, settings)
+    cid = dispatched(loaded, services, spot)
+    monkeypatch.setenv("GISGRID_WORKING_HOURS", SEASONAL)
+    code, out = run_cli(monkeypatch, capsys, settings, tmp_path / "data", empty_calendar(tmp_path), "--year", "2099")
+    no = stored(loaded, cid).case_no
+    assert (code, out.splitlines()) == (
+        0,
+        [
+            "检查 1 件在办案件, 变更 1 件, 无法重算 0 件 / 1 open case(s) checked, 1 changed, 0 not recomputable",
+            f"  {no}  2099-06-09 11:30 → 2099-06-09 10:30  (disposal)",
+            "注意: 日历仍不知道 2099 年的节假日安排, 这些时限仍按周一至周五计算 / note: the calendar still does not "
+            "know 2099: those deadlines still count Mon–Fri",
+            f"注意: 工作时间已变更 ({DEFAULT_HOURS} → {SEASONAL}), 本次只检查 2099 年; 不带 --year 运行以重算全部"
+            f"在办案件并记录新的工作时间 / note: the working hours changed ({DEFAULT_HOURS} → {SEASONAL}); this run "
+            "checked 2099 only: run without --year to count every open case again and record the new hours",
+        ],
+    )
+    assert stored(loaded, cid).due_at == "2099-06-09T10:30:00+08:00"
+    reason = log(loaded)[-1][4]["reason"]
+    assert reason.startswith(
+        f"工作时间已变更({DEFAULT_HOURS} → {SEASONAL}),按现行工作时间重算时限;工作日历已更新(2099 年"
+    )
+    assert recorded_hours(loaded) == (DEFAULT_HOURS, "gisgrid db up")
+
+
+def test_unchanged_hours_however_written_keep_the_old_behaviour_and_no_warning(
+    loaded: Engine,
+    services: svc.CaseServices,
+    spot: tuple[float, float],
+    settings: Settings,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The same hours written otherwise (a one-season year, ``8:30``) are the same setting: no warning, and without
+    --year the command checks only the years the calendar file describes (none here: nothing)."""
+    reordered = (
+        "10-01..04-30=8:30-12:00,13:30-17:30；05-01..07-31=08:00-12:00,14:30-18:00;08-01..09-30=08:00-12:00,14:30-18:00"
+    )
+    assert hours_setting(parse_working_hours(reordered)) == SEASONAL  # the seasons in order, the same ones as one
+    check_stored_data(loaded, services, settings)
+    cid = dispatched(loaded, services, spot)
+    before, steps = stored(loaded, cid), log(loaded)
+    same = "01-01..12-31=8:30-12:00,13:30-17:30"
+    monkeypatch.setenv("GISGRID_WORKING_HOURS", same)
+    spelled = replace(services, calendar=load_city_calendar(None, same))
+    assert check_stored_data(loaded, spelled, settings).hours is None
+    code, out = run_cli(monkeypatch, capsys, settings, tmp_path / "data", empty_calendar(tmp_path))
+    assert code == 0 and out.startswith("未检查: ")
+    assert (stored(loaded, cid), log(loaded)) == (before, steps)
+    assert recorded_hours(loaded) == (DEFAULT_HOURS, "gisgrid db up")
+
+
+def test_the_start_records_new_hours_while_no_open_case_has_a_deadline(
+    loaded: Engine,
+    services: svc.CaseServices,
+    spot: tuple[float, float],
+    settings: Settings,
+) -> None:
+    """Nothing stored under the old hours (no case, or every case closed): the start records the hours in force
+    without a word; with an open clock it warns; with none recorded (a database migrated to 0024 with open cases) it
+    records the hours in force."""
+    check_stored_data(loaded, services, settings)
+    seasonal = replace(services, calendar=load_city_calendar(None, SEASONAL))
+    assert check_stored_data(loaded, seasonal, settings, by="gisgrid serve").hours is None
+    assert recorded_hours(loaded) == (SEASONAL, "gisgrid serve")
+    cid = dispatched(loaded, seasonal, spot)
+    assert check_stored_data(loaded, services, settings).hours is not None  # back to the default: an open clock
+    with loaded.begin() as conn:
+        conn.execute(text("UPDATE cases SET state = 'closed' WHERE id = :i"), {"i": cid})
+    assert check_stored_data(loaded, services, settings).hours is None
+    assert recorded_hours(loaded) == (DEFAULT_HOURS, "gisgrid db up")
+    with loaded.begin() as conn:
+        conn.execute(text("DELETE FROM deadline_hours"))
+    dispatched(loaded, seasonal, spot)
+    assert check_stored_data(loaded, seasonal, settings).hours is None
+    assert recorded_hours(loaded) == (SEASONAL, "gisgrid db up")

@@ -140,3 +140,47 @@ def test_rules_naming_areas_no_stored_grid_has_are_warned_about(
     # review55 F1: the base rules name no area, so a city's start has nothing to warn about.
     city = replace(services, rules=load_routing_rules(DATA, [extra]))
     assert check_stored_data(loaded, city, settings).warnings == []
+
+
+def test_db_up_and_serve_warn_once_when_the_working_hours_differ_from_those_of_the_stored_deadlines(
+    loaded: Engine,
+    services: svc.CaseServices,
+    settings: Settings,
+    spot: tuple[float, float],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The first start records the hours in force; a case is filed; GISGRID_WORKING_HOURS then changes to the
+    seasonal form: ``db up`` and ``serve`` print one warning naming both settings and the command."""
+    from gisgrid.calendar import load_city_calendar
+    from gisgrid.cli.db import report_stored_data_checks
+
+    seasonal = "05-01..09-30=08:00-12:00,14:30-18:00;10-01..04-30=08:30-12:00,13:30-17:30"
+    env = {"GISGRID_DATABASE_URL": settings.database_url or "", "GISGRID_DATA_DIR": str(tmp_path / "data")}
+    up = runner.invoke(app, ["db", "up"], env=env)
+    assert up.exit_code == 0 and "GISGRID_WORKING_HOURS" not in up.output, up.output
+
+    def said(output: str) -> list[str]:  # the hours' lines (the small district also draws the placeholder warning)
+        return [line for line in output.splitlines(keepends=True) if "GISGRID_WORKING_HOURS" in line]
+
+    _report(loaded, services, spot, "06010")
+    warning = (
+        "warning: 工作时间 GISGRID_WORKING_HOURS 已变更: 在办案件已保存的时限按 08:30-12:00,13:30-17:30 计算, 现行为 "
+        f"{seasonal}; 请运行 gisgrid cases recompute-deadlines(不带 --year; 可先加 --dry-run 查看)按现行工作时间重算"
+        " / working hours changed: the open cases' stored deadlines were counted under 08:30-12:00,13:30-17:30, "
+        f"GISGRID_WORKING_HOURS is now {seasonal}; run `gisgrid cases recompute-deadlines` (without --year; "
+        "--dry-run first to see) to count them again under the hours in force\n"
+    )
+    up = runner.invoke(app, ["db", "up"], env={**env, "GISGRID_WORKING_HOURS": seasonal})
+    assert up.exit_code == 0, up.output
+    assert said(up.output) == [warning]
+    # serve's check (the same function, refusing), with the city's files it has loaded
+    city = settings.model_copy(update={"working_hours": seasonal, "data_dir": tmp_path / "data"})
+    capsys.readouterr()
+    report_stored_data_checks(
+        city, refuse=True, services=replace(services, calendar=load_city_calendar(None, seasonal))
+    )
+    assert said(capsys.readouterr().err) == [warning]
+    # the hours back as recorded: nothing said
+    report_stored_data_checks(settings, refuse=True, services=services)
+    assert said(capsys.readouterr().err) == []
