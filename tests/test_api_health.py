@@ -211,3 +211,43 @@ def test_health_is_not_ready_while_the_photo_store_cannot_be_written(
         (data / "photos").unlink()
         clock[0] += health.PHOTO_PROBE_SECONDS
         assert client.get("/health").status_code == 200
+
+
+def test_health_says_when_the_working_hours_differ_from_those_of_the_stored_deadlines(
+    loaded: Engine, settings: Settings, tmp_path: Path
+) -> None:
+    """A field of the calendar section and a calendar warning — not a failure: the service stays ready."""
+    import datetime as dt
+    from zoneinfo import ZoneInfo
+
+    from gisgrid import case_intake, deadline_hours
+    from gisgrid import cases as svc
+    from gisgrid.start_checks import check_stored_data
+    from tests.test_components_store import inside_points
+
+    seasonal = "05-01..09-30=08:00-12:00,14:30-18:00;10-01..04-30=08:30-12:00,13:30-17:30"
+    services = svc.load_services(settings)
+    svc.sync_reference_data(loaded, services)
+    check_stored_data(loaded, services, settings)  # db up: the default hours recorded
+    xs, ys = inside_points(1, seed=21)
+    item = case_intake.Intake(class_code="06010", lon=float(xs[0]), lat=float(ys[0]), datum="cgcs2000")
+    case_intake.intake(loaded, services, item, now=dt.datetime(2025, 7, 15, 10, 0, tzinfo=ZoneInfo("Asia/Shanghai")))
+    with TestClient(create_app(settings)) as client:
+        same = client.get("/health").json()["calendar"]
+    assert same["working_hours"] == {
+        "in_force": "08:30-12:00,13:30-17:30",
+        "deadlines_counted_under": "08:30-12:00,13:30-17:30",
+        "recount_needed": False,
+    }
+    assert not any("GISGRID_WORKING_HOURS" in w for w in same["warnings"])
+    with TestClient(create_app(settings.model_copy(update={"working_hours": seasonal}))) as client:
+        r = client.get("/health")
+    body = r.json()
+    assert r.status_code == 200 and body["status"] == "ok" and "failing" not in body
+    assert body["calendar"]["working_hours"] == {
+        "in_force": seasonal,
+        "deadlines_counted_under": "08:30-12:00,13:30-17:30",
+        "recount_needed": True,
+    }
+    change = deadline_hours.HoursChange("08:30-12:00,13:30-17:30", seasonal)
+    assert body["calendar"]["warnings"][-1] == deadline_hours.warning_text(change)
