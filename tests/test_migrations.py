@@ -28,6 +28,7 @@ TABLES = {
     "case_photos",
     "case_documents",
     "retired_unit_grids",
+    "deadline_hours",
 }
 
 
@@ -199,6 +200,7 @@ def test_db_downgrade_asks_before_dropping_tables(server_url: URL) -> None:
         refused = runner.invoke(app, ["db", "downgrade", "base"], env=env, input="n\n")
         assert refused.exit_code == 1
         assert refused.output == (
+            "reverting 0024 drops deadline_hours: 0 rows\n"
             "reverting 0022 drops retired_unit_grids: 0 rows\n"
             "reverting 0021 drops admin_units.grid_seq_issued: 0 values\n"
             "reverting 0020 drops component_history.reason: 0 values\n"
@@ -218,8 +220,8 @@ def test_db_downgrade_asks_before_dropping_tables(server_url: URL) -> None:
             "reverting 0002 drops component_serials: 0 rows, component_history: 0 rows, and more tables, columns or "
             "sequences (not counted)\n"
             "reverting 0001 drops admin_units: 0 rows, and more tables, columns or sequences (not counted)\n"
-            "downgrading to base drops tables or columns and the data in them (reverting migrations 0022, 0021, 0020, "
-            "0019, 0018, 0017, 0016, 0012, 0011, 0010, 0009, 0006, 0004, 0003, 0002, 0001). Continue? [y/N]: n\n"
+            "downgrading to base drops tables or columns and the data in them (reverting migrations 0024, 0022, 0021, "
+            "0020, 0019, 0018, 0017, 0016, 0012, 0011, 0010, 0009, 0006, 0004, 0003, 0002, 0001). Continue? [y/N]: n\n"
             "Aborted.\n"
         )
         assert migrate.current(url) == migrate.head() and set(inspect(engine).get_table_names()) >= TABLES
@@ -232,9 +234,10 @@ def test_db_downgrade_asks_before_dropping_tables(server_url: URL) -> None:
             assert unknown.exception.message.startswith(f"cannot {command} to {target!r}: "), unknown.exception.message
         assert migrate.current(url) == migrate.head()
         engine.dispose()
-        step = runner.invoke(app, ["db", "downgrade", "0008", "--yes"], env=env)  # 0022 a table, 0021…0009 columns
+        step = runner.invoke(app, ["db", "downgrade", "0008", "--yes"], env=env)  # 0024, 0022 tables, 0021…0009 columns
         assert (step.exit_code, step.output) == (
             0,
+            "reverting 0024 drops deadline_hours: 0 rows\n"
             "reverting 0022 drops retired_unit_grids: 0 rows\n"
             "reverting 0021 drops admin_units.grid_seq_issued: 0 values\n"
             "reverting 0020 drops component_history.reason: 0 values\n"
