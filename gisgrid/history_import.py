@@ -39,7 +39,7 @@ from gisgrid.constants import LOCAL_TZ
 from gisgrid.errors import InvalidInput, Reason
 from gisgrid.evaluation import NODES
 from gisgrid.events import DISPOSAL_NODE
-from gisgrid.node_clock import replay_node_clock
+from gisgrid.node_clock import extension_terms, replay_node_clock
 from gisgrid.spreadsheet import excel_kind
 from gisgrid.texts import bad_text_reason_bilingual, bilingual
 
@@ -1026,6 +1026,7 @@ def _build_case(  # noqa: C901, PLR0915
         }
         if rule.action == "supervise":
             details.pop("overdue", None)
+        details |= extension_terms(rule.action, payload)  # a past 延期批准 gave a date: it stays that date
         if rule.action == "suspend":
             deferred = ctx.state_text[i] == DEFERRED_LABEL or (note is not None and DEFERRED_LABEL in note)
             details["kind"] = "deferred" if deferred else "suspended"

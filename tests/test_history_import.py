@@ -486,7 +486,7 @@ def test_aliases_labels_extensions_and_deferral(catalogue_services: svc.CaseServ
     ]  # fmt: skip
     assert steps["actor"].tolist()[:2] == ["12345热线", "张伟"]
     assert steps["actor"].tolist()[4] == "990000000000000003"  # a department's row without actor: the department
-    assert steps["details"][5] == {"new_due_at": "2025-09-03T12:00:00+08:00"}
+    assert steps["details"][5] == {"new_due_at": "2025-09-03T12:00:00+08:00", "extended_by": "date"}
     assert steps["details"][6] == {"reason": "待季节施工", "kind": "deferred"}
     assert steps["effects"][6] == ["pause_due_clock"]
     errors = parsed.errors.set_index("row")
@@ -568,7 +568,10 @@ def test_an_approved_extension_must_move_the_disposal_deadline_later(
     raw, _ = read_history_csv(path)
     parsed = parse_history(raw, catalogue_services, now=NOW)
     assert parsed.cases["case_no"].tolist() == ["E-4"]
-    assert parsed.transitions["details"].tolist()[-1] == {"new_due_at": "2025-09-04T09:00:00+08:00"}
+    assert parsed.transitions["details"].tolist()[-1] == {
+        "new_due_at": "2025-09-04T09:00:00+08:00",
+        "extended_by": "date",
+    }
     refused = parsed.errors[parsed.errors["field"] != ""].set_index("case_no")
     assert refused.loc["E-1", ["row", "field", "value", "reason"]].tolist() == [
         7,
@@ -967,3 +970,43 @@ def test_a_sending_system_s_number_names_one_case_in_an_import_as_at_intake(
         ("R-3", "hotline", "12345-0003"),
         ("R-5", "sensor", "12345-0003"),
     ]
+
+
+def test_an_imported_extension_granted_to_a_date_keeps_that_date_when_deadlines_are_counted_again(
+    loaded: Engine, services: svc.CaseServices, tmp_path: Path
+) -> None:
+    """A past 延期批准 gave a new deadline (a date, not a length): its log entry says so (``extended_by`` date), so
+    recompute-deadlines keeps that date instead of listing the case as not recomputable."""
+    from gisgrid.deadlines import recompute_deadlines
+
+    head = {k: "" for k in sample_rows()[0]}
+    case = {"case_no": "2025000201", "scheme": "gbt47678", "class_code": "06010", "lon": "113.6746",
+            "lat": "34.7454", "datum": "wgs84", "source": "patrol"}  # fmt: skip
+    steps = [
+        ("reported", "", "supervisor", "", "2025-09-02T09:00:00+08:00", ""),
+        ("verified", "", "supervisor", "", "2025-09-02T09:30:00+08:00", ""),
+        ("filed", "", "shift_lead", "", "2025-09-02T09:45:00+08:00", ""),
+        ("dispatched", "", "dispatcher", "990000000000000003", "2025-09-02T10:00:00+08:00", ""),
+        ("dispatched", "request_extension", "department", "", "2025-09-02T10:30:00+08:00", ""),
+        ("dispatched", "approve_extension", "dispatcher", "", "2025-09-02T10:40:00+08:00", "2025-09-19T16:00:00"),
+    ]
+    rows = [
+        head
+        | (case if k == 0 else {"case_no": case["case_no"]})
+        | {"state": state, "action": action, "role": role, "department_code": dept, "at": at, "new_due_at": due}
+        for k, (state, action, role, dept, at, due) in enumerate(steps)
+    ]
+    summary = run(loaded, services, write_rows(tmp_path / "extended.csv", rows))
+    assert (summary.refused_rows, summary.written) == (0, True)
+    with loaded.connect() as conn:
+        details, due = conn.execute(
+            text(
+                "SELECT t.details, c.due_at FROM case_transitions t JOIN cases c ON c.id = t.case_id "
+                "WHERE c.case_no = '2025000201' AND t.action = 'approve_extension'"
+            )
+        ).one()
+    assert details == {"new_due_at": "2025-09-19T16:00:00+08:00", "extended_by": "date"}
+    assert due == dt.datetime(2025, 9, 19, 16, tzinfo=TZ)
+    report = recompute_deadlines(loaded, services, year=2025, now=NOW)
+    assert [o.case_no for o in report.not_recomputable] == []
+    assert report.changed == []
