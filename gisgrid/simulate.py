@@ -61,6 +61,7 @@ from gisgrid.constants import LOCAL_TZ, LOCAL_TZ_NAME
 from gisgrid.errors import InvalidInput
 from gisgrid.evaluation import WorkClock
 from gisgrid.events import NODES
+from gisgrid.node_clock import EXTENDED_BY_DATE
 from gisgrid.workflow import PREVIOUS, TRANSITIONS, UNCHANGED
 
 #: Reasons a dispatcher writes for a 改派 to another department than the routing's (the one that then returns it).
@@ -713,6 +714,7 @@ class _Events:
         if action == "approve_extension":
             due = self.clock.instant(fields.pop("new_due_pos").astype(np.float64))
             fields["new_due_at"] = np.array([ts.isoformat() for ts in due], dtype=object)
+            fields["extended_by"] = np.full(m, EXTENDED_BY_DATE, dtype=object)  # granted to a date, as recorded
         det = np.empty(m, dtype=object)
         det[:] = _dicts(fields, m)
         effects = list(TRANSITIONS[action].effects) if action in TRANSITIONS else []

@@ -135,6 +135,9 @@ def test_history_is_cut_at_its_end_and_has_the_side_flows() -> None:
     assert {"closed", "rejected", "voided", "dispatched", "suspended"} <= states
     actions = set(sim.transitions["action"])
     assert {"return", "rework", "approve_extension", "suspend", "resume", "escalate", "void", "reject"} <= actions
+    approvals = sim.transitions.loc[sim.transitions["action"] == "approve_extension", "details"]
+    assert {frozenset(d) for d in approvals} == {frozenset({"new_due_at", "extended_by"})}
+    assert {d["extended_by"] for d in approvals} == {"date"}  # granted to a date: recounting keeps that date
     voided = sim.cases[sim.cases["state"] == "voided"]
     assert voided["duplicate_of"].notna().any()
     closed = sim.cases[sim.cases["state"] == "closed"]
