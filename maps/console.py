@@ -6,8 +6,9 @@ under the same layer names ``ST_AsMVT`` gives them); components by zoom — coun
 cases as a folium ``Realtime`` layer polling ``/cases?format=geojson&limit=1000`` every 10 s, filled with the
 traffic light and ringed with the state; a heat map of the filtered cases over the chosen period (``/cases/heat``);
 an optional basemap (``maps.basemap``).
-A plain HTML/CSS/JS side panel lists the cases with filters and light counts, shows one case's detail and its
-allowed actions for the role chosen in the panel, and reports the API's own messages (422, 403, 409 …).
+A plain HTML/CSS/JS side panel (maps/pagesrc: console-panel.html, console.css, console.js) lists the cases with
+filters and light counts, shows one case's detail and its allowed actions for the role chosen in the panel, and
+reports the API's own messages (422, 403, 409 …).
 Clicking the map asks ``/grids/locate`` which unit grid, tiers and 网格长 are there (server-side identify) and
 ``/cases`` for the grid's open cases.
 """
@@ -479,88 +480,32 @@ def _panel_html(
         f'<span><i class="gg-ring" style="border-color:{STATE_COLOURS.get(k, "#9e9e9e")}"></i>{attr(v)}</span>'
         for k, v in states.items()
     )
-    return f"""
-<div id="gg-map-note" class="gg-map-note" role="status" hidden></div>
-<aside id="gg-panel" aria-label="案件面板">
-  <header class="gg-head">
-    <h1>{attr(center_name)} · 案件</h1>
-    <div class="gg-who">
-      <label>角色 <select id="gg-role">{role_options}</select></label>
-      <label>操作人 <input id="gg-actor" size="6" value="" placeholder="姓名(必填)" maxlength="40"
-                          aria-required="true"></label>
-      <label id="gg-dept-box" hidden>所属部门 <select id="gg-dept">{dept_options}</select></label>
-    </div>
-  </header>
-  <section class="gg-lights" aria-label="红黄绿灯与挂账统计(按下筛选这些案件)">
-    <button type="button" class="gg-light" data-light="green"><i class="gg-dot gg-green"></i>绿灯
-      <b id="gg-n-green">–</b></button>
-    <button type="button" class="gg-light" data-light="yellow"><i class="gg-dot gg-yellow"></i>黄灯
-      <b id="gg-n-yellow">–</b></button>
-    <button type="button" class="gg-light" data-light="red"><i class="gg-dot gg-red"></i>红灯
-      <b id="gg-n-red">–</b></button>
-    <button type="button" class="gg-light" data-state="suspended" title="挂账的案件暂停计时,没有灯色"><i
-      class="gg-dot gg-grey"></i>{attr(SUSPENDED_LABEL)} <b id="gg-n-suspended">–</b></button>
-  </section>
-  <details class="gg-legend-states"><summary>图例:填色为红黄绿灯,外圈为状态</summary>{legend}</details>
-  <form id="gg-filters" class="gg-filters" autocomplete="off">
-    <label title="按编号查找时不使用其他筛选条件">案件编号 <input name="case_no" placeholder="如 2026008596" size="12"
-      maxlength="20"></label>
-    <label>状态 <select name="state"><option value="{attr(",".join(open_states))}" selected>在办(未结案)</option>
-      {_options(states, "全部")}</select></label>
-    <label>类别 <input name="class_code" list="gg-class-list" placeholder="名称或编码,如 暴露垃圾" size="14"
-      maxlength="40"></label>
-    <datalist id="gg-class-list">{class_options}</datalist>
-    <label>灯 <select name="light"><option value="">全部</option><option value="green">绿灯</option>
-      <option value="yellow">黄灯</option><option value="red">红灯</option></select></label>
-    <label>部门 <select name="department">{_options(departments, "全部")}</select></label>
-    <label>网格 <input name="grid" placeholder="{attr(grid_placeholder)}" title="{attr(grid_placeholder)}"
-      maxlength="15" inputmode="numeric"></label>
-    <label>来源 <select name="source">{_options(sources or {}, "全部")}</select></label>
-    <label>提级 <select name="escalation_level">{_options(escalated, "全部")}</select></label>
-    <label><input name="pending_extension" type="checkbox" value="true"> 延期待批</label>
-    <label><input name="queue" type="checkbox" value="manual"> 待人工派遣</label>
-    <label>上报 自 <input name="since" type="date"></label>
-    <label>至 <input name="until" type="date"></label>
-    <button type="submit">筛选</button>
-    <button type="reset">清除</button>
-  </form>
-  <div id="gg-error" class="gg-error" role="alert" hidden></div>
-  <div id="gg-count" class="gg-count" aria-live="polite">正在加载案件…</div>
-  <div class="gg-pager" aria-label="翻页">
-    <button type="button" id="gg-prev" disabled>上一页</button>
-    <span id="gg-page"></span>
-    <button type="button" id="gg-next" disabled>下一页</button>
-    <label class="gg-sort">排序 <select id="gg-sort">{_options(LIST_SORTS, None, "light")}</select></label>
-  </div>
-  <ul id="gg-list" class="gg-list" aria-label="案件列表(回车打开)"></ul>
-  <section id="gg-detail" class="gg-detail" hidden aria-live="polite"></section>
-  <details id="gg-eval" class="gg-eval"{" hidden" if not indicators else ""}>
-    <summary>综合评价专题图</summary>
-    <form id="gg-eval-form" class="gg-filters" autocomplete="off">
-      <label>指标 <select name="indicator">{_options(indicators, None, "on_time_disposal_rate")}</select></label>
-      <label>层级 <select name="level"><option value="tier3">三级网格</option>
-        <option value="tier2">二级网格(社区)</option><option value="tier1">一级网格(街道)</option>
-        <option value="unit_grid">单元网格</option></select></label>
-      <label>期间 <input name="period" type="month" required></label>
-      <label>统计 <select name="span">{_options(EVAL_SPANS, None, "month")}</select></label>
-      <label title="{attr(AS_OF_TITLE)}">评价时点 <input name="as_of" type="datetime-local" step="60"></label>
-      <label>分级 <select name="scheme"><option value="quantiles">分位数</option>
-        <option value="natural_breaks">自然断点</option><option value="equal_interval">等间距</option></select></label>
-      <button type="submit">显示</button>
-      <button type="button" id="gg-eval-clear">清除</button>
-    </form>
-    <div class="gg-filters">
-      <label>考核表 <select id="gg-eval-subject">{_options(EVAL_TABLES, None, "region")}</select></label>
-      <a id="gg-eval-xlsx" download>下载 Excel</a>
-      <a id="gg-eval-pdf" download>下载 PDF</a>
-    </div>
-    <div id="gg-eval-error" class="gg-error" role="alert" hidden></div>
-    <div id="gg-eval-legend" class="gg-legend" aria-live="polite"></div>
-  </details>
-</aside>
-"""
+    return "\n" + pagesrc.fill(  # the panel starts on its own line after the map
+        PANEL_HTML,
+        center_name=attr(center_name),
+        role_options=role_options,
+        dept_options=dept_options,
+        suspended_label=attr(SUSPENDED_LABEL),
+        legend=legend,
+        open_states=attr(",".join(open_states)),
+        state_options=_options(states, "全部"),
+        class_options=class_options,
+        department_options=_options(departments, "全部"),
+        grid_placeholder=attr(grid_placeholder),
+        grid_title=attr(grid_placeholder),
+        source_options=_options(sources or {}, "全部"),
+        escalation_options=_options(escalated, "全部"),
+        sort_options=_options(LIST_SORTS, None, "light"),
+        eval_hidden="" if indicators else " hidden",
+        indicator_options=_options(indicators, None, "on_time_disposal_rate"),
+        span_options=_options(EVAL_SPANS, None, "month"),
+        as_of_title=attr(AS_OF_TITLE),
+        table_options=_options(EVAL_TABLES, None, "region"),
+    )
 
 
+#: The side panel (maps/pagesrc/console-panel.html): its labels and choices put in by :func:`_panel_html`.
+PANEL_HTML = pagesrc.source("console-panel.html")
 #: The page's style (maps/pagesrc/console.css), the traffic lights' dots put in.
 PANEL_CSS = pagesrc.fill(pagesrc.source("console.css"), light_css=light_css("gg") + "\n")
 

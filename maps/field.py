@@ -1,7 +1,7 @@
 """The field reporting page (网格员/监督员上报): one zh-CN page for a phone, no request off its origin.
 
-A plain HTML page (no folium: a phone on a city intranet should not download Bootstrap, jQuery and Font Awesome
-for a form) with the vendored Leaflet and Leaflet.VectorGrid from ``/static/vendor``:
+A plain HTML page (maps/pagesrc/field.html; no folium: a phone on a city intranet should not download Bootstrap,
+jQuery and Font Awesome for a form) with the vendored Leaflet and Leaflet.VectorGrid from ``/static/vendor``:
 
 * the deployment's basemap (底图, ``maps.basemap``: none, a local XYZ or 天地图; a GCJ-02 one moved under the
   overlays as on the console), so that a tap on the map is a real way to place a report;
@@ -315,101 +315,20 @@ def build_field_page(
     )
     links = "".join(f'<link rel="stylesheet" href="{attr(base + u)}">' for u in STYLES)
     scripts = "".join(f'<script src="{attr(base + u)}"></script>' for u in SCRIPTS)
-    return f"""<!doctype html>
-<html lang="zh-CN"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1, viewport-fit=cover">
-<meta name="theme-color" content="#0b6bcb"><meta name="format-detection" content="telephone=no">
-<link rel="icon" href="data:,">
-<title>{attr(TITLE.format(center=center_name))}</title>
-{links}
-<style>{PAGE_CSS}{light_css("gf")}</style>
-</head><body>
-<header class="gf-bar">
-  <h1>网格员上报</h1>
-  <span id="gf-net" class="gf-net" role="status">…</span>
-</header>
-<main>
-  <div id="gf-notice" class="gf-notice" role="status" aria-live="polite" hidden></div>
-  <div id="gf-rejected" class="gf-rejected" role="alert" aria-label="未被受理的上报"></div>
-  <section class="gf-card" id="gf-tasks-card">
-    <h2>我的任务 <b id="gf-tasks-n"></b></h2>
-    <p id="gf-tasks-hint" class="gf-hint">定位后(下方「1 · 位置」)列出所在网格待核实、待核查的案件。</p>
-    <ul id="gf-tasks" class="gf-list gf-tasks" aria-label="待核实、待核查的案件"></ul>
-    <div id="gf-task" class="gf-task" hidden></div>
-    <div class="gf-row">
-      <label class="gf-btn gf-grow gf-check"><input type="checkbox" id="gf-tasks-near"> 含附近网格</label>
-      <button type="button" id="gf-tasks-refresh" class="gf-btn">刷新任务</button>
-    </div>
-  </section>
-  <form id="gf-form" autocomplete="off" novalidate>
-    <section class="gf-card">
-      <h2>1 · 位置</h2>
-      <div id="gf-map" class="gf-map" aria-label="地图:点击选择位置"></div>
-      <div class="gf-row">
-        <button type="button" id="gf-gps" class="gf-btn gf-btn-main">GPS定位</button>
-        <button type="button" id="gf-clear-loc" class="gf-btn">清除位置</button>
-      </div>
-      <div id="gf-gps-msg" class="gf-error" role="alert" hidden></div>
-      <p id="gf-tap-hint" class="gf-hint" role="status" hidden></p>
-      <p id="gf-loc" class="gf-hint">未定位:点「GPS定位」或在地图上点选;也可只附带含GPS的照片。</p>
-      <div id="gf-acc" class="gf-warning" role="alert" hidden><span id="gf-acc-text"></span>
-        <button type="button" id="gf-acc-ok" class="gf-btn gf-acc-ok">仍使用此位置</button></div>
-      <p id="gf-grid" class="gf-hint"></p>
-    </section>
-    <section class="gf-card">
-      <h2>2 · 类别</h2>
-      <p id="gf-class" class="gf-chosen">未选择类别</p>
-      <input id="gf-search" type="search" class="gf-input" placeholder="搜索类别名称或代码,如 垃圾、井盖"
-             enterkeyhint="search" aria-label="搜索类别">
-      <ul id="gf-classes" class="gf-classes" aria-label="类别列表"></ul>
-    </section>
-    <section class="gf-card">
-      <h2>3 · 描述与照片</h2>
-      <label class="gf-label">问题描述
-        <textarea id="gf-desc" name="description" rows="3" maxlength="2000" class="gf-input"
-                  placeholder="现场情况"></textarea></label>
-      <label class="gf-label">地址(可选)
-        <input id="gf-addr" name="address" maxlength="256" class="gf-input" placeholder="如 某路与某街交叉口"></label>
-      <label class="gf-btn gf-file">拍照 / 选择照片
-        <input id="gf-photos" type="file" accept="image/*" capture="environment" multiple></label>
-      <div id="gf-thumbs" class="gf-thumbs"></div>
-      <div id="gf-photo-warn" class="gf-caution" role="status" hidden></div>
-      <div id="gf-photo-msg" class="gf-error" role="alert" hidden></div>
-    </section>
-    <section class="gf-card">
-      <h2>4 · 上报人</h2>
-      <div class="gf-row">
-        <label class="gf-label gf-grow">姓名
-          <input id="gf-name" maxlength="40" class="gf-input" autocomplete="name" placeholder="您的姓名"
-                 list="gf-staff"></label>
-        <label class="gf-label">身份 <select id="gf-role" class="gf-input">{role_options}</select></label>
-      </div>
-      <datalist id="gf-staff"></datalist>
-      <p id="gf-name-hint" class="gf-hint" role="status" hidden></p>
-    </section>
-    <div id="gf-error" class="gf-error" role="alert" hidden></div>
-    <p id="gf-photo-n" class="gf-hint gf-photo-n" role="status">本次上报不附照片</p>
-    <button type="submit" id="gf-submit" class="gf-btn gf-btn-main gf-submit">上报</button>
-  </form>
-  <section class="gf-card">
-    <h2>待发送 <b id="gf-queue-n">0</b></h2>
-    <p class="gf-hint">无网络时上报和办理先保存在本机,恢复网络后按顺序自动发送,每条只发送一次。</p>
-    <ul id="gf-queue" class="gf-list"></ul>
-    <button type="button" id="gf-retry" class="gf-btn">立即发送</button>
-  </section>
-  <section class="gf-card">
-    <h2>我的上报</h2>
-    <p id="gf-mine-hint" class="gf-hint">本机记录:仅显示在此手机上提交的上报。</p>
-    <ul id="gf-mine" class="gf-list"></ul>
-    <button type="button" id="gf-refresh" class="gf-btn">刷新状态</button>
-  </section>
-</main>
-{scripts}
-<script>window.GF_CONFIG = {json_for_script(config)};
-</script>
-<script src="{attr(base + SCRIPT_URL)}"></script>
-</body></html>
-"""
+    return pagesrc.fill(
+        PAGE_HTML,
+        title=attr(TITLE.format(center=center_name)),
+        links=links + "\n",
+        style=PAGE_CSS + light_css("gf"),
+        role_options=role_options,
+        scripts=scripts + "\n",
+        config=json_for_script(config),
+        script_url=attr(base + SCRIPT_URL),
+    )
+
+
+#: The page (maps/pagesrc/field.html): its title, links, style, roles, config and script put in.
+PAGE_HTML = pagesrc.source("field.html")
 
 
 PAGE_CSS = pagesrc.source("field.css")

@@ -1,5 +1,6 @@
-"""The pages' own JS and CSS live as files in maps/pagesrc: each file a page reads is there, not empty and package
-data of the wheel; each ``/*gisgrid:NAME*/`` marker is filled once, and no served page or script keeps one."""
+"""The pages' own JS, CSS and HTML live as files in maps/pagesrc: each file a page reads is there, not empty and
+package data of the wheel; each marker (``/*gisgrid:NAME*/``, ``<!--gisgrid:NAME-->``) is filled once, and no served
+page or script keeps one."""
 
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ NODE = shutil.which("node") or shutil.which("nodejs")
 
 
 def test_every_page_source_file_exists_is_not_empty_and_is_listed() -> None:
-    on_disk = sorted(p.name for p in FOLDER.iterdir() if p.suffix in (".js", ".css"))
+    on_disk = sorted(p.name for p in FOLDER.iterdir() if p.suffix in (".js", ".css", ".html"))
     assert on_disk == sorted(pagesrc.FILES)
     for name in pagesrc.FILES:
         assert (FOLDER / name).stat().st_size > 0, name
@@ -72,20 +73,75 @@ def test_served_pages_keep_no_marker(page_client: TestClient) -> None:
     assert served[script] == field.PAGE_JS
     assert console.PANEL_JS in served["/console"] and field.PAGE_CSS in served["/field"]
     for url, text in served.items():
-        assert "/*gisgrid:" not in text, url
+        assert "/*gisgrid:" not in text and "<!--gisgrid:" not in text, url
 
 
 def test_fill_puts_each_value_once_and_refuses_a_missing_twice_or_unfilled_marker() -> None:
     text = "a {\n  /*gisgrid:lines*/\n  b: /*gisgrid:value*/;\n}\n"
     assert pagesrc.fill(text, lines="  x();\n  y();\n", value='{"k": 1}') == 'a {\n  x();\n  y();\n  b: {"k": 1};\n}\n'
-    with pytest.raises(ValueError, match=r"/\*gisgrid:other\*/ occurs 0 times, not once"):
+    with pytest.raises(ValueError, match=r"^/\*gisgrid:other\*/ or <!--gisgrid:other--> occurs 0 times, not once$"):
         pagesrc.fill(text, lines="", value="", other="")
-    with pytest.raises(ValueError, match=r"/\*gisgrid:value\*/ occurs 2 times, not once"):
+    with pytest.raises(ValueError, match=r"^/\*gisgrid:value\*/ or <!--gisgrid:value--> occurs 2 times, not once$"):
         pagesrc.fill(text + text, value="")
+    with pytest.raises(ValueError, match=r"^/\*gisgrid:value\*/ or <!--gisgrid:value--> occurs 2 times, not once$"):
+        pagesrc.fill(text + "<!--gisgrid:value-->", lines="", value="")  # once in each form is twice
+    with pytest.raises(ValueError, match=r"^<!--gisgrid:other--> is not filled$"):
+        pagesrc.fill(text + "<p><!--gisgrid:other--></p>", lines="", value="")
     with pytest.raises(ValueError, match=r"/\*gisgrid:value\*/ is not filled"):
         pagesrc.fill(text, lines="")
     with pytest.raises(ValueError, match="not a page source file"):
         pagesrc.source("../pagejs.py")
+
+
+def test_fill_puts_html_comment_markers_in_one_pass() -> None:
+    """The HTML form of a marker, alone on its line (taken with it) or in place, in an attribute too; a value
+    holding a marker's text is put in as it is, never filled again (a department or centre named so)."""
+    html = '<p title="<!--gisgrid:tip-->"><!--gisgrid:text--></p>\n  <!--gisgrid:lines-->\n<b>/*gisgrid:css*/</b>'
+    filled = pagesrc.fill(html, tip="/*gisgrid:css*/", text="<!--gisgrid:tip-->", lines="<i>\n", css="b{}")
+    assert filled == '<p title="/*gisgrid:css*/"><!--gisgrid:tip--></p>\n<i>\n<b>b{}</b>'
+
+
+def test_the_html_templates_hold_only_the_markers_their_pages_fill() -> None:
+    """Each marker of the two HTML templates once, in the HTML form outside ``<style>`` and ``<script>``; the
+    pages fill every one (a page built is checked by :func:`maps.pagesrc.fill`: none missing, none left)."""
+    markers = {}
+    for name in ("console-panel.html", "field.html"):
+        text = pagesrc.source(name)
+        found = [m.group(0) for m in pagesrc.MARKER.finditer(text)]
+        assert len(found) == len(set(found)), name
+        markers[name] = found
+    assert markers["field.html"] == [
+        "<!--gisgrid:title-->",
+        "<!--gisgrid:links-->",
+        "/*gisgrid:style*/",
+        "<!--gisgrid:role-options-->",
+        "<!--gisgrid:scripts-->",
+        "/*gisgrid:config*/",
+        "<!--gisgrid:script-url-->",
+    ]
+    assert all(m.startswith("<!--") for m in markers["console-panel.html"])
+    assert len(markers["console-panel.html"]) == 19
+    assert pagesrc.source("console-panel.html") == console.PANEL_HTML
+    assert pagesrc.source("field.html") == field.PAGE_HTML
+
+
+def test_a_label_holding_a_marker_shows_as_text_on_the_pages() -> None:
+    marker_js, marker_html = "/*gisgrid:legend*/", "<!--gisgrid:role-options-->"
+    panel = console.build_console(
+        bounds=None,
+        states={"reported": "上报"},
+        roles={"intake": marker_js},
+        actions={},
+        required={},
+        field_labels={},
+        departments={"d": marker_html},
+        center_name="/*gisgrid:center-name*/",
+    )
+    assert f">{marker_js}</option>" in panel and ">&lt;!--gisgrid:role-options--&gt;</option>" in panel
+    assert "<h1>/*gisgrid:center-name*/ · 案件</h1>" in panel
+    page = field.build_field_page(bounds=None, roles={"grid_worker": "/*gisgrid:config*/"}, center_name=marker_js)
+    assert '<option value="grid_worker">/*gisgrid:config*/</option>' in page
+    assert f"<title>{marker_js} · 网格员上报</title>" in page
 
 
 def test_the_console_style_sets_the_panel_width_once() -> None:
