@@ -13,7 +13,8 @@ colours as the console's ``GET /evaluation/map``, through :func:`maps.choropleth
 Colouring by a column: numbers in classes by a mapclassify scheme (:mod:`maps.choropleth`: quantiles, natural
 breaks, equal interval) or on a linear ramp (branca ``LinearColormap``); text and yes/no values by category (the 12
 most frequent, the rest as 其他). No value → grey, "无数据". The legend is a plain HTML block (branca's own
-legend needs d3 from a CDN).
+legend needs d3 from a CDN). The city's 监督指挥中心 (GISGRID_CENTER_NAME) comes first in the page's title and the
+legend's heading, as on the console (:data:`TITLE`).
 """
 
 from __future__ import annotations
@@ -44,11 +45,15 @@ from gisgrid.errors import InvalidInput
 from gisgrid.evaluation import EvaluationRules, Period
 from gisgrid.evaluation_service import PROVISIONAL_ZH, calendar_warning
 from gisgrid.grids import store
+from gisgrid.settings import DEFAULT_CENTER_NAME
 from gisgrid.texts import bilingual
 from gisgrid.vectorio import cannot_write
 from maps import assets, choropleth, pagesrc
 from maps.pagejs import LIGHT_COLOURS, LIGHT_LABELS, MapChrome
 
+#: The page's title and the legend's heading: the city's 监督指挥中心 (GISGRID_CENTER_NAME) first, as on the console.
+TITLE = "{center} · 专题图 · {heading}"
+HEADING = "{center} · {heading}"
 LAYERS: dict[str, str] = {"grids": "网格", "components": "城市部件", "cases": "案件", "evaluation": "综合评价"}
 TIERS: dict[str, str] = {"unit": "单元网格", "1": "一级网格(街道)", "2": "二级网格(社区)", "3": "三级网格"}
 #: Numeric colouring: the mapclassify schemes and a continuous ramp.
@@ -552,7 +557,9 @@ def _esc(value: object) -> str:
 LEGEND_CSS = pagesrc.source("legend.css")
 
 
-def _legend_html(title: str, subtitle: str, rows: list[LegendEntry], gradient: tuple[str, str, str] | None) -> str:
+def _legend_html(
+    title: str, subtitle: str, rows: list[LegendEntry], gradient: tuple[str, str, str] | None, center_name: str
+) -> str:
     items = "".join(
         f'<li><i style="background:{_esc(e.colour)}"></i><span>{_esc(e.label)}</span> <small>{e.count:,}</small></li>'
         for e in rows
@@ -564,8 +571,9 @@ def _legend_html(title: str, subtitle: str, rows: list[LegendEntry], gradient: t
             f'<div class="gg-ramp" style="background:{_esc(css)}"></div>'
             f'<div class="gg-ends"><span>{_esc(lo)}</span><span>{_esc(hi)}</span></div>'
         )
+    heading = _esc(HEADING.format(center=center_name, heading=title))
     return (
-        f'<div id="gg-legend" class="gg-legend" role="region" aria-label="图例"><h1>{_esc(title)}</h1>'
+        f'<div id="gg-legend" class="gg-legend" role="region" aria-label="图例"><h1>{heading}</h1>'
         f'<div class="gg-sub">{_esc(subtitle)}</div>{ramp}<ul>{items}</ul></div>'
     )
 
@@ -628,13 +636,15 @@ def _page(
     polygons: bool,
     gradient: tuple[str, str, str] | None = None,
     outlines: dict[str, Any] | None = None,
+    center_name: str = DEFAULT_CENTER_NAME,
 ) -> str:
     """The folium page: one GeoJSON layer, its tooltip and the HTML legend (Leaflet only, ``/static/vendor``).
     ``style`` sees each feature's properties as they are; the page carries them as text (:func:`_as_text`).
-    ``outlines``: street boundaries drawn under a point layer, so an offline reader sees where the points are."""
+    ``outlines``: street boundaries drawn under a point layer, so an offline reader sees where the points are.
+    ``center_name`` (GISGRID_CENTER_NAME) and ``heading`` make the title and the legend's heading (:data:`TITLE`)."""
     assets.use_local_assets()
     shown, raw = _as_text(features)
-    figure = folium.Figure(title=_esc(f"gisgrid 专题图 · {heading}"))  # branca puts the title in unescaped
+    figure = folium.Figure(title=_esc(TITLE.format(center=center_name, heading=heading)))  # branca: unescaped
     m = folium.Map(location=(34.75, 113.65), zoom_start=12, tiles=None, prefer_canvas=True)
     # Only Leaflet: no Bootstrap, jQuery or icon fonts for a map of polygons and circles.
     m.default_js = [(n, u) for n, u in folium.Map.default_js if n == "leaflet"]
@@ -662,7 +672,7 @@ def _page(
         zoom_on_click=False,
     ).add_to(m)
     figure.header.add_child(_Html(f"<style>{LEGEND_CSS}</style>"), name="gisgrid_legend_css")
-    figure.html.add_child(_Html(_legend_html(heading, subtitle, legend, gradient)), name="gisgrid_legend")
+    figure.html.add_child(_Html(_legend_html(heading, subtitle, legend, gradient, center_name)), name="gisgrid_legend")
     return figure.render().replace("<html>", '<html lang="zh-CN">', 1)
 
 
@@ -706,10 +716,11 @@ def build_map(
     total: int | None = None,
     note: str = "",
     outlines: dict[str, Any] | None = None,
+    center_name: str = DEFAULT_CENTER_NAME,
 ) -> tuple[str, list[LegendEntry]]:
     """The map page (HTML with ``/static/vendor`` links) and its legend (layers grids, components, cases);
     ``note`` says what was selected (e.g. 在办 · 2026-10) in the legend's subtitle; ``outlines`` (street
-    boundaries) are drawn under a point layer."""
+    boundaries) are drawn under a point layer; ``center_name`` (GISGRID_CENTER_NAME) heads the title and legend."""
     scheme = scheme_name(scheme)
     layer_label = TIERS[tier or "unit"] if layer == "grids" else LAYERS[layer]
     colouring: Colouring | None = None
@@ -760,6 +771,7 @@ def build_map(
         polygons=polygons,
         gradient=colouring.gradient if colouring else None,
         outlines=outlines,
+        center_name=center_name,
     )
     return page, legend
 
@@ -774,6 +786,7 @@ def build_evaluation_map(
     scheme: str = choropleth.DEFAULT_SCHEME,
     title: str | None = None,
     rules: EvaluationRules | None = None,
+    center_name: str = DEFAULT_CENTER_NAME,
 ) -> tuple[str, list[LegendEntry]]:
     """The page of one 综合评价 indicator over regions (from :func:`maps.choropleth.indicator_regions`): classes,
     colours and legend of :func:`maps.choropleth.choropleth`, as the console draws them (``rules``: the
@@ -806,6 +819,7 @@ def build_evaluation_map(
         aliases=[names.get(c, c) for c in tip],
         bounds=_bounds(regions),
         polygons=True,
+        center_name=center_name,
     )
     return page, legend
 
@@ -899,10 +913,12 @@ def render(
     states: str | Sequence[str] | None = None,
     period: str | Period | None = None,
     services: Any = None,
+    center_name: str = DEFAULT_CENTER_NAME,
 ) -> Rendered:
     """Load a layer, colour it by ``column`` and write the self-contained map folder (``scale``: the old name
     of ``scheme``, ``quantile`` or ``linear``). Cases: ``states`` (``open``, ``all`` or states, see
-    :func:`case_states`), ``period`` reported in (``2026-10`` …) and, with ``services``, a ``light`` column."""
+    :func:`case_states`), ``period`` reported in (``2026-10`` …) and, with ``services``, a ``light`` column.
+    ``center_name``: the city's 监督指挥中心 (GISGRID_CENTER_NAME), first in the title and the legend's heading."""
     _check_out(out)
     from gisgrid.workflow import STATES
 
@@ -932,6 +948,7 @@ def render(
         total=total,
         note=" · ".join(note_parts),
         outlines=outlines,
+        center_name=center_name,
     )
     files_dir, files = export_folder(page, out)
     return Rendered(out.resolve(), files_dir, files, len(gdf), total, column, legend)
@@ -949,10 +966,11 @@ def render_evaluation(
     scheme: str = choropleth.DEFAULT_SCHEME,
     title: str | None = None,
     as_of: Any = None,
+    center_name: str = DEFAULT_CENTER_NAME,
 ) -> Rendered:
     """The ``evaluation`` layer: ``indicator`` of ``period`` over the regions of ``level`` judged as of ``as_of``
     (default now; the subtitle states it), written like :func:`render` (a region without cases in the period is
-    grey, 无数据)."""
+    grey, 无数据; ``center_name`` as there)."""
     _check_out(out)
     scheme = choropleth.scheme_name(scheme)
     choropleth.check_k(classes)
@@ -976,6 +994,7 @@ def render_evaluation(
         scheme=scheme,
         title=title,
         rules=services.evaluation_rules,
+        center_name=center_name,
     )
     files_dir, files = export_folder(page, out)
     return Rendered(

@@ -101,6 +101,29 @@ def test_tier2_grids_coloured_by_cases(district: Engine, settings: Settings, tmp
     assert "3 features" in output and "wrote" in output
 
 
+def test_the_map_is_headed_by_the_configured_centre(district: Engine, settings: Settings, tmp_path: Path) -> None:
+    """GISGRID_CENTER_NAME first in the page's title and the legend's heading, as on the console; markup in it (or
+    in --title) stays text; unset, the default centre (数字化城市管理监督指挥中心)."""
+    city = settings.model_copy(update={"center_name": "新密市<数字化城市管理>监督指挥中心"})
+    out = tmp_path / "cases.html"
+    code, output = run(city, "--layer", "cases", "--color-by", "state", "--out", str(out))
+    assert code == 0, output
+    page = check_folder(out)
+    name = "新密市&lt;数字化城市管理&gt;监督指挥中心"
+    assert page.count("<title>") == 1 and f"<title>{name} · 专题图 · 案件 · 状态</title>" in page
+    assert page.count("<h1>") == 1 and f"<h1>{name} · 案件 · 状态</h1>" in page
+    assert "<数字化城市管理>" not in page
+    code, output = run(city, "--layer", "grids", "--tier", "1", "--title", "<街道>", "--out", str(out))
+    assert code == 0, output
+    page = check_folder(out)
+    assert f"<title>{name} · 专题图 · &lt;街道&gt;</title>" in page and f"<h1>{name} · &lt;街道&gt;</h1>" in page
+    code, output = run(settings, "--layer", "components", "--out", str(out))
+    assert code == 0, output
+    page = check_folder(out)
+    assert "<title>数字化城市管理监督指挥中心 · 专题图 · 城市部件</title>" in page
+    assert "<h1>数字化城市管理监督指挥中心 · 城市部件</h1>" in page
+
+
 def test_unit_grids_in_quantile_classes(district: Engine, settings: Settings, tmp_path: Path) -> None:
     out = tmp_path / "unit.html"
     code, output = run(settings, "--layer", "grids", "--color-by", "components", "--classes", "4", "--out", str(out))
@@ -406,6 +429,9 @@ def test_evaluation_layer_over_tier3_grids(evaluated: Engine, settings: Settings
     assert code == 0, output
     page = check_folder(out)  # every link local, no off-origin URL
     assert "三级网格 · 按期处置率 On-time disposal rate" in page and f"评价期 {PERIOD}" in page
+    # GISGRID_CENTER_NAME unset: the default centre heads the page and the legend, as on the console
+    assert "<title>数字化城市管理监督指挥中心 · 专题图 · 三级网格 · 按期处置率 On-time disposal rate</title>" in page
+    assert "<h1>数字化城市管理监督指挥中心 · 三级网格 · 按期处置率 On-time disposal rate</h1>" in page
     assert "分位数分级" in page
     rows = legend_rows(page)
     n_missing = int(values.isna().sum())
@@ -429,14 +455,18 @@ def test_evaluation_layer_over_tier3_grids(evaluated: Engine, settings: Settings
     grades = [label for label, _ in legend_rows(check_folder(out))]
     assert grades[:5] == ["A (≥ 90)", "B (75–90)", "C (60–75)", "D (40–60)", "E (< 40)"]
     out = tmp_path / "score.html"
+    city = settings.model_copy(update={"center_name": "新密市<数字化城市管理>监督指挥中心"})
     code, output = run(
-        settings, "--layer", "evaluation", "--color-by", "score", "--period", PERIOD, "--level", "tier2",
+        city, "--layer", "evaluation", "--color-by", "score", "--period", PERIOD, "--level", "tier2",
         "--scale", "equal", "-k", "3", "--out", str(out),
     )  # fmt: skip
     assert code == 0, output
     t2 = indicators(evaluated, services, parse_period(PERIOD), "region", "tier2").set_index("subject")["score"]
     page = check_folder(out)
     assert "二级网格(社区) · 综合指标值 Composite score" in page and "等间距分级" in page
+    name = "新密市&lt;数字化城市管理&gt;监督指挥中心"
+    assert f"<title>{name} · 专题图 · 二级网格(社区) · 综合指标值 Composite score</title>" in page
+    assert f"<h1>{name} · 二级网格(社区) · 综合指标值 Composite score</h1>" in page
     assert [n for _, n in legend_rows(page)] == expected_counts(t2.reindex(list(COMMUNITIES)), "equal_interval", 3)
 
 
@@ -715,7 +745,8 @@ def test_names_holding_markup_are_text_in_tooltips_legend_and_title(
     assert code == 0, output
     page = check_folder(out)
     assert_no_markup_from_data(page)
-    assert f"<title>gisgrid 专题图 · 三级网格 {html.escape(IMG)}</title>" in page
+    assert f"<title>数字化城市管理监督指挥中心 · 专题图 · 三级网格 {html.escape(IMG)}</title>" in page
+    assert f"<h1>数字化城市管理监督指挥中心 · 三级网格 {html.escape(IMG)}</h1>" in page
     names = {f["properties"]["code"]: f["properties"]["name"] for f in geojson_data(page)["features"]}
     assert names[tier3] == html.escape(IMG)
     out = tmp_path / "unit.html"

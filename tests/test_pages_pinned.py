@@ -103,7 +103,9 @@ def _map_polygons() -> str:
         geometry=[box(113.6, 34.7, 113.61, 34.71), box(113.61, 34.7, 113.62, 34.71)],
         crs=4490,
     )
-    return render.build_map(gdf, layer="grids", tier="1", column="cases", classes=2, title="<街道>&案件")[0]
+    return render.build_map(
+        gdf, layer="grids", tier="1", column="cases", classes=2, title="<街道>&案件", center_name=HOSTILE_CENTER
+    )[0]
 
 
 def _map_points() -> str:

@@ -147,7 +147,12 @@ def render(  # noqa: C901
     ),
     limit: int = typer.Option(renderer.DEFAULT_LIMIT, "--limit", min=1, help="At most this many features."),
     bbox: str | None = typer.Option(None, "--bbox", help="minlon,minlat,maxlon,maxlat: only features there."),
-    title: str | None = typer.Option(None, "--title", help="Legend title (default: layer · column)."),
+    title: str | None = typer.Option(
+        None,
+        "--title",
+        help="Legend title (default: layer · column), after the city's 监督指挥中心 (GISGRID_CENTER_NAME) as on the "
+        "console: <name> · <title>; the page's title is <name> · 专题图 · <title>.",
+    ),
     indicator: str | None = typer.Option(
         None, "--indicator", help="Evaluation only: the indicator column, e.g. on_time_disposal_rate, score, grade."
     ),
@@ -218,6 +223,7 @@ def render(  # noqa: C901
                     states=state,
                     period=period,
                     services=services,
+                    center_name=settings.center_name,  # GISGRID_CENTER_NAME heads the map, as the console
                 )
                 if area is not None and result.features == 0:
                     _say_why_empty(conn, layer, tier, area, bbox or "", period, state)
@@ -293,6 +299,7 @@ def _render_evaluation(
                 scheme=scheme,
                 title=title,
                 as_of=as_of,
+                center_name=settings.center_name,
             )
     except InvalidInput as exc:
         field = next((d.get("field") for d in exc.detail or [] if isinstance(d, dict)), None)
