@@ -222,7 +222,8 @@ class Settings(BaseSettings):
     center_name: str = Field(
         default=DEFAULT_CENTER_NAME,
         description="The city's 监督指挥中心 as the 交办单/督办单 name their issuer, e.g. "
-        "新密市数字化城市管理监督指挥中心; also the start page's, the console's and the field page's titles",
+        "新密市数字化城市管理监督指挥中心; also the start page's, the console's, the field page's and the static "
+        "maps' (gisgrid map render) titles",
     )
     basemap_url: str | None = Field(
         default=None, description="Local XYZ basemap for the console, e.g. /basemap/{z}/{x}/{y}.png (default: none)"
