@@ -213,14 +213,14 @@ def spot() -> tuple[float, float]:
 
 
 @pytest.fixture
-def unreachable_settings(tmp_path: Path) -> Settings:
-    """Settings naming a PostgreSQL server that is not there (a port just found free)."""
-    import socket
+def unreachable_settings(tmp_path: Path) -> Iterator[Settings]:
+    """Settings naming a PostgreSQL server that is not there: a port held bound but not listening for the test's
+    lifetime, so a connection is refused and no other process can take the port meanwhile (review57 F1)."""
+    from tests.fixtures import reserved_port
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    return Settings(database_url=f"postgresql://gisgrid@127.0.0.1:{port}/gisgrid", data_dir=tmp_path)
+    with reserved_port() as held:
+        port = held.getsockname()[1]
+        yield Settings(database_url=f"postgresql://gisgrid@127.0.0.1:{port}/gisgrid", data_dir=tmp_path)
 
 
 class _NoPango(importlib.abc.MetaPathFinder):

@@ -4,11 +4,13 @@ the tests share."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import json
 import re
+import socket
 import threading
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +39,21 @@ def run_async(coro: Coroutine[Any, Any, T]) -> T:
     running in the main thread, where asyncio.run refuses to start another."""
     with ThreadPoolExecutor(1) as pool:
         return pool.submit(asyncio.run, coro).result()
+
+
+@contextlib.contextmanager
+def reserved_port(*, shared: bool = False) -> Iterator[socket.socket]:
+    """A port held for the test: bound but not listening, so no other process on the machine gets it meanwhile (a
+    port found free and released is free for anyone: the other xdist worker's live server, a new cluster or a
+    client's ephemeral port could take it before the test dials it), and a connection to it is refused.
+
+    ``shared``: with SO_REUSEADDR, so that a server that sets it too (uvicorn does) can still bind the port — the
+    test then learns it did because this socket's ``listen`` fails. Without it (the default) nobody can bind it."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        if shared:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind(("127.0.0.1", 0))
+        yield s
 
 
 def _m(coords: list[tuple[float, float]]) -> Polygon:

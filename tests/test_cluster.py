@@ -24,6 +24,7 @@ from gisgrid.storage import database as database_module
 from gisgrid.storage import migrate
 from gisgrid.storage.cluster import APP_ROLE, TRUST_WARNING, Cluster, is_root
 from gisgrid.storage.database import make_engine, prepare_database
+from tests.fixtures import reserved_port
 
 GISGRID = [sys.executable, "-m", "gisgrid"]
 
@@ -272,8 +273,7 @@ def test_bad_settings_value_is_one_line(data_dir: Path) -> None:
 
 
 def test_unreachable_database_url_via_cli(data_dir: Path) -> None:
-    with socket.socket() as s:  # held, bound but not listening: refused, and no other program can take the port
-        s.bind(("127.0.0.1", 0))
+    with reserved_port() as s:  # held, bound but not listening: refused, and no other program can take the port
         port = s.getsockname()[1]
         r = run_cli("db", "up", data_dir=data_dir, GISGRID_DATABASE_URL=f"postgresql://x@127.0.0.1:{port}/db")
     assert r.returncode == 1

@@ -17,6 +17,7 @@ from pydantic import ValidationError
 
 from gisgrid.settings import PROJECT_ROOT, Settings, unknown_dotenv_settings, unknown_env_settings
 from gisgrid.storage.database import mask_password
+from tests.fixtures import reserved_port
 
 GISGRID = [sys.executable, "-m", "gisgrid"]
 
@@ -50,6 +51,8 @@ def run_main(
 
 
 def _free_port() -> int:
+    """A port number for a URL that is never dialled (checked after the settings, or a host not this machine's); a
+    port the test connects to is held with ``tests.fixtures.reserved_port`` instead."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
@@ -408,8 +411,9 @@ def test_serve_warns_at_start_of_a_photo_store_it_cannot_write(
     data = tmp_path / "data"
     data.mkdir()
     (data / "photos").write_bytes(b"not a folder")
-    url = f"postgresql://gisgrid@127.0.0.1:{_free_port()}/gisgrid"
-    code, err = run_main(monkeypatch, capsys, "serve", GISGRID_DATA_DIR=str(data), GISGRID_DATABASE_URL=url)
+    with reserved_port() as nowhere:  # dialled: held, so it stays refused
+        url = f"postgresql://gisgrid@127.0.0.1:{nowhere.getsockname()[1]}/gisgrid"
+        code, err = run_main(monkeypatch, capsys, "serve", GISGRID_DATA_DIR=str(data), GISGRID_DATABASE_URL=url)
     assert code == 1 and err.splitlines()[0] == (
         "warning: 照片存储不可写,带照片的上报和办理将被拒绝(photo_store_unavailable)/ the photo store "
         "(GISGRID_DATA_DIR/photos) cannot be written: Not a directory (ENOTDIR)"

@@ -4,7 +4,6 @@ the workers, it was a traceback per worker, restarted for ever, while the parent
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import shutil
@@ -12,7 +11,6 @@ import signal
 import socket
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from subprocess import PIPE
 
@@ -22,27 +20,16 @@ from api.main import load_start_data
 from gisgrid.cli.serve import allowed_hosts_warning, uvicorn_options
 from gisgrid.errors import GisgridError
 from gisgrid.settings import PROJECT_ROOT, Settings
+from tests.fixtures import reserved_port
 
 EVENTS_HEADER = (PROJECT_ROOT / "data" / "catalogue" / "event_classes.csv").read_text(encoding="utf-8").splitlines()[0]
 BIKES = "gbt47678,21001,21,扩展事项,共享单车堆积{n},,990000000000000001,现场核实存在,现场核查已处置恢复,,30,12"
 
 
-@contextlib.contextmanager
-def reserved_port() -> Iterator[socket.socket]:
-    """A port held for the test: bound but not listening, so no other process on the machine gets it meanwhile (a
-    port found free and released was free for anyone: another worker's server or a client's ephemeral port could
-    take it before the check), and a connection to it is refused. A server that binds it anyway (uvicorn sets
-    SO_REUSEADDR) makes this socket's ``listen`` fail: the check that the port was never taken."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        s.bind(("127.0.0.1", 0))
-        yield s
-
-
 def serve(tmp_path: Path, workers: int, **env: str) -> tuple[subprocess.CompletedProcess[str], bool]:
     """``gisgrid serve --workers N`` on a reserved port; by default with a database that is not there (the check
     comes first). Also answers whether the port was left untaken (nor kept by a lingering parent)."""
-    with reserved_port() as held, reserved_port() as nowhere:
+    with reserved_port(shared=True) as held, reserved_port() as nowhere:
         port = int(held.getsockname()[1])
         environ = {k: v for k, v in os.environ.items() if not k.startswith("GISGRID_")}
         environ.update(
