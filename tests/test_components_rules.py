@@ -887,20 +887,23 @@ def test_validation_speed_200k(tmp_path: Path, cat: Catalogue) -> None:
     start = time.perf_counter()
     raw = read_component_file(path)
     read_s = time.perf_counter() - start
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     result = validate_components(
         raw, scheme="gbt47678", catalogue=cat, district_code=DISTRICT, coverage=coverage, today=TODAY
     )
-    elapsed = time.perf_counter() - start
+    elapsed, cpu_s = time.perf_counter() - start, time.process_time() - cpu
     print(
         f"\nread {n} rows in {read_s:.2f} s ({n / read_s:,.0f} rows/s); validated in {elapsed:.2f} s "
-        f"({n / elapsed:,.0f} rows/s): {len(result.accepted)} accepted, {len(result.errors)} refusals"
+        f"({n / elapsed:,.0f} rows/s, {cpu_s:.2f} s CPU): {len(result.accepted)} accepted, "
+        f"{len(result.errors)} refusals"
     )
     assert len(result.accepted) + result.refused_rows == n
     assert 0.5 * n < len(result.accepted) < 0.8 * n
-    # A guard against a per-row Python loop (which takes minutes here), not a benchmark: ~3 s alone, 5–7 s beside
-    # the rest of the suite on two cores; scripts/bench/components.py measures the speed.
-    assert elapsed < 20.0
+    # A guard against a per-row Python loop (which takes minutes here), not a benchmark: ~3 s alone. Measured in
+    # this process's CPU time (validation runs in one thread), which the other worker or a loaded machine does not
+    # stretch as it stretches the wall time (5–7 s beside the suite, more on a busy 2-core machine; review57 F2);
+    # scripts/bench/components.py measures the speed.
+    assert cpu_s < 20.0, cpu_s
 
 
 def test_full_width_digits_and_boundary_point(cat: Catalogue) -> None:
