@@ -31,6 +31,8 @@ from tests.test_components_store import inside_points
 
 LINK = re.compile(r"""<(?:script|link)\b[^>]*?\b(?:src|href)=["']([^"']+)""", re.IGNORECASE)
 CSS_URL = re.compile(r"""url\(\s*(['"]?)([^'")]+)\1\s*\)""")
+#: When the ``district`` fixture's six cases are reported (one a minute); then each is moved back by its id in days.
+FILED = dt.datetime(2025, 10, 15, 10, 0, tzinfo=dt.timezone(dt.timedelta(hours=8)))
 
 
 @pytest.fixture
@@ -56,6 +58,7 @@ def district(installed_assets: None, clean_db: Engine, settings: Settings, tmp_p
             clean_db,
             services,
             case_intake.Intake(class_code="06010" if i % 2 else "06012", lon=float(x), lat=float(y), datum="cgcs2000"),
+            now=FILED + dt.timedelta(minutes=i),  # a fixed moment: no midnight between two reports (review57 F3)
         )
     with clean_db.begin() as conn:
         conn.execute(text("UPDATE cases SET state = 'rejected' WHERE id IN (SELECT id FROM cases ORDER BY id LIMIT 2)"))
@@ -339,6 +342,16 @@ def test_point_maps_draw_the_streets_under_the_points(district: Engine, settings
     assert code == 0 and "街道界线" not in page and "灰线" not in page
 
 
+def coloured_legend_rows(page: str) -> list[tuple[str, int, str]]:
+    """(label, count, colour) of each legend row of a rendered page."""
+    legend = re.search(r'<div id="gg-legend".*?</ul></div>', page, re.S)
+    assert legend, "no legend"
+    rows = re.findall(
+        r'<li><i style="background:(#[0-9a-f]{6})"></i><span>(.*?)</span> <small>([\d,]+)</small></li>', legend.group(0)
+    )
+    return [(html.unescape(label), int(count.replace(",", "")), colour) for colour, label, count in rows]
+
+
 def legend_rows(page: str) -> list[tuple[str, int]]:
     """(label, count) of each legend row of a rendered page."""
     legend = re.search(r'<div id="gg-legend".*?</ul></div>', page, re.S)
@@ -591,6 +604,19 @@ def test_case_maps_filter_by_state_and_period_draw_open_cases_on_top_and_colour_
         rows = conn.execute(text("SELECT id, state, created_at FROM cases ORDER BY id")).all()
     open_ids = [r.id for r in rows if r.state not in render.TERMINAL_STATES]
     assert len(open_ids) == 4 and len(rows) == 6
+    with district.begin() as conn:  # in clock time (node_calendar_time): 10 % used, 90 % used, past due; suspended
+        for case_id, started, due in zip(
+            open_ids[:3], ("1 hour", "9 days", "10 days"), ("30 days", "1 day", "-1 day"), strict=True
+        ):
+            conn.execute(
+                text(
+                    "UPDATE cases SET node_calendar_time = true, "
+                    "node_started_at = now() - CAST(:started AS interval), due_at = now() + CAST(:due AS interval) "
+                    "WHERE id = :id"
+                ),
+                {"id": case_id, "started": started, "due": due},
+            )
+        conn.execute(text("UPDATE cases SET state = 'suspended' WHERE id = :id"), {"id": open_ids[3]})
     # all states: the closed (rejected) cases first in the file, so the open ones are drawn above them
     out = tmp_path / "all.html"
     code, output = run(settings, "--layer", "cases", "--color-by", "state", "--out", str(out))
@@ -604,16 +630,15 @@ def test_case_maps_filter_by_state_and_period_draw_open_cases_on_top_and_colour_
     assert code == 0, output
     page = check_folder(out)
     assert "4 features" in output and "在办(未结案)" in page
-    rows_ = legend_rows(page)
-    assert sum(n for _, n in rows_) == 4 and all(label in ("红灯", "黄灯", "绿灯", "未计时(挂账、无时限或已结案)")
-                                                 for label, _ in rows_), rows_  # fmt: skip
-    lights = [label for label, _ in rows_ if label in render.LIGHT_LABELS.values()]
-    unclocked = " + 未计时" if len(lights) < len(rows_) else ""
-    assert f"按类别({len(lights)} 类{unclocked})" in page  # the legend's rows: its classes and the unclocked row
-    for label, _ in rows_:
-        if label in render.LIGHT_LABELS.values():
-            light = next(k for k, v in render.LIGHT_LABELS.items() if v == label)
-            assert render.LIGHT_COLOURS[light] in page
+    # one case of each light and one suspended (挂账: no running clock), by times well clear of the render's now;
+    # the legend's rows in the lights' own order, each with its colour (review57 F5)
+    assert coloured_legend_rows(page) == [
+        ("绿灯", 1, render.LIGHT_COLOURS["green"]),
+        ("黄灯", 1, render.LIGHT_COLOURS["yellow"]),
+        ("红灯", 1, render.LIGHT_COLOURS["red"]),
+        ("未计时(挂账、无时限或已结案)", 1, render.NO_DATA_COLOUR),
+    ]
+    assert "按类别(3 类 + 未计时)" in page  # the legend's rows: its classes and the unclocked row
     assert "案件 · 红黄绿灯" in page and json.dumps("红黄绿灯")[1:-1] in page  # legend title, tooltip
     # a period: the cases reported in it (created_at was moved back by id days)
     newest = max(r.created_at for r in rows).astimezone(dt.timezone(dt.timedelta(hours=8))).date()

@@ -192,14 +192,16 @@ def test_intake_action_list_component_tile_and_evaluation_as_the_runtime_role(
     load_small_district(clean_db, tmp_path)
     x, y = spot
     who = {"X-Actor": quote("监督员甲"), "X-Role": "supervisor"}
-    china_now = dt.datetime.now(CHINA)  # the case number's year and the evaluation's month are China time's
     with clean_db.connect() as conn:  # sessions an earlier test's app left open in this database are not this app's
         started = conn.execute(text("SELECT clock_timestamp()")).scalar_one()
     with TestClient(create_app(app_settings)) as client:
         case = client.post("/cases", json={"class_code": GARBAGE, "lon": x, "lat": y, "datum": "cgcs2000"}, headers=who)
         assert case.status_code == 201, case.text
         cid, number = case.json()["id"], case.json()["case_no"]
-        assert number == f"{china_now.year}000001"  # the year's first: its sequence made by the SECURITY DEFINER
+        # The case number's year and the evaluation's month are those of the filing moment in China time, read from
+        # the answer: a clock read beside it could fall on the other side of a midnight (review57 F3).
+        filed_at = dt.datetime.fromisoformat(case.json()["created_at"]).astimezone(CHINA)
+        assert number == f"{filed_at.year}000001"  # the year's first: its sequence made by the SECURITY DEFINER
         steps = [
             ("verify", {"version": 1}, who),
             ("file", {"version": 2}, {"X-Role": "shift_lead"}),
@@ -220,7 +222,7 @@ def test_intake_action_list_component_tile_and_evaluation_as_the_runtime_role(
         z, tx, ty = district_tile(clean_db)
         assert len(get_layer(client, "unit_grids", z, tx, ty)) > 0
         assert [f["properties"]["id"] for f in get_layer(client, "cases", z, tx, ty)] == [cid]
-        month = china_now.strftime("%Y-%m")
+        month = filed_at.strftime("%Y-%m")
         # The evaluation judges as of now to the second (evaluation.default_as_of): let the dispatch's second pass.
         acted = dt.datetime.now(CHINA)
         while dt.datetime.now(CHINA).replace(microsecond=0) <= acted:
