@@ -433,14 +433,14 @@ def test_a_slow_answer_for_a_case_left_behind_does_not_replace_the_case_opened_a
     open_console(desk, live)
     held: list[Any] = []
     page.route(re.compile(rf".*/cases/{first['id']}$"), lambda route: held.append(route))  # answered later
-    page.evaluate(f"() => {{ GG.openCase({first['id']}); }}")
+    page.evaluate(f"() => {{ window.__first = GG.openCase({first['id']}); }}")  # its promise: the answer handled
     page.wait_for_function(f"() => document.getElementById('gg-detail').textContent.indexOf('#{first['id']}') >= 0")
     page.evaluate(f"() => {{ GG.openCase({second['id']}); }}")
     page.wait_for_function(f"() => ({DETAIL_H2})().indexOf('{second['case_no']}') >= 0")
     assert len(held) == 1
     with page.expect_response(lambda r: r.url.endswith(f"/cases/{first['id']}")):
         held[0].continue_()  # the slow answer for the case the operator left
-    page.wait_for_timeout(500)
+    page.evaluate("() => window.__first")  # settled: the page has done all it does with that answer (review57 F4)
     assert second["case_no"] in page.evaluate(DETAIL_H2)
     assert page.evaluate("() => GG.selMarker.caseId") == second["id"]
     centre = page.evaluate("() => [GG.map.getCenter().lat, GG.map.getCenter().lng]")

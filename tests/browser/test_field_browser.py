@@ -118,8 +118,8 @@ def tap_the_map_centre(page: Any) -> None:
     assert hint.is_visible() and "请再点一下" in hint.inner_text()
     assert hint.get_attribute("class") == "gf-hint" and page.locator("#gf-gps-msg").is_hidden()
     assert page.evaluate("() => GF.loc") == before  # not placed by that tap
-    page.wait_for_function("() => GF.map.getZoom() === GF_CONFIG.tapMinZoom")
-    page.wait_for_timeout(300)  # the zoom animation's end
+    # Leaflet sets the zoom as the animation starts and clears _animatingZoom at its end: wait for the end itself
+    page.wait_for_function("() => GF.map.getZoom() === GF_CONFIG.tapMinZoom && !GF.map._animatingZoom")
     the_map.click(position={"x": box["width"] / 2, "y": box["height"] / 2})
     assert page.evaluate("() => GF.loc && GF.loc.source") == "map"
     assert hint.is_hidden()

@@ -32,6 +32,23 @@ def wait_for_notice(page: Any, start: str) -> str:
     return str(page.evaluate(NOTICE))
 
 
+#: Resolves once the page has finished all a submit set going: the tap's own handler chain run, no submit in
+#: progress, no flush (nor one asked for), nothing in flight, nothing queued, 上报 enabled again. After this state a
+#: late second send can no longer come (review57 F4: a state waited for in the page, not a fixed wait).
+IDLE = """async () => {
+  const tick = () => new Promise((done) => setTimeout(done, 10));
+  const idle = async () => !GF.sending && !GF.flushing && !GF.again && GF.inFlight == null
+    && !document.getElementById("gf-submit").disabled && (await GF.outbox.all()).length === 0;
+  await tick();
+  while (!(await idle())) { await tick(); }
+  return true;
+}"""
+
+
+def wait_until_idle(page: Any) -> None:
+    assert page.evaluate(IDLE) is True
+
+
 def test_several_submits_in_one_task_file_one_case(phone: Tab, live: LiveServer, clean_db: Engine) -> None:
     """review38 D3: three submit events in one task (before the first send() runs) → one POST, one case; U8: a report
     without photos says 未附照片, not 附 0 张照片."""
@@ -42,8 +59,7 @@ def test_several_submits_in_one_task_file_one_case(phone: Tab, live: LiveServer,
     page.on("request", lambda r: posts.append(r.url) if r.method == "POST" else None)
     page.evaluate("() => { for (let i = 0; i < 3; i++) { document.getElementById('gf-submit').click(); } }")
     said = wait_for_notice(page, "已上报:案件 ")
-    page.wait_for_function("() => !document.getElementById('gf-submit').disabled")
-    page.wait_for_timeout(500)  # a late second send would have gone by now
+    wait_until_idle(page)
     [(_, case_no, _, photos)] = cases_of(clean_db, REPORTER)
     assert photos == 0
     assert posts == [live.url + "/cases/form"]
@@ -66,12 +82,12 @@ def test_a_second_tap_right_after_a_report_shows_no_errors(
     said = wait_for_notice(page, "已上报:案件 ")
     page.wait_for_function("() => !document.getElementById('gf-submit').disabled")
     page.click("#gf-submit")  # the second tap
-    page.wait_for_timeout(300)
+    wait_until_idle(page)
     [(_, case_no, _, photos)] = cases_of(clean_db, REPORTER)
     assert photos == 1
     assert said == page.evaluate(NOTICE) == f"已上报:案件 {case_no}(附 1 张照片)"
     assert page.is_hidden("#gf-error")
-    page.wait_for_timeout(1500)  # a tap on the empty form later on: what is missing is said
+    page.wait_for_function("() => Date.now() >= GF.quietUntil")  # a tap on the empty form later: what is missing
     page.click("#gf-submit")
     page.locator("#gf-error").wait_for(state="visible")
     assert page.locator("#gf-error").inner_text() == "请选择类别\n请定位(GPS 或地图点选),或附带含 GPS 的照片"
