@@ -14,6 +14,11 @@ from gisgrid.settings import Settings
 from tests.fixtures import load_small_district
 
 runner = CliRunner()
+#: How a period that is no period is refused (the value named before it).
+UNREADABLE = (
+    "is not a month (2026-10), quarter (2026-Q3), week (2026-W40), year (2026) or range (2026-10-01..2026-11-01, "
+    "the end excluded)"
+)
 
 
 def test_simulate_writes_a_history_and_evaluate_ranks_it(clean_db: Engine, settings: Settings, tmp_path: Path) -> None:
@@ -49,15 +54,23 @@ def test_simulate_writes_a_history_and_evaluate_ranks_it(clean_db: Engine, setti
     dep = runner.invoke(
         app, ["evaluate", "--period", "2025-10", "--subject", "department", "--out", str(xlsx)], env=env
     )
-    assert dep.exit_code == 0, dep.output and xlsx.exists()
+    assert dep.exit_code == 0 and xlsx.exists(), dep.output
     assert len(pd.read_excel(xlsx, header=1)) == 20  # below its title row: the 19 departments, then the 合计
     empty = runner.invoke(app, ["evaluate", "--period", "2024-01", "--subject", "department", "--top", "20"], env=env)
     assert empty.exit_code == 0, empty.output  # an empty month: every department listed, 不参评 (review49 F5)
     assert empty.output.count("不参评") == 19
     coming = runner.invoke(app, ["evaluate", "--period", "2100-01"], env=env)  # a period not begun: refused
-    assert coming.exit_code != 0
+    assert (coming.exit_code, type(coming.exception)) == (1, InvalidInput)
+    assert str(coming.exception).startswith(
+        "该评价期内没有上报的案件:2100-01 尚未开始(始于 2100-01-01 00:00) / no cases were reported in 2100-01: it "
+        "begins 2100-01-01T00:00:00+08:00, after now ("
+    ), coming.exception
     bad = runner.invoke(app, ["evaluate", "--period", "last month"], env=env)
-    assert bad.exit_code != 0
+    assert (bad.exit_code, type(bad.exception), str(bad.exception)) == (
+        1,
+        InvalidInput,
+        f"period: 'last month' {UNREADABLE}",
+    )
 
 
 def test_evaluation_and_risks_over_http(clean_db: Engine, settings: Settings, tmp_path: Path) -> None:
@@ -75,18 +88,50 @@ def test_evaluation_and_risks_over_http(clean_db: Engine, settings: Settings, tm
         ev = client.get("/evaluation", params={"period": "2025-10", "subject": "department"})
         assert ev.status_code == 200, ev.text
         rows = ev.json()["data"]
-        assert rows and {"subject", "score", "grade", "rank"} <= set(rows[0])
+        assert {"subject", "score", "grade", "rank"} <= set(rows[0])
+        # the catalogue's 19 departments, 4 不参评 (no case of theirs that month); the seeded history's best first
+        assert (len(rows), [r["grade"] for r in rows].count("不参评")) == (19, 4)
+        assert (rows[0]["subject"], rows[0]["grade"], rows[0]["rank"]) == ("990000000000000008", "A", 1)
         csv = client.get("/evaluation", params={"period": "2025-10", "level": "tier1", "format": "csv"})
         assert csv.status_code == 200 and csv.text.startswith("\ufeff") and "subject" in csv.text.splitlines()[0]
-        for kind in ("selective", "overload", "escalation", "paper_closure"):
+        with clean_db.connect() as conn:
+            tier3s = conn.execute(text("SELECT count(DISTINCT tier3_code) FROM unit_grids")).scalar_one()
+        # one row per subject of each risk's level: every tier-3 grid, both streets; 纸面结案 the 95 unit grids with
+        # a case closed in what the risk reads of this seeded history
+        subjects = {"selective": tier3s, "overload": tier3s, "escalation": 2, "paper_closure": 95}
+        for kind, n in subjects.items():
             risk = client.get(f"/risks/{kind}", params={"period": "2025-10"})
             assert risk.status_code == 200, (kind, risk.text)
-            for row in risk.json()["data"]:
+            data = risk.json()["data"]
+            # a history simulated without planted patterns: nothing flagged (review57 F7)
+            assert (len(data), [r["subject"] for r in data if r["flagged"]]) == (n, []), kind
+            for row in data:
                 assert {"subject", "score", "flagged", "explanation"} <= set(row)
                 assert 0 <= row["score"] <= 1
-        assert client.get("/risks/gossip", params={"period": "2025-10"}).status_code == 422
-        assert client.get("/evaluation", params={"period": "someday"}).status_code == 422
-        assert client.get("/evaluation", params={"period": "2100-01"}).status_code == 422  # not begun
+        gossip = client.get("/risks/gossip", params={"period": "2025-10"})
+        assert (gossip.status_code, gossip.json()["detail"]["items"]) == (
+            422,
+            [
+                {
+                    "field": "kind",
+                    "reason": "Input should be 'selective', 'overload', 'escalation' or 'paper_closure'",
+                    "code": "literal_error",
+                }
+            ],
+        )
+        someday = client.get("/evaluation", params={"period": "someday"})
+        assert (someday.status_code, someday.json()["reason"], someday.json()["detail"]["items"]) == (
+            422,
+            "period_unreadable",
+            [{"field": "period", "reason": f"'someday' {UNREADABLE}", "code": "period_unreadable", "value": "someday"}],
+        )
+        coming = client.get("/evaluation", params={"period": "2100-01"})  # not begun: its own reason
+        assert (coming.status_code, coming.json()["reason"]) == (422, "no_cases_in_period")
+        [item] = coming.json()["detail"]["items"]
+        assert (item["field"], item["code"], item["value"]) == ("period", "no_cases_in_period", "2100-01")
+        assert item["reason"].startswith(
+            "no cases were reported in 2100-01: it begins 2100-01-01T00:00:00+08:00, after now ("
+        )
 
 
 def test_simulate_refuses_unknown_or_wrong_level_plants_and_says_what_it_planted(

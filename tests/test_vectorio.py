@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import geopandas as gpd
@@ -17,6 +20,7 @@ from shapely.geometry import LineString, MultiPolygon, Point, Polygon, box
 
 from gisgrid import vectorio
 from gisgrid.errors import InvalidInput
+from gisgrid.settings import PROJECT_ROOT
 from gisgrid.vectorio import (
     SHAPEFILE_FIELDS,
     estimate_shapefile_size,
@@ -170,8 +174,22 @@ def test_field_map_fixed_fallback_and_unique() -> None:
     # The fixed table itself is valid and collision-free.
     assert all(v.isascii() and len(v) <= 10 for v in SHAPEFILE_FIELDS.values())
     assert len(set(SHAPEFILE_FIELDS.values())) == len(SHAPEFILE_FIELDS)
-    # Deterministic.
-    assert shapefile_field_map(["名称", "x"]) == shapefile_field_map(["名称", "x"])
+    assert shapefile_field_map(["名称", "x"]) == {"名称": "名称", "x": "x"}  # both fit a DBF field as they are
+    # Deterministic across processes (review57 F8): names that collide, mapped under two hash seeds (a set's order
+    # differs between them), give the names mapped here.
+    crowded = ["code", "CODE", "abcdefghijk1", "abcdefghijk2", "部件名称", "设置位置说明", "2nd", "Größe", "x"]
+    script = (
+        "import json; from gisgrid.vectorio import shapefile_field_map; "
+        f"print(json.dumps(shapefile_field_map({crowded!r}, 'gbk')))"
+    )
+    here = shapefile_field_map(crowded, "gbk")
+    assert here["CODE"] == "CODE_1" and here["设置位置说明"] == "FIELD6"  # collisions and folds among them
+    for seed in ("1", "2"):
+        env = {**os.environ, "PYTHONHASHSEED": seed}
+        ran = subprocess.run(
+            [sys.executable, "-c", script], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, check=True
+        )
+        assert json.loads(ran.stdout) == here, seed
 
 
 def test_gbk_unencodable_value_refused_naming_row(tmp_path: Path) -> None:
