@@ -92,12 +92,21 @@
     });
   };
 
+  /* The calendar month before the one of ``now``'s Beijing date, as the form's 期间 writes it (2026-11): a month's
+     考核 is of the month just ended. By month arithmetic: "now minus 30 days" gave the current month on a 31st and
+     January on 1–2 March (review57 F12). */
+  function previousMonth(now) {
+    var bj = new Date(now + 8 * 36e5);  // its UTC fields are the Beijing date's
+    var year = bj.getUTCFullYear(), month = bj.getUTCMonth();  // 0-based: this month, so the previous one 1-based
+    if (month === 0) { year -= 1; month = 12; }
+    return year + "-" + (month < 10 ? "0" : "") + month;
+  }
+
   /* 综合评价专题图: one indicator over the regions of a level for a month, classes and colours from the API. */
   function bindEvaluation() {
     var form = $("gg-eval-form");
     if (!form) { return; }
-    var last = new Date(Date.now() - 30 * 864e5 + 8 * 36e5);  // last month, Beijing time
-    form.elements.period.value = last.toISOString().slice(0, 7);
+    form.elements.period.value = previousMonth(Date.now());
     /* The form's period as the API writes it: the month, its quarter (2026-Q4) or its year. */
     function periodOf() {
       var v = form.elements.period.value, span = form.elements.span.value;

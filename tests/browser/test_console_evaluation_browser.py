@@ -4,6 +4,7 @@ download the browser cancels without a word."""
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 from pathlib import Path
 
@@ -94,3 +95,27 @@ def test_the_evaluation_time_goes_into_the_map_and_the_download_and_a_refused_do
     page.click("#gg-eval-xlsx")
     page.wait_for_function("() => /评价时点须晚于评价期开始/.test(document.getElementById('gg-eval-error').innerText)")
     assert downloads == [] and not desk.watch.off_origin() and not desk.watch.failed
+
+
+BEIJING = dt.timezone(dt.timedelta(hours=8))
+
+
+@pytest.mark.parametrize(
+    ("now", "month"),
+    [
+        (dt.datetime(2026, 12, 31, 10, tzinfo=BEIJING), "2026-11"),  # a 31st: 30 days back was still December
+        (dt.datetime(2027, 3, 1, 10, tzinfo=BEIJING), "2027-02"),  # 1 March: 30 days back was January
+        (dt.datetime(2026, 1, 1, 1, tzinfo=BEIJING), "2025-12"),  # New Year in Beijing, still 31 Dec in UTC
+    ],
+)
+def test_the_evaluation_period_starts_as_the_month_before_today_in_beijing(
+    desk: Tab, live: LiveServer, now: dt.datetime, month: str
+) -> None:
+    """review57 F12: the form's 期间 defaulted to "now minus 30 days"; it is the calendar month just ended, of the
+    Beijing date (the page's clock pinned)."""
+    page = desk.page
+    page.clock.set_fixed_time(now)
+    page.goto(live.url + "/console")
+    page.wait_for_function("() => window.GG && GG.map && GG.cases")
+    assert page.evaluate("() => new Date().toISOString()") == now.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    assert page.input_value('#gg-eval-form input[name="period"]') == month
