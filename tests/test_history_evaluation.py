@@ -96,9 +96,16 @@ def test_evaluation_and_risks_over_http(clean_db: Engine, settings: Settings, tm
         assert csv.status_code == 200 and csv.text.startswith("\ufeff") and "subject" in csv.text.splitlines()[0]
         with clean_db.connect() as conn:
             tier3s = conn.execute(text("SELECT count(DISTINCT tier3_code) FROM unit_grids")).scalar_one()
-        # one row per subject of each risk's level: every tier-3 grid, both streets; 纸面结案 the 95 unit grids with
-        # a case closed in what the risk reads of this seeded history
-        subjects = {"selective": tier3s, "overload": tier3s, "escalation": 2, "paper_closure": 95}
+            closing = conn.execute(  # the unit grids where a case reported that month is closed
+                text(
+                    "SELECT count(DISTINCT unit_grid_code) FROM cases WHERE state = 'closed' AND closed_at IS NOT NULL "
+                    "AND created_at >= '2025-10-01T00:00+08:00' AND created_at < '2025-11-01T00:00+08:00'"
+                )
+            ).scalar_one()
+        # one row per subject of each risk's level: every tier-3 grid, both streets; 纸面结案 every unit grid where a
+        # case of the month was closed (95 of 96 in this seeded history)
+        assert closing == 95
+        subjects = {"selective": tier3s, "overload": tier3s, "escalation": 2, "paper_closure": closing}
         for kind, n in subjects.items():
             risk = client.get(f"/risks/{kind}", params={"period": "2025-10"})
             assert risk.status_code == 200, (kind, risk.text)
