@@ -1,4 +1,4 @@
-"""The console, field and static map pages, byte for byte, for fixed inputs (tests/pages/*.html).
+"""The start page, the console, field and static map pages, byte for byte, for fixed inputs (tests/pages/*.html).
 
 Pinned when the pages' HTML moved from Python strings into maps/pagesrc (templates filled by markers): the move
 was to change nothing a browser receives. Folium's random element ids are numbered in order of appearance, the
@@ -21,6 +21,7 @@ import pytest
 from shapely.geometry import Point, box
 
 from gisgrid import workflow
+from gisgrid.settings import DEFAULT_CENTER_NAME, Settings
 from maps import console, field, render
 from maps.basemap import basemap_for
 from maps.pagejs import light_css
@@ -119,7 +120,25 @@ def _map_points() -> str:
     )[0]
 
 
+#: A centre name also holding the start page's old placeholder and a marker's text, each shown as written.
+HOME_HOSTILE_CENTER = HOSTILE_CENTER + "{base}/*gisgrid:base*/"
+
+
+def _home_default() -> str:
+    from api.routers import home
+
+    return home.home("", Settings(center_name=DEFAULT_CENTER_NAME))
+
+
+def _home_hostile() -> str:
+    from api.routers import home
+
+    return home.home(HOSTILE_BASE, Settings(center_name=HOME_HOSTILE_CENTER))
+
+
 PAGES: dict[str, Callable[[], str]] = {
+    "home-default": _home_default,
+    "home-hostile": _home_hostile,
     "console-default": _console_default,
     "console-hostile": _console_hostile,
     "field-default": _field_default,
@@ -128,7 +147,8 @@ PAGES: dict[str, Callable[[], str]] = {
     "map-points": _map_points,
 }
 #: What each page embeds whole from maps/pagesrc, by the name it stands as.
-EMBEDDED = {
+EMBEDDED: dict[str, dict[str, str]] = {
+    "home": {},
     "console": {"PANEL_CSS": console.PANEL_CSS, "PANEL_JS": console.PANEL_JS},
     "field": {"PAGE_CSS": field.PAGE_CSS + light_css("gf"), "SCRIPT_URL": field.SCRIPT_URL},
     "map": {"LEGEND_CSS": render.LEGEND_CSS},
