@@ -5,6 +5,7 @@ page or script keeps one."""
 from __future__ import annotations
 
 import fnmatch
+import html
 import re
 import shutil
 import subprocess
@@ -15,7 +16,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from gisgrid.settings import PROJECT_ROOT
-from maps import console, field, pagesrc, render
+from maps import console, field, home, pagesrc, render
 from maps.basemap import SHIFT_JS
 from maps.pagejs import DOM_JS, ZH_ERRORS, ZH_FIELDS, json_for_script
 
@@ -64,7 +65,7 @@ def test_no_marker_is_left_in_the_scripts_and_styles() -> None:
 
 def test_served_pages_keep_no_marker(page_client: TestClient) -> None:
     served = {}
-    for url in ("/console", "/field", "/field/sw.js"):
+    for url in ("/", "/console", "/field", "/field/sw.js"):
         r = page_client.get(url)
         assert r.status_code == 200, url
         served[url] = r.text
@@ -74,6 +75,19 @@ def test_served_pages_keep_no_marker(page_client: TestClient) -> None:
     assert console.PANEL_JS in served["/console"] and field.PAGE_CSS in served["/field"]
     for url, text in served.items():
         assert "/*gisgrid:" not in text and "<!--gisgrid:" not in text, url
+
+
+def test_every_link_of_the_start_page_is_served(page_client: TestClient) -> None:
+    """maps.home.LINKS are the app's paths: each answers (the locate route asks for its lon and lat)."""
+    page = page_client.get("/").text
+    for name, path in home.LINKS.items():
+        assert html.escape(path) in page, name
+        r = page_client.get(path)
+        if name == "locate-url":
+            missing = [(item["field"], item["code"]) for item in r.json()["detail"]["items"]]
+            assert (r.status_code, missing) == (422, [("lon", "missing"), ("lat", "missing")])
+        else:
+            assert r.status_code == 200, (name, r.text[:200])
 
 
 def test_fill_puts_each_value_once_and_refuses_a_missing_twice_or_unfilled_marker() -> None:
@@ -102,10 +116,10 @@ def test_fill_puts_html_comment_markers_in_one_pass() -> None:
 
 
 def test_the_html_templates_hold_only_the_markers_their_pages_fill() -> None:
-    """Each marker of the two HTML templates once, in the HTML form outside ``<style>`` and ``<script>``; the
+    """Each marker of the three HTML templates once, in the HTML form outside ``<style>`` and ``<script>``; the
     pages fill every one (a page built is checked by :func:`maps.pagesrc.fill`: none missing, none left)."""
     markers = {}
-    for name in ("console-panel.html", "field.html"):
+    for name in ("console-panel.html", "field.html", "home.html"):
         text = pagesrc.source(name)
         found = [m.group(0) for m in pagesrc.MARKER.finditer(text)]
         assert len(found) == len(set(found)), name
@@ -123,6 +137,14 @@ def test_the_html_templates_hold_only_the_markers_their_pages_fill() -> None:
     assert len(markers["console-panel.html"]) == 19
     assert pagesrc.source("console-panel.html") == console.PANEL_HTML
     assert pagesrc.source("field.html") == field.PAGE_HTML
+    # the start page: its centre's name twice (title, heading) and each link after the path prefix
+    assert markers["home.html"] == [
+        "<!--gisgrid:center-title-->",
+        "<!--gisgrid:icon-url-->",
+        "<!--gisgrid:center-heading-->",
+        *(f"<!--gisgrid:{name}-->" for name in home.LINKS if name != "icon-url"),
+    ]
+    assert pagesrc.source("home.html") == home.PAGE_HTML
 
 
 def test_a_label_holding_a_marker_shows_as_text_on_the_pages() -> None:

@@ -1,15 +1,16 @@
 """The pages' own JavaScript, CSS and HTML, kept as real files here (lintable, diffable) and read once at import.
 
-Each page module (maps.console, maps.field, maps.render, maps.basemap) reads its files with :func:`source` and
-puts them where its HTML or script needs them, so a page is the same as when the code lived in Python strings.
-The helpers both page scripts start with are shared.js, which maps.pagejs fills with its zh-CN tables (``DOM_JS``).
-What Python supplies to a file is put in one way only: a marker that :func:`fill` replaces, once, by a value; a
-comment ``/*gisgrid:NAME*/`` in JS and CSS (in an HTML file too, inside its ``<script>`` and ``<style>``), a
-comment ``<!--gisgrid:NAME-->`` in HTML (the console's side panel, the field page: text and attribute values, each
-value made safe for the spot by the page module, as :func:`maps.pagejs.attr` escapes a label). A marker alone on its
-line is replaced with its line (the value is whole lines: a shared script, generated CSS rules, the page's links);
-one inside a line is replaced in place (a JSON value, an attribute, a list of options). The values are put in
-in one pass: a value holding a marker's text (a department named so) is put in as it is, never filled again.
+Each page module (maps.console, maps.field, maps.home, maps.render, maps.basemap) reads its files with
+:func:`source` and puts them where its HTML or script needs them, so a page is the same as when the code lived in
+Python strings. The helpers both page scripts start with are shared.js, which maps.pagejs fills with its zh-CN
+tables (``DOM_JS``). What Python supplies to a file is put in one way only: a marker that :func:`fill` replaces,
+once, by a value; a comment ``/*gisgrid:NAME*/`` in JS and CSS (in an HTML file too, inside its ``<script>`` and
+``<style>``), a comment ``<!--gisgrid:NAME-->`` in HTML (the console's side panel, the field page, the start page:
+text and attribute values, each value made safe for the spot by the page module, as :func:`maps.pagejs.attr`
+escapes a label). A marker alone on its line is replaced with its line (the value is whole lines: a shared script,
+generated CSS rules, the page's links); one inside a line is replaced in place (a JSON value, an attribute, a list
+of options). The values are put in in one pass: a value holding a marker's text (a department named so) is put in
+as it is, never filled again.
 Everything else a page needs from Python goes through its config object (``window.GG_CONFIG``,
 ``window.GF_CONFIG``, the service worker's ``SW``), written into the page as JSON.
 
@@ -32,6 +33,7 @@ FILES = (
     "field.css",
     "field.html",
     "field-sw.js",
+    "home.html",
     "legend.css",
     "shared.js",
 )
