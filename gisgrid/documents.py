@@ -57,6 +57,11 @@ from gisgrid.settings import DEFAULT_CENTER_NAME
 UNIT_LABELS: dict[str, str] = {"working_hours": "工作时", "working_days": "工作日", "calendar_hours": "小时"}
 #: The issuer an order names without the city's (GISGRID_CENTER_NAME, passed by gisgrid.case_documents).
 DEFAULT_ISSUING_BODY = DEFAULT_CENTER_NAME
+#: A longer issuing body is set smaller (11 pt, no letter spacing: ``header .body.long``) to stay one line of the
+#: header: at 13 pt with 0.1 em spacing a CJK character is 5.05 mm, 35 of them fill the 180 mm between an A4
+#: order's margins and the longest name allowed (settings.CENTER_NAME_MAX, 40) broke in two, mid-word
+#: (…监督指 / 挥中心); at 11 pt 40 characters are 155 mm.
+LONG_ISSUING_BODY = 30
 #: The order page's Content-Security-Policy (a ``<meta>`` in the page, so a saved file keeps it): inline styles,
 #: images from its own origin (the served page's photo URLs) or inline ``data:`` (the CLI's file); nothing else.
 CSP = "default-src 'none'; img-src 'self' data:; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'"
@@ -310,6 +315,7 @@ def _context(order: OrderData) -> dict[str, Any]:
     return {
         "o": order,
         "csp": CSP,
+        "long_body": len(order.issuing_body) > LONG_ISSUING_BODY,
         "disposal": disposal or None,
         "map": map_sketch(order.unit_grid, order.lon, order.lat, order.neighbours),
         "lonlat": f"{order.lon:.6f}, {order.lat:.6f}",

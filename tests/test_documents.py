@@ -39,7 +39,7 @@ from gisgrid.documents import (
     render_supervision_order,
 )
 from gisgrid.errors import InvalidInput, Unavailable
-from gisgrid.settings import Settings
+from gisgrid.settings import CENTER_NAME_MAX, DEFAULT_CENTER_NAME, Settings, check_center_name
 from tests.fixtures import CJK_FONTS, read_pdf
 
 SH = ZoneInfo("Asia/Shanghai")
@@ -454,6 +454,31 @@ def test_the_pdf_is_the_page_laid_out_on_a4_with_its_photo(order: OrderData, tmp
     size = PdfReader(io.BytesIO(pdf)).pages[0].mediabox
     assert (round(float(size.width) * 25.4 / 72), round(float(size.height) * 25.4 / 72)) == (210, 297)  # A4 in mm
     assert ImageFile.LOAD_TRUNCATED_IMAGES is False  # WeasyPrint's import turned it on; the photo checks need it off
+
+
+#: The longest GISGRID_CENTER_NAME allowed (settings.CENTER_NAME_MAX), all CJK: the widest header an order prints.
+LONGEST_CENTER = "新疆维吾尔自治区乌鲁木齐市新市区高新技术产业开发区数字化城市管理监督指挥中心二部"
+
+
+@pytest.mark.parametrize("kind", ["dispatch", "supervision", "rework"])
+def test_the_longest_centre_name_heads_the_order_on_one_line(order: OrderData, kind: str) -> None:
+    """A 40-character issuing body is set smaller (``body long``) and stays one line of the header: in the PDF its
+    text is whole, not broken mid-word (…监督指 / 挥中心, as at the ordinary 13 pt), and the order one page."""
+    assert check_center_name(LONGEST_CENTER) == LONGEST_CENTER and len(LONGEST_CENTER) == CENTER_NAME_MAX
+    assert len(LONGEST_CENTER) > documents.LONG_ISSUING_BODY >= len(DEFAULT_CENTER_NAME)
+    long = replace(order, issuing_body=LONGEST_CENTER, urgent=True, photo_urls=())
+    if kind == "supervision":
+        page = render_supervision_order(_supervised(replace(long, key_supervision=True)))
+    elif kind == "rework":
+        page = render_dispatch_order(replace(long, rework_count=1, rework_reason="仍有残留"))
+    else:
+        page = render_dispatch_order(long)
+    assert f'<div class="body long">{LONGEST_CENTER}</div>' in page
+    facts = read_pdf(render_pdf(page))
+    assert facts.pages == 1
+    assert f" {LONGEST_CENTER} " in facts.text  # one line: a wrapped name reads with a space where it broke
+    # the default name keeps the ordinary size
+    assert f'<div class="body">{DEFAULT_CENTER_NAME}</div>' in render_dispatch_order(order)
 
 
 def test_the_pdf_downsamples_big_photos_and_reads_inline_ones(order: OrderData, tmp_path: Path) -> None:
