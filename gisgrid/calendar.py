@@ -429,14 +429,27 @@ def parse_working_hours(text: str) -> Hours:
     return WorkingHours.parse(text)
 
 
+def _merged_text(hours: WorkingHours) -> str:
+    """The periods as text with touching ones as one (``08:00-12:00,12:00-16:00`` is ``08:00-16:00``): the same
+    working time, so the same form."""
+    merged: list[tuple[time, time]] = []
+    for start, end in hours.periods:
+        if merged and merged[-1][1] == start:
+            merged[-1] = (merged[-1][0], end)
+        else:
+            merged.append((start, end))
+    return _hours_text(WorkingHours(tuple(merged)))
+
+
 def hours_setting(hours: Hours) -> str:
     """The normalised form of a GISGRID_WORKING_HOURS setting: two settings that give every day of the year the
-    same periods have the same form (``8:30`` is ``08:30``; seasons in calendar order from the first day a change
-    of hours starts, the neighbouring seasons with the same hours as one; seasonal hours the same all year are the
-    plain form). What ``deadline_hours`` records and compares (``gisgrid.deadline_hours``)."""
+    same working time have the same form (``8:30`` is ``08:30``; periods that touch as one; seasons in calendar
+    order from the first day a change of hours starts, the neighbouring seasons with the same hours as one;
+    seasonal hours the same all year are the plain form). What ``deadline_hours`` records and compares
+    (``gisgrid.deadline_hours``)."""
     if isinstance(hours, WorkingHours):
-        return _hours_text(hours)
-    per_day = [_hours_text(hours.on(date(_LEAP_YEAR, *_md_of_index(i)))) for i in range(366)]
+        return _merged_text(hours)
+    per_day = [_merged_text(hours.on(date(_LEAP_YEAR, *_md_of_index(i)))) for i in range(366)]
     if len(set(per_day)) == 1:
         return per_day[0]
     # A season starts where the hours differ from the day before (index -1: 12-31, across the year end).

@@ -19,6 +19,7 @@ from gisgrid.calendar import (
     SeasonalHours,
     WorkingCalendar,
     WorkingHours,
+    hours_setting,
     load_city_calendar,
     parse_working_hours,
     traffic_light,
@@ -205,6 +206,42 @@ def test_one_season_for_the_whole_year_is_the_single_form() -> None:
     for start in (at(2025, 9, 30, 16, 0), at(2026, 2, 13, 17, 0), at(2026, 6, 12, 12, 15)):
         for amount, unit in ((1, "working_hours"), (9.25, "working_hours"), (3, "working_days")):
             assert whole.add_working_time(start, amount, unit) == single.add_working_time(start, amount, unit)
+
+
+def test_touching_periods_normalise_as_one() -> None:
+    """Periods that touch are the same working time as one period (review59 F4): the same normalised setting, so
+    writing the hours either way recorded raises no false 'hours changed' warning; periods with a gap stay apart."""
+
+    def form(text: str) -> str:
+        return hours_setting(parse_working_hours(text))
+
+    # The premise: the calendars of both spellings give the same instants.
+    split, whole = load_city_calendar(None, "08:00-12:00,12:00-16:00"), load_city_calendar(None, "08:00-16:00")
+    for start in (at(2026, 6, 12, 11, 30), at(2026, 6, 12, 12, 0), at(2026, 6, 12, 15, 45), at(2026, 6, 13, 9, 0)):
+        for amount, unit in (
+            (0.5, "working_hours"),
+            (4, "working_hours"),
+            (9.25, "working_hours"),
+            (1, "working_days"),
+        ):
+            assert split.add_working_time(start, amount, unit) == whole.add_working_time(start, amount, unit)
+    assert form("08:00-12:00,12:00-16:00") == "08:00-16:00"
+    assert form("8:00-10:00, 10:00-12:00,12:00-16:00") == "08:00-16:00"
+    assert form("08:00-12:00,12:00-14:00,14:30-18:00") == "08:00-14:00,14:30-18:00"
+    assert form("08:00-12:00,12:00:30-16:00") == "08:00-12:00,12:00:30-16:00"  # 30 s apart: not touching
+    assert form("08:00-12:00,13:00-16:00") == "08:00-12:00,13:00-16:00"
+    assert form("08:00-12:00,13:00-16:00") != form("08:00-16:00")
+    # Within each season.
+    assert form(f"05-01..09-30=08:00-10:00,10:00-12:00,14:30-18:00;10-01..04-30={WINTER}") == (
+        f"05-01..09-30=08:00-12:00,14:30-18:00;10-01..04-30={WINTER}"
+    )
+    # Seasons whose periods, merged, are the same hours are one season: here the whole year, so the plain form.
+    assert form("05-01..09-30=08:00-12:00,12:00-16:00;10-01..04-30=08:00-16:00") == "08:00-16:00"
+    assert form("05-01..09-30=08:00-09:00,09:00-16:00;10-01..04-30=08:00-16:00") == form("08:00-16:00")
+    # Seasons that still differ after the merge stay two, and their order is the calendar's.
+    assert form("10-01..04-30=08:00-12:00,12:00-16:00;05-01..09-30=07:30-15:30") == (
+        "05-01..09-30=07:30-15:30;10-01..04-30=08:00-16:00"
+    )
 
 
 def test_a_case_filed_before_the_change_is_due_in_the_winter_hours(
