@@ -136,9 +136,16 @@ def attr(value: object) -> str:
     return str(value).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
 
 
+#: What :func:`json_for_script` writes as a JSON ``\uXXXX`` escape. ``<`` could open ``<!--`` or ``<script>`` (the HTML
+#: parser's "double-escaped" state: the rest of the page becomes script) or close ``</script>``; ``>`` and ``&`` as
+#: Jinja's ``tojson`` does; U+2028/U+2029 end a line in pre-ES2019 JavaScript. In JSON they only occur in strings.
+_SCRIPT_ESCAPES = str.maketrans({c: f"\\u{ord(c):04x}" for c in "<>&\u2028\u2029"})
+
+
 def json_for_script(value: Any) -> str:
-    """JSON that is safe inside an inline ``<script>``."""
-    return json.dumps(value, ensure_ascii=False).replace("</", "<\\/")
+    """JSON that is safe inside an inline ``<script>``: no value can open or close a script or a comment
+    (``<``, ``>``, ``&``, U+2028 and U+2029 written as ``\\u003c`` …, the same value once parsed)."""
+    return json.dumps(value, ensure_ascii=False).translate(_SCRIPT_ESCAPES)
 
 
 #: The helpers both page scripts start with (maps/pagesrc/shared.js), with their zh-CN tables put in from here.

@@ -302,6 +302,32 @@ def test_panel_text_is_escaped() -> None:
     assert "<script>alert(1)</script>" not in html and "</script><script>alert(2)" not in html
 
 
+#: Values that once broke the page's inline config (review59 F8): ``<!--<script>`` put the HTML parser in the
+#: script's double-escaped state, so the rest of the page became script; ``</script>`` closed the script.
+ODD_NAMES = {"D<!--": "<!--<script>", "D</": "</script><script>alert(1)</script>"}
+
+
+def test_a_department_or_centre_named_like_markup_leaves_the_config_whole() -> None:
+    odd = "<!--<script>"
+    html = page.build_console(
+        bounds=None,
+        states=workflow.STATES,
+        roles=workflow.ROLES,
+        actions=workflow.ACTIONS,
+        required={},
+        field_labels={},
+        departments=ODD_NAMES,
+        center_name=odd + ODD_NAMES["D</"],
+    )
+    config_text = re.search(r"window\.GG_CONFIG = (\{.*?\});\n", html, re.S).group(1)  # type: ignore[union-attr]
+    assert "<" not in config_text and ">" not in config_text  # nothing in it can open or close a tag
+    assert '"departments": {"D\\u003c!--": "\\u003c!--\\u003cscript\\u003e", ' in config_text
+    assert json.loads(config_text)["departments"] == ODD_NAMES
+    # the centre name is text where it shows, and nowhere as markup
+    assert odd not in html and "<script>alert(1)" not in html
+    assert "<title>&lt;!--&lt;script&gt;&lt;/script&gt;&lt;script&gt;alert(1)&lt;/script&gt; · 指挥地图</title>" in html
+
+
 def test_the_panel_finds_by_number_filters_by_source_escalation_and_extension_and_starts_as_an_operator() -> None:
     from gisgrid import cases as svc
 

@@ -142,6 +142,23 @@ def test_page_text_is_escaped() -> None:
     assert page.build_field_page(bounds=None, roles=workflow.ROLES).count("<option") == 2
 
 
+def test_a_reason_or_centre_named_like_markup_leaves_the_config_whole() -> None:
+    """review59 F8: ``<!--<script>`` in the inline config made the rest of the page script; now no value in it
+    can open or close a tag, and it parses to the same values."""
+    odd = {"x": "<!--<script>", "y": "</script><script>alert(1)</script>"}
+    html = page.build_field_page(
+        bounds=None, roles=workflow.ROLES, reason_texts=odd, center_name=odd["x"] + odd["y"], base="/a<!--<script>"
+    )
+    config_text = re.search(r"window\.GF_CONFIG = (\{.*?\});\n", html, re.S).group(1)  # type: ignore[union-attr]
+    assert "<" not in config_text and ">" not in config_text
+    assert '"zhReasons": {"x": "\\u003c!--\\u003cscript\\u003e", ' in config_text
+    config = json.loads(config_text)
+    assert config["zhReasons"] == odd and config["base"] == "/a<!--<script>"
+    assert odd["x"] not in html and "<script>alert(1)" not in html
+    title = "&lt;!--&lt;script&gt;&lt;/script&gt;&lt;script&gt;alert(1)&lt;/script&gt; · 网格员上报"
+    assert f"<title>{title}</title>" in html
+
+
 def test_a_refusal_is_explained_from_its_codes_with_the_page_offline() -> None:
     """The zh-CN reasons are in the page itself (a refusal read in a dead spot is explained too), and the page
     reads the refusal's codes, not the server's English words."""

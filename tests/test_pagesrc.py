@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import fnmatch
 import html
+import json
 import re
 import shutil
 import subprocess
@@ -61,6 +62,21 @@ def test_no_marker_is_left_in_the_scripts_and_styles() -> None:
     assert f"var ZH_FIELDS = {json_for_script(ZH_FIELDS)};" in DOM_JS
     assert SHIFT_JS in console.PANEL_JS and SHIFT_JS in field.PAGE_JS
     assert ".gg-green { background: #2e7d32; }" in console.PANEL_CSS
+
+
+def test_json_for_script_lets_no_value_open_or_close_a_script_or_a_comment() -> None:
+    """review59 F8: ``<!--<script>`` in a value put the HTML parser in the script's double-escaped state (the rest
+    of the page became script); ``</script>`` closed it. Every ``<``, ``>``, ``&``, U+2028 and U+2029 is a JSON
+    escape, the same value once parsed; nothing else changes."""
+    value = {"d<1>": "<!--<script>", "x": "</script><script>alert(1)</script>", "a": "A&B\u2028\u2029", "q": '\\"é'}
+    text = json_for_script(value)
+    assert text == (
+        '{"d\\u003c1\\u003e": "\\u003c!--\\u003cscript\\u003e", '
+        '"x": "\\u003c/script\\u003e\\u003cscript\\u003ealert(1)\\u003c/script\\u003e", '
+        '"a": "A\\u0026B\\u2028\\u2029", "q": "\\\\\\"é"}'
+    )
+    assert json.loads(text) == value
+    assert not any(c in text for c in "<>&\u2028\u2029")
 
 
 def test_served_pages_keep_no_marker(page_client: TestClient) -> None:
