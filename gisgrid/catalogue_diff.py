@@ -131,6 +131,7 @@ def entries(kind: str, cat: Catalogues) -> dict[str, Entry]:  # noqa: C901
                     "name": e.node_names.get(node, NODES[node]),
                     "limit": _number(amount),
                     "unit": unit,
+                    "evidence": e.node_evidence.get(node, ""),
                     "urgent_limit": "" if u_amount is None else _number(u_amount),
                     "urgent_unit": u_unit,
                 }
@@ -141,6 +142,7 @@ def entries(kind: str, cat: Catalogues) -> dict[str, Entry]:  # noqa: C901
                 "effective_from": day.isoformat(),
                 "limit": _number(ch.limit[0]),
                 "unit": ch.limit[1],
+                "evidence": ch.evidence,
                 "urgent_limit": _number(ch.urgent[0]) if ch.urgent else "",
                 "urgent_unit": ch.urgent[1] if ch.urgent else "",
             }

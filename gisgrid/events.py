@@ -154,6 +154,7 @@ class NodeLimitChange:
     node: str
     limit: tuple[float, Unit]
     urgent: tuple[float, Unit] | None  # None: the node's own limit applies to urgent cases too
+    evidence: str = ""  # the row's evidence (C/I/U/L): what ``catalogue diff`` compares, not what counts time
 
 
 #: One set of node limits and the day it starts (None: from the beginning): node → limit, node → urgent limit.
@@ -166,6 +167,8 @@ class EventCatalogue:
     limits_by_class: dict[tuple[str, str], dict[str, DisposalLimit]]
     node_limits: dict[str, tuple[float, Unit]]  # before any dated change (node_limits_at: those of a day)
     node_names: dict[str, str] = field(default_factory=dict)
+    #: Each node limit's evidence (C/I/U/L, as a class's): its last undated row's.
+    node_evidence: dict[str, str] = field(default_factory=dict)
     urgent_node_limits: dict[str, tuple[float, Unit]] = field(default_factory=dict)
     sources: list[Path] = field(default_factory=list)
     node_limit_changes: list[NodeLimitChange] = field(default_factory=list)  # by day, in file order within one
@@ -485,6 +488,7 @@ def _load_nodes(
     path: Path,
     nodes: dict[str, tuple[float, Unit]],
     names: dict[str, str],
+    evidences: dict[str, str],
     urgent_nodes: dict[str, tuple[float, Unit]],
     changes: list[NodeLimitChange],
     problems: CatalogueProblems,
@@ -540,12 +544,13 @@ def _load_nodes(
         ):
             ok = False
         if ok and amount is not None and unit is not None and effective_from is not None:
-            changes.append(NodeLimitChange(effective_from, r["node"], (amount, unit), urgent))
+            changes.append(NodeLimitChange(effective_from, r["node"], (amount, unit), urgent, evidence))
             change_origins[(r["node"], effective_from)] = (path, line)
         elif ok and amount is not None and unit is not None:
             nodes[r["node"]] = (amount, unit)
             origins[r["node"]] = (path, line)
             names[r["node"]] = r["name"] or NODES[r["node"]]
+            evidences[r["node"]] = evidence
             if urgent is not None:
                 urgent_nodes[r["node"]] = urgent
             else:
@@ -606,13 +611,14 @@ def load_event_catalogue(
 
     nodes: dict[str, tuple[float, Unit]] = {}
     names: dict[str, str] = {}
+    evidences: dict[str, str] = {}
     urgent_nodes: dict[str, tuple[float, Unit]] = {}
     changes: list[NodeLimitChange] = []
     node_origins: dict[str, tuple[Path, int]] = {}
     change_origins: dict[tuple[str, dt.date], tuple[Path, int]] = {}
     for path, local in node_files:
         _load_nodes(
-            path, nodes, names, urgent_nodes, changes, problems, hours_per_day, node_origins, change_origins,
+            path, nodes, names, evidences, urgent_nodes, changes, problems, hours_per_day, node_origins, change_origins,
             local=local,
         )  # fmt: skip
     missing = [n for n in NODES if n not in nodes]
@@ -625,6 +631,7 @@ def load_event_catalogue(
         node_limits=nodes,
         urgent_node_limits=urgent_nodes,
         node_names=names,
+        node_evidence=evidences,
         node_limit_changes=changes,
         sources=[p for p, _ in class_files] + limit_files + [p for p, _ in node_files],
         class_origins=final_at,

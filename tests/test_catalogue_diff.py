@@ -172,6 +172,7 @@ def test_an_event_class_and_a_node_limit_changed_and_a_rule_added(tmp_path: Path
             ["events", "修改 changed", "gbt47678 06010", "暴露垃圾", "default_dept", "990000000000000003",
              "990000000000000001", f"{events}:2"],
             ["limits", "修改 changed", "verify", "核实", "limit", "1", "2", f"{nodes}:2"],
+            ["limits", "修改 changed", "verify", "核实", "evidence", "U", "L", f"{nodes}:2"],
             # the extra row gives no urgent limit: the node's own then applies to urgent cases too
             ["limits", "修改 changed", "verify", "核实", "urgent_limit", base_verify[5], "", f"{nodes}:2"],
             ["limits", "修改 changed", "verify", "核实", "urgent_unit", base_verify[6], "", f"{nodes}:2"],
@@ -182,6 +183,35 @@ def test_an_event_class_and_a_node_limit_changed_and_a_rule_added(tmp_path: Path
     )  # fmt: skip
     code, output = _diff(env, "--kind", "limits")
     assert (code, output.splitlines()[0]) == (0, "# 时限 time limits: 新增 added 0, 修改 changed 1, 删除 removed 0")
+
+
+def test_a_node_limit_s_evidence_is_compared(tmp_path: Path) -> None:
+    """review59 F11: a node limit whose only change is its evidence (C/I/U/L) is a change, in an undated row and in a
+    dated one; an extra row's empty evidence is L (as a class's); a row restating the base's is no change."""
+    base = DATA / "catalogue" / "node_time_limits.csv"
+    rows = {r.split(",")[0]: r.split(",") for r in base.read_text(encoding="utf-8").splitlines()[1:]}
+    assert rows["accept"][:7] == ["accept", "受理", "0.25", "working_hours", "U", "0.25", "calendar_hours"]
+    assert rows["dispatch"][:7] == ["dispatch", "派遣", "0.5", "working_hours", "U", "0.25", "calendar_hours"]
+    assert rows["verify"][:5] == ["verify", "核实", "1", "working_hours", "U"]
+    nodes = tmp_path / "节点时限.csv"
+    nodes.write_text(
+        "node,name,limit,unit,evidence,urgent_limit,urgent_unit,effective_from\n"
+        + ",".join([*rows["verify"][:7], ""]) + "\n"  # the base's row as it is: no change
+        + "dispatch,派遣,0.5,working_hours,C,0.25,calendar_hours,\n"  # only the evidence differs
+        + "accept,受理,0.25,working_hours,,0.25,calendar_hours,\n"  # empty evidence: L
+        + "verify,核实,1,working_hours,C,,,2099-01-01\n",  # a dated row keeps its evidence too
+        encoding="utf-8",
+    )  # fmt: skip
+    code, output = _diff({"GISGRID_CATALOGUE_EXTRA": f'["{nodes}"]'}, "--kind", "limits", "--format", "csv")
+    assert code == 0 and output == HEADER + "".join(
+        ",".join(r) + "\r\n"
+        for r in [
+            ["limits", "新增 added", "verify 2099-01-01", "核实", "", "",
+             "effective_from=2099-01-01; limit=1; unit=working_hours; evidence=C", f"{nodes}:5"],
+            ["limits", "修改 changed", "accept", "受理", "evidence", "U", "L", f"{nodes}:4"],
+            ["limits", "修改 changed", "dispatch", "派遣", "evidence", "U", "C", f"{nodes}:3"],
+        ]
+    )  # fmt: skip
 
 
 def test_a_refused_catalogue_is_refused_as_catalogue_show_refuses_it(tmp_path: Path) -> None:
