@@ -683,8 +683,22 @@ def test_dispatch_with_a_disposal_type_moves_the_deadline_and_shows_it(
     page.wait_for_selector("#gg-detail .gg-note")
     after = api.get(f"/cases/{case['id']}").json()
     assert after["state"] == "dispatched" and after["disposal_type"] == "拆除"
+    # The deadline is exactly 20 working days (拆除), not 4 working hours (停工), from the dispatch step's moment as
+    # the case log records it, on the app's own working calendar (the live server's clock is not frozen).
+    (dispatched_at,) = [dt.datetime.fromisoformat(t["at"]) for t in after["timeline"] if t["action"] == "dispatch"]
+    calendar = live.app.state.cases.calendar
     due = dt.datetime.fromisoformat(after["due_at"])
-    assert due - dt.datetime.now(due.tzinfo) > dt.timedelta(days=20)  # 20 working days, not 4 working hours
+    assert due == calendar.add_working_time(dispatched_at, 20, "working_days")
+    assert after["disposal_due_at"] == after["due_at"]
+    # From early December on, 20 working days run into a year chinesecalendar does not know (2027 for 1.11): the
+    # case then says its deadline counted Mon–Fri there, rather than absorbing the fallback silently.
+    unknown = [y for y in range(dispatched_at.year, due.year + 1) if not calendar.knows_year(y)]
+    if not unknown:
+        assert after["calendar_warning"] is None
+    else:
+        years = "、".join(map(str, unknown))
+        assert after["calendar_warning"].startswith(f"{years} 年节假日安排未知(chinesecalendar 未收录): 时限"), after
+        assert f"Holidays of {', '.join(map(str, unknown))} are unknown: the deadline" in after["calendar_warning"]
     shown = detail.locator("dt:text-is('时限') + dd").inner_text()
     assert shown.startswith(after["due_at"].replace("T", " ")[:16]), shown
     assert detail.locator("dt:text-is('处置方式') + dd").inner_text() == "拆除 · 时限 20 工作日"
