@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import geopandas as gpd
+import numpy as np
+import pyproj
 import shapely
 from shapely.geometry import Polygon
 from sqlalchemy import Engine, text
@@ -54,6 +56,25 @@ def reserved_port(*, shared: bool = False) -> Iterator[socket.socket]:
             s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         s.bind(("127.0.0.1", 0))
         yield s
+
+
+#: CGCS2000's ellipsoid: areas expected of the service are measured on it with pyproj.Geod (Karney's algorithm),
+#: independently of the equal-area projection the service measures in (gisgrid.geodesy.geodesic_areas).
+GRS80 = pyproj.Geod(ellps="GRS80")
+_METRIC_TO_LON_LAT = pyproj.Transformer.from_crs(METRIC, "EPSG:4490", always_xy=True)
+
+
+def lon_lat(geom: Any) -> Any:
+    """A geometry drawn in METRIC (``X0 + x, Y0 + y``) with its vertices in lon/lat, as ``to_crs(4490)`` writes the
+    test files (the edges straight between them in lon/lat)."""
+    return shapely.transform(geom, lambda xy: np.column_stack(_METRIC_TO_LON_LAT.transform(xy[:, 0], xy[:, 1])))
+
+
+def ellipsoid_area_m2(geom: Any, *, geodesic_edges: bool = False) -> float:
+    """The area (m²) on GRS80 of a lon/lat geometry: its edges straight in lon/lat, as the service takes stored
+    boundaries (densified here to 1e-6° ≈ 0.1 m, so the geodesics between the points are those edges); or, with
+    ``geodesic_edges``, as geodesics, as PostGIS's ``ST_Area(geography)`` takes them."""
+    return abs(GRS80.geometry_area_perimeter(geom if geodesic_edges else shapely.segmentize(geom, 1e-6))[0])
 
 
 def _m(coords: list[tuple[float, float]]) -> Polygon:

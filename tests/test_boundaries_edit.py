@@ -17,7 +17,18 @@ from gisgrid.cli import app
 from gisgrid.errors import Conflict, InvalidInput, NotFound, Reason
 from gisgrid.grids import store, workflows
 from gisgrid.settings import Settings
-from tests.fixtures import COMMUNITIES, METRIC, STREETS, X0, Y0, load_small_district, write_small_district
+from tests.fixtures import (
+    COMMUNITIES,
+    METRIC,
+    STREETS,
+    X0,
+    Y0,
+    ellipsoid_area_m2,
+    load_small_district,
+    lon_lat,
+    small_district,
+    write_small_district,
+)
 from tests.test_recode import Place, env_of, populate, snapshot
 
 runner = CliRunner()
@@ -71,6 +82,17 @@ def community_file(
     path = folder / name
     gdf.to_file(path, driver="GeoJSON")
     return path
+
+
+def place(code: str) -> shapely.Polygon:
+    """The small district's unit ``code`` as its file gives it (lon/lat)."""
+    units = small_district()
+    return units.geometry[units["code"] == code].item()
+
+
+def narrowed_to(east: float) -> float:
+    """The ellipsoidal area of :func:`community_file`'s 东明社区 with its east edge at ``east`` m."""
+    return ellipsoid_area_m2(lon_lat(shapely.box(X0 + 700, Y0, X0 + east, Y0 + 800)))
 
 
 def test_remove_refuses_a_unit_anything_names_saying_how_many_and_which(
@@ -205,7 +227,9 @@ def test_replace_takes_the_file_s_boundary_under_the_same_code(
     assert status == 0, err
     assert out.startswith(f"community {DONGMING} 东明社区: boundary replaced, area {old_area:,.1f} m² → {area():,.1f}")
     assert "dry run" not in out
-    assert (old_area, area()) == pytest.approx((380_000, 320_000), rel=2e-3)  # 500 × 800 m less a notch; 400 × 800 m
+    # On the ellipsoid, as stored (to 0.01 m²): 500 × 800 m less a notch, then 400 × 800 m, drawn in the GK zone,
+    # whose scale (~1 + 1e-5 here) makes them ~8 and ~7 m² smaller than 380,000 and 320,000.
+    assert (old_area, area()) == pytest.approx((ellipsoid_area_m2(place(DONGMING)), narrowed_to(1100)), abs=0.02)
     # Stored as the file gives it; the tier-2 grid follows; name, parent and flags stay.
     assert one(
         engine,
@@ -269,9 +293,10 @@ def test_replace_warns_of_a_child_left_outside_the_new_boundary(
     with the area, as an import reports gaps, and stored (the analyst replaces the community next)."""
     workflows.import_boundaries(clean_db, write_small_district(tmp_path), BoundaryOptions())
     street = tmp_path / "street.geojson"
+    drawn = shapely.Polygon([(X0 + 700, Y0), (X0 + 1100, Y0), (X0 + 1100, Y0 + 800), (X0 + 700, Y0 + 800)])
     gdf = gpd.GeoDataFrame(
         [{"code": STREETS[1], "name": "东关街道", "level": "street", "parent_code": "419902"}],
-        geometry=[shapely.Polygon([(X0 + 700, Y0), (X0 + 1100, Y0), (X0 + 1100, Y0 + 800), (X0 + 700, Y0 + 800)])],
+        geometry=[drawn],
         crs=METRIC,
     ).to_crs(4490)
     gdf.to_file(street, driver="GeoJSON")
@@ -282,6 +307,8 @@ def test_replace_warns_of_a_child_left_outside_the_new_boundary(
     child, gap = err.splitlines()
     assert child.startswith("warning: ") and child.endswith(f" m² of its child {DONGMING} outside the new boundary")
     m2 = float(child.removeprefix("warning: ").split(" m²")[0].replace(",", ""))
-    assert m2 == pytest.approx(60_000, rel=5e-3)  # x 1100…1200 m less the notch (50 × 800 / 2)
+    # x 1100…1200 m less the notch (50 × 800 / 2), on the ellipsoid (PostGIS geography: geodesic edges), said to 0.1
+    outside = place(DONGMING).difference(lon_lat(drawn))
+    assert m2 == pytest.approx(ellipsoid_area_m2(outside, geodesic_edges=True), abs=0.05)
     # The strip is a gap in the district too (its boundary is kept): said with the same area.
     assert gap.startswith("warning: 上级区 419902 测试区 内有 59,998.7 m² 不属于任何街道(缺口,约在 ")

@@ -28,7 +28,7 @@ from gisgrid.errors import Conflict, InvalidInput, Reason
 from gisgrid.grids import workflows
 from gisgrid.grids.numbering import CodeChanges
 from gisgrid.settings import Settings
-from tests.fixtures import COMMUNITIES, METRIC, STREETS, X0, Y0, small_district
+from tests.fixtures import COMMUNITIES, METRIC, STREETS, X0, Y0, ellipsoid_area_m2, lon_lat, small_district
 from tests.test_recode import NOW, env_of
 
 runner = CliRunner()
@@ -226,7 +226,10 @@ def test_a_street_whose_communities_leave_part_of_it_out_says_how_much_has_no_ce
         s=EAST,
         c=DONGMING,
     )
-    assert unit.uncovered_m2 == pytest.approx(gap) and gap == pytest.approx(140_000, rel=0.005)
+    # x 1000…1200 m less the notch (50 × 800 / 2) on the ellipsoid, geodesic edges as PostGIS geography takes them
+    east = small_district().set_index("code").geometry[EAST]
+    expected = ellipsoid_area_m2(east.difference(lon_lat(west_part)), geodesic_edges=True)
+    assert unit.uncovered_m2 == pytest.approx(gap) and gap == pytest.approx(expected, abs=0.01)
     text_ = unit.to_text()
     assert f"取代;其中 {gap:.0f} 平方米不在任何下级单元内,该处已无单元网格,请补全下级单元 / " in text_
     assert text_.endswith(
