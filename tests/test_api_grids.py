@@ -356,9 +356,21 @@ def test_bad_bbox_is_422(client: TestClient, bbox: str, reason: str) -> None:
 
 
 def test_bad_paging_is_422(client: TestClient) -> None:
-    assert client.get("/grids", params={"limit": 0}).status_code == 422
-    assert client.get("/grids", params={"offset": -1}).status_code == 422
-    assert client.get("/grids", params={"tier": "4"}).status_code == 422
+    """Each refused by its field, with its bound or choices."""
+    refused = [
+        ({"limit": 0}, "greater_than_equal", "Input should be greater than or equal to 1", {"limit": {"ge": 1}}),
+        ({"limit": 5001}, "less_than_equal", "Input should be less than or equal to 5000", {"limit": {"le": 5000}}),
+        ({"offset": -1}, "greater_than_equal", "Input should be greater than or equal to 0", {"limit": {"ge": 0}}),
+        ({"tier": "4"}, "literal_error", "Input should be 'unit', '1', '2' or '3'", {}),
+    ]
+    for params, code, reason, extra in refused:
+        r = client.get("/grids", params=params)
+        assert r.status_code == 422 and (r.json()["error"], r.json()["reason"]) == ("invalid_input", code), r.text
+        [field] = params
+        assert r.json()["detail"] == {
+            "message": f"{field}: {reason}",
+            "items": [{"field": field, "reason": reason, "code": code, **extra}],
+        }
 
 
 def test_bbox_means_intersecting_the_box_not_its_bounding_rectangle(client: TestClient, clean_db: Engine) -> None:

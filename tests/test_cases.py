@@ -1104,8 +1104,17 @@ def test_api_refusals_have_status_and_reason(  # noqa: PLR0915
             headers={"X-Actor": "李娜".encode()},
         )
         assert raw.status_code == 201 and raw.json()["reporter"] == "李娜"
-        assert client.get("/cases/999999").status_code == 404
-        assert client.get("/cases", params={"state": "nonsense"}).status_code == 422
+        missing = client.get("/cases/999999")
+        assert (missing.status_code, missing.json()) == (
+            404,
+            {"error": "not_found", "reason": "not_found", "detail": "no case with id 999999"},
+        )
+        unknown_state = client.get("/cases", params={"state": "nonsense"})
+        assert unknown_state.status_code == 422 and unknown_state.json()["reason"] == "literal_error"
+        assert unknown_state.json()["detail"] == {
+            "message": "state: unknown state(s) nonsense",
+            "items": [{"field": "state", "reason": "unknown state(s) nonsense", "code": "literal_error"}],
+        }
         for path in ("/cases", "/cases/lights", "/cases/heat"):  # a NUL no PostgreSQL text can hold: 422, not 500
             r = client.get(path, params={"department": "a\x00b"})
             assert r.status_code == 422 and "department: contains a NUL character" in r.json()["detail"]["message"]
@@ -1172,7 +1181,18 @@ def test_api_refusals_have_status_and_reason(  # noqa: PLR0915
             }
         ]
         assert client.get("/cases", params={"escalation_level": 1}).json()["count"] == 0
-        assert client.get("/cases", params={"escalation_level": 4}).status_code == 422
+        for level, code, bound, limit in (
+            (4, "less_than_equal", "less than or equal to 3", {"le": 3}),
+            (0, "greater_than_equal", "greater than or equal to 1", {"ge": 1}),
+        ):
+            r = client.get("/cases", params={"escalation_level": level})
+            assert r.status_code == 422 and r.json()["reason"] == code, r.text
+            assert r.json()["detail"] == {
+                "message": f"escalation_level: Input should be {bound}",
+                "items": [
+                    {"field": "escalation_level", "reason": f"Input should be {bound}", "code": code, "limit": limit}
+                ],
+            }
         # A department the catalogue does not have is refused by name, as an unknown state or source is — on the
         # list, the light counts and the heat map alike — not answered with an empty list.
         for path in ("/cases", "/cases/lights", "/cases/heat"):
@@ -1573,7 +1593,8 @@ def test_photo_thumbnails_over_the_api(
         unknown = client.get(f"/cases/{cid}/photos/{'0' * 64}?size=thumb")
         assert unknown.status_code == 404 and unknown.json()["detail"] == f"case {cid} has no photo {'0' * 64}"
         other_case = client.get(f"/cases/{cid + 1000}/photos/{sha}?size=thumb")
-        assert other_case.status_code == 404
+        assert other_case.status_code == 404 and other_case.json()["reason"] == "not_found"
+        assert other_case.json()["detail"] == f"case {cid + 1000} has no photo {sha}"  # not this case's photo
 
 
 def test_actions_with_photos_on_the_form_and_bad_payloads_refused_by_field(

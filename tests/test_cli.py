@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 from gisgrid.cli import app
 from gisgrid.settings import Settings
 from tests.fixtures import COMMUNITIES, legacy_gbk_shapefile, small_district, write_small_district
+from tests.test_ops_settings import run_main
 
 runner = CliRunner()
 
@@ -151,7 +152,13 @@ def test_boundaries_import_dry_run_via_cli(clean_db: Engine, settings: Settings,
     assert tiers.exit_code == 0 and "tier 1: 2 streets, tier 2: 3 communities" in tiers.output
 
 
-def test_cases_from_the_command_line(clean_db: Engine, settings: Settings, tmp_path: Path) -> None:
+def test_cases_from_the_command_line(
+    clean_db: Engine,
+    settings: Settings,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     from gisgrid.boundaries import BoundaryOptions
     from gisgrid.grids import workflows
     from tests.test_components_store import inside_points
@@ -177,10 +184,16 @@ def test_cases_from_the_command_line(clean_db: Engine, settings: Settings, tmp_p
     assert done.exit_code == 0 and "核实 (verified), version 2" in done.output
     listed = runner.invoke(app, ["cases", "list", "--state", "verified"], env=env)
     assert "1 case(s)" in listed.output
-    bad = runner.invoke(
-        app, ["cases", "act", str(case_id), "close", "--role", "shift_lead", "--actor", "x", "--version", "2"], env=env
+    # closing a verified case is refused as gisgrid prints it: exit 1, one line naming the state and the states
+    # 结案 is allowed from, the database left as it was
+    close = ["cases", "act", str(case_id), "close", "--role", "shift_lead", "--actor", "x", "--version", "2"]
+    assert run_main(monkeypatch, capsys, *close, **env) == (
+        1,
+        "error: 案件当前为「已核实(待立案)」,不能办理「结案」(可办理的状态:已核查(待结案)) / close is not allowed in "
+        "state 'verified' (核实); allowed from: checked\n",
     )
-    assert bad.exit_code != 0
+    with clean_db.connect() as conn:
+        assert conn.execute(text("SELECT state, version FROM cases")).one() == ("verified", 2)
 
 
 def test_serve_listens_with_tcp_nodelay_ready_socket_and_names_a_busy_port() -> None:

@@ -110,7 +110,13 @@ def test_heat_counts_the_filtered_cases_of_the_period(client: TestClient) -> Non
         {"field": "until", "reason": "must be after since", "code": "until_not_after_since"}
     ]
     assert bad.json()["detail"]["message"] == "until: must be after since"
-    assert client.get("/cases/heat", params={"since": "yesterday"}).status_code == 422
+    word = client.get("/cases/heat", params={"since": "yesterday"})  # a word, not a date: refused by its field
+    assert word.status_code == 422 and word.json()["reason"] == "datetime_from_date_parsing"
+    reason = "Input should be a valid datetime or date, input is too short"
+    assert word.json()["detail"] == {
+        "message": f"since: {reason}",
+        "items": [{"field": "since", "reason": reason, "code": "datetime_from_date_parsing"}],
+    }
 
 
 def test_the_panel_endpoints_answer_and_a_bad_filter_explains_itself(client: TestClient) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import os
+import re
 import ssl
 import sys
 import threading
@@ -86,7 +87,7 @@ def test_a_url_parameter_asyncpg_cannot_honour_is_refused(query: str, message: s
         asyncpg_connect_args(url)
     assert err.value.message == message
     # and the app is not made with it (serve checks before it migrates anything, too)
-    with pytest.raises(ConfigError):
+    with pytest.raises(ConfigError, match=f"^{re.escape(message)}$"):
         create_app(Settings(database_url=str(url.render_as_string(hide_password=False)), data_dir=tmp_path))
 
 
@@ -296,7 +297,9 @@ def test_a_cors_origin_without_scheme_or_with_a_path_stops_the_start(
         "http://10.1.2.3:8080 (scheme://host[:port]: no path, query or wildcard) or * for any\n"
     )
     assert run_main(monkeypatch, capsys, "db", "status", **env) == (1, expected)
-    with pytest.raises(ValidationError):
+    # the same words from the setting itself (the part after the variable's name)
+    said = expected.removeprefix("error: GISGRID_CORS_ORIGINS: ").rstrip("\n")
+    with pytest.raises(ValidationError, match=re.escape(f"cors_origins\n  Value error, {said} [type=value_error")):
         Settings(cors_origins=[origin])
 
 

@@ -528,7 +528,13 @@ def test_the_api_downloads_the_xlsx_people_read_named_provisional_when_it_is(
         assert (
             pdf.headers["content-disposition"] == 'attachment; filename="evaluation-district-2025-11-provisional.pdf"'
         )
-        assert client.get("/evaluation", params={**q, "format": "docx"}).status_code == 422
+        docx = client.get("/evaluation", params={**q, "format": "docx"})  # refused by its field, the formats named
+        assert docx.status_code == 422 and docx.json()["reason"] == "literal_error"
+        choices = "Input should be 'json', 'csv', 'xlsx' or 'pdf'"
+        assert docx.json()["detail"] == {
+            "message": f"format: {choices}",
+            "items": [{"field": "format", "reason": choices, "code": "literal_error"}],
+        }
 
 
 def closed_case_rows(case: str, reported: str, rest: str) -> str:

@@ -119,8 +119,27 @@ def test_a_slot_is_given_back_after_the_answer_and_after_a_refusal(client: TestC
         monkeypatch = pytest.MonkeyPatch()
         with monkeypatch.context() as m:
             m.setattr(evaluation_service, "XLSX_MAX_ROWS_HTTP", 1)
-            assert client.get("/evaluation", params={**Q, "format": "xlsx"}).status_code == 422
-        assert client.get("/evaluation", params={**Q, "period": "bad", "level": "unit_grid"}).status_code == 422
+            big = client.get("/evaluation", params={**Q, "format": "xlsx"})
+            assert big.status_code == 422 and big.json()["reason"] == "xlsx_too_many_rows"
+            [item] = big.json()["detail"]["items"]
+            assert item == {
+                "field": "format",
+                "reason": "the table has 2 rows; an XLSX over HTTP holds at most 1: choose a higher level, download "
+                "the CSV, or run gisgrid evaluate --out NAME.xlsx on the server",
+                "code": "xlsx_too_many_rows",
+                "value": "xlsx",
+                "limit": {"max_rows": 1},
+            }
+        bad = client.get("/evaluation", params={**Q, "period": "bad", "level": "unit_grid"})
+        assert bad.status_code == 422 and bad.json()["reason"] == "period_unreadable"
+        [item] = bad.json()["detail"]["items"]
+        assert item == {
+            "field": "period",
+            "reason": "'bad' is not a month (2026-10), quarter (2026-Q3), week (2026-W40), year (2026) or range "
+            "(2026-10-01..2026-11-01, the end excluded)",
+            "code": "period_unreadable",
+            "value": "bad",
+        }
         assert client.get("/evaluation", params={**Q, "format": "xlsx"}).status_code == 200
         assert client.get("/evaluation/map", params={**M, "level": "unit_grid"}).status_code == 200
 

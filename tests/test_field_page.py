@@ -107,7 +107,13 @@ def test_class_list_endpoint(client: TestClient) -> None:
     assert codes == sorted(codes) and all(c["scheme"] == "gbt47678" for c in body["data"])
     old = client.get("/field/classes", params={"scheme": "cjt214"}).json()
     assert old["count"] and all(len(c["code"]) == 4 for c in old["data"])
-    assert client.get("/field/classes", params={"scheme": "x"}).status_code == 422
+    unknown = client.get("/field/classes", params={"scheme": "x"})  # refused by its field, the schemes named
+    assert unknown.status_code == 422 and unknown.json()["reason"] == "literal_error"
+    choices = "Input should be 'gbt47678' or 'cjt214'"
+    assert unknown.json()["detail"] == {
+        "message": f"scheme: {choices}",
+        "items": [{"field": "scheme", "reason": choices, "code": "literal_error"}],
+    }
 
 
 def test_the_intake_contract_the_outbox_relies_on(client: TestClient, clean_db: Engine) -> None:

@@ -205,8 +205,13 @@ def test_mask_password() -> None:
 def test_basemap_url_is_an_xyz_template() -> None:
     assert Settings(basemap_url="/basemap/{z}/{x}/{y}.png").basemap_url == "/basemap/{z}/{x}/{y}.png"
     assert Settings(basemap_url="https://{s}.tiles.example/{z}/{x}/{y}.png").basemap_url
-    for bad in ("ftp://x/{z}/{x}/{y}", "tiles/{z}/{x}/{y}.png", "http://tiles.example/{z}/{x}.png"):
-        with pytest.raises(ValidationError):
+    refused = [  # each for its own reason
+        ("ftp://x/{z}/{x}/{y}", "must be an http(s) URL or a path starting with /, not ftp://"),
+        ("tiles/{z}/{x}/{y}.png", "must be an http(s) URL or a path starting with / "),
+        ("http://tiles.example/{z}/{x}.png", "an XYZ tile template needs {z}, {x} and {y} (missing {y})"),
+    ]
+    for bad, message in refused:
+        with pytest.raises(ValidationError, match=re.escape(f"basemap_url\n  Value error, {message}")):
             Settings(basemap_url=bad)
 
 

@@ -234,7 +234,7 @@ def test_a_stale_version_reloads_the_case_and_says_so(phone: Tab, live: LiveServ
     page.fill("#gf-task-text", "现场核实")
     with page.expect_response(lambda r: r.request.method == "POST") as answer:
         page.click('#gf-task button[data-action="verify"]')
-    assert answer.value.status == 409
+    assert answer.value.status == 409 and answer.value.json()["reason"] == "stale_version"  # what the notice is for
     said = page.locator("#gf-task .gf-task-said")
     said.wait_for()
     assert said.inner_text() == "案件已被他人更新(版本 1 → 2),已重新载入:请核对后再点「核实」"
