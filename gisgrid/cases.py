@@ -92,6 +92,7 @@ def load_rules(
         departments=components.departments,
         classes=classes,
         class_names=routing.event_class_names(events),
+        removed_departments=components.department_removed_by,
     )
 
 

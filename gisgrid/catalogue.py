@@ -11,10 +11,11 @@ Files (see ``data/catalogue/README.md``):
 A city extends or overrides these with extra CSV files (``load_catalogue(..., extra=[...])``), applied in order
 after the base files. Each file's kind is decided by its header (:func:`gisgrid.cityfiles.file_kind`; files of
 other kinds, such as event classes or routing rules, are left to their loaders): a departments file adds/overrides
-departments, a class-map file adds/overrides mappings (keyed by the CJ/T 214 code), a component-classes file's
-rows add classes or override the base row with the same scheme+code (e.g. a local extension class
-``gbt47678,21001,21,扩展部件,…``). All department files are read before any classes file, so an extra class
-may use an extra department whatever the order of ``extra``.
+departments, or removes one with ``kind`` ``-`` (:data:`REMOVE`, as a routing row's department ``-`` removes a rule;
+refused while a class or routing rule in force still names it), a class-map file adds/overrides mappings (keyed
+by the CJ/T 214 code), a component-classes file's rows add classes or override the base row with the same
+scheme+code (e.g. a local extension class ``gbt47678,21001,21,扩展部件,…``). All department files are read
+before any classes file, so an extra class may use an extra department whatever the order of ``extra``.
 
 Every problem is reported at once in one ``InvalidInput`` whose ``detail`` lists
 ``{"file", "row", "field", "value", "reason"}`` items; rows are line numbers (the header is line 1).
@@ -23,7 +24,7 @@ Every problem is reported at once in one ``InvalidInput`` whose ``detail`` lists
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -31,6 +32,7 @@ from pathlib import Path
 from gisgrid import cityfiles
 from gisgrid.errors import InvalidInput, ProblemList
 from gisgrid.settings import Settings, catalogue_folder
+from gisgrid.texts import bilingual
 
 SCHEMES: tuple[str, ...] = ("gbt47678", "cjt214")
 #: Digits of a class code per scheme (2 big + 3 small, 2 big + 2 small).
@@ -45,6 +47,9 @@ DEPARTMENT_COLUMNS = ("code", "name", "kind")
 DEPARTMENT_OPTIONAL_COLUMNS = ("score_group",)
 #: What a department is (``departments.csv`` ``kind``).
 DEPARTMENT_KINDS = ("government", "public_institution", "enterprise", "subdistrict")
+#: ``kind`` of a city's extra departments row that removes the department with its ``code`` (an earlier file's,
+#: e.g. a shipped placeholder replaced by the city's code), as a routing row's department ``-`` removes a rule.
+REMOVE = "-"
 MAP_COLUMNS = ("cjt214_code", "gbt47678_code", "note")
 
 CLASSES_FILE = "component_classes.csv"
@@ -82,6 +87,8 @@ class Catalogue:
     #: gave it (``gisgrid catalogue show``, the placeholder-department warning).
     department_origins: dict[str, tuple[Path, int]] = field(default_factory=dict)
     class_origins: dict[tuple[str, str], tuple[Path, int]] = field(default_factory=dict)
+    #: code → the file and line of the extra row (kind ``-``) that removed the department, in the order removed.
+    department_removed_by: dict[str, tuple[Path, int]] = field(default_factory=dict)
 
     def classes(self, scheme: str) -> dict[str, ComponentClass]:
         """Classes of ``scheme`` keyed by code (InvalidInput for an unknown scheme)."""
@@ -144,6 +151,64 @@ def check_duplicates(path: Path, rows: Iterable[tuple[int, tuple[str, ...], str]
             first[key] = line
 
 
+def missing_department_reason(code: str, removed_by: Mapping[str, tuple[Path, int]]) -> str:
+    """Why a row in force that names department ``code`` is refused: no departments file has it, or an extra row
+    removed it (kind ``-``, named by file:line) while this row still sends work to it."""
+    if code in removed_by:
+        path, line = removed_by[code]
+        return bilingual(
+            f"部门 {code} 已被 {path}:{line} 删除(kind 为 -),此行仍指向它:改为接替它的部门",
+            f"department {code} is removed by {path}:{line} (kind '{REMOVE}') but this row still names it: name "
+            "the department that replaces it",
+        )
+    return "unknown department (not in any departments file)"
+
+
+def _remove_department(
+    path: Path,
+    line: int,
+    code: str,
+    departments: dict[str, str],
+    removed: dict[str, tuple[Path, int]],
+    problems: CatalogueProblems,
+    *,
+    base: bool,
+) -> bool:
+    """Whether the row (kind ``-``) may remove ``code``: not in the base file (delete the row there), and only a
+    department an earlier file gives (a typo would otherwise leave the department it meant in force)."""
+    if base:
+        problems.add(
+            path,
+            line,
+            "kind",
+            REMOVE,
+            bilingual(
+                f"kind 为 {REMOVE} 表示删除前一文件的部门,只用于城市的附加部门文件(GISGRID_CATALOGUE_EXTRA);"
+                "本文件中请直接删除该行",
+                f"kind '{REMOVE}' removes a department of an earlier file, so it is for a city's extra departments "
+                "file (GISGRID_CATALOGUE_EXTRA); in this file delete the row",
+            ),
+        )
+        return False
+    if code not in departments:
+        if code in removed:
+            at = f"{removed[code][0]}:{removed[code][1]}"
+            zh, en = f"它已被 {at} 删除", f"it was already removed by {at}"
+        else:
+            zh, en = "前面的部门文件中没有它", "no earlier departments file has it"
+        problems.add(
+            path,
+            line,
+            "code",
+            code,
+            bilingual(
+                f"kind 为 {REMOVE} 删除部门 {code},但{zh}", f"kind '{REMOVE}' removes department {code}, but {en}"
+            ),
+        )
+        return False
+    return True
+
+
 def _load_departments(
     path: Path,
     departments: dict[str, str],
@@ -151,10 +216,19 @@ def _load_departments(
     groups: dict[str, str],
     problems: CatalogueProblems,
     origins: dict[str, tuple[Path, int]],
+    removed: dict[str, tuple[Path, int]],
+    *,
+    base: bool,
 ) -> None:
     rows = read_rows(path, DEPARTMENT_COLUMNS, problems, DEPARTMENT_OPTIONAL_COLUMNS)
     check_duplicates(path, ((line, (r["code"],), "code") for line, r in rows), problems)
     for line, r in rows:
+        if r["kind"] == REMOVE:
+            if _remove_department(path, line, r["code"], departments, removed, problems, base=base):
+                for table in (departments, kinds, groups, origins):
+                    table.pop(r["code"], None)
+                removed[r["code"]] = (path, line)
+            continue
         if not DEPT_CODE.fullmatch(r["code"]):
             problems.add(
                 path,
@@ -168,7 +242,14 @@ def _load_departments(
             problems.add(path, line, "name", "", "department name is empty")
             continue
         if r["kind"] not in DEPARTMENT_KINDS:
-            problems.add(path, line, "kind", r["kind"], f"kind must be one of {', '.join(DEPARTMENT_KINDS)}")
+            problems.add(
+                path,
+                line,
+                "kind",
+                r["kind"],
+                f"kind must be one of {', '.join(DEPARTMENT_KINDS)} (or '{REMOVE}' in an extra file: removes the "
+                "department)",
+            )
             continue
         group = r["score_group"]
         if group and (":" in group or "," in group):
@@ -177,6 +258,7 @@ def _load_departments(
         departments[r["code"]] = r["name"]
         kinds[r["code"]] = r["kind"]
         origins[r["code"]] = (path, line)
+        removed.pop(r["code"], None)  # a later file gives it again
         # A city's row replaces the department whole: no score_group there → the default table again.
         if group:
             groups[r["code"]] = group
@@ -253,8 +335,9 @@ def load_catalogue(settings_or_dir: Settings | Path | str, extra: Sequence[Path 
     kinds: dict[str, str] = {}
     groups: dict[str, str] = {}
     dept_origins: dict[str, tuple[Path, int]] = {}
-    for path in dept_files:
-        _load_departments(path, departments, kinds, groups, problems, dept_origins)
+    removed: dict[str, tuple[Path, int]] = {}
+    for index, path in enumerate(dept_files):
+        _load_departments(path, departments, kinds, groups, problems, dept_origins, removed, base=index == 0)
 
     by_scheme: dict[str, dict[str, ComponentClass]] = {s: {} for s in SCHEMES}
     loaded: list[tuple[Path, int, ComponentClass]] = []
@@ -268,7 +351,7 @@ def load_catalogue(settings_or_dir: Settings | Path | str, extra: Sequence[Path 
             class_origins[(cls.scheme, cls.code)] = (path, line)
         if final is cls and cls.default_dept and cls.default_dept not in departments:
             problems.add(
-                path, line, "default_dept", cls.default_dept, "unknown department (not in any departments file)"
+                path, line, "default_dept", cls.default_dept, missing_department_reason(cls.default_dept, removed)
             )
 
     mapping: dict[str, str] = {}
@@ -299,4 +382,5 @@ def load_catalogue(settings_or_dir: Settings | Path | str, extra: Sequence[Path 
         sources=dept_files + [p for p, _ in class_files] + map_files,
         department_origins=dept_origins,
         class_origins=class_origins,
+        department_removed_by=removed,
     )

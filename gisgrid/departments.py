@@ -28,6 +28,7 @@ from sqlalchemy import Connection, Engine, text
 from gisgrid.catalogue import DEPT_CODE, Catalogue
 from gisgrid.errors import Conflict, InvalidInput, NotFound, Reason
 from gisgrid.storage import recode
+from gisgrid.texts import bilingual
 from gisgrid.workflow import TERMINAL_STATES
 
 #: Keys of stored JSON whose value is a department code.
@@ -113,9 +114,15 @@ def _check(catalogue: Catalogue, old: str, new: str) -> None:
             reason=Reason.UNKNOWN_DEPARTMENT,
         )
     if old in catalogue.departments:
+        name = catalogue.departments[old]
         raise InvalidInput(
-            f"old code {old} ({catalogue.departments[old]}) is still in the departments catalogue: replace it there "
-            f"by {new} first, so that nothing new is routed to it, then recode the stored records",
+            bilingual(
+                f"旧代码 {old}({name})仍在部门名录中:请先在名录中以 {new} 取代它(附加部门文件中加一行 "
+                f"{old},{name},- 即删除它),使新案件不再派往它,再改写已存记录",
+                f"old code {old} ({name}) is still in the departments catalogue: replace it there by {new} first "
+                f"(in an extra departments file, a row {old},{name},- removes it), so that nothing new is routed to "
+                "it, then recode the stored records",
+            ),
             reason=Reason.DEPARTMENT_STILL_LISTED,
         )
 

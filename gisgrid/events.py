@@ -58,6 +58,7 @@ from gisgrid.catalogue import (
     check_duplicates,
     check_scheme,
     load_catalogue,
+    missing_department_reason,
     read_rows,
 )
 from gisgrid.errors import InvalidInput
@@ -596,9 +597,8 @@ def load_event_catalogue(
             continue
         final_at[(cls.scheme, cls.code)] = (path, line)
         if cls.default_dept and cls.default_dept not in components.departments:
-            problems.add(
-                path, line, "default_dept", cls.default_dept, "unknown department (not in any departments file)"
-            )
+            reason = missing_department_reason(cls.default_dept, components.department_removed_by)
+            problems.add(path, line, "default_dept", cls.default_dept, reason)
 
     limits: dict[tuple[str, str], dict[str, DisposalLimit]] = {}
     limit_origins: dict[tuple[str, str, str], tuple[Path, int]] = {}

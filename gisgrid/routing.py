@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any, Literal, NamedTuple
 
 from gisgrid import cityfiles
-from gisgrid.catalogue import CODE_DIGITS, SCHEMES, load_catalogue
+from gisgrid.catalogue import CODE_DIGITS, SCHEMES, load_catalogue, missing_department_reason
 from gisgrid.constants import LOCAL_TZ
 from gisgrid.errors import InvalidInput, ProblemList
 from gisgrid.events import EventCatalogue, load_event_catalogue
@@ -486,6 +486,7 @@ def load_routing_rules(
     departments: Mapping[str, str] | Iterable[str] | None = None,
     classes: Mapping[str, Collection[str]] | None = None,
     class_names: Mapping[tuple[str, str], str] | None = None,
+    removed_departments: Mapping[str, tuple[Path, int]] | None = None,
 ) -> RoutingRules:
     """Read the routing rules file, then each ``extra`` file in order.
 
@@ -497,7 +498,9 @@ def load_routing_rules(
     match the same report and that :func:`route` ranks equal but for the rule_id (same priority and specificity)
     are an error: the result would hang on the rule_id. Every problem is reported at once in one InvalidInput
     naming file, row and field. ``class_names`` ((scheme, code) → zh name, :func:`event_class_names`) name the
-    classes in explanations, by default the event catalogue's.
+    classes in explanations, by default the event catalogue's. ``removed_departments`` (code → the extra departments
+    row that removed it, :attr:`gisgrid.catalogue.Catalogue.department_removed_by`): a rule naming one is refused
+    only when it is in force (a city may replace or remove the base rule that names it), with that row's file:line.
     """
     base = _rules_path(path_or_settings)
     if departments is None:
@@ -507,11 +510,13 @@ def load_routing_rules(
     else:
         names = dict.fromkeys(departments, "")
     problems = _Problems()
+    gone = removed_departments or {}
+    known = set(names) | set(gone)  # a removed department is checked on the rules in force only (below)
     files = [base, *(Path(p) for p in extra)]
     by_id: dict[str, RoutingRule] = {}
     removed: dict[str, tuple[Path, int]] = {}  # rule_id → the row that removed it (gone if a later file re-adds it)
     for index, path in enumerate(files):
-        for line, rule in _load_file(path, names, problems, base=index == 0):
+        for line, rule in _load_file(path, known, problems, base=index == 0):
             if isinstance(rule, RoutingRule):
                 by_id[rule.rule_id] = rule
                 removed.pop(rule.rule_id, None)
@@ -531,6 +536,8 @@ def load_routing_rules(
         if class_names is None:
             class_names = event_class_names(events)
     for rule in by_id.values():  # the final rules only: a city may replace a base rule naming a class it dropped
+        if rule.department in gone:
+            _add(problems, rule, "department", rule.department, missing_department_reason(rule.department, gone))
         if rule.class_prefix and not any(c.startswith(rule.class_prefix) for c in classes.get(rule.scheme, ())):
             _add(
                 problems,

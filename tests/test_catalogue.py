@@ -208,8 +208,101 @@ def test_broken_departments_file(tmp_path: Path) -> None:
         "row": 6,
         "field": "kind",
         "value": "政府",
-        "reason": "kind must be one of government, public_institution, enterprise, subdistrict",
+        "reason": "kind must be one of government, public_institution, enterprise, subdistrict (or '-' in an extra "
+        "file: removes the department)",
     }
+
+
+DEPT_HEADER = ["code", "name", "kind"]
+TOILETS = "990000000000000003"  # 区环境卫生服务中心: default_dept of 公共厕所 03001 (component_classes.csv:16) …
+
+
+def test_an_extra_departments_row_of_kind_dash_removes_a_department(tmp_path: Path) -> None:
+    """As a routing row's department '-' removes a rule (review58 M3): gone from the catalogue in force, with the
+    file:line that removed it; a later file may give it again."""
+    added = write_csv(tmp_path / "a.csv", DEPT_HEADER, [["12410100MB0000001X", "区园林中心", "government"]])
+    removal = write_csv(tmp_path / "b.csv", DEPT_HEADER, [["12410100MB0000001X", "区园林中心", "-"]])
+    catalogue = load_catalogue(DATA, extra=[added, removal])
+    assert "12410100MB0000001X" not in catalogue.departments
+    assert "12410100MB0000001X" not in catalogue.department_kinds
+    assert "12410100MB0000001X" not in catalogue.department_origins
+    assert catalogue.department_removed_by == {"12410100MB0000001X": (removal, 2)}
+    assert len(catalogue.departments) == 19
+
+    again = write_csv(tmp_path / "c.csv", DEPT_HEADER, [["12410100MB0000001X", "区园林绿化中心", "enterprise"]])
+    catalogue = load_catalogue(DATA, extra=[added, removal, again])
+    assert catalogue.departments["12410100MB0000001X"] == "区园林绿化中心"
+    assert catalogue.department_removed_by == {}
+
+
+def test_a_removal_is_refused_in_the_base_file_for_an_unknown_code_and_twice(tmp_path: Path) -> None:
+    base = tmp_path / "data"
+    (base / "catalogue").mkdir(parents=True)
+    for name in ("component_classes.csv", "component_class_map.csv"):
+        (base / "catalogue" / name).write_bytes((BASE / name).read_bytes())
+    rows = (BASE / "departments.csv").read_text(encoding="utf-8") + "990000000000000099,某部门,-\n"
+    (base / "catalogue" / "departments.csv").write_text(rows, encoding="utf-8")
+    with pytest.raises(InvalidInput) as exc:
+        load_catalogue(base)
+    assert exc.value.detail["problems"] == [
+        {
+            "file": str(base / "catalogue" / "departments.csv"),
+            "row": 21,
+            "field": "kind",
+            "value": "-",
+            "reason": "kind 为 - 表示删除前一文件的部门,只用于城市的附加部门文件(GISGRID_CATALOGUE_EXTRA);"
+            "本文件中请直接删除该行 / kind '-' removes a department of an earlier file, so it is for a city's extra "
+            "departments file (GISGRID_CATALOGUE_EXTRA); in this file delete the row",
+        }
+    ]
+
+    first = write_csv(tmp_path / "x.csv", DEPT_HEADER, [["12410100MB0000001X", "区园林中心", "government"],
+                                                         ["12410100MB0000001X", "", "-"]])  # fmt: skip
+    again = write_csv(tmp_path / "y.csv", DEPT_HEADER, [["12410100MB0000001X", "", "-"], ["99TYPO", "", "-"]])
+    with pytest.raises(InvalidInput) as exc:
+        load_catalogue(DATA, extra=[first, again])
+    reasons = [(Path(p["file"]).name, p["row"], p["field"], p["reason"]) for p in exc.value.detail["problems"]]
+    assert reasons == [
+        ("x.csv", 3, "code", "duplicate of row 2 in the same file"),
+        ("y.csv", 2, "code", f"kind 为 - 删除部门 12410100MB0000001X,但它已被 {first}:3 删除 / kind '-' removes "
+         f"department 12410100MB0000001X, but it was already removed by {first}:3"),
+        ("y.csv", 3, "code", "kind 为 - 删除部门 99TYPO,但前面的部门文件中没有它 / kind '-' removes department 99TYPO, "
+         "but no earlier departments file has it"),
+    ]  # fmt: skip
+
+
+def test_removing_a_department_a_class_in_force_names_is_refused_naming_both_rows(tmp_path: Path) -> None:
+    """A class whose default_dept is removed would send components nowhere: refused at the class's file:line,
+    naming the row that removed it; once the city's class rows name another department, it is accepted."""
+    new = "12410100MB1234567X"
+    depts = write_csv(tmp_path / "部门.csv", DEPT_HEADER, [[new, "区环境卫生服务中心", "public_institution"],
+                                                           [TOILETS, "区环境卫生服务中心", "-"]])  # fmt: skip
+    with pytest.raises(InvalidInput) as exc:
+        load_catalogue(DATA, extra=[depts])
+    named = [(Path(p["file"]).name, p["row"]) for p in exc.value.detail["problems"]]
+    shipped = [
+        line
+        for line, text in enumerate((BASE / "component_classes.csv").read_text(encoding="utf-8").splitlines(), 1)
+        if f",{TOILETS}," in text
+    ]
+    assert named == [("component_classes.csv", line) for line in shipped]
+    assert exc.value.detail["problems"][0] == {
+        "file": str(BASE / "component_classes.csv"),
+        "row": 16,
+        "field": "default_dept",
+        "value": TOILETS,
+        "reason": f"部门 {TOILETS} 已被 {depts}:3 删除(kind 为 -),此行仍指向它:改为接替它的部门 / department "
+        f"{TOILETS} is removed by {depts}:3 (kind '-') but this row still names it: name the department that "
+        "replaces it",
+    }
+
+    lines = (BASE / "component_classes.csv").read_text(encoding="utf-8").splitlines()
+    classes = tmp_path / "部件类别.csv"
+    classes.write_text("\n".join([lines[0], *(lines[n - 1].replace(TOILETS, new) for n in shipped)]) + "\n")
+    catalogue = load_catalogue(DATA, extra=[depts, classes])
+    assert TOILETS not in catalogue.departments
+    assert catalogue.classes("gbt47678")["03001"].default_dept == new
+    assert catalogue.department_removed_by == {TOILETS: (depts, 3)}
 
 
 def test_class_map_extension(tmp_path: Path) -> None:

@@ -46,7 +46,8 @@ def show(
     """Print the catalogue in force — GISGRID_CATALOGUE_DIR (or the project's data/) merged with the
     GISGRID_CATALOGUE_EXTRA files — each row with the file:line it came from (the last file that gave it), and
     `placeholder` marking the rows that name a fictitious 9900000000000000NN department of the shipped data; under
-    the routing table, the rules an extra file removed (department '-') and where. No database is read."""
+    the departments table, the departments an extra file removed (kind '-') and where; under the routing table, the
+    rules an extra file removed (department '-') and where. No database is read."""
     from gisgrid.cases import load_events, load_rules
     from gisgrid.catalogue_view import COLUMNS, HEADINGS, KINDS, catalogue_rows, table_text
     from gisgrid.components_store import catalogue_for
@@ -74,11 +75,10 @@ def show(
         if kind is None:
             echo(("\n" if n else "") + f"# {HEADINGS[name]} ({len(rows)})")
         echo(table_text(COLUMNS[name], rows))
-        if name == "routing" and rules.removed_by:  # not in force, so not rows: said under the table
-            echo(
-                "已删除 removed: "
-                + ", ".join(f"{rule_id} ({path}:{line})" for rule_id, (path, line) in rules.removed_by.items())
-            )
+        # not in force, so not rows: said under the table
+        removed_by = {"routing": rules.removed_by, "departments": components.department_removed_by}.get(name)
+        if removed_by:
+            echo("已删除 removed: " + ", ".join(f"{key} ({path}:{line})" for key, (path, line) in removed_by.items()))
 
 
 @app.command("diff")
