@@ -298,7 +298,9 @@ def test_removing_a_department_a_class_in_force_names_is_refused_naming_both_row
 
     lines = (BASE / "component_classes.csv").read_text(encoding="utf-8").splitlines()
     classes = tmp_path / "部件类别.csv"
-    classes.write_text("\n".join([lines[0], *(lines[n - 1].replace(TOILETS, new) for n in shipped)]) + "\n")
+    classes.write_text(
+        "\n".join([lines[0], *(lines[n - 1].replace(TOILETS, new) for n in shipped)]) + "\n", encoding="utf-8"
+    )
     catalogue = load_catalogue(DATA, extra=[depts, classes])
     assert TOILETS not in catalogue.departments
     assert catalogue.classes("gbt47678")["03001"].default_dept == new

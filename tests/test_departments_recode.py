@@ -4,6 +4,7 @@ with it, in one transaction; the filters and the evaluation then find them under
 
 from __future__ import annotations
 
+import json
 import shutil
 import threading
 from pathlib import Path
@@ -99,6 +100,14 @@ BEFORE = {"cases": 2, "routing": 3, "transitions": 8, "documents": 3, "component
 
 
 NOW = "2025-10-01T09:00:00"
+#: The refusal of OTHER, still in the catalogue (zh-CN first).
+STILL_LISTED = (
+    f"旧代码 {OTHER}(区城市管理委员会)仍在部门名录中:请先在名录中以 {NEW} 取代它"
+    f"(附加部门文件中加一行 {OTHER},区城市管理委员会,- 即删除它),使新案件不再派往它,再改写已存记录 / "
+    f"old code {OTHER} (区城市管理委员会) is still in the departments catalogue: replace it there by {NEW} first "
+    f"(in an extra departments file, a row {OTHER},区城市管理委员会,- removes it), so that nothing new is routed "
+    "to it, then recode the stored records"
+)
 
 
 def found(engine: Engine, services: svc.CaseServices, department: str) -> tuple[list[int], dict]:
@@ -185,8 +194,7 @@ def test_sync_removes_a_department_no_record_names_and_keeps_one_that_records_na
          "new code 12410100MB7654321X is not in the departments catalogue: put it in the city's departments file "
          "first (in place of the old code, same name), then recode the stored records"),
         (OTHER, NEW, Reason.DEPARTMENT_STILL_LISTED, InvalidInput,
-         f"old code {OTHER} (区城市管理委员会) is still in the departments catalogue: replace it there by {NEW} "
-         "first, so that nothing new is routed to it, then recode the stored records"),
+         STILL_LISTED),
         ("990000000000000777", NEW, Reason.DEPARTMENT_NOT_FOUND, NotFound,
          "no department 990000000000000777 is stored: neither in the departments table nor on any case or "
          "component"),
@@ -280,10 +288,73 @@ def test_the_cli_prints_the_counts_and_refuses_with_exit_2(
     r = runner.invoke(app, ["departments", "recode", OTHER, NEW], env=env)
     assert r.exit_code == 3
     assert r.output.splitlines()[-1] == (
-        f"error [department_still_listed]: recode {OTHER} → {NEW} refused: old code {OTHER} (区城市管理委员会) is "
-        f"still in the departments catalogue: replace it there by {NEW} first, so that nothing new is routed to it, "
-        "then recode the stored records; nothing written"
+        f"error [department_still_listed]: recode {OTHER} → {NEW} refused: {STILL_LISTED}; nothing written"
     )
+
+
+def city_extra_files(folder: Path, *, routing: bool = True) -> list[Path]:
+    """The adoption route (docs/adoption.md steps 4–5): the package's data/ untouched, the city's extra files in
+    /etc/gisgrid — a departments file giving NEW and removing OLD (kind '-'), and the shipped component class, event
+    class and (``routing``) routing rows that named OLD, naming NEW."""
+    folder.mkdir()
+    departments = folder / "部门.csv"
+    departments.write_text(
+        f"code,name,kind\n{NEW},区环境卫生服务中心,public_institution\n{OLD},区环境卫生服务中心,-\n", encoding="utf-8"
+    )
+    files = [departments]
+    shipped = [("部件类别.csv", "catalogue/component_classes.csv"), ("事项类别.csv", "catalogue/event_classes.csv")]
+    for name, source in shipped + ([("派遣规则.csv", "rules/routing.csv")] if routing else []):
+        header, *rows = (PROJECT_ROOT / "data" / source).read_text(encoding="utf-8").splitlines()
+        (folder / name).write_text(
+            "\n".join([header, *(r.replace(OLD, NEW) for r in rows if OLD in r)]) + "\n", encoding="utf-8"
+        )
+        files.append(folder / name)
+    return files
+
+
+def test_the_adoption_route_with_extra_files_only_lets_the_recode_finish(
+    recorded: Engine, settings: Settings, tmp_path: Path
+) -> None:
+    """review58 M3: with only GISGRID_CATALOGUE_EXTRA files (no copy of data/), a departments row of kind '-'
+    takes OLD out of the catalogue, so `departments recode OLD NEW` runs; while a routing rule in force still
+    names OLD, the recode is refused naming that rule's file:line and the removing row, nothing written."""
+    env = {
+        "GISGRID_DATABASE_URL": settings.database_url or "",
+        "GISGRID_DATA_DIR": str(tmp_path / "d"),
+        "GISGRID_CATALOGUE_EXTRA": json.dumps([str(p) for p in city_extra_files(tmp_path / "half", routing=False)]),
+    }
+    r = runner.invoke(app, ["departments", "recode", OLD, NEW], env=env)
+    assert r.exit_code == 3, r.output
+    removing = tmp_path / "half" / "部门.csv"
+    assert r.output.splitlines()[-2:] == [
+        f"error: recode {OLD} → {NEW} refused: routing rules: 1 problem(s):",
+        f"{PROJECT_ROOT / 'data/rules/routing.csv'}: row 2, field 'department': 部门 {OLD} 已被 {removing}:3 删除"
+        f"(kind 为 -),此行仍指向它:改为接替它的部门 / department {OLD} is removed by {removing}:3 (kind '-') but this "
+        "row still names it: name the department that replaces it; nothing written",
+    ]
+    assert stored_under(recorded, OLD) == BEFORE
+
+    files = city_extra_files(tmp_path / "etc")
+    env["GISGRID_CATALOGUE_EXTRA"] = json.dumps([str(p) for p in files])
+    r = runner.invoke(app, ["catalogue", "show", "--kind", "departments"], env=env)
+    assert r.exit_code == 0, r.output
+    assert r.output.splitlines()[-1] == f"已删除 removed: {OLD} ({files[0]}:3)"
+    assert OLD not in r.output.replace(f"{OLD} ({files[0]}", "")
+    r = runner.invoke(app, ["departments", "recode", OLD, NEW], env=env)
+    assert r.exit_code == 0, r.output
+    assert r.output.splitlines()[-9:] == [
+        f"department 区环境卫生服务中心: {OLD} → {NEW}; rewrote:",
+        "  cases: 2",
+        "  cases_finished: 1",
+        "  case_routing: 3",
+        "  case_transitions: 8",
+        "  case_documents: 3",
+        "  components: 2",
+        "  component_history: 2",
+        "  departments_removed: 1",
+    ]
+    assert stored_under(recorded, OLD) == dict.fromkeys(BEFORE, 0)
+    assert stored_under(recorded, NEW) == BEFORE
 
 
 def test_the_json_rewrite_touches_department_values_and_labels_only() -> None:
