@@ -327,3 +327,14 @@ def test_components_list_refuses_a_bad_bbox_before_the_database(tmp_path: Path, 
         [sys.executable, "-m", "gisgrid", "components", "list", "--bbox", bbox], capture_output=True, text=True, env=env
     )
     assert (r.returncode, r.stderr, r.stdout) == (1, f"error: {message}\n", "")
+
+
+def test_recompute_deadlines_offers_and_takes_text_or_json_only() -> None:
+    """review58 M6: --help offered geojson, which was then refused with exit 1; a value it does not take is a
+    command-line error (exit 2, before any database), as every other command's."""
+    shown = runner.invoke(app, ["cases", "recompute-deadlines", "--help"], env={"COLUMNS": "200"})
+    assert shown.exit_code == 0, shown.output
+    assert "<text|json>" in shown.output and "geojson" not in shown.output
+    refused = runner.invoke(app, ["cases", "recompute-deadlines", "--format", "geojson"], env={"COLUMNS": "200"})
+    assert refused.exit_code == 2
+    assert "Invalid value for '--format': 'geojson' is not one of 'text', 'json'." in refused.output

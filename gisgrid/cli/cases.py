@@ -43,6 +43,13 @@ class OutputFormat(StrEnum):
     geojson = "geojson"
 
 
+class ReportFormat(StrEnum):
+    """What a command printing a report, not cases, takes (``recompute-deadlines``): no geojson."""
+
+    text = "text"
+    json = "json"
+
+
 class DocumentKind(StrEnum):
     dispatch = "dispatch"
     supervision = "supervision"
@@ -488,7 +495,7 @@ def recompute_deadlines(
         max=2100,
         help="Only the clocks that run through this year (e.g. 2027); the working hours are then not recorded.",
     ),
-    output: OutputFormat = typer.Option(OutputFormat.text, "--format", help="text or json."),
+    output: ReportFormat = typer.Option(ReportFormat.text, "--format", help="text or json."),
 ) -> None:
     """重算时限: once the calendar knows a year it did not (chinesecalendar upgraded, or the year listed in
     GISGRID_CALENDAR_FILE), or GISGRID_WORKING_HOURS changed, count the running deadline of every open case again
@@ -497,14 +504,12 @@ def recompute_deadlines(
     open case when the working hours differ from those the stored deadlines were counted under (then recorded),
     else the years GISGRID_CALENDAR_FILE describes. Exit 0: done; 3: some cases could not be recomputed (an
     extension approved before its length was recorded): listed, left as stored, the others written."""
-    if output is OutputFormat.geojson:
-        raise InvalidInput("--format: text or json")
     engine, services = _open(ctx)
     try:
         report = deadlines.recompute_deadlines(engine, services, dry_run=dry_run, year=year)
     finally:
         engine.dispose()
-    if output is OutputFormat.json:
+    if output is ReportFormat.json:
         _print(deadlines.as_json(report))
     else:
         for line in deadlines.summary_lines(report):
