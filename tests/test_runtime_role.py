@@ -9,7 +9,10 @@ GISGRID_APP_DATABASE_URL."""
 from __future__ import annotations
 
 import datetime as dt
+import os
 import secrets
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -246,3 +249,25 @@ def test_intake_action_list_component_tile_and_evaluation_as_the_runtime_role(
     # (The owner's sessions here are the test's own engine's: application_name "gisgrid" too.)
     assert {name for name, user in sessions if user == role} == {"gisgrid", "gisgrid-tiles", "gisgrid-intake"}
     assert {user for name, user in sessions if name != "gisgrid"} == {role}, sessions
+
+
+@pytest.mark.parametrize("command", [["db", "up"], ["db", "upgrade"], ["serve"]])
+def test_db_up_refuses_a_runtime_url_without_the_owners_as_serve_does(tmp_path: Path, command: list[str]) -> None:
+    """review58 M7: `db up` (and `db upgrade`), which grant the runtime role, took it and `serve` then would not
+    start; now each refuses it with serve's one line, exit 1, before anything is started or made."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GISGRID_")}
+    env |= {
+        "GISGRID_APP_DATABASE_URL": "postgresql://app:x@db.internal/gisgrid",
+        "GISGRID_DATA_DIR": str(tmp_path / "d"),
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "gisgrid", *command], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120
+    )
+    assert (result.returncode, result.stdout) == (1, ""), result.stderr
+    assert result.stderr.splitlines() == [
+        "error: GISGRID_APP_DATABASE_URL is set without GISGRID_DATABASE_URL: it names the web service's role on an "
+        "external server, next to GISGRID_DATABASE_URL (the owner role, which migrates); the embedded cluster has "
+        "its own (gisgrid_app) — set both, or unset it"
+    ]
+    made = sorted(p.name for p in (tmp_path / "d").iterdir()) if (tmp_path / "d").exists() else []
+    assert made == (["photos"] if command == ["serve"] else [])  # no cluster made (serve makes its photo store first)

@@ -16,6 +16,7 @@ from gisgrid.settings import Settings, check_catalogue_dir
 from gisgrid.storage import migrate
 from gisgrid.storage.cluster import Cluster, ensure_postgis_installed
 from gisgrid.storage.database import (
+    check_app_database_url,
     database_url,
     describe_connect_error,
     grant_runtime,
@@ -99,8 +100,10 @@ def up(ctx: typer.Context) -> None:
     database (it must exist: createdb); enable PostGIS and migrate. Several hosts may run it at once: they migrate
     in turn."""
     settings = settings_of(ctx)
-    # A missing catalogue folder is refused before anything is done (exit 1): a service manager's
-    # ExecStartPre=gisgrid db up must not pass and serve fail later (review55 F5). A bad file in it stays a warning.
+    # A missing catalogue folder, or a runtime role's URL without the owner's, is refused before anything is done
+    # (exit 1): a service manager's ExecStartPre=gisgrid db up must not pass and serve fail later (review55 F5,
+    # review58 M7). A bad file in the folder stays a warning.
+    check_app_database_url(settings)
     check_catalogue_dir(settings)
     url = prepare_database(settings, echo, migrate=True, writable=True, create=True)
     echo(f"database ready: {url.render_as_string(hide_password=True)} (migration {migrate.head()})")
@@ -198,6 +201,7 @@ def _migration_lock(target: URL) -> Iterator[None]:
 def upgrade(ctx: typer.Context, revision: str = typer.Argument("head", help="Target revision.")) -> None:
     """Apply migrations up to REVISION (default: head)."""
     settings = settings_of(ctx)
+    check_app_database_url(settings)
     target = database_url(settings)
     with _migration_lock(target):
         migrate.upgrade(target, revision, lock_timeout_s=settings.migration_lock_timeout_s)

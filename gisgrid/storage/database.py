@@ -351,16 +351,23 @@ def database_url(settings: Settings) -> URL:
     return parse_url(Cluster(settings).url())
 
 
-def app_database_url(settings: Settings) -> URL:
-    """The URL the web service connects with (review54 F1): the embedded cluster's runtime role
-    (:data:`~gisgrid.storage.cluster.APP_ROLE`); with ``GISGRID_DATABASE_URL``, ``GISGRID_APP_DATABASE_URL`` when
-    given, else the owner's as before."""
+def check_app_database_url(settings: Settings) -> None:
+    """``GISGRID_APP_DATABASE_URL`` without ``GISGRID_DATABASE_URL`` refused (ConfigError): by ``serve``
+    (:func:`app_database_url`) and by ``db up`` / ``db upgrade``, which grant the runtime role — so the command run
+    first says it, not the next ``serve`` (review58 M7)."""
     if settings.app_database_url and not settings.database_url:
         raise ConfigError(
             "GISGRID_APP_DATABASE_URL is set without GISGRID_DATABASE_URL: it names the web service's role on an "
             "external server, next to GISGRID_DATABASE_URL (the owner role, which migrates); the embedded cluster "
             "has its own (gisgrid_app) — set both, or unset it"
         )
+
+
+def app_database_url(settings: Settings) -> URL:
+    """The URL the web service connects with (review54 F1): the embedded cluster's runtime role
+    (:data:`~gisgrid.storage.cluster.APP_ROLE`); with ``GISGRID_DATABASE_URL``, ``GISGRID_APP_DATABASE_URL`` when
+    given, else the owner's as before."""
+    check_app_database_url(settings)
     if settings.database_url:
         if settings.app_database_url:
             return parse_url(settings.app_database_url, "GISGRID_APP_DATABASE_URL")
