@@ -804,6 +804,25 @@ def test_document_writes_the_pdf_with_its_photos(
     assert not html.exists()
 
 
+def test_document_without_out_writes_the_order_number_in_the_current_folder(
+    gisgrid: Gisgrid, loaded: Engine, supervised: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """review58: README says `--pdf` writes the PDF, but without --out it failed (Missing option '--out'). Now the
+    file is the order's number in the current folder, .pdf with --pdf, .html without, and the line printed names
+    it."""
+    case_no = case_row(loaded, supervised)["case_no"]
+    here = tmp_path / "here"
+    here.mkdir()
+    monkeypatch.chdir(here)
+    r = gisgrid("cases", "document", str(supervised), "--pdf")
+    assert (r.code, r.out) == (0, f"wrote JB{case_no}-01.pdf (交办单 JB{case_no}-01, PDF)\n"), r.err
+    assert read_pdf((here / f"JB{case_no}-01.pdf").read_bytes()).text.count(f"JB{case_no}-01") == 1
+    r = gisgrid("cases", "document", str(supervised), "--kind", "supervision")
+    assert (r.code, r.out) == (0, f"wrote DB{case_no}-01.html (督办单 DB{case_no}-01)\n"), r.err
+    assert f"DB{case_no}-01" in (here / f"DB{case_no}-01.html").read_text(encoding="utf-8")
+    assert sorted(p.name for p in here.iterdir()) == [f"DB{case_no}-01.html", f"JB{case_no}-01.pdf"]
+
+
 def test_document_pdf_without_weasyprint_is_one_line_saying_what_to_install(
     gisgrid: Gisgrid, supervised: int, tmp_path: Path, without_weasyprint: None
 ) -> None:

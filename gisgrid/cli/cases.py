@@ -387,8 +387,11 @@ def merge(
 def document(
     ctx: typer.Context,
     case: str = typer.Argument(..., help=svc.CASE_REF_HELP),
-    out: Path = typer.Option(
-        ..., "--out", help="File to write, e.g. JB2026000001.html; a name ending in .pdf writes the PDF."
+    out: Path | None = typer.Option(
+        None,
+        "--out",
+        help="File to write, e.g. JB2026000001.html; a name ending in .pdf writes the PDF. Default: the order's "
+        "number in the current folder (JB2026000001-01.html, or .pdf with --pdf).",
     ),
     kind: DocumentKind = typer.Option(
         DocumentKind.dispatch, "--kind", help="dispatch (交办单, issued on 派遣) or supervision (督办单, on 督办)."
@@ -401,16 +404,18 @@ def document(
     ),
 ) -> None:
     """交办单 / 督办单: write a case's printable order (the page GET /cases/{id}/documents/{doc} serves, with its
-    photos inside the file), or its PDF with --pdf or an --out ending in .pdf."""
-    folder = out.parent if str(out.parent) else Path(".")
-    if not folder.is_dir():
-        raise InvalidInput(f"--out: folder {folder} does not exist")
-    if out.is_dir():
-        raise InvalidInput(f"--out: {out} is a folder")
-    suffix = out.suffix.lower()
-    if pdf and suffix in (".html", ".htm"):  # a PDF under an .html name opens as garbage
-        raise InvalidInput(f"--out: {out} names an HTML file; with --pdf name it .pdf")
-    pdf = pdf or suffix == ".pdf"
+    photos inside the file), or its PDF with --pdf or an --out ending in .pdf. Without --out the file is the order's
+    number in the current folder (JB2026000001-01.html, or .pdf with --pdf); the line printed names it."""
+    if out is not None:
+        folder = out.parent if str(out.parent) else Path(".")
+        if not folder.is_dir():
+            raise InvalidInput(f"--out: folder {folder} does not exist")
+        if out.is_dir():
+            raise InvalidInput(f"--out: {out} is a folder")
+        suffix = out.suffix.lower()
+        if pdf and suffix in (".html", ".htm"):  # a PDF under an .html name opens as garbage
+            raise InvalidInput(f"--out: {out} names an HTML file; with --pdf name it .pdf")
+        pdf = pdf or suffix == ".pdf"
     engine, services = _open(ctx)
     case_id = _case(engine, case)
     with engine.connect() as conn:
@@ -427,6 +432,10 @@ def document(
                 raise NotFound(
                     f"case {shown['case_no']} has no {label} {number}; it has {', '.join(d['number'] for d in docs)}"
                 )
+    if out is None:  # the order's number (letters, digits and '-'): a safe name in the current folder
+        out = Path(f"{doc['number']}.{'pdf' if pdf else 'html'}")
+        if out.is_dir():
+            raise InvalidInput(f"{out} is a folder in the current folder: name the file with --out")
     content: str | bytes
     center = settings_of(ctx).center_name  # the order's issuer (GISGRID_CENTER_NAME)
     if pdf:  # the photos are read from the photo store into the PDF
