@@ -190,9 +190,9 @@ def _dropped_at(entry: Entry, package_root: Path, city_root: Path) -> str:
 def kind_diff(kind: str, package: Catalogues, city: Catalogues) -> list[dict[str, str]]:
     """The differences of one kind (:data:`COLUMNS`): added rows, then changed fields, then removed rows."""
     old, new = entries(kind, package), entries(kind, city)
-    removed_by = city.rules.removed_by if kind == "routing" else {}
+    removed_by = {"routing": city.rules.removed_by, "departments": city.components.department_removed_by}.get(kind, {})
 
-    def removed_at(e: Entry) -> str:  # the extra row that removed a rule, or the city's copy that lacks the row
+    def removed_at(e: Entry) -> str:  # the extra row that removed it (a rule, a department), or the copy lacking it
         return _at(removed_by[e.key]) if e.key in removed_by else _dropped_at(e, package.root, city.root)
 
     def row(

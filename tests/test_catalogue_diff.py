@@ -230,3 +230,29 @@ def test_a_refused_catalogue_is_refused_as_catalogue_show_refuses_it(tmp_path: P
     diffed = runner.invoke(app, ["catalogue", "diff"], env=missing)
     assert shown.exit_code == diffed.exit_code == 1 and str(diffed.exception) == str(shown.exception)
     assert str(diffed.exception).startswith(f"GISGRID_CATALOGUE_DIR: {tmp_path / 'nowhere'}: folder not found")
+
+
+def test_a_department_an_extra_file_removes_is_listed_with_the_row_that_removed_it(tmp_path: Path) -> None:
+    """review58 M3: a city's extra departments row of kind '-' removes a base department (here 区文化和旅游局,
+    once every class naming it is given the city's department); the diff names that row, as for a removed rule."""
+    gone = "990000000000000017"
+    departments = (DATA / "catalogue" / "departments.csv").read_text(encoding="utf-8").splitlines()
+    [base_row] = [x for x in departments if x.startswith(gone + ",")]
+    dept = tmp_path / "部门.csv"
+    dept.write_text(f"code,name,kind\n{CITY_DEPT},新密市城市管理局,government\n{gone},,-\n", encoding="utf-8")
+    extra = [dept]
+    for name in ("component_classes.csv", "event_classes.csv"):  # the classes naming it, now the city's department
+        lines = (DATA / "catalogue" / name).read_text(encoding="utf-8").splitlines()
+        moved = [x.replace(gone, CITY_DEPT) for x in lines[1:] if gone in x.split(",")]
+        assert moved, name
+        extra.append(tmp_path / name)
+        extra[-1].write_text("\n".join([lines[0], *moved]) + "\n", encoding="utf-8")
+    env = {"GISGRID_CATALOGUE_EXTRA": "[" + ",".join(f'"{p}"' for p in extra) + "]"}
+    code, output = _diff(env, "--kind", "departments", "--format", "csv")
+    name = base_row.split(",")[1]
+    assert (code, output) == (
+        0,
+        HEADER
+        + f"departments,新增 added,{CITY_DEPT},新密市城市管理局,,,kind=government,{dept}:2\r\n"
+        + f"departments,删除 removed,{gone},{name},,kind=government,,{dept}:3\r\n",
+    )
