@@ -415,6 +415,8 @@ def _case_updates(step: _Step, tr: workflow.Transition) -> tuple[dict[str, Any],
         limit = disposal_limit(services, step.ev, step.disposal_type)
         updates.update(disposal_type=limit.disposal_type, urgent=limit.urgent)
     updates.update(deadlines_after(services, step.ev, row, tr, step.now, step.disposal_type))
+    if "due_at" in updates:  # the hours it was counted under, beside it (gisgrid.deadline_hours)
+        updates["hours_counted"] = services.hours_in_force
     basis: dict[str, Any] = {}
     if step.ev is not step.reported_ev:
         basis = _reclassify(step.conn, services, row, step.reported_ev, step.ev, step.routing_json, updates)
@@ -516,10 +518,17 @@ def _reopen_duplicates(
         conn.execute(
             text(
                 "UPDATE cases SET state = :s, previous_state = NULL, pending_extension = false, duplicate_of = NULL, "
-                "version = version + 1, node = 'verify', node_started_at = :now, due_at = :due, "
+                "version = version + 1, node = 'verify', node_started_at = :now, due_at = :due, hours_counted = :h, "
                 "node_calendar_time = :ncal, closed_at = NULL, updated_at = :now WHERE id = :id"
             ),
-            {"s": tr.to_state, "now": now, "due": clock["due_at"], "ncal": clock["node_calendar_time"], "id": r.id},
+            {
+                "s": tr.to_state,
+                "now": now,
+                "due": clock["due_at"],
+                "h": services.hours_in_force,
+                "ncal": clock["node_calendar_time"],
+                "id": r.id,
+            },
         )
         log_transition(
             conn,

@@ -181,13 +181,14 @@ _CASE_INSERT_COLUMNS = (
     "case_no, scheme, class_code, matter_code, disposal_type, urgent, state, source, description, address, "
     "reporter, reporter_role, input_lon, input_lat, input_datum, unit_grid_code, district_code, street_code, "
     "community_code, tier3_code, component_id, component_distance_m, idempotency_key, idempotency_fingerprint, "
-    "external_ref, accuracy_m, routing, node, node_started_at, due_at, node_calendar_time, created_at, updated_at, geom"
+    "external_ref, accuracy_m, routing, node, node_started_at, due_at, hours_counted, node_calendar_time, created_at, "
+    "updated_at, geom"
 )
 _CASE_INSERT_VALUES = (
     "next_case_no(:year), :scheme, :cls, :matter, :dtype, :urgent, 'reported', :source, :descr, :addr, :reporter, "
     ":rrole, :ilon, :ilat, :idatum, :ug, :d, :t1, :t2, :t3, :comp, :compd, :key, :fp, :xref, :acc, "
     "CAST(:routing AS jsonb), "
-    f"'verify', :now, :due, :ncal, :now, :now, ST_SetSRID(ST_MakePoint(:x, :y), {STORAGE_SRID})"
+    f"'verify', :now, :due, :hours, :ncal, :now, :now, ST_SetSRID(ST_MakePoint(:x, :y), {STORAGE_SRID})"
 )
 _PHOTOS_CTE = """,
     ph AS (
@@ -529,6 +530,7 @@ def _write_params(
         "routing": json.dumps(decided, ensure_ascii=False),
         "now": now,
         "due": verify_clock["due_at"],
+        "hours": services.hours_in_force,  # what ``due`` was counted under (gisgrid.deadline_hours)
         "ncal": verify_clock["node_calendar_time"],
         "x": draft.x,
         "y": draft.y,

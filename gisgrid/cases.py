@@ -25,7 +25,7 @@ import pandas as pd
 from sqlalchemy import Connection, Engine, RowMapping, text
 
 from gisgrid import cityfiles, geodesy, history, routing, workflow
-from gisgrid.calendar import WorkingCalendar, load_city_calendar, traffic_light, unknown_years_warning
+from gisgrid.calendar import WorkingCalendar, hours_setting, load_city_calendar, traffic_light, unknown_years_warning
 from gisgrid.catalogue import Catalogue
 from gisgrid.components_store import catalogue_for
 from gisgrid.errors import InvalidInput, NotFound, Reason
@@ -69,6 +69,12 @@ class CaseServices:
     @property
     def departments(self) -> dict[str, str]:
         return self.components.departments
+
+    @functools.cached_property
+    def hours_in_force(self) -> str:
+        """The working hours the calendar counts under, normalised (``gisgrid.calendar.hours_setting``): what every
+        write of a deadline stores beside it (``cases.hours_counted``, :mod:`gisgrid.deadline_hours`). Made once."""
+        return hours_setting(self.calendar.hours)
 
     @functools.cached_property
     def disposal_limits(self) -> dict[tuple[str, str, str | None], history.DisposalHours]:

@@ -12,10 +12,10 @@ deadlines stay as counted. This module counts them again from what the case's lo
   (``amount`` ``unit``) counted again from the deadline it moved, one to a date kept as that date, 挂账 … 挂账恢复
   carrying the time used and the time left over the suspension.
 
-Which clocks are counted again: those that run through the year named (``--year``); else, when the working hours
-in force differ from those the stored deadlines are counted under (:mod:`gisgrid.deadline_hours`), every open
-clock, whatever its years — and the hours in force are recorded when that count is written; else those that run
-through the years the city's GISGRID_CALENDAR_FILE describes in full.
+Which clocks are counted again: those that run through the year named (``--year``); else those counted under other
+working hours than those in force (``cases.hours_counted``, :mod:`gisgrid.deadline_hours`), whatever their years,
+and those that run through the years the city's GISGRID_CALENDAR_FILE describes in full. Every case counted again
+(changed or confirmed) gets the hours in force as its ``hours_counted``; one that cannot be counted keeps its own.
 
 An approved 延期 logged before it recorded how it was given (neither ``extended_by`` nor ``amount``) cannot be
 counted again: the case is left as stored and reported. :func:`plan` is pure (rows and steps in, outcomes out);
@@ -73,12 +73,14 @@ class Report:
     dry_run: bool
     years: tuple[int, ...]  # the years whose clocks were checked (--year, else the years the city's file describes)
     unknown_years: tuple[int, ...]  # years the calendar still does not know, met while counting
-    #: The working hours the stored deadlines are counted under and those in force, when they differ.
+    #: The open cases counted under other working hours than those in force, as found (None: none).
     hours_change: deadline_hours.HoursChange | None = None
-    #: Every open clock was checked (the hours changed and no year was named), whatever ``years`` says.
+    #: Every clock counted under other hours was checked (no year was named), whatever ``years`` says.
     every_year: bool = False
-    #: The hours in force were recorded as those the deadlines are counted under (a written full count).
+    #: Those counted again now hold the hours in force (a written count without --year).
     hours_recorded: bool = False
+    #: The open cases still counted under other hours after this run (or, for a dry run, after it if written).
+    hours_left: deadline_hours.HoursChange | None = None
 
     @property
     def changed(self) -> list[Outcome]:
@@ -174,15 +176,16 @@ def plan(
     return out
 
 
-def _reason(years: Iterable[int], hours: deadline_hours.HoursChange | None = None) -> str:
-    """Why a recomputed deadline moved, as its log entry says: the working hours changed (old → new), the calendar
-    changed (a year became known: the year named, or those the city's file describes), or both."""
+def _reason(years: Iterable[int], hours: tuple[str, str] | None = None) -> str:
+    """Why a recomputed deadline moved, as its log entry says: the working hours changed (``hours``: those it was
+    counted under → those in force), the calendar changed (a year became known: the year named, or those the city's
+    file describes), or both."""
     parts: list[tuple[str, str]] = []
     if hours is not None:
         parts.append(
             (
-                f"工作时间已变更({hours.recorded} → {hours.in_force}),按现行工作时间重算时限",
-                f"working hours changed ({hours.recorded} → {hours.in_force}): deadline recomputed",
+                f"工作时间已变更({hours[0]} → {hours[1]}),按现行工作时间重算时限",
+                f"working hours changed ({hours[0]} → {hours[1]}): deadline recomputed",
             )
         )
     listed = "、".join(map(str, sorted(years)))
@@ -211,13 +214,20 @@ def _unknown_met(unknown: Iterable[int], outcomes: Iterable[Outcome]) -> list[in
 
 _CASES_SQL = (
     "SELECT id, case_no, state, previous_state, scheme, class_code, disposal_type, node, node_started_at, due_at, "
-    "disposal_due_at, version, department_code, rework_count, escalation_level, pending_extension FROM cases "
-    f"WHERE {deadline_hours.OPEN_CLOCKS} "
+    "disposal_due_at, version, department_code, rework_count, escalation_level, pending_extension, hours_counted "
+    f"FROM cases WHERE {deadline_hours.OPEN_CLOCKS} "
     "ORDER BY id"
 )
 
-#: What recorded the hours after a full count (``deadline_hours.recorded_by``).
-RECORDED_BY = "gisgrid cases recompute-deadlines"
+
+def _left(stale: Sequence[Any], outcomes: Iterable[Outcome], current: str) -> deadline_hours.HoursChange | None:
+    """The cases of ``stale`` that ``outcomes`` did not count again under ``current``, grouped by their hours."""
+    counted = {o.case_id for o in outcomes if o.status != "not_recomputable"}
+    left: dict[str, int] = {}
+    for r in stale:
+        if r.id not in counted:
+            left[r.hours_counted] = left.get(r.hours_counted, 0) + 1
+    return deadline_hours.HoursChange(tuple(sorted(left.items())), current) if left else None
 
 
 def recompute_deadlines(
@@ -228,30 +238,30 @@ def recompute_deadlines(
     year: int | None = None,
     now: dt.datetime | None = None,
 ) -> Report:
-    """Count the open cases' deadlines again (:func:`plan`) and, unless ``dry_run``, store the changed ones in one
-    transaction — ``due_at`` (and the 处置 deadline ``disposal_due_at`` while dispatched; the node's start when a
-    挂账恢复 moved it), the case's version bumped, and a log entry each (``recompute_due``, actor ``system``,
-    the old and new deadline; the hours change when the working hours changed). Without ``year`` after a working
-    hours change every open clock is counted and, in the same transaction, the hours in force recorded as those
-    the deadlines are counted under (also when nothing moved, or some cases cannot be recomputed: they are
-    reported, as stored). A dry run reads only."""
+    """Count the open cases' deadlines again (:func:`plan`) and, unless ``dry_run``, store them in one
+    transaction — a changed one's ``due_at`` (and the 处置 deadline ``disposal_due_at`` while dispatched; the node's
+    start when a 挂账恢复 moved it), the case's version bumped, and a log entry each (``recompute_due``, actor
+    ``system``, the old and new deadline; the hours change when it was counted under other working hours); every
+    case counted again, changed or not, gets the hours in force (``hours_counted``). Without ``year`` the cases
+    counted under other hours are all counted (a case that cannot be recomputed is reported and keeps its hours, so
+    the start warning stays). A dry run reads only."""
     now = now or dt.datetime.now(LOCAL_TZ)
     covered = frozenset(services.calendar.covered_years)
+    current = services.hours_in_force
     with engine.connect() as conn, conn.begin():
-        # The row stays locked to the end: a start check cannot record other hours while this count is written.
-        old = deadline_hours.recorded(conn, lock=not dry_run)
-        current = deadline_hours.in_force(services.calendar)
-        change = deadline_hours.HoursChange(old, current) if old is not None and old != current else None
-        every_year = change is not None and year is None
-        # The years the calendar has learnt: the one named, else those the city's file describes in full. A package
-        # upgrade leaves no trace of what it added: its new year is named (--year). After an hours change without
-        # --year: every year (each stored clock was counted under the old hours).
-        years = frozenset({year}) if year is not None else covered
-        if not years and not every_year:
-            return Report((), False, dry_run, (), (), change)
         if not dry_run:
-            grid_store.read_grids_first(conn)  # before the case rows, as every step that locks them
+            grid_store.read_grids_first(conn)  # before any case row lock, as every step that locks them
+        found = deadline_hours.recount_needed(conn, current)
+        # The years the calendar has learnt: the one named, else those the city's file describes in full. A package
+        # upgrade leaves no trace of what it added: its new year is named (--year). Without --year the clocks
+        # counted under other hours are counted whatever their years.
+        years = frozenset({year}) if year is not None else covered
+        if not years and found is None:
+            return Report((), False, dry_run, (), (), found)
         rows = conn.execute(text(_CASES_SQL + ("" if dry_run else " FOR UPDATE"))).all()
+        stale = [r for r in rows if (r.hours_counted or current) != current]  # null: counted under the hours in force
+        change = _left(stale, (), current)  # as locked (a start or another run may have moved since the look)
+        every_year = change is not None and year is None
         ids = [r.id for r in rows]
         logs: dict[int, list[tuple[str, dt.datetime, Mapping[str, Any]]]] = {}
         if ids:
@@ -263,23 +273,42 @@ def recompute_deadlines(
                 {"ids": ids},
             ):
                 logs.setdefault(cid, []).append((action, at, logged or {}))
-        outcomes = plan(services, [dict(r._mapping) for r in rows], logs, years=None if every_year else years)
+        if every_year:
+            stale_ids = {r.id for r in stale}
+            others = [dict(r._mapping) for r in rows if r.id not in stale_ids]
+            outcomes = plan(services, [dict(r._mapping) for r in stale], logs, years=None)
+            if years:
+                outcomes += plan(services, others, logs, years=years)
+            outcomes.sort(key=lambda o: o.case_id)
+        else:
+            outcomes = plan(services, [dict(r._mapping) for r in rows], logs, years=years)
         unknown = _unknown_met(services.calendar.unknown_years, outcomes)
         changed = [o for o in outcomes if o.status == "changed"]
-        recorded = every_year and not dry_run
-        if recorded:
-            deadline_hours.record(conn, current, by=RECORDED_BY, now=now)
         result = Report(
-            tuple(outcomes), False, dry_run, tuple(sorted(years)), tuple(unknown), change, every_year, recorded
+            tuple(outcomes),
+            False,
+            dry_run,
+            tuple(sorted(years)),
+            tuple(unknown),
+            change,
+            every_year,
+            every_year and not dry_run,
+            _left(stale, outcomes, current),
         )
-        if dry_run or not changed:
+        if dry_run:
             return result
         by_id = {r.id: r for r in rows}
-        reason = _reason(years, change)
+        confirmed = [
+            o.case_id for o in outcomes if o.status == "unchanged" and by_id[o.case_id].hours_counted != current
+        ]
+        if confirmed:  # counted again to the same deadline: now counted under the hours in force
+            conn.execute(
+                text("UPDATE cases SET hours_counted = :h WHERE id = ANY(:ids)"), {"h": current, "ids": confirmed}
+            )
         for o in changed:
             row = by_id[o.case_id]
             assert o.new_due_at is not None
-            sets = {"due_at": o.new_due_at}
+            sets: dict[str, Any] = {"due_at": o.new_due_at, "hours_counted": current}
             if o.node == DISPOSAL_NODE[0] and row.disposal_due_at is not None:
                 sets["disposal_due_at"] = o.new_due_at
             if o.new_started_at is not None and o.new_started_at != row.node_started_at:
@@ -289,14 +318,17 @@ def recompute_deadlines(
                 text(f"UPDATE cases SET {assigned}, version = version + 1, updated_at = :now WHERE id = :id"),
                 {**sets, "now": now, "id": o.case_id},
             )
+            hours = (row.hours_counted, current) if (row.hours_counted or current) != current else None
+            # An hours-only recount (no year named) says the hours changed, not the calendar (review59 F12).
+            reason = _reason(years if hours is None or year is not None else (), hours)
             details: dict[str, Any] = {
                 "reason": reason,
                 "node": o.node,
                 "due_at": {"from": _local(o.due_at).isoformat(), "to": _local(o.new_due_at).isoformat()},
                 "chinesecalendar": CHINESECALENDAR_VERSION,
             }
-            if change is not None:
-                details["working_hours"] = {"from": change.recorded, "to": change.in_force}
+            if hours is not None:
+                details["working_hours"] = {"from": hours[0], "to": hours[1]}
             if "node_started_at" in sets and o.started_at is not None:
                 details["node_started_at"] = {
                     "from": _local(o.started_at).isoformat(),
@@ -315,7 +347,7 @@ def recompute_deadlines(
             log_transition(
                 conn, o.case_id, tr, actor=SYSTEM_ACTOR, role=SYSTEM_ACTOR, at=now, note=note, details=details
             )
-        return replace(result, written=True)
+        return replace(result, written=bool(changed))
 
 
 def summary_lines(report: Report) -> list[str]:
@@ -329,9 +361,9 @@ def summary_lines(report: Report) -> list[str]:
     lines: list[str] = []
     if report.every_year and hours is not None:
         lines.append(
-            f"工作时间已变更: 已保存的时限按 {hours.recorded} 计算, 现行为 {hours.in_force}; 重算全部在办案件的时限 / "
-            f"working hours changed: the stored deadlines were counted under {hours.recorded}, the hours in force "
-            f"are {hours.in_force}: every open case's deadline is counted again"
+            f"工作时间已变更: 在办案件已保存的时限 {hours.zh()} 计算, 现行为 {hours.in_force}; 重算这些案件的时限 / "
+            f"working hours changed: open cases' stored deadlines were counted under other hours ({hours.en()}), "
+            f"the hours in force are {hours.in_force}: those deadlines are counted again"
         )
     elif not report.years:
         return [
@@ -355,23 +387,24 @@ def summary_lines(report: Report) -> list[str]:
             f"注意: 日历仍不知道 {years} 年的节假日安排, 这些时限仍按周一至周五计算 / "
             f"note: the calendar still does not know {years}: those deadlines still count Mon–Fri"
         )
+    left = report.hours_left
     if hours is not None and report.every_year:
-        kept = f"(无法重算的 {len(refused)} 件仍按原工作时间)" if refused else ""
-        kept_en = f" ({len(refused)} not recomputable still count the old hours)" if refused else ""
+        kept = f"(无法重算的 {left.zh()} 计算, 启动时的警告仍在)" if left else ""
+        kept_en = f" ({left.en()}: not recomputable, the start warning stays)" if left else ""
         lines.append(
-            f"已记录: 已保存的时限现按 {hours.in_force} 计算{kept} / recorded: the stored deadlines now count under "
-            f"{hours.in_force}{kept_en}"
+            f"已记录: 重算的时限现按 {hours.in_force} 计算{kept} / recorded: the deadlines counted again now count "
+            f"under {hours.in_force}{kept_en}"
             if report.hours_recorded
             else "(试运行: 未记录新的工作时间, 启动时的警告仍在) / (dry run: the new hours are not recorded, the "
             "start warning stays)"
         )
-    elif hours is not None:
+    elif left is not None:
         named = ", ".join(map(str, report.years))
         lines.append(
-            f"注意: 工作时间已变更 ({hours.recorded} → {hours.in_force}), 本次只检查 {named} 年; 不带 --year 运行"
-            f"以重算全部在办案件并记录新的工作时间 / note: the working hours changed ({hours.recorded} → "
-            f"{hours.in_force}); this run checked {named} only: run without --year to count every open case again "
-            "and record the new hours"
+            f"注意: 工作时间已变更, 另有在办案件的时限 {left.zh()} 计算 (现行 {left.in_force}), 本次只检查 {named} 年; "
+            f"不带 --year 运行以按现行工作时间重算 / note: the working hours changed: other open cases' deadlines "
+            f"were counted under other hours ({left.en()}; in force: {left.in_force}); this run checked "
+            f"{named} only: run without --year to count them again"
         )
     return lines
 
@@ -398,8 +431,13 @@ def as_json(report: Report) -> dict[str, Any]:
         "working_hours": None
         if report.hours_change is None
         else {
-            "deadlines_counted_under": report.hours_change.recorded,
+            "counted_under": _groups(report.hours_change),
             "in_force": report.hours_change.in_force,
             "recorded": report.hours_recorded,
+            "left": _groups(report.hours_left),
         },
     }
+
+
+def _groups(found: deadline_hours.HoursChange | None) -> list[dict[str, Any]]:
+    return [] if found is None else [{"hours": h, "open_cases": n} for h, n in found.counted]

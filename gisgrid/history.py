@@ -676,6 +676,7 @@ def _open_clocks(conn: Connection, services: Any, c: pd.DataFrame, t: pd.DataFra
                 "s": walked.started,
                 "node_calendar_time": walked.node_calendar_time,
                 "due_at": walked.due_at,
+                "hours": services.hours_in_force,  # what due_at was counted under (gisgrid.deadline_hours)
                 "held": held_at,
                 # the 处置 deadline and its 交办 (派遣/返工), as a live dispatch stores them (review40 D5)
                 "disposal_s": own.at[first, "at"].to_pydatetime() if in_disposal and len(opened) else None,
@@ -685,7 +686,7 @@ def _open_clocks(conn: Connection, services: Any, c: pd.DataFrame, t: pd.DataFra
     if rows:
         conn.execute(
             text(
-                "UPDATE cases SET node = :node, node_started_at = :s, due_at = :due_at, "
+                "UPDATE cases SET node = :node, node_started_at = :s, due_at = :due_at, hours_counted = :hours, "
                 "node_calendar_time = :node_calendar_time, suspended_at = coalesce(suspended_at, :held), "
                 "disposal_started_at = coalesce(CAST(:disposal_s AS timestamptz), disposal_started_at), "
                 "disposal_due_at = coalesce(CAST(:disposal_due AS timestamptz), disposal_due_at) "

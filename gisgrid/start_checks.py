@@ -11,9 +11,11 @@
   city's own district (not the demo's) is loaded: one warning naming the files and lines
   (:func:`gisgrid.catalogue_view.placeholder_warning`).
 * The demo district stored without its own routing rules (``data/demo/routing_demo.csv``): a warning.
-* GISGRID_WORKING_HOURS other than the hours the open cases' stored deadlines are counted under: one warning
-  naming both and ``gisgrid cases recompute-deadlines`` (:func:`gisgrid.deadline_hours.settle`, which records the
-  hours in force when nothing is recorded yet or no open case has a running deadline).
+* Open cases whose stored deadline was counted under other working hours than GISGRID_WORKING_HOURS
+  (``cases.hours_counted``): one warning naming how many under which hours, those in force and
+  ``gisgrid cases recompute-deadlines`` (:func:`gisgrid.deadline_hours.settle`, which first takes the open cases
+  from before migration 0024 as counted under the hours in force, and warns instead of waiting on a running
+  recompute).
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ class StartCheck:
     warnings: list[str] = field(default_factory=list)
     #: The one warning about rows naming placeholder departments in a city's own district (None: nothing to say).
     placeholders: str | None = None
-    #: The one warning about working hours other than those the stored deadlines are counted under (None: same).
+    #: The one warning about open cases counted under other working hours than those in force (None: none).
     hours: str | None = None
 
 
@@ -130,15 +132,13 @@ def demo_without_its_rules(conn: Connection, rules: RoutingRules) -> list[str]:
     ]
 
 
-def check_stored_data(
-    engine: Engine, services: CaseServices, settings: Settings, *, by: str = "gisgrid db up"
-) -> StartCheck:
-    """The checks above; ``by``: the command that starts (recorded with the working hours when it records them)."""
-    hours = deadline_hours.settle(engine, services.calendar, by=by)
+def check_stored_data(engine: Engine, services: CaseServices, settings: Settings) -> StartCheck:
+    """The checks above."""
+    hours = deadline_hours.settle(engine, services.hours_in_force)
     with engine.connect() as conn:
         return StartCheck(
             refusals=open_cases_outside_catalogue(conn, services, settings),
             warnings=rules_outside_boundaries(conn, services.rules) + demo_without_its_rules(conn, services.rules),
             placeholders=placeholders_in_force(conn, services),
-            hours=None if hours is None else deadline_hours.warning_text(hours),
+            hours=hours,
         )

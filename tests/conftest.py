@@ -48,7 +48,6 @@ DATA_TABLES = (
     "unit_grids",
     "management_grids",
     "admin_units",
-    "deadline_hours",
 )
 
 

@@ -28,7 +28,6 @@ TABLES = {
     "case_photos",
     "case_documents",
     "retired_unit_grids",
-    "deadline_hours",
 }
 
 
@@ -200,7 +199,7 @@ def test_db_downgrade_asks_before_dropping_tables(server_url: URL) -> None:
         refused = runner.invoke(app, ["db", "downgrade", "base"], env=env, input="n\n")
         assert refused.exit_code == 1
         assert refused.output == (
-            "reverting 0024 drops deadline_hours: 0 rows\n"
+            "reverting 0024 drops cases.hours_counted: 0 values\n"
             "reverting 0022 drops retired_unit_grids: 0 rows\n"
             "reverting 0021 drops admin_units.grid_seq_issued: 0 values\n"
             "reverting 0020 drops component_history.reason: 0 values\n"
@@ -234,10 +233,10 @@ def test_db_downgrade_asks_before_dropping_tables(server_url: URL) -> None:
             assert unknown.exception.message.startswith(f"cannot {command} to {target!r}: "), unknown.exception.message
         assert migrate.current(url) == migrate.head()
         engine.dispose()
-        step = runner.invoke(app, ["db", "downgrade", "0008", "--yes"], env=env)  # 0024, 0022 tables, 0021…0009 columns
+        step = runner.invoke(app, ["db", "downgrade", "0008", "--yes"], env=env)  # 0022 table, 0024, 0021…0009 columns
         assert (step.exit_code, step.output) == (
             0,
-            "reverting 0024 drops deadline_hours: 0 rows\n"
+            "reverting 0024 drops cases.hours_counted: 0 values\n"
             "reverting 0022 drops retired_unit_grids: 0 rows\n"
             "reverting 0021 drops admin_units.grid_seq_issued: 0 values\n"
             "reverting 0020 drops component_history.reason: 0 values\n"

@@ -14,13 +14,13 @@ from typing import cast
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
-from sqlalchemy import Engine, text
+from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from api.deps import EngineDep
 from api.errors import NO_STORE, log_database_down
 from gisgrid import deadline_hours
-from gisgrid.calendar import CHINESECALENDAR_VERSION, KNOWN_YEARS, WorkingCalendar, unknown_year_text
+from gisgrid.calendar import CHINESECALENDAR_VERSION, KNOWN_YEARS, unknown_year_text
 from gisgrid.errors import Reason
 from gisgrid.grids import store as grid_store
 from gisgrid.photos import PHOTO_STORE_SETTING
@@ -50,24 +50,19 @@ def calendar_status(request: Request, today: dt.date | None = None) -> dict[str,
     }
 
 
-def working_hours_status(
-    engine: Engine, calendar: WorkingCalendar, *, read: bool = True
-) -> tuple[dict[str, object], str | None]:
-    """The working hours in force (GISGRID_WORKING_HOURS, normalised) beside those the stored deadlines are counted
-    under (``deadline_hours``; null before the first ``db up``/``serve`` records them, or when not ``read``: the
-    migration that makes the table is pending). ``recount_needed``: they differ — a field and a calendar warning,
-    not a failure (the deadlines stand as stored until ``gisgrid cases recompute-deadlines`` counts them again).
-    With it, the warning (the start warning's words), else None."""
-    current = deadline_hours.in_force(calendar)
-    stored = None
-    if read:
-        with engine.connect() as conn:
-            stored = deadline_hours.recorded(conn)
-    changed = stored is not None and stored != current
-    status: dict[str, object] = {"in_force": current, "deadlines_counted_under": stored, "recount_needed": changed}
-    if stored is None or not changed:
-        return status, None
-    return status, deadline_hours.warning_text(deadline_hours.HoursChange(stored, current))
+def working_hours_status(conn: Connection | None, current: str) -> tuple[dict[str, object], str | None]:
+    """The working hours in force (GISGRID_WORKING_HOURS, normalised: ``current``) and the open cases whose stored
+    deadline was counted under other hours (``cases.hours_counted``), grouped by those hours, read on ``conn`` (None:
+    the migration that adds the column is pending: nothing read). ``recount_needed``: there are some — a field and a
+    calendar warning, not a failure (the deadlines stand as stored until ``gisgrid cases recompute-deadlines``
+    counts them again). With it, the warning (the start warning's words), else None."""
+    found = None if conn is None else deadline_hours.recount_needed(conn, current)
+    status: dict[str, object] = {
+        "in_force": current,
+        "recount_needed": found is not None,
+        "counted_under_other_hours": [] if found is None else [{"hours": h, "open_cases": n} for h, n in found.counted],
+    }
+    return status, None if found is None else deadline_hours.warning_text(found)
 
 
 #: /health's warning on a database without boundaries (zh-CN first): reports are refused, no_boundaries.
@@ -139,6 +134,11 @@ def health(request: Request, engine: EngineDep) -> JSONResponse:
             postgis = conn.execute(text("SELECT postgis_lib_version()")).scalar_one()
             server = conn.execute(text("SHOW server_version_num")).scalar_one()
             current = conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one_or_none()
+            state = migrate.schema_state(current)
+            # on this connection; the hours in force were normalised once, with the services
+            hours, hours_warning = working_hours_status(
+                conn if state != "behind" else None, request.app.state.cases.hours_in_force
+            )
     except (OperationalError, DBAPIError) as exc:
         # Where the database is stays in the server log (under the reference), as for every other route.
         ref, detail = log_database_down("GET /health", describe_connect_error(engine.url, exc))
@@ -152,7 +152,6 @@ def health(request: Request, engine: EngineDep) -> JSONResponse:
             status_code=503,
             headers=NO_STORE,
         )
-    state = migrate.schema_state(current)
     ok = state == "current"
     # A schema ahead of this code: a newer gisgrid on another host migrated it (a rolling upgrade) or this code was
     # rolled back. This process keeps serving and stays ready: the migrations add tables and columns that older
@@ -169,7 +168,6 @@ def health(request: Request, engine: EngineDep) -> JSONResponse:
         failing.append({"check": "photo_store", "message": photos["warnings"][0]})  # type: ignore[index]
     status = {"current": "ok", "ahead": "schema_ahead", "behind": "migration_pending"}[state]
     calendar = calendar_status(request)
-    hours, hours_warning = working_hours_status(engine, request.app.state.cases.calendar, read=state != "behind")
     calendar["working_hours"] = hours
     if hours_warning is not None:
         calendar["warnings"] = [*cast(list[str], calendar["warnings"]), hours_warning]

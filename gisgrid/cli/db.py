@@ -60,7 +60,7 @@ def report_stored_data_checks(settings: Settings, *, refuse: bool, services: Cas
             return
     engine = make_engine(database_url(settings))
     try:
-        found = check_stored_data(engine, services, settings, by="gisgrid serve" if refuse else "gisgrid db up")
+        found = check_stored_data(engine, services, settings)
     finally:
         engine.dispose()
     for line in found.warnings:

@@ -23,7 +23,6 @@ from sqlalchemy import (
     false,
     func,
     text,
-    true,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -132,19 +131,6 @@ class RetiredUnitGrid(Base):
     col: Mapped[int] = mapped_column(Integer)
     geom: Mapped[WKBElement] = mapped_column(_geom("MULTIPOLYGON"))
     retired_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
-
-
-class DeadlineHours(Base):
-    """The working hours (GISGRID_WORKING_HOURS, normalised) the stored deadlines of open cases are counted under:
-    one row (``gisgrid.deadline_hours``, migration 0024)."""
-
-    __tablename__ = "deadline_hours"
-    __table_args__ = (CheckConstraint("id", name="ck_deadline_hours_one_row"),)
-
-    id: Mapped[bool] = mapped_column(Boolean, primary_key=True, server_default=true())
-    hours: Mapped[str] = mapped_column(Text)
-    recorded_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
-    recorded_by: Mapped[str] = mapped_column(Text)
 
 
 class Department(Base):
@@ -305,6 +291,9 @@ class Case(Base):
     node: Mapped[str | None] = mapped_column(String(20))
     node_started_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     due_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    #: The working hours (GISGRID_WORKING_HOURS, normalised) ``due_at`` was counted under (``gisgrid.deadline_hours``,
+    #: migration 0024; null: written before it, or by code older than it).
+    hours_counted: Mapped[str | None] = mapped_column(Text)
     disposal_started_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     disposal_due_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     suspended_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))

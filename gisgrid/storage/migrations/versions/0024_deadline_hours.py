@@ -1,11 +1,11 @@
-"""The working hours the stored deadlines are counted under: one row, ``deadline_hours``.
+"""The working hours each stored deadline is counted under: ``cases.hours_counted``.
 
 A deadline (``cases.due_at``) is counted on the working calendar when its node opens and stored. When
 GISGRID_WORKING_HOURS changes (e.g. to the seasonal form) the open cases kept deadlines counted under the old hours,
-and nothing said so (``gisgrid.deadline_hours``). The row holds the normalised setting
-(``gisgrid.calendar.hours_setting``), when and by what it was recorded. Nothing was recorded before this revision:
-the table starts empty, and the next ``gisgrid db up`` or ``gisgrid serve`` records the hours in force. The
-downgrade drops it (the next upgrade records the hours in force again).
+and nothing said so (``gisgrid.deadline_hours``). Each case now holds the normalised setting
+(``gisgrid.calendar.hours_setting``) its running deadline was counted under, written in the same statement as
+``due_at``. Rows from before this revision hold null: the next ``gisgrid db up`` or ``gisgrid serve`` takes the open
+ones as counted under the hours in force then (and says so). The downgrade drops the column.
 
 Revision ID: 0024
 Revises: 0023
@@ -24,16 +24,8 @@ depends_on = None
 
 
 def upgrade() -> None:
-    op.create_table(
-        "deadline_hours",
-        # One row: the key can only be true.
-        sa.Column("id", sa.Boolean, primary_key=True, server_default=sa.true()),
-        sa.Column("hours", sa.Text, nullable=False),
-        sa.Column("recorded_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False),
-        sa.Column("recorded_by", sa.Text, nullable=False),
-        sa.CheckConstraint("id", name="ck_deadline_hours_one_row"),
-    )
+    op.add_column("cases", sa.Column("hours_counted", sa.Text, nullable=True))
 
 
 def downgrade() -> None:
-    op.drop_table("deadline_hours")
+    op.drop_column("cases", "hours_counted")
