@@ -228,7 +228,7 @@ def test_health_says_when_the_working_hours_differ_from_those_of_the_stored_dead
     seasonal = "05-01..09-30=08:00-12:00,14:30-18:00;10-01..04-30=08:30-12:00,13:30-17:30"
     services = svc.load_services(settings)
     svc.sync_reference_data(loaded, services)
-    check_stored_data(loaded, services, settings)  # db up: the default hours recorded
+    check_stored_data(loaded, services, settings)  # db up
     xs, ys = inside_points(1, seed=21)
     item = case_intake.Intake(class_code="06010", lon=float(xs[0]), lat=float(ys[0]), datum="cgcs2000")
     case_intake.intake(loaded, services, item, now=dt.datetime(2025, 7, 15, 10, 0, tzinfo=ZoneInfo("Asia/Shanghai")))
@@ -236,8 +236,8 @@ def test_health_says_when_the_working_hours_differ_from_those_of_the_stored_dead
         same = client.get("/health").json()["calendar"]
     assert same["working_hours"] == {
         "in_force": "08:30-12:00,13:30-17:30",
-        "deadlines_counted_under": "08:30-12:00,13:30-17:30",
         "recount_needed": False,
+        "counted_under_other_hours": [],
     }
     assert not any("GISGRID_WORKING_HOURS" in w for w in same["warnings"])
     with TestClient(create_app(settings.model_copy(update={"working_hours": seasonal}))) as client:
@@ -246,8 +246,8 @@ def test_health_says_when_the_working_hours_differ_from_those_of_the_stored_dead
     assert r.status_code == 200 and body["status"] == "ok" and "failing" not in body
     assert body["calendar"]["working_hours"] == {
         "in_force": seasonal,
-        "deadlines_counted_under": "08:30-12:00,13:30-17:30",
         "recount_needed": True,
+        "counted_under_other_hours": [{"hours": "08:30-12:00,13:30-17:30", "open_cases": 1}],
     }
-    change = deadline_hours.HoursChange("08:30-12:00,13:30-17:30", seasonal)
+    change = deadline_hours.HoursChange((("08:30-12:00,13:30-17:30", 1),), seasonal)
     assert body["calendar"]["warnings"][-1] == deadline_hours.warning_text(change)

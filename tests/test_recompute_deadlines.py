@@ -2,8 +2,8 @@
 not know are counted again once the year is known (here: the city's calendar file lists 2099), from the case's log —
 the node's start and limit, an extension granted by a length; an extension logged without its length is reported
 and left; closed cases are not touched; a dry run writes nothing; a second run changes nothing. And after a change
-of GISGRID_WORKING_HOURS (to the seasonal form), every open clock is counted again without --year, the hours
-recorded (``deadline_hours``) and the start warning gone.
+of GISGRID_WORKING_HOURS (to the seasonal form), the clocks counted under other hours (``cases.hours_counted``)
+are counted again without --year, the new hours set on them and the start warning gone (review59 F1–F3).
 
 2099 is a year chinesecalendar will not know for decades; its days in June are well clear of the January and
 February rest days listed with them. Each case runs 4 working hours of 处置 (暴露垃圾) or 1 of 核实 from Monday
@@ -299,10 +299,39 @@ DEFAULT_HOURS = "08:30-12:00,13:30-17:30"
 SEASONAL = "05-01..09-30=08:00-12:00,14:30-18:00;10-01..04-30=08:30-12:00,13:30-17:30"
 
 
-def recorded_hours(engine: Engine) -> tuple[str, str] | None:
+def hours_counted(engine: Engine, case_id: int) -> str | None:
     with engine.connect() as conn:
-        row = conn.execute(text("SELECT hours, recorded_by FROM deadline_hours")).one_or_none()
-    return None if row is None else (row.hours, row.recorded_by)
+        return conn.execute(text("SELECT hours_counted FROM cases WHERE id = :i"), {"i": case_id}).scalar_one()
+
+
+def warning_for(*counted: tuple[str, int], in_force: str = SEASONAL) -> str:
+    """The start warning for open cases counted under other hours (``counted``: hours, number of cases)."""
+    zh = "、".join(f"{n} 件按 {h}" for h, n in counted)
+    en = " and ".join(f"{n} open case(s) under {h}" for h, n in counted)
+    return (
+        f"工作时间 GISGRID_WORKING_HOURS 已变更: 在办案件已保存的时限 {zh} 计算, 现行为 {in_force}; "
+        "请运行 gisgrid cases recompute-deadlines(不带 --year; 可先加 --dry-run 查看)按现行工作时间重算 / "
+        f"working hours changed: open cases' stored deadlines were counted under other hours ({en}), "
+        f"GISGRID_WORKING_HOURS is now {in_force}; run `gisgrid cases recompute-deadlines` (without --year; "
+        "--dry-run first to see) to count them again under the hours in force"
+    )
+
+
+def why_line(*counted: tuple[str, int], in_force: str = SEASONAL) -> str:
+    """The command's first line after an hours change (no --year)."""
+    zh = "、".join(f"{n} 件按 {h}" for h, n in counted)
+    en = " and ".join(f"{n} open case(s) under {h}" for h, n in counted)
+    return (
+        f"工作时间已变更: 在办案件已保存的时限 {zh} 计算, 现行为 {in_force}; 重算这些案件的时限 / working hours "
+        f"changed: open cases' stored deadlines were counted under other hours ({en}), the hours in force are "
+        f"{in_force}: those deadlines are counted again"
+    )
+
+
+UNKNOWN_2099 = (
+    "注意: 日历仍不知道 2099 年的节假日安排, 这些时限仍按周一至周五计算 / note: the calendar still does not know "
+    "2099: those deadlines still count Mon–Fri"
+)
 
 
 def empty_calendar(tmp_path: Path) -> Path:
@@ -311,7 +340,7 @@ def empty_calendar(tmp_path: Path) -> Path:
     return path
 
 
-def test_after_a_working_hours_change_every_open_clock_is_counted_again_without_year(
+def test_after_a_working_hours_change_the_clocks_counted_under_other_hours_are_counted_again_without_year(
     loaded: Engine,
     services: svc.CaseServices,
     spot: tuple[float, float],
@@ -321,34 +350,22 @@ def test_after_a_working_hours_change_every_open_clock_is_counted_again_without_
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     """docs/operations.md, "When the working hours change": GISGRID_WORKING_HOURS changed to the seasonal form while
-    a case's deadline was stored under the default hours. The start checks warn (the deadline was counted under
-    other hours); ``recompute-deadlines`` without --year — no calendar file describing any year — counts every open
-    clock again under the new hours and records them; a dry run writes and records nothing; a second run is the
-    command's old self (nothing to check)."""
-    # db up before anything is filed: the fresh database records the hours in force.
-    assert recorded_hours(loaded) is None
-    assert check_stored_data(loaded, services, settings).hours is None
-    assert recorded_hours(loaded) == (DEFAULT_HOURS, "gisgrid db up")
+    a case's deadline was stored under the default hours (its ``hours_counted``). The start checks warn;
+    ``recompute-deadlines`` without --year — no calendar file describing any year — counts that clock again under the
+    new hours and sets them on the case; a dry run writes nothing; a second run is the command's old self (nothing to
+    check)."""
+    assert check_stored_data(loaded, services, settings).hours is None  # db up before anything is filed
     cid = dispatched(loaded, services, spot)
     assert stored(loaded, cid).due_at == "2099-06-09T11:30:00+08:00"  # 08:30-12:00,13:30-17:30: Mon 1 h, Tue 3 h
+    assert hours_counted(loaded, cid) == DEFAULT_HOURS
     before, steps = stored(loaded, cid), log(loaded)
 
     monkeypatch.setenv("GISGRID_WORKING_HOURS", SEASONAL)
     seasonal = replace(services, calendar=load_city_calendar(None, SEASONAL))
-    warning = (
-        f"工作时间 GISGRID_WORKING_HOURS 已变更: 在办案件已保存的时限按 {DEFAULT_HOURS} 计算, 现行为 {SEASONAL}; "
-        "请运行 gisgrid cases recompute-deadlines(不带 --year; 可先加 --dry-run 查看)按现行工作时间重算 / "
-        f"working hours changed: the open cases' stored deadlines were counted under {DEFAULT_HOURS}, "
-        f"GISGRID_WORKING_HOURS is now {SEASONAL}; run `gisgrid cases recompute-deadlines` (without --year; "
-        "--dry-run first to see) to count them again under the hours in force"
-    )
-    assert check_stored_data(loaded, seasonal, settings, by="gisgrid serve").hours == warning
-    assert recorded_hours(loaded) == (DEFAULT_HOURS, "gisgrid db up")  # an open clock: the old hours stay recorded
-    why = (
-        f"工作时间已变更: 已保存的时限按 {DEFAULT_HOURS} 计算, 现行为 {SEASONAL}; 重算全部在办案件的时限 / working "
-        f"hours changed: the stored deadlines were counted under {DEFAULT_HOURS}, the hours in force are {SEASONAL}: "
-        "every open case's deadline is counted again"
-    )
+    warning = warning_for((DEFAULT_HOURS, 1))
+    assert check_stored_data(loaded, seasonal, settings).hours == warning
+    assert hours_counted(loaded, cid) == DEFAULT_HOURS  # a start writes no case's hours
+    why = why_line((DEFAULT_HOURS, 1))
     empty = empty_calendar(tmp_path)
     code, out = run_cli(monkeypatch, capsys, settings, tmp_path / "data", empty, "--dry-run")
     no = before.case_no
@@ -359,17 +376,12 @@ def test_after_a_working_hours_change_every_open_clock_is_counted_again_without_
             "检查 1 件在办案件, 将变更 1 件, 无法重算 0 件 / 1 open case(s) checked, 1 would change, 0 not "
             "recomputable (试运行, 未写入) / (dry run: nothing written)",
             f"  {no}  2099-06-09 11:30 → 2099-06-09 10:30  (disposal)",
-            "注意: 日历仍不知道 2099 年的节假日安排, 这些时限仍按周一至周五计算 / note: the calendar still does not "
-            "know 2099: those deadlines still count Mon–Fri",
+            UNKNOWN_2099,
             "(试运行: 未记录新的工作时间, 启动时的警告仍在) / (dry run: the new hours are not recorded, the start "
             "warning stays)",
         ],
     )
-    assert (stored(loaded, cid), log(loaded), recorded_hours(loaded)) == (
-        before,
-        steps,
-        (DEFAULT_HOURS, "gisgrid db up"),
-    )  # nothing written, nothing recorded
+    assert (stored(loaded, cid), log(loaded), hours_counted(loaded, cid)) == (before, steps, DEFAULT_HOURS)
     assert check_stored_data(loaded, seasonal, settings).hours == warning  # the warning stays
 
     code, out = run_cli(monkeypatch, capsys, settings, tmp_path / "data", empty)
@@ -379,9 +391,9 @@ def test_after_a_working_hours_change_every_open_clock_is_counted_again_without_
             why,
             "检查 1 件在办案件, 变更 1 件, 无法重算 0 件 / 1 open case(s) checked, 1 changed, 0 not recomputable",
             f"  {no}  2099-06-09 11:30 → 2099-06-09 10:30  (disposal)",
-            "注意: 日历仍不知道 2099 年的节假日安排, 这些时限仍按周一至周五计算 / note: the calendar still does not "
-            "know 2099: those deadlines still count Mon–Fri",
-            f"已记录: 已保存的时限现按 {SEASONAL} 计算 / recorded: the stored deadlines now count under {SEASONAL}",
+            UNKNOWN_2099,
+            f"已记录: 重算的时限现按 {SEASONAL} 计算 / recorded: the deadlines counted again now count under "
+            f"{SEASONAL}",
         ],
     )
     # Mon 16:30-18:00 (1.5 h), Tue 08:00-10:30 (2.5 h) of the summer hours
@@ -401,10 +413,10 @@ def test_after_a_working_hours_change_every_open_clock_is_counted_again_without_
     )
     assert details["working_hours"] == {"from": DEFAULT_HOURS, "to": SEASONAL}
     assert details["due_at"] == {"from": "2099-06-09T11:30:00+08:00", "to": "2099-06-09T10:30:00+08:00"}
-    assert recorded_hours(loaded) == (SEASONAL, "gisgrid cases recompute-deadlines")
+    assert hours_counted(loaded, cid) == SEASONAL
     assert check_stored_data(loaded, seasonal, settings).hours is None  # no warning any more
 
-    # A second run: the hours are those recorded, so the command is what it was — no year to check, nothing changed.
+    # A second run: every clock counts under the hours in force — no year to check, nothing changed.
     code, out = run_cli(monkeypatch, capsys, settings, tmp_path / "data", empty)
     assert (code, out.splitlines()) == (
         0,
@@ -419,7 +431,7 @@ def test_after_a_working_hours_change_every_open_clock_is_counted_again_without_
     assert (again.changed, again.written, again.hours_change) == ([], False, None)
 
 
-def test_with_a_year_named_after_an_hours_change_that_year_is_counted_and_the_hours_not_recorded(
+def test_with_a_year_named_after_an_hours_change_that_year_is_counted_and_the_others_are_said(
     loaded: Engine,
     services: svc.CaseServices,
     spot: tuple[float, float],
@@ -428,31 +440,41 @@ def test_with_a_year_named_after_an_hours_change_that_year_is_counted_and_the_ho
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    """--year after an hours change counts that year's clocks (under the new hours, the reason naming both), says
-    that the others were not counted, and records nothing: the start warning stays."""
+    """--year after an hours change counts that year's clocks (under the new hours, the reason naming both) and sets
+    the new hours on them; the cases counted under the old hours outside that year are said, and keep the warning."""
     check_stored_data(loaded, services, settings)
     cid = dispatched(loaded, services, spot)
     monkeypatch.setenv("GISGRID_WORKING_HOURS", SEASONAL)
-    code, out = run_cli(monkeypatch, capsys, settings, tmp_path / "data", empty_calendar(tmp_path), "--year", "2099")
+    empty = empty_calendar(tmp_path)
+    code, out = run_cli(monkeypatch, capsys, settings, tmp_path / "data", empty, "--year", "2098")
+    assert (code, out.splitlines()) == (
+        0,
+        [
+            "检查 0 件在办案件, 变更 0 件, 无法重算 0 件 / 0 open case(s) checked, 0 changed, 0 not recomputable",
+            f"注意: 工作时间已变更, 另有在办案件的时限 1 件按 {DEFAULT_HOURS} 计算 (现行 {SEASONAL}), 本次只检查 2098 "
+            f"年; 不带 --year 运行以按现行工作时间重算 / note: the working hours changed: other open cases' deadlines "
+            f"were counted under other hours (1 open case(s) under {DEFAULT_HOURS}; in force: {SEASONAL}); this run "
+            "checked 2098 only: run without --year to count them again",
+        ],
+    )
+    assert (stored(loaded, cid).due_at, hours_counted(loaded, cid)) == ("2099-06-09T11:30:00+08:00", DEFAULT_HOURS)
+    code, out = run_cli(monkeypatch, capsys, settings, tmp_path / "data", empty, "--year", "2099")
     no = stored(loaded, cid).case_no
     assert (code, out.splitlines()) == (
         0,
         [
             "检查 1 件在办案件, 变更 1 件, 无法重算 0 件 / 1 open case(s) checked, 1 changed, 0 not recomputable",
             f"  {no}  2099-06-09 11:30 → 2099-06-09 10:30  (disposal)",
-            "注意: 日历仍不知道 2099 年的节假日安排, 这些时限仍按周一至周五计算 / note: the calendar still does not "
-            "know 2099: those deadlines still count Mon–Fri",
-            f"注意: 工作时间已变更 ({DEFAULT_HOURS} → {SEASONAL}), 本次只检查 2099 年; 不带 --year 运行以重算全部"
-            f"在办案件并记录新的工作时间 / note: the working hours changed ({DEFAULT_HOURS} → {SEASONAL}); this run "
-            "checked 2099 only: run without --year to count every open case again and record the new hours",
+            UNKNOWN_2099,
         ],
     )
-    assert stored(loaded, cid).due_at == "2099-06-09T10:30:00+08:00"
+    assert (stored(loaded, cid).due_at, hours_counted(loaded, cid)) == ("2099-06-09T10:30:00+08:00", SEASONAL)
     reason = log(loaded)[-1][4]["reason"]
     assert reason.startswith(
         f"工作时间已变更({DEFAULT_HOURS} → {SEASONAL}),按现行工作时间重算时限;工作日历已更新(2099 年"
     )
-    assert recorded_hours(loaded) == (DEFAULT_HOURS, "gisgrid db up")
+    seasonal = replace(services, calendar=load_city_calendar(None, SEASONAL))
+    assert check_stored_data(loaded, seasonal, settings).hours is None
 
 
 def test_unchanged_hours_however_written_keep_the_old_behaviour_and_no_warning(
@@ -476,34 +498,185 @@ def test_unchanged_hours_however_written_keep_the_old_behaviour_and_no_warning(
     same = "01-01..12-31=8:30-12:00,13:30-17:30"
     monkeypatch.setenv("GISGRID_WORKING_HOURS", same)
     spelled = replace(services, calendar=load_city_calendar(None, same))
+    assert spelled.hours_in_force == DEFAULT_HOURS
     assert check_stored_data(loaded, spelled, settings).hours is None
     code, out = run_cli(monkeypatch, capsys, settings, tmp_path / "data", empty_calendar(tmp_path))
     assert code == 0 and out.startswith("未检查: ")
-    assert (stored(loaded, cid), log(loaded)) == (before, steps)
-    assert recorded_hours(loaded) == (DEFAULT_HOURS, "gisgrid db up")
+    assert (stored(loaded, cid), log(loaded), hours_counted(loaded, cid)) == (before, steps, DEFAULT_HOURS)
 
 
-def test_the_start_records_new_hours_while_no_open_case_has_a_deadline(
+def test_a_start_takes_the_open_cases_from_before_0024_as_counted_under_the_hours_in_force(
     loaded: Engine,
     services: svc.CaseServices,
     spot: tuple[float, float],
     settings: Settings,
 ) -> None:
-    """Nothing stored under the old hours (no case, or every case closed): the start records the hours in force
-    without a word; with an open clock it warns; with none recorded (a database migrated to 0024 with open cases) it
-    records the hours in force."""
-    check_stored_data(loaded, services, settings)
+    """Closed cases count for nothing; open clocks with no hours (written before migration 0024) are set to the
+    hours in force at the first start, and only they: the next start under other hours warns about them."""
     seasonal = replace(services, calendar=load_city_calendar(None, SEASONAL))
-    assert check_stored_data(loaded, seasonal, settings, by="gisgrid serve").hours is None
-    assert recorded_hours(loaded) == (SEASONAL, "gisgrid serve")
-    cid = dispatched(loaded, seasonal, spot)
-    assert check_stored_data(loaded, services, settings).hours is not None  # back to the default: an open clock
+    old, closed = dispatched(loaded, services, spot), dispatched(loaded, seasonal, spot)
     with loaded.begin() as conn:
-        conn.execute(text("UPDATE cases SET state = 'closed' WHERE id = :i"), {"i": cid})
+        conn.execute(text("UPDATE cases SET state = 'closed' WHERE id = :i"), {"i": closed})
+        conn.execute(text("UPDATE cases SET hours_counted = NULL WHERE id = :i"), {"i": old})
     assert check_stored_data(loaded, services, settings).hours is None
-    assert recorded_hours(loaded) == (DEFAULT_HOURS, "gisgrid db up")
-    with loaded.begin() as conn:
-        conn.execute(text("DELETE FROM deadline_hours"))
-    dispatched(loaded, seasonal, spot)
+    assert (hours_counted(loaded, old), hours_counted(loaded, closed)) == (DEFAULT_HOURS, SEASONAL)
+    assert check_stored_data(loaded, seasonal, settings).hours == warning_for((DEFAULT_HOURS, 1))
+    assert hours_counted(loaded, old) == DEFAULT_HOURS
+
+
+def test_the_intake_stores_the_hours_its_first_deadline_was_counted_under(
+    loaded: Engine, services: svc.CaseServices, spot: tuple[float, float]
+) -> None:
+    """The intake's one write sets ``hours_counted`` beside ``due_at`` (核实: 1 working hour from Mon 17:00)."""
+    seasonal = replace(services, calendar=load_city_calendar(None, SEASONAL))
+    under_a, under_b = (
+        report(loaded, services, spot, "2099-06-08T17:00:00"),
+        report(loaded, seasonal, spot, "2099-06-08T17:00:00"),
+    )
+    assert (stored(loaded, under_a).due_at, hours_counted(loaded, under_a)) == (
+        "2099-06-09T09:00:00+08:00",
+        DEFAULT_HOURS,
+    )
+    assert (stored(loaded, under_b).due_at, hours_counted(loaded, under_b)) == ("2099-06-08T18:00:00+08:00", SEASONAL)
+
+
+def test_hours_changed_back_still_warn_about_and_recount_the_cases_filed_under_the_hours_in_between(
+    loaded: Engine,
+    services: svc.CaseServices,
+    spot: tuple[float, float],
+    settings: Settings,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """review59 F1: the default hours (A), then the seasonal ones (B) for a while — a case filed then is counted
+    under B — then A again. The start under A warns about that case; the command counts exactly it again (the case
+    filed under A keeps its deadline and is not checked)."""
+    seasonal = replace(services, calendar=load_city_calendar(None, SEASONAL))
+    under_a = dispatched(loaded, services, spot)
+    assert check_stored_data(loaded, seasonal, settings).hours == warning_for((DEFAULT_HOURS, 1))
+    under_b = dispatched(loaded, seasonal, spot)  # the service running under B
+    assert (stored(loaded, under_a).due_at, stored(loaded, under_b).due_at) == (
+        "2099-06-09T11:30:00+08:00",
+        "2099-06-09T10:30:00+08:00",
+    )
+    assert hours_counted(loaded, under_b) == SEASONAL
+    assert check_stored_data(loaded, seasonal, settings).hours == warning_for((DEFAULT_HOURS, 1))
+    # back to A
+    back = warning_for((SEASONAL, 1), in_force=DEFAULT_HOURS)
+    assert check_stored_data(loaded, services, settings).hours == back
+    a_before = stored(loaded, under_a)
+    code, out = run_cli(monkeypatch, capsys, settings, tmp_path / "data", empty_calendar(tmp_path))
+    no = stored(loaded, under_b).case_no
+    assert (code, out.splitlines()) == (
+        0,
+        [
+            why_line((SEASONAL, 1), in_force=DEFAULT_HOURS),
+            "检查 1 件在办案件, 变更 1 件, 无法重算 0 件 / 1 open case(s) checked, 1 changed, 0 not recomputable",
+            f"  {no}  2099-06-09 10:30 → 2099-06-09 11:30  (disposal)",
+            UNKNOWN_2099,
+            f"已记录: 重算的时限现按 {DEFAULT_HOURS} 计算 / recorded: the deadlines counted again now count under "
+            f"{DEFAULT_HOURS}",
+        ],
+    )
+    assert stored(loaded, under_a) == a_before
+    assert (hours_counted(loaded, under_a), hours_counted(loaded, under_b)) == (DEFAULT_HOURS, DEFAULT_HOURS)
+    assert check_stored_data(loaded, services, settings).hours is None
+
+
+def test_a_recount_run_before_the_service_restarts_leaves_its_later_cases_found_at_the_restart(
+    loaded: Engine,
+    services: svc.CaseServices,
+    spot: tuple[float, float],
+    settings: Settings,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """review59 F2 case 1: the environment file says B, the command is run (under B) while the service still runs
+    under A; the service files one more case under A before it restarts. The restart under B warns about that case,
+    and the command counts it again."""
+    early = dispatched(loaded, services, spot)
+    monkeypatch.setenv("GISGRID_WORKING_HOURS", SEASONAL)
+    empty = empty_calendar(tmp_path)
+    code, _ = run_cli(monkeypatch, capsys, settings, tmp_path / "data", empty)
+    assert code == 0 and (stored(loaded, early).due_at, hours_counted(loaded, early)) == (
+        "2099-06-09T10:30:00+08:00",
+        SEASONAL,
+    )
+    late = dispatched(loaded, services, spot)  # the old service, still under A
+    assert (stored(loaded, late).due_at, hours_counted(loaded, late)) == ("2099-06-09T11:30:00+08:00", DEFAULT_HOURS)
+    seasonal = replace(services, calendar=load_city_calendar(None, SEASONAL))  # restarted under B
+    assert check_stored_data(loaded, seasonal, settings).hours == warning_for((DEFAULT_HOURS, 1))
+    code, out = run_cli(monkeypatch, capsys, settings, tmp_path / "data", empty)
+    no = stored(loaded, late).case_no
+    assert (code, out.splitlines()[:3]) == (
+        0,
+        [
+            why_line((DEFAULT_HOURS, 1)),
+            "检查 1 件在办案件, 变更 1 件, 无法重算 0 件 / 1 open case(s) checked, 1 changed, 0 not recomputable",
+            f"  {no}  2099-06-09 11:30 → 2099-06-09 10:30  (disposal)",
+        ],
+    )
+    assert (stored(loaded, late).due_at, hours_counted(loaded, late)) == ("2099-06-09T10:30:00+08:00", SEASONAL)
     assert check_stored_data(loaded, seasonal, settings).hours is None
-    assert recorded_hours(loaded) == (SEASONAL, "gisgrid db up")
+
+
+def test_a_case_that_cannot_be_counted_again_keeps_its_hours_and_the_warning(
+    loaded: Engine,
+    services: svc.CaseServices,
+    spot: tuple[float, float],
+    settings: Settings,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """review59 F3: an approval logged without how it was given (as before c8c26bb) cannot be counted again. The
+    command exits 3 and says so; the case keeps the old hours, so the start warning, /health's field and the next run
+    still name it — until it is dealt with."""
+    old_style = extended(loaded, services, spot, amount=2, unit="working_days")
+    plain = dispatched(loaded, services, spot)
+    with loaded.begin() as conn:
+        conn.execute(
+            text(
+                "UPDATE case_transitions SET details = details - 'amount' - 'unit' - 'extended_by' "
+                "WHERE case_id = :c AND action = 'approve_extension'"
+            ),
+            {"c": old_style},
+        )
+    monkeypatch.setenv("GISGRID_WORKING_HOURS", SEASONAL)
+    empty = empty_calendar(tmp_path)
+    no = {cid: stored(loaded, cid).case_no for cid in (old_style, plain)}
+    refused = (
+        f"  {no[old_style]}  无法重算 / not recomputable: 2099-06-08 17:00 批准的延期只记录了新的时限, "
+        "未记录延长的时间和单位, 无法重算, 保留原时限 / the extension approved 2099-06-08 17:00 recorded only its "
+        "new deadline, not the length and unit granted: it cannot be recomputed; the stored deadline is kept"
+    )
+    code, out = run_cli(monkeypatch, capsys, settings, tmp_path / "data", empty)
+    assert (code, out.splitlines()) == (
+        EXIT_REFUSED,
+        [
+            why_line((DEFAULT_HOURS, 2)),
+            "检查 2 件在办案件, 变更 1 件, 无法重算 1 件 / 2 open case(s) checked, 1 changed, 1 not recomputable",
+            f"  {no[plain]}  2099-06-09 11:30 → 2099-06-09 10:30  (disposal)",
+            refused,
+            UNKNOWN_2099,
+            f"已记录: 重算的时限现按 {SEASONAL} 计算(无法重算的 1 件按 {DEFAULT_HOURS} 计算, 启动时的警告仍在) / "
+            f"recorded: the deadlines counted again now count under {SEASONAL} (1 open case(s) under {DEFAULT_HOURS}: "
+            "not recomputable, the start warning stays)",
+        ],
+    )
+    assert (hours_counted(loaded, old_style), hours_counted(loaded, plain)) == (DEFAULT_HOURS, SEASONAL)
+    seasonal = replace(services, calendar=load_city_calendar(None, SEASONAL))
+    assert check_stored_data(loaded, seasonal, settings).hours == warning_for((DEFAULT_HOURS, 1))
+    code, out = run_cli(monkeypatch, capsys, settings, tmp_path / "data", empty)  # run again: still there
+    assert (code, out.splitlines()[:2]) == (
+        EXIT_REFUSED,
+        [
+            why_line((DEFAULT_HOURS, 1)),
+            "检查 1 件在办案件, 变更 0 件, 无法重算 1 件 / 1 open case(s) checked, 0 changed, 1 not recomputable",
+        ],
+    )
+    with loaded.begin() as conn:  # dealt with (here: closed): nothing to say any more
+        conn.execute(text("UPDATE cases SET state = 'closed' WHERE id = :i"), {"i": old_style})
+    assert check_stored_data(loaded, seasonal, settings).hours is None

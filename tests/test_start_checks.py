@@ -150,8 +150,8 @@ def test_db_up_and_serve_warn_once_when_the_working_hours_differ_from_those_of_t
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    """The first start records the hours in force; a case is filed; GISGRID_WORKING_HOURS then changes to the
-    seasonal form: ``db up`` and ``serve`` print one warning naming both settings and the command."""
+    """A case is filed under the default hours; GISGRID_WORKING_HOURS then changes to the seasonal form: ``db up``
+    and ``serve`` print one warning naming how many cases count under which hours, those in force and the command."""
     from gisgrid.calendar import load_city_calendar
     from gisgrid.cli.db import report_stored_data_checks
 
@@ -165,11 +165,11 @@ def test_db_up_and_serve_warn_once_when_the_working_hours_differ_from_those_of_t
 
     _report(loaded, services, spot, "06010")
     warning = (
-        "warning: 工作时间 GISGRID_WORKING_HOURS 已变更: 在办案件已保存的时限按 08:30-12:00,13:30-17:30 计算, 现行为 "
-        f"{seasonal}; 请运行 gisgrid cases recompute-deadlines(不带 --year; 可先加 --dry-run 查看)按现行工作时间重算"
-        " / working hours changed: the open cases' stored deadlines were counted under 08:30-12:00,13:30-17:30, "
-        f"GISGRID_WORKING_HOURS is now {seasonal}; run `gisgrid cases recompute-deadlines` (without --year; "
-        "--dry-run first to see) to count them again under the hours in force\n"
+        "warning: 工作时间 GISGRID_WORKING_HOURS 已变更: 在办案件已保存的时限 1 件按 08:30-12:00,13:30-17:30 计算, "
+        f"现行为 {seasonal}; 请运行 gisgrid cases recompute-deadlines(不带 --year; 可先加 --dry-run 查看)按现行工作时间"
+        "重算 / working hours changed: open cases' stored deadlines were counted under other hours (1 open case(s) "
+        f"under 08:30-12:00,13:30-17:30), GISGRID_WORKING_HOURS is now {seasonal}; run `gisgrid cases "
+        "recompute-deadlines` (without --year; --dry-run first to see) to count them again under the hours in force\n"
     )
     up = runner.invoke(app, ["db", "up"], env={**env, "GISGRID_WORKING_HOURS": seasonal})
     assert up.exit_code == 0, up.output
@@ -181,6 +181,6 @@ def test_db_up_and_serve_warn_once_when_the_working_hours_differ_from_those_of_t
         city, refuse=True, services=replace(services, calendar=load_city_calendar(None, seasonal))
     )
     assert said(capsys.readouterr().err) == [warning]
-    # the hours back as recorded: nothing said
+    # the hours back as the case was counted under: nothing said
     report_stored_data_checks(settings, refuse=True, services=services)
     assert said(capsys.readouterr().err) == []
