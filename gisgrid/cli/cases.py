@@ -502,16 +502,16 @@ def recompute_deadlines(
         "--year",
         min=1900,
         max=2100,
-        help="Only the clocks that run through this year (e.g. 2027); the working hours are then not recorded.",
+        help="Only the clocks that run through this year (e.g. 2027), counted under the hours in force.",
     ),
     output: ReportFormat = typer.Option(ReportFormat.text, "--format", help="text or json."),
 ) -> None:
     """重算时限: once the calendar knows a year it did not (chinesecalendar upgraded, or the year listed in
     GISGRID_CALENDAR_FILE), or GISGRID_WORKING_HOURS changed, count the running deadline of every open case again
     from its log — the node's start and limit, extensions granted by a length, 挂账 — and store the ones that
-    change, in one transaction, each with a log entry (重算时限, actor system, old → new). Without --year: every
-    open case when the working hours differ from those the stored deadlines were counted under (then recorded),
-    else the years GISGRID_CALENDAR_FILE describes. Exit 0: done; 3: some cases could not be recomputed (an
+    change, in one transaction, each with a log entry (重算时限, actor system, old → new). Without --year: the open
+    cases whose deadline was counted under other working hours than those in force (which they then carry), and
+    the years GISGRID_CALENDAR_FILE describes. Exit 0: done; 3: some cases could not be recomputed (an
     extension approved before its length was recorded): listed, left as stored, the others written."""
     engine, services = _open(ctx)
     try:
