@@ -881,6 +881,9 @@ def test_an_imported_open_case_runs_the_clock_its_steps_left_it(
         "H-4": ("disposal", "10-14 08:30", "10-14 14:00"),  # 1 h used before 挂账, 3 h left after 恢复
         "H-6": (None, "10-13 09:30", "10-13 15:00"),  # held: no running node, the 处置 clock of the 挂账
     }
+    with loaded.connect() as conn:  # the hours each deadline was counted under, written with it (review59 F2)
+        counted = dict(conn.execute(text("SELECT case_no, hours_counted FROM cases ORDER BY case_no")).all())
+    assert counted == {no: "08:30-12:00,13:30-17:30" for no in ("H-1", "H-2", "H-3", "H-4", "H-6")}
     with loaded.connect() as conn:
         held = conn.execute(text("SELECT id, version, suspended_at FROM cases WHERE case_no = 'H-6'")).one()
     assert held.suspended_at == dt.datetime(2025, 10, 13, 10, 30, tzinfo=TZ)
