@@ -81,7 +81,7 @@ def settle(engine: Engine, current: str) -> str | None:
             )
             found = recount_needed(conn, current)
     except OperationalError as exc:
-        if getattr(exc.orig, "sqlstate", None) == "55P03":  # lock_not_available
+        if getattr(exc.orig, "pgcode", None) == "55P03":  # lock_not_available (psycopg2)
             return BUSY_TEXT
         raise
     return None if found is None else warning_text(found)

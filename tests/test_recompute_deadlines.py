@@ -524,6 +524,31 @@ def test_a_start_takes_the_open_cases_from_before_0024_as_counted_under_the_hour
     assert hours_counted(loaded, old) == DEFAULT_HOURS
 
 
+def test_a_start_does_not_wait_on_a_running_recompute_but_says_it_did_not_check(
+    loaded: Engine,
+    services: svc.CaseServices,
+    spot: tuple[float, float],
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """review59 F6: a transaction holding the open cases' rows (as ``recompute-deadlines`` does while it writes)
+    makes a start wait no longer than its lock timeout (here shortened), then warn that nothing was checked."""
+    from gisgrid import deadline_hours
+
+    cid = dispatched(loaded, services, spot)
+    with loaded.begin() as conn:
+        conn.execute(text("UPDATE cases SET hours_counted = NULL WHERE id = :i"), {"i": cid})
+    monkeypatch.setattr(deadline_hours, "START_LOCK_TIMEOUT", "200ms")
+    with loaded.connect() as holder, holder.begin():
+        holder.execute(text(f"SELECT id FROM cases WHERE {deadline_hours.OPEN_CLOCKS} FOR UPDATE"))
+        assert check_stored_data(loaded, services, settings).hours == (
+            "另一个 gisgrid cases recompute-deadlines 正在运行, 未检查工作时间 / another `gisgrid cases "
+            "recompute-deadlines` is running: the working hours were not checked"
+        )
+    assert check_stored_data(loaded, services, settings).hours is None  # released: checked, the hours set
+    assert hours_counted(loaded, cid) == DEFAULT_HOURS
+
+
 def test_the_intake_stores_the_hours_its_first_deadline_was_counted_under(
     loaded: Engine, services: svc.CaseServices, spot: tuple[float, float]
 ) -> None:
