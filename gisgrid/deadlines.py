@@ -351,9 +351,9 @@ def recompute_deadlines(
 
 
 def summary_lines(report: Report) -> list[str]:
-    """The command's summary, zh-CN first: why every clock was counted (the working hours changed), checked,
-    changed (case number, old → new), not recomputable and why, and the hours recorded (or, after --year, that they
-    were not)."""
+    """The command's summary, zh-CN first: why the cases counted under other hours were counted (the working hours
+    changed), checked, changed (case number, old → new), not recomputable and why, and the hours those counted now
+    carry (those left under other hours: not recomputable, or, after --year, outside that year)."""
     fmt = "%Y-%m-%d %H:%M"
     head = "(试运行, 未写入) / (dry run: nothing written)" if report.dry_run else ""
     checked, changed, refused = len(report.outcomes), report.changed, report.not_recomputable
