@@ -240,6 +240,12 @@ class Case(Base):
         Index("ux_cases_idempotency_key", "idempotency_key", unique=True),
         Index("ix_cases_updated_at_id", "updated_at", "id"),  # the change feed (changed_since, sort=updated)
         Index("ix_cases_external_ref", "external_ref", postgresql_where=text("external_ref IS NOT NULL")),
+        # The open clocks by the hours they were counted under (0024): /health and the start read only these.
+        Index(
+            "ix_cases_open_clock_hours",
+            "hours_counted",
+            postgresql_where=text("state NOT IN ('closed', 'rejected', 'voided') AND due_at IS NOT NULL"),
+        ),
         # One case per sending system's number (0023; rows of pairs filed before it are left out of the index).
         Index(
             "ux_cases_source_external_ref",
