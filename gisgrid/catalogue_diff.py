@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gisgrid.catalogue import Catalogue, load_catalogue
+from gisgrid.catalogue_view import rule_fields
 from gisgrid.events import NODES, EventCatalogue, load_event_catalogue
 from gisgrid.routing import RoutingRules, event_class_names, load_routing_rules
 from gisgrid.settings import default_catalogue_dir
@@ -150,18 +151,7 @@ def entries(kind: str, cat: Catalogues) -> dict[str, Entry]:  # noqa: C901
             found.append(Entry(f"{node} {day.isoformat()}", NODES[node], values, origin, name_field=""))
     elif kind == "routing":
         for r in cat.rules.rules:
-            values = {
-                "priority": str(r.priority),
-                "scheme": r.scheme,
-                "class_prefix": r.class_prefix,
-                "area_prefix": r.area_prefix,
-                "tier_grid": r.tier_grid,
-                "time_from": r.time_from.strftime("%H:%M") if r.time_from else "",
-                "time_to": r.time_to.strftime("%H:%M") if r.time_to else "",
-                "weekdays": "".join(str(d) for d in sorted(r.weekdays)),
-                "department": r.department,
-                "note": r.note,
-            }
+            values = {**rule_fields(r), "note": r.note}
             found.append(Entry(r.rule_id, r.note, values, (r.path, r.line) if r.line else None, name_field="note"))
     else:
         raise ValueError(f"unknown kind {kind!r}; expected one of {', '.join(KINDS)}")

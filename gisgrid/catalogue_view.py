@@ -21,7 +21,7 @@ from pathlib import Path
 from gisgrid.catalogue import Catalogue
 from gisgrid.demo import DEMO_DISTRICT_CODE
 from gisgrid.events import EventCatalogue
-from gisgrid.routing import RoutingRules
+from gisgrid.routing import RoutingRule, RoutingRules
 
 #: The shipped placeholder department codes: 18 characters, ``9900000000000000`` + 2 digits.
 PLACEHOLDER_PREFIX = "9900000000000000"
@@ -107,15 +107,7 @@ def catalogue_rows(
         return [
             {
                 "rule_id": r.rule_id,
-                "priority": str(r.priority),
-                "scheme": r.scheme,
-                "class_prefix": r.class_prefix,
-                "area_prefix": r.area_prefix,
-                "tier_grid": r.tier_grid,
-                "time_from": r.time_from.strftime("%H:%M") if r.time_from else "",
-                "time_to": r.time_to.strftime("%H:%M") if r.time_to else "",
-                "weekdays": "".join(str(d) for d in sorted(r.weekdays)),
-                "department": r.department,
+                **rule_fields(r),
                 "dept_name": names.get(r.department, ""),
                 "placeholder": mark[is_placeholder(r.department)],
                 "note": r.note,
@@ -124,6 +116,21 @@ def catalogue_rows(
             for r in rules.rules
         ]
     raise ValueError(f"unknown kind {kind!r}; expected one of {', '.join(KINDS)}")
+
+
+def rule_fields(r: RoutingRule) -> dict[str, str]:
+    """A routing rule's fields as its file writes them (priority … department), for `catalogue show` and `diff`."""
+    return {
+        "priority": str(r.priority),
+        "scheme": r.scheme,
+        "class_prefix": r.class_prefix,
+        "area_prefix": r.area_prefix,
+        "tier_grid": r.tier_grid,
+        "time_from": r.time_from.strftime("%H:%M") if r.time_from else "",
+        "time_to": r.time_to.strftime("%H:%M") if r.time_to else "",
+        "weekdays": "".join(str(d) for d in sorted(r.weekdays)),
+        "department": r.department,
+    }
 
 
 def _width(text: str) -> int:
