@@ -443,8 +443,16 @@ def test_a_slow_answer_for_a_case_left_behind_does_not_replace_the_case_opened_a
     page.evaluate("() => window.__first")  # settled: the page has done all it does with that answer (review57 F4)
     assert second["case_no"] in page.evaluate(DETAIL_H2)
     assert page.evaluate("() => GG.selMarker.caseId") == second["id"]
+    # The map may still be animating the second case's setView: wait until it is at rest there (a pixel at z16). Had
+    # the slow answer moved it to the first case, it would never come to rest there and this wait would time out.
+    page.wait_for_function(
+        "([lat, lon]) => { const m = GG.map, c = m.getCenter(); "
+        "return !m._animatingZoom && !(m._panAnim && m._panAnim._inProgress) "
+        "&& Math.abs(c.lat - lat) < 1e-4 && Math.abs(c.lng - lon) < 1e-4; }",
+        arg=[second["lat"], second["lon"]],
+        timeout=10_000,
+    )
     centre = page.evaluate("() => [GG.map.getCenter().lat, GG.map.getCenter().lng]")
-    assert abs(centre[0] - second["lat"]) < 1e-4 and abs(centre[1] - second["lon"]) < 1e-4  # (a pixel at z16)
     assert abs(centre[0] - first["lat"]) + abs(centre[1] - first["lon"]) > 1e-3  # not panned to the first
     assert page.locator("#gg-list li.gg-sel").get_attribute("data-id") == str(second["id"])
     desk.shot("race")
